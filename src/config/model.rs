@@ -1,0 +1,286 @@
+//! The config file as typed values (DESIGN.md §4). `load.rs` fills these from YAML,
+//! `validate.rs` checks their cross-references, `compile.rs` turns them into runtime tables.
+//! Maps keep file order (`Vec<(String, T)>`) where order is visible to users in errors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub server: Server,
+    pub admin: Option<Admin>,
+    pub state_dir: PathBuf,
+    pub upstreams: Vec<(String, Upstream)>,
+    pub apis: Vec<(String, Api)>,
+    pub domains: Vec<(String, Domain)>,
+    pub usage_plans: Vec<(String, UsagePlan)>,
+    pub api_keys: Vec<ApiKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: Vec<SocketAddr>,
+    pub tls_listen: Vec<SocketAddr>,
+    pub workers: Workers,
+    pub driver: DriverChoice,
+    pub limits: Limits,
+    pub access_log: AccessLog,
+    /// Account-wide default throttle (API Gateway: 10,000 r/s, burst 5,000).
+    pub throttle: Throttle,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            tls_listen: Vec::new(),
+            workers: Workers::Auto,
+            driver: DriverChoice::Auto,
+            limits: Limits::default(),
+            access_log: AccessLog::default(),
+            throttle: Throttle { rate: 10_000.0, burst: 5_000 },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    Auto,
+    Count(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverChoice {
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Request line + headers; past it → 431.
+    pub max_header_bytes: usize,
+    /// Request body; past it → 413.
+    pub max_body_bytes: u64,
+    /// Time to receive a whole request head; past it → 408 and close.
+    pub header_timeout: Duration,
+    /// Keep-alive idle time between requests.
+    pub idle_timeout: Duration,
+    /// How long in-flight requests may run after SIGTERM.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 10_240,
+            max_body_bytes: 10 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogPath {
+    Stdout,
+    Off,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    pub path: LogPath,
+    pub format: String,
+}
+
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","routeKey":"$context.routeKey","status":"$context.status","latencyMs":"$context.responseLatency"}"#;
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        AccessLog { path: LogPath::Off, format: DEFAULT_ACCESS_LOG_FORMAT.to_string() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    /// Bearer token for everything but /health and /metrics. None: admin routes refused.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// `host:port` (resolved at load) — `https://` targets come with the TLS issue.
+    pub targets: Vec<SocketAddr>,
+    pub balance: Balance,
+    pub connect_timeout: Duration,
+    pub pool: Pool,
+    pub health: Option<Health>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    LeastConn,
+    Random,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub max_idle_per_worker: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool { max_idle_per_worker: 256, idle_timeout: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub path: String,
+    pub interval: Duration,
+    pub unhealthy_after: u32,
+    pub healthy_after: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throttle {
+    /// Requests per second; fractions allowed.
+    pub rate: f64,
+    pub burst: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    Websocket,
+}
+
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub protocol: Protocol,
+    pub throttle: Option<Throttle>,
+    pub cors: Option<Cors>,
+    pub stages: Vec<(String, Stage)>,
+    /// Route key ("GET /users/{id}", "ANY /x/{proxy+}", "$default") → route.
+    pub routes: Vec<(String, Route)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stage {
+    pub variables: Vec<(String, String)>,
+    pub throttle: Option<Throttle>,
+    pub canary: Option<Canary>,
+    pub cache: Option<StageCache>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Canary {
+    /// 0.0–100.0
+    pub percent: f64,
+    pub variables: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageCache {
+    pub capacity: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub integration: Integration,
+    pub api_key_required: bool,
+    pub throttle: Option<Throttle>,
+    pub cache: Option<RouteCache>,
+    /// "overwrite:header.x" → "$request.header.y", in file order.
+    pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteCache {
+    /// Default 300 s, at most 3600 s, 0 = off.
+    pub ttl: Duration,
+    pub key: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Integration {
+    Http {
+        /// An upstream name, or a string with `${stageVariables.x}` resolved per stage.
+        upstream: String,
+        /// Path template with {param}, {proxy} and ${stageVariables.x}; None = the request path.
+        path: Option<String>,
+        timeout: Duration,
+    },
+    Lambda {
+        url: String,
+        payload_format: PayloadFormat,
+        timeout: Duration,
+    },
+    Mock {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+}
+
+pub const DEFAULT_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Domain {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    /// Base path ("" = root) → "api/stage".
+    pub mappings: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UsagePlan {
+    /// "api/stage"
+    pub stages: Vec<String>,
+    pub throttle: Option<Throttle>,
+    pub quota: Option<Quota>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Clone)]
+pub struct Quota {
+    pub limit: u64,
+    pub period: Period,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub name: String,
+    pub value: String,
+    pub plan: Option<String>,
+}
