@@ -1,0 +1,293 @@
+//! Config → immutable runtime tables (the snapshot every worker reads through an `Arc`).
+//! Everything that can be decided before a request arrives is decided here: stage
+//! variables substituted, upstream names turned into indices, path templates split into
+//! literal and parameter parts, mock responses encoded to bytes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::model::{self, Config, Integration};
+use crate::http1::encode;
+use crate::router::{BasePaths, RouteKey, RouteTable, Router, StageRef};
+
+/// The runtime form of a config file.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub server: model::Server,
+    pub router: Router,
+    pub apis: Vec<ApiRt>,
+    pub upstreams: Vec<UpstreamRt>,
+}
+
+#[derive(Debug)]
+pub struct ApiRt {
+    pub name: String,
+    pub routes: Vec<RouteRt>,
+    pub stages: Vec<StageRt>,
+}
+
+#[derive(Debug)]
+pub struct RouteRt {
+    /// As written in the config: "GET /users/{id}" or "$default".
+    pub key: String,
+    /// Names of the captured parameters, in the order the router reports values.
+    pub param_names: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct StageRt {
+    pub name: String,
+    /// Indexed by route id.
+    pub integrations: Vec<IntegrationRt>,
+    pub canary: Option<CanaryRt>,
+}
+
+#[derive(Debug)]
+pub struct CanaryRt {
+    pub percent: f64,
+    pub integrations: Vec<IntegrationRt>,
+}
+
+#[derive(Debug)]
+pub enum IntegrationRt {
+    Http(HttpIntegration),
+    Mock(MockResponse),
+    Lambda { url: String, timeout: Duration },
+    /// Known broken only per stage (e.g. a stage variable naming no upstream): 500.
+    Misconfigured(String),
+}
+
+#[derive(Debug)]
+pub struct HttpIntegration {
+    pub upstream: usize,
+    /// None: forward the request path that follows the stage's base path.
+    pub path: Option<Vec<PathPart>>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPart {
+    Literal(Box<[u8]>),
+    /// Index into the route's captured parameters.
+    Param(usize),
+}
+
+#[derive(Debug)]
+pub struct MockResponse {
+    pub status: u16,
+    /// Status line and configured headers, each ending in CRLF, without the final CRLF.
+    pub head: Box<[u8]>,
+    pub body: Box<[u8]>,
+}
+
+#[derive(Debug)]
+pub struct UpstreamRt {
+    pub name: String,
+    pub targets: Vec<SocketAddr>,
+    pub balance: model::Balance,
+    pub connect_timeout: Duration,
+    pub pool: model::Pool,
+}
+
+/// Builds the runtime tables. The config must have passed validation; anything still
+/// unresolvable per stage becomes `IntegrationRt::Misconfigured` rather than a panic.
+pub fn compile(cfg: &Config) -> Snapshot {
+    let upstreams: Vec<UpstreamRt> = cfg
+        .upstreams
+        .iter()
+        .map(|(name, u)| UpstreamRt {
+            name: name.clone(),
+            targets: u.targets.clone(),
+            balance: u.balance,
+            connect_timeout: u.connect_timeout,
+            pool: u.pool.clone(),
+        })
+        .collect();
+
+    let mut tables = Vec::new();
+    let mut apis = Vec::new();
+    let mut default_endpoint = BasePaths::default();
+    for (api_idx, (api_name, api)) in cfg.apis.iter().enumerate() {
+        let mut table = RouteTable::default();
+        let mut routes = Vec::new();
+        for (id, (key, _)) in api.routes.iter().enumerate() {
+            let param_names = if key == "$default" {
+                table.set_default(id as u32);
+                Vec::new()
+            } else {
+                match RouteKey::parse(key) {
+                    Ok(parsed) => {
+                        table.insert(&parsed, id as u32);
+                        parsed.param_names()
+                    }
+                    Err(_) => Vec::new(),
+                }
+            };
+            routes.push(RouteRt { key: key.clone(), param_names });
+        }
+        let mut stages = Vec::new();
+        for (stage_idx, (stage_name, stage)) in api.stages.iter().enumerate() {
+            let stage_ref = StageRef { api: api_idx as u32, stage: stage_idx as u32 };
+            let base = if stage_name == "$default" { "" } else { stage_name.as_str() };
+            default_endpoint.insert(base, stage_ref);
+            let build = |vars: &[(String, String)]| {
+                api.routes
+                    .iter()
+                    .zip(&routes)
+                    .map(|((_, route), rt)| integration(&route.integration, vars, rt, cfg))
+                    .collect::<Vec<_>>()
+            };
+            let canary = stage.canary.as_ref().map(|c| {
+                let mut vars = stage.variables.clone();
+                for (k, v) in &c.variables {
+                    match vars.iter_mut().find(|(n, _)| n == k) {
+                        Some(slot) => slot.1 = v.clone(),
+                        None => vars.push((k.clone(), v.clone())),
+                    }
+                }
+                CanaryRt { percent: c.percent, integrations: build(&vars) }
+            });
+            stages.push(StageRt {
+                name: stage_name.clone(),
+                integrations: build(&stage.variables),
+                canary,
+            });
+        }
+        tables.push(table);
+        apis.push(ApiRt { name: api_name.clone(), routes, stages });
+    }
+
+    let mut router = Router::new(tables);
+    *router.default_endpoint_mut() = default_endpoint;
+    for (host, domain) in &cfg.domains {
+        let mut paths = BasePaths::default();
+        for (base, target) in &domain.mappings {
+            if let Some(stage) = find_stage(&apis, target) {
+                paths.insert(base, stage);
+            }
+        }
+        router.add_domain(host, paths);
+    }
+    Snapshot { server: cfg.server.clone(), router, apis, upstreams }
+}
+
+fn find_stage(apis: &[ApiRt], target: &str) -> Option<StageRef> {
+    let (api, stage) = target.split_once('/')?;
+    let a = apis.iter().position(|a| a.name == api)?;
+    let s = apis[a].stages.iter().position(|s| s.name == stage)?;
+    Some(StageRef { api: a as u32, stage: s as u32 })
+}
+
+fn integration(i: &Integration, vars: &[(String, String)], route: &RouteRt, cfg: &Config) -> IntegrationRt {
+    match i {
+        Integration::Http { upstream, path, timeout } => {
+            let name = match substitute(upstream, vars) {
+                Ok(n) => n,
+                Err(e) => return IntegrationRt::Misconfigured(e),
+            };
+            let Some(idx) = cfg.upstreams.iter().position(|(n, _)| *n == name) else {
+                return IntegrationRt::Misconfigured(format!("no upstream named {name:?}"));
+            };
+            let path = match path.as_deref().map(|p| path_template(p, vars, &route.param_names)) {
+                None => None,
+                Some(Ok(parts)) => Some(parts),
+                Some(Err(e)) => return IntegrationRt::Misconfigured(e),
+            };
+            IntegrationRt::Http(HttpIntegration { upstream: idx, path, timeout: *timeout })
+        }
+        Integration::Mock { status, headers, body } => IntegrationRt::Mock(mock(*status, headers, body)),
+        Integration::Lambda { url, timeout, .. } => match substitute(url, vars) {
+            Ok(url) => IntegrationRt::Lambda { url, timeout: *timeout },
+            Err(e) => IntegrationRt::Misconfigured(e),
+        },
+    }
+}
+
+/// Replaces every `${stageVariables.NAME}`; a name the stage lacks is an error.
+pub fn substitute(s: &str, vars: &[(String, String)]) -> Result<String, String> {
+    const OPEN: &str = "${stageVariables.";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        let end = after.find('}').ok_or_else(|| format!("unclosed ${{stageVariables. in {s:?}"))?;
+        let name = &after[..end];
+        let value = vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| format!("no stage variable {name:?}"))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Splits an integration path into literal bytes and `{param}` references.
+fn path_template(p: &str, vars: &[(String, String)], params: &[String]) -> Result<Vec<PathPart>, String> {
+    let p = substitute(p, vars)?;
+    let mut parts = Vec::new();
+    let mut rest = p.as_str();
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').ok_or_else(|| format!("unclosed {{ in path {p:?}"))? + open;
+        if open > 0 {
+            parts.push(PathPart::Literal(rest[..open].as_bytes().into()));
+        }
+        let name = rest[open + 1..close].trim_end_matches('+');
+        let idx = params
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| format!("path parameter {{{name}}} is not in the route key"))?;
+        parts.push(PathPart::Param(idx));
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(PathPart::Literal(rest.as_bytes().into()));
+    }
+    Ok(parts)
+}
+
+fn mock(status: u16, headers: &[(String, String)], body: &str) -> MockResponse {
+    let mut head = Vec::new();
+    encode::status_line(&mut head, status);
+    for (name, value) in headers {
+        encode::header(&mut head, name.as_bytes(), value.as_bytes());
+    }
+    if !matches!(status, 100..=199 | 204 | 304) {
+        head.extend_from_slice(b"content-length: ");
+        encode::decimal(&mut head, body.len() as u64);
+        head.extend_from_slice(b"\r\n");
+    }
+    MockResponse { status, head: head.into(), body: body.as_bytes().into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_stage_variables() {
+        let vars = vec![("v".to_string(), "v2".to_string())];
+        assert_eq!(substitute("/${stageVariables.v}/x", &vars).unwrap(), "/v2/x");
+        assert!(substitute("${stageVariables.nope}", &vars).is_err());
+        assert_eq!(substitute("plain", &vars).unwrap(), "plain");
+    }
+
+    #[test]
+    fn path_templates_reference_route_params() {
+        let params = vec!["id".to_string(), "proxy".to_string()];
+        let parts = path_template("/u/{id}/x/{proxy}", &[], &params).unwrap();
+        assert_eq!(
+            parts,
+            vec![
+                PathPart::Literal((*b"/u/").into()),
+                PathPart::Param(0),
+                PathPart::Literal((*b"/x/").into()),
+                PathPart::Param(1)
+            ]
+        );
+        assert!(path_template("/{nope}", &[], &params).is_err());
+    }
+}

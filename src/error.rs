@@ -1,0 +1,70 @@
+//! One error type for the request path. Like Pingora's, it records which side failed
+//! (the client, the upstream, or Portico itself) and whether retrying is safe, which is
+//! what decides 400 vs 502 vs 504 and whether a stale pooled connection may be retried.
+
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Upstream,
+    Internal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The upstream refused the connection or it could not be made in time.
+    ConnectFailed,
+    /// The upstream closed or reset before a complete response head.
+    UpstreamClosed,
+    /// The upstream sent something that is not HTTP/1.x.
+    UpstreamGarbage,
+    /// The upstream did not answer within the integration timeout.
+    UpstreamTimeout,
+    /// The client went away or sent a bad body while we were relaying it.
+    ClientBody,
+    /// The client's body broke the size limit while streaming.
+    ClientBodyTooLarge,
+    /// The config names something that does not exist for this stage.
+    Misconfigured,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?} on the {side:?} side: {detail}")]
+pub struct Error {
+    pub kind: Kind,
+    pub side: Side,
+    /// True when nothing of the response came back, so an idempotent request may be
+    /// sent again on a fresh connection.
+    pub retry_safe: bool,
+    pub detail: Cow<'static, str>,
+}
+
+impl Error {
+    pub fn new(kind: Kind, detail: impl Into<Cow<'static, str>>) -> Self {
+        let side = match kind {
+            Kind::ConnectFailed | Kind::UpstreamClosed | Kind::UpstreamGarbage | Kind::UpstreamTimeout => {
+                Side::Upstream
+            }
+            Kind::ClientBody | Kind::ClientBodyTooLarge => Side::Client,
+            Kind::Misconfigured => Side::Internal,
+        };
+        Error { kind, side, retry_safe: false, detail: detail.into() }
+    }
+
+    pub fn retry_safe(mut self) -> Self {
+        self.retry_safe = true;
+        self
+    }
+
+    /// What the client gets when the gateway answers for itself (DESIGN.md §5).
+    pub fn status_and_message(&self) -> (u16, &'static str) {
+        match self.kind {
+            Kind::ConnectFailed | Kind::UpstreamClosed | Kind::UpstreamGarbage => (502, "Bad Gateway"),
+            Kind::UpstreamTimeout => (504, "Endpoint request timed out"),
+            Kind::ClientBody => (400, "Bad Request"),
+            Kind::ClientBodyTooLarge => (413, "Request Entity Too Large"),
+            Kind::Misconfigured => (500, "Internal Server Error"),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! One client connection: read a request head, route it, run its integration, repeat.
+//!
+//! Lifecycle (one request at a time; pipelined requests wait in `rbuf` and are answered
+//! in order):
+//! 1. **Idle** — waiting for the first byte of a request: `idle_timeout` on keep-alive
+//!    connections (`header_timeout` on a new one), or until the worker drains. Nothing
+//!    sent on close.
+//! 2. **Head** — bytes arrived: the whole head must arrive within `header_timeout` (408 and
+//!    close otherwise) and parse (`parse_request`; 400/413/414/431 and close otherwise).
+//! 3. **Serve** — `handle`: the gateway answers itself (404, mock, errors) or an integration
+//!    proxies; either way the request body is consumed (or the connection is marked to
+//!    close) so the next request starts at `rbuf[0]`.
+//! 4. Back to **Idle** if both sides want keep-alive and the worker is not draining.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use monoio::buf::SliceMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use tracing::{debug, error, warn};
+
+use super::body::ChunkedDecoder;
+use super::encode;
+use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
+use super::response::ResponseHead;
+use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::runtime::request_id::ID_LEN;
+use crate::runtime::WorkerCtx;
+
+/// Read buffer size: one read takes most request heads and small bodies whole.
+const READ_BUF: usize = 16 * 1024;
+/// A body the gateway does not need is read and dropped up to this size to keep the
+/// connection; past it the connection closes instead (as nginx's lingering discard).
+const DISCARD_MAX: u64 = 1024 * 1024;
+
+/// The per-connection state that integrations work with.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Client bytes; the current request's head starts at 0 until the handler consumes it.
+    pub rbuf: BytesMut,
+    /// Scratch for heads we write; reused for every request.
+    pub wbuf: Vec<u8>,
+    /// Upstream response bytes; reused.
+    pub ubuf: BytesMut,
+    pub head: RequestHead,
+    pub rhead: ResponseHead,
+    /// Captured route parameters, spans into `rbuf`.
+    pub params: Vec<Span>,
+    pub request_id: [u8; ID_LEN],
+}
+
+enum HeadOutcome {
+    Ready,
+    Close,
+    Fail(u16, &'static str),
+}
+
+pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
+    let mut c = Conn {
+        stream,
+        peer,
+        rbuf: BytesMut::with_capacity(READ_BUF),
+        wbuf: Vec::with_capacity(4096),
+        ubuf: BytesMut::new(),
+        head: RequestHead::new(),
+        rhead: ResponseHead::new(),
+        params: Vec::with_capacity(8),
+        request_id: [0; ID_LEN],
+    };
+    let mut fresh = true;
+    loop {
+        match c.read_head(ctx, fresh).await {
+            HeadOutcome::Ready => {}
+            HeadOutcome::Close => return,
+            HeadOutcome::Fail(status, message) => {
+                c.request_id = ctx.ids.next();
+                debug!(status, message, peer = %c.peer, "rejected request head");
+                c.wbuf.clear();
+                encode::gateway_response(&mut c.wbuf, status, message, &c.request_id, false, &[]);
+                let _ = c.flush_wbuf().await;
+                return;
+            }
+        }
+        fresh = false;
+        c.request_id = ctx.ids.next();
+        if !handle(ctx, &mut c).await || ctx.drain.closing() {
+            return;
+        }
+    }
+}
+
+async fn handle(ctx: &WorkerCtx, c: &mut Conn) -> bool {
+    let snap = &*ctx.snapshot;
+    let host = c.head.host.map(|s| s.get(&c.rbuf));
+    let Some(m) = snap.router.route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params) else {
+        return c.answer(ctx, 404, "Not Found", &[]).await;
+    };
+    let api = &snap.apis[m.stage.api as usize];
+    let stage = &api.stages[m.stage.stage as usize];
+    let integrations = match &stage.canary {
+        Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => &canary.integrations,
+        _ => &stage.integrations,
+    };
+    match &integrations[m.route as usize] {
+        IntegrationRt::Mock(mock) => c.answer_mock(ctx, mock).await,
+        IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, c, h, &m).await,
+        IntegrationRt::Lambda { url, .. } => {
+            warn!(url, "lambda integrations are not available in this build");
+            c.answer(ctx, 500, "Internal Server Error", &[]).await
+        }
+        IntegrationRt::Misconfigured(why) => {
+            let route = &api.routes[m.route as usize].key;
+            error!(api = %api.name, stage = %stage.name, route = %route, why = %why, "integration misconfigured");
+            c.answer(ctx, 500, "Internal Server Error", &[]).await
+        }
+    }
+}
+
+impl Conn {
+    async fn read_head(&mut self, ctx: &WorkerCtx, fresh: bool) -> HeadOutcome {
+        let limits = &ctx.snapshot.server.limits;
+        let parse_limits = ParseLimits {
+            max_header_bytes: limits.max_header_bytes,
+            max_request_line: limits.max_header_bytes.min(8192),
+            max_body_bytes: limits.max_body_bytes,
+            max_headers: 100,
+        };
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if !self.rbuf.is_empty() {
+                let d = *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+                match parse_request(&self.rbuf, &parse_limits, &mut self.head) {
+                    Ok(true) => return HeadOutcome::Ready,
+                    Ok(false) => {}
+                    Err(e) => return HeadOutcome::Fail(e.status(), e.message()),
+                }
+                let wait = d.saturating_duration_since(Instant::now());
+                match monoio::time::timeout(wait, self.read_client()).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Close,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => return HeadOutcome::Fail(408, "Request Timeout"),
+                }
+            }
+            if fresh {
+                // A new connection that sends nothing is a slowloris too.
+                match monoio::time::timeout(limits.header_timeout, self.read_client()).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Close,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => return HeadOutcome::Fail(408, "Request Timeout"),
+                }
+            }
+            let read = monoio::select! {
+                r = monoio::time::timeout(limits.idle_timeout, self.read_client()) => r,
+                _ = ctx.drain.wait() => return HeadOutcome::Close,
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => continue,
+                _ => return HeadOutcome::Close,
+            }
+        }
+    }
+
+    /// Appends whatever the client sends next to `rbuf`.
+    pub async fn read_client(&mut self) -> std::io::Result<usize> {
+        let (res, buf) = read_into(&mut self.stream, std::mem::take(&mut self.rbuf)).await;
+        self.rbuf = buf;
+        res
+    }
+
+    /// Writes `wbuf` whole and clears it.
+    pub async fn flush_wbuf(&mut self) -> std::io::Result<()> {
+        let (res, mut buf) = self.stream.write_all(std::mem::take(&mut self.wbuf)).await;
+        buf.clear();
+        self.wbuf = buf;
+        res.map(|_| ())
+    }
+
+    /// Whether this connection can go on after the gateway answers without reading the
+    /// request body (it will then be read and dropped).
+    fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
+        let discardable = match self.head.body {
+            BodyKind::Empty => true,
+            BodyKind::Length(n) => !self.head.expect_continue && n <= DISCARD_MAX,
+            BodyKind::Chunked => !self.head.expect_continue,
+        };
+        self.head.keep_alive && discardable && !ctx.drain.closing()
+    }
+
+    /// The gateway answers for itself with `{"message": ...}` (DESIGN.md §5).
+    pub async fn answer(&mut self, ctx: &WorkerCtx, status: u16, message: &str, extra: &[(&str, &[u8])]) -> bool {
+        let keep = self.can_keep_alive(ctx);
+        self.wbuf.clear();
+        let ka: &[(&str, &[u8])] = &[("connection", b"keep-alive")];
+        let extra_all;
+        let extra = if keep && self.head.minor_version == 0 {
+            extra_all = [extra, ka].concat();
+            &extra_all[..]
+        } else {
+            extra
+        };
+        if self.head.method == Method::Head {
+            encode::gateway_response_head_only(&mut self.wbuf, status, message, &self.request_id, keep, extra);
+        } else {
+            encode::gateway_response(&mut self.wbuf, status, message, &self.request_id, keep, extra);
+        }
+        if self.flush_wbuf().await.is_err() {
+            return false;
+        }
+        keep && self.discard_body(ctx).await
+    }
+
+    async fn answer_mock(&mut self, ctx: &WorkerCtx, mock: &MockResponse) -> bool {
+        let keep = self.can_keep_alive(ctx);
+        self.wbuf.clear();
+        self.wbuf.extend_from_slice(&mock.head);
+        encode::header(&mut self.wbuf, b"x-amzn-RequestId", &self.request_id);
+        encode::header(&mut self.wbuf, b"apigw-requestid", &self.request_id);
+        if !keep {
+            self.wbuf.extend_from_slice(b"connection: close\r\n");
+        } else if self.head.minor_version == 0 {
+            self.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        self.wbuf.extend_from_slice(b"\r\n");
+        if self.head.method != Method::Head {
+            self.wbuf.extend_from_slice(&mock.body);
+        }
+        if self.flush_wbuf().await.is_err() {
+            return false;
+        }
+        keep && self.discard_body(ctx).await
+    }
+
+    /// Consumes the current request (head and body) from `rbuf` without using the body.
+    async fn discard_body(&mut self, ctx: &WorkerCtx) -> bool {
+        self.rbuf.advance(self.head.head_len);
+        let wait = ctx.snapshot.server.limits.header_timeout;
+        match self.head.body {
+            BodyKind::Empty => true,
+            BodyKind::Length(n) => {
+                let mut left = n;
+                loop {
+                    let k = left.min(self.rbuf.len() as u64);
+                    self.rbuf.advance(k as usize);
+                    left -= k;
+                    if left == 0 {
+                        return true;
+                    }
+                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0) {
+                        return false;
+                    }
+                }
+            }
+            BodyKind::Chunked => {
+                let mut dec = ChunkedDecoder::new(DISCARD_MAX);
+                loop {
+                    match dec.scan(&self.rbuf, |_| {}) {
+                        Ok(scan) => {
+                            self.rbuf.advance(scan.consumed);
+                            if scan.done {
+                                return true;
+                            }
+                        }
+                        Err(_) => return false,
+                    }
+                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Appends what the peer sends next to `buf`, growing it when it is nearly full.
+/// monoio reads at the start of a buffer, so the free tail is passed as a `SliceMut`.
+pub async fn read_into(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::Result<usize>, BytesMut) {
+    if buf.capacity() - buf.len() < READ_BUF / 4 {
+        buf.reserve(READ_BUF);
+    }
+    let (len, cap) = (buf.len(), buf.capacity());
+    let (res, slice) = stream.read(SliceMut::new(buf, len, cap)).await;
+    (res, slice.into_inner())
+}
+
+/// Bounds one IO step; `Elapsed` becomes `TimedOut`.
+pub async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = std::io::Result<T>>) -> std::io::Result<T> {
+    match monoio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}

@@ -1,0 +1,287 @@
+//! The `http` integration: proxy a request to an upstream target over a pooled
+//! keep-alive connection and stream the response back.
+//!
+//! The upstream request head is written from the client's original bytes with the few
+//! edits a proxy must make (request line, Host, X-Forwarded-*, hop-by-hop headers), and
+//! goes out in the same write as the body bytes that arrived with the head. A request
+//! sent on a pooled connection that the backend had already closed is sent once more on
+//! a fresh connection when that is safe: the method is idempotent, the whole body was in
+//! that first write, and not one byte of response came back.
+
+use std::io::Write;
+use std::time::Instant;
+
+use bytes::Buf;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+use tracing::debug;
+
+use super::relay;
+use crate::config::compile::{HttpIntegration, PathPart};
+use crate::error::{Error, Kind};
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::conn::{read_into, Conn};
+use crate::http1::parse::BodyKind;
+use crate::http1::response::parse_response;
+use crate::router::Matched;
+use crate::runtime::WorkerCtx;
+use crate::upstream::Lease;
+
+/// Largest upstream response head we accept.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Serves one request through the integration; returns whether the client connection
+/// can carry another request.
+pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Matched) -> bool {
+    let Some(mut lease) = ctx.pools.checkout(h.upstream) else {
+        return c.answer(ctx, 502, "Bad Gateway", &[]).await;
+    };
+    let deadline = Instant::now() + h.timeout;
+
+    c.wbuf.clear();
+    encode_request_head(ctx, c, h, m, &lease);
+    // Body bytes that came with the head go out in the same write.
+    let head_len = c.head.head_len;
+    let max_body = ctx.snapshot.server.limits.max_body_bytes;
+    let mut chunked = ChunkedDecoder::new(max_body);
+    let (initial, body_done) = match c.head.body {
+        BodyKind::Empty => (0, true),
+        BodyKind::Length(n) => {
+            let k = n.min((c.rbuf.len() - head_len) as u64) as usize;
+            (k, k as u64 == n)
+        }
+        BodyKind::Chunked => match chunked.scan(&c.rbuf[head_len..], |_| {}) {
+            Ok(scan) => (scan.consumed, scan.done),
+            Err(e) => {
+                ctx.pools.release(&lease, None);
+                let (status, msg) = relay::body_error_status(e);
+                c.head.keep_alive = false;
+                return c.answer(ctx, status, msg, &[]).await;
+            }
+        },
+    };
+    c.wbuf.extend_from_slice(&c.rbuf[head_len..head_len + initial]);
+    let body_left = match c.head.body {
+        BodyKind::Length(n) => n - initial as u64,
+        _ => 0,
+    };
+    c.rbuf.advance(head_len + initial);
+    let replayable = body_done && c.head.method.is_idempotent();
+
+    let mut retried = false;
+    let (mut upstream, result) = loop {
+        let (mut stream, reused) = match lease.pooled.take() {
+            Some(s) => (s, true),
+            None => match connect(&lease).await {
+                Ok(s) => (s, false),
+                Err(e) => break (None, Err(e)),
+            },
+        };
+        let sent = send_request(ctx, c, &mut stream, body_done, body_left, &mut chunked, deadline).await;
+        let result = match sent {
+            Ok(()) => read_response_head(c, &mut stream, deadline).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Err(e) if e.retry_safe && reused && replayable && !retried => {
+                debug!(target = %lease.addr, error = %e, "pooled connection was stale; retrying on a new one");
+                retried = true;
+                continue;
+            }
+            r => break (Some(stream), r),
+        }
+    };
+    if let Err(e) = result {
+        ctx.pools.release(&lease, None);
+        debug!(target = %lease.addr, error = %e, "integration failed");
+        let (status, message) = e.status_and_message();
+        if e.side == crate::error::Side::Client || !body_done {
+            // Part of the client's body may still be unread: the connection can't go on.
+            c.head.keep_alive = false;
+        }
+        return c.answer_consumed(ctx, status, message).await;
+    }
+    let stream = upstream.take().expect("a response implies a stream");
+    let outcome = relay::response(ctx, c, stream, h.timeout).await;
+    ctx.pools.release(&lease, outcome.reusable);
+    outcome.client_keep_alive
+}
+
+async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
+    match monoio::time::timeout(lease.connect_timeout, TcpStream::connect_addr(lease.addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(Error::new(Kind::ConnectFailed, format!("connect {}: {e}", lease.addr))),
+        Err(_) => Err(Error::new(Kind::UpstreamTimeout, format!("connect {} timed out", lease.addr))),
+    }
+}
+
+/// Writes `wbuf` (head plus the first body bytes) and relays the rest of the body.
+async fn send_request(
+    ctx: &WorkerCtx,
+    c: &mut Conn,
+    stream: &mut TcpStream,
+    body_done: bool,
+    body_left: u64,
+    chunked: &mut ChunkedDecoder,
+    deadline: Instant,
+) -> Result<(), Error> {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let (res, buf) = match monoio::time::timeout(wait, stream.write_all(std::mem::take(&mut c.wbuf))).await {
+        Ok(r) => r,
+        Err(_) => return Err(Error::new(Kind::UpstreamTimeout, "writing the request timed out")),
+    };
+    // The buffer keeps the request so a retry can send it again.
+    c.wbuf = buf;
+    if let Err(e) = res {
+        return Err(Error::new(Kind::UpstreamClosed, format!("write: {e}")).retry_safe());
+    }
+    if body_done {
+        return Ok(());
+    }
+    if c.head.expect_continue {
+        let (res, _) = c.stream.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]).await;
+        res.map_err(|e| Error::new(Kind::ClientBody, format!("100-continue: {e}")))?;
+    }
+    let read_wait = ctx.snapshot.server.limits.header_timeout.max(deadline.saturating_duration_since(Instant::now()));
+    match c.head.body {
+        BodyKind::Length(_) => relay::request_length(c, stream, body_left, read_wait).await,
+        _ => relay::request_chunked(c, stream, chunked, read_wait).await,
+    }
+}
+
+/// Reads until a final (non-1xx) response head is in `ubuf`, parsed into `c.rhead`.
+async fn read_response_head(c: &mut Conn, stream: &mut TcpStream, deadline: Instant) -> Result<(), Error> {
+    c.ubuf.clear();
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let (res, buf) = match monoio::time::timeout(wait, read_into(stream, std::mem::take(&mut c.ubuf))).await {
+            Ok(r) => r,
+            Err(_) => return Err(Error::new(Kind::UpstreamTimeout, "no response within the integration timeout")),
+        };
+        c.ubuf = buf;
+        match res {
+            Ok(0) if c.ubuf.is_empty() => {
+                return Err(Error::new(Kind::UpstreamClosed, "closed before responding").retry_safe())
+            }
+            Ok(0) => return Err(Error::new(Kind::UpstreamGarbage, "closed in the middle of the response head")),
+            Err(e) if c.ubuf.is_empty() => {
+                return Err(Error::new(Kind::UpstreamClosed, format!("read: {e}")).retry_safe())
+            }
+            Err(e) => return Err(Error::new(Kind::UpstreamClosed, format!("read: {e}"))),
+            Ok(_) => {}
+        }
+        loop {
+            match parse_response(&c.ubuf, c.head.method, MAX_RESPONSE_HEAD, &mut c.rhead) {
+                Ok(true) if c.rhead.status == 101 => {
+                    return Err(Error::new(Kind::UpstreamGarbage, "101 Switching Protocols is not supported here"))
+                }
+                Ok(true) if c.rhead.status < 200 => {
+                    // Interim responses (100 Continue, 103 Early Hints) are not relayed.
+                    c.ubuf.advance(c.rhead.head_len);
+                    if c.ubuf.is_empty() {
+                        break;
+                    }
+                }
+                Ok(true) => return Ok(()),
+                Ok(false) => break,
+                Err(e) => return Err(Error::new(Kind::UpstreamGarbage, format!("bad response head: {e:?}"))),
+            }
+        }
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) that a proxy must not forward, plus the headers
+/// this proxy sets itself.
+fn skip_request_header(name: &[u8]) -> bool {
+    const SKIP: &[&[u8]] = &[
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"host",
+        b"expect",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+    ];
+    SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// Whether `name` is listed in the Connection header (and so is hop-by-hop too).
+pub fn named_by_connection(connection: Option<&[u8]>, name: &[u8]) -> bool {
+    connection.is_some_and(|v| v.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(name)))
+}
+
+fn encode_request_head(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Matched, lease: &Lease) {
+    let buf = &c.rbuf[..];
+    let out = &mut c.wbuf;
+    out.extend_from_slice(c.head.method_span.get(buf));
+    out.push(b' ');
+    let start = out.len();
+    match &h.path {
+        None => out.extend_from_slice(m.rest.get(buf)),
+        Some(parts) => {
+            for part in parts {
+                match part {
+                    PathPart::Literal(b) => out.extend_from_slice(b),
+                    PathPart::Param(i) => out.extend_from_slice(c.params.get(*i).map_or(&b""[..], |s| s.get(buf))),
+                }
+            }
+        }
+    }
+    if out.len() == start || out[start] != b'/' {
+        out.insert(start, b'/');
+    }
+    if let Some(q) = c.head.query {
+        out.push(b'?');
+        out.extend_from_slice(q.get(buf));
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    let connection = c.head.header(buf, "connection");
+    let mut forwarded_for: Option<(usize, usize)> = None;
+    for hs in &c.head.headers {
+        let name = hs.name.get(buf);
+        if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
+            forwarded_for = Some((hs.value.start as usize, hs.value.end as usize));
+        }
+        if skip_request_header(name) || named_by_connection(connection, name) {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(hs.value.get(buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"host: ");
+    ctx.pools.host_of(lease, out);
+    out.extend_from_slice(b"\r\nx-forwarded-for: ");
+    if let Some((s, e)) = forwarded_for {
+        out.extend_from_slice(&buf[s..e]);
+        out.extend_from_slice(b", ");
+    }
+    let _ = write!(out, "{}", c.peer.ip());
+    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    if let Some(host) = c.head.host {
+        out.extend_from_slice(b"x-forwarded-host: ");
+        out.extend_from_slice(host.get(buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+impl Conn {
+    /// A gateway answer after the request body was already consumed (or abandoned).
+    async fn answer_consumed(&mut self, ctx: &WorkerCtx, status: u16, message: &str) -> bool {
+        // The head is gone from rbuf; make the answer's own discard a no-op.
+        self.head.head_len = 0;
+        self.head.body = BodyKind::Empty;
+        self.head.expect_continue = false;
+        self.answer(ctx, status, message, &[]).await
+    }
+}

@@ -1,0 +1,278 @@
+//! Streaming bodies through the proxy without holding them whole.
+//!
+//! Request bodies go client → upstream in the chunks they arrive in (chunked framing is
+//! validated and relayed as sent). Response bodies go upstream → client the same way:
+//! content-length and chunked bodies pass through as they are; a close-delimited body is
+//! re-framed as chunked for HTTP/1.1 clients so their connection can stay open; HTTP/1.0
+//! clients get chunked bodies de-chunked, and then the connection closes.
+
+use std::io::Write;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+
+use crate::error::{Error, Kind};
+use crate::http1::body::{BodyError, ChunkedDecoder};
+use crate::http1::conn::{read_into, within, Conn};
+use crate::http1::encode;
+use crate::http1::parse::Method;
+use crate::http1::response::ResponseBody;
+use crate::integration::http::named_by_connection;
+use crate::runtime::WorkerCtx;
+
+pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
+    match e {
+        BodyError::TooLarge => (413, "Request Entity Too Large"),
+        BodyError::BadChunk(_) => (400, "Bad Request"),
+    }
+}
+
+/// Sends the first `n` bytes of `buf` (all of it when n ≥ len) without copying.
+async fn write_prefix(stream: &mut TcpStream, buf: &mut BytesMut, n: usize) -> std::io::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    if n >= buf.len() {
+        let (res, mut back) = stream.write_all(std::mem::take(buf)).await;
+        back.clear();
+        *buf = back;
+        res.map(|_| ())
+    } else {
+        let part = buf.split_to(n);
+        stream.write_all(part).await.0.map(|_| ())
+    }
+}
+
+async fn read_client_more(c: &mut Conn, wait: Duration) -> Result<(), Error> {
+    match within(wait, c.read_client()).await {
+        Ok(0) => Err(Error::new(Kind::ClientBody, "client closed during the request body")),
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::new(Kind::ClientBody, format!("reading the request body: {e}"))),
+    }
+}
+
+fn upstream_write_error(e: std::io::Error) -> Error {
+    Error::new(Kind::UpstreamClosed, format!("writing the request body: {e}"))
+}
+
+pub async fn request_length(c: &mut Conn, up: &mut TcpStream, mut left: u64, wait: Duration) -> Result<(), Error> {
+    while left > 0 {
+        if c.rbuf.is_empty() {
+            read_client_more(c, wait).await?;
+        }
+        let k = left.min(c.rbuf.len() as u64) as usize;
+        write_prefix(up, &mut c.rbuf, k).await.map_err(upstream_write_error)?;
+        left -= k as u64;
+    }
+    Ok(())
+}
+
+pub async fn request_chunked(
+    c: &mut Conn,
+    up: &mut TcpStream,
+    dec: &mut ChunkedDecoder,
+    wait: Duration,
+) -> Result<(), Error> {
+    loop {
+        read_client_more(c, wait).await?;
+        let scan = dec.scan(&c.rbuf, |_| {}).map_err(|e| match e {
+            BodyError::TooLarge => Error::new(Kind::ClientBodyTooLarge, "chunked body over max_body_bytes"),
+            BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
+        })?;
+        write_prefix(up, &mut c.rbuf, scan.consumed).await.map_err(upstream_write_error)?;
+        if scan.done {
+            return Ok(());
+        }
+    }
+}
+
+/// How the response body reaches the client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    /// Chunked from the upstream, relayed as is.
+    Chunked,
+    /// Chunked from the upstream, payload only (HTTP/1.0 client).
+    Dechunk,
+    /// Close-delimited from the upstream, framed as chunks for the client.
+    Enchunk,
+    /// Close-delimited both ways.
+    UntilClose,
+}
+
+pub struct Outcome {
+    /// The upstream connection, if it can carry another request.
+    pub reusable: Option<TcpStream>,
+    pub client_keep_alive: bool,
+}
+
+/// Writes the response head from `c.rhead`/`c.ubuf` and relays the body.
+pub async fn response(ctx: &WorkerCtx, c: &mut Conn, mut up: TcpStream, read_wait: Duration) -> Outcome {
+    let http11 = c.head.minor_version == 1;
+    let framing = match c.rhead.body {
+        _ if c.head.method == Method::Head => Framing::None,
+        ResponseBody::None => Framing::None,
+        ResponseBody::Length(n) => Framing::Length(n),
+        ResponseBody::Chunked if http11 => Framing::Chunked,
+        ResponseBody::Chunked => Framing::Dechunk,
+        ResponseBody::UntilClose if http11 => Framing::Enchunk,
+        ResponseBody::UntilClose => Framing::UntilClose,
+    };
+    let keep = c.head.keep_alive && !ctx.drain.closing() && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
+    write_response_head(c, framing, keep);
+    let head_len = c.rhead.head_len;
+    c.ubuf.advance(head_len);
+
+    let done = match framing {
+        Framing::None => c.flush_wbuf().await.map(|()| true),
+        Framing::Length(n) => relay_length(c, &mut up, n, read_wait).await,
+        Framing::Chunked | Framing::Dechunk => relay_chunked(c, &mut up, framing == Framing::Dechunk, read_wait).await,
+        Framing::Enchunk | Framing::UntilClose => relay_until_close(c, &mut up, framing == Framing::Enchunk, read_wait)
+            .await
+            .map(|()| false),
+    };
+    match done {
+        Ok(complete) => {
+            // Leftover bytes after a complete body mean the upstream is out of step.
+            let reusable = complete && c.rhead.keep_alive && c.ubuf.is_empty();
+            Outcome { reusable: reusable.then_some(up), client_keep_alive: keep }
+        }
+        Err(_) => Outcome { reusable: None, client_keep_alive: false },
+    }
+}
+
+fn write_response_head(c: &mut Conn, framing: Framing, keep: bool) {
+    let buf = &c.ubuf[..];
+    let out = &mut c.wbuf;
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    encode::decimal(out, u64::from(c.rhead.status));
+    out.push(b' ');
+    out.extend_from_slice(c.rhead.reason.get(buf));
+    out.extend_from_slice(b"\r\n");
+    let connection = c.rhead.header(buf, "connection");
+    for hs in &c.rhead.headers {
+        let name = hs.name.get(buf);
+        let hop = [&b"connection"[..], b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade", b"transfer-encoding"]
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name));
+        if hop || named_by_connection(connection, name) {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(hs.value.get(buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Chunked => {
+            // Relayed raw, so the upstream's codings (e.g. "gzip, chunked") still apply.
+            let te = c.rhead.header(buf, "transfer-encoding").unwrap_or(b"chunked");
+            encode::header(out, b"transfer-encoding", te);
+        }
+        Framing::Enchunk => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        _ => {}
+    }
+    encode::header(out, b"x-amzn-RequestId", &c.request_id);
+    encode::header(out, b"apigw-requestid", &c.request_id);
+    if !keep {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if c.head.minor_version == 0 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+async fn read_upstream(c: &mut Conn, up: &mut TcpStream, wait: Duration) -> std::io::Result<usize> {
+    let (res, buf) = match monoio::time::timeout(wait, read_into(up, std::mem::take(&mut c.ubuf))).await {
+        Ok(r) => r,
+        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+    };
+    c.ubuf = buf;
+    res
+}
+
+fn cut_short() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "upstream closed mid-body")
+}
+
+/// Returns Ok(true) when the whole body went through.
+async fn relay_length(c: &mut Conn, up: &mut TcpStream, n: u64, wait: Duration) -> std::io::Result<bool> {
+    // The first body bytes ride with the head in one write.
+    let k = n.min(c.ubuf.len() as u64) as usize;
+    c.wbuf.extend_from_slice(&c.ubuf[..k]);
+    c.ubuf.advance(k);
+    c.flush_wbuf().await?;
+    let mut left = n - k as u64;
+    while left > 0 {
+        if read_upstream(c, up, wait).await? == 0 {
+            return Err(cut_short());
+        }
+        let k = left.min(c.ubuf.len() as u64) as usize;
+        write_prefix(&mut c.stream, &mut c.ubuf, k).await?;
+        left -= k as u64;
+    }
+    Ok(true)
+}
+
+async fn relay_chunked(c: &mut Conn, up: &mut TcpStream, dechunk: bool, wait: Duration) -> std::io::Result<bool> {
+    let mut dec = ChunkedDecoder::new(u64::MAX);
+    let mut first = true;
+    loop {
+        let scan = {
+            let (ubuf, wbuf) = (&c.ubuf, &mut c.wbuf);
+            dec.scan(ubuf, |r| {
+                if dechunk {
+                    wbuf.extend_from_slice(&ubuf[r]);
+                }
+            })
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunked body from upstream"))?
+        };
+        if dechunk || first {
+            if !dechunk {
+                c.wbuf.extend_from_slice(&c.ubuf[..scan.consumed]);
+            }
+            c.ubuf.advance(scan.consumed);
+            c.flush_wbuf().await?;
+            first = false;
+        } else {
+            write_prefix(&mut c.stream, &mut c.ubuf, scan.consumed).await?;
+        }
+        if scan.done {
+            return Ok(true);
+        }
+        if read_upstream(c, up, wait).await? == 0 {
+            return Err(cut_short());
+        }
+    }
+}
+
+async fn relay_until_close(c: &mut Conn, up: &mut TcpStream, enchunk: bool, wait: Duration) -> std::io::Result<()> {
+    loop {
+        if !c.ubuf.is_empty() {
+            if enchunk {
+                let n = c.ubuf.len();
+                let _ = write!(c.wbuf, "{n:x}\r\n");
+                c.wbuf.extend_from_slice(&c.ubuf);
+                c.wbuf.extend_from_slice(b"\r\n");
+                c.ubuf.clear();
+            } else {
+                c.wbuf.extend_from_slice(&c.ubuf);
+                c.ubuf.clear();
+            }
+        }
+        if !c.wbuf.is_empty() {
+            c.flush_wbuf().await?;
+        }
+        if read_upstream(c, up, wait).await? == 0 {
+            if enchunk {
+                c.wbuf.extend_from_slice(b"0\r\n\r\n");
+                c.flush_wbuf().await?;
+            }
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Host + base path → API stage; method + path → route. Returns plain data (indices and
+//! spans into the request buffer), allocates nothing per request.
+//!
+//! Addressing follows Amazon API Gateway: on the default endpoint a stage named
+//! `$default` is served at the root and any other stage under `/{stage}/…`; a custom
+//! domain (matched on the Host header, without port) uses its base-path mappings. The
+//! longest matching base path wins; the root mapping, if any, takes the rest.
+
+pub mod routes;
+
+use crate::http1::{Method, Span};
+pub use routes::{RouteId, RouteKey, RouteMethod, RouteTable, Segment};
+
+/// An API and one of its stages, as indices into the snapshot's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageRef {
+    pub api: u32,
+    pub stage: u32,
+}
+
+/// Base paths of one endpoint (the default one, or a custom domain).
+#[derive(Debug, Default)]
+pub struct BasePaths {
+    root: Option<StageRef>,
+    /// Non-empty base paths without slashes at either end, longest first.
+    by_base: Vec<(Box<[u8]>, StageRef)>,
+}
+
+impl BasePaths {
+    /// `base` is "" for the root; later mappings of the same base replace earlier ones
+    /// (validation reports clashes before this is built).
+    pub fn insert(&mut self, base: &str, stage: StageRef) {
+        let base = base.trim_matches('/');
+        if base.is_empty() {
+            self.root = Some(stage);
+            return;
+        }
+        self.by_base.retain(|(b, _)| **b != *base.as_bytes());
+        self.by_base.push((base.as_bytes().into(), stage));
+        self.by_base.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    }
+
+    /// The stage for `path` and how many bytes of the path its base path takes.
+    fn select(&self, path: &[u8]) -> Option<(StageRef, usize)> {
+        let rest = path.strip_prefix(b"/").unwrap_or(path);
+        for (base, stage) in &self.by_base {
+            if rest.starts_with(base) && matches!(rest.get(base.len()), None | Some(b'/')) {
+                return Some((*stage, base.len() + 1));
+            }
+        }
+        self.root.map(|s| (s, 0))
+    }
+}
+
+/// What the router found for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched {
+    pub stage: StageRef,
+    pub route: RouteId,
+    /// The path after the base path, as a span of the request buffer ("" means "/").
+    pub rest: Span,
+}
+
+#[derive(Debug, Default)]
+pub struct Router {
+    default_endpoint: BasePaths,
+    /// Custom domains: lower-case host name → its mappings.
+    domains: Vec<(Box<[u8]>, BasePaths)>,
+    /// Route tables, one per API, indexed like the snapshot's APIs.
+    apis: Vec<RouteTable>,
+}
+
+impl Router {
+    pub fn new(apis: Vec<RouteTable>) -> Self {
+        Router { apis, ..Router::default() }
+    }
+
+    pub fn default_endpoint_mut(&mut self) -> &mut BasePaths {
+        &mut self.default_endpoint
+    }
+
+    pub fn add_domain(&mut self, host: &str, paths: BasePaths) {
+        self.domains.push((host.to_ascii_lowercase().into_bytes().into(), paths));
+    }
+
+    /// `path` is the request path as a span of `buf`; `host` the Host header value.
+    pub fn route(
+        &self,
+        buf: &[u8],
+        host: Option<&[u8]>,
+        method: Method,
+        path: Span,
+        params: &mut Vec<Span>,
+    ) -> Option<Matched> {
+        let endpoint = host.and_then(|h| self.domain(h)).unwrap_or(&self.default_endpoint);
+        let bytes = path.get(buf);
+        let (stage, taken) = endpoint.select(bytes)?;
+        let rest = Span { start: path.start + taken as u32, end: path.end };
+        let table = self.apis.get(stage.api as usize)?;
+        let route = table.match_path(method, rest.get(buf), rest.start, params)?;
+        Some(Matched { stage, route, rest })
+    }
+
+    fn domain(&self, host: &[u8]) -> Option<&BasePaths> {
+        if self.domains.is_empty() {
+            return None;
+        }
+        let name = strip_port(host);
+        self.domains.iter().find(|(d, _)| d.eq_ignore_ascii_case(name)).map(|(_, p)| p)
+    }
+}
+
+fn strip_port(host: &[u8]) -> &[u8] {
+    if host.first() == Some(&b'[') {
+        // IPv6 literal: keep up to the closing bracket.
+        return host.iter().position(|&b| b == b']').map_or(host, |i| &host[..=i]);
+    }
+    host.iter().rposition(|&b| b == b':').map_or(host, |i| &host[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        let mut shop = RouteTable::default();
+        shop.insert(&RouteKey::parse("GET /users/{id}").unwrap(), 0);
+        shop.set_default(1);
+        let mut other = RouteTable::default();
+        other.insert(&RouteKey::parse("ANY /{proxy+}").unwrap(), 0);
+        let mut r = Router::new(vec![shop, other]);
+        let ep = r.default_endpoint_mut();
+        ep.insert("", StageRef { api: 0, stage: 0 });
+        ep.insert("prod", StageRef { api: 0, stage: 1 });
+        ep.insert("prod/v2", StageRef { api: 1, stage: 0 });
+        let mut dom = BasePaths::default();
+        dom.insert("v1", StageRef { api: 1, stage: 0 });
+        r.add_domain("API.example.com", dom);
+        r
+    }
+
+    fn go(r: &Router, host: &str, path: &str) -> Option<(StageRef, RouteId, String)> {
+        let buf = path.as_bytes();
+        let span = Span { start: 0, end: buf.len() as u32 };
+        let mut params = Vec::new();
+        r.route(buf, Some(host.as_bytes()), Method::Get, span, &mut params).map(|m| {
+            (m.stage, m.route, String::from_utf8(m.rest.get(buf).to_vec()).unwrap())
+        })
+    }
+
+    #[test]
+    fn stages_by_base_path_longest_first() {
+        let r = router();
+        let s = |api, stage| StageRef { api, stage };
+        assert_eq!(go(&r, "x", "/users/1"), Some((s(0, 0), 0, "/users/1".into())));
+        assert_eq!(go(&r, "x", "/prod/users/1"), Some((s(0, 1), 0, "/users/1".into())));
+        assert_eq!(go(&r, "x", "/prod"), Some((s(0, 1), 1, "".into())));
+        assert_eq!(go(&r, "x", "/prod/v2/a"), Some((s(1, 0), 0, "/a".into())));
+        // "production" is not under the "prod" base path: the root stage takes it.
+        assert_eq!(go(&r, "x", "/production/x"), Some((s(0, 0), 1, "/production/x".into())));
+    }
+
+    #[test]
+    fn custom_domain_uses_its_mappings() {
+        let r = router();
+        let s = StageRef { api: 1, stage: 0 };
+        assert_eq!(go(&r, "api.example.com:8080", "/v1/a/b"), Some((s, 0, "/a/b".into())));
+        assert_eq!(go(&r, "api.example.com", "/users/1"), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! Route matching inside one API: a segment trie searched most-specific first.
+//!
+//! Precedence, as Amazon API Gateway documents it for HTTP APIs: a literal segment beats
+//! `{param}`, which beats a greedy `{proxy+}`; at equal path specificity an explicit method
+//! beats `ANY`; `$default` only when nothing else matches. A path that matches but has no
+//! route for the method backtracks to the next less specific path.
+
+use crate::http1::{Method, Span};
+
+/// Index of a route in its API's route table.
+pub type RouteId = u32;
+
+/// How a route key names its method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMethod {
+    Any,
+    Only(Method),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    Param(String),
+    /// `{name+}`: one or more remaining segments, last in the key.
+    Greedy(String),
+}
+
+/// A parsed route key such as `GET /users/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteKey {
+    pub method: RouteMethod,
+    pub segments: Vec<Segment>,
+}
+
+impl RouteKey {
+    /// Parses `METHOD /path`; `None` for `$default` is handled by the caller.
+    pub fn parse(key: &str) -> Result<RouteKey, String> {
+        let (method, path) = key
+            .split_once(' ')
+            .ok_or_else(|| format!("route key {key:?} is not \"METHOD /path\" or \"$default\""))?;
+        let method = match method {
+            "ANY" => RouteMethod::Any,
+            m => match Method::from_bytes(m.as_bytes()) {
+                Method::Other => return Err(format!("unknown method {m:?} in route key")),
+                m => RouteMethod::Only(m),
+            },
+        };
+        if !path.starts_with('/') {
+            return Err(format!("route path {path:?} must start with /"));
+        }
+        let mut segments = Vec::new();
+        let parts: Vec<&str> = path[1..].split('/').filter(|s| !s.is_empty()).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if let Some(name) = inner.strip_suffix('+') {
+                    if i + 1 != parts.len() {
+                        return Err(format!("greedy {{{name}+}} must be the last segment"));
+                    }
+                    Segment::Greedy(name.to_string())
+                } else {
+                    Segment::Param(inner.to_string())
+                }
+            } else {
+                Segment::Literal(part.to_string())
+            };
+            segments.push(seg);
+        }
+        Ok(RouteKey { method, segments })
+    }
+
+    /// Parameter names in the order `match_path` reports their values.
+    pub fn param_names(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(n) | Segment::Greedy(n) => Some(n.clone()),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    literals: Vec<(Box<[u8]>, usize)>,
+    param: Option<usize>,
+    /// Routes whose greedy segment starts here.
+    greedy: Methods,
+    /// Routes ending exactly at this node.
+    exact: Methods,
+}
+
+#[derive(Debug, Default)]
+struct Methods {
+    by_method: Vec<(Method, RouteId)>,
+    any: Option<RouteId>,
+}
+
+impl Methods {
+    fn pick(&self, method: Method) -> Option<RouteId> {
+        let find = |m: Method| self.by_method.iter().find(|(k, _)| *k == m).map(|(_, r)| *r);
+        // HEAD falls back to a GET route (as nginx and most frameworks do); the codec
+        // strips the body.
+        find(method)
+            .or_else(|| if method == Method::Head { find(Method::Get) } else { None })
+            .or(self.any)
+    }
+
+    fn add(&mut self, method: RouteMethod, id: RouteId) {
+        match method {
+            RouteMethod::Any => self.any = Some(id),
+            RouteMethod::Only(m) => self.by_method.push((m, id)),
+        }
+    }
+}
+
+/// The routes of one API.
+#[derive(Debug)]
+pub struct RouteTable {
+    nodes: Vec<Node>,
+    default: Option<RouteId>,
+}
+
+impl Default for RouteTable {
+    fn default() -> Self {
+        RouteTable { nodes: vec![Node::default()], default: None }
+    }
+}
+
+impl RouteTable {
+    pub fn set_default(&mut self, id: RouteId) {
+        self.default = Some(id);
+    }
+
+    pub fn insert(&mut self, key: &RouteKey, id: RouteId) {
+        let mut at = 0;
+        for seg in &key.segments {
+            at = match seg {
+                Segment::Literal(lit) => {
+                    let found = self.nodes[at].literals.iter().find(|(l, _)| **l == *lit.as_bytes());
+                    match found {
+                        Some(&(_, next)) => next,
+                        None => {
+                            let next = self.push();
+                            self.nodes[at].literals.push((lit.as_bytes().into(), next));
+                            next
+                        }
+                    }
+                }
+                Segment::Param(_) => match self.nodes[at].param {
+                    Some(next) => next,
+                    None => {
+                        let next = self.push();
+                        self.nodes[at].param = Some(next);
+                        next
+                    }
+                },
+                Segment::Greedy(_) => {
+                    self.nodes[at].greedy.add(key.method, id);
+                    return;
+                }
+            };
+        }
+        self.nodes[at].exact.add(key.method, id);
+    }
+
+    fn push(&mut self) -> usize {
+        self.nodes.push(Node::default());
+        self.nodes.len() - 1
+    }
+
+    /// Matches `path` (starting at `base`, an offset into the request buffer, so the
+    /// captured spans index the same buffer). Captured values land in `params` in key
+    /// order; no allocation once `params` has capacity.
+    pub fn match_path(
+        &self,
+        method: Method,
+        path: &[u8],
+        base: u32,
+        params: &mut Vec<Span>,
+    ) -> Option<RouteId> {
+        params.clear();
+        let start = usize::from(path.first() == Some(&b'/'));
+        if let Some(id) = self.walk(0, method, path, start, base, params) {
+            return Some(id);
+        }
+        params.clear();
+        self.default
+    }
+
+    fn walk(
+        &self,
+        node: usize,
+        method: Method,
+        path: &[u8],
+        pos: usize,
+        base: u32,
+        params: &mut Vec<Span>,
+    ) -> Option<RouteId> {
+        let n = &self.nodes[node];
+        // Skip empty segments ("//" or a trailing "/") as API Gateway does.
+        let mut pos = pos;
+        while pos < path.len() && path[pos] == b'/' {
+            pos += 1;
+        }
+        if pos >= path.len() {
+            return n.exact.pick(method);
+        }
+        let end = path[pos..].iter().position(|&b| b == b'/').map_or(path.len(), |i| pos + i);
+        let seg = &path[pos..end];
+        for (lit, next) in &n.literals {
+            if **lit == *seg {
+                if let Some(id) = self.walk(*next, method, path, end, base, params) {
+                    return Some(id);
+                }
+            }
+        }
+        if let Some(next) = n.param {
+            let mark = params.len();
+            params.push(span(base, pos, end));
+            if let Some(id) = self.walk(next, method, path, end, base, params) {
+                return Some(id);
+            }
+            params.truncate(mark);
+        }
+        if let Some(id) = n.greedy.pick(method) {
+            params.push(span(base, pos, path.len()));
+            return Some(id);
+        }
+        None
+    }
+}
+
+fn span(base: u32, from: usize, to: usize) -> Span {
+    Span { start: base + from as u32, end: base + to as u32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(keys: &[&str]) -> RouteTable {
+        let mut t = RouteTable::default();
+        for (i, k) in keys.iter().enumerate() {
+            if *k == "$default" {
+                t.set_default(i as RouteId);
+            } else {
+                t.insert(&RouteKey::parse(k).unwrap(), i as RouteId);
+            }
+        }
+        t
+    }
+
+    fn m(t: &RouteTable, method: Method, path: &str) -> (Option<RouteId>, Vec<String>) {
+        let mut params = Vec::new();
+        let id = t.match_path(method, path.as_bytes(), 0, &mut params);
+        let vals = params
+            .iter()
+            .map(|s| String::from_utf8(s.get(path.as_bytes()).to_vec()).unwrap())
+            .collect();
+        (id, vals)
+    }
+
+    #[test]
+    fn most_specific_wins_regardless_of_order() {
+        let t = table(&[
+            "ANY /{proxy+}",
+            "GET /pets/{proxy+}",
+            "GET /pets/dog/{id}",
+            "GET /pets/dog/1",
+            "$default",
+        ]);
+        assert_eq!(m(&t, Method::Get, "/pets/dog/1"), (Some(3), vec![]));
+        assert_eq!(m(&t, Method::Get, "/pets/dog/2"), (Some(2), vec!["2".into()]));
+        assert_eq!(m(&t, Method::Get, "/pets/cat/2"), (Some(1), vec!["cat/2".into()]));
+        assert_eq!(m(&t, Method::Post, "/pets/dog/1"), (Some(0), vec!["pets/dog/1".into()]));
+        assert_eq!(m(&t, Method::Get, "/"), (Some(4), vec![]));
+    }
+
+    #[test]
+    fn method_beats_any_and_backtracks() {
+        let t = table(&["ANY /a/b", "GET /a/b", "POST /a/{x}"]);
+        assert_eq!(m(&t, Method::Get, "/a/b").0, Some(1));
+        assert_eq!(m(&t, Method::Put, "/a/b").0, Some(0));
+        let t = table(&["GET /a/b", "POST /a/{x}"]);
+        assert_eq!(m(&t, Method::Post, "/a/b"), (Some(1), vec!["b".into()]));
+        assert_eq!(m(&t, Method::Delete, "/a/b").0, None);
+    }
+
+    #[test]
+    fn head_falls_back_to_get() {
+        let t = table(&["GET /x"]);
+        assert_eq!(m(&t, Method::Head, "/x").0, Some(0));
+        assert_eq!(m(&t, Method::Post, "/x").0, None);
+    }
+
+    #[test]
+    fn params_and_greedy_capture_raw_spans() {
+        let t = table(&["GET /users/{id}/orders/{order}", "GET /files/{path+}"]);
+        assert_eq!(
+            m(&t, Method::Get, "/users/a%20b/orders/7"),
+            (Some(0), vec!["a%20b".into(), "7".into()])
+        );
+        assert_eq!(m(&t, Method::Get, "/files/a/b/c.txt"), (Some(1), vec!["a/b/c.txt".into()]));
+        // A greedy segment needs at least one segment.
+        assert_eq!(m(&t, Method::Get, "/files").0, None);
+        assert_eq!(m(&t, Method::Get, "/files/").0, None);
+    }
+
+    #[test]
+    fn trailing_slash_and_root() {
+        let t = table(&["GET /", "GET /a"]);
+        assert_eq!(m(&t, Method::Get, "/").0, Some(0));
+        assert_eq!(m(&t, Method::Get, "").0, Some(0));
+        assert_eq!(m(&t, Method::Get, "/a/").0, Some(1));
+        assert_eq!(m(&t, Method::Get, "/b").0, None);
+    }
+
+    #[test]
+    fn parse_rejects_bad_keys() {
+        assert!(RouteKey::parse("GET").is_err());
+        assert!(RouteKey::parse("FETCH /x").is_err());
+        assert!(RouteKey::parse("GET x").is_err());
+        assert!(RouteKey::parse("GET /{a+}/b").is_err());
+        assert_eq!(RouteKey::parse("ANY /a/{b}").unwrap().param_names(), vec!["b".to_string()]);
+    }
+}

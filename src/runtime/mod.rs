@@ -1,0 +1,7 @@
+//! Pinned worker threads, each a monoio runtime with its own listeners; graceful stop.
+
+pub mod request_id;
+pub mod shutdown;
+pub mod workers;
+
+pub use workers::{run, WorkerCtx};
