@@ -1,0 +1,388 @@
+//! Shared harness for end-to-end tests: the real `portico` binary on a port the test
+//! picks, real origin servers on loopback sockets, and a raw HTTP/1.1 client that shows
+//! exactly what came back on the wire.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Every IO test runs under both monoio drivers.
+pub const DRIVERS: [&str; 2] = ["io_uring", "epoll"];
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_path(ext: &str) -> PathBuf {
+    let n = SEQ.fetch_add(1, Ordering::SeqCst);
+    std::env::temp_dir().join(format!("portico-test-{}-{n}.{ext}", std::process::id()))
+}
+
+pub struct Portico {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Portico {
+    /// Starts `portico run` on `yaml`, where `{PORT}` is replaced by a free port.
+    pub fn start(yaml: &str, driver: &str) -> Portico {
+        Self::try_start(yaml, driver).expect("portico did not start")
+    }
+
+    pub fn try_start(yaml: &str, driver: &str) -> Result<Portico, String> {
+        let port = free_port();
+        let config = temp_path("yaml");
+        std::fs::write(&config, yaml.replace("{PORT}", &port.to_string())).unwrap();
+        let log = temp_path("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["run", "-c"])
+            .arg(&config)
+            .env("PORTICO_DRIVER", driver)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut p = Portico { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], port)), config, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(p.addr).is_ok() {
+                return Ok(p);
+            }
+            if let Some(status) = p.child.as_mut().unwrap().try_wait().unwrap() {
+                p.child = None;
+                return Err(format!("portico exited with {status}: {}", p.log_text()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("portico did not listen within 10s: {}", p.log_text()));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe_free_kill(self.pid(), sig);
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(15);
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "portico did not exit after SIGTERM");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s
+    }
+
+    /// One request on a new connection; the raw request is sent as given.
+    pub fn raw(&self, request: &[u8]) -> Response {
+        let mut s = self.connect();
+        s.write_all(request).unwrap();
+        read_response(&mut BufReader::new(s), false).expect("a response")
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+    }
+}
+
+impl Drop for Portico {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.config);
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn unsafe_free_kill(pid: i32, sig: i32) {
+    // `kill` from the shell keeps the test crate free of unsafe and libc.
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+/// Runs `portico check -c` on `yaml`; returns (exit code, stdout + stderr).
+pub fn check(yaml: &str) -> (i32, String) {
+    let config = temp_path("yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico")).args(["check", "-c"]).arg(&config).output().unwrap();
+    let _ = std::fs::remove_file(&config);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+
+    pub fn json_message(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).expect("a JSON body");
+        v["message"].as_str().expect("a message").to_string()
+    }
+}
+
+/// Reads one response (content-length, chunked or close-delimited body).
+pub fn read_response(r: &mut impl BufRead, head_request: bool) -> std::io::Result<Response> {
+    let (status, headers) = loop {
+        let (status, headers) = read_head(r)?;
+        if !(100..200).contains(&status) {
+            break (status, headers);
+        }
+    };
+    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if head_request || status == 204 || status == 304 {
+    } else if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap(), 16)
+                .map_err(|_| std::io::Error::other(format!("bad chunk size {line:?}")))?;
+            if size == 0 {
+                loop {
+                    let mut t = String::new();
+                    r.read_line(&mut t)?;
+                    if t == "\r\n" || t.is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            r.read_exact(&mut body[start..])?;
+            let mut crlf = [0u8; 2];
+            r.read_exact(&mut crlf)?;
+        }
+    } else if let Some(n) = get("content-length") {
+        body.resize(n.trim().parse().unwrap(), 0);
+        r.read_exact(&mut body)?;
+    } else {
+        r.read_to_end(&mut body)?;
+    }
+    Ok(Response { status, headers, body })
+}
+
+fn read_head(r: &mut impl BufRead) -> std::io::Result<(u16, Vec<(String, String)>)> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before a response"));
+    }
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h)?;
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (n, v) = h.split_once(':').unwrap();
+        headers.push((n.to_string(), v.trim().to_string()));
+    }
+    Ok((status, headers))
+}
+
+/// A request as an origin saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+type Handler = dyn Fn(&Seen, &mut TcpStream) -> bool + Send + Sync;
+
+/// A real HTTP/1.1 origin on loopback: a thread per connection, keep-alive, request
+/// bodies with content-length or chunked. It counts accepted connections and requests.
+pub struct Origin {
+    pub addr: SocketAddr,
+    pub connections: Arc<AtomicUsize>,
+    pub requests: Arc<AtomicUsize>,
+    pub seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl Origin {
+    /// `handler` writes the response itself and returns whether to keep the connection.
+    pub fn start(handler: impl Fn(&Seen, &mut TcpStream) -> bool + Send + Sync + 'static) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (c, r, s) = (connections.clone(), requests.clone(), seen.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                c.fetch_add(1, Ordering::SeqCst);
+                let (handler, r, s) = (handler.clone(), r.clone(), s.clone());
+                thread::spawn(move || serve_origin(stream, &*handler, &r, &s));
+            }
+        });
+        Origin { addr, connections, requests, seen }
+    }
+
+    /// Answers every request with 200 and `body`.
+    pub fn fixed(body: &'static [u8]) -> Origin {
+        Origin::start(move |_, s| {
+            respond(s, 200, &[("content-type", "text/plain")], body);
+            true
+        })
+    }
+
+    /// Answers with the request body (echo), same content-length.
+    pub fn echo() -> Origin {
+        Origin::start(|req, s| {
+            respond(s, 200, &[], &req.body);
+            true
+        })
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen.lock().unwrap().last().cloned().expect("the origin saw a request")
+    }
+}
+
+fn serve_origin(stream: TcpStream, handler: &Handler, requests: &AtomicUsize, seen: &std::sync::Mutex<Vec<Seen>>) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.trim_end().split(' ');
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end_matches(['\r', '\n']);
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':').unwrap();
+            headers.push((n.to_string(), v.trim().to_string()));
+        }
+        let mut req = Seen { method, target, headers, body: Vec::new() };
+        if req.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let mut size = String::new();
+                r.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim().split(';').next().unwrap(), 16).unwrap();
+                if n == 0 {
+                    let mut end = String::new();
+                    r.read_line(&mut end).unwrap();
+                    break;
+                }
+                let start = req.body.len();
+                req.body.resize(start + n, 0);
+                r.read_exact(&mut req.body[start..]).unwrap();
+                let mut crlf = [0; 2];
+                r.read_exact(&mut crlf).unwrap();
+            }
+        } else if let Some(n) = req.header("content-length") {
+            req.body.resize(n.parse().unwrap(), 0);
+            if r.read_exact(&mut req.body).is_err() {
+                return;
+            }
+        }
+        requests.fetch_add(1, Ordering::SeqCst);
+        seen.lock().unwrap().push(req.clone());
+        if !handler(&req, &mut writer) {
+            return;
+        }
+    }
+}
+
+/// Writes a content-length response.
+pub fn respond(s: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+    let mut out = format!("HTTP/1.1 {status} X\r\n");
+    for (n, v) in headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    let _ = s.write_all(&bytes);
+}
+
+/// A minimal config proxying everything to `origin`, with `extra` YAML appended to the
+/// route list of the `$default` stage API.
+pub fn proxy_config(origin: SocketAddr, workers: usize) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: {workers}
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 5s, max_body_bytes: 12MiB }}
+upstreams:
+  origin:
+    targets: ["{origin}"]
+    connect_timeout: 1s
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "$default":
+        integration: {{ type: http, upstream: origin, timeout: 2s }}
+"#
+    )
+}
