@@ -1,6 +1,139 @@
 //! The config file: typed model, loading (YAML, env refs, durations), validation with key
 //! paths, and compilation into the immutable runtime tables the workers read.
+//!
+//! Loading and validation never stop at the first problem: `portico check` and
+//! `POST /reload` show the user every error at once, each with the key path it belongs to.
 
+mod decode;
+pub mod load;
 pub mod model;
+pub mod route_key;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::Path;
 
 pub use model::Config;
+
+/// One problem in the config file, at a key path such as
+/// `apis.shop.routes."GET /x".integration.upstream`. An empty path means the whole file
+/// (unreadable, not YAML).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every error found in one config file, in file order as far as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        ConfigErrors(vec![e])
+    }
+}
+
+/// Loads the file and, if it decoded cleanly, checks its cross-references. Validation is
+/// skipped after decode errors because a half-decoded config would produce misleading
+/// follow-up errors (a route whose upstream failed to parse "names no upstream").
+pub fn load_and_validate(path: &Path) -> Result<Config, ConfigErrors> {
+    let cfg = load::load_file(path)?;
+    let errors = validate::validate(&cfg);
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// A dotted key path as shown in errors: keys that are not plain words are double-quoted,
+/// list items are `[i]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPath(String);
+
+impl KeyPath {
+    pub fn root() -> Self {
+        KeyPath(String::new())
+    }
+
+    pub fn key(&self, key: &str) -> Self {
+        let mut s = self.0.clone();
+        if !s.is_empty() {
+            s.push('.');
+        }
+        let plain = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'-'));
+        if plain {
+            s.push_str(key);
+        } else {
+            s.push('"');
+            for c in key.chars() {
+                if matches!(c, '"' | '\\') {
+                    s.push('\\');
+                }
+                s.push(c);
+            }
+            s.push('"');
+        }
+        KeyPath(s)
+    }
+
+    pub fn index(&self, i: usize) -> Self {
+        KeyPath(format!("{}[{i}]", self.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.0.clone(), message)
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,547 @@
+//! A small hand-written decoder from `serde_yaml_ng::Value` into typed values.
+//!
+//! Serde's derive stops at the first error and reports positions, not key paths; users
+//! want every mistake at once, each with the key path they would search for in the file.
+//! So every accessor here records its error in the `Decoder` and hands back `None` (or an
+//! empty collection), and the caller carries on with a default.
+
+use std::borrow::Cow;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_yaml_ng::{Mapping, Value};
+
+use super::{ConfigError, KeyPath};
+
+/// Looks up an environment variable; injected so tests need not touch the process env.
+pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub(super) struct Decoder<'a> {
+    pub errors: Vec<ConfigError>,
+    env: EnvLookup<'a>,
+}
+
+/// The entries of one YAML map whose keys were checked against the known field names.
+pub(super) struct Fields<'v> {
+    map: Option<&'v Mapping>,
+    path: KeyPath,
+    /// False when the value was not a map: its error is already reported, so missing
+    /// required keys inside it would only be noise.
+    valid: bool,
+}
+
+impl<'v> Fields<'v> {
+    /// The value of `key`; an explicit YAML null counts as absent so `health:` with
+    /// nothing after it means the default.
+    pub fn get(&self, key: &str) -> Option<(&'v Value, KeyPath)> {
+        let v = self.map?.get(key)?;
+        if v.is_null() {
+            None
+        } else {
+            Some((v, self.path.key(key)))
+        }
+    }
+
+    /// Decodes `key` if present; `None` when absent or malformed (then reported).
+    pub fn opt<'e, T>(
+        &self,
+        d: &mut Decoder<'e>,
+        key: &str,
+        decode: impl FnOnce(&mut Decoder<'e>, &Value, &KeyPath) -> Option<T>,
+    ) -> Option<T> {
+        let (v, p) = self.get(key)?;
+        decode(d, v, &p)
+    }
+
+    /// Overwrites `target` when `key` is present and well-formed, so a bad value leaves
+    /// the default in place while its error is reported.
+    pub fn set<'e, T>(
+        &self,
+        d: &mut Decoder<'e>,
+        key: &str,
+        target: &mut T,
+        decode: impl FnOnce(&mut Decoder<'e>, &Value, &KeyPath) -> Option<T>,
+    ) {
+        if let Some(value) = self.opt(d, key, decode) {
+            *target = value;
+        }
+    }
+
+    /// Decodes `key`, reporting it missing when absent.
+    pub fn need<'e, T>(
+        &self,
+        d: &mut Decoder<'e>,
+        key: &str,
+        decode: impl FnOnce(&mut Decoder<'e>, &Value, &KeyPath) -> Option<T>,
+    ) -> Option<T> {
+        let (v, p) = self.required(d, key)?;
+        decode(d, v, &p)
+    }
+
+    /// Like `get`, but a missing key is an error at this map's path.
+    pub fn required(&self, d: &mut Decoder, key: &str) -> Option<(&'v Value, KeyPath)> {
+        let got = self.get(key);
+        if got.is_none() && self.valid {
+            d.error(&self.path, format!("missing key \"{key}\""));
+        }
+        got
+    }
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(env: EnvLookup<'a>) -> Self {
+        Decoder {
+            errors: Vec::new(),
+            env,
+        }
+    }
+
+    pub fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
+        self.errors.push(path.error(message));
+    }
+
+    fn type_error(&mut self, path: &KeyPath, expected: &str, got: &Value) {
+        self.error(path, format!("expected {expected}, got {}", describe(got)));
+    }
+
+    /// A map with a fixed set of keys; unknown keys are errors (with a did-you-mean).
+    pub fn fields<'v>(&mut self, v: &'v Value, path: &KeyPath, known: &[&str]) -> Fields<'v> {
+        let map = match v {
+            Value::Mapping(m) => m,
+            Value::Null => {
+                return Fields {
+                    map: None,
+                    path: path.clone(),
+                    valid: true,
+                }
+            }
+            other => {
+                self.type_error(path, "a map", other);
+                return Fields {
+                    map: None,
+                    path: path.clone(),
+                    valid: false,
+                };
+            }
+        };
+        for key in map.keys() {
+            match key {
+                Value::String(k) if known.contains(&k.as_str()) => {}
+                Value::String(k) => {
+                    let hint = match did_you_mean(k, known) {
+                        Some(s) => format!(" (did you mean \"{s}\"?)"),
+                        None => format!(" (expected one of: {})", known.join(", ")),
+                    };
+                    self.error(path, format!("unknown key \"{k}\"{hint}"));
+                }
+                other => self.error(path, format!("unknown key {}", describe(other))),
+            }
+        }
+        Fields {
+            map: Some(map),
+            path: path.clone(),
+            valid: true,
+        }
+    }
+
+    /// A map with user-chosen keys, in file order. Numbers and booleans are accepted as
+    /// keys because YAML reads `1:` or `true:` that way, and users mean the text.
+    pub fn entries<'v>(
+        &mut self,
+        v: &'v Value,
+        path: &KeyPath,
+    ) -> Vec<(String, &'v Value, KeyPath)> {
+        let map = match v {
+            Value::Mapping(m) => m,
+            Value::Null => return Vec::new(),
+            other => {
+                self.type_error(path, "a map", other);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(map.len());
+        for (k, v) in map {
+            let key = match k {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => {
+                    self.error(path, format!("keys must be text, got {}", describe(other)));
+                    continue;
+                }
+            };
+            let p = path.key(&key);
+            out.push((key, v, p));
+        }
+        out
+    }
+
+    /// A map of text to text (stage variables, headers, parameter mappings). Always
+    /// `Some`: bad entries are reported and dropped. `Option` only to fit `Fields::opt`.
+    pub fn text_map(&mut self, v: &Value, path: &KeyPath) -> Option<Vec<(String, String)>> {
+        let entries = self.entries(v, path);
+        let map = entries
+            .into_iter()
+            .filter_map(|(k, v, p)| Some((k, self.text(v, &p)?)));
+        Some(map.collect())
+    }
+
+    /// A list of strings; always `Some`, like `text_map`.
+    pub fn strings(&mut self, v: &Value, path: &KeyPath) -> Option<Vec<String>> {
+        Some(self.list_of(v, path, Self::string))
+    }
+
+    /// A list of listen or target addresses; always `Some`, like `text_map`.
+    pub fn addrs(&mut self, v: &Value, path: &KeyPath) -> Option<Vec<SocketAddr>> {
+        Some(self.list_of(v, path, Self::socket_addr))
+    }
+
+    pub fn list<'v>(&mut self, v: &'v Value, path: &KeyPath) -> Vec<(&'v Value, KeyPath)> {
+        match v {
+            Value::Sequence(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (item, path.index(i)))
+                .collect(),
+            Value::Null => Vec::new(),
+            other => {
+                self.type_error(path, "a list", other);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Decodes each item of a list with `item`, dropping the ones that failed.
+    pub fn list_of<T>(
+        &mut self,
+        v: &Value,
+        path: &KeyPath,
+        mut item: impl FnMut(&mut Self, &Value, &KeyPath) -> Option<T>,
+    ) -> Vec<T> {
+        let items = self.list(v, path);
+        items
+            .into_iter()
+            .filter_map(|(v, p)| item(self, v, &p))
+            .collect()
+    }
+
+    /// Expands `${env:NAME}` in a string value; errors go to `path`.
+    fn expand<'s>(&mut self, s: &'s str, path: &KeyPath) -> Option<Cow<'s, str>> {
+        match expand_env(s, self.env) {
+            Ok(out) => Some(out),
+            Err(messages) => {
+                for m in messages {
+                    self.error(path, m);
+                }
+                None
+            }
+        }
+    }
+
+    /// A non-string scalar may still be written as `${env:N}`; this gives its expanded
+    /// text, or `None` with a type error when the value is neither.
+    fn env_text(&mut self, v: &Value, path: &KeyPath, expected: &str) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains("${env:") => self.expand(s, path).map(Cow::into_owned),
+            other => {
+                self.type_error(path, expected, other);
+                None
+            }
+        }
+    }
+
+    pub fn string(&mut self, v: &Value, path: &KeyPath) -> Option<String> {
+        match v {
+            Value::String(s) => self.expand(s, path).map(Cow::into_owned),
+            other => {
+                self.type_error(path, "a string", other);
+                None
+            }
+        }
+    }
+
+    /// Like `string`, but numbers and booleans are taken as their text: `version: 2` in
+    /// stage variables means "2".
+    pub fn text(&mut self, v: &Value, path: &KeyPath) -> Option<String> {
+        match v {
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => self.string(v, path),
+        }
+    }
+
+    /// A count that indexes memory (pool sizes); saturates on 32-bit targets.
+    pub fn usize(&mut self, v: &Value, path: &KeyPath) -> Option<usize> {
+        self.u64(v, path)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// A size in bytes that indexes memory; saturates on 32-bit targets.
+    pub fn usize_size(&mut self, v: &Value, path: &KeyPath) -> Option<usize> {
+        self.size(v, path)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub fn bool(&mut self, v: &Value, path: &KeyPath) -> Option<bool> {
+        const EXPECTED: &str = "true or false";
+        if let Value::Bool(b) = v {
+            return Some(*b);
+        }
+        let text = self.env_text(v, path, EXPECTED)?;
+        match text.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => {
+                self.error(path, format!("expected {EXPECTED}, got {text:?}"));
+                None
+            }
+        }
+    }
+
+    pub fn u64(&mut self, v: &Value, path: &KeyPath) -> Option<u64> {
+        const EXPECTED: &str = "a whole number ≥ 0";
+        if let Value::Number(n) = v {
+            let got = n.as_u64();
+            if got.is_none() {
+                self.type_error(path, EXPECTED, v);
+            }
+            return got;
+        }
+        let text = self.env_text(v, path, EXPECTED)?;
+        let got = text.trim().parse().ok();
+        if got.is_none() {
+            self.error(path, format!("expected {EXPECTED}, got {text:?}"));
+        }
+        got
+    }
+
+    /// Any number, fractions included; range checks belong to validation.
+    pub fn f64(&mut self, v: &Value, path: &KeyPath) -> Option<f64> {
+        const EXPECTED: &str = "a number";
+        if let Value::Number(n) = v {
+            return n.as_f64();
+        }
+        let text = self.env_text(v, path, EXPECTED)?;
+        let got = text.trim().parse().ok();
+        if got.is_none() {
+            self.error(path, format!("expected {EXPECTED}, got {text:?}"));
+        }
+        got
+    }
+
+    pub fn duration(&mut self, v: &Value, path: &KeyPath) -> Option<Duration> {
+        const EXPECTED: &str = "a duration like 250ms, 29s, 10m";
+        self.parsed(
+            v,
+            path,
+            EXPECTED,
+            |n| Some(Duration::from_secs(n)),
+            parse_duration,
+        )
+    }
+
+    pub fn size(&mut self, v: &Value, path: &KeyPath) -> Option<u64> {
+        const EXPECTED: &str = "a size like 10485760, 512KB or 64MiB";
+        self.parsed(v, path, EXPECTED, Some, parse_size)
+    }
+
+    /// A value written either as a bare whole number or as text with a unit.
+    fn parsed<T>(
+        &mut self,
+        v: &Value,
+        path: &KeyPath,
+        expected: &str,
+        from_number: impl FnOnce(u64) -> Option<T>,
+        from_text: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        let got = match v {
+            Value::Number(n) => n.as_u64().and_then(from_number),
+            Value::String(s) => {
+                let text = self.expand(s, path)?;
+                let got = from_text(&text);
+                if got.is_none() {
+                    self.error(
+                        path,
+                        format!("expected {expected}, got {:?}", text.as_ref()),
+                    );
+                }
+                return got;
+            }
+            _ => None,
+        };
+        if got.is_none() {
+            self.type_error(path, expected, v);
+        }
+        got
+    }
+
+    /// One of a fixed set of words (`auto | io_uring | epoll`).
+    pub fn choice<T: Copy>(
+        &mut self,
+        v: &Value,
+        path: &KeyPath,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        let expected = format!("one of {}", names.join(", "));
+        let Value::String(s) = v else {
+            self.type_error(path, &expected, v);
+            return None;
+        };
+        let text = self.expand(s, path)?;
+        let got = choices.iter().find(|(n, _)| *n == text).map(|(_, t)| *t);
+        if got.is_none() {
+            self.error(
+                path,
+                format!("expected {expected}, got {:?}", text.as_ref()),
+            );
+        }
+        got
+    }
+
+    /// `ip:port`, `[v6]:port` or `localhost:port`. Other host names are refused rather
+    /// than resolved: a config that depends on DNS at load time loads differently on
+    /// every machine, and a lookup can hang startup.
+    pub fn socket_addr(&mut self, v: &Value, path: &KeyPath) -> Option<SocketAddr> {
+        const EXPECTED: &str = "an address like 127.0.0.1:8080 or localhost:8080";
+        let Value::String(s) = v else {
+            self.type_error(path, EXPECTED, v);
+            return None;
+        };
+        let text = self.expand(s, path)?;
+        let got = parse_socket_addr(&text);
+        if got.is_none() {
+            self.error(
+                path,
+                format!("expected {EXPECTED}, got {:?}", text.as_ref()),
+            );
+        }
+        got
+    }
+}
+
+/// How a value looks in "expected X, got Y".
+pub(super) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Sequence(_) => "a list".to_string(),
+        Value::Mapping(_) => "a map".to_string(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+    }
+}
+
+/// Replaces every `${env:NAME}`; other `${...}` (stage variables, resolved per stage
+/// later) pass through untouched. Returns every problem in the string, not just the first.
+pub(super) fn expand_env<'s>(s: &'s str, env: EnvLookup) -> Result<Cow<'s, str>, Vec<String>> {
+    const OPEN: &str = "${env:";
+    if !s.contains(OPEN) {
+        return Ok(Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut errors = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find(OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + OPEN.len()..];
+        let Some(end) = after.find('}') else {
+            errors.push(format!("unterminated ${{env:...}} in {s:?}"));
+            rest = "";
+            break;
+        };
+        let name = &after[..end];
+        if !is_env_name(name) {
+            errors.push(format!("{name:?} is not an environment variable name"));
+        } else if let Some(value) = env(name) {
+            out.push_str(&value);
+        } else {
+            errors.push(format!("environment variable {name} is not set"));
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if errors.is_empty() {
+        Ok(Cow::Owned(out))
+    } else {
+        Err(errors)
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Splits "64MiB" into (64, "MiB"); spaces between number and unit are allowed.
+fn number_and_unit(s: &str) -> Option<(u64, &str)> {
+    let s = s.trim();
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    Some((s[..digits].parse().ok()?, s[digits..].trim_start()))
+}
+
+/// `250ms`, `29s`, `10m`, `1h`; a bare number is seconds.
+pub(super) fn parse_duration(s: &str) -> Option<Duration> {
+    let (n, unit) = number_and_unit(s)?;
+    let ms_per_unit: u64 = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(n.checked_mul(ms_per_unit)?))
+}
+
+/// `512KB` (decimal) or `64MiB` (binary); a bare number is bytes.
+pub(super) fn parse_size(s: &str) -> Option<u64> {
+    let (n, unit) = number_and_unit(s)?;
+    let factor: u64 = match unit {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+pub(super) fn parse_socket_addr(s: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = s.parse() {
+        return Some(addr);
+    }
+    let port = s.strip_prefix("localhost:")?.parse().ok()?;
+    Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+}
+
+/// The closest known key within a couple of typos, for "did you mean".
+pub(super) fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2 && *d < k.len().max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

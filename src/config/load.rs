@@ -1,0 +1,528 @@
+//! YAML text → `Config`, collecting every decode error with its key path (DESIGN.md §4).
+//! Cross-references (does this upstream exist?) are `validate.rs`'s job; this file only
+//! checks that each value has the right shape.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+
+use super::decode::{Decoder, EnvLookup, Fields};
+use super::model::*;
+use super::{ConfigError, ConfigErrors, KeyPath};
+
+const DEFAULT_STATE_DIR: &str = "./state";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_ROUTE_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Reads and decodes a config file. An unreadable file is one error with an empty path.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            "",
+            format!("cannot read config file {}: {e}", path.display()),
+        )
+    })?;
+    load_str(&text)
+}
+
+/// Decodes config text, reading `${env:NAME}` from the process environment.
+pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
+    load_str_with_env(text, &|name| std::env::var(name).ok())
+}
+
+/// Decodes config text with `env` answering `${env:NAME}`; lets tests (which run in
+/// parallel threads) supply variables without touching the shared process environment.
+pub fn load_str_with_env(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut root: Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
+    // YAML anchors with `<<:` merge keys are a common way to share integration blocks.
+    root.apply_merge()
+        .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
+    let mut d = Decoder::new(env as EnvLookup);
+    let cfg = config(&mut d, &root);
+    if d.errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(d.errors))
+    }
+}
+
+fn config(d: &mut Decoder, v: &Value) -> Config {
+    let root = KeyPath::root();
+    let f = d.fields(
+        v,
+        &root,
+        &[
+            "server",
+            "admin",
+            "state_dir",
+            "upstreams",
+            "apis",
+            "domains",
+            "usage_plans",
+            "api_keys",
+        ],
+    );
+    let mut cfg = Config {
+        state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+        ..Config::default()
+    };
+    f.set(d, "server", &mut cfg.server, |d, v, p| {
+        Some(server(d, v, p))
+    });
+    cfg.admin = f.opt(d, "admin", admin);
+    f.set(d, "state_dir", &mut cfg.state_dir, |d, v, p| {
+        d.string(v, p).map(PathBuf::from)
+    });
+    cfg.upstreams = named(d, &f, "upstreams", upstream);
+    cfg.apis = named(d, &f, "apis", api);
+    cfg.domains = named(d, &f, "domains", domain);
+    cfg.usage_plans = named(d, &f, "usage_plans", usage_plan);
+    f.set(d, "api_keys", &mut cfg.api_keys, |d, v, p| {
+        Some(d.list_of(v, p, api_key))
+    });
+    cfg
+}
+
+/// A map of user-named items decoded by `item`, in file order.
+fn named<T>(
+    d: &mut Decoder,
+    f: &Fields,
+    key: &str,
+    item: fn(&mut Decoder, &Value, &KeyPath) -> T,
+) -> Vec<(String, T)> {
+    let Some((v, p)) = f.get(key) else {
+        return Vec::new();
+    };
+    let entries = d.entries(v, &p);
+    entries
+        .into_iter()
+        .map(|(name, v, p)| (name, item(d, v, &p)))
+        .collect()
+}
+
+const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "tls_listen",
+    "workers",
+    "driver",
+    "limits",
+    "access_log",
+    "throttle",
+];
+const LIMITS_KEYS: &[&str] = &[
+    "max_header_bytes",
+    "max_body_bytes",
+    "header_timeout",
+    "idle_timeout",
+    "drain_timeout",
+];
+const CORS_KEYS: &[&str] = &[
+    "allow_origins",
+    "allow_methods",
+    "allow_headers",
+    "expose_headers",
+    "allow_credentials",
+    "max_age",
+];
+const ROUTE_KEYS: &[&str] = &[
+    "integration",
+    "api_key_required",
+    "throttle",
+    "cache",
+    "parameters",
+];
+
+fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
+    let f = d.fields(v, p, SERVER_KEYS);
+    let mut s = Server::default();
+    f.set(d, "listen", &mut s.listen, Decoder::addrs);
+    f.set(d, "tls_listen", &mut s.tls_listen, Decoder::addrs);
+    f.set(d, "workers", &mut s.workers, |d, v, p| match v {
+        Value::String(w) if w == "auto" => Some(Workers::Auto),
+        _ => d.usize(v, p).map(Workers::Count),
+    });
+    f.set(d, "driver", &mut s.driver, |d, v, p| {
+        use DriverChoice::*;
+        d.choice(
+            v,
+            p,
+            &[("auto", Auto), ("io_uring", IoUring), ("epoll", Epoll)],
+        )
+    });
+    f.set(d, "limits", &mut s.limits, |d, v, p| Some(limits(d, v, p)));
+    f.set(d, "access_log", &mut s.access_log, |d, v, p| {
+        Some(access_log(d, v, p))
+    });
+    f.set(d, "throttle", &mut s.throttle, throttle);
+    s
+}
+
+fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {
+    let f = d.fields(v, p, LIMITS_KEYS);
+    let mut l = Limits::default();
+    f.set(
+        d,
+        "max_header_bytes",
+        &mut l.max_header_bytes,
+        Decoder::usize_size,
+    );
+    f.set(d, "max_body_bytes", &mut l.max_body_bytes, Decoder::size);
+    f.set(
+        d,
+        "header_timeout",
+        &mut l.header_timeout,
+        Decoder::duration,
+    );
+    f.set(d, "idle_timeout", &mut l.idle_timeout, Decoder::duration);
+    f.set(d, "drain_timeout", &mut l.drain_timeout, Decoder::duration);
+    l
+}
+
+fn access_log(d: &mut Decoder, v: &Value, p: &KeyPath) -> AccessLog {
+    let f = d.fields(v, p, &["path", "format"]);
+    let mut log = AccessLog::default();
+    f.set(d, "path", &mut log.path, |d, v, p| match v {
+        // YAML 1.1 habits: `off` written as `false` means the same thing.
+        Value::Bool(false) => Some(LogPath::Off),
+        _ => match d.string(v, p)?.as_str() {
+            "stdout" => Some(LogPath::Stdout),
+            "off" => Some(LogPath::Off),
+            "" => {
+                d.error(p, "expected stdout, off or a file path, got \"\"");
+                None
+            }
+            file => Some(LogPath::File(PathBuf::from(file))),
+        },
+    });
+    f.set(d, "format", &mut log.format, Decoder::string);
+    log
+}
+
+fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
+    let f = d.fields(v, p, &["listen", "token"]);
+    let listen = f.need(d, "listen", Decoder::socket_addr);
+    let token = f.opt(d, "token", Decoder::string);
+    Some(Admin {
+        listen: listen?,
+        token,
+    })
+}
+
+fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Throttle> {
+    let f = d.fields(v, p, &["rate", "burst"]);
+    let rate = f.need(d, "rate", Decoder::f64);
+    let burst = f.need(d, "burst", Decoder::u64);
+    Some(Throttle {
+        rate: rate?,
+        burst: burst?,
+    })
+}
+
+fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
+    let f = d.fields(
+        v,
+        p,
+        &["targets", "balance", "connect_timeout", "pool", "health"],
+    );
+    let mut u = Upstream {
+        targets: f.need(d, "targets", Decoder::addrs).unwrap_or_default(),
+        balance: Balance::RoundRobin,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        pool: Pool::default(),
+        health: f.opt(d, "health", |d, v, p| Some(health(d, v, p))),
+    };
+    f.set(d, "balance", &mut u.balance, |d, v, p| {
+        use Balance::*;
+        d.choice(
+            v,
+            p,
+            &[
+                ("round_robin", RoundRobin),
+                ("least_conn", LeastConn),
+                ("random", Random),
+            ],
+        )
+    });
+    f.set(
+        d,
+        "connect_timeout",
+        &mut u.connect_timeout,
+        Decoder::duration,
+    );
+    if let Some((v, p)) = f.get("pool") {
+        let f = d.fields(v, &p, &["max_idle_per_worker", "idle_timeout"]);
+        f.set(
+            d,
+            "max_idle_per_worker",
+            &mut u.pool.max_idle_per_worker,
+            Decoder::usize,
+        );
+        f.set(
+            d,
+            "idle_timeout",
+            &mut u.pool.idle_timeout,
+            Decoder::duration,
+        );
+    }
+    u
+}
+
+fn health(d: &mut Decoder, v: &Value, p: &KeyPath) -> Health {
+    let f = d.fields(
+        v,
+        p,
+        &["path", "interval", "unhealthy_after", "healthy_after"],
+    );
+    let mut h = Health {
+        path: "/".to_string(),
+        interval: DEFAULT_HEALTH_INTERVAL,
+        unhealthy_after: 3,
+        healthy_after: 2,
+    };
+    f.set(d, "path", &mut h.path, Decoder::string);
+    f.set(d, "interval", &mut h.interval, Decoder::duration);
+    f.set(d, "unhealthy_after", &mut h.unhealthy_after, count);
+    f.set(d, "healthy_after", &mut h.healthy_after, count);
+    h
+}
+
+fn count(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<u32> {
+    let n = d.u64(v, p)?;
+    let got = u32::try_from(n).ok();
+    if got.is_none() {
+        d.error(p, format!("expected a count up to {}, got {n}", u32::MAX));
+    }
+    got
+}
+
+fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
+    let f = d.fields(v, p, &["protocol", "throttle", "cors", "stages", "routes"]);
+    Api {
+        protocol: f
+            .opt(d, "protocol", |d, v, p| {
+                d.choice(
+                    v,
+                    p,
+                    &[("http", Protocol::Http), ("websocket", Protocol::Websocket)],
+                )
+            })
+            .unwrap_or(Protocol::Http),
+        throttle: f.opt(d, "throttle", throttle),
+        cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
+        stages: named(d, &f, "stages", stage),
+        // A route that failed to decode is left out; its errors fail the load anyway.
+        routes: named(d, &f, "routes", route)
+            .into_iter()
+            .filter_map(|(k, r)| Some((k, r?)))
+            .collect(),
+    }
+}
+
+fn cors(d: &mut Decoder, v: &Value, p: &KeyPath) -> Cors {
+    let f = d.fields(v, p, CORS_KEYS);
+    let mut c = Cors::default();
+    f.set(d, "allow_origins", &mut c.allow_origins, Decoder::strings);
+    f.set(d, "allow_methods", &mut c.allow_methods, Decoder::strings);
+    f.set(d, "allow_headers", &mut c.allow_headers, Decoder::strings);
+    f.set(d, "expose_headers", &mut c.expose_headers, Decoder::strings);
+    f.set(
+        d,
+        "allow_credentials",
+        &mut c.allow_credentials,
+        Decoder::bool,
+    );
+    c.max_age = f.opt(d, "max_age", Decoder::duration);
+    c
+}
+
+fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
+    let f = d.fields(v, p, &["variables", "throttle", "canary", "cache"]);
+    Stage {
+        variables: f.opt(d, "variables", Decoder::text_map).unwrap_or_default(),
+        throttle: f.opt(d, "throttle", throttle),
+        canary: f.opt(d, "canary", |d, v, p| {
+            let f = d.fields(v, p, &["percent", "variables"]);
+            Some(Canary {
+                percent: f.opt(d, "percent", Decoder::f64).unwrap_or(0.0),
+                variables: f.opt(d, "variables", Decoder::text_map).unwrap_or_default(),
+            })
+        }),
+        cache: f.opt(d, "cache", |d, v, p| {
+            let f = d.fields(v, p, &["capacity"]);
+            Some(StageCache {
+                capacity: f.need(d, "capacity", Decoder::size)?,
+            })
+        }),
+    }
+}
+
+fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
+    let f = d.fields(v, p, ROUTE_KEYS);
+    let integration = f.need(d, "integration", integration);
+    // The other fields are decoded even when the integration failed, so their errors are
+    // reported in the same run; the placeholder is never returned.
+    let route = Route {
+        integration: Integration::Mock {
+            status: 200,
+            headers: Vec::new(),
+            body: String::new(),
+        },
+        api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
+        throttle: f.opt(d, "throttle", throttle),
+        cache: f.opt(d, "cache", |d, v, p| {
+            let f = d.fields(v, p, &["ttl", "key"]);
+            let mut cache = RouteCache {
+                ttl: DEFAULT_ROUTE_CACHE_TTL,
+                key: Vec::new(),
+            };
+            f.set(d, "ttl", &mut cache.ttl, Decoder::duration);
+            f.set(d, "key", &mut cache.key, Decoder::strings);
+            Some(cache)
+        }),
+        parameters: f
+            .opt(d, "parameters", Decoder::text_map)
+            .unwrap_or_default(),
+    };
+    Some(Route {
+        integration: integration?,
+        ..route
+    })
+}
+
+fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
+    if !v.is_mapping() {
+        d.fields(v, p, &[]); // reports "expected a map"
+        return None;
+    }
+    // The allowed keys depend on `type`, so read it before checking the others.
+    let kind = match v.get("type") {
+        Some(t) if !t.is_null() => {
+            let kinds = [("http", "http"), ("lambda", "lambda"), ("mock", "mock")];
+            d.choice(t, &p.key("type"), &kinds)?
+        }
+        _ => {
+            d.error(p, "missing key \"type\" (http, lambda or mock)");
+            return None;
+        }
+    };
+    match kind {
+        "http" => {
+            let f = d.fields(v, p, &["type", "upstream", "path", "timeout"]);
+            let upstream = f.need(d, "upstream", Decoder::string);
+            let path = f.opt(d, "path", Decoder::string);
+            let mut timeout = DEFAULT_INTEGRATION_TIMEOUT;
+            f.set(d, "timeout", &mut timeout, Decoder::duration);
+            Some(Integration::Http {
+                upstream: upstream?,
+                path,
+                timeout,
+            })
+        }
+        "lambda" => {
+            let f = d.fields(v, p, &["type", "url", "payload_format", "timeout"]);
+            let url = f.need(d, "url", Decoder::string);
+            let mut payload_format = PayloadFormat::V2;
+            f.set(
+                d,
+                "payload_format",
+                &mut payload_format,
+                decode_payload_format,
+            );
+            let mut timeout = DEFAULT_INTEGRATION_TIMEOUT;
+            f.set(d, "timeout", &mut timeout, Decoder::duration);
+            Some(Integration::Lambda {
+                url: url?,
+                payload_format,
+                timeout,
+            })
+        }
+        _ => {
+            let f = d.fields(v, p, &["type", "status", "headers", "body"]);
+            let mut status = 200;
+            f.set(d, "status", &mut status, |d, v, p| {
+                let got = u16::try_from(d.u64(v, p)?).ok();
+                if got.is_none() {
+                    d.error(p, "expected an HTTP status 100–599");
+                }
+                got
+            });
+            Some(Integration::Mock {
+                status,
+                headers: f.opt(d, "headers", Decoder::text_map).unwrap_or_default(),
+                body: f.opt(d, "body", Decoder::string).unwrap_or_default(),
+            })
+        }
+    }
+}
+
+/// "1.0" or "2.0"; unquoted `2.0` arrives as a YAML number and means the same.
+fn decode_payload_format(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<PayloadFormat> {
+    let text = match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => "1.0".to_string(),
+            Some(2.0) => "2.0".to_string(),
+            _ => n.to_string(),
+        },
+        _ => d.string(v, p)?,
+    };
+    match text.as_str() {
+        "1.0" => Some(PayloadFormat::V1),
+        "2.0" => Some(PayloadFormat::V2),
+        _ => {
+            d.error(p, format!("expected \"1.0\" or \"2.0\", got {text:?}"));
+            None
+        }
+    }
+}
+
+fn domain(d: &mut Decoder, v: &Value, p: &KeyPath) -> Domain {
+    let f = d.fields(v, p, &["cert", "key", "client_ca", "mappings"]);
+    let file = |d: &mut Decoder, v: &Value, p: &KeyPath| d.string(v, p).map(PathBuf::from);
+    Domain {
+        cert: f.opt(d, "cert", file),
+        key: f.opt(d, "key", file),
+        client_ca: f.opt(d, "client_ca", file),
+        mappings: f.opt(d, "mappings", Decoder::text_map).unwrap_or_default(),
+    }
+}
+
+fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
+    let f = d.fields(v, p, &["stages", "throttle", "quota"]);
+    UsagePlan {
+        stages: f.opt(d, "stages", Decoder::strings).unwrap_or_default(),
+        throttle: f.opt(d, "throttle", throttle),
+        quota: f.opt(d, "quota", |d, v, p| {
+            let f = d.fields(v, p, &["limit", "period", "offset"]);
+            let limit = f.need(d, "limit", Decoder::u64);
+            let period = f.need(d, "period", |d, v, p| {
+                use Period::*;
+                d.choice(v, p, &[("day", Day), ("week", Week), ("month", Month)])
+            });
+            let mut offset = Some(0);
+            f.set(d, "offset", &mut offset, |d, v, p| Some(d.u64(v, p)));
+            Some(Quota {
+                limit: limit?,
+                period: period?,
+                offset: offset?,
+            })
+        }),
+    }
+}
+
+fn api_key(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<ApiKey> {
+    let f = d.fields(v, p, &["name", "value", "plan"]);
+    let name = f.need(d, "name", Decoder::text);
+    let value = f.need(d, "value", Decoder::text);
+    let plan = f.opt(d, "plan", Decoder::string);
+    Some(ApiKey {
+        name: name?,
+        value: value?,
+        plan,
+    })
+}

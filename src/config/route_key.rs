@@ -1,0 +1,181 @@
+//! Route keys as in Amazon API Gateway HTTP APIs: `$default`, or `METHOD /path` where
+//! path segments are literal, `{name}`, or a final greedy `{name+}`. Validation uses this
+//! to check keys and the parameters templates refer to; the router can reuse it.
+
+pub const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteKey {
+    Default,
+    Route {
+        method: String,
+        segments: Vec<Segment>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    Param(String),
+    /// `{name+}`: the rest of the path, one or more segments.
+    Greedy(String),
+}
+
+impl RouteKey {
+    /// Path parameter names in order; a greedy `{proxy+}` is named `proxy`, which is how
+    /// integration paths refer to it.
+    pub fn params(&self) -> Vec<&str> {
+        match self {
+            RouteKey::Default => Vec::new(),
+            RouteKey::Route { segments, .. } => segments
+                .iter()
+                .filter_map(|s| match s {
+                    Segment::Param(n) | Segment::Greedy(n) => Some(n.as_str()),
+                    Segment::Literal(_) => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The key with parameter names erased: two routes with the same shape would match
+    /// the same requests, whatever their parameters are called.
+    pub fn shape(&self) -> String {
+        match self {
+            RouteKey::Default => "$default".to_string(),
+            RouteKey::Route { method, segments } => {
+                let mut s = format!("{method} ");
+                if segments.is_empty() {
+                    s.push('/');
+                }
+                for seg in segments {
+                    s.push('/');
+                    s.push_str(match seg {
+                        Segment::Literal(l) => l,
+                        Segment::Param(_) => "{}",
+                        Segment::Greedy(_) => "{+}",
+                    });
+                }
+                s
+            }
+        }
+    }
+}
+
+/// Parses a route key; the error is a message for the key's own path.
+pub fn parse_route_key(key: &str) -> Result<RouteKey, String> {
+    if key == "$default" {
+        return Ok(RouteKey::Default);
+    }
+    let Some((method, path)) = key.split_once(' ') else {
+        return Err("expected \"$default\" or \"METHOD /path\", like \"GET /users/{id}\"".into());
+    };
+    if !METHODS.contains(&method) {
+        return Err(format!(
+            "unknown method {method:?}; use one of {}",
+            METHODS.join(" ")
+        ));
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!("the path must start with /, got {path:?}"));
+    };
+    let mut segments = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let parts: Vec<&str> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').collect()
+    };
+    for (i, part) in parts.iter().enumerate() {
+        let segment = parse_segment(part)?;
+        if let Segment::Param(n) | Segment::Greedy(n) = &segment {
+            if names.contains(n) {
+                return Err(format!("parameter {{{n}}} appears twice in the path"));
+            }
+            names.push(n.clone());
+        }
+        if matches!(segment, Segment::Greedy(_)) && i + 1 != parts.len() {
+            return Err(format!("greedy parameter {part} must be the last segment"));
+        }
+        segments.push(segment);
+    }
+    Ok(RouteKey::Route {
+        method: method.to_string(),
+        segments,
+    })
+}
+
+fn parse_segment(part: &str) -> Result<Segment, String> {
+    if part.is_empty() {
+        return Err("empty path segment (// or a trailing /)".into());
+    }
+    if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+        let (name, greedy) = match inner.strip_suffix('+') {
+            Some(n) => (n, true),
+            None => (inner, false),
+        };
+        if !is_param_name(name) {
+            return Err(format!(
+                "bad parameter {part}: names are letters, digits, _ . -"
+            ));
+        }
+        return Ok(if greedy {
+            Segment::Greedy(name.into())
+        } else {
+            Segment::Param(name.into())
+        });
+    }
+    if part.contains(['{', '}']) {
+        return Err(format!(
+            "bad segment {part:?}: a parameter must be a whole segment"
+        ));
+    }
+    if part.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+        return Err(format!(
+            "bad segment {part:?}: no spaces, ? or # in a route path"
+        ));
+    }
+    Ok(Segment::Literal(part.to_string()))
+}
+
+pub fn is_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys() {
+        assert_eq!(parse_route_key("$default"), Ok(RouteKey::Default));
+        let key = parse_route_key("ANY /x/{id}/{proxy+}").unwrap();
+        assert_eq!(key.params(), ["id", "proxy"]);
+        assert_eq!(key.shape(), "ANY /x/{}/{+}");
+        assert_eq!(parse_route_key("GET /").unwrap().shape(), "GET /");
+    }
+
+    #[test]
+    fn refuses_bad_keys() {
+        for bad in [
+            "GET",
+            "get /x",
+            "FETCH /x",
+            "GET x",
+            "GET /a//b",
+            "GET /a/",
+            "GET /{proxy+}/x",
+            "GET /{a}/{a}",
+            "GET /a{b}",
+            "GET /{}",
+            "GET /{a b}",
+            "GET  /x",
+        ] {
+            assert!(parse_route_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! Loading and validation tests: exact key paths for every kind of error, several errors
+//! at once, and the DESIGN.md §4 example.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::load::{load_file, load_str, load_str_with_env};
+use super::model::*;
+use super::validate::validate;
+use super::{load_and_validate, ConfigError, ConfigErrors};
+
+/// DESIGN.md §4, verbatim.
+const DESIGN_EXAMPLE: &str = r#"server:
+  listen: ["127.0.0.1:8080"]          # plain HTTP listeners
+  tls_listen: ["0.0.0.0:8443"]        # TLS listeners; certificates come from domains:
+  workers: auto                       # or a number
+  driver: auto                        # auto | io_uring | epoll
+  limits:
+    max_header_bytes: 10240           # request line + headers → 431 past it
+    max_body_bytes: 10485760          # → 413
+    header_timeout: 10s               # → 408
+    idle_timeout: 60s                 # keep-alive idle
+    drain_timeout: 30s
+  access_log:
+    path: stdout                      # stdout | off | a file path
+    format: '{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","routeKey":"$context.routeKey","status":"$context.status","latencyMs":"$context.responseLatency"}'
+
+admin:
+  listen: "127.0.0.1:9901"
+  token: ${env:PORTICO_ADMIN_TOKEN}   # bearer token for everything but /health and /metrics
+
+state_dir: ./state                    # embedded store: created keys, usage counters
+
+upstreams:
+  users:
+    targets: ["127.0.0.1:9001", "127.0.0.1:9002"]
+    balance: round_robin              # round_robin | least_conn | random
+    connect_timeout: 2s
+    pool: { max_idle_per_worker: 256, idle_timeout: 60s }
+    health: { path: /healthz, interval: 5s, unhealthy_after: 3, healthy_after: 2 }
+
+apis:
+  shop:
+    protocol: http                    # http | websocket
+    throttle: { rate: 10000, burst: 5000 }          # default for every stage and route
+    cors:
+      allow_origins: ["https://example.com"]
+      allow_methods: [GET, POST]
+      allow_headers: [content-type, authorization, x-api-key]
+      max_age: 10m
+    stages:
+      prod:
+        variables: { backend: users, version: v1 }
+        throttle: { rate: 1000, burst: 2000 }
+        canary: { percent: 10, variables: { version: v2 } }
+        cache: { capacity: 64MiB }
+    routes:                           # route keys as in AWS: "METHOD /path", ANY, {param}, {proxy+}, $default
+      "GET /users/{id}":
+        integration: { type: http, upstream: "${stageVariables.backend}", path: "/${stageVariables.version}/users/{id}", timeout: 29s }
+        api_key_required: true
+        throttle: { rate: 100, burst: 50 }
+        cache: { ttl: 30s, key: [path.id, querystring.lang] }
+        parameters:                   # HTTP-API-style parameter mapping
+          "overwrite:header.x-tenant": "$request.header.x-org"
+          "remove:querystring.debug": ""
+      "ANY /orders/{proxy+}":
+        integration: { type: lambda, url: "http://127.0.0.1:9000/2015-03-31/functions/function/invocations", payload_format: "2.0" }
+      "GET /ping":
+        integration: { type: mock, status: 200, headers: { content-type: application/json }, body: '{"ok":true}' }
+      "$default":
+        integration: { type: http, upstream: users }
+
+domains:                              # custom domain names
+  api.example.com:
+    cert: certs/api.example.com.pem
+    key: certs/api.example.com.key
+    client_ca: certs/clients.pem      # optional: mutual TLS
+    mappings: { "": shop/prod, "v2": shop/beta }   # base path → api/stage
+
+usage_plans:
+  gold:
+    stages: [shop/prod]
+    throttle: { rate: 100, burst: 200 }
+    quota: { limit: 100000, period: day }          # day | week | month (UTC)
+
+api_keys:
+  - { name: alice, value: "${env:ALICE_KEY}", plan: gold }
+"#;
+
+fn test_env(name: &str) -> Option<String> {
+    match name {
+        "ALICE_KEY" => Some("alice-secret-key-0123456789".into()),
+        "PORTICO_ADMIN_TOKEN" => Some("admin-token".into()),
+        "TEST_WORKERS" => Some("3".into()),
+        "TEST_PORT" => Some("8181".into()),
+        _ => None,
+    }
+}
+
+fn load(yaml: &str) -> Config {
+    load_str_with_env(yaml, &test_env).unwrap_or_else(|e| panic!("load failed:\n{e}"))
+}
+
+fn load_errors(yaml: &str) -> Vec<String> {
+    match load_str_with_env(yaml, &test_env) {
+        Ok(_) => panic!("expected load errors"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn check(yaml: &str) -> Vec<String> {
+    validate(&load(yaml))
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A valid config to append one API's worth of YAML to (indented under `apis:`).
+fn with_api(api: &str) -> String {
+    format!(
+        "upstreams:\n  users: {{ targets: [\"127.0.0.1:9001\"] }}\n  orders: {{ targets: [\"localhost:9002\"] }}\napis:\n{api}"
+    )
+}
+
+const MOCK_CONFIG: &str = r#"
+server:
+  listen: ["127.0.0.1:18080"]
+apis:
+  demo:
+    stages:
+      $default: {}
+    routes:
+      "GET /ping":
+        integration: { type: mock, body: '{"ok":true}', headers: { content-type: application/json } }
+      "POST /things/{id}":
+        integration: { type: mock, status: 201 }
+      $default:
+        integration: { type: mock, status: 404, body: nope }
+"#;
+
+#[test]
+fn design_example_loads() {
+    let cfg = load(DESIGN_EXAMPLE);
+    assert_eq!(
+        cfg.server.listen,
+        [SocketAddr::from(([127, 0, 0, 1], 8080))]
+    );
+    assert_eq!(
+        cfg.server.tls_listen,
+        [SocketAddr::from(([0, 0, 0, 0], 8443))]
+    );
+    assert_eq!(cfg.server.workers, Workers::Auto);
+    assert_eq!(cfg.server.access_log.path, LogPath::Stdout);
+    assert_eq!(cfg.server.limits.header_timeout, Duration::from_secs(10));
+    assert_eq!(
+        cfg.admin.as_ref().unwrap().token.as_deref(),
+        Some("admin-token")
+    );
+    assert_eq!(cfg.state_dir.to_str(), Some("./state"));
+    let (name, users) = &cfg.upstreams[0];
+    assert_eq!(name, "users");
+    assert_eq!(users.targets.len(), 2);
+    assert_eq!(users.health.as_ref().unwrap().healthy_after, 2);
+    let (_, shop) = &cfg.apis[0];
+    let keys: Vec<&str> = shop.routes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "GET /users/{id}",
+            "ANY /orders/{proxy+}",
+            "GET /ping",
+            "$default"
+        ]
+    );
+    let prod = &shop.stages[0].1;
+    assert_eq!(
+        prod.variables,
+        [
+            ("backend".into(), "users".into()),
+            ("version".into(), "v1".into())
+        ]
+    );
+    assert_eq!(prod.canary.as_ref().unwrap().percent, 10.0);
+    assert_eq!(prod.cache.as_ref().unwrap().capacity, 64 << 20);
+    let route = &shop.routes[0].1;
+    assert!(route.api_key_required);
+    assert_eq!(route.cache.as_ref().unwrap().ttl, Duration::from_secs(30));
+    assert_eq!(
+        route.parameters[1],
+        ("remove:querystring.debug".into(), String::new())
+    );
+    match &shop.routes[1].1.integration {
+        Integration::Lambda {
+            payload_format,
+            timeout,
+            ..
+        } => {
+            assert_eq!(*payload_format, PayloadFormat::V2);
+            assert_eq!(*timeout, DEFAULT_INTEGRATION_TIMEOUT);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        cfg.domains[0].1.mappings[0],
+        (String::new(), "shop/prod".into())
+    );
+    assert_eq!(
+        cfg.usage_plans[0].1.quota.as_ref().unwrap().period,
+        Period::Day
+    );
+    assert_eq!(cfg.api_keys[0].value, "alice-secret-key-0123456789");
+    // The example maps v2 to a stage it never defines; everything else checks out.
+    assert_eq!(
+        check(DESIGN_EXAMPLE),
+        [r#"domains."api.example.com".mappings.v2: API "shop" has no stage "beta""#]
+    );
+}
+
+#[test]
+fn mock_config_loads_and_validates_clean() {
+    let cfg = load(MOCK_CONFIG);
+    assert!(validate(&cfg).is_empty(), "{:?}", validate(&cfg));
+    match &cfg.apis[0].1.routes[0].1.integration {
+        Integration::Mock {
+            status,
+            headers,
+            body,
+        } => {
+            assert_eq!(*status, 200);
+            assert_eq!(
+                headers[0],
+                ("content-type".into(), "application/json".into())
+            );
+            assert_eq!(body, r#"{"ok":true}"#);
+        }
+        other => panic!("{other:?}"),
+    }
+    let file =
+        std::env::temp_dir().join(format!("portico-config-test-{}.yaml", std::process::id()));
+    std::fs::write(&file, MOCK_CONFIG).unwrap();
+    let loaded = load_and_validate(&file);
+    std::fs::remove_file(&file).unwrap();
+    assert!(loaded.is_ok(), "{}", loaded.unwrap_err());
+}
+
+#[test]
+fn defaults_for_missing_sections() {
+    for yaml in ["", "apis:", "apis: {}\n"] {
+        let cfg = load(yaml);
+        assert_eq!(cfg.server.listen, Server::default().listen);
+        assert_eq!(cfg.state_dir.to_str(), Some("./state"));
+        assert!(cfg.admin.is_none() && cfg.apis.is_empty());
+    }
+}
+
+#[test]
+fn unreadable_file_is_one_error() {
+    let err = load_file(std::path::Path::new("/nonexistent/portico.yaml")).unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert_eq!(err.0[0].path, "");
+    assert!(
+        err.0[0].message.contains("/nonexistent/portico.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn yaml_syntax_and_duplicate_keys() {
+    let errs = load_errors("server: [1,\n");
+    assert!(errs[0].starts_with("not valid YAML"), "{errs:?}");
+    let errs =
+        load_errors("apis:\n  a:\n    routes:\n      \"GET /x\": {}\n      \"GET /x\": {}\n");
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].contains("duplicate entry with key \"GET /x\""),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn unknown_keys_with_suggestions() {
+    let errs = load_errors("server:\n  lisen: [\"127.0.0.1:1\"]\n  zzz: 1\nupstream: {}\n");
+    // A map's own unknown keys come before errors inside its values; the root path is empty.
+    assert_eq!(
+        errs,
+        [
+            r#"unknown key "upstream" (did you mean "upstreams"?)"#,
+            r#"server: unknown key "lisen" (did you mean "listen"?)"#,
+            r#"server: unknown key "zzz" (expected one of: listen, tls_listen, workers, driver, limits, access_log, throttle)"#,
+        ]
+    );
+    let errs = load_errors(&with_api(
+        "  shop:\n    routes:\n      \"GET /x\":\n        integration: { type: http, upstream: users, timout: 1s }\n",
+    ));
+    assert_eq!(
+        errs,
+        [
+            r#"apis.shop.routes."GET /x".integration: unknown key "timout" (did you mean "timeout"?)"#
+        ]
+    );
+}
+
+#[test]
+fn wrong_types() {
+    let yaml = r#"
+server:
+  listen: "127.0.0.1:8080"
+  workers: many
+  driver: kqueue
+  limits: { header_timeout: abc, idle_timeout: -5, max_body_bytes: 10mb }
+  access_log: { path: [] }
+upstreams:
+  u: { targets: ["example.com:80"], balance: fastest }
+api_keys:
+  - { name: k, value: v, plan: [gold] }
+"#;
+    assert_eq!(
+        load_errors(yaml),
+        [
+            r#"server.listen: expected a list, got "127.0.0.1:8080""#,
+            r#"server.workers: expected a whole number ≥ 0, got "many""#,
+            r#"server.driver: expected one of auto, io_uring, epoll, got "kqueue""#,
+            r#"server.limits.max_body_bytes: expected a size like 10485760, 512KB or 64MiB, got "10mb""#,
+            r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "abc""#,
+            "server.limits.idle_timeout: expected a duration like 250ms, 29s, 10m, got -5",
+            "server.access_log.path: expected a string, got a list",
+            r#"upstreams.u.targets[0]: expected an address like 127.0.0.1:8080 or localhost:8080, got "example.com:80""#,
+            r#"upstreams.u.balance: expected one of round_robin, least_conn, random, got "fastest""#,
+            "api_keys[0].plan: expected a string, got a list",
+        ]
+    );
+}
+
+#[test]
+fn missing_required_keys() {
+    let yaml = with_api(
+        "  shop:\n    routes:\n      \"GET /a\": { api_key_required: true }\n      \"GET /b\":\n        integration: { upstream: users }\n      \"GET /c\":\n        integration: { type: http }\n      \"GET /d\":\n        integration: { type: lambda, url: \"http://x\" }\n        throttle: { rate: 1 }\n",
+    );
+    assert_eq!(
+        load_errors(&yaml),
+        [
+            r#"apis.shop.routes."GET /a": missing key "integration""#,
+            r#"apis.shop.routes."GET /b".integration: missing key "type" (http, lambda or mock)"#,
+            r#"apis.shop.routes."GET /c".integration: missing key "upstream""#,
+            r#"apis.shop.routes."GET /d".throttle: missing key "burst""#,
+        ]
+    );
+}
+
+#[test]
+fn env_refs() {
+    let yaml = r#"
+server:
+  listen: ["127.0.0.1:${env:TEST_PORT}"]
+  workers: ${env:TEST_WORKERS}
+admin: { listen: "127.0.0.1:9901", token: "Bearer-${env:PORTICO_ADMIN_TOKEN}" }
+apis:
+  shop:
+    stages: { prod: { variables: { backend: users } } }
+    routes:
+      $default:
+        integration: { type: http, upstream: "${stageVariables.backend}" }
+"#;
+    let cfg = load(yaml);
+    assert_eq!(cfg.server.listen[0].port(), 8181);
+    assert_eq!(cfg.server.workers, Workers::Count(3));
+    assert_eq!(
+        cfg.admin.unwrap().token.as_deref(),
+        Some("Bearer-admin-token")
+    );
+    match &cfg.apis[0].1.routes[0].1.integration {
+        Integration::Http { upstream, .. } => assert_eq!(upstream, "${stageVariables.backend}"),
+        other => panic!("{other:?}"),
+    }
+    let errs = load_errors("admin: { listen: \"127.0.0.1:1\", token: \"${env:NOPE_A}${env:NOPE_B}\" }\napi_keys: [{ name: a, value: \"${env:NOPE_C}\" }]\n");
+    assert_eq!(
+        errs,
+        [
+            "admin.token: environment variable NOPE_A is not set",
+            "admin.token: environment variable NOPE_B is not set",
+            "api_keys[0].value: environment variable NOPE_C is not set",
+        ]
+    );
+}
+
+#[test]
+fn env_refs_from_the_process_environment() {
+    // A name no other test uses: tests share the process environment across threads.
+    std::env::set_var("PORTICO_TEST_CONFIG_ENV_STATE_DIR", "/var/lib/portico-test");
+    let cfg = load_str("state_dir: ${env:PORTICO_TEST_CONFIG_ENV_STATE_DIR}\n").unwrap();
+    assert_eq!(cfg.state_dir.to_str(), Some("/var/lib/portico-test"));
+    let err = load_str("state_dir: ${env:PORTICO_TEST_CONFIG_ENV_UNSET}\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "state_dir: environment variable PORTICO_TEST_CONFIG_ENV_UNSET is not set"
+    );
+}
+
+#[test]
+fn durations_and_sizes() {
+    let yaml = r#"
+server:
+  limits: { max_header_bytes: 16KiB, max_body_bytes: 1GiB, header_timeout: 250ms, idle_timeout: 10m, drain_timeout: 45 }
+upstreams:
+  u: { targets: ["127.0.0.1:1"], connect_timeout: 1h, pool: { idle_timeout: "90" } }
+"#;
+    let cfg = load(yaml);
+    let l = &cfg.server.limits;
+    assert_eq!((l.max_header_bytes, l.max_body_bytes), (16 << 10, 1 << 30));
+    assert_eq!(l.header_timeout, Duration::from_millis(250));
+    assert_eq!(l.idle_timeout, Duration::from_secs(600));
+    assert_eq!(l.drain_timeout, Duration::from_secs(45));
+    assert_eq!(
+        cfg.upstreams[0].1.connect_timeout,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(
+        cfg.upstreams[0].1.pool.idle_timeout,
+        Duration::from_secs(90)
+    );
+    let cfg = load("server: { limits: { max_body_bytes: 10MB, max_header_bytes: 512KB } }");
+    assert_eq!(
+        (
+            cfg.server.limits.max_body_bytes,
+            cfg.server.limits.max_header_bytes
+        ),
+        (10_000_000, 512_000)
+    );
+}
+
+#[test]
+fn many_load_errors_at_once() {
+    let yaml = r#"
+server: { workers: 0.5, listne: [] }
+state_dir: 7
+apis:
+  shop:
+    protocol: grpc
+    stages: { prod: { canary: { percent: lots } } }
+    routes:
+      "GET /x": { integration: { type: soap } }
+      "GET /y": { integration: { type: mock, status: 99999 } }
+"#;
+    assert_eq!(
+        load_errors(yaml),
+        [
+            r#"server: unknown key "listne" (did you mean "listen"?)"#,
+            "server.workers: expected a whole number ≥ 0, got 0.5",
+            "state_dir: expected a string, got 7",
+            r#"apis.shop.protocol: expected one of http, websocket, got "grpc""#,
+            r#"apis.shop.stages.prod.canary.percent: expected a number, got "lots""#,
+            r#"apis.shop.routes."GET /x".integration.type: expected one of http, lambda, mock, got "soap""#,
+            r#"apis.shop.routes."GET /y".integration.status: expected an HTTP status 100–599"#,
+        ]
+    );
+}
+
+#[test]
+fn error_display() {
+    let errs = ConfigErrors(vec![
+        ConfigError::new("a.b", "bad"),
+        ConfigError::new("", "whole file"),
+    ]);
+    assert_eq!(errs.to_string(), "a.b: bad\nwhole file");
+}
+
+/// Unit tests of the scalar parsers behind the decoder.
+mod decode_units {
+    use std::borrow::Cow;
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use super::super::decode::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("29s"), Some(Duration::from_secs(29)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        for bad in [
+            "",
+            "abc",
+            "s",
+            "10x",
+            "-1s",
+            "1.5s",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("10KiB"), Some(10 << 10));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("10MB"), Some(10_000_000));
+        assert_eq!(parse_size("512KB"), Some(512_000));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("64 MiB"), Some(64 << 20));
+        for bad in ["", "MiB", "64mb", "1.5GiB", "-1", "99999999999GiB"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_refs() {
+        let env = |name: &str| (name == "A").then(|| "alpha".to_string());
+        assert_eq!(
+            expand_env("x${env:A}y${env:A}", &env).unwrap(),
+            "xalphayalpha"
+        );
+        assert!(matches!(
+            expand_env("plain", &env),
+            Ok(Cow::Borrowed("plain"))
+        ));
+        assert_eq!(
+            expand_env("${stageVariables.b}", &env).unwrap(),
+            "${stageVariables.b}"
+        );
+        assert_eq!(
+            expand_env("${env:B}/${env:C}", &env).unwrap_err(),
+            vec![
+                "environment variable B is not set",
+                "environment variable C is not set"
+            ]
+        );
+        assert_eq!(
+            expand_env("${env:A", &no_env).unwrap_err(),
+            vec!["unterminated ${env:...} in \"${env:A\""]
+        );
+        assert_eq!(
+            expand_env("${env:1x}", &no_env).unwrap_err(),
+            vec!["\"1x\" is not an environment variable name"]
+        );
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_socket_addr("127.0.0.1:9001"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9001)))
+        );
+        assert_eq!(
+            parse_socket_addr("localhost:9001"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9001)))
+        );
+        assert_eq!(parse_socket_addr("[::1]:80").map(|a| a.port()), Some(80));
+        for bad in [
+            "example.com:80",
+            "127.0.0.1",
+            "localhost",
+            "localhost:x",
+            ":80",
+        ] {
+            assert_eq!(parse_socket_addr(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let known = ["listen", "tls_listen", "workers"];
+        assert_eq!(did_you_mean("lisen", &known), Some("listen"));
+        assert_eq!(did_you_mean("worker", &known), Some("workers"));
+        assert_eq!(did_you_mean("zzz", &known), None);
+    }
+}

@@ -1,0 +1,355 @@
+//! Checks a decoded `Config` for everything the types can't say: cross-references
+//! (upstreams, stages, plans, stage variables), route keys and the limits Amazon API
+//! Gateway documents. Every error carries the key path of the value to fix.
+
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+
+use super::model::*;
+use super::{ConfigError, KeyPath};
+
+const MAX_STAGE_VARIABLES: usize = 100;
+const MAX_STAGE_VARIABLE_NAME: usize = 64;
+const MAX_STAGE_VARIABLE_VALUE: usize = 512;
+/// Smaller than this and ordinary browsers' request heads would be refused with 431.
+const MIN_HEADER_BYTES: usize = 1024;
+
+/// Every problem found, in file order; empty means the config can be compiled.
+pub fn validate(cfg: &Config) -> Vec<ConfigError> {
+    let mut v = Validator {
+        cfg,
+        errors: Vec::new(),
+    };
+    v.server();
+    v.upstreams();
+    for (name, api) in &cfg.apis {
+        v.api(api, &KeyPath::root().key("apis").key(name));
+    }
+    v.base_paths();
+    v.domains();
+    v.usage_plans();
+    v.api_keys();
+    v.errors
+}
+
+struct Validator<'c> {
+    cfg: &'c Config,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
+        self.errors.push(path.error(message));
+    }
+
+    fn server(&mut self) {
+        let s = &self.cfg.server;
+        let p = KeyPath::root().key("server");
+        if s.listen.is_empty() && s.tls_listen.is_empty() {
+            self.error(
+                &p.key("listen"),
+                "no listener: give at least one address in server.listen or server.tls_listen",
+            );
+        }
+        // One socket per address: a second bind would fail at startup, or worse, with
+        // SO_REUSEPORT, silently share the port between plain and TLS listeners.
+        let mut seen: Vec<(SocketAddr, KeyPath)> = Vec::new();
+        let admin = self
+            .cfg
+            .admin
+            .iter()
+            .map(|a| (a.listen, KeyPath::root().key("admin").key("listen")));
+        let listeners = (s
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (*a, p.key("listen").index(i))))
+        .chain(
+            s.tls_listen
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (*a, p.key("tls_listen").index(i))),
+        )
+        .chain(admin);
+        for (addr, path) in listeners {
+            match seen.iter().find(|(a, _)| *a == addr) {
+                Some((_, first)) => self.error(&path, format!("{addr} is already used by {first}")),
+                None => seen.push((addr, path)),
+            }
+        }
+        if s.workers == Workers::Count(0) {
+            self.error(&p.key("workers"), "must be auto or at least 1");
+        }
+        if s.limits.max_header_bytes < MIN_HEADER_BYTES {
+            self.error(
+                &p.key("limits").key("max_header_bytes"),
+                format!(
+                    "must be at least {MIN_HEADER_BYTES}, got {}",
+                    s.limits.max_header_bytes
+                ),
+            );
+        }
+        self.throttle(&s.throttle, &p.key("throttle"));
+        if let Some(admin) = &self.cfg.admin {
+            if admin.token.as_deref() == Some("") {
+                // An empty token would let an empty `Authorization: Bearer ` through.
+                self.error(
+                    &KeyPath::root().key("admin").key("token"),
+                    "is empty; leave it out to refuse admin routes",
+                );
+            }
+        }
+    }
+
+    fn throttle(&mut self, t: &Throttle, p: &KeyPath) {
+        // Rate 0 is a valid way to block; negative or NaN is a typo.
+        if !(t.rate.is_finite() && t.rate >= 0.0) {
+            self.error(
+                &p.key("rate"),
+                format!("must be a number ≥ 0, got {}", t.rate),
+            );
+        }
+    }
+
+    fn opt_throttle(&mut self, t: &Option<Throttle>, p: &KeyPath) {
+        if let Some(t) = t {
+            self.throttle(t, &p.key("throttle"));
+        }
+    }
+
+    fn upstreams(&mut self) {
+        for (name, u) in &self.cfg.upstreams {
+            let p = KeyPath::root().key("upstreams").key(name);
+            if u.targets.is_empty() {
+                self.error(&p.key("targets"), "needs at least one target");
+            }
+            if u.connect_timeout.is_zero() {
+                self.error(&p.key("connect_timeout"), "must be more than 0");
+            }
+            if let Some(h) = &u.health {
+                let p = p.key("health");
+                if !h.path.starts_with('/') {
+                    self.error(
+                        &p.key("path"),
+                        format!("must start with /, got {:?}", h.path),
+                    );
+                }
+                if h.interval.is_zero() {
+                    self.error(&p.key("interval"), "must be more than 0");
+                }
+                for (key, n) in [
+                    ("unhealthy_after", h.unhealthy_after),
+                    ("healthy_after", h.healthy_after),
+                ] {
+                    if n == 0 {
+                        self.error(&p.key(key), "must be at least 1");
+                    }
+                }
+            }
+        }
+    }
+
+    fn api(&mut self, api: &Api, p: &KeyPath) {
+        self.opt_throttle(&api.throttle, p);
+        if let Some(cors) = &api.cors {
+            // Browsers reject a wildcard origin on credentialed requests.
+            if cors.allow_credentials && cors.allow_origins.iter().any(|o| o == "*") {
+                self.error(
+                    &p.key("cors").key("allow_origins"),
+                    "\"*\" cannot be combined with allow_credentials: true",
+                );
+            }
+        }
+        if api.stages.is_empty() {
+            self.error(
+                &p.key("stages"),
+                "an API needs at least one stage (call it $default to serve it at the root)",
+            );
+        }
+        for (name, stage) in &api.stages {
+            self.stage(name, stage, &p.key("stages").key(name));
+        }
+        self.routes(api, p);
+    }
+
+    fn stage(&mut self, name: &str, stage: &Stage, p: &KeyPath) {
+        let plain = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+        if name != "$default" && !plain {
+            self.error(p, "stage names are letters, digits, _ and -, or $default");
+        }
+        self.variables(&stage.variables, &p.key("variables"));
+        self.opt_throttle(&stage.throttle, p);
+        if let Some(canary) = &stage.canary {
+            let cp = p.key("canary");
+            if !(0.0..=100.0).contains(&canary.percent) {
+                self.error(
+                    &cp.key("percent"),
+                    format!("must be between 0 and 100, got {}", canary.percent),
+                );
+            }
+            self.variables(&canary.variables, &cp.key("variables"));
+        }
+    }
+
+    fn variables(&mut self, vars: &[(String, String)], p: &KeyPath) {
+        if vars.len() > MAX_STAGE_VARIABLES {
+            self.error(
+                p,
+                format!(
+                    "at most {MAX_STAGE_VARIABLES} variables, got {}",
+                    vars.len()
+                ),
+            );
+        }
+        for (name, value) in vars {
+            let ok_name = !name.is_empty()
+                && name.len() <= MAX_STAGE_VARIABLE_NAME
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !ok_name {
+                self.error(
+                    &p.key(name),
+                    format!("variable names are 1–{MAX_STAGE_VARIABLE_NAME} letters, digits or _"),
+                );
+            }
+            let len = value.chars().count();
+            if len > MAX_STAGE_VARIABLE_VALUE {
+                self.error(
+                    &p.key(name),
+                    format!("at most {MAX_STAGE_VARIABLE_VALUE} characters, got {len}"),
+                );
+            }
+        }
+    }
+
+    fn has_upstream(&self, name: &str) -> bool {
+        self.cfg.upstreams.iter().any(|(n, _)| n == name)
+    }
+
+    /// On the default endpoint a stage is served at `/{stage}` and `$default` at the root,
+    /// so across all APIs each stage name may be used once.
+    fn base_paths(&mut self) {
+        let mut owners: Vec<(&str, &str)> = Vec::new();
+        for (api_name, api) in &self.cfg.apis {
+            for (stage_name, _) in &api.stages {
+                match owners.iter().find(|(s, _)| s == stage_name) {
+                    Some((_, owner)) if owner != api_name => {
+                        let what = if stage_name == "$default" {
+                            "the root of the default endpoint ($default stage)".to_string()
+                        } else {
+                            format!("base path /{stage_name} on the default endpoint")
+                        };
+                        let p = KeyPath::root()
+                            .key("apis")
+                            .key(api_name)
+                            .key("stages")
+                            .key(stage_name);
+                        self.error(&p, format!("{what} already belongs to API {owner:?}"));
+                    }
+                    Some(_) => {}
+                    None => owners.push((stage_name, api_name)),
+                }
+            }
+        }
+    }
+
+    fn domains(&mut self) {
+        for (name, domain) in &self.cfg.domains {
+            let p = KeyPath::root().key("domains").key(name);
+            match (&domain.cert, &domain.key) {
+                (Some(_), None) => self.error(&p, "cert without key"),
+                (None, Some(_)) => self.error(&p, "key without cert"),
+                _ => {}
+            }
+            if domain.client_ca.is_some() && domain.cert.is_none() {
+                self.error(&p.key("client_ca"), "mutual TLS needs cert and key too");
+            }
+            for (base, target) in &domain.mappings {
+                let mp = p.key("mappings").key(base);
+                let ok_base = base.is_empty()
+                    || base.split('/').all(|s| {
+                        !s.is_empty()
+                            && s.bytes().all(|b| {
+                                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+                            })
+                    });
+                if !ok_base {
+                    self.error(
+                        &mp,
+                        "base paths are \"\" (the root) or words separated by /, without leading /",
+                    );
+                }
+                self.stage_ref(target, &mp);
+            }
+        }
+    }
+
+    /// "api/stage" must name an existing stage of an existing API.
+    fn stage_ref(&mut self, target: &str, p: &KeyPath) {
+        let Some((api_name, stage_name)) = target.split_once('/') else {
+            self.error(p, format!("expected \"api/stage\", got {target:?}"));
+            return;
+        };
+        match self.cfg.apis.iter().find(|(n, _)| n == api_name) {
+            None => self.error(p, format!("no API named {api_name:?}")),
+            Some((_, api)) if !api.stages.iter().any(|(s, _)| s == stage_name) => {
+                self.error(p, format!("API {api_name:?} has no stage {stage_name:?}"));
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn usage_plans(&mut self) {
+        for (name, plan) in &self.cfg.usage_plans {
+            let p = KeyPath::root().key("usage_plans").key(name);
+            for (i, target) in plan.stages.iter().enumerate() {
+                self.stage_ref(target, &p.key("stages").index(i));
+            }
+            self.opt_throttle(&plan.throttle, &p);
+            if let Some(q) = &plan.quota {
+                // Offsets as in API Gateway: a day starts at 00:00 UTC, a week on
+                // Monday + offset days, a month on day 1 + offset.
+                let max_offset = match q.period {
+                    Period::Day => 0,
+                    Period::Week => 6,
+                    Period::Month => 27,
+                };
+                if q.offset > max_offset {
+                    self.error(
+                        &p.key("quota").key("offset"),
+                        format!("at most {max_offset} for this period, got {}", q.offset),
+                    );
+                }
+            }
+        }
+    }
+
+    fn api_keys(&mut self) {
+        let keys = &self.cfg.api_keys;
+        for (i, key) in keys.iter().enumerate() {
+            let p = KeyPath::root().key("api_keys").index(i);
+            if let Some(plan) = &key.plan {
+                if !self.cfg.usage_plans.iter().any(|(n, _)| n == plan) {
+                    self.error(&p.key("plan"), format!("no usage plan named {plan:?}"));
+                }
+            }
+            if let Some(first) = keys[..i].iter().position(|k| k.name == key.name) {
+                self.error(
+                    &p.key("name"),
+                    format!("duplicate name {:?}, also api_keys[{first}]", key.name),
+                );
+            }
+            // The value is a secret: say which entries clash, never what they contain.
+            if key.value.is_empty() {
+                self.error(&p.key("value"), "is empty");
+            } else if let Some(first) = keys[..i].iter().position(|k| k.value == key.value) {
+                self.error(&p.key("value"), format!("same value as api_keys[{first}]"));
+            }
+        }
+    }
+}

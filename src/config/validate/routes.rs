@@ -1,0 +1,342 @@
+//! Route checks: route keys, integrations, and the `${stageVariables.X}` references
+//! that tie a route to every stage of its API.
+
+use std::time::Duration;
+
+use super::super::model::*;
+use super::super::route_key::{is_param_name, parse_route_key};
+use super::super::KeyPath;
+use super::Validator;
+
+const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
+/// API Gateway allows 50 ms – 29 s for REST APIs and up to 30 s for HTTP APIs.
+const MIN_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(50);
+const MAX_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Validator<'_> {
+    pub(super) fn routes(&mut self, api: &Api, p: &KeyPath) {
+        let mut shapes: Vec<(String, &str)> = Vec::new();
+        for (key, route) in &api.routes {
+            let rp = p.key("routes").key(key);
+            let params = match api.protocol {
+                Protocol::Http => match parse_route_key(key) {
+                    Ok(parsed) => {
+                        let shape = parsed.shape();
+                        match shapes.iter().find(|(s, _)| *s == shape) {
+                            Some((_, first)) => self.error(
+                                &rp,
+                                format!("matches the same requests as route {first:?}"),
+                            ),
+                            None => shapes.push((shape, key)),
+                        }
+                        Some(parsed.params().into_iter().map(String::from).collect())
+                    }
+                    Err(message) => {
+                        self.error(&rp, message);
+                        None
+                    }
+                },
+                Protocol::Websocket => {
+                    if key.is_empty() || key.contains(char::is_whitespace) {
+                        self.error(&rp, "WebSocket route keys are $connect, $disconnect, $default or an action name");
+                    }
+                    Some(Vec::new())
+                }
+            };
+            let route_check = RouteCheck {
+                api,
+                api_path: p,
+                path: &rp,
+                rel: KeyPath::root().key("routes").key(key),
+                params,
+            };
+            self.route(route, &route_check);
+        }
+    }
+
+    fn route(&mut self, route: &Route, rc: &RouteCheck) {
+        let ip = rc.path.key("integration");
+        match &route.integration {
+            Integration::Http {
+                upstream,
+                path,
+                timeout,
+            } => {
+                let up = ip.key("upstream");
+                if let Some(names) = self.stage_refs(rc, &up, upstream) {
+                    if names.is_empty() {
+                        if !self.has_upstream(upstream) {
+                            self.error(&up, format!("no upstream named {upstream:?}"));
+                        }
+                    } else {
+                        for (stage, value) in resolved(rc.api, upstream, &names) {
+                            if !self.has_upstream(&value) {
+                                self.error(
+                                    &up,
+                                    format!("no upstream named {value:?} (in {stage})"),
+                                );
+                            }
+                        }
+                    }
+                }
+                if let Some(path) = path {
+                    let pp = ip.key("path");
+                    self.stage_refs(rc, &pp, path);
+                    if !path.starts_with('/') && !path.starts_with("${") {
+                        self.error(&pp, format!("must start with /, got {path:?}"));
+                    }
+                    if let Some(params) = &rc.params {
+                        self.path_params(path, params, &pp);
+                    }
+                }
+                self.timeout(*timeout, &ip.key("timeout"));
+            }
+            Integration::Lambda { url, timeout, .. } => {
+                let up = ip.key("url");
+                if let Some(names) = self.stage_refs(rc, &up, url) {
+                    let mut values = vec![(String::new(), url.clone())];
+                    if !names.is_empty() && !url.starts_with("http://") {
+                        values = resolved(rc.api, url, &names);
+                    }
+                    for (stage, value) in values {
+                        if !value.starts_with("http://") {
+                            let at = if stage.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (in {stage})")
+                            };
+                            self.error(&up, format!("must start with http:// (https comes with TLS), got {value:?}{at}"));
+                        }
+                    }
+                }
+                self.timeout(*timeout, &ip.key("timeout"));
+            }
+            Integration::Mock { status, .. } => {
+                if !(100..=599).contains(status) {
+                    self.error(
+                        &ip.key("status"),
+                        format!("must be an HTTP status 100–599, got {status}"),
+                    );
+                }
+            }
+        }
+        self.opt_throttle(&route.throttle, rc.path);
+        if let Some(cache) = &route.cache {
+            let cp = rc.path.key("cache");
+            if cache.ttl > MAX_CACHE_TTL {
+                self.error(
+                    &cp.key("ttl"),
+                    format!("at most 3600s, got {}", fmt_duration(cache.ttl)),
+                );
+            }
+            for (i, key) in cache.key.iter().enumerate() {
+                self.cache_key(key, rc, &cp.key("key").index(i));
+            }
+        }
+        let pp = rc.path.key("parameters");
+        for (key, value) in &route.parameters {
+            self.parameter(key, value, rc, &pp.key(key));
+        }
+    }
+
+    fn cache_key(&mut self, key: &str, rc: &RouteCheck, p: &KeyPath) {
+        match key.split_once('.') {
+            Some(("path", name)) => self.param_exists(name, rc, p),
+            Some(("querystring" | "header", name)) if !name.is_empty() => {}
+            _ => self.error(
+                p,
+                format!("expected path.NAME, querystring.NAME or header.NAME, got {key:?}"),
+            ),
+        }
+    }
+
+    /// Parameter mapping keys as in API Gateway HTTP APIs: `append|overwrite|remove:`
+    /// followed by `header.NAME`, `querystring.NAME`, or `path` (overwrite only).
+    fn parameter(&mut self, key: &str, value: &str, rc: &RouteCheck, p: &KeyPath) {
+        let target = key.split_once(':').and_then(|(action, target)| {
+            let ok_action = matches!(action, "append" | "overwrite" | "remove");
+            let ok_target = match target.split_once('.') {
+                Some(("header" | "querystring", name)) => !name.is_empty(),
+                _ => target == "path" && action == "overwrite",
+            };
+            (ok_action && ok_target).then_some(())
+        });
+        if target.is_none() {
+            self.error(p, "expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)");
+        }
+        self.stage_refs(rc, p, value);
+        const PATH_REF: &str = "$request.path.";
+        let mut rest = value;
+        while let Some(i) = rest.find(PATH_REF) {
+            rest = &rest[i + PATH_REF.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+                .unwrap_or(rest.len());
+            self.param_exists(&rest[..end], rc, p);
+        }
+    }
+
+    fn param_exists(&mut self, name: &str, rc: &RouteCheck, p: &KeyPath) {
+        if let Some(params) = &rc.params {
+            if !params.iter().any(|n| n == name) {
+                self.error(p, format!("{{{name}}} is not a parameter of the route key"));
+            }
+        }
+    }
+
+    /// `{param}` in an integration path must name a parameter of the route key;
+    /// `${...}` (stage variables) is skipped.
+    fn path_params(&mut self, template: &str, params: &[String], p: &KeyPath) {
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            let is_var = rest[..open].ends_with('$');
+            let Some(close) = rest[open..].find('}') else {
+                self.error(p, format!("unclosed {{ in {template:?}"));
+                return;
+            };
+            let name = &rest[open + 1..open + close];
+            rest = &rest[open + close + 1..];
+            if is_var {
+                continue;
+            }
+            // A greedy `{proxy+}` in the route is written `{proxy}` (or `{proxy+}`) here.
+            let bare = name.strip_suffix('+').unwrap_or(name);
+            if !is_param_name(bare) || !params.iter().any(|n| n == bare) {
+                self.error(p, format!("{{{name}}} is not a parameter of the route key"));
+            }
+        }
+    }
+
+    fn timeout(&mut self, t: Duration, p: &KeyPath) {
+        if t < MIN_INTEGRATION_TIMEOUT || t > MAX_INTEGRATION_TIMEOUT {
+            self.error(
+                p,
+                format!("must be between 50ms and 30s, got {}", fmt_duration(t)),
+            );
+        }
+    }
+
+    /// Finds `${stageVariables.X}` in one route field and reports, at each stage that
+    /// lacks X, which field needed it. Returns the names, or None if the field is malformed.
+    fn stage_refs(
+        &mut self,
+        rc: &RouteCheck,
+        field: &KeyPath,
+        template: &str,
+    ) -> Option<Vec<String>> {
+        let names = match stage_var_refs(template) {
+            Ok(names) => names,
+            Err(message) => {
+                self.error(field, message);
+                return None;
+            }
+        };
+        for (stage_name, stage) in &rc.api.stages {
+            for name in &names {
+                if lookup(&stage.variables, name).is_none() {
+                    let at = rc.api_path.key("stages").key(stage_name).key("variables");
+                    // Say where the need comes from relative to the API, next to the stage.
+                    let used_by = match field.as_str().strip_prefix(rc.path.as_str()) {
+                        Some(suffix) => format!("{}{suffix}", rc.rel),
+                        None => field.to_string(),
+                    };
+                    self.error(&at, format!("no variable {name:?}, used by {used_by}"));
+                }
+            }
+        }
+        Some(names)
+    }
+}
+
+/// What route checks need to know about the route being checked.
+struct RouteCheck<'a> {
+    api: &'a Api,
+    api_path: &'a KeyPath,
+    path: &'a KeyPath,
+    /// The route's path relative to its API, for "used by routes.…" messages.
+    rel: KeyPath,
+    /// Path parameter names; None when the route key itself is bad (already reported).
+    params: Option<Vec<String>>,
+}
+
+fn lookup<'v>(vars: &'v [(String, String)], name: &str) -> Option<&'v str> {
+    vars.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+const STAGE_VAR_OPEN: &str = "${stageVariables.";
+
+/// Names in `${stageVariables.NAME}` references, each once.
+fn stage_var_refs(s: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find(STAGE_VAR_OPEN) {
+        let after = &rest[start + STAGE_VAR_OPEN.len()..];
+        let Some(end) = after.find('}') else {
+            return Err(format!("unterminated ${{stageVariables.…}} in {s:?}"));
+        };
+        let name = &after[..end];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("{name:?} is not a stage variable name"));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(names)
+}
+
+/// The template with every reference replaced, in one pass so that a value containing
+/// `${stageVariables.…}` is not expanded again. None if a variable is missing.
+fn substitute(template: &str, vars: &[(String, String)]) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find(STAGE_VAR_OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + STAGE_VAR_OPEN.len()..];
+        let end = after.find('}')?;
+        out.push_str(lookup(vars, &after[..end])?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The template's value in each stage that defines all its variables, and in each canary
+/// that overrides one of them (a canary inherits the rest from its stage).
+fn resolved(api: &Api, template: &str, names: &[String]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (stage_name, stage) in &api.stages {
+        if let Some(value) = substitute(template, &stage.variables) {
+            out.push((format!("stage {stage_name:?}"), value));
+        }
+        let Some(canary) = &stage.canary else {
+            continue;
+        };
+        if !names.iter().any(|n| lookup(&canary.variables, n).is_some()) {
+            continue;
+        }
+        let mut merged = canary.variables.clone();
+        merged.extend(
+            stage
+                .variables
+                .iter()
+                .filter(|(n, _)| lookup(&canary.variables, n).is_none())
+                .cloned(),
+        );
+        if let Some(value) = substitute(template, &merged) {
+            out.push((format!("the canary of stage {stage_name:?}"), value));
+        }
+    }
+    out
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() != 0 || d.is_zero() {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}

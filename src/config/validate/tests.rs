@@ -1,0 +1,313 @@
+//! Each validation error, with its exact key path.
+
+use super::super::load::load_str_with_env;
+use super::validate;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+/// Errors from validating `yaml`, which must load cleanly.
+fn check(yaml: &str) -> Vec<String> {
+    let cfg = load_str_with_env(yaml, &no_env).unwrap_or_else(|e| panic!("load failed:\n{e}"));
+    validate(&cfg).iter().map(ToString::to_string).collect()
+}
+
+/// Upstreams `users` and `orders`, then `apis:` with the given YAML under it.
+fn apis(yaml: &str) -> String {
+    format!(
+        "upstreams:\n  users: {{ targets: [\"127.0.0.1:9001\"] }}\n  orders: {{ targets: [\"127.0.0.1:9002\"] }}\napis:\n{yaml}"
+    )
+}
+
+/// One API `shop` with stage `prod` (backend: users) and the given routes.
+fn shop_routes(routes: &str) -> String {
+    apis(&format!(
+        "  shop:\n    stages:\n      prod: {{ variables: {{ backend: users }} }}\n    routes:\n{routes}"
+    ))
+}
+
+#[test]
+fn clean_config_has_no_errors() {
+    let yaml = shop_routes(
+        r#"      "GET /users/{id}":
+        integration: { type: http, upstream: "${stageVariables.backend}", path: "/v1/users/{id}", timeout: 50ms }
+        cache: { ttl: 1h, key: [path.id, querystring.lang, header.accept] }
+        parameters: { "overwrite:header.x-id": "$request.path.id", "remove:querystring.debug": "", "overwrite:path": "/x" }
+      "ANY /files/{proxy+}":
+        integration: { type: http, upstream: orders, path: "/static/{proxy}", timeout: 30s }
+      "POST /fn":
+        integration: { type: lambda, url: "http://127.0.0.1:9000/invoke", payload_format: "1.0" }
+      "GET /":
+        integration: { type: mock, status: 599 }
+"#,
+    );
+    assert_eq!(check(&yaml), Vec::<String>::new());
+}
+
+#[test]
+fn server_and_listeners() {
+    let yaml = r#"
+server:
+  listen: ["127.0.0.1:8080", "localhost:8080"]
+  tls_listen: ["127.0.0.1:8080"]
+  workers: 0
+  limits: { max_header_bytes: 512 }
+  throttle: { rate: -1, burst: 0 }
+admin: { listen: "127.0.0.1:8080", token: "" }
+"#;
+    assert_eq!(
+        check(yaml),
+        [
+            "server.listen[1]: 127.0.0.1:8080 is already used by server.listen[0]",
+            "server.tls_listen[0]: 127.0.0.1:8080 is already used by server.listen[0]",
+            "admin.listen: 127.0.0.1:8080 is already used by server.listen[0]",
+            "server.workers: must be auto or at least 1",
+            "server.limits.max_header_bytes: must be at least 1024, got 512",
+            "server.throttle.rate: must be a number ≥ 0, got -1",
+            "admin.token: is empty; leave it out to refuse admin routes",
+        ]
+    );
+    assert_eq!(check("server: { listen: [] }"), [
+        "server.listen: no listener: give at least one address in server.listen or server.tls_listen"
+    ]);
+    assert_eq!(
+        check("server: { listen: [], tls_listen: [\"0.0.0.0:443\"] }"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn upstreams() {
+    let yaml = "upstreams:\n  a: { targets: [] }\n  b: { targets: [\"127.0.0.1:1\"], health: { path: healthz, unhealthy_after: 0 } }\n";
+    assert_eq!(
+        check(yaml),
+        [
+            "upstreams.a.targets: needs at least one target",
+            "upstreams.b.health.path: must start with /, got \"healthz\"",
+            "upstreams.b.health.unhealthy_after: must be at least 1",
+        ]
+    );
+}
+
+#[test]
+fn route_keys() {
+    let mock = "{ integration: { type: mock } }";
+    let routes = [
+        "GET /x",
+        "get /x",
+        "GET x",
+        "GET /users/{id}",
+        "GET /users/{name}",
+        "GET /{a}/{a}",
+        "GET /{p+}/x",
+        "GET /a{b}",
+        "GET /{a b}",
+        "$default",
+        "ANY /{proxy+}",
+    ];
+    let yaml = shop_routes(
+        &routes
+            .iter()
+            .map(|k| format!("      \"{k}\": {mock}\n"))
+            .collect::<String>(),
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.shop.routes."get /x": unknown method "get"; use one of GET POST PUT DELETE PATCH HEAD OPTIONS ANY"#,
+            r#"apis.shop.routes."GET x": the path must start with /, got "x""#,
+            r#"apis.shop.routes."GET /users/{name}": matches the same requests as route "GET /users/{id}""#,
+            r#"apis.shop.routes."GET /{a}/{a}": parameter {a} appears twice in the path"#,
+            r#"apis.shop.routes."GET /{p+}/x": greedy parameter {p+} must be the last segment"#,
+            r#"apis.shop.routes."GET /a{b}": bad segment "a{b}": a parameter must be a whole segment"#,
+            r#"apis.shop.routes."GET /{a b}": bad parameter {a b}: names are letters, digits, _ . -"#,
+        ]
+    );
+}
+
+#[test]
+fn upstream_references() {
+    let yaml = apis(
+        r#"  shop:
+    stages:
+      prod: { variables: { backend: users }, canary: { percent: 5, variables: { backend: nope2 } } }
+      beta: { variables: { backend: nope } }
+      dev: {}
+    routes:
+      "GET /x": { integration: { type: http, upstream: nope } }
+      "GET /y": { integration: { type: http, upstream: "${stageVariables.backend}" } }
+"#,
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.shop.routes."GET /x".integration.upstream: no upstream named "nope""#,
+            r#"apis.shop.stages.dev.variables: no variable "backend", used by routes."GET /y".integration.upstream"#,
+            r#"apis.shop.routes."GET /y".integration.upstream: no upstream named "nope2" (in the canary of stage "prod")"#,
+            r#"apis.shop.routes."GET /y".integration.upstream: no upstream named "nope" (in stage "beta")"#,
+        ]
+    );
+}
+
+#[test]
+fn stage_variables_in_every_field() {
+    let yaml = shop_routes(
+        r#"      "GET /a": { integration: { type: http, upstream: users, path: "/${stageVariables.version}/a" } }
+      "GET /b": { integration: { type: lambda, url: "http://fn/${stageVariables.fn}" } }
+      "GET /c":
+        integration: { type: mock }
+        parameters: { "overwrite:header.x": "${stageVariables.tenant}" }
+      "GET /d": { integration: { type: http, upstream: "${stageVariables.oops" } }
+"#,
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.shop.stages.prod.variables: no variable "version", used by routes."GET /a".integration.path"#,
+            r#"apis.shop.stages.prod.variables: no variable "fn", used by routes."GET /b".integration.url"#,
+            r#"apis.shop.stages.prod.variables: no variable "tenant", used by routes."GET /c".parameters."overwrite:header.x""#,
+            r#"apis.shop.routes."GET /d".integration.upstream: unterminated ${stageVariables.…} in "${stageVariables.oops""#,
+        ]
+    );
+}
+
+#[test]
+fn integration_limits() {
+    let yaml = shop_routes(
+        r#"      "GET /users/{id}": { integration: { type: http, upstream: users, path: "/u/{name}/{id}", timeout: 10ms } }
+      "GET /orders/{proxy+}": { integration: { type: http, upstream: users, path: "/o/{proxy}", timeout: 31s } }
+      "GET /fn": { integration: { type: lambda, url: "https://example.com/fn" } }
+      "GET /m": { integration: { type: mock, status: 99 } }
+"#,
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.shop.routes."GET /users/{id}".integration.path: {name} is not a parameter of the route key"#,
+            r#"apis.shop.routes."GET /users/{id}".integration.timeout: must be between 50ms and 30s, got 10ms"#,
+            r#"apis.shop.routes."GET /orders/{proxy+}".integration.timeout: must be between 50ms and 30s, got 31s"#,
+            r#"apis.shop.routes."GET /fn".integration.url: must start with http:// (https comes with TLS), got "https://example.com/fn""#,
+            r#"apis.shop.routes."GET /m".integration.status: must be an HTTP status 100–599, got 99"#,
+        ]
+    );
+}
+
+#[test]
+fn route_cache_throttle_and_parameters() {
+    let yaml = shop_routes(
+        r#"      "GET /users/{id}":
+        integration: { type: mock }
+        throttle: { rate: -0.5, burst: 1 }
+        cache: { ttl: 2h, key: [path.nope, cookie.x] }
+        parameters: { "overwrite:header.x": "$request.path.nope", "delete:header.y": "", "append:path": "/x" }
+"#,
+    );
+    let p = r#"apis.shop.routes."GET /users/{id}""#;
+    assert_eq!(check(&yaml), [
+        format!("{p}.throttle.rate: must be a number ≥ 0, got -0.5"),
+        format!("{p}.cache.ttl: at most 3600s, got 7200s"),
+        format!("{p}.cache.key[0]: {{nope}} is not a parameter of the route key"),
+        format!("{p}.cache.key[1]: expected path.NAME, querystring.NAME or header.NAME, got \"cookie.x\""),
+        format!("{p}.parameters.\"overwrite:header.x\": {{nope}} is not a parameter of the route key"),
+        format!("{p}.parameters.\"delete:header.y\": expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
+        format!("{p}.parameters.\"append:path\": expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
+    ]);
+}
+
+#[test]
+fn stages_and_variables() {
+    let many: String = (0..101).map(|i| format!("v{i}: x, ")).collect();
+    let long = "x".repeat(513);
+    let yaml = apis(&format!(
+        r#"  shop:
+    throttle: {{ rate: .nan, burst: 1 }}
+    cors: {{ allow_origins: ["*"], allow_credentials: true }}
+    stages:
+      "pro d": {{}}
+      big: {{ variables: {{ {many} }} }}
+      odd: {{ variables: {{ "a-b": x, long: {long} }}, canary: {{ percent: 150, variables: {{ "c d": y }} }} }}
+  empty: {{}}
+"#
+    ));
+    assert_eq!(check(&yaml), [
+        "apis.shop.throttle.rate: must be a number ≥ 0, got NaN",
+        r#"apis.shop.cors.allow_origins: "*" cannot be combined with allow_credentials: true"#,
+        r#"apis.shop.stages."pro d": stage names are letters, digits, _ and -, or $default"#,
+        "apis.shop.stages.big.variables: at most 100 variables, got 101",
+        "apis.shop.stages.odd.variables.a-b: variable names are 1–64 letters, digits or _",
+        "apis.shop.stages.odd.variables.long: at most 512 characters, got 513",
+        "apis.shop.stages.odd.canary.percent: must be between 0 and 100, got 150",
+        r#"apis.shop.stages.odd.canary.variables."c d": variable names are 1–64 letters, digits or _"#,
+        "apis.empty.stages: an API needs at least one stage (call it $default to serve it at the root)",
+    ]);
+}
+
+#[test]
+fn base_path_clashes_between_apis() {
+    let yaml = apis(
+        "  a: { stages: { $default: {}, prod: {} } }\n  b: { stages: { prod: {}, beta: {} } }\n  c: { stages: { $default: {} } }\n",
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.b.stages.prod: base path /prod on the default endpoint already belongs to API "a""#,
+            r#"apis.c.stages.$default: the root of the default endpoint ($default stage) already belongs to API "a""#,
+        ]
+    );
+}
+
+#[test]
+fn websocket_route_keys() {
+    let yaml = apis(
+        "  chat:\n    protocol: websocket\n    stages: { ws: {} }\n    routes:\n      $connect: { integration: { type: mock } }\n      sendMessage: { integration: { type: mock } }\n      \"bad key\": { integration: { type: mock } }\n",
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.chat.routes."bad key": WebSocket route keys are $connect, $disconnect, $default or an action name"#
+        ]
+    );
+}
+
+#[test]
+fn domains_plans_and_keys() {
+    let yaml = apis(
+        r#"  shop: { stages: { prod: {} } }
+domains:
+  api.example.com:
+    cert: a.pem
+    client_ca: ca.pem
+    mappings: { "": shop/prod, v2: shop/beta, v3: nope/prod, v4: shop, /v5: shop/prod }
+  other.example.com: { key: k.pem }
+usage_plans:
+  gold:
+    stages: [shop/prod, shop/dev]
+    throttle: { rate: -1, burst: 1 }
+    quota: { limit: 10, period: week, offset: 7 }
+api_keys:
+  - { name: alice, value: aaaaaaaaaaaaaaaaaaaa, plan: gold }
+  - { name: alice, value: bbbbbbbbbbbbbbbbbbbb, plan: silver }
+  - { name: bob, value: aaaaaaaaaaaaaaaaaaaa }
+  - { name: carol, value: "" }
+"#,
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"domains."api.example.com": cert without key"#,
+            r#"domains."api.example.com".mappings.v2: API "shop" has no stage "beta""#,
+            r#"domains."api.example.com".mappings.v3: no API named "nope""#,
+            r#"domains."api.example.com".mappings.v4: expected "api/stage", got "shop""#,
+            r#"domains."api.example.com".mappings."/v5": base paths are "" (the root) or words separated by /, without leading /"#,
+            r#"domains."other.example.com": key without cert"#,
+            r#"usage_plans.gold.stages[1]: API "shop" has no stage "dev""#,
+            "usage_plans.gold.throttle.rate: must be a number ≥ 0, got -1",
+            "usage_plans.gold.quota.offset: at most 6 for this period, got 7",
+            r#"api_keys[1].plan: no usage plan named "silver""#,
+            r#"api_keys[1].name: duplicate name "alice", also api_keys[0]"#,
+            "api_keys[2].value: same value as api_keys[0]",
+            "api_keys[3].value: is empty",
+        ]
+    );
+}
