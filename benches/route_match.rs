@@ -5,12 +5,21 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use portico::http1::{Method, Span};
-use portico::router::{BasePaths, RouteKey, RouteTable, Router, StageRef};
+use portico::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 
 fn table() -> RouteTable {
     let mut t = RouteTable::default();
     let mut id = 0;
-    for resource in ["users", "orders", "products", "carts", "reviews", "payments", "shipments", "coupons"] {
+    for resource in [
+        "users",
+        "orders",
+        "products",
+        "carts",
+        "reviews",
+        "payments",
+        "shipments",
+        "coupons",
+    ] {
         for key in [
             format!("GET /{resource}"),
             format!("POST /{resource}"),
@@ -18,12 +27,12 @@ fn table() -> RouteTable {
             format!("PUT /{resource}/{{id}}"),
             format!("ANY /{resource}/{{id}}/{{proxy+}}"),
         ] {
-            t.insert(&RouteKey::parse(&key).unwrap(), id);
+            t.insert(&parse_route_key(&key).unwrap(), id);
             id += 1;
         }
     }
-    t.insert(&RouteKey::parse("ANY /{proxy+}").unwrap(), id);
-    t.set_default(id + 1);
+    t.insert(&parse_route_key("ANY /{proxy+}").unwrap(), id);
+    t.insert(&parse_route_key("$default").unwrap(), id + 1);
     t
 }
 
@@ -31,7 +40,12 @@ fn bench(c: &mut Criterion) {
     let t = table();
     let mut params = Vec::with_capacity(8);
     let mut g = c.benchmark_group("route_match");
-    for path in ["/orders", "/shipments/12345", "/coupons/77/redeem/now", "/unknown/thing"] {
+    for path in [
+        "/orders",
+        "/shipments/12345",
+        "/coupons/77/redeem/now",
+        "/unknown/thing",
+    ] {
         g.bench_function(path, |b| {
             b.iter(|| t.match_path(Method::Get, black_box(path.as_bytes()), 0, &mut params))
         });
@@ -39,14 +53,27 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let mut router = Router::new(vec![table()]);
-    router.default_endpoint_mut().insert("prod", StageRef { api: 0, stage: 0 });
+    router
+        .default_endpoint_mut()
+        .insert("prod", StageRef { api: 0, stage: 0 });
     let mut dom = BasePaths::default();
     dom.insert("v1", StageRef { api: 0, stage: 0 });
     router.add_domain("api.example.com", dom);
     let buf = b"/prod/orders/42";
-    let span = Span { start: 0, end: buf.len() as u32 };
+    let span = Span {
+        start: 0,
+        end: buf.len() as u32,
+    };
     c.bench_function("router/base_path+route", |b| {
-        b.iter(|| router.route(black_box(buf), Some(b"localhost:8080"), Method::Get, span, &mut params))
+        b.iter(|| {
+            router.route(
+                black_box(buf),
+                Some(b"localhost:8080"),
+                Method::Get,
+                span,
+                &mut params,
+            )
+        })
     });
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::model::{self, Config, Integration};
 use crate::http1::encode;
-use crate::router::{BasePaths, RouteKey, RouteTable, Router, StageRef};
+use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 
 /// The runtime form of a config file.
 #[derive(Debug)]
@@ -52,7 +52,10 @@ pub struct CanaryRt {
 pub enum IntegrationRt {
     Http(HttpIntegration),
     Mock(MockResponse),
-    Lambda { url: String, timeout: Duration },
+    Lambda {
+        url: String,
+        timeout: Duration,
+    },
     /// Known broken only per stage (e.g. a stage variable naming no upstream): 500.
     Misconfigured(String),
 }
@@ -111,24 +114,29 @@ pub fn compile(cfg: &Config) -> Snapshot {
         let mut table = RouteTable::default();
         let mut routes = Vec::new();
         for (id, (key, _)) in api.routes.iter().enumerate() {
-            let param_names = if key == "$default" {
-                table.set_default(id as u32);
-                Vec::new()
-            } else {
-                match RouteKey::parse(key) {
-                    Ok(parsed) => {
-                        table.insert(&parsed, id as u32);
-                        parsed.param_names()
-                    }
-                    Err(_) => Vec::new(),
+            let param_names = match parse_route_key(key) {
+                Ok(parsed) => {
+                    table.insert(&parsed, id as u32);
+                    parsed.params().into_iter().map(String::from).collect()
                 }
+                Err(_) => Vec::new(),
             };
-            routes.push(RouteRt { key: key.clone(), param_names });
+            routes.push(RouteRt {
+                key: key.clone(),
+                param_names,
+            });
         }
         let mut stages = Vec::new();
         for (stage_idx, (stage_name, stage)) in api.stages.iter().enumerate() {
-            let stage_ref = StageRef { api: api_idx as u32, stage: stage_idx as u32 };
-            let base = if stage_name == "$default" { "" } else { stage_name.as_str() };
+            let stage_ref = StageRef {
+                api: api_idx as u32,
+                stage: stage_idx as u32,
+            };
+            let base = if stage_name == "$default" {
+                ""
+            } else {
+                stage_name.as_str()
+            };
             default_endpoint.insert(base, stage_ref);
             let build = |vars: &[(String, String)]| {
                 api.routes
@@ -145,7 +153,10 @@ pub fn compile(cfg: &Config) -> Snapshot {
                         None => vars.push((k.clone(), v.clone())),
                     }
                 }
-                CanaryRt { percent: c.percent, integrations: build(&vars) }
+                CanaryRt {
+                    percent: c.percent,
+                    integrations: build(&vars),
+                }
             });
             stages.push(StageRt {
                 name: stage_name.clone(),
@@ -154,7 +165,11 @@ pub fn compile(cfg: &Config) -> Snapshot {
             });
         }
         tables.push(table);
-        apis.push(ApiRt { name: api_name.clone(), routes, stages });
+        apis.push(ApiRt {
+            name: api_name.clone(),
+            routes,
+            stages,
+        });
     }
 
     let mut router = Router::new(tables);
@@ -168,19 +183,36 @@ pub fn compile(cfg: &Config) -> Snapshot {
         }
         router.add_domain(host, paths);
     }
-    Snapshot { server: cfg.server.clone(), router, apis, upstreams }
+    Snapshot {
+        server: cfg.server.clone(),
+        router,
+        apis,
+        upstreams,
+    }
 }
 
 fn find_stage(apis: &[ApiRt], target: &str) -> Option<StageRef> {
     let (api, stage) = target.split_once('/')?;
     let a = apis.iter().position(|a| a.name == api)?;
     let s = apis[a].stages.iter().position(|s| s.name == stage)?;
-    Some(StageRef { api: a as u32, stage: s as u32 })
+    Some(StageRef {
+        api: a as u32,
+        stage: s as u32,
+    })
 }
 
-fn integration(i: &Integration, vars: &[(String, String)], route: &RouteRt, cfg: &Config) -> IntegrationRt {
+fn integration(
+    i: &Integration,
+    vars: &[(String, String)],
+    route: &RouteRt,
+    cfg: &Config,
+) -> IntegrationRt {
     match i {
-        Integration::Http { upstream, path, timeout } => {
+        Integration::Http {
+            upstream,
+            path,
+            timeout,
+        } => {
             let name = match substitute(upstream, vars) {
                 Ok(n) => n,
                 Err(e) => return IntegrationRt::Misconfigured(e),
@@ -188,16 +220,30 @@ fn integration(i: &Integration, vars: &[(String, String)], route: &RouteRt, cfg:
             let Some(idx) = cfg.upstreams.iter().position(|(n, _)| *n == name) else {
                 return IntegrationRt::Misconfigured(format!("no upstream named {name:?}"));
             };
-            let path = match path.as_deref().map(|p| path_template(p, vars, &route.param_names)) {
+            let path = match path
+                .as_deref()
+                .map(|p| path_template(p, vars, &route.param_names))
+            {
                 None => None,
                 Some(Ok(parts)) => Some(parts),
                 Some(Err(e)) => return IntegrationRt::Misconfigured(e),
             };
-            IntegrationRt::Http(HttpIntegration { upstream: idx, path, timeout: *timeout })
+            IntegrationRt::Http(HttpIntegration {
+                upstream: idx,
+                path,
+                timeout: *timeout,
+            })
         }
-        Integration::Mock { status, headers, body } => IntegrationRt::Mock(mock(*status, headers, body)),
+        Integration::Mock {
+            status,
+            headers,
+            body,
+        } => IntegrationRt::Mock(mock(*status, headers, body)),
         Integration::Lambda { url, timeout, .. } => match substitute(url, vars) {
-            Ok(url) => IntegrationRt::Lambda { url, timeout: *timeout },
+            Ok(url) => IntegrationRt::Lambda {
+                url,
+                timeout: *timeout,
+            },
             Err(e) => IntegrationRt::Misconfigured(e),
         },
     }
@@ -211,7 +257,9 @@ pub fn substitute(s: &str, vars: &[(String, String)]) -> Result<String, String> 
     while let Some(at) = rest.find(OPEN) {
         out.push_str(&rest[..at]);
         let after = &rest[at + OPEN.len()..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed ${{stageVariables. in {s:?}"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed ${{stageVariables. in {s:?}"))?;
         let name = &after[..end];
         let value = vars
             .iter()
@@ -226,12 +274,19 @@ pub fn substitute(s: &str, vars: &[(String, String)]) -> Result<String, String> 
 }
 
 /// Splits an integration path into literal bytes and `{param}` references.
-fn path_template(p: &str, vars: &[(String, String)], params: &[String]) -> Result<Vec<PathPart>, String> {
+fn path_template(
+    p: &str,
+    vars: &[(String, String)],
+    params: &[String],
+) -> Result<Vec<PathPart>, String> {
     let p = substitute(p, vars)?;
     let mut parts = Vec::new();
     let mut rest = p.as_str();
     while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').ok_or_else(|| format!("unclosed {{ in path {p:?}"))? + open;
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed {{ in path {p:?}"))?
+            + open;
         if open > 0 {
             parts.push(PathPart::Literal(rest[..open].as_bytes().into()));
         }
@@ -260,7 +315,11 @@ fn mock(status: u16, headers: &[(String, String)], body: &str) -> MockResponse {
         encode::decimal(&mut head, body.len() as u64);
         head.extend_from_slice(b"\r\n");
     }
-    MockResponse { status, head: head.into(), body: body.as_bytes().into() }
+    MockResponse {
+        status,
+        head: head.into(),
+        body: body.as_bytes().into(),
+    }
 }
 
 #[cfg(test)]
@@ -270,7 +329,10 @@ mod tests {
     #[test]
     fn substitutes_stage_variables() {
         let vars = vec![("v".to_string(), "v2".to_string())];
-        assert_eq!(substitute("/${stageVariables.v}/x", &vars).unwrap(), "/v2/x");
+        assert_eq!(
+            substitute("/${stageVariables.v}/x", &vars).unwrap(),
+            "/v2/x"
+        );
         assert!(substitute("${stageVariables.nope}", &vars).is_err());
         assert_eq!(substitute("plain", &vars).unwrap(), "plain");
     }

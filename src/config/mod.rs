@@ -4,10 +4,10 @@
 //! Loading and validation never stop at the first problem: `portico check` and
 //! `POST /reload` show the user every error at once, each with the key path it belongs to.
 
+pub mod compile;
 mod decode;
 pub mod load;
 pub mod model;
-pub mod route_key;
 pub mod validate;
 
 #[cfg(test)]

@@ -39,7 +39,10 @@ impl Default for Server {
             driver: DriverChoice::Auto,
             limits: Limits::default(),
             access_log: AccessLog::default(),
-            throttle: Throttle { rate: 10_000.0, burst: 5_000 },
+            throttle: Throttle {
+                rate: 10_000.0,
+                burst: 5_000,
+            },
         }
     }
 }
@@ -100,7 +103,10 @@ pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId"
 
 impl Default for AccessLog {
     fn default() -> Self {
-        AccessLog { path: LogPath::Off, format: DEFAULT_ACCESS_LOG_FORMAT.to_string() }
+        AccessLog {
+            path: LogPath::Off,
+            format: DEFAULT_ACCESS_LOG_FORMAT.to_string(),
+        }
     }
 }
 
@@ -136,7 +142,10 @@ pub struct Pool {
 
 impl Default for Pool {
     fn default() -> Self {
-        Pool { max_idle_per_worker: 256, idle_timeout: Duration::from_secs(60) }
+        Pool {
+            max_idle_per_worker: 256,
+            idle_timeout: Duration::from_secs(60),
+        }
     }
 }
 

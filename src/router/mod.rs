@@ -6,10 +6,12 @@
 //! domain (matched on the Host header, without port) uses its base-path mappings. The
 //! longest matching base path wins; the root mapping, if any, takes the rest.
 
+pub mod key;
 pub mod routes;
 
 use crate::http1::{Method, Span};
-pub use routes::{RouteId, RouteKey, RouteMethod, RouteTable, Segment};
+pub use key::{parse_route_key, RouteKey, Segment};
+pub use routes::{RouteId, RouteTable};
 
 /// An API and one of its stages, as indices into the snapshot's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +74,10 @@ pub struct Router {
 
 impl Router {
     pub fn new(apis: Vec<RouteTable>) -> Self {
-        Router { apis, ..Router::default() }
+        Router {
+            apis,
+            ..Router::default()
+        }
     }
 
     pub fn default_endpoint_mut(&mut self) -> &mut BasePaths {
@@ -80,7 +85,8 @@ impl Router {
     }
 
     pub fn add_domain(&mut self, host: &str, paths: BasePaths) {
-        self.domains.push((host.to_ascii_lowercase().into_bytes().into(), paths));
+        self.domains
+            .push((host.to_ascii_lowercase().into_bytes().into(), paths));
     }
 
     /// `path` is the request path as a span of `buf`; `host` the Host header value.
@@ -92,10 +98,15 @@ impl Router {
         path: Span,
         params: &mut Vec<Span>,
     ) -> Option<Matched> {
-        let endpoint = host.and_then(|h| self.domain(h)).unwrap_or(&self.default_endpoint);
+        let endpoint = host
+            .and_then(|h| self.domain(h))
+            .unwrap_or(&self.default_endpoint);
         let bytes = path.get(buf);
         let (stage, taken) = endpoint.select(bytes)?;
-        let rest = Span { start: path.start + taken as u32, end: path.end };
+        let rest = Span {
+            start: path.start + taken as u32,
+            end: path.end,
+        };
         let table = self.apis.get(stage.api as usize)?;
         let route = table.match_path(method, rest.get(buf), rest.start, params)?;
         Some(Matched { stage, route, rest })
@@ -106,16 +117,24 @@ impl Router {
             return None;
         }
         let name = strip_port(host);
-        self.domains.iter().find(|(d, _)| d.eq_ignore_ascii_case(name)).map(|(_, p)| p)
+        self.domains
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(name))
+            .map(|(_, p)| p)
     }
 }
 
 fn strip_port(host: &[u8]) -> &[u8] {
     if host.first() == Some(&b'[') {
         // IPv6 literal: keep up to the closing bracket.
-        return host.iter().position(|&b| b == b']').map_or(host, |i| &host[..=i]);
+        return host
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(host, |i| &host[..=i]);
     }
-    host.iter().rposition(|&b| b == b':').map_or(host, |i| &host[..i])
+    host.iter()
+        .rposition(|&b| b == b':')
+        .map_or(host, |i| &host[..i])
 }
 
 #[cfg(test)]
@@ -124,10 +143,10 @@ mod tests {
 
     fn router() -> Router {
         let mut shop = RouteTable::default();
-        shop.insert(&RouteKey::parse("GET /users/{id}").unwrap(), 0);
-        shop.set_default(1);
+        shop.insert(&parse_route_key("GET /users/{id}").unwrap(), 0);
+        shop.insert(&parse_route_key("$default").unwrap(), 1);
         let mut other = RouteTable::default();
-        other.insert(&RouteKey::parse("ANY /{proxy+}").unwrap(), 0);
+        other.insert(&parse_route_key("ANY /{proxy+}").unwrap(), 0);
         let mut r = Router::new(vec![shop, other]);
         let ep = r.default_endpoint_mut();
         ep.insert("", StageRef { api: 0, stage: 0 });
@@ -141,30 +160,50 @@ mod tests {
 
     fn go(r: &Router, host: &str, path: &str) -> Option<(StageRef, RouteId, String)> {
         let buf = path.as_bytes();
-        let span = Span { start: 0, end: buf.len() as u32 };
+        let span = Span {
+            start: 0,
+            end: buf.len() as u32,
+        };
         let mut params = Vec::new();
-        r.route(buf, Some(host.as_bytes()), Method::Get, span, &mut params).map(|m| {
-            (m.stage, m.route, String::from_utf8(m.rest.get(buf).to_vec()).unwrap())
-        })
+        r.route(buf, Some(host.as_bytes()), Method::Get, span, &mut params)
+            .map(|m| {
+                (
+                    m.stage,
+                    m.route,
+                    String::from_utf8(m.rest.get(buf).to_vec()).unwrap(),
+                )
+            })
     }
 
     #[test]
     fn stages_by_base_path_longest_first() {
         let r = router();
         let s = |api, stage| StageRef { api, stage };
-        assert_eq!(go(&r, "x", "/users/1"), Some((s(0, 0), 0, "/users/1".into())));
-        assert_eq!(go(&r, "x", "/prod/users/1"), Some((s(0, 1), 0, "/users/1".into())));
+        assert_eq!(
+            go(&r, "x", "/users/1"),
+            Some((s(0, 0), 0, "/users/1".into()))
+        );
+        assert_eq!(
+            go(&r, "x", "/prod/users/1"),
+            Some((s(0, 1), 0, "/users/1".into()))
+        );
         assert_eq!(go(&r, "x", "/prod"), Some((s(0, 1), 1, "".into())));
         assert_eq!(go(&r, "x", "/prod/v2/a"), Some((s(1, 0), 0, "/a".into())));
         // "production" is not under the "prod" base path: the root stage takes it.
-        assert_eq!(go(&r, "x", "/production/x"), Some((s(0, 0), 1, "/production/x".into())));
+        assert_eq!(
+            go(&r, "x", "/production/x"),
+            Some((s(0, 0), 1, "/production/x".into()))
+        );
     }
 
     #[test]
     fn custom_domain_uses_its_mappings() {
         let r = router();
         let s = StageRef { api: 1, stage: 0 };
-        assert_eq!(go(&r, "api.example.com:8080", "/v1/a/b"), Some((s, 0, "/a/b".into())));
+        assert_eq!(
+            go(&r, "api.example.com:8080", "/v1/a/b"),
+            Some((s, 0, "/a/b".into()))
+        );
         assert_eq!(go(&r, "api.example.com", "/users/1"), None);
     }
 }

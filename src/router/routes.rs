@@ -5,80 +5,11 @@
 //! beats `ANY`; `$default` only when nothing else matches. A path that matches but has no
 //! route for the method backtracks to the next less specific path.
 
+use super::key::{RouteKey, Segment};
 use crate::http1::{Method, Span};
 
 /// Index of a route in its API's route table.
 pub type RouteId = u32;
-
-/// How a route key names its method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteMethod {
-    Any,
-    Only(Method),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
-    Literal(String),
-    Param(String),
-    /// `{name+}`: one or more remaining segments, last in the key.
-    Greedy(String),
-}
-
-/// A parsed route key such as `GET /users/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteKey {
-    pub method: RouteMethod,
-    pub segments: Vec<Segment>,
-}
-
-impl RouteKey {
-    /// Parses `METHOD /path`; `None` for `$default` is handled by the caller.
-    pub fn parse(key: &str) -> Result<RouteKey, String> {
-        let (method, path) = key
-            .split_once(' ')
-            .ok_or_else(|| format!("route key {key:?} is not \"METHOD /path\" or \"$default\""))?;
-        let method = match method {
-            "ANY" => RouteMethod::Any,
-            m => match Method::from_bytes(m.as_bytes()) {
-                Method::Other => return Err(format!("unknown method {m:?} in route key")),
-                m => RouteMethod::Only(m),
-            },
-        };
-        if !path.starts_with('/') {
-            return Err(format!("route path {path:?} must start with /"));
-        }
-        let mut segments = Vec::new();
-        let parts: Vec<&str> = path[1..].split('/').filter(|s| !s.is_empty()).collect();
-        for (i, part) in parts.iter().enumerate() {
-            let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if let Some(name) = inner.strip_suffix('+') {
-                    if i + 1 != parts.len() {
-                        return Err(format!("greedy {{{name}+}} must be the last segment"));
-                    }
-                    Segment::Greedy(name.to_string())
-                } else {
-                    Segment::Param(inner.to_string())
-                }
-            } else {
-                Segment::Literal(part.to_string())
-            };
-            segments.push(seg);
-        }
-        Ok(RouteKey { method, segments })
-    }
-
-    /// Parameter names in the order `match_path` reports their values.
-    pub fn param_names(&self) -> Vec<String> {
-        self.segments
-            .iter()
-            .filter_map(|s| match s {
-                Segment::Param(n) | Segment::Greedy(n) => Some(n.clone()),
-                Segment::Literal(_) => None,
-            })
-            .collect()
-    }
-}
 
 #[derive(Debug, Default)]
 struct Node {
@@ -98,18 +29,29 @@ struct Methods {
 
 impl Methods {
     fn pick(&self, method: Method) -> Option<RouteId> {
-        let find = |m: Method| self.by_method.iter().find(|(k, _)| *k == m).map(|(_, r)| *r);
+        let find = |m: Method| {
+            self.by_method
+                .iter()
+                .find(|(k, _)| *k == m)
+                .map(|(_, r)| *r)
+        };
         // HEAD falls back to a GET route (as nginx and most frameworks do); the codec
         // strips the body.
         find(method)
-            .or_else(|| if method == Method::Head { find(Method::Get) } else { None })
+            .or_else(|| {
+                if method == Method::Head {
+                    find(Method::Get)
+                } else {
+                    None
+                }
+            })
             .or(self.any)
     }
 
-    fn add(&mut self, method: RouteMethod, id: RouteId) {
+    fn add(&mut self, method: &str, id: RouteId) {
         match method {
-            RouteMethod::Any => self.any = Some(id),
-            RouteMethod::Only(m) => self.by_method.push((m, id)),
+            "ANY" => self.any = Some(id),
+            m => self.by_method.push((Method::from_bytes(m.as_bytes()), id)),
         }
     }
 }
@@ -123,21 +65,31 @@ pub struct RouteTable {
 
 impl Default for RouteTable {
     fn default() -> Self {
-        RouteTable { nodes: vec![Node::default()], default: None }
+        RouteTable {
+            nodes: vec![Node::default()],
+            default: None,
+        }
     }
 }
 
 impl RouteTable {
-    pub fn set_default(&mut self, id: RouteId) {
-        self.default = Some(id);
-    }
-
+    /// Adds a parsed route key (validation has already refused malformed ones).
     pub fn insert(&mut self, key: &RouteKey, id: RouteId) {
+        let (method, segments) = match key {
+            RouteKey::Default => {
+                self.default = Some(id);
+                return;
+            }
+            RouteKey::Route { method, segments } => (method.as_str(), segments),
+        };
         let mut at = 0;
-        for seg in &key.segments {
+        for seg in segments {
             at = match seg {
                 Segment::Literal(lit) => {
-                    let found = self.nodes[at].literals.iter().find(|(l, _)| **l == *lit.as_bytes());
+                    let found = self.nodes[at]
+                        .literals
+                        .iter()
+                        .find(|(l, _)| **l == *lit.as_bytes());
                     match found {
                         Some(&(_, next)) => next,
                         None => {
@@ -156,12 +108,12 @@ impl RouteTable {
                     }
                 },
                 Segment::Greedy(_) => {
-                    self.nodes[at].greedy.add(key.method, id);
+                    self.nodes[at].greedy.add(method, id);
                     return;
                 }
             };
         }
-        self.nodes[at].exact.add(key.method, id);
+        self.nodes[at].exact.add(method, id);
     }
 
     fn push(&mut self) -> usize {
@@ -206,7 +158,10 @@ impl RouteTable {
         if pos >= path.len() {
             return n.exact.pick(method);
         }
-        let end = path[pos..].iter().position(|&b| b == b'/').map_or(path.len(), |i| pos + i);
+        let end = path[pos..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(path.len(), |i| pos + i);
         let seg = &path[pos..end];
         for (lit, next) in &n.literals {
             if **lit == *seg {
@@ -232,21 +187,21 @@ impl RouteTable {
 }
 
 fn span(base: u32, from: usize, to: usize) -> Span {
-    Span { start: base + from as u32, end: base + to as u32 }
+    Span {
+        start: base + from as u32,
+        end: base + to as u32,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::key::parse_route_key;
 
     fn table(keys: &[&str]) -> RouteTable {
         let mut t = RouteTable::default();
         for (i, k) in keys.iter().enumerate() {
-            if *k == "$default" {
-                t.set_default(i as RouteId);
-            } else {
-                t.insert(&RouteKey::parse(k).unwrap(), i as RouteId);
-            }
+            t.insert(&parse_route_key(k).unwrap(), i as RouteId);
         }
         t
     }
@@ -271,9 +226,18 @@ mod tests {
             "$default",
         ]);
         assert_eq!(m(&t, Method::Get, "/pets/dog/1"), (Some(3), vec![]));
-        assert_eq!(m(&t, Method::Get, "/pets/dog/2"), (Some(2), vec!["2".into()]));
-        assert_eq!(m(&t, Method::Get, "/pets/cat/2"), (Some(1), vec!["cat/2".into()]));
-        assert_eq!(m(&t, Method::Post, "/pets/dog/1"), (Some(0), vec!["pets/dog/1".into()]));
+        assert_eq!(
+            m(&t, Method::Get, "/pets/dog/2"),
+            (Some(2), vec!["2".into()])
+        );
+        assert_eq!(
+            m(&t, Method::Get, "/pets/cat/2"),
+            (Some(1), vec!["cat/2".into()])
+        );
+        assert_eq!(
+            m(&t, Method::Post, "/pets/dog/1"),
+            (Some(0), vec!["pets/dog/1".into()])
+        );
         assert_eq!(m(&t, Method::Get, "/"), (Some(4), vec![]));
     }
 
@@ -301,7 +265,10 @@ mod tests {
             m(&t, Method::Get, "/users/a%20b/orders/7"),
             (Some(0), vec!["a%20b".into(), "7".into()])
         );
-        assert_eq!(m(&t, Method::Get, "/files/a/b/c.txt"), (Some(1), vec!["a/b/c.txt".into()]));
+        assert_eq!(
+            m(&t, Method::Get, "/files/a/b/c.txt"),
+            (Some(1), vec!["a/b/c.txt".into()])
+        );
         // A greedy segment needs at least one segment.
         assert_eq!(m(&t, Method::Get, "/files").0, None);
         assert_eq!(m(&t, Method::Get, "/files/").0, None);
@@ -314,14 +281,5 @@ mod tests {
         assert_eq!(m(&t, Method::Get, "").0, Some(0));
         assert_eq!(m(&t, Method::Get, "/a/").0, Some(1));
         assert_eq!(m(&t, Method::Get, "/b").0, None);
-    }
-
-    #[test]
-    fn parse_rejects_bad_keys() {
-        assert!(RouteKey::parse("GET").is_err());
-        assert!(RouteKey::parse("FETCH /x").is_err());
-        assert!(RouteKey::parse("GET x").is_err());
-        assert!(RouteKey::parse("GET /{a+}/b").is_err());
-        assert_eq!(RouteKey::parse("ANY /a/{b}").unwrap().param_names(), vec!["b".to_string()]);
     }
 }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::super::model::*;
-use super::super::route_key::{is_param_name, parse_route_key};
 use super::super::KeyPath;
 use super::Validator;
+use crate::router::key::{is_param_name, parse_route_key};
 
 const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
 /// API Gateway allows 50 ms – 29 s for REST APIs and up to 30 s for HTTP APIs.

@@ -1,6 +1,6 @@
 //! Route keys as in Amazon API Gateway HTTP APIs: `$default`, or `METHOD /path` where
 //! path segments are literal, `{name}`, or a final greedy `{name+}`. Validation uses this
-//! to check keys and the parameters templates refer to; the router can reuse it.
+//! to check keys and the parameters templates refer to; the router builds its trie from it.
 
 pub const METHODS: [&str; 8] = [
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY",
