@@ -43,13 +43,19 @@ pub struct Error {
 impl Error {
     pub fn new(kind: Kind, detail: impl Into<Cow<'static, str>>) -> Self {
         let side = match kind {
-            Kind::ConnectFailed | Kind::UpstreamClosed | Kind::UpstreamGarbage | Kind::UpstreamTimeout => {
-                Side::Upstream
-            }
+            Kind::ConnectFailed
+            | Kind::UpstreamClosed
+            | Kind::UpstreamGarbage
+            | Kind::UpstreamTimeout => Side::Upstream,
             Kind::ClientBody | Kind::ClientBodyTooLarge => Side::Client,
             Kind::Misconfigured => Side::Internal,
         };
-        Error { kind, side, retry_safe: false, detail: detail.into() }
+        Error {
+            kind,
+            side,
+            retry_safe: false,
+            detail: detail.into(),
+        }
     }
 
     pub fn retry_safe(mut self) -> Self {
@@ -60,7 +66,9 @@ impl Error {
     /// What the client gets when the gateway answers for itself (DESIGN.md §5).
     pub fn status_and_message(&self) -> (u16, &'static str) {
         match self.kind {
-            Kind::ConnectFailed | Kind::UpstreamClosed | Kind::UpstreamGarbage => (502, "Bad Gateway"),
+            Kind::ConnectFailed | Kind::UpstreamClosed | Kind::UpstreamGarbage => {
+                (502, "Bad Gateway")
+            }
             Kind::UpstreamTimeout => (504, "Endpoint request timed out"),
             Kind::ClientBody => (400, "Bad Request"),
             Kind::ClientBodyTooLarge => (413, "Request Entity Too Large"),

@@ -13,7 +13,12 @@ use common::*;
 fn get_and_post_with_length_and_chunked_bodies() {
     let origin = Origin::start(|req, s| {
         if req.target.starts_with("/chunked") {
-            let body = format!("{} {} {}", req.method, req.target, String::from_utf8_lossy(&req.body));
+            let body = format!(
+                "{} {} {}",
+                req.method,
+                req.target,
+                String::from_utf8_lossy(&req.body)
+            );
             let out = format!(
                 "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
                 &body[..3],
@@ -22,7 +27,12 @@ fn get_and_post_with_length_and_chunked_bodies() {
             );
             let _ = s.write_all(out.as_bytes());
         } else {
-            let body = format!("{} {} {}", req.method, req.target, String::from_utf8_lossy(&req.body));
+            let body = format!(
+                "{} {} {}",
+                req.method,
+                req.target,
+                String::from_utf8_lossy(&req.body)
+            );
             respond(s, 200, &[("content-type", "text/plain")], body.as_bytes());
         }
         true
@@ -43,7 +53,9 @@ fn get_and_post_with_length_and_chunked_bodies() {
         assert_eq!(r.text(), "POST /post abcde");
         assert_eq!(origin.last().header("transfer-encoding"), Some("chunked"));
 
-        let r = p.raw(b"PUT /chunked HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+        let r = p.raw(
+            b"PUT /chunked HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+        );
         assert_eq!(r.header("transfer-encoding"), Some("chunked"));
         assert_eq!(r.text(), "PUT /chunked hi");
     }
@@ -51,19 +63,30 @@ fn get_and_post_with_length_and_chunked_bodies() {
 
 #[test]
 fn ten_mib_upload_and_download_stream_through_intact() {
-    let data: Vec<u8> = (0..10 * 1024 * 1024).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let data: Vec<u8> = (0..10 * 1024 * 1024)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let served = data.clone();
     let origin = Origin::start(move |req, s| {
         if req.method == "GET" {
             respond(s, 200, &[], &served);
         } else {
             // Answer with a digest of what arrived so the test can check every byte.
-            let sum: u64 = req.body.iter().enumerate().map(|(i, b)| (i as u64 + 1) * u64::from(*b)).sum();
+            let sum: u64 = req
+                .body
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i as u64 + 1) * u64::from(*b))
+                .sum();
             respond(s, 200, &[], format!("{} {sum}", req.body.len()).as_bytes());
         }
         true
     });
-    let want: u64 = data.iter().enumerate().map(|(i, b)| (i as u64 + 1) * u64::from(*b)).sum();
+    let want: u64 = data
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u64 + 1) * u64::from(*b))
+        .sum();
     for driver in DRIVERS {
         let p = Portico::start(&proxy_config(origin.addr, 2), driver);
         let r = p.get("/big");
@@ -71,25 +94,41 @@ fn ten_mib_upload_and_download_stream_through_intact() {
         assert!(r.body == data, "{driver}: downloaded bytes differ");
 
         let mut s = p.connect();
-        s.write_all(format!("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", data.len()).as_bytes())
-            .unwrap();
+        s.write_all(
+            format!(
+                "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                data.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
         for chunk in data.chunks(64 * 1024) {
             s.write_all(chunk).unwrap();
         }
         let r = read_response(&mut BufReader::new(s.try_clone().unwrap()), false).unwrap();
-        assert_eq!(r.text(), format!("{} {want}", data.len()), "{driver}: uploaded bytes differ");
+        assert_eq!(
+            r.text(),
+            format!("{} {want}", data.len()),
+            "{driver}: uploaded bytes differ"
+        );
 
         // The same upload, chunked.
         let mut s = p.connect();
-        s.write_all(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        s.write_all(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
         for chunk in data.chunks(100_000) {
-            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).unwrap();
+            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .unwrap();
             s.write_all(chunk).unwrap();
             s.write_all(b"\r\n").unwrap();
         }
         s.write_all(b"0\r\n\r\n").unwrap();
         let r = read_response(&mut BufReader::new(s), false).unwrap();
-        assert_eq!(r.text(), format!("{} {want}", data.len()), "{driver}: chunked upload differs");
+        assert_eq!(
+            r.text(),
+            format!("{} {want}", data.len()),
+            "{driver}: chunked upload differs"
+        );
     }
 }
 
@@ -104,7 +143,10 @@ fn upstream_connections_are_reused() {
             assert_eq!(p.get("/x").status, 200);
         }
         let opened = origin.connections.load(Ordering::SeqCst) - before;
-        assert_eq!(opened, 1, "{driver}: 20 sequential requests opened {opened} upstream connections");
+        assert_eq!(
+            opened, 1,
+            "{driver}: 20 sequential requests opened {opened} upstream connections"
+        );
     }
 }
 
@@ -125,7 +167,11 @@ fn pipelined_requests_are_answered_in_order() {
         s.write_all(&batch).unwrap();
         let mut r = BufReader::new(s);
         for i in 0..10 {
-            assert_eq!(read_response(&mut r, false).unwrap().text(), format!("/r{i}"), "{driver}");
+            assert_eq!(
+                read_response(&mut r, false).unwrap().text(),
+                format!("/r{i}"),
+                "{driver}"
+            );
         }
         assert_eq!(read_response(&mut r, false).unwrap().text(), "/last");
     }
@@ -134,7 +180,16 @@ fn pipelined_requests_are_answered_in_order() {
 #[test]
 fn forwarded_headers_host_and_hop_by_hop() {
     let origin = Origin::start(|_, s| {
-        respond(s, 200, &[("connection", "keep-alive, x-secret"), ("x-secret", "1"), ("keep-alive", "timeout=5")], b"k");
+        respond(
+            s,
+            200,
+            &[
+                ("connection", "keep-alive, x-secret"),
+                ("x-secret", "1"),
+                ("keep-alive", "timeout=5"),
+            ],
+            b"k",
+        );
         true
     });
     for driver in DRIVERS {
@@ -144,7 +199,11 @@ fn forwarded_headers_host_and_hop_by_hop() {
         );
         assert_eq!(r.status, 200);
         let seen = origin.last();
-        assert_eq!(seen.header("host"), Some(origin.addr.to_string().as_str()), "{driver}");
+        assert_eq!(
+            seen.header("host"),
+            Some(origin.addr.to_string().as_str()),
+            "{driver}"
+        );
         assert_eq!(seen.header("x-forwarded-for"), Some("10.0.0.1, 127.0.0.1"));
         assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
         assert_eq!(seen.header("x-forwarded-host"), Some("example.org"));
@@ -156,7 +215,10 @@ fn forwarded_headers_host_and_hop_by_hop() {
         assert_eq!(r.header("x-secret"), None);
         assert_eq!(r.header("keep-alive"), None);
         assert_eq!(r.header("connection"), Some("close"));
-        let id = r.header("x-amzn-RequestId").expect("request id").to_string();
+        let id = r
+            .header("x-amzn-RequestId")
+            .expect("request id")
+            .to_string();
         assert_eq!(r.header("apigw-requestid"), Some(id.as_str()));
     }
 }
@@ -170,7 +232,10 @@ fn dead_target_is_502_and_slow_target_is_504_quickly() {
         true
     });
     for driver in DRIVERS {
-        let p = Portico::start(&proxy_config(format!("127.0.0.1:{dead}").parse().unwrap(), 1), driver);
+        let p = Portico::start(
+            &proxy_config(format!("127.0.0.1:{dead}").parse().unwrap(), 1),
+            driver,
+        );
         let t = Instant::now();
         let r = p.get("/x");
         assert_eq!(r.status, 502, "{driver}");
@@ -183,7 +248,10 @@ fn dead_target_is_502_and_slow_target_is_504_quickly() {
         assert_eq!(r.status, 504, "{driver}");
         assert_eq!(r.json_message(), "Endpoint request timed out");
         let took = t.elapsed();
-        assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
     }
 }
 
@@ -202,7 +270,8 @@ fn garbage_and_reset_from_the_upstream_are_502() {
         assert_eq!(p.get("/garbage").status, 502, "{driver}");
         // A body cut short after the head: the client sees the connection close early.
         let mut s = p.connect();
-        s.write_all(b"GET /short HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        s.write_all(b"GET /short HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         let mut got = Vec::new();
         let _ = s.read_to_end(&mut got);
         let text = String::from_utf8_lossy(&got);
@@ -230,7 +299,8 @@ fn stale_pooled_connection_is_retried_once() {
             std::thread::sleep(Duration::from_millis(50));
         }
         // POST is not idempotent: it must not be replayed, so it may fail, but never hang.
-        let r = p.raw(b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+        let r = p
+            .raw(b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
         assert!(r.status == 200 || r.status == 502, "{}", r.status);
     }
 }
@@ -273,13 +343,21 @@ fn close_delimited_upstream_body_is_chunked_for_http11_and_raw_for_http10() {
     for driver in DRIVERS {
         let p = Portico::start(&proxy_config(origin.addr, 1), driver);
         let mut s = p.connect();
-        s.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        s.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         let mut r = BufReader::new(s);
         let first = read_response(&mut r, false).unwrap();
-        assert_eq!(first.header("transfer-encoding"), Some("chunked"), "{driver}");
+        assert_eq!(
+            first.header("transfer-encoding"),
+            Some("chunked"),
+            "{driver}"
+        );
         assert_eq!(first.text(), "until the end");
         // The client connection stayed usable.
-        assert_eq!(read_response(&mut r, false).unwrap().text(), "until the end");
+        assert_eq!(
+            read_response(&mut r, false).unwrap().text(),
+            "until the end"
+        );
 
         let r = p.raw(b"GET /c HTTP/1.0\r\n\r\n");
         assert_eq!(r.text(), "until the end");
@@ -297,16 +375,21 @@ fn http10_client_and_expect_continue() {
         assert_eq!(r.text(), "hi", "{driver}");
         // HTTP/1.0 with keep-alive: two requests on one connection.
         let mut s = p.connect();
-        s.write_all(b"GET /e HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        s.write_all(b"GET /e HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
         let mut reader = BufReader::new(s.try_clone().unwrap());
         let r = read_response(&mut reader, false).unwrap();
         assert_eq!(r.header("connection"), Some("keep-alive"));
-        s.write_all(b"POST /e HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nz").unwrap();
+        s.write_all(b"POST /e HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nz")
+            .unwrap();
         assert_eq!(read_response(&mut reader, false).unwrap().text(), "z");
 
         // Expect: 100-continue: the body is sent only after the interim response.
         let mut s = p.connect();
-        s.write_all(b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+        s.write_all(
+            b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
         let mut interim = [0u8; 25];
         s.read_exact(&mut interim).unwrap();
         assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -327,7 +410,8 @@ fn graceful_drain_finishes_the_request_in_flight() {
     for driver in DRIVERS {
         let p = Portico::start(&proxy_config(origin.addr, 2), driver);
         let mut s = p.connect();
-        s.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        s.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         std::thread::sleep(Duration::from_millis(200));
         let addr = p.addr;
         let waiter = std::thread::spawn(move || p.stop());
@@ -336,6 +420,9 @@ fn graceful_drain_finishes_the_request_in_flight() {
         assert_eq!(r.header("connection"), Some("close"));
         let status = waiter.join().unwrap();
         assert!(status.success(), "{driver}: exit {status}");
-        assert!(std::net::TcpStream::connect(addr).is_err(), "still listening after exit");
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "still listening after exit"
+        );
     }
 }

@@ -95,13 +95,18 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
 async fn handle(ctx: &WorkerCtx, c: &mut Conn) -> bool {
     let snap = &*ctx.snapshot;
     let host = c.head.host.map(|s| s.get(&c.rbuf));
-    let Some(m) = snap.router.route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params) else {
+    let Some(m) = snap
+        .router
+        .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
+    else {
         return c.answer(ctx, 404, "Not Found", &[]).await;
     };
     let api = &snap.apis[m.stage.api as usize];
     let stage = &api.stages[m.stage.stage as usize];
     let integrations = match &stage.canary {
-        Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => &canary.integrations,
+        Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => {
+            &canary.integrations
+        }
         _ => &stage.integrations,
     };
     match &integrations[m.route as usize] {
@@ -190,7 +195,13 @@ impl Conn {
     }
 
     /// The gateway answers for itself with `{"message": ...}` (DESIGN.md §5).
-    pub async fn answer(&mut self, ctx: &WorkerCtx, status: u16, message: &str, extra: &[(&str, &[u8])]) -> bool {
+    pub async fn answer(
+        &mut self,
+        ctx: &WorkerCtx,
+        status: u16,
+        message: &str,
+        extra: &[(&str, &[u8])],
+    ) -> bool {
         let keep = self.can_keep_alive(ctx);
         self.wbuf.clear();
         let ka: &[(&str, &[u8])] = &[("connection", b"keep-alive")];
@@ -202,9 +213,23 @@ impl Conn {
             extra
         };
         if self.head.method == Method::Head {
-            encode::gateway_response_head_only(&mut self.wbuf, status, message, &self.request_id, keep, extra);
+            encode::gateway_response_head_only(
+                &mut self.wbuf,
+                status,
+                message,
+                &self.request_id,
+                keep,
+                extra,
+            );
         } else {
-            encode::gateway_response(&mut self.wbuf, status, message, &self.request_id, keep, extra);
+            encode::gateway_response(
+                &mut self.wbuf,
+                status,
+                message,
+                &self.request_id,
+                keep,
+                extra,
+            );
         }
         if self.flush_wbuf().await.is_err() {
             return false;
@@ -248,7 +273,8 @@ impl Conn {
                     if left == 0 {
                         return true;
                     }
-                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0) {
+                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
+                    {
                         return false;
                     }
                 }
@@ -265,7 +291,8 @@ impl Conn {
                         }
                         Err(_) => return false,
                     }
-                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0) {
+                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
+                    {
                         return false;
                     }
                 }
@@ -276,7 +303,10 @@ impl Conn {
 
 /// Appends what the peer sends next to `buf`, growing it when it is nearly full.
 /// monoio reads at the start of a buffer, so the free tail is passed as a `SliceMut`.
-pub async fn read_into(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::Result<usize>, BytesMut) {
+pub async fn read_into(
+    stream: &mut TcpStream,
+    mut buf: BytesMut,
+) -> (std::io::Result<usize>, BytesMut) {
     if buf.capacity() - buf.len() < READ_BUF / 4 {
         buf.reserve(READ_BUF);
     }
@@ -286,7 +316,10 @@ pub async fn read_into(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::R
 }
 
 /// Bounds one IO step; `Elapsed` becomes `TimedOut`.
-pub async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = std::io::Result<T>>) -> std::io::Result<T> {
+pub async fn within<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
     match monoio::time::timeout(limit, fut).await {
         Ok(r) => r,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),

@@ -60,7 +60,8 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
             }
         },
     };
-    c.wbuf.extend_from_slice(&c.rbuf[head_len..head_len + initial]);
+    c.wbuf
+        .extend_from_slice(&c.rbuf[head_len..head_len + initial]);
     let body_left = match c.head.body {
         BodyKind::Length(n) => n - initial as u64,
         _ => 0,
@@ -77,7 +78,16 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
                 Err(e) => break (None, Err(e)),
             },
         };
-        let sent = send_request(ctx, c, &mut stream, body_done, body_left, &mut chunked, deadline).await;
+        let sent = send_request(
+            ctx,
+            c,
+            &mut stream,
+            body_done,
+            body_left,
+            &mut chunked,
+            deadline,
+        )
+        .await;
         let result = match sent {
             Ok(()) => read_response_head(c, &mut stream, deadline).await,
             Err(e) => Err(e),
@@ -113,8 +123,14 @@ async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
             let _ = s.set_nodelay(true);
             Ok(s)
         }
-        Ok(Err(e)) => Err(Error::new(Kind::ConnectFailed, format!("connect {}: {e}", lease.addr))),
-        Err(_) => Err(Error::new(Kind::UpstreamTimeout, format!("connect {} timed out", lease.addr))),
+        Ok(Err(e)) => Err(Error::new(
+            Kind::ConnectFailed,
+            format!("connect {}: {e}", lease.addr),
+        )),
+        Err(_) => Err(Error::new(
+            Kind::UpstreamTimeout,
+            format!("connect {} timed out", lease.addr),
+        )),
     }
 }
 
@@ -129,10 +145,16 @@ async fn send_request(
     deadline: Instant,
 ) -> Result<(), Error> {
     let wait = deadline.saturating_duration_since(Instant::now());
-    let (res, buf) = match monoio::time::timeout(wait, stream.write_all(std::mem::take(&mut c.wbuf))).await {
-        Ok(r) => r,
-        Err(_) => return Err(Error::new(Kind::UpstreamTimeout, "writing the request timed out")),
-    };
+    let (res, buf) =
+        match monoio::time::timeout(wait, stream.write_all(std::mem::take(&mut c.wbuf))).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(Error::new(
+                    Kind::UpstreamTimeout,
+                    "writing the request timed out",
+                ))
+            }
+        };
     // The buffer keeps the request so a retry can send it again.
     c.wbuf = buf;
     if let Err(e) = res {
@@ -142,10 +164,18 @@ async fn send_request(
         return Ok(());
     }
     if c.head.expect_continue {
-        let (res, _) = c.stream.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]).await;
+        let (res, _) = c
+            .stream
+            .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+            .await;
         res.map_err(|e| Error::new(Kind::ClientBody, format!("100-continue: {e}")))?;
     }
-    let read_wait = ctx.snapshot.server.limits.header_timeout.max(deadline.saturating_duration_since(Instant::now()));
+    let read_wait = ctx
+        .snapshot
+        .server
+        .limits
+        .header_timeout
+        .max(deadline.saturating_duration_since(Instant::now()));
     match c.head.body {
         BodyKind::Length(_) => relay::request_length(c, stream, body_left, read_wait).await,
         _ => relay::request_chunked(c, stream, chunked, read_wait).await,
@@ -153,20 +183,38 @@ async fn send_request(
 }
 
 /// Reads until a final (non-1xx) response head is in `ubuf`, parsed into `c.rhead`.
-async fn read_response_head(c: &mut Conn, stream: &mut TcpStream, deadline: Instant) -> Result<(), Error> {
+async fn read_response_head(
+    c: &mut Conn,
+    stream: &mut TcpStream,
+    deadline: Instant,
+) -> Result<(), Error> {
     c.ubuf.clear();
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
-        let (res, buf) = match monoio::time::timeout(wait, read_into(stream, std::mem::take(&mut c.ubuf))).await {
-            Ok(r) => r,
-            Err(_) => return Err(Error::new(Kind::UpstreamTimeout, "no response within the integration timeout")),
-        };
+        let (res, buf) =
+            match monoio::time::timeout(wait, read_into(stream, std::mem::take(&mut c.ubuf))).await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Error::new(
+                        Kind::UpstreamTimeout,
+                        "no response within the integration timeout",
+                    ))
+                }
+            };
         c.ubuf = buf;
         match res {
             Ok(0) if c.ubuf.is_empty() => {
-                return Err(Error::new(Kind::UpstreamClosed, "closed before responding").retry_safe())
+                return Err(
+                    Error::new(Kind::UpstreamClosed, "closed before responding").retry_safe()
+                )
             }
-            Ok(0) => return Err(Error::new(Kind::UpstreamGarbage, "closed in the middle of the response head")),
+            Ok(0) => {
+                return Err(Error::new(
+                    Kind::UpstreamGarbage,
+                    "closed in the middle of the response head",
+                ))
+            }
             Err(e) if c.ubuf.is_empty() => {
                 return Err(Error::new(Kind::UpstreamClosed, format!("read: {e}")).retry_safe())
             }
@@ -176,7 +224,10 @@ async fn read_response_head(c: &mut Conn, stream: &mut TcpStream, deadline: Inst
         loop {
             match parse_response(&c.ubuf, c.head.method, MAX_RESPONSE_HEAD, &mut c.rhead) {
                 Ok(true) if c.rhead.status == 101 => {
-                    return Err(Error::new(Kind::UpstreamGarbage, "101 Switching Protocols is not supported here"))
+                    return Err(Error::new(
+                        Kind::UpstreamGarbage,
+                        "101 Switching Protocols is not supported here",
+                    ))
                 }
                 Ok(true) if c.rhead.status < 200 => {
                     // Interim responses (100 Continue, 103 Early Hints) are not relayed.
@@ -187,7 +238,12 @@ async fn read_response_head(c: &mut Conn, stream: &mut TcpStream, deadline: Inst
                 }
                 Ok(true) => return Ok(()),
                 Ok(false) => break,
-                Err(e) => return Err(Error::new(Kind::UpstreamGarbage, format!("bad response head: {e:?}"))),
+                Err(e) => {
+                    return Err(Error::new(
+                        Kind::UpstreamGarbage,
+                        format!("bad response head: {e:?}"),
+                    ))
+                }
             }
         }
     }
@@ -214,10 +270,19 @@ fn skip_request_header(name: &[u8]) -> bool {
 
 /// Whether `name` is listed in the Connection header (and so is hop-by-hop too).
 pub fn named_by_connection(connection: Option<&[u8]>, name: &[u8]) -> bool {
-    connection.is_some_and(|v| v.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(name)))
+    connection.is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+    })
 }
 
-fn encode_request_head(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Matched, lease: &Lease) {
+fn encode_request_head(
+    ctx: &WorkerCtx,
+    c: &mut Conn,
+    h: &HttpIntegration,
+    m: &Matched,
+    lease: &Lease,
+) {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
     out.extend_from_slice(c.head.method_span.get(buf));
@@ -229,7 +294,9 @@ fn encode_request_head(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &M
             for part in parts {
                 match part {
                     PathPart::Literal(b) => out.extend_from_slice(b),
-                    PathPart::Param(i) => out.extend_from_slice(c.params.get(*i).map_or(&b""[..], |s| s.get(buf))),
+                    PathPart::Param(i) => {
+                        out.extend_from_slice(c.params.get(*i).map_or(&b""[..], |s| s.get(buf)))
+                    }
                 }
             }
         }

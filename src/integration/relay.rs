@@ -47,23 +47,39 @@ async fn write_prefix(stream: &mut TcpStream, buf: &mut BytesMut, n: usize) -> s
 
 async fn read_client_more(c: &mut Conn, wait: Duration) -> Result<(), Error> {
     match within(wait, c.read_client()).await {
-        Ok(0) => Err(Error::new(Kind::ClientBody, "client closed during the request body")),
+        Ok(0) => Err(Error::new(
+            Kind::ClientBody,
+            "client closed during the request body",
+        )),
         Ok(_) => Ok(()),
-        Err(e) => Err(Error::new(Kind::ClientBody, format!("reading the request body: {e}"))),
+        Err(e) => Err(Error::new(
+            Kind::ClientBody,
+            format!("reading the request body: {e}"),
+        )),
     }
 }
 
 fn upstream_write_error(e: std::io::Error) -> Error {
-    Error::new(Kind::UpstreamClosed, format!("writing the request body: {e}"))
+    Error::new(
+        Kind::UpstreamClosed,
+        format!("writing the request body: {e}"),
+    )
 }
 
-pub async fn request_length(c: &mut Conn, up: &mut TcpStream, mut left: u64, wait: Duration) -> Result<(), Error> {
+pub async fn request_length(
+    c: &mut Conn,
+    up: &mut TcpStream,
+    mut left: u64,
+    wait: Duration,
+) -> Result<(), Error> {
     while left > 0 {
         if c.rbuf.is_empty() {
             read_client_more(c, wait).await?;
         }
         let k = left.min(c.rbuf.len() as u64) as usize;
-        write_prefix(up, &mut c.rbuf, k).await.map_err(upstream_write_error)?;
+        write_prefix(up, &mut c.rbuf, k)
+            .await
+            .map_err(upstream_write_error)?;
         left -= k as u64;
     }
     Ok(())
@@ -78,10 +94,14 @@ pub async fn request_chunked(
     loop {
         read_client_more(c, wait).await?;
         let scan = dec.scan(&c.rbuf, |_| {}).map_err(|e| match e {
-            BodyError::TooLarge => Error::new(Kind::ClientBodyTooLarge, "chunked body over max_body_bytes"),
+            BodyError::TooLarge => {
+                Error::new(Kind::ClientBodyTooLarge, "chunked body over max_body_bytes")
+            }
             BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
         })?;
-        write_prefix(up, &mut c.rbuf, scan.consumed).await.map_err(upstream_write_error)?;
+        write_prefix(up, &mut c.rbuf, scan.consumed)
+            .await
+            .map_err(upstream_write_error)?;
         if scan.done {
             return Ok(());
         }
@@ -110,7 +130,12 @@ pub struct Outcome {
 }
 
 /// Writes the response head from `c.rhead`/`c.ubuf` and relays the body.
-pub async fn response(ctx: &WorkerCtx, c: &mut Conn, mut up: TcpStream, read_wait: Duration) -> Outcome {
+pub async fn response(
+    ctx: &WorkerCtx,
+    c: &mut Conn,
+    mut up: TcpStream,
+    read_wait: Duration,
+) -> Outcome {
     let http11 = c.head.minor_version == 1;
     let framing = match c.rhead.body {
         _ if c.head.method == Method::Head => Framing::None,
@@ -121,7 +146,9 @@ pub async fn response(ctx: &WorkerCtx, c: &mut Conn, mut up: TcpStream, read_wai
         ResponseBody::UntilClose if http11 => Framing::Enchunk,
         ResponseBody::UntilClose => Framing::UntilClose,
     };
-    let keep = c.head.keep_alive && !ctx.drain.closing() && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
+    let keep = c.head.keep_alive
+        && !ctx.drain.closing()
+        && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
     write_response_head(c, framing, keep);
     let head_len = c.rhead.head_len;
     c.ubuf.advance(head_len);
@@ -129,18 +156,28 @@ pub async fn response(ctx: &WorkerCtx, c: &mut Conn, mut up: TcpStream, read_wai
     let done = match framing {
         Framing::None => c.flush_wbuf().await.map(|()| true),
         Framing::Length(n) => relay_length(c, &mut up, n, read_wait).await,
-        Framing::Chunked | Framing::Dechunk => relay_chunked(c, &mut up, framing == Framing::Dechunk, read_wait).await,
-        Framing::Enchunk | Framing::UntilClose => relay_until_close(c, &mut up, framing == Framing::Enchunk, read_wait)
-            .await
-            .map(|()| false),
+        Framing::Chunked | Framing::Dechunk => {
+            relay_chunked(c, &mut up, framing == Framing::Dechunk, read_wait).await
+        }
+        Framing::Enchunk | Framing::UntilClose => {
+            relay_until_close(c, &mut up, framing == Framing::Enchunk, read_wait)
+                .await
+                .map(|()| false)
+        }
     };
     match done {
         Ok(complete) => {
             // Leftover bytes after a complete body mean the upstream is out of step.
             let reusable = complete && c.rhead.keep_alive && c.ubuf.is_empty();
-            Outcome { reusable: reusable.then_some(up), client_keep_alive: keep }
+            Outcome {
+                reusable: reusable.then_some(up),
+                client_keep_alive: keep,
+            }
         }
-        Err(_) => Outcome { reusable: None, client_keep_alive: false },
+        Err(_) => Outcome {
+            reusable: None,
+            client_keep_alive: false,
+        },
     }
 }
 
@@ -156,9 +193,17 @@ fn write_response_head(c: &mut Conn, framing: Framing, keep: bool) {
     let connection = c.rhead.header(buf, "connection");
     for hs in &c.rhead.headers {
         let name = hs.name.get(buf);
-        let hop = [&b"connection"[..], b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade", b"transfer-encoding"]
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(name));
+        let hop = [
+            &b"connection"[..],
+            b"keep-alive",
+            b"proxy-connection",
+            b"te",
+            b"trailer",
+            b"upgrade",
+            b"transfer-encoding",
+        ]
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name));
         if hop || named_by_connection(connection, name) {
             continue;
         }
@@ -170,7 +215,10 @@ fn write_response_head(c: &mut Conn, framing: Framing, keep: bool) {
     match framing {
         Framing::Chunked => {
             // Relayed raw, so the upstream's codings (e.g. "gzip, chunked") still apply.
-            let te = c.rhead.header(buf, "transfer-encoding").unwrap_or(b"chunked");
+            let te = c
+                .rhead
+                .header(buf, "transfer-encoding")
+                .unwrap_or(b"chunked");
             encode::header(out, b"transfer-encoding", te);
         }
         Framing::Enchunk => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -187,20 +235,29 @@ fn write_response_head(c: &mut Conn, framing: Framing, keep: bool) {
 }
 
 async fn read_upstream(c: &mut Conn, up: &mut TcpStream, wait: Duration) -> std::io::Result<usize> {
-    let (res, buf) = match monoio::time::timeout(wait, read_into(up, std::mem::take(&mut c.ubuf))).await {
-        Ok(r) => r,
-        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-    };
+    let (res, buf) =
+        match monoio::time::timeout(wait, read_into(up, std::mem::take(&mut c.ubuf))).await {
+            Ok(r) => r,
+            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        };
     c.ubuf = buf;
     res
 }
 
 fn cut_short() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "upstream closed mid-body")
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "upstream closed mid-body",
+    )
 }
 
 /// Returns Ok(true) when the whole body went through.
-async fn relay_length(c: &mut Conn, up: &mut TcpStream, n: u64, wait: Duration) -> std::io::Result<bool> {
+async fn relay_length(
+    c: &mut Conn,
+    up: &mut TcpStream,
+    n: u64,
+    wait: Duration,
+) -> std::io::Result<bool> {
     // The first body bytes ride with the head in one write.
     let k = n.min(c.ubuf.len() as u64) as usize;
     c.wbuf.extend_from_slice(&c.ubuf[..k]);
@@ -218,7 +275,12 @@ async fn relay_length(c: &mut Conn, up: &mut TcpStream, n: u64, wait: Duration) 
     Ok(true)
 }
 
-async fn relay_chunked(c: &mut Conn, up: &mut TcpStream, dechunk: bool, wait: Duration) -> std::io::Result<bool> {
+async fn relay_chunked(
+    c: &mut Conn,
+    up: &mut TcpStream,
+    dechunk: bool,
+    wait: Duration,
+) -> std::io::Result<bool> {
     let mut dec = ChunkedDecoder::new(u64::MAX);
     let mut first = true;
     loop {
@@ -229,7 +291,12 @@ async fn relay_chunked(c: &mut Conn, up: &mut TcpStream, dechunk: bool, wait: Du
                     wbuf.extend_from_slice(&ubuf[r]);
                 }
             })
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunked body from upstream"))?
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "bad chunked body from upstream",
+                )
+            })?
         };
         if dechunk || first {
             if !dechunk {
@@ -250,7 +317,12 @@ async fn relay_chunked(c: &mut Conn, up: &mut TcpStream, dechunk: bool, wait: Du
     }
 }
 
-async fn relay_until_close(c: &mut Conn, up: &mut TcpStream, enchunk: bool, wait: Duration) -> std::io::Result<()> {
+async fn relay_until_close(
+    c: &mut Conn,
+    up: &mut TcpStream,
+    enchunk: bool,
+    wait: Duration,
+) -> std::io::Result<()> {
     loop {
         if !c.ubuf.is_empty() {
             if enchunk {

@@ -13,7 +13,10 @@ pub const ID_LEN: usize = 36;
 
 impl RequestIds {
     pub fn new(process_seed: u64, worker: usize) -> Self {
-        RequestIds { prefix: splitmix(process_seed ^ ((worker as u64) << 48)), counter: Cell::new(0) }
+        RequestIds {
+            prefix: splitmix(process_seed ^ ((worker as u64) << 48)),
+            counter: Cell::new(0),
+        }
     }
 
     pub fn next(&self) -> [u8; ID_LEN] {

@@ -44,7 +44,10 @@ impl Drain {
 
     /// Resolves when draining begins.
     pub fn wait(&self) -> DrainWait<'_> {
-        DrainWait { drain: self, slot: None }
+        DrainWait {
+            drain: self,
+            slot: None,
+        }
     }
 }
 

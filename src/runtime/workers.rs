@@ -202,7 +202,11 @@ async fn worker_main(
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
     if ctx.active.get() > 0 {
-        warn!(worker = id, connections = ctx.active.get(), "drain timeout: closing connections");
+        warn!(
+            worker = id,
+            connections = ctx.active.get(),
+            "drain timeout: closing connections"
+        );
     }
 }
 

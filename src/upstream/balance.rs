@@ -44,7 +44,10 @@ pub fn pick(balance: Balance, cursor: &mut usize, in_flight: &[u32], rng: &mut R
             // Start from a rotating offset so ties spread instead of piling on target 0.
             let start = *cursor % n;
             *cursor = cursor.wrapping_add(1);
-            (0..n).map(|k| (start + k) % n).min_by_key(|&i| in_flight[i]).unwrap_or(0)
+            (0..n)
+                .map(|k| (start + k) % n)
+                .min_by_key(|&i| in_flight[i])
+                .unwrap_or(0)
         }
     }
 }
@@ -57,7 +60,9 @@ mod tests {
     fn round_robin_cycles() {
         let mut c = 0;
         let mut rng = Rng::new(1);
-        let picks: Vec<_> = (0..6).map(|_| pick(Balance::RoundRobin, &mut c, &[0, 0, 0], &mut rng)).collect();
+        let picks: Vec<_> = (0..6)
+            .map(|_| pick(Balance::RoundRobin, &mut c, &[0, 0, 0], &mut rng))
+            .collect();
         assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
     }
 

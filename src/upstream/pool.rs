@@ -61,11 +61,18 @@ impl Pools {
                 targets: u
                     .targets
                     .iter()
-                    .map(|a| Target { addr: *a, host: a.to_string().into_bytes().into(), idle: Vec::new() })
+                    .map(|a| Target {
+                        addr: *a,
+                        host: a.to_string().into_bytes().into(),
+                        idle: Vec::new(),
+                    })
                     .collect(),
             })
             .collect();
-        Pools { ups: RefCell::new(ups), rng: RefCell::new(Rng::new(seed)) }
+        Pools {
+            ups: RefCell::new(ups),
+            rng: RefCell::new(Rng::new(seed)),
+        }
     }
 
     /// Picks a target and takes an idle connection to it if a fresh-enough one exists.
@@ -75,7 +82,12 @@ impl Pools {
         if up.targets.is_empty() {
             return None;
         }
-        let t = balance::pick(up.balance, &mut up.cursor, &up.in_flight, &mut self.rng.borrow_mut());
+        let t = balance::pick(
+            up.balance,
+            &mut up.cursor,
+            &up.in_flight,
+            &mut self.rng.borrow_mut(),
+        );
         up.in_flight[t] += 1;
         let idle_timeout = up.idle_timeout;
         let target = &mut up.targets[t];
@@ -87,7 +99,13 @@ impl Pools {
                 break;
             }
         }
-        Some(Lease { upstream, target: t, addr: target.addr, connect_timeout: up.connect_timeout, pooled })
+        Some(Lease {
+            upstream,
+            target: t,
+            addr: target.addr,
+            connect_timeout: up.connect_timeout,
+            pooled,
+        })
     }
 
     /// The Host header value for a lease's target.
@@ -111,7 +129,10 @@ impl Pools {
 
     /// Idle connections per target, for tests and metrics.
     pub fn idle_count(&self, upstream: usize) -> usize {
-        self.ups.borrow().get(upstream).map_or(0, |u| u.targets.iter().map(|t| t.idle.len()).sum())
+        self.ups
+            .borrow()
+            .get(upstream)
+            .map_or(0, |u| u.targets.iter().map(|t| t.idle.len()).sum())
     }
 
     /// Drops idle connections past their idle timeout (called from a worker timer so
@@ -121,7 +142,8 @@ impl Pools {
         for up in self.ups.borrow_mut().iter_mut() {
             let limit = up.idle_timeout;
             for t in &mut up.targets {
-                t.idle.retain(|(_, since)| now.duration_since(*since) < limit);
+                t.idle
+                    .retain(|(_, since)| now.duration_since(*since) < limit);
             }
         }
     }

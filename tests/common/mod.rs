@@ -18,7 +18,11 @@ pub const DRIVERS: [&str; 2] = ["io_uring", "epoll"];
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn temp_path(ext: &str) -> PathBuf {
@@ -53,7 +57,12 @@ impl Portico {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut p = Portico { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], port)), config, log };
+        let mut p = Portico {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            config,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if TcpStream::connect(p.addr).is_ok() {
@@ -64,7 +73,10 @@ impl Portico {
                 return Err(format!("portico exited with {status}: {}", p.log_text()));
             }
             if Instant::now() > deadline {
-                return Err(format!("portico did not listen within 10s: {}", p.log_text()));
+                return Err(format!(
+                    "portico did not listen within 10s: {}",
+                    p.log_text()
+                ));
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -91,7 +103,10 @@ impl Portico {
             if let Some(s) = child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "portico did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "portico did not exit after SIGTERM"
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -110,7 +125,9 @@ impl Portico {
     }
 
     pub fn get(&self, path: &str) -> Response {
-        self.raw(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+        self.raw(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
     }
 }
 
@@ -127,16 +144,24 @@ impl Drop for Portico {
 
 fn unsafe_free_kill(pid: i32, sig: i32) {
     // `kill` from the shell keeps the test crate free of unsafe and libc.
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// Runs `portico check -c` on `yaml`; returns (exit code, stdout + stderr).
 pub fn check(yaml: &str) -> (i32, String) {
     let config = temp_path("yaml");
     std::fs::write(&config, yaml).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portico")).args(["check", "-c"]).arg(&config).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_file(&config);
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -149,7 +174,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -170,7 +198,12 @@ pub fn read_response(r: &mut impl BufRead, head_request: bool) -> std::io::Resul
             break (status, headers);
         }
     };
-    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if head_request || status == 204 || status == 304 {
     } else if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
@@ -201,13 +234,20 @@ pub fn read_response(r: &mut impl BufRead, head_request: bool) -> std::io::Resul
     } else {
         r.read_to_end(&mut body)?;
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn read_head(r: &mut impl BufRead) -> std::io::Result<(u16, Vec<(String, String)>)> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before a response"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "closed before a response",
+        ));
     }
     let status = line
         .split(' ')
@@ -239,7 +279,10 @@ pub struct Seen {
 
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -256,7 +299,9 @@ pub struct Origin {
 
 impl Origin {
     /// `handler` writes the response itself and returns whether to keep the connection.
-    pub fn start(handler: impl Fn(&Seen, &mut TcpStream) -> bool + Send + Sync + 'static) -> Origin {
+    pub fn start(
+        handler: impl Fn(&Seen, &mut TcpStream) -> bool + Send + Sync + 'static,
+    ) -> Origin {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -272,7 +317,12 @@ impl Origin {
                 thread::spawn(move || serve_origin(stream, &*handler, &r, &s));
             }
         });
-        Origin { addr, connections, requests, seen }
+        Origin {
+            addr,
+            connections,
+            requests,
+            seen,
+        }
     }
 
     /// Answers every request with 200 and `body`.
@@ -292,11 +342,21 @@ impl Origin {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("the origin saw a request")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the origin saw a request")
     }
 }
 
-fn serve_origin(stream: TcpStream, handler: &Handler, requests: &AtomicUsize, seen: &std::sync::Mutex<Vec<Seen>>) {
+fn serve_origin(
+    stream: TcpStream,
+    handler: &Handler,
+    requests: &AtomicUsize,
+    seen: &std::sync::Mutex<Vec<Seen>>,
+) {
     let mut writer = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
     loop {
@@ -321,8 +381,16 @@ fn serve_origin(stream: TcpStream, handler: &Handler, requests: &AtomicUsize, se
             let (n, v) = h.split_once(':').unwrap();
             headers.push((n.to_string(), v.trim().to_string()));
         }
-        let mut req = Seen { method, target, headers, body: Vec::new() };
-        if req.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut req = Seen {
+            method,
+            target,
+            headers,
+            body: Vec::new(),
+        };
+        if req
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"))
+        {
             loop {
                 let mut size = String::new();
                 r.read_line(&mut size).unwrap();
