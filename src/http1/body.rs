@@ -1,0 +1,294 @@
+//! Body framing. The proxy forwards body bytes exactly as received, so these decoders never
+//! rewrite anything: they find where a body ends, count payload bytes, and refuse framing a
+//! backend could read differently from us. All state lives in the decoder, so a body may
+//! arrive split at any byte.
+
+use std::ops::Range;
+
+use super::parse::is_tchar;
+
+/// Hex digits in a chunk size; 16 fill a u64, more can only be padding or an attack.
+const MAX_SIZE_DIGITS: u8 = 16;
+/// Bytes of chunk extensions per size line (after the first ';').
+const MAX_EXT_BYTES: u16 = 4096;
+/// Bytes of all trailer lines together, CRLFs included, before the final empty line.
+const MAX_TRAILER_BYTES: u32 = 8192;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// Bytes of the buffer that belong to this body.
+    pub consumed: usize,
+    /// The body ended within those bytes; what follows is the next message.
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    BadChunk(&'static str),
+    TooLarge,
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::BadChunk(detail) => write!(f, "bad chunked framing: {detail}"),
+            BodyError::TooLarge => f.write_str("body too large"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Hex digits of a chunk size.
+    Size,
+    /// After ';' on a size line, up to CR.
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    /// Start of a trailer line, or of the empty line that ends the body.
+    TrailerStart,
+    TrailerName,
+    TrailerValue,
+    TrailerLf,
+    FinalLf,
+    Done,
+    /// Errors are sticky: the connection is unusable once framing is wrong.
+    Failed(BodyError),
+}
+
+/// Streaming validator for chunked framing. Wire bytes pass through untouched (the proxy
+/// forwards them raw); the decoder only finds where the body ends, counts payload bytes,
+/// and rejects bad framing.
+#[derive(Debug, Clone)]
+pub struct ChunkedDecoder {
+    state: State,
+    size: u64,
+    digits: u8,
+    ext_len: u16,
+    trailer_len: u32,
+    remaining: u64,
+    declared: u64,
+    payload: u64,
+    max_payload: u64,
+}
+
+impl ChunkedDecoder {
+    /// TooLarge once the declared chunk sizes add up past `max_payload`; checked at each
+    /// size line, so oversized data is refused before any of it is forwarded.
+    pub fn new(max_payload: u64) -> Self {
+        ChunkedDecoder {
+            state: State::Size,
+            size: 0,
+            digits: 0,
+            ext_len: 0,
+            trailer_len: 0,
+            remaining: 0,
+            declared: 0,
+            payload: 0,
+            max_payload,
+        }
+    }
+
+    /// Consumes a prefix of `buf` belonging to this body: stops at the end of the body
+    /// (done=true, consumed = bytes up to and including the final CRLF after trailers) or at
+    /// the end of buf. Calls `on_data(range)` for each payload byte range within buf.
+    pub fn scan(
+        &mut self,
+        buf: &[u8],
+        mut on_data: impl FnMut(Range<usize>),
+    ) -> Result<Scan, BodyError> {
+        let mut i = 0;
+        while i < buf.len() {
+            match self.state {
+                State::Data => {
+                    let n =
+                        (buf.len() - i).min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                    on_data(i..i + n);
+                    i += n;
+                    self.remaining -= n as u64;
+                    self.payload += n as u64;
+                    if self.remaining == 0 {
+                        self.state = State::DataCr;
+                    }
+                }
+                State::Done => {
+                    return Ok(Scan {
+                        consumed: i,
+                        done: true,
+                    })
+                }
+                State::Failed(e) => return Err(e),
+                _ => {
+                    let b = buf[i];
+                    i += 1;
+                    if let Err(e) = self.step(b) {
+                        self.state = State::Failed(e);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        match self.state {
+            State::Failed(e) => Err(e),
+            state => Ok(Scan {
+                consumed: i,
+                done: state == State::Done,
+            }),
+        }
+    }
+
+    /// Payload bytes seen so far (chunk data only, no framing).
+    pub fn payload_len(&self) -> u64 {
+        self.payload
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// One framing byte (anything but chunk data).
+    fn step(&mut self, b: u8) -> Result<(), BodyError> {
+        use BodyError::BadChunk;
+        self.state = match self.state {
+            State::Size => match b {
+                b'\r' | b';' if self.digits == 0 => return Err(BadChunk("missing chunk size")),
+                b'\r' => State::SizeLf,
+                b';' => {
+                    self.ext_len = 0;
+                    State::Ext
+                }
+                _ => {
+                    let digit = hex_value(b).ok_or(BadChunk("invalid chunk size"))?;
+                    if self.digits == MAX_SIZE_DIGITS {
+                        return Err(BadChunk("chunk size too long"));
+                    }
+                    self.digits += 1;
+                    self.size = (self.size << 4) | u64::from(digit);
+                    State::Size
+                }
+            },
+            State::Ext => match b {
+                b'\r' => State::SizeLf,
+                // Visible ASCII only: no whitespace, controls or a bare LF hiding a line end.
+                0x21..=0x7e => {
+                    self.ext_len += 1;
+                    if self.ext_len > MAX_EXT_BYTES {
+                        return Err(BadChunk("chunk extension too long"));
+                    }
+                    State::Ext
+                }
+                _ => return Err(BadChunk("invalid chunk extension")),
+            },
+            State::SizeLf => {
+                expect(b, b'\n', "expected LF after chunk size")?;
+                let size = std::mem::take(&mut self.size);
+                self.digits = 0;
+                if size == 0 {
+                    self.trailer_len = 0;
+                    State::TrailerStart
+                } else {
+                    self.declared = self
+                        .declared
+                        .checked_add(size)
+                        .filter(|&total| total <= self.max_payload)
+                        .ok_or(BodyError::TooLarge)?;
+                    self.remaining = size;
+                    State::Data
+                }
+            }
+            State::DataCr => {
+                expect(b, b'\r', "expected CRLF after chunk data")?;
+                State::DataLf
+            }
+            State::DataLf => {
+                expect(b, b'\n', "expected CRLF after chunk data")?;
+                State::Size
+            }
+            State::TrailerStart if b == b'\r' => State::FinalLf,
+            State::TrailerStart | State::TrailerName => {
+                self.count_trailer()?;
+                if b == b':' && self.state == State::TrailerName {
+                    State::TrailerValue
+                } else if is_tchar(b) {
+                    State::TrailerName
+                } else {
+                    return Err(BadChunk("invalid trailer name"));
+                }
+            }
+            State::TrailerValue => {
+                self.count_trailer()?;
+                match b {
+                    b'\r' => State::TrailerLf,
+                    b'\t' | 0x20..=0x7e | 0x80..=0xff => State::TrailerValue,
+                    _ => return Err(BadChunk("invalid trailer value")),
+                }
+            }
+            State::TrailerLf => {
+                self.count_trailer()?;
+                expect(b, b'\n', "expected LF after trailer")?;
+                State::TrailerStart
+            }
+            State::FinalLf => {
+                expect(b, b'\n', "expected LF after last chunk")?;
+                State::Done
+            }
+            State::Data | State::Done | State::Failed(_) => unreachable!("handled in scan"),
+        };
+        Ok(())
+    }
+
+    fn count_trailer(&mut self) -> Result<(), BodyError> {
+        self.trailer_len += 1;
+        if self.trailer_len > MAX_TRAILER_BYTES {
+            return Err(BodyError::BadChunk("trailers too long"));
+        }
+        Ok(())
+    }
+}
+
+fn expect(b: u8, want: u8, detail: &'static str) -> Result<(), BodyError> {
+    if b == want {
+        Ok(())
+    } else {
+        Err(BodyError::BadChunk(detail))
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Content-Length framing: counts down the declared length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthDecoder {
+    remaining: u64,
+}
+
+impl LengthDecoder {
+    pub fn new(len: u64) -> Self {
+        LengthDecoder { remaining: len }
+    }
+
+    /// The bytes of `buf` that belong to the body; the rest is the next message.
+    pub fn scan(&mut self, buf: &[u8]) -> Scan {
+        let n = (buf.len() as u64).min(self.remaining);
+        self.remaining -= n;
+        Scan {
+            consumed: n as usize,
+            done: self.remaining == 0,
+        }
+    }
+
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+}

@@ -1,0 +1,599 @@
+//! Request heads: httparse checks the syntax, then this module applies the framing rules
+//! that keep a proxy safe from request smuggling (RFC 9112 §2.2, §3.2, §6). Every name and
+//! value stays in the caller's buffer and is described by a [`Span`]; nothing is copied.
+//!
+//! Choices a reader might trip over:
+//! - CONNECT is answered 501 Not Implemented: the gateway does not tunnel.
+//! - A bare LF anywhere in the head is 400. httparse accepts LF as a line end, but a backend
+//!   that does not would see one header where we saw two, which is how smuggling starts.
+//! - A request-target with a fragment (`#`) or non-ASCII bytes is 400: RFC 9112 allows
+//!   neither, and two layers that decode them differently would route differently.
+//! - `Content-Length: 0` gives [`BodyKind::Empty`], so callers have one "no body" case.
+//! - Transfer codings before the final `chunked` are passed through, not decoded (the proxy
+//!   forwards bytes), so any token is accepted there.
+
+use std::mem::MaybeUninit;
+
+/// Header slots on the stack for one parse. `ParseLimits::max_headers` above this is capped
+/// here; uninitialised slots cost nothing, so it is generous.
+pub(crate) const HEADER_SLOTS: usize = 256;
+/// RFC 9112 §2.2 lets a server skip empty lines before the request line (some clients send
+/// a CRLF after a POST body); a handful is plenty and bounds the work.
+const MAX_LEADING_EMPTY_LINES: usize = 4;
+/// " HTTP/1.x" after the request-target.
+const VERSION_SUFFIX: usize = 9;
+
+/// Byte range into the buffer a head was parsed from. u32 keeps heads small; a head can
+/// never be that long because of the limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        debug_assert!(start <= end && end <= u32::MAX as usize);
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderSpan {
+    pub name: Span,
+    pub value: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Patch,
+    Trace,
+    Connect,
+    Other,
+}
+
+impl Method {
+    /// Methods are case-sensitive (RFC 9110 §9.1): `get` is `Other`.
+    pub fn from_bytes(b: &[u8]) -> Method {
+        match b {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"OPTIONS" => Method::Options,
+            b"PATCH" => Method::Patch,
+            b"TRACE" => Method::Trace,
+            b"CONNECT" => Method::Connect,
+            _ => Method::Other,
+        }
+    }
+
+    /// RFC 9110 §9.2.2: decides whether a failed upstream request may be retried.
+    pub fn is_idempotent(self) -> bool {
+        // GET HEAD PUT DELETE OPTIONS TRACE; an unknown method is assumed unsafe to repeat.
+        !matches!(
+            self,
+            Method::Post | Method::Patch | Method::Connect | Method::Other
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    Empty,
+    Length(u64),
+    Chunked,
+}
+
+/// A parsed request head. Spans point into the buffer given to [`parse_request`]. After
+/// `Ok(false)` or an error the contents are unspecified; reuse the value for the next parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Method,
+    /// Method token as sent.
+    pub method_span: Span,
+    /// Request-target as sent.
+    pub target: Span,
+    /// Origin-form: up to '?'. Absolute-form: the path after the authority, empty when there
+    /// is none (treat as "/"). `*` for `OPTIONS *`.
+    pub path: Span,
+    /// After '?', without it; `Some` and empty for a bare '?'.
+    pub query: Option<Span>,
+    /// host[:port] of an absolute-form target.
+    pub authority: Option<Span>,
+    pub minor_version: u8,
+    pub headers: Vec<HeaderSpan>,
+    /// Leading empty lines + request line + header lines + the empty line.
+    pub head_len: usize,
+    pub body: BodyKind,
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on HTTP/1.1 (HTTP/1.0 clients must not get a 100).
+    pub expect_continue: bool,
+    /// The absolute-form authority if any, else the Host header value.
+    pub host: Option<Span>,
+    /// Connection lists "upgrade" and an Upgrade header is present.
+    pub upgrade: bool,
+}
+
+impl RequestHead {
+    pub fn new() -> Self {
+        RequestHead {
+            method: Method::Get,
+            method_span: Span::default(),
+            target: Span::default(),
+            path: Span::default(),
+            query: None,
+            authority: None,
+            minor_version: 1,
+            headers: Vec::with_capacity(32),
+            head_len: 0,
+            body: BodyKind::Empty,
+            keep_alive: true,
+            expect_continue: false,
+            host: None,
+            upgrade: false,
+        }
+    }
+
+    /// First header with this name, compared ASCII case-insensitively.
+    pub fn header<'a>(&self, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        find_header(&self.headers, buf, name)
+    }
+}
+
+impl Default for RequestHead {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(crate) fn find_header<'a>(
+    headers: &[HeaderSpan],
+    buf: &'a [u8],
+    name: &str,
+) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
+        .map(|h| h.value.get(buf))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Leading empty lines + request line + headers; past it → 431.
+    pub max_header_bytes: usize,
+    /// Request line without its CRLF; past it → 414.
+    pub max_request_line: usize,
+    /// A declared Content-Length above it → 413.
+    pub max_body_bytes: u64,
+    /// More header lines → 431. Capped at 256.
+    pub max_headers: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_header_bytes: 10240,
+            max_request_line: 8192,
+            max_body_bytes: 10 * 1024 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
+/// Why a head was refused. `BadRequest` carries a detail for logs; clients get `message()`.
+/// Also used by [`crate::http1::response::parse_response`], where the caller turns any
+/// error into a 502.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    BadRequest(&'static str),
+    UriTooLong,
+    HeaderTooLarge,
+    BodyTooLarge,
+    NotImplemented,
+}
+
+impl ParseError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ParseError::BadRequest(_) => 400,
+            ParseError::UriTooLong => 414,
+            ParseError::HeaderTooLarge => 431,
+            ParseError::BodyTooLarge => 413,
+            ParseError::NotImplemented => 501,
+        }
+    }
+
+    pub fn message(&self) -> &'static str {
+        match self {
+            ParseError::BadRequest(_) => "Bad Request",
+            ParseError::UriTooLong => "Request-URI Too Long",
+            ParseError::HeaderTooLarge => "Request Header Fields Too Large",
+            ParseError::BodyTooLarge => "Request Entity Too Large",
+            ParseError::NotImplemented => "Not Implemented",
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::BadRequest(detail) => write!(f, "bad request: {detail}"),
+            other => f.write_str(other.message()),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn bad(detail: &'static str) -> ParseError {
+    ParseError::BadRequest(detail)
+}
+
+/// Ok(true) = complete head parsed into `head`; Ok(false) = need more bytes.
+pub fn parse_request(
+    buf: &[u8],
+    limits: &ParseLimits,
+    head: &mut RequestHead,
+) -> Result<bool, ParseError> {
+    let Some(skip) = skip_empty_lines(buf)? else {
+        return Ok(false);
+    };
+    let line = &buf[skip..];
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADER_SLOTS];
+    let slots = &mut slots[..limits.max_headers.min(HEADER_SLOTS)];
+    let mut req = httparse::Request::new(&mut []);
+    // The default config is the strict one: no space before ':', no obs-fold, single spaces
+    // in the request line, invalid header lines are errors rather than skipped.
+    let parsed =
+        httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, line, slots);
+    let head_len = match parsed {
+        Ok(httparse::Status::Complete(n)) => skip + n,
+        Ok(httparse::Status::Partial) => {
+            check_partial(line, buf.len(), limits)?;
+            return Ok(false);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeaderTooLarge),
+        Err(e) => return Err(ParseError::BadRequest(httparse_detail(e))),
+    };
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(bad("incomplete request line"));
+    };
+    if head_len > u32::MAX as usize {
+        return Err(ParseError::HeaderTooLarge); // Spans are u32
+    }
+    let target = span_of(buf, target.as_bytes());
+    if target.end as usize + VERSION_SUFFIX - skip > limits.max_request_line {
+        return Err(ParseError::UriTooLong);
+    }
+    if head_len > limits.max_header_bytes {
+        return Err(ParseError::HeaderTooLarge);
+    }
+    if has_bare_lf(&buf[skip..head_len]) {
+        return Err(bad("bare LF in head"));
+    }
+
+    let method_span = span_of(buf, method.as_bytes());
+    head.method = Method::from_bytes(method.as_bytes());
+    if head.method == Method::Connect {
+        return Err(ParseError::NotImplemented);
+    }
+    head.method_span = method_span;
+    head.target = target;
+    head.minor_version = minor;
+    split_target(buf, head)?;
+
+    let mut framing = Framing::default();
+    let mut host: Option<Span> = None;
+    let mut upgrade_header = false;
+    let mut expect_continue = false;
+    head.headers.clear();
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        let entry = HeaderSpan {
+            name: span_of(buf, name),
+            value: span_of(buf, h.value),
+        };
+        head.headers.push(entry);
+        if framing
+            .observe(name, h.value)
+            .map_err(ParseError::BadRequest)?
+        {
+            continue;
+        }
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if host.is_some() {
+                    return Err(bad("more than one Host"));
+                }
+                if !is_valid_authority(h.value, true) {
+                    return Err(bad("invalid Host"));
+                }
+                host = Some(entry.value);
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                expect_continue |= trim_ows(h.value).eq_ignore_ascii_case(b"100-continue");
+            }
+            7 if name.eq_ignore_ascii_case(b"upgrade") => {
+                upgrade_header |= !trim_ows(h.value).is_empty();
+            }
+            _ => {}
+        }
+    }
+
+    if minor == 1 && host.is_none() {
+        return Err(bad("missing Host"));
+    }
+    head.body = if framing.transfer_encoding {
+        if framing.content_length.is_some() {
+            return Err(bad("both Content-Length and Transfer-Encoding"));
+        }
+        if minor == 0 {
+            return Err(bad("Transfer-Encoding on HTTP/1.0"));
+        }
+        if !framing.chunked_last {
+            return Err(bad("final transfer-coding is not chunked"));
+        }
+        BodyKind::Chunked
+    } else {
+        match framing.content_length {
+            None | Some(0) => BodyKind::Empty,
+            Some(n) if n > limits.max_body_bytes => return Err(ParseError::BodyTooLarge),
+            Some(n) => BodyKind::Length(n),
+        }
+    };
+    head.head_len = head_len;
+    head.keep_alive = framing.keep_alive(minor);
+    head.expect_continue = expect_continue && minor == 1;
+    head.host = head.authority.or(host);
+    head.upgrade = framing.upgrade && upgrade_header;
+    Ok(true)
+}
+
+/// Limits for a head that is not complete yet. The request line is measured without CRLF.
+fn check_partial(line: &[u8], total: usize, limits: &ParseLimits) -> Result<(), ParseError> {
+    // Only look as far as a line could legally go, so a slow client cannot make us rescan
+    // a huge buffer for the line end on every read.
+    let window = &line[..line.len().min(limits.max_request_line.saturating_add(2))];
+    let line_len = match window.iter().position(|&b| b == b'\n') {
+        Some(lf) => lf.saturating_sub(1),
+        None => line.len() - usize::from(line.last() == Some(&b'\r')),
+    };
+    if line_len > limits.max_request_line {
+        return Err(ParseError::UriTooLong);
+    }
+    if total > limits.max_header_bytes {
+        return Err(ParseError::HeaderTooLarge);
+    }
+    Ok(())
+}
+
+/// Fills path, query and authority from `head.target`.
+fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), ParseError> {
+    let t = head.target.get(buf);
+    let base = head.target.start as usize;
+    if t.iter().any(|&b| b == b'#' || b >= 0x80) {
+        return Err(bad("fragment or non-ASCII byte in request-target"));
+    }
+    head.authority = None;
+    head.query = None;
+    if t == b"*" {
+        if head.method != Method::Options {
+            return Err(bad("asterisk-form is only for OPTIONS"));
+        }
+        head.path = head.target;
+        return Ok(());
+    }
+    let path_start = if t.first() == Some(&b'/') {
+        0
+    } else {
+        let rest_at = if starts_with_ignore_case(t, b"http://") {
+            7
+        } else if starts_with_ignore_case(t, b"https://") {
+            8
+        } else {
+            return Err(bad("request-target is not origin- or absolute-form"));
+        };
+        let auth_len = t[rest_at..]
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(t.len() - rest_at);
+        let authority = &t[rest_at..rest_at + auth_len];
+        if !is_valid_authority(authority, false) {
+            return Err(bad("invalid authority in request-target"));
+        }
+        head.authority = Some(Span::new(base + rest_at, base + rest_at + auth_len));
+        rest_at + auth_len
+    };
+    match t[path_start..].iter().position(|&b| b == b'?') {
+        Some(q) => {
+            head.path = Span::new(base + path_start, base + path_start + q);
+            head.query = Some(Span::new(base + path_start + q + 1, base + t.len()));
+        }
+        None => head.path = Span::new(base + path_start, base + t.len()),
+    }
+    Ok(())
+}
+
+/// host[:port] as reg-name, IPv4 or IP-literal characters. Userinfo ('@'), paths and
+/// whitespace are out: the router must see the same host the backend will.
+fn is_valid_authority(v: &[u8], allow_empty: bool) -> bool {
+    (allow_empty || !v.is_empty())
+        && v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b))
+}
+
+fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+pub(crate) fn httparse_detail(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status line",
+        httparse::Error::Token => "invalid request line",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "unsupported HTTP version",
+    }
+}
+
+/// Where the message starts after up to MAX_LEADING_EMPTY_LINES CRLFs; None while the
+/// buffer holds nothing but (part of) empty lines.
+pub(crate) fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let mut i = 0;
+    loop {
+        match buf.get(i) {
+            None => return Ok(None),
+            Some(b'\r') => match buf.get(i + 1) {
+                None => return Ok(None),
+                Some(b'\n') => {
+                    i += 2;
+                    if i / 2 > MAX_LEADING_EMPTY_LINES {
+                        return Err(bad("too many empty lines before the head"));
+                    }
+                }
+                Some(_) => return Err(bad("bare CR")),
+            },
+            Some(b'\n') => return Err(bad("bare LF in head")),
+            Some(_) => return Ok(Some(i)),
+        }
+    }
+}
+
+pub(crate) fn has_bare_lf(head: &[u8]) -> bool {
+    head.first() == Some(&b'\n')
+        || head
+            .iter()
+            .zip(&head[1.min(head.len())..])
+            .any(|(&prev, &b)| b == b'\n' && prev != b'\r')
+}
+
+/// Range of `part` inside `buf`. httparse hands out slices of the buffer it was given, except
+/// for an empty reason phrase, which may be a static "": that becomes an empty Span.
+pub(crate) fn span_of(buf: &[u8], part: &[u8]) -> Span {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    if start > buf.len() || part.len() > buf.len() - start {
+        return Span::default();
+    }
+    Span::new(start, start + part.len())
+}
+
+pub(crate) fn trim_ows(v: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !is_ows(b)).map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+fn is_token(v: &[u8]) -> bool {
+    !v.is_empty() && v.iter().all(|&b| is_tchar(b))
+}
+
+/// RFC 9110 tchar: what a header name or a token may hold.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The fields that decide where a message ends and whether the connection stays open,
+/// shared by requests and responses. Fields may repeat; their list elements accumulate.
+#[derive(Default, Debug)]
+pub(crate) struct Framing {
+    pub content_length: Option<u64>,
+    pub transfer_encoding: bool,
+    /// The last transfer-coding seen so far is `chunked`.
+    pub chunked_last: bool,
+    chunked_seen: bool,
+    pub close: bool,
+    pub keep_alive_token: bool,
+    pub upgrade: bool,
+}
+
+impl Framing {
+    /// Ok(true) when `name` is Content-Length, Transfer-Encoding or Connection.
+    pub(crate) fn observe(&mut self, name: &[u8], value: &[u8]) -> Result<bool, &'static str> {
+        match name.len() {
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',').map(trim_ows) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive_token = true;
+                    } else if token.eq_ignore_ascii_case(b"upgrade") {
+                        self.upgrade = true;
+                    }
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                // "5, 5" and repeated equal fields are one length (RFC 9110 §8.6); anything
+                // else would let two parsers disagree on where the body ends.
+                for item in value.split(|&b| b == b',').map(trim_ows) {
+                    let n = parse_decimal(item)?;
+                    if self.content_length.is_some_and(|prev| prev != n) {
+                        return Err("conflicting Content-Length");
+                    }
+                    self.content_length = Some(n);
+                }
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.transfer_encoding = true;
+                for coding in value.split(|&b| b == b',').map(trim_ows) {
+                    if !is_token(coding) {
+                        return Err("invalid transfer-coding");
+                    }
+                    self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                    if self.chunked_last {
+                        if self.chunked_seen {
+                            return Err("chunked applied twice");
+                        }
+                        self.chunked_seen = true;
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// HTTP/1.1 persists unless told to close; HTTP/1.0 only when asked to keep alive.
+    pub(crate) fn keep_alive(&self, minor_version: u8) -> bool {
+        !self.close && (minor_version == 1 || self.keep_alive_token)
+    }
+}
+
+fn parse_decimal(v: &[u8]) -> Result<u64, &'static str> {
+    if v.is_empty() {
+        return Err("empty Content-Length");
+    }
+    v.iter().try_fold(0u64, |n, &b| {
+        if !b.is_ascii_digit() {
+            return Err("non-digit in Content-Length");
+        }
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or("Content-Length overflows")
+    })
+}

@@ -1,0 +1,156 @@
+//! Upstream response heads. Same zero-copy shape as requests; the rules follow RFC 9112
+//! §6.3 for where the body ends, stricter where a lenient reading would let a backend
+//! desynchronise the client connection we forward to: both Content-Length and
+//! Transfer-Encoding, conflicting lengths, Transfer-Encoding on HTTP/1.0 and bare LFs are
+//! errors (the caller answers 502) instead of being resolved by precedence.
+
+use std::mem::MaybeUninit;
+
+use super::parse::{
+    find_header, has_bare_lf, httparse_detail, skip_empty_lines, span_of, Framing, HeaderSpan,
+    Method, ParseError, Span, HEADER_SLOTS,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// No body follows the head (HEAD request, 1xx, 204, 304, or Content-Length: 0).
+    None,
+    Length(u64),
+    Chunked,
+    /// Delimited by the upstream closing the connection.
+    UntilClose,
+}
+
+/// A parsed response head; spans point into the buffer given to [`parse_response`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub minor_version: u8,
+    /// Empty when missing or when it holds obs-text (httparse drops those).
+    pub reason: Span,
+    pub headers: Vec<HeaderSpan>,
+    pub head_len: usize,
+    pub body: ResponseBody,
+    /// The upstream connection may carry another request after this body.
+    pub keep_alive: bool,
+}
+
+impl ResponseHead {
+    pub fn new() -> Self {
+        ResponseHead {
+            status: 0,
+            minor_version: 1,
+            reason: Span::default(),
+            headers: Vec::with_capacity(32),
+            head_len: 0,
+            body: ResponseBody::None,
+            keep_alive: false,
+        }
+    }
+
+    /// First header with this name, compared ASCII case-insensitively.
+    pub fn header<'a>(&self, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        find_header(&self.headers, buf, name)
+    }
+}
+
+impl Default for ResponseHead {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Ok(true) complete, Ok(false) need more. 1xx: body None (caller skips 100 and parses again
+/// after head_len). `max_head` bounds the head including leading empty lines
+/// (→ HeaderTooLarge). Errors mean the upstream sent something we will not forward: 502.
+/// We never send CONNECT upstream, so its 2xx tunnel case does not arise.
+pub fn parse_response(
+    buf: &[u8],
+    request_method: Method,
+    max_head: usize,
+    head: &mut ResponseHead,
+) -> Result<bool, ParseError> {
+    let Some(skip) = skip_empty_lines(buf)? else {
+        return Ok(false);
+    };
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADER_SLOTS];
+    let mut res = httparse::Response::new(&mut []);
+    // Default config = strict: no obs-fold, no space before ':', no invalid lines skipped.
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        &buf[skip..],
+        &mut slots,
+    );
+    let head_len = match parsed {
+        Ok(httparse::Status::Complete(n)) => skip + n,
+        Ok(httparse::Status::Partial) if buf.len() > max_head => {
+            return Err(ParseError::HeaderTooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(false),
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeaderTooLarge),
+        Err(e) => return Err(ParseError::BadRequest(httparse_detail(e))),
+    };
+    if head_len > max_head || head_len > u32::MAX as usize {
+        return Err(ParseError::HeaderTooLarge);
+    }
+    if has_bare_lf(&buf[skip..head_len]) {
+        return Err(ParseError::BadRequest("bare LF in response head"));
+    }
+    let (Some(minor), Some(status)) = (res.version, res.code) else {
+        return Err(ParseError::BadRequest("incomplete status line"));
+    };
+    if status < 100 {
+        return Err(ParseError::BadRequest("status code below 100"));
+    }
+
+    let mut framing = Framing::default();
+    head.headers.clear();
+    for h in res.headers.iter() {
+        head.headers.push(HeaderSpan {
+            name: span_of(buf, h.name.as_bytes()),
+            value: span_of(buf, h.value),
+        });
+        framing
+            .observe(h.name.as_bytes(), h.value)
+            .map_err(ParseError::BadRequest)?;
+    }
+    if framing.transfer_encoding {
+        if framing.content_length.is_some() {
+            return Err(ParseError::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+        if minor == 0 {
+            return Err(ParseError::BadRequest("Transfer-Encoding on HTTP/1.0"));
+        }
+    }
+
+    let bodiless = request_method == Method::Head
+        || (100..200).contains(&status)
+        || status == 204
+        || status == 304;
+    head.body = if bodiless {
+        ResponseBody::None
+    } else if framing.transfer_encoding {
+        // RFC 9112 §6.3: a response whose final coding is not chunked runs to close.
+        if framing.chunked_last {
+            ResponseBody::Chunked
+        } else {
+            ResponseBody::UntilClose
+        }
+    } else {
+        match framing.content_length {
+            Some(0) => ResponseBody::None,
+            Some(n) => ResponseBody::Length(n),
+            None => ResponseBody::UntilClose,
+        }
+    };
+    head.status = status;
+    head.minor_version = minor;
+    head.reason = res
+        .reason
+        .map_or(Span::default(), |r| span_of(buf, r.as_bytes()));
+    head.head_len = head_len;
+    head.keep_alive = framing.keep_alive(minor) && head.body != ResponseBody::UntilClose;
+    Ok(true)
+}

@@ -1,0 +1,291 @@
+use crate::http1::{BodyError, ChunkedDecoder, LengthDecoder, Scan};
+
+const NEXT: &[u8] = b"GET /next HTTP/1.1\r\n\r\n";
+
+#[derive(Debug, PartialEq)]
+struct Fed {
+    consumed: usize,
+    done: bool,
+    payload: Vec<u8>,
+}
+
+/// Feeds `wire` cut at `cuts` (ascending), stopping at the end of the body as a connection
+/// would, and collects the payload ranges the decoder reports.
+fn feed(wire: &[u8], cuts: &[usize], max: u64) -> Result<Fed, BodyError> {
+    let mut d = ChunkedDecoder::new(max);
+    let mut fed = Fed {
+        consumed: 0,
+        done: false,
+        payload: Vec::new(),
+    };
+    let mut start = 0;
+    for end in cuts.iter().copied().chain([wire.len()]) {
+        let piece = &wire[start..end];
+        let scan = d.scan(piece, |r| fed.payload.extend_from_slice(&piece[r]))?;
+        fed.consumed += scan.consumed;
+        if scan.done {
+            fed.done = true;
+            assert!(d.is_done());
+            assert_eq!(d.payload_len(), fed.payload.len() as u64);
+            // A finished body takes nothing more.
+            assert_eq!(
+                d.scan(NEXT, |_| panic!("data after end")),
+                Ok(Scan {
+                    consumed: 0,
+                    done: true
+                })
+            );
+            return Ok(fed);
+        }
+        assert_eq!(
+            scan.consumed,
+            piece.len(),
+            "an unfinished body takes the whole piece"
+        );
+        start = end;
+    }
+    Ok(fed)
+}
+
+/// Every way of cutting `body + NEXT` into two or three pieces finds the same end and payload.
+fn check_ok(body: &[u8], payload: &[u8]) {
+    let wire = [body, NEXT].concat();
+    let want = Fed {
+        consumed: body.len(),
+        done: true,
+        payload: payload.to_vec(),
+    };
+    let n = wire.len();
+    let exhaustive = n <= 300;
+    for i in 0..=n {
+        assert_eq!(
+            feed(&wire, &[i], u64::MAX).as_ref(),
+            Ok(&want),
+            "cut at {i}"
+        );
+        if exhaustive {
+            for j in i..=n {
+                assert_eq!(
+                    feed(&wire, &[i, j], u64::MAX).as_ref(),
+                    Ok(&want),
+                    "cuts at {i},{j}"
+                );
+            }
+        }
+    }
+    let every_byte: Vec<usize> = (1..n).collect();
+    assert_eq!(feed(&wire, &every_byte, u64::MAX), Ok(want));
+}
+
+fn check_err(body: &[u8], max: u64, want: BodyError) {
+    let n = body.len();
+    for i in 0..=n {
+        assert_eq!(feed(body, &[i], max), Err(want), "cut at {i}");
+        if n <= 100 {
+            for j in i..=n {
+                assert_eq!(feed(body, &[i, j], max), Err(want), "cuts at {i},{j}");
+            }
+        }
+    }
+}
+
+fn bad(detail: &'static str) -> BodyError {
+    BodyError::BadChunk(detail)
+}
+
+#[test]
+fn simple_bodies() {
+    check_ok(b"5\r\nhello\r\n0\r\n\r\n", b"hello");
+    check_ok(b"0\r\n\r\n", b"");
+    check_ok(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world");
+    check_ok(
+        b"A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n",
+        b"0123456789abcdefghij",
+    );
+    // Payload that looks like framing is still payload.
+    check_ok(b"4\r\n\r\n\r\n\r\n0\r\n\r\n", b"\r\n\r\n");
+    check_ok(b"0000000000000003\r\nabc\r\n0\r\n\r\n", b"abc");
+}
+
+#[test]
+fn extensions_and_trailers() {
+    check_ok(
+        b"5;name=val\r\nhello\r\n1;a;b=\"q\"\r\n!\r\n0;last\r\n\r\n",
+        b"hello!",
+    );
+    check_ok(
+        b"3\r\nabc\r\n0\r\nExpires: never\r\nX-Sum:1 2\t3\r\nX-Empty:\r\n\r\n",
+        b"abc",
+    );
+    let ext_at_limit = [b"1;".as_slice(), &[b'e'; 4096], b"\r\nx\r\n0\r\n\r\n"].concat();
+    check_ok(&ext_at_limit, b"x");
+    // 8192 trailer bytes in all: "X: " + value + CRLF.
+    let trailer_at_limit = [b"0\r\nX: ".as_slice(), &[b'v'; 8192 - 5], b"\r\n\r\n"].concat();
+    check_ok(&trailer_at_limit, b"");
+}
+
+#[test]
+fn size_line_errors() {
+    check_err(
+        b"12345678901234567\r\n",
+        u64::MAX,
+        bad("chunk size too long"),
+    );
+    check_err(
+        b"00000000000000001\r\nx\r\n0\r\n\r\n",
+        u64::MAX,
+        bad("chunk size too long"),
+    );
+    check_err(b"\r\n\r\n", u64::MAX, bad("missing chunk size"));
+    check_err(b";ext\r\n", u64::MAX, bad("missing chunk size"));
+    check_err(b"g\r\n", u64::MAX, bad("invalid chunk size"));
+    check_err(
+        b"3 \r\nabc\r\n0\r\n\r\n",
+        u64::MAX,
+        bad("invalid chunk size"),
+    );
+    check_err(b"-3\r\nabc\r\n", u64::MAX, bad("invalid chunk size"));
+    check_err(b"0x3\r\nabc\r\n", u64::MAX, bad("invalid chunk size"));
+    check_err(b"3\nabc\r\n0\r\n\r\n", u64::MAX, bad("invalid chunk size"));
+    check_err(
+        b"3\r\rabc\r\n",
+        u64::MAX,
+        bad("expected LF after chunk size"),
+    );
+    check_err(
+        b"3;a b\r\nabc\r\n",
+        u64::MAX,
+        bad("invalid chunk extension"),
+    );
+    check_err(b"3;a\nabc\r\n", u64::MAX, bad("invalid chunk extension"));
+    let ext_over = [b"1;".as_slice(), &[b'e'; 4097], b"\r\nx\r\n0\r\n\r\n"].concat();
+    check_err(&ext_over, u64::MAX, bad("chunk extension too long"));
+}
+
+#[test]
+fn data_framing_errors() {
+    check_err(
+        b"3\r\nabc\n0\r\n\r\n",
+        u64::MAX,
+        bad("expected CRLF after chunk data"),
+    );
+    check_err(
+        b"3\r\nabcd\r\n0\r\n\r\n",
+        u64::MAX,
+        bad("expected CRLF after chunk data"),
+    );
+    check_err(
+        b"3\r\nabc\r0\r\n\r\n",
+        u64::MAX,
+        bad("expected CRLF after chunk data"),
+    );
+    check_err(b"0\r\n\r\r", u64::MAX, bad("expected LF after last chunk"));
+    check_err(b"0\r\n\n", u64::MAX, bad("invalid trailer name"));
+}
+
+#[test]
+fn trailer_errors() {
+    check_err(b"0\r\nbad\r\n\r\n", u64::MAX, bad("invalid trailer name"));
+    check_err(b"0\r\n: v\r\n\r\n", u64::MAX, bad("invalid trailer name"));
+    check_err(b"0\r\nX : v\r\n\r\n", u64::MAX, bad("invalid trailer name"));
+    check_err(
+        b"0\r\n folded: v\r\n\r\n",
+        u64::MAX,
+        bad("invalid trailer name"),
+    );
+    check_err(
+        b"0\r\nX: a\0b\r\n\r\n",
+        u64::MAX,
+        bad("invalid trailer value"),
+    );
+    check_err(
+        b"0\r\nX: a\nY: b\r\n\r\n",
+        u64::MAX,
+        bad("invalid trailer value"),
+    );
+    check_err(
+        b"0\r\nX: a\r\r\n",
+        u64::MAX,
+        bad("expected LF after trailer"),
+    );
+    let over = [b"0\r\nX: ".as_slice(), &[b'v'; 8192 - 4], b"\r\n\r\n"].concat();
+    check_err(&over, u64::MAX, bad("trailers too long"));
+}
+
+#[test]
+fn payload_limit() {
+    let body = b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+    check_err(body, 5, BodyError::TooLarge);
+    assert_eq!(feed(body, &[], 6).unwrap().payload, b"abcdef");
+    // The limit is checked on the size line, before any oversized data is passed on.
+    let mut d = ChunkedDecoder::new(10);
+    assert_eq!(
+        d.scan(b"b\r\n", |_| panic!("no data")),
+        Err(BodyError::TooLarge)
+    );
+}
+
+#[test]
+fn errors_are_sticky() {
+    let mut d = ChunkedDecoder::new(u64::MAX);
+    assert_eq!(d.scan(b"z", |_| {}), Err(bad("invalid chunk size")));
+    assert_eq!(d.scan(b"0\r\n\r\n", |_| {}), Err(bad("invalid chunk size")));
+}
+
+#[test]
+fn data_ranges_are_relative_to_each_buffer() {
+    let mut d = ChunkedDecoder::new(u64::MAX);
+    let mut ranges = Vec::new();
+    let s = d.scan(b"5\r\nhel", |r| ranges.push(r)).unwrap();
+    assert_eq!(
+        s,
+        Scan {
+            consumed: 6,
+            done: false
+        }
+    );
+    let s = d.scan(b"lo\r\n0\r\n\r\nrest", |r| ranges.push(r)).unwrap();
+    assert_eq!(
+        s,
+        Scan {
+            consumed: 9,
+            done: true
+        }
+    );
+    assert_eq!(ranges, vec![3..6, 0..2]);
+    assert_eq!(d.payload_len(), 5);
+}
+
+#[test]
+fn length_decoder() {
+    let mut d = LengthDecoder::new(5);
+    assert_eq!(
+        d.scan(b"he"),
+        Scan {
+            consumed: 2,
+            done: false
+        }
+    );
+    assert_eq!(d.remaining(), 3);
+    assert_eq!(
+        d.scan(b"lloGET"),
+        Scan {
+            consumed: 3,
+            done: true
+        }
+    );
+    assert_eq!(
+        d.scan(b"GET"),
+        Scan {
+            consumed: 0,
+            done: true
+        }
+    );
+    assert_eq!(
+        LengthDecoder::new(0).scan(b"x"),
+        Scan {
+            consumed: 0,
+            done: true
+        }
+    );
+}

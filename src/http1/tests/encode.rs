@@ -1,0 +1,115 @@
+use crate::http1::encode::{
+    decimal, gateway_response, gateway_response_head_only, header, reason_phrase, status_line,
+};
+use crate::http1::{parse_response, Method, ResponseBody, ResponseHead};
+
+fn s(v: &[u8]) -> &str {
+    std::str::from_utf8(v).unwrap()
+}
+
+#[test]
+fn decimals() {
+    for n in [0u64, 7, 10, 99, 100, 4096, 1_000_000_007, u64::MAX] {
+        let mut out = Vec::new();
+        decimal(&mut out, n);
+        assert_eq!(s(&out), n.to_string());
+    }
+}
+
+#[test]
+fn status_lines_and_headers() {
+    let mut out = Vec::new();
+    status_line(&mut out, 429);
+    status_line(&mut out, 599);
+    header(&mut out, b"retry-after", b"1");
+    header(&mut out, b"x-evil", b"a\r\nSet-Cookie: x\0");
+    assert_eq!(
+        s(&out),
+        "HTTP/1.1 429 Too Many Requests\r\nHTTP/1.1 599 \r\nretry-after: 1\r\nx-evil: a  Set-Cookie: x \r\n"
+    );
+    assert_eq!(reason_phrase(404), "Not Found");
+    assert_eq!(reason_phrase(504), "Gateway Timeout");
+}
+
+#[test]
+fn gateway_answer_bytes() {
+    let mut out = Vec::new();
+    gateway_response(&mut out, 404, "Not Found", b"req-1", true, &[]);
+    assert_eq!(
+        s(&out),
+        "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 23\r\n\
+         x-amzn-RequestId: req-1\r\napigw-requestid: req-1\r\n\r\n{\"message\":\"Not Found\"}"
+    );
+
+    let mut out = Vec::new();
+    gateway_response(
+        &mut out,
+        429,
+        "Too Many Requests",
+        b"r",
+        false,
+        &[("retry-after", b"2")],
+    );
+    let text = s(&out);
+    assert!(
+        text.contains(
+            "\r\nconnection: close\r\nretry-after: 2\r\n\r\n{\"message\":\"Too Many Requests\"}"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn message_is_json_escaped() {
+    let mut out = Vec::new();
+    gateway_response(
+        &mut out,
+        400,
+        "bad \"x\" \\ \n\t\u{1} caf\u{e9}",
+        b"r",
+        true,
+        &[],
+    );
+    let body_at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        s(&out[body_at..]),
+        r#"{"message":"bad \"x\" \\ \n\t\u0001 café"}"#
+    );
+}
+
+#[test]
+fn answers_parse_back() {
+    // The content-length we announce must frame exactly the body we write.
+    for (msg, keep_alive) in [("Not Found", true), ("q\"uo\u{7}te", false), ("", true)] {
+        let mut out = Vec::new();
+        gateway_response(&mut out, 502, msg, b"id", keep_alive, &[]);
+        let mut head = ResponseHead::new();
+        assert_eq!(parse_response(&out, Method::Get, 4096, &mut head), Ok(true));
+        let ResponseBody::Length(n) = head.body else {
+            panic!("expected a length, got {:?}", head.body)
+        };
+        assert_eq!(head.head_len + n as usize, out.len());
+        assert_eq!(head.keep_alive, keep_alive);
+        assert_eq!(head.header(&out, "apigw-requestid"), Some(&b"id"[..]));
+        assert_eq!(head.header(&out, "X-Amzn-RequestId"), Some(&b"id"[..]));
+
+        let mut head_only = Vec::new();
+        gateway_response_head_only(&mut head_only, 502, msg, b"id", keep_alive, &[]);
+        assert_eq!(head_only, out[..head.head_len]);
+    }
+}
+
+#[test]
+fn no_allocation_with_capacity() {
+    let mut out = Vec::with_capacity(512);
+    let ptr = out.as_ptr();
+    gateway_response(
+        &mut out,
+        403,
+        "Forbidden",
+        b"0123456789abcdef",
+        false,
+        &[("x-a", b"b")],
+    );
+    assert_eq!((out.as_ptr(), out.capacity()), (ptr, 512));
+}
