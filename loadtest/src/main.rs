@@ -1,1 +1,170 @@
-fn main() {}
+//! portico-load: an HTTP/1.1 load generator (closed loop for peak throughput, open loop with
+//! coordinated-omission correction for latency) and a fast benchmark origin.
+
+mod chunked;
+mod client;
+mod http;
+mod origin;
+mod parse;
+mod rt;
+mod stats;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "portico-load",
+    version,
+    about = "HTTP/1.1 load generator and benchmark origin for Portico",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve 200s with a fixed body on 127.0.0.1:PORT, for benchmarks.
+    Origin(OriginArgs),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Target, e.g. http://127.0.0.1:8080/path
+    #[arg(required = true)]
+    url: Option<String>,
+    /// Keep-alive connections, spread over the threads.
+    #[arg(short, long, default_value_t = 64)]
+    connections: usize,
+    /// How long to send load: 500ms, 10s, 1m.
+    #[arg(short, long, default_value = "10s", value_parser = parse::duration)]
+    duration: Duration,
+    /// Open loop: total requests per second, on a fixed schedule; latency counts from
+    /// each request's scheduled send time. Without it: closed loop, as fast as answered.
+    #[arg(short, long)]
+    rate: Option<f64>,
+    /// Threads (one monoio runtime each); default: one per cpu in --cpus.
+    #[arg(short, long)]
+    threads: Option<usize>,
+    /// Request method.
+    #[arg(short, long, default_value = "GET")]
+    method: String,
+    /// Extra request header, `name: value`; repeatable.
+    #[arg(short = 'H', long = "header", value_parser = parse::header)]
+    headers: Vec<(String, String)>,
+    /// Send a request body of this many bytes (with content-length).
+    #[arg(short, long, default_value_t = 0)]
+    body_size: usize,
+    /// Cpus to pin the threads to: `1`, `0,1`, `0-3`; default: all.
+    #[arg(long, value_parser = parse::cpu_list)]
+    cpus: Option<parse::CpuList>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Per-request timeout.
+    #[arg(long, default_value = "5s", value_parser = parse::duration)]
+    timeout: Duration,
+}
+
+#[derive(Args)]
+struct OriginArgs {
+    /// Port on 127.0.0.1.
+    #[arg(short, long)]
+    port: u16,
+    /// Response body size in bytes.
+    #[arg(short, long, default_value_t = 128)]
+    body_size: usize,
+    /// Cpus to pin the threads to; default: all.
+    #[arg(long, value_parser = parse::cpu_list)]
+    cpus: Option<parse::CpuList>,
+    /// Threads; default: one per cpu in --cpus.
+    #[arg(short, long)]
+    threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Origin(o)) => {
+            let cpus = o.cpus.map_or_else(rt::all_cpus, |c| c.0);
+            origin::serve(origin::OriginConfig {
+                port: o.port,
+                body_size: o.body_size,
+                threads: o.threads.unwrap_or(cpus.len()),
+                cpus,
+            })
+        }
+        None => load(cli.load),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portico-load: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(a: LoadArgs) -> Result<(), String> {
+    let url = a.url.as_deref().unwrap_or_default();
+    let target = parse::url(url)?;
+    let addr = target.resolve()?;
+    if a.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err("--rate must be a positive number of requests per second".into());
+        }
+    }
+    let method = a.method.to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(format!("invalid method `{}`", a.method));
+    }
+    let cpus = a.cpus.map_or_else(rt::all_cpus, |c| c.0);
+    let threads = a.threads.unwrap_or(cpus.len()).clamp(1, a.connections);
+    let request = client::build_request(
+        &method,
+        &target.authority,
+        &target.path,
+        &a.headers,
+        a.body_size,
+    );
+    let cfg: &'static client::LoadConfig = Box::leak(Box::new(client::LoadConfig {
+        addr,
+        request: request.leak(),
+        head_method: method == "HEAD",
+        connections: a.connections,
+        duration: a.duration,
+        rate: a.rate,
+        threads,
+        cpus,
+        timeout: a.timeout,
+    }));
+    let mode = match cfg.rate {
+        Some(r) => format!("open loop at {r} req/s"),
+        None => "closed loop".to_string(),
+    };
+    if !a.json {
+        println!(
+            "portico-load {method} {url}: {} connections, {threads} thread(s) on cpus {:?}, {mode}, {:?}",
+            cfg.connections, cfg.cpus, cfg.duration
+        );
+    }
+    let (summary, driver) = client::run(cfg)?;
+    let report = summary.report(cfg.duration);
+    if a.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+        println!("  driver    {driver}");
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The benchmark origin: every request gets the same 200 with an N-byte body, written from
+//! one static buffer in one write, on keep-alive connections. Request bodies are read and
+//! dropped. One listener per pinned thread (SO_REUSEPORT) so it scales with `--threads`.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::{ListenerOpts, TcpListener, TcpStream};
+
+use crate::http::{self, Framing, BUF_CAP};
+use crate::rt;
+
+pub struct OriginConfig {
+    pub port: u16,
+    pub body_size: usize,
+    pub cpus: Vec<usize>,
+    pub threads: usize,
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+const TOO_LARGE: &[u8] =
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+fn response(body_size: usize) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 200 OK\r\nServer: portico-load\r\nContent-Type: application/octet-stream\r\nContent-Length: {body_size}\r\n\r\n"
+    )
+    .into_bytes();
+    r.resize(r.len() + body_size, b'o');
+    r
+}
+
+/// Serves until the process is killed. Returns only on a startup error.
+pub fn serve(cfg: OriginConfig) -> Result<(), String> {
+    let addr: SocketAddr = ([127, 0, 0, 1], cfg.port).into();
+    // SO_REUSEPORT would let us silently share the port with a stale origin: a plain bind
+    // first fails if anyone listens there.
+    std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let resp: &'static [u8] = response(cfg.body_size).leak();
+    let (tx, rx) = mpsc::channel::<Result<&'static str, String>>();
+    let mut handles = Vec::new();
+    for t in 0..cfg.threads.max(1) {
+        let cpu = cfg.cpus[t % cfg.cpus.len()];
+        let tx = tx.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("origin-{t}"))
+            .spawn(move || {
+                rt::pin(cpu);
+                let (mut runtime, driver) = match rt::runtime() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("cannot start a monoio runtime: {e}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
+                    let listener = match TcpListener::bind_with_config(addr, &opts) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("cannot listen on {addr}: {e}")));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Ok(driver));
+                    drop(tx);
+                    loop {
+                        match listener.accept().await {
+                            Ok((stream, _)) => {
+                                monoio::spawn(serve_conn(stream, resp));
+                            }
+                            Err(e) => {
+                                // Out of fds or similar: say so and keep serving.
+                                eprintln!("portico-load origin: accept: {e}");
+                                monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            }
+                        }
+                    }
+                });
+            })
+            .map_err(|e| format!("cannot spawn a thread: {e}"))?;
+        handles.push(h);
+    }
+    drop(tx);
+    let mut driver = "none";
+    for _ in 0..handles.len() {
+        match rx.recv() {
+            Ok(Ok(d)) => driver = d,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("an origin thread exited".into()),
+        }
+    }
+    eprintln!(
+        "portico-load origin: listening on {addr}, {} thread(s) on cpus {:?}, {driver}, {}-byte responses",
+        handles.len(),
+        cfg.cpus,
+        cfg.body_size
+    );
+    for h in handles {
+        let _ = h.join();
+    }
+    Err("origin threads exited".into())
+}
+
+async fn serve_conn(mut s: TcpStream, resp: &'static [u8]) {
+    let _ = s.set_nodelay(true);
+    let mut buf = Vec::with_capacity(BUF_CAP);
+    loop {
+        let parsed = {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let http10 = req.version == Some(0);
+                    http::head_info(req.headers, http10, Framing::Length(0))
+                        .map(|info| Some((len, info)))
+                        .map_err(|_| ())
+                }
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(_) => Err(()),
+            }
+        };
+        match parsed {
+            Err(()) => {
+                let _ = s.write_all(BAD_REQUEST).await;
+                return;
+            }
+            Ok(None) => {
+                if buf.len() == buf.capacity() {
+                    let _ = s.write_all(TOO_LARGE).await;
+                    return;
+                }
+                let (res, b) = http::read_more(&mut s, buf).await;
+                buf = b;
+                match res {
+                    Ok(n) if n > 0 => {}
+                    _ => return,
+                }
+            }
+            Ok(Some((len, info))) => {
+                if info.expect_continue {
+                    let (res, _) = s.write_all(CONTINUE).await;
+                    if res.is_err() {
+                        return;
+                    }
+                }
+                let (res, b) = http::skip_body(&mut s, buf, len, info.framing).await;
+                buf = b;
+                if res.is_err() {
+                    return;
+                }
+                let (res, _) = s.write_all(resp).await;
+                if res.is_err() || info.close {
+                    return;
+                }
+            }
+        }
+    }
+}
