@@ -288,7 +288,7 @@ fn path_template(
             .ok_or_else(|| format!("unclosed {{ in path {p:?}"))?
             + open;
         if open > 0 {
-            parts.push(PathPart::Literal(rest[..open].as_bytes().into()));
+            parts.push(PathPart::Literal(rest.as_bytes()[..open].into()));
         }
         let name = rest[open + 1..close].trim_end_matches('+');
         let idx = params

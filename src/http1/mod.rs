@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod conn;
 pub mod encode;
 pub mod parse;
 pub mod response;
