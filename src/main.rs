@@ -91,9 +91,11 @@ fn run(path: &Path) -> ExitCode {
         }
     };
     let snapshot = Arc::new(config::compile::compile(&cfg));
+    portico::runtime::reload::install(path, snapshot);
+    portico::runtime::reload::spawn_watcher(path);
     spawn_signal_thread();
     info!(config = %path.display(), "starting");
-    match portico::runtime::run(snapshot) {
+    match portico::runtime::run() {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS

@@ -8,15 +8,19 @@ use std::time::Duration;
 
 use super::model::{self, Config, Integration};
 use crate::http1::encode;
+use crate::metrics::RouteLabels;
 use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 
 /// The runtime form of a config file.
 #[derive(Debug)]
 pub struct Snapshot {
     pub server: model::Server,
+    pub watch: bool,
     pub router: Router,
     pub apis: Vec<ApiRt>,
     pub upstreams: Vec<UpstreamRt>,
+    /// Labels of every (api, stage, route), indexed by `StageRt::metric_base + route`.
+    pub metric_labels: Vec<RouteLabels>,
 }
 
 #[derive(Debug)]
@@ -37,6 +41,8 @@ pub struct RouteRt {
 #[derive(Debug)]
 pub struct StageRt {
     pub name: String,
+    /// This stage's routes' metric cells start here in `Snapshot::metric_labels`.
+    pub metric_base: usize,
     /// Indexed by route id.
     pub integrations: Vec<IntegrationRt>,
     pub canary: Option<CanaryRt>,
@@ -83,7 +89,7 @@ pub struct MockResponse {
     pub body: Box<[u8]>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamRt {
     pub name: String,
     pub targets: Vec<SocketAddr>,
@@ -109,6 +115,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
 
     let mut tables = Vec::new();
     let mut apis = Vec::new();
+    let mut metric_labels = Vec::new();
     let mut default_endpoint = BasePaths::default();
     for (api_idx, (api_name, api)) in cfg.apis.iter().enumerate() {
         let mut table = RouteTable::default();
@@ -158,8 +165,15 @@ pub fn compile(cfg: &Config) -> Snapshot {
                     integrations: build(&vars),
                 }
             });
+            let metric_base = metric_labels.len();
+            metric_labels.extend(api.routes.iter().map(|(key, _)| RouteLabels {
+                api: api_name.clone(),
+                stage: stage_name.clone(),
+                route: key.clone(),
+            }));
             stages.push(StageRt {
                 name: stage_name.clone(),
+                metric_base,
                 integrations: build(&stage.variables),
                 canary,
             });
@@ -185,9 +199,11 @@ pub fn compile(cfg: &Config) -> Snapshot {
     }
     Snapshot {
         server: cfg.server.clone(),
+        watch: cfg.watch,
         router,
         apis,
         upstreams,
+        metric_labels,
     }
 }
 

@@ -66,6 +66,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
             "domains",
             "usage_plans",
             "api_keys",
+            "watch",
         ],
     );
     let mut cfg = Config {
@@ -86,6 +87,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
     f.set(d, "api_keys", &mut cfg.api_keys, |d, v, p| {
         Some(d.list_of(v, p, api_key))
     });
+    f.set(d, "watch", &mut cfg.watch, |d, v, p| d.bool(v, p));
     cfg
 }
 

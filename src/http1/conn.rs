@@ -26,7 +26,9 @@ use super::encode;
 use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
 use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::metrics::RouteCells;
 use crate::runtime::request_id::ID_LEN;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 /// Read buffer size: one read takes most request heads and small bodies whole.
@@ -50,6 +52,10 @@ pub struct Conn {
     /// Captured route parameters, spans into `rbuf`.
     pub params: Vec<Span>,
     pub request_id: [u8; ID_LEN],
+    /// Status of the response being written (for metrics and logs).
+    pub status: u16,
+    /// Time spent waiting on the integration, if one ran.
+    pub integration_time: Option<Duration>,
 }
 
 enum HeadOutcome {
@@ -69,10 +75,13 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         rhead: ResponseHead::new(),
         params: Vec::with_capacity(8),
         request_id: [0; ID_LEN],
+        status: 0,
+        integration_time: None,
     };
     let mut fresh = true;
     loop {
-        match c.read_head(ctx, fresh).await {
+        let gen = ctx.generation();
+        match c.read_head(ctx, &gen, fresh).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Close => return,
             HeadOutcome::Fail(status, message) => {
@@ -81,52 +90,71 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
                 c.wbuf.clear();
                 encode::gateway_response(&mut c.wbuf, status, message, &c.request_id, false, &[]);
                 let _ = c.flush_wbuf().await;
+                gen.unrouted.count(status);
                 return;
             }
         }
         fresh = false;
+        // A reload that landed while this connection waited applies to this request.
+        let gen = ctx.generation();
         c.request_id = ctx.ids.next();
-        if !handle(ctx, &mut c).await || ctx.drain.closing() {
+        c.status = 0;
+        c.integration_time = None;
+        let started = Instant::now();
+        let (keep, cells) = handle(ctx, &gen, &mut c).await;
+        cells.count(c.status);
+        cells.duration.observe(started.elapsed());
+        if let Some(t) = c.integration_time {
+            cells.integration.observe(t);
+        }
+        if !keep || ctx.drain.closing() {
             return;
         }
     }
 }
 
-async fn handle(ctx: &WorkerCtx, c: &mut Conn) -> bool {
-    let snap = &*ctx.snapshot;
+/// Serves one request; returns whether the connection goes on, and the metric cells of
+/// the route that served it.
+async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
+    let snap = &*gen.snap;
     let host = c.head.host.map(|s| s.get(&c.rbuf));
     let Some(m) = snap
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
     else {
-        return c.answer(ctx, 404, "Not Found", &[]).await;
+        return (
+            c.answer(ctx, gen, 404, "Not Found", &[]).await,
+            &gen.unrouted,
+        );
     };
     let api = &snap.apis[m.stage.api as usize];
     let stage = &api.stages[m.stage.stage as usize];
+    let cells = &gen.route_cells[stage.metric_base + m.route as usize];
     let integrations = match &stage.canary {
         Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => {
             &canary.integrations
         }
         _ => &stage.integrations,
     };
-    match &integrations[m.route as usize] {
-        IntegrationRt::Mock(mock) => c.answer_mock(ctx, mock).await,
-        IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, c, h, &m).await,
+    let keep = match &integrations[m.route as usize] {
+        IntegrationRt::Mock(mock) => c.answer_mock(ctx, gen, mock).await,
+        IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, gen, c, h, &m).await,
         IntegrationRt::Lambda { url, .. } => {
             warn!(url, "lambda integrations are not available in this build");
-            c.answer(ctx, 500, "Internal Server Error", &[]).await
+            c.answer(ctx, gen, 500, "Internal Server Error", &[]).await
         }
         IntegrationRt::Misconfigured(why) => {
             let route = &api.routes[m.route as usize].key;
             error!(api = %api.name, stage = %stage.name, route = %route, why = %why, "integration misconfigured");
-            c.answer(ctx, 500, "Internal Server Error", &[]).await
+            c.answer(ctx, gen, 500, "Internal Server Error", &[]).await
         }
-    }
+    };
+    (keep, cells)
 }
 
 impl Conn {
-    async fn read_head(&mut self, ctx: &WorkerCtx, fresh: bool) -> HeadOutcome {
-        let limits = &ctx.snapshot.server.limits;
+    async fn read_head(&mut self, ctx: &WorkerCtx, gen: &Generation, fresh: bool) -> HeadOutcome {
+        let limits = &gen.snap.server.limits;
         let parse_limits = ParseLimits {
             max_header_bytes: limits.max_header_bytes,
             max_request_line: limits.max_header_bytes.min(8192),
@@ -198,11 +226,13 @@ impl Conn {
     pub async fn answer(
         &mut self,
         ctx: &WorkerCtx,
+        gen: &Generation,
         status: u16,
         message: &str,
         extra: &[(&str, &[u8])],
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
+        self.status = status;
         self.wbuf.clear();
         let ka: &[(&str, &[u8])] = &[("connection", b"keep-alive")];
         let extra_all;
@@ -234,11 +264,17 @@ impl Conn {
         if self.flush_wbuf().await.is_err() {
             return false;
         }
-        keep && self.discard_body(ctx).await
+        keep && self.discard_body(gen).await
     }
 
-    async fn answer_mock(&mut self, ctx: &WorkerCtx, mock: &MockResponse) -> bool {
+    async fn answer_mock(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        mock: &MockResponse,
+    ) -> bool {
         let keep = self.can_keep_alive(ctx);
+        self.status = mock.status;
         self.wbuf.clear();
         self.wbuf.extend_from_slice(&mock.head);
         encode::header(&mut self.wbuf, b"x-amzn-RequestId", &self.request_id);
@@ -255,13 +291,13 @@ impl Conn {
         if self.flush_wbuf().await.is_err() {
             return false;
         }
-        keep && self.discard_body(ctx).await
+        keep && self.discard_body(gen).await
     }
 
     /// Consumes the current request (head and body) from `rbuf` without using the body.
-    async fn discard_body(&mut self, ctx: &WorkerCtx) -> bool {
+    async fn discard_body(&mut self, gen: &Generation) -> bool {
         self.rbuf.advance(self.head.head_len);
-        let wait = ctx.snapshot.server.limits.header_timeout;
+        let wait = gen.snap.server.limits.header_timeout;
         match self.head.body {
             BodyKind::Empty => true,
             BodyKind::Length(n) => {

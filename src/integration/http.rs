@@ -23,7 +23,9 @@ use crate::http1::body::ChunkedDecoder;
 use crate::http1::conn::{read_into, Conn};
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
+use crate::metrics::cells::bump;
 use crate::router::Matched;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::upstream::Lease;
 
@@ -32,17 +34,24 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// Serves one request through the integration; returns whether the client connection
 /// can carry another request.
-pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Matched) -> bool {
-    let Some(mut lease) = ctx.pools.checkout(h.upstream) else {
-        return c.answer(ctx, 502, "Bad Gateway", &[]).await;
+pub async fn proxy(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    h: &HttpIntegration,
+    m: &Matched,
+) -> bool {
+    let Some(mut lease) = gen.pools.checkout(h.upstream) else {
+        return c.answer(ctx, gen, 502, "Bad Gateway", &[]).await;
     };
     let deadline = Instant::now() + h.timeout;
 
     c.wbuf.clear();
     encode_request_head(ctx, c, h, m, &lease);
+    let sending = Instant::now();
     // Body bytes that came with the head go out in the same write.
     let head_len = c.head.head_len;
-    let max_body = ctx.snapshot.server.limits.max_body_bytes;
+    let max_body = gen.snap.server.limits.max_body_bytes;
     let mut chunked = ChunkedDecoder::new(max_body);
     let (initial, body_done) = match c.head.body {
         BodyKind::Empty => (0, true),
@@ -53,10 +62,10 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
         BodyKind::Chunked => match chunked.scan(&c.rbuf[head_len..], |_| {}) {
             Ok(scan) => (scan.consumed, scan.done),
             Err(e) => {
-                ctx.pools.release(&lease, None);
+                lease.release(None);
                 let (status, msg) = relay::body_error_status(e);
                 c.head.keep_alive = false;
-                return c.answer(ctx, status, msg, &[]).await;
+                return c.answer(ctx, gen, status, msg, &[]).await;
             }
         },
     };
@@ -72,14 +81,20 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
     let mut retried = false;
     let (mut upstream, result) = loop {
         let (mut stream, reused) = match lease.pooled.take() {
-            Some(s) => (s, true),
+            Some(s) => {
+                bump(&lease.cells().reused, 1);
+                (s, true)
+            }
             None => match connect(&lease).await {
-                Ok(s) => (s, false),
+                Ok(s) => {
+                    bump(&lease.cells().new, 1);
+                    (s, false)
+                }
                 Err(e) => break (None, Err(e)),
             },
         };
         let sent = send_request(
-            ctx,
+            gen,
             c,
             &mut stream,
             body_done,
@@ -101,19 +116,26 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
             r => break (Some(stream), r),
         }
     };
+    c.integration_time = Some(sending.elapsed());
     if let Err(e) = result {
-        ctx.pools.release(&lease, None);
+        let outcome = if e.kind == Kind::UpstreamTimeout {
+            &lease.cells().timeout
+        } else {
+            &lease.cells().error
+        };
+        bump(outcome, 1);
+        lease.release(None);
         debug!(target = %lease.addr, error = %e, "integration failed");
         let (status, message) = e.status_and_message();
         if e.side == crate::error::Side::Client || !body_done {
             // Part of the client's body may still be unread: the connection can't go on.
             c.head.keep_alive = false;
         }
-        return c.answer_consumed(ctx, status, message).await;
+        return c.answer_consumed(ctx, gen, status, message).await;
     }
     let stream = upstream.take().expect("a response implies a stream");
     let outcome = relay::response(ctx, c, stream, h.timeout).await;
-    ctx.pools.release(&lease, outcome.reusable);
+    lease.release(outcome.reusable);
     outcome.client_keep_alive
 }
 
@@ -136,7 +158,7 @@ async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
 
 /// Writes `wbuf` (head plus the first body bytes) and relays the rest of the body.
 async fn send_request(
-    ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     stream: &mut TcpStream,
     body_done: bool,
@@ -170,8 +192,8 @@ async fn send_request(
             .await;
         res.map_err(|e| Error::new(Kind::ClientBody, format!("100-continue: {e}")))?;
     }
-    let read_wait = ctx
-        .snapshot
+    let read_wait = gen
+        .snap
         .server
         .limits
         .header_timeout
@@ -277,7 +299,7 @@ pub fn named_by_connection(connection: Option<&[u8]>, name: &[u8]) -> bool {
 }
 
 fn encode_request_head(
-    ctx: &WorkerCtx,
+    _ctx: &WorkerCtx,
     c: &mut Conn,
     h: &HttpIntegration,
     m: &Matched,
@@ -326,7 +348,7 @@ fn encode_request_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"host: ");
-    ctx.pools.host_of(lease, out);
+    lease.host(out);
     out.extend_from_slice(b"\r\nx-forwarded-for: ");
     if let Some((s, e)) = forwarded_for {
         out.extend_from_slice(&buf[s..e]);
@@ -344,11 +366,17 @@ fn encode_request_head(
 
 impl Conn {
     /// A gateway answer after the request body was already consumed (or abandoned).
-    async fn answer_consumed(&mut self, ctx: &WorkerCtx, status: u16, message: &str) -> bool {
+    async fn answer_consumed(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        status: u16,
+        message: &str,
+    ) -> bool {
         // The head is gone from rbuf; make the answer's own discard a no-op.
         self.head.head_len = 0;
         self.head.body = BodyKind::Empty;
         self.head.expect_continue = false;
-        self.answer(ctx, status, message, &[]).await
+        self.answer(ctx, gen, status, message, &[]).await
     }
 }

@@ -149,6 +149,7 @@ pub async fn response(
     let keep = c.head.keep_alive
         && !ctx.drain.closing()
         && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
+    c.status = c.rhead.status;
     write_response_head(c, framing, keep);
     let head_len = c.rhead.head_len;
     c.ubuf.advance(head_len);
