@@ -8,6 +8,7 @@ pub mod error;
 pub mod http1;
 pub mod integration;
 pub mod metrics;
+pub mod pipeline;
 pub mod router;
 pub mod runtime;
 pub mod upstream;

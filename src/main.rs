@@ -122,9 +122,8 @@ fn spawn_signal_thread() {
         .spawn(move || {
             for sig in signals.forever() {
                 if sig == SIGHUP {
-                    warn!(
-                        "SIGHUP: hot reload is not available yet; restart to apply config changes"
-                    );
+                    // Errors are logged by reload(); the running config stays.
+                    let _ = portico::runtime::reload::reload();
                     continue;
                 }
                 info!(signal = sig, "stopping: draining in-flight requests");

@@ -21,9 +21,11 @@ use crate::config::compile::{HttpIntegration, PathPart};
 use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::conn::{read_into, Conn};
+use crate::http1::encode;
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
 use crate::metrics::cells::bump;
+use crate::pipeline::trace;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -286,6 +288,9 @@ fn skip_request_header(name: &[u8]) -> bool {
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
+        b"traceparent",
+        b"x-amzn-trace-id",
+        b"x-amzn-requestid",
     ];
     SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
@@ -299,7 +304,7 @@ pub fn named_by_connection(connection: Option<&[u8]>, name: &[u8]) -> bool {
 }
 
 fn encode_request_head(
-    _ctx: &WorkerCtx,
+    ctx: &WorkerCtx,
     c: &mut Conn,
     h: &HttpIntegration,
     m: &Matched,
@@ -356,6 +361,13 @@ fn encode_request_head(
     }
     let _ = write!(out, "{}", c.peer.ip());
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    let mut rng = ctx.rng.borrow_mut();
+    trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    trace::amzn_trace_id(out, c.head.header(buf, "x-amzn-trace-id"), &mut rng, now);
+    encode::header(out, b"x-amzn-requestid", &c.request_id);
     if let Some(host) = c.head.host {
         out.extend_from_slice(b"x-forwarded-host: ");
         out.extend_from_slice(host.get(buf));

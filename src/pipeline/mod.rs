@@ -1,0 +1,3 @@
+//! Per-request filters between the router and the integration, one file each.
+
+pub mod trace;
