@@ -268,7 +268,6 @@ const FOUR_ERRORS: [&str; 4] = [
 ];
 
 #[test]
-#[ignore = "engine bug: after a decode error (unknown key, bad duration) check stops; the cross-reference errors of the same file are not listed"]
 fn check_lists_every_error_at_once() {
     let (code, text) = check(&FOUR_MISTAKES.replace("{PORT}", "18080"));
     assert_eq!(code, 1, "{text}");
@@ -559,7 +558,6 @@ fn sigterm_and_sigint_exit_0_and_stop_listening() {
 }
 
 #[test]
-#[ignore = "engine bug: a connection that has sent nothing yet holds SIGTERM up for the whole drain_timeout (conn.rs: the fresh-connection read does not watch the drain)"]
 fn sigterm_does_not_wait_for_connections_that_sent_nothing() {
     for driver in DRIVERS {
         let port = free_port();
@@ -588,7 +586,6 @@ fn sigterm_does_not_wait_for_connections_that_sent_nothing() {
 }
 
 #[test]
-#[ignore = "engine bug: with io_uring the listening socket outlives the process by a few ms after SIGTERM (accepts then resets connections), so an immediate restart fails with \"another process already listens\""]
 fn restart_right_after_sigterm() {
     for driver in DRIVERS {
         let port = free_port();

@@ -384,7 +384,6 @@ fn connect_is_not_implemented() {
 }
 
 #[test]
-#[ignore = "engine bug: `Content-Length: 2, 2` (and two equal Content-Length lines) are accepted and forwarded to the backend verbatim instead of as one `content-length: 2`"]
 fn equal_content_lengths_are_refused_or_forwarded_as_one() {
     // RFC 9112 §6.3: a list of identical values may be processed as that one value. A proxy
     // that accepts it must then forward one plain Content-Length: backends such as nginx

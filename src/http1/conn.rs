@@ -178,8 +178,13 @@ impl Conn {
                 }
             }
             if fresh {
-                // A new connection that sends nothing is a slowloris too.
-                match monoio::time::timeout(limits.header_timeout, self.read_client()).await {
+                // A new connection that sends nothing is a slowloris too. Nothing was
+                // asked yet, so a drain may close it at once.
+                let read = monoio::select! {
+                    r = monoio::time::timeout(limits.header_timeout, self.read_client()) => r,
+                    _ = ctx.drain.wait() => return HeadOutcome::Close,
+                };
+                match read {
                     Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Close,
                     Ok(Ok(_)) => continue,
                     Err(_) => return HeadOutcome::Fail(408, "Request Timeout"),

@@ -291,6 +291,8 @@ fn skip_request_header(name: &[u8]) -> bool {
         b"traceparent",
         b"x-amzn-trace-id",
         b"x-amzn-requestid",
+        // Written once from the parsed length: duplicates ("2, 2") are not passed on.
+        b"content-length",
     ];
     SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
@@ -361,6 +363,17 @@ fn encode_request_head(
     }
     let _ = write!(out, "{}", c.peer.ip());
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    match c.head.body {
+        BodyKind::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            encode::decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyKind::Empty if c.head.header(buf, "content-length").is_some() => {
+            out.extend_from_slice(b"content-length: 0\r\n");
+        }
+        _ => {}
+    }
     let mut rng = ctx.rng.borrow_mut();
     trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);
     let now = std::time::SystemTime::now()

@@ -103,6 +103,10 @@ impl Router {
             .and_then(|h| self.domain(h))
             .unwrap_or(&self.default_endpoint);
         let bytes = path.get(buf);
+        // `OPTIONS *` asks about the server, not a resource: no route answers it.
+        if bytes.first().is_some_and(|&b| b != b'/') {
+            return None;
+        }
         let (stage, taken) = endpoint.select(bytes)?;
         let rest = Span {
             start: path.start + taken as u32,

@@ -295,6 +295,9 @@ async fn worker_main(
             last_sweep = Instant::now();
         }
     }
+    for (listener, _) in listeners.open.values() {
+        stop_listening(listener);
+    }
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
     let deadline = Instant::now() + drain_timeout;
@@ -315,16 +318,16 @@ async fn worker_main(
 /// the accept loops of removed ones.
 #[derive(Default)]
 struct Listeners {
-    open: HashMap<SocketAddr, Rc<Drain>>,
-    pending: Vec<(TcpListener, Rc<Drain>)>,
+    open: HashMap<SocketAddr, (Rc<TcpListener>, Rc<Drain>)>,
+    pending: Vec<(Rc<TcpListener>, Rc<Drain>)>,
 }
 
 impl Listeners {
     fn bind(&mut self, addr: SocketAddr) -> std::io::Result<()> {
         let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
-        let listener = TcpListener::bind_with_config(addr, &opts)?;
+        let listener = Rc::new(TcpListener::bind_with_config(addr, &opts)?);
         let stop = Rc::new(Drain::default());
-        self.open.insert(addr, stop.clone());
+        self.open.insert(addr, (listener.clone(), stop.clone()));
         self.pending.push((listener, stop));
         Ok(())
     }
@@ -336,10 +339,11 @@ impl Listeners {
     }
 
     fn reconcile(&mut self, ctx: &Rc<WorkerCtx>, wanted: &[SocketAddr]) {
-        self.open.retain(|addr, stop| {
+        self.open.retain(|addr, (listener, stop)| {
             let keep = wanted.contains(addr);
             if !keep {
                 info!(worker = ctx.id, %addr, "listener removed by reload");
+                stop_listening(listener);
                 stop.begin();
             }
             keep
@@ -358,7 +362,7 @@ impl Listeners {
     }
 }
 
-async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener, stop: Rc<Drain>) {
+async fn accept_loop(ctx: Rc<WorkerCtx>, listener: Rc<TcpListener>, stop: Rc<Drain>) {
     loop {
         let accepted = monoio::select! {
             a = listener.accept() => a,
@@ -381,5 +385,18 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener, stop: Rc<Drain>)
                 monoio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// Takes the socket out of the LISTEN state at once. Closing alone is not enough under
+/// io_uring: the cancelled accept keeps the socket alive until the ring is torn down,
+/// which the kernel finishes a few milliseconds after the process exits, so an
+/// immediate restart would find the port still taken.
+fn stop_listening(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: shutdown(2) on a descriptor this listener owns and keeps open for the
+    // duration of the call; it touches no memory.
+    unsafe {
+        libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR);
     }
 }
