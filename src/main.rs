@@ -78,7 +78,9 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(path: &Path) -> ExitCode {
-    let cfg = match config::load_and_validate(path) {
+    let loaded =
+        config::read(path).and_then(|text| Ok((config::load_and_validate_text(&text)?, text)));
+    let (cfg, text) = match loaded {
         Ok(cfg) => cfg,
         Err(errors) => {
             eprintln!(
@@ -90,7 +92,9 @@ fn run(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let snapshot = Arc::new(config::compile::compile(&cfg));
+    let mut snapshot = config::compile::compile(&cfg);
+    snapshot.view = config::view::redacted_view(&text);
+    let snapshot = Arc::new(snapshot);
     portico::runtime::reload::install(path, snapshot);
     portico::runtime::reload::spawn_watcher(path);
     spawn_signal_thread();

@@ -16,6 +16,8 @@ use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 pub struct Snapshot {
     pub server: model::Server,
     pub watch: bool,
+    /// The file as `GET /config` shows it (secrets redacted); set by whoever loaded it.
+    pub view: serde_json::Value,
     pub router: Router,
     pub apis: Vec<ApiRt>,
     pub upstreams: Vec<UpstreamRt>,
@@ -200,6 +202,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
     Snapshot {
         server: cfg.server.clone(),
         watch: cfg.watch,
+        view: serde_json::Value::Null,
         router,
         apis,
         upstreams,

@@ -9,6 +9,7 @@ mod decode;
 pub mod load;
 pub mod model;
 pub mod validate;
+pub mod view;
 
 #[cfg(test)]
 mod tests;
@@ -76,13 +77,23 @@ impl From<ConfigError> for ConfigErrors {
 /// Values that failed to decode are left out of validation: a cross-reference error at
 /// or under a path the decoder already reported would only repeat it.
 pub fn load_and_validate(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    load_and_validate_text(&read(path)?)
+}
+
+/// Reads a config file; an unreadable file is one error.
+pub fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(
             "",
             format!("cannot read config file {}: {e}", path.display()),
         )
-    })?;
-    let (cfg, mut errors) = load::load_partial(&text)?;
+        .into()
+    })
+}
+
+/// [`load_and_validate`] on text already read.
+pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
+    let (cfg, mut errors) = load::load_partial(text)?;
     let decoded_cleanly = errors.is_empty();
     for e in validate::validate(&cfg) {
         let overlaps = |d: &ConfigError| e.path.starts_with(&d.path) || d.path.starts_with(&e.path);

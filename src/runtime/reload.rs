@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 use tracing::{error, info, warn};
 
 use crate::config::compile::{compile, Snapshot};
-use crate::config::{load_and_validate, ConfigError, ConfigErrors};
+use crate::config::view::redacted_view;
+use crate::config::{load_and_validate_text, read, ConfigError, ConfigErrors};
 
 struct Current {
     generation: AtomicU64,
@@ -62,8 +63,10 @@ pub fn reload() -> Result<u64, ConfigErrors> {
         return Err(ConfigError::new("", "not running").into());
     };
     let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
-    let result = load_and_validate(&c.path).and_then(|cfg| {
-        let next = compile(&cfg);
+    let result = read(&c.path).and_then(|text| {
+        let cfg = load_and_validate_text(&text)?;
+        let mut next = compile(&cfg);
+        next.view = redacted_view(&text);
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
         check_compatible(&running, &next)?;
         Ok(next)
