@@ -94,6 +94,7 @@ fn run(path: &Path) -> ExitCode {
     };
     let mut snapshot = config::compile::compile(&cfg);
     snapshot.view = config::view::redacted_view(&text);
+    portico::metrics::access_log::configure(&snapshot.server.access_log.path);
     let snapshot = Arc::new(snapshot);
     portico::runtime::reload::install(path, snapshot);
     portico::runtime::reload::spawn_watcher(path);
@@ -113,8 +114,9 @@ fn run(path: &Path) -> ExitCode {
 }
 
 fn spawn_signal_thread() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+    {
         Ok(s) => s,
         Err(e) => {
             warn!("cannot install signal handlers: {e}");
@@ -125,6 +127,10 @@ fn spawn_signal_thread() {
         .name("portico-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
+                if sig == SIGUSR1 {
+                    portico::metrics::access_log::reopen();
+                    continue;
+                }
                 if sig == SIGHUP {
                     // Errors are logged by reload(); the running config stays.
                     let _ = portico::runtime::reload::reload();

@@ -247,3 +247,87 @@ fn twenty_reloads_under_load_fail_no_request() {
         );
     }
 }
+
+fn read_lines_eventually(path: &std::path::Path, want: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        if lines.len() >= want || Instant::now() > deadline {
+            return lines;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() {
+    let origin = Origin::fixed(b"hello");
+    for driver in DRIVERS {
+        let dir = std::env::temp_dir().join(format!("portico-log-{}-{driver}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("access.log");
+        let format = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","ua":"$context.identity.userAgent","method":"$context.httpMethod","path":"$context.path","routeKey":"$context.routeKey","stage":"$context.stage","status":"$context.status","len":"$context.responseLength","latency":"$context.responseLatency","istatus":"$context.integrationStatus","err":"$context.error.message","type":"$context.error.responseType","time":"$context.requestTime"}"#;
+        let yaml = proxy_config(origin.addr, 2).replace(
+            "  limits:",
+            &format!(
+                "  access_log: {{ path: \"{}\", format: '{format}' }}\n  limits:",
+                log.display()
+            ),
+        );
+        let p = Portico::start(&yaml, driver);
+        let mut ids = std::collections::HashSet::new();
+        for i in 0..20 {
+            let r = p.raw(format!("GET /p{i}?q=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: agent \"x\"\r\nConnection: close\r\n\r\n").as_bytes());
+            ids.insert(r.header("x-amzn-RequestId").unwrap().to_string());
+        }
+        // A gateway answer: no route for a bad request target is a 400 without a route.
+        p.raw(b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let lines = read_lines_eventually(&log, 21);
+        assert_eq!(lines.len(), 21, "{driver}: {lines:?}");
+        let logged: std::collections::HashSet<_> = lines
+            .iter()
+            .filter_map(|l| l["requestId"].as_str().map(String::from))
+            .collect();
+        assert_eq!(logged.len(), 21, "request ids are unique");
+        assert!(
+            ids.is_subset(&logged),
+            "the ids clients saw are the ones logged"
+        );
+        let first = lines
+            .iter()
+            .find(|l| l["path"] == "/p0")
+            .expect("a line for /p0");
+        assert_eq!(first["ip"], "127.0.0.1");
+        assert_eq!(first["ua"], "agent \"x\"");
+        assert_eq!(first["method"], "GET");
+        assert_eq!(first["routeKey"], "$default");
+        assert_eq!(first["stage"], "$default");
+        assert_eq!(first["status"], "200");
+        assert_eq!(first["len"], "5");
+        assert_eq!(first["istatus"], "200");
+        assert_eq!(first["err"], "-");
+        assert!(first["time"].as_str().unwrap().ends_with(" +0000"));
+        let bad = lines
+            .iter()
+            .find(|l| l["status"] == "400")
+            .expect("the 400 is logged");
+        assert_eq!(bad["err"], "Bad Request");
+        assert_eq!(bad["type"], "DEFAULT_4XX");
+
+        // Rotation: move the file away, SIGUSR1, and new lines go to a new file.
+        std::fs::rename(&log, dir.join("access.log.1")).unwrap();
+        p.signal(10);
+        thread::sleep(Duration::from_millis(300));
+        p.get("/after");
+        let lines = read_lines_eventually(&log, 1);
+        assert_eq!(lines.len(), 1, "{driver}: reopened file");
+        assert_eq!(lines[0]["path"], "/after");
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

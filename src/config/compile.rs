@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::model::{self, Config, Integration};
 use crate::http1::encode;
+use crate::metrics::log_format::LogFormat;
 use crate::metrics::RouteLabels;
 use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 
@@ -16,6 +17,8 @@ use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 pub struct Snapshot {
     pub server: model::Server,
     pub watch: bool,
+    /// None when access logging is off.
+    pub access_log: Option<LogFormat>,
     /// The file as `GET /config` shows it (secrets redacted); set by whoever loaded it.
     pub view: serde_json::Value,
     pub router: Router,
@@ -203,6 +206,8 @@ pub fn compile(cfg: &Config) -> Snapshot {
         server: cfg.server.clone(),
         watch: cfg.watch,
         view: serde_json::Value::Null,
+        access_log: (cfg.server.access_log.path != model::LogPath::Off)
+            .then(|| LogFormat::compile(&cfg.server.access_log.format)),
         router,
         apis,
         upstreams,

@@ -27,6 +27,7 @@ use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Sp
 use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
 use crate::metrics::RouteCells;
+use crate::router::{RouteId, StageRef};
 use crate::runtime::request_id::ID_LEN;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -52,10 +53,40 @@ pub struct Conn {
     /// Captured route parameters, spans into `rbuf`.
     pub params: Vec<Span>,
     pub request_id: [u8; ID_LEN],
-    /// Status of the response being written (for metrics and logs).
+    /// What the current request leaves for metrics and the access log.
+    pub out: Outcome,
+    /// Request fields copied for the access log before the body moves `rbuf` on.
+    pub(crate) log_scratch: Vec<u8>,
+    pub(crate) log_fields: [Span; 4],
+}
+
+/// What one request leaves behind for metrics and the access log.
+#[derive(Default)]
+pub struct Outcome {
     pub status: u16,
-    /// Time spent waiting on the integration, if one ran.
+    /// Response body bytes written to the client.
+    pub body_sent: u64,
     pub integration_time: Option<Duration>,
+    pub integration_status: Option<u16>,
+    /// Why the integration failed, if it did (a reused buffer).
+    pub integration_error: String,
+    /// The gateway's own answer, if it gave one.
+    pub error_message: &'static str,
+    pub served_by: Option<(StageRef, RouteId)>,
+    pub canary: bool,
+}
+
+impl Outcome {
+    fn reset(&mut self) {
+        self.status = 0;
+        self.body_sent = 0;
+        self.integration_time = None;
+        self.integration_status = None;
+        self.integration_error.clear();
+        self.error_message = "";
+        self.served_by = None;
+        self.canary = false;
+    }
 }
 
 enum HeadOutcome {
@@ -75,8 +106,9 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         rhead: ResponseHead::new(),
         params: Vec::with_capacity(8),
         request_id: [0; ID_LEN],
-        status: 0,
-        integration_time: None,
+        out: Outcome::default(),
+        log_scratch: Vec::new(),
+        log_fields: [Span::default(); 4],
     };
     let mut fresh = true;
     loop {
@@ -91,6 +123,15 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
                 encode::gateway_response(&mut c.wbuf, status, message, &c.request_id, false, &[]);
                 let _ = c.flush_wbuf().await;
                 gen.unrouted.count(status);
+                if gen.snap.access_log.is_some() {
+                    // The head did not parse, so its fields are logged as "-".
+                    c.out.reset();
+                    c.out.status = status;
+                    c.out.error_message = message;
+                    c.log_scratch.clear();
+                    c.log_fields = [Span::default(); 4];
+                    c.log(ctx, &gen, Duration::ZERO);
+                }
                 return;
             }
         }
@@ -98,14 +139,21 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         // A reload that landed while this connection waited applies to this request.
         let gen = ctx.generation();
         c.request_id = ctx.ids.next();
-        c.status = 0;
-        c.integration_time = None;
+        c.out.reset();
         let started = Instant::now();
+        let logging = gen.snap.access_log.is_some();
+        if logging {
+            c.capture_for_log();
+        }
         let (keep, cells) = handle(ctx, &gen, &mut c).await;
-        cells.count(c.status);
-        cells.duration.observe(started.elapsed());
-        if let Some(t) = c.integration_time {
+        let elapsed = started.elapsed();
+        cells.count(c.out.status);
+        cells.duration.observe(elapsed);
+        if let Some(t) = c.out.integration_time {
             cells.integration.observe(t);
+        }
+        if logging {
+            c.log(ctx, &gen, elapsed);
         }
         if !keep || ctx.drain.closing() {
             return;
@@ -130,8 +178,10 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     let api = &snap.apis[m.stage.api as usize];
     let stage = &api.stages[m.stage.stage as usize];
     let cells = &gen.route_cells[stage.metric_base + m.route as usize];
+    c.out.served_by = Some((m.stage, m.route));
     let integrations = match &stage.canary {
         Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => {
+            c.out.canary = true;
             &canary.integrations
         }
         _ => &stage.integrations,
@@ -233,11 +283,12 @@ impl Conn {
         ctx: &WorkerCtx,
         gen: &Generation,
         status: u16,
-        message: &str,
+        message: &'static str,
         extra: &[(&str, &[u8])],
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
-        self.status = status;
+        self.out.status = status;
+        self.out.error_message = message;
         self.wbuf.clear();
         let ka: &[(&str, &[u8])] = &[("connection", b"keep-alive")];
         let extra_all;
@@ -266,6 +317,12 @@ impl Conn {
                 extra,
             );
         }
+        let head_end = self
+            .wbuf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |i| i + 4);
+        self.out.body_sent = (self.wbuf.len() - head_end) as u64;
         if self.flush_wbuf().await.is_err() {
             return false;
         }
@@ -279,7 +336,7 @@ impl Conn {
         mock: &MockResponse,
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
-        self.status = mock.status;
+        self.out.status = mock.status;
         self.wbuf.clear();
         self.wbuf.extend_from_slice(&mock.head);
         encode::header(&mut self.wbuf, b"x-amzn-RequestId", &self.request_id);
@@ -292,6 +349,7 @@ impl Conn {
         self.wbuf.extend_from_slice(b"\r\n");
         if self.head.method != Method::Head {
             self.wbuf.extend_from_slice(&mock.body);
+            self.out.body_sent = mock.body.len() as u64;
         }
         if self.flush_wbuf().await.is_err() {
             return false;

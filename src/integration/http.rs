@@ -8,6 +8,7 @@
 //! a fresh connection when that is safe: the method is idempotent, the whole body was in
 //! that first write, and not one byte of response came back.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Instant;
 
@@ -118,7 +119,7 @@ pub async fn proxy(
             r => break (Some(stream), r),
         }
     };
-    c.integration_time = Some(sending.elapsed());
+    c.out.integration_time = Some(sending.elapsed());
     if let Err(e) = result {
         let outcome = if e.kind == Kind::UpstreamTimeout {
             &lease.cells().timeout
@@ -128,6 +129,7 @@ pub async fn proxy(
         bump(outcome, 1);
         lease.release(None);
         debug!(target = %lease.addr, error = %e, "integration failed");
+        let _ = write!(c.out.integration_error, "{}", e.detail);
         let (status, message) = e.status_and_message();
         if e.side == crate::error::Side::Client || !body_done {
             // Part of the client's body may still be unread: the connection can't go on.
@@ -396,7 +398,7 @@ impl Conn {
         ctx: &WorkerCtx,
         gen: &Generation,
         status: u16,
-        message: &str,
+        message: &'static str,
     ) -> bool {
         // The head is gone from rbuf; make the answer's own discard a no-op.
         self.head.head_len = 0;

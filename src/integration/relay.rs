@@ -149,7 +149,8 @@ pub async fn response(
     let keep = c.head.keep_alive
         && !ctx.drain.closing()
         && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
-    c.status = c.rhead.status;
+    c.out.status = c.rhead.status;
+    c.out.integration_status = Some(c.rhead.status);
     write_response_head(c, framing, keep);
     let head_len = c.rhead.head_len;
     c.ubuf.advance(head_len);
@@ -263,6 +264,7 @@ async fn relay_length(
     let k = n.min(c.ubuf.len() as u64) as usize;
     c.wbuf.extend_from_slice(&c.ubuf[..k]);
     c.ubuf.advance(k);
+    c.out.body_sent = k as u64;
     c.flush_wbuf().await?;
     let mut left = n - k as u64;
     while left > 0 {
@@ -272,6 +274,7 @@ async fn relay_length(
         let k = left.min(c.ubuf.len() as u64) as usize;
         write_prefix(&mut c.stream, &mut c.ubuf, k).await?;
         left -= k as u64;
+        c.out.body_sent += k as u64;
     }
     Ok(true)
 }
@@ -309,6 +312,7 @@ async fn relay_chunked(
         } else {
             write_prefix(&mut c.stream, &mut c.ubuf, scan.consumed).await?;
         }
+        c.out.body_sent = dec.payload_len();
         if scan.done {
             return Ok(true);
         }
@@ -328,11 +332,13 @@ async fn relay_until_close(
         if !c.ubuf.is_empty() {
             if enchunk {
                 let n = c.ubuf.len();
+                c.out.body_sent += n as u64;
                 let _ = write!(c.wbuf, "{n:x}\r\n");
                 c.wbuf.extend_from_slice(&c.ubuf);
                 c.wbuf.extend_from_slice(b"\r\n");
                 c.ubuf.clear();
             } else {
+                c.out.body_sent += c.ubuf.len() as u64;
                 c.wbuf.extend_from_slice(&c.ubuf);
                 c.ubuf.clear();
             }

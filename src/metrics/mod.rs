@@ -3,7 +3,9 @@
 //! hands each worker its cells when a config generation is built and renders the
 //! Prometheus text format.
 
+pub mod access_log;
 pub mod cells;
+pub mod log_format;
 pub mod names;
 pub mod registry;
 

@@ -73,6 +73,7 @@ pub fn reload() -> Result<u64, ConfigErrors> {
     });
     match result {
         Ok(next) => {
+            crate::metrics::access_log::configure(&next.server.access_log.path);
             *c.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
             let generation = c.generation.fetch_add(1, Ordering::AcqRel) + 1;
             info!(generation, config = %c.path.display(), "config reloaded");

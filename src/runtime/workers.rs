@@ -32,6 +32,9 @@ pub struct WorkerCtx {
     pub rng: RefCell<Rng>,
     pub driver: Driver,
     pub cells: Arc<WorkerCells>,
+    /// Access-log lines not yet handed to the writer, and how many there are.
+    pub log_buf: RefCell<Vec<u8>>,
+    pub log_lines: std::cell::Cell<u64>,
     seed: u64,
     current: RefCell<Rc<Generation>>,
 }
@@ -109,6 +112,16 @@ impl WorkerCtx {
             generation = number,
             "switched to a new config generation"
         );
+    }
+
+    /// Hands buffered access-log lines to the writer (on the tick, so a quiet worker's
+    /// lines appear within 50 ms).
+    fn flush_log(&self) {
+        let mut buf = self.log_buf.borrow_mut();
+        if !buf.is_empty() {
+            let dropped = crate::metrics::access_log::hand_off(&mut buf, self.log_lines.replace(0));
+            bump(&self.cells.access_log_dropped, dropped);
+        }
     }
 
     fn connection_opened(&self) {
@@ -272,6 +285,8 @@ async fn worker_main(
         rng: RefCell::new(Rng::new(seed.rotate_left(id as u32 + 1))),
         driver,
         cells: registry().worker(id),
+        log_buf: RefCell::new(Vec::new()),
+        log_lines: std::cell::Cell::new(0),
         seed,
         current: RefCell::new(Rc::new(Generation::build(id, seed, number, snap, None))),
     });
@@ -290,6 +305,7 @@ async fn worker_main(
             seen = gen.number;
             listeners.reconcile(&ctx, &gen.snap.server.listen);
         }
+        ctx.flush_log();
         if last_sweep.elapsed() >= Duration::from_secs(1) {
             gen.pools.sweep();
             last_sweep = Instant::now();
@@ -311,6 +327,7 @@ async fn worker_main(
             "drain timeout: closing connections"
         );
     }
+    ctx.flush_log();
 }
 
 /// This worker's listening sockets. A reload keeps the ones still configured (never
