@@ -51,6 +51,8 @@ pub struct StageRt {
     /// Indexed by route id.
     pub integrations: Vec<IntegrationRt>,
     pub canary: Option<CanaryRt>,
+    /// The response cache, when the stage has `cache`.
+    pub cache: Option<crate::pipeline::cache::StageCacheRt>,
 }
 
 #[derive(Debug)]
@@ -181,6 +183,9 @@ pub fn compile(cfg: &Config) -> Snapshot {
                 metric_base,
                 integrations: build(&stage.variables),
                 canary,
+                cache: crate::pipeline::cache::rules::compile_stage(
+                    api, api_name, stage_name, stage, &routes,
+                ),
             });
         }
         tables.push(table);

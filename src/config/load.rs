@@ -150,6 +150,7 @@ const CORS_KEYS: &[&str] = &[
     "allow_credentials",
     "max_age",
 ];
+const ROUTE_CACHE_KEYS: &[&str] = &["ttl", "key", "client_invalidation", "methods", "statuses"];
 const ROUTE_KEYS: &[&str] = &[
     "integration",
     "api_key_required",
@@ -396,13 +397,34 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
         throttle: f.opt(d, "throttle", throttle),
         cache: f.opt(d, "cache", |d, v, p| {
-            let f = d.fields(v, p, &["ttl", "key"]);
+            let f = d.fields(v, p, ROUTE_CACHE_KEYS);
             let mut cache = RouteCache {
                 ttl: DEFAULT_ROUTE_CACHE_TTL,
                 key: Vec::new(),
+                client_invalidation: ClientInvalidation::Ignore,
+                methods: Vec::new(),
+                statuses: Vec::new(),
             };
             f.set(d, "ttl", &mut cache.ttl, Decoder::duration);
             f.set(d, "key", &mut cache.key, Decoder::strings);
+            f.set(d, "client_invalidation", &mut cache.client_invalidation, |d, v, p| {
+                use ClientInvalidation::*;
+                d.choice(
+                    v,
+                    p,
+                    &[("ignore", Ignore), ("allow", Allow), ("require_api_key", RequireApiKey)],
+                )
+            });
+            f.set(d, "methods", &mut cache.methods, Decoder::strings);
+            f.set(d, "statuses", &mut cache.statuses, |d, v, p| {
+                Some(d.list_of(v, p, |d, v, p| {
+                    let n = d.u64(v, p)?;
+                    u16::try_from(n).ok().or_else(|| {
+                        d.error(p, format!("expected an HTTP status, got {n}"));
+                        None
+                    })
+                }))
+            });
             Some(cache)
         }),
         parameters: f

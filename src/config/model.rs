@@ -227,6 +227,22 @@ pub struct RouteCache {
     /// Default 300 s, at most 3600 s, 0 = off.
     pub ttl: Duration,
     pub key: Vec<String>,
+    pub client_invalidation: ClientInvalidation,
+    /// Request methods whose responses are cached; empty = GET (and HEAD, answered from
+    /// the GET entry).
+    pub methods: Vec<String>,
+    /// Backend statuses that are cached; empty = 200 only.
+    pub statuses: Vec<u16>,
+}
+
+/// Whether a request's `Cache-Control: max-age=0` refreshes the cached entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientInvalidation {
+    #[default]
+    Ignore,
+    Allow,
+    /// Only requests that carry an API key (`x-api-key`).
+    RequireApiKey,
 }
 
 #[derive(Debug, Clone)]

@@ -27,6 +27,7 @@ use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Sp
 use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
 use crate::metrics::RouteCells;
+use crate::pipeline::cache;
 use crate::router::{RouteId, StageRef};
 use crate::runtime::request_id::ID_LEN;
 use crate::runtime::workers::Generation;
@@ -58,6 +59,9 @@ pub struct Conn {
     /// Request fields copied for the access log before the body moves `rbuf` on.
     pub(crate) log_scratch: Vec<u8>,
     pub(crate) log_fields: [Span; 4],
+    /// Set while this request fetches a response cache entry: the relay copies the
+    /// response into it as it streams past.
+    pub capture: Option<crate::pipeline::cache::Capture>,
 }
 
 /// What one request leaves behind for metrics and the access log.
@@ -109,6 +113,7 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         out: Outcome::default(),
         log_scratch: Vec::new(),
         log_fields: [Span::default(); 4],
+        capture: None,
     };
     let mut fresh = true;
     loop {
@@ -186,6 +191,11 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         }
         _ => &stage.integrations,
     };
+    // Response cache: a hit is answered here; a miss may fetch the entry for others.
+    let fill = match cache::before(ctx, gen, c, &m, &integrations[m.route as usize]).await {
+        cache::Lookup::Answered(keep) => return (keep, cells),
+        cache::Lookup::Miss(fill) => fill,
+    };
     let keep = match &integrations[m.route as usize] {
         IntegrationRt::Mock(mock) => c.answer_mock(ctx, gen, mock).await,
         IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, gen, c, h, &m).await,
@@ -199,6 +209,9 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
             c.answer(ctx, gen, 500, "Internal Server Error", &[]).await
         }
     };
+    if let Some(fill) = fill {
+        cache::after(fill, c);
+    }
     (keep, cells)
 }
 
@@ -268,7 +281,7 @@ impl Conn {
 
     /// Whether this connection can go on after the gateway answers without reading the
     /// request body (it will then be read and dropped).
-    fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
+    pub(crate) fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
         let discardable = match self.head.body {
             BodyKind::Empty => true,
             BodyKind::Length(n) => !self.head.expect_continue && n <= DISCARD_MAX,
@@ -358,7 +371,7 @@ impl Conn {
     }
 
     /// Consumes the current request (head and body) from `rbuf` without using the body.
-    async fn discard_body(&mut self, gen: &Generation) -> bool {
+    pub(crate) async fn discard_body(&mut self, gen: &Generation) -> bool {
         self.rbuf.advance(self.head.head_len);
         let wait = gen.snap.server.limits.header_timeout;
         match self.head.body {

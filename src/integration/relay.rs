@@ -151,6 +151,9 @@ pub async fn response(
         && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
     c.out.status = c.rhead.status;
     c.out.integration_status = Some(c.rhead.status);
+    if let Some(cap) = &mut c.capture {
+        cap.start(&c.rhead, &c.ubuf); // response cache: store this one?
+    }
     write_response_head(c, framing, keep);
     let head_len = c.rhead.head_len;
     c.ubuf.advance(head_len);
@@ -167,6 +170,9 @@ pub async fn response(
                 .map(|()| false)
         }
     };
+    if let (Ok(true), Some(cap)) = (&done, &mut c.capture) {
+        cap.complete();
+    }
     match done {
         Ok(complete) => {
             // Leftover bytes after a complete body mean the upstream is out of step.
@@ -263,6 +269,9 @@ async fn relay_length(
     // The first body bytes ride with the head in one write.
     let k = n.min(c.ubuf.len() as u64) as usize;
     c.wbuf.extend_from_slice(&c.ubuf[..k]);
+    if let Some(cap) = &mut c.capture {
+        cap.body(&c.ubuf[..k]);
+    }
     c.ubuf.advance(k);
     c.out.body_sent = k as u64;
     c.flush_wbuf().await?;
@@ -272,6 +281,9 @@ async fn relay_length(
             return Err(cut_short());
         }
         let k = left.min(c.ubuf.len() as u64) as usize;
+        if let Some(cap) = &mut c.capture {
+            cap.body(&c.ubuf[..k]);
+        }
         write_prefix(&mut c.stream, &mut c.ubuf, k).await?;
         left -= k as u64;
         c.out.body_sent += k as u64;
@@ -289,8 +301,11 @@ async fn relay_chunked(
     let mut first = true;
     loop {
         let scan = {
-            let (ubuf, wbuf) = (&c.ubuf, &mut c.wbuf);
+            let (ubuf, wbuf, capture) = (&c.ubuf, &mut c.wbuf, &mut c.capture);
             dec.scan(ubuf, |r| {
+                if let Some(cap) = capture {
+                    cap.body(&ubuf[r.clone()]);
+                }
                 if dechunk {
                     wbuf.extend_from_slice(&ubuf[r]);
                 }

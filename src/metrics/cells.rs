@@ -113,6 +113,17 @@ pub struct WorkerCells {
     pub access_log_dropped: AtomicU64,
 }
 
+/// Per cached (api, stage) and worker. `bytes` and `entries` are gauges: the worker's
+/// share of the stage's cache in use.
+#[derive(Default)]
+pub struct CacheCells {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub evictions: AtomicU64,
+    pub bytes: AtomicU64,
+    pub entries: AtomicU64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

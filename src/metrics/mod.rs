@@ -9,5 +9,5 @@ pub mod log_format;
 pub mod names;
 pub mod registry;
 
-pub use cells::{Histogram, RouteCells, UpstreamCells, WorkerCells};
+pub use cells::{CacheCells, Histogram, RouteCells, UpstreamCells, WorkerCells};
 pub use registry::{registry, RouteLabels};

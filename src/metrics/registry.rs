@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::cells::{
-    read, slot_label, RouteCells, UpstreamCells, WorkerCells, BUCKETS, STATUS_SLOTS,
+    read, slot_label, CacheCells, RouteCells, UpstreamCells, WorkerCells, BUCKETS, STATUS_SLOTS,
 };
 use super::names;
 
@@ -25,6 +25,8 @@ struct Inner {
     workers: Vec<Arc<WorkerCells>>,
     routes: BTreeMap<RouteLabels, Vec<Option<Arc<RouteCells>>>>,
     upstreams: BTreeMap<String, Vec<Option<Arc<UpstreamCells>>>>,
+    /// (api, stage) → per-worker cells of its response cache.
+    caches: BTreeMap<(String, String), Vec<Option<Arc<CacheCells>>>>,
 }
 
 #[derive(Default)]
@@ -74,6 +76,11 @@ impl Registry {
         )
     }
 
+    pub fn cache(&self, worker: usize, api: &str, stage: &str) -> Arc<CacheCells> {
+        let key = (api.to_string(), stage.to_string());
+        slot(self.lock().caches.entry(key).or_default(), worker)
+    }
+
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         let inner = self.lock();
@@ -95,6 +102,7 @@ impl Registry {
         );
         render_throttled(&mut out, &inner);
         render_upstreams(&mut out, &inner);
+        render_caches(&mut out, &inner);
         header(
             &mut out,
             names::CONNECTIONS_ACTIVE,
@@ -264,6 +272,43 @@ fn render_upstreams(out: &mut String, inner: &Inner) {
     }
 }
 
+fn render_caches(out: &mut String, inner: &Inner) {
+    type Pick = fn(&CacheCells) -> &std::sync::atomic::AtomicU64;
+    let totals: [(&str, &str, Pick); 3] = [
+        (names::CACHE_HITS_TOTAL, "Requests answered from the response cache.", |c| &c.hits),
+        (names::CACHE_MISSES_TOTAL, "Cacheable requests that went to the backend.", |c| &c.misses),
+        (names::CACHE_EVICTIONS_TOTAL, "Live entries pushed out of the cache to make room.", |c| &c.evictions),
+    ];
+    for (name, help, pick) in totals {
+        header(out, name, "counter", help);
+        for ((api, stage), cells) in &inner.caches {
+            let n: u64 = cells.iter().flatten().map(|c| read(pick(c))).sum();
+            let _ = writeln!(out, "{name}{{api=\"{}\",stage=\"{}\"}} {n}", escape(api), escape(stage));
+        }
+    }
+    // Per worker: each worker has its own share of the stage's capacity.
+    let gauges: [(&str, &str, Pick); 2] = [
+        (names::CACHE_BYTES, "Bytes of the response cache in use (keys, heads and bodies), per worker.", |c| &c.bytes),
+        (names::CACHE_ENTRIES, "Entries in the response cache, per worker.", |c| &c.entries),
+    ];
+    for (name, help, pick) in gauges {
+        header(out, name, "gauge", help);
+        for ((api, stage), cells) in &inner.caches {
+            for (w, c) in cells.iter().enumerate() {
+                if let Some(c) = c {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{api=\"{}\",stage=\"{}\",worker=\"{w}\"}} {}",
+                        escape(api),
+                        escape(stage),
+                        read(pick(c))
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +341,28 @@ mod tests {
         assert!(text.contains("portico_request_duration_seconds_count{api=\"shop\",stage=\"prod\",route=\"GET /x\"} 1"));
         assert!(text
             .contains("portico_upstream_requests_total{upstream=\"users\",outcome=\"reused\"} 5"));
+    }
+
+    #[test]
+    fn cache_counters_sum_workers_and_gauges_stay_per_worker() {
+        let r = Registry::default();
+        let (a, b) = (r.cache(0, "shop", "prod"), r.cache(1, "shop", "prod"));
+        bump(&a.hits, 3);
+        bump(&b.hits, 4);
+        bump(&b.misses, 1);
+        bump(&a.evictions, 2);
+        a.bytes.store(1000, std::sync::atomic::Ordering::Relaxed);
+        b.entries.store(5, std::sync::atomic::Ordering::Relaxed);
+        let text = r.render();
+        for line in [
+            "portico_cache_hits_total{api=\"shop\",stage=\"prod\"} 7",
+            "portico_cache_misses_total{api=\"shop\",stage=\"prod\"} 1",
+            "portico_cache_evictions_total{api=\"shop\",stage=\"prod\"} 2",
+            "portico_cache_bytes{api=\"shop\",stage=\"prod\",worker=\"0\"} 1000",
+            "portico_cache_bytes{api=\"shop\",stage=\"prod\",worker=\"1\"} 0",
+            "portico_cache_entries{api=\"shop\",stage=\"prod\",worker=\"1\"} 5",
+        ] {
+            assert!(text.contains(line), "{line}\nin\n{text}");
+        }
     }
 }

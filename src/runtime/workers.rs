@@ -21,6 +21,7 @@ use crate::config::compile::Snapshot;
 use crate::config::model::{DriverChoice, Workers};
 use crate::metrics::cells::bump;
 use crate::metrics::{registry, RouteCells, RouteLabels, WorkerCells};
+use crate::pipeline::cache::Caches;
 use crate::upstream::balance::Rng;
 use crate::upstream::Pools;
 
@@ -50,6 +51,8 @@ pub struct Generation {
     pub route_cells: Vec<Arc<RouteCells>>,
     /// Requests that matched no route (or never got that far).
     pub unrouted: Arc<RouteCells>,
+    /// Response cache shards, carried over from the previous generation per stage.
+    pub caches: Caches,
 }
 
 impl Generation {
@@ -75,12 +78,14 @@ impl Generation {
             },
         );
         let pools = Pools::build(&snap, id, seed, previous.map(|p| &p.pools));
+        let caches = Caches::build(&snap, id, worker_count(), previous.map(|p| &p.caches));
         Generation {
             number,
             snap,
             pools,
             route_cells,
             unrouted,
+            caches,
         }
     }
 }
@@ -139,6 +144,14 @@ impl WorkerCtx {
     fn active(&self) -> u64 {
         self.cells.connections_active.load(Ordering::Relaxed)
     }
+}
+
+/// How many workers `run` started (1 before it does); per-worker shares of a capacity
+/// divide by it.
+static WORKER_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+pub fn worker_count() -> usize {
+    WORKER_COUNT.load(Ordering::Relaxed)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +214,7 @@ pub fn run() -> Result<(), StartError> {
         Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     registry().set_driver(driver.name());
+    WORKER_COUNT.store(count, Ordering::Relaxed);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -306,6 +320,7 @@ async fn worker_main(
             listeners.reconcile(&ctx, &gen.snap.server.listen);
         }
         ctx.flush_log();
+        gen.caches.tick();
         if last_sweep.elapsed() >= Duration::from_secs(1) {
             gen.pools.sweep();
             last_sweep = Instant::now();

@@ -9,6 +9,8 @@ use super::Validator;
 use crate::router::key::{is_param_name, parse_route_key};
 
 const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
+/// Methods a route may cache (`cache.methods`); CONNECT and TRACE never are.
+const CACHE_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 /// API Gateway allows 50 ms – 29 s for REST APIs and up to 30 s for HTTP APIs.
 const MIN_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(50);
 const MAX_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -131,6 +133,22 @@ impl Validator<'_> {
             }
             for (i, key) in cache.key.iter().enumerate() {
                 self.cache_key(key, rc, &cp.key("key").index(i));
+            }
+            for (i, method) in cache.methods.iter().enumerate() {
+                if !CACHE_METHODS.contains(&method.as_str()) {
+                    self.error(
+                        &cp.key("methods").index(i),
+                        format!("expected one of {}, got {method:?}", CACHE_METHODS.join(", ")),
+                    );
+                }
+            }
+            for (i, status) in cache.statuses.iter().enumerate() {
+                if !(200..=599).contains(status) {
+                    self.error(
+                        &cp.key("statuses").index(i),
+                        format!("must be a final status 200–599, got {status}"),
+                    );
+                }
             }
         }
         let pp = rc.path.key("parameters");

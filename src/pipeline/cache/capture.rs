@@ -1,0 +1,223 @@
+//! The tee that fills the cache: while the relay streams a backend response to the client
+//! as usual, a [`Capture`] copies what passes into the form a hit is written from. It
+//! never holds the client back: it copies bytes the relay already has, and gives up (and
+//! frees its buffer) as soon as the response turns out not to be storable.
+
+use bytes::{Bytes, BytesMut};
+
+use super::rules::{forbids_storing, StatusSet, MAX_ITEM_BYTES};
+use crate::http1::encode;
+use crate::http1::response::{ResponseBody, ResponseHead};
+use crate::integration::http::named_by_connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No response head yet.
+    Waiting,
+    Copying,
+    Complete,
+    Abandoned,
+}
+
+/// A response being captured for the cache (only ever for the one request per key that
+/// went to the backend).
+pub struct Capture {
+    statuses: StatusSet,
+    state: State,
+    status: u16,
+    head: Vec<u8>,
+    body: BytesMut,
+    initial_age: u64,
+}
+
+/// What a complete capture stores.
+pub struct Captured {
+    pub status: u16,
+    pub head: Bytes,
+    pub body: Bytes,
+    pub initial_age: u64,
+}
+
+/// Headers a stored head leaves out: hop-by-hop ones, the framing (a hit always carries a
+/// content-length of its own), the per-request ids a hit gets anew, and `age` (a hit
+/// computes it).
+const LEFT_OUT: [&[u8]; 11] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"upgrade",
+    b"transfer-encoding",
+    b"content-length",
+    b"x-amzn-requestid",
+    b"apigw-requestid",
+    b"age",
+];
+
+impl Capture {
+    pub fn new(statuses: StatusSet) -> Capture {
+        Capture {
+            statuses,
+            state: State::Waiting,
+            status: 0,
+            head: Vec::new(),
+            body: BytesMut::new(),
+            initial_age: 0,
+        }
+    }
+
+    /// Looks at the backend's response head (`buf` holds the bytes its spans point
+    /// into) and either starts copying or gives up for good.
+    pub fn start(&mut self, rhead: &ResponseHead, buf: &[u8]) {
+        if self.state != State::Waiting {
+            return;
+        }
+        self.state = State::Abandoned;
+        let expected = match rhead.body {
+            ResponseBody::None => 0,
+            ResponseBody::Length(n) if n <= MAX_ITEM_BYTES as u64 => n as usize,
+            ResponseBody::Chunked => 0,
+            // Too large, or close-delimited: a cut-short body would look complete.
+            ResponseBody::Length(_) | ResponseBody::UntilClose => return,
+        };
+        if !self.statuses.contains(rhead.status) {
+            return;
+        }
+        let connection = rhead.header(buf, "connection");
+        let mut head = Vec::with_capacity(rhead.head_len + 32);
+        head.extend_from_slice(b"HTTP/1.1 ");
+        encode::decimal(&mut head, u64::from(rhead.status));
+        head.push(b' ');
+        head.extend_from_slice(rhead.reason.get(buf));
+        head.extend_from_slice(b"\r\n");
+        for h in &rhead.headers {
+            let (name, value) = (h.name.get(buf), h.value.get(buf));
+            if forbids_storing(name, value) {
+                return;
+            }
+            if name.eq_ignore_ascii_case(b"age") {
+                self.initial_age = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+            }
+            if LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name))
+                || named_by_connection(connection, name)
+            {
+                continue;
+            }
+            head.extend_from_slice(name);
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        }
+        self.head = head;
+        self.body = BytesMut::with_capacity(expected);
+        self.status = rhead.status;
+        self.state = State::Copying;
+    }
+
+    /// Body payload as it passes (de-chunked).
+    #[inline]
+    pub fn body(&mut self, bytes: &[u8]) {
+        if self.state != State::Copying {
+            return;
+        }
+        if self.body.len() + bytes.len() > MAX_ITEM_BYTES {
+            self.abandon();
+            return;
+        }
+        self.body.extend_from_slice(bytes);
+    }
+
+    /// The whole body went through.
+    pub fn complete(&mut self) {
+        if self.state == State::Copying {
+            if !matches!(self.status, 204 | 304) {
+                self.head.extend_from_slice(b"content-length: ");
+                encode::decimal(&mut self.head, self.body.len() as u64);
+                self.head.extend_from_slice(b"\r\n");
+            }
+            self.state = State::Complete;
+        }
+    }
+
+    pub fn abandon(&mut self) {
+        self.state = State::Abandoned;
+        self.head = Vec::new();
+        self.body = BytesMut::new();
+    }
+
+    /// The stored form, if the whole response was captured.
+    pub fn finish(self) -> Option<Captured> {
+        (self.state == State::Complete).then(|| Captured {
+            status: self.status,
+            head: Bytes::from(self.head),
+            body: self.body.freeze(),
+            initial_age: self.initial_age,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::parse::Method;
+    use crate::http1::parse_response;
+
+    fn captured(raw: &[u8], body: &[&[u8]]) -> Option<Captured> {
+        let mut rhead = ResponseHead::new();
+        assert!(parse_response(raw, Method::Get, 65536, &mut rhead).unwrap());
+        let mut cap = Capture::new(StatusSet::of(&[200, 204]));
+        cap.start(&rhead, raw);
+        for b in body {
+            cap.body(b);
+        }
+        cap.complete();
+        cap.finish()
+    }
+
+    #[test]
+    fn stores_a_clean_head_with_its_own_length() {
+        let c = captured(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, x-hop\r\nX-Hop: 1\r\nAge: 7\r\nx-amzn-RequestId: old\r\nETag: \"v1\"\r\n\r\n",
+            &[b"hel", b"lo"],
+        )
+        .expect("stored");
+        assert_eq!(c.status, 200);
+        assert_eq!(c.initial_age, 7);
+        assert_eq!(
+            &c.head[..],
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"v1\"\r\ncontent-length: 5\r\n"
+        );
+        assert_eq!(&c.body[..], b"hello");
+        let empty = captured(b"HTTP/1.1 204 No Content\r\n\r\n", &[]).expect("stored");
+        assert_eq!(&empty.head[..], b"HTTP/1.1 204 No Content\r\n");
+    }
+
+    #[test]
+    fn what_is_never_stored() {
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncache-control: private, max-age=60\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1048577\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n", // close-delimited
+        ] {
+            assert!(captured(raw, &[]).is_none(), "{}", String::from_utf8_lossy(raw));
+        }
+        let big = vec![0u8; 600 * 1024];
+        let raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+        assert!(captured(raw, &[&big, &big]).is_none(), "over 1 MiB once de-chunked");
+        assert!(captured(raw, &[&big]).is_some());
+        let mut rhead = ResponseHead::new();
+        parse_response(raw, Method::Get, 65536, &mut rhead).unwrap();
+        let mut cap = Capture::new(StatusSet::of(&[200]));
+        cap.start(&rhead, raw);
+        cap.body(b"cut short");
+        assert!(cap.finish().is_none(), "an incomplete body");
+    }
+}

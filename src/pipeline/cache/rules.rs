@@ -1,0 +1,355 @@
+//! The cache settings as the workers use them (compiled once per config), and the rules
+//! that decide whether a request may use the cache and a response may be stored.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::compile::RouteRt;
+use crate::config::model::{self, ClientInvalidation};
+use crate::http1::parse::Method;
+use crate::http1::RequestHead;
+
+/// API Gateway's item limit: a larger body is relayed but not stored.
+pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
+
+/// A stage whose `cache` is set.
+#[derive(Debug)]
+pub struct StageCacheRt {
+    /// Bytes for the whole stage; each worker gets an equal share.
+    pub capacity: u64,
+    /// Bumped by [`super::flush`]; a worker that sees a new value drops its entries.
+    pub flush: Arc<AtomicU64>,
+    /// Indexed by route id; None: the route is not cached (no `cache`, or ttl 0).
+    pub routes: Vec<Option<RouteCacheRt>>,
+}
+
+#[derive(Debug)]
+pub struct RouteCacheRt {
+    pub ttl: Duration,
+    pub key: Vec<KeyPart>,
+    pub client_invalidation: ClientInvalidation,
+    pub methods: MethodSet,
+    pub statuses: StatusSet,
+    /// A fingerprint of everything that shapes this route's responses in this stage (the
+    /// route's config and the stage's variables). Entries carry the tag they were stored
+    /// under, so after a reload that changed the route its old entries are misses, while
+    /// the entries of unchanged routes carry over.
+    pub tag: u64,
+}
+
+/// One request parameter that splits entries, beside method and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPart {
+    /// Index into the route's captured parameters.
+    Path(usize),
+    Query(Box<[u8]>),
+    Header(Box<str>),
+}
+
+/// Methods as a bit set over [`Method`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MethodSet(u16);
+
+impl MethodSet {
+    pub fn contains(self, m: Method) -> bool {
+        self.0 & (1 << m as u16) != 0
+    }
+
+    fn insert(&mut self, m: Method) {
+        self.0 |= 1 << m as u16;
+    }
+}
+
+/// Statuses 0–639 as a bit set: a copyable value a capture can carry without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusSet([u64; 10]);
+
+impl StatusSet {
+    pub fn of(statuses: &[u16]) -> StatusSet {
+        let mut set = StatusSet([0; 10]);
+        for &s in statuses {
+            if let Some(word) = set.0.get_mut(usize::from(s) / 64) {
+                *word |= 1 << (s % 64);
+            }
+        }
+        set
+    }
+
+    pub fn contains(&self, s: u16) -> bool {
+        self.0
+            .get(usize::from(s) / 64)
+            .is_some_and(|w| w & (1 << (s % 64)) != 0)
+    }
+}
+
+/// Compiles a stage's cache settings; None when the stage has no `cache`.
+pub fn compile_stage(
+    api: &model::Api,
+    api_name: &str,
+    stage_name: &str,
+    stage: &model::Stage,
+    routes: &[RouteRt],
+) -> Option<StageCacheRt> {
+    let capacity = stage.cache.as_ref()?.capacity;
+    let routes = api
+        .routes
+        .iter()
+        .zip(routes)
+        .map(|((_, route), rt)| {
+            let cache = route.cache.as_ref().filter(|c| !c.ttl.is_zero())?;
+            Some(compile_route(cache, route, rt, stage))
+        })
+        .collect();
+    Some(StageCacheRt {
+        capacity,
+        flush: super::flush::counter(api_name, stage_name),
+        routes,
+    })
+}
+
+fn compile_route(
+    cache: &model::RouteCache,
+    route: &model::Route,
+    rt: &RouteRt,
+    stage: &model::Stage,
+) -> RouteCacheRt {
+    let key = cache
+        .key
+        .iter()
+        .filter_map(|k| match k.split_once('.')? {
+            ("path", name) => rt.param_names.iter().position(|n| n == name).map(KeyPart::Path),
+            ("querystring", name) => Some(KeyPart::Query(name.as_bytes().into())),
+            ("header", name) => Some(KeyPart::Header(name.to_ascii_lowercase().into())),
+            _ => None,
+        })
+        .collect();
+    let mut methods = MethodSet(0);
+    if cache.methods.is_empty() {
+        methods.insert(Method::Get);
+    }
+    for m in &cache.methods {
+        methods.insert(Method::from_bytes(m.as_bytes()));
+    }
+    let statuses = if cache.statuses.is_empty() {
+        StatusSet::of(&[200])
+    } else {
+        StatusSet::of(&cache.statuses)
+    };
+    // DefaultHasher::new() has fixed keys: tags of equal configs are equal across the
+    // generations of one process, which is all a tag is compared against.
+    let mut h = std::hash::DefaultHasher::new();
+    rt.key.hash(&mut h);
+    format!("{route:?}").hash(&mut h);
+    format!("{:?}", stage.variables).hash(&mut h);
+    RouteCacheRt {
+        ttl: cache.ttl,
+        key,
+        client_invalidation: cache.client_invalidation,
+        methods,
+        statuses,
+        tag: h.finish(),
+    }
+}
+
+/// The method an entry is kept under: a HEAD is answered from the GET entry.
+pub fn entry_method(m: Method) -> Method {
+    match m {
+        Method::Head => Method::Get,
+        m => m,
+    }
+}
+
+/// Whether the client asked for a fresh copy (`Cache-Control: max-age=0`) and this route
+/// lets it. `require_api_key` only checks that an `x-api-key` header is present: key
+/// validation runs before the cache once API keys are enforced on the route.
+pub fn client_refresh(rules: &RouteCacheRt, head: &RequestHead, buf: &[u8]) -> bool {
+    let allowed = match rules.client_invalidation {
+        ClientInvalidation::Ignore => return false,
+        ClientInvalidation::Allow => true,
+        ClientInvalidation::RequireApiKey => head.header(buf, "x-api-key").is_some(),
+    };
+    allowed
+        && head.headers.iter().any(|h| {
+            h.name.get(buf).eq_ignore_ascii_case(b"cache-control")
+                && directives(h.value.get(buf)).any(|(name, value)| {
+                    name.eq_ignore_ascii_case(b"max-age") && value == Some(&b"0"[..])
+                })
+        })
+}
+
+/// Cache-Control directives: `name` or `name=value` (quotes kept off the value).
+pub fn directives(v: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    v.split(|&b| b == b',').filter_map(|d| {
+        let d = d.trim_ascii();
+        if d.is_empty() {
+            return None;
+        }
+        Some(match d.iter().position(|&b| b == b'=') {
+            Some(i) => {
+                let value = d[i + 1..].trim_ascii();
+                let value = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value);
+                (d[..i].trim_ascii(), Some(value))
+            }
+            None => (d, None),
+        })
+    })
+}
+
+/// Whether a response header rules out storing the response: `set-cookie` (one client's
+/// session must never reach another), `Cache-Control: no-store | private | no-cache`, or
+/// `Vary: *`. API Gateway stores these; Portico does not.
+pub fn forbids_storing(name: &[u8], value: &[u8]) -> bool {
+    if name.eq_ignore_ascii_case(b"set-cookie") {
+        return true;
+    }
+    if name.eq_ignore_ascii_case(b"cache-control") {
+        return directives(value).any(|(d, _)| {
+            [&b"no-store"[..], b"private", b"no-cache"]
+                .iter()
+                .any(|n| d.eq_ignore_ascii_case(n))
+        });
+    }
+    name.eq_ignore_ascii_case(b"vary") && value.split(|&b| b == b',').any(|v| v.trim_ascii() == b"*")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_and_validate_text;
+
+    #[test]
+    fn response_headers_that_forbid_storing() {
+        assert!(forbids_storing(b"Set-Cookie", b"a=b"));
+        assert!(forbids_storing(b"cache-control", b"public, No-Store"));
+        assert!(forbids_storing(b"Cache-Control", b"private=\"x\", max-age=60"));
+        assert!(forbids_storing(b"cache-control", b"no-cache"));
+        assert!(forbids_storing(b"vary", b"accept, *"));
+        assert!(!forbids_storing(b"cache-control", b"public, max-age=60"));
+        assert!(!forbids_storing(b"vary", b"accept-encoding"));
+        assert!(!forbids_storing(b"x-private", b"no-store"));
+    }
+
+    #[test]
+    fn status_and_method_sets() {
+        let s = StatusSet::of(&[200, 404, 599]);
+        assert!(s.contains(200) && s.contains(404) && s.contains(599));
+        assert!(!s.contains(201) && !s.contains(0) && !s.contains(999));
+        let mut m = MethodSet(0);
+        m.insert(Method::Get);
+        assert!(m.contains(Method::Get) && !m.contains(Method::Post));
+        assert_eq!(entry_method(Method::Head), Method::Get);
+    }
+
+    fn stage_cache(yaml_route_cache: &str) -> StageCacheRt {
+        let yaml = format!(
+            r#"upstreams:
+  u: {{ targets: ["127.0.0.1:9"] }}
+apis:
+  shop:
+    stages:
+      prod: {{ cache: {{ capacity: 1MiB }} }}
+    routes:
+      "GET /items/{{id}}":
+        integration: {{ type: http, upstream: u }}
+        cache: {yaml_route_cache}
+      "GET /other":
+        integration: {{ type: http, upstream: u }}
+"#
+        );
+        let cfg = load_and_validate_text(&yaml).unwrap_or_else(|e| panic!("{e}"));
+        let mut snap = crate::config::compile::compile(&cfg);
+        snap.apis[0].stages[0].cache.take().expect("the stage has a cache")
+    }
+
+    #[test]
+    fn compiles_keys_methods_statuses_and_defaults() {
+        let c = stage_cache(
+            "{ ttl: 10s, key: [path.id, querystring.lang, header.Accept], client_invalidation: allow, methods: [GET, POST], statuses: [200, 404] }",
+        );
+        assert_eq!(c.capacity, 1 << 20);
+        assert!(c.routes[1].is_none(), "a route without cache settings");
+        let r = c.routes[0].as_ref().unwrap();
+        assert_eq!(r.ttl, Duration::from_secs(10));
+        assert_eq!(
+            r.key,
+            [
+                KeyPart::Path(0),
+                KeyPart::Query((*b"lang").into()),
+                KeyPart::Header("accept".into())
+            ]
+        );
+        assert_eq!(r.client_invalidation, ClientInvalidation::Allow);
+        assert!(r.methods.contains(Method::Post) && !r.methods.contains(Method::Put));
+        assert!(r.statuses.contains(404) && !r.statuses.contains(201));
+
+        let d = stage_cache("{}");
+        let r = d.routes[0].as_ref().unwrap();
+        assert_eq!(r.ttl, Duration::from_secs(300), "API Gateway's default");
+        assert!(r.methods.contains(Method::Get) && !r.methods.contains(Method::Post));
+        assert!(r.statuses.contains(200) && !r.statuses.contains(404));
+        assert_eq!(r.client_invalidation, ClientInvalidation::Ignore);
+        assert!(stage_cache("{ ttl: 0s }").routes[0].is_none(), "ttl 0 is off");
+        assert_eq!(
+            stage_cache("{ ttl: 10s }").routes[0].as_ref().unwrap().tag,
+            stage_cache("{ ttl: 10s }").routes[0].as_ref().unwrap().tag
+        );
+        assert_ne!(
+            stage_cache("{ ttl: 10s }").routes[0].as_ref().unwrap().tag,
+            stage_cache("{ ttl: 11s }").routes[0].as_ref().unwrap().tag
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_reported_with_their_path() {
+        let yaml = r#"apis:
+  shop:
+    stages: { prod: {} }
+    routes:
+      "GET /x":
+        integration: { type: mock }
+        cache: { ttl: 2h, client_invalidation: sometimes, methods: [GET, FETCH], statuses: [200, 100, 70000] }
+"#;
+        let errors = load_and_validate_text(yaml).unwrap_err().to_string();
+        let p = r#"apis.shop.routes."GET /x".cache"#;
+        for want in [
+            format!("{p}.client_invalidation: expected one of ignore, allow, require_api_key, got \"sometimes\""),
+            format!("{p}.statuses[2]: expected an HTTP status, got 70000"),
+        ] {
+            assert!(errors.contains(&want), "{want}\nin\n{errors}");
+        }
+        let yaml = yaml.replace("client_invalidation: sometimes, ", "").replace(", 70000", "");
+        let errors = load_and_validate_text(&yaml).unwrap_err().to_string();
+        for want in [
+            format!("{p}.ttl: at most 3600s, got 7200s"),
+            format!("{p}.methods[1]: expected one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, got \"FETCH\""),
+            format!("{p}.statuses[1]: must be a final status 200–599, got 100"),
+        ] {
+            assert!(errors.contains(&want), "{want}\nin\n{errors}");
+        }
+    }
+
+    fn parsed(raw: &[u8]) -> RequestHead {
+        let mut head = RequestHead::new();
+        assert!(crate::http1::parse_request(raw, &Default::default(), &mut head).unwrap());
+        head
+    }
+
+    #[test]
+    fn client_invalidation_modes() {
+        let mut rules = stage_cache("{}").routes[0].take().unwrap();
+        let fresh = b"GET /x HTTP/1.1\r\nHost: a\r\nCache-Control: no-transform, max-age=0\r\n\r\n";
+        let keyed = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k\r\n\r\n";
+        let plain = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=10\r\n\r\n";
+        let check = |rules: &RouteCacheRt, raw: &[u8]| client_refresh(rules, &parsed(raw), raw);
+        assert!(!check(&rules, fresh), "ignore is the default");
+        rules.client_invalidation = ClientInvalidation::Allow;
+        assert!(check(&rules, fresh) && check(&rules, keyed) && !check(&rules, plain));
+        rules.client_invalidation = ClientInvalidation::RequireApiKey;
+        assert!(!check(&rules, fresh) && check(&rules, keyed));
+    }
+}

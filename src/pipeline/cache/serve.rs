@@ -1,0 +1,237 @@
+//! The cache on the request path: lookup, coalescing and hits before the integration
+//! ([`before`]), storing what the relay captured after it ([`after`]).
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::io::AsyncWriteRentExt;
+
+use super::rules::{client_refresh, entry_method, RouteCacheRt};
+use super::{key, Capture, Entry, Inserted, Pending, Shard};
+use crate::config::compile::IntegrationRt;
+use crate::http1::conn::Conn;
+use crate::http1::encode;
+use crate::http1::parse::Method;
+use crate::metrics::cells::bump;
+use crate::router::Matched;
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+
+/// Bodies up to this size are copied behind the head into one write; larger ones go out
+/// as a second write straight from the stored `Bytes`, which costs a syscall but no copy.
+const INLINE_BODY: usize = 64 * 1024;
+
+pub enum Lookup {
+    /// Answered from the cache; whether the connection goes on.
+    Answered(bool),
+    /// Go to the integration. With a `Fill`, this request fetches the entry for the
+    /// others: `c.capture` is set, and [`after`] must be called once the integration ran.
+    Miss(Option<Fill>),
+}
+
+/// This request is fetching `key`. Dropping it (however the request ended) wakes the
+/// requests waiting for the key; [`after`] hands them the response first.
+pub struct Fill {
+    shard: Rc<Shard>,
+    key: Rc<[u8]>,
+    pending: Rc<Pending>,
+    flush_gen: u64,
+    ttl: std::time::Duration,
+    tag: u64,
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        let mut inflight = self.shard.inflight.borrow_mut();
+        if inflight
+            .get(&self.key)
+            .is_some_and(|p| Rc::ptr_eq(p, &self.pending))
+        {
+            inflight.remove(&self.key);
+        }
+        drop(inflight);
+        if !self.pending.done.get() {
+            self.pending.finish(None);
+        }
+    }
+}
+
+/// The route's cache rules for this request, if it may use the cache at all.
+fn rules_for<'g>(
+    gen: &'g Generation,
+    c: &Conn,
+    m: &Matched,
+    integration: &IntegrationRt,
+) -> Option<(&'g RouteCacheRt, &'g Rc<Shard>)> {
+    // Only proxied responses are cached. Canary requests are served by another
+    // deployment, so they neither read nor fill the stage's cache.
+    if !matches!(integration, IntegrationRt::Http(_)) || c.out.canary {
+        return None;
+    }
+    let stage = &gen.snap.apis[m.stage.api as usize].stages[m.stage.stage as usize];
+    let rules = stage.cache.as_ref()?.routes.get(m.route as usize)?.as_ref()?;
+    if !rules.methods.contains(entry_method(c.head.method)) {
+        return None;
+    }
+    Some((rules, gen.caches.shard(m.stage)?))
+}
+
+/// Runs before the integration of a matched route.
+pub async fn before(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    m: &Matched,
+    integration: &IntegrationRt,
+) -> Lookup {
+    c.capture = None;
+    let Some((rules, shard)) = rules_for(gen, c, m, integration) else {
+        return Lookup::Miss(None);
+    };
+    let flush_gen = shard.sync_flush();
+    // The scratch buffer is taken out of its cell: nothing may hold a borrow across the
+    // awaits below.
+    let mut key = std::mem::take(&mut *shard.scratch.borrow_mut());
+    key::build(
+        &mut key,
+        rules,
+        entry_method(c.head.method),
+        &c.rbuf,
+        &c.head,
+        &c.params,
+        m.rest,
+    );
+    let now = Instant::now();
+    let refresh = client_refresh(rules, &c.head, &c.rbuf);
+    let found = if refresh {
+        None
+    } else {
+        shard.store.borrow_mut().get(&key, rules.tag, now).cloned()
+    };
+    let waiting = match found {
+        Some(_) => None,
+        None => shard.inflight.borrow().get(&key[..]).cloned(),
+    };
+    let fill_key = (found.is_none() && waiting.is_none() && c.head.method != Method::Head)
+        .then(|| Rc::<[u8]>::from(&key[..]));
+    *shard.scratch.borrow_mut() = key;
+
+    if let Some(entry) = found {
+        bump(&shard.cells.hits, 1);
+        return Lookup::Answered(write_hit(ctx, gen, c, &entry, now).await);
+    }
+    if let Some(pending) = waiting {
+        let timeout = match integration {
+            IntegrationRt::Http(h) => h.timeout,
+            _ => unreachable!("rules_for admits http integrations only"),
+        };
+        let _ = monoio::time::timeout(timeout, pending.wait()).await;
+        let result = pending.result.borrow().clone();
+        return match result {
+            Some(entry) => {
+                bump(&shard.cells.hits, 1);
+                Lookup::Answered(write_hit(ctx, gen, c, &entry, Instant::now()).await)
+            }
+            None => {
+                bump(&shard.cells.misses, 1);
+                Lookup::Miss(None)
+            }
+        };
+    }
+    bump(&shard.cells.misses, 1);
+    // A HEAD response has no body to store: it goes to the backend without filling.
+    let Some(key) = fill_key else {
+        return Lookup::Miss(None);
+    };
+    let pending = Rc::new(Pending::default());
+    shard
+        .inflight
+        .borrow_mut()
+        .insert(key.clone(), pending.clone());
+    c.capture = Some(Capture::new(rules.statuses));
+    Lookup::Miss(Some(Fill {
+        shard: shard.clone(),
+        key,
+        pending,
+        flush_gen,
+        ttl: rules.ttl,
+        tag: rules.tag,
+    }))
+}
+
+/// Runs after the integration of a request that was fetching an entry: stores the
+/// captured response if it is complete and storable, and answers the waiters with it.
+pub fn after(fill: Fill, c: &mut Conn) {
+    let Some(captured) = c.capture.take().and_then(Capture::finish) else {
+        return; // dropping the fill sends the waiters to the backend
+    };
+    let now = Instant::now();
+    let entry = Entry {
+        status: captured.status,
+        head: captured.head,
+        body: captured.body,
+        stored: now,
+        expires: now + fill.ttl,
+        initial_age: captured.initial_age,
+        tag: fill.tag,
+    };
+    let shard = &fill.shard;
+    // A flush while this was being fetched: the response may predate it, so it is not
+    // kept (the waiters, who asked before the flush, still get it).
+    if shard.sync_flush() == fill.flush_gen {
+        let inserted = shard
+            .store
+            .borrow_mut()
+            .insert(fill.key.clone(), entry.clone(), now);
+        if let Inserted::Stored { evicted } = inserted {
+            bump(&shard.cells.evictions, u64::from(evicted));
+        }
+        shard.publish();
+    }
+    fill.pending.finish(Some(entry));
+}
+
+/// Writes a stored response: the stored head, `age`, this request's ids, then the body.
+async fn write_hit(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    e: &Entry,
+    now: Instant,
+) -> bool {
+    let keep = c.can_keep_alive(ctx);
+    c.out.status = e.status;
+    c.wbuf.clear();
+    c.wbuf.extend_from_slice(&e.head);
+    c.wbuf.extend_from_slice(b"age: ");
+    encode::decimal(&mut c.wbuf, e.age(now));
+    c.wbuf.extend_from_slice(b"\r\n");
+    encode::header(&mut c.wbuf, b"x-amzn-RequestId", &c.request_id);
+    encode::header(&mut c.wbuf, b"apigw-requestid", &c.request_id);
+    if !keep {
+        c.wbuf.extend_from_slice(b"connection: close\r\n");
+    } else if c.head.minor_version == 0 {
+        c.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    c.wbuf.extend_from_slice(b"\r\n");
+    let body = if c.head.method == Method::Head {
+        &b""[..]
+    } else {
+        &e.body[..]
+    };
+    c.out.body_sent = body.len() as u64;
+    if body.len() <= INLINE_BODY {
+        c.wbuf.extend_from_slice(body);
+        if c.flush_wbuf().await.is_err() {
+            return false;
+        }
+    } else {
+        if c.flush_wbuf().await.is_err() {
+            return false;
+        }
+        if c.stream.write_all(e.body.clone()).await.0.is_err() {
+            return false;
+        }
+    }
+    keep && c.discard_body(gen).await
+}
