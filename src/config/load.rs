@@ -407,14 +407,23 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             };
             f.set(d, "ttl", &mut cache.ttl, Decoder::duration);
             f.set(d, "key", &mut cache.key, Decoder::strings);
-            f.set(d, "client_invalidation", &mut cache.client_invalidation, |d, v, p| {
-                use ClientInvalidation::*;
-                d.choice(
-                    v,
-                    p,
-                    &[("ignore", Ignore), ("allow", Allow), ("require_api_key", RequireApiKey)],
-                )
-            });
+            f.set(
+                d,
+                "client_invalidation",
+                &mut cache.client_invalidation,
+                |d, v, p| {
+                    use ClientInvalidation::*;
+                    d.choice(
+                        v,
+                        p,
+                        &[
+                            ("ignore", Ignore),
+                            ("allow", Allow),
+                            ("require_api_key", RequireApiKey),
+                        ],
+                    )
+                },
+            );
             f.set(d, "methods", &mut cache.methods, Decoder::strings);
             f.set(d, "statuses", &mut cache.statuses, |d, v, p| {
                 Some(d.list_of(v, p, |d, v, p| {

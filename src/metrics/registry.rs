@@ -275,21 +275,46 @@ fn render_upstreams(out: &mut String, inner: &Inner) {
 fn render_caches(out: &mut String, inner: &Inner) {
     type Pick = fn(&CacheCells) -> &std::sync::atomic::AtomicU64;
     let totals: [(&str, &str, Pick); 3] = [
-        (names::CACHE_HITS_TOTAL, "Requests answered from the response cache.", |c| &c.hits),
-        (names::CACHE_MISSES_TOTAL, "Cacheable requests that went to the backend.", |c| &c.misses),
-        (names::CACHE_EVICTIONS_TOTAL, "Live entries pushed out of the cache to make room.", |c| &c.evictions),
+        (
+            names::CACHE_HITS_TOTAL,
+            "Requests answered from the response cache.",
+            |c| &c.hits,
+        ),
+        (
+            names::CACHE_MISSES_TOTAL,
+            "Cacheable requests that went to the backend.",
+            |c| &c.misses,
+        ),
+        (
+            names::CACHE_EVICTIONS_TOTAL,
+            "Live entries pushed out of the cache to make room.",
+            |c| &c.evictions,
+        ),
     ];
     for (name, help, pick) in totals {
         header(out, name, "counter", help);
         for ((api, stage), cells) in &inner.caches {
             let n: u64 = cells.iter().flatten().map(|c| read(pick(c))).sum();
-            let _ = writeln!(out, "{name}{{api=\"{}\",stage=\"{}\"}} {n}", escape(api), escape(stage));
+            let _ = writeln!(
+                out,
+                "{name}{{api=\"{}\",stage=\"{}\"}} {n}",
+                escape(api),
+                escape(stage)
+            );
         }
     }
     // Per worker: each worker has its own share of the stage's capacity.
     let gauges: [(&str, &str, Pick); 2] = [
-        (names::CACHE_BYTES, "Bytes of the response cache in use (keys, heads and bodies), per worker.", |c| &c.bytes),
-        (names::CACHE_ENTRIES, "Entries in the response cache, per worker.", |c| &c.entries),
+        (
+            names::CACHE_BYTES,
+            "Bytes of the response cache in use (keys, heads and bodies), per worker.",
+            |c| &c.bytes,
+        ),
+        (
+            names::CACHE_ENTRIES,
+            "Entries in the response cache, per worker.",
+            |c| &c.entries,
+        ),
     ];
     for (name, help, pick) in gauges {
         header(out, name, "gauge", help);

@@ -138,7 +138,10 @@ impl Validator<'_> {
                 if !CACHE_METHODS.contains(&method.as_str()) {
                     self.error(
                         &cp.key("methods").index(i),
-                        format!("expected one of {}, got {method:?}", CACHE_METHODS.join(", ")),
+                        format!(
+                            "expected one of {}, got {method:?}",
+                            CACHE_METHODS.join(", ")
+                        ),
                     );
                 }
             }

@@ -207,11 +207,18 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ncontent-length: 1048577\r\n\r\n",
             b"HTTP/1.1 200 OK\r\n\r\n", // close-delimited
         ] {
-            assert!(captured(raw, &[]).is_none(), "{}", String::from_utf8_lossy(raw));
+            assert!(
+                captured(raw, &[]).is_none(),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
         }
         let big = vec![0u8; 600 * 1024];
         let raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
-        assert!(captured(raw, &[&big, &big]).is_none(), "over 1 MiB once de-chunked");
+        assert!(
+            captured(raw, &[&big, &big]).is_none(),
+            "over 1 MiB once de-chunked"
+        );
         assert!(captured(raw, &[&big]).is_some());
         let mut rhead = ResponseHead::new();
         parse_response(raw, Method::Get, 65536, &mut rhead).unwrap();

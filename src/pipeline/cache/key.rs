@@ -112,7 +112,10 @@ mod tests {
         let base = key_of(&r, &get("/items/1?lang=en", "Accept: a\r\n"));
         assert_eq!(
             base,
-            key_of(&r, &get("/items/1?debug=1&lang=en", "Accept: a\r\nX-Other: 1\r\n"))
+            key_of(
+                &r,
+                &get("/items/1?debug=1&lang=en", "Accept: a\r\nX-Other: 1\r\n")
+            )
         );
         for other in [
             get("/items/2?lang=en", "Accept: a\r\n"),
@@ -121,7 +124,7 @@ mod tests {
             get("/items/1?lang=en", ""),
             get("/items/1", "Accept: a\r\n"),
             get("/items/1?lang=en&lang=de", "Accept: a\r\n"),
-            format!("POST /items/1?lang=en HTTP/1.1\r\nHost: a\r\nAccept: a\r\n\r\n"),
+            "POST /items/1?lang=en HTTP/1.1\r\nHost: a\r\nAccept: a\r\n\r\n".to_string(),
         ] {
             assert_ne!(base, key_of(&r, &other), "{other}");
         }
@@ -139,6 +142,9 @@ mod tests {
             key_of(&r, &get("/items/1?a=1", "X: 1\r\n")),
             key_of(&r, &get("/items/1?b=2", ""))
         );
-        assert_ne!(key_of(&r, &get("/items/1", "")), key_of(&r, &get("/items/2", "")));
+        assert_ne!(
+            key_of(&r, &get("/items/1", "")),
+            key_of(&r, &get("/items/2", ""))
+        );
     }
 }

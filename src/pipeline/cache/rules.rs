@@ -119,7 +119,11 @@ fn compile_route(
         .key
         .iter()
         .filter_map(|k| match k.split_once('.')? {
-            ("path", name) => rt.param_names.iter().position(|n| n == name).map(KeyPart::Path),
+            ("path", name) => rt
+                .param_names
+                .iter()
+                .position(|n| n == name)
+                .map(KeyPart::Path),
             ("querystring", name) => Some(KeyPart::Query(name.as_bytes().into())),
             ("header", name) => Some(KeyPart::Header(name.to_ascii_lowercase().into())),
             _ => None,
@@ -214,7 +218,8 @@ pub fn forbids_storing(name: &[u8], value: &[u8]) -> bool {
                 .any(|n| d.eq_ignore_ascii_case(n))
         });
     }
-    name.eq_ignore_ascii_case(b"vary") && value.split(|&b| b == b',').any(|v| v.trim_ascii() == b"*")
+    name.eq_ignore_ascii_case(b"vary")
+        && value.split(|&b| b == b',').any(|v| v.trim_ascii() == b"*")
 }
 
 #[cfg(test)]
@@ -226,7 +231,10 @@ mod tests {
     fn response_headers_that_forbid_storing() {
         assert!(forbids_storing(b"Set-Cookie", b"a=b"));
         assert!(forbids_storing(b"cache-control", b"public, No-Store"));
-        assert!(forbids_storing(b"Cache-Control", b"private=\"x\", max-age=60"));
+        assert!(forbids_storing(
+            b"Cache-Control",
+            b"private=\"x\", max-age=60"
+        ));
         assert!(forbids_storing(b"cache-control", b"no-cache"));
         assert!(forbids_storing(b"vary", b"accept, *"));
         assert!(!forbids_storing(b"cache-control", b"public, max-age=60"));
@@ -263,7 +271,10 @@ apis:
         );
         let cfg = load_and_validate_text(&yaml).unwrap_or_else(|e| panic!("{e}"));
         let mut snap = crate::config::compile::compile(&cfg);
-        snap.apis[0].stages[0].cache.take().expect("the stage has a cache")
+        snap.apis[0].stages[0]
+            .cache
+            .take()
+            .expect("the stage has a cache")
     }
 
     #[test]
@@ -293,7 +304,10 @@ apis:
         assert!(r.methods.contains(Method::Get) && !r.methods.contains(Method::Post));
         assert!(r.statuses.contains(200) && !r.statuses.contains(404));
         assert_eq!(r.client_invalidation, ClientInvalidation::Ignore);
-        assert!(stage_cache("{ ttl: 0s }").routes[0].is_none(), "ttl 0 is off");
+        assert!(
+            stage_cache("{ ttl: 0s }").routes[0].is_none(),
+            "ttl 0 is off"
+        );
         assert_eq!(
             stage_cache("{ ttl: 10s }").routes[0].as_ref().unwrap().tag,
             stage_cache("{ ttl: 10s }").routes[0].as_ref().unwrap().tag
@@ -322,7 +336,9 @@ apis:
         ] {
             assert!(errors.contains(&want), "{want}\nin\n{errors}");
         }
-        let yaml = yaml.replace("client_invalidation: sometimes, ", "").replace(", 70000", "");
+        let yaml = yaml
+            .replace("client_invalidation: sometimes, ", "")
+            .replace(", 70000", "");
         let errors = load_and_validate_text(&yaml).unwrap_err().to_string();
         for want in [
             format!("{p}.ttl: at most 3600s, got 7200s"),
@@ -343,7 +359,8 @@ apis:
     fn client_invalidation_modes() {
         let mut rules = stage_cache("{}").routes[0].take().unwrap();
         let fresh = b"GET /x HTTP/1.1\r\nHost: a\r\nCache-Control: no-transform, max-age=0\r\n\r\n";
-        let keyed = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k\r\n\r\n";
+        let keyed =
+            b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k\r\n\r\n";
         let plain = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=10\r\n\r\n";
         let check = |rules: &RouteCacheRt, raw: &[u8]| client_refresh(rules, &parsed(raw), raw);
         assert!(!check(&rules, fresh), "ignore is the default");

@@ -69,7 +69,12 @@ fn rules_for<'g>(
         return None;
     }
     let stage = &gen.snap.apis[m.stage.api as usize].stages[m.stage.stage as usize];
-    let rules = stage.cache.as_ref()?.routes.get(m.route as usize)?.as_ref()?;
+    let rules = stage
+        .cache
+        .as_ref()?
+        .routes
+        .get(m.route as usize)?
+        .as_ref()?;
     if !rules.methods.contains(entry_method(c.head.method)) {
         return None;
     }

@@ -59,7 +59,9 @@ struct Slot {
 /// What `Store::insert` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    Stored { evicted: u32 },
+    Stored {
+        evicted: u32,
+    },
     /// Larger than the whole budget.
     TooLarge,
     /// The entries it would push out are asked for at least as often.
@@ -126,7 +128,9 @@ impl Store {
     pub fn get(&mut self, key: &[u8], tag: u64, now: Instant) -> Option<&Entry> {
         self.sketch.increment(self.hasher.hash_one(key));
         let i = *self.map.get(key)?;
-        let slot = self.slots[i as usize].as_ref().expect("mapped slots are live");
+        let slot = self.slots[i as usize]
+            .as_ref()
+            .expect("mapped slots are live");
         if slot.entry.expires <= now || slot.entry.tag != tag {
             self.remove_slot(i);
             return None;
@@ -152,7 +156,9 @@ impl Store {
         let mut victims = 0u32;
         let mut at = self.tail;
         while need > 0 && at != NIL {
-            let slot = self.slots[at as usize].as_ref().expect("listed slots are live");
+            let slot = self.slots[at as usize]
+                .as_ref()
+                .expect("listed slots are live");
             let live = slot.entry.expires > now;
             if self.admission
                 && live
@@ -284,7 +290,9 @@ impl Sketch {
     fn index(&self, hash: u64, row: usize) -> usize {
         // One hash, four positions: a multiply spreads the bits, a rotation per row picks
         // a different slice of them.
-        let h = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(16 * row as u32);
+        let h = hash
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(16 * row as u32);
         (h ^ (h >> 29)) as usize & self.mask
     }
 

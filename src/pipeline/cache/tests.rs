@@ -124,13 +124,18 @@ fn a_reload_keeps_the_shard_and_the_entries_of_unchanged_routes() {
     assert!(Rc::ptr_eq(kept, &shard), "the same shard is handed on");
     assert_eq!(kept.store.borrow().budget(), 2 << 20);
     assert_eq!(tag(&first, 0), tag(&second, 0));
-    assert!(has(kept, b"a", tag(&second, 0)), "unchanged route: still a hit");
+    assert!(
+        has(kept, b"a", tag(&second, 0)),
+        "unchanged route: still a hit"
+    );
     assert!(!has(kept, b"b", tag(&second, 1)), "changed route: a miss");
 
     // A stage that loses its cache drops its shard.
     let yaml = "upstreams:\n  u: { targets: [\"127.0.0.1:9\"] }\napis:\n  reload-api:\n    stages: { prod: {} }\n    routes:\n      \"GET /a\": { integration: { type: http, upstream: u } }\n";
     let third = compile(&load_and_validate_text(yaml).unwrap());
-    assert!(Caches::build(&third, 0, 2, Some(&next)).shard(prod).is_none());
+    assert!(Caches::build(&third, 0, 2, Some(&next))
+        .shard(prod)
+        .is_none());
 }
 
 #[test]
@@ -148,7 +153,10 @@ fn waiters_are_woken_with_the_result() {
     let mut waits: Vec<_> = (0..3).map(|_| Box::pin(pending.wait())).collect();
     for w in &mut waits {
         assert!(w.as_mut().poll(&mut cx).is_pending());
-        assert!(w.as_mut().poll(&mut cx).is_pending(), "polled twice, listed once");
+        assert!(
+            w.as_mut().poll(&mut cx).is_pending(),
+            "polled twice, listed once"
+        );
     }
     assert_eq!(pending.wakers.borrow().len(), 1, "one task, one waker");
     pending.finish(Some(entry(1)));

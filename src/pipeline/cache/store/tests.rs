@@ -216,6 +216,9 @@ fn tinylfu_beats_lru_on_zipf() {
         let lru = zipf_hit_ratio(false, s_exp, 20_000, 500);
         let tiny = zipf_hit_ratio(true, s_exp, 20_000, 500);
         eprintln!("zipf s={s_exp}: LRU {lru:.3}, TinyLFU {tiny:.3}");
-        assert!(tiny >= lru + margin, "s={s_exp}: LRU {lru:.3}, TinyLFU {tiny:.3}");
+        assert!(
+            tiny >= lru + margin,
+            "s={s_exp}: LRU {lru:.3}, TinyLFU {tiny:.3}"
+        );
     }
 }
