@@ -324,6 +324,15 @@ fn no_store_private_set_cookie_other_statuses_and_post_are_never_cached() {
             assert_eq!(r.status, 200);
         }
         assert_eq!(fetched(&origin, "/any/x"), 2, "{driver}: POST");
+        // Credentials bypass a route whose key does not list header.Authorization.
+        for _ in 0..2 {
+            send(&p, "GET", "/items/auth", "Authorization: Bearer a\r\n");
+        }
+        assert_eq!(
+            fetched(&origin, "/items/auth"),
+            2,
+            "{driver}: Authorization"
+        );
         // The same route caches GET.
         let a = get(&p, "/any/x");
         assert_eq!(get(&p, "/any/x").text(), a.text());

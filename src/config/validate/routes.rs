@@ -146,11 +146,13 @@ impl Validator<'_> {
                 }
             }
             for (i, status) in cache.statuses.iter().enumerate() {
+                let p = cp.key("statuses").index(i);
                 if !(200..=599).contains(status) {
-                    self.error(
-                        &cp.key("statuses").index(i),
-                        format!("must be a final status 200–599, got {status}"),
-                    );
+                    self.error(&p, format!("must be a final status 200–599, got {status}"));
+                } else if matches!(status, 206 | 304) {
+                    // They answer one client's Range or conditional headers, which are
+                    // not part of the key.
+                    self.error(&p, format!("{status} answers one client's range or conditional request and is never cached"));
                 }
             }
         }

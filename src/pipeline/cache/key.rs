@@ -78,6 +78,7 @@ mod tests {
             client_invalidation: ClientInvalidation::Ignore,
             methods: MethodSet::default(),
             statuses: StatusSet::of(&[200]),
+            keyed_by_authorization: false,
             tag: 0,
         }
     }

@@ -32,6 +32,9 @@ pub struct RouteCacheRt {
     pub client_invalidation: ClientInvalidation,
     pub methods: MethodSet,
     pub statuses: StatusSet,
+    /// `header.Authorization` is part of the key. Without it, requests that carry
+    /// credentials bypass the cache: one caller's answer must not reach another.
+    pub keyed_by_authorization: bool,
     /// A fingerprint of everything that shapes this route's responses in this stage (the
     /// route's config and the stage's variables). Entries carry the tag they were stored
     /// under, so after a reload that changed the route its old entries are misses, while
@@ -128,7 +131,7 @@ fn compile_route(
             ("header", name) => Some(KeyPart::Header(name.to_ascii_lowercase().into())),
             _ => None,
         })
-        .collect();
+        .collect::<Vec<_>>();
     let mut methods = MethodSet(0);
     if cache.methods.is_empty() {
         methods.insert(Method::Get);
@@ -147,8 +150,12 @@ fn compile_route(
     rt.key.hash(&mut h);
     format!("{route:?}").hash(&mut h);
     format!("{:?}", stage.variables).hash(&mut h);
+    let keyed_by_authorization = key
+        .iter()
+        .any(|k| matches!(k, KeyPart::Header(h) if h.as_ref() == "authorization"));
     RouteCacheRt {
         ttl: cache.ttl,
+        keyed_by_authorization,
         key,
         client_invalidation: cache.client_invalidation,
         methods,
@@ -304,6 +311,9 @@ apis:
         assert!(r.methods.contains(Method::Get) && !r.methods.contains(Method::Post));
         assert!(r.statuses.contains(200) && !r.statuses.contains(404));
         assert_eq!(r.client_invalidation, ClientInvalidation::Ignore);
+        assert!(!r.keyed_by_authorization);
+        let auth = stage_cache("{ key: [header.Authorization] }");
+        assert!(auth.routes[0].as_ref().unwrap().keyed_by_authorization);
         assert!(
             stage_cache("{ ttl: 0s }").routes[0].is_none(),
             "ttl 0 is off"
@@ -326,13 +336,13 @@ apis:
     routes:
       "GET /x":
         integration: { type: mock }
-        cache: { ttl: 2h, client_invalidation: sometimes, methods: [GET, FETCH], statuses: [200, 100, 70000] }
+        cache: { ttl: 2h, client_invalidation: sometimes, methods: [GET, FETCH], statuses: [200, 100, 304, 70000] }
 "#;
         let errors = load_and_validate_text(yaml).unwrap_err().to_string();
         let p = r#"apis.shop.routes."GET /x".cache"#;
         for want in [
             format!("{p}.client_invalidation: expected one of ignore, allow, require_api_key, got \"sometimes\""),
-            format!("{p}.statuses[2]: expected an HTTP status, got 70000"),
+            format!("{p}.statuses[3]: expected an HTTP status, got 70000"),
         ] {
             assert!(errors.contains(&want), "{want}\nin\n{errors}");
         }
@@ -344,6 +354,7 @@ apis:
             format!("{p}.ttl: at most 3600s, got 7200s"),
             format!("{p}.methods[1]: expected one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, got \"FETCH\""),
             format!("{p}.statuses[1]: must be a final status 200–599, got 100"),
+            format!("{p}.statuses[2]: 304 answers one client's range or conditional request and is never cached"),
         ] {
             assert!(errors.contains(&want), "{want}\nin\n{errors}");
         }

@@ -75,7 +75,9 @@ fn rules_for<'g>(
         .routes
         .get(m.route as usize)?
         .as_ref()?;
-    if !rules.methods.contains(entry_method(c.head.method)) {
+    if !rules.methods.contains(entry_method(c.head.method))
+        || (!rules.keyed_by_authorization && c.head.header(&c.rbuf, "authorization").is_some())
+    {
         return None;
     }
     Some((rules, gen.caches.shard(m.stage)?))
