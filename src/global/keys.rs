@@ -1,0 +1,497 @@
+//! API keys: the lookup table every worker reads, and the registry the admin API edits.
+//!
+//! Workers never see key values, only SHA-256 digests: a presented key is hashed once,
+//! the first 8 bytes of its digest pick a hash bucket, and the whole digest is compared
+//! in constant time. (The bucket choice depends on a hash of the secret, never on the
+//! secret's bytes, so timing reveals nothing about a stored key's value.)
+//!
+//! The table is immutable and published through an `ArcSwap`: creating or revoking a key
+//! builds a new table on the admin thread and swaps it in; each worker's `arc_swap::Cache`
+//! notices the new pointer on its next lookup (one atomic load), so a change is live on
+//! every worker at once, without a lock on the hot path.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+use tracing::warn;
+
+use super::lease::GlobalPool;
+use super::usage::{period_start, today, UsageCells};
+use crate::config::traffic::{PlanRt, TrafficRt};
+use crate::store::{Store, StoreError, StoredKey};
+
+pub fn digest(value: &[u8]) -> [u8; 32] {
+    Sha256::digest(value).into()
+}
+
+/// Equality of two digests in time independent of where they differ.
+#[inline]
+pub fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let mut diff = 0u8;
+    for i in 0..32 {
+        diff |= a[i] ^ b[i];
+    }
+    // Keeps the compiler from turning the loop back into an early-exit compare.
+    std::hint::black_box(diff) == 0
+}
+
+/// A key in a usage plan: its share of the plan's throttle and its usage counters.
+/// Kept across revocation so that a key re-created with the same name and plan goes on
+/// with the same usage (the quota cannot be reset by re-creating a key).
+#[derive(Debug)]
+pub struct PlanKey {
+    pub plan: u32,
+    pub plan_name: Arc<str>,
+    pub name: Arc<str>,
+    /// Index of this key's local buckets in each worker; never reused.
+    pub slot: u32,
+    /// The plan's throttle for this key.
+    pub pool: Option<GlobalPool>,
+    pub usage: UsageCells,
+}
+
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub sha256: [u8; 32],
+    pub name: Arc<str>,
+    /// None: a key in no plan, valid on every stage, with no plan limits.
+    pub plan: Option<Arc<PlanKey>>,
+}
+
+/// The digest is already uniformly random: its first 8 bytes are the hash.
+#[derive(Default)]
+struct Prefix(u64);
+
+impl Hasher for Prefix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Default)]
+pub struct KeyTable {
+    /// Digest prefix → first entry with it; `next` chains the (astronomically rare) others.
+    index: HashMap<u64, u32, BuildHasherDefault<Prefix>>,
+    next: Vec<u32>,
+    entries: Vec<KeyEntry>,
+}
+
+fn prefix(d: &[u8; 32]) -> u64 {
+    u64::from_le_bytes(d[..8].try_into().unwrap())
+}
+
+impl KeyTable {
+    pub fn build(entries: Vec<KeyEntry>) -> Self {
+        let mut index = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut next = vec![NONE; entries.len()];
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(first) = index.insert(prefix(&e.sha256), i as u32) {
+                next[i] = first;
+            }
+        }
+        KeyTable {
+            index,
+            next,
+            entries,
+        }
+    }
+
+    #[inline]
+    pub fn find(&self, sha256: &[u8; 32]) -> Option<&KeyEntry> {
+        let mut i = *self.index.get(&prefix(sha256))?;
+        while i != NONE {
+            let e = &self.entries[i as usize];
+            if ct_eq(&e.sha256, sha256) {
+                return Some(e);
+            }
+            i = self.next[i as usize];
+        }
+        None
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Config,
+    Admin,
+}
+
+/// What `GET /api-keys` shows: never the value.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub name: String,
+    pub plan: Option<String>,
+    pub source: Source,
+    pub created: Option<u64>,
+}
+
+struct Active {
+    info: KeyInfo,
+    sha256: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("an API key named {0:?} already exists")]
+    Conflict(String),
+    #[error("no API key named {0:?}")]
+    NotFound(String),
+    #[error("no usage plan named {0:?}")]
+    UnknownPlan(String),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Registry {
+    active: Vec<Active>,
+    plan_keys: HashMap<(u32, String), Arc<PlanKey>>,
+    next_slot: u32,
+}
+
+pub struct Keys {
+    table: Arc<ArcSwap<KeyTable>>,
+    reg: Mutex<Registry>,
+    plans: Vec<PlanRt>,
+    workers: usize,
+}
+
+impl Keys {
+    /// Config keys (less those revoked through the admin API) and the keys created
+    /// through it, with usage restored from the store.
+    pub fn load(t: &TrafficRt, store: Option<&Store>, workers: usize) -> Result<Keys, StoreError> {
+        let revoked = match store {
+            Some(s) => s.revoked()?,
+            None => Vec::new(),
+        };
+        let mut active = Vec::new();
+        for k in &t.config_keys {
+            if revoked.iter().any(|(n, d)| *n == k.name && *d == k.sha256) {
+                continue;
+            }
+            active.push(Active {
+                info: KeyInfo {
+                    name: k.name.clone(),
+                    plan: k.plan.clone(),
+                    source: Source::Config,
+                    created: None,
+                },
+                sha256: k.sha256,
+            });
+        }
+        for k in store.map(Store::keys).transpose()?.unwrap_or_default() {
+            if active.iter().any(|a| a.info.name == k.name) {
+                warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
+                continue;
+            }
+            if let Some(plan) = k
+                .plan
+                .as_deref()
+                .filter(|p| !t.plans.iter().any(|x| x.name == *p))
+            {
+                warn!(key = %k.name, plan, "API key names a usage plan the config no longer has; refused until the plan is back");
+                continue;
+            }
+            active.push(Active {
+                info: KeyInfo {
+                    name: k.name,
+                    plan: k.plan,
+                    source: Source::Admin,
+                    created: Some(k.created),
+                },
+                sha256: k.sha256,
+            });
+        }
+        let keys = Keys {
+            table: Arc::new(ArcSwap::from_pointee(KeyTable::default())),
+            reg: Mutex::new(Registry {
+                active,
+                plan_keys: HashMap::new(),
+                next_slot: 0,
+            }),
+            plans: t.plans.clone(),
+            workers,
+        };
+        let mut reg = keys.reg.lock().unwrap();
+        keys.publish(&mut reg, store)?;
+        drop(reg);
+        Ok(keys)
+    }
+
+    /// The table workers read (through their own `arc_swap::Cache`).
+    pub fn table(&self) -> &Arc<ArcSwap<KeyTable>> {
+        &self.table
+    }
+
+    pub fn plans(&self) -> &[PlanRt] {
+        &self.plans
+    }
+
+    pub fn list(&self) -> Vec<KeyInfo> {
+        let reg = self.reg.lock().unwrap();
+        reg.active.iter().map(|a| a.info.clone()).collect()
+    }
+
+    /// Every key that has been in a plan during this run, revoked ones included (their
+    /// last counts still have to reach the store).
+    pub fn plan_keys(&self) -> Vec<Arc<PlanKey>> {
+        let reg = self.reg.lock().unwrap();
+        reg.plan_keys.values().cloned().collect()
+    }
+
+    /// Creates a key (the value is generated unless given) and makes it live on every
+    /// worker; returns the value, which is stored only as its digest.
+    pub fn create(
+        &self,
+        store: &Store,
+        name: &str,
+        plan: Option<&str>,
+        value: Option<String>,
+    ) -> Result<String, KeyError> {
+        if name.is_empty() || name.len() > 128 {
+            return Err(KeyError::Invalid("name must be 1 to 128 characters"));
+        }
+        if let Some(p) = plan {
+            if !self.plans.iter().any(|x| x.name == p) {
+                return Err(KeyError::UnknownPlan(p.to_string()));
+            }
+        }
+        let value = match value {
+            Some(v)
+                if v.len() < 20 || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                return Err(KeyError::Invalid(
+                    "value must be 20 to 128 printable ASCII characters",
+                ))
+            }
+            Some(v) => v,
+            None => generate_value(),
+        };
+        let sha256 = digest(value.as_bytes());
+        let mut reg = self.reg.lock().unwrap();
+        if reg.active.iter().any(|a| a.info.name == name) {
+            return Err(KeyError::Conflict(name.to_string()));
+        }
+        if reg.active.iter().any(|a| a.sha256 == sha256) {
+            return Err(KeyError::Invalid(
+                "that value is already in use by another key",
+            ));
+        }
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        store.put_key(&StoredKey {
+            name: name.to_string(),
+            sha256,
+            plan: plan.map(str::to_string),
+            created,
+        })?;
+        reg.active.push(Active {
+            info: KeyInfo {
+                name: name.to_string(),
+                plan: plan.map(str::to_string),
+                source: Source::Admin,
+                created: Some(created),
+            },
+            sha256,
+        });
+        self.publish(&mut reg, Some(store))?;
+        Ok(value)
+    }
+
+    /// Revokes a key on every worker at once, and for good: a created key leaves the
+    /// store, a config key is remembered as revoked (until its value in the config changes).
+    pub fn revoke(&self, store: &Store, name: &str) -> Result<(), KeyError> {
+        let mut reg = self.reg.lock().unwrap();
+        let Some(i) = reg.active.iter().position(|a| a.info.name == name) else {
+            return Err(KeyError::NotFound(name.to_string()));
+        };
+        match reg.active[i].info.source {
+            Source::Admin => {
+                store.delete_key(name)?;
+            }
+            Source::Config => store.put_revoked(name, &reg.active[i].sha256)?,
+        }
+        reg.active.remove(i);
+        self.publish(&mut reg, Some(store))?;
+        Ok(())
+    }
+
+    /// Builds the table from the active keys and swaps it in.
+    fn publish(&self, reg: &mut Registry, store: Option<&Store>) -> Result<(), StoreError> {
+        let mut entries = Vec::with_capacity(reg.active.len());
+        for i in 0..reg.active.len() {
+            let (name, plan, sha256) = {
+                let a = &reg.active[i];
+                (a.info.name.clone(), a.info.plan.clone(), a.sha256)
+            };
+            let plan = match plan {
+                Some(p) => Some(self.plan_key(reg, &p, &name, store)?),
+                None => None,
+            };
+            entries.push(KeyEntry {
+                sha256,
+                name: name.into(),
+                plan,
+            });
+        }
+        self.table.store(Arc::new(KeyTable::build(entries)));
+        Ok(())
+    }
+
+    /// The counters of `name` in `plan`: the ones in memory, else restored from the store.
+    fn plan_key(
+        &self,
+        reg: &mut Registry,
+        plan: &str,
+        name: &str,
+        store: Option<&Store>,
+    ) -> Result<Arc<PlanKey>, StoreError> {
+        let idx = self
+            .plans
+            .iter()
+            .position(|p| p.name == plan)
+            .expect("plans are checked before keys are added") as u32;
+        if let Some(pk) = reg.plan_keys.get(&(idx, name.to_string())) {
+            return Ok(pk.clone());
+        }
+        let p = &self.plans[idx as usize];
+        let day = today();
+        let start = p
+            .quota
+            .as_ref()
+            .map_or(day, |q| period_start(day, q.period, q.offset));
+        let (mut used, mut today_count) = (0, 0);
+        if let Some(store) = store {
+            for c in store.usage(plan, Some(name), start.min(day), day)? {
+                used += c.count;
+                if c.day == day {
+                    today_count = c.count;
+                }
+            }
+        }
+        let pk = Arc::new(PlanKey {
+            plan: idx,
+            plan_name: p.name.as_str().into(),
+            name: name.into(),
+            slot: reg.next_slot,
+            pool: p
+                .throttle
+                .map(|t| GlobalPool::new(t.rate, t.burst, self.workers)),
+            usage: UsageCells::restored(start, used, day, today_count),
+        });
+        reg.next_slot += 1;
+        reg.plan_keys.insert((idx, name.to_string()), pk.clone());
+        Ok(pk)
+    }
+}
+
+/// 40 characters from [A-Za-z0-9], like API Gateway's generated keys (~238 bits).
+fn generate_value() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(40);
+    let mut buf = [0u8; 64];
+    while out.len() < 40 {
+        getrandom::fill(&mut buf).expect("the OS random source");
+        // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() < 40 {
+                out.push(ALPHABET[(*b % 62) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare() {
+        let a = digest(b"alpha");
+        let mut b = a;
+        assert!(ct_eq(&a, &b));
+        for i in [0, 17, 31] {
+            b = a;
+            b[i] ^= 0x40;
+            assert!(!ct_eq(&a, &b), "byte {i}");
+        }
+        // The compare does the same work wherever the first difference is: time a
+        // mismatch in the first byte against one in the last.
+        let (mut first, mut last) = (a, a);
+        first[0] ^= 1;
+        last[31] ^= 1;
+        let time = |x: &[u8; 32]| {
+            let t = std::time::Instant::now();
+            for _ in 0..200_000 {
+                std::hint::black_box(ct_eq(std::hint::black_box(&a), std::hint::black_box(x)));
+            }
+            t.elapsed().as_nanos() as f64
+        };
+        let (mut tf, mut tl) = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            tf = tf.min(time(&first));
+            tl = tl.min(time(&last));
+        }
+        let ratio = tf / tl;
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "first/last timing ratio {ratio:.2}"
+        );
+    }
+
+    #[test]
+    fn table_finds_by_digest_and_chains_prefix_clashes() {
+        let mk = |v: &[u8], name: &str| KeyEntry {
+            sha256: digest(v),
+            name: name.into(),
+            plan: None,
+        };
+        let mut clash = digest(b"a");
+        clash[31] ^= 0xff; // same 8-byte prefix, different digest
+        let t = KeyTable::build(vec![
+            mk(b"a", "a"),
+            mk(b"b", "b"),
+            KeyEntry {
+                sha256: clash,
+                name: "clash".into(),
+                plan: None,
+            },
+        ]);
+        assert_eq!(&*t.find(&digest(b"a")).unwrap().name, "a");
+        assert_eq!(&*t.find(&digest(b"b")).unwrap().name, "b");
+        assert_eq!(&*t.find(&clash).unwrap().name, "clash");
+        assert!(t.find(&digest(b"c")).is_none());
+    }
+
+    #[test]
+    fn generated_values_look_like_api_gateway_keys() {
+        let v = generate_value();
+        assert_eq!(v.len(), 40);
+        assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(v, generate_value());
+    }
+}
