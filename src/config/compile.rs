@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub router: Router,
     pub apis: Vec<ApiRt>,
     pub upstreams: Vec<UpstreamRt>,
+    /// Throttles, usage plans, API key digests (config/traffic.rs).
+    pub traffic: super::traffic::TrafficRt,
 }
 
 #[derive(Debug)]
@@ -188,6 +190,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         router,
         apis,
         upstreams,
+        traffic: super::traffic::compile(cfg),
     }
 }
 

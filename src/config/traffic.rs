@@ -1,0 +1,234 @@
+//! Throttles, usage plans and API keys → the tables admission reads (part of the
+//! snapshot). Every limit that applies somewhere gets an index; each route of each stage
+//! gets the list of limit indices it must pass, most specific first, so a request never
+//! searches for its limits. Key values are reduced to SHA-256 digests here.
+
+use std::path::PathBuf;
+
+use super::model::{self, Config, Quota, Throttle};
+use crate::global::keys::digest;
+use crate::global::lease::UNLIMITED_RATE;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Account,
+    Api,
+    Stage,
+    Route,
+}
+
+/// One limit with its own global pool.
+#[derive(Debug, Clone)]
+pub struct LimitRt {
+    pub rate: f64,
+    pub burst: u64,
+    pub scope: Scope,
+    /// "shop", "shop/prod", "shop/prod GET /x": for logs and metrics.
+    pub label: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanRt {
+    pub name: String,
+    pub throttle: Option<Throttle>,
+    pub quota: Option<Quota>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConfigKey {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub plan: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct RouteTraffic {
+    pub key_required: bool,
+    /// Route, stage and API limits that apply, in that order (the plan × key and account
+    /// limits follow them at run time).
+    pub limits: Box<[u32]>,
+    /// This (api, stage, route)'s index in the metric cells.
+    pub slot: u32,
+}
+
+#[derive(Debug)]
+pub struct StageTraffic {
+    /// Indexed by route id.
+    pub routes: Vec<RouteTraffic>,
+    /// Indexed by plan: whether keys of that plan may call this stage.
+    pub plan_ok: Box<[bool]>,
+}
+
+#[derive(Debug)]
+pub struct TrafficRt {
+    pub limits: Vec<LimitRt>,
+    pub account: Option<u32>,
+    /// Indexed [api][stage].
+    pub stages: Vec<Vec<StageTraffic>>,
+    pub plans: Vec<PlanRt>,
+    pub config_keys: Vec<ConfigKey>,
+    /// Number of (api, stage, route) slots.
+    pub route_slots: u32,
+    pub admin: Option<model::Admin>,
+    pub state_dir: PathBuf,
+}
+
+impl TrafficRt {
+    /// Whether anything needs the store: keys to remember, usage to count, or an admin
+    /// API that can create keys. A config with none of these leaves `state_dir` alone.
+    pub fn needs_store(&self) -> bool {
+        self.admin.is_some() || !self.plans.is_empty() || !self.config_keys.is_empty()
+    }
+
+    /// (api, stage, route) label of a metric slot.
+    pub fn slot_labels(&self, apis: &[super::compile::ApiRt]) -> Vec<(String, String, String)> {
+        let mut out = Vec::with_capacity(self.route_slots as usize);
+        for (a, api) in apis.iter().enumerate() {
+            for (s, stage) in api.stages.iter().enumerate() {
+                for (r, route) in api.routes.iter().enumerate() {
+                    debug_assert_eq!(self.stages[a][s].routes[r].slot as usize, out.len());
+                    out.push((api.name.clone(), stage.name.clone(), route.key.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+pub fn compile(cfg: &Config) -> TrafficRt {
+    let mut limits = Vec::new();
+    let mut add = |t: &Option<Throttle>, scope: Scope, label: String| -> Option<u32> {
+        let t = t.as_ref()?;
+        if t.rate >= UNLIMITED_RATE {
+            return None;
+        }
+        limits.push(LimitRt {
+            rate: t.rate,
+            burst: t.burst,
+            scope,
+            label,
+        });
+        Some(limits.len() as u32 - 1)
+    };
+    let account = add(&Some(cfg.server.throttle), Scope::Account, "account".into());
+    let plans: Vec<PlanRt> = cfg
+        .usage_plans
+        .iter()
+        .map(|(name, p)| PlanRt {
+            name: name.clone(),
+            throttle: p.throttle.filter(|t| t.rate < UNLIMITED_RATE),
+            quota: p.quota.clone(),
+        })
+        .collect();
+    let mut stages = Vec::new();
+    let mut slot = 0u32;
+    for (api_name, api) in &cfg.apis {
+        let api_limit = add(&api.throttle, Scope::Api, api_name.clone());
+        let mut per_stage = Vec::new();
+        for (stage_name, stage) in &api.stages {
+            let stage_label = format!("{api_name}/{stage_name}");
+            let stage_limit = add(&stage.throttle, Scope::Stage, stage_label.clone());
+            let routes = api
+                .routes
+                .iter()
+                .map(|(key, route)| {
+                    let route_limit = add(
+                        &route.throttle,
+                        Scope::Route,
+                        format!("{stage_label} {key}"),
+                    );
+                    let limits: Vec<u32> = [route_limit, stage_limit, api_limit]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    slot += 1;
+                    RouteTraffic {
+                        key_required: route.api_key_required,
+                        limits: limits.into(),
+                        slot: slot - 1,
+                    }
+                })
+                .collect();
+            let plan_ok = cfg
+                .usage_plans
+                .iter()
+                .map(|(_, p)| p.stages.is_empty() || p.stages.contains(&stage_label))
+                .collect();
+            per_stage.push(StageTraffic { routes, plan_ok });
+        }
+        stages.push(per_stage);
+    }
+    TrafficRt {
+        limits,
+        account,
+        stages,
+        plans,
+        config_keys: cfg
+            .api_keys
+            .iter()
+            .map(|k| ConfigKey {
+                name: k.name.clone(),
+                sha256: digest(k.value.as_bytes()),
+                plan: k.plan.clone(),
+            })
+            .collect(),
+        route_slots: slot,
+        admin: cfg.admin.clone(),
+        state_dir: cfg.state_dir.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::load_str;
+
+    #[test]
+    fn routes_get_their_limits_most_specific_first() {
+        let cfg = load_str(
+            r#"
+server: { throttle: { rate: 100, burst: 10 } }
+apis:
+  a:
+    throttle: { rate: 50, burst: 5 }
+    stages:
+      prod: { throttle: { rate: 20, burst: 2 } }
+      dev: {}
+    routes:
+      "GET /x": { integration: { type: mock }, throttle: { rate: 1, burst: 1 }, api_key_required: true }
+      "GET /y": { integration: { type: mock } }
+  b:
+    throttle: { rate: 1000000000, burst: 1 }
+    stages: { $default: {} }
+    routes:
+      "GET /z": { integration: { type: mock } }
+usage_plans:
+  gold: { stages: [a/prod], throttle: { rate: 5, burst: 5 } }
+  all: {}
+api_keys:
+  - { name: k, value: secret-value, plan: gold }
+"#,
+        )
+        .unwrap();
+        let t = compile(&cfg);
+        let labels: Vec<&str> = t.limits.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["account", "a", "a/prod", "a/prod GET /x", "a/dev GET /x"]
+        );
+        assert_eq!(t.account, Some(0));
+        let prod = &t.stages[0][0];
+        assert_eq!(&*prod.routes[0].limits, &[3, 2, 1]);
+        assert!(prod.routes[0].key_required);
+        assert_eq!(&*prod.routes[1].limits, &[2, 1]);
+        let dev = &t.stages[0][1];
+        assert_eq!(&*dev.routes[0].limits, &[4, 1]);
+        // A rate of 1e9 or more is no limit.
+        assert!(t.stages[1][0].routes[0].limits.is_empty());
+        assert_eq!(&*prod.plan_ok, &[true, true]);
+        assert_eq!(&*dev.plan_ok, &[false, true]);
+        assert_eq!(t.route_slots, 5);
+        assert_eq!(t.config_keys[0].sha256, digest(b"secret-value"));
+        assert!(t.needs_store());
+    }
+}
