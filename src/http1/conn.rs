@@ -101,6 +101,9 @@ async fn handle(ctx: &WorkerCtx, c: &mut Conn) -> bool {
     else {
         return c.answer(ctx, 404, "Not Found", &[]).await;
     };
+    if let Err(deny) = crate::pipeline::admit(ctx, c, &m) {
+        return deny.answer(ctx, c).await;
+    }
     let api = &snap.apis[m.stage.api as usize];
     let stage = &api.stages[m.stage.stage as usize];
     let integrations = match &stage.canary {

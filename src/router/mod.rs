@@ -39,7 +39,8 @@ impl BasePaths {
         }
         self.by_base.retain(|(b, _)| **b != *base.as_bytes());
         self.by_base.push((base.as_bytes().into(), stage));
-        self.by_base.sort_by_key(|(b, _)| std::cmp::Reverse(b.len()));
+        self.by_base
+            .sort_by_key(|(b, _)| std::cmp::Reverse(b.len()));
     }
 
     /// The stage for `path` and how many bytes of the path its base path takes.

@@ -30,6 +30,8 @@ pub struct WorkerCtx {
     pub rng: RefCell<Rng>,
     pub active: Cell<usize>,
     pub driver: Driver,
+    /// API keys, throttles, quotas: local buckets and the shared pools (pipeline::admission).
+    pub traffic: crate::pipeline::Local,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub enum StartError {
     NoIoUring(std::io::Error),
     #[error("worker {0} stopped before it started")]
     WorkerDied(usize),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Starts the workers and blocks until they have drained after a stop request.
@@ -89,12 +93,25 @@ pub fn run(snapshot: Arc<Snapshot>) -> Result<(), StartError> {
         Workers::Count(n) => n.max(1),
         Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    // Keys, usage and token pools, shared by the workers; then the admin listener.
+    let shared = crate::global::Shared::start(&snapshot, count)?;
+    let admin = match crate::admin::start(&snapshot, &shared, count, driver.name()) {
+        Ok(a) => a,
+        Err(e) => {
+            let addr = snapshot.traffic.admin.as_ref().map(|a| a.listen).unwrap();
+            return Err(match e.kind() {
+                std::io::ErrorKind::AddrInUse => StartError::AddressInUse(addr),
+                _ => StartError::Bind(addr, e),
+            });
+        }
+    };
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut threads = Vec::new();
     for id in 0..count {
         let snapshot = snapshot.clone();
+        let shared = shared.clone();
         let addrs = addrs.clone();
         let core = cores.get(id % cores.len().max(1)).copied();
         let ready = ready_tx.clone();
@@ -104,7 +121,7 @@ pub fn run(snapshot: Arc<Snapshot>) -> Result<(), StartError> {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let work = worker_main(id, snapshot, addrs, driver, seed, ready.clone());
+                let work = worker_main(id, snapshot, shared, addrs, driver, seed, ready.clone());
                 let built = match driver {
                     Driver::IoUring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                         .enable_timer()
@@ -137,6 +154,11 @@ pub fn run(snapshot: Arc<Snapshot>) -> Result<(), StartError> {
     for t in threads {
         let _ = t.join();
     }
+    // Drained: the last usage counts go to the store before the process exits.
+    shared.shutdown();
+    if let Some(admin) = admin {
+        admin.stop();
+    }
     Ok(())
 }
 
@@ -155,6 +177,7 @@ fn driver_choice(configured: DriverChoice) -> Result<DriverChoice, StartError> {
 async fn worker_main(
     id: usize,
     snapshot: Arc<Snapshot>,
+    shared: Arc<crate::global::Shared>,
     addrs: Vec<SocketAddr>,
     driver: Driver,
     seed: u64,
@@ -174,6 +197,7 @@ async fn worker_main(
     let ctx = Rc::new(WorkerCtx {
         id,
         pools: Pools::new(&snapshot, seed ^ id as u64),
+        traffic: crate::pipeline::Local::new(shared, &snapshot, id),
         snapshot,
         ids: RequestIds::new(seed, id),
         drain: Drain::default(),
