@@ -12,6 +12,7 @@ use super::model::*;
 use super::{ConfigError, ConfigErrors, KeyPath};
 
 const DEFAULT_STATE_DIR: &str = "./state";
+const DEFAULT_ADMIN_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 9901);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_ROUTE_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -206,12 +207,12 @@ fn access_log(d: &mut Decoder, v: &Value, p: &KeyPath) -> AccessLog {
 
 fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
     let f = d.fields(v, p, &["listen", "token"]);
-    let listen = f.need(d, "listen", Decoder::socket_addr);
+    // Loopback by default: the admin API can create keys, it is not for the world.
+    let listen = f
+        .opt(d, "listen", Decoder::socket_addr)
+        .unwrap_or(DEFAULT_ADMIN_LISTEN.into());
     let token = f.opt(d, "token", Decoder::string);
-    Some(Admin {
-        listen: listen?,
-        token,
-    })
+    Some(Admin { listen, token })
 }
 
 fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Throttle> {

@@ -454,3 +454,88 @@ apis:
 "#
     )
 }
+
+// ---------------------------------------------------------------- traffic and admin
+
+/// A fresh, empty directory for a test's `state_dir` (left behind on purpose: a
+/// failing test's state can be inspected; it lives under the system temp dir).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = temp_path(tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One request on a new connection to any address.
+pub fn send_to(addr: SocketAddr, request: &[u8]) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(request).unwrap();
+    read_response(&mut BufReader::new(s), false).expect("a response")
+}
+
+/// `GET path` with an `x-api-key` header (none when `key` is None), on a new connection.
+pub fn get_with_key(addr: SocketAddr, path: &str, key: Option<&str>) -> Response {
+    let key = key.map_or(String::new(), |k| format!("x-api-key: {k}\r\n"));
+    send_to(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{key}Connection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// A request to the admin listener; `token` goes in `Authorization: Bearer`.
+pub fn admin(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Response {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = body.unwrap_or("");
+    let len = if body.is_empty() && method != "POST" {
+        String::new()
+    } else {
+        format!(
+            "Content-Length: {}\r\nContent-Type: application/json\r\n",
+            body.len()
+        )
+    };
+    send_to(
+        addr,
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: admin\r\n{auth}{len}Connection: close\r\n\r\n{body}"
+        )
+        .as_bytes(),
+    )
+}
+
+/// A keep-alive client connection for many requests in a row.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Client {
+            reader: BufReader::new(s),
+        }
+    }
+
+    pub fn request(&mut self, request: &[u8]) -> Response {
+        self.reader.get_mut().write_all(request).unwrap();
+        read_response(&mut self.reader, false).expect("a response")
+    }
+}
+
+impl Portico {
+    /// SIGKILL: no drain, no final flush; waits for the process to be gone.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
