@@ -51,6 +51,9 @@ impl Refusal {
     }
 }
 
+/// (plan, key, day)
+type DayKey = (Arc<str>, Arc<str>, u32);
+
 pub struct Shared {
     pub workers: usize,
     /// Indexed like `snapshot.traffic.limits`.
@@ -61,7 +64,7 @@ pub struct Shared {
     pub store: Option<Store>,
     /// Last counts written, so a flush writes only what changed. The lock also keeps
     /// two flushes (the timer's and an admin request's) from interleaving.
-    flushed: Mutex<HashMap<(Arc<str>, Arc<str>, u32), u64>>,
+    flushed: Mutex<HashMap<DayKey, u64>>,
     stop: AtomicBool,
     flusher: Mutex<Option<JoinHandle<()>>>,
 }

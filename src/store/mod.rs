@@ -19,6 +19,14 @@ const REVOKED: TableDefinition<&str, &[u8]> = TableDefinition::new("revoked_conf
 const USAGE: TableDefinition<(&str, &str, u32), u64> = TableDefinition::new("usage");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT: u64 = 1;
+
+type UsageRow<'a> = Result<
+    (
+        redb::AccessGuard<'a, (&'static str, &'static str, u32)>,
+        redb::AccessGuard<'a, u64>,
+    ),
+    redb::StorageError,
+>;
 pub const FILE_NAME: &str = "portico.redb";
 
 #[derive(Debug, thiserror::Error)]
@@ -210,11 +218,7 @@ impl Store {
         let tx = self.db.begin_read().map_err(io)?;
         let t = tx.open_table(USAGE).map_err(io)?;
         let mut out = Vec::new();
-        let mut push = |row: Result<
-            (redb::AccessGuard<(&str, &str, u32)>, redb::AccessGuard<u64>),
-            redb::StorageError,
-        >|
-         -> Result<(), StoreError> {
+        let mut push = |row: UsageRow| -> Result<(), StoreError> {
             let (k, v) = row.map_err(io)?;
             let (p, name, day) = k.value();
             if p == plan && (from..=to).contains(&day) && key.is_none_or(|key| key == name) {
