@@ -231,4 +231,15 @@ api_keys:
         assert_eq!(t.config_keys[0].sha256, digest(b"secret-value"));
         assert!(t.needs_store());
     }
+
+    #[test]
+    fn admin_defaults_to_loopback_9901_and_the_store_only_when_needed() {
+        let addr: std::net::SocketAddr = "127.0.0.1:9901".parse().unwrap();
+        for yaml in ["admin: { token: t }\n", "admin: {}\n"] {
+            let cfg = load_str(yaml).unwrap();
+            assert_eq!(cfg.admin.as_ref().unwrap().listen, addr, "{yaml}");
+            assert!(compile(&cfg).needs_store());
+        }
+        assert!(!compile(&load_str("apis: {}\n").unwrap()).needs_store());
+    }
 }

@@ -63,6 +63,8 @@ pub enum StartError {
     WorkerDied(usize),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on admin.listen {0}: {1}")]
+    AdminBind(SocketAddr, std::io::Error),
 }
 
 /// Starts the workers and blocks until they have drained after a stop request.
@@ -95,16 +97,8 @@ pub fn run(snapshot: Arc<Snapshot>) -> Result<(), StartError> {
     };
     // Keys, usage and token pools, shared by the workers; then the admin listener.
     let shared = crate::global::Shared::start(&snapshot, count)?;
-    let admin = match crate::admin::start(&snapshot, &shared, count, driver.name()) {
-        Ok(a) => a,
-        Err(e) => {
-            let addr = snapshot.traffic.admin.as_ref().map(|a| a.listen).unwrap();
-            return Err(match e.kind() {
-                std::io::ErrorKind::AddrInUse => StartError::AddressInUse(addr),
-                _ => StartError::Bind(addr, e),
-            });
-        }
-    };
+    let admin = crate::admin::start(&snapshot, &shared, count, driver.name())
+        .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
     let (ready_tx, ready_rx) = mpsc::channel();
