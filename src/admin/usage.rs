@@ -22,7 +22,8 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
     let Some(plan_name) = req.query("plan").filter(|p| !p.is_empty()) else {
         return Response::message(400, "plan is required");
     };
-    let Some(plan) = ctx.shared.keys.plans().iter().find(|p| p.name == plan_name) else {
+    let plans = ctx.shared.keys.plans();
+    let Some(plan) = plans.iter().find(|p| p.name == plan_name) else {
         return Response::message(404, &format!("no usage plan named {plan_name:?}"));
     };
     let day = |name: &str| match req.query(name) {
@@ -129,6 +130,7 @@ mod tests {
     fn remaining_counts_down_within_a_period() {
         let plan = PlanRt {
             name: "gold".into(),
+            id: 1,
             throttle: None,
             quota: Some(Quota {
                 limit: 100,

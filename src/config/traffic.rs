@@ -1,13 +1,17 @@
 //! Throttles, usage plans and API keys → the tables admission reads (part of the
-//! snapshot). Every limit that applies somewhere gets an index; each route of each stage
-//! gets the list of limit indices it must pass, most specific first, so a request never
-//! searches for its limits. Key values are reduced to SHA-256 digests here.
+//! snapshot). Every limit that applies somewhere gets an index and a global pool; each
+//! route of each stage gets the list of limit indices it must pass, most specific first,
+//! so a request never searches for its limits. Key values are reduced to SHA-256 digests.
+//!
+//! Plans are named by a 64-bit id (from the name) rather than an index, so that the key
+//! table, which the admin API republishes on its own schedule, and the snapshot, which a
+//! reload replaces, never have to agree on positions.
 
 use std::path::PathBuf;
 
-use super::model::{self, Config, Quota, Throttle};
+use super::model::{self, Config, Quota, Throttle, Workers};
 use crate::global::keys::digest;
-use crate::global::lease::UNLIMITED_RATE;
+use crate::global::lease::{GlobalPool, UNLIMITED_RATE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -30,8 +34,15 @@ pub struct LimitRt {
 #[derive(Debug, Clone)]
 pub struct PlanRt {
     pub name: String,
+    /// [`plan_id`] of the name.
+    pub id: u64,
     pub throttle: Option<Throttle>,
     pub quota: Option<Quota>,
+}
+
+/// A plan's id: the first 8 bytes of the SHA-256 of its name.
+pub fn plan_id(name: &str) -> u64 {
+    u64::from_le_bytes(digest(name.as_bytes())[..8].try_into().unwrap())
 }
 
 #[derive(Debug, Clone)]
@@ -55,13 +66,24 @@ pub struct RouteTraffic {
 pub struct StageTraffic {
     /// Indexed by route id.
     pub routes: Vec<RouteTraffic>,
-    /// Indexed by plan: whether keys of that plan may call this stage.
-    pub plan_ok: Box<[bool]>,
+    /// Ids of the plans whose keys may call this stage.
+    pub plans: Box<[u64]>,
+}
+
+impl StageTraffic {
+    #[inline]
+    pub fn accepts(&self, plan_id: u64) -> bool {
+        self.plans.contains(&plan_id)
+    }
 }
 
 #[derive(Debug)]
 pub struct TrafficRt {
     pub limits: Vec<LimitRt>,
+    /// One global pool per limit, shared by the workers of this config generation.
+    pub pools: Box<[GlobalPool]>,
+    /// Workers the pools' lease sizes were chosen for.
+    pub workers: usize,
     pub account: Option<u32>,
     /// Indexed [api][stage].
     pub stages: Vec<Vec<StageTraffic>>,
@@ -78,6 +100,19 @@ impl TrafficRt {
     /// API that can create keys. A config with none of these leaves `state_dir` alone.
     pub fn needs_store(&self) -> bool {
         self.admin.is_some() || !self.plans.is_empty() || !self.config_keys.is_empty()
+    }
+
+    /// After a reload: limits that did not change keep their bucket state, so a reload
+    /// neither refills nor empties them.
+    pub fn inherit(&self, prev: &TrafficRt) {
+        for (l, pool) in self.limits.iter().zip(self.pools.iter()) {
+            let same = prev.limits.iter().position(|p| {
+                p.label == l.label && p.rate == l.rate && p.burst == l.burst && p.scope == l.scope
+            });
+            if let Some(i) = same {
+                pool.inherit(&prev.pools[i]);
+            }
+        }
     }
 
     /// (api, stage, route) label of a metric slot.
@@ -116,6 +151,7 @@ pub fn compile(cfg: &Config) -> TrafficRt {
         .iter()
         .map(|(name, p)| PlanRt {
             name: name.clone(),
+            id: plan_id(name),
             throttle: p.throttle.filter(|t| t.rate < UNLIMITED_RATE),
             quota: p.quota.clone(),
         })
@@ -149,16 +185,26 @@ pub fn compile(cfg: &Config) -> TrafficRt {
                     }
                 })
                 .collect();
-            let plan_ok = cfg
+            let plans = cfg
                 .usage_plans
                 .iter()
-                .map(|(_, p)| p.stages.is_empty() || p.stages.contains(&stage_label))
+                .filter(|(_, p)| p.stages.is_empty() || p.stages.contains(&stage_label))
+                .map(|(name, _)| plan_id(name))
                 .collect();
-            per_stage.push(StageTraffic { routes, plan_ok });
+            per_stage.push(StageTraffic { routes, plans });
         }
         stages.push(per_stage);
     }
+    let workers = match cfg.server.workers {
+        Workers::Count(n) => n.max(1),
+        Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     TrafficRt {
+        pools: limits
+            .iter()
+            .map(|l| GlobalPool::new(l.rate, l.burst, workers))
+            .collect(),
+        workers,
         limits,
         account,
         stages,
@@ -225,8 +271,10 @@ api_keys:
         assert_eq!(&*dev.routes[0].limits, &[4, 1]);
         // A rate of 1e9 or more is no limit.
         assert!(t.stages[1][0].routes[0].limits.is_empty());
-        assert_eq!(&*prod.plan_ok, &[true, true]);
-        assert_eq!(&*dev.plan_ok, &[false, true]);
+        let (gold, all) = (plan_id("gold"), plan_id("all"));
+        assert!(prod.accepts(gold) && prod.accepts(all));
+        assert!(!dev.accepts(gold) && dev.accepts(all));
+        assert_eq!(t.pools.len(), t.limits.len());
         assert_eq!(t.route_slots, 5);
         assert_eq!(t.config_keys[0].sha256, digest(b"secret-value"));
         assert!(t.needs_store());

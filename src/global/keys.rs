@@ -20,6 +20,7 @@ use tracing::warn;
 
 use super::lease::GlobalPool;
 use super::usage::{period_start, today, UsageCells};
+use crate::config::model::{Quota, Throttle};
 use crate::config::traffic::{PlanRt, TrafficRt};
 use crate::store::{Store, StoreError, StoredKey};
 
@@ -38,19 +39,23 @@ pub fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// A key in a usage plan: its share of the plan's throttle and its usage counters.
-/// Kept across revocation so that a key re-created with the same name and plan goes on
-/// with the same usage (the quota cannot be reset by re-creating a key).
+/// A key in a usage plan: its share of the plan's throttle, the plan's quota, and its
+/// usage counters. The counters belong to (plan name, key name) for the whole run, so a
+/// key revoked and created again, or a reload that changes the plan, goes on with the
+/// same usage (re-creating a key cannot reset a quota).
 #[derive(Debug)]
 pub struct PlanKey {
-    pub plan: u32,
+    /// `config::traffic::plan_id` of the plan.
+    pub plan_id: u64,
     pub plan_name: Arc<str>,
     pub name: Arc<str>,
     /// Index of this key's local buckets in each worker; never reused.
     pub slot: u32,
-    /// The plan's throttle for this key.
+    /// The plan's throttle for this key (as configured, and its bucket).
+    pub throttle: Option<Throttle>,
     pub pool: Option<GlobalPool>,
-    pub usage: UsageCells,
+    pub quota: Option<Quota>,
+    pub usage: Arc<UsageCells>,
 }
 
 #[derive(Debug)]
@@ -165,17 +170,40 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+/// (plan name, key name)
+type UsageKey = (String, String);
+
 struct Registry {
     active: Vec<Active>,
-    plan_keys: HashMap<(u32, String), Arc<PlanKey>>,
+    plans: Vec<PlanRt>,
+    /// Live plan keys, rebuilt only when their plan's limits change.
+    plan_keys: HashMap<UsageKey, Arc<PlanKey>>,
+    /// Every usage counter of this run, revoked keys' included.
+    usage: HashMap<UsageKey, Arc<UsageCells>>,
     next_slot: u32,
 }
 
 pub struct Keys {
     table: Arc<ArcSwap<KeyTable>>,
     reg: Mutex<Registry>,
-    plans: Vec<PlanRt>,
     workers: usize,
+}
+
+/// The keys a config brings, less those revoked through the admin API.
+fn config_actives(t: &TrafficRt, revoked: &[(String, [u8; 32])]) -> Vec<Active> {
+    t.config_keys
+        .iter()
+        .filter(|k| !revoked.iter().any(|(n, d)| *n == k.name && *d == k.sha256))
+        .map(|k| Active {
+            info: KeyInfo {
+                name: k.name.clone(),
+                plan: k.plan.clone(),
+                source: Source::Config,
+                created: None,
+            },
+            sha256: k.sha256,
+        })
+        .collect()
 }
 
 impl Keys {
@@ -186,32 +214,10 @@ impl Keys {
             Some(s) => s.revoked()?,
             None => Vec::new(),
         };
-        let mut active = Vec::new();
-        for k in &t.config_keys {
-            if revoked.iter().any(|(n, d)| *n == k.name && *d == k.sha256) {
-                continue;
-            }
-            active.push(Active {
-                info: KeyInfo {
-                    name: k.name.clone(),
-                    plan: k.plan.clone(),
-                    source: Source::Config,
-                    created: None,
-                },
-                sha256: k.sha256,
-            });
-        }
+        let mut active = config_actives(t, &revoked);
         for k in store.map(Store::keys).transpose()?.unwrap_or_default() {
             if active.iter().any(|a| a.info.name == k.name) {
                 warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
-                continue;
-            }
-            if let Some(plan) = k
-                .plan
-                .as_deref()
-                .filter(|p| !t.plans.iter().any(|x| x.name == *p))
-            {
-                warn!(key = %k.name, plan, "API key names a usage plan the config no longer has; refused until the plan is back");
                 continue;
             }
             active.push(Active {
@@ -228,10 +234,11 @@ impl Keys {
             table: Arc::new(ArcSwap::from_pointee(KeyTable::default())),
             reg: Mutex::new(Registry {
                 active,
+                plans: t.plans.clone(),
                 plan_keys: HashMap::new(),
+                usage: HashMap::new(),
                 next_slot: 0,
             }),
-            plans: t.plans.clone(),
             workers,
         };
         let mut reg = keys.reg.lock().unwrap();
@@ -240,13 +247,65 @@ impl Keys {
         Ok(keys)
     }
 
+    /// After a reload: the new config's plans and keys (created keys stay), published
+    /// at once. Counters carry over; a plan whose quota changed recounts its keys' current
+    /// period from the store (flush first, so the store is up to date).
+    pub fn reconfigure(&self, t: &TrafficRt, store: Option<&Store>) -> Result<(), StoreError> {
+        let revoked = match store {
+            Some(s) => s.revoked()?,
+            None => Vec::new(),
+        };
+        let mut reg = self.reg.lock().unwrap();
+        let created: Vec<Active> = reg
+            .active
+            .drain(..)
+            .filter(|a| a.info.source == Source::Admin)
+            .collect();
+        let mut active = config_actives(t, &revoked);
+        for a in created {
+            if active.iter().any(|c| c.info.name == a.info.name) {
+                warn!(key = %a.info.name, "a config key has the name of a key created through the admin API; the config key wins");
+            } else {
+                active.push(a);
+            }
+        }
+        reg.active = active;
+        let day = today();
+        for plan in &t.plans {
+            let changed_quota = reg
+                .plans
+                .iter()
+                .find(|p| p.name == plan.name)
+                .is_some_and(|old| {
+                    let q = |p: &PlanRt| p.quota.as_ref().map(|q| (q.limit, q.period, q.offset));
+                    q(old) != q(plan)
+                });
+            let (Some(q), Some(store), true) = (&plan.quota, store, changed_quota) else {
+                continue;
+            };
+            let start = period_start(day, q.period, q.offset);
+            for ((p, name), cells) in &reg.usage {
+                if *p == plan.name {
+                    let used: u64 = store
+                        .usage(p, Some(name), start, day)?
+                        .iter()
+                        .map(|c| c.count)
+                        .sum();
+                    cells.reset_quota(start, used);
+                }
+            }
+        }
+        reg.plans = t.plans.clone();
+        self.publish(&mut reg, store)
+    }
+
     /// The table workers read (through their own `arc_swap::Cache`).
     pub fn table(&self) -> &Arc<ArcSwap<KeyTable>> {
         &self.table
     }
 
-    pub fn plans(&self) -> &[PlanRt] {
-        &self.plans
+    pub fn plans(&self) -> Vec<PlanRt> {
+        self.reg.lock().unwrap().plans.clone()
     }
 
     pub fn list(&self) -> Vec<KeyInfo> {
@@ -254,11 +313,14 @@ impl Keys {
         reg.active.iter().map(|a| a.info.clone()).collect()
     }
 
-    /// Every key that has been in a plan during this run, revoked ones included (their
-    /// last counts still have to reach the store).
-    pub fn plan_keys(&self) -> Vec<Arc<PlanKey>> {
+    /// Every usage counter of this run as (plan, key, counters), revoked keys' included
+    /// (their last counts still have to reach the store).
+    pub fn usage_cells(&self) -> Vec<(String, String, Arc<UsageCells>)> {
         let reg = self.reg.lock().unwrap();
-        reg.plan_keys.values().cloned().collect()
+        reg.usage
+            .iter()
+            .map(|((p, k), cells)| (p.clone(), k.clone(), cells.clone()))
+            .collect()
     }
 
     /// Creates a key (the value is generated unless given) and makes it live on every
@@ -273,11 +335,6 @@ impl Keys {
         if name.is_empty() || name.len() > 128 {
             return Err(KeyError::Invalid("name must be 1 to 128 characters"));
         }
-        if let Some(p) = plan {
-            if !self.plans.iter().any(|x| x.name == p) {
-                return Err(KeyError::UnknownPlan(p.to_string()));
-            }
-        }
         let value = match value {
             Some(v)
                 if v.len() < 20 || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) =>
@@ -291,6 +348,11 @@ impl Keys {
         };
         let sha256 = digest(value.as_bytes());
         let mut reg = self.reg.lock().unwrap();
+        if let Some(p) = plan {
+            if !reg.plans.iter().any(|x| x.name == p) {
+                return Err(KeyError::UnknownPlan(p.to_string()));
+            }
+        }
         if reg.active.iter().any(|a| a.info.name == name) {
             return Err(KeyError::Conflict(name.to_string()));
         }
@@ -348,7 +410,13 @@ impl Keys {
                 (a.info.name.clone(), a.info.plan.clone(), a.sha256)
             };
             let plan = match plan {
-                Some(p) => Some(self.plan_key(reg, &p, &name, store)?),
+                Some(p) => match self.plan_key(reg, &p, &name, store)? {
+                    Some(pk) => Some(pk),
+                    None => {
+                        warn!(key = %name, plan = %p, "API key names a usage plan the config does not have; refused until it does");
+                        continue;
+                    }
+                },
                 None => None,
             };
             entries.push(KeyEntry {
@@ -361,50 +429,63 @@ impl Keys {
         Ok(())
     }
 
-    /// The counters of `name` in `plan`: the ones in memory, else restored from the store.
+    /// `name`'s key in `plan`: kept while the plan's limits are the same, else rebuilt
+    /// around the same counters (restored from the store the first time).
     fn plan_key(
         &self,
         reg: &mut Registry,
         plan: &str,
         name: &str,
         store: Option<&Store>,
-    ) -> Result<Arc<PlanKey>, StoreError> {
-        let idx = self
-            .plans
-            .iter()
-            .position(|p| p.name == plan)
-            .expect("plans are checked before keys are added") as u32;
-        if let Some(pk) = reg.plan_keys.get(&(idx, name.to_string())) {
-            return Ok(pk.clone());
-        }
-        let p = &self.plans[idx as usize];
-        let day = today();
-        let start = p
-            .quota
-            .as_ref()
-            .map_or(day, |q| period_start(day, q.period, q.offset));
-        let (mut used, mut today_count) = (0, 0);
-        if let Some(store) = store {
-            for c in store.usage(plan, Some(name), start.min(day), day)? {
-                used += c.count;
-                if c.day == day {
-                    today_count = c.count;
-                }
+    ) -> Result<Option<Arc<PlanKey>>, StoreError> {
+        let Some(p) = reg.plans.iter().find(|p| p.name == plan).cloned() else {
+            return Ok(None);
+        };
+        let k = (plan.to_string(), name.to_string());
+        if let Some(pk) = reg.plan_keys.get(&k) {
+            let quota = |q: &Option<Quota>| q.as_ref().map(|q| (q.limit, q.period, q.offset));
+            if pk.throttle == p.throttle && quota(&pk.quota) == quota(&p.quota) {
+                return Ok(Some(pk.clone()));
             }
         }
+        let usage = match reg.usage.get(&k) {
+            Some(u) => u.clone(),
+            None => {
+                let day = today();
+                let start = p
+                    .quota
+                    .as_ref()
+                    .map_or(day, |q| period_start(day, q.period, q.offset));
+                let (mut used, mut today_count) = (0, 0);
+                if let Some(store) = store {
+                    for c in store.usage(plan, Some(name), start.min(day), day)? {
+                        used += c.count;
+                        if c.day == day {
+                            today_count = c.count;
+                        }
+                    }
+                }
+                let cells = Arc::new(UsageCells::restored(start, used, day, today_count));
+                reg.usage.insert(k.clone(), cells.clone());
+                cells
+            }
+        };
+        // A new bucket gets a new slot, so no worker spends tokens leased from an old one.
+        reg.next_slot += 1;
         let pk = Arc::new(PlanKey {
-            plan: idx,
+            plan_id: p.id,
             plan_name: p.name.as_str().into(),
             name: name.into(),
-            slot: reg.next_slot,
+            slot: reg.next_slot - 1,
+            throttle: p.throttle,
             pool: p
                 .throttle
                 .map(|t| GlobalPool::new(t.rate, t.burst, self.workers)),
-            usage: UsageCells::restored(start, used, day, today_count),
+            quota: p.quota.clone(),
+            usage,
         });
-        reg.next_slot += 1;
-        reg.plan_keys.insert((idx, name.to_string()), pk.clone());
-        Ok(pk)
+        reg.plan_keys.insert(k, pk.clone());
+        Ok(Some(pk))
     }
 }
 
@@ -493,5 +574,42 @@ mod tests {
         assert_eq!(v.len(), 40);
         assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_ne!(v, generate_value());
+    }
+
+    fn traffic(yaml: &str) -> TrafficRt {
+        crate::config::traffic::compile(&crate::config::load::load_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn reconfigure_keeps_usage_and_rebuilds_only_changed_plans() {
+        let v1 = "usage_plans: { gold: { throttle: { rate: 10, burst: 10 } }, free: {} }\napi_keys: [{ name: k, value: value-of-k, plan: gold }, { name: j, value: value-of-j, plan: free }]\n";
+        let keys = Keys::load(&traffic(v1), None, 2).unwrap();
+        let find = |v: &[u8]| {
+            keys.table()
+                .load_full()
+                .find(&digest(v))
+                .map(|e| e.plan.clone().unwrap())
+        };
+        let k1 = find(b"value-of-k").unwrap();
+        let j1 = find(b"value-of-j").unwrap();
+        k1.usage.count_day(today());
+        keys.reconfigure(&traffic(v1), None).unwrap();
+        assert!(
+            Arc::ptr_eq(&k1, &find(b"value-of-k").unwrap()),
+            "unchanged plan: same bucket"
+        );
+
+        let v2 = v1.replace("rate: 10,", "rate: 20,");
+        keys.reconfigure(&traffic(&v2), None).unwrap();
+        let k2 = find(b"value-of-k").unwrap();
+        assert!(!Arc::ptr_eq(&k1, &k2) && Arc::ptr_eq(&k1.usage, &k2.usage));
+        assert_ne!(k1.slot, k2.slot);
+        assert!(Arc::ptr_eq(&j1, &find(b"value-of-j").unwrap()));
+
+        // A key that leaves the config is gone; its counters stay for the store.
+        let v3 = "usage_plans: { gold: {} }\napi_keys: []\n";
+        keys.reconfigure(&traffic(v3), None).unwrap();
+        assert!(find(b"value-of-k").is_none());
+        assert_eq!(keys.usage_cells().len(), 2);
     }
 }

@@ -86,6 +86,12 @@ impl GlobalPool {
         self.batch
     }
 
+    /// Takes over another pool's state (same rate and burst, after a reload).
+    pub fn inherit(&self, prev: &GlobalPool) {
+        self.tat
+            .store(prev.tat.load(Ordering::Acquire), Ordering::Release);
+    }
+
     /// Takes up to `want` tokens at time `now` (ns): all of them if the pool has them,
     /// else as many as it has, else none and how long until the next one.
     pub fn lease(&self, want: u32, now: u64) -> Lease {

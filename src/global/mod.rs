@@ -24,7 +24,6 @@ use crate::config::compile::Snapshot;
 use crate::store::{DayCount, Store, StoreError};
 use counters::Counters;
 use keys::Keys;
-use lease::GlobalPool;
 
 /// How often usage counts go to the store; the crash-loss bound is this plus one commit.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -56,8 +55,6 @@ type DayKey = (Arc<str>, Arc<str>, u32);
 
 pub struct Shared {
     pub workers: usize,
-    /// Indexed like `snapshot.traffic.limits`.
-    pub pools: Box<[GlobalPool]>,
     /// Per worker: `slot × Refusal::COUNT + refusal` (see [`Shared::refused`]).
     pub refusals: Counters,
     pub keys: Keys,
@@ -84,11 +81,6 @@ impl Shared {
         let keys = Keys::load(t, store.as_ref(), workers)?;
         let shared = Arc::new(Shared {
             workers,
-            pools: t
-                .limits
-                .iter()
-                .map(|l| GlobalPool::new(l.rate, l.burst, workers))
-                .collect(),
             refusals: Counters::new(workers, t.route_slots as usize * Refusal::COUNT),
             keys,
             store,
@@ -136,12 +128,13 @@ impl Shared {
         };
         let mut flushed = self.flushed.lock().unwrap();
         let mut pending = Vec::new();
-        for pk in self.keys.plan_keys() {
-            for (day, count) in pk.usage.day_counts() {
+        for (plan, key, cells) in self.keys.usage_cells() {
+            let (plan, key): (Arc<str>, Arc<str>) = (plan.into(), key.into());
+            for (day, count) in cells.day_counts() {
                 if count == 0 {
                     continue;
                 }
-                let k = (pk.plan_name.clone(), pk.name.clone(), day);
+                let k = (plan.clone(), key.clone(), day);
                 if flushed.get(&k) != Some(&count) {
                     pending.push((k, count));
                 }
@@ -166,6 +159,13 @@ impl Shared {
         let oldest = usage::today().saturating_sub(1);
         flushed.retain(|(_, _, day), _| *day >= oldest);
         Ok(())
+    }
+
+    /// After a reload: the new config's plans and keys. Usage is flushed first, so a
+    /// plan whose quota changed recounts from an up-to-date store.
+    pub fn reconfigure(&self, t: &crate::config::traffic::TrafficRt) -> Result<(), StoreError> {
+        self.flush()?;
+        self.keys.reconfigure(t, self.store.as_ref())
     }
 
     /// After the workers have drained: stops the flusher and writes the final counts.

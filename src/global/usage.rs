@@ -138,6 +138,13 @@ impl UsageCells {
         c
     }
 
+    /// Starts the quota counter over (a plan's quota changed on reload).
+    pub fn reset_quota(&self, period: u32, used: u64) {
+        self.inner
+            .quota
+            .store(pack(period, used), Ordering::Release);
+    }
+
     /// Whether the quota is used up, without taking anything (a cheap early refusal).
     #[inline]
     pub fn quota_exhausted(&self, period: u32, limit: u64) -> bool {

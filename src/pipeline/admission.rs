@@ -35,9 +35,9 @@ pub struct Local {
 impl Local {
     pub fn new(shared: Arc<Shared>, snapshot: &Snapshot, worker: usize) -> Self {
         Local {
-            buckets: Buckets::new(shared.pools.len()),
+            buckets: Buckets::new(snapshot.traffic.pools.len()),
             keys: RefCell::new(Cache::new(shared.keys.table().clone())),
-            periods: Periods::new(&snapshot.traffic.plans),
+            periods: Periods::default(),
             shared,
             worker,
         }
@@ -63,7 +63,7 @@ impl Local {
         route: &RouteTraffic,
         key: Option<&PlanKey>,
     ) -> Result<(), Deny> {
-        let pools = &self.shared.pools;
+        let pools = &t.pools;
         let b = &self.buckets;
         let refused = |wait| self.refuse(route.slot, Refusal::Throttle, wait);
         b.take_all(pools, &route.limits).map_err(refused)?;
@@ -160,11 +160,11 @@ pub fn admit(ctx: &WorkerCtx, c: &Conn, m: &Matched) -> Result<(), Deny> {
     let Some(pk) = key.plan.as_deref() else {
         return local.throttle(t, route, None);
     };
-    if !stage.plan_ok[pk.plan as usize] {
+    if !stage.accepts(pk.plan_id) {
         return Err(forbidden());
     }
-    let (day, period) = local.periods.current(&t.plans, pk.plan);
-    let quota = t.plans[pk.plan as usize].quota.as_ref();
+    let quota = pk.quota.as_ref();
+    let (day, period) = local.periods.current(quota);
     if let Some(q) = quota {
         // Refusing here keeps an exhausted key from spending anyone's throttle tokens.
         if pk.usage.quota_exhausted(period, q.limit) {

@@ -1,45 +1,32 @@
 //! Which quota period a keyed request counts in. The calendar arithmetic (months!) runs
-//! once per plan per day per worker; in between, a request costs one clock read.
+//! when the day or the plan's period changes; in between, a request costs one clock read.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
-use crate::config::traffic::PlanRt;
+use crate::config::model::{Period, Quota};
 use crate::global::usage::{period_start, today};
 
+/// One worker's memo of the last (day, period, offset) → first day of the period. Most
+/// traffic on a worker shares a plan or two, so one entry hits nearly always.
+#[derive(Default)]
 pub struct Periods {
-    day: Cell<u32>,
-    /// Indexed by plan: first day of its current quota period.
-    starts: RefCell<Vec<u32>>,
+    last: Cell<(u32, Option<Period>, u64, u32)>,
 }
 
 impl Periods {
-    pub fn new(plans: &[PlanRt]) -> Self {
-        let p = Periods {
-            day: Cell::new(0),
-            starts: RefCell::new(vec![0; plans.len()]),
-        };
-        p.refresh(plans, today());
-        p
-    }
-
-    fn refresh(&self, plans: &[PlanRt], day: u32) {
-        let mut starts = self.starts.borrow_mut();
-        for (s, plan) in starts.iter_mut().zip(plans) {
-            *s = plan
-                .quota
-                .as_ref()
-                .map_or(day, |q| period_start(day, q.period, q.offset));
-        }
-        self.day.set(day);
-    }
-
-    /// (today, first day of `plan`'s current period).
+    /// (today, first day of `quota`'s current period; today without a quota).
     #[inline]
-    pub fn current(&self, plans: &[PlanRt], plan: u32) -> (u32, u32) {
+    pub fn current(&self, quota: Option<&Quota>) -> (u32, u32) {
         let day = today();
-        if day != self.day.get() {
-            self.refresh(plans, day);
+        let Some(q) = quota else {
+            return (day, day);
+        };
+        let (d, p, o, start) = self.last.get();
+        if d == day && p == Some(q.period) && o == q.offset {
+            return (day, start);
         }
-        (day, self.starts.borrow()[plan as usize])
+        let start = period_start(day, q.period, q.offset);
+        self.last.set((day, Some(q.period), q.offset, start));
+        (day, start)
     }
 }
