@@ -1,13 +1,17 @@
 //! Config → immutable runtime tables (the snapshot every worker reads through an `Arc`).
 //! Everything that can be decided before a request arrives is decided here: stage
 //! variables substituted, upstream names turned into indices, path templates split into
-//! literal and parameter parts, mock responses encoded to bytes.
+//! literal and parameter parts, mock responses encoded to bytes, parameter mappings and
+//! CORS parsed into the pipeline's tables, Lambda function urls resolved to pool entries.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::model::{self, Config, Integration};
+use super::model::{self, Config, Integration, PayloadFormat};
 use crate::http1::encode;
+use crate::pipeline::cors::CorsRt;
+use crate::pipeline::params::RequestMap;
+use crate::pipeline::response::ResponseMap;
 use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 
 /// The runtime form of a config file.
@@ -24,12 +28,15 @@ pub struct ApiRt {
     pub name: String,
     pub routes: Vec<RouteRt>,
     pub stages: Vec<StageRt>,
+    pub cors: Option<Box<CorsRt>>,
 }
 
 #[derive(Debug)]
 pub struct RouteRt {
     /// As written in the config: "GET /users/{id}" or "$default".
     pub key: String,
+    /// The path of the route key ("/users/{id}"), or "$default": `$context.resourcePath`.
+    pub path: String,
     /// Names of the captured parameters, in the order the router reports values.
     pub param_names: Vec<String>,
 }
@@ -37,25 +44,29 @@ pub struct RouteRt {
 #[derive(Debug)]
 pub struct StageRt {
     pub name: String,
+    pub variables: Vec<(String, String)>,
     /// Indexed by route id.
     pub integrations: Vec<IntegrationRt>,
+    /// Response parameter mappings, indexed by route id.
+    pub responses: Vec<Option<Box<ResponseMap>>>,
     pub canary: Option<CanaryRt>,
 }
 
+/// The canary side of a stage: the same routes built with the canary's variables.
 #[derive(Debug)]
 pub struct CanaryRt {
     pub percent: f64,
+    /// The stage's variables with the canary's overrides applied.
+    pub variables: Vec<(String, String)>,
     pub integrations: Vec<IntegrationRt>,
+    pub responses: Vec<Option<Box<ResponseMap>>>,
 }
 
 #[derive(Debug)]
 pub enum IntegrationRt {
     Http(HttpIntegration),
     Mock(MockResponse),
-    Lambda {
-        url: String,
-        timeout: Duration,
-    },
+    Lambda(LambdaIntegration),
     /// Known broken only per stage (e.g. a stage variable naming no upstream): 500.
     Misconfigured(String),
 }
@@ -66,6 +77,19 @@ pub struct HttpIntegration {
     /// None: forward the request path that follows the stage's base path.
     pub path: Option<Vec<PathPart>>,
     pub timeout: Duration,
+    /// Request parameter mapping; None keeps the plain encoder.
+    pub map: Option<Box<RequestMap>>,
+}
+
+#[derive(Debug)]
+pub struct LambdaIntegration {
+    /// The function endpoint, as an entry of `Snapshot::upstreams` (per-worker pools).
+    pub upstream: usize,
+    pub format: PayloadFormat,
+    pub timeout: Duration,
+    /// "POST {path} HTTP/1.1", host and content-type lines, each ending in CRLF.
+    pub head: Box<[u8]>,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +105,8 @@ pub struct MockResponse {
     /// Status line and configured headers, each ending in CRLF, without the final CRLF.
     pub head: Box<[u8]>,
     pub body: Box<[u8]>,
+    /// The configured headers, for responses that mapping or CORS edit.
+    pub headers: Vec<(Box<[u8]>, Box<[u8]>)>,
 }
 
 #[derive(Debug)]
@@ -95,7 +121,7 @@ pub struct UpstreamRt {
 /// Builds the runtime tables. The config must have passed validation; anything still
 /// unresolvable per stage becomes `IntegrationRt::Misconfigured` rather than a panic.
 pub fn compile(cfg: &Config) -> Snapshot {
-    let upstreams: Vec<UpstreamRt> = cfg
+    let mut upstreams: Vec<UpstreamRt> = cfg
         .upstreams
         .iter()
         .map(|(name, u)| UpstreamRt {
@@ -114,6 +140,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         let mut table = RouteTable::default();
         let mut routes = Vec::new();
         for (id, (key, _)) in api.routes.iter().enumerate() {
+            let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
             let param_names = match parse_route_key(key) {
                 Ok(parsed) => {
                     table.insert(&parsed, id as u32);
@@ -123,6 +150,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
             };
             routes.push(RouteRt {
                 key: key.clone(),
+                path: path.to_string(),
                 param_names,
             });
         }
@@ -138,13 +166,6 @@ pub fn compile(cfg: &Config) -> Snapshot {
                 stage_name.as_str()
             };
             default_endpoint.insert(base, stage_ref);
-            let build = |vars: &[(String, String)]| {
-                api.routes
-                    .iter()
-                    .zip(&routes)
-                    .map(|((_, route), rt)| integration(&route.integration, vars, rt, cfg))
-                    .collect::<Vec<_>>()
-            };
             let canary = stage.canary.as_ref().map(|c| {
                 let mut vars = stage.variables.clone();
                 for (k, v) in &c.variables {
@@ -153,14 +174,22 @@ pub fn compile(cfg: &Config) -> Snapshot {
                         None => vars.push((k.clone(), v.clone())),
                     }
                 }
+                let (integrations, responses) =
+                    build_side(api, &routes, &vars, cfg, &mut upstreams);
                 CanaryRt {
                     percent: c.percent,
-                    integrations: build(&vars),
+                    variables: vars,
+                    integrations,
+                    responses,
                 }
             });
+            let (integrations, responses) =
+                build_side(api, &routes, &stage.variables, cfg, &mut upstreams);
             stages.push(StageRt {
                 name: stage_name.clone(),
-                integrations: build(&stage.variables),
+                variables: stage.variables.clone(),
+                integrations,
+                responses,
                 canary,
             });
         }
@@ -169,6 +198,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
             name: api_name.clone(),
             routes,
             stages,
+            cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
         });
     }
 
@@ -201,13 +231,40 @@ fn find_stage(apis: &[ApiRt], target: &str) -> Option<StageRef> {
     })
 }
 
-fn integration(
-    i: &Integration,
+type Side = (Vec<IntegrationRt>, Vec<Option<Box<ResponseMap>>>);
+
+/// The integrations and response mappings of every route, for one set of stage variables
+/// (a stage, or its canary).
+fn build_side(
+    api: &model::Api,
+    routes: &[RouteRt],
     vars: &[(String, String)],
-    route: &RouteRt,
     cfg: &Config,
+    upstreams: &mut Vec<UpstreamRt>,
+) -> Side {
+    let mut integrations = Vec::with_capacity(routes.len());
+    let mut responses = Vec::with_capacity(routes.len());
+    for ((_, route), rt) in api.routes.iter().zip(routes) {
+        let mut i = integration(route, vars, rt, cfg, upstreams);
+        let resp = ResponseMap::compile(&route.response_parameters, vars, &rt.param_names)
+            .unwrap_or_else(|e| {
+                i = IntegrationRt::Misconfigured(format!("response_parameters: {e}"));
+                None
+            });
+        integrations.push(i);
+        responses.push(resp);
+    }
+    (integrations, responses)
+}
+
+fn integration(
+    route: &model::Route,
+    vars: &[(String, String)],
+    rt: &RouteRt,
+    cfg: &Config,
+    upstreams: &mut Vec<UpstreamRt>,
 ) -> IntegrationRt {
-    match i {
+    match &route.integration {
         Integration::Http {
             upstream,
             path,
@@ -222,31 +279,101 @@ fn integration(
             };
             let path = match path
                 .as_deref()
-                .map(|p| path_template(p, vars, &route.param_names))
+                .map(|p| path_template(p, vars, &rt.param_names))
             {
                 None => None,
                 Some(Ok(parts)) => Some(parts),
                 Some(Err(e)) => return IntegrationRt::Misconfigured(e),
             };
+            let map = match RequestMap::compile(&route.parameters, vars, &rt.param_names) {
+                Ok(map) => map.map(Box::new),
+                Err(e) => return IntegrationRt::Misconfigured(format!("parameters: {e}")),
+            };
             IntegrationRt::Http(HttpIntegration {
                 upstream: idx,
                 path,
                 timeout: *timeout,
+                map,
             })
         }
         Integration::Mock {
             status,
             headers,
             body,
-        } => IntegrationRt::Mock(mock(*status, headers, body)),
-        Integration::Lambda { url, timeout, .. } => match substitute(url, vars) {
-            Ok(url) => IntegrationRt::Lambda {
-                url,
-                timeout: *timeout,
-            },
+        } => {
+            // Mock bodies and headers may name stage variables too (a canary can answer
+            // differently from its stage).
+            let sub = |s: &String| substitute(s, vars);
+            let headers: Result<Vec<_>, _> = headers
+                .iter()
+                .map(|(n, v)| Ok((n.clone(), sub(v)?)))
+                .collect();
+            match (headers, sub(body)) {
+                (Ok(headers), Ok(body)) => IntegrationRt::Mock(mock(*status, &headers, &body)),
+                (Err(e), _) | (_, Err(e)) => IntegrationRt::Misconfigured(e),
+            }
+        }
+        Integration::Lambda {
+            url,
+            payload_format,
+            timeout,
+        } => match substitute(url, vars)
+            .and_then(|url| lambda(&url, *payload_format, *timeout, upstreams))
+        {
+            Ok(l) => IntegrationRt::Lambda(l),
             Err(e) => IntegrationRt::Misconfigured(e),
         },
     }
+}
+
+/// A function url becomes a pool entry (one per address, shared by every route that
+/// calls it) and a pre-encoded request head.
+fn lambda(
+    url: &str,
+    format: PayloadFormat,
+    timeout: Duration,
+    upstreams: &mut Vec<UpstreamRt>,
+) -> Result<LambdaIntegration, String> {
+    use std::net::ToSocketAddrs;
+    let (host, port, path) = crate::integration::lambda::parse_url(url)?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let name = format!("lambda {addr}");
+    let upstream = match upstreams.iter().position(|u| u.name == name) {
+        Some(i) => i,
+        None => {
+            upstreams.push(UpstreamRt {
+                name,
+                targets: vec![addr],
+                balance: model::Balance::RoundRobin,
+                connect_timeout: timeout.min(Duration::from_secs(2)),
+                pool: model::Pool::default(),
+            });
+            upstreams.len() - 1
+        }
+    };
+    let mut head = Vec::new();
+    head.extend_from_slice(b"POST ");
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    let authority = if port == 80 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    encode::header(&mut head, b"host", authority.as_bytes());
+    encode::header(&mut head, b"content-type", b"application/json");
+    Ok(LambdaIntegration {
+        upstream,
+        format,
+        timeout,
+        head: head.into(),
+        url: url.to_string(),
+    })
 }
 
 /// Replaces every `${stageVariables.NAME}`; a name the stage lacks is an error.
@@ -319,6 +446,10 @@ fn mock(status: u16, headers: &[(String, String)], body: &str) -> MockResponse {
         status,
         head: head.into(),
         body: body.as_bytes().into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.as_bytes().into(), v.as_bytes().into()))
+            .collect(),
     }
 }
 

@@ -136,6 +136,7 @@ const ROUTE_KEYS: &[&str] = &[
     "throttle",
     "cache",
     "parameters",
+    "response_parameters",
 ];
 
 fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
@@ -387,6 +388,17 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
         }),
         parameters: f
             .opt(d, "parameters", Decoder::text_map)
+            .unwrap_or_default(),
+        response_parameters: f
+            .opt(d, "response_parameters", |d, v, p| {
+                let entries = d.entries(v, p);
+                Some(
+                    entries
+                        .into_iter()
+                        .filter_map(|(status, v, p)| Some((status, d.text_map(v, &p)?)))
+                        .collect(),
+                )
+            })
             .unwrap_or_default(),
     };
     Some(Route {

@@ -19,13 +19,16 @@ use bytes::{Buf, BytesMut};
 use monoio::buf::SliceMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use tracing::{debug, error, warn};
+use tracing::{debug, error};
 
 use super::body::ChunkedDecoder;
 use super::encode;
 use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
 use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::pipeline::context::RequestState;
+use crate::pipeline::cors;
+use crate::pipeline::response::Edits;
 use crate::runtime::request_id::ID_LEN;
 use crate::runtime::WorkerCtx;
 
@@ -50,6 +53,8 @@ pub struct Conn {
     /// Captured route parameters, spans into `rbuf`.
     pub params: Vec<Span>,
     pub request_id: [u8; ID_LEN],
+    /// What the gateway decided about the current request (`$context`, canary, CORS).
+    pub req: RequestState,
 }
 
 enum HeadOutcome {
@@ -69,6 +74,7 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         rhead: ResponseHead::new(),
         params: Vec::with_capacity(8),
         request_id: [0; ID_LEN],
+        req: RequestState::default(),
     };
     let mut fresh = true;
     loop {
@@ -99,23 +105,37 @@ async fn handle(ctx: &WorkerCtx, c: &mut Conn) -> bool {
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
     else {
+        // A CORS API answers preflights even for paths it has no OPTIONS route for.
+        if cors::is_preflight(&c.head, &c.rbuf) {
+            let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
+            if let Some(cors) = api.and_then(|s| snap.apis[s.api as usize].cors.as_deref()) {
+                return c.answer_preflight(ctx, cors).await;
+            }
+        }
         return c.answer(ctx, 404, "Not Found", &[]).await;
     };
     let api = &snap.apis[m.stage.api as usize];
     let stage = &api.stages[m.stage.stage as usize];
-    let integrations = match &stage.canary {
-        Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => {
-            &canary.integrations
+    let canary = stage
+        .canary
+        .as_ref()
+        .is_some_and(|canary| ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent);
+    c.req.begin(&m, canary);
+    if let Some(cors) = api.cors.as_deref() {
+        // Preflights never reach the integration (nor, later, key and throttle checks).
+        if cors::is_preflight(&c.head, &c.rbuf) {
+            return c.answer_preflight(ctx, cors).await;
         }
+        c.req.cors = cors.match_origin(c.head.header(&c.rbuf, "origin"));
+    }
+    let integrations = match &stage.canary {
+        Some(side) if canary => &side.integrations,
         _ => &stage.integrations,
     };
     match &integrations[m.route as usize] {
         IntegrationRt::Mock(mock) => c.answer_mock(ctx, mock).await,
         IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, c, h, &m).await,
-        IntegrationRt::Lambda { url, .. } => {
-            warn!(url, "lambda integrations are not available in this build");
-            c.answer(ctx, 500, "Internal Server Error", &[]).await
-        }
+        IntegrationRt::Lambda(l) => crate::integration::lambda::invoke(ctx, c, l).await,
         IntegrationRt::Misconfigured(why) => {
             let route = &api.routes[m.route as usize].key;
             error!(api = %api.name, stage = %stage.name, route = %route, why = %why, "integration misconfigured");
@@ -185,7 +205,7 @@ impl Conn {
 
     /// Whether this connection can go on after the gateway answers without reading the
     /// request body (it will then be read and dropped).
-    fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
+    pub(crate) fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
         let discardable = match self.head.body {
             BodyKind::Empty => true,
             BodyKind::Length(n) => !self.head.expect_continue && n <= DISCARD_MAX,
@@ -238,6 +258,9 @@ impl Conn {
     }
 
     async fn answer_mock(&mut self, ctx: &WorkerCtx, mock: &MockResponse) -> bool {
+        if let Some(edits) = Edits::find(&ctx.snapshot, &self.req, mock.status) {
+            return self.answer_mock_edited(ctx, mock, edits).await;
+        }
         let keep = self.can_keep_alive(ctx);
         self.wbuf.clear();
         self.wbuf.extend_from_slice(&mock.head);
@@ -259,7 +282,7 @@ impl Conn {
     }
 
     /// Consumes the current request (head and body) from `rbuf` without using the body.
-    async fn discard_body(&mut self, ctx: &WorkerCtx) -> bool {
+    pub(crate) async fn discard_body(&mut self, ctx: &WorkerCtx) -> bool {
         self.rbuf.advance(self.head.head_len);
         let wait = ctx.snapshot.server.limits.header_timeout;
         match self.head.body {

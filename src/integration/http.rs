@@ -23,6 +23,9 @@ use crate::http1::body::ChunkedDecoder;
 use crate::http1::conn::{read_into, Conn};
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
+use crate::pipeline::context::RequestView;
+use crate::pipeline::params::RequestMap;
+use crate::pipeline::response::Edits;
 use crate::router::Matched;
 use crate::runtime::WorkerCtx;
 use crate::upstream::Lease;
@@ -66,7 +69,14 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
         BodyKind::Length(n) => n - initial as u64,
         _ => 0,
     };
-    c.rbuf.advance(head_len + initial);
+    if Edits::route_maps_responses(&ctx.snapshot, &c.req) {
+        // Response mappings read `$context` values after the body has gone: keep the head
+        // (split off, not copied).
+        c.req.saved_head = Some(c.rbuf.split_to(head_len));
+        c.rbuf.advance(initial);
+    } else {
+        c.rbuf.advance(head_len + initial);
+    }
     let replayable = body_done && c.head.method.is_idempotent();
 
     let mut retried = false;
@@ -117,7 +127,7 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
     outcome.client_keep_alive
 }
 
-async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
+pub(crate) async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
     match monoio::time::timeout(lease.connect_timeout, TcpStream::connect_addr(lease.addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
@@ -285,10 +295,24 @@ fn encode_request_head(
 ) {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
+    // Parameter mapping reads the request as the client sent it.
+    let map = h.map.as_deref();
+    let view = map.map(|_| RequestView {
+        snap: &ctx.snapshot,
+        state: &c.req,
+        buf,
+        head: &c.head,
+        params: &c.params,
+        peer: c.peer,
+        request_id: &c.request_id,
+    });
     out.extend_from_slice(c.head.method_span.get(buf));
     out.push(b' ');
     let start = out.len();
     match &h.path {
+        _ if map.is_some_and(RequestMap::maps_path) => {
+            map.unwrap().write_path(view.as_ref().unwrap(), out)
+        }
         None => out.extend_from_slice(m.rest.get(buf)),
         Some(parts) => {
             for part in parts {
@@ -304,7 +328,9 @@ fn encode_request_head(
     if out.len() == start || out[start] != b'/' {
         out.insert(start, b'/');
     }
-    if let Some(q) = c.head.query {
+    if let (Some(map), Some(v)) = (map.filter(|m| m.maps_query()), &view) {
+        map.write_query(v, out);
+    } else if let Some(q) = c.head.query {
         out.push(b'?');
         out.extend_from_slice(q.get(buf));
     }
@@ -317,13 +343,19 @@ fn encode_request_head(
         if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
             forwarded_for = Some((hs.value.start as usize, hs.value.end as usize));
         }
-        if skip_request_header(name) || named_by_connection(connection, name) {
+        if skip_request_header(name)
+            || named_by_connection(connection, name)
+            || map.is_some_and(|m| m.drops_header(name))
+        {
             continue;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(hs.value.get(buf));
         out.extend_from_slice(b"\r\n");
+    }
+    if let (Some(map), Some(v)) = (map, &view) {
+        map.write_headers(v, out);
     }
     out.extend_from_slice(b"host: ");
     ctx.pools.host_of(lease, out);

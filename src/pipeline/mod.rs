@@ -1,0 +1,7 @@
+//! Per-request filters between the router and the integration: one file per concern.
+
+pub mod context;
+pub mod cors;
+pub mod params;
+pub mod response;
+pub mod template;
