@@ -358,3 +358,39 @@ fn function_connections_are_kept_alive() {
         assert_eq!(f.last_event()["body"], "data");
     }
 }
+
+#[test]
+fn example_configs_pass_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut files = vec![dir.join("portico.yaml")];
+    for entry in std::fs::read_dir(dir.join("examples")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    assert!(files.iter().any(|f| f.ends_with("examples/lambda.yaml")));
+    for file in files {
+        let (code, out) = check(&std::fs::read_to_string(&file).unwrap());
+        assert_eq!(code, 0, "{}: {out}", file.display());
+    }
+}
+
+#[test]
+fn stale_function_connections_are_retried() {
+    // An endpoint that closes every connection after answering, without saying so.
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[], br#"{"statusCode":200,"body":"fresh"}"#);
+        false
+    });
+    let f = Function { origin };
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&f, ""), driver);
+        let mut c = Client::new(&p);
+        for i in 0..5 {
+            let r = c.get(&format!("/v2/{i}"), "t");
+            assert_eq!(
+                (r.status, r.text().as_str()),
+                (200, "fresh"),
+                "{driver} #{i}"
+            );
+        }
+    }
+}

@@ -106,8 +106,11 @@ pub struct MockResponse {
     pub head: Box<[u8]>,
     pub body: Box<[u8]>,
     /// The configured headers, for responses that mapping or CORS edit.
-    pub headers: Vec<(Box<[u8]>, Box<[u8]>)>,
+    pub headers: Vec<MockHeader>,
 }
+
+/// A mock's header name and value.
+pub type MockHeader = (Box<[u8]>, Box<[u8]>);
 
 #[derive(Debug)]
 pub struct UpstreamRt {

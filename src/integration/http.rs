@@ -123,6 +123,8 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
     }
     let stream = upstream.take().expect("a response implies a stream");
     let outcome = relay::response(ctx, c, stream, h.timeout).await;
+    // Let the connection buffer own its memory again.
+    c.req.saved_head = None;
     ctx.pools.release(&lease, outcome.reusable);
     outcome.client_keep_alive
 }

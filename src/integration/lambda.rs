@@ -293,28 +293,31 @@ async fn exchange(
     res.map_err(|e| Fail::Stale(format!("write: {e}")))?;
 
     c.ubuf.clear();
+    // Nothing received yet: a close now means the pooled connection was stale.
+    let mut received = false;
     loop {
+        if !c.ubuf.is_empty() {
+            match parse_response(&c.ubuf, Method::Post, MAX_RESPONSE_HEAD, &mut c.rhead) {
+                Ok(true) if c.rhead.status < 200 => {
+                    c.ubuf.advance(c.rhead.head_len);
+                    continue;
+                }
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => return Err(Fail::Other(format!("bad answer head: {e:?}"))),
+            }
+        }
         let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
         match read.map_err(|_| timed_out())? {
-            Ok(0) if c.ubuf.is_empty() => {
-                return Err(Fail::Stale("closed before answering".into()))
-            }
+            Ok(0) if !received => return Err(Fail::Stale("closed before answering".into())),
             Ok(0) => {
                 return Err(Fail::Other(
                     "closed in the middle of the answer head".into(),
                 ))
             }
-            Err(e) if c.ubuf.is_empty() => return Err(Fail::Stale(format!("read: {e}"))),
+            Err(e) if !received => return Err(Fail::Stale(format!("read: {e}"))),
             Err(e) => return Err(Fail::Other(format!("read: {e}"))),
-            Ok(_) => {}
-        }
-        match parse_response(&c.ubuf, Method::Post, MAX_RESPONSE_HEAD, &mut c.rhead) {
-            Ok(true) if c.rhead.status < 200 => {
-                c.ubuf.advance(c.rhead.head_len);
-            }
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => return Err(Fail::Other(format!("bad answer head: {e:?}"))),
+            Ok(_) => received = true,
         }
     }
     let head_len = c.rhead.head_len;

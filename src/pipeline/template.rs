@@ -112,8 +112,9 @@ fn braced(inner: &str) -> Result<Ref<'_>, String> {
 
 /// A reference without braces; Ok(None) when the `$` starts none (a literal dollar).
 fn unbraced<'s>(s: &'s str) -> Result<Option<(Ref<'s>, usize)>, String> {
-    type Make<'s> = fn(&'s str) -> Ref<'s>;
-    let named: [(&str, fn(u8) -> bool, Make<'s>); 6] = [
+    /// A prefix, the characters its name may have, and the reference it makes.
+    type Named<'s> = (&'static str, fn(u8) -> bool, fn(&'s str) -> Ref<'s>);
+    let named: [Named<'s>; 6] = [
         ("request.header.", name_char, Ref::Header),
         ("request.querystring.", name_char, Ref::Query),
         ("request.path.", name_char, Ref::PathParam),

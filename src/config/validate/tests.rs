@@ -346,7 +346,7 @@ fn mapping_values_and_response_parameters() {
             format!("{p}.parameters.\"append:querystring.q\": $response values are only available in response_parameters"),
             format!("{p}.parameters.\"overwrite:header.host\": host is reserved: Portico sets it itself"),
             format!("{p}.parameters.\"remove:header.bad name\": \"bad name\" is not a header name"),
-            format!("apis.shop.stages.prod.variables: no variable \"missing\", used by routes.\"GET /m/{{id}}\".parameters.\"overwrite:path\""),
+            "apis.shop.stages.prod.variables: no variable \"missing\", used by routes.\"GET /m/{id}\".parameters.\"overwrite:path\"".to_string(),
             format!("{p}.response_parameters.200.\"overwrite:statuscode\": must be a status 200–599 other than 204 and 304 (the body is already framed), got \"204\""),
             format!("{p}.response_parameters.200.\"append:header.x-req\": $request values are not available in response mappings"),
             format!("{p}.response_parameters.200.\"overwrite:header.content-length\": content-length is reserved: Portico sets it itself"),
