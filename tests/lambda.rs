@@ -394,3 +394,42 @@ fn stale_function_connections_are_retried() {
         }
     }
 }
+
+#[test]
+fn ten_mib_bodies_go_through_both_ways() {
+    // The function answers with the body it got, as the handler would echo it.
+    let f = Function::start(|e| {
+        FnReply::Json(
+            json!({
+                "statusCode": 200,
+                "headers": {"content-type": "application/octet-stream"},
+                "body": e["body"],
+                "isBase64Encoded": e["isBase64Encoded"],
+            })
+            .to_string(),
+        )
+    });
+    let data: Vec<u8> = (0..10 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&f, ""), driver);
+        let mut req = format!(
+            "POST /v2/big HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            data.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&data);
+        let r = p.raw(&req);
+        assert_eq!(r.status, 200, "{driver}: {}", p.log_text());
+        assert!(r.body == data, "{driver}: the body came back different");
+        // One byte over max_body_bytes is refused before the function is called.
+        let calls = f.calls();
+        let over = format!(
+            "POST /v2/big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            data.len() + 1
+        );
+        assert_eq!(p.raw(over.as_bytes()).status, 413);
+        assert_eq!(f.calls(), calls);
+    }
+}

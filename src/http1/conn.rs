@@ -7,9 +7,10 @@
 //!    sent on close.
 //! 2. **Head** — bytes arrived: the whole head must arrive within `header_timeout` (408 and
 //!    close otherwise) and parse (`parse_request`; 400/413/414/431 and close otherwise).
-//! 3. **Serve** — `handle`: the gateway answers itself (404, mock, errors) or an integration
-//!    proxies; either way the request body is consumed (or the connection is marked to
-//!    close) so the next request starts at `rbuf[0]`.
+//! 3. **Serve** — `handle`: the gateway answers itself (404, mock, CORS preflight, errors)
+//!    or an integration (http, lambda) serves the request; either way the request body is
+//!    consumed (or the connection is marked to close) so the next request starts at
+//!    `rbuf[0]`.
 //! 4. Back to **Idle** if both sides want keep-alive and the worker is not draining.
 
 use std::net::SocketAddr;

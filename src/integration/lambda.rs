@@ -113,6 +113,9 @@ pub async fn invoke(ctx: &WorkerCtx, c: &mut Conn, l: &LambdaIntegration) -> boo
     // known, and the write starts where the head does.
     let room = l.head.len() + LENGTH_ROOM;
     c.wbuf.clear();
+    // Enough for the head, the request head as JSON and a base64 body: one allocation.
+    c.wbuf
+        .reserve(room + 2 * head_len + body.len() / 3 * 4 + 1024);
     c.wbuf.resize(room, 0);
     let view = RequestView {
         snap: &ctx.snapshot,
@@ -151,7 +154,25 @@ pub async fn invoke(ctx: &WorkerCtx, c: &mut Conn, l: &LambdaIntegration) -> boo
     if c.flush_wbuf().await.is_err() {
         return false;
     }
+    shrink(c);
     keep
+}
+
+/// Large bodies grow the connection's buffers; a keep-alive connection should not hold
+/// megabytes between requests.
+fn shrink(c: &mut Conn) {
+    const KEEP: usize = 1 << 20;
+    if c.wbuf.capacity() > KEEP {
+        c.wbuf = Vec::with_capacity(4096);
+    }
+    if c.ubuf.capacity() > KEEP {
+        c.ubuf = bytes::BytesMut::new();
+    }
+    if c.rbuf.capacity() > KEEP && c.rbuf.len() < KEEP / 16 {
+        let mut fresh = bytes::BytesMut::with_capacity(16 * 1024);
+        fresh.extend_from_slice(&c.rbuf);
+        c.rbuf = fresh;
+    }
 }
 
 /// Reads the request body; returns how many bytes of `rbuf` the request takes.
