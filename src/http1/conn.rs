@@ -42,6 +42,8 @@ const DISCARD_MAX: u64 = 1024 * 1024;
 pub struct Conn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
+    /// The peer's address as text, formatted once per connection (X-Forwarded-For).
+    pub peer_ip: PeerIp,
     /// Client bytes; the current request's head starts at 0 until the handler consumes it.
     pub rbuf: BytesMut,
     /// Scratch for heads we write; reused for every request.
@@ -58,6 +60,27 @@ pub struct Conn {
     /// Request fields copied for the access log before the body moves `rbuf` on.
     pub(crate) log_scratch: Vec<u8>,
     pub(crate) log_fields: [Span; 4],
+}
+
+/// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
+pub struct PeerIp {
+    buf: [u8; 48],
+    len: u8,
+}
+
+impl PeerIp {
+    fn new(ip: std::net::IpAddr) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 48];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        let len = cursor.position() as u8;
+        PeerIp { buf, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
 }
 
 /// What one request leaves behind for metrics and the access log.
@@ -99,6 +122,7 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     let mut c = Conn {
         stream,
         peer,
+        peer_ip: PeerIp::new(peer.ip()),
         rbuf: BytesMut::with_capacity(READ_BUF),
         wbuf: Vec::with_capacity(4096),
         ubuf: BytesMut::new(),
