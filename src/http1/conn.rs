@@ -322,25 +322,12 @@ impl Conn {
         } else {
             extra
         };
-        if self.head.method == Method::Head {
-            encode::gateway_response_head_only(
-                &mut self.wbuf,
-                status,
-                message,
-                &self.request_id,
-                keep,
-                extra,
-            );
+        let encode = if self.head.method == Method::Head {
+            encode::gateway_response_head_only
         } else {
-            encode::gateway_response(
-                &mut self.wbuf,
-                status,
-                message,
-                &self.request_id,
-                keep,
-                extra,
-            );
-        }
+            encode::gateway_response
+        };
+        encode(&mut self.wbuf, status, message, &self.request_id, keep, extra);
         let head_end = self
             .wbuf
             .windows(4)
