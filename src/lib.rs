@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod http1;
 pub mod integration;
+pub mod metrics;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;

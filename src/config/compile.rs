@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use super::model::{self, Config, Integration, PayloadFormat};
 use crate::http1::encode;
+use crate::metrics::log_format::LogFormat;
+use crate::metrics::RouteLabels;
 use crate::pipeline::cors::CorsRt;
 use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::ResponseMap;
@@ -18,9 +20,16 @@ use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 #[derive(Debug)]
 pub struct Snapshot {
     pub server: model::Server,
+    pub watch: bool,
+    /// None when access logging is off.
+    pub access_log: Option<LogFormat>,
+    /// The file as `GET /config` shows it (secrets redacted); set by whoever loaded it.
+    pub view: serde_json::Value,
     pub router: Router,
     pub apis: Vec<ApiRt>,
     pub upstreams: Vec<UpstreamRt>,
+    /// Labels of every (api, stage, route), indexed by `StageRt::metric_base + route`.
+    pub metric_labels: Vec<RouteLabels>,
 }
 
 #[derive(Debug)]
@@ -45,6 +54,8 @@ pub struct RouteRt {
 pub struct StageRt {
     pub name: String,
     pub variables: Vec<(String, String)>,
+    /// This stage's routes' metric cells start here in `Snapshot::metric_labels`.
+    pub metric_base: usize,
     /// Indexed by route id.
     pub integrations: Vec<IntegrationRt>,
     /// Response parameter mappings, indexed by route id.
@@ -112,7 +123,7 @@ pub struct MockResponse {
 /// A mock's header name and value.
 pub type MockHeader = (Box<[u8]>, Box<[u8]>);
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamRt {
     pub name: String,
     pub targets: Vec<SocketAddr>,
@@ -138,6 +149,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
 
     let mut tables = Vec::new();
     let mut apis = Vec::new();
+    let mut metric_labels = Vec::new();
     let mut default_endpoint = BasePaths::default();
     for (api_idx, (api_name, api)) in cfg.apis.iter().enumerate() {
         let mut table = RouteTable::default();
@@ -188,9 +200,16 @@ pub fn compile(cfg: &Config) -> Snapshot {
             });
             let (integrations, responses) =
                 build_side(api, &routes, &stage.variables, cfg, &mut upstreams);
+            let metric_base = metric_labels.len();
+            metric_labels.extend(api.routes.iter().map(|(key, _)| RouteLabels {
+                api: api_name.clone(),
+                stage: stage_name.clone(),
+                route: key.clone(),
+            }));
             stages.push(StageRt {
                 name: stage_name.clone(),
                 variables: stage.variables.clone(),
+                metric_base,
                 integrations,
                 responses,
                 canary,
@@ -218,9 +237,14 @@ pub fn compile(cfg: &Config) -> Snapshot {
     }
     Snapshot {
         server: cfg.server.clone(),
+        watch: cfg.watch,
+        view: serde_json::Value::Null,
+        access_log: (cfg.server.access_log.path != model::LogPath::Off)
+            .then(|| LogFormat::compile(&cfg.server.access_log.format)),
         router,
         apis,
         upstreams,
+        metric_labels,
     }
 }
 

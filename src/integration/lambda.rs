@@ -29,14 +29,17 @@ use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method};
 use crate::http1::response::{parse_response, ResponseBody};
+use crate::metrics::cells::bump;
 use crate::pipeline::context::RequestView;
 use crate::pipeline::response::Edits;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 /// Largest response head accepted from a function endpoint.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// "content-length: " + 20 digits + CRLF + the final CRLF.
 const LENGTH_ROOM: usize = 16 + 20 + 4;
+const TIMED_OUT: &str = "no answer within the integration timeout";
 
 /// `http://host[:port][/path]` → (host as written for the Host header, port, path).
 pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
@@ -90,16 +93,21 @@ enum Answer {
 
 /// Serves one request through the function; returns whether the client connection can
 /// carry another request.
-pub async fn invoke(ctx: &WorkerCtx, c: &mut Conn, l: &LambdaIntegration) -> bool {
+pub async fn invoke(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    l: &LambdaIntegration,
+) -> bool {
     let deadline = Instant::now() + l.timeout;
     // The request time is the arrival, not the end of the upload.
     c.req.time_ms();
     let mut decoded = Vec::new();
-    let consumed = match read_body(ctx, c, &mut decoded).await {
+    let consumed = match read_body(gen, c, &mut decoded).await {
         Ok(n) => n,
         Err((status, message)) => {
             c.head.keep_alive = false;
-            return c.answer(ctx, status, message, &[]).await;
+            return c.answer(ctx, gen, status, message, &[]).await;
         }
     };
     let head_len = c.head.head_len;
@@ -118,7 +126,7 @@ pub async fn invoke(ctx: &WorkerCtx, c: &mut Conn, l: &LambdaIntegration) -> boo
         .reserve(room + 2 * head_len + body.len() / 3 * 4 + 1024);
     c.wbuf.resize(room, 0);
     let view = RequestView {
-        snap: &ctx.snapshot,
+        snap: &gen.snap,
         state: &c.req,
         buf: &c.rbuf,
         head: &c.head,
@@ -130,7 +138,10 @@ pub async fn invoke(ctx: &WorkerCtx, c: &mut Conn, l: &LambdaIntegration) -> boo
     drop(decoded);
     let start = fill_head(&mut c.wbuf, room, &l.head);
 
-    let reply = match call(ctx, c, l, start, deadline).await {
+    let sending = Instant::now();
+    let called = call(gen, c, l, start, deadline).await;
+    c.out.integration_time = Some(sending.elapsed());
+    let reply = match called {
         Ok(answer) => {
             let raw = match &answer {
                 Answer::InBuf(r) => &c.ubuf[r.clone()],
@@ -145,11 +156,12 @@ pub async fn invoke(ctx: &WorkerCtx, c: &mut Conn, l: &LambdaIntegration) -> boo
         Err(reason) => {
             let id = String::from_utf8_lossy(&c.request_id).into_owned();
             warn!(url = %l.url, request_id = %id, reason = %reason, "lambda function failed");
-            return answer_after_body(ctx, c, consumed, 502, "Internal server error").await;
+            c.out.integration_error.push_str(&reason);
+            return answer_after_body(ctx, gen, c, consumed, 502, "Internal server error").await;
         }
     };
     let keep = c.head.keep_alive && !ctx.drain.closing();
-    write_reply(ctx, c, &reply, keep);
+    write_reply(gen, c, &reply, keep);
     c.rbuf.advance(consumed);
     if c.flush_wbuf().await.is_err() {
         return false;
@@ -177,11 +189,11 @@ fn shrink(c: &mut Conn) {
 
 /// Reads the request body; returns how many bytes of `rbuf` the request takes.
 async fn read_body(
-    ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     decoded: &mut Vec<u8>,
 ) -> Result<usize, (u16, &'static str)> {
-    let limits = &ctx.snapshot.server.limits;
+    let limits = &gen.snap.server.limits;
     let head_len = c.head.head_len;
     let mut continued = false;
     match c.head.body {
@@ -249,39 +261,48 @@ fn fill_head(buf: &mut [u8], room: usize, head: &[u8]) -> usize {
 /// Sends `wbuf[start..]` and reads the answer into `ubuf`, retrying once on a fresh
 /// connection when a pooled one turns out to be closed.
 async fn call(
-    ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     l: &LambdaIntegration,
     start: usize,
     deadline: Instant,
 ) -> Result<Answer, Fail> {
-    let Some(mut lease) = ctx.pools.checkout(l.upstream) else {
+    let Some(mut lease) = gen.pools.checkout(l.upstream) else {
         return Err(Fail::Other("no pool for the function endpoint".into()));
     };
     // Answers carry bodies base64-encoded or escaped: allow twice the request limit.
-    let limit = ctx.snapshot.server.limits.max_body_bytes.saturating_mul(2) + (1 << 20);
+    let limit = gen.snap.server.limits.max_body_bytes.saturating_mul(2) + (1 << 20);
     let mut retried = false;
     loop {
         let (stream, reused) = match lease.pooled.take() {
-            Some(s) => (s, true),
+            Some(s) => {
+                bump(&lease.cells().reused, 1);
+                (s, true)
+            }
             None => {
                 let wait = deadline.saturating_duration_since(Instant::now());
-                match monoio::time::timeout(wait, super::http::connect(&lease)).await {
-                    Ok(Ok(s)) => (s, false),
-                    Ok(Err(e)) => {
-                        ctx.pools.release(&lease, None);
-                        return Err(Fail::Other(e.detail.into_owned()));
+                let connected = monoio::time::timeout(wait, super::http::connect(&lease)).await;
+                let failure = match connected {
+                    Ok(Ok(s)) => {
+                        bump(&lease.cells().new, 1);
+                        Ok(s)
                     }
-                    Err(_) => {
-                        ctx.pools.release(&lease, None);
-                        return Err(Fail::Other("timed out connecting".into()));
+                    Ok(Err(e)) => Err((&lease.cells().error, e.detail.into_owned())),
+                    Err(_) => Err((&lease.cells().timeout, "timed out connecting".into())),
+                };
+                match failure {
+                    Ok(s) => (s, false),
+                    Err((cell, why)) => {
+                        bump(cell, 1);
+                        lease.release(None);
+                        return Err(Fail::Other(why));
                     }
                 }
             }
         };
         match exchange(c, stream, start, deadline, limit).await {
             Ok((answer, keep)) => {
-                ctx.pools.release(&lease, keep);
+                lease.release(keep);
                 return Ok(answer);
             }
             Err(Fail::Stale(why)) if reused && !retried => {
@@ -289,7 +310,17 @@ async fn call(
                 retried = true;
             }
             Err(f) => {
-                ctx.pools.release(&lease, None);
+                let timed_out = matches!(&f, Fail::Other(why) if why.starts_with(TIMED_OUT));
+                let cells = lease.cells();
+                bump(
+                    if timed_out {
+                        &cells.timeout
+                    } else {
+                        &cells.error
+                    },
+                    1,
+                );
+                lease.release(None);
                 return Err(f);
             }
         }
@@ -305,7 +336,7 @@ async fn exchange(
     limit: u64,
 ) -> Result<(Answer, Option<TcpStream>), Fail> {
     let left = || deadline.saturating_duration_since(Instant::now());
-    let timed_out = || Fail::Other("no answer within the integration timeout".into());
+    let timed_out = || Fail::Other(TIMED_OUT.into());
     let buf = std::mem::take(&mut c.wbuf);
     let sent = monoio::time::timeout(left(), stream.write_all(buf.slice(start..))).await;
     let (res, slice) = sent.map_err(|_| timed_out())?;
@@ -409,6 +440,7 @@ async fn exchange(
         let detail: String = detail.chars().take(300).collect();
         return Err(Fail::Other(format!("function error ({kind}): {detail}")));
     }
+    c.out.integration_status = Some(c.rhead.status);
     if !(200..300).contains(&c.rhead.status) {
         return Err(Fail::Other(format!(
             "the function endpoint answered {}",
@@ -443,8 +475,8 @@ fn skip_reply_header(name: &str) -> bool {
     SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
-fn write_reply(ctx: &WorkerCtx, c: &mut Conn, reply: &Reply, keep: bool) {
-    let snap = &*ctx.snapshot;
+fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
+    let snap = &*gen.snap;
     let edits = Edits::find(snap, &c.req, reply.status);
     let view = RequestView {
         snap,
@@ -472,6 +504,7 @@ fn write_reply(ctx: &WorkerCtx, c: &mut Conn, reply: &Reply, keep: bool) {
     if let Some(e) = &edits {
         e.write_headers(&view, &resp, out);
     }
+    c.out.status = status;
     let bodiless = matches!(status, 204 | 304);
     if !bodiless {
         out.extend_from_slice(b"content-length: ");
@@ -488,22 +521,24 @@ fn write_reply(ctx: &WorkerCtx, c: &mut Conn, reply: &Reply, keep: bool) {
     out.extend_from_slice(b"\r\n");
     if !bodiless && c.head.method != Method::Head {
         out.extend_from_slice(&reply.body);
+        c.out.body_sent = reply.body.len() as u64;
     }
 }
 
 /// A gateway answer once the whole request (`consumed` bytes of `rbuf`) has been read.
 async fn answer_after_body(
     ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     consumed: usize,
     status: u16,
-    message: &str,
+    message: &'static str,
 ) -> bool {
     c.rbuf.advance(consumed);
     c.head.head_len = 0;
     c.head.body = BodyKind::Empty;
     c.head.expect_continue = false;
-    c.answer(ctx, status, message, &[]).await
+    c.answer(ctx, gen, status, message, &[]).await
 }
 
 #[cfg(test)]

@@ -9,12 +9,19 @@ use crate::http1::parse::Method;
 use crate::pipeline::context::RequestView;
 use crate::pipeline::cors::CorsRt;
 use crate::pipeline::response::Edits;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 impl Conn {
     /// The gateway's 204 to a CORS preflight; the integration is never called.
-    pub(crate) async fn answer_preflight(&mut self, ctx: &WorkerCtx, cors: &CorsRt) -> bool {
+    pub(crate) async fn answer_preflight(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        cors: &CorsRt,
+    ) -> bool {
         let keep = self.can_keep_alive(ctx);
+        self.out.status = 204;
         let matched = cors.match_origin(self.head.header(&self.rbuf, "origin"));
         self.wbuf.clear();
         cors.write_preflight(matched, &mut self.wbuf);
@@ -22,19 +29,20 @@ impl Conn {
         if self.flush_wbuf().await.is_err() {
             return false;
         }
-        keep && self.discard_body(ctx).await
+        keep && self.discard_body(gen).await
     }
 
     /// A mock response with response mapping or CORS headers applied.
     pub(crate) async fn answer_mock_edited(
         &mut self,
         ctx: &WorkerCtx,
+        gen: &Generation,
         mock: &MockResponse,
         edits: Edits<'_>,
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
         let view = RequestView {
-            snap: &ctx.snapshot,
+            snap: &gen.snap,
             state: &self.req,
             buf: &self.rbuf,
             head: &self.head,
@@ -57,6 +65,7 @@ impl Conn {
         let out = &mut self.wbuf;
         out.clear();
         let status = edits.status(mock.status, &view, &resp, out);
+        self.out.status = status;
         encode::status_line(out, status);
         for (name, value) in &mock.headers {
             if !edits.drops(name) {
@@ -73,11 +82,12 @@ impl Conn {
         self.end_own_head(keep);
         if !bodiless && self.head.method != Method::Head {
             self.wbuf.extend_from_slice(&mock.body);
+            self.out.body_sent = mock.body.len() as u64;
         }
         if self.flush_wbuf().await.is_err() {
             return false;
         }
-        keep && self.discard_body(ctx).await
+        keep && self.discard_body(gen).await
     }
 
     /// Request ids, the connection header and the end of the head.

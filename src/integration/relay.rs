@@ -22,6 +22,7 @@ use crate::http1::response::{ResponseBody, ResponseHead};
 use crate::integration::http::named_by_connection;
 use crate::pipeline::context::RequestView;
 use crate::pipeline::response::Edits;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
@@ -134,6 +135,7 @@ pub struct Outcome {
 /// Writes the response head from `c.rhead`/`c.ubuf` and relays the body.
 pub async fn response(
     ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     mut up: TcpStream,
     read_wait: Duration,
@@ -151,7 +153,8 @@ pub async fn response(
     let keep = c.head.keep_alive
         && !ctx.drain.closing()
         && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
-    write_response_head(ctx, c, framing, keep);
+    c.out.integration_status = Some(c.rhead.status);
+    write_response_head(gen, c, framing, keep);
     let head_len = c.rhead.head_len;
     c.ubuf.advance(head_len);
 
@@ -183,14 +186,14 @@ pub async fn response(
     }
 }
 
-fn write_response_head(ctx: &WorkerCtx, c: &mut Conn, framing: Framing, keep: bool) {
+fn write_response_head(gen: &Generation, c: &mut Conn, framing: Framing, keep: bool) {
     let buf = &c.ubuf[..];
     let out = &mut c.wbuf;
     out.clear();
     // Response mapping and CORS; None (nothing to change) for most routes.
-    let edits = Edits::find(&ctx.snapshot, &c.req, c.rhead.status);
+    let edits = Edits::find(&gen.snap, &c.req, c.rhead.status);
     let view = RequestView {
-        snap: &ctx.snapshot,
+        snap: &gen.snap,
         state: &c.req,
         buf: c.req.saved_head.as_deref().unwrap_or_default(),
         head: &c.head,
@@ -204,6 +207,7 @@ fn write_response_head(ctx: &WorkerCtx, c: &mut Conn, framing: Framing, keep: bo
         Some(e) => e.status(c.rhead.status, &view, &resp, out),
         None => c.rhead.status,
     };
+    c.out.status = status;
     out.extend_from_slice(b"HTTP/1.1 ");
     encode::decimal(out, u64::from(status));
     out.push(b' ');
@@ -305,6 +309,7 @@ async fn relay_length(
     let k = n.min(c.ubuf.len() as u64) as usize;
     c.wbuf.extend_from_slice(&c.ubuf[..k]);
     c.ubuf.advance(k);
+    c.out.body_sent = k as u64;
     c.flush_wbuf().await?;
     let mut left = n - k as u64;
     while left > 0 {
@@ -314,6 +319,7 @@ async fn relay_length(
         let k = left.min(c.ubuf.len() as u64) as usize;
         write_prefix(&mut c.stream, &mut c.ubuf, k).await?;
         left -= k as u64;
+        c.out.body_sent += k as u64;
     }
     Ok(true)
 }
@@ -351,6 +357,7 @@ async fn relay_chunked(
         } else {
             write_prefix(&mut c.stream, &mut c.ubuf, scan.consumed).await?;
         }
+        c.out.body_sent = dec.payload_len();
         if scan.done {
             return Ok(true);
         }
@@ -370,11 +377,13 @@ async fn relay_until_close(
         if !c.ubuf.is_empty() {
             if enchunk {
                 let n = c.ubuf.len();
+                c.out.body_sent += n as u64;
                 let _ = write!(c.wbuf, "{n:x}\r\n");
                 c.wbuf.extend_from_slice(&c.ubuf);
                 c.wbuf.extend_from_slice(b"\r\n");
                 c.ubuf.clear();
             } else {
+                c.out.body_sent += c.ubuf.len() as u64;
                 c.wbuf.extend_from_slice(&c.ubuf);
                 c.ubuf.clear();
             }

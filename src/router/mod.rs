@@ -104,6 +104,10 @@ impl Router {
         let domain = host.and_then(|h| self.domain(h));
         let endpoint = domain.unwrap_or(&self.default_endpoint);
         let bytes = path.get(buf);
+        // `OPTIONS *` asks about the server, not a resource: no route answers it.
+        if bytes.first().is_some_and(|&b| b != b'/') {
+            return None;
+        }
         let (stage, taken) = endpoint.select(bytes)?;
         let rest = Span {
             start: path.start + taken as u32,
@@ -125,7 +129,11 @@ impl Router {
         let endpoint = host
             .and_then(|h| self.domain(h))
             .unwrap_or(&self.default_endpoint);
-        endpoint.select(path.get(buf)).map(|(stage, _)| stage)
+        let bytes = path.get(buf);
+        if bytes.first().is_some_and(|&b| b != b'/') {
+            return None;
+        }
+        endpoint.select(bytes).map(|(stage, _)| stage)
     }
 
     fn domain(&self, host: &[u8]) -> Option<&BasePaths> {

@@ -45,8 +45,17 @@ impl Portico {
 
     pub fn try_start(yaml: &str, driver: &str) -> Result<Portico, String> {
         let port = free_port();
+        Self::try_start_at(&yaml.replace("{PORT}", &port.to_string()), driver, port)
+    }
+
+    /// Starts on a config that names its own listen port (`port`, waited for).
+    pub fn start_at(yaml: &str, driver: &str, port: u16) -> Portico {
+        Self::try_start_at(yaml, driver, port).expect("portico did not start")
+    }
+
+    fn try_start_at(yaml: &str, driver: &str, port: u16) -> Result<Portico, String> {
         let config = temp_path("yaml");
-        std::fs::write(&config, yaml.replace("{PORT}", &port.to_string())).unwrap();
+        std::fs::write(&config, yaml).unwrap();
         let log = temp_path("log");
         let child = Command::new(env!("CARGO_BIN_EXE_portico"))
             .args(["run", "-c"])
