@@ -484,6 +484,38 @@ fn mock(status: u16, headers: &[(String, String)], body: &str) -> MockResponse {
 mod tests {
     use super::*;
 
+    /// What validation reports can still reach compile (a config that skipped `check`):
+    /// each stage that lacks a variable gets a route that answers 500, not a panic.
+    #[test]
+    fn missing_stage_variables_become_misconfigured_routes() {
+        let cfg = crate::config::load::load_str(
+            r#"
+apis:
+  a:
+    stages:
+      good: { variables: { v: "1", fn: "127.0.0.1:9" } }
+      bad: {}
+    routes:
+      "GET /m": { integration: { type: mock, body: "${stageVariables.v}" } }
+      "GET /f": { integration: { type: lambda, url: "http://${stageVariables.fn}/" } }
+      "GET /h":
+        integration: { type: mock }
+        response_parameters: { "200": { "overwrite:header.x": "$stageVariables.v" } }
+"#,
+        )
+        .unwrap();
+        let snap = compile(&cfg);
+        let stages = &snap.apis[0].stages;
+        for i in &stages[0].integrations {
+            assert!(!matches!(i, IntegrationRt::Misconfigured(_)), "{i:?}");
+        }
+        for i in &stages[1].integrations {
+            assert!(matches!(i, IntegrationRt::Misconfigured(_)), "{i:?}");
+        }
+        // The function endpoint became a pool entry of its own.
+        assert_eq!(snap.upstreams.last().unwrap().name, "lambda 127.0.0.1:9");
+    }
+
     #[test]
     fn substitutes_stage_variables() {
         let vars = vec![("v".to_string(), "v2".to_string())];
