@@ -9,6 +9,7 @@ pub mod error;
 pub mod global;
 pub mod http1;
 pub mod integration;
+pub mod metrics;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;

@@ -78,7 +78,9 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(path: &Path) -> ExitCode {
-    let cfg = match config::load_and_validate(path) {
+    let loaded =
+        config::read(path).and_then(|text| Ok((config::load_and_validate_text(&text)?, text)));
+    let (cfg, text) = match loaded {
         Ok(cfg) => cfg,
         Err(errors) => {
             eprintln!(
@@ -90,10 +92,15 @@ fn run(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let snapshot = Arc::new(config::compile::compile(&cfg));
+    let mut snapshot = config::compile::compile(&cfg);
+    snapshot.view = config::view::redacted_view(&text);
+    portico::metrics::access_log::configure(&snapshot.server.access_log.path);
+    let snapshot = Arc::new(snapshot);
+    portico::runtime::reload::install(path, snapshot);
+    portico::runtime::reload::spawn_watcher(path);
     spawn_signal_thread();
     info!(config = %path.display(), "starting");
-    match portico::runtime::run(snapshot) {
+    match portico::runtime::run() {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS
@@ -107,8 +114,9 @@ fn run(path: &Path) -> ExitCode {
 }
 
 fn spawn_signal_thread() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+    {
         Ok(s) => s,
         Err(e) => {
             warn!("cannot install signal handlers: {e}");
@@ -119,10 +127,13 @@ fn spawn_signal_thread() {
         .name("portico-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
+                if sig == SIGUSR1 {
+                    portico::metrics::access_log::reopen();
+                    continue;
+                }
                 if sig == SIGHUP {
-                    warn!(
-                        "SIGHUP: hot reload is not available yet; restart to apply config changes"
-                    );
+                    // Errors are logged by reload(); the running config stays.
+                    let _ = portico::runtime::reload::reload();
                     continue;
                 }
                 info!(signal = sig, "stopping: draining in-flight requests");

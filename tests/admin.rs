@@ -47,7 +47,7 @@ fn all_answer(conns: &mut [Client], key: &str, status: u16, since: Instant) -> D
     let req = format!("GET /secret HTTP/1.1\r\nHost: t\r\nx-api-key: {key}\r\n\r\n");
     let mut pending: Vec<usize> = (0..conns.len()).collect();
     while !pending.is_empty() {
-        pending.retain(|&i| conns[i].request(req.as_bytes()).status != status);
+        pending.retain(|&i| conns[i].send(req.as_bytes()).status != status);
         if since.elapsed() > Duration::from_secs(2) {
             break;
         }

@@ -47,7 +47,7 @@ fn hammer(addr: SocketAddr, conns: usize) -> (u64, f64, Option<Response>) {
                 start.wait();
                 let end = Instant::now() + RUN;
                 while Instant::now() < end {
-                    let r = c.request(b"GET /limited HTTP/1.1\r\nHost: t\r\n\r\n");
+                    let r = c.send(b"GET /limited HTTP/1.1\r\nHost: t\r\n\r\n");
                     match r.status {
                         200 => {
                             admitted.fetch_add(1, Ordering::Relaxed);
@@ -249,12 +249,11 @@ api_keys:
         // A refused request keeps the connection usable.
         let mut c = Client::connect(p.addr);
         assert_eq!(
-            c.request(b"GET /secret HTTP/1.1\r\nHost: t\r\n\r\n").status,
+            c.send(b"GET /secret HTTP/1.1\r\nHost: t\r\n\r\n").status,
             403
         );
-        let ok = c.request(
-            b"GET /secret HTTP/1.1\r\nHost: t\r\nX-Api-Key: the-good-key-0123456789\r\n\r\n",
-        );
+        let ok = c
+            .send(b"GET /secret HTTP/1.1\r\nHost: t\r\nX-Api-Key: the-good-key-0123456789\r\n\r\n");
         assert_eq!(ok.text(), "secret");
         assert!(p.stop().success());
     }

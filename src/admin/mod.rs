@@ -1,7 +1,9 @@
-//! The admin API on its own listener (DESIGN.md §6): health, API keys, usage. It runs on
+//! The admin API on its own listener (DESIGN.md §6): health, metrics, reload, config,
+//! API keys, usage. It runs on
 //! its own thread, never on a worker, and reaches the workers only through the shared
 //! state they read (the key table, usage counters, metric cells).
 
+pub mod config;
 pub mod http;
 pub mod keys;
 pub mod routes;

@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::http::{percent_decode, Request, Response};
-use super::{keys, usage, AdminCtx};
+use super::{config, keys, usage, AdminCtx};
 use crate::global::keys::{ct_eq, digest};
 use crate::http1::Method;
 
@@ -57,6 +57,9 @@ const fn public(method: Method, pattern: &'static str, handler: Handler) -> Rout
 pub fn table() -> Vec<Route> {
     vec![
         public(Method::Get, "/health", health),
+        public(Method::Get, "/metrics", config::metrics),
+        route(Method::Post, "/reload", config::reload),
+        route(Method::Get, "/config", config::config),
         route(Method::Get, "/api-keys", keys::list),
         route(Method::Post, "/api-keys", keys::create),
         route(Method::Delete, "/api-keys/{name}", keys::revoke),

@@ -44,13 +44,31 @@ pub fn load_str_with_env(
     // YAML anchors with `<<:` merge keys are a common way to share integration blocks.
     root.apply_merge()
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
-    let mut d = Decoder::new(env as EnvLookup);
-    let cfg = config(&mut d, &root);
-    if d.errors.is_empty() {
+    let (cfg, errors) = decode_partial(&root, env);
+    if errors.is_empty() {
         Ok(cfg)
     } else {
-        Err(ConfigErrors(d.errors))
+        Err(ConfigErrors(errors))
     }
+}
+
+/// Decodes what can be decoded: the config with every bad value left at its default,
+/// and the errors. Err only when the text is not YAML at all.
+pub fn load_partial(text: &str) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+    let mut root: Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
+    root.apply_merge()
+        .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
+    Ok(decode_partial(&root, &|name| std::env::var(name).ok()))
+}
+
+fn decode_partial(
+    root: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Config, Vec<ConfigError>) {
+    let mut d = Decoder::new(env as EnvLookup);
+    let cfg = config(&mut d, root);
+    (cfg, d.errors)
 }
 
 fn config(d: &mut Decoder, v: &Value) -> Config {
@@ -67,6 +85,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
             "domains",
             "usage_plans",
             "api_keys",
+            "watch",
         ],
     );
     let mut cfg = Config {
@@ -87,6 +106,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
     f.set(d, "api_keys", &mut cfg.api_keys, |d, v, p| {
         Some(d.list_of(v, p, api_key))
     });
+    f.set(d, "watch", &mut cfg.watch, |d, v, p| d.bool(v, p));
     cfg
 }
 
@@ -137,6 +157,7 @@ const ROUTE_KEYS: &[&str] = &[
     "throttle",
     "cache",
     "parameters",
+    "response_parameters",
 ];
 
 fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
@@ -388,6 +409,17 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
         }),
         parameters: f
             .opt(d, "parameters", Decoder::text_map)
+            .unwrap_or_default(),
+        response_parameters: f
+            .opt(d, "response_parameters", |d, v, p| {
+                let entries = d.entries(v, p);
+                Some(
+                    entries
+                        .into_iter()
+                        .filter_map(|(status, v, p)| Some((status, d.text_map(v, &p)?)))
+                        .collect(),
+                )
+            })
             .unwrap_or_default(),
     };
     Some(Route {

@@ -10,6 +10,7 @@ pub mod load;
 pub mod model;
 pub mod traffic;
 pub mod validate;
+pub mod view;
 
 #[cfg(test)]
 mod tests;
@@ -73,12 +74,34 @@ impl From<ConfigError> for ConfigErrors {
     }
 }
 
-/// Loads the file and, if it decoded cleanly, checks its cross-references. Validation is
-/// skipped after decode errors because a half-decoded config would produce misleading
-/// follow-up errors (a route whose upstream failed to parse "names no upstream").
+/// Loads the file and checks its cross-references, reporting every problem at once.
+/// Values that failed to decode are left out of validation: a cross-reference error at
+/// or under a path the decoder already reported would only repeat it.
 pub fn load_and_validate(path: &Path) -> Result<Config, ConfigErrors> {
-    let cfg = load::load_file(path)?;
-    let errors = validate::validate(&cfg);
+    load_and_validate_text(&read(path)?)
+}
+
+/// Reads a config file; an unreadable file is one error.
+pub fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            "",
+            format!("cannot read config file {}: {e}", path.display()),
+        )
+        .into()
+    })
+}
+
+/// [`load_and_validate`] on text already read.
+pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
+    let (cfg, mut errors) = load::load_partial(text)?;
+    let decoded_cleanly = errors.is_empty();
+    for e in validate::validate(&cfg) {
+        let overlaps = |d: &ConfigError| e.path.starts_with(&d.path) || d.path.starts_with(&e.path);
+        if decoded_cleanly || !errors.iter().any(overlaps) {
+            errors.push(e);
+        }
+    }
     if errors.is_empty() {
         Ok(cfg)
     } else {

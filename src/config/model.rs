@@ -16,6 +16,8 @@ pub struct Config {
     pub domains: Vec<(String, Domain)>,
     pub usage_plans: Vec<(String, UsagePlan)>,
     pub api_keys: Vec<ApiKey>,
+    /// Reload when the file changes (polled once a second).
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +136,7 @@ pub enum Balance {
     Random,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pool {
     pub max_idle_per_worker: usize,
     pub idle_timeout: Duration,
@@ -218,6 +220,8 @@ pub struct Route {
     pub cache: Option<RouteCache>,
     /// "overwrite:header.x" → "$request.header.y", in file order.
     pub parameters: Vec<(String, String)>,
+    /// Status code of the integration's response → "overwrite:header.x" → value.
+    pub response_parameters: Vec<(String, Vec<(String, String)>)>,
 }
 
 #[derive(Debug, Clone)]

@@ -58,8 +58,6 @@ pub struct RouteTraffic {
     /// Route, stage and API limits that apply, in that order (the plan × key and account
     /// limits follow them at run time).
     pub limits: Box<[u32]>,
-    /// This (api, stage, route)'s index in the metric cells.
-    pub slot: u32,
 }
 
 #[derive(Debug)]
@@ -89,8 +87,6 @@ pub struct TrafficRt {
     pub stages: Vec<Vec<StageTraffic>>,
     pub plans: Vec<PlanRt>,
     pub config_keys: Vec<ConfigKey>,
-    /// Number of (api, stage, route) slots.
-    pub route_slots: u32,
     pub admin: Option<model::Admin>,
     pub state_dir: PathBuf,
 }
@@ -113,20 +109,6 @@ impl TrafficRt {
                 pool.inherit(&prev.pools[i]);
             }
         }
-    }
-
-    /// (api, stage, route) label of a metric slot.
-    pub fn slot_labels(&self, apis: &[super::compile::ApiRt]) -> Vec<(String, String, String)> {
-        let mut out = Vec::with_capacity(self.route_slots as usize);
-        for (a, api) in apis.iter().enumerate() {
-            for (s, stage) in api.stages.iter().enumerate() {
-                for (r, route) in api.routes.iter().enumerate() {
-                    debug_assert_eq!(self.stages[a][s].routes[r].slot as usize, out.len());
-                    out.push((api.name.clone(), stage.name.clone(), route.key.clone()));
-                }
-            }
-        }
-        out
     }
 }
 
@@ -157,7 +139,6 @@ pub fn compile(cfg: &Config) -> TrafficRt {
         })
         .collect();
     let mut stages = Vec::new();
-    let mut slot = 0u32;
     for (api_name, api) in &cfg.apis {
         let api_limit = add(&api.throttle, Scope::Api, api_name.clone());
         let mut per_stage = Vec::new();
@@ -177,11 +158,9 @@ pub fn compile(cfg: &Config) -> TrafficRt {
                         .into_iter()
                         .flatten()
                         .collect();
-                    slot += 1;
                     RouteTraffic {
                         key_required: route.api_key_required,
                         limits: limits.into(),
-                        slot: slot - 1,
                     }
                 })
                 .collect();
@@ -218,7 +197,6 @@ pub fn compile(cfg: &Config) -> TrafficRt {
                 plan: k.plan.clone(),
             })
             .collect(),
-        route_slots: slot,
         admin: cfg.admin.clone(),
         state_dir: cfg.state_dir.clone(),
     }
@@ -275,7 +253,6 @@ api_keys:
         assert!(prod.accepts(gold) && prod.accepts(all));
         assert!(!dev.accepts(gold) && dev.accepts(all));
         assert_eq!(t.pools.len(), t.limits.len());
-        assert_eq!(t.route_slots, 5);
         assert_eq!(t.config_keys[0].sha256, digest(b"secret-value"));
         assert!(t.needs_store());
     }

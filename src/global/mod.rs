@@ -1,20 +1,21 @@
-//! The only state workers share (DESIGN.md §1), besides the config snapshot: global
-//! token pools, API keys and their usage counters, metric cells. All of it is atomics or
-//! published through atomically swapped `Arc`s; the one `Mutex` (the key registry) is
-//! taken by the admin thread and the flusher, never by a worker.
+//! State the workers share across config generations (DESIGN.md §1): API keys and their
+//! usage counters, and the store behind them. (The global token pools of route, stage,
+//! API and account limits live in the snapshot, `config::traffic`, one set per
+//! generation.) All of it is atomics or published through atomically swapped `Arc`s;
+//! the one `Mutex` (the key registry) is taken by the admin thread, the flusher and a
+//! reload, never by a worker.
 //!
 //! Usage reaches the store write-behind: a flusher thread writes the per-day counts
 //! that changed every [`FLUSH_EVERY`], and once more after the workers have drained, so
 //! a clean stop loses nothing and a crash loses at most the last second.
 
-pub mod counters;
 pub mod keys;
 pub mod lease;
 pub mod usage;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,32 +23,16 @@ use tracing::{debug, error, info};
 
 use crate::config::compile::Snapshot;
 use crate::store::{DayCount, Store, StoreError};
-use counters::Counters;
 use keys::Keys;
 
 /// How often usage counts go to the store; the crash-loss bound is this plus one commit.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
-/// Why a request was refused, as a metric cell index within its route slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    Throttle = 0,
-    Quota = 1,
-    Forbidden = 2,
-}
+static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
 
-impl Refusal {
-    pub const ALL: [Refusal; 3] = [Refusal::Throttle, Refusal::Quota, Refusal::Forbidden];
-    pub const COUNT: usize = 3;
-
-    /// The `reason` label of `portico_throttled_total` (and "forbidden").
-    pub fn label(self) -> &'static str {
-        match self {
-            Refusal::Throttle => "throttle",
-            Refusal::Quota => "quota",
-            Refusal::Forbidden => "forbidden",
-        }
-    }
+/// The running process's shared state (None before the workers start), for a reload.
+pub fn shared() -> Option<&'static Arc<Shared>> {
+    SHARED.get()
 }
 
 /// (plan, key, day)
@@ -55,8 +40,6 @@ type DayKey = (Arc<str>, Arc<str>, u32);
 
 pub struct Shared {
     pub workers: usize,
-    /// Per worker: `slot × Refusal::COUNT + refusal` (see [`Shared::refused`]).
-    pub refusals: Counters,
     pub keys: Keys,
     pub store: Option<Store>,
     /// Last counts written, so a flush writes only what changed. The lock also keeps
@@ -81,7 +64,6 @@ impl Shared {
         let keys = Keys::load(t, store.as_ref(), workers)?;
         let shared = Arc::new(Shared {
             workers,
-            refusals: Counters::new(workers, t.route_slots as usize * Refusal::COUNT),
             keys,
             store,
             flushed: Mutex::new(HashMap::new()),
@@ -96,13 +78,8 @@ impl Shared {
                 .expect("spawning the usage flusher");
             *shared.flusher.lock().unwrap() = Some(handle);
         }
+        let _ = SHARED.set(shared.clone());
         Ok(shared)
-    }
-
-    /// Requests refused on a route slot for a reason, summed over workers.
-    pub fn refused(&self, slot: u32, why: Refusal) -> u64 {
-        self.refusals
-            .sum(slot as usize * Refusal::COUNT + why as usize)
     }
 
     fn flush_loop(&self) {

@@ -7,9 +7,10 @@
 //!    sent on close.
 //! 2. **Head** — bytes arrived: the whole head must arrive within `header_timeout` (408 and
 //!    close otherwise) and parse (`parse_request`; 400/413/414/431 and close otherwise).
-//! 3. **Serve** — `handle`: the gateway answers itself (404, mock, errors) or an integration
-//!    proxies; either way the request body is consumed (or the connection is marked to
-//!    close) so the next request starts at `rbuf[0]`.
+//! 3. **Serve** — `handle`: the gateway answers itself (404, mock, CORS preflight, errors)
+//!    or an integration (http, lambda) serves the request; either way the request body is
+//!    consumed (or the connection is marked to close) so the next request starts at
+//!    `rbuf[0]`.
 //! 4. Back to **Idle** if both sides want keep-alive and the worker is not draining.
 
 use std::net::SocketAddr;
@@ -19,14 +20,20 @@ use bytes::{Buf, BytesMut};
 use monoio::buf::SliceMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use tracing::{debug, error, warn};
+use tracing::{debug, error};
 
 use super::body::ChunkedDecoder;
 use super::encode;
 use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
 use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::metrics::RouteCells;
+use crate::pipeline::context::RequestState;
+use crate::pipeline::cors;
+use crate::pipeline::response::Edits;
+use crate::router::{RouteId, StageRef};
 use crate::runtime::request_id::ID_LEN;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 /// Read buffer size: one read takes most request heads and small bodies whole.
@@ -39,6 +46,8 @@ const DISCARD_MAX: u64 = 1024 * 1024;
 pub struct Conn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
+    /// The peer's address as text, formatted once per connection (X-Forwarded-For).
+    pub peer_ip: PeerIp,
     /// Client bytes; the current request's head starts at 0 until the handler consumes it.
     pub rbuf: BytesMut,
     /// Scratch for heads we write; reused for every request.
@@ -50,6 +59,67 @@ pub struct Conn {
     /// Captured route parameters, spans into `rbuf`.
     pub params: Vec<Span>,
     pub request_id: [u8; ID_LEN],
+    /// What the current request leaves for metrics and the access log.
+    pub out: Outcome,
+    /// What the gateway decided about the current request (`$context`, canary, CORS).
+    pub req: RequestState,
+    /// Request fields copied for the access log before the body moves `rbuf` on.
+    pub(crate) log_scratch: Vec<u8>,
+    pub(crate) log_fields: [Span; 4],
+}
+
+/// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
+pub struct PeerIp {
+    buf: [u8; 48],
+    len: u8,
+}
+
+impl PeerIp {
+    fn new(ip: std::net::IpAddr) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 48];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        let len = cursor.position() as u8;
+        PeerIp { buf, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+/// What one request leaves behind for metrics and the access log.
+#[derive(Default)]
+pub struct Outcome {
+    pub status: u16,
+    /// Response body bytes written to the client.
+    pub body_sent: u64,
+    pub integration_time: Option<Duration>,
+    pub integration_status: Option<u16>,
+    /// Why the integration failed, if it did (a reused buffer).
+    pub integration_error: String,
+    /// The gateway's own answer, if it gave one.
+    pub error_message: &'static str,
+    pub served_by: Option<(StageRef, RouteId)>,
+    pub canary: bool,
+    /// Name of the API key the request presented, when its route required one
+    /// (`$context.identity.apiKeyId`).
+    pub api_key: Option<std::sync::Arc<str>>,
+}
+
+impl Outcome {
+    fn reset(&mut self) {
+        self.status = 0;
+        self.body_sent = 0;
+        self.integration_time = None;
+        self.integration_status = None;
+        self.integration_error.clear();
+        self.error_message = "";
+        self.served_by = None;
+        self.canary = false;
+        self.api_key = None;
+    }
 }
 
 enum HeadOutcome {
@@ -62,6 +132,7 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     let mut c = Conn {
         stream,
         peer,
+        peer_ip: PeerIp::new(peer.ip()),
         rbuf: BytesMut::with_capacity(READ_BUF),
         wbuf: Vec::with_capacity(4096),
         ubuf: BytesMut::new(),
@@ -69,10 +140,15 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         rhead: ResponseHead::new(),
         params: Vec::with_capacity(8),
         request_id: [0; ID_LEN],
+        out: Outcome::default(),
+        req: RequestState::default(),
+        log_scratch: Vec::new(),
+        log_fields: [Span::default(); 4],
     };
     let mut fresh = true;
     loop {
-        match c.read_head(ctx, fresh).await {
+        let gen = ctx.generation();
+        match c.read_head(ctx, &gen, fresh).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Close => return,
             HeadOutcome::Fail(status, message) => {
@@ -81,55 +157,106 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
                 c.wbuf.clear();
                 encode::gateway_response(&mut c.wbuf, status, message, &c.request_id, false, &[]);
                 let _ = c.flush_wbuf().await;
+                gen.unrouted.count(status);
+                if gen.snap.access_log.is_some() {
+                    // The head did not parse, so its fields are logged as "-".
+                    c.out.reset();
+                    c.out.status = status;
+                    c.out.error_message = message;
+                    c.log_scratch.clear();
+                    c.log_fields = [Span::default(); 4];
+                    c.log(ctx, &gen, Duration::ZERO);
+                }
                 return;
             }
         }
         fresh = false;
+        // A reload that landed while this connection waited applies to this request.
+        let gen = ctx.generation();
         c.request_id = ctx.ids.next();
-        if !handle(ctx, &mut c).await || ctx.drain.closing() {
+        c.out.reset();
+        let started = Instant::now();
+        let logging = gen.snap.access_log.is_some();
+        if logging {
+            c.capture_for_log();
+        }
+        let (keep, cells) = handle(ctx, &gen, &mut c).await;
+        let elapsed = started.elapsed();
+        cells.count(c.out.status);
+        cells.duration.observe(elapsed);
+        if let Some(t) = c.out.integration_time {
+            cells.integration.observe(t);
+        }
+        if logging {
+            c.log(ctx, &gen, elapsed);
+        }
+        if !keep || ctx.drain.closing() {
             return;
         }
     }
 }
 
-async fn handle(ctx: &WorkerCtx, c: &mut Conn) -> bool {
-    let snap = &*ctx.snapshot;
+/// Serves one request; returns whether the connection goes on, and the metric cells of
+/// the route that served it.
+async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
+    let snap = &*gen.snap;
     let host = c.head.host.map(|s| s.get(&c.rbuf));
     let Some(m) = snap
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
     else {
-        return c.answer(ctx, 404, "Not Found", &[]).await;
+        // A CORS API answers preflights even for paths it has no OPTIONS route for.
+        if cors::is_preflight(&c.head, &c.rbuf) {
+            let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
+            if let Some(cors) = api.and_then(|s| snap.apis[s.api as usize].cors.as_deref()) {
+                return (c.answer_preflight(ctx, gen, cors).await, &gen.unrouted);
+            }
+        }
+        return (
+            c.answer(ctx, gen, 404, "Not Found", &[]).await,
+            &gen.unrouted,
+        );
     };
-    if let Err(deny) = crate::pipeline::admit(ctx, c, &m) {
-        return deny.answer(ctx, c).await;
-    }
     let api = &snap.apis[m.stage.api as usize];
     let stage = &api.stages[m.stage.stage as usize];
-    let integrations = match &stage.canary {
-        Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => {
-            &canary.integrations
+    let cells = &gen.route_cells[stage.metric_base + m.route as usize];
+    c.out.served_by = Some((m.stage, m.route));
+    let canary = stage
+        .canary
+        .as_ref()
+        .is_some_and(|canary| ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent);
+    c.out.canary = canary;
+    c.req.begin(&m, canary);
+    if let Some(cors) = api.cors.as_deref() {
+        // Preflights never reach the integration (nor key and throttle checks).
+        if cors::is_preflight(&c.head, &c.rbuf) {
+            return (c.answer_preflight(ctx, gen, cors).await, cells);
         }
+        c.req.cors = cors.match_origin(c.head.header(&c.rbuf, "origin"));
+    }
+    if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+        return (deny.answer(ctx, gen, c, cells).await, cells);
+    }
+    let integrations = match &stage.canary {
+        Some(side) if canary => &side.integrations,
         _ => &stage.integrations,
     };
-    match &integrations[m.route as usize] {
-        IntegrationRt::Mock(mock) => c.answer_mock(ctx, mock).await,
-        IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, c, h, &m).await,
-        IntegrationRt::Lambda { url, .. } => {
-            warn!(url, "lambda integrations are not available in this build");
-            c.answer(ctx, 500, "Internal Server Error", &[]).await
-        }
+    let keep = match &integrations[m.route as usize] {
+        IntegrationRt::Mock(mock) => c.answer_mock(ctx, gen, mock).await,
+        IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, gen, c, h, &m).await,
+        IntegrationRt::Lambda(l) => crate::integration::lambda::invoke(ctx, gen, c, l).await,
         IntegrationRt::Misconfigured(why) => {
             let route = &api.routes[m.route as usize].key;
             error!(api = %api.name, stage = %stage.name, route = %route, why = %why, "integration misconfigured");
-            c.answer(ctx, 500, "Internal Server Error", &[]).await
+            c.answer(ctx, gen, 500, "Internal Server Error", &[]).await
         }
-    }
+    };
+    (keep, cells)
 }
 
 impl Conn {
-    async fn read_head(&mut self, ctx: &WorkerCtx, fresh: bool) -> HeadOutcome {
-        let limits = &ctx.snapshot.server.limits;
+    async fn read_head(&mut self, ctx: &WorkerCtx, gen: &Generation, fresh: bool) -> HeadOutcome {
+        let limits = &gen.snap.server.limits;
         let parse_limits = ParseLimits {
             max_header_bytes: limits.max_header_bytes,
             max_request_line: limits.max_header_bytes.min(8192),
@@ -153,8 +280,13 @@ impl Conn {
                 }
             }
             if fresh {
-                // A new connection that sends nothing is a slowloris too.
-                match monoio::time::timeout(limits.header_timeout, self.read_client()).await {
+                // A new connection that sends nothing is a slowloris too. Nothing was
+                // asked yet, so a drain may close it at once.
+                let read = monoio::select! {
+                    r = monoio::time::timeout(limits.header_timeout, self.read_client()) => r,
+                    _ = ctx.drain.wait() => return HeadOutcome::Close,
+                };
+                match read {
                     Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Close,
                     Ok(Ok(_)) => continue,
                     Err(_) => return HeadOutcome::Fail(408, "Request Timeout"),
@@ -188,7 +320,7 @@ impl Conn {
 
     /// Whether this connection can go on after the gateway answers without reading the
     /// request body (it will then be read and dropped).
-    fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
+    pub(crate) fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
         let discardable = match self.head.body {
             BodyKind::Empty => true,
             BodyKind::Length(n) => !self.head.expect_continue && n <= DISCARD_MAX,
@@ -201,11 +333,14 @@ impl Conn {
     pub async fn answer(
         &mut self,
         ctx: &WorkerCtx,
+        gen: &Generation,
         status: u16,
-        message: &str,
+        message: &'static str,
         extra: &[(&str, &[u8])],
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
+        self.out.status = status;
+        self.out.error_message = message;
         self.wbuf.clear();
         let ka: &[(&str, &[u8])] = &[("connection", b"keep-alive")];
         let extra_all;
@@ -215,33 +350,42 @@ impl Conn {
         } else {
             extra
         };
-        if self.head.method == Method::Head {
-            encode::gateway_response_head_only(
-                &mut self.wbuf,
-                status,
-                message,
-                &self.request_id,
-                keep,
-                extra,
-            );
+        let encode = if self.head.method == Method::Head {
+            encode::gateway_response_head_only
         } else {
-            encode::gateway_response(
-                &mut self.wbuf,
-                status,
-                message,
-                &self.request_id,
-                keep,
-                extra,
-            );
-        }
+            encode::gateway_response
+        };
+        encode(
+            &mut self.wbuf,
+            status,
+            message,
+            &self.request_id,
+            keep,
+            extra,
+        );
+        let head_end = self
+            .wbuf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |i| i + 4);
+        self.out.body_sent = (self.wbuf.len() - head_end) as u64;
         if self.flush_wbuf().await.is_err() {
             return false;
         }
-        keep && self.discard_body(ctx).await
+        keep && self.discard_body(gen).await
     }
 
-    async fn answer_mock(&mut self, ctx: &WorkerCtx, mock: &MockResponse) -> bool {
+    async fn answer_mock(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        mock: &MockResponse,
+    ) -> bool {
+        if let Some(edits) = Edits::find(&gen.snap, &self.req, mock.status) {
+            return self.answer_mock_edited(ctx, gen, mock, edits).await;
+        }
         let keep = self.can_keep_alive(ctx);
+        self.out.status = mock.status;
         self.wbuf.clear();
         self.wbuf.extend_from_slice(&mock.head);
         encode::header(&mut self.wbuf, b"x-amzn-RequestId", &self.request_id);
@@ -254,17 +398,18 @@ impl Conn {
         self.wbuf.extend_from_slice(b"\r\n");
         if self.head.method != Method::Head {
             self.wbuf.extend_from_slice(&mock.body);
+            self.out.body_sent = mock.body.len() as u64;
         }
         if self.flush_wbuf().await.is_err() {
             return false;
         }
-        keep && self.discard_body(ctx).await
+        keep && self.discard_body(gen).await
     }
 
     /// Consumes the current request (head and body) from `rbuf` without using the body.
-    async fn discard_body(&mut self, ctx: &WorkerCtx) -> bool {
+    pub(crate) async fn discard_body(&mut self, gen: &Generation) -> bool {
         self.rbuf.advance(self.head.head_len);
-        let wait = ctx.snapshot.server.limits.header_timeout;
+        let wait = gen.snap.server.limits.header_timeout;
         match self.head.body {
             BodyKind::Empty => true,
             BodyKind::Length(n) => {

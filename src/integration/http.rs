@@ -8,7 +8,7 @@
 //! a fresh connection when that is safe: the method is idempotent, the whole body was in
 //! that first write, and not one byte of response came back.
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use bytes::Buf;
@@ -21,9 +21,16 @@ use crate::config::compile::{HttpIntegration, PathPart};
 use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::conn::{read_into, Conn};
+use crate::http1::encode;
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
+use crate::metrics::cells::bump;
+use crate::pipeline::context::RequestView;
+use crate::pipeline::params::RequestMap;
+use crate::pipeline::response::Edits;
+use crate::pipeline::trace;
 use crate::router::Matched;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::upstream::Lease;
 
@@ -32,17 +39,24 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// Serves one request through the integration; returns whether the client connection
 /// can carry another request.
-pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Matched) -> bool {
-    let Some(mut lease) = ctx.pools.checkout(h.upstream) else {
-        return c.answer(ctx, 502, "Bad Gateway", &[]).await;
+pub async fn proxy(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    h: &HttpIntegration,
+    m: &Matched,
+) -> bool {
+    let Some(mut lease) = gen.pools.checkout(h.upstream) else {
+        return c.answer(ctx, gen, 502, "Bad Gateway", &[]).await;
     };
     let deadline = Instant::now() + h.timeout;
 
     c.wbuf.clear();
-    encode_request_head(ctx, c, h, m, &lease);
+    encode_request_head(ctx, gen, c, h, m, &lease);
+    let sending = Instant::now();
     // Body bytes that came with the head go out in the same write.
     let head_len = c.head.head_len;
-    let max_body = ctx.snapshot.server.limits.max_body_bytes;
+    let max_body = gen.snap.server.limits.max_body_bytes;
     let mut chunked = ChunkedDecoder::new(max_body);
     let (initial, body_done) = match c.head.body {
         BodyKind::Empty => (0, true),
@@ -53,10 +67,10 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
         BodyKind::Chunked => match chunked.scan(&c.rbuf[head_len..], |_| {}) {
             Ok(scan) => (scan.consumed, scan.done),
             Err(e) => {
-                ctx.pools.release(&lease, None);
+                lease.release(None);
                 let (status, msg) = relay::body_error_status(e);
                 c.head.keep_alive = false;
-                return c.answer(ctx, status, msg, &[]).await;
+                return c.answer(ctx, gen, status, msg, &[]).await;
             }
         },
     };
@@ -66,20 +80,33 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
         BodyKind::Length(n) => n - initial as u64,
         _ => 0,
     };
-    c.rbuf.advance(head_len + initial);
+    if Edits::route_maps_responses(&gen.snap, &c.req) {
+        // Response mappings read `$context` values after the body has gone: keep the head
+        // (split off, not copied).
+        c.req.saved_head = Some(c.rbuf.split_to(head_len));
+        c.rbuf.advance(initial);
+    } else {
+        c.rbuf.advance(head_len + initial);
+    }
     let replayable = body_done && c.head.method.is_idempotent();
 
     let mut retried = false;
     let (mut upstream, result) = loop {
         let (mut stream, reused) = match lease.pooled.take() {
-            Some(s) => (s, true),
+            Some(s) => {
+                bump(&lease.cells().reused, 1);
+                (s, true)
+            }
             None => match connect(&lease).await {
-                Ok(s) => (s, false),
+                Ok(s) => {
+                    bump(&lease.cells().new, 1);
+                    (s, false)
+                }
                 Err(e) => break (None, Err(e)),
             },
         };
         let sent = send_request(
-            ctx,
+            gen,
             c,
             &mut stream,
             body_done,
@@ -101,23 +128,33 @@ pub async fn proxy(ctx: &WorkerCtx, c: &mut Conn, h: &HttpIntegration, m: &Match
             r => break (Some(stream), r),
         }
     };
+    c.out.integration_time = Some(sending.elapsed());
     if let Err(e) = result {
-        ctx.pools.release(&lease, None);
+        let outcome = if e.kind == Kind::UpstreamTimeout {
+            &lease.cells().timeout
+        } else {
+            &lease.cells().error
+        };
+        bump(outcome, 1);
+        lease.release(None);
         debug!(target = %lease.addr, error = %e, "integration failed");
+        let _ = write!(c.out.integration_error, "{}", e.detail);
         let (status, message) = e.status_and_message();
         if e.side == crate::error::Side::Client || !body_done {
             // Part of the client's body may still be unread: the connection can't go on.
             c.head.keep_alive = false;
         }
-        return c.answer_consumed(ctx, status, message).await;
+        return c.answer_consumed(ctx, gen, status, message).await;
     }
     let stream = upstream.take().expect("a response implies a stream");
-    let outcome = relay::response(ctx, c, stream, h.timeout).await;
-    ctx.pools.release(&lease, outcome.reusable);
+    let outcome = relay::response(ctx, gen, c, stream, h.timeout).await;
+    // Let the connection buffer own its memory again.
+    c.req.saved_head = None;
+    lease.release(outcome.reusable);
     outcome.client_keep_alive
 }
 
-async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
+pub(crate) async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
     match monoio::time::timeout(lease.connect_timeout, TcpStream::connect_addr(lease.addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
@@ -136,7 +173,7 @@ async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
 
 /// Writes `wbuf` (head plus the first body bytes) and relays the rest of the body.
 async fn send_request(
-    ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     stream: &mut TcpStream,
     body_done: bool,
@@ -170,8 +207,8 @@ async fn send_request(
             .await;
         res.map_err(|e| Error::new(Kind::ClientBody, format!("100-continue: {e}")))?;
     }
-    let read_wait = ctx
-        .snapshot
+    let read_wait = gen
+        .snap
         .server
         .limits
         .header_timeout
@@ -264,6 +301,11 @@ fn skip_request_header(name: &[u8]) -> bool {
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
+        b"traceparent",
+        b"x-amzn-trace-id",
+        b"x-amzn-requestid",
+        // Written once from the parsed length: duplicates ("2, 2") are not passed on.
+        b"content-length",
     ];
     SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
@@ -278,6 +320,7 @@ pub fn named_by_connection(connection: Option<&[u8]>, name: &[u8]) -> bool {
 
 fn encode_request_head(
     ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     h: &HttpIntegration,
     m: &Matched,
@@ -285,10 +328,26 @@ fn encode_request_head(
 ) {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
+    // One reservation up front: the edits add well under 512 bytes to the client's head.
+    out.reserve(c.head.head_len + 512);
+    // Parameter mapping reads the request as the client sent it.
+    let map = h.map.as_deref();
+    let view = map.map(|_| RequestView {
+        snap: &gen.snap,
+        state: &c.req,
+        buf,
+        head: &c.head,
+        params: &c.params,
+        peer: c.peer,
+        request_id: &c.request_id,
+    });
     out.extend_from_slice(c.head.method_span.get(buf));
     out.push(b' ');
     let start = out.len();
     match &h.path {
+        _ if map.is_some_and(RequestMap::maps_path) => {
+            map.unwrap().write_path(view.as_ref().unwrap(), out)
+        }
         None => out.extend_from_slice(m.rest.get(buf)),
         Some(parts) => {
             for part in parts {
@@ -304,7 +363,9 @@ fn encode_request_head(
     if out.len() == start || out[start] != b'/' {
         out.insert(start, b'/');
     }
-    if let Some(q) = c.head.query {
+    if let (Some(map), Some(v)) = (map.filter(|m| m.maps_query()), &view) {
+        map.write_query(v, out);
+    } else if let Some(q) = c.head.query {
         out.push(b'?');
         out.extend_from_slice(q.get(buf));
     }
@@ -317,7 +378,10 @@ fn encode_request_head(
         if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
             forwarded_for = Some((hs.value.start as usize, hs.value.end as usize));
         }
-        if skip_request_header(name) || named_by_connection(connection, name) {
+        if skip_request_header(name)
+            || named_by_connection(connection, name)
+            || map.is_some_and(|m| m.drops_header(name))
+        {
             continue;
         }
         out.extend_from_slice(name);
@@ -325,15 +389,36 @@ fn encode_request_head(
         out.extend_from_slice(hs.value.get(buf));
         out.extend_from_slice(b"\r\n");
     }
+    if let (Some(map), Some(v)) = (map, &view) {
+        map.write_headers(v, out);
+    }
     out.extend_from_slice(b"host: ");
-    ctx.pools.host_of(lease, out);
+    lease.host(out);
     out.extend_from_slice(b"\r\nx-forwarded-for: ");
     if let Some((s, e)) = forwarded_for {
         out.extend_from_slice(&buf[s..e]);
         out.extend_from_slice(b", ");
     }
-    let _ = write!(out, "{}", c.peer.ip());
+    out.extend_from_slice(c.peer_ip.as_bytes());
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    match c.head.body {
+        BodyKind::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            encode::decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyKind::Empty if c.head.header(buf, "content-length").is_some() => {
+            out.extend_from_slice(b"content-length: 0\r\n");
+        }
+        _ => {}
+    }
+    let mut rng = ctx.rng.borrow_mut();
+    trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    trace::amzn_trace_id(out, c.head.header(buf, "x-amzn-trace-id"), &mut rng, now);
+    encode::header(out, b"x-amzn-requestid", &c.request_id);
     if let Some(host) = c.head.host {
         out.extend_from_slice(b"x-forwarded-host: ");
         out.extend_from_slice(host.get(buf));
@@ -344,11 +429,17 @@ fn encode_request_head(
 
 impl Conn {
     /// A gateway answer after the request body was already consumed (or abandoned).
-    async fn answer_consumed(&mut self, ctx: &WorkerCtx, status: u16, message: &str) -> bool {
+    async fn answer_consumed(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        status: u16,
+        message: &'static str,
+    ) -> bool {
         // The head is gone from rbuf; make the answer's own discard a no-op.
         self.head.head_len = 0;
         self.head.body = BodyKind::Empty;
         self.head.expect_continue = false;
-        self.answer(ctx, status, message, &[]).await
+        self.answer(ctx, gen, status, message, &[]).await
     }
 }

@@ -13,86 +13,73 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Cache};
 
 use super::api_key;
-use super::throttle::Buckets;
+use super::throttle::{KeyBuckets, LimitBuckets};
 use super::usage::Periods;
-use crate::config::compile::Snapshot;
 use crate::config::traffic::{RouteTraffic, TrafficRt};
 use crate::global::keys::{KeyTable, PlanKey};
-use crate::global::{Refusal, Shared};
+use crate::global::Shared;
 use crate::http1::conn::Conn;
+use crate::metrics::cells::bump;
+use crate::metrics::RouteCells;
 use crate::router::Matched;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
-/// One worker's side of the traffic gate.
+/// One worker's side of the traffic gate that outlives config generations: its view of
+/// the key table and its buckets of plan × key limits. (The buckets of route, stage, API
+/// and account limits belong to the generation: `Generation::limits`.)
 pub struct Local {
     pub shared: Arc<Shared>,
-    worker: usize,
-    buckets: Buckets,
     keys: RefCell<Cache<Arc<ArcSwap<KeyTable>>, Arc<KeyTable>>>,
+    key_buckets: KeyBuckets,
     periods: Periods,
 }
 
 impl Local {
-    pub fn new(shared: Arc<Shared>, snapshot: &Snapshot, worker: usize) -> Self {
+    pub fn new(shared: Arc<Shared>, _worker: usize) -> Self {
         Local {
-            buckets: Buckets::new(snapshot.traffic.pools.len()),
             keys: RefCell::new(Cache::new(shared.keys.table().clone())),
+            key_buckets: KeyBuckets::default(),
             periods: Periods::default(),
             shared,
-            worker,
         }
     }
+}
 
-    fn refuse(&self, slot: u32, why: Refusal, wait_ns: u64) -> Deny {
-        let idx = slot as usize * Refusal::COUNT + why as usize;
-        self.shared.refusals.incr(self.worker, idx);
-        match why {
-            Refusal::Forbidden => Deny::Forbidden,
-            Refusal::Quota => Deny::QuotaExceeded,
-            Refusal::Throttle => Deny::Throttled {
-                retry_after: wait_ns.div_ceil(1_000_000_000).clamp(1, 86_400) as u32,
-            },
+fn throttled(wait_ns: u64) -> Deny {
+    Deny::Throttled {
+        retry_after: wait_ns.div_ceil(1_000_000_000).clamp(1, 86_400) as u32,
+    }
+}
+
+/// Route, stage, API, plan × key, account: all or nothing.
+#[inline]
+fn throttle(
+    t: &TrafficRt,
+    limits: &LimitBuckets,
+    keys: &KeyBuckets,
+    route: &RouteTraffic,
+    key: Option<&PlanKey>,
+) -> Result<(), Deny> {
+    limits
+        .take_all(&t.pools, &route.limits)
+        .map_err(throttled)?;
+    if let Some(pk) = key {
+        if let Err(wait) = keys.take(pk) {
+            limits.refund_all(&route.limits);
+            return Err(throttled(wait));
         }
     }
-
-    /// Route, stage, API, plan × key, account: all or nothing.
-    #[inline]
-    fn throttle(
-        &self,
-        t: &TrafficRt,
-        route: &RouteTraffic,
-        key: Option<&PlanKey>,
-    ) -> Result<(), Deny> {
-        let pools = &t.pools;
-        let b = &self.buckets;
-        let refused = |wait| self.refuse(route.slot, Refusal::Throttle, wait);
-        b.take_all(pools, &route.limits).map_err(refused)?;
-        if let Some(pk) = key {
-            if let Err(wait) = b.take_key(pk) {
-                b.refund_all(&route.limits);
-                return Err(refused(wait));
+    if let Some(account) = t.account {
+        if let Err(wait) = limits.take_all(&t.pools, &[account]) {
+            limits.refund_all(&route.limits);
+            if let Some(pk) = key {
+                keys.refund(pk);
             }
-        }
-        if let Some(account) = t.account {
-            if let Err(wait) = b.take_one(pools, account) {
-                b.refund_all(&route.limits);
-                if let Some(pk) = key {
-                    b.refund_key(pk);
-                }
-                return Err(refused(wait));
-            }
-        }
-        Ok(())
-    }
-
-    fn untake(&self, t: &TrafficRt, route: &RouteTraffic, key: &PlanKey) {
-        let b = &self.buckets;
-        b.refund_all(&route.limits);
-        b.refund_key(key);
-        if let Some(account) = t.account {
-            b.refund_all(&[account]);
+            return Err(throttled(wait));
         }
     }
+    Ok(())
 }
 
 /// Why the gateway answers a request itself instead of running its integration.
@@ -108,16 +95,28 @@ pub enum Deny {
 }
 
 impl Deny {
-    /// Answers for the gateway (DESIGN.md §5); returns whether the connection goes on.
-    pub async fn answer(self, ctx: &WorkerCtx, c: &mut Conn) -> bool {
+    /// Counts the refusal in the route's metric cells and answers for the gateway
+    /// (DESIGN.md §5); returns whether the connection goes on.
+    pub async fn answer(
+        self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        c: &mut Conn,
+        cells: &RouteCells,
+    ) -> bool {
         match self {
-            Deny::Forbidden => c.answer(ctx, 403, "Forbidden", &[]).await,
-            Deny::QuotaExceeded => c.answer(ctx, 429, "Limit Exceeded", &[]).await,
+            Deny::Forbidden => c.answer(ctx, gen, 403, "Forbidden", &[]).await,
+            Deny::QuotaExceeded => {
+                bump(&cells.quota_rejected, 1);
+                c.answer(ctx, gen, 429, "Limit Exceeded", &[]).await
+            }
             Deny::Throttled { retry_after } => {
+                bump(&cells.throttled, 1);
                 let mut digits = [0u8; 10];
                 let n = decimal(&mut digits, retry_after);
                 c.answer(
                     ctx,
+                    gen,
                     429,
                     "Too Many Requests",
                     &[("retry-after", &digits[..n])],
@@ -146,36 +145,42 @@ fn decimal(out: &mut [u8; 10], mut v: u32) -> usize {
 
 /// Lets the request through, or says how the gateway refuses it.
 #[inline]
-pub fn admit(ctx: &WorkerCtx, c: &Conn, m: &Matched) -> Result<(), Deny> {
+pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Result<(), Deny> {
     let local = &ctx.traffic;
-    let t = &ctx.snapshot.traffic;
+    let t = &gen.snap.traffic;
     let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
     let route = &stage.routes[m.route as usize];
+    let (limits, keys) = (&gen.limits, &local.key_buckets);
     if !route.key_required {
-        return local.throttle(t, route, None);
+        return throttle(t, limits, keys, route, None);
     }
     let mut cache = local.keys.borrow_mut();
-    let forbidden = || local.refuse(route.slot, Refusal::Forbidden, 0);
-    let key = api_key::lookup(cache.load(), &c.head, &c.rbuf).ok_or_else(forbidden)?;
+    let key = api_key::lookup(cache.load(), &c.head, &c.rbuf).ok_or(Deny::Forbidden)?;
+    // For the access log; a reference count, not a copy.
+    c.out.api_key = Some(key.name.clone());
     let Some(pk) = key.plan.as_deref() else {
-        return local.throttle(t, route, None);
+        return throttle(t, limits, keys, route, None);
     };
     if !stage.accepts(pk.plan_id) {
-        return Err(forbidden());
+        return Err(Deny::Forbidden);
     }
     let quota = pk.quota.as_ref();
     let (day, period) = local.periods.current(quota);
     if let Some(q) = quota {
         // Refusing here keeps an exhausted key from spending anyone's throttle tokens.
         if pk.usage.quota_exhausted(period, q.limit) {
-            return Err(local.refuse(route.slot, Refusal::Quota, 0));
+            return Err(Deny::QuotaExceeded);
         }
     }
-    local.throttle(t, route, Some(pk))?;
+    throttle(t, limits, keys, route, Some(pk))?;
     if let Some(q) = quota {
         if !pk.usage.quota_take(period, q.limit) {
-            local.untake(t, route, pk);
-            return Err(local.refuse(route.slot, Refusal::Quota, 0));
+            limits.refund_all(&route.limits);
+            keys.refund(pk);
+            if let Some(account) = t.account {
+                limits.refund_all(&[account]);
+            }
+            return Err(Deny::QuotaExceeded);
         }
     }
     pk.usage.count_day(day);

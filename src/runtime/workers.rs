@@ -2,9 +2,11 @@
 //! or epoll where io_uring is unavailable or forced) and its own SO_REUSEPORT listener per
 //! configured address, so the kernel spreads connections and no task ever crosses threads.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,26 +14,136 @@ use std::time::{Duration, Instant};
 use monoio::net::{ListenerOpts, TcpListener};
 use tracing::{debug, error, info, warn};
 
+use super::reload;
 use super::request_id::{process_seed, RequestIds};
 use super::shutdown::{stop_requested, Drain};
 use crate::config::compile::Snapshot;
 use crate::config::model::{DriverChoice, Workers};
+use crate::metrics::cells::bump;
+use crate::metrics::{registry, RouteCells, RouteLabels, WorkerCells};
 use crate::upstream::balance::Rng;
 use crate::upstream::Pools;
 
-/// Everything one worker owns. Shared by its tasks through `Rc`, never across threads
-/// (apart from the read-only snapshot).
+/// Everything one worker owns. Shared by its tasks through `Rc`, never across threads.
 pub struct WorkerCtx {
     pub id: usize,
-    pub snapshot: Arc<Snapshot>,
-    pub pools: Pools,
     pub ids: RequestIds,
     pub drain: Drain,
     pub rng: RefCell<Rng>,
-    pub active: Cell<usize>,
     pub driver: Driver,
-    /// API keys, throttles, quotas: local buckets and the shared pools (pipeline::admission).
+    pub cells: Arc<WorkerCells>,
+    /// Access-log lines not yet handed to the writer, and how many there are.
+    pub log_buf: RefCell<Vec<u8>>,
+    pub log_lines: std::cell::Cell<u64>,
+    seed: u64,
+    current: RefCell<Rc<Generation>>,
+    /// API keys, quotas, plan throttles: this worker's side (pipeline::admission).
     pub traffic: crate::pipeline::Local,
+}
+
+/// One config generation as a worker sees it: the shared snapshot plus the worker's own
+/// state built for it (pools, metric cells). A request holds the `Rc` of the generation
+/// it started on, so a reload never changes the tables under a request in flight.
+pub struct Generation {
+    pub number: u64,
+    pub snap: Arc<Snapshot>,
+    pub pools: Pools,
+    /// Indexed by `StageRt::metric_base + route`.
+    pub route_cells: Vec<Arc<RouteCells>>,
+    /// Requests that matched no route (or never got that far).
+    pub unrouted: Arc<RouteCells>,
+    /// Local token buckets, indexed like `snap.traffic.pools`.
+    pub limits: crate::pipeline::throttle::LimitBuckets,
+}
+
+impl Generation {
+    fn build(
+        id: usize,
+        seed: u64,
+        number: u64,
+        snap: Arc<Snapshot>,
+        previous: Option<&Generation>,
+    ) -> Self {
+        let reg = registry();
+        let route_cells = snap
+            .metric_labels
+            .iter()
+            .map(|l| reg.route(id, l.clone()))
+            .collect();
+        let unrouted = reg.route(
+            id,
+            RouteLabels {
+                api: String::new(),
+                stage: String::new(),
+                route: String::new(),
+            },
+        );
+        let pools = Pools::build(&snap, id, seed, previous.map(|p| &p.pools));
+        Generation {
+            number,
+            limits: crate::pipeline::throttle::LimitBuckets::new(snap.traffic.pools.len()),
+            snap,
+            pools,
+            route_cells,
+            unrouted,
+        }
+    }
+}
+
+impl WorkerCtx {
+    /// The generation a new request runs on; switches first if a reload happened (one
+    /// relaxed atomic load when nothing changed).
+    pub fn generation(&self) -> Rc<Generation> {
+        if reload::generation() != self.current.borrow().number {
+            self.switch();
+        }
+        self.current.borrow().clone()
+    }
+
+    fn switch(&self) {
+        let Some((number, snap)) = reload::current() else {
+            return;
+        };
+        let next = Generation::build(
+            self.id,
+            self.seed,
+            number,
+            snap,
+            Some(&self.current.borrow()),
+        );
+        *self.current.borrow_mut() = Rc::new(next);
+        debug!(
+            worker = self.id,
+            generation = number,
+            "switched to a new config generation"
+        );
+    }
+
+    /// Hands buffered access-log lines to the writer (on the tick, so a quiet worker's
+    /// lines appear within 50 ms).
+    fn flush_log(&self) {
+        let mut buf = self.log_buf.borrow_mut();
+        if !buf.is_empty() {
+            let dropped = crate::metrics::access_log::hand_off(&mut buf, self.log_lines.replace(0));
+            bump(&self.cells.access_log_dropped, dropped);
+        }
+    }
+
+    fn connection_opened(&self) {
+        bump(&self.cells.connections_active, 1);
+    }
+
+    fn connection_closed(&self) {
+        let c = &self.cells.connections_active;
+        c.store(
+            c.load(Ordering::Relaxed).saturating_sub(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn active(&self) -> u64 {
+        self.cells.connections_active.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +179,10 @@ pub enum StartError {
     AdminBind(SocketAddr, std::io::Error),
 }
 
-/// Starts the workers and blocks until they have drained after a stop request.
-pub fn run(snapshot: Arc<Snapshot>) -> Result<(), StartError> {
+/// Starts the workers on the installed config (`reload::install`) and blocks until they
+/// have drained after a stop request.
+pub fn run() -> Result<(), StartError> {
+    let (_, snapshot) = reload::current().expect("a config is installed before the workers start");
     let server = &snapshot.server;
     let addrs = server.listen.clone();
     // SO_REUSEPORT would let us silently share a port with a stale process; a plain bind
@@ -95,7 +209,8 @@ pub fn run(snapshot: Arc<Snapshot>) -> Result<(), StartError> {
         Workers::Count(n) => n.max(1),
         Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    // Keys, usage and token pools, shared by the workers; then the admin listener.
+    registry().set_driver(driver.name());
+    // Keys, usage and the store, shared by the workers; then the admin listener.
     let shared = crate::global::Shared::start(&snapshot, count)?;
     let admin = crate::admin::start(&snapshot, &shared, count, driver.name())
         .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
@@ -104,18 +219,16 @@ pub fn run(snapshot: Arc<Snapshot>) -> Result<(), StartError> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut threads = Vec::new();
     for id in 0..count {
-        let snapshot = snapshot.clone();
-        let shared = shared.clone();
-        let addrs = addrs.clone();
         let core = cores.get(id % cores.len().max(1)).copied();
         let ready = ready_tx.clone();
+        let shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name(format!("portico-w{id}"))
             .spawn(move || {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let work = worker_main(id, snapshot, shared, addrs, driver, seed, ready.clone());
+                let work = worker_main(id, driver, seed, shared, ready.clone());
                 let built = match driver {
                     Driver::IoUring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                         .enable_timer()
@@ -170,78 +283,138 @@ fn driver_choice(configured: DriverChoice) -> Result<DriverChoice, StartError> {
 
 async fn worker_main(
     id: usize,
-    snapshot: Arc<Snapshot>,
-    shared: Arc<crate::global::Shared>,
-    addrs: Vec<SocketAddr>,
     driver: Driver,
     seed: u64,
+    shared: Arc<crate::global::Shared>,
     ready: mpsc::Sender<Result<(), StartError>>,
 ) {
-    let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
-    let mut listeners = Vec::new();
-    for addr in &addrs {
-        match TcpListener::bind_with_config(addr, &opts) {
-            Ok(l) => listeners.push(l),
-            Err(e) => {
-                let _ = ready.send(Err(StartError::Bind(*addr, e)));
-                return;
-            }
+    let Some((number, snap)) = reload::current() else {
+        return;
+    };
+    let mut listeners = Listeners::default();
+    for addr in &snap.server.listen {
+        if let Err(e) = listeners.bind(*addr) {
+            let _ = ready.send(Err(StartError::Bind(*addr, e)));
+            return;
         }
     }
     let ctx = Rc::new(WorkerCtx {
         id,
-        pools: Pools::new(&snapshot, seed ^ id as u64),
-        traffic: crate::pipeline::Local::new(shared, &snapshot, id),
-        snapshot,
         ids: RequestIds::new(seed, id),
         drain: Drain::default(),
         rng: RefCell::new(Rng::new(seed.rotate_left(id as u32 + 1))),
-        active: Cell::new(0),
         driver,
+        cells: registry().worker(id),
+        log_buf: RefCell::new(Vec::new()),
+        log_lines: std::cell::Cell::new(0),
+        seed,
+        current: RefCell::new(Rc::new(Generation::build(id, seed, number, snap, None))),
+        traffic: crate::pipeline::Local::new(shared, id),
     });
-    for listener in listeners {
-        monoio::spawn(accept_loop(ctx.clone(), listener));
-    }
+    listeners.spawn_pending(&ctx);
     let _ = ready.send(Ok(()));
     drop(ready);
     debug!(worker = id, driver = driver.name(), "worker started");
 
     let mut last_sweep = Instant::now();
+    let mut seen = number;
     while !stop_requested() {
         monoio::time::sleep(Duration::from_millis(50)).await;
+        // Reloads reach idle workers here (busy ones switch on their next request).
+        let gen = ctx.generation();
+        if gen.number != seen {
+            seen = gen.number;
+            listeners.reconcile(&ctx, &gen.snap.server.listen);
+        }
+        ctx.flush_log();
         if last_sweep.elapsed() >= Duration::from_secs(1) {
-            ctx.pools.sweep();
+            gen.pools.sweep();
             last_sweep = Instant::now();
         }
     }
+    for (listener, _) in listeners.open.values() {
+        stop_listening(listener);
+    }
     ctx.drain.begin();
-    let deadline = Instant::now() + ctx.snapshot.server.limits.drain_timeout;
-    while ctx.active.get() > 0 && Instant::now() < deadline {
+    let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
+    let deadline = Instant::now() + drain_timeout;
+    while ctx.active() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
-    if ctx.active.get() > 0 {
+    if ctx.active() > 0 {
         warn!(
             worker = id,
-            connections = ctx.active.get(),
+            connections = ctx.active(),
             "drain timeout: closing connections"
         );
     }
+    ctx.flush_log();
 }
 
-async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener) {
+/// This worker's listening sockets. A reload keeps the ones still configured (never
+/// rebinding them, so no connection is refused in between), binds new ones and stops
+/// the accept loops of removed ones.
+#[derive(Default)]
+struct Listeners {
+    open: HashMap<SocketAddr, (Rc<TcpListener>, Rc<Drain>)>,
+    pending: Vec<(Rc<TcpListener>, Rc<Drain>)>,
+}
+
+impl Listeners {
+    fn bind(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+        let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
+        let listener = Rc::new(TcpListener::bind_with_config(addr, &opts)?);
+        let stop = Rc::new(Drain::default());
+        self.open.insert(addr, (listener.clone(), stop.clone()));
+        self.pending.push((listener, stop));
+        Ok(())
+    }
+
+    fn spawn_pending(&mut self, ctx: &Rc<WorkerCtx>) {
+        for (listener, stop) in self.pending.drain(..) {
+            monoio::spawn(accept_loop(ctx.clone(), listener, stop));
+        }
+    }
+
+    fn reconcile(&mut self, ctx: &Rc<WorkerCtx>, wanted: &[SocketAddr]) {
+        self.open.retain(|addr, (listener, stop)| {
+            let keep = wanted.contains(addr);
+            if !keep {
+                info!(worker = ctx.id, %addr, "listener removed by reload");
+                stop_listening(listener);
+                stop.begin();
+            }
+            keep
+        });
+        for addr in wanted {
+            if !self.open.contains_key(addr) {
+                match self.bind(*addr) {
+                    Ok(()) => info!(worker = ctx.id, %addr, "listener added by reload"),
+                    Err(e) => {
+                        error!(worker = ctx.id, %addr, error = %e, "cannot listen on a reloaded address")
+                    }
+                }
+            }
+        }
+        self.spawn_pending(ctx);
+    }
+}
+
+async fn accept_loop(ctx: Rc<WorkerCtx>, listener: Rc<TcpListener>, stop: Rc<Drain>) {
     loop {
         let accepted = monoio::select! {
             a = listener.accept() => a,
             _ = ctx.drain.wait() => return,
+            _ = stop.wait() => return,
         };
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
-                ctx.active.set(ctx.active.get() + 1);
+                ctx.connection_opened();
                 monoio::spawn(async move {
                     crate::http1::conn::serve(&ctx, stream, peer).await;
-                    ctx.active.set(ctx.active.get() - 1);
+                    ctx.connection_closed();
                 });
             }
             Err(e) => {
@@ -250,5 +423,18 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener) {
                 monoio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// Takes the socket out of the LISTEN state at once. Closing alone is not enough under
+/// io_uring: the cancelled accept keeps the socket alive until the ring is torn down,
+/// which the kernel finishes a few milliseconds after the process exits, so an
+/// immediate restart would find the port still taken.
+fn stop_listening(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: shutdown(2) on a descriptor this listener owns and keeps open for the
+    // duration of the call; it touches no memory.
+    unsafe {
+        libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR);
     }
 }

@@ -1,16 +1,20 @@
-//! Per-worker keep-alive pools, one per upstream target. Nothing here is shared across
-//! threads: each worker owns its pools, so checkout and checkin are a `RefCell` borrow
-//! and a `Vec` push/pop.
+//! Per-worker keep-alive pools, one per upstream. Nothing here is shared across threads:
+//! each worker owns its pools, so checkout and checkin are a `RefCell` borrow and a `Vec`
+//! push/pop. A pool is an `Rc` so that a config reload can hand an unchanged upstream's
+//! pool, idle connections and all, to the next generation, while requests still running
+//! on the old generation return their connections to the pool they took them from.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
 use super::balance::{self, Rng};
-use crate::config::compile::Snapshot;
-use crate::config::model::Balance;
+use crate::config::compile::{Snapshot, UpstreamRt};
+use crate::metrics::{registry, UpstreamCells};
 
 struct Target {
     addr: SocketAddr,
@@ -20,25 +24,27 @@ struct Target {
     idle: Vec<(TcpStream, Instant)>,
 }
 
-struct Upstream {
-    balance: Balance,
-    max_idle: usize,
-    idle_timeout: Duration,
-    connect_timeout: Duration,
+struct State {
     cursor: usize,
     in_flight: Vec<u32>,
     targets: Vec<Target>,
+    rng: Rng,
 }
 
+pub struct UpstreamPool {
+    spec: UpstreamRt,
+    state: RefCell<State>,
+    pub cells: Arc<UpstreamCells>,
+}
+
+/// A worker's pools for one config generation, indexed like `Snapshot::upstreams`.
 pub struct Pools {
-    ups: RefCell<Vec<Upstream>>,
-    rng: RefCell<Rng>,
+    ups: Vec<Rc<UpstreamPool>>,
 }
 
-/// A target chosen for one request; hand it back with [`Pools::release`].
-#[derive(Debug)]
+/// A target chosen for one request; end it with [`Lease::release`].
 pub struct Lease {
-    pub upstream: usize,
+    pool: Rc<UpstreamPool>,
     pub target: usize,
     pub addr: SocketAddr,
     pub connect_timeout: Duration,
@@ -47,103 +53,121 @@ pub struct Lease {
 }
 
 impl Pools {
-    pub fn new(snapshot: &Snapshot, seed: u64) -> Self {
+    /// Builds this worker's pools for `snapshot`, keeping the pool of every upstream
+    /// whose definition did not change since `previous`.
+    pub fn build(snapshot: &Snapshot, worker: usize, seed: u64, previous: Option<&Pools>) -> Pools {
         let ups = snapshot
             .upstreams
             .iter()
-            .map(|u| Upstream {
-                balance: u.balance,
-                max_idle: u.pool.max_idle_per_worker,
-                idle_timeout: u.pool.idle_timeout,
-                connect_timeout: u.connect_timeout,
-                cursor: seed as usize,
-                in_flight: vec![0; u.targets.len()],
-                targets: u
-                    .targets
-                    .iter()
-                    .map(|a| Target {
-                        addr: *a,
-                        host: a.to_string().into_bytes().into(),
-                        idle: Vec::new(),
-                    })
-                    .collect(),
+            .map(|u| {
+                let kept = previous.and_then(|p| p.ups.iter().find(|old| old.spec == *u));
+                kept.cloned()
+                    .unwrap_or_else(|| Rc::new(UpstreamPool::new(u, worker, seed)))
             })
             .collect();
-        Pools {
-            ups: RefCell::new(ups),
-            rng: RefCell::new(Rng::new(seed)),
-        }
+        Pools { ups }
     }
 
     /// Picks a target and takes an idle connection to it if a fresh-enough one exists.
     pub fn checkout(&self, upstream: usize) -> Option<Lease> {
-        let mut ups = self.ups.borrow_mut();
-        let up = ups.get_mut(upstream)?;
-        if up.targets.is_empty() {
+        let pool = self.ups.get(upstream)?;
+        let mut st = pool.state.borrow_mut();
+        if st.targets.is_empty() {
             return None;
         }
-        let t = balance::pick(
-            up.balance,
-            &mut up.cursor,
-            &up.in_flight,
-            &mut self.rng.borrow_mut(),
-        );
-        up.in_flight[t] += 1;
-        let idle_timeout = up.idle_timeout;
-        let target = &mut up.targets[t];
+        let State {
+            cursor,
+            in_flight,
+            rng,
+            ..
+        } = &mut *st;
+        let t = balance::pick(pool.spec.balance, cursor, in_flight, rng);
+        st.in_flight[t] += 1;
         let now = Instant::now();
+        let limit = pool.spec.pool.idle_timeout;
+        let target = &mut st.targets[t];
         let mut pooled = None;
         while let Some((stream, since)) = target.idle.pop() {
-            if now.duration_since(since) < idle_timeout {
+            if now.duration_since(since) < limit {
                 pooled = Some(stream);
                 break;
             }
         }
+        let addr = target.addr;
+        drop(st);
         Some(Lease {
-            upstream,
+            pool: pool.clone(),
             target: t,
-            addr: target.addr,
-            connect_timeout: up.connect_timeout,
+            addr,
+            connect_timeout: pool.spec.connect_timeout,
             pooled,
         })
     }
 
-    /// The Host header value for a lease's target.
-    pub fn host_of(&self, lease: &Lease, out: &mut Vec<u8>) {
-        let ups = self.ups.borrow();
-        out.extend_from_slice(&ups[lease.upstream].targets[lease.target].host);
+    /// Idle connections in one upstream's pool.
+    pub fn idle_count(&self, upstream: usize) -> usize {
+        self.ups.get(upstream).map_or(0, |u| {
+            u.state.borrow().targets.iter().map(|t| t.idle.len()).sum()
+        })
     }
 
-    /// Ends a request on a lease; `keep` is the connection if it can carry another request.
-    pub fn release(&self, lease: &Lease, keep: Option<TcpStream>) {
-        let mut ups = self.ups.borrow_mut();
-        let up = &mut ups[lease.upstream];
-        up.in_flight[lease.target] = up.in_flight[lease.target].saturating_sub(1);
-        if let Some(stream) = keep {
-            let target = &mut up.targets[lease.target];
-            if target.idle.len() < up.max_idle {
-                target.idle.push((stream, Instant::now()));
+    /// Drops idle connections past their idle timeout, so backends are not left holding
+    /// sockets we will never use.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        for up in &self.ups {
+            let limit = up.spec.pool.idle_timeout;
+            for t in &mut up.state.borrow_mut().targets {
+                t.idle
+                    .retain(|(_, since)| now.duration_since(*since) < limit);
             }
         }
     }
+}
 
-    /// Idle connections per target, for tests and metrics.
-    pub fn idle_count(&self, upstream: usize) -> usize {
-        self.ups
-            .borrow()
-            .get(upstream)
-            .map_or(0, |u| u.targets.iter().map(|t| t.idle.len()).sum())
+impl UpstreamPool {
+    fn new(spec: &UpstreamRt, worker: usize, seed: u64) -> Self {
+        let targets = spec
+            .targets
+            .iter()
+            .map(|a| Target {
+                addr: *a,
+                host: a.to_string().into_bytes().into(),
+                idle: Vec::new(),
+            })
+            .collect();
+        UpstreamPool {
+            spec: spec.clone(),
+            state: RefCell::new(State {
+                cursor: seed as usize,
+                in_flight: vec![0; spec.targets.len()],
+                targets,
+                rng: Rng::new(seed ^ worker as u64),
+            }),
+            cells: registry().upstream(worker, &spec.name),
+        }
+    }
+}
+
+impl Lease {
+    /// Appends the Host header value for this lease's target.
+    pub fn host(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.pool.state.borrow().targets[self.target].host);
     }
 
-    /// Drops idle connections past their idle timeout (called from a worker timer so
-    /// backends are not left holding sockets we will never use).
-    pub fn sweep(&self) {
-        let now = Instant::now();
-        for up in self.ups.borrow_mut().iter_mut() {
-            let limit = up.idle_timeout;
-            for t in &mut up.targets {
-                t.idle
-                    .retain(|(_, since)| now.duration_since(*since) < limit);
+    pub fn cells(&self) -> &UpstreamCells {
+        &self.pool.cells
+    }
+
+    /// Ends a request; `keep` is the connection if it can carry another request.
+    pub fn release(&self, keep: Option<TcpStream>) {
+        let mut st = self.pool.state.borrow_mut();
+        st.in_flight[self.target] = st.in_flight[self.target].saturating_sub(1);
+        if let Some(stream) = keep {
+            let max = self.pool.spec.pool.max_idle_per_worker;
+            let target = &mut st.targets[self.target];
+            if target.idle.len() < max {
+                target.idle.push((stream, Instant::now()));
             }
         }
     }

@@ -45,8 +45,17 @@ impl Portico {
 
     pub fn try_start(yaml: &str, driver: &str) -> Result<Portico, String> {
         let port = free_port();
+        Self::try_start_at(&yaml.replace("{PORT}", &port.to_string()), driver, port)
+    }
+
+    /// Starts on a config that names its own listen port (`port`, waited for).
+    pub fn start_at(yaml: &str, driver: &str, port: u16) -> Portico {
+        Self::try_start_at(yaml, driver, port).expect("portico did not start")
+    }
+
+    fn try_start_at(yaml: &str, driver: &str, port: u16) -> Result<Portico, String> {
         let config = temp_path("yaml");
-        std::fs::write(&config, yaml.replace("{PORT}", &port.to_string())).unwrap();
+        std::fs::write(&config, yaml).unwrap();
         let log = temp_path("log");
         let child = Command::new(env!("CARGO_BIN_EXE_portico"))
             .args(["run", "-c"])
@@ -455,6 +464,120 @@ apis:
     )
 }
 
+/// One keep-alive client connection: requests go out as given, one response read each.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    pub fn new(p: &Portico) -> Client {
+        let s = p.connect();
+        Client {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        }
+    }
+
+    pub fn send(&mut self, request: &[u8]) -> Response {
+        self.writer.write_all(request).unwrap();
+        read_response(&mut self.reader, request.starts_with(b"HEAD ")).expect("a response")
+    }
+
+    pub fn get(&mut self, path: &str, host: &str) -> Response {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+    }
+}
+
+/// What a test function endpoint answers.
+pub enum FnReply {
+    /// 200 with this JSON text as the body (the handler's result).
+    Json(String),
+    /// 200, `X-Amz-Function-Error: Unhandled` and this error payload.
+    Error(String),
+    /// 200 with this text, which need not be JSON.
+    Raw(String),
+    /// The same as Json, after a pause.
+    Slow(Duration, String),
+    /// The same as Json, sent chunked.
+    Chunked(String),
+}
+
+/// A Lambda-style function endpoint with the Runtime Interface Emulator's contract: the
+/// event arrives as the POST body, the handler's result goes back as the response body.
+/// It records every event and answers what the test's closure returns for it.
+pub struct Function {
+    pub origin: Origin,
+}
+
+impl Function {
+    pub fn start(
+        answer: impl Fn(&serde_json::Value) -> FnReply + Send + Sync + 'static,
+    ) -> Function {
+        let origin = Origin::start(move |req, s| {
+            let event: serde_json::Value =
+                serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
+            let json = &[("content-type", "application/json")];
+            match answer(&event) {
+                FnReply::Json(body) => respond(s, 200, json, body.as_bytes()),
+                FnReply::Raw(body) => respond(s, 200, &[], body.as_bytes()),
+                FnReply::Error(body) => respond(
+                    s,
+                    200,
+                    &[("X-Amz-Function-Error", "Unhandled")],
+                    body.as_bytes(),
+                ),
+                FnReply::Slow(pause, body) => {
+                    thread::sleep(pause);
+                    respond(s, 200, json, body.as_bytes());
+                }
+                FnReply::Chunked(body) => {
+                    let half = body.len() / 2;
+                    let out = format!(
+                        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                        half,
+                        &body[..half],
+                        body.len() - half,
+                        &body[half..]
+                    );
+                    let _ = s.write_all(out.as_bytes());
+                }
+            }
+            true
+        });
+        Function { origin }
+    }
+
+    /// The invocation url, as the Runtime Interface Emulator serves it.
+    pub fn url(&self) -> String {
+        format!(
+            "http://{}/2015-03-31/functions/function/invocations",
+            self.origin.addr
+        )
+    }
+
+    /// The last event received, parsed.
+    pub fn last_event(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.origin.last().body).expect("the event is JSON")
+    }
+
+    pub fn calls(&self) -> usize {
+        self.origin.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `cond` for up to 5 s (log lines are written asynchronously).
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 // ---------------------------------------------------------------- traffic and admin
 
 /// A fresh, empty directory for a test's `state_dir` (left behind on purpose: a
@@ -510,24 +633,16 @@ pub fn admin(
     )
 }
 
-/// A keep-alive client connection for many requests in a row.
-pub struct Client {
-    reader: BufReader<TcpStream>,
-}
-
 impl Client {
+    /// A keep-alive connection to any address, e.g. from a thread that has no `Portico`.
     pub fn connect(addr: SocketAddr) -> Client {
         let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         s.set_nodelay(true).unwrap();
         Client {
-            reader: BufReader::new(s),
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
         }
-    }
-
-    pub fn request(&mut self, request: &[u8]) -> Response {
-        self.reader.get_mut().write_all(request).unwrap();
-        read_response(&mut self.reader, false).expect("a response")
     }
 }
 

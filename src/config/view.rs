@@ -1,0 +1,48 @@
+//! The running config as JSON for `GET /config`: the file as written (so `${env:NAME}`
+//! references stay unexpanded and never leak what they point to), with the values that
+//! are secrets even when written literally replaced.
+
+use serde_json::Value;
+
+pub const REDACTED: &str = "[redacted]";
+
+/// JSON view of config text that has already passed validation.
+pub fn redacted_view(text: &str) -> Value {
+    let yaml: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
+        Ok(v) => v,
+        Err(_) => return Value::Null,
+    };
+    let mut json = serde_json::to_value(&yaml).unwrap_or(Value::Null);
+    if let Some(token) = json.pointer_mut("/admin/token") {
+        *token = Value::String(REDACTED.into());
+    }
+    if let Some(Value::Array(keys)) = json.get_mut("api_keys") {
+        for key in keys {
+            if let Some(v) = key.get_mut("value") {
+                *v = Value::String(REDACTED.into());
+            }
+        }
+    }
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_and_env_refs_stay_unexpanded() {
+        let v = redacted_view(
+            "admin: { listen: \"127.0.0.1:9901\", token: hunter2 }\napi_keys:\n  - { name: alice, value: s3cret, plan: gold }\n  - { name: bob, value: \"${env:BOB}\" }\nserver: { listen: [\"127.0.0.1:8080\"] }\n",
+        );
+        let text = v.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert_eq!(v["admin"]["token"], REDACTED);
+        assert_eq!(v["api_keys"][0]["name"], "alice");
+        assert_eq!(v["api_keys"][1]["value"], REDACTED);
+        assert_eq!(v["server"]["listen"][0], "127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,118 @@
+//! The access-log side of a connection: the request fields a log line needs are copied
+//! before the handler consumes the request from `rbuf`, and the line is formatted into
+//! the worker's buffer after the response (DESIGN.md §4 `access_log`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::conn::Conn;
+use super::parse::Span;
+use crate::metrics::access_log::{hand_off, FLUSH_AT};
+use crate::metrics::cells::bump;
+use crate::metrics::log_format::LogRecord;
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+
+const METHOD: usize = 0;
+const PATH: usize = 1;
+const USER_AGENT: usize = 2;
+const HOST: usize = 3;
+
+impl Conn {
+    /// Copies method, path, user agent and host; only when access logging is on.
+    pub(crate) fn capture_for_log(&mut self) {
+        self.log_scratch.clear();
+        let buf = &self.rbuf[..];
+        let fields = [
+            Some(self.head.method_span.get(buf)),
+            Some(self.head.path.get(buf)),
+            self.head.header(buf, "user-agent"),
+            self.head.host.map(|h| h.get(buf)),
+        ];
+        for (i, f) in fields.iter().enumerate() {
+            let start = self.log_scratch.len() as u32;
+            self.log_scratch.extend_from_slice(f.unwrap_or(b""));
+            self.log_fields[i] = Span {
+                start,
+                end: self.log_scratch.len() as u32,
+            };
+        }
+    }
+
+    /// Formats this request's line into the worker's log buffer.
+    pub(crate) fn log(&self, ctx: &WorkerCtx, gen: &Generation, latency: Duration) {
+        let Some(format) = &gen.snap.access_log else {
+            return;
+        };
+        let field = |i: usize| self.log_fields[i].get(&self.log_scratch);
+        let (route_key, resource_path, stage, api_id) = match self.out.served_by {
+            Some((s, r)) => {
+                let api = &gen.snap.apis[s.api as usize];
+                let route = &api.routes[r as usize];
+                (
+                    route.key.as_str(),
+                    route.path.as_str(),
+                    api.stages[s.stage as usize].name.as_str(),
+                    api.name.as_str(),
+                )
+            }
+            None => ("", "", "", ""),
+        };
+        let record = LogRecord {
+            request_id: &self.request_id,
+            source_ip: self.peer.ip(),
+            user_agent: field(USER_AGENT),
+            api_key_id: self.out.api_key.as_deref().unwrap_or(""),
+            method: field(METHOD),
+            path: field(PATH),
+            protocol: if self.head.minor_version == 0 {
+                "HTTP/1.0"
+            } else {
+                "HTTP/1.1"
+            },
+            route_key,
+            resource_path,
+            stage,
+            api_id,
+            domain_name: field(HOST),
+            status: self.out.status,
+            response_length: self.out.body_sent,
+            response_latency: latency,
+            integration_latency: self.out.integration_time,
+            integration_status: self.out.integration_status,
+            integration_error: &self.out.integration_error,
+            error_message: self.out.error_message,
+            error_response_type: response_type(self.out.status, self.out.error_message),
+            request_time: (SystemTime::now() - latency)
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            canary: self.out.canary,
+        };
+        let mut buf = ctx.log_buf.borrow_mut();
+        format.render(&mut buf, &record);
+        ctx.log_lines.set(ctx.log_lines.get() + 1);
+        if buf.len() >= FLUSH_AT {
+            let dropped = hand_off(&mut buf, ctx.log_lines.replace(0));
+            bump(&ctx.cells.access_log_dropped, dropped);
+        }
+    }
+}
+
+/// API Gateway's gateway-response type for an answer Portico gave itself ("" otherwise).
+fn response_type(status: u16, message: &str) -> &'static str {
+    if message.is_empty() {
+        return "";
+    }
+    match (status, message) {
+        (429, "Limit Exceeded") => "QUOTA_EXCEEDED",
+        (429, _) => "THROTTLED",
+        (403, "Forbidden") => "INVALID_API_KEY",
+        (403, _) => "ACCESS_DENIED",
+        (401, _) => "UNAUTHORIZED",
+        (404, _) => "MISSING_AUTHENTICATION_TOKEN",
+        (413, _) => "REQUEST_TOO_LARGE",
+        (504, _) => "INTEGRATION_TIMEOUT",
+        (502, _) => "INTEGRATION_FAILURE",
+        (400..=499, _) => "DEFAULT_4XX",
+        _ => "DEFAULT_5XX",
+    }
+}

@@ -1,0 +1,158 @@
+//! Access logs. Each worker formats lines into its own buffer; a full buffer (or any
+//! buffer on the worker's 50 ms tick) is handed to one writer thread through a bounded
+//! lock-free queue, and empty buffers come back through another, so steady logging
+//! allocates nothing. When the disk can't keep up the queue fills, and lines are dropped
+//! and counted (`portico_access_log_dropped_total`) instead of piling up or blocking a
+//! worker. SIGUSR1 makes the writer reopen the file (log rotation).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crossbeam::queue::ArrayQueue;
+use tracing::warn;
+
+use crate::config::model::LogPath;
+
+/// A worker hands its buffer over once it holds this much.
+pub const FLUSH_AT: usize = 32 * 1024;
+/// Buffers in flight to the writer; 64 × 32 KiB bounds the backlog at about 2 MiB.
+const QUEUE: usize = 64;
+
+struct Sink {
+    full: ArrayQueue<Vec<u8>>,
+    free: ArrayQueue<Vec<u8>>,
+    writer: Thread,
+    reopen: AtomicBool,
+    /// Where the writer writes; changed by a reload (read by the writer thread only
+    /// after `reopen` is raised, so the lock is never contended on the hot path).
+    target: Mutex<LogPath>,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Starts the writer thread (once) or points it at a new path.
+pub fn configure(path: &LogPath) {
+    if let Some(sink) = SINK.get() {
+        let mut target = sink.target.lock().unwrap_or_else(|e| e.into_inner());
+        if *target != *path {
+            *target = path.clone();
+            sink.reopen.store(true, Ordering::Release);
+            sink.writer.unpark();
+        }
+        return;
+    }
+    if *path == LogPath::Off {
+        return;
+    }
+    let path = path.clone();
+    let handle = std::thread::Builder::new()
+        .name("portico-log".into())
+        .spawn(writer_loop)
+        .expect("spawning the access log writer");
+    let _ = SINK.set(Sink {
+        full: ArrayQueue::new(QUEUE),
+        free: ArrayQueue::new(QUEUE),
+        writer: handle.thread().clone(),
+        reopen: AtomicBool::new(true),
+        target: Mutex::new(path),
+    });
+    handle.thread().unpark();
+}
+
+/// Asks the writer to reopen its file (SIGUSR1, after the file was rotated away).
+pub fn reopen() {
+    if let Some(sink) = SINK.get() {
+        sink.reopen.store(true, Ordering::Release);
+        sink.writer.unpark();
+    }
+}
+
+/// Hands `buf` to the writer and returns an empty buffer to keep filling. Returns
+/// the number of lines dropped because the writer is behind (0 normally).
+pub fn hand_off(buf: &mut Vec<u8>, lines: u64) -> u64 {
+    let Some(sink) = SINK.get() else {
+        buf.clear();
+        return 0;
+    };
+    let spare = sink
+        .free
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(FLUSH_AT * 2));
+    let full = std::mem::replace(buf, spare);
+    match sink.full.push(full) {
+        Ok(()) => {
+            sink.writer.unpark();
+            0
+        }
+        Err(mut full) => {
+            // Writer behind: drop these lines, keep the memory.
+            full.clear();
+            *buf = full;
+            lines
+        }
+    }
+}
+
+enum Out {
+    Stdout,
+    File(File),
+    Off,
+}
+
+fn open(path: &LogPath) -> Out {
+    match path {
+        LogPath::Stdout => Out::Stdout,
+        LogPath::Off => Out::Off,
+        LogPath::File(p) => match OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Out::File(f),
+            Err(e) => {
+                warn!(path = %p.display(), error = %e, "cannot open the access log; lines are dropped until it can be");
+                Out::Off
+            }
+        },
+    }
+}
+
+fn writer_loop() {
+    let sink = loop {
+        match SINK.get() {
+            Some(s) => break s,
+            None => std::thread::park(),
+        }
+    };
+    let mut out = Out::Off;
+    loop {
+        if sink.reopen.swap(false, Ordering::AcqRel) {
+            let target = sink
+                .target
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            out = open(&target);
+        }
+        let mut wrote = false;
+        while let Some(mut buf) = sink.full.pop() {
+            let res = match &mut out {
+                Out::Stdout => std::io::stdout().lock().write_all(&buf),
+                Out::File(f) => f.write_all(&buf),
+                Out::Off => Ok(()),
+            };
+            if let Err(e) = res {
+                warn!(error = %e, "writing the access log failed");
+            }
+            buf.clear();
+            let _ = sink.free.push(buf);
+            wrote = true;
+        }
+        if wrote {
+            if let Out::Stdout = out {
+                let _ = std::io::stdout().flush();
+            }
+        }
+        std::thread::park_timeout(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,284 @@
+//! Access-log formats with API Gateway's `$context` variables, compiled once per config
+//! into literal pieces and variable slots, and rendered per request straight into the
+//! worker's log buffer. A format that starts with `{` is JSON: values are JSON-escaped
+//! so every line stays valid JSON whatever a client sends.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::http1::encode;
+use crate::pipeline::context::{Value, Var, ACCOUNT_ID};
+
+/// Variables only an access log has: they describe the response. The request-side ones
+/// are the shared `$context` variables of `pipeline::context`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogVar {
+    ApiKeyId,
+    Status,
+    ResponseLength,
+    ResponseLatency,
+    IntegrationLatency,
+    IntegrationStatus,
+    IntegrationError,
+    ErrorMessage,
+    ErrorResponseType,
+}
+
+const LOG_NAMES: &[(&str, LogVar)] = &[
+    ("identity.apiKeyId", LogVar::ApiKeyId),
+    ("status", LogVar::Status),
+    ("responseLength", LogVar::ResponseLength),
+    ("responseLatency", LogVar::ResponseLatency),
+    ("integrationLatency", LogVar::IntegrationLatency),
+    ("integration.latency", LogVar::IntegrationLatency),
+    ("integrationStatus", LogVar::IntegrationStatus),
+    ("integration.status", LogVar::IntegrationStatus),
+    ("integration.error", LogVar::IntegrationError),
+    ("error.message", LogVar::ErrorMessage),
+    ("error.responseType", LogVar::ErrorResponseType),
+];
+
+/// The longest known variable name at the start of `ident` (so `requestTimeEpoch` is not
+/// read as `requestTime` followed by "Epoch").
+fn lookup(ident: &str) -> Option<(usize, Part)> {
+    let ctx = Var::NAMES.iter().map(|(n, v)| (*n, Part::Ctx(*v)));
+    let log = LOG_NAMES.iter().map(|(n, v)| (*n, Part::Log(*v)));
+    let alias = std::iter::once(("canary", Part::Ctx(Var::IsCanaryRequest)));
+    ctx.chain(log)
+        .chain(alias)
+        .filter(|(n, _)| ident.starts_with(n))
+        .max_by_key(|(n, _)| n.len())
+        .map(|(n, p)| (n.len(), p))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(Box<[u8]>),
+    Ctx(Var),
+    Log(LogVar),
+    /// A `$context.x` Portico does not know: rendered as "-" like an empty value.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFormat {
+    parts: Vec<Part>,
+    json: bool,
+}
+
+impl LogFormat {
+    pub fn compile(format: &str) -> LogFormat {
+        const PREFIX: &str = "$context.";
+        let mut parts = Vec::new();
+        let mut rest = format;
+        while let Some(at) = rest.find(PREFIX) {
+            if at > 0 {
+                parts.push(Part::Literal(rest.as_bytes()[..at].into()));
+            }
+            let after = &rest[at + PREFIX.len()..];
+            let ident = after
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
+                .count();
+            match lookup(&after[..ident]) {
+                Some((len, part)) => {
+                    parts.push(part);
+                    rest = &after[len..];
+                }
+                None => {
+                    parts.push(Part::Unknown);
+                    rest = &after[ident..];
+                }
+            }
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.as_bytes().into()));
+        }
+        LogFormat {
+            parts,
+            json: format.trim_start().starts_with('{'),
+        }
+    }
+
+    /// Appends one line (with its newline) for `r`.
+    pub fn render(&self, out: &mut Vec<u8>, r: &LogRecord<'_>) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(b) => out.extend_from_slice(b),
+                Part::Unknown => out.push(b'-'),
+                Part::Ctx(_) | Part::Log(_) => {
+                    let start = out.len();
+                    match part {
+                        Part::Ctx(v) => r.context(*v).write(out),
+                        Part::Log(v) => r.value(*v, out),
+                        _ => {}
+                    }
+                    if out.len() == start {
+                        out.push(b'-');
+                    } else {
+                        self.escape_from(out, start);
+                    }
+                }
+            }
+        }
+        out.push(b'\n');
+    }
+
+    /// Makes the bytes appended since `start` safe inside the format: JSON string
+    /// escaping for JSON formats, control characters replaced otherwise.
+    fn escape_from(&self, out: &mut Vec<u8>, start: usize) {
+        let needs = out[start..]
+            .iter()
+            .any(|&b| b < 0x20 || b == 0x7f || (self.json && (b == b'"' || b == b'\\')));
+        if !needs {
+            return;
+        }
+        let raw: Vec<u8> = out.drain(start..).collect();
+        for b in raw {
+            match b {
+                b'"' if self.json => out.extend_from_slice(b"\\\""),
+                b'\\' if self.json => out.extend_from_slice(b"\\\\"),
+                0..=0x1f | 0x7f if self.json => {
+                    let _ = write!(out, "\\u{:04x}", b);
+                }
+                0..=0x1f | 0x7f => out.push(b' '),
+                _ => out.push(b),
+            }
+        }
+    }
+}
+
+/// What one request leaves for its access-log line.
+#[derive(Debug, Clone)]
+pub struct LogRecord<'a> {
+    pub request_id: &'a [u8],
+    pub source_ip: IpAddr,
+    pub user_agent: &'a [u8],
+    pub api_key_id: &'a str,
+    pub method: &'a [u8],
+    pub path: &'a [u8],
+    pub protocol: &'a str,
+    pub route_key: &'a str,
+    pub resource_path: &'a str,
+    pub stage: &'a str,
+    pub api_id: &'a str,
+    pub domain_name: &'a [u8],
+    pub status: u16,
+    pub response_length: u64,
+    pub response_latency: Duration,
+    pub integration_latency: Option<Duration>,
+    pub integration_status: Option<u16>,
+    pub integration_error: &'a str,
+    pub error_message: &'a str,
+    pub error_response_type: &'a str,
+    /// Milliseconds since the epoch.
+    pub request_time: u64,
+    pub canary: bool,
+}
+
+impl<'a> LogRecord<'a> {
+    /// The shared `$context` variables, from what the request left behind.
+    fn context(&self, v: Var) -> Value<'a> {
+        match v {
+            Var::AccountId => Value::Bytes(ACCOUNT_ID.as_bytes()),
+            Var::ApiId => Value::Bytes(self.api_id.as_bytes()),
+            Var::DomainName => Value::Bytes(self.domain_name),
+            Var::DomainPrefix => {
+                let d = self.domain_name;
+                Value::Bytes(&d[..d.iter().position(|&b| b == b'.').unwrap_or(d.len())])
+            }
+            Var::RequestId | Var::ExtendedRequestId => Value::Bytes(self.request_id),
+            Var::HttpMethod => Value::Bytes(self.method),
+            Var::SourceIp => Value::Ip(self.source_ip),
+            Var::UserAgent => Value::Bytes(self.user_agent),
+            Var::IsCanaryRequest => Value::Bool(self.canary),
+            Var::Path => Value::Bytes(self.path),
+            Var::Protocol => Value::Bytes(self.protocol.as_bytes()),
+            Var::RequestTime => Value::Time(self.request_time),
+            Var::RequestTimeEpoch => Value::Num(self.request_time),
+            Var::ResourcePath => Value::Bytes(self.resource_path.as_bytes()),
+            Var::RouteKey => Value::Bytes(self.route_key.as_bytes()),
+            Var::Stage => Value::Bytes(self.stage.as_bytes()),
+        }
+    }
+
+    fn value(&self, v: LogVar, out: &mut Vec<u8>) {
+        let ms = |d: Duration| d.as_millis() as u64;
+        match v {
+            LogVar::ApiKeyId => out.extend_from_slice(self.api_key_id.as_bytes()),
+            LogVar::Status => encode::decimal(out, u64::from(self.status)),
+            LogVar::ResponseLength => encode::decimal(out, self.response_length),
+            LogVar::ResponseLatency => encode::decimal(out, ms(self.response_latency)),
+            LogVar::IntegrationLatency => {
+                if let Some(d) = self.integration_latency {
+                    encode::decimal(out, ms(d));
+                }
+            }
+            LogVar::IntegrationStatus => {
+                if let Some(s) = self.integration_status {
+                    encode::decimal(out, u64::from(s));
+                }
+            }
+            LogVar::IntegrationError => out.extend_from_slice(self.integration_error.as_bytes()),
+            LogVar::ErrorMessage => out.extend_from_slice(self.error_message.as_bytes()),
+            LogVar::ErrorResponseType => out.extend_from_slice(self.error_response_type.as_bytes()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> LogRecord<'static> {
+        LogRecord {
+            request_id: b"id-1",
+            source_ip: "127.0.0.1".parse().unwrap(),
+            user_agent: b"curl/8 \"quoted\"\n",
+            api_key_id: "",
+            method: b"GET",
+            path: b"/prod/x",
+            protocol: "HTTP/1.1",
+            route_key: "GET /x",
+            resource_path: "/x",
+            stage: "prod",
+            api_id: "shop",
+            domain_name: b"api.example.com",
+            status: 200,
+            response_length: 11,
+            response_latency: Duration::from_millis(7),
+            integration_latency: Some(Duration::from_millis(5)),
+            integration_status: Some(200),
+            integration_error: "",
+            error_message: "",
+            error_response_type: "",
+            request_time: 1_795_315_778_000,
+            canary: false,
+        }
+    }
+
+    #[test]
+    fn json_formats_stay_valid_json() {
+        let f = LogFormat::compile(
+            r#"{"id":"$context.requestId","ua":"$context.identity.userAgent","status":"$context.status","key":"$context.identity.apiKeyId","x":"$context.nope","t":"$context.requestTime","e":$context.requestTimeEpoch}"#,
+        );
+        let mut out = Vec::new();
+        f.render(&mut out, &record());
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["ua"], "curl/8 \"quoted\"\n");
+        assert_eq!(v["status"], "200");
+        assert_eq!(v["key"], "-");
+        assert_eq!(v["x"], "-");
+        assert_eq!(v["t"], "22/Nov/2026:02:49:38 +0000");
+        assert_eq!(v["e"], 1795315778000u64);
+    }
+
+    #[test]
+    fn plain_formats_have_no_control_characters() {
+        let f = LogFormat::compile("$context.httpMethod $context.path $context.status $context.identity.userAgent ($context.responseLatency ms)");
+        let mut out = Vec::new();
+        f.render(&mut out, &record());
+        assert_eq!(out, b"GET /prod/x 200 curl/8 \"quoted\"  (7 ms)\n");
+    }
+}

@@ -1,0 +1,12 @@
+//! Every metric name, once (DESIGN.md §6).
+
+pub const REQUESTS_TOTAL: &str = "portico_requests_total";
+pub const REQUEST_DURATION: &str = "portico_request_duration_seconds";
+pub const INTEGRATION_DURATION: &str = "portico_integration_duration_seconds";
+pub const THROTTLED_TOTAL: &str = "portico_throttled_total";
+pub const CACHE_HITS_TOTAL: &str = "portico_cache_hits_total";
+pub const CACHE_MISSES_TOTAL: &str = "portico_cache_misses_total";
+pub const UPSTREAM_REQUESTS_TOTAL: &str = "portico_upstream_requests_total";
+pub const CONNECTIONS_ACTIVE: &str = "portico_connections_active";
+pub const WORKERS: &str = "portico_workers";
+pub const ACCESS_LOG_DROPPED_TOTAL: &str = "portico_access_log_dropped_total";

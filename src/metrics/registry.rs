@@ -1,0 +1,300 @@
+//! The one place that knows every worker's cells. Workers ask it for their cells when a
+//! config generation is built (never per request); the admin listener asks it to render
+//! the Prometheus text format. Cells are kept for the life of the process, so counters of
+//! a route removed by a reload stay put instead of going backwards.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::cells::{
+    read, slot_label, RouteCells, UpstreamCells, WorkerCells, BUCKETS, STATUS_SLOTS,
+};
+use super::names;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteLabels {
+    pub api: String,
+    pub stage: String,
+    pub route: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    driver: &'static str,
+    workers: Vec<Arc<WorkerCells>>,
+    routes: BTreeMap<RouteLabels, Vec<Option<Arc<RouteCells>>>>,
+    upstreams: BTreeMap<String, Vec<Option<Arc<UpstreamCells>>>>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+}
+
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::default)
+}
+
+fn slot<T: Default>(per_worker: &mut Vec<Option<Arc<T>>>, worker: usize) -> Arc<T> {
+    if per_worker.len() <= worker {
+        per_worker.resize_with(worker + 1, || None);
+    }
+    per_worker[worker]
+        .get_or_insert_with(Default::default)
+        .clone()
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_driver(&self, driver: &'static str) {
+        self.lock().driver = driver;
+    }
+
+    pub fn worker(&self, worker: usize) -> Arc<WorkerCells> {
+        let mut inner = self.lock();
+        while inner.workers.len() <= worker {
+            inner.workers.push(Arc::default());
+        }
+        inner.workers[worker].clone()
+    }
+
+    pub fn route(&self, worker: usize, labels: RouteLabels) -> Arc<RouteCells> {
+        slot(self.lock().routes.entry(labels).or_default(), worker)
+    }
+
+    pub fn upstream(&self, worker: usize, name: &str) -> Arc<UpstreamCells> {
+        slot(
+            self.lock().upstreams.entry(name.to_string()).or_default(),
+            worker,
+        )
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let inner = self.lock();
+        let mut out = String::with_capacity(4096);
+        render_requests(&mut out, &inner);
+        render_histogram(
+            &mut out,
+            &inner,
+            names::REQUEST_DURATION,
+            "Time from the request head to the last response byte.",
+            |c| &c.duration,
+        );
+        render_histogram(
+            &mut out,
+            &inner,
+            names::INTEGRATION_DURATION,
+            "Time spent waiting for the integration (upstream or function).",
+            |c| &c.integration,
+        );
+        render_throttled(&mut out, &inner);
+        render_upstreams(&mut out, &inner);
+        header(
+            &mut out,
+            names::CONNECTIONS_ACTIVE,
+            "gauge",
+            "Open client connections per worker.",
+        );
+        for (i, w) in inner.workers.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}{{worker=\"{i}\"}} {}",
+                names::CONNECTIONS_ACTIVE,
+                read(&w.connections_active)
+            );
+        }
+        header(
+            &mut out,
+            names::WORKERS,
+            "gauge",
+            "Worker threads, by IO driver.",
+        );
+        let _ = writeln!(
+            out,
+            "{}{{driver=\"{}\"}} {}",
+            names::WORKERS,
+            inner.driver,
+            inner.workers.len()
+        );
+        header(
+            &mut out,
+            names::ACCESS_LOG_DROPPED_TOTAL,
+            "counter",
+            "Access-log lines dropped because the writer fell behind.",
+        );
+        let dropped: u64 = inner
+            .workers
+            .iter()
+            .map(|w| read(&w.access_log_dropped))
+            .sum();
+        let _ = writeln!(out, "{} {dropped}", names::ACCESS_LOG_DROPPED_TOTAL);
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn route_labels(l: &RouteLabels) -> String {
+    format!(
+        "api=\"{}\",stage=\"{}\",route=\"{}\"",
+        escape(&l.api),
+        escape(&l.stage),
+        escape(&l.route)
+    )
+}
+
+fn sum(cells: &[Option<Arc<RouteCells>>], f: impl Fn(&RouteCells) -> u64) -> u64 {
+    cells.iter().flatten().map(|c| f(c)).sum()
+}
+
+fn render_requests(out: &mut String, inner: &Inner) {
+    header(
+        out,
+        names::REQUESTS_TOTAL,
+        "counter",
+        "Requests answered, by route and status.",
+    );
+    for (labels, cells) in &inner.routes {
+        let l = route_labels(labels);
+        for s in 0..STATUS_SLOTS {
+            let n = sum(cells, |c| read(&c.requests[s]));
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "{}{{{l},status=\"{}\"}} {n}",
+                    names::REQUESTS_TOTAL,
+                    slot_label(s)
+                );
+            }
+        }
+    }
+}
+
+fn render_histogram(
+    out: &mut String,
+    inner: &Inner,
+    name: &str,
+    help: &str,
+    pick: impl Fn(&RouteCells) -> &super::Histogram,
+) {
+    header(out, name, "histogram", help);
+    for (labels, cells) in &inner.routes {
+        let counts: Vec<u64> = (0..=BUCKETS.len())
+            .map(|i| sum(cells, |c| read(&pick(c).counts[i])))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        let l = route_labels(labels);
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += counts[i];
+            let _ = writeln!(out, "{name}_bucket{{{l},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{l},le=\"+Inf\"}} {total}");
+        let micros = sum(cells, |c| read(&pick(c).sum_micros));
+        let _ = writeln!(out, "{name}_sum{{{l}}} {}", micros as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{{l}}} {total}");
+    }
+}
+
+fn render_throttled(out: &mut String, inner: &Inner) {
+    header(
+        out,
+        names::THROTTLED_TOTAL,
+        "counter",
+        "Requests refused by a throttle or a quota.",
+    );
+    for (labels, cells) in &inner.routes {
+        let l = route_labels(labels);
+        for (reason, n) in [
+            ("throttle", sum(cells, |c| read(&c.throttled))),
+            ("quota", sum(cells, |c| read(&c.quota_rejected))),
+        ] {
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "{}{{{l},reason=\"{reason}\"}} {n}",
+                    names::THROTTLED_TOTAL
+                );
+            }
+        }
+    }
+}
+
+fn render_upstreams(out: &mut String, inner: &Inner) {
+    header(
+        out,
+        names::UPSTREAM_REQUESTS_TOTAL,
+        "counter",
+        "Upstream requests by connection outcome.",
+    );
+    for (name, cells) in &inner.upstreams {
+        let total = |f: fn(&UpstreamCells) -> &std::sync::atomic::AtomicU64| -> u64 {
+            cells.iter().flatten().map(|c| read(f(c))).sum()
+        };
+        for (outcome, n) in [
+            ("reused", total(|c| &c.reused)),
+            ("new", total(|c| &c.new)),
+            ("error", total(|c| &c.error)),
+            ("timeout", total(|c| &c.timeout)),
+        ] {
+            let _ = writeln!(
+                out,
+                "{}{{upstream=\"{}\",outcome=\"{outcome}\"}} {n}",
+                names::UPSTREAM_REQUESTS_TOTAL,
+                escape(name)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::cells::bump;
+    use std::time::Duration;
+
+    #[test]
+    fn sums_workers_and_renders_prometheus_text() {
+        let r = Registry::default();
+        let labels = RouteLabels {
+            api: "shop".into(),
+            stage: "prod".into(),
+            route: "GET /x".into(),
+        };
+        let a = r.route(0, labels.clone());
+        let b = r.route(1, labels.clone());
+        assert!(
+            Arc::ptr_eq(&a, &r.route(0, labels)),
+            "a worker gets its same cells back"
+        );
+        a.count(200);
+        b.count(200);
+        b.count(503);
+        a.duration.observe(Duration::from_millis(3));
+        bump(&r.upstream(0, "users").reused, 5);
+        let text = r.render();
+        assert!(text.contains("portico_requests_total{api=\"shop\",stage=\"prod\",route=\"GET /x\",status=\"200\"} 2"), "{text}");
+        assert!(text.contains("status=\"503\"} 1"));
+        assert!(text.contains("portico_request_duration_seconds_bucket{api=\"shop\",stage=\"prod\",route=\"GET /x\",le=\"0.005\"} 1"));
+        assert!(text.contains("portico_request_duration_seconds_count{api=\"shop\",stage=\"prod\",route=\"GET /x\"} 1"));
+        assert!(text
+            .contains("portico_upstream_requests_total{upstream=\"users\",outcome=\"reused\"} 5"));
+    }
+}

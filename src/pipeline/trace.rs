@@ -1,0 +1,158 @@
+//! Trace headers passed to the backend. A W3C `traceparent` keeps the caller's trace id
+//! and flags with a new span id for this hop, or starts a new trace; `X-Amzn-Trace-Id`
+//! keeps the caller's `Root` (and `Sampled`) with a new `Parent`, or starts a new root in
+//! X-Ray's format `1-{8 hex epoch seconds}-{24 hex random}`. Written straight into the
+//! upstream head: no allocation.
+
+use crate::upstream::balance::Rng;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex(out: &mut Vec<u8>, v: u64, digits: usize) {
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (4 * i)) & 0xf) as usize]);
+    }
+}
+
+fn is_hex(b: &[u8]) -> bool {
+    b.iter()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
+
+/// `version-traceid-parentid-flags`, as W3C Trace Context level 1 defines it.
+fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    let v = v.trim_ascii();
+    if v.len() < 55 || v[2] != b'-' || v[35] != b'-' || v[52] != b'-' {
+        return None;
+    }
+    let (version, trace, parent, flags) = (&v[..2], &v[3..35], &v[36..52], &v[53..55]);
+    let all_zero = |s: &[u8]| s.iter().all(|&c| c == b'0');
+    if !is_hex(version)
+        || version == b"ff"
+        || !is_hex(trace)
+        || all_zero(trace)
+        || !is_hex(parent)
+        || all_zero(parent)
+        || !is_hex(flags)
+    {
+        return None;
+    }
+    Some((trace, flags))
+}
+
+/// Appends the `traceparent` header line for the upstream request.
+pub fn traceparent(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng) {
+    out.extend_from_slice(b"traceparent: 00-");
+    match incoming.and_then(parse_traceparent) {
+        Some((trace, flags)) => {
+            out.extend_from_slice(trace);
+            out.push(b'-');
+            hex(out, rng.next_u64() | 1, 16);
+            out.push(b'-');
+            out.extend_from_slice(flags);
+        }
+        None => {
+            hex(out, rng.next_u64() | 1, 16);
+            hex(out, rng.next_u64(), 16);
+            out.push(b'-');
+            hex(out, rng.next_u64() | 1, 16);
+            out.extend_from_slice(b"-01");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the `X-Amzn-Trace-Id` header line for the upstream request.
+pub fn amzn_trace_id(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng, now_secs: u64) {
+    let field = |name: &[u8]| {
+        incoming?
+            .split(|&b| b == b';')
+            .map(<[u8]>::trim_ascii)
+            .find_map(|kv| {
+                let (k, v) = kv.split_at(kv.iter().position(|&b| b == b'=')?);
+                k.eq_ignore_ascii_case(name).then(|| &v[1..])
+            })
+    };
+    out.extend_from_slice(b"x-amzn-trace-id: Root=");
+    match field(b"Root")
+        .filter(|r| r.len() <= 64 && r.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-'))
+    {
+        Some(root) => out.extend_from_slice(root),
+        None => {
+            out.extend_from_slice(b"1-");
+            hex(out, now_secs & 0xffff_ffff, 8);
+            out.push(b'-');
+            hex(out, rng.next_u64() & 0xffff_ffff, 8);
+            hex(out, rng.next_u64(), 16);
+        }
+    }
+    out.extend_from_slice(b";Parent=");
+    hex(out, rng.next_u64() | 1, 16);
+    let sampled = field(b"Sampled")
+        .filter(|s| matches!(*s, b"0" | b"1" | b"?"))
+        .unwrap_or(b"1");
+    out.extend_from_slice(b";Sampled=");
+    out.extend_from_slice(sampled);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn traceparent_continued_or_created() {
+        let mut rng = Rng::new(7);
+        let incoming = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let l = line(|o| traceparent(o, Some(incoming), &mut rng));
+        assert!(
+            l.starts_with("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{l}"
+        );
+        assert!(l.ends_with("-01\r\n"));
+        assert!(
+            !l.contains("00f067aa0ba902b7"),
+            "a new span id for this hop"
+        );
+        assert_eq!(l.len(), "traceparent: ".len() + 55 + 2);
+
+        for bad in [
+            &b"garbage"[..],
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        ] {
+            let l = line(|o| traceparent(o, Some(bad), &mut rng));
+            assert_eq!(l.len(), "traceparent: ".len() + 55 + 2, "{l}");
+            assert!(!l.contains("00000000000000000000000000000000"));
+        }
+    }
+
+    #[test]
+    fn amzn_trace_id_keeps_root() {
+        let mut rng = Rng::new(9);
+        let l = line(|o| {
+            amzn_trace_id(
+                o,
+                Some(b"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"),
+                &mut rng,
+                1,
+            )
+        });
+        assert!(
+            l.starts_with("x-amzn-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent="),
+            "{l}"
+        );
+        assert!(l.ends_with(";Sampled=0\r\n"));
+        let l = line(|o| amzn_trace_id(o, None, &mut rng, 0x5759e988));
+        assert!(l.starts_with("x-amzn-trace-id: Root=1-5759e988-"), "{l}");
+        assert_eq!(
+            l.find(";Parent=").unwrap(),
+            "x-amzn-trace-id: Root=1-5759e988-".len() + 24
+        );
+    }
+}

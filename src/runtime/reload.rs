@@ -1,0 +1,157 @@
+//! Hot reload. The running config is one `Arc<Snapshot>` plus a generation number. A
+//! reload (SIGHUP, `POST /reload`, or a file change with `watch: true`) validates the
+//! whole file first; only a valid file is compiled and published. Workers compare the
+//! generation (one relaxed atomic load) before each request and on their tick, and switch
+//! between requests: a request always finishes on the generation it started with.
+//!
+//! The lock here is taken only by the reloading thread and by a worker at the moment it
+//! sees a new generation, never per request.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tracing::{error, info, warn};
+
+use crate::config::compile::{compile, Snapshot};
+use crate::config::view::redacted_view;
+use crate::config::{load_and_validate_text, read, ConfigError, ConfigErrors};
+
+struct Current {
+    generation: AtomicU64,
+    snapshot: RwLock<Arc<Snapshot>>,
+    path: PathBuf,
+    /// Serialises reloads so two triggers can't interleave validate and publish.
+    reloading: Mutex<()>,
+}
+
+static CURRENT: OnceLock<Current> = OnceLock::new();
+
+/// Installs the first snapshot (at start).
+pub fn install(path: &Path, snapshot: Arc<Snapshot>) {
+    let _ = CURRENT.set(Current {
+        generation: AtomicU64::new(1),
+        snapshot: RwLock::new(snapshot),
+        path: path.to_path_buf(),
+        reloading: Mutex::new(()),
+    });
+}
+
+/// The generation number of the running config (0 before `install`).
+pub fn generation() -> u64 {
+    CURRENT
+        .get()
+        .map_or(0, |c| c.generation.load(Ordering::Acquire))
+}
+
+/// The running snapshot and its generation.
+pub fn current() -> Option<(u64, Arc<Snapshot>)> {
+    let c = CURRENT.get()?;
+    let snap = c.snapshot.read().unwrap_or_else(|e| e.into_inner());
+    Some((c.generation.load(Ordering::Acquire), snap.clone()))
+}
+
+pub fn config_path() -> Option<PathBuf> {
+    CURRENT.get().map(|c| c.path.clone())
+}
+
+/// Re-reads the config file. On any error the running config stays and the errors are
+/// returned (and logged); on success every worker switches between requests.
+pub fn reload() -> Result<u64, ConfigErrors> {
+    let Some(c) = CURRENT.get() else {
+        return Err(ConfigError::new("", "not running").into());
+    };
+    let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
+    let result = read(&c.path).and_then(|text| {
+        let cfg = load_and_validate_text(&text)?;
+        let mut next = compile(&cfg);
+        next.view = redacted_view(&text);
+        let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
+        check_compatible(&running, &next)?;
+        // Unchanged limits keep their buckets: a reload neither refills nor empties them.
+        next.traffic.inherit(&running.traffic);
+        Ok(next)
+    });
+    match result {
+        Ok(next) => {
+            crate::metrics::access_log::configure(&next.server.access_log.path);
+            let next = Arc::new(next);
+            *c.snapshot.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+            // The new plans and config keys, published to the workers' key table.
+            if let Some(shared) = crate::global::shared() {
+                if let Err(e) = shared.reconfigure(&next.traffic) {
+                    error!(error = %e, "reload: cannot update API keys from the state store");
+                }
+            }
+            let generation = c.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            info!(generation, config = %c.path.display(), "config reloaded");
+            Ok(generation)
+        }
+        Err(errors) => {
+            error!(config = %c.path.display(), "reload refused; the running config stays:\n{errors}");
+            Err(errors)
+        }
+    }
+}
+
+/// What a running process can't change, and addresses someone else already holds.
+fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErrors> {
+    let mut errors = Vec::new();
+    for addr in &next.server.listen {
+        if running.server.listen.contains(addr) {
+            continue;
+        }
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            errors.push(ConfigError::new(
+                "server.listen",
+                format!("cannot listen on {addr}: {e}"),
+            ));
+        }
+    }
+    if running.server.workers != next.server.workers || running.server.driver != next.server.driver
+    {
+        warn!("server.workers and server.driver take effect at the next restart");
+    }
+    let admin = |s: &Snapshot| {
+        s.traffic
+            .admin
+            .as_ref()
+            .map(|a| (a.listen, a.token.clone()))
+    };
+    if admin(running) != admin(next) || running.traffic.state_dir != next.traffic.state_dir {
+        warn!("admin and state_dir take effect at the next restart");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// With `watch: true`, polls the file's modification time and reloads on a change.
+/// Polling once a second needs no inotify plumbing and notices editors that replace
+/// the file by renaming.
+pub fn spawn_watcher(path: &Path) {
+    let path = path.to_path_buf();
+    let _ = std::thread::Builder::new()
+        .name("portico-watch".into())
+        .spawn(move || {
+            let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let mut last: Option<SystemTime> = stamp(&path);
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                if super::shutdown::stop_requested() {
+                    return;
+                }
+                let now = stamp(&path);
+                if now != last {
+                    last = now;
+                    let watching = current().is_some_and(|(_, s)| s.watch);
+                    if watching {
+                        let _ = reload();
+                    }
+                }
+            }
+        });
+}

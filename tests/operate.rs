@@ -1,0 +1,340 @@
+//! Operating Portico: trace headers to the backend, hot reload (SIGHUP), reloads under
+//! load that drop nothing, and listeners added and removed by a reload.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn hex(s: &str) -> bool {
+    s.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+#[test]
+fn trace_headers_reach_the_backend() {
+    let origin = Origin::fixed(b"ok");
+    for driver in DRIVERS {
+        let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        // No trace headers: new ones are made.
+        let r = p.get("/a");
+        let seen = origin.last();
+        let tp = seen
+            .header("traceparent")
+            .expect("traceparent sent")
+            .to_string();
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_eq!(parts.len(), 4, "{tp}");
+        assert_eq!(
+            (parts[0], parts[1].len(), parts[2].len()),
+            ("00", 32, 16),
+            "{tp}"
+        );
+        assert!(hex(parts[1]) && hex(parts[2]), "{tp}");
+        let xray = seen
+            .header("x-amzn-trace-id")
+            .expect("x-amzn-trace-id sent")
+            .to_string();
+        assert!(
+            xray.starts_with("Root=1-") && xray.contains(";Parent="),
+            "{xray}"
+        );
+        assert_eq!(
+            seen.header("x-amzn-requestid"),
+            r.header("x-amzn-RequestId"),
+            "{driver}"
+        );
+
+        // Incoming ones are continued: same trace, new span.
+        p.raw(
+            b"GET /b HTTP/1.1\r\nHost: t\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nX-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1\r\nx-amzn-requestid: spoofed\r\nConnection: close\r\n\r\n",
+        );
+        let seen = origin.last();
+        let tp = seen.header("traceparent").unwrap();
+        assert!(
+            tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{tp}"
+        );
+        assert!(!tp.contains("00f067aa0ba902b7"), "{tp}");
+        assert!(tp.ends_with("-01"));
+        let xray = seen.header("x-amzn-trace-id").unwrap();
+        assert!(
+            xray.starts_with("Root=1-5759e988-bd862e3fe1be46a994272793;Parent="),
+            "{xray}"
+        );
+        assert_ne!(seen.header("x-amzn-requestid"), Some("spoofed"));
+        assert_eq!(
+            seen.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("traceparent"))
+                .count(),
+            1
+        );
+    }
+}
+
+fn mock_config(routes: &[(&str, &str)], listen: &[u16]) -> String {
+    let listen: Vec<String> = listen
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
+    let mut y = format!(
+        "server:\n  listen: [{}]\n  workers: 2\n  limits: {{ idle_timeout: 5s, drain_timeout: 5s }}\napis:\n  app:\n    stages:\n      $default: {{}}\n    routes:\n",
+        listen.join(", ")
+    );
+    for (key, body) in routes {
+        y.push_str(&format!("      \"{key}\":\n        integration: {{ type: mock, status: 200, body: \"{body}\" }}\n"));
+    }
+    y
+}
+
+/// Rewrites the running config file and sends SIGHUP; waits until `check` passes.
+fn reload_with(p: &Portico, yaml: &str, check: impl Fn() -> bool) {
+    std::fs::write(&p.config, yaml).unwrap();
+    p.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "reload not visible: {}",
+            p.log_text()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
+    for driver in DRIVERS {
+        let port = free_port();
+        let p = Portico::start_at(
+            &mock_config(&[("GET /a", "a1"), ("GET /b", "b1")], &[port]),
+            driver,
+            port,
+        );
+        assert_eq!(p.get("/b").text(), "b1");
+
+        // /b removed, /a changed: both visible right after the reload.
+        reload_with(&p, &mock_config(&[("GET /a", "a2")], &[port]), || {
+            p.get("/a").text() == "a2"
+        });
+        assert_eq!(
+            p.get("/b").status,
+            404,
+            "{driver}: removed route still served"
+        );
+
+        // An invalid file: the old config keeps serving and the log names the error.
+        std::fs::write(
+            &p.config,
+            "server:\n  listen: [\"127.0.0.1:1\"]\napis:\n  app:\n    nope: 1\n",
+        )
+        .unwrap();
+        p.signal(1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !p.log_text().contains("reload refused") {
+            assert!(
+                Instant::now() < deadline,
+                "no refusal logged: {}",
+                p.log_text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            p.log_text().contains("apis.app: unknown key \"nope\""),
+            "{}",
+            p.log_text()
+        );
+        assert_eq!(
+            p.get("/a").text(),
+            "a2",
+            "{driver}: old config must stay after a bad reload"
+        );
+    }
+}
+
+#[test]
+fn reload_adds_and_removes_listeners_without_touching_kept_ones() {
+    for driver in DRIVERS {
+        let (first, second) = (free_port(), free_port());
+        let p = Portico::start_at(&mock_config(&[("GET /a", "x")], &[first]), driver, first);
+        // A keep-alive connection on the kept listener survives the reloads.
+        let mut kept = TcpStream::connect(("127.0.0.1", first)).unwrap();
+        kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut reader = BufReader::new(kept.try_clone().unwrap());
+        let mut ask = |s: &mut TcpStream| {
+            s.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            read_response(&mut reader, false).unwrap().status
+        };
+        assert_eq!(ask(&mut kept), 200);
+
+        reload_with(
+            &p,
+            &mock_config(&[("GET /a", "x")], &[first, second]),
+            || TcpStream::connect(("127.0.0.1", second)).is_ok(),
+        );
+        assert_eq!(ask(&mut kept), 200, "{driver}");
+        reload_with(&p, &mock_config(&[("GET /a", "x")], &[second]), || {
+            TcpStream::connect(("127.0.0.1", first)).is_err()
+        });
+        // Removing the listener does not cut connections it accepted.
+        assert_eq!(ask(&mut kept), 200, "{driver}");
+    }
+}
+
+#[test]
+fn twenty_reloads_under_load_fail_no_request() {
+    let origin = Origin::fixed(b"from-origin");
+    for driver in DRIVERS {
+        let port = free_port();
+        // Load past the account-wide default throttle (10,000 r/s) is not what this
+        // tests: lift it (a rate of 1e9 or more is no limit).
+        let config_a = proxy_config(origin.addr, 2)
+            .replace("{PORT}", &port.to_string())
+            .replace(
+                "  limits:",
+                "  throttle: { rate: 1000000000, burst: 1 }\n  limits:",
+            );
+        // The same traffic served through a differently shaped config.
+        let config_b = config_a.replace("timeout: 2s }", "timeout: 3s }\n      \"GET /extra\":\n        integration: { type: mock, status: 200, body: extra }");
+        assert_ne!(config_a, config_b);
+        let p = Portico::start_at(&config_a, driver, port);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let clients: Vec<_> = (0..50)
+            .map(|_| {
+                let (stop, ok, failed, addr) = (stop.clone(), ok.clone(), failed.clone(), p.addr);
+                thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut r = BufReader::new(s.try_clone().unwrap());
+                    while !stop.load(Ordering::Relaxed) {
+                        let sent = s.write_all(b"GET /load HTTP/1.1\r\nHost: t\r\n\r\n");
+                        match sent.and_then(|_| read_response(&mut r, false)) {
+                            Ok(resp) if resp.status == 200 && resp.body == b"from-origin" => {
+                                ok.fetch_add(1, Ordering::Relaxed)
+                            }
+                            _ => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                return;
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        for i in 0..20 {
+            std::fs::write(&p.config, if i % 2 == 0 { &config_b } else { &config_a }).unwrap();
+            p.signal(1);
+            thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            c.join().unwrap();
+        }
+        let log = p.log_text();
+        assert_eq!(
+            log.matches("config reloaded").count(),
+            20,
+            "{driver}: {log}"
+        );
+        assert_eq!(
+            failed.load(Ordering::Relaxed),
+            0,
+            "{driver}: failed or reset requests"
+        );
+        assert!(
+            ok.load(Ordering::Relaxed) > 500,
+            "{driver}: too little traffic to mean anything"
+        );
+    }
+}
+
+fn read_lines_eventually(path: &std::path::Path, want: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        if lines.len() >= want || Instant::now() > deadline {
+            return lines;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() {
+    let origin = Origin::fixed(b"hello");
+    for driver in DRIVERS {
+        let dir = std::env::temp_dir().join(format!("portico-log-{}-{driver}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("access.log");
+        let format = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","ua":"$context.identity.userAgent","method":"$context.httpMethod","path":"$context.path","routeKey":"$context.routeKey","stage":"$context.stage","status":"$context.status","len":"$context.responseLength","latency":"$context.responseLatency","istatus":"$context.integrationStatus","err":"$context.error.message","type":"$context.error.responseType","time":"$context.requestTime"}"#;
+        let yaml = proxy_config(origin.addr, 2).replace(
+            "  limits:",
+            &format!(
+                "  access_log: {{ path: \"{}\", format: '{format}' }}\n  limits:",
+                log.display()
+            ),
+        );
+        let p = Portico::start(&yaml, driver);
+        let mut ids = std::collections::HashSet::new();
+        for i in 0..20 {
+            let r = p.raw(format!("GET /p{i}?q=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: agent \"x\"\r\nConnection: close\r\n\r\n").as_bytes());
+            ids.insert(r.header("x-amzn-RequestId").unwrap().to_string());
+        }
+        // A gateway answer: no route for a bad request target is a 400 without a route.
+        p.raw(b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let lines = read_lines_eventually(&log, 21);
+        assert_eq!(lines.len(), 21, "{driver}: {lines:?}");
+        let logged: std::collections::HashSet<_> = lines
+            .iter()
+            .filter_map(|l| l["requestId"].as_str().map(String::from))
+            .collect();
+        assert_eq!(logged.len(), 21, "request ids are unique");
+        assert!(
+            ids.is_subset(&logged),
+            "the ids clients saw are the ones logged"
+        );
+        let first = lines
+            .iter()
+            .find(|l| l["path"] == "/p0")
+            .expect("a line for /p0");
+        assert_eq!(first["ip"], "127.0.0.1");
+        assert_eq!(first["ua"], "agent \"x\"");
+        assert_eq!(first["method"], "GET");
+        assert_eq!(first["routeKey"], "$default");
+        assert_eq!(first["stage"], "$default");
+        assert_eq!(first["status"], "200");
+        assert_eq!(first["len"], "5");
+        assert_eq!(first["istatus"], "200");
+        assert_eq!(first["err"], "-");
+        assert!(first["time"].as_str().unwrap().ends_with(" +0000"));
+        let bad = lines
+            .iter()
+            .find(|l| l["status"] == "400")
+            .expect("the 400 is logged");
+        assert_eq!(bad["err"], "Bad Request");
+        assert_eq!(bad["type"], "DEFAULT_4XX");
+
+        // Rotation: move the file away, SIGUSR1, and new lines go to a new file.
+        std::fs::rename(&log, dir.join("access.log.1")).unwrap();
+        p.signal(10);
+        thread::sleep(Duration::from_millis(300));
+        p.get("/after");
+        let lines = read_lines_eventually(&log, 1);
+        assert_eq!(lines.len(), 1, "{driver}: reopened file");
+        assert_eq!(lines[0]["path"], "/after");
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
