@@ -265,3 +265,101 @@ fn a_corrupt_state_file_stops_startup_with_a_clear_error() {
     assert_eq!(std::fs::read(state.join("portico.redb")).unwrap(), garbage);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+fn reload_config(state: &Path, admin_port: u16, keys: &str, extra_route: &str) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+state_dir: "{state}"
+admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "GET /q":
+        integration: {{ type: mock, status: 200, body: "q" }}
+        api_key_required: true
+{extra_route}
+usage_plans:
+  small: {{ quota: {{ limit: 5, period: week, offset: 2 }} }}
+api_keys:
+{keys}
+"#,
+        state = state.display()
+    )
+}
+
+#[test]
+fn reload_through_the_admin_api_updates_keys_and_keeps_usage() {
+    for driver in DRIVERS {
+        let state = temp_dir("state");
+        let admin_port = free_port();
+        let a = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let k1 = "  - { name: k1, value: key-one-0123456789abcdef, plan: small }";
+        let k2 = "  - { name: k2, value: key-two-0123456789abcdef, plan: small }";
+        let p = Portico::start(&reload_config(&state, admin_port, k1, ""), driver);
+        let addr = p.addr;
+        let key = |k: &str| get_with_key(addr, "/q", Some(k));
+        let statuses: Vec<u16> = (0..7)
+            .map(|_| key("key-one-0123456789abcdef").status)
+            .collect();
+        assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429], "{driver}");
+        assert_eq!(key("key-two-0123456789abcdef").status, 403);
+
+        // A new key and a throttled route: live once /reload answers; k1's quota stays spent.
+        let throttled = "      \"GET /t\":\n        integration: { type: mock, status: 200, body: t }\n        throttle: { rate: 1, burst: 1 }";
+        let text = std::fs::read_to_string(&p.config).unwrap();
+        let port_line = text
+            .lines()
+            .find(|l| l.contains("listen: ["))
+            .unwrap()
+            .to_string();
+        let next = reload_config(&state, admin_port, &format!("{k1}\n{k2}"), throttled)
+            .replace(r#"  listen: ["127.0.0.1:{PORT}"]"#, &port_line);
+        std::fs::write(&p.config, &next).unwrap();
+        assert_eq!(admin(a, "POST", "/reload", None, None).status, 401);
+        let r = admin(a, "POST", "/reload", Some(TOKEN), None);
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert_eq!(json(&r)["generation"], 2);
+        assert_eq!(key("key-two-0123456789abcdef").status, 200, "{driver}");
+        assert_eq!(
+            key("key-one-0123456789abcdef").json_message(),
+            "Limit Exceeded"
+        );
+        let t: Vec<u16> = (0..3)
+            .map(|_| get_with_key(addr, "/t", None).status)
+            .collect();
+        assert_eq!(t, [200, 429, 429]);
+
+        // A broken file: 400 with the errors, and the running config stays.
+        std::fs::write(&p.config, next.replace("limit: 5", "limit: lots")).unwrap();
+        let r = admin(a, "POST", "/reload", Some(TOKEN), None);
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            json(&r)["errors"][0]["path"],
+            "usage_plans.small.quota.limit"
+        );
+        assert_eq!(key("key-two-0123456789abcdef").status, 200);
+
+        // Metrics are public; the config view is not, and hides secrets.
+        let m = admin(a, "GET", "/metrics", None, None);
+        assert_eq!(m.status, 200);
+        let text = m.text();
+        assert!(
+            text.contains(r#"route="GET /q",reason="quota"} 3"#),
+            "{driver}: {text}"
+        );
+        assert!(
+            text.contains(r#"route="GET /t",reason="throttle"} 2"#),
+            "{text}"
+        );
+        assert_eq!(admin(a, "GET", "/config", None, None).status, 401);
+        let c = admin(a, "GET", "/config", Some(TOKEN), None);
+        assert_eq!(c.status, 200);
+        assert!(!c.text().contains(TOKEN) && !c.text().contains("key-two-0123456789abcdef"));
+        assert!(p.stop().success());
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}
