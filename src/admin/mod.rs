@@ -16,9 +16,9 @@ use crate::config::compile::Snapshot;
 use crate::global::Shared;
 pub use server::AdminHandle;
 
-/// What handlers can see.
+/// What handlers can see. (The running config is `runtime::reload::current()`: it
+/// changes on reload, so handlers ask for it rather than keep one.)
 pub struct AdminCtx {
-    pub snapshot: Arc<Snapshot>,
     pub shared: Arc<Shared>,
     pub workers: usize,
     pub driver: &'static str,
@@ -36,7 +36,6 @@ pub fn start(
         return Ok(None);
     };
     let ctx = AdminCtx {
-        snapshot: snapshot.clone(),
         shared: shared.clone(),
         workers,
         driver,
