@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::http::{Request, Response};
 use super::routes::Params;
 use super::AdminCtx;
-use crate::global::keys::{KeyError, Source};
+use crate::global::registry::{KeyError, Source};
 
 pub fn list(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
     let items: Vec<Value> = ctx

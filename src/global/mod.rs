@@ -11,6 +11,7 @@
 
 pub mod keys;
 pub mod lease;
+pub mod registry;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use tracing::{debug, error, info};
 
 use crate::config::compile::Snapshot;
 use crate::store::{DayCount, Store, StoreError};
-use keys::Keys;
+use registry::Keys;
 
 /// How often usage counts go to the store; the crash-loss bound is this plus one commit.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
