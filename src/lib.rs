@@ -3,12 +3,15 @@
 //! (router) and run their integration (integration), which uses per-worker upstream pools
 //! (upstream). The config is compiled once into an immutable snapshot (config).
 
+pub mod admin;
 pub mod config;
 pub mod error;
+pub mod global;
 pub mod http1;
 pub mod integration;
 pub mod metrics;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;
+pub mod store;
 pub mod upstream;

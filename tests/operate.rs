@@ -192,7 +192,14 @@ fn twenty_reloads_under_load_fail_no_request() {
     let origin = Origin::fixed(b"from-origin");
     for driver in DRIVERS {
         let port = free_port();
-        let config_a = proxy_config(origin.addr, 2).replace("{PORT}", &port.to_string());
+        // Load past the account-wide default throttle (10,000 r/s) is not what this
+        // tests: lift it (a rate of 1e9 or more is no limit).
+        let config_a = proxy_config(origin.addr, 2)
+            .replace("{PORT}", &port.to_string())
+            .replace(
+                "  limits:",
+                "  throttle: { rate: 1000000000, burst: 1 }\n  limits:",
+            );
         // The same traffic served through a differently shaped config.
         let config_b = config_a.replace("timeout: 2s }", "timeout: 3s }\n      \"GET /extra\":\n        integration: { type: mock, status: 200, body: extra }");
         assert_ne!(config_a, config_b);
@@ -207,6 +214,9 @@ fn twenty_reloads_under_load_fail_no_request() {
                     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                     let mut r = BufReader::new(s.try_clone().unwrap());
                     while !stop.load(Ordering::Relaxed) {
+                        // A breath between requests keeps 50 connections busy without
+                        // starving the test's own thread on a 2-core machine.
+                        thread::sleep(Duration::from_millis(1));
                         let sent = s.write_all(b"GET /load HTTP/1.1\r\nHost: t\r\n\r\n");
                         match sent.and_then(|_| read_response(&mut r, false)) {
                             Ok(resp) if resp.status == 200 && resp.body == b"from-origin" => {
@@ -329,5 +339,136 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
         assert_eq!(lines[0]["path"], "/after");
         drop(p);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Parses Prometheus text format 0.0.4 strictly enough to catch malformed output:
+/// every sample line is `name{labels} value`, every family has HELP and TYPE first.
+fn parse_prometheus(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut it = rest.split(' ');
+            let name = it.next().unwrap().to_string();
+            assert!(
+                matches!(it.next(), Some("counter" | "gauge" | "histogram")),
+                "{line}"
+            );
+            typed.insert(name);
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (
+                n,
+                l.strip_suffix('}')
+                    .unwrap_or_else(|| panic!("bad labels: {line}")),
+            ),
+            None => (series, ""),
+        };
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        assert!(
+            typed.contains(name) || typed.contains(family),
+            "sample before its TYPE: {line}"
+        );
+        let labels = labels
+            .split("\",")
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (k, v) = l
+                    .split_once("=\"")
+                    .unwrap_or_else(|| panic!("bad label {l:?} in {line}"));
+                (k.to_string(), v.trim_end_matches('"').to_string())
+            })
+            .collect();
+        samples.push((name.to_string(), labels, value));
+    }
+    samples
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
+    let origin = Origin::fixed(b"ok");
+    for driver in DRIVERS {
+        let admin_port = free_port();
+        let yaml = proxy_config(origin.addr, 2).replace(
+            "upstreams:",
+            &format!("admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\nupstreams:"),
+        );
+        let p = Portico::start(&yaml, driver);
+        for _ in 0..30 {
+            assert_eq!(p.get("/m").status, 200);
+        }
+        for _ in 0..7 {
+            assert_eq!(
+                p.raw(b"GET /m HTTP/1.1\r\nConnection: close\r\n\r\n")
+                    .status,
+                400
+            );
+        }
+        let admin_addr: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+        let r = admin(admin_addr, "GET", "/metrics", None, None);
+        assert_eq!(r.status, 200, "{driver}");
+        assert!(
+            r.header("content-type").unwrap().starts_with("text/plain"),
+            "{:?}",
+            r.header("content-type")
+        );
+        let samples = parse_prometheus(&r.text());
+        let value = |name: &str, want: &[(&str, &str)]| -> f64 {
+            samples
+                .iter()
+                .filter(|(n, l, _)| {
+                    n == name
+                        && want
+                            .iter()
+                            .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+                })
+                .map(|(_, _, v)| v)
+                .sum()
+        };
+        let route = [("api", "app"), ("stage", "$default"), ("route", "$default")];
+        assert_eq!(
+            value(
+                "portico_requests_total",
+                &[route[0], route[1], route[2], ("status", "200")]
+            ),
+            30.0,
+            "{driver}"
+        );
+        assert_eq!(value("portico_requests_total", &[("status", "400")]), 7.0);
+        assert_eq!(
+            value("portico_request_duration_seconds_count", &route),
+            30.0
+        );
+        assert_eq!(
+            value("portico_integration_duration_seconds_count", &route),
+            30.0
+        );
+        let inf = value(
+            "portico_request_duration_seconds_bucket",
+            &[route[0], route[1], route[2], ("le", "+Inf")],
+        );
+        assert_eq!(inf, 30.0);
+        let upstream = value("portico_upstream_requests_total", &[("upstream", "origin")]);
+        assert_eq!(
+            upstream, 30.0,
+            "every proxied request counted once by outcome"
+        );
+        assert_eq!(value("portico_workers", &[("driver", driver)]), 2.0);
+        assert!(samples
+            .iter()
+            .any(|(n, l, _)| n == "portico_connections_active" && l[0].0 == "worker"));
     }
 }

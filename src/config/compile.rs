@@ -1,15 +1,19 @@
 //! Config → immutable runtime tables (the snapshot every worker reads through an `Arc`).
 //! Everything that can be decided before a request arrives is decided here: stage
 //! variables substituted, upstream names turned into indices, path templates split into
-//! literal and parameter parts, mock responses encoded to bytes.
+//! literal and parameter parts, mock responses encoded to bytes, parameter mappings and
+//! CORS parsed into the pipeline's tables, Lambda function urls resolved to pool entries.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::model::{self, Config, Integration};
+use super::model::{self, Config, Integration, PayloadFormat};
 use crate::http1::encode;
 use crate::metrics::log_format::LogFormat;
 use crate::metrics::RouteLabels;
+use crate::pipeline::cors::CorsRt;
+use crate::pipeline::params::RequestMap;
+use crate::pipeline::response::ResponseMap;
 use crate::router::{parse_route_key, BasePaths, RouteTable, Router, StageRef};
 
 /// The runtime form of a config file.
@@ -24,6 +28,8 @@ pub struct Snapshot {
     pub router: Router,
     pub apis: Vec<ApiRt>,
     pub upstreams: Vec<UpstreamRt>,
+    /// Throttles, usage plans, API key digests (config/traffic.rs).
+    pub traffic: super::traffic::TrafficRt,
     /// Labels of every (api, stage, route), indexed by `StageRt::metric_base + route`.
     pub metric_labels: Vec<RouteLabels>,
 }
@@ -33,12 +39,15 @@ pub struct ApiRt {
     pub name: String,
     pub routes: Vec<RouteRt>,
     pub stages: Vec<StageRt>,
+    pub cors: Option<Box<CorsRt>>,
 }
 
 #[derive(Debug)]
 pub struct RouteRt {
     /// As written in the config: "GET /users/{id}" or "$default".
     pub key: String,
+    /// The path of the route key ("/users/{id}"), or "$default": `$context.resourcePath`.
+    pub path: String,
     /// Names of the captured parameters, in the order the router reports values.
     pub param_names: Vec<String>,
 }
@@ -46,29 +55,33 @@ pub struct RouteRt {
 #[derive(Debug)]
 pub struct StageRt {
     pub name: String,
+    pub variables: Vec<(String, String)>,
     /// This stage's routes' metric cells start here in `Snapshot::metric_labels`.
     pub metric_base: usize,
     /// Indexed by route id.
     pub integrations: Vec<IntegrationRt>,
+    /// Response parameter mappings, indexed by route id.
+    pub responses: Vec<Option<Box<ResponseMap>>>,
     pub canary: Option<CanaryRt>,
     /// The response cache, when the stage has `cache`.
     pub cache: Option<crate::pipeline::cache::StageCacheRt>,
 }
 
+/// The canary side of a stage: the same routes built with the canary's variables.
 #[derive(Debug)]
 pub struct CanaryRt {
     pub percent: f64,
+    /// The stage's variables with the canary's overrides applied.
+    pub variables: Vec<(String, String)>,
     pub integrations: Vec<IntegrationRt>,
+    pub responses: Vec<Option<Box<ResponseMap>>>,
 }
 
 #[derive(Debug)]
 pub enum IntegrationRt {
     Http(HttpIntegration),
     Mock(MockResponse),
-    Lambda {
-        url: String,
-        timeout: Duration,
-    },
+    Lambda(LambdaIntegration),
     /// Known broken only per stage (e.g. a stage variable naming no upstream): 500.
     Misconfigured(String),
 }
@@ -79,6 +92,19 @@ pub struct HttpIntegration {
     /// None: forward the request path that follows the stage's base path.
     pub path: Option<Vec<PathPart>>,
     pub timeout: Duration,
+    /// Request parameter mapping; None keeps the plain encoder.
+    pub map: Option<Box<RequestMap>>,
+}
+
+#[derive(Debug)]
+pub struct LambdaIntegration {
+    /// The function endpoint, as an entry of `Snapshot::upstreams` (per-worker pools).
+    pub upstream: usize,
+    pub format: PayloadFormat,
+    pub timeout: Duration,
+    /// "POST {path} HTTP/1.1", host and content-type lines, each ending in CRLF.
+    pub head: Box<[u8]>,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +120,12 @@ pub struct MockResponse {
     /// Status line and configured headers, each ending in CRLF, without the final CRLF.
     pub head: Box<[u8]>,
     pub body: Box<[u8]>,
+    /// The configured headers, for responses that mapping or CORS edit.
+    pub headers: Vec<MockHeader>,
 }
+
+/// A mock's header name and value.
+pub type MockHeader = (Box<[u8]>, Box<[u8]>);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamRt {
@@ -108,7 +139,7 @@ pub struct UpstreamRt {
 /// Builds the runtime tables. The config must have passed validation; anything still
 /// unresolvable per stage becomes `IntegrationRt::Misconfigured` rather than a panic.
 pub fn compile(cfg: &Config) -> Snapshot {
-    let upstreams: Vec<UpstreamRt> = cfg
+    let mut upstreams: Vec<UpstreamRt> = cfg
         .upstreams
         .iter()
         .map(|(name, u)| UpstreamRt {
@@ -128,6 +159,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         let mut table = RouteTable::default();
         let mut routes = Vec::new();
         for (id, (key, _)) in api.routes.iter().enumerate() {
+            let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
             let param_names = match parse_route_key(key) {
                 Ok(parsed) => {
                     table.insert(&parsed, id as u32);
@@ -137,6 +169,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
             };
             routes.push(RouteRt {
                 key: key.clone(),
+                path: path.to_string(),
                 param_names,
             });
         }
@@ -152,13 +185,6 @@ pub fn compile(cfg: &Config) -> Snapshot {
                 stage_name.as_str()
             };
             default_endpoint.insert(base, stage_ref);
-            let build = |vars: &[(String, String)]| {
-                api.routes
-                    .iter()
-                    .zip(&routes)
-                    .map(|((_, route), rt)| integration(&route.integration, vars, rt, cfg))
-                    .collect::<Vec<_>>()
-            };
             let canary = stage.canary.as_ref().map(|c| {
                 let mut vars = stage.variables.clone();
                 for (k, v) in &c.variables {
@@ -167,11 +193,17 @@ pub fn compile(cfg: &Config) -> Snapshot {
                         None => vars.push((k.clone(), v.clone())),
                     }
                 }
+                let (integrations, responses) =
+                    build_side(api, &routes, &vars, cfg, &mut upstreams);
                 CanaryRt {
                     percent: c.percent,
-                    integrations: build(&vars),
+                    variables: vars,
+                    integrations,
+                    responses,
                 }
             });
+            let (integrations, responses) =
+                build_side(api, &routes, &stage.variables, cfg, &mut upstreams);
             let metric_base = metric_labels.len();
             metric_labels.extend(api.routes.iter().map(|(key, _)| RouteLabels {
                 api: api_name.clone(),
@@ -180,8 +212,10 @@ pub fn compile(cfg: &Config) -> Snapshot {
             }));
             stages.push(StageRt {
                 name: stage_name.clone(),
+                variables: stage.variables.clone(),
                 metric_base,
-                integrations: build(&stage.variables),
+                integrations,
+                responses,
                 canary,
                 cache: crate::pipeline::cache::rules::compile_stage(
                     api, api_name, stage_name, stage, &routes,
@@ -193,6 +227,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
             name: api_name.clone(),
             routes,
             stages,
+            cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
         });
     }
 
@@ -216,6 +251,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         router,
         apis,
         upstreams,
+        traffic: super::traffic::compile(cfg),
         metric_labels,
     }
 }
@@ -230,13 +266,40 @@ fn find_stage(apis: &[ApiRt], target: &str) -> Option<StageRef> {
     })
 }
 
-fn integration(
-    i: &Integration,
+type Side = (Vec<IntegrationRt>, Vec<Option<Box<ResponseMap>>>);
+
+/// The integrations and response mappings of every route, for one set of stage variables
+/// (a stage, or its canary).
+fn build_side(
+    api: &model::Api,
+    routes: &[RouteRt],
     vars: &[(String, String)],
-    route: &RouteRt,
     cfg: &Config,
+    upstreams: &mut Vec<UpstreamRt>,
+) -> Side {
+    let mut integrations = Vec::with_capacity(routes.len());
+    let mut responses = Vec::with_capacity(routes.len());
+    for ((_, route), rt) in api.routes.iter().zip(routes) {
+        let mut i = integration(route, vars, rt, cfg, upstreams);
+        let resp = ResponseMap::compile(&route.response_parameters, vars, &rt.param_names)
+            .unwrap_or_else(|e| {
+                i = IntegrationRt::Misconfigured(format!("response_parameters: {e}"));
+                None
+            });
+        integrations.push(i);
+        responses.push(resp);
+    }
+    (integrations, responses)
+}
+
+fn integration(
+    route: &model::Route,
+    vars: &[(String, String)],
+    rt: &RouteRt,
+    cfg: &Config,
+    upstreams: &mut Vec<UpstreamRt>,
 ) -> IntegrationRt {
-    match i {
+    match &route.integration {
         Integration::Http {
             upstream,
             path,
@@ -251,31 +314,101 @@ fn integration(
             };
             let path = match path
                 .as_deref()
-                .map(|p| path_template(p, vars, &route.param_names))
+                .map(|p| path_template(p, vars, &rt.param_names))
             {
                 None => None,
                 Some(Ok(parts)) => Some(parts),
                 Some(Err(e)) => return IntegrationRt::Misconfigured(e),
             };
+            let map = match RequestMap::compile(&route.parameters, vars, &rt.param_names) {
+                Ok(map) => map.map(Box::new),
+                Err(e) => return IntegrationRt::Misconfigured(format!("parameters: {e}")),
+            };
             IntegrationRt::Http(HttpIntegration {
                 upstream: idx,
                 path,
                 timeout: *timeout,
+                map,
             })
         }
         Integration::Mock {
             status,
             headers,
             body,
-        } => IntegrationRt::Mock(mock(*status, headers, body)),
-        Integration::Lambda { url, timeout, .. } => match substitute(url, vars) {
-            Ok(url) => IntegrationRt::Lambda {
-                url,
-                timeout: *timeout,
-            },
+        } => {
+            // Mock bodies and headers may name stage variables too (a canary can answer
+            // differently from its stage).
+            let sub = |s: &String| substitute(s, vars);
+            let headers: Result<Vec<_>, _> = headers
+                .iter()
+                .map(|(n, v)| Ok((n.clone(), sub(v)?)))
+                .collect();
+            match (headers, sub(body)) {
+                (Ok(headers), Ok(body)) => IntegrationRt::Mock(mock(*status, &headers, &body)),
+                (Err(e), _) | (_, Err(e)) => IntegrationRt::Misconfigured(e),
+            }
+        }
+        Integration::Lambda {
+            url,
+            payload_format,
+            timeout,
+        } => match substitute(url, vars)
+            .and_then(|url| lambda(&url, *payload_format, *timeout, upstreams))
+        {
+            Ok(l) => IntegrationRt::Lambda(l),
             Err(e) => IntegrationRt::Misconfigured(e),
         },
     }
+}
+
+/// A function url becomes a pool entry (one per address, shared by every route that
+/// calls it) and a pre-encoded request head.
+fn lambda(
+    url: &str,
+    format: PayloadFormat,
+    timeout: Duration,
+    upstreams: &mut Vec<UpstreamRt>,
+) -> Result<LambdaIntegration, String> {
+    use std::net::ToSocketAddrs;
+    let (host, port, path) = crate::integration::lambda::parse_url(url)?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let name = format!("lambda {addr}");
+    let upstream = match upstreams.iter().position(|u| u.name == name) {
+        Some(i) => i,
+        None => {
+            upstreams.push(UpstreamRt {
+                name,
+                targets: vec![addr],
+                balance: model::Balance::RoundRobin,
+                connect_timeout: timeout.min(Duration::from_secs(2)),
+                pool: model::Pool::default(),
+            });
+            upstreams.len() - 1
+        }
+    };
+    let mut head = Vec::new();
+    head.extend_from_slice(b"POST ");
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    let authority = if port == 80 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    encode::header(&mut head, b"host", authority.as_bytes());
+    encode::header(&mut head, b"content-type", b"application/json");
+    Ok(LambdaIntegration {
+        upstream,
+        format,
+        timeout,
+        head: head.into(),
+        url: url.to_string(),
+    })
 }
 
 /// Replaces every `${stageVariables.NAME}`; a name the stage lacks is an error.
@@ -348,12 +481,48 @@ fn mock(status: u16, headers: &[(String, String)], body: &str) -> MockResponse {
         status,
         head: head.into(),
         body: body.as_bytes().into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.as_bytes().into(), v.as_bytes().into()))
+            .collect(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What validation reports can still reach compile (a config that skipped `check`):
+    /// each stage that lacks a variable gets a route that answers 500, not a panic.
+    #[test]
+    fn missing_stage_variables_become_misconfigured_routes() {
+        let cfg = crate::config::load::load_str(
+            r#"
+apis:
+  a:
+    stages:
+      good: { variables: { v: "1", fn: "127.0.0.1:9" } }
+      bad: {}
+    routes:
+      "GET /m": { integration: { type: mock, body: "${stageVariables.v}" } }
+      "GET /f": { integration: { type: lambda, url: "http://${stageVariables.fn}/" } }
+      "GET /h":
+        integration: { type: mock }
+        response_parameters: { "200": { "overwrite:header.x": "$stageVariables.v" } }
+"#,
+        )
+        .unwrap();
+        let snap = compile(&cfg);
+        let stages = &snap.apis[0].stages;
+        for i in &stages[0].integrations {
+            assert!(!matches!(i, IntegrationRt::Misconfigured(_)), "{i:?}");
+        }
+        for i in &stages[1].integrations {
+            assert!(matches!(i, IntegrationRt::Misconfigured(_)), "{i:?}");
+        }
+        // The function endpoint became a pool entry of its own.
+        assert_eq!(snap.upstreams.last().unwrap().name, "lambda 127.0.0.1:9");
+    }
 
     #[test]
     fn substitutes_stage_variables() {

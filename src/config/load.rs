@@ -12,6 +12,7 @@ use super::model::*;
 use super::{ConfigError, ConfigErrors, KeyPath};
 
 const DEFAULT_STATE_DIR: &str = "./state";
+const DEFAULT_ADMIN_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 9901);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_ROUTE_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -157,6 +158,7 @@ const ROUTE_KEYS: &[&str] = &[
     "throttle",
     "cache",
     "parameters",
+    "response_parameters",
 ];
 
 fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
@@ -227,12 +229,12 @@ fn access_log(d: &mut Decoder, v: &Value, p: &KeyPath) -> AccessLog {
 
 fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
     let f = d.fields(v, p, &["listen", "token"]);
-    let listen = f.need(d, "listen", Decoder::socket_addr);
+    // Loopback by default: the admin API can create keys, it is not for the world.
+    let listen = f
+        .opt(d, "listen", Decoder::socket_addr)
+        .unwrap_or(DEFAULT_ADMIN_LISTEN.into());
     let token = f.opt(d, "token", Decoder::string);
-    Some(Admin {
-        listen: listen?,
-        token,
-    })
+    Some(Admin { listen, token })
 }
 
 fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Throttle> {
@@ -438,6 +440,17 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
         }),
         parameters: f
             .opt(d, "parameters", Decoder::text_map)
+            .unwrap_or_default(),
+        response_parameters: f
+            .opt(d, "response_parameters", |d, v, p| {
+                let entries = d.entries(v, p);
+                Some(
+                    entries
+                        .into_iter()
+                        .filter_map(|(status, v, p)| Some((status, d.text_map(v, &p)?)))
+                        .collect(),
+                )
+            })
             .unwrap_or_default(),
     };
     Some(Route {

@@ -220,6 +220,8 @@ pub struct Route {
     pub cache: Option<RouteCache>,
     /// "overwrite:header.x" → "$request.header.y", in file order.
     pub parameters: Vec<(String, String)>,
+    /// Status code of the integration's response → "overwrite:header.x" → value.
+    pub response_parameters: Vec<(String, Vec<(String, String)>)>,
 }
 
 #[derive(Debug, Clone)]

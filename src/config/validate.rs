@@ -162,6 +162,7 @@ impl Validator<'_> {
                     "\"*\" cannot be combined with allow_credentials: true",
                 );
             }
+            self.cors(cors, &p.key("cors"));
         }
         if api.stages.is_empty() {
             self.error(
@@ -173,6 +174,34 @@ impl Validator<'_> {
             self.stage(name, stage, &p.key("stages").key(name));
         }
         self.routes(api, p);
+    }
+
+    /// Origins are compared with what browsers send: `scheme://host[:port]`, nothing more.
+    fn cors(&mut self, cors: &Cors, p: &KeyPath) {
+        for (i, origin) in cors.allow_origins.iter().enumerate() {
+            let ok = origin == "*"
+                || origin.split_once("://").is_some_and(|(scheme, rest)| {
+                    !scheme.is_empty() && !rest.is_empty() && !rest.contains(['/', '*', ' '])
+                });
+            if !ok {
+                self.error(
+                    &p.key("allow_origins").index(i),
+                    format!("expected \"*\" or scheme://host[:port], got {origin:?}"),
+                );
+            }
+        }
+        for (i, method) in cors.allow_methods.iter().enumerate() {
+            let known = method == "*"
+                || crate::router::key::METHODS
+                    .iter()
+                    .any(|m| *m != "ANY" && m.eq_ignore_ascii_case(method));
+            if !known {
+                self.error(
+                    &p.key("allow_methods").index(i),
+                    format!("expected an HTTP method or \"*\", got {method:?}"),
+                );
+            }
+        }
     }
 
     fn stage(&mut self, name: &str, stage: &Stage, p: &KeyPath) {
@@ -259,8 +288,16 @@ impl Validator<'_> {
     }
 
     fn domains(&mut self) {
-        for (name, domain) in &self.cfg.domains {
+        for (i, (name, domain)) in self.cfg.domains.iter().enumerate() {
             let p = KeyPath::root().key("domains").key(name);
+            // Host names match without case, so two spellings are one domain.
+            if let Some((first, _)) = self.cfg.domains[..i]
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                let first = KeyPath::root().key("domains").key(first);
+                self.error(&p, format!("is the same host name as {first}"));
+            }
             match (&domain.cert, &domain.key) {
                 (Some(_), None) => self.error(&p, "cert without key"),
                 (None, Some(_)) => self.error(&p, "key without cert"),

@@ -2,7 +2,7 @@
 //! before the handler consumes the request from `rbuf`, and the line is formatted into
 //! the worker's buffer after the response (DESIGN.md §4 `access_log`).
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::conn::Conn;
 use super::parse::Span;
@@ -44,22 +44,24 @@ impl Conn {
             return;
         };
         let field = |i: usize| self.log_fields[i].get(&self.log_scratch);
-        let (route_key, stage, api_id) = match self.out.served_by {
+        let (route_key, resource_path, stage, api_id) = match self.out.served_by {
             Some((s, r)) => {
                 let api = &gen.snap.apis[s.api as usize];
+                let route = &api.routes[r as usize];
                 (
-                    api.routes[r as usize].key.as_str(),
+                    route.key.as_str(),
+                    route.path.as_str(),
                     api.stages[s.stage as usize].name.as_str(),
                     api.name.as_str(),
                 )
             }
-            None => ("", "", ""),
+            None => ("", "", "", ""),
         };
         let record = LogRecord {
             request_id: &self.request_id,
             source_ip: self.peer.ip(),
             user_agent: field(USER_AGENT),
-            api_key_id: "",
+            api_key_id: self.out.api_key.as_deref().unwrap_or(""),
             method: field(METHOD),
             path: field(PATH),
             protocol: if self.head.minor_version == 0 {
@@ -68,6 +70,7 @@ impl Conn {
                 "HTTP/1.1"
             },
             route_key,
+            resource_path,
             stage,
             api_id,
             domain_name: field(HOST),
@@ -79,7 +82,9 @@ impl Conn {
             integration_error: &self.out.integration_error,
             error_message: self.out.error_message,
             error_response_type: response_type(self.out.status, self.out.error_message),
-            request_time: SystemTime::now() - latency,
+            request_time: (SystemTime::now() - latency)
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             canary: self.out.canary,
         };
         let mut buf = ctx.log_buf.borrow_mut();

@@ -7,9 +7,10 @@
 //!    sent on close.
 //! 2. **Head** — bytes arrived: the whole head must arrive within `header_timeout` (408 and
 //!    close otherwise) and parse (`parse_request`; 400/413/414/431 and close otherwise).
-//! 3. **Serve** — `handle`: the gateway answers itself (404, mock, errors) or an integration
-//!    proxies; either way the request body is consumed (or the connection is marked to
-//!    close) so the next request starts at `rbuf[0]`.
+//! 3. **Serve** — `handle`: the gateway answers itself (404, mock, CORS preflight, errors)
+//!    or an integration (http, lambda) serves the request; either way the request body is
+//!    consumed (or the connection is marked to close) so the next request starts at
+//!    `rbuf[0]`.
 //! 4. Back to **Idle** if both sides want keep-alive and the worker is not draining.
 
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use bytes::{Buf, BytesMut};
 use monoio::buf::SliceMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use tracing::{debug, error, warn};
+use tracing::{debug, error};
 
 use super::body::ChunkedDecoder;
 use super::encode;
@@ -28,6 +29,9 @@ use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
 use crate::metrics::RouteCells;
 use crate::pipeline::cache;
+use crate::pipeline::context::RequestState;
+use crate::pipeline::cors;
+use crate::pipeline::response::Edits;
 use crate::router::{RouteId, StageRef};
 use crate::runtime::request_id::ID_LEN;
 use crate::runtime::workers::Generation;
@@ -43,6 +47,8 @@ const DISCARD_MAX: u64 = 1024 * 1024;
 pub struct Conn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
+    /// The peer's address as text, formatted once per connection (X-Forwarded-For).
+    pub peer_ip: PeerIp,
     /// Client bytes; the current request's head starts at 0 until the handler consumes it.
     pub rbuf: BytesMut,
     /// Scratch for heads we write; reused for every request.
@@ -56,12 +62,35 @@ pub struct Conn {
     pub request_id: [u8; ID_LEN],
     /// What the current request leaves for metrics and the access log.
     pub out: Outcome,
+    /// What the gateway decided about the current request (`$context`, canary, CORS).
+    pub req: RequestState,
     /// Request fields copied for the access log before the body moves `rbuf` on.
     pub(crate) log_scratch: Vec<u8>,
     pub(crate) log_fields: [Span; 4],
     /// Set while this request fetches a response cache entry: the relay copies the
     /// response into it as it streams past.
     pub capture: Option<crate::pipeline::cache::Capture>,
+}
+
+/// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
+pub struct PeerIp {
+    buf: [u8; 48],
+    len: u8,
+}
+
+impl PeerIp {
+    fn new(ip: std::net::IpAddr) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 48];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        let len = cursor.position() as u8;
+        PeerIp { buf, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
 }
 
 /// What one request leaves behind for metrics and the access log.
@@ -78,6 +107,9 @@ pub struct Outcome {
     pub error_message: &'static str,
     pub served_by: Option<(StageRef, RouteId)>,
     pub canary: bool,
+    /// Name of the API key the request presented, when its route required one
+    /// (`$context.identity.apiKeyId`).
+    pub api_key: Option<std::sync::Arc<str>>,
 }
 
 impl Outcome {
@@ -90,6 +122,7 @@ impl Outcome {
         self.error_message = "";
         self.served_by = None;
         self.canary = false;
+        self.api_key = None;
     }
 }
 
@@ -103,6 +136,7 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     let mut c = Conn {
         stream,
         peer,
+        peer_ip: PeerIp::new(peer.ip()),
         rbuf: BytesMut::with_capacity(READ_BUF),
         wbuf: Vec::with_capacity(4096),
         ubuf: BytesMut::new(),
@@ -111,6 +145,7 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         params: Vec::with_capacity(8),
         request_id: [0; ID_LEN],
         out: Outcome::default(),
+        req: RequestState::default(),
         log_scratch: Vec::new(),
         log_fields: [Span::default(); 4],
         capture: None,
@@ -175,6 +210,13 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
     else {
+        // A CORS API answers preflights even for paths it has no OPTIONS route for.
+        if cors::is_preflight(&c.head, &c.rbuf) {
+            let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
+            if let Some(cors) = api.and_then(|s| snap.apis[s.api as usize].cors.as_deref()) {
+                return (c.answer_preflight(ctx, gen, cors).await, &gen.unrouted);
+            }
+        }
         return (
             c.answer(ctx, gen, 404, "Not Found", &[]).await,
             &gen.unrouted,
@@ -184,11 +226,24 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     let stage = &api.stages[m.stage.stage as usize];
     let cells = &gen.route_cells[stage.metric_base + m.route as usize];
     c.out.served_by = Some((m.stage, m.route));
-    let integrations = match &stage.canary {
-        Some(canary) if ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent => {
-            c.out.canary = true;
-            &canary.integrations
+    let canary = stage
+        .canary
+        .as_ref()
+        .is_some_and(|canary| ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent);
+    c.out.canary = canary;
+    c.req.begin(&m, canary);
+    if let Some(cors) = api.cors.as_deref() {
+        // Preflights never reach the integration (nor key and throttle checks).
+        if cors::is_preflight(&c.head, &c.rbuf) {
+            return (c.answer_preflight(ctx, gen, cors).await, cells);
         }
+        c.req.cors = cors.match_origin(c.head.header(&c.rbuf, "origin"));
+    }
+    if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+        return (deny.answer(ctx, gen, c, cells).await, cells);
+    }
+    let integrations = match &stage.canary {
+        Some(side) if canary => &side.integrations,
         _ => &stage.integrations,
     };
     // Response cache: a hit is answered here; a miss may fetch the entry for others.
@@ -199,10 +254,7 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     let keep = match &integrations[m.route as usize] {
         IntegrationRt::Mock(mock) => c.answer_mock(ctx, gen, mock).await,
         IntegrationRt::Http(h) => crate::integration::http::proxy(ctx, gen, c, h, &m).await,
-        IntegrationRt::Lambda { url, .. } => {
-            warn!(url, "lambda integrations are not available in this build");
-            c.answer(ctx, gen, 500, "Internal Server Error", &[]).await
-        }
+        IntegrationRt::Lambda(l) => crate::integration::lambda::invoke(ctx, gen, c, l).await,
         IntegrationRt::Misconfigured(why) => {
             let route = &api.routes[m.route as usize].key;
             error!(api = %api.name, stage = %stage.name, route = %route, why = %why, "integration misconfigured");
@@ -311,25 +363,19 @@ impl Conn {
         } else {
             extra
         };
-        if self.head.method == Method::Head {
-            encode::gateway_response_head_only(
-                &mut self.wbuf,
-                status,
-                message,
-                &self.request_id,
-                keep,
-                extra,
-            );
+        let encode = if self.head.method == Method::Head {
+            encode::gateway_response_head_only
         } else {
-            encode::gateway_response(
-                &mut self.wbuf,
-                status,
-                message,
-                &self.request_id,
-                keep,
-                extra,
-            );
-        }
+            encode::gateway_response
+        };
+        encode(
+            &mut self.wbuf,
+            status,
+            message,
+            &self.request_id,
+            keep,
+            extra,
+        );
         let head_end = self
             .wbuf
             .windows(4)
@@ -348,6 +394,9 @@ impl Conn {
         gen: &Generation,
         mock: &MockResponse,
     ) -> bool {
+        if let Some(edits) = Edits::find(&gen.snap, &self.req, mock.status) {
+            return self.answer_mock_edited(ctx, gen, mock, edits).await;
+        }
         let keep = self.can_keep_alive(ctx);
         self.out.status = mock.status;
         self.wbuf.clear();

@@ -9,7 +9,6 @@
 //! that first write, and not one byte of response came back.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::time::Instant;
 
 use bytes::Buf;
@@ -26,6 +25,9 @@ use crate::http1::encode;
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
 use crate::metrics::cells::bump;
+use crate::pipeline::context::RequestView;
+use crate::pipeline::params::RequestMap;
+use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
@@ -50,7 +52,7 @@ pub async fn proxy(
     let deadline = Instant::now() + h.timeout;
 
     c.wbuf.clear();
-    encode_request_head(ctx, c, h, m, &lease);
+    encode_request_head(ctx, gen, c, h, m, &lease);
     let sending = Instant::now();
     // Body bytes that came with the head go out in the same write.
     let head_len = c.head.head_len;
@@ -78,7 +80,14 @@ pub async fn proxy(
         BodyKind::Length(n) => n - initial as u64,
         _ => 0,
     };
-    c.rbuf.advance(head_len + initial);
+    if Edits::route_maps_responses(&gen.snap, &c.req) {
+        // Response mappings read `$context` values after the body has gone: keep the head
+        // (split off, not copied).
+        c.req.saved_head = Some(c.rbuf.split_to(head_len));
+        c.rbuf.advance(initial);
+    } else {
+        c.rbuf.advance(head_len + initial);
+    }
     let replayable = body_done && c.head.method.is_idempotent();
 
     let mut retried = false;
@@ -138,12 +147,14 @@ pub async fn proxy(
         return c.answer_consumed(ctx, gen, status, message).await;
     }
     let stream = upstream.take().expect("a response implies a stream");
-    let outcome = relay::response(ctx, c, stream, h.timeout).await;
+    let outcome = relay::response(ctx, gen, c, stream, h.timeout).await;
+    // Let the connection buffer own its memory again.
+    c.req.saved_head = None;
     lease.release(outcome.reusable);
     outcome.client_keep_alive
 }
 
-async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
+pub(crate) async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
     match monoio::time::timeout(lease.connect_timeout, TcpStream::connect_addr(lease.addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
@@ -309,6 +320,7 @@ pub fn named_by_connection(connection: Option<&[u8]>, name: &[u8]) -> bool {
 
 fn encode_request_head(
     ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     h: &HttpIntegration,
     m: &Matched,
@@ -316,10 +328,26 @@ fn encode_request_head(
 ) {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
+    // One reservation up front: the edits add well under 512 bytes to the client's head.
+    out.reserve(c.head.head_len + 512);
+    // Parameter mapping reads the request as the client sent it.
+    let map = h.map.as_deref();
+    let view = map.map(|_| RequestView {
+        snap: &gen.snap,
+        state: &c.req,
+        buf,
+        head: &c.head,
+        params: &c.params,
+        peer: c.peer,
+        request_id: &c.request_id,
+    });
     out.extend_from_slice(c.head.method_span.get(buf));
     out.push(b' ');
     let start = out.len();
     match &h.path {
+        _ if map.is_some_and(RequestMap::maps_path) => {
+            map.unwrap().write_path(view.as_ref().unwrap(), out)
+        }
         None => out.extend_from_slice(m.rest.get(buf)),
         Some(parts) => {
             for part in parts {
@@ -335,7 +363,9 @@ fn encode_request_head(
     if out.len() == start || out[start] != b'/' {
         out.insert(start, b'/');
     }
-    if let Some(q) = c.head.query {
+    if let (Some(map), Some(v)) = (map.filter(|m| m.maps_query()), &view) {
+        map.write_query(v, out);
+    } else if let Some(q) = c.head.query {
         out.push(b'?');
         out.extend_from_slice(q.get(buf));
     }
@@ -348,13 +378,19 @@ fn encode_request_head(
         if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
             forwarded_for = Some((hs.value.start as usize, hs.value.end as usize));
         }
-        if skip_request_header(name) || named_by_connection(connection, name) {
+        if skip_request_header(name)
+            || named_by_connection(connection, name)
+            || map.is_some_and(|m| m.drops_header(name))
+        {
             continue;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(hs.value.get(buf));
         out.extend_from_slice(b"\r\n");
+    }
+    if let (Some(map), Some(v)) = (map, &view) {
+        map.write_headers(v, out);
     }
     out.extend_from_slice(b"host: ");
     lease.host(out);
@@ -363,7 +399,7 @@ fn encode_request_head(
         out.extend_from_slice(&buf[s..e]);
         out.extend_from_slice(b", ");
     }
-    let _ = write!(out, "{}", c.peer.ip());
+    out.extend_from_slice(c.peer_ip.as_bytes());
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
     match c.head.body {
         BodyKind::Length(n) => {

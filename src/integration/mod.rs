@@ -1,5 +1,10 @@
 //! Integrations: where a matched route's request goes. `http` proxies to an upstream;
-//! mock responses are pre-encoded at compile time and written by the connection.
+//! `lambda` posts the API Gateway proxy event to a function endpoint; mock responses are
+//! pre-encoded at compile time and written by the connection (`mock` when edited).
 
 pub mod http;
+pub mod lambda;
+pub mod lambda_event;
+pub mod lambda_response;
+pub mod mock;
 pub mod relay;

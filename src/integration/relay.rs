@@ -18,8 +18,11 @@ use crate::http1::body::{BodyError, ChunkedDecoder};
 use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
 use crate::http1::parse::Method;
-use crate::http1::response::ResponseBody;
+use crate::http1::response::{ResponseBody, ResponseHead};
 use crate::integration::http::named_by_connection;
+use crate::pipeline::context::RequestView;
+use crate::pipeline::response::Edits;
+use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
@@ -132,6 +135,7 @@ pub struct Outcome {
 /// Writes the response head from `c.rhead`/`c.ubuf` and relays the body.
 pub async fn response(
     ctx: &WorkerCtx,
+    gen: &Generation,
     c: &mut Conn,
     mut up: TcpStream,
     read_wait: Duration,
@@ -149,12 +153,11 @@ pub async fn response(
     let keep = c.head.keep_alive
         && !ctx.drain.closing()
         && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
-    c.out.status = c.rhead.status;
     c.out.integration_status = Some(c.rhead.status);
     if let Some(cap) = &mut c.capture {
         cap.start(&c.rhead, &c.ubuf); // response cache: store this one?
     }
-    write_response_head(c, framing, keep);
+    write_response_head(gen, c, framing, keep);
     let head_len = c.rhead.head_len;
     c.ubuf.advance(head_len);
 
@@ -189,14 +192,36 @@ pub async fn response(
     }
 }
 
-fn write_response_head(c: &mut Conn, framing: Framing, keep: bool) {
+fn write_response_head(gen: &Generation, c: &mut Conn, framing: Framing, keep: bool) {
     let buf = &c.ubuf[..];
     let out = &mut c.wbuf;
     out.clear();
+    // Response mapping and CORS; None (nothing to change) for most routes.
+    let edits = Edits::find(&gen.snap, &c.req, c.rhead.status);
+    let view = RequestView {
+        snap: &gen.snap,
+        state: &c.req,
+        buf: c.req.saved_head.as_deref().unwrap_or_default(),
+        head: &c.head,
+        params: &c.params,
+        peer: c.peer,
+        request_id: &c.request_id,
+    };
+    let rhead = &c.rhead;
+    let resp = |name: &[u8], out: &mut Vec<u8>| upstream_header(rhead, buf, name, out);
+    let status = match &edits {
+        Some(e) => e.status(c.rhead.status, &view, &resp, out),
+        None => c.rhead.status,
+    };
+    c.out.status = status;
     out.extend_from_slice(b"HTTP/1.1 ");
-    encode::decimal(out, u64::from(c.rhead.status));
+    encode::decimal(out, u64::from(status));
     out.push(b' ');
-    out.extend_from_slice(c.rhead.reason.get(buf));
+    if status == c.rhead.status {
+        out.extend_from_slice(c.rhead.reason.get(buf));
+    } else {
+        out.extend_from_slice(encode::reason_phrase(status).as_bytes());
+    }
     out.extend_from_slice(b"\r\n");
     let connection = c.rhead.header(buf, "connection");
     for hs in &c.rhead.headers {
@@ -212,13 +237,19 @@ fn write_response_head(c: &mut Conn, framing: Framing, keep: bool) {
         ]
         .iter()
         .any(|h| h.eq_ignore_ascii_case(name));
-        if hop || named_by_connection(connection, name) {
+        if hop
+            || named_by_connection(connection, name)
+            || edits.as_ref().is_some_and(|e| e.drops(name))
+        {
             continue;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(hs.value.get(buf));
         out.extend_from_slice(b"\r\n");
+    }
+    if let Some(e) = &edits {
+        e.write_headers(&view, &resp, out);
     }
     match framing {
         Framing::Chunked => {
@@ -240,6 +271,20 @@ fn write_response_head(c: &mut Conn, framing: Framing, keep: bool) {
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Every value of an upstream response header, joined with commas.
+fn upstream_header(rhead: &ResponseHead, buf: &[u8], name: &[u8], out: &mut Vec<u8>) {
+    let mut first = true;
+    for hs in rhead.headers.iter() {
+        if hs.name.get(buf).eq_ignore_ascii_case(name) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(hs.value.get(buf));
+        }
+    }
 }
 
 async fn read_upstream(c: &mut Conn, up: &mut TcpStream, wait: Duration) -> std::io::Result<usize> {

@@ -3,24 +3,18 @@
 //! worker's log buffer. A format that starts with `{` is JSON: values are JSON-escaped
 //! so every line stays valid JSON whatever a client sends.
 
-use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use std::io::Write;
+use std::net::IpAddr;
+use std::time::Duration;
 
+use crate::http1::encode;
+use crate::pipeline::context::{Value, Var, ACCOUNT_ID};
+
+/// Variables only an access log has: they describe the response. The request-side ones
+/// are the shared `$context` variables of `pipeline::context`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Var {
-    RequestId,
-    SourceIp,
-    UserAgent,
+pub enum LogVar {
     ApiKeyId,
-    HttpMethod,
-    Path,
-    Protocol,
-    RouteKey,
-    Stage,
-    ApiId,
-    DomainName,
     Status,
     ResponseLength,
     ResponseLatency,
@@ -29,44 +23,40 @@ pub enum Var {
     IntegrationError,
     ErrorMessage,
     ErrorResponseType,
-    RequestTime,
-    RequestTimeEpoch,
-    Canary,
 }
 
-/// Names after `$context.`; longer names first so prefixes don't win.
-const NAMES: &[(&str, Var)] = &[
-    ("identity.sourceIp", Var::SourceIp),
-    ("identity.userAgent", Var::UserAgent),
-    ("identity.apiKeyId", Var::ApiKeyId),
-    ("integration.latency", Var::IntegrationLatency),
-    ("integration.status", Var::IntegrationStatus),
-    ("integration.error", Var::IntegrationError),
-    ("error.responseType", Var::ErrorResponseType),
-    ("error.message", Var::ErrorMessage),
-    ("extendedRequestId", Var::RequestId),
-    ("requestTimeEpoch", Var::RequestTimeEpoch),
-    ("requestTime", Var::RequestTime),
-    ("requestId", Var::RequestId),
-    ("httpMethod", Var::HttpMethod),
-    ("path", Var::Path),
-    ("protocol", Var::Protocol),
-    ("routeKey", Var::RouteKey),
-    ("stage", Var::Stage),
-    ("apiId", Var::ApiId),
-    ("domainName", Var::DomainName),
-    ("status", Var::Status),
-    ("responseLength", Var::ResponseLength),
-    ("responseLatency", Var::ResponseLatency),
-    ("integrationLatency", Var::IntegrationLatency),
-    ("integrationStatus", Var::IntegrationStatus),
-    ("canary", Var::Canary),
+const LOG_NAMES: &[(&str, LogVar)] = &[
+    ("identity.apiKeyId", LogVar::ApiKeyId),
+    ("status", LogVar::Status),
+    ("responseLength", LogVar::ResponseLength),
+    ("responseLatency", LogVar::ResponseLatency),
+    ("integrationLatency", LogVar::IntegrationLatency),
+    ("integration.latency", LogVar::IntegrationLatency),
+    ("integrationStatus", LogVar::IntegrationStatus),
+    ("integration.status", LogVar::IntegrationStatus),
+    ("integration.error", LogVar::IntegrationError),
+    ("error.message", LogVar::ErrorMessage),
+    ("error.responseType", LogVar::ErrorResponseType),
 ];
+
+/// The longest known variable name at the start of `ident` (so `requestTimeEpoch` is not
+/// read as `requestTime` followed by "Epoch").
+fn lookup(ident: &str) -> Option<(usize, Part)> {
+    let ctx = Var::NAMES.iter().map(|(n, v)| (*n, Part::Ctx(*v)));
+    let log = LOG_NAMES.iter().map(|(n, v)| (*n, Part::Log(*v)));
+    let alias = std::iter::once(("canary", Part::Ctx(Var::IsCanaryRequest)));
+    ctx.chain(log)
+        .chain(alias)
+        .filter(|(n, _)| ident.starts_with(n))
+        .max_by_key(|(n, _)| n.len())
+        .map(|(n, p)| (n.len(), p))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(Box<[u8]>),
-    Var(Var),
+    Ctx(Var),
+    Log(LogVar),
     /// A `$context.x` Portico does not know: rendered as "-" like an empty value.
     Unknown,
 }
@@ -91,10 +81,10 @@ impl LogFormat {
                 .bytes()
                 .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
                 .count();
-            match NAMES.iter().find(|(n, _)| after[..ident].starts_with(n)) {
-                Some((name, var)) => {
-                    parts.push(Part::Var(*var));
-                    rest = &after[name.len()..];
+            match lookup(&after[..ident]) {
+                Some((len, part)) => {
+                    parts.push(part);
+                    rest = &after[len..];
                 }
                 None => {
                     parts.push(Part::Unknown);
@@ -117,9 +107,13 @@ impl LogFormat {
             match part {
                 Part::Literal(b) => out.extend_from_slice(b),
                 Part::Unknown => out.push(b'-'),
-                Part::Var(v) => {
+                Part::Ctx(_) | Part::Log(_) => {
                     let start = out.len();
-                    r.value(*v, out);
+                    match part {
+                        Part::Ctx(v) => r.context(*v).write(out),
+                        Part::Log(v) => r.value(*v, out),
+                        _ => {}
+                    }
                     if out.len() == start {
                         out.push(b'-');
                     } else {
@@ -166,6 +160,7 @@ pub struct LogRecord<'a> {
     pub path: &'a [u8],
     pub protocol: &'a str,
     pub route_key: &'a str,
+    pub resource_path: &'a str,
     pub stage: &'a str,
     pub api_id: &'a str,
     pub domain_name: &'a [u8],
@@ -177,90 +172,59 @@ pub struct LogRecord<'a> {
     pub integration_error: &'a str,
     pub error_message: &'a str,
     pub error_response_type: &'a str,
-    pub request_time: SystemTime,
+    /// Milliseconds since the epoch.
+    pub request_time: u64,
     pub canary: bool,
 }
 
-impl LogRecord<'_> {
-    fn value(&self, v: Var, out: &mut Vec<u8>) {
+impl<'a> LogRecord<'a> {
+    /// The shared `$context` variables, from what the request left behind.
+    fn context(&self, v: Var) -> Value<'a> {
         match v {
-            Var::RequestId => out.extend_from_slice(self.request_id),
-            Var::SourceIp => {
-                let _ = write!(out, "{}", self.source_ip);
+            Var::AccountId => Value::Bytes(ACCOUNT_ID.as_bytes()),
+            Var::ApiId => Value::Bytes(self.api_id.as_bytes()),
+            Var::DomainName => Value::Bytes(self.domain_name),
+            Var::DomainPrefix => {
+                let d = self.domain_name;
+                Value::Bytes(&d[..d.iter().position(|&b| b == b'.').unwrap_or(d.len())])
             }
-            Var::UserAgent => out.extend_from_slice(self.user_agent),
-            Var::ApiKeyId => out.extend_from_slice(self.api_key_id.as_bytes()),
-            Var::HttpMethod => out.extend_from_slice(self.method),
-            Var::Path => out.extend_from_slice(self.path),
-            Var::Protocol => out.extend_from_slice(self.protocol.as_bytes()),
-            Var::RouteKey => out.extend_from_slice(self.route_key.as_bytes()),
-            Var::Stage => out.extend_from_slice(self.stage.as_bytes()),
-            Var::ApiId => out.extend_from_slice(self.api_id.as_bytes()),
-            Var::DomainName => out.extend_from_slice(self.domain_name),
-            Var::Status => {
-                let _ = write!(out, "{}", self.status);
-            }
-            Var::ResponseLength => {
-                let _ = write!(out, "{}", self.response_length);
-            }
-            Var::ResponseLatency => {
-                let _ = write!(out, "{}", self.response_latency.as_millis());
-            }
-            Var::IntegrationLatency => {
-                if let Some(d) = self.integration_latency {
-                    let _ = write!(out, "{}", d.as_millis());
-                }
-            }
-            Var::IntegrationStatus => {
-                if let Some(s) = self.integration_status {
-                    let _ = write!(out, "{s}");
-                }
-            }
-            Var::IntegrationError => out.extend_from_slice(self.integration_error.as_bytes()),
-            Var::ErrorMessage => out.extend_from_slice(self.error_message.as_bytes()),
-            Var::ErrorResponseType => out.extend_from_slice(self.error_response_type.as_bytes()),
-            Var::RequestTime => clf_time(out, self.request_time),
-            Var::RequestTimeEpoch => {
-                let ms = self
-                    .request_time
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis());
-                let _ = write!(out, "{ms}");
-            }
-            Var::Canary => out.extend_from_slice(if self.canary { b"true" } else { b"false" }),
+            Var::RequestId | Var::ExtendedRequestId => Value::Bytes(self.request_id),
+            Var::HttpMethod => Value::Bytes(self.method),
+            Var::SourceIp => Value::Ip(self.source_ip),
+            Var::UserAgent => Value::Bytes(self.user_agent),
+            Var::IsCanaryRequest => Value::Bool(self.canary),
+            Var::Path => Value::Bytes(self.path),
+            Var::Protocol => Value::Bytes(self.protocol.as_bytes()),
+            Var::RequestTime => Value::Time(self.request_time),
+            Var::RequestTimeEpoch => Value::Num(self.request_time),
+            Var::ResourcePath => Value::Bytes(self.resource_path.as_bytes()),
+            Var::RouteKey => Value::Bytes(self.route_key.as_bytes()),
+            Var::Stage => Value::Bytes(self.stage.as_bytes()),
         }
     }
-}
 
-/// API Gateway's `requestTime`: `22/Nov/2026:02:49:38 +0000` (UTC).
-pub fn clf_time(out: &mut Vec<u8>, t: SystemTime) {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
-    let _ = write!(
-        out,
-        "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(m - 1) as usize],
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    );
-}
-
-/// Days since 1970-01-01 → (year, month 1–12, day 1–31), Howard Hinnant's algorithm.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    fn value(&self, v: LogVar, out: &mut Vec<u8>) {
+        let ms = |d: Duration| d.as_millis() as u64;
+        match v {
+            LogVar::ApiKeyId => out.extend_from_slice(self.api_key_id.as_bytes()),
+            LogVar::Status => encode::decimal(out, u64::from(self.status)),
+            LogVar::ResponseLength => encode::decimal(out, self.response_length),
+            LogVar::ResponseLatency => encode::decimal(out, ms(self.response_latency)),
+            LogVar::IntegrationLatency => {
+                if let Some(d) = self.integration_latency {
+                    encode::decimal(out, ms(d));
+                }
+            }
+            LogVar::IntegrationStatus => {
+                if let Some(s) = self.integration_status {
+                    encode::decimal(out, u64::from(s));
+                }
+            }
+            LogVar::IntegrationError => out.extend_from_slice(self.integration_error.as_bytes()),
+            LogVar::ErrorMessage => out.extend_from_slice(self.error_message.as_bytes()),
+            LogVar::ErrorResponseType => out.extend_from_slice(self.error_response_type.as_bytes()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +241,7 @@ mod tests {
             path: b"/prod/x",
             protocol: "HTTP/1.1",
             route_key: "GET /x",
+            resource_path: "/x",
             stage: "prod",
             api_id: "shop",
             domain_name: b"api.example.com",
@@ -288,7 +253,7 @@ mod tests {
             integration_error: "",
             error_message: "",
             error_response_type: "",
-            request_time: UNIX_EPOCH + Duration::from_secs(1795315778),
+            request_time: 1_795_315_778_000,
             canary: false,
         }
     }
@@ -315,12 +280,5 @@ mod tests {
         let mut out = Vec::new();
         f.render(&mut out, &record());
         assert_eq!(out, b"GET /prod/x 200 curl/8 \"quoted\"  (7 ms)\n");
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
     }
 }

@@ -1,4 +1,16 @@
 //! Per-request filters between the router and the integration, one file each.
+//! `admission` is the traffic gate (API key, throttles, quota).
 
+pub mod admission;
+pub mod api_key;
 pub mod cache;
+pub mod context;
+pub mod cors;
+pub mod params;
+pub mod response;
+pub mod template;
+pub mod throttle;
 pub mod trace;
+pub mod usage;
+
+pub use admission::{admit, Deny, Local};

@@ -62,6 +62,8 @@ pub struct Matched {
     pub route: RouteId,
     /// The path after the base path, as a span of the request buffer ("" means "/").
     pub rest: Span,
+    /// The Host named a custom domain (rather than the default endpoint).
+    pub custom_domain: bool,
 }
 
 #[derive(Debug, Default)]
@@ -99,9 +101,8 @@ impl Router {
         path: Span,
         params: &mut Vec<Span>,
     ) -> Option<Matched> {
-        let endpoint = host
-            .and_then(|h| self.domain(h))
-            .unwrap_or(&self.default_endpoint);
+        let domain = host.and_then(|h| self.domain(h));
+        let endpoint = domain.unwrap_or(&self.default_endpoint);
         let bytes = path.get(buf);
         // `OPTIONS *` asks about the server, not a resource: no route answers it.
         if bytes.first().is_some_and(|&b| b != b'/') {
@@ -114,7 +115,25 @@ impl Router {
         };
         let table = self.apis.get(stage.api as usize)?;
         let route = table.match_path(method, rest.get(buf), rest.start, params)?;
-        Some(Matched { stage, route, rest })
+        Some(Matched {
+            stage,
+            route,
+            rest,
+            custom_domain: domain.is_some(),
+        })
+    }
+
+    /// The stage a request is addressed to, whether or not one of its routes matches
+    /// (CORS preflights are answered per API, route or not).
+    pub fn stage_for(&self, buf: &[u8], host: Option<&[u8]>, path: Span) -> Option<StageRef> {
+        let endpoint = host
+            .and_then(|h| self.domain(h))
+            .unwrap_or(&self.default_endpoint);
+        let bytes = path.get(buf);
+        if bytes.first().is_some_and(|&b| b != b'/') {
+            return None;
+        }
+        endpoint.select(bytes).map(|(stage, _)| stage)
     }
 
     fn domain(&self, host: &[u8]) -> Option<&BasePaths> {

@@ -69,12 +69,21 @@ pub fn reload() -> Result<u64, ConfigErrors> {
         next.view = redacted_view(&text);
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
         check_compatible(&running, &next)?;
+        // Unchanged limits keep their buckets: a reload neither refills nor empties them.
+        next.traffic.inherit(&running.traffic);
         Ok(next)
     });
     match result {
         Ok(next) => {
             crate::metrics::access_log::configure(&next.server.access_log.path);
-            *c.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+            let next = Arc::new(next);
+            *c.snapshot.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+            // The new plans and config keys, published to the workers' key table.
+            if let Some(shared) = crate::global::shared() {
+                if let Err(e) = shared.reconfigure(&next.traffic) {
+                    error!(error = %e, "reload: cannot update API keys from the state store");
+                }
+            }
             let generation = c.generation.fetch_add(1, Ordering::AcqRel) + 1;
             info!(generation, config = %c.path.display(), "config reloaded");
             Ok(generation)
@@ -103,6 +112,15 @@ fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErr
     if running.server.workers != next.server.workers || running.server.driver != next.server.driver
     {
         warn!("server.workers and server.driver take effect at the next restart");
+    }
+    let admin = |s: &Snapshot| {
+        s.traffic
+            .admin
+            .as_ref()
+            .map(|a| (a.listen, a.token.clone()))
+    };
+    if admin(running) != admin(next) || running.traffic.state_dir != next.traffic.state_dir {
+        warn!("admin and state_dir take effect at the next restart");
     }
     if errors.is_empty() {
         Ok(())

@@ -38,6 +38,8 @@ pub struct WorkerCtx {
     pub log_lines: std::cell::Cell<u64>,
     seed: u64,
     current: RefCell<Rc<Generation>>,
+    /// API keys, quotas, plan throttles: this worker's side (pipeline::admission).
+    pub traffic: crate::pipeline::Local,
 }
 
 /// One config generation as a worker sees it: the shared snapshot plus the worker's own
@@ -53,6 +55,8 @@ pub struct Generation {
     pub unrouted: Arc<RouteCells>,
     /// Response cache shards, carried over from the previous generation per stage.
     pub caches: Caches,
+    /// Local token buckets, indexed like `snap.traffic.pools`.
+    pub limits: crate::pipeline::throttle::LimitBuckets,
 }
 
 impl Generation {
@@ -81,6 +85,7 @@ impl Generation {
         let caches = Caches::build(&snap, id, worker_count(), previous.map(|p| &p.caches));
         Generation {
             number,
+            limits: crate::pipeline::throttle::LimitBuckets::new(snap.traffic.pools.len()),
             snap,
             pools,
             route_cells,
@@ -181,6 +186,10 @@ pub enum StartError {
     NoIoUring(std::io::Error),
     #[error("worker {0} stopped before it started")]
     WorkerDied(usize),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on admin.listen {0}: {1}")]
+    AdminBind(SocketAddr, std::io::Error),
 }
 
 /// Starts the workers on the installed config (`reload::install`) and blocks until they
@@ -214,6 +223,10 @@ pub fn run() -> Result<(), StartError> {
         Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     registry().set_driver(driver.name());
+    // Keys, usage and the store, shared by the workers; then the admin listener.
+    let shared = crate::global::Shared::start(&snapshot, count)?;
+    let admin = crate::admin::start(&snapshot, &shared, count, driver.name())
+        .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     WORKER_COUNT.store(count, Ordering::Relaxed);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
@@ -222,13 +235,14 @@ pub fn run() -> Result<(), StartError> {
     for id in 0..count {
         let core = cores.get(id % cores.len().max(1)).copied();
         let ready = ready_tx.clone();
+        let shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name(format!("portico-w{id}"))
             .spawn(move || {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let work = worker_main(id, driver, seed, ready.clone());
+                let work = worker_main(id, driver, seed, shared, ready.clone());
                 let built = match driver {
                     Driver::IoUring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                         .enable_timer()
@@ -261,6 +275,11 @@ pub fn run() -> Result<(), StartError> {
     for t in threads {
         let _ = t.join();
     }
+    // Drained: the last usage counts go to the store before the process exits.
+    shared.shutdown();
+    if let Some(admin) = admin {
+        admin.stop();
+    }
     Ok(())
 }
 
@@ -280,6 +299,7 @@ async fn worker_main(
     id: usize,
     driver: Driver,
     seed: u64,
+    shared: Arc<crate::global::Shared>,
     ready: mpsc::Sender<Result<(), StartError>>,
 ) {
     let Some((number, snap)) = reload::current() else {
@@ -303,6 +323,7 @@ async fn worker_main(
         log_lines: std::cell::Cell::new(0),
         seed,
         current: RefCell::new(Rc::new(Generation::build(id, seed, number, snap, None))),
+        traffic: crate::pipeline::Local::new(shared, id),
     });
     listeners.spawn_pending(&ctx);
     let _ = ready.send(Ok(()));

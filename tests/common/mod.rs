@@ -463,3 +463,194 @@ apis:
 "#
     )
 }
+
+/// One keep-alive client connection: requests go out as given, one response read each.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    pub fn new(p: &Portico) -> Client {
+        let s = p.connect();
+        Client {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        }
+    }
+
+    pub fn send(&mut self, request: &[u8]) -> Response {
+        self.writer.write_all(request).unwrap();
+        read_response(&mut self.reader, request.starts_with(b"HEAD ")).expect("a response")
+    }
+
+    pub fn get(&mut self, path: &str, host: &str) -> Response {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+    }
+}
+
+/// What a test function endpoint answers.
+pub enum FnReply {
+    /// 200 with this JSON text as the body (the handler's result).
+    Json(String),
+    /// 200, `X-Amz-Function-Error: Unhandled` and this error payload.
+    Error(String),
+    /// 200 with this text, which need not be JSON.
+    Raw(String),
+    /// The same as Json, after a pause.
+    Slow(Duration, String),
+    /// The same as Json, sent chunked.
+    Chunked(String),
+}
+
+/// A Lambda-style function endpoint with the Runtime Interface Emulator's contract: the
+/// event arrives as the POST body, the handler's result goes back as the response body.
+/// It records every event and answers what the test's closure returns for it.
+pub struct Function {
+    pub origin: Origin,
+}
+
+impl Function {
+    pub fn start(
+        answer: impl Fn(&serde_json::Value) -> FnReply + Send + Sync + 'static,
+    ) -> Function {
+        let origin = Origin::start(move |req, s| {
+            let event: serde_json::Value =
+                serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
+            let json = &[("content-type", "application/json")];
+            match answer(&event) {
+                FnReply::Json(body) => respond(s, 200, json, body.as_bytes()),
+                FnReply::Raw(body) => respond(s, 200, &[], body.as_bytes()),
+                FnReply::Error(body) => respond(
+                    s,
+                    200,
+                    &[("X-Amz-Function-Error", "Unhandled")],
+                    body.as_bytes(),
+                ),
+                FnReply::Slow(pause, body) => {
+                    thread::sleep(pause);
+                    respond(s, 200, json, body.as_bytes());
+                }
+                FnReply::Chunked(body) => {
+                    let half = body.len() / 2;
+                    let out = format!(
+                        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                        half,
+                        &body[..half],
+                        body.len() - half,
+                        &body[half..]
+                    );
+                    let _ = s.write_all(out.as_bytes());
+                }
+            }
+            true
+        });
+        Function { origin }
+    }
+
+    /// The invocation url, as the Runtime Interface Emulator serves it.
+    pub fn url(&self) -> String {
+        format!(
+            "http://{}/2015-03-31/functions/function/invocations",
+            self.origin.addr
+        )
+    }
+
+    /// The last event received, parsed.
+    pub fn last_event(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.origin.last().body).expect("the event is JSON")
+    }
+
+    pub fn calls(&self) -> usize {
+        self.origin.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `cond` for up to 5 s (log lines are written asynchronously).
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+// ---------------------------------------------------------------- traffic and admin
+
+/// A fresh, empty directory for a test's `state_dir` (left behind on purpose: a
+/// failing test's state can be inspected; it lives under the system temp dir).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = temp_path(tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One request on a new connection to any address.
+pub fn send_to(addr: SocketAddr, request: &[u8]) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(request).unwrap();
+    read_response(&mut BufReader::new(s), false).expect("a response")
+}
+
+/// `GET path` with an `x-api-key` header (none when `key` is None), on a new connection.
+pub fn get_with_key(addr: SocketAddr, path: &str, key: Option<&str>) -> Response {
+    let key = key.map_or(String::new(), |k| format!("x-api-key: {k}\r\n"));
+    send_to(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{key}Connection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// A request to the admin listener; `token` goes in `Authorization: Bearer`.
+pub fn admin(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Response {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = body.unwrap_or("");
+    let len = if body.is_empty() && method != "POST" {
+        String::new()
+    } else {
+        format!(
+            "Content-Length: {}\r\nContent-Type: application/json\r\n",
+            body.len()
+        )
+    };
+    send_to(
+        addr,
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: admin\r\n{auth}{len}Connection: close\r\n\r\n{body}"
+        )
+        .as_bytes(),
+    )
+}
+
+impl Client {
+    /// A keep-alive connection to any address, e.g. from a thread that has no `Portico`.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Client {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        }
+    }
+}
+
+impl Portico {
+    /// SIGKILL: no drain, no final flush; waits for the process to be gone.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

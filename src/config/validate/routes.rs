@@ -6,6 +6,10 @@ use std::time::Duration;
 use super::super::model::*;
 use super::super::KeyPath;
 use super::Validator;
+use crate::pipeline::context::Var;
+use crate::pipeline::params::{parse_key, Action, Target, RESERVED_REQUEST_HEADERS};
+use crate::pipeline::response::RESERVED_RESPONSE_HEADERS;
+use crate::pipeline::template::{self, Ref};
 use crate::router::key::{is_param_name, parse_route_key};
 
 const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
@@ -101,24 +105,36 @@ impl Validator<'_> {
                         values = resolved(rc.api, url, &names);
                     }
                     for (stage, value) in values {
+                        let at = if stage.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (in {stage})")
+                        };
                         if !value.starts_with("http://") {
-                            let at = if stage.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" (in {stage})")
-                            };
                             self.error(&up, format!("must start with http:// (https comes with TLS), got {value:?}{at}"));
+                        } else if !value.contains("${") {
+                            if let Err(e) = crate::integration::lambda::parse_url(&value) {
+                                self.error(&up, format!("{e}{at}"));
+                            }
                         }
                     }
                 }
                 self.timeout(*timeout, &ip.key("timeout"));
             }
-            Integration::Mock { status, .. } => {
+            Integration::Mock {
+                status,
+                headers,
+                body,
+            } => {
                 if !(100..=599).contains(status) {
                     self.error(
                         &ip.key("status"),
                         format!("must be an HTTP status 100–599, got {status}"),
                     );
+                }
+                self.stage_refs(rc, &ip.key("body"), body);
+                for (name, value) in headers {
+                    self.stage_refs(rc, &ip.key("headers").key(name), value);
                 }
             }
         }
@@ -157,8 +173,30 @@ impl Validator<'_> {
             }
         }
         let pp = rc.path.key("parameters");
+        if !route.parameters.is_empty() && !matches!(route.integration, Integration::Http { .. }) {
+            self.error(
+                &pp,
+                "request parameter mapping applies to http integrations (a Lambda function gets the whole request; use response_parameters for responses)",
+            );
+        }
         for (key, value) in &route.parameters {
             self.parameter(key, value, rc, &pp.key(key));
+        }
+        let rp = rc.path.key("response_parameters");
+        for (status, params) in &route.response_parameters {
+            let sp = rp.key(status);
+            if !status
+                .parse::<u16>()
+                .is_ok_and(|s| (200..=599).contains(&s))
+            {
+                self.error(
+                    &sp,
+                    "keys are status codes 200–599 of the integration's response",
+                );
+            }
+            for (key, value) in params {
+                self.response_parameter(key, value, rc, &sp.key(key));
+            }
         }
     }
 
@@ -176,27 +214,97 @@ impl Validator<'_> {
     /// Parameter mapping keys as in API Gateway HTTP APIs: `append|overwrite|remove:`
     /// followed by `header.NAME`, `querystring.NAME`, or `path` (overwrite only).
     fn parameter(&mut self, key: &str, value: &str, rc: &RouteCheck, p: &KeyPath) {
-        let target = key.split_once(':').and_then(|(action, target)| {
-            let ok_action = matches!(action, "append" | "overwrite" | "remove");
-            let ok_target = match target.split_once('.') {
-                Some(("header" | "querystring", name)) => !name.is_empty(),
-                _ => target == "path" && action == "overwrite",
-            };
-            (ok_action && ok_target).then_some(())
-        });
-        if target.is_none() {
-            self.error(p, "expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)");
+        match parse_key(key) {
+            Some((_, Target::Header(name))) => {
+                self.mapped_header(name, RESERVED_REQUEST_HEADERS, p);
+            }
+            Some((_, Target::Query(_))) | Some((Action::Overwrite, Target::Path)) => {}
+            _ => self.error(p, "expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
         }
-        self.stage_refs(rc, p, value);
-        const PATH_REF: &str = "$request.path.";
-        let mut rest = value;
-        while let Some(i) = rest.find(PATH_REF) {
-            rest = &rest[i + PATH_REF.len()..];
-            let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
-                .unwrap_or(rest.len());
-            self.param_exists(&rest[..end], rc, p);
+        self.mapping_value(value, rc, p, false);
+    }
+
+    /// Response mapping keys: `overwrite:statuscode`, `append|overwrite|remove:header.NAME`.
+    fn response_parameter(&mut self, key: &str, value: &str, rc: &RouteCheck, p: &KeyPath) {
+        match parse_key(key) {
+            Some((_, Target::Header(name))) => {
+                self.mapped_header(name, RESERVED_RESPONSE_HEADERS, p);
+            }
+            Some((Action::Overwrite, Target::StatusCode)) => {
+                let literal = value.trim();
+                let fixed = !literal.contains('$');
+                let usable = literal
+                    .parse::<u16>()
+                    .is_ok_and(|s| (200..=599).contains(&s) && s != 204 && s != 304);
+                if fixed && !usable {
+                    self.error(p, format!("must be a status 200–599 other than 204 and 304 (the body is already framed), got {value:?}"));
+                }
+            }
+            _ => self.error(
+                p,
+                "expected overwrite:statuscode, or append:, overwrite: or remove: then header.NAME",
+            ),
         }
+        self.mapping_value(value, rc, p, true);
+    }
+
+    fn mapped_header(&mut self, name: &str, reserved: &[&str], p: &KeyPath) {
+        if !name.bytes().all(crate::http1::parse::is_tchar) {
+            self.error(p, format!("{name:?} is not a header name"));
+        } else if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            self.error(p, format!("{name} is reserved: Portico sets it itself"));
+        }
+    }
+
+    /// Every reference in a mapping value must exist: path parameters in the route key,
+    /// `$context` variables, stage variables in every stage; `$request` values only in
+    /// request mappings, `$response` values only in response mappings.
+    fn mapping_value(&mut self, value: &str, rc: &RouteCheck, p: &KeyPath, response: bool) {
+        let refs = match template::parse(value) {
+            Ok(refs) => refs,
+            Err(message) => {
+                self.error(p, message);
+                return;
+            }
+        };
+        let mut stage_vars: Vec<String> = Vec::new();
+        for r in refs {
+            match r {
+                Ref::Lit(_) => {}
+                Ref::Stage(name) => {
+                    if !stage_vars.iter().any(|n| n == name) {
+                        stage_vars.push(name.to_string());
+                    }
+                }
+                Ref::Context(name) if Var::parse(name).is_none() => {
+                    let known: Vec<&str> = Var::NAMES.iter().map(|(n, _)| *n).collect();
+                    self.error(
+                        p,
+                        format!(
+                            "$context.{name} is not a variable (known: {})",
+                            known.join(", ")
+                        ),
+                    );
+                }
+                Ref::Context(_) => {}
+                Ref::Header(_) | Ref::Query(_) | Ref::Path | Ref::PathParam(_) if response => {
+                    self.error(p, "$request values are not available in response mappings");
+                }
+                Ref::PathParam(name) => self.param_exists(name, rc, p),
+                Ref::Header(name) if !name.bytes().all(crate::http1::parse::is_tchar) => {
+                    self.error(p, format!("{name:?} is not a header name"));
+                }
+                Ref::Header(_) | Ref::Query(_) | Ref::Path => {}
+                Ref::RespHeader(_) if !response => {
+                    self.error(
+                        p,
+                        "$response values are only available in response_parameters",
+                    );
+                }
+                Ref::RespHeader(_) => {}
+            }
+        }
+        self.stage_names(rc, p, &stage_vars);
     }
 
     fn param_exists(&mut self, name: &str, rc: &RouteCheck, p: &KeyPath) {
@@ -254,8 +362,14 @@ impl Validator<'_> {
                 return None;
             }
         };
+        self.stage_names(rc, field, &names);
+        Some(names)
+    }
+
+    /// Reports, at each stage that lacks one of `names`, which field needed it.
+    fn stage_names(&mut self, rc: &RouteCheck, field: &KeyPath, names: &[String]) {
         for (stage_name, stage) in &rc.api.stages {
-            for name in &names {
+            for name in names {
                 if lookup(&stage.variables, name).is_none() {
                     let at = rc.api_path.key("stages").key(stage_name).key("variables");
                     // Say where the need comes from relative to the API, next to the stage.
@@ -267,7 +381,6 @@ impl Validator<'_> {
                 }
             }
         }
-        Some(names)
     }
 }
 

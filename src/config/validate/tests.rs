@@ -156,7 +156,7 @@ fn stage_variables_in_every_field() {
         r#"      "GET /a": { integration: { type: http, upstream: users, path: "/${stageVariables.version}/a" } }
       "GET /b": { integration: { type: lambda, url: "http://fn/${stageVariables.fn}" } }
       "GET /c":
-        integration: { type: mock }
+        integration: { type: http, upstream: users }
         parameters: { "overwrite:header.x": "${stageVariables.tenant}" }
       "GET /d": { integration: { type: http, upstream: "${stageVariables.oops" } }
 "#,
@@ -197,7 +197,7 @@ fn integration_limits() {
 fn route_cache_throttle_and_parameters() {
     let yaml = shop_routes(
         r#"      "GET /users/{id}":
-        integration: { type: mock }
+        integration: { type: http, upstream: users }
         throttle: { rate: -0.5, burst: 1 }
         cache: { ttl: 2h, key: [path.nope, cookie.x] }
         parameters: { "overwrite:header.x": "$request.path.nope", "delete:header.y": "", "append:path": "/x" }
@@ -308,6 +308,78 @@ api_keys:
             r#"api_keys[1].name: duplicate name "alice", also api_keys[0]"#,
             "api_keys[2].value: same value as api_keys[0]",
             "api_keys[3].value: is empty",
+        ]
+    );
+}
+
+#[test]
+fn mapping_values_and_response_parameters() {
+    let yaml = shop_routes(
+        r#"      "GET /m/{id}":
+        integration: { type: http, upstream: users }
+        parameters:
+          "overwrite:header.x-a": "$request.header.x-b-$context.nope"
+          "append:querystring.q": "$response.header.x"
+          "overwrite:header.host": "x"
+          "remove:header.bad name": ""
+          "overwrite:path": "/v/${request.path.id}/$stageVariables.missing"
+        response_parameters:
+          "200":
+            "overwrite:statuscode": "204"
+            "append:header.x-req": "$request.header.x"
+            "overwrite:header.content-length": "1"
+            "overwrite:path": "/"
+          "abc": {}
+      "GET /fn":
+        integration: { type: lambda, url: "http://127.0.0.1:99999/" }
+        parameters: { "overwrite:header.x": "1" }
+        response_parameters: { "201": { "overwrite:statuscode": "$response.header.x-status", "append:header.x-id": "$context.requestId" } }
+"#,
+    );
+    let p = r#"apis.shop.routes."GET /m/{id}""#;
+    let f = r#"apis.shop.routes."GET /fn""#;
+    let known = "accountId, apiId, domainName, domainPrefix, extendedRequestId, httpMethod, identity.sourceIp, identity.userAgent, isCanaryRequest, path, protocol, requestId, requestTime, requestTimeEpoch, resourcePath, routeKey, stage";
+    assert_eq!(
+        check(&yaml),
+        [
+            format!("{p}.parameters.\"overwrite:header.x-a\": $context.nope is not a variable (known: {known})"),
+            format!("{p}.parameters.\"append:querystring.q\": $response values are only available in response_parameters"),
+            format!("{p}.parameters.\"overwrite:header.host\": host is reserved: Portico sets it itself"),
+            format!("{p}.parameters.\"remove:header.bad name\": \"bad name\" is not a header name"),
+            "apis.shop.stages.prod.variables: no variable \"missing\", used by routes.\"GET /m/{id}\".parameters.\"overwrite:path\"".to_string(),
+            format!("{p}.response_parameters.200.\"overwrite:statuscode\": must be a status 200–599 other than 204 and 304 (the body is already framed), got \"204\""),
+            format!("{p}.response_parameters.200.\"append:header.x-req\": $request values are not available in response mappings"),
+            format!("{p}.response_parameters.200.\"overwrite:header.content-length\": content-length is reserved: Portico sets it itself"),
+            format!("{p}.response_parameters.200.\"overwrite:path\": expected overwrite:statuscode, or append:, overwrite: or remove: then header.NAME"),
+            format!("{p}.response_parameters.abc: keys are status codes 200–599 of the integration's response"),
+            format!("{f}.integration.url: \"http://127.0.0.1:99999/\" has a bad port"),
+            format!("{f}.parameters: request parameter mapping applies to http integrations (a Lambda function gets the whole request; use response_parameters for responses)"),
+        ]
+    );
+}
+
+#[test]
+fn cors_domains_and_mock_stage_variables() {
+    let yaml = apis(
+        r#"  shop:
+    cors: { allow_origins: ["https://a.example", "https://b.example/", "b.example"], allow_methods: [GET, FETCH] }
+    stages: { prod: { variables: { a: "1" } } }
+    routes:
+      "GET /m": { integration: { type: mock, headers: { x-v: "${stageVariables.v}" }, body: "${stageVariables.a} ${stageVariables.b}" } }
+domains:
+  api.example.com: { mappings: { "": shop/prod } }
+  API.Example.com: { mappings: { "v1": shop/prod } }
+"#,
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.shop.cors.allow_origins[1]: expected "*" or scheme://host[:port], got "https://b.example/""#,
+            r#"apis.shop.cors.allow_origins[2]: expected "*" or scheme://host[:port], got "b.example""#,
+            r#"apis.shop.cors.allow_methods[1]: expected an HTTP method or "*", got "FETCH""#,
+            r#"apis.shop.stages.prod.variables: no variable "b", used by routes."GET /m".integration.body"#,
+            r#"apis.shop.stages.prod.variables: no variable "v", used by routes."GET /m".integration.headers.x-v"#,
+            r#"domains."API.Example.com": is the same host name as domains."api.example.com""#,
         ]
     );
 }

@@ -1,0 +1,49 @@
+//! `GET /metrics`, `POST /reload`, `GET /config`: thin routes over what the metrics
+//! registry and the reload module already do.
+
+use serde_json::json;
+
+use super::http::{Request, Response};
+use super::routes::Params;
+use super::AdminCtx;
+use crate::runtime::reload;
+
+/// Prometheus text (public, like `/health`).
+pub fn metrics(_: &AdminCtx, _: &Request, _: &Params) -> Response {
+    Response {
+        status: 200,
+        content_type: "text/plain; version=0.0.4",
+        headers: Vec::new(),
+        body: crate::metrics::registry().render().into_bytes(),
+    }
+}
+
+/// Re-reads the config file: 200 with the new generation, or 400 with every error
+/// (the running config stays).
+pub fn reload(_: &AdminCtx, _: &Request, _: &Params) -> Response {
+    match reload::reload() {
+        Ok(generation) => Response::json(
+            200,
+            &json!({ "message": "Reloaded", "generation": generation }),
+        ),
+        Err(errors) => {
+            let list: Vec<_> = errors
+                .0
+                .iter()
+                .map(|e| json!({ "path": e.path, "message": e.message }))
+                .collect();
+            Response::json(
+                400,
+                &json!({ "message": "Config not reloaded", "errors": list }),
+            )
+        }
+    }
+}
+
+/// The running config as JSON, secrets redacted.
+pub fn config(_: &AdminCtx, _: &Request, _: &Params) -> Response {
+    match reload::current() {
+        Some((_, snap)) => Response::json(200, &snap.view),
+        None => Response::message(503, "no config installed"),
+    }
+}

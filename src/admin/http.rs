@@ -1,0 +1,225 @@
+//! The admin listener's HTTP/1.1: one request per connection, read with the gateway's
+//! own head parser, a Content-Length body, an answer, close. Admin traffic is a handful
+//! of requests, so this trades the hot path's zero-copy care for owned, simple values.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::http1::{parse_request, BodyKind, Method, ParseLimits, RequestHead};
+
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_BODY: u64 = 1024 * 1024;
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// Percent-encoded, as sent, without the query.
+    pub path: String,
+    /// Decoded pairs in order.
+    pub query: Vec<(String, String)>,
+    /// Lower-case names.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, body: &Value) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: serde_json::to_vec(body).expect("JSON values serialize"),
+        }
+    }
+
+    /// `{"message": ...}`, the shape of every gateway answer.
+    pub fn message(status: u16, message: &str) -> Response {
+        Response::json(status, &serde_json::json!({ "message": message }))
+    }
+
+    pub fn empty(status: u16) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Response {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn write_to(&self, w: &mut impl Write, head_only: bool) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        crate::http1::encode::status_line(&mut out, self.status);
+        let no_body = self.status == 204 || self.status == 304;
+        if !no_body {
+            write!(
+                out,
+                "content-type: {}\r\ncontent-length: {}\r\n",
+                self.content_type,
+                self.body.len()
+            )?;
+        }
+        for (n, v) in &self.headers {
+            write!(out, "{n}: {v}\r\n")?;
+        }
+        out.extend_from_slice(b"connection: close\r\n\r\n");
+        if !head_only && !no_body {
+            out.extend_from_slice(&self.body);
+        }
+        w.write_all(&out)
+    }
+}
+
+/// Why a request could not be read; the status to answer with, if any.
+#[derive(Debug)]
+pub enum ReadError {
+    Closed,
+    Status(u16, &'static str),
+}
+
+pub fn read_request(s: &mut TcpStream) -> Result<Request, ReadError> {
+    let limits = ParseLimits {
+        max_header_bytes: MAX_HEAD,
+        max_request_line: 8192,
+        max_body_bytes: MAX_BODY,
+        max_headers: 64,
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut head = RequestHead::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match parse_request(&buf, &limits, &mut head) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return Err(ReadError::Status(e.status(), e.message())),
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let len = match head.body {
+        BodyKind::Empty => 0,
+        BodyKind::Length(n) => n as usize,
+        BodyKind::Chunked => return Err(ReadError::Status(411, "Length Required")),
+    };
+    let mut body = buf.split_off(head.head_len);
+    while body.len() < len {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    body.truncate(len);
+    let headers = head
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                String::from_utf8_lossy(h.name.get(&buf)).to_ascii_lowercase(),
+                h.value.get(&buf).to_vec(),
+            )
+        })
+        .collect();
+    let query = head
+        .query
+        .map(|q| parse_query(q.get(&buf)))
+        .unwrap_or_default();
+    Ok(Request {
+        method: head.method,
+        path: String::from_utf8_lossy(head.path.get(&buf)).into_owned(),
+        query,
+        headers,
+        body,
+    })
+}
+
+pub fn parse_query(q: &[u8]) -> Vec<(String, String)> {
+    q.split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+/// Decodes %XX (and `+` as space in query strings); invalid escapes stay as they are.
+pub fn percent_decode(s: &[u8], plus_is_space: bool) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match s[i] {
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_and_percent_decoding() {
+        assert_eq!(
+            parse_query(b"plan=gold&key=a%20b&from=2024-01-01&x&y=1+2"),
+            vec![
+                ("plan".into(), "gold".into()),
+                ("key".into(), "a b".into()),
+                ("from".into(), "2024-01-01".into()),
+                ("x".into(), "".into()),
+                ("y".into(), "1 2".into()),
+            ]
+        );
+        assert_eq!(percent_decode(b"a%2Fb%", false), "a/b%");
+        assert_eq!(percent_decode(b"%zz%4", false), "%zz%4");
+        assert_eq!(percent_decode(b"a+b", false), "a+b");
+    }
+}

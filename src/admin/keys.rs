@@ -1,0 +1,79 @@
+//! `GET /api-keys`, `POST /api-keys`, `DELETE /api-keys/{name}`. A created key's value is
+//! in the POST answer and nowhere else: the store and the workers keep its SHA-256.
+
+use serde_json::{json, Value};
+
+use super::http::{Request, Response};
+use super::routes::Params;
+use super::AdminCtx;
+use crate::global::registry::{KeyError, Source};
+
+pub fn list(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
+    let items: Vec<Value> = ctx
+        .shared
+        .keys
+        .list()
+        .into_iter()
+        .map(|k| {
+            json!({
+                "name": k.name,
+                "plan": k.plan,
+                "source": match k.source { Source::Config => "config", Source::Admin => "admin" },
+                "createdDate": k.created,
+            })
+        })
+        .collect();
+    Response::json(200, &json!({ "items": items }))
+}
+
+pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return Response::message(
+            400,
+            "expected a JSON object like {\"name\": \"...\", \"plan\": \"...\"}",
+        );
+    };
+    let text = |field: &str| -> Result<Option<String>, Response> {
+        match body.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Response::message(400, &format!("{field} must be a string"))),
+        }
+    };
+    let (name, plan, value) = match (text("name"), text("plan"), text("value")) {
+        (Ok(Some(n)), Ok(p), Ok(v)) => (n, p, v),
+        (Ok(None), ..) => return Response::message(400, "name is required"),
+        (Err(r), ..) | (_, Err(r), _) | (.., Err(r)) => return r,
+    };
+    let Some(store) = &ctx.shared.store else {
+        return Response::message(503, "no state store");
+    };
+    match ctx.shared.keys.create(store, &name, plan.as_deref(), value) {
+        Ok(value) => Response::json(201, &json!({ "name": name, "value": value, "plan": plan })),
+        Err(e) => error(e),
+    }
+}
+
+pub fn revoke(ctx: &AdminCtx, _: &Request, params: &Params) -> Response {
+    let name = params.get("name").unwrap_or_default();
+    let Some(store) = &ctx.shared.store else {
+        return Response::message(503, "no state store");
+    };
+    match ctx.shared.keys.revoke(store, name) {
+        Ok(()) => Response::empty(204),
+        Err(e) => error(e),
+    }
+}
+
+fn error(e: KeyError) -> Response {
+    let status = match &e {
+        KeyError::Conflict(_) => 409,
+        KeyError::NotFound(_) => 404,
+        KeyError::UnknownPlan(_) | KeyError::Invalid(_) => 400,
+        KeyError::Store(_) => {
+            tracing::error!(error = %e, "admin: state store failed");
+            500
+        }
+    };
+    Response::message(status, &e.to_string())
+}

@@ -1,0 +1,187 @@
+//! The admin API's routes: method + path pattern → handler. A later feature adds a line
+//! to [`table`] and a handler in its own file; auth, 404/405 and HEAD are handled here.
+//!
+//! Everything but the public routes (`/health`, `/metrics`) needs
+//! `Authorization: Bearer <admin.token>`; without it the answer is 401 whatever the path,
+//! so an unauthenticated client cannot even probe which routes exist.
+
+use serde_json::json;
+
+use super::http::{percent_decode, Request, Response};
+use super::{config, keys, usage, AdminCtx};
+use crate::global::keys::{ct_eq, digest};
+use crate::http1::Method;
+
+pub type Handler = fn(&AdminCtx, &Request, &Params) -> Response;
+
+/// `{name}` segments captured from the path, percent-decoded.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct Route {
+    pub method: Method,
+    /// `/api-keys/{name}`: literal segments and whole-segment `{params}`.
+    pub pattern: &'static str,
+    pub public: bool,
+    pub handler: Handler,
+}
+
+const fn route(method: Method, pattern: &'static str, handler: Handler) -> Route {
+    Route {
+        method,
+        pattern,
+        public: false,
+        handler,
+    }
+}
+
+const fn public(method: Method, pattern: &'static str, handler: Handler) -> Route {
+    Route {
+        method,
+        pattern,
+        public: true,
+        handler,
+    }
+}
+
+/// Every admin route (DESIGN.md §6).
+pub fn table() -> Vec<Route> {
+    vec![
+        public(Method::Get, "/health", health),
+        public(Method::Get, "/metrics", config::metrics),
+        route(Method::Post, "/reload", config::reload),
+        route(Method::Get, "/config", config::config),
+        route(Method::Get, "/api-keys", keys::list),
+        route(Method::Post, "/api-keys", keys::create),
+        route(Method::Delete, "/api-keys/{name}", keys::revoke),
+        route(Method::Get, "/usage", usage::get),
+    ]
+}
+
+fn health(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
+    Response::json(
+        200,
+        &json!({"status": "ok", "workers": ctx.workers, "driver": ctx.driver}),
+    )
+}
+
+pub struct Router {
+    routes: Vec<Route>,
+    /// SHA-256 of the token: comparing digests makes the compare constant-time whatever
+    /// the lengths. None: no token configured, so every private route is refused.
+    token: Option<[u8; 32]>,
+}
+
+fn matches(pattern: &'static str, path: &str) -> Option<Params> {
+    let mut params = Vec::new();
+    let mut segs = path.strip_prefix('/')?.split('/');
+    for want in pattern.strip_prefix('/')?.split('/') {
+        let got = segs.next()?;
+        match want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+            Some(name) if !got.is_empty() => {
+                params.push((name, percent_decode(got.as_bytes(), false)))
+            }
+            Some(_) => return None,
+            None if want == got => {}
+            None => return None,
+        }
+    }
+    segs.next().is_none().then_some(Params(params))
+}
+
+impl Router {
+    pub fn new(token: Option<&str>) -> Router {
+        Router {
+            routes: table(),
+            token: token.map(|t| digest(t.as_bytes())),
+        }
+    }
+
+    fn authorized(&self, req: &Request) -> bool {
+        let (Some(token), Some(value)) = (&self.token, req.header("authorization")) else {
+            return false;
+        };
+        let presented = match value.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => &value[7..],
+            _ => return false,
+        };
+        ct_eq(token, &digest(presented.trim_ascii()))
+    }
+
+    pub fn dispatch(&self, ctx: &AdminCtx, req: &Request) -> Response {
+        // HEAD is GET without the body (the server leaves it out).
+        let method = match req.method {
+            Method::Head => Method::Get,
+            m => m,
+        };
+        let mut allowed: Vec<&str> = Vec::new();
+        let mut public_path = false;
+        for r in &self.routes {
+            let Some(params) = matches(r.pattern, &req.path) else {
+                continue;
+            };
+            public_path |= r.public;
+            if r.method != method {
+                allowed.push(method_name(r.method));
+                continue;
+            }
+            if !r.public && !self.authorized(req) {
+                return unauthorized();
+            }
+            return (r.handler)(ctx, req, &params);
+        }
+        if !public_path && !self.authorized(req) {
+            return unauthorized();
+        }
+        if allowed.is_empty() {
+            Response::message(404, "Not Found")
+        } else {
+            Response::message(405, "Method Not Allowed").with_header("allow", allowed.join(", "))
+        }
+    }
+}
+
+fn unauthorized() -> Response {
+    Response::message(401, "Unauthorized").with_header("www-authenticate", "Bearer".into())
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+        Method::Patch => "PATCH",
+        Method::Trace => "TRACE",
+        Method::Connect => "CONNECT",
+        Method::Other => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(matches("/health", "/health").is_some());
+        assert!(matches("/health", "/health/").is_none());
+        assert!(matches("/health", "/healthz").is_none());
+        let p = matches("/api-keys/{name}", "/api-keys/bob%20x").unwrap();
+        assert_eq!(p.get("name"), Some("bob x"));
+        assert!(matches("/api-keys/{name}", "/api-keys/").is_none());
+        assert!(matches("/api-keys/{name}", "/api-keys/a/b").is_none());
+        assert!(matches("/api-keys", "/api-keys/a").is_none());
+    }
+}

@@ -1,0 +1,168 @@
+//! `GET /usage?plan=&key=&from=&to=`: per-day usage of a plan's keys, in the shape of
+//! API Gateway's GetUsage:
+//! `{"usagePlanId", "startDate", "endDate", "items": {"KEY": [[used, remaining], …]}}`,
+//! one pair per day from `from` to `to` (UTC dates, `YYYY-MM-DD`, default today).
+//! `remaining` is what the quota had left at the end of that day (null: no quota).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::http::{Request, Response};
+use super::routes::Params;
+use super::AdminCtx;
+use crate::config::traffic::PlanRt;
+use crate::global::usage::{format_day, parse_day, period_start, today};
+use crate::store::DayCount;
+
+/// Longest range one request may ask for.
+const MAX_DAYS: u32 = 366;
+
+pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
+    let Some(plan_name) = req.query("plan").filter(|p| !p.is_empty()) else {
+        return Response::message(400, "plan is required");
+    };
+    let plans = ctx.shared.keys.plans();
+    let Some(plan) = plans.iter().find(|p| p.name == plan_name) else {
+        return Response::message(404, &format!("no usage plan named {plan_name:?}"));
+    };
+    let day = |name: &str| match req.query(name) {
+        None | Some("") => Ok(today()),
+        Some(s) => parse_day(s).ok_or_else(|| {
+            Response::message(
+                400,
+                &format!("{name} must be a date like 2024-01-31, got {s:?}"),
+            )
+        }),
+    };
+    let (from, to) = match (day("from"), day("to")) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    if to < from || to - from >= MAX_DAYS {
+        return Response::message(
+            400,
+            &format!("from must not be after to, and at most {MAX_DAYS} days apart"),
+        );
+    }
+    let key = req.query("key").filter(|k| !k.is_empty());
+    // The counts in memory go to the store first, so the answer is up to the request.
+    if let Err(e) = ctx.shared.flush() {
+        tracing::error!(error = %e, "admin: cannot flush usage");
+        return Response::message(500, "cannot read usage");
+    }
+    let Some(store) = &ctx.shared.store else {
+        return Response::message(503, "no state store");
+    };
+    // From the start of `from`'s quota period, for the remaining counts.
+    let read_from = plan
+        .quota
+        .as_ref()
+        .map_or(from, |q| period_start(from, q.period, q.offset));
+    let rows = match store.usage(&plan.name, key, read_from, to) {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "admin: cannot read usage");
+            return Response::message(500, "cannot read usage");
+        }
+    };
+    // Every key of the plan shows, used or not; revoked keys show if they have usage.
+    let mut names: Vec<String> = match key {
+        Some(k) => vec![k.to_string()],
+        None => ctx
+            .shared
+            .keys
+            .list()
+            .into_iter()
+            .filter(|k| k.plan.as_deref() == Some(&plan.name))
+            .map(|k| k.name)
+            .collect(),
+    };
+    for r in &rows {
+        if !names.contains(&r.key) {
+            names.push(r.key.clone());
+        }
+    }
+    let items: serde_json::Map<String, Value> = names
+        .into_iter()
+        .map(|name| {
+            let days = per_day(plan, &rows, &name, from, to);
+            (name, Value::Array(days))
+        })
+        .collect();
+    Response::json(
+        200,
+        &json!({
+            "usagePlanId": plan.name,
+            "startDate": format_day(from),
+            "endDate": format_day(to),
+            "items": items,
+        }),
+    )
+}
+
+/// `[[used, remaining], …]` for each day of `from..=to`.
+fn per_day(plan: &PlanRt, rows: &[DayCount], key: &str, from: u32, to: u32) -> Vec<Value> {
+    let counts: BTreeMap<u32, u64> = rows
+        .iter()
+        .filter(|r| r.key == key)
+        .map(|r| (r.day, r.count))
+        .collect();
+    (from..=to)
+        .map(|d| {
+            let used = counts.get(&d).copied().unwrap_or(0);
+            let remaining = plan.quota.as_ref().map(|q| {
+                let start = period_start(d, q.period, q.offset);
+                let so_far: u64 = counts.range(start..=d).map(|(_, c)| c).sum();
+                q.limit.saturating_sub(so_far)
+            });
+            json!([used, remaining])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{Period, Quota};
+
+    #[test]
+    fn remaining_counts_down_within_a_period() {
+        let plan = PlanRt {
+            name: "gold".into(),
+            id: 1,
+            throttle: None,
+            quota: Some(Quota {
+                limit: 100,
+                period: Period::Week,
+                offset: 0,
+            }),
+        };
+        let monday = parse_day("2024-05-13").unwrap();
+        let row = |day, count| DayCount {
+            plan: "gold".into(),
+            key: "k".into(),
+            day,
+            count,
+        };
+        let rows = vec![row(monday - 1, 50), row(monday, 10), row(monday + 2, 5)];
+        let got = per_day(&plan, &rows, "k", monday - 1, monday + 2);
+        assert_eq!(
+            got,
+            vec![
+                json!([50, 50]),
+                json!([10, 90]),
+                json!([0, 90]),
+                json!([5, 85])
+            ]
+        );
+        let none = PlanRt {
+            quota: None,
+            ..plan
+        };
+        assert_eq!(
+            per_day(&none, &rows, "k", monday, monday),
+            vec![json!([10, null])]
+        );
+    }
+}

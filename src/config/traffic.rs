@@ -1,0 +1,270 @@
+//! Throttles, usage plans and API keys → the tables admission reads (part of the
+//! snapshot). Every limit that applies somewhere gets an index and a global pool; each
+//! route of each stage gets the list of limit indices it must pass, most specific first,
+//! so a request never searches for its limits. Key values are reduced to SHA-256 digests.
+//!
+//! Plans are named by a 64-bit id (from the name) rather than an index, so that the key
+//! table, which the admin API republishes on its own schedule, and the snapshot, which a
+//! reload replaces, never have to agree on positions.
+
+use std::path::PathBuf;
+
+use super::model::{self, Config, Quota, Throttle, Workers};
+use crate::global::keys::digest;
+use crate::global::lease::{GlobalPool, UNLIMITED_RATE};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Account,
+    Api,
+    Stage,
+    Route,
+}
+
+/// One limit with its own global pool.
+#[derive(Debug, Clone)]
+pub struct LimitRt {
+    pub rate: f64,
+    pub burst: u64,
+    pub scope: Scope,
+    /// "shop", "shop/prod", "shop/prod GET /x": for logs and metrics.
+    pub label: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanRt {
+    pub name: String,
+    /// [`plan_id`] of the name.
+    pub id: u64,
+    pub throttle: Option<Throttle>,
+    pub quota: Option<Quota>,
+}
+
+/// A plan's id: the first 8 bytes of the SHA-256 of its name.
+pub fn plan_id(name: &str) -> u64 {
+    u64::from_le_bytes(digest(name.as_bytes())[..8].try_into().unwrap())
+}
+
+#[derive(Debug, Clone)]
+pub struct ConfigKey {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub plan: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct RouteTraffic {
+    pub key_required: bool,
+    /// Route, stage and API limits that apply, in that order (the plan × key and account
+    /// limits follow them at run time).
+    pub limits: Box<[u32]>,
+}
+
+#[derive(Debug)]
+pub struct StageTraffic {
+    /// Indexed by route id.
+    pub routes: Vec<RouteTraffic>,
+    /// Ids of the plans whose keys may call this stage.
+    pub plans: Box<[u64]>,
+}
+
+impl StageTraffic {
+    #[inline]
+    pub fn accepts(&self, plan_id: u64) -> bool {
+        self.plans.contains(&plan_id)
+    }
+}
+
+#[derive(Debug)]
+pub struct TrafficRt {
+    pub limits: Vec<LimitRt>,
+    /// One global pool per limit, shared by the workers of this config generation.
+    pub pools: Box<[GlobalPool]>,
+    /// Workers the pools' lease sizes were chosen for.
+    pub workers: usize,
+    pub account: Option<u32>,
+    /// Indexed [api][stage].
+    pub stages: Vec<Vec<StageTraffic>>,
+    pub plans: Vec<PlanRt>,
+    pub config_keys: Vec<ConfigKey>,
+    pub admin: Option<model::Admin>,
+    pub state_dir: PathBuf,
+}
+
+impl TrafficRt {
+    /// Whether anything needs the store: keys to remember, usage to count, or an admin
+    /// API that can create keys. A config with none of these leaves `state_dir` alone.
+    pub fn needs_store(&self) -> bool {
+        self.admin.is_some() || !self.plans.is_empty() || !self.config_keys.is_empty()
+    }
+
+    /// After a reload: limits that did not change keep their bucket state, so a reload
+    /// neither refills nor empties them.
+    pub fn inherit(&self, prev: &TrafficRt) {
+        for (l, pool) in self.limits.iter().zip(self.pools.iter()) {
+            let same = prev.limits.iter().position(|p| {
+                p.label == l.label && p.rate == l.rate && p.burst == l.burst && p.scope == l.scope
+            });
+            if let Some(i) = same {
+                pool.inherit(&prev.pools[i]);
+            }
+        }
+    }
+}
+
+pub fn compile(cfg: &Config) -> TrafficRt {
+    let mut limits = Vec::new();
+    let mut add = |t: &Option<Throttle>, scope: Scope, label: String| -> Option<u32> {
+        let t = t.as_ref()?;
+        if t.rate >= UNLIMITED_RATE {
+            return None;
+        }
+        limits.push(LimitRt {
+            rate: t.rate,
+            burst: t.burst,
+            scope,
+            label,
+        });
+        Some(limits.len() as u32 - 1)
+    };
+    let account = add(&Some(cfg.server.throttle), Scope::Account, "account".into());
+    let plans: Vec<PlanRt> = cfg
+        .usage_plans
+        .iter()
+        .map(|(name, p)| PlanRt {
+            name: name.clone(),
+            id: plan_id(name),
+            throttle: p.throttle.filter(|t| t.rate < UNLIMITED_RATE),
+            quota: p.quota.clone(),
+        })
+        .collect();
+    let mut stages = Vec::new();
+    for (api_name, api) in &cfg.apis {
+        let api_limit = add(&api.throttle, Scope::Api, api_name.clone());
+        let mut per_stage = Vec::new();
+        for (stage_name, stage) in &api.stages {
+            let stage_label = format!("{api_name}/{stage_name}");
+            let stage_limit = add(&stage.throttle, Scope::Stage, stage_label.clone());
+            let routes = api
+                .routes
+                .iter()
+                .map(|(key, route)| {
+                    let route_limit = add(
+                        &route.throttle,
+                        Scope::Route,
+                        format!("{stage_label} {key}"),
+                    );
+                    let limits: Vec<u32> = [route_limit, stage_limit, api_limit]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    RouteTraffic {
+                        key_required: route.api_key_required,
+                        limits: limits.into(),
+                    }
+                })
+                .collect();
+            let plans = cfg
+                .usage_plans
+                .iter()
+                .filter(|(_, p)| p.stages.is_empty() || p.stages.contains(&stage_label))
+                .map(|(name, _)| plan_id(name))
+                .collect();
+            per_stage.push(StageTraffic { routes, plans });
+        }
+        stages.push(per_stage);
+    }
+    let workers = match cfg.server.workers {
+        Workers::Count(n) => n.max(1),
+        Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    TrafficRt {
+        pools: limits
+            .iter()
+            .map(|l| GlobalPool::new(l.rate, l.burst, workers))
+            .collect(),
+        workers,
+        limits,
+        account,
+        stages,
+        plans,
+        config_keys: cfg
+            .api_keys
+            .iter()
+            .map(|k| ConfigKey {
+                name: k.name.clone(),
+                sha256: digest(k.value.as_bytes()),
+                plan: k.plan.clone(),
+            })
+            .collect(),
+        admin: cfg.admin.clone(),
+        state_dir: cfg.state_dir.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::load_str;
+
+    #[test]
+    fn routes_get_their_limits_most_specific_first() {
+        let cfg = load_str(
+            r#"
+server: { throttle: { rate: 100, burst: 10 } }
+apis:
+  a:
+    throttle: { rate: 50, burst: 5 }
+    stages:
+      prod: { throttle: { rate: 20, burst: 2 } }
+      dev: {}
+    routes:
+      "GET /x": { integration: { type: mock }, throttle: { rate: 1, burst: 1 }, api_key_required: true }
+      "GET /y": { integration: { type: mock } }
+  b:
+    throttle: { rate: 1000000000, burst: 1 }
+    stages: { $default: {} }
+    routes:
+      "GET /z": { integration: { type: mock } }
+usage_plans:
+  gold: { stages: [a/prod], throttle: { rate: 5, burst: 5 } }
+  all: {}
+api_keys:
+  - { name: k, value: secret-value, plan: gold }
+"#,
+        )
+        .unwrap();
+        let t = compile(&cfg);
+        let labels: Vec<&str> = t.limits.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["account", "a", "a/prod", "a/prod GET /x", "a/dev GET /x"]
+        );
+        assert_eq!(t.account, Some(0));
+        let prod = &t.stages[0][0];
+        assert_eq!(&*prod.routes[0].limits, &[3, 2, 1]);
+        assert!(prod.routes[0].key_required);
+        assert_eq!(&*prod.routes[1].limits, &[2, 1]);
+        let dev = &t.stages[0][1];
+        assert_eq!(&*dev.routes[0].limits, &[4, 1]);
+        // A rate of 1e9 or more is no limit.
+        assert!(t.stages[1][0].routes[0].limits.is_empty());
+        let (gold, all) = (plan_id("gold"), plan_id("all"));
+        assert!(prod.accepts(gold) && prod.accepts(all));
+        assert!(!dev.accepts(gold) && dev.accepts(all));
+        assert_eq!(t.pools.len(), t.limits.len());
+        assert_eq!(t.config_keys[0].sha256, digest(b"secret-value"));
+        assert!(t.needs_store());
+    }
+
+    #[test]
+    fn admin_defaults_to_loopback_9901_and_the_store_only_when_needed() {
+        let addr: std::net::SocketAddr = "127.0.0.1:9901".parse().unwrap();
+        for yaml in ["admin: { token: t }\n", "admin: {}\n"] {
+            let cfg = load_str(yaml).unwrap();
+            assert_eq!(cfg.admin.as_ref().unwrap().listen, addr, "{yaml}");
+            assert!(compile(&cfg).needs_store());
+        }
+        assert!(!compile(&load_str("apis: {}\n").unwrap()).needs_store());
+    }
+}

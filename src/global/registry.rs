@@ -1,0 +1,436 @@
+//! The API key registry: which keys are live (config keys less revoked ones, plus keys
+//! created through the admin API), their plan keys and usage counters. Only the admin
+//! thread, the flusher and a reload take its lock; workers read the table it publishes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tracing::warn;
+
+use super::keys::{digest, KeyEntry, KeyTable, PlanKey};
+use super::lease::GlobalPool;
+use super::usage::{period_start, today, UsageCells};
+use crate::config::model::Quota;
+use crate::config::traffic::{PlanRt, TrafficRt};
+use crate::store::{Store, StoreError, StoredKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Config,
+    Admin,
+}
+
+/// What `GET /api-keys` shows: never the value.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub name: String,
+    pub plan: Option<String>,
+    pub source: Source,
+    pub created: Option<u64>,
+}
+
+struct Active {
+    info: KeyInfo,
+    sha256: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("an API key named {0:?} already exists")]
+    Conflict(String),
+    #[error("no API key named {0:?}")]
+    NotFound(String),
+    #[error("no usage plan named {0:?}")]
+    UnknownPlan(String),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// (plan name, key name)
+type UsageKey = (String, String);
+
+struct Registry {
+    active: Vec<Active>,
+    plans: Vec<PlanRt>,
+    /// Live plan keys, rebuilt only when their plan's limits change.
+    plan_keys: HashMap<UsageKey, Arc<PlanKey>>,
+    /// Every usage counter of this run, revoked keys' included.
+    usage: HashMap<UsageKey, Arc<UsageCells>>,
+    next_slot: u32,
+}
+
+pub struct Keys {
+    table: Arc<ArcSwap<KeyTable>>,
+    reg: Mutex<Registry>,
+    workers: usize,
+}
+
+/// The keys a config brings, less those revoked through the admin API.
+fn config_actives(t: &TrafficRt, revoked: &[(String, [u8; 32])]) -> Vec<Active> {
+    t.config_keys
+        .iter()
+        .filter(|k| !revoked.iter().any(|(n, d)| *n == k.name && *d == k.sha256))
+        .map(|k| Active {
+            info: KeyInfo {
+                name: k.name.clone(),
+                plan: k.plan.clone(),
+                source: Source::Config,
+                created: None,
+            },
+            sha256: k.sha256,
+        })
+        .collect()
+}
+
+impl Keys {
+    /// Config keys (less those revoked through the admin API) and the keys created
+    /// through it, with usage restored from the store.
+    pub fn load(t: &TrafficRt, store: Option<&Store>, workers: usize) -> Result<Keys, StoreError> {
+        let revoked = match store {
+            Some(s) => s.revoked()?,
+            None => Vec::new(),
+        };
+        let mut active = config_actives(t, &revoked);
+        for k in store.map(Store::keys).transpose()?.unwrap_or_default() {
+            if active.iter().any(|a| a.info.name == k.name) {
+                warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
+                continue;
+            }
+            active.push(Active {
+                info: KeyInfo {
+                    name: k.name,
+                    plan: k.plan,
+                    source: Source::Admin,
+                    created: Some(k.created),
+                },
+                sha256: k.sha256,
+            });
+        }
+        let keys = Keys {
+            table: Arc::new(ArcSwap::from_pointee(KeyTable::default())),
+            reg: Mutex::new(Registry {
+                active,
+                plans: t.plans.clone(),
+                plan_keys: HashMap::new(),
+                usage: HashMap::new(),
+                next_slot: 0,
+            }),
+            workers,
+        };
+        let mut reg = keys.reg.lock().unwrap();
+        keys.publish(&mut reg, store)?;
+        drop(reg);
+        Ok(keys)
+    }
+
+    /// After a reload: the new config's plans and keys (created keys stay), published
+    /// at once. Counters carry over; a plan whose quota changed recounts its keys' current
+    /// period from the store (flush first, so the store is up to date).
+    pub fn reconfigure(&self, t: &TrafficRt, store: Option<&Store>) -> Result<(), StoreError> {
+        let revoked = match store {
+            Some(s) => s.revoked()?,
+            None => Vec::new(),
+        };
+        let mut reg = self.reg.lock().unwrap();
+        let created: Vec<Active> = reg
+            .active
+            .drain(..)
+            .filter(|a| a.info.source == Source::Admin)
+            .collect();
+        let mut active = config_actives(t, &revoked);
+        for a in created {
+            if active.iter().any(|c| c.info.name == a.info.name) {
+                warn!(key = %a.info.name, "a config key has the name of a key created through the admin API; the config key wins");
+            } else {
+                active.push(a);
+            }
+        }
+        reg.active = active;
+        let day = today();
+        for plan in &t.plans {
+            let changed_quota = reg
+                .plans
+                .iter()
+                .find(|p| p.name == plan.name)
+                .is_some_and(|old| {
+                    let q = |p: &PlanRt| p.quota.as_ref().map(|q| (q.limit, q.period, q.offset));
+                    q(old) != q(plan)
+                });
+            let (Some(q), Some(store), true) = (&plan.quota, store, changed_quota) else {
+                continue;
+            };
+            let start = period_start(day, q.period, q.offset);
+            for ((p, name), cells) in &reg.usage {
+                if *p == plan.name {
+                    let used: u64 = store
+                        .usage(p, Some(name), start, day)?
+                        .iter()
+                        .map(|c| c.count)
+                        .sum();
+                    cells.reset_quota(start, used);
+                }
+            }
+        }
+        reg.plans = t.plans.clone();
+        self.publish(&mut reg, store)
+    }
+
+    /// The table workers read (through their own `arc_swap::Cache`).
+    pub fn table(&self) -> &Arc<ArcSwap<KeyTable>> {
+        &self.table
+    }
+
+    pub fn plans(&self) -> Vec<PlanRt> {
+        self.reg.lock().unwrap().plans.clone()
+    }
+
+    pub fn list(&self) -> Vec<KeyInfo> {
+        let reg = self.reg.lock().unwrap();
+        reg.active.iter().map(|a| a.info.clone()).collect()
+    }
+
+    /// Every usage counter of this run as (plan, key, counters), revoked keys' included
+    /// (their last counts still have to reach the store).
+    pub fn usage_cells(&self) -> Vec<(String, String, Arc<UsageCells>)> {
+        let reg = self.reg.lock().unwrap();
+        reg.usage
+            .iter()
+            .map(|((p, k), cells)| (p.clone(), k.clone(), cells.clone()))
+            .collect()
+    }
+
+    /// Creates a key (the value is generated unless given) and makes it live on every
+    /// worker; returns the value, which is stored only as its digest.
+    pub fn create(
+        &self,
+        store: &Store,
+        name: &str,
+        plan: Option<&str>,
+        value: Option<String>,
+    ) -> Result<String, KeyError> {
+        if name.is_empty() || name.len() > 128 {
+            return Err(KeyError::Invalid("name must be 1 to 128 characters"));
+        }
+        let value = match value {
+            Some(v)
+                if v.len() < 20 || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                return Err(KeyError::Invalid(
+                    "value must be 20 to 128 printable ASCII characters",
+                ))
+            }
+            Some(v) => v,
+            None => generate_value(),
+        };
+        let sha256 = digest(value.as_bytes());
+        let mut reg = self.reg.lock().unwrap();
+        if let Some(p) = plan {
+            if !reg.plans.iter().any(|x| x.name == p) {
+                return Err(KeyError::UnknownPlan(p.to_string()));
+            }
+        }
+        if reg.active.iter().any(|a| a.info.name == name) {
+            return Err(KeyError::Conflict(name.to_string()));
+        }
+        if reg.active.iter().any(|a| a.sha256 == sha256) {
+            return Err(KeyError::Invalid(
+                "that value is already in use by another key",
+            ));
+        }
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        store.put_key(&StoredKey {
+            name: name.to_string(),
+            sha256,
+            plan: plan.map(str::to_string),
+            created,
+        })?;
+        reg.active.push(Active {
+            info: KeyInfo {
+                name: name.to_string(),
+                plan: plan.map(str::to_string),
+                source: Source::Admin,
+                created: Some(created),
+            },
+            sha256,
+        });
+        self.publish(&mut reg, Some(store))?;
+        Ok(value)
+    }
+
+    /// Revokes a key on every worker at once, and for good: a created key leaves the
+    /// store, a config key is remembered as revoked (until its value in the config changes).
+    pub fn revoke(&self, store: &Store, name: &str) -> Result<(), KeyError> {
+        let mut reg = self.reg.lock().unwrap();
+        let Some(i) = reg.active.iter().position(|a| a.info.name == name) else {
+            return Err(KeyError::NotFound(name.to_string()));
+        };
+        match reg.active[i].info.source {
+            Source::Admin => {
+                store.delete_key(name)?;
+            }
+            Source::Config => store.put_revoked(name, &reg.active[i].sha256)?,
+        }
+        reg.active.remove(i);
+        self.publish(&mut reg, Some(store))?;
+        Ok(())
+    }
+
+    /// Builds the table from the active keys and swaps it in.
+    fn publish(&self, reg: &mut Registry, store: Option<&Store>) -> Result<(), StoreError> {
+        let mut entries = Vec::with_capacity(reg.active.len());
+        for i in 0..reg.active.len() {
+            let (name, plan, sha256) = {
+                let a = &reg.active[i];
+                (a.info.name.clone(), a.info.plan.clone(), a.sha256)
+            };
+            let plan = match plan {
+                Some(p) => match self.plan_key(reg, &p, &name, store)? {
+                    Some(pk) => Some(pk),
+                    None => {
+                        warn!(key = %name, plan = %p, "API key names a usage plan the config does not have; refused until it does");
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            entries.push(KeyEntry {
+                sha256,
+                name: name.into(),
+                plan,
+            });
+        }
+        self.table.store(Arc::new(KeyTable::build(entries)));
+        Ok(())
+    }
+
+    /// `name`'s key in `plan`: kept while the plan's limits are the same, else rebuilt
+    /// around the same counters (restored from the store the first time).
+    fn plan_key(
+        &self,
+        reg: &mut Registry,
+        plan: &str,
+        name: &str,
+        store: Option<&Store>,
+    ) -> Result<Option<Arc<PlanKey>>, StoreError> {
+        let Some(p) = reg.plans.iter().find(|p| p.name == plan).cloned() else {
+            return Ok(None);
+        };
+        let k = (plan.to_string(), name.to_string());
+        if let Some(pk) = reg.plan_keys.get(&k) {
+            let quota = |q: &Option<Quota>| q.as_ref().map(|q| (q.limit, q.period, q.offset));
+            if pk.throttle == p.throttle && quota(&pk.quota) == quota(&p.quota) {
+                return Ok(Some(pk.clone()));
+            }
+        }
+        let usage = match reg.usage.get(&k) {
+            Some(u) => u.clone(),
+            None => {
+                let day = today();
+                let start = p
+                    .quota
+                    .as_ref()
+                    .map_or(day, |q| period_start(day, q.period, q.offset));
+                let (mut used, mut today_count) = (0, 0);
+                if let Some(store) = store {
+                    for c in store.usage(plan, Some(name), start.min(day), day)? {
+                        used += c.count;
+                        if c.day == day {
+                            today_count = c.count;
+                        }
+                    }
+                }
+                let cells = Arc::new(UsageCells::restored(start, used, day, today_count));
+                reg.usage.insert(k.clone(), cells.clone());
+                cells
+            }
+        };
+        // A new bucket gets a new slot, so no worker spends tokens leased from an old one.
+        reg.next_slot += 1;
+        let pk = Arc::new(PlanKey {
+            plan_id: p.id,
+            plan_name: p.name.as_str().into(),
+            name: name.into(),
+            slot: reg.next_slot - 1,
+            throttle: p.throttle,
+            pool: p
+                .throttle
+                .map(|t| GlobalPool::new(t.rate, t.burst, self.workers)),
+            quota: p.quota.clone(),
+            usage,
+        });
+        reg.plan_keys.insert(k, pk.clone());
+        Ok(Some(pk))
+    }
+}
+
+/// 40 characters from [A-Za-z0-9], like API Gateway's generated keys (~238 bits).
+fn generate_value() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(40);
+    let mut buf = [0u8; 64];
+    while out.len() < 40 {
+        getrandom::fill(&mut buf).expect("the OS random source");
+        // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() < 40 {
+                out.push(ALPHABET[(*b % 62) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_values_look_like_api_gateway_keys() {
+        let v = generate_value();
+        assert_eq!(v.len(), 40);
+        assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(v, generate_value());
+    }
+
+    fn traffic(yaml: &str) -> TrafficRt {
+        crate::config::traffic::compile(&crate::config::load::load_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn reconfigure_keeps_usage_and_rebuilds_only_changed_plans() {
+        let v1 = "usage_plans: { gold: { throttle: { rate: 10, burst: 10 } }, free: {} }\napi_keys: [{ name: k, value: value-of-k, plan: gold }, { name: j, value: value-of-j, plan: free }]\n";
+        let keys = Keys::load(&traffic(v1), None, 2).unwrap();
+        let find = |v: &[u8]| {
+            keys.table()
+                .load_full()
+                .find(&digest(v))
+                .map(|e| e.plan.clone().unwrap())
+        };
+        let k1 = find(b"value-of-k").unwrap();
+        let j1 = find(b"value-of-j").unwrap();
+        k1.usage.count_day(today());
+        keys.reconfigure(&traffic(v1), None).unwrap();
+        assert!(
+            Arc::ptr_eq(&k1, &find(b"value-of-k").unwrap()),
+            "unchanged plan: same bucket"
+        );
+
+        let v2 = v1.replace("rate: 10,", "rate: 20,");
+        keys.reconfigure(&traffic(&v2), None).unwrap();
+        let k2 = find(b"value-of-k").unwrap();
+        assert!(!Arc::ptr_eq(&k1, &k2) && Arc::ptr_eq(&k1.usage, &k2.usage));
+        assert_ne!(k1.slot, k2.slot);
+        assert!(Arc::ptr_eq(&j1, &find(b"value-of-j").unwrap()));
+
+        // A key that leaves the config is gone; its counters stay for the store.
+        let v3 = "usage_plans: { gold: {} }\napi_keys: []\n";
+        keys.reconfigure(&traffic(v3), None).unwrap();
+        assert!(find(b"value-of-k").is_none());
+        assert_eq!(keys.usage_cells().len(), 2);
+    }
+}

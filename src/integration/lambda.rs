@@ -1,0 +1,579 @@
+//! The `lambda` integration: POST the API Gateway proxy event to the function url and turn
+//! the handler's answer into the HTTP response. The url is any HTTP endpoint with the
+//! contract of the AWS Lambda Runtime Interface Emulator (event in, handler result out,
+//! `X-Amz-Function-Error` on failure), so real Lambda handlers run behind Portico as they are.
+//!
+//! Flow of one request: the whole body is read (content-length bodies stay in the
+//! connection buffer behind the head; chunked ones are decoded once); the event is written
+//! into the write buffer behind room left for the request head, so head and event go out
+//! in one write without copying the event; the answer is read over a pooled keep-alive
+//! connection (the function endpoint is an entry of the worker's upstream pools) within
+//! the route's timeout. A function error, a timeout, a refused connection, or an answer
+//! that is not JSON of the right shape is a 502 `{"message":"Internal server error"}`,
+//! logged with the reason.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use bytes::Buf;
+use monoio::buf::IoBuf;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+use tracing::{debug, warn};
+
+use super::lambda_event;
+use super::lambda_response::{self, Reply};
+use crate::config::compile::LambdaIntegration;
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::conn::{read_into, within, Conn};
+use crate::http1::encode;
+use crate::http1::parse::{BodyKind, Method};
+use crate::http1::response::{parse_response, ResponseBody};
+use crate::metrics::cells::bump;
+use crate::pipeline::context::RequestView;
+use crate::pipeline::response::Edits;
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+
+/// Largest response head accepted from a function endpoint.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// "content-length: " + 20 digits + CRLF + the final CRLF.
+const LENGTH_ROOM: usize = 16 + 20 + 4;
+const TIMED_OUT: &str = "no answer within the integration timeout";
+
+/// `http://host[:port][/path]` → (host as written for the Host header, port, path).
+pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?} must start with http://"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
+        return Err(format!(
+            "{url:?} has a space, control character or # in its path"
+        ));
+    }
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => {
+            let port = authority[i + 1..]
+                .parse::<u16>()
+                .map_err(|_| format!("{url:?} has a bad port"))?;
+            (&authority[..i], port)
+        }
+        _ => (authority, 80),
+    };
+    if host.is_empty() || host.contains('@') {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok((host, port, path))
+}
+
+/// Why a call failed; `Stale` means a pooled connection was found closed before any byte
+/// of the answer, so sending again on a new connection is safe.
+enum Fail {
+    Stale(String),
+    Other(String),
+}
+
+impl Fail {
+    fn reason(self) -> String {
+        match self {
+            Fail::Stale(s) | Fail::Other(s) => s,
+        }
+    }
+}
+
+/// Where the answer's body is: in `ubuf`, or decoded from chunks.
+enum Answer {
+    InBuf(Range<usize>),
+    Decoded(Vec<u8>),
+}
+
+/// Serves one request through the function; returns whether the client connection can
+/// carry another request.
+pub async fn invoke(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    l: &LambdaIntegration,
+) -> bool {
+    let deadline = Instant::now() + l.timeout;
+    // The request time is the arrival, not the end of the upload.
+    c.req.time_ms();
+    let mut decoded = Vec::new();
+    let consumed = match read_body(gen, c, &mut decoded).await {
+        Ok(n) => n,
+        Err((status, message)) => {
+            c.head.keep_alive = false;
+            return c.answer(ctx, gen, status, message, &[]).await;
+        }
+    };
+    let head_len = c.head.head_len;
+    let body: &[u8] = match c.head.body {
+        BodyKind::Empty => &[],
+        BodyKind::Length(_) => &c.rbuf[head_len..consumed],
+        BodyKind::Chunked => &decoded,
+    };
+
+    // Room for the request head first; the head is filled in once the event's length is
+    // known, and the write starts where the head does.
+    let room = l.head.len() + LENGTH_ROOM;
+    c.wbuf.clear();
+    // Enough for the head, the request head as JSON and a base64 body: one allocation.
+    c.wbuf
+        .reserve(room + 2 * head_len + body.len() / 3 * 4 + 1024);
+    c.wbuf.resize(room, 0);
+    let view = RequestView {
+        snap: &gen.snap,
+        state: &c.req,
+        buf: &c.rbuf,
+        head: &c.head,
+        params: &c.params,
+        peer: c.peer,
+        request_id: &c.request_id,
+    };
+    lambda_event::write_event(&mut c.wbuf, &view, l.format, body);
+    drop(decoded);
+    let start = fill_head(&mut c.wbuf, room, &l.head);
+
+    let sending = Instant::now();
+    let called = call(gen, c, l, start, deadline).await;
+    c.out.integration_time = Some(sending.elapsed());
+    let reply = match called {
+        Ok(answer) => {
+            let raw = match &answer {
+                Answer::InBuf(r) => &c.ubuf[r.clone()],
+                Answer::Decoded(v) => &v[..],
+            };
+            lambda_response::parse(l.format, raw)
+        }
+        Err(f) => Err(f.reason()),
+    };
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(reason) => {
+            let id = String::from_utf8_lossy(&c.request_id).into_owned();
+            warn!(url = %l.url, request_id = %id, reason = %reason, "lambda function failed");
+            c.out.integration_error.push_str(&reason);
+            return answer_after_body(ctx, gen, c, consumed, 502, "Internal server error").await;
+        }
+    };
+    let keep = c.head.keep_alive && !ctx.drain.closing();
+    write_reply(gen, c, &reply, keep);
+    c.rbuf.advance(consumed);
+    if c.flush_wbuf().await.is_err() {
+        return false;
+    }
+    shrink(c);
+    keep
+}
+
+/// Large bodies grow the connection's buffers; a keep-alive connection should not hold
+/// megabytes between requests.
+fn shrink(c: &mut Conn) {
+    const KEEP: usize = 1 << 20;
+    if c.wbuf.capacity() > KEEP {
+        c.wbuf = Vec::with_capacity(4096);
+    }
+    if c.ubuf.capacity() > KEEP {
+        c.ubuf = bytes::BytesMut::new();
+    }
+    if c.rbuf.capacity() > KEEP && c.rbuf.len() < KEEP / 16 {
+        let mut fresh = bytes::BytesMut::with_capacity(16 * 1024);
+        fresh.extend_from_slice(&c.rbuf);
+        c.rbuf = fresh;
+    }
+}
+
+/// Reads the request body; returns how many bytes of `rbuf` the request takes.
+async fn read_body(
+    gen: &Generation,
+    c: &mut Conn,
+    decoded: &mut Vec<u8>,
+) -> Result<usize, (u16, &'static str)> {
+    let limits = &gen.snap.server.limits;
+    let head_len = c.head.head_len;
+    let mut continued = false;
+    match c.head.body {
+        BodyKind::Empty => Ok(head_len),
+        BodyKind::Length(n) => {
+            // The parser refused lengths over max_body_bytes.
+            let end = head_len + n as usize;
+            if c.rbuf.len() < end {
+                c.rbuf.reserve(end - c.rbuf.len());
+            }
+            while c.rbuf.len() < end {
+                more_body(c, &mut continued, limits.header_timeout).await?;
+            }
+            Ok(end)
+        }
+        BodyKind::Chunked => {
+            let mut dec = ChunkedDecoder::new(limits.max_body_bytes);
+            let mut pos = head_len;
+            loop {
+                let buf = &c.rbuf[pos..];
+                let scan = dec
+                    .scan(buf, |r| decoded.extend_from_slice(&buf[r]))
+                    .map_err(super::relay::body_error_status)?;
+                pos += scan.consumed;
+                if scan.done {
+                    return Ok(pos);
+                }
+                more_body(c, &mut continued, limits.header_timeout).await?;
+            }
+        }
+    }
+}
+
+async fn more_body(
+    c: &mut Conn,
+    continued: &mut bool,
+    wait: std::time::Duration,
+) -> Result<(), (u16, &'static str)> {
+    if c.head.expect_continue && !*continued {
+        *continued = true;
+        let (res, _) = c
+            .stream
+            .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+            .await;
+        res.map_err(|_| (400, "Bad Request"))?;
+    }
+    match within(wait, c.read_client()).await {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err((400, "Bad Request")),
+    }
+}
+
+/// Writes the request head right-aligned into `buf[..room]`; returns where it starts.
+fn fill_head(buf: &mut [u8], room: usize, head: &[u8]) -> usize {
+    let mut line = Vec::with_capacity(LENGTH_ROOM);
+    line.extend_from_slice(b"content-length: ");
+    encode::decimal(&mut line, (buf.len() - room) as u64);
+    line.extend_from_slice(b"\r\n\r\n");
+    let start = room - line.len() - head.len();
+    buf[start..start + head.len()].copy_from_slice(head);
+    buf[start + head.len()..room].copy_from_slice(&line);
+    start
+}
+
+/// Sends `wbuf[start..]` and reads the answer into `ubuf`, retrying once on a fresh
+/// connection when a pooled one turns out to be closed.
+async fn call(
+    gen: &Generation,
+    c: &mut Conn,
+    l: &LambdaIntegration,
+    start: usize,
+    deadline: Instant,
+) -> Result<Answer, Fail> {
+    let Some(mut lease) = gen.pools.checkout(l.upstream) else {
+        return Err(Fail::Other("no pool for the function endpoint".into()));
+    };
+    // Answers carry bodies base64-encoded or escaped: allow twice the request limit.
+    let limit = gen.snap.server.limits.max_body_bytes.saturating_mul(2) + (1 << 20);
+    let mut retried = false;
+    loop {
+        let (stream, reused) = match lease.pooled.take() {
+            Some(s) => {
+                bump(&lease.cells().reused, 1);
+                (s, true)
+            }
+            None => {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let connected = monoio::time::timeout(wait, super::http::connect(&lease)).await;
+                let failure = match connected {
+                    Ok(Ok(s)) => {
+                        bump(&lease.cells().new, 1);
+                        Ok(s)
+                    }
+                    Ok(Err(e)) => Err((&lease.cells().error, e.detail.into_owned())),
+                    Err(_) => Err((&lease.cells().timeout, "timed out connecting".into())),
+                };
+                match failure {
+                    Ok(s) => (s, false),
+                    Err((cell, why)) => {
+                        bump(cell, 1);
+                        lease.release(None);
+                        return Err(Fail::Other(why));
+                    }
+                }
+            }
+        };
+        match exchange(c, stream, start, deadline, limit).await {
+            Ok((answer, keep)) => {
+                lease.release(keep);
+                return Ok(answer);
+            }
+            Err(Fail::Stale(why)) if reused && !retried => {
+                debug!(url = %l.url, why = %why, "pooled connection was stale; retrying on a new one");
+                retried = true;
+            }
+            Err(f) => {
+                let timed_out = matches!(&f, Fail::Other(why) if why.starts_with(TIMED_OUT));
+                let cells = lease.cells();
+                bump(
+                    if timed_out {
+                        &cells.timeout
+                    } else {
+                        &cells.error
+                    },
+                    1,
+                );
+                lease.release(None);
+                return Err(f);
+            }
+        }
+    }
+}
+
+/// One request/answer on one connection; also returns the connection if it can be reused.
+async fn exchange(
+    c: &mut Conn,
+    mut stream: TcpStream,
+    start: usize,
+    deadline: Instant,
+    limit: u64,
+) -> Result<(Answer, Option<TcpStream>), Fail> {
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let timed_out = || Fail::Other(TIMED_OUT.into());
+    let buf = std::mem::take(&mut c.wbuf);
+    let sent = monoio::time::timeout(left(), stream.write_all(buf.slice(start..))).await;
+    let (res, slice) = sent.map_err(|_| timed_out())?;
+    // The buffer keeps the request so a retry can send it again.
+    c.wbuf = slice.into_inner();
+    res.map_err(|e| Fail::Stale(format!("write: {e}")))?;
+
+    c.ubuf.clear();
+    // Nothing received yet: a close now means the pooled connection was stale.
+    let mut received = false;
+    loop {
+        if !c.ubuf.is_empty() {
+            match parse_response(&c.ubuf, Method::Post, MAX_RESPONSE_HEAD, &mut c.rhead) {
+                Ok(true) if c.rhead.status < 200 => {
+                    c.ubuf.advance(c.rhead.head_len);
+                    continue;
+                }
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => return Err(Fail::Other(format!("bad answer head: {e:?}"))),
+            }
+        }
+        let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
+        match read.map_err(|_| timed_out())? {
+            Ok(0) if !received => return Err(Fail::Stale("closed before answering".into())),
+            Ok(0) => {
+                return Err(Fail::Other(
+                    "closed in the middle of the answer head".into(),
+                ))
+            }
+            Err(e) if !received => return Err(Fail::Stale(format!("read: {e}"))),
+            Err(e) => return Err(Fail::Other(format!("read: {e}"))),
+            Ok(_) => received = true,
+        }
+    }
+    let head_len = c.rhead.head_len;
+    let end;
+    let answer = match c.rhead.body {
+        ResponseBody::None => {
+            end = head_len;
+            Answer::InBuf(head_len..head_len)
+        }
+        ResponseBody::Length(n) if n > limit => {
+            return Err(Fail::Other(format!("answer of {n} bytes is too large")))
+        }
+        ResponseBody::Length(n) => {
+            end = head_len + n as usize;
+            while c.ubuf.len() < end {
+                let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
+                match read.map_err(|_| timed_out())? {
+                    Ok(k) if k > 0 => {}
+                    _ => return Err(Fail::Other("closed in the middle of the answer".into())),
+                }
+            }
+            Answer::InBuf(head_len..end)
+        }
+        ResponseBody::Chunked => {
+            let mut dec = ChunkedDecoder::new(limit);
+            let mut body = Vec::new();
+            let mut pos = head_len;
+            loop {
+                let buf = &c.ubuf[pos..];
+                let scan = dec
+                    .scan(buf, |r| body.extend_from_slice(&buf[r]))
+                    .map_err(|e| Fail::Other(format!("answer body: {e}")))?;
+                pos += scan.consumed;
+                if scan.done {
+                    break;
+                }
+                let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
+                match read.map_err(|_| timed_out())? {
+                    Ok(k) if k > 0 => {}
+                    _ => return Err(Fail::Other("closed in the middle of the answer".into())),
+                }
+            }
+            end = pos;
+            Answer::Decoded(body)
+        }
+        ResponseBody::UntilClose => {
+            loop {
+                let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
+                match read.map_err(|_| timed_out())? {
+                    Ok(0) => break,
+                    Ok(_) if (c.ubuf.len() - head_len) as u64 > limit => {
+                        return Err(Fail::Other("answer is too large".into()))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(Fail::Other(format!("read: {e}"))),
+                }
+            }
+            end = c.ubuf.len();
+            Answer::InBuf(head_len..end)
+        }
+    };
+    if let Some(kind) = c.rhead.header(&c.ubuf, "x-amz-function-error") {
+        let kind = String::from_utf8_lossy(kind).into_owned();
+        let detail = match &answer {
+            Answer::InBuf(r) => String::from_utf8_lossy(&c.ubuf[r.clone()]).into_owned(),
+            Answer::Decoded(v) => String::from_utf8_lossy(v).into_owned(),
+        };
+        let detail: String = detail.chars().take(300).collect();
+        return Err(Fail::Other(format!("function error ({kind}): {detail}")));
+    }
+    c.out.integration_status = Some(c.rhead.status);
+    if !(200..300).contains(&c.rhead.status) {
+        return Err(Fail::Other(format!(
+            "the function endpoint answered {}",
+            c.rhead.status
+        )));
+    }
+    // Bytes past the answer mean the endpoint is out of step: don't reuse it.
+    let reusable = c.rhead.keep_alive && end == c.ubuf.len();
+    Ok((answer, reusable.then_some(stream)))
+}
+
+async fn read_more(c: &mut Conn, stream: &mut TcpStream) -> std::io::Result<usize> {
+    let (res, buf) = read_into(stream, std::mem::take(&mut c.ubuf)).await;
+    c.ubuf = buf;
+    res
+}
+
+/// Hop-by-hop and framing headers are the gateway's to write, as are its request ids.
+fn skip_reply_header(name: &str) -> bool {
+    const SKIP: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "transfer-encoding",
+        "content-length",
+        "x-amzn-requestid",
+        "apigw-requestid",
+    ];
+    SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
+    let snap = &*gen.snap;
+    let edits = Edits::find(snap, &c.req, reply.status);
+    let view = RequestView {
+        snap,
+        state: &c.req,
+        buf: &c.rbuf,
+        head: &c.head,
+        params: &c.params,
+        peer: c.peer,
+        request_id: &c.request_id,
+    };
+    let resp = |name: &[u8], out: &mut Vec<u8>| reply.joined(name, out);
+    let out = &mut c.wbuf;
+    out.clear();
+    let status = match &edits {
+        Some(e) => e.status(reply.status, &view, &resp, out),
+        None => reply.status,
+    };
+    encode::status_line(out, status);
+    for (name, value) in &reply.headers {
+        if skip_reply_header(name) || edits.as_ref().is_some_and(|e| e.drops(name.as_bytes())) {
+            continue;
+        }
+        encode::header(out, name.as_bytes(), value.as_bytes());
+    }
+    if let Some(e) = &edits {
+        e.write_headers(&view, &resp, out);
+    }
+    c.out.status = status;
+    let bodiless = matches!(status, 204 | 304);
+    if !bodiless {
+        out.extend_from_slice(b"content-length: ");
+        encode::decimal(out, reply.body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+    }
+    encode::header(out, b"x-amzn-RequestId", &c.request_id);
+    encode::header(out, b"apigw-requestid", &c.request_id);
+    if !keep {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if c.head.minor_version == 0 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !bodiless && c.head.method != Method::Head {
+        out.extend_from_slice(&reply.body);
+        c.out.body_sent = reply.body.len() as u64;
+    }
+}
+
+/// A gateway answer once the whole request (`consumed` bytes of `rbuf`) has been read.
+async fn answer_after_body(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    consumed: usize,
+    status: u16,
+    message: &'static str,
+) -> bool {
+    c.rbuf.advance(consumed);
+    c.head.head_len = 0;
+    c.head.body = BodyKind::Empty;
+    c.head.expect_continue = false;
+    c.answer(ctx, gen, status, message, &[]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:9000/2015-03-31/functions/function/invocations"),
+            Ok((
+                "127.0.0.1",
+                9000,
+                "/2015-03-31/functions/function/invocations"
+            ))
+        );
+        assert_eq!(parse_url("http://fn.local"), Ok(("fn.local", 80, "/")));
+        assert_eq!(parse_url("http://[::1]:81/x"), Ok(("[::1]", 81, "/x")));
+        assert_eq!(parse_url("http://[::1]/x"), Ok(("[::1]", 80, "/x")));
+        assert!(parse_url("https://x/").is_err());
+        assert!(parse_url("http://:80/").is_err());
+        assert!(parse_url("http://x:99999/").is_err());
+        assert!(parse_url("http://x/a b").is_err());
+    }
+
+    #[test]
+    fn head_fills_its_room_exactly() {
+        let head = b"POST /f HTTP/1.1\r\nhost: h\r\n";
+        let room = head.len() + LENGTH_ROOM;
+        let mut buf = vec![0u8; room];
+        buf.extend_from_slice(b"{\"a\":1}");
+        let start = fill_head(&mut buf, room, head);
+        assert_eq!(
+            &buf[start..],
+            b"POST /f HTTP/1.1\r\nhost: h\r\ncontent-length: 7\r\n\r\n{\"a\":1}"
+        );
+    }
+}

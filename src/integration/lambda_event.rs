@@ -1,0 +1,520 @@
+//! The Amazon API Gateway proxy event, payload formats 1.0 and 2.0, written straight into
+//! one growing buffer: no intermediate JSON tree, no copy of the body besides its escaped
+//! (or base64) form in the event itself.
+//!
+//! Choices where API Gateway leaves room: header names are lower-cased in both formats
+//! (as the AWS examples show); query string names and values and path parameters are
+//! percent-decoded (`+` stays `+`); a body is base64-encoded when it is not UTF-8 or its
+//! content-type is not a text type; bytes that are not UTF-8 elsewhere (header values)
+//! become U+FFFD so the event is always valid JSON.
+
+use std::ops::Range;
+
+use base64::Engine;
+
+use crate::config::model::PayloadFormat;
+use crate::http1::encode;
+use crate::pipeline::context::{resolve, RequestView, Value, Var};
+
+/// Appends the event for the request in `v` with `body`.
+pub fn write_event(out: &mut Vec<u8>, v: &RequestView, format: PayloadFormat, body: &[u8]) {
+    match format {
+        PayloadFormat::V2 => v2(out, v, body),
+        PayloadFormat::V1 => v1(out, v, body),
+    }
+}
+
+fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
+    out.extend_from_slice(br#"{"version":"2.0","routeKey":"#);
+    string(out, v.route().key.as_bytes());
+    out.extend_from_slice(br#","rawPath":"#);
+    string(out, v.raw_path());
+    out.extend_from_slice(br#","rawQueryString":"#);
+    string(out, v.query());
+    cookies(out, v);
+    out.extend_from_slice(br#","headers":"#);
+    headers(out, v, false, Multi::Joined);
+    let pairs = QueryPairs::decode(v.query());
+    if !pairs.items.is_empty() {
+        out.extend_from_slice(br#","queryStringParameters":"#);
+        pairs.write(out, Multi::Joined);
+    }
+    if !v.params.is_empty() {
+        out.extend_from_slice(br#","pathParameters":"#);
+        path_parameters(out, v);
+    }
+    if !v.stage_vars().is_empty() {
+        out.extend_from_slice(br#","stageVariables":"#);
+        stage_variables(out, v);
+    }
+    out.extend_from_slice(br#","requestContext":{"accountId":"#);
+    ctx(out, v, Var::AccountId);
+    out.extend_from_slice(br#","apiId":"#);
+    ctx(out, v, Var::ApiId);
+    out.extend_from_slice(br#","domainName":"#);
+    ctx(out, v, Var::DomainName);
+    out.extend_from_slice(br#","domainPrefix":"#);
+    ctx(out, v, Var::DomainPrefix);
+    out.extend_from_slice(br#","http":{"method":"#);
+    ctx(out, v, Var::HttpMethod);
+    out.extend_from_slice(br#","path":"#);
+    string(out, v.raw_path());
+    out.extend_from_slice(br#","protocol":"#);
+    ctx(out, v, Var::Protocol);
+    out.extend_from_slice(br#","sourceIp":"#);
+    ctx(out, v, Var::SourceIp);
+    out.extend_from_slice(br#","userAgent":"#);
+    ctx(out, v, Var::UserAgent);
+    out.extend_from_slice(br#"},"requestId":"#);
+    ctx(out, v, Var::RequestId);
+    out.extend_from_slice(br#","routeKey":"#);
+    ctx(out, v, Var::RouteKey);
+    out.extend_from_slice(br#","stage":"#);
+    ctx(out, v, Var::Stage);
+    out.extend_from_slice(br#","time":"#);
+    ctx(out, v, Var::RequestTime);
+    out.extend_from_slice(br#","timeEpoch":"#);
+    encode::decimal(out, v.state.time_ms());
+    out.push(b'}');
+    if !body.is_empty() {
+        out.extend_from_slice(br#","body":"#);
+    }
+    let base64 = write_body(out, v, body);
+    out.extend_from_slice(br#","isBase64Encoded":"#);
+    out.extend_from_slice(if base64 { b"true" } else { b"false" });
+    out.push(b'}');
+}
+
+fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
+    out.extend_from_slice(br#"{"version":"1.0","resource":"#);
+    ctx(out, v, Var::ResourcePath);
+    out.extend_from_slice(br#","path":"#);
+    ctx(out, v, Var::Path);
+    out.extend_from_slice(br#","httpMethod":"#);
+    ctx(out, v, Var::HttpMethod);
+    out.extend_from_slice(br#","headers":"#);
+    headers(out, v, true, Multi::Last);
+    out.extend_from_slice(br#","multiValueHeaders":"#);
+    headers(out, v, true, Multi::List);
+    let pairs = QueryPairs::decode(v.query());
+    for (key, multi) in [
+        (&br#","queryStringParameters":"#[..], Multi::Last),
+        (br#","multiValueQueryStringParameters":"#, Multi::List),
+    ] {
+        out.extend_from_slice(key);
+        if pairs.items.is_empty() {
+            out.extend_from_slice(b"null");
+        } else {
+            pairs.write(out, multi);
+        }
+    }
+    out.extend_from_slice(br#","requestContext":{"accountId":"#);
+    ctx(out, v, Var::AccountId);
+    out.extend_from_slice(br#","apiId":"#);
+    ctx(out, v, Var::ApiId);
+    out.extend_from_slice(br#","domainName":"#);
+    ctx(out, v, Var::DomainName);
+    out.extend_from_slice(br#","domainPrefix":"#);
+    ctx(out, v, Var::DomainPrefix);
+    out.extend_from_slice(br#","extendedRequestId":"#);
+    ctx(out, v, Var::ExtendedRequestId);
+    out.extend_from_slice(br#","httpMethod":"#);
+    ctx(out, v, Var::HttpMethod);
+    out.extend_from_slice(br#","identity":{"sourceIp":"#);
+    ctx(out, v, Var::SourceIp);
+    out.extend_from_slice(br#","userAgent":"#);
+    ctx(out, v, Var::UserAgent);
+    out.extend_from_slice(br#"},"path":"#);
+    ctx(out, v, Var::Path);
+    out.extend_from_slice(br#","protocol":"#);
+    ctx(out, v, Var::Protocol);
+    out.extend_from_slice(br#","requestId":"#);
+    ctx(out, v, Var::RequestId);
+    out.extend_from_slice(br#","requestTime":"#);
+    ctx(out, v, Var::RequestTime);
+    out.extend_from_slice(br#","requestTimeEpoch":"#);
+    encode::decimal(out, v.state.time_ms());
+    out.extend_from_slice(br#","resourceId":"#);
+    ctx(out, v, Var::RouteKey);
+    out.extend_from_slice(br#","resourcePath":"#);
+    ctx(out, v, Var::ResourcePath);
+    out.extend_from_slice(br#","stage":"#);
+    ctx(out, v, Var::Stage);
+    out.extend_from_slice(br#"},"pathParameters":"#);
+    if v.params.is_empty() {
+        out.extend_from_slice(b"null");
+    } else {
+        path_parameters(out, v);
+    }
+    out.extend_from_slice(br#","stageVariables":"#);
+    if v.stage_vars().is_empty() {
+        out.extend_from_slice(b"null");
+    } else {
+        stage_variables(out, v);
+    }
+    out.extend_from_slice(br#","body":"#);
+    if body.is_empty() {
+        out.extend_from_slice(b"null");
+    }
+    let base64 = write_body(out, v, body);
+    out.extend_from_slice(br#","isBase64Encoded":"#);
+    out.extend_from_slice(if base64 { b"true" } else { b"false" });
+    out.push(b'}');
+}
+
+/// Writes the body as a JSON string (nothing when empty); returns whether it is base64.
+fn write_body(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) -> bool {
+    if body.is_empty() {
+        return false;
+    }
+    if is_text(v.header(b"content-type"), body) {
+        string(out, body);
+        return false;
+    }
+    let start = out.len() + 1;
+    let n = base64::encoded_len(body.len(), true).expect("a body under max_body_bytes");
+    out.push(b'"');
+    out.resize(start + n, 0);
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(body, &mut out[start..])
+        .expect("sized by encoded_len");
+    out.truncate(start + written);
+    out.push(b'"');
+    true
+}
+
+/// Text stays text when it is UTF-8 and its media type is textual (or not given).
+pub fn is_text(content_type: Option<&[u8]>, body: &[u8]) -> bool {
+    if std::str::from_utf8(body).is_err() {
+        return false;
+    }
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let media = ct
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let media = String::from_utf8_lossy(media).to_ascii_lowercase();
+    media.starts_with("text/")
+        || media.ends_with("json")
+        || media.ends_with("xml")
+        || matches!(
+            media.as_str(),
+            "application/javascript"
+                | "application/ecmascript"
+                | "application/x-www-form-urlencoded"
+                | "application/graphql"
+                | "application/yaml"
+                | "application/x-yaml"
+        )
+}
+
+/// Header values in one event object: joined with commas (2.0), the last one (1.0
+/// `headers`), or all as a list (1.0 `multiValueHeaders`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Multi {
+    Joined,
+    Last,
+    List,
+}
+
+/// The headers object. Repeated names (any case) are grouped; a request has at most a
+/// hundred headers, so grouping by scanning is cheaper than building a map.
+fn headers(out: &mut Vec<u8>, v: &RequestView, with_cookie: bool, multi: Multi) {
+    let hs = &v.head.headers;
+    let name = |i: usize| v.span(hs[i].name);
+    let mut any = false;
+    out.push(b'{');
+    for i in 0..hs.len() {
+        let n = name(i);
+        let skip = (!with_cookie && n.eq_ignore_ascii_case(b"cookie"))
+            || n.eq_ignore_ascii_case(b"x-forwarded-for")
+            || n.eq_ignore_ascii_case(b"x-forwarded-proto")
+            || (0..i).any(|j| name(j).eq_ignore_ascii_case(n));
+        if skip {
+            continue;
+        }
+        if any {
+            out.push(b',');
+        }
+        any = true;
+        out.push(b'"');
+        out.extend(n.iter().map(u8::to_ascii_lowercase));
+        out.extend_from_slice(b"\":");
+        let values = (i..hs.len())
+            .filter(|&j| name(j).eq_ignore_ascii_case(n))
+            .map(|j| v.span(hs[j].value));
+        values_of(out, values, multi, b",");
+    }
+    // As API Gateway does: the client address appended, the scheme as Portico saw it.
+    if any {
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""x-forwarded-for":"#);
+    let client = (0..hs.len())
+        .filter(|&j| name(j).eq_ignore_ascii_case(b"x-forwarded-for"))
+        .map(|j| v.span(hs[j].value));
+    let mut forwarded = Vec::new();
+    for value in client {
+        forwarded.extend_from_slice(value);
+        forwarded.extend_from_slice(b", ");
+    }
+    Value::Ip(v.peer.ip()).write(&mut forwarded);
+    values_of(out, std::iter::once(&forwarded[..]), multi, b"");
+    out.extend_from_slice(br#","x-forwarded-proto":"#);
+    values_of(out, std::iter::once(&b"http"[..]), multi, b"");
+    out.push(b'}');
+}
+
+fn values_of<'a>(
+    out: &mut Vec<u8>,
+    values: impl Iterator<Item = &'a [u8]>,
+    multi: Multi,
+    joiner: &[u8],
+) {
+    match multi {
+        Multi::Joined => {
+            out.push(b'"');
+            for (k, value) in values.enumerate() {
+                if k > 0 {
+                    out.extend_from_slice(joiner);
+                }
+                escape(out, value);
+            }
+            out.push(b'"');
+        }
+        Multi::Last => string(out, values.last().unwrap_or_default()),
+        Multi::List => {
+            out.push(b'[');
+            for (k, value) in values.enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                string(out, value);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+/// 2.0 moves cookies out of the headers: every `cookie` header split at `;`.
+fn cookies(out: &mut Vec<u8>, v: &RequestView) {
+    let mut first = true;
+    for h in &v.head.headers {
+        if !v.span(h.name).eq_ignore_ascii_case(b"cookie") {
+            continue;
+        }
+        for c in v.span(h.value).split(|&b| b == b';') {
+            let c = c.trim_ascii();
+            if c.is_empty() {
+                continue;
+            }
+            out.extend_from_slice(if first { br#","cookies":["# } else { b"," });
+            first = false;
+            string(out, c);
+        }
+    }
+    if !first {
+        out.push(b']');
+    }
+}
+
+fn path_parameters(out: &mut Vec<u8>, v: &RequestView) {
+    let mut scratch = Vec::new();
+    out.push(b'{');
+    for (k, (name, span)) in v.route().param_names.iter().zip(v.params).enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        string(out, name.as_bytes());
+        out.push(b':');
+        scratch.clear();
+        percent_decode(v.span(*span), &mut scratch);
+        string(out, &scratch);
+    }
+    out.push(b'}');
+}
+
+fn stage_variables(out: &mut Vec<u8>, v: &RequestView) {
+    out.push(b'{');
+    for (k, (name, value)) in v.stage_vars().iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        string(out, name.as_bytes());
+        out.push(b':');
+        string(out, value.as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// Query parameters decoded into one buffer, grouped by name.
+struct QueryPairs {
+    buf: Vec<u8>,
+    items: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl QueryPairs {
+    fn decode(q: &[u8]) -> QueryPairs {
+        let mut p = QueryPairs {
+            buf: Vec::with_capacity(q.len()),
+            items: Vec::new(),
+        };
+        for (name, value) in crate::pipeline::template::query_pairs(q) {
+            let a = p.buf.len();
+            percent_decode(name, &mut p.buf);
+            let b = p.buf.len();
+            percent_decode(value, &mut p.buf);
+            p.items.push((a..b, b..p.buf.len()));
+        }
+        // Stable, so repeated names keep their order; n log n even for a hostile query.
+        let buf = &p.buf;
+        p.items
+            .sort_by(|x, y| buf[x.0.clone()].cmp(&buf[y.0.clone()]));
+        p
+    }
+
+    fn write(&self, out: &mut Vec<u8>, multi: Multi) {
+        out.push(b'{');
+        let mut i = 0;
+        while i < self.items.len() {
+            let name = &self.buf[self.items[i].0.clone()];
+            let end = self.items[i..]
+                .iter()
+                .position(|(n, _)| self.buf[n.clone()] != *name)
+                .map_or(self.items.len(), |k| i + k);
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, name);
+            out.push(b':');
+            let values = self.items[i..end].iter().map(|(_, v)| &self.buf[v.clone()]);
+            values_of(out, values, multi, b",");
+            i = end;
+        }
+        out.push(b'}');
+    }
+}
+
+/// `%XX` → byte; anything else, including a malformed escape, is kept as it is.
+pub fn percent_decode(s: &[u8], out: &mut Vec<u8>) {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' && i + 2 < s.len() {
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+}
+
+fn ctx(out: &mut Vec<u8>, v: &RequestView, var: Var) {
+    match resolve(var, v) {
+        Value::Bytes(b) => string(out, b),
+        other => {
+            out.push(b'"');
+            other.write(out);
+            out.push(b'"');
+        }
+    }
+}
+
+/// A JSON string.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    escape(out, s);
+    out.push(b'"');
+}
+
+/// JSON string contents: quotes, backslashes and control characters escaped, invalid
+/// UTF-8 replaced, unescaped runs copied in one go.
+pub fn escape(out: &mut Vec<u8>, s: &[u8]) {
+    for chunk in s.utf8_chunks() {
+        let valid = chunk.valid().as_bytes();
+        let mut run = 0;
+        for (i, &b) in valid.iter().enumerate() {
+            let esc: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0..=0x1f => {
+                    out.extend_from_slice(&valid[run..i]);
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[(b >> 4) as usize]);
+                    out.push(HEX[(b & 15) as usize]);
+                    run = i + 1;
+                    continue;
+                }
+                _ => continue,
+            };
+            out.extend_from_slice(&valid[run..i]);
+            out.extend_from_slice(esc);
+            run = i + 1;
+        }
+        out.extend_from_slice(&valid[run..]);
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{fffd}".as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_replaces_invalid_utf8() {
+        let mut out = Vec::new();
+        string(&mut out, b"a\"b\\c\nd\x01\xffe\xc3\xa9");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\nd\\u0001\u{fffd}e\u{e9}\""
+        );
+    }
+
+    #[test]
+    fn percent_decoding() {
+        let mut out = Vec::new();
+        percent_decode(b"a%20b%2x%4", &mut out);
+        assert_eq!(out, b"a b%2x%4");
+        out.clear();
+        percent_decode(b"%C3%A9+", &mut out);
+        assert_eq!(out, "é+".as_bytes());
+    }
+
+    #[test]
+    fn query_pairs_group_in_order() {
+        let p = QueryPairs::decode(b"b=2&a=1&b=3&c&&a%20x=%41");
+        let mut out = Vec::new();
+        p.write(&mut out, Multi::Joined);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":"1","a x":"A","b":"2,3","c":""}"#
+        );
+        let mut out = Vec::new();
+        p.write(&mut out, Multi::List);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":["1"],"a x":["A"],"b":["2","3"],"c":[""]}"#
+        );
+    }
+
+    #[test]
+    fn text_or_binary() {
+        assert!(is_text(None, b"hello"));
+        assert!(is_text(Some(b"application/json; charset=utf-8"), b"{}"));
+        assert!(is_text(Some(b"application/vnd.api+json"), b"{}"));
+        assert!(!is_text(Some(b"application/octet-stream"), b"abc"));
+        assert!(!is_text(Some(b"text/plain"), b"\xff\xfe"));
+    }
+}

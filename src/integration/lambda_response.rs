@@ -1,0 +1,226 @@
+//! A function's answer → the HTTP response, as API Gateway reads it.
+//!
+//! 2.0: an object with `statusCode` is a response (`headers`, `cookies` → one
+//! `set-cookie` each, `body`, `isBase64Encoded`); any other JSON value is a 200
+//! `application/json` response whose body is that value (a string's text, or the JSON as
+//! the function wrote it). 1.0: the object must have `statusCode`; `headers` and
+//! `multiValueHeaders` merge, and where both name a header the multi-value list wins.
+//! Anything else is a bad function response: the caller answers 502 and logs the reason.
+
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::config::model::PayloadFormat;
+use crate::http1::parse::is_tchar;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// All values of a header, joined with commas (for `$response.header.NAME`).
+    pub fn joined(&self, name: &[u8], out: &mut Vec<u8>) {
+        let mut first = true;
+        for (n, v) in &self.headers {
+            if n.as_bytes().eq_ignore_ascii_case(name) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+}
+
+pub fn parse(format: PayloadFormat, raw: &[u8]) -> Result<Reply, String> {
+    let value: Value =
+        serde_json::from_slice(raw).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    match value {
+        Value::Object(obj) if obj.contains_key("statusCode") => structured(format, obj),
+        Value::Object(_) if format == PayloadFormat::V1 => {
+            Err("the answer has no statusCode (payload format 1.0 needs one)".into())
+        }
+        _ if format == PayloadFormat::V1 => Err("the answer is not a JSON object".into()),
+        bare => Ok(Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: match bare {
+                Value::String(s) => s.into_bytes(),
+                _ => raw.trim_ascii().to_vec(),
+            },
+        }),
+    }
+}
+
+fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Reply, String> {
+    let status = match obj.get("statusCode") {
+        Some(Value::Number(n)) => n.as_u64(),
+        // Some runtimes send it as text; API Gateway takes "200" too.
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .filter(|s| (200..=599).contains(s))
+    .ok_or_else(|| format!("statusCode {} is not a status 200–599", obj["statusCode"]))?
+        as u16;
+    let mut headers = Vec::new();
+    if format == PayloadFormat::V1 {
+        if let Some(multi) = object(&obj, "multiValueHeaders")? {
+            for (name, values) in multi {
+                let Value::Array(values) = values else {
+                    return Err(format!("multiValueHeaders.{name} is not a list"));
+                };
+                for value in values {
+                    headers.push(header(name, value)?);
+                }
+            }
+        }
+    }
+    let from_multi = headers.len();
+    if let Some(single) = object(&obj, "headers")? {
+        for (name, value) in single {
+            let dup = headers[..from_multi]
+                .iter()
+                .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(name));
+            if !dup {
+                headers.push(header(name, value)?);
+            }
+        }
+    }
+    if format == PayloadFormat::V2 {
+        match obj.get("cookies") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(cookies)) => {
+                for c in cookies {
+                    headers.push(header("set-cookie", c)?);
+                }
+            }
+            Some(_) => return Err("cookies is not a list".into()),
+        }
+    }
+    let base64 = match obj.get("isBase64Encoded") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(format!("isBase64Encoded is {other}, not true or false")),
+    };
+    let body = match obj.remove("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if base64 => base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(|e| format!("body is not base64: {e}"))?,
+        Some(Value::String(s)) => s.into_bytes(),
+        Some(_) => return Err("body is not a string".into()),
+    };
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn object<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a Map<String, Value>>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(format!("{key} is not an object")),
+    }
+}
+
+/// Header values may be strings, numbers or booleans (handlers often write numbers).
+fn header(name: &str, value: &Value) -> Result<(String, String), String> {
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => return Err(format!("header {name} is {other}, not text")),
+    };
+    Ok((name.to_string(), text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PayloadFormat::*;
+
+    fn ok(format: PayloadFormat, raw: &str) -> Reply {
+        parse(format, raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn v2_structured_and_bare() {
+        let r = ok(
+            V2,
+            r#"{"statusCode":201,"headers":{"x-a":"1","x-n":5},"cookies":["a=1","b=2"],"body":"hi"}"#,
+        );
+        assert_eq!(r.status, 201);
+        assert_eq!(
+            r.headers,
+            [
+                ("x-a".into(), "1".into()),
+                ("x-n".into(), "5".into()),
+                ("set-cookie".into(), "a=1".into()),
+                ("set-cookie".into(), "b=2".into())
+            ]
+        );
+        assert_eq!(r.body, b"hi");
+        let r = ok(V2, r#" {"message":"hi"} "#);
+        assert_eq!((r.status, &r.body[..]), (200, &br#"{"message":"hi"}"#[..]));
+        assert_eq!(ok(V2, r#""plain""#).body, b"plain");
+        assert_eq!(ok(V2, "[1,2]").body, b"[1,2]");
+        let r = ok(
+            V2,
+            r#"{"statusCode":200,"body":"AAEC/w==","isBase64Encoded":true}"#,
+        );
+        assert_eq!(r.body, [0, 1, 2, 255]);
+    }
+
+    #[test]
+    fn v1_merges_headers() {
+        let r = ok(
+            V1,
+            r#"{"statusCode":"404","headers":{"x-a":"single","x-b":"b"},"multiValueHeaders":{"X-A":["m1","m2"]},"body":null}"#,
+        );
+        assert_eq!(r.status, 404);
+        assert_eq!(
+            r.headers,
+            [
+                ("X-A".into(), "m1".into()),
+                ("X-A".into(), "m2".into()),
+                ("x-b".into(), "b".into())
+            ]
+        );
+        assert!(r.body.is_empty());
+    }
+
+    #[test]
+    fn wrong_shapes() {
+        for (format, raw) in [
+            (V2, "not json"),
+            (V2, r#"{"statusCode":99}"#),
+            (V2, r#"{"statusCode":"x"}"#),
+            (V2, r#"{"statusCode":200,"headers":[]}"#),
+            (V2, r#"{"statusCode":200,"headers":{"a b":"x"}}"#),
+            (V2, r#"{"statusCode":200,"headers":{"a":{}}}"#),
+            (V2, r#"{"statusCode":200,"body":{}}"#),
+            (
+                V2,
+                r#"{"statusCode":200,"body":"@@","isBase64Encoded":true}"#,
+            ),
+            (V2, r#"{"statusCode":200,"cookies":"a=1"}"#),
+            (V1, r#"{"body":"x"}"#),
+            (V1, r#""text""#),
+            (V1, r#"{"statusCode":200,"multiValueHeaders":{"a":"x"}}"#),
+        ] {
+            assert!(parse(format, raw.as_bytes()).is_err(), "{raw}");
+        }
+    }
+}

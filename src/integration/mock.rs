@@ -1,0 +1,105 @@
+//! Answers the gateway writes itself from config: mock integrations whose response is
+//! edited per request (response mapping, CORS headers) and CORS preflights. Plain mocks
+//! are written from their pre-encoded bytes by the connection (http1/conn.rs).
+
+use crate::config::compile::MockResponse;
+use crate::http1::conn::Conn;
+use crate::http1::encode;
+use crate::http1::parse::Method;
+use crate::pipeline::context::RequestView;
+use crate::pipeline::cors::CorsRt;
+use crate::pipeline::response::Edits;
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+
+impl Conn {
+    /// The gateway's 204 to a CORS preflight; the integration is never called.
+    pub(crate) async fn answer_preflight(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        cors: &CorsRt,
+    ) -> bool {
+        let keep = self.can_keep_alive(ctx);
+        self.out.status = 204;
+        let matched = cors.match_origin(self.head.header(&self.rbuf, "origin"));
+        self.wbuf.clear();
+        cors.write_preflight(matched, &mut self.wbuf);
+        self.end_own_head(keep);
+        if self.flush_wbuf().await.is_err() {
+            return false;
+        }
+        keep && self.discard_body(gen).await
+    }
+
+    /// A mock response with response mapping or CORS headers applied.
+    pub(crate) async fn answer_mock_edited(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        mock: &MockResponse,
+        edits: Edits<'_>,
+    ) -> bool {
+        let keep = self.can_keep_alive(ctx);
+        let view = RequestView {
+            snap: &gen.snap,
+            state: &self.req,
+            buf: &self.rbuf,
+            head: &self.head,
+            params: &self.params,
+            peer: self.peer,
+            request_id: &self.request_id,
+        };
+        let resp = |name: &[u8], out: &mut Vec<u8>| {
+            let mut first = true;
+            for (n, v) in &mock.headers {
+                if n.eq_ignore_ascii_case(name) {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(v);
+                }
+            }
+        };
+        let out = &mut self.wbuf;
+        out.clear();
+        let status = edits.status(mock.status, &view, &resp, out);
+        self.out.status = status;
+        encode::status_line(out, status);
+        for (name, value) in &mock.headers {
+            if !edits.drops(name) {
+                encode::header(out, name, value);
+            }
+        }
+        edits.write_headers(&view, &resp, out);
+        let bodiless = matches!(status, 100..=199 | 204 | 304);
+        if !bodiless {
+            out.extend_from_slice(b"content-length: ");
+            encode::decimal(out, mock.body.len() as u64);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.end_own_head(keep);
+        if !bodiless && self.head.method != Method::Head {
+            self.wbuf.extend_from_slice(&mock.body);
+            self.out.body_sent = mock.body.len() as u64;
+        }
+        if self.flush_wbuf().await.is_err() {
+            return false;
+        }
+        keep && self.discard_body(gen).await
+    }
+
+    /// Request ids, the connection header and the end of the head.
+    fn end_own_head(&mut self, keep: bool) {
+        let out = &mut self.wbuf;
+        encode::header(out, b"x-amzn-RequestId", &self.request_id);
+        encode::header(out, b"apigw-requestid", &self.request_id);
+        if !keep {
+            out.extend_from_slice(b"connection: close\r\n");
+        } else if self.head.minor_version == 0 {
+            out.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}

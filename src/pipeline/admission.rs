@@ -1,0 +1,202 @@
+//! The traffic gate between routing and the integration: API key, throttles, quota
+//! (DESIGN.md §1, §5). Runs on every routed request, so it does no IO, takes no lock and
+//! allocates nothing: local buckets are `Cell`s, the key table is one atomic load, and
+//! the only cross-core writes are a CAS when a bucket leases and the key's usage CASes.
+//!
+//! Order, most specific first: key (403) → quota peek (429 Limit Exceeded) → route,
+//! stage, API, plan × key and account throttles (429 Too Many Requests) → quota count.
+//! A request refused at one level gives back the tokens it took at the levels before.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Cache};
+
+use super::api_key;
+use super::throttle::{KeyBuckets, LimitBuckets};
+use super::usage::Periods;
+use crate::config::traffic::{RouteTraffic, TrafficRt};
+use crate::global::keys::{KeyTable, PlanKey};
+use crate::global::Shared;
+use crate::http1::conn::Conn;
+use crate::metrics::cells::bump;
+use crate::metrics::RouteCells;
+use crate::router::Matched;
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+
+/// One worker's side of the traffic gate that outlives config generations: its view of
+/// the key table and its buckets of plan × key limits. (The buckets of route, stage, API
+/// and account limits belong to the generation: `Generation::limits`.)
+pub struct Local {
+    pub shared: Arc<Shared>,
+    keys: RefCell<Cache<Arc<ArcSwap<KeyTable>>, Arc<KeyTable>>>,
+    key_buckets: KeyBuckets,
+    periods: Periods,
+}
+
+impl Local {
+    pub fn new(shared: Arc<Shared>, _worker: usize) -> Self {
+        Local {
+            keys: RefCell::new(Cache::new(shared.keys.table().clone())),
+            key_buckets: KeyBuckets::default(),
+            periods: Periods::default(),
+            shared,
+        }
+    }
+}
+
+fn throttled(wait_ns: u64) -> Deny {
+    Deny::Throttled {
+        retry_after: wait_ns.div_ceil(1_000_000_000).clamp(1, 86_400) as u32,
+    }
+}
+
+/// Route, stage, API, plan × key, account: all or nothing.
+#[inline]
+fn throttle(
+    t: &TrafficRt,
+    limits: &LimitBuckets,
+    keys: &KeyBuckets,
+    route: &RouteTraffic,
+    key: Option<&PlanKey>,
+) -> Result<(), Deny> {
+    limits
+        .take_all(&t.pools, &route.limits)
+        .map_err(throttled)?;
+    if let Some(pk) = key {
+        if let Err(wait) = keys.take(pk) {
+            limits.refund_all(&route.limits);
+            return Err(throttled(wait));
+        }
+    }
+    if let Some(account) = t.account {
+        if let Err(wait) = limits.take_all(&t.pools, &[account]) {
+            limits.refund_all(&route.limits);
+            if let Some(pk) = key {
+                keys.refund(pk);
+            }
+            return Err(throttled(wait));
+        }
+    }
+    Ok(())
+}
+
+/// Why the gateway answers a request itself instead of running its integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deny {
+    /// Key missing, unknown, revoked, or not in a plan for this stage.
+    Forbidden,
+    /// Seconds until the refusing limit has a token again.
+    Throttled {
+        retry_after: u32,
+    },
+    QuotaExceeded,
+}
+
+impl Deny {
+    /// Counts the refusal in the route's metric cells and answers for the gateway
+    /// (DESIGN.md §5); returns whether the connection goes on.
+    pub async fn answer(
+        self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        c: &mut Conn,
+        cells: &RouteCells,
+    ) -> bool {
+        match self {
+            Deny::Forbidden => c.answer(ctx, gen, 403, "Forbidden", &[]).await,
+            Deny::QuotaExceeded => {
+                bump(&cells.quota_rejected, 1);
+                c.answer(ctx, gen, 429, "Limit Exceeded", &[]).await
+            }
+            Deny::Throttled { retry_after } => {
+                bump(&cells.throttled, 1);
+                let mut digits = [0u8; 10];
+                let n = decimal(&mut digits, retry_after);
+                c.answer(
+                    ctx,
+                    gen,
+                    429,
+                    "Too Many Requests",
+                    &[("retry-after", &digits[..n])],
+                )
+                .await
+            }
+        }
+    }
+}
+
+fn decimal(out: &mut [u8; 10], mut v: u32) -> usize {
+    let mut tmp = [0u8; 10];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let n = tmp.len() - i;
+    out[..n].copy_from_slice(&tmp[i..]);
+    n
+}
+
+/// Lets the request through, or says how the gateway refuses it.
+#[inline]
+pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Result<(), Deny> {
+    let local = &ctx.traffic;
+    let t = &gen.snap.traffic;
+    let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
+    let route = &stage.routes[m.route as usize];
+    let (limits, keys) = (&gen.limits, &local.key_buckets);
+    if !route.key_required {
+        return throttle(t, limits, keys, route, None);
+    }
+    let mut cache = local.keys.borrow_mut();
+    let key = api_key::lookup(cache.load(), &c.head, &c.rbuf).ok_or(Deny::Forbidden)?;
+    // For the access log; a reference count, not a copy.
+    c.out.api_key = Some(key.name.clone());
+    let Some(pk) = key.plan.as_deref() else {
+        return throttle(t, limits, keys, route, None);
+    };
+    if !stage.accepts(pk.plan_id) {
+        return Err(Deny::Forbidden);
+    }
+    let quota = pk.quota.as_ref();
+    let (day, period) = local.periods.current(quota);
+    if let Some(q) = quota {
+        // Refusing here keeps an exhausted key from spending anyone's throttle tokens.
+        if pk.usage.quota_exhausted(period, q.limit) {
+            return Err(Deny::QuotaExceeded);
+        }
+    }
+    throttle(t, limits, keys, route, Some(pk))?;
+    if let Some(q) = quota {
+        if !pk.usage.quota_take(period, q.limit) {
+            limits.refund_all(&route.limits);
+            keys.refund(pk);
+            if let Some(account) = t.account {
+                limits.refund_all(&[account]);
+            }
+            return Err(Deny::QuotaExceeded);
+        }
+    }
+    pk.usage.count_day(day);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn retry_after_digits() {
+        let mut d = [0u8; 10];
+        let n = super::decimal(&mut d, 0);
+        assert_eq!(&d[..n], b"0");
+        let n = super::decimal(&mut d, 86_400);
+        assert_eq!(&d[..n], b"86400");
+        let n = super::decimal(&mut d, u32::MAX);
+        assert_eq!(&d[..n], b"4294967295");
+    }
+}

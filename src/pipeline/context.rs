@@ -1,0 +1,354 @@
+//! `$context` variables: one resolver over the request state, shared by parameter mapping,
+//! Lambda events and (later) access logs, so every feature reports the same values.
+//!
+//! Names follow Amazon API Gateway: `requestId`, `apiId`, `stage`, `routeKey`,
+//! `identity.sourceIp`, `requestTime` ("22/Nov/2026:02:49:38 +0000") and so on; see
+//! [`Var::parse`] for the full list. Values borrow from the request buffer and the config
+//! snapshot; nothing is allocated to resolve one.
+
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+
+use super::cors::CorsMatch;
+use crate::config::compile::{ApiRt, RouteRt, Snapshot, StageRt};
+use crate::http1::encode;
+use crate::http1::{RequestHead, Span};
+use crate::router::Matched;
+
+/// There are no AWS accounts here; events carry this where Lambda handlers expect one.
+pub const ACCOUNT_ID: &str = "000000000000";
+
+/// What the gateway decided about the request being served. Kept in the connection and
+/// overwritten by [`RequestState::begin`] for each request, so it costs no allocation.
+#[derive(Debug, Default)]
+pub struct RequestState {
+    pub api: u32,
+    pub stage: u32,
+    pub route: u32,
+    /// The stage's canary served this request (its variables and integrations).
+    pub canary: bool,
+    /// The Host named a custom domain: its base-path mapping is not part of 2.0's rawPath.
+    pub custom_domain: bool,
+    /// The request path after the base path.
+    pub rest: Span,
+    /// Milliseconds since the epoch, read from the clock the first time a feature asks
+    /// (0 = not yet), so requests that use no time-based value never read the clock.
+    time_ms: Cell<u64>,
+    /// Which configured origin the actual response echoes (CORS APIs only).
+    pub cors: CorsMatch,
+    /// The request head, kept after its body streamed upstream when the response still
+    /// needs request values (response parameter mapping). Spans of `head` index it.
+    pub saved_head: Option<BytesMut>,
+}
+
+impl RequestState {
+    pub fn begin(&mut self, m: &Matched, canary: bool) {
+        self.api = m.stage.api;
+        self.stage = m.stage.stage;
+        self.route = m.route;
+        self.canary = canary;
+        self.custom_domain = m.custom_domain;
+        self.rest = m.rest;
+        self.time_ms.set(0);
+        self.cors = CorsMatch::None;
+        self.saved_head = None;
+    }
+
+    /// The request time, fixed at the first call for this request.
+    pub fn time_ms(&self) -> u64 {
+        let t = self.time_ms.get();
+        if t != 0 {
+            return t;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64);
+        self.time_ms.set(now);
+        now
+    }
+}
+
+/// Everything a `$context` value or a mapping can read about one request.
+pub struct RequestView<'a> {
+    pub snap: &'a Snapshot,
+    pub state: &'a RequestState,
+    /// The bytes `head` and `params` index (the connection buffer, or the saved head).
+    pub buf: &'a [u8],
+    pub head: &'a RequestHead,
+    pub params: &'a [Span],
+    pub peer: SocketAddr,
+    pub request_id: &'a [u8],
+}
+
+impl<'a> RequestView<'a> {
+    pub fn api(&self) -> &'a ApiRt {
+        &self.snap.apis[self.state.api as usize]
+    }
+
+    pub fn stage(&self) -> &'a StageRt {
+        &self.api().stages[self.state.stage as usize]
+    }
+
+    pub fn route(&self) -> &'a RouteRt {
+        &self.api().routes[self.state.route as usize]
+    }
+
+    /// The stage variables in effect: the canary's overrides when it serves the request.
+    pub fn stage_vars(&self) -> &'a [(String, String)] {
+        let stage = self.stage();
+        match &stage.canary {
+            Some(c) if self.state.canary => &c.variables,
+            _ => &stage.variables,
+        }
+    }
+
+    /// Bytes of a span, or nothing if it does not lie in `buf` (never panics on a view
+    /// whose head was not kept).
+    pub fn span(&self, s: Span) -> &'a [u8] {
+        self.buf
+            .get(s.start as usize..s.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The first value of a header (names compared ignoring case).
+    pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
+        self.head
+            .headers
+            .iter()
+            .find(|h| self.span(h.name).eq_ignore_ascii_case(name))
+            .map(|h| self.span(h.value))
+    }
+
+    /// The whole request path as received ("/" when the target had none).
+    pub fn full_path(&self) -> &'a [u8] {
+        match self.span(self.head.path) {
+            b"" => b"/",
+            p => p,
+        }
+    }
+
+    /// The path after the stage's base path ("/" when nothing follows it).
+    pub fn rest_path(&self) -> &'a [u8] {
+        match self.span(self.state.rest) {
+            b"" => b"/",
+            p => p,
+        }
+    }
+
+    /// Payload 2.0's rawPath: the path without a custom domain's base-path mapping (on
+    /// the default endpoint the stage stays in, as in API Gateway).
+    pub fn raw_path(&self) -> &'a [u8] {
+        if self.state.custom_domain {
+            self.rest_path()
+        } else {
+            self.full_path()
+        }
+    }
+
+    pub fn query(&self) -> &'a [u8] {
+        self.head.query.map_or(&b""[..], |q| self.span(q))
+    }
+
+    /// The Host without its port.
+    pub fn domain_name(&self) -> &'a [u8] {
+        let host = self.head.host.map_or(&b""[..], |h| self.span(h));
+        if host.first() == Some(&b'[') {
+            return host
+                .iter()
+                .position(|&b| b == b']')
+                .map_or(host, |i| &host[..=i]);
+        }
+        host.iter()
+            .rposition(|&b| b == b':')
+            .map_or(host, |i| &host[..i])
+    }
+
+    pub fn method(&self) -> &'a [u8] {
+        self.span(self.head.method_span)
+    }
+
+    pub fn protocol(&self) -> &'static [u8] {
+        if self.head.minor_version == 0 {
+            b"HTTP/1.0"
+        } else {
+            b"HTTP/1.1"
+        }
+    }
+}
+
+/// A `$context` variable, parsed once at config compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    AccountId,
+    ApiId,
+    DomainName,
+    DomainPrefix,
+    ExtendedRequestId,
+    HttpMethod,
+    SourceIp,
+    UserAgent,
+    IsCanaryRequest,
+    Path,
+    Protocol,
+    RequestId,
+    RequestTime,
+    RequestTimeEpoch,
+    ResourcePath,
+    RouteKey,
+    Stage,
+}
+
+impl Var {
+    pub const NAMES: &'static [(&'static str, Var)] = &[
+        ("accountId", Var::AccountId),
+        ("apiId", Var::ApiId),
+        ("domainName", Var::DomainName),
+        ("domainPrefix", Var::DomainPrefix),
+        ("extendedRequestId", Var::ExtendedRequestId),
+        ("httpMethod", Var::HttpMethod),
+        ("identity.sourceIp", Var::SourceIp),
+        ("identity.userAgent", Var::UserAgent),
+        ("isCanaryRequest", Var::IsCanaryRequest),
+        ("path", Var::Path),
+        ("protocol", Var::Protocol),
+        ("requestId", Var::RequestId),
+        ("requestTime", Var::RequestTime),
+        ("requestTimeEpoch", Var::RequestTimeEpoch),
+        ("resourcePath", Var::ResourcePath),
+        ("routeKey", Var::RouteKey),
+        ("stage", Var::Stage),
+    ];
+
+    /// The variable for a name after `$context.`, e.g. "identity.sourceIp".
+    pub fn parse(name: &str) -> Option<Var> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// A resolved value; borrowed, or small enough to format on the spot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Bytes(&'a [u8]),
+    Num(u64),
+    Ip(IpAddr),
+    /// A request time in milliseconds since the epoch, in API Gateway's CLF format.
+    Time(u64),
+    Bool(bool),
+}
+
+pub fn resolve<'a>(var: Var, v: &RequestView<'a>) -> Value<'a> {
+    match var {
+        Var::AccountId => Value::Bytes(ACCOUNT_ID.as_bytes()),
+        Var::ApiId => Value::Bytes(v.api().name.as_bytes()),
+        Var::DomainName => Value::Bytes(v.domain_name()),
+        Var::DomainPrefix => {
+            let d = v.domain_name();
+            let end = d.iter().position(|&b| b == b'.').unwrap_or(d.len());
+            Value::Bytes(&d[..end])
+        }
+        Var::RequestId | Var::ExtendedRequestId => Value::Bytes(v.request_id),
+        Var::HttpMethod => Value::Bytes(v.method()),
+        Var::SourceIp => Value::Ip(v.peer.ip()),
+        Var::UserAgent => Value::Bytes(v.header(b"user-agent").unwrap_or_default()),
+        Var::IsCanaryRequest => Value::Bool(v.state.canary),
+        Var::Path => Value::Bytes(v.full_path()),
+        Var::Protocol => Value::Bytes(v.protocol()),
+        Var::RequestTime => Value::Time(v.state.time_ms()),
+        Var::RequestTimeEpoch => Value::Num(v.state.time_ms()),
+        Var::ResourcePath => Value::Bytes(v.route().path.as_bytes()),
+        Var::RouteKey => Value::Bytes(v.route().key.as_bytes()),
+        Var::Stage => Value::Bytes(v.stage().name.as_bytes()),
+    }
+}
+
+impl Value<'_> {
+    /// Appends the value as text. Only `Bytes` can hold characters that need escaping in
+    /// JSON or a header; the other kinds are digits, dots, colons and letters.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match *self {
+            Value::Bytes(b) => out.extend_from_slice(b),
+            Value::Num(n) => encode::decimal(out, n),
+            Value::Ip(ip) => {
+                use std::io::Write;
+                let _ = write!(out, "{ip}");
+            }
+            Value::Time(ms) => write_clf_time(out, ms / 1000),
+            Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        }
+    }
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// "22/Nov/2026:02:49:38 +0000", API Gateway's requestTime (common log format, UTC).
+pub fn write_clf_time(out: &mut Vec<u8>, secs: u64) {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let two = |out: &mut Vec<u8>, n: u64| {
+        out.push(b'0' + (n / 10) as u8);
+        out.push(b'0' + (n % 10) as u8);
+    };
+    two(out, d as u64);
+    out.push(b'/');
+    out.extend_from_slice(MONTHS[(m - 1) as usize]);
+    out.push(b'/');
+    encode::decimal(out, y as u64);
+    out.push(b':');
+    two(out, rem / 3600);
+    out.push(b':');
+    two(out, rem / 60 % 60);
+    out.push(b':');
+    two(out, rem % 60);
+    out.extend_from_slice(b" +0000");
+}
+
+/// Days since 1970-01-01 → (year, month 1–12, day 1–31), Howard Hinnant's algorithm:
+/// exact for the proleptic Gregorian calendar without tables or loops.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clf(secs: u64) -> String {
+        let mut out = Vec::new();
+        write_clf_time(&mut out, secs);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn request_time_in_api_gateway_format() {
+        assert_eq!(clf(0), "01/Jan/1970:00:00:00 +0000");
+        // 2026-11-22T02:49:38Z
+        assert_eq!(clf(1_795_315_778), "22/Nov/2026:02:49:38 +0000");
+        // A leap day.
+        assert_eq!(clf(951_782_400), "29/Feb/2000:00:00:00 +0000");
+        assert_eq!(clf(1_709_251_199), "29/Feb/2024:23:59:59 +0000");
+    }
+
+    #[test]
+    fn variable_names_parse() {
+        assert_eq!(Var::parse("identity.sourceIp"), Some(Var::SourceIp));
+        assert_eq!(Var::parse("requestTimeEpoch"), Some(Var::RequestTimeEpoch));
+        assert_eq!(Var::parse("identity"), None);
+    }
+}

@@ -1,0 +1,244 @@
+//! Request parameter mapping, as HTTP APIs do it: `overwrite:`, `append:` and `remove:` on
+//! `header.NAME` and `querystring.NAME`, and `overwrite:path`, applied while the proxy
+//! encodes the upstream request head (integration/http.rs).
+//!
+//! Everything is decided at compile time: which client headers and query parameters are
+//! dropped, which are added with which [`Template`]. Values always read the request as
+//! the client sent it, so the order of the operations does not matter. A value that comes
+//! out empty adds nothing (an `overwrite:` still drops the original).
+
+use super::context::RequestView;
+use super::template::{self, Template};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Append,
+    Overwrite,
+    Remove,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'s> {
+    Header(&'s str),
+    Query(&'s str),
+    Path,
+    StatusCode,
+}
+
+/// "append:header.x-a" → (Append, Header("x-a")); None if it is not of that form.
+pub fn parse_key(key: &str) -> Option<(Action, Target<'_>)> {
+    let (action, target) = key.split_once(':')?;
+    let action = match action {
+        "append" => Action::Append,
+        "overwrite" => Action::Overwrite,
+        "remove" => Action::Remove,
+        _ => return None,
+    };
+    let target = match target.split_once('.') {
+        Some(("header", name)) if !name.is_empty() => Target::Header(name),
+        Some(("querystring", name)) if !name.is_empty() => Target::Query(name),
+        None if target == "path" => Target::Path,
+        None if target == "statuscode" => Target::StatusCode,
+        _ => return None,
+    };
+    Some((action, target))
+}
+
+/// Headers a request mapping may not touch: they frame the message or are set by the
+/// proxy itself.
+pub const RESERVED_REQUEST_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "expect",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "traceparent",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-amzn-requestid",
+    "x-amzn-trace-id",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// A route's compiled request mapping for one stage (or its canary).
+#[derive(Debug, Default)]
+pub struct RequestMap {
+    path: Option<Template>,
+    /// Lower-case names of client headers that are not forwarded.
+    drop_headers: Vec<Box<[u8]>>,
+    add_headers: Vec<(Box<[u8]>, Template)>,
+    drop_query: Vec<Box<[u8]>>,
+    add_query: Vec<(Box<[u8]>, Template)>,
+}
+
+impl RequestMap {
+    /// None when the route maps nothing, so unmapped routes keep the plain encoder.
+    pub fn compile(
+        params: &[(String, String)],
+        vars: &[(String, String)],
+        path_params: &[String],
+    ) -> Result<Option<RequestMap>, String> {
+        if params.is_empty() {
+            return Ok(None);
+        }
+        let mut map = RequestMap::default();
+        for (key, value) in params {
+            let Some((action, target)) = parse_key(key) else {
+                return Err(format!("{key:?} is not a request mapping"));
+            };
+            let template =
+                || Template::compile(value, vars, path_params).map_err(|e| format!("{key}: {e}"));
+            match target {
+                Target::Header(name) => {
+                    let name = name.to_ascii_lowercase().into_bytes().into_boxed_slice();
+                    if action != Action::Append {
+                        map.drop_headers.push(name.clone());
+                    }
+                    if action != Action::Remove {
+                        map.add_headers.push((name, template()?));
+                    }
+                }
+                Target::Query(name) => {
+                    let name: Box<[u8]> = name.as_bytes().into();
+                    if action != Action::Append {
+                        map.drop_query.push(name.clone());
+                    }
+                    if action != Action::Remove {
+                        map.add_query.push((name, template()?));
+                    }
+                }
+                Target::Path if action == Action::Overwrite => map.path = Some(template()?),
+                _ => return Err(format!("{key:?} is not a request mapping")),
+            }
+        }
+        Ok(Some(map))
+    }
+
+    pub fn maps_path(&self) -> bool {
+        self.path.is_some()
+    }
+
+    pub fn maps_query(&self) -> bool {
+        !self.drop_query.is_empty() || !self.add_query.is_empty()
+    }
+
+    /// Whether a client header (any case) is left out of the upstream request.
+    pub fn drops_header(&self, name: &[u8]) -> bool {
+        self.drop_headers
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(name))
+    }
+
+    /// Writes the mapped path (always starting with '/'), percent-encoding what a path
+    /// can't hold. Only call when [`maps_path`](Self::maps_path).
+    pub fn write_path(&self, v: &RequestView, out: &mut Vec<u8>) {
+        let start = out.len();
+        if let Some(t) = &self.path {
+            t.eval(v, None, out);
+        }
+        if out.len() == start || out[start] != b'/' {
+            out.insert(start, b'/');
+        }
+        template::encode_tail(out, start, template::path_safe);
+    }
+
+    /// Writes `?` and the query string: the client's pairs minus dropped names, then the
+    /// added ones. Writes nothing when nothing is left.
+    pub fn write_query(&self, v: &RequestView, out: &mut Vec<u8>) {
+        let mut sep = b'?';
+        for pair in v.query().split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+            if self.drop_query.iter().any(|d| **d == *name) {
+                continue;
+            }
+            out.push(sep);
+            sep = b'&';
+            out.extend_from_slice(pair);
+        }
+        for (name, t) in &self.add_query {
+            let mark = out.len();
+            out.push(sep);
+            out.extend_from_slice(name);
+            out.push(b'=');
+            let value_at = out.len();
+            t.eval(v, None, out);
+            if out.len() == value_at {
+                out.truncate(mark);
+                continue;
+            }
+            template::encode_tail(out, value_at, template::query_safe);
+            sep = b'&';
+        }
+    }
+
+    /// Writes the added headers, each `name: value\r\n`.
+    pub fn write_headers(&self, v: &RequestView, out: &mut Vec<u8>) {
+        for (name, t) in &self.add_headers {
+            write_header(out, name, |out| t.eval(v, None, out));
+        }
+    }
+}
+
+/// Writes `name: value\r\n` with the value produced by `value`; nothing when it is empty.
+pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
+    let mark = out.len();
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    let value_at = out.len();
+    value(out);
+    if out.len() == value_at {
+        out.truncate(mark);
+        return;
+    }
+    template::sanitize_header_tail(&mut out[value_at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(
+            parse_key("append:header.x-a"),
+            Some((Action::Append, Target::Header("x-a")))
+        );
+        assert_eq!(
+            parse_key("remove:querystring.q"),
+            Some((Action::Remove, Target::Query("q")))
+        );
+        assert_eq!(
+            parse_key("overwrite:path"),
+            Some((Action::Overwrite, Target::Path))
+        );
+        assert_eq!(
+            parse_key("overwrite:statuscode"),
+            Some((Action::Overwrite, Target::StatusCode))
+        );
+        assert_eq!(parse_key("delete:header.x"), None);
+        assert_eq!(parse_key("append:header."), None);
+        assert_eq!(parse_key("append:cookie.x"), None);
+    }
+
+    #[test]
+    fn compile_splits_drops_and_adds() {
+        let params = vec![
+            ("overwrite:header.X-A".to_string(), "1".to_string()),
+            ("append:header.x-b".to_string(), "2".to_string()),
+            ("remove:header.x-c".to_string(), "".to_string()),
+            ("remove:querystring.debug".to_string(), "".to_string()),
+        ];
+        let map = RequestMap::compile(&params, &[], &[]).unwrap().unwrap();
+        assert!(map.drops_header(b"x-a") && map.drops_header(b"X-C"));
+        assert!(!map.drops_header(b"x-b"));
+        assert_eq!(map.add_headers.len(), 2);
+        assert!(map.maps_query() && !map.maps_path());
+        assert!(RequestMap::compile(&[], &[], &[]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,207 @@
+//! Response edits: response parameter mapping (`overwrite:statuscode`,
+//! `overwrite:/append:/remove:header.NAME`, chosen by the integration's status code, as
+//! HTTP APIs' `responseParameters`) and the CORS headers of actual responses.
+//!
+//! Every integration writes its response head through the same three questions —
+//! [`Edits::status`], [`Edits::drops`], [`Edits::write_headers`] — and [`Edits::find`]
+//! answers `None` for routes with neither feature, so their responses are written exactly
+//! as before.
+
+use tracing::debug;
+
+use super::context::{RequestState, RequestView};
+use super::cors::{is_cors_header, CorsMatch, CorsRt};
+use super::params::{parse_key, write_header, Action, Target};
+use super::template::{ResponseHeaders, Template};
+use crate::config::compile::Snapshot;
+
+/// Headers a response mapping may not touch: framing, and the gateway's own.
+pub const RESERVED_RESPONSE_HEADERS: &[&str] = &[
+    "apigw-requestid",
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-amzn-requestid",
+];
+
+#[derive(Debug, Default)]
+pub struct ResponseOps {
+    status: Option<Template>,
+    drop_headers: Vec<Box<[u8]>>,
+    add_headers: Vec<(Box<[u8]>, Template)>,
+}
+
+/// One route's response mappings for one stage (or its canary), by status code.
+#[derive(Debug, Default)]
+pub struct ResponseMap {
+    rules: Vec<(u16, ResponseOps)>,
+}
+
+impl ResponseMap {
+    pub fn compile(
+        by_status: &[(String, Vec<(String, String)>)],
+        vars: &[(String, String)],
+        path_params: &[String],
+    ) -> Result<Option<Box<ResponseMap>>, String> {
+        if by_status.is_empty() {
+            return Ok(None);
+        }
+        let mut map = ResponseMap::default();
+        for (code, params) in by_status {
+            let status: u16 = code
+                .parse()
+                .map_err(|_| format!("{code:?} is not a status code"))?;
+            let mut ops = ResponseOps::default();
+            for (key, value) in params {
+                let template = || {
+                    Template::compile(value, vars, path_params).map_err(|e| format!("{key}: {e}"))
+                };
+                match parse_key(key) {
+                    Some((Action::Overwrite, Target::StatusCode)) => {
+                        ops.status = Some(template()?);
+                    }
+                    Some((action, Target::Header(name))) => {
+                        let name = name.to_ascii_lowercase().into_bytes().into_boxed_slice();
+                        if action != Action::Append {
+                            ops.drop_headers.push(name.clone());
+                        }
+                        if action != Action::Remove {
+                            ops.add_headers.push((name, template()?));
+                        }
+                    }
+                    _ => return Err(format!("{key:?} is not a response mapping")),
+                }
+            }
+            map.rules.push((status, ops));
+        }
+        Ok(Some(Box::new(map)))
+    }
+
+    fn for_status(&self, status: u16) -> Option<&ResponseOps> {
+        self.rules
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, ops)| ops)
+    }
+}
+
+/// What changes in one response.
+pub struct Edits<'a> {
+    ops: Option<&'a ResponseOps>,
+    cors: Option<&'a CorsRt>,
+    matched: CorsMatch,
+}
+
+fn response_map<'a>(snap: &'a Snapshot, state: &RequestState) -> Option<&'a ResponseMap> {
+    let stage = &snap.apis[state.api as usize].stages[state.stage as usize];
+    let maps = match &stage.canary {
+        Some(c) if state.canary => &c.responses,
+        _ => &stage.responses,
+    };
+    maps.get(state.route as usize)?.as_deref()
+}
+
+impl<'a> Edits<'a> {
+    /// The edits for a response with this integration status; None when nothing changes.
+    pub fn find(snap: &'a Snapshot, state: &RequestState, status: u16) -> Option<Edits<'a>> {
+        let ops = response_map(snap, state).and_then(|m| m.for_status(status));
+        let cors = snap.apis[state.api as usize].cors.as_deref();
+        if ops.is_none() && cors.is_none() {
+            return None;
+        }
+        Some(Edits {
+            ops,
+            cors,
+            matched: state.cors,
+        })
+    }
+
+    /// Whether the route maps responses at all, so the proxy must keep the request head
+    /// for `$context` values until the response arrives.
+    pub fn route_maps_responses(snap: &Snapshot, state: &RequestState) -> bool {
+        response_map(snap, state).is_some()
+    }
+
+    /// The status to answer with. A mapped status that is not 200–599, or a change to or
+    /// from a status without a body (204, 304), is ignored: the body's framing is already
+    /// decided by then.
+    pub fn status(
+        &self,
+        status: u16,
+        v: &RequestView,
+        resp: ResponseHeaders,
+        scratch: &mut Vec<u8>,
+    ) -> u16 {
+        let Some(t) = self.ops.and_then(|o| o.status.as_ref()) else {
+            return status;
+        };
+        let mark = scratch.len();
+        t.eval(v, Some(resp), scratch);
+        let mapped = std::str::from_utf8(&scratch[mark..])
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok());
+        scratch.truncate(mark);
+        let bodiless = |s: u16| matches!(s, 204 | 304);
+        match mapped {
+            Some(s) if (200..=599).contains(&s) && !bodiless(s) && !bodiless(status) => s,
+            other => {
+                debug!(
+                    ?other,
+                    status, "mapped status code not usable; kept the original"
+                );
+                status
+            }
+        }
+    }
+
+    /// Whether an integration response header is left out.
+    pub fn drops(&self, name: &[u8]) -> bool {
+        self.ops
+            .is_some_and(|o| o.drop_headers.iter().any(|d| d.eq_ignore_ascii_case(name)))
+            || (self.cors.is_some() && is_cors_header(name))
+    }
+
+    /// Writes the mapped headers and the CORS headers.
+    pub fn write_headers(&self, v: &RequestView, resp: ResponseHeaders, out: &mut Vec<u8>) {
+        if let Some(ops) = self.ops {
+            for (name, t) in &ops.add_headers {
+                write_header(out, name, |out| t.eval(v, Some(resp), out));
+            }
+        }
+        if let Some(cors) = self.cors {
+            cors.write_actual(self.matched, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_by_status() {
+        let rp = vec![(
+            "200".to_string(),
+            vec![
+                ("overwrite:statuscode".to_string(), "201".to_string()),
+                ("remove:header.server".to_string(), String::new()),
+                ("append:header.x-a".to_string(), "1".to_string()),
+            ],
+        )];
+        let map = ResponseMap::compile(&rp, &[], &[]).unwrap().unwrap();
+        let ops = map.for_status(200).unwrap();
+        assert_eq!(ops.status.as_ref().unwrap().as_static(), Some(&b"201"[..]));
+        assert_eq!(ops.drop_headers.len(), 1);
+        assert!(map.for_status(404).is_none());
+        let bad = vec![(
+            "200".to_string(),
+            vec![("overwrite:path".to_string(), "/".to_string())],
+        )];
+        assert!(ResponseMap::compile(&bad, &[], &[]).is_err());
+    }
+}

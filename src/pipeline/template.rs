@@ -1,0 +1,401 @@
+//! Mapping values as HTTP APIs write them: literals mixed with `$request.header.NAME`,
+//! `$request.querystring.NAME`, `$request.path`, `$request.path.NAME`, `$context.VAR`,
+//! `$stageVariables.NAME` and (in response mappings) `$response.header.NAME`, each also
+//! written `${...}` when the text after it would otherwise run into the name.
+//!
+//! [`parse`] is used twice: by validation, to report every bad reference with its key path,
+//! and by compilation, which resolves stage variables and path parameter names so that a
+//! [`Template`] is evaluated per request without any lookup by name.
+
+use super::context::{self, RequestView, Var};
+
+/// One reference, as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ref<'s> {
+    Lit(&'s str),
+    Header(&'s str),
+    Query(&'s str),
+    /// `$request.path`: the request path without the stage's base path.
+    Path,
+    PathParam(&'s str),
+    Context(&'s str),
+    Stage(&'s str),
+    RespHeader(&'s str),
+}
+
+/// Characters of an unbraced name: header names are tokens, and `.` would swallow the
+/// literal text after `$request.path.id.json`, so names stop there.
+fn name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')
+}
+
+/// Context variable names have dots (`identity.sourceIp`); API Gateway allows `.` and `_`.
+fn context_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.')
+}
+
+fn var_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn run(s: &str, ok: fn(u8) -> bool) -> usize {
+    s.bytes().position(|b| !ok(b)).unwrap_or(s.len())
+}
+
+/// Splits a mapping value into literals and references.
+pub fn parse(s: &str) -> Result<Vec<Ref<'_>>, String> {
+    let mut out = Vec::new();
+    let mut lit = 0;
+    let mut i = 0;
+    while let Some(off) = s[i..].find('$') {
+        let at = i + off;
+        let found = if s[at + 1..].starts_with('{') {
+            let inner_start = at + 2;
+            let close = s[inner_start..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
+            let inner = &s[inner_start..inner_start + close];
+            Some((braced(inner)?, inner_start + close + 1))
+        } else {
+            unbraced(&s[at + 1..])?.map(|(r, len)| (r, at + 1 + len))
+        };
+        match found {
+            Some((r, next)) => {
+                if lit < at {
+                    out.push(Ref::Lit(&s[lit..at]));
+                }
+                out.push(r);
+                i = next;
+                lit = next;
+            }
+            // A `$` that starts no reference is literal text.
+            None => i = at + 1,
+        }
+    }
+    if lit < s.len() {
+        out.push(Ref::Lit(&s[lit..]));
+    }
+    Ok(out)
+}
+
+fn braced(inner: &str) -> Result<Ref<'_>, String> {
+    let nonempty = |name: &'_ str, what: &str| {
+        if name.is_empty() {
+            Err(format!("${{{inner}}} names no {what}"))
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(name) = inner.strip_prefix("request.header.") {
+        nonempty(name, "header")?;
+        Ok(Ref::Header(name))
+    } else if let Some(name) = inner.strip_prefix("request.querystring.") {
+        nonempty(name, "query string parameter")?;
+        Ok(Ref::Query(name))
+    } else if inner == "request.path" {
+        Ok(Ref::Path)
+    } else if let Some(name) = inner.strip_prefix("request.path.") {
+        nonempty(name, "path parameter")?;
+        Ok(Ref::PathParam(name))
+    } else if let Some(name) = inner.strip_prefix("context.") {
+        Ok(Ref::Context(name))
+    } else if let Some(name) = inner.strip_prefix("stageVariables.") {
+        nonempty(name, "stage variable")?;
+        Ok(Ref::Stage(name))
+    } else if let Some(name) = inner.strip_prefix("response.header.") {
+        nonempty(name, "header")?;
+        Ok(Ref::RespHeader(name))
+    } else {
+        Err(unknown(inner))
+    }
+}
+
+/// A reference without braces; Ok(None) when the `$` starts none (a literal dollar).
+fn unbraced<'s>(s: &'s str) -> Result<Option<(Ref<'s>, usize)>, String> {
+    /// A prefix, the characters its name may have, and the reference it makes.
+    type Named<'s> = (&'static str, fn(u8) -> bool, fn(&'s str) -> Ref<'s>);
+    let named: [Named<'s>; 6] = [
+        ("request.header.", name_char, Ref::Header),
+        ("request.querystring.", name_char, Ref::Query),
+        ("request.path.", name_char, Ref::PathParam),
+        ("context.", context_char, Ref::Context),
+        ("stageVariables.", var_char, Ref::Stage),
+        ("response.header.", name_char, Ref::RespHeader),
+    ];
+    for (prefix, ok, make) in named {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            let mut n = run(rest, ok);
+            // A sentence may end right after a context variable: "… $context.stage."
+            while n > 0 && rest.as_bytes()[n - 1] == b'.' {
+                n -= 1;
+            }
+            if n > 0 {
+                return Ok(Some((make(&rest[..n]), prefix.len() + n)));
+            }
+        }
+    }
+    if s.starts_with("request.path") {
+        return Ok(Some((Ref::Path, "request.path".len())));
+    }
+    for prefix in ["request.", "response.", "context.", "stageVariables."] {
+        if s.starts_with(prefix) {
+            let n = run(s, context_char);
+            return Err(unknown(&s[..n]));
+        }
+    }
+    Ok(None)
+}
+
+fn unknown(what: &str) -> String {
+    if what.starts_with("request.body") || what.starts_with("response.body") {
+        format!("${what} is not supported (bodies are not mapped)")
+    } else {
+        format!("${what} is not a mapping value (expected $request.header.NAME, $request.querystring.NAME, $request.path, $request.path.NAME, $context.VAR, $stageVariables.NAME or $response.header.NAME)")
+    }
+}
+
+/// A compiled mapping value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Lit(Box<[u8]>),
+    /// A lower-case header name; every value, joined with commas.
+    Header(Box<[u8]>),
+    Query(Box<[u8]>),
+    Path,
+    /// Index into the route's captured parameters.
+    PathParam(usize),
+    Context(Var),
+    RespHeader(Box<[u8]>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template(Box<[Piece]>);
+
+/// Appends the joined values of one response header (`$response.header.NAME`).
+pub type ResponseHeaders<'r> = &'r dyn Fn(&[u8], &mut Vec<u8>);
+
+impl Template {
+    /// Resolves stage variables and names. Errors only for what validation reports, so
+    /// after a clean `check` this fails only on a per-stage problem.
+    pub fn compile(
+        s: &str,
+        vars: &[(String, String)],
+        params: &[String],
+    ) -> Result<Template, String> {
+        let mut pieces: Vec<Piece> = Vec::new();
+        let push_lit = |pieces: &mut Vec<Piece>, text: &str| {
+            if text.is_empty() {
+                return;
+            }
+            if let Some(Piece::Lit(prev)) = pieces.last_mut() {
+                let mut joined = prev.to_vec();
+                joined.extend_from_slice(text.as_bytes());
+                *prev = joined.into();
+            } else {
+                pieces.push(Piece::Lit(text.as_bytes().into()));
+            }
+        };
+        for r in parse(s)? {
+            let lower = |n: &str| n.to_ascii_lowercase().into_bytes().into_boxed_slice();
+            match r {
+                Ref::Lit(t) => push_lit(&mut pieces, t),
+                Ref::Stage(name) => {
+                    let value = vars
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .ok_or_else(|| format!("no stage variable {name:?}"))?;
+                    push_lit(&mut pieces, &value.1);
+                }
+                Ref::Header(n) => pieces.push(Piece::Header(lower(n))),
+                Ref::RespHeader(n) => pieces.push(Piece::RespHeader(lower(n))),
+                Ref::Query(n) => pieces.push(Piece::Query(n.as_bytes().into())),
+                Ref::Path => pieces.push(Piece::Path),
+                Ref::PathParam(n) => {
+                    let i = params
+                        .iter()
+                        .position(|p| p == n)
+                        .ok_or_else(|| format!("{{{n}}} is not a parameter of the route key"))?;
+                    pieces.push(Piece::PathParam(i));
+                }
+                Ref::Context(n) => {
+                    let var =
+                        Var::parse(n).ok_or_else(|| format!("$context.{n} is not a variable"))?;
+                    pieces.push(Piece::Context(var));
+                }
+            }
+        }
+        Ok(Template(pieces.into()))
+    }
+
+    /// The value when it needs no request: a literal (or nothing).
+    pub fn as_static(&self) -> Option<&[u8]> {
+        match &*self.0 {
+            [] => Some(b""),
+            [Piece::Lit(b)] => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn pieces(&self) -> &[Piece] {
+        &self.0
+    }
+
+    /// Appends the value for one request. `resp` answers `$response.header.NAME`.
+    pub fn eval(&self, v: &RequestView, resp: Option<ResponseHeaders>, out: &mut Vec<u8>) {
+        for piece in self.0.iter() {
+            match piece {
+                Piece::Lit(b) => out.extend_from_slice(b),
+                Piece::Header(name) => {
+                    let mut first = true;
+                    for h in &v.head.headers {
+                        if v.span(h.name).eq_ignore_ascii_case(name) {
+                            if !first {
+                                out.push(b',');
+                            }
+                            first = false;
+                            out.extend_from_slice(v.span(h.value));
+                        }
+                    }
+                }
+                Piece::Query(name) => {
+                    let mut first = true;
+                    for (n, value) in query_pairs(v.query()) {
+                        if n == &name[..] {
+                            if !first {
+                                out.push(b',');
+                            }
+                            first = false;
+                            out.extend_from_slice(value);
+                        }
+                    }
+                }
+                Piece::Path => out.extend_from_slice(v.rest_path()),
+                Piece::PathParam(i) => {
+                    if let Some(s) = v.params.get(*i) {
+                        out.extend_from_slice(v.span(*s));
+                    }
+                }
+                Piece::Context(var) => context::resolve(*var, v).write(out),
+                Piece::RespHeader(name) => {
+                    if let Some(resp) = resp {
+                        resp(name, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `name=value` pairs of a raw query string, still percent-encoded; empty pairs skipped.
+pub fn query_pairs(q: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    q.split(|&b| b == b'&').filter(|p| !p.is_empty()).map(|p| {
+        match p.iter().position(|&b| b == b'=') {
+            Some(i) => (&p[..i], &p[i + 1..]),
+            None => (p, &b""[..]),
+        }
+    })
+}
+
+/// Percent-encodes the bytes of `out[start..]` that `keep` refuses. Values are written in
+/// place first; the tail is only copied in the rare case that something needs encoding.
+pub fn encode_tail(out: &mut Vec<u8>, start: usize, keep: fn(u8) -> bool) {
+    if out[start..].iter().all(|&b| keep(b)) {
+        return;
+    }
+    let tail = out.split_off(start);
+    for b in tail {
+        if keep(b) {
+            out.push(b);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
+    }
+}
+
+/// Bytes allowed as they are in a query value: unreserved, `%` (keeps escapes) and the
+/// sub-delimiters that do not split pairs.
+pub fn query_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/?%".contains(&b)
+}
+
+/// Bytes allowed as they are in a path.
+pub fn path_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
+}
+
+/// Header values must never end the line: CR, LF and NUL become spaces.
+pub fn sanitize_header_tail(out: &mut [u8]) {
+    for b in out {
+        if matches!(*b, b'\r' | b'\n' | 0) {
+            *b = b' ';
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mixed_values_both_syntaxes() {
+        assert_eq!(
+            parse("t-$request.header.x-org/${request.querystring.q}$context.identity.sourceIp.")
+                .unwrap(),
+            vec![
+                Ref::Lit("t-"),
+                Ref::Header("x-org"),
+                Ref::Lit("/"),
+                Ref::Query("q"),
+                Ref::Context("identity.sourceIp"),
+                Ref::Lit(".")
+            ]
+        );
+        assert_eq!(
+            parse("/v/$request.path.id.json$request.path").unwrap(),
+            vec![
+                Ref::Lit("/v/"),
+                Ref::PathParam("id"),
+                Ref::Lit(".json"),
+                Ref::Path
+            ]
+        );
+        assert_eq!(
+            parse("cost: 5$ ${stageVariables.v}").unwrap(),
+            vec![Ref::Lit("cost: 5$ "), Ref::Stage("v")]
+        );
+        assert!(parse("$request.body.x")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse("$request.cookie.x").is_err());
+        assert!(parse("${request.header.x").is_err());
+    }
+
+    #[test]
+    fn compile_resolves_stage_variables_and_params() {
+        let vars = vec![("v".to_string(), "two".to_string())];
+        let params = vec!["id".to_string()];
+        let t =
+            Template::compile("a-${stageVariables.v}-$request.path.id", &vars, &params).unwrap();
+        assert_eq!(
+            t.pieces(),
+            &[Piece::Lit((*b"a-two-").into()), Piece::PathParam(0)]
+        );
+        assert!(Template::compile("$stageVariables.nope", &vars, &params).is_err());
+        assert!(Template::compile("$request.path.nope", &vars, &params).is_err());
+        assert!(Template::compile("$context.nope", &vars, &params).is_err());
+        let lit = Template::compile("x", &vars, &params).unwrap();
+        assert_eq!(lit.as_static(), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn encodes_only_when_needed() {
+        let mut out = b"q=".to_vec();
+        out.extend_from_slice(b"a b&c");
+        encode_tail(&mut out, 2, query_safe);
+        assert_eq!(out, b"q=a%20b%26c");
+        let mut out = b"/a%20b".to_vec();
+        encode_tail(&mut out, 0, path_safe);
+        assert_eq!(out, b"/a%20b");
+    }
+}

@@ -1,0 +1,285 @@
+//! Embedded state under `state_dir` (one redb file): API keys created through the admin
+//! API (their SHA-256, never the value), config keys revoked through it, and per-day
+//! usage counts per plan and key. Only the admin thread and the usage flusher touch it;
+//! workers never wait on it.
+//!
+//! A file that cannot be opened or fails redb's integrity check stops startup with an
+//! error naming it: state is never silently reset.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+/// name → JSON [`StoredKey`] (without the name)
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+/// name → SHA-256 of the revoked config value (a changed value in the config is live again)
+const REVOKED: TableDefinition<&str, &[u8]> = TableDefinition::new("revoked_config_keys");
+/// (plan, key name, day number) → requests admitted that day
+const USAGE: TableDefinition<(&str, &str, u32), u64> = TableDefinition::new("usage");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT: u64 = 1;
+
+type UsageRow<'a> = Result<
+    (
+        redb::AccessGuard<'a, (&'static str, &'static str, u32)>,
+        redb::AccessGuard<'a, u64>,
+    ),
+    redb::StorageError,
+>;
+pub const FILE_NAME: &str = "portico.redb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the state directory {0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+    #[error(
+        "state file {0} is unreadable or corrupt: {1}. Portico does not reset state on its \
+         own: restore a backup, or move the file away to start with no created keys and no usage"
+    )]
+    Corrupt(PathBuf, String),
+    #[error("state file {0} is in use by another Portico process")]
+    InUse(PathBuf),
+    #[error("state file {0} has format {1}; this Portico reads format {FORMAT}")]
+    Format(PathBuf, u64),
+    #[error("state store: {0}")]
+    Io(String),
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// An API key created through the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKey {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(with = "hex32")]
+    pub sha256: [u8; 32],
+    pub plan: Option<String>,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+/// One per-day usage count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    pub plan: String,
+    pub key: String,
+    pub day: u32,
+    pub count: u64,
+}
+
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) `dir/portico.redb`, checking its integrity.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.to_path_buf(), e))?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::builder()
+            .set_check_integrity_on_open(true)
+            .set_cache_size(4 << 20)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.clone()),
+                e => StoreError::Corrupt(path.clone(), e.to_string()),
+            })?;
+        let store = Store { db, path };
+        store.init()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates the tables and checks the format stamp.
+    fn init(&self) -> Result<(), StoreError> {
+        let corrupt =
+            |e: &dyn std::fmt::Display| StoreError::Corrupt(self.path.clone(), e.to_string());
+        let tx = self.db.begin_write().map_err(|e| corrupt(&e))?;
+        {
+            let mut meta = tx.open_table(META).map_err(|e| corrupt(&e))?;
+            let found = meta
+                .get("format")
+                .map_err(|e| corrupt(&e))?
+                .map(|v| v.value());
+            match found {
+                Some(FORMAT) => {}
+                Some(other) => return Err(StoreError::Format(self.path.clone(), other)),
+                None => {
+                    meta.insert("format", FORMAT).map_err(|e| corrupt(&e))?;
+                }
+            }
+            tx.open_table(KEYS).map_err(|e| corrupt(&e))?;
+            tx.open_table(REVOKED).map_err(|e| corrupt(&e))?;
+            tx.open_table(USAGE).map_err(|e| corrupt(&e))?;
+        }
+        tx.commit().map_err(|e| corrupt(&e))
+    }
+
+    fn write(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().map_err(io)?;
+        // Every commit is fsynced: a crash loses nothing that was committed.
+        tx.set_durability(Durability::Immediate).map_err(io)?;
+        f(&tx).map_err(io)?;
+        tx.commit().map_err(io)
+    }
+
+    pub fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let tx = self.db.begin_read().map_err(io)?;
+        let table = tx.open_table(KEYS).map_err(io)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(io)? {
+            let (name, value) = row.map_err(io)?;
+            let mut key: StoredKey = serde_json::from_slice(value.value()).map_err(|e| {
+                StoreError::Corrupt(
+                    self.path.clone(),
+                    format!("api key {:?}: {e}", name.value()),
+                )
+            })?;
+            key.name = name.value().to_string();
+            out.push(key);
+        }
+        Ok(out)
+    }
+
+    pub fn put_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(key).map_err(io)?;
+        self.write(|tx| {
+            tx.open_table(KEYS)?
+                .insert(key.name.as_str(), json.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Removes a created key; false if there was none of that name.
+    pub fn delete_key(&self, name: &str) -> Result<bool, StoreError> {
+        let mut found = false;
+        self.write(|tx| {
+            found = tx.open_table(KEYS)?.remove(name)?.is_some();
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Config keys revoked through the admin API: name → SHA-256 of the revoked value.
+    pub fn revoked(&self) -> Result<Vec<(String, [u8; 32])>, StoreError> {
+        let tx = self.db.begin_read().map_err(io)?;
+        let table = tx.open_table(REVOKED).map_err(io)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(io)? {
+            let (name, digest) = row.map_err(io)?;
+            let digest: [u8; 32] = digest.value().try_into().map_err(|_| {
+                StoreError::Corrupt(self.path.clone(), format!("revoked key {:?}", name.value()))
+            })?;
+            out.push((name.value().to_string(), digest));
+        }
+        Ok(out)
+    }
+
+    pub fn put_revoked(&self, name: &str, sha256: &[u8; 32]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.open_table(REVOKED)?.insert(name, sha256.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Writes absolute per-day counts (idempotent), all in one fsynced commit.
+    pub fn write_usage(&self, counts: &[DayCount]) -> Result<(), StoreError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let mut t = tx.open_table(USAGE)?;
+            for c in counts {
+                t.insert((c.plan.as_str(), c.key.as_str(), c.day), c.count)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Per-day counts of `plan` (one key, or every key) for days `from..=to`.
+    pub fn usage(
+        &self,
+        plan: &str,
+        key: Option<&str>,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<DayCount>, StoreError> {
+        let tx = self.db.begin_read().map_err(io)?;
+        let t = tx.open_table(USAGE).map_err(io)?;
+        let mut out = Vec::new();
+        let mut push = |row: UsageRow| -> Result<(), StoreError> {
+            let (k, v) = row.map_err(io)?;
+            let (p, name, day) = k.value();
+            if p == plan && (from..=to).contains(&day) && key.is_none_or(|key| key == name) {
+                out.push(DayCount {
+                    plan: p.to_string(),
+                    key: name.to_string(),
+                    day,
+                    count: v.value(),
+                });
+            }
+            Ok(())
+        };
+        match key {
+            Some(k) => {
+                for row in t.range((plan, k, from)..=(plan, k, to)).map_err(io)? {
+                    push(row)?;
+                }
+            }
+            // Tuples order by plan first: the plan's rows are one contiguous run.
+            None => {
+                for row in t.range((plan, "", 0)..).map_err(io)? {
+                    let stop = row.as_ref().is_ok_and(|(k, _)| k.value().0 != plan);
+                    if stop {
+                        break;
+                    }
+                    push(row)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Lower-case hex for digests in JSON.
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::hex(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        super::unhex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+    }
+}
+
+pub fn hex(v: &[u8]) -> String {
+    v.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("portico-store-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn count(plan: &str, key: &str, day: u32, count: u64) -> DayCount {
+    DayCount {
+        plan: plan.into(),
+        key: key.into(),
+        day,
+        count,
+    }
+}
+
+#[test]
+fn round_trip_across_reopen() {
+    let dir = TempDir::new();
+    let key = StoredKey {
+        name: "bob".into(),
+        sha256: [7; 32],
+        plan: Some("gold".into()),
+        created: 1_700_000_000,
+    };
+    {
+        let s = Store::open(&dir.0).unwrap();
+        s.put_key(&key).unwrap();
+        s.put_key(&StoredKey {
+            name: "eve".into(),
+            sha256: [9; 32],
+            plan: None,
+            created: 1,
+        })
+        .unwrap();
+        assert!(s.delete_key("eve").unwrap());
+        assert!(!s.delete_key("eve").unwrap());
+        s.put_revoked("alice", &[1; 32]).unwrap();
+        s.write_usage(&[
+            count("gold", "bob", 100, 5),
+            count("gold", "bob", 101, 7),
+            count("gold", "carol", 101, 1),
+            count("silver", "bob", 101, 99),
+            count("gol", "x", 101, 1),
+        ])
+        .unwrap();
+        // Absolute counts: a later write replaces.
+        s.write_usage(&[count("gold", "bob", 101, 8)]).unwrap();
+    }
+    let s = Store::open(&dir.0).unwrap();
+    assert_eq!(s.keys().unwrap(), vec![key]);
+    assert_eq!(s.revoked().unwrap(), vec![("alice".to_string(), [1; 32])]);
+    assert_eq!(
+        s.usage("gold", None, 0, 1000).unwrap(),
+        vec![
+            count("gold", "bob", 100, 5),
+            count("gold", "bob", 101, 8),
+            count("gold", "carol", 101, 1)
+        ]
+    );
+    assert_eq!(
+        s.usage("gold", Some("bob"), 101, 101).unwrap(),
+        vec![count("gold", "bob", 101, 8)]
+    );
+    assert!(s.usage("bronze", None, 0, 1000).unwrap().is_empty());
+}
+
+#[test]
+fn a_corrupt_file_is_an_error_never_a_reset() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let file = dir.0.join(FILE_NAME);
+    let garbage: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &garbage).unwrap();
+    let err = Store::open(&dir.0)
+        .err()
+        .expect("a corrupt file must not open");
+    assert!(matches!(err, StoreError::Corrupt(..)), "{err}");
+    assert!(err.to_string().contains(FILE_NAME), "{err}");
+    // Untouched: the operator can still inspect or restore it.
+    assert_eq!(std::fs::read(&file).unwrap(), garbage);
+
+    // A real store cut short.
+    let dir = TempDir::new();
+    {
+        let s = Store::open(&dir.0).unwrap();
+        s.write_usage(&[count("gold", "bob", 100, 5)]).unwrap();
+    }
+    let file = dir.0.join(FILE_NAME);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 3]).unwrap();
+    assert!(Store::open(&dir.0).is_err());
+}
+
+#[test]
+fn one_process_at_a_time() {
+    let dir = TempDir::new();
+    let _s = Store::open(&dir.0).unwrap();
+    assert!(matches!(Store::open(&dir.0), Err(StoreError::InUse(_))));
+}
+
+#[test]
+fn hex_round_trip() {
+    let d = [0xab; 32];
+    assert_eq!(unhex(&hex(&d)), Some(d));
+    assert_eq!(unhex("zz"), None);
+}

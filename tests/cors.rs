@@ -1,0 +1,202 @@
+//! CORS end to end: preflights from allowed and disallowed origins are answered by the
+//! gateway and never reach the backend; actual responses carry the CORS headers for
+//! allowed origins only, whatever the backend sent; `*` origins; APIs without CORS pass
+//! OPTIONS through.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::*;
+
+fn config(origin: &Origin) -> String {
+    let origin = origin.addr;
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+upstreams:
+  origin: {{ targets: ["{origin}"] }}
+apis:
+  shop:
+    cors:
+      allow_origins: ["https://app.example", "https://other.example"]
+      allow_methods: [GET, POST, DELETE]
+      allow_headers: [content-type, x-api-key]
+      expose_headers: [x-total]
+      allow_credentials: true
+      max_age: 10m
+    stages:
+      $default: {{}}
+    routes:
+      "ANY /items/{{id}}": {{ integration: {{ type: http, upstream: origin }} }}
+      "GET /m": {{ integration: {{ type: mock, body: "mock" }} }}
+  open:
+    cors: {{ allow_origins: ["*"], allow_methods: ["*"] }}
+    stages:
+      pub: {{}}
+    routes:
+      "GET /x": {{ integration: {{ type: http, upstream: origin }} }}
+  plain:
+    stages:
+      raw: {{}}
+    routes:
+      "ANY /{{proxy+}}": {{ integration: {{ type: http, upstream: origin }} }}
+"#
+    )
+}
+
+fn preflight(p: &Portico, path: &str, origin: &str) -> Response {
+    p.raw(
+        format!(
+            "OPTIONS {path} HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
+fn get(p: &Portico, path: &str, origin: &str) -> Response {
+    p.raw(
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+fn cors_headers(r: &Response) -> Vec<String> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.to_ascii_lowercase().starts_with("access-control-"))
+        .map(|(n, v)| format!("{}: {v}", n.to_ascii_lowercase()))
+        .collect()
+}
+
+#[test]
+fn preflights_are_answered_by_the_gateway() {
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[("access-control-allow-origin", "*")], b"backend");
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&origin), driver);
+        let calls = origin.requests.load(Ordering::SeqCst);
+
+        let r = preflight(&p, "/items/1", "https://app.example");
+        assert_eq!(r.status, 204, "{driver}");
+        assert!(r.body.is_empty());
+        assert_eq!(
+            cors_headers(&r),
+            [
+                "access-control-allow-origin: https://app.example",
+                "access-control-allow-methods: GET,POST,DELETE",
+                "access-control-allow-headers: content-type,x-api-key",
+                "access-control-max-age: 600",
+                "access-control-allow-credentials: true",
+            ]
+        );
+        assert_eq!(r.header("vary"), Some("origin"));
+        assert!(r.header("x-amzn-RequestId").is_some());
+
+        // A disallowed origin gets an answer without CORS headers: the browser stops there.
+        let r = preflight(&p, "/items/1", "https://evil.example");
+        assert_eq!(r.status, 204);
+        assert!(cors_headers(&r).is_empty(), "{:?}", r.headers);
+
+        // Paths without a route (nor an OPTIONS route) are answered too.
+        let r = preflight(&p, "/nowhere/at/all", "https://other.example");
+        assert_eq!(r.status, 204);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://other.example")
+        );
+        let r = preflight(&p, "/m", "https://app.example");
+        assert_eq!(r.status, 204);
+
+        // Keep-alive preflights keep the connection.
+        let mut c = Client::new(&p);
+        for _ in 0..3 {
+            let r = c.send(b"OPTIONS /items/2 HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: DELETE\r\n\r\n");
+            assert_eq!(r.status, 204);
+        }
+        assert_eq!(
+            origin.requests.load(Ordering::SeqCst),
+            calls,
+            "a preflight reached the backend"
+        );
+
+        // OPTIONS that is not a preflight is an ordinary request.
+        let r = p.raw(b"OPTIONS /items/3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert_eq!((r.status, r.text().as_str()), (200, "backend"));
+        assert_eq!(origin.requests.load(Ordering::SeqCst), calls + 1);
+    }
+}
+
+#[test]
+fn actual_responses_carry_cors_headers_for_allowed_origins_only() {
+    let origin = Origin::start(|_, s| {
+        respond(
+            s,
+            200,
+            &[
+                ("access-control-allow-origin", "*"),
+                ("access-control-max-age", "1"),
+                ("x-total", "3"),
+            ],
+            b"backend",
+        );
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&origin), driver);
+        let r = get(&p, "/items/1", "https://APP.example");
+        assert_eq!((r.status, r.text().as_str()), (200, "backend"), "{driver}");
+        assert_eq!(
+            cors_headers(&r),
+            [
+                "access-control-allow-origin: https://app.example",
+                "access-control-expose-headers: x-total",
+                "access-control-allow-credentials: true",
+            ]
+        );
+        assert_eq!(r.header("vary"), Some("origin"));
+
+        // The backend's own CORS headers never get through a CORS API.
+        for r in [
+            get(&p, "/items/1", "https://evil.example"),
+            p.get("/items/1"),
+        ] {
+            assert_eq!(r.status, 200);
+            assert!(cors_headers(&r).is_empty(), "{:?}", r.headers);
+            assert_eq!(r.header("x-total"), Some("3"));
+        }
+
+        // Mock integrations too.
+        let r = get(&p, "/m", "https://other.example");
+        assert_eq!((r.status, r.text().as_str()), (200, "mock"));
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://other.example")
+        );
+        let r = get(&p, "/m", "https://evil.example");
+        assert!(cors_headers(&r).is_empty());
+
+        // "*": any origin, answered with "*".
+        let r = get(&p, "/pub/x", "https://anyone.example");
+        assert_eq!(r.status, 200);
+        assert_eq!(cors_headers(&r), ["access-control-allow-origin: *"]);
+        let r = preflight(&p, "/pub/x", "https://anyone.example");
+        assert_eq!(
+            cors_headers(&r),
+            [
+                "access-control-allow-origin: *",
+                "access-control-allow-methods: *"
+            ]
+        );
+
+        // An API without CORS leaves everything to the backend, preflights included.
+        let calls = origin.requests.load(Ordering::SeqCst);
+        let r = preflight(&p, "/raw/anything", "https://app.example");
+        assert_eq!((r.status, r.text().as_str()), (200, "backend"));
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(origin.requests.load(Ordering::SeqCst), calls + 1);
+    }
+}

@@ -1,0 +1,176 @@
+//! Parameter mapping end to end: every request operation (overwrite/append/remove on
+//! header.X and querystring.X, overwrite:path) with values mixing $request, $context,
+//! $stageVariables and literals, as the origin sees it; and every response operation
+//! (overwrite:statuscode, overwrite/append/remove:header.X) on http, mock and lambda
+//! integrations, as the client sees it.
+
+mod common;
+
+use common::*;
+
+fn all(r: &Response, name: &str) -> Vec<String> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn seen_all(s: &Seen, name: &str) -> Vec<String> {
+    s.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn config(origin: &Origin, function: &Function) -> String {
+    let (origin, url) = (origin.addr, function.url());
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+upstreams:
+  origin: {{ targets: ["{origin}"] }}
+apis:
+  shop:
+    stages:
+      prod: {{ variables: {{ tag: blue, backend: origin }} }}
+    routes:
+      "GET /users/{{id}}/{{rest+}}":
+        integration: {{ type: http, upstream: "${{stageVariables.backend}}" }}
+        parameters:
+          "overwrite:path": "/v2/u/$request.path.id/${{context.stage}}/${{request.path.rest}}"
+          "overwrite:header.x-tenant": "$request.header.x-org"
+          "append:header.x-trace": "gw-$context.requestId"
+          "remove:header.x-secret": ""
+          "overwrite:header.x-mixed": "${{request.path.id}}:$request.header.x-org:$stageVariables.tag:lit:$context.httpMethod:$request.path:$request.querystring.l"
+          "overwrite:header.x-ctx": "$context.identity.sourceIp|$context.identity.userAgent|$context.apiId|$context.routeKey|$context.domainName|$context.protocol|$context.isCanaryRequest"
+          "overwrite:header.x-epoch": "$context.requestTimeEpoch"
+          "overwrite:header.x-missing": "$request.header.x-none"
+          "overwrite:querystring.lang": "$request.querystring.l"
+          "append:querystring.src": "gw $stageVariables.tag&x"
+          "remove:querystring.debug": ""
+          "append:querystring.l": "$request.header.x-org"
+        response_parameters:
+          "200":
+            "overwrite:statuscode": "201"
+            "overwrite:header.server": "portico"
+            "append:header.x-from": "$response.header.x-backend/$context.stage"
+            "remove:header.x-internal": ""
+          "404":
+            "overwrite:statuscode": "$response.header.x-real-status"
+            "overwrite:header.x-was": "404"
+      "GET /plain": {{ integration: {{ type: http, upstream: origin }} }}
+      "GET /mock":
+        integration: {{ type: mock, status: 200, headers: {{ x-a: "1", x-b: "keep" }}, body: "m" }}
+        response_parameters:
+          "200":
+            "overwrite:header.x-a": "$response.header.x-a$response.header.x-b"
+            "append:header.x-id": "$context.requestId"
+            "overwrite:statuscode": "202"
+      "GET /fn":
+        integration: {{ type: lambda, url: "{url}" }}
+        response_parameters:
+          "200": {{ "overwrite:statuscode": "203", "remove:header.x-fn": "", "append:header.x-got": "$response.header.x-fn" }}
+"#
+    )
+}
+
+#[test]
+fn request_mapping_reaches_the_origin() {
+    let origin = Origin::start(|req, s| {
+        if req.target.contains("/missing/") {
+            respond(s, 404, &[("x-real-status", "418")], b"gone");
+        } else {
+            respond(
+                s,
+                200,
+                &[
+                    ("server", "origin"),
+                    ("x-backend", "b1"),
+                    ("x-internal", "secret"),
+                ],
+                b"hi",
+            );
+        }
+        true
+    });
+    let f = Function::start(|_| FnReply::Json("{}".into()));
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&origin, &f), driver);
+        let r = p.raw(
+            b"GET /prod/users/42/a/b?l=en&debug=1&keep=%20y&lang=xx&debug=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: ua/2\r\nX-Org: acme\r\nX-Tenant: spoofed\r\nX-Trace: client\r\nX-Secret: s3\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(r.status, 201, "{driver}: {}", p.log_text());
+        let seen = origin.last();
+        assert_eq!(
+            seen.target,
+            "/v2/u/42/prod/a/b?l=en&keep=%20y&lang=en&src=gw%20blue%26x&l=acme"
+        );
+        assert_eq!(seen_all(&seen, "x-tenant"), ["acme"]);
+        let id = r.header("x-amzn-RequestId").unwrap();
+        assert_eq!(
+            seen_all(&seen, "x-trace"),
+            ["client".to_string(), format!("gw-{id}")]
+        );
+        assert!(seen.header("x-secret").is_none());
+        assert_eq!(
+            seen.header("x-mixed"),
+            Some("42:acme:blue:lit:GET:/users/42/a/b:en")
+        );
+        assert_eq!(
+            seen.header("x-ctx"),
+            Some("127.0.0.1|ua/2|shop|GET /users/{id}/{rest+}|api.test|HTTP/1.1|false")
+        );
+        let epoch: u64 = seen.header("x-epoch").unwrap().parse().unwrap();
+        assert!(epoch > 1_700_000_000_000);
+        // A value that comes out empty adds nothing.
+        assert!(seen.header("x-missing").is_none());
+        // The proxy's own headers are untouched.
+        assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+        assert_eq!(seen.header("host"), Some(origin.addr.to_string().as_str()));
+
+        // Response: status overwritten, headers overwritten, appended, removed.
+        assert_eq!(r.text(), "hi");
+        assert_eq!(all(&r, "server"), ["portico"]);
+        assert_eq!(all(&r, "x-from"), ["b1/prod"]);
+        assert!(r.header("x-internal").is_none());
+        assert_eq!(r.header("x-backend"), Some("b1"));
+
+        // Rules are chosen by the integration's status; the new one may come from it.
+        let r = p.get("/prod/users/1/missing/x");
+        assert_eq!((r.status, r.text().as_str()), (418, "gone"));
+        assert_eq!(r.header("x-was"), Some("404"));
+
+        // A route without mapping is forwarded exactly as before.
+        let r = p.raw(b"GET /prod/plain?debug=1 HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.status, 200);
+        assert_eq!(all(&r, "server"), ["origin"]);
+        let seen = origin.last();
+        assert_eq!(seen.target, "/plain?debug=1");
+        assert_eq!(seen.header("x-secret"), Some("s"));
+    }
+}
+
+#[test]
+fn response_mapping_on_mock_and_lambda() {
+    let origin = Origin::fixed(b"x");
+    let f = Function::start(|_| {
+        FnReply::Json(r#"{"statusCode":200,"headers":{"x-fn":"v"},"body":"fn"}"#.into())
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&origin, &f), driver);
+        let r = p.get("/prod/mock");
+        assert_eq!((r.status, r.text().as_str()), (202, "m"), "{driver}");
+        assert_eq!(all(&r, "x-a"), ["1keep"]);
+        assert_eq!(all(&r, "x-b"), ["keep"]);
+        assert_eq!(r.header("x-id"), r.header("x-amzn-RequestId"));
+        assert_eq!(r.header("content-length"), Some("1"));
+
+        let r = p.get("/prod/fn");
+        assert_eq!((r.status, r.text().as_str()), (203, "fn"));
+        assert!(r.header("x-fn").is_none());
+        assert_eq!(r.header("x-got"), Some("v"));
+    }
+}
