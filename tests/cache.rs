@@ -1,12 +1,12 @@
 //! The response cache end to end: hits that never reach the origin (which counts what it
 //! serves), keys, TTL, the byte bound, what is never cached, client invalidation,
-//! coalescing across 100 concurrent clients, exact large bodies, reload and flush.
+//! coalescing across 100 concurrent clients, exact large bodies, reload, flush through
+//! the admin API (and the metrics it shows), CORS and response mappings on hits.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -75,13 +75,20 @@ fn origin() -> Origin {
     })
 }
 
+/// A known API key (for `client_invalidation: require_api_key`).
+const KEY: &str = "cache-test-key-0123456789";
+
 fn config(origin: SocketAddr, workers: usize) -> String {
     let http = "{ type: http, upstream: origin, timeout: 2s }";
+    let state = temp_dir("cache-state");
     format!(
         r#"server:
   listen: ["127.0.0.1:{{PORT}}"]
   workers: {workers}
   limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 5s }}
+state_dir: "{state}"
+api_keys:
+  - {{ name: k1, value: "{KEY}" }}
 upstreams:
   origin:
     targets: ["{origin}"]
@@ -112,13 +119,22 @@ apis:
       "$default":
         integration: {http}
   small:
+    cors: {{ allow_origins: ["https://a.example"] }}
     stages:
       tiny: {{ cache: {{ capacity: 64KiB }} }}
     routes:
       "GET /churn/{{n}}":
         integration: {http}
         cache: {{}}
-"#
+      "GET /mapped/{{n}}":
+        integration: {http}
+        cache: {{}}
+        response_parameters:
+          "200":
+            "overwrite:header.x-req": "$context.requestId"
+            "overwrite:header.x-stage": "$context.stage"
+"#,
+        state = state.display()
     )
 }
 
@@ -358,10 +374,12 @@ fn client_invalidation_only_where_the_route_allows_it() {
         let b = send(&p, "GET", "/refresh/allow", fresh);
         assert_eq!(fetched(&origin, "/refresh/allow"), 2, "{driver}");
         assert_eq!(get(&p, "/refresh/allow").text(), b.text());
-        // require_api_key: only with an x-api-key header.
+        // require_api_key: only with a known API key.
         let c = get(&p, "/refresh/key");
         assert_eq!(send(&p, "GET", "/refresh/key", fresh).text(), c.text());
-        let keyed = format!("{fresh}x-api-key: k1\r\n");
+        let unknown = format!("{fresh}x-api-key: not-a-key-0123456789\r\n");
+        assert_eq!(send(&p, "GET", "/refresh/key", &unknown).text(), c.text());
+        let keyed = format!("{fresh}x-api-key: {KEY}\r\n");
         assert_ne!(send(&p, "GET", "/refresh/key", &keyed).text(), c.text());
         assert_eq!(fetched(&origin, "/refresh/key"), 2, "{driver}");
     }
@@ -430,118 +448,174 @@ fn a_hit_returns_the_exact_bytes_of_a_200_kb_body() {
     }
 }
 
-/// The flush is reached through `portico::pipeline::cache::flush` (what the admin
-/// route `POST /cache/flush` calls), so this runs Portico inside a child test process
-/// whose stdin takes `flush API STAGE` lines.
+const TOKEN: &str = "cache-admin-token";
+
+/// `config` with the admin listener on `admin_port`.
+fn config_with_admin(origin: SocketAddr, workers: usize, admin_port: u16) -> String {
+    config(origin, workers).replacen(
+        "upstreams:",
+        &format!("admin: {{ listen: \"127.0.0.1:{admin_port}\", token: \"{TOKEN}\" }}\nupstreams:"),
+        1,
+    )
+}
+
+/// The value of one metric line (labels written as Portico renders them).
+fn metric(admin_addr: SocketAddr, line_start: &str) -> Option<u64> {
+    let text = admin(admin_addr, "GET", "/metrics", None, None).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+}
+
 #[test]
 fn a_flush_empties_every_worker() {
     for driver in DRIVERS {
         let origin = origin();
-        let port = free_port();
-        let yaml = config(origin.addr, 2).replace("{PORT}", &port.to_string());
-        let path = std::env::temp_dir().join(format!(
-            "portico-flush-{}-{driver}.yaml",
-            std::process::id()
-        ));
-        std::fs::write(&path, yaml).unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "flush_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("PORTICO_FLUSH_CHILD_CONFIG", &path)
-            .env("PORTICO_DRIVER", driver)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "the child did not listen");
-            thread::sleep(Duration::from_millis(20));
-        }
-        let get = |target: &str| {
-            let mut s = TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            s.write_all(
-                format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .unwrap();
-            read_response(&mut BufReader::new(s), false).unwrap()
-        };
+        let admin_port = free_port();
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let p = Portico::start(&config_with_admin(origin.addr, 2, admin_port), driver);
         // 40 connections spread over both workers (the kernel hashes each one to a
         // worker; all 40 on one has odds of 2^-39): each worker fetches once.
-        for _ in 0..40 {
-            assert_eq!(get("/items/f").status, 200);
-        }
+        let fill = || {
+            for _ in 0..40 {
+                assert_eq!(get(&p, "/items/f").status, 200);
+            }
+        };
+        fill();
         assert_eq!(
             fetched(&origin, "/items/f"),
             2,
             "{driver}: one fetch per worker"
         );
-
-        let mut stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut flush = |line: &str| {
-            writeln!(stdin, "{line}").unwrap();
-            // libtest prints "test flush_child ... " without a newline first.
-            let mut line = String::new();
-            loop {
-                line.clear();
-                assert!(stdout.read_line(&mut line).unwrap() > 0, "the child exited");
-                if let Some(at) = line.find("flushed ") {
-                    return line[at..].trim().to_string();
-                }
-            }
-        };
-        assert_eq!(flush("flush app nope"), "flushed false");
-        assert_eq!(flush("flush small tiny"), "flushed true");
-        for _ in 0..40 {
-            get("/items/f");
+        let stage = r#"api="app",stage="$default""#;
+        assert_eq!(
+            metric(
+                admin_addr,
+                &format!("portico_cache_misses_total{{{stage}}}")
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            metric(admin_addr, &format!("portico_cache_hits_total{{{stage}}}")),
+            Some(38)
+        );
+        for w in 0..2 {
+            let bytes = metric(
+                admin_addr,
+                &format!("portico_cache_bytes{{{stage},worker=\"{w}\"}}"),
+            );
+            assert!(
+                bytes.is_some_and(|b| b > 0),
+                "{driver}: worker {w} holds the entry"
+            );
         }
+
+        let flush = |query: &str, token: Option<&str>| {
+            admin(
+                admin_addr,
+                "POST",
+                &format!("/cache/flush{query}"),
+                token,
+                None,
+            )
+        };
+        assert_eq!(flush("?api=app&stage=%24default", None).status, 401);
+        assert_eq!(flush("?api=app", Some(TOKEN)).status, 400);
+        assert_eq!(flush("?api=app&stage=nope", Some(TOKEN)).status, 404);
+        // Another stage's flush leaves this one alone.
+        assert_eq!(flush("?api=small&stage=tiny", Some(TOKEN)).status, 202);
+        fill();
         assert_eq!(
             fetched(&origin, "/items/f"),
             2,
             "{driver}: another stage's flush"
         );
-        assert_eq!(flush("flush app $default"), "flushed true");
-        for _ in 0..40 {
-            get("/items/f");
+
+        let r = flush("?api=app&stage=%24default", Some(TOKEN));
+        assert_eq!(r.status, 202, "{driver}: {}", r.text());
+        // Idle workers drop their entries on their 50 ms tick.
+        thread::sleep(Duration::from_millis(150));
+        for w in 0..2 {
+            let bytes = metric(
+                admin_addr,
+                &format!("portico_cache_bytes{{{stage},worker=\"{w}\"}}"),
+            );
+            assert_eq!(bytes, Some(0), "{driver}: worker {w} after the flush");
         }
+        fill();
         assert_eq!(
             fetched(&origin, "/items/f"),
             4,
             "{driver}: both workers fetched again"
         );
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(&path);
     }
 }
 
-/// Not a test by itself: the child process of `a_flush_empties_every_worker`.
 #[test]
-#[ignore = "run by a_flush_empties_every_worker in its own process"]
-fn flush_child() {
-    let Ok(path) = std::env::var("PORTICO_FLUSH_CHILD_CONFIG") else {
-        return;
-    };
-    let text = std::fs::read_to_string(&path).unwrap();
-    let cfg = portico::config::load_and_validate_text(&text).unwrap();
-    let snapshot = Arc::new(portico::config::compile::compile(&cfg));
-    portico::runtime::reload::install(std::path::Path::new(&path), snapshot);
-    thread::spawn(|| portico::runtime::run().unwrap());
-    for line in std::io::stdin().lines() {
-        let line = line.unwrap();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["flush", api, stage] = words[..] {
-            let flushed = portico::pipeline::cache::flush(api, stage);
-            println!("flushed {flushed}");
+fn hits_carry_this_requests_cors_headers_and_response_mappings() {
+    for driver in DRIVERS {
+        let origin = origin();
+        let p = Portico::start(&config(origin.addr, 1), driver);
+        let allowed = "Origin: https://a.example\r\n";
+        for _ in 0..2 {
+            let r = send(&p, "GET", "/tiny/churn/1", allowed);
+            assert_eq!(
+                r.header("access-control-allow-origin"),
+                Some("https://a.example"),
+                "{driver}"
+            );
         }
+        let r = send(&p, "GET", "/tiny/churn/1", "Origin: https://b.example\r\n");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            None,
+            "{driver}: another origin"
+        );
+        assert_eq!(
+            send(&p, "GET", "/tiny/churn/1", "").header("access-control-allow-origin"),
+            None
+        );
+        assert_eq!(
+            fetched(&origin, "/churn/1"),
+            1,
+            "{driver}: all but the first were hits"
+        );
+
+        let miss = get(&p, "/tiny/mapped/1?lang=en");
+        let hit = get(&p, "/tiny/mapped/1?lang=de");
+        assert_eq!(fetched(&origin, "/mapped/1?lang=en"), 1);
+        assert_eq!(
+            fetched(&origin, "/mapped/1?lang=de"),
+            0,
+            "{driver}: lang is not in the key"
+        );
+        assert_eq!(hit.text(), miss.text());
+        for r in [&miss, &hit] {
+            assert_eq!(
+                r.header("x-req"),
+                r.header("x-amzn-RequestId"),
+                "{driver}: this request's id"
+            );
+        }
+        assert_eq!(hit.header("x-stage"), Some("tiny"));
+        assert_eq!(hit.header("age"), Some("3"));
+        // HEAD and a body: a mapped hit on a keep-alive connection stays in step.
+        let s = p.connect();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        w.write_all(b"HEAD /tiny/mapped/1 HTTP/1.1\r\nHost: t\r\n\r\nGET /tiny/mapped/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /tiny/mapped/1 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let head = read_response(&mut r, true).unwrap();
+        assert_eq!(
+            head.header("content-length").map(str::to_string),
+            Some(miss.body.len().to_string())
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                read_response(&mut r, false).unwrap().text(),
+                miss.text(),
+                "{driver}"
+            );
+        }
+        assert_eq!(fetched(&origin, "/mapped/1"), 0);
     }
 }

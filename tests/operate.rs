@@ -342,9 +342,12 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
     }
 }
 
+/// One sample: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
 /// Parses Prometheus text format 0.0.4 strictly enough to catch malformed output:
 /// every sample line is `name{labels} value`, every family has HELP and TYPE first.
-fn parse_prometheus(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+fn parse_prometheus(text: &str) -> Vec<Sample> {
     let mut typed = std::collections::HashSet::new();
     let mut samples = Vec::new();
     for line in text.lines() {

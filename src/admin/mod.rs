@@ -1,8 +1,9 @@
 //! The admin API on its own listener (DESIGN.md §6): health, metrics, reload, config,
-//! API keys, usage. It runs on
+//! API keys, usage, cache flush. It runs on
 //! its own thread, never on a worker, and reaches the workers only through the shared
 //! state they read (the key table, usage counters, metric cells).
 
+pub mod cache;
 pub mod config;
 pub mod http;
 pub mod keys;

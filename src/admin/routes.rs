@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::http::{percent_decode, Request, Response};
-use super::{config, keys, usage, AdminCtx};
+use super::{cache, config, keys, usage, AdminCtx};
 use crate::global::keys::{ct_eq, digest};
 use crate::http1::Method;
 
@@ -64,6 +64,7 @@ pub fn table() -> Vec<Route> {
         route(Method::Post, "/api-keys", keys::create),
         route(Method::Delete, "/api-keys/{name}", keys::revoke),
         route(Method::Get, "/usage", usage::get),
+        route(Method::Post, "/cache/flush", cache::flush),
     ]
 }
 

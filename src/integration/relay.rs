@@ -113,7 +113,7 @@ pub async fn request_chunked(
 
 /// How the response body reaches the client.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     None,
     Length(u64),
     /// Chunked from the upstream, relayed as is.
@@ -192,7 +192,9 @@ pub async fn response(
     }
 }
 
-fn write_response_head(gen: &Generation, c: &mut Conn, framing: Framing, keep: bool) {
+/// Also writes the heads of cache hits on routes with response edits (from the stored
+/// head, parsed into `c.rhead`/`c.ubuf`), so a hit's head is what a miss's would be.
+pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Framing, keep: bool) {
     let buf = &c.ubuf[..];
     let out = &mut c.wbuf;
     out.clear();

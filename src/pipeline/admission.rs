@@ -44,6 +44,14 @@ impl Local {
             shared,
         }
     }
+
+    /// Whether the request presents a known, unrevoked API key, for features that only
+    /// ask (the cache's `client_invalidation: require_api_key`) on routes that do not
+    /// require one.
+    pub fn knows_key(&self, head: &crate::http1::RequestHead, buf: &[u8]) -> bool {
+        let mut cache = self.keys.borrow_mut();
+        api_key::lookup(cache.load(), head, buf).is_some()
+    }
 }
 
 fn throttled(wait_ns: u64) -> Deny {

@@ -173,21 +173,25 @@ pub fn entry_method(m: Method) -> Method {
 }
 
 /// Whether the client asked for a fresh copy (`Cache-Control: max-age=0`) and this route
-/// lets it. `require_api_key` only checks that an `x-api-key` header is present: key
-/// validation runs before the cache once API keys are enforced on the route.
-pub fn client_refresh(rules: &RouteCacheRt, head: &RequestHead, buf: &[u8]) -> bool {
-    let allowed = match rules.client_invalidation {
-        ClientInvalidation::Ignore => return false,
-        ClientInvalidation::Allow => true,
-        ClientInvalidation::RequireApiKey => head.header(buf, "x-api-key").is_some(),
-    };
-    allowed
-        && head.headers.iter().any(|h| {
-            h.name.get(buf).eq_ignore_ascii_case(b"cache-control")
-                && directives(h.value.get(buf)).any(|(name, value)| {
-                    name.eq_ignore_ascii_case(b"max-age") && value == Some(&b"0"[..])
-                })
-        })
+/// lets it. For `require_api_key`, `valid_key` says whether the request presents a known
+/// API key (asked only when it matters).
+pub fn client_refresh(
+    rules: &RouteCacheRt,
+    head: &RequestHead,
+    buf: &[u8],
+    valid_key: impl FnOnce() -> bool,
+) -> bool {
+    // Most routes ignore the header: decide that before looking at the headers.
+    if rules.client_invalidation == ClientInvalidation::Ignore {
+        return false;
+    }
+    let asked = head.headers.iter().any(|h| {
+        h.name.get(buf).eq_ignore_ascii_case(b"cache-control")
+            && directives(h.value.get(buf)).any(|(name, value)| {
+                name.eq_ignore_ascii_case(b"max-age") && value == Some(&b"0"[..])
+            })
+    });
+    asked && (rules.client_invalidation == ClientInvalidation::Allow || valid_key())
 }
 
 /// Cache-Control directives: `name` or `name=value` (quotes kept off the value).
@@ -373,11 +377,20 @@ apis:
         let keyed =
             b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k\r\n\r\n";
         let plain = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=10\r\n\r\n";
-        let check = |rules: &RouteCacheRt, raw: &[u8]| client_refresh(rules, &parsed(raw), raw);
+        // Here "k1" is the only known key.
+        let check = |rules: &RouteCacheRt, raw: &[u8]| {
+            let head = parsed(raw);
+            client_refresh(rules, &head, raw, || {
+                head.header(raw, "x-api-key") == Some(&b"k1"[..])
+            })
+        };
         assert!(!check(&rules, fresh), "ignore is the default");
         rules.client_invalidation = ClientInvalidation::Allow;
         assert!(check(&rules, fresh) && check(&rules, keyed) && !check(&rules, plain));
         rules.client_invalidation = ClientInvalidation::RequireApiKey;
         assert!(!check(&rules, fresh) && check(&rules, keyed));
+        let unknown =
+            b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k2\r\n\r\n";
+        assert!(!check(&rules, unknown), "an unknown key does not refresh");
     }
 }

@@ -12,7 +12,10 @@ use crate::config::compile::IntegrationRt;
 use crate::http1::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::Method;
+use crate::http1::response::{parse_response, ResponseBody};
+use crate::integration::relay::{self, Framing};
 use crate::metrics::cells::bump;
+use crate::pipeline::response::Edits;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -109,7 +112,10 @@ pub async fn before(
         m.rest,
     );
     let now = Instant::now();
-    let refresh = client_refresh(rules, &c.head, &c.rbuf);
+    let refresh = client_refresh(rules, &c.head, &c.rbuf, || {
+        // Validated already on routes that require a key.
+        c.out.api_key.is_some() || ctx.traffic.knows_key(&c.head, &c.rbuf)
+    });
     let found = if refresh {
         None
     } else {
@@ -207,20 +213,23 @@ async fn write_hit(
     now: Instant,
 ) -> bool {
     let keep = c.can_keep_alive(ctx);
-    c.out.status = e.status;
-    c.wbuf.clear();
-    c.wbuf.extend_from_slice(&e.head);
-    c.wbuf.extend_from_slice(b"age: ");
-    encode::decimal(&mut c.wbuf, e.age(now));
-    c.wbuf.extend_from_slice(b"\r\n");
-    encode::header(&mut c.wbuf, b"x-amzn-RequestId", &c.request_id);
-    encode::header(&mut c.wbuf, b"apigw-requestid", &c.request_id);
-    if !keep {
-        c.wbuf.extend_from_slice(b"connection: close\r\n");
-    } else if c.head.minor_version == 0 {
-        c.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+    if Edits::find(&gen.snap, &c.req, e.status).is_some() {
+        edited_head(gen, c, e, now, keep);
+    } else {
+        // The common case: the stored bytes as they are.
+        c.out.status = e.status;
+        c.wbuf.clear();
+        c.wbuf.extend_from_slice(&e.head);
+        age(&mut c.wbuf, e, now);
+        encode::header(&mut c.wbuf, b"x-amzn-RequestId", &c.request_id);
+        encode::header(&mut c.wbuf, b"apigw-requestid", &c.request_id);
+        if !keep {
+            c.wbuf.extend_from_slice(b"connection: close\r\n");
+        } else if c.head.minor_version == 0 {
+            c.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        c.wbuf.extend_from_slice(b"\r\n");
     }
-    c.wbuf.extend_from_slice(b"\r\n");
     let body = if c.head.method == Method::Head {
         &b""[..]
     } else {
@@ -240,5 +249,38 @@ async fn write_hit(
             return false;
         }
     }
+    c.req.saved_head = None;
     keep && c.discard_body(gen).await
+}
+
+fn age(out: &mut Vec<u8>, e: &Entry, now: Instant) {
+    out.extend_from_slice(b"age: ");
+    encode::decimal(out, e.age(now));
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A hit on a route with CORS or response parameter mapping: these depend on the request
+/// (its Origin, `$context` values), so the stored backend head goes through the relay's
+/// head writer exactly as a fresh backend response would.
+fn edited_head(gen: &Generation, c: &mut Conn, e: &Entry, now: Instant, keep: bool) {
+    c.wbuf.clear();
+    age(&mut c.wbuf, e, now);
+    c.ubuf.clear();
+    c.ubuf.extend_from_slice(&e.head);
+    c.ubuf.extend_from_slice(&c.wbuf);
+    c.ubuf.extend_from_slice(b"\r\n");
+    let parsed = parse_response(&c.ubuf, Method::Get, usize::MAX, &mut c.rhead);
+    debug_assert!(matches!(parsed, Ok(true)), "a stored head parses");
+    if Edits::route_maps_responses(&gen.snap, &c.req) {
+        // Mappings read request values from the saved head (as after a proxied body).
+        let head_len = c.head.head_len;
+        c.req.saved_head = Some(c.rbuf.split_to(head_len));
+        c.head.head_len = 0; // the body, if any, now starts rbuf
+    }
+    let framing = match c.rhead.body {
+        ResponseBody::Length(n) if c.head.method != Method::Head => Framing::Length(n),
+        _ => Framing::None,
+    };
+    relay::write_response_head(gen, c, framing, keep);
+    c.ubuf.clear();
 }
