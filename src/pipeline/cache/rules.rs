@@ -375,7 +375,7 @@ apis:
         let mut rules = stage_cache("{}").routes[0].take().unwrap();
         let fresh = b"GET /x HTTP/1.1\r\nHost: a\r\nCache-Control: no-transform, max-age=0\r\n\r\n";
         let keyed =
-            b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k\r\n\r\n";
+            b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k1\r\n\r\n";
         let plain = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=10\r\n\r\n";
         // Here "k1" is the only known key.
         let check = |rules: &RouteCacheRt, raw: &[u8]| {
