@@ -401,14 +401,12 @@ impl Conn {
         self.out.status = mock.status;
         self.wbuf.clear();
         self.wbuf.extend_from_slice(&mock.head);
-        encode::header(&mut self.wbuf, b"x-amzn-RequestId", &self.request_id);
-        encode::header(&mut self.wbuf, b"apigw-requestid", &self.request_id);
-        if !keep {
-            self.wbuf.extend_from_slice(b"connection: close\r\n");
-        } else if self.head.minor_version == 0 {
-            self.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
-        }
-        self.wbuf.extend_from_slice(b"\r\n");
+        encode::own_head_end(
+            &mut self.wbuf,
+            &self.request_id,
+            keep,
+            self.head.minor_version == 0,
+        );
         if self.head.method != Method::Head {
             self.wbuf.extend_from_slice(&mock.body);
             self.out.body_sent = mock.body.len() as u64;

@@ -98,6 +98,20 @@ pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Ends a response head the gateway writes itself (mock, proxied, function, cache hit):
+/// the request id under both names, the connection header the client needs (HTTP/1.0
+/// keep-alive must be explicit), and the empty line.
+pub fn own_head_end(out: &mut Vec<u8>, request_id: &[u8], keep_alive: bool, http10: bool) {
+    header(out, b"x-amzn-RequestId", request_id);
+    header(out, b"apigw-requestid", request_id);
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Appends a decimal number without allocating.
 pub fn decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20]; // u64::MAX has 20 digits

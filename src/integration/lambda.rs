@@ -511,14 +511,7 @@ fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
         encode::decimal(out, reply.body.len() as u64);
         out.extend_from_slice(b"\r\n");
     }
-    encode::header(out, b"x-amzn-RequestId", &c.request_id);
-    encode::header(out, b"apigw-requestid", &c.request_id);
-    if !keep {
-        out.extend_from_slice(b"connection: close\r\n");
-    } else if c.head.minor_version == 0 {
-        out.extend_from_slice(b"connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    encode::own_head_end(out, &c.request_id, keep, c.head.minor_version == 0);
     if !bodiless && c.head.method != Method::Head {
         out.extend_from_slice(&reply.body);
         c.out.body_sent = reply.body.len() as u64;

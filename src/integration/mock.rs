@@ -93,13 +93,6 @@ impl Conn {
     /// Request ids, the connection header and the end of the head.
     fn end_own_head(&mut self, keep: bool) {
         let out = &mut self.wbuf;
-        encode::header(out, b"x-amzn-RequestId", &self.request_id);
-        encode::header(out, b"apigw-requestid", &self.request_id);
-        if !keep {
-            out.extend_from_slice(b"connection: close\r\n");
-        } else if self.head.minor_version == 0 {
-            out.extend_from_slice(b"connection: keep-alive\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
+        encode::own_head_end(out, &self.request_id, keep, self.head.minor_version == 0);
     }
 }

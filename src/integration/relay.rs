@@ -265,14 +265,7 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
         Framing::Enchunk => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         _ => {}
     }
-    encode::header(out, b"x-amzn-RequestId", &c.request_id);
-    encode::header(out, b"apigw-requestid", &c.request_id);
-    if !keep {
-        out.extend_from_slice(b"connection: close\r\n");
-    } else if c.head.minor_version == 0 {
-        out.extend_from_slice(b"connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    encode::own_head_end(out, &c.request_id, keep, c.head.minor_version == 0);
 }
 
 /// Every value of an upstream response header, joined with commas.

@@ -154,16 +154,7 @@ impl<'a> RequestView<'a> {
 
     /// The Host without its port.
     pub fn domain_name(&self) -> &'a [u8] {
-        let host = self.head.host.map_or(&b""[..], |h| self.span(h));
-        if host.first() == Some(&b'[') {
-            return host
-                .iter()
-                .position(|&b| b == b']')
-                .map_or(host, |i| &host[..=i]);
-        }
-        host.iter()
-            .rposition(|&b| b == b':')
-            .map_or(host, |i| &host[..i])
+        crate::router::strip_port(self.head.host.map_or(&b""[..], |h| self.span(h)))
     }
 
     pub fn method(&self) -> &'a [u8] {

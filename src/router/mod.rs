@@ -148,7 +148,8 @@ impl Router {
     }
 }
 
-fn strip_port(host: &[u8]) -> &[u8] {
+/// The host of a Host header value, without its port (IPv6 literals keep their brackets).
+pub fn strip_port(host: &[u8]) -> &[u8] {
     if host.first() == Some(&b'[') {
         // IPv6 literal: keep up to the closing bracket.
         return host

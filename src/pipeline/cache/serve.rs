@@ -221,14 +221,7 @@ async fn write_hit(
         c.wbuf.clear();
         c.wbuf.extend_from_slice(&e.head);
         age(&mut c.wbuf, e, now);
-        encode::header(&mut c.wbuf, b"x-amzn-RequestId", &c.request_id);
-        encode::header(&mut c.wbuf, b"apigw-requestid", &c.request_id);
-        if !keep {
-            c.wbuf.extend_from_slice(b"connection: close\r\n");
-        } else if c.head.minor_version == 0 {
-            c.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
-        }
-        c.wbuf.extend_from_slice(b"\r\n");
+        encode::own_head_end(&mut c.wbuf, &c.request_id, keep, c.head.minor_version == 0);
     }
     let body = if c.head.method == Method::Head {
         &b""[..]
