@@ -3,6 +3,9 @@
 //! streams), header_timeout → 408 and close, idle_timeout closes keep-alive connections.
 //! After every refusal the worker keeps serving.
 
+// Test-side recording backends share state across threads; no request path here.
+#![allow(clippy::disallowed_types)]
+
 mod common;
 
 use std::io::{BufReader, Cursor, ErrorKind, Read, Write};

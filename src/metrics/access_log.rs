@@ -5,6 +5,9 @@
 //! and counted (`portico_access_log_dropped_total`) instead of piling up or blocking a
 //! worker. SIGUSR1 makes the writer reopen the file (log rotation).
 
+// Cold path: the writer's target path is read by the writer thread after a reopen signal, never by a worker.
+#![allow(clippy::disallowed_types)]
+
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,6 +3,9 @@
 //! the Prometheus text format. Cells are kept for the life of the process, so counters of
 //! a route removed by a reload stay put instead of going backwards.
 
+// Cold path: locked when a config generation is built and when /metrics is scraped, never per request.
+#![allow(clippy::disallowed_types)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, OnceLock};

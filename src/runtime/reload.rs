@@ -7,6 +7,9 @@
 //! The lock here is taken only by the reloading thread and by a worker at the moment it
 //! sees a new generation, never per request.
 
+// Cold path: locked by a reload and by a worker the moment it sees a new generation, never per request.
+#![allow(clippy::disallowed_types)]
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};

@@ -2,6 +2,8 @@
 //! picks, real origin servers on loopback sockets, and a raw HTTP/1.1 client that shows
 //! exactly what came back on the wire.
 #![allow(dead_code)]
+// Test harness threads share counters; no request path here.
+#![allow(clippy::disallowed_types)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
