@@ -92,6 +92,7 @@ fn run(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    warn_unbuilt(&cfg);
     let mut snapshot = config::compile::compile(&cfg);
     snapshot.view = config::view::redacted_view(&text);
     portico::metrics::access_log::configure(&snapshot.server.access_log.path);
@@ -109,6 +110,19 @@ fn run(path: &Path) -> ExitCode {
             error!("{e}");
             eprintln!("portico: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Keys the config accepts ahead of the features that will serve them: say so at start
+/// rather than let a user wonder why nothing answers.
+fn warn_unbuilt(cfg: &config::Config) {
+    for addr in &cfg.server.tls_listen {
+        warn!(%addr, "server.tls_listen: TLS listeners are not built yet; nothing listens here");
+    }
+    for (name, api) in &cfg.apis {
+        if api.protocol == config::model::Protocol::Websocket {
+            warn!(api = %name, "protocol: websocket is not built yet; this API's routes answer 404");
         }
     }
 }
