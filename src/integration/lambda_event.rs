@@ -47,32 +47,32 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
         out.extend_from_slice(br#","stageVariables":"#);
         stage_variables(out, v);
     }
-    out.extend_from_slice(br#","requestContext":{"accountId":"#);
-    ctx(out, v, Var::AccountId);
-    out.extend_from_slice(br#","apiId":"#);
-    ctx(out, v, Var::ApiId);
-    out.extend_from_slice(br#","domainName":"#);
-    ctx(out, v, Var::DomainName);
-    out.extend_from_slice(br#","domainPrefix":"#);
-    ctx(out, v, Var::DomainPrefix);
-    out.extend_from_slice(br#","http":{"method":"#);
-    ctx(out, v, Var::HttpMethod);
+    fields(
+        out,
+        v,
+        &[
+            (br#","requestContext":{"accountId":"#, Var::AccountId),
+            (br#","apiId":"#, Var::ApiId),
+            (br#","domainName":"#, Var::DomainName),
+            (br#","domainPrefix":"#, Var::DomainPrefix),
+            (br#","http":{"method":"#, Var::HttpMethod),
+        ],
+    );
     out.extend_from_slice(br#","path":"#);
     string(out, v.raw_path());
-    out.extend_from_slice(br#","protocol":"#);
-    ctx(out, v, Var::Protocol);
-    out.extend_from_slice(br#","sourceIp":"#);
-    ctx(out, v, Var::SourceIp);
-    out.extend_from_slice(br#","userAgent":"#);
-    ctx(out, v, Var::UserAgent);
-    out.extend_from_slice(br#"},"requestId":"#);
-    ctx(out, v, Var::RequestId);
-    out.extend_from_slice(br#","routeKey":"#);
-    ctx(out, v, Var::RouteKey);
-    out.extend_from_slice(br#","stage":"#);
-    ctx(out, v, Var::Stage);
-    out.extend_from_slice(br#","time":"#);
-    ctx(out, v, Var::RequestTime);
+    fields(
+        out,
+        v,
+        &[
+            (br#","protocol":"#, Var::Protocol),
+            (br#","sourceIp":"#, Var::SourceIp),
+            (br#","userAgent":"#, Var::UserAgent),
+            (br#"},"requestId":"#, Var::RequestId),
+            (br#","routeKey":"#, Var::RouteKey),
+            (br#","stage":"#, Var::Stage),
+            (br#","time":"#, Var::RequestTime),
+        ],
+    );
     out.extend_from_slice(br#","timeEpoch":"#);
     encode::decimal(out, v.state.time_ms());
     out.push(b'}');
@@ -86,12 +86,15 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
 }
 
 fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
-    out.extend_from_slice(br#"{"version":"1.0","resource":"#);
-    ctx(out, v, Var::ResourcePath);
-    out.extend_from_slice(br#","path":"#);
-    ctx(out, v, Var::Path);
-    out.extend_from_slice(br#","httpMethod":"#);
-    ctx(out, v, Var::HttpMethod);
+    fields(
+        out,
+        v,
+        &[
+            (br#"{"version":"1.0","resource":"#, Var::ResourcePath),
+            (br#","path":"#, Var::Path),
+            (br#","httpMethod":"#, Var::HttpMethod),
+        ],
+    );
     out.extend_from_slice(br#","headers":"#);
     headers(out, v, true, Multi::Last);
     out.extend_from_slice(br#","multiValueHeaders":"#);
@@ -108,38 +111,35 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
             pairs.write(out, multi);
         }
     }
-    out.extend_from_slice(br#","requestContext":{"accountId":"#);
-    ctx(out, v, Var::AccountId);
-    out.extend_from_slice(br#","apiId":"#);
-    ctx(out, v, Var::ApiId);
-    out.extend_from_slice(br#","domainName":"#);
-    ctx(out, v, Var::DomainName);
-    out.extend_from_slice(br#","domainPrefix":"#);
-    ctx(out, v, Var::DomainPrefix);
-    out.extend_from_slice(br#","extendedRequestId":"#);
-    ctx(out, v, Var::ExtendedRequestId);
-    out.extend_from_slice(br#","httpMethod":"#);
-    ctx(out, v, Var::HttpMethod);
-    out.extend_from_slice(br#","identity":{"sourceIp":"#);
-    ctx(out, v, Var::SourceIp);
-    out.extend_from_slice(br#","userAgent":"#);
-    ctx(out, v, Var::UserAgent);
-    out.extend_from_slice(br#"},"path":"#);
-    ctx(out, v, Var::Path);
-    out.extend_from_slice(br#","protocol":"#);
-    ctx(out, v, Var::Protocol);
-    out.extend_from_slice(br#","requestId":"#);
-    ctx(out, v, Var::RequestId);
-    out.extend_from_slice(br#","requestTime":"#);
-    ctx(out, v, Var::RequestTime);
+    fields(
+        out,
+        v,
+        &[
+            (br#","requestContext":{"accountId":"#, Var::AccountId),
+            (br#","apiId":"#, Var::ApiId),
+            (br#","domainName":"#, Var::DomainName),
+            (br#","domainPrefix":"#, Var::DomainPrefix),
+            (br#","extendedRequestId":"#, Var::ExtendedRequestId),
+            (br#","httpMethod":"#, Var::HttpMethod),
+            (br#","identity":{"sourceIp":"#, Var::SourceIp),
+            (br#","userAgent":"#, Var::UserAgent),
+            (br#"},"path":"#, Var::Path),
+            (br#","protocol":"#, Var::Protocol),
+            (br#","requestId":"#, Var::RequestId),
+            (br#","requestTime":"#, Var::RequestTime),
+        ],
+    );
     out.extend_from_slice(br#","requestTimeEpoch":"#);
     encode::decimal(out, v.state.time_ms());
-    out.extend_from_slice(br#","resourceId":"#);
-    ctx(out, v, Var::RouteKey);
-    out.extend_from_slice(br#","resourcePath":"#);
-    ctx(out, v, Var::ResourcePath);
-    out.extend_from_slice(br#","stage":"#);
-    ctx(out, v, Var::Stage);
+    fields(
+        out,
+        v,
+        &[
+            (br#","resourceId":"#, Var::RouteKey),
+            (br#","resourcePath":"#, Var::ResourcePath),
+            (br#","stage":"#, Var::Stage),
+        ],
+    );
     out.extend_from_slice(br#"},"pathParameters":"#);
     if v.params.is_empty() {
         out.extend_from_slice(b"null");
@@ -412,6 +412,14 @@ pub fn percent_decode(s: &[u8], out: &mut Vec<u8>) {
         }
         out.push(s[i]);
         i += 1;
+    }
+}
+
+/// `key` then the `$context` value as a JSON string, for each pair in order.
+fn fields(out: &mut Vec<u8>, v: &RequestView, pairs: &[(&[u8], Var)]) {
+    for (key, var) in pairs {
+        out.extend_from_slice(key);
+        ctx(out, v, *var);
     }
 }
 
