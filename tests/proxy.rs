@@ -292,12 +292,25 @@ fn stale_pooled_connection_is_retried_once() {
     });
     for driver in DRIVERS {
         let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        let before = origin.requests.load(Ordering::SeqCst);
         for i in 0..5 {
             let r = p.get(&format!("/r{i}"));
             assert_eq!(r.status, 200, "{driver}: request {i}");
             assert_eq!(r.text(), format!("/r{i}"));
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Every request after the first found the pooled connection closed: the retry
+        // (not luck) is what answered them.
+        let log = p.log_text();
+        assert!(
+            log.matches("pooled connection was stale").count() >= 4,
+            "{driver}: the stale-connection retry did not run:\n{log}"
+        );
+        assert_eq!(
+            origin.requests.load(Ordering::SeqCst) - before,
+            5,
+            "each request reached the origin once"
+        );
         // POST is not idempotent: it must not be replayed, so it may fail, but never hang.
         let r = p
             .raw(b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
