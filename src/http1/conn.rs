@@ -160,7 +160,15 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
                 c.request_id = ctx.ids.next();
                 debug!(status, message, peer = %c.peer, "rejected request head");
                 c.wbuf.clear();
-                encode::gateway_response(&mut c.wbuf, status, message, &c.request_id, false, &[]);
+                encode::gateway_response(
+                    &mut c.wbuf,
+                    status,
+                    message,
+                    &c.request_id,
+                    false,
+                    false,
+                    &[],
+                );
                 let _ = c.flush_wbuf().await;
                 gen.unrouted.count(status);
                 if gen.snap.access_log.is_some() {
@@ -355,14 +363,6 @@ impl Conn {
         self.out.status = status;
         self.out.error_message = message;
         self.wbuf.clear();
-        let ka: &[(&str, &[u8])] = &[("connection", b"keep-alive")];
-        let extra_all;
-        let extra = if keep && self.head.minor_version == 0 {
-            extra_all = [extra, ka].concat();
-            &extra_all[..]
-        } else {
-            extra
-        };
         let encode = if self.head.method == Method::Head {
             encode::gateway_response_head_only
         } else {
@@ -374,6 +374,7 @@ impl Conn {
             message,
             &self.request_id,
             keep,
+            self.head.minor_version == 0,
             extra,
         );
         let head_end = self

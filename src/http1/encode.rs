@@ -132,17 +132,18 @@ const JSON_CLOSE: &[u8] = br#""}"#;
 
 /// The gateway's own answers (DESIGN §5): `{"message":"..."}` with the message JSON-escaped,
 /// content-type application/json, content-length, x-amzn-RequestId and apigw-requestid set
-/// to `request_id`, "connection: close" when !keep_alive, then `extra` headers (e.g.
-/// retry-after). Appends to `out`.
+/// to `request_id`, "connection: close" when !keep_alive ("connection: keep-alive" for an
+/// HTTP/1.0 client that keeps it), then `extra` headers (e.g. retry-after). Appends to `out`.
 pub fn gateway_response(
     out: &mut Vec<u8>,
     status: u16,
     message: &str,
     request_id: &[u8],
     keep_alive: bool,
+    http10: bool,
     extra: &[(&str, &[u8])],
 ) {
-    gateway_response_head_only(out, status, message, request_id, keep_alive, extra);
+    gateway_response_head_only(out, status, message, request_id, keep_alive, http10, extra);
     out.extend_from_slice(JSON_OPEN);
     json_escape(out, message.as_bytes());
     out.extend_from_slice(JSON_CLOSE);
@@ -155,6 +156,7 @@ pub fn gateway_response_head_only(
     message: &str,
     request_id: &[u8],
     keep_alive: bool,
+    http10: bool,
     extra: &[(&str, &[u8])],
 ) {
     status_line(out, status);
@@ -167,6 +169,8 @@ pub fn gateway_response_head_only(
     header(out, b"apigw-requestid", request_id);
     if !keep_alive {
         header(out, b"connection", b"close");
+    } else if http10 {
+        header(out, b"connection", b"keep-alive");
     }
     for (name, value) in extra {
         header(out, name.as_bytes(), value);

@@ -34,7 +34,7 @@ fn status_lines_and_headers() {
 #[test]
 fn gateway_answer_bytes() {
     let mut out = Vec::new();
-    gateway_response(&mut out, 404, "Not Found", b"req-1", true, &[]);
+    gateway_response(&mut out, 404, "Not Found", b"req-1", true, false, &[]);
     assert_eq!(
         s(&out),
         "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 23\r\n\
@@ -47,6 +47,7 @@ fn gateway_answer_bytes() {
         429,
         "Too Many Requests",
         b"r",
+        false,
         false,
         &[("retry-after", b"2")],
     );
@@ -68,6 +69,7 @@ fn message_is_json_escaped() {
         "bad \"x\" \\ \n\t\u{1} caf\u{e9}",
         b"r",
         true,
+        false,
         &[],
     );
     let body_at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
@@ -82,7 +84,7 @@ fn answers_parse_back() {
     // The content-length we announce must frame exactly the body we write.
     for (msg, keep_alive) in [("Not Found", true), ("q\"uo\u{7}te", false), ("", true)] {
         let mut out = Vec::new();
-        gateway_response(&mut out, 502, msg, b"id", keep_alive, &[]);
+        gateway_response(&mut out, 502, msg, b"id", keep_alive, false, &[]);
         let mut head = ResponseHead::new();
         assert_eq!(parse_response(&out, Method::Get, 4096, &mut head), Ok(true));
         let ResponseBody::Length(n) = head.body else {
@@ -94,7 +96,7 @@ fn answers_parse_back() {
         assert_eq!(head.header(&out, "X-Amzn-RequestId"), Some(&b"id"[..]));
 
         let mut head_only = Vec::new();
-        gateway_response_head_only(&mut head_only, 502, msg, b"id", keep_alive, &[]);
+        gateway_response_head_only(&mut head_only, 502, msg, b"id", keep_alive, false, &[]);
         assert_eq!(head_only, out[..head.head_len]);
     }
 }
@@ -108,6 +110,7 @@ fn no_allocation_with_capacity() {
         403,
         "Forbidden",
         b"0123456789abcdef",
+        false,
         false,
         &[("x-a", b"b")],
     );
