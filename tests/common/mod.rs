@@ -5,6 +5,8 @@
 // Test harness threads share counters; no request path here.
 #![allow(clippy::disallowed_types)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -1,0 +1,653 @@
+//! TLS pieces for end-to-end tests: certificates made with rcgen (CAs, server leaves,
+//! client certificates) written as PEM files, a blocking rustls client that shows what
+//! the handshake settled (version, ALPN, served leaf, resumption), and a TLS origin for
+//! upstream-TLS tests.
+#![allow(dead_code)]
+// Test helper threads record what they saw in shared vectors; no request path here.
+#![allow(clippy::disallowed_types)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind, ProtocolVersion,
+    RootCertStore, ServerConfig, ServerConnection, SignatureScheme, StreamOwned,
+};
+
+use super::{read_response, Response};
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+// ---------------------------------------------------------------- certificates
+
+/// A certificate authority: self-signed, its subject is `CN=<name>`.
+pub struct Ca {
+    pub name: String,
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            name: name.to_string(),
+            cert,
+            key,
+        }
+    }
+
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.cert.der().clone()
+    }
+
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// Writes the CA certificate as `<dir>/<stem>.pem`.
+    pub fn write(&self, dir: &Path, stem: &str) -> PathBuf {
+        let path = dir.join(format!("{stem}.pem"));
+        std::fs::write(&path, self.pem()).unwrap();
+        path
+    }
+
+    /// A server certificate for these DNS names (or IP addresses), subject `CN=<first>`.
+    pub fn server_cert(&self, names: &[&str]) -> Leaf {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names[0].as_str());
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params)
+    }
+
+    /// A client certificate with this subject, in this (DER) order: e.g.
+    /// `[(OrganizationName, "Example Org"), (CommonName, "client one")]`.
+    pub fn client_cert(&self, subject: &[(DnType, &str)]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        for (ty, value) in subject {
+            params.distinguished_name.push(ty.clone(), *value);
+        }
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        Leaf {
+            cert,
+            key,
+            ca_der: self.der(),
+            ca_pem: self.pem(),
+        }
+    }
+}
+
+/// A certificate signed by a `Ca`, with its private key.
+pub struct Leaf {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+    ca_der: CertificateDer<'static>,
+    ca_pem: String,
+}
+
+impl Leaf {
+    /// The leaf certificate alone, as a server would send it first.
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.cert.der().clone()
+    }
+
+    /// Leaf first, then the issuing CA.
+    pub fn chain_der(&self) -> Vec<CertificateDer<'static>> {
+        vec![self.der(), self.ca_der.clone()]
+    }
+
+    pub fn chain_pem(&self) -> String {
+        format!("{}{}", self.cert.pem(), self.ca_pem)
+    }
+
+    /// PKCS#8 PEM.
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    pub fn private_key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.serialize_der()))
+    }
+
+    /// Writes `<dir>/<stem>.crt` (chain) and `<dir>/<stem>.key`; returns (chain, key).
+    pub fn write(&self, dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+        let (chain, key) = (
+            dir.join(format!("{stem}.crt")),
+            dir.join(format!("{stem}.key")),
+        );
+        self.write_to(&chain, &key);
+        (chain, key)
+    }
+
+    /// Writes (or overwrites) the chain and key at these paths; each file is written
+    /// whole under a temporary name and renamed, so a reader never sees half a file.
+    pub fn write_to(&self, chain: &Path, key: &Path) {
+        for (path, text) in [(chain, self.chain_pem()), (key, self.key_pem())] {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- client
+
+/// Accepts whatever certificate the server shows (signatures are still checked), so a
+/// test can look at which certificate was served even when it is the wrong one.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Versions {
+    Both,
+    Tls12,
+    Tls13,
+}
+
+/// Builds a `TlsClient`: what to trust, which versions, client certificate, SNI.
+pub struct TlsClientBuilder {
+    trust: Option<CertificateDer<'static>>,
+    versions: Versions,
+    client_cert: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    sni: bool,
+}
+
+impl TlsClientBuilder {
+    pub fn tls12(mut self) -> Self {
+        self.versions = Versions::Tls12;
+        self
+    }
+
+    pub fn tls13(mut self) -> Self {
+        self.versions = Versions::Tls13;
+        self
+    }
+
+    pub fn versions(mut self, v: Versions) -> Self {
+        self.versions = v;
+        self
+    }
+
+    /// Presents this certificate (leaf then CA) when the server asks for one.
+    pub fn client_cert(mut self, leaf: &Leaf) -> Self {
+        self.client_cert = Some((leaf.chain_der(), leaf.private_key()));
+        self
+    }
+
+    /// Sends no server_name extension whatever name `connect` is given.
+    pub fn no_sni(mut self) -> Self {
+        self.sni = false;
+        self
+    }
+
+    pub fn build(self) -> TlsClient {
+        let provider = provider();
+        let versions: &[&'static rustls::SupportedProtocolVersion] = match self.versions {
+            Versions::Both => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            Versions::Tls12 => &[&rustls::version::TLS12],
+            Versions::Tls13 => &[&rustls::version::TLS13],
+        };
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .unwrap();
+        let builder = match self.trust {
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                roots.add(ca).unwrap();
+                builder.with_root_certificates(roots)
+            }
+            None => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
+        };
+        let mut config = match self.client_cert {
+            Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.enable_sni = self.sni;
+        TlsClient {
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// A client configuration; connections made from one `TlsClient` share its session
+/// cache, so a second connection to the same name can resume.
+#[derive(Clone)]
+pub struct TlsClient {
+    pub config: Arc<ClientConfig>,
+}
+
+impl TlsClient {
+    /// Verifies the server's chain against `ca` (and the name given to `connect`).
+    pub fn trusting(ca: &Ca) -> TlsClientBuilder {
+        TlsClientBuilder {
+            trust: Some(ca.der()),
+            versions: Versions::Both,
+            client_cert: None,
+            sni: true,
+        }
+    }
+
+    /// Accepts any server certificate (to look at which one was served).
+    pub fn accept_any() -> TlsClientBuilder {
+        TlsClientBuilder {
+            trust: None,
+            versions: Versions::Both,
+            client_cert: None,
+            sni: true,
+        }
+    }
+
+    /// Connects to 127.0.0.1:`port` and completes the handshake. `name` is the SNI sent
+    /// and the name verified; an IP address such as "127.0.0.1" sends no SNI.
+    pub fn connect(&self, port: u16, name: &str) -> Result<TlsConn, String> {
+        let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+        sock.set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        sock.set_write_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        sock.set_nodelay(true).unwrap();
+        let server_name = ServerName::try_from(name.to_string()).unwrap();
+        let conn = ClientConnection::new(self.config.clone(), server_name).unwrap();
+        let mut stream = StreamOwned::new(conn, sock);
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| format!("handshake: {e}"))?;
+        }
+        Ok(TlsConn {
+            stream: BufReader::new(stream),
+        })
+    }
+
+    /// One `GET path` with this Host on a new connection: the response, or what failed
+    /// (handshake, or no response after it, as when a TLS 1.3 server rejects the
+    /// client's certificate after the client finished its side of the handshake).
+    pub fn try_get(
+        &self,
+        port: u16,
+        name: &str,
+        host: &str,
+        path: &str,
+    ) -> Result<Response, String> {
+        let mut c = self.connect(port, name)?;
+        c.get(path, host).map_err(|e| format!("request: {e}"))
+    }
+}
+
+/// An established client TLS connection.
+pub struct TlsConn {
+    stream: BufReader<StreamOwned<ClientConnection, TcpStream>>,
+}
+
+impl TlsConn {
+    pub fn conn(&self) -> &ClientConnection {
+        &self.stream.get_ref().conn
+    }
+
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.conn().protocol_version()
+    }
+
+    pub fn alpn(&self) -> Option<Vec<u8>> {
+        self.conn().alpn_protocol().map(|a| a.to_vec())
+    }
+
+    /// The first certificate the server sent.
+    pub fn leaf(&self) -> CertificateDer<'static> {
+        self.conn()
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .expect("the server sent a certificate")
+            .clone()
+    }
+
+    pub fn resumed(&self) -> bool {
+        self.conn().handshake_kind() == Some(HandshakeKind::Resumed)
+    }
+
+    /// Sends `request` as given and reads one response.
+    pub fn send(&mut self, request: &[u8]) -> std::io::Result<Response> {
+        let s = self.stream.get_mut();
+        s.write_all(request)?;
+        s.flush()?;
+        read_response(&mut self.stream, request.starts_with(b"HEAD "))
+    }
+
+    /// A keep-alive `GET`.
+    pub fn get(&mut self, path: &str, host: &str) -> std::io::Result<Response> {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+    }
+
+    /// Whether the server closed the connection: reads until end of stream or error
+    /// (within the socket's read timeout); true when no more application data came.
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.stream.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => {
+                e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut
+            }
+        }
+    }
+}
+
+/// The bytes of a ClientHello for `name` (TLS 1.2 and 1.3 offered), as a client's first
+/// flight: for tests that send part of it.
+pub fn client_hello(name: &str) -> Vec<u8> {
+    let client = TlsClient::accept_any().build();
+    let mut conn = ClientConnection::new(
+        client.config,
+        ServerName::try_from(name.to_string()).unwrap(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).unwrap();
+    }
+    out
+}
+
+/// Waits up to 10 s until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------- TLS origin
+
+/// What a `TlsOrigin` saw in one request.
+#[derive(Debug, Clone)]
+pub struct TlsSeen {
+    pub sni: Option<String>,
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl TlsSeen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTPS origin on loopback: a thread per connection, keep-alive, TLS 1.2 and 1.3.
+/// Every request is answered 200 with the body `tls-origin <target> host=<Host>`.
+/// `connections` counts completed handshakes, `requests` the requests read, `failed`
+/// the handshakes that failed (e.g. the client refused the certificate).
+pub struct TlsOrigin {
+    pub addr: SocketAddr,
+    pub connections: Arc<AtomicUsize>,
+    pub requests: Arc<AtomicUsize>,
+    pub failed: Arc<AtomicUsize>,
+    pub seen: Arc<Mutex<Vec<TlsSeen>>>,
+    /// The SNI of every handshake attempt, completed or not, in order (None: no SNI).
+    pub snis: Arc<Mutex<Vec<Option<String>>>>,
+    /// The leaf certificate of clients that sent one (mutual TLS origins only).
+    pub client_certs: Arc<Mutex<Vec<CertificateDer<'static>>>>,
+}
+
+impl TlsOrigin {
+    pub fn start(leaf: &Leaf) -> TlsOrigin {
+        Self::start_with(leaf, None)
+    }
+
+    /// With `client_ca`, clients must present a certificate signed by it.
+    pub fn start_with(leaf: &Leaf, client_ca: Option<&Ca>) -> TlsOrigin {
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .unwrap();
+        let builder = match client_ca {
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                roots.add(ca.der()).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider(),
+                )
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder
+            .with_single_cert(leaf.chain_der(), leaf.private_key())
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let origin = TlsOrigin {
+            addr: listener.local_addr().unwrap(),
+            connections: Arc::new(AtomicUsize::new(0)),
+            requests: Arc::new(AtomicUsize::new(0)),
+            failed: Arc::new(AtomicUsize::new(0)),
+            seen: Arc::new(Mutex::new(Vec::new())),
+            snis: Arc::new(Mutex::new(Vec::new())),
+            client_certs: Arc::new(Mutex::new(Vec::new())),
+        };
+        let shared = origin.shared();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (config, shared) = (config.clone(), shared.clone());
+                thread::spawn(move || serve_tls(stream, config, &shared));
+            }
+        });
+        origin
+    }
+
+    fn shared(&self) -> Shared {
+        Shared {
+            connections: self.connections.clone(),
+            requests: self.requests.clone(),
+            failed: self.failed.clone(),
+            seen: self.seen.clone(),
+            snis: self.snis.clone(),
+            client_certs: self.client_certs.clone(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn last(&self) -> TlsSeen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the TLS origin saw a request")
+    }
+
+    pub fn last_sni(&self) -> Option<String> {
+        self.snis
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the TLS origin saw a handshake")
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<TlsSeen>>>,
+    snis: Arc<Mutex<Vec<Option<String>>>>,
+    client_certs: Arc<Mutex<Vec<CertificateDer<'static>>>>,
+}
+
+fn serve_tls(sock: TcpStream, config: Arc<ServerConfig>, shared: &Shared) {
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let conn = ServerConnection::new(config).unwrap();
+    let mut stream = StreamOwned::new(conn, sock);
+    let mut done = true;
+    while stream.conn.is_handshaking() {
+        if stream.conn.complete_io(&mut stream.sock).is_err() {
+            done = false;
+            break;
+        }
+    }
+    // Known once the ClientHello was read, whether or not the handshake completed.
+    let sni = stream.conn.server_name().map(String::from);
+    shared.snis.lock().unwrap().push(sni.clone());
+    if !done {
+        shared.failed.fetch_add(1, Ordering::SeqCst);
+        return;
+    }
+    if let Some(c) = stream.conn.peer_certificates().and_then(|c| c.first()) {
+        shared.client_certs.lock().unwrap().push(c.clone());
+    }
+    shared.connections.fetch_add(1, Ordering::SeqCst);
+    let mut r = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.trim_end().split(' ');
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end_matches(['\r', '\n']);
+            if h.is_empty() {
+                break;
+            }
+            let Some((n, v)) = h.split_once(':') else {
+                return;
+            };
+            headers.push((n.to_string(), v.trim().to_string()));
+        }
+        let seen = TlsSeen {
+            sni: sni.clone(),
+            method,
+            target,
+            headers,
+        };
+        if let Some(n) = seen.header("content-length") {
+            let mut body = vec![0; n.parse().unwrap_or(0)];
+            if r.read_exact(&mut body).is_err() {
+                return;
+            }
+        }
+        let body = format!(
+            "tls-origin {} host={}",
+            seen.target,
+            seen.header("host").unwrap_or("-")
+        );
+        shared.requests.fetch_add(1, Ordering::SeqCst);
+        shared.seen.lock().unwrap().push(seen);
+        let out = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let s = r.get_mut();
+        if s.write_all(out.as_bytes()).is_err() || s.flush().is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,1205 @@
+//! TLS end to end: termination on `server.tls_listen` (TLS 1.2 and 1.3, ALPN, session
+//! resumption), certificate selection by SNI with a default domain, routing by Host and
+//! X-Forwarded-Proto on TLS connections, mutual TLS with the client's subject in
+//! `$context.identity.clientCert`, 421 for misdirected requests, TLS to upstreams (verified,
+//! pooled), certificate reloads on SIGHUP, the HTTPS redirect, what the TLS port does
+//! with plain HTTP, garbage and stalled handshakes, and `portico check` errors.
+
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::tls::*;
+use common::*;
+use rcgen::DnType;
+use rustls::ProtocolVersion;
+
+// ---------------------------------------------------------------- config helpers
+
+/// One entry under `domains:`: optional cert/key files and client CA, the root mapping.
+fn domain(
+    name: &str,
+    files: Option<&(PathBuf, PathBuf)>,
+    client_ca: Option<&Path>,
+    stage: &str,
+) -> String {
+    let mut y = format!("  {name}:\n");
+    if let Some((cert, key)) = files {
+        y.push_str(&format!(
+            "    cert: \"{}\"\n    key: \"{}\"\n",
+            cert.display(),
+            key.display()
+        ));
+    }
+    if let Some(ca) = client_ca {
+        y.push_str(&format!("    client_ca: \"{}\"\n", ca.display()));
+    }
+    y.push_str(&format!("    mappings: {{ \"\": {stage} }}\n"));
+    y
+}
+
+/// A plain listener on `{PORT}`, a TLS listener on `tls_port`, `server_extra` lines under
+/// `server:` (indented by two), `routes_extra` lines under the routes (indented by six),
+/// and the given domains. API `shop`: stage prod answers `GET /ping` with "shop prod",
+/// beta with "shop beta"; anything else goes to `origin`.
+fn config(
+    tls_port: u16,
+    origin: &Origin,
+    server_extra: &str,
+    routes_extra: &str,
+    domains: &[String],
+) -> String {
+    let origin = origin.addr;
+    let domains = domains.concat();
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  tls_listen: ["127.0.0.1:{tls_port}"]
+  workers: 2
+  limits: {{ idle_timeout: 20s, drain_timeout: 2s }}
+{server_extra}upstreams:
+  origin: {{ targets: ["{origin}"] }}
+apis:
+  shop:
+    stages:
+      prod: {{ variables: {{ who: prod }} }}
+      beta: {{ variables: {{ who: beta }} }}
+    routes:
+      "GET /ping": {{ integration: {{ type: mock, body: "shop ${{stageVariables.who}}" }} }}
+{routes_extra}      "ANY /{{proxy+}}": {{ integration: {{ type: http, upstream: origin }} }}
+domains:
+{domains}"#
+    )
+}
+
+/// An origin that answers `origin <target> proto=<every X-Forwarded-Proto, joined by |>`.
+fn proto_origin() -> Origin {
+    Origin::start(|req, s| {
+        let protos: Vec<&str> = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-proto"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let body = format!("origin {} proto={}", req.target, protos.join("|"));
+        respond(s, 200, &[], body.as_bytes());
+        true
+    })
+}
+
+/// Starts Portico and waits until the TLS port accepts connections too.
+fn start(yaml: &str, driver: &str, tls_port: u16) -> Portico {
+    let p = Portico::start(yaml, driver);
+    wait_port(tls_port);
+    p
+}
+
+/// Polls `cond` for up to `secs` seconds.
+fn within(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// The leaf certificate a fresh client (no session to resume) is shown for `sni`.
+fn served_leaf(tls_port: u16, sni: &str) -> Result<Vec<u8>, String> {
+    let c = TlsClient::accept_any().build().connect(tls_port, sni)?;
+    Ok(c.leaf().to_vec())
+}
+
+fn plain_get(p: &Portico, host: &str, path: &str) -> Response {
+    p.raw(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+fn ok_text(r: std::io::Result<Response>, what: &str) -> String {
+    let r = r.unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(r.status, 200, "{what}: {}", r.text());
+    r.text()
+}
+
+// ---------------------------------------------------------------- the helpers themselves
+
+#[test]
+fn helpers_tls_client_and_tls_origin_agree() {
+    let dir = temp_dir("tls-helpers");
+    let ca = Ca::new("Test CA");
+    let other = Ca::new("Other CA");
+    let leaf = ca.server_cert(&["backend.internal", "127.0.0.1"]);
+    let (chain, key) = leaf.write(&dir, "backend");
+    let chain_text = std::fs::read_to_string(&chain).unwrap();
+    assert_eq!(chain_text.matches("BEGIN CERTIFICATE").count(), 2);
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .contains("BEGIN PRIVATE KEY"));
+    assert!(ca.write(&dir, "ca").exists());
+
+    let origin = TlsOrigin::start(&leaf);
+    for (versions, want) in [
+        (Versions::Tls12, ProtocolVersion::TLSv1_2),
+        (Versions::Tls13, ProtocolVersion::TLSv1_3),
+    ] {
+        let client = TlsClient::trusting(&ca).versions(versions).build();
+        let mut c = client.connect(origin.port(), "backend.internal").unwrap();
+        assert_eq!(c.version(), Some(want));
+        assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]));
+        assert_eq!(c.leaf(), leaf.der());
+        assert!(!c.resumed());
+        assert_eq!(
+            ok_text(c.get("/a?b=1", "h.example"), "first"),
+            "tls-origin /a?b=1 host=h.example"
+        );
+        assert_eq!(
+            ok_text(c.get("/second", "h.example"), "second"),
+            "tls-origin /second host=h.example"
+        );
+        assert_eq!(origin.last_sni().as_deref(), Some("backend.internal"));
+        assert_eq!(origin.last().sni.as_deref(), Some("backend.internal"));
+        drop(c);
+        let mut again = client.connect(origin.port(), "backend.internal").unwrap();
+        assert!(
+            again.resumed(),
+            "{versions:?}: the second connection resumes"
+        );
+        ok_text(again.get("/", "h"), "resumed");
+        // A fresh client has nothing to resume.
+        let fresh = TlsClient::trusting(&ca).versions(versions).build();
+        assert!(!fresh
+            .connect(origin.port(), "backend.internal")
+            .unwrap()
+            .resumed());
+    }
+    // An IP address as the name, or SNI turned off: no SNI reaches the server.
+    TlsClient::trusting(&ca)
+        .build()
+        .try_get(origin.port(), "127.0.0.1", "h", "/")
+        .unwrap();
+    assert_eq!(origin.last_sni(), None);
+    TlsClient::trusting(&ca)
+        .no_sni()
+        .build()
+        .try_get(origin.port(), "backend.internal", "h", "/")
+        .unwrap();
+    assert_eq!(origin.last_sni(), None);
+
+    // Verification works: another CA, or another name, fails the handshake.
+    let failed = origin.failed.load(Ordering::SeqCst);
+    let err = TlsClient::trusting(&other)
+        .build()
+        .connect(origin.port(), "backend.internal")
+        .err()
+        .expect("a certificate from another CA is refused");
+    assert!(err.contains("handshake"), "{err}");
+    assert!(TlsClient::trusting(&ca)
+        .build()
+        .connect(origin.port(), "other.internal")
+        .is_err());
+    assert!(within(10, || origin.failed.load(Ordering::SeqCst) >= failed + 2));
+    // Accept-any shows whatever is served.
+    let c = TlsClient::accept_any()
+        .build()
+        .connect(origin.port(), "whatever.example")
+        .unwrap();
+    assert_eq!(c.leaf(), leaf.der());
+
+    // Client certificates: a mutual-TLS origin sees the one the client sent.
+    let clients = Ca::new("Client CA");
+    let one = clients.client_cert(&[
+        (DnType::OrganizationName, "Example Org"),
+        (DnType::CommonName, "client one"),
+    ]);
+    let rogue = other.client_cert(&[(DnType::CommonName, "rogue")]);
+    let mtls = TlsOrigin::start_with(&leaf, Some(&clients));
+    for versions in [Versions::Tls12, Versions::Tls13] {
+        let with = TlsClient::trusting(&ca)
+            .versions(versions)
+            .client_cert(&one)
+            .build();
+        let r = with
+            .try_get(mtls.port(), "backend.internal", "h", "/m")
+            .unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(mtls.client_certs.lock().unwrap().last(), Some(&one.der()));
+        let without = TlsClient::trusting(&ca).versions(versions).build();
+        let err = without
+            .try_get(mtls.port(), "backend.internal", "h", "/m")
+            .expect_err("no client certificate");
+        assert!(!err.is_empty());
+        let wrong = TlsClient::trusting(&ca)
+            .versions(versions)
+            .client_cert(&rogue)
+            .build();
+        wrong
+            .try_get(mtls.port(), "backend.internal", "h", "/m")
+            .expect_err("a client certificate from another CA");
+    }
+
+    let hello = client_hello("a.example");
+    assert_eq!(&hello[..2], &[0x16, 0x03], "a handshake record");
+    assert!(hello.len() > 100);
+}
+
+// ---------------------------------------------------------------- 1, 2, 3
+
+#[test]
+fn sni_selects_the_certificate_and_the_default_domain_takes_the_rest() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-sni");
+    let ca = Ca::new("Test CA");
+    let a = ca.server_cert(&["a.example"]);
+    let b = ca.server_cert(&["b.example"]);
+    let (fa, fb) = (a.write(&dir, "a"), b.write(&dir, "b"));
+    let (a_der, b_der) = (a.der().to_vec(), b.der().to_vec());
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        // c.example has no certificate; b.example is the default.
+        let domains = [
+            domain("c.example", None, None, "shop/beta"),
+            domain("a.example", Some(&fa), None, "shop/prod"),
+            domain("b.example", Some(&fb), None, "shop/beta"),
+        ];
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                "  default_domain: b.example\n",
+                "",
+                &domains,
+            ),
+            driver,
+            tls_port,
+        );
+        for (sni, want, which) in [
+            ("a.example", &a_der, "a"),
+            ("A.EXAMPLE", &a_der, "a"),
+            ("b.example", &b_der, "b"),
+            ("B.Example", &b_der, "b"),
+            ("unknown.example", &b_der, "b (default)"),
+            ("c.example", &b_der, "b (default: c has no cert)"),
+            ("127.0.0.1", &b_der, "b (default: no SNI)"),
+        ] {
+            let got = served_leaf(tls_port, sni).unwrap_or_else(|e| panic!("{driver} {sni}: {e}"));
+            assert!(
+                &got == want,
+                "{driver}: SNI {sni} must get {which}'s certificate"
+            );
+        }
+        let no_sni = TlsClient::accept_any().no_sni().build();
+        let c = no_sni.connect(tls_port, "a.example").unwrap();
+        assert_eq!(
+            c.leaf().to_vec(),
+            b_der,
+            "{driver}: no SNI → default domain"
+        );
+        // A verifying client accepts what is served for each name.
+        for (sni, want) in [("a.example", "shop prod"), ("b.example", "shop beta")] {
+            let r = TlsClient::trusting(&ca)
+                .build()
+                .try_get(tls_port, sni, sni, "/ping")
+                .unwrap_or_else(|e| panic!("{driver} {sni}: {e}"));
+            assert_eq!((r.status, r.text().as_str()), (200, want), "{driver} {sni}");
+        }
+        drop(p);
+
+        // Without default_domain: the first domain with a certificate (a.example; c.example
+        // comes first but has none).
+        let tls_port = free_port();
+        let p = start(
+            &config(tls_port, &origin, "", "", &domains),
+            driver,
+            tls_port,
+        );
+        for sni in ["unknown.example", "127.0.0.1", "c.example"] {
+            let got = served_leaf(tls_port, sni).unwrap_or_else(|e| panic!("{driver} {sni}: {e}"));
+            assert!(
+                got == a_der,
+                "{driver}: SNI {sni} must get a.example's certificate"
+            );
+        }
+        assert!(
+            served_leaf(tls_port, "b.example").unwrap() == b_der,
+            "{driver}"
+        );
+        drop(p);
+    }
+}
+
+#[test]
+fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-route");
+    let ca = Ca::new("Test CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let fb = ca.server_cert(&["b.example"]).write(&dir, "b");
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                "",
+                "",
+                &[
+                    domain("a.example", Some(&fa), None, "shop/prod"),
+                    domain("b.example", Some(&fb), None, "shop/beta"),
+                ],
+            ),
+            driver,
+            tls_port,
+        );
+        for (versions, want) in [
+            (Versions::Tls12, ProtocolVersion::TLSv1_2),
+            (Versions::Tls13, ProtocolVersion::TLSv1_3),
+            (Versions::Both, ProtocolVersion::TLSv1_3),
+        ] {
+            let what = format!("{driver} {versions:?}");
+            let client = TlsClient::trusting(&ca).versions(versions).build();
+            let mut c = client
+                .connect(tls_port, "a.example")
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(c.version(), Some(want), "{what}");
+            assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]), "{what}");
+            // Several requests on one connection; the Host header routes.
+            let host_port = format!("a.example:{tls_port}");
+            for (host, path, want) in [
+                ("a.example", "/ping", "shop prod"),
+                (host_port.as_str(), "/ping", "shop prod"),
+                ("A.Example", "/ping", "shop prod"),
+                ("b.example", "/ping", "shop beta"),
+                ("a.example", "/x?q=1", "origin /x?q=1 proto=https"),
+                ("127.0.0.1", "/beta/ping", "shop beta"),
+                ("localhost", "/prod/y", "origin /y proto=https"),
+            ] {
+                assert_eq!(
+                    ok_text(c.get(path, host), &format!("{what} {host}{path}")),
+                    want,
+                    "{what} {host}{path}"
+                );
+            }
+            // A client's own X-Forwarded-Proto does not reach the origin.
+            let r = c
+                .send(b"GET /spoof HTTP/1.1\r\nHost: a.example\r\nX-Forwarded-Proto: http\r\n\r\n")
+                .unwrap();
+            assert_eq!(r.text(), "origin /spoof proto=https", "{what}");
+            // A POST with a body on the same connection.
+            let r = c
+                .send(b"POST /post HTTP/1.1\r\nHost: b.example\r\nContent-Length: 5\r\n\r\nhello")
+                .unwrap();
+            assert_eq!(r.text(), "origin /post proto=https", "{what}");
+            assert_eq!(origin.last().body, b"hello", "{what}");
+        }
+        // The plain listener, same routing, proto http.
+        assert_eq!(
+            plain_get(&p, "a.example", "/x").text(),
+            "origin /x proto=http",
+            "{driver}"
+        );
+        assert_eq!(
+            plain_get(&p, "b.example", "/ping").text(),
+            "shop beta",
+            "{driver}"
+        );
+    }
+}
+
+#[test]
+fn a_second_connection_resumes_the_session() {
+    let dir = temp_dir("tls-resume");
+    let ca = Ca::new("Test CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let origin = proto_origin();
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                "",
+                "",
+                &[domain("a.example", Some(&fa), None, "shop/prod")],
+            ),
+            driver,
+            tls_port,
+        );
+        for versions in [Versions::Tls12, Versions::Tls13] {
+            let what = format!("{driver} {versions:?}");
+            let client = TlsClient::trusting(&ca).versions(versions).build();
+            let mut first = client.connect(tls_port, "a.example").unwrap();
+            assert!(!first.resumed(), "{what}: nothing to resume yet");
+            // Reading a response also takes in the TLS 1.3 tickets sent after the handshake.
+            ok_text(first.get("/ping", "a.example"), &what);
+            drop(first);
+            // Later connections (two workers: they may land on either) resume.
+            for i in 0..4 {
+                let mut c = client
+                    .connect(tls_port, "a.example")
+                    .unwrap_or_else(|e| panic!("{what} #{i}: {e}"));
+                assert!(
+                    c.resumed(),
+                    "{what}: connection #{i} after the first resumes"
+                );
+                assert_eq!(ok_text(c.get("/ping", "a.example"), &what), "shop prod");
+            }
+            // Another client has no session: a full handshake.
+            let other = TlsClient::trusting(&ca).versions(versions).build();
+            assert!(!other.connect(tls_port, "a.example").unwrap().resumed());
+        }
+        drop(p);
+    }
+}
+
+// ---------------------------------------------------------------- 4
+
+/// The access log's JSON lines, once `enough` says they are all there (or after 10 s).
+fn read_json_lines(
+    path: &Path,
+    enough: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut lines = Vec::new();
+    within(10, || {
+        lines = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        enough(&lines)
+    });
+    lines
+}
+
+#[test]
+fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-mtls");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let other = Ca::new("Other CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let fb = ca.server_cert(&["b.example"]).write(&dir, "b");
+    let clients_pem = clients.write(&dir, "clients");
+    let one = clients.client_cert(&[
+        (DnType::OrganizationName, "Example Org"),
+        (DnType::CommonName, "client one"),
+    ]);
+    let two = clients.client_cert(&[(DnType::CommonName, "client two")]);
+    let rogue = other.client_cert(&[
+        (DnType::OrganizationName, "Example Org"),
+        (DnType::CommonName, "client one"),
+    ]);
+    let access_log = dir.join("access.log");
+    let format = r#"{"path":"$context.path","status":"$context.status","dn":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN"}"#;
+    let server_extra = format!(
+        "  access_log: {{ path: \"{}\", format: '{format}' }}\n",
+        access_log.display()
+    );
+    let routes_extra = r#"      "GET /dn":
+        integration: { type: http, upstream: origin }
+        parameters:
+          "overwrite:header.x-client-dn": "$context.identity.clientCert.subjectDN"
+          "overwrite:header.x-client-issuer": "$context.identity.clientCert.issuerDN"
+"#;
+    for driver in DRIVERS {
+        let _ = std::fs::remove_file(&access_log);
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                &server_extra,
+                routes_extra,
+                &[
+                    domain("a.example", Some(&fa), Some(&clients_pem), "shop/prod"),
+                    domain("b.example", Some(&fb), None, "shop/beta"),
+                ],
+            ),
+            driver,
+            tls_port,
+        );
+        for versions in [Versions::Tls12, Versions::Tls13] {
+            let what = format!("{driver} {versions:?}");
+            // A good certificate: served, and the subject reaches the mapping.
+            for (leaf, dn) in [
+                (&one, "CN=client one,O=Example Org"),
+                (&two, "CN=client two"),
+            ] {
+                let client = TlsClient::trusting(&ca)
+                    .versions(versions)
+                    .client_cert(leaf)
+                    .build();
+                let mut c = client
+                    .connect(tls_port, "a.example")
+                    .unwrap_or_else(|e| panic!("{what} {dn}: {e}"));
+                assert_eq!(
+                    ok_text(c.get("/ping", "a.example"), &what),
+                    "shop prod",
+                    "{what}"
+                );
+                assert_eq!(
+                    ok_text(c.get("/dn", "a.example"), &what),
+                    "origin /dn proto=https"
+                );
+                let seen = origin.last();
+                assert_eq!(seen.header("x-client-dn"), Some(dn), "{what}: {seen:?}");
+                assert_eq!(
+                    seen.header("x-client-issuer"),
+                    Some("CN=Client CA"),
+                    "{what}: {seen:?}"
+                );
+            }
+            // No certificate, or one from another CA: no HTTP answer at all.
+            let requests = origin.requests.load(Ordering::SeqCst);
+            let none = TlsClient::trusting(&ca).versions(versions).build();
+            let r = none.try_get(tls_port, "a.example", "a.example", "/dn");
+            assert!(r.is_err(), "{what}: no client certificate must fail: {r:?}");
+            let wrong = TlsClient::trusting(&ca)
+                .versions(versions)
+                .client_cert(&rogue)
+                .build();
+            let r = wrong.try_get(tls_port, "a.example", "a.example", "/dn");
+            assert!(
+                r.is_err(),
+                "{what}: another CA's certificate must fail: {r:?}"
+            );
+            assert_eq!(origin.requests.load(Ordering::SeqCst), requests, "{what}");
+
+            // b.example asks for no certificate.
+            let r = none
+                .try_get(tls_port, "b.example", "b.example", "/ping")
+                .unwrap_or_else(|e| panic!("{what}: b.example: {e}"));
+            assert_eq!((r.status, r.text().as_str()), (200, "shop beta"), "{what}");
+            // ...but its connections cannot carry requests for a.example.
+            let mut c = none.connect(tls_port, "b.example").unwrap();
+            let r = c.get("/ping", "a.example").unwrap();
+            assert_eq!(r.status, 421, "{what}: {}", r.text());
+            assert_eq!(r.json_message(), "Misdirected Request");
+            let r = c.get("/dn", &format!("A.EXAMPLE:{tls_port}")).unwrap();
+            assert_eq!(r.status, 421, "{what}: {}", r.text());
+        }
+        // Nor can a plain listener.
+        let r = plain_get(&p, "a.example", "/ping");
+        assert_eq!(r.status, 421, "{driver}: {}", r.text());
+        assert_eq!(r.json_message(), "Misdirected Request");
+        assert_eq!(
+            plain_get(&p, "b.example", "/ping").text(),
+            "shop beta",
+            "{driver}"
+        );
+
+        // The access log has the subject too.
+        let dn_200 = |l: &&serde_json::Value| l["path"] == "/dn" && l["status"] == "200";
+        let lines = read_json_lines(&access_log, |ls| ls.iter().filter(dn_200).count() >= 4);
+        let dns: Vec<&str> = lines
+            .iter()
+            .filter(dn_200)
+            .filter_map(|l| l["dn"].as_str())
+            .collect();
+        assert_eq!(
+            dns,
+            [
+                "CN=client one,O=Example Org",
+                "CN=client two",
+                "CN=client one,O=Example Org",
+                "CN=client two"
+            ],
+            "{driver}: {lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .filter(dn_200)
+                .all(|l| l["issuer"] == "CN=Client CA"),
+            "{driver}: {lines:?}"
+        );
+        drop(p);
+    }
+}
+
+// ---------------------------------------------------------------- 5
+
+#[test]
+fn upstream_tls_is_verified_and_pooled() {
+    let dir = temp_dir("tls-upstream");
+    let backend_ca = Ca::new("Backend CA");
+    let other = Ca::new("Other CA");
+    let backend = TlsOrigin::start(&backend_ca.server_cert(&["backend.internal", "127.0.0.1"]));
+    let plain = proto_origin();
+    let (bca, oca) = (
+        backend_ca.write(&dir, "backend-ca"),
+        other.write(&dir, "other-ca"),
+    );
+    let (bca, oca) = (bca.display(), oca.display());
+    let target = format!("https://127.0.0.1:{}", backend.port());
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+upstreams:
+  secure:
+    targets: ["{target}"]
+    tls: {{ ca: "{bca}", server_name: backend.internal, verify: true }}
+  byip:
+    targets: ["{target}"]
+    tls: {{ ca: "{bca}" }}
+  wrongca:
+    targets: ["{target}"]
+    tls: {{ ca: "{oca}", server_name: backend.internal }}
+  wrongname:
+    targets: ["{target}"]
+    tls: {{ ca: "{bca}", server_name: other.internal }}
+  noverify:
+    targets: ["{target}"]
+    tls: {{ ca: "{oca}", server_name: other.internal, verify: false }}
+  plain:
+    targets: ["http://{plain}"]
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "ANY /secure/{{proxy+}}": {{ integration: {{ type: http, upstream: secure }} }}
+      "ANY /byip/{{proxy+}}": {{ integration: {{ type: http, upstream: byip }} }}
+      "ANY /wrongca/{{proxy+}}": {{ integration: {{ type: http, upstream: wrongca }} }}
+      "ANY /wrongname/{{proxy+}}": {{ integration: {{ type: http, upstream: wrongname }} }}
+      "ANY /noverify/{{proxy+}}": {{ integration: {{ type: http, upstream: noverify }} }}
+      "ANY /plain/{{proxy+}}": {{ integration: {{ type: http, upstream: plain }} }}
+"#,
+        plain = plain.addr
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        // Eleven requests on one client connection (one worker): one backend connection.
+        let connections = backend.connections.load(Ordering::SeqCst);
+        let requests = backend.requests.load(Ordering::SeqCst);
+        let mut c = Client::new(&p);
+        for i in 0..11 {
+            let r = c.get(&format!("/secure/n{i}?q={i}"), "gw.example");
+            assert_eq!(r.status, 200, "{driver} #{i}: {}", r.text());
+            assert!(
+                r.text()
+                    .starts_with(&format!("tls-origin /secure/n{i}?q={i} host=")),
+                "{driver}: {}",
+                r.text()
+            );
+        }
+        assert_eq!(
+            backend.requests.load(Ordering::SeqCst) - requests,
+            11,
+            "{driver}"
+        );
+        assert_eq!(
+            backend.connections.load(Ordering::SeqCst) - connections,
+            1,
+            "{driver}: sequential requests reuse one pooled backend connection"
+        );
+        assert_eq!(
+            backend.last_sni().as_deref(),
+            Some("backend.internal"),
+            "{driver}: SNI is tls.server_name"
+        );
+        assert_eq!(
+            backend.last().sni.as_deref(),
+            Some("backend.internal"),
+            "{driver}"
+        );
+
+        // The target's host (an IP here) is the name verified when server_name is not set.
+        let r = p.get("/byip/a");
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert!(r.text().starts_with("tls-origin /byip/a "), "{}", r.text());
+
+        // A certificate from another CA, or for another name: 502, nothing reaches it.
+        let requests = backend.requests.load(Ordering::SeqCst);
+        for path in ["/wrongca/a", "/wrongname/a"] {
+            let r = p.get(path);
+            assert_eq!(r.status, 502, "{driver} {path}: {}", r.text());
+            assert_eq!(r.json_message(), "Bad Gateway", "{driver} {path}");
+        }
+        assert_eq!(
+            backend.requests.load(Ordering::SeqCst),
+            requests,
+            "{driver}"
+        );
+        assert_eq!(
+            backend.last_sni().as_deref(),
+            Some("other.internal"),
+            "{driver}: the wrongname handshake was attempted with its server_name"
+        );
+
+        // verify: false accepts it anyway.
+        let r = p.get("/noverify/z");
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert!(
+            r.text().starts_with("tls-origin /noverify/z "),
+            "{}",
+            r.text()
+        );
+        assert_eq!(backend.last_sni().as_deref(), Some("other.internal"));
+
+        // http:// is plaintext.
+        let r = p.get("/plain/p");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "origin /plain/p proto=http"),
+            "{driver}"
+        );
+        drop(p);
+    }
+}
+
+// ---------------------------------------------------------------- 6
+
+#[test]
+fn sighup_reloads_certificates_and_keeps_open_connections() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-reload");
+    let ca = Ca::new("Test CA");
+    for driver in DRIVERS {
+        let v1 = ca.server_cert(&["a.example"]);
+        let files = v1.write(&dir, &format!("a-{driver}"));
+        let tls_port = free_port();
+        let yaml = |files: &(PathBuf, PathBuf)| {
+            config(
+                tls_port,
+                &origin,
+                "",
+                "",
+                &[domain("a.example", Some(files), None, "shop/prod")],
+            )
+        };
+        let p = start(&yaml(&files), driver, tls_port);
+        let client = TlsClient::trusting(&ca).tls13().build();
+        let mut kept = client.connect(tls_port, "a.example").unwrap();
+        assert_eq!(kept.leaf(), v1.der());
+        assert_eq!(ok_text(kept.get("/ping", "a.example"), driver), "shop prod");
+
+        // New files in place, the config untouched.
+        let v2 = ca.server_cert(&["a.example"]);
+        v2.write_to(&files.0, &files.1);
+        p.signal(1);
+        assert!(
+            within(15, || served_leaf(tls_port, "a.example").ok()
+                == Some(v2.der().to_vec())),
+            "{driver}: new connections never got the new certificate: {}",
+            p.log_text()
+        );
+        // The connection opened before the reload keeps working.
+        assert_eq!(
+            ok_text(kept.get("/ping", "a.example"), "kept after reload"),
+            "shop prod"
+        );
+        let r = TlsClient::trusting(&ca)
+            .build()
+            .try_get(tls_port, "a.example", "a.example", "/x")
+            .unwrap();
+        assert_eq!(r.text(), "origin /x proto=https", "{driver}");
+
+        // The config pointed at other files.
+        let v3 = ca.server_cert(&["a.example"]);
+        let files3 = v3.write(&dir, &format!("a3-{driver}"));
+        std::fs::write(
+            &p.config,
+            yaml(&files3).replace("{PORT}", &p.addr.port().to_string()),
+        )
+        .unwrap();
+        p.signal(1);
+        assert!(
+            within(15, || served_leaf(tls_port, "a.example").ok()
+                == Some(v3.der().to_vec())),
+            "{driver}: new connections never got the third certificate: {}",
+            p.log_text()
+        );
+        assert_eq!(
+            ok_text(kept.get("/ping", "a.example"), "kept after 2nd reload"),
+            "shop prod"
+        );
+        drop(p);
+    }
+}
+
+fn cert_errors_logged(p: &Portico) -> usize {
+    let log = p.log_text();
+    log.matches(r#"domains."a.example".cert"#).count()
+        + log.matches(r#"domains.\"a.example\".cert"#).count()
+}
+
+#[test]
+fn a_reload_with_a_bad_certificate_keeps_the_old_one() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-badreload");
+    let ca = Ca::new("Test CA");
+    for driver in DRIVERS {
+        let v1 = ca.server_cert(&["a.example"]);
+        let files = v1.write(&dir, &format!("a-{driver}"));
+        let tls_port = free_port();
+        let yaml = config(
+            tls_port,
+            &origin,
+            "",
+            "",
+            &[domain("a.example", Some(&files), None, "shop/prod")],
+        );
+        let p = start(&yaml, driver, tls_port);
+        let mut kept = TlsClient::trusting(&ca)
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap();
+        assert_eq!(ok_text(kept.get("/ping", "a.example"), driver), "shop prod");
+        assert_eq!(cert_errors_logged(&p), 0, "{}", p.log_text());
+
+        for what in [
+            "missing file",
+            "not a certificate",
+            "a key where the certificate should be",
+        ] {
+            let before = cert_errors_logged(&p);
+            match what {
+                "missing file" => std::fs::remove_file(&files.0).unwrap(),
+                "not a certificate" => std::fs::write(&files.0, "not a certificate\n").unwrap(),
+                _ => std::fs::write(&files.0, v1.key_pem()).unwrap(),
+            }
+            p.signal(1);
+            assert!(
+                within(15, || cert_errors_logged(&p) > before),
+                "{driver} {what}: the log never named domains.\"a.example\".cert: {}",
+                p.log_text()
+            );
+            // Give a (wrongly) applied reload time to show before checking it did not.
+            thread::sleep(Duration::from_millis(500));
+            let got = served_leaf(tls_port, "a.example")
+                .unwrap_or_else(|e| panic!("{driver} {what}: {e}"));
+            assert!(
+                got == v1.der().to_vec(),
+                "{driver} {what}: the old certificate must stay"
+            );
+            let r = TlsClient::trusting(&ca)
+                .build()
+                .try_get(tls_port, "a.example", "a.example", "/ping")
+                .unwrap_or_else(|e| panic!("{driver} {what}: {e}"));
+            assert_eq!(r.text(), "shop prod", "{driver} {what}");
+            assert_eq!(
+                ok_text(kept.get("/ping", "a.example"), what),
+                "shop prod",
+                "{driver} {what}"
+            );
+        }
+        drop(p);
+    }
+}
+
+// ---------------------------------------------------------------- 7
+
+#[test]
+fn redirect_https_sends_plain_requests_to_the_tls_port() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-redirect");
+    let ca = Ca::new("Test CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                "  redirect_https: true\n",
+                "",
+                &[domain("a.example", Some(&fa), None, "shop/prod")],
+            ),
+            driver,
+            tls_port,
+        );
+        let plain_port = p.addr.port();
+        let requests = origin.requests.load(Ordering::SeqCst);
+        for (host, target, want) in [
+            (
+                format!("a.example:{plain_port}"),
+                "/x?y=1",
+                format!("https://a.example:{tls_port}/x?y=1"),
+            ),
+            (
+                "a.example".to_string(),
+                "/x?y=1",
+                format!("https://a.example:{tls_port}/x?y=1"),
+            ),
+            (
+                "other.example".to_string(),
+                "/ping",
+                format!("https://other.example:{tls_port}/ping"),
+            ),
+        ] {
+            let r = plain_get(&p, &host, target);
+            assert_eq!(r.status, 308, "{driver} {host}{target}: {}", r.text());
+            assert_eq!(r.header("location"), Some(want.as_str()), "{driver} {host}");
+        }
+        // Any method: 308 keeps it, and the body is not forwarded anywhere.
+        let r = p.raw(
+            format!("POST /form HTTP/1.1\r\nHost: a.example:{plain_port}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+                .as_bytes(),
+        );
+        assert_eq!(r.status, 308, "{driver}");
+        assert_eq!(
+            r.header("location"),
+            Some(format!("https://a.example:{tls_port}/form").as_str())
+        );
+        assert_eq!(origin.requests.load(Ordering::SeqCst), requests, "{driver}");
+
+        // The TLS listener serves as usual.
+        let r = TlsClient::trusting(&ca)
+            .build()
+            .try_get(tls_port, "a.example", "a.example", "/x?y=1")
+            .unwrap();
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "origin /x?y=1 proto=https"),
+            "{driver}"
+        );
+        drop(p);
+    }
+}
+
+// ---------------------------------------------------------------- 8
+
+#[test]
+fn plain_http_and_garbage_on_the_tls_port() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-garbage");
+    let ca = Ca::new("Test CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                "",
+                "",
+                &[domain("a.example", Some(&fa), None, "shop/prod")],
+            ),
+            driver,
+            tls_port,
+        );
+        // Plain HTTP: a plaintext 400, then the connection closes.
+        let mut s = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            .unwrap();
+        let mut reader = BufReader::new(s);
+        let r = read_response(&mut reader, false)
+            .unwrap_or_else(|e| panic!("{driver}: no plaintext answer: {e}"));
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
+        assert_eq!(
+            r.json_message(),
+            "The plain HTTP request was sent to HTTPS port"
+        );
+        let mut rest = Vec::new();
+        let end = reader.read_to_end(&mut rest);
+        assert!(
+            end.is_ok() || end.as_ref().unwrap_err().kind() == std::io::ErrorKind::ConnectionReset,
+            "{driver}: the connection must close after the 400: {end:?}"
+        );
+        assert!(
+            rest.is_empty(),
+            "{driver}: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+
+        // Garbage, and a broken handshake record: closed, no HTTP answer.
+        for garbage in [
+            &b"\x00\x01\x02\x03\xff\xfe\xfd garbage \r\n\r\n"[..],
+            &b"\x16\x03\x01\x00\x08\x01\x00\x00\x04zzzz"[..],
+        ] {
+            let mut s = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            s.write_all(garbage).unwrap();
+            let mut got = Vec::new();
+            let end = s.read_to_end(&mut got);
+            assert!(
+                end.is_ok()
+                    || end.as_ref().unwrap_err().kind() == std::io::ErrorKind::ConnectionReset,
+                "{driver}: garbage {garbage:?} must be closed: {end:?}"
+            );
+            assert!(
+                !got.starts_with(b"HTTP/"),
+                "{driver}: no HTTP answer to garbage: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+        // The port still serves TLS.
+        let r = TlsClient::trusting(&ca)
+            .build()
+            .try_get(tls_port, "a.example", "a.example", "/ping")
+            .unwrap();
+        assert_eq!(r.text(), "shop prod", "{driver}");
+        drop(p);
+    }
+}
+
+#[test]
+fn a_stalled_handshake_is_closed_after_header_timeout_and_blocks_no_one() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-stall");
+    let ca = Ca::new("Test CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let hello = client_hello("a.example");
+    let half = &hello[..hello.len() / 2];
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        // One worker: if a stalled handshake held it, nobody else would be served.
+        let yaml = config(
+            tls_port,
+            &origin,
+            "",
+            "",
+            &[domain("a.example", Some(&fa), None, "shop/prod")],
+        )
+        .replace("  workers: 2\n", "  workers: 1\n")
+        .replace(
+            "limits: { idle_timeout: 20s,",
+            "limits: { header_timeout: 1s, idle_timeout: 20s,",
+        );
+        assert!(yaml.contains("header_timeout: 1s") && yaml.contains("workers: 1"));
+        let p = start(&yaml, driver, tls_port);
+
+        let t0 = Instant::now();
+        let stalled: Vec<TcpStream> = (0..10)
+            .map(|_| {
+                let mut s = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+                s.write_all(half).unwrap();
+                s
+            })
+            .collect();
+        // Others are served meanwhile, each on a new connection. Were each stalled
+        // handshake to hold the worker until its timeout, this would take 10 s or more.
+        for i in 0..5 {
+            let r = TlsClient::trusting(&ca)
+                .build()
+                .try_get(tls_port, "a.example", "a.example", "/ping")
+                .unwrap_or_else(|e| panic!("{driver} #{i}: {e}"));
+            assert_eq!(r.text(), "shop prod", "{driver}");
+        }
+        let served = t0.elapsed();
+        assert!(
+            served < Duration::from_secs(6),
+            "{driver}: other clients waited {served:?} behind stalled handshakes"
+        );
+        for (i, mut s) in stalled.into_iter().enumerate() {
+            s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            let mut got = Vec::new();
+            let end = s.read_to_end(&mut got);
+            assert!(
+                end.is_ok()
+                    || end.as_ref().unwrap_err().kind() == std::io::ErrorKind::ConnectionReset,
+                "{driver}: stalled #{i} was not closed: {end:?} after {:?}",
+                t0.elapsed()
+            );
+        }
+        let closed = t0.elapsed();
+        assert!(
+            closed >= Duration::from_millis(500) && closed < Duration::from_secs(12),
+            "{driver}: stalled handshakes closed after {closed:?} (header_timeout 1s)"
+        );
+        drop(p);
+    }
+}
+
+// ---------------------------------------------------------------- 9
+
+fn has_line_starting(out: &str, prefix: &str) -> bool {
+    out.lines().any(|l| l.trim_start().starts_with(prefix))
+}
+
+#[test]
+fn check_reports_tls_mistakes_at_their_key_path() {
+    let dir = temp_dir("tls-check");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let (a_crt, a_key) = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let (_, b_key) = ca.server_cert(&["b.example"]).write(&dir, "b");
+    let clients_pem = clients.write(&dir, "clients");
+    let yaml = |server_extra: &str, a: &str| {
+        format!(
+            r#"server:
+  listen: ["127.0.0.1:18081"]
+{server_extra}apis:
+  shop:
+    stages: {{ prod: {{}} }}
+    routes: {{ "GET /": {{ integration: {{ type: mock }} }} }}
+domains:
+  a.example:
+{a}    mappings: {{ "": shop/prod }}
+"#
+        )
+    };
+    let tls = "  tls_listen: [\"127.0.0.1:18443\"]\n";
+    let files = |crt: &Path, key: &Path| {
+        format!(
+            "    cert: \"{}\"\n    key: \"{}\"\n",
+            crt.display(),
+            key.display()
+        )
+    };
+    let good = files(&a_crt, &a_key);
+
+    // Controls: valid configs pass.
+    let (code, out) = check(&yaml(tls, &good));
+    assert_eq!(code, 0, "a valid TLS config: {out}");
+    let (code, out) = check(&yaml(
+        &format!("{tls}  default_domain: a.example\n  redirect_https: true\n"),
+        &format!("{good}    client_ca: \"{}\"\n", clients_pem.display()),
+    ));
+    assert_eq!(code, 0, "default_domain, redirect_https, client_ca: {out}");
+
+    for (what, server_extra, a, prefix) in [
+        (
+            "missing cert file",
+            tls.to_string(),
+            files(&dir.join("missing.crt"), &a_key),
+            r#"domains."a.example".cert:"#,
+        ),
+        (
+            "cert file that is not a certificate",
+            tls.to_string(),
+            files(&a_key, &a_key),
+            r#"domains."a.example".cert:"#,
+        ),
+        (
+            "key of another certificate",
+            tls.to_string(),
+            files(&a_crt, &b_key),
+            r#"domains."a.example".key:"#,
+        ),
+        (
+            "unknown default_domain",
+            format!("{tls}  default_domain: nope.example\n"),
+            good.clone(),
+            "server.default_domain:",
+        ),
+        (
+            "tls_listen with no certificate",
+            tls.to_string(),
+            String::new(),
+            "server.tls_listen:",
+        ),
+        (
+            "redirect_https without tls_listen",
+            "  redirect_https: true\n".to_string(),
+            good.clone(),
+            "server.redirect_https:",
+        ),
+    ] {
+        let (code, out) = check(&yaml(&server_extra, &a));
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(
+            has_line_starting(&out, prefix),
+            "{what}: no line starting with {prefix:?} in:\n{out}"
+        );
+    }
+}
