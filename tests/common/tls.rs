@@ -554,6 +554,17 @@ impl TlsOrigin {
             .expect("the TLS origin saw a request")
     }
 
+    /// How many handshakes were attempted so far (a mark for `snis_since`).
+    pub fn sni_count(&self) -> usize {
+        self.snis.lock().unwrap().len()
+    }
+
+    /// The SNIs of the handshakes attempted after `mark` (in the order their threads
+    /// recorded them, which need not be the order they started in).
+    pub fn snis_since(&self, mark: usize) -> Vec<Option<String>> {
+        self.snis.lock().unwrap()[mark..].to_vec()
+    }
+
     pub fn last_sni(&self) -> Option<String> {
         self.snis
             .lock()
