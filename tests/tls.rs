@@ -336,6 +336,11 @@ fn sni_selects_the_certificate_and_the_default_domain_takes_the_rest() {
 #[test]
 fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
     let origin = proto_origin();
+    let function = Function::start(|_| FnReply::Json(r#"{"statusCode":200,"body":"fn"}"#.into()));
+    let routes_extra = format!(
+        "      \"GET /fn\": {{ integration: {{ type: lambda, url: \"{}\" }} }}\n",
+        function.url()
+    );
     let dir = temp_dir("tls-route");
     let ca = Ca::new("Test CA");
     let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
@@ -347,7 +352,7 @@ fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
                 tls_port,
                 &origin,
                 "",
-                "",
+                &routes_extra,
                 &[
                     domain("a.example", Some(&fa), None, "shop/prod"),
                     domain("b.example", Some(&fb), None, "shop/beta"),
@@ -356,6 +361,20 @@ fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
             driver,
             tls_port,
         );
+        // A client offering h2 first still gets http/1.1.
+        let h2 = TlsClient::trusting(&ca)
+            .alpn(&["h2", "http/1.1"])
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap();
+        assert_eq!(h2.alpn().as_deref(), Some(&b"http/1.1"[..]), "{driver}");
+        // A client offering no ALPN is served too.
+        let r = TlsClient::trusting(&ca)
+            .alpn(&[])
+            .build()
+            .try_get(tls_port, "a.example", "a.example", "/ping")
+            .unwrap_or_else(|e| panic!("{driver}: no ALPN: {e}"));
+        assert_eq!(r.text(), "shop prod", "{driver}");
         for (versions, want) in [
             (Versions::Tls12, ProtocolVersion::TLSv1_2),
             (Versions::Tls13, ProtocolVersion::TLSv1_3),
@@ -396,7 +415,25 @@ fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
                 .unwrap();
             assert_eq!(r.text(), "origin /post proto=https", "{what}");
             assert_eq!(origin.last().body, b"hello", "{what}");
+            // Pipelined: two requests in one write, two answers in order.
+            c.write(b"GET /ping HTTP/1.1\r\nHost: b.example\r\n\r\nGET /pipe HTTP/1.1\r\nHost: a.example\r\n\r\n")
+                .unwrap();
+            assert_eq!(ok_text(c.read(), &what), "shop beta");
+            assert_eq!(ok_text(c.read(), &what), "origin /pipe proto=https");
+            // A Lambda function's event says https too.
+            assert_eq!(ok_text(c.get("/fn", "a.example"), &what), "fn");
+            assert_eq!(
+                function.last_event()["headers"]["x-forwarded-proto"],
+                "https",
+                "{what}"
+            );
         }
+        assert_eq!(plain_get(&p, "a.example", "/fn").text(), "fn", "{driver}");
+        assert_eq!(
+            function.last_event()["headers"]["x-forwarded-proto"],
+            "http",
+            "{driver}"
+        );
         // The plain listener, same routing, proto http.
         assert_eq!(
             plain_get(&p, "a.example", "/x").text(),
@@ -407,6 +444,17 @@ fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
             plain_get(&p, "b.example", "/ping").text(),
             "shop beta",
             "{driver}"
+        );
+        // SIGTERM with an idle TLS keep-alive connection open: a clean, prompt exit.
+        let mut idle = TlsClient::trusting(&ca)
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap();
+        ok_text(idle.get("/ping", "a.example"), driver);
+        assert!(p.stop().success(), "{driver}");
+        assert!(
+            idle.closed(),
+            "{driver}: the idle TLS connection was closed"
         );
     }
 }
@@ -583,6 +631,11 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
             assert_eq!(r.json_message(), "Misdirected Request");
             let r = c.get("/dn", &format!("A.EXAMPLE:{tls_port}")).unwrap();
             assert_eq!(r.status, 421, "{what}: {}", r.text());
+            // An absolute-form target names the host as much as the Host header does.
+            let r = c
+                .send(b"GET https://a.example/ping HTTP/1.1\r\nHost: b.example\r\n\r\n")
+                .unwrap();
+            assert_eq!(r.status, 421, "{what}: absolute form: {}", r.text());
         }
         // Nor can a plain listener.
         let r = plain_get(&p, "a.example", "/ping");
@@ -780,16 +833,12 @@ fn sighup_reloads_certificates_and_keeps_open_connections() {
         let v1 = ca.server_cert(&["a.example"]);
         let files = v1.write(&dir, &format!("a-{driver}"));
         let tls_port = free_port();
-        let yaml = |files: &(PathBuf, PathBuf)| {
-            config(
-                tls_port,
-                &origin,
-                "",
-                "",
-                &[domain("a.example", Some(files), None, "shop/prod")],
-            )
+        let yaml = |files: &(PathBuf, PathBuf), more: &[String]| {
+            let mut domains = vec![domain("a.example", Some(files), None, "shop/prod")];
+            domains.extend_from_slice(more);
+            config(tls_port, &origin, "", "", &domains)
         };
-        let p = start(&yaml(&files), driver, tls_port);
+        let p = start(&yaml(&files, &[]), driver, tls_port);
         let client = TlsClient::trusting(&ca).tls13().build();
         let mut kept = client.connect(tls_port, "a.example").unwrap();
         assert_eq!(kept.leaf(), v1.der());
@@ -816,12 +865,19 @@ fn sighup_reloads_certificates_and_keeps_open_connections() {
             .unwrap();
         assert_eq!(r.text(), "origin /x proto=https", "{driver}");
 
-        // The config pointed at other files.
+        // The config pointed at other files, and a domain added.
         let v3 = ca.server_cert(&["a.example"]);
         let files3 = v3.write(&dir, &format!("a3-{driver}"));
+        let b = ca.server_cert(&["b.example"]);
+        let fb = b.write(&dir, &format!("b-{driver}"));
+        assert_eq!(
+            served_leaf(tls_port, "b.example").unwrap(),
+            v2.der().to_vec()
+        );
+        let more = [domain("b.example", Some(&fb), None, "shop/beta")];
         std::fs::write(
             &p.config,
-            yaml(&files3).replace("{PORT}", &p.addr.port().to_string()),
+            yaml(&files3, &more).replace("{PORT}", &p.addr.port().to_string()),
         )
         .unwrap();
         p.signal(1);
@@ -831,6 +887,16 @@ fn sighup_reloads_certificates_and_keeps_open_connections() {
             "{driver}: new connections never got the third certificate: {}",
             p.log_text()
         );
+        assert_eq!(
+            served_leaf(tls_port, "b.example").unwrap(),
+            b.der().to_vec(),
+            "{driver}: the added domain's certificate"
+        );
+        let r = TlsClient::trusting(&ca)
+            .build()
+            .try_get(tls_port, "b.example", "b.example", "/ping")
+            .unwrap();
+        assert_eq!(r.text(), "shop beta", "{driver}");
         assert_eq!(
             ok_text(kept.get("/ping", "a.example"), "kept after 2nd reload"),
             "shop prod"
@@ -1215,5 +1281,210 @@ domains:
             has_line_starting(&out, prefix),
             "{what}: no line starting with {prefix:?} in:\n{out}"
         );
+    }
+}
+
+// ---------------------------------------------------------------- bodies and key formats
+
+#[test]
+fn large_bodies_cross_tls_both_ways() {
+    let dir = temp_dir("tls-large");
+    let ca = Ca::new("Test CA");
+    let backend_ca = Ca::new("Backend CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let bca = backend_ca.write(&dir, "backend-ca");
+    let backend = TlsOrigin::start(&backend_ca.server_cert(&["backend.internal"]));
+    let origin = Origin::start(|req, s| {
+        match req.target.strip_prefix("/big/") {
+            Some(n) => respond(s, 200, &[], &big_body(n.parse().unwrap())),
+            None => respond(s, 200, &[], &req.body),
+        }
+        true
+    });
+    const DOWN: usize = 3_000_000;
+    const UP: usize = 2_000_000;
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let yaml = format!(
+            r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  tls_listen: ["127.0.0.1:{tls_port}"]
+  workers: 2
+  limits: {{ max_body_bytes: 8MiB }}
+upstreams:
+  plain: {{ targets: ["{plain}"] }}
+  secure:
+    targets: ["https://127.0.0.1:{backend}"]
+    tls: {{ ca: "{bca}", server_name: backend.internal }}
+apis:
+  plain:
+    stages: {{ prod: {{}} }}
+    routes: {{ "ANY /{{proxy+}}": {{ integration: {{ type: http, upstream: plain, timeout: 20s }} }} }}
+  secure:
+    stages: {{ sprod: {{}} }}
+    routes: {{ "ANY /{{proxy+}}": {{ integration: {{ type: http, upstream: secure, timeout: 20s }} }} }}
+domains:
+  a.example:
+    cert: "{cert}"
+    key: "{key}"
+    mappings: {{ "": plain/prod, s: secure/sprod }}
+"#,
+            plain = origin.addr,
+            backend = backend.port(),
+            bca = bca.display(),
+            cert = fa.0.display(),
+            key = fa.1.display(),
+        );
+        let p = start(&yaml, driver, tls_port);
+        let down = big_body(DOWN);
+        let up: Vec<u8> = big_body(UP + 7)[7..].to_vec();
+        for versions in [Versions::Tls12, Versions::Tls13] {
+            let what = format!("{driver} {versions:?}");
+            let mut c = TlsClient::trusting(&ca)
+                .versions(versions)
+                .build()
+                .connect(tls_port, "a.example")
+                .unwrap();
+            let mut post =
+                format!("POST /echo HTTP/1.1\r\nHost: a.example\r\nContent-Length: {UP}\r\n\r\n")
+                    .into_bytes();
+            post.extend_from_slice(&up);
+            let mut up_secure = post.clone();
+            up_secure.splice(5..5, b"/s".iter().copied());
+            // Client TLS → plain origin, both ways, on one connection.
+            let r = c.get(&format!("/big/{DOWN}"), "a.example").unwrap();
+            assert_eq!(r.status, 200, "{what}");
+            assert!(
+                r.body == down,
+                "{what}: a {DOWN}-byte answer arrives intact ({} bytes)",
+                r.body.len()
+            );
+            let r = c.send(&post).unwrap();
+            assert_eq!(r.status, 200, "{what}");
+            assert!(
+                r.body == up,
+                "{what}: the {UP}-byte upload comes back intact ({} bytes)",
+                r.body.len()
+            );
+            // Client TLS → TLS backend.
+            let r = c.get(&format!("/s/big/{DOWN}"), "a.example").unwrap();
+            assert_eq!(r.status, 200, "{what}");
+            assert!(
+                r.body == down,
+                "{what}: through the TLS upstream ({} bytes)",
+                r.body.len()
+            );
+            let r = c.send(&up_secure).unwrap();
+            assert_eq!(r.status, 200, "{what}: {}", r.text());
+            assert_eq!(backend.last().target, "/echo", "{what}");
+            assert_eq!(backend.last().body_len, UP, "{what}");
+            // The connection is still good.
+            let text = ok_text(c.get("/s/after", "a.example"), &what);
+            assert!(text.starts_with("tls-origin /after "), "{what}: {text}");
+        }
+        drop(p);
+    }
+}
+
+/// Runs openssl with these arguments; panics with its output when it fails.
+fn openssl(args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl command");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sec1_and_pkcs1_keys_are_accepted() {
+    let dir = temp_dir("tls-keys");
+    let ca = Ca::new("Test CA");
+    // SEC1 ("EC PRIVATE KEY") from rcgen's PKCS#8 EC key.
+    let ec = ca.server_cert(&["ec.example"]);
+    let (ec_crt, ec_p8) = ec.write(&dir, "ec");
+    let ec_sec1 = dir.join("ec-sec1.key");
+    openssl(&[
+        "ec",
+        "-in",
+        &ec_p8.display().to_string(),
+        "-out",
+        &ec_sec1.display().to_string(),
+    ]);
+    assert!(std::fs::read_to_string(&ec_sec1)
+        .unwrap()
+        .contains("BEGIN EC PRIVATE KEY"));
+    // PKCS#1 ("RSA PRIVATE KEY"): an RSA key from openssl, the certificate from rcgen.
+    let rsa_p8 = dir.join("rsa-p8.key");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &rsa_p8.display().to_string(),
+    ]);
+    let rsa_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(&rsa_p8).unwrap()).unwrap();
+    let rsa = ca.server_cert_with_key(&["rsa.example"], rsa_key);
+    let (rsa_crt, _) = rsa.write(&dir, "rsa");
+    let rsa_pkcs1 = dir.join("rsa-pkcs1.key");
+    openssl(&[
+        "rsa",
+        "-in",
+        &rsa_p8.display().to_string(),
+        "-traditional",
+        "-out",
+        &rsa_pkcs1.display().to_string(),
+    ]);
+    assert!(std::fs::read_to_string(&rsa_pkcs1)
+        .unwrap()
+        .contains("BEGIN RSA PRIVATE KEY"));
+
+    let origin = proto_origin();
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let yaml = config(
+            tls_port,
+            &origin,
+            "",
+            "",
+            &[
+                domain(
+                    "ec.example",
+                    Some(&(ec_crt.clone(), ec_sec1.clone())),
+                    None,
+                    "shop/prod",
+                ),
+                domain(
+                    "rsa.example",
+                    Some(&(rsa_crt.clone(), rsa_pkcs1.clone())),
+                    None,
+                    "shop/beta",
+                ),
+            ],
+        );
+        let (code, out) = check(&yaml.replace("{PORT}", "18082"));
+        assert_eq!(code, 0, "{out}");
+        let p = start(&yaml, driver, tls_port);
+        for versions in [Versions::Tls12, Versions::Tls13] {
+            for (name, leaf, want) in [
+                ("ec.example", &ec, "shop prod"),
+                ("rsa.example", &rsa, "shop beta"),
+            ] {
+                let what = format!("{driver} {versions:?} {name}");
+                let mut c = TlsClient::trusting(&ca)
+                    .versions(versions)
+                    .build()
+                    .connect(tls_port, name)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(c.leaf(), leaf.der(), "{what}");
+                assert_eq!(ok_text(c.get("/ping", name), &what), want, "{what}");
+            }
+        }
+        drop(p);
     }
 }

@@ -78,6 +78,11 @@ impl Ca {
 
     /// A server certificate for these DNS names (or IP addresses), subject `CN=<first>`.
     pub fn server_cert(&self, names: &[&str]) -> Leaf {
+        self.server_cert_with_key(names, KeyPair::generate().unwrap())
+    }
+
+    /// The same with a key made elsewhere (e.g. an RSA key, which rcgen can't generate).
+    pub fn server_cert_with_key(&self, names: &[&str], key: KeyPair) -> Leaf {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names.clone()).unwrap();
         params.distinguished_name = DistinguishedName::new();
@@ -86,7 +91,7 @@ impl Ca {
             .push(DnType::CommonName, names[0].as_str());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        self.sign(params)
+        self.sign_with(params, key)
     }
 
     /// A client certificate with this subject, in this (DER) order: e.g.
@@ -103,7 +108,10 @@ impl Ca {
     }
 
     fn sign(&self, params: CertificateParams) -> Leaf {
-        let key = KeyPair::generate().unwrap();
+        self.sign_with(params, KeyPair::generate().unwrap())
+    }
+
+    fn sign_with(&self, params: CertificateParams, key: KeyPair) -> Leaf {
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
         Leaf {
             cert,
@@ -232,6 +240,7 @@ pub struct TlsClientBuilder {
     versions: Versions,
     client_cert: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     sni: bool,
+    alpn: Vec<Vec<u8>>,
 }
 
 impl TlsClientBuilder {
@@ -253,6 +262,12 @@ impl TlsClientBuilder {
     /// Presents this certificate (leaf then CA) when the server asks for one.
     pub fn client_cert(mut self, leaf: &Leaf) -> Self {
         self.client_cert = Some((leaf.chain_der(), leaf.private_key()));
+        self
+    }
+
+    /// The ALPN protocols offered (default: http/1.1 alone).
+    pub fn alpn(mut self, protocols: &[&str]) -> Self {
+        self.alpn = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
         self
     }
 
@@ -286,7 +301,7 @@ impl TlsClientBuilder {
             Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
             None => builder.with_no_client_auth(),
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = self.alpn;
         config.enable_sni = self.sni;
         TlsClient {
             config: Arc::new(config),
@@ -309,6 +324,7 @@ impl TlsClient {
             versions: Versions::Both,
             client_cert: None,
             sni: true,
+            alpn: vec![b"http/1.1".to_vec()],
         }
     }
 
@@ -319,6 +335,7 @@ impl TlsClient {
             versions: Versions::Both,
             client_cert: None,
             sni: true,
+            alpn: vec![b"http/1.1".to_vec()],
         }
     }
 
@@ -399,6 +416,18 @@ impl TlsConn {
         read_response(&mut self.stream, request.starts_with(b"HEAD "))
     }
 
+    /// Writes bytes without reading anything (e.g. pipelined requests).
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let s = self.stream.get_mut();
+        s.write_all(bytes)?;
+        s.flush()
+    }
+
+    /// Reads the next response.
+    pub fn read(&mut self) -> std::io::Result<Response> {
+        read_response(&mut self.stream, false)
+    }
+
     /// A keep-alive `GET`.
     pub fn get(&mut self, path: &str, host: &str) -> std::io::Result<Response> {
         self.send(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
@@ -452,6 +481,7 @@ pub struct TlsSeen {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
+    pub body_len: usize,
 }
 
 impl TlsSeen {
@@ -464,7 +494,8 @@ impl TlsSeen {
 }
 
 /// An HTTPS origin on loopback: a thread per connection, keep-alive, TLS 1.2 and 1.3.
-/// Every request is answered 200 with the body `tls-origin <target> host=<Host>`.
+/// Every request is answered 200 with the body `tls-origin <target> host=<Host>`, except
+/// `GET /big/<n>`, answered with `n` bytes of `big_body(n)`.
 /// `connections` counts completed handshakes, `requests` the requests read, `failed`
 /// the handshakes that failed (e.g. the client refused the certificate).
 pub struct TlsOrigin {
@@ -633,32 +664,47 @@ fn serve_tls(sock: TcpStream, config: Arc<ServerConfig>, shared: &Shared) {
             };
             headers.push((n.to_string(), v.trim().to_string()));
         }
-        let seen = TlsSeen {
+        let mut seen = TlsSeen {
             sni: sni.clone(),
             method,
             target,
             headers,
+            body_len: 0,
         };
         if let Some(n) = seen.header("content-length") {
             let mut body = vec![0; n.parse().unwrap_or(0)];
             if r.read_exact(&mut body).is_err() {
                 return;
             }
+            seen.body_len = body.len();
         }
-        let body = format!(
-            "tls-origin {} host={}",
-            seen.target,
-            seen.header("host").unwrap_or("-")
-        );
+        let body = match seen.target.strip_prefix("/big/") {
+            Some(n) => big_body(n.parse().unwrap_or(0)),
+            None => format!(
+                "tls-origin {} host={}",
+                seen.target,
+                seen.header("host").unwrap_or("-")
+            )
+            .into_bytes(),
+        };
         shared.requests.fetch_add(1, Ordering::SeqCst);
         shared.seen.lock().unwrap().push(seen);
-        let out = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
             body.len()
-        );
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
         let s = r.get_mut();
-        if s.write_all(out.as_bytes()).is_err() || s.flush().is_err() {
+        if s.write_all(&out).is_err() || s.flush().is_err() {
             return;
         }
     }
+}
+
+/// `n` bytes of a pattern that shows where a piece went missing or was repeated.
+pub fn big_body(n: usize) -> Vec<u8> {
+    (0..n as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
 }
