@@ -311,12 +311,21 @@ fn sni_selects_the_certificate_and_the_default_domain_takes_the_rest() {
         drop(p);
 
         // Without default_domain: the first domain with a certificate (a.example; c.example
-        // comes first but has none).
+        // comes first but has none). Its key in the config is in capitals this time.
         let tls_port = free_port();
+        let domains = [
+            domain("c.example", None, None, "shop/beta"),
+            domain("A.EXAMPLE", Some(&fa), None, "shop/prod"),
+            domain("b.example", Some(&fb), None, "shop/beta"),
+        ];
         let p = start(
             &config(tls_port, &origin, "", "", &domains),
             driver,
             tls_port,
+        );
+        assert!(
+            served_leaf(tls_port, "a.example").unwrap() == a_der,
+            "{driver}: SNI a.example, domain A.EXAMPLE"
         );
         for sni in ["unknown.example", "127.0.0.1", "c.example"] {
             let got = served_leaf(tls_port, sni).unwrap_or_else(|e| panic!("{driver} {sni}: {e}"));
@@ -602,6 +611,20 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
                     Some("CN=Client CA"),
                     "{what}: {seen:?}"
                 );
+                // A resumed session still knows who the client is.
+                drop(c);
+                let mut again = client.connect(tls_port, "a.example").unwrap();
+                assert!(again.resumed(), "{what} {dn}: the session resumes");
+                assert_eq!(
+                    ok_text(again.get("/dn", "a.example"), &what),
+                    "origin /dn proto=https"
+                );
+                let seen = origin.last();
+                assert_eq!(
+                    seen.header("x-client-dn"),
+                    Some(dn),
+                    "{what}: resumed: {seen:?}"
+                );
             }
             // No certificate, or one from another CA: no HTTP answer at all.
             let requests = origin.requests.load(Ordering::SeqCst);
@@ -649,7 +672,7 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
 
         // The access log has the subject too.
         let dn_200 = |l: &&serde_json::Value| l["path"] == "/dn" && l["status"] == "200";
-        let lines = read_json_lines(&access_log, |ls| ls.iter().filter(dn_200).count() >= 4);
+        let lines = read_json_lines(&access_log, |ls| ls.iter().filter(dn_200).count() >= 8);
         // Two workers write their own lines: the order across connections is not fixed.
         let mut dns: Vec<&str> = lines
             .iter()
@@ -662,6 +685,10 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
             [
                 "CN=client one,O=Example Org",
                 "CN=client one,O=Example Org",
+                "CN=client one,O=Example Org",
+                "CN=client one,O=Example Org",
+                "CN=client two",
+                "CN=client two",
                 "CN=client two",
                 "CN=client two"
             ],
@@ -713,6 +740,11 @@ upstreams:
   noverify:
     targets: ["{target}"]
     tls: {{ ca: "{oca}", server_name: other.internal, verify: false }}
+  sysroots:
+    targets: ["{target}"]
+    tls: {{ server_name: backend.internal }}
+  bare:
+    targets: ["{target}"]
   plain:
     targets: ["http://{plain}"]
 apis:
@@ -725,6 +757,8 @@ apis:
       "ANY /wrongca/{{proxy+}}": {{ integration: {{ type: http, upstream: wrongca }} }}
       "ANY /wrongname/{{proxy+}}": {{ integration: {{ type: http, upstream: wrongname }} }}
       "ANY /noverify/{{proxy+}}": {{ integration: {{ type: http, upstream: noverify }} }}
+      "ANY /sysroots/{{proxy+}}": {{ integration: {{ type: http, upstream: sysroots }} }}
+      "ANY /bare/{{proxy+}}": {{ integration: {{ type: http, upstream: bare }} }}
       "ANY /plain/{{proxy+}}": {{ integration: {{ type: http, upstream: plain }} }}
 "#,
         plain = plain.addr
@@ -771,11 +805,13 @@ apis:
         assert_eq!(r.status, 200, "{driver}: {}", r.text());
         assert!(r.text().starts_with("tls-origin /byip/a "), "{}", r.text());
 
-        // A certificate from another CA, or for another name: 502, nothing reaches it.
+        // A certificate from another CA, or for another name, or (no tls.ca) not from
+        // the system roots: 502, nothing reaches it.
         let requests = backend.requests.load(Ordering::SeqCst);
         for (path, sni) in [
             ("/wrongca/a", "backend.internal"),
             ("/wrongname/a", "other.internal"),
+            ("/sysroots/a", "backend.internal"),
         ] {
             let mark = backend.sni_count();
             let r = p.get(path);
@@ -788,6 +824,8 @@ apis:
                 backend.snis_since(mark)
             );
         }
+        let r = p.get("/bare/a");
+        assert_eq!(r.status, 502, "{driver} /bare/a: {}", r.text());
         assert_eq!(
             backend.requests.load(Ordering::SeqCst),
             requests,
@@ -905,10 +943,14 @@ fn sighup_reloads_certificates_and_keeps_open_connections() {
     }
 }
 
-fn cert_errors_logged(p: &Portico) -> usize {
+/// How often the log names `domains."a.example".<field>` (quotes escaped or not).
+fn errors_logged(p: &Portico, field: &str) -> usize {
     let log = p.log_text();
-    log.matches(r#"domains."a.example".cert"#).count()
-        + log.matches(r#"domains.\"a.example\".cert"#).count()
+    log.matches(&format!(r#"domains."a.example".{field}"#))
+        .count()
+        + log
+            .matches(&format!(r#"domains.\"a.example\".{field}"#))
+            .count()
 }
 
 #[test]
@@ -933,23 +975,33 @@ fn a_reload_with_a_bad_certificate_keeps_the_old_one() {
             .connect(tls_port, "a.example")
             .unwrap();
         assert_eq!(ok_text(kept.get("/ping", "a.example"), driver), "shop prod");
-        assert_eq!(cert_errors_logged(&p), 0, "{}", p.log_text());
+        assert_eq!(errors_logged(&p, "cert"), 0, "{}", p.log_text());
+        let stranger = ca.server_cert(&["a.example"]);
 
-        for what in [
-            "missing file",
-            "not a certificate",
-            "a key where the certificate should be",
+        for (what, field) in [
+            ("missing file", "cert"),
+            ("not a certificate", "cert"),
+            ("a key where the certificate should be", "cert"),
+            ("the right certificate, a key that does not match it", "key"),
+            ("the right certificate, no key file", "key"),
         ] {
-            let before = cert_errors_logged(&p);
+            let before = errors_logged(&p, field);
             match what {
                 "missing file" => std::fs::remove_file(&files.0).unwrap(),
                 "not a certificate" => std::fs::write(&files.0, "not a certificate\n").unwrap(),
-                _ => std::fs::write(&files.0, v1.key_pem()).unwrap(),
+                "a key where the certificate should be" => {
+                    std::fs::write(&files.0, v1.key_pem()).unwrap()
+                }
+                "the right certificate, a key that does not match it" => {
+                    std::fs::write(&files.0, v1.chain_pem()).unwrap();
+                    std::fs::write(&files.1, stranger.key_pem()).unwrap();
+                }
+                _ => std::fs::remove_file(&files.1).unwrap(),
             }
             p.signal(1);
             assert!(
-                within(15, || cert_errors_logged(&p) > before),
-                "{driver} {what}: the log never named domains.\"a.example\".cert: {}",
+                within(15, || errors_logged(&p, field) > before),
+                "{driver} {what}: the log never named domains.\"a.example\".{field}: {}",
                 p.log_text()
             );
             // Give a (wrongly) applied reload time to show before checking it did not.
@@ -1039,6 +1091,34 @@ fn redirect_https_sends_plain_requests_to_the_tls_port() {
         assert_eq!(
             (r.status, r.text().as_str()),
             (200, "origin /x?y=1 proto=https"),
+            "{driver}"
+        );
+        drop(p);
+
+        // With the TLS listener on port 443 the location names no port. Port 443 on
+        // another loopback address, when this test may bind it.
+        if std::net::TcpListener::bind("127.0.0.2:443").is_err() {
+            eprintln!("{driver}: 127.0.0.2:443 can't be bound here; the port-443 case is skipped");
+            continue;
+        }
+        let yaml = config(
+            tls_port,
+            &origin,
+            "  redirect_https: true\n",
+            "",
+            &[domain("a.example", Some(&fa), None, "shop/prod")],
+        )
+        .replace(
+            &format!("tls_listen: [\"127.0.0.1:{tls_port}\"]"),
+            "tls_listen: [\"127.0.0.2:443\"]",
+        );
+        assert!(yaml.contains("127.0.0.2:443"));
+        let p = Portico::start(&yaml, driver);
+        let r = plain_get(&p, &format!("a.example:{}", p.addr.port()), "/x?y=1");
+        assert_eq!(r.status, 308, "{driver}: {}", r.text());
+        assert_eq!(
+            r.header("location"),
+            Some("https://a.example/x?y=1"),
             "{driver}"
         );
         drop(p);
