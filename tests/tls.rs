@@ -1354,6 +1354,15 @@ domains:
             good.clone(),
             "server.redirect_https:",
         ),
+        (
+            "missing client_ca file",
+            tls.to_string(),
+            format!(
+                "{good}    client_ca: \"{}\"\n",
+                dir.join("nope.pem").display()
+            ),
+            r#"domains."a.example".client_ca:"#,
+        ),
     ] {
         let (code, out) = check(&yaml(&server_extra, &a));
         assert_eq!(code, 1, "{what}: {out}");
@@ -1362,6 +1371,22 @@ domains:
             "{what}: no line starting with {prefix:?} in:\n{out}"
         );
     }
+
+    // An upstream's CA file is checked too.
+    let upstream = |ca: &Path| {
+        yaml(tls, &good).replace(
+            "apis:\n",
+            &format!(
+                "upstreams:\n  secure: {{ targets: [\"https://127.0.0.1:9443\"], tls: {{ ca: \"{}\" }} }}\napis:\n",
+                ca.display()
+            ),
+        )
+    };
+    let (code, out) = check(&upstream(&clients_pem));
+    assert_eq!(code, 0, "an https upstream with its CA: {out}");
+    let (code, out) = check(&upstream(&dir.join("nope.pem")));
+    assert_eq!(code, 1, "{out}");
+    assert!(has_line_starting(&out, "upstreams.secure.tls.ca:"), "{out}");
 }
 
 // ---------------------------------------------------------------- bodies and key formats
