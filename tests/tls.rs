@@ -429,6 +429,17 @@ fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
                 .unwrap();
             assert_eq!(ok_text(c.read(), &what), "shop beta");
             assert_eq!(ok_text(c.read(), &what), "origin /pipe proto=https");
+            // Connection: close ends with close_notify (README), not a bare TCP close.
+            let mut last = client.connect(tls_port, "a.example").unwrap();
+            let r = last
+                .send(b"GET /ping HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            assert_eq!(r.text(), "shop prod", "{what}");
+            let end = last.read_to_end();
+            assert!(
+                matches!(&end, Ok(rest) if rest.is_empty()),
+                "{what}: the server ends with close_notify: {end:?}"
+            );
             // A Lambda function's event says https too.
             assert_eq!(ok_text(c.get("/fn", "a.example"), &what), "fn");
             assert_eq!(
@@ -1226,7 +1237,16 @@ fn a_stalled_handshake_is_closed_after_header_timeout_and_blocks_no_one() {
             "limits: { header_timeout: 1s, idle_timeout: 20s,",
         );
         assert!(yaml.contains("header_timeout: 1s") && yaml.contains("workers: 1"));
+        let admin_port = free_port();
+        let yaml = yaml.replace(
+            "upstreams:\n",
+            &format!("admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\nupstreams:\n"),
+        );
         let p = start(&yaml, driver, tls_port);
+        let admin_addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
+        wait_port_at(admin_addr);
+        // (wait_port's bare connects may already count.)
+        let failures = handshake_failures(admin_addr);
 
         let t0 = Instant::now();
         let stalled: Vec<TcpStream> = (0..10)
@@ -1266,8 +1286,33 @@ fn a_stalled_handshake_is_closed_after_header_timeout_and_blocks_no_one() {
             closed >= Duration::from_millis(500) && closed < Duration::from_secs(12),
             "{driver}: stalled handshakes closed after {closed:?} (header_timeout 1s)"
         );
+        // README: timed-out handshakes are counted.
+        assert!(
+            within(10, || handshake_failures(admin_addr) >= failures + 10.0),
+            "{driver}: portico_tls_handshake_failures_total is {}",
+            handshake_failures(admin_addr)
+        );
         drop(p);
     }
+}
+
+/// `portico_tls_handshake_failures_total` from the admin listener's /metrics.
+fn handshake_failures(admin_addr: std::net::SocketAddr) -> f64 {
+    let m = admin(admin_addr, "GET", "/metrics", None, None);
+    assert_eq!(m.status, 200);
+    m.text()
+        .lines()
+        .find(|l| l.starts_with("portico_tls_handshake_failures_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no portico_tls_handshake_failures_total in:\n{}", m.text()))
+}
+
+fn wait_port_at(addr: std::net::SocketAddr) {
+    assert!(
+        within(10, || TcpStream::connect(addr).is_ok()),
+        "nothing listens on {addr}"
+    );
 }
 
 // ---------------------------------------------------------------- 9

@@ -433,6 +433,14 @@ impl TlsConn {
         self.send(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
     }
 
+    /// Reads to the end of the stream: Ok only when the server ended it with
+    /// close_notify (rustls reports a bare TCP close as an UnexpectedEof error).
+    pub fn read_to_end(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut rest = Vec::new();
+        self.stream.read_to_end(&mut rest)?;
+        Ok(rest)
+    }
+
     /// Whether the server closed the connection: reads until end of stream or error
     /// (within the socket's read timeout); true when no more application data came.
     pub fn closed(&mut self) -> bool {
