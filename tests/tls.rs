@@ -871,6 +871,48 @@ apis:
     }
 }
 
+#[test]
+fn a_tls_backend_closing_pooled_connections_costs_no_request() {
+    let dir = temp_dir("tls-stale");
+    let backend_ca = Ca::new("Backend CA");
+    let leaf = backend_ca.server_cert(&["backend.internal"]);
+    let bca = backend_ca.write(&dir, "backend-ca");
+    for how in [AfterAnswer::CloseNotify, AfterAnswer::BareClose] {
+        let backend = TlsOrigin::start_closing(&leaf, how);
+        let yaml = proxy_config(backend.addr, 1)
+            .replace(
+                &format!("targets: [\"{}\"]", backend.addr),
+                &format!(
+                    "targets: [\"https://{}\"]\n    tls: {{ ca: \"{}\", server_name: backend.internal }}",
+                    backend.addr,
+                    bca.display()
+                ),
+            );
+        assert!(yaml.contains("https://"), "{yaml}");
+        for driver in DRIVERS {
+            let p = Portico::start(&yaml, driver);
+            let before = backend.requests.load(Ordering::SeqCst);
+            for i in 0..5 {
+                let r = p.get(&format!("/r{i}"));
+                assert_eq!(r.status, 200, "{driver} {how:?}: request {i}: {}", r.text());
+                assert!(
+                    r.text().starts_with(&format!("tls-origin /r{i} ")),
+                    "{}",
+                    r.text()
+                );
+                thread::sleep(Duration::from_millis(50));
+            }
+            // Each request reached the backend once: no request was sent twice.
+            assert_eq!(
+                backend.requests.load(Ordering::SeqCst) - before,
+                5,
+                "{driver} {how:?}"
+            );
+            drop(p);
+        }
+    }
+}
+
 // ---------------------------------------------------------------- 6
 
 #[test]

@@ -525,6 +525,16 @@ impl TlsOrigin {
 
     /// With `client_ca`, clients must present a certificate signed by it.
     pub fn start_with(leaf: &Leaf, client_ca: Option<&Ca>) -> TlsOrigin {
+        Self::start_full(leaf, client_ca, AfterAnswer::KeepAlive)
+    }
+
+    /// Answers one request per connection, then ends it without saying so in HTTP (no
+    /// `connection: close`), like a backend whose keep-alive timeout just expired.
+    pub fn start_closing(leaf: &Leaf, how: AfterAnswer) -> TlsOrigin {
+        Self::start_full(leaf, None, how)
+    }
+
+    fn start_full(leaf: &Leaf, client_ca: Option<&Ca>, after: AfterAnswer) -> TlsOrigin {
         let builder = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(rustls::ALL_VERSIONS)
             .unwrap();
@@ -563,7 +573,7 @@ impl TlsOrigin {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let (config, shared) = (config.clone(), shared.clone());
-                thread::spawn(move || serve_tls(stream, config, &shared));
+                thread::spawn(move || serve_tls(stream, config, &shared, after));
             }
         });
         origin
@@ -624,7 +634,17 @@ struct Shared {
     client_certs: Arc<Mutex<Vec<CertificateDer<'static>>>>,
 }
 
-fn serve_tls(sock: TcpStream, config: Arc<ServerConfig>, shared: &Shared) {
+/// What a `TlsOrigin` does with a connection after each answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AfterAnswer {
+    KeepAlive,
+    /// Sends close_notify, then closes the socket.
+    CloseNotify,
+    /// Closes the socket, no close_notify.
+    BareClose,
+}
+
+fn serve_tls(sock: TcpStream, config: Arc<ServerConfig>, shared: &Shared, after: AfterAnswer) {
     sock.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let conn = ServerConnection::new(config).unwrap();
@@ -706,6 +726,15 @@ fn serve_tls(sock: TcpStream, config: Arc<ServerConfig>, shared: &Shared) {
         let s = r.get_mut();
         if s.write_all(&out).is_err() || s.flush().is_err() {
             return;
+        }
+        match after {
+            AfterAnswer::KeepAlive => {}
+            AfterAnswer::CloseNotify => {
+                s.conn.send_close_notify();
+                let _ = s.flush();
+                return;
+            }
+            AfterAnswer::BareClose => return,
         }
     }
 }
