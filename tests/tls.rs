@@ -2,8 +2,12 @@
 //! resumption), certificate selection by SNI with a default domain, routing by Host and
 //! X-Forwarded-Proto on TLS connections, mutual TLS with the client's subject in
 //! `$context.identity.clientCert`, 421 for misdirected requests, TLS to upstreams (verified,
-//! pooled), certificate reloads on SIGHUP, the HTTPS redirect, what the TLS port does
-//! with plain HTTP, garbage and stalled handshakes, and `portico check` errors.
+//! pooled, stale connections), certificate reloads on SIGHUP, the HTTPS redirect, what the
+//! TLS port does with plain HTTP, garbage and stalled handshakes, large bodies both ways,
+//! SEC1 and PKCS#1 keys, and `portico check` errors.
+//!
+//! Certificates are made per test with rcgen; the client and the TLS backend are rustls in
+//! this process (tests/common/tls.rs).
 
 mod common;
 
