@@ -14,4 +14,5 @@ pub mod pipeline;
 pub mod router;
 pub mod runtime;
 pub mod store;
+pub mod tls;
 pub mod upstream;

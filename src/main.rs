@@ -92,7 +92,7 @@ fn run(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    warn_unbuilt(&cfg);
+    warn_at_start(&cfg);
     let mut snapshot = config::compile::compile(&cfg);
     snapshot.view = config::view::redacted_view(&text);
     portico::metrics::access_log::configure(&snapshot.server.access_log.path);
@@ -116,9 +116,11 @@ fn run(path: &Path) -> ExitCode {
 
 /// Keys the config accepts ahead of the features that will serve them: say so at start
 /// rather than let a user wonder why nothing answers.
-fn warn_unbuilt(cfg: &config::Config) {
-    for addr in &cfg.server.tls_listen {
-        warn!(%addr, "server.tls_listen: TLS listeners are not built yet; nothing listens here");
+fn warn_at_start(cfg: &config::Config) {
+    for (name, u) in &cfg.upstreams {
+        if u.https && !u.tls.verify {
+            warn!(upstream = %name, "tls.verify: false — this upstream's certificate is not checked; for testing only");
+        }
     }
     for (name, api) in &cfg.apis {
         if api.protocol == config::model::Protocol::Websocket {

@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub traffic: super::traffic::TrafficRt,
     /// Labels of every (api, stage, route), indexed by `StageRt::metric_base + route`.
     pub metric_labels: Vec<RouteLabels>,
+    /// TLS termination for `server.tls_listen`; None when no domain has a certificate.
+    pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
 }
 
 #[derive(Debug)]
@@ -134,6 +136,8 @@ pub struct UpstreamRt {
     pub balance: model::Balance,
     pub connect_timeout: Duration,
     pub pool: model::Pool,
+    /// `https://` targets: how to reach them (compared by settings across reloads).
+    pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
 }
 
 /// Builds the runtime tables. The config must have passed validation; anything still
@@ -142,12 +146,14 @@ pub fn compile(cfg: &Config) -> Snapshot {
     let mut upstreams: Vec<UpstreamRt> = cfg
         .upstreams
         .iter()
-        .map(|(name, u)| UpstreamRt {
+        .enumerate()
+        .map(|(i, (name, u))| UpstreamRt {
             name: name.clone(),
             targets: u.targets.clone(),
             balance: u.balance,
             connect_timeout: u.connect_timeout,
             pool: u.pool.clone(),
+            tls: cfg.tls.upstreams.get(i).cloned().flatten(),
         })
         .collect();
 
@@ -243,6 +249,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         router.add_domain(host, paths);
     }
     Snapshot {
+        tls: cfg.tls.server.clone(),
         server: cfg.server.clone(),
         watch: cfg.watch,
         view: serde_json::Value::Null,
@@ -387,6 +394,7 @@ fn lambda(
                 balance: model::Balance::RoundRobin,
                 connect_timeout: timeout.min(Duration::from_secs(2)),
                 pool: model::Pool::default(),
+                tls: None,
             });
             upstreams.len() - 1
         }

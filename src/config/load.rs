@@ -2,6 +2,7 @@
 //! Cross-references (does this upstream exist?) are `validate.rs`'s job; this file only
 //! checks that each value has the right shape.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -130,6 +131,8 @@ fn named<T>(
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "tls_listen",
+    "default_domain",
+    "redirect_https",
     "workers",
     "driver",
     "limits",
@@ -166,6 +169,8 @@ fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
     let mut s = Server::default();
     f.set(d, "listen", &mut s.listen, Decoder::addrs);
     f.set(d, "tls_listen", &mut s.tls_listen, Decoder::addrs);
+    s.default_domain = f.opt(d, "default_domain", Decoder::string);
+    f.set(d, "redirect_https", &mut s.redirect_https, Decoder::bool);
     f.set(d, "workers", &mut s.workers, |d, v, p| match v {
         Value::String(w) if w == "auto" => Some(Workers::Auto),
         _ => d.usize(v, p).map(Workers::Count),
@@ -251,10 +256,32 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
     let f = d.fields(
         v,
         p,
-        &["targets", "balance", "connect_timeout", "pool", "health"],
+        &[
+            "targets",
+            "balance",
+            "connect_timeout",
+            "pool",
+            "health",
+            "tls",
+        ],
     );
+    let targets = f
+        .need(d, "targets", |d, v, p| Some(d.list_of(v, p, target)))
+        .unwrap_or_default();
+    let https = targets.iter().any(|t| t.2);
+    if https && targets.iter().any(|t| !t.2) {
+        d.error(
+            &p.key("targets"),
+            "mixes https:// and plain targets; use one scheme per upstream",
+        );
+    }
     let mut u = Upstream {
-        targets: f.need(d, "targets", Decoder::addrs).unwrap_or_default(),
+        targets: targets.iter().map(|t| t.0).collect(),
+        target_hosts: targets.into_iter().map(|t| t.1).collect(),
+        https,
+        tls: f
+            .opt(d, "tls", |d, v, p| Some(upstream_tls(d, v, p)))
+            .unwrap_or_default(),
         balance: Balance::RoundRobin,
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         pool: Pool::default(),
@@ -294,6 +321,50 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
         );
     }
     u
+}
+
+/// One upstream target: `host:port`, `http://host:port` or `https://host[:port]`, as
+/// (address, host as written, https).
+fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(SocketAddr, String, bool)> {
+    let text = d.string(v, p)?;
+    let (https, rest) = if let Some(rest) = text.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        (false, text.strip_prefix("http://").unwrap_or(&text))
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let with_port = match rest.rsplit_once(':') {
+        Some((_, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            rest.to_string()
+        }
+        _ if rest.starts_with('[') && !rest.ends_with(']') => rest.to_string(),
+        _ => format!("{rest}:{}", if https { 443 } else { 80 }),
+    };
+    let Some(addr) = super::decode::parse_socket_addr(&with_port) else {
+        d.error(
+            p,
+            format!("expected an address like 127.0.0.1:8080, http://127.0.0.1:8080 or https://127.0.0.1:8443, got {text:?}"),
+        );
+        return None;
+    };
+    let host = with_port.rsplit_once(':').map_or("", |(h, _)| h);
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Some((addr, host, https))
+}
+
+fn upstream_tls(d: &mut Decoder, v: &Value, p: &KeyPath) -> UpstreamTls {
+    let f = d.fields(v, p, &["ca", "server_name", "verify"]);
+    let mut t = UpstreamTls {
+        ca: f.opt(d, "ca", |d, v, p| d.string(v, p).map(PathBuf::from)),
+        server_name: f.opt(d, "server_name", Decoder::string),
+        given: true,
+        ..UpstreamTls::default()
+    };
+    f.set(d, "verify", &mut t.verify, Decoder::bool);
+    t
 }
 
 fn health(d: &mut Decoder, v: &Value, p: &KeyPath) -> Health {

@@ -102,11 +102,13 @@ pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
             errors.push(e);
         }
     }
-    if errors.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(ConfigErrors(errors))
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
     }
+    // Files are read only once the text itself is sound.
+    let mut cfg = cfg;
+    cfg.tls = crate::tls::load(&cfg).map_err(ConfigErrors)?;
+    Ok(cfg)
 }
 
 /// A dotted key path as shown in errors: keys that are not plain words are double-quoted,

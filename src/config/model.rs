@@ -18,12 +18,19 @@ pub struct Config {
     pub api_keys: Vec<ApiKey>,
     /// Reload when the file changes (polled once a second).
     pub watch: bool,
+    /// Certificates and keys named above, read after validation (`crate::tls::load`).
+    pub tls: crate::tls::Loaded,
 }
 
 #[derive(Debug, Clone)]
 pub struct Server {
     pub listen: Vec<SocketAddr>,
     pub tls_listen: Vec<SocketAddr>,
+    /// The domain whose certificate a TLS client without SNI (or with an unknown name)
+    /// gets; None: the first domain with a certificate.
+    pub default_domain: Option<String>,
+    /// Plain listeners answer every request with a 308 to the https URL.
+    pub redirect_https: bool,
     pub workers: Workers,
     pub driver: DriverChoice,
     pub limits: Limits,
@@ -37,6 +44,8 @@ impl Default for Server {
         Server {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
             tls_listen: Vec::new(),
+            default_domain: None,
+            redirect_https: false,
             workers: Workers::Auto,
             driver: DriverChoice::Auto,
             limits: Limits::default(),
@@ -121,12 +130,42 @@ pub struct Admin {
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// `host:port` (resolved at load) — `https://` targets come with the TLS issue.
+    /// `host:port`, `http://host:port` or `https://host[:port]` (resolved at load).
     pub targets: Vec<SocketAddr>,
+    /// The host of each target as written (the TLS server name when `tls.server_name`
+    /// is not given).
+    pub target_hosts: Vec<String>,
+    /// The targets are `https://`: TLS to the backend.
+    pub https: bool,
+    pub tls: UpstreamTls,
     pub balance: Balance,
     pub connect_timeout: Duration,
     pub pool: Pool,
     pub health: Option<Health>,
+}
+
+/// `upstreams.NAME.tls`: how `https://` targets are verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// PEM CA bundle; None: the system's roots.
+    pub ca: Option<PathBuf>,
+    /// The name to send (SNI) and check; None: each target's host.
+    pub server_name: Option<String>,
+    /// false accepts any certificate (testing only; warned at start).
+    pub verify: bool,
+    /// Whether the `tls:` section was written at all (an error on plain targets).
+    pub given: bool,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        UpstreamTls {
+            ca: None,
+            server_name: None,
+            verify: true,
+            given: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -286,7 +286,7 @@ fn unknown_keys_with_suggestions() {
         [
             r#"unknown key "upstream" (did you mean "upstreams"?)"#,
             r#"server: unknown key "lisen" (did you mean "listen"?)"#,
-            r#"server: unknown key "zzz" (expected one of: listen, tls_listen, workers, driver, limits, access_log, throttle)"#,
+            r#"server: unknown key "zzz" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle)"#,
         ]
     );
     let errs = load_errors(&with_api(
@@ -324,7 +324,7 @@ api_keys:
             r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "abc""#,
             "server.limits.idle_timeout: expected a duration like 250ms, 29s, 10m, got -5",
             "server.access_log.path: expected a string, got a list",
-            r#"upstreams.u.targets[0]: expected an address like 127.0.0.1:8080 or localhost:8080, got "example.com:80""#,
+            r#"upstreams.u.targets[0]: expected an address like 127.0.0.1:8080, http://127.0.0.1:8080 or https://127.0.0.1:8443, got "example.com:80""#,
             r#"upstreams.u.balance: expected one of round_robin, least_conn, random, got "fastest""#,
             "api_keys[0].plan: expected a string, got a list",
         ]

@@ -80,6 +80,7 @@ impl Validator<'_> {
                 None => seen.push((addr, path)),
             }
         }
+        self.tls_server(&p);
         if s.workers == Workers::Count(0) {
             self.error(&p.key("workers"), "must be auto or at least 1");
         }
@@ -101,6 +102,44 @@ impl Validator<'_> {
                     "is empty; leave it out to refuse admin routes",
                 );
             }
+        }
+    }
+
+    fn tls_server(&mut self, p: &KeyPath) {
+        let s = &self.cfg.server;
+        let with_cert = |name: &str| {
+            self.cfg
+                .domains
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, d)| d.cert.is_some() && d.key.is_some())
+        };
+        if let Some(name) = &s.default_domain {
+            match with_cert(name) {
+                None => self.error(&p.key("default_domain"), format!("unknown domain {name:?}")),
+                Some(false) => self.error(
+                    &p.key("default_domain"),
+                    format!("domain {name:?} has no cert and key"),
+                ),
+                Some(true) => {}
+            }
+        }
+        let any_cert = self
+            .cfg
+            .domains
+            .iter()
+            .any(|(_, d)| d.cert.is_some() && d.key.is_some());
+        if !s.tls_listen.is_empty() && !any_cert {
+            self.error(
+                &p.key("tls_listen"),
+                "no domain has a cert and key to serve; add them under domains:",
+            );
+        }
+        if s.redirect_https && s.tls_listen.is_empty() {
+            self.error(
+                &p.key("redirect_https"),
+                "needs server.tls_listen to redirect to",
+            );
         }
     }
 
@@ -128,6 +167,12 @@ impl Validator<'_> {
             }
             if u.connect_timeout.is_zero() {
                 self.error(&p.key("connect_timeout"), "must be more than 0");
+            }
+            if u.tls.given && !u.https && !u.targets.is_empty() {
+                self.error(
+                    &p.key("tls"),
+                    "only applies to https:// targets; these targets are plain HTTP",
+                );
             }
             if let Some(h) = &u.health {
                 let p = p.key("health");

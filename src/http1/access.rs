@@ -86,6 +86,7 @@ impl Conn {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
             canary: self.out.canary,
+            client_cert: self.peer_cert.as_deref(),
         };
         let mut buf = ctx.log_buf.borrow_mut();
         format.render(&mut buf, &record);

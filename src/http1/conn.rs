@@ -20,6 +20,8 @@ use bytes::{Buf, BytesMut};
 use monoio::buf::SliceMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+
+use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
 use tracing::{debug, error};
 
 use super::body::ChunkedDecoder;
@@ -45,8 +47,12 @@ const DISCARD_MAX: u64 = 1024 * 1024;
 
 /// The per-connection state that integrations work with.
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: ClientIo,
     pub peer: SocketAddr,
+    /// On TLS connections: the domain (site) the handshake was made for, and the client
+    /// certificate it verified.
+    pub tls_site: Option<u32>,
+    pub peer_cert: Option<Box<PeerCert>>,
     /// The peer's address as text, formatted once per connection (X-Forwarded-For).
     pub peer_ip: PeerIp,
     /// Client bytes; the current request's head starts at 0 until the handler consumes it.
@@ -132,10 +138,74 @@ enum HeadOutcome {
     Fail(u16, &'static str),
 }
 
+/// Serves a plain connection.
 pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
+    serve_io(ctx, Io::Plain(stream), peer, None).await;
+}
+
+/// Serves a connection accepted on a TLS listener: the handshake first, bounded by
+/// `header_timeout` (a stalled ClientHello is a slowloris like a stalled head) and cut
+/// short by a drain.
+pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
+    let gen = ctx.generation();
+    let Some(tls) = gen.snap.tls.clone() else {
+        return;
+    };
+    let limit = gen.snap.server.limits.header_timeout;
+    drop(gen);
+    let handshake = monoio::select! {
+        r = monoio::time::timeout(limit, crate::tls::accept(&tls, stream)) => r,
+        _ = ctx.drain.wait() => return,
+    };
+    match handshake {
+        Ok(Ok(done)) => {
+            let info = TlsInfo {
+                site: done.site,
+                peer_cert: done.peer_cert,
+            };
+            serve_io(ctx, Io::Tls(Box::new(done.stream)), peer, Some(info)).await;
+        }
+        Ok(Err(AcceptError::PlainHttp(mut tcp))) => {
+            debug!(%peer, "plain HTTP on a TLS listener");
+            let mut out = Vec::with_capacity(256);
+            encode::gateway_response(
+                &mut out,
+                400,
+                "The plain HTTP request was sent to HTTPS port",
+                &ctx.ids.next(),
+                false,
+                false,
+                &[],
+            );
+            let _ = tcp.write_all(out).await;
+        }
+        Ok(Err(AcceptError::Failed(e))) => {
+            crate::metrics::cells::bump(&ctx.cells.tls_handshake_failures, 1);
+            debug!(%peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            crate::metrics::cells::bump(&ctx.cells.tls_handshake_failures, 1);
+            debug!(%peer, "TLS handshake timed out");
+        }
+    }
+}
+
+/// What a TLS handshake leaves for the connection.
+pub struct TlsInfo {
+    pub site: u32,
+    pub peer_cert: Option<Box<PeerCert>>,
+}
+
+async fn serve_io(ctx: &WorkerCtx, stream: ClientIo, peer: SocketAddr, tls: Option<TlsInfo>) {
+    let (tls_site, peer_cert) = match tls {
+        Some(t) => (Some(t.site), t.peer_cert),
+        None => (None, None),
+    };
     let mut c = Conn {
         stream,
         peer,
+        tls_site,
+        peer_cert,
         peer_ip: PeerIp::new(peer.ip()),
         rbuf: BytesMut::with_capacity(READ_BUF),
         wbuf: Vec::with_capacity(4096),
@@ -150,6 +220,14 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         log_fields: [Span::default(); 4],
         capture: None,
     };
+    serve_requests(ctx, &mut c).await;
+    if let Io::Tls(tls) = &mut c.stream {
+        // close_notify, as nginx sends; a client that no longer reads can't hold us.
+        let _ = monoio::time::timeout(Duration::from_secs(1), tls.close()).await;
+    }
+}
+
+async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
     let mut fresh = true;
     loop {
         let gen = ctx.generation();
@@ -193,7 +271,7 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
         if logging {
             c.capture_for_log();
         }
-        let (keep, cells) = handle(ctx, &gen, &mut c).await;
+        let (keep, cells) = handle(ctx, &gen, c).await;
         let elapsed = started.elapsed();
         cells.count(c.out.status);
         cells.duration.observe(elapsed);
@@ -214,6 +292,19 @@ pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
 async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
     let snap = &*gen.snap;
     let host = c.head.host.map(|s| s.get(&c.rbuf));
+    if snap.server.redirect_https && !c.stream.is_tls() {
+        return (c.redirect_to_https(ctx, gen).await, &gen.unrouted);
+    }
+    if let (Some(tls), Some(host)) = (snap.tls.as_deref(), host) {
+        // A request may not reach a mutual-TLS domain over a connection whose handshake
+        // did not verify a client certificate for it (another SNI, or plain HTTP).
+        if tls.any_mutual && tls.misdirected(crate::router::strip_port(host), c.tls_site) {
+            return (
+                c.answer(ctx, gen, 421, "Misdirected Request", &[]).await,
+                &gen.unrouted,
+            );
+        }
+    }
     let Some(m) = snap
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
@@ -389,6 +480,49 @@ impl Conn {
         keep && self.discard_body(gen).await
     }
 
+    /// `server.redirect_https`: 308 to the same host and target on the first TLS port.
+    async fn redirect_to_https(&mut self, ctx: &WorkerCtx, gen: &Generation) -> bool {
+        let server = &gen.snap.server;
+        let host = match self.head.host {
+            Some(h) => crate::router::strip_port(h.get(&self.rbuf)),
+            None => server
+                .default_domain
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+        };
+        if host.is_empty() {
+            return self.answer(ctx, gen, 400, "Bad Request", &[]).await;
+        }
+        let mut location = Vec::with_capacity(host.len() + 64);
+        location.extend_from_slice(b"https://");
+        location.extend_from_slice(host);
+        match server.tls_listen.first().map(|a| a.port()) {
+            Some(443) | None => {}
+            Some(port) => {
+                location.push(b':');
+                encode::decimal(&mut location, u64::from(port));
+            }
+        }
+        let path = match self.head.path.get(&self.rbuf) {
+            b"" => &b"/"[..],
+            p => p,
+        };
+        location.extend_from_slice(path);
+        if let Some(q) = self.head.query {
+            location.push(b'?');
+            location.extend_from_slice(q.get(&self.rbuf));
+        }
+        self.answer(
+            ctx,
+            gen,
+            308,
+            "Permanent Redirect",
+            &[("location", &location)],
+        )
+        .await
+    }
+
     async fn answer_mock(
         &mut self,
         ctx: &WorkerCtx,
@@ -463,8 +597,8 @@ impl Conn {
 
 /// Appends what the peer sends next to `buf`, growing it when it is nearly full.
 /// monoio reads at the start of a buffer, so the free tail is passed as a `SliceMut`.
-pub async fn read_into(
-    stream: &mut TcpStream,
+pub async fn read_into<S: AsyncReadRent>(
+    stream: &mut S,
     mut buf: BytesMut,
 ) -> (std::io::Result<usize>, BytesMut) {
     if buf.capacity() - buf.len() < READ_BUF / 4 {

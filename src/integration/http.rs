@@ -14,6 +14,8 @@ use std::time::Instant;
 use bytes::Buf;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
+
+use crate::tls::{Io, UpstreamIo};
 use tracing::debug;
 
 use super::relay;
@@ -154,19 +156,47 @@ pub async fn proxy(
     outcome.client_keep_alive
 }
 
-pub(crate) async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
-    match monoio::time::timeout(lease.connect_timeout, TcpStream::connect_addr(lease.addr)).await {
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
+/// Connects to the lease's target, with TLS for `https://` upstreams. The handshake gets
+/// its own `connect_timeout`, as the TCP connect does.
+pub(crate) async fn connect(lease: &Lease) -> Result<UpstreamIo, Error> {
+    let tcp =
+        match monoio::time::timeout(lease.connect_timeout, TcpStream::connect_addr(lease.addr))
+            .await
+        {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                s
+            }
+            Ok(Err(e)) => {
+                return Err(Error::new(
+                    Kind::ConnectFailed,
+                    format!("connect {}: {e}", lease.addr),
+                ))
+            }
+            Err(_) => {
+                return Err(Error::new(
+                    Kind::UpstreamTimeout,
+                    format!("connect {} timed out", lease.addr),
+                ))
+            }
+        };
+    let Some(tls) = lease.tls() else {
+        return Ok(Io::Plain(tcp));
+    };
+    match monoio::time::timeout(
+        lease.connect_timeout,
+        crate::tls::connect(tls, lease.target, tcp),
+    )
+    .await
+    {
+        Ok(Ok(s)) => Ok(Io::Tls(Box::new(s))),
         Ok(Err(e)) => Err(Error::new(
             Kind::ConnectFailed,
-            format!("connect {}: {e}", lease.addr),
+            format!("TLS handshake with {}: {e}", lease.addr),
         )),
         Err(_) => Err(Error::new(
             Kind::UpstreamTimeout,
-            format!("connect {} timed out", lease.addr),
+            format!("TLS handshake with {} timed out", lease.addr),
         )),
     }
 }
@@ -175,7 +205,7 @@ pub(crate) async fn connect(lease: &Lease) -> Result<TcpStream, Error> {
 async fn send_request(
     gen: &Generation,
     c: &mut Conn,
-    stream: &mut TcpStream,
+    stream: &mut UpstreamIo,
     body_done: bool,
     body_left: u64,
     chunked: &mut ChunkedDecoder,
@@ -222,7 +252,7 @@ async fn send_request(
 /// Reads until a final (non-1xx) response head is in `ubuf`, parsed into `c.rhead`.
 async fn read_response_head(
     c: &mut Conn,
-    stream: &mut TcpStream,
+    stream: &mut UpstreamIo,
     deadline: Instant,
 ) -> Result<(), Error> {
     c.ubuf.clear();
@@ -340,6 +370,8 @@ fn encode_request_head(
         params: &c.params,
         peer: c.peer,
         request_id: &c.request_id,
+        https: c.stream.is_tls(),
+        client_cert: c.peer_cert.as_deref(),
     });
     out.extend_from_slice(c.head.method_span.get(buf));
     out.push(b' ');
@@ -400,7 +432,11 @@ fn encode_request_head(
         out.extend_from_slice(b", ");
     }
     out.extend_from_slice(c.peer_ip.as_bytes());
-    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
+    out.extend_from_slice(if c.stream.is_tls() {
+        b"\r\nx-forwarded-proto: https\r\n"
+    } else {
+        b"\r\nx-forwarded-proto: http\r\n"
+    });
     match c.head.body {
         BodyKind::Length(n) => {
             out.extend_from_slice(b"content-length: ");

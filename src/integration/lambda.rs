@@ -15,10 +15,10 @@
 use std::ops::Range;
 use std::time::Instant;
 
+use crate::tls::UpstreamIo;
 use bytes::Buf;
 use monoio::buf::IoBuf;
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
 use tracing::{debug, warn};
 
 use super::lambda_event;
@@ -133,6 +133,8 @@ pub async fn invoke(
         params: &c.params,
         peer: c.peer,
         request_id: &c.request_id,
+        https: c.stream.is_tls(),
+        client_cert: c.peer_cert.as_deref(),
     };
     lambda_event::write_event(&mut c.wbuf, &view, l.format, body);
     drop(decoded);
@@ -330,11 +332,11 @@ async fn call(
 /// One request/answer on one connection; also returns the connection if it can be reused.
 async fn exchange(
     c: &mut Conn,
-    mut stream: TcpStream,
+    mut stream: UpstreamIo,
     start: usize,
     deadline: Instant,
     limit: u64,
-) -> Result<(Answer, Option<TcpStream>), Fail> {
+) -> Result<(Answer, Option<UpstreamIo>), Fail> {
     let left = || deadline.saturating_duration_since(Instant::now());
     let timed_out = || Fail::Other(TIMED_OUT.into());
     let buf = std::mem::take(&mut c.wbuf);
@@ -452,7 +454,7 @@ async fn exchange(
     Ok((answer, reusable.then_some(stream)))
 }
 
-async fn read_more(c: &mut Conn, stream: &mut TcpStream) -> std::io::Result<usize> {
+async fn read_more(c: &mut Conn, stream: &mut UpstreamIo) -> std::io::Result<usize> {
     let (res, buf) = read_into(stream, std::mem::take(&mut c.ubuf)).await;
     c.ubuf = buf;
     res
@@ -486,6 +488,8 @@ fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
         params: &c.params,
         peer: c.peer,
         request_id: &c.request_id,
+        https: c.stream.is_tls(),
+        client_cert: c.peer_cert.as_deref(),
     };
     let resp = |name: &[u8], out: &mut Vec<u8>| reply.joined(name, out);
     let out = &mut c.wbuf;

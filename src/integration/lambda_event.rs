@@ -264,7 +264,8 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, with_cookie: bool, multi: Multi) 
     Value::Ip(v.peer.ip()).write(&mut forwarded);
     values_of(out, std::iter::once(&forwarded[..]), multi, b"");
     out.extend_from_slice(br#","x-forwarded-proto":"#);
-    values_of(out, std::iter::once(&b"http"[..]), multi, b"");
+    let scheme: &[u8] = if v.https { b"https" } else { b"http" };
+    values_of(out, std::iter::once(scheme), multi, b"");
     out.push(b'}');
 }
 

@@ -49,6 +49,8 @@ impl Conn {
             params: &self.params,
             peer: self.peer,
             request_id: &self.request_id,
+            https: self.stream.is_tls(),
+            client_cert: self.peer_cert.as_deref(),
         };
         let resp = |name: &[u8], out: &mut Vec<u8>| {
             let mut first = true;

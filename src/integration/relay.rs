@@ -9,9 +9,9 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::tls::UpstreamIo;
 use bytes::{Buf, BytesMut};
-use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::error::{Error, Kind};
 use crate::http1::body::{BodyError, ChunkedDecoder};
@@ -33,7 +33,11 @@ pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
 }
 
 /// Sends the first `n` bytes of `buf` (all of it when n ≥ len) without copying.
-async fn write_prefix(stream: &mut TcpStream, buf: &mut BytesMut, n: usize) -> std::io::Result<()> {
+async fn write_prefix<S: AsyncWriteRent>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    n: usize,
+) -> std::io::Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -71,7 +75,7 @@ fn upstream_write_error(e: std::io::Error) -> Error {
 
 pub async fn request_length(
     c: &mut Conn,
-    up: &mut TcpStream,
+    up: &mut UpstreamIo,
     mut left: u64,
     wait: Duration,
 ) -> Result<(), Error> {
@@ -90,7 +94,7 @@ pub async fn request_length(
 
 pub async fn request_chunked(
     c: &mut Conn,
-    up: &mut TcpStream,
+    up: &mut UpstreamIo,
     dec: &mut ChunkedDecoder,
     wait: Duration,
 ) -> Result<(), Error> {
@@ -128,7 +132,7 @@ pub(crate) enum Framing {
 
 pub struct Outcome {
     /// The upstream connection, if it can carry another request.
-    pub reusable: Option<TcpStream>,
+    pub reusable: Option<UpstreamIo>,
     pub client_keep_alive: bool,
 }
 
@@ -137,7 +141,7 @@ pub async fn response(
     ctx: &WorkerCtx,
     gen: &Generation,
     c: &mut Conn,
-    mut up: TcpStream,
+    mut up: UpstreamIo,
     read_wait: Duration,
 ) -> Outcome {
     let http11 = c.head.minor_version == 1;
@@ -208,6 +212,8 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
         params: &c.params,
         peer: c.peer,
         request_id: &c.request_id,
+        https: c.stream.is_tls(),
+        client_cert: c.peer_cert.as_deref(),
     };
     let rhead = &c.rhead;
     let resp = |name: &[u8], out: &mut Vec<u8>| upstream_header(rhead, buf, name, out);
@@ -282,7 +288,11 @@ fn upstream_header(rhead: &ResponseHead, buf: &[u8], name: &[u8], out: &mut Vec<
     }
 }
 
-async fn read_upstream(c: &mut Conn, up: &mut TcpStream, wait: Duration) -> std::io::Result<usize> {
+async fn read_upstream(
+    c: &mut Conn,
+    up: &mut UpstreamIo,
+    wait: Duration,
+) -> std::io::Result<usize> {
     let (res, buf) =
         match monoio::time::timeout(wait, read_into(up, std::mem::take(&mut c.ubuf))).await {
             Ok(r) => r,
@@ -302,7 +312,7 @@ fn cut_short() -> std::io::Error {
 /// Returns Ok(true) when the whole body went through.
 async fn relay_length(
     c: &mut Conn,
-    up: &mut TcpStream,
+    up: &mut UpstreamIo,
     n: u64,
     wait: Duration,
 ) -> std::io::Result<bool> {
@@ -333,7 +343,7 @@ async fn relay_length(
 
 async fn relay_chunked(
     c: &mut Conn,
-    up: &mut TcpStream,
+    up: &mut UpstreamIo,
     dechunk: bool,
     wait: Duration,
 ) -> std::io::Result<bool> {
@@ -379,7 +389,7 @@ async fn relay_chunked(
 
 async fn relay_until_close(
     c: &mut Conn,
-    up: &mut TcpStream,
+    up: &mut UpstreamIo,
     enchunk: bool,
     wait: Duration,
 ) -> std::io::Result<()> {

@@ -111,6 +111,8 @@ pub struct UpstreamCells {
 pub struct WorkerCells {
     pub connections_active: AtomicU64,
     pub access_log_dropped: AtomicU64,
+    /// TLS handshakes that failed or timed out (bad certificates, scanners, stalls).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 /// Per cached (api, stage) and worker. `bytes` and `entries` are gauges: the worker's

@@ -175,6 +175,7 @@ pub struct LogRecord<'a> {
     /// Milliseconds since the epoch.
     pub request_time: u64,
     pub canary: bool,
+    pub client_cert: Option<&'a crate::tls::PeerCert>,
 }
 
 impl<'a> LogRecord<'a> {
@@ -193,6 +194,14 @@ impl<'a> LogRecord<'a> {
             Var::SourceIp => Value::Ip(self.source_ip),
             Var::UserAgent => Value::Bytes(self.user_agent),
             Var::IsCanaryRequest => Value::Bool(self.canary),
+            Var::ClientCertSubjectDn => Value::Bytes(
+                self.client_cert
+                    .map_or(&b""[..], |c| c.subject_dn.as_bytes()),
+            ),
+            Var::ClientCertIssuerDn => Value::Bytes(
+                self.client_cert
+                    .map_or(&b""[..], |c| c.issuer_dn.as_bytes()),
+            ),
             Var::Path => Value::Bytes(self.path),
             Var::Protocol => Value::Bytes(self.protocol.as_bytes()),
             Var::RequestTime => Value::Time(self.request_time),
@@ -255,6 +264,7 @@ mod tests {
             error_response_type: "",
             request_time: 1_795_315_778_000,
             canary: false,
+            client_cert: None,
         }
     }
 

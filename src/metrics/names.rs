@@ -13,3 +13,4 @@ pub const UPSTREAM_REQUESTS_TOTAL: &str = "portico_upstream_requests_total";
 pub const CONNECTIONS_ACTIVE: &str = "portico_connections_active";
 pub const WORKERS: &str = "portico_workers";
 pub const ACCESS_LOG_DROPPED_TOTAL: &str = "portico_access_log_dropped_total";
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "portico_tls_handshake_failures_total";

@@ -145,6 +145,18 @@ impl Registry {
             .map(|w| read(&w.access_log_dropped))
             .sum();
         let _ = writeln!(out, "{} {dropped}", names::ACCESS_LOG_DROPPED_TOTAL);
+        header(
+            &mut out,
+            names::TLS_HANDSHAKE_FAILURES_TOTAL,
+            "counter",
+            "TLS handshakes that failed or timed out.",
+        );
+        let failed: u64 = inner
+            .workers
+            .iter()
+            .map(|w| read(&w.tls_handshake_failures))
+            .sum();
+        let _ = writeln!(out, "{} {failed}", names::TLS_HANDSHAKE_FAILURES_TOTAL);
         out
     }
 }

@@ -81,6 +81,10 @@ pub struct RequestView<'a> {
     pub params: &'a [Span],
     pub peer: SocketAddr,
     pub request_id: &'a [u8],
+    /// The client connected over TLS.
+    pub https: bool,
+    /// The certificate a mutual-TLS client presented.
+    pub client_cert: Option<&'a crate::tls::PeerCert>,
 }
 
 impl<'a> RequestView<'a> {
@@ -182,6 +186,8 @@ pub enum Var {
     SourceIp,
     UserAgent,
     IsCanaryRequest,
+    ClientCertSubjectDn,
+    ClientCertIssuerDn,
     Path,
     Protocol,
     RequestId,
@@ -202,6 +208,8 @@ impl Var {
         ("httpMethod", Var::HttpMethod),
         ("identity.sourceIp", Var::SourceIp),
         ("identity.userAgent", Var::UserAgent),
+        ("identity.clientCert.subjectDN", Var::ClientCertSubjectDn),
+        ("identity.clientCert.issuerDN", Var::ClientCertIssuerDn),
         ("isCanaryRequest", Var::IsCanaryRequest),
         ("path", Var::Path),
         ("protocol", Var::Protocol),
@@ -248,6 +256,12 @@ pub fn resolve<'a>(var: Var, v: &RequestView<'a>) -> Value<'a> {
         Var::SourceIp => Value::Ip(v.peer.ip()),
         Var::UserAgent => Value::Bytes(v.header(b"user-agent").unwrap_or_default()),
         Var::IsCanaryRequest => Value::Bool(v.state.canary),
+        Var::ClientCertSubjectDn => {
+            Value::Bytes(v.client_cert.map_or(&b""[..], |c| c.subject_dn.as_bytes()))
+        }
+        Var::ClientCertIssuerDn => {
+            Value::Bytes(v.client_cert.map_or(&b""[..], |c| c.issuer_dn.as_bytes()))
+        }
         Var::Path => Value::Bytes(v.full_path()),
         Var::Protocol => Value::Bytes(v.protocol()),
         Var::RequestTime => Value::Time(v.state.time_ms()),

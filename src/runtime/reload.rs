@@ -101,13 +101,22 @@ pub fn reload() -> Result<u64, ConfigErrors> {
 /// What a running process can't change, and addresses someone else already holds.
 fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErrors> {
     let mut errors = Vec::new();
-    for addr in &next.server.listen {
-        if running.server.listen.contains(addr) {
+    let was_listening = |a: &std::net::SocketAddr| {
+        running.server.listen.contains(a) || running.server.tls_listen.contains(a)
+    };
+    let wanted = (next.server.listen.iter().map(|a| ("server.listen", a))).chain(
+        next.server
+            .tls_listen
+            .iter()
+            .map(|a| ("server.tls_listen", a)),
+    );
+    for (key, addr) in wanted {
+        if was_listening(addr) {
             continue;
         }
         if let Err(e) = std::net::TcpListener::bind(addr) {
             errors.push(ConfigError::new(
-                "server.listen",
+                key,
                 format!("cannot listen on {addr}: {e}"),
             ));
         }

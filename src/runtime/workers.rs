@@ -197,7 +197,12 @@ pub enum StartError {
 pub fn run() -> Result<(), StartError> {
     let (_, snapshot) = reload::current().expect("a config is installed before the workers start");
     let server = &snapshot.server;
-    let addrs = server.listen.clone();
+    let addrs: Vec<SocketAddr> = server
+        .listen
+        .iter()
+        .chain(&server.tls_listen)
+        .copied()
+        .collect();
     // SO_REUSEPORT would let us silently share a port with a stale process; a plain bind
     // first proves the address is free.
     for addr in &addrs {
@@ -271,7 +276,7 @@ pub fn run() -> Result<(), StartError> {
             Err(_) => return Err(StartError::WorkerDied(id)),
         }
     }
-    info!(workers = count, driver = driver.name(), listen = ?addrs, "portico is serving");
+    info!(workers = count, driver = driver.name(), listen = ?server.listen, tls_listen = ?server.tls_listen, "portico is serving");
     for t in threads {
         let _ = t.join();
     }
@@ -306,9 +311,9 @@ async fn worker_main(
         return;
     };
     let mut listeners = Listeners::default();
-    for addr in &snap.server.listen {
-        if let Err(e) = listeners.bind(*addr) {
-            let _ = ready.send(Err(StartError::Bind(*addr, e)));
+    for (addr, tls) in wanted_listeners(&snap) {
+        if let Err(e) = listeners.bind(addr, tls) {
+            let _ = ready.send(Err(StartError::Bind(addr, e)));
             return;
         }
     }
@@ -338,7 +343,7 @@ async fn worker_main(
         let gen = ctx.generation();
         if gen.number != seen {
             seen = gen.number;
-            listeners.reconcile(&ctx, &gen.snap.server.listen);
+            listeners.reconcile(&ctx, &wanted_listeners(&gen.snap));
         }
         ctx.flush_log();
         gen.caches.tick();
@@ -347,8 +352,8 @@ async fn worker_main(
             last_sweep = Instant::now();
         }
     }
-    for (listener, _) in listeners.open.values() {
-        stop_listening(listener);
+    for l in listeners.open.values() {
+        stop_listening(&l.socket);
     }
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
@@ -366,45 +371,64 @@ async fn worker_main(
     ctx.flush_log();
 }
 
+/// Every listener a config asks for: (address, TLS).
+fn wanted_listeners(snap: &crate::config::compile::Snapshot) -> Vec<(SocketAddr, bool)> {
+    let plain = snap.server.listen.iter().map(|a| (*a, false));
+    plain
+        .chain(snap.server.tls_listen.iter().map(|a| (*a, true)))
+        .collect()
+}
+
 /// This worker's listening sockets. A reload keeps the ones still configured (never
 /// rebinding them, so no connection is refused in between), binds new ones and stops
-/// the accept loops of removed ones.
+/// the accept loops of removed ones. An address that moves between `listen` and
+/// `tls_listen` counts as removed and added.
 #[derive(Default)]
 struct Listeners {
-    open: HashMap<SocketAddr, (Rc<TcpListener>, Rc<Drain>)>,
-    pending: Vec<(Rc<TcpListener>, Rc<Drain>)>,
+    open: HashMap<SocketAddr, Listening>,
+    pending: Vec<Listening>,
+}
+
+#[derive(Clone)]
+struct Listening {
+    socket: Rc<TcpListener>,
+    stop: Rc<Drain>,
+    tls: bool,
 }
 
 impl Listeners {
-    fn bind(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+    fn bind(&mut self, addr: SocketAddr, tls: bool) -> std::io::Result<()> {
         let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
-        let listener = Rc::new(TcpListener::bind_with_config(addr, &opts)?);
-        let stop = Rc::new(Drain::default());
-        self.open.insert(addr, (listener.clone(), stop.clone()));
-        self.pending.push((listener, stop));
+        let l = Listening {
+            socket: Rc::new(TcpListener::bind_with_config(addr, &opts)?),
+            stop: Rc::new(Drain::default()),
+            tls,
+        };
+        self.open.insert(addr, l.clone());
+        self.pending.push(l);
         Ok(())
     }
 
     fn spawn_pending(&mut self, ctx: &Rc<WorkerCtx>) {
-        for (listener, stop) in self.pending.drain(..) {
-            monoio::spawn(accept_loop(ctx.clone(), listener, stop));
+        for l in self.pending.drain(..) {
+            monoio::spawn(accept_loop(ctx.clone(), l));
         }
     }
 
-    fn reconcile(&mut self, ctx: &Rc<WorkerCtx>, wanted: &[SocketAddr]) {
-        self.open.retain(|addr, (listener, stop)| {
-            let keep = wanted.contains(addr);
+    fn reconcile(&mut self, ctx: &Rc<WorkerCtx>, wanted: &[(SocketAddr, bool)]) {
+        self.open.retain(|addr, l| {
+            let keep = wanted.contains(&(*addr, l.tls));
             if !keep {
                 info!(worker = ctx.id, %addr, "listener removed by reload");
-                stop_listening(listener);
-                stop.begin();
+                stop_listening(&l.socket);
+                l.stop.begin();
             }
             keep
         });
-        for addr in wanted {
-            if !self.open.contains_key(addr) {
-                match self.bind(*addr) {
-                    Ok(()) => info!(worker = ctx.id, %addr, "listener added by reload"),
+        for &(addr, tls) in wanted {
+            if !self.open.contains_key(&addr) {
+                match self.bind(addr, tls) {
+                    Ok(()) => info!(worker = ctx.id, %addr, tls, "listener added by reload"),
                     Err(e) => {
                         error!(worker = ctx.id, %addr, error = %e, "cannot listen on a reloaded address")
                     }
@@ -415,20 +439,25 @@ impl Listeners {
     }
 }
 
-async fn accept_loop(ctx: Rc<WorkerCtx>, listener: Rc<TcpListener>, stop: Rc<Drain>) {
+async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
     loop {
         let accepted = monoio::select! {
-            a = listener.accept() => a,
+            a = l.socket.accept() => a,
             _ = ctx.drain.wait() => return,
-            _ = stop.wait() => return,
+            _ = l.stop.wait() => return,
         };
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
                 ctx.connection_opened();
+                let tls = l.tls;
                 monoio::spawn(async move {
-                    crate::http1::conn::serve(&ctx, stream, peer).await;
+                    if tls {
+                        crate::http1::conn::serve_tls(&ctx, stream, peer).await;
+                    } else {
+                        crate::http1::conn::serve(&ctx, stream, peer).await;
+                    }
                     ctx.connection_closed();
                 });
             }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
+use crate::tls::UpstreamIo;
 
 use super::balance::{self, Rng};
 use crate::config::compile::{Snapshot, UpstreamRt};
@@ -21,7 +21,7 @@ struct Target {
     /// The `Host` header value sent to this target.
     host: Box<[u8]>,
     /// Most recently returned last, so the warmest connection is reused first.
-    idle: Vec<(TcpStream, Instant)>,
+    idle: Vec<(UpstreamIo, Instant)>,
 }
 
 struct State {
@@ -49,7 +49,7 @@ pub struct Lease {
     pub addr: SocketAddr,
     pub connect_timeout: Duration,
     /// A pooled connection, if one was idle. `None`: the caller connects.
-    pub pooled: Option<TcpStream>,
+    pub pooled: Option<UpstreamIo>,
 }
 
 impl Pools {
@@ -130,9 +130,16 @@ impl UpstreamPool {
         let targets = spec
             .targets
             .iter()
-            .map(|a| Target {
+            .enumerate()
+            .map(|(i, a)| Target {
                 addr: *a,
-                host: a.to_string().into_bytes().into(),
+                host: spec
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.host_header(i, a.port()))
+                    .unwrap_or_else(|| a.to_string())
+                    .into_bytes()
+                    .into(),
                 idle: Vec::new(),
             })
             .collect();
@@ -155,12 +162,17 @@ impl Lease {
         out.extend_from_slice(&self.pool.state.borrow().targets[self.target].host);
     }
 
+    /// TLS settings when the upstream's targets are `https://`.
+    pub fn tls(&self) -> Option<&crate::tls::ClientTls> {
+        self.pool.spec.tls.as_deref()
+    }
+
     pub fn cells(&self) -> &UpstreamCells {
         &self.pool.cells
     }
 
     /// Ends a request; `keep` is the connection if it can carry another request.
-    pub fn release(&self, keep: Option<TcpStream>) {
+    pub fn release(&self, keep: Option<UpstreamIo>) {
         let mut st = self.pool.state.borrow_mut();
         st.in_flight[self.target] = st.in_flight[self.target].saturating_sub(1);
         if let Some(stream) = keep {

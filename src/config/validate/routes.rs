@@ -111,7 +111,7 @@ impl Validator<'_> {
                             format!(" (in {stage})")
                         };
                         if !value.starts_with("http://") {
-                            self.error(&up, format!("must start with http:// (https comes with TLS), got {value:?}{at}"));
+                            self.error(&up, format!("must start with http:// (TLS to functions is not supported), got {value:?}{at}"));
                         } else if !value.contains("${") {
                             if let Err(e) = crate::integration::lambda::parse_url(&value) {
                                 self.error(&up, format!("{e}{at}"));

@@ -62,6 +62,7 @@ admin: { listen: "127.0.0.1:8080", token: "" }
             "server.listen[1]: 127.0.0.1:8080 is already used by server.listen[0]",
             "server.tls_listen[0]: 127.0.0.1:8080 is already used by server.listen[0]",
             "admin.listen: 127.0.0.1:8080 is already used by server.listen[0]",
+            "server.tls_listen: no domain has a cert and key to serve; add them under domains:",
             "server.workers: must be auto or at least 1",
             "server.limits.max_header_bytes: must be at least 1024, got 512",
             "server.throttle.rate: must be a number ≥ 0, got -1",
@@ -73,8 +74,45 @@ admin: { listen: "127.0.0.1:8080", token: "" }
     ]);
     assert_eq!(
         check("server: { listen: [], tls_listen: [\"0.0.0.0:443\"] }"),
-        Vec::<String>::new()
+        ["server.tls_listen: no domain has a cert and key to serve; add them under domains:"]
     );
+}
+
+#[test]
+fn tls_settings() {
+    let yaml = r#"
+server:
+  listen: ["127.0.0.1:8080"]
+  default_domain: nowhere.example
+  redirect_https: true
+upstreams:
+  plain: { targets: ["127.0.0.1:9001"], tls: { verify: false } }
+  secure: { targets: ["https://127.0.0.1", "https://localhost:9443/"], tls: { server_name: backend.internal } }
+domains:
+  a.example: { mappings: {} }
+"#;
+    assert_eq!(
+        check(yaml),
+        [
+            r#"server.default_domain: unknown domain "nowhere.example""#,
+            "server.redirect_https: needs server.tls_listen to redirect to",
+            "upstreams.plain.tls: only applies to https:// targets; these targets are plain HTTP",
+        ]
+    );
+    let mixed =
+        "upstreams:\n  mixed: { targets: [\"https://127.0.0.1:9443\", \"127.0.0.1:9001\"] }\n";
+    let errors = load_str_with_env(mixed, &no_env).unwrap_err().to_string();
+    assert_eq!(
+        errors,
+        "upstreams.mixed.targets: mixes https:// and plain targets; use one scheme per upstream"
+    );
+    let cfg = load_str_with_env(yaml, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    let secure = &cfg.upstreams.iter().find(|(n, _)| n == "secure").unwrap().1;
+    assert!(secure.https);
+    assert_eq!(secure.targets[0].port(), 443);
+    assert_eq!(secure.targets[1].port(), 9443);
+    assert_eq!(secure.target_hosts, ["127.0.0.1", "localhost"]);
+    assert_eq!(secure.tls.server_name.as_deref(), Some("backend.internal"));
 }
 
 #[test]
@@ -187,7 +225,7 @@ fn integration_limits() {
             r#"apis.shop.routes."GET /users/{id}".integration.path: {name} is not a parameter of the route key"#,
             r#"apis.shop.routes."GET /users/{id}".integration.timeout: must be between 50ms and 30s, got 10ms"#,
             r#"apis.shop.routes."GET /orders/{proxy+}".integration.timeout: must be between 50ms and 30s, got 31s"#,
-            r#"apis.shop.routes."GET /fn".integration.url: must start with http:// (https comes with TLS), got "https://example.com/fn""#,
+            r#"apis.shop.routes."GET /fn".integration.url: must start with http:// (TLS to functions is not supported), got "https://example.com/fn""#,
             r#"apis.shop.routes."GET /m".integration.status: must be an HTTP status 100–599, got 99"#,
         ]
     );
@@ -338,7 +376,7 @@ fn mapping_values_and_response_parameters() {
     );
     let p = r#"apis.shop.routes."GET /m/{id}""#;
     let f = r#"apis.shop.routes."GET /fn""#;
-    let known = "accountId, apiId, domainName, domainPrefix, extendedRequestId, httpMethod, identity.sourceIp, identity.userAgent, isCanaryRequest, path, protocol, requestId, requestTime, requestTimeEpoch, resourcePath, routeKey, stage";
+    let known = "accountId, apiId, domainName, domainPrefix, extendedRequestId, httpMethod, identity.sourceIp, identity.userAgent, identity.clientCert.subjectDN, identity.clientCert.issuerDN, isCanaryRequest, path, protocol, requestId, requestTime, requestTimeEpoch, resourcePath, routeKey, stage";
     assert_eq!(
         check(&yaml),
         [

@@ -1,0 +1,113 @@
+//! TLS to `https://` upstream targets: SNI and certificate checks against the upstream's
+//! CA (or the system roots), ALPN http/1.1, session resumption through rustls's client
+//! cache. Connections are pooled like plain ones, so a handshake is paid once per pooled
+//! connection, not per request.
+
+use std::io;
+use std::sync::Arc;
+
+use monoio::net::TcpStream;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+
+use super::stream::TlsStream;
+
+/// One upstream's TLS settings, built when the config is loaded.
+pub struct ClientTls {
+    pub(super) config: Arc<ClientConfig>,
+    /// The name sent and checked for each target, indexed like the upstream's targets.
+    pub(super) names: Vec<ServerName<'static>>,
+    /// What the settings were built from, so a reload can tell whether they changed.
+    pub(super) fingerprint: Vec<u8>,
+}
+
+impl PartialEq for ClientTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint && self.names == other.names
+    }
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientTls {
+    /// The Host header for a target whose TLS name is a DNS name (the backend's virtual
+    /// host is likely named after it); None for IP addresses, which keep `ip:port`.
+    pub fn host_header(&self, target: usize, port: u16) -> Option<String> {
+        match self.names.get(target)? {
+            ServerName::DnsName(name) if port == 443 => Some(name.as_ref().to_string()),
+            ServerName::DnsName(name) => Some(format!("{}:{port}", name.as_ref())),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the client handshake to `target` over a connected socket.
+pub async fn connect(
+    tls: &ClientTls,
+    target: usize,
+    tcp: TcpStream,
+) -> io::Result<TlsStream<ClientConnection>> {
+    let name = tls.names[target.min(tls.names.len() - 1)].clone();
+    let conn = ClientConnection::new(tls.config.clone(), name)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut stream = TlsStream::new(tcp, conn);
+    stream.handshake().await?;
+    Ok(stream)
+}
+
+/// `tls.verify: false`: any certificate is accepted, signatures are still checked so the
+/// handshake itself stays sound.
+#[derive(Debug)]
+pub(super) struct AcceptAnyCertificate(pub Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,224 @@
+//! Distinguished names of an X.509 certificate as RFC 4514 text ("CN=client,O=Example"),
+//! the form nginx's `$ssl_client_s_dn` and most TLS stacks print: the relative names in
+//! the reverse of their DER order, `,` between them, `+` inside a multi-valued one.
+//!
+//! Only the few DER shapes a certificate's tbsCertificate needs are read; anything
+//! unexpected gives `None` rather than a guess.
+
+/// The subject and issuer of a DER certificate.
+pub fn subject_and_issuer(cert: &[u8]) -> Option<(String, String)> {
+    let (cert_body, _) = expect(cert, SEQUENCE)?;
+    let (tbs, _) = expect(cert_body, SEQUENCE)?;
+    let mut rest = tbs;
+    // version [0] EXPLICIT, optional
+    if rest.first() == Some(&0xa0) {
+        rest = element(rest)?.2;
+    }
+    let (_serial, rest) = expect(rest, INTEGER)?;
+    let (_signature, rest) = expect(rest, SEQUENCE)?;
+    let (issuer, rest) = expect(rest, SEQUENCE)?;
+    let (_validity, rest) = expect(rest, SEQUENCE)?;
+    let (subject, _) = expect(rest, SEQUENCE)?;
+    Some((name(subject)?, name(issuer)?))
+}
+
+const INTEGER: u8 = 0x02;
+const OID: u8 = 0x06;
+const SEQUENCE: u8 = 0x30;
+const SET: u8 = 0x31;
+
+/// One DER element: (tag, contents, what follows).
+fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *der.first()?;
+    let first = *der.get(1)?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for &b in der.get(2..2 + n)? {
+            len = (len << 8) | usize::from(b);
+        }
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    Some((tag, der.get(header..end)?, &der[end..]))
+}
+
+fn expect(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (t, contents, rest) = element(der)?;
+    (t == tag).then_some((contents, rest))
+}
+
+/// A Name (SEQUENCE OF RelativeDistinguishedName) as RFC 4514 text.
+fn name(mut seq: &[u8]) -> Option<String> {
+    let mut rdns = Vec::new();
+    while !seq.is_empty() {
+        let (set, rest) = expect(seq, SET)?;
+        seq = rest;
+        let mut parts = Vec::new();
+        let mut set = set;
+        while !set.is_empty() {
+            let (atv, rest) = expect(set, SEQUENCE)?;
+            set = rest;
+            let (oid, value) = expect(atv, OID)?;
+            let (vtag, vbytes, _) = element(value)?;
+            let mut text = attribute_name(oid);
+            text.push('=');
+            escape_value(&decode_string(vtag, vbytes)?, &mut text);
+            parts.push(text);
+        }
+        rdns.push(parts.join("+"));
+    }
+    rdns.reverse();
+    Some(rdns.join(","))
+}
+
+/// RFC 4514's short names, else the dotted OID.
+fn attribute_name(oid: &[u8]) -> String {
+    const NAMES: &[(&[u8], &str)] = &[
+        (&[0x55, 0x04, 0x03], "CN"),
+        (&[0x55, 0x04, 0x05], "serialNumber"),
+        (&[0x55, 0x04, 0x06], "C"),
+        (&[0x55, 0x04, 0x07], "L"),
+        (&[0x55, 0x04, 0x08], "ST"),
+        (&[0x55, 0x04, 0x09], "STREET"),
+        (&[0x55, 0x04, 0x0a], "O"),
+        (&[0x55, 0x04, 0x0b], "OU"),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01],
+            "emailAddress",
+        ),
+        (
+            &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
+            "DC",
+        ),
+        (
+            &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
+            "UID",
+        ),
+    ];
+    if let Some((_, n)) = NAMES.iter().find(|(o, _)| *o == oid) {
+        return (*n).to_string();
+    }
+    let mut out = String::new();
+    let mut arc: u64 = 0;
+    for &b in oid {
+        arc = (arc << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if out.is_empty() {
+                let (first, second) = if arc < 80 {
+                    (arc / 40, arc % 40)
+                } else {
+                    (2, arc - 80)
+                };
+                out = format!("{first}.{second}");
+            } else {
+                out.push_str(&format!(".{arc}"));
+            }
+            arc = 0;
+        }
+    }
+    out
+}
+
+/// The directory string types certificates use.
+fn decode_string(tag: u8, bytes: &[u8]) -> Option<String> {
+    match tag {
+        // UTF8String, PrintableString, IA5String, NumericString, VisibleString
+        0x0c | 0x13 | 0x16 | 0x12 | 0x1a => Some(String::from_utf8_lossy(bytes).into_owned()),
+        // TeletexString: Latin-1 in practice
+        0x14 => Some(bytes.iter().map(|&b| char::from(b)).collect()),
+        // BMPString: UTF-16BE
+        0x1e => {
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            Some(String::from_utf16_lossy(&units))
+        }
+        // UniversalString: UTF-32BE
+        0x1c => Some(
+            bytes
+                .chunks_exact(4)
+                .map(|c| {
+                    char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                        .unwrap_or('\u{fffd}')
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// RFC 4514 §2.4: escape `"+,;<>\` anywhere, `#` or a space at the start, a space at the
+/// end, and control characters as `\XX`.
+fn escape_value(v: &str, out: &mut String) {
+    let last = v.chars().count().saturating_sub(1);
+    for (i, c) in v.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+
+    fn cert(dn: DistinguishedName) -> Vec<u8> {
+        let mut params = CertificateParams::new(vec!["client.test".to_string()]).unwrap();
+        params.distinguished_name = dn;
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn most_specific_first() {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, "DE");
+        dn.push(DnType::OrganizationName, "Example Org");
+        dn.push(DnType::CommonName, "client one");
+        let (subject, issuer) = subject_and_issuer(&cert(dn)).unwrap();
+        assert_eq!(subject, "CN=client one,O=Example Org,C=DE");
+        // Self-signed: the issuer is the subject.
+        assert_eq!(issuer, subject);
+    }
+
+    #[test]
+    fn special_characters_are_escaped() {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Smith, Jones + Co");
+        dn.push(DnType::CommonName, " #lead");
+        let (subject, _) = subject_and_issuer(&cert(dn)).unwrap();
+        assert_eq!(subject, r"CN=\ #lead,O=Smith\, Jones \+ Co");
+    }
+
+    #[test]
+    fn unknown_attributes_print_their_oid() {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, 1]), "x");
+        let (subject, _) = subject_and_issuer(&cert(dn)).unwrap();
+        assert_eq!(subject, "1.3.6.1.4.1.99999.1=x");
+    }
+
+    #[test]
+    fn garbage_is_none() {
+        assert_eq!(subject_and_issuer(b""), None);
+        assert_eq!(subject_and_issuer(&[0x30, 0x82, 0xff]), None);
+        let mut good = cert(DistinguishedName::new());
+        good.truncate(good.len() / 2);
+        assert_eq!(subject_and_issuer(&good), None);
+    }
+}

@@ -1,0 +1,305 @@
+//! Reading certificates, keys and CA bundles named by the config, and building the rustls
+//! configs from them. Runs as the last step of loading a config file, so every unreadable
+//! or mismatched file is a config error with its key path, and a reload that meets one
+//! keeps the running config.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{NoClientAuth, WebPkiClientVerifier};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+use super::client::{AcceptAnyCertificate, ClientTls};
+use super::server::{ServerTls, Site};
+use crate::config::model::{Config, Upstream};
+use crate::config::{ConfigError, KeyPath};
+
+/// What the TLS parts of one config file loaded into.
+#[derive(Clone, Default)]
+pub struct Loaded {
+    /// None when no domain has a certificate.
+    pub server: Option<Arc<ServerTls>>,
+    /// Indexed like `Config::upstreams`; None for plain upstreams.
+    pub upstreams: Vec<Option<Arc<ClientTls>>>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("server_sites", &self.server.as_ref().map(|s| s.sites.len()))
+            .field("upstreams", &self.upstreams)
+            .finish()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Loads every certificate the config names; all problems are returned at once.
+pub fn load(cfg: &Config) -> Result<Loaded, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let server = server(cfg, &mut errors);
+    let upstreams = cfg
+        .upstreams
+        .iter()
+        .map(|(name, u)| {
+            let p = KeyPath::root().key("upstreams").key(name);
+            upstream(u, &p, &mut errors)
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(Loaded { server, upstreams })
+    } else {
+        Err(errors)
+    }
+}
+
+fn err(errors: &mut Vec<ConfigError>, p: &KeyPath, msg: impl Into<String>) {
+    errors.push(ConfigError::new(p.to_string(), msg));
+}
+
+fn certs(
+    path: &Path,
+    p: &KeyPath,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            err(errors, p, format!("cannot read {}: {e}", path.display()));
+            return None;
+        }
+    };
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Some(c),
+        Ok(_) => {
+            err(
+                errors,
+                p,
+                format!("{}: no PEM certificate in it", path.display()),
+            );
+            None
+        }
+        Err(e) => {
+            err(errors, p, format!("{}: bad PEM: {e}", path.display()));
+            None
+        }
+    }
+}
+
+fn server(cfg: &Config, errors: &mut Vec<ConfigError>) -> Option<Arc<ServerTls>> {
+    let provider = provider();
+    let mut sites = Vec::new();
+    let mut site_domains = Vec::new();
+    let mut failed = false;
+    for (name, domain) in &cfg.domains {
+        let (Some(cert), Some(key)) = (&domain.cert, &domain.key) else {
+            continue;
+        };
+        let p = KeyPath::root().key("domains").key(name);
+        let chain = certs(cert, &p.key("cert"), errors);
+        let key_der = match std::fs::read(key) {
+            Ok(bytes) => match PrivateKeyDer::from_pem_slice(&bytes) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    err(
+                        errors,
+                        &p.key("key"),
+                        format!("{}: no usable private key: {e}", key.display()),
+                    );
+                    None
+                }
+            },
+            Err(e) => {
+                err(
+                    errors,
+                    &p.key("key"),
+                    format!("cannot read {}: {e}", key.display()),
+                );
+                None
+            }
+        };
+        let verifier = match &domain.client_ca {
+            None => {
+                Some(Arc::new(NoClientAuth) as Arc<dyn rustls::server::danger::ClientCertVerifier>)
+            }
+            Some(ca) => roots(ca, &p.key("client_ca"), errors).and_then(|roots| {
+                match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        err(
+                            errors,
+                            &p.key("client_ca"),
+                            format!("{}: {e}", ca.display()),
+                        );
+                        None
+                    }
+                }
+            }),
+        };
+        let (Some(chain), Some(key_der), Some(verifier)) = (chain, key_der, verifier) else {
+            failed = true;
+            continue;
+        };
+        let signing_key = match provider.key_provider.load_private_key(key_der) {
+            Ok(k) => k,
+            Err(e) => {
+                err(errors, &p.key("key"), format!("{}: {e}", key.display()));
+                failed = true;
+                continue;
+            }
+        };
+        let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+        if let Err(e) = certified.keys_match() {
+            err(
+                errors,
+                &p.key("key"),
+                format!(
+                    "{} does not match the certificate in {}: {e}",
+                    key.display(),
+                    cert.display()
+                ),
+            );
+            failed = true;
+            continue;
+        }
+        let config = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map(|b| {
+                b.with_client_cert_verifier(verifier)
+                    .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)))
+            });
+        let mut config = match config {
+            Ok(c) => c,
+            Err(e) => {
+                err(errors, &p, e.to_string());
+                failed = true;
+                continue;
+            }
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // TLS 1.3 resumption by stateless tickets (TLS 1.2 by the default session cache).
+        match rustls::crypto::ring::Ticketer::new() {
+            Ok(t) => config.ticketer = t,
+            Err(e) => err(errors, &p, format!("cannot make a session ticket key: {e}")),
+        }
+        sites.push(Site {
+            name: name.to_ascii_lowercase(),
+            config: Arc::new(config),
+            mutual: domain.client_ca.is_some(),
+        });
+        site_domains.push(name.as_str());
+    }
+    if sites.is_empty() || failed {
+        return None;
+    }
+    let default = cfg
+        .server
+        .default_domain
+        .as_deref()
+        .and_then(|d| site_domains.iter().position(|n| n.eq_ignore_ascii_case(d)))
+        .unwrap_or(0);
+    let any_mutual = sites.iter().any(|s| s.mutual);
+    Some(Arc::new(ServerTls {
+        sites,
+        default,
+        any_mutual,
+    }))
+}
+
+fn roots(path: &Path, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<RootCertStore> {
+    let certs = certs(path, p, errors)?;
+    let mut store = RootCertStore::empty();
+    let (_, ignored) = store.add_parsable_certificates(certs);
+    if store.is_empty() {
+        err(
+            errors,
+            p,
+            format!(
+                "{}: no usable CA certificate ({ignored} unparsable)",
+                path.display()
+            ),
+        );
+        return None;
+    }
+    Some(store)
+}
+
+fn upstream(u: &Upstream, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<Arc<ClientTls>> {
+    if !u.https {
+        return None;
+    }
+    let provider = provider();
+    let tp = p.key("tls");
+    let mut fingerprint = Vec::new();
+    let builder = match ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    {
+        Ok(b) => b,
+        Err(e) => {
+            err(errors, &tp, e.to_string());
+            return None;
+        }
+    };
+    let mut config = if !u.tls.verify {
+        fingerprint.extend_from_slice(b"verify:false");
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider.clone())))
+            .with_no_client_auth()
+    } else if let Some(ca) = &u.tls.ca {
+        let store = roots(ca, &tp.key("ca"), errors)?;
+        // A CA file rewritten on disk is a change a reload must pick up.
+        fingerprint.extend_from_slice(&std::fs::read(ca).unwrap_or_default());
+        builder.with_root_certificates(store).with_no_client_auth()
+    } else {
+        let native = rustls_native_certs::load_native_certs();
+        let mut store = RootCertStore::empty();
+        store.add_parsable_certificates(native.certs);
+        if store.is_empty() {
+            err(
+                errors,
+                &tp.key("ca"),
+                "no system CA certificates found; give tls.ca for this upstream",
+            );
+            return None;
+        }
+        fingerprint.extend_from_slice(b"system roots");
+        builder.with_root_certificates(store).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut names = Vec::new();
+    for (i, host) in u.target_hosts.iter().enumerate() {
+        let name = u.tls.server_name.as_deref().unwrap_or(host);
+        match ServerName::try_from(name.to_string()) {
+            Ok(n) => names.push(n),
+            Err(_) => {
+                let at = match &u.tls.server_name {
+                    Some(_) => tp.key("server_name"),
+                    None => p.key("targets").index(i),
+                };
+                err(
+                    errors,
+                    &at,
+                    format!("{name:?} is not a valid TLS server name"),
+                );
+                return None;
+            }
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(Arc::new(ClientTls {
+        config: Arc::new(config),
+        names,
+        fingerprint,
+    }))
+}

@@ -1,0 +1,178 @@
+//! TLS termination: the ClientHello's SNI picks a domain, the domain's own rustls config
+//! (its certificate, and its client CA when it asks for mutual TLS) runs the handshake.
+//!
+//! One `ServerConfig` per domain rather than one with an SNI resolver, because the client
+//! certificate verifier is per config and mutual TLS is per domain. rustls's `Acceptor`
+//! reads the ClientHello before a config is chosen.
+
+use std::io;
+use std::sync::Arc;
+
+use monoio::buf::SliceMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use rustls::server::Acceptor;
+use rustls::{ServerConfig, ServerConnection};
+
+use super::stream::TlsStream;
+
+/// The TLS side of one config generation: one site per domain with a certificate.
+pub struct ServerTls {
+    pub(super) sites: Vec<Site>,
+    /// The site for clients without SNI or with a name no site has.
+    pub(super) default: usize,
+    /// Some site asks for client certificates: requests must then be checked against the
+    /// domain their connection was made for (see `misdirected`).
+    pub any_mutual: bool,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.sites.iter().map(|s| s.name.as_str()).collect();
+        f.debug_struct("ServerTls")
+            .field("sites", &names)
+            .field("default", &self.default)
+            .finish()
+    }
+}
+
+pub(super) struct Site {
+    /// Lowercase; `*.example.com` matches one label in front of `example.com`.
+    pub name: String,
+    pub config: Arc<ServerConfig>,
+    pub mutual: bool,
+}
+
+/// The client certificate a mutual-TLS handshake verified.
+#[derive(Debug, Clone, Default)]
+pub struct PeerCert {
+    pub subject_dn: String,
+    pub issuer_dn: String,
+}
+
+/// A finished handshake.
+pub struct Accepted {
+    pub stream: TlsStream<ServerConnection>,
+    /// The site (domain) whose config served the handshake.
+    pub site: u32,
+    pub peer_cert: Option<Box<PeerCert>>,
+}
+
+pub enum AcceptError {
+    /// The client spoke plain HTTP to a TLS port; the socket is handed back so the
+    /// caller can say so in plain HTTP.
+    PlainHttp(TcpStream),
+    Failed(io::Error),
+}
+
+impl From<io::Error> for AcceptError {
+    fn from(e: io::Error) -> Self {
+        AcceptError::Failed(e)
+    }
+}
+
+impl ServerTls {
+    /// The site named `name` exactly, or by a wildcard one label up.
+    fn named_site(&self, name: &str) -> Option<usize> {
+        let exact = self
+            .sites
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(name));
+        exact.or_else(|| {
+            let (_, parent) = name.split_once('.')?;
+            self.sites.iter().position(|s| {
+                s.name
+                    .strip_prefix("*.")
+                    .is_some_and(|p| p.eq_ignore_ascii_case(parent))
+            })
+        })
+    }
+
+    fn site_for(&self, sni: Option<&str>) -> usize {
+        sni.and_then(|n| self.named_site(n)).unwrap_or(self.default)
+    }
+
+    /// Whether a request for `host` (its Host header, port stripped) must not be served on
+    /// a connection whose handshake was for `site` (None: a plain connection): the host
+    /// belongs to a mutual-TLS domain other than the one the client proved itself to.
+    pub fn misdirected(&self, host: &[u8], site: Option<u32>) -> bool {
+        let Ok(host) = std::str::from_utf8(host) else {
+            return false;
+        };
+        self.named_site(host)
+            .is_some_and(|w| self.sites[w].mutual && site != Some(w as u32))
+    }
+
+    pub fn site_name(&self, site: u32) -> &str {
+        &self.sites[site as usize].name
+    }
+}
+
+/// Reads the ClientHello, picks the site and runs the handshake. The caller bounds the
+/// whole of it with a timeout.
+pub async fn accept(tls: &ServerTls, mut tcp: TcpStream) -> Result<Accepted, AcceptError> {
+    let mut acceptor = Acceptor::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(2048);
+    let mut first = true;
+    let accepted = loop {
+        buf.clear();
+        let (res, slice) = tcp.read(SliceMut::new(buf, 0, 2048)).await;
+        buf = slice.into_inner();
+        if res? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed before a ClientHello",
+            )
+            .into());
+        }
+        // A TLS record starts with 0x16 (handshake); a letter is an HTTP method.
+        if first && buf[0].is_ascii_uppercase() {
+            return Err(AcceptError::PlainHttp(tcp));
+        }
+        first = false;
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            if acceptor.read_tls(&mut rest)? == 0 {
+                break;
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => break accepted,
+            Ok(None) => continue,
+            Err((e, mut alert)) => {
+                let mut out = Vec::new();
+                let _ = alert.write_all(&mut out);
+                let _ = tcp.write_all(out).await;
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e).into());
+            }
+        }
+    };
+    let site = tls.site_for(accepted.client_hello().server_name());
+    let conn = match accepted.into_connection(tls.sites[site].config.clone()) {
+        Ok(conn) => conn,
+        Err((e, mut alert)) => {
+            let mut out = Vec::new();
+            let _ = alert.write_all(&mut out);
+            let _ = tcp.write_all(out).await;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e).into());
+        }
+    };
+    let mut stream = TlsStream::new(tcp, conn);
+    stream.handshake().await?;
+    let peer_cert = stream
+        .session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| super::dn::subject_and_issuer(leaf))
+        .map(|(subject_dn, issuer_dn)| {
+            Box::new(PeerCert {
+                subject_dn,
+                issuer_dn,
+            })
+        });
+    Ok(Accepted {
+        stream,
+        site: site as u32,
+        peer_cert,
+    })
+}
