@@ -8,12 +8,11 @@ use std::rc::Rc;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
-
 use crate::http::{self, Framing, BUF_CAP};
 use crate::rt;
 use crate::stats::{ErrorKind, Summary, ThreadStats};
+use crate::stream::{Connector, Plain, Stream};
+use crate::tls::TlsClient;
 
 /// Everything the threads share, fixed before they start.
 pub struct LoadConfig {
@@ -29,6 +28,8 @@ pub struct LoadConfig {
     pub threads: usize,
     pub cpus: Vec<usize>,
     pub timeout: Duration,
+    /// TLS to the target; `None` for plain HTTP.
+    pub tls: Option<TlsClient>,
 }
 
 /// Builds the request bytes once; they are reused for every request.
@@ -80,7 +81,10 @@ pub fn run(cfg: &'static LoadConfig) -> Result<(Summary, &'static str), String> 
                     }
                 };
                 let _ = tx.send(driver);
-                Ok(runtime.block_on(thread_main(cfg, first, n, barrier)))
+                Ok(match &cfg.tls {
+                    Some(tls) => runtime.block_on(thread_main(cfg, tls, first, n, barrier)),
+                    None => runtime.block_on(thread_main(cfg, &Plain, first, n, barrier)),
+                })
             })
             .map_err(|e| format!("cannot spawn a thread: {e}"))?;
         handles.push(h);
@@ -98,18 +102,28 @@ pub fn run(cfg: &'static LoadConfig) -> Result<(Summary, &'static str), String> 
     Ok((total, driver))
 }
 
-async fn thread_main(
+async fn thread_main<C: Connector>(
     cfg: &'static LoadConfig,
+    connector: &'static C,
     first: usize,
     n: usize,
     barrier: Arc<Barrier>,
 ) -> Summary {
     let stats = Rc::new(ThreadStats::new());
-    // Connect before the clock starts so that handshakes do not count as load; a
-    // connection that fails here is retried (and counted) inside the run.
+    // Connect (and run TLS handshakes) before the clock starts so that they do not count
+    // as load; a connection that fails here is retried (and counted) inside the run.
     let mut streams = Vec::with_capacity(n);
+    let mut warned = false;
     for _ in 0..n {
-        streams.push(connect(cfg.addr).await.ok());
+        match connector.connect(cfg.addr, &stats).await {
+            Ok(s) => streams.push(Some(s)),
+            Err(e) => {
+                if !std::mem::replace(&mut warned, true) {
+                    eprintln!("portico-load: cannot connect to {}: {e}", cfg.addr);
+                }
+                streams.push(None);
+            }
+        }
     }
     // Blocking is fine: nothing else runs on this thread yet.
     barrier.wait();
@@ -121,6 +135,7 @@ async fn thread_main(
         .map(|(i, stream)| {
             let conn = Conn {
                 cfg,
+                connector,
                 stats: stats.clone(),
                 stream,
                 index: first + i,
@@ -139,16 +154,11 @@ async fn thread_main(
         .into_summary()
 }
 
-async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect_addr(addr).await?;
-    s.set_nodelay(true)?;
-    Ok(s)
-}
-
-struct Conn {
+struct Conn<C: Connector> {
     cfg: &'static LoadConfig,
+    connector: &'static C,
     stats: Rc<ThreadStats>,
-    stream: Option<TcpStream>,
+    stream: Option<C::Stream>,
     /// Global index over all threads, to spread open-loop send times evenly.
     index: usize,
     start: Instant,
@@ -161,7 +171,7 @@ struct Response {
     close: bool,
 }
 
-impl Conn {
+impl<C: Connector> Conn<C> {
     async fn run(mut self) {
         let cfg = self.cfg;
         let mut buf = Vec::with_capacity(BUF_CAP);
@@ -252,7 +262,7 @@ impl Conn {
         let deadline = (Instant::now() + self.cfg.timeout).min(self.end);
         match monoio::time::timeout_at(
             monoio::time::Instant::from_std(deadline),
-            connect(self.cfg.addr),
+            self.connector.connect(self.cfg.addr, &self.stats),
         )
         .await
         {
@@ -290,21 +300,20 @@ impl Conn {
 }
 
 /// Sends the request and reads one complete response.
-async fn exchange(
-    s: &mut TcpStream,
+async fn exchange<S: Stream>(
+    s: &mut S,
     buf: Vec<u8>,
     request: &'static [u8],
     head_method: bool,
 ) -> (std::io::Result<Response>, Vec<u8>) {
-    let (res, _) = s.write_all(request).await;
-    if let Err(e) = res {
+    if let Err(e) = s.write_all_static(request).await {
         return (Err(e), buf);
     }
     read_response(s, buf, head_method).await
 }
 
-async fn read_response(
-    s: &mut TcpStream,
+async fn read_response<S: Stream>(
+    s: &mut S,
     mut buf: Vec<u8>,
     head_method: bool,
 ) -> (std::io::Result<Response>, Vec<u8>) {

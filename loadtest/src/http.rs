@@ -4,11 +4,8 @@
 
 use std::io;
 
-use monoio::buf::SliceMut;
-use monoio::io::AsyncReadRent;
-use monoio::net::TcpStream;
-
 use crate::chunked::ChunkedDecoder;
+use crate::stream::Stream;
 
 /// Per-connection read buffer: large enough for any head we expect and a 16 KiB body in
 /// few reads.
@@ -96,26 +93,24 @@ fn closed() -> io::Error {
 
 /// Appends what the socket has to `buf` (up to its capacity); returns the byte count, 0 on
 /// a clean close.
-pub async fn read_more(s: &mut TcpStream, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-    let (len, cap) = (buf.len(), buf.capacity());
-    if len == cap {
+pub async fn read_more<S: Stream>(s: &mut S, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    if buf.len() == buf.capacity() {
         return (Err(invalid("message head too large")), buf);
     }
-    let (res, slice) = s.read(SliceMut::new(buf, len, cap)).await;
-    (res, slice.into_inner())
+    s.read_append(buf).await
 }
 
 /// Overwrites `buf` from its start with what the socket has; the old content is done with.
-async fn read_over(s: &mut TcpStream, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+async fn read_over<S: Stream>(s: &mut S, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
     buf.clear();
-    s.read(buf).await
+    s.read_append(buf).await
 }
 
 /// Skips the body that starts at `buf[pos..]` (more of it may still be in the socket).
 /// Returns `buf` holding only the bytes that follow the body (a pipelined next message).
 /// With `Framing::UntilClose` it reads to the end of the stream.
-pub async fn skip_body(
-    s: &mut TcpStream,
+pub async fn skip_body<S: Stream>(
+    s: &mut S,
     mut buf: Vec<u8>,
     mut pos: usize,
     framing: Framing,

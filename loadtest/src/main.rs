@@ -1,5 +1,6 @@
 //! portico-load: an HTTP/1.1 load generator (closed loop for peak throughput, open loop with
-//! coordinated-omission correction for latency) and a fast benchmark origin.
+//! coordinated-omission correction for latency), over plain TCP or TLS 1.3, and a fast
+//! benchmark origin.
 
 mod chunked;
 mod client;
@@ -8,7 +9,10 @@ mod origin;
 mod parse;
 mod rt;
 mod stats;
+mod stream;
+mod tls;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "portico-load",
     version,
-    about = "HTTP/1.1 load generator and benchmark origin for Portico",
+    about = "HTTP/1.1 (and HTTPS) load generator and benchmark origin for Portico",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -37,7 +41,7 @@ enum Command {
 
 #[derive(Args)]
 struct LoadArgs {
-    /// Target, e.g. http://127.0.0.1:8080/path
+    /// Target, e.g. http://127.0.0.1:8080/path (https://… is the same as --tls)
     #[arg(required = true)]
     url: Option<String>,
     /// Keep-alive connections, spread over the threads.
@@ -71,6 +75,19 @@ struct LoadArgs {
     /// Per-request timeout.
     #[arg(long, default_value = "5s", value_parser = parse::duration)]
     timeout: Duration,
+    /// Speak TLS 1.3 to the target (ALPN http/1.1); one handshake per connection, before
+    /// the run. Needs --ca or --insecure.
+    #[arg(long)]
+    tls: bool,
+    /// TLS server name to send (SNI) and verify; default: the host of the target.
+    #[arg(long, value_name = "NAME")]
+    sni: Option<String>,
+    /// PEM file of CA certificates to verify the server's certificate against.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    ca: Option<PathBuf>,
+    /// Do not verify the server's certificate (the handshake signature still is).
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -128,6 +145,28 @@ fn load(a: LoadArgs) -> Result<(), String> {
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(format!("invalid method `{}`", a.method));
     }
+    let use_tls = a.tls || target.tls;
+    let tls = if use_tls {
+        let verify = match (&a.ca, a.insecure) {
+            (Some(path), _) => tls::Verify::Ca(path),
+            (None, true) => tls::Verify::Insecure,
+            (None, false) => {
+                return Err(
+                    "TLS needs --ca FILE (CA certificates to verify against) or --insecure".into(),
+                )
+            }
+        };
+        let default_name = target.host.trim_start_matches('[').trim_end_matches(']');
+        Some(tls::TlsClient::new(
+            a.sni.as_deref().unwrap_or(default_name),
+            verify,
+        )?)
+    } else {
+        if a.sni.is_some() || a.ca.is_some() || a.insecure {
+            return Err("--sni, --ca and --insecure go with --tls (or an https:// target)".into());
+        }
+        None
+    };
     let cpus = a.cpus.map_or_else(rt::all_cpus, |c| c.0);
     let threads = a.threads.unwrap_or(cpus.len()).clamp(1, a.connections);
     let request = client::build_request(
@@ -147,6 +186,7 @@ fn load(a: LoadArgs) -> Result<(), String> {
         threads,
         cpus,
         timeout: a.timeout,
+        tls,
     }));
     let mode = match cfg.rate {
         Some(r) => format!("open loop at {r} req/s"),
@@ -154,8 +194,11 @@ fn load(a: LoadArgs) -> Result<(), String> {
     };
     if !a.json {
         println!(
-            "portico-load {method} {url}: {} connections, {threads} thread(s) on cpus {:?}, {mode}, {:?}",
-            cfg.connections, cfg.cpus, cfg.duration
+            "portico-load {method} {url}{}: {} connections, {threads} thread(s) on cpus {:?}, {mode}, {:?}",
+            if use_tls && !target.tls { " over TLS" } else { "" },
+            cfg.connections,
+            cfg.cpus,
+            cfg.duration
         );
     }
     let (summary, driver) = client::run(cfg)?;

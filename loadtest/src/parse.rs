@@ -29,9 +29,11 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// A plain-HTTP target: where to connect, what to put in `Host`, and the request target.
+/// A target: where to connect, what to put in `Host`, and the request target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// `https://`: TLS (as `--tls`).
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// Value of the Host header: the authority as written in the URL.
@@ -51,16 +53,20 @@ impl Target {
     }
 }
 
+/// `http://host[:port][/path?query]`, `https://…` (port 443 by default) or `host:port/…`.
 pub fn url(s: &str) -> Result<Target, String> {
-    let rest = if let Some(r) = s.strip_prefix("http://") {
-        r
-    } else if s.starts_with("https://") {
-        return Err("https is not supported: point portico-load at a plain-HTTP listener".into());
+    let (rest, tls) = if let Some(r) = s.strip_prefix("http://") {
+        (r, false)
+    } else if let Some(r) = s.strip_prefix("https://") {
+        (r, true)
     } else if s.contains("://") {
-        return Err(format!("unsupported scheme in `{s}`: use http://"));
+        return Err(format!(
+            "unsupported scheme in `{s}`: use http:// or https://"
+        ));
     } else {
-        s
+        (s, false)
     };
+    let default_port = if tls { 443 } else { 80 };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
         Some(i) => (&rest[..i], rest[i..].to_string()),
@@ -82,19 +88,20 @@ pub fn url(s: &str) -> Result<Target, String> {
             .ok_or_else(|| format!("unclosed `[` in `{s}`"))?;
         let host = format!("[{}]", &inner[..end]);
         match &inner[end + 1..] {
-            "" => (host, 80),
+            "" => (host, default_port),
             p => (host, port(p.strip_prefix(':').unwrap_or("x"), s)?),
         }
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), port(p, s)?),
-            None => (authority.to_string(), 80),
+            None => (authority.to_string(), default_port),
         }
     };
     if host.is_empty() {
         return Err(format!("no host in `{s}`"));
     }
     Ok(Target {
+        tls,
         host,
         port,
         authority: authority.to_string(),
@@ -205,7 +212,15 @@ mod tests {
         let t = url("http://h:1?x").unwrap();
         assert_eq!(t.path, "/?x");
 
-        assert!(url("https://127.0.0.1/").is_err());
+        let t = url("https://bench.local/x").unwrap();
+        assert_eq!((t.tls, t.host.as_str(), t.port), (true, "bench.local", 443));
+        let t = url("https://127.0.0.1:8443").unwrap();
+        assert_eq!(
+            (t.tls, t.port, t.authority.as_str()),
+            (true, 8443, "127.0.0.1:8443")
+        );
+        assert!(!url("http://127.0.0.1/").unwrap().tls);
+
         assert!(url("ftp://x/").is_err());
         assert!(url("http://:80/").is_err());
         assert!(url("http://host:port/").is_err());

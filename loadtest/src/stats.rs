@@ -44,11 +44,37 @@ impl Errors {
     }
 }
 
+/// Completed TLS handshakes and how long they took (counted apart from requests).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Handshakes {
+    pub count: u64,
+    pub total_ns: u64,
+    pub max_ns: u64,
+}
+
+impl Handshakes {
+    fn add(&mut self, o: &Handshakes) {
+        self.count += o.count;
+        self.total_ns += o.total_ns;
+        self.max_ns = self.max_ns.max(o.max_ns);
+    }
+}
+
+/// What a TLS handshake agreed on (from the first one; all use the same config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher_suite: String,
+    pub alpn: Option<String>,
+}
+
 /// Per-thread state, shared by that thread's connection tasks only.
 pub struct ThreadStats {
     requests: Cell<u64>,
     errors: Cell<Errors>,
     latency: RefCell<Histogram<u64>>,
+    handshakes: Cell<Handshakes>,
+    tls: RefCell<Option<TlsInfo>>,
 }
 
 impl ThreadStats {
@@ -57,6 +83,22 @@ impl ThreadStats {
             requests: Cell::new(0),
             errors: Cell::new(Errors::default()),
             latency: RefCell::new(new_histogram()),
+            handshakes: Cell::new(Handshakes::default()),
+            tls: RefCell::new(None),
+        }
+    }
+
+    /// A completed TLS handshake; `info` is asked for once per thread.
+    pub fn handshake(&self, took: Duration, info: impl FnOnce() -> TlsInfo) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let mut h = self.handshakes.get();
+        h.count += 1;
+        h.total_ns = h.total_ns.saturating_add(ns);
+        h.max_ns = h.max_ns.max(ns);
+        self.handshakes.set(h);
+        let mut tls = self.tls.borrow_mut();
+        if tls.is_none() {
+            *tls = Some(info());
         }
     }
 
@@ -86,6 +128,8 @@ impl ThreadStats {
             requests: self.requests.get(),
             errors: self.errors.get(),
             latency: self.latency.into_inner(),
+            handshakes: self.handshakes.get(),
+            tls: self.tls.into_inner(),
         }
     }
 }
@@ -100,6 +144,8 @@ pub struct Summary {
     pub requests: u64,
     pub errors: Errors,
     pub latency: Histogram<u64>,
+    pub handshakes: Handshakes,
+    pub tls: Option<TlsInfo>,
 }
 
 impl Default for Summary {
@@ -108,6 +154,8 @@ impl Default for Summary {
             requests: 0,
             errors: Errors::default(),
             latency: new_histogram(),
+            handshakes: Handshakes::default(),
+            tls: None,
         }
     }
 }
@@ -119,6 +167,10 @@ impl Summary {
         self.latency
             .add(&other.latency)
             .expect("histograms share bounds");
+        self.handshakes.add(&other.handshakes);
+        if self.tls.is_none() {
+            self.tls.clone_from(&other.tls);
+        }
     }
 
     fn quantile_us(&self, q: f64) -> f64 {
@@ -147,6 +199,19 @@ impl Summary {
             } else {
                 round1(self.latency.max() as f64 / 1000.0)
             },
+            tls: self.tls.clone().map(|info| {
+                let h = &self.handshakes;
+                TlsReport {
+                    info,
+                    handshakes: h.count,
+                    handshake_mean_us: if h.count > 0 {
+                        round1(h.total_ns as f64 / h.count as f64 / 1000.0)
+                    } else {
+                        0.0
+                    },
+                    handshake_max_us: round1(h.max_ns as f64 / 1000.0),
+                }
+            }),
         }
     }
 }
@@ -166,12 +231,23 @@ pub struct Report {
     pub p99_us: f64,
     pub p999_us: f64,
     pub max_us: f64,
+    /// Only when the load ran over TLS.
+    pub tls: Option<TlsReport>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsReport {
+    pub info: TlsInfo,
+    /// Handshakes completed: the connections opened before the run and any re-opened in it.
+    pub handshakes: u64,
+    pub handshake_mean_us: f64,
+    pub handshake_max_us: f64,
 }
 
 impl Report {
     pub fn json(&self) -> serde_json::Value {
         let e = &self.errors;
-        serde_json::json!({
+        let mut j = serde_json::json!({
             "rps": self.rps,
             "requests": self.requests,
             "errors": {
@@ -187,12 +263,23 @@ impl Report {
             "p99_us": self.p99_us,
             "p999_us": self.p999_us,
             "max_us": self.max_us,
-        })
+        });
+        if let Some(t) = &self.tls {
+            j["tls"] = serde_json::json!({
+                "version": t.info.version,
+                "cipher_suite": t.info.cipher_suite,
+                "alpn": t.info.alpn,
+                "handshakes": t.handshakes,
+                "handshake_mean_us": t.handshake_mean_us,
+                "handshake_max_us": t.handshake_max_us,
+            });
+        }
+        j
     }
 
     pub fn text(&self) -> String {
         let e = &self.errors;
-        format!(
+        let mut out = format!(
             "  requests  {} ({:.1} req/s)\n  errors    {} (connect {}, read {}, timeout {}, 4xx {}, 5xx {})\n  latency   p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
             self.requests,
             self.rps,
@@ -207,7 +294,19 @@ impl Report {
             us(self.p99_us),
             us(self.p999_us),
             us(self.max_us),
-        )
+        );
+        if let Some(t) = &self.tls {
+            out.push_str(&format!(
+                "  tls       {} {}, ALPN {}; {} handshakes, mean {}, max {}\n",
+                t.info.version,
+                t.info.cipher_suite,
+                t.info.alpn.as_deref().unwrap_or("none"),
+                t.handshakes,
+                us(t.handshake_mean_us),
+                us(t.handshake_max_us),
+            ));
+        }
+        out
     }
 }
 
@@ -263,6 +362,36 @@ mod tests {
             assert!(j.get(key).is_some(), "{key}");
         }
         assert_eq!(j["errors"]["status_5xx"], 1);
+        assert!(j.get("tls").is_none(), "tls only when TLS ran");
+    }
+
+    #[test]
+    fn handshakes_are_reported_apart() {
+        let info = || TlsInfo {
+            version: "TLSv1_3".into(),
+            cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+            alpn: Some("http/1.1".into()),
+        };
+        let a = ThreadStats::new();
+        a.handshake(Duration::from_micros(1000), info);
+        a.response(Duration::from_micros(50));
+        let b = ThreadStats::new();
+        b.handshake(Duration::from_micros(3000), info);
+        let mut total = Summary::default();
+        total.merge(&a.into_summary());
+        total.merge(&b.into_summary());
+        let r = total.report(Duration::from_secs(1));
+        assert_eq!(r.requests, 1);
+        let j = r.json();
+        assert_eq!(j["tls"]["handshakes"], 2);
+        assert_eq!(j["tls"]["handshake_mean_us"], 2000.0);
+        assert_eq!(j["tls"]["handshake_max_us"], 3000.0);
+        assert_eq!(j["tls"]["alpn"], "http/1.1");
+        assert!(
+            r.text().contains("2 handshakes, mean 2000.0µs"),
+            "{}",
+            r.text()
+        );
     }
 
     #[test]
