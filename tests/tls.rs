@@ -1153,9 +1153,10 @@ fn redirect_https_sends_plain_requests_to_the_tls_port() {
         drop(p);
 
         // With the TLS listener on port 443 the location names no port. Port 443 on
-        // another loopback address, when this test may bind it.
-        if std::net::TcpListener::bind("127.0.0.2:443").is_err() {
-            eprintln!("{driver}: 127.0.0.2:443 can't be bound here; the port-443 case is skipped");
+        // another loopback address (one per test process), when this test may bind it.
+        let https = format!("127.0.0.{}:443", 2 + std::process::id() % 250);
+        if std::net::TcpListener::bind(&https).is_err() {
+            eprintln!("{driver}: {https} can't be bound here; the port-443 case is skipped");
             continue;
         }
         let yaml = config(
@@ -1167,10 +1168,18 @@ fn redirect_https_sends_plain_requests_to_the_tls_port() {
         )
         .replace(
             &format!("tls_listen: [\"127.0.0.1:{tls_port}\"]"),
-            "tls_listen: [\"127.0.0.2:443\"]",
+            &format!("tls_listen: [\"{https}\"]"),
         );
-        assert!(yaml.contains("127.0.0.2:443"));
-        let p = Portico::start(&yaml, driver);
+        assert!(yaml.contains(&https));
+        let p = match Portico::try_start(&yaml, driver) {
+            Ok(p) => p,
+            // Taken between the probe and the start, by something else.
+            Err(e) if e.contains(&https) => {
+                eprintln!("{driver}: {https} is taken; the port-443 case is skipped: {e}");
+                continue;
+            }
+            Err(e) => panic!("{driver}: {e}"),
+        };
         let r = plain_get(&p, &format!("a.example:{}", p.addr.port()), "/x?y=1");
         assert_eq!(r.status, 308, "{driver}: {}", r.text());
         assert_eq!(
@@ -1286,7 +1295,10 @@ fn a_stalled_handshake_is_closed_after_header_timeout_and_blocks_no_one() {
         let admin_port = free_port();
         let yaml = yaml.replace(
             "upstreams:\n",
-            &format!("admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\nupstreams:\n"),
+            &format!(
+                "admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\nstate_dir: \"{}\"\nupstreams:\n",
+                temp_dir("tls-stall-state").display()
+            ),
         );
         let p = start(&yaml, driver, tls_port);
         let admin_addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
