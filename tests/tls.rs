@@ -1034,6 +1034,15 @@ fn a_reload_with_a_bad_certificate_keeps_the_old_one() {
         assert_eq!(ok_text(kept.get("/ping", "a.example"), driver), "shop prod");
         assert_eq!(errors_logged(&p, "cert"), 0, "{}", p.log_text());
         let stranger = ca.server_cert(&["a.example"]);
+        // The reloads below also change a route: refused, they must not apply that either.
+        let changed = yaml
+            .replace("{PORT}", &p.addr.port().to_string())
+            .replace("body: \"shop ", "body: \"changed ");
+        assert!(
+            changed.contains("changed ${stageVariables.who}"),
+            "{changed}"
+        );
+        std::fs::write(&p.config, changed).unwrap();
 
         for (what, field) in [
             ("missing file", "cert"),
