@@ -179,6 +179,7 @@ pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
             );
             let _ = tcp.write_all(out).await;
         }
+        Ok(Err(AcceptError::Closed)) => {}
         Ok(Err(AcceptError::Failed(e))) => {
             crate::metrics::cells::bump(&ctx.cells.tls_handshake_failures, 1);
             debug!(%peer, error = %e, "TLS handshake failed");

@@ -62,6 +62,8 @@ pub enum AcceptError {
     /// The client spoke plain HTTP to a TLS port; the socket is handed back so the
     /// caller can say so in plain HTTP.
     PlainHttp(TcpStream),
+    /// Closed before sending a byte (a TCP health check, a port scan): not a failure.
+    Closed,
     Failed(io::Error),
 }
 
