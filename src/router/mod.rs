@@ -141,9 +141,21 @@ impl Router {
             return None;
         }
         let name = strip_port(host);
-        self.domains
+        let exact = self
+            .domains
             .iter()
-            .find(|(d, _)| d.eq_ignore_ascii_case(name))
+            .find(|(d, _)| d.eq_ignore_ascii_case(name));
+        // A wildcard domain `*.example.com` takes one label in front of example.com, as
+        // a wildcard certificate does; an exact name wins over it.
+        exact
+            .or_else(|| {
+                let dot = name.iter().position(|&b| b == b'.')?;
+                let parent = &name[dot + 1..];
+                self.domains.iter().find(|(d, _)| {
+                    d.strip_prefix(b"*.")
+                        .is_some_and(|p| p.eq_ignore_ascii_case(parent))
+                })
+            })
             .map(|(_, p)| p)
     }
 }
@@ -230,5 +242,27 @@ mod tests {
             Some((s, 0, "/a/b".into()))
         );
         assert_eq!(go(&r, "api.example.com", "/users/1"), None);
+    }
+
+    #[test]
+    fn wildcard_domain_takes_one_label_and_exact_names_win() {
+        let mut r = router();
+        let mut wild = BasePaths::default();
+        wild.insert("", StageRef { api: 1, stage: 0 });
+        r.add_domain("*.example.com", wild);
+        let s = StageRef { api: 1, stage: 0 };
+        assert_eq!(
+            go(&r, "Tenant.example.com:443", "/x"),
+            Some((s, 0, "/x".into()))
+        );
+        // The exact domain keeps its own mappings.
+        assert_eq!(go(&r, "api.example.com", "/x"), None);
+        // Two labels deep, or the bare parent: the default endpoint.
+        let root = StageRef { api: 0, stage: 0 };
+        assert_eq!(
+            go(&r, "a.b.example.com", "/x"),
+            Some((root, 1, "/x".into()))
+        );
+        assert_eq!(go(&r, "example.com", "/x"), Some((root, 1, "/x".into())));
     }
 }
