@@ -99,6 +99,43 @@ fn host_selects_the_domain_and_its_mappings() {
 }
 
 #[test]
+fn a_wildcard_domain_takes_one_label() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  shop:
+    stages: { $default: { variables: { who: root } }, tenants: { variables: { who: tenant } } }
+    routes:
+      "GET /who": { integration: { type: mock, body: "${stageVariables.who}" } }
+  admin:
+    stages: { ops: {} }
+    routes:
+      "GET /who": { integration: { type: mock, body: "admin" } }
+domains:
+  "*.tenants.example": { mappings: { "": shop/tenants } }
+  admin.tenants.example: { mappings: { "": admin/ops } }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        for (host, want) in [
+            ("acme.tenants.example", "tenant"),
+            ("Other.Tenants.Example:8080", "tenant"),
+            ("admin.tenants.example", "admin"),
+            ("a.b.tenants.example", "root"),
+            ("tenants.example", "root"),
+        ] {
+            let r = get(&p, host, "/who");
+            assert_eq!(
+                (r.status, r.text().as_str()),
+                (200, want),
+                "{driver} {host}"
+            );
+        }
+    }
+}
+
+#[test]
 fn check_rejects_clashing_base_paths_and_domains() {
     let (code, out) = check(
         r#"apis:
