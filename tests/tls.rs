@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::tls::*;
 use common::*;
 use rcgen::DnType;
+use rustls::pki_types::pem::PemObject;
 use rustls::ProtocolVersion;
 
 // ---------------------------------------------------------------- config helpers
@@ -1703,5 +1704,103 @@ fn sec1_and_pkcs1_keys_are_accepted() {
             }
         }
         drop(p);
+    }
+}
+
+#[test]
+fn lambda_events_carry_the_client_certificate() {
+    let origin = proto_origin();
+    let function = Function::start(|_| FnReply::Json(r#"{"statusCode":200,"body":"fn"}"#.into()));
+    let dir = temp_dir("tls-mtls-lambda");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let clients_pem = clients.write(&dir, "clients");
+    let one = clients.client_cert(&[
+        (DnType::OrganizationName, "Example Org"),
+        (DnType::CommonName, "client one"),
+    ]);
+    let routes = format!(
+        "      \"GET /v2\": {{ integration: {{ type: lambda, url: \"{0}\" }} }}\n      \"GET /v1\": {{ integration: {{ type: lambda, url: \"{0}\", payload_format: \"1.0\" }} }}\n",
+        function.url()
+    );
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                "",
+                &routes,
+                &[domain(
+                    "a.example",
+                    Some(&fa),
+                    Some(&clients_pem),
+                    "shop/prod",
+                )],
+            ),
+            driver,
+            tls_port,
+        );
+        let mut conn = TlsClient::trusting(&ca)
+            .client_cert(&one)
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: {e}"));
+        for (path, pointer) in [
+            ("/v2", "/requestContext/authentication/clientCert"),
+            ("/v1", "/requestContext/identity/clientCert"),
+        ] {
+            assert_eq!(ok_text(conn.get(path, "a.example"), path), "fn");
+            let event = function.last_event();
+            let cert = event
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("{driver} {path}: no {pointer} in {event}"));
+            assert_eq!(
+                cert["subjectDN"], "CN=client one,O=Example Org",
+                "{driver} {path}"
+            );
+            assert_eq!(cert["issuerDN"], "CN=Client CA", "{driver} {path}");
+            let pem = cert["clientCertPem"].as_str().unwrap();
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+                .unwrap_or_else(|e| panic!("{driver} {path}: clientCertPem: {e}"));
+            assert_eq!(der.as_ref(), one.der().as_ref(), "{driver} {path}");
+            let serial = cert["serialNumber"].as_str().unwrap();
+            assert!(
+                !serial.is_empty()
+                    && serial.split(':').all(|b| b.len() == 2
+                        && b.bytes()
+                            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())),
+                "{driver} {path}: serialNumber {serial}"
+            );
+            for field in ["notBefore", "notAfter"] {
+                let t = cert["validity"][field].as_str().unwrap_or_default();
+                assert!(
+                    t.ends_with(" GMT") && t.len() == 24,
+                    "{driver} {path}: {field} {t:?}"
+                );
+            }
+        }
+        // Without mutual TLS there is no certificate to describe.
+        let plain = std::fs::read_to_string(&p.config).unwrap().replace(
+            &format!("    client_ca: \"{}\"\n", clients_pem.display()),
+            "",
+        );
+        std::fs::write(&p.config, plain).unwrap();
+        p.signal(1);
+        assert!(
+            within(10, || p.log_text().contains("config reloaded")),
+            "{driver}: reload"
+        );
+        let mut conn = TlsClient::trusting(&ca)
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: {e}"));
+        assert_eq!(ok_text(conn.get("/v2", "a.example"), "/v2"), "fn");
+        let event = function.last_event();
+        assert!(
+            event.pointer("/requestContext/authentication").is_none(),
+            "{driver}: {event}"
+        );
     }
 }

@@ -53,6 +53,17 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
         &[
             (br#","requestContext":{"accountId":"#, Var::AccountId),
             (br#","apiId":"#, Var::ApiId),
+        ],
+    );
+    if let Some(cert) = v.client_cert {
+        out.extend_from_slice(br#","authentication":{"clientCert":"#);
+        client_cert(out, cert);
+        out.push(b'}');
+    }
+    fields(
+        out,
+        v,
+        &[
             (br#","domainName":"#, Var::DomainName),
             (br#","domainPrefix":"#, Var::DomainPrefix),
             (br#","http":{"method":"#, Var::HttpMethod),
@@ -123,6 +134,16 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
             (br#","httpMethod":"#, Var::HttpMethod),
             (br#","identity":{"sourceIp":"#, Var::SourceIp),
             (br#","userAgent":"#, Var::UserAgent),
+        ],
+    );
+    if let Some(cert) = v.client_cert {
+        out.extend_from_slice(br#","clientCert":"#);
+        client_cert(out, cert);
+    }
+    fields(
+        out,
+        v,
+        &[
             (br#"},"path":"#, Var::Path),
             (br#","protocol":"#, Var::Protocol),
             (br#","requestId":"#, Var::RequestId),
@@ -160,6 +181,23 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
     out.extend_from_slice(br#","isBase64Encoded":"#);
     out.extend_from_slice(if base64 { b"true" } else { b"false" });
     out.push(b'}');
+}
+
+/// A mutual-TLS client certificate as API Gateway describes it to integrations.
+fn client_cert(out: &mut Vec<u8>, c: &crate::tls::PeerCert) {
+    out.extend_from_slice(br#"{"clientCertPem":"#);
+    string(out, c.pem.as_bytes());
+    out.extend_from_slice(br#","subjectDN":"#);
+    string(out, c.subject_dn.as_bytes());
+    out.extend_from_slice(br#","issuerDN":"#);
+    string(out, c.issuer_dn.as_bytes());
+    out.extend_from_slice(br#","serialNumber":"#);
+    string(out, c.serial_number.as_bytes());
+    out.extend_from_slice(br#","validity":{"notBefore":"#);
+    string(out, c.not_before.as_bytes());
+    out.extend_from_slice(br#","notAfter":"#);
+    string(out, c.not_after.as_bytes());
+    out.extend_from_slice(b"}}");
 }
 
 /// Writes the body as a JSON string (nothing when empty); returns whether it is base64.

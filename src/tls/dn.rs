@@ -5,8 +5,21 @@
 //! Only the few DER shapes a certificate's tbsCertificate needs are read; anything
 //! unexpected gives `None` rather than a guess.
 
-/// The subject and issuer of a DER certificate.
-pub fn subject_and_issuer(cert: &[u8]) -> Option<(String, String)> {
+/// What API Gateway tells integrations about a client certificate
+/// (`requestContext.authentication.clientCert`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject_dn: String,
+    pub issuer_dn: String,
+    /// Lowercase hex bytes joined by `:`.
+    pub serial_number: String,
+    /// "May 28 12:30:02 2019 GMT", as openssl prints it.
+    pub not_before: String,
+    pub not_after: String,
+}
+
+/// Names, serial and validity of a DER certificate.
+pub fn describe(cert: &[u8]) -> Option<CertInfo> {
     let (cert_body, _) = expect(cert, SEQUENCE)?;
     let (tbs, _) = expect(cert_body, SEQUENCE)?;
     let mut rest = tbs;
@@ -14,12 +27,51 @@ pub fn subject_and_issuer(cert: &[u8]) -> Option<(String, String)> {
     if rest.first() == Some(&0xa0) {
         rest = element(rest)?.2;
     }
-    let (_serial, rest) = expect(rest, INTEGER)?;
+    let (serial, rest) = expect(rest, INTEGER)?;
     let (_signature, rest) = expect(rest, SEQUENCE)?;
     let (issuer, rest) = expect(rest, SEQUENCE)?;
-    let (_validity, rest) = expect(rest, SEQUENCE)?;
+    let (validity, rest) = expect(rest, SEQUENCE)?;
     let (subject, _) = expect(rest, SEQUENCE)?;
-    Some((name(subject)?, name(issuer)?))
+    let (t1, not_before, after) = element(validity)?;
+    let (t2, not_after, _) = element(after)?;
+    let serial_number = serial
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    Some(CertInfo {
+        subject_dn: name(subject)?,
+        issuer_dn: name(issuer)?,
+        serial_number,
+        not_before: time(t1, not_before)?,
+        not_after: time(t2, not_after)?,
+    })
+}
+
+/// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) as openssl prints it.
+fn time(tag: u8, v: &[u8]) -> Option<String> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let text = std::str::from_utf8(v).ok()?;
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy: u32 = text.get(..2)?.parse().ok()?;
+            // RFC 5280: 50–99 are 19xx.
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, text.get(2..)?)
+        }
+        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+        _ => return None,
+    };
+    let num = |r: std::ops::Range<usize>| rest.get(r)?.parse::<u32>().ok();
+    let month = MONTHS.get(usize::try_from(num(0..2)?).ok()?.checked_sub(1)?)?;
+    Some(format!(
+        "{month} {:>2} {:02}:{:02}:{:02} {year} GMT",
+        num(2..4)?,
+        num(4..6)?,
+        num(6..8)?,
+        num(8..10)?
+    ))
 }
 
 const INTEGER: u8 = 0x02;
@@ -177,6 +229,10 @@ mod tests {
     use super::*;
     use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 
+    fn subject_and_issuer(cert: &[u8]) -> Option<(String, String)> {
+        describe(cert).map(|c| (c.subject_dn, c.issuer_dn))
+    }
+
     fn cert(dn: DistinguishedName) -> Vec<u8> {
         let mut params = CertificateParams::new(vec!["client.test".to_string()]).unwrap();
         params.distinguished_name = dn;
@@ -211,6 +267,21 @@ mod tests {
         dn.push(DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, 1]), "x");
         let (subject, _) = subject_and_issuer(&cert(dn)).unwrap();
         assert_eq!(subject, "1.3.6.1.4.1.99999.1=x");
+    }
+
+    #[test]
+    fn serial_and_validity() {
+        let mut params = CertificateParams::new(vec!["client.test".to_string()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, 0xb1, 0xff]));
+        params.not_before = rcgen::date_time_ymd(2019, 5, 8);
+        params.not_after = rcgen::date_time_ymd(2051, 8, 25);
+        let key = KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let info = describe(&der).unwrap();
+        assert_eq!(info.serial_number, "0a:b1:ff");
+        // rcgen writes UTCTime up to 2049 and GeneralizedTime after.
+        assert_eq!(info.not_before, "May  8 00:00:00 2019 GMT");
+        assert_eq!(info.not_after, "Aug 25 00:00:00 2051 GMT");
     }
 
     #[test]

@@ -43,11 +43,39 @@ pub(super) struct Site {
     pub mutual: bool,
 }
 
-/// The client certificate a mutual-TLS handshake verified.
+/// The client certificate a mutual-TLS handshake verified, read once per connection.
 #[derive(Debug, Clone, Default)]
 pub struct PeerCert {
     pub subject_dn: String,
     pub issuer_dn: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// The leaf certificate as PEM (Lambda events' `clientCertPem`).
+    pub pem: String,
+}
+
+impl PeerCert {
+    fn from_der(der: &[u8]) -> Option<PeerCert> {
+        use base64::Engine;
+        let info = super::dn::describe(der)?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = String::with_capacity(b64.len() + b64.len() / 64 + 64);
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+        Some(PeerCert {
+            subject_dn: info.subject_dn,
+            issuer_dn: info.issuer_dn,
+            serial_number: info.serial_number,
+            not_before: info.not_before,
+            not_after: info.not_after,
+            pem,
+        })
+    }
 }
 
 /// A finished handshake.
@@ -165,13 +193,8 @@ pub async fn accept(tls: &ServerTls, mut tcp: TcpStream) -> Result<Accepted, Acc
         .session
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(|leaf| super::dn::subject_and_issuer(leaf))
-        .map(|(subject_dn, issuer_dn)| {
-            Box::new(PeerCert {
-                subject_dn,
-                issuer_dn,
-            })
-        });
+        .and_then(|leaf| PeerCert::from_der(leaf))
+        .map(Box::new);
     Ok(Accepted {
         stream,
         site: site as u32,
