@@ -92,7 +92,7 @@ fn run(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    warn_at_start(&cfg);
+    config::warn_risky(&cfg);
     let mut snapshot = config::compile::compile(&cfg);
     snapshot.view = config::view::redacted_view(&text);
     portico::metrics::access_log::configure(&snapshot.server.access_log.path);
@@ -110,21 +110,6 @@ fn run(path: &Path) -> ExitCode {
             error!("{e}");
             eprintln!("portico: {e}");
             ExitCode::from(1)
-        }
-    }
-}
-
-/// Keys the config accepts ahead of the features that will serve them: say so at start
-/// rather than let a user wonder why nothing answers.
-fn warn_at_start(cfg: &config::Config) {
-    for (name, u) in &cfg.upstreams {
-        if u.https && !u.tls.verify {
-            warn!(upstream = %name, "tls.verify: false — this upstream's certificate is not checked; for testing only");
-        }
-    }
-    for (name, api) in &cfg.apis {
-        if api.protocol == config::model::Protocol::Websocket {
-            warn!(api = %name, "protocol: websocket is not built yet; this API's routes answer 404");
         }
     }
 }

@@ -111,6 +111,22 @@ pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
     Ok(cfg)
 }
 
+/// Settings that are valid but deserve a word in the log, at start and on every reload:
+/// upstream certificates left unchecked, and keys accepted ahead of the features that
+/// will serve them.
+pub fn warn_risky(cfg: &Config) {
+    for (name, u) in &cfg.upstreams {
+        if u.https && !u.tls.verify {
+            tracing::warn!(upstream = %name, "tls.verify: false — this upstream's certificate is not checked; for testing only");
+        }
+    }
+    for (name, api) in &cfg.apis {
+        if api.protocol == model::Protocol::Websocket {
+            tracing::warn!(api = %name, "protocol: websocket is not built yet; this API's routes answer 404");
+        }
+    }
+}
+
 /// A dotted key path as shown in errors: keys that are not plain words are double-quoted,
 /// list items are `[i]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -68,6 +68,7 @@ pub fn reload() -> Result<u64, ConfigErrors> {
     let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
     let result = read(&c.path).and_then(|text| {
         let cfg = load_and_validate_text(&text)?;
+        crate::config::warn_risky(&cfg);
         let mut next = compile(&cfg);
         next.view = redacted_view(&text);
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
