@@ -138,6 +138,21 @@ pub struct UpstreamRt {
     pub pool: model::Pool,
     /// `https://` targets: how to reach them (compared by settings across reloads).
     pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
+    /// Active health checks, and each target's state under them (empty without).
+    pub health_check: Option<model::Health>,
+    pub health: Vec<crate::upstream::health::HealthRef>,
+}
+
+impl UpstreamRt {
+    /// The Host header sent to target `i`: its TLS server name when that is a DNS name,
+    /// else `ip:port`.
+    pub fn host_header(&self, i: usize) -> String {
+        let addr = self.targets[i];
+        self.tls
+            .as_ref()
+            .and_then(|t| t.host_header(i, addr.port()))
+            .unwrap_or_else(|| addr.to_string())
+    }
 }
 
 /// Builds the runtime tables. The config must have passed validation; anything still
@@ -154,6 +169,13 @@ pub fn compile(cfg: &Config) -> Snapshot {
             connect_timeout: u.connect_timeout,
             pool: u.pool.clone(),
             tls: cfg.tls.upstreams.get(i).cloned().flatten(),
+            health_check: u.health.clone(),
+            health: u.health.as_ref().map_or_else(Vec::new, |check| {
+                u.targets
+                    .iter()
+                    .map(|t| crate::upstream::health::state_for(name, *t, check))
+                    .collect()
+            }),
         })
         .collect();
 
@@ -395,6 +417,8 @@ fn lambda(
                 connect_timeout: timeout.min(Duration::from_secs(2)),
                 pool: model::Pool::default(),
                 tls: None,
+                health_check: None,
+                health: Vec::new(),
             });
             upstreams.len() - 1
         }

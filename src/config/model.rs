@@ -190,7 +190,7 @@ impl Default for Pool {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
     pub path: String,
     pub interval: Duration,

@@ -10,6 +10,7 @@ pub const CACHE_EVICTIONS_TOTAL: &str = "portico_cache_evictions_total";
 pub const CACHE_BYTES: &str = "portico_cache_bytes";
 pub const CACHE_ENTRIES: &str = "portico_cache_entries";
 pub const UPSTREAM_REQUESTS_TOTAL: &str = "portico_upstream_requests_total";
+pub const UPSTREAM_TARGET_UP: &str = "portico_upstream_target_up";
 pub const CONNECTIONS_ACTIVE: &str = "portico_connections_active";
 pub const WORKERS: &str = "portico_workers";
 pub const ACCESS_LOG_DROPPED_TOTAL: &str = "portico_access_log_dropped_total";

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::cells::{
@@ -30,6 +31,8 @@ struct Inner {
     upstreams: BTreeMap<String, Vec<Option<Arc<UpstreamCells>>>>,
     /// (api, stage) → per-worker cells of its response cache.
     caches: BTreeMap<(String, String), Vec<Option<Arc<CacheCells>>>>,
+    /// (upstream, target) → 1 while its health checks pass, 0 while it is out.
+    target_up: BTreeMap<(String, String), Arc<AtomicU64>>,
 }
 
 #[derive(Default)]
@@ -77,6 +80,15 @@ impl Registry {
             self.lock().upstreams.entry(name.to_string()).or_default(),
             worker,
         )
+    }
+
+    /// The gauge of one health-checked target (1 = up), written by the health checker.
+    pub fn target_up(&self, upstream: &str, target: &str) -> Arc<AtomicU64> {
+        self.lock()
+            .target_up
+            .entry((upstream.to_string(), target.to_string()))
+            .or_insert_with(|| Arc::new(AtomicU64::new(1)))
+            .clone()
     }
 
     pub fn cache(&self, worker: usize, api: &str, stage: &str) -> Arc<CacheCells> {
@@ -284,6 +296,25 @@ fn render_upstreams(out: &mut String, inner: &Inner) {
                 escape(name)
             );
         }
+    }
+    if inner.target_up.is_empty() {
+        return;
+    }
+    header(
+        out,
+        names::UPSTREAM_TARGET_UP,
+        "gauge",
+        "1 while a health-checked target passes its checks, 0 while it is out of balancing.",
+    );
+    for ((upstream, target), up) in &inner.target_up {
+        let _ = writeln!(
+            out,
+            "{}{{upstream=\"{}\",target=\"{}\"}} {}",
+            names::UPSTREAM_TARGET_UP,
+            escape(upstream),
+            escape(target),
+            read(up)
+        );
     }
 }
 

@@ -233,6 +233,7 @@ pub fn run() -> Result<(), StartError> {
     let admin = crate::admin::start(&snapshot, &shared, count, driver.name())
         .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     WORKER_COUNT.store(count, Ordering::Relaxed);
+    spawn_health_checker();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -369,6 +370,24 @@ async fn worker_main(
         );
     }
     ctx.flush_log();
+}
+
+/// The thread that runs active health checks on the running config, until stop.
+fn spawn_health_checker() {
+    let spawned = std::thread::Builder::new()
+        .name("portico-health".into())
+        .spawn(|| {
+            let mut checker = crate::upstream::health::Checker::default();
+            while !stop_requested() {
+                if let Some((_, snap)) = reload::current() {
+                    checker.tick(&snap);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "cannot start the health-check thread; upstream health checks are off");
+    }
 }
 
 /// Every listener a config asks for: (address, TLS).

@@ -48,6 +48,14 @@ impl ClientTls {
     }
 }
 
+impl ClientTls {
+    /// A client session for target `target`, for blocking use (health checks).
+    pub fn blocking_connection(&self, target: usize) -> Result<ClientConnection, rustls::Error> {
+        let name = self.names[target.min(self.names.len() - 1)].clone();
+        ClientConnection::new(self.config.clone(), name)
+    }
+}
+
 /// Runs the client handshake to `target` over a connected socket.
 pub async fn connect(
     tls: &ClientTls,

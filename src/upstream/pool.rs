@@ -81,7 +81,9 @@ impl Pools {
             rng,
             ..
         } = &mut *st;
-        let t = balance::pick(pool.spec.balance, cursor, in_flight, rng);
+        let picked = balance::pick(pool.spec.balance, cursor, in_flight, rng);
+        // Health checks: pass over a target that is down (one relaxed load each).
+        let t = super::health::first_up(picked, &pool.spec.health);
         st.in_flight[t] += 1;
         let now = Instant::now();
         let limit = pool.spec.pool.idle_timeout;
@@ -133,13 +135,7 @@ impl UpstreamPool {
             .enumerate()
             .map(|(i, a)| Target {
                 addr: *a,
-                host: spec
-                    .tls
-                    .as_ref()
-                    .and_then(|t| t.host_header(i, a.port()))
-                    .unwrap_or_else(|| a.to_string())
-                    .into_bytes()
-                    .into(),
+                host: spec.host_header(i).into_bytes().into(),
                 idle: Vec::new(),
             })
             .collect();

@@ -1,0 +1,329 @@
+//! Active health checks (`upstreams.NAME.health`): a background thread sends
+//! `GET {path}` to every target each `interval`; `unhealthy_after` failures in a row take a
+//! target out of balancing, `healthy_after` successes bring it back. A 2xx or 3xx answer
+//! within the interval (at most 5 s) is a success; anything else is a failure.
+//!
+//! Workers read a target's state with one relaxed atomic load when they pick it, and pass
+//! over a target that is down. When every target of an upstream is down they use them
+//! anyway (as nginx does): a check can be wrong, and a request tried can still succeed.
+//!
+//! A target's state is kept per (upstream, target, check settings) across reloads, so a
+//! reload neither revives a dead target nor forgets a live one. Targets start up.
+
+// Cold path: the registry is locked when a config is compiled and by the checker thread,
+// never per request.
+#![allow(clippy::disallowed_types)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::config::compile::Snapshot;
+use crate::config::model::Health;
+use crate::tls::ClientTls;
+
+/// One target's state, shared by the checker (writer) and every worker (readers).
+#[derive(Debug)]
+pub struct TargetHealth {
+    up: AtomicBool,
+}
+
+impl TargetHealth {
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// A handle compared by identity, so `UpstreamRt` stays comparable across reloads.
+#[derive(Debug, Clone)]
+pub struct HealthRef(pub Arc<TargetHealth>);
+
+impl PartialEq for HealthRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+type Key = (String, SocketAddr, String, Duration, u32, u32);
+
+fn registry() -> &'static Mutex<HashMap<Key, Arc<TargetHealth>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<Key, Arc<TargetHealth>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// The state of `target` of `upstream` under `check`, the same one as long as they stay.
+pub fn state_for(upstream: &str, target: SocketAddr, check: &Health) -> HealthRef {
+    let key = (
+        upstream.to_string(),
+        target,
+        check.path.clone(),
+        check.interval,
+        check.unhealthy_after,
+        check.healthy_after,
+    );
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let state = map.entry(key).or_insert_with(|| {
+        Arc::new(TargetHealth {
+            up: AtomicBool::new(true),
+        })
+    });
+    HealthRef(state.clone())
+}
+
+/// Among `n` targets, `picked` if it is up, else the next one up after it, else `picked`
+/// (everything is down: try anyway).
+pub fn first_up(picked: usize, states: &[HealthRef]) -> usize {
+    let n = states.len();
+    if n == 0 || states[picked].0.is_up() {
+        return picked;
+    }
+    (1..n)
+        .map(|k| (picked + k) % n)
+        .find(|&i| states[i].0.is_up())
+        .unwrap_or(picked)
+}
+
+/// What the checker remembers about one target between rounds.
+struct Probe {
+    state: Arc<TargetHealth>,
+    /// `portico_upstream_target_up`.
+    gauge: Arc<std::sync::atomic::AtomicU64>,
+    successes: u32,
+    failures: u32,
+    next: Instant,
+    running: bool,
+}
+
+/// The checker thread's state; `tick` runs every 100 ms with the running config.
+#[derive(Default)]
+pub struct Checker {
+    probes: HashMap<(String, SocketAddr), Probe>,
+    results: Option<(
+        crossbeam::channel::Sender<ProbeResult>,
+        crossbeam::channel::Receiver<ProbeResult>,
+    )>,
+}
+
+struct ProbeResult {
+    key: (String, SocketAddr),
+    outcome: Result<u16, String>,
+}
+
+impl Checker {
+    pub fn tick(&mut self, snap: &Snapshot) {
+        let (tx, rx) = self
+            .results
+            .get_or_insert_with(crossbeam::channel::unbounded)
+            .clone();
+        while let Ok(r) = rx.try_recv() {
+            self.record(snap, r);
+        }
+        let now = Instant::now();
+        let mut wanted = Vec::new();
+        for up in &snap.upstreams {
+            let Some(check) = &up.health_check else {
+                continue;
+            };
+            for (i, addr) in up.targets.iter().enumerate() {
+                let key = (up.name.clone(), *addr);
+                wanted.push(key.clone());
+                let state = up.health[i].0.clone();
+                let gauge = || crate::metrics::registry().target_up(&up.name, &addr.to_string());
+                let probe = self.probes.entry(key.clone()).or_insert_with(|| Probe {
+                    gauge: gauge(),
+                    state: state.clone(),
+                    successes: 0,
+                    failures: 0,
+                    next: now,
+                    running: false,
+                });
+                if !Arc::ptr_eq(&probe.state, &state) {
+                    // New settings for this target: start counting again.
+                    *probe = Probe {
+                        gauge: gauge(),
+                        state,
+                        successes: 0,
+                        failures: 0,
+                        next: now,
+                        running: false,
+                    };
+                }
+                if probe.running || now < probe.next {
+                    continue;
+                }
+                probe.running = true;
+                probe.next = now + check.interval;
+                let job = Job {
+                    addr: *addr,
+                    path: check.path.clone(),
+                    host: up.host_header(i),
+                    connect_timeout: up.connect_timeout.min(check.interval),
+                    timeout: check.interval.min(Duration::from_secs(5)),
+                    tls: up.tls.clone().map(|t| (t, i)),
+                };
+                let tx = tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("portico-health".into())
+                    .spawn(move || {
+                        let outcome = job.run();
+                        let _ = tx.send(ProbeResult { key, outcome });
+                    });
+                if spawned.is_err() {
+                    probe.running = false;
+                }
+            }
+        }
+        // Targets no longer configured are forgotten.
+        self.probes.retain(|k, _| wanted.contains(k));
+    }
+
+    fn record(&mut self, snap: &Snapshot, r: ProbeResult) {
+        let Some(probe) = self.probes.get_mut(&r.key) else {
+            return;
+        };
+        probe.running = false;
+        let Some(check) = snap
+            .upstreams
+            .iter()
+            .find(|u| u.name == r.key.0)
+            .and_then(|u| u.health_check.as_ref())
+        else {
+            return;
+        };
+        let (upstream, target) = (&r.key.0, r.key.1);
+        match r.outcome {
+            Ok(status) if (200..400).contains(&status) => {
+                probe.failures = 0;
+                probe.successes = probe.successes.saturating_add(1);
+                if !probe.state.is_up() && probe.successes >= check.healthy_after {
+                    probe.state.up.store(true, Ordering::Relaxed);
+                    info!(%upstream, %target, "health check: target is healthy again");
+                }
+            }
+            outcome => {
+                probe.successes = 0;
+                probe.failures = probe.failures.saturating_add(1);
+                if probe.state.is_up() && probe.failures >= check.unhealthy_after {
+                    probe.state.up.store(false, Ordering::Relaxed);
+                    let why = match outcome {
+                        Ok(status) => format!("answered {status}"),
+                        Err(e) => e,
+                    };
+                    warn!(%upstream, %target, %why, "health check: target taken out of balancing");
+                }
+            }
+        }
+        probe
+            .gauge
+            .store(u64::from(probe.state.is_up()), Ordering::Relaxed);
+    }
+}
+
+/// One check of one target, run on its own short-lived thread.
+struct Job {
+    addr: SocketAddr,
+    path: String,
+    host: String,
+    connect_timeout: Duration,
+    timeout: Duration,
+    tls: Option<(Arc<ClientTls>, usize)>,
+}
+
+impl Job {
+    fn run(&self) -> Result<u16, String> {
+        let tcp = TcpStream::connect_timeout(&self.addr, self.connect_timeout)
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_read_timeout(Some(self.timeout));
+        let _ = tcp.set_write_timeout(Some(self.timeout));
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: portico-health-check\r\nConnection: close\r\n\r\n",
+            self.path, self.host
+        );
+        match &self.tls {
+            None => exchange(tcp, request.as_bytes()),
+            Some((tls, target)) => {
+                let conn = tls
+                    .blocking_connection(*target)
+                    .map_err(|e| e.to_string())?;
+                exchange(rustls::StreamOwned::new(conn, tcp), request.as_bytes())
+            }
+        }
+    }
+}
+
+/// Sends the request and reads the status code of the answer.
+fn exchange(mut s: impl Read + Write, request: &[u8]) -> Result<u16, String> {
+    s.write_all(request).map_err(|e| format!("send: {e}"))?;
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < 12 {
+        match s.read(&mut head[got..]) {
+            Ok(0) => return Err("closed before answering".to_string()),
+            Ok(n) => got += n,
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    let line = &head[..got];
+    if !line.starts_with(b"HTTP/1.") || line[8] != b' ' {
+        return Err("not an HTTP/1.x answer".to_string());
+    }
+    std::str::from_utf8(&line[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| "bad status line".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn states(up: &[bool]) -> Vec<HealthRef> {
+        up.iter()
+            .map(|&u| {
+                HealthRef(Arc::new(TargetHealth {
+                    up: AtomicBool::new(u),
+                }))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn picks_the_next_target_up_or_keeps_the_pick_when_all_are_down() {
+        assert_eq!(first_up(1, &states(&[true, false, true])), 2);
+        assert_eq!(first_up(2, &states(&[true, false, false])), 0);
+        assert_eq!(first_up(0, &states(&[true, false, false])), 0);
+        assert_eq!(first_up(1, &states(&[false, false, false])), 1);
+        assert_eq!(first_up(0, &[]), 0);
+    }
+
+    #[test]
+    fn status_lines() {
+        let io = |answer: &'static [u8]| {
+            struct Fake(&'static [u8], Vec<u8>);
+            impl Read for Fake {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    self.0.read(buf)
+                }
+            }
+            impl Write for Fake {
+                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                    self.1.extend_from_slice(b);
+                    Ok(b.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            exchange(Fake(answer, Vec::new()), b"GET / HTTP/1.1\r\n\r\n")
+        };
+        assert_eq!(io(b"HTTP/1.1 204 No Content\r\n\r\n"), Ok(204));
+        assert_eq!(io(b"HTTP/1.0 503 Busy\r\n\r\n"), Ok(503));
+        assert!(io(b"SSH-2.0-OpenSSH_9.2\r\n").is_err());
+        assert!(io(b"HTTP/1").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Active upstream health checks end to end: a target whose health endpoint fails is
+//! taken out of balancing after `unhealthy_after` checks and brought back after
+//! `healthy_after`; a target that refuses connections is taken out too; and when every
+//! target is down, requests are still tried rather than refused.
+// Test origins share flags with the test thread; no request path here.
+#![allow(clippy::disallowed_types)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::*;
+
+/// An origin that answers "name" on every path, and 503 on /healthz while `sick`.
+fn origin(name: &'static str, sick: Arc<AtomicBool>) -> Origin {
+    Origin::start(move |req, s| {
+        if req.target == "/healthz" {
+            let status = if sick.load(Ordering::SeqCst) {
+                503
+            } else {
+                200
+            };
+            respond(s, status, &[], b"");
+        } else {
+            respond(s, 200, &[], name.as_bytes());
+        }
+        true
+    })
+}
+
+fn config(targets: &[String]) -> String {
+    let targets = targets
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+upstreams:
+  app:
+    targets: [{targets}]
+    connect_timeout: 500ms
+    health: {{ path: /healthz, interval: 100ms, unhealthy_after: 2, healthy_after: 2 }}
+apis:
+  shop:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /{{proxy+}}": {{ integration: {{ type: http, upstream: app }} }}
+"#
+    )
+}
+
+/// Which origins answer 40 requests, as (a, b) counts.
+fn spread(p: &Portico) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for _ in 0..40 {
+        let r = p.get("/x");
+        match (r.status, r.text().as_str()) {
+            (200, "a") => counts.0 += 1,
+            (200, "b") => counts.1 += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_failing_target_leaves_balancing_and_comes_back() {
+    let a_sick = Arc::new(AtomicBool::new(false));
+    let b_sick = Arc::new(AtomicBool::new(false));
+    let a = origin("a", a_sick.clone());
+    let b = origin("b", b_sick.clone());
+    for driver in DRIVERS {
+        b_sick.store(false, Ordering::SeqCst);
+        let admin_port = free_port();
+        let yaml = config(&[a.addr.to_string(), b.addr.to_string()]).replace(
+            "upstreams:",
+            &format!(
+                "admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\nstate_dir: \"{}\"\nupstreams:",
+                temp_dir("health-state").display()
+            ),
+        );
+        let p = Portico::start(&yaml, driver);
+        let admin_addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let b_gauge = |want: u8| {
+            let m = admin(admin_addr, "GET", "/metrics", None, None).text();
+            m.contains(&format!(
+                "portico_upstream_target_up{{upstream=\"app\",target=\"{}\"}} {want}",
+                b.addr
+            ))
+        };
+        let (to_a, to_b) = spread(&p);
+        assert!(
+            to_a > 0 && to_b > 0,
+            "{driver}: both serve at first ({to_a}, {to_b})"
+        );
+
+        b_sick.store(true, Ordering::SeqCst);
+        assert!(
+            eventually(|| spread(&p) == (40, 0)),
+            "{driver}: b is never taken out"
+        );
+        assert!(
+            p.log_text().contains("target taken out of balancing"),
+            "{driver}: the change is logged"
+        );
+        assert!(eventually(|| b_gauge(0)), "{driver}: the gauge shows b out");
+
+        b_sick.store(false, Ordering::SeqCst);
+        assert!(
+            eventually(|| spread(&p).1 > 0),
+            "{driver}: b never comes back"
+        );
+        assert!(p.log_text().contains("target is healthy again"), "{driver}");
+        assert!(
+            eventually(|| b_gauge(1)),
+            "{driver}: the gauge shows b back"
+        );
+    }
+}
+
+#[test]
+fn a_refusing_target_is_skipped_and_all_down_still_tries() {
+    let a_sick = Arc::new(AtomicBool::new(false));
+    let a = origin("a", a_sick.clone());
+    // Nothing listens here: connections are refused.
+    let dead = format!("127.0.0.1:{}", free_port());
+    for driver in DRIVERS {
+        a_sick.store(false, Ordering::SeqCst);
+        let p = Portico::start(&config(&[a.addr.to_string(), dead.clone()]), driver);
+        // Once the dead target is out, no request meets it (no 502).
+        assert!(
+            eventually(|| (0..20).all(|_| p.get("/x").status == 200)),
+            "{driver}: the dead target keeps getting requests"
+        );
+        // a's health endpoint fails too: both are down, and requests are still tried
+        // (a still serves them) rather than refused.
+        a_sick.store(true, Ordering::SeqCst);
+        assert!(
+            eventually(|| p
+                .log_text()
+                .matches("target taken out of balancing")
+                .count()
+                >= 2),
+            "{driver}: a is never taken out"
+        );
+        let served = (0..20).filter(|_| p.get("/x").status == 200).count();
+        assert!(
+            served > 0,
+            "{driver}: nothing served with every target down"
+        );
+    }
+}
