@@ -281,7 +281,7 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("access.log");
-        let format = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","ua":"$context.identity.userAgent","method":"$context.httpMethod","path":"$context.path","routeKey":"$context.routeKey","stage":"$context.stage","status":"$context.status","len":"$context.responseLength","latency":"$context.responseLatency","istatus":"$context.integrationStatus","err":"$context.error.message","type":"$context.error.responseType","time":"$context.requestTime"}"#;
+        let format = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","ua":"$context.identity.userAgent","method":"$context.httpMethod","path":"$context.path","routeKey":"$context.routeKey","stage":"$context.stage","status":"$context.status","len":"$context.responseLength","latency":"$context.responseLatency","istatus":"$context.integrationStatus","err":"$context.error.message","type":"$context.error.responseType","time":"$context.requestTime","domain":"$context.domainName"}"#;
         let yaml = proxy_config(origin.addr, 2).replace(
             "  limits:",
             &format!(
@@ -292,7 +292,7 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
         let p = Portico::start(&yaml, driver);
         let mut ids = std::collections::HashSet::new();
         for i in 0..20 {
-            let r = p.raw(format!("GET /p{i}?q=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: agent \"x\"\r\nConnection: close\r\n\r\n").as_bytes());
+            let r = p.raw(format!("GET /p{i}?q=1 HTTP/1.1\r\nHost: t.example:8443\r\nUser-Agent: agent \"x\"\r\nConnection: close\r\n\r\n").as_bytes());
             ids.insert(r.header("x-amzn-RequestId").unwrap().to_string());
         }
         // A gateway answer: no route for a bad request target is a 400 without a route.
@@ -321,6 +321,7 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
         assert_eq!(first["len"], "5");
         assert_eq!(first["istatus"], "200");
         assert_eq!(first["err"], "-");
+        assert_eq!(first["domain"], "t.example", "the Host without its port");
         assert!(first["time"].as_str().unwrap().ends_with(" +0000"));
         let bad = lines
             .iter()

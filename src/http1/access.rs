@@ -73,7 +73,8 @@ impl Conn {
             resource_path,
             stage,
             api_id,
-            domain_name: field(HOST),
+            // As `$context.domainName` resolves everywhere else: the Host without its port.
+            domain_name: crate::router::strip_port(field(HOST)),
             status: self.out.status,
             response_length: self.out.body_sent,
             response_latency: latency,
