@@ -1313,8 +1313,17 @@ fn a_stalled_handshake_is_closed_after_header_timeout_and_blocks_no_one() {
         let p = start(&yaml, driver, tls_port);
         let admin_addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
         wait_port_at(admin_addr);
-        // (wait_port's bare connects may already count.)
         let failures = handshake_failures(admin_addr);
+        // A connection closed before sending a byte (a TCP health check) is no failure.
+        for _ in 0..3 {
+            drop(TcpStream::connect(("127.0.0.1", tls_port)).unwrap());
+        }
+        thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            handshake_failures(admin_addr),
+            failures,
+            "{driver}: bare connects counted as failed handshakes"
+        );
 
         let t0 = Instant::now();
         let stalled: Vec<TcpStream> = (0..10)

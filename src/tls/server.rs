@@ -149,9 +149,12 @@ pub async fn accept(tls: &ServerTls, mut tcp: TcpStream) -> Result<Accepted, Acc
         let (res, slice) = tcp.read(SliceMut::new(buf, 0, 2048)).await;
         buf = slice.into_inner();
         if res? == 0 {
+            if first {
+                return Err(AcceptError::Closed);
+            }
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "closed before a ClientHello",
+                "closed in the middle of a ClientHello",
             )
             .into());
         }
