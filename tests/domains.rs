@@ -136,6 +136,35 @@ domains:
 }
 
 #[test]
+fn an_api_can_be_kept_off_the_default_endpoint() {
+    // "shop" only through its domain (as with mutual TLS); "other" may then use the same
+    // stage name on the default endpoint without a clash.
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  shop:
+    disable_default_endpoint: true
+    stages: { prod: {} }
+    routes:
+      "GET /ping": { integration: { type: mock, body: "shop" } }
+  other:
+    stages: { prod: {} }
+    routes:
+      "GET /ping": { integration: { type: mock, body: "other" } }
+domains:
+  api.example.com: { mappings: { "": shop/prod } }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        let r = get(&p, "api.example.com", "/ping");
+        assert_eq!((r.status, r.text().as_str()), (200, "shop"), "{driver}");
+        let r = get(&p, "127.0.0.1", "/prod/ping");
+        assert_eq!((r.status, r.text().as_str()), (200, "other"), "{driver}");
+    }
+}
+
+#[test]
 fn check_rejects_clashing_base_paths_and_domains() {
     let (code, out) = check(
         r#"apis:

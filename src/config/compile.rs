@@ -212,7 +212,9 @@ pub fn compile(cfg: &Config) -> Snapshot {
             } else {
                 stage_name.as_str()
             };
-            default_endpoint.insert(base, stage_ref);
+            if !api.disable_default_endpoint {
+                default_endpoint.insert(base, stage_ref);
+            }
             let canary = stage.canary.as_ref().map(|c| {
                 let mut vars = stage.variables.clone();
                 for (k, v) in &c.variables {

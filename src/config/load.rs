@@ -396,8 +396,22 @@ fn count(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<u32> {
 }
 
 fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
-    let f = d.fields(v, p, &["protocol", "throttle", "cors", "stages", "routes"]);
+    let f = d.fields(
+        v,
+        p,
+        &[
+            "protocol",
+            "disable_default_endpoint",
+            "throttle",
+            "cors",
+            "stages",
+            "routes",
+        ],
+    );
     Api {
+        disable_default_endpoint: f
+            .opt(d, "disable_default_endpoint", Decoder::bool)
+            .unwrap_or(false),
         protocol: f
             .opt(d, "protocol", |d, v, p| {
                 d.choice(

@@ -121,6 +121,14 @@ pub fn warn_risky(cfg: &Config) {
         }
     }
     for (name, api) in &cfg.apis {
+        let mapped = cfg.domains.iter().any(|(_, d)| {
+            d.mappings
+                .iter()
+                .any(|(_, target)| target.split('/').next() == Some(name.as_str()))
+        });
+        if api.disable_default_endpoint && !mapped {
+            tracing::warn!(api = %name, "disable_default_endpoint is on and no domain maps this API: nothing reaches it");
+        }
         if api.protocol == model::Protocol::Websocket {
             tracing::warn!(api = %name, "protocol: websocket is not built yet; this API's routes answer 404");
         }

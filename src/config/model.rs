@@ -214,6 +214,9 @@ pub enum Protocol {
 #[derive(Debug, Clone)]
 pub struct Api {
     pub protocol: Protocol,
+    /// Served only through custom domains, not at `/{stage}` on the default endpoint
+    /// (API Gateway's disableExecuteApiEndpoint).
+    pub disable_default_endpoint: bool,
     pub throttle: Option<Throttle>,
     pub cors: Option<Cors>,
     pub stages: Vec<(String, Stage)>,

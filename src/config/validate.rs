@@ -310,6 +310,9 @@ impl Validator<'_> {
     fn base_paths(&mut self) {
         let mut owners: Vec<(&str, &str)> = Vec::new();
         for (api_name, api) in &self.cfg.apis {
+            if api.disable_default_endpoint {
+                continue;
+            }
             for (stage_name, _) in &api.stages {
                 match owners.iter().find(|(s, _)| s == stage_name) {
                     Some((_, owner)) if owner != api_name => {
