@@ -140,7 +140,7 @@ enum HeadOutcome {
 
 /// Serves a plain connection.
 pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
-    serve_io(ctx, Io::Plain(stream), peer, None).await;
+    serve_io(ctx, Io::Plain(stream), peer, None, None).await;
 }
 
 /// Serves a connection accepted on a TLS listener: the handshake first, bounded by
@@ -159,11 +159,8 @@ pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     };
     match handshake {
         Ok(Ok(done)) => {
-            let info = TlsInfo {
-                site: done.site,
-                peer_cert: done.peer_cert,
-            };
-            serve_io(ctx, Io::Tls(Box::new(done.stream)), peer, Some(info)).await;
+            let stream = Io::Tls(Box::new(done.stream));
+            serve_io(ctx, stream, peer, Some(done.site), done.peer_cert).await;
         }
         Ok(Err(AcceptError::PlainHttp(mut tcp))) => {
             debug!(%peer, "plain HTTP on a TLS listener");
@@ -191,17 +188,13 @@ pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// What a TLS handshake leaves for the connection.
-pub struct TlsInfo {
-    pub site: u32,
-    pub peer_cert: Option<Box<PeerCert>>,
-}
-
-async fn serve_io(ctx: &WorkerCtx, stream: ClientIo, peer: SocketAddr, tls: Option<TlsInfo>) {
-    let (tls_site, peer_cert) = match tls {
-        Some(t) => (Some(t.site), t.peer_cert),
-        None => (None, None),
-    };
+async fn serve_io(
+    ctx: &WorkerCtx,
+    stream: ClientIo,
+    peer: SocketAddr,
+    tls_site: Option<u32>,
+    peer_cert: Option<Box<PeerCert>>,
+) {
     let mut c = Conn {
         stream,
         peer,

@@ -27,7 +27,7 @@ use crate::http1::encode;
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
 use crate::metrics::cells::bump;
-use crate::pipeline::context::RequestView;
+use crate::pipeline::context::request_view;
 use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
@@ -159,44 +159,34 @@ pub async fn proxy(
 /// Connects to the lease's target, with TLS for `https://` upstreams. The handshake gets
 /// its own `connect_timeout`, as the TCP connect does.
 pub(crate) async fn connect(lease: &Lease) -> Result<UpstreamIo, Error> {
-    let tcp =
-        match monoio::time::timeout(lease.connect_timeout, TcpStream::connect_addr(lease.addr))
-            .await
-        {
-            Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
-                s
-            }
-            Ok(Err(e)) => {
-                return Err(Error::new(
-                    Kind::ConnectFailed,
-                    format!("connect {}: {e}", lease.addr),
-                ))
-            }
-            Err(_) => {
-                return Err(Error::new(
-                    Kind::UpstreamTimeout,
-                    format!("connect {} timed out", lease.addr),
-                ))
-            }
-        };
-    let Some(tls) = lease.tls() else {
-        return Ok(Io::Plain(tcp));
-    };
-    match monoio::time::timeout(
-        lease.connect_timeout,
-        crate::tls::connect(tls, lease.target, tcp),
-    )
-    .await
-    {
-        Ok(Ok(s)) => Ok(Io::Tls(Box::new(s))),
+    let tcp = bounded(lease, "connect", TcpStream::connect_addr(lease.addr)).await?;
+    let _ = tcp.set_nodelay(true);
+    match lease.tls() {
+        None => Ok(Io::Plain(tcp)),
+        Some(tls) => {
+            let handshake = crate::tls::connect(tls, lease.target, tcp);
+            let stream = bounded(lease, "TLS handshake with", handshake).await?;
+            Ok(Io::Tls(Box::new(stream)))
+        }
+    }
+}
+
+/// One connection step within `connect_timeout`: a failure is ConnectFailed (502), running
+/// out of time UpstreamTimeout (504).
+async fn bounded<T>(
+    lease: &Lease,
+    what: &str,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, Error> {
+    match monoio::time::timeout(lease.connect_timeout, step).await {
+        Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Error::new(
             Kind::ConnectFailed,
-            format!("TLS handshake with {}: {e}", lease.addr),
+            format!("{what} {}: {e}", lease.addr),
         )),
         Err(_) => Err(Error::new(
             Kind::UpstreamTimeout,
-            format!("TLS handshake with {} timed out", lease.addr),
+            format!("{what} {} timed out", lease.addr),
         )),
     }
 }
@@ -362,17 +352,7 @@ fn encode_request_head(
     out.reserve(c.head.head_len + 512);
     // Parameter mapping reads the request as the client sent it.
     let map = h.map.as_deref();
-    let view = map.map(|_| RequestView {
-        snap: &gen.snap,
-        state: &c.req,
-        buf,
-        head: &c.head,
-        params: &c.params,
-        peer: c.peer,
-        request_id: &c.request_id,
-        https: c.stream.is_tls(),
-        client_cert: c.peer_cert.as_deref(),
-    });
+    let view = map.map(|_| request_view!(c, &gen.snap, buf));
     out.extend_from_slice(c.head.method_span.get(buf));
     out.push(b' ');
     let start = out.len();

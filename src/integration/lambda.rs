@@ -30,7 +30,7 @@ use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method};
 use crate::http1::response::{parse_response, ResponseBody};
 use crate::metrics::cells::bump;
-use crate::pipeline::context::RequestView;
+use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -125,17 +125,7 @@ pub async fn invoke(
     c.wbuf
         .reserve(room + 2 * head_len + body.len() / 3 * 4 + 1024);
     c.wbuf.resize(room, 0);
-    let view = RequestView {
-        snap: &gen.snap,
-        state: &c.req,
-        buf: &c.rbuf,
-        head: &c.head,
-        params: &c.params,
-        peer: c.peer,
-        request_id: &c.request_id,
-        https: c.stream.is_tls(),
-        client_cert: c.peer_cert.as_deref(),
-    };
+    let view = request_view!(c, &gen.snap, &c.rbuf);
     lambda_event::write_event(&mut c.wbuf, &view, l.format, body);
     drop(decoded);
     let start = fill_head(&mut c.wbuf, room, &l.head);
@@ -480,17 +470,7 @@ fn skip_reply_header(name: &str) -> bool {
 fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
     let snap = &*gen.snap;
     let edits = Edits::find(snap, &c.req, reply.status);
-    let view = RequestView {
-        snap,
-        state: &c.req,
-        buf: &c.rbuf,
-        head: &c.head,
-        params: &c.params,
-        peer: c.peer,
-        request_id: &c.request_id,
-        https: c.stream.is_tls(),
-        client_cert: c.peer_cert.as_deref(),
-    };
+    let view = request_view!(c, snap, &c.rbuf);
     let resp = |name: &[u8], out: &mut Vec<u8>| reply.joined(name, out);
     let out = &mut c.wbuf;
     out.clear();

@@ -6,7 +6,7 @@ use crate::config::compile::MockResponse;
 use crate::http1::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::Method;
-use crate::pipeline::context::RequestView;
+use crate::pipeline::context::request_view;
 use crate::pipeline::cors::CorsRt;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
@@ -41,17 +41,7 @@ impl Conn {
         edits: Edits<'_>,
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
-        let view = RequestView {
-            snap: &gen.snap,
-            state: &self.req,
-            buf: &self.rbuf,
-            head: &self.head,
-            params: &self.params,
-            peer: self.peer,
-            request_id: &self.request_id,
-            https: self.stream.is_tls(),
-            client_cert: self.peer_cert.as_deref(),
-        };
+        let view = request_view!(self, &gen.snap, &self.rbuf);
         let resp = |name: &[u8], out: &mut Vec<u8>| {
             let mut first = true;
             for (n, v) in &mock.headers {

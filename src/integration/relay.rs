@@ -20,7 +20,7 @@ use crate::http1::encode;
 use crate::http1::parse::Method;
 use crate::http1::response::{ResponseBody, ResponseHead};
 use crate::integration::http::named_by_connection;
-use crate::pipeline::context::RequestView;
+use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -204,17 +204,11 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     out.clear();
     // Response mapping and CORS; None (nothing to change) for most routes.
     let edits = Edits::find(&gen.snap, &c.req, c.rhead.status);
-    let view = RequestView {
-        snap: &gen.snap,
-        state: &c.req,
-        buf: c.req.saved_head.as_deref().unwrap_or_default(),
-        head: &c.head,
-        params: &c.params,
-        peer: c.peer,
-        request_id: &c.request_id,
-        https: c.stream.is_tls(),
-        client_cert: c.peer_cert.as_deref(),
-    };
+    let view = request_view!(
+        c,
+        &gen.snap,
+        c.req.saved_head.as_deref().unwrap_or_default()
+    );
     let rhead = &c.rhead;
     let resp = |name: &[u8], out: &mut Vec<u8>| upstream_header(rhead, buf, name, out);
     let status = match &edits {

@@ -87,6 +87,26 @@ pub struct RequestView<'a> {
     pub client_cert: Option<&'a crate::tls::PeerCert>,
 }
 
+/// The `RequestView` of connection `$c` (an `http1::Conn`) over the bytes `$buf`. A macro
+/// rather than a method so that the caller can keep borrowing the connection's other
+/// fields (its write buffer) mutably while the view is alive.
+macro_rules! request_view {
+    ($c:expr, $snap:expr, $buf:expr) => {
+        $crate::pipeline::context::RequestView {
+            snap: $snap,
+            state: &$c.req,
+            buf: $buf,
+            head: &$c.head,
+            params: &$c.params,
+            peer: $c.peer,
+            request_id: &$c.request_id,
+            https: $c.stream.is_tls(),
+            client_cert: $c.peer_cert.as_deref(),
+        }
+    };
+}
+pub(crate) use request_view;
+
 impl<'a> RequestView<'a> {
     pub fn api(&self) -> &'a ApiRt {
         &self.snap.apis[self.state.api as usize]

@@ -37,6 +37,11 @@ impl std::fmt::Debug for ClientTls {
 }
 
 impl ClientTls {
+    /// The name sent (SNI) and checked for target `target`.
+    fn name(&self, target: usize) -> ServerName<'static> {
+        self.names[target.min(self.names.len() - 1)].clone()
+    }
+
     /// The Host header for a target whose TLS name is a DNS name (the backend's virtual
     /// host is likely named after it); None for IP addresses, which keep `ip:port`.
     pub fn host_header(&self, target: usize, port: u16) -> Option<String> {
@@ -46,13 +51,10 @@ impl ClientTls {
             _ => None,
         }
     }
-}
 
-impl ClientTls {
-    /// A client session for target `target`, for blocking use (health checks).
-    pub fn blocking_connection(&self, target: usize) -> Result<ClientConnection, rustls::Error> {
-        let name = self.names[target.min(self.names.len() - 1)].clone();
-        ClientConnection::new(self.config.clone(), name)
+    /// A new client session for target `target` (connections, health checks).
+    pub fn session(&self, target: usize) -> Result<ClientConnection, rustls::Error> {
+        ClientConnection::new(self.config.clone(), self.name(target))
     }
 }
 
@@ -62,8 +64,8 @@ pub async fn connect(
     target: usize,
     tcp: TcpStream,
 ) -> io::Result<TlsStream<ClientConnection>> {
-    let name = tls.names[target.min(tls.names.len() - 1)].clone();
-    let conn = ClientConnection::new(tls.config.clone(), name)
+    let conn = tls
+        .session(target)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut stream = TlsStream::new(tcp, conn);
     stream.handshake().await?;
@@ -73,7 +75,7 @@ pub async fn connect(
 /// `tls.verify: false`: any certificate is accepted, signatures are still checked so the
 /// handshake itself stays sound.
 #[derive(Debug)]
-pub(super) struct AcceptAnyCertificate(pub Arc<rustls::crypto::CryptoProvider>);
+pub struct AcceptAnyCertificate(pub Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(

@@ -14,7 +14,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use super::client::{AcceptAnyCertificate, ClientTls};
 use super::server::{ServerTls, Site};
-use crate::config::model::{Config, Upstream};
+use crate::config::model::{Config, Domain, Upstream};
 use crate::config::{ConfigError, KeyPath};
 
 /// What the TLS parts of one config file loaded into.
@@ -94,117 +94,19 @@ fn certs(
 
 fn server(cfg: &Config, errors: &mut Vec<ConfigError>) -> Option<Arc<ServerTls>> {
     let provider = provider();
-    let mut sites = Vec::new();
-    let mut site_domains = Vec::new();
-    let mut failed = false;
-    for (name, domain) in &cfg.domains {
-        let (Some(cert), Some(key)) = (&domain.cert, &domain.key) else {
-            continue;
-        };
-        let p = KeyPath::root().key("domains").key(name);
-        let chain = certs(cert, &p.key("cert"), errors);
-        let key_der = match std::fs::read(key) {
-            Ok(bytes) => match PrivateKeyDer::from_pem_slice(&bytes) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    err(
-                        errors,
-                        &p.key("key"),
-                        format!("{}: no usable private key: {e}", key.display()),
-                    );
-                    None
-                }
-            },
-            Err(e) => {
-                err(
-                    errors,
-                    &p.key("key"),
-                    format!("cannot read {}: {e}", key.display()),
-                );
-                None
-            }
-        };
-        let verifier = match &domain.client_ca {
-            None => {
-                Some(Arc::new(NoClientAuth) as Arc<dyn rustls::server::danger::ClientCertVerifier>)
-            }
-            Some(ca) => roots(ca, &p.key("client_ca"), errors).and_then(|roots| {
-                match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        err(
-                            errors,
-                            &p.key("client_ca"),
-                            format!("{}: {e}", ca.display()),
-                        );
-                        None
-                    }
-                }
-            }),
-        };
-        let (Some(chain), Some(key_der), Some(verifier)) = (chain, key_der, verifier) else {
-            failed = true;
-            continue;
-        };
-        let signing_key = match provider.key_provider.load_private_key(key_der) {
-            Ok(k) => k,
-            Err(e) => {
-                err(errors, &p.key("key"), format!("{}: {e}", key.display()));
-                failed = true;
-                continue;
-            }
-        };
-        let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
-        if let Err(e) = certified.keys_match() {
-            err(
-                errors,
-                &p.key("key"),
-                format!(
-                    "{} does not match the certificate in {}: {e}",
-                    key.display(),
-                    cert.display()
-                ),
-            );
-            failed = true;
-            continue;
-        }
-        let config = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map(|b| {
-                b.with_client_cert_verifier(verifier)
-                    .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)))
-            });
-        let mut config = match config {
-            Ok(c) => c,
-            Err(e) => {
-                err(errors, &p, e.to_string());
-                failed = true;
-                continue;
-            }
-        };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        // TLS 1.3 resumption by stateless tickets (TLS 1.2 by the default session cache).
-        match rustls::crypto::ring::Ticketer::new() {
-            Ok(t) => config.ticketer = t,
-            Err(e) => err(errors, &p, format!("cannot make a session ticket key: {e}")),
-        }
-        sites.push(Site {
-            name: name.to_ascii_lowercase(),
-            config: Arc::new(config),
-            mutual: domain.client_ca.is_some(),
-        });
-        site_domains.push(name.as_str());
-    }
-    if sites.is_empty() || failed {
+    let sites: Vec<Site> = cfg
+        .domains
+        .iter()
+        .filter_map(|(name, domain)| site(name, domain, &provider, errors))
+        .collect();
+    if sites.is_empty() {
         return None;
     }
     let default = cfg
         .server
         .default_domain
         .as_deref()
-        .and_then(|d| site_domains.iter().position(|n| n.eq_ignore_ascii_case(d)))
+        .and_then(|d| sites.iter().position(|s| s.name.eq_ignore_ascii_case(d)))
         .unwrap_or(0);
     let any_mutual = sites.iter().any(|s| s.mutual);
     Some(Arc::new(ServerTls {
@@ -212,6 +114,75 @@ fn server(cfg: &Config, errors: &mut Vec<ConfigError>) -> Option<Arc<ServerTls>>
         default,
         any_mutual,
     }))
+}
+
+/// One domain's rustls config; None when it has no certificate or something is wrong
+/// (said in `errors`, which fails the whole load).
+fn site(
+    name: &str,
+    domain: &Domain,
+    provider: &Arc<CryptoProvider>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Site> {
+    let (Some(cert), Some(key)) = (&domain.cert, &domain.key) else {
+        return None;
+    };
+    let p = KeyPath::root().key("domains").key(name);
+    let chain = certs(cert, &p.key("cert"), errors);
+    let key_der = match std::fs::read(key) {
+        Ok(bytes) => PrivateKeyDer::from_pem_slice(&bytes)
+            .map_err(|e| format!("{}: no usable private key: {e}", key.display())),
+        Err(e) => Err(format!("cannot read {}: {e}", key.display())),
+    };
+    let key_der = key_der.map_err(|e| err(errors, &p.key("key"), e)).ok();
+    let verifier = match &domain.client_ca {
+        None => Some(Arc::new(NoClientAuth) as Arc<dyn rustls::server::danger::ClientCertVerifier>),
+        Some(ca) => roots(ca, &p.key("client_ca"), errors).and_then(|roots| {
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| {
+                    err(
+                        errors,
+                        &p.key("client_ca"),
+                        format!("{}: {e}", ca.display()),
+                    )
+                })
+                .ok()
+        }),
+    };
+    let (chain, key_der, verifier) = (chain?, key_der?, verifier?);
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key_der)
+        .map_err(|e| err(errors, &p.key("key"), format!("{}: {e}", key.display())))
+        .ok()?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+    if let Err(e) = certified.keys_match() {
+        let msg = format!(
+            "{} does not match the certificate in {}: {e}",
+            key.display(),
+            cert.display()
+        );
+        err(errors, &p.key("key"), msg);
+        return None;
+    }
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| err(errors, &p, e.to_string()))
+        .ok()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // TLS 1.3 resumption by stateless tickets (TLS 1.2 by the default session cache).
+    match rustls::crypto::ring::Ticketer::new() {
+        Ok(t) => config.ticketer = t,
+        Err(e) => err(errors, &p, format!("cannot make a session ticket key: {e}")),
+    }
+    Some(Site {
+        name: name.to_ascii_lowercase(),
+        config: Arc::new(config),
+        mutual: domain.client_ca.is_some(),
+    })
 }
 
 fn roots(path: &Path, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<RootCertStore> {

@@ -22,7 +22,7 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::{ClientConnection, ConnectionCommon, ServerConnection, SideData};
 
-pub use client::{connect, ClientTls};
+pub use client::{connect, AcceptAnyCertificate, ClientTls};
 pub use load::{load, Loaded};
 pub use server::{accept, AcceptError, Accepted, PeerCert, ServerTls};
 pub use stream::TlsStream;

@@ -132,10 +132,6 @@ impl ServerTls {
         self.named_site(host)
             .is_some_and(|w| self.sites[w].mutual && site != Some(w as u32))
     }
-
-    pub fn site_name(&self, site: u32) -> &str {
-        &self.sites[site as usize].name
-    }
 }
 
 /// Reads the ClientHello, picks the site and runs the handshake. The caller bounds the

@@ -99,14 +99,38 @@ struct Probe {
     running: bool,
 }
 
+impl Probe {
+    fn new(state: Arc<TargetHealth>, upstream: &str, target: SocketAddr, now: Instant) -> Self {
+        let gauge = crate::metrics::registry().target_up(upstream, &target.to_string());
+        gauge.store(u64::from(state.is_up()), Ordering::Relaxed);
+        Probe {
+            state,
+            gauge,
+            successes: 0,
+            failures: 0,
+            next: now,
+            running: false,
+        }
+    }
+}
+
 /// The checker thread's state; `tick` runs every 100 ms with the running config.
-#[derive(Default)]
 pub struct Checker {
     probes: HashMap<(String, SocketAddr), Probe>,
-    results: Option<(
-        crossbeam::channel::Sender<ProbeResult>,
-        crossbeam::channel::Receiver<ProbeResult>,
-    )>,
+    /// Probe threads report here.
+    tx: crossbeam::channel::Sender<ProbeResult>,
+    rx: crossbeam::channel::Receiver<ProbeResult>,
+}
+
+impl Default for Checker {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam::channel::unbounded();
+        Checker {
+            probes: HashMap::new(),
+            tx,
+            rx,
+        }
+    }
 }
 
 struct ProbeResult {
@@ -116,11 +140,7 @@ struct ProbeResult {
 
 impl Checker {
     pub fn tick(&mut self, snap: &Snapshot) {
-        let (tx, rx) = self
-            .results
-            .get_or_insert_with(crossbeam::channel::unbounded)
-            .clone();
-        while let Ok(r) = rx.try_recv() {
+        while let Ok(r) = self.rx.try_recv() {
             self.record(snap, r);
         }
         let now = Instant::now();
@@ -132,27 +152,14 @@ impl Checker {
             for (i, addr) in up.targets.iter().enumerate() {
                 let key = (up.name.clone(), *addr);
                 wanted.push(key.clone());
-                let state = up.health[i].0.clone();
-                let gauge = || crate::metrics::registry().target_up(&up.name, &addr.to_string());
-                let probe = self.probes.entry(key.clone()).or_insert_with(|| Probe {
-                    gauge: gauge(),
-                    state: state.clone(),
-                    successes: 0,
-                    failures: 0,
-                    next: now,
-                    running: false,
-                });
-                if !Arc::ptr_eq(&probe.state, &state) {
-                    // New settings for this target: start counting again.
-                    *probe = Probe {
-                        gauge: gauge(),
-                        state,
-                        successes: 0,
-                        failures: 0,
-                        next: now,
-                        running: false,
-                    };
+                let state = &up.health[i].0;
+                let known = self.probes.get(&key);
+                if known.is_none_or(|p| !Arc::ptr_eq(&p.state, state)) {
+                    // A new target, or new settings for it: start counting again.
+                    let probe = Probe::new(state.clone(), &up.name, *addr, now);
+                    self.probes.insert(key.clone(), probe);
                 }
+                let probe = self.probes.get_mut(&key).expect("inserted above");
                 if probe.running || now < probe.next {
                     continue;
                 }
@@ -166,7 +173,7 @@ impl Checker {
                     timeout: check.interval.min(Duration::from_secs(5)),
                     tls: up.tls.clone().map(|t| (t, i)),
                 };
-                let tx = tx.clone();
+                let tx = self.tx.clone();
                 let spawned = std::thread::Builder::new()
                     .name("portico-health".into())
                     .spawn(move || {
@@ -247,9 +254,7 @@ impl Job {
         match &self.tls {
             None => exchange(tcp, request.as_bytes()),
             Some((tls, target)) => {
-                let conn = tls
-                    .blocking_connection(*target)
-                    .map_err(|e| e.to_string())?;
+                let conn = tls.session(*target).map_err(|e| e.to_string())?;
                 exchange(rustls::StreamOwned::new(conn, tcp), request.as_bytes())
             }
         }

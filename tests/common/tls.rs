@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use portico::tls::AcceptAnyCertificate;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind, ProtocolVersion,
-    RootCertStore, ServerConfig, ServerConnection, SignatureScheme, StreamOwned,
+    ClientConfig, ClientConnection, HandshakeKind, ProtocolVersion, RootCertStore, ServerConfig,
+    ServerConnection, StreamOwned,
 };
 
 use super::{read_response, Response};
@@ -177,56 +177,6 @@ impl Leaf {
 
 // ---------------------------------------------------------------- client
 
-/// Accepts whatever certificate the server shows (signatures are still checked), so a
-/// test can look at which certificate was served even when it is the wrong one.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Versions {
     Both,
@@ -295,7 +245,9 @@ impl TlsClientBuilder {
             }
             None => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
+                // Portico's own `tls.verify: false` verifier: signatures checked, any certificate
+                // accepted, so a test can look at which one was served even when it is wrong.
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider))),
         };
         let mut config = match self.client_cert {
             Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
