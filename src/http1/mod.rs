@@ -12,6 +12,7 @@ pub mod access;
 pub mod body;
 pub mod conn;
 pub mod encode;
+pub mod hop;
 pub mod parse;
 pub mod response;
 

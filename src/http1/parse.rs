@@ -135,6 +135,8 @@ pub struct RequestHead {
     pub host: Option<Span>,
     /// Connection lists "upgrade" and an Upgrade header is present.
     pub upgrade: bool,
+    /// Connection names other fields: see [`super::hop::HopByHop`].
+    pub connection_names: bool,
 }
 
 impl RequestHead {
@@ -154,6 +156,7 @@ impl RequestHead {
             expect_continue: false,
             host: None,
             upgrade: false,
+            connection_names: false,
         }
     }
 
@@ -369,6 +372,7 @@ pub fn parse_request(
     head.expect_continue = expect_continue && minor == 1;
     head.host = head.authority.or(host);
     head.upgrade = framing.upgrade && upgrade_header;
+    head.connection_names = framing.names_fields;
     Ok(true)
 }
 
@@ -530,6 +534,9 @@ pub(crate) struct Framing {
     pub close: bool,
     pub keep_alive_token: bool,
     pub upgrade: bool,
+    /// Some Connection token names a field other than Keep-Alive or Upgrade (both
+    /// hop-by-hop anyway), so forwarding must look the names up.
+    pub names_fields: bool,
 }
 
 impl Framing {
@@ -544,6 +551,8 @@ impl Framing {
                         self.keep_alive_token = true;
                     } else if token.eq_ignore_ascii_case(b"upgrade") {
                         self.upgrade = true;
+                    } else if !token.is_empty() {
+                        self.names_fields = true;
                     }
                 }
             }

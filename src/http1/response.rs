@@ -33,6 +33,11 @@ pub struct ResponseHead {
     pub body: ResponseBody,
     /// The upstream connection may carry another request after this body.
     pub keep_alive: bool,
+    /// The Content-Length the upstream sent, also where the body is `None` (a HEAD
+    /// answer or a 304 keeps the length of the representation).
+    pub content_length: Option<u64>,
+    /// Connection names other fields: see [`super::hop::HopByHop`].
+    pub connection_names: bool,
 }
 
 impl ResponseHead {
@@ -45,6 +50,8 @@ impl ResponseHead {
             head_len: 0,
             body: ResponseBody::None,
             keep_alive: false,
+            content_length: None,
+            connection_names: false,
         }
     }
 
@@ -152,5 +159,7 @@ pub fn parse_response(
         .map_or(Span::default(), |r| span_of(buf, r.as_bytes()));
     head.head_len = head_len;
     head.keep_alive = framing.keep_alive(minor) && head.body != ResponseBody::UntilClose;
+    head.content_length = framing.content_length;
+    head.connection_names = framing.names_fields;
     Ok(true)
 }

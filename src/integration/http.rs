@@ -24,6 +24,7 @@ use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::conn::{read_into, Conn};
 use crate::http1::encode;
+use crate::http1::hop::HopByHop;
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
 use crate::metrics::cells::bump;
@@ -306,16 +307,11 @@ async fn read_response_head(
     }
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) that a proxy must not forward, plus the headers
-/// this proxy sets itself.
-fn skip_request_header(name: &[u8]) -> bool {
-    const SKIP: &[&[u8]] = &[
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"upgrade",
+/// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). Content-Length
+/// is written once from the parsed length, so duplicates ("2, 2") are not passed on;
+/// Transfer-Encoding passes as sent, with the chunked body relayed as sent.
+fn written_by_proxy(name: &[u8]) -> bool {
+    const OWN: &[&[u8]] = &[
         b"host",
         b"expect",
         b"x-forwarded-for",
@@ -324,18 +320,9 @@ fn skip_request_header(name: &[u8]) -> bool {
         b"traceparent",
         b"x-amzn-trace-id",
         b"x-amzn-requestid",
-        // Written once from the parsed length: duplicates ("2, 2") are not passed on.
         b"content-length",
     ];
-    SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
-}
-
-/// Whether `name` is listed in the Connection header (and so is hop-by-hop too).
-pub fn named_by_connection(connection: Option<&[u8]>, name: &[u8]) -> bool {
-    connection.is_some_and(|v| {
-        v.split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-    })
+    OWN.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
 fn encode_request_head(
@@ -383,17 +370,14 @@ fn encode_request_head(
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
-    let connection = c.head.header(buf, "connection");
+    let hop = HopByHop::new(&c.head.headers, buf, c.head.connection_names);
     let mut forwarded_for: Option<(usize, usize)> = None;
     for hs in &c.head.headers {
         let name = hs.name.get(buf);
         if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
             forwarded_for = Some((hs.value.start as usize, hs.value.end as usize));
         }
-        if skip_request_header(name)
-            || named_by_connection(connection, name)
-            || map.is_some_and(|m| m.drops_header(name))
-        {
+        if written_by_proxy(name) || hop.drops(name) || map.is_some_and(|m| m.drops_header(name)) {
             continue;
         }
         out.extend_from_slice(name);

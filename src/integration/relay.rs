@@ -17,9 +17,9 @@ use crate::error::{Error, Kind};
 use crate::http1::body::{BodyError, ChunkedDecoder};
 use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
+use crate::http1::hop::{is_framing, joined_values, HopByHop};
 use crate::http1::parse::Method;
 use crate::http1::response::{ResponseBody, ResponseHead};
-use crate::integration::http::named_by_connection;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
@@ -225,24 +225,11 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
         out.extend_from_slice(encode::reason_phrase(status).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    let connection = c.rhead.header(buf, "connection");
+    let hop = HopByHop::new(&c.rhead.headers, buf, c.rhead.connection_names);
     for hs in &c.rhead.headers {
         let name = hs.name.get(buf);
-        let hop = [
-            &b"connection"[..],
-            b"keep-alive",
-            b"proxy-connection",
-            b"te",
-            b"trailer",
-            b"upgrade",
-            b"transfer-encoding",
-        ]
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name));
-        if hop
-            || named_by_connection(connection, name)
-            || edits.as_ref().is_some_and(|e| e.drops(name))
-        {
+        // Framing is written below for the body this relay sends, never copied.
+        if is_framing(name) || hop.drops(name) || edits.as_ref().is_some_and(|e| e.drops(name)) {
             continue;
         }
         out.extend_from_slice(name);
@@ -254,18 +241,31 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
         e.write_headers(&view, &resp, out);
     }
     match framing {
+        Framing::Length(n) => content_length(out, n),
+        // No body follows, but a HEAD answer and a 304 keep the representation's length
+        // (RFC 9110 §8.6); 1xx and 204 never carry one.
+        Framing::None if !matches!(c.rhead.status, 100..=199 | 204) => {
+            if let Some(n) = c.rhead.content_length {
+                content_length(out, n);
+            }
+        }
         Framing::Chunked => {
             // Relayed raw, so the upstream's codings (e.g. "gzip, chunked") still apply.
-            let te = c
-                .rhead
-                .header(buf, "transfer-encoding")
-                .unwrap_or(b"chunked");
-            encode::header(out, b"transfer-encoding", te);
+            out.extend_from_slice(b"transfer-encoding: ");
+            joined_values(&c.rhead.headers, buf, b"transfer-encoding", out);
+            out.extend_from_slice(b"\r\n");
         }
         Framing::Enchunk => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        _ => {}
+        // Close-delimited for the client: `keep` is false, so the head says close.
+        Framing::None | Framing::Dechunk | Framing::UntilClose => {}
     }
     encode::own_head_end(out, &c.request_id, keep, c.head.minor_version == 0);
+}
+
+fn content_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    encode::decimal(out, n);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Every value of an upstream response header, joined with commas.

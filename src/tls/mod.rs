@@ -45,6 +45,41 @@ impl<C> Io<C> {
     }
 }
 
+impl<C, SD> Io<C>
+where
+    C: DerefMut + Deref<Target = ConnectionCommon<SD>>,
+    SD: SideData,
+{
+    /// Whether an idle connection has received nothing since its last exchange (no byte,
+    /// no end of stream), so a request written now gets the answer to itself. A pooled
+    /// upstream connection that fails this is discarded: whatever arrived (a backend's
+    /// 408 after its own idle timeout, the rest of a body it was not asked for, a TLS
+    /// alert) was sent before our request and is never a response to it.
+    pub fn is_quiet(&mut self) -> bool {
+        match self {
+            Io::Plain(tcp) => socket_is_quiet(tcp),
+            Io::Tls(tls) => tls.is_quiet(),
+        }
+    }
+}
+
+/// One non-blocking peek: would a read now block? One syscall, nothing consumed, under
+/// either driver (no read is ever in flight on an idle connection).
+fn socket_is_quiet(tcp: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    // SAFETY: `byte` is valid for one byte of writes for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            tcp.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+}
+
 impl<C, SD> AsyncReadRent for Io<C>
 where
     C: DerefMut + Deref<Target = ConnectionCommon<SD>>,

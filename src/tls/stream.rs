@@ -158,6 +158,14 @@ where
         Ok(n)
     }
 
+    /// Whether nothing has arrived since the last read: no ciphertext or plaintext
+    /// buffered here or in rustls, and no byte or end of stream waiting on the socket.
+    pub fn is_quiet(&mut self) -> bool {
+        self.rpos == self.rbuf.len()
+            && !self.plaintext_pending()
+            && super::socket_is_quiet(&self.io)
+    }
+
     /// Sends close_notify; errors are of no interest to a connection that is ending.
     pub async fn close(&mut self) {
         self.session.send_close_notify();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::tls::UpstreamIo;
+use tracing::debug;
 
 use super::balance::{self, Rng};
 use crate::config::compile::{Snapshot, UpstreamRt};
@@ -89,11 +90,16 @@ impl Pools {
         let limit = pool.spec.pool.idle_timeout;
         let target = &mut st.targets[t];
         let mut pooled = None;
-        while let Some((stream, since)) = target.idle.pop() {
-            if now.duration_since(since) < limit {
-                pooled = Some(stream);
-                break;
+        while let Some((mut stream, since)) = target.idle.pop() {
+            if now.duration_since(since) >= limit {
+                continue;
             }
+            if !stream.is_quiet() {
+                debug!(upstream = %pool.spec.name, target = %target.addr, "idle connection received bytes or was closed; discarded");
+                continue;
+            }
+            pooled = Some(stream);
+            break;
         }
         let addr = target.addr;
         drop(st);

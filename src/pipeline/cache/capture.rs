@@ -7,8 +7,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::rules::{forbids_storing, StatusSet, MAX_ITEM_BYTES};
 use crate::http1::encode;
+use crate::http1::hop::HopByHop;
 use crate::http1::response::{ResponseBody, ResponseHead};
-use crate::integration::http::named_by_connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -38,16 +38,10 @@ pub struct Captured {
     pub initial_age: u64,
 }
 
-/// Headers a stored head leaves out: hop-by-hop ones, the framing (a hit always carries a
-/// content-length of its own), the per-request ids a hit gets anew, and `age` (a hit
-/// computes it).
-const LEFT_OUT: [&[u8]; 11] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"te",
-    b"trailer",
-    b"upgrade",
+/// Headers a stored head leaves out besides hop-by-hop ones: the framing (a hit always
+/// carries a content-length of its own), the per-request ids a hit gets anew, and `age`
+/// (a hit computes it).
+const LEFT_OUT: [&[u8]; 5] = [
     b"transfer-encoding",
     b"content-length",
     b"x-amzn-requestid",
@@ -86,7 +80,7 @@ impl Capture {
         if !self.statuses.contains(rhead.status) || matches!(rhead.status, 206 | 304) {
             return;
         }
-        let connection = rhead.header(buf, "connection");
+        let hop = HopByHop::new(&rhead.headers, buf, rhead.connection_names);
         let mut head = Vec::with_capacity(rhead.head_len + 32);
         head.extend_from_slice(b"HTTP/1.1 ");
         encode::decimal(&mut head, u64::from(rhead.status));
@@ -104,9 +98,7 @@ impl Capture {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0);
             }
-            if LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name))
-                || named_by_connection(connection, name)
-            {
+            if LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name)) || hop.drops(name) {
                 continue;
             }
             head.extend_from_slice(name);

@@ -1,0 +1,139 @@
+//! Which header fields a proxy drops when it forwards a message, and which it must write
+//! itself (RFC 9110 §7.6.1, RFC 9112 §6 and §9.6; the rules are listed in
+//! docs/HTTP-FRAMING.md).
+//!
+//! Hop-by-hop fields are the fixed list below plus every field the message's `Connection`
+//! header names. The framing fields, `Content-Length` and `Transfer-Encoding`, are never
+//! hop-by-hop, whatever `Connection` says: they describe the body that follows, so the
+//! proxy writes them for the body it actually sends. Honouring `Connection:
+//! transfer-encoding` would forward a chunked body with no framing header, and the next
+//! hop would read the chunks as a new message (request smuggling, or a response that runs
+//! into the next one).
+
+use super::parse::HeaderSpan;
+
+/// Fields that only ever describe one connection.
+const ALWAYS: [&[u8]; 6] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"upgrade",
+];
+
+/// `Content-Length` or `Transfer-Encoding`: where the body ends.
+pub fn is_framing(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"transfer-encoding")
+}
+
+/// The hop-by-hop fields of one message.
+#[derive(Clone, Copy)]
+pub struct HopByHop<'a> {
+    /// The message's headers and buffer, when its `Connection` header names any field
+    /// beyond close/keep-alive/upgrade (most messages: none, so nothing is scanned).
+    named: Option<(&'a [HeaderSpan], &'a [u8])>,
+}
+
+impl<'a> HopByHop<'a> {
+    /// `connection_names`: the parser's flag that some `Connection` field names other
+    /// fields (`RequestHead::connection_names`, `ResponseHead::connection_names`).
+    pub fn new(headers: &'a [HeaderSpan], buf: &'a [u8], connection_names: bool) -> Self {
+        HopByHop {
+            named: connection_names.then_some((headers, buf)),
+        }
+    }
+
+    /// Whether a proxy must not forward the field `name`. Never true for framing fields.
+    pub fn drops(&self, name: &[u8]) -> bool {
+        if ALWAYS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            return true;
+        }
+        let Some((headers, buf)) = self.named else {
+            return false;
+        };
+        if is_framing(name) || name.eq_ignore_ascii_case(b"host") {
+            return false;
+        }
+        // Every Connection field counts, not only the first.
+        headers
+            .iter()
+            .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"connection"))
+            .any(|h| {
+                h.value
+                    .get(buf)
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+            })
+    }
+}
+
+/// Every value of a header, joined with ", " (a repeated field is one list).
+pub fn joined_values(headers: &[HeaderSpan], buf: &[u8], name: &[u8], out: &mut Vec<u8>) {
+    let mut first = true;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+    {
+        if !first {
+            out.extend_from_slice(b", ");
+        }
+        first = false;
+        out.extend_from_slice(h.value.get(buf));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::parse::Span;
+
+    fn head(raw: &[u8]) -> Vec<HeaderSpan> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for line in raw.split(|&b| b == b'\n') {
+            let colon = line.iter().position(|&b| b == b':').unwrap();
+            let end = line.len();
+            let start_v = colon + 1 + line[colon + 1..].iter().take_while(|&&b| b == b' ').count();
+            out.push(HeaderSpan {
+                name: Span::new(pos, pos + colon),
+                value: Span::new(pos + start_v, pos + end),
+            });
+            pos += line.len() + 1;
+        }
+        out
+    }
+
+    #[test]
+    fn framing_fields_are_never_hop_by_hop() {
+        let raw = b"Connection: keep-alive, Transfer-Encoding, content-length, host\nTransfer-Encoding: chunked";
+        let h = head(raw);
+        let hop = HopByHop::new(&h, raw, true);
+        assert!(!hop.drops(b"transfer-encoding"));
+        assert!(!hop.drops(b"Content-Length"));
+        assert!(!hop.drops(b"Host"));
+        assert!(hop.drops(b"keep-alive"));
+        assert!(hop.drops(b"Connection"));
+    }
+
+    #[test]
+    fn every_connection_field_names_fields() {
+        let raw = b"Connection: keep-alive\nConnection: X-Secret , x-other\nX-Secret: 1";
+        let h = head(raw);
+        let hop = HopByHop::new(&h, raw, true);
+        assert!(hop.drops(b"x-secret"));
+        assert!(hop.drops(b"X-Other"));
+        assert!(!hop.drops(b"x-kept"));
+        // Without the parser's flag nothing beyond the fixed list is dropped.
+        assert!(!HopByHop::new(&h, raw, false).drops(b"x-secret"));
+    }
+
+    #[test]
+    fn joined_values_keep_every_field() {
+        let raw = b"Transfer-Encoding: gzip\nTransfer-Encoding: chunked";
+        let h = head(raw);
+        let mut out = Vec::new();
+        joined_values(&h, raw, b"transfer-encoding", &mut out);
+        assert_eq!(out, b"gzip, chunked");
+    }
+}

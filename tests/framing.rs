@@ -1,0 +1,274 @@
+//! Framing and connection reuse between client, Portico and backend (docs/HTTP-FRAMING.md):
+//! one client's bytes never reach another client. The backend here is a deliberately
+//! lenient HTTP/1.1 server, as many are: it frames requests by their headers alone, answers
+//! a line it can't parse with 400 and keeps the connection, and can be told to send bytes
+//! nobody asked for on an idle keep-alive connection. Everything runs under both drivers.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+
+/// What the backend saw: one line per request it read ("POST /x te=chunked body=hello"),
+/// or "unparsable: LINE" for a request line that is no request line.
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// What the backend does after answering a request with this path.
+fn after_answer(path: &str, s: &mut TcpStream) -> bool {
+    match path {
+        // An idle-timeout answer sent on its own, then the close (as nginx and Node do).
+        "/then-408" => {
+            thread::sleep(Duration::from_millis(150));
+            let _ = s.write_all(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 7\r\nconnection: close\r\n\r\ntimeout",
+            );
+            false
+        }
+        // A whole response nobody asked for, and the connection stays open.
+        "/then-extra" => {
+            thread::sleep(Duration::from_millis(150));
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstale");
+            true
+        }
+        _ => true,
+    }
+}
+
+/// The answer to one request: its own description, framed by `path`'s choice.
+fn answer(path: &str, described: &str) -> Vec<u8> {
+    let body = described.as_bytes();
+    let head = match path {
+        // Connection names the framing header of a keep-alive response.
+        "/cl-named" => format!(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, content-length\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        ),
+        "/te-named" => {
+            let mut out = b"HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\r\n0\r\n\r\n");
+            return out;
+        }
+        _ => format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()),
+    };
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn start_backend() -> (SocketAddr, Log) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let seen = seen.clone();
+            thread::spawn(move || serve(s, &seen));
+        }
+    });
+    (addr, log)
+}
+
+fn serve(s: TcpStream, log: &Mutex<Vec<String>>) {
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let parts: Vec<&str> = line.trim_end().split(' ').collect();
+        if parts.len() != 3 || !parts[2].starts_with("HTTP/") {
+            log.lock()
+                .unwrap()
+                .push(format!("unparsable: {}", line.trim_end()));
+            let _ =
+                w.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\n\r\nbad request");
+            continue;
+        }
+        let (method, path) = (parts[0].to_string(), parts[1].to_string());
+        let (mut length, mut chunked) = (0usize, false);
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':').unwrap_or((h, ""));
+            if n.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if n.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = v.to_ascii_lowercase().contains("chunked");
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                r.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                r.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else {
+            body.resize(length, 0);
+            r.read_exact(&mut body).unwrap();
+        }
+        let described = format!(
+            "{method} {path} te={} body={}",
+            if chunked { "chunked" } else { "none" },
+            String::from_utf8_lossy(&body)
+        );
+        log.lock().unwrap().push(described.clone());
+        if w.write_all(&answer(&path, &described)).is_err() || !after_answer(&path, &mut w) {
+            return;
+        }
+    }
+}
+
+/// One worker and one backend, so every request shares the worker's pool.
+fn config(backend: SocketAddr) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ header_timeout: 2s, idle_timeout: 10s, drain_timeout: 1s }}
+upstreams:
+  backend: {{ targets: ["{backend}"], connect_timeout: 1s }}
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "$default":
+        integration: {{ type: http, upstream: backend, timeout: 2s }}
+"#
+    )
+}
+
+/// A request whose Connection header names Transfer-Encoding reaches the backend framed,
+/// or not at all; either way the next client gets its own answer.
+#[test]
+fn connection_naming_transfer_encoding_does_not_desync_the_backend() {
+    let cases: [&[u8]; 3] = [
+        b"POST /x HTTP/1.1\r\nHost: t\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\nConnection: TRANSFER-ENCODING\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ];
+    for driver in DRIVERS {
+        for (i, smuggle) in cases.iter().enumerate() {
+            let (backend, log) = start_backend();
+            let p = Portico::start(&config(backend), driver);
+            let r = p.raw(smuggle);
+            let method = if i == 1 { "GET" } else { "POST" };
+            assert_eq!(r.status, 200, "{driver} case {i}: {}", r.text());
+            assert_eq!(
+                r.text(),
+                format!("{method} /x te=chunked body=hello"),
+                "{driver} case {i}"
+            );
+            // Another client, another connection: the pooled backend connection is reused.
+            let next = p.get("/next");
+            assert_eq!(next.text(), "GET /next te=none body=", "{driver} case {i}");
+            let seen = log.lock().unwrap().clone();
+            assert_eq!(
+                seen,
+                [
+                    format!("{method} /x te=chunked body=hello"),
+                    "GET /next te=none body=".to_string()
+                ],
+                "{driver} case {i}: the backend read something else"
+            );
+        }
+    }
+}
+
+/// A response whose Connection header names its framing header still reaches the client
+/// framed, so the next response on the same client connection is not read as its body.
+#[test]
+fn connection_naming_response_framing_keeps_the_client_in_step() {
+    let (backend, _log) = start_backend();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(backend), driver);
+        for path in ["/cl-named", "/te-named"] {
+            let mut c = Client::new(&p);
+            let first = c.get(path, "t");
+            assert_eq!(first.status, 200, "{driver} {path}");
+            let framed = first.header("content-length").is_some()
+                || first.header("transfer-encoding") == Some("chunked");
+            let closes = first.header("connection") == Some("close");
+            assert!(
+                framed || closes,
+                "{driver} {path}: unframed response on a kept connection: {:?}",
+                first.headers
+            );
+            assert_eq!(
+                first.text(),
+                format!("GET {path} te=none body="),
+                "{driver}"
+            );
+            if closes {
+                continue;
+            }
+            let second = c.get("/second", "t");
+            assert_eq!(
+                second.text(),
+                "GET /second te=none body=",
+                "{driver} {path}"
+            );
+        }
+        // HEAD keeps the length of what a GET would get, with no body.
+        let mut c = Client::new(&p);
+        let head = c.send(b"HEAD /cl-named HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(
+            head.header("content-length"),
+            Some("HEAD /cl-named te=none body=".len().to_string().as_str()),
+            "{driver}: {:?}",
+            head.headers
+        );
+        assert!(head.body.is_empty(), "{driver}");
+        let after = c.get("/after-head", "t");
+        assert_eq!(after.text(), "GET /after-head te=none body=", "{driver}");
+    }
+}
+
+/// Bytes a backend sends on an idle pooled connection (an idle-timeout 408, or a response
+/// nobody asked for) are never the answer to the next request.
+#[test]
+fn unsolicited_bytes_on_an_idle_pooled_connection_are_never_a_response() {
+    for driver in DRIVERS {
+        for trigger in ["/then-408", "/then-extra"] {
+            let (backend, log) = start_backend();
+            let p = Portico::start(&config(backend), driver);
+            let first = p.get(trigger);
+            assert_eq!(first.text(), format!("GET {trigger} te=none body="));
+            // Let the unsolicited bytes arrive on the now idle pooled connection.
+            thread::sleep(Duration::from_millis(400));
+            for n in 0..3 {
+                let r = p.get(&format!("/after/{n}"));
+                assert_eq!(r.status, 200, "{driver} {trigger}: {}", r.text());
+                assert_eq!(
+                    r.text(),
+                    format!("GET /after/{n} te=none body="),
+                    "{driver} {trigger}: another response was delivered"
+                );
+            }
+            assert_eq!(log.lock().unwrap().len(), 4, "{driver} {trigger}");
+        }
+    }
+}
