@@ -4,6 +4,9 @@
 //! a line it can't parse with 400 and keeps the connection, and can be told to send bytes
 //! nobody asked for on an idle keep-alive connection. Everything runs under both drivers.
 
+// The test backend's threads share one log; no request path here.
+#![allow(clippy::disallowed_types)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
