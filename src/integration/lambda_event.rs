@@ -371,12 +371,29 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, added: &Added, with_cookie: bool,
     let scheme: &[u8] = if v.https { b"https" } else { b"http" };
     values_of(out, std::iter::once(scheme), multi, b"");
     out.extend_from_slice(br#","x-forwarded-port":"#);
-    let mut port = Vec::with_capacity(5);
-    encode::decimal(&mut port, u64::from(added.port));
-    values_of(out, std::iter::once(&port[..]), multi, b"");
+    let mut digits = [0u8; 5];
+    values_of(
+        out,
+        std::iter::once(decimal(added.port, &mut digits)),
+        multi,
+        b"",
+    );
     out.extend_from_slice(br#","x-amzn-trace-id":"#);
     values_of(out, std::iter::once(added.trace_id), multi, b"");
     out.push(b'}');
+}
+
+/// `n` in decimal, in `buf`.
+fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 fn values_of<'a>(
@@ -588,52 +605,5 @@ pub fn escape(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_and_replaces_invalid_utf8() {
-        let mut out = Vec::new();
-        string(&mut out, b"a\"b\\c\nd\x01\xffe\xc3\xa9");
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\"a\\\"b\\\\c\\nd\\u0001\u{fffd}e\u{e9}\""
-        );
-    }
-
-    #[test]
-    fn percent_decoding() {
-        let mut out = Vec::new();
-        percent_decode(b"a%20b%2x%4", &mut out);
-        assert_eq!(out, b"a b%2x%4");
-        out.clear();
-        percent_decode(b"%C3%A9+", &mut out);
-        assert_eq!(out, "é+".as_bytes());
-    }
-
-    #[test]
-    fn query_pairs_group_in_order() {
-        let p = QueryPairs::decode(b"b=2&a=1&b=3&c&&a%20x=%41");
-        let mut out = Vec::new();
-        p.write(&mut out, Multi::Joined);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":"1","a x":"A","b":"2,3","c":""}"#
-        );
-        let mut out = Vec::new();
-        p.write(&mut out, Multi::List);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":["1"],"a x":["A"],"b":["2","3"],"c":[""]}"#
-        );
-    }
-
-    #[test]
-    fn text_or_binary() {
-        assert!(is_text(None, b"hello"));
-        assert!(is_text(Some(b"application/json; charset=utf-8"), b"{}"));
-        assert!(is_text(Some(b"application/vnd.api+json"), b"{}"));
-        assert!(!is_text(Some(b"application/octet-stream"), b"abc"));
-        assert!(!is_text(Some(b"text/plain"), b"\xff\xfe"));
-    }
-}
+#[path = "lambda_event_tests.rs"]
+mod tests;
