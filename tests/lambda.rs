@@ -107,7 +107,7 @@ fn payload_2_0_event_has_every_field() {
         assert_eq!(e["isBase64Encoded"], false);
         assert!(e.get("multiValueHeaders").is_none());
 
-        // A named stage stays in rawPath; a custom domain's base path does not.
+        // A named stage stays in rawPath, on a custom domain too; its base path does not.
         p.raw(b"DELETE /prod/v2/z HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         let e = f.last_event();
         assert_eq!(e["rawPath"], "/prod/v2/z");
@@ -117,7 +117,8 @@ fn payload_2_0_event_has_every_field() {
         assert!(e.get("queryStringParameters").is_none());
         p.raw(b"GET /api/v2/z HTTP/1.1\r\nHost: fn.example.com\r\nConnection: close\r\n\r\n");
         let e = f.last_event();
-        assert_eq!(e["rawPath"], "/v2/z");
+        assert_eq!(e["rawPath"], "/prod/v2/z");
+        assert_eq!(e["requestContext"]["http"]["path"], "/prod/v2/z");
         assert_eq!(e["requestContext"]["domainName"], "fn.example.com");
         assert_eq!(e["requestContext"]["stage"], "prod");
     }
@@ -299,7 +300,10 @@ fn function_errors_garbage_and_timeouts_are_502() {
         let p = Portico::start(&config(&f, &v1_shape), driver);
         let mut c = Client::new(&p);
         for (path, reason) in [
-            ("/v2/error", "function error (Unhandled)"),
+            (
+                "/v2/error",
+                "function error (Error): boom [X-Amz-Function-Error: Unhandled]",
+            ),
             ("/v2/garbage", "the answer is not JSON"),
             ("/v2/shape", "statusCode \"abc\" is not a status"),
             ("/v1shape", "payload format 1.0 needs one"),

@@ -8,9 +8,11 @@
 //! into the write buffer behind room left for the request head, so head and event go out
 //! in one write without copying the event; the answer is read over a pooled keep-alive
 //! connection (the function endpoint is an entry of the worker's upstream pools) within
-//! the route's timeout. A function error, a timeout, a refused connection, or an answer
-//! that is not JSON of the right shape is a 502 `{"message":"Internal server error"}`,
-//! logged with the reason.
+//! the route's timeout. A function error (`X-Amz-Function-Error`, or a runtime's error
+//! object: see `lambda_response`), a timeout, a refused connection, or an answer that is
+//! not JSON of the right shape is a 502 `{"message":"Internal server error"}`, logged at
+//! warn with the reason (at most `LOG_PER_SECOND` lines a second per worker, the next
+//! line counting those left out); a stack trace is never sent nor logged.
 
 use std::ops::Range;
 use std::time::Instant;
@@ -22,7 +24,7 @@ use monoio::io::AsyncWriteRentExt;
 use tracing::{debug, warn};
 
 use super::lambda_event;
-use super::lambda_response::{self, Reply};
+use super::lambda_response::{self, Refusal, Reply};
 use crate::config::compile::LambdaIntegration;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::conn::{read_into, within, Conn};
@@ -32,6 +34,7 @@ use crate::http1::response::{parse_response, ResponseBody};
 use crate::metrics::cells::bump;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
+use crate::pipeline::trace;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
@@ -125,8 +128,22 @@ pub async fn invoke(
     c.wbuf
         .reserve(room + 2 * head_len + body.len() / 3 * 4 + 1024);
     c.wbuf.resize(room, 0);
+    let mut trace_id = Vec::with_capacity(64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    trace::amzn_trace_value(
+        &mut trace_id,
+        c.head.header(&c.rbuf, "x-amzn-trace-id"),
+        &mut ctx.rng.borrow_mut(),
+        now,
+    );
+    let added = lambda_event::Added {
+        port: c.stream.local_port(),
+        trace_id: &trace_id,
+    };
     let view = request_view!(c, &gen.snap, &c.rbuf);
-    lambda_event::write_event(&mut c.wbuf, &view, l.format, body);
+    lambda_event::write_event(&mut c.wbuf, &view, l.format, body, &added);
     drop(decoded);
     let start = fill_head(&mut c.wbuf, room, &l.head);
 
@@ -139,15 +156,17 @@ pub async fn invoke(
                 Answer::InBuf(r) => &c.ubuf[r.clone()],
                 Answer::Decoded(v) => &v[..],
             };
-            lambda_response::parse(l.format, raw)
+            lambda_response::parse(l.format, raw).map_err(Refusal::into_reason)
         }
         Err(f) => Err(f.reason()),
     };
     let reply = match reply {
         Ok(reply) => reply,
         Err(reason) => {
-            let id = String::from_utf8_lossy(&c.request_id).into_owned();
-            warn!(url = %l.url, request_id = %id, reason = %reason, "lambda function failed");
+            if let Some(suppressed) = log_budget() {
+                let id = String::from_utf8_lossy(&c.request_id).into_owned();
+                warn!(url = %l.url, request_id = %id, reason = %reason, suppressed, "lambda function failed");
+            }
             c.out.integration_error.push_str(&reason);
             return answer_after_body(ctx, gen, c, consumed, 502, "Internal server error").await;
         }
@@ -160,6 +179,36 @@ pub async fn invoke(
     }
     shrink(c);
     keep
+}
+
+/// Failure log lines a worker writes per second; a failing function under load would
+/// otherwise write one line per request.
+const LOG_PER_SECOND: u32 = 20;
+
+thread_local! {
+    /// (the second, lines written in it, lines left out since the last one written).
+    static LOG_BUDGET: std::cell::Cell<(u64, u32, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
+}
+
+/// `Some(lines left out before this one)` when a failure may be logged now.
+fn log_budget() -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LOG_BUDGET.with(|b| {
+        let (second, written, left_out) = b.get();
+        let (written, left_out) = if second == now {
+            (written, left_out)
+        } else {
+            (0, left_out)
+        };
+        if written >= LOG_PER_SECOND {
+            b.set((now, written, left_out + 1));
+            return None;
+        }
+        b.set((now, written + 1, 0));
+        Some(left_out)
+    })
 }
 
 /// Large bodies grow the connection's buffers; a keep-alive connection should not hold
@@ -425,12 +474,18 @@ async fn exchange(
     };
     if let Some(kind) = c.rhead.header(&c.ubuf, "x-amz-function-error") {
         let kind = String::from_utf8_lossy(kind).into_owned();
-        let detail = match &answer {
-            Answer::InBuf(r) => String::from_utf8_lossy(&c.ubuf[r.clone()]).into_owned(),
-            Answer::Decoded(v) => String::from_utf8_lossy(v).into_owned(),
+        let body = match &answer {
+            Answer::InBuf(r) => &c.ubuf[r.clone()],
+            Answer::Decoded(v) => &v[..],
         };
-        let detail: String = detail.chars().take(300).collect();
-        return Err(Fail::Other(format!("function error ({kind}): {detail}")));
+        // The error's type and message, never its stack trace.
+        let error = serde_json::from_slice(body)
+            .ok()
+            .and_then(|v: serde_json::Value| lambda_response::function_error(v.as_object()?));
+        return Err(Fail::Other(match error {
+            Some(error) => format!("{error} [X-Amz-Function-Error: {kind}]"),
+            None => format!("function error ({kind})"),
+        }));
     }
     c.out.integration_status = Some(c.rhead.status);
     if !(200..300).contains(&c.rhead.status) {
@@ -519,38 +574,5 @@ async fn answer_after_body(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            parse_url("http://127.0.0.1:9000/2015-03-31/functions/function/invocations"),
-            Ok((
-                "127.0.0.1",
-                9000,
-                "/2015-03-31/functions/function/invocations"
-            ))
-        );
-        assert_eq!(parse_url("http://fn.local"), Ok(("fn.local", 80, "/")));
-        assert_eq!(parse_url("http://[::1]:81/x"), Ok(("[::1]", 81, "/x")));
-        assert_eq!(parse_url("http://[::1]/x"), Ok(("[::1]", 80, "/x")));
-        assert!(parse_url("https://x/").is_err());
-        assert!(parse_url("http://:80/").is_err());
-        assert!(parse_url("http://x:99999/").is_err());
-        assert!(parse_url("http://x/a b").is_err());
-    }
-
-    #[test]
-    fn head_fills_its_room_exactly() {
-        let head = b"POST /f HTTP/1.1\r\nhost: h\r\n";
-        let room = head.len() + LENGTH_ROOM;
-        let mut buf = vec![0u8; room];
-        buf.extend_from_slice(b"{\"a\":1}");
-        let start = fill_head(&mut buf, room, head);
-        assert_eq!(
-            &buf[start..],
-            b"POST /f HTTP/1.1\r\nhost: h\r\ncontent-length: 7\r\n\r\n{\"a\":1}"
-        );
-    }
-}
+#[path = "lambda_tests.rs"]
+mod tests;

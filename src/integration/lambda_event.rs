@@ -7,6 +7,28 @@
 //! percent-decoded (`+` stays `+`); a body is base64-encoded when it is not UTF-8 or its
 //! content-type is not a text type; bytes that are not UTF-8 elsewhere (header values)
 //! become U+FFFD so the event is always valid JSON.
+//!
+//! Paths, as API Gateway (HTTP APIs) writes them:
+//! - 2.0 `rawPath` and `requestContext.http.path`: on a named stage, `/{stage}` followed by
+//!   the path after the stage, on the default endpoint and on a custom domain alike; the
+//!   custom domain's API mapping key is never in it ("rawPath won't provide the API mapping
+//!   value", API Gateway's HTTP API Lambda guide). Handlers and libraries rely on it:
+//!   AWS Lambda Powertools cuts `len("/" + stage)` off `rawPath` whenever the stage is not
+//!   `$default`; serverless-express #465 and apig-wsgi #194 report `/{stage}` in
+//!   `rawPath` behind custom domains. The `$default` stage adds nothing.
+//! - 1.0 `path` and `requestContext.path`: the path as the client sent it, so the named
+//!   stage is in it on the default endpoint (captured HTTP API 1.0 events show
+//!   `"path": "/default/…"` for stage `default`) and the mapping key on a custom domain
+//!   (the same guide: "use format 1.0 and path to access the API mapping").
+//!
+//! Headers API Gateway adds, in both formats: `x-forwarded-for` (the client address
+//! appended), `x-forwarded-proto` and `x-forwarded-port` (the scheme and port the client
+//! connected to) and `x-amzn-trace-id` (the caller's trace root continued, or a new one);
+//! a client's own values of these four are replaced.
+//!
+//! 1.0 `requestContext.identity` carries every key AWS sends, `null` where Portico has
+//! nothing to say (IAM and Cognito callers). `requestContext.authorizer` is left out, as
+//! API Gateway leaves it out for routes without an authorizer.
 
 use std::ops::Range;
 
@@ -16,24 +38,54 @@ use crate::config::model::PayloadFormat;
 use crate::http1::encode;
 use crate::pipeline::context::{resolve, RequestView, Value, Var};
 
+/// What the gateway adds to the request's headers, found by the caller.
+pub struct Added<'a> {
+    /// The port the client connected to.
+    pub port: u16,
+    /// The `x-amzn-trace-id` value for this hop.
+    pub trace_id: &'a [u8],
+}
+
 /// Appends the event for the request in `v` with `body`.
-pub fn write_event(out: &mut Vec<u8>, v: &RequestView, format: PayloadFormat, body: &[u8]) {
+pub fn write_event(
+    out: &mut Vec<u8>,
+    v: &RequestView,
+    format: PayloadFormat,
+    body: &[u8],
+    added: &Added,
+) {
     match format {
-        PayloadFormat::V2 => v2(out, v, body),
-        PayloadFormat::V1 => v1(out, v, body),
+        PayloadFormat::V2 => v2(out, v, body, added),
+        PayloadFormat::V1 => v1(out, v, body, added),
     }
 }
 
-fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
+/// 2.0's `rawPath` as a JSON string (see the module comment).
+fn raw_path(out: &mut Vec<u8>, v: &RequestView) {
+    out.push(b'"');
+    let stage = &v.stage().name;
+    if !v.state.custom_domain {
+        escape(out, v.full_path());
+    } else if stage == "$default" {
+        escape(out, v.rest_path());
+    } else {
+        out.push(b'/');
+        escape(out, stage.as_bytes());
+        escape(out, v.span(v.state.rest));
+    }
+    out.push(b'"');
+}
+
+fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
     out.extend_from_slice(br#"{"version":"2.0","routeKey":"#);
     string(out, v.route().key.as_bytes());
     out.extend_from_slice(br#","rawPath":"#);
-    string(out, v.raw_path());
+    raw_path(out, v);
     out.extend_from_slice(br#","rawQueryString":"#);
     string(out, v.query());
     cookies(out, v);
     out.extend_from_slice(br#","headers":"#);
-    headers(out, v, false, Multi::Joined);
+    headers(out, v, added, false, Multi::Joined);
     let pairs = QueryPairs::decode(v.query());
     if !pairs.items.is_empty() {
         out.extend_from_slice(br#","queryStringParameters":"#);
@@ -70,7 +122,7 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
         ],
     );
     out.extend_from_slice(br#","path":"#);
-    string(out, v.raw_path());
+    raw_path(out, v);
     fields(
         out,
         v,
@@ -96,7 +148,7 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
     out.push(b'}');
 }
 
-fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
+fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
     fields(
         out,
         v,
@@ -107,9 +159,9 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
         ],
     );
     out.extend_from_slice(br#","headers":"#);
-    headers(out, v, true, Multi::Last);
+    headers(out, v, added, true, Multi::Last);
     out.extend_from_slice(br#","multiValueHeaders":"#);
-    headers(out, v, true, Multi::List);
+    headers(out, v, added, true, Multi::List);
     let pairs = QueryPairs::decode(v.query());
     for (key, multi) in [
         (&br#","queryStringParameters":"#[..], Multi::Last),
@@ -132,10 +184,21 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) {
             (br#","domainPrefix":"#, Var::DomainPrefix),
             (br#","extendedRequestId":"#, Var::ExtendedRequestId),
             (br#","httpMethod":"#, Var::HttpMethod),
-            (br#","identity":{"sourceIp":"#, Var::SourceIp),
-            (br#","userAgent":"#, Var::UserAgent),
         ],
     );
+    // In AWS's order; the caller's IAM and Cognito identity do not exist here.
+    out.extend_from_slice(
+        br#","identity":{"accessKey":null,"accountId":null,"caller":null,"cognitoAmr":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null"#,
+    );
+    fields(
+        out,
+        v,
+        &[
+            (br#","sourceIp":"#, Var::SourceIp),
+            (br#","user":null,"userAgent":"#, Var::UserAgent),
+        ],
+    );
+    out.extend_from_slice(br#","userArn":null"#);
     if let Some(cert) = v.client_cert {
         out.extend_from_slice(br#","clientCert":"#);
         client_cert(out, cert);
@@ -260,7 +323,7 @@ enum Multi {
 
 /// The headers object. Repeated names (any case) are grouped; a request has at most a
 /// hundred headers, so grouping by scanning is cheaper than building a map.
-fn headers(out: &mut Vec<u8>, v: &RequestView, with_cookie: bool, multi: Multi) {
+fn headers(out: &mut Vec<u8>, v: &RequestView, added: &Added, with_cookie: bool, multi: Multi) {
     let hs = &v.head.headers;
     let name = |i: usize| v.span(hs[i].name);
     let mut any = false;
@@ -270,6 +333,8 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, with_cookie: bool, multi: Multi) 
         let skip = (!with_cookie && n.eq_ignore_ascii_case(b"cookie"))
             || n.eq_ignore_ascii_case(b"x-forwarded-for")
             || n.eq_ignore_ascii_case(b"x-forwarded-proto")
+            || n.eq_ignore_ascii_case(b"x-forwarded-port")
+            || n.eq_ignore_ascii_case(b"x-amzn-trace-id")
             || (0..i).any(|j| name(j).eq_ignore_ascii_case(n));
         if skip {
             continue;
@@ -286,7 +351,8 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, with_cookie: bool, multi: Multi) 
             .map(|j| v.span(hs[j].value));
         values_of(out, values, multi, b",");
     }
-    // As API Gateway does: the client address appended, the scheme as Portico saw it.
+    // As API Gateway does: the client address appended, the scheme and port the client
+    // connected to, the trace id for this hop.
     if any {
         out.push(b',');
     }
@@ -304,7 +370,30 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, with_cookie: bool, multi: Multi) 
     out.extend_from_slice(br#","x-forwarded-proto":"#);
     let scheme: &[u8] = if v.https { b"https" } else { b"http" };
     values_of(out, std::iter::once(scheme), multi, b"");
+    out.extend_from_slice(br#","x-forwarded-port":"#);
+    let mut digits = [0u8; 5];
+    values_of(
+        out,
+        std::iter::once(decimal(added.port, &mut digits)),
+        multi,
+        b"",
+    );
+    out.extend_from_slice(br#","x-amzn-trace-id":"#);
+    values_of(out, std::iter::once(added.trace_id), multi, b"");
     out.push(b'}');
+}
+
+/// `n` in decimal, in `buf`.
+fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 fn values_of<'a>(
@@ -516,52 +605,5 @@ pub fn escape(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_and_replaces_invalid_utf8() {
-        let mut out = Vec::new();
-        string(&mut out, b"a\"b\\c\nd\x01\xffe\xc3\xa9");
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\"a\\\"b\\\\c\\nd\\u0001\u{fffd}e\u{e9}\""
-        );
-    }
-
-    #[test]
-    fn percent_decoding() {
-        let mut out = Vec::new();
-        percent_decode(b"a%20b%2x%4", &mut out);
-        assert_eq!(out, b"a b%2x%4");
-        out.clear();
-        percent_decode(b"%C3%A9+", &mut out);
-        assert_eq!(out, "é+".as_bytes());
-    }
-
-    #[test]
-    fn query_pairs_group_in_order() {
-        let p = QueryPairs::decode(b"b=2&a=1&b=3&c&&a%20x=%41");
-        let mut out = Vec::new();
-        p.write(&mut out, Multi::Joined);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":"1","a x":"A","b":"2,3","c":""}"#
-        );
-        let mut out = Vec::new();
-        p.write(&mut out, Multi::List);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":["1"],"a x":["A"],"b":["2","3"],"c":[""]}"#
-        );
-    }
-
-    #[test]
-    fn text_or_binary() {
-        assert!(is_text(None, b"hello"));
-        assert!(is_text(Some(b"application/json; charset=utf-8"), b"{}"));
-        assert!(is_text(Some(b"application/vnd.api+json"), b"{}"));
-        assert!(!is_text(Some(b"application/octet-stream"), b"abc"));
-        assert!(!is_text(Some(b"text/plain"), b"\xff\xfe"));
-    }
-}
+#[path = "lambda_event_tests.rs"]
+mod tests;

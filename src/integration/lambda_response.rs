@@ -6,6 +6,17 @@
 //! the function wrote it). 1.0: the object must have `statusCode`; `headers` and
 //! `multiValueHeaders` merge, and where both name a header the multi-value list wins.
 //! Anything else is a bad function response: the caller answers 502 and logs the reason.
+//!
+//! A function error is recognised without `X-Amz-Function-Error` too, because the Runtime
+//! Interface Emulator never sends that header: it answers a handler's exception with the
+//! runtime's error object as a plain 200. The rule ([`function_error`]): a JSON object
+//! with a string `errorMessage` and a string `errorType`, and no key other than those,
+//! `stackTrace`, `trace` (Node.js), `cause` (Java, .NET) and `requestId` (Python). Every
+//! AWS runtime writes exactly that shape for an unhandled error (Lambda itself writes
+//! `{"errorType":"Sandbox.Timedout","errorMessage":…}` for a timeout), and it has no
+//! `statusCode`, so no answer API Gateway would serve as a response is taken for one.
+//! Such an answer is a 502 in both formats, as API Gateway answers a function error; its
+//! message goes to the log, its stack trace to neither the client nor the log.
 
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -36,9 +47,59 @@ impl Reply {
     }
 }
 
-pub fn parse(format: PayloadFormat, raw: &[u8]) -> Result<Reply, String> {
-    let value: Value =
-        serde_json::from_slice(raw).map_err(|e| format!("the answer is not JSON: {e}"))?;
+/// Why a function's answer is not served.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The function failed: its error type and message (the stack trace is dropped).
+    FunctionError(String),
+    /// The answer is not a response of the payload format's shape.
+    Malformed(String),
+}
+
+impl Refusal {
+    pub fn into_reason(self) -> String {
+        match self {
+            Refusal::FunctionError(s) | Refusal::Malformed(s) => s,
+        }
+    }
+}
+
+/// Keys the AWS runtimes put in an unhandled-error object (see the module comment).
+const ERROR_KEYS: &[&str] = &[
+    "errorMessage",
+    "errorType",
+    "stackTrace",
+    "trace",
+    "cause",
+    "requestId",
+];
+
+/// `Some("errorType: errorMessage")` when `obj` is a runtime's error object.
+pub fn function_error(obj: &Map<String, Value>) -> Option<String> {
+    let (Some(Value::String(kind)), Some(Value::String(message))) =
+        (obj.get("errorType"), obj.get("errorMessage"))
+    else {
+        return None;
+    };
+    if !obj.keys().all(|k| ERROR_KEYS.contains(&k.as_str())) {
+        return None;
+    }
+    let message: String = message.chars().take(300).collect();
+    Some(format!("function error ({kind}): {message}"))
+}
+
+pub fn parse(format: PayloadFormat, raw: &[u8]) -> Result<Reply, Refusal> {
+    let value: Value = serde_json::from_slice(raw)
+        .map_err(|e| Refusal::Malformed(format!("the answer is not JSON: {e}")))?;
+    if let Value::Object(obj) = &value {
+        if let Some(error) = function_error(obj) {
+            return Err(Refusal::FunctionError(error));
+        }
+    }
+    parse_value(format, value, raw).map_err(Refusal::Malformed)
+}
+
+fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply, String> {
     match value {
         Value::Object(obj) if obj.contains_key("statusCode") => structured(format, obj),
         Value::Object(_) if format == PayloadFormat::V1 => {
@@ -220,7 +281,37 @@ mod tests {
             (V1, r#""text""#),
             (V1, r#"{"statusCode":200,"multiValueHeaders":{"a":"x"}}"#),
         ] {
-            assert!(parse(format, raw.as_bytes()).is_err(), "{raw}");
+            let r = parse(format, raw.as_bytes());
+            assert!(matches!(r, Err(Refusal::Malformed(_))), "{raw}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn runtime_error_objects_are_function_errors() {
+        for raw in [
+            // Python (with the emulator's requestId), Node.js, Java, Go, Lambda's timeout.
+            r#"{"errorMessage":"boom","errorType":"ValueError","requestId":"r","stackTrace":["  File \"/var/task/app.py\", line 3\n"]}"#,
+            r#"{"errorType":"Error","errorMessage":"boom","trace":["Error: boom","    at x (/var/task/index.js:1:7)"]}"#,
+            r#"{"errorMessage":"boom","errorType":"java.lang.RuntimeException","stackTrace":["a.B.c(B.java:9)"],"cause":{"errorMessage":"x"}}"#,
+            r#"{"errorMessage":"boom","errorType":"errorString"}"#,
+            r#"{"errorType":"Sandbox.Timedout","errorMessage":"boom"}"#,
+        ] {
+            for format in [V2, V1] {
+                match parse(format, raw.as_bytes()) {
+                    Err(Refusal::FunctionError(why)) => {
+                        assert!(why.contains("boom") && !why.contains("/var/task"), "{why}")
+                    }
+                    other => panic!("{raw}: {other:?}"),
+                }
+            }
+        }
+        // Not the runtimes' shape: served as 2.0 bare answers, as API Gateway serves them.
+        for raw in [
+            r#"{"errorMessage":"shown to the user"}"#,
+            r#"{"errorMessage":"m","errorType":"t","detail":"an application's own error body"}"#,
+            r#"{"errorMessage":5,"errorType":"t"}"#,
+        ] {
+            assert_eq!(ok(V2, raw).status, 200, "{raw}");
         }
     }
 }

@@ -30,7 +30,8 @@ pub struct RequestState {
     pub route: u32,
     /// The stage's canary served this request (its variables and integrations).
     pub canary: bool,
-    /// The Host named a custom domain: its base-path mapping is not part of 2.0's rawPath.
+    /// The Host named a custom domain (whose base-path mapping is not part of 2.0's
+    /// rawPath, where a named stage is).
     pub custom_domain: bool,
     /// The request path after the base path.
     pub rest: Span,
@@ -159,16 +160,6 @@ impl<'a> RequestView<'a> {
         match self.span(self.state.rest) {
             b"" => b"/",
             p => p,
-        }
-    }
-
-    /// Payload 2.0's rawPath: the path without a custom domain's base-path mapping (on
-    /// the default endpoint the stage stays in, as in API Gateway).
-    pub fn raw_path(&self) -> &'a [u8] {
-        if self.state.custom_domain {
-            self.rest_path()
-        } else {
-            self.full_path()
         }
     }
 

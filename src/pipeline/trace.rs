@@ -64,6 +64,13 @@ pub fn traceparent(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng) {
 
 /// Appends the `X-Amzn-Trace-Id` header line for the upstream request.
 pub fn amzn_trace_id(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng, now_secs: u64) {
+    out.extend_from_slice(b"x-amzn-trace-id: ");
+    amzn_trace_value(out, incoming, rng, now_secs);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the `X-Amzn-Trace-Id` value for the next hop (`Root=…;Parent=…;Sampled=…`).
+pub fn amzn_trace_value(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng, now_secs: u64) {
     let field = |name: &[u8]| {
         incoming?
             .split(|&b| b == b';')
@@ -73,7 +80,7 @@ pub fn amzn_trace_id(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng, 
                 k.eq_ignore_ascii_case(name).then(|| &v[1..])
             })
     };
-    out.extend_from_slice(b"x-amzn-trace-id: Root=");
+    out.extend_from_slice(b"Root=");
     match field(b"Root")
         .filter(|r| r.len() <= 64 && r.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-'))
     {
@@ -93,7 +100,6 @@ pub fn amzn_trace_id(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng, 
         .unwrap_or(b"1");
     out.extend_from_slice(b";Sampled=");
     out.extend_from_slice(sampled);
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -43,6 +43,16 @@ impl<C> Io<C> {
     pub fn is_tls(&self) -> bool {
         matches!(self, Io::Tls(_))
     }
+
+    /// The socket's local port: for an accepted connection, the port the client
+    /// connected to (0 if the socket can't say).
+    pub fn local_port(&self) -> u16 {
+        let tcp = match self {
+            Io::Plain(s) => s,
+            Io::Tls(s) => s.tcp(),
+        };
+        tcp.local_addr().map_or(0, |a| a.port())
+    }
 }
 
 impl<C, SD> Io<C>

@@ -33,6 +33,13 @@ pub struct TlsStream<C> {
     wbuf: Vec<u8>,
 }
 
+impl<C> TlsStream<C> {
+    /// The TCP socket under the TLS session.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.io
+    }
+}
+
 impl<C, SD> TlsStream<C>
 where
     C: DerefMut + Deref<Target = ConnectionCommon<SD>>,

@@ -1,0 +1,35 @@
+//! Unit tests of `lambda.rs`.
+
+use super::*;
+
+#[test]
+fn urls() {
+    assert_eq!(
+        parse_url("http://127.0.0.1:9000/2015-03-31/functions/function/invocations"),
+        Ok((
+            "127.0.0.1",
+            9000,
+            "/2015-03-31/functions/function/invocations"
+        ))
+    );
+    assert_eq!(parse_url("http://fn.local"), Ok(("fn.local", 80, "/")));
+    assert_eq!(parse_url("http://[::1]:81/x"), Ok(("[::1]", 81, "/x")));
+    assert_eq!(parse_url("http://[::1]/x"), Ok(("[::1]", 80, "/x")));
+    assert!(parse_url("https://x/").is_err());
+    assert!(parse_url("http://:80/").is_err());
+    assert!(parse_url("http://x:99999/").is_err());
+    assert!(parse_url("http://x/a b").is_err());
+}
+
+#[test]
+fn head_fills_its_room_exactly() {
+    let head = b"POST /f HTTP/1.1\r\nhost: h\r\n";
+    let room = head.len() + LENGTH_ROOM;
+    let mut buf = vec![0u8; room];
+    buf.extend_from_slice(b"{\"a\":1}");
+    let start = fill_head(&mut buf, room, head);
+    assert_eq!(
+        &buf[start..],
+        b"POST /f HTTP/1.1\r\nhost: h\r\ncontent-length: 7\r\n\r\n{\"a\":1}"
+    );
+}
