@@ -24,7 +24,7 @@ use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::conn::{read_into, Conn};
 use crate::http1::encode;
-use crate::http1::hop::HopByHop;
+use crate::http1::hop::{write_transfer_encoding, HopByHop};
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
 use crate::metrics::cells::bump;
@@ -307,9 +307,10 @@ async fn read_response_head(
     }
 }
 
-/// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). Content-Length
-/// is written once from the parsed length, so duplicates ("2, 2") are not passed on;
-/// Transfer-Encoding passes as sent, with the chunked body relayed as sent.
+/// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). The framing is
+/// written for the body sent: Content-Length once from the parsed length, so duplicates
+/// ("2, 2") are not passed on; Transfer-Encoding from the parsed codings, with the chunked
+/// body relayed as sent.
 fn written_by_proxy(name: &[u8]) -> bool {
     const OWN: &[&[u8]] = &[
         b"host",
@@ -321,6 +322,7 @@ fn written_by_proxy(name: &[u8]) -> bool {
         b"x-amzn-trace-id",
         b"x-amzn-requestid",
         b"content-length",
+        b"transfer-encoding",
     ];
     OWN.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
@@ -410,7 +412,8 @@ fn encode_request_head(
         BodyKind::Empty if c.head.header(buf, "content-length").is_some() => {
             out.extend_from_slice(b"content-length: 0\r\n");
         }
-        _ => {}
+        BodyKind::Chunked => write_transfer_encoding(&c.head.headers, buf, out),
+        BodyKind::Empty => {}
     }
     let mut rng = ctx.rng.borrow_mut();
     trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);

@@ -17,7 +17,7 @@ use crate::error::{Error, Kind};
 use crate::http1::body::{BodyError, ChunkedDecoder};
 use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
-use crate::http1::hop::{is_framing, joined_values, HopByHop};
+use crate::http1::hop::{is_framing, write_transfer_encoding, HopByHop};
 use crate::http1::parse::Method;
 use crate::http1::response::{ResponseBody, ResponseHead};
 use crate::pipeline::context::request_view;
@@ -251,9 +251,7 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
         }
         Framing::Chunked => {
             // Relayed raw, so the upstream's codings (e.g. "gzip, chunked") still apply.
-            out.extend_from_slice(b"transfer-encoding: ");
-            joined_values(&c.rhead.headers, buf, b"transfer-encoding", out);
-            out.extend_from_slice(b"\r\n");
+            write_transfer_encoding(&c.rhead.headers, buf, out);
         }
         Framing::Enchunk => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         // Close-delimited for the client: `keep` is false, so the head says close.
