@@ -100,6 +100,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
     f.set(d, "state_dir", &mut cfg.state_dir, |d, v, p| {
         d.string(v, p).map(PathBuf::from)
     });
+    cfg.state_dir_set = f.get("state_dir").is_some();
     cfg.upstreams = named(d, &f, "upstreams", upstream);
     cfg.apis = named(d, &f, "apis", api);
     cfg.domains = named(d, &f, "domains", domain);

@@ -11,6 +11,8 @@ pub struct Config {
     pub server: Server,
     pub admin: Option<Admin>,
     pub state_dir: PathBuf,
+    /// Whether the file wrote `state_dir` (else `paths::resolve` picks the default).
+    pub state_dir_set: bool,
     pub upstreams: Vec<(String, Upstream)>,
     pub apis: Vec<(String, Api)>,
     pub domains: Vec<(String, Domain)>,
