@@ -1,6 +1,6 @@
-//! YAML text → `Config`, collecting every decode error with its key path (DESIGN.md §4).
-//! Cross-references (does this upstream exist?) are `validate.rs`'s job; this file only
-//! checks that each value has the right shape.
+//! YAML text → `Config`, collecting every decode error with its key path
+//! (docs/ARCHITECTURE.md, Config file). Cross-references (does this upstream exist?) are
+//! `validate.rs`'s job; this file only checks that each value has the right shape.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
