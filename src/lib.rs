@@ -1,4 +1,4 @@
-//! Portico: a self-hosted API gateway and edge proxy. See DESIGN.md for the shape:
+//! Portico: a self-hosted API gateway and edge proxy. See docs/ARCHITECTURE.md for the shape:
 //! pinned thread-per-core workers (runtime) accept connections (http1::conn), route them
 //! (router) and run their integration (integration), which uses per-worker upstream pools
 //! (upstream). The config is compiled once into an immutable snapshot (config).

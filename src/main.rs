@@ -78,8 +78,8 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(path: &Path) -> ExitCode {
-    let loaded =
-        config::read(path).and_then(|text| Ok((config::load_and_validate_text(&text)?, text)));
+    let loaded = config::read(path)
+        .and_then(|text| Ok((config::load_and_validate_file_text(&text, path)?, text)));
     let (cfg, text) = match loaded {
         Ok(cfg) => cfg,
         Err(errors) => {

@@ -1,6 +1,7 @@
-//! The command line (DESIGN §3): `portico check` on the shipped configs and on files with
-//! several mistakes, `portico run` refusing a bad file or a taken port, the default config
-//! with no `-c`, signals, and the driver choice (PORTICO_DRIVER, server.driver) in the log.
+//! The command line (docs/ARCHITECTURE.md, Command line): `portico check` on the shipped
+//! configs and on files with several mistakes, `portico run` refusing a bad file or a taken
+//! port, the default config with no `-c`, signals, and the driver choice (PORTICO_DRIVER,
+//! server.driver) in the log.
 
 mod common;
 

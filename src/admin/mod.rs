@@ -1,7 +1,7 @@
-//! The admin API on its own listener (DESIGN.md §6): health, metrics, reload, config,
-//! API keys, usage, cache flush. It runs on
-//! its own thread, never on a worker, and reaches the workers only through the shared
-//! state they read (the key table, usage counters, metric cells).
+//! The admin API on its own listener (docs/ARCHITECTURE.md, Admin API): health, metrics,
+//! reload, config, API keys, usage, cache flush. It runs on its own thread, never on a
+//! worker, and reaches the workers only through the shared state they read (the key table,
+//! usage counters, metric cells).
 
 pub mod cache;
 pub mod config;

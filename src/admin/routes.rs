@@ -53,7 +53,7 @@ const fn public(method: Method, pattern: &'static str, handler: Handler) -> Rout
     }
 }
 
-/// Every admin route (DESIGN.md §6).
+/// Every admin route (docs/ARCHITECTURE.md, Admin API).
 pub fn table() -> Vec<Route> {
     vec![
         public(Method::Get, "/health", health),

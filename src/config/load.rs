@@ -1,6 +1,6 @@
-//! YAML text → `Config`, collecting every decode error with its key path (DESIGN.md §4).
-//! Cross-references (does this upstream exist?) are `validate.rs`'s job; this file only
-//! checks that each value has the right shape.
+//! YAML text → `Config`, collecting every decode error with its key path
+//! (docs/ARCHITECTURE.md, Config file). Cross-references (does this upstream exist?) are
+//! `validate.rs`'s job; this file only checks that each value has the right shape.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -100,6 +100,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
     f.set(d, "state_dir", &mut cfg.state_dir, |d, v, p| {
         d.string(v, p).map(PathBuf::from)
     });
+    cfg.state_dir_set = f.get("state_dir").is_some();
     cfg.upstreams = named(d, &f, "upstreams", upstream);
     cfg.apis = named(d, &f, "apis", api);
     cfg.domains = named(d, &f, "domains", domain);

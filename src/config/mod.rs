@@ -8,6 +8,7 @@ pub mod compile;
 mod decode;
 pub mod load;
 pub mod model;
+pub mod paths;
 pub mod traffic;
 pub mod validate;
 pub mod view;
@@ -77,8 +78,9 @@ impl From<ConfigError> for ConfigErrors {
 /// Loads the file and checks its cross-references, reporting every problem at once.
 /// Values that failed to decode are left out of validation: a cross-reference error at
 /// or under a path the decoder already reported would only repeat it.
+/// Relative file paths in it are resolved against the file's directory (`paths`).
 pub fn load_and_validate(path: &Path) -> Result<Config, ConfigErrors> {
-    load_and_validate_text(&read(path)?)
+    load_and_validate_file_text(&read(path)?, path)
 }
 
 /// Reads a config file; an unreadable file is one error.
@@ -92,9 +94,22 @@ pub fn read(path: &Path) -> Result<String, ConfigErrors> {
     })
 }
 
-/// [`load_and_validate`] on text already read.
+/// [`load_and_validate`] on text already read from the file at `path`.
+pub fn load_and_validate_file_text(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    load_and_validate_in(text, &paths::base_dir(path))
+}
+
+/// [`load_and_validate`] on text that has no file: relative paths in it are relative to
+/// the working directory.
 pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
-    let (cfg, mut errors) = load::load_partial(text)?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    load_and_validate_in(text, &cwd)
+}
+
+/// Relative file paths in `text` are resolved against `base`.
+fn load_and_validate_in(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
+    let (mut cfg, mut errors) = load::load_partial(text)?;
+    paths::resolve(&mut cfg, base);
     let decoded_cleanly = errors.is_empty();
     for e in validate::validate(&cfg) {
         let overlaps = |d: &ConfigError| e.path.starts_with(&d.path) || d.path.starts_with(&e.path);
@@ -106,7 +121,6 @@ pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
         return Err(ConfigErrors(errors));
     }
     // Files are read only once the text itself is sound.
-    let mut cfg = cfg;
     cfg.tls = crate::tls::load(&cfg).map_err(ConfigErrors)?;
     Ok(cfg)
 }

@@ -1,6 +1,7 @@
-//! The config file as typed values (DESIGN.md §4). `load.rs` fills these from YAML,
-//! `validate.rs` checks their cross-references, `compile.rs` turns them into runtime tables.
-//! Maps keep file order (`Vec<(String, T)>`) where order is visible to users in errors.
+//! The config file as typed values (docs/ARCHITECTURE.md, Config file). `load.rs` fills
+//! these from YAML, `validate.rs` checks their cross-references, `compile.rs` turns them
+//! into runtime tables. Maps keep file order (`Vec<(String, T)>`) where order is visible to
+//! users in errors.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,8 @@ pub struct Config {
     pub server: Server,
     pub admin: Option<Admin>,
     pub state_dir: PathBuf,
+    /// Whether the file wrote `state_dir` (else `paths::resolve` picks the default).
+    pub state_dir_set: bool,
     pub upstreams: Vec<(String, Upstream)>,
     pub apis: Vec<(String, Api)>,
     pub domains: Vec<(String, Domain)>,

@@ -1,5 +1,5 @@
 //! Loading and validation tests: exact key paths for every kind of error, several errors
-//! at once, and the DESIGN.md §4 example.
+//! at once, and one file with every key.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,8 +9,8 @@ use super::model::*;
 use super::validate::validate;
 use super::{load_and_validate, ConfigError, ConfigErrors};
 
-/// DESIGN.md §4, verbatim.
-const DESIGN_EXAMPLE: &str = r#"server:
+/// Every key the config file has, in one file (README, Config reference).
+const FULL_EXAMPLE: &str = r#"server:
   listen: ["127.0.0.1:8080"]          # plain HTTP listeners
   tls_listen: ["0.0.0.0:8443"]        # TLS listeners; certificates come from domains:
   workers: auto                       # or a number
@@ -140,7 +140,7 @@ apis:
 
 #[test]
 fn design_example_loads() {
-    let cfg = load(DESIGN_EXAMPLE);
+    let cfg = load(FULL_EXAMPLE);
     assert_eq!(
         cfg.server.listen,
         [SocketAddr::from(([127, 0, 0, 1], 8080))]
@@ -211,7 +211,7 @@ fn design_example_loads() {
     assert_eq!(cfg.api_keys[0].value, "alice-secret-key-0123456789");
     // The example maps v2 to a stage it never defines; everything else checks out.
     assert_eq!(
-        check(DESIGN_EXAMPLE),
+        check(FULL_EXAMPLE),
         [r#"domains."api.example.com".mappings.v2: API "shop" has no stage "beta""#]
     );
 }

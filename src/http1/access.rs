@@ -1,6 +1,6 @@
 //! The access-log side of a connection: the request fields a log line needs are copied
 //! before the handler consumes the request from `rbuf`, and the line is formatted into
-//! the worker's buffer after the response (DESIGN.md §4 `access_log`).
+//! the worker's buffer after the response (`server.access_log`; docs/ARCHITECTURE.md, Config file).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

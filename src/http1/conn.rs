@@ -435,7 +435,8 @@ impl Conn {
         self.head.keep_alive && discardable && !ctx.drain.closing()
     }
 
-    /// The gateway answers for itself with `{"message": ...}` (DESIGN.md §5).
+    /// The gateway answers for itself with `{"message": ...}` (docs/ARCHITECTURE.md,
+    /// Gateway answers).
     pub async fn answer(
         &mut self,
         ctx: &WorkerCtx,

@@ -1,6 +1,6 @@
-//! Writing heads and the gateway's own answers (DESIGN §5) into a caller-owned Vec. Nothing
-//! here allocates when the Vec already has room, so a connection can keep one write buffer
-//! for its whole life.
+//! Writing heads and the gateway's own answers (docs/ARCHITECTURE.md, Gateway answers) into
+//! a caller-owned Vec. Nothing here allocates when the Vec already has room, so a
+//! connection can keep one write buffer for its whole life.
 
 /// RFC 9110 reason phrases. Unknown codes get "" (the status line stays valid: the space
 /// before the reason is still written, and clients ignore the phrase anyway).
@@ -130,10 +130,11 @@ pub fn decimal(out: &mut Vec<u8>, mut n: u64) {
 const JSON_OPEN: &[u8] = br#"{"message":""#;
 const JSON_CLOSE: &[u8] = br#""}"#;
 
-/// The gateway's own answers (DESIGN §5): `{"message":"..."}` with the message JSON-escaped,
-/// content-type application/json, content-length, x-amzn-RequestId and apigw-requestid set
-/// to `request_id`, "connection: close" when !keep_alive ("connection: keep-alive" for an
-/// HTTP/1.0 client that keeps it), then `extra` headers (e.g. retry-after). Appends to `out`.
+/// The gateway's own answers (docs/ARCHITECTURE.md, Gateway answers): `{"message":"..."}`
+/// with the message JSON-escaped, content-type application/json, content-length,
+/// x-amzn-RequestId and apigw-requestid set to `request_id`, "connection: close" when
+/// !keep_alive ("connection: keep-alive" for an HTTP/1.0 client that keeps it), then
+/// `extra` headers (e.g. retry-after). Appends to `out`.
 pub fn gateway_response(
     out: &mut Vec<u8>,
     status: u16,

@@ -1,4 +1,4 @@
-//! Every metric name, once (DESIGN.md §6).
+//! Every metric name, once (docs/ARCHITECTURE.md, Metrics).
 
 pub const REQUESTS_TOTAL: &str = "portico_requests_total";
 pub const REQUEST_DURATION: &str = "portico_request_duration_seconds";

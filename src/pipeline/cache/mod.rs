@@ -1,5 +1,5 @@
 //! The response cache: one shard per worker and stage, no locks, no cross-thread traffic
-//! but the flush counters (DESIGN.md §1).
+//! but the flush counters (docs/ARCHITECTURE.md, Shape).
 //!
 //! Life of a cacheable request (`serve::before`, called by `http1::conn::handle` before
 //! the integration runs; `serve::after` once it has):
