@@ -281,7 +281,9 @@ pub fn run() -> Result<(), StartError> {
     for t in threads {
         let _ = t.join();
     }
-    // Drained: the last usage counts go to the store before the process exits.
+    // Drained: the last access-log lines and usage counts are written before the
+    // process exits.
+    crate::metrics::access_log::finish(Duration::from_secs(2));
     shared.shutdown();
     if let Some(admin) = admin {
         admin.stop();
