@@ -40,6 +40,8 @@ pub struct WorkerCtx {
     current: RefCell<Rc<Generation>>,
     /// API keys, quotas, plan throttles: this worker's side (pipeline::admission).
     pub traffic: crate::pipeline::Local,
+    /// Buffers of connections that are idle, for the next request to take.
+    pub spares: RefCell<super::buffers::Spares>,
 }
 
 /// One config generation as a worker sees it: the shared snapshot plus the worker's own
@@ -332,6 +334,7 @@ async fn worker_main(
         seed,
         current: RefCell::new(Rc::new(Generation::build(id, seed, number, snap, None))),
         traffic: crate::pipeline::Local::new(shared, id),
+        spares: RefCell::default(),
     });
     listeners.spawn_pending(&ctx);
     let _ = ready.send(Ok(()));
