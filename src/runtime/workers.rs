@@ -42,6 +42,8 @@ pub struct WorkerCtx {
     pub traffic: crate::pipeline::Local,
     /// Buffers of connections that are idle, for the next request to take.
     pub spares: RefCell<super::buffers::Spares>,
+    /// Idle keep-alive connections waiting with a buffer (http1::conn caps them).
+    pub idle_with_buffers: std::cell::Cell<usize>,
 }
 
 /// One config generation as a worker sees it: the shared snapshot plus the worker's own
@@ -335,6 +337,7 @@ async fn worker_main(
         current: RefCell::new(Rc::new(Generation::build(id, seed, number, snap, None))),
         traffic: crate::pipeline::Local::new(shared, id),
         spares: RefCell::default(),
+        idle_with_buffers: std::cell::Cell::new(0),
     });
     listeners.spawn_pending(&ctx);
     let _ = ready.send(Ok(()));
