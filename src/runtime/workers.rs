@@ -480,6 +480,9 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
                     ctx.connection_closed();
                 });
             }
+            // Stopping takes the socket out of LISTEN (`stop_listening`), which fails
+            // the pending accept (EINVAL); that is the stop, not an error.
+            Err(_) if ctx.drain.closing() || l.stop.closing() || stop_requested() => return,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning on the error.
                 error!(worker = ctx.id, error = %e, "accept failed");
