@@ -1,4 +1,5 @@
-//! The `portico` command: `run` serves, `check` validates a config file.
+//! The `portico` command: `run` serves, `check` validates a config file, `routes` shows
+//! what it would serve.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ static GLOBAL: MiMalloc = MiMalloc;
     about = "Self-hosted API gateway and edge proxy"
 )]
 struct Cli {
+    /// Config file [default: config/portico.yaml, else /etc/portico/portico.yaml]
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,15 +30,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve (the default). SIGTERM/SIGINT drain and exit 0.
-    Run {
-        /// Config file [default: config/portico.yaml, else /etc/portico/portico.yaml]
-        #[arg(short, long)]
-        config: Option<PathBuf>,
-    },
+    Run,
     /// Validate a config file: exit 0, or 1 with every error and its key path.
-    Check {
-        #[arg(short, long)]
-        config: Option<PathBuf>,
+    Check,
+    /// What would be served: domain and base path, API, stage, route, integration, auth.
+    Routes {
+        /// The JSON that admin `GET /routes` answers.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -57,10 +60,30 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run { config: None }) {
-        Command::Check { config } => check(&config.unwrap_or_else(default_config)),
-        Command::Run { config } => run(&config.unwrap_or_else(default_config)),
+    let path = cli.config.unwrap_or_else(default_config);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => check(&path),
+        Command::Routes { json } => routes(&path, json),
+        Command::Run => run(&path),
     }
+}
+
+fn routes(path: &Path, json: bool) -> ExitCode {
+    let cfg = match config::load_and_validate(path) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
+            eprintln!("{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    let stages = config::served::stages(&cfg);
+    if json {
+        println!("{:#}", config::served::to_json(&stages));
+    } else {
+        print!("{}", config::served::to_text(&stages));
+    }
+    ExitCode::SUCCESS
 }
 
 fn check(path: &Path) -> ExitCode {

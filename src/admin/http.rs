@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(req.query("x"), Some("1"));
         assert_eq!(req.header("host"), Some(&b"a"[..]));
         assert_eq!(req.body, b"body");
-        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let chunked = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(parse(chunked).unwrap_err().0, 411);
     }
 }

@@ -8,6 +8,7 @@ pub mod compile;
 mod decode;
 pub mod load;
 pub mod model;
+pub mod served;
 pub mod traffic;
 pub mod validate;
 pub mod view;

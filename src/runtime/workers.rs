@@ -278,6 +278,10 @@ pub fn run() -> Result<(), StartError> {
         }
     }
     info!(workers = count, driver = driver.name(), listen = ?server.listen, tls_listen = ?server.tls_listen, "portico is serving");
+    for s in &snapshot.served {
+        let urls: Vec<&str> = s.entries.iter().map(|e| e.url.as_str()).collect();
+        info!(api = %s.api, stage = %s.stage, urls = %urls.join(" "), routes = s.routes.len(), "serving API stage");
+    }
     for t in threads {
         let _ = t.join();
     }
