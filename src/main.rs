@@ -86,36 +86,62 @@ fn routes(path: &Path, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn check(path: &Path) -> ExitCode {
-    match config::load_and_validate(path) {
-        Ok(_) => {
-            println!("{}: ok", path.display());
-            ExitCode::SUCCESS
-        }
+/// Reads and checks the file: the report and the text.
+fn report(path: &Path) -> (config::Report, String) {
+    match config::read(path) {
+        Ok(text) => (config::check_text(&text), text),
         Err(errors) => {
-            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
-            eprintln!("{errors}");
-            ExitCode::from(1)
+            let report = config::Report {
+                config: None,
+                errors: errors.0,
+                warnings: Vec::new(),
+            };
+            (report, String::new())
         }
     }
 }
 
-fn run(path: &Path) -> ExitCode {
-    let loaded =
-        config::read(path).and_then(|text| Ok((config::load_and_validate_text(&text)?, text)));
-    let (cfg, text) = match loaded {
-        Ok(cfg) => cfg,
-        Err(errors) => {
-            eprintln!(
-                "{}: {} error(s); not starting",
-                path.display(),
-                errors.0.len()
-            );
-            eprintln!("{errors}");
-            return ExitCode::from(1);
-        }
+/// ", N warning(s)" when there are any.
+fn warning_count(report: &config::Report) -> String {
+    match report.warnings.len() {
+        0 => String::new(),
+        n => format!(", {n} warning(s)"),
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    let (report, _) = report(path);
+    let code = if report.errors.is_empty() {
+        println!("{}: ok{}", path.display(), warning_count(&report));
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{}: {} error(s){}",
+            path.display(),
+            report.errors.len(),
+            warning_count(&report)
+        );
+        eprintln!("{}", config::ConfigErrors(report.errors.clone()));
+        ExitCode::from(1)
     };
-    config::warn_risky(&cfg);
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    code
+}
+
+fn run(path: &Path) -> ExitCode {
+    let (report, text) = report(path);
+    let Some(cfg) = report.config else {
+        eprintln!(
+            "{}: {} error(s); not starting",
+            path.display(),
+            report.errors.len()
+        );
+        eprintln!("{}", config::ConfigErrors(report.errors));
+        return ExitCode::from(1);
+    };
+    config::warnings::log(&report.warnings);
     let mut snapshot = config::compile::compile(&cfg);
     snapshot.view = config::view::redacted_view(&text);
     portico::metrics::access_log::configure(&snapshot.server.access_log.path);

@@ -50,10 +50,8 @@ pub fn start(ctx: AdminCtx, addr: SocketAddr) -> std::io::Result<AdminHandle> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
+    // A missing admin.token is among the config's warnings (config::warnings).
     let router = Router::new(ctx.token.as_deref());
-    if ctx.token.is_none() {
-        warn!("admin.token is not set: only /health (and /metrics) answer on the admin listener");
-    }
     let state = Arc::new((ctx, router, AtomicUsize::new(0)));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
