@@ -60,6 +60,7 @@ pub fn table() -> Vec<Route> {
         public(Method::Get, "/metrics", config::metrics),
         route(Method::Post, "/reload", config::reload),
         route(Method::Get, "/config", config::config),
+        route(Method::Get, "/routes", config::routes),
         route(Method::Get, "/api-keys", keys::list),
         route(Method::Post, "/api-keys", keys::create),
         route(Method::Delete, "/api-keys/{name}", keys::revoke),

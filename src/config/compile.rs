@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub metric_labels: Vec<RouteLabels>,
     /// TLS termination for `server.tls_listen`; None when no domain has a certificate.
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    /// What is served, for `GET /routes` and the startup log.
+    pub served: Vec<super::served::StageServed>,
 }
 
 #[derive(Debug)]
@@ -284,6 +286,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         upstreams,
         traffic: super::traffic::compile(cfg),
         metric_labels,
+        served: super::served::stages(cfg),
     }
 }
 

@@ -573,3 +573,15 @@ mod decode_units {
         assert_eq!(did_you_mean("zzz", &known), None);
     }
 }
+
+#[test]
+fn a_key_path_is_under_its_ancestors_only() {
+    use super::under;
+    assert!(under("server.access_log", "server"));
+    assert!(under("server", "server"));
+    assert!(under("api_keys[2].plan", "api_keys"));
+    assert!(!under("servers", "server"));
+    assert!(!under("server", "server.access_log"));
+    // The root is nobody's parent: an unknown top-level key hides nothing.
+    assert!(!under("server", ""));
+}

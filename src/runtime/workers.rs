@@ -282,6 +282,10 @@ pub fn run() -> Result<(), StartError> {
         }
     }
     info!(workers = count, driver = driver.name(), listen = ?server.listen, tls_listen = ?server.tls_listen, "portico is serving");
+    for s in &snapshot.served {
+        let urls: Vec<&str> = s.entries.iter().map(|e| e.url.as_str()).collect();
+        info!(api = %s.api, stage = %s.stage, urls = %urls.join(" "), routes = s.routes.len(), "serving API stage");
+    }
     for t in threads {
         let _ = t.join();
     }
@@ -488,6 +492,9 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
                     ctx.connection_closed();
                 });
             }
+            // Stopping takes the socket out of LISTEN (`stop_listening`), which fails
+            // the pending accept (EINVAL); that is the stop, not an error.
+            Err(_) if ctx.drain.closing() || l.stop.closing() || stop_requested() => return,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning on the error.
                 error!(worker = ctx.id, error = %e, "accept failed");
