@@ -242,14 +242,30 @@ fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
     Some(Admin { listen, token })
 }
 
-fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Throttle> {
+/// `{rate, burst}`, or `off` (also `false`) for no limit at this level: Some(None).
+fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option<Throttle>> {
+    match v {
+        Value::Bool(false) => return Some(None),
+        Value::String(_) => {
+            let s = d.string(v, p)?;
+            if s == "off" {
+                return Some(None);
+            }
+            d.error(
+                p,
+                format!("expected off or {{ rate: N, burst: N }}, got {s:?}"),
+            );
+            return None;
+        }
+        _ => {}
+    }
     let f = d.fields(v, p, &["rate", "burst"]);
     let rate = f.need(d, "rate", Decoder::f64);
     let burst = f.need(d, "burst", Decoder::u64);
-    Some(Throttle {
+    Some(Some(Throttle {
         rate: rate?,
         burst: burst?,
-    })
+    }))
 }
 
 fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
@@ -421,7 +437,7 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
                 )
             })
             .unwrap_or(Protocol::Http),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
         stages: named(d, &f, "stages", stage),
         // A route that failed to decode is left out; its errors fail the load anyway.
@@ -453,7 +469,7 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
     let f = d.fields(v, p, &["variables", "throttle", "canary", "cache"]);
     Stage {
         variables: f.opt(d, "variables", Decoder::text_map).unwrap_or_default(),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         canary: f.opt(d, "canary", |d, v, p| {
             let f = d.fields(v, p, &["percent", "variables"]);
             Some(Canary {
@@ -482,7 +498,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             body: String::new(),
         },
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         cache: f.opt(d, "cache", |d, v, p| {
             let f = d.fields(v, p, ROUTE_CACHE_KEYS);
             let mut cache = RouteCache {
@@ -645,7 +661,7 @@ fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
     let f = d.fields(v, p, &["stages", "throttle", "quota"]);
     UsagePlan {
         stages: f.opt(d, "stages", Decoder::strings).unwrap_or_default(),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         quota: f.opt(d, "quota", |d, v, p| {
             let f = d.fields(v, p, &["limit", "period", "offset"]);
             let limit = f.need(d, "limit", Decoder::u64);

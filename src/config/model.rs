@@ -35,8 +35,10 @@ pub struct Server {
     pub driver: DriverChoice,
     pub limits: Limits,
     pub access_log: AccessLog,
-    /// Account-wide default throttle (API Gateway: 10,000 r/s, burst 5,000).
-    pub throttle: Throttle,
+    /// Account-wide throttle over every routed request; None (the default) is no limit.
+    /// API Gateway's account default is 10,000 r/s, burst 5,000: an opt-in here, since a
+    /// gateway replacing nginx must not start answering 429 under ordinary load.
+    pub throttle: Option<Throttle>,
 }
 
 impl Default for Server {
@@ -50,10 +52,7 @@ impl Default for Server {
             driver: DriverChoice::Auto,
             limits: Limits::default(),
             access_log: AccessLog::default(),
-            throttle: Throttle {
-                rate: 10_000.0,
-                burst: 5_000,
-            },
+            throttle: None,
         }
     }
 }

@@ -93,7 +93,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        self.throttle(&s.throttle, &p.key("throttle"));
+        self.opt_throttle(&s.throttle, &p);
         if let Some(admin) = &self.cfg.admin {
             if admin.token.as_deref() == Some("") {
                 // An empty token would let an empty `Authorization: Bearer ` through.
