@@ -4,6 +4,7 @@
 //! keeps the running config.
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
@@ -48,7 +49,7 @@ pub fn load(cfg: &Config) -> Result<Loaded, Vec<ConfigError>> {
         .iter()
         .map(|(name, u)| {
             let p = KeyPath::root().key("upstreams").key(name);
-            upstream(u, &p, &mut errors)
+            upstream(name, u, &p, &mut errors)
         })
         .collect();
     if errors.is_empty() {
@@ -203,7 +204,12 @@ fn roots(path: &Path, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<Root
     Some(store)
 }
 
-fn upstream(u: &Upstream, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<Arc<ClientTls>> {
+fn upstream(
+    upstream: &str,
+    u: &Upstream,
+    p: &KeyPath,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Arc<ClientTls>> {
     if !u.https {
         return None;
     }
@@ -269,6 +275,8 @@ fn upstream(u: &Upstream, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<
         return None;
     }
     Some(Arc::new(ClientTls {
+        upstream: upstream.to_string(),
+        last_warned: AtomicU64::new(0),
         config: Arc::new(config),
         names,
         fingerprint,
