@@ -65,7 +65,11 @@ fn main() -> ExitCode {
 
 fn check(path: &Path) -> ExitCode {
     match config::load_and_validate(path) {
-        Ok(_) => {
+        Ok(cfg) => {
+            // Warnings: valid, but `run` will say so too.
+            for w in portico::upstream::resolve::check_names(&cfg.upstreams) {
+                eprintln!("warning: {w}");
+            }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }

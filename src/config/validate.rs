@@ -168,6 +168,9 @@ impl Validator<'_> {
             if u.connect_timeout.is_zero() {
                 self.error(&p.key("connect_timeout"), "must be more than 0");
             }
+            if u.resolve_every < std::time::Duration::from_secs(1) {
+                self.error(&p.key("resolve_every"), "must be at least 1s");
+            }
             if u.tls.given && !u.https && !u.targets.is_empty() {
                 self.error(
                     &p.key("tls"),

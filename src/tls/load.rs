@@ -253,8 +253,8 @@ fn upstream(
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut names = Vec::new();
-    for (i, host) in u.target_hosts.iter().enumerate() {
-        let name = u.tls.server_name.as_deref().unwrap_or(host);
+    for (i, target) in u.targets.iter().enumerate() {
+        let name = u.tls.server_name.as_deref().unwrap_or(&target.host);
         match ServerName::try_from(name.to_string()) {
             Ok(n) => names.push(n),
             Err(_) => {
