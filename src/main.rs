@@ -89,7 +89,15 @@ fn routes(path: &Path, json: bool) -> ExitCode {
 /// Reads and checks the file: the report and the text.
 fn report(path: &Path) -> (config::Report, String) {
     match config::read(path) {
-        Ok(text) => (config::check_file_text(&text, path), text),
+        Ok(text) => {
+            let mut report = config::check_file_text(&text, path);
+            // Upstream names that don't resolve now: valid, but worth saying.
+            if let Some(cfg) = &report.config {
+                let names = portico::upstream::resolve::check_names(&cfg.upstreams);
+                report.warnings.extend(names);
+            }
+            (report, text)
+        }
         Err(errors) => {
             let report = config::Report {
                 config: None,

@@ -2,7 +2,6 @@
 //! (docs/ARCHITECTURE.md, Config file). Cross-references (does this upstream exist?) are
 //! `validate.rs`'s job; this file only checks that each value has the right shape.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +15,8 @@ const DEFAULT_STATE_DIR: &str = "./state";
 const DEFAULT_ADMIN_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 9901);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// How often upstream host names are looked up again (the system resolver gives no TTL).
+pub const DEFAULT_RESOLVE_EVERY: Duration = Duration::from_secs(30);
 const DEFAULT_ROUTE_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Reads and decodes a config file. An unreadable file is one error with an empty path.
@@ -243,14 +244,30 @@ fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
     Some(Admin { listen, token })
 }
 
-fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Throttle> {
+/// `{rate, burst}`, or `off` (also `false`) for no limit at this level: Some(None).
+fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option<Throttle>> {
+    match v {
+        Value::Bool(false) => return Some(None),
+        Value::String(_) => {
+            let s = d.string(v, p)?;
+            if s == "off" {
+                return Some(None);
+            }
+            d.error(
+                p,
+                format!("expected off or {{ rate: N, burst: N }}, got {s:?}"),
+            );
+            return None;
+        }
+        _ => {}
+    }
     let f = d.fields(v, p, &["rate", "burst"]);
     let rate = f.need(d, "rate", Decoder::f64);
     let burst = f.need(d, "burst", Decoder::u64);
-    Some(Throttle {
+    Some(Some(Throttle {
         rate: rate?,
         burst: burst?,
-    })
+    }))
 }
 
 fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
@@ -264,21 +281,22 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
             "pool",
             "health",
             "tls",
+            "resolve_every",
         ],
     );
     let targets = f
         .need(d, "targets", |d, v, p| Some(d.list_of(v, p, target)))
         .unwrap_or_default();
-    let https = targets.iter().any(|t| t.2);
-    if https && targets.iter().any(|t| !t.2) {
+    let https = targets.iter().any(|t| t.1);
+    if https && targets.iter().any(|t| !t.1) {
         d.error(
             &p.key("targets"),
             "mixes https:// and plain targets; use one scheme per upstream",
         );
     }
     let mut u = Upstream {
-        targets: targets.iter().map(|t| t.0).collect(),
-        target_hosts: targets.into_iter().map(|t| t.1).collect(),
+        targets: targets.into_iter().map(|t| t.0).collect(),
+        resolve_every: DEFAULT_RESOLVE_EVERY,
         https,
         tls: f
             .opt(d, "tls", |d, v, p| Some(upstream_tls(d, v, p)))
@@ -306,6 +324,7 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
         &mut u.connect_timeout,
         Decoder::duration,
     );
+    f.set(d, "resolve_every", &mut u.resolve_every, Decoder::duration);
     if let Some((v, p)) = f.get("pool") {
         let f = d.fields(v, &p, &["max_idle_per_worker", "idle_timeout"]);
         f.set(
@@ -325,8 +344,8 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
 }
 
 /// One upstream target: `host:port`, `http://host:port` or `https://host[:port]`, as
-/// (address, host as written, https).
-fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(SocketAddr, String, bool)> {
+/// (target, https). The host is an IP address, `localhost` or a host name.
+fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(Target, bool)> {
     let text = d.string(v, p)?;
     let (https, rest) = if let Some(rest) = text.strip_prefix("https://") {
         (true, rest)
@@ -341,19 +360,46 @@ fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(SocketAddr, String
         _ if rest.starts_with('[') && !rest.ends_with(']') => rest.to_string(),
         _ => format!("{rest}:{}", if https { 443 } else { 80 }),
     };
-    let Some(addr) = super::decode::parse_socket_addr(&with_port) else {
-        d.error(
-            p,
-            format!("expected an address like 127.0.0.1:8080, http://127.0.0.1:8080 or https://127.0.0.1:8443, got {text:?}"),
-        );
-        return None;
+    let addr = super::decode::parse_socket_addr(&with_port);
+    let parsed = with_port
+        .rsplit_once(':')
+        .and_then(|(h, port)| Some((h, port.parse::<u16>().ok()?)));
+    let (host, port) = match (addr, parsed) {
+        (Some(a), Some((h, _))) => (h.trim_start_matches('[').trim_end_matches(']'), a.port()),
+        (None, Some((h, port))) if is_host_name(h) => (h, port),
+        _ => {
+            d.error(
+                p,
+                format!("expected an address like 127.0.0.1:8080, users:8080, http://users.internal:8080 or https://api.example.com, got {text:?}"),
+            );
+            return None;
+        }
     };
-    let host = with_port.rsplit_once(':').map_or("", |(h, _)| h);
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    Some((addr, host, https))
+    Some((
+        Target {
+            host: host.to_string(),
+            port,
+            addr,
+        },
+        https,
+    ))
+}
+
+/// A DNS name (letters, digits, `-`, `_` in dot-separated labels; a final dot allowed),
+/// not an IP address gone wrong.
+fn is_host_name(h: &str) -> bool {
+    let h = h.strip_suffix('.').unwrap_or(h);
+    !h.is_empty()
+        && h.len() <= 253
+        && !h.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 fn upstream_tls(d: &mut Decoder, v: &Value, p: &KeyPath) -> UpstreamTls {
@@ -422,7 +468,7 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
                 )
             })
             .unwrap_or(Protocol::Http),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
         stages: named(d, &f, "stages", stage),
         // A route that failed to decode is left out; its errors fail the load anyway.
@@ -454,7 +500,7 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
     let f = d.fields(v, p, &["variables", "throttle", "canary", "cache"]);
     Stage {
         variables: f.opt(d, "variables", Decoder::text_map).unwrap_or_default(),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         canary: f.opt(d, "canary", |d, v, p| {
             let f = d.fields(v, p, &["percent", "variables"]);
             Some(Canary {
@@ -483,7 +529,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             body: String::new(),
         },
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         cache: f.opt(d, "cache", |d, v, p| {
             let f = d.fields(v, p, ROUTE_CACHE_KEYS);
             let mut cache = RouteCache {
@@ -646,7 +692,7 @@ fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
     let f = d.fields(v, p, &["stages", "throttle", "quota"]);
     UsagePlan {
         stages: f.opt(d, "stages", Decoder::strings).unwrap_or_default(),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         quota: f.opt(d, "quota", |d, v, p| {
             let f = d.fields(v, p, &["limit", "period", "offset"]);
             let limit = f.need(d, "limit", Decoder::u64);

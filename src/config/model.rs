@@ -38,8 +38,10 @@ pub struct Server {
     pub driver: DriverChoice,
     pub limits: Limits,
     pub access_log: AccessLog,
-    /// Account-wide default throttle (API Gateway: 10,000 r/s, burst 5,000).
-    pub throttle: Throttle,
+    /// Account-wide throttle over every routed request; None (the default) is no limit.
+    /// API Gateway's account default is 10,000 r/s, burst 5,000: an opt-in here, since a
+    /// gateway replacing nginx must not start answering 429 under ordinary load.
+    pub throttle: Option<Throttle>,
 }
 
 impl Default for Server {
@@ -53,10 +55,7 @@ impl Default for Server {
             driver: DriverChoice::Auto,
             limits: Limits::default(),
             access_log: AccessLog::default(),
-            throttle: Throttle {
-                rate: 10_000.0,
-                burst: 5_000,
-            },
+            throttle: None,
         }
     }
 }
@@ -133,11 +132,11 @@ pub struct Admin {
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// `host:port`, `http://host:port` or `https://host[:port]` (resolved at load).
-    pub targets: Vec<SocketAddr>,
-    /// The host of each target as written (the TLS server name when `tls.server_name`
-    /// is not given).
-    pub target_hosts: Vec<String>,
+    /// `host:port`, `http://host:port` or `https://host[:port]`; host names are resolved
+    /// off the hot path (upstream::resolve).
+    pub targets: Vec<Target>,
+    /// How often host names are looked up again.
+    pub resolve_every: Duration,
     /// The targets are `https://`: TLS to the backend.
     pub https: bool,
     pub tls: UpstreamTls,
@@ -145,6 +144,19 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub pool: Pool,
     pub health: Option<Health>,
+}
+
+/// One upstream target as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// As written, without brackets: an IP address, `localhost` or a host name (the TLS
+    /// server name when `tls.server_name` is not given).
+    pub host: String,
+    pub port: u16,
+    /// The address when the host is an IP address or `localhost` (always 127.0.0.1, not
+    /// looked up, so a `::1` entry in /etc/hosts can't send half the requests to a port
+    /// nothing listens on); None for a host name to resolve.
+    pub addr: Option<SocketAddr>,
 }
 
 /// `upstreams.NAME.tls`: how `https://` targets are verified.

@@ -310,7 +310,7 @@ server:
   limits: { header_timeout: abc, idle_timeout: -5, max_body_bytes: 10mb }
   access_log: { path: [] }
 upstreams:
-  u: { targets: ["example.com:80"], balance: fastest }
+  u: { targets: ["example .com:80"], balance: fastest }
 api_keys:
   - { name: k, value: v, plan: [gold] }
 "#;
@@ -324,7 +324,7 @@ api_keys:
             r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "abc""#,
             "server.limits.idle_timeout: expected a duration like 250ms, 29s, 10m, got -5",
             "server.access_log.path: expected a string, got a list",
-            r#"upstreams.u.targets[0]: expected an address like 127.0.0.1:8080, http://127.0.0.1:8080 or https://127.0.0.1:8443, got "example.com:80""#,
+            r#"upstreams.u.targets[0]: expected an address like 127.0.0.1:8080, users:8080, http://users.internal:8080 or https://api.example.com, got "example .com:80""#,
             r#"upstreams.u.balance: expected one of round_robin, least_conn, random, got "fastest""#,
             "api_keys[0].plan: expected a string, got a list",
         ]

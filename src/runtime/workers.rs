@@ -238,6 +238,7 @@ pub fn run() -> Result<(), StartError> {
         .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     WORKER_COUNT.store(count, Ordering::Relaxed);
     spawn_health_checker();
+    crate::upstream::resolve::spawn();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
     let (ready_tx, ready_rx) = mpsc::channel();
