@@ -89,15 +89,7 @@ fn routes(path: &Path, json: bool) -> ExitCode {
 /// Reads and checks the file: the report and the text.
 fn report(path: &Path) -> (config::Report, String) {
     match config::read(path) {
-        Ok(text) => {
-            let mut report = config::check_file_text(&text, path);
-            // Upstream names that don't resolve now: valid, but worth saying.
-            if let Some(cfg) = &report.config {
-                let names = portico::upstream::resolve::check_names(&cfg.upstreams);
-                report.warnings.extend(names);
-            }
-            (report, text)
-        }
+        Ok(text) => (config::check_file_text(&text, path), text),
         Err(errors) => {
             let report = config::Report {
                 config: None,
@@ -118,7 +110,13 @@ fn warning_count(report: &config::Report) -> String {
 }
 
 fn check(path: &Path) -> ExitCode {
-    let (report, _) = report(path);
+    let (mut report, _) = report(path);
+    // Upstream names that don't resolve now: valid, but worth saying (`run`'s resolver
+    // logs the same when it looks them up).
+    if let Some(cfg) = &report.config {
+        let names = portico::upstream::resolve::check_names(&cfg.upstreams);
+        report.warnings.extend(names);
+    }
     let code = if report.errors.is_empty() {
         println!("{}: ok{}", path.display(), warning_count(&report));
         ExitCode::SUCCESS
