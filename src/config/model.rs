@@ -37,6 +37,8 @@ pub struct Server {
     pub access_log: AccessLog,
     /// Account-wide default throttle (API Gateway: 10,000 r/s, burst 5,000).
     pub throttle: Throttle,
+    /// Response compression for every API that does not set its own; None: off.
+    pub compression: Option<Compression>,
 }
 
 impl Default for Server {
@@ -54,6 +56,46 @@ impl Default for Server {
                 rate: 10_000.0,
                 burst: 5_000,
             },
+            compression: None,
+        }
+    }
+}
+
+/// `server.compression` / `apis.NAME.compression` (nginx's gzip, API Gateway's
+/// minimumCompressionSize).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compression {
+    /// Responses whose Content-Length is below this stay as they are.
+    pub min_size: u64,
+    /// Media types compressed: `type/subtype` or `type/*`, lower-case.
+    pub types: Vec<String>,
+    /// In order of preference when the client accepts several equally.
+    pub algorithms: Vec<Coding>,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            min_size: 1024,
+            types: vec!["application/json".into(), "text/*".into()],
+            algorithms: vec![Coding::Br, Coding::Gzip],
+        }
+    }
+}
+
+/// A content coding Portico can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    Br,
+}
+
+impl Coding {
+    /// The token in Accept-Encoding and Content-Encoding.
+    pub fn token(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Br => "br",
         }
     }
 }
@@ -219,6 +261,8 @@ pub struct Api {
     pub disable_default_endpoint: bool,
     pub throttle: Option<Throttle>,
     pub cors: Option<Cors>,
+    /// None: the server's setting; Some(None): `off` for this API.
+    pub compression: Option<Option<Compression>>,
     pub stages: Vec<(String, Stage)>,
     /// Route key ("GET /users/{id}", "ANY /x/{proxy+}", "$default") → route.
     pub routes: Vec<(String, Route)>,

@@ -76,6 +76,8 @@ pub struct Conn {
     /// Set while this request fetches a response cache entry: the relay copies the
     /// response into it as it streams past.
     pub capture: Option<crate::pipeline::cache::Capture>,
+    /// Response compression for the current request (negotiated, then decided).
+    pub compress: crate::pipeline::compress::Plan,
 }
 
 /// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
@@ -213,6 +215,7 @@ async fn serve_io(
         log_scratch: Vec::new(),
         log_fields: [Span::default(); 4],
         capture: None,
+        compress: crate::pipeline::compress::Plan::NONE,
     };
     serve_requests(ctx, &mut c).await;
     if let Io::Tls(tls) = &mut c.stream {
@@ -285,6 +288,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
 /// the route that served it.
 async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
     let snap = &*gen.snap;
+    c.compress = crate::pipeline::compress::Plan::NONE;
     let host = c.head.host.map(|s| s.get(&c.rbuf));
     if snap.server.redirect_https && !c.stream.is_tls() {
         return (c.redirect_to_https(ctx, gen).await, &gen.unrouted);
@@ -325,6 +329,7 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         .is_some_and(|canary| ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent);
     c.out.canary = canary;
     c.req.begin(&m, canary);
+    c.compress = crate::pipeline::compress::Plan::for_request(gen, c, m.stage.api);
     if let Some(cors) = api.cors.as_deref() {
         // Preflights never reach the integration (nor key and throttle checks).
         if cors::is_preflight(&c.head, &c.rbuf) {
@@ -523,7 +528,15 @@ impl Conn {
         gen: &Generation,
         mock: &MockResponse,
     ) -> bool {
-        if let Some(edits) = Edits::find(&gen.snap, &self.req, mock.status) {
+        if let Some(rt) = crate::pipeline::compress::setting(gen, self) {
+            if self.head.method != Method::Head {
+                let headers = mock.headers.iter().map(|(n, v)| (&n[..], &v[..]));
+                let len = mock.body.len() as u64;
+                self.compress.decide(rt, mock.status, Some(len), headers);
+            }
+        }
+        let edits = Edits::find(&gen.snap, &self.req, mock.status);
+        if edits.is_some() || self.compress.vary || self.compress.coding.is_some() {
             return self.answer_mock_edited(ctx, gen, mock, edits).await;
         }
         let keep = self.can_keep_alive(ctx);
