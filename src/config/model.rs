@@ -152,7 +152,16 @@ pub struct AccessLog {
     pub format: String,
 }
 
-pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","routeKey":"$context.routeKey","status":"$context.status","latencyMs":"$context.responseLatency"}"#;
+/// API Gateway's default JSON access-log format for HTTP APIs (requestId, ip,
+/// requestTime, httpMethod, routeKey, status, protocol, responseLength), plus the path
+/// and the latency in ms.
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = concat!(
+    r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","#,
+    r#""requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","#,
+    r#""routeKey":"$context.routeKey","status":"$context.status","#,
+    r#""protocol":"$context.protocol","responseLength":"$context.responseLength","#,
+    r#""path":"$context.path","responseLatency":"$context.responseLatency"}"#
+);
 
 impl Default for AccessLog {
     fn default() -> Self {
