@@ -239,3 +239,48 @@ fn chunk_sizes_are_eight_hex_digits() {
     assert_eq!(&format_hex8(0x1f), b"0000001f");
     assert_eq!(&format_hex8(0xabcdef12), b"abcdef12");
 }
+
+#[test]
+fn config_keys_decode_with_their_paths() {
+    use crate::config::load::load_str;
+    let base = "server:\n  listen: [\"127.0.0.1:8080\"]\n";
+    let api = "apis:\n  a:\n    compression: off\n    stages: { $default: {} }\n    routes:\n      \"$default\": { integration: { type: mock } }\n  b:\n    compression: { algorithms: [gzip] }\n    stages: { b: {} }\n    routes:\n      \"$default\": { integration: { type: mock } }\n";
+    let cfg = load_str(&format!("{base}  compression: {{}}\n{api}")).unwrap();
+    assert_eq!(cfg.server.compression, Some(model::Compression::default()));
+    assert_eq!(cfg.apis[0].1.compression, Some(None));
+    let b = cfg.apis[1].1.compression.clone().unwrap().unwrap();
+    assert_eq!((b.min_size, b.algorithms), (1024, vec![Coding::Gzip]));
+    assert_eq!(
+        load_str(&format!("{base}  compression: off\n"))
+            .unwrap()
+            .server
+            .compression,
+        None
+    );
+
+    let bad = format!(
+        "{base}  compression: {{ min_size: lots, types: [json, 'text/*', '*/*'], algorithms: [zstd, gzip, gzip], level: 9 }}\n"
+    );
+    let errors: Vec<String> = load_str(&bad)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            r#"server.compression: unknown key "level" (expected one of: min_size, types, algorithms)"#,
+            r#"server.compression.min_size: expected a size like 10485760, 512KB or 64MiB, got "lots""#,
+            r#"server.compression.types[0]: expected a media type like application/json or text/*, got "json""#,
+            r#"server.compression.types[2]: expected a media type like application/json or text/*, got "*/*""#,
+            r#"server.compression.algorithms[0]: expected one of gzip, br, got "zstd""#,
+            r#"server.compression.algorithms: lists gzip twice"#,
+        ]
+    );
+    let errors = load_str(&format!("{base}  compression: yes please\n")).unwrap_err();
+    assert_eq!(
+        errors.0[0].to_string(),
+        "server.compression: expected off or a map (min_size, types, algorithms)"
+    );
+}
