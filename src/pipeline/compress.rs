@@ -340,7 +340,12 @@ pub struct Encoder {
 }
 
 enum Inner {
-    Gzip { z: Compress, crc: Crc, header: bool },
+    /// `z` is Some until the encoder is dropped and hands it back to the pool.
+    Gzip {
+        z: Option<Compress>,
+        crc: Crc,
+        header: bool,
+    },
     Br(Box<BrotliState>),
 }
 
@@ -356,9 +361,11 @@ impl Encoder {
     pub fn new(coding: Coding) -> Encoder {
         let inner = match coding {
             Coding::Gzip => Inner::Gzip {
-                z: DEFLATE
-                    .with(|p| p.borrow_mut().pop())
-                    .unwrap_or_else(|| Compress::new(Compression::new(GZIP_LEVEL), false)),
+                z: Some(
+                    DEFLATE
+                        .with(|p| p.borrow_mut().pop())
+                        .unwrap_or_else(|| Compress::new(Compression::new(GZIP_LEVEL), false)),
+                ),
                 crc: Crc::new(),
                 header: false,
             },
@@ -401,6 +408,9 @@ impl Encoder {
                     Op::Flush => FlushCompress::Sync,
                     Op::Finish => FlushCompress::Finish,
                 };
+                let Some(z) = z else {
+                    return false;
+                };
                 if !deflate(z, input, out, flush) {
                     return false;
                 }
@@ -418,8 +428,10 @@ impl Encoder {
 impl Drop for Encoder {
     fn drop(&mut self) {
         if let Inner::Gzip { z, .. } = &mut self.inner {
+            let Some(mut z) = z.take() else {
+                return;
+            };
             z.reset();
-            let z = std::mem::replace(z, Compress::new(Compression::none(), false));
             DEFLATE.with(|p| {
                 let mut pool = p.borrow_mut();
                 if pool.len() < POOL {
