@@ -262,7 +262,7 @@ apis:
 "#;
 
 const FOUR_ERRORS: [&str; 4] = [
-    r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle)"#,
+    r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle, compression)"#,
     r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "tenseconds""#,
     r#"apis.shop.routes."GET /x".integration.upstream: no upstream named "nope""#,
     r#"apis.other.stages.$default: the root of the default endpoint ($default stage) already belongs to API "shop""#,

@@ -98,6 +98,9 @@ struct OriginArgs {
     /// Response body size in bytes.
     #[arg(short, long, default_value_t = 128)]
     body_size: usize,
+    /// Serve a compressible JSON body (application/json) of that size.
+    #[arg(long)]
+    json: bool,
     /// Cpus to pin the threads to; default: all.
     #[arg(long, value_parser = parse::cpu_list)]
     cpus: Option<parse::CpuList>,
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
             origin::serve(origin::OriginConfig {
                 port: o.port,
                 body_size: o.body_size,
+                json: o.json,
                 threads: o.threads.unwrap_or(cpus.len()),
                 cpus,
             })

@@ -10,6 +10,7 @@ use super::model::{self, Config, Integration, PayloadFormat};
 use crate::http1::encode;
 use crate::metrics::log_format::LogFormat;
 use crate::metrics::RouteLabels;
+use crate::pipeline::compress::CompressRt;
 use crate::pipeline::cors::CorsRt;
 use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::ResponseMap;
@@ -43,6 +44,8 @@ pub struct ApiRt {
     pub routes: Vec<RouteRt>,
     pub stages: Vec<StageRt>,
     pub cors: Option<Box<CorsRt>>,
+    /// Response compression (the API's own setting, else the server's); None: off.
+    pub compression: Option<Box<CompressRt>>,
 }
 
 #[derive(Debug)]
@@ -277,6 +280,11 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes,
             stages,
             cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
+            compression: match &api.compression {
+                Some(own) => own.as_ref(),
+                None => cfg.server.compression.as_ref(),
+            }
+            .map(|c| Box::new(CompressRt::compile(c))),
         });
     }
 

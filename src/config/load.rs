@@ -140,6 +140,7 @@ const SERVER_KEYS: &[&str] = &[
     "limits",
     "access_log",
     "throttle",
+    "compression",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_header_bytes",
@@ -190,7 +191,58 @@ fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
         Some(access_log(d, v, p))
     });
     f.set(d, "throttle", &mut s.throttle, throttle);
+    s.compression = f.opt(d, "compression", compression).flatten();
     s
+}
+
+/// `compression: off`, or a map of settings (every key optional).
+fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option<Compression>> {
+    if matches!(v, Value::Bool(false)) || matches!(v, Value::String(s) if s == "off") {
+        return Some(None);
+    }
+    if !matches!(v, Value::Mapping(_)) {
+        d.error(p, "expected off or a map (min_size, types, algorithms)");
+        return None;
+    }
+    let f = d.fields(v, p, &["min_size", "types", "algorithms"]);
+    let mut c = Compression::default();
+    f.set(d, "min_size", &mut c.min_size, Decoder::size);
+    if let Some((v, p)) = f.get("types") {
+        let types = d.list_of(v, &p, |d, v, p| {
+            let t = d.string(v, p)?.to_ascii_lowercase();
+            let valid = t.split_once('/').is_some_and(|(a, b)| {
+                let token = |s: &str| !s.is_empty() && s.bytes().all(crate::http1::parse::is_tchar);
+                token(a) && a != "*" && (b == "*" || token(b))
+            });
+            if !valid {
+                d.error(
+                    p,
+                    format!("expected a media type like application/json or text/*, got {t:?}"),
+                );
+                return None;
+            }
+            Some(t)
+        });
+        if types.is_empty() {
+            d.error(&p, "lists no media type");
+        }
+        c.types = types;
+    }
+    if let Some((v, p)) = f.get("algorithms") {
+        let algorithms = d.list_of(v, &p, |d, v, p| {
+            d.choice(v, p, &[("gzip", Coding::Gzip), ("br", Coding::Br)])
+        });
+        if algorithms.is_empty() {
+            d.error(&p, "lists no algorithm (gzip, br)");
+        }
+        for (i, a) in algorithms.iter().enumerate() {
+            if algorithms[..i].contains(a) {
+                d.error(&p, format!("lists {} twice", a.token()));
+            }
+        }
+        c.algorithms = algorithms;
+    }
+    Some(Some(c))
 }
 
 fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {
@@ -451,6 +503,7 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
             "disable_default_endpoint",
             "throttle",
             "cors",
+            "compression",
             "stages",
             "routes",
         ],
@@ -470,6 +523,7 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
             .unwrap_or(Protocol::Http),
         throttle: f.opt(d, "throttle", throttle).flatten(),
         cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
+        compression: f.opt(d, "compression", compression),
         stages: named(d, &f, "stages", stage),
         // A route that failed to decode is left out; its errors fail the load anyway.
         routes: named(d, &f, "routes", route)

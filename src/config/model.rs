@@ -42,6 +42,8 @@ pub struct Server {
     /// API Gateway's account default is 10,000 r/s, burst 5,000: an opt-in here, since a
     /// gateway replacing nginx must not start answering 429 under ordinary load.
     pub throttle: Option<Throttle>,
+    /// Response compression for every API that does not set its own; None: off.
+    pub compression: Option<Compression>,
 }
 
 impl Default for Server {
@@ -56,6 +58,46 @@ impl Default for Server {
             limits: Limits::default(),
             access_log: AccessLog::default(),
             throttle: None,
+            compression: None,
+        }
+    }
+}
+
+/// `server.compression` / `apis.NAME.compression` (nginx's gzip, API Gateway's
+/// minimumCompressionSize).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compression {
+    /// Responses whose Content-Length is below this stay as they are.
+    pub min_size: u64,
+    /// Media types compressed: `type/subtype` or `type/*`, lower-case.
+    pub types: Vec<String>,
+    /// In order of preference when the client accepts several equally.
+    pub algorithms: Vec<Coding>,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            min_size: 1024,
+            types: vec!["application/json".into(), "text/*".into()],
+            algorithms: vec![Coding::Br, Coding::Gzip],
+        }
+    }
+}
+
+/// A content coding Portico can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    Br,
+}
+
+impl Coding {
+    /// The token in Accept-Encoding and Content-Encoding.
+    pub fn token(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Br => "br",
         }
     }
 }
@@ -112,7 +154,16 @@ pub struct AccessLog {
     pub format: String,
 }
 
-pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","routeKey":"$context.routeKey","status":"$context.status","latencyMs":"$context.responseLatency"}"#;
+/// API Gateway's default JSON access-log format for HTTP APIs (requestId, ip,
+/// requestTime, httpMethod, routeKey, status, protocol, responseLength), plus the path
+/// and the latency in ms.
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = concat!(
+    r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","#,
+    r#""requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","#,
+    r#""routeKey":"$context.routeKey","status":"$context.status","#,
+    r#""protocol":"$context.protocol","responseLength":"$context.responseLength","#,
+    r#""path":"$context.path","responseLatency":"$context.responseLatency"}"#
+);
 
 impl Default for AccessLog {
     fn default() -> Self {
@@ -234,6 +285,8 @@ pub struct Api {
     pub disable_default_endpoint: bool,
     pub throttle: Option<Throttle>,
     pub cors: Option<Cors>,
+    /// None: the server's setting; Some(None): `off` for this API.
+    pub compression: Option<Option<Compression>>,
     pub stages: Vec<(String, Stage)>,
     /// Route key ("GET /users/{id}", "ANY /x/{proxy+}", "$default") → route.
     pub routes: Vec<(String, Route)>,

@@ -286,7 +286,7 @@ fn unknown_keys_with_suggestions() {
         [
             r#"unknown key "upstream" (did you mean "upstreams"?)"#,
             r#"server: unknown key "lisen" (did you mean "listen"?)"#,
-            r#"server: unknown key "zzz" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle)"#,
+            r#"server: unknown key "zzz" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle, compression)"#,
         ]
     );
     let errs = load_errors(&with_api(

@@ -85,6 +85,8 @@ pub struct Conn {
     pub capture: Option<crate::pipeline::cache::Capture>,
     /// Cancels the buffered read of a keep-alive wait that runs past `PARK_AFTER`.
     canceller: Canceller,
+    /// Response compression for the current request (negotiated, then decided).
+    pub compress: crate::pipeline::compress::Plan,
 }
 
 /// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
@@ -207,28 +209,30 @@ async fn serve_io(
 ) {
     // Buffers come from the worker's spares and go back there when the connection is
     // idle or closes: nothing is allocated per connection once the worker is warm.
-    let mut spares = ctx.spares.borrow_mut();
-    let mut c = Conn {
-        stream,
-        peer,
-        tls_site,
-        peer_cert,
-        peer_ip: PeerIp::new(peer.ip()),
-        rbuf: spares.bytes(),
-        wbuf: spares.vec(),
-        ubuf: spares.bytes(),
-        head: RequestHead::with_headers(spares.headers()),
-        rhead: ResponseHead::with_headers(spares.headers()),
-        params: Vec::with_capacity(8),
-        request_id: [0; ID_LEN],
-        out: Outcome::default(),
-        req: RequestState::default(),
-        log_scratch: Vec::new(),
-        log_fields: [Span::default(); 4],
-        capture: None,
-        canceller: Canceller::new(),
+    let mut c = {
+        let mut spares = ctx.spares.borrow_mut();
+        Conn {
+            stream,
+            peer,
+            tls_site,
+            peer_cert,
+            peer_ip: PeerIp::new(peer.ip()),
+            rbuf: spares.bytes(),
+            wbuf: spares.vec(),
+            ubuf: spares.bytes(),
+            head: RequestHead::with_headers(spares.headers()),
+            rhead: ResponseHead::with_headers(spares.headers()),
+            params: Vec::with_capacity(8),
+            request_id: [0; ID_LEN],
+            out: Outcome::default(),
+            req: RequestState::default(),
+            log_scratch: Vec::new(),
+            log_fields: [Span::default(); 4],
+            capture: None,
+            canceller: Canceller::new(),
+            compress: crate::pipeline::compress::Plan::NONE,
+        }
     };
-    drop(spares);
     serve_requests(ctx, &mut c).await;
     if let Io::Tls(tls) = &mut c.stream {
         // close_notify, as nginx sends; a client that no longer reads can't hold us.
@@ -305,6 +309,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
 /// the route that served it.
 async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
     let snap = &*gen.snap;
+    c.compress = crate::pipeline::compress::Plan::NONE;
     let host = c.head.host.map(|s| s.get(&c.rbuf));
     if snap.server.redirect_https && !c.stream.is_tls() {
         return (c.redirect_to_https(ctx, gen).await, &gen.unrouted);
@@ -345,6 +350,7 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         .is_some_and(|canary| ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent);
     c.out.canary = canary;
     c.req.begin(&m, canary);
+    c.compress = crate::pipeline::compress::Plan::for_request(gen, c, m.stage.api);
     if let Some(cors) = api.cors.as_deref() {
         // Preflights never reach the integration (nor key and throttle checks).
         if cors::is_preflight(&c.head, &c.rbuf) {
@@ -640,7 +646,15 @@ impl Conn {
         gen: &Generation,
         mock: &MockResponse,
     ) -> bool {
-        if let Some(edits) = Edits::find(&gen.snap, &self.req, mock.status) {
+        if let Some(rt) = crate::pipeline::compress::setting(gen, self) {
+            if self.head.method != Method::Head {
+                let headers = mock.headers.iter().map(|(n, v)| (&n[..], &v[..]));
+                let len = mock.body.len() as u64;
+                self.compress.decide(rt, mock.status, Some(len), headers);
+            }
+        }
+        let edits = Edits::find(&gen.snap, &self.req, mock.status);
+        if edits.is_some() || self.compress.vary || self.compress.coding.is_some() {
             return self.answer_mock_edited(ctx, gen, mock, edits).await;
         }
         let keep = self.can_keep_alive(ctx);

@@ -16,7 +16,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use crate::tls::{Io, UpstreamIo};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::relay;
 use crate::config::compile::{HttpIntegration, PathPart};
@@ -28,6 +28,7 @@ use crate::http1::hop::{write_transfer_encoding, HopByHop};
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
 use crate::metrics::cells::bump;
+use crate::metrics::log_limit;
 use crate::pipeline::context::request_view;
 use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::Edits;
@@ -50,6 +51,10 @@ pub async fn proxy(
     m: &Matched,
 ) -> bool {
     let Some(mut lease) = gen.pools.checkout(h.upstream) else {
+        let name = &gen.snap.upstreams[h.upstream].name;
+        if let Some(held_back) = log_limit::allow(name) {
+            warn!(upstream = %name, status = 502, held_back, "upstream has no target to send to");
+        }
         return c.answer(ctx, gen, 502, "Bad Gateway", &[]).await;
     };
     let deadline = Instant::now() + h.timeout;
@@ -140,9 +145,15 @@ pub async fn proxy(
         };
         bump(outcome, 1);
         lease.release(None);
-        debug!(target = %lease.addr, error = %e, "integration failed");
         let _ = write!(c.out.integration_error, "{}", e.detail);
         let (status, message) = e.status_and_message();
+        if e.side == crate::error::Side::Client {
+            debug!(target = %lease.addr, error = %e, "request failed on the client side");
+        } else if let Some(held_back) = log_limit::allow(lease.addr) {
+            // `held_back`: failures of this target not logged since the last line.
+            let upstream = &gen.snap.upstreams[h.upstream].name;
+            warn!(upstream = %upstream, target = %lease.addr, status, cause = %e.detail, held_back, "upstream failed");
+        }
         if e.side == crate::error::Side::Client || !body_done {
             // Part of the client's body may still be unread: the connection can't go on.
             c.head.keep_alive = false;

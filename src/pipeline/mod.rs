@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod api_key;
 pub mod cache;
+pub mod compress;
 pub mod context;
 pub mod cors;
 pub mod params;
