@@ -36,6 +36,9 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// OpenAPI definitions: import a file as Portico config, export an API.
+    #[command(subcommand)]
+    Openapi(portico::openapi::cli::Command),
 }
 
 fn default_config() -> PathBuf {
@@ -60,12 +63,16 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run { config: None }) {
         Command::Check { config } => check(&config.unwrap_or_else(default_config)),
         Command::Run { config } => run(&config.unwrap_or_else(default_config)),
+        Command::Openapi(cmd) => portico::openapi::cli::run(cmd, &default_config()),
     }
 }
 
 fn check(path: &Path) -> ExitCode {
     match config::load_and_validate(path) {
-        Ok(_) => {
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                eprintln!("warning: {w}");
+            }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }

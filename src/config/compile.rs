@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub metric_labels: Vec<RouteLabels>,
     /// TLS termination for `server.tls_listen`; None when no domain has a certificate.
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    /// The config this was compiled from (OpenAPI export of the served APIs).
+    pub source: std::sync::Arc<Config>,
 }
 
 #[derive(Debug)]
@@ -42,6 +44,8 @@ pub struct ApiRt {
     pub routes: Vec<RouteRt>,
     pub stages: Vec<StageRt>,
     pub cors: Option<Box<CorsRt>>,
+    /// `gateway_responses`; None when the API customises none.
+    pub gateway_responses: Option<Box<crate::pipeline::gateway_responses::GatewayResponsesRt>>,
 }
 
 #[derive(Debug)]
@@ -52,6 +56,8 @@ pub struct RouteRt {
     pub path: String,
     /// Names of the captured parameters, in the order the router reports values.
     pub param_names: Vec<String>,
+    /// Request validation; None when the route validates nothing.
+    pub check: Option<Box<crate::pipeline::validate::RouteCheck>>,
 }
 
 #[derive(Debug)]
@@ -186,7 +192,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
     for (api_idx, (api_name, api)) in cfg.apis.iter().enumerate() {
         let mut table = RouteTable::default();
         let mut routes = Vec::new();
-        for (id, (key, _)) in api.routes.iter().enumerate() {
+        for (id, (key, route)) in api.routes.iter().enumerate() {
             let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
             let param_names = match parse_route_key(key) {
                 Ok(parsed) => {
@@ -198,6 +204,11 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes.push(RouteRt {
                 key: key.clone(),
                 path: path.to_string(),
+                check: crate::pipeline::validate::RouteCheck::compile(
+                    &route.validation,
+                    &param_names,
+                    &api.defs.models,
+                ),
                 param_names,
             });
         }
@@ -258,6 +269,9 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes,
             stages,
             cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
+            gateway_responses: crate::pipeline::gateway_responses::GatewayResponsesRt::compile(
+                &api.defs.gateway_responses,
+            ),
         });
     }
 
@@ -284,6 +298,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         upstreams,
         traffic: super::traffic::compile(cfg),
         metric_labels,
+        source: std::sync::Arc::new(cfg.clone()),
     }
 }
 

@@ -60,7 +60,12 @@ pub fn load_partial(text: &str) -> Result<(Config, Vec<ConfigError>), ConfigErro
         .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
     root.apply_merge()
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
-    Ok(decode_partial(&root, &|name| std::env::var(name).ok()))
+    // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
+    let (mut errors, warnings) = crate::openapi::merge_files(&mut root);
+    let (mut cfg, more) = decode_partial(&root, &|name| std::env::var(name).ok());
+    errors.extend(more);
+    cfg.warnings = warnings;
+    Ok((cfg, errors))
 }
 
 fn decode_partial(
@@ -396,19 +401,17 @@ fn count(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<u32> {
 }
 
 fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
-    let f = d.fields(
-        v,
-        p,
-        &[
-            "protocol",
-            "disable_default_endpoint",
-            "throttle",
-            "cors",
-            "stages",
-            "routes",
-        ],
-    );
+    let keys = [
+        "protocol",
+        "disable_default_endpoint",
+        "throttle",
+        "cors",
+        "stages",
+        "routes",
+    ];
+    let f = d.fields(v, p, &[&keys[..], super::definitions::API_KEYS].concat());
     Api {
+        defs: super::definitions::api_defs(d, &f),
         disable_default_endpoint: f
             .opt(d, "disable_default_endpoint", Decoder::bool)
             .unwrap_or(false),
@@ -471,7 +474,7 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
 }
 
 fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
-    let f = d.fields(v, p, ROUTE_KEYS);
+    let f = d.fields(v, p, &[ROUTE_KEYS, super::definitions::ROUTE_KEYS].concat());
     let integration = f.need(d, "integration", integration);
     // The other fields are decoded even when the integration failed, so their errors are
     // reported in the same run; the placeholder is never returned.
@@ -481,6 +484,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             headers: Vec::new(),
             body: String::new(),
         },
+        validation: super::definitions::route_validation(d, &f),
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
         throttle: f.opt(d, "throttle", throttle),
         cache: f.opt(d, "cache", |d, v, p| {

@@ -6,6 +6,7 @@
 
 pub mod compile;
 mod decode;
+pub mod definitions;
 pub mod load;
 pub mod model;
 pub mod traffic;
@@ -115,6 +116,9 @@ pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
 /// upstream certificates left unchecked, and keys accepted ahead of the features that
 /// will serve them.
 pub fn warn_risky(cfg: &Config) {
+    for w in &cfg.warnings {
+        tracing::warn!(path = %w.path, "{}", w.message);
+    }
     for (name, u) in &cfg.upstreams {
         if u.https && !u.tls.verify {
             tracing::warn!(upstream = %name, "tls.verify: false — this upstream's certificate is not checked; for testing only");

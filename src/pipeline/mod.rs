@@ -6,11 +6,13 @@ pub mod api_key;
 pub mod cache;
 pub mod context;
 pub mod cors;
+pub mod gateway_responses;
 pub mod params;
 pub mod response;
 pub mod template;
 pub mod throttle;
 pub mod trace;
 pub mod usage;
+pub mod validate;
 
 pub use admission::{admit, Deny, Local};
