@@ -589,10 +589,10 @@ fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                     }
                 }
             }
-            "x-amazon-apigateway-api-key-source" => {
-                if v.as_str().is_some_and(|s| !s.eq_ignore_ascii_case("HEADER")) {
-                    ctx.warn(p, "API keys are read from the x-api-key header only");
-                }
+            "x-amazon-apigateway-api-key-source"
+                if v.as_str().is_some_and(|s| !s.eq_ignore_ascii_case("HEADER")) =>
+            {
+                ctx.warn(p, "API keys are read from the x-api-key header only")
             }
             "x-amazon-apigateway-binary-media-types" => ctx.warn(
                 p,
@@ -600,6 +600,7 @@ fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
             ),
             "x-amazon-apigateway-request-validators"
             | "x-amazon-apigateway-request-validator"
+            | "x-amazon-apigateway-api-key-source"
             | "x-amazon-apigateway-importexport-version" => {}
             k if k.starts_with("x-amazon-apigateway-") => {
                 ctx.warn(p, "not supported by Portico; ignored")
