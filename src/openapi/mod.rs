@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod export;
+mod extensions;
 pub mod import;
 mod integration;
 
