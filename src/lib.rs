@@ -10,6 +10,7 @@ pub mod global;
 pub mod http1;
 pub mod integration;
 pub mod metrics;
+pub mod openapi;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;

@@ -39,6 +39,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// OpenAPI definitions: import a file as Portico config, export an API.
+    #[command(subcommand)]
+    Openapi(portico::openapi::cli::Command),
 }
 
 fn default_config() -> PathBuf {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Check => check(&path),
         Command::Routes { json } => routes(&path, json),
         Command::Run => run(&path),
+        Command::Openapi(cmd) => portico::openapi::cli::run(cmd, &path),
     }
 }
 

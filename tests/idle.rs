@@ -41,9 +41,11 @@ fn a_parked_connection_serves_its_next_requests() {
         assert_eq!(read_response(&mut r, false).unwrap().body, b"b", "{driver}");
         thread::sleep(Duration::from_millis(900));
         let big = vec![b'x'; 300_000];
-        let mut req =
-            format!("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", big.len())
-                .into_bytes();
+        let mut req = format!(
+            "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            big.len()
+        )
+        .into_bytes();
         req.extend_from_slice(&big);
         s.write_all(&req).unwrap();
         let got = read_response(&mut r, false).unwrap();

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod usage;

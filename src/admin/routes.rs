@@ -66,6 +66,7 @@ pub fn table() -> Vec<Route> {
         route(Method::Delete, "/api-keys/{name}", keys::revoke),
         route(Method::Get, "/usage", usage::get),
         route(Method::Post, "/cache/flush", cache::flush),
+        route(Method::Get, "/apis/{api}/openapi", super::openapi::export),
     ]
 }
 

@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
     /// What is served, for `GET /routes` and the startup log.
     pub served: Vec<super::served::StageServed>,
+    /// The config this was compiled from (OpenAPI export of the served APIs).
+    pub source: std::sync::Arc<Config>,
 }
 
 #[derive(Debug)]
@@ -46,6 +48,8 @@ pub struct ApiRt {
     pub cors: Option<Box<CorsRt>>,
     /// Response compression (the API's own setting, else the server's); None: off.
     pub compression: Option<Box<CompressRt>>,
+    /// `gateway_responses`; None when the API customises none.
+    pub gateway_responses: Option<Box<crate::pipeline::gateway_responses::GatewayResponsesRt>>,
 }
 
 #[derive(Debug)]
@@ -56,6 +60,8 @@ pub struct RouteRt {
     pub path: String,
     /// Names of the captured parameters, in the order the router reports values.
     pub param_names: Vec<String>,
+    /// Request validation; None when the route validates nothing.
+    pub check: Option<Box<crate::pipeline::validate::RouteCheck>>,
 }
 
 #[derive(Debug)]
@@ -208,7 +214,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
     for (api_idx, (api_name, api)) in cfg.apis.iter().enumerate() {
         let mut table = RouteTable::default();
         let mut routes = Vec::new();
-        for (id, (key, _)) in api.routes.iter().enumerate() {
+        for (id, (key, route)) in api.routes.iter().enumerate() {
             let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
             let param_names = match parse_route_key(key) {
                 Ok(parsed) => {
@@ -220,6 +226,11 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes.push(RouteRt {
                 key: key.clone(),
                 path: path.to_string(),
+                check: crate::pipeline::validate::RouteCheck::compile(
+                    &route.validation,
+                    &param_names,
+                    &api.defs.models,
+                ),
                 param_names,
             });
         }
@@ -285,6 +296,9 @@ pub fn compile(cfg: &Config) -> Snapshot {
                 None => cfg.server.compression.as_ref(),
             }
             .map(|c| Box::new(CompressRt::compile(c))),
+            gateway_responses: crate::pipeline::gateway_responses::GatewayResponsesRt::compile(
+                &api.defs.gateway_responses,
+            ),
         });
     }
 
@@ -312,6 +326,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         traffic: super::traffic::compile(cfg),
         metric_labels,
         served: super::served::stages(cfg),
+        source: std::sync::Arc::new(cfg.clone()),
     }
 }
 

@@ -55,13 +55,22 @@ pub fn load_str_with_env(
 }
 
 /// Decodes what can be decoded: the config with every bad value left at its default,
-/// and the errors. Err only when the text is not YAML at all.
-pub fn load_partial(text: &str) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+/// and the errors. Err only when the text is not YAML at all. Relative `openapi` file
+/// paths are read from `base` (the config file's directory).
+pub fn load_partial(
+    text: &str,
+    base: &std::path::Path,
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let mut root: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
     root.apply_merge()
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
-    Ok(decode_partial(&root, &|name| std::env::var(name).ok()))
+    // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
+    let (mut errors, warnings) = crate::openapi::merge_files(&mut root, base);
+    let (mut cfg, more) = decode_partial(&root, &|name| std::env::var(name).ok());
+    errors.extend(more);
+    cfg.warnings = warnings;
+    Ok((cfg, errors))
 }
 
 fn decode_partial(
@@ -495,20 +504,18 @@ fn count(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<u32> {
 }
 
 fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
-    let f = d.fields(
-        v,
-        p,
-        &[
-            "protocol",
-            "disable_default_endpoint",
-            "throttle",
-            "cors",
-            "compression",
-            "stages",
-            "routes",
-        ],
-    );
+    let keys = [
+        "protocol",
+        "disable_default_endpoint",
+        "throttle",
+        "cors",
+        "compression",
+        "stages",
+        "routes",
+    ];
+    let f = d.fields(v, p, &[&keys[..], super::definitions::API_KEYS].concat());
     Api {
+        defs: super::definitions::api_defs(d, &f),
         disable_default_endpoint: f
             .opt(d, "disable_default_endpoint", Decoder::bool)
             .unwrap_or(false),
@@ -572,7 +579,7 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
 }
 
 fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
-    let f = d.fields(v, p, ROUTE_KEYS);
+    let f = d.fields(v, p, &[ROUTE_KEYS, super::definitions::ROUTE_KEYS].concat());
     let integration = f.need(d, "integration", integration);
     // The other fields are decoded even when the integration failed, so their errors are
     // reported in the same run; the placeholder is never returned.
@@ -582,6 +589,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             headers: Vec::new(),
             body: String::new(),
         },
+        validation: super::definitions::route_validation(d, &f),
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
         throttle: f.opt(d, "throttle", throttle).flatten(),
         cache: f.opt(d, "cache", |d, v, p| {

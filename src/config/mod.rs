@@ -6,6 +6,7 @@
 
 pub mod compile;
 mod decode;
+pub mod definitions;
 pub mod load;
 pub mod model;
 pub mod paths;
@@ -139,7 +140,7 @@ pub fn check_file_text(text: &str, path: &Path) -> Report {
 /// does not hide a warning about `server.access_log`. Relative file paths are resolved
 /// against `base` first.
 pub fn check_text_in(text: &str, base: &Path) -> Report {
-    let (mut cfg, mut errors) = match load::load_partial(text) {
+    let (mut cfg, mut errors) = match load::load_partial(text, base) {
         Ok(partial) => partial,
         Err(fatal) => {
             return Report {

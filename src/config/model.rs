@@ -23,6 +23,9 @@ pub struct Config {
     pub watch: bool,
     /// Certificates and keys named above, read after validation (`crate::tls::load`).
     pub tls: crate::tls::Loaded,
+    /// What is valid but not honoured as written (an OpenAPI file's unsupported parts),
+    /// each with its key path: printed by `check`, logged at start and on reload.
+    pub warnings: Vec<super::ConfigError>,
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +293,8 @@ pub struct Api {
     pub stages: Vec<(String, Stage)>,
     /// Route key ("GET /users/{id}", "ANY /x/{proxy+}", "$default") → route.
     pub routes: Vec<(String, Route)>,
+    /// API definitions (request validation, gateway responses, OpenAPI): `definitions.rs`.
+    pub defs: super::definitions::ApiDefs,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -332,6 +337,8 @@ pub struct Route {
     pub parameters: Vec<(String, String)>,
     /// Status code of the integration's response → "overwrite:header.x" → value.
     pub response_parameters: Vec<(String, Vec<(String, String)>)>,
+    /// Request validation (`request_validator`, `request_model`, `required_parameters`).
+    pub validation: super::definitions::RouteValidation,
 }
 
 #[derive(Debug, Clone)]

@@ -222,6 +222,7 @@ impl Validator<'_> {
             self.stage(name, stage, &p.key("stages").key(name));
         }
         self.routes(api, p);
+        self.errors.extend(super::definitions::validate(api, p));
     }
 
     /// Origins are compared with what browsers send: `scheme://host[:port]`, nothing more.

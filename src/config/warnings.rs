@@ -8,7 +8,8 @@ use crate::metrics::log_format::LogFormat;
 
 /// Every warning, in file order.
 pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
-    let mut out = Vec::new();
+    // What decoding noticed (OpenAPI import: extensions it could not map) comes first.
+    let mut out = cfg.warnings.clone();
     let root = KeyPath::root();
     if cfg.apis.is_empty() {
         out.push(

@@ -361,6 +361,11 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
         return (deny.answer(ctx, gen, c, cells).await, cells);
     }
+    if let Some(check) = api.routes[m.route as usize].check.as_deref() {
+        if let Some(keep) = crate::pipeline::validate::check(ctx, gen, c, check).await {
+            return (keep, cells);
+        }
+    }
     let integrations = match &stage.canary {
         Some(side) if canary => &side.integrations,
         _ => &stage.integrations,
@@ -567,6 +572,11 @@ impl Conn {
         message: &'static str,
         extra: &[(&str, &[u8])],
     ) -> bool {
+        use crate::pipeline::gateway_responses::{self as gr, ResponseType};
+        if gr::applies(gen, self) {
+            let t = ResponseType::classify(status, message);
+            return gr::answer_as(ctx, gen, self, t, status, message, message, "", extra).await;
+        }
         let keep = self.can_keep_alive(ctx);
         self.out.status = status;
         self.out.error_message = message;

@@ -295,7 +295,7 @@ fn escaped_len(s: &[u8]) -> usize {
     s.iter().map(|&b| escape_of(b).map_or(1, <[u8]>::len)).sum()
 }
 
-fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
+pub fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
     // Copy unescaped runs in one go; messages are mostly plain text.
     let mut run = 0;
     for (i, &b) in s.iter().enumerate() {

@@ -7,11 +7,13 @@ pub mod cache;
 pub mod compress;
 pub mod context;
 pub mod cors;
+pub mod gateway_responses;
 pub mod params;
 pub mod response;
 pub mod template;
 pub mod throttle;
 pub mod trace;
 pub mod usage;
+pub mod validate;
 
 pub use admission::{admit, Deny, Local};
