@@ -234,7 +234,7 @@ domains:
     let d = dir.display();
     for line in [
         // decoding
-        r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle)"#.to_string(),
+        r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle, compression)"#.to_string(),
         // cross-references
         r#"apis.shop.routes.$default.integration.upstream: no upstream named "nope""#.into(),
         // certificate files
