@@ -1,5 +1,5 @@
 //! Portico: a self-hosted API gateway and edge proxy. See docs/ARCHITECTURE.md for the shape:
-//! pinned thread-per-core workers (runtime) accept connections (http1::conn), route them
+//! pinned thread-per-core workers (runtime) accept connections (server::conn), route them
 //! (router) and run their integration (integration), which uses per-worker upstream pools
 //! (upstream). The config is compiled once into an immutable snapshot (config).
 
@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;
+pub mod server;
 pub mod store;
 pub mod tls;
 pub mod upstream;

@@ -22,7 +22,6 @@ use super::relay;
 use crate::config::compile::{HttpIntegration, PathPart};
 use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::conn::{read_into, Conn};
 use crate::http1::encode;
 use crate::http1::hop::{write_transfer_encoding, HopByHop};
 use crate::http1::parse::BodyKind;
@@ -36,6 +35,7 @@ use crate::pipeline::trace;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::{read_into, Conn};
 use crate::upstream::Lease;
 
 /// Largest upstream response head we accept.

@@ -27,7 +27,6 @@ use super::lambda_event;
 use super::lambda_response::{self, Refusal, Reply};
 use crate::config::compile::LambdaIntegration;
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method};
 use crate::http1::response::{parse_response, ResponseBody};
@@ -38,6 +37,7 @@ use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::{read_into, within, Conn};
 
 /// Largest response head accepted from a function endpoint.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;

@@ -1,9 +1,8 @@
 //! Answers the gateway writes itself from config: mock integrations whose response is
 //! edited per request (response mapping, CORS headers) and CORS preflights. Plain mocks
-//! are written from their pre-encoded bytes by the connection (http1/conn.rs).
+//! are written from their pre-encoded bytes by the connection (server/conn.rs).
 
 use crate::config::compile::MockResponse;
-use crate::http1::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::Method;
 use crate::pipeline::compress::compress_whole;
@@ -12,6 +11,7 @@ use crate::pipeline::cors::CorsRt;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 impl Conn {
     /// The gateway's 204 to a CORS preflight; the integration is never called.

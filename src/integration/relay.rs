@@ -15,7 +15,6 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::error::{Error, Kind};
 use crate::http1::body::{BodyError, ChunkedDecoder};
-use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
 use crate::http1::hop::{is_framing, write_transfer_encoding, HopByHop};
 use crate::http1::parse::Method;
@@ -25,6 +24,7 @@ use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::{read_into, within, Conn};
 
 pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
     match e {

@@ -19,12 +19,12 @@ use super::usage::Periods;
 use crate::config::traffic::{RouteTraffic, TrafficRt};
 use crate::global::keys::{KeyTable, PlanKey};
 use crate::global::Shared;
-use crate::http1::conn::Conn;
 use crate::metrics::cells::bump;
 use crate::metrics::RouteCells;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 /// One worker's side of the traffic gate that outlives config generations: its view of
 /// the key table and its buckets of plan × key limits. (The buckets of route, stage, API

@@ -32,11 +32,11 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use crate::config::model::{self, Coding};
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::conn::Conn;
 use crate::http1::parse::Method;
 use crate::http1::response::ResponseBody;
 use crate::integration::relay;
 use crate::runtime::workers::Generation;
+use crate::server::conn::Conn;
 use crate::tls::UpstreamIo;
 
 /// nginx's default gzip_comp_level: the cheapest level, most of the gain on JSON.

@@ -6,12 +6,12 @@
 //! `$context.error.validationErrorString`. Templates are compiled when the config loads.
 
 use crate::config::definitions::GatewayResponse;
-use crate::http1::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::Method;
 use crate::pipeline::context::{self, request_view, RequestView, Var};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 macro_rules! response_types {
     ($($name:literal => $variant:ident $status:literal,)*) => {

@@ -42,7 +42,7 @@ pub struct WorkerCtx {
     pub traffic: crate::pipeline::Local,
     /// Buffers of connections that are idle, for the next request to take.
     pub spares: RefCell<super::buffers::Spares>,
-    /// Idle keep-alive connections waiting with a buffer (http1::conn caps them).
+    /// Idle keep-alive connections waiting with a buffer (server::conn caps them).
     pub idle_with_buffers: std::cell::Cell<usize>,
 }
 
@@ -486,9 +486,9 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
                 let tls = l.tls;
                 monoio::spawn(async move {
                     if tls {
-                        crate::http1::conn::serve_tls(&ctx, stream, peer).await;
+                        crate::server::conn::serve_tls(&ctx, stream, peer).await;
                     } else {
-                        crate::http1::conn::serve(&ctx, stream, peer).await;
+                        crate::server::conn::serve(&ctx, stream, peer).await;
                     }
                     ctx.connection_closed();
                 });

@@ -10,7 +10,6 @@ use super::rules::{client_refresh, entry_method, RouteCacheRt};
 use super::{key, Capture, Entry, Inserted, Pending, Shard};
 use crate::config::compile::IntegrationRt;
 use crate::config::model::Coding;
-use crate::http1::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody};
@@ -20,6 +19,7 @@ use crate::pipeline::response::Edits;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 /// Bodies up to this size are copied behind the head into one write; larger ones go out
 /// as a second write straight from the stored `Bytes`, which costs a syscall but no copy.

@@ -24,11 +24,11 @@ use monoio::net::TcpStream;
 use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
 use tracing::{debug, error};
 
-use super::body::ChunkedDecoder;
-use super::encode;
-use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
-use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::encode;
+use crate::http1::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
+use crate::http1::response::ResponseHead;
 use crate::metrics::RouteCells;
 use crate::pipeline::cache;
 use crate::pipeline::context::RequestState;

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::conn::Conn;
-use super::parse::Span;
+use crate::http1::parse::Span;
 use crate::metrics::access_log::{hand_off, FLUSH_AT};
 use crate::metrics::cells::bump;
 use crate::metrics::log_format::LogRecord;
