@@ -54,7 +54,7 @@ fn json_body(n: usize) -> Vec<u8> {
             "{{\"id\":{i},\"name\":\"user {}\",\"email\":\"u{}@example.com\",\"active\":{}}},",
             i * 7919 % 1000,
             i * 31 % 977,
-            i % 3 == 0
+            i.is_multiple_of(3)
         ));
         i += 1;
     }
