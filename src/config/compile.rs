@@ -96,6 +96,10 @@ pub struct HttpIntegration {
     pub timeout: Duration,
     /// Request parameter mapping; None keeps the plain encoder.
     pub map: Option<Box<RequestMap>>,
+    /// `Upgrade` protocol names passed through (integration::tunnel); empty: none.
+    pub upgrade: Box<[Box<[u8]>]>,
+    /// How long a tunnel may carry no byte either way.
+    pub tunnel_idle: Duration,
 }
 
 #[derive(Debug)]
@@ -335,6 +339,7 @@ fn integration(
             upstream,
             path,
             timeout,
+            upgrade,
         } => {
             let name = match substitute(upstream, vars) {
                 Ok(n) => n,
@@ -360,6 +365,12 @@ fn integration(
                 path,
                 timeout: *timeout,
                 map,
+                upgrade: upgrade
+                    .protocols
+                    .iter()
+                    .map(|p| p.as_bytes().into())
+                    .collect(),
+                tunnel_idle: upgrade.idle_timeout,
             })
         }
         Integration::Mock {

@@ -562,15 +562,17 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
     };
     match kind {
         "http" => {
-            let f = d.fields(v, p, &["type", "upstream", "path", "timeout"]);
+            let f = d.fields(v, p, &["type", "upstream", "path", "timeout", "upgrade"]);
             let upstream = f.need(d, "upstream", Decoder::string);
             let path = f.opt(d, "path", Decoder::string);
             let mut timeout = DEFAULT_INTEGRATION_TIMEOUT;
             f.set(d, "timeout", &mut timeout, Decoder::duration);
+            let upgrade = f.opt(d, "upgrade", upgrade).unwrap_or_default();
             Some(Integration::Http {
                 upstream: upstream?,
                 path,
                 timeout,
+                upgrade,
             })
         }
         "lambda" => {
@@ -608,6 +610,31 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
             })
         }
     }
+}
+
+/// `upgrade: { protocols: [websocket, h2c], idle_timeout: 10m }`.
+fn upgrade(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Upgrade> {
+    let f = d.fields(v, p, &["protocols", "idle_timeout"]);
+    let mut up = Upgrade::default();
+    f.set(d, "protocols", &mut up.protocols, |d, v, p| {
+        let names = d.strings(v, p)?;
+        let bad = names.iter().find(|n| {
+            n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        });
+        if let Some(bad) = bad {
+            d.error(
+                p,
+                format!("{bad:?} is not a protocol name (a token such as websocket or h2c)"),
+            );
+            return None;
+        }
+        Some(names)
+    });
+    f.set(d, "idle_timeout", &mut up.idle_timeout, Decoder::duration);
+    Some(up)
 }
 
 /// "1.0" or "2.0"; unquoted `2.0` arrives as a YAML number and means the same.

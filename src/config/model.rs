@@ -297,6 +297,7 @@ pub enum Integration {
         /// Path template with {param}, {proxy} and ${stageVariables.x}; None = the request path.
         path: Option<String>,
         timeout: Duration,
+        upgrade: Upgrade,
     },
     Lambda {
         url: String,
@@ -308,6 +309,25 @@ pub enum Integration {
         headers: Vec<(String, String)>,
         body: String,
     },
+}
+
+/// `integration.upgrade` of an http integration: the `Upgrade` protocols passed through
+/// to the backend (a 101 turns the connection into a byte tunnel), and how long such a
+/// tunnel may carry no byte either way before it is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    /// Protocol names compared case-insensitively ("websocket", "h2c"); empty: none.
+    pub protocols: Vec<String>,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Upgrade {
+    fn default() -> Self {
+        Upgrade {
+            protocols: vec!["websocket".to_string()],
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
 }
 
 pub const DEFAULT_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);

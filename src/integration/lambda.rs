@@ -393,7 +393,9 @@ async fn exchange(
             match parse_response(&c.ubuf, Method::Post, MAX_RESPONSE_HEAD, &mut c.rhead) {
                 // What follows a 101 is not HTTP: never read it as the answer.
                 Ok(true) if c.rhead.status == 101 => {
-                    return Err(Fail::Other("the function endpoint switched protocols".into()))
+                    return Err(Fail::Other(
+                        "the function endpoint switched protocols".into(),
+                    ))
                 }
                 Ok(true) if c.rhead.status < 200 => {
                     c.ubuf.advance(c.rhead.head_len);

@@ -113,6 +113,11 @@ pub struct WorkerCells {
     pub access_log_dropped: AtomicU64,
     /// TLS handshakes that failed or timed out (bad certificates, scanners, stalls).
     pub tls_handshake_failures: AtomicU64,
+    /// Upgraded connections (integration::tunnel) open now, and bytes they carried
+    /// client → upstream and upstream → client.
+    pub tunnels_active: AtomicU64,
+    pub tunnel_bytes_up: AtomicU64,
+    pub tunnel_bytes_down: AtomicU64,
 }
 
 /// Per cached (api, stage) and worker. `bytes` and `entries` are gauges: the worker's

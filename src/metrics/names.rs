@@ -15,3 +15,5 @@ pub const CONNECTIONS_ACTIVE: &str = "portico_connections_active";
 pub const WORKERS: &str = "portico_workers";
 pub const ACCESS_LOG_DROPPED_TOTAL: &str = "portico_access_log_dropped_total";
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "portico_tls_handshake_failures_total";
+pub const TUNNELS_ACTIVE: &str = "portico_tunnels_active";
+pub const TUNNEL_BYTES_TOTAL: &str = "portico_tunnel_bytes_total";

@@ -169,7 +169,42 @@ impl Registry {
             .map(|w| read(&w.tls_handshake_failures))
             .sum();
         let _ = writeln!(out, "{} {failed}", names::TLS_HANDSHAKE_FAILURES_TOTAL);
+        render_tunnels(&mut out, &inner);
         out
+    }
+}
+
+fn render_tunnels(out: &mut String, inner: &Inner) {
+    let total = |f: fn(&WorkerCells) -> &AtomicU64| -> u64 {
+        inner.workers.iter().map(|w| read(f(w))).sum()
+    };
+    header(
+        out,
+        names::TUNNELS_ACTIVE,
+        "gauge",
+        "Upgraded (101) connections carrying bytes between a client and a backend.",
+    );
+    let _ = writeln!(
+        out,
+        "{} {}",
+        names::TUNNELS_ACTIVE,
+        total(|w| &w.tunnels_active)
+    );
+    header(
+        out,
+        names::TUNNEL_BYTES_TOTAL,
+        "counter",
+        "Bytes carried by upgraded connections, by direction.",
+    );
+    for (direction, n) in [
+        ("to_upstream", total(|w| &w.tunnel_bytes_up)),
+        ("to_client", total(|w| &w.tunnel_bytes_down)),
+    ] {
+        let _ = writeln!(
+            out,
+            "{}{{direction=\"{direction}\"}} {n}",
+            names::TUNNEL_BYTES_TOTAL
+        );
     }
 }
 

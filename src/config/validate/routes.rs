@@ -67,6 +67,7 @@ impl Validator<'_> {
                 upstream,
                 path,
                 timeout,
+                ..
             } => {
                 let up = ip.key("upstream");
                 if let Some(names) = self.stage_refs(rc, &up, upstream) {
