@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub metric_labels: Vec<RouteLabels>,
     /// TLS termination for `server.tls_listen`; None when no domain has a certificate.
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    /// Some API is a WebSocket API (requests look up their stage before routing).
+    pub websocket_apis: bool,
 }
 
 #[derive(Debug)]
@@ -42,6 +44,8 @@ pub struct ApiRt {
     pub routes: Vec<RouteRt>,
     pub stages: Vec<StageRt>,
     pub cors: Option<Box<CorsRt>>,
+    /// `protocol: websocket`: its stages answer WebSocket handshakes and `@connections`.
+    pub websocket: Option<Box<crate::websocket::WsApiRt>>,
 }
 
 #[derive(Debug)]
@@ -192,7 +196,12 @@ pub fn compile(cfg: &Config) -> Snapshot {
         let mut routes = Vec::new();
         for (id, (key, _)) in api.routes.iter().enumerate() {
             let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
-            let param_names = match parse_route_key(key) {
+            // WebSocket route keys are not HTTP routes ($default would parse as one).
+            let parsed = match api.protocol {
+                model::Protocol::Http => parse_route_key(key),
+                model::Protocol::Websocket => Err(String::new()),
+            };
+            let param_names = match parsed {
                 Ok(parsed) => {
                     table.insert(&parsed, id as u32);
                     parsed.params().into_iter().map(String::from).collect()
@@ -262,6 +271,8 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes,
             stages,
             cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
+            websocket: (api.protocol == model::Protocol::Websocket)
+                .then(|| Box::new(crate::websocket::WsApiRt::compile(api))),
         });
     }
 
@@ -277,6 +288,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         router.add_domain(host, paths);
     }
     Snapshot {
+        websocket_apis: apis.iter().any(|a| a.websocket.is_some()),
         tls: cfg.tls.server.clone(),
         server: cfg.server.clone(),
         watch: cfg.watch,

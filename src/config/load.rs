@@ -162,6 +162,7 @@ const ROUTE_KEYS: &[&str] = &[
     "cache",
     "parameters",
     "response_parameters",
+    "route_response",
 ];
 
 fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
@@ -406,9 +407,36 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
             "cors",
             "stages",
             "routes",
+            "route_selection_expression",
+            "limits",
+            "binary_frames",
         ],
     );
+    let mut websocket = WebsocketApi::default();
+    f.set(
+        d,
+        "route_selection_expression",
+        &mut websocket.route_selection_expression,
+        Decoder::string,
+    );
+    f.set(d, "limits", &mut websocket.limits, websocket_limits);
+    f.set(
+        d,
+        "binary_frames",
+        &mut websocket.binary_frames,
+        |d, v, p| {
+            d.choice(
+                v,
+                p,
+                &[
+                    ("reject", BinaryFrames::Reject),
+                    ("base64", BinaryFrames::Base64),
+                ],
+            )
+        },
+    );
     Api {
+        websocket,
         disable_default_endpoint: f
             .opt(d, "disable_default_endpoint", Decoder::bool)
             .unwrap_or(false),
@@ -430,6 +458,17 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
             .filter_map(|(k, r)| Some((k, r?)))
             .collect(),
     }
+}
+
+/// `limits: { frame: 32KiB, message: 128KiB, idle: 10m, max_duration: 2h }`.
+fn websocket_limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<WebsocketLimits> {
+    let f = d.fields(v, p, &["frame", "message", "idle", "max_duration"]);
+    let mut l = WebsocketLimits::default();
+    f.set(d, "frame", &mut l.frame, Decoder::size);
+    f.set(d, "message", &mut l.message, Decoder::size);
+    f.set(d, "idle", &mut l.idle, Decoder::duration);
+    f.set(d, "max_duration", &mut l.max_duration, Decoder::duration);
+    Some(l)
 }
 
 fn cors(d: &mut Decoder, v: &Value, p: &KeyPath) -> Cors {
@@ -482,6 +521,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             body: String::new(),
         },
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
+        route_response: f.opt(d, "route_response", Decoder::bool).unwrap_or(false),
         throttle: f.opt(d, "throttle", throttle),
         cache: f.opt(d, "cache", |d, v, p| {
             let f = d.fields(v, p, ROUTE_CACHE_KEYS);

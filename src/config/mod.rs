@@ -129,9 +129,6 @@ pub fn warn_risky(cfg: &Config) {
         if api.disable_default_endpoint && !mapped {
             tracing::warn!(api = %name, "disable_default_endpoint is on and no domain maps this API: nothing reaches it");
         }
-        if api.protocol == model::Protocol::Websocket {
-            tracing::warn!(api = %name, "protocol: websocket is not built yet; this API's routes answer 404");
-        }
     }
 }
 

@@ -222,6 +222,56 @@ pub struct Api {
     pub stages: Vec<(String, Stage)>,
     /// Route key ("GET /users/{id}", "ANY /x/{proxy+}", "$default") → route.
     pub routes: Vec<(String, Route)>,
+    /// `protocol: websocket` only: route selection, limits, binary frames.
+    pub websocket: WebsocketApi,
+}
+
+/// The settings of a WebSocket API (DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsocketApi {
+    /// `$request.body.action`, `${request.body.a}/${request.body.b}` or literal text.
+    pub route_selection_expression: String,
+    pub limits: WebsocketLimits,
+    pub binary_frames: BinaryFrames,
+}
+
+impl Default for WebsocketApi {
+    fn default() -> Self {
+        WebsocketApi {
+            route_selection_expression: "$request.body.action".to_string(),
+            limits: WebsocketLimits::default(),
+            binary_frames: BinaryFrames::Reject,
+        }
+    }
+}
+
+/// API Gateway's WebSocket quotas as defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsocketLimits {
+    pub frame: u64,
+    pub message: u64,
+    pub idle: Duration,
+    pub max_duration: Duration,
+}
+
+impl Default for WebsocketLimits {
+    fn default() -> Self {
+        WebsocketLimits {
+            frame: 32 * 1024,
+            message: 128 * 1024,
+            idle: Duration::from_secs(600),
+            max_duration: Duration::from_secs(7200),
+        }
+    }
+}
+
+/// What a binary frame from a client does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryFrames {
+    /// Close 1003, as API Gateway does.
+    Reject,
+    /// Deliver base64-encoded (`isBase64Encoded: true` in Lambda events).
+    Base64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -264,6 +314,8 @@ pub struct Route {
     pub parameters: Vec<(String, String)>,
     /// Status code of the integration's response → "overwrite:header.x" → value.
     pub response_parameters: Vec<(String, Vec<(String, String)>)>,
+    /// WebSocket routes: the integration's answer goes back to the client as a message.
+    pub route_response: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -299,6 +299,12 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
             );
         }
     }
+    if snap.websocket_apis {
+        if let Some(keep) = crate::websocket::session::dispatch(ctx, gen, c).await {
+            return (keep, &gen.unrouted);
+        }
+    }
+    let host = c.head.host.map(|s| s.get(&c.rbuf));
     let Some(m) = snap
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)

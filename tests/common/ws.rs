@@ -168,3 +168,25 @@ impl Drop for WsClient {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `connections.py` (boto3's apigatewaymanagementapi) once and returns its JSON.
+pub fn boto3_connections(
+    endpoint: &str,
+    op: &str,
+    id: &str,
+    data: Option<&str>,
+) -> serde_json::Value {
+    let mut cmd = Command::new(python());
+    cmd.arg(script("connections.py")).args([endpoint, op, id]);
+    if let Some(d) = data {
+        cmd.arg(d);
+    }
+    let out = cmd.output().expect("python runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|_| {
+        panic!(
+            "connections.py printed {text:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}

@@ -3,7 +3,7 @@
 Usage: ws_client.py URL [OPTIONS_JSON]; options: ca (PEM file for wss://), subprotocols,
 headers ({name: value}), open_timeout. Prints one JSON object per line: first
 {"event": "open", ...} or {"event": "rejected", "status": ...}, then one per command.
-Commands on stdin: send TEXT | sendb HEX | recv [SECS] | ping | close [CODE] | wait_closed [SECS]
+Commands on stdin: send TEXT | sendfrag SIZE TEXT (in fragments) | sendb HEX | recv [SECS] | ping | close [CODE] | wait_closed [SECS]
 """
 
 import asyncio
@@ -59,6 +59,11 @@ async def main():
         try:
             if cmd == "send":
                 await ws.send(arg)
+                say({"event": "sent"})
+            elif cmd == "sendfrag":
+                size, _, text = arg.partition(" ")
+                n = int(size)
+                await ws.send([text[i:i + n] for i in range(0, len(text), n)])
                 say({"event": "sent"})
             elif cmd == "sendb":
                 await ws.send(bytes.fromhex(arg))

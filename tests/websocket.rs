@@ -1,0 +1,517 @@
+//! WebSocket APIs (`protocol: websocket`) end to end: Python `websockets` clients, a
+//! Lambda-style function for `$connect`/`$default`/`$disconnect`, mock echo routes,
+//! `@connections` through boto3's unmodified `apigatewaymanagementapi` client and the
+//! admin listener, route selection and the Forbidden notice, reloads under open
+//! connections; raw sockets for what a library client never sends (unmasked and oversized
+//! frames, bad handshakes) and for the idle timeout.
+
+// The test function records events from its own threads; no request path here.
+#![allow(clippy::disallowed_types)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::ws::*;
+use common::*;
+use serde_json::{json, Value};
+
+/// API `chat` (stage `prod`, two workers) with `routes` (YAML lines under `routes:`,
+/// indented by six) and `api_extra` lines under the API (indented by four).
+fn config(admin: u16, state: &std::path::Path, api_extra: &str, routes: &str) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 2s }}
+admin: {{ listen: "127.0.0.1:{admin}", token: secret }}
+state_dir: "{state}"
+apis:
+  chat:
+    protocol: websocket
+    route_selection_expression: $request.body.action
+{api_extra}    stages:
+      prod: {{}}
+    routes:
+{routes}"#,
+        state = state.display()
+    )
+}
+
+const ECHO_ROUTES: &str = r#"      echo: { integration: { type: mock, body: "$request.body" }, route_response: true }
+      quiet: { integration: { type: mock, body: "not sent" } }
+"#;
+
+#[test]
+fn mock_echo_route_selection_and_the_forbidden_notice() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-echo");
+        let p = Portico::start(&config(free_port(), &dir, "", ECHO_ROUTES), driver);
+        let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
+        assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        let h = &ws.opened["headers"];
+        assert!(h["x-amzn-requestid"].is_string(), "{h}");
+        assert!(
+            h.get("sec-websocket-extensions").is_none(),
+            "no deflate: {h}"
+        );
+        let msg = r#"{"action":"echo","n":1}"#;
+        assert_eq!(ws.ask(msg), msg, "{driver}");
+        // A route without route_response answers nothing: the next answer is the echo.
+        ws.send(r#"{"action":"quiet"}"#);
+        assert_eq!(
+            ws.ask(r#"{"action":"echo","n":2}"#),
+            r#"{"action":"echo","n":2}"#
+        );
+        // No match and no $default: API Gateway's Forbidden notice, connection kept.
+        for unmatched in [r#"{"action":"nope"}"#, "not json", r#"{"other":1}"#] {
+            let notice: Value = serde_json::from_str(&ws.ask(unmatched)).unwrap();
+            assert_eq!(notice["message"], "Forbidden", "{driver}: {notice}");
+            let id = notice["connectionId"].as_str().unwrap();
+            assert_eq!((id.len(), id.ends_with('=')), (16, true), "{id}");
+            assert!(notice["requestId"].is_string());
+        }
+        assert_eq!(ws.cmd("ping")["event"], "pong", "{driver}");
+        // A 100 KB message in 32 KiB fragments is within API Gateway's limits.
+        let big = format!(r#"{{"action":"echo","pad":"{}"}}"#, "p".repeat(100_000));
+        assert_eq!(ws.cmd(&format!("sendfrag 32000 {big}"))["event"], "sent");
+        assert_eq!(ws.recv_text(), big, "{driver}");
+        // A binary frame is closed with 1003, as API Gateway does.
+        assert_eq!(ws.cmd("sendb 0102")["event"], "sent");
+        let closed = ws.cmd("wait_closed");
+        assert_eq!(closed["code"], 1003, "{driver}: {closed}");
+        // A plain request to the stage is told to upgrade.
+        let r = p.get("/prod");
+        assert_eq!(r.status, 426, "{driver}");
+        assert_eq!(r.header("sec-websocket-version"), Some("13"));
+        p.stop();
+    }
+}
+
+#[test]
+fn binary_frames_base64_reach_the_default_route() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-b64");
+        let routes = r#"      $default: { integration: { type: mock, body: "$request.body" }, route_response: true }
+"#;
+        let p = Portico::start(
+            &config(free_port(), &dir, "    binary_frames: base64\n", routes),
+            driver,
+        );
+        let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
+        assert_eq!(ws.cmd("sendb 00ff01")["event"], "sent");
+        assert_eq!(ws.recv_text(), "AP8B", "{driver}");
+        assert_eq!(ws.ask("plain text"), "plain text");
+        p.stop();
+    }
+}
+
+/// A function that records every event and answers by event type: CONNECT 200 with a
+/// subprotocol (403 when the query says deny), MESSAGE "fail" as a function error,
+/// "whoami" with the connection id, anything else "got: BODY".
+fn chat_function() -> (Function, Arc<Mutex<Vec<Value>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let f = Function::start(move |ev| {
+        seen.lock().unwrap().push(ev.clone());
+        let rc = &ev["requestContext"];
+        match rc["eventType"].as_str().unwrap_or("") {
+            "CONNECT" if ev["queryStringParameters"]["deny"] == "1" => {
+                FnReply::Json(r#"{"statusCode":403,"body":"go away"}"#.into())
+            }
+            "CONNECT" => FnReply::Json(
+                r#"{"statusCode":200,"headers":{"Sec-WebSocket-Protocol":"chat.v1"}}"#.into(),
+            ),
+            "MESSAGE" if ev["body"] == "fail" => FnReply::Error(r#"{"errorMessage":"boom"}"#.into()),
+            "MESSAGE" if ev["body"] == "whoami" => FnReply::Json(
+                json!({"statusCode": 200, "body": rc["connectionId"]}).to_string(),
+            ),
+            "MESSAGE" => FnReply::Json(
+                json!({"statusCode": 200, "body": format!("got: {}", ev["body"].as_str().unwrap_or(""))})
+                    .to_string(),
+            ),
+            _ => FnReply::Json(r#"{"statusCode":200}"#.into()),
+        }
+    });
+    (f, events)
+}
+
+fn lambda_routes(url: &str) -> String {
+    format!(
+        r#"      $connect: {{ integration: {{ type: lambda, url: "{url}" }} }}
+      $disconnect: {{ integration: {{ type: lambda, url: "{url}" }} }}
+      $default: {{ integration: {{ type: lambda, url: "{url}" }}, route_response: true }}
+"#
+    )
+}
+
+fn events_of(events: &Mutex<Vec<Value>>, kind: &str) -> Vec<Value> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e["requestContext"]["eventType"] == kind)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn lambda_connect_message_and_disconnect_events() {
+    let (f, events) = chat_function();
+    for driver in DRIVERS {
+        events.lock().unwrap().clear();
+        let dir = temp_dir("ws-lambda");
+        let p = Portico::start(
+            &config(free_port(), &dir, "", &lambda_routes(&f.url())),
+            driver,
+        );
+        let url = format!("ws://{}/prod?token=abc&x=1&x=2", p.addr);
+        let mut ws = WsClient::connect(&url, json!({"subprotocols": ["chat.v1"]}));
+        assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        // $connect's headers went into the 101.
+        assert_eq!(ws.opened["subprotocol"], "chat.v1", "{driver}");
+        let connect = events_of(&events, "CONNECT").pop().unwrap();
+        let rc = &connect["requestContext"];
+        assert_eq!(rc["routeKey"], "$connect");
+        assert_eq!(rc["stage"], "prod");
+        assert_eq!(rc["apiId"], "chat");
+        assert_eq!(rc["messageDirection"], "IN");
+        assert_eq!(rc["identity"]["sourceIp"], "127.0.0.1");
+        assert_eq!(rc["requestId"], rc["extendedRequestId"]);
+        assert!(rc["connectedAt"].is_u64() && rc["requestTimeEpoch"].is_u64());
+        let id = rc["connectionId"].as_str().unwrap().to_string();
+        assert_eq!((id.len(), id.ends_with('=')), (16, true), "{id}");
+        let headers = connect["headers"].as_object().unwrap();
+        assert!(headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("sec-websocket-key")));
+        assert!(
+            !headers.keys().any(|k| k.eq_ignore_ascii_case("upgrade")),
+            "{headers:?}"
+        );
+        assert!(!headers.keys().any(|k| k.eq_ignore_ascii_case("connection")));
+        assert_eq!(headers["X-Forwarded-Proto"], "http");
+        assert_eq!(connect["queryStringParameters"]["token"], "abc");
+        assert_eq!(
+            connect["multiValueQueryStringParameters"]["x"],
+            json!(["1", "2"])
+        );
+        assert_eq!(connect["isBase64Encoded"], false);
+
+        assert_eq!(ws.ask("hello"), "got: hello", "{driver}");
+        assert_eq!(ws.ask("whoami"), id, "{driver}");
+        let msg = events_of(&events, "MESSAGE").remove(0);
+        assert_eq!(msg["body"], "hello");
+        assert_eq!(msg["requestContext"]["routeKey"], "$default");
+        assert_eq!(msg["requestContext"]["connectionId"], id.as_str());
+        assert!(msg["requestContext"]["messageId"].is_string());
+        assert!(
+            msg.get("headers").is_none(),
+            "MESSAGE has no headers: {msg}"
+        );
+        // A function error is a notice; the connection stays.
+        let notice: Value = serde_json::from_str(&ws.ask("fail")).unwrap();
+        assert_eq!(notice["message"], "Internal server error", "{driver}");
+        assert_eq!(notice["connectionId"], id.as_str());
+        assert_eq!(ws.ask("still here"), "got: still here");
+
+        assert_eq!(ws.cmd("close 4000")["code"], 4000);
+        assert!(
+            eventually(|| !events_of(&events, "DISCONNECT").is_empty()),
+            "{driver}"
+        );
+        let d = events_of(&events, "DISCONNECT").remove(0);
+        assert_eq!(
+            d["requestContext"]["disconnectStatusCode"], 4000,
+            "{driver}: {d}"
+        );
+        assert_eq!(d["requestContext"]["connectionId"], id.as_str());
+        assert_eq!(d["headers"]["x-api-key"], "");
+
+        // $connect answering 403 refuses the handshake with its status and body.
+        let denied = WsClient::connect(&format!("ws://{}/prod?deny=1", p.addr), json!({}));
+        assert_eq!(
+            denied.opened["event"], "rejected",
+            "{driver}: {}",
+            denied.opened
+        );
+        assert_eq!(denied.opened["status"], 403);
+        assert_eq!(denied.opened["body"], "go away");
+        p.stop();
+    }
+}
+
+#[test]
+fn connections_api_through_boto3_and_the_admin_listener() {
+    let (f, events) = chat_function();
+    for driver in DRIVERS {
+        events.lock().unwrap().clear();
+        let dir = temp_dir("ws-conns");
+        let admin = free_port();
+        let p = Portico::start(&config(admin, &dir, "", &lambda_routes(&f.url())), driver);
+        let endpoint = format!("http://{}/prod", p.addr);
+        // Several connections, so that calls land on workers that don't own them.
+        let mut clients: Vec<(WsClient, String)> = (0..4)
+            .map(|_| {
+                let mut ws = WsClient::connect(
+                    &format!("ws://{}/prod", p.addr),
+                    json!({"subprotocols": ["chat.v1"], "headers": {"User-Agent": "tester/1"}}),
+                );
+                let id = ws.ask("whoami");
+                (ws, id)
+            })
+            .collect();
+        for (ws, id) in &mut clients {
+            let r = boto3_connections(&endpoint, "post", id, Some("pushed by boto3"));
+            assert_eq!(r, json!({"ok": true}), "{driver}");
+            assert_eq!(ws.recv_text(), "pushed by boto3", "{driver}");
+            let info = boto3_connections(&endpoint, "get", id, None);
+            assert_eq!(
+                info["identity"]["SourceIp"], "127.0.0.1",
+                "{driver}: {info}"
+            );
+            assert_eq!(
+                info["identity"]["UserAgent"], "tester/1",
+                "{driver}: {info}"
+            );
+            assert!(
+                info["connectedAt"].as_str().unwrap().starts_with("20"),
+                "{info}"
+            );
+        }
+        let (mut ws, id) = clients.remove(0);
+        let too_big = boto3_connections(&endpoint, "post", &id, Some("@size:131073"));
+        assert_eq!(too_big["error"], "PayloadTooLargeException", "{driver}");
+        // The admin listener: same API behind the token.
+        let a = SocketAddr::from(([127, 0, 0, 1], admin));
+        let enc = id
+            .replace('=', "%3D")
+            .replace('/', "%2F")
+            .replace('+', "%2B");
+        let r = send_to(
+            a,
+            format!("POST /@connections/{enc} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\nContent-Length: 5\r\nConnection: close\r\n\r\nadmin").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert_eq!(ws.recv_text(), "admin", "{driver}");
+        // Delete: the client sees a normal close, $disconnect says so, then it's gone.
+        let r = boto3_connections(&endpoint, "delete", &id, None);
+        assert_eq!(r, json!({"ok": true}), "{driver}");
+        let closed = ws.cmd("wait_closed");
+        assert_eq!(closed["code"], 1000, "{driver}: {closed}");
+        assert!(eventually(|| !events_of(&events, "DISCONNECT").is_empty()));
+        let d = events_of(&events, "DISCONNECT").remove(0);
+        assert_eq!(d["requestContext"]["disconnectStatusCode"], 1000);
+        assert_eq!(
+            d["requestContext"]["disconnectReason"],
+            "Connection Closed Normally"
+        );
+        for op in ["post", "get", "delete"] {
+            let r = boto3_connections(&endpoint, op, &id, Some("late"));
+            assert_eq!(r["error"], "GoneException", "{driver} {op}: {r}");
+        }
+        let r = admin_raw(a, "GET", &enc);
+        assert_eq!(r.status, 410, "{driver}");
+        assert_eq!(r.header("x-amzn-ErrorType"), Some("GoneException"));
+        assert_eq!(
+            boto3_connections(&endpoint, "get", "AAAAAAAAAAAAAAA=", None)["error"],
+            "GoneException"
+        );
+        p.stop();
+    }
+}
+
+fn admin_raw(a: SocketAddr, method: &str, id: &str) -> Response {
+    send_to(
+        a,
+        format!("{method} /@connections/{id} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+#[test]
+fn a_reload_keeps_connections_and_routes_their_next_messages_by_the_new_config() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-reload");
+        let port = free_port();
+        let cfg = config(free_port(), &dir, "", ECHO_ROUTES).replace("{PORT}", &port.to_string());
+        let p = Portico::start_at(&cfg, driver, port);
+        let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
+        assert_eq!(ws.ask(r#"{"action":"echo"}"#), r#"{"action":"echo"}"#);
+        let reloaded = cfg.replace(
+            r#"body: "$request.body" }, route_response: true }"#,
+            r#"body: "reloaded" }, route_response: true }"#,
+        );
+        assert_ne!(reloaded, cfg);
+        std::fs::write(&p.config, reloaded).unwrap();
+        p.signal(1);
+        assert!(
+            eventually(|| { ws.ask(r#"{"action":"echo"}"#) == "reloaded" }),
+            "{driver}"
+        );
+        p.stop();
+    }
+}
+
+// ------------------------------------------------------------------ raw sockets
+
+fn handshake(p: &Portico, extra: &str) -> (TcpStream, String) {
+    let mut s = p.connect();
+    write!(
+        s,
+        "GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "closed in the head: {head:?}");
+        head.push(b[0]);
+    }
+    (s, String::from_utf8(head).unwrap())
+}
+
+fn frame(fin: bool, opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut out = vec![(if fin { 0x80 } else { 0 }) | opcode];
+    let m = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let key = [1, 2, 3, 4];
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// Reads one server frame: (opcode, payload).
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
+    let len = match h[1] & 0x7F {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    (h[0] & 0x0F, payload)
+}
+
+fn close_code(f: &(u8, Vec<u8>)) -> u16 {
+    assert_eq!(f.0, 8, "a close frame: {f:?}");
+    u16::from_be_bytes([f.1[0], f.1[1]])
+}
+
+const LIMITED: &str = "    limits: { frame: 1KiB, message: 2KiB, idle: 1s, max_duration: 1h }\n";
+
+#[test]
+fn raw_frames_protocol_errors_limits_and_idle() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-raw");
+        let p = Portico::start(&config(free_port(), &dir, LIMITED, ECHO_ROUTES), driver);
+        let (mut s, head) = handshake(&p, "");
+        assert!(head.starts_with("HTTP/1.1 101 "), "{driver}: {head}");
+        assert!(
+            head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{head}"
+        );
+        // Ping → pong with the same payload; a fragmented echo is reassembled.
+        s.write_all(&frame(true, 9, b"hi", true)).unwrap();
+        assert_eq!(read_frame(&mut s), (10, b"hi".to_vec()), "{driver}");
+        let mut msg = frame(false, 1, br#"{"action":"#, true);
+        msg.extend(frame(true, 0, br#""echo"}"#, true));
+        s.write_all(&msg).unwrap();
+        assert_eq!(read_frame(&mut s), (1, br#"{"action":"echo"}"#.to_vec()));
+        // An unmasked client frame: 1002.
+        s.write_all(&frame(true, 1, b"x", false)).unwrap();
+        assert_eq!(close_code(&read_frame(&mut s)), 1002, "{driver}");
+
+        let (mut s, _) = handshake(&p, "");
+        s.write_all(&frame(true, 1, &[b'a'; 1025], true)).unwrap();
+        assert_eq!(
+            close_code(&read_frame(&mut s)),
+            1009,
+            "{driver}: frame limit"
+        );
+
+        let (mut s, _) = handshake(&p, "");
+        let mut big = frame(false, 1, &[b'a'; 1024], true);
+        big.extend(frame(false, 0, &[b'a'; 1024], true));
+        big.extend(frame(true, 0, b"a", true));
+        s.write_all(&big).unwrap();
+        assert_eq!(
+            close_code(&read_frame(&mut s)),
+            1009,
+            "{driver}: message limit"
+        );
+
+        let (mut s, _) = handshake(&p, "");
+        s.write_all(&frame(true, 1, &[0xff, 0xfe], true)).unwrap();
+        assert_eq!(close_code(&read_frame(&mut s)), 1007, "{driver}: not UTF-8");
+
+        // Idle: no data message for 1 s → 1001 Going away (pings don't count).
+        let (mut s, _) = handshake(&p, "");
+        let quiet = Instant::now();
+        s.write_all(&frame(true, 9, b"", true)).unwrap();
+        assert_eq!(read_frame(&mut s).0, 10);
+        let f = read_frame(&mut s);
+        assert_eq!(close_code(&f), 1001, "{driver}");
+        assert_eq!(&f.1[2..], b"Going away");
+        let waited = quiet.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+            "{waited:?}"
+        );
+
+        // A client close is echoed.
+        let (mut s, _) = handshake(&p, "");
+        let mut payload = 1000u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"bye");
+        s.write_all(&frame(true, 8, &payload, true)).unwrap();
+        assert_eq!(close_code(&read_frame(&mut s)), 1000, "{driver}");
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{rest:?}");
+        p.stop();
+    }
+}
+
+#[test]
+fn bad_handshakes_are_refused() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-hs");
+        let p = Portico::start(&config(free_port(), &dir, "", ECHO_ROUTES), driver);
+        let r = p.raw(b"GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+        assert_eq!(r.status, 400, "{driver}");
+        assert_eq!(r.header("sec-websocket-version"), Some("13"));
+        let r = p.raw(b"GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n");
+        assert_eq!(r.status, 400, "{driver}");
+        let r = p.raw(b"POST /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+        assert_eq!(r.status, 400, "{driver}");
+        assert_eq!(p.get("/prod/other").status, 404, "{driver}");
+        p.stop();
+    }
+}
