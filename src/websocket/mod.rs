@@ -1,12 +1,16 @@
 //! WebSocket APIs (API Gateway's second API type): the IO-free frame codec (`frame`), the
 //! handshake's accept key (`sha1`), route selection on messages (`select`), one session
 //! per client connection (`session`, lifecycle written there), and the `@connections`
-//! management API with the per-worker connection registry (`connections`).
+//! management API (`manage` on the stage endpoint) with the per-worker connection
+//! registry (`connections`). Integrations are called by `call`, Lambda events built by
+//! `event`, the handshake's other parts are in `handshake`.
 
 pub mod call;
 pub mod connections;
 pub mod event;
 pub mod frame;
+mod handshake;
+mod manage;
 pub mod select;
 pub mod session;
 pub mod sha1;

@@ -34,10 +34,11 @@ use bytes::Buf;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use tracing::debug;
 
-use super::call::{call, Answer, Call};
+use super::call::{call, Call};
 use super::connections::{self, Live};
 use super::event;
 use super::frame::{self, Decoder, Event};
+use super::handshake::{authorize_connect, connect_headers, passes_into_101, query, refuse};
 use super::WsApiRt;
 use crate::config::compile::IntegrationRt;
 use crate::http1::conn::{read_into, Conn};
@@ -67,7 +68,7 @@ pub async fn serve(
 ) -> bool {
     let path = rest.get(&c.rbuf);
     if let Some(id) = connections::id_in_path(path) {
-        return manage(ctx, gen, c, &id).await;
+        return super::manage::manage(ctx, gen, c, &id).await;
     }
     if !matches!(path, b"" | b"/") {
         return c.answer(ctx, gen, 404, "Not Found", &[]).await;
@@ -241,211 +242,6 @@ pub async fn serve(
     debug!(connection = %id, code, reason = %reason, "WebSocket closed");
     session.disconnect(code, &reason).await;
     false
-}
-
-/// The hook where authorizers (Lambda, IAM, JWT) run on `$connect`: Ok with the
-/// authorizer's context (attached to every later event of the connection), or the
-/// handshake's answer (401/403/500). No authorizer is configured for WebSocket APIs yet.
-fn authorize_connect(
-    _ctx: &WorkerCtx,
-    _gen: &Generation,
-    _c: &Conn,
-    _stage: StageRef,
-) -> Result<Option<serde_json::Value>, (u16, &'static str)> {
-    Ok(None)
-}
-
-/// Headers of the `$connect` answer that may go into the 101 (not the ones the
-/// handshake writes, nor framing or hop-by-hop ones).
-fn passes_into_101(name: &str) -> bool {
-    const OWN: [&str; 9] = [
-        "upgrade",
-        "connection",
-        "sec-websocket-accept",
-        "sec-websocket-extensions",
-        "content-length",
-        "transfer-encoding",
-        "keep-alive",
-        "x-amzn-requestid",
-        "apigw-requestid",
-    ];
-    !OWN.iter().any(|o| o.eq_ignore_ascii_case(name))
-}
-
-/// A `$connect` integration said no: its status and body are the handshake's answer.
-async fn refuse(c: &mut Conn, a: Answer) -> bool {
-    c.out.status = a.status;
-    c.out.integration_status = Some(a.status);
-    c.wbuf.clear();
-    c.wbuf.extend_from_slice(b"HTTP/1.1 ");
-    encode::decimal(&mut c.wbuf, u64::from(a.status));
-    c.wbuf.push(b' ');
-    c.wbuf
-        .extend_from_slice(encode::reason_phrase(a.status).as_bytes());
-    c.wbuf.extend_from_slice(b"\r\n");
-    for (name, value) in &a.headers {
-        if passes_into_101(name) {
-            encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
-        }
-    }
-    encode::header(
-        &mut c.wbuf,
-        b"content-length",
-        a.body.len().to_string().as_bytes(),
-    );
-    encode::own_head_end(&mut c.wbuf, &c.request_id, false, false);
-    c.wbuf.extend_from_slice(&a.body);
-    c.out.body_sent = a.body.len() as u64;
-    let _ = c.flush_wbuf().await;
-    false
-}
-
-/// The client's headers for the CONNECT event: as sent, without the hop-by-hop ones,
-/// with X-Forwarded-For/Port/Proto as API Gateway adds them.
-fn connect_headers(c: &Conn) -> Vec<(String, String)> {
-    let buf = &c.rbuf;
-    let mut out: Vec<(String, String)> = c
-        .head
-        .headers
-        .iter()
-        .filter(|h| {
-            let n = h.name.get(buf);
-            !n.eq_ignore_ascii_case(b"connection") && !n.eq_ignore_ascii_case(b"upgrade")
-        })
-        .map(|h| {
-            (
-                String::from_utf8_lossy(h.name.get(buf)).into_owned(),
-                String::from_utf8_lossy(h.value.get(buf)).into_owned(),
-            )
-        })
-        .collect();
-    let ip = String::from_utf8_lossy(c.peer_ip.as_bytes()).into_owned();
-    out.push(("X-Forwarded-For".into(), ip));
-    out.push(("X-Forwarded-Port".into(), c.stream.local_port().to_string()));
-    let proto = if c.stream.is_tls() { "https" } else { "http" };
-    out.push(("X-Forwarded-Proto".into(), proto.into()));
-    out
-}
-
-/// The query string as decoded pairs.
-fn query(c: &Conn) -> Vec<(String, String)> {
-    let Some(q) = c.head.query else {
-        return Vec::new();
-    };
-    let decode = |s: &[u8]| {
-        let mut out = Vec::new();
-        crate::integration::lambda_event::percent_decode(s, &mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    q.get(&c.rbuf)
-        .split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.iter().position(|&b| b == b'=') {
-            Some(i) => (decode(&p[..i]), decode(&p[i + 1..])),
-            None => (decode(p), String::new()),
-        })
-        .collect()
-}
-
-/// `@connections/{id}` on the stage endpoint.
-async fn manage(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, id: &str) -> bool {
-    use connections::{Op, Reply};
-    let reply = match authorize_management(c) {
-        Err(r) => r,
-        Ok(()) => match c.head.method {
-            Method::Post => match c.head.body {
-                BodyKind::Length(n) if n as usize > connections::MAX_POST => {
-                    Reply::error(413, "PayloadTooLargeException", "Message too long")
-                }
-                BodyKind::Chunked => {
-                    Reply::error(400, "BadRequestException", "Send a Content-Length")
-                }
-                _ => match read_body(gen, c).await {
-                    Some(data) => connections::reply(
-                        connections::manage_async(Some(ctx.id), id, Op::Post(data)).await,
-                    ),
-                    None => return false,
-                },
-            },
-            Method::Get | Method::Head => {
-                connections::reply(connections::manage_async(Some(ctx.id), id, Op::Get).await)
-            }
-            Method::Delete => {
-                connections::reply(connections::manage_async(Some(ctx.id), id, Op::Delete).await)
-            }
-            _ => Reply::error(405, "MethodNotAllowedException", "Method Not Allowed"),
-        },
-    };
-    let keep = c.can_keep_alive(ctx);
-    c.out.status = reply.status;
-    c.wbuf.clear();
-    c.wbuf.extend_from_slice(b"HTTP/1.1 ");
-    encode::decimal(&mut c.wbuf, u64::from(reply.status));
-    c.wbuf.push(b' ');
-    c.wbuf
-        .extend_from_slice(encode::reason_phrase(reply.status).as_bytes());
-    c.wbuf.extend_from_slice(b"\r\n");
-    if let Some(t) = reply.error_type {
-        encode::header(&mut c.wbuf, b"x-amzn-ErrorType", t.as_bytes());
-    }
-    if !reply.body.is_empty() {
-        c.wbuf
-            .extend_from_slice(b"content-type: application/json\r\n");
-    }
-    if reply.status != 204 {
-        encode::header(
-            &mut c.wbuf,
-            b"content-length",
-            reply.body.len().to_string().as_bytes(),
-        );
-    }
-    encode::own_head_end(&mut c.wbuf, &c.request_id, keep, c.head.minor_version == 0);
-    if c.head.method != Method::Head {
-        c.wbuf.extend_from_slice(&reply.body);
-    }
-    if c.flush_wbuf().await.is_err() {
-        return false;
-    }
-    // A POST's body was consumed by read_body; make discard_body a no-op for it.
-    keep && c.discard_body(gen).await
-}
-
-/// Who may call `@connections` on the stage endpoint. SigV4 against `iam` principals
-/// (execute-api:ManageConnections) belongs here; until that verifier exists, only callers
-/// on this host (a loopback peer) are allowed, and the admin listener (token) works for
-/// remote ones.
-fn authorize_management(c: &Conn) -> Result<(), connections::Reply> {
-    if c.peer.ip().is_loopback() {
-        Ok(())
-    } else {
-        Err(connections::Reply::error(
-            403,
-            "ForbiddenException",
-            "Forbidden",
-        ))
-    }
-}
-
-/// Reads a content-length body (at most MAX_POST) whole; consumes head and body from
-/// `rbuf` and leaves the head's framing saying "no body" for `discard_body`.
-async fn read_body(gen: &Generation, c: &mut Conn) -> Option<Vec<u8>> {
-    let n = match c.head.body {
-        BodyKind::Length(n) => n as usize,
-        _ => 0,
-    };
-    let need = c.head.head_len + n;
-    let wait = gen.snap.server.limits.header_timeout;
-    while c.rbuf.len() < need {
-        match monoio::time::timeout(wait, c.read_client()).await {
-            Ok(Ok(k)) if k > 0 => {}
-            _ => return None,
-        }
-    }
-    let data = c.rbuf[c.head.head_len..need].to_vec();
-    c.rbuf.advance(need);
-    c.head.head_len = 0;
-    c.head.body = BodyKind::Empty;
-    Some(data)
 }
 
 struct Session<'a> {
