@@ -313,6 +313,19 @@ fn connections_api_through_boto3_and_the_admin_listener() {
             let r = boto3_connections(&endpoint, op, &id, Some("late"));
             assert_eq!(r["error"], "GoneException", "{driver} {op}: {r}");
         }
+        let m = common::admin(a, "GET", "/metrics", None, None).text();
+        assert!(
+            m.contains("portico_websocket_management_total{result=\"gone\"} 3"),
+            "{m}"
+        );
+        assert!(
+            m.contains("portico_websocket_management_total{result=\"too_large\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("portico_websocket_closes_total{code=\"1000\"} 1"),
+            "{m}"
+        );
         let r = admin_raw(a, "GET", &enc);
         assert_eq!(r.status, 410, "{driver}");
         assert_eq!(r.header("x-amzn-ErrorType"), Some("GoneException"));
@@ -512,6 +525,113 @@ fn bad_handshakes_are_refused() {
         let r = p.raw(b"POST /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
         assert_eq!(r.status, 400, "{driver}");
         assert_eq!(p.get("/prod/other").status, 404, "{driver}");
+        p.stop();
+    }
+}
+
+#[test]
+fn http_integration_api_keys_on_connect_tls_and_max_duration() {
+    let backend = Origin::start(|req, s| {
+        let body = format!(
+            "ack {} from {} {}",
+            String::from_utf8_lossy(&req.body),
+            req.header("x-amzn-event-type").unwrap_or("-"),
+            req.header("x-amzn-route-key").unwrap_or("-"),
+        );
+        respond(s, 200, &[], body.as_bytes());
+        true
+    });
+    let dir = temp_dir("ws-http");
+    let ca = common::tls::Ca::new("ws api CA");
+    let ca_file = ca.write(&dir, "ca");
+    let (cert, key) = ca.server_cert(&["chat.example"]).write(&dir, "chat");
+    for driver in DRIVERS {
+        let admin_port = free_port();
+        let tls_port = free_port();
+        let routes = r#"      $connect: { integration: { type: mock }, api_key_required: true }
+      $default: { integration: { type: http, upstream: backend, path: /messages }, route_response: true }
+"#;
+        let mut cfg = config(
+            admin_port,
+            &dir,
+            "    limits: { max_duration: 3s }\n",
+            routes,
+        );
+        cfg = cfg.replace(
+            "  workers: 2\n",
+            &format!("  workers: 2\n  tls_listen: [\"127.0.0.1:{tls_port}\"]\n"),
+        );
+        cfg.push_str(&format!(
+            r#"upstreams:
+  backend: {{ targets: ["{}"] }}
+usage_plans:
+  chatters: {{ stages: ["chat/prod"] }}
+api_keys:
+  - {{ name: alice, value: "alice-key-0123456789", plan: chatters }}
+domains:
+  chat.example:
+    cert: "{}"
+    key: "{}"
+    mappings: {{ "": chat/prod }}
+"#,
+            backend.addr,
+            cert.display(),
+            key.display()
+        ));
+        let p = Portico::start(&cfg, driver);
+        common::tls::wait_port(tls_port);
+        // The key is checked on $connect only.
+        let no_key = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
+        assert_eq!(no_key.opened["status"], 403, "{driver}: {}", no_key.opened);
+        let opts = json!({
+            "headers": {"x-api-key": "alice-key-0123456789"},
+            "ca": ca_file.display().to_string(),
+            "server_hostname": "chat.example",
+        });
+        // By address: the Host names no domain, so the default endpoint serves /prod.
+        let mut ws = WsClient::connect(&format!("wss://127.0.0.1:{tls_port}/prod"), opts);
+        assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        let opened = Instant::now();
+        assert_eq!(
+            ws.ask("hello"),
+            "ack hello from MESSAGE $default",
+            "{driver}"
+        );
+        let seen = backend.last();
+        assert_eq!(
+            (seen.method.as_str(), seen.target.as_str()),
+            ("POST", "/messages")
+        );
+        let id = seen.header("x-amzn-connection-id").unwrap().to_string();
+        assert_eq!(id.len(), 16, "{id}");
+        // Past max_duration the connection is closed with 1001, even while busy.
+        let closed = loop {
+            let m = ws.cmd("send busy");
+            if m["event"] == "closed" {
+                break m;
+            }
+            let m = ws.cmd("recv 5");
+            if m["event"] == "closed" {
+                break m;
+            }
+            assert!(
+                opened.elapsed() < Duration::from_secs(8),
+                "{driver}: still open"
+            );
+        };
+        assert_eq!(closed["code"], 1001, "{driver}: {closed}");
+        let waited = opened.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2500),
+            "{driver}: {waited:?}"
+        );
+        let a = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let m = admin(a, "GET", "/metrics", None, None).text();
+        assert!(
+            m.contains("portico_websocket_closes_total{code=\"1001\"} 1"),
+            "{m}"
+        );
+        assert!(m.contains("portico_websocket_connections_active 0"), "{m}");
         p.stop();
     }
 }

@@ -42,6 +42,8 @@ pub(super) async fn manage(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, id: 
     };
     let keep = c.can_keep_alive(ctx);
     c.out.status = reply.status;
+    let slot = crate::metrics::cells::ws_management_slot(reply.status);
+    crate::metrics::cells::bump(&ctx.cells.ws_management[slot], 1);
     c.wbuf.clear();
     c.wbuf.extend_from_slice(b"HTTP/1.1 ");
     encode::decimal(&mut c.wbuf, u64::from(reply.status));

@@ -44,6 +44,7 @@ use crate::config::compile::IntegrationRt;
 use crate::http1::conn::{read_into, Conn};
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method, Span};
+use crate::metrics::cells::{bump, ws_close_slot};
 use crate::router::{Matched, StageRef};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -228,6 +229,8 @@ pub async fn serve(
         user_agent: ectx.user_agent.clone().unwrap_or_default(),
     });
     connections::register(ctx.id, live.clone());
+    let cells = &ctx.cells;
+    bump(&cells.ws_connections_active, 1);
     let session = Session {
         ctx,
         gen,
@@ -239,6 +242,12 @@ pub async fn serve(
     };
     let (code, reason) = session.run(c, ws).await;
     connections::unregister(ctx.id, &id);
+    let active = &cells.ws_connections_active;
+    active.store(
+        crate::metrics::cells::read(active).saturating_sub(1),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    bump(&cells.ws_closes[ws_close_slot(code)], 1);
     debug!(connection = %id, code, reason = %reason, "WebSocket closed");
     session.disconnect(code, &reason).await;
     false
@@ -310,6 +319,9 @@ impl Session<'_> {
                         self.live
                             .queued
                             .set(self.live.queued.get().saturating_sub(frame.len()));
+                        if matches!(frame.first(), Some(0x81 | 0x82)) {
+                            bump(&self.ctx.cells.ws_messages_out, 1);
+                        }
                         let s = unsafe { &mut *stream.get() };
                         if s.write_all(frame).await.0.is_err() {
                             return;
@@ -406,6 +418,7 @@ impl Session<'_> {
                 })
             }
             Event::Message { text, data } => {
+                bump(&self.ctx.cells.ws_messages_in, 1);
                 self.live.last_active_ms.set(event::now_ms());
                 self.on_message(text, data).await;
                 None
