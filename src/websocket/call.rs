@@ -38,6 +38,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A mock's answer is sent even when empty (an echo of an empty message is one).
+    pub from_mock: bool,
 }
 
 /// One event for an integration.
@@ -75,6 +77,7 @@ pub async fn call(
             } else {
                 m.body.to_vec()
             },
+            from_mock: true,
         }),
         IntegrationRt::Lambda(l) => {
             let event = ev.lambda_event.unwrap_or_default();
@@ -99,6 +102,7 @@ pub async fn call(
                 status: reply.status,
                 headers: reply.headers,
                 body: reply.body,
+                from_mock: false,
             })
         }
         IntegrationRt::Http(h) => {
@@ -135,6 +139,7 @@ pub async fn call(
                 status,
                 headers,
                 body,
+                from_mock: false,
             })
         }
         IntegrationRt::Misconfigured(why) => Err(format!("integration misconfigured: {why}")),

@@ -7,8 +7,10 @@
 //! unmasked client frames, RSV bits without a negotiated extension, unknown opcodes,
 //! fragmented or oversized (> 125 bytes) control frames, a continuation with no message
 //! in progress or a new message inside one, a bad close payload: 1002. Text that is not
-//! UTF-8 (or a close reason that is not): 1007. A frame or message past the configured
-//! limit: 1009, decided from the frame header before its payload is buffered.
+//! UTF-8 (or a close reason that is not): 1007, as soon as the offending byte arrives,
+//! even mid-frame (text is validated as a stream, so a bad fragment fails fast). A frame
+//! or message past the configured limit: 1009, decided from the frame header before its
+//! payload is buffered.
 
 use bytes::{Buf, BytesMut};
 
@@ -66,6 +68,10 @@ pub struct Decoder {
     limits: Limits,
     /// The message being reassembled from fragments: (is text, payload so far).
     partial: Option<(bool, Vec<u8>)>,
+    /// The current text message's UTF-8, checked as its bytes arrive.
+    utf8: Utf8Stream,
+    /// Payload bytes of the frame not yet complete that `utf8` has seen.
+    checked: usize,
 }
 
 impl Decoder {
@@ -73,6 +79,8 @@ impl Decoder {
         Decoder {
             limits,
             partial: None,
+            utf8: Utf8Stream::default(),
+            checked: 0,
         }
     }
 
@@ -85,7 +93,26 @@ impl Decoder {
                 return Ok(None);
             };
             let total = head.header_len + head.len;
+            let text_data = match head.opcode {
+                OP_TEXT => self.partial.is_none(),
+                OP_CONTINUATION => matches!(self.partial, Some((true, _))),
+                _ => false,
+            };
+            if head.opcode == OP_TEXT && text_data && self.checked == 0 {
+                self.utf8 = Utf8Stream::default();
+            }
             if buf.len() < total {
+                // Fail fast: check the text that has arrived of this frame so far.
+                let avail = (buf.len() - head.header_len).min(head.len);
+                if text_data && avail > self.checked {
+                    let mut part =
+                        buf[head.header_len + self.checked..head.header_len + avail].to_vec();
+                    unmask_from(&mut part, head.mask, self.checked);
+                    self.checked = avail;
+                    if !self.utf8.feed(&part) {
+                        return Err(violation(CLOSE_BAD_DATA, "text is not UTF-8"));
+                    }
+                }
                 return Ok(None);
             }
             if head.opcode & 0x8 == 0 && head.len > self.limits.message {
@@ -94,6 +121,15 @@ impl Decoder {
             buf.advance(head.header_len);
             let mut payload = buf.split_to(head.len);
             unmask(&mut payload, head.mask);
+            if text_data {
+                let unchecked = &payload[self.checked.min(payload.len())..];
+                if !self.utf8.feed(unchecked) || (head.fin && !self.utf8.complete()) {
+                    return Err(violation(CLOSE_BAD_DATA, "text is not UTF-8"));
+                }
+            }
+            if head.opcode & 0x8 == 0 {
+                self.checked = 0;
+            }
             match head.opcode {
                 OP_PING => return Ok(Some(Event::Ping(payload.to_vec()))),
                 OP_PONG => return Ok(Some(Event::Pong(payload.to_vec()))),
@@ -203,11 +239,49 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, Violation> {
     }))
 }
 
+/// A whole message (text was validated as it arrived).
 fn finish(text: bool, data: Vec<u8>) -> Result<Event, Violation> {
-    if text && std::str::from_utf8(&data).is_err() {
-        return Err(violation(CLOSE_BAD_DATA, "text is not UTF-8"));
-    }
     Ok(Event::Message { text, data })
+}
+
+/// UTF-8 validated across chunks: a sequence cut by a chunk or fragment boundary waits
+/// in `carry` for its other bytes.
+#[derive(Default)]
+struct Utf8Stream {
+    carry: [u8; 4],
+    len: usize,
+}
+
+impl Utf8Stream {
+    /// false: `bytes` make the text invalid.
+    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        while self.len > 0 && !bytes.is_empty() {
+            self.carry[self.len] = bytes[0];
+            self.len += 1;
+            bytes = &bytes[1..];
+            match std::str::from_utf8(&self.carry[..self.len]) {
+                Ok(_) => self.len = 0,
+                Err(e) if e.error_len().is_some() => return false,
+                Err(_) if self.len == 4 => return false,
+                Err(_) => {}
+            }
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(_) => true,
+            Err(e) if e.error_len().is_some() => false,
+            Err(e) => {
+                let tail = &bytes[e.valid_up_to()..];
+                self.carry[..tail.len()].copy_from_slice(tail);
+                self.len = tail.len();
+                true
+            }
+        }
+    }
+
+    /// No sequence left open.
+    fn complete(&self) -> bool {
+        self.len == 0
+    }
 }
 
 fn close_event(payload: &[u8]) -> Result<Event, Violation> {
@@ -239,8 +313,13 @@ fn sendable_close_code(code: u16) -> bool {
 
 /// XORs a client payload with its masking key.
 pub fn unmask(data: &mut [u8], mask: [u8; 4]) {
+    unmask_from(data, mask, 0);
+}
+
+/// Unmasks bytes that start `offset` bytes into the payload.
+fn unmask_from(data: &mut [u8], mask: [u8; 4], offset: usize) {
     for (i, b) in data.iter_mut().enumerate() {
-        *b ^= mask[i & 3];
+        *b ^= mask[(i + offset) & 3];
     }
 }
 

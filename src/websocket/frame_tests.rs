@@ -192,6 +192,41 @@ fn bad_utf8_closes_with_1007() {
 }
 
 #[test]
+fn bad_utf8_fails_fast_mid_fragment_and_mid_frame() {
+    // The first fragment already holds an invalid byte: refused before the rest.
+    let mut d = Decoder::new(LIMITS);
+    let mut buf = BytesMut::from(&client(false, OP_TEXT, &[b'a', 0xff])[..]);
+    assert_eq!(d.next(&mut buf).unwrap_err().code, CLOSE_BAD_DATA);
+    // Half a frame whose arrived part is invalid: refused without the other half.
+    let frame = client(true, OP_TEXT, &[b'o', b'k', 0xc0, 0xaf, b'x', b'y']);
+    let mut d = Decoder::new(LIMITS);
+    let mut buf = BytesMut::from(&frame[..10]);
+    assert_eq!(d.next(&mut buf).unwrap_err().code, CLOSE_BAD_DATA);
+    // A sequence left open at the end of the message.
+    assert_eq!(
+        refused(&client(true, OP_TEXT, &[b'a', 0xe2, 0x82])),
+        CLOSE_BAD_DATA
+    );
+    let mut open_end = client(false, OP_TEXT, &[0xe2]);
+    open_end.extend(client(true, OP_CONTINUATION, &[0x82]));
+    assert_eq!(refused(&open_end), CLOSE_BAD_DATA);
+    // Valid text cut at every byte keeps decoding (decode_all splits everywhere).
+    let text = "añ€😀".repeat(5);
+    let mut input = client(false, OP_TEXT, &text.as_bytes()[..7]);
+    input.extend(client(true, OP_CONTINUATION, &text.as_bytes()[7..]));
+    assert_eq!(
+        decode_all(&input),
+        (
+            vec![super::Event::Message {
+                text: true,
+                data: text.into_bytes()
+            }],
+            None
+        )
+    );
+}
+
+#[test]
 fn limits_close_with_1009_before_the_payload_arrives() {
     // Only the header of a 2 KiB frame: refused already.
     let frame = client(true, OP_TEXT, &[b'a'; 2048]);

@@ -500,7 +500,7 @@ impl Session<'_> {
         )
         .await;
         match answer {
-            Ok(a) if ws.route_response[route as usize] && !a.body.is_empty() => {
+            Ok(a) if ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty()) => {
                 if self.closing.get().is_none() {
                     self.live.last_active_ms.set(event::now_ms());
                     self.live.push_text(&a.body);
