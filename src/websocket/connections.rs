@@ -33,7 +33,7 @@ const REPLY_WAIT: Duration = Duration::from_secs(2);
 /// API Gateway's PostToConnection limit.
 pub const MAX_POST: usize = 128 * 1024;
 /// Bytes queued for one client before posts are refused with 429.
-const MAX_QUEUED: usize = 1024 * 1024;
+pub const MAX_QUEUED: usize = 1024 * 1024;
 const MAX_WORKERS: usize = 256;
 
 /// Wakes one waiting task on this thread.
@@ -71,6 +71,8 @@ pub struct Live {
     pub outbox: RefCell<VecDeque<Vec<u8>>>,
     pub queued: Cell<usize>,
     pub wake: Wake,
+    /// The writer sent a frame (a reader waiting for the queue to shrink goes on).
+    pub drained: Wake,
     /// DeleteConnection asked the session to close (1000).
     pub close_requested: Cell<bool>,
     pub connected_at_ms: u64,

@@ -222,6 +222,7 @@ pub async fn serve(
         outbox: RefCell::new(VecDeque::new()),
         queued: Cell::new(0),
         wake: Default::default(),
+        drained: Default::default(),
         close_requested: Cell::new(false),
         connected_at_ms: ectx.connected_at_ms,
         last_active_ms: Cell::new(ectx.connected_at_ms),
@@ -285,6 +286,11 @@ impl Session<'_> {
                 let mut dec = Decoder::new(limits);
                 loop {
                     loop {
+                        // A client that sends but doesn't read is not read either once
+                        // its answers fill the queue: TCP pushes back on it.
+                        while self.live.queued.get() > connections::MAX_QUEUED {
+                            self.live.drained.wait().await;
+                        }
                         match dec.next(&mut rbuf) {
                             Ok(Some(ev)) => {
                                 if let Some(closed) = self.on_event(ev).await {
@@ -326,6 +332,7 @@ impl Session<'_> {
                         if s.write_all(frame).await.0.is_err() {
                             return;
                         }
+                        self.live.drained.notify();
                     }
                     if self.live.close_requested.get() && self.closing.get().is_none() {
                         self.close_with(1000, "Connection Closed Normally");
