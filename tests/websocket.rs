@@ -164,10 +164,16 @@ fn lambda_connect_message_and_disconnect_events() {
     for driver in DRIVERS {
         events.lock().unwrap().clear();
         let dir = temp_dir("ws-lambda");
-        let p = Portico::start(
-            &config(free_port(), &dir, "", &lambda_routes(&f.url())),
-            driver,
+        let log = dir.join("access.log");
+        let format = r#"{"event":"$context.eventType","conn":"$context.connectionId","route":"$context.routeKey","msg":"$context.messageId","status":"$context.status"}"#;
+        let cfg = config(free_port(), &dir, "", &lambda_routes(&f.url())).replace(
+            "  limits:",
+            &format!(
+                "  access_log: {{ path: \"{}\", format: '{format}' }}\n  limits:",
+                log.display()
+            ),
         );
+        let p = Portico::start(&cfg, driver);
         let url = format!("ws://{}/prod?token=abc&x=1&x=2", p.addr);
         let mut ws = WsClient::connect(&url, json!({"subprotocols": ["chat.v1"]}));
         assert!(ws.is_open(), "{driver}: {}", ws.opened);
@@ -230,6 +236,37 @@ fn lambda_connect_message_and_disconnect_events() {
         );
         assert_eq!(d["requestContext"]["connectionId"], id.as_str());
         assert_eq!(d["headers"]["x-api-key"], "");
+        // One access-log line per event, with the WebSocket $context variables.
+        let lines = || -> Vec<Value> {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        assert!(
+            eventually(|| lines().iter().any(|l| l["event"] == "DISCONNECT")),
+            "{driver}"
+        );
+        let lines = lines();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "CONNECT",
+                "MESSAGE",
+                "MESSAGE",
+                "MESSAGE",
+                "MESSAGE",
+                "DISCONNECT"
+            ],
+            "{driver}"
+        );
+        assert!(lines.iter().all(|l| l["conn"] == id.as_str()), "{lines:?}");
+        assert_eq!(lines[1]["route"], "$default");
+        assert_eq!(lines[1]["msg"], msg["requestContext"]["messageId"]);
+        assert_eq!(lines[3]["status"], "500", "the failed message: {lines:?}");
+        assert_eq!(lines[5]["route"], "$disconnect");
 
         // $connect answering 403 refuses the handshake with its status and body.
         let denied = WsClient::connect(&format!("ws://{}/prod?deny=1", p.addr), json!({}));

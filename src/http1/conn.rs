@@ -116,6 +116,8 @@ pub struct Outcome {
     /// Name of the API key the request presented, when its route required one
     /// (`$context.identity.apiKeyId`).
     pub api_key: Option<std::sync::Arc<str>>,
+    /// A WebSocket API connection wrote its own access-log lines (websocket::log).
+    pub websocket_logged: bool,
 }
 
 impl Outcome {
@@ -129,6 +131,7 @@ impl Outcome {
         self.served_by = None;
         self.canary = false;
         self.api_key = None;
+        self.websocket_logged = false;
     }
 }
 

@@ -10,6 +10,7 @@ pub mod connections;
 pub mod event;
 pub mod frame;
 mod handshake;
+mod log;
 mod manage;
 pub mod select;
 pub mod session;

@@ -67,6 +67,7 @@ pub async fn serve(
     rest: Span,
     custom_domain: bool,
 ) -> bool {
+    let handshake_started = Instant::now();
     let path = rest.get(&c.rbuf);
     if let Some(id) = connections::id_in_path(path) {
         return super::manage::manage(ctx, gen, c, &id).await;
@@ -169,6 +170,7 @@ pub async fn serve(
     let request_id = String::from_utf8_lossy(&c.request_id).into_owned();
 
     let mut accepted_headers = Vec::new();
+    let mut connect_status = None;
     if let Some(route) = ws.connect {
         let integration = &st.integrations[route as usize];
         let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
@@ -188,7 +190,10 @@ pub async fn serve(
         .await;
         c.out.integration_time = Some(started.elapsed());
         match answer {
-            Ok(a) if (200..300).contains(&a.status) => accepted_headers = a.headers,
+            Ok(a) if (200..300).contains(&a.status) => {
+                connect_status = Some(a.status);
+                accepted_headers = a.headers;
+            }
             Ok(a) => return refuse(c, a).await,
             Err(e) => {
                 debug!(connection = %id, error = %e, "$connect integration failed");
@@ -216,6 +221,26 @@ pub async fn serve(
     if c.flush_wbuf().await.is_err() {
         return false;
     }
+    c.out.websocket_logged = true;
+    super::log::write(
+        ctx,
+        gen,
+        &ectx,
+        c.peer.ip(),
+        &super::log::Line {
+            request_id: &request_id,
+            route_key: "$connect",
+            event_type: "CONNECT",
+            message_id: "",
+            status: connect_status.unwrap_or(200),
+            latency: handshake_started.elapsed(),
+            integration_latency: c.out.integration_time,
+            integration_status: connect_status,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        },
+    );
     c.rbuf.advance(c.head.head_len);
     let live = Rc::new(Live {
         id: id.clone(),
@@ -233,6 +258,7 @@ pub async fn serve(
     let cells = &ctx.cells;
     bump(&cells.ws_connections_active, 1);
     let session = Session {
+        peer: c.peer.ip(),
         ctx,
         gen,
         api_name: &api.name,
@@ -255,6 +281,7 @@ pub async fn serve(
 }
 
 struct Session<'a> {
+    peer: std::net::IpAddr,
     ctx: &'a WorkerCtx,
     /// The generation the connection opened on; messages use the current one when it
     /// still has this API and stage.
@@ -482,6 +509,20 @@ impl Session<'_> {
         let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
         let Some(route) = ws.route_for(&data) else {
             self.notice("Forbidden", &request_id);
+            let line = super::log::Line {
+                request_id: &request_id,
+                route_key: "",
+                event_type: "MESSAGE",
+                message_id: "",
+                status: 403,
+                latency: Duration::ZERO,
+                integration_latency: None,
+                integration_status: None,
+                integration_error: "",
+                error_message: "Forbidden",
+                response_length: 0,
+            };
+            super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
             return;
         };
         let body = if text {
@@ -494,6 +535,7 @@ impl Session<'_> {
         let message_id = connections::new_id(self.ctx.id, &mut self.ctx.rng.borrow_mut());
         let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
             .then(|| event::message(self.ectx, &request_id, &message_id, route_key, &body, !text));
+        let started = Instant::now();
         let answer = call(
             gen,
             integration,
@@ -506,19 +548,42 @@ impl Session<'_> {
             },
         )
         .await;
-        match answer {
-            Ok(a) if ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty()) => {
-                if self.closing.get().is_none() {
+        let took = started.elapsed();
+        let mut line = super::log::Line {
+            request_id: &request_id,
+            route_key,
+            event_type: "MESSAGE",
+            message_id: &message_id,
+            status: 200,
+            latency: took,
+            integration_latency: Some(took),
+            integration_status: None,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        };
+        let error;
+        match &answer {
+            Ok(a) => {
+                line.integration_status = Some(a.status);
+                let respond =
+                    ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
+                if respond && self.closing.get().is_none() {
                     self.live.last_active_ms.set(event::now_ms());
                     self.live.push_text(&a.body);
+                    line.response_length = a.body.len() as u64;
                 }
             }
-            Ok(_) => {}
             Err(e) => {
                 debug!(connection = %self.ectx.connection_id, route = %route_key, error = %e, "integration failed");
                 self.notice("Internal server error", &request_id);
+                error = e.clone();
+                line.status = 500;
+                line.integration_error = &error;
+                line.error_message = "Internal server error";
             }
         }
+        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
     }
 
     /// API Gateway's own message to the client; the connection stays open.
@@ -538,32 +603,55 @@ impl Session<'_> {
     /// `$disconnect`, best effort: its answer goes nowhere.
     async fn disconnect(&self, code: u16, reason: &str) {
         let (current, found) = self.current();
-        let (gen, (a, s)) = match found {
-            Some(at) => (&*current, at),
-            None => return,
-        };
-        let api = &gen.snap.apis[a];
-        let Some(route) = api.websocket.as_deref().and_then(|w| w.disconnect) else {
-            return;
-        };
-        let integration = &api.stages[s].integrations[route as usize];
+        let gen = if found.is_some() { &*current } else { self.gen };
         let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
-        let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
-            .then(|| event::disconnect(self.ectx, &request_id, code, reason));
-        let result = call(
-            gen,
-            integration,
-            &Call {
-                route_key: "$disconnect",
-                event_type: "DISCONNECT",
-                connection_id: &self.ectx.connection_id,
-                message: b"",
-                lambda_event: lambda_event.as_deref(),
-            },
-        )
-        .await;
-        if let Err(e) = result {
-            debug!(connection = %self.ectx.connection_id, error = %e, "$disconnect integration failed");
+        let started = Instant::now();
+        let mut line = super::log::Line {
+            request_id: &request_id,
+            route_key: "$disconnect",
+            event_type: "DISCONNECT",
+            message_id: "",
+            status: 200,
+            latency: Duration::ZERO,
+            integration_latency: None,
+            integration_status: None,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        };
+        let route = found.and_then(|(a, s)| {
+            let api = &gen.snap.apis[a];
+            let route = api.websocket.as_deref()?.disconnect?;
+            Some(&api.stages[s].integrations[route as usize])
+        });
+        let error;
+        if let Some(integration) = route {
+            let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
+                .then(|| event::disconnect(self.ectx, &request_id, code, reason));
+            let result = call(
+                gen,
+                integration,
+                &Call {
+                    route_key: "$disconnect",
+                    event_type: "DISCONNECT",
+                    connection_id: &self.ectx.connection_id,
+                    message: b"",
+                    lambda_event: lambda_event.as_deref(),
+                },
+            )
+            .await;
+            line.integration_latency = Some(started.elapsed());
+            match result {
+                Ok(a) => line.integration_status = Some(a.status),
+                Err(e) => {
+                    debug!(connection = %self.ectx.connection_id, error = %e, "$disconnect integration failed");
+                    error = e;
+                    line.status = 500;
+                    line.integration_error = &error;
+                }
+            }
         }
+        line.latency = started.elapsed();
+        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
     }
 }
