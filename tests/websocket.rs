@@ -545,6 +545,10 @@ fn raw_frames_protocol_errors_limits_and_idle() {
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest);
         assert!(rest.is_empty(), "{rest:?}");
+        // SIGTERM: open connections are closed with 1001 Going away.
+        let (mut s, _) = handshake(&p, "");
+        p.signal(15);
+        assert_eq!(close_code(&read_frame(&mut s)), 1001, "{driver}: drain");
         p.stop();
     }
 }
