@@ -49,7 +49,8 @@ const ECHO_ROUTES: &str = r#"      echo: { integration: { type: mock, body: "$re
 fn mock_echo_route_selection_and_the_forbidden_notice() {
     for driver in DRIVERS {
         let dir = temp_dir("ws-echo");
-        let p = Portico::start(&config(free_port(), &dir, "", ECHO_ROUTES), driver);
+        let admin = free_port();
+        let p = Portico::start(&config(admin, &dir, "", ECHO_ROUTES), driver);
         let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
         assert!(ws.is_open(), "{driver}: {}", ws.opened);
         let h = &ws.opened["headers"];
@@ -83,6 +84,17 @@ fn mock_echo_route_selection_and_the_forbidden_notice() {
         assert_eq!(ws.cmd("sendb 0102")["event"], "sent");
         let closed = ws.cmd("wait_closed");
         assert_eq!(closed["code"], 1003, "{driver}: {closed}");
+        // Messages count in their route's request metrics.
+        let m = common::admin(
+            SocketAddr::from(([127, 0, 0, 1], admin)),
+            "GET",
+            "/metrics",
+            None,
+            None,
+        )
+        .text();
+        let echo = r#"portico_requests_total{api="chat",stage="prod",route="echo",status="200"} 3"#;
+        assert!(m.contains(echo), "{driver}: {m}");
         // A plain request to the stage is told to upgrade.
         let r = p.get("/prod");
         assert_eq!(r.status, 426, "{driver}");

@@ -304,7 +304,12 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     }
     if snap.websocket_apis {
         if let Some(keep) = crate::websocket::session::dispatch(ctx, gen, c).await {
-            return (keep, &gen.unrouted);
+            // The handshake counts under the `$connect` route, when there is one.
+            let cells = c.out.served_by.map_or(&*gen.unrouted, |(s, r)| {
+                let stage = &snap.apis[s.api as usize].stages[s.stage as usize];
+                &*gen.route_cells[stage.metric_base + r as usize]
+            });
+            return (keep, cells);
         }
     }
     let host = c.head.host.map(|s| s.get(&c.rbuf));

@@ -523,6 +523,7 @@ impl Session<'_> {
                 response_length: 0,
             };
             super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+            gen.unrouted.count(403);
             return;
         };
         let body = if text {
@@ -584,6 +585,11 @@ impl Session<'_> {
             }
         }
         super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+        // Messages count in their route's request metrics.
+        let cells = &gen.route_cells[api.stages[s].metric_base + route as usize];
+        cells.count(line.status);
+        cells.duration.observe(took);
+        cells.integration.observe(took);
     }
 
     /// API Gateway's own message to the client; the connection stays open.
@@ -621,11 +627,12 @@ impl Session<'_> {
         };
         let route = found.and_then(|(a, s)| {
             let api = &gen.snap.apis[a];
-            let route = api.websocket.as_deref()?.disconnect?;
-            Some(&api.stages[s].integrations[route as usize])
+            let route = api.websocket.as_deref()?.disconnect? as usize;
+            let stage = &api.stages[s];
+            Some((&stage.integrations[route], stage.metric_base + route))
         });
         let error;
-        if let Some(integration) = route {
+        if let Some((integration, _)) = route {
             let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
                 .then(|| event::disconnect(self.ectx, &request_id, code, reason));
             let result = call(
@@ -653,5 +660,9 @@ impl Session<'_> {
         }
         line.latency = started.elapsed();
         super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+        if let Some((_, i)) = route {
+            gen.route_cells[i].count(line.status);
+            gen.route_cells[i].duration.observe(line.latency);
+        }
     }
 }
