@@ -688,3 +688,37 @@ domains:
         p.stop();
     }
 }
+
+#[test]
+fn websocket_settings_are_checked_with_their_key_paths() {
+    let dir = temp_dir("ws-check");
+    let bad = config(
+        free_port(),
+        &dir,
+        "    route_selection_expression: \"${request.header.x}\"\n    limits: { frame: 256KiB, message: 128KiB, idle: 0s }\n    binary_frames: maybe\n",
+        "      $weird: { integration: { type: mock } }\n      ok: { integration: { type: mock } }\n",
+    )
+    .replace("{PORT}", "1")
+    .replace(
+        "    route_selection_expression: $request.body.action\n",
+        "",
+    );
+    let (code, out) = check(&bad);
+    assert_ne!(code, 0, "{out}");
+    for want in [
+        "apis.chat.route_selection_expression: \"request.header.x\": only request.body.PATH can select a route",
+        "apis.chat.limits.frame: a frame limit must be above 0 and at most the message limit",
+        "apis.chat.limits.idle: must be above 0",
+        "apis.chat.binary_frames: expected one of reject, base64",
+        "apis.chat.routes.$weird: WebSocket route keys are $connect, $disconnect, $default or an action name",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let http_api = "server: { listen: [\"127.0.0.1:1\"] }\napis:\n  shop:\n    stages: { prod: {} }\n    routes:\n      \"GET /x\": { integration: { type: mock }, route_response: true }\n";
+    let (code, out) = check(http_api);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("apis.shop.routes.\"GET /x\".route_response: route_response is for routes of WebSocket APIs"),
+        "{out}"
+    );
+}
