@@ -68,19 +68,22 @@ impl EchoServer {
         if let Some((cert, key)) = tls {
             cmd.arg(cert).arg(key);
         }
-        let mut child = cmd
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .expect("python starts");
-        let rx = lines_of(&mut child);
-        let port = rx
-            .recv_timeout(Duration::from_secs(15))
+        // Owned before waiting, so a failed start still kills the process.
+        let mut server = EchoServer { child, port: 0 };
+        let rx = lines_of(&mut server.child);
+        // Generous: a loaded CI machine can take seconds to start Python.
+        server.port = rx
+            .recv_timeout(Duration::from_secs(60))
             .expect("ws_echo.py printed its port")
             .trim()
             .parse()
             .unwrap();
-        EchoServer { child, port }
+        server
     }
 }
 
@@ -127,11 +130,11 @@ impl WsClient {
         self.opened["event"] == "open"
     }
 
-    /// The next line the client printed (30 s at most).
+    /// The next line the client printed (60 s at most: Python may start slowly).
     pub fn next(&mut self) -> serde_json::Value {
         let line = self
             .rx
-            .recv_timeout(Duration::from_secs(30))
+            .recv_timeout(Duration::from_secs(60))
             .expect("ws_client.py answered");
         serde_json::from_str(&line).unwrap()
     }
