@@ -30,8 +30,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use bytes::Buf;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use bytes::{Buf, BytesMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use tracing::debug;
 
 use super::call::{call, Call};
@@ -41,7 +41,7 @@ use super::frame::{self, Decoder, Event};
 use super::handshake::{authorize_connect, connect_headers, passes_into_101, query, refuse};
 use super::WsApiRt;
 use crate::config::compile::IntegrationRt;
-use crate::http1::conn::{read_into, Conn};
+use crate::http1::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method, Span};
 use crate::metrics::cells::{bump, ws_close_slot};
@@ -294,12 +294,37 @@ struct Session<'a> {
     closing: Cell<Option<(u16, &'static str)>>,
 }
 
+/// Read buffer of an idle session (a frame header and a small message fit).
+const IDLE_READ: usize = 2048;
+/// Read size while a frame is arriving.
+const BUSY_READ: usize = 16 * 1024;
+
+/// Appends what the client sends next: into a small buffer while nothing is pending,
+/// a larger one while a frame is partly in.
+async fn read_more<S: AsyncReadRent>(
+    s: &mut S,
+    mut buf: BytesMut,
+) -> (std::io::Result<usize>, BytesMut) {
+    let want = if buf.is_empty() { IDLE_READ } else { BUSY_READ };
+    if buf.capacity() - buf.len() < want / 4 {
+        buf.reserve(want);
+    }
+    let (len, cap) = (buf.len(), buf.capacity());
+    let (res, slice) = s.read(monoio::buf::SliceMut::new(buf, len, cap)).await;
+    (res, slice.into_inner())
+}
+
 /// A close as `$disconnect` reports it.
 type Closed = (u16, String);
 
 impl Session<'_> {
     async fn run(&self, c: &mut Conn, ws: &WsApiRt) -> Closed {
-        let mut rbuf = std::mem::take(&mut c.rbuf);
+        // An idle connection keeps a small read buffer, not the HTTP one (16 KiB); the
+        // buffer grows while a frame is arriving and shrinks back once it is handled.
+        let mut rbuf = BytesMut::with_capacity(IDLE_READ.max(c.rbuf.len()));
+        rbuf.extend_from_slice(&c.rbuf);
+        c.rbuf = BytesMut::new();
+        c.wbuf = Vec::new();
         let started = Instant::now();
         let mut client_close: Option<Closed> = None;
         let (idle, max) = (ws.idle, ws.max_duration);
@@ -334,8 +359,11 @@ impl Session<'_> {
                             }
                         }
                     }
+                    if rbuf.is_empty() && rbuf.capacity() > 4 * IDLE_READ {
+                        rbuf = BytesMut::with_capacity(IDLE_READ);
+                    }
                     let s = unsafe { &mut *stream.get() };
-                    let (res, back) = read_into(s, std::mem::take(&mut rbuf)).await;
+                    let (res, back) = read_more(s, std::mem::take(&mut rbuf)).await;
                     rbuf = back;
                     if !matches!(res, Ok(n) if n > 0) {
                         // Gone without a close frame.
