@@ -226,7 +226,7 @@ pub struct Api {
     pub websocket: WebsocketApi,
 }
 
-/// The settings of a WebSocket API (DESIGN.md §4).
+/// The settings of a WebSocket API (`protocol: websocket`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebsocketApi {
     /// `$request.body.action`, `${request.body.a}/${request.body.b}` or literal text.
