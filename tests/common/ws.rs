@@ -193,3 +193,29 @@ pub fn boto3_connections(
         )
     })
 }
+
+/// API `chat` (stage `prod`, two workers) with `routes` (YAML lines under `routes:`,
+/// indented by six) and `api_extra` lines under the API (indented by four).
+pub fn ws_api_config(admin: u16, state: &std::path::Path, api_extra: &str, routes: &str) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 2s }}
+admin: {{ listen: "127.0.0.1:{admin}", token: secret }}
+state_dir: "{state}"
+apis:
+  chat:
+    protocol: websocket
+    route_selection_expression: $request.body.action
+{api_extra}    stages:
+      prod: {{}}
+    routes:
+{routes}"#,
+        state = state.display()
+    )
+}
+
+pub const ECHO_ROUTES: &str = r#"      echo: { integration: { type: mock, body: "$request.body" }, route_response: true }
+      quiet: { integration: { type: mock, body: "not sent" } }
+"#;
