@@ -1,7 +1,7 @@
 //! WebSocket APIs over raw sockets, for what a library client never sends: unmasked,
 //! oversized and non-UTF-8 frames, fragmented messages past the limits, bad handshakes;
-//! and the idle timeout, the close echo and the drain, byte for byte. Config errors of
-//! WebSocket APIs are here too.
+//! the idle timeout, the close echo, the drain and 429s for a client that reads nothing,
+//! byte for byte. Config errors of WebSocket APIs are here too.
 
 mod common;
 
@@ -210,4 +210,72 @@ fn websocket_settings_are_checked_with_their_key_paths() {
         out.contains("apis.shop.routes.\"GET /x\".route_response: route_response is for routes of WebSocket APIs"),
         "{out}"
     );
+}
+
+#[test]
+fn posts_to_a_client_that_does_not_read_get_429_before_anything_is_queued() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-429");
+        let p = Portico::start(&ws_api_config(free_port(), &dir, "", ECHO_ROUTES), driver);
+        // A client with a tiny receive buffer that reads nothing for now.
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&p.addr.into()).unwrap();
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.write_all(b"GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut b).unwrap(), 1);
+            head.push(b[0]);
+        }
+        // Learn the id from a Forbidden notice.
+        s.write_all(&frame(true, 1, b"who am i", true)).unwrap();
+        let notice: serde_json::Value = serde_json::from_slice(&read_frame(&mut s).1).unwrap();
+        let id = notice["connectionId"].as_str().unwrap().to_string();
+        let enc = id
+            .replace('=', "%3D")
+            .replace('/', "%2F")
+            .replace('+', "%2B");
+        let payload = "z".repeat(100 * 1024);
+        let mut posted = 0;
+        let limited = loop {
+            let r = send_to(
+                p.addr,
+                format!(
+                    "POST /prod/@connections/{enc} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+                    payload.len()
+                )
+                .as_bytes(),
+            );
+            if r.status == 429 {
+                break r;
+            }
+            assert_eq!(r.status, 200, "{driver}: {}", r.text());
+            posted += 1;
+            assert!(posted < 400, "{driver}: never refused");
+        };
+        assert_eq!(
+            limited.header("x-amzn-ErrorType"),
+            Some("LimitExceededException")
+        );
+        // Everything accepted arrives, nothing refused does.
+        for i in 0..posted {
+            let (op, data) = read_frame(&mut s);
+            assert_eq!(
+                (op, data.len()),
+                (1, payload.len()),
+                "{driver}: message {i}"
+            );
+        }
+        let r = send_to(
+            p.addr,
+            format!("POST /prod/@connections/{enc} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{driver}: room again");
+        assert_eq!(read_frame(&mut s), (1, b"ok".to_vec()), "{driver}");
+        p.stop();
+    }
 }
