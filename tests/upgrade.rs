@@ -514,3 +514,31 @@ fn a_bad_upgrade_setting_is_an_error_with_its_key_path() {
         "{out}"
     );
 }
+
+#[test]
+fn an_upgrade_request_is_never_answered_from_the_response_cache() {
+    let echo = EchoServer::start(None);
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-cache");
+        let target = format!("127.0.0.1:{}", echo.port);
+        let cfg = config(&target, free_port(), &dir.join("a.log"), None, "")
+            .replace("      $default: {}\n", "      $default: { cache: { capacity: 1MiB } }\n")
+            .replace(
+                "integration: { type: http, upstream: backend, timeout: 2s }",
+                "integration: { type: http, upstream: backend, timeout: 2s }\n        cache: { ttl: 60s, statuses: [426] }",
+            );
+        assert!(
+            cfg.contains("cache: { ttl: 60s, statuses: [426] }"),
+            "{cfg}"
+        );
+        let p = Portico::start(&cfg, driver);
+        // A plain GET fills the cache with the server's refusal of a non-upgrade (426,
+        // cacheable here), which an upgrade request must never get.
+        let first = p.get("/live");
+        assert_eq!(first.status, 426, "{driver}: {}", first.text());
+        let mut ws = WsClient::connect(&format!("ws://{}/live", p.addr), json!({}));
+        assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        assert_eq!(ws.ask("fresh"), "fresh", "{driver}");
+        p.stop();
+    }
+}
