@@ -18,3 +18,4 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod upstream;
+pub mod websocket;

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod connections;
 pub mod http;
 pub mod keys;
 pub mod openapi;

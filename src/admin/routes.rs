@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::http::{percent_decode, Request, Response};
-use super::{cache, config, keys, usage, AdminCtx};
+use super::{cache, config, connections, keys, usage, AdminCtx};
 use crate::global::keys::{ct_eq, digest};
 use crate::http1::Method;
 
@@ -67,6 +67,9 @@ pub fn table() -> Vec<Route> {
         route(Method::Get, "/usage", usage::get),
         route(Method::Post, "/cache/flush", cache::flush),
         route(Method::Get, "/apis/{api}/openapi", super::openapi::export),
+        route(Method::Post, "/@connections/{id}", connections::post),
+        route(Method::Get, "/@connections/{id}", connections::get),
+        route(Method::Delete, "/@connections/{id}", connections::delete),
     ]
 }
 

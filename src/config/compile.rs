@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub served: Vec<super::served::StageServed>,
     /// The config this was compiled from (OpenAPI export of the served APIs).
     pub source: std::sync::Arc<Config>,
+    /// Some API is a WebSocket API (requests look up their stage before routing).
+    pub websocket_apis: bool,
 }
 
 #[derive(Debug)]
@@ -50,6 +52,8 @@ pub struct ApiRt {
     pub compression: Option<Box<CompressRt>>,
     /// `gateway_responses`; None when the API customises none.
     pub gateway_responses: Option<Box<crate::pipeline::gateway_responses::GatewayResponsesRt>>,
+    /// `protocol: websocket`: its stages answer WebSocket handshakes and `@connections`.
+    pub websocket: Option<Box<crate::websocket::WsApiRt>>,
 }
 
 #[derive(Debug)]
@@ -106,6 +110,10 @@ pub struct HttpIntegration {
     pub timeout: Duration,
     /// Request parameter mapping; None keeps the plain encoder.
     pub map: Option<Box<RequestMap>>,
+    /// `Upgrade` protocol names passed through (integration::tunnel); empty: none.
+    pub upgrade: Box<[Box<[u8]>]>,
+    /// How long a tunnel may carry no byte either way.
+    pub tunnel_idle: Duration,
 }
 
 #[derive(Debug)]
@@ -216,7 +224,12 @@ pub fn compile(cfg: &Config) -> Snapshot {
         let mut routes = Vec::new();
         for (id, (key, route)) in api.routes.iter().enumerate() {
             let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
-            let param_names = match parse_route_key(key) {
+            // WebSocket route keys are not HTTP routes ($default would parse as one).
+            let parsed = match api.protocol {
+                model::Protocol::Http => parse_route_key(key),
+                model::Protocol::Websocket => Err(String::new()),
+            };
+            let param_names = match parsed {
                 Ok(parsed) => {
                     table.insert(&parsed, id as u32);
                     parsed.params().into_iter().map(String::from).collect()
@@ -299,6 +312,8 @@ pub fn compile(cfg: &Config) -> Snapshot {
             gateway_responses: crate::pipeline::gateway_responses::GatewayResponsesRt::compile(
                 &api.defs.gateway_responses,
             ),
+            websocket: (api.protocol == model::Protocol::Websocket)
+                .then(|| Box::new(crate::websocket::WsApiRt::compile(api))),
         });
     }
 
@@ -314,6 +329,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         router.add_domain(host, paths);
     }
     Snapshot {
+        websocket_apis: apis.iter().any(|a| a.websocket.is_some()),
         tls: cfg.tls.server.clone(),
         server: cfg.server.clone(),
         watch: cfg.watch,
@@ -378,6 +394,7 @@ fn integration(
             upstream,
             path,
             timeout,
+            upgrade,
         } => {
             let name = match substitute(upstream, vars) {
                 Ok(n) => n,
@@ -403,6 +420,12 @@ fn integration(
                 path,
                 timeout: *timeout,
                 map,
+                upgrade: upgrade
+                    .protocols
+                    .iter()
+                    .map(|p| p.as_bytes().into())
+                    .collect(),
+                tunnel_idle: upgrade.idle_timeout,
             })
         }
         Integration::Mock {

@@ -174,6 +174,7 @@ const ROUTE_KEYS: &[&str] = &[
     "cache",
     "parameters",
     "response_parameters",
+    "route_response",
 ];
 
 fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
@@ -512,9 +513,36 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
         "compression",
         "stages",
         "routes",
+        "route_selection_expression",
+        "limits",
+        "binary_frames",
     ];
     let f = d.fields(v, p, &[&keys[..], super::definitions::API_KEYS].concat());
+    let mut websocket = WebsocketApi::default();
+    f.set(
+        d,
+        "route_selection_expression",
+        &mut websocket.route_selection_expression,
+        Decoder::string,
+    );
+    f.set(d, "limits", &mut websocket.limits, websocket_limits);
+    f.set(
+        d,
+        "binary_frames",
+        &mut websocket.binary_frames,
+        |d, v, p| {
+            d.choice(
+                v,
+                p,
+                &[
+                    ("reject", BinaryFrames::Reject),
+                    ("base64", BinaryFrames::Base64),
+                ],
+            )
+        },
+    );
     Api {
+        websocket,
         defs: super::definitions::api_defs(d, &f),
         disable_default_endpoint: f
             .opt(d, "disable_default_endpoint", Decoder::bool)
@@ -538,6 +566,17 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
             .filter_map(|(k, r)| Some((k, r?)))
             .collect(),
     }
+}
+
+/// `limits: { frame: 32KiB, message: 128KiB, idle: 10m, max_duration: 2h }`.
+fn websocket_limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<WebsocketLimits> {
+    let f = d.fields(v, p, &["frame", "message", "idle", "max_duration"]);
+    let mut l = WebsocketLimits::default();
+    f.set(d, "frame", &mut l.frame, Decoder::size);
+    f.set(d, "message", &mut l.message, Decoder::size);
+    f.set(d, "idle", &mut l.idle, Decoder::duration);
+    f.set(d, "max_duration", &mut l.max_duration, Decoder::duration);
+    Some(l)
 }
 
 fn cors(d: &mut Decoder, v: &Value, p: &KeyPath) -> Cors {
@@ -591,6 +630,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
         },
         validation: super::definitions::route_validation(d, &f),
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
+        route_response: f.opt(d, "route_response", Decoder::bool).unwrap_or(false),
         throttle: f.opt(d, "throttle", throttle).flatten(),
         cache: f.opt(d, "cache", |d, v, p| {
             let f = d.fields(v, p, ROUTE_CACHE_KEYS);
@@ -671,15 +711,17 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
     };
     match kind {
         "http" => {
-            let f = d.fields(v, p, &["type", "upstream", "path", "timeout"]);
+            let f = d.fields(v, p, &["type", "upstream", "path", "timeout", "upgrade"]);
             let upstream = f.need(d, "upstream", Decoder::string);
             let path = f.opt(d, "path", Decoder::string);
             let mut timeout = DEFAULT_INTEGRATION_TIMEOUT;
             f.set(d, "timeout", &mut timeout, Decoder::duration);
+            let upgrade = f.opt(d, "upgrade", upgrade).unwrap_or_default();
             Some(Integration::Http {
                 upstream: upstream?,
                 path,
                 timeout,
+                upgrade,
             })
         }
         "lambda" => {
@@ -717,6 +759,31 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
             })
         }
     }
+}
+
+/// `upgrade: { protocols: [websocket, h2c], idle_timeout: 10m }`.
+fn upgrade(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Upgrade> {
+    let f = d.fields(v, p, &["protocols", "idle_timeout"]);
+    let mut up = Upgrade::default();
+    f.set(d, "protocols", &mut up.protocols, |d, v, p| {
+        let names = d.strings(v, p)?;
+        let bad = names.iter().find(|n| {
+            n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        });
+        if let Some(bad) = bad {
+            d.error(
+                p,
+                format!("{bad:?} is not a protocol name (a token such as websocket or h2c)"),
+            );
+            return None;
+        }
+        Some(names)
+    });
+    f.set(d, "idle_timeout", &mut up.idle_timeout, Decoder::duration);
+    Some(up)
 }
 
 /// "1.0" or "2.0"; unquoted `2.0` arrives as a YAML number and means the same.

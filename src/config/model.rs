@@ -295,6 +295,56 @@ pub struct Api {
     pub routes: Vec<(String, Route)>,
     /// API definitions (request validation, gateway responses, OpenAPI): `definitions.rs`.
     pub defs: super::definitions::ApiDefs,
+    /// `protocol: websocket` only: route selection, limits, binary frames.
+    pub websocket: WebsocketApi,
+}
+
+/// The settings of a WebSocket API (`protocol: websocket`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsocketApi {
+    /// `$request.body.action`, `${request.body.a}/${request.body.b}` or literal text.
+    pub route_selection_expression: String,
+    pub limits: WebsocketLimits,
+    pub binary_frames: BinaryFrames,
+}
+
+impl Default for WebsocketApi {
+    fn default() -> Self {
+        WebsocketApi {
+            route_selection_expression: "$request.body.action".to_string(),
+            limits: WebsocketLimits::default(),
+            binary_frames: BinaryFrames::Reject,
+        }
+    }
+}
+
+/// API Gateway's WebSocket quotas as defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsocketLimits {
+    pub frame: u64,
+    pub message: u64,
+    pub idle: Duration,
+    pub max_duration: Duration,
+}
+
+impl Default for WebsocketLimits {
+    fn default() -> Self {
+        WebsocketLimits {
+            frame: 32 * 1024,
+            message: 128 * 1024,
+            idle: Duration::from_secs(600),
+            max_duration: Duration::from_secs(7200),
+        }
+    }
+}
+
+/// What a binary frame from a client does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryFrames {
+    /// Close 1003, as API Gateway does.
+    Reject,
+    /// Deliver base64-encoded (`isBase64Encoded: true` in Lambda events).
+    Base64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -339,6 +389,8 @@ pub struct Route {
     pub response_parameters: Vec<(String, Vec<(String, String)>)>,
     /// Request validation (`request_validator`, `request_model`, `required_parameters`).
     pub validation: super::definitions::RouteValidation,
+    /// WebSocket routes: the integration's answer goes back to the client as a message.
+    pub route_response: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -372,6 +424,7 @@ pub enum Integration {
         /// Path template with {param}, {proxy} and ${stageVariables.x}; None = the request path.
         path: Option<String>,
         timeout: Duration,
+        upgrade: Upgrade,
     },
     Lambda {
         url: String,
@@ -383,6 +436,25 @@ pub enum Integration {
         headers: Vec<(String, String)>,
         body: String,
     },
+}
+
+/// `integration.upgrade` of an http integration: the `Upgrade` protocols passed through
+/// to the backend (a 101 turns the connection into a byte tunnel), and how long such a
+/// tunnel may carry no byte either way before it is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    /// Protocol names compared case-insensitively ("websocket", "h2c"); empty: none.
+    pub protocols: Vec<String>,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Upgrade {
+    fn default() -> Self {
+        Upgrade {
+            protocols: vec!["websocket".to_string()],
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
 }
 
 pub const DEFAULT_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);

@@ -2,7 +2,7 @@
 //! `run` logs them at start and on every reload. Whatever `run` would say about a file,
 //! `check` says too.
 
-use super::model::{Config, LogPath, Protocol};
+use super::model::{Config, LogPath};
 use super::{ConfigError, KeyPath};
 use crate::metrics::log_format::LogFormat;
 
@@ -66,12 +66,6 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             out.push(
                 p.key("disable_default_endpoint")
                     .error("true and no domain maps this API: nothing reaches it"),
-            );
-        }
-        if api.protocol == Protocol::Websocket {
-            out.push(
-                p.key("protocol")
-                    .error("websocket is not built yet: this API's routes answer 404"),
             );
         }
     }

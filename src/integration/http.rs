@@ -60,7 +60,7 @@ pub async fn proxy(
     let deadline = Instant::now() + h.timeout;
 
     c.wbuf.clear();
-    encode_request_head(ctx, gen, c, h, m, &lease);
+    let upgrading = encode_request_head(ctx, gen, c, h, m, &lease);
     let sending = Instant::now();
     // Body bytes that came with the head go out in the same write.
     let head_len = c.head.head_len;
@@ -124,7 +124,7 @@ pub async fn proxy(
         )
         .await;
         let result = match sent {
-            Ok(()) => read_response_head(c, &mut stream, deadline).await,
+            Ok(()) => read_response_head(c, &mut stream, deadline, upgrading).await,
             Err(e) => Err(e),
         };
         match result {
@@ -161,6 +161,11 @@ pub async fn proxy(
         return c.answer_consumed(ctx, gen, status, message).await;
     }
     let stream = upstream.take().expect("a response implies a stream");
+    if c.rhead.status == 101 {
+        super::tunnel::run(ctx, c, stream, h.tunnel_idle).await;
+        lease.release(None);
+        return false;
+    }
     let outcome = relay::response(ctx, gen, c, stream, h.timeout).await;
     // Let the connection buffer own its memory again.
     c.req.saved_head = None;
@@ -251,11 +256,13 @@ async fn send_request(
     }
 }
 
-/// Reads until a final (non-1xx) response head is in `ubuf`, parsed into `c.rhead`.
+/// Reads until a final (non-1xx) response head is in `ubuf`, parsed into `c.rhead`; a 101
+/// is final for an upgrade offer (the tunnel follows).
 async fn read_response_head(
     c: &mut Conn,
     stream: &mut UpstreamIo,
     deadline: Instant,
+    upgrading: bool,
 ) -> Result<(), Error> {
     c.ubuf.clear();
     loop {
@@ -292,6 +299,7 @@ async fn read_response_head(
         }
         loop {
             match parse_response(&c.ubuf, c.head.method, MAX_RESPONSE_HEAD, &mut c.rhead) {
+                Ok(true) if c.rhead.status == 101 && upgrading => return Ok(()),
                 Ok(true) if c.rhead.status == 101 => {
                     return Err(Error::new(
                         Kind::UpstreamGarbage,
@@ -338,6 +346,7 @@ fn written_by_proxy(name: &[u8]) -> bool {
     OWN.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
+/// Returns whether the head offers an upgrade (integration::tunnel).
 fn encode_request_head(
     ctx: &WorkerCtx,
     gen: &Generation,
@@ -345,7 +354,7 @@ fn encode_request_head(
     h: &HttpIntegration,
     m: &Matched,
     lease: &Lease,
-) {
+) -> bool {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
     // One reservation up front: the edits add well under 512 bytes to the client's head.
@@ -438,7 +447,10 @@ fn encode_request_head(
         out.extend_from_slice(host.get(buf));
         out.extend_from_slice(b"\r\n");
     }
+    // Upgrade and Connection are hop-by-hop: an allowed upgrade is offered anew.
+    let upgrading = super::tunnel::write_offer(&h.upgrade, &c.head, buf, out);
     out.extend_from_slice(b"\r\n");
+    upgrading
 }
 
 impl Conn {

@@ -1,6 +1,7 @@
 //! Integrations: where a matched route's request goes. `http` proxies to an upstream;
 //! `lambda` posts the API Gateway proxy event to a function endpoint; mock responses are
-//! pre-encoded at compile time and written by the connection (`mock` when edited).
+//! pre-encoded at compile time and written by the connection (`mock` when edited);
+//! `tunnel` carries an upgraded (101) `http` connection's bytes both ways.
 
 pub mod http;
 pub mod lambda;
@@ -8,3 +9,4 @@ pub mod lambda_event;
 pub mod lambda_response;
 pub mod mock;
 pub mod relay;
+pub mod tunnel;

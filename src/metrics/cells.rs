@@ -113,6 +113,49 @@ pub struct WorkerCells {
     pub access_log_dropped: AtomicU64,
     /// TLS handshakes that failed or timed out (bad certificates, scanners, stalls).
     pub tls_handshake_failures: AtomicU64,
+    /// Upgraded connections (integration::tunnel) open now, and bytes they carried
+    /// client → upstream and upstream → client.
+    pub tunnels_active: AtomicU64,
+    pub tunnel_bytes_up: AtomicU64,
+    pub tunnel_bytes_down: AtomicU64,
+    /// WebSocket API connections open now, data messages each way, closes by code
+    /// (`WS_CLOSE_CODES`, then other), stage-endpoint `@connections` calls by result
+    /// (`WS_MANAGEMENT_RESULTS`).
+    pub ws_connections_active: AtomicU64,
+    pub ws_messages_in: AtomicU64,
+    pub ws_messages_out: AtomicU64,
+    pub ws_closes: [AtomicU64; WS_CLOSE_CODES.len() + 1],
+    pub ws_management: [AtomicU64; WS_MANAGEMENT_RESULTS.len()],
+}
+
+/// Close codes counted on their own in `portico_websocket_closes_total`.
+pub const WS_CLOSE_CODES: [u16; 8] = [1000, 1001, 1002, 1003, 1005, 1006, 1007, 1009];
+
+#[inline]
+pub fn ws_close_slot(code: u16) -> usize {
+    WS_CLOSE_CODES
+        .iter()
+        .position(|&c| c == code)
+        .unwrap_or(WS_CLOSE_CODES.len())
+}
+
+/// Results of `@connections` calls, by the status answered.
+pub const WS_MANAGEMENT_RESULTS: [(u16, &str); 7] = [
+    (200, "ok"),
+    (204, "deleted"),
+    (403, "forbidden"),
+    (410, "gone"),
+    (413, "too_large"),
+    (429, "limited"),
+    (0, "other"),
+];
+
+#[inline]
+pub fn ws_management_slot(status: u16) -> usize {
+    WS_MANAGEMENT_RESULTS
+        .iter()
+        .position(|&(s, _)| s == status)
+        .unwrap_or(WS_MANAGEMENT_RESULTS.len() - 1)
 }
 
 /// Per cached (api, stage) and worker. `bytes` and `entries` are gauges: the worker's

@@ -23,6 +23,10 @@ pub enum LogVar {
     IntegrationError,
     ErrorMessage,
     ErrorResponseType,
+    /// WebSocket APIs: one line per CONNECT, MESSAGE and DISCONNECT.
+    ConnectionId,
+    EventType,
+    MessageId,
 }
 
 const LOG_NAMES: &[(&str, LogVar)] = &[
@@ -37,6 +41,9 @@ const LOG_NAMES: &[(&str, LogVar)] = &[
     ("integration.error", LogVar::IntegrationError),
     ("error.message", LogVar::ErrorMessage),
     ("error.responseType", LogVar::ErrorResponseType),
+    ("connectionId", LogVar::ConnectionId),
+    ("eventType", LogVar::EventType),
+    ("messageId", LogVar::MessageId),
 ];
 
 /// The longest known variable name at the start of `ident` (so `requestTimeEpoch` is not
@@ -185,6 +192,10 @@ pub struct LogRecord<'a> {
     pub request_time: u64,
     pub canary: bool,
     pub client_cert: Option<&'a crate::tls::PeerCert>,
+    /// WebSocket API events ("" for HTTP requests).
+    pub connection_id: &'a str,
+    pub event_type: &'a str,
+    pub message_id: &'a str,
 }
 
 impl<'a> LogRecord<'a> {
@@ -241,6 +252,9 @@ impl<'a> LogRecord<'a> {
             LogVar::IntegrationError => out.extend_from_slice(self.integration_error.as_bytes()),
             LogVar::ErrorMessage => out.extend_from_slice(self.error_message.as_bytes()),
             LogVar::ErrorResponseType => out.extend_from_slice(self.error_response_type.as_bytes()),
+            LogVar::ConnectionId => out.extend_from_slice(self.connection_id.as_bytes()),
+            LogVar::EventType => out.extend_from_slice(self.event_type.as_bytes()),
+            LogVar::MessageId => out.extend_from_slice(self.message_id.as_bytes()),
         }
     }
 }
@@ -274,6 +288,9 @@ mod tests {
             request_time: 1_795_315_778_000,
             canary: false,
             client_cert: None,
+            connection_id: "",
+            event_type: "",
+            message_id: "",
         }
     }
 

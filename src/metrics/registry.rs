@@ -169,7 +169,102 @@ impl Registry {
             .map(|w| read(&w.tls_handshake_failures))
             .sum();
         let _ = writeln!(out, "{} {failed}", names::TLS_HANDSHAKE_FAILURES_TOTAL);
+        render_tunnels(&mut out, &inner);
+        render_websockets(&mut out, &inner);
         out
+    }
+}
+
+fn render_tunnels(out: &mut String, inner: &Inner) {
+    let total = |f: fn(&WorkerCells) -> &AtomicU64| -> u64 {
+        inner.workers.iter().map(|w| read(f(w))).sum()
+    };
+    header(
+        out,
+        names::TUNNELS_ACTIVE,
+        "gauge",
+        "Upgraded (101) connections carrying bytes between a client and a backend.",
+    );
+    let _ = writeln!(
+        out,
+        "{} {}",
+        names::TUNNELS_ACTIVE,
+        total(|w| &w.tunnels_active)
+    );
+    header(
+        out,
+        names::TUNNEL_BYTES_TOTAL,
+        "counter",
+        "Bytes carried by upgraded connections, by direction.",
+    );
+    for (direction, n) in [
+        ("to_upstream", total(|w| &w.tunnel_bytes_up)),
+        ("to_client", total(|w| &w.tunnel_bytes_down)),
+    ] {
+        let _ = writeln!(
+            out,
+            "{}{{direction=\"{direction}\"}} {n}",
+            names::TUNNEL_BYTES_TOTAL
+        );
+    }
+}
+
+fn render_websockets(out: &mut String, inner: &Inner) {
+    use super::cells::{WS_CLOSE_CODES, WS_MANAGEMENT_RESULTS};
+    let total = |f: &dyn Fn(&WorkerCells) -> &AtomicU64| -> u64 {
+        inner.workers.iter().map(|w| read(f(w))).sum()
+    };
+    header(
+        out,
+        names::WEBSOCKET_CONNECTIONS_ACTIVE,
+        "gauge",
+        "Open connections of WebSocket APIs.",
+    );
+    let open = total(&|w| &w.ws_connections_active);
+    let _ = writeln!(out, "{} {open}", names::WEBSOCKET_CONNECTIONS_ACTIVE);
+    header(
+        out,
+        names::WEBSOCKET_MESSAGES_TOTAL,
+        "counter",
+        "Data messages of WebSocket APIs, from clients (in) and to them (out).",
+    );
+    let inn = total(&|w| &w.ws_messages_in);
+    let outn = total(&|w| &w.ws_messages_out);
+    let name = names::WEBSOCKET_MESSAGES_TOTAL;
+    let _ = writeln!(
+        out,
+        "{name}{{direction=\"in\"}} {inn}\n{name}{{direction=\"out\"}} {outn}"
+    );
+    header(
+        out,
+        names::WEBSOCKET_CLOSES_TOTAL,
+        "counter",
+        "Closed WebSocket API connections by close code (1006: no close frame).",
+    );
+    for slot in 0..=WS_CLOSE_CODES.len() {
+        let label = WS_CLOSE_CODES
+            .get(slot)
+            .map_or("other".to_string(), u16::to_string);
+        let n = total(&|w| &w.ws_closes[slot]);
+        let _ = writeln!(
+            out,
+            "{}{{code=\"{label}\"}} {n}",
+            names::WEBSOCKET_CLOSES_TOTAL
+        );
+    }
+    header(
+        out,
+        names::WEBSOCKET_MANAGEMENT_TOTAL,
+        "counter",
+        "@connections calls on stage endpoints, by result.",
+    );
+    for (slot, (_, label)) in WS_MANAGEMENT_RESULTS.iter().enumerate() {
+        let n = total(&|w| &w.ws_management[slot]);
+        let _ = writeln!(
+            out,
+            "{}{{result=\"{label}\"}} {n}",
+            names::WEBSOCKET_MANAGEMENT_TOTAL
+        );
     }
 }
 

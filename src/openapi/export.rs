@@ -268,6 +268,7 @@ fn integration(
             upstream,
             path,
             timeout,
+            ..
         } => {
             let authority = match cfg.upstreams.iter().find(|(n, _)| n == upstream) {
                 Some((_, u)) if !upstream.contains("${") => {

@@ -136,6 +136,28 @@ impl Router {
         endpoint.select(bytes).map(|(stage, _)| stage)
     }
 
+    /// The stage a path selects, the path after its base path, and whether the Host
+    /// named a custom domain (WebSocket APIs: their stages take every request).
+    pub fn select_stage(
+        &self,
+        buf: &[u8],
+        host: Option<&[u8]>,
+        path: Span,
+    ) -> Option<(StageRef, Span, bool)> {
+        let domain = host.and_then(|h| self.domain(h));
+        let endpoint = domain.unwrap_or(&self.default_endpoint);
+        let bytes = path.get(buf);
+        if bytes.first().is_some_and(|&b| b != b'/') {
+            return None;
+        }
+        let (stage, taken) = endpoint.select(bytes)?;
+        let rest = Span {
+            start: path.start + taken as u32,
+            end: path.end,
+        };
+        Some((stage, rest, domain.is_some()))
+    }
+
     fn domain(&self, host: &[u8]) -> Option<&BasePaths> {
         if self.domains.is_empty() {
             return None;

@@ -43,6 +43,10 @@ impl Conn {
         let Some(format) = &gen.snap.access_log else {
             return;
         };
+        // A WebSocket API connection logged its own CONNECT … DISCONNECT lines.
+        if self.out.websocket_logged {
+            return;
+        }
         let field = |i: usize| self.log_fields[i].get(&self.log_scratch);
         let (route_key, resource_path, stage, api_id) = match self.out.served_by {
             Some((s, r)) => {
@@ -88,6 +92,9 @@ impl Conn {
                 .map_or(0, |d| d.as_millis() as u64),
             canary: self.out.canary,
             client_cert: self.peer_cert.as_deref(),
+            connection_id: "",
+            event_type: "",
+            message_id: "",
         };
         let mut buf = ctx.log_buf.borrow_mut();
         format.render(&mut buf, &record);

@@ -127,6 +127,8 @@ pub struct Outcome {
     /// Name of the API key the request presented, when its route required one
     /// (`$context.identity.apiKeyId`).
     pub api_key: Option<std::sync::Arc<str>>,
+    /// A WebSocket API connection wrote its own access-log lines (websocket::log).
+    pub websocket_logged: bool,
 }
 
 impl Outcome {
@@ -140,6 +142,7 @@ impl Outcome {
         self.served_by = None;
         self.canary = false;
         self.api_key = None;
+        self.websocket_logged = false;
     }
 }
 
@@ -324,6 +327,17 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
             );
         }
     }
+    if snap.websocket_apis {
+        if let Some(keep) = crate::websocket::session::dispatch(ctx, gen, c).await {
+            // The handshake counts under the `$connect` route, when there is one.
+            let cells = c.out.served_by.map_or(&*gen.unrouted, |(s, r)| {
+                let stage = &snap.apis[s.api as usize].stages[s.stage as usize];
+                &*gen.route_cells[stage.metric_base + r as usize]
+            });
+            return (keep, cells);
+        }
+    }
+    let host = c.head.host.map(|s| s.get(&c.rbuf));
     let Some(m) = snap
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)

@@ -31,6 +31,8 @@ pub struct TlsStream<C> {
     rpos: usize,
     /// Ciphertext rustls produced, written out whole before an operation returns.
     wbuf: Vec<u8>,
+    /// A socket write of `wbuf` is in flight (see `flush_tls`).
+    writing: bool,
 }
 
 impl<C> TlsStream<C> {
@@ -52,6 +54,7 @@ where
             rbuf: Vec::with_capacity(CIPHERTEXT_BUF),
             rpos: 0,
             wbuf: Vec::new(),
+            writing: false,
         }
     }
 
@@ -115,17 +118,31 @@ where
     }
 
     /// Writes every record rustls has queued.
+    ///
+    /// An upgrade tunnel (integration::tunnel) reads a stream in one direction while the
+    /// other direction writes it. A read that owes the peer records (a key update) while a
+    /// write is in flight leaves them queued: the writer's loop sends them after its own,
+    /// so two socket writes never interleave. A write dropped mid-flight (a timeout) leaves
+    /// `writing` set: nothing more goes out on a stream whose last write may still be in
+    /// the kernel, and such a stream is only ever closed.
     async fn flush_tls(&mut self) -> io::Result<()> {
-        while self.session.wants_write() {
-            self.session.write_tls(&mut self.wbuf)?;
-        }
-        if self.wbuf.is_empty() {
+        if self.writing {
             return Ok(());
         }
-        let (res, mut buf) = self.io.write_all(std::mem::take(&mut self.wbuf)).await;
-        buf.clear();
-        self.wbuf = buf;
-        res.map(|_| ())
+        loop {
+            while self.session.wants_write() {
+                self.session.write_tls(&mut self.wbuf)?;
+            }
+            if self.wbuf.is_empty() {
+                return Ok(());
+            }
+            self.writing = true;
+            let (res, mut buf) = self.io.write_all(std::mem::take(&mut self.wbuf)).await;
+            self.writing = false;
+            buf.clear();
+            self.wbuf = buf;
+            res?;
+        }
     }
 
     /// Copies decrypted bytes into `dst` (`cap` bytes, possibly uninitialised); 0 at a

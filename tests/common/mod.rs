@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod tls;
+pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

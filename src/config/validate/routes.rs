@@ -21,6 +21,9 @@ const MAX_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Validator<'_> {
     pub(super) fn routes(&mut self, api: &Api, p: &KeyPath) {
+        if api.protocol == Protocol::Websocket {
+            self.websocket_api(api, p);
+        }
         let mut shapes: Vec<(String, &str)> = Vec::new();
         for (key, route) in &api.routes {
             let rp = p.key("routes").key(key);
@@ -43,12 +46,20 @@ impl Validator<'_> {
                     }
                 },
                 Protocol::Websocket => {
-                    if key.is_empty() || key.contains(char::is_whitespace) {
+                    let reserved = key.starts_with('$')
+                        && !matches!(key.as_str(), "$connect" | "$disconnect" | "$default");
+                    if key.is_empty() || key.contains(char::is_whitespace) || reserved {
                         self.error(&rp, "WebSocket route keys are $connect, $disconnect, $default or an action name");
                     }
                     Some(Vec::new())
                 }
             };
+            if route.route_response && api.protocol != Protocol::Websocket {
+                self.error(
+                    &rp.key("route_response"),
+                    "route_response is for routes of WebSocket APIs (protocol: websocket)",
+                );
+            }
             let route_check = RouteCheck {
                 api,
                 api_path: p,
@@ -60,6 +71,33 @@ impl Validator<'_> {
         }
     }
 
+    /// `route_selection_expression` and `limits` of a WebSocket API.
+    fn websocket_api(&mut self, api: &Api, p: &KeyPath) {
+        let ws = &api.websocket;
+        if let Err(e) = crate::websocket::select::Selection::compile(&ws.route_selection_expression)
+        {
+            self.error(&p.key("route_selection_expression"), e);
+        }
+        let lp = p.key("limits");
+        if ws.limits.frame == 0 || ws.limits.frame > ws.limits.message {
+            self.error(
+                &lp.key("frame"),
+                "a frame limit must be above 0 and at most the message limit",
+            );
+        }
+        if ws.limits.message > 16 * 1024 * 1024 {
+            self.error(&lp.key("message"), "at most 16MiB");
+        }
+        for (key, value) in [
+            ("idle", ws.limits.idle),
+            ("max_duration", ws.limits.max_duration),
+        ] {
+            if value.is_zero() {
+                self.error(&lp.key(key), "must be above 0");
+            }
+        }
+    }
+
     fn route(&mut self, route: &Route, rc: &RouteCheck) {
         let ip = rc.path.key("integration");
         match &route.integration {
@@ -67,6 +105,7 @@ impl Validator<'_> {
                 upstream,
                 path,
                 timeout,
+                ..
             } => {
                 let up = ip.key("upstream");
                 if let Some(names) = self.stage_refs(rc, &up, upstream) {

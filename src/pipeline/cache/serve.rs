@@ -68,8 +68,9 @@ fn rules_for<'g>(
     integration: &IntegrationRt,
 ) -> Option<(&'g RouteCacheRt, &'g Rc<Shard>)> {
     // Only proxied responses are cached. Canary requests are served by another
-    // deployment, so they neither read nor fill the stage's cache.
-    if !matches!(integration, IntegrationRt::Http(_)) || c.out.canary {
+    // deployment, so they neither read nor fill the stage's cache; an upgrade request
+    // wants the backend's 101, never a stored answer.
+    if !matches!(integration, IntegrationRt::Http(_)) || c.out.canary || c.head.upgrade {
         return None;
     }
     let stage = &gen.snap.apis[m.stage.api as usize].stages[m.stage.stage as usize];

@@ -1,0 +1,317 @@
+//! Upgrade passthrough: after a backend answers an upgrade request with `101 Switching
+//! Protocols`, the client connection and the upstream connection become one two-way byte
+//! tunnel (WebSocket through an `http` integration, or any protocol the integration's
+//! `upgrade.protocols` lists).
+//!
+//! Lifecycle of an upgrade request (driven by `integration::http::proxy`):
+//! 1. **Offer** — the client asked `Connection: upgrade` + `Upgrade: P` on HTTP/1.1 and the
+//!    integration allows some of the offered protocols: the upstream request carries
+//!    `connection: upgrade` and `upgrade:` with those protocols (both are hop-by-hop, so
+//!    the proxy writes them itself, `write_offer`). Otherwise the request goes on as a
+//!    plain one, without them.
+//! 2. **Answer** — any status but 101 is relayed as a normal response. A 101 to a request
+//!    that was not offered is a bad upstream answer (502).
+//! 3. **Tunnel** — `run`: the 101 head goes to the client (with `connection: upgrade` and
+//!    the backend's `Upgrade`), then bytes already read past either head, then whatever
+//!    each side sends, until both sides have ended their stream (each end is passed on as
+//!    a half-close), either side fails, or no byte moved either way for
+//!    `upgrade.idle_timeout`. A config reload never ends a tunnel: it keeps the generation
+//!    it started on. The upstream connection is never pooled again.
+//! 4. **Closed** — counted (`portico_tunnels_active`, `portico_tunnel_bytes_total`) and
+//!    access-logged as one request with status 101 whose latency is the tunnel's life.
+
+use std::cell::{Cell, UnsafeCell};
+use std::time::{Duration, Instant};
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use tracing::debug;
+
+use crate::http1::encode;
+use crate::http1::hop::{is_framing, HopByHop};
+use crate::http1::parse::RequestHead;
+use crate::metrics::cells::bump;
+use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
+use crate::tls::UpstreamIo;
+
+/// Per-direction copy buffer: one TLS record's plaintext.
+const COPY_BUF: usize = 16 * 1024;
+
+/// Writes `upgrade: …` with the client's offered protocols that `allowed` lists, and
+/// `connection: upgrade`, when the request is an HTTP/1.1 upgrade and any is allowed.
+/// Returns whether it wrote them (the request is then an upgrade offer).
+pub(crate) fn write_offer(
+    allowed: &[Box<[u8]>],
+    head: &RequestHead,
+    buf: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    if !head.upgrade || head.minor_version != 1 || allowed.is_empty() {
+        return false;
+    }
+    let start = out.len();
+    out.extend_from_slice(b"upgrade: ");
+    let mut any = false;
+    let offered = head
+        .headers
+        .iter()
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"upgrade"))
+        .flat_map(|h| h.value.get(buf).split(|&b| b == b','));
+    for token in offered {
+        let token = token.trim_ascii();
+        // "websocket" or "name/version": the name decides.
+        let name = token.split(|&b| b == b'/').next().unwrap_or_default();
+        if name.is_empty() || !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if any {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(token);
+        any = true;
+    }
+    if !any {
+        out.truncate(start);
+        return false;
+    }
+    out.extend_from_slice(b"\r\nconnection: upgrade\r\n");
+    true
+}
+
+/// Why a tunnel ended (debug log).
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Closed,
+    Idle,
+    ClientError,
+    UpstreamError,
+}
+
+/// Sends the backend's 101 to the client and carries bytes both ways until the tunnel
+/// ends (lifecycle step 3). The client connection never carries another request.
+pub(crate) async fn run(ctx: &WorkerCtx, c: &mut Conn, mut up: UpstreamIo, idle: Duration) {
+    c.out.integration_status = Some(101);
+    c.out.status = 101;
+    write_switching_head(c);
+    // Bytes the backend sent right behind its 101 belong to the new protocol.
+    let head_len = c.rhead.head_len;
+    c.wbuf.extend_from_slice(&c.ubuf[head_len..]);
+    let early_down = (c.ubuf.len() - head_len) as u64;
+    c.ubuf.clear();
+    if c.flush_wbuf().await.is_err() {
+        return;
+    }
+    // Bytes the client sent behind its request (it may speak first).
+    let early_up = c.rbuf.len() as u64;
+    if !c.rbuf.is_empty() {
+        let (res, _) = up.write_all(c.rbuf.split()).await;
+        if res.is_err() {
+            return;
+        }
+    }
+
+    let cells = &ctx.cells;
+    bump(&cells.tunnels_active, 1);
+    bump(&cells.tunnel_bytes_up, early_up);
+    bump(&cells.tunnel_bytes_down, early_down);
+    let up_bytes = Cell::new(early_up);
+    let down_bytes = Cell::new(early_down);
+    let last = Cell::new(Instant::now());
+    let started = Instant::now();
+    let end = {
+        // Each direction reads one stream while the other direction writes it.
+        // SAFETY: both futures run on this task and only ever touch a stream through
+        // one operation at a time per direction: `pump` A reads `client` and writes
+        // `upstream`, `pump` B the reverse. A plain TcpStream's read and write are
+        // independent operations (monoio's own split halves rely on the same), and the TLS
+        // stream keeps reads and writes apart: a read never starts a second socket write
+        // while one is in flight (`TlsStream::flush_tls`), and neither holds rustls state
+        // across an await. Neither reference outlives this block.
+        let client = UnsafeCell::from_mut(&mut c.stream);
+        let upstream = UnsafeCell::from_mut(&mut up);
+        let to_upstream = pump(client, upstream, &up_bytes, &last, &cells.tunnel_bytes_up);
+        let to_client = pump(
+            upstream,
+            client,
+            &down_bytes,
+            &last,
+            &cells.tunnel_bytes_down,
+        );
+        carry(to_upstream, to_client, &last, idle).await
+    };
+    let active = &cells.tunnels_active;
+    active.store(
+        crate::metrics::cells::read(active).saturating_sub(1),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    c.out.body_sent = down_bytes.get();
+    debug!(
+        peer = %c.peer,
+        end = ?end,
+        up = up_bytes.get(),
+        down = down_bytes.get(),
+        secs = started.elapsed().as_secs(),
+        "tunnel closed"
+    );
+}
+
+/// Drives both directions until both ended, one failed, or `idle` passed with no byte.
+async fn carry(
+    to_upstream: impl std::future::Future<Output = Result<(), bool>>,
+    to_client: impl std::future::Future<Output = Result<(), bool>>,
+    last: &Cell<Instant>,
+    idle: Duration,
+) -> End {
+    let mut to_upstream = std::pin::pin!(to_upstream);
+    let mut to_client = std::pin::pin!(to_client);
+    let (mut up_done, mut down_done) = (false, false);
+    loop {
+        if up_done && down_done {
+            return End::Closed;
+        }
+        let wait = (last.get() + idle).saturating_duration_since(Instant::now());
+        monoio::select! {
+            r = &mut to_upstream, if !up_done => match r {
+                Ok(()) => up_done = true,
+                Err(reading) => return if reading { End::ClientError } else { End::UpstreamError },
+            },
+            r = &mut to_client, if !down_done => match r {
+                Ok(()) => down_done = true,
+                Err(reading) => return if reading { End::UpstreamError } else { End::ClientError },
+            },
+            _ = monoio::time::sleep(wait) => {
+                // Dropping the reads here is fine: the tunnel is over.
+                if last.get().elapsed() >= idle {
+                    return End::Idle;
+                }
+            }
+        }
+    }
+}
+
+/// Copies `from` → `to` until `from` ends (passed on as a half-close: Ok) or an operation
+/// fails (Err(true) when reading failed, Err(false) when writing did).
+async fn pump<R, W>(
+    from: &UnsafeCell<R>,
+    to: &UnsafeCell<W>,
+    total: &Cell<u64>,
+    last: &Cell<Instant>,
+    metric: &std::sync::atomic::AtomicU64,
+) -> Result<(), bool>
+where
+    R: AsyncReadRent,
+    W: AsyncWriteRent,
+{
+    let mut buf: Vec<u8> = Vec::with_capacity(COPY_BUF);
+    loop {
+        // SAFETY: see `run`; this direction is the only reader of `from`.
+        let (res, back) = unsafe { &mut *from.get() }.read(buf).await;
+        buf = back;
+        let n = match res {
+            Ok(0) => {
+                // SAFETY: see `run`; this direction is the only writer of `to`.
+                let _ = unsafe { &mut *to.get() }.shutdown().await;
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(_) => return Err(true),
+        };
+        last.set(Instant::now());
+        // SAFETY: as above.
+        let (res, back) = unsafe { &mut *to.get() }.write_all(buf).await;
+        buf = back;
+        if res.is_err() {
+            return Err(false);
+        }
+        buf.clear();
+        last.set(Instant::now());
+        total.set(total.get() + n as u64);
+        bump(metric, n as u64);
+    }
+}
+
+/// The 101 head for the client: the backend's status line and end-to-end headers, then
+/// the two hop-by-hop fields an upgrade needs, written by us.
+fn write_switching_head(c: &mut Conn) {
+    let buf = &c.ubuf[..];
+    let out = &mut c.wbuf;
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 101 ");
+    match c.rhead.reason.get(buf) {
+        b"" => out.extend_from_slice(b"Switching Protocols"),
+        reason => out.extend_from_slice(reason),
+    }
+    out.extend_from_slice(b"\r\n");
+    let hop = HopByHop::new(&c.rhead.headers, buf, c.rhead.connection_names);
+    let mut upgrade = false;
+    for hs in &c.rhead.headers {
+        let name = hs.name.get(buf);
+        if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade = true;
+            out.extend_from_slice(b"upgrade: ");
+            out.extend_from_slice(hs.value.get(buf));
+            out.extend_from_slice(b"\r\n");
+            continue;
+        }
+        if is_framing(name) || hop.drops(name) {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(hs.value.get(buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    if !upgrade {
+        debug!("upstream 101 without an Upgrade header");
+    }
+    out.extend_from_slice(b"connection: upgrade\r\n");
+    encode::header(out, b"x-amzn-RequestId", &c.request_id);
+    encode::header(out, b"apigw-requestid", &c.request_id);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::parse::{parse_request, ParseLimits};
+
+    fn offer(raw: &[u8], allowed: &[&str]) -> Option<String> {
+        let mut head = RequestHead::new();
+        let limits = ParseLimits {
+            max_header_bytes: 8192,
+            max_request_line: 8192,
+            max_body_bytes: 1 << 20,
+            max_headers: 100,
+        };
+        assert!(parse_request(raw, &limits, &mut head).unwrap());
+        let allowed: Vec<Box<[u8]>> = allowed.iter().map(|a| a.as_bytes().into()).collect();
+        let mut out = b"x".to_vec();
+        let wrote = write_offer(&allowed, &head, raw, &mut out);
+        assert_eq!(wrote, out.len() > 1, "returns whether it wrote");
+        wrote.then(|| String::from_utf8(out[1..].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn offers_only_allowed_protocols() {
+        let ws = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\r\n";
+        assert_eq!(
+            offer(ws, &["websocket"]).as_deref(),
+            Some("upgrade: WebSocket\r\nconnection: upgrade\r\n")
+        );
+        assert_eq!(offer(ws, &["h2c"]), None);
+        assert_eq!(offer(ws, &[]), None);
+        let two = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo/2, websocket\r\nUpgrade: h2c\r\n\r\n";
+        assert_eq!(
+            offer(two, &["foo", "h2c"]).as_deref(),
+            Some("upgrade: foo/2, h2c\r\nconnection: upgrade\r\n")
+        );
+    }
+
+    #[test]
+    fn needs_connection_upgrade_and_http11() {
+        let no_conn = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+        assert_eq!(offer(no_conn, &["websocket"]), None);
+        let http10 = b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+        assert_eq!(offer(http10, &["websocket"]), None);
+    }
+}

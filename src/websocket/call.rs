@@ -1,0 +1,295 @@
+//! Calls a WebSocket route's integration with one event and returns its whole answer.
+//! Unlike an HTTP route, nothing streams: the event is a message (at most the message
+//! limit) or a handshake, and the answer is read whole (at most `MAX_ANSWER`) because it
+//! decides the handshake's status or becomes one message to the client.
+//!
+//! - `mock`: its status, headers and body; a body of exactly `$request.body` is the
+//!   message itself (an echo route needs no backend).
+//! - `lambda`: POST of the event (`event.rs`) to the function url; the handler's result
+//!   is read as a payload-1.0 response (`{statusCode, headers, body, isBase64Encoded}`);
+//!   `X-Amz-Function-Error` or a runtime error object is a failure.
+//! - `http`: POST of the message (empty on `$connect`/`$disconnect`) to the integration's
+//!   path, with `x-amzn-connection-id`, `x-amzn-route-key` and `x-amzn-event-type`, so a
+//!   backend knows which connection to push to through `@connections`.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use monoio::io::AsyncWriteRentExt;
+
+use crate::config::compile::{IntegrationRt, PathPart};
+use crate::config::model::PayloadFormat;
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::parse::Method;
+use crate::http1::response::{parse_response, ResponseBody, ResponseHead};
+use crate::integration::lambda_response;
+use crate::runtime::workers::Generation;
+use crate::server::conn::read_into;
+use crate::tls::UpstreamIo;
+
+/// Largest integration answer read (a Lambda result wraps a message of up to 128 KiB,
+/// possibly base64-encoded, in JSON).
+const MAX_ANSWER: usize = 1024 * 1024;
+const MAX_HEAD: usize = 64 * 1024;
+
+/// What an integration answered.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// A mock's answer is sent even when empty (an echo of an empty message is one).
+    pub from_mock: bool,
+}
+
+/// One event for an integration.
+pub struct Call<'a> {
+    pub route_key: &'a str,
+    /// CONNECT, MESSAGE or DISCONNECT.
+    pub event_type: &'a str,
+    pub connection_id: &'a str,
+    /// The message (MESSAGE only).
+    pub message: &'a [u8],
+    /// The Lambda event, built by the caller for lambda integrations only.
+    pub lambda_event: Option<&'a [u8]>,
+}
+
+pub async fn call(
+    gen: &Generation,
+    integration: &IntegrationRt,
+    ev: &Call<'_>,
+) -> Result<Answer, String> {
+    match integration {
+        IntegrationRt::Mock(m) => Ok(Answer {
+            status: m.status,
+            headers: m
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect(),
+            body: if &*m.body == b"$request.body" {
+                ev.message.to_vec()
+            } else {
+                m.body.to_vec()
+            },
+            from_mock: true,
+        }),
+        IntegrationRt::Lambda(l) => {
+            let event = ev.lambda_event.unwrap_or_default();
+            let mut head = l.head.to_vec();
+            head.extend_from_slice(b"content-length: ");
+            head.extend_from_slice(event.len().to_string().as_bytes());
+            head.extend_from_slice(b"\r\n\r\n");
+            head.extend_from_slice(event);
+            let (status, headers, body) = exchange(gen, l.upstream, head, l.timeout).await?;
+            if headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("x-amz-function-error"))
+            {
+                return Err("the function failed".into());
+            }
+            if !(200..300).contains(&status) {
+                return Err(format!("the function endpoint answered {status}"));
+            }
+            let reply =
+                lambda_response::parse(PayloadFormat::V1, &body).map_err(|r| r.into_reason())?;
+            Ok(Answer {
+                status: reply.status,
+                headers: reply.headers,
+                body: reply.body,
+                from_mock: false,
+            })
+        }
+        IntegrationRt::Http(h) => {
+            let mut head = b"POST ".to_vec();
+            match &h.path {
+                None => head.push(b'/'),
+                Some(parts) => {
+                    for part in parts {
+                        if let PathPart::Literal(b) = part {
+                            head.extend_from_slice(b);
+                        }
+                    }
+                }
+            }
+            head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+            // The target's host is written by `exchange` once a lease is taken.
+            head.extend_from_slice(b"{HOST}");
+            for (name, value) in [
+                ("x-amzn-connection-id", ev.connection_id),
+                ("x-amzn-route-key", ev.route_key),
+                ("x-amzn-event-type", ev.event_type),
+            ] {
+                head.extend_from_slice(b"\r\n");
+                head.extend_from_slice(name.as_bytes());
+                head.extend_from_slice(b": ");
+                head.extend_from_slice(value.as_bytes());
+            }
+            head.extend_from_slice(b"\r\ncontent-length: ");
+            head.extend_from_slice(ev.message.len().to_string().as_bytes());
+            head.extend_from_slice(b"\r\n\r\n");
+            head.extend_from_slice(ev.message);
+            let (status, headers, body) = exchange(gen, h.upstream, head, h.timeout).await?;
+            Ok(Answer {
+                status,
+                headers,
+                body,
+                from_mock: false,
+            })
+        }
+        IntegrationRt::Misconfigured(why) => Err(format!("integration misconfigured: {why}")),
+    }
+}
+
+type Raw = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Sends `request` to `upstream` over a pooled connection (a stale pooled one is
+/// replaced once) and reads the whole answer within `timeout`.
+async fn exchange(
+    gen: &Generation,
+    upstream: usize,
+    mut request: Vec<u8>,
+    timeout: Duration,
+) -> Result<Raw, String> {
+    let Some(mut lease) = gen.pools.checkout(upstream) else {
+        return Err("no target to call".into());
+    };
+    if let Some(at) = request.windows(6).position(|w| w == b"{HOST}") {
+        let mut host = Vec::new();
+        lease.host(&mut host);
+        request.splice(at..at + 6, host);
+    }
+    let deadline = Instant::now() + timeout;
+    let mut retried = false;
+    loop {
+        let (mut stream, reused) = match lease.pooled.take() {
+            Some(s) => (s, true),
+            None => match crate::integration::http::connect(&lease).await {
+                Ok(s) => (s, false),
+                Err(e) => {
+                    lease.release(None);
+                    return Err(e.detail.to_string());
+                }
+            },
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(wait, round_trip(&mut stream, request.clone())).await {
+            Ok(Ok((raw, reusable))) => {
+                lease.release(reusable.then_some(stream));
+                return Ok(raw);
+            }
+            Ok(Err((e, nothing_back))) if nothing_back && reused && !retried => {
+                tracing::debug!(error = %e, "pooled connection was stale; retrying");
+                retried = true;
+            }
+            Ok(Err((e, _))) => {
+                lease.release(None);
+                return Err(e);
+            }
+            Err(_) => {
+                lease.release(None);
+                return Err("no answer within the integration timeout".into());
+            }
+        }
+    }
+}
+
+/// Err carries whether no byte of answer came back (a retry is then safe).
+async fn round_trip(
+    stream: &mut UpstreamIo,
+    request: Vec<u8>,
+) -> Result<(Raw, bool), (String, bool)> {
+    let (res, _) = stream.write_all(request).await;
+    res.map_err(|e| (format!("write: {e}"), true))?;
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut head = ResponseHead::new();
+    loop {
+        let (res, back) = read_into(stream, buf).await;
+        buf = back;
+        match res {
+            Ok(0) => return Err(("closed before answering".into(), buf.is_empty())),
+            Err(e) => return Err((format!("read: {e}"), buf.is_empty())),
+            Ok(_) => {}
+        }
+        match parse_response(&buf, Method::Post, MAX_HEAD, &mut head) {
+            Ok(true) if head.status < 200 => {
+                buf.advance(head.head_len);
+            }
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return Err((format!("bad answer head: {e:?}"), false)),
+        }
+    }
+    let headers: Vec<(String, String)> = head
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                String::from_utf8_lossy(h.name.get(&buf)).into_owned(),
+                String::from_utf8_lossy(h.value.get(&buf)).into_owned(),
+            )
+        })
+        .collect();
+    buf.advance(head.head_len);
+    let mut body = Vec::new();
+    let complete = match head.body {
+        ResponseBody::None => true,
+        ResponseBody::Length(n) => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if n > MAX_ANSWER {
+                return Err(("answer too large".into(), false));
+            }
+            while buf.len() < n {
+                let (res, back) = read_into(stream, buf).await;
+                buf = back;
+                if !matches!(res, Ok(k) if k > 0) {
+                    return Err(("closed mid-answer".into(), false));
+                }
+            }
+            body.extend_from_slice(&buf[..n]);
+            buf.advance(n);
+            true
+        }
+        ResponseBody::Chunked => {
+            let mut dec = ChunkedDecoder::new(MAX_ANSWER as u64);
+            loop {
+                let scan = dec
+                    .scan(&buf, |r| body.extend_from_slice(&buf[r]))
+                    .map_err(|_| ("bad chunked answer".to_string(), false))?;
+                buf.advance(scan.consumed);
+                if scan.done {
+                    break true;
+                }
+                let (res, back) = read_into(stream, buf).await;
+                buf = back;
+                if !matches!(res, Ok(k) if k > 0) {
+                    return Err(("closed mid-answer".into(), false));
+                }
+            }
+        }
+        ResponseBody::UntilClose => {
+            loop {
+                body.extend_from_slice(&buf);
+                buf.clear();
+                if body.len() > MAX_ANSWER {
+                    return Err(("answer too large".into(), false));
+                }
+                let (res, back) = read_into(stream, buf).await;
+                buf = back;
+                match res {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err((format!("read: {e}"), false)),
+                }
+            }
+            false
+        }
+    };
+    let reusable = complete && head.keep_alive && buf.is_empty();
+    Ok(((head.status, headers, body), reusable))
+}

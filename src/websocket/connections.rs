@@ -1,0 +1,406 @@
+//! Open WebSocket connections and the `@connections` management API.
+//!
+//! A connection lives on the worker that accepted it; its id says which (the first of
+//! the 11 bytes behind the 16-character base64 id). Each worker keeps its connections in a
+//! thread-local map, so a session and a local `@connections` call never share anything
+//! with another core. A call that lands elsewhere (another worker's stage endpoint, or the
+//! admin thread) goes to the owner through the owner's lock-free queue (`SegQueue`), which
+//! the owner drains every `POLL` while it has connections; the answer comes back on a
+//! one-shot crossbeam channel. A worker with no connections answers 410 without a queue.
+//!
+//! Answers follow API Gateway's model (what boto3's `apigatewaymanagementapi` parses):
+//! POST 200, GET 200 `{"connectedAt","identity":{"sourceIp","userAgent"},"lastActiveAt"}`
+//! (ISO-8601 UTC with milliseconds), DELETE 204 then a close 1000; 410 GoneException,
+//! 413 PayloadTooLargeException (> 128 KiB), 429 LimitExceededException when the client's
+//! send buffer is full (returned before anything is queued: boto3 retries 429), 403
+//! ForbiddenException; each with `x-amzn-ErrorType`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use base64::Engine;
+use crossbeam::queue::SegQueue;
+
+/// How often a worker with connections looks at its queue.
+const POLL: Duration = Duration::from_millis(2);
+/// How long a caller waits for the owning worker.
+const REPLY_WAIT: Duration = Duration::from_secs(2);
+/// API Gateway's PostToConnection limit.
+pub const MAX_POST: usize = 128 * 1024;
+/// Bytes queued for one client before posts are refused with 429.
+pub const MAX_QUEUED: usize = 1024 * 1024;
+const MAX_WORKERS: usize = 256;
+
+/// Wakes one waiting task on this thread.
+#[derive(Default)]
+pub struct Wake {
+    flag: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        self.flag.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.flag.replace(false) {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// One open connection as its session and `@connections` see it.
+pub struct Live {
+    pub id: String,
+    /// Encoded frames waiting for the session's writer.
+    pub outbox: RefCell<VecDeque<Vec<u8>>>,
+    pub queued: Cell<usize>,
+    pub wake: Wake,
+    /// The writer sent a frame (a reader waiting for the queue to shrink goes on).
+    pub drained: Wake,
+    /// DeleteConnection asked the session to close (1000).
+    pub close_requested: Cell<bool>,
+    pub connected_at_ms: u64,
+    pub last_active_ms: Cell<u64>,
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+impl Live {
+    /// Queues a text frame for the client.
+    pub fn push_text(&self, data: &[u8]) {
+        let mut frame = Vec::with_capacity(data.len() + 10);
+        super::frame::encode(&mut frame, super::frame::OP_TEXT, data);
+        self.push_frame(frame);
+    }
+
+    pub fn push_frame(&self, frame: Vec<u8>) {
+        self.queued.set(self.queued.get() + frame.len());
+        self.outbox.borrow_mut().push_back(frame);
+        self.wake.notify();
+    }
+}
+
+thread_local! {
+    static LIVE: RefCell<HashMap<String, Rc<Live>>> = RefCell::new(HashMap::new());
+    static POLLING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn live_counts() -> &'static [AtomicUsize] {
+    static COUNTS: OnceLock<Box<[AtomicUsize]>> = OnceLock::new();
+    COUNTS.get_or_init(|| (0..MAX_WORKERS).map(|_| AtomicUsize::new(0)).collect())
+}
+
+fn inboxes() -> &'static [SegQueue<Command>] {
+    static INBOX: OnceLock<Box<[SegQueue<Command>]>> = OnceLock::new();
+    INBOX.get_or_init(|| (0..MAX_WORKERS).map(|_| SegQueue::new()).collect())
+}
+
+/// A new connection id: 16 base64 characters ending in `=` (11 bytes: worker, then a
+/// per-worker counter and random bytes, so ids never repeat within a process and can't
+/// be guessed from one another).
+pub fn new_id(worker: usize, rng: &mut crate::upstream::balance::Rng) -> String {
+    thread_local! { static SEQ: Cell<u32> = const { Cell::new(0) }; }
+    let seq = SEQ.with(|s| {
+        let n = s.get().wrapping_add(1);
+        s.set(n);
+        n
+    });
+    let mut raw = [0u8; 11];
+    raw[0] = worker as u8;
+    raw[1..5].copy_from_slice(&seq.to_be_bytes());
+    raw[5..11].copy_from_slice(&rng.next_u64().to_le_bytes()[..6]);
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// The worker an id belongs to, if it is one of ours.
+pub fn owner(id: &str) -> Option<usize> {
+    if id.len() != 16 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(id).ok()?;
+    (raw.len() == 11).then_some(usize::from(raw[0]))
+}
+
+/// Registers an open connection on this worker (after its 101 went out).
+pub fn register(worker: usize, live: Rc<Live>) {
+    LIVE.with(|l| l.borrow_mut().insert(live.id.clone(), live));
+    live_counts()[worker % MAX_WORKERS].fetch_add(1, Ordering::Relaxed);
+    if !POLLING.with(|p| p.replace(true)) {
+        monoio::spawn(poll_inbox(worker));
+    }
+}
+
+pub fn unregister(worker: usize, id: &str) {
+    if LIVE.with(|l| l.borrow_mut().remove(id)).is_some() {
+        live_counts()[worker % MAX_WORKERS].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn poll_inbox(worker: usize) {
+    let inbox = &inboxes()[worker % MAX_WORKERS];
+    loop {
+        while let Some(cmd) = inbox.pop() {
+            let out = local(&cmd.id, cmd.op);
+            let _ = cmd.reply.send(out);
+        }
+        if LIVE.with(|l| l.borrow().is_empty()) {
+            POLLING.with(|p| p.set(false));
+            // Anything that raced in is answered (as Gone) before stopping.
+            while let Some(cmd) = inbox.pop() {
+                let _ = cmd.reply.send(Outcome::Gone);
+            }
+            return;
+        }
+        monoio::time::sleep(POLL).await;
+    }
+}
+
+pub enum Op {
+    Post(Vec<u8>),
+    Get,
+    Delete,
+}
+
+pub enum Outcome {
+    Posted,
+    Info(Info),
+    Deleted,
+    Gone,
+    Full,
+}
+
+pub struct Info {
+    pub connected_at_ms: u64,
+    pub last_active_ms: u64,
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+struct Command {
+    id: String,
+    op: Op,
+    reply: crossbeam::channel::Sender<Outcome>,
+}
+
+/// Runs an operation on a connection of this thread's worker.
+fn local(id: &str, op: Op) -> Outcome {
+    let Some(live) = LIVE.with(|l| l.borrow().get(id).cloned()) else {
+        return Outcome::Gone;
+    };
+    if live.close_requested.get() {
+        return Outcome::Gone;
+    }
+    match op {
+        Op::Post(data) => {
+            if live.queued.get() + data.len() > MAX_QUEUED {
+                return Outcome::Full;
+            }
+            live.last_active_ms.set(super::event::now_ms());
+            live.push_text(&data);
+            Outcome::Posted
+        }
+        Op::Get => Outcome::Info(Info {
+            connected_at_ms: live.connected_at_ms,
+            last_active_ms: live.last_active_ms.get(),
+            source_ip: live.source_ip.clone(),
+            user_agent: live.user_agent.clone(),
+        }),
+        Op::Delete => {
+            live.close_requested.set(true);
+            live.wake.notify();
+            Outcome::Deleted
+        }
+    }
+}
+
+/// From a worker: runs locally or through the owner's queue, polling for the answer.
+pub async fn manage_async(this_worker: Option<usize>, id: &str, op: Op) -> Outcome {
+    let Some(owner) = owner(id) else {
+        return Outcome::Gone;
+    };
+    if Some(owner) == this_worker {
+        return local(id, op);
+    }
+    let Some(rx) = send(owner, id, op) else {
+        return Outcome::Gone;
+    };
+    let deadline = std::time::Instant::now() + REPLY_WAIT;
+    loop {
+        match rx.try_recv() {
+            Ok(out) => return out,
+            Err(crossbeam::channel::TryRecvError::Disconnected) => return Outcome::Gone,
+            Err(crossbeam::channel::TryRecvError::Empty) => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            return Outcome::Gone;
+        }
+        monoio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// From the admin thread (blocking).
+pub fn manage_blocking(id: &str, op: Op) -> Outcome {
+    let Some(owner) = owner(id) else {
+        return Outcome::Gone;
+    };
+    match send(owner, id, op) {
+        Some(rx) => rx.recv_timeout(REPLY_WAIT).unwrap_or(Outcome::Gone),
+        None => Outcome::Gone,
+    }
+}
+
+fn send(owner: usize, id: &str, op: Op) -> Option<crossbeam::channel::Receiver<Outcome>> {
+    if owner >= MAX_WORKERS || live_counts()[owner].load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let (tx, rx) = crossbeam::channel::bounded(1);
+    inboxes()[owner].push(Command {
+        id: id.to_string(),
+        op,
+        reply: tx,
+    });
+    Some(rx)
+}
+
+/// An answer to a management call: status, `x-amzn-ErrorType` (errors), JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub error_type: Option<&'static str>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn error(status: u16, error_type: &'static str, message: &str) -> Reply {
+        Reply {
+            status,
+            error_type: Some(error_type),
+            body: serde_json::to_vec(&serde_json::json!({ "message": message }))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+pub fn reply(out: Outcome) -> Reply {
+    match out {
+        Outcome::Posted => Reply {
+            status: 200,
+            error_type: None,
+            body: Vec::new(),
+        },
+        Outcome::Deleted => Reply {
+            status: 204,
+            error_type: None,
+            body: Vec::new(),
+        },
+        Outcome::Info(i) => Reply {
+            status: 200,
+            error_type: None,
+            body: serde_json::to_vec(&serde_json::json!({
+                "connectedAt": iso8601(i.connected_at_ms),
+                "identity": { "sourceIp": i.source_ip, "userAgent": i.user_agent },
+                "lastActiveAt": iso8601(i.last_active_ms),
+            }))
+            .unwrap_or_default(),
+        },
+        // An empty JSON object: boto3 reads the type from the header, and SDKs that
+        // parse the body as JSON (PHP's did, on AWS's empty 410) get JSON.
+        Outcome::Gone => Reply {
+            status: 410,
+            error_type: Some("GoneException"),
+            body: b"{}".to_vec(),
+        },
+        Outcome::Full => Reply::error(
+            429,
+            "LimitExceededException",
+            "The client's send buffer is full",
+        ),
+    }
+}
+
+/// The connection id in a management path: `@connections/{id}` or `%40connections/{id}`
+/// after the stage's base path, percent-decoded. None: not a management path.
+pub fn id_in_path(rest: &[u8]) -> Option<String> {
+    let rest = rest.strip_prefix(b"/")?;
+    let id = rest
+        .strip_prefix(b"@connections/")
+        .or_else(|| rest.strip_prefix(b"%40connections/"))?;
+    let mut out = Vec::with_capacity(id.len());
+    crate::integration::lambda_event::percent_decode(id, &mut out);
+    String::from_utf8(out).ok()
+}
+
+/// "2024-01-20T11:54:57.419Z".
+pub fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_name_their_worker() {
+        let mut rng = crate::upstream::balance::Rng::new(7);
+        let a = new_id(3, &mut rng);
+        let b = new_id(3, &mut rng);
+        assert_eq!(a.len(), 16);
+        assert!(a.ends_with('='), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(owner(&a), Some(3));
+        assert_eq!(owner("short"), None);
+        assert_eq!(owner("!!!!!!!!!!!!!!!="), None);
+    }
+
+    #[test]
+    fn management_paths() {
+        assert_eq!(
+            id_in_path(b"/@connections/R1kmxc2VNjMCFIA%3D").as_deref(),
+            Some("R1kmxc2VNjMCFIA=")
+        );
+        assert_eq!(id_in_path(b"/%40connections/a%2Fb").as_deref(), Some("a/b"));
+        assert_eq!(id_in_path(b"/"), None);
+        assert_eq!(id_in_path(b"/connections/x"), None);
+    }
+
+    #[test]
+    fn iso_times() {
+        assert_eq!(iso8601(1_705_751_697_419), "2024-01-20T11:54:57.419Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

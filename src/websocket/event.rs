@@ -1,0 +1,248 @@
+//! Lambda events of WebSocket APIs, in the shape API Gateway sends (captured CONNECT,
+//! MESSAGE and DISCONNECT events): `requestContext` with routeKey, eventType,
+//! extendedRequestId (= requestId), requestTime, messageDirection "IN", stage, connectedAt,
+//! requestTimeEpoch, identity, domainName, connectionId, apiId; MESSAGE adds messageId and
+//! the body; DISCONNECT adds disconnectStatusCode and disconnectReason. Headers and the
+//! query string are on CONNECT only (without Connection and Upgrade, with X-Forwarded-*);
+//! DISCONNECT carries the constant-looking headers real events show.
+
+use serde_json::{json, Map, Value};
+
+/// What every event of one connection shares.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub api_id: String,
+    pub stage: String,
+    pub domain_name: String,
+    pub connection_id: String,
+    pub connected_at_ms: u64,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    /// The authorizer's context from `$connect`, attached to every later event.
+    pub authorizer: Option<Value>,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn clf(ms: u64) -> String {
+    let mut out = Vec::with_capacity(32);
+    crate::pipeline::context::write_clf_time(&mut out, ms / 1000);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn request_context(
+    ctx: &Context,
+    route_key: &str,
+    event_type: &str,
+    request_id: &str,
+) -> Map<String, Value> {
+    let now = now_ms();
+    let mut identity = Map::new();
+    if let Some(ua) = &ctx.user_agent {
+        identity.insert("userAgent".into(), ua.clone().into());
+    }
+    identity.insert("sourceIp".into(), ctx.source_ip.clone().into());
+    let mut rc = Map::new();
+    rc.insert("routeKey".into(), route_key.into());
+    rc.insert("eventType".into(), event_type.into());
+    rc.insert("extendedRequestId".into(), request_id.into());
+    rc.insert("requestTime".into(), clf(now).into());
+    rc.insert("messageDirection".into(), "IN".into());
+    rc.insert("stage".into(), ctx.stage.clone().into());
+    rc.insert("connectedAt".into(), ctx.connected_at_ms.into());
+    rc.insert("requestTimeEpoch".into(), now.into());
+    rc.insert("identity".into(), Value::Object(identity));
+    rc.insert("requestId".into(), request_id.into());
+    rc.insert("domainName".into(), ctx.domain_name.clone().into());
+    rc.insert("connectionId".into(), ctx.connection_id.clone().into());
+    rc.insert("apiId".into(), ctx.api_id.clone().into());
+    if let Some(a) = &ctx.authorizer {
+        rc.insert("authorizer".into(), a.clone());
+    }
+    rc
+}
+
+/// CONNECT: `headers` (name → last value) and `multiValueHeaders` as the client sent them,
+/// query parameters when there is a query string.
+pub fn connect(
+    ctx: &Context,
+    request_id: &str,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+) -> Vec<u8> {
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for (n, v) in headers {
+        single.insert(n.clone(), v.clone().into());
+        match multi.get_mut(n) {
+            Some(Value::Array(a)) => a.push(v.clone().into()),
+            _ => {
+                multi.insert(n.clone(), json!([v]));
+            }
+        }
+    }
+    let mut ev = Map::new();
+    ev.insert("headers".into(), Value::Object(single));
+    ev.insert("multiValueHeaders".into(), Value::Object(multi));
+    if !query.is_empty() {
+        let mut single = Map::new();
+        let mut multi: Map<String, Value> = Map::new();
+        for (n, v) in query {
+            single.insert(n.clone(), v.clone().into());
+            match multi.get_mut(n) {
+                Some(Value::Array(a)) => a.push(v.clone().into()),
+                _ => {
+                    multi.insert(n.clone(), json!([v]));
+                }
+            }
+        }
+        ev.insert("queryStringParameters".into(), Value::Object(single));
+        ev.insert(
+            "multiValueQueryStringParameters".into(),
+            Value::Object(multi),
+        );
+    }
+    ev.insert(
+        "requestContext".into(),
+        Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
+    );
+    ev.insert("isBase64Encoded".into(), false.into());
+    serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
+}
+
+/// MESSAGE: the body as text, or base64 with `isBase64Encoded: true` (binary frames with
+/// `binary_frames: base64`).
+pub fn message(
+    ctx: &Context,
+    request_id: &str,
+    message_id: &str,
+    route_key: &str,
+    body: &str,
+    base64: bool,
+) -> Vec<u8> {
+    let mut rc = request_context(ctx, route_key, "MESSAGE", request_id);
+    rc.insert("messageId".into(), message_id.into());
+    let ev = json!({
+        "requestContext": Value::Object(rc),
+        "body": body,
+        "isBase64Encoded": base64,
+    });
+    serde_json::to_vec(&ev).unwrap_or_default()
+}
+
+/// DISCONNECT, with the close code and reason as API Gateway reports them.
+pub fn disconnect(ctx: &Context, request_id: &str, code: u16, reason: &str) -> Vec<u8> {
+    let mut rc = request_context(ctx, "$disconnect", "DISCONNECT", request_id);
+    rc.insert("disconnectStatusCode".into(), code.into());
+    rc.insert("disconnectReason".into(), reason.into());
+    let ev = json!({
+        "headers": {
+            "Host": ctx.domain_name,
+            "x-api-key": "",
+            "X-Forwarded-For": "",
+            "x-restapi": "",
+        },
+        "multiValueHeaders": {
+            "Host": [ctx.domain_name],
+            "x-api-key": [""],
+            "X-Forwarded-For": [""],
+            "x-restapi": [""],
+        },
+        "requestContext": Value::Object(rc),
+        "isBase64Encoded": false,
+    });
+    serde_json::to_vec(&ev).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            api_id: "chat".into(),
+            stage: "prod".into(),
+            domain_name: "ws.example".into(),
+            connection_id: "R1kmxc2VNjMCFIA=".into(),
+            connected_at_ms: 1_705_751_697_419,
+            source_ip: "203.0.113.7".into(),
+            user_agent: Some("test".into()),
+            authorizer: None,
+        }
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        k.sort_unstable();
+        k
+    }
+
+    /// Key for key as the events captured from API Gateway (no query, no authorizer).
+    #[test]
+    fn events_have_api_gateways_keys() {
+        let common = [
+            "apiId",
+            "connectedAt",
+            "connectionId",
+            "domainName",
+            "eventType",
+            "extendedRequestId",
+            "identity",
+            "messageDirection",
+            "requestId",
+            "requestTime",
+            "requestTimeEpoch",
+            "routeKey",
+            "stage",
+        ];
+        let hs = [("Host".to_string(), "ws.example".to_string())];
+        let c: Value = serde_json::from_slice(&connect(&ctx(), "id1", &hs, &[])).unwrap();
+        assert_eq!(
+            keys(&c),
+            [
+                "headers",
+                "isBase64Encoded",
+                "multiValueHeaders",
+                "requestContext"
+            ]
+        );
+        let mut expect = common.to_vec();
+        expect.sort_unstable();
+        assert_eq!(keys(&c["requestContext"]), expect);
+        assert_eq!(c["requestContext"]["eventType"], "CONNECT");
+        assert_eq!(c["multiValueHeaders"]["Host"], json!(["ws.example"]));
+
+        let m: Value =
+            serde_json::from_slice(&message(&ctx(), "id2", "m1", "$default", "{}", false)).unwrap();
+        assert_eq!(keys(&m), ["body", "isBase64Encoded", "requestContext"]);
+        let mut expect = common.to_vec();
+        expect.push("messageId");
+        expect.sort_unstable();
+        assert_eq!(keys(&m["requestContext"]), expect);
+
+        let d: Value = serde_json::from_slice(&disconnect(
+            &ctx(),
+            "id3",
+            1005,
+            "Client-side close frame status not set",
+        ))
+        .unwrap();
+        assert_eq!(
+            keys(&d),
+            [
+                "headers",
+                "isBase64Encoded",
+                "multiValueHeaders",
+                "requestContext"
+            ]
+        );
+        assert_eq!(d["requestContext"]["disconnectStatusCode"], 1005);
+        assert_eq!(d["headers"]["x-restapi"], "");
+        let rt = d["requestContext"]["requestTime"].as_str().unwrap();
+        assert_eq!(rt.len(), "20/Jan/2024:11:55:00 +0000".len(), "{rt}");
+    }
+}

@@ -1,0 +1,696 @@
+//! One client of a WebSocket API, from its handshake to `$disconnect`.
+//!
+//! Lifecycle:
+//! 1. **Handshake** (`serve`): a request for a WebSocket API's stage. `@connections/{id}`
+//!    paths go to the management API (`manage`); anything but a valid RFC 6455 upgrade
+//!    (GET, HTTP/1.1, `Upgrade: websocket`, version 13, a 16-byte key) is answered 426 or
+//!    400. Throttles and API keys of the `$connect` route apply here and only here, then
+//!    the authorizer (`authorize_connect`).
+//! 2. **$connect**: the upgrade waits for the `$connect` integration (if the route
+//!    exists): a 2xx completes it (the integration's headers, e.g.
+//!    `Sec-WebSocket-Protocol`, go into the 101); any other status is the answer to the
+//!    handshake, a failure is 502. No permessage-deflate is negotiated.
+//! 3. **Open** (`run`): registered in the worker's connection map (`connections`), so
+//!    `@connections` can reach it. Three tasks share the socket: the reader decodes frames
+//!    and handles each message in turn (route selection, the route's integration, its
+//!    answer queued when `route_response` is on); the writer sends queued frames
+//!    (answers, pongs, `@connections` posts, close frames); the watchdog closes with 1001
+//!    after `limits.idle` without a data message either way or at `limits.max_duration`.
+//!    Each message is routed by the config current when it arrives (a reload never closes
+//!    a connection; a route removed by it sends its messages to `$default`).
+//! 4. **Closing**: a close from the client is echoed; a protocol violation, an oversized
+//!    frame or message, a rejected binary frame, DeleteConnection, the watchdog or a drain
+//!    queue the server's close frame; the writer sends what is queued and the socket
+//!    closes. Then `$disconnect` runs (best effort: nobody hears its answer) with the
+//!    close code and reason in the event.
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::{Buf, BytesMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use tracing::debug;
+
+use super::call::{call, Call};
+use super::connections::{self, Live};
+use super::event;
+use super::frame::{self, Decoder, Event};
+use super::handshake::{authorize_connect, connect_headers, passes_into_101, query, refuse};
+use super::WsApiRt;
+use crate::config::compile::IntegrationRt;
+use crate::http1::encode;
+use crate::http1::parse::{BodyKind, Method, Span};
+use crate::metrics::cells::{bump, ws_close_slot};
+use crate::router::{Matched, StageRef};
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
+
+/// Serves the request when it is for a WebSocket API's stage (None: it is not).
+pub async fn dispatch(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn) -> Option<bool> {
+    let host = c.head.host.map(|s| s.get(&c.rbuf));
+    let (stage, rest, custom_domain) = gen.snap.router.select_stage(&c.rbuf, host, c.head.path)?;
+    gen.snap.apis[stage.api as usize].websocket.as_ref()?;
+    Some(serve(ctx, gen, c, stage, rest, custom_domain).await)
+}
+
+/// Serves a request for a WebSocket API's stage (`rest`: the path after its base path).
+/// Returns whether the connection can carry another request.
+pub async fn serve(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    stage: StageRef,
+    rest: Span,
+    custom_domain: bool,
+) -> bool {
+    let handshake_started = Instant::now();
+    let path = rest.get(&c.rbuf);
+    if let Some(id) = connections::id_in_path(path) {
+        return super::manage::manage(ctx, gen, c, &id).await;
+    }
+    if !matches!(path, b"" | b"/") {
+        return c.answer(ctx, gen, 404, "Not Found", &[]).await;
+    }
+    let buf = &c.rbuf;
+    let offers_websocket = c.head.header(buf, "upgrade").is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+    });
+    if !c.head.upgrade || !offers_websocket {
+        return c
+            .answer(
+                ctx,
+                gen,
+                426,
+                "Upgrade Required",
+                &[("sec-websocket-version", b"13")],
+            )
+            .await;
+    }
+    if c.head.header(buf, "sec-websocket-version") != Some(b"13") {
+        c.head.keep_alive = false;
+        return c
+            .answer(
+                ctx,
+                gen,
+                400,
+                "Bad Request",
+                &[("sec-websocket-version", b"13")],
+            )
+            .await;
+    }
+    let key = c
+        .head
+        .header(buf, "sec-websocket-key")
+        .map(<[u8]>::trim_ascii);
+    let key_ok = key.is_some_and(|k| {
+        base64::engine::general_purpose::STANDARD
+            .decode(k)
+            .is_ok_and(|raw| raw.len() == 16)
+    });
+    if !key_ok
+        || c.head.method != Method::Get
+        || c.head.minor_version != 1
+        || c.head.body != BodyKind::Empty
+    {
+        c.head.keep_alive = false;
+        return c.answer(ctx, gen, 400, "Bad Request", &[]).await;
+    }
+    let accept = super::sha1::accept_key(key.unwrap_or_default());
+
+    let api = &gen.snap.apis[stage.api as usize];
+    let Some(ws) = api.websocket.as_deref() else {
+        return c.answer(ctx, gen, 404, "Not Found", &[]).await;
+    };
+    let st = &api.stages[stage.stage as usize];
+    if let Some(route) = ws.connect {
+        let m = Matched {
+            stage,
+            route,
+            rest,
+            custom_domain,
+        };
+        c.out.served_by = Some((stage, route));
+        c.req.begin(&m, false);
+        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+            let cells = &gen.route_cells[st.metric_base + route as usize];
+            return deny.answer(ctx, gen, c, cells).await;
+        }
+    }
+    let authorizer = match authorize_connect(ctx, gen, c, stage) {
+        Ok(context) => context,
+        Err((status, message)) => return c.answer(ctx, gen, status, message, &[]).await,
+    };
+
+    let id = connections::new_id(ctx.id, &mut ctx.rng.borrow_mut());
+    let header = |name: &str| {
+        c.head
+            .header(&c.rbuf, name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let host = c
+        .head
+        .host
+        .map(|h| crate::router::strip_port(h.get(&c.rbuf)))
+        .unwrap_or_default();
+    let ectx = event::Context {
+        api_id: api.name.clone(),
+        stage: st.name.clone(),
+        domain_name: String::from_utf8_lossy(host).into_owned(),
+        connection_id: id.clone(),
+        connected_at_ms: event::now_ms(),
+        source_ip: String::from_utf8_lossy(c.peer_ip.as_bytes()).into_owned(),
+        user_agent: header("user-agent"),
+        authorizer,
+    };
+    let request_id = String::from_utf8_lossy(&c.request_id).into_owned();
+
+    let mut accepted_headers = Vec::new();
+    let mut connect_status = None;
+    if let Some(route) = ws.connect {
+        let integration = &st.integrations[route as usize];
+        let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
+            .then(|| event::connect(&ectx, &request_id, &connect_headers(c), &query(c)));
+        let started = Instant::now();
+        let answer = call(
+            gen,
+            integration,
+            &Call {
+                route_key: "$connect",
+                event_type: "CONNECT",
+                connection_id: &id,
+                message: b"",
+                lambda_event: lambda_event.as_deref(),
+            },
+        )
+        .await;
+        c.out.integration_time = Some(started.elapsed());
+        match answer {
+            Ok(a) if (200..300).contains(&a.status) => {
+                connect_status = Some(a.status);
+                accepted_headers = a.headers;
+            }
+            Ok(a) => return refuse(c, a).await,
+            Err(e) => {
+                debug!(connection = %id, error = %e, "$connect integration failed");
+                c.out.integration_error = e;
+                c.head.keep_alive = false;
+                return c.answer(ctx, gen, 502, "Internal server error", &[]).await;
+            }
+        }
+    }
+
+    // The handshake is done: 101, then the socket speaks WebSocket.
+    c.out.status = 101;
+    c.wbuf.clear();
+    c.wbuf.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n",
+    );
+    encode::header(&mut c.wbuf, b"sec-websocket-accept", accept.as_bytes());
+    for (name, value) in &accepted_headers {
+        if !passes_into_101(name) {
+            continue;
+        }
+        encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
+    }
+    encode::own_head_end(&mut c.wbuf, &c.request_id, true, false);
+    if c.flush_wbuf().await.is_err() {
+        return false;
+    }
+    c.out.websocket_logged = true;
+    super::log::write(
+        ctx,
+        gen,
+        &ectx,
+        c.peer.ip(),
+        &super::log::Line {
+            request_id: &request_id,
+            route_key: "$connect",
+            event_type: "CONNECT",
+            message_id: "",
+            status: connect_status.unwrap_or(200),
+            latency: handshake_started.elapsed(),
+            integration_latency: c.out.integration_time,
+            integration_status: connect_status,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        },
+    );
+    c.rbuf.advance(c.head.head_len);
+    let live = Rc::new(Live {
+        id: id.clone(),
+        outbox: RefCell::new(VecDeque::new()),
+        queued: Cell::new(0),
+        wake: Default::default(),
+        drained: Default::default(),
+        close_requested: Cell::new(false),
+        connected_at_ms: ectx.connected_at_ms,
+        last_active_ms: Cell::new(ectx.connected_at_ms),
+        source_ip: ectx.source_ip.clone(),
+        user_agent: ectx.user_agent.clone().unwrap_or_default(),
+    });
+    connections::register(ctx.id, live.clone());
+    let cells = &ctx.cells;
+    bump(&cells.ws_connections_active, 1);
+    let session = Session {
+        peer: c.peer.ip(),
+        ctx,
+        gen,
+        api_name: &api.name,
+        stage_name: &st.name,
+        ectx: &ectx,
+        live: &live,
+        closing: Cell::new(None),
+    };
+    let (code, reason) = session.run(c, ws).await;
+    connections::unregister(ctx.id, &id);
+    let active = &cells.ws_connections_active;
+    active.store(
+        crate::metrics::cells::read(active).saturating_sub(1),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    bump(&cells.ws_closes[ws_close_slot(code)], 1);
+    debug!(connection = %id, code, reason = %reason, "WebSocket closed");
+    session.disconnect(code, &reason).await;
+    false
+}
+
+struct Session<'a> {
+    peer: std::net::IpAddr,
+    ctx: &'a WorkerCtx,
+    /// The generation the connection opened on; messages use the current one when it
+    /// still has this API and stage.
+    gen: &'a Generation,
+    api_name: &'a str,
+    stage_name: &'a str,
+    ectx: &'a event::Context,
+    live: &'a Rc<Live>,
+    /// Set once the close frame (or the end) is queued: (code, reason for $disconnect).
+    closing: Cell<Option<(u16, &'static str)>>,
+}
+
+/// Read buffer of an idle session (a frame header and a small message fit).
+const IDLE_READ: usize = 2048;
+/// Read size while a frame is arriving.
+const BUSY_READ: usize = 16 * 1024;
+
+/// Appends what the client sends next: into a small buffer while nothing is pending,
+/// a larger one while a frame is partly in.
+async fn read_more<S: AsyncReadRent>(
+    s: &mut S,
+    mut buf: BytesMut,
+) -> (std::io::Result<usize>, BytesMut) {
+    let want = if buf.is_empty() { IDLE_READ } else { BUSY_READ };
+    if buf.capacity() - buf.len() < want / 4 {
+        buf.reserve(want);
+    }
+    let (len, cap) = (buf.len(), buf.capacity());
+    let (res, slice) = s.read(monoio::buf::SliceMut::new(buf, len, cap)).await;
+    (res, slice.into_inner())
+}
+
+/// A close as `$disconnect` reports it.
+type Closed = (u16, String);
+
+impl Session<'_> {
+    async fn run(&self, c: &mut Conn, ws: &WsApiRt) -> Closed {
+        // An idle connection keeps a small read buffer, not the HTTP one (16 KiB); the
+        // buffer grows while a frame is arriving and shrinks back once it is handled.
+        let mut rbuf = BytesMut::with_capacity(IDLE_READ.max(c.rbuf.len()));
+        rbuf.extend_from_slice(&c.rbuf);
+        c.rbuf = BytesMut::new();
+        c.wbuf = Vec::new();
+        let started = Instant::now();
+        let mut client_close: Option<Closed> = None;
+        let (idle, max) = (ws.idle, ws.max_duration);
+        let limits = ws.limits;
+        {
+            let stream = UnsafeCell::from_mut(&mut c.stream);
+            // SAFETY: the reader only reads the client stream and the writer only writes
+            // it; see integration::tunnel for why a read and a write may be in flight on
+            // one stream (plain or TLS) at once. Both end with this block.
+            let reader = async {
+                let mut dec = Decoder::new(limits);
+                loop {
+                    loop {
+                        // A client that sends but doesn't read is not read either once
+                        // its answers fill the queue: TCP pushes back on it.
+                        while self.live.queued.get() > connections::MAX_QUEUED {
+                            self.live.drained.wait().await;
+                        }
+                        match dec.next(&mut rbuf) {
+                            Ok(Some(ev)) => {
+                                if let Some(closed) = self.on_event(ev).await {
+                                    return Some(closed);
+                                }
+                                if self.closing.get().is_some() {
+                                    return None;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(v) => {
+                                self.close_with(v.code, v.reason);
+                                return None;
+                            }
+                        }
+                    }
+                    if rbuf.is_empty() && rbuf.capacity() > 4 * IDLE_READ {
+                        rbuf = BytesMut::with_capacity(IDLE_READ);
+                    }
+                    let s = unsafe { &mut *stream.get() };
+                    let (res, back) = read_more(s, std::mem::take(&mut rbuf)).await;
+                    rbuf = back;
+                    if !matches!(res, Ok(n) if n > 0) {
+                        // Gone without a close frame.
+                        return Some((1006, String::new()));
+                    }
+                }
+            };
+            let writer = async {
+                loop {
+                    self.live.wake.wait().await;
+                    loop {
+                        let next = self.live.outbox.borrow_mut().pop_front();
+                        let Some(frame) = next else { break };
+                        self.live
+                            .queued
+                            .set(self.live.queued.get().saturating_sub(frame.len()));
+                        if matches!(frame.first(), Some(0x81 | 0x82)) {
+                            bump(&self.ctx.cells.ws_messages_out, 1);
+                        }
+                        let s = unsafe { &mut *stream.get() };
+                        if s.write_all(frame).await.0.is_err() {
+                            return;
+                        }
+                        self.live.drained.notify();
+                    }
+                    if self.live.close_requested.get() && self.closing.get().is_none() {
+                        self.close_with(1000, "Connection Closed Normally");
+                        continue;
+                    }
+                    if self.closing.get().is_some() {
+                        let s = unsafe { &mut *stream.get() };
+                        let _ = s.shutdown().await;
+                        return;
+                    }
+                }
+            };
+            let mut reader = std::pin::pin!(reader);
+            let mut writer = std::pin::pin!(writer);
+            let mut reading = true;
+            loop {
+                let last = Duration::from_millis(
+                    event::now_ms().saturating_sub(self.live.last_active_ms.get()),
+                );
+                let wait = idle
+                    .saturating_sub(last)
+                    .min(max.saturating_sub(started.elapsed()));
+                monoio::select! {
+                    end = &mut reader, if reading => {
+                        reading = false;
+                        if let Some(closed) = end {
+                            client_close = Some(closed);
+                            if self.closing.get().is_none() {
+                                // The peer vanished: nothing more to send.
+                                self.closing.set(Some((1006, "")));
+                                self.live.wake.notify();
+                            }
+                        }
+                    },
+                    _ = &mut writer => break,
+                    _ = monoio::time::sleep(wait), if self.closing.get().is_none() => {
+                        let idle_for = Duration::from_millis(
+                            event::now_ms().saturating_sub(self.live.last_active_ms.get()),
+                        );
+                        if idle_for >= idle || started.elapsed() >= max {
+                            self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
+                        }
+                    },
+                    _ = self.ctx.drain.wait(), if self.closing.get().is_none() => {
+                        self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
+                    },
+                }
+            }
+        }
+        if let Some(closed) = client_close {
+            return closed;
+        }
+        let (code, reason) = self.closing.get().unwrap_or((1006, ""));
+        (code, reason.to_string())
+    }
+
+    /// Queues the server's close frame; the writer sends it and ends the connection.
+    fn close_with(&self, code: u16, reason: &'static str) {
+        if self.closing.get().is_some() {
+            return;
+        }
+        self.closing.set(Some((code, reason)));
+        let mut out = Vec::with_capacity(4 + reason.len());
+        frame::encode_close(&mut out, code, reason);
+        self.live.push_frame(out);
+    }
+
+    /// Handles one event from the client; Some when the client closed.
+    async fn on_event(&self, ev: Event) -> Option<Closed> {
+        match ev {
+            Event::Ping(data) => {
+                let mut out = Vec::with_capacity(data.len() + 2);
+                frame::encode(&mut out, frame::OP_PONG, &data);
+                self.live.push_frame(out);
+                None
+            }
+            Event::Pong(_) => None,
+            Event::Close { code, reason } => {
+                // Echo the close, then end.
+                let mut out = Vec::new();
+                match code {
+                    Some(code) => frame::encode_close(&mut out, code, ""),
+                    None => frame::encode(&mut out, frame::OP_CLOSE, b""),
+                }
+                self.closing.set(Some((code.unwrap_or(1005), "")));
+                self.live.push_frame(out);
+                Some(match code {
+                    Some(code) => (code, reason),
+                    None => (1005, "Client-side close frame status not set".into()),
+                })
+            }
+            Event::Message { text, data } => {
+                bump(&self.ctx.cells.ws_messages_in, 1);
+                self.live.last_active_ms.set(event::now_ms());
+                self.on_message(text, data).await;
+                None
+            }
+        }
+    }
+
+    /// The generation and API a message is routed by: the current config when it still
+    /// has this API (as a WebSocket API) and stage, else the one the connection opened on.
+    fn current(&self) -> (Rc<Generation>, Option<(usize, usize)>) {
+        let g = self.ctx.generation();
+        let found = g
+            .snap
+            .apis
+            .iter()
+            .position(|a| a.name == self.api_name)
+            .and_then(|a| {
+                let api = &g.snap.apis[a];
+                api.websocket.as_ref()?;
+                let s = api.stages.iter().position(|s| s.name == self.stage_name)?;
+                Some((a, s))
+            });
+        (g, found)
+    }
+
+    async fn on_message(&self, text: bool, data: Vec<u8>) {
+        let (current, found) = self.current();
+        let (gen, (a, s)) = match found {
+            Some(at) => (&*current, at),
+            None => {
+                let a = self
+                    .gen
+                    .snap
+                    .apis
+                    .iter()
+                    .position(|x| x.name == self.api_name)
+                    .unwrap_or(0);
+                let s = self.gen.snap.apis[a]
+                    .stages
+                    .iter()
+                    .position(|x| x.name == self.stage_name)
+                    .unwrap_or(0);
+                (self.gen, (a, s))
+            }
+        };
+        let api = &gen.snap.apis[a];
+        let Some(ws) = api.websocket.as_deref() else {
+            return;
+        };
+        if !text && !ws.binary_base64 {
+            self.close_with(frame::CLOSE_UNSUPPORTED, "Binary frames are not supported");
+            return;
+        }
+        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
+        let Some(route) = ws.route_for(&data) else {
+            self.notice("Forbidden", &request_id);
+            let line = super::log::Line {
+                request_id: &request_id,
+                route_key: "",
+                event_type: "MESSAGE",
+                message_id: "",
+                status: 403,
+                latency: Duration::ZERO,
+                integration_latency: None,
+                integration_status: None,
+                integration_error: "",
+                error_message: "Forbidden",
+                response_length: 0,
+            };
+            super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+            gen.unrouted.count(403);
+            return;
+        };
+        let body = if text {
+            String::from_utf8(data).unwrap_or_default()
+        } else {
+            base64::engine::general_purpose::STANDARD.encode(&data)
+        };
+        let route_key = api.routes[route as usize].key.as_str();
+        let integration = &api.stages[s].integrations[route as usize];
+        let message_id = connections::new_id(self.ctx.id, &mut self.ctx.rng.borrow_mut());
+        let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
+            .then(|| event::message(self.ectx, &request_id, &message_id, route_key, &body, !text));
+        let started = Instant::now();
+        let answer = call(
+            gen,
+            integration,
+            &Call {
+                route_key,
+                event_type: "MESSAGE",
+                connection_id: &self.ectx.connection_id,
+                message: body.as_bytes(),
+                lambda_event: lambda_event.as_deref(),
+            },
+        )
+        .await;
+        let took = started.elapsed();
+        let mut line = super::log::Line {
+            request_id: &request_id,
+            route_key,
+            event_type: "MESSAGE",
+            message_id: &message_id,
+            status: 200,
+            latency: took,
+            integration_latency: Some(took),
+            integration_status: None,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        };
+        let error;
+        match &answer {
+            Ok(a) => {
+                line.integration_status = Some(a.status);
+                let respond =
+                    ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
+                if respond && self.closing.get().is_none() {
+                    self.live.last_active_ms.set(event::now_ms());
+                    self.live.push_text(&a.body);
+                    line.response_length = a.body.len() as u64;
+                }
+            }
+            Err(e) => {
+                debug!(connection = %self.ectx.connection_id, route = %route_key, error = %e, "integration failed");
+                self.notice("Internal server error", &request_id);
+                error = e.clone();
+                line.status = 500;
+                line.integration_error = &error;
+                line.error_message = "Internal server error";
+            }
+        }
+        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+        // Messages count in their route's request metrics.
+        let cells = &gen.route_cells[api.stages[s].metric_base + route as usize];
+        cells.count(line.status);
+        cells.duration.observe(took);
+        cells.integration.observe(took);
+    }
+
+    /// API Gateway's own message to the client; the connection stays open.
+    fn notice(&self, message: &str, request_id: &str) {
+        if self.closing.get().is_some() {
+            return;
+        }
+        let body = serde_json::json!({
+            "message": message,
+            "connectionId": self.ectx.connection_id,
+            "requestId": request_id,
+        });
+        self.live
+            .push_text(&serde_json::to_vec(&body).unwrap_or_default());
+    }
+
+    /// `$disconnect`, best effort: its answer goes nowhere.
+    async fn disconnect(&self, code: u16, reason: &str) {
+        let (current, found) = self.current();
+        let gen = if found.is_some() { &*current } else { self.gen };
+        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
+        let started = Instant::now();
+        let mut line = super::log::Line {
+            request_id: &request_id,
+            route_key: "$disconnect",
+            event_type: "DISCONNECT",
+            message_id: "",
+            status: 200,
+            latency: Duration::ZERO,
+            integration_latency: None,
+            integration_status: None,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        };
+        let route = found.and_then(|(a, s)| {
+            let api = &gen.snap.apis[a];
+            let route = api.websocket.as_deref()?.disconnect? as usize;
+            let stage = &api.stages[s];
+            Some((&stage.integrations[route], stage.metric_base + route))
+        });
+        let error;
+        if let Some((integration, _)) = route {
+            let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
+                .then(|| event::disconnect(self.ectx, &request_id, code, reason));
+            let result = call(
+                gen,
+                integration,
+                &Call {
+                    route_key: "$disconnect",
+                    event_type: "DISCONNECT",
+                    connection_id: &self.ectx.connection_id,
+                    message: b"",
+                    lambda_event: lambda_event.as_deref(),
+                },
+            )
+            .await;
+            line.integration_latency = Some(started.elapsed());
+            match result {
+                Ok(a) => line.integration_status = Some(a.status),
+                Err(e) => {
+                    debug!(connection = %self.ectx.connection_id, error = %e, "$disconnect integration failed");
+                    error = e;
+                    line.status = 500;
+                    line.integration_error = &error;
+                }
+            }
+        }
+        line.latency = started.elapsed();
+        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+        if let Some((_, i)) = route {
+            gen.route_cells[i].count(line.status);
+            gen.route_cells[i].duration.observe(line.latency);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Real WebSocket peers for end-to-end tests: the Python `websockets` library as client
+//! (`tests/python/ws_client.py`, driven line by line) and as echo server
+//! (`tests/python/ws_echo.py`). Python is `$PORTICO_PYTHON` or `python3`; `.ci/run`
+//! installs the pinned `websockets` into the venv it points PORTICO_PYTHON at.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub fn python() -> String {
+    std::env::var("PORTICO_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+/// Fails the test loudly when the Python side is missing (never skips).
+pub fn require_websockets() {
+    static OK: OnceLock<()> = OnceLock::new();
+    OK.get_or_init(|| {
+        let out = Command::new(python())
+            .args(["-c", "import websockets"])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            _ => panic!(
+                "these tests need Python's `websockets` package: run .ci/run, or \
+                 python3 -m venv .ci/venv && .ci/venv/bin/pip install websockets, then \
+                 PORTICO_PYTHON=.ci/venv/bin/python cargo test"
+            ),
+        }
+    });
+}
+
+/// Lines a child prints, read on a thread so that waits can time out.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// `ws_echo.py`: a WebSocket echo server on a port it picks.
+pub struct EchoServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl EchoServer {
+    /// `tls`: certificate chain and key files for wss.
+    pub fn start(tls: Option<(&std::path::Path, &std::path::Path)>) -> EchoServer {
+        require_websockets();
+        let mut cmd = Command::new(python());
+        cmd.arg(script("ws_echo.py"));
+        if let Some((cert, key)) = tls {
+            cmd.arg(cert).arg(key);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python starts");
+        // Owned before waiting, so a failed start still kills the process.
+        let mut server = EchoServer { child, port: 0 };
+        let rx = lines_of(&mut server.child);
+        // Generous: a loaded CI machine can take seconds to start Python.
+        server.port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("ws_echo.py printed its port")
+            .trim()
+            .parse()
+            .unwrap();
+        server
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ws_client.py`: one WebSocket client connection.
+pub struct WsClient {
+    child: Child,
+    stdin: ChildStdin,
+    rx: mpsc::Receiver<String>,
+    /// The first line: {"event": "open" | "rejected" | "error", ...}.
+    pub opened: serde_json::Value,
+}
+
+impl WsClient {
+    pub fn connect(url: &str, opts: serde_json::Value) -> WsClient {
+        require_websockets();
+        let mut child = Command::new(python())
+            .arg(script("ws_client.py"))
+            .arg(url)
+            .arg(opts.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python starts");
+        let stdin = child.stdin.take().unwrap();
+        let rx = lines_of(&mut child);
+        let mut c = WsClient {
+            child,
+            stdin,
+            rx,
+            opened: serde_json::Value::Null,
+        };
+        c.opened = c.next();
+        c
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.opened["event"] == "open"
+    }
+
+    /// The next line the client printed (60 s at most: Python may start slowly).
+    pub fn next(&mut self) -> serde_json::Value {
+        let line = self
+            .rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("ws_client.py answered");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    pub fn cmd(&mut self, line: &str) -> serde_json::Value {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+        self.next()
+    }
+
+    pub fn send(&mut self, text: &str) {
+        assert_eq!(self.cmd(&format!("send {text}"))["event"], "sent");
+    }
+
+    /// The next message as text (panics on anything else).
+    pub fn recv_text(&mut self) -> String {
+        let m = self.cmd("recv");
+        m["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected a text message, got {m}"))
+            .to_string()
+    }
+
+    /// Sends `text` and returns the answer.
+    pub fn ask(&mut self, text: &str) -> String {
+        self.send(text);
+        self.recv_text()
+    }
+}
+
+impl Drop for WsClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `connections.py` (boto3's apigatewaymanagementapi) once and returns its JSON.
+pub fn boto3_connections(
+    endpoint: &str,
+    op: &str,
+    id: &str,
+    data: Option<&str>,
+) -> serde_json::Value {
+    let mut cmd = Command::new(python());
+    cmd.arg(script("connections.py")).args([endpoint, op, id]);
+    if let Some(d) = data {
+        cmd.arg(d);
+    }
+    let out = cmd.output().expect("python runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|_| {
+        panic!(
+            "connections.py printed {text:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// API `chat` (stage `prod`, two workers) with `routes` (YAML lines under `routes:`,
+/// indented by six) and `api_extra` lines under the API (indented by four).
+pub fn ws_api_config(admin: u16, state: &std::path::Path, api_extra: &str, routes: &str) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 2s }}
+admin: {{ listen: "127.0.0.1:{admin}", token: secret }}
+state_dir: "{state}"
+apis:
+  chat:
+    protocol: websocket
+    route_selection_expression: $request.body.action
+{api_extra}    stages:
+      prod: {{}}
+    routes:
+{routes}"#,
+        state = state.display()
+    )
+}
+
+pub const ECHO_ROUTES: &str = r#"      echo: { integration: { type: mock, body: "$request.body" }, route_response: true }
+      quiet: { integration: { type: mock, body: "not sent" } }
+"#;
