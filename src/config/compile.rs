@@ -42,6 +42,8 @@ pub struct ApiRt {
     pub routes: Vec<RouteRt>,
     pub stages: Vec<StageRt>,
     pub cors: Option<Box<CorsRt>>,
+    /// Authorizers and what each route requires.
+    pub auth: crate::auth::ApiAuth,
 }
 
 #[derive(Debug)]
@@ -258,6 +260,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes,
             stages,
             cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
+            auth: crate::auth::ApiAuth::compile(api_name, api),
         });
     }
 

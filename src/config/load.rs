@@ -406,9 +406,18 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
             "cors",
             "stages",
             "routes",
+            "authorizers",
+            "api_key_source",
         ],
     );
     Api {
+        authorizers: named(d, &f, "authorizers", super::auth::authorizer)
+            .into_iter()
+            .filter_map(|(k, a)| Some((k, a?)))
+            .collect(),
+        api_key_source: f
+            .opt(d, "api_key_source", super::auth::api_key_source)
+            .unwrap_or_default(),
         disable_default_endpoint: f
             .opt(d, "disable_default_endpoint", Decoder::bool)
             .unwrap_or(false),
@@ -471,7 +480,13 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
 }
 
 fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
-    let f = d.fields(v, p, ROUTE_KEYS);
+    let keys: Vec<&str> = ROUTE_KEYS
+        .iter()
+        .chain(super::auth::ROUTE_KEYS)
+        .copied()
+        .collect();
+    let f = d.fields(v, p, &keys);
+    let auth = super::auth::route_auth(d, v, p);
     let integration = f.need(d, "integration", integration);
     // The other fields are decoded even when the integration failed, so their errors are
     // reported in the same run; the placeholder is never returned.
@@ -537,6 +552,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
                 )
             })
             .unwrap_or_default(),
+        auth,
     };
     Some(Route {
         integration: integration?,
@@ -611,7 +627,11 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
 }
 
 /// "1.0" or "2.0"; unquoted `2.0` arrives as a YAML number and means the same.
-fn decode_payload_format(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<PayloadFormat> {
+pub(super) fn decode_payload_format(
+    d: &mut Decoder,
+    v: &Value,
+    p: &KeyPath,
+) -> Option<PayloadFormat> {
     let text = match v {
         Value::Number(n) => match n.as_f64() {
             Some(1.0) => "1.0".to_string(),

@@ -222,6 +222,9 @@ pub struct Api {
     pub stages: Vec<(String, Stage)>,
     /// Route key ("GET /users/{id}", "ANY /x/{proxy+}", "$default") → route.
     pub routes: Vec<(String, Route)>,
+    /// Name → JWT or Lambda authorizer (`config::auth`).
+    pub authorizers: Vec<(String, super::auth::Authorizer)>,
+    pub api_key_source: super::auth::ApiKeySource,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -264,6 +267,8 @@ pub struct Route {
     pub parameters: Vec<(String, String)>,
     /// Status code of the integration's response → "overwrite:header.x" → value.
     pub response_parameters: Vec<(String, Vec<(String, String)>)>,
+    /// Who may call the route (`config::auth`).
+    pub auth: super::auth::RouteAuth,
 }
 
 #[derive(Debug, Clone)]

@@ -27,8 +27,9 @@
 //! a client's own values of these four are replaced.
 //!
 //! 1.0 `requestContext.identity` carries every key AWS sends, `null` where Portico has
-//! nothing to say (IAM and Cognito callers). `requestContext.authorizer` is left out, as
-//! API Gateway leaves it out for routes without an authorizer.
+//! nothing to say (IAM and Cognito callers). `requestContext.authorizer` carries the
+//! authorizer's verdict (`auth::event`), and is left out, as API Gateway leaves it out,
+//! for routes without an authorizer.
 
 use std::ops::Range;
 
@@ -112,6 +113,7 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
         client_cert(out, cert);
         out.push(b'}');
     }
+    crate::auth::event::write_v2(out, &v.state.auth);
     fields(
         out,
         v,
@@ -180,6 +182,13 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
         &[
             (br#","requestContext":{"accountId":"#, Var::AccountId),
             (br#","apiId":"#, Var::ApiId),
+        ],
+    );
+    crate::auth::event::write_v1(out, &v.state.auth);
+    fields(
+        out,
+        v,
+        &[
             (br#","domainName":"#, Var::DomainName),
             (br#","domainPrefix":"#, Var::DomainPrefix),
             (br#","extendedRequestId":"#, Var::ExtendedRequestId),

@@ -57,6 +57,8 @@ enum Part {
     Literal(Box<[u8]>),
     Ctx(Var),
     Log(LogVar),
+    /// `$context.authorizer.NAME`: what the route's authorizer left (`auth::AuthState`).
+    Authorizer(Box<str>),
     /// A `$context.x` Portico does not know: rendered as "-" like an empty value.
     Unknown,
 }
@@ -81,6 +83,13 @@ impl LogFormat {
                 .bytes()
                 .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
                 .count();
+            if let Some(name) = after[..ident].strip_prefix("authorizer.") {
+                // `$context.authorizer.claims.NAME`, `.NAME`, `.error`, `.principalId`.
+                let name = name.trim_end_matches('.');
+                parts.push(Part::Authorizer(name.into()));
+                rest = &after["authorizer.".len() + name.len()..];
+                continue;
+            }
             match lookup(&after[..ident]) {
                 Some((len, part)) => {
                     parts.push(part);
@@ -107,11 +116,16 @@ impl LogFormat {
             match part {
                 Part::Literal(b) => out.extend_from_slice(b),
                 Part::Unknown => out.push(b'-'),
-                Part::Ctx(_) | Part::Log(_) => {
+                Part::Ctx(_) | Part::Log(_) | Part::Authorizer(_) => {
                     let start = out.len();
                     match part {
                         Part::Ctx(v) => r.context(*v).write(out),
                         Part::Log(v) => r.value(*v, out),
+                        Part::Authorizer(name) => {
+                            if let Some(v) = r.authorizer.and_then(|a| a.value(name)) {
+                                out.extend_from_slice(v.as_bytes());
+                            }
+                        }
                         _ => {}
                     }
                     if out.len() == start {
@@ -176,6 +190,8 @@ pub struct LogRecord<'a> {
     pub request_time: u64,
     pub canary: bool,
     pub client_cert: Option<&'a crate::tls::PeerCert>,
+    /// The authorizer's verdict (`$context.authorizer.*`).
+    pub authorizer: Option<&'a crate::auth::AuthState>,
 }
 
 impl<'a> LogRecord<'a> {
@@ -265,6 +281,7 @@ mod tests {
             request_time: 1_795_315_778_000,
             canary: false,
             client_cert: None,
+            authorizer: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Per-request filters between the router and the integration, one file each.
-//! `admission` is the traffic gate (API key, throttles, quota).
+//! `auth` runs the route's authorizer; `admission` is the traffic gate (API key,
+//! throttles, quota).
 
 pub mod admission;
 pub mod api_key;
+pub mod auth;
 pub mod cache;
 pub mod context;
 pub mod cors;
