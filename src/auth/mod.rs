@@ -9,7 +9,10 @@ pub mod cache;
 pub mod event;
 pub mod jwks;
 pub mod jwt;
+pub mod lambda;
 pub mod metrics;
+pub mod policy;
+pub mod sigv4;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use std::sync::Arc;
 use crate::config::auth::{Authorizer, RouteAuth};
 use crate::config::model;
 use jwt::{JwtRt, Verified};
+use lambda::{LambdaAuthRt, Verdict};
 use metrics::AuthCounters;
 
 /// The authorizers of one API and what each route requires.
@@ -25,6 +29,9 @@ pub struct ApiAuth {
     pub authorizers: Vec<AuthorizerRt>,
     /// Indexed by route id.
     pub routes: Vec<RouteAuthRt>,
+    /// `api_key_source: authorizer`: the API key is the Lambda authorizer's
+    /// `usageIdentifierKey`, not the `x-api-key` header.
+    pub key_from_authorizer: bool,
 }
 
 #[derive(Debug)]
@@ -37,8 +44,10 @@ pub struct AuthorizerRt {
 #[derive(Debug)]
 pub enum AuthorizerKind {
     Jwt(JwtRt),
-    /// Known to the config but not served by this build: every request gets a 500.
-    Unsupported,
+    Lambda(LambdaAuthRt),
+    /// Broken in a way only known when compiled (a function host that does not
+    /// resolve): every request gets a 500.
+    Misconfigured(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -49,13 +58,20 @@ pub enum RouteAuthRt {
         authorizer: usize,
         scopes: Box<[Box<str>]>,
     },
-    Unsupported {
+    Lambda {
+        authorizer: usize,
+    },
+    Misconfigured {
         authorizer: usize,
     },
 }
 
 impl ApiAuth {
-    pub fn compile(api_name: &str, api: &model::Api) -> ApiAuth {
+    pub fn compile(
+        api_name: &str,
+        api: &model::Api,
+        upstreams: &mut Vec<crate::config::compile::UpstreamRt>,
+    ) -> ApiAuth {
         let authorizers: Vec<AuthorizerRt> = api
             .authorizers
             .iter()
@@ -64,7 +80,10 @@ impl ApiAuth {
                 counters: metrics::counters(api_name, name),
                 kind: match a {
                     Authorizer::Jwt(j) => AuthorizerKind::Jwt(JwtRt::compile(j)),
-                    Authorizer::Lambda(_) => AuthorizerKind::Unsupported,
+                    Authorizer::Lambda(l) => match LambdaAuthRt::compile(l, upstreams) {
+                        Ok(rt) => AuthorizerKind::Lambda(rt),
+                        Err(e) => AuthorizerKind::Misconfigured(e),
+                    },
                 },
             })
             .collect();
@@ -76,6 +95,8 @@ impl ApiAuth {
         ApiAuth {
             authorizers,
             routes,
+            key_from_authorizer: api.api_key_source
+                == crate::config::auth::ApiKeySource::Authorizer,
         }
     }
 }
@@ -92,7 +113,8 @@ fn route(authorizers: &[AuthorizerRt], a: &RouteAuth) -> RouteAuthRt {
             authorizer: i,
             scopes: a.scopes.iter().map(|s| s.as_str().into()).collect(),
         },
-        AuthorizerKind::Unsupported => RouteAuthRt::Unsupported { authorizer: i },
+        AuthorizerKind::Lambda(_) => RouteAuthRt::Lambda { authorizer: i },
+        AuthorizerKind::Misconfigured(_) => RouteAuthRt::Misconfigured { authorizer: i },
     }
 }
 
@@ -100,6 +122,7 @@ fn route(authorizers: &[AuthorizerRt], a: &RouteAuth) -> RouteAuthRt {
 #[derive(Debug, Clone)]
 pub enum Identity {
     Jwt(Rc<Verified>),
+    Lambda(Rc<Verdict>),
 }
 
 /// What the authorizer left for the integration, mappings and the access log. Reset
@@ -111,6 +134,9 @@ pub struct AuthState {
     pub error: &'static str,
     /// The route lists scopes: 2.0's `authorizer.jwt.scopes` is then an array, else null.
     pub route_scoped: bool,
+    /// Milliseconds the Lambda authorizer took (0 when its verdict was cached): 1.0's
+    /// `authorizer.integrationLatency`.
+    pub latency_ms: u64,
 }
 
 impl AuthState {
@@ -118,9 +144,19 @@ impl AuthState {
         self.identity = None;
         self.error = "";
         self.route_scoped = false;
+        self.latency_ms = 0;
     }
 
-    /// `$context.authorizer.NAME`: `claims.X` of a JWT, `error`.
+    /// The Lambda authorizer's `usageIdentifierKey`.
+    pub fn usage_key(&self) -> Option<&str> {
+        match self.identity.as_ref()? {
+            Identity::Lambda(v) => v.usage_key.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `$context.authorizer.NAME`: `claims.X` of a JWT; `principalId` or a context key of
+    /// a Lambda authorizer; `error`.
     pub fn value(&self, name: &str) -> Option<&str> {
         if name == "error" {
             return (!self.error.is_empty()).then_some(self.error);
@@ -131,6 +167,15 @@ impl AuthState {
                 v.claims
                     .iter()
                     .find(|(k, _)| &**k == claim)
+                    .map(|(_, val)| &**val)
+            }
+            Identity::Lambda(v) => {
+                if name == "principalId" {
+                    return v.principal_id.as_deref();
+                }
+                v.context
+                    .iter()
+                    .find(|(k, _)| &**k == name)
                     .map(|(_, val)| &**val)
             }
         }

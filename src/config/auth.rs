@@ -81,6 +81,73 @@ pub struct RouteAuth {
     pub iam: bool,
 }
 
+/// `iam`: the region of SigV4 credential scopes and execute-api ARNs, and the principals
+/// that may sign requests for `authorization: iam` routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Iam {
+    pub region: String,
+    pub principals: Vec<(String, Principal)>,
+}
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Temporary credentials: requests must carry this `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
+    pub account_id: String,
+    pub user_arn: Option<String>,
+    pub user_id: Option<String>,
+    /// execute-api ARN patterns (`*`, `?`); deny overrides allow.
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+pub(super) fn iam(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Iam> {
+    let f = d.fields(v, p, &["region", "principals"]);
+    let mut iam = Iam {
+        region: DEFAULT_REGION.into(),
+        principals: Vec::new(),
+    };
+    f.set(d, "region", &mut iam.region, Decoder::string);
+    if let Some((pv, pp)) = f.get("principals") {
+        for (name, v, p) in d.entries(pv, &pp) {
+            let f = d.fields(
+                v,
+                &p,
+                &[
+                    "access_key_id",
+                    "secret_access_key",
+                    "session_token",
+                    "account_id",
+                    "user_arn",
+                    "user_id",
+                    "allow",
+                    "deny",
+                ],
+            );
+            let key = f.need(d, "access_key_id", Decoder::string);
+            let secret = f.need(d, "secret_access_key", Decoder::string);
+            let principal = Principal {
+                access_key_id: key.unwrap_or_default(),
+                secret_access_key: secret.unwrap_or_default(),
+                session_token: f.opt(d, "session_token", Decoder::string),
+                account_id: f
+                    .opt(d, "account_id", Decoder::string)
+                    .unwrap_or_else(|| crate::pipeline::context::ACCOUNT_ID.into()),
+                user_arn: f.opt(d, "user_arn", Decoder::string),
+                user_id: f.opt(d, "user_id", Decoder::string),
+                allow: f.opt(d, "allow", Decoder::strings).unwrap_or_default(),
+                deny: f.opt(d, "deny", Decoder::strings).unwrap_or_default(),
+            };
+            iam.principals.push((name, principal));
+        }
+    }
+    Some(iam)
+}
+
 /// The route keys this file adds.
 pub const ROUTE_KEYS: &[&str] = &["authorizer", "authorization_scopes", "authorization"];
 
@@ -297,6 +364,40 @@ pub fn check_url(url: &str) -> Result<(), String> {
 pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     let mut err = |p: &KeyPath, m: String| errors.push(p.error(m));
+    if let Some(iam) = &cfg.iam {
+        let ip = KeyPath::root().key("iam");
+        if iam.region.is_empty()
+            || !iam
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            err(
+                &ip.key("region"),
+                format!("{:?} is not a region name", iam.region),
+            );
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, pr) in &iam.principals {
+            let pp = ip.key("principals").key(name);
+            if seen.contains(&pr.access_key_id.as_str()) {
+                err(
+                    &pp.key("access_key_id"),
+                    "already used by another principal".into(),
+                );
+            }
+            seen.push(&pr.access_key_id);
+            if pr.secret_access_key.is_empty() {
+                err(&pp.key("secret_access_key"), "must not be empty".into());
+            }
+            if pr.allow.is_empty() {
+                err(
+                    &pp.key("allow"),
+                    "give at least one execute-api ARN pattern (\"*\" for all)".into(),
+                );
+            }
+        }
+    }
     for (api_name, api) in &cfg.apis {
         let ap = KeyPath::root().key("apis").key(api_name);
         if api.authorizers.len() > MAX_AUTHORIZERS {
@@ -379,6 +480,18 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 }
             }
         }
+        if api.api_key_source == ApiKeySource::Authorizer
+            && !api
+                .authorizers
+                .iter()
+                .any(|(_, a)| matches!(a, Authorizer::Lambda(_)))
+        {
+            err(
+                &ap.key("api_key_source"),
+                "\"authorizer\" needs a Lambda authorizer in the API (its usageIdentifierKey is the key)"
+                    .into(),
+            );
+        }
         for (key, route) in &api.routes {
             let p = ap.key("routes").key(key);
             let a = &route.auth;
@@ -406,6 +519,12 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 err(
                     &p.key("authorization_scopes"),
                     format!("at most {MAX_SCOPES} scopes"),
+                );
+            }
+            if a.iam && cfg.iam.as_ref().is_none_or(|i| i.principals.is_empty()) {
+                err(
+                    &p.key("authorization"),
+                    "iam authorization needs principals in the top-level `iam` section".into(),
                 );
             }
             if a.iam && a.authorizer.is_some() {

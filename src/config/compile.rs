@@ -34,6 +34,10 @@ pub struct Snapshot {
     pub metric_labels: Vec<RouteLabels>,
     /// TLS termination for `server.tls_listen`; None when no domain has a certificate.
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    /// The region in execute-api ARNs (`iam.region`, default us-east-1).
+    pub auth_region: String,
+    /// SigV4 principals (`iam`), empty without.
+    pub iam: crate::auth::sigv4::Principals,
 }
 
 #[derive(Debug)]
@@ -260,7 +264,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes,
             stages,
             cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
-            auth: crate::auth::ApiAuth::compile(api_name, api),
+            auth: crate::auth::ApiAuth::compile(api_name, api, &mut upstreams),
         });
     }
 
@@ -287,6 +291,12 @@ pub fn compile(cfg: &Config) -> Snapshot {
         upstreams,
         traffic: super::traffic::compile(cfg),
         metric_labels,
+        auth_region: cfg
+            .iam
+            .as_ref()
+            .map_or(super::auth::DEFAULT_REGION, |i| i.region.as_str())
+            .to_string(),
+        iam: crate::auth::sigv4::Principals::compile(cfg.iam.as_ref()),
     }
 }
 
@@ -397,7 +407,7 @@ fn integration(
 
 /// A function url becomes a pool entry (one per address, shared by every route that
 /// calls it) and a pre-encoded request head.
-fn lambda(
+pub(crate) fn lambda(
     url: &str,
     format: PayloadFormat,
     timeout: Duration,

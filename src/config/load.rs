@@ -87,6 +87,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
             "usage_plans",
             "api_keys",
             "watch",
+            "iam",
         ],
     );
     let mut cfg = Config {
@@ -108,6 +109,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
         Some(d.list_of(v, p, api_key))
     });
     f.set(d, "watch", &mut cfg.watch, |d, v, p| d.bool(v, p));
+    cfg.iam = f.opt(d, "iam", super::auth::iam);
     cfg
 }
 

@@ -16,6 +16,8 @@ pub struct Config {
     pub domains: Vec<(String, Domain)>,
     pub usage_plans: Vec<(String, UsagePlan)>,
     pub api_keys: Vec<ApiKey>,
+    /// SigV4 principals and the region of execute-api ARNs (`config::auth`).
+    pub iam: Option<super::auth::Iam>,
     /// Reload when the file changes (polled once a second).
     pub watch: bool,
     /// Certificates and keys named above, read after validation (`crate::tls::load`).

@@ -9,12 +9,15 @@
 //! so a key rotation costs the first caller one fetch, not a 401.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::auth::cache::{self, Cache};
 use crate::auth::jwks::{KeySource, FETCH_TIMEOUT};
 use crate::auth::jwt::{self, JwtError, JwtRt, Verified};
+use crate::auth::lambda::Verdict;
 use crate::auth::metrics::Outcome;
 use crate::auth::{AuthorizerKind, AuthorizerRt, Identity, RouteAuthRt};
 use crate::config::auth::TokenSource;
@@ -28,17 +31,49 @@ use crate::runtime::WorkerCtx;
 #[derive(Default)]
 struct Local {
     jwt: Cache<Rc<Verified>>,
+    lambda: Cache<Rc<Verdict>>,
+    /// Lambda cache keys whose call is under way on this worker: a second request with
+    /// the same identity waits for that call instead of making its own.
+    pending: HashSet<cache::Key, BuildHasherDefault<cache::DigestHasher>>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
 
+/// A cached Lambda verdict, or whether another request of this worker is fetching it.
+pub(super) fn lambda_cached(key: &cache::Key, now: u64) -> Result<Option<Rc<Verdict>>, ()> {
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        match l.lambda.get(key, now) {
+            Some(v) => Ok(Some(v)),
+            None if l.pending.contains(key) => Err(()),
+            None => Ok(None),
+        }
+    })
+}
+
+/// Marks (true) or clears (false) a Lambda call under way for `key`.
+pub(super) fn lambda_pending(key: cache::Key, on: bool) {
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        if on {
+            l.pending.insert(key);
+        } else {
+            l.pending.remove(&key);
+        }
+    })
+}
+
+pub(super) fn lambda_store(key: cache::Key, expires: u64, v: Rc<Verdict>, now: u64) {
+    LOCAL.with(|l| l.borrow_mut().lambda.insert(key, expires, v, now));
+}
+
 /// Why the authorizer refuses a request.
 #[derive(Debug)]
 pub enum AuthDeny {
-    /// 401; the `www-authenticate` value.
-    Unauthorized(Vec<u8>),
+    /// 401; the `www-authenticate` value (JWT authorizers).
+    Unauthorized(Option<Vec<u8>>),
     /// 403; the `www-authenticate` value, if any.
     Forbidden(Option<Vec<u8>>),
     /// 500: the authorizer could not decide.
@@ -55,10 +90,11 @@ impl AuthDeny {
         _cells: &RouteCells,
     ) -> bool {
         match self {
-            AuthDeny::Unauthorized(www) => {
+            AuthDeny::Unauthorized(Some(www)) => {
                 c.answer(ctx, gen, 401, "Unauthorized", &[("www-authenticate", &www)])
                     .await
             }
+            AuthDeny::Unauthorized(None) => c.answer(ctx, gen, 401, "Unauthorized", &[]).await,
             AuthDeny::Forbidden(Some(www)) => {
                 c.answer(ctx, gen, 403, "Forbidden", &[("www-authenticate", &www)])
                     .await
@@ -72,7 +108,7 @@ impl AuthDeny {
 /// Lets the request through (leaving the caller's identity in `c.req.auth`), or says
 /// how the gateway refuses it.
 pub async fn authorize(
-    _ctx: &WorkerCtx,
+    ctx: &WorkerCtx,
     gen: &Generation,
     c: &mut Conn,
     m: &Matched,
@@ -89,20 +125,36 @@ pub async fn authorize(
                 return Err(AuthDeny::Failed);
             };
             let result = jwt_step(c, a, rt, scopes).await;
-            a.counters.count(match &result {
-                Ok(()) => Outcome::Allow,
-                Err(AuthDeny::Unauthorized(_)) => Outcome::Unauthorized,
-                Err(AuthDeny::Forbidden(_)) => Outcome::Forbidden,
-                Err(AuthDeny::Failed) => Outcome::Error,
-            });
+            a.counters.count(outcome(&result));
             result
         }
-        RouteAuthRt::Unsupported { authorizer } => {
+        RouteAuthRt::Lambda { authorizer } => {
             let a = &api.auth.authorizers[*authorizer];
+            let AuthorizerKind::Lambda(rt) = &a.kind else {
+                return Err(AuthDeny::Failed);
+            };
+            let result = super::auth_lambda::step(ctx, gen, c, a, rt).await;
+            a.counters.count(outcome(&result));
+            result
+        }
+        RouteAuthRt::Misconfigured { authorizer } => {
+            let a = &api.auth.authorizers[*authorizer];
+            if let AuthorizerKind::Misconfigured(why) = &a.kind {
+                tracing::error!(api = %api.name, authorizer = %a.name, why = %why, "authorizer misconfigured");
+            }
             a.counters.count(Outcome::Error);
-            c.req.auth.error = "authorizer type not supported";
+            c.req.auth.error = "authorizer misconfigured";
             Err(AuthDeny::Failed)
         }
+    }
+}
+
+fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
+    match r {
+        Ok(()) => Outcome::Allow,
+        Err(AuthDeny::Unauthorized(_)) => Outcome::Unauthorized,
+        Err(AuthDeny::Forbidden(_)) => Outcome::Forbidden,
+        Err(AuthDeny::Failed) => Outcome::Error,
     }
 }
 
@@ -125,7 +177,7 @@ fn token<'b>(c: &'b Conn, source: &TokenSource) -> Option<&'b [u8]> {
     (!raw.is_empty()).then_some(raw)
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -153,7 +205,7 @@ async fn jwt_step(
 ) -> Result<(), AuthDeny> {
     let Some(token) = token(c, &rt.token) else {
         c.req.auth.error = "no token in the identity source";
-        return Err(AuthDeny::Unauthorized(b"Bearer".to_vec()));
+        return Err(AuthDeny::Unauthorized(Some(b"Bearer".to_vec())));
     };
     let now = now_secs();
     let key = cache::key(&rt.fingerprint, &[token]);
@@ -172,7 +224,7 @@ async fn jwt_step(
             Err(e) => {
                 tracing::debug!(authorizer = %a.name, error = e.description(), "JWT refused");
                 c.req.auth.error = e.description();
-                return Err(AuthDeny::Unauthorized(invalid_token(scopes, e)));
+                return Err(AuthDeny::Unauthorized(Some(invalid_token(scopes, e))));
             }
         },
     };
