@@ -32,6 +32,8 @@ pub struct ApiAuth {
     /// `api_key_source: authorizer`: the API key is the Lambda authorizer's
     /// `usageIdentifierKey`, not the `x-api-key` header.
     pub key_from_authorizer: bool,
+    /// `authorization: iam` routes count as the authorizer "iam".
+    pub iam_counters: Arc<AuthCounters>,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,8 @@ pub enum RouteAuthRt {
     Misconfigured {
         authorizer: usize,
     },
+    /// `authorization: iam`: SigV4 by a principal of `iam`.
+    Iam,
 }
 
 impl ApiAuth {
@@ -97,11 +101,19 @@ impl ApiAuth {
             routes,
             key_from_authorizer: api.api_key_source
                 == crate::config::auth::ApiKeySource::Authorizer,
+            iam_counters: if api.routes.iter().any(|(_, r)| r.auth.iam) {
+                metrics::counters(api_name, "iam")
+            } else {
+                Arc::default()
+            },
         }
     }
 }
 
 fn route(authorizers: &[AuthorizerRt], a: &RouteAuth) -> RouteAuthRt {
+    if a.iam {
+        return RouteAuthRt::Iam;
+    }
     let Some(name) = &a.authorizer else {
         return RouteAuthRt::None;
     };
@@ -123,6 +135,16 @@ fn route(authorizers: &[AuthorizerRt], a: &RouteAuth) -> RouteAuthRt {
 pub enum Identity {
     Jwt(Rc<Verified>),
     Lambda(Rc<Verdict>),
+    Iam(Rc<IamCaller>),
+}
+
+/// The principal that signed a SigV4 request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamCaller {
+    pub access_key: String,
+    pub account_id: String,
+    pub user_arn: String,
+    pub user_id: String,
 }
 
 /// What the authorizer left for the integration, mappings and the access log. Reset
@@ -147,6 +169,10 @@ impl AuthState {
         self.latency_ms = 0;
     }
 
+    pub fn is_iam(&self) -> bool {
+        matches!(self.identity, Some(Identity::Iam(_)))
+    }
+
     /// The Lambda authorizer's `usageIdentifierKey`.
     pub fn usage_key(&self) -> Option<&str> {
         match self.identity.as_ref()? {
@@ -169,6 +195,13 @@ impl AuthState {
                     .find(|(k, _)| &**k == claim)
                     .map(|(_, val)| &**val)
             }
+            Identity::Iam(c) => match name {
+                "principalId" | "iam.userId" => Some(&c.user_id),
+                "iam.userArn" => Some(&c.user_arn),
+                "iam.accessKey" => Some(&c.access_key),
+                "iam.accountId" => Some(&c.account_id),
+                _ => None,
+            },
             Identity::Lambda(v) => {
                 if name == "principalId" {
                     return v.principal_id.as_deref();

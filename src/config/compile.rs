@@ -364,7 +364,14 @@ fn integration(
                 Some(Ok(parts)) => Some(parts),
                 Some(Err(e)) => return IntegrationRt::Misconfigured(e),
             };
-            let map = match RequestMap::compile(&route.parameters, vars, &rt.param_names) {
+            // A SigV4 Authorization header stops at the gateway (as API Gateway drops it).
+            let mut parameters = std::borrow::Cow::Borrowed(&route.parameters);
+            if route.auth.iam {
+                parameters
+                    .to_mut()
+                    .push(("remove:header.authorization".into(), String::new()));
+            }
+            let map = match RequestMap::compile(&parameters, vars, &rt.param_names) {
                 Ok(map) => map.map(Box::new),
                 Err(e) => return IntegrationRt::Misconfigured(format!("parameters: {e}")),
             };

@@ -195,19 +195,23 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
             (br#","httpMethod":"#, Var::HttpMethod),
         ],
     );
-    // In AWS's order; the caller's IAM and Cognito identity do not exist here.
+    // In AWS's order; the IAM caller (SigV4 routes) from the authorizer, no Cognito.
+    let iam = crate::auth::event::IamFields::of(&v.state.auth);
+    out.extend_from_slice(br#","identity":{"accessKey":"#);
+    iam.write(out, |c| &c.access_key);
+    out.extend_from_slice(br#","accountId":"#);
+    iam.write(out, |c| &c.account_id);
+    out.extend_from_slice(br#","caller":"#);
+    iam.write(out, |c| &c.user_id);
     out.extend_from_slice(
-        br#","identity":{"accessKey":null,"accountId":null,"caller":null,"cognitoAmr":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null"#,
+        br#","cognitoAmr":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null"#,
     );
-    fields(
-        out,
-        v,
-        &[
-            (br#","sourceIp":"#, Var::SourceIp),
-            (br#","user":null,"userAgent":"#, Var::UserAgent),
-        ],
-    );
-    out.extend_from_slice(br#","userArn":null"#);
+    fields(out, v, &[(br#","sourceIp":"#, Var::SourceIp)]);
+    out.extend_from_slice(br#","user":"#);
+    iam.write(out, |c| &c.user_id);
+    fields(out, v, &[(br#","userAgent":"#, Var::UserAgent)]);
+    out.extend_from_slice(br#","userArn":"#);
+    iam.write(out, |c| &c.user_arn);
     if let Some(cert) = v.client_cert {
         out.extend_from_slice(br#","clientCert":"#);
         client_cert(out, cert);
@@ -344,6 +348,8 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, added: &Added, with_cookie: bool,
             || n.eq_ignore_ascii_case(b"x-forwarded-proto")
             || n.eq_ignore_ascii_case(b"x-forwarded-port")
             || n.eq_ignore_ascii_case(b"x-amzn-trace-id")
+            // A SigV4 signature is the gateway's business, not the integration's.
+            || (v.state.auth.is_iam() && n.eq_ignore_ascii_case(b"authorization"))
             || (0..i).any(|j| name(j).eq_ignore_ascii_case(n));
         if skip {
             continue;

@@ -22,6 +22,7 @@ use crate::auth::metrics::Outcome;
 use crate::auth::{AuthorizerKind, AuthorizerRt, Identity, RouteAuthRt};
 use crate::config::auth::TokenSource;
 use crate::http1::conn::Conn;
+use crate::http1::encode;
 use crate::metrics::RouteCells;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
@@ -78,6 +79,10 @@ pub enum AuthDeny {
     Forbidden(Option<Vec<u8>>),
     /// 500: the authorizer could not decide.
     Failed,
+    /// 403 for a SigV4 route, with API Gateway's message and error type.
+    Iam(crate::auth::sigv4::SigError),
+    /// The request itself was bad (its body could not be read for the signature).
+    Status(u16, &'static str),
 }
 
 impl AuthDeny {
@@ -101,8 +106,61 @@ impl AuthDeny {
             }
             AuthDeny::Forbidden(None) => c.answer(ctx, gen, 403, "Forbidden", &[]).await,
             AuthDeny::Failed => c.answer(ctx, gen, 500, "Internal Server Error", &[]).await,
+            AuthDeny::Status(status, message) => c.answer(ctx, gen, status, message, &[]).await,
+            AuthDeny::Iam(e) => {
+                let kind = e.error_type();
+                answer_text(
+                    ctx,
+                    gen,
+                    c,
+                    403,
+                    &e.message(),
+                    &[("x-amzn-ErrorType", kind.as_bytes())],
+                )
+                .await
+            }
         }
     }
+}
+
+/// Like `Conn::answer`, for a message made for this request (SigV4's name dates and
+/// resources); the access log's `error.message` says "Forbidden".
+async fn answer_text(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    status: u16,
+    message: &str,
+    extra: &[(&str, &[u8])],
+) -> bool {
+    let keep = c.can_keep_alive(ctx);
+    c.out.status = status;
+    c.out.error_message = "Forbidden";
+    c.wbuf.clear();
+    let encode = if c.head.method == crate::http1::parse::Method::Head {
+        encode::gateway_response_head_only
+    } else {
+        encode::gateway_response
+    };
+    encode(
+        &mut c.wbuf,
+        status,
+        message,
+        &c.request_id,
+        keep,
+        c.head.minor_version == 0,
+        extra,
+    );
+    let head_end = c
+        .wbuf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| i + 4);
+    c.out.body_sent = (c.wbuf.len() - head_end) as u64;
+    if c.flush_wbuf().await.is_err() {
+        return false;
+    }
+    keep && c.discard_body(gen).await
 }
 
 /// Lets the request through (leaving the caller's identity in `c.req.auth`), or says
@@ -137,6 +195,11 @@ pub async fn authorize(
             a.counters.count(outcome(&result));
             result
         }
+        RouteAuthRt::Iam => {
+            let result = super::auth_iam::step(gen, c).await;
+            api.auth.iam_counters.count(outcome(&result));
+            result
+        }
         RouteAuthRt::Misconfigured { authorizer } => {
             let a = &api.auth.authorizers[*authorizer];
             if let AuthorizerKind::Misconfigured(why) = &a.kind {
@@ -153,8 +216,8 @@ fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
     match r {
         Ok(()) => Outcome::Allow,
         Err(AuthDeny::Unauthorized(_)) => Outcome::Unauthorized,
-        Err(AuthDeny::Forbidden(_)) => Outcome::Forbidden,
-        Err(AuthDeny::Failed) => Outcome::Error,
+        Err(AuthDeny::Forbidden(_) | AuthDeny::Iam(_)) => Outcome::Forbidden,
+        Err(AuthDeny::Failed | AuthDeny::Status(..)) => Outcome::Error,
     }
 }
 

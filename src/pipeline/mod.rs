@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod api_key;
 pub mod auth;
+mod auth_iam;
 mod auth_lambda;
 pub mod cache;
 pub mod context;
