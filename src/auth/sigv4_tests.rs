@@ -2,6 +2,7 @@
 //! "service", us-east-1, 2015-08-30T12:36:00Z): each request with its Authorization
 //! header must verify, and must stop verifying when one signed byte changes.
 
+use super::canonical::{canonical_paths, canonical_queries};
 use super::*;
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
