@@ -78,9 +78,14 @@ pub struct Verdict {
 impl Verdict {
     /// Allowed for the request whose route ARN is `arn`.
     pub fn allows(&self, arn: &str) -> bool {
+        self.allows_with(|| arn.to_string())
+    }
+
+    /// The same, building the ARN only when a policy needs it.
+    pub fn allows_with(&self, arn: impl FnOnce() -> String) -> bool {
         match &self.decision {
             Decision::Simple(ok) => *ok,
-            Decision::Policy(p) => p.allows("execute-api:Invoke", arn),
+            Decision::Policy(p) => p.allows("execute-api:Invoke", &arn()),
         }
     }
 }

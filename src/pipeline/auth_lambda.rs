@@ -61,36 +61,30 @@ pub(super) async fn step(
 ) -> Result<(), AuthDeny> {
     let snap = &*gen.snap;
     let view = request_view!(c, snap, &c.rbuf);
-    let mut values: Vec<Vec<u8>> = Vec::with_capacity(rt.sources.len());
+    // Every value, length-prefixed, in one buffer: the cache key's input (one allocation
+    // on the cached path).
+    let mut values: Vec<u8> = Vec::with_capacity(128);
+    let mut missing = false;
     for s in &rt.sources {
-        let mut out = Vec::new();
-        identity_value(s, &view, &mut out);
-        if out.trim_ascii().is_empty() {
+        let at = values.len();
+        values.extend_from_slice(&[0; 4]);
+        identity_value(s, &view, &mut values);
+        let len = values.len() - at - 4;
+        if values[at + 4..].trim_ascii().is_empty() {
+            missing = true;
             break;
         }
-        values.push(out);
+        values[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
     }
-    let api = &snap.apis[c.req.api as usize];
-    let stage = &api.stages[c.req.stage as usize];
-    let arn = policy::arn(
-        &snap.auth_region,
-        ACCOUNT_ID,
-        &api.name,
-        &stage.name,
-        view.method(),
-        view.rest_path(),
-    );
-    if values.len() < rt.sources.len() {
+    if missing {
         c.req.auth.error = "the identity source is missing or empty";
         return Err(AuthDeny::Unauthorized(None));
     }
+    let api = &snap.apis[c.req.api as usize];
+    let stage = &api.stages[c.req.stage as usize];
     let now = now_secs();
-    let caching = !rt.ttl.is_zero() && !values.is_empty();
-    let key = {
-        let mut parts: Vec<&[u8]> = vec![stage.name.as_bytes()];
-        parts.extend(values.iter().map(|v| &v[..]));
-        cache::key(&rt.fingerprint, &parts)
-    };
+    let caching = !rt.ttl.is_zero() && !rt.sources.is_empty();
+    let key = cache::key(&rt.fingerprint, &[stage.name.as_bytes(), &values]);
     let mut verdict = None;
     if caching {
         let deadline = Instant::now() + rt.call.timeout + Duration::from_millis(100);
@@ -126,7 +120,8 @@ pub(super) async fn step(
                 trace_id: trace,
             };
             lambda_event::write_event(&mut event, &view, rt.format, b"", &added);
-            let event = authorizer_event(&event, rt.format, &arn, &values).map_err(|e| {
+            let event = authorizer_event(&event, rt.format, &route_arn(snap, c), &split(&values))
+                .map_err(|e| {
                 warn!(authorizer = %a.name, error = %e, "cannot build the authorizer event");
                 AuthDeny::Failed
             })?;
@@ -157,10 +152,34 @@ pub(super) async fn step(
             }
         }
     };
-    if !verdict.allows(&arn) {
+    if !verdict.allows_with(|| route_arn(snap, c)) {
         c.req.auth.error = "the authorizer denied the request";
         return Err(AuthDeny::Forbidden(None));
     }
     c.req.auth.identity = Some(Identity::Lambda(verdict));
     Ok(())
+}
+
+/// This request's `arn:aws:execute-api:…/{stage}/{METHOD}/{path}`.
+fn route_arn(snap: &crate::config::compile::Snapshot, c: &Conn) -> String {
+    let view = request_view!(c, snap, &c.rbuf);
+    policy::arn(
+        &snap.auth_region,
+        ACCOUNT_ID,
+        &view.api().name,
+        &view.stage().name,
+        view.method(),
+        view.rest_path(),
+    )
+}
+
+/// The length-prefixed values back as a list (for the authorizer's event).
+fn split(mut joined: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while joined.len() >= 4 {
+        let len = u32::from_le_bytes([joined[0], joined[1], joined[2], joined[3]]) as usize;
+        out.push(joined[4..4 + len].to_vec());
+        joined = &joined[4 + len..];
+    }
+    out
 }
