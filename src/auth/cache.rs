@@ -1,8 +1,11 @@
 //! Per-worker caches of authorizer verdicts, so a repeat caller costs a hash lookup, not
-//! an RSA verification (or a Lambda call). Keys are SHA-256 digests of the authorizer's
-//! fingerprint and the credential, so a verdict never crosses authorizers and the
-//! credential itself is not kept. Entries expire (a JWT at its `exp`); a full cache first
-//! drops what expired, then everything (a simple bound that keeps lookups O(1)).
+//! an RSA verification (or a Lambda call). [`TokenCache`] keeps verified JWTs per
+//! authorizer, keyed by the token (a keyed SipHash of it picks the bucket, the bytes are
+//! compared exactly): cheaper per request than a SHA-256 of a 1 kB token, and a hash
+//! collision can never hand one caller another's verdict. [`Cache`] keys Lambda verdicts
+//! by a SHA-256 of the authorizer's fingerprint and the identity values. Entries expire
+//! (a JWT at its `exp`); a full cache first drops what expired, then everything (a simple
+//! bound that keeps lookups O(1)).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -88,6 +91,55 @@ impl<V: Clone> Cache<V> {
     }
 }
 
+/// Token → (expiry, verdict).
+type Tokens<V> = HashMap<Box<[u8]>, (u64, V)>;
+
+/// Verified tokens of each authorizer (by fingerprint; an API has a handful).
+pub struct TokenCache<V> {
+    per: Vec<([u8; 32], Tokens<V>)>,
+}
+
+impl<V: Clone> Default for TokenCache<V> {
+    fn default() -> Self {
+        TokenCache { per: Vec::new() }
+    }
+}
+
+impl<V: Clone> TokenCache<V> {
+    pub fn get(&mut self, fingerprint: &[u8; 32], token: &[u8], now: u64) -> Option<V> {
+        let (_, map) = self.per.iter_mut().find(|(f, _)| f == fingerprint)?;
+        match map.get(token) {
+            Some((exp, v)) if *exp > now => Some(v.clone()),
+            Some(_) => {
+                map.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn insert(&mut self, fingerprint: &[u8; 32], token: &[u8], expires: u64, v: V, now: u64) {
+        if expires <= now {
+            return;
+        }
+        let i = match self.per.iter().position(|(f, _)| f == fingerprint) {
+            Some(i) => i,
+            None => {
+                self.per.push((*fingerprint, HashMap::new()));
+                self.per.len() - 1
+            }
+        };
+        let map = &mut self.per[i].1;
+        if map.len() >= CAPACITY {
+            map.retain(|_, (exp, _)| *exp > now);
+            if map.len() >= CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), (expires, v));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +159,17 @@ mod tests {
             c.insert(key(b"fp", &[&i.to_le_bytes()]), 1000, 0, 0);
         }
         assert!(c.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn tokens_per_authorizer_never_past_expiry() {
+        let mut c: TokenCache<u32> = TokenCache::default();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        c.insert(&a, b"tok", 100, 7, 50);
+        assert_eq!(c.get(&a, b"tok", 99), Some(7));
+        assert_eq!(c.get(&b, b"tok", 99), None, "another authorizer");
+        assert_eq!(c.get(&a, b"tok2", 99), None);
+        assert_eq!(c.get(&a, b"tok", 100), None);
+        assert_eq!(c.get(&a, b"tok", 10), None, "dropped once expired");
     }
 }

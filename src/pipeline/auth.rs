@@ -3,7 +3,7 @@
 //! and the verdict is left in `RequestState::auth` for the integration, parameter
 //! mappings and the access log.
 //!
-//! JWT: a repeat token is one SHA-256 and a lookup in this worker's verdict cache; a new
+//! JWT: a repeat token is one hash lookup in this worker's verdict cache; a new
 //! one is verified against the issuer's published key set. A token naming a key the set
 //! lacks asks the JWKS fetcher for one refetch and waits for it (a timer, not a lock),
 //! so a key rotation costs the first caller one fetch, not a 401.
@@ -14,7 +14,7 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::auth::cache::{self, Cache};
+use crate::auth::cache::{self, Cache, TokenCache};
 use crate::auth::jwks::{KeySource, FETCH_TIMEOUT};
 use crate::auth::jwt::{self, JwtError, JwtRt, Verified};
 use crate::auth::lambda::Verdict;
@@ -31,7 +31,7 @@ use crate::runtime::WorkerCtx;
 /// This worker's verdict caches.
 #[derive(Default)]
 struct Local {
-    jwt: Cache<Rc<Verified>>,
+    jwt: TokenCache<Rc<Verified>>,
     lambda: Cache<Rc<Verdict>>,
     /// Lambda cache keys whose call is under way on this worker: a second request with
     /// the same identity waits for that call instead of making its own.
@@ -271,8 +271,7 @@ async fn jwt_step(
         return Err(AuthDeny::Unauthorized(Some(b"Bearer".to_vec())));
     };
     let now = now_secs();
-    let key = cache::key(&rt.fingerprint, &[token]);
-    let cached = LOCAL.with(|l| l.borrow_mut().jwt.get(&key, now));
+    let cached = LOCAL.with(|l| l.borrow_mut().jwt.get(&rt.fingerprint, token, now));
     let verified = match cached {
         Some(v) => {
             a.counters.hit();
@@ -281,7 +280,11 @@ async fn jwt_step(
         None => match verify(token, rt, now).await {
             Ok(v) => {
                 let v = Rc::new(v);
-                LOCAL.with(|l| l.borrow_mut().jwt.insert(key, v.exp, v.clone(), now));
+                LOCAL.with(|l| {
+                    l.borrow_mut()
+                        .jwt
+                        .insert(&rt.fingerprint, token, v.exp, v.clone(), now)
+                });
                 v
             }
             Err(e) => {
