@@ -94,6 +94,9 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
         for (i, r) in results.iter().enumerate() {
             assert_eq!(r["status"], 200, "request {i}: {r}\n{}", p.log_text());
         }
+        // The bodies the signatures covered reached the backend.
+        assert_eq!(results[1]["body"], r#"{"sku":"a-1"}"#);
+        assert_eq!(results[5]["body"], "plain body");
         // The echo origin got the body and no Authorization header.
         let seen = origin.last();
         assert_eq!(seen.header("authorization"), None);
@@ -111,6 +114,59 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
         assert_eq!(id["userArn"], "arn:aws:iam::111122223333:user/reporting");
         assert_eq!(id["caller"], KEY);
         assert_eq!(id["sourceIp"], "127.0.0.1");
+    }
+}
+
+/// awscurl, run as its users do: its own canonicalisation (signs only host and
+/// x-amz-date, sends x-amz-content-sha256 unsigned).
+fn awscurl(p: &Portico, method: &str, path: &str, body: &str) -> String {
+    common::py::require(&["awscurl"]);
+    let out = std::process::Command::new(common::py::python())
+        .args([
+            "-m",
+            "awscurl",
+            "--service",
+            "execute-api",
+            "--region",
+            "us-east-1",
+        ])
+        .args([
+            "--access_key",
+            KEY,
+            "--secret_key",
+            SECRET,
+            "-i",
+            "-X",
+            method,
+        ])
+        .args(if body.is_empty() {
+            vec![]
+        } else {
+            vec!["-d", body]
+        })
+        .arg(format!("http://{}{path}", p.addr))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn awscurl_is_accepted() {
+    for driver in DRIVERS {
+        let f = Function::start(|_| FnReply::Json(r#"{"statusCode":200}"#.into()));
+        let origin = Origin::echo();
+        let p = Portico::start(&config(&f, &origin), driver);
+        let out = awscurl(&p, "POST", "/items?z=1&a=2", r#"{"sku":"awscurl"}"#);
+        assert!(out.contains(r#"{"sku":"awscurl"}"#), "{out}");
+        assert!(!out.contains("signature"), "{out}");
+        let out = awscurl(&p, "GET", "/reports/monthly", "");
+        assert!(!out.contains("message"), "{out}");
+        assert_eq!(origin.last().target, "/reports/monthly");
+        assert_eq!(origin.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let out = awscurl(&p, "GET", "/reports/secret", "");
+        assert!(out.contains("is not authorized to perform"), "{out}");
     }
 }
 
