@@ -47,14 +47,26 @@ pub fn run(script: &str, args: &[&str]) -> String {
 pub struct Idp {
     child: Child,
     pub addr: SocketAddr,
+    /// With `start_tls`: the HTTPS port serving discovery and the key set.
+    pub tls: Option<SocketAddr>,
 }
 
 impl Idp {
     pub fn start() -> Idp {
+        Self::spawn(&[])
+    }
+
+    /// Also serves discovery and keys over HTTPS with this certificate chain and key.
+    pub fn start_tls(chain: &std::path::Path, key: &std::path::Path) -> Idp {
+        Self::spawn(&["--tls".as_ref(), chain.as_os_str(), key.as_os_str()])
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr]) -> Idp {
         require(&["jwt", "cryptography"]);
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/idp.py");
         let mut child = Command::new(python())
             .arg(script)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -63,15 +75,23 @@ impl Idp {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let port: u16 = line.trim().parse().expect("idp.py prints its port");
+        let mut ports = line
+            .split_whitespace()
+            .map(|p| p.parse::<u16>().expect("idp.py prints its ports"));
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
         Idp {
+            addr: addr(ports.next().expect("a port")),
+            tls: ports.next().map(addr),
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
         }
     }
 
+    /// The issuer URL: https when serving TLS.
     pub fn issuer(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            Some(t) => format!("https://{t}"),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     fn post(&self, path: &str, body: &serde_json::Value) -> String {

@@ -1,5 +1,7 @@
 """A test identity provider on 127.0.0.1: OIDC discovery, a JWKS it can rotate, slow
-down or bloat, and real JWTs minted by PyJWT. Prints its port on the first line.
+down or bloat, and real JWTs minted by PyJWT. Prints its port on the first line; with
+`--tls CHAIN KEY` it also serves the same documents over HTTPS and prints
+"PORT TLS_PORT" (minting and control stay on the plain port).
 
 GET  /.well-known/openid-configuration  {"issuer", "jwks_uri"}
 GET  /jwks.json                          the published keys (see /control)
@@ -90,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         port = self.server.server_address[1]
-        base = "http://127.0.0.1:%d" % port
+        base = "%s://127.0.0.1:%d" % (getattr(self.server, "scheme", "http"), port)
         if self.path == "/.well-known/openid-configuration":
             with LOCK:
                 STATS["discovery"] += 1
@@ -127,9 +129,20 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    print(server.server_address[1], flush=True)
-    # Stop when the test (our parent) closes stdin.
+    ports = [str(server.server_address[1])]
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        import ssl
+
+        tls = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+        tls.scheme = "https"
+        ports.append(str(tls.server_address[1]))
+        threading.Thread(target=tls.serve_forever, daemon=True).start()
+    print(" ".join(ports), flush=True)
+    # Stop when the test (our parent) closes stdin.
     sys.stdin.read()
 
 
