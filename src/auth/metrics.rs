@@ -1,7 +1,9 @@
 //! Authorizer metrics: `portico_authorizer_requests_total{api,authorizer,result}`,
 //! `portico_authorizer_cache_hits_total{api,authorizer}` and
 //! `portico_jwks_fetches_total{issuer,outcome}`. Counters live in a registry keyed by
-//! (api, authorizer) so they keep counting across reloads.
+//! (api, authorizer) so they keep counting across reloads. Each worker counts in its own
+//! cache-line-aligned slot (by worker id), so workers never write the same line; a
+//! scrape sums the slots.
 
 // The registry's mutex is taken when a config is compiled and when metrics are
 // rendered; requests only touch the atomics.
@@ -11,8 +13,13 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Slots per counter set; workers beyond this share slots (still exact: the adds are
+/// atomic read-modify-writes).
+const SLOTS: usize = 64;
+
 #[derive(Debug, Default)]
-pub struct AuthCounters {
+#[repr(align(128))]
+pub struct Slot {
     pub allow: AtomicU64,
     /// 401
     pub unauthorized: AtomicU64,
@@ -21,6 +28,19 @@ pub struct AuthCounters {
     /// 500: the authorizer failed.
     pub error: AtomicU64,
     pub cache_hits: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct AuthCounters {
+    slots: Box<[Slot]>,
+}
+
+impl Default for AuthCounters {
+    fn default() -> Self {
+        AuthCounters {
+            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,22 +52,36 @@ pub enum Outcome {
 }
 
 impl AuthCounters {
-    pub fn count(&self, o: Outcome) {
+    /// Counts a decision made on worker `worker`.
+    pub fn count(&self, worker: usize, o: Outcome) {
+        let s = &self.slots[worker % SLOTS];
         let c = match o {
-            Outcome::Allow => &self.allow,
-            Outcome::Unauthorized => &self.unauthorized,
-            Outcome::Forbidden => &self.forbidden,
-            Outcome::Error => &self.error,
+            Outcome::Allow => &s.allow,
+            Outcome::Unauthorized => &s.unauthorized,
+            Outcome::Forbidden => &s.forbidden,
+            Outcome::Error => &s.error,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn hit(&self) {
-        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+    pub fn hit(&self, worker: usize) {
+        self.slots[worker % SLOTS]
+            .cache_hits
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The sum over workers of one counter.
+    pub fn total(&self, field: impl Fn(&Slot) -> &AtomicU64) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| field(s).load(Ordering::Relaxed))
+            .sum()
     }
 }
 
 type Entry = (String, String, Arc<AuthCounters>);
+/// One counter of a slot.
+type Field = fn(&Slot) -> &AtomicU64;
 
 static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
@@ -73,18 +107,19 @@ pub fn render(out: &mut String) {
     if !r.is_empty() {
         out.push_str("# HELP portico_authorizer_requests_total Requests decided by an authorizer, by result.\n# TYPE portico_authorizer_requests_total counter\n");
         for (api, name, c) in r.iter() {
-            for (result, n) in [
-                ("allow", &c.allow),
-                ("unauthorized", &c.unauthorized),
-                ("forbidden", &c.forbidden),
-                ("error", &c.error),
-            ] {
+            let fields: [(&str, Field); 4] = [
+                ("allow", |s| &s.allow),
+                ("unauthorized", |s| &s.unauthorized),
+                ("forbidden", |s| &s.forbidden),
+                ("error", |s| &s.error),
+            ];
+            for (result, field) in fields {
                 let _ = writeln!(
                     out,
                     "portico_authorizer_requests_total{{api=\"{}\",authorizer=\"{}\",result=\"{result}\"}} {}",
                     esc(api),
                     esc(name),
-                    n.load(Ordering::Relaxed)
+                    c.total(field)
                 );
             }
         }
@@ -95,7 +130,7 @@ pub fn render(out: &mut String) {
                 "portico_authorizer_cache_hits_total{{api=\"{}\",authorizer=\"{}\"}} {}",
                 esc(api),
                 esc(name),
-                c.cache_hits.load(Ordering::Relaxed)
+                c.total(|s| &s.cache_hits)
             );
         }
     }

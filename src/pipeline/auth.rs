@@ -182,8 +182,8 @@ pub async fn authorize(
             let AuthorizerKind::Jwt(rt) = &a.kind else {
                 return Err(AuthDeny::Failed);
             };
-            let result = jwt_step(c, a, rt, scopes).await;
-            a.counters.count(outcome(&result));
+            let result = jwt_step(ctx.id, c, a, rt, scopes).await;
+            a.counters.count(ctx.id, outcome(&result));
             result
         }
         RouteAuthRt::Lambda { authorizer } => {
@@ -192,12 +192,12 @@ pub async fn authorize(
                 return Err(AuthDeny::Failed);
             };
             let result = super::auth_lambda::step(ctx, gen, c, a, rt).await;
-            a.counters.count(outcome(&result));
+            a.counters.count(ctx.id, outcome(&result));
             result
         }
         RouteAuthRt::Iam => {
             let result = super::auth_iam::step(gen, c).await;
-            api.auth.iam_counters.count(outcome(&result));
+            api.auth.iam_counters.count(ctx.id, outcome(&result));
             result
         }
         RouteAuthRt::Misconfigured { authorizer } => {
@@ -205,7 +205,7 @@ pub async fn authorize(
             if let AuthorizerKind::Misconfigured(why) = &a.kind {
                 tracing::error!(api = %api.name, authorizer = %a.name, why = %why, "authorizer misconfigured");
             }
-            a.counters.count(Outcome::Error);
+            a.counters.count(ctx.id, Outcome::Error);
             c.req.auth.error = "authorizer misconfigured";
             Err(AuthDeny::Failed)
         }
@@ -261,6 +261,7 @@ fn invalid_token(scopes: &[Box<str>], e: JwtError) -> Vec<u8> {
 }
 
 async fn jwt_step(
+    worker: usize,
     c: &mut Conn,
     a: &AuthorizerRt,
     rt: &JwtRt,
@@ -274,7 +275,7 @@ async fn jwt_step(
     let cached = LOCAL.with(|l| l.borrow_mut().jwt.get(&rt.fingerprint, token, now));
     let verified = match cached {
         Some(v) => {
-            a.counters.hit();
+            a.counters.hit(worker);
             v
         }
         None => match verify(token, rt, now).await {

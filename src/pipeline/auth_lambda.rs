@@ -53,7 +53,7 @@ fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
 }
 
 pub(super) async fn step(
-    _ctx: &WorkerCtx,
+    ctx: &WorkerCtx,
     gen: &Generation,
     c: &mut Conn,
     a: &AuthorizerRt,
@@ -104,7 +104,7 @@ pub(super) async fn step(
     }
     let verdict = match verdict {
         Some(v) => {
-            a.counters.hit();
+            a.counters.hit(ctx.id);
             v
         }
         None => {
