@@ -68,6 +68,8 @@ pub enum RouteAuthRt {
     },
     /// `authorization: iam`: SigV4 by a principal of `iam`.
     Iam,
+    /// Names an authorizer the API does not have: 500, never open.
+    Unknown,
 }
 
 impl ApiAuth {
@@ -118,7 +120,8 @@ fn route(authorizers: &[AuthorizerRt], a: &RouteAuth) -> RouteAuthRt {
         return RouteAuthRt::None;
     };
     let Some(i) = authorizers.iter().position(|x| &x.name == name) else {
-        return RouteAuthRt::None;
+        // Validation reports it; were it ever compiled, the route fails closed.
+        return RouteAuthRt::Unknown;
     };
     match authorizers[i].kind {
         AuthorizerKind::Jwt(_) => RouteAuthRt::Jwt {

@@ -200,6 +200,10 @@ pub async fn authorize(
             api.auth.iam_counters.count(ctx.id, outcome(&result));
             result
         }
+        RouteAuthRt::Unknown => {
+            c.req.auth.error = "authorizer misconfigured";
+            Err(AuthDeny::Failed)
+        }
         RouteAuthRt::Misconfigured { authorizer } => {
             let a = &api.auth.authorizers[*authorizer];
             if let AuthorizerKind::Misconfigured(why) = &a.kind {
