@@ -63,7 +63,8 @@ impl Error {
         self
     }
 
-    /// What the client gets when the gateway answers for itself (DESIGN.md §5).
+    /// What the client gets when the gateway answers for itself (docs/ARCHITECTURE.md,
+    /// Gateway answers).
     pub fn status_and_message(&self) -> (u16, &'static str) {
         match self.kind {
             Kind::ConnectFailed | Kind::UpstreamClosed | Kind::UpstreamGarbage => {

@@ -1,5 +1,5 @@
-//! Portico: a self-hosted API gateway and edge proxy. See DESIGN.md for the shape:
-//! pinned thread-per-core workers (runtime) accept connections (http1::conn), route them
+//! Portico: a self-hosted API gateway and edge proxy. See docs/ARCHITECTURE.md for the shape:
+//! pinned thread-per-core workers (runtime) accept connections (server::conn), route them
 //! (router) and run their integration (integration), which uses per-worker upstream pools
 //! (upstream). The config is compiled once into an immutable snapshot (config).
 
@@ -11,9 +11,11 @@ pub mod global;
 pub mod http1;
 pub mod integration;
 pub mod metrics;
+pub mod openapi;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;
+pub mod server;
 pub mod store;
 pub mod tls;
 pub mod upstream;

@@ -1,4 +1,5 @@
-//! The `portico` command: `run` serves, `check` validates a config file.
+//! The `portico` command: `run` serves, `check` validates a config file, `routes` shows
+//! what it would serve.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ static GLOBAL: MiMalloc = MiMalloc;
     about = "Self-hosted API gateway and edge proxy"
 )]
 struct Cli {
+    /// Config file [default: config/portico.yaml, else /etc/portico/portico.yaml]
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,16 +30,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve (the default). SIGTERM/SIGINT drain and exit 0.
-    Run {
-        /// Config file [default: config/portico.yaml, else /etc/portico/portico.yaml]
-        #[arg(short, long)]
-        config: Option<PathBuf>,
-    },
+    Run,
     /// Validate a config file: exit 0, or 1 with every error and its key path.
-    Check {
-        #[arg(short, long)]
-        config: Option<PathBuf>,
+    Check,
+    /// What would be served: domain and base path, API, stage, route, integration, auth.
+    Routes {
+        /// The JSON that admin `GET /routes` answers.
+        #[arg(long)]
+        json: bool,
     },
+    /// OpenAPI definitions: import a file as Portico config, export an API.
+    #[command(subcommand)]
+    Openapi(portico::openapi::cli::Command),
 }
 
 fn default_config() -> PathBuf {
@@ -57,42 +63,95 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run { config: None }) {
-        Command::Check { config } => check(&config.unwrap_or_else(default_config)),
-        Command::Run { config } => run(&config.unwrap_or_else(default_config)),
+    let path = cli.config.unwrap_or_else(default_config);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => check(&path),
+        Command::Routes { json } => routes(&path, json),
+        Command::Run => run(&path),
+        Command::Openapi(cmd) => portico::openapi::cli::run(cmd, &path),
     }
 }
 
-fn check(path: &Path) -> ExitCode {
-    match config::load_and_validate(path) {
-        Ok(_) => {
-            println!("{}: ok", path.display());
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
-            eprintln!("{errors}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn run(path: &Path) -> ExitCode {
-    let loaded =
-        config::read(path).and_then(|text| Ok((config::load_and_validate_text(&text)?, text)));
-    let (cfg, text) = match loaded {
+fn routes(path: &Path, json: bool) -> ExitCode {
+    let cfg = match config::load_and_validate(path) {
         Ok(cfg) => cfg,
         Err(errors) => {
-            eprintln!(
-                "{}: {} error(s); not starting",
-                path.display(),
-                errors.0.len()
-            );
+            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
             eprintln!("{errors}");
             return ExitCode::from(1);
         }
     };
-    config::warn_risky(&cfg);
+    let stages = config::served::stages(&cfg);
+    if json {
+        println!("{:#}", config::served::to_json(&stages));
+    } else {
+        print!("{}", config::served::to_text(&stages));
+    }
+    ExitCode::SUCCESS
+}
+
+/// Reads and checks the file: the report and the text.
+fn report(path: &Path) -> (config::Report, String) {
+    match config::read(path) {
+        Ok(text) => (config::check_file_text(&text, path), text),
+        Err(errors) => {
+            let report = config::Report {
+                config: None,
+                errors: errors.0,
+                warnings: Vec::new(),
+            };
+            (report, String::new())
+        }
+    }
+}
+
+/// ", N warning(s)" when there are any.
+fn warning_count(report: &config::Report) -> String {
+    match report.warnings.len() {
+        0 => String::new(),
+        n => format!(", {n} warning(s)"),
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    let (mut report, _) = report(path);
+    // Upstream names that don't resolve now: valid, but worth saying (`run`'s resolver
+    // logs the same when it looks them up).
+    if let Some(cfg) = &report.config {
+        let names = portico::upstream::resolve::check_names(&cfg.upstreams);
+        report.warnings.extend(names);
+    }
+    let code = if report.errors.is_empty() {
+        println!("{}: ok{}", path.display(), warning_count(&report));
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{}: {} error(s){}",
+            path.display(),
+            report.errors.len(),
+            warning_count(&report)
+        );
+        eprintln!("{}", config::ConfigErrors(report.errors.clone()));
+        ExitCode::from(1)
+    };
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    code
+}
+
+fn run(path: &Path) -> ExitCode {
+    let (report, text) = report(path);
+    let Some(cfg) = report.config else {
+        eprintln!(
+            "{}: {} error(s); not starting",
+            path.display(),
+            report.errors.len()
+        );
+        eprintln!("{}", config::ConfigErrors(report.errors));
+        return ExitCode::from(1);
+    };
+    config::warnings::log(&report.warnings);
     let mut snapshot = config::compile::compile(&cfg);
     snapshot.view = config::view::redacted_view(&text);
     portico::metrics::access_log::configure(&snapshot.server.access_log.path);

@@ -1,6 +1,7 @@
-//! The command line (DESIGN §3): `portico check` on the shipped configs and on files with
-//! several mistakes, `portico run` refusing a bad file or a taken port, the default config
-//! with no `-c`, signals, and the driver choice (PORTICO_DRIVER, server.driver) in the log.
+//! The command line (docs/ARCHITECTURE.md, Command line): `portico check` on the shipped
+//! configs and on files with several mistakes, `portico run` refusing a bad file or a taken
+//! port, the default config with no `-c`, signals, and the driver choice (PORTICO_DRIVER,
+//! server.driver) in the log.
 
 mod common;
 
@@ -261,7 +262,7 @@ apis:
 "#;
 
 const FOUR_ERRORS: [&str; 4] = [
-    r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle)"#,
+    r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle, compression)"#,
     r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "tenseconds""#,
     r#"apis.shop.routes."GET /x".integration.upstream: no upstream named "nope""#,
     r#"apis.other.stages.$default: the root of the default endpoint ($default stage) already belongs to API "shop""#,

@@ -97,7 +97,7 @@ fn serve(s: TcpStream, log: &Mutex<Vec<String>>) {
             continue;
         }
         let (method, path) = (parts[0].to_string(), parts[1].to_string());
-        let (mut length, mut chunked) = (0usize, false);
+        let (mut length, mut chunked, mut te) = (0usize, false, "none".to_string());
         loop {
             let mut h = String::new();
             if r.read_line(&mut h).unwrap_or(0) == 0 {
@@ -113,6 +113,7 @@ fn serve(s: TcpStream, log: &Mutex<Vec<String>>) {
             }
             if n.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = v.to_ascii_lowercase().contains("chunked");
+                te = v.trim().to_string();
             }
         }
         let mut body = Vec::new();
@@ -133,8 +134,7 @@ fn serve(s: TcpStream, log: &Mutex<Vec<String>>) {
             r.read_exact(&mut body).unwrap();
         }
         let described = format!(
-            "{method} {path} te={} body={}",
-            if chunked { "chunked" } else { "none" },
+            "{method} {path} te={te} body={}",
             String::from_utf8_lossy(&body)
         );
         log.lock().unwrap().push(described.clone());
@@ -168,10 +168,12 @@ apis:
 /// or not at all; either way the next client gets its own answer.
 #[test]
 fn connection_naming_transfer_encoding_does_not_desync_the_backend() {
-    let cases: [&[u8]; 3] = [
+    let cases: [&[u8]; 4] = [
         b"POST /x HTTP/1.1\r\nHost: t\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         b"POST /x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\nConnection: TRANSFER-ENCODING\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        // Any spelling the parser accepts reaches the backend as the one every server reads.
+        b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ChUnKeD\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     ];
     for driver in DRIVERS {
         for (i, smuggle) in cases.iter().enumerate() {

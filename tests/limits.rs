@@ -1,7 +1,7 @@
-//! Server limits end to end (DESIGN §4 `server.limits`, §5 statuses): header size → 431,
-//! request line → 414, body size → 413 (content-length before the body, chunked as it
-//! streams), header_timeout → 408 and close, idle_timeout closes keep-alive connections.
-//! After every refusal the worker keeps serving.
+//! Server limits end to end (`server.limits`; docs/ARCHITECTURE.md, Gateway answers):
+//! header size → 431, request line → 414, body size → 413 (content-length before the body,
+//! chunked as it streams), header_timeout → 408 and close, idle_timeout closes keep-alive
+//! connections. After every refusal the worker keeps serving.
 
 // Test-side recording backends share state across threads; no request path here.
 #![allow(clippy::disallowed_types)]
@@ -114,7 +114,8 @@ fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Vec<u8> {
     }
 }
 
-/// `got` is exactly one gateway answer (DESIGN §5) that closes the connection.
+/// `got` is exactly one gateway answer (docs/ARCHITECTURE.md, Gateway answers) that closes
+/// the connection.
 fn assert_refusal(got: &[u8], status: u16, message: &str, what: &str) {
     let text = String::from_utf8_lossy(got).to_string();
     let mut cur = Cursor::new(got);
@@ -295,7 +296,7 @@ fn request_line_too_long_is_414() {
             &p,
             format!("GET /up?x={long} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
         );
-        // DESIGN §5 does not fix the wording; RFC 9110 calls it "URI Too Long".
+        // Our answers table does not fix the wording; RFC 9110 calls it "URI Too Long".
         let message = json_message_of(&got);
         assert!(
             message.contains("URI Too Long"),

@@ -1,7 +1,8 @@
-//! Malformed input and request smuggling (issue 2, DESIGN §5): every case gets
-//! `400 {"message":"Bad Request"}` and a close, the origin never sees it, and the worker
-//! keeps serving a well-behaved client on another connection all along. Also the request
-//! targets the parser accepts: origin-form, absolute-form, and `*` for OPTIONS only.
+//! Malformed input and request smuggling (issue 2; docs/ARCHITECTURE.md, Gateway answers):
+//! every case gets `400 {"message":"Bad Request"}` and a close, the origin never sees it,
+//! and the worker keeps serving a well-behaved client on another connection all along. Also
+//! the request targets the parser accepts: origin-form, absolute-form, and `*` for OPTIONS
+//! only.
 
 mod common;
 

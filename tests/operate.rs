@@ -476,3 +476,25 @@ fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
             .any(|(n, l, _)| n == "portico_connections_active" && l[0].0 == "worker"));
     }
 }
+
+/// A clean stop writes every access-log line: the lines of the last requests are still
+/// in the workers' buffers and the writer's queue when SIGTERM arrives.
+#[test]
+fn sigterm_right_after_requests_loses_no_access_log_line() {
+    let origin = Origin::fixed(b"hello");
+    for driver in DRIVERS {
+        let dir = temp_dir(&format!("stoplog-{driver}"));
+        let log = dir.join("access.log");
+        let yaml = proxy_config(origin.addr, 2).replace(
+            "  limits:",
+            &format!("  access_log: {{ path: \"{}\" }}\n  limits:", log.display()),
+        );
+        let p = Portico::start(&yaml, driver);
+        for i in 0..3 {
+            assert_eq!(p.get(&format!("/last/{i}")).status, 200, "{driver}");
+        }
+        assert!(p.stop().success(), "{driver}");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(text.lines().count(), 3, "{driver}: {text:?}");
+    }
+}

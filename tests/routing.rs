@@ -1,8 +1,8 @@
-//! Routing end to end (DESIGN §4): the most specific route wins whatever the file order,
-//! stages at `/{stage}/…` and `$default` at the root, several APIs on the default endpoint,
-//! 404 when nothing matches, request ids on every response, mock integrations exactly as
-//! configured, and the http integration's path template with `{param}`, `{proxy}` and
-//! `${stageVariables.x}`.
+//! Routing end to end (README, `apis`; docs/ARCHITECTURE.md, Request lifecycle): the most
+//! specific route wins whatever the file order, stages at `/{stage}/…` and `$default` at
+//! the root, several APIs on the default endpoint, 404 when nothing matches, request ids on
+//! every response, mock integrations exactly as configured, and the http integration's path
+//! template with `{param}`, `{proxy}` and `${stageVariables.x}`.
 
 mod common;
 

@@ -259,3 +259,72 @@ api_keys:
     }
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// `conns` connections each send `per_conn` pipelined requests (500 in flight at a time);
+/// returns (answered 200, answered 429, seconds taken).
+fn pipelined_burst(addr: SocketAddr, conns: usize, per_conn: usize) -> (u64, u64, f64) {
+    const DEPTH: usize = 500;
+    let t0 = Instant::now();
+    let threads: Vec<_> = (0..conns)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut writer = std::net::TcpStream::connect(addr).unwrap();
+                let mut reader = std::io::BufReader::new(writer.try_clone().unwrap());
+                let (mut ok, mut throttled) = (0u64, 0u64);
+                let mut left = per_conn;
+                while left > 0 {
+                    let n = left.min(DEPTH);
+                    let batch = b"GET /open HTTP/1.1\r\nHost: t\r\n\r\n".repeat(n);
+                    std::io::Write::write_all(&mut writer, &batch).unwrap();
+                    for _ in 0..n {
+                        match read_response(&mut reader, false).unwrap().status {
+                            200 => ok += 1,
+                            429 => throttled += 1,
+                            s => panic!("unexpected status {s}"),
+                        }
+                    }
+                    left -= n;
+                }
+                (ok, throttled)
+            })
+        })
+        .collect();
+    let (mut ok, mut throttled) = (0, 0);
+    for t in threads {
+        let (o, r) = t.join().unwrap();
+        ok += o;
+        throttled += r;
+    }
+    (ok, throttled, t0.elapsed().as_secs_f64())
+}
+
+/// No account-wide limit unless asked for: 40,000 requests sent faster than API Gateway's
+/// account default (10,000 r/s, burst 5,000) admits are all answered 200 with no
+/// `server.throttle` and with `throttle: off`; the same load with that default written out
+/// gets 429s, which shows the load is heavy enough to tell.
+#[test]
+fn no_account_wide_limit_by_default_and_throttle_off() {
+    for driver in DRIVERS {
+        for (server_throttle, limited) in [
+            ("", false),
+            ("  throttle: off\n", false),
+            ("  throttle: { rate: 10000, burst: 5000 }\n", true),
+        ] {
+            let yaml = format!(
+                "server:\n  listen: [\"127.0.0.1:{{PORT}}\"]\n  workers: 2\n{server_throttle}apis:\n  app:\n    stages: {{ $default: {{ throttle: off }} }}\n    routes:\n      \"GET /open\": {{ integration: {{ type: mock, status: 200, body: ok }}, throttle: off }}\n"
+            );
+            let p = Portico::start(&yaml, driver);
+            let (ok, throttled, secs) = pipelined_burst(p.addr, 4, 10_000);
+            eprintln!("{driver} {server_throttle:?}: {ok} ok, {throttled} throttled in {secs:.2}s");
+            if limited {
+                assert!(
+                    throttled > 0,
+                    "{driver}: 40,000 requests in {secs:.2}s should exceed 10,000/s + 5,000"
+                );
+            } else {
+                assert_eq!((ok, throttled), (40_000, 0), "{driver} {server_throttle:?}");
+            }
+            assert!(p.stop().success());
+        }
+    }
+}

@@ -30,6 +30,8 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// TLS to the target; `None` for plain HTTP.
     pub tls: Option<TlsClient>,
+    /// A new connection (and TLS handshake) for every request, none opened up front.
+    pub new_connection: bool,
 }
 
 /// Builds the request bytes once; they are reused for every request.
@@ -39,6 +41,7 @@ pub fn build_request(
     path: &str,
     headers: &[(String, String)],
     body_size: usize,
+    close: bool,
 ) -> Vec<u8> {
     let has = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
     let mut req = format!("{method} {path} HTTP/1.1\r\n");
@@ -51,6 +54,9 @@ pub fn build_request(
     let wants_length = body_size > 0 || matches!(method, "POST" | "PUT" | "PATCH");
     if wants_length && !has("content-length") && !has("transfer-encoding") {
         req.push_str(&format!("Content-Length: {body_size}\r\n"));
+    }
+    if close {
+        req.push_str("Connection: close\r\n");
     }
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
@@ -112,9 +118,13 @@ async fn thread_main<C: Connector>(
     let stats = Rc::new(ThreadStats::new());
     // Connect (and run TLS handshakes) before the clock starts so that they do not count
     // as load; a connection that fails here is retried (and counted) inside the run.
+    // With a new connection per request nothing is opened up front: each turn connects.
     let mut streams = Vec::with_capacity(n);
     let mut warned = false;
-    for _ in 0..n {
+    if cfg.new_connection {
+        streams.resize_with(n, || None);
+    }
+    for _ in streams.len()..n {
         match connector.connect(cfg.addr, &stats).await {
             Ok(s) => streams.push(Some(s)),
             Err(e) => {
@@ -228,7 +238,10 @@ impl<C: Connector> Conn<C> {
                                 500..=599 => self.stats.error(ErrorKind::Status5xx),
                                 _ => {}
                             }
-                            if r.close {
+                            if cfg.new_connection {
+                                buf = self.await_close(buf).await;
+                                self.disconnect();
+                            } else if r.close {
                                 self.disconnect();
                             }
                         }
@@ -287,6 +300,33 @@ impl<C: Connector> Conn<C> {
         }
     }
 
+    /// `--new-connection-per-request`: after the response, waits for the server's close,
+    /// so that the server holds the TIME_WAIT (as after any `Connection: close`), not the
+    /// load generator's ports. Bytes instead of the end count as a read error.
+    async fn await_close(&mut self, buf: Vec<u8>) -> Vec<u8> {
+        let deadline = (Instant::now() + self.cfg.timeout).min(self.end);
+        let stream = self.stream.as_mut().expect("connected");
+        match monoio::time::timeout_at(
+            monoio::time::Instant::from_std(deadline),
+            read_end(stream, buf),
+        )
+        .await
+        {
+            Ok((res, buf)) => {
+                if res.is_err() {
+                    self.stats.error(ErrorKind::Read);
+                }
+                buf
+            }
+            Err(_) => {
+                if Instant::now() < self.end {
+                    self.stats.error(ErrorKind::Timeout);
+                }
+                Vec::with_capacity(BUF_CAP)
+            }
+        }
+    }
+
     fn disconnect(&mut self) {
         if let Some(s) = self.stream.take() {
             // A read may still be in flight in io_uring, keeping the socket open until it
@@ -310,6 +350,21 @@ async fn exchange<S: Stream>(
         return (Err(e), buf);
     }
     read_response(s, buf, head_method).await
+}
+
+/// Reads once more, expecting the end of the stream (TCP FIN, TLS close_notify; a reset
+/// or a TLS end without close_notify is taken as an end too).
+async fn read_end<S: Stream>(s: &mut S, mut buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
+    use std::io::ErrorKind::{ConnectionReset, UnexpectedEof};
+    buf.clear();
+    let (res, buf) = s.read_append(buf).await;
+    let res = match res {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(http::invalid("data after a Connection: close response")),
+        Err(e) if matches!(e.kind(), ConnectionReset | UnexpectedEof) => Ok(()),
+        Err(e) => Err(e),
+    };
+    (res, buf)
 }
 
 async fn read_response<S: Stream>(
@@ -376,13 +431,19 @@ mod tests {
     #[test]
     fn request_bytes() {
         let headers = vec![("X-Api-Key".to_string(), "k".to_string())];
-        let r = build_request("POST", "127.0.0.1:8080", "/p?q", &headers, 3);
+        let r = build_request("POST", "127.0.0.1:8080", "/p?q", &headers, 3, false);
         assert_eq!(
             r,
             b"POST /p?q HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX-Api-Key: k\r\nContent-Length: 3\r\n\r\nxxx"
         );
         let headers = vec![("host".to_string(), "example.com".to_string())];
-        let r = build_request("GET", "127.0.0.1", "/", &headers, 0);
+        let r = build_request("GET", "127.0.0.1", "/", &headers, 0, false);
         assert_eq!(r, b"GET / HTTP/1.1\r\nhost: example.com\r\n\r\n");
+        // A new connection per request asks the server to close after its response.
+        let r = build_request("GET", "127.0.0.1", "/", &[], 0, true);
+        assert_eq!(
+            r,
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        );
     }
 }

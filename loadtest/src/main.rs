@@ -88,6 +88,11 @@ struct LoadArgs {
     /// Do not verify the server's certificate (the handshake signature still is).
     #[arg(long)]
     insecure: bool,
+    /// Every request on a new connection (sent with `Connection: close`, the server's
+    /// close awaited); connect and TLS handshake count in its latency. --connections
+    /// is then how many are open at once.
+    #[arg(long)]
+    new_connection_per_request: bool,
 }
 
 #[derive(Args)]
@@ -98,6 +103,9 @@ struct OriginArgs {
     /// Response body size in bytes.
     #[arg(short, long, default_value_t = 128)]
     body_size: usize,
+    /// Serve a compressible JSON body (application/json) of that size.
+    #[arg(long)]
+    json: bool,
     /// Cpus to pin the threads to; default: all.
     #[arg(long, value_parser = parse::cpu_list)]
     cpus: Option<parse::CpuList>,
@@ -114,6 +122,7 @@ fn main() -> ExitCode {
             origin::serve(origin::OriginConfig {
                 port: o.port,
                 body_size: o.body_size,
+                json: o.json,
                 threads: o.threads.unwrap_or(cpus.len()),
                 cpus,
             })
@@ -145,6 +154,16 @@ fn load(a: LoadArgs) -> Result<(), String> {
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(format!("invalid method `{}`", a.method));
     }
+    if a.new_connection_per_request
+        && a.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
+        return Err(
+            "--new-connection-per-request sends `Connection: close` itself; drop the -H Connection"
+                .into(),
+        );
+    }
     let use_tls = a.tls || target.tls;
     let tls = if use_tls {
         let verify = match (&a.ca, a.insecure) {
@@ -175,6 +194,7 @@ fn load(a: LoadArgs) -> Result<(), String> {
         &target.path,
         &a.headers,
         a.body_size,
+        a.new_connection_per_request,
     );
     let cfg: &'static client::LoadConfig = Box::leak(Box::new(client::LoadConfig {
         addr,
@@ -187,6 +207,7 @@ fn load(a: LoadArgs) -> Result<(), String> {
         cpus,
         timeout: a.timeout,
         tls,
+        new_connection: a.new_connection_per_request,
     }));
     let mode = match cfg.rate {
         Some(r) => format!("open loop at {r} req/s"),
@@ -194,9 +215,14 @@ fn load(a: LoadArgs) -> Result<(), String> {
     };
     if !a.json {
         println!(
-            "portico-load {method} {url}{}: {} connections, {threads} thread(s) on cpus {:?}, {mode}, {:?}",
+            "portico-load {method} {url}{}: {} connections{}, {threads} thread(s) on cpus {:?}, {mode}, {:?}",
             if use_tls && !target.tls { " over TLS" } else { "" },
             cfg.connections,
+            if cfg.new_connection {
+                " (a new one per request)"
+            } else {
+                ""
+            },
             cfg.cpus,
             cfg.duration
         );

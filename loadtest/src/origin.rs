@@ -14,6 +14,8 @@ use crate::rt;
 pub struct OriginConfig {
     pub port: u16,
     pub body_size: usize,
+    /// Serve a compressible JSON body (`application/json`) instead of filler bytes.
+    pub json: bool,
     pub cpus: Vec<usize>,
     pub threads: usize,
 }
@@ -24,13 +26,43 @@ const TOO_LARGE: &[u8] =
 const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
-fn response(body_size: usize) -> Vec<u8> {
+fn response(body_size: usize, json: bool) -> Vec<u8> {
+    let content_type = if json {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
     let mut r = format!(
-        "HTTP/1.1 200 OK\r\nServer: portico-load\r\nContent-Type: application/octet-stream\r\nContent-Length: {body_size}\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nServer: portico-load\r\nContent-Type: {content_type}\r\nContent-Length: {body_size}\r\n\r\n"
     )
     .into_bytes();
-    r.resize(r.len() + body_size, b'o');
+    if json {
+        r.extend_from_slice(&json_body(body_size));
+    } else {
+        r.resize(r.len() + body_size, b'o');
+    }
     r
+}
+
+/// Exactly `n` bytes of a JSON list of user records, as an API's list answer compresses
+/// (about 5x with gzip -1); padded with spaces to the size.
+fn json_body(n: usize) -> Vec<u8> {
+    let mut s = String::from("[");
+    let mut i = 0u64;
+    while s.len() + 90 < n {
+        s.push_str(&format!(
+            "{{\"id\":{i},\"name\":\"user {}\",\"email\":\"u{}@example.com\",\"active\":{}}},",
+            i * 7919 % 1000,
+            i * 31 % 977,
+            i.is_multiple_of(3)
+        ));
+        i += 1;
+    }
+    s.push_str("{}]");
+    let mut b = s.into_bytes();
+    b.resize(n.max(b.len()), b' ');
+    b.truncate(n);
+    b
 }
 
 /// Serves until the process is killed. Returns only on a startup error.
@@ -39,7 +71,7 @@ pub fn serve(cfg: OriginConfig) -> Result<(), String> {
     // SO_REUSEPORT would let us silently share the port with a stale origin: a plain bind
     // first fails if anyone listens there.
     std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let resp: &'static [u8] = response(cfg.body_size).leak();
+    let resp: &'static [u8] = response(cfg.body_size, cfg.json).leak();
     let (tx, rx) = mpsc::channel::<Result<&'static str, String>>();
     let mut handles = Vec::new();
     for t in 0..cfg.threads.max(1) {

@@ -1,4 +1,4 @@
-//! `GET /metrics`, `POST /reload`, `GET /config`: thin routes over what the metrics
+//! `GET /metrics`, `POST /reload`, `GET /config`, `GET /routes`: thin routes over what the metrics
 //! registry and the reload module already do.
 
 use serde_json::json;
@@ -37,6 +37,14 @@ pub fn reload(_: &AdminCtx, _: &Request, _: &Params) -> Response {
                 &json!({ "message": "Config not reloaded", "errors": list }),
             )
         }
+    }
+}
+
+/// What the running config serves, as `portico routes --json` prints it.
+pub fn routes(_: &AdminCtx, _: &Request, _: &Params) -> Response {
+    match reload::current() {
+        Some((_, snap)) => Response::json(200, &crate::config::served::to_json(&snap.served)),
+        None => Response::message(503, "no config installed"),
     }
 }
 

@@ -1,10 +1,9 @@
-//! The admin listener's HTTP/1.1: one request per connection, read with the gateway's
-//! own head parser, a Content-Length body, an answer, close. Admin traffic is a handful
+//! The admin listener's HTTP/1.1: one request per connection, parsed from what the
+//! connection has sent with the gateway's own head parser, a Content-Length body, an
+//! answer, close. Admin traffic is a handful
 //! of requests, so this trades the hot path's zero-copy care for owned, simple values.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::io::Write;
 
 use serde_json::Value;
 
@@ -12,7 +11,6 @@ use crate::http1::{parse_request, BodyKind, Method, ParseLimits, RequestHead};
 
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: u64 = 1024 * 1024;
-pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -79,91 +77,82 @@ impl Response {
         self
     }
 
-    pub fn write_to(&self, w: &mut impl Write, head_only: bool) -> std::io::Result<()> {
+    /// The response as bytes on the wire (`connection: close`: one request per connection).
+    pub fn encode(&self, head_only: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
         crate::http1::encode::status_line(&mut out, self.status);
         let no_body = self.status == 204 || self.status == 304;
         if !no_body {
-            write!(
+            // Writing to a Vec cannot fail.
+            let _ = write!(
                 out,
                 "content-type: {}\r\ncontent-length: {}\r\n",
                 self.content_type,
                 self.body.len()
-            )?;
+            );
         }
         for (n, v) in &self.headers {
-            write!(out, "{n}: {v}\r\n")?;
+            let _ = write!(out, "{n}: {v}\r\n");
         }
         out.extend_from_slice(b"connection: close\r\n\r\n");
         if !head_only && !no_body {
             out.extend_from_slice(&self.body);
         }
-        w.write_all(&out)
+        out
     }
 }
 
-/// Why a request could not be read; the status to answer with, if any.
-#[derive(Debug)]
-pub enum ReadError {
-    Closed,
-    Status(u16, &'static str),
-}
+/// A request that cannot be served: the status and message to answer with.
+pub type Refused = (u16, &'static str);
 
-pub fn read_request(s: &mut TcpStream) -> Result<Request, ReadError> {
+/// Most a connection may send for one request (head and body), so the reader never
+/// buffers more than the parser would accept.
+pub const MAX_REQUEST_BYTES: usize = MAX_HEAD + MAX_BODY as usize;
+
+/// The request in what a connection has sent so far: `Ok(None)` until all of it (head
+/// and Content-Length body) is there.
+pub fn parse(buf: &[u8]) -> Result<Option<Request>, Refused> {
     let limits = ParseLimits {
         max_header_bytes: MAX_HEAD,
         max_request_line: 8192,
         max_body_bytes: MAX_BODY,
         max_headers: 64,
     };
-    let mut buf = Vec::with_capacity(4096);
     let mut head = RequestHead::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match parse_request(&buf, &limits, &mut head) {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => return Err(ReadError::Status(e.status(), e.message())),
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return Err(ReadError::Closed),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    match parse_request(buf, &limits, &mut head) {
+        Ok(true) => {}
+        Ok(false) => return Ok(None),
+        Err(e) => return Err((e.status(), e.message())),
     }
     let len = match head.body {
         BodyKind::Empty => 0,
         BodyKind::Length(n) => n as usize,
-        BodyKind::Chunked => return Err(ReadError::Status(411, "Length Required")),
+        BodyKind::Chunked => return Err((411, "Length Required")),
     };
-    let mut body = buf.split_off(head.head_len);
-    while body.len() < len {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return Err(ReadError::Closed),
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
-        }
-    }
-    body.truncate(len);
+    let Some(body) = buf.get(head.head_len..head.head_len + len) else {
+        return Ok(None);
+    };
     let headers = head
         .headers
         .iter()
         .map(|h| {
             (
-                String::from_utf8_lossy(h.name.get(&buf)).to_ascii_lowercase(),
-                h.value.get(&buf).to_vec(),
+                String::from_utf8_lossy(h.name.get(buf)).to_ascii_lowercase(),
+                h.value.get(buf).to_vec(),
             )
         })
         .collect();
     let query = head
         .query
-        .map(|q| parse_query(q.get(&buf)))
+        .map(|q| parse_query(q.get(buf)))
         .unwrap_or_default();
-    Ok(Request {
+    Ok(Some(Request {
         method: head.method,
-        path: String::from_utf8_lossy(head.path.get(&buf)).into_owned(),
+        path: String::from_utf8_lossy(head.path.get(buf)).into_owned(),
         query,
         headers,
-        body,
-    })
+        body: body.to_vec(),
+    }))
 }
 
 pub fn parse_query(q: &[u8]) -> Vec<(String, String)> {
@@ -221,5 +210,20 @@ mod tests {
         assert_eq!(percent_decode(b"a%2Fb%", false), "a/b%");
         assert_eq!(percent_decode(b"%zz%4", false), "%zz%4");
         assert_eq!(percent_decode(b"a+b", false), "a+b");
+    }
+
+    #[test]
+    fn a_request_is_whole_only_with_its_last_byte() {
+        let wire = b"POST /api-keys?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody";
+        for cut in 0..wire.len() {
+            assert!(parse(&wire[..cut]).unwrap().is_none(), "complete at {cut}");
+        }
+        let req = parse(wire).unwrap().unwrap();
+        assert_eq!((req.method, req.path.as_str()), (Method::Post, "/api-keys"));
+        assert_eq!(req.query("x"), Some("1"));
+        assert_eq!(req.header("host"), Some(&b"a"[..]));
+        assert_eq!(req.body, b"body");
+        let chunked = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse(chunked).unwrap_err().0, 411);
     }
 }

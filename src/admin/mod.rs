@@ -1,12 +1,13 @@
-//! The admin API on its own listener (DESIGN.md §6): health, metrics, reload, config,
-//! API keys, usage, cache flush. It runs on
-//! its own thread, never on a worker, and reaches the workers only through the shared
-//! state they read (the key table, usage counters, metric cells).
+//! The admin API on its own listener (docs/ARCHITECTURE.md, Admin API): health, metrics,
+//! reload, config, API keys, usage, cache flush. It runs on its own thread, never on a
+//! worker, and reaches the workers only through the shared state they read (the key table,
+//! usage counters, metric cells).
 
 pub mod cache;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod usage;

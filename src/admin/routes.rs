@@ -53,18 +53,20 @@ const fn public(method: Method, pattern: &'static str, handler: Handler) -> Rout
     }
 }
 
-/// Every admin route (DESIGN.md §6).
+/// Every admin route (docs/ARCHITECTURE.md, Admin API).
 pub fn table() -> Vec<Route> {
     vec![
         public(Method::Get, "/health", health),
         public(Method::Get, "/metrics", config::metrics),
         route(Method::Post, "/reload", config::reload),
         route(Method::Get, "/config", config::config),
+        route(Method::Get, "/routes", config::routes),
         route(Method::Get, "/api-keys", keys::list),
         route(Method::Post, "/api-keys", keys::create),
         route(Method::Delete, "/api-keys/{name}", keys::revoke),
         route(Method::Get, "/usage", usage::get),
         route(Method::Post, "/cache/flush", cache::flush),
+        route(Method::Get, "/apis/{api}/openapi", super::openapi::export),
     ]
 }
 

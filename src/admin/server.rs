@@ -1,20 +1,41 @@
-//! The admin listener: its own thread, plain blocking sockets, off the workers' cores'
-//! hot path. Each connection gets a short-lived thread (a few at most: admin traffic is
-//! an operator or a scraper), bounded so a flood cannot spawn without end.
+//! The admin listener: plain std sockets and threads, off the workers' cores and
+//! independent of their monoio driver.
+//!
+//! Lifecycle of a connection: accepted by the listener thread, it is *reading* —
+//! non-blocking, watched with every other reading connection by one poll(2) — until its
+//! whole request (head and body) is there; then it is *answered* on a short-lived thread
+//! of its own, and closed. A reading connection costs a socket and the bytes it sent,
+//! never a thread, and it has one deadline for the whole request (408 when it passes,
+//! however steadily it trickles bytes). When [`MAX_READING`] connections are reading, a
+//! new one takes the place of the oldest. So slow or idle clients cannot hold what
+//! `/health` and `/metrics` need: their requests arrive whole in one packet and are
+//! answered at once.
 
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::http::{read_request, ReadError, Response, IO_TIMEOUT};
+use super::http::{parse, Refused, Request, Response, MAX_REQUEST_BYTES};
 use super::routes::Router;
 use super::AdminCtx;
 use crate::http1::Method;
 
-const MAX_CONNECTIONS: usize = 32;
+/// Connections still sending their request.
+const MAX_READING: usize = 256;
+/// Requests being answered at once (handlers are quick: this bounds threads, not work).
+const MAX_ANSWERING: usize = 32;
+/// From accept to the last byte of the request.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// For writing the whole answer to a client that does not read it.
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// The longest poll(2) wait, so a stop is noticed even if the wake-up connect fails.
+const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// A running admin listener; [`AdminHandle::stop`] closes it.
 pub struct AdminHandle {
@@ -26,17 +47,16 @@ pub struct AdminHandle {
 /// Binds the admin address (failing startup if it is taken) and serves on a thread.
 pub fn start(ctx: AdminCtx, addr: SocketAddr) -> std::io::Result<AdminHandle> {
     let listener = TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
+    // A missing admin.token is among the config's warnings (config::warnings).
     let router = Router::new(ctx.token.as_deref());
-    if ctx.token.is_none() {
-        warn!("admin.token is not set: only /health (and /metrics) answer on the admin listener");
-    }
     let state = Arc::new((ctx, router, AtomicUsize::new(0)));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("portico-admin".into())
-        .spawn(move || accept_loop(listener, state, flag))?;
+        .spawn(move || listen(listener, state, flag))?;
     info!(%addr, "admin API listening");
     Ok(AdminHandle {
         addr,
@@ -48,60 +68,204 @@ pub fn start(ctx: AdminCtx, addr: SocketAddr) -> std::io::Result<AdminHandle> {
 impl AdminHandle {
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
-        // Wakes the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT);
+        // Wakes the poll.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
+/// The context, the router, and how many requests are being answered.
 type State = Arc<(AdminCtx, Router, AtomicUsize)>;
 
-fn accept_loop(listener: TcpListener, state: State, stop: Arc<AtomicBool>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::Acquire) {
-            return;
-        }
-        let mut stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, "admin accept failed");
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                continue;
+/// A connection whose request is not complete yet.
+struct Reading {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    deadline: Instant,
+}
+
+enum Step {
+    More,
+    Closed,
+    Done(Result<Request, Refused>),
+}
+
+impl Reading {
+    /// Reads what has arrived, without blocking.
+    fn read_available(&mut self) -> Step {
+        let mut chunk = [0u8; 4096];
+        let mut eof = false;
+        while self.buf.len() < MAX_REQUEST_BYTES + chunk.len() {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Step::Closed,
             }
-        };
-        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        let active = &state.2;
-        if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::AcqRel);
-            let _ = Response::message(503, "Service Unavailable").write_to(&mut stream, false);
-            continue;
         }
-        let state2 = state.clone();
-        let spawned = std::thread::Builder::new()
-            .name("portico-admin-conn".into())
-            .spawn(move || {
-                serve(&state2, stream);
-                state2.2.fetch_sub(1, Ordering::AcqRel);
-            });
-        if spawned.is_err() {
-            active.fetch_sub(1, Ordering::AcqRel);
+        match parse(&self.buf) {
+            Ok(Some(req)) => Step::Done(Ok(req)),
+            Err(refused) => Step::Done(Err(refused)),
+            Ok(None) if eof => Step::Closed,
+            Ok(None) => Step::More,
         }
     }
 }
 
-fn serve(state: &State, mut stream: TcpStream) {
+/// The listener thread: accepts, reads every unfinished request, hands whole ones on.
+fn listen(listener: TcpListener, state: State, stop: Arc<AtomicBool>) {
+    let mut reading: Vec<Reading> = Vec::new();
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let pollfd = |fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    while !stop.load(Ordering::Acquire) {
+        fds.clear();
+        fds.push(pollfd(listener.as_raw_fd()));
+        fds.extend(reading.iter().map(|r| pollfd(r.stream.as_raw_fd())));
+        let now = Instant::now();
+        let wait = reading
+            .iter()
+            .map(|r| r.deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(MAX_WAIT)
+            .min(MAX_WAIT);
+        // Rounded up, so a deadline is not polled for again just before it passes.
+        let timeout = wait.as_millis() as libc::c_int + 1;
+        // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structs that
+        // poll(2) only reads and writes within; nothing else touches it meanwhile.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != ErrorKind::Interrupted {
+                warn!(error = %e, "admin listener: poll failed");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            continue;
+        }
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let mut still = Vec::with_capacity(reading.len());
+        for (mut r, fd) in reading.drain(..).zip(&fds[1..]) {
+            let step = if fd.revents != 0 {
+                r.read_available()
+            } else {
+                Step::More
+            };
+            match step {
+                Step::Done(req) => answer(&state, r.stream, req),
+                Step::Closed => {}
+                Step::More if now >= r.deadline => {
+                    debug!("admin request not received within the deadline");
+                    let timeout = Response::message(408, "Request Timeout");
+                    // Best effort on a non-blocking socket: a small answer fits.
+                    let _ = r.stream.write(&timeout.encode(false));
+                }
+                Step::More => still.push(r),
+            }
+        }
+        reading = still;
+        if fds[0].revents != 0 {
+            accept_all(&listener, &mut reading);
+        }
+    }
+}
+
+fn accept_all(listener: &TcpListener, reading: &mut Vec<Reading>) {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                if reading.len() >= MAX_READING {
+                    let oldest = (0..reading.len())
+                        .min_by_key(|&i| reading[i].deadline)
+                        .expect("the list is full");
+                    reading.swap_remove(oldest);
+                    debug!(%peer, "admin listener full: closed the oldest unfinished request");
+                }
+                reading.push(Reading {
+                    stream,
+                    buf: Vec::new(),
+                    deadline: Instant::now() + REQUEST_DEADLINE,
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning on the error.
+                warn!(error = %e, "admin accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+                return;
+            }
+        }
+    }
+}
+
+/// Answers a whole request on a thread of its own.
+fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Refused>) {
+    let active = &state.2;
+    if active.fetch_add(1, Ordering::AcqRel) >= MAX_ANSWERING {
+        active.fetch_sub(1, Ordering::AcqRel);
+        let _ = stream.write(&Response::message(503, "Service Unavailable").encode(false));
+        return;
+    }
+    let state2 = state.clone();
+    let spawned = std::thread::Builder::new()
+        .name("portico-admin-conn".into())
+        .spawn(move || {
+            serve(&state2, stream, req);
+            state2.2.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn serve(state: &State, stream: TcpStream, req: Result<Request, Refused>) {
     let (ctx, router, _) = &**state;
-    let (resp, head_only) = match read_request(&mut stream) {
+    let (resp, head_only) = match req {
         Ok(req) => {
             let resp = router.dispatch(ctx, &req);
             debug!(method = ?req.method, path = %req.path, status = resp.status, "admin request");
             (resp, req.method == Method::Head)
         }
-        Err(ReadError::Closed) => return,
-        Err(ReadError::Status(status, message)) => (Response::message(status, message), false),
+        Err((status, message)) => (Response::message(status, message), false),
     };
-    let _ = resp.write_to(&mut stream, head_only);
+    let _ = write_by(
+        stream,
+        &resp.encode(head_only),
+        Instant::now() + WRITE_DEADLINE,
+    );
+}
+
+/// Writes all of `bytes` before `deadline` (not per write: a client reading a byte at a
+/// time does not get to hold the thread).
+fn write_by(mut stream: TcpStream, mut bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::metrics::names;
+
 /// Slots per counter set; workers beyond this share slots (still exact: the adds are
 /// atomic read-modify-writes).
 const SLOTS: usize = 64;
@@ -105,7 +107,11 @@ fn esc(v: &str) -> String {
 pub fn render(out: &mut String) {
     let r = REGISTRY.lock().unwrap();
     if !r.is_empty() {
-        out.push_str("# HELP portico_authorizer_requests_total Requests decided by an authorizer, by result.\n# TYPE portico_authorizer_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "# HELP {n} Requests decided by an authorizer, by result.\n# TYPE {n} counter",
+            n = names::AUTHORIZER_REQUESTS_TOTAL
+        );
         for (api, name, c) in r.iter() {
             let fields: [(&str, Field); 4] = [
                 ("allow", |s| &s.allow),
@@ -116,18 +122,24 @@ pub fn render(out: &mut String) {
             for (result, field) in fields {
                 let _ = writeln!(
                     out,
-                    "portico_authorizer_requests_total{{api=\"{}\",authorizer=\"{}\",result=\"{result}\"}} {}",
+                    "{}{{api=\"{}\",authorizer=\"{}\",result=\"{result}\"}} {}",
+                    names::AUTHORIZER_REQUESTS_TOTAL,
                     esc(api),
                     esc(name),
                     c.total(field)
                 );
             }
         }
-        out.push_str("# HELP portico_authorizer_cache_hits_total Requests decided from a worker's verdict cache.\n# TYPE portico_authorizer_cache_hits_total counter\n");
+        let _ = writeln!(
+            out,
+            "# HELP {n} Requests decided from a worker's verdict cache.\n# TYPE {n} counter",
+            n = names::AUTHORIZER_CACHE_HITS_TOTAL
+        );
         for (api, name, c) in r.iter() {
             let _ = writeln!(
                 out,
-                "portico_authorizer_cache_hits_total{{api=\"{}\",authorizer=\"{}\"}} {}",
+                "{}{{api=\"{}\",authorizer=\"{}\"}} {}",
+                names::AUTHORIZER_CACHE_HITS_TOTAL,
                 esc(api),
                 esc(name),
                 c.total(|s| &s.cache_hits)
@@ -137,12 +149,17 @@ pub fn render(out: &mut String) {
     drop(r);
     let sources = super::jwks::sources();
     if !sources.is_empty() {
-        out.push_str("# HELP portico_jwks_fetches_total JWKS (and OIDC discovery) fetches, by outcome.\n# TYPE portico_jwks_fetches_total counter\n");
+        let _ = writeln!(
+            out,
+            "# HELP {n} JWKS (and OIDC discovery) fetches, by outcome.\n# TYPE {n} counter",
+            n = names::JWKS_FETCHES_TOTAL
+        );
         for s in sources {
             for (outcome, n) in [("ok", &s.fetch_ok), ("error", &s.fetch_failed)] {
                 let _ = writeln!(
                     out,
-                    "portico_jwks_fetches_total{{issuer=\"{}\",outcome=\"{outcome}\"}} {}",
+                    "{}{{issuer=\"{}\",outcome=\"{outcome}\"}} {}",
+                    names::JWKS_FETCHES_TOTAL,
                     esc(&s.issuer),
                     n.load(Ordering::Relaxed)
                 );

@@ -4,13 +4,13 @@
 //! literal and parameter parts, mock responses encoded to bytes, parameter mappings and
 //! CORS parsed into the pipeline's tables, Lambda function urls resolved to pool entries.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::model::{self, Config, Integration, PayloadFormat};
 use crate::http1::encode;
 use crate::metrics::log_format::LogFormat;
 use crate::metrics::RouteLabels;
+use crate::pipeline::compress::CompressRt;
 use crate::pipeline::cors::CorsRt;
 use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::ResponseMap;
@@ -34,6 +34,10 @@ pub struct Snapshot {
     pub metric_labels: Vec<RouteLabels>,
     /// TLS termination for `server.tls_listen`; None when no domain has a certificate.
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    /// What is served, for `GET /routes` and the startup log.
+    pub served: Vec<super::served::StageServed>,
+    /// The config this was compiled from (OpenAPI export of the served APIs).
+    pub source: std::sync::Arc<Config>,
     /// The region in execute-api ARNs (`iam.region`, default us-east-1).
     pub auth_region: String,
     /// SigV4 principals (`iam`), empty without.
@@ -46,6 +50,10 @@ pub struct ApiRt {
     pub routes: Vec<RouteRt>,
     pub stages: Vec<StageRt>,
     pub cors: Option<Box<CorsRt>>,
+    /// Response compression (the API's own setting, else the server's); None: off.
+    pub compression: Option<Box<CompressRt>>,
+    /// `gateway_responses`; None when the API customises none.
+    pub gateway_responses: Option<Box<crate::pipeline::gateway_responses::GatewayResponsesRt>>,
     /// Authorizers and what each route requires.
     pub auth: crate::auth::ApiAuth,
 }
@@ -58,6 +66,8 @@ pub struct RouteRt {
     pub path: String,
     /// Names of the captured parameters, in the order the router reports values.
     pub param_names: Vec<String>,
+    /// Request validation; None when the route validates nothing.
+    pub check: Option<Box<crate::pipeline::validate::RouteCheck>>,
 }
 
 #[derive(Debug)]
@@ -138,51 +148,69 @@ pub type MockHeader = (Box<[u8]>, Box<[u8]>);
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamRt {
     pub name: String,
-    pub targets: Vec<SocketAddr>,
+    /// As written; their addresses are in `addrs`.
+    pub targets: Vec<model::Target>,
+    /// Every address of every target, republished when a host name's answer changes
+    /// (the same handle across reloads while the targets stay).
+    pub addrs: std::sync::Arc<crate::upstream::resolve::Addresses>,
     pub balance: model::Balance,
     pub connect_timeout: Duration,
     pub pool: model::Pool,
     /// `https://` targets: how to reach them (compared by settings across reloads).
     pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
-    /// Active health checks, and each target's state under them (empty without).
+    /// Active health checks (each endpoint's state is in `addrs`).
     pub health_check: Option<model::Health>,
-    pub health: Vec<crate::upstream::health::HealthRef>,
 }
 
 impl UpstreamRt {
     /// The Host header sent to target `i`: its TLS server name when that is a DNS name,
-    /// else `ip:port`.
+    /// else `ip:port` for an address, else the host name as written (with the port
+    /// unless it is the scheme's default), as nginx sends `proxy_pass`'s host.
     pub fn host_header(&self, i: usize) -> String {
-        let addr = self.targets[i];
-        self.tls
-            .as_ref()
-            .and_then(|t| t.host_header(i, addr.port()))
-            .unwrap_or_else(|| addr.to_string())
+        let t = &self.targets[i];
+        if let Some(h) = self.tls.as_ref().and_then(|tls| tls.host_header(i, t.port)) {
+            return h;
+        }
+        match t.addr {
+            Some(addr) => addr.to_string(),
+            None if t.port == 80 && self.tls.is_none() => t.host.clone(),
+            None => format!("{}:{}", t.host, t.port),
+        }
+    }
+
+    fn new(
+        name: &str,
+        u: &model::Upstream,
+        tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
+    ) -> UpstreamRt {
+        UpstreamRt {
+            name: name.to_string(),
+            targets: u.targets.clone(),
+            addrs: crate::upstream::resolve::addresses_for(
+                name,
+                &u.targets,
+                u.health.as_ref(),
+                u.resolve_every,
+            ),
+            balance: u.balance,
+            connect_timeout: u.connect_timeout,
+            pool: u.pool.clone(),
+            tls,
+            health_check: u.health.clone(),
+        }
     }
 }
 
 /// Builds the runtime tables. The config must have passed validation; anything still
 /// unresolvable per stage becomes `IntegrationRt::Misconfigured` rather than a panic.
 pub fn compile(cfg: &Config) -> Snapshot {
+    // New host names are looked up before their upstreams are built (bounded wait).
+    crate::upstream::resolve::at_load(&cfg.upstreams);
     let mut upstreams: Vec<UpstreamRt> = cfg
         .upstreams
         .iter()
         .enumerate()
-        .map(|(i, (name, u))| UpstreamRt {
-            name: name.clone(),
-            targets: u.targets.clone(),
-            balance: u.balance,
-            connect_timeout: u.connect_timeout,
-            pool: u.pool.clone(),
-            tls: cfg.tls.upstreams.get(i).cloned().flatten(),
-            health_check: u.health.clone(),
-            health: u.health.as_ref().map_or_else(Vec::new, |check| {
-                u.targets
-                    .iter()
-                    .map(|t| crate::upstream::health::state_for(name, *t, check))
-                    .collect()
-            }),
-        })
+        .map(|(i, (name, u))| UpstreamRt::new(name, u, cfg.tls.upstreams.get(i).cloned().flatten()))
         .collect();
 
     let mut tables = Vec::new();
@@ -192,7 +220,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
     for (api_idx, (api_name, api)) in cfg.apis.iter().enumerate() {
         let mut table = RouteTable::default();
         let mut routes = Vec::new();
-        for (id, (key, _)) in api.routes.iter().enumerate() {
+        for (id, (key, route)) in api.routes.iter().enumerate() {
             let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
             let param_names = match parse_route_key(key) {
                 Ok(parsed) => {
@@ -204,6 +232,11 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes.push(RouteRt {
                 key: key.clone(),
                 path: path.to_string(),
+                check: crate::pipeline::validate::RouteCheck::compile(
+                    &route.validation,
+                    &param_names,
+                    &api.defs.models,
+                ),
                 param_names,
             });
         }
@@ -264,6 +297,14 @@ pub fn compile(cfg: &Config) -> Snapshot {
             routes,
             stages,
             cors: api.cors.as_ref().map(|c| Box::new(CorsRt::compile(c))),
+            compression: match &api.compression {
+                Some(own) => own.as_ref(),
+                None => cfg.server.compression.as_ref(),
+            }
+            .map(|c| Box::new(CompressRt::compile(c))),
+            gateway_responses: crate::pipeline::gateway_responses::GatewayResponsesRt::compile(
+                &api.defs.gateway_responses,
+            ),
             auth: crate::auth::ApiAuth::compile(api_name, api, &mut upstreams),
         });
     }
@@ -291,6 +332,8 @@ pub fn compile(cfg: &Config) -> Snapshot {
         upstreams,
         traffic: super::traffic::compile(cfg),
         metric_labels,
+        served: super::served::stages(cfg),
+        source: std::sync::Arc::new(cfg.clone()),
         auth_region: cfg
             .iam
             .as_ref()
@@ -420,28 +463,36 @@ pub(crate) fn lambda(
     timeout: Duration,
     upstreams: &mut Vec<UpstreamRt>,
 ) -> Result<LambdaIntegration, String> {
-    use std::net::ToSocketAddrs;
     let (host, port, path) = crate::integration::lambda::parse_url(url)?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addr = (bare, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host} has no address"))?;
-    let name = format!("lambda {addr}");
+    // An address, or a name resolved (and re-resolved) like an upstream target's.
+    let addr = super::decode::parse_socket_addr(&format!("{host}:{port}"));
+    let target = model::Target {
+        host: bare.to_string(),
+        port,
+        addr,
+    };
+    let name = match addr {
+        Some(addr) => format!("lambda {addr}"),
+        None => format!("lambda {bare}:{port}"),
+    };
     let upstream = match upstreams.iter().position(|u| u.name == name) {
         Some(i) => i,
         None => {
-            upstreams.push(UpstreamRt {
-                name,
-                targets: vec![addr],
+            let u = model::Upstream {
+                targets: vec![target],
+                resolve_every: super::load::DEFAULT_RESOLVE_EVERY,
+                https: false,
+                tls: model::UpstreamTls::default(),
                 balance: model::Balance::RoundRobin,
                 connect_timeout: timeout.min(Duration::from_secs(2)),
                 pool: model::Pool::default(),
-                tls: None,
-                health_check: None,
-                health: Vec::new(),
-            });
+                health: None,
+            };
+            if addr.is_none() {
+                crate::upstream::resolve::at_load(&[(name.clone(), u.clone())]);
+            }
+            upstreams.push(UpstreamRt::new(&name, &u, None));
             upstreams.len() - 1
         }
     };

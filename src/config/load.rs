@@ -1,8 +1,7 @@
-//! YAML text → `Config`, collecting every decode error with its key path (DESIGN.md §4).
-//! Cross-references (does this upstream exist?) are `validate.rs`'s job; this file only
-//! checks that each value has the right shape.
+//! YAML text → `Config`, collecting every decode error with its key path
+//! (docs/ARCHITECTURE.md, Config file). Cross-references (does this upstream exist?) are
+//! `validate.rs`'s job; this file only checks that each value has the right shape.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +15,8 @@ const DEFAULT_STATE_DIR: &str = "./state";
 const DEFAULT_ADMIN_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 9901);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// How often upstream host names are looked up again (the system resolver gives no TTL).
+pub const DEFAULT_RESOLVE_EVERY: Duration = Duration::from_secs(30);
 const DEFAULT_ROUTE_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Reads and decodes a config file. An unreadable file is one error with an empty path.
@@ -54,13 +55,22 @@ pub fn load_str_with_env(
 }
 
 /// Decodes what can be decoded: the config with every bad value left at its default,
-/// and the errors. Err only when the text is not YAML at all.
-pub fn load_partial(text: &str) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+/// and the errors. Err only when the text is not YAML at all. Relative `openapi` file
+/// paths are read from `base` (the config file's directory).
+pub fn load_partial(
+    text: &str,
+    base: &std::path::Path,
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let mut root: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
     root.apply_merge()
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
-    Ok(decode_partial(&root, &|name| std::env::var(name).ok()))
+    // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
+    let (mut errors, warnings) = crate::openapi::merge_files(&mut root, base);
+    let (mut cfg, more) = decode_partial(&root, &|name| std::env::var(name).ok());
+    errors.extend(more);
+    cfg.warnings = warnings;
+    Ok((cfg, errors))
 }
 
 fn decode_partial(
@@ -101,6 +111,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
     f.set(d, "state_dir", &mut cfg.state_dir, |d, v, p| {
         d.string(v, p).map(PathBuf::from)
     });
+    cfg.state_dir_set = f.get("state_dir").is_some();
     cfg.upstreams = named(d, &f, "upstreams", upstream);
     cfg.apis = named(d, &f, "apis", api);
     cfg.domains = named(d, &f, "domains", domain);
@@ -140,6 +151,7 @@ const SERVER_KEYS: &[&str] = &[
     "limits",
     "access_log",
     "throttle",
+    "compression",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_header_bytes",
@@ -190,7 +202,58 @@ fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
         Some(access_log(d, v, p))
     });
     f.set(d, "throttle", &mut s.throttle, throttle);
+    s.compression = f.opt(d, "compression", compression).flatten();
     s
+}
+
+/// `compression: off`, or a map of settings (every key optional).
+fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option<Compression>> {
+    if matches!(v, Value::Bool(false)) || matches!(v, Value::String(s) if s == "off") {
+        return Some(None);
+    }
+    if !matches!(v, Value::Mapping(_)) {
+        d.error(p, "expected off or a map (min_size, types, algorithms)");
+        return None;
+    }
+    let f = d.fields(v, p, &["min_size", "types", "algorithms"]);
+    let mut c = Compression::default();
+    f.set(d, "min_size", &mut c.min_size, Decoder::size);
+    if let Some((v, p)) = f.get("types") {
+        let types = d.list_of(v, &p, |d, v, p| {
+            let t = d.string(v, p)?.to_ascii_lowercase();
+            let valid = t.split_once('/').is_some_and(|(a, b)| {
+                let token = |s: &str| !s.is_empty() && s.bytes().all(crate::http1::parse::is_tchar);
+                token(a) && a != "*" && (b == "*" || token(b))
+            });
+            if !valid {
+                d.error(
+                    p,
+                    format!("expected a media type like application/json or text/*, got {t:?}"),
+                );
+                return None;
+            }
+            Some(t)
+        });
+        if types.is_empty() {
+            d.error(&p, "lists no media type");
+        }
+        c.types = types;
+    }
+    if let Some((v, p)) = f.get("algorithms") {
+        let algorithms = d.list_of(v, &p, |d, v, p| {
+            d.choice(v, p, &[("gzip", Coding::Gzip), ("br", Coding::Br)])
+        });
+        if algorithms.is_empty() {
+            d.error(&p, "lists no algorithm (gzip, br)");
+        }
+        for (i, a) in algorithms.iter().enumerate() {
+            if algorithms[..i].contains(a) {
+                d.error(&p, format!("lists {} twice", a.token()));
+            }
+        }
+        c.algorithms = algorithms;
+    }
+    Some(Some(c))
 }
 
 fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {
@@ -244,14 +307,30 @@ fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
     Some(Admin { listen, token })
 }
 
-fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Throttle> {
+/// `{rate, burst}`, or `off` (also `false`) for no limit at this level: Some(None).
+fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option<Throttle>> {
+    match v {
+        Value::Bool(false) => return Some(None),
+        Value::String(_) => {
+            let s = d.string(v, p)?;
+            if s == "off" {
+                return Some(None);
+            }
+            d.error(
+                p,
+                format!("expected off or {{ rate: N, burst: N }}, got {s:?}"),
+            );
+            return None;
+        }
+        _ => {}
+    }
     let f = d.fields(v, p, &["rate", "burst"]);
     let rate = f.need(d, "rate", Decoder::f64);
     let burst = f.need(d, "burst", Decoder::u64);
-    Some(Throttle {
+    Some(Some(Throttle {
         rate: rate?,
         burst: burst?,
-    })
+    }))
 }
 
 fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
@@ -265,21 +344,22 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
             "pool",
             "health",
             "tls",
+            "resolve_every",
         ],
     );
     let targets = f
         .need(d, "targets", |d, v, p| Some(d.list_of(v, p, target)))
         .unwrap_or_default();
-    let https = targets.iter().any(|t| t.2);
-    if https && targets.iter().any(|t| !t.2) {
+    let https = targets.iter().any(|t| t.1);
+    if https && targets.iter().any(|t| !t.1) {
         d.error(
             &p.key("targets"),
             "mixes https:// and plain targets; use one scheme per upstream",
         );
     }
     let mut u = Upstream {
-        targets: targets.iter().map(|t| t.0).collect(),
-        target_hosts: targets.into_iter().map(|t| t.1).collect(),
+        targets: targets.into_iter().map(|t| t.0).collect(),
+        resolve_every: DEFAULT_RESOLVE_EVERY,
         https,
         tls: f
             .opt(d, "tls", |d, v, p| Some(upstream_tls(d, v, p)))
@@ -307,6 +387,7 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
         &mut u.connect_timeout,
         Decoder::duration,
     );
+    f.set(d, "resolve_every", &mut u.resolve_every, Decoder::duration);
     if let Some((v, p)) = f.get("pool") {
         let f = d.fields(v, &p, &["max_idle_per_worker", "idle_timeout"]);
         f.set(
@@ -326,8 +407,8 @@ fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
 }
 
 /// One upstream target: `host:port`, `http://host:port` or `https://host[:port]`, as
-/// (address, host as written, https).
-fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(SocketAddr, String, bool)> {
+/// (target, https). The host is an IP address, `localhost` or a host name.
+fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(Target, bool)> {
     let text = d.string(v, p)?;
     let (https, rest) = if let Some(rest) = text.strip_prefix("https://") {
         (true, rest)
@@ -342,19 +423,46 @@ fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(SocketAddr, String
         _ if rest.starts_with('[') && !rest.ends_with(']') => rest.to_string(),
         _ => format!("{rest}:{}", if https { 443 } else { 80 }),
     };
-    let Some(addr) = super::decode::parse_socket_addr(&with_port) else {
-        d.error(
-            p,
-            format!("expected an address like 127.0.0.1:8080, http://127.0.0.1:8080 or https://127.0.0.1:8443, got {text:?}"),
-        );
-        return None;
+    let addr = super::decode::parse_socket_addr(&with_port);
+    let parsed = with_port
+        .rsplit_once(':')
+        .and_then(|(h, port)| Some((h, port.parse::<u16>().ok()?)));
+    let (host, port) = match (addr, parsed) {
+        (Some(a), Some((h, _))) => (h.trim_start_matches('[').trim_end_matches(']'), a.port()),
+        (None, Some((h, port))) if is_host_name(h) => (h, port),
+        _ => {
+            d.error(
+                p,
+                format!("expected an address like 127.0.0.1:8080, users:8080, http://users.internal:8080 or https://api.example.com, got {text:?}"),
+            );
+            return None;
+        }
     };
-    let host = with_port.rsplit_once(':').map_or("", |(h, _)| h);
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    Some((addr, host, https))
+    Some((
+        Target {
+            host: host.to_string(),
+            port,
+            addr,
+        },
+        https,
+    ))
+}
+
+/// A DNS name (letters, digits, `-`, `_` in dot-separated labels; a final dot allowed),
+/// not an IP address gone wrong.
+fn is_host_name(h: &str) -> bool {
+    let h = h.strip_suffix('.').unwrap_or(h);
+    !h.is_empty()
+        && h.len() <= 253
+        && !h.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 fn upstream_tls(d: &mut Decoder, v: &Value, p: &KeyPath) -> UpstreamTls {
@@ -398,21 +506,20 @@ fn count(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<u32> {
 }
 
 fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
-    let f = d.fields(
-        v,
-        p,
-        &[
-            "protocol",
-            "disable_default_endpoint",
-            "throttle",
-            "cors",
-            "stages",
-            "routes",
-            "authorizers",
-            "api_key_source",
-        ],
-    );
+    let keys = [
+        "protocol",
+        "disable_default_endpoint",
+        "throttle",
+        "cors",
+        "compression",
+        "stages",
+        "routes",
+        "authorizers",
+        "api_key_source",
+    ];
+    let f = d.fields(v, p, &[&keys[..], super::definitions::API_KEYS].concat());
     Api {
+        defs: super::definitions::api_defs(d, &f),
         authorizers: named(d, &f, "authorizers", super::auth::authorizer)
             .into_iter()
             .filter_map(|(k, a)| Some((k, a?)))
@@ -432,8 +539,9 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
                 )
             })
             .unwrap_or(Protocol::Http),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
+        compression: f.opt(d, "compression", compression),
         stages: named(d, &f, "stages", stage),
         // A route that failed to decode is left out; its errors fail the load anyway.
         routes: named(d, &f, "routes", route)
@@ -464,7 +572,7 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
     let f = d.fields(v, p, &["variables", "throttle", "canary", "cache"]);
     Stage {
         variables: f.opt(d, "variables", Decoder::text_map).unwrap_or_default(),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         canary: f.opt(d, "canary", |d, v, p| {
             let f = d.fields(v, p, &["percent", "variables"]);
             Some(Canary {
@@ -482,12 +590,16 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
 }
 
 fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
-    let keys: Vec<&str> = ROUTE_KEYS
-        .iter()
-        .chain(super::auth::ROUTE_KEYS)
-        .copied()
-        .collect();
-    let f = d.fields(v, p, &keys);
+    let f = d.fields(
+        v,
+        p,
+        &[
+            ROUTE_KEYS,
+            super::definitions::ROUTE_KEYS,
+            super::auth::ROUTE_KEYS,
+        ]
+        .concat(),
+    );
     let auth = super::auth::route_auth(d, v, p);
     let integration = f.need(d, "integration", integration);
     // The other fields are decoded even when the integration failed, so their errors are
@@ -498,8 +610,9 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             headers: Vec::new(),
             body: String::new(),
         },
+        validation: super::definitions::route_validation(d, &f),
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         cache: f.opt(d, "cache", |d, v, p| {
             let f = d.fields(v, p, ROUTE_CACHE_KEYS);
             let mut cache = RouteCache {
@@ -667,7 +780,7 @@ fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
     let f = d.fields(v, p, &["stages", "throttle", "quota"]);
     UsagePlan {
         stages: f.opt(d, "stages", Decoder::strings).unwrap_or_default(),
-        throttle: f.opt(d, "throttle", throttle),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
         quota: f.opt(d, "quota", |d, v, p| {
             let f = d.fields(v, p, &["limit", "period", "offset"]);
             let limit = f.need(d, "limit", Decoder::u64);

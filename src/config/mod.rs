@@ -7,11 +7,15 @@
 pub mod auth;
 pub mod compile;
 mod decode;
+pub mod definitions;
 pub mod load;
 pub mod model;
+pub mod paths;
+pub mod served;
 pub mod traffic;
 pub mod validate;
 pub mod view;
+pub mod warnings;
 
 #[cfg(test)]
 mod tests;
@@ -78,8 +82,9 @@ impl From<ConfigError> for ConfigErrors {
 /// Loads the file and checks its cross-references, reporting every problem at once.
 /// Values that failed to decode are left out of validation: a cross-reference error at
 /// or under a path the decoder already reported would only repeat it.
+/// Relative file paths in it are resolved against the file's directory (`paths`).
 pub fn load_and_validate(path: &Path) -> Result<Config, ConfigErrors> {
-    load_and_validate_text(&read(path)?)
+    load_and_validate_file_text(&read(path)?, path)
 }
 
 /// Reads a config file; an unreadable file is one error.
@@ -93,47 +98,107 @@ pub fn read(path: &Path) -> Result<String, ConfigErrors> {
     })
 }
 
-/// [`load_and_validate`] on text already read.
+/// [`load_and_validate`] on text already read from the file at `path`.
+pub fn load_and_validate_file_text(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    into_result(check_file_text(text, path))
+}
+
+/// [`load_and_validate`] on text that has no file: relative paths in it are relative to
+/// the working directory.
 pub fn load_and_validate_text(text: &str) -> Result<Config, ConfigErrors> {
-    let (cfg, mut errors) = load::load_partial(text)?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    into_result(check_text_in(text, &cwd))
+}
+
+fn into_result(report: Report) -> Result<Config, ConfigErrors> {
+    match report.config {
+        Some(cfg) => Ok(cfg),
+        None => Err(ConfigErrors(report.errors)),
+    }
+}
+
+/// Everything `check` says about a file.
+#[derive(Debug)]
+pub struct Report {
+    /// The config, when there is no error.
+    pub config: Option<Config>,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<ConfigError>,
+}
+
+/// [`check_text_in`] for text read from the file at `path`: relative paths in it are
+/// relative to the file's directory.
+pub fn check_file_text(text: &str, path: &Path) -> Report {
+    check_text_in(text, &paths::base_dir(path))
+}
+
+/// Decodes, validates, reads the certificate files and collects the warnings, each
+/// stage on whatever the decoder could make of the file: one mistake does not hide
+/// another. A cross-reference problem at, above or under a path the decoder reported
+/// is left out (it would only repeat it). Certificate files and warnings are about
+/// values that decoded (a value that did not takes its harmless default), so only those
+/// at a path already reported, or above one, are left out: an unknown key in `server`
+/// does not hide a warning about `server.access_log`. Relative file paths are resolved
+/// against `base` first.
+pub fn check_text_in(text: &str, base: &Path) -> Report {
+    let (mut cfg, mut errors) = match load::load_partial(text, base) {
+        Ok(partial) => partial,
+        Err(fatal) => {
+            return Report {
+                config: None,
+                errors: fatal.0,
+                warnings: Vec::new(),
+            }
+        }
+    };
+    paths::resolve(&mut cfg, base);
+    let overlaps = |known: &[ConfigError], e: &ConfigError| {
+        known
+            .iter()
+            .any(|d| under(&e.path, &d.path) || under(&d.path, &e.path))
+    };
+    let repeats =
+        |known: &[ConfigError], e: &ConfigError| known.iter().any(|d| under(&d.path, &e.path));
     let decoded_cleanly = errors.is_empty();
     for e in validate::validate(&cfg) {
-        let overlaps = |d: &ConfigError| e.path.starts_with(&d.path) || d.path.starts_with(&e.path);
-        if decoded_cleanly || !errors.iter().any(overlaps) {
+        if decoded_cleanly || !overlaps(&errors, &e) {
             errors.push(e);
         }
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
+    // Certificate files are read whatever else is wrong: they depend only on their paths.
+    match crate::tls::load(&cfg) {
+        Ok(tls) => cfg.tls = tls,
+        Err(tls_errors) => {
+            for e in tls_errors {
+                if !repeats(&errors, &e) {
+                    errors.push(e);
+                }
+            }
+        }
     }
-    // Files are read only once the text itself is sound.
-    let mut cfg = cfg;
-    cfg.tls = crate::tls::load(&cfg).map_err(ConfigErrors)?;
-    Ok(cfg)
+    let warnings = warnings::warnings(&cfg)
+        .into_iter()
+        .filter(|w| !repeats(&errors, w))
+        .collect();
+    Report {
+        config: errors.is_empty().then_some(cfg),
+        errors,
+        warnings,
+    }
 }
 
-/// Settings that are valid but deserve a word in the log, at start and on every reload:
-/// upstream certificates left unchecked, and keys accepted ahead of the features that
-/// will serve them.
+/// Whether key path `path` is `parent` or below it (the root, "", is nobody's parent:
+/// an unknown top-level key says nothing about the keys that are there).
+fn under(path: &str, parent: &str) -> bool {
+    !parent.is_empty()
+        && path
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Logs the warnings about a config (at start and on every reload).
 pub fn warn_risky(cfg: &Config) {
-    for (name, u) in &cfg.upstreams {
-        if u.https && !u.tls.verify {
-            tracing::warn!(upstream = %name, "tls.verify: false — this upstream's certificate is not checked; for testing only");
-        }
-    }
-    for (name, api) in &cfg.apis {
-        let mapped = cfg.domains.iter().any(|(_, d)| {
-            d.mappings
-                .iter()
-                .any(|(_, target)| target.split('/').next() == Some(name.as_str()))
-        });
-        if api.disable_default_endpoint && !mapped {
-            tracing::warn!(api = %name, "disable_default_endpoint is on and no domain maps this API: nothing reaches it");
-        }
-        if api.protocol == model::Protocol::Websocket {
-            tracing::warn!(api = %name, "protocol: websocket is not built yet; this API's routes answer 404");
-        }
-    }
+    warnings::log(&warnings::warnings(cfg));
 }
 
 /// A dotted key path as shown in errors: keys that are not plain words are double-quoted,

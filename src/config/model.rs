@@ -1,6 +1,7 @@
-//! The config file as typed values (DESIGN.md §4). `load.rs` fills these from YAML,
-//! `validate.rs` checks their cross-references, `compile.rs` turns them into runtime tables.
-//! Maps keep file order (`Vec<(String, T)>`) where order is visible to users in errors.
+//! The config file as typed values (docs/ARCHITECTURE.md, Config file). `load.rs` fills
+//! these from YAML, `validate.rs` checks their cross-references, `compile.rs` turns them
+//! into runtime tables. Maps keep file order (`Vec<(String, T)>`) where order is visible to
+//! users in errors.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,8 @@ pub struct Config {
     pub server: Server,
     pub admin: Option<Admin>,
     pub state_dir: PathBuf,
+    /// Whether the file wrote `state_dir` (else `paths::resolve` picks the default).
+    pub state_dir_set: bool,
     pub upstreams: Vec<(String, Upstream)>,
     pub apis: Vec<(String, Api)>,
     pub domains: Vec<(String, Domain)>,
@@ -22,6 +25,9 @@ pub struct Config {
     pub watch: bool,
     /// Certificates and keys named above, read after validation (`crate::tls::load`).
     pub tls: crate::tls::Loaded,
+    /// What is valid but not honoured as written (an OpenAPI file's unsupported parts),
+    /// each with its key path: printed by `check`, logged at start and on reload.
+    pub warnings: Vec<super::ConfigError>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,8 +43,12 @@ pub struct Server {
     pub driver: DriverChoice,
     pub limits: Limits,
     pub access_log: AccessLog,
-    /// Account-wide default throttle (API Gateway: 10,000 r/s, burst 5,000).
-    pub throttle: Throttle,
+    /// Account-wide throttle over every routed request; None (the default) is no limit.
+    /// API Gateway's account default is 10,000 r/s, burst 5,000: an opt-in here, since a
+    /// gateway replacing nginx must not start answering 429 under ordinary load.
+    pub throttle: Option<Throttle>,
+    /// Response compression for every API that does not set its own; None: off.
+    pub compression: Option<Compression>,
 }
 
 impl Default for Server {
@@ -52,10 +62,47 @@ impl Default for Server {
             driver: DriverChoice::Auto,
             limits: Limits::default(),
             access_log: AccessLog::default(),
-            throttle: Throttle {
-                rate: 10_000.0,
-                burst: 5_000,
-            },
+            throttle: None,
+            compression: None,
+        }
+    }
+}
+
+/// `server.compression` / `apis.NAME.compression` (nginx's gzip, API Gateway's
+/// minimumCompressionSize).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compression {
+    /// Responses whose Content-Length is below this stay as they are.
+    pub min_size: u64,
+    /// Media types compressed: `type/subtype` or `type/*`, lower-case.
+    pub types: Vec<String>,
+    /// In order of preference when the client accepts several equally.
+    pub algorithms: Vec<Coding>,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            min_size: 1024,
+            types: vec!["application/json".into(), "text/*".into()],
+            algorithms: vec![Coding::Br, Coding::Gzip],
+        }
+    }
+}
+
+/// A content coding Portico can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    Br,
+}
+
+impl Coding {
+    /// The token in Accept-Encoding and Content-Encoding.
+    pub fn token(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Br => "br",
         }
     }
 }
@@ -112,7 +159,16 @@ pub struct AccessLog {
     pub format: String,
 }
 
-pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","routeKey":"$context.routeKey","status":"$context.status","latencyMs":"$context.responseLatency"}"#;
+/// API Gateway's default JSON access-log format for HTTP APIs (requestId, ip,
+/// requestTime, httpMethod, routeKey, status, protocol, responseLength), plus the path
+/// and the latency in ms.
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = concat!(
+    r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","#,
+    r#""requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","#,
+    r#""routeKey":"$context.routeKey","status":"$context.status","#,
+    r#""protocol":"$context.protocol","responseLength":"$context.responseLength","#,
+    r#""path":"$context.path","responseLatency":"$context.responseLatency"}"#
+);
 
 impl Default for AccessLog {
     fn default() -> Self {
@@ -132,11 +188,11 @@ pub struct Admin {
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// `host:port`, `http://host:port` or `https://host[:port]` (resolved at load).
-    pub targets: Vec<SocketAddr>,
-    /// The host of each target as written (the TLS server name when `tls.server_name`
-    /// is not given).
-    pub target_hosts: Vec<String>,
+    /// `host:port`, `http://host:port` or `https://host[:port]`; host names are resolved
+    /// off the hot path (upstream::resolve).
+    pub targets: Vec<Target>,
+    /// How often host names are looked up again.
+    pub resolve_every: Duration,
     /// The targets are `https://`: TLS to the backend.
     pub https: bool,
     pub tls: UpstreamTls,
@@ -144,6 +200,19 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub pool: Pool,
     pub health: Option<Health>,
+}
+
+/// One upstream target as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// As written, without brackets: an IP address, `localhost` or a host name (the TLS
+    /// server name when `tls.server_name` is not given).
+    pub host: String,
+    pub port: u16,
+    /// The address when the host is an IP address or `localhost` (always 127.0.0.1, not
+    /// looked up, so a `::1` entry in /etc/hosts can't send half the requests to a port
+    /// nothing listens on); None for a host name to resolve.
+    pub addr: Option<SocketAddr>,
 }
 
 /// `upstreams.NAME.tls`: how `https://` targets are verified.
@@ -221,9 +290,13 @@ pub struct Api {
     pub disable_default_endpoint: bool,
     pub throttle: Option<Throttle>,
     pub cors: Option<Cors>,
+    /// None: the server's setting; Some(None): `off` for this API.
+    pub compression: Option<Option<Compression>>,
     pub stages: Vec<(String, Stage)>,
     /// Route key ("GET /users/{id}", "ANY /x/{proxy+}", "$default") → route.
     pub routes: Vec<(String, Route)>,
+    /// API definitions (request validation, gateway responses, OpenAPI): `definitions.rs`.
+    pub defs: super::definitions::ApiDefs,
     /// Name → JWT or Lambda authorizer (`config::auth`).
     pub authorizers: Vec<(String, super::auth::Authorizer)>,
     pub api_key_source: super::auth::ApiKeySource,
@@ -269,6 +342,8 @@ pub struct Route {
     pub parameters: Vec<(String, String)>,
     /// Status code of the integration's response → "overwrite:header.x" → value.
     pub response_parameters: Vec<(String, Vec<(String, String)>)>,
+    /// Request validation (`request_validator`, `request_model`, `required_parameters`).
+    pub validation: super::definitions::RouteValidation,
     /// Who may call the route (`config::auth`).
     pub auth: super::auth::RouteAuth,
 }

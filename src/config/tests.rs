@@ -1,5 +1,5 @@
 //! Loading and validation tests: exact key paths for every kind of error, several errors
-//! at once, and the DESIGN.md §4 example.
+//! at once, and one file with every key.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,8 +9,8 @@ use super::model::*;
 use super::validate::validate;
 use super::{load_and_validate, ConfigError, ConfigErrors};
 
-/// DESIGN.md §4, verbatim.
-const DESIGN_EXAMPLE: &str = r#"server:
+/// Every key the config file has, in one file (README, Config reference).
+const FULL_EXAMPLE: &str = r#"server:
   listen: ["127.0.0.1:8080"]          # plain HTTP listeners
   tls_listen: ["0.0.0.0:8443"]        # TLS listeners; certificates come from domains:
   workers: auto                       # or a number
@@ -140,7 +140,7 @@ apis:
 
 #[test]
 fn design_example_loads() {
-    let cfg = load(DESIGN_EXAMPLE);
+    let cfg = load(FULL_EXAMPLE);
     assert_eq!(
         cfg.server.listen,
         [SocketAddr::from(([127, 0, 0, 1], 8080))]
@@ -211,7 +211,7 @@ fn design_example_loads() {
     assert_eq!(cfg.api_keys[0].value, "alice-secret-key-0123456789");
     // The example maps v2 to a stage it never defines; everything else checks out.
     assert_eq!(
-        check(DESIGN_EXAMPLE),
+        check(FULL_EXAMPLE),
         [r#"domains."api.example.com".mappings.v2: API "shop" has no stage "beta""#]
     );
 }
@@ -286,7 +286,7 @@ fn unknown_keys_with_suggestions() {
         [
             r#"unknown key "upstream" (did you mean "upstreams"?)"#,
             r#"server: unknown key "lisen" (did you mean "listen"?)"#,
-            r#"server: unknown key "zzz" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle)"#,
+            r#"server: unknown key "zzz" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle, compression)"#,
         ]
     );
     let errs = load_errors(&with_api(
@@ -310,7 +310,7 @@ server:
   limits: { header_timeout: abc, idle_timeout: -5, max_body_bytes: 10mb }
   access_log: { path: [] }
 upstreams:
-  u: { targets: ["example.com:80"], balance: fastest }
+  u: { targets: ["example .com:80"], balance: fastest }
 api_keys:
   - { name: k, value: v, plan: [gold] }
 "#;
@@ -324,7 +324,7 @@ api_keys:
             r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "abc""#,
             "server.limits.idle_timeout: expected a duration like 250ms, 29s, 10m, got -5",
             "server.access_log.path: expected a string, got a list",
-            r#"upstreams.u.targets[0]: expected an address like 127.0.0.1:8080, http://127.0.0.1:8080 or https://127.0.0.1:8443, got "example.com:80""#,
+            r#"upstreams.u.targets[0]: expected an address like 127.0.0.1:8080, users:8080, http://users.internal:8080 or https://api.example.com, got "example .com:80""#,
             r#"upstreams.u.balance: expected one of round_robin, least_conn, random, got "fastest""#,
             "api_keys[0].plan: expected a string, got a list",
         ]
@@ -572,4 +572,16 @@ mod decode_units {
         assert_eq!(did_you_mean("worker", &known), Some("workers"));
         assert_eq!(did_you_mean("zzz", &known), None);
     }
+}
+
+#[test]
+fn a_key_path_is_under_its_ancestors_only() {
+    use super::under;
+    assert!(under("server.access_log", "server"));
+    assert!(under("server", "server"));
+    assert!(under("api_keys[2].plan", "api_keys"));
+    assert!(!under("servers", "server"));
+    assert!(!under("server", "server.access_log"));
+    // The root is nobody's parent: an unknown top-level key hides nothing.
+    assert!(!under("server", ""));
 }

@@ -127,7 +127,7 @@ pub fn compile(cfg: &Config) -> TrafficRt {
         });
         Some(limits.len() as u32 - 1)
     };
-    let account = add(&Some(cfg.server.throttle), Scope::Account, "account".into());
+    let account = add(&cfg.server.throttle, Scope::Account, "account".into());
     let plans: Vec<PlanRt> = cfg
         .usage_plans
         .iter()
@@ -266,5 +266,51 @@ api_keys:
             assert!(compile(&cfg).needs_store());
         }
         assert!(!compile(&load_str("apis: {}\n").unwrap()).needs_store());
+    }
+
+    #[test]
+    fn no_account_limit_by_default_and_off_wherever_a_throttle_is_accepted() {
+        let cfg = load_str("apis: {}\n").unwrap();
+        assert_eq!(cfg.server.throttle, None);
+        assert_eq!(compile(&cfg).account, None);
+        let cfg = load_str(
+            r#"
+server: { throttle: off }
+apis:
+  a:
+    throttle: off
+    stages: { prod: { throttle: off } }
+    routes:
+      "GET /x": { integration: { type: mock }, throttle: false }
+usage_plans:
+  gold: { throttle: off }
+"#,
+        )
+        .unwrap();
+        let t = compile(&cfg);
+        assert!(t.limits.is_empty(), "{:?}", t.limits);
+        assert_eq!(t.account, None);
+        assert!(t.stages[0][0].routes[0].limits.is_empty());
+        assert_eq!(t.plans[0].throttle, None);
+        // API Gateway's account default is a one-line opt-in.
+        let t = compile(&load_str("server: { throttle: { rate: 10000, burst: 5000 } }\n").unwrap());
+        assert_eq!(t.account, Some(0));
+        assert_eq!((t.limits[0].rate, t.limits[0].burst), (10000.0, 5000));
+    }
+
+    #[test]
+    fn a_throttle_is_off_or_a_rate_and_burst() {
+        let errors = |yaml: &str| match load_str(yaml) {
+            Ok(_) => panic!("expected errors for {yaml}"),
+            Err(e) => e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        };
+        assert_eq!(
+            errors("server: { throttle: on }\n"),
+            [r#"server.throttle: expected off or { rate: N, burst: N }, got "on""#]
+        );
+        assert_eq!(
+            errors("usage_plans: { p: { throttle: [1] } }\n"),
+            ["usage_plans.p.throttle: expected a map, got a list"]
+        );
     }
 }

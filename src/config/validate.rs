@@ -94,7 +94,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        self.throttle(&s.throttle, &p.key("throttle"));
+        self.opt_throttle(&s.throttle, &p);
         if let Some(admin) = &self.cfg.admin {
             if admin.token.as_deref() == Some("") {
                 // An empty token would let an empty `Authorization: Bearer ` through.
@@ -169,6 +169,9 @@ impl Validator<'_> {
             if u.connect_timeout.is_zero() {
                 self.error(&p.key("connect_timeout"), "must be more than 0");
             }
+            if u.resolve_every < std::time::Duration::from_secs(1) {
+                self.error(&p.key("resolve_every"), "must be at least 1s");
+            }
             if u.tls.given && !u.https && !u.targets.is_empty() {
                 self.error(
                     &p.key("tls"),
@@ -220,6 +223,7 @@ impl Validator<'_> {
             self.stage(name, stage, &p.key("stages").key(name));
         }
         self.routes(api, p);
+        self.errors.extend(super::definitions::validate(api, p));
     }
 
     /// Origins are compared with what browsers send: `scheme://host[:port]`, nothing more.

@@ -1,6 +1,6 @@
 //! Sharded token buckets: one global pool per limit, shared by every worker, and one
 //! local bucket per worker that serves requests and leases tokens from the pool in small
-//! batches (DESIGN.md §1).
+//! batches (docs/ARCHITECTURE.md, Shape).
 //!
 //! The global pool is GCRA (the "virtual scheduling" form of a token bucket): one
 //! `AtomicU64` holds the theoretical arrival time `tat` in nanoseconds since the process

@@ -1,7 +1,7 @@
-//! State the workers share across config generations (DESIGN.md §1): API keys and their
-//! usage counters, and the store behind them. (The global token pools of route, stage,
-//! API and account limits live in the snapshot, `config::traffic`, one set per
-//! generation.) All of it is atomics or published through atomically swapped `Arc`s;
+//! State the workers share across config generations (docs/ARCHITECTURE.md, Shape): API
+//! keys and their usage counters, and the store behind them. (The global token pools of
+//! route, stage, API and account limits live in the snapshot, `config::traffic`, one set
+//! per generation.) All of it is atomics or published through atomically swapped `Arc`s;
 //! the one `Mutex` (the key registry) is taken by the admin thread, the flusher and a
 //! reload, never by a worker.
 //!

@@ -1,6 +1,9 @@
-//! Writing heads and the gateway's own answers (DESIGN §5) into a caller-owned Vec. Nothing
-//! here allocates when the Vec already has room, so a connection can keep one write buffer
-//! for its whole life.
+//! Writing heads and the gateway's own answers (docs/ARCHITECTURE.md, Gateway answers) into
+//! a caller-owned Vec. Nothing here allocates when the Vec already has room, so a
+//! connection can keep one write buffer for its whole life.
+
+use std::cell::Cell;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// RFC 9110 reason phrases. Unknown codes get "" (the status line stays valid: the space
 /// before the reason is still written, and clients ignore the phrase anyway).
@@ -99,9 +102,17 @@ pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// Ends a response head the gateway writes itself (mock, proxied, function, cache hit):
-/// the request id under both names, the connection header the client needs (HTTP/1.0
-/// keep-alive must be explicit), and the empty line.
+/// `date` and `server` when the head (all of `out`) has none yet, the request id under
+/// both names, the connection header the client needs (HTTP/1.0 keep-alive must be
+/// explicit), and the empty line.
 pub fn own_head_end(out: &mut Vec<u8>, request_id: &[u8], keep_alive: bool, http10: bool) {
+    let (has_date, has_server) = has_date_server(out);
+    if !has_date {
+        date(out);
+    }
+    if !has_server {
+        out.extend_from_slice(SERVER);
+    }
     header(out, b"x-amzn-RequestId", request_id);
     header(out, b"apigw-requestid", request_id);
     if !keep_alive {
@@ -110,6 +121,87 @@ pub fn own_head_end(out: &mut Vec<u8>, request_id: &[u8], keep_alive: bool, http
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+const SERVER: &[u8] = b"server: portico\r\n";
+
+/// Whether a head already has a `date` and a `server` header line.
+fn has_date_server(head: &[u8]) -> (bool, bool) {
+    let (mut date, mut server) = (false, false);
+    let mut rest = head;
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        rest = &rest[i + 1..];
+        let starts = |name: &[u8]| {
+            rest.len() > name.len()
+                && rest[..name.len()].eq_ignore_ascii_case(name)
+                && rest[name.len()] == b':'
+        };
+        match rest.first().map(u8::to_ascii_lowercase) {
+            Some(b'd') => date |= starts(b"date"),
+            Some(b's') => server |= starts(b"server"),
+            _ => {}
+        }
+    }
+    (date, server)
+}
+
+thread_local! {
+    /// The current second and its IMF-fixdate, made once per second per worker thread.
+    static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+}
+
+/// Appends `date: Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7) for now.
+pub fn date(out: &mut Vec<u8>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let text = DATE.with(|cell| {
+        let (secs, text) = cell.get();
+        if secs == now {
+            return text;
+        }
+        let text = imf_fixdate(now);
+        cell.set((now, text));
+        text
+    });
+    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(&text);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Seconds since the epoch → "Sun, 06 Nov 1994 08:49:37 GMT".
+pub fn imf_fixdate(secs: u64) -> [u8; 29] {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u64;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u64;
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    let two = |out: &mut [u8], n: u64| {
+        out[0] = b'0' + (n / 10) as u8;
+        out[1] = b'0' + (n % 10) as u8;
+    };
+    two(&mut out[5..7], day);
+    out[8..11].copy_from_slice(MONTHS[month - 1]);
+    two(&mut out[12..14], year / 100 % 100);
+    two(&mut out[14..16], year % 100);
+    two(&mut out[17..19], rem / 3600);
+    two(&mut out[20..22], rem / 60 % 60);
+    two(&mut out[23..25], rem % 60);
+    out
 }
 
 /// Appends a decimal number without allocating.
@@ -130,10 +222,11 @@ pub fn decimal(out: &mut Vec<u8>, mut n: u64) {
 const JSON_OPEN: &[u8] = br#"{"message":""#;
 const JSON_CLOSE: &[u8] = br#""}"#;
 
-/// The gateway's own answers (DESIGN §5): `{"message":"..."}` with the message JSON-escaped,
-/// content-type application/json, content-length, x-amzn-RequestId and apigw-requestid set
-/// to `request_id`, "connection: close" when !keep_alive ("connection: keep-alive" for an
-/// HTTP/1.0 client that keeps it), then `extra` headers (e.g. retry-after). Appends to `out`.
+/// The gateway's own answers (docs/ARCHITECTURE.md, Gateway answers): `{"message":"..."}`
+/// with the message JSON-escaped, content-type application/json, content-length,
+/// x-amzn-RequestId and apigw-requestid set to `request_id`, "connection: close" when
+/// !keep_alive ("connection: keep-alive" for an HTTP/1.0 client that keeps it), then
+/// `extra` headers (e.g. retry-after). Appends to `out`.
 pub fn gateway_response(
     out: &mut Vec<u8>,
     status: u16,
@@ -160,6 +253,8 @@ pub fn gateway_response_head_only(
     extra: &[(&str, &[u8])],
 ) {
     status_line(out, status);
+    date(out);
+    out.extend_from_slice(SERVER);
     header(out, b"content-type", b"application/json");
     let body_len = JSON_OPEN.len() + escaped_len(message.as_bytes()) + JSON_CLOSE.len();
     out.extend_from_slice(b"content-length: ");
@@ -200,7 +295,7 @@ fn escaped_len(s: &[u8]) -> usize {
     s.iter().map(|&b| escape_of(b).map_or(1, <[u8]>::len)).sum()
 }
 
-fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
+pub fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
     // Copy unescaped runs in one go; messages are mostly plain text.
     let mut run = 0;
     for (i, &b) in s.iter().enumerate() {

@@ -68,19 +68,23 @@ impl<'a> HopByHop<'a> {
     }
 }
 
-/// Every value of a header, joined with ", " (a repeated field is one list).
-pub fn joined_values(headers: &[HeaderSpan], buf: &[u8], name: &[u8], out: &mut Vec<u8>) {
-    let mut first = true;
-    for h in headers
+/// Writes the Transfer-Encoding of a chunked message being relayed as it was sent: the
+/// other codings in the order sent, then `chunked` spelled as every recipient reads it
+/// (the parser accepted any case, and `chunked` only once and last). Repeated fields are
+/// one list.
+pub fn write_transfer_encoding(headers: &[HeaderSpan], buf: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"transfer-encoding: ");
+    let values = headers
         .iter()
-        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(name))
-    {
-        if !first {
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"transfer-encoding"));
+    for coding in values.flat_map(|h| h.value.get(buf).split(|&b| b == b',')) {
+        let coding = coding.trim_ascii();
+        if !coding.is_empty() && !coding.eq_ignore_ascii_case(b"chunked") {
+            out.extend_from_slice(coding);
             out.extend_from_slice(b", ");
         }
-        first = false;
-        out.extend_from_slice(h.value.get(buf));
     }
+    out.extend_from_slice(b"chunked\r\n");
 }
 
 #[cfg(test)]
@@ -129,11 +133,15 @@ mod tests {
     }
 
     #[test]
-    fn joined_values_keep_every_field() {
-        let raw = b"Transfer-Encoding: gzip\nTransfer-Encoding: chunked";
+    fn transfer_encoding_keeps_every_coding_and_ends_in_chunked() {
+        let raw = b"Transfer-Encoding: gzip\nTransfer-Encoding: br ,ChUnKeD";
         let h = head(raw);
         let mut out = Vec::new();
-        joined_values(&h, raw, b"transfer-encoding", &mut out);
-        assert_eq!(out, b"gzip, chunked");
+        write_transfer_encoding(&h, raw, &mut out);
+        assert_eq!(out, b"transfer-encoding: gzip, br, chunked\r\n");
+        let raw = b"Transfer-Encoding: CHUNKED";
+        out.clear();
+        write_transfer_encoding(&head(raw), raw, &mut out);
+        assert_eq!(out, b"transfer-encoding: chunked\r\n");
     }
 }

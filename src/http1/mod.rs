@@ -1,6 +1,6 @@
 //! HTTP/1.1 codec. parse/response/body/encode do no IO: pure functions over byte slices,
 //! allocation-free once the caller's Vecs are warm, tested by feeding every message split
-//! at every byte boundary (see tests/). conn.rs drives them over a monoio stream.
+//! at every byte boundary (see tests/). `server::conn` drives them over a monoio stream.
 //!
 //! Request lifecycle as the codec sees it: [`parse_request`] until `Ok(true)`; the body is
 //! `head_len..` and is framed by [`body::LengthDecoder`] or [`body::ChunkedDecoder`] per
@@ -8,9 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod access;
 pub mod body;
-pub mod conn;
 pub mod encode;
 pub mod hop;
 pub mod parse;

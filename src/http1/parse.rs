@@ -141,6 +141,12 @@ pub struct RequestHead {
 
 impl RequestHead {
     pub fn new() -> Self {
+        Self::with_headers(Vec::with_capacity(32))
+    }
+
+    /// A head that parses into `headers` (an empty table, e.g. a spare one).
+    pub fn with_headers(mut headers: Vec<HeaderSpan>) -> Self {
+        headers.clear();
         RequestHead {
             method: Method::Get,
             method_span: Span::default(),
@@ -149,7 +155,7 @@ impl RequestHead {
             query: None,
             authority: None,
             minor_version: 1,
-            headers: Vec::with_capacity(32),
+            headers,
             head_len: 0,
             body: BodyKind::Empty,
             keep_alive: true,

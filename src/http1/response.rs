@@ -42,11 +42,17 @@ pub struct ResponseHead {
 
 impl ResponseHead {
     pub fn new() -> Self {
+        Self::with_headers(Vec::with_capacity(32))
+    }
+
+    /// A head that parses into `headers` (an empty table, e.g. a spare one).
+    pub fn with_headers(mut headers: Vec<HeaderSpan>) -> Self {
+        headers.clear();
         ResponseHead {
             status: 0,
             minor_version: 1,
             reason: Span::default(),
-            headers: Vec::with_capacity(32),
+            headers,
             head_len: 0,
             body: ResponseBody::None,
             keep_alive: false,

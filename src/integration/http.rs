@@ -16,18 +16,18 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use crate::tls::{Io, UpstreamIo};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::relay;
 use crate::config::compile::{HttpIntegration, PathPart};
 use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::conn::{read_into, Conn};
 use crate::http1::encode;
-use crate::http1::hop::HopByHop;
+use crate::http1::hop::{write_transfer_encoding, HopByHop};
 use crate::http1::parse::BodyKind;
 use crate::http1::response::parse_response;
 use crate::metrics::cells::bump;
+use crate::metrics::log_limit;
 use crate::pipeline::context::request_view;
 use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::Edits;
@@ -35,6 +35,7 @@ use crate::pipeline::trace;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::{read_into, Conn};
 use crate::upstream::Lease;
 
 /// Largest upstream response head we accept.
@@ -50,6 +51,10 @@ pub async fn proxy(
     m: &Matched,
 ) -> bool {
     let Some(mut lease) = gen.pools.checkout(h.upstream) else {
+        let name = &gen.snap.upstreams[h.upstream].name;
+        if let Some(held_back) = log_limit::allow(name) {
+            warn!(upstream = %name, status = 502, held_back, "upstream has no target to send to");
+        }
         return c.answer(ctx, gen, 502, "Bad Gateway", &[]).await;
     };
     let deadline = Instant::now() + h.timeout;
@@ -140,9 +145,15 @@ pub async fn proxy(
         };
         bump(outcome, 1);
         lease.release(None);
-        debug!(target = %lease.addr, error = %e, "integration failed");
         let _ = write!(c.out.integration_error, "{}", e.detail);
         let (status, message) = e.status_and_message();
+        if e.side == crate::error::Side::Client {
+            debug!(target = %lease.addr, error = %e, "request failed on the client side");
+        } else if let Some(held_back) = log_limit::allow(lease.addr) {
+            // `held_back`: failures of this target not logged since the last line.
+            let upstream = &gen.snap.upstreams[h.upstream].name;
+            warn!(upstream = %upstream, target = %lease.addr, status, cause = %e.detail, held_back, "upstream failed");
+        }
         if e.side == crate::error::Side::Client || !body_done {
             // Part of the client's body may still be unread: the connection can't go on.
             c.head.keep_alive = false;
@@ -307,9 +318,10 @@ async fn read_response_head(
     }
 }
 
-/// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). Content-Length
-/// is written once from the parsed length, so duplicates ("2, 2") are not passed on;
-/// Transfer-Encoding passes as sent, with the chunked body relayed as sent.
+/// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). The framing is
+/// written for the body sent: Content-Length once from the parsed length, so duplicates
+/// ("2, 2") are not passed on; Transfer-Encoding from the parsed codings, with the chunked
+/// body relayed as sent.
 fn written_by_proxy(name: &[u8]) -> bool {
     const OWN: &[&[u8]] = &[
         b"host",
@@ -321,6 +333,7 @@ fn written_by_proxy(name: &[u8]) -> bool {
         b"x-amzn-trace-id",
         b"x-amzn-requestid",
         b"content-length",
+        b"transfer-encoding",
     ];
     OWN.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
@@ -410,7 +423,8 @@ fn encode_request_head(
         BodyKind::Empty if c.head.header(buf, "content-length").is_some() => {
             out.extend_from_slice(b"content-length: 0\r\n");
         }
-        _ => {}
+        BodyKind::Chunked => write_transfer_encoding(&c.head.headers, buf, out),
+        BodyKind::Empty => {}
     }
     let mut rng = ctx.rng.borrow_mut();
     trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);

@@ -27,16 +27,17 @@ use super::lambda_event;
 use super::lambda_response::{self, Refusal, Reply};
 use crate::config::compile::LambdaIntegration;
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method};
 use crate::http1::response::{parse_response, ResponseBody};
 use crate::metrics::cells::bump;
+use crate::pipeline::compress;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::{read_into, within, Conn};
 
 /// Largest response head accepted from a function endpoint.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -417,6 +418,12 @@ async fn exchange(
     loop {
         if !c.ubuf.is_empty() {
             match parse_response(&c.ubuf, Method::Post, MAX_RESPONSE_HEAD, &mut c.rhead) {
+                // What follows a 101 is not HTTP: never read it as the answer.
+                Ok(true) if c.rhead.status == 101 => {
+                    return Err(Fail::Other(
+                        "the function endpoint switched protocols".into(),
+                    ))
+                }
                 Ok(true) if c.rhead.status < 200 => {
                     c.ubuf.advance(c.rhead.head_len);
                     continue;
@@ -550,9 +557,14 @@ fn skip_reply_header(name: &str) -> bool {
 
 fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
     let snap = &*gen.snap;
+    let plan = compress::decide_whole(gen, c, reply);
     let edits = Edits::find(snap, &c.req, reply.status);
     let view = request_view!(c, snap, &c.rbuf);
     let resp = |name: &[u8], out: &mut Vec<u8>| reply.joined(name, out);
+    let compressed = plan
+        .coding
+        .map(|coding| compress::compress_whole(coding, &reply.body));
+    let body = compressed.as_deref().unwrap_or(&reply.body);
     let out = &mut c.wbuf;
     out.clear();
     let status = match &edits {
@@ -561,7 +573,10 @@ fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
     };
     encode::status_line(out, status);
     for (name, value) in &reply.headers {
-        if skip_reply_header(name) || edits.as_ref().is_some_and(|e| e.drops(name.as_bytes())) {
+        if skip_reply_header(name)
+            || edits.as_ref().is_some_and(|e| e.drops(name.as_bytes()))
+            || plan.drops(name.as_bytes())
+        {
             continue;
         }
         encode::header(out, name.as_bytes(), value.as_bytes());
@@ -569,17 +584,22 @@ fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
     if let Some(e) = &edits {
         e.write_headers(&view, &resp, out);
     }
+    let etag = reply
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("etag"));
+    plan.write_headers(etag.map(|(_, v)| v.as_bytes()), out);
     c.out.status = status;
     let bodiless = matches!(status, 204 | 304);
     if !bodiless {
         out.extend_from_slice(b"content-length: ");
-        encode::decimal(out, reply.body.len() as u64);
+        encode::decimal(out, body.len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     encode::own_head_end(out, &c.request_id, keep, c.head.minor_version == 0);
     if !bodiless && c.head.method != Method::Head {
-        out.extend_from_slice(&reply.body);
-        c.out.body_sent = reply.body.len() as u64;
+        out.extend_from_slice(body);
+        c.out.body_sent = body.len() as u64;
     }
 }
 

@@ -1,16 +1,17 @@
 //! Answers the gateway writes itself from config: mock integrations whose response is
 //! edited per request (response mapping, CORS headers) and CORS preflights. Plain mocks
-//! are written from their pre-encoded bytes by the connection (http1/conn.rs).
+//! are written from their pre-encoded bytes by the connection (server/conn.rs).
 
 use crate::config::compile::MockResponse;
-use crate::http1::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::Method;
+use crate::pipeline::compress::compress_whole;
 use crate::pipeline::context::request_view;
 use crate::pipeline::cors::CorsRt;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 impl Conn {
     /// The gateway's 204 to a CORS preflight; the integration is never called.
@@ -32,13 +33,14 @@ impl Conn {
         keep && self.discard_body(gen).await
     }
 
-    /// A mock response with response mapping or CORS headers applied.
+    /// A mock response with response mapping or CORS headers applied, or compressed
+    /// (as `self.compress` decided).
     pub(crate) async fn answer_mock_edited(
         &mut self,
         ctx: &WorkerCtx,
         gen: &Generation,
         mock: &MockResponse,
-        edits: Edits<'_>,
+        edits: Option<Edits<'_>>,
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
         let view = request_view!(self, &gen.snap, &self.rbuf);
@@ -54,27 +56,40 @@ impl Conn {
                 }
             }
         };
+        let plan = self.compress;
+        let compressed = plan.coding.map(|c| compress_whole(c, &mock.body));
+        let body = compressed.as_deref().unwrap_or(&mock.body);
         let out = &mut self.wbuf;
         out.clear();
-        let status = edits.status(mock.status, &view, &resp, out);
+        let status = match &edits {
+            Some(e) => e.status(mock.status, &view, &resp, out),
+            None => mock.status,
+        };
         self.out.status = status;
         encode::status_line(out, status);
+        let mut etag = None;
         for (name, value) in &mock.headers {
-            if !edits.drops(name) {
+            if name.eq_ignore_ascii_case(b"etag") {
+                etag = Some(&value[..]);
+            }
+            if !edits.as_ref().is_some_and(|e| e.drops(name)) && !plan.drops(name) {
                 encode::header(out, name, value);
             }
         }
-        edits.write_headers(&view, &resp, out);
+        if let Some(e) = &edits {
+            e.write_headers(&view, &resp, out);
+        }
+        plan.write_headers(etag, out);
         let bodiless = matches!(status, 100..=199 | 204 | 304);
         if !bodiless {
             out.extend_from_slice(b"content-length: ");
-            encode::decimal(out, mock.body.len() as u64);
+            encode::decimal(out, body.len() as u64);
             out.extend_from_slice(b"\r\n");
         }
         self.end_own_head(keep);
         if !bodiless && self.head.method != Method::Head {
-            self.wbuf.extend_from_slice(&mock.body);
-            self.out.body_sent = mock.body.len() as u64;
+            self.wbuf.extend_from_slice(body);
+            self.out.body_sent = body.len() as u64;
         }
         if self.flush_wbuf().await.is_err() {
             return false;

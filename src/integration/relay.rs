@@ -15,15 +15,16 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::error::{Error, Kind};
 use crate::http1::body::{BodyError, ChunkedDecoder};
-use crate::http1::conn::{read_into, within, Conn};
 use crate::http1::encode;
-use crate::http1::hop::{is_framing, joined_values, HopByHop};
+use crate::http1::hop::{is_framing, write_transfer_encoding, HopByHop};
 use crate::http1::parse::Method;
 use crate::http1::response::{ResponseBody, ResponseHead};
+use crate::pipeline::compress;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::{read_into, within, Conn};
 
 pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
     match e {
@@ -154,18 +155,26 @@ pub async fn response(
         ResponseBody::UntilClose if http11 => Framing::Enchunk,
         ResponseBody::UntilClose => Framing::UntilClose,
     };
+    // Response compression (pipeline/compress.rs) re-frames the body it encodes.
+    let encoded = compress::decide(gen, c);
+    let framing = match framing {
+        _ if encoded && http11 => Framing::Enchunk,
+        _ if encoded => Framing::UntilClose,
+        f => f,
+    };
     let keep = c.head.keep_alive
         && !ctx.drain.closing()
         && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
     c.out.integration_status = Some(c.rhead.status);
     if let Some(cap) = &mut c.capture {
-        cap.start(&c.rhead, &c.ubuf); // response cache: store this one?
+        cap.start(&c.rhead, &c.ubuf, &c.compress); // response cache: store this one?
     }
     write_response_head(gen, c, framing, keep);
     let head_len = c.rhead.head_len;
     c.ubuf.advance(head_len);
 
     let done = match framing {
+        _ if encoded => compress::relay(c, &mut up, read_wait).await,
         Framing::None => c.flush_wbuf().await.map(|()| true),
         Framing::Length(n) => relay_length(c, &mut up, n, read_wait).await,
         Framing::Chunked | Framing::Dechunk => {
@@ -229,7 +238,11 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     for hs in &c.rhead.headers {
         let name = hs.name.get(buf);
         // Framing is written below for the body this relay sends, never copied.
-        if is_framing(name) || hop.drops(name) || edits.as_ref().is_some_and(|e| e.drops(name)) {
+        if is_framing(name)
+            || hop.drops(name)
+            || edits.as_ref().is_some_and(|e| e.drops(name))
+            || c.compress.drops(name)
+        {
             continue;
         }
         out.extend_from_slice(name);
@@ -240,6 +253,7 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     if let Some(e) = &edits {
         e.write_headers(&view, &resp, out);
     }
+    c.compress.write_headers(c.rhead.header(buf, "etag"), out);
     match framing {
         Framing::Length(n) => content_length(out, n),
         // No body follows, but a HEAD answer and a 304 keep the representation's length
@@ -251,9 +265,7 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
         }
         Framing::Chunked => {
             // Relayed raw, so the upstream's codings (e.g. "gzip, chunked") still apply.
-            out.extend_from_slice(b"transfer-encoding: ");
-            joined_values(&c.rhead.headers, buf, b"transfer-encoding", out);
-            out.extend_from_slice(b"\r\n");
+            write_transfer_encoding(&c.rhead.headers, buf, out);
         }
         Framing::Enchunk => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         // Close-delimited for the client: `keep` is false, so the head says close.
@@ -282,7 +294,7 @@ fn upstream_header(rhead: &ResponseHead, buf: &[u8], name: &[u8], out: &mut Vec<
     }
 }
 
-async fn read_upstream(
+pub(crate) async fn read_upstream(
     c: &mut Conn,
     up: &mut UpstreamIo,
     wait: Duration,
@@ -296,7 +308,7 @@ async fn read_upstream(
     res
 }
 
-fn cut_short() -> std::io::Error {
+pub(crate) fn cut_short() -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::UnexpectedEof,
         "upstream closed mid-body",

@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
@@ -30,6 +30,9 @@ struct Sink {
     free: ArrayQueue<Vec<u8>>,
     writer: Thread,
     reopen: AtomicBool,
+    /// Buffers handed over and buffers written, so a stop can wait for the last lines.
+    queued: AtomicU64,
+    written: AtomicU64,
     /// Where the writer writes; changed by a reload (read by the writer thread only
     /// after `reopen` is raised, so the lock is never contended on the hot path).
     target: Mutex<LogPath>,
@@ -61,6 +64,8 @@ pub fn configure(path: &LogPath) {
         free: ArrayQueue::new(QUEUE),
         writer: handle.thread().clone(),
         reopen: AtomicBool::new(true),
+        queued: AtomicU64::new(0),
+        written: AtomicU64::new(0),
         target: Mutex::new(path),
     });
     handle.thread().unpark();
@@ -88,6 +93,7 @@ pub fn hand_off(buf: &mut Vec<u8>, lines: u64) -> u64 {
     let full = std::mem::replace(buf, spare);
     match sink.full.push(full) {
         Ok(()) => {
+            sink.queued.fetch_add(1, Ordering::Release);
             sink.writer.unpark();
             0
         }
@@ -97,6 +103,21 @@ pub fn hand_off(buf: &mut Vec<u8>, lines: u64) -> u64 {
             *buf = full;
             lines
         }
+    }
+}
+
+/// Waits (up to `limit`) until the writer has written every buffer handed to it: called
+/// once the workers have stopped, so a clean stop loses no line.
+pub fn finish(limit: Duration) {
+    let Some(sink) = SINK.get() else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + limit;
+    while sink.written.load(Ordering::Acquire) < sink.queued.load(Ordering::Acquire)
+        && std::time::Instant::now() < deadline
+    {
+        sink.writer.unpark();
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -137,7 +158,7 @@ fn writer_loop() {
                 .clone();
             out = open(&target);
         }
-        let mut wrote = false;
+        let mut wrote = 0;
         while let Some(mut buf) = sink.full.pop() {
             let res = match &mut out {
                 Out::Stdout => std::io::stdout().lock().write_all(&buf),
@@ -149,12 +170,13 @@ fn writer_loop() {
             }
             buf.clear();
             let _ = sink.free.push(buf);
-            wrote = true;
+            wrote += 1;
         }
-        if wrote {
+        if wrote > 0 {
             if let Out::Stdout = out {
                 let _ = std::io::stdout().flush();
             }
+            sink.written.fetch_add(wrote, Ordering::Release);
         }
         std::thread::park_timeout(Duration::from_millis(200));
     }

@@ -59,8 +59,9 @@ enum Part {
     Log(LogVar),
     /// `$context.authorizer.NAME`: what the route's authorizer left (`auth::AuthState`).
     Authorizer(Box<str>),
-    /// A `$context.x` Portico does not know: rendered as "-" like an empty value.
-    Unknown,
+    /// A `$context.x` Portico does not know (its name, for `check`): rendered as "-"
+    /// like an empty value.
+    Unknown(Box<str>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +97,7 @@ impl LogFormat {
                     rest = &after[len..];
                 }
                 None => {
-                    parts.push(Part::Unknown);
+                    parts.push(Part::Unknown(after[..ident].into()));
                     rest = &after[ident..];
                 }
             }
@@ -110,12 +111,20 @@ impl LogFormat {
         }
     }
 
+    /// The names after `$context.` that Portico does not know.
+    pub fn unknown_variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Unknown(name) => Some(&**name),
+            _ => None,
+        })
+    }
+
     /// Appends one line (with its newline) for `r`.
     pub fn render(&self, out: &mut Vec<u8>, r: &LogRecord<'_>) {
         for part in &self.parts {
             match part {
                 Part::Literal(b) => out.extend_from_slice(b),
-                Part::Unknown => out.push(b'-'),
+                Part::Unknown(_) => out.push(b'-'),
                 Part::Ctx(_) | Part::Log(_) | Part::Authorizer(_) => {
                     let start = out.len();
                     match part {

@@ -6,6 +6,7 @@
 pub mod access_log;
 pub mod cells;
 pub mod log_format;
+pub mod log_limit;
 pub mod names;
 pub mod registry;
 

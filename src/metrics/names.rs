@@ -1,4 +1,4 @@
-//! Every metric name, once (DESIGN.md §6).
+//! Every metric name, once (docs/ARCHITECTURE.md, Metrics).
 
 pub const REQUESTS_TOTAL: &str = "portico_requests_total";
 pub const REQUEST_DURATION: &str = "portico_request_duration_seconds";
@@ -15,3 +15,6 @@ pub const CONNECTIONS_ACTIVE: &str = "portico_connections_active";
 pub const WORKERS: &str = "portico_workers";
 pub const ACCESS_LOG_DROPPED_TOTAL: &str = "portico_access_log_dropped_total";
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "portico_tls_handshake_failures_total";
+pub const AUTHORIZER_REQUESTS_TOTAL: &str = "portico_authorizer_requests_total";
+pub const AUTHORIZER_CACHE_HITS_TOTAL: &str = "portico_authorizer_cache_hits_total";
+pub const JWKS_FETCHES_TOTAL: &str = "portico_jwks_fetches_total";

@@ -1,7 +1,8 @@
 //! The traffic gate between routing and the integration: API key, throttles, quota
-//! (DESIGN.md §1, §5). Runs on every routed request, so it does no IO, takes no lock and
-//! allocates nothing: local buckets are `Cell`s, the key table is one atomic load, and
-//! the only cross-core writes are a CAS when a bucket leases and the key's usage CASes.
+//! (docs/ARCHITECTURE.md, Shape and Gateway answers). Runs on every routed request, so it
+//! does no IO, takes no lock and allocates nothing: local buckets are `Cell`s, the key
+//! table is one atomic load, and the only cross-core writes are a CAS when a bucket leases
+//! and the key's usage CASes.
 //!
 //! Order, most specific first: key (403) → quota peek (429 Limit Exceeded) → route,
 //! stage, API, plan × key and account throttles (429 Too Many Requests) → quota count.
@@ -18,12 +19,12 @@ use super::usage::Periods;
 use crate::config::traffic::{RouteTraffic, TrafficRt};
 use crate::global::keys::{KeyTable, PlanKey};
 use crate::global::Shared;
-use crate::http1::conn::Conn;
 use crate::metrics::cells::bump;
 use crate::metrics::RouteCells;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 /// One worker's side of the traffic gate that outlives config generations: its view of
 /// the key table and its buckets of plan × key limits. (The buckets of route, stage, API
@@ -104,7 +105,7 @@ pub enum Deny {
 
 impl Deny {
     /// Counts the refusal in the route's metric cells and answers for the gateway
-    /// (DESIGN.md §5); returns whether the connection goes on.
+    /// (docs/ARCHITECTURE.md, Gateway answers); returns whether the connection goes on.
     pub async fn answer(
         self,
         ctx: &WorkerCtx,

@@ -19,14 +19,14 @@ use crate::auth::jwks::{KeySource, FETCH_TIMEOUT};
 use crate::auth::jwt::{self, JwtError, JwtRt, Verified};
 use crate::auth::lambda::Verdict;
 use crate::auth::metrics::Outcome;
+use crate::auth::sigv4::SigError;
 use crate::auth::{AuthorizerKind, AuthorizerRt, Identity, RouteAuthRt};
 use crate::config::auth::TokenSource;
-use crate::http1::conn::Conn;
-use crate::http1::encode;
 use crate::metrics::RouteCells;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 /// This worker's verdict caches.
 #[derive(Default)]
@@ -86,7 +86,10 @@ pub enum AuthDeny {
 }
 
 impl AuthDeny {
-    /// Answers for the gateway (`{"message": ...}`); returns whether the connection goes on.
+    /// Answers for the gateway (`{"message": ...}`, or the API's gateway response for
+    /// the type: UNAUTHORIZED, ACCESS_DENIED, AUTHORIZER_FAILURE,
+    /// MISSING_AUTHENTICATION_TOKEN, INVALID_SIGNATURE); returns whether the connection
+    /// goes on.
     pub async fn answer(
         self,
         ctx: &WorkerCtx,
@@ -94,73 +97,43 @@ impl AuthDeny {
         c: &mut Conn,
         _cells: &RouteCells,
     ) -> bool {
-        match self {
-            AuthDeny::Unauthorized(Some(www)) => {
-                c.answer(ctx, gen, 401, "Unauthorized", &[("www-authenticate", &www)])
-                    .await
+        use super::gateway_responses::{answer_as, ResponseType as T};
+        let (t, status, message, log): (T, u16, String, &'static str) = match &self {
+            AuthDeny::Unauthorized(_) => {
+                (T::Unauthorized, 401, "Unauthorized".into(), "Unauthorized")
             }
-            AuthDeny::Unauthorized(None) => c.answer(ctx, gen, 401, "Unauthorized", &[]).await,
-            AuthDeny::Forbidden(Some(www)) => {
-                c.answer(ctx, gen, 403, "Forbidden", &[("www-authenticate", &www)])
-                    .await
-            }
-            AuthDeny::Forbidden(None) => c.answer(ctx, gen, 403, "Forbidden", &[]).await,
-            AuthDeny::Failed => c.answer(ctx, gen, 500, "Internal Server Error", &[]).await,
-            AuthDeny::Status(status, message) => c.answer(ctx, gen, status, message, &[]).await,
+            AuthDeny::Forbidden(_) => (T::AccessDenied, 403, "Forbidden".into(), "Forbidden"),
+            AuthDeny::Failed => (
+                T::AuthorizerFailure,
+                500,
+                "Internal Server Error".into(),
+                "Internal Server Error",
+            ),
+            AuthDeny::Status(status, message) => (
+                T::classify(*status, message),
+                *status,
+                (*message).into(),
+                message,
+            ),
             AuthDeny::Iam(e) => {
-                let kind = e.error_type();
-                answer_text(
-                    ctx,
-                    gen,
-                    c,
-                    403,
-                    &e.message(),
-                    &[("x-amzn-ErrorType", kind.as_bytes())],
-                )
-                .await
+                let t = match e {
+                    SigError::Missing => T::MissingAuthenticationToken,
+                    SigError::Denied { .. } => T::AccessDenied,
+                    _ => T::InvalidSignature,
+                };
+                (t, 403, e.message(), "Forbidden")
             }
+        };
+        let mut extra: Vec<(&str, &[u8])> = Vec::with_capacity(1);
+        match &self {
+            AuthDeny::Unauthorized(Some(h)) | AuthDeny::Forbidden(Some(h)) => {
+                extra.push(("www-authenticate", h));
+            }
+            AuthDeny::Iam(e) => extra.push(("x-amzn-ErrorType", e.error_type().as_bytes())),
+            _ => {}
         }
+        answer_as(ctx, gen, c, t, status, &message, log, "", &extra).await
     }
-}
-
-/// Like `Conn::answer`, for a message made for this request (SigV4's name dates and
-/// resources); the access log's `error.message` says "Forbidden".
-async fn answer_text(
-    ctx: &WorkerCtx,
-    gen: &Generation,
-    c: &mut Conn,
-    status: u16,
-    message: &str,
-    extra: &[(&str, &[u8])],
-) -> bool {
-    let keep = c.can_keep_alive(ctx);
-    c.out.status = status;
-    c.out.error_message = "Forbidden";
-    c.wbuf.clear();
-    let encode = if c.head.method == crate::http1::parse::Method::Head {
-        encode::gateway_response_head_only
-    } else {
-        encode::gateway_response
-    };
-    encode(
-        &mut c.wbuf,
-        status,
-        message,
-        &c.request_id,
-        keep,
-        c.head.minor_version == 0,
-        extra,
-    );
-    let head_end = c
-        .wbuf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(0, |i| i + 4);
-    c.out.body_sent = (c.wbuf.len() - head_end) as u64;
-    if c.flush_wbuf().await.is_err() {
-        return false;
-    }
-    keep && c.discard_body(gen).await
 }
 
 /// Lets the request through (leaving the caller's identity in `c.req.auth`), or says

@@ -15,9 +15,9 @@ use super::context::ACCOUNT_ID;
 use crate::auth::sigv4::{self, Input, SigError};
 use crate::auth::{policy, IamCaller, Identity};
 use crate::http1::body::ChunkedDecoder;
-use crate::http1::conn::{within, Conn};
 use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
+use crate::server::conn::{within, Conn};
 
 /// Reads the whole body into `rbuf` (behind the head, unconsumed) and hashes it.
 async fn body_hash(gen: &Generation, c: &mut Conn) -> Result<[u8; 32], AuthDeny> {

@@ -16,10 +16,10 @@ use crate::auth::cache;
 use crate::auth::lambda::{authorizer_event, parse_answer, LambdaAuthRt};
 use crate::auth::{policy, AuthorizerRt, Identity};
 use crate::config::auth::IdentitySource;
-use crate::http1::conn::Conn;
 use crate::integration::lambda_event;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 /// Appends one identity source's value (nothing when absent).
 fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {

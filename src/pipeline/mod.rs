@@ -8,13 +8,16 @@ pub mod auth;
 mod auth_iam;
 mod auth_lambda;
 pub mod cache;
+pub mod compress;
 pub mod context;
 pub mod cors;
+pub mod gateway_responses;
 pub mod params;
 pub mod response;
 pub mod template;
 pub mod throttle;
 pub mod trace;
 pub mod usage;
+pub mod validate;
 
 pub use admission::{admit, Deny, Local};

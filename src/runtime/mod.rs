@@ -1,5 +1,6 @@
 //! Pinned worker threads, each a monoio runtime with its own listeners; graceful stop.
 
+pub mod buffers;
 pub mod reload;
 pub mod request_id;
 pub mod shutdown;

@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 
 use crate::config::compile::{compile, Snapshot};
 use crate::config::view::redacted_view;
-use crate::config::{load_and_validate_text, read, ConfigError, ConfigErrors};
+use crate::config::{load_and_validate_file_text, read, ConfigError, ConfigErrors};
 
 struct Current {
     generation: AtomicU64,
@@ -67,7 +67,7 @@ pub fn reload() -> Result<u64, ConfigErrors> {
     };
     let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
     let result = read(&c.path).and_then(|text| {
-        let cfg = load_and_validate_text(&text)?;
+        let cfg = load_and_validate_file_text(&text, &c.path)?;
         crate::config::warn_risky(&cfg);
         let mut next = compile(&cfg);
         next.view = redacted_view(&text);

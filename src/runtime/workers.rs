@@ -40,6 +40,10 @@ pub struct WorkerCtx {
     current: RefCell<Rc<Generation>>,
     /// API keys, quotas, plan throttles: this worker's side (pipeline::admission).
     pub traffic: crate::pipeline::Local,
+    /// Buffers of connections that are idle, for the next request to take.
+    pub spares: RefCell<super::buffers::Spares>,
+    /// Idle keep-alive connections waiting with a buffer (server::conn caps them).
+    pub idle_with_buffers: std::cell::Cell<usize>,
 }
 
 /// One config generation as a worker sees it: the shared snapshot plus the worker's own
@@ -234,6 +238,7 @@ pub fn run() -> Result<(), StartError> {
         .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     WORKER_COUNT.store(count, Ordering::Relaxed);
     spawn_health_checker();
+    crate::upstream::resolve::spawn();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -278,10 +283,16 @@ pub fn run() -> Result<(), StartError> {
         }
     }
     info!(workers = count, driver = driver.name(), listen = ?server.listen, tls_listen = ?server.tls_listen, "portico is serving");
+    for s in &snapshot.served {
+        let urls: Vec<&str> = s.entries.iter().map(|e| e.url.as_str()).collect();
+        info!(api = %s.api, stage = %s.stage, urls = %urls.join(" "), routes = s.routes.len(), "serving API stage");
+    }
     for t in threads {
         let _ = t.join();
     }
-    // Drained: the last usage counts go to the store before the process exits.
+    // Drained: the last access-log lines and usage counts are written before the
+    // process exits.
+    crate::metrics::access_log::finish(Duration::from_secs(2));
     shared.shutdown();
     if let Some(admin) = admin {
         admin.stop();
@@ -330,6 +341,8 @@ async fn worker_main(
         seed,
         current: RefCell::new(Rc::new(Generation::build(id, seed, number, snap, None))),
         traffic: crate::pipeline::Local::new(shared, id),
+        spares: RefCell::default(),
+        idle_with_buffers: std::cell::Cell::new(0),
     });
     listeners.spawn_pending(&ctx);
     let _ = ready.send(Ok(()));
@@ -473,13 +486,16 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
                 let tls = l.tls;
                 monoio::spawn(async move {
                     if tls {
-                        crate::http1::conn::serve_tls(&ctx, stream, peer).await;
+                        crate::server::conn::serve_tls(&ctx, stream, peer).await;
                     } else {
-                        crate::http1::conn::serve(&ctx, stream, peer).await;
+                        crate::server::conn::serve(&ctx, stream, peer).await;
                     }
                     ctx.connection_closed();
                 });
             }
+            // Stopping takes the socket out of LISTEN (`stop_listening`), which fails
+            // the pending accept (EINVAL); that is the stop, not an error.
+            Err(_) if ctx.drain.closing() || l.stop.closing() || stop_requested() => return,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning on the error.
                 error!(worker = ctx.id, error = %e, "accept failed");

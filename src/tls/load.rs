@@ -4,6 +4,7 @@
 //! keeps the running config.
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
@@ -48,7 +49,7 @@ pub fn load(cfg: &Config) -> Result<Loaded, Vec<ConfigError>> {
         .iter()
         .map(|(name, u)| {
             let p = KeyPath::root().key("upstreams").key(name);
-            upstream(u, &p, &mut errors)
+            upstream(name, u, &p, &mut errors)
         })
         .collect();
     if errors.is_empty() {
@@ -203,7 +204,12 @@ fn roots(path: &Path, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<Root
     Some(store)
 }
 
-fn upstream(u: &Upstream, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<Arc<ClientTls>> {
+fn upstream(
+    upstream: &str,
+    u: &Upstream,
+    p: &KeyPath,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Arc<ClientTls>> {
     if !u.https {
         return None;
     }
@@ -247,8 +253,8 @@ fn upstream(u: &Upstream, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut names = Vec::new();
-    for (i, host) in u.target_hosts.iter().enumerate() {
-        let name = u.tls.server_name.as_deref().unwrap_or(host);
+    for (i, target) in u.targets.iter().enumerate() {
+        let name = u.tls.server_name.as_deref().unwrap_or(&target.host);
         match ServerName::try_from(name.to_string()) {
             Ok(n) => names.push(n),
             Err(_) => {
@@ -269,6 +275,8 @@ fn upstream(u: &Upstream, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<
         return None;
     }
     Some(Arc::new(ClientTls {
+        upstream: upstream.to_string(),
+        last_warned: AtomicU64::new(0),
         config: Arc::new(config),
         names,
         fingerprint,

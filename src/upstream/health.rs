@@ -149,10 +149,13 @@ impl Checker {
             let Some(check) = &up.health_check else {
                 continue;
             };
-            for (i, addr) in up.targets.iter().enumerate() {
+            // Every address of every target, as the resolver last published them.
+            let endpoints = up.addrs.load();
+            for (e, state) in endpoints.list.iter().zip(&endpoints.health) {
+                let (i, addr) = (e.target, &e.addr);
                 let key = (up.name.clone(), *addr);
                 wanted.push(key.clone());
-                let state = &up.health[i].0;
+                let state = &state.0;
                 let known = self.probes.get(&key);
                 if known.is_none_or(|p| !Arc::ptr_eq(&p.state, state)) {
                     // A new target, or new settings for it: start counting again.

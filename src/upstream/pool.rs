@@ -3,6 +3,11 @@
 //! push/pop. A pool is an `Rc` so that a config reload can hand an unchanged upstream's
 //! pool, idle connections and all, to the next generation, while requests still running
 //! on the old generation return their connections to the pool they took them from.
+//!
+//! Slots are per address (every address of every target, from `upstream::resolve`). When
+//! the resolver publishes a new set, the next checkout rebuilds the slots, keeping the
+//! idle connections and in-flight counts of addresses still in it; a lease taken before
+//! finds its slot again by address, or drops its connection if the address went away.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -14,13 +19,14 @@ use crate::tls::UpstreamIo;
 use tracing::debug;
 
 use super::balance::{self, Rng};
+use super::resolve::Endpoints;
 use crate::config::compile::{Snapshot, UpstreamRt};
 use crate::metrics::{registry, UpstreamCells};
 
 struct Target {
     addr: SocketAddr,
-    /// The `Host` header value sent to this target.
-    host: Box<[u8]>,
+    /// The configured target this address belongs to.
+    target: usize,
     /// Most recently returned last, so the warmest connection is reused first.
     idle: Vec<(UpstreamIo, Instant)>,
 }
@@ -30,11 +36,16 @@ struct State {
     in_flight: Vec<u32>,
     targets: Vec<Target>,
     rng: Rng,
+    /// The address set `targets` was built from (`Addresses::version`).
+    version: u64,
+    endpoints: Arc<Endpoints>,
 }
 
 pub struct UpstreamPool {
     spec: UpstreamRt,
     state: RefCell<State>,
+    /// The `Host` header value sent to each configured target.
+    hosts: Vec<Box<[u8]>>,
     pub cells: Arc<UpstreamCells>,
 }
 
@@ -46,7 +57,11 @@ pub struct Pools {
 /// A target chosen for one request; end it with [`Lease::release`].
 pub struct Lease {
     pool: Rc<UpstreamPool>,
+    /// The configured target (its TLS name and Host header).
     pub target: usize,
+    /// The slot of `addr`, valid while the pool's `version` is this one.
+    slot: usize,
+    version: u64,
     pub addr: SocketAddr,
     pub connect_timeout: Duration,
     /// A pooled connection, if one was idle. `None`: the caller connects.
@@ -73,6 +88,7 @@ impl Pools {
     pub fn checkout(&self, upstream: usize) -> Option<Lease> {
         let pool = self.ups.get(upstream)?;
         let mut st = pool.state.borrow_mut();
+        pool.follow_addresses(&mut st);
         if st.targets.is_empty() {
             return None;
         }
@@ -84,7 +100,7 @@ impl Pools {
         } = &mut *st;
         let picked = balance::pick(pool.spec.balance, cursor, in_flight, rng);
         // Health checks: pass over a target that is down (one relaxed load each).
-        let t = super::health::first_up(picked, &pool.spec.health);
+        let t = super::health::first_up(picked, &st.endpoints.health);
         st.in_flight[t] += 1;
         let now = Instant::now();
         let limit = pool.spec.pool.idle_timeout;
@@ -101,11 +117,13 @@ impl Pools {
             pooled = Some(stream);
             break;
         }
-        let addr = target.addr;
+        let (addr, configured, version) = (target.addr, target.target, st.version);
         drop(st);
         Some(Lease {
             pool: pool.clone(),
-            target: t,
+            target: configured,
+            slot: t,
+            version,
             addr,
             connect_timeout: pool.spec.connect_timeout,
             pooled,
@@ -135,33 +153,58 @@ impl Pools {
 
 impl UpstreamPool {
     fn new(spec: &UpstreamRt, worker: usize, seed: u64) -> Self {
-        let targets = spec
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(i, a)| Target {
-                addr: *a,
-                host: spec.host_header(i).into_bytes().into(),
-                idle: Vec::new(),
-            })
-            .collect();
         UpstreamPool {
             spec: spec.clone(),
+            // Slots are built by the first checkout (version 0 is never published).
             state: RefCell::new(State {
                 cursor: seed as usize,
-                in_flight: vec![0; spec.targets.len()],
-                targets,
+                in_flight: Vec::new(),
+                targets: Vec::new(),
                 rng: Rng::new(seed ^ worker as u64),
+                version: 0,
+                endpoints: Arc::default(),
             }),
+            hosts: (0..spec.targets.len())
+                .map(|i| spec.host_header(i).into_bytes().into())
+                .collect(),
             cells: registry().upstream(worker, &spec.name),
         }
+    }
+
+    /// Rebuilds the slots when the resolver published a new address set (one atomic load
+    /// when it did not).
+    fn follow_addresses(&self, st: &mut State) {
+        let version = self.spec.addrs.version();
+        if version == st.version {
+            return;
+        }
+        let endpoints = self.spec.addrs.load();
+        let mut old = std::mem::take(&mut st.targets);
+        let old_in_flight = std::mem::take(&mut st.in_flight);
+        for e in &endpoints.list {
+            let kept = old
+                .iter()
+                .position(|t| t.addr == e.addr && t.target == e.target);
+            let (idle, in_flight) = match kept {
+                Some(i) => (std::mem::take(&mut old[i].idle), old_in_flight[i]),
+                None => (Vec::new(), 0),
+            };
+            st.targets.push(Target {
+                addr: e.addr,
+                target: e.target,
+                idle,
+            });
+            st.in_flight.push(in_flight);
+        }
+        st.endpoints = endpoints;
+        st.version = version;
     }
 }
 
 impl Lease {
     /// Appends the Host header value for this lease's target.
     pub fn host(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.pool.state.borrow().targets[self.target].host);
+        out.extend_from_slice(&self.pool.hosts[self.target]);
     }
 
     /// TLS settings when the upstream's targets are `https://`.
@@ -176,10 +219,20 @@ impl Lease {
     /// Ends a request; `keep` is the connection if it can carry another request.
     pub fn release(&self, keep: Option<UpstreamIo>) {
         let mut st = self.pool.state.borrow_mut();
-        st.in_flight[self.target] = st.in_flight[self.target].saturating_sub(1);
+        let slot = if st.version == self.version {
+            Some(self.slot)
+        } else {
+            // The address set changed while this request ran.
+            st.targets
+                .iter()
+                .position(|t| t.addr == self.addr && t.target == self.target)
+        };
+        // An address that went away takes its connection with it.
+        let Some(slot) = slot else { return };
+        st.in_flight[slot] = st.in_flight[slot].saturating_sub(1);
         if let Some(stream) = keep {
             let max = self.pool.spec.pool.max_idle_per_worker;
-            let target = &mut st.targets[self.target];
+            let target = &mut st.targets[slot];
             if target.idle.len() < max {
                 target.idle.push((stream, Instant::now()));
             }

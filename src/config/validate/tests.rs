@@ -109,9 +109,10 @@ domains:
     let cfg = load_str_with_env(yaml, &no_env).unwrap_or_else(|e| panic!("{e}"));
     let secure = &cfg.upstreams.iter().find(|(n, _)| n == "secure").unwrap().1;
     assert!(secure.https);
-    assert_eq!(secure.targets[0].port(), 443);
-    assert_eq!(secure.targets[1].port(), 9443);
-    assert_eq!(secure.target_hosts, ["127.0.0.1", "localhost"]);
+    assert_eq!(secure.targets[0].port, 443);
+    assert_eq!(secure.targets[1].port, 9443);
+    let hosts: Vec<&str> = secure.targets.iter().map(|t| t.host.as_str()).collect();
+    assert_eq!(hosts, ["127.0.0.1", "localhost"]);
     assert_eq!(secure.tls.server_name.as_deref(), Some("backend.internal"));
 }
 

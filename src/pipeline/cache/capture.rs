@@ -9,6 +9,7 @@ use super::rules::{forbids_storing, StatusSet, MAX_ITEM_BYTES};
 use crate::http1::encode;
 use crate::http1::hop::HopByHop;
 use crate::http1::response::{ResponseBody, ResponseHead};
+use crate::pipeline::compress::Plan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -63,7 +64,12 @@ impl Capture {
 
     /// Looks at the backend's response head (`buf` holds the bytes its spans point
     /// into) and either starts copying or gives up for good.
-    pub fn start(&mut self, rhead: &ResponseHead, buf: &[u8]) {
+    /// The stored head is the one this response is sent with: `compress` (decided for
+    /// it) drops and adds headers as the relay does, and the body passed to [`body`]
+    /// is then the compressed one.
+    ///
+    /// [`body`]: Capture::body
+    pub fn start(&mut self, rhead: &ResponseHead, buf: &[u8], compress: &Plan) {
         if self.state != State::Waiting {
             return;
         }
@@ -98,7 +104,10 @@ impl Capture {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0);
             }
-            if LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name)) || hop.drops(name) {
+            if LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name))
+                || hop.drops(name)
+                || compress.drops(name)
+            {
                 continue;
             }
             head.extend_from_slice(name);
@@ -106,6 +115,7 @@ impl Capture {
             head.extend_from_slice(value);
             head.extend_from_slice(b"\r\n");
         }
+        compress.write_headers(rhead.header(buf, "etag"), &mut head);
         self.head = head;
         self.body = BytesMut::with_capacity(expected);
         self.status = rhead.status;
@@ -164,7 +174,7 @@ mod tests {
         let mut rhead = ResponseHead::new();
         assert!(parse_response(raw, Method::Get, 65536, &mut rhead).unwrap());
         let mut cap = Capture::new(StatusSet::of(&[200, 204]));
-        cap.start(&rhead, raw);
+        cap.start(&rhead, raw, &Plan::NONE);
         for b in body {
             cap.body(b);
         }
@@ -217,7 +227,7 @@ mod tests {
         let mut rhead = ResponseHead::new();
         parse_response(raw, Method::Get, 65536, &mut rhead).unwrap();
         let mut cap = Capture::new(StatusSet::of(&[200]));
-        cap.start(&rhead, raw);
+        cap.start(&rhead, raw, &Plan::NONE);
         cap.body(b"cut short");
         assert!(cap.finish().is_none(), "an incomplete body");
     }

@@ -1,7 +1,7 @@
 //! The response cache: one shard per worker and stage, no locks, no cross-thread traffic
-//! but the flush counters (DESIGN.md §1).
+//! but the flush counters (docs/ARCHITECTURE.md, Shape).
 //!
-//! Life of a cacheable request (`serve::before`, called by `http1::conn::handle` before
+//! Life of a cacheable request (`serve::before`, called by `server::conn::handle` before
 //! the integration runs; `serve::after` once it has):
 //! 1. **Lookup** — the key (`key.rs`) is looked up in the worker's shard of the stage
 //!    (`store.rs`). A live entry is a **hit**: written from the stored bytes with a fresh

@@ -9,7 +9,7 @@ use monoio::io::AsyncWriteRentExt;
 use super::rules::{client_refresh, entry_method, RouteCacheRt};
 use super::{key, Capture, Entry, Inserted, Pending, Shard};
 use crate::config::compile::IntegrationRt;
-use crate::http1::conn::Conn;
+use crate::config::model::Coding;
 use crate::http1::encode;
 use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody};
@@ -19,6 +19,7 @@ use crate::pipeline::response::Edits;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
 
 /// Bodies up to this size are copied behind the head into one write; larger ones go out
 /// as a second write straight from the stored `Bytes`, which costs a syscall but no copy.
@@ -111,6 +112,14 @@ pub async fn before(
         &c.params,
         m.rest,
     );
+    if gen.snap.apis[m.stage.api as usize].compression.is_some() {
+        // Each negotiated encoding is an entry of its own, stored as it was served.
+        key.push(match c.compress.accepted {
+            None => b'i',
+            Some(Coding::Gzip) => b'g',
+            Some(Coding::Br) => b'b',
+        });
+    }
     let now = Instant::now();
     let refresh = client_refresh(rules, &c.head, &c.rbuf, || {
         // Validated already on routes that require a key.

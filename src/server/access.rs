@@ -1,11 +1,11 @@
 //! The access-log side of a connection: the request fields a log line needs are copied
 //! before the handler consumes the request from `rbuf`, and the line is formatted into
-//! the worker's buffer after the response (DESIGN.md §4 `access_log`).
+//! the worker's buffer after the response (`server.access_log`; docs/ARCHITECTURE.md, Config file).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::conn::Conn;
-use super::parse::Span;
+use crate::http1::parse::Span;
 use crate::metrics::access_log::{hand_off, FLUSH_AT};
 use crate::metrics::cells::bump;
 use crate::metrics::log_format::LogRecord;

@@ -18,17 +18,17 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use monoio::buf::SliceMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 
 use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
 use tracing::{debug, error};
 
-use super::body::ChunkedDecoder;
-use super::encode;
-use super::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
-use super::response::ResponseHead;
 use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::encode;
+use crate::http1::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
+use crate::http1::response::ResponseHead;
 use crate::metrics::RouteCells;
 use crate::pipeline::cache;
 use crate::pipeline::context::RequestState;
@@ -41,6 +41,13 @@ use crate::runtime::WorkerCtx;
 
 /// Read buffer size: one read takes most request heads and small bodies whole.
 const READ_BUF: usize = 16 * 1024;
+/// A keep-alive connection silent for this long gives its buffers back to the worker and
+/// waits for readability without them (`wait_for_next_request`).
+const PARK_AFTER: Duration = Duration::from_millis(500);
+/// At most this many idle connections per worker wait with a buffer; the rest park at
+/// once. A benchmark's or a busy site's connections keep the one-read fast path, and
+/// 10,000 idle connections still hold no more than this many buffers.
+const IDLE_WITH_BUFFERS: usize = 256;
 /// A body the gateway does not need is read and dropped up to this size to keep the
 /// connection; past it the connection closes instead (as nginx's lingering discard).
 const DISCARD_MAX: u64 = 1024 * 1024;
@@ -76,6 +83,10 @@ pub struct Conn {
     /// Set while this request fetches a response cache entry: the relay copies the
     /// response into it as it streams past.
     pub capture: Option<crate::pipeline::cache::Capture>,
+    /// Cancels the buffered read of a keep-alive wait that runs past `PARK_AFTER`.
+    canceller: Canceller,
+    /// Response compression for the current request (negotiated, then decided).
+    pub compress: crate::pipeline::compress::Plan,
 }
 
 /// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
@@ -154,7 +165,8 @@ pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     let limit = gen.snap.server.limits.header_timeout;
     drop(gen);
     let handshake = monoio::select! {
-        r = monoio::time::timeout(limit, crate::tls::accept(&tls, stream)) => r,
+        // Boxed, like a request's future: the handshake's state is large and short-lived.
+        r = monoio::time::timeout(limit, Box::pin(crate::tls::accept(&tls, stream))) => r,
         _ = ctx.drain.wait() => return,
     };
     match handshake {
@@ -195,30 +207,39 @@ async fn serve_io(
     tls_site: Option<u32>,
     peer_cert: Option<Box<PeerCert>>,
 ) {
-    let mut c = Conn {
-        stream,
-        peer,
-        tls_site,
-        peer_cert,
-        peer_ip: PeerIp::new(peer.ip()),
-        rbuf: BytesMut::with_capacity(READ_BUF),
-        wbuf: Vec::with_capacity(4096),
-        ubuf: BytesMut::new(),
-        head: RequestHead::new(),
-        rhead: ResponseHead::new(),
-        params: Vec::with_capacity(8),
-        request_id: [0; ID_LEN],
-        out: Outcome::default(),
-        req: RequestState::default(),
-        log_scratch: Vec::new(),
-        log_fields: [Span::default(); 4],
-        capture: None,
+    // Buffers come from the worker's spares and go back there when the connection is
+    // idle or closes: nothing is allocated per connection once the worker is warm.
+    let mut c = {
+        let mut spares = ctx.spares.borrow_mut();
+        Conn {
+            stream,
+            peer,
+            tls_site,
+            peer_cert,
+            peer_ip: PeerIp::new(peer.ip()),
+            rbuf: spares.bytes(),
+            wbuf: spares.vec(),
+            ubuf: spares.bytes(),
+            head: RequestHead::with_headers(spares.headers()),
+            rhead: ResponseHead::with_headers(spares.headers()),
+            params: Vec::with_capacity(8),
+            request_id: [0; ID_LEN],
+            out: Outcome::default(),
+            req: RequestState::default(),
+            log_scratch: Vec::new(),
+            log_fields: [Span::default(); 4],
+            capture: None,
+            canceller: Canceller::new(),
+            compress: crate::pipeline::compress::Plan::NONE,
+        }
     };
     serve_requests(ctx, &mut c).await;
     if let Io::Tls(tls) = &mut c.stream {
         // close_notify, as nginx sends; a client that no longer reads can't hold us.
-        let _ = monoio::time::timeout(Duration::from_secs(1), tls.close()).await;
+        let _ = monoio::time::timeout(Duration::from_secs(1), Box::pin(tls.close())).await;
     }
+    c.rbuf.clear();
+    c.park_buffers(ctx);
 }
 
 async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
@@ -265,7 +286,10 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
         if logging {
             c.capture_for_log();
         }
-        let (keep, cells) = handle(ctx, &gen, c).await;
+        // Boxed: serving a request takes a large future (proxying, relaying, caching), and
+        // keeping it out of the connection's own future is what lets an idle connection
+        // cost a few hundred bytes. One allocation per request, from the worker's heap.
+        let (keep, cells) = Box::pin(handle(ctx, &gen, c)).await;
         let elapsed = started.elapsed();
         cells.count(c.out.status);
         cells.duration.observe(elapsed);
@@ -285,6 +309,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
 /// the route that served it.
 async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
     let snap = &*gen.snap;
+    c.compress = crate::pipeline::compress::Plan::NONE;
     let host = c.head.host.map(|s| s.get(&c.rbuf));
     if snap.server.redirect_https && !c.stream.is_tls() {
         return (c.redirect_to_https(ctx, gen).await, &gen.unrouted);
@@ -325,6 +350,7 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         .is_some_and(|canary| ctx.rng.borrow_mut().next_f64() * 100.0 < canary.percent);
     c.out.canary = canary;
     c.req.begin(&m, canary);
+    c.compress = crate::pipeline::compress::Plan::for_request(gen, c, m.stage.api);
     if let Some(cors) = api.cors.as_deref() {
         // Preflights never reach the integration (nor key and throttle checks).
         if cors::is_preflight(&c.head, &c.rbuf) {
@@ -337,6 +363,11 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     }
     if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
         return (deny.answer(ctx, gen, c, cells).await, cells);
+    }
+    if let Some(check) = api.routes[m.route as usize].check.as_deref() {
+        if let Some(keep) = crate::pipeline::validate::check(ctx, gen, c, check).await {
+            return (keep, cells);
+        }
     }
     let integrations = match &stage.canary {
         Some(side) if canary => &side.integrations,
@@ -401,15 +432,111 @@ impl Conn {
                     Err(_) => return HeadOutcome::Fail(408, "Request Timeout"),
                 }
             }
-            let read = monoio::select! {
-                r = monoio::time::timeout(limits.idle_timeout, self.read_client()) => r,
-                _ = ctx.drain.wait() => return HeadOutcome::Close,
-            };
-            match read {
-                Ok(Ok(n)) if n > 0 => continue,
-                _ => return HeadOutcome::Close,
+            if !self.wait_for_next_request(ctx, limits.idle_timeout).await {
+                return HeadOutcome::Close;
             }
         }
+    }
+
+    /// Waits up to `idle` for the first bytes of the next request on a keep-alive
+    /// connection; false when the connection should close (silence, EOF, error, drain).
+    ///
+    /// On a plain connection the read runs with a buffer for `PARK_AFTER` only: a busy
+    /// client's next request comes sooner, and costs no more than before. A connection
+    /// still silent then cancels that read, gives its buffers back to the worker, and
+    /// waits for readability holding none (io_uring PollAdd, or epoll readiness), taking
+    /// buffers again when bytes arrive. (TLS connections keep theirs: rustls holds its
+    /// own buffers anyway.)
+    async fn wait_for_next_request(&mut self, ctx: &WorkerCtx, idle: Duration) -> bool {
+        let give_up = Instant::now() + idle;
+        if self.stream.is_tls() {
+            let read = monoio::select! {
+                r = monoio::time::timeout(idle, self.read_client()) => r,
+                _ = ctx.drain.wait() => return false,
+            };
+            return matches!(read, Ok(Ok(n)) if n > 0);
+        }
+        let holding = &ctx.idle_with_buffers;
+        if holding.get() >= IDLE_WITH_BUFFERS {
+            return self.wait_parked(ctx, give_up).await;
+        }
+        holding.set(holding.get() + 1);
+        let mut buf = std::mem::take(&mut self.rbuf);
+        if buf.capacity() - buf.len() < READ_BUF / 4 {
+            buf.reserve(READ_BUF);
+        }
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (res, slice) = {
+            let Io::Plain(tcp) = &mut self.stream else {
+                unreachable!("TLS waits above")
+            };
+            let handle = self.canceller.handle();
+            let mut read =
+                std::pin::pin!(tcp.cancelable_read(SliceMut::new(buf, len, cap), handle));
+            let early = monoio::select! {
+                r = &mut read => Some(r),
+                _ = monoio::time::sleep(PARK_AFTER.min(idle)) => None,
+                _ = ctx.drain.wait() => None,
+            };
+            match early {
+                Some(done) => done,
+                None => {
+                    // The read may still complete with data that raced the cancel.
+                    self.canceller = std::mem::take(&mut self.canceller).cancel();
+                    read.await
+                }
+            }
+        };
+        holding.set(holding.get() - 1);
+        self.rbuf = slice.into_inner();
+        match res {
+            Ok(n) => return n > 0,
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+            Err(_) => return false,
+        }
+        if ctx.drain.closing() {
+            return false;
+        }
+        self.wait_parked(ctx, give_up).await
+    }
+
+    /// Waits for readability until `give_up` holding no buffer, then reads.
+    async fn wait_parked(&mut self, ctx: &WorkerCtx, give_up: Instant) -> bool {
+        let now = Instant::now();
+        if now >= give_up {
+            return false;
+        }
+        self.park_buffers(ctx);
+        let Io::Plain(tcp) = &self.stream else {
+            unreachable!("TLS waits above")
+        };
+        let ready = monoio::select! {
+            r = monoio::time::timeout(give_up - now, tcp.readable(false)) => matches!(r, Ok(Ok(()))),
+            _ = ctx.drain.wait() => false,
+        };
+        self.unpark_buffers(ctx);
+        ready && matches!(self.read_client().await, Ok(n) if n > 0)
+    }
+
+    /// Gives this connection's (empty) buffers to the worker's spares.
+    fn park_buffers(&mut self, ctx: &WorkerCtx) {
+        let mut spares = ctx.spares.borrow_mut();
+        spares.put_bytes(std::mem::take(&mut self.rbuf));
+        spares.put_bytes(std::mem::take(&mut self.ubuf));
+        spares.put_vec(std::mem::take(&mut self.wbuf));
+        spares.put_vec(std::mem::take(&mut self.log_scratch));
+        spares.put_headers(std::mem::take(&mut self.head.headers));
+        spares.put_headers(std::mem::take(&mut self.rhead.headers));
+    }
+
+    fn unpark_buffers(&mut self, ctx: &WorkerCtx) {
+        let mut spares = ctx.spares.borrow_mut();
+        self.rbuf = spares.bytes();
+        self.ubuf = spares.bytes();
+        self.wbuf = spares.vec();
+        self.log_scratch = spares.vec();
+        self.head.headers = spares.headers();
+        self.rhead.headers = spares.headers();
     }
 
     /// Appends whatever the client sends next to `rbuf`.
@@ -438,7 +565,8 @@ impl Conn {
         self.head.keep_alive && discardable && !ctx.drain.closing()
     }
 
-    /// The gateway answers for itself with `{"message": ...}` (DESIGN.md §5).
+    /// The gateway answers for itself with `{"message": ...}` (docs/ARCHITECTURE.md,
+    /// Gateway answers).
     pub async fn answer(
         &mut self,
         ctx: &WorkerCtx,
@@ -447,6 +575,11 @@ impl Conn {
         message: &'static str,
         extra: &[(&str, &[u8])],
     ) -> bool {
+        use crate::pipeline::gateway_responses::{self as gr, ResponseType};
+        if gr::applies(gen, self) {
+            let t = ResponseType::classify(status, message);
+            return gr::answer_as(ctx, gen, self, t, status, message, message, "", extra).await;
+        }
         let keep = self.can_keep_alive(ctx);
         self.out.status = status;
         self.out.error_message = message;
@@ -526,7 +659,15 @@ impl Conn {
         gen: &Generation,
         mock: &MockResponse,
     ) -> bool {
-        if let Some(edits) = Edits::find(&gen.snap, &self.req, mock.status) {
+        if let Some(rt) = crate::pipeline::compress::setting(gen, self) {
+            if self.head.method != Method::Head {
+                let headers = mock.headers.iter().map(|(n, v)| (&n[..], &v[..]));
+                let len = mock.body.len() as u64;
+                self.compress.decide(rt, mock.status, Some(len), headers);
+            }
+        }
+        let edits = Edits::find(&gen.snap, &self.req, mock.status);
+        if edits.is_some() || self.compress.vary || self.compress.coding.is_some() {
             return self.answer_mock_edited(ctx, gen, mock, edits).await;
         }
         let keep = self.can_keep_alive(ctx);

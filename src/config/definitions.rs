@@ -1,0 +1,240 @@
+//! API definitions: JSON Schema `models`, request validation on routes
+//! (`request_validator`, `request_model`, `required_parameters`), `gateway_responses`, the
+//! `openapi` file an API is served from and the `lambda_functions` ARN map. Decoding and
+//! checks live here so that `load.rs` and `validate.rs` only call in.
+
+use std::path::PathBuf;
+
+use serde_yaml_ng::Value;
+
+use super::decode::{Decoder, Fields};
+use super::model::Api;
+use super::{ConfigError, KeyPath};
+use crate::pipeline::gateway_responses::ResponseType;
+
+/// Keys these definitions add to `apis.NAME`.
+pub const API_KEYS: &[&str] = &["openapi", "lambda_functions", "models", "gateway_responses"];
+/// Keys these definitions add to `apis.NAME.routes.KEY`.
+pub const ROUTE_KEYS: &[&str] = &["request_validator", "request_model", "required_parameters"];
+
+#[derive(Debug, Clone, Default)]
+pub struct ApiDefs {
+    /// An OpenAPI 3 / Swagger 2 file whose routes, models and validators are merged in
+    /// when the config loads (routes written in the config win).
+    pub openapi: Option<PathBuf>,
+    /// Lambda function ARN (as an OpenAPI file names it) → function URL.
+    pub lambda_functions: Vec<(String, String)>,
+    /// Model name → JSON Schema (draft 4 unless `$schema` says otherwise).
+    pub models: Vec<(String, serde_json::Value)>,
+    /// Response type (THROTTLED, DEFAULT_4XX, …) → what the gateway answers instead.
+    pub gateway_responses: Vec<(String, GatewayResponse)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayResponse {
+    /// None: the status the gateway would have answered with.
+    pub status: Option<u16>,
+    /// Header values may use `$context` variables.
+    pub headers: Vec<(String, String)>,
+    /// None: the usual `{"message": ...}`; may use `$context` variables.
+    pub body: Option<String>,
+}
+
+/// API Gateway's request validators, by what they check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestValidator {
+    All,
+    ParamsOnly,
+    BodyOnly,
+}
+
+impl RequestValidator {
+    pub const NAMES: [(&'static str, RequestValidator); 3] = [
+        ("all", RequestValidator::All),
+        ("params-only", RequestValidator::ParamsOnly),
+        ("body-only", RequestValidator::BodyOnly),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestValidator::All => "all",
+            RequestValidator::ParamsOnly => "params-only",
+            RequestValidator::BodyOnly => "body-only",
+        }
+    }
+
+    pub fn params(self) -> bool {
+        self != RequestValidator::BodyOnly
+    }
+
+    pub fn body(self) -> bool {
+        self != RequestValidator::ParamsOnly
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteValidation {
+    /// None: nothing is validated (as API Gateway without a validator on the method).
+    pub validator: Option<RequestValidator>,
+    /// Content type (`application/json`, or `$default` for any) → model name.
+    pub models: Vec<(String, String)>,
+    /// `header.NAME`, `querystring.NAME`, `path.NAME`: present and not blank.
+    pub required: Vec<String>,
+}
+
+/// Decodes the definition keys of one API.
+pub(super) fn api_defs(d: &mut Decoder, f: &Fields) -> ApiDefs {
+    ApiDefs {
+        openapi: f.opt(d, "openapi", |d, v, p| d.string(v, p).map(PathBuf::from)),
+        lambda_functions: f
+            .opt(d, "lambda_functions", Decoder::text_map)
+            .unwrap_or_default(),
+        models: f
+            .opt(d, "models", |d, v, p| {
+                let entries = d.entries(v, p);
+                Some(
+                    entries
+                        .into_iter()
+                        .filter_map(|(name, v, p)| Some((name, json(d, v, &p)?)))
+                        .collect(),
+                )
+            })
+            .unwrap_or_default(),
+        gateway_responses: f
+            .opt(d, "gateway_responses", |d, v, p| {
+                let entries = d.entries(v, p);
+                Some(
+                    entries
+                        .into_iter()
+                        .map(|(kind, v, p)| (kind, gateway_response(d, v, &p)))
+                        .collect(),
+                )
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn json(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<serde_json::Value> {
+    match serde_json::to_value(v) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            d.error(p, format!("not representable as JSON: {e}"));
+            None
+        }
+    }
+}
+
+fn gateway_response(d: &mut Decoder, v: &Value, p: &KeyPath) -> GatewayResponse {
+    let f = d.fields(v, p, &["status", "headers", "body"]);
+    GatewayResponse {
+        status: f.opt(d, "status", |d, v, p| {
+            let n = d.u64(v, p)?;
+            let ok = (100..=599).contains(&n);
+            if !ok {
+                d.error(p, format!("expected an HTTP status 100–599, got {n}"));
+            }
+            ok.then_some(n as u16)
+        }),
+        headers: f.opt(d, "headers", Decoder::text_map).unwrap_or_default(),
+        body: f.opt(d, "body", Decoder::string),
+    }
+}
+
+/// Decodes the validation keys of one route.
+pub(super) fn route_validation(d: &mut Decoder, f: &Fields) -> RouteValidation {
+    RouteValidation {
+        validator: f.opt(d, "request_validator", |d, v, p| {
+            d.choice(v, p, &RequestValidator::NAMES)
+        }),
+        models: f
+            .opt(d, "request_model", |d, v, p| match v {
+                // One name means the model for JSON bodies.
+                Value::String(_) => Some(vec![("application/json".into(), d.string(v, p)?)]),
+                _ => d.text_map(v, p),
+            })
+            .unwrap_or_default(),
+        required: f
+            .opt(d, "required_parameters", Decoder::strings)
+            .unwrap_or_default(),
+    }
+}
+
+/// Checks an API's definitions: models compile, routes name existing models and
+/// well-formed parameters, gateway responses name known types and variables.
+pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let defs = &api.defs;
+    for (name, _) in &defs.models {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            // API Gateway's own rule; it also keeps `#/models/NAME` references simple.
+            errors.push(
+                p.key("models")
+                    .key(name)
+                    .error("model names are letters and digits only"),
+            );
+            continue;
+        }
+        if let Err(e) = crate::pipeline::validate::compile_model(name, &defs.models) {
+            errors.push(p.key("models").key(name).error(e));
+        }
+    }
+    for (kind, resp) in &defs.gateway_responses {
+        let gp = p.key("gateway_responses").key(kind);
+        if ResponseType::parse(kind).is_none() {
+            errors.push(gp.error(format!(
+                "unknown response type {kind:?} (expected one of {})",
+                ResponseType::NAMES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for (name, value) in &resp.headers {
+            let hp = gp.key("headers").key(name);
+            if name.is_empty() || !name.bytes().all(crate::http1::parse::is_tchar) {
+                errors.push(hp.error("not a valid header name"));
+            }
+            if let Err(e) = crate::pipeline::gateway_responses::Body::compile(value) {
+                errors.push(hp.error(e));
+            }
+        }
+        if let Some(body) = &resp.body {
+            if let Err(e) = crate::pipeline::gateway_responses::Body::compile(body) {
+                errors.push(gp.key("body").error(e));
+            }
+        }
+    }
+    for (key, route) in &api.routes {
+        let rp = p.key("routes").key(key);
+        let v = &route.validation;
+        for (ctype, model) in &v.models {
+            if !defs.models.iter().any(|(n, _)| n == model) {
+                errors.push(
+                    rp.key("request_model")
+                        .error(format!("no model named {model:?} in models (for {ctype})")),
+                );
+            }
+        }
+        let params = crate::router::key::parse_route_key(key)
+            .map(|k| k.params().into_iter().map(String::from).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for (i, param) in v.required.iter().enumerate() {
+            let pp = rp.key("required_parameters").index(i);
+            match crate::pipeline::validate::parse_param(param) {
+                Some((crate::pipeline::validate::Loc::Path, name))
+                    if !params.iter().any(|n| n == name) =>
+                {
+                    errors.push(pp.error(format!(
+                        "the route key has no {{{name}}} segment: every request would be refused"
+                    )))
+                }
+                Some(_) => {}
+                None => errors.push(pp.error(format!(
+                    "expected header.NAME, querystring.NAME or path.NAME, got {param:?}"
+                ))),
+            }
+        }
+    }
+    errors
+}

@@ -1,0 +1,396 @@
+//! What a config serves: for every API stage, where it is reached (the default endpoint
+//! and custom-domain mappings, as base paths and URL prefixes), and per route its
+//! integration and auth. `portico routes` prints it, admin `GET /routes` answers the
+//! same JSON for the running config, and the startup log names each stage's URLs.
+
+use serde_json::{json, Value};
+
+use super::compile::substitute;
+use super::model::{Config, Integration, Protocol};
+
+/// One API stage and the ways in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageServed {
+    pub api: String,
+    pub stage: String,
+    pub entries: Vec<Entry>,
+    pub routes: Vec<RouteServed>,
+}
+
+/// A way into a stage: a custom domain (None: the default endpoint, any other host) and
+/// the base path under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub domain: Option<String>,
+    pub base_path: String,
+    /// Where a client would send requests, e.g. `http://127.0.0.1:8080/prod`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteServed {
+    pub key: String,
+    pub integration: &'static str,
+    /// The upstream (stage variables substituted), the function url, or the mock status.
+    pub target: String,
+    /// An http integration's path template, if it has one.
+    pub path: Option<String>,
+    pub api_key_required: bool,
+    /// The route's authorizer (`iam` for SigV4 routes).
+    pub authorizer: Option<AuthServed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthServed {
+    pub name: String,
+    /// "jwt", "lambda" or "iam".
+    pub kind: &'static str,
+    pub scopes: Vec<String>,
+}
+
+impl AuthServed {
+    fn of(api: &super::model::Api, auth: &super::auth::RouteAuth) -> Option<AuthServed> {
+        if auth.iam {
+            return Some(AuthServed {
+                name: "iam".into(),
+                kind: "iam",
+                scopes: Vec::new(),
+            });
+        }
+        let name = auth.authorizer.as_ref()?;
+        let kind = match api.authorizers.iter().find(|(n, _)| n == name)?.1 {
+            super::auth::Authorizer::Jwt(_) => "jwt",
+            super::auth::Authorizer::Lambda(_) => "lambda",
+        };
+        Some(AuthServed {
+            name: name.clone(),
+            kind,
+            scopes: auth.scopes.clone(),
+        })
+    }
+}
+
+/// Every stage something reaches, in file order. WebSocket APIs are left out: they are
+/// not served yet (`check` and `run` warn about them).
+pub fn stages(cfg: &Config) -> Vec<StageServed> {
+    let (scheme, port) = scheme_and_port(cfg);
+    let default_host = default_host(cfg);
+    let mut out = Vec::new();
+    for (api_name, api) in &cfg.apis {
+        if api.protocol == Protocol::Websocket {
+            continue;
+        }
+        for (stage_name, stage) in &api.stages {
+            let mut entries = Vec::new();
+            if !api.disable_default_endpoint {
+                let base = if stage_name == "$default" {
+                    "/".to_string()
+                } else {
+                    format!("/{stage_name}")
+                };
+                entries.push(Entry {
+                    domain: None,
+                    url: format!("{scheme}://{default_host}{}", base.trim_end_matches('/')),
+                    base_path: base,
+                });
+            }
+            let target = format!("{api_name}/{stage_name}");
+            for (host, domain) in &cfg.domains {
+                for (base, to) in &domain.mappings {
+                    if *to != target {
+                        continue;
+                    }
+                    let base = format!("/{}", base.trim_matches('/'));
+                    entries.push(Entry {
+                        domain: Some(host.clone()),
+                        url: format!("{scheme}://{host}{port}{}", base.trim_end_matches('/')),
+                        base_path: base,
+                    });
+                }
+            }
+            if entries.is_empty() {
+                continue;
+            }
+            let vars = &stage.variables;
+            let routes = api
+                .routes
+                .iter()
+                .map(|(key, route)| {
+                    let sub = |s: &str| substitute(s, vars).unwrap_or_else(|_| s.to_string());
+                    let (integration, target, path) = match &route.integration {
+                        Integration::Http { upstream, path, .. } => {
+                            ("http", sub(upstream), path.as_deref().map(sub))
+                        }
+                        Integration::Lambda { url, .. } => ("lambda", sub(url), None),
+                        Integration::Mock { status, .. } => {
+                            ("mock", format!("status {status}"), None)
+                        }
+                    };
+                    RouteServed {
+                        key: key.clone(),
+                        integration,
+                        target,
+                        path,
+                        api_key_required: route.api_key_required,
+                        authorizer: AuthServed::of(api, &route.auth),
+                    }
+                })
+                .collect();
+            out.push(StageServed {
+                api: api_name.clone(),
+                stage: stage_name.clone(),
+                entries,
+                routes,
+            });
+        }
+    }
+    out
+}
+
+/// Plain listeners serve unless they only redirect to https.
+fn scheme_and_port(cfg: &Config) -> (&'static str, String) {
+    let s = &cfg.server;
+    let (scheme, addr, default_port) = match (s.listen.first(), s.tls_listen.first()) {
+        (_, Some(tls)) if s.redirect_https || s.listen.is_empty() => ("https", Some(tls), 443),
+        (Some(plain), _) => ("http", Some(plain), 80),
+        (None, tls) => ("https", tls, 443),
+    };
+    let port = match addr {
+        Some(a) if a.port() != default_port => format!(":{}", a.port()),
+        _ => String::new(),
+    };
+    (scheme, port)
+}
+
+/// The listen address, as a client on this host would reach it.
+fn default_host(cfg: &Config) -> String {
+    let s = &cfg.server;
+    let addr = if s.redirect_https || s.listen.is_empty() {
+        s.tls_listen.first().or(s.listen.first())
+    } else {
+        s.listen.first()
+    };
+    addr.map_or_else(|| "localhost".into(), |a| a.to_string())
+}
+
+/// The JSON of `portico routes --json` and `GET /routes`: one item per way in and route.
+pub fn to_json(stages: &[StageServed]) -> Value {
+    let mut items = Vec::new();
+    for s in stages {
+        for e in &s.entries {
+            for r in &s.routes {
+                let mut integration = json!({ "type": r.integration, "target": r.target });
+                if let Some(p) = &r.path {
+                    integration["path"] = json!(p);
+                }
+                items.push(json!({
+                    "domain": e.domain,
+                    "base_path": e.base_path,
+                    "url": e.url,
+                    "api": s.api,
+                    "stage": s.stage,
+                    "route": r.key,
+                    "integration": integration,
+                    "auth": {
+                        "api_key_required": r.api_key_required,
+                        "authorizer": r.authorizer.as_ref().map(|a| json!({
+                            "name": a.name, "type": a.kind, "scopes": a.scopes,
+                        })),
+                    },
+                }));
+            }
+        }
+    }
+    json!({ "routes": items })
+}
+
+/// A table for people: one line per way in and route.
+pub fn to_text(stages: &[StageServed]) -> String {
+    let mut rows = vec![[
+        "DOMAIN",
+        "BASE PATH",
+        "API",
+        "STAGE",
+        "ROUTE",
+        "INTEGRATION",
+        "AUTH",
+    ]
+    .map(String::from)];
+    for s in stages {
+        for e in &s.entries {
+            for r in &s.routes {
+                let mut integration = format!("{} {}", r.integration, r.target);
+                if let Some(p) = &r.path {
+                    integration.push(' ');
+                    integration.push_str(p);
+                }
+                rows.push([
+                    e.domain.clone().unwrap_or_else(|| "*".into()),
+                    e.base_path.clone(),
+                    s.api.clone(),
+                    s.stage.clone(),
+                    r.key.clone(),
+                    integration,
+                    match (&r.authorizer, r.api_key_required) {
+                        (None, false) => "none".into(),
+                        (None, true) => "api key".into(),
+                        (Some(a), key) => {
+                            let mut t = if a.kind == "iam" {
+                                "iam".to_string()
+                            } else {
+                                format!("{}:{}", a.kind, a.name)
+                            };
+                            if !a.scopes.is_empty() {
+                                t.push_str(&format!("[{}]", a.scopes.join(",")));
+                            }
+                            if key {
+                                t.push_str(" + api key");
+                            }
+                            t
+                        }
+                    },
+                ]);
+            }
+        }
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::load_str;
+
+    #[test]
+    fn stages_with_their_ways_in_and_routes() {
+        let cfg = load_str(
+            r#"server: { listen: ["127.0.0.1:8080"] }
+upstreams:
+  users: { targets: ["127.0.0.1:9000"] }
+apis:
+  shop:
+    stages:
+      prod: { variables: { backend: users } }
+      $default: {}
+    routes:
+      "GET /users/{id}":
+        integration: { type: http, upstream: "${stageVariables.backend}", path: "/u/{id}" }
+        api_key_required: true
+  hidden:
+    disable_default_endpoint: true
+    stages: { $default: {} }
+    routes:
+      "GET /m": { integration: { type: mock, status: 204 } }
+  chat:
+    protocol: websocket
+    stages: { prod: {} }
+    routes: {}
+domains:
+  api.example.com:
+    mappings: { "": shop/prod, v2: hidden/$default }
+"#,
+        )
+        .unwrap();
+        let s = stages(&cfg);
+        let names: Vec<_> = s.iter().map(|s| (&*s.api, &*s.stage)).collect();
+        assert_eq!(
+            names,
+            [
+                ("shop", "prod"),
+                ("shop", "$default"),
+                ("hidden", "$default")
+            ]
+        );
+        let urls: Vec<_> = s[0].entries.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            ["http://127.0.0.1:8080/prod", "http://api.example.com:8080"]
+        );
+        assert_eq!(s[1].entries[0].base_path, "/");
+        assert_eq!(s[2].entries[0].url, "http://api.example.com:8080/v2");
+        assert_eq!(s[0].routes[0].target, "users");
+        assert_eq!(s[1].routes[0].target, "${stageVariables.backend}");
+        assert_eq!(s[2].routes[0].target, "status 204");
+
+        let j = to_json(&s);
+        assert_eq!(j["routes"].as_array().unwrap().len(), 4);
+        assert_eq!(
+            j["routes"][0],
+            json!({"domain": null, "base_path": "/prod", "url": "http://127.0.0.1:8080/prod",
+                   "api": "shop", "stage": "prod", "route": "GET /users/{id}",
+                   "integration": {"type": "http", "target": "users", "path": "/u/{id}"},
+                   "auth": {"api_key_required": true, "authorizer": null}})
+        );
+        let text = to_text(&s);
+        assert!(text.starts_with("DOMAIN"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == [
+                        "*",
+                        "/prod",
+                        "shop",
+                        "prod",
+                        "GET",
+                        "/users/{id}",
+                        "http",
+                        "users",
+                        "/u/{id}",
+                        "api",
+                        "key"
+                    ]),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn routes_show_their_authorizer() {
+        let cfg = load_str(
+            r#"server: { listen: ["127.0.0.1:8080"] }
+iam:
+  principals: { r: { access_key_id: AK, secret_access_key: s, allow: ["*"] } }
+apis:
+  shop:
+    stages: { $default: {} }
+    authorizers:
+      users: { type: jwt, issuer: "https://idp.example", audience: [a] }
+      gate: { type: lambda, url: "http://127.0.0.1:9/fn", identity_source: $request.header.x-t }
+    routes:
+      "GET /me": { authorizer: users, authorization_scopes: [read], api_key_required: true, integration: { type: mock } }
+      "GET /g": { authorizer: gate, integration: { type: mock } }
+      "GET /i": { authorization: iam, integration: { type: mock } }
+"#,
+        )
+        .unwrap();
+        let s = stages(&cfg);
+        let j = to_json(&s);
+        assert_eq!(
+            j["routes"][0]["auth"],
+            json!({"api_key_required": true, "authorizer": {"name": "users", "type": "jwt", "scopes": ["read"]}})
+        );
+        assert_eq!(j["routes"][1]["auth"]["authorizer"]["type"], "lambda");
+        assert_eq!(j["routes"][2]["auth"]["authorizer"]["type"], "iam");
+        let text = to_text(&s);
+        assert!(text.contains("jwt:users[read] + api key"), "{text}");
+        assert!(text.contains("lambda:gate"), "{text}");
+    }
+}

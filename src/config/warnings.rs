@@ -1,0 +1,86 @@
+//! Settings that are valid but deserve a word, each at its key path: `check` prints them,
+//! `run` logs them at start and on every reload. Whatever `run` would say about a file,
+//! `check` says too.
+
+use super::model::{Config, LogPath, Protocol};
+use super::{ConfigError, KeyPath};
+use crate::metrics::log_format::LogFormat;
+
+/// Every warning, in file order.
+pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
+    // What decoding noticed (OpenAPI import: extensions it could not map) comes first.
+    let mut out = cfg.warnings.clone();
+    let root = KeyPath::root();
+    if cfg.apis.is_empty() {
+        out.push(
+            root.key("apis")
+                .error("no APIs are configured: every request answers 404"),
+        );
+    }
+    let log = root.key("server").key("access_log");
+    if let LogPath::File(file) = &cfg.server.access_log.path {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            out.push(log.key("path").error(format!(
+                "directory {} does not exist: access-log lines are dropped until it does",
+                dir.display()
+            )));
+        }
+    }
+    if cfg.server.access_log.path != LogPath::Off {
+        let format = LogFormat::compile(&cfg.server.access_log.format);
+        for name in format.unknown_variables() {
+            out.push(log.key("format").error(format!(
+                "unknown variable $context.{name}: it is logged as \"-\""
+            )));
+        }
+    }
+    if let Some(admin) = &cfg.admin {
+        if admin.token.is_none() {
+            out.push(
+                root.key("admin")
+                    .key("token")
+                    .error("not set: only /health and /metrics answer on the admin listener"),
+            );
+        }
+    }
+    for (name, u) in &cfg.upstreams {
+        if u.https && !u.tls.verify {
+            out.push(
+                root.key("upstreams")
+                    .key(name)
+                    .key("tls")
+                    .key("verify")
+                    .error("false: this upstream's certificate is not checked; for testing only"),
+            );
+        }
+    }
+    for (name, api) in &cfg.apis {
+        let p = root.key("apis").key(name);
+        let mapped = cfg.domains.iter().any(|(_, d)| {
+            d.mappings
+                .iter()
+                .any(|(_, target)| target.split('/').next() == Some(name.as_str()))
+        });
+        if api.disable_default_endpoint && !mapped {
+            out.push(
+                p.key("disable_default_endpoint")
+                    .error("true and no domain maps this API: nothing reaches it"),
+            );
+        }
+        if api.protocol == Protocol::Websocket {
+            out.push(
+                p.key("protocol")
+                    .error("websocket is not built yet: this API's routes answer 404"),
+            );
+        }
+    }
+    out
+}
+
+/// Logs each warning at warn, with its key path.
+pub fn log(warnings: &[ConfigError]) {
+    for w in warnings {
+        tracing::warn!(key = %w.path, "{}", w.message);
+    }
+}

@@ -1,0 +1,500 @@
+//! OpenAPI 3.0/3.1 and Swagger 2.0 (YAML or JSON) with API Gateway's
+//! `x-amazon-apigateway-*` extensions → the Portico config tree of one API (the same
+//! shape as `apis.NAME` in the config file) plus the upstreams its HTTP integrations name.
+//!
+//! The document is walked as a generic JSON tree rather than typed structs, because API
+//! Gateway accepts documents that strict models refuse (a numeric `info.version`, OAS 2
+//! style headers in OAS 3, CloudFormation intrinsics). What Portico cannot honour is a
+//! warning with its JSON pointer; a malformed document is an error at the first problem.
+
+use serde_json::{json, Map, Value};
+
+use super::extensions::{api_extensions, security};
+use super::integration;
+
+/// API Gateway's `basepath` import modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasePath {
+    Ignore,
+    Prepend,
+    Split,
+}
+
+/// A problem at a JSON pointer into the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}: {}", self.pointer, self.message)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// The API as a config tree (`routes`, `models`, `cors`, `gateway_responses`, …).
+    pub api: Map<String, Value>,
+    /// Upstream name (the URI's authority) → `{targets: [...]}`.
+    pub upstreams: Map<String, Value>,
+    /// With `basepath: split`, the first base path segment (API Gateway's stage).
+    pub stage: Option<String>,
+    pub warnings: Vec<Issue>,
+}
+
+/// `~` and `/` escaped for a JSON pointer segment.
+pub fn esc(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Parses a document: JSON, else YAML.
+pub fn parse(text: &str) -> Result<Value, Issue> {
+    let fail = |e: String| Issue {
+        pointer: String::new(),
+        message: format!("Invalid OpenAPI input: {e}"),
+    };
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text).map_err(|e| fail(e.to_string()));
+    }
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| fail(e.to_string()))?;
+    serde_json::to_value(yaml).map_err(|e| fail(e.to_string()))
+}
+
+const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
+const ANY: &str = "x-amazon-apigateway-any-method";
+
+pub(super) struct Ctx<'d> {
+    pub doc: &'d Value,
+    pub v2: bool,
+    pub out: Imported,
+    /// Lambda ARN → function URL.
+    pub lambdas: Vec<(String, String)>,
+}
+
+impl Ctx<'_> {
+    pub fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.out.warnings.push(Issue {
+            pointer: pointer.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Follows a local `$ref` (`#/a/b`), once.
+    pub fn deref<'v>(&'v self, v: &'v Value) -> &'v Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => r
+                .strip_prefix('#')
+                .and_then(|p| self.doc.pointer(p))
+                .unwrap_or(v),
+            None => v,
+        }
+    }
+}
+
+/// Imports a parsed document. `lambdas` maps Lambda ARNs to function URLs.
+pub fn import(
+    doc: &Value,
+    mode: BasePath,
+    lambdas: &[(String, String)],
+) -> Result<Imported, Issue> {
+    let err = |pointer: &str, message: &str| Issue {
+        pointer: pointer.into(),
+        message: message.into(),
+    };
+    let Some(root) = doc.as_object() else {
+        return Err(err("", "Invalid OpenAPI input: expected an object"));
+    };
+    let v2 = match (root.get("swagger"), root.get("openapi")) {
+        (Some(s), _) if s.as_str() == Some("2.0") => true,
+        (_, Some(Value::String(v))) if v.starts_with("3.0") || v.starts_with("3.1") => false,
+        _ => {
+            return Err(err(
+                "",
+                "Invalid OpenAPI input: expected openapi: 3.0.x or 3.1.x, or swagger: \"2.0\"",
+            ))
+        }
+    };
+    let paths = match root.get("paths") {
+        Some(Value::Object(p)) => p,
+        None => return Err(err("/paths", "missing: the document has no paths")),
+        Some(_) => return Err(err("/paths", "expected an object")),
+    };
+    let mut ctx = Ctx {
+        doc,
+        v2,
+        out: Imported::default(),
+        lambdas: lambdas.to_vec(),
+    };
+    // An export of Portico's own keeps the URLs of functions it had no ARN for.
+    if let Some(Value::Object(m)) = root.get("x-portico-lambda-functions") {
+        for (arn, url) in m {
+            if let Some(url) = url.as_str() {
+                if !ctx.lambdas.iter().any(|(a, _)| a == arn) {
+                    ctx.lambdas.push((arn.clone(), url.to_string()));
+                }
+            }
+        }
+    }
+    let base = base_path(&mut ctx, root, mode);
+    models(&mut ctx, root);
+    let validators = validators(&mut ctx, root);
+    let mut routes = Map::new();
+    for (path, item) in paths {
+        let pp = format!("/paths/{}", esc(path));
+        let Some(item_map) = item.as_object() else {
+            return Err(err(&pp, "expected a Path Item object"));
+        };
+        let default_route = path == "/$default";
+        let route_path = if default_route {
+            String::new()
+        } else {
+            match route_path(&base, path) {
+                Ok(p) => p,
+                Err(m) => {
+                    ctx.warn(pp.clone(), m);
+                    continue;
+                }
+            }
+        };
+        let shared_params = item_map.get("parameters").cloned();
+        for (method, op) in item_map {
+            let key_method = if method == ANY {
+                "ANY".to_string()
+            } else if METHODS.contains(&method.as_str()) {
+                method.to_ascii_uppercase()
+            } else {
+                if method.starts_with("x-amazon-apigateway") {
+                    ctx.warn(
+                        format!("{pp}/{}", esc(method)),
+                        "not supported here; ignored",
+                    );
+                }
+                continue;
+            };
+            let op_p = format!("{pp}/{}", esc(method));
+            if !op.is_object() {
+                return Err(err(&op_p, "expected an Operation object"));
+            }
+            let key = if default_route {
+                "$default".to_string()
+            } else {
+                format!("{key_method} {route_path}")
+            };
+            if let Some(route) = operation(
+                &mut ctx,
+                &op_p,
+                op,
+                shared_params.as_ref(),
+                &validators,
+                &key,
+            ) {
+                routes.insert(key, Value::Object(route));
+            }
+        }
+    }
+    api_extensions(&mut ctx, root);
+    ctx.out.api.insert("routes".into(), Value::Object(routes));
+    Ok(ctx.out)
+}
+
+/// The base path to put before every path, by mode ("" for none).
+fn base_path(ctx: &mut Ctx, root: &Map<String, Value>, mode: BasePath) -> String {
+    let raw = if ctx.v2 {
+        root.get("basePath")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        let server = root
+            .get("servers")
+            .and_then(Value::as_array)
+            .and_then(|s| s.first());
+        match server {
+            None => String::new(),
+            Some(s) => {
+                let var = s
+                    .pointer("/variables/basePath/default")
+                    .and_then(Value::as_str);
+                match var {
+                    Some(v) => v.to_string(),
+                    None => {
+                        let url = s.get("url").and_then(Value::as_str).unwrap_or_default();
+                        let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
+                        match after_scheme.find('/') {
+                            Some(i) if url.contains("://") => after_scheme[i..].to_string(),
+                            _ if !url.contains("://") => url.to_string(),
+                            _ => String::new(),
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
+    match mode {
+        BasePath::Ignore => String::new(),
+        BasePath::Prepend => segments.iter().map(|s| format!("/{s}")).collect(),
+        BasePath::Split => {
+            ctx.out.stage = segments.first().map(|s| s.to_string());
+            segments[1.min(segments.len())..]
+                .iter()
+                .map(|s| format!("/{s}"))
+                .collect()
+        }
+    }
+}
+
+/// The route path: base + path, every `{…}` a whole segment as Portico's router needs.
+fn route_path(base: &str, path: &str) -> Result<String, String> {
+    let full = format!("{base}{path}");
+    let full = if full.len() > 1 {
+        full.trim_end_matches('/').to_string()
+    } else {
+        full
+    };
+    if !full.starts_with('/') {
+        return Err(format!("path {path:?} does not start with /"));
+    }
+    for seg in full.split('/') {
+        let braces = seg.matches('{').count() + seg.matches('}').count();
+        if braces > 0 && !(seg.starts_with('{') && seg.ends_with('}') && braces == 2) {
+            return Err(format!(
+                "segment {seg:?}: a path parameter must be a whole segment; path skipped"
+            ));
+        }
+    }
+    Ok(full)
+}
+
+/// `components.schemas` (3.x) or `definitions` (2.0) → `models`, with references between
+/// them rewritten to `#/models/NAME`.
+fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
+    let (schemas, pointer) = if ctx.v2 {
+        (root.get("definitions"), "/definitions")
+    } else {
+        (
+            root.get("components").and_then(|c| c.get("schemas")),
+            "/components/schemas",
+        )
+    };
+    let Some(Value::Object(schemas)) = schemas else {
+        return;
+    };
+    let mut out = Map::new();
+    for (name, schema) in schemas.iter() {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            ctx.warn(
+                format!("{pointer}/{}", esc(name)),
+                "model names are letters and digits only; model skipped",
+            );
+            continue;
+        }
+        let mut schema = schema.clone();
+        rewrite_definitions(&mut schema);
+        crate::pipeline::validate::rewrite_refs(&mut schema);
+        out.insert(name.clone(), schema);
+    }
+    if !out.is_empty() {
+        ctx.out.api.insert("models".into(), Value::Object(out));
+    }
+}
+
+fn rewrite_definitions(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m.iter_mut() {
+                match (k.as_str(), &mut *c) {
+                    ("$ref", Value::String(r)) => {
+                        if let Some(n) = r.strip_prefix("#/definitions/") {
+                            *r = format!("#/models/{n}");
+                        }
+                    }
+                    _ => rewrite_definitions(c),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(rewrite_definitions),
+        _ => {}
+    }
+}
+
+/// Named validators → Portico's (`all`, `params-only`, `body-only`, or none), and the
+/// document's default.
+struct Validators {
+    named: Vec<(String, Option<&'static str>)>,
+    default: Option<String>,
+}
+
+fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators {
+    let mut named = Vec::new();
+    if let Some(Value::Object(m)) = root.get("x-amazon-apigateway-request-validators") {
+        for (name, v) in m {
+            let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+            let kind = match (
+                flag("validateRequestBody"),
+                flag("validateRequestParameters"),
+            ) {
+                (true, true) => Some("all"),
+                (false, true) => Some("params-only"),
+                (true, false) => Some("body-only"),
+                (false, false) => None,
+            };
+            named.push((name.clone(), kind));
+        }
+    }
+    let default = root
+        .get("x-amazon-apigateway-request-validator")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let _ = ctx;
+    Validators { named, default }
+}
+
+fn operation(
+    ctx: &mut Ctx,
+    op_p: &str,
+    op: &Value,
+    shared_params: Option<&Value>,
+    validators: &Validators,
+    key: &str,
+) -> Option<Map<String, Value>> {
+    let mut route = Map::new();
+    let integ_p = format!("{op_p}/x-amazon-apigateway-integration");
+    let Some(integ) = op.get("x-amazon-apigateway-integration") else {
+        ctx.warn(
+            op_p,
+            "no x-amazon-apigateway-integration: Portico can't serve this method; skipped",
+        );
+        return None;
+    };
+    let integ = ctx.deref(integ).clone();
+    let path_params: Vec<String> = key
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|s| s.trim_end_matches('+').to_string())
+        .collect();
+    integration::convert(ctx, &integ_p, &integ, &path_params, &mut route)?;
+
+    // Required parameters (path parameters are always present on a matched route).
+    let mut required = Vec::new();
+    let params = shared_params
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(
+            op.get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        );
+    let mut body_schema: Option<Value> = None;
+    for p in params {
+        let p = ctx.deref(p);
+        let (Some(name), Some(loc)) = (
+            p.get("name").and_then(Value::as_str),
+            p.get("in").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let req = p.get("required").and_then(Value::as_bool).unwrap_or(false);
+        match loc {
+            "header" if req => required.push(format!("header.{name}")),
+            "query" if req => required.push(format!("querystring.{name}")),
+            "body" => body_schema = p.get("schema").cloned(),
+            _ => {}
+        }
+    }
+    // Body models, by content type.
+    let mut models = Map::new();
+    let mut add_model = |ctx: &mut Ctx, ctype: &str, schema: &Value| {
+        let name = match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => r.rsplit('/').next().unwrap_or_default().to_string(),
+            None => {
+                // An inline schema becomes a model named after the route.
+                let name: String = key
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .map(|w| {
+                        let mut cs = w.chars();
+                        cs.next().map_or(String::new(), |f| {
+                            f.to_ascii_uppercase().to_string() + &cs.as_str().to_ascii_lowercase()
+                        })
+                    })
+                    .collect::<String>()
+                    + "Body";
+                let mut s = schema.clone();
+                rewrite_definitions(&mut s);
+                crate::pipeline::validate::rewrite_refs(&mut s);
+                let m = ctx
+                    .out
+                    .api
+                    .entry("models")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(m) = m {
+                    m.insert(name.clone(), s);
+                }
+                name
+            }
+        };
+        models.insert(ctype.to_string(), Value::String(name));
+    };
+    if let Some(schema) = body_schema {
+        let consumes = op
+            .get("consumes")
+            .or_else(|| ctx.doc.get("consumes"))
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .unwrap_or("application/json")
+            .to_string();
+        add_model(ctx, &consumes, &schema);
+    }
+    if let Some(body) = op.get("requestBody") {
+        let body = ctx.deref(body).clone();
+        if let Some(Value::Object(content)) = body.get("content") {
+            for (ctype, media) in content {
+                if let Some(schema) = media.get("schema") {
+                    add_model(ctx, ctype, schema);
+                }
+            }
+        }
+    }
+    // Models that were skipped (bad names) can't be referenced.
+    let known = |n: &str| ctx.out.api.get("models").and_then(|m| m.get(n)).is_some();
+    let models: Map<String, Value> = models
+        .into_iter()
+        .filter(|(_, n)| known(n.as_str().unwrap_or_default()))
+        .collect();
+    let validator_name = op
+        .get("x-amazon-apigateway-request-validator")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .or_else(|| validators.default.clone());
+    if let Some(name) = validator_name {
+        match validators.named.iter().find(|(n, _)| *n == name) {
+            Some((_, Some(kind))) => {
+                route.insert("request_validator".into(), json!(kind));
+            }
+            Some((_, None)) => {}
+            None => ctx.warn(
+                format!("{op_p}/x-amazon-apigateway-request-validator"),
+                format!("no validator named {name:?} in x-amazon-apigateway-request-validators; nothing validated"),
+            ),
+        }
+    }
+    if !models.is_empty() {
+        route.insert("request_model".into(), Value::Object(models));
+    }
+    if !required.is_empty() {
+        route.insert("required_parameters".into(), json!(required));
+    }
+    security(ctx, op_p, op, &mut route);
+    Some(route)
+}
+
+/// `'text'` → text (API Gateway's static mapping values).
+pub(super) fn static_value(v: &str) -> Option<&str> {
+    v.strip_prefix('\'')?.strip_suffix('\'')
+}

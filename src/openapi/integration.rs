@@ -1,0 +1,338 @@
+//! `x-amazon-apigateway-integration` → a Portico route's `integration`, `parameters` and
+//! `response_parameters`: `http_proxy`/`http` → `http` (an upstream named after the URI's
+//! authority, or `${stageVariables.x}`), `aws_proxy` with a Lambda ARN → `lambda` (the URL
+//! from `lambda_functions`), `mock` → `mock`. Both parameter mapping grammars (REST's
+//! `integration.request.header.x` and HTTP APIs' `overwrite:header.x`) are read.
+
+use serde_json::{json, Map, Value};
+
+use super::import::{esc, static_value, Ctx};
+
+/// The Runtime Interface Emulator's URL, written when an ARN has no URL in the map.
+const RIE_URL: &str = "http://127.0.0.1:9000/2015-03-31/functions/function/invocations";
+
+pub(super) fn convert(
+    ctx: &mut Ctx,
+    p: &str,
+    integ: &Value,
+    path_params: &[String],
+    route: &mut Map<String, Value>,
+) -> Option<()> {
+    let kind = integ
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if integ.get("integrationSubtype").is_some() {
+        ctx.warn(
+            format!("{p}/integrationSubtype"),
+            "AWS service integrations are not supported; method skipped",
+        );
+        return None;
+    }
+    let uri = integ.get("uri").and_then(Value::as_str).unwrap_or_default();
+    let mut out = Map::new();
+    let mut params = Map::new();
+    match kind.as_str() {
+        "http" | "http_proxy" => {
+            if kind == "http" && (integ.get("requestTemplates").is_some() || has_templates(integ)) {
+                ctx.warn(
+                    p,
+                    "mapping templates are not applied: the request and response pass as with http_proxy",
+                );
+            }
+            let Some((scheme, authority, path, query)) = split_uri(uri) else {
+                ctx.warn(
+                    format!("{p}/uri"),
+                    format!("expected an http:// or https:// URL, got {uri:?}; method skipped"),
+                );
+                return None;
+            };
+            out.insert("type".into(), json!("http"));
+            let upstream = if authority.contains("${stageVariables.") {
+                authority.to_string()
+            } else {
+                if !ctx.out.upstreams.contains_key(authority) {
+                    ctx.out.upstreams.insert(
+                        authority.to_string(),
+                        json!({ "targets": [format!("{scheme}://{authority}")] }),
+                    );
+                }
+                authority.to_string()
+            };
+            out.insert("upstream".into(), json!(upstream));
+            let mut path = path.to_string();
+            request_parameters(ctx, p, integ, path_params, &mut path, &mut params);
+            if !path.is_empty() {
+                out.insert("path".into(), json!(path));
+            }
+            for pair in query.split('&').filter(|s| !s.is_empty()) {
+                match pair.split_once('=') {
+                    Some((k, v)) if !k.contains('$') => {
+                        params.insert(format!("overwrite:querystring.{k}"), json!(v));
+                    }
+                    _ => ctx.warn(
+                        format!("{p}/uri"),
+                        format!("query part {pair:?} can't be mapped; dropped"),
+                    ),
+                }
+            }
+        }
+        "aws_proxy" => {
+            let Some(arn) = lambda_arn(uri) else {
+                ctx.warn(
+                    format!("{p}/uri"),
+                    "only Lambda function ARNs are supported for aws_proxy; method skipped",
+                );
+                return None;
+            };
+            let url = match ctx.lambdas.iter().find(|(a, _)| a == arn) {
+                Some((_, url)) => url.clone(),
+                None => {
+                    let function = arn.rsplit(":function:").next().unwrap_or_default();
+                    let function = function.split(':').next().unwrap_or_default();
+                    if function.starts_with("${stageVariables.") && function.ends_with('}') {
+                        function.to_string()
+                    } else {
+                        ctx.warn(
+                            format!("{p}/uri"),
+                            format!("no URL for {arn} in lambda_functions; the local emulator's URL {RIE_URL} is used"),
+                        );
+                        RIE_URL.to_string()
+                    }
+                }
+            };
+            out.insert("type".into(), json!("lambda"));
+            out.insert("url".into(), json!(url));
+            let format = match integ.get("payloadFormatVersion") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => format!("{:.1}", n.as_f64().unwrap_or(1.0)),
+                _ => "1.0".to_string(),
+            };
+            out.insert("payload_format".into(), json!(format));
+            let mut none = String::new();
+            request_parameters(ctx, p, integ, path_params, &mut none, &mut params);
+        }
+        "mock" => {
+            out.insert("type".into(), json!("mock"));
+            let default = integ.pointer("/responses/default");
+            if let Some(d) = default {
+                let status = match d.get("statusCode") {
+                    Some(Value::String(s)) => s.parse::<u64>().ok(),
+                    Some(v) => v.as_u64(),
+                    None => None,
+                };
+                if let Some(s) = status {
+                    out.insert("status".into(), json!(s));
+                }
+                let mut headers = Map::new();
+                for (k, v) in d
+                    .get("responseParameters")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = k.strip_prefix("method.response.header.");
+                    match (name, v.as_str().and_then(static_value)) {
+                        (Some(n), Some(text)) => {
+                            headers.insert(n.to_string(), json!(text));
+                        }
+                        _ => ctx.warn(
+                            format!("{p}/responses/default/responseParameters/{}", esc(k)),
+                            "only static header values are supported for mock; skipped",
+                        ),
+                    }
+                }
+                if !headers.is_empty() {
+                    out.insert("headers".into(), Value::Object(headers));
+                }
+                if let Some(Value::Object(t)) = d.get("responseTemplates") {
+                    let body = t.get("application/json").or_else(|| t.values().next());
+                    if let Some(b) = body.and_then(Value::as_str) {
+                        if b.contains("#set") || b.contains("$input") {
+                            ctx.warn(
+                                format!("{p}/responses/default/responseTemplates"),
+                                "VTL is not evaluated: the template is sent as written",
+                            );
+                        }
+                        out.insert("body".into(), json!(b));
+                    }
+                }
+            }
+        }
+        "aws" => {
+            ctx.warn(
+                format!("{p}/type"),
+                "AWS service integrations (type aws) are not supported; method skipped",
+            );
+            return None;
+        }
+        other => {
+            ctx.warn(
+                format!("{p}/type"),
+                format!("unknown integration type {other:?}; method skipped"),
+            );
+            return None;
+        }
+    }
+    if kind != "mock" {
+        if let Some(ms) = integ.get("timeoutInMillis").and_then(Value::as_u64) {
+            if (50..=30_000).contains(&ms) {
+                out.insert("timeout".into(), json!(format!("{ms}ms")));
+            } else {
+                ctx.warn(
+                    format!("{p}/timeoutInMillis"),
+                    "outside 50–30000; the default 29 s is used",
+                );
+            }
+        }
+        response_parameters(ctx, p, integ, route);
+    }
+    if !params.is_empty() {
+        route.insert("parameters".into(), Value::Object(params));
+    }
+    route.insert("integration".into(), Value::Object(out));
+    Some(())
+}
+
+fn has_templates(integ: &Value) -> bool {
+    integ
+        .get("responses")
+        .and_then(Value::as_object)
+        .is_some_and(|r| r.values().any(|x| x.get("responseTemplates").is_some()))
+}
+
+/// `scheme://authority/path?query` → parts; None for anything but http(s).
+fn split_uri(uri: &str) -> Option<(&str, &str, &str, &str)> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // A stage variable may hold the authority: `${stageVariables.host}/path`.
+    let split_at = if rest.starts_with("${") {
+        rest.find('}').map_or(rest.len(), |i| {
+            rest[i..].find('/').map_or(rest.len(), |j| i + j)
+        })
+    } else {
+        rest.find('/').unwrap_or(rest.len())
+    };
+    let (authority, path) = rest.split_at(split_at);
+    (!authority.is_empty()).then_some((scheme, authority, path, query))
+}
+
+/// The Lambda function ARN inside an invocation URI, or a bare ARN.
+fn lambda_arn(uri: &str) -> Option<&str> {
+    if let Some(rest) = uri.split_once("/functions/").map(|(_, r)| r) {
+        return rest.strip_suffix("/invocations").or(Some(rest));
+    }
+    uri.contains(":lambda:").then_some(uri)
+}
+
+/// Request parameter mappings in either grammar → Portico's `parameters`; REST path
+/// mappings rename the URI's `{name}` to the route's parameter.
+fn request_parameters(
+    ctx: &mut Ctx,
+    p: &str,
+    integ: &Value,
+    path_params: &[String],
+    path: &mut String,
+    params: &mut Map<String, Value>,
+) {
+    let Some(Value::Object(m)) = integ.get("requestParameters") else {
+        return;
+    };
+    for (k, v) in m {
+        let kp = format!("{p}/requestParameters/{}", esc(k));
+        let Some(v) = v.as_str() else {
+            ctx.warn(
+                kp,
+                format!("Invalid format for 'requestParameters'. Expected type string for property '{k}' but got '{v}'"),
+            );
+            continue;
+        };
+        if let Some(target) = k.strip_prefix("integration.request.") {
+            let Some(value) = rest_value(v) else {
+                ctx.warn(kp, format!("value {v:?} can't be mapped; skipped"));
+                continue;
+            };
+            let (loc, name) = target.split_once('.').unwrap_or((target, ""));
+            match loc {
+                "path" => {
+                    // `{name}` in the URI takes the route's parameter the value names.
+                    let from = v.strip_prefix("method.request.path.");
+                    match from {
+                        Some(from) if path_params.iter().any(|n| n == from) => {
+                            *path = path
+                                .replace(&format!("{{{name}+}}"), &format!("{{{from}}}"))
+                                .replace(&format!("{{{name}}}"), &format!("{{{from}}}"));
+                        }
+                        _ => ctx.warn(kp, "only route path parameters can fill the URI path"),
+                    }
+                }
+                "header" | "querystring" => {
+                    params.insert(format!("overwrite:{loc}.{name}"), json!(value));
+                }
+                _ => ctx.warn(kp, "unsupported mapping target; skipped"),
+            }
+        } else if k.contains(':') {
+            // HTTP APIs' grammar is Portico's own.
+            if v.contains("$request.body") {
+                ctx.warn(kp, "$request.body values are not supported; skipped");
+                continue;
+            }
+            params.insert(k.clone(), json!(v));
+        } else {
+            ctx.warn(kp, "unknown mapping key; skipped");
+        }
+    }
+}
+
+/// A REST mapping source → a Portico template value.
+fn rest_value(v: &str) -> Option<String> {
+    if let Some(s) = static_value(v) {
+        return Some(s.to_string());
+    }
+    if let Some(rest) = v.strip_prefix("method.request.") {
+        let (loc, name) = rest.split_once('.')?;
+        return match loc {
+            "header" | "querystring" | "path" => Some(format!("${{request.{loc}.{name}}}")),
+            _ => None,
+        };
+    }
+    if let Some(name) = v.strip_prefix("context.") {
+        return Some(format!("${{context.{name}}}"));
+    }
+    if let Some(name) = v.strip_prefix("stageVariables.") {
+        return Some(format!("${{stageVariables.{name}}}"));
+    }
+    None
+}
+
+/// HTTP APIs' `responseParameters` (by status code) → `response_parameters`; REST's
+/// `responses` selection patterns are reported.
+fn response_parameters(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<String, Value>) {
+    if let Some(Value::Object(m)) = integ.get("responseParameters") {
+        let mut out = Map::new();
+        for (status, maps) in m {
+            if let Some(maps) = maps.as_object() {
+                out.insert(status.clone(), Value::Object(maps.clone()));
+            }
+        }
+        if !out.is_empty() {
+            route.insert("response_parameters".into(), Value::Object(out));
+        }
+    }
+    if let Some(Value::Object(r)) = integ.get("responses") {
+        let proxy = integ
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.to_ascii_lowercase().ends_with("_proxy"));
+        if !proxy && !r.is_empty() {
+            ctx.warn(
+                format!("{p}/responses"),
+                "integration responses are not applied: the backend's status and headers pass through",
+            );
+        }
+    }
+}

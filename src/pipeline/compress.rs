@@ -1,0 +1,644 @@
+//! Response compression (`server.compression`, `apis.NAME.compression`): gzip and brotli,
+//! as nginx's gzip filter and API Gateway's minimumCompressionSize.
+//!
+//! Two halves:
+//! - **Request side** — [`CompressRt::negotiate`] reads `Accept-Encoding` once per request
+//!   (RFC 9110 §12.5.3: q-values, `*`, `identity`, `q=0` refusals) while the request head
+//!   is still in the connection buffer; the result rides in [`Plan::accepted`] and is
+//!   also part of a response-cache key (`cache/serve.rs`), so each encoding is its own
+//!   cache entry.
+//! - **Response side** — [`Plan::decide`] looks at the response head: never for HEAD,
+//!   1xx/204/206/304, a `Content-Encoding` already there, `Cache-Control: no-transform`,
+//!   a `Content-Range`, a type not listed, or a `Content-Length` below `min_size`. An
+//!   eligible response gets `Vary: Accept-Encoding` whether or not this client accepted
+//!   a coding (nginx's gzip_vary); a compressed one loses its `Content-Length`, gets
+//!   `Content-Encoding`, and a strong `ETag` becomes weak (as nginx does).
+//!
+//! Bodies held whole (mock, Lambda) are compressed in one go ([`compress_whole`]) and
+//! keep a `Content-Length`. Proxied bodies stream through [`relay`]: the upstream body
+//! (content-length, chunked or close-delimited) is fed to the encoder as it arrives and
+//! re-framed as chunked, or close-delimited for HTTP/1.0 clients. After each upstream
+//! read the encoder is sync-flushed, so a streamed body is never held back.
+//!
+//! Cost: nothing at all on APIs without compression (one `Option` check). gzip's deflate
+//! state (a few hundred KiB) is pooled per worker thread and reset between responses;
+//! brotli's state is made per response.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use bytes::Buf;
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+
+use crate::config::model::{self, Coding};
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::parse::Method;
+use crate::http1::response::ResponseBody;
+use crate::integration::relay;
+use crate::runtime::workers::Generation;
+use crate::server::conn::Conn;
+use crate::tls::UpstreamIo;
+
+/// nginx's default gzip_comp_level: the cheapest level, most of the gain on JSON.
+const GZIP_LEVEL: u32 = 1;
+/// Brotli quality 4 compresses better than gzip -6 at about gzip -1's cost.
+const BROTLI_QUALITY: u32 = 4;
+/// 256 KiB window: bounds brotli's memory per response.
+const BROTLI_LGWIN: u32 = 18;
+/// Idle deflate states kept per worker thread.
+const POOL: usize = 16;
+
+/// A compression setting at run time.
+#[derive(Debug)]
+pub struct CompressRt {
+    pub min_size: u64,
+    /// `text/*` is kept as the prefix "text/"; others as the whole type.
+    types: Box<[(Box<[u8]>, bool)]>,
+    algorithms: Box<[Coding]>,
+}
+
+impl CompressRt {
+    pub fn compile(c: &model::Compression) -> CompressRt {
+        CompressRt {
+            min_size: c.min_size,
+            types: c
+                .types
+                .iter()
+                .map(|t| match t.strip_suffix('*') {
+                    Some(prefix) => (prefix.as_bytes().into(), true),
+                    None => (t.as_bytes().into(), false),
+                })
+                .collect(),
+            algorithms: c.algorithms.clone().into(),
+        }
+    }
+
+    /// The coding to use for a client that sent `accept` (None: identity). The highest
+    /// q-value wins; at equal q the configured order; `identity` preferred above every
+    /// coding wins too. Without the header, identity (as nginx).
+    pub fn negotiate(&self, accept: Option<&[u8]>) -> Option<Coding> {
+        let accept = accept?;
+        // Explicit q per algorithm (gzip, br), for `*`, and for identity; in thousandths.
+        let (mut gzip, mut br, mut star, mut identity) = (None, None, None, None);
+        for item in accept.split(|&b| b == b',') {
+            let mut parts = item.split(|&b| b == b';');
+            let name = parts.next().unwrap_or_default().trim_ascii();
+            let mut q = 1000;
+            for param in parts {
+                let param = param.trim_ascii();
+                if param.len() >= 2 && param[0].eq_ignore_ascii_case(&b'q') && param[1] == b'=' {
+                    q = qvalue(param[2..].trim_ascii()).unwrap_or(0);
+                }
+            }
+            let slot = if name.eq_ignore_ascii_case(b"gzip") || name.eq_ignore_ascii_case(b"x-gzip")
+            {
+                &mut gzip
+            } else if name.eq_ignore_ascii_case(b"br") {
+                &mut br
+            } else if name == b"*" {
+                &mut star
+            } else if name.eq_ignore_ascii_case(b"identity") {
+                &mut identity
+            } else {
+                continue;
+            };
+            *slot = Some(slot.map_or(q, |old: u16| old.max(q)));
+        }
+        let mut best: Option<(Coding, u16)> = None;
+        for &a in self.algorithms.iter() {
+            let explicit = match a {
+                Coding::Gzip => gzip,
+                Coding::Br => br,
+            };
+            let q = explicit.or(star).unwrap_or(0);
+            if q > 0 && best.is_none_or(|(_, b)| q > b) {
+                best = Some((a, q));
+            }
+        }
+        let (coding, q) = best?;
+        match identity {
+            Some(iq) if iq > q => None,
+            _ => Some(coding),
+        }
+    }
+
+    fn type_listed(&self, content_type: &[u8]) -> bool {
+        let media = content_type
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        self.types.iter().any(|(t, prefix)| {
+            if *prefix {
+                media.len() > t.len() && media[..t.len()].eq_ignore_ascii_case(t)
+            } else {
+                media.eq_ignore_ascii_case(t)
+            }
+        })
+    }
+}
+
+/// "1", "0.5", "0.001" → thousandths; None when malformed.
+fn qvalue(v: &[u8]) -> Option<u16> {
+    let (int, frac) = match v.iter().position(|&b| b == b'.') {
+        Some(i) => (&v[..i], &v[i + 1..]),
+        None => (v, &b""[..]),
+    };
+    if int.len() != 1 || frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut q = match int[0] {
+        b'0' => 0u16,
+        b'1' => 1000,
+        _ => return None,
+    };
+    for (i, &d) in frac.iter().enumerate() {
+        q += u16::from(d - b'0') * [100, 10, 1][i];
+    }
+    (q <= 1000).then_some(q)
+}
+
+/// What compression does to the current request's response. `Copy` and kept in the
+/// connection (`Conn::compress`), reset for every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// What the client's Accept-Encoding allows (None also when the API compresses nothing).
+    pub accepted: Option<Coding>,
+    /// The response is being compressed with this.
+    pub coding: Option<Coding>,
+    /// Add `Vary: Accept-Encoding` (the response was eligible and has no such Vary yet).
+    pub vary: bool,
+    /// The response's strong ETag is written weakened.
+    pub weaken_etag: bool,
+}
+
+impl Plan {
+    pub const NONE: Plan = Plan {
+        accepted: None,
+        coding: None,
+        vary: false,
+        weaken_etag: false,
+    };
+
+    /// The request side, once the route is known: the negotiated coding (never for HEAD).
+    pub fn for_request(gen: &Generation, c: &Conn, api: u32) -> Plan {
+        let Some(rt) = gen.snap.apis[api as usize].compression.as_deref() else {
+            return Plan::NONE;
+        };
+        if c.head.method == Method::Head {
+            return Plan::NONE;
+        }
+        Plan {
+            accepted: rt.negotiate(c.head.header(&c.rbuf, "accept-encoding")),
+            ..Plan::NONE
+        }
+    }
+
+    /// The response side: fills `coding`, `vary` and `weaken_etag` from the response's
+    /// status, headers and (when known) body length.
+    pub fn decide<'h>(
+        &mut self,
+        rt: &CompressRt,
+        status: u16,
+        length: Option<u64>,
+        headers: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+    ) {
+        self.coding = None;
+        self.vary = false;
+        self.weaken_etag = false;
+        if matches!(status, 100..=199 | 204 | 206 | 304) || length.is_some_and(|n| n < rt.min_size)
+        {
+            return;
+        }
+        let (mut typed, mut varied, mut strong_etag) = (false, false, false);
+        for (name, value) in headers {
+            let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+            if is(b"content-encoding") || is(b"content-range") {
+                return;
+            } else if is(b"cache-control") {
+                if has_token(value, b"no-transform") {
+                    return;
+                }
+            } else if is(b"content-type") {
+                typed = rt.type_listed(value);
+            } else if is(b"vary") {
+                varied |= has_token(value, b"accept-encoding") || has_token(value, b"*");
+            } else if is(b"etag") {
+                strong_etag = value.trim_ascii().first() == Some(&b'"');
+            }
+        }
+        if !typed {
+            return;
+        }
+        self.vary = !varied;
+        self.coding = self.accepted;
+        self.weaken_etag = self.coding.is_some() && strong_etag;
+    }
+
+    /// Whether the response's own header `name` is left out (it is rewritten or wrong
+    /// once the body is compressed).
+    #[inline]
+    pub fn drops(&self, name: &[u8]) -> bool {
+        self.coding.is_some()
+            && (name.eq_ignore_ascii_case(b"content-length")
+                || (self.weaken_etag && name.eq_ignore_ascii_case(b"etag")))
+    }
+
+    /// Appends Content-Encoding, the weakened ETag (`etag` is the response's value) and
+    /// Vary, as decided.
+    pub fn write_headers(&self, etag: Option<&[u8]>, out: &mut Vec<u8>) {
+        if let Some(coding) = self.coding {
+            out.extend_from_slice(b"content-encoding: ");
+            out.extend_from_slice(coding.token().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if let (true, Some(etag)) = (self.weaken_etag, etag) {
+            out.extend_from_slice(b"etag: W/");
+            out.extend_from_slice(etag.trim_ascii());
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.vary {
+            out.extend_from_slice(b"vary: Accept-Encoding\r\n");
+        }
+    }
+}
+
+/// Whether a comma-separated header value lists `token` (case-insensitive, parameters
+/// ignored).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|item| {
+        item.split(|&b| b == b'=')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .eq_ignore_ascii_case(token)
+    })
+}
+
+/// The compression setting of the API that serves the current request, if any.
+pub fn setting<'g>(gen: &'g Generation, c: &Conn) -> Option<&'g CompressRt> {
+    let (stage, _) = c.out.served_by?;
+    gen.snap.apis[stage.api as usize].compression.as_deref()
+}
+
+/// The response side of a proxied response (its head parsed into `c.rhead`): decides
+/// `c.compress` and returns whether the body will be compressed.
+pub fn decide(gen: &Generation, c: &mut Conn) -> bool {
+    let Some(rt) = setting(gen, c) else {
+        return false;
+    };
+    if c.head.method == Method::Head {
+        return false;
+    }
+    let buf = &c.ubuf[..];
+    let length = match c.rhead.body {
+        ResponseBody::Length(n) => Some(n),
+        ResponseBody::None => Some(0),
+        _ => None,
+    };
+    let headers = c.rhead.headers.iter();
+    c.compress.decide(
+        rt,
+        c.rhead.status,
+        length,
+        headers.map(|h| (h.name.get(buf), h.value.get(buf))),
+    );
+    c.compress.coding.is_some()
+}
+
+/// The response side of a Lambda function's answer: decides `c.compress` and returns it.
+pub fn decide_whole(
+    gen: &Generation,
+    c: &mut Conn,
+    reply: &crate::integration::lambda_response::Reply,
+) -> Plan {
+    if let (Some(rt), false) = (setting(gen, c), c.head.method == Method::Head) {
+        let headers = reply.headers.iter();
+        c.compress.decide(
+            rt,
+            reply.status,
+            Some(reply.body.len() as u64),
+            headers.map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        );
+    }
+    c.compress
+}
+
+thread_local! {
+    /// Deflate states reset and ready for the next response on this worker.
+    static DEFLATE: RefCell<Vec<Compress>> = const { RefCell::new(Vec::new()) };
+}
+
+/// gzip member header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+type BrotliState = brotli::enc::encode::BrotliEncoderStateStruct<brotli::enc::StandardAlloc>;
+
+/// A streaming encoder; output is appended to the caller's buffer.
+pub struct Encoder {
+    inner: Inner,
+}
+
+enum Inner {
+    /// `z` is Some until the encoder is dropped and hands it back to the pool.
+    Gzip {
+        z: Option<Compress>,
+        crc: Crc,
+        header: bool,
+    },
+    Br(Box<BrotliState>),
+}
+
+/// How much of the input to bring out now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Process,
+    Flush,
+    Finish,
+}
+
+impl Encoder {
+    pub fn new(coding: Coding) -> Encoder {
+        let inner = match coding {
+            Coding::Gzip => Inner::Gzip {
+                z: Some(
+                    DEFLATE
+                        .with(|p| p.borrow_mut().pop())
+                        .unwrap_or_else(|| Compress::new(Compression::new(GZIP_LEVEL), false)),
+                ),
+                crc: Crc::new(),
+                header: false,
+            },
+            Coding::Br => {
+                use brotli::enc::encode::BrotliEncoderParameter as P;
+                let mut s = Box::new(BrotliState::new(brotli::enc::StandardAlloc::default()));
+                s.set_parameter(P::BROTLI_PARAM_QUALITY, BROTLI_QUALITY);
+                s.set_parameter(P::BROTLI_PARAM_LGWIN, BROTLI_LGWIN);
+                Inner::Br(s)
+            }
+        };
+        Encoder { inner }
+    }
+
+    /// Compresses `input`; output may lag behind until a flush.
+    pub fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        self.run(input, out, Op::Process)
+    }
+
+    /// Brings out everything written so far (the stream stays open).
+    pub fn flush(&mut self, out: &mut Vec<u8>) -> bool {
+        self.run(&[], out, Op::Flush)
+    }
+
+    /// Ends the stream (gzip: with its CRC and length trailer).
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> bool {
+        self.run(&[], out, Op::Finish)
+    }
+
+    fn run(&mut self, input: &[u8], out: &mut Vec<u8>, op: Op) -> bool {
+        match &mut self.inner {
+            Inner::Gzip { z, crc, header } => {
+                if !*header {
+                    out.extend_from_slice(&GZIP_HEADER);
+                    *header = true;
+                }
+                crc.update(input);
+                let flush = match op {
+                    Op::Process => FlushCompress::None,
+                    Op::Flush => FlushCompress::Sync,
+                    Op::Finish => FlushCompress::Finish,
+                };
+                let Some(z) = z else {
+                    return false;
+                };
+                if !deflate(z, input, out, flush) {
+                    return false;
+                }
+                if op == Op::Finish {
+                    out.extend_from_slice(&crc.sum().to_le_bytes());
+                    out.extend_from_slice(&crc.amount().to_le_bytes());
+                }
+                true
+            }
+            Inner::Br(s) => brotli_run(s, input, out, op),
+        }
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        if let Inner::Gzip { z, .. } = &mut self.inner {
+            let Some(mut z) = z.take() else {
+                return;
+            };
+            z.reset();
+            DEFLATE.with(|p| {
+                let mut pool = p.borrow_mut();
+                if pool.len() < POOL {
+                    pool.push(z);
+                }
+            });
+        }
+    }
+}
+
+/// Free room the encoders write into before asking for more.
+fn room(out: &mut Vec<u8>, input: usize) {
+    if out.capacity() - out.len() < 256 {
+        out.reserve(input / 2 + 4096);
+    }
+}
+
+fn deflate(z: &mut Compress, mut input: &[u8], out: &mut Vec<u8>, flush: FlushCompress) -> bool {
+    loop {
+        room(out, input.len());
+        let before = z.total_in();
+        let Ok(status) = z.compress_vec(input, out, flush) else {
+            return false;
+        };
+        input = &input[(z.total_in() - before) as usize..];
+        // Output space left over means deflate had nothing more to give for this call.
+        let drained = out.len() < out.capacity();
+        match flush {
+            FlushCompress::Finish if status == Status::StreamEnd => return true,
+            FlushCompress::Finish => {}
+            _ if input.is_empty() && drained => return true,
+            _ => {}
+        }
+    }
+}
+
+fn brotli_run(s: &mut BrotliState, mut input: &[u8], out: &mut Vec<u8>, op: Op) -> bool {
+    use brotli::enc::encode::BrotliEncoderOperation as O;
+    let operation = match op {
+        Op::Process => O::BROTLI_OPERATION_PROCESS,
+        Op::Flush => O::BROTLI_OPERATION_FLUSH,
+        Op::Finish => O::BROTLI_OPERATION_FINISH,
+    };
+    let mut nop =
+        |_: &mut brotli::interface::PredictionModeContextMap<brotli::InputReferenceMut>,
+         _: &mut [brotli::interface::StaticCommand],
+         _: brotli::InputPair,
+         _: &mut brotli::enc::StandardAlloc| ();
+    loop {
+        room(out, input.len());
+        let start = out.len();
+        let space = out.capacity() - start;
+        out.resize(out.capacity(), 0);
+        let (mut avail_in, mut in_at, mut avail_out, mut out_at) = (input.len(), 0, space, 0);
+        let ok = s.compress_stream(
+            operation,
+            &mut avail_in,
+            input,
+            &mut in_at,
+            &mut avail_out,
+            &mut out[start..],
+            &mut out_at,
+            &mut None,
+            &mut nop,
+        );
+        out.truncate(start + out_at);
+        if !ok {
+            return false;
+        }
+        input = &input[in_at..];
+        let done = match op {
+            Op::Finish => s.is_finished(),
+            _ => input.is_empty() && !s.has_more_output(),
+        };
+        if done {
+            return true;
+        }
+    }
+}
+
+/// A whole body compressed (mock and Lambda responses).
+pub fn compress_whole(coding: Coding, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() / 2 + 64);
+    let mut enc = Encoder::new(coding);
+    let ok = enc.write(body, &mut out) && enc.finish(&mut out);
+    debug_assert!(ok, "compressing into memory does not fail");
+    out
+}
+
+/// Chunk-size placeholder: 8 hex digits (leading zeros are valid) and CRLF.
+const CHUNK_HEAD: usize = 10;
+
+/// Relays the upstream body (after its head, from `c.ubuf` on) through the encoder of
+/// `c.compress`, appended to the head already in `c.wbuf`: as chunks for HTTP/1.1
+/// clients, raw for HTTP/1.0 ones (the connection then closes to end the body).
+/// Ok(true) when the upstream body ended by its own framing (the connection to it can
+/// be reused).
+pub(crate) async fn relay(
+    c: &mut Conn,
+    up: &mut UpstreamIo,
+    wait: Duration,
+) -> std::io::Result<bool> {
+    let Some(coding) = c.compress.coding else {
+        unreachable!("relay() runs only for a response being compressed");
+    };
+    let chunked = c.head.minor_version == 1;
+    let body = c.rhead.body;
+    let mut enc = Encoder::new(coding);
+    let mut left = match body {
+        ResponseBody::Length(n) => n,
+        _ => 0,
+    };
+    let mut dec = ChunkedDecoder::new(u64::MAX);
+    let mut eof = false;
+    loop {
+        let mark = c.wbuf.len();
+        if chunked {
+            c.wbuf.extend_from_slice(&[b'0'; CHUNK_HEAD - 2]);
+            c.wbuf.extend_from_slice(b"\r\n");
+        }
+        let from = c.wbuf.len();
+        let ok;
+        let done = {
+            let (ubuf, wbuf) = (&mut c.ubuf, &mut c.wbuf);
+            match body {
+                ResponseBody::None => {
+                    ok = true;
+                    true
+                }
+                ResponseBody::Length(_) => {
+                    let k = left.min(ubuf.len() as u64) as usize;
+                    ok = enc.write(&ubuf[..k], wbuf);
+                    ubuf.advance(k);
+                    left -= k as u64;
+                    left == 0
+                }
+                ResponseBody::Chunked => {
+                    let mut fine = true;
+                    let bytes: &[u8] = ubuf;
+                    let scan = dec.scan(bytes, |r| fine &= enc.write(&bytes[r], wbuf));
+                    let scan = scan.map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "bad chunked body from upstream",
+                        )
+                    })?;
+                    ok = fine;
+                    ubuf.advance(scan.consumed);
+                    scan.done
+                }
+                ResponseBody::UntilClose => {
+                    ok = enc.write(ubuf, wbuf);
+                    ubuf.clear();
+                    eof
+                }
+            }
+        };
+        let ok = ok
+            && if done {
+                enc.finish(&mut c.wbuf)
+            } else {
+                enc.flush(&mut c.wbuf)
+            };
+        if !ok {
+            return Err(std::io::Error::other("compressing the response failed"));
+        }
+        let n = c.wbuf.len() - from;
+        if let Some(cap) = &mut c.capture {
+            cap.body(&c.wbuf[from..]);
+        }
+        c.out.body_sent += n as u64;
+        if chunked {
+            if n == 0 {
+                c.wbuf.truncate(mark); // a zero-size chunk would end the body
+            } else {
+                let size = format_hex8(n);
+                c.wbuf[mark..mark + CHUNK_HEAD - 2].copy_from_slice(&size);
+                c.wbuf.extend_from_slice(b"\r\n");
+            }
+            if done {
+                c.wbuf.extend_from_slice(b"0\r\n\r\n");
+            }
+        }
+        if !c.wbuf.is_empty() {
+            c.flush_wbuf().await?;
+        }
+        if done {
+            return Ok(!matches!(body, ResponseBody::UntilClose));
+        }
+        if relay::read_upstream(c, up, wait).await? == 0 {
+            if body != ResponseBody::UntilClose {
+                return Err(relay::cut_short());
+            }
+            eof = true;
+        }
+    }
+}
+
+fn format_hex8(n: usize) -> [u8; 8] {
+    debug_assert!(n <= u32::MAX as usize);
+    let mut out = [b'0'; 8];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[(n >> (28 - 4 * i)) & 0xf];
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "compress_tests.rs"]
+mod tests;

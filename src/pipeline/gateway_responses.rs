@@ -1,0 +1,347 @@
+//! Gateway responses (API Gateway's `x-amazon-apigateway-gateway-responses`): per
+//! response type, the status, headers and body the gateway answers with instead of its
+//! own `{"message": ...}`. Types fall back to DEFAULT_4XX / DEFAULT_5XX; bodies and header
+//! values may use `$context` variables, `$context.error.message`,
+//! `$context.error.messageString` (the message quoted), `$context.error.responseType` and
+//! `$context.error.validationErrorString`. Templates are compiled when the config loads.
+
+use crate::config::definitions::GatewayResponse;
+use crate::http1::encode;
+use crate::http1::parse::Method;
+use crate::pipeline::context::{self, request_view, RequestView, Var};
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
+
+macro_rules! response_types {
+    ($($name:literal => $variant:ident $status:literal,)*) => {
+        /// API Gateway's response types, with the status each answers by default.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ResponseType { $($variant,)* }
+        impl ResponseType {
+            pub const NAMES: &'static [(&'static str, ResponseType)] =
+                &[$(($name, ResponseType::$variant),)*];
+            pub fn default_status(self) -> u16 {
+                match self { $(ResponseType::$variant => $status,)* }
+            }
+        }
+    };
+}
+
+response_types! {
+    "ACCESS_DENIED" => AccessDenied 403,
+    "API_CONFIGURATION_ERROR" => ApiConfigurationError 500,
+    "AUTHORIZER_CONFIGURATION_ERROR" => AuthorizerConfigurationError 500,
+    "AUTHORIZER_FAILURE" => AuthorizerFailure 500,
+    "BAD_REQUEST_PARAMETERS" => BadRequestParameters 400,
+    "BAD_REQUEST_BODY" => BadRequestBody 400,
+    "DEFAULT_4XX" => Default4xx 400,
+    "DEFAULT_5XX" => Default5xx 500,
+    "EXPIRED_TOKEN" => ExpiredToken 403,
+    "INTEGRATION_FAILURE" => IntegrationFailure 504,
+    "INTEGRATION_TIMEOUT" => IntegrationTimeout 504,
+    "INVALID_API_KEY" => InvalidApiKey 403,
+    "INVALID_SIGNATURE" => InvalidSignature 403,
+    "MISSING_AUTHENTICATION_TOKEN" => MissingAuthenticationToken 403,
+    "QUOTA_EXCEEDED" => QuotaExceeded 429,
+    "REQUEST_TOO_LARGE" => RequestTooLarge 413,
+    "RESOURCE_NOT_FOUND" => ResourceNotFound 404,
+    "THROTTLED" => Throttled 429,
+    "UNAUTHORIZED" => Unauthorized 401,
+    "UNSUPPORTED_MEDIA_TYPE" => UnsupportedMediaType 415,
+    "WAF_FILTERED" => WafFiltered 403,
+}
+
+impl ResponseType {
+    pub fn parse(name: &str) -> Option<ResponseType> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("", |(n, _)| n)
+    }
+
+    /// The type of one of the gateway's own answers.
+    pub fn classify(status: u16, message: &str) -> ResponseType {
+        match (status, message) {
+            (400, "Invalid request body") => ResponseType::BadRequestBody,
+            (400, m) if m.starts_with("Missing required request parameters") => {
+                ResponseType::BadRequestParameters
+            }
+            (401, _) => ResponseType::Unauthorized,
+            // The only 403 without a more specific caller on this path is the API key's.
+            (403, "Forbidden") => ResponseType::InvalidApiKey,
+            (403, _) => ResponseType::AccessDenied,
+            (404, _) => ResponseType::ResourceNotFound,
+            (413, _) => ResponseType::RequestTooLarge,
+            (415, _) => ResponseType::UnsupportedMediaType,
+            (429, "Limit Exceeded") => ResponseType::QuotaExceeded,
+            (429, _) => ResponseType::Throttled,
+            (502, _) => ResponseType::IntegrationFailure,
+            (504, _) => ResponseType::IntegrationTimeout,
+            (s, _) if s < 500 => ResponseType::Default4xx,
+            _ => ResponseType::Default5xx,
+        }
+    }
+}
+
+/// One piece of a response template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Lit(Box<[u8]>),
+    Ctx(Var),
+    Message,
+    MessageString,
+    ResponseType,
+    Validation,
+}
+
+/// A body or header value with `$context` references, compiled once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body(Box<[Piece]>);
+
+impl Body {
+    pub fn compile(s: &str) -> Result<Body, String> {
+        let mut pieces = Vec::new();
+        let mut lit = String::new();
+        let mut rest = s;
+        while let Some(at) = rest.find("$context.").or_else(|| rest.find("${context.")) {
+            let braced = rest[at..].starts_with("${");
+            let start = at + if braced { 10 } else { 9 };
+            let (name, next) = if braced {
+                let close = rest[start..]
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
+                (&rest[start..start + close], start + close + 1)
+            } else {
+                let len = rest[start..]
+                    .bytes()
+                    .position(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.'))
+                    .unwrap_or(rest.len() - start);
+                let name = rest[start..start + len].trim_end_matches('.');
+                (name, start + name.len())
+            };
+            let piece = match name {
+                "error.message" => Piece::Message,
+                "error.messageString" => Piece::MessageString,
+                "error.responseType" => Piece::ResponseType,
+                "error.validationErrorString" => Piece::Validation,
+                _ => Piece::Ctx(
+                    Var::parse(name).ok_or_else(|| format!("unknown variable $context.{name}"))?,
+                ),
+            };
+            lit.push_str(&rest[..at]);
+            if !lit.is_empty() {
+                pieces.push(Piece::Lit(std::mem::take(&mut lit).into_bytes().into()));
+            }
+            pieces.push(piece);
+            rest = &rest[next..];
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() {
+            pieces.push(Piece::Lit(lit.into_bytes().into()));
+        }
+        Ok(Body(pieces.into()))
+    }
+
+    fn eval(&self, v: &RequestView, e: &ErrorInfo, out: &mut Vec<u8>) {
+        for p in self.0.iter() {
+            match p {
+                Piece::Lit(b) => out.extend_from_slice(b),
+                Piece::Ctx(var) => context::resolve(*var, v).write(out),
+                Piece::Message => encode::json_escape(out, e.message.as_bytes()),
+                Piece::MessageString => {
+                    out.push(b'"');
+                    encode::json_escape(out, e.message.as_bytes());
+                    out.push(b'"');
+                }
+                Piece::ResponseType => out.extend_from_slice(e.rtype.name().as_bytes()),
+                Piece::Validation => encode::json_escape(out, e.detail.as_bytes()),
+            }
+        }
+    }
+}
+
+struct ErrorInfo<'a> {
+    rtype: ResponseType,
+    message: &'a str,
+    detail: &'a str,
+}
+
+#[derive(Debug)]
+pub struct Custom {
+    status: Option<u16>,
+    headers: Vec<(Box<[u8]>, Body)>,
+    body: Option<Body>,
+    /// A content-type header is configured (else application/json).
+    has_content_type: bool,
+}
+
+/// An API's gateway responses, by type.
+#[derive(Debug, Default)]
+pub struct GatewayResponsesRt(Vec<(ResponseType, Custom)>);
+
+impl GatewayResponsesRt {
+    /// None when the API customises nothing. The config has been validated.
+    pub fn compile(defs: &[(String, GatewayResponse)]) -> Option<Box<GatewayResponsesRt>> {
+        let mut out = Vec::new();
+        for (kind, g) in defs {
+            let Some(t) = ResponseType::parse(kind) else {
+                continue;
+            };
+            // API Gateway does not let REQUEST_TOO_LARGE be customised either: the body
+            // was never read.
+            if t == ResponseType::RequestTooLarge {
+                continue;
+            }
+            let headers: Vec<(Box<[u8]>, Body)> = g
+                .headers
+                .iter()
+                .filter_map(|(n, v)| {
+                    Some((
+                        n.to_ascii_lowercase().into_bytes().into(),
+                        Body::compile(v).ok()?,
+                    ))
+                })
+                .collect();
+            out.push((
+                t,
+                Custom {
+                    status: g.status,
+                    has_content_type: headers.iter().any(|(n, _)| &**n == b"content-type"),
+                    headers,
+                    body: g.body.as_deref().and_then(|b| Body::compile(b).ok()),
+                },
+            ));
+        }
+        (!out.is_empty()).then(|| Box::new(GatewayResponsesRt(out)))
+    }
+
+    fn find(&self, t: ResponseType, status: u16) -> Option<&Custom> {
+        let fallback = if status < 500 {
+            ResponseType::Default4xx
+        } else {
+            ResponseType::Default5xx
+        };
+        self.0
+            .iter()
+            .find(|(k, _)| *k == t)
+            .or_else(|| self.0.iter().find(|(k, _)| *k == fallback))
+            .map(|(_, c)| c)
+    }
+}
+
+/// Whether the API serving this request customises the gateway's answer `status`
+/// `message`; the caller then answers through [`answer_as`].
+pub fn applies(gen: &Generation, c: &Conn) -> bool {
+    c.out
+        .served_by
+        .is_some_and(|(s, _)| gen.snap.apis[s.api as usize].gateway_responses.is_some())
+}
+
+/// The gateway answers with `message` as response type `t` (its default status), or as
+/// the API's gateway response for it. `detail` is `$context.error.validationErrorString`.
+pub async fn answer(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    t: ResponseType,
+    message: &str,
+    detail: &str,
+) -> bool {
+    let log: &'static str = match t {
+        ResponseType::BadRequestBody => "Invalid request body",
+        ResponseType::BadRequestParameters => "Missing required request parameters",
+        _ => "",
+    };
+    answer_as(
+        ctx,
+        gen,
+        c,
+        t,
+        t.default_status(),
+        message,
+        log,
+        detail,
+        &[],
+    )
+    .await
+}
+
+/// Writes the answer (customised when the serving API has a response for `t`), then
+/// consumes the request body; returns whether the connection goes on.
+#[allow(clippy::too_many_arguments)]
+pub async fn answer_as(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    t: ResponseType,
+    status: u16,
+    message: &str,
+    log: &'static str,
+    detail: &str,
+    extra: &[(&str, &[u8])],
+) -> bool {
+    let snap = &*gen.snap;
+    let custom = c.out.served_by.and_then(|(s, _)| {
+        snap.apis[s.api as usize]
+            .gateway_responses
+            .as_deref()?
+            .find(t, status)
+    });
+    let keep = c.can_keep_alive(ctx);
+    let status = custom.and_then(|g| g.status).unwrap_or(status);
+    c.out.status = status;
+    c.out.error_message = log;
+    let mut head = Vec::with_capacity(256);
+    let mut body = Vec::with_capacity(64);
+    let info = ErrorInfo {
+        rtype: t,
+        message,
+        detail,
+    };
+    {
+        let view = request_view!(c, snap, &c.rbuf);
+        match custom.and_then(|g| g.body.as_ref()) {
+            Some(b) => b.eval(&view, &info, &mut body),
+            None => {
+                body.extend_from_slice(br#"{"message":""#);
+                encode::json_escape(&mut body, message.as_bytes());
+                body.extend_from_slice(br#""}"#);
+            }
+        }
+        encode::status_line(&mut head, status);
+        if !custom.is_some_and(|g| g.has_content_type) {
+            encode::header(&mut head, b"content-type", b"application/json");
+        }
+        head.extend_from_slice(b"content-length: ");
+        encode::decimal(&mut head, body.len() as u64);
+        head.extend_from_slice(b"\r\n");
+        let mut value = Vec::new();
+        for (name, v) in custom.map_or(&[][..], |g| &g.headers[..]) {
+            value.clear();
+            v.eval(&view, &info, &mut value);
+            encode::header(&mut head, name, &value);
+        }
+    }
+    for (name, value) in extra {
+        encode::header(&mut head, name.as_bytes(), value);
+    }
+    encode::own_head_end(&mut head, &c.request_id, keep, c.head.minor_version == 0);
+    c.wbuf.clear();
+    c.wbuf.extend_from_slice(&head);
+    if c.head.method != Method::Head {
+        c.wbuf.extend_from_slice(&body);
+        c.out.body_sent = body.len() as u64;
+    }
+    if c.flush_wbuf().await.is_err() {
+        return false;
+    }
+    keep && c.discard_body(gen).await
+}

@@ -1,0 +1,10 @@
+//! The client side of a connection: the per-connection loop that reads requests with the
+//! `http1` codec, routes them, runs the pipeline and the integration, and writes the
+//! answers (`conn`), and the access-log record each request leaves (`access`). Accept
+//! loops live with the workers in `runtime`, which spawn one `conn::serve` task per
+//! accepted connection.
+//!
+//! Lifecycle of a connection: see `conn`'s module comment.
+
+pub mod access;
+pub mod conn;

@@ -1,0 +1,256 @@
+//! `check` tells everything `run` would: every warning `run` logs (printed as
+//! `warning: PATH: MESSAGE`, exit 0), errors from decoding, cross-references and
+//! certificate files at once, and `portico -c FILE` with no subcommand serves.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_portico");
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("portico.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `portico check -c FILE`: (exit code, stdout, stderr).
+fn check_file(file: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `warning: ` lines of check's stderr, without the prefix.
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("warning: "))
+        .collect()
+}
+
+/// `portico -c FILE` (no subcommand) until it listens on `addr`; stderr goes to `log`.
+fn serve(file: &Path, driver: &str, addr: SocketAddr, log: &Path) -> Child {
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(file)
+        .env("PORTICO_DRIVER", driver)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "not listening on {addr}");
+        thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `run` log line says warning `w` ("PATH: MESSAGE"): a WARN line with `key=PATH` and
+/// the message.
+fn logged(log: &str, w: &str) -> bool {
+    let (path, message) = w.split_once(": ").unwrap();
+    log.lines()
+        .any(|l| l.contains(" WARN ") && l.contains(message) && l.contains(&format!("key={path}")))
+}
+
+#[test]
+fn check_prints_every_warning_run_logs() {
+    let dir = temp_dir("check-warn");
+    let port = free_port();
+    let admin_port = free_port();
+    let yaml = format!(
+        r#"state_dir: "{state}"
+server:
+  listen: ["127.0.0.1:{port}"]
+  workers: 1
+  access_log: {{ path: "{dir}/missing/access.log", format: '$context.requestId $context.nosuchThing $context.status' }}
+admin: {{ listen: "127.0.0.1:{admin_port}" }}
+apis:
+  app:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /ping": {{ integration: {{ type: mock, status: 200, body: pong }} }}
+  chat:
+    protocol: websocket
+    stages: {{ prod: {{}} }}
+    routes:
+      $default: {{ integration: {{ type: mock }} }}
+  hidden:
+    disable_default_endpoint: true
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /x": {{ integration: {{ type: mock }} }}
+"#,
+        state = dir.join("state").display(),
+        dir = dir.display()
+    );
+    let file = write(&dir, &yaml);
+    let (code, out, err) = check_file(&file);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.trim_end(),
+        format!("{}: ok, 5 warning(s)", file.display()),
+        "{err}"
+    );
+    let missing = format!("{}/missing", dir.display());
+    let want = [
+        format!("server.access_log.path: directory {missing} does not exist: access-log lines are dropped until it does"),
+        r#"server.access_log.format: unknown variable $context.nosuchThing: it is logged as "-""#.into(),
+        "admin.token: not set: only /health and /metrics answer on the admin listener".into(),
+        "apis.chat.protocol: websocket is not built yet: this API's routes answer 404".into(),
+        "apis.hidden.disable_default_endpoint: true and no domain maps this API: nothing reaches it".into(),
+    ];
+    assert_eq!(warnings(&err), want, "{err}");
+
+    // `run` (here as `portico -c FILE`, no subcommand) says the same, and serves.
+    for driver in DRIVERS {
+        let log = dir.join(format!("run-{driver}.log"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = serve(&file, driver, addr, &log);
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut BufReader::new(s), false).unwrap();
+        stop(child);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "pong"),
+            "{driver}: {text}"
+        );
+        for w in &want {
+            assert!(logged(&text, w), "{driver}: run did not log {w:?}:\n{text}");
+        }
+        // Nothing else, but the access-log writer failing to open the file check warned
+        // about.
+        let warn_lines = text
+            .lines()
+            .filter(|l| l.contains(" WARN ") && !l.contains("cannot open the access log"))
+            .count();
+        assert_eq!(warn_lines, want.len(), "{driver}: {text}");
+    }
+}
+
+#[test]
+fn an_empty_config_is_a_warning() {
+    let dir = temp_dir("check-empty");
+    let file = write(&dir, "# nothing yet\n");
+    let (code, out, err) = check_file(&file);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.trim_end(),
+        format!("{}: ok, 1 warning(s)", file.display())
+    );
+    assert_eq!(
+        warnings(&err),
+        ["apis: no APIs are configured: every request answers 404"]
+    );
+    // `run` says it too.
+    let port = free_port();
+    let file = write(
+        &dir,
+        &format!("server: {{ listen: [\"127.0.0.1:{port}\"], workers: 1 }}\n"),
+    );
+    let log = dir.join("run.log");
+    let child = serve(
+        &file,
+        DRIVERS[0],
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        &log,
+    );
+    stop(child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged(
+            &text,
+            "apis: no APIs are configured: every request answers 404"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_reports_errors_from_every_stage_at_once() {
+    let dir = temp_dir("check-stages");
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:18080"]
+  colour: blue
+upstreams:
+  secure: {{ targets: ["https://127.0.0.1:9443"], tls: {{ ca: "{dir}/no-ca.pem" }} }}
+apis:
+  shop:
+    protocol: websocket
+    stages: {{ $default: {{}} }}
+    routes:
+      $default: {{ integration: {{ type: http, upstream: nope }} }}
+domains:
+  api.example.com:
+    cert: "{dir}/no-cert.pem"
+    key: "{dir}/no-key.pem"
+    mappings: {{ "": shop/$default }}
+"#,
+        dir = dir.display()
+    );
+    let file = write(&dir, &yaml);
+    let (code, out, err) = check_file(&file);
+    assert_eq!(code, 1, "{out}{err}");
+    let d = dir.display();
+    for line in [
+        // decoding
+        r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle, compression)"#.to_string(),
+        // cross-references
+        r#"apis.shop.routes.$default.integration.upstream: no upstream named "nope""#.into(),
+        // certificate files
+        format!("domains.\"api.example.com\".cert: cannot read {d}/no-cert.pem: No such file or directory (os error 2)"),
+        format!("domains.\"api.example.com\".key: cannot read {d}/no-key.pem: No such file or directory (os error 2)"),
+        format!("upstreams.secure.tls.ca: cannot read {d}/no-ca.pem: No such file or directory (os error 2)"),
+        // and the warnings
+        "warning: apis.shop.protocol: websocket is not built yet: this API's routes answer 404".into(),
+    ] {
+        assert!(
+            err.lines().any(|l| l == line),
+            "missing the line\n  {line}\nin:\n{err}"
+        );
+    }
+    assert!(
+        err.starts_with(&format!("{}: 5 error(s), 1 warning(s)\n", file.display())),
+        "{err}"
+    );
+}
