@@ -301,3 +301,34 @@ fn check_reports_lambda_authorizer_mistakes() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
+
+#[test]
+fn authorizer_refusals_use_the_apis_gateway_responses() {
+    for driver in DRIVERS {
+        let (simple, policy, f, origin) = (
+            simple_authorizer(),
+            policy_authorizer(),
+            ok_fn(),
+            Origin::echo(),
+        );
+        let cfg = config(&simple, &policy, &f, &origin).replace(
+            "    api_key_source: authorizer\n",
+            "    api_key_source: authorizer\n    gateway_responses:\n      UNAUTHORIZED: { status: 401, headers: { x-why: who }, body: '{\"m\":\"$context.error.message\",\"t\":\"$context.error.responseType\"}' }\n      ACCESS_DENIED: { status: 403, body: '{\"t\":\"$context.error.responseType\"}' }\n      AUTHORIZER_FAILURE: { status: 503, body: '{\"t\":\"$context.error.responseType\"}' }\n",
+        );
+        let p = Portico::start(&cfg, driver);
+        let r = get(&p, "/s", None);
+        assert_eq!(r.status, 401);
+        assert_eq!(r.header("x-why"), Some("who"));
+        assert_eq!(r.text(), r#"{"m":"Unauthorized","t":"UNAUTHORIZED"}"#);
+        let r = get(&p, "/s", Some("deny"));
+        assert_eq!(
+            (r.status, r.text()),
+            (403, r#"{"t":"ACCESS_DENIED"}"#.into())
+        );
+        let r = get(&p, "/s", Some("garbage"));
+        assert_eq!(
+            (r.status, r.text()),
+            (503, r#"{"t":"AUTHORIZER_FAILURE"}"#.into())
+        );
+    }
+}
