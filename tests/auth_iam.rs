@@ -89,6 +89,8 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
                 signed("aws4auth", "POST", "/items", "plain body"),
                 {"signer": "botocore", "method": "GET", "path": "/reports/4", "key": TEMP_KEY, "secret": TEMP_SECRET, "token": TOKEN},
                 signed("botocore", "GET", "/fn2/reports/x", ""),
+                {"signer": "manual", "method": "POST", "path": "/items", "body": "chunked=yes",
+                 "chunked": true, "key": KEY, "secret": SECRET},
             ]),
         );
         for (i, r) in results.iter().enumerate() {
@@ -97,6 +99,8 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
         // The bodies the signatures covered reached the backend.
         assert_eq!(results[1]["body"], r#"{"sku":"a-1"}"#);
         assert_eq!(results[5]["body"], "plain body");
+        // A chunked body is hashed decoded and still reaches the backend.
+        assert_eq!(results[8]["body"], "chunked=yes");
         // The echo origin got the body and no Authorization header.
         let seen = origin.last();
         assert_eq!(seen.header("authorization"), None);

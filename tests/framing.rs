@@ -146,22 +146,7 @@ fn serve(s: TcpStream, log: &Mutex<Vec<String>>) {
 
 /// One worker and one backend, so every request shares the worker's pool.
 fn config(backend: SocketAddr) -> String {
-    format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ header_timeout: 2s, idle_timeout: 10s, drain_timeout: 1s }}
-upstreams:
-  backend: {{ targets: ["{backend}"], connect_timeout: 1s }}
-apis:
-  app:
-    stages:
-      $default: {{}}
-    routes:
-      "$default":
-        integration: {{ type: http, upstream: backend, timeout: 2s }}
-"#
-    )
+    proxy_config(backend, 1)
 }
 
 /// A request whose Connection header names Transfer-Encoding reaches the backend framed,

@@ -147,6 +147,8 @@ pub struct KeySource {
     /// Completed fetches (good or bad): a waiting request watches it move.
     attempts: AtomicU64,
     in_flight: AtomicBool,
+    /// An unknown-`kid` refetch was asked for and has not completed.
+    refetch_pending: AtomicBool,
     /// `now_ms` of the last fetch start, of the last refetch asked for by an unknown
     /// `kid`, and of the last good fetch (0 = never).
     last_attempt: AtomicU64,
@@ -164,6 +166,7 @@ impl KeySource {
             keys: ArcSwapOption::empty(),
             attempts: AtomicU64::new(0),
             in_flight: AtomicBool::new(false),
+            refetch_pending: AtomicBool::new(false),
             last_attempt: AtomicU64::new(0),
             last_refetch: AtomicU64::new(0),
             last_success: AtomicU64::new(0),
@@ -187,26 +190,36 @@ impl KeySource {
 
     /// Asks the fetcher for fresh keys (a token named a key we don't have). Returns
     /// whether a fetch is now under way, so the caller may wait for it: false during the
-    /// cooldown after the last such refetch (so unknown-`kid` traffic costs the issuer
-    /// at most one fetch per `COOLDOWN`; the first fetch and the background refresh
-    /// don't count, so a rotation right after startup is still picked up).
+    /// cooldown after the last such refetch has completed (so unknown-`kid` traffic costs
+    /// the issuer at most one fetch per `COOLDOWN`; the first fetch and the background
+    /// refresh don't count, so a rotation right after startup is still picked up).
     pub fn want_refresh(self: &Arc<Self>) -> bool {
-        if self.in_flight() {
+        // `refetch_pending` is taken before `last_refetch` is written and released only
+        // when the fetch is done, so "not pending, not in flight, asked recently" always
+        // means the recent refetch has completed.
+        if self.in_flight() || self.refetch_pending.load(Ordering::Acquire) {
             return true;
         }
-        let now = now_ms();
-        let last = self.last_refetch.load(Ordering::Acquire);
-        if last != 0 && now.saturating_sub(last) < COOLDOWN.as_millis() as u64 {
+        let recent = |s: &Self| {
+            let last = s.last_refetch.load(Ordering::Acquire);
+            last != 0 && now_ms().saturating_sub(last) < COOLDOWN.as_millis() as u64
+        };
+        if recent(self) {
             return false;
         }
         if self
-            .last_refetch
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .refetch_pending
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            // Another worker just asked: its fetch is (or was) the one.
-            return self.in_flight();
+            return true;
         }
+        if recent(self) {
+            // A refetch completed between the two looks.
+            self.refetch_pending.store(false, Ordering::Release);
+            return false;
+        }
+        self.last_refetch.store(now_ms(), Ordering::Release);
         self.start_fetch()
     }
 
@@ -240,6 +253,7 @@ impl KeySource {
             }
         }
         self.in_flight.store(false, Ordering::Release);
+        self.refetch_pending.store(false, Ordering::Release);
         self.attempts.fetch_add(1, Ordering::AcqRel);
     }
 

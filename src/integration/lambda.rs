@@ -37,7 +37,7 @@ use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
-use crate::server::conn::{read_into, within, Conn};
+use crate::server::conn::{read_into, Conn};
 
 /// Largest response head accepted from a function endpoint.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -107,7 +107,7 @@ pub async fn invoke(
     // The request time is the arrival, not the end of the upload.
     c.req.time_ms();
     let mut decoded = Vec::new();
-    let consumed = match read_body(gen, c, &mut decoded).await {
+    let consumed = match c.read_whole_body(gen, &mut decoded).await {
         Ok(n) => n,
         Err((status, message)) => {
             c.head.keep_alive = false;
@@ -252,65 +252,6 @@ fn shrink(c: &mut Conn) {
         let mut fresh = bytes::BytesMut::with_capacity(16 * 1024);
         fresh.extend_from_slice(&c.rbuf);
         c.rbuf = fresh;
-    }
-}
-
-/// Reads the request body; returns how many bytes of `rbuf` the request takes.
-async fn read_body(
-    gen: &Generation,
-    c: &mut Conn,
-    decoded: &mut Vec<u8>,
-) -> Result<usize, (u16, &'static str)> {
-    let limits = &gen.snap.server.limits;
-    let head_len = c.head.head_len;
-    let mut continued = false;
-    match c.head.body {
-        BodyKind::Empty => Ok(head_len),
-        BodyKind::Length(n) => {
-            // The parser refused lengths over max_body_bytes.
-            let end = head_len + n as usize;
-            if c.rbuf.len() < end {
-                c.rbuf.reserve(end - c.rbuf.len());
-            }
-            while c.rbuf.len() < end {
-                more_body(c, &mut continued, limits.header_timeout).await?;
-            }
-            Ok(end)
-        }
-        BodyKind::Chunked => {
-            let mut dec = ChunkedDecoder::new(limits.max_body_bytes);
-            let mut pos = head_len;
-            loop {
-                let buf = &c.rbuf[pos..];
-                let scan = dec
-                    .scan(buf, |r| decoded.extend_from_slice(&buf[r]))
-                    .map_err(super::relay::body_error_status)?;
-                pos += scan.consumed;
-                if scan.done {
-                    return Ok(pos);
-                }
-                more_body(c, &mut continued, limits.header_timeout).await?;
-            }
-        }
-    }
-}
-
-async fn more_body(
-    c: &mut Conn,
-    continued: &mut bool,
-    wait: std::time::Duration,
-) -> Result<(), (u16, &'static str)> {
-    if c.head.expect_continue && !*continued {
-        *continued = true;
-        let (res, _) = c
-            .stream
-            .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
-            .await;
-        res.map_err(|_| (400, "Bad Request"))?;
-    }
-    match within(wait, c.read_client()).await {
-        Ok(n) if n > 0 => Ok(()),
-        _ => Err((400, "Bad Request")),
     }
 }
 

@@ -7,71 +7,31 @@
 
 use std::rc::Rc;
 
-use monoio::io::AsyncWriteRentExt;
 use sha2::{Digest, Sha256};
 
 use super::auth::{now_secs, AuthDeny};
 use super::context::ACCOUNT_ID;
 use crate::auth::sigv4::{self, Input, SigError};
 use crate::auth::{policy, IamCaller, Identity};
-use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
-use crate::server::conn::{within, Conn};
+use crate::server::conn::Conn;
 
-/// Reads the whole body into `rbuf` (behind the head, unconsumed) and hashes it.
+/// Reads the whole body (it stays in `rbuf`, behind the head, for the integration) and
+/// hashes it; a chunked body is hashed decoded.
 async fn body_hash(gen: &Generation, c: &mut Conn) -> Result<[u8; 32], AuthDeny> {
-    let limits = &gen.snap.server.limits;
-    let head_len = c.head.head_len;
-    let short = || AuthDeny::Status(400, "Bad Request");
-    if !matches!(c.head.body, BodyKind::Empty) && c.head.expect_continue {
-        // The signature covers the body: ask for it now, once.
-        c.head.expect_continue = false;
-        let (res, _) = c
-            .stream
-            .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
-            .await;
-        res.map_err(|_| short())?;
-    }
-    match c.head.body {
-        BodyKind::Empty => Ok(Sha256::digest(b"").into()),
-        BodyKind::Length(n) => {
-            let end = head_len + n as usize;
-            while c.rbuf.len() < end {
-                match within(limits.header_timeout, c.read_client()).await {
-                    Ok(k) if k > 0 => {}
-                    _ => {
-                        c.head.keep_alive = false;
-                        return Err(short());
-                    }
-                }
-            }
-            Ok(Sha256::digest(&c.rbuf[head_len..end]).into())
+    let mut decoded = Vec::new();
+    let end = match c.read_whole_body(gen, &mut decoded).await {
+        Ok(end) => end,
+        Err((status, message)) => {
+            c.head.keep_alive = false;
+            return Err(AuthDeny::Status(status, message));
         }
-        BodyKind::Chunked => {
-            let mut dec = ChunkedDecoder::new(limits.max_body_bytes);
-            let mut h = Sha256::new();
-            let mut pos = head_len;
-            loop {
-                let buf = &c.rbuf[pos..];
-                let scan = dec.scan(buf, |r| h.update(&buf[r])).map_err(|e| {
-                    let (status, message) = crate::integration::relay::body_error_status(e);
-                    AuthDeny::Status(status, message)
-                })?;
-                pos += scan.consumed;
-                if scan.done {
-                    return Ok(h.finalize().into());
-                }
-                match within(limits.header_timeout, c.read_client()).await {
-                    Ok(k) if k > 0 => {}
-                    _ => {
-                        c.head.keep_alive = false;
-                        return Err(short());
-                    }
-                }
-            }
-        }
-    }
+    };
+    Ok(match c.head.body {
+        BodyKind::Chunked => Sha256::digest(&decoded).into(),
+        _ => Sha256::digest(&c.rbuf[c.head.head_len..end]).into(),
+    })
 }
 
 pub(super) async fn step(gen: &Generation, c: &mut Conn) -> Result<(), AuthDeny> {

@@ -12,13 +12,11 @@ use std::sync::Arc;
 
 use super::gateway_responses::{self, ResponseType};
 use crate::config::definitions::RouteValidation;
-use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
-use crate::server::conn::{within, Conn};
+use crate::server::conn::Conn;
 use jsonschema::Draft;
-use monoio::io::AsyncWriteRentExt;
 use serde_json::Value;
 
 /// Where a required parameter is looked for; the order is API Gateway's report order.
@@ -249,7 +247,7 @@ pub async fn check(
     // No model for this content type: the body passes unchecked, as in API Gateway.
     let validator = validator?;
     let mut decoded = Vec::new();
-    let end = match buffer_body(gen, c, &mut decoded).await {
+    let end = match c.read_whole_body(gen, &mut decoded).await {
         Ok(end) => end,
         Err((status, message)) => {
             c.head.keep_alive = false;
@@ -301,60 +299,4 @@ fn body_value(body: &[u8]) -> Result<Value, serde_json::Error> {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_slice(body)
-}
-
-/// Reads the whole body into `rbuf` (answering `Expect: 100-continue` first); chunked
-/// bodies are also decoded into `decoded`. Returns where the request ends in `rbuf`.
-async fn buffer_body(
-    gen: &Generation,
-    c: &mut Conn,
-    decoded: &mut Vec<u8>,
-) -> Result<usize, (u16, &'static str)> {
-    let limits = &gen.snap.server.limits;
-    let head_len = c.head.head_len;
-    match c.head.body {
-        BodyKind::Empty => Ok(head_len),
-        BodyKind::Length(n) => {
-            // The parser refused lengths over max_body_bytes.
-            let end = head_len + n as usize;
-            if c.rbuf.len() < end {
-                c.rbuf.reserve(end - c.rbuf.len());
-            }
-            while c.rbuf.len() < end {
-                more(c, limits.header_timeout).await?;
-            }
-            Ok(end)
-        }
-        BodyKind::Chunked => {
-            let mut dec = ChunkedDecoder::new(limits.max_body_bytes);
-            let mut pos = head_len;
-            loop {
-                let buf = &c.rbuf[pos..];
-                let scan = dec
-                    .scan(buf, |r| decoded.extend_from_slice(&buf[r]))
-                    .map_err(crate::integration::relay::body_error_status)?;
-                pos += scan.consumed;
-                if scan.done {
-                    return Ok(pos);
-                }
-                more(c, limits.header_timeout).await?;
-            }
-        }
-    }
-}
-
-async fn more(c: &mut Conn, wait: std::time::Duration) -> Result<(), (u16, &'static str)> {
-    if c.head.expect_continue {
-        // Once: the integration must not send it again.
-        c.head.expect_continue = false;
-        let (res, _) = c
-            .stream
-            .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
-            .await;
-        res.map_err(|_| (400, "Bad Request"))?;
-    }
-    match within(wait, c.read_client()).await {
-        Ok(n) if n > 0 => Ok(()),
-        _ => Err((400, "Bad Request")),
-    }
 }

@@ -4,7 +4,8 @@ result per request: {"status", "body", "headers"}.
 argv[1]: {"base": "http://127.0.0.1:PORT", "requests": [{
     "signer": "botocore" | "botocore-query" | "aws4auth" | "manual" | "none",
     "method", "path", "body"?, "headers"?, "key", "secret", "token"?, "region"?,
-    "service"?, "skew"? (manual: seconds added to the clock), "signed_body"? (manual)}]}
+    "service"?, "skew"? (manual: seconds added to the clock), "signed_body"? (manual),
+    "chunked"? (send the body chunked)}]}
 """
 
 import datetime
@@ -68,7 +69,11 @@ def send(base, r):
         headers.update(manual(r, url, body))
     # Send the exact bytes that were signed: no re-quoting of the URL by requests.
     s = requests.Session()
-    prepared = requests.Request(r["method"], url, data=body.encode() if body else None,
+    data = body.encode() if body else None
+    if r.get("chunked") and data:
+        # A generator makes requests send Transfer-Encoding: chunked.
+        data = (part for part in (data[:3], data[3:]))
+    prepared = requests.Request(r["method"], url, data=data,
                                 headers=headers, auth=auth).prepare()
     prepared.url = url if signer != "aws4auth" else prepared.url
     resp = s.send(prepared, timeout=10)
