@@ -4,6 +4,7 @@
 //! (upstream). The config is compiled once into an immutable snapshot (config).
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod global;

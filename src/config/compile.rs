@@ -40,6 +40,10 @@ pub struct Snapshot {
     pub source: std::sync::Arc<Config>,
     /// Some API is a WebSocket API (requests look up their stage before routing).
     pub websocket_apis: bool,
+    /// The region in execute-api ARNs (`iam.region`, default us-east-1).
+    pub auth_region: String,
+    /// SigV4 principals (`iam`), empty without.
+    pub iam: crate::auth::sigv4::Principals,
 }
 
 #[derive(Debug)]
@@ -54,6 +58,8 @@ pub struct ApiRt {
     pub gateway_responses: Option<Box<crate::pipeline::gateway_responses::GatewayResponsesRt>>,
     /// `protocol: websocket`: its stages answer WebSocket handshakes and `@connections`.
     pub websocket: Option<Box<crate::websocket::WsApiRt>>,
+    /// Authorizers and what each route requires.
+    pub auth: crate::auth::ApiAuth,
 }
 
 #[derive(Debug)]
@@ -314,6 +320,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
             ),
             websocket: (api.protocol == model::Protocol::Websocket)
                 .then(|| Box::new(crate::websocket::WsApiRt::compile(api))),
+            auth: crate::auth::ApiAuth::compile(api_name, api, &mut upstreams),
         });
     }
 
@@ -343,6 +350,12 @@ pub fn compile(cfg: &Config) -> Snapshot {
         metric_labels,
         served: super::served::stages(cfg),
         source: std::sync::Arc::new(cfg.clone()),
+        auth_region: cfg
+            .iam
+            .as_ref()
+            .map_or(super::auth::DEFAULT_REGION, |i| i.region.as_str())
+            .to_string(),
+        iam: crate::auth::sigv4::Principals::compile(cfg.iam.as_ref()),
     }
 }
 
@@ -411,7 +424,14 @@ fn integration(
                 Some(Ok(parts)) => Some(parts),
                 Some(Err(e)) => return IntegrationRt::Misconfigured(e),
             };
-            let map = match RequestMap::compile(&route.parameters, vars, &rt.param_names) {
+            // A SigV4 Authorization header stops at the gateway (as API Gateway drops it).
+            let mut parameters = std::borrow::Cow::Borrowed(&route.parameters);
+            if route.auth.iam {
+                parameters
+                    .to_mut()
+                    .push(("remove:header.authorization".into(), String::new()));
+            }
+            let map = match RequestMap::compile(&parameters, vars, &rt.param_names) {
                 Ok(map) => map.map(Box::new),
                 Err(e) => return IntegrationRt::Misconfigured(format!("parameters: {e}")),
             };
@@ -460,7 +480,7 @@ fn integration(
 
 /// A function url becomes a pool entry (one per address, shared by every route that
 /// calls it) and a pre-encoded request head.
-fn lambda(
+pub(crate) fn lambda(
     url: &str,
     format: PayloadFormat,
     timeout: Duration,

@@ -97,6 +97,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
             "usage_plans",
             "api_keys",
             "watch",
+            "iam",
         ],
     );
     let mut cfg = Config {
@@ -119,6 +120,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
         Some(d.list_of(v, p, api_key))
     });
     f.set(d, "watch", &mut cfg.watch, |d, v, p| d.bool(v, p));
+    cfg.iam = f.opt(d, "iam", super::auth::iam);
     cfg
 }
 
@@ -516,6 +518,8 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
         "route_selection_expression",
         "limits",
         "binary_frames",
+        "authorizers",
+        "api_key_source",
     ];
     let f = d.fields(v, p, &[&keys[..], super::definitions::API_KEYS].concat());
     let mut websocket = WebsocketApi::default();
@@ -544,6 +548,13 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
     Api {
         websocket,
         defs: super::definitions::api_defs(d, &f),
+        authorizers: named(d, &f, "authorizers", super::auth::authorizer)
+            .into_iter()
+            .filter_map(|(k, a)| Some((k, a?)))
+            .collect(),
+        api_key_source: f
+            .opt(d, "api_key_source", super::auth::api_key_source)
+            .unwrap_or_default(),
         disable_default_endpoint: f
             .opt(d, "disable_default_endpoint", Decoder::bool)
             .unwrap_or(false),
@@ -618,7 +629,17 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
 }
 
 fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
-    let f = d.fields(v, p, &[ROUTE_KEYS, super::definitions::ROUTE_KEYS].concat());
+    let f = d.fields(
+        v,
+        p,
+        &[
+            ROUTE_KEYS,
+            super::definitions::ROUTE_KEYS,
+            super::auth::ROUTE_KEYS,
+        ]
+        .concat(),
+    );
+    let auth = super::auth::route_auth(d, v, p);
     let integration = f.need(d, "integration", integration);
     // The other fields are decoded even when the integration failed, so their errors are
     // reported in the same run; the placeholder is never returned.
@@ -686,6 +707,7 @@ fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
                 )
             })
             .unwrap_or_default(),
+        auth,
     };
     Some(Route {
         integration: integration?,
@@ -787,7 +809,11 @@ fn upgrade(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Upgrade> {
 }
 
 /// "1.0" or "2.0"; unquoted `2.0` arrives as a YAML number and means the same.
-fn decode_payload_format(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<PayloadFormat> {
+pub(super) fn decode_payload_format(
+    d: &mut Decoder,
+    v: &Value,
+    p: &KeyPath,
+) -> Option<PayloadFormat> {
     let text = match v {
         Value::Number(n) => match n.as_f64() {
             Some(1.0) => "1.0".to_string(),

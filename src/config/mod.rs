@@ -4,6 +4,7 @@
 //! Loading and validation never stop at the first problem: `portico check` and
 //! `POST /reload` show the user every error at once, each with the key path it belongs to.
 
+pub mod auth;
 pub mod compile;
 mod decode;
 pub mod definitions;

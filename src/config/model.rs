@@ -19,6 +19,8 @@ pub struct Config {
     pub domains: Vec<(String, Domain)>,
     pub usage_plans: Vec<(String, UsagePlan)>,
     pub api_keys: Vec<ApiKey>,
+    /// SigV4 principals and the region of execute-api ARNs (`config::auth`).
+    pub iam: Option<super::auth::Iam>,
     /// Reload when the file changes (polled once a second).
     pub watch: bool,
     /// Certificates and keys named above, read after validation (`crate::tls::load`).
@@ -297,6 +299,9 @@ pub struct Api {
     pub defs: super::definitions::ApiDefs,
     /// `protocol: websocket` only: route selection, limits, binary frames.
     pub websocket: WebsocketApi,
+    /// Name → JWT or Lambda authorizer (`config::auth`).
+    pub authorizers: Vec<(String, super::auth::Authorizer)>,
+    pub api_key_source: super::auth::ApiKeySource,
 }
 
 /// The settings of a WebSocket API (`protocol: websocket`).
@@ -391,6 +396,8 @@ pub struct Route {
     pub validation: super::definitions::RouteValidation,
     /// WebSocket routes: the integration's answer goes back to the client as a message.
     pub route_response: bool,
+    /// Who may call the route (`config::auth`).
+    pub auth: super::auth::RouteAuth,
 }
 
 #[derive(Debug, Clone)]

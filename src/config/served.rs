@@ -36,6 +36,38 @@ pub struct RouteServed {
     /// An http integration's path template, if it has one.
     pub path: Option<String>,
     pub api_key_required: bool,
+    /// The route's authorizer (`iam` for SigV4 routes).
+    pub authorizer: Option<AuthServed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthServed {
+    pub name: String,
+    /// "jwt", "lambda" or "iam".
+    pub kind: &'static str,
+    pub scopes: Vec<String>,
+}
+
+impl AuthServed {
+    fn of(api: &super::model::Api, auth: &super::auth::RouteAuth) -> Option<AuthServed> {
+        if auth.iam {
+            return Some(AuthServed {
+                name: "iam".into(),
+                kind: "iam",
+                scopes: Vec::new(),
+            });
+        }
+        let name = auth.authorizer.as_ref()?;
+        let kind = match api.authorizers.iter().find(|(n, _)| n == name)?.1 {
+            super::auth::Authorizer::Jwt(_) => "jwt",
+            super::auth::Authorizer::Lambda(_) => "lambda",
+        };
+        Some(AuthServed {
+            name: name.clone(),
+            kind,
+            scopes: auth.scopes.clone(),
+        })
+    }
 }
 
 /// Every stage something reaches, in file order. WebSocket APIs are left out: they are
@@ -100,6 +132,7 @@ pub fn stages(cfg: &Config) -> Vec<StageServed> {
                         target,
                         path,
                         api_key_required: route.api_key_required,
+                        authorizer: AuthServed::of(api, &route.auth),
                     }
                 })
                 .collect();
@@ -158,8 +191,12 @@ pub fn to_json(stages: &[StageServed]) -> Value {
                     "stage": s.stage,
                     "route": r.key,
                     "integration": integration,
-                    // No authorizers yet: the field is there so clients need not change.
-                    "auth": { "api_key_required": r.api_key_required, "authorizer": null },
+                    "auth": {
+                        "api_key_required": r.api_key_required,
+                        "authorizer": r.authorizer.as_ref().map(|a| json!({
+                            "name": a.name, "type": a.kind, "scopes": a.scopes,
+                        })),
+                    },
                 }));
             }
         }
@@ -194,12 +231,24 @@ pub fn to_text(stages: &[StageServed]) -> String {
                     s.stage.clone(),
                     r.key.clone(),
                     integration,
-                    if r.api_key_required {
-                        "api key"
-                    } else {
-                        "none"
-                    }
-                    .into(),
+                    match (&r.authorizer, r.api_key_required) {
+                        (None, false) => "none".into(),
+                        (None, true) => "api key".into(),
+                        (Some(a), key) => {
+                            let mut t = if a.kind == "iam" {
+                                "iam".to_string()
+                            } else {
+                                format!("{}:{}", a.kind, a.name)
+                            };
+                            if !a.scopes.is_empty() {
+                                t.push_str(&format!("[{}]", a.scopes.join(",")));
+                            }
+                            if key {
+                                t.push_str(" + api key");
+                            }
+                            t
+                        }
+                    },
                 ]);
             }
         }
@@ -311,5 +360,37 @@ domains:
                     ]),
             "{text}"
         );
+    }
+
+    #[test]
+    fn routes_show_their_authorizer() {
+        let cfg = load_str(
+            r#"server: { listen: ["127.0.0.1:8080"] }
+iam:
+  principals: { r: { access_key_id: AK, secret_access_key: s, allow: ["*"] } }
+apis:
+  shop:
+    stages: { $default: {} }
+    authorizers:
+      users: { type: jwt, issuer: "https://idp.example", audience: [a] }
+      gate: { type: lambda, url: "http://127.0.0.1:9/fn", identity_source: $request.header.x-t }
+    routes:
+      "GET /me": { authorizer: users, authorization_scopes: [read], api_key_required: true, integration: { type: mock } }
+      "GET /g": { authorizer: gate, integration: { type: mock } }
+      "GET /i": { authorization: iam, integration: { type: mock } }
+"#,
+        )
+        .unwrap();
+        let s = stages(&cfg);
+        let j = to_json(&s);
+        assert_eq!(
+            j["routes"][0]["auth"],
+            json!({"api_key_required": true, "authorizer": {"name": "users", "type": "jwt", "scopes": ["read"]}})
+        );
+        assert_eq!(j["routes"][1]["auth"]["authorizer"]["type"], "lambda");
+        assert_eq!(j["routes"][2]["auth"]["authorizer"]["type"], "iam");
+        let text = to_text(&s);
+        assert!(text.contains("jwt:users[read] + api key"), "{text}");
+        assert!(text.contains("lambda:gate"), "{text}");
     }
 }

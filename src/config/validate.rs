@@ -32,6 +32,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     v.domains();
     v.usage_plans();
     v.api_keys();
+    v.errors.extend(super::auth::validate(cfg));
     v.errors
 }
 

@@ -23,6 +23,16 @@ pub fn redacted_view(text: &str) -> Value {
             }
         }
     }
+    // SigV4 principals: the secret and any session token.
+    if let Some(Value::Object(principals)) = json.pointer_mut("/iam/principals") {
+        for p in principals.values_mut() {
+            for field in ["secret_access_key", "session_token"] {
+                if let Some(v) = p.get_mut(field) {
+                    *v = Value::String(REDACTED.into());
+                }
+            }
+        }
+    }
     json
 }
 
@@ -44,5 +54,11 @@ mod tests {
         assert_eq!(v["api_keys"][0]["name"], "alice");
         assert_eq!(v["api_keys"][1]["value"], REDACTED);
         assert_eq!(v["server"]["listen"][0], "127.0.0.1:8080");
+        let v = redacted_view(
+            "iam:\n  principals:\n    r: { access_key_id: AK, secret_access_key: sk, session_token: st }\n",
+        );
+        assert_eq!(v["iam"]["principals"]["r"]["secret_access_key"], REDACTED);
+        assert_eq!(v["iam"]["principals"]["r"]["session_token"], REDACTED);
+        assert_eq!(v["iam"]["principals"]["r"]["access_key_id"], "AK");
     }
 }

@@ -182,6 +182,32 @@ pub async fn invoke(
     keep
 }
 
+/// Calls a function with a ready JSON event (a Lambda authorizer's) over the same
+/// client, pools and error handling as the integration; returns the answer body, or why
+/// the call failed. Leaves the request (`rbuf`) untouched and `integration_status` as it was.
+pub(crate) async fn call_json(
+    gen: &Generation,
+    c: &mut Conn,
+    l: &LambdaIntegration,
+    event: &[u8],
+) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + l.timeout;
+    let room = l.head.len() + LENGTH_ROOM;
+    c.wbuf.clear();
+    c.wbuf.resize(room, 0);
+    c.wbuf.extend_from_slice(event);
+    let start = fill_head(&mut c.wbuf, room, &l.head);
+    let status = c.out.integration_status;
+    let called = call(gen, c, l, start, deadline).await;
+    c.out.integration_status = status;
+    c.wbuf.clear();
+    match called {
+        Ok(Answer::InBuf(r)) => Ok(c.ubuf[r].to_vec()),
+        Ok(Answer::Decoded(v)) => Ok(v),
+        Err(f) => Err(f.reason()),
+    }
+}
+
 /// Failure log lines a worker writes per second; a failing function under load would
 /// otherwise write one line per request.
 const LOG_PER_SECOND: u32 = 20;

@@ -27,8 +27,9 @@
 //! a client's own values of these four are replaced.
 //!
 //! 1.0 `requestContext.identity` carries every key AWS sends, `null` where Portico has
-//! nothing to say (IAM and Cognito callers). `requestContext.authorizer` is left out, as
-//! API Gateway leaves it out for routes without an authorizer.
+//! nothing to say (IAM and Cognito callers). `requestContext.authorizer` carries the
+//! authorizer's verdict (`auth::event`), and is left out, as API Gateway leaves it out,
+//! for routes without an authorizer.
 
 use std::ops::Range;
 
@@ -112,6 +113,7 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
         client_cert(out, cert);
         out.push(b'}');
     }
+    crate::auth::event::write_v2(out, &v.state.auth);
     fields(
         out,
         v,
@@ -180,25 +182,36 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
         &[
             (br#","requestContext":{"accountId":"#, Var::AccountId),
             (br#","apiId":"#, Var::ApiId),
+        ],
+    );
+    crate::auth::event::write_v1(out, &v.state.auth);
+    fields(
+        out,
+        v,
+        &[
             (br#","domainName":"#, Var::DomainName),
             (br#","domainPrefix":"#, Var::DomainPrefix),
             (br#","extendedRequestId":"#, Var::ExtendedRequestId),
             (br#","httpMethod":"#, Var::HttpMethod),
         ],
     );
-    // In AWS's order; the caller's IAM and Cognito identity do not exist here.
+    // In AWS's order; the IAM caller (SigV4 routes) from the authorizer, no Cognito.
+    let iam = crate::auth::event::IamFields::of(&v.state.auth);
+    out.extend_from_slice(br#","identity":{"accessKey":"#);
+    iam.write(out, |c| &c.access_key);
+    out.extend_from_slice(br#","accountId":"#);
+    iam.write(out, |c| &c.account_id);
+    out.extend_from_slice(br#","caller":"#);
+    iam.write(out, |c| &c.user_id);
     out.extend_from_slice(
-        br#","identity":{"accessKey":null,"accountId":null,"caller":null,"cognitoAmr":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null"#,
+        br#","cognitoAmr":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null"#,
     );
-    fields(
-        out,
-        v,
-        &[
-            (br#","sourceIp":"#, Var::SourceIp),
-            (br#","user":null,"userAgent":"#, Var::UserAgent),
-        ],
-    );
-    out.extend_from_slice(br#","userArn":null"#);
+    fields(out, v, &[(br#","sourceIp":"#, Var::SourceIp)]);
+    out.extend_from_slice(br#","user":"#);
+    iam.write(out, |c| &c.user_id);
+    fields(out, v, &[(br#","userAgent":"#, Var::UserAgent)]);
+    out.extend_from_slice(br#","userArn":"#);
+    iam.write(out, |c| &c.user_arn);
     if let Some(cert) = v.client_cert {
         out.extend_from_slice(br#","clientCert":"#);
         client_cert(out, cert);
@@ -335,6 +348,8 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, added: &Added, with_cookie: bool,
             || n.eq_ignore_ascii_case(b"x-forwarded-proto")
             || n.eq_ignore_ascii_case(b"x-forwarded-port")
             || n.eq_ignore_ascii_case(b"x-amzn-trace-id")
+            // A SigV4 signature is the gateway's business, not the integration's.
+            || (v.state.auth.is_iam() && n.eq_ignore_ascii_case(b"authorization"))
             || (0..i).any(|j| name(j).eq_ignore_ascii_case(n));
         if skip {
             continue;

@@ -64,6 +64,8 @@ enum Part {
     Literal(Box<[u8]>),
     Ctx(Var),
     Log(LogVar),
+    /// `$context.authorizer.NAME`: what the route's authorizer left (`auth::AuthState`).
+    Authorizer(Box<str>),
     /// A `$context.x` Portico does not know (its name, for `check`): rendered as "-"
     /// like an empty value.
     Unknown(Box<str>),
@@ -89,6 +91,13 @@ impl LogFormat {
                 .bytes()
                 .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
                 .count();
+            if let Some(name) = after[..ident].strip_prefix("authorizer.") {
+                // `$context.authorizer.claims.NAME`, `.NAME`, `.error`, `.principalId`.
+                let name = name.trim_end_matches('.');
+                parts.push(Part::Authorizer(name.into()));
+                rest = &after["authorizer.".len() + name.len()..];
+                continue;
+            }
             match lookup(&after[..ident]) {
                 Some((len, part)) => {
                     parts.push(part);
@@ -123,11 +132,16 @@ impl LogFormat {
             match part {
                 Part::Literal(b) => out.extend_from_slice(b),
                 Part::Unknown(_) => out.push(b'-'),
-                Part::Ctx(_) | Part::Log(_) => {
+                Part::Ctx(_) | Part::Log(_) | Part::Authorizer(_) => {
                     let start = out.len();
                     match part {
                         Part::Ctx(v) => r.context(*v).write(out),
                         Part::Log(v) => r.value(*v, out),
+                        Part::Authorizer(name) => {
+                            if let Some(v) = r.authorizer.and_then(|a| a.value(name)) {
+                                out.extend_from_slice(v.as_bytes());
+                            }
+                        }
                         _ => {}
                     }
                     if out.len() == start {
@@ -196,6 +210,8 @@ pub struct LogRecord<'a> {
     pub connection_id: &'a str,
     pub event_type: &'a str,
     pub message_id: &'a str,
+    /// The authorizer's verdict (`$context.authorizer.*`).
+    pub authorizer: Option<&'a crate::auth::AuthState>,
 }
 
 impl<'a> LogRecord<'a> {
@@ -291,6 +307,7 @@ mod tests {
             connection_id: "",
             event_type: "",
             message_id: "",
+            authorizer: None,
         }
     }
 

@@ -21,3 +21,6 @@ pub const WEBSOCKET_CONNECTIONS_ACTIVE: &str = "portico_websocket_connections_ac
 pub const WEBSOCKET_MESSAGES_TOTAL: &str = "portico_websocket_messages_total";
 pub const WEBSOCKET_CLOSES_TOTAL: &str = "portico_websocket_closes_total";
 pub const WEBSOCKET_MANAGEMENT_TOTAL: &str = "portico_websocket_management_total";
+pub const AUTHORIZER_REQUESTS_TOTAL: &str = "portico_authorizer_requests_total";
+pub const AUTHORIZER_CACHE_HITS_TOTAL: &str = "portico_authorizer_cache_hits_total";
+pub const JWKS_FETCHES_TOTAL: &str = "portico_jwks_fetches_total";

@@ -118,6 +118,7 @@ impl Registry {
         render_throttled(&mut out, &inner);
         render_upstreams(&mut out, &inner);
         render_caches(&mut out, &inner);
+        crate::auth::metrics::render(&mut out);
         header(
             &mut out,
             names::CONNECTIONS_ACTIVE,

@@ -164,7 +164,15 @@ pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Re
         return throttle(t, limits, keys, route, None);
     }
     let mut cache = local.keys.borrow_mut();
-    let key = api_key::lookup(cache.load(), &c.head, &c.rbuf).ok_or(Deny::Forbidden)?;
+    let table = cache.load();
+    let key = if gen.snap.apis[m.stage.api as usize].auth.key_from_authorizer {
+        // `api_key_source: authorizer`: the Lambda authorizer's usageIdentifierKey.
+        let value = c.req.auth.usage_key().unwrap_or_default();
+        api_key::lookup_value(table, value.as_bytes())
+    } else {
+        api_key::lookup(table, &c.head, &c.rbuf)
+    }
+    .ok_or(Deny::Forbidden)?;
     // For the access log; a reference count, not a copy.
     c.out.api_key = Some(key.name.clone());
     let Some(pk) = key.plan.as_deref() else {

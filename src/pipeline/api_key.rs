@@ -17,3 +17,13 @@ pub fn lookup<'t>(table: &'t KeyTable, head: &RequestHead, buf: &[u8]) -> Option
     }
     table.find(&digest(value))
 }
+
+/// The entry of a key given by value (`api_key_source: authorizer`: the Lambda
+/// authorizer's `usageIdentifierKey`).
+#[inline]
+pub fn lookup_value<'t>(table: &'t KeyTable, value: &[u8]) -> Option<&'t KeyEntry> {
+    if value.is_empty() || table.is_empty() {
+        return None;
+    }
+    table.find(&digest(value))
+}

@@ -43,6 +43,8 @@ pub struct RequestState {
     /// The request head, kept after its body streamed upstream when the response still
     /// needs request values (response parameter mapping). Spans of `head` index it.
     pub saved_head: Option<BytesMut>,
+    /// The authorizer's verdict (`pipeline::auth`).
+    pub auth: crate::auth::AuthState,
 }
 
 impl RequestState {
@@ -56,6 +58,7 @@ impl RequestState {
         self.time_ms.set(0);
         self.cors = CorsMatch::None;
         self.saved_head = None;
+        self.auth.reset();
     }
 
     /// The request time, fixed at the first call for this request.

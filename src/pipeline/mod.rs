@@ -1,8 +1,12 @@
 //! Per-request filters between the router and the integration, one file each.
-//! `admission` is the traffic gate (API key, throttles, quota).
+//! `auth` runs the route's authorizer; `admission` is the traffic gate (API key,
+//! throttles, quota).
 
 pub mod admission;
 pub mod api_key;
+pub mod auth;
+mod auth_iam;
+mod auth_lambda;
 pub mod cache;
 pub mod compress;
 pub mod context;

@@ -166,6 +166,8 @@ pub enum Piece {
     PathParam(usize),
     Context(Var),
     RespHeader(Box<[u8]>),
+    /// `$context.authorizer.NAME` (`claims.sub`, a Lambda context key, `principalId`).
+    Authorizer(Box<str>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -216,6 +218,10 @@ impl Template {
                         .position(|p| p == n)
                         .ok_or_else(|| format!("{{{n}}} is not a parameter of the route key"))?;
                     pieces.push(Piece::PathParam(i));
+                }
+                Ref::Context(n) if n.starts_with("authorizer.") => {
+                    let name = &n["authorizer.".len()..];
+                    pieces.push(Piece::Authorizer(name.into()));
                 }
                 Ref::Context(n) => {
                     let var =
@@ -276,6 +282,11 @@ impl Template {
                     }
                 }
                 Piece::Context(var) => context::resolve(*var, v).write(out),
+                Piece::Authorizer(name) => {
+                    if let Some(val) = v.state.auth.value(name) {
+                        out.extend_from_slice(val.as_bytes());
+                    }
+                }
                 Piece::RespHeader(name) => {
                     if let Some(resp) = resp {
                         resp(name, out);

@@ -86,7 +86,12 @@ impl Conn {
             integration_status: self.out.integration_status,
             integration_error: &self.out.integration_error,
             error_message: self.out.error_message,
-            error_response_type: response_type(self.out.status, self.out.error_message),
+            error_response_type: match (self.req.auth.error.is_empty(), self.out.status) {
+                // The authorizer refused: not an API key problem.
+                (false, 403) => "ACCESS_DENIED",
+                (false, 500) => "AUTHORIZER_FAILURE",
+                _ => response_type(self.out.status, self.out.error_message),
+            },
             request_time: (SystemTime::now() - latency)
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -95,6 +100,7 @@ impl Conn {
             connection_id: "",
             event_type: "",
             message_id: "",
+            authorizer: Some(&self.req.auth),
         };
         let mut buf = ctx.log_buf.borrow_mut();
         format.render(&mut buf, &record);

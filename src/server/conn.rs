@@ -372,6 +372,9 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         }
         c.req.cors = cors.match_origin(c.head.header(&c.rbuf, "origin"));
     }
+    if let Err(deny) = crate::pipeline::auth::authorize(ctx, gen, c, &m).await {
+        return (deny.answer(ctx, gen, c, cells).await, cells);
+    }
     if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
         return (deny.answer(ctx, gen, c, cells).await, cells);
     }

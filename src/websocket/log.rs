@@ -36,6 +36,7 @@ pub fn write(ctx: &WorkerCtx, gen: &Generation, e: &event::Context, peer: IpAddr
         source_ip: peer,
         user_agent: e.user_agent.as_deref().unwrap_or("").as_bytes(),
         api_key_id: "",
+        authorizer: None,
         method: b"",
         path: b"",
         protocol: "",

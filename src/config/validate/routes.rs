@@ -66,6 +66,7 @@ impl Validator<'_> {
                 path: &rp,
                 rel: KeyPath::root().key("routes").key(key),
                 params,
+                auth: &route.auth,
             };
             self.route(route, &route_check);
         }
@@ -315,6 +316,14 @@ impl Validator<'_> {
                         stage_vars.push(name.to_string());
                     }
                 }
+                Ref::Context(name) if name.starts_with("authorizer.") => {
+                    if rc.auth.authorizer.is_none() && !rc.auth.iam {
+                        self.error(
+                            p,
+                            format!("$context.{name} needs an authorizer on the route"),
+                        );
+                    }
+                }
                 Ref::Context(name) if Var::parse(name).is_none() => {
                     let known: Vec<&str> = Var::NAMES.iter().map(|(n, _)| *n).collect();
                     self.error(
@@ -432,6 +441,8 @@ struct RouteCheck<'a> {
     rel: KeyPath,
     /// Path parameter names; None when the route key itself is bad (already reported).
     params: Option<Vec<String>>,
+    /// Who may call the route: `$context.authorizer.*` needs an authorizer.
+    auth: &'a crate::config::auth::RouteAuth,
 }
 
 fn lookup<'v>(vars: &'v [(String, String)], name: &str) -> Option<&'v str> {

@@ -1,0 +1,175 @@
+//! Per-worker caches of authorizer verdicts, so a repeat caller costs a hash lookup, not
+//! an RSA verification (or a Lambda call). [`TokenCache`] keeps verified JWTs per
+//! authorizer, keyed by the token (a keyed SipHash of it picks the bucket, the bytes are
+//! compared exactly): cheaper per request than a SHA-256 of a 1 kB token, and a hash
+//! collision can never hand one caller another's verdict. [`Cache`] keys Lambda verdicts
+//! by a SHA-256 of the authorizer's fingerprint and the identity values. Entries expire
+//! (a JWT at its `exp`); a full cache first drops what expired, then everything (a simple
+//! bound that keeps lookups O(1)).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use sha2::{Digest, Sha256};
+
+/// Entries per worker per cache.
+pub const CAPACITY: usize = 10_000;
+
+pub type Key = [u8; 32];
+
+/// The key is already a uniform hash: its first 8 bytes are the bucket hash.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+}
+
+pub fn key(fingerprint: &[u8], parts: &[&[u8]]) -> Key {
+    let mut h = Sha256::new();
+    h.update(fingerprint);
+    for p in parts {
+        // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// A bounded map of verdicts with an expiry (seconds since the epoch).
+pub struct Cache<V> {
+    map: HashMap<Key, (u64, V), BuildHasherDefault<DigestHasher>>,
+}
+
+impl<V: Clone> Default for Cache<V> {
+    fn default() -> Self {
+        Cache {
+            map: HashMap::default(),
+        }
+    }
+}
+
+impl<V: Clone> Cache<V> {
+    /// The verdict, unless it has expired (then it is dropped).
+    pub fn get(&mut self, k: &Key, now: u64) -> Option<V> {
+        match self.map.get(k) {
+            Some((exp, v)) if *exp > now => Some(v.clone()),
+            Some(_) => {
+                self.map.remove(k);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn insert(&mut self, k: Key, expires: u64, v: V, now: u64) {
+        if expires <= now {
+            return;
+        }
+        if self.map.len() >= CAPACITY {
+            self.map.retain(|_, (exp, _)| *exp > now);
+            if self.map.len() >= CAPACITY {
+                self.map.clear();
+            }
+        }
+        self.map.insert(k, (expires, v));
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Token → (expiry, verdict).
+type Tokens<V> = HashMap<Box<[u8]>, (u64, V)>;
+
+/// Verified tokens of each authorizer (by fingerprint; an API has a handful).
+pub struct TokenCache<V> {
+    per: Vec<([u8; 32], Tokens<V>)>,
+}
+
+impl<V: Clone> Default for TokenCache<V> {
+    fn default() -> Self {
+        TokenCache { per: Vec::new() }
+    }
+}
+
+impl<V: Clone> TokenCache<V> {
+    pub fn get(&mut self, fingerprint: &[u8; 32], token: &[u8], now: u64) -> Option<V> {
+        let (_, map) = self.per.iter_mut().find(|(f, _)| f == fingerprint)?;
+        match map.get(token) {
+            Some((exp, v)) if *exp > now => Some(v.clone()),
+            Some(_) => {
+                map.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn insert(&mut self, fingerprint: &[u8; 32], token: &[u8], expires: u64, v: V, now: u64) {
+        if expires <= now {
+            return;
+        }
+        let i = match self.per.iter().position(|(f, _)| f == fingerprint) {
+            Some(i) => i,
+            None => {
+                self.per.push((*fingerprint, HashMap::new()));
+                self.per.len() - 1
+            }
+        };
+        let map = &mut self.per[i].1;
+        if map.len() >= CAPACITY {
+            map.retain(|_, (exp, _)| *exp > now);
+            if map.len() >= CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), (expires, v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_past_expiry_and_bounded() {
+        let mut c: Cache<u32> = Cache::default();
+        let k = key(b"fp", &[b"token"]);
+        c.insert(k, 100, 7, 50);
+        assert_eq!(c.get(&k, 99), Some(7));
+        assert_eq!(c.get(&k, 100), None);
+        assert!(c.is_empty());
+        c.insert(k, 10, 1, 10);
+        assert!(c.is_empty(), "already expired entries are not stored");
+        assert_ne!(key(b"fp", &[b"ab", b"c"]), key(b"fp", &[b"a", b"bc"]));
+        for i in 0..(CAPACITY as u64 + 5) {
+            c.insert(key(b"fp", &[&i.to_le_bytes()]), 1000, 0, 0);
+        }
+        assert!(c.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn tokens_per_authorizer_never_past_expiry() {
+        let mut c: TokenCache<u32> = TokenCache::default();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        c.insert(&a, b"tok", 100, 7, 50);
+        assert_eq!(c.get(&a, b"tok", 99), Some(7));
+        assert_eq!(c.get(&b, b"tok", 99), None, "another authorizer");
+        assert_eq!(c.get(&a, b"tok2", 99), None);
+        assert_eq!(c.get(&a, b"tok", 100), None);
+        assert_eq!(c.get(&a, b"tok", 10), None, "dropped once expired");
+    }
+}

@@ -1,0 +1,601 @@
+//! JWT signing keys: one [`KeySource`] per issuer (and explicit `jwks_uri`), shared by
+//! every worker and every config generation, so a reload keeps the keys of issuers it
+//! did not change. One side thread (`portico-jwks`) does all fetching: OIDC discovery
+//! (`{issuer}/.well-known/openid-configuration` → `jwks_uri`), then the key set, each
+//! request bounded to 1,500 ms and 150,000 bytes (API Gateway's quotas). Workers read
+//! the published [`KeySet`] with one atomic load and never wait on a lock.
+//!
+//! Refetch rules: a key set older than [`MAX_AGE`] is refreshed in the background; a
+//! token naming an unknown `kid` asks for one refetch, at most every [`COOLDOWN`] per
+//! source, single-flight (concurrent askers wait for the same fetch). A failed fetch
+//! keeps the last good key set serving.
+
+// The registry's mutex is taken when a config is compiled and by the fetcher thread,
+// never by a worker serving a request.
+#![allow(clippy::disallowed_types)]
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use base64::Engine;
+use crossbeam::channel::{unbounded, Receiver, Sender};
+use tracing::{debug, info, warn};
+
+pub const FETCH_TIMEOUT: Duration = Duration::from_millis(1500);
+pub const MAX_RESPONSE: usize = 150_000;
+pub const MAX_AGE: Duration = Duration::from_secs(2 * 3600);
+pub const COOLDOWN: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    P256,
+    P384,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// Big-endian modulus and exponent.
+    Rsa {
+        n: Box<[u8]>,
+        e: Box<[u8]>,
+    },
+    /// Uncompressed point (0x04 ‖ x ‖ y).
+    Ec {
+        curve: Curve,
+        point: Box<[u8]>,
+    },
+    Ed25519(Box<[u8]>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jwk {
+    pub kid: Option<Box<str>>,
+    /// The key's own `alg`, when the JWKS names one: a token must use exactly it.
+    pub alg: Option<Box<str>>,
+    pub key: KeyMaterial,
+}
+
+/// A published key set: immutable once built.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    pub keys: Vec<Jwk>,
+}
+
+fn b64(s: &str) -> Option<Box<[u8]>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
+        .map(Vec::into_boxed_slice)
+}
+
+impl KeySet {
+    /// Parses `{"keys": [...]}`; keys of unknown types, or for encryption only, are left out.
+    pub fn parse(json: &[u8]) -> Result<KeySet, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| format!("JWKS is not JSON: {e}"))?;
+        let list = v
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or("JWKS has no \"keys\" array")?;
+        let mut keys = Vec::new();
+        for k in list {
+            let s = |name: &str| k.get(name).and_then(|x| x.as_str());
+            if s("use").is_some_and(|u| u != "sig") {
+                continue;
+            }
+            let key = match s("kty") {
+                Some("RSA") => match (s("n").and_then(b64), s("e").and_then(b64)) {
+                    (Some(n), Some(e)) => KeyMaterial::Rsa { n, e },
+                    _ => continue,
+                },
+                Some("EC") => {
+                    let curve = match s("crv") {
+                        Some("P-256") => Curve::P256,
+                        Some("P-384") => Curve::P384,
+                        _ => continue,
+                    };
+                    let (Some(x), Some(y)) = (s("x").and_then(b64), s("y").and_then(b64)) else {
+                        continue;
+                    };
+                    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+                    point.push(4);
+                    point.extend_from_slice(&x);
+                    point.extend_from_slice(&y);
+                    KeyMaterial::Ec {
+                        curve,
+                        point: point.into(),
+                    }
+                }
+                Some("OKP") if s("crv") == Some("Ed25519") => match s("x").and_then(b64) {
+                    Some(x) => KeyMaterial::Ed25519(x),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            keys.push(Jwk {
+                kid: s("kid").map(Into::into),
+                alg: s("alg").map(Into::into),
+                key,
+            });
+        }
+        Ok(KeySet { keys })
+    }
+
+    pub fn by_kid<'a>(&'a self, kid: &'a str) -> impl Iterator<Item = &'a Jwk> + 'a {
+        self.keys
+            .iter()
+            .filter(move |k| k.kid.as_deref() == Some(kid))
+    }
+}
+
+/// Milliseconds since the first call (a monotonic clock the atomics can hold).
+pub fn now_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// The keys of one issuer, and the state of fetching them.
+#[derive(Debug)]
+pub struct KeySource {
+    pub issuer: String,
+    pub jwks_uri: Option<String>,
+    keys: ArcSwapOption<KeySet>,
+    /// Completed fetches (good or bad): a waiting request watches it move.
+    attempts: AtomicU64,
+    in_flight: AtomicBool,
+    /// An unknown-`kid` refetch was asked for and has not completed.
+    refetch_pending: AtomicBool,
+    /// `now_ms` of the last fetch start, of the last refetch asked for by an unknown
+    /// `kid`, and of the last good fetch (0 = never).
+    last_attempt: AtomicU64,
+    last_refetch: AtomicU64,
+    last_success: AtomicU64,
+    pub fetch_ok: AtomicU64,
+    pub fetch_failed: AtomicU64,
+}
+
+impl KeySource {
+    fn new(issuer: &str, jwks_uri: Option<&str>) -> Self {
+        KeySource {
+            issuer: issuer.to_string(),
+            jwks_uri: jwks_uri.map(str::to_string),
+            keys: ArcSwapOption::empty(),
+            attempts: AtomicU64::new(0),
+            in_flight: AtomicBool::new(false),
+            refetch_pending: AtomicBool::new(false),
+            last_attempt: AtomicU64::new(0),
+            last_refetch: AtomicU64::new(0),
+            last_success: AtomicU64::new(0),
+            fetch_ok: AtomicU64::new(0),
+            fetch_failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The published keys (None until the first fetch succeeds).
+    pub fn keys(&self) -> Option<Arc<KeySet>> {
+        self.keys.load_full()
+    }
+
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Acquire)
+    }
+
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Asks the fetcher for fresh keys (a token named a key we don't have). Returns
+    /// whether a fetch is now under way, so the caller may wait for it: false during the
+    /// cooldown after the last such refetch has completed (so unknown-`kid` traffic costs
+    /// the issuer at most one fetch per `COOLDOWN`; the first fetch and the background
+    /// refresh don't count, so a rotation right after startup is still picked up).
+    pub fn want_refresh(self: &Arc<Self>) -> bool {
+        // `refetch_pending` is taken before `last_refetch` is written and released only
+        // when the fetch is done, so "not pending, not in flight, asked recently" always
+        // means the recent refetch has completed.
+        if self.in_flight() || self.refetch_pending.load(Ordering::Acquire) {
+            return true;
+        }
+        let recent = |s: &Self| {
+            let last = s.last_refetch.load(Ordering::Acquire);
+            last != 0 && now_ms().saturating_sub(last) < COOLDOWN.as_millis() as u64
+        };
+        if recent(self) {
+            return false;
+        }
+        if self
+            .refetch_pending
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return true;
+        }
+        if recent(self) {
+            // A refetch completed between the two looks.
+            self.refetch_pending.store(false, Ordering::Release);
+            return false;
+        }
+        self.last_refetch.store(now_ms(), Ordering::Release);
+        self.start_fetch()
+    }
+
+    /// Single flight: only the caller that flips `in_flight` sends the job.
+    fn start_fetch(self: &Arc<Self>) -> bool {
+        if self
+            .in_flight
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return true;
+        }
+        self.last_attempt.store(now_ms(), Ordering::Release);
+        registry().tx.send(self.clone()).is_ok()
+    }
+
+    /// Runs on the fetcher thread.
+    fn fetch(&self) {
+        let started = Instant::now();
+        match fetch_keys(&self.issuer, self.jwks_uri.as_deref()) {
+            Ok(set) => {
+                info!(issuer = %self.issuer, keys = set.keys.len(), ms = started.elapsed().as_millis() as u64, "JWKS fetched");
+                self.keys.store(Some(Arc::new(set)));
+                self.last_success.store(now_ms(), Ordering::Release);
+                self.fetch_ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // The last good key set (if any) keeps serving.
+                warn!(issuer = %self.issuer, error = %e, "JWKS fetch failed");
+                self.fetch_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.in_flight.store(false, Ordering::Release);
+        self.refetch_pending.store(false, Ordering::Release);
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Background refresh: keys older than `MAX_AGE`, or none yet and the cooldown past.
+    fn due(&self, now: u64) -> bool {
+        let ok = self.last_success.load(Ordering::Acquire);
+        let tried = self.last_attempt.load(Ordering::Acquire);
+        let since_try = now.saturating_sub(tried);
+        if ok == 0 {
+            return since_try >= COOLDOWN.as_millis() as u64;
+        }
+        now.saturating_sub(ok) >= MAX_AGE.as_millis() as u64
+            && since_try >= COOLDOWN.as_millis() as u64
+    }
+}
+
+struct Registry {
+    sources: Mutex<Vec<Arc<KeySource>>>,
+    tx: Sender<Arc<KeySource>>,
+}
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+fn registry() -> &'static Registry {
+    REGISTRY.get_or_init(|| {
+        let (tx, rx) = unbounded();
+        std::thread::Builder::new()
+            .name("portico-jwks".into())
+            .spawn(move || fetch_loop(rx))
+            .expect("spawning the JWKS fetcher");
+        Registry {
+            sources: Mutex::new(Vec::new()),
+            tx,
+        }
+    })
+}
+
+/// The key source for an issuer: the existing one (its keys kept across reloads), or a
+/// new one whose first fetch starts now.
+pub fn source(issuer: &str, jwks_uri: Option<&str>) -> Arc<KeySource> {
+    let r = registry();
+    let mut sources = r.sources.lock().unwrap();
+    if let Some(s) = sources
+        .iter()
+        .find(|s| s.issuer == issuer && s.jwks_uri.as_deref() == jwks_uri)
+    {
+        return s.clone();
+    }
+    let s = Arc::new(KeySource::new(issuer, jwks_uri));
+    sources.push(s.clone());
+    drop(sources);
+    s.start_fetch();
+    s
+}
+
+/// Every key source, for metrics.
+pub fn sources() -> Vec<Arc<KeySource>> {
+    match REGISTRY.get() {
+        Some(r) => r.sources.lock().unwrap().clone(),
+        None => Vec::new(),
+    }
+}
+
+fn fetch_loop(rx: Receiver<Arc<KeySource>>) {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(s) => s.fetch(),
+            Err(crossbeam::channel::RecvTimeoutError::Timeout) => {
+                let now = now_ms();
+                let due: Vec<_> = registry()
+                    .sources
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| !s.in_flight() && s.due(now))
+                    .cloned()
+                    .collect();
+                for s in due {
+                    if s.in_flight
+                        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        s.last_attempt.store(now_ms(), Ordering::Release);
+                        s.fetch();
+                    }
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Discovery (unless `jwks_uri` is given), then the key set.
+pub fn fetch_keys(issuer: &str, jwks_uri: Option<&str>) -> Result<KeySet, String> {
+    let uri = match jwks_uri {
+        Some(u) => u.to_string(),
+        None => {
+            let url = format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            );
+            let doc = http_get(&url).map_err(|e| format!("discovery {url}: {e}"))?;
+            let v: serde_json::Value = serde_json::from_slice(&doc)
+                .map_err(|e| format!("discovery {url}: not JSON: {e}"))?;
+            let uri = v
+                .get("jwks_uri")
+                .and_then(|u| u.as_str())
+                .ok_or_else(|| format!("discovery {url}: no jwks_uri"))?;
+            crate::config::auth::check_url(uri).map_err(|e| format!("discovery {url}: {e}"))?;
+            uri.to_string()
+        }
+    };
+    debug!(%issuer, %uri, "fetching JWKS");
+    let body = http_get(&uri).map_err(|e| format!("{uri}: {e}"))?;
+    KeySet::parse(&body).map_err(|e| format!("{uri}: {e}"))
+}
+
+/// A blocking GET bounded by `FETCH_TIMEOUT` in total and `MAX_RESPONSE` body bytes.
+/// Redirects are not followed (a key set must come from the configured place).
+pub fn http_get(url: &str) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + FETCH_TIMEOUT;
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err("not an http(s) URL".into());
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (
+            h,
+            p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
+        ),
+        _ => (authority, if tls { 443 } else { 80 }),
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let left = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("no answer within {} ms", FETCH_TIMEOUT.as_millis()))
+    };
+    let tcp = TcpStream::connect_timeout(&addr, left()?).map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: {authority}\r\naccept: application/json\r\nuser-agent: portico\r\nconnection: close\r\n\r\n"
+    );
+    let control = tcp.try_clone().map_err(|e| e.to_string())?;
+    let set = |d: Duration| {
+        let _ = control.set_read_timeout(Some(d));
+        let _ = control.set_write_timeout(Some(d));
+    };
+    if tls {
+        let name = rustls::pki_types::ServerName::try_from(bare.to_string())
+            .map_err(|_| format!("{bare:?} is not a TLS server name"))?;
+        let conn = rustls::ClientConnection::new(tls_config(), name).map_err(|e| e.to_string())?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        exchange(&mut s, request.as_bytes(), &left, &set)
+    } else {
+        let mut s = tcp;
+        exchange(&mut s, request.as_bytes(), &left, &set)
+    }
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let cfg = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Arc::new(cfg)
+        })
+        .clone()
+}
+
+fn exchange<S: Read + Write>(
+    s: &mut S,
+    request: &[u8],
+    left: &dyn Fn() -> Result<Duration, String>,
+    set: &dyn Fn(Duration),
+) -> Result<Vec<u8>, String> {
+    set(left()?);
+    s.write_all(request).map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(8192);
+    let mut chunk = [0u8; 8192];
+    let mut head: Option<(usize, Option<usize>, bool)> = None;
+    loop {
+        if let Some((start, Some(len), _)) = head {
+            if buf.len() - start >= len {
+                buf.truncate(start + len);
+                return Ok(buf.split_off(start));
+            }
+        }
+        set(left()?);
+        let n = match s.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!("no answer within {} ms", FETCH_TIMEOUT.as_millis()))
+            }
+            // A TLS peer that closes without close_notify still ends a close-delimited body.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e.to_string()),
+        };
+        if n == 0 {
+            let Some((start, len, chunked)) = head else {
+                return Err("connection closed before a response".into());
+            };
+            if len.is_some() {
+                return Err("connection closed mid-body".into());
+            }
+            let body = buf.split_off(start);
+            return if chunked { dechunk(&body) } else { Ok(body) };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if head.is_none() {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&buf) {
+                Ok(httparse::Status::Complete(at)) => {
+                    let code = resp.code.unwrap_or(0);
+                    if code != 200 {
+                        return Err(format!("status {code}"));
+                    }
+                    let find = |name: &str| {
+                        resp.headers
+                            .iter()
+                            .find(|h| h.name.eq_ignore_ascii_case(name))
+                            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+                    };
+                    let chunked = find("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+                    let len = if chunked {
+                        None
+                    } else {
+                        match find("content-length") {
+                            Some(v) => Some(v.parse::<usize>().map_err(|_| "bad content-length")?),
+                            None => None,
+                        }
+                    };
+                    if len.is_some_and(|l| l > MAX_RESPONSE) {
+                        return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+                    }
+                    head = Some((at, len, chunked));
+                }
+                Ok(httparse::Status::Partial) if buf.len() > 64 * 1024 => {
+                    return Err("response head too large".into())
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(e) => return Err(format!("bad response: {e}")),
+            }
+        }
+        if let Some((start, _, chunked)) = head {
+            // Chunk framing adds a little; the cap is on what the issuer sends.
+            let cap = if chunked {
+                MAX_RESPONSE + 16 * 1024
+            } else {
+                MAX_RESPONSE
+            };
+            if buf.len() - start > cap {
+                return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+            }
+        }
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(b.len());
+    loop {
+        let line_end = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunked body")?;
+        let size_text = std::str::from_utf8(&b[..line_end]).map_err(|_| "bad chunk size")?;
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size")?;
+        b = &b[line_end + 2..];
+        if size == 0 {
+            break;
+        }
+        if b.len() < size + 2 {
+            return Err("truncated chunked body".into());
+        }
+        out.extend_from_slice(&b[..size]);
+        if out.len() > MAX_RESPONSE {
+            return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+        }
+        b = &b[size + 2..];
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rsa_ec_and_okp_keys_and_skips_others() {
+        let json = br#"{"keys":[
+            {"kty":"RSA","kid":"r1","alg":"RS256","n":"AQAB","e":"AQAB"},
+            {"kty":"EC","kid":"e1","crv":"P-256","x":"AQ","y":"Ag"},
+            {"kty":"OKP","kid":"o1","crv":"Ed25519","x":"AQ"},
+            {"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"},
+            {"kty":"oct","kid":"h","k":"c2VjcmV0"}
+        ]}"#;
+        let set = KeySet::parse(json).unwrap();
+        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.as_deref().unwrap()).collect();
+        assert_eq!(kids, ["r1", "e1", "o1"]);
+        assert_eq!(
+            set.keys[1].key,
+            KeyMaterial::Ec {
+                curve: Curve::P256,
+                point: vec![4, 1, 2].into()
+            }
+        );
+        assert!(KeySet::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(),
+            b"abcde"
+        );
+        assert!(dechunk(b"5\r\nab").is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! IAM-style policies on `execute-api` ARNs, as Lambda authorizers return them and as
+//! `iam` principals are configured: statements of Allow or Deny on actions and resources
+//! with `*` (any run of characters, `/` included) and `?` (one character) wildcards. An
+//! explicit Deny wins; no matching Allow is a denial. A policy is evaluated against each
+//! request's own ARN, so a cached policy for one method neither grants nor denies another.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub effect: Effect,
+    pub actions: Vec<Box<str>>,
+    pub resources: Vec<Box<str>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub statements: Vec<Statement>,
+}
+
+/// `*`/`?` glob match; `case` false compares ASCII letters ignoring case (actions).
+pub fn glob(pattern: &[u8], text: &[u8], case: bool) -> bool {
+    let eq = |a: u8, b: u8| {
+        if case {
+            a == b
+        } else {
+            a.eq_ignore_ascii_case(&b)
+        }
+    };
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len()
+            && (pattern[p] == b'?' || (pattern[p] != b'*' && eq(pattern[p], text[t])))
+        {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+impl Policy {
+    /// Whether the policy lets `action` on `arn` through: no Deny matches and an Allow does.
+    pub fn allows(&self, action: &str, arn: &str) -> bool {
+        let hits = |s: &&Statement| {
+            s.actions
+                .iter()
+                .any(|a| glob(a.as_bytes(), action.as_bytes(), false))
+                && s.resources
+                    .iter()
+                    .any(|r| glob(r.as_bytes(), arn.as_bytes(), true))
+        };
+        let mut allowed = false;
+        for s in self.statements.iter().filter(hits) {
+            match s.effect {
+                Effect::Deny => return false,
+                Effect::Allow => allowed = true,
+            }
+        }
+        allowed
+    }
+
+    /// A `policyDocument`: `{"Version", "Statement": [ {Effect, Action, Resource} ] }`
+    /// (a single statement object, and a string for Action or Resource, are accepted).
+    pub fn parse(doc: &Value) -> Result<Policy, String> {
+        let statements = match doc.get("Statement") {
+            Some(Value::Array(a)) => a.iter().collect::<Vec<_>>(),
+            Some(s @ Value::Object(_)) => vec![s],
+            _ => return Err("policyDocument has no Statement".into()),
+        };
+        let list = |v: Option<&Value>, what: &str| -> Result<Vec<Box<str>>, String> {
+            match v {
+                Some(Value::String(s)) => Ok(vec![s.as_str().into()]),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(Into::into)
+                            .ok_or_else(|| format!("{what} entries must be strings"))
+                    })
+                    .collect(),
+                _ => Err(format!("a statement has no {what}")),
+            }
+        };
+        let mut out = Vec::with_capacity(statements.len());
+        for s in statements {
+            let effect = match s.get("Effect").and_then(Value::as_str) {
+                Some(e) if e.eq_ignore_ascii_case("allow") => Effect::Allow,
+                Some(e) if e.eq_ignore_ascii_case("deny") => Effect::Deny,
+                _ => return Err("a statement's Effect is not Allow or Deny".into()),
+            };
+            out.push(Statement {
+                effect,
+                actions: list(s.get("Action"), "Action")?,
+                resources: list(s.get("Resource"), "Resource")?,
+            });
+        }
+        Ok(Policy { statements: out })
+    }
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path without its
+/// leading slash}`.
+pub fn arn(
+    region: &str,
+    account: &str,
+    api: &str,
+    stage: &str,
+    method: &[u8],
+    path: &[u8],
+) -> String {
+    let path = path.strip_prefix(b"/").unwrap_or(path);
+    format!(
+        "arn:aws:execute-api:{region}:{account}:{api}/{stage}/{}/{}",
+        String::from_utf8_lossy(method),
+        String::from_utf8_lossy(path)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn globs() {
+        assert!(glob(
+            b"arn:*:api/*/GET/pets/*",
+            b"arn:aws:api/prod/GET/pets/1/2",
+            true
+        ));
+        assert!(!glob(
+            b"arn:*:api/*/GET/pets/*",
+            b"arn:aws:api/prod/POST/pets/1",
+            true
+        ));
+        assert!(glob(b"a?c", b"abc", true));
+        assert!(!glob(b"a?c", b"ac", true));
+        assert!(glob(b"*", b"", true));
+        assert!(glob(b"execute-api:*", b"EXECUTE-API:Invoke", false));
+        assert!(!glob(b"ab", b"abc", true));
+    }
+
+    #[test]
+    fn deny_wins_and_each_arn_is_judged_on_its_own() {
+        let p = Policy::parse(&json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:us-east-1:0:shop/prod/GET/*"},
+                {"Action": ["execute-api:*"], "Effect": "Deny", "Resource": ["arn:aws:execute-api:us-east-1:0:shop/prod/GET/secret"]}
+            ]
+        }))
+        .unwrap();
+        let a = |m: &str, path: &str| {
+            arn(
+                "us-east-1",
+                "0",
+                "shop",
+                "prod",
+                m.as_bytes(),
+                path.as_bytes(),
+            )
+        };
+        assert!(p.allows("execute-api:Invoke", &a("GET", "/pets")));
+        assert!(!p.allows("execute-api:Invoke", &a("GET", "/secret")));
+        assert!(!p.allows("execute-api:Invoke", &a("POST", "/pets")));
+        assert!(Policy::parse(
+            &json!({"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]})
+        )
+        .is_err());
+        assert!(Policy::parse(&json!({})).is_err());
+    }
+}

@@ -1,0 +1,539 @@
+//! Authorizer config (who may call a route): the types, their YAML decoding and their
+//! validation, kept apart from the rest of the config so the keys stay additive.
+//!
+//! ```yaml
+//! apis.NAME.authorizers.AUTH: { type: jwt, issuer, audience, identity_source, algorithms, jwks_uri, leeway }
+//! apis.NAME.authorizers.AUTH: { type: lambda, url, payload_format, simple_responses, identity_source, result_ttl, timeout }
+//! apis.NAME.api_key_source: header | authorizer
+//! apis.NAME.routes.KEY: { authorizer: AUTH, authorization_scopes: [..] } | { authorization: iam }
+//! ```
+
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+
+use super::decode::Decoder;
+use super::model::{Config, PayloadFormat};
+use super::{ConfigError, KeyPath};
+
+/// API Gateway's quotas: audiences per authorizer, scopes per route, authorizers per API.
+pub const MAX_AUDIENCES: usize = 50;
+pub const MAX_SCOPES: usize = 10;
+pub const MAX_AUTHORIZERS: usize = 10;
+/// Lambda authorizer result cache: at most one hour (API Gateway's limit).
+pub const MAX_RESULT_TTL: Duration = Duration::from_secs(3600);
+/// API Gateway's Lambda authorizer timeout.
+pub const LAMBDA_AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Signature algorithms a JWT authorizer may accept; RSA ones by default. `none` and the
+/// HMAC family are never accepted (a public key is not a shared secret).
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+pub const DEFAULT_JWT_ALGORITHMS: &[&str] = &["RS256", "RS384", "RS512"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authorizer {
+    Jwt(JwtAuthorizer),
+    Lambda(LambdaAuthorizer),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtAuthorizer {
+    /// `$request.header.NAME` or `$request.querystring.NAME`.
+    pub identity_source: String,
+    pub issuer: String,
+    /// Given: used instead of OIDC discovery.
+    pub jwks_uri: Option<String>,
+    pub audience: Vec<String>,
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on exp/nbf/iat (default 0, as API Gateway).
+    pub leeway: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaAuthorizer {
+    pub url: String,
+    pub payload_format: PayloadFormat,
+    pub simple_responses: bool,
+    /// `$request.header.X`, `$request.querystring.X`, `$context.X`, `$stageVariables.X`.
+    pub identity_source: Vec<String>,
+    /// 0 = no caching.
+    pub result_ttl: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiKeySource {
+    /// The client sends `x-api-key`.
+    #[default]
+    Header,
+    /// The Lambda authorizer's `usageIdentifierKey` names the key.
+    Authorizer,
+}
+
+/// A route's `authorizer`, `authorization_scopes` and `authorization`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteAuth {
+    pub authorizer: Option<String>,
+    pub scopes: Vec<String>,
+    /// `authorization: iam`: SigV4-signed by a principal of `iam`.
+    pub iam: bool,
+}
+
+/// `iam`: the region of SigV4 credential scopes and execute-api ARNs, and the principals
+/// that may sign requests for `authorization: iam` routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Iam {
+    pub region: String,
+    pub principals: Vec<(String, Principal)>,
+}
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Temporary credentials: requests must carry this `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
+    pub account_id: String,
+    pub user_arn: Option<String>,
+    pub user_id: Option<String>,
+    /// execute-api ARN patterns (`*`, `?`); deny overrides allow.
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+pub(super) fn iam(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Iam> {
+    let f = d.fields(v, p, &["region", "principals"]);
+    let mut iam = Iam {
+        region: DEFAULT_REGION.into(),
+        principals: Vec::new(),
+    };
+    f.set(d, "region", &mut iam.region, Decoder::string);
+    if let Some((pv, pp)) = f.get("principals") {
+        for (name, v, p) in d.entries(pv, &pp) {
+            let f = d.fields(
+                v,
+                &p,
+                &[
+                    "access_key_id",
+                    "secret_access_key",
+                    "session_token",
+                    "account_id",
+                    "user_arn",
+                    "user_id",
+                    "allow",
+                    "deny",
+                ],
+            );
+            let key = f.need(d, "access_key_id", Decoder::string);
+            let secret = f.need(d, "secret_access_key", Decoder::string);
+            let principal = Principal {
+                access_key_id: key.unwrap_or_default(),
+                secret_access_key: secret.unwrap_or_default(),
+                session_token: f.opt(d, "session_token", Decoder::string),
+                account_id: f
+                    .opt(d, "account_id", Decoder::string)
+                    .unwrap_or_else(|| crate::pipeline::context::ACCOUNT_ID.into()),
+                user_arn: f.opt(d, "user_arn", Decoder::string),
+                user_id: f.opt(d, "user_id", Decoder::string),
+                allow: f.opt(d, "allow", Decoder::strings).unwrap_or_default(),
+                deny: f.opt(d, "deny", Decoder::strings).unwrap_or_default(),
+            };
+            iam.principals.push((name, principal));
+        }
+    }
+    Some(iam)
+}
+
+/// The route keys this file adds.
+pub const ROUTE_KEYS: &[&str] = &["authorizer", "authorization_scopes", "authorization"];
+
+pub(super) fn route_auth(d: &mut Decoder, v: &Value, p: &KeyPath) -> RouteAuth {
+    let mut a = RouteAuth::default();
+    let Some(map) = v.as_mapping() else {
+        return a;
+    };
+    if let Some(x) = map.get("authorizer").filter(|x| !x.is_null()) {
+        a.authorizer = d.string(x, &p.key("authorizer"));
+    }
+    if let Some(x) = map.get("authorization_scopes").filter(|x| !x.is_null()) {
+        a.scopes = d
+            .strings(x, &p.key("authorization_scopes"))
+            .unwrap_or_default();
+    }
+    if let Some(x) = map.get("authorization").filter(|x| !x.is_null()) {
+        a.iam = d
+            .choice(
+                x,
+                &p.key("authorization"),
+                &[("iam", true), ("none", false)],
+            )
+            .unwrap_or(false);
+    }
+    a
+}
+
+pub(super) fn api_key_source(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<ApiKeySource> {
+    d.choice(
+        v,
+        p,
+        &[
+            ("header", ApiKeySource::Header),
+            ("authorizer", ApiKeySource::Authorizer),
+        ],
+    )
+}
+
+pub(super) fn authorizer(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Authorizer> {
+    if !v.is_mapping() {
+        d.fields(v, p, &[]);
+        return None;
+    }
+    let kind = match v.get("type") {
+        Some(t) if !t.is_null() => {
+            d.choice(t, &p.key("type"), &[("jwt", "jwt"), ("lambda", "lambda")])?
+        }
+        _ => {
+            d.error(p, "missing key \"type\" (jwt or lambda)");
+            return None;
+        }
+    };
+    if kind == "jwt" {
+        let f = d.fields(
+            v,
+            p,
+            &[
+                "type",
+                "identity_source",
+                "issuer",
+                "jwks_uri",
+                "audience",
+                "algorithms",
+                "leeway",
+            ],
+        );
+        let issuer = f.need(d, "issuer", Decoder::string);
+        let audience = f.need(d, "audience", Decoder::strings);
+        let mut a = JwtAuthorizer {
+            identity_source: "$request.header.Authorization".into(),
+            issuer: String::new(),
+            jwks_uri: f.opt(d, "jwks_uri", Decoder::string),
+            audience: Vec::new(),
+            algorithms: DEFAULT_JWT_ALGORITHMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            leeway: Duration::ZERO,
+        };
+        f.set(
+            d,
+            "identity_source",
+            &mut a.identity_source,
+            Decoder::string,
+        );
+        f.set(d, "algorithms", &mut a.algorithms, Decoder::strings);
+        f.set(d, "leeway", &mut a.leeway, Decoder::duration);
+        a.issuer = issuer?;
+        a.audience = audience?;
+        return Some(Authorizer::Jwt(a));
+    }
+    let f = d.fields(
+        v,
+        p,
+        &[
+            "type",
+            "url",
+            "payload_format",
+            "simple_responses",
+            "identity_source",
+            "result_ttl",
+            "timeout",
+        ],
+    );
+    let url = f.need(d, "url", Decoder::string);
+    let mut a = LambdaAuthorizer {
+        url: String::new(),
+        payload_format: PayloadFormat::V2,
+        simple_responses: false,
+        identity_source: Vec::new(),
+        result_ttl: Duration::ZERO,
+        timeout: LAMBDA_AUTHORIZER_TIMEOUT,
+    };
+    f.set(
+        d,
+        "payload_format",
+        &mut a.payload_format,
+        super::load::decode_payload_format,
+    );
+    f.set(
+        d,
+        "simple_responses",
+        &mut a.simple_responses,
+        Decoder::bool,
+    );
+    f.set(d, "identity_source", &mut a.identity_source, |d, v, p| {
+        // One source may be written as a plain string.
+        if v.is_string() {
+            d.string(v, p).map(|s| vec![s])
+        } else {
+            d.strings(v, p)
+        }
+    });
+    f.set(d, "result_ttl", &mut a.result_ttl, Decoder::duration);
+    f.set(d, "timeout", &mut a.timeout, Decoder::duration);
+    a.url = url?;
+    Some(Authorizer::Lambda(a))
+}
+
+/// A JWT identity source: where the token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Lower-case header name.
+    Header(String),
+    Query(String),
+}
+
+pub fn token_source(s: &str) -> Result<TokenSource, String> {
+    if let Some(h) = s.strip_prefix("$request.header.") {
+        if !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Ok(TokenSource::Header(h.to_ascii_lowercase()));
+        }
+    } else if let Some(q) = s.strip_prefix("$request.querystring.") {
+        if !q.is_empty() {
+            return Ok(TokenSource::Query(q.to_string()));
+        }
+    }
+    Err(format!(
+        "{s:?} is not a JWT identity source (expected $request.header.NAME or $request.querystring.NAME)"
+    ))
+}
+
+/// A Lambda authorizer identity source: a value of the request the cache is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// Lower-case header name (compared ignoring case).
+    Header(String),
+    /// Compared exactly, as API Gateway does.
+    Query(String),
+    Context(crate::pipeline::context::Var),
+    StageVariable(String),
+}
+
+impl IdentitySource {
+    pub fn parse(s: &str) -> Result<IdentitySource, String> {
+        let nonempty = |n: &str| (!n.is_empty()).then(|| n.to_string());
+        let parsed = if let Some(h) = s.strip_prefix("$request.header.") {
+            nonempty(h).map(|h| IdentitySource::Header(h.to_ascii_lowercase()))
+        } else if let Some(q) = s.strip_prefix("$request.querystring.") {
+            nonempty(q).map(IdentitySource::Query)
+        } else if let Some(c) = s.strip_prefix("$context.") {
+            let var = crate::pipeline::context::Var::parse(c)
+                .ok_or_else(|| format!("$context.{c} is not a context variable"))?;
+            Some(IdentitySource::Context(var))
+        } else if let Some(v) = s.strip_prefix("$stageVariables.") {
+            nonempty(v).map(IdentitySource::StageVariable)
+        } else {
+            None
+        };
+        parsed.ok_or_else(|| {
+            format!("{s:?} is not an identity source (expected $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME)")
+        })
+    }
+}
+
+/// Checks `http(s)://host[:port][/path]`; returns the URL without a trailing slash.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.contains('@') || url.bytes().any(|b| b <= b' ' || b == b'#') {
+        return Err(format!("{url:?} is not a valid URL"));
+    }
+    Ok(())
+}
+
+/// Every authorizer problem in the config, with key paths.
+pub fn validate(cfg: &Config) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let mut err = |p: &KeyPath, m: String| errors.push(p.error(m));
+    if let Some(iam) = &cfg.iam {
+        let ip = KeyPath::root().key("iam");
+        if iam.region.is_empty()
+            || !iam
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            err(
+                &ip.key("region"),
+                format!("{:?} is not a region name", iam.region),
+            );
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, pr) in &iam.principals {
+            let pp = ip.key("principals").key(name);
+            if seen.contains(&pr.access_key_id.as_str()) {
+                err(
+                    &pp.key("access_key_id"),
+                    "already used by another principal".into(),
+                );
+            }
+            seen.push(&pr.access_key_id);
+            if pr.secret_access_key.is_empty() {
+                err(&pp.key("secret_access_key"), "must not be empty".into());
+            }
+            if pr.allow.is_empty() {
+                err(
+                    &pp.key("allow"),
+                    "give at least one execute-api ARN pattern (\"*\" for all)".into(),
+                );
+            }
+        }
+    }
+    for (api_name, api) in &cfg.apis {
+        let ap = KeyPath::root().key("apis").key(api_name);
+        if api.authorizers.len() > MAX_AUTHORIZERS {
+            err(
+                &ap.key("authorizers"),
+                format!("at most {MAX_AUTHORIZERS} authorizers per API"),
+            );
+        }
+        for (name, a) in &api.authorizers {
+            let p = ap.key("authorizers").key(name);
+            match a {
+                Authorizer::Jwt(j) => {
+                    if let Err(e) = check_url(&j.issuer) {
+                        err(&p.key("issuer"), format!("bad issuer URL: {e}"));
+                    }
+                    if let Some(u) = &j.jwks_uri {
+                        if let Err(e) = check_url(u) {
+                            err(&p.key("jwks_uri"), e);
+                        }
+                    }
+                    if j.audience.is_empty() {
+                        err(&p.key("audience"), "give at least one audience".into());
+                    } else if j.audience.len() > MAX_AUDIENCES {
+                        err(
+                            &p.key("audience"),
+                            format!("at most {MAX_AUDIENCES} audiences"),
+                        );
+                    }
+                    if j.algorithms.is_empty() {
+                        err(&p.key("algorithms"), "give at least one algorithm".into());
+                    }
+                    for (i, alg) in j.algorithms.iter().enumerate() {
+                        if !JWT_ALGORITHMS.contains(&alg.as_str()) {
+                            let why = if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
+                                " (never accepted: unsigned and HMAC tokens cannot be verified with an issuer's public keys)"
+                            } else {
+                                ""
+                            };
+                            err(
+                                &p.key("algorithms").index(i),
+                                format!(
+                                    "unknown algorithm {alg:?}{why}; expected one of {}",
+                                    JWT_ALGORITHMS.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                    if let Err(e) = token_source(&j.identity_source) {
+                        err(&p.key("identity_source"), e);
+                    }
+                }
+                Authorizer::Lambda(l) => {
+                    if let Err(e) = crate::integration::lambda::parse_url(&l.url) {
+                        err(&p.key("url"), e);
+                    }
+                    if l.simple_responses && l.payload_format == PayloadFormat::V1 {
+                        err(
+                            &p.key("simple_responses"),
+                            "simple responses need payload_format \"2.0\"".into(),
+                        );
+                    }
+                    if l.result_ttl > MAX_RESULT_TTL {
+                        err(&p.key("result_ttl"), "at most 3600s".into());
+                    }
+                    if !l.result_ttl.is_zero() && l.identity_source.is_empty() {
+                        err(
+                            &p.key("identity_source"),
+                            "caching results (result_ttl) needs at least one identity source"
+                                .into(),
+                        );
+                    }
+                    for (i, s) in l.identity_source.iter().enumerate() {
+                        if let Err(e) = IdentitySource::parse(s) {
+                            err(&p.key("identity_source").index(i), e);
+                        }
+                    }
+                    if l.timeout.is_zero() || l.timeout > LAMBDA_AUTHORIZER_TIMEOUT {
+                        err(&p.key("timeout"), "between 1ms and 10s".into());
+                    }
+                }
+            }
+        }
+        if api.api_key_source == ApiKeySource::Authorizer
+            && !api
+                .authorizers
+                .iter()
+                .any(|(_, a)| matches!(a, Authorizer::Lambda(_)))
+        {
+            err(
+                &ap.key("api_key_source"),
+                "\"authorizer\" needs a Lambda authorizer in the API (its usageIdentifierKey is the key)"
+                    .into(),
+            );
+        }
+        for (key, route) in &api.routes {
+            let p = ap.key("routes").key(key);
+            let a = &route.auth;
+            let found = a
+                .authorizer
+                .as_ref()
+                .map(|n| (n, api.authorizers.iter().find(|(k, _)| k == n)));
+            if let Some((n, None)) = found {
+                let known: Vec<&str> = api.authorizers.iter().map(|(k, _)| k.as_str()).collect();
+                let hint = match super::decode::did_you_mean(n, &known) {
+                    Some(k) => format!(" (did you mean {k:?}?)"),
+                    None if known.is_empty() => " (the API has no authorizers)".into(),
+                    None => format!(" (known: {})", known.join(", ")),
+                };
+                err(&p.key("authorizer"), format!("no authorizer {n:?}{hint}"));
+            }
+            let is_jwt = matches!(found, Some((_, Some((_, Authorizer::Jwt(_))))));
+            if !a.scopes.is_empty() && !is_jwt {
+                err(
+                    &p.key("authorization_scopes"),
+                    "scopes need a JWT authorizer on the route".into(),
+                );
+            }
+            if a.scopes.len() > MAX_SCOPES {
+                err(
+                    &p.key("authorization_scopes"),
+                    format!("at most {MAX_SCOPES} scopes"),
+                );
+            }
+            if a.iam && cfg.iam.as_ref().is_none_or(|i| i.principals.is_empty()) {
+                err(
+                    &p.key("authorization"),
+                    "iam authorization needs principals in the top-level `iam` section".into(),
+                );
+            }
+            if a.iam && a.authorizer.is_some() {
+                err(
+                    &p.key("authorization"),
+                    "a route uses either an authorizer or iam, not both".into(),
+                );
+            }
+        }
+    }
+    errors
+}

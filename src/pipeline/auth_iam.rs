@@ -1,0 +1,91 @@
+//! The IAM (SigV4) step of `pipeline::auth` for `authorization: iam` routes: the request
+//! body is read whole (up to `max_body_bytes`; it stays in the connection buffer for the
+//! integration) so its SHA-256 can be checked, then the signature is verified
+//! (`auth::sigv4`) and the principal's allow/deny patterns are evaluated against the
+//! request's execute-api ARN. Every refusal is a 403 with API Gateway's message and
+//! `x-amzn-ErrorType`.
+
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use super::auth::{now_secs, AuthDeny};
+use super::context::ACCOUNT_ID;
+use crate::auth::sigv4::{self, Input, SigError};
+use crate::auth::{policy, IamCaller, Identity};
+use crate::http1::parse::BodyKind;
+use crate::runtime::workers::Generation;
+use crate::server::conn::Conn;
+
+/// Reads the whole body (it stays in `rbuf`, behind the head, for the integration) and
+/// hashes it; a chunked body is hashed decoded.
+async fn body_hash(gen: &Generation, c: &mut Conn) -> Result<[u8; 32], AuthDeny> {
+    let mut decoded = Vec::new();
+    let end = match c.read_whole_body(gen, &mut decoded).await {
+        Ok(end) => end,
+        Err((status, message)) => {
+            c.head.keep_alive = false;
+            return Err(AuthDeny::Status(status, message));
+        }
+    };
+    Ok(match c.head.body {
+        BodyKind::Chunked => Sha256::digest(&decoded).into(),
+        _ => Sha256::digest(&c.rbuf[c.head.head_len..end]).into(),
+    })
+}
+
+pub(super) async fn step(gen: &Generation, c: &mut Conn) -> Result<(), AuthDeny> {
+    let payload = body_hash(gen, c).await?;
+    let snap = &*gen.snap;
+    let buf = &c.rbuf[..];
+    let headers: Vec<(&[u8], &[u8])> = c
+        .head
+        .headers
+        .iter()
+        .map(|h| (h.name.get(buf), h.value.get(buf)))
+        .collect();
+    let input = Input {
+        method: c.head.method_span.get(buf),
+        path: c.head.path.get(buf),
+        query: c.head.query.map_or(&b""[..], |q| q.get(buf)),
+        headers: &headers,
+        payload,
+    };
+    let verified = sigv4::verify(&snap.iam, sigv4::SERVICE, &input, now_secs());
+    let api = &snap.apis[c.req.api as usize];
+    let stage = &api.stages[c.req.stage as usize];
+    let rest = match c.req.rest.get(buf) {
+        b"" => &b"/"[..],
+        p => p,
+    };
+    let arn = policy::arn(
+        &snap.auth_region,
+        ACCOUNT_ID,
+        &api.name,
+        &stage.name,
+        input.method,
+        rest,
+    );
+    drop(headers);
+    let principal = match verified {
+        Ok(p) => p,
+        Err(e) => {
+            c.req.auth.error = "the request signature was refused";
+            return Err(AuthDeny::Iam(e));
+        }
+    };
+    if !principal.policy.allows("execute-api:Invoke", &arn) {
+        c.req.auth.error = "the principal is not allowed to invoke this route";
+        return Err(AuthDeny::Iam(SigError::Denied {
+            user: principal.user_arn.clone(),
+            resource: arn,
+        }));
+    }
+    c.req.auth.identity = Some(Identity::Iam(Rc::new(IamCaller {
+        access_key: principal.access_key_id.clone(),
+        account_id: principal.account_id.clone(),
+        user_arn: principal.user_arn.clone(),
+        user_id: principal.user_id.clone(),
+    })));
+    Ok(())
+}

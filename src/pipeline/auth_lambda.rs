@@ -1,0 +1,185 @@
+//! The Lambda REQUEST authorizer step of `pipeline::auth`: identity-source values (any
+//! missing or empty → 401 without calling), the per-worker result cache (by authorizer,
+//! stage and values, for `result_ttl`; at most one call per identity at a time on a
+//! worker), the call (the integration's Invoke-API client, 10 s at most), and the
+//! verdict evaluated against this request's route ARN. A failed call, a timeout or a
+//! malformed answer is a 500 and is never cached.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use super::auth::{lambda_cached, lambda_pending, lambda_store, now_secs, AuthDeny};
+use super::context::{self, request_view, RequestView, ACCOUNT_ID};
+use crate::auth::cache;
+use crate::auth::lambda::{authorizer_event, parse_answer, LambdaAuthRt};
+use crate::auth::{policy, AuthorizerRt, Identity};
+use crate::config::auth::IdentitySource;
+use crate::integration::lambda_event;
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+use crate::server::conn::Conn;
+
+/// Appends one identity source's value (nothing when absent).
+fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
+    match s {
+        IdentitySource::Header(name) => {
+            let mut first = true;
+            for h in &v.head.headers {
+                if v.span(h.name).eq_ignore_ascii_case(name.as_bytes()) {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(v.span(h.value));
+                }
+            }
+        }
+        IdentitySource::Query(name) => {
+            if let Some((_, val)) =
+                super::template::query_pairs(v.query()).find(|(n, _)| *n == name.as_bytes())
+            {
+                lambda_event::percent_decode(val, out);
+            }
+        }
+        IdentitySource::Context(var) => context::resolve(*var, v).write(out),
+        IdentitySource::StageVariable(name) => {
+            if let Some((_, val)) = v.stage_vars().iter().find(|(n, _)| n == name) {
+                out.extend_from_slice(val.as_bytes());
+            }
+        }
+    }
+}
+
+pub(super) async fn step(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    a: &AuthorizerRt,
+    rt: &LambdaAuthRt,
+) -> Result<(), AuthDeny> {
+    let snap = &*gen.snap;
+    let view = request_view!(c, snap, &c.rbuf);
+    // Every value, length-prefixed, in one buffer: the cache key's input (one allocation
+    // on the cached path).
+    let mut values: Vec<u8> = Vec::with_capacity(128);
+    let mut missing = false;
+    for s in &rt.sources {
+        let at = values.len();
+        values.extend_from_slice(&[0; 4]);
+        identity_value(s, &view, &mut values);
+        let len = values.len() - at - 4;
+        if values[at + 4..].trim_ascii().is_empty() {
+            missing = true;
+            break;
+        }
+        values[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    }
+    if missing {
+        c.req.auth.error = "the identity source is missing or empty";
+        return Err(AuthDeny::Unauthorized(None));
+    }
+    let api = &snap.apis[c.req.api as usize];
+    let stage = &api.stages[c.req.stage as usize];
+    let now = now_secs();
+    let caching = !rt.ttl.is_zero() && !rt.sources.is_empty();
+    let key = cache::key(&rt.fingerprint, &[stage.name.as_bytes(), &values]);
+    let mut verdict = None;
+    if caching {
+        let deadline = Instant::now() + rt.call.timeout + Duration::from_millis(100);
+        loop {
+            match lambda_cached(&key, now) {
+                Ok(found) => {
+                    verdict = found;
+                    break;
+                }
+                // Another request of this worker is asking the function for this identity.
+                Err(()) if Instant::now() < deadline => {
+                    monoio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(()) => break,
+            }
+        }
+    }
+    let verdict = match verdict {
+        Some(v) => {
+            a.counters.hit(ctx.id);
+            v
+        }
+        None => {
+            // The integration's event for this request, reshaped into the authorizer's.
+            let view = request_view!(c, snap, &c.rbuf);
+            let mut event = Vec::with_capacity(2048);
+            let trace = c
+                .head
+                .header(&c.rbuf, "x-amzn-trace-id")
+                .unwrap_or_default();
+            let added = lambda_event::Added {
+                port: c.stream.local_port(),
+                trace_id: trace,
+            };
+            lambda_event::write_event(&mut event, &view, rt.format, b"", &added);
+            let event = authorizer_event(&event, rt.format, &route_arn(snap, c), &split(&values))
+                .map_err(|e| {
+                warn!(authorizer = %a.name, error = %e, "cannot build the authorizer event");
+                AuthDeny::Failed
+            })?;
+            if caching {
+                lambda_pending(key, true);
+            }
+            let started = Instant::now();
+            let answer = crate::integration::lambda::call_json(gen, c, &rt.call, &event).await;
+            c.req.auth.latency_ms = started.elapsed().as_millis() as u64;
+            let parsed = answer.and_then(|body| parse_answer(&body, rt.simple, rt.format));
+            if caching {
+                lambda_pending(key, false);
+            }
+            match parsed {
+                Ok(v) => {
+                    let v = Rc::new(v);
+                    if caching {
+                        lambda_store(key, now + rt.ttl.as_secs(), v.clone(), now);
+                    }
+                    v
+                }
+                Err(e) => {
+                    let id = String::from_utf8_lossy(&c.request_id).into_owned();
+                    warn!(authorizer = %a.name, request_id = %id, error = %e, "Lambda authorizer failed");
+                    c.req.auth.error = "the authorizer failed or answered in an invalid format";
+                    return Err(AuthDeny::Failed);
+                }
+            }
+        }
+    };
+    if !verdict.allows_with(|| route_arn(snap, c)) {
+        c.req.auth.error = "the authorizer denied the request";
+        return Err(AuthDeny::Forbidden(None));
+    }
+    c.req.auth.identity = Some(Identity::Lambda(verdict));
+    Ok(())
+}
+
+/// This request's `arn:aws:execute-api:…/{stage}/{METHOD}/{path}`.
+fn route_arn(snap: &crate::config::compile::Snapshot, c: &Conn) -> String {
+    let view = request_view!(c, snap, &c.rbuf);
+    policy::arn(
+        &snap.auth_region,
+        ACCOUNT_ID,
+        &view.api().name,
+        &view.stage().name,
+        view.method(),
+        view.rest_path(),
+    )
+}
+
+/// The length-prefixed values back as a list (for the authorizer's event).
+fn split(mut joined: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while joined.len() >= 4 {
+        let len = u32::from_le_bytes([joined[0], joined[1], joined[2], joined[3]]) as usize;
+        out.push(joined[4..4 + len].to_vec());
+        joined = &joined[4 + len..];
+    }
+    out
+}
