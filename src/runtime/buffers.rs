@@ -11,6 +11,9 @@ use crate::http1::HeaderSpan;
 
 /// Spares kept per kind; past this, returned buffers are freed.
 const KEEP: usize = 256;
+/// A buffer grown past this (a large body went through it) is freed, not kept: spares
+/// are for the common request, and 256 of them must not pin a burst's peak memory.
+const MAX_SPARE_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 pub struct Spares {
@@ -36,22 +39,48 @@ impl Spares {
     /// Takes `buf` back; whatever it still holds is dropped.
     pub fn put_bytes(&mut self, mut buf: BytesMut) {
         buf.clear();
-        if buf.capacity() > 0 && self.bytes.len() < KEEP {
+        if (1..=MAX_SPARE_BYTES).contains(&buf.capacity()) && self.bytes.len() < KEEP {
             self.bytes.push(buf);
         }
     }
 
     pub fn put_vec(&mut self, mut buf: Vec<u8>) {
         buf.clear();
-        if buf.capacity() > 0 && self.vecs.len() < KEEP {
+        if (1..=MAX_SPARE_BYTES).contains(&buf.capacity()) && self.vecs.len() < KEEP {
             self.vecs.push(buf);
         }
     }
 
     pub fn put_headers(&mut self, mut buf: Vec<HeaderSpan>) {
         buf.clear();
-        if buf.capacity() > 0 && self.headers.len() < KEEP {
+        if (1..=256).contains(&buf.capacity()) && self.headers.len() < KEEP {
             self.headers.push(buf);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grown_buffers_are_freed_and_the_rest_kept_up_to_a_bound() {
+        let mut spares = Spares::default();
+        spares.put_bytes(BytesMut::with_capacity(16 * 1024));
+        spares.put_bytes(BytesMut::with_capacity(10 << 20));
+        spares.put_vec(Vec::with_capacity(10 << 20));
+        spares.put_vec(Vec::new());
+        assert_eq!(spares.bytes.len(), 1);
+        assert!(spares.vecs.is_empty());
+        assert!(spares.bytes().capacity() >= 16 * 1024);
+        assert_eq!(
+            spares.bytes().capacity(),
+            0,
+            "empty pool: a new, empty buffer"
+        );
+        for _ in 0..KEEP + 10 {
+            spares.put_vec(Vec::with_capacity(4096));
+        }
+        assert_eq!(spares.vecs.len(), KEEP);
     }
 }

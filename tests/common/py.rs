@@ -8,8 +8,40 @@ use std::process::{Child, Command, Stdio};
 
 use super::send_to;
 
+/// The interpreter the tests run: `$PORTICO_PYTHON`, else the repository's `.ci/venv`,
+/// which is created on first use (`python3 -m venv`, then pip installs the pinned
+/// `tests/requirements.txt`) so that `cargo test --workspace` needs nothing set up by
+/// hand beyond python3 with its venv module. If that fails, `python3`, and the tests
+/// that need a package say which one is missing.
 pub fn python() -> String {
-    std::env::var("PORTICO_PYTHON").unwrap_or_else(|_| "python3".into())
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Ok(p) = std::env::var("PORTICO_PYTHON") {
+                return p;
+            }
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let venv = root.join(".ci/venv");
+            let py = venv.join("bin/python");
+            if !py.exists() {
+                let made = Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&venv)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                let installed = made
+                    && Command::new(&py)
+                        .args(["-m", "pip", "install", "-q", "-r"])
+                        .arg(root.join("tests/requirements.txt"))
+                        .status()
+                        .is_ok_and(|s| s.success());
+                if !installed {
+                    return "python3".into();
+                }
+            }
+            py.to_string_lossy().into_owned()
+        })
+        .clone()
 }
 
 /// Panics (never skips) when `modules` can't be imported.

@@ -1,7 +1,7 @@
 //! Real WebSocket peers for end-to-end tests: the Python `websockets` library as client
 //! (`tests/python/ws_client.py`, driven line by line) and as echo server
-//! (`tests/python/ws_echo.py`). Python is `$PORTICO_PYTHON` or `python3`; `.ci/run`
-//! installs the pinned `websockets` into the venv it points PORTICO_PYTHON at.
+//! (`tests/python/ws_echo.py`). Python is `common::py::python()` (`$PORTICO_PYTHON`, else
+//! the repository's `.ci/venv`, made on first use from tests/requirements.txt).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub fn python() -> String {
-    std::env::var("PORTICO_PYTHON").unwrap_or_else(|_| "python3".to_string())
+    super::py::python()
 }
 
 fn script(name: &str) -> PathBuf {
