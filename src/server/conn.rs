@@ -16,16 +16,15 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use monoio::buf::SliceMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
 
 use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
 use tracing::{debug, error};
 
 use crate::config::compile::{IntegrationRt, MockResponse};
-use crate::http1::body::ChunkedDecoder;
 use crate::http1::encode;
 use crate::http1::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
 use crate::http1::response::ResponseHead;
@@ -40,17 +39,10 @@ use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 /// Read buffer size: one read takes most request heads and small bodies whole.
-const READ_BUF: usize = 16 * 1024;
-/// A keep-alive connection silent for this long gives its buffers back to the worker and
-/// waits for readability without them (`wait_for_next_request`).
-const PARK_AFTER: Duration = Duration::from_millis(500);
-/// At most this many idle connections per worker wait with a buffer; the rest park at
-/// once. A benchmark's or a busy site's connections keep the one-read fast path, and
-/// 10,000 idle connections still hold no more than this many buffers.
-const IDLE_WITH_BUFFERS: usize = 256;
+pub(super) const READ_BUF: usize = 16 * 1024;
 /// A body the gateway does not need is read and dropped up to this size to keep the
 /// connection; past it the connection closes instead (as nginx's lingering discard).
-const DISCARD_MAX: u64 = 1024 * 1024;
+pub(super) const DISCARD_MAX: u64 = 1024 * 1024;
 
 /// The per-connection state that integrations work with.
 pub struct Conn {
@@ -84,7 +76,7 @@ pub struct Conn {
     /// response into it as it streams past.
     pub capture: Option<crate::pipeline::cache::Capture>,
     /// Cancels the buffered read of a keep-alive wait that runs past `PARK_AFTER`.
-    canceller: Canceller,
+    pub(super) canceller: Canceller,
     /// Response compression for the current request (negotiated, then decided).
     pub compress: crate::pipeline::compress::Plan,
 }
@@ -452,107 +444,6 @@ impl Conn {
         }
     }
 
-    /// Waits up to `idle` for the first bytes of the next request on a keep-alive
-    /// connection; false when the connection should close (silence, EOF, error, drain).
-    ///
-    /// On a plain connection the read runs with a buffer for `PARK_AFTER` only: a busy
-    /// client's next request comes sooner, and costs no more than before. A connection
-    /// still silent then cancels that read, gives its buffers back to the worker, and
-    /// waits for readability holding none (io_uring PollAdd, or epoll readiness), taking
-    /// buffers again when bytes arrive. (TLS connections keep theirs: rustls holds its
-    /// own buffers anyway.)
-    async fn wait_for_next_request(&mut self, ctx: &WorkerCtx, idle: Duration) -> bool {
-        let give_up = Instant::now() + idle;
-        if self.stream.is_tls() {
-            let read = monoio::select! {
-                r = monoio::time::timeout(idle, self.read_client()) => r,
-                _ = ctx.drain.wait() => return false,
-            };
-            return matches!(read, Ok(Ok(n)) if n > 0);
-        }
-        let holding = &ctx.idle_with_buffers;
-        if holding.get() >= IDLE_WITH_BUFFERS {
-            return self.wait_parked(ctx, give_up).await;
-        }
-        holding.set(holding.get() + 1);
-        let mut buf = std::mem::take(&mut self.rbuf);
-        if buf.capacity() - buf.len() < READ_BUF / 4 {
-            buf.reserve(READ_BUF);
-        }
-        let (len, cap) = (buf.len(), buf.capacity());
-        let (res, slice) = {
-            let Io::Plain(tcp) = &mut self.stream else {
-                unreachable!("TLS waits above")
-            };
-            let handle = self.canceller.handle();
-            let mut read =
-                std::pin::pin!(tcp.cancelable_read(SliceMut::new(buf, len, cap), handle));
-            let early = monoio::select! {
-                r = &mut read => Some(r),
-                _ = monoio::time::sleep(PARK_AFTER.min(idle)) => None,
-                _ = ctx.drain.wait() => None,
-            };
-            match early {
-                Some(done) => done,
-                None => {
-                    // The read may still complete with data that raced the cancel.
-                    self.canceller = std::mem::take(&mut self.canceller).cancel();
-                    read.await
-                }
-            }
-        };
-        holding.set(holding.get() - 1);
-        self.rbuf = slice.into_inner();
-        match res {
-            Ok(n) => return n > 0,
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-            Err(_) => return false,
-        }
-        if ctx.drain.closing() {
-            return false;
-        }
-        self.wait_parked(ctx, give_up).await
-    }
-
-    /// Waits for readability until `give_up` holding no buffer, then reads.
-    async fn wait_parked(&mut self, ctx: &WorkerCtx, give_up: Instant) -> bool {
-        let now = Instant::now();
-        if now >= give_up {
-            return false;
-        }
-        self.park_buffers(ctx);
-        let Io::Plain(tcp) = &self.stream else {
-            unreachable!("TLS waits above")
-        };
-        let ready = monoio::select! {
-            r = monoio::time::timeout(give_up - now, tcp.readable(false)) => matches!(r, Ok(Ok(()))),
-            _ = ctx.drain.wait() => false,
-        };
-        self.unpark_buffers(ctx);
-        ready && matches!(self.read_client().await, Ok(n) if n > 0)
-    }
-
-    /// Gives this connection's (empty) buffers to the worker's spares.
-    fn park_buffers(&mut self, ctx: &WorkerCtx) {
-        let mut spares = ctx.spares.borrow_mut();
-        spares.put_bytes(std::mem::take(&mut self.rbuf));
-        spares.put_bytes(std::mem::take(&mut self.ubuf));
-        spares.put_vec(std::mem::take(&mut self.wbuf));
-        spares.put_vec(std::mem::take(&mut self.log_scratch));
-        spares.put_headers(std::mem::take(&mut self.head.headers));
-        spares.put_headers(std::mem::take(&mut self.rhead.headers));
-    }
-
-    fn unpark_buffers(&mut self, ctx: &WorkerCtx) {
-        let mut spares = ctx.spares.borrow_mut();
-        self.rbuf = spares.bytes();
-        self.ubuf = spares.bytes();
-        self.wbuf = spares.vec();
-        self.log_scratch = spares.vec();
-        self.head.headers = spares.headers();
-        self.rhead.headers = spares.headers();
-    }
-
     /// Appends whatever the client sends next to `rbuf`.
     pub async fn read_client(&mut self) -> std::io::Result<usize> {
         let (res, buf) = read_into(&mut self.stream, std::mem::take(&mut self.rbuf)).await;
@@ -702,106 +593,6 @@ impl Conn {
             return false;
         }
         keep && self.discard_body(gen).await
-    }
-
-    /// Reads the whole request body into `rbuf`, for features that need it whole (Lambda
-    /// events, validation): `Expect: 100-continue` is answered once first, chunked bodies
-    /// are also decoded into `decoded`. Returns where the request ends in `rbuf`; the
-    /// bytes stay there, so a later step finds the body again.
-    pub async fn read_whole_body(
-        &mut self,
-        gen: &Generation,
-        decoded: &mut Vec<u8>,
-    ) -> Result<usize, (u16, &'static str)> {
-        let wait = gen.snap.server.limits.header_timeout;
-        let head_len = self.head.head_len;
-        match self.head.body {
-            BodyKind::Empty => Ok(head_len),
-            BodyKind::Length(n) => {
-                // The parser refused lengths over max_body_bytes.
-                let end = head_len + n as usize;
-                if self.rbuf.len() < end {
-                    self.rbuf.reserve(end - self.rbuf.len());
-                }
-                while self.rbuf.len() < end {
-                    self.more_body(wait).await?;
-                }
-                Ok(end)
-            }
-            BodyKind::Chunked => {
-                let mut dec = ChunkedDecoder::new(gen.snap.server.limits.max_body_bytes);
-                let mut pos = head_len;
-                loop {
-                    let buf = &self.rbuf[pos..];
-                    let scan = dec
-                        .scan(buf, |r| decoded.extend_from_slice(&buf[r]))
-                        .map_err(crate::integration::relay::body_error_status)?;
-                    pos += scan.consumed;
-                    if scan.done {
-                        return Ok(pos);
-                    }
-                    self.more_body(wait).await?;
-                }
-            }
-        }
-    }
-
-    async fn more_body(&mut self, wait: Duration) -> Result<(), (u16, &'static str)> {
-        if self.head.expect_continue {
-            // Once: nothing after this may send it again.
-            self.head.expect_continue = false;
-            let (res, _) = self
-                .stream
-                .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
-                .await;
-            res.map_err(|_| (400, "Bad Request"))?;
-        }
-        match within(wait, self.read_client()).await {
-            Ok(n) if n > 0 => Ok(()),
-            _ => Err((400, "Bad Request")),
-        }
-    }
-
-    /// Consumes the current request (head and body) from `rbuf` without using the body.
-    pub(crate) async fn discard_body(&mut self, gen: &Generation) -> bool {
-        self.rbuf.advance(self.head.head_len);
-        let wait = gen.snap.server.limits.header_timeout;
-        match self.head.body {
-            BodyKind::Empty => true,
-            BodyKind::Length(n) => {
-                let mut left = n;
-                loop {
-                    let k = left.min(self.rbuf.len() as u64);
-                    self.rbuf.advance(k as usize);
-                    left -= k;
-                    if left == 0 {
-                        return true;
-                    }
-                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
-                    {
-                        return false;
-                    }
-                }
-            }
-            BodyKind::Chunked => {
-                let mut dec = ChunkedDecoder::new(DISCARD_MAX);
-                loop {
-                    match dec.scan(&self.rbuf, |_| {}) {
-                        Ok(scan) => {
-                            self.rbuf.advance(scan.consumed);
-                            if scan.done {
-                                return true;
-                            }
-                        }
-                        Err(_) => return false,
-                    }
-                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
-                    {
-                        return false;
-                    }
-                }
-            }
-        }
     }
 }
 

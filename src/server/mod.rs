@@ -1,10 +1,14 @@
 //! The client side of a connection: the per-connection loop that reads requests with the
 //! `http1` codec, routes them, runs the pipeline and the integration, and writes the
-//! answers (`conn`), and the access-log record each request leaves (`access`). Accept
+//! answers (`conn`), the wait between requests on a keep-alive connection (`idle`), the
+//! request bodies it reads itself (`body`), and the access-log record each request
+//! leaves (`access`). Accept
 //! loops live with the workers in `runtime`, which spawn one `conn::serve` task per
 //! accepted connection.
 //!
 //! Lifecycle of a connection: see `conn`'s module comment.
 
 pub mod access;
+mod body;
 pub mod conn;
+mod idle;

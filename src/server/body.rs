@@ -1,0 +1,114 @@
+//! Request bodies the connection reads itself: whole, for the features that need them
+//! (Lambda events, validation), or read and dropped after the gateway answered.
+
+use std::time::Duration;
+
+use bytes::Buf;
+use monoio::io::AsyncWriteRentExt;
+
+use super::conn::{within, Conn, DISCARD_MAX};
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::parse::BodyKind;
+use crate::runtime::workers::Generation;
+
+impl Conn {
+    /// Reads the whole request body into `rbuf`, for features that need it whole (Lambda
+    /// events, validation): `Expect: 100-continue` is answered once first, chunked bodies
+    /// are also decoded into `decoded`. Returns where the request ends in `rbuf`; the
+    /// bytes stay there, so a later step finds the body again.
+    pub async fn read_whole_body(
+        &mut self,
+        gen: &Generation,
+        decoded: &mut Vec<u8>,
+    ) -> Result<usize, (u16, &'static str)> {
+        let wait = gen.snap.server.limits.header_timeout;
+        let head_len = self.head.head_len;
+        match self.head.body {
+            BodyKind::Empty => Ok(head_len),
+            BodyKind::Length(n) => {
+                // The parser refused lengths over max_body_bytes.
+                let end = head_len + n as usize;
+                if self.rbuf.len() < end {
+                    self.rbuf.reserve(end - self.rbuf.len());
+                }
+                while self.rbuf.len() < end {
+                    self.more_body(wait).await?;
+                }
+                Ok(end)
+            }
+            BodyKind::Chunked => {
+                let mut dec = ChunkedDecoder::new(gen.snap.server.limits.max_body_bytes);
+                let mut pos = head_len;
+                loop {
+                    let buf = &self.rbuf[pos..];
+                    let scan = dec
+                        .scan(buf, |r| decoded.extend_from_slice(&buf[r]))
+                        .map_err(crate::integration::relay::body_error_status)?;
+                    pos += scan.consumed;
+                    if scan.done {
+                        return Ok(pos);
+                    }
+                    self.more_body(wait).await?;
+                }
+            }
+        }
+    }
+
+    async fn more_body(&mut self, wait: Duration) -> Result<(), (u16, &'static str)> {
+        if self.head.expect_continue {
+            // Once: nothing after this may send it again.
+            self.head.expect_continue = false;
+            let (res, _) = self
+                .stream
+                .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+                .await;
+            res.map_err(|_| (400, "Bad Request"))?;
+        }
+        match within(wait, self.read_client()).await {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err((400, "Bad Request")),
+        }
+    }
+
+    /// Consumes the current request (head and body) from `rbuf` without using the body.
+    pub(crate) async fn discard_body(&mut self, gen: &Generation) -> bool {
+        self.rbuf.advance(self.head.head_len);
+        let wait = gen.snap.server.limits.header_timeout;
+        match self.head.body {
+            BodyKind::Empty => true,
+            BodyKind::Length(n) => {
+                let mut left = n;
+                loop {
+                    let k = left.min(self.rbuf.len() as u64);
+                    self.rbuf.advance(k as usize);
+                    left -= k;
+                    if left == 0 {
+                        return true;
+                    }
+                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
+                    {
+                        return false;
+                    }
+                }
+            }
+            BodyKind::Chunked => {
+                let mut dec = ChunkedDecoder::new(DISCARD_MAX);
+                loop {
+                    match dec.scan(&self.rbuf, |_| {}) {
+                        Ok(scan) => {
+                            self.rbuf.advance(scan.consumed);
+                            if scan.done {
+                                return true;
+                            }
+                        }
+                        Err(_) => return false,
+                    }
+                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The wait between two requests on a keep-alive connection, and what it holds while it
+//! waits: a busy connection keeps its buffers for one cheap read, a quiet one gives them
+//! back to the worker (`runtime::buffers`) and waits for readability without them.
+
+use std::time::{Duration, Instant};
+
+use monoio::buf::SliceMut;
+use monoio::io::CancelableAsyncReadRent;
+
+use super::conn::{Conn, READ_BUF};
+use crate::runtime::WorkerCtx;
+use crate::tls::Io;
+
+/// A keep-alive connection silent for this long gives its buffers back to the worker and
+/// waits for readability without them (`wait_for_next_request`).
+const PARK_AFTER: Duration = Duration::from_millis(500);
+/// At most this many idle connections per worker wait with a buffer; the rest park at
+/// once. A benchmark's or a busy site's connections keep the one-read fast path, and
+/// 10,000 idle connections still hold no more than this many buffers.
+const IDLE_WITH_BUFFERS: usize = 256;
+impl Conn {
+    /// Waits up to `idle` for the first bytes of the next request on a keep-alive
+    /// connection; false when the connection should close (silence, EOF, error, drain).
+    ///
+    /// On a plain connection the read runs with a buffer for `PARK_AFTER` only: a busy
+    /// client's next request comes sooner, and costs no more than before. A connection
+    /// still silent then cancels that read, gives its buffers back to the worker, and
+    /// waits for readability holding none (io_uring PollAdd, or epoll readiness), taking
+    /// buffers again when bytes arrive. (TLS connections keep theirs: rustls holds its
+    /// own buffers anyway.)
+    pub(super) async fn wait_for_next_request(&mut self, ctx: &WorkerCtx, idle: Duration) -> bool {
+        let give_up = Instant::now() + idle;
+        if self.stream.is_tls() {
+            let read = monoio::select! {
+                r = monoio::time::timeout(idle, self.read_client()) => r,
+                _ = ctx.drain.wait() => return false,
+            };
+            return matches!(read, Ok(Ok(n)) if n > 0);
+        }
+        let holding = &ctx.idle_with_buffers;
+        if holding.get() >= IDLE_WITH_BUFFERS {
+            return self.wait_parked(ctx, give_up).await;
+        }
+        holding.set(holding.get() + 1);
+        let mut buf = std::mem::take(&mut self.rbuf);
+        if buf.capacity() - buf.len() < READ_BUF / 4 {
+            buf.reserve(READ_BUF);
+        }
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (res, slice) = {
+            let Io::Plain(tcp) = &mut self.stream else {
+                unreachable!("TLS waits above")
+            };
+            let handle = self.canceller.handle();
+            let mut read =
+                std::pin::pin!(tcp.cancelable_read(SliceMut::new(buf, len, cap), handle));
+            let early = monoio::select! {
+                r = &mut read => Some(r),
+                _ = monoio::time::sleep(PARK_AFTER.min(idle)) => None,
+                _ = ctx.drain.wait() => None,
+            };
+            match early {
+                Some(done) => done,
+                None => {
+                    // The read may still complete with data that raced the cancel.
+                    self.canceller = std::mem::take(&mut self.canceller).cancel();
+                    read.await
+                }
+            }
+        };
+        holding.set(holding.get() - 1);
+        self.rbuf = slice.into_inner();
+        match res {
+            Ok(n) => return n > 0,
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+            Err(_) => return false,
+        }
+        if ctx.drain.closing() {
+            return false;
+        }
+        self.wait_parked(ctx, give_up).await
+    }
+
+    /// Waits for readability until `give_up` holding no buffer, then reads.
+    async fn wait_parked(&mut self, ctx: &WorkerCtx, give_up: Instant) -> bool {
+        let now = Instant::now();
+        if now >= give_up {
+            return false;
+        }
+        self.park_buffers(ctx);
+        let Io::Plain(tcp) = &self.stream else {
+            unreachable!("TLS waits above")
+        };
+        let ready = monoio::select! {
+            r = monoio::time::timeout(give_up - now, tcp.readable(false)) => matches!(r, Ok(Ok(()))),
+            _ = ctx.drain.wait() => false,
+        };
+        self.unpark_buffers(ctx);
+        ready && matches!(self.read_client().await, Ok(n) if n > 0)
+    }
+
+    /// Gives this connection's (empty) buffers to the worker's spares.
+    pub(super) fn park_buffers(&mut self, ctx: &WorkerCtx) {
+        let mut spares = ctx.spares.borrow_mut();
+        spares.put_bytes(std::mem::take(&mut self.rbuf));
+        spares.put_bytes(std::mem::take(&mut self.ubuf));
+        spares.put_vec(std::mem::take(&mut self.wbuf));
+        spares.put_vec(std::mem::take(&mut self.log_scratch));
+        spares.put_headers(std::mem::take(&mut self.head.headers));
+        spares.put_headers(std::mem::take(&mut self.rhead.headers));
+    }
+
+    fn unpark_buffers(&mut self, ctx: &WorkerCtx) {
+        let mut spares = ctx.spares.borrow_mut();
+        self.rbuf = spares.bytes();
+        self.ubuf = spares.bytes();
+        self.wbuf = spares.vec();
+        self.log_scratch = spares.vec();
+        self.head.headers = spares.headers();
+        self.rhead.headers = spares.headers();
+    }
+}
