@@ -344,9 +344,10 @@ fn reload_through_the_admin_api_updates_keys_and_keeps_usage() {
         assert_eq!(key("key-two-0123456789abcdef").status, 200);
 
         // Metrics are public; the config view is not, and hides secrets.
-        let m = admin(a, "GET", "/metrics", None, None);
-        assert_eq!(m.status, 200);
-        let text = m.text();
+        let text = metrics_when(a, |t| {
+            t.contains(r#"route="GET /q",reason="quota"} 3"#)
+                && t.contains(r#"route="GET /t",reason="throttle"} 2"#)
+        });
         assert!(
             text.contains(r#"route="GET /q",reason="quota"} 3"#),
             "{driver}: {text}"

@@ -58,15 +58,10 @@ fn mock_echo_route_selection_and_the_forbidden_notice() {
         let closed = ws.cmd("wait_closed");
         assert_eq!(closed["code"], 1003, "{driver}: {closed}");
         // Messages count in their route's request metrics.
-        let m = common::admin(
-            SocketAddr::from(([127, 0, 0, 1], admin)),
-            "GET",
-            "/metrics",
-            None,
-            None,
-        )
-        .text();
         let echo = r#"portico_requests_total{api="chat",stage="prod",route="echo",status="200"} 3"#;
+        let m = common::metrics_when(SocketAddr::from(([127, 0, 0, 1], admin)), |t| {
+            t.contains(echo)
+        });
         assert!(m.contains(echo), "{driver}: {m}");
         // A plain request to the stage is told to upgrade.
         let r = p.get("/prod");

@@ -639,6 +639,22 @@ pub fn admin(
     )
 }
 
+/// The admin listener's `/metrics` text once `ready` holds for it, or after 5 s (the caller
+/// then asserts on it and fails with the text). A worker counts a request once its answer
+/// is written, so a client can read the answer a moment before the count moves.
+pub fn metrics_when(addr: SocketAddr, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = admin(addr, "GET", "/metrics", None, None);
+        assert_eq!(r.status, 200, "GET /metrics");
+        let text = r.text();
+        if ready(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Client {
     /// A keep-alive connection to any address, e.g. from a thread that has no `Portico`.
     pub fn connect(addr: SocketAddr) -> Client {
