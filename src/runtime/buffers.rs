@@ -9,8 +9,10 @@ use bytes::BytesMut;
 
 use crate::http1::HeaderSpan;
 
-/// Spares kept per kind; past this, returned buffers are freed.
-const KEEP: usize = 256;
+/// Spares kept per kind; past this, returned buffers are freed. They serve connections
+/// coming back from parking and new connections; busy keep-alive connections keep their
+/// own buffers, so a handful per worker is enough, and each one kept is 16-36 KiB.
+const KEEP: usize = 64;
 /// A buffer grown past this (a large body went through it) is freed, not kept: spares
 /// are for the common request, and 256 of them must not pin a burst's peak memory.
 const MAX_SPARE_BYTES: usize = 64 * 1024;

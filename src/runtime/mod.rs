@@ -1,6 +1,7 @@
 //! Pinned worker threads, each a monoio runtime with its own listeners; graceful stop.
 
 pub mod buffers;
+pub mod coarse_timer;
 pub mod reload;
 pub mod request_id;
 pub mod shutdown;

@@ -44,6 +44,8 @@ pub struct WorkerCtx {
     pub spares: RefCell<super::buffers::Spares>,
     /// Idle keep-alive connections waiting with a buffer (server::conn caps them).
     pub idle_with_buffers: std::cell::Cell<usize>,
+    /// Deadlines of connections between requests (idle, header timeout, parking).
+    pub timers: super::coarse_timer::CoarseTimers,
 }
 
 /// One config generation as a worker sees it: the shared snapshot plus the worker's own
@@ -343,6 +345,7 @@ async fn worker_main(
         traffic: crate::pipeline::Local::new(shared, id),
         spares: RefCell::default(),
         idle_with_buffers: std::cell::Cell::new(0),
+        timers: Default::default(),
     });
     listeners.spawn_pending(&ctx);
     let _ = ready.send(Ok(()));
@@ -352,7 +355,8 @@ async fn worker_main(
     let mut last_sweep = Instant::now();
     let mut seen = number;
     while !stop_requested() {
-        monoio::time::sleep(Duration::from_millis(50)).await;
+        monoio::time::sleep(super::coarse_timer::TICK).await;
+        ctx.timers.fire_due();
         // Reloads reach idle workers here (busy ones switch on their next request).
         let gen = ctx.generation();
         if gen.number != seen {
@@ -374,6 +378,8 @@ async fn worker_main(
     let deadline = Instant::now() + drain_timeout;
     while ctx.active() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
+        // Requests still in flight may wait on a coarse deadline (a head's timeout).
+        ctx.timers.fire_due();
     }
     if ctx.active() > 0 {
         warn!(
@@ -483,15 +489,19 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
                 ctx.connection_opened();
-                let tls = l.tls;
-                monoio::spawn(async move {
-                    if tls {
+                // Two spawns, not one task with an `if`: a task is as large as its
+                // largest future, and a TLS connection's is more than twice a plain one's.
+                if l.tls {
+                    monoio::spawn(async move {
                         crate::server::conn::serve_tls(&ctx, stream, peer).await;
-                    } else {
+                        ctx.connection_closed();
+                    });
+                } else {
+                    monoio::spawn(async move {
                         crate::server::conn::serve(&ctx, stream, peer).await;
-                    }
-                    ctx.connection_closed();
-                });
+                        ctx.connection_closed();
+                    });
+                }
             }
             // Stopping takes the socket out of LISTEN (`stop_listening`), which fails
             // the pending accept (EINVAL); that is the stop, not an error.

@@ -74,7 +74,7 @@ pub struct Conn {
     pub(crate) log_fields: [Span; 4],
     /// Set while this request fetches a response cache entry: the relay copies the
     /// response into it as it streams past.
-    pub capture: Option<crate::pipeline::cache::Capture>,
+    pub capture: Option<Box<crate::pipeline::cache::Capture>>,
     /// Cancels the buffered read of a keep-alive wait that runs past `PARK_AFTER`.
     pub(super) canceller: Canceller,
     /// Response compression for the current request (negotiated, then decided).
@@ -195,16 +195,17 @@ pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     }
 }
 
-async fn serve_io(
-    ctx: &WorkerCtx,
-    stream: ClientIo,
-    peer: SocketAddr,
-    tls_site: Option<u32>,
-    peer_cert: Option<Box<PeerCert>>,
-) {
-    // Buffers come from the worker's spares and go back there when the connection is
-    // idle or closes: nothing is allocated per connection once the worker is warm.
-    let mut c = {
+impl Conn {
+    /// A connection's state. Buffers come from the worker's spares and go back there when
+    /// the connection is idle or closes: nothing is allocated per connection once the
+    /// worker is warm.
+    fn new(
+        ctx: &WorkerCtx,
+        stream: ClientIo,
+        peer: SocketAddr,
+        tls_site: Option<u32>,
+        peer_cert: Option<Box<PeerCert>>,
+    ) -> Conn {
         let mut spares = ctx.spares.borrow_mut();
         Conn {
             stream,
@@ -227,11 +228,21 @@ async fn serve_io(
             canceller: Canceller::new(),
             compress: crate::pipeline::compress::Plan::NONE,
         }
-    };
+    }
+}
+
+async fn serve_io(
+    ctx: &WorkerCtx,
+    stream: ClientIo,
+    peer: SocketAddr,
+    tls_site: Option<u32>,
+    peer_cert: Option<Box<PeerCert>>,
+) {
+    let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert);
     serve_requests(ctx, &mut c).await;
     if let Io::Tls(tls) = &mut c.stream {
         // close_notify, as nginx sends; a client that no longer reads can't hold us.
-        let _ = monoio::time::timeout(Duration::from_secs(1), Box::pin(tls.close())).await;
+        let _ = Box::pin(monoio::time::timeout(Duration::from_secs(1), tls.close())).await;
     }
     c.rbuf.clear();
     c.park_buffers(ctx);
@@ -418,24 +429,30 @@ impl Conn {
                     Ok(false) => {}
                     Err(e) => return HeadOutcome::Fail(e.status(), e.message()),
                 }
-                let wait = d.saturating_duration_since(Instant::now());
-                match monoio::time::timeout(wait, self.read_client()).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Close,
-                    Ok(Ok(_)) => continue,
-                    Err(_) => return HeadOutcome::Fail(408, "Request Timeout"),
+                // Coarse timers (runtime::coarse_timer): a connection's task is as large
+                // as its largest await, and a monoio sleep would add 640 bytes to each.
+                let read = monoio::select! {
+                    r = self.read_client() => Some(r),
+                    _ = ctx.timers.sleep_until(d) => None,
+                };
+                match read {
+                    Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Close,
+                    Some(Ok(_)) => continue,
+                    None => return HeadOutcome::Fail(408, "Request Timeout"),
                 }
             }
             if fresh {
                 // A new connection that sends nothing is a slowloris too. Nothing was
                 // asked yet, so a drain may close it at once.
                 let read = monoio::select! {
-                    r = monoio::time::timeout(limits.header_timeout, self.read_client()) => r,
+                    r = self.read_client() => Some(r),
+                    _ = ctx.timers.sleep(limits.header_timeout) => None,
                     _ = ctx.drain.wait() => return HeadOutcome::Close,
                 };
                 match read {
-                    Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Close,
-                    Ok(Ok(_)) => continue,
-                    Err(_) => return HeadOutcome::Fail(408, "Request Timeout"),
+                    Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Close,
+                    Some(Ok(_)) => continue,
+                    None => return HeadOutcome::Fail(408, "Request Timeout"),
                 }
             }
             if !self.wait_for_next_request(ctx, limits.idle_timeout).await {

@@ -90,6 +90,10 @@ fn socket_is_quiet(tcp: &TcpStream) -> bool {
     n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }
 
+// The TLS arms are boxed: a rustls read or write is a future of several hundred bytes,
+// and inline it would size every plain connection's task too (each connection's task
+// is as large as its largest await, held for as long as the connection is open). A TLS
+// exchange costs far more than the allocation.
 impl<C, SD> AsyncReadRent for Io<C>
 where
     C: DerefMut + Deref<Target = ConnectionCommon<SD>>,
@@ -98,14 +102,14 @@ where
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Io::Plain(s) => s.read(buf).await,
-            Io::Tls(s) => s.read(buf).await,
+            Io::Tls(s) => Box::pin(s.read(buf)).await,
         }
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Io::Plain(s) => s.readv(buf).await,
-            Io::Tls(s) => s.readv(buf).await,
+            Io::Tls(s) => Box::pin(s.readv(buf)).await,
         }
     }
 }
@@ -118,28 +122,28 @@ where
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Io::Plain(s) => s.write(buf).await,
-            Io::Tls(s) => s.write(buf).await,
+            Io::Tls(s) => Box::pin(s.write(buf)).await,
         }
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Io::Plain(s) => s.writev(buf).await,
-            Io::Tls(s) => s.writev(buf).await,
+            Io::Tls(s) => Box::pin(s.writev(buf)).await,
         }
     }
 
     async fn flush(&mut self) -> io::Result<()> {
         match self {
             Io::Plain(s) => s.flush().await,
-            Io::Tls(s) => s.flush().await,
+            Io::Tls(s) => Box::pin(s.flush()).await,
         }
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Io::Plain(s) => s.shutdown().await,
-            Io::Tls(s) => s.shutdown().await,
+            Io::Tls(s) => Box::pin(s.shutdown()).await,
         }
     }
 }

@@ -171,7 +171,7 @@ pub async fn before(
         .inflight
         .borrow_mut()
         .insert(key.clone(), pending.clone());
-    c.capture = Some(Capture::new(rules.statuses));
+    c.capture = Some(Box::new(Capture::new(rules.statuses)));
     Lookup::Miss(Some(Fill {
         shard: shard.clone(),
         key,
@@ -185,7 +185,7 @@ pub async fn before(
 /// Runs after the integration of a request that was fetching an entry: stores the
 /// captured response if it is complete and storable, and answers the waiters with it.
 pub fn after(fill: Fill, c: &mut Conn) {
-    let Some(captured) = c.capture.take().and_then(Capture::finish) else {
+    let Some(captured) = c.capture.take().and_then(|cap| cap.finish()) else {
         return; // dropping the fill sends the waiters to the backend
     };
     let now = Instant::now();
