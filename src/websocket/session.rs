@@ -4,8 +4,9 @@
 //! 1. **Handshake** (`serve`): a request for a WebSocket API's stage. `@connections/{id}`
 //!    paths go to the management API (`manage`); anything but a valid RFC 6455 upgrade
 //!    (GET, HTTP/1.1, `Upgrade: websocket`, version 13, a 16-byte key) is answered 426 or
-//!    400. Throttles and API keys of the `$connect` route apply here and only here, then
-//!    the authorizer (`authorize_connect`).
+//!    400. The `$connect` route's authorizer (`authorize_connect`: Lambda or IAM; 401,
+//!    403 or 500 refuse the handshake), then its API keys and throttles apply here and
+//!    only here; the verdict goes with every later event of the connection.
 //! 2. **$connect**: the upgrade waits for the `$connect` integration (if the route
 //!    exists): a 2xx completes it (the integration's headers, e.g.
 //!    `Sec-WebSocket-Protocol`, go into the 101); any other status is the answer to the
@@ -38,7 +39,9 @@ use super::call::{call, Call};
 use super::connections::{self, Live};
 use super::event;
 use super::frame::{self, Decoder, Event};
-use super::handshake::{authorize_connect, connect_headers, passes_into_101, query, refuse};
+use super::handshake::{
+    attach, authorize_connect, connect_headers, passes_into_101, query, refuse,
+};
 use super::WsApiRt;
 use crate::config::compile::IntegrationRt;
 use crate::http1::encode;
@@ -70,7 +73,7 @@ pub async fn serve(
     let handshake_started = Instant::now();
     let path = rest.get(&c.rbuf);
     if let Some(id) = connections::id_in_path(path) {
-        return super::manage::manage(ctx, gen, c, &id).await;
+        return super::manage::manage(ctx, gen, c, stage, &id).await;
     }
     if !matches!(path, b"" | b"/") {
         return c.answer(ctx, gen, 404, "Not Found", &[]).await;
@@ -127,25 +130,6 @@ pub async fn serve(
         return c.answer(ctx, gen, 404, "Not Found", &[]).await;
     };
     let st = &api.stages[stage.stage as usize];
-    if let Some(route) = ws.connect {
-        let m = Matched {
-            stage,
-            route,
-            rest,
-            custom_domain,
-        };
-        c.out.served_by = Some((stage, route));
-        c.req.begin(&m, false);
-        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
-            let cells = &gen.route_cells[st.metric_base + route as usize];
-            return deny.answer(ctx, gen, c, cells).await;
-        }
-    }
-    let authorizer = match authorize_connect(ctx, gen, c, stage) {
-        Ok(context) => context,
-        Err((status, message)) => return c.answer(ctx, gen, status, message, &[]).await,
-    };
-
     let id = connections::new_id(ctx.id, &mut ctx.rng.borrow_mut());
     let header = |name: &str| {
         c.head
@@ -157,7 +141,7 @@ pub async fn serve(
         .host
         .map(|h| crate::router::strip_port(h.get(&c.rbuf)))
         .unwrap_or_default();
-    let ectx = event::Context {
+    let mut ectx = event::Context {
         api_id: api.name.clone(),
         stage: st.name.clone(),
         domain_name: String::from_utf8_lossy(host).into_owned(),
@@ -165,9 +149,32 @@ pub async fn serve(
         connected_at_ms: event::now_ms(),
         source_ip: String::from_utf8_lossy(c.peer_ip.as_bytes()).into_owned(),
         user_agent: header("user-agent"),
-        authorizer,
+        authorizer: None,
+        iam_identity: None,
+        auth: None,
     };
     let request_id = String::from_utf8_lossy(&c.request_id).into_owned();
+    if let Some(route) = ws.connect {
+        let m = Matched {
+            stage,
+            route,
+            rest,
+            custom_domain,
+        };
+        c.out.served_by = Some((stage, route));
+        c.req.begin(&m, false);
+        let cells = &gen.route_cells[st.metric_base + route as usize];
+        // As for HTTP routes: the authorizer first (an API key may come from it), then
+        // API keys and throttles.
+        if let Err(deny) = authorize_connect(ctx, gen, c, &m, &ectx, &request_id).await {
+            c.head.keep_alive = false;
+            return deny.answer(ctx, gen, c, cells).await;
+        }
+        attach(&mut ectx, &c.req.auth);
+        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+            return deny.answer(ctx, gen, c, cells).await;
+        }
+    }
 
     let mut accepted_headers = Vec::new();
     let mut connect_status = None;
