@@ -1,6 +1,7 @@
 //! The parts of a WebSocket handshake that are not the session: the `$connect`
-//! authorizer (and its verdict in the connection's events), what of the `$connect` answer goes into the 101 (or refuses the
-//! handshake), and the client's headers and query as the CONNECT event carries them.
+//! authorizer (and its verdict in the connection's events), what of the `$connect`
+//! answer goes into the 101 (or refuses the handshake), and the client's headers and
+//! query as the CONNECT event carries them.
 
 use serde_json::Value;
 
