@@ -264,6 +264,9 @@ pub async fn serve(
     connections::register(ctx.id, live.clone());
     let cells = &ctx.cells;
     bump(&cells.ws_connections_active, 1);
+    // Counted down on the same cell whatever reloads happen meanwhile.
+    let stage_open = gen.ws_open[stage.api as usize][stage.stage as usize].clone();
+    bump(&stage_open, 1);
     let session = Session {
         peer: c.peer.ip(),
         ctx,
@@ -276,11 +279,12 @@ pub async fn serve(
     };
     let (code, reason) = session.run(c, ws).await;
     connections::unregister(ctx.id, &id);
-    let active = &cells.ws_connections_active;
-    active.store(
-        crate::metrics::cells::read(active).saturating_sub(1),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    for active in [&cells.ws_connections_active, &*stage_open] {
+        active.store(
+            crate::metrics::cells::read(active).saturating_sub(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     bump(&cells.ws_closes[ws_close_slot(code)], 1);
     debug!(connection = %id, code, reason = %reason, "WebSocket closed");
     session.disconnect(code, &reason).await;
