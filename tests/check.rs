@@ -124,7 +124,7 @@ apis:
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         out.trim_end(),
-        format!("{}: ok, 4 warning(s)", file.display()),
+        format!("{}: ok, 5 warning(s)", file.display()),
         "{err}"
     );
     let missing = format!("{}/missing", dir.display());
@@ -132,6 +132,7 @@ apis:
         format!("server.access_log.path: directory {missing} does not exist: access-log lines are dropped until it does"),
         r#"server.access_log.format: unknown variable $context.nosuchThing: it is logged as "-""#.into(),
         "admin.token: not set: only /health and /metrics answer on the admin listener".into(),
+        "apis.chat.protocol: websocket without `iam` principals: @connections on the stage endpoint answers callers on this host only (add a principal to sign calls from elsewhere)".into(),
         "apis.hidden.disable_default_endpoint: true and no domain maps this API: nothing reaches it".into(),
     ];
     assert_eq!(warnings(&err), want, "{err}");
@@ -254,7 +255,7 @@ domains:
         );
     }
     assert!(
-        err.starts_with(&format!("{}: 5 error(s), 1 warning(s)\n", file.display())),
+        err.starts_with(&format!("{}: 5 error(s), 2 warning(s)\n", file.display())),
         "{err}"
     );
 }

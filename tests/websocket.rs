@@ -26,6 +26,11 @@ fn mock_echo_route_selection_and_the_forbidden_notice() {
         let p = Portico::start(&ws_api_config(admin, &dir, "", ECHO_ROUTES), driver);
         let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
         assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin));
+        let open =
+            |n: u8| format!("portico_websocket_connections{{api=\"chat\",stage=\"prod\"}} {n}\n");
+        let m = common::metrics_when(admin_addr, |t| t.contains(&open(1)));
+        assert!(m.contains(&open(1)), "{driver}: {m}");
         let h = &ws.opened["headers"];
         assert!(h["x-amzn-requestid"].is_string(), "{h}");
         assert!(
@@ -57,6 +62,8 @@ fn mock_echo_route_selection_and_the_forbidden_notice() {
         assert_eq!(ws.cmd("sendb 0102")["event"], "sent");
         let closed = ws.cmd("wait_closed");
         assert_eq!(closed["code"], 1003, "{driver}: {closed}");
+        let m = common::metrics_when(admin_addr, |t| t.contains(&open(0)));
+        assert!(m.contains(&open(0)), "{driver}: {m}");
         // Messages count in their route's request metrics.
         let echo = r#"portico_requests_total{api="chat",stage="prod",route="echo",status="200"} 3"#;
         let m = common::metrics_when(SocketAddr::from(([127, 0, 0, 1], admin)), |t| {

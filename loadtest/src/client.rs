@@ -32,6 +32,9 @@ pub struct LoadConfig {
     pub tls: Option<TlsClient>,
     /// A new connection (and TLS handshake) for every request, none opened up front.
     pub new_connection: bool,
+    /// `--websocket`: the handshake each connection sends once; `request` is then the
+    /// message frame of every turn (`ws`).
+    pub websocket: Option<&'static [u8]>,
 }
 
 /// Builds the request bytes once; they are reused for every request.
@@ -125,7 +128,7 @@ async fn thread_main<C: Connector>(
         streams.resize_with(n, || None);
     }
     for _ in streams.len()..n {
-        match connector.connect(cfg.addr, &stats).await {
+        match connect(cfg, connector, &stats).await {
             Ok(s) => streams.push(Some(s)),
             Err(e) => {
                 if !std::mem::replace(&mut warned, true) {
@@ -224,7 +227,7 @@ impl<C: Connector> Conn<C> {
             }
             let deadline = (Instant::now() + cfg.timeout).min(self.end);
             let stream = self.stream.as_mut().expect("connected above");
-            let exchange = exchange(stream, buf, cfg.request, cfg.head_method);
+            let exchange = exchange(stream, buf, cfg);
             match monoio::time::timeout_at(monoio::time::Instant::from_std(deadline), exchange)
                 .await
             {
@@ -275,7 +278,7 @@ impl<C: Connector> Conn<C> {
         let deadline = (Instant::now() + self.cfg.timeout).min(self.end);
         match monoio::time::timeout_at(
             monoio::time::Instant::from_std(deadline),
-            self.connector.connect(self.cfg.addr, &self.stats),
+            connect(self.cfg, self.connector, &self.stats),
         )
         .await
         {
@@ -339,17 +342,40 @@ impl<C: Connector> Conn<C> {
     }
 }
 
-/// Sends the request and reads one complete response.
+/// Connects, and with `--websocket` does the handshake (a refused one is an error).
+async fn connect<C: Connector>(
+    cfg: &LoadConfig,
+    connector: &C,
+    stats: &ThreadStats,
+) -> std::io::Result<C::Stream> {
+    let mut s = connector.connect(cfg.addr, stats).await?;
+    if let Some(handshake) = cfg.websocket {
+        crate::ws::handshake(&mut s, Vec::with_capacity(BUF_CAP), handshake)
+            .await
+            .0?;
+    }
+    Ok(s)
+}
+
+/// Sends the request and reads one complete response (with `--websocket`: one message
+/// and its echo).
 async fn exchange<S: Stream>(
     s: &mut S,
     buf: Vec<u8>,
-    request: &'static [u8],
-    head_method: bool,
+    cfg: &LoadConfig,
 ) -> (std::io::Result<Response>, Vec<u8>) {
-    if let Err(e) = s.write_all_static(request).await {
+    if cfg.websocket.is_some() {
+        let (res, buf) = crate::ws::round_trip(s, buf, cfg.request).await;
+        let ok = Response {
+            status: 200,
+            close: false,
+        };
+        return (res.map(|()| ok), buf);
+    }
+    if let Err(e) = s.write_all_static(cfg.request).await {
         return (Err(e), buf);
     }
-    read_response(s, buf, head_method).await
+    read_response(s, buf, cfg.head_method).await
 }
 
 /// Reads once more, expecting the end of the stream (TCP FIN, TLS close_notify; a reset

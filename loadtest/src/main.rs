@@ -1,6 +1,6 @@
 //! portico-load: an HTTP/1.1 load generator (closed loop for peak throughput, open loop with
-//! coordinated-omission correction for latency), over plain TCP or TLS 1.3, and a fast
-//! benchmark origin.
+//! coordinated-omission correction for latency), over plain TCP or TLS 1.3, WebSocket
+//! message round trips (`ws`), and a fast benchmark origin.
 
 mod chunked;
 mod client;
@@ -11,6 +11,7 @@ mod rt;
 mod stats;
 mod stream;
 mod tls;
+mod ws;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,6 +94,15 @@ struct LoadArgs {
     /// is then how many are open at once.
     #[arg(long)]
     new_connection_per_request: bool,
+    /// WebSocket message round trips instead of requests: each connection does the
+    /// handshake to the target once (before the run), then every turn sends a text
+    /// message of SIZE bytes (`{"action":"echo",…}`) and awaits one message back.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        conflicts_with = "new_connection_per_request"
+    )]
+    websocket: Option<usize>,
 }
 
 #[derive(Args)]
@@ -188,14 +198,23 @@ fn load(a: LoadArgs) -> Result<(), String> {
     };
     let cpus = a.cpus.map_or_else(rt::all_cpus, |c| c.0);
     let threads = a.threads.unwrap_or(cpus.len()).clamp(1, a.connections);
-    let request = client::build_request(
-        &method,
-        &target.authority,
-        &target.path,
-        &a.headers,
-        a.body_size,
-        a.new_connection_per_request,
-    );
+    let (request, websocket) = match a.websocket {
+        Some(size) => (
+            ws::message_frame(size),
+            Some(&*ws::handshake_request(&target.authority, &target.path, &a.headers).leak()),
+        ),
+        None => (
+            client::build_request(
+                &method,
+                &target.authority,
+                &target.path,
+                &a.headers,
+                a.body_size,
+                a.new_connection_per_request,
+            ),
+            None,
+        ),
+    };
     let cfg: &'static client::LoadConfig = Box::leak(Box::new(client::LoadConfig {
         addr,
         request: request.leak(),
@@ -208,6 +227,7 @@ fn load(a: LoadArgs) -> Result<(), String> {
         timeout: a.timeout,
         tls,
         new_connection: a.new_connection_per_request,
+        websocket,
     }));
     let mode = match cfg.rate {
         Some(r) => format!("open loop at {r} req/s"),
@@ -215,7 +235,11 @@ fn load(a: LoadArgs) -> Result<(), String> {
     };
     if !a.json {
         println!(
-            "portico-load {method} {url}{}: {} connections{}, {threads} thread(s) on cpus {:?}, {mode}, {:?}",
+            "portico-load {}{url}{}: {} connections{}, {threads} thread(s) on cpus {:?}, {mode}, {:?}",
+            match a.websocket {
+                Some(n) => format!("WebSocket {n} B messages to "),
+                None => format!("{method} "),
+            },
             if use_tls && !target.tls { " over TLS" } else { "" },
             cfg.connections,
             if cfg.new_connection {

@@ -328,6 +328,16 @@ pub enum IdentitySource {
 impl IdentitySource {
     pub fn parse(s: &str) -> Result<IdentitySource, String> {
         let nonempty = |n: &str| (!n.is_empty()).then(|| n.to_string());
+        // WebSocket APIs write sources as route.request.header.X, stageVariables.X,
+        // context.X (API Gateway's form there); both spellings mean the same.
+        let s = match s.strip_prefix("route.request.") {
+            Some(rest) => format!("$request.{rest}"),
+            None if s.starts_with("stageVariables.") || s.starts_with("context.") => {
+                format!("${s}")
+            }
+            None => s.to_string(),
+        };
+        let s = s.as_str();
         let parsed = if let Some(h) = s.strip_prefix("$request.header.") {
             nonempty(h).map(|h| IdentitySource::Header(h.to_ascii_lowercase()))
         } else if let Some(q) = s.strip_prefix("$request.querystring.") {
@@ -342,8 +352,38 @@ impl IdentitySource {
             None
         };
         parsed.ok_or_else(|| {
-            format!("{s:?} is not an identity source (expected $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME)")
+            format!("{s:?} is not an identity source (expected $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME; on WebSocket APIs also route.request.header.NAME, route.request.querystring.NAME)")
         })
+    }
+}
+
+/// A WebSocket API's route: authorization happens on `$connect` only, by a Lambda
+/// authorizer or IAM (API Gateway has no JWT authorizers for WebSocket APIs).
+fn websocket_route(
+    key: &str,
+    a: &RouteAuth,
+    found: Option<&(String, Authorizer)>,
+    p: &KeyPath,
+    err: &mut impl FnMut(&KeyPath, String),
+) {
+    if key != "$connect" {
+        if a.authorizer.is_some() {
+            err(
+                &p.key("authorizer"),
+                "WebSocket APIs authorize on $connect only; move the authorizer there".into(),
+            );
+        }
+        if a.iam {
+            err(
+                &p.key("authorization"),
+                "WebSocket APIs authorize on $connect only; move `authorization: iam` there".into(),
+            );
+        }
+    } else if let Some((name, Authorizer::Jwt(_))) = found {
+        err(
+            &p.key("authorizer"),
+            format!("{name:?} is a JWT authorizer: WebSocket APIs take lambda authorizers or `authorization: iam` on $connect (as API Gateway)"),
+        );
     }
 }
 
@@ -527,6 +567,9 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     "iam authorization needs principals in the top-level `iam` section".into(),
                 );
             }
+            if api.protocol == super::model::Protocol::Websocket {
+                websocket_route(key, a, found.and_then(|(_, f)| f), &p, &mut err);
+            }
             if a.iam && a.authorizer.is_some() {
                 err(
                     &p.key("authorization"),
@@ -536,4 +579,31 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdentitySource;
+
+    /// WebSocket APIs' spelling of identity sources means the same as HTTP APIs'.
+    #[test]
+    fn websocket_identity_sources() {
+        for (ws, http) in [
+            ("route.request.header.Auth", "$request.header.auth"),
+            (
+                "route.request.querystring.token",
+                "$request.querystring.token",
+            ),
+            ("stageVariables.v", "$stageVariables.v"),
+            ("context.requestId", "$context.requestId"),
+        ] {
+            assert_eq!(
+                IdentitySource::parse(ws),
+                IdentitySource::parse(http),
+                "{ws}"
+            );
+            assert!(IdentitySource::parse(ws).is_ok(), "{ws}");
+        }
+        assert!(IdentitySource::parse("route.request.body.x").is_err());
+    }
 }

@@ -62,6 +62,12 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 .iter()
                 .any(|(_, target)| target.split('/').next() == Some(name.as_str()))
         });
+        let no_principals = cfg.iam.as_ref().is_none_or(|i| i.principals.is_empty());
+        if api.protocol == super::model::Protocol::Websocket && no_principals {
+            out.push(p.key("protocol").error(
+                "websocket without `iam` principals: @connections on the stage endpoint answers callers on this host only (add a principal to sign calls from elsewhere)",
+            ));
+        }
         if api.disable_default_endpoint && !mapped {
             out.push(
                 p.key("disable_default_endpoint")

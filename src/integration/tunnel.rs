@@ -15,8 +15,9 @@
 //!    the backend's `Upgrade`), then bytes already read past either head, then whatever
 //!    each side sends, until both sides have ended their stream (each end is passed on as
 //!    a half-close), either side fails, or no byte moved either way for
-//!    `upgrade.idle_timeout`. A config reload never ends a tunnel: it keeps the generation
-//!    it started on. The upstream connection is never pooled again.
+//!    `upgrade.idle_timeout`, or the worker stops (SIGTERM: both sides are closed at once,
+//!    no wait for `drain_timeout`). A config reload never ends a tunnel: it keeps the
+//!    generation it started on. The upstream connection is never pooled again.
 //! 4. **Closed** — counted (`portico_tunnels_active`, `portico_tunnel_bytes_total`) and
 //!    access-logged as one request with status 101 whose latency is the tunnel's life.
 
@@ -85,6 +86,9 @@ enum End {
     Idle,
     ClientError,
     UpstreamError,
+    /// The worker is stopping (SIGTERM): both sides are closed at once instead of the
+    /// tunnel holding the stop until `drain_timeout`.
+    Drained,
 }
 
 /// Sends the backend's 101 to the client and carries bytes both ways until the tunnel
@@ -137,8 +141,13 @@ pub(crate) async fn run(ctx: &WorkerCtx, c: &mut Conn, mut up: UpstreamIo, idle:
             &last,
             &cells.tunnel_bytes_down,
         );
-        carry(to_upstream, to_client, &last, idle).await
+        carry(to_upstream, to_client, &last, idle, &ctx.drain).await
     };
+    if matches!(end, End::Drained) {
+        // Both peers see the end of their stream now (close_notify on TLS), not an abort.
+        let _ = c.stream.shutdown().await;
+        let _ = up.shutdown().await;
+    }
     let active = &cells.tunnels_active;
     active.store(
         crate::metrics::cells::read(active).saturating_sub(1),
@@ -161,6 +170,7 @@ async fn carry(
     to_client: impl std::future::Future<Output = Result<(), bool>>,
     last: &Cell<Instant>,
     idle: Duration,
+    drain: &crate::runtime::shutdown::Drain,
 ) -> End {
     let mut to_upstream = std::pin::pin!(to_upstream);
     let mut to_client = std::pin::pin!(to_client);
@@ -185,6 +195,7 @@ async fn carry(
                     return End::Idle;
                 }
             }
+            _ = drain.wait() => return End::Drained,
         }
     }
 }

@@ -18,6 +18,7 @@ pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "portico_tls_handshake_failures_t
 pub const TUNNELS_ACTIVE: &str = "portico_tunnels_active";
 pub const TUNNEL_BYTES_TOTAL: &str = "portico_tunnel_bytes_total";
 pub const WEBSOCKET_CONNECTIONS_ACTIVE: &str = "portico_websocket_connections_active";
+pub const WEBSOCKET_CONNECTIONS: &str = "portico_websocket_connections";
 pub const WEBSOCKET_MESSAGES_TOTAL: &str = "portico_websocket_messages_total";
 pub const WEBSOCKET_CLOSES_TOTAL: &str = "portico_websocket_closes_total";
 pub const WEBSOCKET_MANAGEMENT_TOTAL: &str = "portico_websocket_management_total";

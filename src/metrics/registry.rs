@@ -31,6 +31,8 @@ struct Inner {
     upstreams: BTreeMap<String, Vec<Option<Arc<UpstreamCells>>>>,
     /// (api, stage) → per-worker cells of its response cache.
     caches: BTreeMap<(String, String), Vec<Option<Arc<CacheCells>>>>,
+    /// (api, stage) → per-worker open connections of a WebSocket API's stage.
+    ws_stages: BTreeMap<(String, String), Vec<Option<Arc<AtomicU64>>>>,
     /// (upstream, target) → 1 while its health checks pass, 0 while it is out.
     target_up: BTreeMap<(String, String), Arc<AtomicU64>>,
 }
@@ -94,6 +96,13 @@ impl Registry {
     pub fn cache(&self, worker: usize, api: &str, stage: &str) -> Arc<CacheCells> {
         let key = (api.to_string(), stage.to_string());
         slot(self.lock().caches.entry(key).or_default(), worker)
+    }
+
+    /// This worker's count of open connections of a WebSocket API's stage (the same cell
+    /// for every generation, so a connection that outlives a reload is counted down on it).
+    pub fn ws_stage(&self, worker: usize, api: &str, stage: &str) -> Arc<AtomicU64> {
+        let key = (api.to_string(), stage.to_string());
+        slot(self.lock().ws_stages.entry(key).or_default(), worker)
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -223,6 +232,22 @@ fn render_websockets(out: &mut String, inner: &Inner) {
     );
     let open = total(&|w| &w.ws_connections_active);
     let _ = writeln!(out, "{} {open}", names::WEBSOCKET_CONNECTIONS_ACTIVE);
+    header(
+        out,
+        names::WEBSOCKET_CONNECTIONS,
+        "gauge",
+        "Open connections of WebSocket APIs, by API and stage.",
+    );
+    for ((api, stage), cells) in &inner.ws_stages {
+        let n: u64 = cells.iter().flatten().map(|c| read(c)).sum();
+        let _ = writeln!(
+            out,
+            "{}{{api=\"{}\",stage=\"{}\"}} {n}",
+            names::WEBSOCKET_CONNECTIONS,
+            escape(api),
+            escape(stage)
+        );
+    }
     header(
         out,
         names::WEBSOCKET_MESSAGES_TOTAL,

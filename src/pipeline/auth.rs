@@ -14,6 +14,7 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+pub use super::auth_lambda::WsConnect;
 use crate::auth::cache::{self, Cache, TokenCache};
 use crate::auth::jwks::{KeySource, FETCH_TIMEOUT};
 use crate::auth::jwt::{self, JwtError, JwtRt, Verified};
@@ -144,6 +145,18 @@ pub async fn authorize(
     c: &mut Conn,
     m: &Matched,
 ) -> Result<(), AuthDeny> {
+    authorize_with(ctx, gen, c, m, None).await
+}
+
+/// The same, for a WebSocket API's `$connect` when `ws` is given (its ARN and event).
+/// JWT authorizers do not apply there (validation refuses them; here they fail closed).
+pub async fn authorize_with(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    m: &Matched,
+    ws: Option<&WsConnect<'_>>,
+) -> Result<(), AuthDeny> {
     let api = &gen.snap.apis[m.stage.api as usize];
     let Some(rule) = api.auth.routes.get(m.route as usize) else {
         return Ok(());
@@ -155,6 +168,11 @@ pub async fn authorize(
             let AuthorizerKind::Jwt(rt) = &a.kind else {
                 return Err(AuthDeny::Failed);
             };
+            if ws.is_some() {
+                c.req.auth.error = "JWT authorizers do not apply to WebSocket APIs";
+                a.counters.count(ctx.id, Outcome::Error);
+                return Err(AuthDeny::Failed);
+            }
             let result = jwt_step(ctx.id, c, a, rt, scopes).await;
             a.counters.count(ctx.id, outcome(&result));
             result
@@ -164,12 +182,12 @@ pub async fn authorize(
             let AuthorizerKind::Lambda(rt) = &a.kind else {
                 return Err(AuthDeny::Failed);
             };
-            let result = super::auth_lambda::step(ctx, gen, c, a, rt).await;
+            let result = super::auth_lambda::step(ctx, gen, c, a, rt, ws).await;
             a.counters.count(ctx.id, outcome(&result));
             result
         }
         RouteAuthRt::Iam => {
-            let result = super::auth_iam::step(gen, c).await;
+            let result = super::auth_iam::step(gen, c, ws.map(|w| w.arn.as_str())).await;
             api.auth.iam_counters.count(ctx.id, outcome(&result));
             result
         }

@@ -34,7 +34,13 @@ async fn body_hash(gen: &Generation, c: &mut Conn) -> Result<[u8; 32], AuthDeny>
     })
 }
 
-pub(super) async fn step(gen: &Generation, c: &mut Conn) -> Result<(), AuthDeny> {
+/// `arn`: the resource to evaluate instead of this request's route ARN (a WebSocket
+/// API's `…/{stage}/$connect`).
+pub(super) async fn step(
+    gen: &Generation,
+    c: &mut Conn,
+    arn: Option<&str>,
+) -> Result<(), AuthDeny> {
     let payload = body_hash(gen, c).await?;
     let snap = &*gen.snap;
     let buf = &c.rbuf[..];
@@ -58,14 +64,17 @@ pub(super) async fn step(gen: &Generation, c: &mut Conn) -> Result<(), AuthDeny>
         b"" => &b"/"[..],
         p => p,
     };
-    let arn = policy::arn(
-        &snap.auth_region,
-        ACCOUNT_ID,
-        &api.name,
-        &stage.name,
-        input.method,
-        rest,
-    );
+    let arn = match arn {
+        Some(a) => a.to_string(),
+        None => policy::arn(
+            &snap.auth_region,
+            ACCOUNT_ID,
+            &api.name,
+            &stage.name,
+            input.method,
+            rest,
+        ),
+    };
     drop(headers);
     let principal = match verified {
         Ok(p) => p,

@@ -16,6 +16,7 @@ use crate::auth::cache;
 use crate::auth::lambda::{authorizer_event, parse_answer, LambdaAuthRt};
 use crate::auth::{policy, AuthorizerRt, Identity};
 use crate::config::auth::IdentitySource;
+use crate::config::model::PayloadFormat;
 use crate::integration::lambda_event;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -52,12 +53,21 @@ fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
     }
 }
 
+/// A WebSocket API's `$connect`: the route's ARN (`…/{stage}/$connect`, what policies
+/// and IAM are evaluated against) and API Gateway's WebSocket authorizer event, built only
+/// when the function is called. Its answers are read as REST-style (1.0) ones.
+pub struct WsConnect<'a> {
+    pub arn: String,
+    pub event: &'a dyn Fn() -> Vec<u8>,
+}
+
 pub(super) async fn step(
     ctx: &WorkerCtx,
     gen: &Generation,
     c: &mut Conn,
     a: &AuthorizerRt,
     rt: &LambdaAuthRt,
+    ws: Option<&WsConnect<'_>>,
 ) -> Result<(), AuthDeny> {
     let snap = &*gen.snap;
     let view = request_view!(c, snap, &c.rbuf);
@@ -108,30 +118,25 @@ pub(super) async fn step(
             v
         }
         None => {
-            // The integration's event for this request, reshaped into the authorizer's.
-            let view = request_view!(c, snap, &c.rbuf);
-            let mut event = Vec::with_capacity(2048);
-            let trace = c
-                .head
-                .header(&c.rbuf, "x-amzn-trace-id")
-                .unwrap_or_default();
-            let added = lambda_event::Added {
-                port: c.stream.local_port(),
-                trace_id: trace,
+            let format = if ws.is_some() {
+                PayloadFormat::V1
+            } else {
+                rt.format
             };
-            lambda_event::write_event(&mut event, &view, rt.format, b"", &added);
-            let event = authorizer_event(&event, rt.format, &route_arn(snap, c), &split(&values))
-                .map_err(|e| {
-                warn!(authorizer = %a.name, error = %e, "cannot build the authorizer event");
-                AuthDeny::Failed
-            })?;
+            let event = match ws {
+                Some(ws) => (ws.event)(),
+                None => http_event(c, snap, rt, &values).map_err(|e| {
+                    warn!(authorizer = %a.name, error = %e, "cannot build the authorizer event");
+                    AuthDeny::Failed
+                })?,
+            };
             if caching {
                 lambda_pending(key, true);
             }
             let started = Instant::now();
             let answer = crate::integration::lambda::call_json(gen, c, &rt.call, &event).await;
             c.req.auth.latency_ms = started.elapsed().as_millis() as u64;
-            let parsed = answer.and_then(|body| parse_answer(&body, rt.simple, rt.format));
+            let parsed = answer.and_then(|body| parse_answer(&body, rt.simple, format));
             if caching {
                 lambda_pending(key, false);
             }
@@ -152,12 +157,37 @@ pub(super) async fn step(
             }
         }
     };
-    if !verdict.allows_with(|| route_arn(snap, c)) {
+    let arn = || match ws {
+        Some(ws) => ws.arn.clone(),
+        None => route_arn(snap, c),
+    };
+    if !verdict.allows_with(arn) {
         c.req.auth.error = "the authorizer denied the request";
         return Err(AuthDeny::Forbidden(None));
     }
     c.req.auth.identity = Some(Identity::Lambda(verdict));
     Ok(())
+}
+
+/// The integration's event for this request, reshaped into the authorizer's.
+fn http_event(
+    c: &Conn,
+    snap: &crate::config::compile::Snapshot,
+    rt: &LambdaAuthRt,
+    values: &[u8],
+) -> Result<Vec<u8>, String> {
+    let view = request_view!(c, snap, &c.rbuf);
+    let mut event = Vec::with_capacity(2048);
+    let trace = c
+        .head
+        .header(&c.rbuf, "x-amzn-trace-id")
+        .unwrap_or_default();
+    let added = lambda_event::Added {
+        port: c.stream.local_port(),
+        trace_id: trace,
+    };
+    lambda_event::write_event(&mut event, &view, rt.format, b"", &added);
+    authorizer_event(&event, rt.format, &route_arn(snap, c), &split(values))
 }
 
 /// This request's `arn:aws:execute-api:…/{stage}/{METHOD}/{path}`.

@@ -63,6 +63,9 @@ pub struct Generation {
     pub caches: Caches,
     /// Local token buckets, indexed like `snap.traffic.pools`.
     pub limits: crate::pipeline::throttle::LimitBuckets,
+    /// `[api][stage]`: this worker's open connections of a WebSocket API's stage (empty
+    /// for HTTP APIs); `portico_websocket_connections{api,stage}`.
+    pub ws_open: Vec<Vec<Arc<std::sync::atomic::AtomicU64>>>,
 }
 
 impl Generation {
@@ -89,7 +92,20 @@ impl Generation {
         );
         let pools = Pools::build(&snap, id, seed, previous.map(|p| &p.pools));
         let caches = Caches::build(&snap, id, worker_count(), previous.map(|p| &p.caches));
+        let ws_open = snap
+            .apis
+            .iter()
+            .map(|api| match api.websocket {
+                Some(_) => api
+                    .stages
+                    .iter()
+                    .map(|st| reg.ws_stage(id, &api.name, &st.name))
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect();
         Generation {
+            ws_open,
             number,
             limits: crate::pipeline::throttle::LimitBuckets::new(snap.traffic.pools.len()),
             snap,

@@ -20,6 +20,11 @@ pub struct Context {
     pub user_agent: Option<String>,
     /// The authorizer's context from `$connect`, attached to every later event.
     pub authorizer: Option<Value>,
+    /// An IAM caller's fields (accessKey, accountId, caller, user, userArn), added to
+    /// `requestContext.identity` of every event, as REST-style events carry them.
+    pub iam_identity: Option<Map<String, Value>>,
+    /// The `$connect` verdict, for `$context.authorizer.*` in access-log lines.
+    pub auth: Option<crate::auth::Identity>,
 }
 
 pub fn now_ms() -> u64 {
@@ -46,6 +51,9 @@ fn request_context(
         identity.insert("userAgent".into(), ua.clone().into());
     }
     identity.insert("sourceIp".into(), ctx.source_ip.clone().into());
+    if let Some(iam) = &ctx.iam_identity {
+        identity.extend(iam.clone());
+    }
     let mut rc = Map::new();
     rc.insert("routeKey".into(), route_key.into());
     rc.insert("eventType".into(), event_type.into());
@@ -74,24 +82,48 @@ pub fn connect(
     headers: &[(String, String)],
     query: &[(String, String)],
 ) -> Vec<u8> {
-    let mut single = Map::new();
-    let mut multi: Map<String, Value> = Map::new();
-    for (n, v) in headers {
-        single.insert(n.clone(), v.clone().into());
-        match multi.get_mut(n) {
-            Some(Value::Array(a)) => a.push(v.clone().into()),
-            _ => {
-                multi.insert(n.clone(), json!([v]));
-            }
-        }
-    }
+    let mut ev = request_parts(headers, query);
+    ev.insert(
+        "requestContext".into(),
+        Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
+    );
+    ev.insert("isBase64Encoded".into(), false.into());
+    serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
+}
+
+/// The REQUEST authorizer's event on `$connect`, as API Gateway's sample: `type`,
+/// `methodArn` (`…/{stage}/$connect`), headers (with Connection and Upgrade), query,
+/// `stageVariables` and the CONNECT `requestContext`.
+pub fn authorizer(
+    ctx: &Context,
+    request_id: &str,
+    method_arn: &str,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+    stage_variables: &[(String, String)],
+) -> Vec<u8> {
     let mut ev = Map::new();
-    ev.insert("headers".into(), Value::Object(single));
-    ev.insert("multiValueHeaders".into(), Value::Object(multi));
-    if !query.is_empty() {
+    ev.insert("type".into(), "REQUEST".into());
+    ev.insert("methodArn".into(), method_arn.into());
+    ev.extend(request_parts(headers, query));
+    let vars: Map<String, Value> = stage_variables
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    ev.insert("stageVariables".into(), Value::Object(vars));
+    ev.insert(
+        "requestContext".into(),
+        Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
+    );
+    serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
+}
+
+/// `headers`/`multiValueHeaders`, and the query parameters when there is a query string.
+fn request_parts(headers: &[(String, String)], query: &[(String, String)]) -> Map<String, Value> {
+    fn both(pairs: &[(String, String)]) -> (Map<String, Value>, Map<String, Value>) {
         let mut single = Map::new();
         let mut multi: Map<String, Value> = Map::new();
-        for (n, v) in query {
+        for (n, v) in pairs {
             single.insert(n.clone(), v.clone().into());
             match multi.get_mut(n) {
                 Some(Value::Array(a)) => a.push(v.clone().into()),
@@ -100,18 +132,21 @@ pub fn connect(
                 }
             }
         }
+        (single, multi)
+    }
+    let mut ev = Map::new();
+    let (single, multi) = both(headers);
+    ev.insert("headers".into(), Value::Object(single));
+    ev.insert("multiValueHeaders".into(), Value::Object(multi));
+    if !query.is_empty() {
+        let (single, multi) = both(query);
         ev.insert("queryStringParameters".into(), Value::Object(single));
         ev.insert(
             "multiValueQueryStringParameters".into(),
             Value::Object(multi),
         );
     }
-    ev.insert(
-        "requestContext".into(),
-        Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
-    );
-    ev.insert("isBase64Encoded".into(), false.into());
-    serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
+    ev
 }
 
 /// MESSAGE: the body as text, or base64 with `isBase64Encoded: true` (binary frames with
@@ -172,6 +207,8 @@ mod tests {
             source_ip: "203.0.113.7".into(),
             user_agent: Some("test".into()),
             authorizer: None,
+            iam_identity: None,
+            auth: None,
         }
     }
 
@@ -244,5 +281,37 @@ mod tests {
         assert_eq!(d["headers"]["x-restapi"], "");
         let rt = d["requestContext"]["requestTime"].as_str().unwrap();
         assert_eq!(rt.len(), "20/Jan/2024:11:55:00 +0000".len(), "{rt}");
+    }
+
+    /// The `$connect` authorizer's event: API Gateway's sample keys, the CONNECT context.
+    #[test]
+    fn authorizer_event_has_the_samples_keys() {
+        let hs = [("Upgrade".to_string(), "websocket".to_string())];
+        let q = [("token".to_string(), "t".to_string())];
+        let vars = [("v".to_string(), "1".to_string())];
+        let arn = "arn:aws:execute-api:us-east-1:000000000000:chat/prod/$connect";
+        let a: Value =
+            serde_json::from_slice(&authorizer(&ctx(), "id1", arn, &hs, &q, &vars)).unwrap();
+        assert_eq!(
+            keys(&a),
+            [
+                "headers",
+                "methodArn",
+                "multiValueHeaders",
+                "multiValueQueryStringParameters",
+                "queryStringParameters",
+                "requestContext",
+                "stageVariables",
+                "type"
+            ]
+        );
+        assert_eq!(
+            (&a["type"], &a["methodArn"]),
+            (&json!("REQUEST"), &json!(arn))
+        );
+        assert_eq!(a["headers"]["Upgrade"], "websocket");
+        assert_eq!(a["stageVariables"]["v"], "1");
+        assert_eq!(a["requestContext"]["eventType"], "CONNECT");
+        assert_eq!(a["requestContext"]["connectionId"], "R1kmxc2VNjMCFIA=");
     }
 }

@@ -1,24 +1,86 @@
 //! The parts of a WebSocket handshake that are not the session: the `$connect`
-//! authorizer hook, what of the `$connect` answer goes into the 101 (or refuses the
-//! handshake), and the client's headers and query as the CONNECT event carries them.
+//! authorizer (and its verdict in the connection's events), what of the `$connect`
+//! answer goes into the 101 (or refuses the handshake), and the client's headers and
+//! query as the CONNECT event carries them.
+
+use serde_json::Value;
 
 use super::call::Answer;
+use super::event;
+use crate::auth::{AuthState, Identity, RouteAuthRt};
 use crate::http1::encode;
-use crate::router::StageRef;
+use crate::pipeline::auth::{AuthDeny, WsConnect};
+use crate::pipeline::context::ACCOUNT_ID;
+use crate::router::Matched;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
 
-/// The hook where authorizers (Lambda, IAM, JWT) run on `$connect`: Ok with the
-/// authorizer's context (attached to every later event of the connection), or the
-/// handshake's answer (401/403/500). No authorizer is configured for WebSocket APIs yet.
-pub(super) fn authorize_connect(
-    _ctx: &WorkerCtx,
-    _gen: &Generation,
-    _c: &Conn,
-    _stage: StageRef,
-) -> Result<Option<serde_json::Value>, (u16, &'static str)> {
-    Ok(None)
+/// Runs the `$connect` route's authorizer (a Lambda REQUEST authorizer or IAM; the
+/// pipeline's step, with the WebSocket ARN `…/{stage}/$connect` and API Gateway's
+/// WebSocket authorizer event). Ok leaves the verdict in `c.req.auth` (see
+/// [`attach`]); Err is the handshake's refusal (401, 403, 500), answered by the caller.
+pub(super) async fn authorize_connect(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    m: &Matched,
+    ectx: &event::Context,
+    request_id: &str,
+) -> Result<(), AuthDeny> {
+    let snap = &*gen.snap;
+    let api = &snap.apis[m.stage.api as usize];
+    if matches!(
+        api.auth.routes.get(m.route as usize),
+        None | Some(RouteAuthRt::None)
+    ) {
+        return Ok(());
+    }
+    let st = &api.stages[m.stage.stage as usize];
+    let arn = format!(
+        "arn:aws:execute-api:{}:{}:{}/{}/$connect",
+        snap.auth_region, ACCOUNT_ID, api.name, st.name
+    );
+    let (headers, query) = (all_headers(c), query(c));
+    let build = || event::authorizer(ectx, request_id, &arn, &headers, &query, &st.variables);
+    let ws = WsConnect {
+        arn: arn.clone(),
+        event: &build,
+    };
+    crate::pipeline::auth::authorize_with(ctx, gen, c, m, Some(&ws)).await
+}
+
+/// Puts the `$connect` verdict into the connection's event context: a Lambda
+/// authorizer's `{"principalId", …context (stringified)…, "integrationLatency"}` as
+/// `requestContext.authorizer` (API Gateway's WebSocket events carry the REST shape), an
+/// IAM caller's fields in `requestContext.identity`.
+pub(super) fn attach(ectx: &mut event::Context, auth: &AuthState) {
+    let Some(id) = &auth.identity else { return };
+    ectx.auth = Some(id.clone());
+    match id {
+        Identity::Lambda(v) => {
+            let mut m = serde_json::Map::new();
+            m.insert(
+                "principalId".into(),
+                v.principal_id.as_deref().map_or(Value::Null, Value::from),
+            );
+            for (k, val) in &v.context {
+                m.insert(k.to_string(), Value::from(&**val));
+            }
+            m.insert("integrationLatency".into(), auth.latency_ms.into());
+            ectx.authorizer = Some(Value::Object(m));
+        }
+        Identity::Iam(caller) => {
+            let mut m = serde_json::Map::new();
+            m.insert("accessKey".into(), caller.access_key.clone().into());
+            m.insert("accountId".into(), caller.account_id.clone().into());
+            m.insert("caller".into(), caller.user_id.clone().into());
+            m.insert("user".into(), caller.user_id.clone().into());
+            m.insert("userArn".into(), caller.user_arn.clone().into());
+            ectx.iam_identity = Some(m);
+        }
+        Identity::Jwt(_) => {}
+    }
 }
 
 /// Headers of the `$connect` answer that may go into the 101 (not the ones the
@@ -69,6 +131,15 @@ pub(super) async fn refuse(c: &mut Conn, a: Answer) -> bool {
 /// The client's headers for the CONNECT event: as sent, without the hop-by-hop ones,
 /// with X-Forwarded-For/Port/Proto as API Gateway adds them.
 pub(super) fn connect_headers(c: &Conn) -> Vec<(String, String)> {
+    headers(c, false)
+}
+
+/// The same with Connection and Upgrade, as the authorizer's event has them.
+fn all_headers(c: &Conn) -> Vec<(String, String)> {
+    headers(c, true)
+}
+
+fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
     let buf = &c.rbuf;
     let mut out: Vec<(String, String)> = c
         .head
@@ -76,7 +147,8 @@ pub(super) fn connect_headers(c: &Conn) -> Vec<(String, String)> {
         .iter()
         .filter(|h| {
             let n = h.name.get(buf);
-            !n.eq_ignore_ascii_case(b"connection") && !n.eq_ignore_ascii_case(b"upgrade")
+            hop_by_hop
+                || !n.eq_ignore_ascii_case(b"connection") && !n.eq_ignore_ascii_case(b"upgrade")
         })
         .map(|h| {
             (

@@ -1,6 +1,7 @@
 //! Access-log lines of WebSocket APIs: one per CONNECT, MESSAGE and DISCONNECT, in the
 //! configured format, with `$context.connectionId`, `$context.eventType`,
-//! `$context.messageId` and `$context.routeKey` filled (the handshake's own HTTP line is
+//! `$context.messageId` and `$context.routeKey` filled, `$context.authorizer.*` from
+//! the `$connect` verdict (the handshake's own HTTP line is
 //! not written for a connection that opened).
 
 use std::net::IpAddr;
@@ -31,12 +32,17 @@ pub fn write(ctx: &WorkerCtx, gen: &Generation, e: &event::Context, peer: IpAddr
     let Some(format) = &gen.snap.access_log else {
         return;
     };
+    // `$context.authorizer.*`: the `$connect` verdict, on every line of the connection.
+    let auth = e.auth.as_ref().map(|id| crate::auth::AuthState {
+        identity: Some(id.clone()),
+        ..Default::default()
+    });
     let record = LogRecord {
         request_id: line.request_id.as_bytes(),
         source_ip: peer,
         user_agent: e.user_agent.as_deref().unwrap_or("").as_bytes(),
         api_key_id: "",
-        authorizer: None,
+        authorizer: auth.as_ref(),
         method: b"",
         path: b"",
         protocol: "",

@@ -1,44 +1,75 @@
 //! `@connections/{id}` on a WebSocket API's stage endpoint (what boto3's
-//! `apigatewaymanagementapi` calls with `endpoint_url` set to the stage): the HTTP side;
+//! `apigatewaymanagementapi` calls with `endpoint_url` set to the stage): the HTTP side
+//! and who may call it (SigV4 against `iam`);
 //! the connections themselves are `connections`.
 
 use bytes::Buf;
+use sha2::{Digest, Sha256};
 
 use super::connections;
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method};
+use crate::pipeline::context::ACCOUNT_ID;
+use crate::router::StageRef;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
 
 /// `@connections/{id}` on the stage endpoint.
-pub(super) async fn manage(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, id: &str) -> bool {
+pub(super) async fn manage(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    stage: StageRef,
+    id: &str,
+) -> bool {
     use connections::{Op, Reply};
-    let reply = match authorize_management(c) {
-        Err(r) => r,
-        Ok(()) => match c.head.method {
-            Method::Post => match c.head.body {
-                BodyKind::Length(n) if n as usize > connections::MAX_POST => {
-                    Reply::error(413, "PayloadTooLargeException", "Message too long")
+    // A POST's body is read before the signature is checked (the signature covers it).
+    let mut data = Vec::new();
+    let early = match c.head.method {
+        Method::Post => match c.head.body {
+            BodyKind::Length(n) if n as usize > connections::MAX_POST => Some(Reply::error(
+                413,
+                "PayloadTooLargeException",
+                "Message too long",
+            )),
+            BodyKind::Chunked => Some(Reply::error(
+                400,
+                "BadRequestException",
+                "Send a Content-Length",
+            )),
+            _ => match read_body(gen, c).await {
+                Some(d) => {
+                    data = d;
+                    None
                 }
-                BodyKind::Chunked => {
-                    Reply::error(400, "BadRequestException", "Send a Content-Length")
-                }
-                _ => match read_body(gen, c).await {
-                    Some(data) => connections::reply(
-                        connections::manage_async(Some(ctx.id), id, Op::Post(data)).await,
-                    ),
-                    None => return false,
-                },
+                None => return false,
             },
-            Method::Get | Method::Head => {
-                connections::reply(connections::manage_async(Some(ctx.id), id, Op::Get).await)
-            }
-            Method::Delete => {
-                connections::reply(connections::manage_async(Some(ctx.id), id, Op::Delete).await)
-            }
-            _ => Reply::error(405, "MethodNotAllowedException", "Method Not Allowed"),
         },
+        Method::Get | Method::Head | Method::Delete => None,
+        _ => Some(Reply::error(
+            405,
+            "MethodNotAllowedException",
+            "Method Not Allowed",
+        )),
+    };
+    let reply = match early {
+        Some(r) => r,
+        None => {
+            let allowed = authorize_management(gen, c, stage, id, &data);
+            consume_body(c, data.len());
+            match allowed {
+                Err(r) => r,
+                Ok(()) => {
+                    let op = match c.head.method {
+                        Method::Post => Op::Post(data),
+                        Method::Delete => Op::Delete,
+                        _ => Op::Get,
+                    };
+                    connections::reply(connections::manage_async(Some(ctx.id), id, op).await)
+                }
+            }
+        }
     };
     let keep = c.can_keep_alive(ctx);
     c.out.status = reply.status;
@@ -76,24 +107,80 @@ pub(super) async fn manage(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, id: 
     keep && c.discard_body(gen).await
 }
 
-/// Who may call `@connections` on the stage endpoint. SigV4 against `iam` principals
-/// (execute-api:ManageConnections) belongs here; until that verifier exists, only callers
-/// on this host (a loopback peer) are allowed, and the admin listener (token) works for
-/// remote ones.
-fn authorize_management(c: &Conn) -> Result<(), connections::Reply> {
-    if c.peer.ip().is_loopback() {
+/// Who may call `@connections` on the stage endpoint: with `iam` principals, SigV4
+/// callers (service execute-api) whose patterns allow `execute-api:ManageConnections` on
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/@connections/{id}`,
+/// from anywhere; every other call gets API Gateway's 403 with its `x-amzn-ErrorType`.
+/// Without principals there is nothing to sign with: callers on this host (a loopback
+/// peer) only (`check` warns), and the admin listener (token) for remote ones.
+fn authorize_management(
+    gen: &Generation,
+    c: &Conn,
+    stage: StageRef,
+    id: &str,
+    body: &[u8],
+) -> Result<(), connections::Reply> {
+    use crate::auth::sigv4::{self, SigError};
+    let snap = &*gen.snap;
+    let forbidden = |e: SigError| connections::Reply::error(403, e.error_type(), &e.message());
+    if snap.iam.list.is_empty() {
+        return if c.peer.ip().is_loopback() {
+            Ok(())
+        } else {
+            Err(connections::Reply::error(
+                403,
+                "ForbiddenException",
+                "Forbidden",
+            ))
+        };
+    }
+    let buf = &c.rbuf[..];
+    let headers: Vec<(&[u8], &[u8])> = c
+        .head
+        .headers
+        .iter()
+        .map(|h| (h.name.get(buf), h.value.get(buf)))
+        .collect();
+    let input = sigv4::Input {
+        method: c.head.method_span.get(buf),
+        path: c.head.path.get(buf),
+        query: c.head.query.map_or(&b""[..], |q| q.get(buf)),
+        headers: &headers,
+        payload: Sha256::digest(body).into(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let principal = sigv4::verify(&snap.iam, sigv4::SERVICE, &input, now).map_err(forbidden)?;
+    let api = &snap.apis[stage.api as usize];
+    let arn = format!(
+        "arn:aws:execute-api:{}:{}:{}/{}/{}/@connections/{}",
+        snap.auth_region,
+        ACCOUNT_ID,
+        api.name,
+        api.stages[stage.stage as usize].name,
+        String::from_utf8_lossy(input.method),
+        id
+    );
+    if principal
+        .policy
+        .allows("execute-api:ManageConnections", &arn)
+    {
         Ok(())
     } else {
         Err(connections::Reply::error(
             403,
-            "ForbiddenException",
-            "Forbidden",
+            "AccessDeniedException",
+            &format!(
+                "User: {} is not authorized to perform: execute-api:ManageConnections on resource: {arn}",
+                principal.user_arn
+            ),
         ))
     }
 }
 
-/// Reads a content-length body (at most MAX_POST) whole; consumes head and body from
-/// `rbuf` and leaves the head's framing saying "no body" for `discard_body`.
+/// Reads a content-length body (at most MAX_POST) whole and returns a copy; the head
+/// stays in `rbuf` (the signature check reads it) until `consume_body`.
 async fn read_body(gen: &Generation, c: &mut Conn) -> Option<Vec<u8>> {
     let n = match c.head.body {
         BodyKind::Length(n) => n as usize,
@@ -107,9 +194,16 @@ async fn read_body(gen: &Generation, c: &mut Conn) -> Option<Vec<u8>> {
             _ => return None,
         }
     }
-    let data = c.rbuf[c.head.head_len..need].to_vec();
-    c.rbuf.advance(need);
+    Some(c.rbuf[c.head.head_len..need].to_vec())
+}
+
+/// Consumes head and body (`n` bytes, read by `read_body`) from `rbuf` and leaves the
+/// head's framing saying "no body" for `discard_body`. GET and DELETE: nothing to do.
+fn consume_body(c: &mut Conn, n: usize) {
+    if c.head.method != Method::Post {
+        return;
+    }
+    c.rbuf.advance(c.head.head_len + n);
     c.head.head_len = 0;
     c.head.body = BodyKind::Empty;
-    Some(data)
 }

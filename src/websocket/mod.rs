@@ -2,11 +2,13 @@
 //! handshake's accept key (`sha1`), route selection on messages (`select`), one session
 //! per client connection (`session`, lifecycle written there), and the `@connections`
 //! management API (`manage` on the stage endpoint) with the per-worker connection
-//! registry (`connections`). Integrations are called by `call`, Lambda events built by
-//! `event`, the handshake's other parts are in `handshake`.
+//! registry (`connections`); what a session does with each message is `deliver`.
+//! Integrations are called by `call`, Lambda events built by `event`, the handshake's
+//! other parts (the `$connect` authorizer among them) are in `handshake`.
 
 pub mod call;
 pub mod connections;
+mod deliver;
 pub mod event;
 pub mod frame;
 mod handshake;

@@ -4,8 +4,9 @@
 //! 1. **Handshake** (`serve`): a request for a WebSocket API's stage. `@connections/{id}`
 //!    paths go to the management API (`manage`); anything but a valid RFC 6455 upgrade
 //!    (GET, HTTP/1.1, `Upgrade: websocket`, version 13, a 16-byte key) is answered 426 or
-//!    400. Throttles and API keys of the `$connect` route apply here and only here, then
-//!    the authorizer (`authorize_connect`).
+//!    400. The `$connect` route's authorizer (`authorize_connect`: Lambda or IAM; 401,
+//!    403 or 500 refuse the handshake), then its API keys and throttles apply here and
+//!    only here; the verdict goes with every later event of the connection.
 //! 2. **$connect**: the upgrade waits for the `$connect` integration (if the route
 //!    exists): a 2xx completes it (the integration's headers, e.g.
 //!    `Sec-WebSocket-Protocol`, go into the 101); any other status is the answer to the
@@ -38,7 +39,9 @@ use super::call::{call, Call};
 use super::connections::{self, Live};
 use super::event;
 use super::frame::{self, Decoder, Event};
-use super::handshake::{authorize_connect, connect_headers, passes_into_101, query, refuse};
+use super::handshake::{
+    attach, authorize_connect, connect_headers, passes_into_101, query, refuse,
+};
 use super::WsApiRt;
 use crate::config::compile::IntegrationRt;
 use crate::http1::encode;
@@ -70,7 +73,7 @@ pub async fn serve(
     let handshake_started = Instant::now();
     let path = rest.get(&c.rbuf);
     if let Some(id) = connections::id_in_path(path) {
-        return super::manage::manage(ctx, gen, c, &id).await;
+        return super::manage::manage(ctx, gen, c, stage, &id).await;
     }
     if !matches!(path, b"" | b"/") {
         return c.answer(ctx, gen, 404, "Not Found", &[]).await;
@@ -127,25 +130,6 @@ pub async fn serve(
         return c.answer(ctx, gen, 404, "Not Found", &[]).await;
     };
     let st = &api.stages[stage.stage as usize];
-    if let Some(route) = ws.connect {
-        let m = Matched {
-            stage,
-            route,
-            rest,
-            custom_domain,
-        };
-        c.out.served_by = Some((stage, route));
-        c.req.begin(&m, false);
-        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
-            let cells = &gen.route_cells[st.metric_base + route as usize];
-            return deny.answer(ctx, gen, c, cells).await;
-        }
-    }
-    let authorizer = match authorize_connect(ctx, gen, c, stage) {
-        Ok(context) => context,
-        Err((status, message)) => return c.answer(ctx, gen, status, message, &[]).await,
-    };
-
     let id = connections::new_id(ctx.id, &mut ctx.rng.borrow_mut());
     let header = |name: &str| {
         c.head
@@ -157,7 +141,7 @@ pub async fn serve(
         .host
         .map(|h| crate::router::strip_port(h.get(&c.rbuf)))
         .unwrap_or_default();
-    let ectx = event::Context {
+    let mut ectx = event::Context {
         api_id: api.name.clone(),
         stage: st.name.clone(),
         domain_name: String::from_utf8_lossy(host).into_owned(),
@@ -165,9 +149,32 @@ pub async fn serve(
         connected_at_ms: event::now_ms(),
         source_ip: String::from_utf8_lossy(c.peer_ip.as_bytes()).into_owned(),
         user_agent: header("user-agent"),
-        authorizer,
+        authorizer: None,
+        iam_identity: None,
+        auth: None,
     };
     let request_id = String::from_utf8_lossy(&c.request_id).into_owned();
+    if let Some(route) = ws.connect {
+        let m = Matched {
+            stage,
+            route,
+            rest,
+            custom_domain,
+        };
+        c.out.served_by = Some((stage, route));
+        c.req.begin(&m, false);
+        let cells = &gen.route_cells[st.metric_base + route as usize];
+        // As for HTTP routes: the authorizer first (an API key may come from it), then
+        // API keys and throttles.
+        if let Err(deny) = authorize_connect(ctx, gen, c, &m, &ectx, &request_id).await {
+            c.head.keep_alive = false;
+            return deny.answer(ctx, gen, c, cells).await;
+        }
+        attach(&mut ectx, &c.req.auth);
+        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+            return deny.answer(ctx, gen, c, cells).await;
+        }
+    }
 
     let mut accepted_headers = Vec::new();
     let mut connect_status = None;
@@ -257,6 +264,9 @@ pub async fn serve(
     connections::register(ctx.id, live.clone());
     let cells = &ctx.cells;
     bump(&cells.ws_connections_active, 1);
+    // Counted down on the same cell whatever reloads happen meanwhile.
+    let stage_open = gen.ws_open[stage.api as usize][stage.stage as usize].clone();
+    bump(&stage_open, 1);
     let session = Session {
         peer: c.peer.ip(),
         ctx,
@@ -269,29 +279,30 @@ pub async fn serve(
     };
     let (code, reason) = session.run(c, ws).await;
     connections::unregister(ctx.id, &id);
-    let active = &cells.ws_connections_active;
-    active.store(
-        crate::metrics::cells::read(active).saturating_sub(1),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    for active in [&cells.ws_connections_active, &*stage_open] {
+        active.store(
+            crate::metrics::cells::read(active).saturating_sub(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     bump(&cells.ws_closes[ws_close_slot(code)], 1);
     debug!(connection = %id, code, reason = %reason, "WebSocket closed");
     session.disconnect(code, &reason).await;
     false
 }
 
-struct Session<'a> {
-    peer: std::net::IpAddr,
-    ctx: &'a WorkerCtx,
+pub(super) struct Session<'a> {
+    pub(super) peer: std::net::IpAddr,
+    pub(super) ctx: &'a WorkerCtx,
     /// The generation the connection opened on; messages use the current one when it
     /// still has this API and stage.
-    gen: &'a Generation,
-    api_name: &'a str,
-    stage_name: &'a str,
-    ectx: &'a event::Context,
-    live: &'a Rc<Live>,
+    pub(super) gen: &'a Generation,
+    pub(super) api_name: &'a str,
+    pub(super) stage_name: &'a str,
+    pub(super) ectx: &'a event::Context,
+    pub(super) live: &'a Rc<Live>,
     /// Set once the close frame (or the end) is queued: (code, reason for $disconnect).
-    closing: Cell<Option<(u16, &'static str)>>,
+    pub(super) closing: Cell<Option<(u16, &'static str)>>,
 }
 
 /// Read buffer of an idle session (a frame header and a small message fit).
@@ -445,7 +456,7 @@ impl Session<'_> {
     }
 
     /// Queues the server's close frame; the writer sends it and ends the connection.
-    fn close_with(&self, code: u16, reason: &'static str) {
+    pub(super) fn close_with(&self, code: u16, reason: &'static str) {
         if self.closing.get().is_some() {
             return;
         }
@@ -485,212 +496,6 @@ impl Session<'_> {
                 self.on_message(text, data).await;
                 None
             }
-        }
-    }
-
-    /// The generation and API a message is routed by: the current config when it still
-    /// has this API (as a WebSocket API) and stage, else the one the connection opened on.
-    fn current(&self) -> (Rc<Generation>, Option<(usize, usize)>) {
-        let g = self.ctx.generation();
-        let found = g
-            .snap
-            .apis
-            .iter()
-            .position(|a| a.name == self.api_name)
-            .and_then(|a| {
-                let api = &g.snap.apis[a];
-                api.websocket.as_ref()?;
-                let s = api.stages.iter().position(|s| s.name == self.stage_name)?;
-                Some((a, s))
-            });
-        (g, found)
-    }
-
-    async fn on_message(&self, text: bool, data: Vec<u8>) {
-        let (current, found) = self.current();
-        let (gen, (a, s)) = match found {
-            Some(at) => (&*current, at),
-            None => {
-                let a = self
-                    .gen
-                    .snap
-                    .apis
-                    .iter()
-                    .position(|x| x.name == self.api_name)
-                    .unwrap_or(0);
-                let s = self.gen.snap.apis[a]
-                    .stages
-                    .iter()
-                    .position(|x| x.name == self.stage_name)
-                    .unwrap_or(0);
-                (self.gen, (a, s))
-            }
-        };
-        let api = &gen.snap.apis[a];
-        let Some(ws) = api.websocket.as_deref() else {
-            return;
-        };
-        if !text && !ws.binary_base64 {
-            self.close_with(frame::CLOSE_UNSUPPORTED, "Binary frames are not supported");
-            return;
-        }
-        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
-        let Some(route) = ws.route_for(&data) else {
-            self.notice("Forbidden", &request_id);
-            let line = super::log::Line {
-                request_id: &request_id,
-                route_key: "",
-                event_type: "MESSAGE",
-                message_id: "",
-                status: 403,
-                latency: Duration::ZERO,
-                integration_latency: None,
-                integration_status: None,
-                integration_error: "",
-                error_message: "Forbidden",
-                response_length: 0,
-            };
-            super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
-            gen.unrouted.count(403);
-            return;
-        };
-        let body = if text {
-            String::from_utf8(data).unwrap_or_default()
-        } else {
-            base64::engine::general_purpose::STANDARD.encode(&data)
-        };
-        let route_key = api.routes[route as usize].key.as_str();
-        let integration = &api.stages[s].integrations[route as usize];
-        let message_id = connections::new_id(self.ctx.id, &mut self.ctx.rng.borrow_mut());
-        let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
-            .then(|| event::message(self.ectx, &request_id, &message_id, route_key, &body, !text));
-        let started = Instant::now();
-        let answer = call(
-            gen,
-            integration,
-            &Call {
-                route_key,
-                event_type: "MESSAGE",
-                connection_id: &self.ectx.connection_id,
-                message: body.as_bytes(),
-                lambda_event: lambda_event.as_deref(),
-            },
-        )
-        .await;
-        let took = started.elapsed();
-        let mut line = super::log::Line {
-            request_id: &request_id,
-            route_key,
-            event_type: "MESSAGE",
-            message_id: &message_id,
-            status: 200,
-            latency: took,
-            integration_latency: Some(took),
-            integration_status: None,
-            integration_error: "",
-            error_message: "",
-            response_length: 0,
-        };
-        let error;
-        match &answer {
-            Ok(a) => {
-                line.integration_status = Some(a.status);
-                let respond =
-                    ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
-                if respond && self.closing.get().is_none() {
-                    self.live.last_active_ms.set(event::now_ms());
-                    self.live.push_text(&a.body);
-                    line.response_length = a.body.len() as u64;
-                }
-            }
-            Err(e) => {
-                debug!(connection = %self.ectx.connection_id, route = %route_key, error = %e, "integration failed");
-                self.notice("Internal server error", &request_id);
-                error = e.clone();
-                line.status = 500;
-                line.integration_error = &error;
-                line.error_message = "Internal server error";
-            }
-        }
-        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
-        // Messages count in their route's request metrics.
-        let cells = &gen.route_cells[api.stages[s].metric_base + route as usize];
-        cells.count(line.status);
-        cells.duration.observe(took);
-        cells.integration.observe(took);
-    }
-
-    /// API Gateway's own message to the client; the connection stays open.
-    fn notice(&self, message: &str, request_id: &str) {
-        if self.closing.get().is_some() {
-            return;
-        }
-        let body = serde_json::json!({
-            "message": message,
-            "connectionId": self.ectx.connection_id,
-            "requestId": request_id,
-        });
-        self.live
-            .push_text(&serde_json::to_vec(&body).unwrap_or_default());
-    }
-
-    /// `$disconnect`, best effort: its answer goes nowhere.
-    async fn disconnect(&self, code: u16, reason: &str) {
-        let (current, found) = self.current();
-        let gen = if found.is_some() { &*current } else { self.gen };
-        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
-        let started = Instant::now();
-        let mut line = super::log::Line {
-            request_id: &request_id,
-            route_key: "$disconnect",
-            event_type: "DISCONNECT",
-            message_id: "",
-            status: 200,
-            latency: Duration::ZERO,
-            integration_latency: None,
-            integration_status: None,
-            integration_error: "",
-            error_message: "",
-            response_length: 0,
-        };
-        let route = found.and_then(|(a, s)| {
-            let api = &gen.snap.apis[a];
-            let route = api.websocket.as_deref()?.disconnect? as usize;
-            let stage = &api.stages[s];
-            Some((&stage.integrations[route], stage.metric_base + route))
-        });
-        let error;
-        if let Some((integration, _)) = route {
-            let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
-                .then(|| event::disconnect(self.ectx, &request_id, code, reason));
-            let result = call(
-                gen,
-                integration,
-                &Call {
-                    route_key: "$disconnect",
-                    event_type: "DISCONNECT",
-                    connection_id: &self.ectx.connection_id,
-                    message: b"",
-                    lambda_event: lambda_event.as_deref(),
-                },
-            )
-            .await;
-            line.integration_latency = Some(started.elapsed());
-            match result {
-                Ok(a) => line.integration_status = Some(a.status),
-                Err(e) => {
-                    debug!(connection = %self.ectx.connection_id, error = %e, "$disconnect integration failed");
-                    error = e;
-                    line.status = 500;
-                    line.integration_error = &error;
-                }
-            }
-        }
-        line.latency = started.elapsed();
-        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
-        if let Some((_, i)) = route {
-            gen.route_cells[i].count(line.status);
-            gen.route_cells[i].duration.observe(line.latency);
         }
     }
 }

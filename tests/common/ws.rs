@@ -179,7 +179,27 @@ pub fn boto3_connections(
     id: &str,
     data: Option<&str>,
 ) -> serde_json::Value {
+    boto3_connections_as(endpoint, op, id, data, None)
+}
+
+/// The same, signed with `creds` (access key, secret), or unsigned with `Some(("", ""))`.
+pub fn boto3_connections_as(
+    endpoint: &str,
+    op: &str,
+    id: &str,
+    data: Option<&str>,
+    creds: Option<(&str, &str)>,
+) -> serde_json::Value {
     let mut cmd = Command::new(python());
+    match creds {
+        Some(("", "")) => {
+            cmd.env("CONN_UNSIGNED", "1");
+        }
+        Some((key, secret)) => {
+            cmd.env("CONN_ACCESS_KEY", key).env("CONN_SECRET", secret);
+        }
+        None => {}
+    }
     cmd.arg(script("connections.py")).args([endpoint, op, id]);
     if let Some(d) = data {
         cmd.arg(d);

@@ -1,0 +1,227 @@
+//! What a session does with each message and at its end: the message routed by the
+//! config current when it arrives (`current`), the route's integration called, its
+//! answer (with `route_response`) or API Gateway's notice queued, the access-log line and
+//! the route's metrics; then `$disconnect`, best effort. The connection loop is
+//! `session`.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use tracing::debug;
+
+use super::call::{call, Call};
+use super::connections;
+use super::event;
+use super::frame;
+use super::session::Session;
+use crate::config::compile::IntegrationRt;
+use crate::runtime::workers::Generation;
+
+impl Session<'_> {
+    /// The generation and API a message is routed by: the current config when it still
+    /// has this API (as a WebSocket API) and stage, else the one the connection opened on.
+    fn current(&self) -> (Rc<Generation>, Option<(usize, usize)>) {
+        let g = self.ctx.generation();
+        let found = g
+            .snap
+            .apis
+            .iter()
+            .position(|a| a.name == self.api_name)
+            .and_then(|a| {
+                let api = &g.snap.apis[a];
+                api.websocket.as_ref()?;
+                let s = api.stages.iter().position(|s| s.name == self.stage_name)?;
+                Some((a, s))
+            });
+        (g, found)
+    }
+
+    pub(super) async fn on_message(&self, text: bool, data: Vec<u8>) {
+        let (current, found) = self.current();
+        let (gen, (a, s)) = match found {
+            Some(at) => (&*current, at),
+            None => {
+                let a = self
+                    .gen
+                    .snap
+                    .apis
+                    .iter()
+                    .position(|x| x.name == self.api_name)
+                    .unwrap_or(0);
+                let s = self.gen.snap.apis[a]
+                    .stages
+                    .iter()
+                    .position(|x| x.name == self.stage_name)
+                    .unwrap_or(0);
+                (self.gen, (a, s))
+            }
+        };
+        let api = &gen.snap.apis[a];
+        let Some(ws) = api.websocket.as_deref() else {
+            return;
+        };
+        if !text && !ws.binary_base64 {
+            self.close_with(frame::CLOSE_UNSUPPORTED, "Binary frames are not supported");
+            return;
+        }
+        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
+        let Some(route) = ws.route_for(&data) else {
+            self.notice("Forbidden", &request_id);
+            let line = super::log::Line {
+                request_id: &request_id,
+                route_key: "",
+                event_type: "MESSAGE",
+                message_id: "",
+                status: 403,
+                latency: Duration::ZERO,
+                integration_latency: None,
+                integration_status: None,
+                integration_error: "",
+                error_message: "Forbidden",
+                response_length: 0,
+            };
+            super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+            gen.unrouted.count(403);
+            return;
+        };
+        let body = if text {
+            String::from_utf8(data).unwrap_or_default()
+        } else {
+            base64::engine::general_purpose::STANDARD.encode(&data)
+        };
+        let route_key = api.routes[route as usize].key.as_str();
+        let integration = &api.stages[s].integrations[route as usize];
+        let message_id = connections::new_id(self.ctx.id, &mut self.ctx.rng.borrow_mut());
+        let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
+            .then(|| event::message(self.ectx, &request_id, &message_id, route_key, &body, !text));
+        let started = Instant::now();
+        let answer = call(
+            gen,
+            integration,
+            &Call {
+                route_key,
+                event_type: "MESSAGE",
+                connection_id: &self.ectx.connection_id,
+                message: body.as_bytes(),
+                lambda_event: lambda_event.as_deref(),
+            },
+        )
+        .await;
+        let took = started.elapsed();
+        let mut line = super::log::Line {
+            request_id: &request_id,
+            route_key,
+            event_type: "MESSAGE",
+            message_id: &message_id,
+            status: 200,
+            latency: took,
+            integration_latency: Some(took),
+            integration_status: None,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        };
+        let error;
+        match &answer {
+            Ok(a) => {
+                line.integration_status = Some(a.status);
+                let respond =
+                    ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
+                if respond && self.closing.get().is_none() {
+                    self.live.last_active_ms.set(event::now_ms());
+                    self.live.push_text(&a.body);
+                    line.response_length = a.body.len() as u64;
+                }
+            }
+            Err(e) => {
+                debug!(connection = %self.ectx.connection_id, route = %route_key, error = %e, "integration failed");
+                self.notice("Internal server error", &request_id);
+                error = e.clone();
+                line.status = 500;
+                line.integration_error = &error;
+                line.error_message = "Internal server error";
+            }
+        }
+        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+        // Messages count in their route's request metrics.
+        let cells = &gen.route_cells[api.stages[s].metric_base + route as usize];
+        cells.count(line.status);
+        cells.duration.observe(took);
+        cells.integration.observe(took);
+    }
+
+    /// API Gateway's own message to the client; the connection stays open.
+    fn notice(&self, message: &str, request_id: &str) {
+        if self.closing.get().is_some() {
+            return;
+        }
+        let body = serde_json::json!({
+            "message": message,
+            "connectionId": self.ectx.connection_id,
+            "requestId": request_id,
+        });
+        self.live
+            .push_text(&serde_json::to_vec(&body).unwrap_or_default());
+    }
+
+    /// `$disconnect`, best effort: its answer goes nowhere.
+    pub(super) async fn disconnect(&self, code: u16, reason: &str) {
+        let (current, found) = self.current();
+        let gen = if found.is_some() { &*current } else { self.gen };
+        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
+        let started = Instant::now();
+        let mut line = super::log::Line {
+            request_id: &request_id,
+            route_key: "$disconnect",
+            event_type: "DISCONNECT",
+            message_id: "",
+            status: 200,
+            latency: Duration::ZERO,
+            integration_latency: None,
+            integration_status: None,
+            integration_error: "",
+            error_message: "",
+            response_length: 0,
+        };
+        let route = found.and_then(|(a, s)| {
+            let api = &gen.snap.apis[a];
+            let route = api.websocket.as_deref()?.disconnect? as usize;
+            let stage = &api.stages[s];
+            Some((&stage.integrations[route], stage.metric_base + route))
+        });
+        let error;
+        if let Some((integration, _)) = route {
+            let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
+                .then(|| event::disconnect(self.ectx, &request_id, code, reason));
+            let result = call(
+                gen,
+                integration,
+                &Call {
+                    route_key: "$disconnect",
+                    event_type: "DISCONNECT",
+                    connection_id: &self.ectx.connection_id,
+                    message: b"",
+                    lambda_event: lambda_event.as_deref(),
+                },
+            )
+            .await;
+            line.integration_latency = Some(started.elapsed());
+            match result {
+                Ok(a) => line.integration_status = Some(a.status),
+                Err(e) => {
+                    debug!(connection = %self.ectx.connection_id, error = %e, "$disconnect integration failed");
+                    error = e;
+                    line.status = 500;
+                    line.integration_error = &error;
+                }
+            }
+        }
+        line.latency = started.elapsed();
+        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+        if let Some((_, i)) = route {
+            gen.route_cells[i].count(line.status);
+            gen.route_cells[i].duration.observe(line.latency);
+        }
+    }
+}
