@@ -85,8 +85,15 @@ impl Conn {
             integration_latency: self.out.integration_time,
             integration_status: self.out.integration_status,
             integration_error: &self.out.integration_error,
-            error_message: self.out.error_message,
+            error_message: if self.out.error_text.is_empty() {
+                self.out.error_message
+            } else {
+                &self.out.error_text
+            },
+            validation_error: &self.out.validation_error,
             error_response_type: match (self.req.auth.error.is_empty(), self.out.status) {
+                // The answer said which it was.
+                _ if !self.out.error_type.is_empty() => self.out.error_type,
                 // The authorizer refused: not an API key problem.
                 (false, 403) => "ACCESS_DENIED",
                 (false, 500) => "AUTHORIZER_FAILURE",

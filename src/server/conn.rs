@@ -114,6 +114,13 @@ pub struct Outcome {
     pub integration_error: String,
     /// The gateway's own answer, if it gave one.
     pub error_message: &'static str,
+    /// Its whole message when that is not a fixed text (`$context.error.message` of
+    /// "Missing required request parameters: [a]"); a reused buffer.
+    pub error_text: String,
+    /// Its gateway response type (`$context.error.responseType`), when the gateway said.
+    pub error_type: &'static str,
+    /// `$context.error.validationErrorString`; a reused buffer.
+    pub validation_error: String,
     pub served_by: Option<(StageRef, RouteId)>,
     pub canary: bool,
     /// Name of the API key the request presented, when its route required one
@@ -131,6 +138,9 @@ impl Outcome {
         self.integration_status = None;
         self.integration_error.clear();
         self.error_message = "";
+        self.error_text.clear();
+        self.error_type = "";
+        self.validation_error.clear();
         self.served_by = None;
         self.canary = false;
         self.api_key = None;
@@ -334,11 +344,18 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
     else {
+        let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
         // A CORS API answers preflights even for paths it has no OPTIONS route for.
         if cors::is_preflight(&c.head, &c.rbuf) {
-            let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
             if let Some(cors) = api.and_then(|s| snap.apis[s.api as usize].cors.as_deref()) {
                 return (c.answer_preflight(ctx, gen, cors).await, &gen.unrouted);
+            }
+        }
+        if let Some(stage) = api {
+            if let Some(keep) =
+                crate::pipeline::gateway_responses::answer_unrouted(ctx, gen, c, stage).await
+            {
+                return (keep, &gen.unrouted);
             }
         }
         return (
