@@ -302,3 +302,83 @@ fn unusable_authorizers_skip_their_methods_rather_than_open_them() {
         assert!(err.contains(want), "{want} in {err}");
     }
 }
+
+/// A REST API (Swagger 2.0) as API Gateway's examples write one: a TOKEN authorizer with
+/// REST's identity source syntax, a REQUEST authorizer with two sources, an API key
+/// required with an authorizer, keys from the authorizer, IAM by `x-amazon-apigateway-auth`.
+#[test]
+fn rest_style_swagger_authorizers_are_imported() {
+    let integration =
+        json!({ "type": "mock", "responses": { "default": { "statusCode": "200" } } });
+    let doc = json!({
+        "swagger": "2.0",
+        "info": { "title": "rest", "version": "2016-09-12T23:19:28Z" },
+        "x-amazon-apigateway-api-key-source": "AUTHORIZER",
+        "securityDefinitions": {
+            "api_key": { "type": "apiKey", "name": "x-api-key", "in": "header" },
+            "tok": {
+                "type": "apiKey", "name": "Authorization", "in": "header",
+                "x-amazon-apigateway-authtype": "oauth2",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "token",
+                    "authorizerUri": invocations(AUTHZ_ARN),
+                    "identityValidationExpression": "^x-[a-z]+",
+                    "authorizerResultTtlInSeconds": 60
+                }
+            },
+            "req": {
+                "type": "apiKey", "name": "Unused", "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "request",
+                    "identitySource": "method.request.header.x-token, method.request.querystring.tenant",
+                    "authorizerUri": invocations(AUTHZ_ARN)
+                }
+            }
+        },
+        "paths": {
+            "/pets": { "get": {
+                "security": [{ "api_key": [], "tok": [] }],
+                "x-amazon-apigateway-integration": integration
+            } },
+            "/orders": { "post": {
+                "security": [{ "req": [] }],
+                "x-amazon-apigateway-integration": integration
+            } },
+            "/admin": { "get": {
+                "x-amazon-apigateway-auth": { "type": "AWS_IAM" },
+                "x-amazon-apigateway-integration": integration
+            } }
+        }
+    });
+    let file = temp_dir("openapi-auth-rest").join("rest.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let (code, out, err) = portico(&["openapi", "import", &file.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let api = &serde_yaml_ng::from_str::<Value>(&out).unwrap()["apis"]["rest"];
+    assert_eq!(api["api_key_source"], "authorizer", "{out}");
+    let tok = &api["authorizers"]["tok"];
+    assert_eq!(
+        (&tok["type"], &tok["payload_format"], &tok["result_ttl"]),
+        (&json!("lambda"), &json!("1.0"), &json!("60s"))
+    );
+    assert_eq!(
+        tok["identity_source"],
+        json!(["$request.header.Authorization"])
+    );
+    assert!(
+        err.contains("securityDefinitions/tok/x-amazon-apigateway-authorizer: a TOKEN authorizer"),
+        "{err}"
+    );
+    assert_eq!(
+        api["authorizers"]["req"]["identity_source"],
+        json!(["$request.header.x-token", "$request.querystring.tenant"])
+    );
+    let pets = &api["routes"]["GET /pets"];
+    assert_eq!(
+        (&pets["authorizer"], &pets["api_key_required"]),
+        (&json!("tok"), &json!(true))
+    );
+    assert_eq!(api["routes"]["POST /orders"]["authorizer"], "req");
+    assert_eq!(api["routes"]["GET /admin"]["authorization"], "iam");
+}

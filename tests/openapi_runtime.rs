@@ -115,6 +115,7 @@ fn error_variables_reach_access_logs_and_gateway_responses_and_unrouted_requests
             r#"server:
   listen: ["127.0.0.1:{{PORT}}"]
   workers: 1
+  limits: {{ max_body_bytes: 1024 }}
   access_log: {{ path: "{}", format: '{format}' }}
 apis:
   shop:
@@ -122,6 +123,7 @@ apis:
     models:
       Order: {{ type: object, required: [sku], properties: {{ sku: {{ type: string }} }} }}
     gateway_responses:
+      DEFAULT_4XX: {{ headers: {{ x-default: "4xx" }} }}
       BAD_REQUEST_BODY: {{ status: 422, body: '{{"detail":"$context.error.validationErrorString","type":"$context.error.responseType","msg":"$context.error.message"}}' }}
       MISSING_AUTHENTICATION_TOKEN: {{ status: 403, headers: {{ x-stage: "$context.stage" }}, body: '{{"message":"Missing Authentication Token","route":"$context.routeKey"}}' }}
     routes:
@@ -156,6 +158,14 @@ apis:
             r.json_message(),
             "Missing required request parameters: [x-tenant]"
         );
+        assert_eq!(r.header("x-default"), Some("4xx"), "through DEFAULT_4XX");
+        // REQUEST_TOO_LARGE is never customised, not even through DEFAULT_4XX.
+        let big = "x".repeat(1500);
+        let r = p.raw(format!(
+            "POST /prod/orders HTTP/1.1\r\nHost: t\r\nx-tenant: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+            big.len()
+        ).as_bytes());
+        assert_eq!((r.status, r.header("x-default")), (413, None), "{driver}");
         // A path of the API that no route matches: its MISSING_AUTHENTICATION_TOKEN.
         let r = p.get("/prod/nope");
         assert_eq!(r.status, 403, "{driver}");
@@ -170,7 +180,7 @@ apis:
         }
         assert_eq!(p.get("/dev/x").text(), "x");
 
-        let lines = read_lines(&log, 6);
+        let lines = read_lines(&log, 7);
         let line = |path: &str, status: &str| {
             lines
                 .iter()

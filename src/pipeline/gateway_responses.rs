@@ -228,6 +228,10 @@ impl GatewayResponsesRt {
     }
 
     fn find(&self, t: ResponseType, status: u16) -> Option<&Custom> {
+        // Not through DEFAULT_4XX either: the answer is API Gateway's own.
+        if t == ResponseType::RequestTooLarge {
+            return None;
+        }
         let fallback = if status < 500 {
             ResponseType::Default4xx
         } else {
