@@ -116,3 +116,6 @@ pub fn merge_files(
     }
     (errors, warnings)
 }
+
+#[cfg(test)]
+mod tests;
