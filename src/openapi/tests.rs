@@ -138,3 +138,58 @@ fn endpoint_switch_and_what_is_only_a_warning() {
     assert!(warned(&i, "/paths/~1two/get/security"), "{:?}", i.warnings);
     assert_eq!(i.api["authorizers"]["b"]["issuer"], "https://idp2");
 }
+
+#[test]
+fn authorizers_round_trip_through_export_with_what_api_gateway_has_no_field_for() {
+    let cfg = crate::config::load_and_validate_text(
+        r#"
+iam:
+  principals:
+    p: { access_key_id: AKIAX, secret_access_key: s, allow: ["*"] }
+apis:
+  shop:
+    stages: { prod: {} }
+    api_key_source: authorizer
+    authorizers:
+      users: { type: jwt, issuer: "https://idp.example", audience: [a, b], jwks_uri: "https://idp.example/keys",
+               algorithms: [ES256], leeway: 30s, identity_source: $request.querystring.t }
+      gate: { type: lambda, url: "http://127.0.0.1:9000/fn", payload_format: "1.0", timeout: 2s, result_ttl: 60s,
+              identity_source: [$request.header.x-token, $request.querystring.tenant] }
+    routes:
+      "GET /me": { authorizer: users, authorization_scopes: [profile.read], integration: { type: mock } }
+      "POST /orders": { authorizer: gate, api_key_required: true, integration: { type: mock } }
+      "GET /reports": { authorization: iam, integration: { type: mock } }
+"#,
+    )
+    .unwrap();
+    let ext = super::export::Extensions::parse("apigateway").unwrap();
+    let doc = super::export::export(&cfg, "shop", "prod", ext).unwrap();
+    let i = import(&doc, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(
+        i.api["authorizers"]["users"],
+        json!({ "type": "jwt", "issuer": "https://idp.example", "audience": ["a", "b"],
+                "identity_source": "$request.querystring.t", "jwks_uri": "https://idp.example/keys",
+                "algorithms": ["ES256"], "leeway": "30000ms" })
+    );
+    assert_eq!(
+        i.api["authorizers"]["gate"],
+        json!({ "type": "lambda", "url": "http://127.0.0.1:9000/fn", "payload_format": "1.0",
+                "identity_source": ["$request.header.x-token", "$request.querystring.tenant"],
+                "result_ttl": "60s", "timeout": "2000ms" })
+    );
+    assert_eq!(i.api["api_key_source"], "authorizer");
+    let r = &i.api["routes"];
+    assert_eq!(
+        r["GET /me"]["authorization_scopes"],
+        json!(["profile.read"])
+    );
+    assert_eq!(
+        (
+            &r["POST /orders"]["authorizer"],
+            &r["POST /orders"]["api_key_required"]
+        ),
+        (&json!("gate"), &json!(true))
+    );
+    assert_eq!(r["GET /reports"]["authorization"], "iam");
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+}
