@@ -428,6 +428,18 @@ fn readme_curl_examples_answer_as_shown() {
                     .fold(s.to_string(), |s, (from, to)| s.replace(from, to))
             };
             let yaml = rewrite(&read(&Path::new(ROOT).join(config)));
+            // An `openapi:` file named relative to the config stays where it is.
+            let base = Path::new(ROOT).join(config);
+            let base = base.parent().unwrap();
+            let yaml: String = yaml
+                .lines()
+                .map(|l| match l.split_once("openapi: ") {
+                    Some((pre, f)) if pre.trim().is_empty() && !f.starts_with('/') => {
+                        format!("{pre}openapi: {}\n", base.join(f).display())
+                    }
+                    _ => format!("{l}\n"),
+                })
+                .collect();
             // Written to a fresh directory, so a relative state_dir lands there too.
             let dir = temp_dir("readme");
             let file = dir.join("portico.yaml");

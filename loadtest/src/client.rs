@@ -43,9 +43,10 @@ pub fn build_request(
     authority: &str,
     path: &str,
     headers: &[(String, String)],
-    body_size: usize,
+    body: &[u8],
     close: bool,
 ) -> Vec<u8> {
+    let body_size = body.len();
     let has = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
     let mut req = format!("{method} {path} HTTP/1.1\r\n");
     if !has("host") {
@@ -63,7 +64,7 @@ pub fn build_request(
     }
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
-    bytes.resize(bytes.len() + body_size, b'x');
+    bytes.extend_from_slice(body);
     bytes
 }
 
@@ -457,16 +458,16 @@ mod tests {
     #[test]
     fn request_bytes() {
         let headers = vec![("X-Api-Key".to_string(), "k".to_string())];
-        let r = build_request("POST", "127.0.0.1:8080", "/p?q", &headers, 3, false);
+        let r = build_request("POST", "127.0.0.1:8080", "/p?q", &headers, b"xxx", false);
         assert_eq!(
             r,
             b"POST /p?q HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX-Api-Key: k\r\nContent-Length: 3\r\n\r\nxxx"
         );
         let headers = vec![("host".to_string(), "example.com".to_string())];
-        let r = build_request("GET", "127.0.0.1", "/", &headers, 0, false);
+        let r = build_request("GET", "127.0.0.1", "/", &headers, b"", false);
         assert_eq!(r, b"GET / HTTP/1.1\r\nhost: example.com\r\n\r\n");
         // A new connection per request asks the server to close after its response.
-        let r = build_request("GET", "127.0.0.1", "/", &[], 0, true);
+        let r = build_request("GET", "127.0.0.1", "/", &[], b"", true);
         assert_eq!(
             r,
             b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"

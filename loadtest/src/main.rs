@@ -67,6 +67,9 @@ struct LoadArgs {
     /// Send a request body of this many bytes (with content-length).
     #[arg(short, long, default_value_t = 0)]
     body_size: usize,
+    /// Send this file's bytes as the request body instead (a JSON document, say).
+    #[arg(long, conflicts_with = "body_size")]
+    body_file: Option<std::path::PathBuf>,
     /// Cpus to pin the threads to: `1`, `0,1`, `0-3`; default: all.
     #[arg(long, value_parser = parse::cpu_list)]
     cpus: Option<parse::CpuList>,
@@ -198,6 +201,10 @@ fn load(a: LoadArgs) -> Result<(), String> {
     };
     let cpus = a.cpus.map_or_else(rt::all_cpus, |c| c.0);
     let threads = a.threads.unwrap_or(cpus.len()).clamp(1, a.connections);
+    let body = match &a.body_file {
+        Some(f) => std::fs::read(f).map_err(|e| format!("--body-file {}: {e}", f.display()))?,
+        None => vec![b'x'; a.body_size],
+    };
     let (request, websocket) = match a.websocket {
         Some(size) => (
             ws::message_frame(size),
@@ -209,7 +216,7 @@ fn load(a: LoadArgs) -> Result<(), String> {
                 &target.authority,
                 &target.path,
                 &a.headers,
-                a.body_size,
+                &body,
                 a.new_connection_per_request,
             ),
             None,

@@ -23,6 +23,7 @@ pub enum LogVar {
     IntegrationError,
     ErrorMessage,
     ErrorResponseType,
+    ErrorValidation,
     /// WebSocket APIs: one line per CONNECT, MESSAGE and DISCONNECT.
     ConnectionId,
     EventType,
@@ -41,6 +42,7 @@ const LOG_NAMES: &[(&str, LogVar)] = &[
     ("integration.error", LogVar::IntegrationError),
     ("error.message", LogVar::ErrorMessage),
     ("error.responseType", LogVar::ErrorResponseType),
+    ("error.validationErrorString", LogVar::ErrorValidation),
     ("connectionId", LogVar::ConnectionId),
     ("eventType", LogVar::EventType),
     ("messageId", LogVar::MessageId),
@@ -202,6 +204,8 @@ pub struct LogRecord<'a> {
     pub integration_error: &'a str,
     pub error_message: &'a str,
     pub error_response_type: &'a str,
+    /// Why request validation refused the body (`$context.error.validationErrorString`).
+    pub validation_error: &'a str,
     /// Milliseconds since the epoch.
     pub request_time: u64,
     pub canary: bool,
@@ -268,6 +272,7 @@ impl<'a> LogRecord<'a> {
             LogVar::IntegrationError => out.extend_from_slice(self.integration_error.as_bytes()),
             LogVar::ErrorMessage => out.extend_from_slice(self.error_message.as_bytes()),
             LogVar::ErrorResponseType => out.extend_from_slice(self.error_response_type.as_bytes()),
+            LogVar::ErrorValidation => out.extend_from_slice(self.validation_error.as_bytes()),
             LogVar::ConnectionId => out.extend_from_slice(self.connection_id.as_bytes()),
             LogVar::EventType => out.extend_from_slice(self.event_type.as_bytes()),
             LogVar::MessageId => out.extend_from_slice(self.message_id.as_bytes()),
@@ -301,6 +306,7 @@ mod tests {
             integration_error: "",
             error_message: "",
             error_response_type: "",
+            validation_error: "",
             request_time: 1_795_315_778_000,
             canary: false,
             client_cert: None,

@@ -2,9 +2,9 @@
 //! `basePath` variable set to the stage, paths with their parameters, request bodies
 //! referring to `components.schemas`, and, as asked by `extensions`, per-operation
 //! `x-amazon-apigateway-integration` (`integrations`), the request validators
-//! (`validators`), or all of those plus CORS, gateway responses and the endpoint switch
-//! (`apigateway`). Importing the result gives the same routes, integrations and
-//! validation.
+//! (`validators`), the authorizers with the routes' `security` (`authorizers`), or all of
+//! those plus CORS, gateway responses and the endpoint switch (`apigateway`). Importing
+//! the result gives the same routes, integrations, authorizers and validation.
 
 use serde_json::{json, Map, Value};
 
@@ -16,6 +16,7 @@ use crate::config::model::{Api, Config, Integration, PayloadFormat};
 pub struct Extensions {
     pub integrations: bool,
     pub validators: bool,
+    pub authorizers: bool,
     pub apigateway: bool,
 }
 
@@ -27,8 +28,7 @@ impl Extensions {
             match item {
                 "integrations" => e.integrations = true,
                 "validators" => e.validators = true,
-                // Authorizers are not part of this build's APIs: nothing to write.
-                "authorizers" => {}
+                "authorizers" => e.authorizers = true,
                 "apigateway" => e.apigateway = true,
                 other => {
                     return Err(format!(
@@ -57,6 +57,7 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
     }
     let integrations = ext.integrations || ext.apigateway;
     let validators = ext.validators || ext.apigateway;
+    let authorizers = ext.authorizers || ext.apigateway;
     let listen = cfg
         .server
         .listen
@@ -78,7 +79,6 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
     });
     let mut paths = Map::new();
     let mut arns = Map::new();
-    let mut uses_keys = false;
     for (i, (key, route)) in api.routes.iter().enumerate() {
         let (method, path) = match key.split_once(' ') {
             Some((m, p)) => (m.to_string(), p.to_string()),
@@ -122,9 +122,8 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
             "responses".into(),
             json!({ "default": { "description": format!("Default response for {key}") } }),
         );
-        if route.api_key_required {
-            uses_keys = true;
-            op.insert("security".into(), json!([{ "api_key": [] }]));
+        if let Some(sec) = super::security::route_security(route, authorizers) {
+            op.insert("security".into(), sec);
         }
         if integrations {
             op.insert(
@@ -164,11 +163,10 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
         }
         components.insert("schemas".into(), Value::Object(schemas));
     }
-    if uses_keys {
-        components.insert(
-            "securitySchemes".into(),
-            json!({ "api_key": { "type": "apiKey", "name": "x-api-key", "in": "header" } }),
-        );
+    let region = cfg.iam.as_ref().map_or(REGION, |i| i.region.as_str());
+    let schemes = super::security::export_schemes(api, authorizers, region, &mut arns);
+    if !schemes.is_empty() {
+        components.insert("securitySchemes".into(), Value::Object(schemes));
     }
     if !components.is_empty() {
         doc["components"] = Value::Object(components);
@@ -193,6 +191,9 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
 }
 
 fn api_extensions(api: &Api, doc: &mut Value) {
+    if api.api_key_source == crate::config::auth::ApiKeySource::Authorizer {
+        doc["x-amazon-apigateway-api-key-source"] = json!("AUTHORIZER");
+    }
     if let Some(c) = &api.cors {
         let mut cors = json!({
             "allowOrigins": c.allow_origins,
@@ -320,7 +321,7 @@ fn integration(
             json!({
                 "type": "aws_proxy",
                 "httpMethod": "POST",
-                "uri": format!("arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"),
+                "uri": super::security::invocation_uri(&arn, REGION),
                 "payloadFormatVersion": if *payload_format == PayloadFormat::V1 { "1.0" } else { "2.0" },
                 "connectionType": "INTERNET",
                 "timeoutInMillis": timeout.as_millis() as u64,

@@ -1,58 +1,10 @@
-//! The document-level and security parts of an import: `security` requirements,
-//! `x-amazon-apigateway-cors`, `-gateway-responses`, `-endpoint-configuration` and the
-//! root extensions Portico reports rather than honours.
+//! The document-level parts of an import: `x-amazon-apigateway-cors`,
+//! `-gateway-responses`, `-endpoint-configuration`, `-api-key-source` and the root
+//! extensions Portico reports rather than honours.
 
 use serde_json::{json, Map, Value};
 
 use super::import::{esc, static_value, Ctx};
-
-/// `security` requirements: the `api_key` scheme → `api_key_required`; authorizers and
-/// IAM are reported, as this build does not enforce them.
-pub(super) fn security(ctx: &mut Ctx, op_p: &str, op: &Value, route: &mut Map<String, Value>) {
-    if let Some(auth) = op.get("x-amazon-apigateway-auth") {
-        let kind = auth.get("type").and_then(Value::as_str).unwrap_or("NONE");
-        if !kind.eq_ignore_ascii_case("none") {
-            ctx.warn(
-                format!("{op_p}/x-amazon-apigateway-auth"),
-                format!("{kind} authorization imported but not enforced"),
-            );
-        }
-    }
-    let Some(reqs) = op.get("security").and_then(Value::as_array) else {
-        return;
-    };
-    let schemes_p = if ctx.v2 {
-        "/securityDefinitions"
-    } else {
-        "/components/securitySchemes"
-    };
-    for req in reqs {
-        let Some(req) = req.as_object() else { continue };
-        for (name, _scopes) in req {
-            let scheme = ctx.doc.pointer(&format!("{schemes_p}/{}", esc(name)));
-            let Some(scheme) = scheme else {
-                ctx.warn(
-                    format!("{op_p}/security"),
-                    format!("no security scheme named {name:?}"),
-                );
-                continue;
-            };
-            if scheme.get("x-amazon-apigateway-authorizer").is_some() {
-                ctx.warn(
-                    format!("{op_p}/security"),
-                    format!("authorizer {name:?} imported but not enforced: this build has no authorizers"),
-                );
-            } else if scheme.get("type").and_then(Value::as_str) == Some("apiKey") {
-                route.insert("api_key_required".into(), Value::Bool(true));
-            } else {
-                ctx.warn(
-                    format!("{op_p}/security"),
-                    format!("security scheme {name:?} is not an API key or an API Gateway authorizer; not enforced"),
-                );
-            }
-        }
-    }
-}
 
 /// Root extensions: CORS, gateway responses, the endpoint switch; the rest is reported.
 pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
@@ -102,18 +54,26 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                     }
                 }
             }
-            "x-amazon-apigateway-api-key-source"
-                if v.as_str().is_some_and(|s| !s.eq_ignore_ascii_case("HEADER")) =>
-            {
-                ctx.warn(p, "API keys are read from the x-api-key header only")
-            }
+            "x-amazon-apigateway-api-key-source" => match v.as_str() {
+                Some(s) if s.eq_ignore_ascii_case("AUTHORIZER") => {
+                    ctx.out
+                        .api
+                        .insert("api_key_source".into(), json!("authorizer"));
+                }
+                Some(s) if s.eq_ignore_ascii_case("HEADER") => {}
+                _ => ctx.warn(p, "expected HEADER or AUTHORIZER; the x-api-key header is used"),
+            },
+            // As API Gateway's import: only operations' own `security` counts.
+            "security" => ctx.warn(
+                p,
+                "root-level security is ignored, as API Gateway's import does; set it on each operation",
+            ),
             "x-amazon-apigateway-binary-media-types" => ctx.warn(
                 p,
                 "not needed: bodies that are not text are passed as binary (base64 to Lambda) by their content type",
             ),
             "x-amazon-apigateway-request-validators"
             | "x-amazon-apigateway-request-validator"
-            | "x-amazon-apigateway-api-key-source"
             | "x-amazon-apigateway-importexport-version" => {}
             k if k.starts_with("x-amazon-apigateway-") => {
                 ctx.warn(p, "not supported by Portico; ignored")

@@ -9,8 +9,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::extensions::{api_extensions, security};
+use super::extensions::api_extensions;
 use super::integration;
+use super::security::{self, Scheme};
 
 /// API Gateway's `basepath` import modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +142,7 @@ pub fn import(
     let base = base_path(&mut ctx, root, mode);
     models(&mut ctx, root);
     let validators = validators(&mut ctx, root);
+    let schemes = security::schemes(&mut ctx);
     let mut routes = Map::new();
     for (path, item) in paths {
         let pp = format!("/paths/{}", esc(path));
@@ -188,7 +190,7 @@ pub fn import(
                 &op_p,
                 op,
                 shared_params.as_ref(),
-                &validators,
+                (&validators, &schemes),
                 &key,
             ) {
                 routes.insert(key, Value::Object(route));
@@ -358,7 +360,7 @@ fn operation(
     op_p: &str,
     op: &Value,
     shared_params: Option<&Value>,
-    validators: &Validators,
+    (validators, schemes): (&Validators, &[(String, Scheme)]),
     key: &str,
 ) -> Option<Map<String, Value>> {
     let mut route = Map::new();
@@ -490,8 +492,7 @@ fn operation(
     if !required.is_empty() {
         route.insert("required_parameters".into(), json!(required));
     }
-    security(ctx, op_p, op, &mut route);
-    Some(route)
+    security::security(ctx, schemes, op_p, op, &mut route).then_some(route)
 }
 
 /// `'text'` → text (API Gateway's static mapping values).

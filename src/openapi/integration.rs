@@ -79,28 +79,12 @@ pub(super) fn convert(
             }
         }
         "aws_proxy" => {
-            let Some(arn) = lambda_arn(uri) else {
+            let Some(url) = lambda_url(ctx, &format!("{p}/uri"), uri) else {
                 ctx.warn(
                     format!("{p}/uri"),
                     "only Lambda function ARNs are supported for aws_proxy; method skipped",
                 );
                 return None;
-            };
-            let url = match ctx.lambdas.iter().find(|(a, _)| a == arn) {
-                Some((_, url)) => url.clone(),
-                None => {
-                    let function = arn.rsplit(":function:").next().unwrap_or_default();
-                    let function = function.split(':').next().unwrap_or_default();
-                    if function.starts_with("${stageVariables.") && function.ends_with('}') {
-                        function.to_string()
-                    } else {
-                        ctx.warn(
-                            format!("{p}/uri"),
-                            format!("no URL for {arn} in lambda_functions; the local emulator's URL {RIE_URL} is used"),
-                        );
-                        RIE_URL.to_string()
-                    }
-                }
             };
             out.insert("type".into(), json!("lambda"));
             out.insert("url".into(), json!(url));
@@ -222,6 +206,26 @@ fn split_uri(uri: &str) -> Option<(&str, &str, &str, &str)> {
 }
 
 /// The Lambda function ARN inside an invocation URI, or a bare ARN.
+/// The function URL for a Lambda ARN (or an `arn:aws:apigateway:…/functions/ARN/invocations`
+/// URI): from `lambda_functions`, a `${stageVariables.x}` function name as is, else the
+/// local emulator's URL with a warning at `p`. None when `uri` names no Lambda function.
+pub(super) fn lambda_url(ctx: &mut Ctx, p: &str, uri: &str) -> Option<String> {
+    let arn = lambda_arn(uri)?;
+    if let Some((_, url)) = ctx.lambdas.iter().find(|(a, _)| a == arn) {
+        return Some(url.clone());
+    }
+    let function = arn.rsplit(":function:").next().unwrap_or_default();
+    let function = function.split(':').next().unwrap_or_default();
+    if function.starts_with("${stageVariables.") && function.ends_with('}') {
+        return Some(function.to_string());
+    }
+    ctx.warn(
+        p,
+        format!("no URL for {arn} in lambda_functions; the local emulator's URL {RIE_URL} is used"),
+    );
+    Some(RIE_URL.to_string())
+}
+
 fn lambda_arn(uri: &str) -> Option<&str> {
     if let Some(rest) = uri.split_once("/functions/").map(|(_, r)| r) {
         return rest.strip_suffix("/invocations").or(Some(rest));

@@ -12,6 +12,7 @@ pub mod export;
 mod extensions;
 pub mod import;
 mod integration;
+mod security;
 
 use std::path::Path;
 
@@ -31,7 +32,7 @@ pub fn import_file(
 }
 
 /// Merges every `apis.NAME.openapi` file into the config tree before it is decoded:
-/// routes, models and gateway responses the config itself writes win; upstreams the
+/// routes, models, gateway responses and authorizers the config itself writes win; upstreams the
 /// file's URIs name are added unless the config defines one of that name. Returns the
 /// errors and the warnings, each at `apis.NAME.openapi`.
 pub fn merge_files(
@@ -80,7 +81,10 @@ pub fn merge_files(
                     api.insert(k, v);
                 }
                 (Some(Value::Mapping(mine)), Value::Mapping(theirs))
-                    if matches!(k.as_str(), Some("routes" | "models" | "gateway_responses")) =>
+                    if matches!(
+                        k.as_str(),
+                        Some("routes" | "models" | "gateway_responses" | "authorizers")
+                    ) =>
                 {
                     for (ik, iv) in theirs {
                         if !mine.contains_key(&ik) {
@@ -112,3 +116,6 @@ pub fn merge_files(
     }
     (errors, warnings)
 }
+
+#[cfg(test)]
+mod tests;

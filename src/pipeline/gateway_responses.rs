@@ -154,6 +154,8 @@ impl Body {
         for p in self.0.iter() {
             match p {
                 Piece::Lit(b) => out.extend_from_slice(b),
+                // No route matched: there is no route key or resource path to name.
+                Piece::Ctx(Var::RouteKey | Var::ResourcePath) if !e.routed => {}
                 Piece::Ctx(var) => context::resolve(*var, v).write(out),
                 Piece::Message => encode::json_escape(out, e.message.as_bytes()),
                 Piece::MessageString => {
@@ -169,6 +171,8 @@ impl Body {
 }
 
 struct ErrorInfo<'a> {
+    /// A route matched (else only the API and stage are known).
+    routed: bool,
     rtype: ResponseType,
     message: &'a str,
     detail: &'a str,
@@ -224,6 +228,10 @@ impl GatewayResponsesRt {
     }
 
     fn find(&self, t: ResponseType, status: u16) -> Option<&Custom> {
+        // Not through DEFAULT_4XX either: the answer is API Gateway's own.
+        if t == ResponseType::RequestTooLarge {
+            return None;
+        }
         let fallback = if status < 500 {
             ResponseType::Default4xx
         } else {
@@ -274,6 +282,44 @@ pub async fn answer(
     .await
 }
 
+/// A request addressed to an API (its host and base path) that none of its routes
+/// matches: HTTP APIs' 404 `{"message":"Not Found"}`, of type
+/// MISSING_AUTHENTICATION_TOKEN as API Gateway logs it, customised by that API's gateway
+/// responses when it has them (so a REST-style 403 "Missing Authentication Token" can be
+/// configured). Returns None when the API customises nothing (the caller answers).
+pub async fn answer_unrouted(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    stage: crate::router::StageRef,
+) -> Option<bool> {
+    let t = ResponseType::MissingAuthenticationToken;
+    let custom = gen.snap.apis[stage.api as usize]
+        .gateway_responses
+        .as_deref()?
+        .find(t, 404)?;
+    // `$context.stage` and `.apiId` name the API the request was addressed to.
+    c.req.api = stage.api;
+    c.req.stage = stage.stage;
+    c.req.canary = false;
+    let message = "Not Found";
+    Some(
+        write(
+            ctx,
+            gen,
+            c,
+            Some(custom),
+            (t, false),
+            404,
+            message,
+            message,
+            "",
+            &[],
+        )
+        .await,
+    )
+}
+
 /// Writes the answer (customised when the serving API has a response for `t`), then
 /// consumes the request body; returns whether the connection goes on.
 #[allow(clippy::too_many_arguments)]
@@ -295,13 +341,49 @@ pub async fn answer_as(
             .as_deref()?
             .find(t, status)
     });
+    let routed = c.out.served_by.is_some();
+    write(
+        ctx,
+        gen,
+        c,
+        custom,
+        (t, routed),
+        status,
+        message,
+        log,
+        detail,
+        extra,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    custom: Option<&Custom>,
+    (t, routed): (ResponseType, bool),
+    status: u16,
+    message: &str,
+    log: &'static str,
+    detail: &str,
+    extra: &[(&str, &[u8])],
+) -> bool {
+    let snap = &*gen.snap;
     let keep = c.can_keep_alive(ctx);
     let status = custom.and_then(|g| g.status).unwrap_or(status);
     c.out.status = status;
     c.out.error_message = log;
+    c.out.error_type = t.name();
+    if message != log {
+        c.out.error_text.push_str(message);
+    }
+    c.out.validation_error.push_str(detail);
     let mut head = Vec::with_capacity(256);
     let mut body = Vec::with_capacity(64);
     let info = ErrorInfo {
+        routed,
         rtype: t,
         message,
         detail,

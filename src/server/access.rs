@@ -1,6 +1,7 @@
-//! The access-log side of a connection: the request fields a log line needs are copied
-//! before the handler consumes the request from `rbuf`, and the line is formatted into
-//! the worker's buffer after the response (`server.access_log`; docs/ARCHITECTURE.md, Config file).
+//! The access-log side of a connection: what each request leaves behind (`Outcome`), the
+//! request fields a log line needs, copied before the handler consumes the request from
+//! `rbuf`, and the line formatted into the worker's buffer after the response
+//! (`server.access_log`; docs/ARCHITECTURE.md, Config file).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,8 +10,55 @@ use crate::http1::parse::Span;
 use crate::metrics::access_log::{hand_off, FLUSH_AT};
 use crate::metrics::cells::bump;
 use crate::metrics::log_format::LogRecord;
+use crate::router::{RouteId, StageRef};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+
+/// What one request leaves behind for metrics and the access log.
+#[derive(Default)]
+pub struct Outcome {
+    pub status: u16,
+    /// Response body bytes written to the client.
+    pub body_sent: u64,
+    pub integration_time: Option<Duration>,
+    pub integration_status: Option<u16>,
+    /// Why the integration failed, if it did (a reused buffer).
+    pub integration_error: String,
+    /// The gateway's own answer, if it gave one.
+    pub error_message: &'static str,
+    /// Its whole message when that is not a fixed text (`$context.error.message` of
+    /// "Missing required request parameters: [a]"); a reused buffer.
+    pub error_text: String,
+    /// Its gateway response type (`$context.error.responseType`), when the gateway said.
+    pub error_type: &'static str,
+    /// `$context.error.validationErrorString`; a reused buffer.
+    pub validation_error: String,
+    pub served_by: Option<(StageRef, RouteId)>,
+    pub canary: bool,
+    /// Name of the API key the request presented, when its route required one
+    /// (`$context.identity.apiKeyId`).
+    pub api_key: Option<std::sync::Arc<str>>,
+    /// A WebSocket API connection wrote its own access-log lines (websocket::log).
+    pub websocket_logged: bool,
+}
+
+impl Outcome {
+    pub(super) fn reset(&mut self) {
+        self.status = 0;
+        self.body_sent = 0;
+        self.integration_time = None;
+        self.integration_status = None;
+        self.integration_error.clear();
+        self.error_message = "";
+        self.error_text.clear();
+        self.error_type = "";
+        self.validation_error.clear();
+        self.served_by = None;
+        self.canary = false;
+        self.api_key = None;
+        self.websocket_logged = false;
+    }
+}
 
 const METHOD: usize = 0;
 const PATH: usize = 1;
@@ -85,8 +133,15 @@ impl Conn {
             integration_latency: self.out.integration_time,
             integration_status: self.out.integration_status,
             integration_error: &self.out.integration_error,
-            error_message: self.out.error_message,
+            error_message: if self.out.error_text.is_empty() {
+                self.out.error_message
+            } else {
+                &self.out.error_text
+            },
+            validation_error: &self.out.validation_error,
             error_response_type: match (self.req.auth.error.is_empty(), self.out.status) {
+                // The answer said which it was.
+                _ if !self.out.error_type.is_empty() => self.out.error_type,
                 // The authorizer refused: not an API key problem.
                 (false, 403) => "ACCESS_DENIED",
                 (false, 500) => "AUTHORIZER_FAILURE",

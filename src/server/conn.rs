@@ -21,6 +21,7 @@ use monoio::buf::SliceMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
 
+use super::access::Outcome;
 use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
 use tracing::{debug, error};
 
@@ -33,7 +34,6 @@ use crate::pipeline::cache;
 use crate::pipeline::context::RequestState;
 use crate::pipeline::cors;
 use crate::pipeline::response::Edits;
-use crate::router::{RouteId, StageRef};
 use crate::runtime::request_id::ID_LEN;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -99,42 +99,6 @@ impl PeerIp {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]
-    }
-}
-
-/// What one request leaves behind for metrics and the access log.
-#[derive(Default)]
-pub struct Outcome {
-    pub status: u16,
-    /// Response body bytes written to the client.
-    pub body_sent: u64,
-    pub integration_time: Option<Duration>,
-    pub integration_status: Option<u16>,
-    /// Why the integration failed, if it did (a reused buffer).
-    pub integration_error: String,
-    /// The gateway's own answer, if it gave one.
-    pub error_message: &'static str,
-    pub served_by: Option<(StageRef, RouteId)>,
-    pub canary: bool,
-    /// Name of the API key the request presented, when its route required one
-    /// (`$context.identity.apiKeyId`).
-    pub api_key: Option<std::sync::Arc<str>>,
-    /// A WebSocket API connection wrote its own access-log lines (websocket::log).
-    pub websocket_logged: bool,
-}
-
-impl Outcome {
-    fn reset(&mut self) {
-        self.status = 0;
-        self.body_sent = 0;
-        self.integration_time = None;
-        self.integration_status = None;
-        self.integration_error.clear();
-        self.error_message = "";
-        self.served_by = None;
-        self.canary = false;
-        self.api_key = None;
-        self.websocket_logged = false;
     }
 }
 
@@ -345,11 +309,18 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         .router
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
     else {
+        let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
         // A CORS API answers preflights even for paths it has no OPTIONS route for.
         if cors::is_preflight(&c.head, &c.rbuf) {
-            let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
             if let Some(cors) = api.and_then(|s| snap.apis[s.api as usize].cors.as_deref()) {
                 return (c.answer_preflight(ctx, gen, cors).await, &gen.unrouted);
+            }
+        }
+        if let Some(stage) = api {
+            if let Some(keep) =
+                crate::pipeline::gateway_responses::answer_unrouted(ctx, gen, c, stage).await
+            {
+                return (keep, &gen.unrouted);
             }
         }
         return (

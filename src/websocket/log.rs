@@ -59,6 +59,7 @@ pub fn write(ctx: &WorkerCtx, gen: &Generation, e: &event::Context, peer: IpAddr
         integration_error: line.integration_error,
         error_message: line.error_message,
         error_response_type: "",
+        validation_error: "",
         request_time: (SystemTime::now() - line.latency)
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),

@@ -1,0 +1,389 @@
+//! Who may call an operation, both ways. Import: security schemes
+//! (`components.securitySchemes`, or `securityDefinitions`) with
+//! `x-amazon-apigateway-authorizer` (`jwt`, `request`, `token`) → the API's `authorizers`;
+//! `x-amazon-apigateway-authtype: awsSigv4` → `authorization: iam`; an `apiKey` scheme →
+//! `api_key_required`; an operation's `security` → its route's `authorizer` and
+//! `authorization_scopes`. Export writes the same shapes back.
+//!
+//! A method whose authorizer can't be imported is skipped, not served open: an import
+//! must never make a protected route public.
+
+use serde_json::{json, Map, Value};
+
+use super::import::{esc, Ctx};
+use super::integration::lambda_url;
+use crate::config::auth::{Authorizer, DEFAULT_JWT_ALGORITHMS, LAMBDA_AUTHORIZER_TIMEOUT};
+use crate::config::model::{Api, PayloadFormat, Route};
+
+/// What a security scheme means to Portico.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Scheme {
+    /// Imported into `authorizers` under the scheme's name.
+    Authorizer,
+    /// An authorizer Portico cannot run: methods that require it are skipped.
+    Unusable,
+    Iam,
+    ApiKey,
+    Other,
+}
+
+const SCHEME_PLACES: [&str; 2] = ["/components/securitySchemes", "/securityDefinitions"];
+
+/// Imports every scheme's authorizer into `authorizers`; returns what each scheme is.
+pub(super) fn schemes(ctx: &mut Ctx) -> Vec<(String, Scheme)> {
+    let mut out = Vec::new();
+    let mut authorizers = Map::new();
+    for place in SCHEME_PLACES {
+        let Some(Value::Object(m)) = ctx.doc.pointer(place).cloned() else {
+            continue;
+        };
+        for (name, s) in m {
+            let p = format!("{place}/{}", esc(&name));
+            let kind = if let Some(az) = s.get("x-amazon-apigateway-authorizer") {
+                match authorizer(ctx, &p, &s, az) {
+                    Some(a) => {
+                        authorizers.insert(name.clone(), a);
+                        Scheme::Authorizer
+                    }
+                    None => Scheme::Unusable,
+                }
+            } else if s
+                .get("x-amazon-apigateway-authtype")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("awsSigv4"))
+            {
+                Scheme::Iam
+            } else if s.get("type").and_then(Value::as_str) == Some("apiKey") {
+                Scheme::ApiKey
+            } else {
+                Scheme::Other
+            };
+            out.push((name, kind));
+        }
+    }
+    if !authorizers.is_empty() {
+        ctx.out
+            .api
+            .insert("authorizers".into(), Value::Object(authorizers));
+    }
+    out
+}
+
+/// One `x-amazon-apigateway-authorizer` → a Portico authorizer, or None with a warning.
+fn authorizer(ctx: &mut Ctx, p: &str, scheme: &Value, az: &Value) -> Option<Value> {
+    let ap = format!("{p}/x-amazon-apigateway-authorizer");
+    let kind = az.get("type").and_then(Value::as_str).unwrap_or_default();
+    let extra = scheme.get("x-portico-authorizer");
+    let mut out = match kind.to_ascii_lowercase().as_str() {
+        "jwt" => {
+            let issuer = match az.pointer("/jwtConfiguration/issuer") {
+                Some(Value::String(s)) => Some(s.clone()),
+                None => scheme
+                    .get("openIdConnectUrl")
+                    .and_then(Value::as_str)
+                    .map(|u| {
+                        u.trim_end_matches("/.well-known/openid-configuration")
+                            .into()
+                    }),
+                Some(_) => None,
+            };
+            let audience: Option<Vec<Value>> = az
+                .pointer("/jwtConfiguration/audience")
+                .and_then(Value::as_array)
+                .filter(|a| !a.is_empty() && a.iter().all(Value::is_string))
+                .cloned();
+            let (Some(issuer), Some(audience)) = (issuer, audience) else {
+                ctx.warn(
+                    format!("{ap}/jwtConfiguration"),
+                    "a JWT authorizer needs an issuer and an audience list of strings; methods using it are skipped",
+                );
+                return None;
+            };
+            let mut a = json!({ "type": "jwt", "issuer": issuer, "audience": audience });
+            if let Some(src) = identity_sources(az).into_iter().next() {
+                a["identity_source"] = json!(src);
+            }
+            a
+        }
+        "request" | "token" => {
+            let uri = az
+                .get("authorizerUri")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some(url) = lambda_url(ctx, &format!("{ap}/authorizerUri"), uri) else {
+                ctx.warn(
+                    format!("{ap}/authorizerUri"),
+                    "expected a Lambda function ARN; methods using this authorizer are skipped",
+                );
+                return None;
+            };
+            let format = match az.get("authorizerPayloadFormatVersion") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => format!("{:.1}", n.as_f64().unwrap_or(1.0)),
+                // REST APIs' authorizers receive the 1.0 event.
+                _ => "1.0".into(),
+            };
+            let mut a = json!({ "type": "lambda", "url": url, "payload_format": format });
+            if az.get("enableSimpleResponses").and_then(Value::as_bool) == Some(true) {
+                a["simple_responses"] = json!(true);
+            }
+            let mut sources = identity_sources(az);
+            if kind.eq_ignore_ascii_case("token") {
+                if sources.is_empty() {
+                    sources.push("$request.header.Authorization".into());
+                }
+                ctx.warn(
+                    ap.clone(),
+                    "a TOKEN authorizer is run as a REQUEST authorizer (payload 1.0: the token is in authorizationToken); identityValidationExpression is not applied",
+                );
+            }
+            if !sources.is_empty() {
+                a["identity_source"] = json!(sources);
+            }
+            if let Some(ttl) = az
+                .get("authorizerResultTtlInSeconds")
+                .and_then(Value::as_u64)
+            {
+                a["result_ttl"] = json!(format!("{ttl}s"));
+            }
+            a
+        }
+        other => {
+            ctx.warn(
+                format!("{ap}/type"),
+                format!("{other:?} authorizers are not supported (jwt, request, token); methods using it are skipped"),
+            );
+            return None;
+        }
+    };
+    // What Portico's own export adds that API Gateway has no field for.
+    if let Some(Value::Object(x)) = extra {
+        for k in ["jwks_uri", "algorithms", "leeway", "timeout"] {
+            if let Some(v) = x.get(k) {
+                out[k] = v.clone();
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `identitySource` in either grammar (HTTP APIs' `$request.header.X`, REST's
+/// `method.request.header.X`), as a list or comma-separated.
+fn identity_sources(az: &Value) -> Vec<String> {
+    let raw: Vec<&str> = match az.get("identitySource") {
+        Some(Value::String(s)) => s.split(',').collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    raw.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if let Some(r) = s.strip_prefix("method.request.") {
+                format!("$request.{r}")
+            } else if !s.starts_with('$') {
+                format!("${s}")
+            } else {
+                s.to_string()
+            }
+        })
+        .collect()
+}
+
+/// An operation's `security` (and REST's old `x-amazon-apigateway-auth`) → the route's
+/// `authorizer`, `authorization_scopes`, `authorization: iam`, `api_key_required`.
+/// False when the method must be skipped.
+pub(super) fn security(
+    ctx: &mut Ctx,
+    schemes: &[(String, Scheme)],
+    op_p: &str,
+    op: &Value,
+    route: &mut Map<String, Value>,
+) -> bool {
+    if let Some(auth) = op.get("x-amazon-apigateway-auth") {
+        match auth.get("type").and_then(Value::as_str).unwrap_or("NONE") {
+            t if t.eq_ignore_ascii_case("aws_iam") => {
+                route.insert("authorization".into(), json!("iam"));
+            }
+            t if t.eq_ignore_ascii_case("none") => {}
+            t => {
+                ctx.warn(
+                    format!("{op_p}/x-amazon-apigateway-auth"),
+                    format!("{t} authorization is not supported; method skipped"),
+                );
+                return false;
+            }
+        }
+    }
+    let Some(reqs) = op.get("security").and_then(Value::as_array) else {
+        return true;
+    };
+    let sp = format!("{op_p}/security");
+    for req in reqs {
+        let Some(req) = req.as_object() else { continue };
+        for (name, scopes) in req {
+            let guarded = route.contains_key("authorizer") || route.contains_key("authorization");
+            match schemes.iter().find(|(n, _)| n == name).map(|(_, k)| k) {
+                None => {
+                    ctx.warn(
+                        sp.clone(),
+                        format!("no security scheme named {name:?}; method skipped"),
+                    );
+                    return false;
+                }
+                Some(Scheme::Unusable) => {
+                    ctx.warn(
+                        sp.clone(),
+                        format!("authorizer {name:?} could not be imported; method skipped"),
+                    );
+                    return false;
+                }
+                Some(Scheme::Authorizer | Scheme::Iam) if guarded => ctx.warn(
+                    sp.clone(),
+                    format!("one authorizer per method, as API Gateway: {name:?} ignored"),
+                ),
+                Some(Scheme::Authorizer) => {
+                    route.insert("authorizer".into(), json!(name));
+                    if scopes.as_array().is_some_and(|s| !s.is_empty()) {
+                        route.insert("authorization_scopes".into(), scopes.clone());
+                    }
+                }
+                Some(Scheme::Iam) => {
+                    route.insert("authorization".into(), json!("iam"));
+                }
+                Some(Scheme::ApiKey) => {
+                    route.insert("api_key_required".into(), Value::Bool(true));
+                }
+                Some(Scheme::Other) => ctx.warn(
+                    sp.clone(),
+                    format!("security scheme {name:?} is not an API key, IAM or an API Gateway authorizer; not enforced"),
+                ),
+            }
+        }
+    }
+    true
+}
+
+/// Export: the route's `security` requirement, when it has one.
+pub(super) fn route_security(route: &Route, with_authorizers: bool) -> Option<Value> {
+    let mut req = Map::new();
+    if with_authorizers {
+        if let Some(a) = &route.auth.authorizer {
+            req.insert(a.clone(), json!(route.auth.scopes));
+        } else if route.auth.iam {
+            req.insert("sigv4".into(), json!([]));
+        }
+    }
+    if route.api_key_required {
+        req.insert("api_key".into(), json!([]));
+    }
+    (!req.is_empty()).then(|| json!([req]))
+}
+
+/// Export: the schemes the routes refer to (`api_key`, `sigv4`, one per authorizer).
+/// Lambda authorizers the config names only by URL get a made-up ARN recorded in `arns`.
+pub(super) fn export_schemes(
+    api: &Api,
+    with_authorizers: bool,
+    region: &str,
+    arns: &mut Map<String, Value>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    if api.routes.iter().any(|(_, r)| r.api_key_required) {
+        out.insert(
+            "api_key".into(),
+            json!({ "type": "apiKey", "name": "x-api-key", "in": "header" }),
+        );
+    }
+    if !with_authorizers {
+        return out;
+    }
+    if api.routes.iter().any(|(_, r)| r.auth.iam) {
+        out.insert(
+            "sigv4".into(),
+            json!({ "type": "apiKey", "name": "Authorization", "in": "header",
+                    "x-amazon-apigateway-authtype": "awsSigv4" }),
+        );
+    }
+    for (name, a) in &api.authorizers {
+        let mut extra = Map::new();
+        let scheme = match a {
+            Authorizer::Jwt(j) => {
+                if let Some(u) = &j.jwks_uri {
+                    extra.insert("jwks_uri".into(), json!(u));
+                }
+                if j.algorithms
+                    .iter()
+                    .map(String::as_str)
+                    .ne(DEFAULT_JWT_ALGORITHMS.iter().copied())
+                {
+                    extra.insert("algorithms".into(), json!(j.algorithms));
+                }
+                if !j.leeway.is_zero() {
+                    extra.insert(
+                        "leeway".into(),
+                        json!(format!("{}ms", j.leeway.as_millis())),
+                    );
+                }
+                json!({ "type": "oauth2", "x-amazon-apigateway-authorizer": {
+                    "type": "jwt",
+                    "identitySource": j.identity_source,
+                    "jwtConfiguration": { "issuer": j.issuer, "audience": j.audience },
+                } })
+            }
+            Authorizer::Lambda(l) => {
+                if l.timeout != LAMBDA_AUTHORIZER_TIMEOUT {
+                    extra.insert(
+                        "timeout".into(),
+                        json!(format!("{}ms", l.timeout.as_millis())),
+                    );
+                }
+                let arn = api
+                    .defs
+                    .lambda_functions
+                    .iter()
+                    .find(|(_, u)| *u == l.url)
+                    .map(|(a, _)| a.clone())
+                    .unwrap_or_else(|| {
+                        let arn = format!("arn:aws:lambda:{region}:000000000000:function:portico-authorizer-{name}");
+                        arns.insert(arn.clone(), json!(l.url));
+                        arn
+                    });
+                let header = l
+                    .identity_source
+                    .iter()
+                    .find_map(|s| s.strip_prefix("$request.header."))
+                    .unwrap_or("Unused");
+                let mut az = json!({
+                    "type": "request",
+                    "identitySource": l.identity_source.join(", "),
+                    "authorizerUri": invocation_uri(&arn, region),
+                    "authorizerPayloadFormatVersion": if l.payload_format == PayloadFormat::V1 { "1.0" } else { "2.0" },
+                    "authorizerResultTtlInSeconds": l.result_ttl.as_secs(),
+                });
+                if l.simple_responses {
+                    az["enableSimpleResponses"] = json!(true);
+                }
+                json!({ "type": "apiKey", "name": header, "in": "header",
+                        "x-amazon-apigateway-authtype": "custom",
+                        "x-amazon-apigateway-authorizer": az })
+            }
+        };
+        let mut scheme = scheme;
+        if !extra.is_empty() {
+            scheme["x-portico-authorizer"] = Value::Object(extra);
+        }
+        out.insert(name.clone(), scheme);
+    }
+    out
+}
+
+/// API Gateway's invocation URI of a Lambda function, in the function's own region.
+pub(super) fn invocation_uri(arn: &str, default_region: &str) -> String {
+    let region = arn
+        .strip_prefix("arn:aws:lambda:")
+        .and_then(|r| r.split(':').next())
+        .filter(|r| !r.is_empty())
+        .unwrap_or(default_region);
+    format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations")
+}

@@ -1,0 +1,195 @@
+//! Import cases API Gateway documents (base path modes as its import records them, stage
+//! variables in URIs, shared integrations by `$ref`, the endpoint switch, what is only a
+//! warning) checked on the config tree the import produces.
+
+use serde_json::{json, Value};
+
+use super::import::{import, BasePath, Imported};
+
+const MOCK: &str = r#"{"type": "mock", "responses": {"default": {"statusCode": "200"}}}"#;
+
+fn doc(extra: Value, paths: Value) -> Value {
+    let mut d =
+        json!({ "openapi": "3.0.1", "info": { "title": "t", "version": 1 }, "paths": paths });
+    if let (Some(d), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    d
+}
+
+fn mock_get() -> Value {
+    json!({ "get": { "x-amazon-apigateway-integration": serde_json::from_str::<Value>(MOCK).unwrap() } })
+}
+
+fn route_keys(i: &Imported) -> Vec<String> {
+    i.api["routes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn warned(i: &Imported, pointer: &str) -> bool {
+    i.warnings.iter().any(|w| w.pointer == pointer)
+}
+
+#[test]
+fn base_path_modes_match_api_gateways_import() {
+    // AWS's recorded results: server URL path /base-url/part, path /test.
+    let d = doc(
+        json!({ "servers": [{ "url": "https://testdomain.com/base-url/part/" }] }),
+        json!({ "/test": mock_get() }),
+    );
+    let keys = |mode| route_keys(&import(&d, mode, &[]).unwrap());
+    assert_eq!(keys(BasePath::Ignore), ["GET /test"]);
+    assert_eq!(keys(BasePath::Prepend), ["GET /base-url/part/test"]);
+    let split = import(&d, BasePath::Split, &[]).unwrap();
+    assert_eq!(route_keys(&split), ["GET /part/test"]);
+    assert_eq!(split.stage.as_deref(), Some("base-url"));
+    // A basePath server variable wins over the URL's path; Swagger's basePath.
+    let d = doc(
+        json!({ "servers": [{ "url": "https://x/{basePath}", "variables": { "basePath": { "default": "/v1" } } }] }),
+        json!({ "/test": mock_get() }),
+    );
+    assert_eq!(
+        route_keys(&import(&d, BasePath::Prepend, &[]).unwrap()),
+        ["GET /v1/test"]
+    );
+    let d = json!({ "swagger": "2.0", "info": { "title": "t", "version": "1" },
+                    "basePath": "/base", "paths": { "/test": mock_get() } });
+    assert_eq!(
+        route_keys(&import(&d, BasePath::Prepend, &[]).unwrap()),
+        ["GET /base/test"]
+    );
+    let split = import(&d, BasePath::Split, &[]).unwrap();
+    assert_eq!(
+        (route_keys(&split), split.stage.as_deref()),
+        (vec!["GET /test".to_string()], Some("base"))
+    );
+}
+
+#[test]
+fn stage_variables_in_uris_and_shared_integrations() {
+    let d = doc(
+        json!({ "components": { "x-amazon-apigateway-integrations": { "shared": {
+            "type": "http_proxy", "httpMethod": "GET", "uri": "http://orders.internal:8081/v2/orders",
+            "payloadFormatVersion": "1.0"
+        } } } }),
+        json!({
+            "/sv": { "get": { "x-amazon-apigateway-integration": {
+                "type": "http_proxy", "httpMethod": "GET",
+                "uri": "https://${stageVariables.TestHost}/items", "payloadFormatVersion": "1.0" } } },
+            "/fn": { "get": { "x-amazon-apigateway-integration": {
+                "type": "aws_proxy", "httpMethod": "POST", "payloadFormatVersion": "2.0",
+                "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:${stageVariables.fn}/invocations" } } },
+            "/shared": { "get": { "x-amazon-apigateway-integration": {
+                "$ref": "#/components/x-amazon-apigateway-integrations/shared" } } }
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let r = &i.api["routes"];
+    assert_eq!(
+        r["GET /sv"]["integration"]["upstream"],
+        "${stageVariables.TestHost}"
+    );
+    assert_eq!(r["GET /sv"]["integration"]["path"], "/items");
+    assert_eq!(r["GET /fn"]["integration"]["url"], "${stageVariables.fn}");
+    assert_eq!(
+        r["GET /shared"]["integration"]["upstream"],
+        "orders.internal:8081"
+    );
+    assert_eq!(r["GET /shared"]["integration"]["path"], "/v2/orders");
+    // Only the literal authority becomes an upstream.
+    assert_eq!(
+        i.upstreams.keys().collect::<Vec<_>>(),
+        ["orders.internal:8081"]
+    );
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+}
+
+#[test]
+fn endpoint_switch_and_what_is_only_a_warning() {
+    let d = doc(
+        json!({
+            "servers": [{ "url": "/", "x-amazon-apigateway-endpoint-configuration": { "disableExecuteApiEndpoint": true } }],
+            "x-amazon-apigateway-binary-media-types": ["image/png"],
+            "x-amazon-apigateway-minimum-compression-size": 1024,
+            "components": { "securitySchemes": {
+                "a": { "type": "oauth2", "x-amazon-apigateway-authorizer": { "type": "jwt",
+                    "jwtConfiguration": { "issuer": "https://idp", "audience": ["x"] } } },
+                "b": { "type": "oauth2", "x-amazon-apigateway-authorizer": { "type": "jwt",
+                    "jwtConfiguration": { "issuer": "https://idp2", "audience": ["y"] } } }
+            } }
+        }),
+        json!({ "/two": { "get": {
+            "security": [{ "a": ["s1"] }, { "b": [] }],
+            "x-amazon-apigateway-integration": serde_json::from_str::<Value>(MOCK).unwrap()
+        } } }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(i.api["disable_default_endpoint"], true);
+    assert!(warned(&i, "/x-amazon-apigateway-binary-media-types"));
+    assert!(warned(&i, "/x-amazon-apigateway-minimum-compression-size"));
+    // One authorizer per operation: the first is kept, the second reported.
+    let two = &i.api["routes"]["GET /two"];
+    assert_eq!(two["authorizer"], "a");
+    assert_eq!(two["authorization_scopes"], json!(["s1"]));
+    assert!(warned(&i, "/paths/~1two/get/security"), "{:?}", i.warnings);
+    assert_eq!(i.api["authorizers"]["b"]["issuer"], "https://idp2");
+}
+
+#[test]
+fn authorizers_round_trip_through_export_with_what_api_gateway_has_no_field_for() {
+    let cfg = crate::config::load_and_validate_text(
+        r#"
+iam:
+  principals:
+    p: { access_key_id: AKIAX, secret_access_key: s, allow: ["*"] }
+apis:
+  shop:
+    stages: { prod: {} }
+    api_key_source: authorizer
+    authorizers:
+      users: { type: jwt, issuer: "https://idp.example", audience: [a, b], jwks_uri: "https://idp.example/keys",
+               algorithms: [ES256], leeway: 30s, identity_source: $request.querystring.t }
+      gate: { type: lambda, url: "http://127.0.0.1:9000/fn", payload_format: "1.0", timeout: 2s, result_ttl: 60s,
+              identity_source: [$request.header.x-token, $request.querystring.tenant] }
+    routes:
+      "GET /me": { authorizer: users, authorization_scopes: [profile.read], integration: { type: mock } }
+      "POST /orders": { authorizer: gate, api_key_required: true, integration: { type: mock } }
+      "GET /reports": { authorization: iam, integration: { type: mock } }
+"#,
+    )
+    .unwrap();
+    let ext = super::export::Extensions::parse("apigateway").unwrap();
+    let doc = super::export::export(&cfg, "shop", "prod", ext).unwrap();
+    let i = import(&doc, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(
+        i.api["authorizers"]["users"],
+        json!({ "type": "jwt", "issuer": "https://idp.example", "audience": ["a", "b"],
+                "identity_source": "$request.querystring.t", "jwks_uri": "https://idp.example/keys",
+                "algorithms": ["ES256"], "leeway": "30000ms" })
+    );
+    assert_eq!(
+        i.api["authorizers"]["gate"],
+        json!({ "type": "lambda", "url": "http://127.0.0.1:9000/fn", "payload_format": "1.0",
+                "identity_source": ["$request.header.x-token", "$request.querystring.tenant"],
+                "result_ttl": "60s", "timeout": "2000ms" })
+    );
+    assert_eq!(i.api["api_key_source"], "authorizer");
+    let r = &i.api["routes"];
+    assert_eq!(
+        r["GET /me"]["authorization_scopes"],
+        json!(["profile.read"])
+    );
+    assert_eq!(
+        (
+            &r["POST /orders"]["authorizer"],
+            &r["POST /orders"]["api_key_required"]
+        ),
+        (&json!("gate"), &json!(true))
+    );
+    assert_eq!(r["GET /reports"]["authorization"], "iam");
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+}
