@@ -76,7 +76,17 @@ pub fn table() -> Vec<Route> {
 fn health(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
     Response::json(
         200,
-        &json!({"status": "ok", "workers": ctx.workers, "driver": ctx.driver}),
+        &json!({
+            "status": "ok",
+            "workers": ctx.workers,
+            "driver": ctx.driver,
+            "config_hash": *crate::cluster::config_hash(),
+            "cluster": crate::cluster::get().map(|c| json!({
+                "node": c.node,
+                "redis": if c.healthy() { "up" } else { "down" },
+                "nodes": c.nodes(),
+            })),
+        }),
     )
 }
 

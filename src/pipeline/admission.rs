@@ -33,7 +33,7 @@ pub struct Local {
     pub shared: Arc<Shared>,
     keys: RefCell<Cache<Arc<ArcSwap<KeyTable>>, Arc<KeyTable>>>,
     key_buckets: KeyBuckets,
-    periods: Periods,
+    pub(super) periods: Periods,
 }
 
 impl Local {
@@ -55,7 +55,7 @@ impl Local {
     }
 }
 
-fn throttled(wait_ns: u64) -> Deny {
+pub(super) fn throttled(wait_ns: u64) -> Deny {
     Deny::Throttled {
         retry_after: wait_ns.div_ceil(1_000_000_000).clamp(1, 86_400) as u32,
     }
@@ -152,16 +152,44 @@ fn decimal(out: &mut [u8; 10], mut v: u32) -> usize {
     n
 }
 
-/// Lets the request through, or says how the gateway refuses it.
+/// Lets the request through, or says how the gateway refuses it. Waits (asynchronously)
+/// only in a cluster, and only when a shared limit's node budget is dry.
 #[inline]
-pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Result<(), Deny> {
+pub async fn admit(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    m: &Matched,
+) -> Result<(), Deny> {
+    let t = &gen.snap.traffic;
+    let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
+    let route = &stage.routes[m.route as usize];
+    match (t.cluster.is_some(), crate::cluster::get()) {
+        (true, Some(cl)) => {
+            let pk = admit_local(ctx, gen, c, m, true)?;
+            super::admission_shared::admit(cl, &ctx.traffic, t, route, pk.as_ref()).await
+        }
+        _ => admit_local(ctx, gen, c, m, false).map(|_| ()),
+    }
+}
+
+/// The node's own checks. In a cluster (`shared`), quotas and usage are left to
+/// `admission_shared`, which gets the key's plan key.
+#[inline]
+fn admit_local(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    m: &Matched,
+    shared: bool,
+) -> Result<Option<Arc<PlanKey>>, Deny> {
     let local = &ctx.traffic;
     let t = &gen.snap.traffic;
     let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
     let route = &stage.routes[m.route as usize];
     let (limits, keys) = (&gen.limits, &local.key_buckets);
     if !route.key_required {
-        return throttle(t, limits, keys, route, None);
+        return throttle(t, limits, keys, route, None).map(|_| None);
     }
     let mut cache = local.keys.borrow_mut();
     let table = cache.load();
@@ -175,11 +203,15 @@ pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Re
     .ok_or(Deny::Forbidden)?;
     // For the access log; a reference count, not a copy.
     c.out.api_key = Some(key.name.clone());
-    let Some(pk) = key.plan.as_deref() else {
-        return throttle(t, limits, keys, route, None);
+    let Some(pk) = key.plan.as_ref() else {
+        return throttle(t, limits, keys, route, None).map(|_| None);
     };
     if !stage.accepts(pk.plan_id) {
         return Err(Deny::Forbidden);
+    }
+    if shared {
+        throttle(t, limits, keys, route, Some(pk))?;
+        return Ok(Some(pk.clone()));
     }
     let quota = pk.quota.as_ref();
     let (day, period) = local.periods.current(quota);
@@ -201,7 +233,7 @@ pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Re
         }
     }
     pk.usage.count_day(day);
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ pub async fn serve(
         };
         c.out.served_by = Some((stage, route));
         c.req.begin(&m, false);
-        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m).await {
             let cells = &gen.route_cells[st.metric_base + route as usize];
             return deny.answer(ctx, gen, c, cells).await;
         }
