@@ -252,6 +252,24 @@ impl Cluster {
         true
     }
 
+    /// Takes one token of `limit` for `window` from the node budget, if it has one (no
+    /// wait); asks the side thread for the next chunk when the budget runs low, so
+    /// steady traffic never finds it dry.
+    #[inline]
+    pub fn take_now(&self, limit: &Arc<SharedLimit>, window: u32) -> bool {
+        let Some(left) = limit.take(window) else {
+            return false;
+        };
+        if !limit.exact
+            && left < limit.chunk() / 2 + 1
+            && self.healthy()
+            && !limit.pending.swap(true, Ordering::AcqRel)
+        {
+            self.submit_lease(limit, window, None);
+        }
+        true
+    }
+
     /// Takes one token of `limit` for `window` (a rate window or a quota period's first
     /// day): from the node budget when it has one, else by waiting (asynchronously, at
     /// most `cluster.timeout`) for a lease from Redis. Waiters share one lease in flight
@@ -266,15 +284,7 @@ impl Cluster {
             },
         };
         loop {
-            if let Some(left) = limit.take(window) {
-                // Refill before the budget runs dry, so steady traffic never waits.
-                if !limit.exact
-                    && left < limit.chunk() / 2 + 1
-                    && self.healthy()
-                    && !limit.pending.swap(true, Ordering::AcqRel)
-                {
-                    self.submit_lease(limit, window, None);
-                }
+            if self.take_now(limit, window) {
                 return Leased::Granted;
             }
             if limit.is_spent(window) {

@@ -48,6 +48,9 @@ pub fn join(_: &Cluster) {
     }
 }
 
+/// Ticks between full re-reads of the shared keys (5 s).
+const KEYS_EVERY: u64 = 25;
+
 /// (plan, key, day)
 type DayKey = (String, String, u32);
 
@@ -55,6 +58,9 @@ type DayKey = (String, String, u32);
 #[derive(Default)]
 struct SyncState {
     keys_version: Option<i64>,
+    /// Syncs so far: keys are re-read every [`KEYS_EVERY`] even when unchanged, since a
+    /// reload rebuilds the config keys from the file and this node's own store.
+    ticks: u64,
     /// `api/stage` → last flush generation seen (None until the first read).
     gens: Option<HashMap<String, i64>>,
     published_hash: String,
@@ -251,7 +257,8 @@ async fn sync(c: &Cluster, mut m: ConnectionManager, s: &mut SyncState) -> redis
         .await?;
     c.nodes.store(nodes.max(1), Ordering::Relaxed);
     let keys_v = keys_v.unwrap_or(0);
-    if s.keys_version != Some(keys_v) {
+    s.ticks += 1;
+    if s.keys_version != Some(keys_v) || s.ticks % KEYS_EVERY == 0 {
         sync_keys(c, &mut m).await?;
         s.keys_version = Some(keys_v);
     }

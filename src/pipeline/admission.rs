@@ -13,9 +13,11 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
+use super::admission_shared::{self as shared, Fast};
 use super::api_key;
 use super::throttle::{KeyBuckets, LimitBuckets};
 use super::usage::Periods;
+use crate::cluster::Cluster;
 use crate::config::traffic::{RouteTraffic, TrafficRt};
 use crate::global::keys::{KeyTable, PlanKey};
 use crate::global::Shared;
@@ -164,32 +166,46 @@ pub async fn admit(
     let t = &gen.snap.traffic;
     let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
     let route = &stage.routes[m.route as usize];
-    match (t.cluster.is_some(), crate::cluster::get()) {
-        (true, Some(cl)) => {
-            let pk = admit_local(ctx, gen, c, m, true)?;
-            super::admission_shared::admit(cl, &ctx.traffic, t, route, pk.as_ref()).await
+    let cl = match (t.cluster.is_some(), crate::cluster::get()) {
+        (true, Some(cl)) => Some(&**cl),
+        _ => None,
+    };
+    match admit_local(ctx, gen, c, m, cl)? {
+        None => Ok(()),
+        // A shared limit's node budget is dry: go on, possibly waiting for a lease.
+        Some((from, pk)) => {
+            let cl = cl.expect("only a cluster leaves work");
+            shared::slow(cl, &ctx.traffic, t, route, pk.as_ref(), from).await
         }
-        _ => admit_local(ctx, gen, c, m, false).map(|_| ()),
     }
 }
 
-/// The node's own checks. In a cluster (`shared`), quotas and usage are left to
-/// `admission_shared`, which gets the key's plan key.
+/// What the cluster's fast path left to do: the step whose budget was dry, and the key.
+type Pending = Option<(usize, Option<Arc<PlanKey>>)>;
+
+/// The node's own checks, then in a cluster (`cl`) the shared limits' fast path, which
+/// also does quotas and usage there. Returns what is left for the slow path.
 #[inline]
 fn admit_local(
     ctx: &WorkerCtx,
     gen: &Generation,
     c: &mut Conn,
     m: &Matched,
-    shared: bool,
-) -> Result<Option<Arc<PlanKey>>, Deny> {
+    cl: Option<&Cluster>,
+) -> Result<Pending, Deny> {
     let local = &ctx.traffic;
     let t = &gen.snap.traffic;
     let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
     let route = &stage.routes[m.route as usize];
     let (limits, keys) = (&gen.limits, &local.key_buckets);
     if !route.key_required {
-        return throttle(t, limits, keys, route, None).map(|_| None);
+        throttle(t, limits, keys, route, None)?;
+        return Ok(
+            cl.and_then(|cl| match shared::fast(cl, local, t, route, None) {
+                Fast::Done => None,
+                Fast::Dry(i) => Some((i, None)),
+            }),
+        );
     }
     let mut cache = local.keys.borrow_mut();
     let table = cache.load();
@@ -204,14 +220,24 @@ fn admit_local(
     // For the access log; a reference count, not a copy.
     c.out.api_key = Some(key.name.clone());
     let Some(pk) = key.plan.as_ref() else {
-        return throttle(t, limits, keys, route, None).map(|_| None);
+        throttle(t, limits, keys, route, None)?;
+        return Ok(
+            cl.and_then(|cl| match shared::fast(cl, local, t, route, None) {
+                Fast::Done => None,
+                Fast::Dry(i) => Some((i, None)),
+            }),
+        );
     };
     if !stage.accepts(pk.plan_id) {
         return Err(Deny::Forbidden);
     }
-    if shared {
+    if let Some(cl) = cl {
         throttle(t, limits, keys, route, Some(pk))?;
-        return Ok(Some(pk.clone()));
+        // The key's reference count is touched only when the slow path needs it.
+        return Ok(match shared::fast(cl, local, t, route, Some(pk)) {
+            Fast::Done => None,
+            Fast::Dry(i) => Some((i, Some(pk.clone()))),
+        });
     }
     let quota = pk.quota.as_ref();
     let (day, period) = local.periods.current(quota);
