@@ -258,7 +258,7 @@ async fn sync(c: &Cluster, mut m: ConnectionManager, s: &mut SyncState) -> redis
     c.nodes.store(nodes.max(1), Ordering::Relaxed);
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
-    if s.keys_version != Some(keys_v) || s.ticks % KEYS_EVERY == 0 {
+    if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) {
         sync_keys(c, &mut m).await?;
         s.keys_version = Some(keys_v);
     }
