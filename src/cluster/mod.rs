@@ -30,19 +30,24 @@
 //!   the shared `ConnectionManager` — the extension point for e.g. a WebSocket
 //!   connection registry; `admin::connect` for blocking admin-thread calls.
 //! - [`budget::SharedLimit`]: one shared limit's node budget.
+//! - WebSocket connections across nodes (`connections.rs`): [`Cluster::connection_opened`],
+//!   [`Cluster::connection_closed`], [`Cluster::remote_connection_call`] and
+//!   [`connections::set_connections_hook`].
 //!
 //! # Redis keys (all under `cluster.prefix`, default `portico`)
 //! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
 //! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
 //! is idempotent) · `keys` hash name → created key · `revoked` hash name → digest ·
 //! `keys:v` version · `cache:gen` hash `api/stage` → flush generation · `nodes` sorted set
-//! node → last heartbeat (ms) · `config:hash` last published config hash.
+//! node → last heartbeat (ms) · `config:hash` last published config hash · `conn:<id>` →
+//! owning node of a WebSocket connection · channel `node:<name>` (pub/sub) per node.
 
 // Cold path: hook and hash registration happen at start and reload.
 #![allow(clippy::disallowed_types)]
 
 pub mod admin;
 pub mod budget;
+pub mod connections;
 mod metrics;
 mod scripts;
 mod side;

@@ -99,10 +99,12 @@ async fn run(c: Arc<Cluster>) {
     // The sync loop owns the connection and publishes it; the job loop only reads it,
     // so a slow sync never holds up a lease.
     let (tx, conn) = tokio::sync::watch::channel::<Option<ConnectionManager>>(None);
+    let listening = tokio::spawn(super::connections::listen(c.clone(), conn.clone()));
     let syncing = tokio::spawn(sync_loop(c.clone(), tx));
     loop {
         if c.stop.load(Ordering::Acquire) {
             let _ = syncing.await;
+            listening.abort();
             return;
         }
         c.wake.notified().await;
