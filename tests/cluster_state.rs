@@ -170,6 +170,7 @@ fn a_cache_flush_on_one_node_empties_the_others() {
             }),
             "{driver}: b still serves its cached copy"
         );
+        eprintln!("{driver}: flushed on b after {:?}", t0.elapsed());
         assert!(
             t0.elapsed() < Duration::from_secs(1),
             "{driver}: {:?}",

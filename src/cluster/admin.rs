@@ -78,10 +78,15 @@ pub fn revoke_key(
     p.incr(c.key("keys:v"), 1).ignore().query(&mut conn(c)?)
 }
 
-/// Raises the flush generation of `api/stage`: every node empties that cache at its
-/// next sync, even one that missed a message.
+/// Raises the flush generation of `api/stage` and announces it on the `flush` channel:
+/// every node empties that cache on the message, or at its next sync if it missed it.
 pub fn flush_cache(c: &Cluster, api: &str, stage: &str) -> redis::RedisResult<i64> {
-    conn(c)?.hincr(c.key("cache:gen"), format!("{api}/{stage}"), 1)
+    let mut con = conn(c)?;
+    let stage = format!("{api}/{stage}");
+    let g: i64 = con.hincr(c.key("cache:gen"), &stage, 1)?;
+    // Now rather than at the next sync; a lost message is caught by the generation.
+    let _: redis::RedisResult<i64> = con.publish(c.key("flush"), format!("{g} {stage}"));
+    Ok(g)
 }
 
 /// The cluster's per-day usage of a plan from `from` to `to`: every node's counts summed

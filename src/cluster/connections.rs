@@ -1,4 +1,5 @@
-//! WebSocket connections across nodes: a registry in Redis (`conn:<id>` → owning node,
+//! WebSocket connections across nodes (and the listener of this node's channels, which
+//! also carries cache flush messages to `side::generation`): a registry in Redis (`conn:<id>` → owning node,
 //! written when a connection opens, deleted when it closes; an owner is live while its
 //! heartbeat in `nodes` is fresh, so a crashed node's entries answer 410) and a channel
 //! per node (`node:<name>`, Redis pub/sub) carrying `@connections` requests and their
@@ -153,6 +154,7 @@ pub(super) async fn listen(
     conn: tokio::sync::watch::Receiver<Option<ConnectionManager>>,
 ) {
     let channel = c.key(&format!("node:{}", c.node));
+    let flush = c.key("flush");
     loop {
         let client = match redis::Client::open(c.cfg.redis.as_str()) {
             Ok(cl) => cl,
@@ -161,10 +163,18 @@ pub(super) async fn listen(
         if let Ok(Ok(mut ps)) =
             tokio::time::timeout(c.cfg.timeout * 4, client.get_async_pubsub()).await
         {
-            if ps.subscribe(&channel).await.is_ok() {
+            if ps.subscribe(&[&channel, &flush]).await.is_ok() {
                 let mut stream = ps.into_on_message();
                 while let Some(msg) = stream.next().await {
-                    if let Ok(text) = msg.get_payload::<String>() {
+                    let Ok(text) = msg.get_payload::<String>() else {
+                        continue;
+                    };
+                    if msg.get_channel_name() == flush {
+                        // "<generation> <api>/<stage>"
+                        if let Some((g, stage)) = text.split_once(' ') {
+                            super::side::generation(stage, g.parse().unwrap_or(0), false);
+                        }
+                    } else {
                         handle(&c, &conn, &text);
                     }
                 }

@@ -40,7 +40,8 @@
 //! is idempotent) · `keys` hash name → created key · `revoked` hash name → digest ·
 //! `keys:v` version · `cache:gen` hash `api/stage` → flush generation · `nodes` sorted set
 //! node → last heartbeat (ms) · `config:hash` last published config hash · `conn:<id>` →
-//! owning node of a WebSocket connection · channel `node:<name>` (pub/sub) per node.
+//! owning node of a WebSocket connection · channels (pub/sub) `node:<name>` per node and
+//! `flush` (`<generation> <api>/<stage>`).
 
 // Cold path: hook and hash registration happen at start and reload.
 #![allow(clippy::disallowed_types)]

@@ -61,8 +61,8 @@ struct SyncState {
     /// Syncs so far: keys are re-read every [`KEYS_EVERY`] even when unchanged, since a
     /// reload rebuilds the config keys from the file and this node's own store.
     ticks: u64,
-    /// `api/stage` → last flush generation seen (None until the first read).
-    gens: Option<HashMap<String, i64>>,
+    /// Flush generations were read once (the first read only records them).
+    gens_seen: bool,
     published_hash: String,
     /// (plan, key, day) → count Redis has from this node.
     usage: HashMap<DayKey, u64>,
@@ -264,27 +264,11 @@ async fn sync(c: &Cluster, mut m: ConnectionManager, s: &mut SyncState) -> redis
         sync_keys(c, &mut m).await?;
         s.keys_version = Some(keys_v);
     }
-    match &mut s.gens {
-        None => s.gens = Some(gens),
-        Some(seen) => {
-            for (stage, g) in gens {
-                if seen.get(&stage).is_none_or(|old| *old < g) {
-                    if let (Some((api, st)), Some(hook)) =
-                        (stage.split_once('/'), super::flush_hook())
-                    {
-                        info!(
-                            api,
-                            stage = st,
-                            generation = g,
-                            "cluster: cache flushed by another node"
-                        );
-                        hook(api, st);
-                    }
-                    seen.insert(stage, g);
-                }
-            }
-        }
+    let first = !s.gens_seen;
+    for (stage, g) in gens {
+        generation(&stage, g, first);
     }
+    s.gens_seen = true;
     let hash = super::config_hash();
     if *hash != s.published_hash && !hash.is_empty() {
         let _: () = m.set(c.key("config:hash"), hash.as_str()).await?;
@@ -292,6 +276,34 @@ async fn sync(c: &Cluster, mut m: ConnectionManager, s: &mut SyncState) -> redis
     }
     flush_usage(c, m.clone(), s).await?;
     reconcile(c, &mut m).await
+}
+
+/// A stage's flush generation, from the periodic read or a flush message: empties the
+/// stage's cache on this node when it is newer than the last one seen (`record_only`
+/// at the first read: what was flushed before this node started is not its concern).
+pub(super) fn generation(stage: &str, g: i64, record_only: bool) {
+    static SEEN: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap();
+    if seen.get(stage).is_some_and(|old| *old >= g) {
+        return;
+    }
+    seen.insert(stage.to_string(), g);
+    drop(seen);
+    if record_only {
+        return;
+    }
+    if let (Some((api, st)), Some(hook)) = (stage.split_once('/'), super::flush_hook()) {
+        info!(
+            api,
+            stage = st,
+            generation = g,
+            "cluster: cache flushed on another node"
+        );
+        hook(api, st);
+    }
 }
 
 /// Makes this node's key table what Redis says: created keys, revoked config keys.
