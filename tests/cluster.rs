@@ -236,6 +236,12 @@ fn redis_killed_mid_load_applies_the_policy_and_reconciles_after() {
             "{driver}: a request waited {slowest:?} on a dead Redis"
         );
         eprintln!("{driver}: outage part took {:?}", t0.elapsed());
+        // Admin calls that need Redis say so.
+        let usage = common::admin(a.admin, "GET", "/usage?plan=daily", Some(TOKEN), None);
+        assert_eq!(usage.status, 503, "{driver}: {}", usage.text());
+        let body = r#"{"name": "during", "plan": "open"}"#;
+        let created = common::admin(b.admin, "POST", "/api-keys", Some(TOKEN), Some(body));
+        assert_eq!(created.status, 503, "{driver}: {}", created.text());
         redis.restart();
         // Back: the counts kept in memory reach Redis, once.
         let total = 10 + during as u64;

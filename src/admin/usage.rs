@@ -71,7 +71,10 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "admin: cannot read usage");
-            return Response::message(500, "cannot read usage");
+            return match crate::cluster::get() {
+                Some(_) => Response::message(503, "the cluster's Redis is unavailable"),
+                None => Response::message(500, "cannot read usage"),
+            };
         }
     };
     // Every key of the plan shows, used or not; revoked keys show if they have usage.
