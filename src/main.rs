@@ -114,12 +114,15 @@ fn warning_count(report: &config::Report) -> String {
 }
 
 fn check(path: &Path) -> ExitCode {
-    let (mut report, _) = report(path);
+    let (mut report, text) = report(path);
     // Upstream names that don't resolve now: valid, but worth saying (`run`'s resolver
     // logs the same when it looks them up).
     if let Some(cfg) = &report.config {
         let names = portico::upstream::resolve::check_names(&cfg.upstreams);
         report.warnings.extend(names);
+        if let Some(c) = &cfg.cluster {
+            report.warnings.extend(cluster_drift(c, &text));
+        }
     }
     let code = if report.errors.is_empty() {
         println!("{}: ok{}", path.display(), warning_count(&report));
@@ -140,6 +143,24 @@ fn check(path: &Path) -> ExitCode {
     code
 }
 
+/// `check` with a `cluster`: whether this file is the config the cluster last published.
+/// Redis being unreachable is a warning too: the file is still valid.
+fn cluster_drift(c: &config::model::Cluster, text: &str) -> Option<config::ConfigError> {
+    let mine = portico::cluster::hash_text(text);
+    let timeout = c.timeout.max(std::time::Duration::from_millis(300));
+    let say = |m: String| Some(config::ConfigError::new("cluster.redis", m));
+    match portico::cluster::admin::published_hash(&c.redis, &c.prefix, timeout) {
+        Ok(Some(theirs)) if theirs == mine => None,
+        Ok(Some(theirs)) => say(format!(
+            "this file (config hash {mine}) differs from the config the cluster last published ({theirs})"
+        )),
+        Ok(None) => None,
+        Err(e) => say(format!(
+            "cannot reach Redis to compare config hashes ({e}); not checked"
+        )),
+    }
+}
+
 fn run(path: &Path) -> ExitCode {
     let (report, text) = report(path);
     let Some(cfg) = report.config else {
@@ -154,6 +175,8 @@ fn run(path: &Path) -> ExitCode {
     config::warnings::log(&report.warnings);
     let mut snapshot = config::compile::compile(&cfg);
     snapshot.view = config::view::redacted_view(&text);
+    snapshot.config_hash = portico::cluster::hash_text(&text);
+    portico::cluster::set_config_hash(snapshot.config_hash.clone());
     portico::metrics::access_log::configure(&snapshot.server.access_log.path);
     let snapshot = Arc::new(snapshot);
     portico::runtime::reload::install(path, snapshot);

@@ -177,9 +177,16 @@ fn admin_token_is_required_except_for_health() {
 
     let health = admin(a, "GET", "/health", None, None);
     assert_eq!(health.status, 200);
+    let mut body = json(&health);
+    let hash = body["config_hash"].take();
     assert_eq!(
-        json(&health),
-        serde_json::json!({"status":"ok","workers":2,"driver":"epoll"})
+        body,
+        serde_json::json!({"status":"ok","workers":2,"driver":"epoll","config_hash":null})
+    );
+    assert!(
+        hash.as_str()
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{hash}"
     );
 
     for (method, path) in [

@@ -27,6 +27,16 @@ pub fn flush(_: &AdminCtx, req: &Request, _: &Params) -> Response {
     if !cached || !crate::pipeline::cache::flush(api, stage) {
         return Response::message(404, &format!("no stage {api}/{stage} with a cache"));
     }
+    if let Some(c) = crate::cluster::get() {
+        // The other nodes see the generation move at their next sync.
+        if let Err(e) = crate::cluster::admin::flush_cache(c, api, stage) {
+            tracing::error!(error = %e, "admin: cannot flush the cache on the other nodes");
+            return Response::message(
+                503,
+                "flushed on this node only: the cluster's Redis is unavailable",
+            );
+        }
+    }
     // As API Gateway's FlushStageCache: accepted; each worker drops its entries before
     // its next lookup in the stage (an idle one within 50 ms).
     Response::json(

@@ -14,7 +14,19 @@ pub fn metrics(_: &AdminCtx, _: &Request, _: &Params) -> Response {
         status: 200,
         content_type: "text/plain; version=0.0.4",
         headers: Vec::new(),
-        body: crate::metrics::registry().render().into_bytes(),
+        body: {
+            let mut text = crate::metrics::registry().render();
+            let hash = crate::cluster::config_hash();
+            match crate::cluster::get() {
+                Some(c) => c
+                    .metrics
+                    .render(&mut text, !c.healthy(), c.nodes(), &c.node, &hash),
+                None => text.push_str(&format!(
+                    "# TYPE portico_config_info gauge\nportico_config_info{{hash=\"{hash}\"}} 1\n"
+                )),
+            }
+            text.into_bytes()
+        },
     }
 }
 

@@ -6,7 +6,16 @@ use serde_json::{json, Value};
 use super::http::{Request, Response};
 use super::routes::Params;
 use super::AdminCtx;
+use crate::cluster;
+use crate::global::keys::digest;
 use crate::global::registry::{KeyError, Source};
+use crate::store::StoredKey;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 pub fn list(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
     let items: Vec<Value> = ctx
@@ -48,10 +57,28 @@ pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
     let Some(store) = &ctx.shared.store else {
         return Response::message(503, "no state store");
     };
-    match ctx.shared.keys.create(store, &name, plan.as_deref(), value) {
-        Ok(value) => Response::json(201, &json!({ "name": name, "value": value, "plan": plan })),
-        Err(e) => error(e),
+    let value = match ctx.shared.keys.create(store, &name, plan.as_deref(), value) {
+        Ok(value) => value,
+        Err(e) => return error(e),
+    };
+    if let Some(c) = cluster::get() {
+        // Every node takes the key from Redis; a key Redis did not take is not created.
+        let stored = StoredKey {
+            name: name.clone(),
+            sha256: digest(value.as_bytes()),
+            plan: plan.clone(),
+            created: now_secs(),
+        };
+        if let Err(e) = cluster::admin::put_key(c, &stored) {
+            tracing::error!(error = %e, key = %name, "admin: cannot publish the key to the cluster");
+            let _ = ctx.shared.keys.revoke(store, &name);
+            return Response::message(
+                503,
+                "the cluster's Redis is unavailable; the key was not created",
+            );
+        }
     }
+    Response::json(201, &json!({ "name": name, "value": value, "plan": plan }))
 }
 
 pub fn revoke(ctx: &AdminCtx, _: &Request, params: &Params) -> Response {
@@ -59,10 +86,21 @@ pub fn revoke(ctx: &AdminCtx, _: &Request, params: &Params) -> Response {
     let Some(store) = &ctx.shared.store else {
         return Response::message(503, "no state store");
     };
-    match ctx.shared.keys.revoke(store, name) {
-        Ok(()) => Response::empty(204),
-        Err(e) => error(e),
+    let found = ctx.shared.keys.digest_of(name);
+    if let Err(e) = ctx.shared.keys.revoke(store, name) {
+        return error(e);
     }
+    if let (Some(c), Some((source, d))) = (cluster::get(), found) {
+        let config_digest = (source == Source::Config).then_some(&d);
+        if let Err(e) = cluster::admin::revoke_key(c, name, config_digest) {
+            tracing::error!(error = %e, key = %name, "admin: cannot revoke the key in the cluster");
+            return Response::message(
+                503,
+                "revoked on this node only: the cluster's Redis is unavailable; try again",
+            );
+        }
+    }
+    Response::empty(204)
 }
 
 fn error(e: KeyError) -> Response {

@@ -74,10 +74,21 @@ pub fn table() -> Vec<Route> {
 }
 
 fn health(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
-    Response::json(
-        200,
-        &json!({"status": "ok", "workers": ctx.workers, "driver": ctx.driver}),
-    )
+    let mut body = json!({
+        "status": "ok",
+        "workers": ctx.workers,
+        "driver": ctx.driver,
+        // Nodes of one cluster serve the same file: a different hash is drift.
+        "config_hash": *crate::cluster::config_hash(),
+    });
+    if let Some(c) = crate::cluster::get() {
+        body["cluster"] = json!({
+            "node": c.node,
+            "redis": if c.healthy() { "up" } else { "down" },
+            "nodes": c.nodes(),
+        });
+    }
+    Response::json(200, &body)
 }
 
 pub struct Router {

@@ -59,11 +59,22 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
         .quota
         .as_ref()
         .map_or(from, |q| period_start(from, q.period, q.offset));
-    let rows = match store.usage(&plan.name, key, read_from, to) {
+    let rows = match crate::cluster::get() {
+        // The cluster's figures: every node's counts, this node's up to the request.
+        Some(c) => crate::cluster::admin::usage(c, &plan.name, key, read_from, to)
+            .map_err(|e| e.to_string()),
+        None => store
+            .usage(&plan.name, key, read_from, to)
+            .map_err(|e| e.to_string()),
+    };
+    let rows = match rows {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "admin: cannot read usage");
-            return Response::message(500, "cannot read usage");
+            return match crate::cluster::get() {
+                Some(_) => Response::message(503, "the cluster's Redis is unavailable"),
+                None => Response::message(500, "cannot read usage"),
+            };
         }
     };
     // Every key of the plan shows, used or not; revoked keys show if they have usage.

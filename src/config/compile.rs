@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub access_log: Option<LogFormat>,
     /// The file as `GET /config` shows it (secrets redacted); set by whoever loaded it.
     pub view: serde_json::Value,
+    /// Hex SHA-256 prefix of the file's text (`/health`, metrics, cluster drift check);
+    /// set by whoever loaded it.
+    pub config_hash: String,
     pub router: Router,
     pub apis: Vec<ApiRt>,
     pub upstreams: Vec<UpstreamRt>,
@@ -341,6 +344,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         server: cfg.server.clone(),
         watch: cfg.watch,
         view: serde_json::Value::Null,
+        config_hash: String::new(),
         access_log: (cfg.server.access_log.path != model::LogPath::Off)
             .then(|| LogFormat::compile(&cfg.server.access_log.format)),
         router,

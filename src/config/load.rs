@@ -11,6 +11,7 @@ use super::decode::{Decoder, EnvLookup, Fields};
 use super::model::*;
 use super::{ConfigError, ConfigErrors, KeyPath};
 
+mod cluster;
 mod upstreams;
 use upstreams::upstream;
 
@@ -101,6 +102,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
             "api_keys",
             "watch",
             "iam",
+            "cluster",
         ],
     );
     let mut cfg = Config {
@@ -124,6 +126,7 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
     });
     f.set(d, "watch", &mut cfg.watch, |d, v, p| d.bool(v, p));
     cfg.iam = f.opt(d, "iam", super::auth::iam);
+    cfg.cluster = f.opt(d, "cluster", cluster::cluster);
     cfg
 }
 

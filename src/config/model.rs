@@ -23,6 +23,8 @@ pub struct Config {
     pub iam: Option<super::auth::Iam>,
     /// Reload when the file changes (polled once a second).
     pub watch: bool,
+    /// Several nodes sharing limits, quotas, keys, usage and cache flushes through Redis.
+    pub cluster: Option<Cluster>,
     /// Certificates and keys named above, read after validation (`crate::tls::load`).
     pub tls: crate::tls::Loaded,
     /// What is valid but not honoured as written (an OpenAPI file's unsupported parts),
@@ -177,6 +179,33 @@ impl Default for AccessLog {
             format: DEFAULT_ACCESS_LOG_FORMAT.to_string(),
         }
     }
+}
+
+/// `cluster:`: see `crate::cluster`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// `redis://host:port[/db]`.
+    pub redis: String,
+    pub on_failure: OnFailure,
+    /// Longest wait for one Redis answer (connect, command), and for a request that
+    /// waits on a lease.
+    pub timeout: Duration,
+    /// This node's name in Redis (usage counts, heartbeats); default host name and the
+    /// first listen port.
+    pub node: Option<String>,
+    /// Limits and quotas below this many requests per window are counted one request
+    /// at a time (exact); at or above it, nodes lease chunks.
+    pub exact_below: u64,
+    /// Prefix of every Redis key, so several gateways can share one Redis.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Each node enforces limit ÷ live nodes on its own.
+    Local,
+    Allow,
+    Deny,
 }
 
 #[derive(Debug, Clone)]

@@ -8,8 +8,10 @@
 //! reload replaces, never have to agree on positions.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::model::{self, Config, Quota, Throttle, Workers};
+use crate::cluster::SharedLimit;
 use crate::global::keys::digest;
 use crate::global::lease::{GlobalPool, UNLIMITED_RATE};
 
@@ -89,13 +91,19 @@ pub struct TrafficRt {
     pub config_keys: Vec<ConfigKey>,
     pub admin: Option<model::Admin>,
     pub state_dir: PathBuf,
+    pub cluster: Option<model::Cluster>,
+    /// In a cluster, one shared limit per limit (indexed like `limits`); else empty.
+    pub shared: Box<[Arc<SharedLimit>]>,
 }
 
 impl TrafficRt {
     /// Whether anything needs the store: keys to remember, usage to count, or an admin
     /// API that can create keys. A config with none of these leaves `state_dir` alone.
     pub fn needs_store(&self) -> bool {
-        self.admin.is_some() || !self.plans.is_empty() || !self.config_keys.is_empty()
+        self.cluster.is_some()
+            || self.admin.is_some()
+            || !self.plans.is_empty()
+            || !self.config_keys.is_empty()
     }
 
     /// After a reload: limits that did not change keep their bucket state, so a reload
@@ -178,11 +186,19 @@ pub fn compile(cfg: &Config) -> TrafficRt {
         Workers::Count(n) => n.max(1),
         Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    TrafficRt {
-        pools: limits
+    let pools = limits
+        .iter()
+        .map(|l| GlobalPool::new(l.rate, l.burst, workers))
+        .collect();
+    let shared = match &cfg.cluster {
+        Some(c) => limits
             .iter()
-            .map(|l| GlobalPool::new(l.rate, l.burst, workers))
+            .map(|l| Arc::new(SharedLimit::rate(&l.label, l.rate, l.burst, c.exact_below)))
             .collect(),
+        None => Box::default(),
+    };
+    TrafficRt {
+        pools,
         workers,
         limits,
         account,
@@ -199,6 +215,8 @@ pub fn compile(cfg: &Config) -> TrafficRt {
             .collect(),
         admin: cfg.admin.clone(),
         state_dir: cfg.state_dir.clone(),
+        shared,
+        cluster: cfg.cluster.clone(),
     }
 }
 

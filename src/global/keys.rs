@@ -52,6 +52,9 @@ pub struct PlanKey {
     pub pool: Option<GlobalPool>,
     pub quota: Option<Quota>,
     pub usage: Arc<UsageCells>,
+    /// In a cluster: the plan throttle and the quota shared through Redis.
+    pub shared_throttle: Option<Arc<crate::cluster::SharedLimit>>,
+    pub shared_quota: Option<Arc<crate::cluster::SharedLimit>>,
 }
 
 #[derive(Debug)]

@@ -14,6 +14,7 @@ use tracing::warn;
 use super::keys::{digest, KeyEntry, KeyTable, PlanKey};
 use super::lease::GlobalPool;
 use super::usage::{period_start, today, UsageCells};
+use crate::cluster::SharedLimit;
 use crate::config::model::Quota;
 use crate::config::traffic::{PlanRt, TrafficRt};
 use crate::store::{Store, StoreError, StoredKey};
@@ -69,6 +70,9 @@ pub struct Keys {
     table: Arc<ArcSwap<KeyTable>>,
     reg: Mutex<Registry>,
     workers: usize,
+    /// `cluster.exact_below` when the config has a cluster (it cannot change on reload):
+    /// plan keys then get shared limits.
+    cluster_exact: Option<u64>,
 }
 
 /// The keys a config brings, less those revoked through the admin API.
@@ -122,6 +126,7 @@ impl Keys {
                 next_slot: 0,
             }),
             workers,
+            cluster_exact: t.cluster.as_ref().map(|c| c.exact_below),
         };
         let mut reg = keys.reg.lock().unwrap();
         keys.publish(&mut reg, store)?;
@@ -283,6 +288,47 @@ impl Keys {
         Ok(())
     }
 
+    /// A live key's source and digest (the cluster revokes config keys by digest).
+    pub fn digest_of(&self, name: &str) -> Option<(Source, [u8; 32])> {
+        let reg = self.reg.lock().unwrap();
+        let a = reg.active.iter().find(|a| a.info.name == name)?;
+        Some((a.info.source, a.sha256))
+    }
+
+    /// In a cluster, what Redis holds is the truth for created keys and revocations:
+    /// the created keys become exactly `created`, and the config keys in `revoked`
+    /// (name and digest) go. Called by the cluster thread whenever the set changes.
+    pub fn apply_cluster(
+        &self,
+        created: Vec<StoredKey>,
+        revoked: Vec<(String, [u8; 32])>,
+        store: Option<&Store>,
+    ) -> Result<(), StoreError> {
+        let mut reg = self.reg.lock().unwrap();
+        reg.active.retain(|a| match a.info.source {
+            Source::Admin => false,
+            Source::Config => !revoked
+                .iter()
+                .any(|(n, d)| *n == a.info.name && *d == a.sha256),
+        });
+        for k in created {
+            if reg.active.iter().any(|a| a.info.name == k.name) {
+                warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
+                continue;
+            }
+            reg.active.push(Active {
+                info: KeyInfo {
+                    name: k.name,
+                    plan: k.plan,
+                    source: Source::Admin,
+                    created: Some(k.created),
+                },
+                sha256: k.sha256,
+            });
+        }
+        self.publish(&mut reg, store)
+    }
+
     /// Builds the table from the active keys and swaps it in.
     fn publish(&self, reg: &mut Registry, store: Option<&Store>) -> Result<(), StoreError> {
         let mut entries = Vec::with_capacity(reg.active.len());
@@ -365,6 +411,19 @@ impl Keys {
                 .map(|t| GlobalPool::new(t.rate, t.burst, self.workers)),
             quota: p.quota.clone(),
             usage,
+            shared_throttle: self.cluster_exact.and_then(|exact| {
+                let t = p.throttle?;
+                Some(Arc::new(SharedLimit::rate(
+                    &format!("k:{plan}:{name}"),
+                    t.rate,
+                    t.burst,
+                    exact,
+                )))
+            }),
+            shared_quota: self.cluster_exact.and_then(|exact| {
+                let q = p.quota.as_ref()?;
+                Some(Arc::new(SharedLimit::quota(plan, name, q.limit, exact)))
+            }),
         });
         reg.plan_keys.insert(k, pk.clone());
         Ok(Some(pk))

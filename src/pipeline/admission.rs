@@ -13,9 +13,11 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
+use super::admission_shared::{self as shared, Fast};
 use super::api_key;
 use super::throttle::{KeyBuckets, LimitBuckets};
 use super::usage::Periods;
+use crate::cluster::Cluster;
 use crate::config::traffic::{RouteTraffic, TrafficRt};
 use crate::global::keys::{KeyTable, PlanKey};
 use crate::global::Shared;
@@ -33,7 +35,7 @@ pub struct Local {
     pub shared: Arc<Shared>,
     keys: RefCell<Cache<Arc<ArcSwap<KeyTable>>, Arc<KeyTable>>>,
     key_buckets: KeyBuckets,
-    periods: Periods,
+    pub(super) periods: Periods,
 }
 
 impl Local {
@@ -55,7 +57,7 @@ impl Local {
     }
 }
 
-fn throttled(wait_ns: u64) -> Deny {
+pub(super) fn throttled(wait_ns: u64) -> Deny {
     Deny::Throttled {
         retry_after: wait_ns.div_ceil(1_000_000_000).clamp(1, 86_400) as u32,
     }
@@ -152,16 +154,58 @@ fn decimal(out: &mut [u8; 10], mut v: u32) -> usize {
     n
 }
 
-/// Lets the request through, or says how the gateway refuses it.
+/// Lets the request through, or says how the gateway refuses it. Waits (asynchronously)
+/// only in a cluster, and only when a shared limit's node budget is dry.
 #[inline]
-pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Result<(), Deny> {
+pub async fn admit(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    m: &Matched,
+) -> Result<(), Deny> {
+    let t = &gen.snap.traffic;
+    let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
+    let route = &stage.routes[m.route as usize];
+    let cl = match (t.cluster.is_some(), crate::cluster::get()) {
+        (true, Some(cl)) => Some(&**cl),
+        _ => None,
+    };
+    match admit_local(ctx, gen, c, m, cl)? {
+        None => Ok(()),
+        // A shared limit's node budget is dry: go on, possibly waiting for a lease.
+        Some((from, pk)) => {
+            let cl = cl.expect("only a cluster leaves work");
+            shared::slow(cl, &ctx.traffic, t, route, pk.as_ref(), from).await
+        }
+    }
+}
+
+/// What the cluster's fast path left to do: the step whose budget was dry, and the key.
+type Pending = Option<(usize, Option<Arc<PlanKey>>)>;
+
+/// The node's own checks, then in a cluster (`cl`) the shared limits' fast path, which
+/// also does quotas and usage there. Returns what is left for the slow path.
+#[inline]
+fn admit_local(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &mut Conn,
+    m: &Matched,
+    cl: Option<&Cluster>,
+) -> Result<Pending, Deny> {
     let local = &ctx.traffic;
     let t = &gen.snap.traffic;
     let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
     let route = &stage.routes[m.route as usize];
     let (limits, keys) = (&gen.limits, &local.key_buckets);
     if !route.key_required {
-        return throttle(t, limits, keys, route, None);
+        throttle(t, limits, keys, route, None)?;
+        return Ok(
+            cl.and_then(|cl| match shared::fast(cl, local, t, route, None) {
+                Fast::Done => None,
+                Fast::Dry(i) => Some((i, None)),
+            }),
+        );
     }
     let mut cache = local.keys.borrow_mut();
     let table = cache.load();
@@ -175,11 +219,25 @@ pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Re
     .ok_or(Deny::Forbidden)?;
     // For the access log; a reference count, not a copy.
     c.out.api_key = Some(key.name.clone());
-    let Some(pk) = key.plan.as_deref() else {
-        return throttle(t, limits, keys, route, None);
+    let Some(pk) = key.plan.as_ref() else {
+        throttle(t, limits, keys, route, None)?;
+        return Ok(
+            cl.and_then(|cl| match shared::fast(cl, local, t, route, None) {
+                Fast::Done => None,
+                Fast::Dry(i) => Some((i, None)),
+            }),
+        );
     };
     if !stage.accepts(pk.plan_id) {
         return Err(Deny::Forbidden);
+    }
+    if let Some(cl) = cl {
+        throttle(t, limits, keys, route, Some(pk))?;
+        // The key's reference count is touched only when the slow path needs it.
+        return Ok(match shared::fast(cl, local, t, route, Some(pk)) {
+            Fast::Done => None,
+            Fast::Dry(i) => Some((i, Some(pk.clone()))),
+        });
     }
     let quota = pk.quota.as_ref();
     let (day, period) = local.periods.current(quota);
@@ -201,7 +259,7 @@ pub fn admit(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, m: &Matched) -> Re
         }
     }
     pk.usage.count_day(day);
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

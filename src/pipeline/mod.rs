@@ -3,6 +3,7 @@
 //! throttles, quota).
 
 pub mod admission;
+mod admission_shared;
 pub mod api_key;
 pub mod auth;
 mod auth_iam;

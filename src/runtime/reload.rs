@@ -71,6 +71,7 @@ pub fn reload() -> Result<u64, ConfigErrors> {
         crate::config::warn_risky(&cfg);
         let mut next = compile(&cfg);
         next.view = redacted_view(&text);
+        next.config_hash = crate::cluster::hash_text(&text);
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
         check_compatible(&running, &next)?;
         // Unchanged limits keep their buckets: a reload neither refills nor empties them.
@@ -80,6 +81,7 @@ pub fn reload() -> Result<u64, ConfigErrors> {
     match result {
         Ok(next) => {
             crate::metrics::access_log::configure(&next.server.access_log.path);
+            crate::cluster::set_config_hash(next.config_hash.clone());
             let next = Arc::new(next);
             *c.snapshot.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
             // The new plans and config keys, published to the workers' key table.
@@ -121,6 +123,12 @@ fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErr
                 format!("cannot listen on {addr}: {e}"),
             ));
         }
+    }
+    if running.traffic.cluster != next.traffic.cluster {
+        errors.push(ConfigError::new(
+            "cluster",
+            "cannot change while running; restart the node",
+        ));
     }
     if running.server.workers != next.server.workers || running.server.driver != next.server.driver
     {

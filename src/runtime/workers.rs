@@ -252,6 +252,15 @@ pub fn run() -> Result<(), StartError> {
     registry().set_driver(driver.name());
     // Keys, usage and the store, shared by the workers; then the admin listener.
     let shared = crate::global::Shared::start(&snapshot, count)?;
+    // Several nodes: the Redis side thread (Redis need not be up yet).
+    let cluster = snapshot.traffic.cluster.as_ref().map(|c| {
+        crate::cluster::set_flush_hook(crate::pipeline::cache::flush);
+        crate::cluster::connections::set_connections_hook(
+            crate::websocket::connections::cluster_hook,
+        );
+        let port = server.listen.first().map_or(0, |a| a.port());
+        crate::cluster::start(c, shared.clone(), port)
+    });
     let admin = crate::admin::start(&snapshot, &shared, count, driver.name())
         .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     WORKER_COUNT.store(count, Ordering::Relaxed);
@@ -311,6 +320,9 @@ pub fn run() -> Result<(), StartError> {
     // Drained: the last access-log lines and usage counts are written before the
     // process exits.
     crate::metrics::access_log::finish(Duration::from_secs(2));
+    if let Some(c) = cluster {
+        c.shutdown();
+    }
     shared.shutdown();
     if let Some(admin) = admin {
         admin.stop();

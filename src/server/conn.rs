@@ -349,7 +349,7 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     if let Err(deny) = crate::pipeline::auth::authorize(ctx, gen, c, &m).await {
         return (deny.answer(ctx, gen, c, cells).await, cells);
     }
-    if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+    if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m).await {
         return (deny.answer(ctx, gen, c, cells).await, cells);
     }
     if let Some(check) = api.routes[m.route as usize].check.as_deref() {

@@ -26,6 +26,8 @@ use std::time::Duration;
 use base64::Engine;
 use crossbeam::queue::SegQueue;
 
+use crate::cluster::connections as cluster_conn;
+
 /// How often a worker with connections looks at its queue.
 const POLL: Duration = Duration::from_millis(2);
 /// How long a caller waits for the owning worker.
@@ -139,6 +141,9 @@ pub fn owner(id: &str) -> Option<usize> {
 
 /// Registers an open connection on this worker (after its 101 went out).
 pub fn register(worker: usize, live: Rc<Live>) {
+    if let Some(c) = crate::cluster::get() {
+        c.connection_opened(&live.id);
+    }
     LIVE.with(|l| l.borrow_mut().insert(live.id.clone(), live));
     live_counts()[worker % MAX_WORKERS].fetch_add(1, Ordering::Relaxed);
     if !POLLING.with(|p| p.replace(true)) {
@@ -149,6 +154,9 @@ pub fn register(worker: usize, live: Rc<Live>) {
 pub fn unregister(worker: usize, id: &str) {
     if LIVE.with(|l| l.borrow_mut().remove(id)).is_some() {
         live_counts()[worker % MAX_WORKERS].fetch_sub(1, Ordering::Relaxed);
+        if let Some(c) = crate::cluster::get() {
+            c.connection_closed(id);
+        }
     }
 }
 
@@ -183,6 +191,8 @@ pub enum Outcome {
     Deleted,
     Gone,
     Full,
+    /// Another node's answer (a cluster): passed through as it is.
+    Remote(Reply),
 }
 
 pub struct Info {
@@ -229,8 +239,89 @@ fn local(id: &str, op: Op) -> Outcome {
     }
 }
 
-/// From a worker: runs locally or through the owner's queue, polling for the answer.
+/// From a worker: runs on this node, else (in a cluster) on the node that owns the
+/// connection, polling for the answer.
 pub async fn manage_async(this_worker: Option<usize>, id: &str, op: Op) -> Outcome {
+    let remote = crate::cluster::get().map(|c| (c, parts(&op)));
+    let out = manage_here_async(this_worker, id, op).await;
+    let (Outcome::Gone, Some((c, (code, data)))) = (&out, remote) else {
+        return out;
+    };
+    let Some(mut rx) = c.remote_connection_call(id, code, data) else {
+        return out;
+    };
+    let deadline = std::time::Instant::now() + cluster_conn::REMOTE_WAIT + REMOTE_SLACK;
+    loop {
+        match rx.try_recv() {
+            Ok(Some(r)) => return Outcome::Remote(from_remote(r)),
+            Ok(None) | Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return out,
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            return out;
+        }
+        monoio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// From the admin thread (blocking): this node, else the owning node in a cluster.
+pub fn manage_blocking(id: &str, op: Op) -> Outcome {
+    let remote = crate::cluster::get().map(|c| (c, parts(&op)));
+    let out = manage_here_blocking(id, op);
+    let (Outcome::Gone, Some((c, (code, data)))) = (&out, remote) else {
+        return out;
+    };
+    match c
+        .remote_connection_call(id, code, data)
+        .map(|rx| rx.blocking_recv())
+    {
+        Some(Ok(Some(r))) => Outcome::Remote(from_remote(r)),
+        _ => out,
+    }
+}
+
+/// The cluster's side thread runs another node's call here (never forwarding it again).
+pub fn cluster_hook(id: &str, op: u8, data: Vec<u8>) -> (u16, Option<&'static str>, Vec<u8>) {
+    let op = match op {
+        cluster_conn::OP_POST => Op::Post(data),
+        cluster_conn::OP_GET => Op::Get,
+        _ => Op::Delete,
+    };
+    let r = reply(manage_here_blocking(id, op));
+    (r.status, r.error_type, r.body)
+}
+
+/// The side thread's own wait, plus scheduling.
+const REMOTE_SLACK: Duration = Duration::from_millis(500);
+
+fn parts(op: &Op) -> (u8, Vec<u8>) {
+    match op {
+        Op::Post(d) => (cluster_conn::OP_POST, d.clone()),
+        Op::Get => (cluster_conn::OP_GET, Vec::new()),
+        Op::Delete => (cluster_conn::OP_DELETE, Vec::new()),
+    }
+}
+
+fn from_remote(r: cluster_conn::RemoteReply) -> Reply {
+    let error_type = r.error_type.as_deref().and_then(|t| {
+        [
+            "GoneException",
+            "PayloadTooLargeException",
+            "LimitExceededException",
+            "ForbiddenException",
+        ]
+        .into_iter()
+        .find(|k| *k == t)
+    });
+    Reply {
+        status: r.status,
+        error_type,
+        body: r.body,
+    }
+}
+
+/// From a worker, this node only: locally or through the owner's queue.
+async fn manage_here_async(this_worker: Option<usize>, id: &str, op: Op) -> Outcome {
     let Some(owner) = owner(id) else {
         return Outcome::Gone;
     };
@@ -254,8 +345,8 @@ pub async fn manage_async(this_worker: Option<usize>, id: &str, op: Op) -> Outco
     }
 }
 
-/// From the admin thread (blocking).
-pub fn manage_blocking(id: &str, op: Op) -> Outcome {
+/// From the admin thread or the cluster's side thread (blocking), this node only.
+fn manage_here_blocking(id: &str, op: Op) -> Outcome {
     let Some(owner) = owner(id) else {
         return Outcome::Gone;
     };
@@ -298,6 +389,7 @@ impl Reply {
 
 pub fn reply(out: Outcome) -> Reply {
     match out {
+        Outcome::Remote(r) => r,
         Outcome::Posted => Reply {
             status: 200,
             error_type: None,

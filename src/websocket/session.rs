@@ -171,7 +171,7 @@ pub async fn serve(
             return deny.answer(ctx, gen, c, cells).await;
         }
         attach(&mut ectx, &c.req.auth);
-        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m) {
+        if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m).await {
             return deny.answer(ctx, gen, c, cells).await;
         }
     }

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod py;
+pub mod redis;
 pub mod tls;
 pub mod ws;
 

@@ -1,0 +1,373 @@
+//! Several nodes, one gateway: the Redis side thread (`portico-cluster`) and what the
+//! rest of the process asks of it (docs/ARCHITECTURE.md, Cluster). Owns the shared
+//! limits' node budgets, the job queue to the side thread, its circuit breaker, the
+//! Redis keys layout and the cluster metrics. Nothing here runs Redis IO on a worker.
+//!
+//! # Threads and what crosses them
+//! - **Workers** (monoio) call [`Cluster::lease`]: lock-free — a `SharedLimit::take`
+//!   CAS in the common case; on a dry budget they push a [`Job`] onto an
+//!   `ArrayQueue` and poll a `tokio::sync::oneshot` reply every [`POLL`] from a monoio
+//!   timer (a monoio waker must not be woken from another thread) for at most
+//!   `cluster.timeout`. A worker never blocks its loop, and never waits at all
+//!   while the breaker is open: `on_failure` decides at once.
+//! - **The side thread** (`side.rs`) runs a current-thread tokio runtime with one
+//!   redis-rs `ConnectionManager` (multiplexed, reconnecting). It drains the queue
+//!   (each lease is its own task, so leases pipeline), and every [`TICK`] heartbeats,
+//!   counts live nodes, syncs API keys and cache generations, publishes the config
+//!   hash, writes usage and reconciles what was admitted while Redis was away.
+//! - **The admin thread** talks to Redis itself, with a short-timeout blocking
+//!   connection (`admin.rs`): key create/revoke, cluster usage, cache flush. It is not
+//!   a request path, and its answers must say whether Redis took the write.
+//!
+//! # Public API (for features building on the cluster)
+//! - [`get`] → `Option<&'static Arc<Cluster>>`: the running cluster (None: single node).
+//! - [`start`]: called once by the runtime after `global::Shared::start`.
+//! - [`set_config_hash`], [`config_hash`]: the served config's hash (`/health`).
+//! - [`set_flush_hook`]: how the side thread empties a stage cache on this node.
+//! - [`Cluster::lease`] (async, workers), [`Cluster::healthy`], [`Cluster::nodes`],
+//!   [`Cluster::policy`], [`Cluster::key`] (prefixed Redis key names).
+//! - [`Cluster::submit`] + [`Job::Run`]: run any async closure on the side thread with
+//!   the shared `ConnectionManager` — the extension point for e.g. a WebSocket
+//!   connection registry; `admin::connect` for blocking admin-thread calls.
+//! - [`budget::SharedLimit`]: one shared limit's node budget.
+//! - WebSocket connections across nodes (`connections.rs`): [`Cluster::connection_opened`],
+//!   [`Cluster::connection_closed`], [`Cluster::remote_connection_call`] and
+//!   [`connections::set_connections_hook`].
+//!
+//! # Redis keys (all under `cluster.prefix`, default `portico`)
+//! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
+//! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
+//! is idempotent) · `keys` hash name → created key · `revoked` hash name → digest ·
+//! `keys:v` version · `cache:gen` hash `api/stage` → flush generation · `nodes` sorted set
+//! node → last heartbeat (ms) · `config:hash` last published config hash · `conn:<id>` →
+//! owning node of a WebSocket connection · channels (pub/sub) `node:<name>` per node and
+//! `flush` (`<generation> <api>/<stage>`).
+
+// Cold path: hook and hash registration happen at start and reload.
+#![allow(clippy::disallowed_types)]
+
+pub mod admin;
+pub mod budget;
+pub mod connections;
+mod metrics;
+mod scripts;
+mod side;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use crossbeam::queue::{ArrayQueue, SegQueue};
+use tokio::sync::{oneshot, Notify};
+
+pub use budget::{Kind, SharedLimit};
+pub use metrics::Metrics;
+
+use crate::config::model::{self, OnFailure};
+use crate::global::Shared;
+
+/// How often the side thread heartbeats and syncs keys, cache generations and usage:
+/// the bound on how late a key change or a lost flush message reaches a node.
+pub const TICK: Duration = Duration::from_millis(200);
+/// A node whose heartbeat is older than this is not counted in `limit ÷ nodes`.
+pub const NODE_TTL_MS: u64 = 3000;
+const QUEUE: usize = 4096;
+
+/// A future the side thread runs with its connection.
+pub type RunFn = Box<
+    dyn FnOnce(redis::aio::ConnectionManager) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send,
+>;
+
+/// Work for the side thread.
+pub enum Job {
+    /// Lease up to `want` tokens of `limit` for `window`; the reply is the tokens
+    /// granted (0: the window is used up), or None when Redis did not answer. Without a
+    /// reply channel the tokens go straight into the node budget (a prefetch).
+    Lease {
+        limit: Arc<SharedLimit>,
+        window: u32,
+        want: u32,
+        reply: Option<oneshot::Sender<Option<u32>>>,
+    },
+    /// Any async work with the shared connection (dropped while Redis is unreachable).
+    Run(RunFn),
+}
+
+/// Waits for the side thread's answer until `deadline` by looking at it every
+/// [`POLL`]: a monoio task cannot be woken from another thread (monoio without its
+/// `sync` feature), so the worker polls rather than handing its waker to tokio.
+async fn poll_reply<T>(mut rx: oneshot::Receiver<T>, deadline: std::time::Instant) -> Option<T> {
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(oneshot::error::TryRecvError::Closed) => return None,
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        monoio::time::sleep(POLL.min(deadline - now)).await;
+    }
+}
+
+/// How often a waiting worker looks for its lease.
+pub const POLL: Duration = Duration::from_micros(250);
+
+/// What a worker's lease came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leased {
+    Granted,
+    /// The window is used up across the cluster; the next starts in this many ms.
+    Exhausted {
+        retry_ms: u64,
+    },
+    /// Redis is unreachable, slow, or the queue is full: apply `on_failure`.
+    Failed,
+}
+
+pub struct Cluster {
+    pub cfg: model::Cluster,
+    /// This node's name in Redis.
+    pub node: String,
+    pub metrics: Metrics,
+    pub(crate) shared: Arc<Shared>,
+    jobs: ArrayQueue<Job>,
+    wake: Notify,
+    /// Quota limits with admissions Redis has not counted yet.
+    unsynced: SegQueue<Arc<SharedLimit>>,
+    /// 0 closed (Redis answers), 1 open (it does not: nobody waits on it).
+    breaker: AtomicU8,
+    nodes: AtomicU32,
+    stop: AtomicBool,
+}
+
+static CLUSTER: OnceLock<Arc<Cluster>> = OnceLock::new();
+static CONFIG_HASH: OnceLock<ArcSwap<String>> = OnceLock::new();
+static FLUSH_HOOK: OnceLock<fn(&str, &str) -> bool> = OnceLock::new();
+
+/// The running cluster; None on a single node.
+#[inline]
+pub fn get() -> Option<&'static Arc<Cluster>> {
+    CLUSTER.get()
+}
+
+/// Hex SHA-256 (first 16 digits) of a config file's text.
+pub fn hash_text(text: &str) -> String {
+    let d = crate::global::keys::digest(text.as_bytes());
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records the hash of the config this node serves (start and every reload).
+pub fn set_config_hash(hash: String) {
+    let cell = CONFIG_HASH.get_or_init(|| ArcSwap::from_pointee(String::new()));
+    cell.store(Arc::new(hash));
+}
+
+pub fn config_hash() -> Arc<String> {
+    CONFIG_HASH
+        .get()
+        .map_or_else(|| Arc::new(String::new()), |c| c.load_full())
+}
+
+/// How this node empties one stage's cache when another node flushed it
+/// (`pipeline::cache::flush`; the cluster module sits below the pipeline).
+pub fn set_flush_hook(hook: fn(&str, &str) -> bool) {
+    let _ = FLUSH_HOOK.set(hook);
+}
+
+pub(crate) fn flush_hook() -> Option<fn(&str, &str) -> bool> {
+    FLUSH_HOOK.get().copied()
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts the side thread for `cfg` (Redis need not be up: the breaker starts open and
+/// the thread keeps trying). `listen_port` names the node when `cluster.node` is unset.
+pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc<Cluster> {
+    let node = cfg.node.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "node".into());
+        format!("{host}:{listen_port}")
+    });
+    let c = Arc::new(Cluster {
+        cfg: cfg.clone(),
+        node,
+        metrics: Metrics::default(),
+        shared,
+        jobs: ArrayQueue::new(QUEUE),
+        wake: Notify::new(),
+        unsynced: SegQueue::new(),
+        breaker: AtomicU8::new(1),
+        nodes: AtomicU32::new(1),
+        stop: AtomicBool::new(false),
+    });
+    let _ = CLUSTER.set(c.clone());
+    side::spawn(c.clone());
+    c
+}
+
+impl Cluster {
+    /// Whether Redis answered lately (the breaker is closed).
+    #[inline]
+    pub fn healthy(&self) -> bool {
+        self.breaker.load(Ordering::Acquire) == 0
+    }
+
+    pub(crate) fn set_healthy(&self, up: bool) {
+        let was = self.breaker.swap(u8::from(!up), Ordering::AcqRel) == 0;
+        if was != up {
+            if up {
+                tracing::info!(redis = %self.cfg.redis, "cluster: Redis reachable, breaker closed");
+            } else {
+                tracing::warn!(redis = %self.cfg.redis, "cluster: Redis unreachable, breaker open; on_failure applies");
+                self.metrics.breaker_opened();
+            }
+        }
+    }
+
+    /// Live nodes (at least 1; the last count seen while Redis answered).
+    #[inline]
+    pub fn nodes(&self) -> u32 {
+        self.nodes.load(Ordering::Relaxed).max(1)
+    }
+
+    pub fn policy(&self) -> OnFailure {
+        self.cfg.on_failure
+    }
+
+    /// `<prefix>:<name>`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.cfg.prefix)
+    }
+
+    /// Queues a job for the side thread; false when the queue is full or stopping.
+    pub fn submit(&self, job: Job) -> bool {
+        if self.stop.load(Ordering::Relaxed) || self.jobs.push(job).is_err() {
+            return false;
+        }
+        self.wake.notify_one();
+        true
+    }
+
+    /// Takes one token of `limit` for `window` from the node budget, if it has one (no
+    /// wait); asks the side thread for the next chunk when the budget runs low, so
+    /// steady traffic never finds it dry.
+    #[inline]
+    pub fn take_now(&self, limit: &Arc<SharedLimit>, window: u32) -> bool {
+        let Some(left) = limit.take(window) else {
+            return false;
+        };
+        if !limit.exact
+            && left < limit.chunk() / 2 + 1
+            && self.healthy()
+            && !limit.pending.swap(true, Ordering::AcqRel)
+        {
+            self.submit_lease(limit, window, None);
+        }
+        true
+    }
+
+    /// Takes one token of `limit` for `window` (a rate window or a quota period's first
+    /// day): from the node budget when it has one, else by waiting (asynchronously, at
+    /// most `cluster.timeout`) for a lease from Redis. Waiters share one lease in flight
+    /// per limit (exact limits excepted: one token per request is the point), and a
+    /// window Redis said is used up is refused without asking again.
+    pub async fn lease(&self, limit: &Arc<SharedLimit>, window: u32, unix_ms: u64) -> Leased {
+        let deadline = std::time::Instant::now() + self.cfg.timeout;
+        let exhausted = || Leased::Exhausted {
+            retry_ms: match limit.kind {
+                Kind::Rate => limit.ms_until_next(window, unix_ms),
+                Kind::Quota => 86_400_000,
+            },
+        };
+        loop {
+            if self.take_now(limit, window) {
+                return Leased::Granted;
+            }
+            if limit.is_spent(window) {
+                return exhausted();
+            }
+            if !self.healthy() {
+                return Leased::Failed;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                self.lease_failed();
+                return Leased::Failed;
+            }
+            if !limit.exact && limit.pending.swap(true, Ordering::AcqRel) {
+                // Another request's lease is on its way: look again shortly.
+                monoio::time::sleep(POLL.min(deadline - now)).await;
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            if !self.submit_lease(limit, window, Some(tx)) {
+                return Leased::Failed;
+            }
+            return match poll_reply(rx, deadline).await {
+                Some(Some(n)) if n > 0 => {
+                    limit.deposit(window, n - 1);
+                    Leased::Granted
+                }
+                Some(Some(_)) => {
+                    limit.set_spent(window);
+                    exhausted()
+                }
+                _ => {
+                    self.lease_failed();
+                    Leased::Failed
+                }
+            };
+        }
+    }
+
+    /// A worker gave up on a lease: enough of these in a row open the breaker, so the
+    /// next requests do not wait at all (the side thread's next good sync closes it).
+    fn lease_failed(&self) {
+        if self.metrics.lease_timeout() >= metrics::OPEN_AFTER {
+            self.set_healthy(false);
+        }
+    }
+
+    fn submit_lease(
+        &self,
+        limit: &Arc<SharedLimit>,
+        window: u32,
+        reply: Option<oneshot::Sender<Option<u32>>>,
+    ) -> bool {
+        let job = Job::Lease {
+            limit: limit.clone(),
+            window,
+            want: limit.chunk(),
+            reply,
+        };
+        let ok = self.submit(job);
+        if !ok {
+            limit.pending.store(false, Ordering::Release);
+        }
+        ok
+    }
+
+    /// Remembers a quota admission Redis has not counted (Redis away, `allow`/`local`).
+    pub fn count_unsynced(&self, limit: &Arc<SharedLimit>, window: u32) {
+        if limit.count_unsynced(window) {
+            self.unsynced.push(limit.clone());
+        }
+    }
+
+    /// Stops the side thread after a last usage write (at shutdown).
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify_one();
+        side::join(self);
+    }
+}

@@ -1,0 +1,398 @@
+//! The `portico-cluster` thread: a current-thread tokio runtime, one reconnecting
+//! multiplexed Redis connection, the job queue and the periodic sync (module doc of
+//! `cluster`). Every Redis call here has the config's timeout; three failures in a row
+//! open the breaker, and the next successful sync closes it.
+
+// Cold path: the side thread's own state; workers never touch it.
+#![allow(clippy::disallowed_types)]
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use tracing::{debug, error, info, warn};
+
+use super::metrics::OPEN_AFTER;
+use super::{scripts, unix_ms, Cluster, Job, Kind, SharedLimit, NODE_TTL_MS, TICK};
+use crate::global::usage::today;
+
+static HANDLE: OnceLock<Mutex<Option<JoinHandle<()>>>> = OnceLock::new();
+
+pub fn spawn(c: Arc<Cluster>) {
+    let handle = std::thread::Builder::new()
+        .name("portico-cluster".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    error!(error = %e, "cluster: cannot start the side thread's runtime");
+                    return;
+                }
+            };
+            rt.block_on(run(c));
+        })
+        .expect("spawning the cluster thread");
+    let _ = HANDLE.set(Mutex::new(Some(handle)));
+}
+
+pub fn join(_: &Cluster) {
+    if let Some(h) = HANDLE.get().and_then(|m| m.lock().unwrap().take()) {
+        let _ = h.join();
+    }
+}
+
+/// Ticks between full re-reads of the shared keys (5 s).
+const KEYS_EVERY: u64 = 25;
+
+/// (plan, key, day)
+type DayKey = (String, String, u32);
+
+/// What the periodic sync remembers between ticks.
+#[derive(Default)]
+struct SyncState {
+    keys_version: Option<i64>,
+    /// Syncs so far: keys are re-read every [`KEYS_EVERY`] even when unchanged, since a
+    /// reload rebuilds the config keys from the file and this node's own store.
+    ticks: u64,
+    /// Flush generations were read once (the first read only records them).
+    gens_seen: bool,
+    published_hash: String,
+    /// (plan, key, day) → count Redis has from this node.
+    usage: HashMap<DayKey, u64>,
+}
+
+async fn connect(c: &Cluster) -> Option<ConnectionManager> {
+    let client = match redis::Client::open(c.cfg.redis.as_str()) {
+        Ok(cl) => cl,
+        Err(e) => {
+            error!(error = %e, redis = %c.cfg.redis, "cluster: bad Redis address");
+            return None;
+        }
+    };
+    let cfg = ConnectionManagerConfig::new()
+        .set_connection_timeout(c.cfg.timeout)
+        .set_response_timeout(c.cfg.timeout)
+        .set_number_of_retries(1)
+        .set_max_delay(100);
+    let t = c.cfg.timeout * 4;
+    match tokio::time::timeout(t, ConnectionManager::new_with_config(client, cfg)).await {
+        Ok(Ok(m)) => {
+            info!(redis = %c.cfg.redis, node = %c.node, "cluster: connected to Redis");
+            Some(m)
+        }
+        Ok(Err(e)) => {
+            debug!(error = %e, "cluster: cannot connect to Redis");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+async fn run(c: Arc<Cluster>) {
+    // The sync loop owns the connection and publishes it; the job loop only reads it,
+    // so a slow sync never holds up a lease.
+    let (tx, conn) = tokio::sync::watch::channel::<Option<ConnectionManager>>(None);
+    let listening = tokio::spawn(super::connections::listen(c.clone(), conn.clone()));
+    let syncing = tokio::spawn(sync_loop(c.clone(), tx));
+    loop {
+        if c.stop.load(Ordering::Acquire) {
+            let _ = syncing.await;
+            listening.abort();
+            return;
+        }
+        c.wake.notified().await;
+        let m = conn.borrow().clone();
+        while let Some(job) = c.jobs.pop() {
+            match (job, &m) {
+                (
+                    Job::Lease {
+                        limit,
+                        window,
+                        want,
+                        reply,
+                    },
+                    Some(m),
+                ) if c.healthy() => {
+                    tokio::spawn(lease(c.clone(), m.clone(), limit, window, want, reply));
+                }
+                (Job::Lease { limit, reply, .. }, _) => {
+                    limit.pending.store(false, Ordering::Release);
+                    if let Some(r) = reply {
+                        let _ = r.send(None);
+                    }
+                }
+                (Job::Run(f), Some(m)) => {
+                    tokio::spawn(f(m.clone()));
+                }
+                (Job::Run(_), None) => {}
+            }
+        }
+    }
+}
+
+/// Every [`TICK`]: connect if needed, then `sync`; its outcome opens or closes the
+/// breaker. At stop, one last usage write.
+async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<ConnectionManager>>) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut state = SyncState::default();
+    // A sync is a few round trips; it gets a few timeouts' worth.
+    let budget = c.cfg.timeout * 5;
+    loop {
+        tick.tick().await;
+        let m = tx.borrow().clone();
+        if c.stop.load(Ordering::Acquire) {
+            if let Some(m) = m {
+                match tokio::time::timeout(budget, flush_usage(&c, m, &mut state)).await {
+                    Ok(Ok(())) => {}
+                    _ => error!("cluster: cannot write the final usage counts"),
+                }
+            }
+            return;
+        }
+        let m = match m {
+            Some(m) => m,
+            None => match connect(&c).await {
+                Some(m) => m,
+                None => {
+                    c.set_healthy(false);
+                    continue;
+                }
+            },
+        };
+        let _ = tx.send(Some(m.clone()));
+        let t0 = Instant::now();
+        let r = tokio::time::timeout(budget, sync(&c, m, &mut state)).await;
+        let ok = matches!(r, Ok(Ok(())));
+        c.metrics.call(t0.elapsed(), ok);
+        if !ok {
+            debug!(result = ?r.map(|r| r.err()), "cluster: sync failed");
+        }
+        c.set_healthy(ok);
+    }
+}
+
+fn redis_key(c: &Cluster, l: &SharedLimit, window: u32) -> String {
+    c.key(&format!("{}:{window}", l.id))
+}
+
+fn ttl_ms(l: &SharedLimit) -> u64 {
+    match l.kind {
+        Kind::Rate => l.window_ms * 2 + 1000,
+        // A quota period is at most a month; keep its counter a little longer.
+        Kind::Quota => 40 * 86_400_000,
+    }
+}
+
+async fn lease(
+    c: Arc<Cluster>,
+    mut m: ConnectionManager,
+    limit: Arc<SharedLimit>,
+    window: u32,
+    want: u32,
+    reply: Option<tokio::sync::oneshot::Sender<Option<u32>>>,
+) {
+    let t0 = Instant::now();
+    let mut inv = scripts::lease().prepare_invoke();
+    inv.key(redis_key(&c, &limit, window))
+        .arg(want)
+        .arg(limit.limit)
+        .arg(ttl_ms(&limit));
+    let call = inv.invoke_async(&mut m);
+    let r: redis::RedisResult<(u64, u64)> = match tokio::time::timeout(c.cfg.timeout, call).await {
+        Ok(r) => r,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::from(
+            std::io::ErrorKind::TimedOut,
+        ))),
+    };
+    c.metrics.call(t0.elapsed(), r.is_ok());
+    let got = match r {
+        Ok((granted, used)) => {
+            c.metrics.lease(granted as u32);
+            limit.adapt(used, c.nodes());
+            Some(granted as u32)
+        }
+        Err(e) => {
+            debug!(error = %e, limit = %limit.id, "cluster: lease failed");
+            if c.metrics.failing.load(Ordering::Relaxed) >= OPEN_AFTER {
+                c.set_healthy(false);
+            }
+            None
+        }
+    };
+    if got == Some(0) {
+        limit.set_spent(window);
+    }
+    match reply {
+        Some(r) => {
+            if let Err(Some(n)) = r.send(got) {
+                // The worker gave up waiting: keep the tokens for the next request.
+                limit.deposit(window, n);
+            }
+        }
+        None => limit.deposit(window, got.unwrap_or(0)),
+    }
+    limit.pending.store(false, Ordering::Release);
+}
+
+/// One tick: heartbeat and live nodes, API keys, cache generations, the config hash,
+/// usage, and quota admissions made while Redis was away.
+async fn sync(c: &Cluster, mut m: ConnectionManager, s: &mut SyncState) -> redis::RedisResult<()> {
+    let now = unix_ms();
+    let nodes_key = c.key("nodes");
+    let (nodes, keys_v, gens): (u32, Option<i64>, HashMap<String, i64>) = redis::pipe()
+        .zadd(&nodes_key, &c.node, now)
+        .ignore()
+        .zrembyscore(&nodes_key, 0, now.saturating_sub(NODE_TTL_MS))
+        .ignore()
+        .zcard(&nodes_key)
+        .get(c.key("keys:v"))
+        .hgetall(c.key("cache:gen"))
+        .query_async(&mut m)
+        .await?;
+    c.nodes.store(nodes.max(1), Ordering::Relaxed);
+    let keys_v = keys_v.unwrap_or(0);
+    s.ticks += 1;
+    if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) {
+        sync_keys(c, &mut m).await?;
+        s.keys_version = Some(keys_v);
+    }
+    let first = !s.gens_seen;
+    for (stage, g) in gens {
+        generation(&stage, g, first);
+    }
+    s.gens_seen = true;
+    let hash = super::config_hash();
+    if *hash != s.published_hash && !hash.is_empty() {
+        let _: () = m.set(c.key("config:hash"), hash.as_str()).await?;
+        s.published_hash = hash.to_string();
+    }
+    flush_usage(c, m.clone(), s).await?;
+    reconcile(c, &mut m).await
+}
+
+/// A stage's flush generation, from the periodic read or a flush message: empties the
+/// stage's cache on this node when it is newer than the last one seen (`record_only`
+/// at the first read: what was flushed before this node started is not its concern).
+pub(super) fn generation(stage: &str, g: i64, record_only: bool) {
+    static SEEN: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap();
+    if seen.get(stage).is_some_and(|old| *old >= g) {
+        return;
+    }
+    seen.insert(stage.to_string(), g);
+    drop(seen);
+    if record_only {
+        return;
+    }
+    if let (Some((api, st)), Some(hook)) = (stage.split_once('/'), super::flush_hook()) {
+        info!(
+            api,
+            stage = st,
+            generation = g,
+            "cluster: cache flushed on another node"
+        );
+        hook(api, st);
+    }
+}
+
+/// Makes this node's key table what Redis says: created keys, revoked config keys.
+async fn sync_keys(c: &Cluster, m: &mut ConnectionManager) -> redis::RedisResult<()> {
+    let (created, revoked): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
+        .hgetall(c.key("keys"))
+        .hgetall(c.key("revoked"))
+        .query_async(m)
+        .await?;
+    let created = created
+        .into_iter()
+        .filter_map(|(name, json)| super::admin::decode_key(&name, &json))
+        .collect();
+    let revoked = revoked
+        .into_iter()
+        .filter_map(|(name, hex)| Some((name, super::admin::unhex(&hex)?)))
+        .collect();
+    if let Err(e) = c
+        .shared
+        .keys
+        .apply_cluster(created, revoked, c.shared.store.as_ref())
+    {
+        warn!(error = %e, "cluster: cannot apply the shared API keys");
+    }
+    Ok(())
+}
+
+/// Writes this node's per-day usage counts that changed (absolute values, raised
+/// only: see `scripts::RAISE`). What Redis has not taken stays in memory for the next
+/// try, so an outage loses nothing and a retry counts nothing twice.
+async fn flush_usage(
+    c: &Cluster,
+    mut m: ConnectionManager,
+    s: &mut SyncState,
+) -> redis::RedisResult<()> {
+    let mut by_hash: HashMap<String, Vec<(String, u64, DayKey)>> = HashMap::new();
+    for (plan, key, cells) in c.shared.keys.usage_cells() {
+        for (day, count) in cells.day_counts() {
+            let k = (plan.clone(), key.clone(), day);
+            if count == 0 || s.usage.get(&k) == Some(&count) {
+                continue;
+            }
+            by_hash
+                .entry(c.key(&format!("usage:{plan}:{day}")))
+                .or_default()
+                .push((format!("{key}|{}", c.node), count, k));
+        }
+    }
+    for (hash, fields) in by_hash {
+        let mut inv = scripts::raise().key(&hash);
+        for (field, count, _) in &fields {
+            inv.arg(field).arg(*count);
+        }
+        let _: i64 = inv.invoke_async(&mut m).await?;
+        for (_, count, k) in fields {
+            s.usage.insert(k, count);
+        }
+    }
+    let oldest = today().saturating_sub(1);
+    s.usage.retain(|(_, _, day), _| *day >= oldest);
+    Ok(())
+}
+
+/// Adds to Redis the quota admissions made while it was away.
+async fn reconcile(c: &Cluster, m: &mut ConnectionManager) -> redis::RedisResult<()> {
+    let mut failed = Vec::new();
+    while let Some(l) = c.unsynced.pop() {
+        let window = l.unsynced_window.load(Ordering::Acquire);
+        let n = l.unsynced.swap(0, Ordering::AcqRel);
+        if n == 0 {
+            continue;
+        }
+        let key = redis_key(c, &l, window);
+        let r: redis::RedisResult<()> = redis::pipe()
+            .incr(&key, n)
+            .ignore()
+            .pexpire(&key, ttl_ms(&l) as i64)
+            .ignore()
+            .query_async(m)
+            .await;
+        if let Err(e) = r {
+            l.unsynced.fetch_add(n, Ordering::AcqRel);
+            failed.push(l);
+            for l in failed {
+                c.unsynced.push(l);
+            }
+            return Err(e);
+        }
+        info!(limit = %l.id, admitted = n, "cluster: reconciled quota admissions made without Redis");
+    }
+    Ok(())
+}

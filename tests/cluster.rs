@@ -1,0 +1,266 @@
+//! Several nodes sharing limits and quotas through a real `redis-server`: two real
+//! portico processes with the same config, real requests, under both drivers; and
+//! Redis killed mid-load.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::redis::Redis;
+use common::*;
+
+const TOKEN: &str = "cluster-admin-token";
+const K1: &str = "cluster-key-0123456789abcdef";
+const RATE: f64 = 200.0;
+
+/// One node of a cluster: every node gets the same file but its own name, admin port
+/// and state directory (in production: the same file and the host name).
+pub struct Node {
+    pub p: Portico,
+    pub admin: SocketAddr,
+}
+
+pub fn node_config(redis: &str, on_failure: &str, admin_port: u16, name: &str) -> String {
+    let state = temp_dir("state");
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+  limits: {{ drain_timeout: 2s }}
+state_dir: "{state}"
+admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
+cluster:
+  redis: {redis}
+  on_failure: {on_failure}
+  timeout: 100ms
+  node: {name}
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "GET /limited":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        throttle: {{ rate: {RATE}, burst: 100 }}
+      "GET /q":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        api_key_required: true
+usage_plans:
+  daily: {{ quota: {{ limit: 50, period: day }} }}
+  open: {{}}
+api_keys:
+  - {{ name: k1, value: "{K1}", plan: daily }}
+"#,
+        state = state.display()
+    )
+}
+
+pub fn start_node(redis: &str, on_failure: &str, driver: &str, name: &str) -> Node {
+    let admin_port = free_port();
+    let p = Portico::start(&node_config(redis, on_failure, admin_port, name), driver);
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    // Wait until the node has reached Redis (its breaker closed).
+    assert!(
+        eventually(|| {
+            let r = common::admin(admin, "GET", "/health", None, None);
+            r.text().contains(r#""redis":"up""#)
+        }),
+        "node {name} never reached Redis: {}",
+        p.log_text()
+    );
+    Node { p, admin }
+}
+
+/// Waits until every node counts `n` live nodes (`local` divides by it).
+pub fn wait_nodes(nodes: &[&Node], n: u32) {
+    for node in nodes {
+        assert!(
+            eventually(|| {
+                let r = common::admin(node.admin, "GET", "/health", None, None);
+                r.text().contains(&format!(r#""nodes":{n}"#))
+            }),
+            "a node never saw {n} nodes"
+        );
+    }
+}
+
+/// `conns` keep-alive connections to each address send `path` as fast as answered for
+/// `run`; returns (admitted, elapsed seconds, slowest answer).
+fn hammer(addrs: &[SocketAddr], conns: usize, path: &str, run: Duration) -> (u64, f64, Duration) {
+    let admitted = Arc::new(AtomicU64::new(0));
+    let slowest = Arc::new(AtomicU64::new(0));
+    let start = Arc::new(Barrier::new(addrs.len() * conns + 1));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nx-api-key: {K1}\r\n\r\n");
+    let threads: Vec<_> = addrs
+        .iter()
+        .flat_map(|a| std::iter::repeat_n(*a, conns))
+        .map(|addr| {
+            let (admitted, slowest, start) = (admitted.clone(), slowest.clone(), start.clone());
+            let request = request.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                start.wait();
+                let end = Instant::now() + run;
+                while Instant::now() < end {
+                    let t0 = Instant::now();
+                    let r = c.send(request.as_bytes());
+                    slowest.fetch_max(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    match r.status {
+                        200 => {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        429 => {}
+                        s => panic!("unexpected status {s}: {}", r.text()),
+                    }
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    let t0 = Instant::now();
+    for t in threads {
+        t.join().unwrap();
+    }
+    (
+        admitted.load(Ordering::Relaxed),
+        t0.elapsed().as_secs_f64(),
+        Duration::from_micros(slowest.load(Ordering::Relaxed)),
+    )
+}
+
+/// Sends `n` requests for `/q` with K1, alternating between the nodes, each on its own
+/// connection; returns how many were admitted.
+fn spend(addrs: &[SocketAddr], n: usize) -> usize {
+    let mut ok = 0;
+    for i in 0..n {
+        let r = get_with_key(addrs[i % addrs.len()], "/q", Some(K1));
+        match r.status {
+            200 => ok += 1,
+            429 => assert_eq!(r.json_message(), "Limit Exceeded"),
+            s => panic!("unexpected {s}: {}", r.text()),
+        }
+    }
+    ok
+}
+
+/// Today's cluster-wide usage of k1, as `GET /usage` on `admin` says.
+fn used_today(admin: SocketAddr) -> u64 {
+    let r = common::admin(admin, "GET", "/usage?plan=daily&key=k1", Some(TOKEN), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["items"]["k1"][0][0].as_u64().unwrap_or(0)
+}
+
+/// The stated bound (README, Running a cluster): a window never admits more than the
+/// limit across the cluster, so over `t` seconds the cluster admits at most
+/// `rate × (t + 1)`; leased tokens stranded on a node at a window's end are the only
+/// under-admission.
+#[test]
+fn a_shared_route_limit_holds_across_two_nodes_under_load() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let a = start_node(&redis.url(), "deny", driver, "a");
+        let b = start_node(&redis.url(), "deny", driver, "b");
+        let (admitted, t, slowest) =
+            hammer(&[a.p.addr, b.p.addr], 4, "/limited", Duration::from_secs(3));
+        let expected = RATE * t;
+        let rate = admitted as f64 / t;
+        eprintln!("{driver}: {admitted} admitted in {t:.2}s = {rate:.0}/s; slowest {slowest:?}");
+        assert!(
+            admitted as f64 <= expected * 1.05 + RATE,
+            "{driver}: {admitted} admitted in {t:.2}s, more than rate×t +5% + one window"
+        );
+        assert!(
+            admitted as f64 >= expected * 0.95 - RATE,
+            "{driver}: {admitted} admitted in {t:.2}s: far below the shared rate"
+        );
+        // One node alone would have admitted the whole rate by itself: proof the two
+        // share, not just each enforce 200/s.
+        let text = metrics_when(a.admin, |m| m.contains("portico_cluster_leases_total"));
+        assert!(text.contains("portico_cluster_breaker_open 0"), "{text}");
+        assert!(text.contains("portico_cluster_nodes 2"), "{text}");
+    }
+}
+
+#[test]
+fn a_quota_of_50_admits_exactly_50_across_nodes_and_usage_is_the_clusters() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let a = start_node(&redis.url(), "deny", driver, "a");
+        let b = start_node(&redis.url(), "deny", driver, "b");
+        let addrs = [a.p.addr, b.p.addr];
+        assert_eq!(spend(&addrs, 70), 50, "{driver}: exactly the quota");
+        // Either node's admin API gives the cluster's figure (the other node's counts
+        // reach Redis at its next sync, within 200 ms).
+        assert!(
+            eventually(|| used_today(a.admin) == 50),
+            "{driver}: usage on a"
+        );
+        assert_eq!(used_today(b.admin), 50, "{driver}: usage on b");
+        // A third node joining later knows the quota is spent.
+        let c = start_node(&redis.url(), "deny", driver, "c");
+        assert_eq!(spend(&[c.p.addr], 3), 0, "{driver}: node c");
+    }
+}
+
+/// Redis (fsyncing every write) is killed while two nodes serve: no request waits
+/// longer than the Redis timeout (plus scheduling), the policy applies (`local`: each
+/// node admits until its own count reaches quota ÷ 2, plus tokens it had leased), and
+/// once Redis is back — with everything it acknowledged — the usage counted meanwhile
+/// reaches it exactly once and the quota counts what was admitted without it.
+#[test]
+fn redis_killed_mid_load_applies_the_policy_and_reconciles_after() {
+    for driver in DRIVERS {
+        let mut redis = Redis::start_persistent();
+        let a = start_node(&redis.url(), "local", driver, "a");
+        let b = start_node(&redis.url(), "local", driver, "b");
+        wait_nodes(&[&a, &b], 2);
+        let addrs = [a.p.addr, b.p.addr];
+        assert_eq!(spend(&addrs, 10), 10, "{driver}: before the outage");
+        redis.kill();
+        let t0 = Instant::now();
+        // `local`: each node may admit up to 50 ÷ 2 of the period on its own count.
+        let during = spend(&addrs, 60);
+        eprintln!("{driver}: {during} admitted while Redis was down");
+        // Quota chunks of 2 (50 ÷ 20): a node can hold up to two leases' worth.
+        assert!(
+            (40..=48).contains(&during),
+            "{driver}: {during}: 25 per node (10 spent before), plus leased tokens"
+        );
+        let (_, _, slowest) = hammer(&addrs, 2, "/limited", Duration::from_millis(500));
+        assert!(
+            slowest < Duration::from_secs(1),
+            "{driver}: a request waited {slowest:?} on a dead Redis"
+        );
+        eprintln!("{driver}: outage part took {:?}", t0.elapsed());
+        // Admin calls that need Redis say so.
+        let usage = common::admin(a.admin, "GET", "/usage?plan=daily", Some(TOKEN), None);
+        assert_eq!(usage.status, 503, "{driver}: {}", usage.text());
+        let body = r#"{"name": "during", "plan": "open"}"#;
+        let created = common::admin(b.admin, "POST", "/api-keys", Some(TOKEN), Some(body));
+        assert_eq!(created.status, 503, "{driver}: {}", created.text());
+        redis.restart();
+        // Back: the counts kept in memory reach Redis, once.
+        let total = 10 + during as u64;
+        assert!(
+            eventually(|| used_today(a.admin) == total),
+            "{driver}: usage after Redis returned: {} of {total}",
+            used_today(a.admin)
+        );
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(
+            used_today(b.admin),
+            total,
+            "{driver}: nothing counted twice"
+        );
+        // The quota Redis counts includes what was admitted without it.
+        assert_eq!(
+            spend(&addrs, 6),
+            0,
+            "{driver}: the quota is spent cluster-wide"
+        );
+    }
+}

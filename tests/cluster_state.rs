@@ -1,0 +1,245 @@
+//! What else a cluster shares through a real `redis-server`: API keys created or revoked
+//! on any node, cache flushes, the config hash; and `check` with a cluster block.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::redis::Redis;
+use common::*;
+
+const TOKEN: &str = "cluster-admin-token";
+
+struct Node {
+    p: Portico,
+    admin: SocketAddr,
+}
+
+fn config(redis: &str, admin_port: u16, name: &str, origin: SocketAddr) -> String {
+    let state = temp_dir("state");
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ drain_timeout: 1s }}
+state_dir: "{state}"
+admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
+cluster: {{ redis: {redis}, on_failure: deny, timeout: 200ms, node: {name} }}
+upstreams:
+  origin: {{ targets: ["{origin}"] }}
+apis:
+  app:
+    stages:
+      $default: {{ cache: {{ capacity: 1MiB }} }}
+    routes:
+      "GET /k":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        api_key_required: true
+      "GET /items/{{id}}":
+        integration: {{ type: http, upstream: origin }}
+        cache: {{ ttl: 60s }}
+usage_plans:
+  open: {{}}
+api_keys:
+  - {{ name: from-config, value: "config-key-0123456789abcdef", plan: open }}
+"#,
+        state = state.display()
+    )
+}
+
+fn start(redis: &Redis, name: &str, driver: &str, origin: SocketAddr) -> Node {
+    let admin_port = free_port();
+    let p = Portico::start(&config(&redis.url(), admin_port, name, origin), driver);
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    assert!(
+        eventually(|| common::admin(admin, "GET", "/health", None, None)
+            .text()
+            .contains(r#""redis":"up""#)),
+        "node {name} never reached Redis: {}",
+        p.log_text()
+    );
+    Node { p, admin }
+}
+
+/// How long until `status` is what `addr` answers `GET /k` with `key` (None: never, 3 s).
+fn until_status(addr: SocketAddr, key: &str, status: u16) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if get_with_key(addr, "/k", Some(key)).status == status {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+#[test]
+fn keys_created_or_revoked_on_one_node_are_honoured_on_every_node_within_a_second() {
+    let origin = Origin::fixed(b"item");
+    for driver in DRIVERS {
+        let mut redis = Redis::start_persistent();
+        let a = start(&redis, "a", driver, origin.addr);
+        let b = start(&redis, "b", driver, origin.addr);
+        let value = "created-key-0123456789abcdef";
+        assert_eq!(get_with_key(b.p.addr, "/k", Some(value)).status, 403);
+        let r = common::admin(
+            a.admin,
+            "POST",
+            "/api-keys",
+            Some(TOKEN),
+            Some(&format!(
+                r#"{{"name": "new", "plan": "open", "value": "{value}"}}"#
+            )),
+        );
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        let took = until_status(b.p.addr, value, 200).expect("the key never worked on b");
+        assert!(took < Duration::from_secs(1), "{driver}: {took:?} on b");
+        // Revoked on b: a created key, then a config key; both stop on a.
+        for (name, v) in [
+            ("new", value),
+            ("from-config", "config-key-0123456789abcdef"),
+        ] {
+            assert_eq!(get_with_key(a.p.addr, "/k", Some(v)).status, 200);
+            let r = common::admin(
+                b.admin,
+                "DELETE",
+                &format!("/api-keys/{name}"),
+                Some(TOKEN),
+                None,
+            );
+            assert_eq!(r.status, 204, "{driver}: {}", r.text());
+            let took = until_status(a.p.addr, v, 403).expect("the revoked key still works on a");
+            assert!(
+                took < Duration::from_secs(1),
+                "{driver}: {name} revoked after {took:?}"
+            );
+        }
+        // A Redis restart keeps what it acknowledged: a node started after it knows.
+        let again = "second-key-0123456789abcdef";
+        let r = common::admin(
+            b.admin,
+            "POST",
+            "/api-keys",
+            Some(TOKEN),
+            Some(&format!(
+                r#"{{"name": "again", "plan": "open", "value": "{again}"}}"#
+            )),
+        );
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        redis.restart();
+        let c = start(&redis, "c", driver, origin.addr);
+        assert!(
+            until_status(c.p.addr, again, 200).is_some(),
+            "{driver}: key lost"
+        );
+        assert_eq!(
+            get_with_key(c.p.addr, "/k", Some("config-key-0123456789abcdef")).status,
+            403,
+            "{driver}: revocation lost"
+        );
+        drop((a, b, c));
+    }
+}
+
+#[test]
+fn a_cache_flush_on_one_node_empties_the_others() {
+    for driver in DRIVERS {
+        let origin = Origin::fixed(b"item");
+        let redis = Redis::start();
+        let a = start(&redis, "a", driver, origin.addr);
+        let b = start(&redis, "b", driver, origin.addr);
+        let fetches = || origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..3 {
+            assert_eq!(get_with_key(b.p.addr, "/items/1", None).status, 200);
+        }
+        assert_eq!(fetches(), 1, "{driver}: b caches");
+        let r = common::admin(
+            a.admin,
+            "POST",
+            "/cache/flush?api=app&stage=%24default",
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(r.status, 202, "{driver}: {}", r.text());
+        let t0 = Instant::now();
+        assert!(
+            eventually(|| {
+                get_with_key(b.p.addr, "/items/1", None);
+                fetches() == 2
+            }),
+            "{driver}: b still serves its cached copy"
+        );
+        eprintln!("{driver}: flushed on b after {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "{driver}: {:?}",
+            t0.elapsed()
+        );
+    }
+}
+
+#[test]
+fn health_and_metrics_show_the_config_hash_and_check_compares_it() {
+    let origin = Origin::fixed(b"item");
+    let redis = Redis::start();
+    let admin_port = free_port();
+    let yaml = config(&redis.url(), admin_port, "a", origin.addr);
+    let p = Portico::start(&yaml, "epoll");
+    let written = std::fs::read_to_string(&p.config).unwrap();
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let health: serde_json::Value =
+        serde_json::from_slice(&common::admin(admin, "GET", "/health", None, None).body).unwrap();
+    let hash = health["config_hash"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 16, "{health}");
+    let text = metrics_when(admin, |m| m.contains("portico_config_info"));
+    assert!(
+        text.contains(&format!(
+            r#"portico_config_info{{hash="{hash}",node="a"}} 1"#
+        )),
+        "{text}"
+    );
+    // The node publishes its hash; `check` on the same file agrees, on another warns.
+    assert!(
+        eventually(|| check(&written).1.ends_with(": ok\n")),
+        "{}",
+        check(&written).1
+    );
+    let (code, out) = check(&format!("{written}\n# edited\n"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: cluster.redis: this file (config hash"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("last published ({hash})")), "{out}");
+    drop(p);
+    // No Redis at all: valid, with a warning.
+    drop(redis);
+    let (code, out) = check(&written);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: cluster.redis: cannot reach Redis"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cluster_errors_have_key_paths() {
+    let (code, out) = check(
+        "cluster: { redis: 'http://x', on_failure: maybe, timeout: 0s, node: '', prefix: 'a b', extra: 1 }\n",
+    );
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        "cluster.redis: expected redis://host:port",
+        "cluster.on_failure: expected one of local, allow, deny",
+        "cluster.timeout: must be between 1ms and 5s",
+        "cluster.node: must be 1 to 64",
+        "cluster.prefix: must be a non-empty word",
+        r#"cluster: unknown key "extra""#,
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let (code, out) = check("cluster: {}\n");
+    assert_eq!(code, 1);
+    assert!(out.contains(r#"cluster: missing key "redis""#), "{out}");
+}

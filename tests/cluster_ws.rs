@@ -1,0 +1,154 @@
+//! WebSocket connections across the nodes of a cluster: `@connections` on node B (its
+//! admin API or its stage endpoint) reaches a connection held by node A through the
+//! Redis registry and A's node channel; 410 once the connection is gone.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::redis::Redis;
+use common::ws::*;
+use common::*;
+
+fn node(redis: &Redis, name: &str, driver: &str) -> (Portico, SocketAddr) {
+    let admin_port = free_port();
+    let dir = temp_dir("ws-cluster");
+    let yaml = ws_api_config(admin_port, &dir, "", ECHO_ROUTES)
+        + &format!(
+            "cluster: {{ redis: {}, node: {name}, timeout: 200ms }}\n",
+            redis.url()
+        );
+    let p = Portico::start(&yaml, driver);
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    assert!(
+        eventually(|| common::admin(admin, "GET", "/health", None, None)
+            .text()
+            .contains(r#""redis":"up""#)),
+        "{name} never reached Redis: {}",
+        p.log_text()
+    );
+    (p, admin)
+}
+
+fn masked_text(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x81, 0x80 | payload.len() as u8];
+    let key = [7, 1, 2, 9];
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
+}
+
+/// One unmasked server frame of at most 125 bytes: (opcode, payload).
+fn read_small_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let mut payload = vec![0u8; usize::from(h[1] & 0x7F)];
+    s.read_exact(&mut payload).unwrap();
+    (h[0] & 0x0F, payload)
+}
+
+/// Opens a WebSocket connection to `p` and learns its id (from the Forbidden notice
+/// an unrouted message gets).
+fn open(p: &Portico) -> (TcpStream, String) {
+    let mut s = p.connect();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1);
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s.write_all(&masked_text(b"who am i")).unwrap();
+    let notice: serde_json::Value = serde_json::from_slice(&read_small_frame(&mut s).1).unwrap();
+    (s, notice["connectionId"].as_str().unwrap().to_string())
+}
+
+fn enc(id: &str) -> String {
+    id.replace('=', "%3D")
+        .replace('/', "%2F")
+        .replace('+', "%2B")
+}
+
+fn admin_call(admin: SocketAddr, method: &str, id: &str, body: Option<&str>) -> Response {
+    common::admin(
+        admin,
+        method,
+        &format!("/@connections/{}", enc(id)),
+        Some("secret"),
+        body,
+    )
+}
+
+#[test]
+fn connections_api_on_one_node_reaches_a_connection_on_another() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, _) = node(&redis, "a", driver);
+        let (b, b_admin) = node(&redis, "b", driver);
+        let (mut client, id) = open(&a);
+
+        // b's admin API: the owner is found in the registry, the post delivered on a.
+        assert!(
+            eventually(|| admin_call(b_admin, "POST", &id, Some("from-b")).status == 200),
+            "{driver}: POST on b never reached a's connection"
+        );
+        assert_eq!(
+            read_small_frame(&mut client),
+            (1, b"from-b".to_vec()),
+            "{driver}"
+        );
+        let r = admin_call(b_admin, "GET", &id, None);
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        let info: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(info["connectedAt"].as_str().is_some(), "{driver}: {info}");
+
+        // b's stage endpoint (a worker's path) too.
+        let r = send_to(
+            b.addr,
+            format!(
+                "POST /prod/@connections/{} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nstage",
+                enc(&id)
+            )
+            .as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert_eq!(
+            read_small_frame(&mut client),
+            (1, b"stage".to_vec()),
+            "{driver}"
+        );
+
+        // DELETE on b closes it on a; then every node answers 410.
+        assert_eq!(
+            admin_call(b_admin, "DELETE", &id, None).status,
+            204,
+            "{driver}"
+        );
+        assert_eq!(
+            read_small_frame(&mut client).0,
+            8,
+            "{driver}: a close frame"
+        );
+        drop(client);
+        assert!(
+            eventually(|| admin_call(b_admin, "POST", &id, Some("late")).status == 410),
+            "{driver}: a closed connection must be gone"
+        );
+        let r = admin_call(b_admin, "GET", &id, None);
+        assert_eq!(r.status, 410, "{driver}");
+        assert_eq!(r.header("x-amzn-ErrorType"), Some("GoneException"));
+        // An id no node ever had.
+        assert_eq!(
+            admin_call(b_admin, "GET", "AAAAAAAAAAAAAAA=", None).status,
+            410
+        );
+    }
+}
