@@ -3,8 +3,9 @@
 //! 403 on deny, 500 when it is down, 101 on allow with its context in every later
 //! event and in access-log lines), IAM on `$connect` with botocore-signed handshakes
 //! (presigned URL and headers), `@connections` signed by boto3's unmodified
-//! `apigatewaymanagementapi` client against the `iam` principals, and what `check` says
-//! about authorizers WebSocket APIs cannot have.
+//! `apigatewaymanagementapi` client against the `iam` principals, a JWT authorizer on
+//! `$connect` with the token in the query string (PyJWT tokens, a real key-set server),
+//! and what `check` says about authorizers WebSocket APIs cannot have.
 
 // The test function records events from its own threads; no request path here.
 #![allow(clippy::disallowed_types)]
@@ -335,8 +336,8 @@ apis:
     let (code, out) = check(yaml);
     assert_ne!(code, 0, "{out}");
     assert!(
-        out.contains("apis.chat.routes.$connect.authorizer") && out.contains("JWT authorizer"),
-        "{out}"
+        !out.contains("apis.chat.routes.$connect.authorizer"),
+        "a JWT authorizer on $connect is accepted: {out}"
     );
     assert!(
         out.contains("apis.chat.routes.$default.authorizer") && out.contains("$connect only"),
@@ -356,4 +357,73 @@ apis:
         out.contains("apis.chat.protocol") && out.contains("callers on this host only"),
         "{out}"
     );
+}
+
+/// A JWT authorizer on `$connect` (Portico's addition: API Gateway has none for WebSocket
+/// APIs), with the token in the query string as a browser sends it: 401 without a token
+/// or with a bad one, 101 with a valid one and its claims in every later event.
+#[test]
+fn jwt_authorizer_on_connect_with_a_query_token() {
+    let idp = common::py::Idp::start();
+    let (f, events) = recorder();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |aud: &str| {
+        json!({ "claims": {
+            "iss": idp.issuer(), "aud": aud, "sub": "user-7", "exp": now + 600,
+            "iat": now - 5, "scope": "chat.join"
+        }})
+    };
+    let good = idp.mint(claims("chat"));
+    let other_audience = idp.mint(claims("someone-else"));
+    for driver in DRIVERS {
+        events.lock().unwrap().clear();
+        let yaml = format!(
+            r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 2s }}
+apis:
+  chat:
+    protocol: websocket
+    stages: {{ prod: {{}} }}
+    authorizers:
+      users: {{ type: jwt, issuer: "{iss}", audience: [chat], identity_source: $request.querystring.token }}
+    routes:
+      $connect: {{ authorizer: users, integration: {{ type: lambda, url: "{u}" }} }}
+      $disconnect: {{ integration: {{ type: lambda, url: "{u}" }} }}
+      $default: {{ integration: {{ type: lambda, url: "{u}" }}, route_response: true }}
+"#,
+            iss = idp.issuer(),
+            u = f.url()
+        );
+        let p = Portico::start(&yaml, driver);
+        let url = |q: &str| format!("ws://{}/prod{q}", p.addr);
+        for q in [
+            String::new(),
+            "?token=not-a-jwt".to_string(),
+            format!("?token={other_audience}"),
+        ] {
+            let ws = WsClient::connect(&url(&q), json!({}));
+            assert_eq!(ws.opened["status"], 401, "{driver} {q}: {}", ws.opened);
+        }
+        assert!(of(&events, "CONNECT").is_empty(), "{driver}: refused first");
+
+        let mut ws = WsClient::connect(&url(&format!("?token={good}")), json!({}));
+        assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        assert_eq!(ws.ask("hi"), "hi", "{driver}");
+        assert_eq!(ws.cmd("close 1000")["code"], 1000);
+        assert!(eventually(|| !of(&events, "DISCONNECT").is_empty()));
+        for kind in ["CONNECT", "MESSAGE", "DISCONNECT"] {
+            let e = of(&events, kind).pop().unwrap();
+            let a = &e["requestContext"]["authorizer"];
+            assert_eq!(a["principalId"], "user-7", "{driver} {kind}: {a}");
+            assert_eq!(a["claims"]["sub"], "user-7", "{driver} {kind}: {a}");
+            assert_eq!(a["claims"]["aud"], "chat", "{driver} {kind}: {a}");
+            assert_eq!(a["scopes"], json!(["chat.join"]), "{driver} {kind}: {a}");
+        }
+        p.stop();
+    }
 }

@@ -357,8 +357,7 @@ impl IdentitySource {
     }
 }
 
-/// A WebSocket API's route: authorization happens on `$connect` only, by a Lambda
-/// authorizer or IAM (API Gateway has no JWT authorizers for WebSocket APIs).
+/// A WebSocket API's route: authorization happens on `$connect` only.
 fn websocket_route(
     key: &str,
     a: &RouteAuth,
@@ -379,12 +378,12 @@ fn websocket_route(
                 "WebSocket APIs authorize on $connect only; move `authorization: iam` there".into(),
             );
         }
-    } else if let Some((name, Authorizer::Jwt(_))) = found {
-        err(
-            &p.key("authorizer"),
-            format!("{name:?} is a JWT authorizer: WebSocket APIs take lambda authorizers or `authorization: iam` on $connect (as API Gateway)"),
-        );
     }
+    // JWT authorizers on `$connect` are accepted although API Gateway has none for
+    // WebSocket APIs: browsers cannot set headers on a WebSocket, so the token comes as a
+    // query parameter (`$request.querystring.token`), and an OIDC token is what most
+    // front ends already hold.
+    let _ = found;
 }
 
 /// Checks `http(s)://host[:port][/path]`; returns the URL without a trailing slash.

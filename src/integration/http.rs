@@ -145,7 +145,7 @@ pub async fn proxy(
         };
         bump(outcome, 1);
         lease.release(None);
-        let _ = write!(c.out.integration_error, "{}", e.detail);
+        let _ = write!(c.out.texts().integration, "{}", e.detail);
         let (status, message) = e.status_and_message();
         if e.side == crate::error::Side::Client {
             debug!(target = %lease.addr, error = %e, "request failed on the client side");

@@ -168,7 +168,7 @@ pub async fn invoke(
                 let id = String::from_utf8_lossy(&c.request_id).into_owned();
                 warn!(url = %l.url, request_id = %id, reason = %reason, suppressed, "lambda function failed");
             }
-            c.out.integration_error.push_str(&reason);
+            c.out.texts().integration.push_str(&reason);
             return answer_after_body(ctx, gen, c, consumed, 502, "Internal server error").await;
         }
     };

@@ -168,11 +168,8 @@ pub async fn authorize_with(
             let AuthorizerKind::Jwt(rt) = &a.kind else {
                 return Err(AuthDeny::Failed);
             };
-            if ws.is_some() {
-                c.req.auth.error = "JWT authorizers do not apply to WebSocket APIs";
-                a.counters.count(ctx.id, Outcome::Error);
-                return Err(AuthDeny::Failed);
-            }
+            // On a WebSocket `$connect` too (Portico's addition; see websocket::handshake):
+            // the handshake is an HTTP request like any other.
             let result = jwt_step(ctx.id, c, a, rt, scopes).await;
             a.counters.count(ctx.id, outcome(&result));
             result

@@ -377,9 +377,11 @@ async fn write(
     c.out.error_message = log;
     c.out.error_type = t.name();
     if message != log {
-        c.out.error_text.push_str(message);
+        c.out.texts().message.push_str(message);
     }
-    c.out.validation_error.push_str(detail);
+    if !detail.is_empty() {
+        c.out.texts().validation.push_str(detail);
+    }
     let mut head = Vec::with_capacity(256);
     let mut body = Vec::with_capacity(64);
     let info = ErrorInfo {

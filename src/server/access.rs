@@ -22,17 +22,13 @@ pub struct Outcome {
     pub body_sent: u64,
     pub integration_time: Option<Duration>,
     pub integration_status: Option<u16>,
-    /// Why the integration failed, if it did (a reused buffer).
-    pub integration_error: String,
     /// The gateway's own answer, if it gave one.
     pub error_message: &'static str,
-    /// Its whole message when that is not a fixed text (`$context.error.message` of
-    /// "Missing required request parameters: [a]"); a reused buffer.
-    pub error_text: String,
     /// Its gateway response type (`$context.error.responseType`), when the gateway said.
     pub error_type: &'static str,
-    /// `$context.error.validationErrorString`; a reused buffer.
-    pub validation_error: String,
+    /// Texts only failed requests have; boxed, because every open connection carries
+    /// an `Outcome` and these three buffers would be 72 bytes of each idle connection.
+    texts: Option<Box<ErrorTexts>>,
     pub served_by: Option<(StageRef, RouteId)>,
     pub canary: bool,
     /// Name of the API key the request presented, when its route required one
@@ -42,17 +38,48 @@ pub struct Outcome {
     pub websocket_logged: bool,
 }
 
+/// The texts of a failed request; reused buffers once a connection has had one.
+#[derive(Default)]
+pub struct ErrorTexts {
+    /// Why the integration failed (`$context.integrationErrorMessage`).
+    pub integration: String,
+    /// The gateway's whole message when it is not a fixed text (`$context.error.message`
+    /// of "Missing required request parameters: [a]").
+    pub message: String,
+    /// `$context.error.validationErrorString`.
+    pub validation: String,
+}
+
 impl Outcome {
+    /// The texts, to write into.
+    pub fn texts(&mut self) -> &mut ErrorTexts {
+        self.texts.get_or_insert_with(Default::default)
+    }
+
+    pub fn integration_error(&self) -> &str {
+        self.texts.as_ref().map_or("", |t| &t.integration)
+    }
+
+    fn error_text(&self) -> &str {
+        self.texts.as_ref().map_or("", |t| &t.message)
+    }
+
+    fn validation_error(&self) -> &str {
+        self.texts.as_ref().map_or("", |t| &t.validation)
+    }
+
     pub(super) fn reset(&mut self) {
         self.status = 0;
         self.body_sent = 0;
         self.integration_time = None;
         self.integration_status = None;
-        self.integration_error.clear();
+        if let Some(t) = &mut self.texts {
+            t.integration.clear();
+            t.message.clear();
+            t.validation.clear();
+        }
         self.error_message = "";
-        self.error_text.clear();
         self.error_type = "";
-        self.validation_error.clear();
         self.served_by = None;
         self.canary = false;
         self.api_key = None;
@@ -132,13 +159,13 @@ impl Conn {
             response_latency: latency,
             integration_latency: self.out.integration_time,
             integration_status: self.out.integration_status,
-            integration_error: &self.out.integration_error,
-            error_message: if self.out.error_text.is_empty() {
+            integration_error: self.out.integration_error(),
+            error_message: if self.out.error_text().is_empty() {
                 self.out.error_message
             } else {
-                &self.out.error_text
+                self.out.error_text()
             },
-            validation_error: &self.out.validation_error,
+            validation_error: self.out.validation_error(),
             error_response_type: match (self.req.auth.error.is_empty(), self.out.status) {
                 // The answer said which it was.
                 _ if !self.out.error_type.is_empty() => self.out.error_type,

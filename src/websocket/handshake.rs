@@ -79,7 +79,27 @@ pub(super) fn attach(ectx: &mut event::Context, auth: &AuthState) {
             m.insert("userArn".into(), caller.user_arn.clone().into());
             ectx.iam_identity = Some(m);
         }
-        Identity::Jwt(_) => {}
+        Identity::Jwt(v) => {
+            // The REST shape of a JWT verdict (as payload 1.0 events carry it): the
+            // claims as strings, the scopes or null, and the subject as principalId.
+            let claims: serde_json::Map<String, Value> = v
+                .claims
+                .iter()
+                .map(|(k, val)| (k.to_string(), Value::from(&**val)))
+                .collect();
+            let principal = claims.get("sub").cloned().unwrap_or(Value::Null);
+            let scopes = if v.scopes.is_empty() {
+                Value::Null
+            } else {
+                v.scopes.iter().map(|s| Value::from(&**s)).collect()
+            };
+            let mut m = serde_json::Map::new();
+            m.insert("principalId".into(), principal);
+            m.insert("claims".into(), Value::Object(claims));
+            m.insert("scopes".into(), scopes);
+            m.insert("integrationLatency".into(), auth.latency_ms.into());
+            ectx.authorizer = Some(Value::Object(m));
+        }
     }
 }
 

@@ -204,7 +204,7 @@ pub async fn serve(
             Ok(a) => return refuse(c, a).await,
             Err(e) => {
                 debug!(connection = %id, error = %e, "$connect integration failed");
-                c.out.integration_error = e;
+                c.out.texts().integration = e;
                 c.head.keep_alive = false;
                 return c.answer(ctx, gen, 502, "Internal server error", &[]).await;
             }

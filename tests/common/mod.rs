@@ -24,12 +24,23 @@ pub const DRIVERS: [&str; 2] = ["io_uring", "epoll"];
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// A loopback port nothing listens on, for a server a test starts. Taken below the
+/// kernel's ephemeral range (32768 and up on Linux), so no client or upstream connection
+/// of another test can be given it as its source port before the server binds it, and
+/// from a per-process counter, so two tests of one binary never get the same port (with
+/// `bind(0)` the kernel may hand a just-closed port out again). Test binaries run one
+/// after another; the process id spreads their starting points.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const FIRST: usize = 20_000;
+    const SPAN: usize = 12_000;
+    let start = std::process::id() as usize * 211;
+    loop {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn temp_path(ext: &str) -> PathBuf {
