@@ -13,6 +13,17 @@ use tracing::{error, info, warn};
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
+/// Turns transparent huge pages off for this process. The allocator asks for them on its
+/// arenas, and whether the kernel has 2 MiB pages to give then decides the resident
+/// memory: 10,000 idle keep-alive connections measured 4.5-5.0 KiB each with them and
+/// 2.9 KiB without, and the baseline 16 MiB instead of 8.5. Portico's heap is a few MiB
+/// per worker, too small for huge pages to save TLB misses that matter (and THP
+/// compaction stalls are a known latency hazard for servers).
+fn no_transparent_huge_pages() {
+    // SAFETY: prctl with integer arguments only; it changes a flag of this process.
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "portico",
@@ -54,6 +65,7 @@ fn default_config() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
