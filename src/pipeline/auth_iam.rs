@@ -34,15 +34,14 @@ async fn body_hash(gen: &Generation, c: &mut Conn) -> Result<[u8; 32], AuthDeny>
     })
 }
 
-/// `arn`: the resource to evaluate instead of this request's route ARN (a WebSocket
-/// API's `…/{stage}/$connect`).
-pub(super) async fn step(
-    gen: &Generation,
-    c: &mut Conn,
-    arn: Option<&str>,
-) -> Result<(), AuthDeny> {
-    let payload = body_hash(gen, c).await?;
-    let snap = &*gen.snap;
+/// Checks the SigV4 signature of the request in `c` (its head as received; `payload`: the
+/// SHA-256 of its body) against the `iam` principals.
+pub(crate) fn verify_signature<'p>(
+    principals: &'p sigv4::Principals,
+    c: &Conn,
+    payload: [u8; 32],
+    now: u64,
+) -> Result<&'p sigv4::PrincipalRt, SigError> {
     let buf = &c.rbuf[..];
     let headers: Vec<(&[u8], &[u8])> = c
         .head
@@ -57,7 +56,21 @@ pub(super) async fn step(
         headers: &headers,
         payload,
     };
-    let verified = sigv4::verify(&snap.iam, sigv4::SERVICE, &input, now_secs());
+    sigv4::verify(principals, sigv4::SERVICE, &input, now)
+}
+
+/// `arn`: the resource to evaluate instead of this request's route ARN (a WebSocket
+/// API's `…/{stage}/$connect`).
+pub(super) async fn step(
+    gen: &Generation,
+    c: &mut Conn,
+    arn: Option<&str>,
+) -> Result<(), AuthDeny> {
+    let payload = body_hash(gen, c).await?;
+    let snap = &*gen.snap;
+    let verified = verify_signature(&snap.iam, c, payload, now_secs());
+    let buf = &c.rbuf[..];
+    let method = c.head.method_span.get(buf);
     let api = &snap.apis[c.req.api as usize];
     let stage = &api.stages[c.req.stage as usize];
     let rest = match c.req.rest.get(buf) {
@@ -71,11 +84,10 @@ pub(super) async fn step(
             ACCOUNT_ID,
             &api.name,
             &stage.name,
-            input.method,
+            method,
             rest,
         ),
     };
-    drop(headers);
     let principal = match verified {
         Ok(p) => p,
         Err(e) => {

@@ -6,7 +6,7 @@ pub mod admission;
 mod admission_shared;
 pub mod api_key;
 pub mod auth;
-mod auth_iam;
+pub(crate) mod auth_iam;
 mod auth_lambda;
 pub mod cache;
 pub mod compress;

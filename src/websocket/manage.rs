@@ -120,7 +120,7 @@ fn authorize_management(
     id: &str,
     body: &[u8],
 ) -> Result<(), connections::Reply> {
-    use crate::auth::sigv4::{self, SigError};
+    use crate::auth::sigv4::SigError;
     let snap = &*gen.snap;
     let forbidden = |e: SigError| connections::Reply::error(403, e.error_type(), &e.message());
     if snap.iam.list.is_empty() {
@@ -134,24 +134,12 @@ fn authorize_management(
             ))
         };
     }
-    let buf = &c.rbuf[..];
-    let headers: Vec<(&[u8], &[u8])> = c
-        .head
-        .headers
-        .iter()
-        .map(|h| (h.name.get(buf), h.value.get(buf)))
-        .collect();
-    let input = sigv4::Input {
-        method: c.head.method_span.get(buf),
-        path: c.head.path.get(buf),
-        query: c.head.query.map_or(&b""[..], |q| q.get(buf)),
-        headers: &headers,
-        payload: Sha256::digest(body).into(),
-    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let principal = sigv4::verify(&snap.iam, sigv4::SERVICE, &input, now).map_err(forbidden)?;
+    let payload = Sha256::digest(body).into();
+    let principal = crate::pipeline::auth_iam::verify_signature(&snap.iam, c, payload, now)
+        .map_err(forbidden)?;
     let api = &snap.apis[stage.api as usize];
     let arn = format!(
         "arn:aws:execute-api:{}:{}:{}/{}/{}/@connections/{}",
@@ -159,7 +147,7 @@ fn authorize_management(
         ACCOUNT_ID,
         api.name,
         api.stages[stage.stage as usize].name,
-        String::from_utf8_lossy(input.method),
+        String::from_utf8_lossy(c.head.method_span.get(&c.rbuf)),
         id
     );
     if principal
