@@ -18,10 +18,25 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// An origin on `ip:port` answering its name, recording the Host headers it saw.
-fn origin(ip: [u8; 4], port: u16, name: &'static str) -> Arc<Mutex<Vec<String>>> {
+/// Two listeners at one port, on 127.0.0.1 and 127.0.0.2. The port is tried on both
+/// addresses and another one taken if either is busy (a free port on 127.0.0.1 says
+/// nothing of 127.0.0.2).
+fn listeners_at_one_port() -> (u16, TcpListener, TcpListener) {
+    for _ in 0..50 {
+        let port = free_port();
+        if let (Ok(a), Ok(b)) = (
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))),
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 2], port))),
+        ) {
+            return (port, a, b);
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and 127.0.0.2");
+}
+
+/// An origin on `listener` answering its name, recording the Host headers it saw.
+fn origin(listener: TcpListener, name: &'static str) -> Arc<Mutex<Vec<String>>> {
     let hosts = Arc::new(Mutex::new(Vec::new()));
-    let listener = TcpListener::bind(SocketAddr::from((ip, port))).unwrap();
     let seen = hosts.clone();
     thread::spawn(move || {
         for s in listener.incoming().flatten() {
@@ -164,9 +179,9 @@ fn answers(p: &Namespaced, n: usize) -> Vec<String> {
 #[test]
 fn host_names_resolve_balance_over_every_address_and_follow_changes() {
     for driver in DRIVERS {
-        let port = free_port();
-        let hosts_a = origin([127, 0, 0, 1], port, "A");
-        let _hosts_b = origin([127, 0, 0, 2], port, "B");
+        let (port, a, b) = listeners_at_one_port();
+        let hosts_a = origin(a, "A");
+        let _hosts_b = origin(b, "B");
         let dir = temp_dir("names");
         let hosts = dir.join("hosts");
         std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 users.internal\n").unwrap();
