@@ -70,8 +70,8 @@ impl AuthServed {
     }
 }
 
-/// Every stage something reaches, in file order. WebSocket APIs are left out: they are
-/// not served yet (`check` and `run` warn about them).
+/// Every stage something reaches, in file order. WebSocket APIs are left out: their
+/// routes are chosen per message, not by method and path.
 pub fn stages(cfg: &Config) -> Vec<StageServed> {
     let (scheme, port) = scheme_and_port(cfg);
     let default_host = default_host(cfg);
