@@ -1,0 +1,158 @@
+//! `server:` (listeners, limits, access log, compression, throttle) and `admin:`.
+
+use super::*;
+
+pub(super) fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
+    let f = d.fields(v, p, SERVER_KEYS);
+    let mut s = Server::default();
+    f.set(d, "listen", &mut s.listen, Decoder::addrs);
+    f.set(d, "tls_listen", &mut s.tls_listen, Decoder::addrs);
+    s.default_domain = f.opt(d, "default_domain", Decoder::string);
+    f.set(d, "redirect_https", &mut s.redirect_https, Decoder::bool);
+    f.set(d, "workers", &mut s.workers, |d, v, p| match v {
+        Value::String(w) if w == "auto" => Some(Workers::Auto),
+        _ => d.usize(v, p).map(Workers::Count),
+    });
+    f.set(d, "driver", &mut s.driver, |d, v, p| {
+        use DriverChoice::*;
+        d.choice(
+            v,
+            p,
+            &[("auto", Auto), ("io_uring", IoUring), ("epoll", Epoll)],
+        )
+    });
+    f.set(d, "limits", &mut s.limits, |d, v, p| Some(limits(d, v, p)));
+    f.set(d, "access_log", &mut s.access_log, |d, v, p| {
+        Some(access_log(d, v, p))
+    });
+    f.set(d, "throttle", &mut s.throttle, throttle);
+    s.compression = f.opt(d, "compression", compression).flatten();
+    s
+}
+
+/// `compression: off`, or a map of settings (every key optional).
+pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option<Compression>> {
+    if matches!(v, Value::Bool(false)) || matches!(v, Value::String(s) if s == "off") {
+        return Some(None);
+    }
+    if !matches!(v, Value::Mapping(_)) {
+        d.error(p, "expected off or a map (min_size, types, algorithms)");
+        return None;
+    }
+    let f = d.fields(v, p, &["min_size", "types", "algorithms"]);
+    let mut c = Compression::default();
+    f.set(d, "min_size", &mut c.min_size, Decoder::size);
+    if let Some((v, p)) = f.get("types") {
+        let types = d.list_of(v, &p, |d, v, p| {
+            let t = d.string(v, p)?.to_ascii_lowercase();
+            let valid = t.split_once('/').is_some_and(|(a, b)| {
+                let token = |s: &str| !s.is_empty() && s.bytes().all(crate::http1::parse::is_tchar);
+                token(a) && a != "*" && (b == "*" || token(b))
+            });
+            if !valid {
+                d.error(
+                    p,
+                    format!("expected a media type like application/json or text/*, got {t:?}"),
+                );
+                return None;
+            }
+            Some(t)
+        });
+        if types.is_empty() {
+            d.error(&p, "lists no media type");
+        }
+        c.types = types;
+    }
+    if let Some((v, p)) = f.get("algorithms") {
+        let algorithms = d.list_of(v, &p, |d, v, p| {
+            d.choice(v, p, &[("gzip", Coding::Gzip), ("br", Coding::Br)])
+        });
+        if algorithms.is_empty() {
+            d.error(&p, "lists no algorithm (gzip, br)");
+        }
+        for (i, a) in algorithms.iter().enumerate() {
+            if algorithms[..i].contains(a) {
+                d.error(&p, format!("lists {} twice", a.token()));
+            }
+        }
+        c.algorithms = algorithms;
+    }
+    Some(Some(c))
+}
+
+pub(super) fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {
+    let f = d.fields(v, p, LIMITS_KEYS);
+    let mut l = Limits::default();
+    f.set(
+        d,
+        "max_header_bytes",
+        &mut l.max_header_bytes,
+        Decoder::usize_size,
+    );
+    f.set(d, "max_body_bytes", &mut l.max_body_bytes, Decoder::size);
+    f.set(
+        d,
+        "header_timeout",
+        &mut l.header_timeout,
+        Decoder::duration,
+    );
+    f.set(d, "idle_timeout", &mut l.idle_timeout, Decoder::duration);
+    f.set(d, "drain_timeout", &mut l.drain_timeout, Decoder::duration);
+    l
+}
+
+pub(super) fn access_log(d: &mut Decoder, v: &Value, p: &KeyPath) -> AccessLog {
+    let f = d.fields(v, p, &["path", "format"]);
+    let mut log = AccessLog::default();
+    f.set(d, "path", &mut log.path, |d, v, p| match v {
+        // YAML 1.1 habits: `off` written as `false` means the same thing.
+        Value::Bool(false) => Some(LogPath::Off),
+        _ => match d.string(v, p)?.as_str() {
+            "stdout" => Some(LogPath::Stdout),
+            "off" => Some(LogPath::Off),
+            "" => {
+                d.error(p, "expected stdout, off or a file path, got \"\"");
+                None
+            }
+            file => Some(LogPath::File(PathBuf::from(file))),
+        },
+    });
+    f.set(d, "format", &mut log.format, Decoder::string);
+    log
+}
+
+pub(super) fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
+    let f = d.fields(v, p, &["listen", "token"]);
+    // Loopback by default: the admin API can create keys, it is not for the world.
+    let listen = f
+        .opt(d, "listen", Decoder::socket_addr)
+        .unwrap_or(DEFAULT_ADMIN_LISTEN.into());
+    let token = f.opt(d, "token", Decoder::string);
+    Some(Admin { listen, token })
+}
+
+/// `{rate, burst}`, or `off` (also `false`) for no limit at this level: Some(None).
+pub(super) fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option<Throttle>> {
+    match v {
+        Value::Bool(false) => return Some(None),
+        Value::String(_) => {
+            let s = d.string(v, p)?;
+            if s == "off" {
+                return Some(None);
+            }
+            d.error(
+                p,
+                format!("expected off or {{ rate: N, burst: N }}, got {s:?}"),
+            );
+            return None;
+        }
+        _ => {}
+    }
+    let f = d.fields(v, p, &["rate", "burst"]);
+    let rate = f.need(d, "rate", Decoder::f64);
+    let burst = f.need(d, "burst", Decoder::u64);
+    Some(Some(Throttle {
+        rate: rate?,
+        burst: burst?,
+    }))
+}
