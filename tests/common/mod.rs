@@ -35,12 +35,13 @@ pub fn free_port() -> u16 {
     const FIRST: usize = 20_000;
     const SPAN: usize = 12_000;
     let start = std::process::id() as usize * 211;
-    loop {
+    for _ in 0..SPAN {
         let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % SPAN) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
 }
 
 fn temp_path(ext: &str) -> PathBuf {
