@@ -279,3 +279,53 @@ fn posts_to_a_client_that_does_not_read_get_429_before_anything_is_queued() {
         p.stop();
     }
 }
+
+/// More open connections than a worker lets wait with a read buffer (256): the rest wait
+/// for readability holding none and take one when a frame comes. Every connection must
+/// still get its echo, a pong, a message split across two writes and a close echo.
+#[test]
+fn connections_waiting_without_a_buffer_get_every_frame() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-parked");
+        // One worker, so that its 256 waits with a buffer are surely taken.
+        let config = ws_api_config(free_port(), &dir, "", ECHO_ROUTES);
+        let p = Portico::start(&config.replace("workers: 2", "workers: 1"), driver);
+        let mut conns: Vec<TcpStream> = (0..300)
+            .map(|i| {
+                let (s, head) = handshake(&p, "");
+                assert!(head.starts_with("HTTP/1.1 101 "), "{driver} #{i}: {head}");
+                s
+            })
+            .collect();
+        // Let every connection reach its wait.
+        std::thread::sleep(Duration::from_millis(300));
+        for (i, s) in conns.iter_mut().enumerate().rev() {
+            let text = format!(r#"{{"action":"echo","n":{i}}}"#);
+            s.write_all(&frame(true, 1, text.as_bytes(), true)).unwrap();
+            assert_eq!(read_frame(s), (1, text.into_bytes()), "{driver} #{i}");
+        }
+        for (i, s) in conns.iter_mut().enumerate().step_by(7) {
+            s.write_all(&frame(true, 9, b"p", true)).unwrap();
+            assert_eq!(read_frame(s), (10, b"p".to_vec()), "{driver} #{i}: pong");
+            let whole = frame(true, 1, br#"{"action":"echo","split":true}"#, true);
+            s.write_all(&whole[..5]).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            s.write_all(&whole[5..]).unwrap();
+            assert_eq!(
+                read_frame(s),
+                (1, br#"{"action":"echo","split":true}"#.to_vec()),
+                "{driver} #{i}: split message"
+            );
+        }
+        for (i, s) in conns.iter_mut().enumerate().step_by(13) {
+            s.write_all(&frame(true, 8, &1000u16.to_be_bytes(), true))
+                .unwrap();
+            assert_eq!(close_code(&read_frame(s)), 1000, "{driver} #{i}: close");
+        }
+        // The worker still serves new connections.
+        let (mut s, _) = handshake(&p, "");
+        s.write_all(&frame(true, 1, br#"{"action":"echo"}"#, true))
+            .unwrap();
+        assert_eq!(read_frame(&mut s), (1, br#"{"action":"echo"}"#.to_vec()));
+    }
+}

@@ -79,6 +79,9 @@ pub struct Conn {
     pub(super) canceller: Canceller,
     /// Response compression for the current request (negotiated, then decided).
     pub compress: crate::pipeline::compress::Plan,
+    /// Set by a WebSocket API's handshake once the 101 is sent: the connection continues
+    /// as that WebSocket connection.
+    pub websocket: Option<Box<crate::websocket::open::Opened>>,
 }
 
 /// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
@@ -191,6 +194,7 @@ impl Conn {
             capture: None,
             canceller: Canceller::new(),
             compress: crate::pipeline::compress::Plan::NONE,
+            websocket: None,
         }
     }
 }
@@ -268,6 +272,12 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
         }
         if logging {
             c.log(ctx, &gen, elapsed);
+        }
+        if let Some(opened) = c.websocket.take() {
+            // Boxed for the same reason as `handle`, and run after it: an open WebSocket
+            // holds only what the session needs.
+            Box::pin(crate::websocket::open::run(ctx, &gen, c, opened)).await;
+            return;
         }
         if !keep || ctx.drain.closing() {
             return;

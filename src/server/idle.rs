@@ -17,7 +17,7 @@ const PARK_AFTER: Duration = Duration::from_millis(500);
 /// At most this many idle connections per worker wait with a buffer; the rest park at
 /// once. A benchmark's or a busy site's connections keep the one-read fast path, and
 /// 10,000 idle connections still hold no more than this many buffers.
-const IDLE_WITH_BUFFERS: usize = 256;
+pub(crate) const IDLE_WITH_BUFFERS: usize = 256;
 impl Conn {
     /// Waits up to `idle` for the first bytes of the next request on a keep-alive
     /// connection; false when the connection should close (silence, EOF, error, drain).
@@ -112,7 +112,7 @@ impl Conn {
     }
 
     /// Gives this connection's (empty) buffers to the worker's spares.
-    pub(super) fn park_buffers(&mut self, ctx: &WorkerCtx) {
+    pub(crate) fn park_buffers(&mut self, ctx: &WorkerCtx) {
         let mut spares = ctx.spares.borrow_mut();
         spares.put_bytes(std::mem::take(&mut self.rbuf));
         spares.put_bytes(std::mem::take(&mut self.ubuf));

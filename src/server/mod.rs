@@ -2,7 +2,8 @@
 //! `http1` codec, routes them, runs the pipeline and the integration, and writes the
 //! answers (`conn`), the wait between requests on a keep-alive connection (`idle`), the
 //! request bodies it reads itself (`body`), and the access-log record each request
-//! leaves (`access`). Accept
+//! leaves (`access`); a WebSocket API's connection, once its handshake is answered,
+//! continues in `websocket::open`. Accept
 //! loops live with the workers in `runtime`, which spawn one `conn::serve` task per
 //! accepted connection.
 //!
@@ -12,3 +13,5 @@ pub mod access;
 mod body;
 pub mod conn;
 mod idle;
+
+pub(crate) use idle::IDLE_WITH_BUFFERS;

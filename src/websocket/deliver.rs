@@ -14,7 +14,7 @@ use super::call::{call, Call};
 use super::connections;
 use super::event;
 use super::frame;
-use super::session::Session;
+use super::open::Session;
 use crate::config::compile::IntegrationRt;
 use crate::runtime::workers::Generation;
 

@@ -1,6 +1,7 @@
 //! WebSocket APIs (API Gateway's second API type): the IO-free frame codec (`frame`), the
 //! handshake's accept key (`sha1`), route selection on messages (`select`), one session
-//! per client connection (`session`, lifecycle written there), and the `@connections`
+//! per client connection (`session`: the handshake, lifecycle written there; `open`:
+//! the open connection), and the `@connections`
 //! management API (`manage` on the stage endpoint) with the per-worker connection
 //! registry (`connections`); what a session does with each message is `deliver`.
 //! Integrations are called by `call`, Lambda events built by `event`, the handshake's
@@ -14,6 +15,7 @@ pub mod frame;
 mod handshake;
 mod log;
 mod manage;
+pub mod open;
 pub mod select;
 pub mod session;
 pub mod sha1;

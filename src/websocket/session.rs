@@ -11,7 +11,7 @@
 //!    exists): a 2xx completes it (the integration's headers, e.g.
 //!    `Sec-WebSocket-Protocol`, go into the 101); any other status is the answer to the
 //!    handshake, a failure is 502. No permessage-deflate is negotiated.
-//! 3. **Open** (`run`): registered in the worker's connection map (`connections`), so
+//! 3. **Open** (`open::run`, once the handshake's request is done): registered in the worker's connection map (`connections`), so
 //!    `@connections` can reach it. Three tasks share the socket: the reader decodes frames
 //!    and handles each message in turn (route selection, the route's integration, its
 //!    answer queued when `route_response` is on); the writer sends queued frames
@@ -25,28 +25,26 @@
 //!    closes. Then `$disconnect` runs (best effort: nobody hears its answer) with the
 //!    close code and reason in the event.
 
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
-use bytes::{Buf, BytesMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use bytes::Buf;
 use tracing::debug;
 
 use super::call::{call, Call};
 use super::connections::{self, Live};
 use super::event;
-use super::frame::{self, Decoder, Event};
 use super::handshake::{
     attach, authorize_connect, connect_headers, passes_into_101, query, refuse,
 };
-use super::WsApiRt;
+use super::open::Opened;
 use crate::config::compile::IntegrationRt;
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method, Span};
-use crate::metrics::cells::{bump, ws_close_slot};
+use crate::metrics::cells::bump;
 use crate::router::{Matched, StageRef};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -262,240 +260,17 @@ pub async fn serve(
         user_agent: ectx.user_agent.clone().unwrap_or_default(),
     });
     connections::register(ctx.id, live.clone());
-    let cells = &ctx.cells;
-    bump(&cells.ws_connections_active, 1);
+    bump(&ctx.cells.ws_connections_active, 1);
     // Counted down on the same cell whatever reloads happen meanwhile.
     let stage_open = gen.ws_open[stage.api as usize][stage.stage as usize].clone();
     bump(&stage_open, 1);
-    let session = Session {
-        peer: c.peer.ip(),
-        ctx,
-        gen,
-        api_name: &api.name,
-        stage_name: &st.name,
-        ectx: &ectx,
-        live: &live,
-        closing: Cell::new(None),
-    };
-    let (code, reason) = session.run(c, ws).await;
-    connections::unregister(ctx.id, &id);
-    for active in [&cells.ws_connections_active, &*stage_open] {
-        active.store(
-            crate::metrics::cells::read(active).saturating_sub(1),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-    }
-    bump(&cells.ws_closes[ws_close_slot(code)], 1);
-    debug!(connection = %id, code, reason = %reason, "WebSocket closed");
-    session.disconnect(code, &reason).await;
+    // The open connection runs once this request's future is gone (`open::run`, called
+    // by the connection loop), so an idle session does not carry the handshake's state.
+    c.websocket = Some(Box::new(Opened {
+        stage,
+        ectx,
+        live,
+        stage_open,
+    }));
     false
-}
-
-pub(super) struct Session<'a> {
-    pub(super) peer: std::net::IpAddr,
-    pub(super) ctx: &'a WorkerCtx,
-    /// The generation the connection opened on; messages use the current one when it
-    /// still has this API and stage.
-    pub(super) gen: &'a Generation,
-    pub(super) api_name: &'a str,
-    pub(super) stage_name: &'a str,
-    pub(super) ectx: &'a event::Context,
-    pub(super) live: &'a Rc<Live>,
-    /// Set once the close frame (or the end) is queued: (code, reason for $disconnect).
-    pub(super) closing: Cell<Option<(u16, &'static str)>>,
-}
-
-/// Read buffer of an idle session (a frame header and a small message fit).
-const IDLE_READ: usize = 2048;
-/// Read size while a frame is arriving.
-const BUSY_READ: usize = 16 * 1024;
-
-/// Appends what the client sends next: into a small buffer while nothing is pending,
-/// a larger one while a frame is partly in.
-async fn read_more<S: AsyncReadRent>(
-    s: &mut S,
-    mut buf: BytesMut,
-) -> (std::io::Result<usize>, BytesMut) {
-    let want = if buf.is_empty() { IDLE_READ } else { BUSY_READ };
-    if buf.capacity() - buf.len() < want / 4 {
-        buf.reserve(want);
-    }
-    let (len, cap) = (buf.len(), buf.capacity());
-    let (res, slice) = s.read(monoio::buf::SliceMut::new(buf, len, cap)).await;
-    (res, slice.into_inner())
-}
-
-/// A close as `$disconnect` reports it.
-type Closed = (u16, String);
-
-impl Session<'_> {
-    async fn run(&self, c: &mut Conn, ws: &WsApiRt) -> Closed {
-        // An idle connection keeps a small read buffer, not the HTTP one (16 KiB); the
-        // buffer grows while a frame is arriving and shrinks back once it is handled.
-        let mut rbuf = BytesMut::with_capacity(IDLE_READ.max(c.rbuf.len()));
-        rbuf.extend_from_slice(&c.rbuf);
-        c.rbuf = BytesMut::new();
-        c.wbuf = Vec::new();
-        let started = Instant::now();
-        let mut client_close: Option<Closed> = None;
-        let (idle, max) = (ws.idle, ws.max_duration);
-        let limits = ws.limits;
-        {
-            let stream = UnsafeCell::from_mut(&mut c.stream);
-            // SAFETY: the reader only reads the client stream and the writer only writes
-            // it; see integration::tunnel for why a read and a write may be in flight on
-            // one stream (plain or TLS) at once. Both end with this block.
-            let reader = async {
-                let mut dec = Decoder::new(limits);
-                loop {
-                    loop {
-                        // A client that sends but doesn't read is not read either once
-                        // its answers fill the queue: TCP pushes back on it.
-                        while self.live.queued.get() > connections::MAX_QUEUED {
-                            self.live.drained.wait().await;
-                        }
-                        match dec.next(&mut rbuf) {
-                            Ok(Some(ev)) => {
-                                if let Some(closed) = self.on_event(ev).await {
-                                    return Some(closed);
-                                }
-                                if self.closing.get().is_some() {
-                                    return None;
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(v) => {
-                                self.close_with(v.code, v.reason);
-                                return None;
-                            }
-                        }
-                    }
-                    if rbuf.is_empty() && rbuf.capacity() > 4 * IDLE_READ {
-                        rbuf = BytesMut::with_capacity(IDLE_READ);
-                    }
-                    let s = unsafe { &mut *stream.get() };
-                    let (res, back) = read_more(s, std::mem::take(&mut rbuf)).await;
-                    rbuf = back;
-                    if !matches!(res, Ok(n) if n > 0) {
-                        // Gone without a close frame.
-                        return Some((1006, String::new()));
-                    }
-                }
-            };
-            let writer = async {
-                loop {
-                    self.live.wake.wait().await;
-                    loop {
-                        let next = self.live.outbox.borrow_mut().pop_front();
-                        let Some(frame) = next else { break };
-                        self.live
-                            .queued
-                            .set(self.live.queued.get().saturating_sub(frame.len()));
-                        if matches!(frame.first(), Some(0x81 | 0x82)) {
-                            bump(&self.ctx.cells.ws_messages_out, 1);
-                        }
-                        let s = unsafe { &mut *stream.get() };
-                        if s.write_all(frame).await.0.is_err() {
-                            return;
-                        }
-                        self.live.drained.notify();
-                    }
-                    if self.live.close_requested.get() && self.closing.get().is_none() {
-                        self.close_with(1000, "Connection Closed Normally");
-                        continue;
-                    }
-                    if self.closing.get().is_some() {
-                        let s = unsafe { &mut *stream.get() };
-                        let _ = s.shutdown().await;
-                        return;
-                    }
-                }
-            };
-            let mut reader = std::pin::pin!(reader);
-            let mut writer = std::pin::pin!(writer);
-            let mut reading = true;
-            loop {
-                let last = Duration::from_millis(
-                    event::now_ms().saturating_sub(self.live.last_active_ms.get()),
-                );
-                let wait = idle
-                    .saturating_sub(last)
-                    .min(max.saturating_sub(started.elapsed()));
-                monoio::select! {
-                    end = &mut reader, if reading => {
-                        reading = false;
-                        if let Some(closed) = end {
-                            client_close = Some(closed);
-                            if self.closing.get().is_none() {
-                                // The peer vanished: nothing more to send.
-                                self.closing.set(Some((1006, "")));
-                                self.live.wake.notify();
-                            }
-                        }
-                    },
-                    _ = &mut writer => break,
-                    _ = monoio::time::sleep(wait), if self.closing.get().is_none() => {
-                        let idle_for = Duration::from_millis(
-                            event::now_ms().saturating_sub(self.live.last_active_ms.get()),
-                        );
-                        if idle_for >= idle || started.elapsed() >= max {
-                            self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
-                        }
-                    },
-                    _ = self.ctx.drain.wait(), if self.closing.get().is_none() => {
-                        self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
-                    },
-                }
-            }
-        }
-        if let Some(closed) = client_close {
-            return closed;
-        }
-        let (code, reason) = self.closing.get().unwrap_or((1006, ""));
-        (code, reason.to_string())
-    }
-
-    /// Queues the server's close frame; the writer sends it and ends the connection.
-    pub(super) fn close_with(&self, code: u16, reason: &'static str) {
-        if self.closing.get().is_some() {
-            return;
-        }
-        self.closing.set(Some((code, reason)));
-        let mut out = Vec::with_capacity(4 + reason.len());
-        frame::encode_close(&mut out, code, reason);
-        self.live.push_frame(out);
-    }
-
-    /// Handles one event from the client; Some when the client closed.
-    async fn on_event(&self, ev: Event) -> Option<Closed> {
-        match ev {
-            Event::Ping(data) => {
-                let mut out = Vec::with_capacity(data.len() + 2);
-                frame::encode(&mut out, frame::OP_PONG, &data);
-                self.live.push_frame(out);
-                None
-            }
-            Event::Pong(_) => None,
-            Event::Close { code, reason } => {
-                // Echo the close, then end.
-                let mut out = Vec::new();
-                match code {
-                    Some(code) => frame::encode_close(&mut out, code, ""),
-                    None => frame::encode(&mut out, frame::OP_CLOSE, b""),
-                }
-                self.closing.set(Some((code.unwrap_or(1005), "")));
-                self.live.push_frame(out);
-                Some(match code {
-                    Some(code) => (code, reason),
-                    None => (1005, "Client-side close frame status not set".into()),
-                })
-            }
-            Event::Message { text, data } => {
-                bump(&self.ctx.cells.ws_messages_in, 1);
-                self.live.last_active_ms.set(event::now_ms());
-                self.on_message(text, data).await;
-                None
-            }
-        }
-    }
 }
