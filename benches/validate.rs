@@ -1,0 +1,81 @@
+//! Request validation: the CPU cost per request of checking a ~1 KiB JSON order against a
+//! model of a dozen properties (loadtest/compare's (v) body and model), split into parsing
+//! the body and running the compiled schema. Never timed in CI.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::{json, Value};
+
+fn model() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "customer", "items", "currency", "total", "created"],
+        "additionalProperties": false,
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9a-f-]{36}$"},
+            "customer": {"type": "object", "required": ["name", "email"], "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "email": {"type": "string", "maxLength": 254}}},
+            "items": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["sku", "qty", "price"], "properties": {
+                    "sku": {"type": "string", "minLength": 1},
+                    "qty": {"type": "integer", "minimum": 1},
+                    "price": {"type": "number", "minimum": 0}}}},
+            "currency": {"type": "string", "enum": ["EUR", "USD", "GBP"]},
+            "total": {"type": "number", "minimum": 0},
+            "created": {"type": "string"},
+            "priority": {"type": "integer", "minimum": 0, "maximum": 9},
+            "gift": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "notes": {"type": "string", "maxLength": 1000},
+            "channel": {"type": "string", "enum": ["web", "app", "store"]},
+            "coupon": {"type": ["string", "null"]}
+        }
+    })
+}
+
+/// The order loadtest/compare sends, padded in its notes to 1 KiB.
+fn body() -> Vec<u8> {
+    let items: Vec<Value> = (0..6)
+        .map(|i| json!({"sku": format!("SKU-{i:04}"), "qty": i + 1, "price": 9.5 + i as f64}))
+        .collect();
+    let mut order = json!({
+        "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "items": items, "currency": "EUR", "total": 123.45,
+        "created": "2026-12-01T18:00:00Z", "priority": 3, "gift": false,
+        "tags": ["bench", "validate", "json"], "notes": "", "channel": "web", "coupon": null
+    });
+    let len = serde_json::to_vec(&order).unwrap().len();
+    order["notes"] = Value::String("n".repeat(1024usize.saturating_sub(len)));
+    serde_json::to_vec(&order).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let models = vec![("Order".to_string(), model())];
+    let validator = portico::pipeline::validate::compile_model("Order", &models).unwrap();
+    let body = body();
+    let value: Value = serde_json::from_slice(&body).unwrap();
+    assert!(validator.is_valid(&value), "the bench body must be valid");
+    let mut g = c.benchmark_group("validate");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("parse 1 KiB body", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<Value>(black_box(&body)).unwrap()))
+    });
+    g.bench_function("schema on parsed body", |b| {
+        b.iter(|| black_box(validator.is_valid(black_box(&value))))
+    });
+    g.bench_function("body check (parse + schema)", |b| {
+        b.iter(|| {
+            black_box(portico::pipeline::validate::body_is_valid(
+                &validator,
+                black_box(&body),
+            ))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
