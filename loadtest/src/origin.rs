@@ -184,7 +184,10 @@ async fn serve_conn(mut s: TcpStream, resp: &'static [u8], websocket: bool) {
             Ok(Some((len, _, Some(key)))) => {
                 let (res, _) = s.write_all(origin_ws::switching_protocols(&key)).await;
                 if res.is_ok() {
-                    origin_ws::echo(s, &buf[len..]).await;
+                    // The 64 KiB head buffer goes; the echo keeps a small one.
+                    let rest = buf.split_off(len);
+                    drop(buf);
+                    origin_ws::echo(s, rest).await;
                 }
                 return;
             }

@@ -46,9 +46,9 @@ pub fn switching_protocols(key: &[u8]) -> Vec<u8> {
 
 /// Echoes frames until the client closes or breaks the protocol; `pending` is what came
 /// after the handshake.
-pub async fn echo(mut s: TcpStream, pending: &[u8]) {
-    let mut buf = Vec::with_capacity(WS_BUF.max(pending.len() * 2));
-    buf.extend_from_slice(pending);
+pub async fn echo(mut s: TcpStream, pending: Vec<u8>) {
+    let mut buf = pending;
+    buf.reserve(WS_BUF);
     let mut out = Vec::with_capacity(WS_BUF);
     loop {
         let mut done = 0;
