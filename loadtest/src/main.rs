@@ -6,6 +6,7 @@ mod chunked;
 mod client;
 mod http;
 mod origin;
+mod origin_ws;
 mod parse;
 mod rt;
 mod stats;
@@ -36,7 +37,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve 200s with a fixed body on 127.0.0.1:PORT, for benchmarks.
+    /// Serve 200s with a fixed body on 127.0.0.1:PORT (and with --websocket, a WebSocket
+    /// echo), for benchmarks.
     Origin(OriginArgs),
 }
 
@@ -119,6 +121,10 @@ struct OriginArgs {
     /// Serve a compressible JSON body (application/json) of that size.
     #[arg(long)]
     json: bool,
+    /// Answer WebSocket handshakes (`Upgrade: websocket`) with a 101 and echo every
+    /// frame; other requests still get the 200.
+    #[arg(long)]
+    websocket: bool,
     /// Cpus to pin the threads to; default: all.
     #[arg(long, value_parser = parse::cpu_list)]
     cpus: Option<parse::CpuList>,
@@ -136,6 +142,7 @@ fn main() -> ExitCode {
                 port: o.port,
                 body_size: o.body_size,
                 json: o.json,
+                websocket: o.websocket,
                 threads: o.threads.unwrap_or(cpus.len()),
                 cpus,
             })

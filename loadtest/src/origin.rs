@@ -1,6 +1,8 @@
 //! The benchmark origin: every request gets the same 200 with an N-byte body, written from
 //! one static buffer in one write, on keep-alive connections. Request bodies are read and
 //! dropped. One listener per pinned thread (SO_REUSEPORT) so it scales with `--threads`.
+//! With `websocket` on, a WebSocket handshake is answered with a 101 and the connection
+//! becomes an echo (`origin_ws`).
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -9,13 +11,15 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 
 use crate::http::{self, Framing, BUF_CAP};
-use crate::rt;
+use crate::{origin_ws, rt};
 
 pub struct OriginConfig {
     pub port: u16,
     pub body_size: usize,
     /// Serve a compressible JSON body (`application/json`) instead of filler bytes.
     pub json: bool,
+    /// Answer WebSocket handshakes with a 101 and echo frames (other requests: the 200).
+    pub websocket: bool,
     pub cpus: Vec<usize>,
     pub threads: usize,
 }
@@ -72,6 +76,7 @@ pub fn serve(cfg: OriginConfig) -> Result<(), String> {
     // first fails if anyone listens there.
     std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let resp: &'static [u8] = response(cfg.body_size, cfg.json).leak();
+    let websocket = cfg.websocket;
     let (tx, rx) = mpsc::channel::<Result<&'static str, String>>();
     let mut handles = Vec::new();
     for t in 0..cfg.threads.max(1) {
@@ -102,7 +107,7 @@ pub fn serve(cfg: OriginConfig) -> Result<(), String> {
                     loop {
                         match listener.accept().await {
                             Ok((stream, _)) => {
-                                monoio::spawn(serve_conn(stream, resp));
+                                monoio::spawn(serve_conn(stream, resp, websocket));
                             }
                             Err(e) => {
                                 // Out of fds or similar: say so and keep serving.
@@ -126,10 +131,11 @@ pub fn serve(cfg: OriginConfig) -> Result<(), String> {
         }
     }
     eprintln!(
-        "portico-load origin: listening on {addr}, {} thread(s) on cpus {:?}, {driver}, {}-byte responses",
+        "portico-load origin: listening on {addr}, {} thread(s) on cpus {:?}, {driver}, {}-byte responses{}",
         handles.len(),
         cfg.cpus,
-        cfg.body_size
+        cfg.body_size,
+        if cfg.websocket { ", WebSocket echo" } else { "" }
     );
     for h in handles {
         let _ = h.join();
@@ -137,7 +143,7 @@ pub fn serve(cfg: OriginConfig) -> Result<(), String> {
     Err("origin threads exited".into())
 }
 
-async fn serve_conn(mut s: TcpStream, resp: &'static [u8]) {
+async fn serve_conn(mut s: TcpStream, resp: &'static [u8], websocket: bool) {
     let _ = s.set_nodelay(true);
     let mut buf = Vec::with_capacity(BUF_CAP);
     loop {
@@ -147,8 +153,11 @@ async fn serve_conn(mut s: TcpStream, resp: &'static [u8]) {
             match req.parse(&buf) {
                 Ok(httparse::Status::Complete(len)) => {
                     let http10 = req.version == Some(0);
+                    let key = websocket
+                        .then(|| origin_ws::handshake_key(req.headers))
+                        .flatten();
                     http::head_info(req.headers, http10, Framing::Length(0))
-                        .map(|info| Some((len, info)))
+                        .map(|info| Some((len, info, key)))
                         .map_err(|_| ())
                 }
                 Ok(httparse::Status::Partial) => Ok(None),
@@ -172,7 +181,17 @@ async fn serve_conn(mut s: TcpStream, resp: &'static [u8]) {
                     _ => return,
                 }
             }
-            Ok(Some((len, info))) => {
+            Ok(Some((len, _, Some(key)))) => {
+                let (res, _) = s.write_all(origin_ws::switching_protocols(&key)).await;
+                if res.is_ok() {
+                    // The 64 KiB head buffer goes; the echo keeps a small one.
+                    let rest = buf.split_off(len);
+                    drop(buf);
+                    origin_ws::echo(s, rest).await;
+                }
+                return;
+            }
+            Ok(Some((len, info, None))) => {
                 if info.expect_continue {
                     let (res, _) = s.write_all(CONTINUE).await;
                     if res.is_err() {
