@@ -13,6 +13,7 @@ pub mod compress;
 pub mod context;
 pub mod cors;
 pub mod gateway_responses;
+pub mod json_body;
 pub mod params;
 pub mod response;
 pub mod template;

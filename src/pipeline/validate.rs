@@ -3,14 +3,16 @@
 //! each by name), then the body against the route's JSON Schema model for the request's
 //! content type (no `Content-Type` counts as `application/json`, an empty body as `{}`).
 //!
-//! Models are compiled once when the config loads ([`compile_model`]); a request only
-//! parses its body and runs the compiled validator. The body is read whole only on routes
+//! Models are compiled once when the config loads ([`BodyModel`]); a request only parses
+//! its body onto a reused tape (`json_body`, no allocation) and runs the validator
+//! compiled for it; only an invalid body is parsed again into a `Value` for the detail. The body is read whole only on routes
 //! that validate bodies, up to `max_body_bytes`, and stays in the connection buffer for
 //! the integration, which then finds it already there.
 
 use std::sync::Arc;
 
 use super::gateway_responses::{self, ResponseType};
+use super::json_body::{BodyJson, Tape};
 use crate::config::definitions::RouteValidation;
 use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
@@ -44,8 +46,39 @@ pub fn parse_param(s: &str) -> Option<(Loc, &str)> {
 pub struct RouteCheck {
     /// Sorted in report order; empty when the validator does not check parameters.
     params: Box<[(Loc, Box<str>, usize)]>,
-    /// Lower-case content type (`$default`: any) → validator; empty: no body check.
-    bodies: Box<[(Box<str>, Arc<jsonschema::Validator>)]>,
+    /// Lower-case content type (`$default`: any) → model; empty: no body check.
+    bodies: Box<[(Box<str>, Arc<BodyModel>)]>,
+}
+
+/// A model compiled twice: for the body's tape (the path a valid body takes, no
+/// allocation) and for `serde_json::Value` (bodies the tape leaves aside, and the detail
+/// of what is wrong with an invalid one).
+#[derive(Debug)]
+pub struct BodyModel {
+    pub tape: jsonschema::Validator<BodyJson>,
+    pub value: jsonschema::Validator,
+}
+
+impl BodyModel {
+    pub fn compile(name: &str, models: &[(String, Value)]) -> Result<BodyModel, String> {
+        Ok(BodyModel {
+            tape: compile_model_for::<BodyJson>(name, models)?,
+            value: compile_model(name, models)?,
+        })
+    }
+
+    /// Whether `body` is JSON the model accepts: an empty body is `{}`.
+    pub fn accepts(&self, body: &[u8]) -> bool {
+        let body = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            body
+        };
+        match Tape::parse(body) {
+            Some(tape) => self.tape.is_valid(tape.root()),
+            None => body_value(body).is_ok_and(|value| self.value.is_valid(&value)),
+        }
+    }
 }
 
 impl RouteCheck {
@@ -75,7 +108,7 @@ impl RouteCheck {
         let mut bodies = Vec::new();
         if validator.body() {
             for (ctype, model) in &v.models {
-                if let Ok(compiled) = compile_model(model, models) {
+                if let Ok(compiled) = BodyModel::compile(model, models) {
                     bodies.push((ctype.to_ascii_lowercase().into(), Arc::new(compiled)));
                 }
             }
@@ -156,6 +189,14 @@ pub fn compile_model(
     name: &str,
     models: &[(String, Value)],
 ) -> Result<jsonschema::Validator, String> {
+    compile_model_for::<jsonschema::json::SerdeJson>(name, models)
+}
+
+/// [`compile_model`] for another representation of the instance (the request body's tape).
+pub fn compile_model_for<F: jsonschema::json::Json>(
+    name: &str,
+    models: &[(String, Value)],
+) -> Result<jsonschema::Validator<F>, String> {
     let schema = models
         .iter()
         .find(|(n, _)| n == name)
@@ -177,7 +218,7 @@ pub fn compile_model(
         return Err("expected a JSON Schema object".into());
     }
     rewrite_refs(&mut doc);
-    jsonschema::options()
+    jsonschema::options_for::<F>()
         .with_draft(draft)
         // Whether API Gateway asserts `format` is not documented; assertions stay off.
         .should_validate_formats(false)
@@ -230,20 +271,23 @@ pub async fn check(
     if rc.bodies.is_empty() {
         return None;
     }
-    let ctype = c
-        .head
-        .header(&c.rbuf, "content-type")
-        .map(|v| {
-            let v = v.split(|&b| b == b';').next().unwrap_or_default();
-            v.trim_ascii().to_ascii_lowercase()
-        })
-        .unwrap_or_else(|| b"application/json".to_vec());
-    let validator = rc
-        .bodies
-        .iter()
-        .find(|(t, _)| t.as_bytes() == ctype.as_slice())
-        .or_else(|| rc.bodies.iter().find(|(t, _)| &**t == "$default"))
-        .map(|(_, v)| v.clone());
+    let validator = {
+        let ctype = c
+            .head
+            .header(&c.rbuf, "content-type")
+            .map(|v| {
+                v.split(|&b| b == b';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_ascii()
+            })
+            .unwrap_or(b"application/json");
+        rc.bodies
+            .iter()
+            .find(|(t, _)| t.as_bytes().eq_ignore_ascii_case(ctype))
+            .or_else(|| rc.bodies.iter().find(|(t, _)| &**t == "$default"))
+            .map(|(_, v)| &**v)
+    };
     // No model for this content type: the body passes unchecked, as in API Gateway.
     let validator = validator?;
     let mut decoded = Vec::new();
@@ -259,9 +303,10 @@ pub async fn check(
         BodyKind::Chunked => &decoded,
         BodyKind::Empty => &[],
     };
-    if body_is_valid(&validator, body) {
+    if validator.accepts(body) {
         return None;
     }
+    let validator = &validator.value;
     let problem = match body_value(body) {
         Ok(value) => {
             let mut detail = String::from("[");
@@ -293,13 +338,7 @@ pub async fn check(
     )
 }
 
-/// Whether `body` is JSON that `validator` accepts: the path every valid request takes
-/// (an invalid one is parsed again for the detail).
-pub fn body_is_valid(validator: &jsonschema::Validator, body: &[u8]) -> bool {
-    body_value(body).is_ok_and(|value| validator.is_valid(&value))
-}
-
-/// The body as JSON; an empty body is `{}` (so a model's `required` still applies).
+/// The body as a `Value` (bodies the tape leaves aside, invalid ones); an empty body is `{}` (so a model's `required` still applies).
 fn body_value(body: &[u8]) -> Result<Value, serde_json::Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
