@@ -148,13 +148,25 @@ fn has_date_server(head: &[u8]) -> (bool, bool) {
 thread_local! {
     /// The current second and its IMF-fixdate, made once per second per worker thread.
     static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    /// The current second as this thread's tick last set it (`set_unix_secs`).
+    static TICKED_SECS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Sets this thread's current second for `date`; the worker's housekeeping tick calls
+/// it, so that responses don't each read the clock.
+pub fn set_unix_secs(secs: u64) {
+    TICKED_SECS.set(Some(secs));
 }
 
 /// Appends `date: Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7) for now.
 pub fn date(out: &mut Vec<u8>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // A worker's tick keeps this second (at most one tick late): no clock read per
+    // response. Threads without a tick read the clock.
+    let now = TICKED_SECS.get().unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
     let text = DATE.with(|cell| {
         let (secs, text) = cell.get();
         if secs == now {

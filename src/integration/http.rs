@@ -33,6 +33,7 @@ use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
 use crate::router::Matched;
+use crate::runtime::coarse_timer::{coarse_now, Deadline};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::{read_into, Conn};
@@ -57,7 +58,10 @@ pub async fn proxy(
         }
         return c.answer(ctx, gen, 502, "Bad Gateway", &[]).await;
     };
-    let deadline = Instant::now() + h.timeout;
+    let deadline = Deadline {
+        timers: &ctx.timers,
+        at: coarse_now() + h.timeout,
+    };
 
     c.wbuf.clear();
     let upgrading = encode_request_head(ctx, gen, c, h, m, &lease);
@@ -216,19 +220,18 @@ async fn send_request(
     body_done: bool,
     body_left: u64,
     chunked: &mut ChunkedDecoder,
-    deadline: Instant,
+    deadline: Deadline<'_>,
 ) -> Result<(), Error> {
-    let wait = deadline.saturating_duration_since(Instant::now());
-    let (res, buf) =
-        match monoio::time::timeout(wait, stream.write_all(std::mem::take(&mut c.wbuf))).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(Error::new(
-                    Kind::UpstreamTimeout,
-                    "writing the request timed out",
-                ))
-            }
-        };
+    let write = stream.write_all(std::mem::take(&mut c.wbuf));
+    let (res, buf) = match deadline.bound(write).await {
+        Ok(r) => r,
+        Err(_) => {
+            return Err(Error::new(
+                Kind::UpstreamTimeout,
+                "writing the request timed out",
+            ))
+        }
+    };
     // The buffer keeps the request so a retry can send it again.
     c.wbuf = buf;
     if let Err(e) = res {
@@ -249,7 +252,7 @@ async fn send_request(
         .server
         .limits
         .header_timeout
-        .max(deadline.saturating_duration_since(Instant::now()));
+        .max(deadline.at.saturating_duration_since(coarse_now()));
     match c.head.body {
         BodyKind::Length(_) => relay::request_length(c, stream, body_left, read_wait).await,
         _ => relay::request_chunked(c, stream, chunked, read_wait).await,
@@ -261,23 +264,21 @@ async fn send_request(
 async fn read_response_head(
     c: &mut Conn,
     stream: &mut UpstreamIo,
-    deadline: Instant,
+    deadline: Deadline<'_>,
     upgrading: bool,
 ) -> Result<(), Error> {
     c.ubuf.clear();
     loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let (res, buf) =
-            match monoio::time::timeout(wait, read_into(stream, std::mem::take(&mut c.ubuf))).await
-            {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(Error::new(
-                        Kind::UpstreamTimeout,
-                        "no response within the integration timeout",
-                    ))
-                }
-            };
+        let read = read_into(stream, std::mem::take(&mut c.ubuf));
+        let (res, buf) = match deadline.bound(read).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(Error::new(
+                    Kind::UpstreamTimeout,
+                    "no response within the integration timeout",
+                ))
+            }
+        };
         c.ubuf = buf;
         match res {
             Ok(0) if c.ubuf.is_empty() => {

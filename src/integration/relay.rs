@@ -22,6 +22,7 @@ use crate::http1::response::{ResponseBody, ResponseHead};
 use crate::pipeline::compress;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
+use crate::runtime::coarse_timer::{coarse_now, CoarseTimers};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::{read_into, within, Conn};
@@ -174,17 +175,28 @@ pub async fn response(
     c.ubuf.advance(head_len);
 
     let done = match framing {
-        _ if encoded => compress::relay(c, &mut up, read_wait).await,
+        _ if encoded => compress::relay(c, &mut up, &ctx.timers, read_wait).await,
         Framing::None => c.flush_wbuf().await.map(|()| true),
-        Framing::Length(n) => relay_length(c, &mut up, n, read_wait).await,
+        Framing::Length(n) => relay_length(c, &mut up, n, &ctx.timers, read_wait).await,
         Framing::Chunked | Framing::Dechunk => {
-            relay_chunked(c, &mut up, framing == Framing::Dechunk, read_wait).await
+            relay_chunked(
+                c,
+                &mut up,
+                framing == Framing::Dechunk,
+                &ctx.timers,
+                read_wait,
+            )
+            .await
         }
-        Framing::Enchunk | Framing::UntilClose => {
-            relay_until_close(c, &mut up, framing == Framing::Enchunk, read_wait)
-                .await
-                .map(|()| false)
-        }
+        Framing::Enchunk | Framing::UntilClose => relay_until_close(
+            c,
+            &mut up,
+            framing == Framing::Enchunk,
+            &ctx.timers,
+            read_wait,
+        )
+        .await
+        .map(|()| false),
     };
     if let (Ok(true), Some(cap)) = (&done, &mut c.capture) {
         cap.complete();
@@ -294,16 +306,18 @@ fn upstream_header(rhead: &ResponseHead, buf: &[u8], name: &[u8], out: &mut Vec<
     }
 }
 
+/// Reads more of the upstream's response into `ubuf`, for at most `wait` (coarse).
 pub(crate) async fn read_upstream(
     c: &mut Conn,
     up: &mut UpstreamIo,
+    timers: &CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<usize> {
-    let (res, buf) =
-        match monoio::time::timeout(wait, read_into(up, std::mem::take(&mut c.ubuf))).await {
-            Ok(r) => r,
-            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-        };
+    let read = read_into(up, std::mem::take(&mut c.ubuf));
+    let (res, buf) = match timers.within(coarse_now() + wait, read).await {
+        Ok(r) => r,
+        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+    };
     c.ubuf = buf;
     res
 }
@@ -320,6 +334,7 @@ async fn relay_length(
     c: &mut Conn,
     up: &mut UpstreamIo,
     n: u64,
+    timers: &CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<bool> {
     // The first body bytes ride with the head in one write.
@@ -333,7 +348,7 @@ async fn relay_length(
     c.flush_wbuf().await?;
     let mut left = n - k as u64;
     while left > 0 {
-        if read_upstream(c, up, wait).await? == 0 {
+        if read_upstream(c, up, timers, wait).await? == 0 {
             return Err(cut_short());
         }
         let k = left.min(c.ubuf.len() as u64) as usize;
@@ -351,6 +366,7 @@ async fn relay_chunked(
     c: &mut Conn,
     up: &mut UpstreamIo,
     dechunk: bool,
+    timers: &CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<bool> {
     let mut dec = ChunkedDecoder::new(u64::MAX);
@@ -387,7 +403,7 @@ async fn relay_chunked(
         if scan.done {
             return Ok(true);
         }
-        if read_upstream(c, up, wait).await? == 0 {
+        if read_upstream(c, up, timers, wait).await? == 0 {
             return Err(cut_short());
         }
     }
@@ -397,6 +413,7 @@ async fn relay_until_close(
     c: &mut Conn,
     up: &mut UpstreamIo,
     enchunk: bool,
+    timers: &CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<()> {
     loop {
@@ -417,7 +434,7 @@ async fn relay_until_close(
         if !c.wbuf.is_empty() {
             c.flush_wbuf().await?;
         }
-        if read_upstream(c, up, wait).await? == 0 {
+        if read_upstream(c, up, timers, wait).await? == 0 {
             if enchunk {
                 c.wbuf.extend_from_slice(b"0\r\n\r\n");
                 c.flush_wbuf().await?;

@@ -532,6 +532,7 @@ const CHUNK_HEAD: usize = 10;
 pub(crate) async fn relay(
     c: &mut Conn,
     up: &mut UpstreamIo,
+    timers: &crate::runtime::coarse_timer::CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<bool> {
     let Some(coding) = c.compress.coding else {
@@ -621,7 +622,7 @@ pub(crate) async fn relay(
         if done {
             return Ok(!matches!(body, ResponseBody::UntilClose));
         }
-        if relay::read_upstream(c, up, wait).await? == 0 {
+        if relay::read_upstream(c, up, timers, wait).await? == 0 {
             if body != ResponseBody::UntilClose {
                 return Err(relay::cut_short());
             }

@@ -7,9 +7,11 @@
 //! large as the largest thing it awaits, for as long as the connection is open. A coarse
 //! sleep is a slot index and a deadline, so 10,000 idle connections cost a few KiB of
 //! timer state instead of 6 MiB. Registering is a `Vec` slot reused from a free list: no
-//! allocation once the worker is warm.
+//! allocation once the worker is warm. The tick also keeps a per-thread coarse clock
+//! (`coarse_now`), which these deadlines and a request's other timestamps read instead
+//! of the system clock.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -17,6 +19,38 @@ use std::time::{Duration, Instant};
 
 /// How often the worker's housekeeping loop calls `fire_due`.
 pub const TICK: Duration = Duration::from_millis(50);
+
+thread_local! {
+    /// This thread's last `fire_due`: the clock as of the worker's tick.
+    static TICKED: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Now, as of this worker's last tick (at most one `TICK` old), without reading the
+/// clock: for deadlines and timestamps that tolerate that (timeouts, idle pools). A
+/// thread without a tick reads the clock. (nginx caches its time per event-loop turn for
+/// the same reason: a request used to read the clock about ten times.)
+pub fn coarse_now() -> Instant {
+    TICKED.get().unwrap_or_else(Instant::now)
+}
+
+/// A deadline passed before the future it bounded finished.
+#[derive(Debug)]
+pub struct TimedOut;
+
+/// A point in time on a worker's coarse timers: what a request's upstream exchange must
+/// finish by.
+#[derive(Clone, Copy)]
+pub struct Deadline<'t> {
+    pub timers: &'t CoarseTimers,
+    pub at: Instant,
+}
+
+impl Deadline<'_> {
+    /// `fut`, unless the deadline passes first.
+    pub async fn bound<F: Future>(self, fut: F) -> Result<F::Output, TimedOut> {
+        self.timers.within(self.at, fut).await
+    }
+}
 
 #[derive(Default)]
 pub struct CoarseTimers {
@@ -40,12 +74,36 @@ impl CoarseTimers {
     }
 
     pub fn sleep(&self, d: Duration) -> CoarseSleep<'_> {
-        self.sleep_until(Instant::now() + d)
+        self.sleep_until(coarse_now() + d)
     }
 
-    /// Wakes every sleeper whose deadline has passed (the worker's tick).
+    /// Runs `fut` until it ends or `deadline` passes (up to one `TICK` late). A request's
+    /// upstream writes and reads are bounded this way: no clock read and no timer-wheel
+    /// entry per call (as `monoio::time::timeout` has), and `fut` is polled first, so a
+    /// read that completes at once never registers a timer.
+    pub async fn within<F: Future>(
+        &self,
+        deadline: Instant,
+        fut: F,
+    ) -> Result<F::Output, TimedOut> {
+        let mut fut = std::pin::pin!(fut);
+        let mut sleep = self.sleep_until(deadline);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(r));
+            }
+            Pin::new(&mut sleep).poll(cx).map(|()| Err(TimedOut))
+        })
+        .await
+    }
+
+    /// Wakes every sleeper whose deadline has passed (the worker's tick), and moves this
+    /// thread's coarse clock and the codec's `Date` second on.
     pub fn fire_due(&self) {
         let now = Instant::now();
+        TICKED.set(Some(now));
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        crate::http1::encode::set_unix_secs(unix.map_or(0, |d| d.as_secs()));
         // Wakers are taken out before waking: a woken task runs later, but waking may
         // still re-enter (a waker of another runtime's task) and must not find the
         // table borrowed.
@@ -79,7 +137,8 @@ impl Future for CoarseSleep<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        // The tick that wakes a sleeper moved the coarse clock past its deadline.
+        if coarse_now() >= self.deadline {
             return Poll::Ready(());
         }
         let mut slots = self.timers.slots.borrow_mut();

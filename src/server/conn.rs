@@ -263,7 +263,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
         // Boxed: serving a request takes a large future (proxying, relaying, caching), and
         // keeping it out of the connection's own future is what lets an idle connection
         // cost a few hundred bytes. One allocation per request, from the worker's heap.
-        let (keep, cells) = Box::pin(handle(ctx, &gen, c)).await;
+        let (keep, cells) = boxed(|| handle(ctx, &gen, c)).await;
         let elapsed = started.elapsed();
         cells.count(c.out.status);
         cells.duration.observe(elapsed);
@@ -283,6 +283,14 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
             return;
         }
     }
+}
+
+/// `Box::pin(make())`, but with the box allocated first, so that the future can be built
+/// in it: `Box::pin(handle(…))` built the request's future (several KiB) on the stack and
+/// copied it into the box, about 750 instructions per request.
+#[inline(always)]
+fn boxed<F>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    Box::into_pin(Box::write(Box::new_uninit(), make()))
 }
 
 /// Serves one request; returns whether the connection goes on, and the metric cells of

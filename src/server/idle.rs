@@ -29,7 +29,7 @@ impl Conn {
     /// buffers again when bytes arrive. (TLS connections keep theirs: rustls holds its
     /// own buffers anyway.)
     pub(super) async fn wait_for_next_request(&mut self, ctx: &WorkerCtx, idle: Duration) -> bool {
-        let give_up = Instant::now() + idle;
+        let give_up = crate::runtime::coarse_timer::coarse_now() + idle;
         if self.stream.is_tls() {
             return self.wait_with_buffers(ctx, give_up).await;
         }
@@ -94,8 +94,7 @@ impl Conn {
 
     /// Waits for readability until `give_up` holding no buffer, then reads.
     async fn wait_parked(&mut self, ctx: &WorkerCtx, give_up: Instant) -> bool {
-        let now = Instant::now();
-        if now >= give_up {
+        if crate::runtime::coarse_timer::coarse_now() >= give_up {
             return false;
         }
         self.park_buffers(ctx);

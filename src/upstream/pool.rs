@@ -102,7 +102,7 @@ impl Pools {
         // Health checks: pass over a target that is down (one relaxed load each).
         let t = super::health::first_up(picked, &st.endpoints.health);
         st.in_flight[t] += 1;
-        let now = Instant::now();
+        let now = crate::runtime::coarse_timer::coarse_now();
         let limit = pool.spec.pool.idle_timeout;
         let target = &mut st.targets[t];
         let mut pooled = None;
@@ -140,7 +140,7 @@ impl Pools {
     /// Drops idle connections past their idle timeout, so backends are not left holding
     /// sockets we will never use.
     pub fn sweep(&self) {
-        let now = Instant::now();
+        let now = crate::runtime::coarse_timer::coarse_now();
         for up in &self.ups {
             let limit = up.spec.pool.idle_timeout;
             for t in &mut up.state.borrow_mut().targets {
@@ -234,7 +234,9 @@ impl Lease {
             let max = self.pool.spec.pool.max_idle_per_worker;
             let target = &mut st.targets[slot];
             if target.idle.len() < max {
-                target.idle.push((stream, Instant::now()));
+                target
+                    .idle
+                    .push((stream, crate::runtime::coarse_timer::coarse_now()));
             }
         }
     }
