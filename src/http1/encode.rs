@@ -88,9 +88,10 @@ pub fn status_line(out: &mut Vec<u8>, status: u16) {
 /// from config or from a client (a request id echoed back), and must never end the line.
 pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     debug_assert!(!name.is_empty() && name.iter().all(|&b| super::parse::is_tchar(b)));
+    out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+    if memchr::memchr3(b'\r', b'\n', 0, value).is_some() {
         out.extend(value.iter().map(|&b| match b {
             b'\r' | b'\n' | 0 => b' ',
             b => b,
@@ -128,9 +129,9 @@ const SERVER: &[u8] = b"server: portico\r\n";
 /// Whether a head already has a `date` and a `server` header line.
 fn has_date_server(head: &[u8]) -> (bool, bool) {
     let (mut date, mut server) = (false, false);
-    let mut rest = head;
-    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-        rest = &rest[i + 1..];
+    // memchr: a byte-at-a-time scan of every head written was ~500 instructions a response.
+    for i in memchr::memchr_iter(b'\n', head) {
+        let rest = &head[i + 1..];
         let starts = |name: &[u8]| {
             rest.len() > name.len()
                 && rest[..name.len()].eq_ignore_ascii_case(name)

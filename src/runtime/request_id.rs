@@ -6,6 +6,8 @@ use std::cell::Cell;
 
 pub struct RequestIds {
     prefix: u64,
+    /// `prefix` in hex, formatted once.
+    prefix_hex: [u8; 16],
     counter: Cell<u64>,
 }
 
@@ -13,8 +15,12 @@ pub const ID_LEN: usize = 36;
 
 impl RequestIds {
     pub fn new(process_seed: u64, worker: usize) -> Self {
+        let prefix = splitmix(process_seed ^ ((worker as u64) << 48));
+        let mut prefix_hex = [0u8; 16];
+        write_hex(&mut prefix_hex, prefix);
         RequestIds {
-            prefix: splitmix(process_seed ^ ((worker as u64) << 48)),
+            prefix,
+            prefix_hex,
             counter: Cell::new(0),
         }
     }
@@ -24,7 +30,7 @@ impl RequestIds {
         self.counter.set(n);
         let low = splitmix(n ^ self.prefix.rotate_left(17));
         let mut hex = [0u8; 32];
-        write_hex(&mut hex[..16], self.prefix);
+        hex[..16].copy_from_slice(&self.prefix_hex);
         write_hex(&mut hex[16..], low);
         let mut out = [b'-'; ID_LEN];
         let groups = [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)];
