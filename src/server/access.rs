@@ -6,7 +6,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::conn::Conn;
-use crate::http1::parse::Span;
 use crate::metrics::access_log::{hand_off, FLUSH_AT};
 use crate::metrics::cells::bump;
 use crate::metrics::log_format::LogRecord;
@@ -91,11 +90,16 @@ const METHOD: usize = 0;
 const PATH: usize = 1;
 const USER_AGENT: usize = 2;
 const HOST: usize = 3;
+/// The captured fields' end offsets at the start of `log_scratch`.
+const LOG_ENDS: usize = 16;
 
 impl Conn {
-    /// Copies method, path, user agent and host; only when access logging is on.
+    /// Copies method, path, user agent and host; only when access logging is on. The
+    /// scratch holds the four fields' end offsets (u32 each) and then the fields, so
+    /// that a connection carries one buffer for them and no span table.
     pub(crate) fn capture_for_log(&mut self) {
         self.log_scratch.clear();
+        self.log_scratch.extend_from_slice(&[0; LOG_ENDS]);
         let buf = &self.rbuf[..];
         let fields = [
             Some(self.head.method_span.get(buf)),
@@ -104,13 +108,24 @@ impl Conn {
             self.head.host.map(|h| h.get(buf)),
         ];
         for (i, f) in fields.iter().enumerate() {
-            let start = self.log_scratch.len() as u32;
             self.log_scratch.extend_from_slice(f.unwrap_or(b""));
-            self.log_fields[i] = Span {
-                start,
-                end: self.log_scratch.len() as u32,
-            };
+            let end = (self.log_scratch.len() as u32).to_le_bytes();
+            self.log_scratch[4 * i..4 * i + 4].copy_from_slice(&end);
         }
+    }
+
+    /// Captured field `i` (empty when nothing was captured: a head that did not parse).
+    fn log_field(&self, i: usize) -> &[u8] {
+        let s = &self.log_scratch;
+        if s.len() < LOG_ENDS {
+            return b"";
+        }
+        let end_of = |k: usize| {
+            let e = u32::from_le_bytes([s[4 * k], s[4 * k + 1], s[4 * k + 2], s[4 * k + 3]]);
+            (e as usize).min(s.len())
+        };
+        let start = if i == 0 { LOG_ENDS } else { end_of(i - 1) };
+        &s[start.min(end_of(i))..end_of(i)]
     }
 
     /// Formats this request's line into the worker's log buffer.
@@ -122,7 +137,7 @@ impl Conn {
         if self.out.websocket_logged {
             return;
         }
-        let field = |i: usize| self.log_fields[i].get(&self.log_scratch);
+        let field = |i: usize| self.log_field(i);
         let (route_key, resource_path, stage, api_id) = match self.out.served_by {
             Some((s, r)) => {
                 let api = &gen.snap.apis[s.api as usize];

@@ -71,7 +71,6 @@ pub struct Conn {
     pub req: RequestState,
     /// Request fields copied for the access log before the body moves `rbuf` on.
     pub(crate) log_scratch: Vec<u8>,
-    pub(crate) log_fields: [Span; 4],
     /// Set while this request fetches a response cache entry: the relay copies the
     /// response into it as it streams past.
     pub capture: Option<Box<crate::pipeline::cache::Capture>>,
@@ -190,7 +189,6 @@ impl Conn {
             out: Outcome::default(),
             req: RequestState::default(),
             log_scratch: Vec::new(),
-            log_fields: [Span::default(); 4],
             capture: None,
             canceller: Canceller::new(),
             compress: crate::pipeline::compress::Plan::NONE,
@@ -244,7 +242,6 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
                     c.out.status = status;
                     c.out.error_message = message;
                     c.log_scratch.clear();
-                    c.log_fields = [Span::default(); 4];
                     c.log(ctx, &gen, Duration::ZERO);
                 }
                 return;
