@@ -22,6 +22,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
 
 use super::access::Outcome;
+pub use super::peer_ip::PeerIp;
 use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
 use tracing::{debug, error};
 
@@ -81,27 +82,6 @@ pub struct Conn {
     /// Set by a WebSocket API's handshake once the 101 is sent: the connection continues
     /// as that WebSocket connection.
     pub websocket: Option<Box<crate::websocket::open::Opened>>,
-}
-
-/// An IP address as text in a fixed buffer (the longest IPv6 form is 45 bytes).
-pub struct PeerIp {
-    buf: [u8; 48],
-    len: u8,
-}
-
-impl PeerIp {
-    fn new(ip: std::net::IpAddr) -> Self {
-        use std::io::Write;
-        let mut buf = [0u8; 48];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        let _ = write!(cursor, "{ip}");
-        let len = cursor.position() as u8;
-        PeerIp { buf, len }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..usize::from(self.len)]
-    }
 }
 
 enum HeadOutcome {

@@ -13,5 +13,6 @@ pub mod access;
 mod body;
 pub mod conn;
 mod idle;
+mod peer_ip;
 
 pub(crate) use idle::IDLE_WITH_BUFFERS;
