@@ -283,19 +283,6 @@ pub fn run() -> Result<(), StartError> {
                 let work = worker_main(id, driver, seed, shared, ready.clone());
                 let built = match driver {
                     Driver::IoUring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-                        .uring_builder({
-                            let mut b = io_uring::IoUring::builder();
-                            match std::env::var("PORTICO_EXP_URING").as_deref() {
-                                Ok("defer") => {
-                                    b.setup_single_issuer().setup_defer_taskrun();
-                                }
-                                Ok("coop") => {
-                                    b.setup_coop_taskrun().setup_taskrun_flag();
-                                }
-                                _ => {}
-                            }
-                            b
-                        })
                         .enable_timer()
                         .build()
                         .map(|mut rt| rt.block_on(work)),
