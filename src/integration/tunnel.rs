@@ -17,7 +17,10 @@
 //!    a half-close), either side fails, or no byte moved either way for
 //!    `upgrade.idle_timeout`, or the worker stops (SIGTERM: both sides are closed at once,
 //!    no wait for `drain_timeout`). A config reload never ends a tunnel: it keeps the
-//!    generation it started on. The upstream connection is never pooled again.
+//!    generation it started on. The upstream connection is never pooled again. Memory
+//!    follows bytes in flight: the connection's request buffers go back to the worker
+//!    when the tunnel opens, each direction copies through a buffer from the worker's
+//!    spares, and a direction reading a quiet plain socket parks that buffer (`pump`).
 //! 4. **Closed** — counted (`portico_tunnels_active`, `portico_tunnel_bytes_total`) and
 //!    access-logged as one request with status 101 whose latency is the tunnel's life.
 
@@ -185,13 +188,11 @@ fn park_request_buffers(ctx: &WorkerCtx, c: &mut Conn) {
     spares.put_headers(std::mem::take(&mut c.rhead.headers));
 }
 
-/// What one direction shares with `carry`: its byte count, and whether (and since when)
-/// its read waits holding a buffer, so that `carry` can cancel a quiet one.
+/// What one direction shares with `carry`: its byte count, and whether its read waits
+/// holding a buffer, so that `carry` can cancel it once the tunnel is quiet.
 struct Direction<'a> {
     total: Cell<u64>,
     metric: &'a AtomicU64,
-    /// When this direction's current read began (its last bytes, or its first read).
-    since: Cell<Instant>,
     /// A cancelable read holding a buffer is in flight (plain sockets only).
     holding: Cell<bool>,
     canceller: Cell<Canceller>,
@@ -202,7 +203,6 @@ impl<'a> Direction<'a> {
         Direction {
             total: Cell::new(early),
             metric,
-            since: Cell::new(Instant::now()),
             holding: Cell::new(false),
             canceller: Cell::new(Canceller::new()),
         }
@@ -215,10 +215,10 @@ impl<'a> Direction<'a> {
         h
     }
 
-    /// Cancels the read if it has waited with a buffer for `PARK_AFTER`: it ends with
-    /// ECANCELED (or with bytes that raced the cancel), and `pump` parks.
-    fn park_if_quiet(&self, now: Instant) {
-        if self.holding.get() && now.saturating_duration_since(self.since.get()) >= PARK_AFTER {
+    /// Cancels the read if it holds a buffer: it ends with ECANCELED (or with bytes that
+    /// raced the cancel), and `pump` parks.
+    fn park(&self) {
+        if self.holding.get() {
             let c = self.canceller.take();
             self.canceller.set(c.cancel());
         }
@@ -258,9 +258,12 @@ async fn carry(
                 Err(reading) => return if reading { End::UpstreamError } else { End::ClientError },
             },
             _ = ctx.timers.sleep_until(check) => {
-                let now = Instant::now();
-                for d in dirs {
-                    d.park_if_quiet(now);
+                // No byte either way for `PARK_AFTER`: both reads have waited that long.
+                // (One-way traffic keeps the quiet direction's buffer: the tunnel is busy.)
+                if last.get().elapsed() >= PARK_AFTER {
+                    for d in dirs {
+                        d.park();
+                    }
                 }
             }
             _ = ctx.drain.wait() => return End::Drained,
@@ -272,7 +275,7 @@ async fn carry(
 /// fails (Err(true) when reading failed, Err(false) when writing did).
 ///
 /// The copy buffer comes from the worker's spares. Reading a plain socket, the read is
-/// cancelable: once it has waited `PARK_AFTER` (`carry` cancels it), the buffer goes back
+/// cancelable: once the tunnel has been quiet `PARK_AFTER` (`carry` cancels it), the buffer goes back
 /// to the spares and the direction waits for readability holding none, as a quiet
 /// keep-alive connection does. A TLS side keeps its buffer (rustls may hold plaintext
 /// that no readability would announce).
@@ -297,7 +300,6 @@ where
         // SAFETY: see `run`; this direction is the only reader of `from`.
         let (res, back) = match unsafe { &mut *from.get() } {
             Io::Plain(tcp) => {
-                dir.since.set(Instant::now());
                 dir.holding.set(true);
                 let r = tcp.cancelable_read(buf, dir.handle()).await;
                 dir.holding.set(false);
