@@ -405,6 +405,63 @@ fn an_idle_tunnel_closes_after_its_own_timeout_and_traffic_keeps_it_open() {
     }
 }
 
+/// A quiet tunnel gives its copy buffers back to the worker (after 500 ms) and waits for
+/// readability without them: it must still carry bytes both ways when traffic resumes,
+/// small and large, and still end as a half-close.
+#[test]
+fn a_quiet_tunnel_parks_its_buffers_and_carries_bytes_both_ways_after() {
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let backend = foo_backend(tx);
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-park");
+        let upgrade = Some("{ protocols: [foo], idle_timeout: 10s }");
+        let p = Portico::start(
+            &config(
+                &backend.to_string(),
+                free_port(),
+                &dir.join("a.log"),
+                upgrade,
+                "",
+            ),
+            driver,
+        );
+        let mut s = p.connect();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n")
+            .unwrap();
+        let (head, mut rest) = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 101"), "{driver}: {head}");
+        assert_eq!(read_exactly(&mut s, &mut rest, 5), b"EARLY");
+        for round in 0..2 {
+            // Quiet for longer than the park delay plus the checks' coarse tick.
+            thread::sleep(Duration::from_millis(1300));
+            s.write_all(b"after").unwrap();
+            assert_eq!(
+                read_exactly(&mut s, &mut rest, 5),
+                b"AFTER",
+                "{driver} {round}"
+            );
+        }
+        thread::sleep(Duration::from_millis(1300));
+        // More than one copy buffer's worth, read back while it is written.
+        let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut writer = s.try_clone().unwrap();
+        let sent = big.clone();
+        let w = thread::spawn(move || writer.write_all(&sent).unwrap());
+        let back = read_exactly(&mut s, &mut rest, big.len());
+        w.join().unwrap();
+        assert!(
+            back == big.to_ascii_uppercase(),
+            "{driver}: the large transfer"
+        );
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut tail = Vec::new();
+        s.read_to_end(&mut tail).unwrap();
+        rest.extend_from_slice(&tail);
+        assert_eq!(rest, b"BYE", "{driver}");
+        p.stop();
+    }
+}
+
 #[test]
 fn wss_to_portico_and_wss_to_the_backend() {
     let dir = temp_dir("ws-tls");

@@ -17,14 +17,24 @@
 //!    a half-close), either side fails, or no byte moved either way for
 //!    `upgrade.idle_timeout`, or the worker stops (SIGTERM: both sides are closed at once,
 //!    no wait for `drain_timeout`). A config reload never ends a tunnel: it keeps the
-//!    generation it started on. The upstream connection is never pooled again.
+//!    generation it started on. The upstream connection is never pooled again. Memory
+//!    follows bytes in flight: the connection's request buffers go back to the worker
+//!    when the tunnel opens, each direction copies through a buffer from the worker's
+//!    spares, and a direction reading a quiet plain socket parks that buffer (`pump`).
 //! 4. **Closed** — counted (`portico_tunnels_active`, `portico_tunnel_bytes_total`) and
 //!    access-logged as one request with status 101 whose latency is the tunnel's life.
 
 use std::cell::{Cell, UnsafeCell};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use bytes::BytesMut;
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent,
+    Canceller,
+};
+use rustls::{ConnectionCommon, SideData};
 use tracing::debug;
 
 use crate::http1::encode;
@@ -33,10 +43,13 @@ use crate::http1::parse::RequestHead;
 use crate::metrics::cells::bump;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
-use crate::tls::UpstreamIo;
+use crate::tls::{Io, UpstreamIo};
 
-/// Per-direction copy buffer: one TLS record's plaintext.
+/// Per-direction copy buffer while bytes move: one TLS record's plaintext.
 const COPY_BUF: usize = 16 * 1024;
+/// A direction whose read has waited this long with a buffer gives the buffer back to the
+/// worker and waits for readability without it (plain sockets; as keep-alive waits do).
+const PARK_AFTER: Duration = Duration::from_millis(500);
 
 /// Writes `upgrade: …` with the client's offered protocols that `allowed` lists, and
 /// `connection: upgrade`, when the request is an HTTP/1.1 upgrade and any is allowed.
@@ -113,13 +126,18 @@ pub(crate) async fn run(ctx: &WorkerCtx, c: &mut Conn, mut up: UpstreamIo, idle:
             return;
         }
     }
+    // The connection's request and response buffers are done with: the tunnel's life is
+    // usually long and mostly quiet, so they go back to the worker now (the access log
+    // keeps its own copy of the request's fields).
+    c.rbuf.clear();
+    park_request_buffers(ctx, c);
 
     let cells = &ctx.cells;
     bump(&cells.tunnels_active, 1);
     bump(&cells.tunnel_bytes_up, early_up);
     bump(&cells.tunnel_bytes_down, early_down);
-    let up_bytes = Cell::new(early_up);
-    let down_bytes = Cell::new(early_down);
+    let up_dir = Direction::new(early_up, &cells.tunnel_bytes_up);
+    let down_dir = Direction::new(early_down, &cells.tunnel_bytes_down);
     let last = Cell::new(Instant::now());
     let started = Instant::now();
     let end = {
@@ -133,15 +151,10 @@ pub(crate) async fn run(ctx: &WorkerCtx, c: &mut Conn, mut up: UpstreamIo, idle:
         // across an await. Neither reference outlives this block.
         let client = UnsafeCell::from_mut(&mut c.stream);
         let upstream = UnsafeCell::from_mut(&mut up);
-        let to_upstream = pump(client, upstream, &up_bytes, &last, &cells.tunnel_bytes_up);
-        let to_client = pump(
-            upstream,
-            client,
-            &down_bytes,
-            &last,
-            &cells.tunnel_bytes_down,
-        );
-        carry(to_upstream, to_client, &last, idle, &ctx.drain).await
+        let to_upstream = pump(ctx, client, upstream, &up_dir, &last);
+        let to_client = pump(ctx, upstream, client, &down_dir, &last);
+        let dirs = [&up_dir, &down_dir];
+        carry(ctx, to_upstream, to_client, &dirs, &last, idle).await
     };
     if matches!(end, End::Drained) {
         // Both peers see the end of their stream now (close_notify on TLS), not an abort.
@@ -153,24 +166,74 @@ pub(crate) async fn run(ctx: &WorkerCtx, c: &mut Conn, mut up: UpstreamIo, idle:
         crate::metrics::cells::read(active).saturating_sub(1),
         std::sync::atomic::Ordering::Relaxed,
     );
-    c.out.body_sent = down_bytes.get();
+    c.out.body_sent = down_dir.total.get();
     debug!(
         peer = %c.peer,
         end = ?end,
-        up = up_bytes.get(),
-        down = down_bytes.get(),
+        up = up_dir.total.get(),
+        down = down_dir.total.get(),
         secs = started.elapsed().as_secs(),
         "tunnel closed"
     );
 }
 
-/// Drives both directions until both ended, one failed, or `idle` passed with no byte.
+/// Gives the connection's (now empty) request and response buffers to the worker's
+/// spares; the connection closes after the tunnel, so nothing takes them back.
+fn park_request_buffers(ctx: &WorkerCtx, c: &mut Conn) {
+    let mut spares = ctx.spares.borrow_mut();
+    spares.put_bytes(std::mem::take(&mut c.rbuf));
+    spares.put_bytes(std::mem::take(&mut c.ubuf));
+    spares.put_vec(std::mem::take(&mut c.wbuf));
+    spares.put_headers(std::mem::take(&mut c.head.headers));
+    spares.put_headers(std::mem::take(&mut c.rhead.headers));
+}
+
+/// What one direction shares with `carry`: its byte count, and whether its read waits
+/// holding a buffer, so that `carry` can cancel it once the tunnel is quiet.
+struct Direction<'a> {
+    total: Cell<u64>,
+    metric: &'a AtomicU64,
+    /// A cancelable read holding a buffer is in flight (plain sockets only).
+    holding: Cell<bool>,
+    canceller: Cell<Canceller>,
+}
+
+impl<'a> Direction<'a> {
+    fn new(early: u64, metric: &'a AtomicU64) -> Self {
+        Direction {
+            total: Cell::new(early),
+            metric,
+            holding: Cell::new(false),
+            canceller: Cell::new(Canceller::new()),
+        }
+    }
+
+    fn handle(&self) -> CancelHandle {
+        let c = self.canceller.take();
+        let h = c.handle();
+        self.canceller.set(c);
+        h
+    }
+
+    /// Cancels the read if it holds a buffer: it ends with ECANCELED (or with bytes that
+    /// raced the cancel), and `pump` parks.
+    fn park(&self) {
+        if self.holding.get() {
+            let c = self.canceller.take();
+            self.canceller.set(c.cancel());
+        }
+    }
+}
+
+/// Drives both directions until both ended, one failed, `idle` passed with no byte, or
+/// the worker drains. Checks on the worker's coarse tick, which no deadline here minds.
 async fn carry(
+    ctx: &WorkerCtx,
     to_upstream: impl std::future::Future<Output = Result<(), bool>>,
     to_client: impl std::future::Future<Output = Result<(), bool>>,
+    dirs: &[&Direction<'_>; 2],
     last: &Cell<Instant>,
     idle: Duration,
-    drain: &crate::runtime::shutdown::Drain,
 ) -> End {
     let mut to_upstream = std::pin::pin!(to_upstream);
     let mut to_client = std::pin::pin!(to_client);
@@ -179,7 +242,12 @@ async fn carry(
         if up_done && down_done {
             return End::Closed;
         }
-        let wait = (last.get() + idle).saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let give_up = last.get() + idle;
+        if now >= give_up {
+            return End::Idle;
+        }
+        let check = give_up.min(now + PARK_AFTER / 2);
         monoio::select! {
             r = &mut to_upstream, if !up_done => match r {
                 Ok(()) => up_done = true,
@@ -189,42 +257,77 @@ async fn carry(
                 Ok(()) => down_done = true,
                 Err(reading) => return if reading { End::UpstreamError } else { End::ClientError },
             },
-            _ = monoio::time::sleep(wait) => {
-                // Dropping the reads here is fine: the tunnel is over.
-                if last.get().elapsed() >= idle {
-                    return End::Idle;
+            _ = ctx.timers.sleep_until(check) => {
+                // No byte either way for `PARK_AFTER`: both reads have waited that long.
+                // (One-way traffic keeps the quiet direction's buffer: the tunnel is busy.)
+                if last.get().elapsed() >= PARK_AFTER {
+                    for d in dirs {
+                        d.park();
+                    }
                 }
             }
-            _ = drain.wait() => return End::Drained,
+            _ = ctx.drain.wait() => return End::Drained,
         }
     }
 }
 
 /// Copies `from` → `to` until `from` ends (passed on as a half-close: Ok) or an operation
 /// fails (Err(true) when reading failed, Err(false) when writing did).
-async fn pump<R, W>(
-    from: &UnsafeCell<R>,
-    to: &UnsafeCell<W>,
-    total: &Cell<u64>,
+///
+/// The copy buffer comes from the worker's spares. Reading a plain socket, the read is
+/// cancelable: once the tunnel has been quiet `PARK_AFTER` (`carry` cancels it), the buffer goes back
+/// to the spares and the direction waits for readability holding none, as a quiet
+/// keep-alive connection does. A TLS side keeps its buffer (rustls may hold plaintext
+/// that no readability would announce).
+async fn pump<RC, RD, WC, WD>(
+    ctx: &WorkerCtx,
+    from: &UnsafeCell<Io<RC>>,
+    to: &UnsafeCell<Io<WC>>,
+    dir: &Direction<'_>,
     last: &Cell<Instant>,
-    metric: &std::sync::atomic::AtomicU64,
 ) -> Result<(), bool>
 where
-    R: AsyncReadRent,
-    W: AsyncWriteRent,
+    RC: DerefMut + Deref<Target = ConnectionCommon<RD>>,
+    RD: SideData,
+    WC: DerefMut + Deref<Target = ConnectionCommon<WD>>,
+    WD: SideData,
 {
-    let mut buf: Vec<u8> = Vec::with_capacity(COPY_BUF);
+    let mut buf = BytesMut::new();
     loop {
+        if buf.capacity() < COPY_BUF {
+            buf = take_buffer(ctx);
+        }
         // SAFETY: see `run`; this direction is the only reader of `from`.
-        let (res, back) = unsafe { &mut *from.get() }.read(buf).await;
+        let (res, back) = match unsafe { &mut *from.get() } {
+            Io::Plain(tcp) => {
+                dir.holding.set(true);
+                let r = tcp.cancelable_read(buf, dir.handle()).await;
+                dir.holding.set(false);
+                r
+            }
+            tls => tls.read(buf).await,
+        };
         buf = back;
         let n = match res {
             Ok(0) => {
+                ctx.spares.borrow_mut().put_bytes(buf);
                 // SAFETY: see `run`; this direction is the only writer of `to`.
                 let _ = unsafe { &mut *to.get() }.shutdown().await;
                 return Ok(());
             }
             Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {
+                // Quiet: wait without the buffer.
+                ctx.spares.borrow_mut().put_bytes(std::mem::take(&mut buf));
+                // SAFETY: see `run`; readiness is part of this direction's reading.
+                let Io::Plain(tcp) = (unsafe { &*from.get() }) else {
+                    unreachable!("only plain reads are cancelable")
+                };
+                if tcp.readable(false).await.is_err() {
+                    return Err(true);
+                }
+                continue;
+            }
             Err(_) => return Err(true),
         };
         last.set(Instant::now());
@@ -236,9 +339,16 @@ where
         }
         buf.clear();
         last.set(Instant::now());
-        total.set(total.get() + n as u64);
-        bump(metric, n as u64);
+        dir.total.set(dir.total.get() + n as u64);
+        bump(dir.metric, n as u64);
     }
+}
+
+/// An empty copy buffer of at least `COPY_BUF`, from the worker's spares when it has one.
+fn take_buffer(ctx: &WorkerCtx) -> BytesMut {
+    let mut buf = ctx.spares.borrow_mut().bytes();
+    buf.reserve(COPY_BUF);
+    buf
 }
 
 /// The 101 head for the client: the backend's status line and end-to-end headers, then
