@@ -173,6 +173,18 @@ fn read_head(r: &mut impl Read) -> (String, Vec<u8>) {
     }
 }
 
+/// Upgrades a new connection to the `foo` backend's protocol: the 101 and the early
+/// bytes the backend sends at once; returns the socket and what was read past them.
+fn open_foo_tunnel(p: &Portico, driver: &str) -> (std::net::TcpStream, Vec<u8>) {
+    let mut s = p.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n")
+        .unwrap();
+    let (head, mut rest) = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{driver}: {head}");
+    assert_eq!(read_exactly(&mut s, &mut rest, 5), b"EARLY");
+    (s, rest)
+}
+
 fn read_exactly(r: &mut impl Read, have: &mut Vec<u8>, n: usize) -> Vec<u8> {
     let mut byte = [0u8; 1024];
     while have.len() < n {
@@ -378,12 +390,7 @@ fn an_idle_tunnel_closes_after_its_own_timeout_and_traffic_keeps_it_open() {
             "",
         );
         let p = Portico::start(&cfg, driver);
-        let mut s = p.connect();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n")
-            .unwrap();
-        let (head, mut rest) = read_head(&mut s);
-        assert!(head.starts_with("HTTP/1.1 101"), "{driver}: {head}");
-        assert_eq!(read_exactly(&mut s, &mut rest, 5), b"EARLY");
+        let (mut s, mut rest) = open_foo_tunnel(&p, driver);
         // Traffic every 400 ms for 2.4 s: longer than the idle timeout, never idle.
         for _ in 0..6 {
             thread::sleep(Duration::from_millis(400));
@@ -425,12 +432,7 @@ fn a_quiet_tunnel_parks_its_buffers_and_carries_bytes_both_ways_after() {
             ),
             driver,
         );
-        let mut s = p.connect();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n")
-            .unwrap();
-        let (head, mut rest) = read_head(&mut s);
-        assert!(head.starts_with("HTTP/1.1 101"), "{driver}: {head}");
-        assert_eq!(read_exactly(&mut s, &mut rest, 5), b"EARLY");
+        let (mut s, mut rest) = open_foo_tunnel(&p, driver);
         for round in 0..2 {
             // Quiet for longer than the park delay plus the checks' coarse tick.
             thread::sleep(Duration::from_millis(1300));
