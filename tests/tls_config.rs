@@ -1,0 +1,231 @@
+//! TLS configuration: `portico check` errors at their key paths, and SEC1 and PKCS#1
+//! keys made by openssl.
+
+mod common;
+mod tls_support;
+
+use std::path::Path;
+
+use common::tls::*;
+use common::*;
+use tls_support::*;
+
+fn has_line_starting(out: &str, prefix: &str) -> bool {
+    out.lines().any(|l| l.trim_start().starts_with(prefix))
+}
+
+#[test]
+fn check_reports_tls_mistakes_at_their_key_path() {
+    let dir = temp_dir("tls-check");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let (a_crt, a_key) = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let (_, b_key) = ca.server_cert(&["b.example"]).write(&dir, "b");
+    let clients_pem = clients.write(&dir, "clients");
+    let yaml = |server_extra: &str, a: &str| {
+        format!(
+            r#"server:
+  listen: ["127.0.0.1:18081"]
+{server_extra}apis:
+  shop:
+    stages: {{ prod: {{}} }}
+    routes: {{ "GET /": {{ integration: {{ type: mock }} }} }}
+domains:
+  a.example:
+{a}    mappings: {{ "": shop/prod }}
+"#
+        )
+    };
+    let tls = "  tls_listen: [\"127.0.0.1:18443\"]\n";
+    let files = |crt: &Path, key: &Path| {
+        format!(
+            "    cert: \"{}\"\n    key: \"{}\"\n",
+            crt.display(),
+            key.display()
+        )
+    };
+    let good = files(&a_crt, &a_key);
+
+    // Controls: valid configs pass.
+    let (code, out) = check(&yaml(tls, &good));
+    assert_eq!(code, 0, "a valid TLS config: {out}");
+    let (code, out) = check(&yaml(
+        &format!("{tls}  default_domain: a.example\n  redirect_https: true\n"),
+        &format!("{good}    client_ca: \"{}\"\n", clients_pem.display()),
+    ));
+    assert_eq!(code, 0, "default_domain, redirect_https, client_ca: {out}");
+
+    for (what, server_extra, a, prefix) in [
+        (
+            "missing cert file",
+            tls.to_string(),
+            files(&dir.join("missing.crt"), &a_key),
+            r#"domains."a.example".cert:"#,
+        ),
+        (
+            "cert file that is not a certificate",
+            tls.to_string(),
+            files(&a_key, &a_key),
+            r#"domains."a.example".cert:"#,
+        ),
+        (
+            "key of another certificate",
+            tls.to_string(),
+            files(&a_crt, &b_key),
+            r#"domains."a.example".key:"#,
+        ),
+        (
+            "unknown default_domain",
+            format!("{tls}  default_domain: nope.example\n"),
+            good.clone(),
+            "server.default_domain:",
+        ),
+        (
+            "tls_listen with no certificate",
+            tls.to_string(),
+            String::new(),
+            "server.tls_listen:",
+        ),
+        (
+            "redirect_https without tls_listen",
+            "  redirect_https: true\n".to_string(),
+            good.clone(),
+            "server.redirect_https:",
+        ),
+        (
+            "missing client_ca file",
+            tls.to_string(),
+            format!(
+                "{good}    client_ca: \"{}\"\n",
+                dir.join("nope.pem").display()
+            ),
+            r#"domains."a.example".client_ca:"#,
+        ),
+    ] {
+        let (code, out) = check(&yaml(&server_extra, &a));
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(
+            has_line_starting(&out, prefix),
+            "{what}: no line starting with {prefix:?} in:\n{out}"
+        );
+    }
+
+    // An upstream's CA file is checked too.
+    let upstream = |ca: &Path| {
+        yaml(tls, &good).replace(
+            "apis:\n",
+            &format!(
+                "upstreams:\n  secure: {{ targets: [\"https://127.0.0.1:9443\"], tls: {{ ca: \"{}\" }} }}\napis:\n",
+                ca.display()
+            ),
+        )
+    };
+    let (code, out) = check(&upstream(&clients_pem));
+    assert_eq!(code, 0, "an https upstream with its CA: {out}");
+    let (code, out) = check(&upstream(&dir.join("nope.pem")));
+    assert_eq!(code, 1, "{out}");
+    assert!(has_line_starting(&out, "upstreams.secure.tls.ca:"), "{out}");
+}
+
+/// Runs openssl with these arguments; panics with its output when it fails.
+fn openssl(args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl command");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sec1_and_pkcs1_keys_are_accepted() {
+    let dir = temp_dir("tls-keys");
+    let ca = Ca::new("Test CA");
+    // SEC1 ("EC PRIVATE KEY") from rcgen's PKCS#8 EC key.
+    let ec = ca.server_cert(&["ec.example"]);
+    let (ec_crt, ec_p8) = ec.write(&dir, "ec");
+    let ec_sec1 = dir.join("ec-sec1.key");
+    openssl(&[
+        "ec",
+        "-in",
+        &ec_p8.display().to_string(),
+        "-out",
+        &ec_sec1.display().to_string(),
+    ]);
+    assert!(std::fs::read_to_string(&ec_sec1)
+        .unwrap()
+        .contains("BEGIN EC PRIVATE KEY"));
+    // PKCS#1 ("RSA PRIVATE KEY"): an RSA key from openssl, the certificate from rcgen.
+    let rsa_p8 = dir.join("rsa-p8.key");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &rsa_p8.display().to_string(),
+    ]);
+    let rsa_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(&rsa_p8).unwrap()).unwrap();
+    let rsa = ca.server_cert_with_key(&["rsa.example"], rsa_key);
+    let (rsa_crt, _) = rsa.write(&dir, "rsa");
+    let rsa_pkcs1 = dir.join("rsa-pkcs1.key");
+    openssl(&[
+        "rsa",
+        "-in",
+        &rsa_p8.display().to_string(),
+        "-traditional",
+        "-out",
+        &rsa_pkcs1.display().to_string(),
+    ]);
+    assert!(std::fs::read_to_string(&rsa_pkcs1)
+        .unwrap()
+        .contains("BEGIN RSA PRIVATE KEY"));
+
+    let origin = proto_origin();
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let yaml = config(
+            tls_port,
+            &origin,
+            "",
+            "",
+            &[
+                domain(
+                    "ec.example",
+                    Some(&(ec_crt.clone(), ec_sec1.clone())),
+                    None,
+                    "shop/prod",
+                ),
+                domain(
+                    "rsa.example",
+                    Some(&(rsa_crt.clone(), rsa_pkcs1.clone())),
+                    None,
+                    "shop/beta",
+                ),
+            ],
+        );
+        let (code, out) = check(&yaml.replace("{PORT}", "18082"));
+        assert_eq!(code, 0, "{out}");
+        let p = start(&yaml, driver, tls_port);
+        for versions in [Versions::Tls12, Versions::Tls13] {
+            for (name, leaf, want) in [
+                ("ec.example", &ec, "shop prod"),
+                ("rsa.example", &rsa, "shop beta"),
+            ] {
+                let what = format!("{driver} {versions:?} {name}");
+                let mut c = TlsClient::trusting(&ca)
+                    .versions(versions)
+                    .build()
+                    .connect(tls_port, name)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(c.leaf(), leaf.der(), "{what}");
+                assert_eq!(ok_text(c.get("/ping", name), &what), want, "{what}");
+            }
+        }
+        drop(p);
+    }
+}

@@ -1,0 +1,304 @@
+//! Mutual TLS end to end: a client certificate from the domain's CA is required, its
+//! subject reaches `$context.identity.clientCert`, access logs and Lambda events; 421
+//! for misdirected requests.
+
+mod common;
+mod tls_support;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use common::tls::*;
+use common::*;
+use rcgen::DnType;
+use rustls::pki_types::pem::PemObject;
+use tls_support::*;
+
+// ---------------------------------------------------------------- 4
+
+/// The access log's JSON lines, once `enough` says they are all there (or after 10 s).
+fn read_json_lines(
+    path: &Path,
+    enough: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut lines = Vec::new();
+    within(10, || {
+        lines = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        enough(&lines)
+    });
+    lines
+}
+
+#[test]
+fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-mtls");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let other = Ca::new("Other CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let fb = ca.server_cert(&["b.example"]).write(&dir, "b");
+    let clients_pem = clients.write(&dir, "clients");
+    let one = clients.client_cert(&[
+        (DnType::OrganizationName, "Example Org"),
+        (DnType::CommonName, "client one"),
+    ]);
+    let two = clients.client_cert(&[(DnType::CommonName, "client two")]);
+    // Characters RFC 4514 escapes: , + " (and four attributes, in DER order C, O, OU, CN).
+    let three = clients.client_cert(&[
+        (DnType::CountryName, "DE"),
+        (DnType::OrganizationName, "Example, Inc."),
+        (DnType::OrganizationalUnitName, "R+D"),
+        (DnType::CommonName, "client \"three\""),
+    ]);
+    const THREE: &str = r#"CN=client \"three\",OU=R\+D,O=Example\, Inc.,C=DE"#;
+    let subjects = ["CN=client one,O=Example Org", "CN=client two", THREE];
+    let rogue = other.client_cert(&[
+        (DnType::OrganizationName, "Example Org"),
+        (DnType::CommonName, "client one"),
+    ]);
+    let access_log = dir.join("access.log");
+    let format = r#"{"path":"$context.path","status":"$context.status","dn":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN"}"#;
+    let server_extra = format!(
+        "  access_log: {{ path: \"{}\", format: '{format}' }}\n",
+        access_log.display()
+    );
+    let routes_extra = r#"      "GET /dn":
+        integration: { type: http, upstream: origin }
+        parameters:
+          "overwrite:header.x-client-dn": "$context.identity.clientCert.subjectDN"
+          "overwrite:header.x-client-issuer": "$context.identity.clientCert.issuerDN"
+"#;
+    for driver in DRIVERS {
+        let _ = std::fs::remove_file(&access_log);
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                &server_extra,
+                routes_extra,
+                &[
+                    domain("a.example", Some(&fa), Some(&clients_pem), "shop/prod"),
+                    domain("b.example", Some(&fb), None, "shop/beta"),
+                ],
+            ),
+            driver,
+            tls_port,
+        );
+        for versions in [Versions::Tls12, Versions::Tls13] {
+            let what = format!("{driver} {versions:?}");
+            // A good certificate: served, and the subject reaches the mapping.
+            for (leaf, dn) in [
+                (&one, "CN=client one,O=Example Org"),
+                (&two, "CN=client two"),
+                (&three, THREE),
+            ] {
+                let client = TlsClient::trusting(&ca)
+                    .versions(versions)
+                    .client_cert(leaf)
+                    .build();
+                let mut c = client
+                    .connect(tls_port, "a.example")
+                    .unwrap_or_else(|e| panic!("{what} {dn}: {e}"));
+                assert_eq!(
+                    ok_text(c.get("/ping", "a.example"), &what),
+                    "shop prod",
+                    "{what}"
+                );
+                assert_eq!(
+                    ok_text(c.get("/dn", "a.example"), &what),
+                    "origin /dn proto=https"
+                );
+                let seen = origin.last();
+                assert_eq!(seen.header("x-client-dn"), Some(dn), "{what}: {seen:?}");
+                assert_eq!(
+                    seen.header("x-client-issuer"),
+                    Some("CN=Client CA"),
+                    "{what}: {seen:?}"
+                );
+                // A resumed session still knows who the client is.
+                drop(c);
+                let mut again = client.connect(tls_port, "a.example").unwrap();
+                assert!(again.resumed(), "{what} {dn}: the session resumes");
+                assert_eq!(
+                    ok_text(again.get("/dn", "a.example"), &what),
+                    "origin /dn proto=https"
+                );
+                let seen = origin.last();
+                assert_eq!(
+                    seen.header("x-client-dn"),
+                    Some(dn),
+                    "{what}: resumed: {seen:?}"
+                );
+            }
+            // No certificate, or one from another CA: no HTTP answer at all.
+            let requests = origin.requests.load(Ordering::SeqCst);
+            let none = TlsClient::trusting(&ca).versions(versions).build();
+            let r = none.try_get(tls_port, "a.example", "a.example", "/dn");
+            assert!(r.is_err(), "{what}: no client certificate must fail: {r:?}");
+            let wrong = TlsClient::trusting(&ca)
+                .versions(versions)
+                .client_cert(&rogue)
+                .build();
+            let r = wrong.try_get(tls_port, "a.example", "a.example", "/dn");
+            assert!(
+                r.is_err(),
+                "{what}: another CA's certificate must fail: {r:?}"
+            );
+            assert_eq!(origin.requests.load(Ordering::SeqCst), requests, "{what}");
+
+            // b.example asks for no certificate.
+            let r = none
+                .try_get(tls_port, "b.example", "b.example", "/ping")
+                .unwrap_or_else(|e| panic!("{what}: b.example: {e}"));
+            assert_eq!((r.status, r.text().as_str()), (200, "shop beta"), "{what}");
+            // ...but its connections cannot carry requests for a.example.
+            let mut c = none.connect(tls_port, "b.example").unwrap();
+            let r = c.get("/ping", "a.example").unwrap();
+            assert_eq!(r.status, 421, "{what}: {}", r.text());
+            assert_eq!(r.json_message(), "Misdirected Request");
+            let r = c.get("/dn", &format!("A.EXAMPLE:{tls_port}")).unwrap();
+            assert_eq!(r.status, 421, "{what}: {}", r.text());
+            // An absolute-form target names the host as much as the Host header does.
+            let r = c
+                .send(b"GET https://a.example/ping HTTP/1.1\r\nHost: b.example\r\n\r\n")
+                .unwrap();
+            assert_eq!(r.status, 421, "{what}: absolute form: {}", r.text());
+        }
+        // Nor can a plain listener.
+        let r = plain_get(&p, "a.example", "/ping");
+        assert_eq!(r.status, 421, "{driver}: {}", r.text());
+        assert_eq!(r.json_message(), "Misdirected Request");
+        assert_eq!(
+            plain_get(&p, "b.example", "/ping").text(),
+            "shop beta",
+            "{driver}"
+        );
+
+        // The access log has the subject too.
+        let dn_200 = |l: &&serde_json::Value| l["path"] == "/dn" && l["status"] == "200";
+        let lines = read_json_lines(&access_log, |ls| ls.iter().filter(dn_200).count() >= 12);
+        // Two workers write their own lines: the order across connections is not fixed.
+        let mut dns: Vec<&str> = lines
+            .iter()
+            .filter(dn_200)
+            .filter_map(|l| l["dn"].as_str())
+            .collect();
+        dns.sort_unstable();
+        // Each subject: two requests per TLS version.
+        let mut want: Vec<&str> = subjects.iter().flat_map(|d| [*d; 4]).collect();
+        want.sort_unstable();
+        assert_eq!(dns, want, "{driver}: {lines:?}");
+        assert!(
+            lines
+                .iter()
+                .filter(dn_200)
+                .all(|l| l["issuer"] == "CN=Client CA"),
+            "{driver}: {lines:?}"
+        );
+        drop(p);
+    }
+}
+
+#[test]
+fn lambda_events_carry_the_client_certificate() {
+    let origin = proto_origin();
+    let function = Function::start(|_| FnReply::Json(r#"{"statusCode":200,"body":"fn"}"#.into()));
+    let dir = temp_dir("tls-mtls-lambda");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let clients_pem = clients.write(&dir, "clients");
+    let one = clients.client_cert(&[
+        (DnType::OrganizationName, "Example Org"),
+        (DnType::CommonName, "client one"),
+    ]);
+    let routes = format!(
+        "      \"GET /v2\": {{ integration: {{ type: lambda, url: \"{0}\" }} }}\n      \"GET /v1\": {{ integration: {{ type: lambda, url: \"{0}\", payload_format: \"1.0\" }} }}\n",
+        function.url()
+    );
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let p = start(
+            &config(
+                tls_port,
+                &origin,
+                "",
+                &routes,
+                &[domain(
+                    "a.example",
+                    Some(&fa),
+                    Some(&clients_pem),
+                    "shop/prod",
+                )],
+            ),
+            driver,
+            tls_port,
+        );
+        let mut conn = TlsClient::trusting(&ca)
+            .client_cert(&one)
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: {e}"));
+        for (path, pointer) in [
+            ("/v2", "/requestContext/authentication/clientCert"),
+            ("/v1", "/requestContext/identity/clientCert"),
+        ] {
+            assert_eq!(ok_text(conn.get(path, "a.example"), path), "fn");
+            let event = function.last_event();
+            let cert = event
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("{driver} {path}: no {pointer} in {event}"));
+            assert_eq!(
+                cert["subjectDN"], "CN=client one,O=Example Org",
+                "{driver} {path}"
+            );
+            assert_eq!(cert["issuerDN"], "CN=Client CA", "{driver} {path}");
+            let pem = cert["clientCertPem"].as_str().unwrap();
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+                .unwrap_or_else(|e| panic!("{driver} {path}: clientCertPem: {e}"));
+            assert_eq!(der.as_ref(), one.der().as_ref(), "{driver} {path}");
+            let serial = cert["serialNumber"].as_str().unwrap();
+            assert!(
+                !serial.is_empty()
+                    && serial.split(':').all(|b| b.len() == 2
+                        && b.bytes()
+                            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())),
+                "{driver} {path}: serialNumber {serial}"
+            );
+            for field in ["notBefore", "notAfter"] {
+                let t = cert["validity"][field].as_str().unwrap_or_default();
+                assert!(
+                    t.ends_with(" GMT") && t.len() == 24,
+                    "{driver} {path}: {field} {t:?}"
+                );
+            }
+        }
+        // Without mutual TLS there is no certificate to describe.
+        let plain = std::fs::read_to_string(&p.config).unwrap().replace(
+            &format!("    client_ca: \"{}\"\n", clients_pem.display()),
+            "",
+        );
+        std::fs::write(&p.config, plain).unwrap();
+        p.signal(1);
+        assert!(
+            within(10, || p.log_text().contains("config reloaded")),
+            "{driver}: reload"
+        );
+        let mut conn = TlsClient::trusting(&ca)
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: {e}"));
+        assert_eq!(ok_text(conn.get("/v2", "a.example"), "/v2"), "fn");
+        let event = function.last_event();
+        assert!(
+            event.pointer("/requestContext/authentication").is_none(),
+            "{driver}: {event}"
+        );
+    }
+}
