@@ -1,5 +1,6 @@
 //! Pinned worker threads, each a monoio runtime with its own listeners; graceful stop.
 
+pub mod address_probe;
 pub mod buffers;
 pub mod coarse_timer;
 pub mod reload;

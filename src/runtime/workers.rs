@@ -228,7 +228,7 @@ pub fn run() -> Result<(), StartError> {
     // SO_REUSEPORT would let us silently share a port with a stale process; a plain bind
     // first proves the address is free.
     for addr in &addrs {
-        if let Err(e) = std::net::TcpListener::bind(addr) {
+        if let Err(e) = super::address_probe::address_is_free(*addr) {
             return Err(match e.kind() {
                 std::io::ErrorKind::AddrInUse => StartError::AddressInUse(*addr),
                 _ => StartError::Bind(*addr, e),

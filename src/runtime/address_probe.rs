@@ -1,0 +1,70 @@
+//! Proving an address is free before listening on it (at start and on reload).
+
+use std::net::SocketAddr;
+
+/// Whether `addr` can be listened on: bound as a listener would be (SO_REUSEADDR, no
+/// SO_REUSEPORT, so a stale process listening there makes it fail) but never put in the
+/// listening state. A listening probe would complete the handshakes of clients that
+/// connect in that instant, then reset them when it closes: a client polling for the port
+/// at start-up got "connection reset" on its first request.
+pub fn address_is_free(addr: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_is_free;
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn free_addr() -> SocketAddr {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_listening_address_is_not_free_and_a_closed_one_is() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        let e = address_is_free(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        drop(held);
+        address_is_free(addr).unwrap();
+    }
+
+    #[test]
+    fn no_client_ever_connects_to_the_probe() {
+        let addr = free_addr();
+        let done = Arc::new(AtomicBool::new(false));
+        let probing = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut probes = 0u32;
+                while !done.load(Ordering::Relaxed) {
+                    address_is_free(addr).unwrap();
+                    probes += 1;
+                }
+                probes
+            })
+        };
+        // A listening probe lets some of these through (each then reset); a bound one
+        // lets none.
+        let mut connected = 0;
+        for _ in 0..3_000 {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                connected += 1;
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        let probes = probing.join().unwrap();
+        assert!(probes > 100, "only {probes} probes ran");
+        assert_eq!(connected, 0, "clients connected to the probe");
+    }
+}
