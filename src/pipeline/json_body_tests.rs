@@ -211,3 +211,140 @@ fn strings_with_escapes_are_decoded_and_others_point_into_the_body() {
         serde_json::to_value(jsonschema::json::Node::to_value(&tape.root()).into_owned()).unwrap();
     assert_eq!(v, json!({"ab": "x\ny", "plain": "hé", "k": "v"}));
 }
+
+/// Bodies where two JSON parsers are most likely to part: grammar corners, control
+/// characters, surrogates, invalid UTF-8, nesting, numbers at and past every limit.
+fn tricky_bodies() -> Vec<Vec<u8>> {
+    let mut bodies: Vec<Vec<u8>> = [
+        &b"\"a\x01b\""[..],
+        b"\"a\tb\"",
+        b"\"a\nb\"",
+        b"\"\\ud800\"",
+        b"\"\\udc00\"",
+        b"\"\\ud800\\u0041\"",
+        b"\"\\ud83d\\ude00\"",
+        b"\"\\u0000\"",
+        b"\xef\xbb\xbf{}",
+        b"\"\xff\"",
+        b"\"\xc3\"",
+        b"\"\xed\xa0\x80\"",
+        b"\"\xc0\xaf\"",
+        b"\"\\x\"",
+        b"\"\\u00G0\"",
+        b"\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"",
+        b"1e400",
+        b"-1e400",
+        b"1e-400",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"-9223372036854775808",
+        b"-9223372036854775809",
+        b"-0",
+        b"-0.0",
+        b"0e0",
+        b"0E+1",
+        b"1E-2",
+        b"01",
+        b"-01",
+        b"1.",
+        b".5",
+        b"+1",
+        b"-",
+        b"1e",
+        b"1e+",
+        b"NaN",
+        b"Infinity",
+        b"[1,]",
+        b"{\"a\":1,}",
+        b"[,1]",
+        b"\x0b1",
+        b"1\x0c",
+        b"1 2",
+        b"tru",
+        b"nul",
+        b"truex",
+        b"[\"a\"\"b\"]",
+        b"{\"a\" 1}",
+        b"{\"a\":}",
+        b"{1:1}",
+        b"  {}  ",
+        b"\n[\r\t1 ]\n",
+        b"1.7976931348623157e308",
+        b"1.7976931348623159e308",
+        b"2.2250738585072014e-308",
+        b"5e-324",
+        b"0.1",
+        b"1.000000000000000111",
+        b"9007199254740993",
+        b"123456789012345678901234567890.5",
+        b"[0.30000000000000004, 1e22, 1e23, 4.9e-324]",
+        b"{\"a\":[{\"b\":[]},{}],\"c\":{\"d\":{\"e\":null}}}",
+    ]
+    .iter()
+    .map(|b| b.to_vec())
+    .collect();
+    for depth in [63, 64, 65, 127, 128, 129, 500] {
+        let mut b = "[".repeat(depth).into_bytes();
+        b.extend("]".repeat(depth).bytes());
+        bodies.push(b);
+        bodies.push(format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)).into_bytes());
+    }
+    bodies
+}
+
+/// Every body the tape accepts, serde_json reads as the same value, so the tape and the
+/// `Value` path never disagree about what a body says: checked on the documents above,
+/// the tricky bodies, and seeded byte mutations of both.
+#[test]
+fn the_tape_reads_what_serde_json_reads() {
+    let mut bodies = tricky_bodies();
+    bodies.extend(documents().into_iter().map(String::into_bytes));
+    let palette = b"\"\\{}[],:0-.eEu+ \t\n\r\x00\x01\x1f\x0b\x7f\xc3\xa9\xff\xed\xa0\x80";
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as usize
+    };
+    let originals = bodies.clone();
+    for body in &originals {
+        for _ in 0..6 {
+            let mut b = body.clone();
+            let at = if b.is_empty() { 0 } else { next() % b.len() };
+            let byte = palette[next() % palette.len()];
+            match next() % 3 {
+                0 if !b.is_empty() => b[at] = byte,
+                1 if !b.is_empty() => {
+                    b.remove(at);
+                }
+                _ => b.insert(at, byte),
+            }
+            bodies.push(b);
+        }
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for body in &bodies {
+        let shown = String::from_utf8_lossy(body);
+        let by_serde = serde_json::from_slice::<Value>(body);
+        match Tape::parse(body) {
+            Some(tape) => {
+                let value = by_serde.unwrap_or_else(|e| {
+                    panic!("the tape accepts what serde_json refuses ({e}): {shown:?}")
+                });
+                assert_eq!(super::value_at(&tape, 0), value, "read apart: {shown:?}");
+                accepted += 1;
+            }
+            None => refused += by_serde.is_ok() as usize,
+        }
+    }
+    // Left to `Value` although JSON: repeated names, objects over `MAX_MEMBERS`.
+    assert!(
+        accepted > 3_000,
+        "{accepted} accepted, {refused} left to Value"
+    );
+    assert!(
+        refused * 10 < accepted,
+        "{accepted} accepted, {refused} left to Value"
+    );
+}
