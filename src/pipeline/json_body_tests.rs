@@ -197,6 +197,14 @@ fn the_tape_and_value_agree_on_every_verdict() {
 fn repeated_names_and_large_objects_are_left_to_value() {
     assert!(Tape::parse(br#"{"a":1,"a":2}"#).is_none());
     assert!(Tape::parse(br#"[{"a":{"b":1,"b":1}}]"#).is_none());
+    // Names compared by key (first seven bytes and length), then whole.
+    assert!(Tape::parse(br#"{"abcdefgh1":1,"abcdefgh2":2}"#).is_some());
+    assert!(Tape::parse(br#"{"abcdefghij":1,"x":0,"abcdefghij":2}"#).is_none());
+    assert!(Tape::parse(br#"{"a\u0062":1,"ab":2}"#).is_none());
+    let long = "n".repeat(300);
+    let longer = format!("{long}x");
+    assert!(Tape::parse(format!(r#"{{"{long}":1,"{longer}":2}}"#).as_bytes()).is_some());
+    assert!(Tape::parse(format!(r#"{{"{long}":1,"{long}":2}}"#).as_bytes()).is_none());
     let large: Vec<String> = (0..65).map(|i| format!("\"k{i}\":{i}")).collect();
     assert!(Tape::parse(format!("{{{}}}", large.join(",")).as_bytes()).is_none());
     let fits: Vec<String> = (0..64).map(|i| format!("\"k{i}\":{i}")).collect();
