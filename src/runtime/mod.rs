@@ -1,8 +1,8 @@
 //! Pinned worker threads, each a monoio runtime with its own listeners; graceful stop.
 
-pub mod address_probe;
 pub mod buffers;
 pub mod coarse_timer;
+pub mod listen_socket;
 pub mod reload;
 pub mod request_id;
 pub mod shutdown;

@@ -117,7 +117,7 @@ fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErr
         if was_listening(addr) {
             continue;
         }
-        if let Err(e) = super::address_probe::address_is_free(*addr) {
+        if let Err(e) = super::listen_socket::address_is_free(*addr) {
             errors.push(ConfigError::new(
                 key,
                 format!("cannot listen on {addr}: {e}"),

@@ -228,7 +228,7 @@ pub fn run() -> Result<(), StartError> {
     // SO_REUSEPORT would let us silently share a port with a stale process; a plain bind
     // first proves the address is free.
     for addr in &addrs {
-        if let Err(e) = super::address_probe::address_is_free(*addr) {
+        if let Err(e) = super::listen_socket::address_is_free(*addr) {
             return Err(match e.kind() {
                 std::io::ErrorKind::AddrInUse => StartError::AddressInUse(*addr),
                 _ => StartError::Bind(*addr, e),
@@ -480,8 +480,10 @@ struct Listening {
 impl Listeners {
     fn bind(&mut self, addr: SocketAddr, tls: bool) -> std::io::Result<()> {
         let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
+        let socket = TcpListener::bind_with_config(addr, &opts)?;
+        super::listen_socket::set_nodelay_for_connections(&socket)?;
         let l = Listening {
-            socket: Rc::new(TcpListener::bind_with_config(addr, &opts)?),
+            socket: Rc::new(socket),
             stop: Rc::new(Drain::default()),
             tls,
         };
@@ -529,7 +531,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
+                // TCP_NODELAY is the listener's, inherited (`listen_socket`).
                 let ctx = ctx.clone();
                 ctx.connection_opened();
                 // Two spawns, not one task with an `if`: a task is as large as its
