@@ -1,8 +1,9 @@
-//! The command line (docs/ARCHITECTURE.md, Command line): `portico check` on the shipped
-//! configs and on files with several mistakes, `portico run` refusing a bad file or a taken
-//! port, the default config with no `-c`, signals, and the driver choice (PORTICO_DRIVER,
-//! server.driver) in the log.
+//! The command line (docs/ARCHITECTURE.md, Command line): `portico run` refusing a bad
+//! file (with `check`'s report) or a taken port, the default config with no `-c`, signals,
+//! and the driver choice (PORTICO_DRIVER, server.driver) in the log. `portico check` itself:
+//! tests/cli_check.rs.
 
+mod cli_support;
 mod common;
 
 use std::io::{BufReader, Write};
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use cli_support::{assert_lines, has_line, FOUR_ERRORS, FOUR_MISTAKES};
 use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portico");
@@ -197,170 +199,6 @@ apis:
         integration: {{ type: mock, status: 200, headers: {{ content-type: application/json }}, body: '{{"pong":true}}' }}
 "#
     )
-}
-
-/// Lines of `text` that are exactly `line` (so a prefix can't pass for the whole error).
-fn has_line(text: &str, line: &str) -> bool {
-    text.lines().any(|l| l.trim_end() == line)
-}
-
-fn assert_lines(text: &str, lines: &[&str], what: &str) {
-    for line in lines {
-        assert!(
-            has_line(text, line),
-            "{what}: missing the line\n  {line}\nin:\n{text}"
-        );
-    }
-}
-
-#[test]
-fn check_accepts_the_shipped_configs() {
-    let mut files = vec![Path::new(MANIFEST_DIR).join("config/portico.yaml")];
-    let examples = Path::new(MANIFEST_DIR).join("config/examples");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&examples)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
-    found.sort();
-    assert!(!found.is_empty(), "no examples in {}", examples.display());
-    files.extend(found);
-    for file in files {
-        let out = Command::new(BIN)
-            .args(["check", "-c"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{}:\n{text}", file.display());
-        assert!(text.contains("ok"), "{}: {text}", file.display());
-    }
-}
-
-/// Two decode mistakes (an unknown key, a bad duration) and two cross-reference mistakes
-/// (an upstream that does not exist, two APIs claiming the root).
-const FOUR_MISTAKES: &str = r#"server:
-  listen: ["127.0.0.1:{PORT}"]
-  colour: blue
-  limits: { header_timeout: tenseconds }
-upstreams:
-  real: { targets: ["127.0.0.1:9"] }
-apis:
-  shop:
-    stages:
-      $default: {}
-    routes:
-      "GET /x":
-        integration: { type: http, upstream: nope }
-  other:
-    stages:
-      $default: {}
-    routes:
-      "GET /y":
-        integration: { type: mock, status: 200, body: "y" }
-"#;
-
-const FOUR_ERRORS: [&str; 4] = [
-    r#"server: unknown key "colour" (expected one of: listen, tls_listen, default_domain, redirect_https, workers, driver, limits, access_log, throttle, compression)"#,
-    r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "tenseconds""#,
-    r#"apis.shop.routes."GET /x".integration.upstream: no upstream named "nope""#,
-    r#"apis.other.stages.$default: the root of the default endpoint ($default stage) already belongs to API "shop""#,
-];
-
-#[test]
-fn check_lists_every_error_at_once() {
-    let (code, text) = check(&FOUR_MISTAKES.replace("{PORT}", "18080"));
-    assert_eq!(code, 1, "{text}");
-    assert_lines(&text, &FOUR_ERRORS, "check");
-    assert!(text.contains("4 error(s)"), "{text}");
-}
-
-#[test]
-fn check_lists_every_decode_error() {
-    let yaml = r#"server:
-  listen: ["127.0.0.1:18080"]
-  colour: blue
-  limits: { header_timeout: tenseconds, idle_timeout: 5 minutes }
-apis:
-  shop:
-    stages:
-      $default: {}
-    routes:
-      "GET /x":
-        integration: { type: mock, status: 200, body: "x", timout: 2s }
-"#;
-    let (code, text) = check(yaml);
-    assert_eq!(code, 1, "{text}");
-    assert_lines(
-        &text,
-        &[
-            FOUR_ERRORS[0],
-            FOUR_ERRORS[1],
-            r#"server.limits.idle_timeout: expected a duration like 250ms, 29s, 10m, got "5 minutes""#,
-        ],
-        "check",
-    );
-    assert!(
-        text.lines().any(
-            |l| l.starts_with(r#"apis.shop.routes."GET /x".integration: unknown key "timout""#)
-        ),
-        "{text}"
-    );
-    assert!(text.contains("4 error(s)"), "{text}");
-}
-
-#[test]
-fn check_lists_every_reference_error() {
-    let yaml = r#"server:
-  listen: ["127.0.0.1:18080"]
-upstreams:
-  real: { targets: ["127.0.0.1:9"] }
-apis:
-  shop:
-    stages:
-      $default: {}
-      prod: {}
-    routes:
-      "GET /x":
-        integration: { type: http, upstream: nope }
-      "GET /z":
-        integration: { type: http, upstream: real, path: "/z/{id}" }
-  other:
-    stages:
-      $default: {}
-      prod: {}
-    routes:
-      "GET /y":
-        integration: { type: mock, status: 200, body: "y" }
-"#;
-    let (code, text) = check(yaml);
-    assert_eq!(code, 1, "{text}");
-    assert_lines(
-        &text,
-        &[
-            FOUR_ERRORS[2],
-            FOUR_ERRORS[3],
-            r#"apis.other.stages.prod: base path /prod on the default endpoint already belongs to API "shop""#,
-            r#"apis.shop.routes."GET /z".integration.path: {id} is not a parameter of the route key"#,
-        ],
-        "check",
-    );
-    assert!(text.contains("4 error(s)"), "{text}");
-}
-
-#[test]
-fn check_on_a_missing_file_fails() {
-    let out = Command::new(BIN)
-        .args(["check", "-c", "/nonexistent/portico.yaml"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("cannot read config file /nonexistent/portico.yaml"),
-        "{text}"
-    );
 }
 
 #[test]

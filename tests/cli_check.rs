@@ -1,0 +1,135 @@
+//! `portico check`: the shipped configs pass, and a file with several mistakes gets
+//! every error at once, each with its key path (decode errors and cross-reference errors
+//! alike); a missing file fails.
+
+mod cli_support;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cli_support::{assert_lines, FOUR_ERRORS, FOUR_MISTAKES};
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_portico");
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+#[test]
+fn check_accepts_the_shipped_configs() {
+    let mut files = vec![Path::new(MANIFEST_DIR).join("config/portico.yaml")];
+    let examples = Path::new(MANIFEST_DIR).join("config/examples");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    found.sort();
+    assert!(!found.is_empty(), "no examples in {}", examples.display());
+    files.extend(found);
+    for file in files {
+        let out = Command::new(BIN)
+            .args(["check", "-c"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}:\n{text}", file.display());
+        assert!(text.contains("ok"), "{}: {text}", file.display());
+    }
+}
+
+#[test]
+fn check_lists_every_error_at_once() {
+    let (code, text) = check(&FOUR_MISTAKES.replace("{PORT}", "18080"));
+    assert_eq!(code, 1, "{text}");
+    assert_lines(&text, &FOUR_ERRORS, "check");
+    assert!(text.contains("4 error(s)"), "{text}");
+}
+
+#[test]
+fn check_lists_every_decode_error() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:18080"]
+  colour: blue
+  limits: { header_timeout: tenseconds, idle_timeout: 5 minutes }
+apis:
+  shop:
+    stages:
+      $default: {}
+    routes:
+      "GET /x":
+        integration: { type: mock, status: 200, body: "x", timout: 2s }
+"#;
+    let (code, text) = check(yaml);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &[
+            FOUR_ERRORS[0],
+            FOUR_ERRORS[1],
+            r#"server.limits.idle_timeout: expected a duration like 250ms, 29s, 10m, got "5 minutes""#,
+        ],
+        "check",
+    );
+    assert!(
+        text.lines().any(
+            |l| l.starts_with(r#"apis.shop.routes."GET /x".integration: unknown key "timout""#)
+        ),
+        "{text}"
+    );
+    assert!(text.contains("4 error(s)"), "{text}");
+}
+
+#[test]
+fn check_lists_every_reference_error() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:18080"]
+upstreams:
+  real: { targets: ["127.0.0.1:9"] }
+apis:
+  shop:
+    stages:
+      $default: {}
+      prod: {}
+    routes:
+      "GET /x":
+        integration: { type: http, upstream: nope }
+      "GET /z":
+        integration: { type: http, upstream: real, path: "/z/{id}" }
+  other:
+    stages:
+      $default: {}
+      prod: {}
+    routes:
+      "GET /y":
+        integration: { type: mock, status: 200, body: "y" }
+"#;
+    let (code, text) = check(yaml);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &[
+            FOUR_ERRORS[2],
+            FOUR_ERRORS[3],
+            r#"apis.other.stages.prod: base path /prod on the default endpoint already belongs to API "shop""#,
+            r#"apis.shop.routes."GET /z".integration.path: {id} is not a parameter of the route key"#,
+        ],
+        "check",
+    );
+    assert!(text.contains("4 error(s)"), "{text}");
+}
+
+#[test]
+fn check_on_a_missing_file_fails() {
+    let out = Command::new(BIN)
+        .args(["check", "-c", "/nonexistent/portico.yaml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot read config file /nonexistent/portico.yaml"),
+        "{text}"
+    );
+}
