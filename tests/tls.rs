@@ -378,13 +378,7 @@ fn a_second_connection_resumes_the_session() {
     for driver in DRIVERS {
         let tls_port = free_port();
         let p = start(
-            &config(
-                tls_port,
-                &origin,
-                "",
-                "",
-                &[domain("a.example", Some(&fa), None, "shop/prod")],
-            ),
+            &a_example_config(tls_port, &origin, "", &fa),
             driver,
             tls_port,
         );

@@ -203,13 +203,7 @@ fn redirect_https_sends_plain_requests_to_the_tls_port() {
     for driver in DRIVERS {
         let tls_port = free_port();
         let p = start(
-            &config(
-                tls_port,
-                &origin,
-                "  redirect_https: true\n",
-                "",
-                &[domain("a.example", Some(&fa), None, "shop/prod")],
-            ),
+            &a_example_config(tls_port, &origin, "  redirect_https: true\n", &fa),
             driver,
             tls_port,
         );
@@ -267,14 +261,7 @@ fn redirect_https_sends_plain_requests_to_the_tls_port() {
             eprintln!("{driver}: {https} can't be bound here; the port-443 case is skipped");
             continue;
         }
-        let yaml = config(
-            tls_port,
-            &origin,
-            "  redirect_https: true\n",
-            "",
-            &[domain("a.example", Some(&fa), None, "shop/prod")],
-        )
-        .replace(
+        let yaml = a_example_config(tls_port, &origin, "  redirect_https: true\n", &fa).replace(
             &format!("tls_listen: [\"127.0.0.1:{tls_port}\"]"),
             &format!("tls_listen: [\"{https}\"]"),
         );
@@ -310,13 +297,7 @@ fn plain_http_and_garbage_on_the_tls_port() {
     for driver in DRIVERS {
         let tls_port = free_port();
         let p = start(
-            &config(
-                tls_port,
-                &origin,
-                "",
-                "",
-                &[domain("a.example", Some(&fa), None, "shop/prod")],
-            ),
+            &a_example_config(tls_port, &origin, "", &fa),
             driver,
             tls_port,
         );
@@ -387,18 +368,12 @@ fn a_stalled_handshake_is_closed_after_header_timeout_and_blocks_no_one() {
     for driver in DRIVERS {
         let tls_port = free_port();
         // One worker: if a stalled handshake held it, nobody else would be served.
-        let yaml = config(
-            tls_port,
-            &origin,
-            "",
-            "",
-            &[domain("a.example", Some(&fa), None, "shop/prod")],
-        )
-        .replace("  workers: 2\n", "  workers: 1\n")
-        .replace(
-            "limits: { idle_timeout: 20s,",
-            "limits: { header_timeout: 1s, idle_timeout: 20s,",
-        );
+        let yaml = a_example_config(tls_port, &origin, "", &fa)
+            .replace("  workers: 2\n", "  workers: 1\n")
+            .replace(
+                "limits: { idle_timeout: 20s,",
+                "limits: { header_timeout: 1s, idle_timeout: 20s,",
+            );
         assert!(yaml.contains("header_timeout: 1s") && yaml.contains("workers: 1"));
         let admin_port = free_port();
         let yaml = yaml.replace(

@@ -67,6 +67,22 @@ domains:
     )
 }
 
+/// `config` with one domain: a.example (certificate and key `fa`) on shop's prod stage.
+pub fn a_example_config(
+    tls_port: u16,
+    origin: &Origin,
+    server_extra: &str,
+    fa: &(PathBuf, PathBuf),
+) -> String {
+    config(
+        tls_port,
+        origin,
+        server_extra,
+        "",
+        &[domain("a.example", Some(fa), None, "shop/prod")],
+    )
+}
+
 /// An origin that answers `origin <target> proto=<every X-Forwarded-Proto, joined by |>`.
 pub fn proto_origin() -> Origin {
     Origin::start(|req, s| {
