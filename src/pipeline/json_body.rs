@@ -507,4 +507,4 @@ impl<'a> Array<'a, BodyJson> for Elements<'a> {
 
 #[cfg(test)]
 #[path = "json_body_tests.rs"]
-mod tests;
+pub(super) mod tests;

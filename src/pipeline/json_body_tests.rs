@@ -50,7 +50,7 @@ fn schemas() -> Vec<Value> {
     ]
 }
 
-fn documents() -> Vec<String> {
+pub(crate) fn documents() -> Vec<String> {
     let mut docs: Vec<String> = [
         r#"{}"#,
         r#"[]"#,
@@ -222,7 +222,7 @@ fn strings_with_escapes_are_decoded_and_others_point_into_the_body() {
 
 /// Bodies where two JSON parsers are most likely to part: grammar corners, control
 /// characters, surrogates, invalid UTF-8, nesting, numbers at and past every limit.
-fn tricky_bodies() -> Vec<Vec<u8>> {
+pub(crate) fn tricky_bodies() -> Vec<Vec<u8>> {
     let mut bodies: Vec<Vec<u8>> = [
         &b"\"a\x01b\""[..],
         b"\"a\tb\"",

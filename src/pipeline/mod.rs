@@ -8,6 +8,7 @@ pub mod api_key;
 pub mod auth;
 pub(crate) mod auth_iam;
 mod auth_lambda;
+pub mod body_scan;
 pub mod cache;
 pub mod compress;
 pub mod context;

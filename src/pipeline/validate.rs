@@ -3,14 +3,17 @@
 //! each by name), then the body against the route's JSON Schema model for the request's
 //! content type (no `Content-Type` counts as `application/json`, an empty body as `{}`).
 //!
-//! Models are compiled once when the config loads ([`BodyModel`]); a request only parses
-//! its body onto a reused tape (`json_body`, no allocation) and runs the validator
-//! compiled for it; only an invalid body is parsed again into a `Value` for the detail. The body is read whole only on routes
+//! Models are compiled once when the config loads ([`BodyModel`]); a request's body is
+//! first scanned against the model in one pass (`body_scan`, for models of the common
+//! keywords; a yes ends it), else parsed onto a reused tape (`json_body`, no allocation)
+//! and checked by the validator compiled for it; only an invalid body is parsed again
+//! into a `Value` for the detail. The body is read whole only on routes
 //! that validate bodies, up to `max_body_bytes`, and stays in the connection buffer for
 //! the integration, which then finds it already there.
 
 use std::sync::Arc;
 
+use super::body_scan::ModelScan;
 use super::gateway_responses::{self, ResponseType};
 use super::json_body::{BodyJson, Tape};
 use crate::config::definitions::RouteValidation;
@@ -50,20 +53,28 @@ pub struct RouteCheck {
     bodies: Box<[(Box<str>, Arc<BodyModel>)]>,
 }
 
-/// A model compiled twice: for the body's tape (the path a valid body takes, no
-/// allocation) and for `serde_json::Value` (bodies the tape leaves aside, and the detail
-/// of what is wrong with an invalid one).
+/// A model compiled up to three times: as a one-pass scanner of the body's bytes when it
+/// uses only the keywords that reads (the quick yes most valid bodies get), for the body's
+/// tape (the general path, no allocation) and for `serde_json::Value` (bodies the tape
+/// leaves aside, and the detail of what is wrong with an invalid one).
 #[derive(Debug)]
 pub struct BodyModel {
+    pub scan: Option<ModelScan>,
     pub tape: jsonschema::Validator<BodyJson>,
     pub value: jsonschema::Validator,
 }
 
 impl BodyModel {
     pub fn compile(name: &str, models: &[(String, Value)]) -> Result<BodyModel, String> {
+        let value = compile_model(name, models)?;
+        let scan = models
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, schema)| ModelScan::compile(schema, draft_of(schema).ok()?));
         Ok(BodyModel {
+            scan,
             tape: compile_model_for::<BodyJson>(name, models)?,
-            value: compile_model(name, models)?,
+            value,
         })
     }
 
@@ -74,6 +85,9 @@ impl BodyModel {
         } else {
             body
         };
+        if self.scan.as_ref().is_some_and(|scan| scan.accepts(body)) {
+            return true;
+        }
         match Tape::parse(body) {
             Some(tape) => self.tape.is_valid(tape.root()),
             None => body_value(body).is_ok_and(|value| self.value.is_valid(&value)),
@@ -128,7 +142,7 @@ impl RouteCheck {
 }
 
 /// The draft a schema's `$schema` names; draft 4 (API Gateway's) when it names none.
-fn draft_of(schema: &Value) -> Result<Draft, String> {
+pub(crate) fn draft_of(schema: &Value) -> Result<Draft, String> {
     let Some(uri) = schema.get("$schema") else {
         return Ok(Draft::Draft4);
     };

@@ -1,0 +1,272 @@
+//! The quick yes for a request body: the body's bytes checked against a model in one pass,
+//! with no tape, no `Value` and no allocation.
+//!
+//! Most request bodies are valid, and most models use a handful of keywords (`type`,
+//! `properties`, `required`, `additionalProperties`, `items`, lengths, bounds, `enum`,
+//! `pattern`). For such a model this scanner answers "valid" by reading the body once
+//! and checking each value against the subschema that applies to it on the way; the
+//! general validator (`jsonschema`, through `json_body`'s tape or a `Value`) then only
+//! runs for bodies this cannot vouch for.
+//!
+//! Its answer is one-sided: `accepts` is true only when the body is JSON that serde_json
+//! reads and the model accepts; anything it is unsure of is `false`, which means "ask the
+//! general validator", never "invalid". So it bows out rather than decide: strings with
+//! escapes where their text matters, numbers near a bound or not plainly integers where
+//! only integers are allowed, numbers in an `enum`, nesting past `MAX_DEPTH`. A model
+//! using any keyword outside the list compiles to no scanner at all. A repeated member
+//! name is checked in every occurrence (`Value` keeps the last; if all pass, it passes).
+
+use serde_json::Value;
+
+use jsonschema::Draft;
+
+/// Deeper bodies are left to the general validator (serde_json's own limit is 128).
+const MAX_DEPTH: u32 = 64;
+
+const NULL: u8 = 1;
+const BOOLEAN: u8 = 2;
+const INTEGER: u8 = 4;
+const NUMBER: u8 = 8;
+const STRING: u8 = 16;
+const ARRAY: u8 = 32;
+const OBJECT: u8 = 64;
+const ANY_TYPE: u8 = 127;
+
+/// Keywords that only annotate (or hold subschemas nothing here refers to): ignored, as
+/// the validator ignores them (`format` is not asserted, see `validate::compile_model_for`).
+const ANNOTATIONS: &[&str] = &[
+    "$schema",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "example",
+    "format",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+    "definitions",
+    "$defs",
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Min,
+    ExclusiveMin,
+    Max,
+    ExclusiveMax,
+}
+
+#[derive(Debug)]
+struct Member {
+    /// The name's first eight bytes and its length: equal keys are equal names up to
+    /// eight bytes; longer names then compare the rest.
+    key: (u64, usize),
+    name: Box<[u8]>,
+    /// None: only `required` names it; its value is checked by `additionalProperties`.
+    schema: Option<Node>,
+}
+
+/// One compiled subschema; every check applies only to values of its kind.
+#[derive(Debug)]
+struct Node {
+    never: bool,
+    types: u8,
+    one_of_values: Option<Vec<Value>>,
+    min_chars: u64,
+    max_chars: u64,
+    /// `{"pattern": …}` compiled by the validator itself, so matching is its own.
+    pattern: Option<jsonschema::Validator>,
+    bounds: Vec<(f64, Bound)>,
+    items: Option<Box<Node>>,
+    min_items: u64,
+    max_items: u64,
+    members: Vec<Member>,
+    /// Bit i: `members[i]` is required.
+    required: u64,
+    /// Whether a string's text matters (an escaped one is then left to the validator).
+    reads_strings: bool,
+    /// None: any value.
+    additional: Option<Box<Node>>,
+}
+
+static ANY: Node = Node::any();
+
+impl Node {
+    const fn any() -> Node {
+        Node {
+            never: false,
+            types: ANY_TYPE,
+            one_of_values: None,
+            min_chars: 0,
+            max_chars: u64::MAX,
+            pattern: None,
+            bounds: Vec::new(),
+            items: None,
+            min_items: 0,
+            max_items: u64::MAX,
+            members: Vec::new(),
+            required: 0,
+            reads_strings: false,
+            additional: None,
+        }
+    }
+
+    fn never() -> Node {
+        Node {
+            never: true,
+            ..Node::any()
+        }
+    }
+}
+
+/// A model's scanner; see the module comment.
+#[derive(Debug)]
+pub struct ModelScan {
+    root: Node,
+}
+
+impl ModelScan {
+    /// None when the schema uses anything the scanner does not check.
+    pub fn compile(schema: &Value, draft: Draft) -> Option<ModelScan> {
+        Some(ModelScan {
+            root: compile_node(schema, draft, false)?,
+        })
+    }
+
+    /// True only when `body` is JSON the model accepts (see the module comment).
+    pub fn accepts(&self, body: &[u8]) -> bool {
+        scanner::accepts(&self.root, body)
+    }
+}
+
+fn compile_node(schema: &Value, draft: Draft, in_additional: bool) -> Option<Node> {
+    let map = match schema {
+        Value::Bool(b) if draft != Draft::Draft4 || in_additional => {
+            return Some(if *b { Node::any() } else { Node::never() })
+        }
+        Value::Object(map) => map,
+        _ => return None,
+    };
+    let mut node = Node::any();
+    let mut required: &[Value] = &[];
+    for (key, v) in map {
+        match key.as_str() {
+            "type" => node.types = types(v)?,
+            "enum" => node.one_of_values = Some(v.as_array()?.clone()),
+            "minLength" => node.min_chars = v.as_u64()?,
+            "maxLength" => node.max_chars = v.as_u64()?,
+            "pattern" => {
+                let one = serde_json::json!({ "pattern": v.as_str()? });
+                node.pattern = Some(
+                    jsonschema::options()
+                        .with_draft(draft)
+                        .should_validate_formats(false)
+                        .build(&one)
+                        .ok()?,
+                );
+            }
+            "minimum" | "maximum" => {
+                let exclusive = draft == Draft::Draft4
+                    && map
+                        .get(if key == "minimum" {
+                            "exclusiveMinimum"
+                        } else {
+                            "exclusiveMaximum"
+                        })
+                        .map(Value::as_bool)
+                        .unwrap_or(Some(false))?;
+                let bound = match (key == "minimum", exclusive) {
+                    (true, false) => Bound::Min,
+                    (true, true) => Bound::ExclusiveMin,
+                    (false, false) => Bound::Max,
+                    (false, true) => Bound::ExclusiveMax,
+                };
+                node.bounds.push((limit(v)?, bound));
+            }
+            "exclusiveMinimum" | "exclusiveMaximum" if draft == Draft::Draft4 => {
+                v.as_bool()?;
+            }
+            "exclusiveMinimum" => node.bounds.push((limit(v)?, Bound::ExclusiveMin)),
+            "exclusiveMaximum" => node.bounds.push((limit(v)?, Bound::ExclusiveMax)),
+            "items" => node.items = Some(Box::new(compile_node(v, draft, false)?)),
+            "minItems" => node.min_items = v.as_u64()?,
+            "maxItems" => node.max_items = v.as_u64()?,
+            "properties" => {
+                for (name, sub) in v.as_object()? {
+                    node.members.push(Member {
+                        key: name_key(name.as_bytes()),
+                        name: name.as_bytes().into(),
+                        schema: Some(compile_node(sub, draft, false)?),
+                    });
+                }
+            }
+            "required" => required = v.as_array()?,
+            "additionalProperties" => {
+                node.additional = Some(Box::new(compile_node(v, draft, true)?));
+            }
+            k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => {}
+            _ => return None,
+        }
+    }
+    for name in required {
+        let name = name.as_str()?.as_bytes();
+        let at = match node.members.iter().position(|m| *m.name == *name) {
+            Some(at) => at,
+            None => {
+                node.members.push(Member {
+                    key: name_key(name),
+                    name: name.into(),
+                    schema: None,
+                });
+                node.members.len() - 1
+            }
+        };
+        node.required |= 1u64.checked_shl(at as u32)?;
+    }
+    node.reads_strings = node.one_of_values.is_some()
+        || node.pattern.is_some()
+        || node.min_chars > 0
+        || node.max_chars < u64::MAX;
+    (node.members.len() <= 64).then_some(node)
+}
+
+fn name_key(name: &[u8]) -> (u64, usize) {
+    let mut word = [0u8; 8];
+    let head = name.len().min(8);
+    word[..head].copy_from_slice(&name[..head]);
+    (u64::from_le_bytes(word), name.len())
+}
+
+fn types(v: &Value) -> Option<u8> {
+    let one = |name: &str| {
+        Some(match name {
+            "null" => NULL,
+            "boolean" => BOOLEAN,
+            "integer" => INTEGER,
+            "number" => NUMBER | INTEGER,
+            "string" => STRING,
+            "array" => ARRAY,
+            "object" => OBJECT,
+            _ => return None,
+        })
+    };
+    match v {
+        Value::String(name) => one(name),
+        Value::Array(names) => names
+            .iter()
+            .try_fold(0, |acc, n| Some(acc | one(n.as_str()?)?)),
+        _ => None,
+    }
+}
+
+/// A bound the scanner compares exactly against integers up to 2^53.
+fn limit(v: &Value) -> Option<f64> {
+    let f = v.as_f64()?;
+    (f.is_finite() && f.abs() <= 9_007_199_254_740_992.0).then_some(f)
+}
+
+mod scanner;
+#[cfg(test)]
+mod tests;
