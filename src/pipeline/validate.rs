@@ -67,10 +67,7 @@ pub struct BodyModel {
 impl BodyModel {
     pub fn compile(name: &str, models: &[(String, Value)]) -> Result<BodyModel, String> {
         let value = compile_model(name, models)?;
-        let scan = models
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, schema)| ModelScan::compile(schema, draft_of(schema).ok()?));
+        let scan = ModelScan::compile(name, models);
         Ok(BodyModel {
             scan,
             tape: compile_model_for::<BodyJson>(name, models)?,
@@ -188,7 +185,7 @@ pub fn rewrite_refs(v: &mut Value) {
     }
 }
 
-fn model_ref_name(r: &str) -> Option<&str> {
+pub(crate) fn model_ref_name(r: &str) -> Option<&str> {
     if let Some(name) = r.strip_prefix("#/components/schemas/") {
         return Some(name);
     }

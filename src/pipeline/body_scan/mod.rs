@@ -20,6 +20,8 @@ use serde_json::Value;
 
 use jsonschema::Draft;
 
+use super::validate::{draft_of, model_ref_name};
+
 /// Deeper bodies are left to the general validator (serde_json's own limit is 128).
 const MAX_DEPTH: u32 = 64;
 
@@ -128,10 +130,17 @@ pub struct ModelScan {
 }
 
 impl ModelScan {
-    /// None when the schema uses anything the scanner does not check.
-    pub fn compile(schema: &Value, draft: Draft) -> Option<ModelScan> {
+    /// Model `name` of `models` (as `validate::compile_model` reads them); None when it
+    /// uses anything the scanner does not check, or refers to itself.
+    pub fn compile(name: &str, models: &[(String, Value)]) -> Option<ModelScan> {
+        let (_, schema) = models.iter().find(|(n, _)| n == name)?;
+        let mut compiler = Compiler {
+            models,
+            draft: draft_of(schema).ok()?,
+            referring: vec![name],
+        };
         Some(ModelScan {
-            root: compile_node(schema, draft, false)?,
+            root: compiler.node(schema, false)?,
         })
     }
 
@@ -141,95 +150,136 @@ impl ModelScan {
     }
 }
 
-fn compile_node(schema: &Value, draft: Draft, in_additional: bool) -> Option<Node> {
-    let map = match schema {
-        Value::Bool(b) if draft != Draft::Draft4 || in_additional => {
-            return Some(if *b { Node::any() } else { Node::never() })
-        }
-        Value::Object(map) => map,
-        _ => return None,
-    };
-    let mut node = Node::any();
-    let mut required: &[Value] = &[];
-    for (key, v) in map {
-        match key.as_str() {
-            "type" => node.types = types(v)?,
-            "enum" => node.one_of_values = Some(v.as_array()?.clone()),
-            "minLength" => node.min_chars = v.as_u64()?,
-            "maxLength" => node.max_chars = v.as_u64()?,
-            "pattern" => {
-                let one = serde_json::json!({ "pattern": v.as_str()? });
-                node.pattern = Some(
-                    jsonschema::options()
-                        .with_draft(draft)
-                        .should_validate_formats(false)
-                        .build(&one)
-                        .ok()?,
-                );
+struct Compiler<'m> {
+    models: &'m [(String, Value)],
+    draft: Draft,
+    /// The models whose `$ref`s are being followed: a model met again is circular.
+    referring: Vec<&'m str>,
+}
+
+impl<'m> Compiler<'m> {
+    fn node(&mut self, schema: &'m Value, in_additional: bool) -> Option<Node> {
+        let draft = self.draft;
+        let map = match schema {
+            Value::Bool(b) if draft != Draft::Draft4 || in_additional => {
+                return Some(if *b { Node::any() } else { Node::never() })
             }
-            "minimum" | "maximum" => {
-                let exclusive = draft == Draft::Draft4
-                    && map
-                        .get(if key == "minimum" {
-                            "exclusiveMinimum"
-                        } else {
-                            "exclusiveMaximum"
-                        })
-                        .map(Value::as_bool)
-                        .unwrap_or(Some(false))?;
-                let bound = match (key == "minimum", exclusive) {
-                    (true, false) => Bound::Min,
-                    (true, true) => Bound::ExclusiveMin,
-                    (false, false) => Bound::Max,
-                    (false, true) => Bound::ExclusiveMax,
-                };
-                node.bounds.push((limit(v)?, bound));
-            }
-            "exclusiveMinimum" | "exclusiveMaximum" if draft == Draft::Draft4 => {
-                v.as_bool()?;
-            }
-            "exclusiveMinimum" => node.bounds.push((limit(v)?, Bound::ExclusiveMin)),
-            "exclusiveMaximum" => node.bounds.push((limit(v)?, Bound::ExclusiveMax)),
-            "items" => node.items = Some(Box::new(compile_node(v, draft, false)?)),
-            "minItems" => node.min_items = v.as_u64()?,
-            "maxItems" => node.max_items = v.as_u64()?,
-            "properties" => {
-                for (name, sub) in v.as_object()? {
-                    node.members.push(Member {
-                        key: name_key(name.as_bytes()),
-                        name: name.as_bytes().into(),
-                        schema: Some(compile_node(sub, draft, false)?),
-                    });
-                }
-            }
-            "required" => required = v.as_array()?,
-            "additionalProperties" => {
-                node.additional = Some(Box::new(compile_node(v, draft, true)?));
-            }
-            k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => {}
+            Value::Object(map) => map,
             _ => return None,
-        }
-    }
-    for name in required {
-        let name = name.as_str()?.as_bytes();
-        let at = match node.members.iter().position(|m| *m.name == *name) {
-            Some(at) => at,
-            None => {
-                node.members.push(Member {
-                    key: name_key(name),
-                    name: name.into(),
-                    schema: None,
-                });
-                node.members.len() - 1
-            }
         };
-        node.required |= 1u64.checked_shl(at as u32)?;
+        if let Some(reference) = map.get("$ref") {
+            return self.referenced(reference, map);
+        }
+        let mut node = Node::any();
+        let mut required: &[Value] = &[];
+        for (key, v) in map {
+            match key.as_str() {
+                "type" => node.types = types(v)?,
+                "enum" => node.one_of_values = Some(v.as_array()?.clone()),
+                "minLength" => node.min_chars = v.as_u64()?,
+                "maxLength" => node.max_chars = v.as_u64()?,
+                "pattern" => {
+                    let one = serde_json::json!({ "pattern": v.as_str()? });
+                    node.pattern = Some(
+                        jsonschema::options()
+                            .with_draft(draft)
+                            .should_validate_formats(false)
+                            .build(&one)
+                            .ok()?,
+                    );
+                }
+                "minimum" | "maximum" => {
+                    let exclusive = draft == Draft::Draft4
+                        && map
+                            .get(if key == "minimum" {
+                                "exclusiveMinimum"
+                            } else {
+                                "exclusiveMaximum"
+                            })
+                            .map(Value::as_bool)
+                            .unwrap_or(Some(false))?;
+                    let bound = match (key == "minimum", exclusive) {
+                        (true, false) => Bound::Min,
+                        (true, true) => Bound::ExclusiveMin,
+                        (false, false) => Bound::Max,
+                        (false, true) => Bound::ExclusiveMax,
+                    };
+                    node.bounds.push((limit(v)?, bound));
+                }
+                "exclusiveMinimum" | "exclusiveMaximum" if draft == Draft::Draft4 => {
+                    v.as_bool()?;
+                }
+                "exclusiveMinimum" => node.bounds.push((limit(v)?, Bound::ExclusiveMin)),
+                "exclusiveMaximum" => node.bounds.push((limit(v)?, Bound::ExclusiveMax)),
+                "items" => node.items = Some(Box::new(self.node(v, false)?)),
+                "minItems" => node.min_items = v.as_u64()?,
+                "maxItems" => node.max_items = v.as_u64()?,
+                "properties" => {
+                    for (name, sub) in v.as_object()? {
+                        node.members.push(Member {
+                            key: name_key(name.as_bytes()),
+                            name: name.as_bytes().into(),
+                            schema: Some(self.node(sub, false)?),
+                        });
+                    }
+                }
+                "required" => required = v.as_array()?,
+                "additionalProperties" => {
+                    node.additional = Some(Box::new(self.node(v, true)?));
+                }
+                k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => {}
+                _ => return None,
+            }
+        }
+        for name in required {
+            let name = name.as_str()?.as_bytes();
+            let at = match node.members.iter().position(|m| *m.name == *name) {
+                Some(at) => at,
+                None => {
+                    node.members.push(Member {
+                        key: name_key(name),
+                        name: name.into(),
+                        schema: None,
+                    });
+                    node.members.len() - 1
+                }
+            };
+            node.required |= 1u64.checked_shl(at as u32)?;
+        }
+        node.reads_strings = node.one_of_values.is_some()
+            || node.pattern.is_some()
+            || node.min_chars > 0
+            || node.max_chars < u64::MAX;
+        (node.members.len() <= 64).then_some(node)
     }
-    node.reads_strings = node.one_of_values.is_some()
-        || node.pattern.is_some()
-        || node.min_chars > 0
-        || node.max_chars < u64::MAX;
-    (node.members.len() <= 64).then_some(node)
+
+    /// `{"$ref": …}` naming another model (every spelling `validate` rewrites), with
+    /// nothing beside it but annotations; that model is then checked in its place.
+    fn referenced(
+        &mut self,
+        reference: &Value,
+        map: &serde_json::Map<String, Value>,
+    ) -> Option<Node> {
+        if map
+            .keys()
+            .any(|k| k != "$ref" && !ANNOTATIONS.contains(&k.as_str()))
+        {
+            return None;
+        }
+        let r = reference.as_str()?;
+        let name = r.strip_prefix("#/models/").or_else(|| model_ref_name(r))?;
+        let (name, schema) = self.models.iter().find(|(n, _)| n == name)?;
+        let own_draft = schema.get("$schema").map(|_| draft_of(schema).ok());
+        if self.referring.contains(&name.as_str())
+            || own_draft.is_some_and(|d| d != Some(self.draft))
+        {
+            return None;
+        }
+        self.referring.push(name);
+        let node = self.node(schema, false);
+        self.referring.pop();
+        node
+    }
 }
 
 fn name_key(name: &[u8]) -> (u64, usize) {

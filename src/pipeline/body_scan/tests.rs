@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::scanner::special_byte_offset;
 use super::ModelScan;
 use crate::pipeline::json_body::tests::{documents, tricky_bodies};
-use crate::pipeline::validate::{compile_model, draft_of};
+use crate::pipeline::validate::compile_model;
 
 /// The (v) benchmark's model (`benches/validate.rs`, `loadtest/compare`).
 fn order_model() -> Value {
@@ -154,9 +154,35 @@ fn order_variants() -> Vec<(Vec<u8>, bool)> {
 
 fn scan_for(schema: &Value) -> (ModelScan, jsonschema::Validator) {
     let models = vec![("M".to_string(), schema.clone())];
-    let scan = ModelScan::compile(schema, draft_of(schema).unwrap())
-        .unwrap_or_else(|| panic!("no scanner for {schema}"));
+    let scan =
+        ModelScan::compile("M", &models).unwrap_or_else(|| panic!("no scanner for {schema}"));
     (scan, compile_model("M", &models).unwrap())
+}
+
+/// Counts (quick yes, valid) over `bodies`, failing on any yes the validator refuses.
+fn compare_verdicts(
+    what: &str,
+    scan: &ModelScan,
+    validator: &jsonschema::Validator,
+    bodies: &[Vec<u8>],
+) -> (usize, usize) {
+    let (mut yes, mut valid) = (0, 0);
+    for body in bodies {
+        let verdict = serde_json::from_slice::<Value>(body)
+            .ok()
+            .map(|v| validator.is_valid(&v));
+        valid += (verdict == Some(true)) as usize;
+        if scan.accepts(body) {
+            yes += 1;
+            assert_eq!(
+                verdict,
+                Some(true),
+                "{what} said yes to {:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+    (yes, valid)
 }
 
 #[test]
@@ -165,26 +191,44 @@ fn the_scan_says_yes_only_when_the_validator_does() {
     let (mut yes, mut valid) = (0, 0);
     for (n, schema) in schemas().iter().enumerate() {
         let (scan, validator) = scan_for(schema);
-        for body in &bodies {
-            let verdict = serde_json::from_slice::<Value>(body)
-                .ok()
-                .map(|v| validator.is_valid(&v));
-            valid += (verdict == Some(true)) as usize;
-            if scan.accepts(body) {
-                yes += 1;
-                assert_eq!(
-                    verdict,
-                    Some(true),
-                    "schema #{n} said yes to {:?}",
-                    String::from_utf8_lossy(body)
-                );
-            }
-        }
+        let (y, v) = compare_verdicts(&format!("schema #{n}"), &scan, &validator, &bodies);
+        yes += y;
+        valid += v;
     }
     // Most valid bodies get the quick yes; the rest (escapes, floats where integers are
     // asked, numbers in enums, repeated names) go to the validator.
-    eprintln!("{yes} quick yes of {valid} valid");
     assert!(yes * 10 > valid * 8, "{yes} quick yes of {valid} valid");
+}
+
+#[test]
+fn references_to_other_models_are_followed_in_every_spelling() {
+    let models = vec![
+        (
+            "M".to_string(),
+            json!({"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/models/Item"}},
+            "self": {"$ref": "https://apigateway.amazonaws.com/restapis/a1b2c3/models/Item"},
+            "a": {"$ref": "#/components/schemas/Name", "description": "annotated"}}}),
+        ),
+        (
+            "Item".to_string(),
+            json!({"type": "object", "required": ["qty"],
+            "properties": {"qty": {"type": "integer", "minimum": 1}, "name": {"$ref": "#/models/Name"}}}),
+        ),
+        (
+            "Name".to_string(),
+            json!({"type": "string", "minLength": 2, "maxLength": 5}),
+        ),
+    ];
+    let scan = ModelScan::compile("M", &models).expect("a scanner through the references");
+    let validator = compile_model("M", &models).unwrap();
+    let mut bodies = bodies();
+    bodies.push(br#"{"items":[{"qty":2,"name":"ab"}],"self":{"qty":1},"a":"xyz"}"#.to_vec());
+    let (yes, valid) = compare_verdicts("references", &scan, &validator, &bodies);
+    assert!(yes * 10 > valid * 8, "{yes} quick yes of {valid} valid");
+    assert!(scan.accepts(bodies.last().unwrap()));
+    assert!(!scan.accepts(br#"{"items":[{"qty":2,"name":"a"}]}"#));
+    assert!(!scan.accepts(br#"{"self":{"qty":0}}"#));
 }
 
 #[test]
@@ -199,7 +243,10 @@ fn the_order_gets_the_quick_yes_and_its_broken_and_unsure_variants_do_not() {
 #[test]
 fn models_with_keywords_the_scan_does_not_read_get_no_scanner() {
     for schema in [
-        json!({"properties": {"a": {"$ref": "#/models/Other"}}}),
+        json!({"properties": {"a": {"$ref": "#/models/Other", "type": "object"}}}),
+        json!({"properties": {"a": {"$ref": "#/models/M"}}}),
+        json!({"properties": {"a": {"$ref": "#/definitions/a"}}, "definitions": {"a": {}}}),
+        json!({"properties": {"a": {"$ref": "#/models/Missing"}}}),
         json!({"type": "array", "uniqueItems": true}),
         json!({"oneOf": [{"type": "integer"}]}),
         json!({"patternProperties": {"^x": {}}}),
@@ -211,10 +258,11 @@ fn models_with_keywords_the_scan_does_not_read_get_no_scanner() {
         json!({"type": "integer", "maximum": 1e300}),
         json!({"type": "number", "minimum": 0, "exclusiveMinimum": 1}),
     ] {
-        assert!(
-            ModelScan::compile(&schema, draft_of(&schema).unwrap()).is_none(),
-            "{schema}"
-        );
+        let models = vec![
+            ("M".to_string(), schema.clone()),
+            ("Other".to_string(), json!({})),
+        ];
+        assert!(ModelScan::compile("M", &models).is_none(), "{schema}");
     }
 }
 
