@@ -259,6 +259,10 @@ async fn send_request(
     }
 }
 
+/// The upstream buffer's free space before a response head is read. Held only while the
+/// request is in flight (buffers go back to the worker's spares between requests).
+const UPSTREAM_READ_BUF: usize = 32 * 1024;
+
 /// Reads until a final (non-1xx) response head is in `ubuf`, parsed into `c.rhead`; a 101
 /// is final for an upgrade offer (the tunnel follows).
 async fn read_response_head(
@@ -268,6 +272,9 @@ async fn read_response_head(
     upgrading: bool,
 ) -> Result<(), Error> {
     c.ubuf.clear();
+    // Room for a head and a 16 KiB body in one read (and then one write to the client):
+    // with the connection buffers' 16 KiB, such a response took two of each.
+    c.ubuf.reserve(UPSTREAM_READ_BUF);
     loop {
         let read = read_into(stream, std::mem::take(&mut c.ubuf));
         let (res, buf) = match deadline.bound(read).await {
