@@ -84,10 +84,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("accepts (what a request pays: the scanner's yes)", |b| {
         b.iter(|| black_box(model.accepts(black_box(&body))))
     });
-    let tape = portico::pipeline::validate::compile_model_for::<
-        portico::pipeline::json_body::BodyJson,
-    >("Order", &models)
-    .unwrap();
+    let tape =
+        portico::pipeline::models::compile_model_for::<portico::pipeline::json_body::BodyJson>(
+            "Order", &models,
+        )
+        .unwrap();
     g.bench_function("tape: parse + schema (bodies the scanner leaves)", |b| {
         b.iter(|| {
             let t = portico::pipeline::json_body::Tape::parse(black_box(&body)).unwrap();

@@ -296,7 +296,7 @@ fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
         }
         let mut schema = schema.clone();
         rewrite_definitions(&mut schema);
-        crate::pipeline::validate::rewrite_refs(&mut schema);
+        crate::pipeline::models::rewrite_refs(&mut schema);
         out.insert(name.clone(), schema);
     }
     if !out.is_empty() {
@@ -428,7 +428,7 @@ fn operation(
                     + "Body";
                 let mut s = schema.clone();
                 rewrite_definitions(&mut s);
-                crate::pipeline::validate::rewrite_refs(&mut s);
+                crate::pipeline::models::rewrite_refs(&mut s);
                 let m = ctx
                     .out
                     .api

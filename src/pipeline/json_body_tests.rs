@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::{BodyJson, Tape};
-use crate::pipeline::validate::{compile_model, compile_model_for};
+use crate::pipeline::models::{compile_model, compile_model_for};
 
 #[test]
 fn the_tape_keeps_the_contract_jsonschema_relies_on() {

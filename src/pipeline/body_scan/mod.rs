@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use jsonschema::Draft;
 
-use super::validate::{draft_of, model_ref_name};
+use super::models::{draft_of, model_ref_name};
 
 /// Deeper bodies are left to the general validator (serde_json's own limit is 128).
 const MAX_DEPTH: u32 = 64;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::scanner::special_byte_offset;
 use super::ModelScan;
 use crate::pipeline::json_body::tests::{documents, tricky_bodies};
-use crate::pipeline::validate::compile_model;
+use crate::pipeline::models::compile_model;
 
 /// The (v) benchmark's model (`benches/validate.rs`, `loadtest/compare`).
 fn order_model() -> Value {
