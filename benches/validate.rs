@@ -9,32 +9,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 
+/// The (v) model, shared with the scanner's tests (`src/pipeline/body_scan/tests.rs`).
 fn model() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "customer", "items", "currency", "total", "created"],
-        "additionalProperties": false,
-        "properties": {
-            "id": {"type": "string", "pattern": "^[0-9a-f-]{36}$"},
-            "customer": {"type": "object", "required": ["name", "email"], "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "email": {"type": "string", "maxLength": 254}}},
-            "items": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["sku", "qty", "price"], "properties": {
-                    "sku": {"type": "string", "minLength": 1},
-                    "qty": {"type": "integer", "minimum": 1},
-                    "price": {"type": "number", "minimum": 0}}}},
-            "currency": {"type": "string", "enum": ["EUR", "USD", "GBP"]},
-            "total": {"type": "number", "minimum": 0},
-            "created": {"type": "string"},
-            "priority": {"type": "integer", "minimum": 0, "maximum": 9},
-            "gift": {"type": "boolean"},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "notes": {"type": "string", "maxLength": 1000},
-            "channel": {"type": "string", "enum": ["web", "app", "store"]},
-            "coupon": {"type": ["string", "null"]}
-        }
-    })
+    serde_json::from_str(include_str!("data/order-model.json")).unwrap()
 }
 
 /// The order loadtest/compare sends, padded in its notes to 1 KiB.

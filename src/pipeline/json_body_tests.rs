@@ -300,24 +300,23 @@ pub(crate) fn tricky_bodies() -> Vec<Vec<u8>> {
     bodies
 }
 
-/// Every body the tape accepts, serde_json reads as the same value, so the tape and the
-/// `Value` path never disagree about what a body says: checked on the documents above,
-/// the tricky bodies, and seeded byte mutations of both.
-#[test]
-fn the_tape_reads_what_serde_json_reads() {
-    let mut bodies = tricky_bodies();
-    bodies.extend(documents().into_iter().map(String::into_bytes));
-    let palette = b"\"\\{}[],:0-.eEu+ \t\n\r\x00\x01\x1f\x0b\x7f\xc3\xa9\xff\xed\xa0\x80";
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+/// `each` seeded one-byte edits of every body (a byte replaced by, or inserted from,
+/// `palette`, or removed): inputs close to JSON, where parsers part.
+pub(crate) fn mutations(
+    bodies: &[Vec<u8>],
+    each: usize,
+    palette: &[u8],
+    mut seed: u64,
+) -> Vec<Vec<u8>> {
     let mut next = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         seed as usize
     };
-    let originals = bodies.clone();
-    for body in &originals {
-        for _ in 0..6 {
+    let mut out = Vec::with_capacity(bodies.len() * each);
+    for body in bodies {
+        for _ in 0..each {
             let mut b = body.clone();
             let at = if b.is_empty() { 0 } else { next() % b.len() };
             let byte = palette[next() % palette.len()];
@@ -328,9 +327,22 @@ fn the_tape_reads_what_serde_json_reads() {
                 }
                 _ => b.insert(at, byte),
             }
-            bodies.push(b);
+            out.push(b);
         }
     }
+    out
+}
+
+/// Every body the tape accepts, serde_json reads as the same value, so the tape and the
+/// `Value` path never disagree about what a body says: checked on the documents above,
+/// the tricky bodies, and seeded byte mutations of both.
+#[test]
+fn the_tape_reads_what_serde_json_reads() {
+    let mut bodies = tricky_bodies();
+    bodies.extend(documents().into_iter().map(String::into_bytes));
+    let palette = b"\"\\{}[],:0-.eEu+ \t\n\r\x00\x01\x1f\x0b\x7f\xc3\xa9\xff\xed\xa0\x80";
+    let originals = bodies.clone();
+    bodies.extend(mutations(&originals, 6, palette, 0x9e37_79b9_7f4a_7c15));
     let (mut accepted, mut refused) = (0, 0);
     for body in &bodies {
         let shown = String::from_utf8_lossy(body);

@@ -7,36 +7,12 @@ use serde_json::{json, Value};
 
 use super::scanner::special_byte_offset;
 use super::ModelScan;
-use crate::pipeline::json_body::tests::{documents, tricky_bodies};
+use crate::pipeline::json_body::tests::{documents, mutations, tricky_bodies};
 use crate::pipeline::models::compile_model;
 
-/// The (v) benchmark's model (`benches/validate.rs`, `loadtest/compare`).
+/// The (v) benchmark's model (`benches/validate.rs`; `loadtest/compare` serves the same).
 fn order_model() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "customer", "items", "currency", "total", "created"],
-        "additionalProperties": false,
-        "properties": {
-            "id": {"type": "string", "pattern": "^[0-9a-f-]{36}$"},
-            "customer": {"type": "object", "required": ["name", "email"], "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "email": {"type": "string", "maxLength": 254}}},
-            "items": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["sku", "qty", "price"], "properties": {
-                    "sku": {"type": "string", "minLength": 1},
-                    "qty": {"type": "integer", "minimum": 1},
-                    "price": {"type": "number", "minimum": 0}}}},
-            "currency": {"type": "string", "enum": ["EUR", "USD", "GBP"]},
-            "total": {"type": "number", "minimum": 0},
-            "created": {"type": "string"},
-            "priority": {"type": "integer", "minimum": 0, "maximum": 9},
-            "gift": {"type": "boolean"},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "notes": {"type": "string", "maxLength": 1000},
-            "channel": {"type": "string", "enum": ["web", "app", "store"]},
-            "coupon": {"type": ["string", "null"]}
-        }
-    })
+    serde_json::from_str(include_str!("../../../benches/data/order-model.json")).unwrap()
 }
 
 /// Schemas of only the keywords the scanner reads, over the corpus's vocabulary (names
@@ -81,28 +57,8 @@ fn bodies() -> Vec<Vec<u8>> {
     bodies.extend(documents().into_iter().map(String::into_bytes));
     bodies.extend(order_variants().into_iter().map(|(body, _)| body));
     let palette = b"\"\\{}[],:0-.eEu+ \t\n\r\x00\x01\x1f\x7f\xc3\xa9\xff1a";
-    let mut seed = 0x51_7cc1_b727_220au64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed as usize
-    };
-    for body in bodies.clone() {
-        for _ in 0..4 {
-            let mut b = body.clone();
-            let at = if b.is_empty() { 0 } else { next() % b.len() };
-            let byte = palette[next() % palette.len()];
-            match next() % 3 {
-                0 if !b.is_empty() => b[at] = byte,
-                1 if !b.is_empty() => {
-                    b.remove(at);
-                }
-                _ => b.insert(at, byte),
-            }
-            bodies.push(b);
-        }
-    }
+    let originals = bodies.clone();
+    bodies.extend(mutations(&originals, 4, palette, 0x51_7cc1_b727_220a));
     bodies
 }
 
