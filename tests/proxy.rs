@@ -442,3 +442,48 @@ fn graceful_drain_finishes_the_request_in_flight() {
         );
     }
 }
+
+/// Bodies of 2 KiB and more that arrive with their head go to the client in one gathered
+/// write with it (server/gather.rs tests partial writes): length-delimited and chunked,
+/// pipelined, each response must follow the last one exactly.
+#[test]
+fn bodies_read_with_their_head_are_relayed_whole_and_in_order() {
+    let body: Vec<u8> = (0..24 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    let served = body.clone();
+    let origin = Origin::start(move |req, s| {
+        if req.target == "/chunked" {
+            let mut out = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+            out.extend_from_slice(format!("{:x}\r\n", served.len()).as_bytes());
+            out.extend_from_slice(&served);
+            out.extend_from_slice(b"\r\n0\r\n\r\n");
+            let _ = s.write_all(&out);
+        } else {
+            respond(s, 200, &[("x-path", &req.target)], &served);
+        }
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        let before = origin.connections.load(Ordering::SeqCst);
+        let s = p.connect();
+        let mut w = s.try_clone().unwrap();
+        w.write_all(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\nGET /chunked HTTP/1.1\r\nHost: t\r\n\r\nGET /three HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut r = BufReader::new(s);
+        for path in ["/one", "/chunked", "/three"] {
+            let resp = read_response(&mut r, false).unwrap();
+            assert_eq!(resp.status, 200, "{driver} {path}");
+            if path != "/chunked" {
+                assert_eq!(resp.header("x-path"), Some(path), "{driver}");
+            }
+            assert!(resp.body == body, "{driver} {path}: body differs");
+        }
+        // Nothing of a body may stay behind in the upstream buffer: the connection is
+        // reused only when it is empty.
+        let opened = origin.connections.load(Ordering::SeqCst) - before;
+        assert_eq!(
+            opened, 1,
+            "{driver}: {opened} upstream connections for three requests"
+        );
+    }
+}

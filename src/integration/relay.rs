@@ -339,13 +339,11 @@ async fn relay_length(
 ) -> std::io::Result<bool> {
     // The first body bytes ride with the head in one write.
     let k = n.min(c.ubuf.len() as u64) as usize;
-    c.wbuf.extend_from_slice(&c.ubuf[..k]);
     if let Some(cap) = &mut c.capture {
         cap.body(&c.ubuf[..k]);
     }
-    c.ubuf.advance(k);
     c.out.body_sent = k as u64;
-    c.flush_wbuf().await?;
+    c.write_wbuf_and_upstream_bytes(k).await?;
     let mut left = n - k as u64;
     while left > 0 {
         if read_upstream(c, up, timers, wait).await? == 0 {
@@ -389,12 +387,11 @@ async fn relay_chunked(
                 )
             })?
         };
-        if dechunk || first {
-            if !dechunk {
-                c.wbuf.extend_from_slice(&c.ubuf[..scan.consumed]);
-            }
+        if dechunk {
             c.ubuf.advance(scan.consumed);
             c.flush_wbuf().await?;
+        } else if first {
+            c.write_wbuf_and_upstream_bytes(scan.consumed).await?;
             first = false;
         } else {
             write_prefix(&mut c.stream, &mut c.ubuf, scan.consumed).await?;

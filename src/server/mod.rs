@@ -1,17 +1,18 @@
 //! The client side of a connection: the per-connection loop that reads requests with the
 //! `http1` codec, routes them, runs the pipeline and the integration, and writes the
 //! answers (`conn`), the wait between requests on a keep-alive connection (`idle`), the
-//! request bodies it reads itself (`body`), and the access-log record each request
-//! leaves (`access`); a WebSocket API's connection, once its handshake is answered,
-//! continues in `websocket::open`. Accept
-//! loops live with the workers in `runtime`, which spawn one `conn::serve` task per
-//! accepted connection.
+//! request bodies it reads itself (`body`), a proxied response's head and first body
+//! bytes in one gathered write (`gather`), and the access-log record each request leaves
+//! (`access`); a WebSocket API's connection, once its handshake is answered, continues in
+//! `websocket::open`. Accept loops live with the workers in `runtime`, which spawn one
+//! `conn::serve` task per accepted connection.
 //!
 //! Lifecycle of a connection: see `conn`'s module comment.
 
 pub mod access;
 mod body;
 pub mod conn;
+mod gather;
 mod idle;
 mod peer_ip;
 
