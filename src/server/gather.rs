@@ -69,12 +69,10 @@ impl Conn {
     /// Writes `wbuf` and then the first `n` bytes of `ubuf`; leaves `wbuf` empty and
     /// `ubuf` advanced past them.
     pub(crate) async fn write_wbuf_and_upstream_bytes(&mut self, n: usize) -> std::io::Result<()> {
-        let Io::Plain(tcp) = &mut self.stream else {
-            return self.copy_and_flush(n).await;
+        let tcp = match &mut self.stream {
+            Io::Plain(tcp) if n >= GATHER_FROM => tcp,
+            _ => return self.copy_and_flush(n).await,
         };
-        if n < GATHER_FROM {
-            return self.copy_and_flush(n).await;
-        }
         let (res, head, body) = write_gathered(
             tcp,
             std::mem::take(&mut self.wbuf),
@@ -147,7 +145,6 @@ async fn write_gathered<S: AsyncWriteRent>(
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::fd::AsRawFd;
 
     /// Head and body through a socket whose send buffer is small, to a reader who waits
     /// before reading: the kernel takes the bytes a piece at a time, and every piece must
@@ -173,7 +170,9 @@ mod tests {
             got
         });
         let (std_stream, _) = listener.accept().unwrap();
-        set_buffer(std_stream.as_raw_fd(), libc::SO_SNDBUF, 4096);
+        socket2::SockRef::from(&std_stream)
+            .set_send_buffer_size(4096)
+            .unwrap();
         std_stream.set_nonblocking(true).unwrap(); // as the sockets monoio accepts are
         let (res, head_back, body_back) = rt.block_on(async {
             let mut tcp = monoio::net::TcpStream::from_std(std_stream).unwrap();
@@ -191,48 +190,13 @@ mod tests {
         assert!(got == want, "bytes out of order or lost");
     }
 
-    fn set_buffer(fd: std::os::fd::RawFd, which: libc::c_int, size: libc::c_int) {
-        // SAFETY: a setsockopt on a descriptor the caller owns, with a c_int as the option.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                which,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(r, 0);
-    }
-
     /// A connection whose receive buffer is 4 KiB from before it connects, so the window
     /// it offers stays small.
     fn small_window_connect(addr: std::net::SocketAddr) -> std::net::TcpStream {
-        use std::os::fd::FromRawFd;
-        let std::net::SocketAddr::V4(v4) = addr else {
-            panic!("bound to 127.0.0.1")
-        };
-        // SAFETY: plain socket calls on a descriptor this function owns until wrapped.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            assert!(fd >= 0);
-            set_buffer(fd, libc::SO_RCVBUF, 4096);
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            let r = libc::connect(
-                fd,
-                (&sin as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            );
-            assert_eq!(r, 0, "connect: {}", std::io::Error::last_os_error());
-            std::net::TcpStream::from_raw_fd(fd)
-        }
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        s.connect(&addr.into()).unwrap();
+        s.into()
     }
 
     #[test]
