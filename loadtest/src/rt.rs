@@ -19,9 +19,8 @@ pub fn runtime() -> io::Result<(Runtime, &'static str)> {
         // this thread when it waits for them. On a plain ring, every response or request
         // that arrives while this thread runs makes the *sender's* kernel interrupt it
         // (task-work notification by IPI), and that cost lands on the server under test,
-        // on its core: with a plain-ring load generator and origin, nginx measured 24-30
-        // µs of CPU per proxied request here, with these 16-17. Kernels before 6.1 refuse
-        // it: a plain ring then.
+        // on its core (what it came to on one VM: loadtest/README.md, How it works).
+        // Kernels before 6.1 refuse it: a plain ring then.
         let mut quiet = io_uring::IoUring::builder();
         quiet.setup_single_issuer().setup_defer_taskrun();
         let build = |urb: Option<io_uring::Builder>| {
