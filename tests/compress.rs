@@ -80,6 +80,11 @@ fn origin() -> Origin {
                 let _ = s.write_all(body.as_bytes());
                 return false;
             }
+            "/badchunk" => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                let _ = s.write_all(format!("{head}zz\r\nhello\r\n0\r\n\r\n").as_bytes());
+                return false;
+            }
             "/big" => {
                 let big = json_body(300 * 1024);
                 respond(s, 200, &[json], big.as_bytes());
@@ -152,6 +157,14 @@ fn compression_negotiates_and_skips_what_it_must() {
         assert_eq!(r.header("etag"), Some("W/\"v1\""), "weakened as nginx does");
         assert!(r.body.len() < json.len() / 3, "{}", r.body.len());
         assert_eq!(gunzip(&r.body), json);
+
+        // A chunked body broken before anything went out: a 502, not a bare close.
+        let r = get(&p, "/badchunk", Some("gzip"));
+        assert_eq!(
+            (r.status, r.header("content-encoding")),
+            (502, None),
+            "{driver}"
+        );
 
         let r = get(&p, "/json", Some("gzip;q=0.5, br;q=1"));
         assert_eq!(r.header("content-encoding"), Some("br"));

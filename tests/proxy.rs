@@ -260,6 +260,15 @@ fn garbage_and_reset_from_the_upstream_are_502() {
     let origin = Origin::start(|req, s| {
         if req.target == "/garbage" {
             let _ = s.write_all(b"SSH-2.0-OpenSSH\r\n\r\n");
+        } else if req.target == "/badchunk" {
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+            );
+        } else if req.target == "/badlater" {
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n");
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = s.write_all(b"zz\r\nhello\r\n0\r\n\r\n");
         } else {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc");
         }
@@ -277,6 +286,34 @@ fn garbage_and_reset_from_the_upstream_are_502() {
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.ends_with("abc"), "{text}");
+        // A chunked body broken before any byte went to the client: the client gets a
+        // 502 instead of a bare close, and its connection goes on.
+        let mut s = p.connect();
+        let bad = b"GET /badchunk HTTP/1.1\r\nHost: t\r\n\r\n";
+        s.write_all(bad).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let r = read_response(&mut reader, false).expect("a 502");
+        assert_eq!(r.status, 502, "{driver}");
+        s.write_all(b"GET /garbage HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut reader, false).expect("the next answer");
+        assert_eq!(
+            r.status, 502,
+            "{driver}: the next request on the connection"
+        );
+        // The same for an HTTP/1.0 client, whose body would have been de-chunked.
+        let r = p.raw(b"GET /badchunk HTTP/1.0\r\nHost: t\r\n\r\n");
+        assert_eq!(r.status, 502, "{driver}");
+        // Broken after the first chunk went out: the head has been sent, so the client
+        // sees the body end early (the connection closes).
+        let mut s = p.connect();
+        s.write_all(b"GET /badlater HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.ends_with("3\r\nabc\r\n"), "{text}");
         // The worker keeps serving.
         assert_eq!(p.get("/garbage").status, 502);
     }

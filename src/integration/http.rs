@@ -463,7 +463,7 @@ fn encode_request_head(
 
 impl Conn {
     /// A gateway answer after the request body was already consumed (or abandoned).
-    async fn answer_consumed(
+    pub(super) async fn answer_consumed(
         &mut self,
         ctx: &WorkerCtx,
         gen: &Generation,

@@ -201,6 +201,15 @@ pub async fn response(
     if let (Ok(true), Some(cap)) = (&done, &mut c.capture) {
         cap.complete();
     }
+    if matches!(&done, Err(e) if nothing_sent(e)) {
+        // The body broke before any byte reached the client: it gets a 502 in place of
+        // a head it never saw, not a bare close.
+        let keep = c.answer_consumed(ctx, gen, 502, "Bad Gateway").await;
+        return Outcome {
+            reusable: None,
+            client_keep_alive: keep,
+        };
+    }
     match done {
         Ok(complete) => {
             // Leftover bytes after a complete body mean the upstream is out of step.
@@ -360,6 +369,33 @@ async fn relay_length(
     Ok(true)
 }
 
+/// An upstream body that failed before the relay wrote anything to the client (the
+/// head still waits in `wbuf`), so the client can still be answered.
+#[derive(Debug)]
+struct NothingSent;
+
+impl std::fmt::Display for NothingSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bad chunked body from upstream, before any byte was sent")
+    }
+}
+
+impl std::error::Error for NothingSent {}
+
+/// An upstream's chunked framing was broken; `sent`: whether any byte went to the client.
+pub(crate) fn bad_chunked_body(sent: bool) -> std::io::Error {
+    let kind = std::io::ErrorKind::InvalidData;
+    if sent {
+        std::io::Error::new(kind, "bad chunked body from upstream")
+    } else {
+        std::io::Error::new(kind, NothingSent)
+    }
+}
+
+fn nothing_sent(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NothingSent>())
+}
+
 async fn relay_chunked(
     c: &mut Conn,
     up: &mut UpstreamIo,
@@ -369,6 +405,7 @@ async fn relay_chunked(
 ) -> std::io::Result<bool> {
     let mut dec = ChunkedDecoder::new(u64::MAX);
     let mut first = true;
+    let mut sent = false;
     loop {
         let scan = {
             let (ubuf, wbuf, capture) = (&c.ubuf, &mut c.wbuf, &mut c.capture);
@@ -380,13 +417,9 @@ async fn relay_chunked(
                     wbuf.extend_from_slice(&ubuf[r]);
                 }
             })
-            .map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "bad chunked body from upstream",
-                )
-            })?
+            .map_err(|_| bad_chunked_body(sent))?
         };
+        sent = true;
         if dechunk {
             c.ubuf.advance(scan.consumed);
             c.flush_wbuf().await?;

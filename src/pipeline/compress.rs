@@ -547,6 +547,8 @@ pub(crate) async fn relay(
     };
     let mut dec = ChunkedDecoder::new(u64::MAX);
     let mut eof = false;
+    // Whether the head (and anything after it) has gone to the client.
+    let mut sent = false;
     loop {
         let mark = c.wbuf.len();
         if chunked {
@@ -573,12 +575,7 @@ pub(crate) async fn relay(
                     let mut fine = true;
                     let bytes: &[u8] = ubuf;
                     let scan = dec.scan(bytes, |r| fine &= enc.write(&bytes[r], wbuf));
-                    let scan = scan.map_err(|_| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            "bad chunked body from upstream",
-                        )
-                    })?;
+                    let scan = scan.map_err(|_| relay::bad_chunked_body(sent))?;
                     ok = fine;
                     ubuf.advance(scan.consumed);
                     scan.done
@@ -617,6 +614,7 @@ pub(crate) async fn relay(
             }
         }
         if !c.wbuf.is_empty() {
+            sent = true;
             c.flush_wbuf().await?;
         }
         if done {
