@@ -2,7 +2,7 @@
 //! every case gets `400 {"message":"Bad Request"}` and a close, the origin never sees it,
 //! and the worker keeps serving a well-behaved client on another connection all along. Also
 //! the request targets the parser accepts: origin-form, absolute-form, and `*` for OPTIONS
-//! only.
+//! only; a path with a dot-segment is refused.
 
 mod common;
 
@@ -114,6 +114,15 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("an HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
         ("HTTP/1.2", b"GET /up HTTP/1.2\r\nHost: t\r\n\r\n"),
         ("two spaces in the request line", b"GET  /up HTTP/1.1\r\nHost: t\r\n\r\n"),
+        // Dot-segments: a backend that resolved them would serve a path that was not the
+        // one routed (and checked), e.g. /up/../ok.
+        ("a .. segment", b"GET /up/../ok HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("a . segment", b"GET /up/./x HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("a trailing .. segment", b"GET /up/x/.. HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("an encoded .. segment", b"GET /up/%2e%2E/ok HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("a .. ended by an encoded slash", b"GET /up/..%2Fok HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("a .. ended by a backslash", b"GET /up/..\\ok HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("a .. in an absolute-form target", b"GET http://t/up/../ok HTTP/1.1\r\nHost: t\r\n\r\n"),
     ];
     let mut cases: Vec<(&str, Vec<u8>)> = cases.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
     cases.push(("chunk extension over 4096 bytes", long_ext.into_bytes()));
@@ -359,6 +368,48 @@ fn accepted_request_target_forms() {
             p.raw(ext.as_bytes()).status,
             200,
             "{driver}: 4096-byte chunk extension"
+        );
+        // Dots that are not whole segments are ordinary path bytes.
+        for path in [
+            "/up/file.json",
+            "/up/.well-known/x",
+            "/up/a..b",
+            "/up/...",
+            "/up/v1.2",
+        ] {
+            let r = p.get(path);
+            assert_eq!(
+                r.text(),
+                format!("GET {path} host=test"),
+                "{driver}: {path}"
+            );
+        }
+        // Clients resolve dot-segments before sending: curl's request for /up/a/../b is
+        // /up/b; with --path-as-is it sends the segment and gets a 400.
+        let url = |path: &str| format!("http://{}{path}", p.addr);
+        let out = std::process::Command::new("curl")
+            .args(["-s", &url("/up/a/../b")])
+            .output()
+            .expect("curl runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("GET /up/b host={}", p.addr),
+            "{driver}"
+        );
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--path-as-is",
+                "-w",
+                " %{http_code}",
+                &url("/up/../ok"),
+            ])
+            .output()
+            .expect("curl runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            r#"{"message":"Bad Request"} 400"#,
+            "{driver}: --path-as-is"
         );
         // A transfer-coding before the final chunked is passed through.
         let r = p.raw(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");

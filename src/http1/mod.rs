@@ -13,6 +13,7 @@ pub mod encode;
 pub mod hop;
 pub mod parse;
 pub mod response;
+mod target;
 
 pub use body::{BodyError, ChunkedDecoder, LengthDecoder, Scan};
 pub use parse::{

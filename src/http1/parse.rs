@@ -14,6 +14,8 @@
 
 use std::mem::MaybeUninit;
 
+use super::target::{is_valid_authority, split_target};
+
 /// Header slots on the stack for one parse. `ParseLimits::max_headers` above this is capped
 /// here; uninitialised slots cost nothing, so it is generous.
 pub(crate) const HEADER_SLOTS: usize = 256;
@@ -257,7 +259,7 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-fn bad(detail: &'static str) -> ParseError {
+pub(super) fn bad(detail: &'static str) -> ParseError {
     ParseError::BadRequest(detail)
 }
 
@@ -398,65 +400,6 @@ fn check_partial(line: &[u8], total: usize, limits: &ParseLimits) -> Result<(), 
         return Err(ParseError::HeaderTooLarge);
     }
     Ok(())
-}
-
-/// Fills path, query and authority from `head.target`.
-fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), ParseError> {
-    let t = head.target.get(buf);
-    let base = head.target.start as usize;
-    if t.iter().any(|&b| b == b'#' || b >= 0x80) {
-        return Err(bad("fragment or non-ASCII byte in request-target"));
-    }
-    head.authority = None;
-    head.query = None;
-    if t == b"*" {
-        if head.method != Method::Options {
-            return Err(bad("asterisk-form is only for OPTIONS"));
-        }
-        head.path = head.target;
-        return Ok(());
-    }
-    let path_start = if t.first() == Some(&b'/') {
-        0
-    } else {
-        let rest_at = if starts_with_ignore_case(t, b"http://") {
-            7
-        } else if starts_with_ignore_case(t, b"https://") {
-            8
-        } else {
-            return Err(bad("request-target is not origin- or absolute-form"));
-        };
-        let auth_len = t[rest_at..]
-            .iter()
-            .position(|&b| b == b'/' || b == b'?')
-            .unwrap_or(t.len() - rest_at);
-        let authority = &t[rest_at..rest_at + auth_len];
-        if !is_valid_authority(authority, false) {
-            return Err(bad("invalid authority in request-target"));
-        }
-        head.authority = Some(Span::new(base + rest_at, base + rest_at + auth_len));
-        rest_at + auth_len
-    };
-    match t[path_start..].iter().position(|&b| b == b'?') {
-        Some(q) => {
-            head.path = Span::new(base + path_start, base + path_start + q);
-            head.query = Some(Span::new(base + path_start + q + 1, base + t.len()));
-        }
-        None => head.path = Span::new(base + path_start, base + t.len()),
-    }
-    Ok(())
-}
-
-/// host[:port] as reg-name, IPv4 or IP-literal characters. Userinfo ('@'), paths and
-/// whitespace are out: the router must see the same host the backend will.
-fn is_valid_authority(v: &[u8], allow_empty: bool) -> bool {
-    (allow_empty || !v.is_empty())
-        && v.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b))
-}
-
-fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
-    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 pub(crate) fn httparse_detail(e: httparse::Error) -> &'static str {
