@@ -2,7 +2,8 @@
 //! every case gets `400 {"message":"Bad Request"}` and a close, the origin never sees it,
 //! and the worker keeps serving a well-behaved client on another connection all along. Also
 //! the request targets the parser accepts: origin-form, absolute-form, and `*` for OPTIONS
-//! only; a path with a dot-segment is refused.
+//! only; a path with a dot-segment is refused, and percent-encoded unreserved characters
+//! are routed and forwarded decoded.
 
 mod common;
 
@@ -369,6 +370,16 @@ fn accepted_request_target_forms() {
             200,
             "{driver}: 4096-byte chunk extension"
         );
+        // Percent-encoded unreserved characters are the characters (RFC 3986 §6.2.2.2):
+        // routed and forwarded decoded; other escapes and the query stay as sent.
+        let r = p.get("/%6Fk");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "ok"),
+            "{driver}: /%6Fk"
+        );
+        let r = p.get("/up/%61%2D%7e%20x%2Fy?q=%61");
+        assert_eq!(r.text(), "GET /up/a-~%20x%2Fy?q=%61 host=test", "{driver}");
         // Dots that are not whole segments are ordinary path bytes.
         for path in [
             "/up/file.json",

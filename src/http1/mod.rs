@@ -20,6 +20,7 @@ pub use parse::{
     parse_request, BodyKind, HeaderSpan, Method, ParseError, ParseLimits, RequestHead, Span,
 };
 pub use response::{parse_response, ResponseBody, ResponseHead};
+pub use target::decode_unreserved;
 
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,16 @@
 //! The request-target: origin-form or absolute-form, split into path, query and
-//! authority (RFC 9112 §3.2), and refused when two layers could read it differently.
-//!
-//! A path with a dot-segment (`/a/../b`, `/a/./b`) is 400 rather than normalized. The
-//! router, the authorizers and the cache see the path as sent, and the backend gets it as
-//! sent; a backend that resolved `/public/../admin` to `/admin` would serve a route whose
-//! checks never ran. Clients resolve dot-segments before sending (RFC 3986 §5.2.4; curl,
-//! browsers and the AWS SDKs all do), so only a crafted request has one. Read the way the
-//! most lenient backend might: `%2e` is a dot, and `%2f`, `\` and `%5c` end a segment.
+//! authority (RFC 9112 §3.2), and refused when two layers could read its path differently.
+//! The router, the authorizers and the cache match the path that the backend gets; a
+//! backend that read more into it could serve a route whose checks never ran:
+//! - A dot-segment (`/a/../b`, `/a/./b`) is 400 rather than resolved: a backend resolving
+//!   `/public/../admin` would serve `/admin`. Clients resolve dot-segments before sending
+//!   (RFC 3986 §5.2.4; curl, browsers and the AWS SDKs do), so only a crafted request has
+//!   one. Read as the most lenient backend might: `%2e` is a dot, and `%2F`, `\` and
+//!   `%5C` end a segment. (An encoded slash elsewhere stays inside its segment: the
+//!   `@connections` API's IDs and path parameters carry them.)
+//! - Percent-encoded unreserved characters are decoded in place (`/%61dmin` is `/admin`,
+//!   the same URI by RFC 3986 §6.2.2.2) by [`decode_unreserved`], which the connection
+//!   runs before routing; other percent-encodings stay as sent.
 
 use super::parse::{bad, Method, ParseError, RequestHead, Span};
 
@@ -60,6 +64,43 @@ pub(super) fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), Par
     Ok(())
 }
 
+/// Decodes percent-encoded unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`) in
+/// `head.path` in place and shortens the span to match; other escapes are kept as sent.
+/// The path only shrinks, so the rest of the head stays where it was.
+pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead) {
+    let (start, end) = (head.path.start as usize, head.path.end as usize);
+    let Some(first) = memchr::memchr(b'%', &buf[start..end]) else {
+        return;
+    };
+    let (mut read, mut write) = (start + first, start + first);
+    while read < end {
+        let b = buf[read];
+        let decoded = match buf[read..end] {
+            [b'%', hi, lo, ..] => hex_value(hi)
+                .zip(hex_value(lo))
+                .map(|(hi, lo)| hi << 4 | lo)
+                .filter(|&c| c.is_ascii_alphanumeric() || b"-._~".contains(&c)),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                buf[write] = c;
+                read += 3;
+            }
+            None => {
+                buf[write] = b;
+                read += 1;
+            }
+        }
+        write += 1;
+    }
+    head.path.end = write as u32;
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
 /// host[:port] as reg-name, IPv4 or IP-literal characters. Userinfo ('@'), paths and
 /// whitespace are out: the router must see the same host the backend will.
 pub(super) fn is_valid_authority(v: &[u8], allow_empty: bool) -> bool {
@@ -84,17 +125,11 @@ pub(super) fn has_dot_segment(path: &[u8]) -> bool {
     let mut i = 0;
     while i < path.len() {
         let (unit, len) = match path[i] {
-            b'%' if i + 2 < path.len() => {
-                match [
-                    path[i + 1].to_ascii_lowercase(),
-                    path[i + 2].to_ascii_lowercase(),
-                ] {
-                    [b'2', b'e'] => (b'.', 3),
-                    [b'2', b'f'] => (b'/', 3),
-                    [b'5', b'c'] => (b'/', 3),
-                    _ => (b'%', 1),
-                }
-            }
+            b'%' if i + 2 < path.len() => match [path[i + 1], path[i + 2].to_ascii_lowercase()] {
+                [b'2', b'e'] => (b'.', 3),
+                [b'2', b'f'] | [b'5', b'c'] => (b'/', 3),
+                _ => (b'%', 1),
+            },
             b'\\' => (b'/', 1),
             b => (b, 1),
         };
@@ -115,7 +150,8 @@ pub(super) fn has_dot_segment(path: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::has_dot_segment;
+    use super::{decode_unreserved, has_dot_segment};
+    use crate::http1::{parse_request, RequestHead};
 
     #[test]
     fn dot_segments_plain_encoded_and_behind_other_separators() {
@@ -129,10 +165,10 @@ mod tests {
             "/%2e%2e/x",
             "/%2E%2e/x",
             "/.%2e/x",
-            "/a/..%2fadmin",
-            "/a/..%2Fadmin",
             "/a/..\\admin",
             "/a\\..\\b",
+            "/a/..%2fadmin",
+            "/a/..%2Fadmin",
             "/a/..%5cb",
             "/a/%2e",
             "/public/x/../../admin",
@@ -155,8 +191,35 @@ mod tests {
             "/%25%32%65",
             "/a/%2e%2eb",
             "/..a",
+            "/a%2Fb",
         ] {
             assert!(!has_dot_segment(p.as_bytes()), "{p}");
+        }
+    }
+
+    #[test]
+    fn unreserved_escapes_are_decoded_in_place_and_others_kept() {
+        let cases = [
+            ("/%61dmin", "/admin"),
+            ("/a%2Db%5F%7e%2E%30", "/a-b_~.0"),
+            ("/a%20b%3F%25%C3%A9", "/a%20b%3F%25%C3%A9"),
+            ("/x%6", "/x%6"),
+            ("/x%", "/x%"),
+            ("/x%zz%41", "/x%zzA"),
+            ("/plain", "/plain"),
+        ];
+        for (sent, routed) in cases {
+            let mut raw = format!("GET {sent}?q=%61 HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes();
+            let mut head = RequestHead::default();
+            assert_eq!(
+                parse_request(&raw, &Default::default(), &mut head),
+                Ok(true)
+            );
+            decode_unreserved(&mut raw, &mut head);
+            assert_eq!(head.path.get(&raw), routed.as_bytes(), "{sent}");
+            // The query and the headers are untouched.
+            assert_eq!(head.query.unwrap().get(&raw), b"q=%61", "{sent}");
+            assert_eq!(head.host.unwrap().get(&raw), b"t", "{sent}");
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
 use tracing::{debug, error};
 
 use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::http1::decode_unreserved;
 use crate::http1::encode;
 use crate::http1::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
 use crate::http1::response::ResponseHead;
@@ -391,7 +392,11 @@ impl Conn {
             if !self.rbuf.is_empty() {
                 let d = *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
                 match parse_request(&self.rbuf, &parse_limits, &mut self.head) {
-                    Ok(true) => return HeadOutcome::Ready,
+                    Ok(true) => {
+                        // Route (and forward) `/%61dmin` as the `/admin` it is.
+                        decode_unreserved(&mut self.rbuf, &mut self.head);
+                        return HeadOutcome::Ready;
+                    }
                     Ok(false) => {}
                     Err(e) => return HeadOutcome::Fail(e.status(), e.message()),
                 }
