@@ -422,9 +422,19 @@ fn accepted_request_target_forms() {
             r#"{"message":"Bad Request"} 400"#,
             "{driver}: --path-as-is"
         );
-        // A transfer-coding before the final chunked is passed through.
-        let r = p.raw(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");
-        assert_eq!(r.status, 200, "{driver}: gzip, chunked");
+        // A transfer-coding before the final chunked is not forwarded (as nginx: 501): a
+        // backend that did not know it could read the body as another request.
+        let mut s = p.connect();
+        s.write_all(
+            b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        let got = String::from_utf8_lossy(&read_until_closed(&mut s)).into_owned();
+        assert!(
+            got.starts_with("HTTP/1.1 501 "),
+            "{driver}: gzip, chunked: {got}"
+        );
+        assert!(got.contains("connection: close"), "{driver}: {got}");
     }
 }
 

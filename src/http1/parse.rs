@@ -9,8 +9,10 @@
 //! - A request-target with a fragment (`#`) or non-ASCII bytes is 400: RFC 9112 allows
 //!   neither, and two layers that decode them differently would route differently.
 //! - `Content-Length: 0` gives [`BodyKind::Empty`], so callers have one "no body" case.
-//! - Transfer codings before the final `chunked` are passed through, not decoded (the proxy
-//!   forwards bytes), so any token is accepted there.
+//! - A request whose Transfer-Encoding has a coding besides `chunked` (`gzip, chunked`)
+//!   is 501, as nginx answers: the proxy would forward it undecoded, and a backend that
+//!   does not know the coding may frame the body differently (a smuggled request). In a
+//!   response such codings are relayed as they are.
 
 use std::mem::MaybeUninit;
 
@@ -367,6 +369,9 @@ pub fn parse_request(
         if !framing.chunked_last {
             return Err(bad("final transfer-coding is not chunked"));
         }
+        if framing.other_coding {
+            return Err(ParseError::NotImplemented);
+        }
         BodyKind::Chunked
     } else {
         match framing.content_length {
@@ -479,6 +484,8 @@ pub(crate) struct Framing {
     pub transfer_encoding: bool,
     /// The last transfer-coding seen so far is `chunked`.
     pub chunked_last: bool,
+    /// Some transfer-coding is not `chunked`.
+    pub other_coding: bool,
     chunked_seen: bool,
     pub close: bool,
     pub keep_alive_token: bool,
@@ -523,6 +530,7 @@ impl Framing {
                         return Err("invalid transfer-coding");
                     }
                     self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                    self.other_coding |= !self.chunked_last;
                     if self.chunked_last {
                         if self.chunked_seen {
                             return Err("chunked applied twice");
