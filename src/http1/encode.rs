@@ -159,15 +159,19 @@ pub fn set_unix_secs(secs: u64) {
     TICKED_SECS.set(Some(secs));
 }
 
-/// Appends `date: Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7) for now.
-pub fn date(out: &mut Vec<u8>) {
-    // A worker's tick keeps this second (at most one tick late): no clock read per
-    // response. Threads without a tick read the clock.
-    let now = TICKED_SECS.get().unwrap_or_else(|| {
+/// The current Unix second: on a worker thread the one its tick last set (at most one
+/// tick late, no clock read); elsewhere the clock's.
+pub fn unix_secs() -> u64 {
+    TICKED_SECS.get().unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
-    });
+    })
+}
+
+/// Appends `date: Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7) for now.
+pub fn date(out: &mut Vec<u8>) {
+    let now = unix_secs();
     let text = DATE.with(|cell| {
         let (secs, text) = cell.get();
         if secs == now {

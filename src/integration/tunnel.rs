@@ -41,6 +41,7 @@ use crate::http1::encode;
 use crate::http1::hop::{is_framing, HopByHop};
 use crate::http1::parse::RequestHead;
 use crate::metrics::cells::bump;
+use crate::runtime::coarse_timer::coarse_now;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
 use crate::tls::{Io, UpstreamIo};
@@ -330,7 +331,8 @@ where
             }
             Err(_) => return Err(true),
         };
-        last.set(Instant::now());
+        // The worker's coarse clock: idleness is checked on its tick anyway.
+        last.set(coarse_now());
         // SAFETY: as above.
         let (res, back) = unsafe { &mut *to.get() }.write_all(buf).await;
         buf = back;
@@ -338,7 +340,7 @@ where
             return Err(false);
         }
         buf.clear();
-        last.set(Instant::now());
+        last.set(coarse_now());
         dir.total.set(dir.total.get() + n as u64);
         bump(dir.metric, n as u64);
     }
