@@ -167,6 +167,7 @@ const LIMITS_KEYS: &[&str] = &[
     "header_timeout",
     "idle_timeout",
     "drain_timeout",
+    "send_timeout",
 ];
 const CORS_KEYS: &[&str] = &[
     "allow_origins",

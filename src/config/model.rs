@@ -134,6 +134,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM.
     pub drain_timeout: Duration,
+    /// How long a client may take no byte of what we send (TCP_USER_TIMEOUT on the
+    /// listeners, inherited by every connection); 0 leaves the kernel's default.
+    pub send_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -144,6 +147,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
         }
     }
 }

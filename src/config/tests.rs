@@ -400,7 +400,7 @@ fn env_refs_from_the_process_environment() {
 fn durations_and_sizes() {
     let yaml = r#"
 server:
-  limits: { max_header_bytes: 16KiB, max_body_bytes: 1GiB, header_timeout: 250ms, idle_timeout: 10m, drain_timeout: 45 }
+  limits: { max_header_bytes: 16KiB, max_body_bytes: 1GiB, header_timeout: 250ms, idle_timeout: 10m, drain_timeout: 45, send_timeout: 2m }
 upstreams:
   u: { targets: ["127.0.0.1:1"], connect_timeout: 1h, pool: { idle_timeout: "90" } }
 "#;
@@ -410,6 +410,7 @@ upstreams:
     assert_eq!(l.header_timeout, Duration::from_millis(250));
     assert_eq!(l.idle_timeout, Duration::from_secs(600));
     assert_eq!(l.drain_timeout, Duration::from_secs(45));
+    assert_eq!(l.send_timeout, Duration::from_secs(120));
     assert_eq!(
         cfg.upstreams[0].1.connect_timeout,
         Duration::from_secs(3600)

@@ -253,9 +253,10 @@ async fn send_request(
         .limits
         .header_timeout
         .max(deadline.at.saturating_duration_since(coarse_now()));
+    let timers = deadline.timers;
     match c.head.body {
-        BodyKind::Length(_) => relay::request_length(c, stream, body_left, read_wait).await,
-        _ => relay::request_chunked(c, stream, chunked, read_wait).await,
+        BodyKind::Length(_) => relay::request_length(c, stream, body_left, timers, read_wait).await,
+        _ => relay::request_chunked(c, stream, chunked, timers, read_wait).await,
     }
 }
 

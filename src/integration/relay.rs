@@ -68,6 +68,27 @@ async fn read_client_more(c: &mut Conn, wait: Duration) -> Result<(), Error> {
     }
 }
 
+/// Writes the first `n` bytes of the client's buffer to the upstream within `wait`: an
+/// upstream that stops reading the body is a 504 then, not a request that never ends.
+async fn write_body_part(
+    up: &mut UpstreamIo,
+    rbuf: &mut BytesMut,
+    n: usize,
+    timers: &CoarseTimers,
+    wait: Duration,
+) -> Result<(), Error> {
+    match timers
+        .within(coarse_now() + wait, write_prefix(up, rbuf, n))
+        .await
+    {
+        Ok(res) => res.map_err(upstream_write_error),
+        Err(_) => Err(Error::new(
+            Kind::UpstreamTimeout,
+            "the upstream took no request body bytes in time",
+        )),
+    }
+}
+
 fn upstream_write_error(e: std::io::Error) -> Error {
     Error::new(
         Kind::UpstreamClosed,
@@ -75,10 +96,13 @@ fn upstream_write_error(e: std::io::Error) -> Error {
     )
 }
 
+/// Streams the rest of a request body to the upstream. `wait` bounds each step that
+/// makes no progress: a read from the client, a write to the upstream.
 pub async fn request_length(
     c: &mut Conn,
     up: &mut UpstreamIo,
     mut left: u64,
+    timers: &CoarseTimers,
     wait: Duration,
 ) -> Result<(), Error> {
     while left > 0 {
@@ -86,18 +110,18 @@ pub async fn request_length(
             read_client_more(c, wait).await?;
         }
         let k = left.min(c.rbuf.len() as u64) as usize;
-        write_prefix(up, &mut c.rbuf, k)
-            .await
-            .map_err(upstream_write_error)?;
+        write_body_part(up, &mut c.rbuf, k, timers, wait).await?;
         left -= k as u64;
     }
     Ok(())
 }
 
+/// As `request_length`, for a chunked body (validated as it passes).
 pub async fn request_chunked(
     c: &mut Conn,
     up: &mut UpstreamIo,
     dec: &mut ChunkedDecoder,
+    timers: &CoarseTimers,
     wait: Duration,
 ) -> Result<(), Error> {
     loop {
@@ -108,9 +132,7 @@ pub async fn request_chunked(
             }
             BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
         })?;
-        write_prefix(up, &mut c.rbuf, scan.consumed)
-            .await
-            .map_err(upstream_write_error)?;
+        write_body_part(up, &mut c.rbuf, scan.consumed, timers, wait).await?;
         if scan.done {
             return Ok(());
         }

@@ -16,18 +16,42 @@ pub fn address_is_free(addr: SocketAddr) -> std::io::Result<()> {
     probe.bind(&addr.into())
 }
 
-/// Sets TCP_NODELAY on a listener. Linux creates each accepted socket as a copy of its
-/// listener, options included, so every connection has it without a setsockopt of its
-/// own: one system call fewer per connection (a request per connection pays it whole).
-pub fn set_nodelay_for_connections(listener: &impl AsRawFd) -> std::io::Result<()> {
+/// Sets TCP_NODELAY and TCP_USER_TIMEOUT on a listener. Linux creates each accepted
+/// socket as a copy of its listener, options included, so every connection has them
+/// without a setsockopt of its own: system calls fewer per connection (a request per
+/// connection pays them whole).
+///
+/// TCP_USER_TIMEOUT (`limits.send_timeout`): how long a client may leave what we sent
+/// unacknowledged, or keep its receive window shut, before the kernel drops the
+/// connection, so a client that stops reading a response can't hold it, its buffers and
+/// an upstream connection forever (as nginx's `send_timeout`). Zero: the kernel default.
+pub fn set_options_for_connections(
+    listener: &impl AsRawFd,
+    send_timeout: std::time::Duration,
+) -> std::io::Result<()> {
     // SAFETY: the descriptor belongs to `listener`, borrowed for this call only.
     let fd = unsafe { BorrowedFd::borrow_raw(listener.as_raw_fd()) };
-    socket2::SockRef::from(&fd).set_nodelay(true)
+    socket2::SockRef::from(&fd).set_nodelay(true)?;
+    let ms = send_timeout.as_millis().min(u128::from(libc::c_uint::MAX)) as libc::c_uint;
+    // SAFETY: a valid descriptor, and a c_uint option value of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&ms as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{address_is_free, set_nodelay_for_connections};
+    use super::{address_is_free, set_options_for_connections};
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -80,16 +104,30 @@ mod tests {
     }
 
     #[test]
-    fn accepted_connections_inherit_nodelay_from_their_listener() {
+    fn accepted_connections_inherit_their_listeners_options() {
         use socket2::SockRef;
         for set in [false, true] {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             if set {
-                set_nodelay_for_connections(&listener).unwrap();
+                set_options_for_connections(&listener, Duration::from_secs(7)).unwrap();
             }
             let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
             let (accepted, _) = listener.accept().unwrap();
             assert_eq!(SockRef::from(&accepted).nodelay().unwrap(), set);
+            let mut ms: libc::c_uint = 0;
+            let mut len = std::mem::size_of::<libc::c_uint>() as libc::socklen_t;
+            // SAFETY: a valid descriptor and an out-value of the size given.
+            let rc = unsafe {
+                libc::getsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&accepted),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_USER_TIMEOUT,
+                    (&mut ms as *mut libc::c_uint).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0);
+            assert_eq!(ms, if set { 7000 } else { 0 });
         }
     }
 }

@@ -367,7 +367,10 @@ async fn worker_main(
     let Some((number, snap)) = reload::current() else {
         return;
     };
-    let mut listeners = Listeners::default();
+    let mut listeners = Listeners {
+        send_timeout: snap.server.limits.send_timeout,
+        ..Listeners::default()
+    };
     for (addr, tls) in wanted_listeners(&snap) {
         if let Err(e) = listeners.bind(addr, tls) {
             let _ = ready.send(Err(StartError::Bind(addr, e)));
@@ -404,7 +407,8 @@ async fn worker_main(
         let gen = ctx.generation();
         if gen.number != seen {
             seen = gen.number;
-            listeners.reconcile(&ctx, &wanted_listeners(&gen.snap));
+            let send_timeout = gen.snap.server.limits.send_timeout;
+            listeners.reconcile(&ctx, &wanted_listeners(&gen.snap), send_timeout);
         }
         ctx.flush_log();
         gen.caches.tick();
@@ -468,6 +472,8 @@ fn wanted_listeners(snap: &crate::config::compile::Snapshot) -> Vec<(SocketAddr,
 struct Listeners {
     open: HashMap<SocketAddr, Listening>,
     pending: Vec<Listening>,
+    /// `limits.send_timeout`, set on each listener for its connections to inherit.
+    send_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -481,7 +487,7 @@ impl Listeners {
     fn bind(&mut self, addr: SocketAddr, tls: bool) -> std::io::Result<()> {
         let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
         let socket = TcpListener::bind_with_config(addr, &opts)?;
-        super::listen_socket::set_nodelay_for_connections(&socket)?;
+        super::listen_socket::set_options_for_connections(&socket, self.send_timeout)?;
         let l = Listening {
             socket: Rc::new(socket),
             stop: Rc::new(Drain::default()),
@@ -498,7 +504,22 @@ impl Listeners {
         }
     }
 
-    fn reconcile(&mut self, ctx: &Rc<WorkerCtx>, wanted: &[(SocketAddr, bool)]) {
+    fn reconcile(
+        &mut self,
+        ctx: &Rc<WorkerCtx>,
+        wanted: &[(SocketAddr, bool)],
+        send_timeout: Duration,
+    ) {
+        if send_timeout != self.send_timeout {
+            // Connections accepted from now on inherit the new value.
+            self.send_timeout = send_timeout;
+            for (addr, l) in &self.open {
+                let set = super::listen_socket::set_options_for_connections;
+                if let Err(e) = set(&l.socket, send_timeout) {
+                    warn!(worker = ctx.id, %addr, error = %e, "cannot set send_timeout on a listener");
+                }
+            }
+        }
         self.open.retain(|addr, l| {
             let keep = wanted.contains(&(*addr, l.tls));
             if !keep {
@@ -531,7 +552,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                // TCP_NODELAY is the listener's, inherited (`listen_socket`).
+                // TCP_NODELAY and TCP_USER_TIMEOUT are the listener's, inherited (`listen_socket`).
                 let ctx = ctx.clone();
                 ctx.connection_opened();
                 // Two spawns, not one task with an `if`: a task is as large as its

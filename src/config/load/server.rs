@@ -98,6 +98,7 @@ pub(super) fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {
     );
     f.set(d, "idle_timeout", &mut l.idle_timeout, Decoder::duration);
     f.set(d, "drain_timeout", &mut l.drain_timeout, Decoder::duration);
+    f.set(d, "send_timeout", &mut l.send_timeout, Decoder::duration);
     l
 }
 
