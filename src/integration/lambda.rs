@@ -9,8 +9,10 @@
 //! in one write without copying the event; the answer is read over a pooled keep-alive
 //! connection (the function endpoint is an entry of the worker's upstream pools) within
 //! the route's timeout. A function error (`X-Amz-Function-Error`, or a runtime's error
-//! object: see `lambda_response`), a timeout, a refused connection, or an answer that is
-//! not JSON of the right shape is a 502 `{"message":"Internal server error"}`, logged at
+//! object: see `lambda_response`), a refused connection, or an answer that is not JSON of
+//! the right shape is a 502 `{"message":"Internal server error"}`; no answer within the
+//! route's timeout is a 504 `{"message":"Endpoint request timed out"}`, as API Gateway
+//! answers when it gives up on a function before the function does. Both are logged at
 //! warn with the reason (at most `LOG_PER_SECOND` lines a second per worker, the next
 //! line counting those left out); a stack trace is never sent nor logged.
 
@@ -24,7 +26,7 @@ use monoio::io::AsyncWriteRentExt;
 use tracing::{debug, warn};
 
 use super::lambda_event;
-use super::lambda_response::{self, Refusal, Reply};
+use super::lambda_response::{self, Reply};
 use crate::config::compile::LambdaIntegration;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::encode;
@@ -75,16 +77,26 @@ pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
 }
 
 /// Why a call failed; `Stale` means a pooled connection was found closed before any byte
-/// of the answer, so sending again on a new connection is safe.
+/// of the answer, so sending again on a new connection is safe; `TimedOut`, that the
+/// route's timeout (or the endpoint's `connect_timeout`) passed first.
 enum Fail {
     Stale(String),
+    TimedOut(String),
     Other(String),
 }
 
 impl Fail {
+    /// The status and message the client gets.
+    fn answer(&self) -> (u16, &'static str) {
+        match self {
+            Fail::TimedOut(_) => (504, "Endpoint request timed out"),
+            Fail::Stale(_) | Fail::Other(_) => (502, "Internal server error"),
+        }
+    }
+
     fn reason(self) -> String {
         match self {
-            Fail::Stale(s) | Fail::Other(s) => s,
+            Fail::Stale(s) | Fail::TimedOut(s) | Fail::Other(s) => s,
         }
     }
 }
@@ -157,19 +169,20 @@ pub async fn invoke(
                 Answer::InBuf(r) => &c.ubuf[r.clone()],
                 Answer::Decoded(v) => &v[..],
             };
-            lambda_response::parse(l.format, raw).map_err(Refusal::into_reason)
+            lambda_response::parse(l.format, raw)
+                .map_err(|r| ((502, "Internal server error"), r.into_reason()))
         }
-        Err(f) => Err(f.reason()),
+        Err(f) => Err((f.answer(), f.reason())),
     };
     let reply = match reply {
         Ok(reply) => reply,
-        Err(reason) => {
+        Err(((status, message), reason)) => {
             if let Some(suppressed) = log_budget() {
                 let id = String::from_utf8_lossy(&c.request_id).into_owned();
                 warn!(url = %l.url, request_id = %id, reason = %reason, suppressed, "lambda function failed");
             }
             c.out.texts().integration.push_str(&reason);
-            return answer_after_body(ctx, gen, c, consumed, 502, "Internal server error").await;
+            return answer_after_body(ctx, gen, c, consumed, status, message).await;
         }
     };
     let keep = c.head.keep_alive && !ctx.drain.closing();
@@ -296,15 +309,22 @@ async fn call(
                         bump(&lease.cells().new, 1);
                         Ok(s)
                     }
-                    Ok(Err(e)) => Err((&lease.cells().error, e.detail.into_owned())),
-                    Err(_) => Err((&lease.cells().timeout, "timed out connecting".into())),
+                    Ok(Err(e)) if e.kind == crate::error::Kind::UpstreamTimeout => Err((
+                        &lease.cells().timeout,
+                        Fail::TimedOut(e.detail.into_owned()),
+                    )),
+                    Ok(Err(e)) => Err((&lease.cells().error, Fail::Other(e.detail.into_owned()))),
+                    Err(_) => Err((
+                        &lease.cells().timeout,
+                        Fail::TimedOut("timed out connecting".into()),
+                    )),
                 };
                 match failure {
                     Ok(s) => (s, false),
                     Err((cell, why)) => {
                         bump(cell, 1);
                         lease.release(None);
-                        return Err(Fail::Other(why));
+                        return Err(why);
                     }
                 }
             }
@@ -319,7 +339,7 @@ async fn call(
                 retried = true;
             }
             Err(f) => {
-                let timed_out = matches!(&f, Fail::Other(why) if why.starts_with(TIMED_OUT));
+                let timed_out = matches!(&f, Fail::TimedOut(_));
                 let cells = lease.cells();
                 bump(
                     if timed_out {
@@ -345,7 +365,7 @@ async fn exchange(
     limit: u64,
 ) -> Result<(Answer, Option<UpstreamIo>), Fail> {
     let left = || deadline.saturating_duration_since(Instant::now());
-    let timed_out = || Fail::Other(TIMED_OUT.into());
+    let timed_out = || Fail::TimedOut(TIMED_OUT.into());
     let buf = std::mem::take(&mut c.wbuf);
     let sent = monoio::time::timeout(left(), stream.write_all(buf.slice(start..))).await;
     let (res, slice) = sent.map_err(|_| timed_out())?;
