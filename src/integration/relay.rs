@@ -426,8 +426,8 @@ async fn relay_chunked(
     wait: Duration,
 ) -> std::io::Result<bool> {
     let mut dec = ChunkedDecoder::new(u64::MAX);
+    // Nothing has gone to the client yet: the head still waits in `wbuf`.
     let mut first = true;
-    let mut sent = false;
     loop {
         let scan = {
             let (ubuf, wbuf, capture) = (&c.ubuf, &mut c.wbuf, &mut c.capture);
@@ -439,15 +439,15 @@ async fn relay_chunked(
                     wbuf.extend_from_slice(&ubuf[r]);
                 }
             })
-            .map_err(|_| bad_chunked_body(sent))?
+            .map_err(|_| bad_chunked_body(!first))?
         };
-        sent = true;
         if dechunk {
             c.ubuf.advance(scan.consumed);
+            first = false;
             c.flush_wbuf().await?;
         } else if first {
-            c.write_wbuf_and_upstream_bytes(scan.consumed).await?;
             first = false;
+            c.write_wbuf_and_upstream_bytes(scan.consumed).await?;
         } else {
             write_prefix(&mut c.stream, &mut c.ubuf, scan.consumed).await?;
         }

@@ -32,6 +32,7 @@ pub fn set_options_for_connections(
     // SAFETY: the descriptor belongs to `listener`, borrowed for this call only.
     let fd = unsafe { BorrowedFd::borrow_raw(listener.as_raw_fd()) };
     socket2::SockRef::from(&fd).set_nodelay(true)?;
+    // By hand: socket2 has TCP_USER_TIMEOUT only behind its "all" feature.
     let ms = send_timeout.as_millis().min(u128::from(libc::c_uint::MAX)) as libc::c_uint;
     // SAFETY: a valid descriptor, and a c_uint option value of the size given.
     let rc = unsafe {
