@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::{BufReader, Write};
-use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,19 +15,6 @@ fn warn_lines(p: &Portico, message: &str) -> Vec<String> {
         .filter(|l| l.contains(" WARN ") && l.contains(message))
         .map(String::from)
         .collect()
-}
-
-/// An origin that accepts connections and never answers.
-fn silent_origin() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    addr
 }
 
 #[test]

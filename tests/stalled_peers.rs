@@ -8,27 +8,15 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A backend that accepts connections and never reads from them.
-fn deaf_backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    addr
-}
-
 #[test]
 fn a_backend_that_stops_reading_the_body_is_a_504() {
-    let deaf = deaf_backend();
+    // Accepts, never reads.
+    let deaf = silent_origin();
     for driver in DRIVERS {
         // header_timeout 2s and an integration timeout of 2s: no byte for 2s ends it.
         let p = Portico::start(&proxy_config(deaf, 1), driver);

@@ -19,6 +19,19 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// An origin that accepts connections and never reads from them nor answers.
+pub fn silent_origin() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
 /// Every IO test runs under both monoio drivers.
 pub const DRIVERS: [&str; 2] = ["io_uring", "epoll"];
 
