@@ -60,43 +60,78 @@ fn server_side_open(portico: SocketAddr, client: SocketAddr) -> bool {
     })
 }
 
-#[test]
-fn a_client_that_stops_reading_is_dropped_after_send_timeout() {
+/// An origin with a 32 MiB answer at `/big` (more than both sockets' buffers hold) and a
+/// small one elsewhere.
+fn big_origin() -> Origin {
     let big = vec![b'b'; 32 * 1024 * 1024];
-    let origin = Origin::start(move |req, s| {
+    Origin::start(move |req, s| {
         if req.target == "/big" {
             respond(s, 200, &[], &big);
         } else {
             respond(s, 200, &[], b"small");
         }
         true
-    });
-    let config = proxy_config(origin.addr, 1)
-        .replace("drain_timeout: 5s", "drain_timeout: 5s, send_timeout: 1s");
-    assert!(config.contains("send_timeout: 1s"));
+    })
+}
+
+/// Asks for `/big`, reads only the status line, and waits for Portico's side of the
+/// connection to go; then checks the worker still serves.
+fn non_reader_is_dropped(p: &Portico, what: &str) {
+    let mut s = p.connect();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200", "{what}");
+    // Read nothing more: the response fills both sockets' buffers, then the window
+    // stays shut.
+    let client = s.local_addr().unwrap();
+    let started = Instant::now();
+    while server_side_open(p.addr, client) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: Portico still holds a connection whose client reads nothing"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(s);
+    let r = p.get("/small");
+    assert_eq!((r.status, r.text().as_str()), (200, "small"), "{what}");
+}
+
+fn with_send_timeout(config: &str) -> String {
+    let out = config.replace("drain_timeout: 5s", "drain_timeout: 5s, send_timeout: 1s");
+    assert!(out.contains("send_timeout: 1s"));
+    out
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_send_timeout() {
+    let origin = big_origin();
+    let config = with_send_timeout(&proxy_config(origin.addr, 1));
     for driver in DRIVERS {
         let p = Portico::start(&config, driver);
-        let mut s = p.connect();
-        s.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let mut first = [0u8; 12];
-        s.read_exact(&mut first).unwrap();
-        assert_eq!(&first, b"HTTP/1.1 200", "{driver}");
-        // Read nothing more: the response fills both sockets' buffers, then the window
-        // stays shut.
-        let client = s.local_addr().unwrap();
-        let started = Instant::now();
-        while server_side_open(p.addr, client) {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{driver}: Portico still holds a connection whose client reads nothing"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        drop(s);
-        let r = p.get("/small");
-        assert_eq!((r.status, r.text().as_str()), (200, "small"), "{driver}");
+        non_reader_is_dropped(&p, driver);
     }
+}
+
+#[test]
+fn a_reload_sets_send_timeout_on_the_listeners_it_keeps() {
+    let origin = big_origin();
+    let p = Portico::start(&proxy_config(origin.addr, 1), DRIVERS[0]);
+    // The listener stays across the reload; connections accepted after it inherit the
+    // new value.
+    let running = std::fs::read_to_string(&p.config).unwrap();
+    std::fs::write(&p.config, with_send_timeout(&running)).unwrap();
+    p.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !p.log_text().contains("config reloaded") {
+        assert!(Instant::now() < deadline, "no reload: {}", p.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Workers apply a new generation's listener settings on their next tick (50 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    non_reader_is_dropped(&p, "after a reload");
 }
 
 #[test]
