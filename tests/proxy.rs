@@ -277,13 +277,16 @@ fn garbage_and_reset_from_the_upstream_are_502() {
     for driver in DRIVERS {
         let p = Portico::start(&proxy_config(origin.addr, 1), driver);
         assert_eq!(p.get("/garbage").status, 502, "{driver}");
+        // Everything the client gets for `request` until the connection closes.
+        let until_closed = |request: &[u8]| {
+            let mut s = p.connect();
+            s.write_all(request).unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            String::from_utf8_lossy(&got).into_owned()
+        };
         // A body cut short after the head: the client sees the connection close early.
-        let mut s = p.connect();
-        s.write_all(b"GET /short HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let mut got = Vec::new();
-        let _ = s.read_to_end(&mut got);
-        let text = String::from_utf8_lossy(&got);
+        let text = until_closed(b"GET /short HTTP/1.1\r\nHost: t\r\n\r\n");
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.ends_with("abc"), "{text}");
         // A chunked body broken before any byte went to the client: the client gets a
@@ -306,12 +309,7 @@ fn garbage_and_reset_from_the_upstream_are_502() {
         assert_eq!(r.status, 502, "{driver}");
         // Broken after the first chunk went out: the head has been sent, so the client
         // sees the body end early (the connection closes).
-        let mut s = p.connect();
-        s.write_all(b"GET /badlater HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let mut got = Vec::new();
-        let _ = s.read_to_end(&mut got);
-        let text = String::from_utf8_lossy(&got);
+        let text = until_closed(b"GET /badlater HTTP/1.1\r\nHost: t\r\n\r\n");
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.ends_with("3\r\nabc\r\n"), "{text}");
         // The worker keeps serving.
