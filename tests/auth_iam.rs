@@ -91,6 +91,10 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
                 signed("botocore", "GET", "/fn2/reports/x", ""),
                 {"signer": "manual", "method": "POST", "path": "/items", "body": "chunked=yes",
                  "chunked": true, "key": KEY, "secret": SECRET},
+                // Escaped unreserved characters (Java's URLEncoder sends `%7E`): the
+                // signature covers the path as sent, whatever the router decodes.
+                signed("botocore", "GET", "/reports/d%61ily", ""),
+                signed("aws4auth", "GET", "/reports/a%7Eb", ""),
             ]),
         );
         for (i, r) in results.iter().enumerate() {
@@ -213,6 +217,11 @@ fn refusals_carry_api_gateway_messages() {
                 bearer,
                 no_token,
                 signed("manual", "POST", "/items", "amount=1"),
+                // The router skips empty segments, so the ARN does: no slash steps
+                // around the deny. A HEAD answered by the GET route is judged as GET.
+                signed("botocore", "GET", "/reports/secret/", ""),
+                signed("botocore", "GET", "/reports//secret", ""),
+                signed("botocore", "HEAD", "/reports/secret", ""),
             ]),
         );
         let expect = |i: usize, prefix: &str, kind: &str| {
@@ -281,6 +290,10 @@ fn refusals_carry_api_gateway_messages() {
         );
         // The manual signer itself is right: the same request untampered passes.
         assert_eq!(results[12]["status"], 200, "{}", results[12]);
+        let denied = "User: arn:aws:iam::111122223333:user/reporting is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:000000000000:shop/$default/GET/reports/secret";
+        expect(13, denied, "AccessDeniedException");
+        expect(14, denied, "AccessDeniedException");
+        assert_eq!(results[15]["status"], 403, "{}", results[15]);
         assert_eq!(origin.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

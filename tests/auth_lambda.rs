@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -242,6 +243,18 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
             403
         );
         assert_eq!(get(&p, "/p/secret?tenant=acme", Some("t1")).status, 403);
+        // The router skips empty segments, and so does the ARN: no slash steps around
+        // the deny. A HEAD answered by the GET route is judged as that GET.
+        for path in ["/p/secret/", "/p//secret", "//p/secret//"] {
+            let target = format!("{path}?tenant=acme");
+            assert_eq!(get(&p, &target, Some("t1")).status, 403, "{path}");
+        }
+        let mut s = p.connect();
+        s.write_all(b"HEAD /p/secret?tenant=acme HTTP/1.1\r\nHost: t\r\nx-token: t1\r\n\r\n")
+            .unwrap();
+        let head = read_response(&mut std::io::BufReader::new(s), true).unwrap();
+        assert_eq!(head.status, 403);
+        assert_eq!(get(&p, "/p/2/?tenant=acme", Some("t1")).status, 200);
         assert_eq!(policy.calls(), 1, "one call per identity per TTL");
 
         // Another identity value is another cache entry (and here a function error).
@@ -330,5 +343,62 @@ fn authorizer_refusals_use_the_apis_gateway_responses() {
             (r.status, r.text()),
             (503, r#"{"t":"AUTHORIZER_FAILURE"}"#.into())
         );
+    }
+}
+
+#[test]
+fn a_cached_verdict_stays_with_its_api() {
+    // Two APIs whose authorizers call the same function with the same identity source:
+    // a `true` given for one is not a `true` for the other.
+    let gate = Function::start(|ev| {
+        let arn = ev["routeArn"].as_str().unwrap_or("");
+        FnReply::Json(json!({"isAuthorized": arn.contains(":public/")}).to_string())
+    });
+    let authorizer = format!(
+        "{{ type: lambda, url: \"{}\", simple_responses: true, identity_source: [$request.header.x-token], result_ttl: 300s }}",
+        gate.url()
+    );
+    let config = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+domains:
+  pub.test: {{ mappings: {{ "": public/live }} }}
+  adm.test: {{ mappings: {{ "": admin/live }} }}
+apis:
+  public:
+    disable_default_endpoint: true
+    stages: {{ live: {{}} }}
+    authorizers: {{ gate: {authorizer} }}
+    routes:
+      "GET /x": {{ authorizer: gate, integration: {{ type: mock, status: 200, body: public }} }}
+  admin:
+    disable_default_endpoint: true
+    stages: {{ live: {{}} }}
+    authorizers: {{ gate: {authorizer} }}
+    routes:
+      "GET /x": {{ authorizer: gate, integration: {{ type: mock, status: 200, body: secret }} }}
+"#
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        let at = |host: &str| {
+            p.raw(
+                format!(
+                    "GET /x HTTP/1.1\r\nHost: {host}\r\nx-token: t\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+        };
+        let calls = gate.calls();
+        assert_eq!(at("pub.test").text(), "public");
+        assert_eq!(at("adm.test").status, 403);
+        assert_eq!(
+            gate.calls(),
+            calls + 2,
+            "each API asked the function itself"
+        );
+        assert_eq!(at("pub.test").text(), "public");
+        assert_eq!(gate.calls(), calls + 2, "and cached its own answer");
     }
 }

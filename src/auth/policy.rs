@@ -115,8 +115,10 @@ impl Policy {
     }
 }
 
-/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path without its
-/// leading slash}`.
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`, the path
+/// without empty segments: the router skips them (`/p//secret/` reaches the route of
+/// `/p/secret`), so the ARN a policy judges must too, or a trailing or doubled slash
+/// would step around a `Deny` written for the path.
 pub fn arn(
     region: &str,
     account: &str,
@@ -125,12 +127,29 @@ pub fn arn(
     method: &[u8],
     path: &[u8],
 ) -> String {
-    let path = path.strip_prefix(b"/").unwrap_or(path);
-    format!(
-        "arn:aws:execute-api:{region}:{account}:{api}/{stage}/{}/{}",
-        String::from_utf8_lossy(method),
-        String::from_utf8_lossy(path)
-    )
+    let mut out = format!(
+        "arn:aws:execute-api:{region}:{account}:{api}/{stage}/{}/",
+        String::from_utf8_lossy(method)
+    );
+    let mut first = true;
+    for segment in path.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+        if !first {
+            out.push('/');
+        }
+        first = false;
+        out.push_str(&String::from_utf8_lossy(segment));
+    }
+    out
+}
+
+/// The method an ARN names: the route's own (a HEAD answered by a `GET` route is judged
+/// as that GET, so a `Deny` on the route's only method covers it), or the request's on
+/// `ANY` and `$default` routes.
+pub fn arn_method<'a>(route_key: &'a str, request: &'a [u8]) -> &'a [u8] {
+    match route_key.split_once(' ') {
+        Some((m, _)) if m != "ANY" => m.as_bytes(),
+        _ => request,
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +199,23 @@ mod tests {
         assert!(p.allows("execute-api:Invoke", &a("GET", "/pets")));
         assert!(!p.allows("execute-api:Invoke", &a("GET", "/secret")));
         assert!(!p.allows("execute-api:Invoke", &a("POST", "/pets")));
+        for variant in ["/secret/", "//secret", "/secret//", "secret"] {
+            assert!(
+                !p.allows("execute-api:Invoke", &a("GET", variant)),
+                "{variant}"
+            );
+        }
+        assert_eq!(
+            a("GET", "//a//b/"),
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b"
+        );
+        assert_eq!(
+            a("GET", "/"),
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/"
+        );
+        assert_eq!(arn_method("GET /p/{x}", b"HEAD"), b"GET");
+        assert_eq!(arn_method("ANY /p/{x}", b"HEAD"), b"HEAD");
+        assert_eq!(arn_method("$default", b"PUT"), b"PUT");
         assert!(Policy::parse(
             &json!({"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]})
         )

@@ -66,12 +66,16 @@ pub(super) fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), Par
 
 /// Decodes percent-encoded unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`) in
 /// `head.path` in place and shortens the span to match; other escapes are kept as sent.
-/// The path only shrinks, so the rest of the head stays where it was.
-pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead) {
+/// The path only shrinks, so the rest of the head stays where it was. `original` is
+/// cleared, then holds the path as sent when it has a `%` (a SigV4 signature covers
+/// the bytes the client sent; a path without one is left as it was).
+pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead, original: &mut Vec<u8>) {
+    original.clear();
     let (start, end) = (head.path.start as usize, head.path.end as usize);
     let Some(first) = memchr::memchr(b'%', &buf[start..end]) else {
         return;
     };
+    original.extend_from_slice(&buf[start..end]);
     let (mut read, mut write) = (start + first, start + first);
     while read < end {
         let b = buf[read];
@@ -215,8 +219,15 @@ mod tests {
                 parse_request(&raw, &Default::default(), &mut head),
                 Ok(true)
             );
-            decode_unreserved(&mut raw, &mut head);
+            let mut original = b"left over".to_vec();
+            decode_unreserved(&mut raw, &mut head, &mut original);
             assert_eq!(head.path.get(&raw), routed.as_bytes(), "{sent}");
+            let kept: &[u8] = if sent.contains('%') {
+                sent.as_bytes()
+            } else {
+                b""
+            };
+            assert_eq!(original, kept, "{sent}");
             // The query and the headers are untouched.
             assert_eq!(head.query.unwrap().get(&raw), b"q=%61", "{sent}");
             assert_eq!(head.host.unwrap().get(&raw), b"t", "{sent}");

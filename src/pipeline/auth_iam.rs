@@ -51,7 +51,12 @@ pub(crate) fn verify_signature<'p>(
         .collect();
     let input = Input {
         method: c.head.method_span.get(buf),
-        path: c.head.path.get(buf),
+        // As sent: the head's path has had its unreserved escapes decoded.
+        path: if c.raw_path.is_empty() {
+            c.head.path.get(buf)
+        } else {
+            &c.raw_path
+        },
         query: c.head.query.map_or(&b""[..], |q| q.get(buf)),
         headers: &headers,
         payload,
@@ -70,13 +75,8 @@ pub(super) async fn step(
     let snap = &*gen.snap;
     let verified = verify_signature(&snap.iam, c, payload, now_secs());
     let buf = &c.rbuf[..];
-    let method = c.head.method_span.get(buf);
     let api = &snap.apis[c.req.api as usize];
     let stage = &api.stages[c.req.stage as usize];
-    let rest = match c.req.rest.get(buf) {
-        b"" => &b"/"[..],
-        p => p,
-    };
     let arn = match arn {
         Some(a) => a.to_string(),
         None => policy::arn(
@@ -84,8 +84,11 @@ pub(super) async fn step(
             ACCOUNT_ID,
             &api.name,
             &stage.name,
-            method,
-            rest,
+            policy::arn_method(
+                &api.routes[c.req.route as usize].key,
+                c.head.method_span.get(buf),
+            ),
+            c.req.rest.get(buf),
         ),
     };
     let principal = match verified {

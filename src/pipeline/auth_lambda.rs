@@ -94,7 +94,17 @@ pub(super) async fn step(
     let stage = &api.stages[c.req.stage as usize];
     let now = now_secs();
     let caching = !rt.ttl.is_zero() && !rt.sources.is_empty();
-    let key = cache::key(&rt.fingerprint, &[stage.name.as_bytes(), &values]);
+    // An authorizer belongs to one API: two APIs (or two authorizers) calling the same
+    // function must not share verdicts, or a simple `true` given for one reaches the other.
+    let key = cache::key(
+        &rt.fingerprint,
+        &[
+            api.name.as_bytes(),
+            a.name.as_bytes(),
+            stage.name.as_bytes(),
+            &values,
+        ],
+    );
     let mut verdict = None;
     if caching {
         let deadline = Instant::now() + rt.call.timeout + Duration::from_millis(100);
@@ -198,7 +208,7 @@ fn route_arn(snap: &crate::config::compile::Snapshot, c: &Conn) -> String {
         ACCOUNT_ID,
         &view.api().name,
         &view.stage().name,
-        view.method(),
+        policy::arn_method(&view.route().key, view.method()),
         view.rest_path(),
     )
 }

@@ -71,6 +71,9 @@ pub struct Conn {
     pub out: Outcome,
     /// What the gateway decided about the current request (`$context`, canary, CORS).
     pub req: RequestState,
+    /// The current request's path as sent when it held a `%` (the head's path has its
+    /// unreserved escapes decoded); empty otherwise. SigV4 checks the bytes signed.
+    pub raw_path: Vec<u8>,
     /// Request fields copied for the access log before the body moves `rbuf` on.
     pub(crate) log_scratch: Vec<u8>,
     /// Set while this request fetches a response cache entry: the relay copies the
@@ -169,6 +172,7 @@ impl Conn {
             request_id: [0; ID_LEN],
             out: Outcome::default(),
             req: RequestState::default(),
+            raw_path: Vec::new(),
             log_scratch: Vec::new(),
             capture: None,
             canceller: Canceller::new(),
@@ -394,7 +398,7 @@ impl Conn {
                 match parse_request(&self.rbuf, &parse_limits, &mut self.head) {
                     Ok(true) => {
                         // Route (and forward) `/%61dmin` as the `/admin` it is.
-                        decode_unreserved(&mut self.rbuf, &mut self.head);
+                        decode_unreserved(&mut self.rbuf, &mut self.head, &mut self.raw_path);
                         return HeadOutcome::Ready;
                     }
                     Ok(false) => {}
