@@ -177,6 +177,15 @@ fn refusals_follow_api_gateway() {
         assert_eq!(f.calls(), 0);
 
         assert_invalid(&get(&p, "/me", Some("not-a-jwt")), "the token is malformed");
+        // Two tokens: the gateway would check one while the backend may read the other.
+        let valid = idp.mint(json!({ "claims": good }));
+        let twice = format!(
+            "GET /me HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {valid}\r\nauthorization: Bearer x.y.z\r\nConnection: close\r\n\r\n"
+        );
+        assert_invalid(&p.raw(twice.as_bytes()), "the token is malformed");
+        let r = get(&p, &format!("/q?token={valid}&token={valid}"), None);
+        assert_invalid(&r, "the token is malformed");
+        assert_eq!(get(&p, &format!("/q?token={valid}"), None).text(), "q");
         let expired = idp.mint(json!({ "claims": with(json!({"exp": now() - 10})) }));
         assert_invalid(&get(&p, "/me", Some(&expired)), "the token has expired");
         let aud = idp.mint(json!({ "claims": with(json!({"aud": "someone-else"})) }));

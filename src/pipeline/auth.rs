@@ -213,23 +213,41 @@ fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
     }
 }
 
-/// The token from the identity source: bare or after `Bearer ` (any case).
-fn token<'b>(c: &'b Conn, source: &TokenSource) -> Option<&'b [u8]> {
-    let raw = match source {
-        TokenSource::Header(name) => c.head.header(&c.rbuf, name)?,
-        TokenSource::Query(name) => {
-            let q = c.head.query?.get(&c.rbuf);
-            super::template::query_pairs(q)
-                .find(|(n, _)| *n == name.as_bytes())
-                .map(|(_, v)| v)?
-        }
+/// The token from the identity source: bare or after `Bearer ` (any case). Two of them
+/// (a repeated header or query parameter) are refused as malformed, as API Gateway's
+/// comma-joined value would be: the gateway would check one while the backend may read
+/// the other.
+fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b [u8]>, JwtError> {
+    let buf = &c.rbuf[..];
+    let mut found = None;
+    let mut take = |v: &'b [u8]| match found.replace(v) {
+        None => Ok(()),
+        Some(_) => Err(JwtError::Malformed),
     };
+    match source {
+        TokenSource::Header(name) => {
+            for h in &c.head.headers {
+                if h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()) {
+                    take(h.value.get(buf))?;
+                }
+            }
+        }
+        TokenSource::Query(name) => {
+            let q = c.head.query.map_or(&b""[..], |q| q.get(buf));
+            for (n, v) in super::template::query_pairs(q) {
+                if n == name.as_bytes() {
+                    take(v)?;
+                }
+            }
+        }
+    }
+    let Some(raw) = found else { return Ok(None) };
     let raw = raw.trim_ascii();
     let raw = match raw.get(..7) {
         Some(p) if p.eq_ignore_ascii_case(b"bearer ") => raw[7..].trim_ascii_start(),
         _ => raw,
     };
-    (!raw.is_empty()).then_some(raw)
+    Ok((!raw.is_empty()).then_some(raw))
 }
 
 pub(super) fn now_secs() -> u64 {
@@ -259,9 +277,16 @@ async fn jwt_step(
     rt: &JwtRt,
     scopes: &[Box<str>],
 ) -> Result<(), AuthDeny> {
-    let Some(token) = token(c, &rt.token) else {
-        c.req.auth.error = "no token in the identity source";
-        return Err(AuthDeny::Unauthorized(Some(b"Bearer".to_vec())));
+    let token = match token(c, &rt.token) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            c.req.auth.error = "no token in the identity source";
+            return Err(AuthDeny::Unauthorized(Some(b"Bearer".to_vec())));
+        }
+        Err(e) => {
+            c.req.auth.error = "two tokens in the identity source";
+            return Err(AuthDeny::Unauthorized(Some(invalid_token(scopes, e))));
+        }
     };
     let now = now_secs();
     let cached = LOCAL.with(|l| l.borrow_mut().jwt.get(&rt.fingerprint, token, now));
