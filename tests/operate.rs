@@ -155,6 +155,17 @@ fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
             "a2",
             "{driver}: old config must stay after a bad reload"
         );
+
+        // An empty file (one caught half-written) is refused too, not applied as a
+        // config of defaults that drops every API and moves the listener.
+        std::fs::write(&p.config, "\n# nothing yet\n").unwrap();
+        p.signal(1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !p.log_text().contains("the config is empty") {
+            assert!(Instant::now() < deadline, "{}", p.log_text());
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(p.get("/a").text(), "a2", "{driver}: after an empty file");
     }
 }
 

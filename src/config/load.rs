@@ -47,11 +47,7 @@ pub fn load_str_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let mut root: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
-    // YAML anchors with `<<:` merge keys are a common way to share integration blocks.
-    root.apply_merge()
-        .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
+    let root = parse_yaml(text)?;
     let (cfg, errors) = decode_partial(&root, env);
     if errors.is_empty() {
         Ok(cfg)
@@ -67,16 +63,28 @@ pub fn load_partial(
     text: &str,
     base: &std::path::Path,
 ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
-    let mut root: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
-    root.apply_merge()
-        .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
+    let mut root = parse_yaml(text)?;
     // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
     let (mut errors, warnings) = crate::openapi::merge_files(&mut root, base);
     let (mut cfg, more) = decode_partial(&root, &|name| std::env::var(name).ok());
     errors.extend(more);
     cfg.warnings = warnings;
     Ok((cfg, errors))
+}
+
+/// The document, merge keys applied. An empty one (or `null`) is an error, not a config
+/// of defaults: a file caught half-written by a reload or the watcher would otherwise
+/// drop every API and move the listener to the default address.
+fn parse_yaml(text: &str) -> Result<Value, ConfigErrors> {
+    let mut root: Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
+    if root.is_null() {
+        return Err(ConfigError::new("", "the config is empty").into());
+    }
+    // YAML anchors with `<<:` merge keys are a common way to share integration blocks.
+    root.apply_merge()
+        .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
+    Ok(root)
 }
 
 fn decode_partial(
