@@ -33,7 +33,8 @@ pub fn set_options_for_connections(
     let fd = unsafe { BorrowedFd::borrow_raw(listener.as_raw_fd()) };
     socket2::SockRef::from(&fd).set_nodelay(true)?;
     // By hand: socket2 has TCP_USER_TIMEOUT only behind its "all" feature.
-    let ms = send_timeout.as_millis().min(u128::from(libc::c_uint::MAX)) as libc::c_uint;
+    // Linux refuses values past INT_MAX ms (~24.8 days) with EINVAL: clamp, don't fail.
+    let ms = send_timeout.as_millis().min(i32::MAX as u128) as libc::c_uint;
     // SAFETY: a valid descriptor, and a c_uint option value of the size given.
     let rc = unsafe {
         libc::setsockopt(
@@ -130,5 +131,8 @@ mod tests {
             assert_eq!(rc, 0);
             assert_eq!(ms, if set { 7000 } else { 0 });
         }
+        // Past what the kernel takes (INT_MAX ms): clamped, not an error.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        set_options_for_connections(&listener, Duration::from_secs(30 * 86_400)).unwrap();
     }
 }
