@@ -222,6 +222,11 @@ impl Keys {
         if name.is_empty() || name.len() > 128 {
             return Err(KeyError::Invalid("name must be 1 to 128 characters"));
         }
+        if !addressable(name) {
+            return Err(KeyError::Invalid(
+                "name must not be . or .., nor hold a slash, a backslash or a control character",
+            ));
+        }
         let value = match value {
             Some(v)
                 if v.len() < 20 || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) =>
@@ -447,8 +452,36 @@ fn generate_value() -> String {
     out
 }
 
+/// A name `DELETE /api-keys/{name}` can reach: the admin API refuses dot-segments and
+/// splits at slashes, so a key named `..` or `a/b` could be created but never revoked.
+fn addressable(name: &str) -> bool {
+    name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_names_a_delete_can_address_are_created() {
+        for bad in [
+            ".",
+            "..",
+            "a/b",
+            "../../etc/passwd",
+            "a\\b",
+            "a\nb",
+            "a\u{7f}",
+        ] {
+            assert!(!super::addressable(bad), "{bad:?}");
+        }
+        for good in ["bob", "bob smith", "a.b", "...", "ключ", "x@y"] {
+            assert!(super::addressable(good), "{good:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
