@@ -133,6 +133,30 @@ apis:
         let r = get(&p, "/validation?q1=fish", "h1: yes\r\n");
         assert_eq!(r.status, 200);
         assert!(origin.last().target.contains("type=fish"));
+        // Judged as a backend reads them: decoded query names and values, any value
+        // of a repeated header.
+        for (target, headers) in [
+            ("/validation?q1=%20", "h1: yes\r\n"),
+            ("/validation?q1=+", "h1: yes\r\n"),
+            ("/validation?q1=", "h1: \r\n"),
+        ] {
+            assert_eq!(get(&p, target, headers).status, 400, "{target} {headers}");
+        }
+        for (target, headers) in [
+            ("/validation?%71%31=fish", "h1: yes\r\n"),
+            ("/validation?q1=&q1=fish", "h1: \r\nh1: yes\r\n"),
+        ] {
+            assert_eq!(get(&p, target, headers).status, 200, "{target} {headers}");
+        }
+        // Two Content-Types: the model is chosen by one, the backend may read the other.
+        let r = post(
+            &p,
+            "/pets",
+            "Content-Type: text/plain\r\nContent-Type: application/json\r\n",
+            r#"{"type":"lion"}"#,
+        );
+        assert_eq!(r.status, 400, "{driver}");
+        assert_eq!(r.json_message(), "Invalid request body");
         // Keep-alive survives a refused request: the body was read.
         let mut c = Client::new(&p);
         let r = c.send(b"POST /pets HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");

@@ -148,17 +148,24 @@ pub async fn check(
     if !rc.params.is_empty() {
         let mut missing: Vec<&str> = Vec::new();
         for (loc, name, idx) in rc.params.iter() {
-            let value = match loc {
-                Loc::Header => c.head.header(&c.rbuf, name),
-                Loc::Query => c.head.query.and_then(|q| {
-                    super::template::query_pairs(q.get(&c.rbuf))
-                        .filter(|(k, _)| *k == name.as_bytes())
-                        .map(|(_, v)| v)
-                        .find(|v| !v.is_empty())
+            // Present and not blank, judged as the backend will read it: any of a
+            // repeated header's values; a query parameter's name and value decoded.
+            let buf = &c.rbuf[..];
+            let present = match loc {
+                Loc::Header => c.head.headers.iter().any(|h| {
+                    h.name.get(buf).eq_ignore_ascii_case(name.as_bytes())
+                        && !blank(h.value.get(buf))
                 }),
-                Loc::Path => c.params.get(*idx).map(|s| s.get(&c.rbuf)),
+                Loc::Query => c.head.query.is_some_and(|q| {
+                    let mut scratch = Vec::new();
+                    super::template::query_pairs(q.get(buf)).any(|(k, v)| {
+                        query_decode(k, &mut scratch) == name.as_bytes()
+                            && !blank(query_decode(v, &mut scratch))
+                    })
+                }),
+                Loc::Path => c.params.get(*idx).is_some_and(|s| !blank(s.get(buf))),
             };
-            if value.is_none_or(|v| v.iter().all(u8::is_ascii_whitespace)) {
+            if !present {
                 missing.push(name);
             }
         }
@@ -182,6 +189,28 @@ pub async fn check(
     }
     if rc.bodies.is_empty() {
         return None;
+    }
+    // Two Content-Types: the model would be chosen by one while the backend may parse
+    // the body as the other.
+    let buf = &c.rbuf[..];
+    if c.head
+        .headers
+        .iter()
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"content-type"))
+        .count()
+        > 1
+    {
+        return Some(
+            gateway_responses::answer(
+                ctx,
+                gen,
+                c,
+                ResponseType::BadRequestBody,
+                "Invalid request body",
+                "[more than one Content-Type header]",
+            )
+            .await,
+        );
     }
     let validator = {
         let ctype = c
@@ -248,6 +277,24 @@ pub async fn check(
         )
         .await,
     )
+}
+
+fn blank(v: &[u8]) -> bool {
+    v.iter().all(u8::is_ascii_whitespace)
+}
+
+/// A query name or value as backends read it: `+` a space, `%XX` decoded (`%2B` stays
+/// a plus).
+fn query_decode<'s>(raw: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
+    scratch.clear();
+    let mut rest = raw;
+    while let Some(plus) = memchr::memchr(b'+', rest) {
+        crate::integration::lambda_event::percent_decode(&rest[..plus], scratch);
+        scratch.push(b' ');
+        rest = &rest[plus + 1..];
+    }
+    crate::integration::lambda_event::percent_decode(rest, scratch);
+    scratch
 }
 
 /// The body as a `Value` (bodies the tape leaves aside, invalid ones); an empty body is `{}` (so a model's `required` still applies).
