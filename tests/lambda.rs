@@ -288,6 +288,7 @@ fn function_errors_and_garbage_are_502_and_timeouts_504() {
         "/v2/garbage" => FnReply::Raw("this is not json".into()),
         "/v2/shape" => FnReply::Json(r#"{"statusCode":"abc"}"#.into()),
         "/quick/slow" => FnReply::Slow(Duration::from_millis(1500), "{}".into()),
+        "/v2/hangup" => FnReply::Hangup,
         // 1.0 events have no rawPath: an answer without statusCode is wrong there.
         "" => FnReply::Json(r#"{"body":"no status"}"#.into()),
         _ => ok_reply(),
@@ -330,6 +331,23 @@ fn function_errors_and_garbage_are_502_and_timeouts_504() {
             );
         }
         // The client connection survived every failure.
+        assert_eq!(c.get("/v2/fine", "t").status, 200);
+        // An endpoint that reads the event on a pooled connection and then dies may
+        // have run the function: 502, and no second invoke.
+        let before = f.calls();
+        let r = c.get("/v2/hangup", "t");
+        assert_eq!(
+            (r.status, r.json_message().as_str()),
+            (502, "Internal server error")
+        );
+        assert!(eventually(|| p
+            .log_text()
+            .contains("closed before answering")));
+        assert_eq!(
+            f.calls(),
+            before + 1,
+            "{driver}: the function was invoked twice"
+        );
         assert_eq!(c.get("/v2/fine", "t").status, 200);
     }
 }

@@ -76,9 +76,10 @@ pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
     Ok((host, port, path))
 }
 
-/// Why a call failed; `Stale` means a pooled connection was found closed before any byte
-/// of the answer, so sending again on a new connection is safe; `TimedOut`, that the
-/// route's timeout (or the endpoint's `connect_timeout`) passed first.
+/// Why a call failed; `Stale` means a pooled connection refused the event as it was
+/// written (the endpoint had closed it), so sending again on a new connection is safe;
+/// `TimedOut`, that the route's timeout (or the endpoint's `connect_timeout`) passed
+/// first.
 enum Fail {
     Stale(String),
     TimedOut(String),
@@ -374,7 +375,13 @@ async fn exchange(
     res.map_err(|e| Fail::Stale(format!("write: {e}")))?;
 
     c.ubuf.clear();
-    // Nothing received yet: a close now means the pooled connection was stale.
+    // The event was written whole to a connection that had passed the pool's check. A
+    // plain close now, before any byte of the answer, may come after the function ran
+    // (an endpoint that read the event, then died): an invoke is not idempotent, so
+    // that is a 502, never a second invoke (nginx does not resend a POST either). A
+    // reset is different: the kernel resets a connection closed with unread bytes, so
+    // the endpoint had not read the whole event (it closed the idle connection as the
+    // event arrived): that is a stale connection, sent again on a new one.
     let mut received = false;
     loop {
         if !c.ubuf.is_empty() {
@@ -396,13 +403,15 @@ async fn exchange(
         }
         let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
         match read.map_err(|_| timed_out())? {
-            Ok(0) if !received => return Err(Fail::Stale("closed before answering".into())),
+            Ok(0) if !received => return Err(Fail::Other("closed before answering".into())),
             Ok(0) => {
                 return Err(Fail::Other(
                     "closed in the middle of the answer head".into(),
                 ))
             }
-            Err(e) if !received => return Err(Fail::Stale(format!("read: {e}"))),
+            Err(e) if !received && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(Fail::Stale(format!("read: {e}")))
+            }
             Err(e) => return Err(Fail::Other(format!("read: {e}"))),
             Ok(_) => received = true,
         }
@@ -459,6 +468,9 @@ async fn exchange(
                         return Err(Fail::Other("answer is too large".into()))
                     }
                     Ok(_) => {}
+                    Err(e) if !received && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                        return Err(Fail::Stale(format!("read: {e}")))
+                    }
                     Err(e) => return Err(Fail::Other(format!("read: {e}"))),
                 }
             }

@@ -197,6 +197,9 @@ pub enum FnReply {
     Slow(Duration, String),
     /// The same as Json, sent chunked.
     Chunked(String),
+    /// No answer: the connection is closed once the event has been read (a function
+    /// endpoint that died while running).
+    Hangup,
 }
 
 /// A Lambda-style function endpoint with the Runtime Interface Emulator's contract: the
@@ -238,6 +241,7 @@ impl Function {
                     );
                     let _ = s.write_all(out.as_bytes());
                 }
+                FnReply::Hangup => return false,
             }
             true
         });
