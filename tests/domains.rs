@@ -56,6 +56,11 @@ fn host_selects_the_domain_and_its_mappings() {
             (api.as_str(), "/deep/path/ping", "other"),
             (api.as_str(), "/deep/path/a/b?q=1", "origin /a/b?q=1"),
             ("API.Example.COM", "/v2/ping", "shop beta"),
+            // The absolute form of a name (a trailing dot) is the same name.
+            ("api.example.com.", "/v2/ping", "shop beta"),
+            (&format!("api.example.com.:{port}"), "/ping", "shop prod"),
+            // Leading empty segments are skipped before the base path, as in routes.
+            (api.as_str(), "//v2/ping", "shop beta"),
             ("other.example.com", "/ping", "other"),
             ("other.example.com", "/x", "origin /x"),
         ] {
@@ -77,6 +82,7 @@ fn host_selects_the_domain_and_its_mappings() {
             (format!("127.0.0.1:{port}"), "/prod/ping", "shop prod"),
             ("unknown.example".to_string(), "/beta/ping", "shop beta"),
             ("localhost".to_string(), "/ping", "other"),
+            ("localhost".to_string(), "//prod//ping", "shop prod"),
             (
                 "localhost".to_string(),
                 "/production/x",

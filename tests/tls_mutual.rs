@@ -164,6 +164,10 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
             assert_eq!(r.json_message(), "Misdirected Request");
             let r = c.get("/dn", &format!("A.EXAMPLE:{tls_port}")).unwrap();
             assert_eq!(r.status, 421, "{what}: {}", r.text());
+            // The name's absolute form (a trailing dot) routes to a.example, so it is
+            // misdirected too.
+            let r = c.get("/dn", "a.example.").unwrap();
+            assert_eq!(r.status, 421, "{what}: {}", r.text());
             // An absolute-form target names the host as much as the Host header does.
             let r = c
                 .send(b"GET https://a.example/ping HTTP/1.1\r\nHost: b.example\r\n\r\n")

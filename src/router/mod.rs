@@ -44,11 +44,14 @@ impl BasePaths {
     }
 
     /// The stage for `path` and how many bytes of the path its base path takes.
+    /// Leading slashes are skipped as routes skip empty segments: `//prod/admin` is the
+    /// `prod` stage's `/admin`, not the root stage's `//prod/admin`.
     fn select(&self, path: &[u8]) -> Option<(StageRef, usize)> {
-        let rest = path.strip_prefix(b"/").unwrap_or(path);
+        let lead = path.iter().take_while(|&&b| b == b'/').count();
+        let rest = &path[lead..];
         for (base, stage) in &self.by_base {
             if rest.starts_with(base) && matches!(rest.get(base.len()), None | Some(b'/')) {
-                return Some((*stage, base.len() + 1));
+                return Some((*stage, lead + base.len()));
             }
         }
         self.root.map(|s| (s, 0))
@@ -162,7 +165,9 @@ impl Router {
         if self.domains.is_empty() {
             return None;
         }
+        // `example.com.` is the same name (absolute form), as nginx strips the dot.
         let name = strip_port(host);
+        let name = name.strip_suffix(b".").unwrap_or(name);
         let exact = self
             .domains
             .iter()

@@ -104,6 +104,9 @@ impl From<io::Error> for AcceptError {
 impl ServerTls {
     /// The site named `name` exactly, or by a wildcard one label up.
     fn named_site(&self, name: &str) -> Option<usize> {
+        // `example.com.` is the same name (absolute form); the router strips the dot too,
+        // so the mutual-TLS check below sees the domain the request is routed to.
+        let name = name.strip_suffix('.').unwrap_or(name);
         let exact = self
             .sites
             .iter()
