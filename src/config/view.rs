@@ -33,7 +33,26 @@ pub fn redacted_view(text: &str) -> Value {
             }
         }
     }
+    if let Some(Value::String(url)) = json.pointer_mut("/cluster/redis") {
+        *url = redact_userinfo(url);
+    }
     json
+}
+
+/// `redis://user:password@host` → `redis://user:[redacted]@host` (a password in the URL).
+fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let user = match authority[..at].split_once(':') {
+        Some((user, _)) => format!("{user}:{REDACTED}"),
+        None => REDACTED.to_string(),
+    };
+    format!("{scheme}://{user}{}", &rest[at..])
 }
 
 #[cfg(test)]
@@ -59,6 +78,15 @@ mod tests {
         );
         assert_eq!(v["iam"]["principals"]["r"]["secret_access_key"], REDACTED);
         assert_eq!(v["iam"]["principals"]["r"]["session_token"], REDACTED);
+        let redis = |url: &str| {
+            redacted_view(&format!("cluster: {{ redis: \"{url}\" }}\n"))["cluster"]["redis"].clone()
+        };
+        assert_eq!(
+            redis("redis://app:pw@10.0.0.1:6379/2"),
+            "redis://app:[redacted]@10.0.0.1:6379/2"
+        );
+        assert_eq!(redis("redis://:pw@h"), "redis://:[redacted]@h");
+        assert_eq!(redis("redis://h:6379"), "redis://h:6379");
         assert_eq!(v["iam"]["principals"]["r"]["access_key_id"], "AK");
     }
 }
