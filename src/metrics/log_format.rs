@@ -158,11 +158,13 @@ impl LogFormat {
     }
 
     /// Makes the bytes appended since `start` safe inside the format: JSON string
-    /// escaping for JSON formats, control characters replaced otherwise.
+    /// escaping for JSON formats; otherwise `"`, `\\` and control characters as `\\xHH`,
+    /// as nginx writes them, so a quoted field can't be closed early to forge the rest
+    /// of a line.
     fn escape_from(&self, out: &mut Vec<u8>, start: usize) {
         let needs = out[start..]
             .iter()
-            .any(|&b| b < 0x20 || b == 0x7f || (self.json && (b == b'"' || b == b'\\')));
+            .any(|&b| b < 0x20 || b == 0x7f || b == b'"' || b == b'\\');
         if !needs {
             return;
         }
@@ -174,7 +176,9 @@ impl LogFormat {
                 0..=0x1f | 0x7f if self.json => {
                     let _ = write!(out, "\\u{:04x}", b);
                 }
-                0..=0x1f | 0x7f => out.push(b' '),
+                0..=0x1f | 0x7f | b'"' | b'\\' => {
+                    let _ = write!(out, "\\x{:02X}", b);
+                }
                 _ => out.push(b),
             }
         }
@@ -334,10 +338,13 @@ mod tests {
     }
 
     #[test]
-    fn plain_formats_have_no_control_characters() {
+    fn plain_formats_escape_quotes_backslashes_and_control_characters() {
         let f = LogFormat::compile("$context.httpMethod $context.path $context.status $context.identity.userAgent ($context.responseLatency ms)");
         let mut out = Vec::new();
         f.render(&mut out, &record());
-        assert_eq!(out, b"GET /prod/x 200 curl/8 \"quoted\"  (7 ms)\n");
+        assert_eq!(
+            out,
+            b"GET /prod/x 200 curl/8 \\x22quoted\\x22\\x0A (7 ms)\n"
+        );
     }
 }
