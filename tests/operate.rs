@@ -340,6 +340,8 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
             .expect("the 400 is logged");
         assert_eq!(bad["err"], "Bad Request");
         assert_eq!(bad["type"], "DEFAULT_4XX");
+        // The body the client got: {"message":"Bad Request"}.
+        assert_eq!(bad["len"], "25");
 
         // Rotation: move the file away, SIGUSR1, and new lines go to a new file.
         std::fs::rename(&log, dir.join("access.log.1")).unwrap();

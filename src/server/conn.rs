@@ -219,12 +219,15 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
                     false,
                     &[],
                 );
+                let body_len = memchr::memmem::find(&c.wbuf, b"\r\n\r\n")
+                    .map_or(0, |head| c.wbuf.len() - head - 4);
                 let _ = c.flush_wbuf().await;
                 gen.unrouted.count(status);
                 if gen.snap.access_log.is_some() {
                     // The head did not parse, so its fields are logged as "-".
                     c.out.reset();
                     c.out.status = status;
+                    c.out.body_sent = body_len as u64;
                     c.out.error_message = message;
                     c.log_scratch.clear();
                     c.log(ctx, &gen, Duration::ZERO);
