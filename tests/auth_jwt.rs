@@ -451,10 +451,16 @@ fn check_reports_authorizer_mistakes_with_key_paths() {
     authorizers:
       users: { type: jwt, issuer: "ftp://idp", audience: [a], algorithms: [RS256, HS256, none] }
       gate: { type: jwt, issuer: "https://idp.example", audience: [], identity_source: "$request.body.x" }
+      loose: { type: jwt, issuer: "https://idp.example", audience: [ok, " "], leeway: 8760h }
     routes:
       "GET /a": { authorizer: usres, integration: { type: mock } }
       "GET /b": { authorization_scopes: [x], integration: { type: mock } }
       "GET /c": { integration: { type: mock }, parameters: { "overwrite:header.x-u": "$context.authorizer.claims.sub" } }
+      "GET /d": { authorizer: loose, authorization_scopes: [read, ""], integration: { type: mock } }
+      "GET /e": { authorizer: loose, authorization: none, integration: { type: mock } }
+iam:
+  principals:
+    p: { access_key_id: AK, secret_access_key: sk, allow: [""], deny: ["arn:x", ""] }
 "#,
     );
     assert_ne!(code, 0, "{out}");
@@ -467,6 +473,12 @@ fn check_reports_authorizer_mistakes_with_key_paths() {
         r#"apis.shop.routes."GET /a".authorizer: no authorizer "usres" (did you mean "users"?)"#,
         r#"apis.shop.routes."GET /b".authorization_scopes: scopes need a JWT authorizer on the route"#,
         r#"$context.authorizer.claims.sub needs an authorizer on the route"#,
+        r#"apis.shop.authorizers.loose.audience[1]: is empty"#,
+        r#"apis.shop.authorizers.loose.leeway: at most 10m"#,
+        r#"apis.shop.routes."GET /d".authorization_scopes[1]: is empty"#,
+        r#"apis.shop.routes."GET /e".authorization: "none" beside an authorizer"#,
+        r#"iam.principals.p.allow[0]: is empty"#,
+        r#"iam.principals.p.deny[1]: is empty"#,
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }

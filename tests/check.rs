@@ -168,9 +168,17 @@ apis:
 }
 
 #[test]
-fn an_empty_config_is_a_warning() {
+fn no_apis_is_a_warning_and_an_empty_file_an_error() {
     let dir = temp_dir("check-empty");
+    // An empty file is refused: a reload that caught it half-written must not apply it.
     let file = write(&dir, "# nothing yet\n");
+    let (code, out, err) = check_file(&file);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("the config is empty"),
+        "{out}{err}"
+    );
+    let file = write(&dir, "server: { workers: 1 }\n");
     let (code, out, err) = check_file(&file);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(

@@ -18,6 +18,8 @@ use super::{ConfigError, KeyPath};
 
 /// API Gateway's quotas: audiences per authorizer, scopes per route, authorizers per API.
 pub const MAX_AUDIENCES: usize = 50;
+/// A JWT's clock-skew allowance is for skew, not for keeping expired tokens alive.
+const MAX_LEEWAY: Duration = Duration::from_secs(600);
 pub const MAX_SCOPES: usize = 10;
 pub const MAX_AUTHORIZERS: usize = 10;
 /// Lambda authorizer result cache: at most one hour (API Gateway's limit).
@@ -79,6 +81,9 @@ pub struct RouteAuth {
     pub scopes: Vec<String>,
     /// `authorization: iam`: SigV4-signed by a principal of `iam`.
     pub iam: bool,
+    /// `authorization: none` written out (refused beside an authorizer, which would
+    /// still apply).
+    pub none: bool,
 }
 
 /// `iam`: the region of SigV4 credential scopes and execute-api ARNs, and the principals
@@ -172,6 +177,7 @@ pub(super) fn route_auth(d: &mut Decoder, v: &Value, p: &KeyPath) -> RouteAuth {
                 &[("iam", true), ("none", false)],
             )
             .unwrap_or(false);
+        a.none = x.as_str() == Some("none");
     }
     a
 }
@@ -429,6 +435,16 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             if pr.secret_access_key.is_empty() {
                 err(&pp.key("secret_access_key"), "must not be empty".into());
             }
+            for (list, patterns) in [("allow", &pr.allow), ("deny", &pr.deny)] {
+                for (i, pattern) in patterns.iter().enumerate() {
+                    if pattern.trim().is_empty() {
+                        err(
+                            &pp.key(list).index(i),
+                            "is empty (it matches no ARN; \"*\" matches all)".into(),
+                        );
+                    }
+                }
+            }
             if pr.allow.is_empty() {
                 err(
                     &pp.key("allow"),
@@ -463,6 +479,17 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                         err(
                             &p.key("audience"),
                             format!("at most {MAX_AUDIENCES} audiences"),
+                        );
+                    }
+                    for (i, aud) in j.audience.iter().enumerate() {
+                        if aud.trim().is_empty() {
+                            err(&p.key("audience").index(i), "is empty".into());
+                        }
+                    }
+                    if j.leeway > MAX_LEEWAY {
+                        err(
+                            &p.key("leeway"),
+                            "at most 10m: a longer leeway keeps expired tokens valid".into(),
                         );
                     }
                     if j.algorithms.is_empty() {
@@ -554,6 +581,14 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     "scopes need a JWT authorizer on the route".into(),
                 );
             }
+            for (i, scope) in a.scopes.iter().enumerate() {
+                if scope.trim().is_empty() {
+                    err(
+                        &p.key("authorization_scopes").index(i),
+                        "is empty (no token carries it)".into(),
+                    );
+                }
+            }
             if a.scopes.len() > MAX_SCOPES {
                 err(
                     &p.key("authorization_scopes"),
@@ -568,6 +603,12 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             }
             if api.protocol == super::model::Protocol::Websocket {
                 websocket_route(key, a, found.and_then(|(_, f)| f), &p, &mut err);
+            }
+            if a.none && a.authorizer.is_some() {
+                err(
+                    &p.key("authorization"),
+                    "\"none\" beside an authorizer: the authorizer would still apply; keep one of them".into(),
+                );
             }
             if a.iam && a.authorizer.is_some() {
                 err(
