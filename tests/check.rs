@@ -103,6 +103,7 @@ admin: {{ listen: "127.0.0.1:{admin_port}" }}
 apis:
   app:
     stages: {{ $default: {{}} }}
+    gateway_responses: {{ REQUEST_TOO_LARGE: {{ status: 413, body: big }} }}
     routes:
       "GET /ping": {{ integration: {{ type: mock, status: 200, body: pong }} }}
   chat:
@@ -124,7 +125,7 @@ apis:
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         out.trim_end(),
-        format!("{}: ok, 5 warning(s)", file.display()),
+        format!("{}: ok, 6 warning(s)", file.display()),
         "{err}"
     );
     let missing = format!("{}/missing", dir.display());
@@ -132,6 +133,7 @@ apis:
         format!("server.access_log.path: directory {missing} does not exist: access-log lines are dropped until it does"),
         r#"server.access_log.format: unknown variable $context.nosuchThing: it is logged as "-""#.into(),
         "admin.token: not set: only /health and /metrics answer on the admin listener".into(),
+        "apis.app.gateway_responses.REQUEST_TOO_LARGE: is not applied: the 413 is sent before the request is routed (as in API Gateway, which does not let it be customised)".into(),
         "apis.chat.protocol: websocket without `iam` principals: @connections on the stage endpoint answers callers on this host only (add a principal to sign calls from elsewhere)".into(),
         "apis.hidden.disable_default_endpoint: true and no domain maps this API: nothing reaches it".into(),
     ];

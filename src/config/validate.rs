@@ -94,6 +94,12 @@ impl Validator<'_> {
                 ),
             );
         }
+        if s.limits.header_timeout.is_zero() {
+            self.error(
+                &p.key("limits").key("header_timeout"),
+                "must be more than 0s: every request would time out",
+            );
+        }
         self.opt_throttle(&s.throttle, &p);
         if let Some(admin) = &self.cfg.admin {
             if admin.token.as_deref() == Some("") {

@@ -68,6 +68,16 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 "websocket without `iam` principals: @connections on the stage endpoint answers callers on this host only (add a principal to sign calls from elsewhere)",
             ));
         }
+        if api
+            .defs
+            .gateway_responses
+            .iter()
+            .any(|(kind, _)| kind == "REQUEST_TOO_LARGE")
+        {
+            out.push(p.key("gateway_responses").key("REQUEST_TOO_LARGE").error(
+                "is not applied: the 413 is sent before the request is routed (as in API Gateway, which does not let it be customised)",
+            ));
+        }
         if api.disable_default_endpoint && !mapped {
             out.push(
                 p.key("disable_default_endpoint")

@@ -52,7 +52,7 @@ server:
   listen: ["127.0.0.1:8080", "localhost:8080"]
   tls_listen: ["127.0.0.1:8080"]
   workers: 0
-  limits: { max_header_bytes: 512 }
+  limits: { max_header_bytes: 512, header_timeout: 0s }
   throttle: { rate: -1, burst: 0 }
 admin: { listen: "127.0.0.1:8080", token: "" }
 "#;
@@ -65,6 +65,7 @@ admin: { listen: "127.0.0.1:8080", token: "" }
             "server.tls_listen: no domain has a cert and key to serve; add them under domains:",
             "server.workers: must be auto or at least 1",
             "server.limits.max_header_bytes: must be at least 1024, got 512",
+            "server.limits.header_timeout: must be more than 0s: every request would time out",
             "server.throttle.rate: must be a number ≥ 0, got -1",
             "admin.token: is empty; leave it out to refuse admin routes",
         ]
