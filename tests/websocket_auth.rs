@@ -74,6 +74,7 @@ iam:
   principals:
     backend: {{ access_key_id: AKIDBACKEND, secret_access_key: backend-secret, allow: ["arn:aws:execute-api:us-east-1:*:chat/prod/*/@connections/*"] }}
     client: {{ access_key_id: AKIDCLIENT, secret_access_key: client-secret, allow: ["arn:aws:execute-api:us-east-1:*:signed/signed/$connect"] }}
+    other: {{ access_key_id: AKIDOTHER, secret_access_key: other-secret, allow: ["arn:aws:execute-api:us-east-1:*:signed/signed/*/@connections/*"] }}
 apis:
   chat:
     protocol: websocket
@@ -311,6 +312,14 @@ fn iam_on_connect_and_signed_connections_calls() {
             let r = boto3_connections_as(&endpoint, "post", &id, Some("no"), Some(creds));
             assert_eq!(r["status"], 403, "{driver} {creds:?}: {r}");
             assert_eq!(r["error"], code, "{driver} {creds:?}: {r}");
+        }
+        // A principal allowed on another API's stage, calling through that stage's
+        // endpoint: the id is not that stage's connection (410, as in API Gateway).
+        let elsewhere = format!("http://{}/signed", p.addr);
+        let creds = Some(("AKIDOTHER", "other-secret"));
+        for op in ["post", "get", "delete"] {
+            let r = boto3_connections_as(&elsewhere, op, &id, Some("stray"), creds);
+            assert_eq!(r["error"], "GoneException", "{driver} {op}: {r}");
         }
         // Nothing refused reached the client: the next message is the echo.
         assert_eq!(chat.ask("after"), "after", "{driver}");

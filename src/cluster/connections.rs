@@ -46,8 +46,13 @@ pub struct RemoteReply {
 
 /// Runs one operation on a connection of *this* node (never forwarding it again) and
 /// answers (status, error type, body). Blocking: called on the side thread's blocking pool.
-pub type ConnectionsHook =
-    fn(id: &str, op: u8, data: Vec<u8>) -> (u16, Option<&'static str>, Vec<u8>);
+/// `scope`: the `{api}/{stage}` endpoint the call came through (None: the admin API).
+pub type ConnectionsHook = fn(
+    id: &str,
+    scope: Option<&str>,
+    op: u8,
+    data: Vec<u8>,
+) -> (u16, Option<&'static str>, Vec<u8>);
 
 static HOOK: OnceLock<ConnectionsHook> = OnceLock::new();
 static SEQ: AtomicU64 = AtomicU64::new(1);
@@ -98,6 +103,7 @@ impl Cluster {
     pub fn remote_connection_call(
         self: &Arc<Self>,
         id: &str,
+        scope: Option<&str>,
         op: u8,
         data: Vec<u8>,
     ) -> Option<oneshot::Receiver<Option<RemoteReply>>> {
@@ -105,10 +111,11 @@ impl Cluster {
             return None;
         }
         let (tx, rx) = oneshot::channel();
-        let (c, id) = (self.clone(), id.to_string());
+        let (c, id, scope) = (self.clone(), id.to_string(), scope.map(str::to_string));
         let job = Job::Run(Box::new(move |m| {
             Box::pin(async move {
-                let r = tokio::time::timeout(REMOTE_WAIT, call(&c, m, &id, op, data)).await;
+                let call = call(&c, m, &id, scope.as_deref(), op, data);
+                let r = tokio::time::timeout(REMOTE_WAIT, call).await;
                 let _ = tx.send(r.ok().flatten());
             })
         }));
@@ -120,6 +127,7 @@ async fn call(
     c: &Cluster,
     mut m: ConnectionManager,
     id: &str,
+    scope: Option<&str>,
     op: u8,
     data: Vec<u8>,
 ) -> Option<RemoteReply> {
@@ -135,7 +143,7 @@ async fn call(
     let corr = SEQ.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel();
     pending().lock().unwrap().insert(corr, tx);
-    let msg = json!({"t": "req", "corr": corr, "from": c.node, "id": id, "op": op, "data": b64().encode(data)});
+    let msg = json!({"t": "req", "corr": corr, "from": c.node, "id": id, "scope": scope, "op": op, "data": b64().encode(data)});
     let sent: redis::RedisResult<i64> = m
         .publish(c.key(&format!("node:{owner}")), msg.to_string())
         .await;
@@ -218,6 +226,7 @@ fn handle(
                 return;
             };
             let op = v["op"].as_u64().unwrap_or(0) as u8;
+            let scope = v["scope"].as_str().map(str::to_string);
             let data = b64()
                 .decode(v["data"].as_str().unwrap_or(""))
                 .unwrap_or_default();
@@ -225,7 +234,8 @@ fn handle(
             tokio::spawn(async move {
                 // The owning worker answers through a blocking call: off the runtime.
                 let Ok((status, et, body)) =
-                    tokio::task::spawn_blocking(move || hook(&id, op, data)).await
+                    tokio::task::spawn_blocking(move || hook(&id, scope.as_deref(), op, data))
+                        .await
                 else {
                     return;
                 };

@@ -81,6 +81,9 @@ pub struct Live {
     pub last_active_ms: Cell<u64>,
     pub source_ip: String,
     pub user_agent: String,
+    /// `{api}/{stage}`: the only stage endpoint whose `@connections` reaches it (as in
+    /// API Gateway, where another API's endpoint answers 410 for the id).
+    pub scope: String,
 }
 
 impl Live {
@@ -164,7 +167,7 @@ async fn poll_inbox(worker: usize) {
     let inbox = &inboxes()[worker % MAX_WORKERS];
     loop {
         while let Some(cmd) = inbox.pop() {
-            let out = local(&cmd.id, cmd.op);
+            let out = local(&cmd.id, cmd.scope.as_deref(), cmd.op);
             let _ = cmd.reply.send(out);
         }
         if LIVE.with(|l| l.borrow().is_empty()) {
@@ -204,16 +207,20 @@ pub struct Info {
 
 struct Command {
     id: String,
+    scope: Option<String>,
     op: Op,
     reply: crossbeam::channel::Sender<Outcome>,
 }
 
-/// Runs an operation on a connection of this thread's worker.
-fn local(id: &str, op: Op) -> Outcome {
+/// Runs an operation on a connection of this thread's worker. `scope` (`{api}/{stage}`,
+/// None from the admin listener): the stage endpoint the call came through; another
+/// stage's connection is Gone to it, so a principal allowed on one stage can't reach
+/// the connections of another.
+fn local(id: &str, scope: Option<&str>, op: Op) -> Outcome {
     let Some(live) = LIVE.with(|l| l.borrow().get(id).cloned()) else {
         return Outcome::Gone;
     };
-    if live.close_requested.get() {
+    if live.close_requested.get() || scope.is_some_and(|s| s != live.scope) {
         return Outcome::Gone;
     }
     match op {
@@ -241,13 +248,18 @@ fn local(id: &str, op: Op) -> Outcome {
 
 /// From a worker: runs on this node, else (in a cluster) on the node that owns the
 /// connection, polling for the answer.
-pub async fn manage_async(this_worker: Option<usize>, id: &str, op: Op) -> Outcome {
+pub async fn manage_async(
+    this_worker: Option<usize>,
+    id: &str,
+    scope: Option<&str>,
+    op: Op,
+) -> Outcome {
     let remote = crate::cluster::get().map(|c| (c, parts(&op)));
-    let out = manage_here_async(this_worker, id, op).await;
+    let out = manage_here_async(this_worker, id, scope, op).await;
     let (Outcome::Gone, Some((c, (code, data)))) = (&out, remote) else {
         return out;
     };
-    let Some(mut rx) = c.remote_connection_call(id, code, data) else {
+    let Some(mut rx) = c.remote_connection_call(id, scope, code, data) else {
         return out;
     };
     let deadline = std::time::Instant::now() + cluster_conn::REMOTE_WAIT + REMOTE_SLACK;
@@ -264,15 +276,16 @@ pub async fn manage_async(this_worker: Option<usize>, id: &str, op: Op) -> Outco
     }
 }
 
-/// From the admin thread (blocking): this node, else the owning node in a cluster.
+/// From the admin thread (blocking): this node, else the owning node in a cluster. The
+/// admin listener reaches every connection (no scope).
 pub fn manage_blocking(id: &str, op: Op) -> Outcome {
     let remote = crate::cluster::get().map(|c| (c, parts(&op)));
-    let out = manage_here_blocking(id, op);
+    let out = manage_here_blocking(id, None, op);
     let (Outcome::Gone, Some((c, (code, data)))) = (&out, remote) else {
         return out;
     };
     match c
-        .remote_connection_call(id, code, data)
+        .remote_connection_call(id, None, code, data)
         .map(|rx| rx.blocking_recv())
     {
         Some(Ok(Some(r))) => Outcome::Remote(from_remote(r)),
@@ -281,13 +294,18 @@ pub fn manage_blocking(id: &str, op: Op) -> Outcome {
 }
 
 /// The cluster's side thread runs another node's call here (never forwarding it again).
-pub fn cluster_hook(id: &str, op: u8, data: Vec<u8>) -> (u16, Option<&'static str>, Vec<u8>) {
+pub fn cluster_hook(
+    id: &str,
+    scope: Option<&str>,
+    op: u8,
+    data: Vec<u8>,
+) -> (u16, Option<&'static str>, Vec<u8>) {
     let op = match op {
         cluster_conn::OP_POST => Op::Post(data),
         cluster_conn::OP_GET => Op::Get,
         _ => Op::Delete,
     };
-    let r = reply(manage_here_blocking(id, op));
+    let r = reply(manage_here_blocking(id, scope, op));
     (r.status, r.error_type, r.body)
 }
 
@@ -321,14 +339,19 @@ fn from_remote(r: cluster_conn::RemoteReply) -> Reply {
 }
 
 /// From a worker, this node only: locally or through the owner's queue.
-async fn manage_here_async(this_worker: Option<usize>, id: &str, op: Op) -> Outcome {
+async fn manage_here_async(
+    this_worker: Option<usize>,
+    id: &str,
+    scope: Option<&str>,
+    op: Op,
+) -> Outcome {
     let Some(owner) = owner(id) else {
         return Outcome::Gone;
     };
     if Some(owner) == this_worker {
-        return local(id, op);
+        return local(id, scope, op);
     }
-    let Some(rx) = send(owner, id, op) else {
+    let Some(rx) = send(owner, id, scope, op) else {
         return Outcome::Gone;
     };
     let deadline = std::time::Instant::now() + REPLY_WAIT;
@@ -346,23 +369,29 @@ async fn manage_here_async(this_worker: Option<usize>, id: &str, op: Op) -> Outc
 }
 
 /// From the admin thread or the cluster's side thread (blocking), this node only.
-fn manage_here_blocking(id: &str, op: Op) -> Outcome {
+fn manage_here_blocking(id: &str, scope: Option<&str>, op: Op) -> Outcome {
     let Some(owner) = owner(id) else {
         return Outcome::Gone;
     };
-    match send(owner, id, op) {
+    match send(owner, id, scope, op) {
         Some(rx) => rx.recv_timeout(REPLY_WAIT).unwrap_or(Outcome::Gone),
         None => Outcome::Gone,
     }
 }
 
-fn send(owner: usize, id: &str, op: Op) -> Option<crossbeam::channel::Receiver<Outcome>> {
+fn send(
+    owner: usize,
+    id: &str,
+    scope: Option<&str>,
+    op: Op,
+) -> Option<crossbeam::channel::Receiver<Outcome>> {
     if owner >= MAX_WORKERS || live_counts()[owner].load(Ordering::Relaxed) == 0 {
         return None;
     }
     let (tx, rx) = crossbeam::channel::bounded(1);
     inboxes()[owner].push(Command {
         id: id.to_string(),
+        scope: scope.map(str::to_string),
         op,
         reply: tx,
     });

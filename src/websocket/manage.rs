@@ -66,7 +66,10 @@ pub(super) async fn manage(
                         Method::Delete => Op::Delete,
                         _ => Op::Get,
                     };
-                    connections::reply(connections::manage_async(Some(ctx.id), id, op).await)
+                    let api = &gen.snap.apis[stage.api as usize];
+                    let scope = format!("{}/{}", api.name, api.stages[stage.stage as usize].name);
+                    let out = connections::manage_async(Some(ctx.id), id, Some(&scope), op);
+                    connections::reply(out.await)
                 }
             }
         }

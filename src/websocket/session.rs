@@ -258,6 +258,10 @@ pub async fn serve(
         last_active_ms: Cell::new(ectx.connected_at_ms),
         source_ip: ectx.source_ip.clone(),
         user_agent: ectx.user_agent.clone().unwrap_or_default(),
+        scope: {
+            let api = &gen.snap.apis[stage.api as usize];
+            format!("{}/{}", api.name, api.stages[stage.stage as usize].name)
+        },
     });
     connections::register(ctx.id, live.clone());
     bump(&ctx.cells.ws_connections_active, 1);
