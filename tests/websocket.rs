@@ -324,6 +324,18 @@ fn connections_api_through_boto3_and_the_admin_listener() {
         );
         assert_eq!(r.status, 200, "{driver}: {}", r.text());
         assert_eq!(ws.recv_text(), "admin", "{driver}");
+        // Bytes that are not UTF-8 go as a binary message: as a text frame the client
+        // would drop the connection (1007).
+        let mut blob = format!("POST /@connections/{enc} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\nContent-Length: 3\r\nConnection: close\r\n\r\n").into_bytes();
+        blob.extend_from_slice(&[0xff, 0xfe, 0x00]);
+        assert_eq!(send_to(a, &blob).status, 200, "{driver}");
+        let m = ws.cmd("recv");
+        assert_eq!(m["binary"], "fffe00", "{driver}: {m}");
+        assert_eq!(
+            ws.ask("whoami"),
+            id,
+            "{driver}: the connection is still open"
+        );
         // Delete: the client sees a normal close, $disconnect says so, then it's gone.
         let r = boto3_connections(&endpoint, "delete", &id, None);
         assert_eq!(r, json!({"ok": true}), "{driver}");

@@ -87,10 +87,17 @@ pub struct Live {
 }
 
 impl Live {
-    /// Queues a text frame for the client.
-    pub fn push_text(&self, data: &[u8]) {
+    /// Queues a message for the client: a text frame, or a binary one when `data` is
+    /// not UTF-8 (a text frame must be, RFC 6455 §8.1: a client fails the connection
+    /// with 1007 on one that isn't, so a backend's binary answer or a `PostToConnection`
+    /// blob would cost the client its connection).
+    pub fn push_message(&self, data: &[u8]) {
+        let op = match std::str::from_utf8(data) {
+            Ok(_) => super::frame::OP_TEXT,
+            Err(_) => super::frame::OP_BINARY,
+        };
         let mut frame = Vec::with_capacity(data.len() + 10);
-        super::frame::encode(&mut frame, super::frame::OP_TEXT, data);
+        super::frame::encode(&mut frame, op, data);
         self.push_frame(frame);
     }
 
@@ -229,7 +236,7 @@ fn local(id: &str, scope: Option<&str>, op: Op) -> Outcome {
                 return Outcome::Full;
             }
             live.last_active_ms.set(super::event::now_ms());
-            live.push_text(&data);
+            live.push_message(&data);
             Outcome::Posted
         }
         Op::Get => Outcome::Info(Info {

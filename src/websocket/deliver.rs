@@ -130,7 +130,7 @@ impl Session<'_> {
                     ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
                 if respond && self.closing.get().is_none() {
                     self.live.last_active_ms.set(event::now_ms());
-                    self.live.push_text(&a.body);
+                    self.live.push_message(&a.body);
                     line.response_length = a.body.len() as u64;
                 }
             }
@@ -162,7 +162,7 @@ impl Session<'_> {
             "requestId": request_id,
         });
         self.live
-            .push_text(&serde_json::to_vec(&body).unwrap_or_default());
+            .push_message(&serde_json::to_vec(&body).unwrap_or_default());
     }
 
     /// `$disconnect`, best effort: its answer goes nowhere.
