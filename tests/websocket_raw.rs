@@ -173,6 +173,14 @@ fn bad_handshakes_are_refused() {
         assert_eq!(r.status, 400, "{driver}");
         let r = p.raw(b"POST /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
         assert_eq!(r.status, 400, "{driver}");
+        // Each handshake header at most once: the first can't win over a second.
+        for extra in [
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n",
+            "Sec-WebSocket-Version: 8\r\n",
+        ] {
+            let r = p.raw(format!("GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n").as_bytes());
+            assert_eq!(r.status, 400, "{driver} {extra}");
+        }
         assert_eq!(p.get("/prod/other").status, 404, "{driver}");
         p.stop();
     }

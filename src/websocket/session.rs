@@ -92,7 +92,16 @@ pub async fn serve(
             )
             .await;
     }
-    if c.head.header(buf, "sec-websocket-version") != Some(b"13") {
+    // Each at most once (RFC 6455 §11.3.1): a second one would be read by someone else.
+    let count = |name: &str| {
+        c.head
+            .headers
+            .iter()
+            .filter(|h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
+            .count()
+    };
+    let repeated = count("sec-websocket-key") > 1 || count("sec-websocket-version") > 1;
+    if repeated || c.head.header(buf, "sec-websocket-version") != Some(b"13") {
         c.head.keep_alive = false;
         return c
             .answer(
