@@ -161,6 +161,12 @@ pub fn import(
                 }
             }
         };
+        if item_map.contains_key("$ref") {
+            ctx.warn(
+                format!("{pp}/$ref"),
+                "a Path Item $ref is not followed: write the operations in place; its operations are not imported",
+            );
+        }
         let shared_params = item_map.get("parameters").cloned();
         for (method, op) in item_map {
             let key_method = if method == ANY {
@@ -413,7 +419,14 @@ fn operation(
     let mut models = Map::new();
     let mut add_model = |ctx: &mut Ctx, ctype: &str, schema: &Value| {
         let name = match schema.get("$ref").and_then(Value::as_str) {
-            Some(r) => r.rsplit('/').next().unwrap_or_default().to_string(),
+            Some(r) => match r
+                .strip_prefix("#/components/schemas/")
+                .or_else(|| r.strip_prefix("#/definitions/"))
+            {
+                Some(local) => local.to_string(),
+                // Not one of this document's models: kept as written, never found.
+                None => r.to_string(),
+            },
             None => {
                 // An inline schema becomes a model named after the route.
                 let name: String = key
@@ -463,12 +476,22 @@ fn operation(
             }
         }
     }
-    // Models that were skipped (bad names) can't be referenced.
+    // Models that were skipped (bad names), and `$ref`s to anything but the document's
+    // models (a typo, another file, a URL: never read), can't be referenced: the body
+    // would pass unchecked, so say so.
     let known = |n: &str| ctx.out.api.get("models").and_then(|m| m.get(n)).is_some();
-    let models: Map<String, Value> = models
+    let (models, unknown): (Map<String, Value>, Map<String, Value>) = models
         .into_iter()
-        .filter(|(_, n)| known(n.as_str().unwrap_or_default()))
-        .collect();
+        .partition(|(_, n)| known(n.as_str().unwrap_or_default()));
+    for (ctype, name) in unknown {
+        ctx.warn(
+            op_p.to_string(),
+            format!(
+                "the {ctype} body schema {} is not a model of this document (only local #/components/schemas or #/definitions are followed): that body is not validated",
+                name.as_str().map_or_else(|| name.to_string(), |n| format!("{n:?}"))
+            ),
+        );
+    }
     let validator_name = op
         .get("x-amazon-apigateway-request-validator")
         .and_then(Value::as_str)

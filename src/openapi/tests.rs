@@ -193,3 +193,37 @@ apis:
     assert_eq!(r["GET /reports"]["authorization"], "iam");
     assert!(i.warnings.is_empty(), "{:?}", i.warnings);
 }
+
+#[test]
+fn body_schemas_that_are_not_local_models_are_warned_about() {
+    let integration: Value = serde_json::from_str(MOCK).unwrap();
+    let body = |r: &str| json!({ "content": { "application/json": { "schema": { "$ref": r } } } });
+    let d = doc(
+        json!({
+            "x-amazon-apigateway-request-validator": "all",
+            "x-amazon-apigateway-request-validators": { "all": { "validateRequestBody": true, "validateRequestParameters": true } },
+            "components": { "schemas": { "Order": { "type": "object", "required": ["sku"] } } }
+        }),
+        json!({
+            "/ok": { "post": { "requestBody": body("#/components/schemas/Order"), "x-amazon-apigateway-integration": integration } },
+            "/typo": { "post": { "requestBody": body("#/components/schemas/Ordr"), "x-amazon-apigateway-integration": integration } },
+            "/file": { "post": { "requestBody": body("other.yaml#/components/schemas/Order"), "x-amazon-apigateway-integration": integration } },
+            "/item": { "$ref": "#/components/pathItems/X" }
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(
+        i.api["routes"]["POST /ok"]["request_model"]["application/json"],
+        "Order"
+    );
+    for pointer in [
+        "/paths/~1typo/post",
+        "/paths/~1file/post",
+        "/paths/~1item/$ref",
+    ] {
+        assert!(warned(&i, pointer), "{pointer}: {:?}", i.warnings);
+    }
+    assert!(!warned(&i, "/paths/~1ok/post"), "{:?}", i.warnings);
+    // The other file's Order is not taken for this document's.
+    assert!(i.api["routes"]["POST /file"].get("request_model").is_none());
+}
