@@ -66,16 +66,15 @@ pub(super) fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), Par
 
 /// Decodes percent-encoded unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`) in
 /// `head.path` in place and shortens the span to match; other escapes are kept as sent.
-/// The path only shrinks, so the rest of the head stays where it was. `original` is
-/// cleared, then holds the path as sent when it has a `%` (a SigV4 signature covers
-/// the bytes the client sent; a path without one is left as it was).
-pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead, original: &mut Vec<u8>) {
-    original.clear();
+/// The path only shrinks, so the rest of the head stays where it was. `keep` is given
+/// the path as sent, before it changes, when it has a `%` (a SigV4 signature covers the
+/// bytes the client sent; a path without one is left as it was).
+pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead, keep: impl FnOnce(&[u8])) {
     let (start, end) = (head.path.start as usize, head.path.end as usize);
     let Some(first) = memchr::memchr(b'%', &buf[start..end]) else {
         return;
     };
-    original.extend_from_slice(&buf[start..end]);
+    keep(&buf[start..end]);
     let (mut read, mut write) = (start + first, start + first);
     while read < end {
         let b = buf[read];
@@ -219,8 +218,8 @@ mod tests {
                 parse_request(&raw, &Default::default(), &mut head),
                 Ok(true)
             );
-            let mut original = b"left over".to_vec();
-            decode_unreserved(&mut raw, &mut head, &mut original);
+            let mut original = Vec::new();
+            decode_unreserved(&mut raw, &mut head, |p| original.extend_from_slice(p));
             assert_eq!(head.path.get(&raw), routed.as_bytes(), "{sent}");
             let kept: &[u8] = if sent.contains('%') {
                 sent.as_bytes()

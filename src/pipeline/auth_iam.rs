@@ -52,10 +52,9 @@ pub(crate) fn verify_signature<'p>(
     let input = Input {
         method: c.head.method_span.get(buf),
         // As sent: the head's path has had its unreserved escapes decoded.
-        path: if c.raw_path.is_empty() {
-            c.head.path.get(buf)
-        } else {
-            &c.raw_path
+        path: match c.raw_path.as_deref() {
+            Some(sent) if !sent.is_empty() => sent,
+            _ => c.head.path.get(buf),
         },
         query: c.head.query.map_or(&b""[..], |q| q.get(buf)),
         headers: &headers,

@@ -72,8 +72,10 @@ pub struct Conn {
     /// What the gateway decided about the current request (`$context`, canary, CORS).
     pub req: RequestState,
     /// The current request's path as sent when it held a `%` (the head's path has its
-    /// unreserved escapes decoded); empty otherwise. SigV4 checks the bytes signed.
-    pub raw_path: Vec<u8>,
+    /// unreserved escapes decoded); empty or None otherwise. SigV4 checks the bytes
+    /// signed. Boxed: 8 bytes in every idle connection's task instead of 24, and only
+    /// a connection that ever sent a `%` allocates it.
+    pub raw_path: Option<Box<Vec<u8>>>,
     /// Request fields copied for the access log before the body moves `rbuf` on.
     pub(crate) log_scratch: Vec<u8>,
     /// Set while this request fetches a response cache entry: the relay copies the
@@ -172,7 +174,7 @@ impl Conn {
             request_id: [0; ID_LEN],
             out: Outcome::default(),
             req: RequestState::default(),
-            raw_path: Vec::new(),
+            raw_path: None,
             log_scratch: Vec::new(),
             capture: None,
             canceller: Canceller::new(),
@@ -401,7 +403,15 @@ impl Conn {
                 match parse_request(&self.rbuf, &parse_limits, &mut self.head) {
                     Ok(true) => {
                         // Route (and forward) `/%61dmin` as the `/admin` it is.
-                        decode_unreserved(&mut self.rbuf, &mut self.head, &mut self.raw_path);
+                        if let Some(p) = self.raw_path.as_mut() {
+                            p.clear();
+                        }
+                        let raw_path = &mut self.raw_path;
+                        decode_unreserved(&mut self.rbuf, &mut self.head, |sent| {
+                            raw_path
+                                .get_or_insert_with(Default::default)
+                                .extend_from_slice(sent)
+                        });
                         return HeadOutcome::Ready;
                     }
                     Ok(false) => {}
