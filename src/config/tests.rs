@@ -244,8 +244,16 @@ fn mock_config_loads_and_validates_clean() {
 }
 
 #[test]
+fn an_empty_document_is_refused() {
+    for yaml in ["", "\n# only a comment\n", "~\n", "null\n"] {
+        assert_eq!(load_errors(yaml), ["the config is empty"], "{yaml:?}");
+    }
+}
+
+#[test]
 fn defaults_for_missing_sections() {
-    for yaml in ["", "apis:", "apis: {}\n"] {
+    // (An empty document is an error: see `an_empty_document_is_refused`.)
+    for yaml in ["apis:", "apis: {}\n", "server: {}\n"] {
         let cfg = load(yaml);
         assert_eq!(cfg.server.listen, Server::default().listen);
         assert_eq!(cfg.state_dir.to_str(), Some("./state"));

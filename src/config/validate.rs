@@ -443,6 +443,16 @@ impl Validator<'_> {
             // The value is a secret: say which entries clash, never what they contain.
             if key.value.is_empty() {
                 self.error(&p.key("value"), "is empty");
+            } else if key.value.len() < 20
+                || key.value.len() > 128
+                || !key.value.bytes().all(|b| b.is_ascii_graphic())
+            {
+                // As the admin API and API Gateway require; spaces could never match,
+                // since the header's value is trimmed.
+                self.error(
+                    &p.key("value"),
+                    "must be 20 to 128 printable ASCII characters, without spaces",
+                );
             } else if let Some(first) = keys[..i].iter().position(|k| k.value == key.value) {
                 self.error(&p.key("value"), format!("same value as api_keys[{first}]"));
             }

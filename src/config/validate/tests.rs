@@ -330,6 +330,8 @@ api_keys:
   - { name: alice, value: bbbbbbbbbbbbbbbbbbbb, plan: silver }
   - { name: bob, value: aaaaaaaaaaaaaaaaaaaa }
   - { name: carol, value: "" }
+  - { name: dave, value: short }
+  - { name: erin, value: " spaced-0123456789abcdef " }
 "#,
     );
     assert_eq!(
@@ -348,6 +350,8 @@ api_keys:
             r#"api_keys[1].name: duplicate name "alice", also api_keys[0]"#,
             "api_keys[2].value: same value as api_keys[0]",
             "api_keys[3].value: is empty",
+            "api_keys[4].value: must be 20 to 128 printable ASCII characters, without spaces",
+            "api_keys[5].value: must be 20 to 128 printable ASCII characters, without spaces",
         ]
     );
 }
