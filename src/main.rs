@@ -71,7 +71,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // rustls logs what a client's handshake does wrong (a refused
+                // renegotiation, a bad alert) at warn: any client could fill the log.
+                // Portico logs handshake failures itself, at debug.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error")),
         )
         .init();
     let cli = Cli::parse();

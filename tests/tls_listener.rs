@@ -241,6 +241,13 @@ fn redirect_https_sends_plain_requests_to_the_tls_port() {
             Some(format!("https://a.example:{tls_port}/form").as_str())
         );
         assert_eq!(origin.requests.load(Ordering::SeqCst), requests, "{driver}");
+        // No Host (HTTP/1.0): the domain clients without SNI get; `OPTIONS *`: the root.
+        let r = p.raw(b"GET /old HTTP/1.0\r\n\r\n");
+        let want = format!("https://a.example:{tls_port}/old");
+        assert_eq!(r.header("location"), Some(want.as_str()), "{driver}");
+        let r = p.raw(b"OPTIONS * HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n");
+        let want = format!("https://a.example:{tls_port}/");
+        assert_eq!(r.header("location"), Some(want.as_str()), "{driver}");
 
         // The TLS listener serves as usual.
         let r = TlsClient::trusting(&ca)

@@ -523,11 +523,14 @@ impl Conn {
     /// `server.redirect_https`: 308 to the same host and target on the first TLS port.
     async fn redirect_to_https(&mut self, ctx: &WorkerCtx, gen: &Generation) -> bool {
         let server = &gen.snap.server;
+        // An HTTP/1.0 request may have no Host: the domain TLS clients without SNI get.
         let host = match self.head.host {
             Some(h) => crate::router::strip_port(h.get(&self.rbuf)),
-            None => server
-                .default_domain
+            None => gen
+                .snap
+                .tls
                 .as_deref()
+                .and_then(|t| t.default_name())
                 .unwrap_or_default()
                 .as_bytes(),
         };
@@ -544,9 +547,10 @@ impl Conn {
                 encode::decimal(&mut location, u64::from(port));
             }
         }
+        // `OPTIONS *` (and an empty path) redirects to the root: `*` is no URL path.
         let path = match self.head.path.get(&self.rbuf) {
-            b"" => &b"/"[..],
-            p => p,
+            p if p.starts_with(b"/") => p,
+            _ => &b"/"[..],
         };
         location.extend_from_slice(path);
         if let Some(q) = self.head.query {

@@ -125,6 +125,13 @@ impl ServerTls {
         sni.and_then(|n| self.named_site(n)).unwrap_or(self.default)
     }
 
+    /// The name of the site clients without SNI get (`server.default_domain`, else the
+    /// first domain with a certificate); None for a wildcard one, which names no host.
+    pub fn default_name(&self) -> Option<&str> {
+        let name = self.sites.get(self.default)?.name.as_str();
+        (!name.starts_with("*.")).then_some(name)
+    }
+
     /// Whether a request for `host` (its Host header, port stripped) must not be served on
     /// a connection whose handshake was for `site` (None: a plain connection): the host
     /// belongs to a mutual-TLS domain other than the one the client proved itself to.
