@@ -1,9 +1,12 @@
-//! Cache keys: the method, the path after the stage's base path, and the values of the
-//! parameters the route lists in `cache.key` — nothing else, so other query parameters
-//! and headers do not split entries. The stage is implied (each stage has its own store).
+//! Cache keys: the method, the scheme and host the backend is told of, the path after the
+//! stage's base path, and the values of the parameters the route lists in `cache.key` —
+//! nothing else, so other query parameters and headers do not split entries. The stage
+//! is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
-//! can make two different requests produce the same key.
+//! can make two different requests produce the same key. The host is written as the
+//! backend reads it (in any case the same), so no spelling files an answer under a key
+//! it was not made for.
 
 use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::parse::{Method, RequestHead, Span};
@@ -11,35 +14,63 @@ use crate::http1::parse::{Method, RequestHead, Span};
 /// Marks a parameter that is absent (as opposed to present and empty).
 const ABSENT: u32 = u32::MAX;
 
+/// The request a key is built from.
+pub struct KeyInput<'a> {
+    /// The method the entry is kept under (HEAD reads GET's).
+    pub method: Method,
+    /// The buffer the head and the `params` spans point into.
+    pub buf: &'a [u8],
+    pub head: &'a RequestHead,
+    pub params: &'a [Span],
+    /// The path after the base path.
+    pub rest: Span,
+    /// Served on a TLS listener: the backend is told `x-forwarded-proto: https`.
+    pub tls: bool,
+}
+
 fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
 }
 
-/// Writes the key of a request into `out` (cleared first). `buf` is the buffer the head
-/// and the `params` spans point into; `rest` is the path after the base path.
-pub fn build(
-    out: &mut Vec<u8>,
-    rules: &RouteCacheRt,
-    method: Method,
-    buf: &[u8],
-    head: &RequestHead,
-    params: &[Span],
-    rest: Span,
-) {
+/// A field whose bytes are written by `write`: the length is filled in afterwards, so
+/// a transformed value needs no buffer of its own.
+fn field_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Writes the key of a request into `out` (cleared first). Nothing is allocated but
+/// `out`'s growth, which a reused buffer does not need.
+pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
+    let buf = r.buf;
     out.clear();
-    out.push(method as u8);
-    let path = rest.get(buf);
+    out.push(r.method as u8);
+    // The backend is told the scheme (x-forwarded-proto) and the host (x-forwarded-host:
+    // the absolute-form authority, else Host) and may build its answer from them, links
+    // and redirects above all: an answer made for one must never serve another.
+    out.push(if r.tls { b's' } else { b'p' });
+    match r.head.host {
+        // Host names compare without case (RFC 9110 §4.2.3).
+        Some(h) => field_with(out, |out| {
+            out.extend(h.get(buf).iter().map(u8::to_ascii_lowercase))
+        }),
+        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+    }
+    let path = r.rest.get(buf);
     field(out, if path.is_empty() { b"/" } else { path });
     for part in &rules.key {
         // Each part is its values in request order, then a terminator.
         match part {
-            KeyPart::Path(i) => match params.get(*i) {
+            KeyPart::Path(i) => match r.params.get(*i) {
                 Some(s) => field(out, s.get(buf)),
                 None => out.extend_from_slice(&ABSENT.to_le_bytes()),
             },
             KeyPart::Query(name) => {
-                let query = head.query.map_or(&b""[..], |q| q.get(buf));
+                let query = r.head.query.map_or(&b""[..], |q| q.get(buf));
                 for pair in query.split(|&b| b == b'&') {
                     let (n, v) = match pair.iter().position(|&b| b == b'=') {
                         Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -52,7 +83,7 @@ pub fn build(
                 out.extend_from_slice(&ABSENT.to_le_bytes());
             }
             KeyPart::Header(name) => {
-                for h in &head.headers {
+                for h in &r.head.headers {
                     if h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()) {
                         field(out, h.value.get(buf));
                     }
@@ -86,6 +117,11 @@ mod tests {
     /// The key of `raw` when its whole path is the stage-relative path and the first path
     /// segment after `/items/` is parameter 0.
     fn key_of(r: &RouteCacheRt, raw: &str) -> Vec<u8> {
+        key_as(r, raw, false)
+    }
+
+    /// The same, served on TLS or not.
+    fn key_as(r: &RouteCacheRt, raw: &str, tls: bool) -> Vec<u8> {
         let raw = raw.as_bytes();
         let mut head = RequestHead::new();
         assert!(parse_request(raw, &Default::default(), &mut head).unwrap());
@@ -95,7 +131,15 @@ mod tests {
             end: path.end,
         };
         let mut out = Vec::new();
-        build(&mut out, r, head.method, raw, &head, &[param], path);
+        let input = KeyInput {
+            method: head.method,
+            buf: raw,
+            head: &head,
+            params: &[param],
+            rest: path,
+            tls,
+        };
+        build(&mut out, r, &input);
         out
     }
 
@@ -147,5 +191,35 @@ mod tests {
             key_of(&r, &get("/items/1", "")),
             key_of(&r, &get("/items/2", ""))
         );
+    }
+
+    #[test]
+    fn the_forwarded_host_and_scheme_split_entries() {
+        let r = rules(Vec::new());
+        let at = |host: &str| {
+            key_of(
+                &r,
+                &format!("GET /items/1 HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+            )
+        };
+        assert_ne!(at("a.test"), at("evil.example"));
+        assert_ne!(at("a.test"), at("a.test:8080"));
+        assert_eq!(
+            at("a.test"),
+            at("A.Test"),
+            "host names compare without case"
+        );
+        // An absolute-form target's authority is what the backend is told, not Host.
+        let absolute = key_of(
+            &r,
+            "GET http://evil.example/items/1 HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        );
+        assert_ne!(absolute, at("a.test"));
+        assert_eq!(absolute, at("evil.example"));
+        // HTTP/1.0 without Host: the backend is told no host.
+        let no_host = key_of(&r, "GET /items/1 HTTP/1.0\r\n\r\n");
+        assert_ne!(no_host, at(""));
+        let raw = get("/items/1", "");
+        assert_ne!(key_as(&r, &raw, true), key_as(&r, &raw, false));
     }
 }

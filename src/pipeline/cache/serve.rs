@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use monoio::io::AsyncWriteRentExt;
 
+use super::key::{self, KeyInput};
 use super::rules::{client_refresh, entry_method, RouteCacheRt};
-use super::{key, Capture, Entry, Inserted, Pending, Shard};
+use super::{Capture, Entry, Inserted, Pending, Shard};
 use crate::config::compile::IntegrationRt;
 use crate::config::model::Coding;
 use crate::http1::encode;
@@ -107,11 +108,14 @@ pub async fn before(
     key::build(
         &mut key,
         rules,
-        entry_method(c.head.method),
-        &c.rbuf,
-        &c.head,
-        &c.params,
-        m.rest,
+        &KeyInput {
+            method: entry_method(c.head.method),
+            buf: &c.rbuf,
+            head: &c.head,
+            params: &c.params,
+            rest: m.rest,
+            tls: c.stream.is_tls(),
+        },
     );
     if gen.snap.apis[m.stage.api as usize].compression.is_some() {
         // Each negotiated encoding is an entry of its own, stored as it was served.
