@@ -1,6 +1,7 @@
 //! What the response cache keys on beyond a route's `key` list, end to end: the scheme
 //! and host the backend is told (`x-forwarded-proto`, `x-forwarded-host`), so an answer
-//! built for one is never served for another.
+//! built for one is never served for another; query names and values as the backend
+//! decodes them, so a percent-encoded spelling can't file an answer under the wrong key.
 
 mod common;
 
@@ -53,6 +54,9 @@ apis:
       "GET /c/{{proxy+}}":
         integration: {http}
         cache: {{ ttl: 60s }}
+      "GET /k/{{proxy+}}":
+        integration: {http}
+        cache: {{ ttl: 60s, key: [querystring.a] }}
 domains:
   a.test:
     cert: "{chain}"
@@ -156,5 +160,29 @@ fn an_answer_built_for_one_host_or_scheme_is_not_served_for_another() {
             "/c/s proto=http host=a.test #5"
         );
         assert_eq!(origin.requests.load(Ordering::SeqCst), 6, "{driver}");
+    }
+}
+
+#[test]
+fn query_names_and_values_count_as_the_backend_decodes_them() {
+    let dir = temp_dir("cache-keys");
+    for driver in DRIVERS {
+        let Setup { origin, p, .. } = start(driver, &dir);
+        // `%61` is `a` to the backend: filed under "a absent", this answer would be
+        // served to every request without `a`.
+        let evil = plain(&p, "/k/q?%61=evil", "t");
+        assert_eq!(evil, "/k/q?%61=evil proto=http host=t #1", "{driver}");
+        assert_eq!(
+            plain(&p, "/k/q", "t"),
+            "/k/q proto=http host=t #2",
+            "{driver}: served the answer for a=evil to a request without a"
+        );
+        // Spelled plainly, it is the same entry.
+        assert_eq!(plain(&p, "/k/q?a=evil", "t"), evil, "{driver}");
+        // Values too, `+` being a space.
+        let spaced = plain(&p, "/k/v?a=x+y", "t");
+        assert_eq!(plain(&p, "/k/v?a=x%20y", "t"), spaced, "{driver}");
+        assert_ne!(plain(&p, "/k/v?a=x%2By", "t"), spaced, "{driver}: %2B is +");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 4, "{driver}");
     }
 }

@@ -4,9 +4,10 @@
 //! is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
-//! can make two different requests produce the same key. The host is written as the
-//! backend reads it (in any case the same), so no spelling files an answer under a key
-//! it was not made for.
+//! can make two different requests produce the same key. Fields are written as the
+//! backend reads them where two spellings mean the same (a host in any case, a query
+//! name or value percent-encoded or not), so no spelling files an answer under a key it
+//! was not made for.
 
 use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::parse::{Method, RequestHead, Span};
@@ -43,6 +44,33 @@ fn field_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+/// The bytes a backend's query parser reads from one name or value: `%XX` decoded, `+`
+/// a space (form encoding, as Python's `parse_qs`, Go's `ParseQuery`, PHP and Node
+/// read a query). A `%` without two hex digits after it stays as it is, as those
+/// parsers that accept it leave it.
+fn query_decoded(raw: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *raw.get(i)?;
+        i += 1;
+        Some(match b {
+            b'+' => b' ',
+            b'%' => match (
+                raw.get(i).and_then(|&h| hex(h)),
+                raw.get(i + 1).and_then(|&l| hex(l)),
+            ) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h << 4 | l
+                }
+                _ => b'%',
+            },
+            b => b,
+        })
+    })
+}
+
 /// Writes the key of a request into `out` (cleared first). Nothing is allocated but
 /// `out`'s growth, which a reused buffer does not need.
 pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
@@ -76,8 +104,9 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
                         Some(i) => (&pair[..i], &pair[i + 1..]),
                         None => (pair, &b""[..]),
                     };
-                    if n == &name[..] {
-                        field(out, v);
+                    // Compared and written decoded: `%61=x` is `a=x` to the backend.
+                    if query_decoded(n).eq(name.iter().copied()) {
+                        field_with(out, |out| out.extend(query_decoded(v)));
                     }
                 }
                 out.extend_from_slice(&ABSENT.to_le_bytes());
@@ -221,5 +250,42 @@ mod tests {
         assert_ne!(no_host, at(""));
         let raw = get("/items/1", "");
         assert_ne!(key_as(&r, &raw, true), key_as(&r, &raw, false));
+    }
+
+    #[test]
+    fn query_names_and_values_compare_as_the_backend_decodes_them() {
+        let r = rules(vec![KeyPart::Query((*b"a b").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        let plain = k("/items/1?a+b=x%20y");
+        for same in [
+            "/items/1?a%20b=x+y",
+            "/items/1?%61%20%62=x%20y",
+            "/items/1?a%20B=z&a+b=x+y",
+        ] {
+            assert_eq!(plain, k(same), "{same}");
+        }
+        assert_ne!(plain, k("/items/1?a%2Bb=x+y"), "an encoded + is a +");
+        assert_ne!(plain, k("/items/1?a+b=x%2By"));
+        // A % without two hex digits is kept as it is.
+        assert_eq!(k("/items/1?a+b=%zz%4"), k("/items/1?a+b=%25zz%254"));
+        assert_ne!(k("/items/1?a+b=%zz"), k("/items/1?a+b=zz"));
+
+        let r = rules(vec![KeyPart::Query((*b"a").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        assert_ne!(
+            k("/items/1?%61=evil"),
+            k("/items/1"),
+            "an encoded name counts"
+        );
+        assert_eq!(k("/items/1?%61=evil"), k("/items/1?a=evil"));
+    }
+
+    #[test]
+    fn decoding() {
+        let d = |s: &[u8]| query_decoded(s).collect::<Vec<u8>>();
+        assert_eq!(d(b"a+b%2b%2Fc%"), b"a b+/c%");
+        assert_eq!(d(b"%4"), b"%4");
+        assert_eq!(d(b"%g1%41"), b"%g1A");
+        assert_eq!(d(b""), b"");
     }
 }
