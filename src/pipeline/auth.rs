@@ -213,8 +213,9 @@ fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
     }
 }
 
-/// The token from the identity source: bare or after `Bearer ` (any case).
-fn token<'b>(c: &'b Conn, source: &TokenSource) -> Option<&'b [u8]> {
+/// The token from the identity source: bare or after `Bearer ` (any case). Also the
+/// caller the response cache keys on (`cache::rules::Caller::Jwt`).
+pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Option<&'b [u8]> {
     let raw = match source {
         TokenSource::Header(name) => c.head.header(&c.rbuf, name)?,
         TokenSource::Query(name) => {

@@ -1,7 +1,7 @@
 //! Cache keys: the method, the scheme and host the backend is told of, the path after the
-//! stage's base path, and the values of the parameters the route lists in `cache.key` —
-//! nothing else, so other query parameters and headers do not split entries. The stage
-//! is implied (each stage has its own store).
+//! stage's base path, the caller as the route's authorizer knows it, and the values of the
+//! parameters the route lists in `cache.key` — nothing else, so other query parameters
+//! and headers do not split entries. The stage is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
 //! can make two different requests produce the same key. Fields are written as the
@@ -15,6 +15,9 @@ use crate::http1::parse::{Method, RequestHead, Span};
 /// Marks a parameter that is absent (as opposed to present and empty).
 const ABSENT: u32 = u32::MAX;
 
+/// Writes the caller's bytes (a slice, or values read again from the request).
+pub type WriteCaller<'a> = dyn Fn(&mut Vec<u8>) + 'a;
+
 /// The request a key is built from.
 pub struct KeyInput<'a> {
     /// The method the entry is kept under (HEAD reads GET's).
@@ -27,6 +30,9 @@ pub struct KeyInput<'a> {
     pub rest: Span,
     /// Served on a TLS listener: the backend is told `x-forwarded-proto: https`.
     pub tls: bool,
+    /// Writes the caller as the route's authorizer established it (`rules::Caller`);
+    /// None on routes without one.
+    pub caller: Option<&'a WriteCaller<'a>>,
 }
 
 fn field(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -90,6 +96,9 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
     }
     let path = r.rest.get(buf);
     field(out, if path.is_empty() { b"/" } else { path });
+    if let Some(write) = r.caller {
+        field_with(out, write);
+    }
     for part in &rules.key {
         // Each part is its values in request order, then a terminator.
         match part {
@@ -128,7 +137,7 @@ mod tests {
     use super::*;
     use crate::config::model::ClientInvalidation;
     use crate::http1::parse_request;
-    use crate::pipeline::cache::rules::{MethodSet, StatusSet};
+    use crate::pipeline::cache::rules::{Caller, MethodSet, StatusSet};
     use std::time::Duration;
 
     fn rules(key: Vec<KeyPart>) -> RouteCacheRt {
@@ -139,6 +148,7 @@ mod tests {
             methods: MethodSet::default(),
             statuses: StatusSet::of(&[200]),
             keyed_by_authorization: false,
+            caller: Caller::Anyone,
             tag: 0,
         }
     }
@@ -146,11 +156,11 @@ mod tests {
     /// The key of `raw` when its whole path is the stage-relative path and the first path
     /// segment after `/items/` is parameter 0.
     fn key_of(r: &RouteCacheRt, raw: &str) -> Vec<u8> {
-        key_as(r, raw, false)
+        key_as(r, raw, false, None)
     }
 
-    /// The same, served on TLS or not.
-    fn key_as(r: &RouteCacheRt, raw: &str, tls: bool) -> Vec<u8> {
+    /// The same, served on TLS or not, for a caller.
+    fn key_as(r: &RouteCacheRt, raw: &str, tls: bool, caller: Option<&[u8]>) -> Vec<u8> {
         let raw = raw.as_bytes();
         let mut head = RequestHead::new();
         assert!(parse_request(raw, &Default::default(), &mut head).unwrap());
@@ -160,6 +170,7 @@ mod tests {
             end: path.end,
         };
         let mut out = Vec::new();
+        let write = |out: &mut Vec<u8>| out.extend_from_slice(caller.unwrap_or_default());
         let input = KeyInput {
             method: head.method,
             buf: raw,
@@ -167,6 +178,7 @@ mod tests {
             params: &[param],
             rest: path,
             tls,
+            caller: caller.is_some().then_some(&write),
         };
         build(&mut out, r, &input);
         out
@@ -249,7 +261,7 @@ mod tests {
         let no_host = key_of(&r, "GET /items/1 HTTP/1.0\r\n\r\n");
         assert_ne!(no_host, at(""));
         let raw = get("/items/1", "");
-        assert_ne!(key_as(&r, &raw, true), key_as(&r, &raw, false));
+        assert_ne!(key_as(&r, &raw, true, None), key_as(&r, &raw, false, None));
     }
 
     #[test]
@@ -278,6 +290,15 @@ mod tests {
             "an encoded name counts"
         );
         assert_eq!(k("/items/1?%61=evil"), k("/items/1?a=evil"));
+    }
+
+    #[test]
+    fn the_caller_splits_entries() {
+        let r = rules(Vec::new());
+        let raw = get("/items/1", "");
+        let alice = key_as(&r, &raw, false, Some(b"alice"));
+        assert_ne!(alice, key_as(&r, &raw, false, Some(b"bob")));
+        assert_eq!(alice, key_as(&r, &raw, false, Some(b"alice")));
     }
 
     #[test]
