@@ -1,7 +1,8 @@
 //! What the response cache keys on beyond a route's `key` list, end to end: the scheme
 //! and host the backend is told (`x-forwarded-proto`, `x-forwarded-host`), so an answer
 //! built for one is never served for another; query names and values as the backend
-//! decodes them, so a percent-encoded spelling can't file an answer under the wrong key.
+//! decodes them, so a percent-encoded spelling can't file an answer under the wrong key;
+//! and a backend `age` too large to add to.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::tls::*;
 use common::*;
@@ -26,7 +28,12 @@ fn origin() -> Origin {
             told("x-forwarded-proto"),
             told("x-forwarded-host")
         );
-        respond(s, 200, &[], body.as_bytes());
+        let age: &[(&str, &str)] = if req.target.starts_with("/age/") {
+            &[("age", "18446744073709551615")]
+        } else {
+            &[]
+        };
+        respond(s, 200, age, body.as_bytes());
         true
     })
 }
@@ -57,6 +64,9 @@ apis:
       "GET /k/{{proxy+}}":
         integration: {http}
         cache: {{ ttl: 60s, key: [querystring.a] }}
+      "GET /age/{{proxy+}}":
+        integration: {http}
+        cache: {{ ttl: 60s }}
 domains:
   a.test:
     cert: "{chain}"
@@ -184,5 +194,30 @@ fn query_names_and_values_count_as_the_backend_decodes_them() {
         assert_eq!(plain(&p, "/k/v?a=x%20y", "t"), spaced, "{driver}");
         assert_ne!(plain(&p, "/k/v?a=x%2By", "t"), spaced, "{driver}: %2B is +");
         assert_eq!(origin.requests.load(Ordering::SeqCst), 4, "{driver}");
+    }
+}
+
+#[test]
+fn a_huge_backend_age_saturates() {
+    let dir = temp_dir("cache-keys");
+    for driver in DRIVERS {
+        let Setup { origin, p, .. } = start(driver, &dir);
+        let miss = p.get("/age/1");
+        assert_eq!(miss.status, 200, "{driver}");
+        assert_eq!(
+            miss.header("age"),
+            Some("18446744073709551615"),
+            "relayed as sent"
+        );
+        // A second on, the hit's age is the backend's plus one: past u64::MAX, which
+        // wrapped (and panicked in a debug build) before it saturated.
+        std::thread::sleep(Duration::from_millis(1100));
+        for _ in 0..2 {
+            let hit = p.get("/age/1");
+            assert_eq!((hit.status, hit.text()), (200, miss.text()), "{driver}");
+            // RFC 9111 §1.2.2: an age too large to represent is the largest one can.
+            assert_eq!(hit.header("age"), Some("18446744073709551615"), "{driver}");
+        }
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 1, "{driver}");
     }
 }
