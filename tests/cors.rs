@@ -259,3 +259,38 @@ fn vary_origin_on_every_response_whose_answer_depends_on_the_origin() {
         }
     }
 }
+
+#[test]
+fn check_refuses_header_names_that_are_not_tokens() {
+    let yaml = |allow: &str, expose: &str| {
+        format!(
+            r#"server: {{ listen: ["127.0.0.1:1"], workers: 1 }}
+apis:
+  x:
+    cors: {{ allow_origins: ["https://good.example"], allow_headers: {allow}, expose_headers: {expose} }}
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /a": {{ integration: {{ type: mock, body: "a" }} }}
+"#
+        )
+    };
+    // A CR/LF in a name would add header lines to every CORS answer.
+    let (code, out) = check(&yaml(
+        r#"[content-type, "x-a\r\nset-cookie: injected=1", "bad header"]"#,
+        r#"["x\nfoo: bar", "*", x-total]"#,
+    ));
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        r#"apis.x.cors.allow_headers[1]: expected a header name (an HTTP token) or "*", got "x-a\r\nset-cookie: injected=1""#,
+        r#"apis.x.cors.allow_headers[2]: expected a header name (an HTTP token) or "*", got "bad header""#,
+        r#"apis.x.cors.expose_headers[0]: expected a header name (an HTTP token) or "*", got "x\nfoo: bar""#,
+    ] {
+        assert!(out.contains(want), "{want}\nin\n{out}");
+    }
+    assert!(
+        !out.contains("expose_headers[1]") && !out.contains("expose_headers[2]"),
+        "{out}"
+    );
+    let (code, out) = check(&yaml("[content-type, x-api-key, \"*\"]", "[x-total]"));
+    assert_eq!(code, 0, "{out}");
+}
