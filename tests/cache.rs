@@ -598,11 +598,12 @@ fn hits_carry_this_requests_cors_headers_and_response_mappings() {
         }
         assert_eq!(hit.header("x-stage"), Some("tiny"));
         assert_eq!(hit.header("age"), Some("3"));
-        // HEAD and a body: a mapped hit on a keep-alive connection stays in step.
+        // HEAD and a body: a mapped hit on a keep-alive connection stays in step (the
+        // same Host as above: the host is part of the key).
         let s = p.connect();
         let mut w = s.try_clone().unwrap();
         let mut r = BufReader::new(s);
-        w.write_all(b"HEAD /tiny/mapped/1 HTTP/1.1\r\nHost: t\r\n\r\nGET /tiny/mapped/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /tiny/mapped/1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        w.write_all(b"HEAD /tiny/mapped/1 HTTP/1.1\r\nHost: test\r\n\r\nGET /tiny/mapped/1 HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nabcGET /tiny/mapped/1 HTTP/1.1\r\nHost: test\r\n\r\n")
             .unwrap();
         let head = read_response(&mut r, true).unwrap();
         assert_eq!(

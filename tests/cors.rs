@@ -200,3 +200,97 @@ fn actual_responses_carry_cors_headers_for_allowed_origins_only() {
         assert_eq!(origin.requests.load(Ordering::SeqCst), calls + 1);
     }
 }
+
+/// Every `vary` value of a response, lower-cased, in order.
+fn vary(r: &Response) -> Vec<String> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
+        .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect()
+}
+
+#[test]
+fn vary_origin_on_every_response_whose_answer_depends_on_the_origin() {
+    // The backend's own Vary, by path.
+    let origin = Origin::start(|req, s| {
+        let vary: &[(&str, &str)] = match req.target.as_str() {
+            "/items/ae" => &[("Vary", "Accept-Encoding")],
+            "/items/origin" => &[("Vary", "Origin")],
+            "/items/both" => &[("vary", "accept-encoding, ORIGIN")],
+            "/items/star" => &[("Vary", "*")],
+            _ => &[],
+        };
+        respond(s, 200, vary, b"backend");
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&origin), driver);
+        // A listed origin, another one, none: a cache must keep their answers apart.
+        for r in [
+            get(&p, "/items/1", "https://app.example"),
+            get(&p, "/items/1", "https://evil.example"),
+            p.get("/items/1"),
+            get(&p, "/m", "https://evil.example"),
+            p.get("/m"),
+            preflight(&p, "/items/1", "https://evil.example"),
+            preflight(&p, "/items/1", "https://app.example"),
+        ] {
+            assert_eq!(vary(&r), ["origin"], "{driver}: {:?}", r.headers);
+        }
+        // Beside the backend's own Vary, never twice.
+        for (path, want) in [
+            ("/items/ae", &["accept-encoding", "origin"][..]),
+            ("/items/origin", &["origin"]),
+            ("/items/both", &["accept-encoding", "origin"]),
+            ("/items/star", &["*"]),
+        ] {
+            for r in [get(&p, path, "https://app.example"), p.get(path)] {
+                assert_eq!(vary(&r), want, "{driver} {path}: {:?}", r.headers);
+            }
+        }
+        // "*" alone answers every origin alike: no Vary.
+        for r in [
+            get(&p, "/pub/x", "https://anyone.example"),
+            p.get("/pub/x"),
+            preflight(&p, "/pub/x", "https://anyone.example"),
+        ] {
+            assert!(vary(&r).is_empty(), "{driver}: {:?}", r.headers);
+        }
+    }
+}
+
+#[test]
+fn check_refuses_header_names_that_are_not_tokens() {
+    let yaml = |allow: &str, expose: &str| {
+        format!(
+            r#"server: {{ listen: ["127.0.0.1:1"], workers: 1 }}
+apis:
+  x:
+    cors: {{ allow_origins: ["https://good.example"], allow_headers: {allow}, expose_headers: {expose} }}
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /a": {{ integration: {{ type: mock, body: "a" }} }}
+"#
+        )
+    };
+    // A CR/LF in a name would add header lines to every CORS answer.
+    let (code, out) = check(&yaml(
+        r#"[content-type, "x-a\r\nset-cookie: injected=1", "bad header"]"#,
+        r#"["x\nfoo: bar", "*", x-total]"#,
+    ));
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        r#"apis.x.cors.allow_headers[1]: expected a header name (an HTTP token) or "*", got "x-a\r\nset-cookie: injected=1""#,
+        r#"apis.x.cors.allow_headers[2]: expected a header name (an HTTP token) or "*", got "bad header""#,
+        r#"apis.x.cors.expose_headers[0]: expected a header name (an HTTP token) or "*", got "x\nfoo: bar""#,
+    ] {
+        assert!(out.contains(want), "{want}\nin\n{out}");
+    }
+    assert!(
+        !out.contains("expose_headers[1]") && !out.contains("expose_headers[2]"),
+        "{out}"
+    );
+    let (code, out) = check(&yaml("[content-type, x-api-key, \"*\"]", "[x-total]"));
+    assert_eq!(code, 0, "{out}");
+}

@@ -258,6 +258,22 @@ impl Validator<'_> {
                 );
             }
         }
+        // Joined into one header line each: anything but a token (a space, a comma,
+        // CR/LF) would change what the line says, or add lines.
+        for (key, names) in [
+            ("allow_headers", &cors.allow_headers),
+            ("expose_headers", &cors.expose_headers),
+        ] {
+            for (i, name) in names.iter().enumerate() {
+                let token = !name.is_empty() && name.bytes().all(crate::http1::parse::is_tchar);
+                if name != "*" && !token {
+                    self.error(
+                        &p.key(key).index(i),
+                        format!("expected a header name (an HTTP token) or \"*\", got {name:?}"),
+                    );
+                }
+            }
+        }
     }
 
     fn stage(&mut self, name: &str, stage: &Stage, p: &KeyPath) {

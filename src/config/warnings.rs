@@ -2,6 +2,7 @@
 //! `run` logs them at start and on every reload. Whatever `run` would say about a file,
 //! `check` says too.
 
+use super::auth::Authorizer;
 use super::model::{Config, LogPath};
 use super::{ConfigError, KeyPath};
 use crate::metrics::log_format::LogFormat;
@@ -77,6 +78,20 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             out.push(p.key("gateway_responses").key("REQUEST_TOO_LARGE").error(
                 "is not applied: the 413 is sent before the request is routed (as in API Gateway, which does not let it be customised)",
             ));
+        }
+        for (key, route) in &api.routes {
+            // pipeline::cache::rules::caller: no identity source, no caller to key on.
+            let cached = route.cache.as_ref().is_some_and(|c| !c.ttl.is_zero());
+            let sourceless = route.auth.authorizer.as_ref().is_some_and(|a| {
+                api.authorizers.iter().any(|(n, x)| {
+                    n == a && matches!(x, Authorizer::Lambda(l) if l.identity_source.is_empty())
+                })
+            });
+            if cached && sourceless && !route.auth.iam {
+                out.push(p.key("routes").key(key).key("cache").error(
+                    "not used: the route's Lambda authorizer has no identity source, so there is no caller to key entries by",
+                ));
+            }
         }
         if api.disable_default_endpoint && !mapped {
             out.push(

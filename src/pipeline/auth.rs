@@ -216,8 +216,8 @@ fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
 /// The token from the identity source: bare or after `Bearer ` (any case). Two of them
 /// (a repeated header or query parameter) are refused as malformed, as API Gateway's
 /// comma-joined value would be: the gateway would check one while the backend may read
-/// the other.
-fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b [u8]>, JwtError> {
+/// the other. Also the caller the response cache keys on (`cache::rules::Caller::Jwt`).
+pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b [u8]>, JwtError> {
     let buf = &c.rbuf[..];
     let mut found = None;
     let mut take = |v: &'b [u8]| match found.replace(v) {

@@ -53,6 +53,28 @@ fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends one identity source's value with its length in front; false when it is
+/// missing or empty.
+fn push_identity(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) -> bool {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    identity_value(s, v, out);
+    let len = out.len() - at - 4;
+    out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    !out[at + 4..].trim_ascii().is_empty()
+}
+
+/// Writes the identity-source values of a request the authorizer let in, as the step
+/// read them: the caller the response cache keys on (`cache::rules::Caller::Lambda`).
+/// Read again there rather than kept from the step, so no connection grows by a buffer
+/// (an idle connection's task is held to a size budget, server/idle.rs); it is a few
+/// header or query scans into the key buffer, with no allocation.
+pub(crate) fn write_identity(rt: &LambdaAuthRt, v: &RequestView, out: &mut Vec<u8>) {
+    for s in &rt.sources {
+        push_identity(s, v, out);
+    }
+}
+
 /// A WebSocket API's `$connect`: the route's ARN (`…/{stage}/$connect`, what policies
 /// and IAM are evaluated against) and API Gateway's WebSocket authorizer event, built only
 /// when the function is called. Its answers are read as REST-style (1.0) ones.
@@ -74,18 +96,10 @@ pub(super) async fn step(
     // Every value, length-prefixed, in one buffer: the cache key's input (one allocation
     // on the cached path).
     let mut values: Vec<u8> = Vec::with_capacity(128);
-    let mut missing = false;
-    for s in &rt.sources {
-        let at = values.len();
-        values.extend_from_slice(&[0; 4]);
-        identity_value(s, &view, &mut values);
-        let len = values.len() - at - 4;
-        if values[at + 4..].trim_ascii().is_empty() {
-            missing = true;
-            break;
-        }
-        values[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
-    }
+    let missing = !rt
+        .sources
+        .iter()
+        .all(|s| push_identity(s, &view, &mut values));
     if missing {
         c.req.auth.error = "the identity source is missing or empty";
         return Err(AuthDeny::Unauthorized(None));

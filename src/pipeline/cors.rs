@@ -5,6 +5,13 @@
 //! or `*`), the expose and credentials headers; CORS headers from the backend are dropped,
 //! so the config is the one source of truth.
 //!
+//! When the answer depends on the request's Origin (the allowed origins are a list, not
+//! just `*`), every response of the API, preflight or actual, allowed origin or not,
+//! carries `Vary: Origin`, as the Fetch standard asks ("CORS protocol and HTTP caches"):
+//! a shared cache that stored the answer to one origin (or to none) must not hand it to
+//! another. It is added beside the backend's own Vary unless that already lists
+//! `origin` or `*`.
+//!
 //! Everything but the echoed origin is encoded once at compile time.
 
 use crate::config::model::Cors;
@@ -20,6 +27,9 @@ pub struct CorsRt {
     preflight: Box<[u8]>,
     /// expose-headers and allow-credentials lines.
     actual: Box<[u8]>,
+    /// Some origin is echoed, so answers differ by Origin: every response says
+    /// `Vary: Origin`.
+    varies: bool,
 }
 
 /// Which origin, if any, a response is for.
@@ -69,14 +79,16 @@ impl CorsRt {
                 out.extend_from_slice(b"access-control-allow-credentials: true\r\n");
             }
         }
+        let origins: Vec<Box<[u8]>> = c
+            .allow_origins
+            .iter()
+            .filter(|o| *o != "*")
+            .map(|o| o.trim_end_matches('/').as_bytes().into())
+            .collect();
         CorsRt {
             any: c.allow_origins.iter().any(|o| o == "*"),
-            origins: c
-                .allow_origins
-                .iter()
-                .filter(|o| *o != "*")
-                .map(|o| o.trim_end_matches('/').as_bytes().into())
-                .collect(),
+            varies: !origins.is_empty(),
+            origins,
             preflight: preflight.into(),
             actual: actual.into(),
         }
@@ -99,26 +111,33 @@ impl CorsRt {
         }
     }
 
-    fn write_origin(&self, m: CorsMatch, out: &mut Vec<u8>) {
+    /// Whether responses must say `Vary: Origin` (see the module comment).
+    pub fn varies(&self) -> bool {
+        self.varies
+    }
+
+    /// The allow-origin line, then `vary: origin` when the answer depends on Origin,
+    /// whichever origin this is (`varied`: the response already says so).
+    fn write_origin(&self, m: CorsMatch, varied: bool, out: &mut Vec<u8>) {
         match m {
             CorsMatch::None => {}
             CorsMatch::Any => out.extend_from_slice(b"access-control-allow-origin: *\r\n"),
-            CorsMatch::Origin(i) => {
-                encode::header(
-                    out,
-                    b"access-control-allow-origin",
-                    &self.origins[i as usize],
-                );
-                // Caches must not serve one origin's answer to another.
-                out.extend_from_slice(b"vary: origin\r\n");
-            }
+            CorsMatch::Origin(i) => encode::header(
+                out,
+                b"access-control-allow-origin",
+                &self.origins[i as usize],
+            ),
+        }
+        if self.varies && !varied {
+            out.extend_from_slice(b"vary: origin\r\n");
         }
     }
 
-    /// CORS headers of an actual response; nothing for an origin that is not allowed.
-    pub fn write_actual(&self, m: CorsMatch, out: &mut Vec<u8>) {
+    /// CORS headers of an actual response (only `vary` for an origin that is not
+    /// allowed). `varied`: the response's own Vary already lists `origin` or `*`.
+    pub fn write_actual(&self, m: CorsMatch, varied: bool, out: &mut Vec<u8>) {
+        self.write_origin(m, varied, out);
         if m != CorsMatch::None {
-            self.write_origin(m, out);
             out.extend_from_slice(&self.actual);
         }
     }
@@ -126,8 +145,8 @@ impl CorsRt {
     /// The preflight's status line and CORS headers (the caller adds ids and framing).
     pub fn write_preflight(&self, m: CorsMatch, out: &mut Vec<u8>) {
         encode::status_line(out, 204);
+        self.write_origin(m, false, out);
         if m != CorsMatch::None {
-            self.write_origin(m, out);
             out.extend_from_slice(&self.preflight);
         }
     }
@@ -138,6 +157,15 @@ pub fn is_preflight(head: &RequestHead, buf: &[u8]) -> bool {
     head.method == Method::Options
         && head.header(buf, "origin").is_some()
         && head.header(buf, "access-control-request-method").is_some()
+}
+
+/// Whether a Vary value lists `origin` (or `*`, which covers it), so a CORS API adds
+/// none of its own.
+pub fn vary_covers_origin(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|v| {
+        let v = v.trim_ascii();
+        v == b"*" || v.eq_ignore_ascii_case(b"origin")
+    })
 }
 
 /// Response headers a CORS API never passes on from its backend.
@@ -185,9 +213,52 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} in {text:?}");
         }
+        assert!(text.contains("vary: origin\r\n"), "{text:?}");
+    }
+
+    fn actual(c: &CorsRt, m: CorsMatch, varied: bool) -> String {
         let mut out = Vec::new();
-        c.write_actual(CorsMatch::None, &mut out);
-        assert!(out.is_empty());
+        c.write_actual(m, varied, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn vary_origin_whenever_the_answer_depends_on_the_origin() {
+        let listed = cors(&["https://a.example"], true);
+        assert!(listed.varies());
+        // Another origin, or none, gets no CORS headers but must not be served the
+        // allowed origin's answer from a cache either (nor the reverse).
+        assert_eq!(actual(&listed, CorsMatch::None, false), "vary: origin\r\n");
+        assert_eq!(actual(&listed, CorsMatch::None, true), "");
+        let echoed = actual(&listed, CorsMatch::Origin(0), false);
+        assert_eq!(echoed.matches("vary: origin\r\n").count(), 1, "{echoed:?}");
+        assert!(!actual(&listed, CorsMatch::Origin(0), true).contains("vary"));
+        let mut out = Vec::new();
+        listed.write_preflight(CorsMatch::None, &mut out);
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .ends_with("vary: origin\r\n"));
+        // A list with "*" still echoes the listed ones.
+        assert!(cors(&["https://a.example", "*"], false).varies());
+
+        // "*" alone: the same answer for every origin.
+        let any = cors(&["*"], false);
+        assert!(!any.varies());
+        assert_eq!(actual(&any, CorsMatch::None, false), "");
+        assert_eq!(
+            actual(&any, CorsMatch::Any, false),
+            "access-control-allow-origin: *\r\naccess-control-expose-headers: x-total\r\n"
+        );
+    }
+
+    #[test]
+    fn vary_values_that_cover_origin() {
+        for v in ["Origin", "accept-encoding, ORIGIN", " * ", "accept,origin"] {
+            assert!(vary_covers_origin(v.as_bytes()), "{v}");
+        }
+        for v in ["", "accept-encoding", "origins", "x-origin, accept"] {
+            assert!(!vary_covers_origin(v.as_bytes()), "{v}");
+        }
     }
 
     #[test]

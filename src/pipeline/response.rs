@@ -10,7 +10,7 @@
 use tracing::debug;
 
 use super::context::{RequestState, RequestView};
-use super::cors::{is_cors_header, CorsMatch, CorsRt};
+use super::cors::{is_cors_header, vary_covers_origin, CorsMatch, CorsRt};
 use super::params::{parse_key, write_header, Action, Target};
 use super::template::{ResponseHeaders, Template};
 use crate::config::compile::Snapshot;
@@ -168,15 +168,42 @@ impl<'a> Edits<'a> {
 
     /// Writes the mapped headers and the CORS headers.
     pub fn write_headers(&self, v: &RequestView, resp: ResponseHeaders, out: &mut Vec<u8>) {
+        let mapped = out.len();
         if let Some(ops) = self.ops {
             for (name, t) in &ops.add_headers {
                 write_header(out, name, |out| t.eval(v, Some(resp), out));
             }
         }
         if let Some(cors) = self.cors {
-            cors.write_actual(self.matched, out);
+            let varied = cors.varies()
+                && (self.kept_vary_covers_origin(resp, out)
+                    || written_vary_covers_origin(&out[mapped..]));
+            cors.write_actual(self.matched, varied, out);
         }
     }
+
+    /// Whether the integration's Vary, if it is passed on, already lists `origin`. Read
+    /// into the tail of `out` and cut off again: no buffer of its own.
+    fn kept_vary_covers_origin(&self, resp: ResponseHeaders, out: &mut Vec<u8>) -> bool {
+        if self.drops(b"vary") {
+            return false;
+        }
+        let mark = out.len();
+        resp(b"vary", out);
+        let covered = vary_covers_origin(&out[mark..]);
+        out.truncate(mark);
+        covered
+    }
+}
+
+/// Whether header lines a response mapping wrote (`name: value\r\n`) include a Vary
+/// that lists `origin`.
+fn written_vary_covers_origin(lines: &[u8]) -> bool {
+    lines.split(|&b| b == b'\n').any(|line| {
+        line.iter().position(|&b| b == b':').is_some_and(|i| {
+            line[..i].eq_ignore_ascii_case(b"vary") && vary_covers_origin(&line[i + 1..])
+        })
+    })
 }
 
 #[cfg(test)]

@@ -406,7 +406,7 @@ fn mapping_values_and_response_parameters() {
 fn cors_domains_and_mock_stage_variables() {
     let yaml = apis(
         r#"  shop:
-    cors: { allow_origins: ["https://a.example", "https://b.example/", "b.example"], allow_methods: [GET, FETCH] }
+    cors: { allow_origins: ["https://a.example", "https://b.example/", "b.example"], allow_methods: [GET, FETCH], allow_headers: [content-type, "*", "x a", ""], expose_headers: ["x-total", "x\r\nset-cookie: a=1", "a,b"] }
     stages: { prod: { variables: { a: "1" } } }
     routes:
       "GET /m": { integration: { type: mock, headers: { x-v: "${stageVariables.v}" }, body: "${stageVariables.a} ${stageVariables.b}" } }
@@ -421,6 +421,10 @@ domains:
             r#"apis.shop.cors.allow_origins[1]: expected "*" or scheme://host[:port], got "https://b.example/""#,
             r#"apis.shop.cors.allow_origins[2]: expected "*" or scheme://host[:port], got "b.example""#,
             r#"apis.shop.cors.allow_methods[1]: expected an HTTP method or "*", got "FETCH""#,
+            r#"apis.shop.cors.allow_headers[2]: expected a header name (an HTTP token) or "*", got "x a""#,
+            r#"apis.shop.cors.allow_headers[3]: expected a header name (an HTTP token) or "*", got """#,
+            r#"apis.shop.cors.expose_headers[1]: expected a header name (an HTTP token) or "*", got "x\r\nset-cookie: a=1""#,
+            r#"apis.shop.cors.expose_headers[2]: expected a header name (an HTTP token) or "*", got "a,b""#,
             r#"apis.shop.stages.prod.variables: no variable "b", used by routes."GET /m".integration.body"#,
             r#"apis.shop.stages.prod.variables: no variable "v", used by routes."GET /m".integration.headers.x-v"#,
             r#"domains."API.Example.com": is the same host name as domains."api.example.com""#,

@@ -99,10 +99,7 @@ impl Capture {
                 return;
             }
             if name.eq_ignore_ascii_case(b"age") {
-                self.initial_age = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
+                self.initial_age = delta_seconds(value);
             }
             if LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name))
                 || hop.drops(name)
@@ -164,6 +161,18 @@ impl Capture {
     }
 }
 
+/// An `age` value (RFC 9111 §1.2.2 delta-seconds): one that does not fit is the greatest
+/// value that does, not 0; one that is not a number is 0, as if absent.
+fn delta_seconds(value: &[u8]) -> u64 {
+    let v = value.trim_ascii();
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    v.iter().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +207,27 @@ mod tests {
         assert_eq!(&c.body[..], b"hello");
         let empty = captured(b"HTTP/1.1 204 No Content\r\n\r\n", &[]).expect("stored");
         assert_eq!(&empty.head[..], b"HTTP/1.1 204 No Content\r\n");
+    }
+
+    #[test]
+    fn the_backends_age_as_delta_seconds() {
+        for (value, age) in [
+            (&b"7"[..], 7),
+            (b" 12 ", 12),
+            (b"18446744073709551615", u64::MAX),
+            (b"99999999999999999999999", u64::MAX),
+            (b"", 0),
+            (b"-1", 0),
+            (b"1.5", 0),
+            (b"0x10", 0),
+        ] {
+            assert_eq!(
+                delta_seconds(value),
+                age,
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
     }
 
     #[test]

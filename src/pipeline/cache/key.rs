@@ -1,9 +1,13 @@
-//! Cache keys: the method, the path after the stage's base path, and the values of the
+//! Cache keys: the method, the scheme and host the backend is told of, the path after the
+//! stage's base path, the caller as the route's authorizer knows it, and the values of the
 //! parameters the route lists in `cache.key` — nothing else, so other query parameters
 //! and headers do not split entries. The stage is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
-//! can make two different requests produce the same key.
+//! can make two different requests produce the same key. Fields are written as the
+//! backend reads them where two spellings mean the same (a host in any case, a query
+//! name or value percent-encoded or not), so no spelling files an answer under a key it
+//! was not made for.
 
 use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::parse::{Method, RequestHead, Span};
@@ -11,48 +15,113 @@ use crate::http1::parse::{Method, RequestHead, Span};
 /// Marks a parameter that is absent (as opposed to present and empty).
 const ABSENT: u32 = u32::MAX;
 
+/// Writes the caller's bytes (a slice, or values read again from the request).
+pub type WriteCaller<'a> = dyn Fn(&mut Vec<u8>) + 'a;
+
+/// The request a key is built from.
+pub struct KeyInput<'a> {
+    /// The method the entry is kept under (HEAD reads GET's).
+    pub method: Method,
+    /// The buffer the head and the `params` spans point into.
+    pub buf: &'a [u8],
+    pub head: &'a RequestHead,
+    pub params: &'a [Span],
+    /// The path after the base path.
+    pub rest: Span,
+    /// Served on a TLS listener: the backend is told `x-forwarded-proto: https`.
+    pub tls: bool,
+    /// Writes the caller as the route's authorizer established it (`rules::Caller`);
+    /// None on routes without one.
+    pub caller: Option<&'a WriteCaller<'a>>,
+}
+
 fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
 }
 
-/// Writes the key of a request into `out` (cleared first). `buf` is the buffer the head
-/// and the `params` spans point into; `rest` is the path after the base path.
-pub fn build(
-    out: &mut Vec<u8>,
-    rules: &RouteCacheRt,
-    method: Method,
-    buf: &[u8],
-    head: &RequestHead,
-    params: &[Span],
-    rest: Span,
-) {
+/// A field whose bytes are written by `write`: the length is filled in afterwards, so
+/// a transformed value needs no buffer of its own.
+fn field_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The bytes a backend's query parser reads from one name or value: `%XX` decoded, `+`
+/// a space (form encoding, as Python's `parse_qs`, Go's `ParseQuery`, PHP and Node
+/// read a query). A `%` without two hex digits after it stays as it is, as those
+/// parsers that accept it leave it.
+fn query_decoded(raw: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *raw.get(i)?;
+        i += 1;
+        Some(match b {
+            b'+' => b' ',
+            b'%' => match (
+                raw.get(i).and_then(|&h| hex(h)),
+                raw.get(i + 1).and_then(|&l| hex(l)),
+            ) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h << 4 | l
+                }
+                _ => b'%',
+            },
+            b => b,
+        })
+    })
+}
+
+/// Writes the key of a request into `out` (cleared first). Nothing is allocated but
+/// `out`'s growth, which a reused buffer does not need.
+pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
+    let buf = r.buf;
     out.clear();
-    out.push(method as u8);
-    let path = rest.get(buf);
+    out.push(r.method as u8);
+    // The backend is told the scheme (x-forwarded-proto) and the host (x-forwarded-host:
+    // the absolute-form authority, else Host) and may build its answer from them, links
+    // and redirects above all: an answer made for one must never serve another.
+    out.push(if r.tls { b's' } else { b'p' });
+    match r.head.host {
+        // Host names compare without case (RFC 9110 §4.2.3).
+        Some(h) => field_with(out, |out| {
+            out.extend(h.get(buf).iter().map(u8::to_ascii_lowercase))
+        }),
+        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+    }
+    let path = r.rest.get(buf);
     field(out, if path.is_empty() { b"/" } else { path });
+    if let Some(write) = r.caller {
+        field_with(out, write);
+    }
     for part in &rules.key {
         // Each part is its values in request order, then a terminator.
         match part {
-            KeyPart::Path(i) => match params.get(*i) {
+            KeyPart::Path(i) => match r.params.get(*i) {
                 Some(s) => field(out, s.get(buf)),
                 None => out.extend_from_slice(&ABSENT.to_le_bytes()),
             },
             KeyPart::Query(name) => {
-                let query = head.query.map_or(&b""[..], |q| q.get(buf));
+                let query = r.head.query.map_or(&b""[..], |q| q.get(buf));
                 for pair in query.split(|&b| b == b'&') {
                     let (n, v) = match pair.iter().position(|&b| b == b'=') {
                         Some(i) => (&pair[..i], &pair[i + 1..]),
                         None => (pair, &b""[..]),
                     };
-                    if n == &name[..] {
-                        field(out, v);
+                    // Compared and written decoded: `%61=x` is `a=x` to the backend.
+                    if query_decoded(n).eq(name.iter().copied()) {
+                        field_with(out, |out| out.extend(query_decoded(v)));
                     }
                 }
                 out.extend_from_slice(&ABSENT.to_le_bytes());
             }
             KeyPart::Header(name) => {
-                for h in &head.headers {
+                for h in &r.head.headers {
                     if h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()) {
                         field(out, h.value.get(buf));
                     }
@@ -68,7 +137,7 @@ mod tests {
     use super::*;
     use crate::config::model::ClientInvalidation;
     use crate::http1::parse_request;
-    use crate::pipeline::cache::rules::{MethodSet, StatusSet};
+    use crate::pipeline::cache::rules::{Caller, MethodSet, StatusSet};
     use std::time::Duration;
 
     fn rules(key: Vec<KeyPart>) -> RouteCacheRt {
@@ -79,6 +148,7 @@ mod tests {
             methods: MethodSet::default(),
             statuses: StatusSet::of(&[200]),
             keyed_by_authorization: false,
+            caller: Caller::Anyone,
             tag: 0,
         }
     }
@@ -86,6 +156,11 @@ mod tests {
     /// The key of `raw` when its whole path is the stage-relative path and the first path
     /// segment after `/items/` is parameter 0.
     fn key_of(r: &RouteCacheRt, raw: &str) -> Vec<u8> {
+        key_as(r, raw, false, None)
+    }
+
+    /// The same, served on TLS or not, for a caller.
+    fn key_as(r: &RouteCacheRt, raw: &str, tls: bool, caller: Option<&[u8]>) -> Vec<u8> {
         let raw = raw.as_bytes();
         let mut head = RequestHead::new();
         assert!(parse_request(raw, &Default::default(), &mut head).unwrap());
@@ -95,7 +170,17 @@ mod tests {
             end: path.end,
         };
         let mut out = Vec::new();
-        build(&mut out, r, head.method, raw, &head, &[param], path);
+        let write = |out: &mut Vec<u8>| out.extend_from_slice(caller.unwrap_or_default());
+        let input = KeyInput {
+            method: head.method,
+            buf: raw,
+            head: &head,
+            params: &[param],
+            rest: path,
+            tls,
+            caller: caller.is_some().then_some(&write),
+        };
+        build(&mut out, r, &input);
         out
     }
 
@@ -147,5 +232,81 @@ mod tests {
             key_of(&r, &get("/items/1", "")),
             key_of(&r, &get("/items/2", ""))
         );
+    }
+
+    #[test]
+    fn the_forwarded_host_and_scheme_split_entries() {
+        let r = rules(Vec::new());
+        let at = |host: &str| {
+            key_of(
+                &r,
+                &format!("GET /items/1 HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+            )
+        };
+        assert_ne!(at("a.test"), at("evil.example"));
+        assert_ne!(at("a.test"), at("a.test:8080"));
+        assert_eq!(
+            at("a.test"),
+            at("A.Test"),
+            "host names compare without case"
+        );
+        // An absolute-form target's authority is what the backend is told, not Host.
+        let absolute = key_of(
+            &r,
+            "GET http://evil.example/items/1 HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        );
+        assert_ne!(absolute, at("a.test"));
+        assert_eq!(absolute, at("evil.example"));
+        // HTTP/1.0 without Host: the backend is told no host.
+        let no_host = key_of(&r, "GET /items/1 HTTP/1.0\r\n\r\n");
+        assert_ne!(no_host, at(""));
+        let raw = get("/items/1", "");
+        assert_ne!(key_as(&r, &raw, true, None), key_as(&r, &raw, false, None));
+    }
+
+    #[test]
+    fn query_names_and_values_compare_as_the_backend_decodes_them() {
+        let r = rules(vec![KeyPart::Query((*b"a b").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        let plain = k("/items/1?a+b=x%20y");
+        for same in [
+            "/items/1?a%20b=x+y",
+            "/items/1?%61%20%62=x%20y",
+            "/items/1?a%20B=z&a+b=x+y",
+        ] {
+            assert_eq!(plain, k(same), "{same}");
+        }
+        assert_ne!(plain, k("/items/1?a%2Bb=x+y"), "an encoded + is a +");
+        assert_ne!(plain, k("/items/1?a+b=x%2By"));
+        // A % without two hex digits is kept as it is.
+        assert_eq!(k("/items/1?a+b=%zz%4"), k("/items/1?a+b=%25zz%254"));
+        assert_ne!(k("/items/1?a+b=%zz"), k("/items/1?a+b=zz"));
+
+        let r = rules(vec![KeyPart::Query((*b"a").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        assert_ne!(
+            k("/items/1?%61=evil"),
+            k("/items/1"),
+            "an encoded name counts"
+        );
+        assert_eq!(k("/items/1?%61=evil"), k("/items/1?a=evil"));
+    }
+
+    #[test]
+    fn the_caller_splits_entries() {
+        let r = rules(Vec::new());
+        let raw = get("/items/1", "");
+        let alice = key_as(&r, &raw, false, Some(b"alice"));
+        assert_ne!(alice, key_as(&r, &raw, false, Some(b"bob")));
+        assert_eq!(alice, key_as(&r, &raw, false, Some(b"alice")));
+    }
+
+    #[test]
+    fn decoding() {
+        let d = |s: &[u8]| query_decoded(s).collect::<Vec<u8>>();
+        assert_eq!(d(b"a+b%2b%2Fc%"), b"a b+/c%");
+        assert_eq!(d(b"%4"), b"%4");
+        assert_eq!(d(b"%g1%41"), b"%g1A");
+        assert_eq!(d(b""), b"");
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::auth::{token_source, Authorizer, IdentitySource, TokenSource};
 use crate::config::compile::RouteRt;
 use crate::config::model::{self, ClientInvalidation};
 use crate::http1::parse::Method;
@@ -32,14 +33,33 @@ pub struct RouteCacheRt {
     pub client_invalidation: ClientInvalidation,
     pub methods: MethodSet,
     pub statuses: StatusSet,
-    /// `header.Authorization` is part of the key. Without it, requests that carry
-    /// credentials bypass the cache: one caller's answer must not reach another.
+    /// The key accounts for the `Authorization` header: it lists `header.Authorization`,
+    /// or the route's authorizer reads the caller from it (and [`Caller`] puts the caller
+    /// in the key). Otherwise requests that carry credentials bypass the cache: one
+    /// caller's answer must not reach another.
     pub keyed_by_authorization: bool,
+    /// Who the route's authorizer says the caller is; part of the key.
+    pub caller: Caller,
     /// A fingerprint of everything that shapes this route's responses in this stage (the
     /// route's config and the stage's variables). Entries carry the tag they were stored
     /// under, so after a reload that changed the route its old entries are misses, while
     /// the entries of unchanged routes carry over.
     pub tag: u64,
+}
+
+/// How the key names the caller on a route with an authorizer, so that one principal's
+/// answer is never served to another. The authorizer runs before the cache, so a request
+/// that reaches the lookup has been let in as this caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The route has no authorizer.
+    Anyone,
+    /// A JWT authorizer: the token, as read from its identity source.
+    Jwt(TokenSource),
+    /// A Lambda authorizer: its identity-source values (what its verdicts are cached by).
+    Lambda,
+    /// `authorization: iam`: the access key id the request was signed with.
+    Iam,
 }
 
 /// One request parameter that splits entries, beside method and path.
@@ -102,7 +122,7 @@ pub fn compile_stage(
         .zip(routes)
         .map(|((_, route), rt)| {
             let cache = route.cache.as_ref().filter(|c| !c.ttl.is_zero())?;
-            Some(compile_route(cache, route, rt, stage))
+            compile_route(cache, api, route, rt, stage)
         })
         .collect();
     Some(StageCacheRt {
@@ -112,12 +132,53 @@ pub fn compile_stage(
     })
 }
 
+/// Who the route's authorizer lets in, as the key names them; None when a caller can't
+/// be named (a Lambda authorizer without identity sources decides on anything in the
+/// request), and the route is then not cached.
+fn caller(api: &model::Api, route: &model::Route) -> Option<(Caller, bool)> {
+    if route.auth.iam {
+        // The signature is in Authorization (or the query); the key names its signer.
+        return Some((Caller::Iam, true));
+    }
+    let Some(name) = &route.auth.authorizer else {
+        return Some((Caller::Anyone, false));
+    };
+    match api
+        .authorizers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, a)| a)
+    {
+        Some(Authorizer::Jwt(j)) => {
+            // Validation refuses any other source.
+            let source = token_source(&j.identity_source).ok()?;
+            let in_authorization = source == TokenSource::Header("authorization".into());
+            Some((Caller::Jwt(source), in_authorization))
+        }
+        Some(Authorizer::Lambda(l)) => {
+            let sources: Vec<_> = l
+                .identity_source
+                .iter()
+                .filter_map(|s| IdentitySource::parse(s).ok())
+                .collect();
+            let in_authorization = sources
+                .iter()
+                .any(|s| matches!(s, IdentitySource::Header(h) if h == "authorization"));
+            (!sources.is_empty()).then_some((Caller::Lambda, in_authorization))
+        }
+        // An unknown authorizer fails every request before the cache.
+        None => None,
+    }
+}
+
 fn compile_route(
     cache: &model::RouteCache,
+    api: &model::Api,
     route: &model::Route,
     rt: &RouteRt,
     stage: &model::Stage,
-) -> RouteCacheRt {
+) -> Option<RouteCacheRt> {
+    let (caller, authorization_is_caller) = caller(api, route)?;
     let key = cache
         .key
         .iter()
@@ -150,18 +211,20 @@ fn compile_route(
     rt.key.hash(&mut h);
     format!("{route:?}").hash(&mut h);
     format!("{:?}", stage.variables).hash(&mut h);
-    let keyed_by_authorization = key
-        .iter()
-        .any(|k| matches!(k, KeyPart::Header(h) if h.as_ref() == "authorization"));
-    RouteCacheRt {
+    let keyed_by_authorization = authorization_is_caller
+        || key
+            .iter()
+            .any(|k| matches!(k, KeyPart::Header(h) if h.as_ref() == "authorization"));
+    Some(RouteCacheRt {
         ttl: cache.ttl,
         keyed_by_authorization,
+        caller,
         key,
         client_invalidation: cache.client_invalidation,
         methods,
         statuses,
         tag: h.finish(),
-    }
+    })
 }
 
 /// The method an entry is kept under: a HEAD is answered from the GET entry.
@@ -329,6 +392,59 @@ apis:
         assert_ne!(
             stage_cache("{ ttl: 10s }").routes[0].as_ref().unwrap().tag,
             stage_cache("{ ttl: 11s }").routes[0].as_ref().unwrap().tag
+        );
+    }
+
+    #[test]
+    fn routes_with_an_authorizer_key_on_the_caller() {
+        let yaml = r#"upstreams:
+  u: { targets: ["127.0.0.1:9"] }
+iam:
+  principals:
+    p: { access_key_id: AKIAP, secret_access_key: s, allow: ["*"] }
+apis:
+  shop:
+    authorizers:
+      jwt: { type: jwt, issuer: "https://idp.example", audience: [a] }
+      jwt-q: { type: jwt, issuer: "https://idp.example", audience: [a], identity_source: $request.querystring.t }
+      fn: { type: lambda, url: "http://127.0.0.1:9/", identity_source: [$request.header.X-Token] }
+      fn-auth: { type: lambda, url: "http://127.0.0.1:9/", identity_source: [$request.header.Authorization, $context.identity.sourceIp] }
+      fn-none: { type: lambda, url: "http://127.0.0.1:9/" }
+    stages:
+      prod: { cache: { capacity: 1MiB } }
+    routes:
+      "GET /open": { integration: { type: http, upstream: u }, cache: {} }
+      "GET /jwt": { authorizer: jwt, integration: { type: http, upstream: u }, cache: {} }
+      "GET /jwt-q": { authorizer: jwt-q, integration: { type: http, upstream: u }, cache: {} }
+      "GET /fn": { authorizer: fn, integration: { type: http, upstream: u }, cache: {} }
+      "GET /fn-auth": { authorizer: fn-auth, integration: { type: http, upstream: u }, cache: {} }
+      "GET /fn-none": { authorizer: fn-none, integration: { type: http, upstream: u }, cache: {} }
+      "GET /iam": { authorization: iam, integration: { type: http, upstream: u }, cache: {} }
+"#;
+        let cfg = load_and_validate_text(yaml).unwrap_or_else(|e| panic!("{e}"));
+        let snap = crate::config::compile::compile(&cfg);
+        let routes = &snap.apis[0].stages[0].cache.as_ref().unwrap().routes;
+        let got: Vec<_> = routes
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .map(|r| (r.caller.clone(), r.keyed_by_authorization))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some((Caller::Anyone, false)),
+                Some((
+                    Caller::Jwt(TokenSource::Header("authorization".into())),
+                    true
+                )),
+                Some((Caller::Jwt(TokenSource::Query("t".into())), false)),
+                Some((Caller::Lambda, false)),
+                Some((Caller::Lambda, true)),
+                None,
+                Some((Caller::Iam, true)),
+            ]
         );
     }
 

@@ -6,8 +6,11 @@ use std::time::Instant;
 
 use monoio::io::AsyncWriteRentExt;
 
-use super::rules::{client_refresh, entry_method, RouteCacheRt};
-use super::{key, Capture, Entry, Inserted, Pending, Shard};
+use super::key::{self, KeyInput};
+use super::rules::{client_refresh, entry_method, Caller, RouteCacheRt};
+use super::{Capture, Entry, Inserted, Pending, Shard};
+use crate::auth::lambda::LambdaAuthRt;
+use crate::auth::{AuthorizerKind, Identity, RouteAuthRt};
 use crate::config::compile::IntegrationRt;
 use crate::config::model::Coding;
 use crate::http1::encode;
@@ -15,6 +18,9 @@ use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody};
 use crate::integration::relay::{self, Framing};
 use crate::metrics::cells::bump;
+use crate::pipeline::auth;
+use crate::pipeline::auth_lambda::write_identity;
+use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::router::Matched;
 use crate::runtime::workers::Generation;
@@ -88,6 +94,73 @@ fn rules_for<'g>(
     Some((rules, gen.caches.shard(m.stage)?))
 }
 
+/// What names the caller in the key (see `rules::Caller`).
+enum Named<'c> {
+    Bytes(&'c [u8]),
+    /// The identity-source values, read again from the request.
+    Lambda(&'c LambdaAuthRt),
+}
+
+/// The caller as the key names it: `Some(None)` on a route without an authorizer, None
+/// when what the route's authorizer should have left is not there. Borrowed from the
+/// request and the authorizer's verdict: nothing is allocated.
+fn caller<'c>(gen: &'c Generation, rules: &RouteCacheRt, c: &'c Conn) -> Option<Option<Named<'c>>> {
+    let identity = c.req.auth.identity.as_ref();
+    Some(Some(match (&rules.caller, identity) {
+        (Caller::Anyone, _) => return Some(None),
+        (Caller::Jwt(source), Some(Identity::Jwt(_))) => {
+            Named::Bytes(auth::token(c, source).ok().flatten()?)
+        }
+        (Caller::Iam, Some(Identity::Iam(who))) => Named::Bytes(who.access_key.as_bytes()),
+        (Caller::Lambda, Some(Identity::Lambda(_))) => Named::Lambda(lambda_authorizer(gen, c)?),
+        _ => return None,
+    }))
+}
+
+/// The Lambda authorizer of the request's route.
+fn lambda_authorizer<'g>(gen: &'g Generation, c: &Conn) -> Option<&'g LambdaAuthRt> {
+    let auth = &gen.snap.apis[c.req.api as usize].auth;
+    match auth.routes.get(c.req.route as usize)? {
+        RouteAuthRt::Lambda { authorizer } => match &auth.authorizers.get(*authorizer)?.kind {
+            AuthorizerKind::Lambda(rt) => Some(rt),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Writes this request's key into `key`; false when the caller it should name is unknown.
+fn build_key(
+    gen: &Generation,
+    rules: &RouteCacheRt,
+    c: &Conn,
+    m: &Matched,
+    key: &mut Vec<u8>,
+) -> bool {
+    let Some(named) = caller(gen, rules, c) else {
+        return false;
+    };
+    let write_caller = |out: &mut Vec<u8>| match &named {
+        Some(Named::Bytes(b)) => out.extend_from_slice(b),
+        Some(Named::Lambda(rt)) => {
+            let view = request_view!(c, &gen.snap, &c.rbuf);
+            write_identity(rt, &view, out)
+        }
+        None => {}
+    };
+    let input = KeyInput {
+        method: entry_method(c.head.method),
+        buf: &c.rbuf,
+        head: &c.head,
+        params: &c.params,
+        rest: m.rest,
+        tls: c.stream.is_tls(),
+        caller: named.is_some().then_some(&write_caller),
+    };
+    key::build(key, rules, &input);
+    true
+}
+
 /// Runs before the integration of a matched route.
 pub async fn before(
     ctx: &WorkerCtx,
@@ -104,15 +177,12 @@ pub async fn before(
     // The scratch buffer is taken out of its cell: nothing may hold a borrow across the
     // awaits below.
     let mut key = std::mem::take(&mut *shard.scratch.borrow_mut());
-    key::build(
-        &mut key,
-        rules,
-        entry_method(c.head.method),
-        &c.rbuf,
-        &c.head,
-        &c.params,
-        m.rest,
-    );
+    if !build_key(gen, rules, c, m, &mut key) {
+        *shard.scratch.borrow_mut() = key;
+        // Let in without the identity the key names (can't happen after a successful
+        // authorizer step; if it ever did, the cache stays out of it).
+        return Lookup::Miss(None);
+    }
     if gen.snap.apis[m.stage.api as usize].compression.is_some() {
         // Each negotiated encoding is an entry of its own, stored as it was served.
         key.push(match c.compress.accepted {

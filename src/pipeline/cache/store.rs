@@ -40,9 +40,12 @@ impl Entry {
         key.len() + self.head.len() + self.body.len()
     }
 
-    /// Seconds since the response was generated, for the `age` header.
+    /// Seconds since the response was generated, for the `age` header. The backend's
+    /// `age` can be anything up to u64::MAX: the sum saturates (RFC 9111 §1.2.2: an
+    /// overflow counts as the greatest value one can represent).
     pub fn age(&self, now: Instant) -> u64 {
-        self.initial_age + now.saturating_duration_since(self.stored).as_secs()
+        self.initial_age
+            .saturating_add(now.saturating_duration_since(self.stored).as_secs())
     }
 }
 

@@ -43,6 +43,17 @@ fn stores_and_finds_until_expiry_or_a_new_tag() {
 }
 
 #[test]
+fn age_saturates() {
+    let now = Instant::now();
+    let mut e = entry(now, 1, HOUR);
+    e.initial_age = u64::MAX - 1;
+    assert_eq!(e.age(now + Duration::from_secs(1)), u64::MAX);
+    assert_eq!(e.age(now + Duration::from_secs(5)), u64::MAX, "not wrapped");
+    // A clock that went backwards counts as no time.
+    assert_eq!(e.age(now - Duration::from_secs(1)), u64::MAX - 1);
+}
+
+#[test]
 fn lru_order_without_admission() {
     let now = Instant::now();
     let mut s = Store::new(300).without_admission();
