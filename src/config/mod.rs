@@ -160,11 +160,21 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
     let repeats =
         |known: &[ConfigError], e: &ConfigError| known.iter().any(|d| under(&d.path, &e.path));
     let decoded_cleanly = errors.is_empty();
+    // A list item that failed to decode is left out of the decoded list, so validation
+    // would number the items after it wrongly (`listen[1]` for the third address): the
+    // list's validation errors wait until its decode errors are fixed.
+    let lists: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| e.path.rfind('[').map(|i| &e.path[..i]))
+        .collect();
+    let mut checked = Vec::new();
     for e in validate::validate(&cfg) {
-        if decoded_cleanly || !overlaps(&errors, &e) {
-            errors.push(e);
+        let in_a_shifted_list = lists.iter().any(|l| under(&e.path, l));
+        if decoded_cleanly || !(overlaps(&errors, &e) || in_a_shifted_list) {
+            checked.push(e);
         }
     }
+    errors.extend(checked);
     // Certificate files are read whatever else is wrong: they depend only on their paths.
     match crate::tls::load(&cfg) {
         Ok(tls) => cfg.tls = tls,
