@@ -97,11 +97,15 @@ fn routes(path: &Path, json: bool) -> ExitCode {
         }
     };
     let stages = config::served::stages(&cfg);
-    if json {
-        println!("{:#}", config::served::to_json(&stages));
+    // Written, not printed: `portico routes | head` closes the pipe early, and
+    // println! would panic on that.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        writeln!(out, "{:#}", config::served::to_json(&stages))
     } else {
-        print!("{}", config::served::to_text(&stages));
-    }
+        write!(out, "{}", config::served::to_text(&stages))
+    };
     ExitCode::SUCCESS
 }
 
@@ -177,6 +181,9 @@ fn cluster_drift(c: &config::model::Cluster, text: &str) -> Option<config::Confi
 }
 
 fn run(path: &Path) -> ExitCode {
+    // Handlers first: a SIGHUP (a `systemctl reload` right after start) or SIGTERM that
+    // arrives while the config loads is queued for the signal thread, not fatal.
+    let signals = register_signals();
     let (report, text) = report(path);
     let Some(cfg) = report.config else {
         eprintln!(
@@ -196,7 +203,9 @@ fn run(path: &Path) -> ExitCode {
     let snapshot = Arc::new(snapshot);
     portico::runtime::reload::install(path, snapshot);
     portico::runtime::reload::spawn_watcher(path);
-    spawn_signal_thread();
+    if let Some(signals) = signals {
+        spawn_signal_thread(signals);
+    }
     info!(config = %path.display(), "starting");
     match portico::runtime::run() {
         Ok(()) => {
@@ -211,16 +220,19 @@ fn run(path: &Path) -> ExitCode {
     }
 }
 
-fn spawn_signal_thread() {
+fn register_signals() -> Option<signal_hook::iterator::Signals> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
-    {
-        Ok(s) => s,
+    match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]) {
+        Ok(s) => Some(s),
         Err(e) => {
             warn!("cannot install signal handlers: {e}");
-            return;
+            None
         }
-    };
+    }
+}
+
+fn spawn_signal_thread(mut signals: signal_hook::iterator::Signals) {
+    use signal_hook::consts::{SIGHUP, SIGUSR1};
     std::thread::Builder::new()
         .name("portico-signals".into())
         .spawn(move || {

@@ -269,3 +269,88 @@ domains:
         "{err}"
     );
 }
+
+#[test]
+fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
+    // The config's OpenAPI file is a FIFO, so loading waits until the test writes it:
+    // a SIGHUP in that time (a `systemctl reload` right after `start`) must be queued,
+    // not take the default action and kill the process.
+    let dir = temp_dir("early-hup");
+    let fifo = dir.join("api.yaml");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let port = free_port();
+    let file = write(
+        &dir,
+        &format!(
+            "server: {{ listen: [\"127.0.0.1:{port}\"], workers: 1 }}\napis:\n  app:\n    openapi: api.yaml\n    stages: {{ $default: {{}} }}\n"
+        ),
+    );
+    let log = dir.join("run.log");
+    let mut child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // SigCgt (the signals with a handler) holds SIGHUP (bit 0) once it is handled.
+    let status = format!("/proc/{}/status", child.id());
+    let handles_hup = || {
+        std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|s| {
+                let mask = s
+                    .lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))?
+                    .trim()
+                    .to_string();
+                u64::from_str_radix(&mask, 16).ok()
+            })
+            .is_some_and(|m| m & 1 == 1)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !handles_hup() {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP is not handled while the config loads"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let _ = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    thread::sleep(Duration::from_millis(100));
+    assert!(child.try_wait().unwrap().is_none(), "killed by the SIGHUP");
+    // The file for the start; the reload the queued SIGHUP asks for reads it again.
+    let spec = "openapi: 3.0.1\ninfo: { title: t, version: '1' }\npaths:\n  /ping:\n    get:\n      x-amazon-apigateway-integration: { type: mock, responses: { default: { statusCode: '200' } } }\n";
+    std::fs::write(&fifo, spec).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "{status}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "not listening");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let writer = thread::spawn(move || std::fs::write(&fifo, spec).unwrap());
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log_text().contains("config reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "the SIGHUP was lost: {}",
+            log_text()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    writer.join().unwrap();
+    stop(child);
+}

@@ -133,3 +133,34 @@ fn check_on_a_missing_file_fails() {
         "{text}"
     );
 }
+
+#[test]
+fn output_cut_short_by_its_reader_is_not_a_panic() {
+    // `portico routes | head`: the reader goes away before all is written.
+    let dir = temp_dir("cli-pipe");
+    let mut yaml = String::from(
+        "server: { listen: [\"127.0.0.1:1\"] }\napis:\n  app:\n    stages: { $default: {} }\n    routes:\n",
+    );
+    for i in 0..3000 {
+        yaml.push_str(&format!(
+            "      \"GET /r{i}\": {{ integration: {{ type: mock }} }}\n"
+        ));
+    }
+    let file = dir.join("big.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    for args in [&["routes"][..], &["routes", "--json"]] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("-c")
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

@@ -62,7 +62,7 @@ pub fn run(cmd: Command, default_config: &Path) -> ExitCode {
                 .and_then(|ext| export::export(&cfg, &api, &stage, ext));
             match doc {
                 Ok(doc) => {
-                    println!("{doc:#}");
+                    stdout(&format!("{doc:#}\n"));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -131,11 +131,10 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
     root.insert("apis".into(), json!({ name: api_tree }));
     match serde_yaml_ng::to_string(&Value::Object(root)) {
         Ok(yaml) => {
-            println!(
-                "# Written by `portico openapi import {}`; edit freely.",
+            stdout(&format!(
+                "# Written by `portico openapi import {}`; edit freely.\n{yaml}",
                 file.display()
-            );
-            print!("{yaml}");
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -143,4 +142,11 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
             ExitCode::from(1)
         }
     }
+}
+
+/// Writes to stdout; a reader that went away (`… | head`) is not an error (print! would
+/// panic on the broken pipe).
+fn stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
