@@ -170,6 +170,37 @@ fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
 }
 
 #[test]
+fn watch_reloads_a_file_renamed_over_the_config_even_with_its_old_mtime() {
+    for driver in DRIVERS {
+        let port = free_port();
+        let watched =
+            |body: &str| format!("watch: true\n{}", mock_config(&[("GET /a", body)], &[port]));
+        let p = Portico::start_at(&watched("one"), driver, port);
+        assert_eq!(p.get("/a").text(), "one");
+        let old_mtime = std::fs::metadata(&p.config).unwrap().modified().unwrap();
+        // As `cp -p new tmp && mv tmp config`: a new file, the old file's mtime, the
+        // same length.
+        let tmp = p.config.with_extension("tmp");
+        std::fs::write(&tmp, watched("two")).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&tmp)
+            .unwrap()
+            .set_modified(old_mtime)
+            .unwrap();
+        std::fs::rename(&tmp, &p.config).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while p.get("/a").text() != "two" {
+            assert!(
+                Instant::now() < deadline,
+                "{driver}: the rename was not noticed"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
 fn reload_adds_and_removes_listeners_without_touching_kept_ones() {
     for driver in DRIVERS {
         let (first, second) = (free_port(), free_port());

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tracing::{error, info, warn};
 
@@ -150,16 +150,27 @@ fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErr
     }
 }
 
-/// With `watch: true`, polls the file's modification time and reloads on a change.
-/// Polling once a second needs no inotify plumbing and notices editors that replace
-/// the file by renaming.
+/// With `watch: true`, polls the file once a second and reloads when it changed. Polling
+/// needs no inotify plumbing; the stamp is the file's inode and device, size, and change
+/// and modification times, so a file renamed over it is noticed even when it keeps the
+/// old modification time (`cp -p`, `rsync -t`, then `mv`).
 pub fn spawn_watcher(path: &Path) {
     let path = path.to_path_buf();
     let _ = std::thread::Builder::new()
         .name("portico-watch".into())
         .spawn(move || {
-            let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let mut last: Option<SystemTime> = stamp(&path);
+            let stamp = |p: &Path| {
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(p).ok()?;
+                Some((
+                    m.dev(),
+                    m.ino(),
+                    m.len(),
+                    (m.ctime(), m.ctime_nsec()),
+                    m.modified().ok(),
+                ))
+            };
+            let mut last = stamp(&path);
             loop {
                 std::thread::sleep(Duration::from_secs(1));
                 if super::shutdown::stop_requested() {
