@@ -62,6 +62,9 @@ apis:
             "overwrite:statuscode": "$response.header.x-real-status"
             "overwrite:header.x-was": "404"
       "GET /plain": {{ integration: {{ type: http, upstream: origin }} }}
+      "GET /files":
+        integration: {{ type: http, upstream: origin }}
+        parameters: {{ "overwrite:path": "/static/$request.querystring.name" }}
       "GET /mock":
         integration: {{ type: mock, status: 200, headers: {{ x-a: "1", x-b: "keep" }}, body: "m" }}
         response_parameters:
@@ -142,6 +145,30 @@ fn request_mapping_reaches_the_origin() {
         let r = p.get("/prod/users/1/missing/x");
         assert_eq!((r.status, r.text().as_str()), (418, "gone"));
         assert_eq!(r.header("x-was"), Some("404"));
+
+        // A name the mapping overwrites or removes is recognised under an escape too
+        // (`%6Cang` is `lang`): no client value survives beside the mapped one.
+        let r = p.raw(b"GET /prod/users/42/a/b?l=en&%64ebug=1&%6Cang=evil HTTP/1.1\r\nHost: api.test\r\nX-Org: acme\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.status, 201, "{driver}");
+        assert_eq!(
+            origin.last().target,
+            "/v2/u/42/prod/a/b?l=en&lang=en&src=gw%20blue%26x&l=acme"
+        );
+
+        // A mapped path that comes out with a dot-segment is refused, as a client's own
+        // would be: the backend must not resolve it outside the template's prefix.
+        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        for name in ["../admin/keys", "%2e%2e/admin", "a/../../etc/passwd", "."] {
+            let r = p.get(&format!("/prod/files?name={name}"));
+            assert_eq!(r.status, 400, "{driver} {name}");
+        }
+        assert_eq!(
+            origin.requests.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "{driver}: a refused path reached the backend"
+        );
+        assert_eq!(p.get("/prod/files?name=a..b.txt").status, 200);
+        assert_eq!(origin.last().target, "/static/a..b.txt?name=a..b.txt");
 
         // A route without mapping is forwarded exactly as before.
         let r = p.raw(b"GET /prod/plain?debug=1 HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nConnection: close\r\n\r\n");

@@ -20,7 +20,7 @@ pub use parse::{
     parse_request, BodyKind, HeaderSpan, Method, ParseError, ParseLimits, RequestHead, Span,
 };
 pub use response::{parse_response, ResponseBody, ResponseHead};
-pub use target::decode_unreserved;
+pub use target::{decode_unreserved, has_dot_segment};
 
 #[cfg(test)]
 mod tests;

@@ -119,7 +119,7 @@ fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 /// Whether a segment of `path` is `.` or `..`, with dots possibly percent-encoded and
 /// segments possibly ended by an encoded slash or a backslash (see the module comment).
 /// Paths with neither `.` nor `%` (most API paths) cost one scan.
-pub(super) fn has_dot_segment(path: &[u8]) -> bool {
+pub fn has_dot_segment(path: &[u8]) -> bool {
     if !path.iter().any(|&b| b == b'.' || b == b'%') {
         return false;
     }

@@ -64,7 +64,13 @@ pub async fn proxy(
     };
 
     c.wbuf.clear();
-    let upgrading = encode_request_head(ctx, gen, c, h, m, &lease);
+    let Some(upgrading) = encode_request_head(ctx, gen, c, h, m, &lease) else {
+        lease.release(None);
+        if c.head.body != BodyKind::Empty {
+            c.head.keep_alive = false;
+        }
+        return c.answer(ctx, gen, 400, "Bad Request", &[]).await;
+    };
     let sending = Instant::now();
     // Body bytes that came with the head go out in the same write.
     let head_len = c.head.head_len;
@@ -355,7 +361,8 @@ fn written_by_proxy(name: &[u8]) -> bool {
     OWN.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
-/// Returns whether the head offers an upgrade (integration::tunnel).
+/// Returns whether the head offers an upgrade (integration::tunnel); None when a mapped
+/// path came out with a dot-segment (400).
 fn encode_request_head(
     ctx: &WorkerCtx,
     gen: &Generation,
@@ -363,7 +370,7 @@ fn encode_request_head(
     h: &HttpIntegration,
     m: &Matched,
     lease: &Lease,
-) -> bool {
+) -> Option<bool> {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
     // One reservation up front: the edits add well under 512 bytes to the client's head.
@@ -376,7 +383,9 @@ fn encode_request_head(
     let start = out.len();
     match &h.path {
         _ if map.is_some_and(RequestMap::maps_path) => {
-            map.unwrap().write_path(view.as_ref().unwrap(), out)
+            if !map.unwrap().write_path(view.as_ref().unwrap(), out) {
+                return None;
+            }
         }
         None => out.extend_from_slice(m.rest.get(buf)),
         Some(parts) => {
@@ -459,7 +468,7 @@ fn encode_request_head(
     // Upgrade and Connection are hop-by-hop: an allowed upgrade is offered anew.
     let upgrading = super::tunnel::write_offer(&h.upgrade, &c.head, buf, out);
     out.extend_from_slice(b"\r\n");
-    upgrading
+    Some(upgrading)
 }
 
 impl Conn {

@@ -136,7 +136,10 @@ impl RequestMap {
 
     /// Writes the mapped path (always starting with '/'), percent-encoding what a path
     /// can't hold. Only call when [`maps_path`](Self::maps_path).
-    pub fn write_path(&self, v: &RequestView, out: &mut Vec<u8>) {
+    /// False when the path made holds a dot-segment (a client's `../admin` in a mapped
+    /// value): a backend that resolves it would serve a path outside the template's, so
+    /// the request is refused as one whose own path has a dot-segment is.
+    pub fn write_path(&self, v: &RequestView, out: &mut Vec<u8>) -> bool {
         let start = out.len();
         if let Some(t) = &self.path {
             t.eval(v, None, out);
@@ -145,6 +148,7 @@ impl RequestMap {
             out.insert(start, b'/');
         }
         template::encode_tail(out, start, template::path_safe);
+        !crate::http1::has_dot_segment(&out[start..])
     }
 
     /// Writes `?` and the query string: the client's pairs minus dropped names, then the
@@ -153,7 +157,14 @@ impl RequestMap {
         let mut sep = b'?';
         for pair in v.query().split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-            if self.drop_query.iter().any(|d| **d == *name) {
+            // Compared as the backend will read it: `?%72ole=admin` is `role`, and an
+            // overwritten or removed `role` must not survive under an escape.
+            let decoded = || template::query_decoded(name);
+            if self
+                .drop_query
+                .iter()
+                .any(|d| decoded().eq(d.iter().copied()))
+            {
                 continue;
             }
             out.push(sep);

@@ -297,6 +297,33 @@ impl Template {
     }
 }
 
+/// The bytes a backend's query parser reads from one name or value: `%XX` decoded, `+`
+/// a space (form encoding, as Python's `parse_qs`, Go's `ParseQuery`, PHP and Node
+/// read a query). A `%` without two hex digits after it stays as it is, as those
+/// parsers that accept it leave it.
+pub fn query_decoded(raw: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *raw.get(i)?;
+        i += 1;
+        Some(match b {
+            b'+' => b' ',
+            b'%' => match (
+                raw.get(i).and_then(|&h| hex(h)),
+                raw.get(i + 1).and_then(|&l| hex(l)),
+            ) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h << 4 | l
+                }
+                _ => b'%',
+            },
+            b => b,
+        })
+    })
+}
+
 /// `name=value` pairs of a raw query string, still percent-encoded; empty pairs skipped.
 pub fn query_pairs(q: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     q.split(|&b| b == b'&').filter(|p| !p.is_empty()).map(|p| {

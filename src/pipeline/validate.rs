@@ -157,10 +157,10 @@ pub async fn check(
                         && !blank(h.value.get(buf))
                 }),
                 Loc::Query => c.head.query.is_some_and(|q| {
-                    let mut scratch = Vec::new();
-                    super::template::query_pairs(q.get(buf)).any(|(k, v)| {
-                        query_decode(k, &mut scratch) == name.as_bytes()
-                            && !blank(query_decode(v, &mut scratch))
+                    use super::template::{query_decoded, query_pairs};
+                    query_pairs(q.get(buf)).any(|(k, v)| {
+                        query_decoded(k).eq(name.bytes())
+                            && !query_decoded(v).all(|b| b.is_ascii_whitespace())
                     })
                 }),
                 Loc::Path => c.params.get(*idx).is_some_and(|s| !blank(s.get(buf))),
@@ -281,20 +281,6 @@ pub async fn check(
 
 fn blank(v: &[u8]) -> bool {
     v.iter().all(u8::is_ascii_whitespace)
-}
-
-/// A query name or value as backends read it: `+` a space, `%XX` decoded (`%2B` stays
-/// a plus).
-fn query_decode<'s>(raw: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
-    scratch.clear();
-    let mut rest = raw;
-    while let Some(plus) = memchr::memchr(b'+', rest) {
-        crate::integration::lambda_event::percent_decode(&rest[..plus], scratch);
-        scratch.push(b' ');
-        rest = &rest[plus + 1..];
-    }
-    crate::integration::lambda_event::percent_decode(rest, scratch);
-    scratch
 }
 
 /// The body as a `Value` (bodies the tape leaves aside, invalid ones); an empty body is `{}` (so a model's `required` still applies).

@@ -11,6 +11,7 @@
 
 use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::parse::{Method, RequestHead, Span};
+use crate::pipeline::template::query_decoded;
 
 /// Marks a parameter that is absent (as opposed to present and empty).
 const ABSENT: u32 = u32::MAX;
@@ -48,33 +49,6 @@ fn field_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     write(out);
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-}
-
-/// The bytes a backend's query parser reads from one name or value: `%XX` decoded, `+`
-/// a space (form encoding, as Python's `parse_qs`, Go's `ParseQuery`, PHP and Node
-/// read a query). A `%` without two hex digits after it stays as it is, as those
-/// parsers that accept it leave it.
-fn query_decoded(raw: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        let b = *raw.get(i)?;
-        i += 1;
-        Some(match b {
-            b'+' => b' ',
-            b'%' => match (
-                raw.get(i).and_then(|&h| hex(h)),
-                raw.get(i + 1).and_then(|&l| hex(l)),
-            ) {
-                (Some(h), Some(l)) => {
-                    i += 2;
-                    h << 4 | l
-                }
-                _ => b'%',
-            },
-            b => b,
-        })
-    })
 }
 
 /// Writes the key of a request into `out` (cleared first). Nothing is allocated but
