@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
+use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -118,7 +118,7 @@ impl Cluster {
 
 async fn call(
     c: &Cluster,
-    mut m: ConnectionManager,
+    mut m: MultiplexedConnection,
     id: &str,
     op: u8,
     data: Vec<u8>,
@@ -151,7 +151,7 @@ async fn call(
 /// when the subscription drops. `conn` is the side thread's published connection.
 pub(super) async fn listen(
     c: Arc<Cluster>,
-    conn: tokio::sync::watch::Receiver<Option<ConnectionManager>>,
+    conn: tokio::sync::watch::Receiver<Option<MultiplexedConnection>>,
 ) {
     let channel = c.key(&format!("node:{}", c.node));
     let flush = c.key("flush");
@@ -189,7 +189,7 @@ pub(super) async fn listen(
 
 fn handle(
     c: &Arc<Cluster>,
-    conn: &tokio::sync::watch::Receiver<Option<ConnectionManager>>,
+    conn: &tokio::sync::watch::Receiver<Option<MultiplexedConnection>>,
     text: &str,
 ) {
     let Ok(v) = serde_json::from_str::<Value>(text) else {

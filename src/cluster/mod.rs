@@ -11,7 +11,8 @@
 //!   `cluster.timeout`. A worker never blocks its loop, and never waits at all
 //!   while the breaker is open: `on_failure` decides at once.
 //! - **The side thread** (`side.rs`) runs a current-thread tokio runtime with one
-//!   redis-rs `ConnectionManager` (multiplexed, reconnecting). It drains the queue
+//!   redis-rs `MultiplexedConnection`, which its sync loop replaces when a sync fails
+//!   other than by a timeout (or three in a row do). It drains the queue
 //!   (each lease is its own task, so leases pipeline), and every [`TICK`] heartbeats,
 //!   counts live nodes, syncs API keys and cache generations, publishes the config
 //!   hash, writes usage and reconciles what was admitted while Redis was away.
@@ -27,7 +28,7 @@
 //! - [`Cluster::lease`] (async, workers), [`Cluster::healthy`], [`Cluster::nodes`],
 //!   [`Cluster::policy`], [`Cluster::key`] (prefixed Redis key names).
 //! - [`Cluster::submit`] + [`Job::Run`]: run any async closure on the side thread with
-//!   the shared `ConnectionManager` — the extension point for e.g. a WebSocket
+//!   the shared `MultiplexedConnection` — the extension point for e.g. a WebSocket
 //!   connection registry; `admin::connect` for blocking admin-thread calls.
 //! - [`budget::SharedLimit`]: one shared limit's node budget.
 //! - WebSocket connections across nodes (`connections.rs`): [`Cluster::connection_opened`],
@@ -78,7 +79,8 @@ const QUEUE: usize = 4096;
 
 /// A future the side thread runs with its connection.
 pub type RunFn = Box<
-    dyn FnOnce(redis::aio::ConnectionManager) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send,
+    dyn FnOnce(redis::aio::MultiplexedConnection) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send,
 >;
 
 /// Work for the side thread.

@@ -1,9 +1,13 @@
 //! A private `redis-server` for cluster tests: on a free loopback port, in its own
-//! directory, no persistence unless asked; killed when dropped.
+//! directory, no persistence unless asked; killed when dropped. And what can stand on
+//! its port when things go wrong: an impostor.
 
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -87,5 +91,95 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A server on a Redis port that is not Redis (the tester's HTTP server briefly on the
+/// port): it answers every read with garbage; or first like Redis (so a client gets
+/// past its connection setup) and garbage after. Dropping it closes the port and every
+/// connection.
+pub struct Impostor {
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Act {
+    Garbage,
+    GarbageAfterSetup,
+}
+
+impl Impostor {
+    pub fn garbage(port: u16) -> Impostor {
+        Self::start(port, Act::Garbage)
+    }
+
+    /// The first read on each connection is answered `+PONG` (a probe) or one `+OK` per
+    /// command (a client's setup), every later one with garbage.
+    pub fn garbage_after_setup(port: u16) -> Impostor {
+        Self::start(port, Act::GarbageAfterSetup)
+    }
+
+    fn start(port: u16, act: Act) -> Impostor {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("the impostor's port");
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (s, cs) = (stop.clone(), conns.clone());
+        let accept = thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((c, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                cs.lock().unwrap().push(c.try_clone().unwrap());
+                let s = s.clone();
+                thread::spawn(move || answer(c, act, &s));
+            }
+        });
+        Impostor {
+            stop,
+            conns,
+            accept: Some(accept),
+        }
+    }
+}
+
+fn answer(mut c: TcpStream, act: Act, stop: &AtomicBool) {
+    let mut buf = [0u8; 65536];
+    let mut first = true;
+    while let Ok(n) = c.read(&mut buf) {
+        if n == 0 || stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let reply = match act {
+            Act::GarbageAfterSetup if first => {
+                match buf[..n].iter().filter(|b| **b == b'*').count() {
+                    0 => b"+PONG\r\n".to_vec(),
+                    commands => b"+OK\r\n".repeat(commands),
+                }
+            }
+            Act::Garbage | Act::GarbageAfterSetup => {
+                b"HTTP/1.1 400 Bad\r\n\r\n\x00\xff garbage\r\n".to_vec()
+            }
+        };
+        first = false;
+        if c.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(a) = self.accept.take() {
+            let _ = a.join();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
