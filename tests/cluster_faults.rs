@@ -115,3 +115,54 @@ fn a_node_uses_redis_again_after_something_else_answered_garbage_on_its_port() {
         assert!(replaced() >= before + 3, "{driver}: {}", n.p.log_text());
     }
 }
+
+/// The node's resident memory in kB: (now, peak).
+fn rss_kb(p: &Portico) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// An impostor announcing a 10 GB answer and streaming bytes at it: redis-rs 0.32 has no
+/// bound on an answer's size and buffered it as it came (the tester saw RSS swing to
+/// 1 GB; a blocking admin connection would read it for as long as it came). The probe
+/// turns the port away for a few bytes: the node's memory does not move, an admin call
+/// answers 503 at once, and the node uses Redis again once Redis is back.
+#[test]
+fn an_endless_answer_on_the_redis_port_is_not_read() {
+    let mut redis = Redis::start();
+    let n = node(&redis.url(), "a", "epoll", true);
+    let (before, _) = rss_kb(&n.p);
+    redis.kill();
+    let impostor = Impostor::flood(redis.port);
+    let mut peak = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(2) {
+        peak = peak.max(rss_kb(&n.p).0);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t1 = Instant::now();
+    let usage = common::admin(n.admin, "GET", "/usage?plan=open", Some(TOKEN), None);
+    assert_eq!(usage.status, 503, "{}", usage.text());
+    assert!(t1.elapsed() < Duration::from_secs(2), "{:?}", t1.elapsed());
+    let taken = impostor.taken();
+    drop(impostor);
+    let (_, hwm) = rss_kb(&n.p);
+    eprintln!("RSS {before} kB before, {peak} kB at most seen, high water mark {hwm} kB; {taken} connections to the impostor");
+    assert!(taken > 3, "the node stopped trying");
+    assert!(
+        hwm < before + 64 * 1024,
+        "the node held {hwm} kB (from {before} kB) of an endless answer"
+    );
+    redis.restart();
+    assert!(eventually(|| redis_up(&n)), "{}", n.p.log_text());
+    let text = n.p.log_text();
+    assert!(text.contains("not Redis: answered PING with"), "{text}");
+}

@@ -11,9 +11,14 @@ use serde_json::json;
 use super::{scripts, Cluster};
 use crate::store::{DayCount, StoredKey};
 
-/// A blocking connection with `timeout` on connect, reads and writes.
+/// A blocking connection with `timeout` on connect, reads and writes, to a server that
+/// answered the probe like Redis (a blocking read times out only when no byte comes: a
+/// flood on the port would be buffered for as long as it lasts).
 pub fn connect(url: &str, timeout: Duration) -> redis::RedisResult<redis::Connection> {
     let client = redis::Client::open(url)?;
+    if let redis::ConnectionAddr::Tcp(host, port) = &client.get_connection_info().addr {
+        super::probe::probe_blocking(host, *port, timeout)?;
+    }
     let conn = client.get_connection_with_timeout(timeout)?;
     conn.set_read_timeout(Some(timeout))?;
     conn.set_write_timeout(Some(timeout))?;

@@ -160,10 +160,29 @@ pub(super) async fn listen(
             Ok(cl) => cl,
             Err(_) => return,
         };
+        // Through the probe, like the side thread's connection: redis-rs would buffer
+        // an endless answer from whatever else is on the port until the wait ends.
+        let probed = match &client.get_connection_info().addr {
+            redis::ConnectionAddr::Tcp(host, port) => {
+                super::probe::probe(host, *port, c.cfg.timeout).await
+            }
+            _ => Ok(()),
+        };
+        if probed.is_err() {
+            if c.stop.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::time::sleep(super::TICK).await;
+            continue;
+        }
         if let Ok(Ok(mut ps)) =
             tokio::time::timeout(c.cfg.timeout * 4, client.get_async_pubsub()).await
         {
-            if ps.subscribe(&[&channel, &flush]).await.is_ok() {
+            // Bounded like the connect: a server that takes the connection but never
+            // answers must not hold the listener (and its reconnects) for good.
+            let subscribed =
+                tokio::time::timeout(c.cfg.timeout * 4, ps.subscribe(&[&channel, &flush])).await;
+            if matches!(subscribed, Ok(Ok(()))) {
                 let mut stream = ps.into_on_message();
                 while let Some(msg) = stream.next().await {
                     let Ok(text) = msg.get_payload::<String>() else {

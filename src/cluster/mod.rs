@@ -51,6 +51,7 @@ pub mod admin;
 pub mod budget;
 pub mod connections;
 mod metrics;
+mod probe;
 mod scripts;
 mod side;
 

@@ -71,11 +71,12 @@ struct SyncState {
 }
 
 /// A new connection, or why there is none: a plain multiplexed connection, which the
-/// sync loop replaces when it fails (`replace_connection`). Not redis-rs's reconnecting
-/// `ConnectionManager`: in redis-rs 0.32, when its reconnect failed with a parse error
-/// (anything but Redis briefly on the port) it kept that failed reconnect for good and
-/// handed its error to every later call, so the node stayed cut off after Redis was
-/// back.
+/// sync loop replaces when it fails (`replace_connection`), to a server that answered
+/// `probe::probe` like Redis. Not redis-rs's reconnecting `ConnectionManager`: in
+/// redis-rs 0.32, when its reconnect failed with a parse error (anything but Redis
+/// briefly on the port) it kept that failed reconnect for good and handed its error to
+/// every later call, so the node stayed cut off after Redis was back; and it
+/// reconnected at once, unprobed, into whatever answered.
 async fn connect(c: &Cluster) -> Result<MultiplexedConnection, String> {
     let client = match redis::Client::open(c.cfg.redis.as_str()) {
         Ok(cl) => cl,
@@ -84,6 +85,9 @@ async fn connect(c: &Cluster) -> Result<MultiplexedConnection, String> {
             return Err(format!("bad Redis address: {e}"));
         }
     };
+    if let redis::ConnectionAddr::Tcp(host, port) = &client.get_connection_info().addr {
+        super::probe::probe(host, *port, c.cfg.timeout).await?;
+    }
     // The connect and its handshake (AUTH, SELECT) within two timeouts, any later
     // answer within one.
     let cfg = AsyncConnectionConfig::new()

@@ -96,8 +96,8 @@ impl Drop for Redis {
 
 /// A server on a Redis port that is not Redis (the tester's HTTP server briefly on the
 /// port): it answers every read with garbage; or first like Redis (so a client gets
-/// past its connection setup) and garbage after. Dropping it closes the port and every
-/// connection.
+/// past its connection setup) and garbage after; or announces a 10 GB answer and
+/// streams bytes at it. Dropping it closes the port and every connection.
 pub struct Impostor {
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
@@ -108,6 +108,7 @@ pub struct Impostor {
 enum Act {
     Garbage,
     GarbageAfterSetup,
+    Flood,
 }
 
 impl Impostor {
@@ -119,6 +120,10 @@ impl Impostor {
     /// command (a client's setup), every later one with garbage.
     pub fn garbage_after_setup(port: u16) -> Impostor {
         Self::start(port, Act::GarbageAfterSetup)
+    }
+
+    pub fn flood(port: u16) -> Impostor {
+        Self::start(port, Act::Flood)
     }
 
     fn start(port: u16, act: Act) -> Impostor {
@@ -164,11 +169,26 @@ fn answer(mut c: TcpStream, act: Act, stop: &AtomicBool) {
             Act::Garbage | Act::GarbageAfterSetup => {
                 b"HTTP/1.1 400 Bad\r\n\r\n\x00\xff garbage\r\n".to_vec()
             }
+            Act::Flood => {
+                let chunk = [b'A'; 65536];
+                if c.write_all(b"$9999999999\r\n").is_err() {
+                    return;
+                }
+                while !stop.load(Ordering::SeqCst) && c.write_all(&chunk).is_ok() {}
+                return;
+            }
         };
         first = false;
         if c.write_all(&reply).is_err() {
             return;
         }
+    }
+}
+
+impl Impostor {
+    /// How many connections it took.
+    pub fn taken(&self) -> usize {
+        self.conns.lock().unwrap().len()
     }
 }
 
