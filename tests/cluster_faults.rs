@@ -166,3 +166,64 @@ fn an_endless_answer_on_the_redis_port_is_not_read() {
     let text = n.p.log_text();
     assert!(text.contains("not Redis: answered PING with"), "{text}");
 }
+
+/// The `WARN` lines of a node's log that are about Redis.
+fn redis_warnings(p: &Portico) -> Vec<String> {
+    p.log_text()
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("Redis"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A node that cannot reach Redis from the start logged nothing about it (the breaker
+/// starts open, so there was no opening to log; the causes were at debug). Now one
+/// warning naming the cause, without the password, and not one per try.
+#[test]
+fn a_node_that_cannot_reach_redis_says_why_once() {
+    let redis = Redis::start_with_password("sekrit");
+    let refused = format!("redis://127.0.0.1:{}", free_port());
+    let wrong = format!("redis://:wrong-pw@127.0.0.1:{}", redis.port);
+    let none = redis.url();
+    for (url, cause) in [
+        (refused.as_str(), "refused"),
+        (wrong.as_str(), "uthentication"),
+        (none.as_str(), "NOAUTH"),
+    ] {
+        let n = node(url, "a", "epoll", false);
+        assert!(
+            eventually(|| !redis_warnings(&n.p).is_empty()),
+            "{url}: no warning: {}",
+            n.p.log_text()
+        );
+        // A try every 200 ms: a second's worth gives no second line.
+        std::thread::sleep(Duration::from_secs(1));
+        let w = redis_warnings(&n.p);
+        assert_eq!(w.len(), 1, "{url}: {w:#?}");
+        assert!(w[0].contains(cause), "{url}: {}", w[0]);
+        assert!(
+            !n.p.log_text().contains("wrong-pw"),
+            "{url}: the password is logged"
+        );
+    }
+}
+
+/// The breaker's warning says why it opened.
+#[test]
+fn the_breaker_opening_names_its_cause() {
+    let mut redis = Redis::start();
+    let n = node(&redis.url(), "a", "epoll", true);
+    redis.kill();
+    assert!(
+        eventually(|| redis_warnings(&n.p)
+            .iter()
+            .any(|l| l.contains("breaker open"))),
+        "{}",
+        n.p.log_text()
+    );
+    let w = redis_warnings(&n.p);
+    assert!(w[0].contains("cause="), "{w:#?}");
+    redis.restart();
+    assert!(eventually(|| redis_up(&n)));
+    assert!(n.p.log_text().contains("breaker closed"));
+}

@@ -48,6 +48,7 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod admin;
+mod alarm;
 pub mod budget;
 pub mod connections;
 mod metrics;
@@ -144,6 +145,8 @@ pub struct Cluster {
     unsynced: SegQueue<Arc<SharedLimit>>,
     /// 0 closed (Redis answers), 1 open (it does not: nobody waits on it).
     breaker: AtomicU8,
+    /// What the log has been told about Redis being away.
+    alarm: alarm::Alarm,
     nodes: AtomicU32,
     stop: AtomicBool,
 }
@@ -210,6 +213,7 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
         wake: Notify::new(),
         unsynced: SegQueue::new(),
         breaker: AtomicU8::new(1),
+        alarm: alarm::Alarm::default(),
         nodes: AtomicU32::new(1),
         stop: AtomicBool::new(false),
     });
@@ -225,15 +229,63 @@ impl Cluster {
         self.breaker.load(Ordering::Acquire) == 0
     }
 
-    pub(crate) fn set_healthy(&self, up: bool) {
-        let was = self.breaker.swap(u8::from(!up), Ordering::AcqRel) == 0;
-        if was != up {
-            if up {
-                tracing::info!(redis = %self.cfg.redis, "cluster: Redis reachable, breaker closed");
+    /// Redis answered: closes the breaker.
+    pub(crate) fn breaker_close(&self) {
+        if self.breaker.swap(0, Ordering::AcqRel) == 1 {
+            let redis = alarm::redacted(&self.cfg.redis);
+            if self.alarm.closed() {
+                tracing::info!(%redis, "cluster: Redis reachable, breaker closed");
             } else {
-                tracing::warn!(redis = %self.cfg.redis, "cluster: Redis unreachable, breaker open; on_failure applies");
-                self.metrics.breaker_opened();
+                tracing::debug!(%redis, "cluster: Redis reachable, breaker closed");
             }
+        }
+    }
+
+    /// Redis failed (`cause`: the error, or what was not answered in time): opens the
+    /// breaker. The opening is logged with its cause (at most one warning per
+    /// `alarm::WARN_EVERY_MS`); a failure while it is open already is the side thread's
+    /// business ([`Cluster::still_down`]).
+    pub(crate) fn breaker_open(&self, cause: &dyn std::fmt::Display) {
+        if self.breaker.swap(1, Ordering::AcqRel) == 0 {
+            self.metrics.breaker_opened();
+            let say = self.alarm.opened(unix_ms());
+            self.say(
+                say,
+                cause,
+                "cluster: Redis unreachable, breaker open; on_failure applies",
+            );
+        }
+    }
+
+    /// The side thread failed to reach Redis again: the first outage (the breaker starts
+    /// open, so there is no opening to log) and a long one are logged with their cause.
+    pub(crate) fn still_down(&self, cause: &dyn std::fmt::Display) {
+        if self.healthy() {
+            return self.breaker_open(cause);
+        }
+        let say = self.alarm.still_down(unix_ms());
+        self.say(
+            say,
+            cause,
+            "cluster: cannot reach Redis; on_failure applies until it answers",
+        );
+    }
+
+    fn say(&self, say: alarm::Say, cause: &dyn std::fmt::Display, what: &str) {
+        let redis = alarm::redacted(&self.cfg.redis);
+        let cause = alarm::cause(cause);
+        match say {
+            alarm::Say::Warn { quiet: 0 } => tracing::warn!(%redis, %cause, "{what}"),
+            alarm::Say::Warn { quiet } => {
+                tracing::warn!(%redis, %cause, unlogged_openings = quiet, "{what}")
+            }
+            alarm::Say::Remind { down_ms } => tracing::warn!(
+                %redis,
+                %cause,
+                down_s = down_ms / 1000,
+                "cluster: Redis still unreachable; on_failure applies"
+            ),
+            alarm::Say::Nothing => tracing::debug!(%redis, %cause, "cluster: Redis failed"),
         }
     }
 
@@ -337,7 +389,11 @@ impl Cluster {
     /// next requests do not wait at all (the side thread's next good sync closes it).
     fn lease_failed(&self) {
         if self.metrics.lease_timeout() >= metrics::OPEN_AFTER {
-            self.set_healthy(false);
+            self.breaker_open(&format_args!(
+                "{} leases in a row got no answer within {:?}",
+                metrics::OPEN_AFTER,
+                self.cfg.timeout
+            ));
         }
     }
 

@@ -70,18 +70,19 @@ struct SyncState {
     usage: HashMap<DayKey, u64>,
 }
 
-/// A new connection, or why there is none: a plain multiplexed connection, which the
-/// sync loop replaces when it fails (`replace_connection`), to a server that answered
-/// `probe::probe` like Redis. Not redis-rs's reconnecting `ConnectionManager`: in
-/// redis-rs 0.32, when its reconnect failed with a parse error (anything but Redis
-/// briefly on the port) it kept that failed reconnect for good and handed its error to
-/// every later call, so the node stayed cut off after Redis was back; and it
-/// reconnected at once, unprobed, into whatever answered.
+/// A new connection, or why there is none (for the log): a plain multiplexed
+/// connection, which the sync loop replaces when it fails (`replace_connection`), to a
+/// server that answered `probe::probe` like Redis. Not redis-rs's reconnecting
+/// `ConnectionManager`: in redis-rs 0.32, when its reconnect failed with a parse error
+/// (anything but Redis briefly on the port) it kept that failed reconnect for good and
+/// handed its error to every later call, so the node stayed cut off after Redis was
+/// back; and it reconnected at once, unprobed, into whatever answered.
 async fn connect(c: &Cluster) -> Result<MultiplexedConnection, String> {
     let client = match redis::Client::open(c.cfg.redis.as_str()) {
         Ok(cl) => cl,
         Err(e) => {
-            error!(error = %e, redis = %c.cfg.redis, "cluster: bad Redis address");
+            let redis = super::alarm::redacted(&c.cfg.redis);
+            error!(error = %e, %redis, "cluster: bad Redis address");
             return Err(format!("bad Redis address: {e}"));
         }
     };
@@ -98,7 +99,8 @@ async fn connect(c: &Cluster) -> Result<MultiplexedConnection, String> {
         .await
     {
         Ok(m) => {
-            info!(redis = %c.cfg.redis, node = %c.node, "cluster: connected to Redis");
+            let redis = super::alarm::redacted(&c.cfg.redis);
+            info!(%redis, node = %c.node, "cluster: connected to Redis");
             Ok(m)
         }
         Err(e) => Err(format!("cannot connect: {e}")),
@@ -198,8 +200,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
                     m
                 }
                 Err(cause) => {
-                    debug!(%cause, "cluster: no Redis connection");
-                    c.set_healthy(false);
+                    c.still_down(&cause);
                     continue;
                 }
             },
@@ -210,7 +211,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
         let e = match r {
             Ok(Ok(())) => {
                 failed_in_row = 0;
-                c.set_healthy(true);
+                c.breaker_close();
                 continue;
             }
             Ok(Err(e)) => Some(e),
@@ -229,7 +230,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
             tx.send_replace(None);
             failed_in_row = 0;
         }
-        c.set_healthy(false);
+        c.still_down(&cause);
     }
 }
 
@@ -276,7 +277,7 @@ async fn lease(
         Err(e) => {
             debug!(error = %e, limit = %limit.id, "cluster: lease failed");
             if c.metrics.failing.load(Ordering::Relaxed) >= OPEN_AFTER {
-                c.set_healthy(false);
+                c.breaker_open(&format_args!("lease failed: {e}"));
             }
             None
         }

@@ -16,20 +16,27 @@ pub struct Redis {
     pub port: u16,
     pub dir: PathBuf,
     appendonly: bool,
+    password: Option<String>,
 }
 
 impl Redis {
     /// No persistence: `--save '' --appendonly no`.
     pub fn start() -> Redis {
-        Self::start_at(super::free_port(), super::temp_dir("redis"), false)
+        Self::start_at(super::free_port(), super::temp_dir("redis"), false, None)
     }
 
     /// Every write fsynced to an append-only file before Redis answers it.
     pub fn start_persistent() -> Redis {
-        Self::start_at(super::free_port(), super::temp_dir("redis"), true)
+        Self::start_at(super::free_port(), super::temp_dir("redis"), true, None)
     }
 
-    fn start_at(port: u16, dir: PathBuf, appendonly: bool) -> Redis {
+    /// Clients must `AUTH` with `password` (`--requirepass`).
+    pub fn start_with_password(password: &str) -> Redis {
+        let (port, dir) = (super::free_port(), super::temp_dir("redis"));
+        Self::start_at(port, dir, false, Some(password.to_string()))
+    }
+
+    fn start_at(port: u16, dir: PathBuf, appendonly: bool, password: Option<String>) -> Redis {
         let mut cmd = Command::new("redis-server");
         cmd.args([
             "--port",
@@ -47,6 +54,9 @@ impl Redis {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
+        if let Some(p) = &password {
+            cmd.args(["--requirepass", p]);
+        }
         let child = cmd
             .spawn()
             .expect("redis-server (apt-get install redis-server)");
@@ -55,6 +65,7 @@ impl Redis {
             port,
             dir,
             appendonly,
+            password,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(r.addr()).is_err() {
@@ -83,7 +94,8 @@ impl Redis {
     /// Starts it again on the same port and directory (after `kill`).
     pub fn restart(&mut self) {
         self.kill();
-        let again = Self::start_at(self.port, self.dir.clone(), self.appendonly);
+        let (dir, password) = (self.dir.clone(), self.password.clone());
+        let again = Self::start_at(self.port, dir, self.appendonly, password);
         *self = again;
     }
 }
