@@ -1,13 +1,14 @@
 //! A cluster node against a Redis that misbehaves: something else answering on its port
-//! for a while, a Redis that refuses the node. Real portico processes, a real
-//! `redis-server`, and a small fake in between (`common::redis::Impostor`).
+//! for a while, answers that come after the timeout, a Redis that refuses the node. Real
+//! portico processes, a real `redis-server`, and small fakes in between
+//! (`common::redis::{Impostor, DelayProxy}`).
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::redis::{Impostor, Redis};
+use common::redis::{DelayProxy, Impostor, Redis};
 use common::*;
 
 const TOKEN: &str = "cluster-admin-token";
@@ -65,6 +66,44 @@ fn redis_up(n: &Node) -> bool {
     common::admin(n.admin, "GET", "/health", None, None)
         .text()
         .contains(r#""redis":"up""#)
+}
+
+fn create(n: &Node, name: &str, value: &str) -> Response {
+    let body = format!(r#"{{"name": "{name}", "plan": "open", "value": "{value}"}}"#);
+    common::admin(n.admin, "POST", "/api-keys", Some(TOKEN), Some(&body))
+}
+
+fn revoke(n: &Node, name: &str) -> Response {
+    let path = format!("/api-keys/{name}");
+    common::admin(n.admin, "DELETE", &path, Some(TOKEN), None)
+}
+
+/// What `GET /k` with `key` answers on `n` once it has answered `status` (None: not
+/// within 3 s).
+fn until_status(n: &Node, key: &str, status: u16) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if get_with_key(n.p.addr, "/k", Some(key)).status == status {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// `GET /k` with `key` answers `status` on every node, for `hold`.
+fn holds(nodes: &[&Node], key: &str, status: u16, hold: Duration) -> Result<(), String> {
+    let t0 = Instant::now();
+    while t0.elapsed() < hold {
+        for n in nodes {
+            let got = get_with_key(n.p.addr, "/k", Some(key)).status;
+            if got != status {
+                return Err(format!("{got} after {:?}", t0.elapsed()));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// The tester's case: an HTTP server on the Redis port for a while (here 3 s: longer
@@ -165,6 +204,107 @@ fn an_endless_answer_on_the_redis_port_is_not_read() {
     assert!(eventually(|| redis_up(&n)), "{}", n.p.log_text());
     let text = n.p.log_text();
     assert!(text.contains("not Redis: answered PING with"), "{text}");
+}
+
+/// Redis's answer to a create arrives after the admin call's timeout, the key written:
+/// the call answered 503 "not created" while the key went live on every node with a
+/// value nobody was shown. Now the answer is settled by reading back: 201 and the key.
+/// And when the read-back is not answered either, the 503 holds: the write is fenced
+/// off and removed once Redis answers.
+#[test]
+fn a_create_whose_answer_comes_late_is_answered_by_what_redis_holds() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let proxy = DelayProxy::start(redis.addr());
+        let a = node(&proxy.url(), "a", driver, true);
+        let b = node(&redis.url(), "b", driver, true);
+        // The scripts loaded, so the late answer is the write's (not a NOSCRIPT).
+        let r = create(&a, "warm", "warm-key-0123456789abcdef");
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+
+        proxy.delay("late-key", 1);
+        let value = "late-value-0123456789abcdef";
+        let r = create(&a, "late-key", value);
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        for n in [&a, &b] {
+            assert!(until_status(n, value, 200).is_some(), "{driver}: not live");
+        }
+
+        proxy.delay("lost-key", -1);
+        let lost = "lost-value-0123456789abcdef";
+        let r = create(&a, "lost-key", lost);
+        assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        assert!(r.text().contains("the key was not created"), "{}", r.text());
+        proxy.delay("", 0);
+        // Whatever b served meanwhile, the key goes within a sync and never comes back.
+        assert!(
+            until_status(&b, lost, 403).is_some(),
+            "{driver}: lost-key live on b"
+        );
+        let hold = holds(&[&a, &b], lost, 403, Duration::from_secs(2));
+        assert_eq!(hold, Ok(()), "{driver}: the 503 was not the truth");
+        let listed = common::admin(b.admin, "GET", "/api-keys", Some(TOKEN), None).text();
+        assert!(!listed.contains("lost-key"), "{driver}: {listed}");
+        assert!(
+            a.p.log_text().contains("undo the create of lost-key"),
+            "{driver}: {}",
+            a.p.log_text()
+        );
+    }
+}
+
+/// The mirror case: Redis took a revocation but answered late; the call said "revoked
+/// on this node only". The write is idempotent, so it is repeated: 204.
+#[test]
+fn a_revocation_whose_answer_comes_late_is_repeated_and_confirmed() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let proxy = DelayProxy::start(redis.addr());
+        let a = node(&proxy.url(), "a", driver, true);
+        let b = node(&redis.url(), "b", driver, true);
+        let value = "revoked-value-0123456789abcdef";
+        let r = create(&a, "rv-key", value);
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        assert!(until_status(&b, value, 200).is_some(), "{driver}");
+        proxy.delay("rv-key", 1);
+        let r = revoke(&a, "rv-key");
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        assert!(until_status(&b, value, 403).is_some(), "{driver}: b");
+        assert_eq!(
+            holds(&[&a, &b], value, 403, Duration::from_secs(1)),
+            Ok(()),
+            "{driver}"
+        );
+    }
+}
+
+/// A revocation made while Redis is away was "revoked on this node only", and once
+/// Redis was back this node took the key back from it (Redis's keys are the truth).
+/// Now it says so and writes the revocation when Redis answers: gone on every node.
+#[test]
+fn a_revocation_made_while_redis_is_away_reaches_every_node_when_it_returns() {
+    for driver in DRIVERS {
+        let mut redis = Redis::start_persistent();
+        let a = node(&redis.url(), "a", driver, true);
+        let b = node(&redis.url(), "b", driver, true);
+        let value = "outage-value-0123456789abcdef";
+        assert_eq!(create(&a, "out-key", value).status, 201, "{driver}");
+        assert!(until_status(&b, value, 200).is_some(), "{driver}");
+        redis.kill();
+        let r = revoke(&a, "out-key");
+        assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        assert!(r.text().contains("revoked on this node"), "{}", r.text());
+        assert_eq!(get_with_key(a.p.addr, "/k", Some(value)).status, 403);
+        redis.restart();
+        assert!(eventually(|| redis_up(&a) && redis_up(&b)), "{driver}");
+        assert!(until_status(&b, value, 403).is_some(), "{driver}: b");
+        // Past the 5 s full re-read of the keys: a does not take the key back.
+        assert_eq!(
+            holds(&[&a, &b], value, 403, Duration::from_secs(6)),
+            Ok(()),
+            "{driver}"
+        );
+    }
 }
 
 /// The `WARN` lines of a node's log that are about Redis.

@@ -39,10 +39,11 @@
 //! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
 //! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
 //! is idempotent) · `keys` hash name → created key · `revoked` hash name → digest ·
-//! `keys:v` version · `cache:gen` hash `api/stage` → flush generation · `nodes` sorted set
-//! node → last heartbeat (ms) · `config:hash` last published config hash · `conn:<id>` →
-//! owning node of a WebSocket connection · channels (pub/sub) `node:<name>` per node and
-//! `flush` (`<generation> <api>/<stage>`).
+//! `keys:v` version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and
+//! that must never land (kept a day) · `cache:gen` hash `api/stage` → flush generation ·
+//! `nodes` sorted set node → last heartbeat (ms) · `config:hash` last published config
+//! hash · `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
+//! `node:<name>` per node and `flush` (`<generation> <api>/<stage>`).
 
 // Cold path: hook and hash registration happen at start and reload.
 #![allow(clippy::disallowed_types)]
@@ -143,6 +144,8 @@ pub struct Cluster {
     wake: Notify,
     /// Quota limits with admissions Redis has not counted yet.
     unsynced: SegQueue<Arc<SharedLimit>>,
+    /// Admin key changes Redis has not confirmed (`admin::KeyWrite`).
+    key_writes: SegQueue<admin::KeyWrite>,
     /// 0 closed (Redis answers), 1 open (it does not: nobody waits on it).
     breaker: AtomicU8,
     /// What the log has been told about Redis being away.
@@ -212,6 +215,7 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
         jobs: ArrayQueue::new(QUEUE),
         wake: Notify::new(),
         unsynced: SegQueue::new(),
+        key_writes: SegQueue::new(),
         breaker: AtomicU8::new(1),
         alarm: alarm::Alarm::default(),
         nodes: AtomicU32::new(1),

@@ -317,6 +317,7 @@ async fn sync(
         .query_async(&mut m)
         .await?;
     c.nodes.store(nodes.max(1), Ordering::Relaxed);
+    write_keys(c, &mut m).await?;
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
     if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) {
@@ -363,6 +364,35 @@ pub(super) fn generation(stage: &str, g: i64, record_only: bool) {
         );
         hook(api, st);
     }
+}
+
+/// Writes the admin key changes Redis has not confirmed (`admin::KeyWrite`), before the
+/// keys are read: a revocation this node made must reach Redis before this node takes
+/// Redis's keys as the truth again. One Redis refuses (it answered an error) is dropped
+/// with an error: retrying it would fail every sync for good.
+async fn write_keys(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    let mut left = Vec::new();
+    let mut failed = None;
+    while let Some(w) = c.key_writes.pop() {
+        if failed.is_some() {
+            left.push(w);
+            continue;
+        }
+        match w.invocation(c).invoke_async::<i64>(m).await {
+            Ok(_) => info!(change = %w, "cluster: key change written to Redis"),
+            Err(e) if e.code().is_some() => {
+                error!(change = %w, error = %e, "cluster: Redis refused a key change; dropped");
+            }
+            Err(e) => {
+                left.push(w);
+                failed = Some(e);
+            }
+        }
+    }
+    for w in left {
+        c.key_writes.push(w);
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 /// Makes this node's key table what Redis says: created keys, revoked config keys.

@@ -1,6 +1,7 @@
 //! A private `redis-server` for cluster tests: on a free loopback port, in its own
-//! directory, no persistence unless asked; killed when dropped. And what can stand on
-//! its port when things go wrong: an impostor.
+//! directory, no persistence unless asked; killed when dropped. And what stands between
+//! a node and its Redis when things go wrong: an impostor on the Redis port, a proxy
+//! that holds Redis's answers back.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -210,6 +211,112 @@ impl Drop for Impostor {
         if let Some(a) = self.accept.take() {
             let _ = a.join();
         }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A TCP proxy in front of a real Redis that can hold back Redis's answers: after a
+/// command holding `marker` goes through, the next answer on that connection is
+/// forwarded [`DelayProxy::DELAY`] late (Redis did the work; the client's wait ran out).
+pub struct DelayProxy {
+    pub port: u16,
+    rule: Arc<Mutex<(Vec<u8>, i64)>>,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl DelayProxy {
+    pub const DELAY: Duration = Duration::from_millis(600);
+
+    pub fn start(upstream: SocketAddr) -> DelayProxy {
+        let port = super::free_port();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let rule = Arc::new(Mutex::new((Vec::new(), 0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (r, s, cs) = (rule.clone(), stop.clone(), conns.clone());
+        thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((c, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                let Ok(u) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let mut all = cs.lock().unwrap();
+                all.push(c.try_clone().unwrap());
+                all.push(u.try_clone().unwrap());
+                let late = Arc::new(AtomicBool::new(false));
+                let (c2, u2, late2, r) = (
+                    c.try_clone().unwrap(),
+                    u.try_clone().unwrap(),
+                    late.clone(),
+                    r.clone(),
+                );
+                thread::spawn(move || {
+                    pipe(c2, u2, |chunk| {
+                        let mut rule = r.lock().unwrap();
+                        let (marker, times) = &mut *rule;
+                        if *times != 0
+                            && !marker.is_empty()
+                            && chunk.windows(marker.len()).any(|w| w == &marker[..])
+                        {
+                            *times -= 1;
+                            late2.store(true, Ordering::SeqCst);
+                        }
+                    })
+                });
+                thread::spawn(move || {
+                    pipe(u, c, |_| {
+                        if late.swap(false, Ordering::SeqCst) {
+                            thread::sleep(Self::DELAY);
+                        }
+                    })
+                });
+            }
+        });
+        DelayProxy {
+            port,
+            rule,
+            stop,
+            conns,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The answers to the next `times` commands holding `marker` come late (a negative
+    /// `times`: every such command until told otherwise; 0: none).
+    pub fn delay(&self, marker: &str, times: i64) {
+        *self.rule.lock().unwrap() = (marker.as_bytes().to_vec(), times);
+    }
+}
+
+/// Copies `from` to `to`, calling `each` on every chunk before it is sent on.
+fn pipe(mut from: TcpStream, mut to: TcpStream, mut each: impl FnMut(&[u8])) {
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        each(&buf[..n]);
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
         for c in self.conns.lock().unwrap().drain(..) {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
