@@ -341,6 +341,13 @@ fn a_node_that_cannot_reach_redis_says_why_once() {
         let w = redis_warnings(&n.p);
         assert_eq!(w.len(), 1, "{url}: {w:#?}");
         assert!(w[0].contains(cause), "{url}: {}", w[0]);
+        // Nor an info line per new connection (NOAUTH: one after every third sync).
+        let infos = n.p.log_text();
+        let infos: Vec<_> = infos
+            .lines()
+            .filter(|l| l.contains(" INFO ") && l.contains("Redis"))
+            .collect();
+        assert!(infos.len() <= 1, "{url}: {infos:#?}");
         assert!(
             !n.p.log_text().contains("wrong-pw"),
             "{url}: the password is logged"

@@ -8,7 +8,7 @@
 #![allow(clippy::disallowed_types)]
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -94,18 +94,22 @@ async fn connect(c: &Cluster) -> Result<MultiplexedConnection, String> {
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(c.cfg.timeout * 2)
         .set_response_timeout(c.cfg.timeout);
-    match client
+    let m = client
         .get_multiplexed_async_connection_with_config(&cfg)
         .await
-    {
-        Ok(m) => {
-            let redis = super::alarm::redacted(&c.cfg.redis);
-            info!(%redis, node = %c.node, "cluster: connected to Redis");
-            Ok(m)
-        }
-        Err(e) => Err(format!("cannot connect: {e}")),
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    // The first connection at info; later ones (a new one after every failed sync
+    // while Redis refuses the node, NOAUTH say) at debug: the breaker's lines tell.
+    let redis = super::alarm::redacted(&c.cfg.redis);
+    if FIRST.swap(false, Ordering::Relaxed) {
+        info!(%redis, node = %c.node, "cluster: connected to Redis");
+    } else {
+        debug!(%redis, node = %c.node, "cluster: connected to Redis");
     }
+    Ok(m)
 }
+
+static FIRST: AtomicBool = AtomicBool::new(true);
 
 /// Failed syncs in a row after which the connection is replaced whatever the errors
 /// were: a half-open TCP connection (Redis's host gone without a reset) only ever times
