@@ -7,6 +7,7 @@ use super::http::{Request, Response};
 use super::routes::Params;
 use super::AdminCtx;
 use crate::cluster;
+use crate::cluster::admin::{Published, Revoked};
 use crate::global::keys::digest;
 use crate::global::registry::{KeyError, Source};
 use crate::store::StoredKey;
@@ -69,13 +70,28 @@ pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
             plan: plan.clone(),
             created: now_secs(),
         };
-        if let Err(e) = cluster::admin::put_key(c, &stored) {
-            tracing::error!(error = %e, key = %name, "admin: cannot publish the key to the cluster");
+        let refused = match cluster::admin::put_key(c, &stored) {
+            Published::Live => None,
+            Published::NameTaken => Some(Response::message(
+                409,
+                &format!("a key named {name} already exists in the cluster"),
+            )),
+            Published::NotCreated { cause, removing } => {
+                tracing::error!(%cause, key = %name, removing, "admin: cannot publish the key to the cluster");
+                Some(Response::message(
+                    503,
+                    if removing {
+                        "the cluster's Redis did not confirm the write; the key was not created: \
+                         this node removes it from Redis if it got there, as soon as Redis answers"
+                    } else {
+                        "the cluster's Redis is unavailable; the key was not created"
+                    },
+                ))
+            }
+        };
+        if let Some(r) = refused {
             let _ = ctx.shared.keys.revoke(store, &name);
-            return Response::message(
-                503,
-                "the cluster's Redis is unavailable; the key was not created",
-            );
+            return r;
         }
     }
     Response::json(201, &json!({ "name": name, "value": value, "plan": plan }))
@@ -91,12 +107,15 @@ pub fn revoke(ctx: &AdminCtx, _: &Request, params: &Params) -> Response {
         return error(e);
     }
     if let (Some(c), Some((source, d))) = (cluster::get(), found) {
-        let config_digest = (source == Source::Config).then_some(&d);
-        if let Err(e) = cluster::admin::revoke_key(c, name, config_digest) {
-            tracing::error!(error = %e, key = %name, "admin: cannot revoke the key in the cluster");
+        if let Revoked::Pending(cause) =
+            cluster::admin::revoke_key(c, name, &d, source == Source::Config)
+        {
+            tracing::error!(%cause, key = %name, "admin: cannot revoke the key in the cluster");
             return Response::message(
                 503,
-                "revoked on this node only: the cluster's Redis is unavailable; try again",
+                "revoked on this node; the cluster's Redis did not take the revocation, so the \
+                 other nodes still honour the key: this node writes it to Redis as soon as Redis \
+                 answers (it is lost if this node stops first)",
             );
         }
     }

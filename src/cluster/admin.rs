@@ -3,6 +3,7 @@
 //! admin answer must say whether the write reached Redis.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::Commands;
@@ -11,9 +12,14 @@ use serde_json::json;
 use super::{scripts, Cluster};
 use crate::store::{DayCount, StoredKey};
 
-/// A blocking connection with `timeout` on connect, reads and writes.
+/// A blocking connection with `timeout` on connect, reads and writes, to a server that
+/// answered the probe like Redis (a blocking read times out only when no byte comes: a
+/// flood on the port would be buffered for as long as it lasts).
 pub fn connect(url: &str, timeout: Duration) -> redis::RedisResult<redis::Connection> {
     let client = redis::Client::open(url)?;
+    if let redis::ConnectionAddr::Tcp(host, port) = &client.get_connection_info().addr {
+        super::probe::probe_blocking(host, *port, timeout)?;
+    }
     let conn = client.get_connection_with_timeout(timeout)?;
     conn.set_read_timeout(Some(timeout))?;
     conn.set_write_timeout(Some(timeout))?;
@@ -51,31 +57,169 @@ pub fn decode_key(name: &str, json: &str) -> Option<StoredKey> {
     })
 }
 
-/// Publishes a created key to every node (they apply it within `TICK`).
-pub fn put_key(c: &Cluster, k: &StoredKey) -> redis::RedisResult<()> {
-    let json = json!({"sha256": hex(&k.sha256), "plan": k.plan, "created": k.created});
-    redis::pipe()
-        .atomic()
-        .hset(c.key("keys"), &k.name, json.to_string())
-        .ignore()
-        .incr(c.key("keys:v"), 1)
-        .ignore()
-        .query(&mut conn(c)?)
+/// How long a fence stays: far longer than a write can be on its way to Redis (the
+/// admin connection that sent it is closed when the call ends).
+const FENCE_MS: u64 = 86_400_000;
+
+/// A key change Redis has not confirmed, which the side thread writes at each sync
+/// until Redis takes it (before re-reading the keys, so this node does not bring back
+/// what it revoked). Kept in memory: lost if this node stops first.
+#[derive(Debug, Clone)]
+pub enum KeyWrite {
+    /// A create that was answered 503 although it may have landed: fence it off and
+    /// remove it if it did.
+    Undo {
+        name: String,
+        json: String,
+        fence: String,
+    },
+    /// A revocation this node made.
+    Revoke {
+        name: String,
+        digest: [u8; 32],
+        config: bool,
+    },
 }
 
-/// Revokes a key on every node: a created key leaves `keys`, a config key joins `revoked`.
-pub fn revoke_key(
-    c: &Cluster,
-    name: &str,
-    config_digest: Option<&[u8; 32]>,
-) -> redis::RedisResult<()> {
-    let mut p = redis::pipe();
-    p.atomic();
-    match config_digest {
-        Some(d) => p.hset(c.key("revoked"), name, hex(d)).ignore(),
-        None => p.hdel(c.key("keys"), name).ignore(),
+impl std::fmt::Display for KeyWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyWrite::Undo { name, .. } => write!(f, "undo the create of {name}"),
+            KeyWrite::Revoke { name, .. } => write!(f, "revoke {name}"),
+        }
+    }
+}
+
+impl KeyWrite {
+    pub(super) fn invocation(&self, c: &Cluster) -> redis::ScriptInvocation<'static> {
+        match self {
+            KeyWrite::Undo { name, json, fence } => {
+                let mut inv = scripts::undo_key().prepare_invoke();
+                inv.key(c.key("keys")).key(c.key("keys:v")).key(fence);
+                inv.arg(name).arg(json).arg(FENCE_MS);
+                inv
+            }
+            KeyWrite::Revoke {
+                name,
+                digest,
+                config,
+            } => {
+                let mut inv = scripts::revoke_key().prepare_invoke();
+                inv.key(c.key("keys"))
+                    .key(c.key("keys:v"))
+                    .key(c.key("revoked"));
+                inv.arg(name).arg(hex(digest)).arg(u8::from(*config));
+                inv
+            }
+        }
+    }
+}
+
+/// Whether Redis may have done what a failed call asked: it did not answer anything we
+/// could read (a timeout, a dropped connection, garbage). An error Redis answered (a
+/// script runs whole or not at all) means it did not.
+fn unsure(e: &redis::RedisError) -> bool {
+    e.code().is_none()
+}
+
+/// What became of a created key in the cluster.
+#[derive(Debug)]
+pub enum Published {
+    /// In Redis: every node serves it within a sync.
+    Live,
+    /// Redis has another key of that name (created on another node): nothing written.
+    NameTaken,
+    /// Not in Redis, and it never will be. `removing`: Redis took the write without
+    /// saying so in time and did not answer the check either, so the write is fenced
+    /// off and removed by the side thread as soon as Redis answers (nodes may honour
+    /// the key until then).
+    NotCreated { cause: String, removing: bool },
+}
+
+/// Publishes a created key to every node (they apply it within `TICK`). When Redis's
+/// answer is lost (it may arrive after the timeout, the write done), the answer is
+/// settled by reading back on a new connection: the key is live if it landed, and
+/// fenced off if not, so a write still on its way cannot make a key live that the
+/// admin call said was not created.
+pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let json = json!({"sha256": hex(&k.sha256), "plan": k.plan, "created": k.created}).to_string();
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let fence = c.key(&format!("keys:fence:{}:{}:{n}", c.node, super::unix_ms()));
+    let not_created = |e: &dyn std::fmt::Display| Published::NotCreated {
+        cause: e.to_string(),
+        removing: false,
     };
-    p.incr(c.key("keys:v"), 1).ignore().query(&mut conn(c)?)
+    let mut con = match conn(c) {
+        Ok(con) => con,
+        Err(e) => return not_created(&e),
+    };
+    let mut inv = scripts::create_key().prepare_invoke();
+    inv.key(c.key("keys")).key(c.key("keys:v")).key(&fence);
+    inv.arg(&k.name).arg(&json);
+    let e = match inv.invoke::<i64>(&mut con) {
+        Ok(1) => return Published::Live,
+        Ok(0) => return Published::NameTaken,
+        Ok(n) => return not_created(&format_args!("unexpected answer {n}")),
+        Err(e) if !unsure(&e) => return not_created(&e),
+        Err(e) => e,
+    };
+    drop(con);
+    let mut check = scripts::confirm_key().prepare_invoke();
+    check.key(c.key("keys")).key(&fence);
+    check.arg(&k.name).arg(&json).arg(FENCE_MS);
+    match conn(c).and_then(|mut con| check.invoke::<i64>(&mut con)) {
+        Ok(1) => Published::Live,
+        Ok(_) => not_created(&e),
+        Err(e2) => {
+            c.key_writes.push(KeyWrite::Undo {
+                name: k.name.clone(),
+                json,
+                fence,
+            });
+            Published::NotCreated {
+                cause: format!("{e}; then, checking: {e2}"),
+                removing: true,
+            }
+        }
+    }
+}
+
+/// Whether a revocation reached every node.
+#[derive(Debug)]
+pub enum Revoked {
+    /// In Redis: every node drops the key within a sync.
+    Everywhere,
+    /// Redis did not take it (why): the side thread writes it at each sync until Redis
+    /// does; the other nodes honour the key until then.
+    Pending(String),
+}
+
+/// Revokes a key on every node: a created key leaves `keys`, a config key joins
+/// `revoked`. The write is idempotent, so a lost answer is settled by writing it again
+/// on a new connection; if Redis still does not confirm, it is left to the side thread.
+pub fn revoke_key(c: &Cluster, name: &str, digest: &[u8; 32], config: bool) -> Revoked {
+    let w = KeyWrite::Revoke {
+        name: name.to_string(),
+        digest: *digest,
+        config,
+    };
+    // Err(true, _): the write was sent (its outcome may be unknown).
+    let once = || -> Result<(), (bool, redis::RedisError)> {
+        let mut con = conn(c).map_err(|e| (false, e))?;
+        let r = w.invocation(c).invoke::<i64>(&mut con);
+        r.map(drop).map_err(|e| (true, e))
+    };
+    let cause = match once() {
+        Ok(()) => return Revoked::Everywhere,
+        Err((true, e)) if unsure(&e) => match once() {
+            Ok(()) => return Revoked::Everywhere,
+            Err((_, e2)) => format!("{e}; then: {e2}"),
+        },
+        Err((_, e)) => e.to_string(),
+    };
+    c.key_writes.push(w);
+    Revoked::Pending(cause)
 }
 
 /// Raises the flush generation of `api/stage` and announces it on the `flush` channel:

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
+use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -125,7 +125,7 @@ impl Cluster {
 
 async fn call(
     c: &Cluster,
-    mut m: ConnectionManager,
+    mut m: MultiplexedConnection,
     id: &str,
     scope: Option<&str>,
     op: u8,
@@ -159,7 +159,7 @@ async fn call(
 /// when the subscription drops. `conn` is the side thread's published connection.
 pub(super) async fn listen(
     c: Arc<Cluster>,
-    conn: tokio::sync::watch::Receiver<Option<ConnectionManager>>,
+    conn: tokio::sync::watch::Receiver<Option<MultiplexedConnection>>,
 ) {
     let channel = c.key(&format!("node:{}", c.node));
     let flush = c.key("flush");
@@ -168,10 +168,29 @@ pub(super) async fn listen(
             Ok(cl) => cl,
             Err(_) => return,
         };
+        // Through the probe, like the side thread's connection: redis-rs would buffer
+        // an endless answer from whatever else is on the port until the wait ends.
+        let probed = match &client.get_connection_info().addr {
+            redis::ConnectionAddr::Tcp(host, port) => {
+                super::probe::probe(host, *port, c.cfg.timeout).await
+            }
+            _ => Ok(()),
+        };
+        if probed.is_err() {
+            if c.stop.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::time::sleep(super::TICK).await;
+            continue;
+        }
         if let Ok(Ok(mut ps)) =
             tokio::time::timeout(c.cfg.timeout * 4, client.get_async_pubsub()).await
         {
-            if ps.subscribe(&[&channel, &flush]).await.is_ok() {
+            // Bounded like the connect: a server that takes the connection but never
+            // answers must not hold the listener (and its reconnects) for good.
+            let subscribed =
+                tokio::time::timeout(c.cfg.timeout * 4, ps.subscribe(&[&channel, &flush])).await;
+            if matches!(subscribed, Ok(Ok(()))) {
                 let mut stream = ps.into_on_message();
                 while let Some(msg) = stream.next().await {
                     let Ok(text) = msg.get_payload::<String>() else {
@@ -197,7 +216,7 @@ pub(super) async fn listen(
 
 fn handle(
     c: &Arc<Cluster>,
-    conn: &tokio::sync::watch::Receiver<Option<ConnectionManager>>,
+    conn: &tokio::sync::watch::Receiver<Option<MultiplexedConnection>>,
     text: &str,
 ) {
     let Ok(v) = serde_json::from_str::<Value>(text) else {

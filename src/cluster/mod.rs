@@ -11,7 +11,8 @@
 //!   `cluster.timeout`. A worker never blocks its loop, and never waits at all
 //!   while the breaker is open: `on_failure` decides at once.
 //! - **The side thread** (`side.rs`) runs a current-thread tokio runtime with one
-//!   redis-rs `ConnectionManager` (multiplexed, reconnecting). It drains the queue
+//!   redis-rs `MultiplexedConnection`, which its sync loop replaces when a sync fails
+//!   other than by a timeout (or three in a row do). It drains the queue
 //!   (each lease is its own task, so leases pipeline), and every [`TICK`] heartbeats,
 //!   counts live nodes, syncs API keys and cache generations, publishes the config
 //!   hash, writes usage and reconciles what was admitted while Redis was away.
@@ -27,7 +28,7 @@
 //! - [`Cluster::lease`] (async, workers), [`Cluster::healthy`], [`Cluster::nodes`],
 //!   [`Cluster::policy`], [`Cluster::key`] (prefixed Redis key names).
 //! - [`Cluster::submit`] + [`Job::Run`]: run any async closure on the side thread with
-//!   the shared `ConnectionManager` — the extension point for e.g. a WebSocket
+//!   the shared `MultiplexedConnection` — the extension point for e.g. a WebSocket
 //!   connection registry; `admin::connect` for blocking admin-thread calls.
 //! - [`budget::SharedLimit`]: one shared limit's node budget.
 //! - WebSocket connections across nodes (`connections.rs`): [`Cluster::connection_opened`],
@@ -38,18 +39,21 @@
 //! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
 //! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
 //! is idempotent) · `keys` hash name → created key · `revoked` hash name → digest ·
-//! `keys:v` version · `cache:gen` hash `api/stage` → flush generation · `nodes` sorted set
-//! node → last heartbeat (ms) · `config:hash` last published config hash · `conn:<id>` →
-//! owning node of a WebSocket connection · channels (pub/sub) `node:<name>` per node and
-//! `flush` (`<generation> <api>/<stage>`).
+//! `keys:v` version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and
+//! that must never land (kept a day) · `cache:gen` hash `api/stage` → flush generation ·
+//! `nodes` sorted set node → last heartbeat (ms) · `config:hash` last published config
+//! hash · `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
+//! `node:<name>` per node and `flush` (`<generation> <api>/<stage>`).
 
 // Cold path: hook and hash registration happen at start and reload.
 #![allow(clippy::disallowed_types)]
 
 pub mod admin;
+mod alarm;
 pub mod budget;
 pub mod connections;
 mod metrics;
+mod probe;
 mod scripts;
 mod side;
 
@@ -78,7 +82,8 @@ const QUEUE: usize = 4096;
 
 /// A future the side thread runs with its connection.
 pub type RunFn = Box<
-    dyn FnOnce(redis::aio::ConnectionManager) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send,
+    dyn FnOnce(redis::aio::MultiplexedConnection) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send,
 >;
 
 /// Work for the side thread.
@@ -139,8 +144,12 @@ pub struct Cluster {
     wake: Notify,
     /// Quota limits with admissions Redis has not counted yet.
     unsynced: SegQueue<Arc<SharedLimit>>,
+    /// Admin key changes Redis has not confirmed (`admin::KeyWrite`).
+    key_writes: SegQueue<admin::KeyWrite>,
     /// 0 closed (Redis answers), 1 open (it does not: nobody waits on it).
     breaker: AtomicU8,
+    /// What the log has been told about Redis being away.
+    alarm: alarm::Alarm,
     nodes: AtomicU32,
     stop: AtomicBool,
 }
@@ -206,7 +215,9 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
         jobs: ArrayQueue::new(QUEUE),
         wake: Notify::new(),
         unsynced: SegQueue::new(),
+        key_writes: SegQueue::new(),
         breaker: AtomicU8::new(1),
+        alarm: alarm::Alarm::default(),
         nodes: AtomicU32::new(1),
         stop: AtomicBool::new(false),
     });
@@ -222,15 +233,63 @@ impl Cluster {
         self.breaker.load(Ordering::Acquire) == 0
     }
 
-    pub(crate) fn set_healthy(&self, up: bool) {
-        let was = self.breaker.swap(u8::from(!up), Ordering::AcqRel) == 0;
-        if was != up {
-            if up {
-                tracing::info!(redis = %self.cfg.redis, "cluster: Redis reachable, breaker closed");
+    /// Redis answered: closes the breaker.
+    pub(crate) fn breaker_close(&self) {
+        if self.breaker.swap(0, Ordering::AcqRel) == 1 {
+            let redis = alarm::redacted(&self.cfg.redis);
+            if self.alarm.closed() {
+                tracing::info!(%redis, "cluster: Redis reachable, breaker closed");
             } else {
-                tracing::warn!(redis = %self.cfg.redis, "cluster: Redis unreachable, breaker open; on_failure applies");
-                self.metrics.breaker_opened();
+                tracing::debug!(%redis, "cluster: Redis reachable, breaker closed");
             }
+        }
+    }
+
+    /// Redis failed (`cause`: the error, or what was not answered in time): opens the
+    /// breaker. The opening is logged with its cause (at most one warning per
+    /// `alarm::WARN_EVERY_MS`); a failure while it is open already is the side thread's
+    /// business ([`Cluster::still_down`]).
+    pub(crate) fn breaker_open(&self, cause: &dyn std::fmt::Display) {
+        if self.breaker.swap(1, Ordering::AcqRel) == 0 {
+            self.metrics.breaker_opened();
+            let say = self.alarm.opened(unix_ms());
+            self.say(
+                say,
+                cause,
+                "cluster: Redis unreachable, breaker open; on_failure applies",
+            );
+        }
+    }
+
+    /// The side thread failed to reach Redis again: the first outage (the breaker starts
+    /// open, so there is no opening to log) and a long one are logged with their cause.
+    pub(crate) fn still_down(&self, cause: &dyn std::fmt::Display) {
+        if self.healthy() {
+            return self.breaker_open(cause);
+        }
+        let say = self.alarm.still_down(unix_ms());
+        self.say(
+            say,
+            cause,
+            "cluster: cannot reach Redis; on_failure applies until it answers",
+        );
+    }
+
+    fn say(&self, say: alarm::Say, cause: &dyn std::fmt::Display, what: &str) {
+        let redis = alarm::redacted(&self.cfg.redis);
+        let cause = alarm::cause(cause);
+        match say {
+            alarm::Say::Warn { quiet: 0 } => tracing::warn!(%redis, %cause, "{what}"),
+            alarm::Say::Warn { quiet } => {
+                tracing::warn!(%redis, %cause, unlogged_openings = quiet, "{what}")
+            }
+            alarm::Say::Remind { down_ms } => tracing::warn!(
+                %redis,
+                %cause,
+                down_s = down_ms / 1000,
+                "cluster: Redis still unreachable; on_failure applies"
+            ),
+            alarm::Say::Nothing => tracing::debug!(%redis, %cause, "cluster: Redis failed"),
         }
     }
 
@@ -334,7 +393,11 @@ impl Cluster {
     /// next requests do not wait at all (the side thread's next good sync closes it).
     fn lease_failed(&self) {
         if self.metrics.lease_timeout() >= metrics::OPEN_AFTER {
-            self.set_healthy(false);
+            self.breaker_open(&format_args!(
+                "{} leases in a row got no answer within {:?}",
+                metrics::OPEN_AFTER,
+                self.cfg.timeout
+            ));
         }
     }
 

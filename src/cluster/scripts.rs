@@ -29,6 +29,61 @@ end
 return 1
 ";
 
+/// KEYS keys, keys:v, fence · ARGV name, json → 1 written, 0 the name is taken (another
+/// node's key: nothing written), -1 fenced off (this write's answer was lost and the
+/// admin call already answered that the key was not created: it must never land).
+const CREATE_KEY: &str = r"
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('INCR', KEYS[2])
+return 1
+";
+
+/// KEYS keys, fence · ARGV name, json, fence ttl ms → 1 the create landed; 0 it did not,
+/// and now it never will (the fence makes a create still on its way a no-op). Read after
+/// a create whose answer was lost, so the admin call answers what Redis holds.
+const CONFIRM_KEY: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 1 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+return 0
+";
+
+/// KEYS keys, keys:v, fence · ARGV name, json, fence ttl ms → fences the create off and
+/// removes the key if it landed (1) — only that very key, never another of that name.
+const UNDO_KEY: &str = r"
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('INCR', KEYS[2])
+  return 1
+end
+return 0
+";
+
+/// KEYS keys, keys:v, revoked · ARGV name, sha256 hex, 1 for a config key → 1. A config
+/// key joins `revoked`; a created key leaves `keys` if it is the one with that digest
+/// (a retry must not remove a key created later under the same name). Idempotent, so
+/// it can be repeated until Redis confirms it.
+const REVOKE_KEY: &str = r"
+if ARGV[3] == '1' then
+  if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
+    redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+    redis.call('INCR', KEYS[2])
+  end
+  return 1
+end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local ok, k = pcall(cjson.decode, cur)
+  if ok and type(k) == 'table' and k.sha256 == ARGV[2] then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+    redis.call('INCR', KEYS[2])
+  end
+end
+return 1
+";
+
 pub fn lease() -> &'static Script {
     static S: OnceLock<Script> = OnceLock::new();
     S.get_or_init(|| Script::new(LEASE))
@@ -37,4 +92,24 @@ pub fn lease() -> &'static Script {
 pub fn raise() -> &'static Script {
     static S: OnceLock<Script> = OnceLock::new();
     S.get_or_init(|| Script::new(RAISE))
+}
+
+pub fn create_key() -> &'static Script {
+    static S: OnceLock<Script> = OnceLock::new();
+    S.get_or_init(|| Script::new(CREATE_KEY))
+}
+
+pub fn confirm_key() -> &'static Script {
+    static S: OnceLock<Script> = OnceLock::new();
+    S.get_or_init(|| Script::new(CONFIRM_KEY))
+}
+
+pub fn undo_key() -> &'static Script {
+    static S: OnceLock<Script> = OnceLock::new();
+    S.get_or_init(|| Script::new(UNDO_KEY))
+}
+
+pub fn revoke_key() -> &'static Script {
+    static S: OnceLock<Script> = OnceLock::new();
+    S.get_or_init(|| Script::new(REVOKE_KEY))
 }

@@ -1,19 +1,21 @@
-//! The `portico-cluster` thread: a current-thread tokio runtime, one reconnecting
-//! multiplexed Redis connection, the job queue and the periodic sync (module doc of
-//! `cluster`). Every Redis call here has the config's timeout; three failures in a row
-//! open the breaker, and the next successful sync closes it.
+//! The `portico-cluster` thread: a current-thread tokio runtime, one multiplexed Redis
+//! connection (replaced by the sync loop when it fails), the job queue and the periodic
+//! sync (module doc of `cluster`). Every Redis call here has the config's timeout; a
+//! failed sync or three failed leases in a row open the breaker, and the next
+//! successful sync closes it.
 
 // Cold path: the side thread's own state; workers never touch it.
 #![allow(clippy::disallowed_types)]
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
+use redis::AsyncConnectionConfig;
 use tracing::{debug, error, info, warn};
 
 use super::metrics::OPEN_AFTER;
@@ -68,37 +70,71 @@ struct SyncState {
     usage: HashMap<DayKey, u64>,
 }
 
-async fn connect(c: &Cluster) -> Option<ConnectionManager> {
+/// A new connection, or why there is none (for the log): a plain multiplexed
+/// connection, which the sync loop replaces when it fails (`replace_connection`), to a
+/// server that answered `probe::probe` like Redis. Not redis-rs's reconnecting
+/// `ConnectionManager`: in redis-rs 0.32, when its reconnect failed with a parse error
+/// (anything but Redis briefly on the port) it kept that failed reconnect for good and
+/// handed its error to every later call, so the node stayed cut off after Redis was
+/// back; and it reconnected at once, unprobed, into whatever answered.
+async fn connect(c: &Cluster) -> Result<MultiplexedConnection, String> {
     let client = match redis::Client::open(c.cfg.redis.as_str()) {
         Ok(cl) => cl,
         Err(e) => {
-            error!(error = %e, redis = %c.cfg.redis, "cluster: bad Redis address");
-            return None;
+            let redis = super::alarm::redacted(&c.cfg.redis);
+            error!(error = %e, %redis, "cluster: bad Redis address");
+            return Err(format!("bad Redis address: {e}"));
         }
     };
-    let cfg = ConnectionManagerConfig::new()
-        .set_connection_timeout(c.cfg.timeout)
-        .set_response_timeout(c.cfg.timeout)
-        .set_number_of_retries(1)
-        .set_max_delay(100);
-    let t = c.cfg.timeout * 4;
-    match tokio::time::timeout(t, ConnectionManager::new_with_config(client, cfg)).await {
-        Ok(Ok(m)) => {
-            info!(redis = %c.cfg.redis, node = %c.node, "cluster: connected to Redis");
-            Some(m)
-        }
-        Ok(Err(e)) => {
-            debug!(error = %e, "cluster: cannot connect to Redis");
-            None
-        }
-        Err(_) => None,
+    if let redis::ConnectionAddr::Tcp(host, port) = &client.get_connection_info().addr {
+        super::probe::probe(host, *port, c.cfg.timeout).await?;
+    }
+    // The connect and its handshake (AUTH, SELECT) within two timeouts, any later
+    // answer within one.
+    let cfg = AsyncConnectionConfig::new()
+        .set_connection_timeout(c.cfg.timeout * 2)
+        .set_response_timeout(c.cfg.timeout);
+    let m = client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    // The first connection at info; later ones (a new one after every failed sync
+    // while Redis refuses the node, NOAUTH say) at debug: the breaker's lines tell.
+    let redis = super::alarm::redacted(&c.cfg.redis);
+    if FIRST.swap(false, Ordering::Relaxed) {
+        info!(%redis, node = %c.node, "cluster: connected to Redis");
+    } else {
+        debug!(%redis, node = %c.node, "cluster: connected to Redis");
+    }
+    Ok(m)
+}
+
+static FIRST: AtomicBool = AtomicBool::new(true);
+
+/// Failed syncs in a row after which the connection is replaced whatever the errors
+/// were: a half-open TCP connection (Redis's host gone without a reset) only ever times
+/// out.
+const RECONNECT_AFTER: u32 = 3;
+
+/// Whether a failed sync (`None`: it took longer than its budget) calls for a new
+/// connection: at once after anything but a plain timeout or an error Redis itself
+/// answered (then the connection works: Redis is slow, or said no, e.g. NOAUTH or
+/// LOADING); a broken or desynchronised connection (closed, reset, garbage read) fails
+/// every call after.
+fn replace_connection(e: Option<&redis::RedisError>, failed_in_row: u32) -> bool {
+    if failed_in_row >= RECONNECT_AFTER {
+        return true;
+    }
+    match e {
+        None => false,
+        Some(e) => !e.is_timeout() && e.code().is_none(),
     }
 }
 
 async fn run(c: Arc<Cluster>) {
     // The sync loop owns the connection and publishes it; the job loop only reads it,
     // so a slow sync never holds up a lease.
-    let (tx, conn) = tokio::sync::watch::channel::<Option<ConnectionManager>>(None);
+    let (tx, conn) = tokio::sync::watch::channel::<Option<MultiplexedConnection>>(None);
     let listening = tokio::spawn(super::connections::listen(c.clone(), conn.clone()));
     let syncing = tokio::spawn(sync_loop(c.clone(), tx));
     loop {
@@ -138,13 +174,16 @@ async fn run(c: Arc<Cluster>) {
 }
 
 /// Every [`TICK`]: connect if needed, then `sync`; its outcome opens or closes the
-/// breaker. At stop, one last usage write.
-async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<ConnectionManager>>) {
+/// breaker, and a failure that leaves the connection suspect drops it, so the next tick
+/// builds a new one (meanwhile the job loop answers leases at once with no connection:
+/// no request waits on a reconnect). At stop, one last usage write.
+async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<MultiplexedConnection>>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut state = SyncState::default();
     // A sync is a few round trips; it gets a few timeouts' worth.
     let budget = c.cfg.timeout * 5;
+    let mut failed_in_row = 0;
     loop {
         tick.tick().await;
         let m = tx.borrow().clone();
@@ -160,22 +199,42 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Connec
         let m = match m {
             Some(m) => m,
             None => match connect(&c).await {
-                Some(m) => m,
-                None => {
-                    c.set_healthy(false);
+                Ok(m) => {
+                    tx.send_replace(Some(m.clone()));
+                    m
+                }
+                Err(cause) => {
+                    c.still_down(&cause);
                     continue;
                 }
             },
         };
-        let _ = tx.send(Some(m.clone()));
         let t0 = Instant::now();
         let r = tokio::time::timeout(budget, sync(&c, m, &mut state)).await;
-        let ok = matches!(r, Ok(Ok(())));
-        c.metrics.call(t0.elapsed(), ok);
-        if !ok {
-            debug!(result = ?r.map(|r| r.err()), "cluster: sync failed");
+        c.metrics.call(t0.elapsed(), matches!(r, Ok(Ok(()))));
+        let e = match r {
+            Ok(Ok(())) => {
+                failed_in_row = 0;
+                c.breaker_close();
+                continue;
+            }
+            Ok(Err(e)) => Some(e),
+            Err(_) => None,
+        };
+        failed_in_row += 1;
+        let cause = match &e {
+            Some(e) => format!("sync failed: {e}"),
+            None => format!("sync got no answer within {budget:?}"),
+        };
+        debug!(%cause, "cluster: sync failed");
+        if replace_connection(e.as_ref(), failed_in_row) {
+            debug!("cluster: dropping the Redis connection; a new one at the next tick");
+            // The last clones (leases in flight) go within `timeout`; with them the
+            // connection's reader task, and what it buffered.
+            tx.send_replace(None);
+            failed_in_row = 0;
         }
-        c.set_healthy(ok);
+        c.still_down(&cause);
     }
 }
 
@@ -193,7 +252,7 @@ fn ttl_ms(l: &SharedLimit) -> u64 {
 
 async fn lease(
     c: Arc<Cluster>,
-    mut m: ConnectionManager,
+    mut m: MultiplexedConnection,
     limit: Arc<SharedLimit>,
     window: u32,
     want: u32,
@@ -222,7 +281,7 @@ async fn lease(
         Err(e) => {
             debug!(error = %e, limit = %limit.id, "cluster: lease failed");
             if c.metrics.failing.load(Ordering::Relaxed) >= OPEN_AFTER {
-                c.set_healthy(false);
+                c.breaker_open(&format_args!("lease failed: {e}"));
             }
             None
         }
@@ -244,7 +303,11 @@ async fn lease(
 
 /// One tick: heartbeat and live nodes, API keys, cache generations, the config hash,
 /// usage, and quota admissions made while Redis was away.
-async fn sync(c: &Cluster, mut m: ConnectionManager, s: &mut SyncState) -> redis::RedisResult<()> {
+async fn sync(
+    c: &Cluster,
+    mut m: MultiplexedConnection,
+    s: &mut SyncState,
+) -> redis::RedisResult<()> {
     let now = unix_ms();
     let nodes_key = c.key("nodes");
     let (nodes, keys_v, gens): (u32, Option<i64>, HashMap<String, i64>) = redis::pipe()
@@ -258,6 +321,7 @@ async fn sync(c: &Cluster, mut m: ConnectionManager, s: &mut SyncState) -> redis
         .query_async(&mut m)
         .await?;
     c.nodes.store(nodes.max(1), Ordering::Relaxed);
+    write_keys(c, &mut m).await?;
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
     if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) {
@@ -306,8 +370,37 @@ pub(super) fn generation(stage: &str, g: i64, record_only: bool) {
     }
 }
 
+/// Writes the admin key changes Redis has not confirmed (`admin::KeyWrite`), before the
+/// keys are read: a revocation this node made must reach Redis before this node takes
+/// Redis's keys as the truth again. One Redis refuses (it answered an error) is dropped
+/// with an error: retrying it would fail every sync for good.
+async fn write_keys(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    let mut left = Vec::new();
+    let mut failed = None;
+    while let Some(w) = c.key_writes.pop() {
+        if failed.is_some() {
+            left.push(w);
+            continue;
+        }
+        match w.invocation(c).invoke_async::<i64>(m).await {
+            Ok(_) => info!(change = %w, "cluster: key change written to Redis"),
+            Err(e) if e.code().is_some() => {
+                error!(change = %w, error = %e, "cluster: Redis refused a key change; dropped");
+            }
+            Err(e) => {
+                left.push(w);
+                failed = Some(e);
+            }
+        }
+    }
+    for w in left {
+        c.key_writes.push(w);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 /// Makes this node's key table what Redis says: created keys, revoked config keys.
-async fn sync_keys(c: &Cluster, m: &mut ConnectionManager) -> redis::RedisResult<()> {
+async fn sync_keys(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
     let (created, revoked): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
         .hgetall(c.key("keys"))
         .hgetall(c.key("revoked"))
@@ -336,7 +429,7 @@ async fn sync_keys(c: &Cluster, m: &mut ConnectionManager) -> redis::RedisResult
 /// try, so an outage loses nothing and a retry counts nothing twice.
 async fn flush_usage(
     c: &Cluster,
-    mut m: ConnectionManager,
+    mut m: MultiplexedConnection,
     s: &mut SyncState,
 ) -> redis::RedisResult<()> {
     let mut by_hash: HashMap<String, Vec<(String, u64, DayKey)>> = HashMap::new();
@@ -368,7 +461,7 @@ async fn flush_usage(
 }
 
 /// Adds to Redis the quota admissions made while it was away.
-async fn reconcile(c: &Cluster, m: &mut ConnectionManager) -> redis::RedisResult<()> {
+async fn reconcile(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
     let mut failed = Vec::new();
     while let Some(l) = c.unsynced.pop() {
         let window = l.unsynced_window.load(Ordering::Acquire);
@@ -395,4 +488,26 @@ async fn reconcile(c: &Cluster, m: &mut ConnectionManager) -> redis::RedisResult
         info!(limit = %l.id, admitted = n, "cluster: reconciled quota admissions made without Redis");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::{ErrorKind, RedisError};
+
+    #[test]
+    fn a_connection_is_replaced_after_garbage_or_a_broken_socket_not_after_one_slow_answer() {
+        let parse = RedisError::from((ErrorKind::ParseError, "parse error"));
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let slow = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let refused_by_redis = RedisError::from((ErrorKind::ResponseError, "NOAUTH"));
+        assert!(replace_connection(Some(&parse), 1));
+        assert!(replace_connection(Some(&reset), 1));
+        for e in [Some(&slow), Some(&refused_by_redis), None] {
+            assert!(!replace_connection(e, 1), "{e:?}");
+            assert!(!replace_connection(e, RECONNECT_AFTER - 1), "{e:?}");
+            // Failing for long, whatever the error: a half-open connection only times out.
+            assert!(replace_connection(e, RECONNECT_AFTER), "{e:?}");
+        }
+    }
 }

@@ -1,9 +1,14 @@
 //! A private `redis-server` for cluster tests: on a free loopback port, in its own
-//! directory, no persistence unless asked; killed when dropped.
+//! directory, no persistence unless asked; killed when dropped. And what stands between
+//! a node and its Redis when things go wrong: an impostor on the Redis port, a proxy
+//! that holds Redis's answers back.
 
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,20 +17,27 @@ pub struct Redis {
     pub port: u16,
     pub dir: PathBuf,
     appendonly: bool,
+    password: Option<String>,
 }
 
 impl Redis {
     /// No persistence: `--save '' --appendonly no`.
     pub fn start() -> Redis {
-        Self::start_at(super::free_port(), super::temp_dir("redis"), false)
+        Self::start_at(super::free_port(), super::temp_dir("redis"), false, None)
     }
 
     /// Every write fsynced to an append-only file before Redis answers it.
     pub fn start_persistent() -> Redis {
-        Self::start_at(super::free_port(), super::temp_dir("redis"), true)
+        Self::start_at(super::free_port(), super::temp_dir("redis"), true, None)
     }
 
-    fn start_at(port: u16, dir: PathBuf, appendonly: bool) -> Redis {
+    /// Clients must `AUTH` with `password` (`--requirepass`).
+    pub fn start_with_password(password: &str) -> Redis {
+        let (port, dir) = (super::free_port(), super::temp_dir("redis"));
+        Self::start_at(port, dir, false, Some(password.to_string()))
+    }
+
+    fn start_at(port: u16, dir: PathBuf, appendonly: bool, password: Option<String>) -> Redis {
         let mut cmd = Command::new("redis-server");
         cmd.args([
             "--port",
@@ -43,6 +55,9 @@ impl Redis {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
+        if let Some(p) = &password {
+            cmd.args(["--requirepass", p]);
+        }
         let child = cmd
             .spawn()
             .expect("redis-server (apt-get install redis-server)");
@@ -51,6 +66,7 @@ impl Redis {
             port,
             dir,
             appendonly,
+            password,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(r.addr()).is_err() {
@@ -79,7 +95,8 @@ impl Redis {
     /// Starts it again on the same port and directory (after `kill`).
     pub fn restart(&mut self) {
         self.kill();
-        let again = Self::start_at(self.port, self.dir.clone(), self.appendonly);
+        let (dir, password) = (self.dir.clone(), self.password.clone());
+        let again = Self::start_at(self.port, dir, self.appendonly, password);
         *self = again;
     }
 }
@@ -87,5 +104,221 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A server on a Redis port that is not Redis (the tester's HTTP server briefly on the
+/// port): it answers every read with garbage; or first like Redis (so a client gets
+/// past its connection setup) and garbage after; or announces a 10 GB answer and
+/// streams bytes at it. Dropping it closes the port and every connection.
+pub struct Impostor {
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Act {
+    Garbage,
+    GarbageAfterSetup,
+    Flood,
+}
+
+impl Impostor {
+    pub fn garbage(port: u16) -> Impostor {
+        Self::start(port, Act::Garbage)
+    }
+
+    /// The first read on each connection is answered `+PONG` (a probe) or one `+OK` per
+    /// command (a client's setup), every later one with garbage.
+    pub fn garbage_after_setup(port: u16) -> Impostor {
+        Self::start(port, Act::GarbageAfterSetup)
+    }
+
+    pub fn flood(port: u16) -> Impostor {
+        Self::start(port, Act::Flood)
+    }
+
+    fn start(port: u16, act: Act) -> Impostor {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("the impostor's port");
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (s, cs) = (stop.clone(), conns.clone());
+        let accept = thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((c, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                cs.lock().unwrap().push(c.try_clone().unwrap());
+                let s = s.clone();
+                thread::spawn(move || answer(c, act, &s));
+            }
+        });
+        Impostor {
+            stop,
+            conns,
+            accept: Some(accept),
+        }
+    }
+}
+
+fn answer(mut c: TcpStream, act: Act, stop: &AtomicBool) {
+    let mut buf = [0u8; 65536];
+    let mut first = true;
+    while let Ok(n) = c.read(&mut buf) {
+        if n == 0 || stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let reply = match act {
+            Act::GarbageAfterSetup if first => {
+                match buf[..n].iter().filter(|b| **b == b'*').count() {
+                    0 => b"+PONG\r\n".to_vec(),
+                    commands => b"+OK\r\n".repeat(commands),
+                }
+            }
+            Act::Garbage | Act::GarbageAfterSetup => {
+                b"HTTP/1.1 400 Bad\r\n\r\n\x00\xff garbage\r\n".to_vec()
+            }
+            Act::Flood => {
+                let chunk = [b'A'; 65536];
+                if c.write_all(b"$9999999999\r\n").is_err() {
+                    return;
+                }
+                while !stop.load(Ordering::SeqCst) && c.write_all(&chunk).is_ok() {}
+                return;
+            }
+        };
+        first = false;
+        if c.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+impl Impostor {
+    /// How many connections it took.
+    pub fn taken(&self) -> usize {
+        self.conns.lock().unwrap().len()
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(a) = self.accept.take() {
+            let _ = a.join();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A TCP proxy in front of a real Redis that can hold back Redis's answers: after a
+/// command holding `marker` goes through, the next answer on that connection is
+/// forwarded [`DelayProxy::DELAY`] late (Redis did the work; the client's wait ran out).
+pub struct DelayProxy {
+    pub port: u16,
+    rule: Arc<Mutex<(Vec<u8>, i64)>>,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl DelayProxy {
+    pub const DELAY: Duration = Duration::from_millis(600);
+
+    pub fn start(upstream: SocketAddr) -> DelayProxy {
+        let port = super::free_port();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let rule = Arc::new(Mutex::new((Vec::new(), 0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (r, s, cs) = (rule.clone(), stop.clone(), conns.clone());
+        thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((c, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                let Ok(u) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let mut all = cs.lock().unwrap();
+                all.push(c.try_clone().unwrap());
+                all.push(u.try_clone().unwrap());
+                let late = Arc::new(AtomicBool::new(false));
+                let (c2, u2, late2, r) = (
+                    c.try_clone().unwrap(),
+                    u.try_clone().unwrap(),
+                    late.clone(),
+                    r.clone(),
+                );
+                thread::spawn(move || {
+                    pipe(c2, u2, |chunk| {
+                        let mut rule = r.lock().unwrap();
+                        let (marker, times) = &mut *rule;
+                        if *times != 0
+                            && !marker.is_empty()
+                            && chunk.windows(marker.len()).any(|w| w == &marker[..])
+                        {
+                            *times -= 1;
+                            late2.store(true, Ordering::SeqCst);
+                        }
+                    })
+                });
+                thread::spawn(move || {
+                    pipe(u, c, |_| {
+                        if late.swap(false, Ordering::SeqCst) {
+                            thread::sleep(Self::DELAY);
+                        }
+                    })
+                });
+            }
+        });
+        DelayProxy {
+            port,
+            rule,
+            stop,
+            conns,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The answers to the next `times` commands holding `marker` come late (a negative
+    /// `times`: every such command until told otherwise; 0: none).
+    pub fn delay(&self, marker: &str, times: i64) {
+        *self.rule.lock().unwrap() = (marker.as_bytes().to_vec(), times);
+    }
+}
+
+/// Copies `from` to `to`, calling `each` on every chunk before it is sent on.
+fn pipe(mut from: TcpStream, mut to: TcpStream, mut each: impl FnMut(&[u8])) {
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        each(&buf[..n]);
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
