@@ -77,10 +77,17 @@ impl CompressRt {
     /// q-value wins; at equal q the configured order; `identity` preferred above every
     /// coding wins too. Without the header, identity (as nginx).
     pub fn negotiate(&self, accept: Option<&[u8]>) -> Option<Coding> {
-        let accept = accept?;
+        self.negotiate_lines(accept.into_iter())
+    }
+
+    /// [`negotiate`](Self::negotiate) for every `Accept-Encoding` line of a request: lines
+    /// repeated are one comma-joined list (RFC 9110 §5.3).
+    pub fn negotiate_lines<'a>(&self, lines: impl Iterator<Item = &'a [u8]>) -> Option<Coding> {
+        let mut lines = lines.peekable();
+        lines.peek()?;
         // Explicit q per algorithm (gzip, br), for `*`, and for identity; in thousandths.
         let (mut gzip, mut br, mut star, mut identity) = (None, None, None, None);
-        for item in accept.split(|&b| b == b',') {
+        for item in lines.flat_map(|l| l.split(|&b| b == b',')) {
             let mut parts = item.split(|&b| b == b';');
             let name = parts.next().unwrap_or_default().trim_ascii();
             let mut q = 1000;
@@ -189,7 +196,13 @@ impl Plan {
             return Plan::NONE;
         }
         Plan {
-            accepted: rt.negotiate(c.head.header(&c.rbuf, "accept-encoding")),
+            accepted: rt.negotiate_lines(
+                c.head
+                    .headers
+                    .iter()
+                    .filter(|h| h.name.get(&c.rbuf).eq_ignore_ascii_case(b"accept-encoding"))
+                    .map(|h| h.value.get(&c.rbuf)),
+            ),
             ..Plan::NONE
         }
     }
@@ -241,6 +254,9 @@ impl Plan {
     pub fn drops(&self, name: &[u8]) -> bool {
         self.coding.is_some()
             && (name.eq_ignore_ascii_case(b"content-length")
+                // Ranges would count bytes of the identity body, not of what is sent
+                // (nginx's gzip filter clears it too).
+                || name.eq_ignore_ascii_case(b"accept-ranges")
                 || (self.weaken_etag && name.eq_ignore_ascii_case(b"etag")))
     }
 

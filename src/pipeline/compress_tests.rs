@@ -47,6 +47,12 @@ fn negotiation_follows_q_values() {
     assert_eq!(n("deflate, compress"), None);
     assert_eq!(n("gzip;q=2"), None); // malformed q: refused, not guessed
     assert_eq!(n(""), None);
+    // Repeated lines are one list.
+    let lines = |l: &[&str]| both.negotiate_lines(l.iter().map(|s| s.as_bytes()));
+    assert_eq!(lines(&["gzip", "br"]), Some(Coding::Br));
+    assert_eq!(lines(&["br;q=0.1", "gzip"]), Some(Coding::Gzip));
+    assert_eq!(lines(&["gzip", "identity;q=0, *;q=0"]), Some(Coding::Gzip));
+    assert_eq!(lines(&[]), None);
     let gzip_only = rt(&[Coding::Gzip]);
     assert_eq!(gzip_only.negotiate(Some(b"br")), None);
     assert_eq!(
@@ -151,6 +157,10 @@ fn head_edits() {
         &[("content-type", "text/plain"), ("etag", "\"v1\"")],
     );
     assert!(p.weaken_etag && p.drops(b"ETag") && p.drops(b"Content-Length"));
+    assert!(
+        p.drops(b"Accept-Ranges"),
+        "ranges would count the identity body"
+    );
     assert!(!p.drops(b"content-type"));
     let mut out = Vec::new();
     p.write_headers(Some(b"\"v1\""), &mut out);
