@@ -131,6 +131,9 @@ impl Validator<'_> {
                     if !path.starts_with('/') && !path.starts_with("${") {
                         self.error(&pp, format!("must start with /, got {path:?}"));
                     }
+                    if path.contains(['?', '#']) {
+                        self.error(&pp, "is a path: a query goes in parameters (overwrite:querystring.NAME), and # is never sent");
+                    }
                     if let Some(params) = &rc.params {
                         self.path_params(path, params, &pp);
                     }
@@ -258,7 +261,15 @@ impl Validator<'_> {
             Some((_, Target::Header(name))) => {
                 self.mapped_header(name, RESERVED_REQUEST_HEADERS, p);
             }
-            Some((_, Target::Query(_))) | Some((Action::Overwrite, Target::Path)) => {}
+            Some((_, Target::Query(name))) => {
+                // Written into the request line as it is: `a b`, `x&admin=1` or `#`
+                // would change the request's meaning, not name a parameter.
+                let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/".contains(&b);
+                if name.is_empty() || !name.bytes().all(plain) {
+                    self.error(p, format!("{name:?} is not a query parameter name (letters, digits and -._~!$'()*,;:@/)"));
+                }
+            }
+            Some((Action::Overwrite, Target::Path)) => {}
             _ => self.error(p, "expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
         }
         self.mapping_value(value, rc, p, false);

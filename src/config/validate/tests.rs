@@ -366,6 +366,7 @@ fn mapping_values_and_response_parameters() {
           "append:querystring.q": "$response.header.x"
           "overwrite:header.host": "x"
           "remove:header.bad name": ""
+          "overwrite:querystring.x&admin=1": "v"
           "overwrite:path": "/v/${request.path.id}/$stageVariables.missing"
         response_parameters:
           "200":
@@ -390,6 +391,7 @@ fn mapping_values_and_response_parameters() {
             format!("{p}.parameters.\"append:querystring.q\": $response values are only available in response_parameters"),
             format!("{p}.parameters.\"overwrite:header.host\": host is reserved: Portico sets it itself"),
             format!("{p}.parameters.\"remove:header.bad name\": \"bad name\" is not a header name"),
+            format!("{p}.parameters.\"overwrite:querystring.x&admin=1\": \"x&admin=1\" is not a query parameter name (letters, digits and -._~!$'()*,;:@/)"),
             "apis.shop.stages.prod.variables: no variable \"missing\", used by routes.\"GET /m/{id}\".parameters.\"overwrite:path\"".to_string(),
             format!("{p}.response_parameters.200.\"overwrite:statuscode\": must be a status 200–599 other than 204 and 304 (the body is already framed), got \"204\""),
             format!("{p}.response_parameters.200.\"append:header.x-req\": $request values are not available in response mappings"),
@@ -398,6 +400,20 @@ fn mapping_values_and_response_parameters() {
             format!("{p}.response_parameters.abc: keys are status codes 200–599 of the integration's response"),
             format!("{f}.integration.url: \"http://127.0.0.1:99999/\" has a bad port"),
             format!("{f}.parameters: request parameter mapping applies to http integrations (a Lambda function gets the whole request; use response_parameters for responses)"),
+        ]
+    );
+}
+
+#[test]
+fn an_integration_path_holds_no_query() {
+    let yaml = shop_routes(
+        r#"      "GET /q/{id}": { integration: { type: http, upstream: users, path: "/v1/q?x={id}" } }
+"#,
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.shop.routes."GET /q/{id}".integration.path: is a path: a query goes in parameters (overwrite:querystring.NAME), and # is never sent"#
         ]
     );
 }
