@@ -103,7 +103,7 @@ fn request_mapping_reaches_the_origin() {
     for driver in DRIVERS {
         let p = Portico::start(&config(&origin, &f), driver);
         let r = p.raw(
-            b"GET /prod/users/42/a/b?l=en&debug=1&keep=%20y&lang=xx&debug=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: ua/2\r\nX-Org: acme\r\nX-Tenant: spoofed\r\nX-Trace: client\r\nX-Secret: s3\r\nConnection: close\r\n\r\n",
+            b"GET /prod/users/42/a/b?l=en&debug=1&keep=%20y&lang=xx&debug=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: ua/2\r\nX-Org: acme\r\nX-Tenant: spoofed\r\nX_Tenant: spoofed\r\nX-Trace: client\r\nX-Secret: s3\r\nX_Secret: s4\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(r.status, 201, "{driver}: {}", p.log_text());
         let seen = origin.last();
@@ -118,6 +118,11 @@ fn request_mapping_reaches_the_origin() {
             ["client".to_string(), format!("gw-{id}")]
         );
         assert!(seen.header("x-secret").is_none());
+        assert!(
+            seen.header("x_secret").is_none(),
+            "X_Secret is X-Secret to CGI backends"
+        );
+        assert_eq!(seen_all(&seen, "x_tenant"), Vec::<String>::new());
         assert_eq!(
             seen.header("x-mixed"),
             Some("42:acme:blue:lit:GET:/users/42/a/b:en")

@@ -128,10 +128,23 @@ impl RequestMap {
     }
 
     /// Whether a client header (any case) is left out of the upstream request.
+    /// `_` counts as `-`: CGI, WSGI, PHP and Rack backends read `X_User` and `X-User` as
+    /// the same `HTTP_X_USER`, so a client's `X_User: admin` must not survive a mapping
+    /// that overwrites or removes `x-user`.
     pub fn drops_header(&self, name: &[u8]) -> bool {
+        let same = |a: &u8, b: &u8| {
+            let fold = |c: u8| {
+                if c == b'_' {
+                    b'-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            fold(*a) == fold(*b)
+        };
         self.drop_headers
             .iter()
-            .any(|d| d.eq_ignore_ascii_case(name))
+            .any(|d| d.len() == name.len() && d.iter().zip(name).all(|(a, b)| same(a, b)))
     }
 
     /// Writes the mapped path (always starting with '/'), percent-encoding what a path
