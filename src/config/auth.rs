@@ -1,5 +1,6 @@
-//! Authorizer config (who may call a route): the types, their YAML decoding and their
-//! validation, kept apart from the rest of the config so the keys stay additive.
+//! Authorizer config (who may call a route): the types and their YAML decoding, kept
+//! apart from the rest of the config so the keys stay additive (their checks are
+//! `config::validate::auth`).
 //!
 //! ```yaml
 //! apis.NAME.authorizers.AUTH: { type: jwt, issuer, audience, identity_source, algorithms, jwks_uri, leeway }
@@ -13,13 +14,13 @@ use std::time::Duration;
 use serde_yaml_ng::Value;
 
 use super::decode::Decoder;
-use super::model::{Config, PayloadFormat};
-use super::{ConfigError, KeyPath};
+use super::model::PayloadFormat;
+use super::KeyPath;
 
 /// API Gateway's quotas: audiences per authorizer, scopes per route, authorizers per API.
 pub const MAX_AUDIENCES: usize = 50;
 /// A JWT's clock-skew allowance is for skew, not for keeping expired tokens alive.
-const MAX_LEEWAY: Duration = Duration::from_secs(600);
+pub const MAX_LEEWAY: Duration = Duration::from_secs(600);
 pub const MAX_SCOPES: usize = 10;
 pub const MAX_AUTHORIZERS: usize = 10;
 /// Lambda authorizer result cache: at most one hour (API Gateway's limit).
@@ -363,35 +364,6 @@ impl IdentitySource {
     }
 }
 
-/// A WebSocket API's route: authorization happens on `$connect` only.
-fn websocket_route(
-    key: &str,
-    a: &RouteAuth,
-    found: Option<&(String, Authorizer)>,
-    p: &KeyPath,
-    err: &mut impl FnMut(&KeyPath, String),
-) {
-    if key != "$connect" {
-        if a.authorizer.is_some() {
-            err(
-                &p.key("authorizer"),
-                "WebSocket APIs authorize on $connect only; move the authorizer there".into(),
-            );
-        }
-        if a.iam {
-            err(
-                &p.key("authorization"),
-                "WebSocket APIs authorize on $connect only; move `authorization: iam` there".into(),
-            );
-        }
-    }
-    // JWT authorizers on `$connect` are accepted although API Gateway has none for
-    // WebSocket APIs: browsers cannot set headers on a WebSocket, so the token comes as a
-    // query parameter (`$request.querystring.token`), and an OIDC token is what most
-    // front ends already hold.
-    let _ = found;
-}
-
 /// Checks `http(s)://host[:port][/path]`; returns the URL without a trailing slash.
 pub fn check_url(url: &str) -> Result<(), String> {
     let rest = url
@@ -403,222 +375,6 @@ pub fn check_url(url: &str) -> Result<(), String> {
         return Err(format!("{url:?} is not a valid URL"));
     }
     Ok(())
-}
-
-/// Every authorizer problem in the config, with key paths.
-pub fn validate(cfg: &Config) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    let mut err = |p: &KeyPath, m: String| errors.push(p.error(m));
-    if let Some(iam) = &cfg.iam {
-        let ip = KeyPath::root().key("iam");
-        if iam.region.is_empty()
-            || !iam
-                .region
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            err(
-                &ip.key("region"),
-                format!("{:?} is not a region name", iam.region),
-            );
-        }
-        let mut seen: Vec<&str> = Vec::new();
-        for (name, pr) in &iam.principals {
-            let pp = ip.key("principals").key(name);
-            if seen.contains(&pr.access_key_id.as_str()) {
-                err(
-                    &pp.key("access_key_id"),
-                    "already used by another principal".into(),
-                );
-            }
-            seen.push(&pr.access_key_id);
-            if pr.secret_access_key.is_empty() {
-                err(&pp.key("secret_access_key"), "must not be empty".into());
-            }
-            for (list, patterns) in [("allow", &pr.allow), ("deny", &pr.deny)] {
-                for (i, pattern) in patterns.iter().enumerate() {
-                    if pattern.trim().is_empty() {
-                        err(
-                            &pp.key(list).index(i),
-                            "is empty (it matches no ARN; \"*\" matches all)".into(),
-                        );
-                    }
-                }
-            }
-            if pr.allow.is_empty() {
-                err(
-                    &pp.key("allow"),
-                    "give at least one execute-api ARN pattern (\"*\" for all)".into(),
-                );
-            }
-        }
-    }
-    for (api_name, api) in &cfg.apis {
-        let ap = KeyPath::root().key("apis").key(api_name);
-        if api.authorizers.len() > MAX_AUTHORIZERS {
-            err(
-                &ap.key("authorizers"),
-                format!("at most {MAX_AUTHORIZERS} authorizers per API"),
-            );
-        }
-        for (name, a) in &api.authorizers {
-            let p = ap.key("authorizers").key(name);
-            match a {
-                Authorizer::Jwt(j) => {
-                    if let Err(e) = check_url(&j.issuer) {
-                        err(&p.key("issuer"), format!("bad issuer URL: {e}"));
-                    }
-                    if let Some(u) = &j.jwks_uri {
-                        if let Err(e) = check_url(u) {
-                            err(&p.key("jwks_uri"), e);
-                        }
-                    }
-                    if j.audience.is_empty() {
-                        err(&p.key("audience"), "give at least one audience".into());
-                    } else if j.audience.len() > MAX_AUDIENCES {
-                        err(
-                            &p.key("audience"),
-                            format!("at most {MAX_AUDIENCES} audiences"),
-                        );
-                    }
-                    for (i, aud) in j.audience.iter().enumerate() {
-                        if aud.trim().is_empty() {
-                            err(&p.key("audience").index(i), "is empty".into());
-                        }
-                    }
-                    if j.leeway > MAX_LEEWAY {
-                        err(
-                            &p.key("leeway"),
-                            "at most 10m: a longer leeway keeps expired tokens valid".into(),
-                        );
-                    }
-                    if j.algorithms.is_empty() {
-                        err(&p.key("algorithms"), "give at least one algorithm".into());
-                    }
-                    for (i, alg) in j.algorithms.iter().enumerate() {
-                        if !JWT_ALGORITHMS.contains(&alg.as_str()) {
-                            let why = if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
-                                " (never accepted: unsigned and HMAC tokens cannot be verified with an issuer's public keys)"
-                            } else {
-                                ""
-                            };
-                            err(
-                                &p.key("algorithms").index(i),
-                                format!(
-                                    "unknown algorithm {alg:?}{why}; expected one of {}",
-                                    JWT_ALGORITHMS.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                    if let Err(e) = token_source(&j.identity_source) {
-                        err(&p.key("identity_source"), e);
-                    }
-                }
-                Authorizer::Lambda(l) => {
-                    if let Err(e) = crate::integration::lambda::parse_url(&l.url) {
-                        err(&p.key("url"), e);
-                    }
-                    if l.simple_responses && l.payload_format == PayloadFormat::V1 {
-                        err(
-                            &p.key("simple_responses"),
-                            "simple responses need payload_format \"2.0\"".into(),
-                        );
-                    }
-                    if l.result_ttl > MAX_RESULT_TTL {
-                        err(&p.key("result_ttl"), "at most 3600s".into());
-                    }
-                    if !l.result_ttl.is_zero() && l.identity_source.is_empty() {
-                        err(
-                            &p.key("identity_source"),
-                            "caching results (result_ttl) needs at least one identity source"
-                                .into(),
-                        );
-                    }
-                    for (i, s) in l.identity_source.iter().enumerate() {
-                        if let Err(e) = IdentitySource::parse(s) {
-                            err(&p.key("identity_source").index(i), e);
-                        }
-                    }
-                    if l.timeout.is_zero() || l.timeout > LAMBDA_AUTHORIZER_TIMEOUT {
-                        err(&p.key("timeout"), "between 1ms and 10s".into());
-                    }
-                }
-            }
-        }
-        if api.api_key_source == ApiKeySource::Authorizer
-            && !api
-                .authorizers
-                .iter()
-                .any(|(_, a)| matches!(a, Authorizer::Lambda(_)))
-        {
-            err(
-                &ap.key("api_key_source"),
-                "\"authorizer\" needs a Lambda authorizer in the API (its usageIdentifierKey is the key)"
-                    .into(),
-            );
-        }
-        for (key, route) in &api.routes {
-            let p = ap.key("routes").key(key);
-            let a = &route.auth;
-            let found = a
-                .authorizer
-                .as_ref()
-                .map(|n| (n, api.authorizers.iter().find(|(k, _)| k == n)));
-            if let Some((n, None)) = found {
-                let known: Vec<&str> = api.authorizers.iter().map(|(k, _)| k.as_str()).collect();
-                let hint = match super::decode::did_you_mean(n, &known) {
-                    Some(k) => format!(" (did you mean {k:?}?)"),
-                    None if known.is_empty() => " (the API has no authorizers)".into(),
-                    None => format!(" (known: {})", known.join(", ")),
-                };
-                err(&p.key("authorizer"), format!("no authorizer {n:?}{hint}"));
-            }
-            let is_jwt = matches!(found, Some((_, Some((_, Authorizer::Jwt(_))))));
-            if !a.scopes.is_empty() && !is_jwt {
-                err(
-                    &p.key("authorization_scopes"),
-                    "scopes need a JWT authorizer on the route".into(),
-                );
-            }
-            for (i, scope) in a.scopes.iter().enumerate() {
-                if scope.trim().is_empty() {
-                    err(
-                        &p.key("authorization_scopes").index(i),
-                        "is empty (no token carries it)".into(),
-                    );
-                }
-            }
-            if a.scopes.len() > MAX_SCOPES {
-                err(
-                    &p.key("authorization_scopes"),
-                    format!("at most {MAX_SCOPES} scopes"),
-                );
-            }
-            if a.iam && cfg.iam.as_ref().is_none_or(|i| i.principals.is_empty()) {
-                err(
-                    &p.key("authorization"),
-                    "iam authorization needs principals in the top-level `iam` section".into(),
-                );
-            }
-            if api.protocol == super::model::Protocol::Websocket {
-                websocket_route(key, a, found.and_then(|(_, f)| f), &p, &mut err);
-            }
-            if a.none && a.authorizer.is_some() {
-                err(
-                    &p.key("authorization"),
-                    "\"none\" beside an authorizer: the authorizer would still apply; keep one of them".into(),
-                );
-            }
-            if a.iam && a.authorizer.is_some() {
-                err(
-                    &p.key("authorization"),
-                    "a route uses either an authorizer or iam, not both".into(),
-                );
-            }
-        }
-    }
-    errors
 }
 
 #[cfg(test)]

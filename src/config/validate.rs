@@ -2,6 +2,7 @@
 //! (upstreams, stages, plans, stage variables), route keys and the limits Amazon API
 //! Gateway documents. Every error carries the key path of the value to fix.
 
+mod auth;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -32,7 +33,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     v.domains();
     v.usage_plans();
     v.api_keys();
-    v.errors.extend(super::auth::validate(cfg));
+    v.errors.extend(auth::validate(cfg));
     v.errors
 }
 
