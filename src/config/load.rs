@@ -76,8 +76,10 @@ pub fn load_partial(
 /// of defaults: a file caught half-written by a reload or the watcher would otherwise
 /// drop every API and move the listener to the default address.
 fn parse_yaml(text: &str) -> Result<Value, ConfigErrors> {
-    let mut root: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
+    let mut root: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        let hint = tab_hint(text, e.location().map(|l| l.line()));
+        ConfigError::new("", format!("not valid YAML: {e}{hint}"))
+    })?;
     if root.is_null() {
         return Err(ConfigError::new("", "the config is empty").into());
     }
@@ -85,6 +87,19 @@ fn parse_yaml(text: &str) -> Result<Value, ConfigErrors> {
     root.apply_merge()
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
     Ok(root)
+}
+
+/// The parser's message for a tab in indentation ("found character that cannot start
+/// any token") does not say what to do; editors insert tabs silently.
+fn tab_hint(text: &str, line: Option<usize>) -> &'static str {
+    let indented_by_tab = line
+        .and_then(|n| text.lines().nth(n.saturating_sub(1)))
+        .is_some_and(|l| l.trim_start_matches(' ').starts_with('\t'));
+    if indented_by_tab {
+        " (YAML indentation must be spaces; this line starts with a tab)"
+    } else {
+        ""
+    }
 }
 
 fn decode_partial(

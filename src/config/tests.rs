@@ -276,6 +276,10 @@ fn unreadable_file_is_one_error() {
 fn yaml_syntax_and_duplicate_keys() {
     let errs = load_errors("server: [1,\n");
     assert!(errs[0].starts_with("not valid YAML"), "{errs:?}");
+    assert!(!errs[0].contains("tab"), "{errs:?}");
+    let errs = load_errors("server:\n\tlisten: [\"127.0.0.1:0\"]\n");
+    assert!(errs[0].contains("line 2"), "{errs:?}");
+    assert!(errs[0].contains("starts with a tab"), "{errs:?}");
     let errs =
         load_errors("apis:\n  a:\n    routes:\n      \"GET /x\": {}\n      \"GET /x\": {}\n");
     assert_eq!(errs.len(), 1);
