@@ -127,12 +127,19 @@ pub(super) fn convert(
                         ),
                     }
                 }
-                if !headers.is_empty() {
-                    out.insert("headers".into(), Value::Object(headers));
-                }
                 if let Some(Value::Object(t)) = d.get("responseTemplates") {
-                    let body = t.get("application/json").or_else(|| t.values().next());
-                    if let Some(b) = body.and_then(Value::as_str) {
+                    let body = t
+                        .get_key_value("application/json")
+                        .or_else(|| t.iter().next());
+                    if let Some((media, b)) = body.and_then(|(k, v)| Some((k, v.as_str()?))) {
+                        // API Gateway answers with the template's media type; without it a
+                        // client (or a browser sniffing) guesses what the body is.
+                        let named = headers
+                            .keys()
+                            .any(|h| h.eq_ignore_ascii_case("content-type"));
+                        if !named && media.contains('/') {
+                            headers.insert("content-type".into(), json!(media));
+                        }
                         if b.contains("#set") || b.contains("$input") {
                             ctx.warn(
                                 format!("{p}/responses/default/responseTemplates"),
@@ -141,6 +148,9 @@ pub(super) fn convert(
                         }
                         out.insert("body".into(), json!(b));
                     }
+                }
+                if !headers.is_empty() {
+                    out.insert("headers".into(), Value::Object(headers));
                 }
             }
         }

@@ -227,3 +227,33 @@ fn body_schemas_that_are_not_local_models_are_warned_about() {
     // The other file's Order is not taken for this document's.
     assert!(i.api["routes"]["POST /file"].get("request_model").is_none());
 }
+
+#[test]
+fn mock_body_keeps_its_templates_media_type() {
+    let with = |integ: Value| {
+        let d = doc(
+            json!({}),
+            json!({ "/t": { "get": { "x-amazon-apigateway-integration": integ } } }),
+        );
+        import(&d, BasePath::Ignore, &[]).unwrap().api["routes"]["GET /t"]["integration"].clone()
+    };
+    let i = with(
+        json!({ "type": "mock", "responses": { "default": { "statusCode": "200",
+        "responseTemplates": { "application/json": "{\"ok\":true}" } } } }),
+    );
+    assert_eq!(i["body"], "{\"ok\":true}");
+    assert_eq!(i["headers"]["content-type"], "application/json");
+    let i = with(
+        json!({ "type": "mock", "responses": { "default": { "statusCode": "200",
+        "responseTemplates": { "text/html": "<p>hi</p>" } } } }),
+    );
+    assert_eq!(i["headers"]["content-type"], "text/html");
+    // A header the responseParameters set is kept.
+    let i = with(
+        json!({ "type": "mock", "responses": { "default": { "statusCode": "200",
+        "responseParameters": { "method.response.header.Content-Type": "'text/plain'" },
+        "responseTemplates": { "application/json": "x" } } } }),
+    );
+    assert_eq!(i["headers"]["Content-Type"], "text/plain");
+    assert!(i["headers"].get("content-type").is_none());
+}
