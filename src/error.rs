@@ -37,6 +37,9 @@ pub struct Error {
     /// True when nothing of the response came back, so an idempotent request may be
     /// sent again on a fresh connection.
     pub retry_safe: bool,
+    /// The request body was still going out: the upstream may have answered already (a
+    /// 413 or 401 sent before reading the body), and that answer is what the client gets.
+    pub while_sending_body: bool,
     pub detail: Cow<'static, str>,
 }
 
@@ -54,12 +57,18 @@ impl Error {
             kind,
             side,
             retry_safe: false,
+            while_sending_body: false,
             detail: detail.into(),
         }
     }
 
     pub fn retry_safe(mut self) -> Self {
         self.retry_safe = true;
+        self
+    }
+
+    pub fn while_sending_body(mut self) -> Self {
+        self.while_sending_body = true;
         self
     }
 

@@ -33,7 +33,7 @@ use crate::pipeline::params::RequestMap;
 use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
 use crate::router::Matched;
-use crate::runtime::coarse_timer::{coarse_now, Deadline};
+use crate::runtime::coarse_timer::{coarse_now, CoarseTimers, Deadline};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::{read_into, Conn};
@@ -109,6 +109,7 @@ pub async fn proxy(
     let replayable = body_done && c.head.method.is_idempotent();
 
     let mut retried = false;
+    let mut answered_early = false;
     let (mut upstream, result) = loop {
         let (mut stream, reused) = match lease.pooled.take() {
             Some(s) => {
@@ -135,6 +136,14 @@ pub async fn proxy(
         .await;
         let result = match sent {
             Ok(()) => read_response_head(c, &mut stream, deadline, upgrading).await,
+            Err(e) if e.while_sending_body => {
+                answered_early = early_answer(c, &mut stream, deadline.timers).await;
+                if answered_early {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
             Err(e) => Err(e),
         };
         match result {
@@ -176,10 +185,14 @@ pub async fn proxy(
         lease.release(None);
         return false;
     }
+    if answered_early {
+        // The rest of the client's body is unread and the upstream has a partial one.
+        c.head.keep_alive = false;
+    }
     let outcome = relay::response(ctx, gen, c, stream, h.timeout).await;
     // Let the connection buffer own its memory again.
     c.req.saved_head = None;
-    lease.release(outcome.reusable);
+    lease.release(outcome.reusable.filter(|_| !answered_early));
     outcome.client_keep_alive
 }
 
@@ -265,6 +278,21 @@ async fn send_request(
         _ => relay::request_chunked(c, stream, chunked, timers, read_wait).await,
     }
 }
+
+/// After the request body could not all be sent: whether the upstream's final answer is
+/// in (parsed into `c.rhead`). It was sent before the failure, so it is read at once or
+/// not at all; a 101 is no answer to a half-sent request.
+async fn early_answer(c: &mut Conn, stream: &mut UpstreamIo, timers: &CoarseTimers) -> bool {
+    let deadline = Deadline {
+        timers,
+        at: coarse_now() + EARLY_ANSWER_WAIT,
+    };
+    let read = read_response_head(c, stream, deadline, false).await;
+    read.is_ok() && c.rhead.status >= 200
+}
+
+/// How long an answer that was already sent may take to be read.
+const EARLY_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The upstream buffer's free space before a response head is read. Held only while the
 /// request is in flight (buffers go back to the worker's spares between requests).

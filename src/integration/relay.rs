@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::tls::UpstreamIo;
+use crate::tls::{answered_early, UpstreamIo};
 use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
@@ -70,6 +70,9 @@ async fn read_client_more(c: &mut Conn, wait: Duration) -> Result<(), Error> {
 
 /// Writes the first `n` bytes of the client's buffer to the upstream within `wait`: an
 /// upstream that stops reading the body is a 504 then, not a request that never ends.
+/// While a write to a plain upstream waits, the socket is looked at every
+/// `LOOK_EVERY`: a backend that answered and stopped reading has its answer relayed now,
+/// not after `wait` (the write is abandoned with the rest of the body).
 async fn write_body_part(
     up: &mut UpstreamIo,
     rbuf: &mut BytesMut,
@@ -77,16 +80,48 @@ async fn write_body_part(
     timers: &CoarseTimers,
     wait: Duration,
 ) -> Result<(), Error> {
-    match timers
-        .within(coarse_now() + wait, write_prefix(up, rbuf, n))
-        .await
-    {
-        Ok(res) => res.map_err(upstream_write_error),
-        Err(_) => Err(Error::new(
-            Kind::UpstreamTimeout,
-            "the upstream took no request body bytes in time",
-        )),
+    let give_up = coarse_now() + wait;
+    let fd = up.plain_fd();
+    let mut write = std::pin::pin!(write_prefix(up, rbuf, n));
+    loop {
+        let look = match fd {
+            Some(_) => give_up.min(coarse_now() + LOOK_EVERY),
+            None => give_up,
+        };
+        match timers.within(look, write.as_mut()).await {
+            Ok(res) => return res.map_err(upstream_write_error),
+            Err(_) if coarse_now() >= give_up => {
+                return Err(Error::new(
+                    Kind::UpstreamTimeout,
+                    "the upstream took no request body bytes in time",
+                )
+                .while_sending_body())
+            }
+            Err(_) if fd.is_some_and(answered_early) => return Err(early_answer()),
+            Err(_) => {}
+        }
     }
+}
+
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// A backend that refuses an upload (413, 401) answers before reading the body, and may
+/// then stop reading or close: its answer is what the client gets, as from nginx, not a
+/// 502 for the write that fails or a wait for the integration timeout. One peek before
+/// each body part written after the head's write, plain upstreams only.
+fn stop_if_answered(up: &UpstreamIo) -> Result<(), Error> {
+    match up.plain_fd() {
+        Some(fd) if answered_early(fd) => Err(early_answer()),
+        _ => Ok(()),
+    }
+}
+
+fn early_answer() -> Error {
+    Error::new(
+        Kind::UpstreamClosed,
+        "the upstream answered (or closed) before the whole request body was sent",
+    )
+    .while_sending_body()
 }
 
 fn upstream_write_error(e: std::io::Error) -> Error {
@@ -94,6 +129,7 @@ fn upstream_write_error(e: std::io::Error) -> Error {
         Kind::UpstreamClosed,
         format!("writing the request body: {e}"),
     )
+    .while_sending_body()
 }
 
 /// Streams the rest of a request body to the upstream. `wait` bounds each step that
@@ -110,6 +146,7 @@ pub async fn request_length(
             read_client_more(c, wait).await?;
         }
         let k = left.min(c.rbuf.len() as u64) as usize;
+        stop_if_answered(up)?;
         write_body_part(up, &mut c.rbuf, k, timers, wait).await?;
         left -= k as u64;
     }
@@ -132,6 +169,7 @@ pub async fn request_chunked(
             }
             BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
         })?;
+        stop_if_answered(up)?;
         write_body_part(up, &mut c.rbuf, scan.consumed, timers, wait).await?;
         if scan.done {
             return Ok(());

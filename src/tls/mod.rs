@@ -73,6 +73,41 @@ where
     }
 }
 
+impl UpstreamIo {
+    /// The socket of a plain upstream connection, for [`answered_early`].
+    pub fn plain_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Io::Plain(tcp) => Some(tcp.as_raw_fd()),
+            Io::Tls(_) => None,
+        }
+    }
+}
+
+/// Whether a plain upstream has answered, or closed, while its request body is still
+/// being written: an interim `1xx` (skipped by the response reader) or a status line not
+/// yet whole doesn't count. Safe beside a write in flight on the same socket. (TLS
+/// upstreams are not asked: a session ticket arrives unasked, and records can't be
+/// peeked.)
+pub fn answered_early(fd: std::os::fd::RawFd) -> bool {
+    let mut first = [0u8; 10];
+    // SAFETY: `first` is valid for its length of writes for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            first.as_mut_ptr().cast(),
+            first.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        n if n < 0 => io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock,
+        // "HTTP/1.1 " and the status code's first digit.
+        n => n as usize == first.len() && first[9] != b'1',
+    }
+}
+
 /// One non-blocking peek: would a read now block? One syscall, nothing consumed, under
 /// either driver (no read is ever in flight on an idle connection).
 fn socket_is_quiet(tcp: &TcpStream) -> bool {

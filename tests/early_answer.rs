@@ -1,0 +1,190 @@
+//! A backend that refuses an upload answers before reading the body (a 413 for its size,
+//! a 401 for its credentials) and then closes, or stops reading. The client gets that
+//! answer, as from nginx: not a 502 for the body write that fails, nor a wait for the
+//! integration timeout. An interim `100 Continue` from the backend does not stop the
+//! body. Under both drivers; the worker keeps serving afterwards.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BODY_LEN: usize = 8 * 1024 * 1024;
+
+/// What the raw backend does after reading a request head.
+#[derive(Clone, Copy)]
+enum After {
+    /// Answers 413 and closes with the body unread (the kernel resets the connection).
+    RefuseAndClose,
+    /// Answers 401 and keeps the connection, reading nothing more.
+    RefuseAndHold,
+    /// Sends `100 Continue`, reads the whole body, answers 200 with its length.
+    ContinueThenRead,
+}
+
+fn raw_origin(after: After) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            thread::spawn(move || serve(s, after));
+        }
+    });
+    addr
+}
+
+fn serve(s: TcpStream, after: After) {
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut content_length = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            content_length = v.trim().parse().unwrap();
+        }
+        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+        if line == "\r\n" {
+            break;
+        }
+    }
+    match after {
+        After::RefuseAndClose => {
+            let _ = w.write_all(
+                b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\nConnection: close\r\n\r\ntoo big",
+            );
+        }
+        After::RefuseAndHold => {
+            let _ = w.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\nwho?\r\n");
+            thread::sleep(Duration::from_secs(15));
+        }
+        After::ContinueThenRead => {
+            w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
+            assert!(!chunked);
+            let mut body = vec![0; content_length];
+            r.read_exact(&mut body).unwrap();
+            let n = body.len().to_string();
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", n.len());
+            w.write_all(head.as_bytes()).unwrap();
+            w.write_all(n.as_bytes()).unwrap();
+        }
+    }
+}
+
+fn config(origin: SocketAddr) -> String {
+    // A 10 s integration timeout: an answer that waited for it would be seen.
+    proxy_config(origin, 1).replace("timeout: 2s }", "timeout: 10s }")
+}
+
+/// Sends an 8 MiB body (chunked or not) from another thread and reads the answer.
+fn upload(p: &Portico, chunked: bool) -> (Response, Duration) {
+    let mut s = p.connect();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_string()
+    } else {
+        format!("Content-Length: {BODY_LEN}")
+    };
+    let head = format!("POST /upload HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let pushing = thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..BODY_LEN / chunk.len() {
+            let sent = if chunked {
+                let size = format!("{:x}\r\n", chunk.len());
+                writer
+                    .write_all(size.as_bytes())
+                    .and_then(|_| writer.write_all(&chunk))
+                    .and_then(|_| writer.write_all(b"\r\n"))
+            } else {
+                writer.write_all(&chunk)
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+        let _ = chunked && writer.write_all(b"0\r\n\r\n").is_ok();
+    });
+    let started = Instant::now();
+    let mut reader = BufReader::new(s);
+    let r = read_response(&mut reader, false).expect("an answer, not a hang");
+    let took = started.elapsed();
+    drop(reader);
+    let _ = pushing.join();
+    (r, took)
+}
+
+#[test]
+fn a_backend_that_refuses_and_closes_is_relayed() {
+    let origin = raw_origin(After::RefuseAndClose);
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin), driver);
+        for chunked in [false, true] {
+            let (r, _) = upload(&p, chunked);
+            let what = format!("{driver}, chunked {chunked}");
+            assert_eq!((r.status, r.text().as_str()), (413, "too big"), "{what}");
+            // The client's body is unread: its connection ends after the answer.
+            assert_eq!(r.header("connection"), Some("close"), "{what}");
+        }
+        // The worker keeps serving.
+        let (r, _) = upload(&p, false);
+        assert_eq!(r.status, 413, "{driver}: served afterwards");
+    }
+}
+
+#[test]
+fn a_backend_that_refuses_and_stops_reading_is_relayed_at_once() {
+    let origin = raw_origin(After::RefuseAndHold);
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin), driver);
+        for chunked in [false, true] {
+            let (r, took) = upload(&p, chunked);
+            let what = format!("{driver}, chunked {chunked}");
+            assert_eq!((r.status, r.text().as_str()), (401, "who?\r\n"), "{what}");
+            // Not after the 10 s integration timeout.
+            assert!(took < Duration::from_secs(5), "{what}: {took:?}");
+        }
+    }
+}
+
+#[test]
+fn curl_gets_the_backends_early_answer() {
+    let origin = raw_origin(After::RefuseAndClose);
+    let file = temp_dir("early-answer").join("body");
+    std::fs::write(&file, vec![b'x'; BODY_LEN]).unwrap();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin), driver);
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-H", "Expect:"])
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()))
+            .arg(format!("http://{}/upload", p.addr))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text, "too big\n413", "{driver}: {out:?}");
+    }
+}
+
+#[test]
+fn an_interim_answer_does_not_stop_the_body() {
+    let origin = raw_origin(After::ContinueThenRead);
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin), driver);
+        let (r, _) = upload(&p, false);
+        assert_eq!(
+            (r.status, r.text()),
+            (200, BODY_LEN.to_string()),
+            "{driver}: the whole body reached the backend"
+        );
+    }
+}
