@@ -25,6 +25,8 @@ pub enum Kind {
     ClientBody,
     /// The client's body broke the size limit while streaming.
     ClientBodyTooLarge,
+    /// The client closed its connection while the upstream was still to answer.
+    ClientGone,
     /// The config names something that does not exist for this stage.
     Misconfigured,
 }
@@ -50,7 +52,7 @@ impl Error {
             | Kind::UpstreamClosed
             | Kind::UpstreamGarbage
             | Kind::UpstreamTimeout => Side::Upstream,
-            Kind::ClientBody | Kind::ClientBodyTooLarge => Side::Client,
+            Kind::ClientBody | Kind::ClientBodyTooLarge | Kind::ClientGone => Side::Client,
             Kind::Misconfigured => Side::Internal,
         };
         Error {
@@ -82,6 +84,8 @@ impl Error {
             Kind::UpstreamTimeout => (504, "Endpoint request timed out"),
             Kind::ClientBody => (400, "Bad Request"),
             Kind::ClientBodyTooLarge => (413, "Request Entity Too Large"),
+            // Never sent (nobody is there to read it); logged, as nginx logs it.
+            Kind::ClientGone => (499, "Client Closed Request"),
             Kind::Misconfigured => (500, "Internal Server Error"),
         }
     }

@@ -2,8 +2,9 @@
 //! connection forever: a backend that takes no more of a request body is a 504 once
 //! `max(header_timeout, what is left of the integration timeout)` passes without a byte
 //! moving; a client that reads no more of a response is dropped by the kernel once
-//! `limits.send_timeout` passes (TCP_USER_TIMEOUT, inherited from the listener). Under
-//! both drivers; the worker keeps serving afterwards.
+//! `limits.send_timeout` passes (TCP_USER_TIMEOUT, inherited from the listener); a
+//! client that leaves while the backend thinks lets the backend's connection go at once
+//! (499 in the access log). Under both drivers; the worker keeps serving afterwards.
 
 mod common;
 
@@ -157,4 +158,63 @@ fn without_send_timeout_a_slow_reader_is_kept() {
         "the whole body after the pause"
     );
     assert!(got.len() > 8 * 1024 * 1024);
+}
+
+/// A backend that reads a request head and then waits (up to 8 s) for the proxy to close
+/// the connection without answering; it reports how long that took (None: it never did).
+fn thinking_origin() -> (SocketAddr, std::sync::mpsc::Receiver<Option<Duration>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let started = Instant::now();
+                s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+                let closed = matches!(s.read(&mut byte), Ok(0) | Err(_))
+                    && started.elapsed() < Duration::from_secs(8);
+                let _ = tx.send(closed.then(|| started.elapsed()));
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn a_client_that_leaves_lets_the_backend_go_at_once() {
+    let (origin, closed) = thinking_origin();
+    for driver in DRIVERS {
+        let dir = temp_dir("client-gone");
+        let log = dir.join("access.log");
+        // A 10 s integration timeout, which nobody waits for.
+        let yaml = proxy_config(origin, 1)
+            .replace("timeout: 2s }", "timeout: 10s }")
+            .replace(
+                "  limits:",
+                &format!("  access_log: {{ path: \"{}\" }}\n  limits:", log.display()),
+            );
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        s.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(s);
+        let took = closed
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap()
+            .expect("Portico closed the upstream connection");
+        assert!(took < Duration::from_secs(2), "{driver}: {took:?}");
+        let mut line = String::new();
+        assert!(eventually(|| {
+            line = std::fs::read_to_string(&log).unwrap_or_default();
+            !line.is_empty()
+        }));
+        assert!(line.contains("\"status\":\"499\""), "{driver}: {line}");
+    }
 }

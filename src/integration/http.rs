@@ -9,13 +9,14 @@
 //! that first write, and not one byte of response came back.
 
 use std::fmt::Write as _;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use bytes::Buf;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use crate::tls::{Io, UpstreamIo};
+use crate::tls::{peer_closed, Io, UpstreamIo};
 use tracing::{debug, warn};
 
 use super::relay;
@@ -157,6 +158,13 @@ pub async fn proxy(
     };
     c.out.integration_time = Some(sending.elapsed());
     if let Err(e) = result {
+        if e.kind == Kind::ClientGone {
+            lease.release(None);
+            let (status, message) = e.status_and_message();
+            (c.out.status, c.out.error_message) = (status, message);
+            debug!(target = %lease.addr, "{}", e.detail);
+            return false;
+        }
         let outcome = if e.kind == Kind::UpstreamTimeout {
             &lease.cells().timeout
         } else {
@@ -310,17 +318,10 @@ async fn read_response_head(
     // Room for a head and a 16 KiB body in one read (and then one write to the client):
     // with the connection buffers' 16 KiB, such a response took two of each.
     c.ubuf.reserve(UPSTREAM_READ_BUF);
+    let client = c.stream.tcp().as_raw_fd();
     loop {
         let read = read_into(stream, std::mem::take(&mut c.ubuf));
-        let (res, buf) = match deadline.bound(read).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(Error::new(
-                    Kind::UpstreamTimeout,
-                    "no response within the integration timeout",
-                ))
-            }
-        };
+        let (res, buf) = unless_client_left(deadline, client, read).await?;
         c.ubuf = buf;
         match res {
             Ok(0) if c.ubuf.is_empty() => {
@@ -368,6 +369,40 @@ async fn read_response_head(
         }
     }
 }
+
+/// `fut` (a read of the upstream's answer) within the deadline, unless the client has
+/// gone: a backend that thinks for seconds is then let go at once (its connection is
+/// dropped, not pooled) instead of being held until the integration timeout, as nginx
+/// does. The client is looked at only when the answer takes more than `CLIENT_LOOK_EVERY`,
+/// so a quick exchange pays nothing for it.
+async fn unless_client_left<F: std::future::Future>(
+    deadline: Deadline<'_>,
+    client: std::os::fd::RawFd,
+    fut: F,
+) -> Result<F::Output, Error> {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let look = deadline.at.min(coarse_now() + CLIENT_LOOK_EVERY);
+        match deadline.timers.within(look, fut.as_mut()).await {
+            Ok(out) => return Ok(out),
+            Err(_) if coarse_now() >= deadline.at => {
+                return Err(Error::new(
+                    Kind::UpstreamTimeout,
+                    "no response within the integration timeout",
+                ))
+            }
+            Err(_) if peer_closed(client) => {
+                return Err(Error::new(
+                    Kind::ClientGone,
+                    "the client closed its connection while the upstream was answering",
+                ))
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+const CLIENT_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). The framing is
 /// written for the body sent: Content-Length once from the parsed length, so duplicates

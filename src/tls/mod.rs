@@ -47,12 +47,32 @@ impl<C> Io<C> {
     /// The socket's local port: for an accepted connection, the port the client
     /// connected to (0 if the socket can't say).
     pub fn local_port(&self) -> u16 {
-        let tcp = match self {
+        self.tcp().local_addr().map_or(0, |a| a.port())
+    }
+
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
             Io::Plain(s) => s,
             Io::Tls(s) => s.tcp(),
-        };
-        tcp.local_addr().map_or(0, |a| a.port())
+        }
     }
+}
+
+/// Whether the peer has closed its side of the connection or reset it: a peek finds the
+/// end of the stream or an error. Bytes waiting (a pipelined request, a TLS record)
+/// don't count, so a TLS peer that sent close_notify before its FIN is not seen here.
+pub fn peer_closed(fd: std::os::fd::RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `byte` is valid for one byte of writes for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n == 0 || (n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock)
 }
 
 impl<C, SD> Io<C>
