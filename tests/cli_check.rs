@@ -164,3 +164,54 @@ fn output_cut_short_by_its_reader_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn check_warns_where_run_could_not_create_the_state_dir() {
+    let dir = temp_dir("check-state-dir");
+    std::fs::write(dir.join("afile"), "").unwrap();
+    let state = dir.join("afile/state");
+    let yaml = format!(
+        r#"state_dir: "{}"
+server: {{ listen: ["127.0.0.1:{}"] }}
+apis:
+  demo:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /": {{ integration: {{ type: mock }}, api_key_required: true }}
+usage_plans:
+  basic: {{ stages: [demo/$default] }}
+api_keys:
+  - {{ name: k1, value: "abcdefghijklmnopqrstuvwxyz", plan: basic }}
+"#,
+        state.display(),
+        free_port()
+    );
+    let (code, text) = check(&yaml);
+    assert_eq!(code, 0, "a warning, not an error: {text}");
+    let want = format!(
+        "warning: state_dir: {}: {} is not a directory: `run` would stop at startup",
+        state.display(),
+        dir.join("afile").display()
+    );
+    assert!(text.lines().any(|l| l == want), "{text}");
+    // And `run` does stop, saying why.
+    let file = dir.join("portico.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cannot create the state directory"), "{err}");
+    // A config that needs no store says nothing of it.
+    let plain = yaml
+        .split("usage_plans:")
+        .next()
+        .unwrap()
+        .replace(", api_key_required: true", "");
+    let (code, text) = check(&plain);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("state_dir"), "{text}");
+}

@@ -7,6 +7,31 @@ use super::model::{Config, LogPath};
 use super::{ConfigError, KeyPath};
 use crate::metrics::log_format::LogFormat;
 
+/// Why this user could not create or write the store's directory, if it could not: the
+/// directory, or the nearest part of its path that exists, must be a writable directory.
+fn unwritable(dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    if !existing.is_dir() {
+        return Some(format!(
+            "{} is not a directory: `run` would stop at startup",
+            existing.display()
+        ));
+    }
+    let path = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+        return None;
+    }
+    let e = std::io::Error::last_os_error();
+    // SAFETY: getuid(2) cannot fail.
+    let uid = unsafe { libc::getuid() };
+    Some(format!(
+        "{} is not writable by this user (uid {uid}: {e}): `run` as this user would stop at startup; fine if the service runs as one that can write it",
+        existing.display()
+    ))
+}
+
 /// Every warning, in file order.
 pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
     // What decoding noticed (OpenAPI import: extensions it could not map) comes first.
@@ -34,6 +59,18 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             out.push(log.key("format").error(format!(
                 "unknown variable $context.{name}: it is logged as \"-\""
             )));
+        }
+    }
+    let needs_store = cfg.cluster.is_some()
+        || cfg.admin.is_some()
+        || !cfg.usage_plans.is_empty()
+        || !cfg.api_keys.is_empty();
+    if needs_store {
+        if let Some(why) = unwritable(&cfg.state_dir) {
+            out.push(
+                root.key("state_dir")
+                    .error(format!("{}: {why}", cfg.state_dir.display())),
+            );
         }
     }
     if let Some(admin) = &cfg.admin {
