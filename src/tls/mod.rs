@@ -62,17 +62,10 @@ impl<C> Io<C> {
 /// end of the stream or an error. Bytes waiting (a pipelined request, a TLS record)
 /// don't count, so a TLS peer that sent close_notify before its FIN is not seen here.
 pub fn peer_closed(fd: std::os::fd::RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: `byte` is valid for one byte of writes for the duration of the call.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n == 0 || (n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock)
+    match peek(fd, &mut [0u8; 1]) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    }
 }
 
 impl<C, SD> Io<C>
@@ -111,20 +104,11 @@ impl UpstreamIo {
 /// peeked.)
 pub fn answered_early(fd: std::os::fd::RawFd) -> bool {
     let mut first = [0u8; 10];
-    // SAFETY: `first` is valid for its length of writes for the duration of the call.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            first.as_mut_ptr().cast(),
-            first.len(),
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    match n {
-        0 => true,
-        n if n < 0 => io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock,
+    match peek(fd, &mut first) {
+        Ok(0) => true,
         // "HTTP/1.1 " and the status code's first digit.
-        n => n as usize == first.len() && first[9] != b'1',
+        Ok(n) => n == first.len() && first[9] != b'1',
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
     }
 }
 
@@ -132,17 +116,26 @@ pub fn answered_early(fd: std::os::fd::RawFd) -> bool {
 /// either driver (no read is ever in flight on an idle connection).
 fn socket_is_quiet(tcp: &TcpStream) -> bool {
     use std::os::fd::AsRawFd;
-    let mut byte = 0u8;
-    // SAFETY: `byte` is valid for one byte of writes for the duration of the call.
+    matches!(peek(tcp.as_raw_fd(), &mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// `recv(MSG_PEEK | MSG_DONTWAIT)`: the bytes waiting (copied into `buf`, not consumed),
+/// 0 at the end of the stream, WouldBlock when nothing is there yet.
+fn peek(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for its length of writes for the duration of the call.
     let n = unsafe {
         libc::recv(
-            tcp.as_raw_fd(),
-            (&mut byte as *mut u8).cast(),
-            1,
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
         )
     };
-    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 // The TLS arms are boxed: a rustls read or write is a future of several hundred bytes,
