@@ -7,15 +7,13 @@ use crate::http1::RequestHead;
 /// Header that carries the key, as in API Gateway.
 pub const HEADER: &str = "x-api-key";
 
-/// The entry of the key presented with the request; None when the header is missing
-/// or empty, or the key is unknown or revoked (all the same 403 to the client).
+/// The entry of the key presented with the request; None when the header is missing,
+/// empty or sent more than once, or the key is unknown or revoked (all the same 403 to
+/// the client).
 #[inline]
 pub fn lookup<'t>(table: &'t KeyTable, head: &RequestHead, buf: &[u8]) -> Option<&'t KeyEntry> {
-    let value = head.header(buf, HEADER)?;
-    if value.is_empty() || table.is_empty() {
-        return None;
-    }
-    table.find(&digest(value))
+    let value = single(head, buf)?;
+    lookup_value(table, value)
 }
 
 /// The entry of a key given by value (`api_key_source: authorizer`: the Lambda
@@ -26,4 +24,20 @@ pub fn lookup_value<'t>(table: &'t KeyTable, value: &[u8]) -> Option<&'t KeyEntr
         return None;
     }
     table.find(&digest(value))
+}
+
+/// The header's value when it is sent exactly once. Two `x-api-key` lines are refused
+/// rather than resolved: the gateway would vouch for one key while the backend, which
+/// gets both lines, may read the other (or both) as the caller's.
+#[inline]
+fn single<'b>(head: &RequestHead, buf: &'b [u8]) -> Option<&'b [u8]> {
+    let mut named = head
+        .headers
+        .iter()
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(HEADER.as_bytes()));
+    let first = named.next()?;
+    match named.next() {
+        Some(_) => None,
+        None => Some(first.value.get(buf)),
+    }
 }

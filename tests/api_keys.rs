@@ -1,0 +1,101 @@
+//! API keys as a client (or an attacker) presents them: where the key is read from, what
+//! a doubtful presentation gets, and which names a key may have. Both drivers.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+
+const GOOD: &str = "the-good-key-0123456789";
+const OTHER: &str = "the-other-key-0123456789";
+const TOKEN: &str = "test-admin-token";
+
+fn keys_config(state: &std::path::Path, admin_port: u16) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+state_dir: "{}"
+admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "GET /secret":
+        integration: {{ type: mock, status: 200, body: "secret" }}
+        api_key_required: true
+usage_plans:
+  plan: {{ quota: {{ limit: 1000, period: day }} }}
+api_keys:
+  - {{ name: good, value: "{GOOD}", plan: plan }}
+  - {{ name: other, value: "{OTHER}", plan: plan }}
+"#,
+        state.display()
+    )
+}
+
+fn status(addr: SocketAddr, headers: &str, target: &str) -> Response {
+    send_to(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+/// The key is the one `x-api-key` header (any case, surrounding blanks dropped). Two of
+/// them are refused whatever they hold: the gateway would vouch for one key while the
+/// backend gets both lines, and the access log and the quota would name a key the
+/// backend may not read as the caller's. A key in the query string is not a key.
+#[test]
+fn one_x_api_key_header_is_the_key_and_two_are_refused() {
+    for driver in DRIVERS {
+        let state = temp_dir("state");
+        let admin_port = free_port();
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let p = Portico::start(&keys_config(&state, admin_port), driver);
+        let good = format!("x-api-key: {GOOD}\r\n");
+        for (headers, target, want) in [
+            (good.clone(), "/secret", 200),
+            (format!("X-API-Key: {GOOD}\r\n"), "/secret", 200),
+            (format!("x-api-key: \t{GOOD} \t\r\n"), "/secret", 200),
+            (
+                format!("{good}x-api-key: wrong-key-0123456789\r\n"),
+                "/secret",
+                403,
+            ),
+            (
+                format!("x-api-key: wrong-key-0123456789\r\n{good}"),
+                "/secret",
+                403,
+            ),
+            (format!("{good}X-Api-Key: {OTHER}\r\n"), "/secret", 403),
+            (format!("{good}{good}"), "/secret", 403),
+            (format!("x-api-key: {GOOD}, {GOOD}\r\n"), "/secret", 403),
+            (
+                String::new(),
+                &format!("/secret?x-api-key={GOOD}&api_key={GOOD}"),
+                403,
+            ),
+        ] {
+            let r = status(p.addr, &headers, target);
+            assert_eq!(
+                r.status,
+                want,
+                "{driver} {headers:?} {target}: {}",
+                r.text()
+            );
+            if want == 403 {
+                assert_eq!(r.json_message(), "Forbidden", "{driver} {headers:?}");
+            }
+        }
+        // Only the three single-header requests reached the method and count.
+        let r = admin(admin_addr, "GET", "/usage?plan=plan", Some(TOKEN), None);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["items"]["good"][0][0], 3, "{driver}: {v}");
+        assert_eq!(v["items"]["other"][0][0], 0, "{driver}: {v}");
+        assert!(p.stop().success());
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}
