@@ -99,3 +99,37 @@ fn one_x_api_key_header_is_the_key_and_two_are_refused() {
         let _ = std::fs::remove_dir_all(&state);
     }
 }
+
+/// A config key's name follows the rules of `POST /api-keys`, so `DELETE /api-keys/{name}`
+/// can always revoke it: an empty name or `..` could not be addressed at all.
+#[test]
+fn config_key_names_are_ones_the_admin_api_can_revoke() {
+    let yaml = r#"
+api_keys:
+  - { name: "", value: "empty-name-0123456789abcdef" }
+  - { name: "..", value: "dots-name-0123456789abcdef" }
+  - { name: "a/b", value: "slash-name-0123456789abcdef" }
+  - { name: "tab\there", value: "tab-name-0123456789abcdef" }
+  - { name: "bob smith", value: "bob-name-0123456789abcdef" }
+"#;
+    let (code, out) = check(yaml);
+    assert_eq!(code, 1, "{out}");
+    let long = format!(
+        "{yaml}  - {{ name: {}, value: long-name-0123456789abcdef }}\n",
+        "n".repeat(129)
+    );
+    let (_, long_out) = check(&long);
+    for want in [
+        "api_keys[0].name: name must be 1 to 128 characters",
+        "api_keys[1].name: name must not be . or .., nor hold a slash, a backslash or a control character",
+        "api_keys[2].name: name must not be",
+        "api_keys[3].name: name must not be",
+    ] {
+        assert!(out.contains(want), "{want:?} in {out}");
+    }
+    assert!(!out.contains("api_keys[4]"), "{out}");
+    assert!(
+        long_out.contains("api_keys[5].name: name must be 1 to 128 characters"),
+        "{long_out}"
+    );
+}

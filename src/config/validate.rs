@@ -451,7 +451,9 @@ impl Validator<'_> {
                     self.error(&p.key("plan"), format!("no usage plan named {plan:?}"));
                 }
             }
-            if let Some(first) = keys[..i].iter().position(|k| k.name == key.name) {
+            if let Some(why) = crate::global::registry::name_problem(&key.name) {
+                self.error(&p.key("name"), why);
+            } else if let Some(first) = keys[..i].iter().position(|k| k.name == key.name) {
                 self.error(
                     &p.key("name"),
                     format!("duplicate name {:?}, also api_keys[{first}]", key.name),

@@ -219,13 +219,8 @@ impl Keys {
         plan: Option<&str>,
         value: Option<String>,
     ) -> Result<String, KeyError> {
-        if name.is_empty() || name.len() > 128 {
-            return Err(KeyError::Invalid("name must be 1 to 128 characters"));
-        }
-        if !addressable(name) {
-            return Err(KeyError::Invalid(
-                "name must not be . or .., nor hold a slash, a backslash or a control character",
-            ));
+        if let Some(why) = name_problem(name) {
+            return Err(KeyError::Invalid(why));
         }
         let value = match value {
             Some(v)
@@ -450,6 +445,20 @@ fn generate_value() -> String {
         }
     }
     out
+}
+
+/// What is wrong with a key's name, if anything: the rules of `POST /api-keys`, which
+/// the config's `api_keys` follow too, so that every key can be revoked by name.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 128 {
+        return Some("name must be 1 to 128 characters");
+    }
+    if !addressable(name) {
+        return Some(
+            "name must not be . or .., nor hold a slash, a backslash or a control character",
+        );
+    }
+    None
 }
 
 /// A name `DELETE /api-keys/{name}` can reach: the admin API refuses dot-segments and
