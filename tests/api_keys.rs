@@ -133,3 +133,51 @@ api_keys:
         "{long_out}"
     );
 }
+
+/// `DELETE /api-keys/{name}` revokes the name for good. A key created through the admin
+/// API and later shadowed by a config key of the same name (the config key wins) must not
+/// come back at the next start once that name is revoked.
+#[test]
+fn a_revoked_name_stays_revoked_after_restart_when_a_created_key_shared_it() {
+    const CREATED: &str = "zed-created-0123456789abcdef";
+    const CONFIGURED: &str = "zed-configured-0123456789abcdef";
+    for driver in DRIVERS {
+        let state = temp_dir("state");
+        let admin_port = free_port();
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let base = keys_config(&state, admin_port);
+        let with_zed = format!("{base}  - {{ name: zed, value: \"{CONFIGURED}\" }}\n");
+        let works = |p: &Portico, key: &str| {
+            status(p.addr, &format!("x-api-key: {key}\r\n"), "/secret").status == 200
+        };
+
+        let p = Portico::start(&base, driver);
+        let body = format!(r#"{{"name":"zed","value":"{CREATED}"}}"#);
+        let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(&body));
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        assert!(works(&p, CREATED), "{driver}");
+        assert!(p.stop().success());
+
+        // The config now names a key zed too: it wins, and is revoked by name.
+        let p = Portico::start(&with_zed, driver);
+        assert!(works(&p, CONFIGURED) && !works(&p, CREATED), "{driver}");
+        let r = admin(admin_addr, "DELETE", "/api-keys/zed", Some(TOKEN), None);
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        assert!(!works(&p, CONFIGURED) && !works(&p, CREATED), "{driver}");
+        assert!(p.stop().success());
+
+        let p = Portico::start(&with_zed, driver);
+        assert!(
+            !works(&p, CONFIGURED),
+            "{driver}: the config key after restart"
+        );
+        assert!(
+            !works(&p, CREATED),
+            "{driver}: the created key after restart"
+        );
+        let r = admin(admin_addr, "GET", "/api-keys", Some(TOKEN), None);
+        assert!(!r.text().contains("zed"), "{driver}: {}", r.text());
+        assert!(p.stop().success());
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}

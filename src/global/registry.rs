@@ -281,7 +281,13 @@ impl Keys {
             Source::Admin => {
                 store.delete_key(name)?;
             }
-            Source::Config => store.put_revoked(name, &reg.active[i].sha256)?,
+            Source::Config => {
+                store.put_revoked(name, &reg.active[i].sha256)?;
+                // A key created through the admin API under this name, shadowed by the
+                // config key until now, would come back at the next start: the name is
+                // revoked, not only the config's value.
+                store.delete_key(name)?;
+            }
         }
         reg.active.remove(i);
         self.publish(&mut reg, Some(store))?;
