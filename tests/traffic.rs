@@ -328,3 +328,59 @@ fn no_account_wide_limit_by_default_and_throttle_off() {
         }
     }
 }
+
+/// A burst of 1 at a rate whose interval is not a whole number of nanoseconds (7/s is
+/// 142,857,142.86 ns) admits one request per interval, at every level: it used to admit
+/// nothing, ever, because the bucket's capacity came out a fraction of a token short.
+#[test]
+fn a_burst_of_one_admits_one_request_per_interval() {
+    const KEY: &str = "burst-one-key-0123456789";
+    let state = temp_dir("state");
+    let config = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+state_dir: "{}"
+apis:
+  app:
+    stages:
+      $default: {{}}
+      slow: {{ throttle: {{ rate: 7, burst: 1 }} }}
+    routes:
+      "GET /route":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        throttle: {{ rate: 7, burst: 1 }}
+      "GET /stage":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+      "GET /key":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        api_key_required: true
+usage_plans:
+  one: {{ throttle: {{ rate: 7, burst: 1 }} }}
+api_keys:
+  - {{ name: k, value: "{KEY}", plan: one }}
+"#,
+        state.display()
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        for path in ["/route", "/slow/stage", "/key"] {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nx-api-key: {KEY}\r\n\r\n");
+            // Three times the interval apart: the bucket is full for each.
+            for i in 0..4 {
+                let r = send_to(p.addr, request.as_bytes());
+                assert_eq!(r.status, 200, "{driver} {path} #{i}: {}", r.text());
+                std::thread::sleep(Duration::from_millis(430));
+            }
+            // Two at once: the second finds the bucket empty.
+            let mut c = Client::connect(p.addr);
+            assert_eq!(c.send(request.as_bytes()).status, 200, "{driver} {path}");
+            let r = c.send(request.as_bytes());
+            assert_eq!(r.status, 429, "{driver} {path}");
+            assert_eq!(r.json_message(), "Too Many Requests");
+            std::thread::sleep(Duration::from_millis(430));
+        }
+        assert!(p.stop().success());
+    }
+    let _ = std::fs::remove_dir_all(&state);
+}

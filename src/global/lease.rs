@@ -10,7 +10,8 @@
 //! load and one compare-and-swap — no lock, no refill thread, no allocation.
 //!
 //! **Bounds.** Tokens only ever leave the pool through leases, so over any interval of
-//! length `t` the pool grants at most `rate·t + burst`. A worker may hold up to `batch`
+//! length `t` the pool grants at most `rate·t + burst` (give or take the nanosecond
+//! each lease's cost is rounded down by: a relative `rate/1e9`, 0.1% at 1e6 r/s). A worker may hold up to `batch`
 //! tokens it leased earlier and spend them later, so the requests admitted in any
 //! interval exceed a single exact bucket by at most `workers × batch` (over-admission);
 //! symmetrically, up to `workers × batch` tokens can sit unused in other workers' local
@@ -73,7 +74,11 @@ impl GlobalPool {
     pub fn new(rate: f64, burst: u64, workers: usize) -> Self {
         let interval = if rate > 0.0 { NS / rate } else { f64::INFINITY };
         let capacity = burst.max(1) as f64;
-        let tolerance = (capacity * interval).min((u64::MAX / 4) as f64) as u64;
+        // Rounded up: truncated, `burst/rate` falls short of `burst` intervals by up to a
+        // nanosecond whenever 1/rate is not a whole number of them, so a full bucket held
+        // one token less than `burst`, and a burst of 1 (at 7/s, say) admitted nothing,
+        // ever. Up is safe: the room is under `burst + 1/interval` tokens, floored.
+        let tolerance = (capacity * interval).ceil().min((u64::MAX / 4) as f64) as u64;
         GlobalPool {
             tat: CachePadded::new(AtomicU64::new(0)),
             interval,
@@ -115,7 +120,11 @@ impl GlobalPool {
                 };
             }
             let n = have.min(want);
-            let new = base + (f64::from(n) * self.interval).round() as u64;
+            // Rounded down, for the reason `tolerance` is rounded up: rounded to the
+            // nearest, seven single leases at 7/s moved `tat` a few ns past a second and
+            // the seventh token of a full bucket was refused. Down gives at most one ns
+            // per lease back, a relative excess of rate/1e9.
+            let new = base + (f64::from(n) * self.interval).floor() as u64;
             match self
                 .tat
                 .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire)
@@ -207,6 +216,29 @@ mod tests {
         let p = GlobalPool::new(10.0, 0, 1);
         assert_eq!(granted(p.lease(5, 0)), 1);
         assert_eq!(granted(p.lease(5, SEC / 10)), 1);
+    }
+
+    /// A full bucket holds exactly `burst` tokens whatever the rate, also when 1/rate is
+    /// not a whole number of nanoseconds (7/s, 123.456/s), and refills one at a time.
+    #[test]
+    fn a_full_bucket_holds_the_burst_at_any_rate() {
+        for rate in [3.0, 7.0, 13.0, 0.7, 99.0, 123.456, 1000.0 / 7.0, 333_333.3] {
+            for burst in [1u64, 2, 5, 7, 100] {
+                let p = GlobalPool::new(rate, burst, 1);
+                let now = 1_000 * SEC;
+                let mut got = 0;
+                while let Lease::Granted(n) = p.lease(1, now) {
+                    got += u64::from(n);
+                    assert!(
+                        got <= burst,
+                        "rate {rate}, burst {burst}: more than the burst"
+                    );
+                }
+                assert_eq!(got, burst, "rate {rate}, burst {burst}");
+                let interval = (SEC as f64 / rate).ceil() as u64;
+                assert_eq!(granted(p.lease(1, now + interval)), 1, "rate {rate}");
+            }
+        }
     }
 
     #[test]
