@@ -243,3 +243,61 @@ fn cluster_errors_have_key_paths() {
     assert_eq!(code, 1);
     assert!(out.contains(r#"cluster: missing key "redis""#), "{out}");
 }
+
+/// A key created through the admin API under a name a config key on another node also
+/// has (the config key wins there) is revoked with that name: it must not start working
+/// on the node that revoked the config key, nor go on working on the others.
+#[test]
+fn revoking_a_config_key_removes_a_created_key_of_that_name_on_every_node() {
+    let origin = Origin::fixed(b"item");
+    const CONFIGURED: &str = "config-key-0123456789abcdef";
+    const CREATED: &str = "created-same-name-0123456789";
+    const MARKER: &str = "marker-key-0123456789abcdef";
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        // Node a has no config key named from-config; node b has.
+        let admin_port = free_port();
+        let yaml = config(&redis.url(), admin_port, "a", origin.addr).replace(
+            "api_keys:\n  - { name: from-config, value: \"config-key-0123456789abcdef\", plan: open }\n",
+            "api_keys: []\n",
+        );
+        assert!(yaml.contains("api_keys: []"));
+        let a = Portico::start(&yaml, driver);
+        let a_admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        assert!(eventually(|| common::admin(
+            a_admin, "GET", "/health", None, None
+        )
+        .text()
+        .contains(r#""redis":"up""#)));
+        let b = start(&redis, "b", driver, origin.addr);
+        for (name, value) in [("from-config", CREATED), ("marker", MARKER)] {
+            let body = format!(r#"{{"name": "{name}", "plan": "open", "value": "{value}"}}"#);
+            let r = common::admin(a_admin, "POST", "/api-keys", Some(TOKEN), Some(&body));
+            assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        }
+        // b has seen both created keys once the second one works there.
+        until_status(b.p.addr, MARKER, 200).expect("the marker key never worked on b");
+        assert_eq!(get_with_key(b.p.addr, "/k", Some(CONFIGURED)).status, 200);
+        assert_eq!(get_with_key(b.p.addr, "/k", Some(CREATED)).status, 403);
+        assert_eq!(get_with_key(a.addr, "/k", Some(CREATED)).status, 200);
+
+        let r = common::admin(
+            b.admin,
+            "DELETE",
+            "/api-keys/from-config",
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        until_status(a.addr, CREATED, 403).expect("the created key still works on a");
+        // Several syncs later, neither value works on either node.
+        std::thread::sleep(Duration::from_millis(500));
+        for (node, addr) in [("a", a.addr), ("b", b.p.addr)] {
+            for v in [CONFIGURED, CREATED] {
+                let s = get_with_key(addr, "/k", Some(v)).status;
+                assert_eq!(s, 403, "{driver}: {v} on {node}");
+            }
+        }
+        drop((a, b));
+    }
+}

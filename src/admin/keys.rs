@@ -103,13 +103,25 @@ pub fn revoke(ctx: &AdminCtx, _: &Request, params: &Params) -> Response {
         return Response::message(503, "no state store");
     };
     let found = ctx.shared.keys.digest_of(name);
-    if let Err(e) = ctx.shared.keys.revoke(store, name) {
-        return error(e);
-    }
+    let hidden = match ctx.shared.keys.revoke(store, name) {
+        Ok(hidden) => hidden,
+        Err(e) => return error(e),
+    };
     if let (Some(c), Some((source, d))) = (cluster::get(), found) {
-        if let Revoked::Pending(cause) =
-            cluster::admin::revoke_key(c, name, &d, source == Source::Config)
-        {
+        // A created key the config key hid under that name goes first (removed only if
+        // Redis still has that very key, so a retry cannot take a key created later),
+        // else the other nodes would serve it once the config key is revoked.
+        let writes = [
+            hidden.map(|h| (h, false)),
+            Some((d, source == Source::Config)),
+        ];
+        let mut pending = None;
+        for (d, config) in writes.into_iter().flatten() {
+            if let Revoked::Pending(cause) = cluster::admin::revoke_key(c, name, &d, config) {
+                pending.get_or_insert(cause);
+            }
+        }
+        if let Some(cause) = pending {
             tracing::error!(%cause, key = %name, "admin: cannot revoke the key in the cluster");
             return Response::message(
                 503,

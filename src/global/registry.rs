@@ -58,6 +58,9 @@ type UsageKey = (String, String);
 
 struct Registry {
     active: Vec<Active>,
+    /// Created keys hidden by a config key of the same name (name, digest): revoking
+    /// that name removes them too, so they cannot come back.
+    shadowed: Vec<(String, [u8; 32])>,
     plans: Vec<PlanRt>,
     /// Live plan keys, rebuilt only when their plan's limits change.
     plan_keys: HashMap<UsageKey, Arc<PlanKey>>,
@@ -101,9 +104,11 @@ impl Keys {
             None => Vec::new(),
         };
         let mut active = config_actives(t, &revoked);
+        let mut shadowed = Vec::new();
         for k in store.map(Store::keys).transpose()?.unwrap_or_default() {
             if active.iter().any(|a| a.info.name == k.name) {
                 warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
+                shadowed.push((k.name, k.sha256));
                 continue;
             }
             active.push(Active {
@@ -120,6 +125,7 @@ impl Keys {
             table: Arc::new(ArcSwap::from_pointee(KeyTable::default())),
             reg: Mutex::new(Registry {
                 active,
+                shadowed,
                 plans: t.plans.clone(),
                 plan_keys: HashMap::new(),
                 usage: HashMap::new(),
@@ -152,6 +158,7 @@ impl Keys {
         for a in created {
             if active.iter().any(|c| c.info.name == a.info.name) {
                 warn!(key = %a.info.name, "a config key has the name of a key created through the admin API; the config key wins");
+                reg.shadowed.push((a.info.name, a.sha256));
             } else {
                 active.push(a);
             }
@@ -272,7 +279,9 @@ impl Keys {
 
     /// Revokes a key on every worker at once, and for good: a created key leaves the
     /// store, a config key is remembered as revoked (until its value in the config changes).
-    pub fn revoke(&self, store: &Store, name: &str) -> Result<(), KeyError> {
+    /// Returns the digest of a created key the revoked config key hid, now deleted too
+    /// (a cluster deletes it from Redis as well).
+    pub fn revoke(&self, store: &Store, name: &str) -> Result<Option<[u8; 32]>, KeyError> {
         let mut reg = self.reg.lock().unwrap();
         let Some(i) = reg.active.iter().position(|a| a.info.name == name) else {
             return Err(KeyError::NotFound(name.to_string()));
@@ -289,9 +298,14 @@ impl Keys {
                 store.delete_key(name)?;
             }
         }
+        let hidden = match reg.active[i].info.source {
+            Source::Config => reg.shadowed.iter().find(|(n, _)| n == name).map(|s| s.1),
+            Source::Admin => None,
+        };
+        reg.shadowed.retain(|(n, _)| n != name);
         reg.active.remove(i);
         self.publish(&mut reg, Some(store))?;
-        Ok(())
+        Ok(hidden)
     }
 
     /// A live key's source and digest (the cluster revokes config keys by digest).
@@ -317,9 +331,11 @@ impl Keys {
                 .iter()
                 .any(|(n, d)| *n == a.info.name && *d == a.sha256),
         });
+        reg.shadowed.clear();
         for k in created {
             if reg.active.iter().any(|a| a.info.name == k.name) {
                 warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
+                reg.shadowed.push((k.name, k.sha256));
                 continue;
             }
             reg.active.push(Active {
