@@ -158,6 +158,7 @@ impl Keys {
         for a in created {
             if active.iter().any(|c| c.info.name == a.info.name) {
                 warn!(key = %a.info.name, "a config key has the name of a key created through the admin API; the config key wins");
+                reg.shadowed.retain(|(n, _)| *n != a.info.name);
                 reg.shadowed.push((a.info.name, a.sha256));
             } else {
                 active.push(a);
@@ -264,6 +265,8 @@ impl Keys {
             plan: plan.map(str::to_string),
             created,
         })?;
+        // The store's key of that name is this one now, not a hidden one.
+        reg.shadowed.retain(|(n, _)| n != name);
         reg.active.push(Active {
             info: KeyInfo {
                 name: name.to_string(),
