@@ -372,10 +372,14 @@ api_keys:
                 assert_eq!(r.status, 200, "{driver} {path} #{i}: {}", r.text());
                 std::thread::sleep(Duration::from_millis(430));
             }
-            // Two at once: the second finds the bucket empty.
-            let mut c = Client::connect(p.addr);
-            assert_eq!(c.send(request.as_bytes()).status, 200, "{driver} {path}");
-            let r = c.send(request.as_bytes());
+            // Two at once (pipelined, so microseconds apart): the second finds the
+            // bucket empty.
+            let mut s = p.connect();
+            std::io::Write::write_all(&mut s, request.repeat(2).as_bytes()).unwrap();
+            let mut reader = std::io::BufReader::new(s);
+            let first = read_response(&mut reader, false).unwrap();
+            assert_eq!(first.status, 200, "{driver} {path}");
+            let r = read_response(&mut reader, false).unwrap();
             assert_eq!(r.status, 429, "{driver} {path}");
             assert_eq!(r.json_message(), "Too Many Requests");
             std::thread::sleep(Duration::from_millis(430));
