@@ -181,3 +181,26 @@ fn a_revoked_name_stays_revoked_after_restart_when_a_created_key_shared_it() {
         let _ = std::fs::remove_dir_all(&state);
     }
 }
+
+/// `stages: []` on a usage plan is refused: read as "absent" it accepted the plan's keys
+/// on every stage, the opposite of what AWS does with a plan that has no API stages.
+#[test]
+fn an_empty_stages_list_on_a_usage_plan_is_an_error() {
+    let plan = |stages: &str| {
+        format!(
+            "apis:\n  app:\n    stages: {{ prod: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock }}, api_key_required: true }}\nusage_plans:\n  p: {{ {stages}quota: {{ limit: 5, period: day }} }}\napi_keys:\n  - {{ name: k, value: \"a-key-in-plan-p-0123456789\", plan: p }}\n"
+        )
+    };
+    let (code, out) = check(&plan("stages: [], "));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "usage_plans.p.stages: an empty list: leave stages out for every stage, or list some"
+        ),
+        "{out}"
+    );
+    for ok in ["", "stages: [app/prod], "] {
+        let (code, out) = check(&plan(ok));
+        assert_eq!(code, 0, "{ok:?}: {out}");
+    }
+}

@@ -551,7 +551,20 @@ fn domain(d: &mut Decoder, v: &Value, p: &KeyPath) -> Domain {
 fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
     let f = d.fields(v, p, &["stages", "throttle", "quota"]);
     UsagePlan {
-        stages: f.opt(d, "stages", Decoder::strings).unwrap_or_default(),
+        stages: f
+            .opt(d, "stages", |d, v, p| {
+                let stages = d.strings(v, p)?;
+                if stages.is_empty() {
+                    // Read as "no stage", it would be AWS's plan with no API stages;
+                    // read as absent, every stage. Neither silently.
+                    d.error(
+                        p,
+                        "an empty list: leave stages out for every stage, or list some",
+                    );
+                }
+                Some(stages)
+            })
+            .unwrap_or_default(),
         throttle: f.opt(d, "throttle", throttle).flatten(),
         quota: f.opt(d, "quota", |d, v, p| {
             let f = d.fields(v, p, &["limit", "period", "offset"]);
