@@ -204,3 +204,49 @@ fn an_empty_stages_list_on_a_usage_plan_is_an_error() {
         assert_eq!(code, 0, "{ok:?}: {out}");
     }
 }
+
+/// A created key hidden by a config key of the same name is back once that config key
+/// leaves the config: at a reload as at a restart (it came back only at a restart).
+#[test]
+fn a_created_key_hidden_by_a_config_key_is_back_when_the_config_key_goes_on_reload() {
+    const CREATED: &str = "yan-created-0123456789abcdef";
+    const CONFIGURED: &str = "yan-configured-0123456789abcdef";
+    for driver in DRIVERS {
+        let state = temp_dir("state");
+        let admin_port = free_port();
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let p = Portico::start(&keys_config(&state, admin_port), driver);
+        let works =
+            |key: &str| status(p.addr, &format!("x-api-key: {key}\r\n"), "/secret").status == 200;
+        let reload = |yaml: &str| {
+            let yaml = yaml.replace("{PORT}", &p.addr.port().to_string());
+            std::fs::write(&p.config, yaml).unwrap();
+            let r = admin(admin_addr, "POST", "/reload", Some(TOKEN), None);
+            assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        };
+        let base = keys_config(&state, admin_port);
+        let body = format!(r#"{{"name":"yan","plan":"plan","value":"{CREATED}"}}"#);
+        let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(&body));
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        assert!(works(CREATED), "{driver}");
+
+        reload(&format!(
+            "{base}  - {{ name: yan, value: \"{CONFIGURED}\" }}\n"
+        ));
+        assert!(
+            works(CONFIGURED) && !works(CREATED),
+            "{driver}: the config key wins"
+        );
+        reload(&base);
+        assert!(!works(CONFIGURED), "{driver}");
+        assert!(works(CREATED), "{driver}: the created key after the reload");
+        let r = admin(admin_addr, "GET", "/api-keys", Some(TOKEN), None);
+        assert!(
+            r.text().contains(r#""name":"yan""#),
+            "{driver}: {}",
+            r.text()
+        );
+        assert!(p.stop().success());
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}

@@ -149,11 +149,31 @@ impl Keys {
             None => Vec::new(),
         };
         let mut reg = self.reg.lock().unwrap();
-        let created: Vec<Active> = reg
+        let mut created: Vec<Active> = reg
             .active
             .drain(..)
             .filter(|a| a.info.source == Source::Admin)
             .collect();
+        // Created keys a config key hid are back once it leaves the config, as they are
+        // at a start (which reads them from the store). In a cluster, Redis says.
+        let hidden = std::mem::take(&mut reg.shadowed);
+        if let (Some(store), None) = (store, self.cluster_exact) {
+            for k in store.keys()? {
+                if hidden.iter().any(|(n, d)| *n == k.name && *d == k.sha256) {
+                    created.push(Active {
+                        info: KeyInfo {
+                            name: k.name,
+                            plan: k.plan,
+                            source: Source::Admin,
+                            created: Some(k.created),
+                        },
+                        sha256: k.sha256,
+                    });
+                }
+            }
+        } else {
+            reg.shadowed = hidden;
+        }
         let mut active = config_actives(t, &revoked);
         for a in created {
             if active.iter().any(|c| c.info.name == a.info.name) {
