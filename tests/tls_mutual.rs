@@ -306,3 +306,84 @@ fn lambda_events_carry_the_client_certificate() {
         );
     }
 }
+
+/// A reload that moves domains around (here: only their order) changes nothing for
+/// connections already open: a connection made for b.example without a certificate still
+/// can't reach the mutual-TLS a.example, and one verified for a.example still can. The
+/// connection used to remember its domain by its place in the old config's list.
+#[test]
+fn a_reload_that_reorders_domains_keeps_each_connection_to_its_own() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-mtls-reorder");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let fb = ca.server_cert(&["b.example"]).write(&dir, "b");
+    let clients_pem = clients.write(&dir, "clients");
+    let one = clients.client_cert(&[(DnType::CommonName, "client one")]);
+    let a = domain("a.example", Some(&fa), Some(&clients_pem), "shop/prod");
+    let b = domain("b.example", Some(&fb), None, "shop/beta");
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let p = start(
+            &config(tls_port, &origin, "", "", &[b.clone(), a.clone()]),
+            driver,
+            tls_port,
+        );
+        let mut anonymous = TlsClient::trusting(&ca)
+            .build()
+            .connect(tls_port, "b.example")
+            .unwrap_or_else(|e| panic!("{driver}: {e}"));
+        let mut verified = TlsClient::trusting(&ca)
+            .client_cert(&one)
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: {e}"));
+        let status = |c: &mut TlsConn, host: &str| c.get("/ping", host).unwrap().status;
+        assert_eq!(status(&mut anonymous, "a.example"), 421, "{driver}");
+        assert_eq!(status(&mut verified, "a.example"), 200, "{driver}");
+
+        let reordered = std::fs::read_to_string(&p.config)
+            .unwrap()
+            .replace(&format!("{b}{a}"), &format!("{a}{b}"));
+        std::fs::write(&p.config, reordered).unwrap();
+        p.signal(1);
+        assert!(
+            within(10, || p.log_text().contains("config reloaded")),
+            "{driver}: reload: {}",
+            p.log_text()
+        );
+        // A request on a new connection sees the new generation, so the kept ones do too.
+        let fresh = TlsClient::trusting(&ca).build();
+        assert!(within(10, || fresh
+            .try_get(tls_port, "b.example", "b.example", "/ping")
+            .is_ok_and(|r| r.status == 200)));
+        assert_eq!(
+            status(&mut anonymous, "a.example"),
+            421,
+            "{driver}: a connection without a certificate reached the mutual-TLS domain"
+        );
+        assert_eq!(status(&mut anonymous, "b.example"), 200, "{driver}");
+        assert_eq!(
+            status(&mut verified, "a.example"),
+            200,
+            "{driver}: a verified connection was refused after the reload"
+        );
+
+        // b.example turns mutual: the connection made for it without a certificate
+        // proved nothing, so it can't go on as if it had.
+        let b_mutual = domain("b.example", Some(&fb), Some(&clients_pem), "shop/beta");
+        let text = std::fs::read_to_string(&p.config).unwrap();
+        std::fs::write(&p.config, text.replace(&b, &b_mutual)).unwrap();
+        p.signal(1);
+        assert!(
+            within(10, || p.log_text().matches("config reloaded").count() == 2),
+            "{driver}: second reload: {}",
+            p.log_text()
+        );
+        assert!(within(10, || fresh
+            .try_get(tls_port, "b.example", "b.example", "/ping")
+            .is_err()));
+        assert_eq!(status(&mut anonymous, "b.example"), 421, "{driver}");
+    }
+}

@@ -14,6 +14,7 @@
 //! 4. Back to **Idle** if both sides want keep-alive and the worker is not draining.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -23,7 +24,7 @@ use monoio::net::TcpStream;
 
 use super::access::Outcome;
 pub use super::peer_ip::PeerIp;
-use crate::tls::{AcceptError, ClientIo, Io, PeerCert};
+use crate::tls::{AcceptError, ClientIo, Io, PeerCert, Site};
 use tracing::{debug, error};
 
 use crate::config::compile::{IntegrationRt, MockResponse};
@@ -50,9 +51,9 @@ pub(super) const DISCARD_MAX: u64 = 1024 * 1024;
 pub struct Conn {
     pub stream: ClientIo,
     pub peer: SocketAddr,
-    /// On TLS connections: the domain (site) the handshake was made for, and the client
-    /// certificate it verified.
-    pub tls_site: Option<u32>,
+    /// On TLS connections: the domain (site) the handshake was made for, as the
+    /// generation of the handshake had it, and the client certificate it verified.
+    pub tls_site: Option<Arc<Site>>,
     pub peer_cert: Option<Box<PeerCert>>,
     /// The peer's address as text, formatted once per connection (X-Forwarded-For).
     pub peer_ip: PeerIp,
@@ -155,7 +156,7 @@ impl Conn {
         ctx: &WorkerCtx,
         stream: ClientIo,
         peer: SocketAddr,
-        tls_site: Option<u32>,
+        tls_site: Option<Arc<Site>>,
         peer_cert: Option<Box<PeerCert>>,
     ) -> Conn {
         let mut spares = ctx.spares.borrow_mut();
@@ -188,7 +189,7 @@ async fn serve_io(
     ctx: &WorkerCtx,
     stream: ClientIo,
     peer: SocketAddr,
-    tls_site: Option<u32>,
+    tls_site: Option<Arc<Site>>,
     peer_cert: Option<Box<PeerCert>>,
 ) {
     let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert);
@@ -292,7 +293,8 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     if let (Some(tls), Some(host)) = (snap.tls.as_deref(), host) {
         // A request may not reach a mutual-TLS domain over a connection whose handshake
         // did not verify a client certificate for it (another SNI, or plain HTTP).
-        if tls.any_mutual && tls.misdirected(crate::router::strip_port(host), c.tls_site) {
+        if tls.any_mutual && tls.misdirected(crate::router::strip_port(host), c.tls_site.as_deref())
+        {
             return (
                 c.answer(ctx, gen, 421, "Misdirected Request", &[]).await,
                 &gen.unrouted,

@@ -95,10 +95,10 @@ fn certs(
 
 fn server(cfg: &Config, errors: &mut Vec<ConfigError>) -> Option<Arc<ServerTls>> {
     let provider = provider();
-    let sites: Vec<Site> = cfg
+    let sites: Vec<Arc<Site>> = cfg
         .domains
         .iter()
-        .filter_map(|(name, domain)| site(name, domain, &provider, errors))
+        .filter_map(|(name, domain)| site(name, domain, &provider, errors).map(Arc::new))
         .collect();
     if sites.is_empty() {
         return None;

@@ -24,7 +24,7 @@ use rustls::{ClientConnection, ConnectionCommon, ServerConnection, SideData};
 
 pub use client::{connect, AcceptAnyCertificate, ClientTls};
 pub use load::{load, Loaded};
-pub use server::{accept, AcceptError, Accepted, PeerCert, ServerTls};
+pub use server::{accept, AcceptError, Accepted, PeerCert, ServerTls, Site};
 pub use stream::TlsStream;
 
 /// A socket that may carry TLS. One branch per operation; the TLS side is boxed because a

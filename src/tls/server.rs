@@ -18,7 +18,9 @@ use super::stream::TlsStream;
 
 /// The TLS side of one config generation: one site per domain with a certificate.
 pub struct ServerTls {
-    pub(super) sites: Vec<Site>,
+    /// Shared with the connections made for them: a connection outlives its generation
+    /// (keep-alive across reloads) and keeps the site it was made for, not an index.
+    pub(super) sites: Vec<Arc<Site>>,
     /// The site for clients without SNI or with a name no site has.
     pub(super) default: usize,
     /// Some site asks for client certificates: requests must then be checked against the
@@ -36,7 +38,8 @@ impl std::fmt::Debug for ServerTls {
     }
 }
 
-pub(super) struct Site {
+/// One domain with a certificate, as a generation loaded it.
+pub struct Site {
     /// Lowercase; `*.example.com` matches one label in front of `example.com`.
     pub name: String,
     pub config: Arc<ServerConfig>,
@@ -82,7 +85,7 @@ impl PeerCert {
 pub struct Accepted {
     pub stream: TlsStream<ServerConnection>,
     /// The site (domain) whose config served the handshake.
-    pub site: u32,
+    pub site: Arc<Site>,
     pub peer_cert: Option<Box<PeerCert>>,
 }
 
@@ -135,12 +138,16 @@ impl ServerTls {
     /// Whether a request for `host` (its Host header, port stripped) must not be served on
     /// a connection whose handshake was for `site` (None: a plain connection): the host
     /// belongs to a mutual-TLS domain other than the one the client proved itself to.
-    pub fn misdirected(&self, host: &[u8], site: Option<u32>) -> bool {
+    /// `site` may come from an older generation (a keep-alive connection across a reload):
+    /// it is compared by name, and counts only if its handshake verified a certificate.
+    pub fn misdirected(&self, host: &[u8], site: Option<&Site>) -> bool {
         let Ok(host) = std::str::from_utf8(host) else {
             return false;
         };
-        self.named_site(host)
-            .is_some_and(|w| self.sites[w].mutual && site != Some(w as u32))
+        self.named_site(host).is_some_and(|w| {
+            let wanted = &self.sites[w];
+            wanted.mutual && !site.is_some_and(|s| s.mutual && s.name == wanted.name)
+        })
     }
 }
 
@@ -186,8 +193,8 @@ pub async fn accept(tls: &ServerTls, mut tcp: TcpStream) -> Result<Accepted, Acc
             }
         }
     };
-    let site = tls.site_for(accepted.client_hello().server_name());
-    let conn = match accepted.into_connection(tls.sites[site].config.clone()) {
+    let site = tls.sites[tls.site_for(accepted.client_hello().server_name())].clone();
+    let conn = match accepted.into_connection(site.config.clone()) {
         Ok(conn) => conn,
         Err((e, mut alert)) => {
             let mut out = Vec::new();
@@ -206,7 +213,7 @@ pub async fn accept(tls: &ServerTls, mut tcp: TcpStream) -> Result<Accepted, Acc
         .map(Box::new);
     Ok(Accepted {
         stream,
-        site: site as u32,
+        site,
         peer_cert,
     })
 }
