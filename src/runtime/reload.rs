@@ -2,7 +2,8 @@
 //! reload (SIGHUP, `POST /reload`, or a file change with `watch: true`) validates the
 //! whole file first; only a valid file is compiled and published. Workers compare the
 //! generation (one relaxed atomic load) before each request and on their tick, and switch
-//! between requests: a request always finishes on the generation it started with.
+//! between requests: a request always finishes on the generation it started with. A
+//! reload returns once every worker has applied it on its tick (its listeners).
 //!
 //! The lock here is taken only by the reloading thread and by a worker at the moment it
 //! sees a new generation, never per request.
@@ -30,6 +31,54 @@ struct Current {
 }
 
 static CURRENT: OnceLock<Current> = OnceLock::new();
+
+/// The generation each worker has applied on its tick (listeners bound and closed),
+/// one slot per worker: a reload answers only once the addresses it adds accept and the
+/// ones it removes refuse, on every worker.
+static APPLIED: OnceLock<Box<[AtomicU64]>> = OnceLock::new();
+
+/// How long a reload waits for the workers to apply it before it answers anyway (a
+/// worker's tick is 50 ms; one busy for longer is logged).
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+
+/// Called once the worker count is known, before the workers start.
+pub fn register_workers(count: usize) {
+    let _ = APPLIED.set((0..count).map(|_| AtomicU64::new(0)).collect());
+}
+
+/// A worker has applied `generation`'s listeners.
+pub fn applied(worker: usize, generation: u64) {
+    if let Some(slot) = APPLIED.get().and_then(|a| a.get(worker)) {
+        slot.store(generation, Ordering::Release);
+    }
+}
+
+/// Waits until every worker has applied `generation` (or a stop began: draining
+/// workers no longer tick). False when one had not within `APPLY_WAIT`.
+fn wait_for_workers(generation: u64) -> bool {
+    let Some(workers) = APPLIED.get() else {
+        return true;
+    };
+    let deadline = std::time::Instant::now() + APPLY_WAIT;
+    loop {
+        let behind = workers
+            .iter()
+            .filter(|w| w.load(Ordering::Acquire) < generation)
+            .count();
+        if behind == 0 || super::shutdown::stop_requested() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            warn!(
+                generation,
+                workers = behind,
+                "reload: not every worker has switched yet"
+            );
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// Installs the first snapshot (at start).
 pub fn install(path: &Path, snapshot: Arc<Snapshot>) {
@@ -91,6 +140,9 @@ pub fn reload() -> Result<u64, ConfigErrors> {
                 }
             }
             let generation = c.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            // Answered once it is in effect: a client told "Reloaded" finds the new
+            // addresses listening and the removed ones closed.
+            wait_for_workers(generation);
             info!(generation, config = %c.path.display(), "config reloaded");
             Ok(generation)
         }

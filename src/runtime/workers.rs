@@ -264,6 +264,7 @@ pub fn run() -> Result<(), StartError> {
     let admin = crate::admin::start(&snapshot, &shared, count, driver.name())
         .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     WORKER_COUNT.store(count, Ordering::Relaxed);
+    reload::register_workers(count);
     spawn_health_checker();
     crate::upstream::resolve::spawn();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -394,6 +395,7 @@ async fn worker_main(
         timers: Default::default(),
     });
     listeners.spawn_pending(&ctx);
+    reload::applied(id, number);
     let _ = ready.send(Ok(()));
     drop(ready);
     debug!(worker = id, driver = driver.name(), "worker started");
@@ -409,6 +411,7 @@ async fn worker_main(
             seen = gen.number;
             let send_timeout = gen.snap.server.limits.send_timeout;
             listeners.reconcile(&ctx, &wanted_listeners(&gen.snap), send_timeout);
+            reload::applied(id, gen.number);
         }
         ctx.flush_log();
         gen.caches.tick();
