@@ -73,3 +73,101 @@ fn an_admin_reload_answers_once_listeners_follow_it() {
         }
     }
 }
+
+/// A connection accepted before SIGTERM whose request is still on its way (a client one
+/// round trip behind its handshake) is served, with `connection: close`, not cut: its
+/// client can't tell it from a request the gateway took and lost. Portico used to close
+/// every connection that had not sent a byte yet the moment the drain began. One that
+/// stays silent closes soon after, without holding the stop for `drain_timeout`.
+#[test]
+fn sigterm_serves_a_request_that_was_on_its_way() {
+    let origin = Origin::fixed(b"served");
+    for driver in DRIVERS {
+        let yaml = proxy_config(origin.addr, 2).replace("drain_timeout: 5s", "drain_timeout: 30s");
+        let mut p = Portico::start(&yaml, driver);
+        let mut late = p.connect();
+        let silent = p.connect();
+        // Both accepted: a request on a third connection is answered.
+        assert_eq!(p.get("/warm").status, 200, "{driver}");
+        std::thread::sleep(Duration::from_millis(200));
+        let stopping = std::time::Instant::now();
+        p.signal(15);
+        assert!(
+            eventually(|| TcpStream::connect(p.addr).is_err()),
+            "{driver}: still accepting after SIGTERM"
+        );
+        std::io::Write::write_all(&mut late, b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let r = read_response(&mut std::io::BufReader::new(late), false)
+            .unwrap_or_else(|e| panic!("{driver}: the request on its way was cut: {e}"));
+        assert_eq!((r.status, r.text().as_str()), (200, "served"), "{driver}");
+        assert_eq!(r.header("connection"), Some("close"), "{driver}");
+        let status = p.wait_exit(Duration::from_secs(15));
+        assert_eq!(status.code(), Some(0), "{driver}");
+        assert!(
+            stopping.elapsed() < Duration::from_secs(10),
+            "{driver}: a silent connection held the stop for {:?}",
+            stopping.elapsed()
+        );
+        drop(silent);
+    }
+}
+
+/// The same on a TLS listener: a connection accepted before SIGTERM still gets its
+/// handshake and its request answered.
+#[test]
+fn sigterm_serves_a_tls_request_that_was_on_its_way() {
+    use common::tls::{Ca, TlsClient};
+    let dir = temp_dir("lifecycle-tls");
+    let ca = Ca::new("Test CA");
+    let (cert, key) = ca.server_cert(&["a.example"]).write(&dir, "a");
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let yaml = format!(
+            r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  tls_listen: ["127.0.0.1:{tls_port}"]
+  workers: 2
+  limits: {{ drain_timeout: 30s }}
+domains:
+  a.example: {{ cert: "{}", key: "{}", mappings: {{ "": app/$default }} }}
+apis:
+  app:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /a": {{ integration: {{ type: mock, status: 200, body: a }} }}
+"#,
+            cert.display(),
+            key.display()
+        );
+        let mut p = Portico::start(&yaml, driver);
+        common::tls::wait_port(tls_port);
+        let client = TlsClient::trusting(&ca).build();
+        assert_eq!(
+            client
+                .try_get(tls_port, "a.example", "a.example", "/a")
+                .map(|r| r.status),
+            Ok(200),
+            "{driver}"
+        );
+        let late = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        p.signal(15);
+        assert!(
+            eventually(|| TcpStream::connect(("127.0.0.1", tls_port)).is_err()),
+            "{driver}: still accepting after SIGTERM"
+        );
+        let mut conn = client
+            .handshake(late, "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: the handshake on its way was cut: {e}"));
+        let r = conn
+            .get("/a", "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: the request on its way was cut: {e}"));
+        assert_eq!((r.status, r.text().as_str()), (200, "a"), "{driver}");
+        assert_eq!(r.header("connection"), Some("close"), "{driver}");
+        assert_eq!(
+            p.wait_exit(Duration::from_secs(15)).code(),
+            Some(0),
+            "{driver}"
+        );
+    }
+}

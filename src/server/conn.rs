@@ -3,8 +3,9 @@
 //! Lifecycle (one request at a time; pipelined requests wait in `rbuf` and are answered
 //! in order):
 //! 1. **Idle** — waiting for the first byte of a request: `idle_timeout` on keep-alive
-//!    connections (`header_timeout` on a new one), or until the worker drains. Nothing
-//!    sent on close.
+//!    connections (`header_timeout` on a new one), or until the worker drains (a new one:
+//!    `FRESH_GRACE` into the drain, as its request may be on its way). Nothing sent on
+//!    close.
 //! 2. **Head** — bytes arrived: the whole head must arrive within `header_timeout` (408 and
 //!    close otherwise) and parse (`parse_request`; 400/413/414/431 and close otherwise).
 //! 3. **Serve** — `handle`: the gateway answers itself (404, mock, CORS preflight, errors)
@@ -43,6 +44,10 @@ use crate::runtime::WorkerCtx;
 
 /// Read buffer size: one read takes most request heads and small bodies whole.
 pub(super) const READ_BUF: usize = 16 * 1024;
+/// How long a connection accepted before a drain, that has not sent a byte yet, is still
+/// waited for: many round trips, yet a preconnected socket that never sends a request
+/// holds the stop for no more than this (Go's http.Server gives such ones 5 s).
+pub(super) const FRESH_GRACE: Duration = Duration::from_millis(500);
 /// A body the gateway does not need is read and dropped up to this size to keep the
 /// connection; past it the connection closes instead (as nginx's lingering discard).
 pub(super) const DISCARD_MAX: u64 = 1024 * 1024;
@@ -112,10 +117,17 @@ pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     };
     let limit = gen.snap.server.limits.header_timeout;
     drop(gen);
+    // Boxed, like a request's future: the handshake's state is large and short-lived.
+    let accept = Box::pin(crate::tls::accept(&tls, stream));
+    let mut accept = std::pin::pin!(monoio::time::timeout(limit, accept));
     let handshake = monoio::select! {
-        // Boxed, like a request's future: the handshake's state is large and short-lived.
-        r = monoio::time::timeout(limit, Box::pin(crate::tls::accept(&tls, stream))) => r,
-        _ = ctx.drain.wait() => return,
+        r = &mut accept => r,
+        // Accepted before the drain: the handshake and the request after it get
+        // `FRESH_GRACE` more, as a plain connection's first request does.
+        _ = ctx.drain.wait() => match monoio::time::timeout(FRESH_GRACE, &mut accept).await {
+            Ok(r) => r,
+            Err(_) => return,
+        },
     };
     match handshake {
         Ok(Ok(done)) => {
@@ -432,16 +444,24 @@ impl Conn {
                 }
             }
             if fresh {
-                // A new connection that sends nothing is a slowloris too. Nothing was
-                // asked yet, so a drain may close it at once.
+                // A new connection that sends nothing is a slowloris too. Once a drain
+                // begins it has `FRESH_GRACE` left: its client connected before the stop
+                // and its request may be a round trip away; cut, it would look like a
+                // request taken and lost. A silent one then closes without a word.
+                let draining = ctx.drain.closing();
+                let wait = match draining {
+                    true => FRESH_GRACE.min(limits.header_timeout),
+                    false => limits.header_timeout,
+                };
                 let read = monoio::select! {
                     r = self.read_client() => Some(r),
-                    _ = ctx.timers.sleep(limits.header_timeout) => None,
-                    _ = ctx.drain.wait() => return HeadOutcome::Close,
+                    _ = ctx.timers.sleep(wait) => None,
+                    _ = ctx.drain.wait(), if !draining => continue,
                 };
                 match read {
                     Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Close,
                     Some(Ok(_)) => continue,
+                    None if ctx.drain.closing() => return HeadOutcome::Close,
                     None => return HeadOutcome::Fail(408, "Request Timeout"),
                 }
             }

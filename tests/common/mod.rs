@@ -142,6 +142,23 @@ impl Portico {
         }
     }
 
+    /// Waits for the process to exit on its own (after a signal the test sent).
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("portico is running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                self.child = None;
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "portico did not exit within {limit:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();

@@ -295,6 +295,11 @@ impl TlsClient {
     /// and the name verified; an IP address such as "127.0.0.1" sends no SNI.
     pub fn connect(&self, port: u16, name: &str) -> Result<TlsConn, String> {
         let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+        self.handshake(sock, name)
+    }
+
+    /// The handshake over a TCP connection the test opened earlier.
+    pub fn handshake(&self, sock: TcpStream, name: &str) -> Result<TlsConn, String> {
         sock.set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
         sock.set_write_timeout(Some(Duration::from_secs(15)))
