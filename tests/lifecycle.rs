@@ -171,3 +171,83 @@ apis:
         );
     }
 }
+
+/// With `watch: true`, a config written in place in two writes, the second 0.9 s after
+/// the first, is applied whole: the first half is a valid config too (without route
+/// `GET /b`), and the watcher used to apply whatever its once-a-second poll found, so
+/// `/b` answered 404 until the next poll.
+#[test]
+fn watch_never_applies_a_file_caught_half_written() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    for driver in DRIVERS {
+        let port = free_port();
+        let full = |v: u32| {
+            format!(
+                r#"watch: true
+server:
+  listen: ["127.0.0.1:{port}"]
+  workers: 2
+apis:
+  app:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /a": {{ integration: {{ type: mock, status: 200, body: a{v} }} }}
+      "GET /b": {{ integration: {{ type: mock, status: 200, body: b{v} }} }}
+"#
+            )
+        };
+        let p = Portico::start_at(&full(0), driver, port);
+        let (stop, missed) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let asker = {
+            let (stop, missed, addr) = (stop.clone(), missed.clone(), p.addr);
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                while !stop.load(Ordering::Relaxed) {
+                    if c.get("/b", "t").status != 200 {
+                        missed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        for v in 1..=3 {
+            // The watcher polls once a second, and the last version was seen applied just
+            // after a poll: 0.4 s from here, the next poll falls within the 0.9 s the
+            // file is half-written.
+            std::thread::sleep(Duration::from_millis(400));
+            let text = full(v);
+            let cut = text.find("      \"GET /b\"").unwrap();
+            let mut f = std::fs::File::create(&p.config).unwrap();
+            std::io::Write::write_all(&mut f, &text.as_bytes()[..cut]).unwrap();
+            std::thread::sleep(Duration::from_millis(900));
+            std::io::Write::write_all(&mut f, &text.as_bytes()[cut..]).unwrap();
+            drop(f);
+            let want = format!("a{v}");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while p.get("/a").text() != want {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{driver}: version {v} not applied: {}",
+                    p.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        asker.join().unwrap();
+        assert_eq!(
+            missed.load(Ordering::Relaxed),
+            0,
+            "{driver}: /b was dropped by a half-written file: {}",
+            p.log_text()
+        );
+        // The log line follows the workers' switch.
+        let reloads = || p.log_text().matches("config reloaded").count();
+        assert!(eventually(|| reloads() >= 3), "{driver}: {}", p.log_text());
+        assert_eq!(reloads(), 3, "{driver}: {}", p.log_text());
+    }
+}

@@ -205,7 +205,10 @@ fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErr
 /// With `watch: true`, polls the file once a second and reloads when it changed. Polling
 /// needs no inotify plumbing; the stamp is the file's inode and device, size, and change
 /// and modification times, so a file renamed over it is noticed even when it keeps the
-/// old modification time (`cp -p`, `rsync -t`, then `mv`).
+/// old modification time (`cp -p`, `rsync -t`, then `mv`). A change is applied once the
+/// stamp has held for one more poll: a file written in place in several writes can be
+/// caught half-written, and a prefix of a config is often a valid config that serves
+/// less (every API cut off after `server:`).
 pub fn spawn_watcher(path: &Path) {
     let path = path.to_path_buf();
     let _ = std::thread::Builder::new()
@@ -223,6 +226,7 @@ pub fn spawn_watcher(path: &Path) {
                 ))
             };
             let mut last = stamp(&path);
+            let mut changed = false;
             loop {
                 std::thread::sleep(Duration::from_secs(1));
                 if super::shutdown::stop_requested() {
@@ -230,11 +234,13 @@ pub fn spawn_watcher(path: &Path) {
                 }
                 let now = stamp(&path);
                 if now != last {
+                    // Still being written, perhaps: wait for it to hold still.
                     last = now;
-                    let watching = current().is_some_and(|(_, s)| s.watch);
-                    if watching {
-                        let _ = reload();
-                    }
+                    changed = true;
+                    continue;
+                }
+                if std::mem::take(&mut changed) && current().is_some_and(|(_, s)| s.watch) {
+                    let _ = reload();
                 }
             }
         });
