@@ -246,8 +246,11 @@ fn spawn_signal_thread(mut signals: signal_hook::iterator::Signals) {
                     let _ = portico::runtime::reload::reload();
                     continue;
                 }
-                info!(signal = sig, "stopping: draining in-flight requests");
-                portico::runtime::shutdown::request_stop();
+                if portico::runtime::shutdown::request_stop() {
+                    warn!(signal = sig, "stopping now: closing what is still open");
+                } else {
+                    info!(signal = sig, "stopping: draining in-flight requests");
+                }
             }
         })
         .expect("spawning the signal thread");

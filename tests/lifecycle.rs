@@ -251,3 +251,43 @@ apis:
         assert_eq!(reloads(), 3, "{driver}: {}", p.log_text());
     }
 }
+
+/// A second SIGTERM or SIGINT during the drain ends it: a request that would hold the
+/// stop for `drain_timeout` is cut at once and the process exits 0 (after writing its
+/// last log lines and usage). The second signal used to be ignored, leaving SIGKILL,
+/// which writes nothing, as the only way to stop sooner.
+#[test]
+fn a_second_signal_ends_the_drain_at_once() {
+    let origin = Origin::start(|_, s| {
+        std::thread::sleep(Duration::from_secs(10));
+        respond(s, 200, &[], b"late");
+        true
+    });
+    for (driver, second) in DRIVERS.into_iter().zip([2, 15]) {
+        let yaml = proxy_config(origin.addr, 2)
+            .replace("drain_timeout: 5s", "drain_timeout: 30s")
+            .replace("timeout: 2s }", "timeout: 29s }");
+        let mut p = Portico::start(&yaml, driver);
+        let mut slow = p.connect();
+        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        std::io::Write::write_all(&mut slow, b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert!(eventually(|| origin
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > before));
+        p.signal(15);
+        assert!(
+            eventually(|| p.log_text().contains("draining")),
+            "{driver}: {}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        p.signal(second);
+        let status = p.wait_exit(Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0), "{driver}");
+        assert!(
+            read_response(&mut std::io::BufReader::new(slow), false).is_err(),
+            "{driver}: the cut request has no answer"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Graceful stop. The main thread flips one process-wide flag on SIGTERM/SIGINT; each
 //! worker notices it on its next tick and begins draining: listeners close, idle
 //! keep-alive connections are woken and closed, in-flight requests finish and then close.
+//! A second signal cuts the drain short: what is still open closes at once.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -9,14 +10,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static NOW: AtomicBool = AtomicBool::new(false);
 
-/// Asks every worker to drain (called from the signal thread).
-pub fn request_stop() {
-    STOP.store(true, Ordering::SeqCst);
+/// Asks every worker to drain (called from the signal thread); asked again, to stop
+/// draining and close what is left. True when this was the second request.
+pub fn request_stop() -> bool {
+    let again = STOP.swap(true, Ordering::SeqCst);
+    if again {
+        NOW.store(true, Ordering::SeqCst);
+    }
+    again
 }
 
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::Relaxed)
+}
+
+/// A second stop signal came: the drain ends now.
+pub fn stop_now_requested() -> bool {
+    NOW.load(Ordering::Relaxed)
 }
 
 /// One worker's drain state: a flag plus the wakers of connections waiting idle.

@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use super::reload;
 use super::request_id::{process_seed, RequestIds};
-use super::shutdown::{stop_requested, Drain};
+use super::shutdown::{stop_now_requested, stop_requested, Drain};
 use crate::config::compile::Snapshot;
 use crate::config::model::{DriverChoice, Workers};
 use crate::metrics::cells::bump;
@@ -319,7 +319,7 @@ pub fn run() -> Result<(), StartError> {
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                super::shutdown::request_stop();
+                let _ = super::shutdown::request_stop();
                 return Err(e);
             }
             Err(_) => return Err(StartError::WorkerDied(id)),
@@ -426,17 +426,17 @@ async fn worker_main(
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
     let deadline = Instant::now() + drain_timeout;
-    while ctx.active() > 0 && Instant::now() < deadline {
+    while ctx.active() > 0 && Instant::now() < deadline && !stop_now_requested() {
         monoio::time::sleep(Duration::from_millis(10)).await;
         // Requests still in flight may wait on a coarse deadline (a head's timeout).
         ctx.timers.fire_due();
     }
     if ctx.active() > 0 {
-        warn!(
-            worker = id,
-            connections = ctx.active(),
-            "drain timeout: closing connections"
-        );
+        let why = match stop_now_requested() {
+            true => "second stop signal: closing connections",
+            false => "drain timeout: closing connections",
+        };
+        warn!(worker = id, connections = ctx.active(), "{why}");
     }
     ctx.flush_log();
 }
