@@ -291,3 +291,33 @@ fn a_second_signal_ends_the_drain_at_once() {
         );
     }
 }
+
+/// A reload that changes what only a restart applies says so in its answer, with the
+/// key path: `POST /reload` used to answer a bare "Reloaded" to `workers: 2` → `1`
+/// while two workers went on serving (only the log, without a key path, said it).
+#[test]
+fn an_admin_reload_names_the_keys_that_wait_for_a_restart() {
+    // The admin API and the reload run on their own threads: the driver plays no part.
+    let driver = DRIVERS[0];
+    let (port, admin_port) = (free_port(), free_port());
+    let yaml = listeners_config(&[port], admin_port);
+    let p = Portico::start_at(&yaml, driver, port);
+    let admin_addr = ([127, 0, 0, 1], admin_port).into();
+    let reload = || {
+        let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    };
+    assert_eq!(reload()["warnings"], serde_json::json!([]));
+    std::fs::write(&p.config, yaml.replace("workers: 2", "workers: 1")).unwrap();
+    let answer = reload();
+    let warnings = answer["warnings"].as_array().expect("a list of warnings");
+    assert!(
+        warnings.iter().any(|w| w["path"] == "server.workers"
+            && w["message"].as_str().unwrap().contains("next restart")),
+        "{answer}"
+    );
+    let health = admin(admin_addr, "GET", "/health", None, None);
+    assert!(health.text().contains("\"workers\":2"), "{}", health.text());
+    assert!(p.log_text().contains("server.workers"), "{}", p.log_text());
+}

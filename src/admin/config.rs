@@ -30,25 +30,28 @@ pub fn metrics(_: &AdminCtx, _: &Request, _: &Params) -> Response {
     }
 }
 
-/// Re-reads the config file: 200 with the new generation, or 400 with every error
-/// (the running config stays).
+/// Re-reads the config file: 200 with the new generation and its warnings, or 400 with
+/// every error (the running config stays).
 pub fn reload(_: &AdminCtx, _: &Request, _: &Params) -> Response {
+    let list = |errors: &[crate::config::ConfigError]| -> Vec<_> {
+        errors
+            .iter()
+            .map(|e| json!({ "path": e.path, "message": e.message }))
+            .collect()
+    };
     match reload::reload() {
-        Ok(generation) => Response::json(
+        Ok(done) => Response::json(
             200,
-            &json!({ "message": "Reloaded", "generation": generation }),
+            &json!({
+                "message": "Reloaded",
+                "generation": done.generation,
+                "warnings": list(&done.warnings),
+            }),
         ),
-        Err(errors) => {
-            let list: Vec<_> = errors
-                .0
-                .iter()
-                .map(|e| json!({ "path": e.path, "message": e.message }))
-                .collect();
-            Response::json(
-                400,
-                &json!({ "message": "Config not reloaded", "errors": list }),
-            )
-        }
+        Err(errors) => Response::json(
+            400,
+            &json!({ "message": "Config not reloaded", "errors": list(&errors.0) }),
+        ),
     }
 }
 

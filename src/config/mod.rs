@@ -206,11 +206,6 @@ fn under(path: &str, parent: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
-/// Logs the warnings about a config (at start and on every reload).
-pub fn warn_risky(cfg: &Config) {
-    warnings::log(&warnings::warnings(cfg));
-}
-
 /// A dotted key path as shown in errors: keys that are not plain words are double-quoted,
 /// list items are `[i]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

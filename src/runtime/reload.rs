@@ -108,27 +108,36 @@ pub fn config_path() -> Option<PathBuf> {
     CURRENT.get().map(|c| c.path.clone())
 }
 
+/// A reload that took effect: its generation, and what it logged as warnings (what
+/// `check` warns about, and keys that wait for a restart), each with its key path.
+pub struct Reloaded {
+    pub generation: u64,
+    pub warnings: Vec<ConfigError>,
+}
+
 /// Re-reads the config file. On any error the running config stays and the errors are
 /// returned (and logged); on success every worker switches between requests.
-pub fn reload() -> Result<u64, ConfigErrors> {
+pub fn reload() -> Result<Reloaded, ConfigErrors> {
     let Some(c) = CURRENT.get() else {
         return Err(ConfigError::new("", "not running").into());
     };
     let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
+    let mut warnings = Vec::new();
     let result = read(&c.path).and_then(|text| {
         let cfg = load_and_validate_file_text(&text, &c.path)?;
-        crate::config::warn_risky(&cfg);
+        warnings = crate::config::warnings::warnings(&cfg);
         let mut next = compile(&cfg);
         next.view = redacted_view(&text);
         next.config_hash = crate::cluster::hash_text(&text);
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
-        check_compatible(&running, &next)?;
+        check_compatible(&running, &next, &mut warnings)?;
         // Unchanged limits keep their buckets: a reload neither refills nor empties them.
         next.traffic.inherit(&running.traffic);
         Ok(next)
     });
     match result {
         Ok(next) => {
+            crate::config::warnings::log(&warnings);
             crate::metrics::access_log::configure(&next.server.access_log.path);
             crate::cluster::set_config_hash(next.config_hash.clone());
             let next = Arc::new(next);
@@ -144,7 +153,10 @@ pub fn reload() -> Result<u64, ConfigErrors> {
             // addresses listening and the removed ones closed.
             wait_for_workers(generation);
             info!(generation, config = %c.path.display(), "config reloaded");
-            Ok(generation)
+            Ok(Reloaded {
+                generation,
+                warnings,
+            })
         }
         Err(errors) => {
             error!(config = %c.path.display(), "reload refused; the running config stays:\n{errors}");
@@ -153,8 +165,13 @@ pub fn reload() -> Result<u64, ConfigErrors> {
     }
 }
 
-/// What a running process can't change, and addresses someone else already holds.
-fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErrors> {
+/// What a running process can't change (an error, or a warning for what waits for a
+/// restart), and addresses someone else already holds.
+fn check_compatible(
+    running: &Snapshot,
+    next: &Snapshot,
+    warnings: &mut Vec<ConfigError>,
+) -> Result<(), ConfigErrors> {
     let mut errors = Vec::new();
     let was_listening = |a: &std::net::SocketAddr| {
         running.server.listen.contains(a) || running.server.tls_listen.contains(a)
@@ -182,9 +199,15 @@ fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErr
             "cannot change while running; restart the node",
         ));
     }
-    if running.server.workers != next.server.workers || running.server.driver != next.server.driver
-    {
-        warn!("server.workers and server.driver take effect at the next restart");
+    let mut restart = |key: &str| {
+        let message = "changed, but takes effect at the next restart; the running value stays";
+        warnings.push(ConfigError::new(key, message));
+    };
+    if running.server.workers != next.server.workers {
+        restart("server.workers");
+    }
+    if running.server.driver != next.server.driver {
+        restart("server.driver");
     }
     let admin = |s: &Snapshot| {
         s.traffic
@@ -192,8 +215,11 @@ fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErr
             .as_ref()
             .map(|a| (a.listen, a.token.clone()))
     };
-    if admin(running) != admin(next) || running.traffic.state_dir != next.traffic.state_dir {
-        warn!("admin and state_dir take effect at the next restart");
+    if admin(running) != admin(next) {
+        restart("admin");
+    }
+    if running.traffic.state_dir != next.traffic.state_dir {
+        restart("state_dir");
     }
     if errors.is_empty() {
         Ok(())
