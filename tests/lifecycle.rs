@@ -321,3 +321,39 @@ fn an_admin_reload_names_the_keys_that_wait_for_a_restart() {
     assert!(health.text().contains("\"workers\":2"), "{}", health.text());
     assert!(p.log_text().contains("server.workers"), "{}", p.log_text());
 }
+
+/// `check` and `run` agree on a listener on port 0: both refuse it at its key path. Each
+/// worker binds its own SO_REUSEPORT socket, so `run` used to serve on as many random
+/// ports as it had workers, none of them logged, after `check` had said "ok".
+#[test]
+fn check_and_run_refuse_a_listener_on_port_0() {
+    let yaml = "server: { listen: [\"127.0.0.1:0\"], workers: 2 }\napis:\n  app:\n    stages: { $default: {} }\n    routes:\n      \"GET /a\": { integration: { type: mock, status: 200, body: a } }\n";
+    let want = "server.listen[0]: 127.0.0.1:0: port 0 is no fixed port";
+    let (code, out) = check(yaml);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(want), "{out}");
+    let dir = temp_dir("port0");
+    let (config, log) = (dir.join("portico.yaml"), dir.join("stderr"));
+    std::fs::write(&config, yaml).unwrap();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            run.kill().unwrap();
+            let _ = run.wait();
+            panic!("run served a config check refuses");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(want), "{err}");
+}

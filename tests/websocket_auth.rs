@@ -330,7 +330,7 @@ fn iam_on_connect_and_signed_connections_calls() {
 #[test]
 fn check_refuses_authorizers_websocket_apis_cannot_have() {
     let yaml = r#"
-server: { listen: ["127.0.0.1:0"] }
+server: { listen: ["127.0.0.1:8080"] }
 apis:
   chat:
     protocol: websocket

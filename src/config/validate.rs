@@ -75,8 +75,15 @@ impl Validator<'_> {
                 .enumerate()
                 .map(|(i, a)| (*a, p.key("tls_listen").index(i))),
         )
-        .chain(admin);
-        for (addr, path) in listeners {
+        .collect::<Vec<_>>();
+        for (addr, path) in &listeners {
+            // Port 0 would give each worker's SO_REUSEPORT socket a random port of its
+            // own: as many addresses as workers, none of them known.
+            if addr.port() == 0 {
+                self.error(path, format!("{addr}: port 0 is no fixed port; give one"));
+            }
+        }
+        for (addr, path) in listeners.into_iter().chain(admin) {
             match seen.iter().find(|(a, _)| *a == addr) {
                 Some((_, first)) => self.error(&path, format!("{addr} is already used by {first}")),
                 None => seen.push((addr, path)),
