@@ -357,3 +357,39 @@ fn check_and_run_refuse_a_listener_on_port_0() {
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains(want), "{err}");
 }
+
+/// A reload that adds an address another process holds is refused at that address's
+/// key path (it said `server.listen`, not which entry), the running config keeps
+/// serving, and the next good reload works.
+#[test]
+fn a_reload_onto_a_taken_address_names_it_and_the_next_one_works() {
+    for driver in DRIVERS {
+        let (port, taken_port, admin_port) = (free_port(), free_port(), free_port());
+        let taken = std::net::TcpListener::bind(("127.0.0.1", taken_port)).unwrap();
+        let one = listeners_config(&[port], admin_port);
+        let p = Portico::start_at(&one, driver, port);
+        let admin_addr = ([127, 0, 0, 1], admin_port).into();
+        std::fs::write(&p.config, listeners_config(&[port, taken_port], admin_port)).unwrap();
+        let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
+        assert_eq!(r.status, 400, "{}", r.text());
+        let errors: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(errors["errors"][0]["path"], "server.listen[1]", "{errors}");
+        assert!(
+            p.log_text().contains("server.listen[1]: cannot listen on"),
+            "{}",
+            p.log_text()
+        );
+        assert_eq!(p.get("/a").status, 200, "{driver}");
+        drop(taken);
+        let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            send_to(
+                ([127, 0, 0, 1], taken_port).into(),
+                b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            .status,
+            200
+        );
+    }
+}

@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::config::compile::{compile, Snapshot};
 use crate::config::view::redacted_view;
-use crate::config::{load_and_validate_file_text, read, ConfigError, ConfigErrors};
+use crate::config::{load_and_validate_file_text, read, ConfigError, ConfigErrors, KeyPath};
 
 struct Current {
     generation: AtomicU64,
@@ -176,21 +176,20 @@ fn check_compatible(
     let was_listening = |a: &std::net::SocketAddr| {
         running.server.listen.contains(a) || running.server.tls_listen.contains(a)
     };
-    let wanted = (next.server.listen.iter().map(|a| ("server.listen", a))).chain(
-        next.server
-            .tls_listen
-            .iter()
-            .map(|a| ("server.tls_listen", a)),
-    );
-    for (key, addr) in wanted {
-        if was_listening(addr) {
-            continue;
-        }
-        if let Err(e) = super::listen_socket::address_is_free(*addr) {
-            errors.push(ConfigError::new(
-                key,
-                format!("cannot listen on {addr}: {e}"),
-            ));
+    let lists = [
+        ("listen", &next.server.listen),
+        ("tls_listen", &next.server.tls_listen),
+    ];
+    for (list, addrs) in lists {
+        for (i, addr) in addrs.iter().enumerate() {
+            if was_listening(addr) {
+                continue;
+            }
+            if let Err(e) = super::listen_socket::address_is_free(*addr) {
+                let key = KeyPath::root().key("server").key(list).index(i);
+                let message = format!("cannot listen on {addr}: {e}");
+                errors.push(ConfigError::new(key.to_string(), message));
+            }
         }
     }
     if running.traffic.cluster != next.traffic.cluster {
