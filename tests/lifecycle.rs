@@ -172,7 +172,7 @@ apis:
     }
 }
 
-/// With `watch: true`, a config written in place in two writes, the second 0.9 s after
+/// With `watch: true`, a config written in place in two writes, the second 0.6 s after
 /// the first, is applied whole: the first half is a valid config too (without route
 /// `GET /b`), and the watcher used to apply whatever its once-a-second poll found, so
 /// `/b` answered 404 until the next poll.
@@ -216,14 +216,14 @@ apis:
         };
         for v in 1..=3 {
             // The watcher polls once a second, and the last version was seen applied just
-            // after a poll: 0.4 s from here, the next poll falls within the 0.9 s the
+            // after a poll: 0.4 s from here, the next poll falls within the 0.6 s the
             // file is half-written.
             std::thread::sleep(Duration::from_millis(400));
             let text = full(v);
             let cut = text.find("      \"GET /b\"").unwrap();
             let mut f = std::fs::File::create(&p.config).unwrap();
             std::io::Write::write_all(&mut f, &text.as_bytes()[..cut]).unwrap();
-            std::thread::sleep(Duration::from_millis(900));
+            std::thread::sleep(Duration::from_millis(600));
             std::io::Write::write_all(&mut f, &text.as_bytes()[cut..]).unwrap();
             drop(f);
             let want = format!("a{v}");
