@@ -101,33 +101,40 @@ impl Pools {
         let picked = balance::pick(pool.spec.balance, cursor, in_flight, rng);
         // Health checks: pass over a target that is down (one relaxed load each).
         let t = super::health::first_up(picked, &st.endpoints.health);
-        st.in_flight[t] += 1;
-        let now = crate::runtime::coarse_timer::coarse_now();
-        let limit = pool.spec.pool.idle_timeout;
-        let target = &mut st.targets[t];
-        let mut pooled = None;
-        while let Some((mut stream, since)) = target.idle.pop() {
-            if now.duration_since(since) >= limit {
-                continue;
-            }
-            if !stream.is_quiet() {
-                debug!(upstream = %pool.spec.name, target = %target.addr, "idle connection received bytes or was closed; discarded");
-                continue;
-            }
-            pooled = Some(stream);
-            break;
-        }
-        let (addr, configured, version) = (target.addr, target.target, st.version);
         drop(st);
-        Some(Lease {
-            pool: pool.clone(),
-            target: configured,
-            slot: t,
-            version,
-            addr,
-            connect_timeout: pool.spec.connect_timeout,
-            pooled,
-        })
+        Some(pool.lease(t))
+    }
+
+    /// After `failed` could not be connected to: a lease on the next address, in slot
+    /// order after the one first picked (`first`), that this request has not tried and
+    /// health checks do not hold down. `step` counts the slots passed so far (0 at the
+    /// first pick); None once every other address was tried, or when the address set
+    /// changed meanwhile (the request then fails as before). `failed` is released when
+    /// another lease is returned.
+    pub fn failover(
+        &self,
+        upstream: usize,
+        failed: &Lease,
+        first: usize,
+        step: &mut usize,
+    ) -> Option<Lease> {
+        let pool = self.ups.get(upstream)?;
+        let st = pool.state.borrow();
+        let n = st.targets.len();
+        if st.version != failed.version {
+            return None;
+        }
+        let health = &st.endpoints.health;
+        while *step + 1 < n {
+            *step += 1;
+            let t = (first + *step) % n;
+            if health.get(t).is_none_or(|h| h.0.is_up()) {
+                drop(st);
+                failed.release(None);
+                return Some(pool.lease(t));
+            }
+        }
+        None
     }
 
     /// Idle connections in one upstream's pool.
@@ -152,6 +159,39 @@ impl Pools {
 }
 
 impl UpstreamPool {
+    /// Leases slot `t`, with its warmest idle connection that is still fresh and quiet.
+    fn lease(self: &Rc<Self>, t: usize) -> Lease {
+        let pool = self;
+        let mut st = pool.state.borrow_mut();
+        st.in_flight[t] += 1;
+        let now = crate::runtime::coarse_timer::coarse_now();
+        let limit = pool.spec.pool.idle_timeout;
+        let target = &mut st.targets[t];
+        let mut pooled = None;
+        while let Some((mut stream, since)) = target.idle.pop() {
+            if now.duration_since(since) >= limit {
+                continue;
+            }
+            if !stream.is_quiet() {
+                debug!(upstream = %pool.spec.name, target = %target.addr, "idle connection received bytes or was closed; discarded");
+                continue;
+            }
+            pooled = Some(stream);
+            break;
+        }
+        let (addr, configured, version) = (target.addr, target.target, st.version);
+        drop(st);
+        Lease {
+            pool: pool.clone(),
+            target: configured,
+            slot: t,
+            version,
+            addr,
+            connect_timeout: pool.spec.connect_timeout,
+            pooled,
+        }
+    }
+
     fn new(spec: &UpstreamRt, worker: usize, seed: u64) -> Self {
         UpstreamPool {
             spec: spec.clone(),
@@ -202,6 +242,11 @@ impl UpstreamPool {
 }
 
 impl Lease {
+    /// The address slot this lease took (a starting point for [`Pools::failover`]).
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
     /// Appends the Host header value for this lease's target.
     pub fn host(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.pool.hosts[self.target]);
