@@ -96,21 +96,24 @@ impl Pools {
             cursor,
             in_flight,
             rng,
+            endpoints,
             ..
         } = &mut *st;
-        let picked = balance::pick(pool.spec.balance, cursor, in_flight, rng);
-        // Health checks: pass over a target that is down (one relaxed load each).
-        let t = super::health::first_up(picked, &st.endpoints.health);
+        // Health checks: pass over a target that is down (one relaxed load each; none
+        // without checks).
+        let health = &endpoints.health;
+        let up = |i: usize| health.get(i).is_none_or(|h| h.0.is_up());
+        let t = balance::pick(pool.spec.balance, cursor, in_flight, rng, up);
         drop(st);
         Some(pool.lease(t))
     }
 
     /// After `failed` could not be connected to: a lease on the next address, in slot
     /// order after the one first picked (`first`), that this request has not tried and
-    /// health checks do not hold down. `step` counts the slots passed so far (0 at the
-    /// first pick); None once every other address was tried, or when the address set
-    /// changed meanwhile (the request then fails as before). `failed` is released when
-    /// another lease is returned.
+    /// health checks do not hold down (unless they hold all down). `step` counts the
+    /// slots passed so far (0 at the first pick); None once every other address was
+    /// tried, or when the address set changed meanwhile (the request then fails as
+    /// before). `failed` is released when another lease is returned.
     pub fn failover(
         &self,
         upstream: usize,
@@ -124,11 +127,14 @@ impl Pools {
         if st.version != failed.version {
             return None;
         }
+        // Down targets are passed over, unless all are (then every one is tried, as the
+        // balancer does).
         let health = &st.endpoints.health;
+        let all_down = !health.iter().any(|h| h.0.is_up());
         while *step + 1 < n {
             *step += 1;
             let t = (first + *step) % n;
-            if health.get(t).is_none_or(|h| h.0.is_up()) {
+            if all_down || health[t].0.is_up() {
                 drop(st);
                 failed.release(None);
                 return Some(pool.lease(t));
