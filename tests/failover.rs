@@ -101,3 +101,37 @@ fn every_target_refusing_is_a_502() {
         }
     }
 }
+
+#[test]
+fn a_target_that_refused_is_passed_over_for_a_while() {
+    let live = Origin::fixed(b"live");
+    for driver in DRIVERS {
+        let port = free_port();
+        let targets = [format!("127.0.0.1:{port}"), live.addr.to_string()];
+        let p = Portico::start(&config(&targets), driver);
+        // Round robin meets the dead target within two requests; it refuses.
+        for i in 0..2 {
+            assert_eq!(p.get(&format!("/{i}")).status, 200, "{driver}: GET {i}");
+        }
+        // It comes back, but the worker passes over it for the next 10 s (as nginx's
+        // max_fails=1 fail_timeout=10s), rather than having every other request pay a
+        // failed connect (a whole connect_timeout for one that does not answer).
+        let back = Origin::start_at(port, |_, s| {
+            respond(s, 200, &[], b"back");
+            true
+        });
+        for i in 0..10 {
+            let r = p.get(&format!("/later/{i}"));
+            assert_eq!(
+                (r.status, r.text().as_str()),
+                (200, "live"),
+                "{driver}: GET {i}"
+            );
+        }
+        assert_eq!(
+            back.connections.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{driver}"
+        );
+    }
+}

@@ -6,8 +6,9 @@
 //!
 //! Slots are per address (every address of every target, from `upstream::resolve`). When
 //! the resolver publishes a new set, the next checkout rebuilds the slots, keeping the
-//! idle connections and in-flight counts of addresses still in it; a lease taken before
-//! finds its slot again by address, or drops its connection if the address went away.
+//! idle connections, in-flight counts and connect failures of addresses still in it; a
+//! lease taken before finds its slot again by address, or drops its connection if the
+//! address went away.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -29,7 +30,14 @@ struct Target {
     target: usize,
     /// Most recently returned last, so the warmest connection is reused first.
     idle: Vec<(UpstreamIo, Instant)>,
+    /// When this worker last failed to connect here: the balancer passes over the
+    /// address for `FAIL_TIMEOUT` after (nginx's `max_fails=1 fail_timeout=10s`).
+    failed_at: Option<Instant>,
 }
+
+/// How long a worker passes over an address it could not connect to. After it, one
+/// request tries the address again.
+pub const FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct State {
     cursor: usize,
@@ -97,12 +105,19 @@ impl Pools {
             in_flight,
             rng,
             endpoints,
+            targets,
             ..
         } = &mut *st;
         // Health checks: pass over a target that is down (one relaxed load each; none
-        // without checks).
+        // without checks), and one this worker could not connect to just now.
         let health = &endpoints.health;
-        let up = |i: usize| health.get(i).is_none_or(|h| h.0.is_up());
+        let now = crate::runtime::coarse_timer::coarse_now();
+        let up = |i: usize| {
+            health.get(i).is_none_or(|h| h.0.is_up())
+                && targets[i]
+                    .failed_at
+                    .is_none_or(|at| now.duration_since(at) >= FAIL_TIMEOUT)
+        };
         let t = balance::pick(pool.spec.balance, cursor, in_flight, rng, up);
         drop(st);
         Some(pool.lease(t))
@@ -113,7 +128,9 @@ impl Pools {
     /// health checks do not hold down (unless they hold all down). `step` counts the
     /// slots passed so far (0 at the first pick); None once every other address was
     /// tried, or when the address set changed meanwhile (the request then fails as
-    /// before). `failed` is released when another lease is returned.
+    /// before). `failed` is released when another lease is returned; its address is
+    /// passed over by this worker's balancer for `FAIL_TIMEOUT` either way. (Failover
+    /// itself still tries such addresses: the request would otherwise fail.)
     pub fn failover(
         &self,
         upstream: usize,
@@ -122,11 +139,12 @@ impl Pools {
         step: &mut usize,
     ) -> Option<Lease> {
         let pool = self.ups.get(upstream)?;
-        let st = pool.state.borrow();
+        let mut st = pool.state.borrow_mut();
         let n = st.targets.len();
         if st.version != failed.version {
             return None;
         }
+        st.targets[failed.slot].failed_at = Some(crate::runtime::coarse_timer::coarse_now());
         // Down targets are passed over, unless all are (then every one is tried, as the
         // balancer does).
         let health = &st.endpoints.health;
@@ -231,14 +249,19 @@ impl UpstreamPool {
             let kept = old
                 .iter()
                 .position(|t| t.addr == e.addr && t.target == e.target);
-            let (idle, in_flight) = match kept {
-                Some(i) => (std::mem::take(&mut old[i].idle), old_in_flight[i]),
-                None => (Vec::new(), 0),
+            let (idle, in_flight, failed_at) = match kept {
+                Some(i) => (
+                    std::mem::take(&mut old[i].idle),
+                    old_in_flight[i],
+                    old[i].failed_at,
+                ),
+                None => (Vec::new(), 0, None),
             };
             st.targets.push(Target {
                 addr: e.addr,
                 target: e.target,
                 idle,
+                failed_at,
             });
             st.in_flight.push(in_flight);
         }
