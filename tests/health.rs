@@ -1,14 +1,16 @@
 //! Active upstream health checks end to end: a target whose health endpoint fails is
 //! taken out of balancing after `unhealthy_after` checks and brought back after
-//! `healthy_after`; a target that refuses connections is taken out too; and when every
-//! target is down, requests are still tried rather than refused.
+//! `healthy_after`; a target that refuses connections is taken out too; when every
+//! target is down, requests are still tried rather than refused; and the targets up share
+//! a down target's traffic as the balancing policy says.
 // Test origins share flags with the test thread; no request path here.
 #![allow(clippy::disallowed_types)]
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -153,4 +155,82 @@ fn a_refusing_target_is_skipped_and_all_down_still_tries() {
             "{driver}: nothing served with every target down"
         );
     }
+}
+
+/// An origin answering "name"; a request other than a health check waits (at most 5 s)
+/// until `held` counts `hold` requests across the origins sharing it, so they are all in
+/// flight at once.
+fn holding_origin(name: &'static str, held: Arc<AtomicUsize>, hold: usize) -> Origin {
+    Origin::start(move |req, s| {
+        if req.target != "/healthz" {
+            held.fetch_add(1, Ordering::SeqCst);
+            let until = Instant::now() + Duration::from_secs(5);
+            while held.load(Ordering::SeqCst) < hold && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        respond(s, 200, &[], name.as_bytes());
+        true
+    })
+}
+
+#[test]
+fn the_targets_up_share_a_down_targets_traffic_evenly() {
+    const HOLD: usize = 6;
+    let held = Arc::new(AtomicUsize::new(0));
+    let b = holding_origin("b", held.clone(), 0);
+    let c = holding_origin("c", held.clone(), 0);
+    // Refused: taken out by the checks. It comes first, so a pick that lands on it and
+    // moves on to the next target up would always land on b.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let targets = [dead, b.addr.to_string(), c.addr.to_string()];
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&targets), driver);
+        assert!(
+            eventually(|| p.log_text().contains("target taken out of balancing")),
+            "{driver}: the dead target is never taken out"
+        );
+        // Round robin: b and c alternate (b took two thirds).
+        let (nb, nc) = spread3(&p);
+        assert!(
+            nb.abs_diff(nc) <= 2,
+            "{driver}: round robin gave b {nb}, c {nc}"
+        );
+    }
+    let b = holding_origin("b", held.clone(), HOLD);
+    let c = holding_origin("c", held.clone(), HOLD);
+    let targets = [targets[0].clone(), b.addr.to_string(), c.addr.to_string()];
+    let least_conn = config(&targets).replace(
+        "    connect_timeout:",
+        "    balance: least_conn\n    connect_timeout:",
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&least_conn, driver);
+        assert!(
+            eventually(|| p.log_text().contains("target taken out of balancing")),
+            "{driver}: the dead target is never taken out"
+        );
+        // HOLD requests in flight at once: least-conn splits them between b and c (the
+        // down target's idle count won every pick, and all of them went to b).
+        held.store(0, Ordering::SeqCst);
+        let answers: Vec<String> = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..HOLD).map(|_| s.spawn(|| p.get("/x").text())).collect();
+            calls.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let nb = answers.iter().filter(|a| *a == "b").count();
+        let nc = answers.iter().filter(|a| *a == "c").count();
+        assert_eq!(nb + nc, HOLD, "{driver}: answers {answers:?}");
+        assert!(
+            nb >= 2 && nc >= 2,
+            "{driver}: least_conn gave b {nb}, c {nc}"
+        );
+    }
+}
+
+/// Which of b and c answer 40 requests.
+fn spread3(p: &Portico) -> (usize, usize) {
+    let answers: Vec<String> = (0..40).map(|_| p.get("/x").text()).collect();
+    let count = |name: &str| answers.iter().filter(|a| *a == name).count();
+    assert_eq!(count("b") + count("c"), 40, "answers {answers:?}");
+    (count("b"), count("c"))
 }

@@ -6,9 +6,11 @@
 //! goes out in the same write as the body bytes that arrived with the head. A request
 //! sent on a pooled connection that the backend had already closed is sent once more on
 //! a fresh connection when that is safe: the method is idempotent, the whole body was in
-//! that first write, and not one byte of response came back.
+//! that first write, and not one byte of response came back. A connection that cannot be
+//! made at all moves the request, whatever its method, to the upstream's next address.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
@@ -65,7 +67,7 @@ pub async fn proxy(
     };
 
     c.wbuf.clear();
-    let Some(upgrading) = encode_request_head(ctx, gen, c, h, m, &lease) else {
+    let Some((upgrading, mut host_at)) = encode_request_head(ctx, gen, c, h, m, &lease) else {
         lease.release(None);
         if c.head.body != BodyKind::Empty {
             c.head.keep_alive = false;
@@ -111,6 +113,8 @@ pub async fn proxy(
 
     let mut retried = false;
     let mut answered_early = false;
+    // Failover: the address first picked, and how many slots after it were passed.
+    let (first, mut step) = (lease.slot(), 0);
     let (mut upstream, result) = loop {
         let (mut stream, reused) = match lease.pooled.take() {
             Some(s) => {
@@ -122,7 +126,26 @@ pub async fn proxy(
                     bump(&lease.cells().new, 1);
                     (s, false)
                 }
-                Err(e) => break (None, Err(e)),
+                Err(e) => {
+                    // Nothing was sent: any method may go to another target (nginx's
+                    // `proxy_next_upstream error timeout` for a connection never made).
+                    if e.kind != Kind::ClientGone && coarse_now() < deadline.at {
+                        if let Some(next) = gen.pools.failover(h.upstream, &lease, first, &mut step)
+                        {
+                            bump(&lease.cells().error, 1);
+                            if let Some(held_back) = log_limit::allow(lease.addr) {
+                                let upstream = &gen.snap.upstreams[h.upstream].name;
+                                warn!(upstream = %upstream, target = %lease.addr, cause = %e.detail, held_back, next = %next.addr, "upstream failed; trying another target");
+                            }
+                            if next.target != lease.target {
+                                host_at = replace_host(&mut c.wbuf, host_at, &next);
+                            }
+                            lease = next;
+                            continue;
+                        }
+                    }
+                    break (None, Err(e));
+                }
             },
         };
         let sent = send_request(
@@ -424,8 +447,8 @@ fn written_by_proxy(name: &[u8]) -> bool {
     OWN.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
-/// Returns whether the head offers an upgrade (integration::tunnel); None when a mapped
-/// path came out with a dot-segment (400).
+/// Returns whether the head offers an upgrade (integration::tunnel) and where the Host
+/// value is (for a failover); None when a mapped path came out with a dot-segment (400).
 fn encode_request_head(
     ctx: &WorkerCtx,
     gen: &Generation,
@@ -433,7 +456,7 @@ fn encode_request_head(
     h: &HttpIntegration,
     m: &Matched,
     lease: &Lease,
-) -> Option<bool> {
+) -> Option<(bool, Range<usize>)> {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
     // One reservation up front: the edits add well under 512 bytes to the client's head.
@@ -492,7 +515,9 @@ fn encode_request_head(
         map.write_headers(v, out);
     }
     out.extend_from_slice(b"host: ");
+    let host_start = out.len();
     lease.host(out);
+    let host_at = host_start..out.len();
     out.extend_from_slice(b"\r\nx-forwarded-for: ");
     if let Some((s, e)) = forwarded_for {
         out.extend_from_slice(&buf[s..e]);
@@ -531,7 +556,17 @@ fn encode_request_head(
     // Upgrade and Connection are hop-by-hop: an allowed upgrade is offered anew.
     let upgrading = super::tunnel::write_offer(&h.upgrade, &c.head, buf, out);
     out.extend_from_slice(b"\r\n");
-    Some(upgrading)
+    Some((upgrading, host_at))
+}
+
+/// Puts the Host header value of `next`'s target where `at` has the failed target's (in
+/// the request head not yet sent), for a failover to another configured target.
+fn replace_host(wbuf: &mut Vec<u8>, at: Range<usize>, next: &Lease) -> Range<usize> {
+    let mut host = Vec::new();
+    next.host(&mut host);
+    let new_at = at.start..at.start + host.len();
+    wbuf.splice(at, host);
+    new_at
 }
 
 impl Conn {

@@ -27,26 +27,59 @@ impl Rng {
     }
 }
 
-/// Chooses the index of the target to use. `in_flight[i]` is target i's in-flight count.
-pub fn pick(balance: Balance, cursor: &mut usize, in_flight: &[u32], rng: &mut Rng) -> usize {
+/// Chooses the index of the target to use. `in_flight[i]` is target i's in-flight count;
+/// `up(i)` is false for a target health checks hold down. Down targets are passed over
+/// inside the policy, so the others share their traffic as the policy says (passing over
+/// them after the pick sent all of a down target's share to the one after it, and with
+/// least-conn, where the down target's idle count always won, nearly everything). When
+/// every target is down, the policy picks among them all (a check can be wrong).
+pub fn pick(
+    balance: Balance,
+    cursor: &mut usize,
+    in_flight: &[u32],
+    rng: &mut Rng,
+    up: impl Fn(usize) -> bool,
+) -> usize {
     let n = in_flight.len();
     if n <= 1 {
         return 0;
     }
     match balance {
         Balance::RoundRobin => {
-            let i = *cursor % n;
-            *cursor = cursor.wrapping_add(1);
-            i
+            let first = *cursor % n;
+            for _ in 0..n {
+                let i = *cursor % n;
+                *cursor = cursor.wrapping_add(1);
+                if up(i) {
+                    return i;
+                }
+            }
+            // All down: plain round robin (the loop went round once).
+            *cursor = cursor.wrapping_sub(n - 1);
+            first
         }
-        Balance::Random => (rng.next_u64() % n as u64) as usize,
+        Balance::Random => {
+            // Draws again rather than taking the next one up, which would give a target
+            // after a down one twice the share.
+            let mut i = 0;
+            for _ in 0..2 * n {
+                i = (rng.next_u64() % n as u64) as usize;
+                if up(i) {
+                    return i;
+                }
+            }
+            (0..n).map(|k| (i + k) % n).find(|&j| up(j)).unwrap_or(i)
+        }
         Balance::LeastConn => {
             // Start from a rotating offset so ties spread instead of piling on target 0.
             let start = *cursor % n;
             *cursor = cursor.wrapping_add(1);
-            (0..n)
-                .map(|k| (start + k) % n)
+            let order = (0..n).map(|k| (start + k) % n);
+            order
+                .clone()
+                .filter(|&i| up(i))
                 .min_by_key(|&i| in_flight[i])
+                .or_else(|| order.min_by_key(|&i| in_flight[i]))
                 .unwrap_or(0)
         }
     }
@@ -61,7 +94,7 @@ mod tests {
         let mut c = 0;
         let mut rng = Rng::new(1);
         let picks: Vec<_> = (0..6)
-            .map(|_| pick(Balance::RoundRobin, &mut c, &[0, 0, 0], &mut rng))
+            .map(|_| pick(Balance::RoundRobin, &mut c, &[0, 0, 0], &mut rng, |_| true))
             .collect();
         assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
     }
@@ -71,7 +104,10 @@ mod tests {
         let mut c = 0;
         let mut rng = Rng::new(1);
         for _ in 0..5 {
-            assert_eq!(pick(Balance::LeastConn, &mut c, &[3, 0, 2], &mut rng), 1);
+            assert_eq!(
+                pick(Balance::LeastConn, &mut c, &[3, 0, 2], &mut rng, |_| true),
+                1
+            );
         }
     }
 
@@ -81,8 +117,40 @@ mod tests {
         let mut rng = Rng::new(42);
         let mut seen = [0u32; 3];
         for _ in 0..300 {
-            seen[pick(Balance::Random, &mut c, &[0, 0, 0], &mut rng)] += 1;
+            seen[pick(Balance::Random, &mut c, &[0, 0, 0], &mut rng, |_| true)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
+
+    #[test]
+    fn down_targets_share_out_evenly() {
+        let mut rng = Rng::new(7);
+        let up = |i: usize| i != 0;
+        for balance in [Balance::RoundRobin, Balance::Random] {
+            let mut c = 0;
+            let mut seen = [0u32; 3];
+            for _ in 0..600 {
+                seen[pick(balance, &mut c, &[0, 0, 0], &mut rng, up)] += 1;
+            }
+            assert_eq!(seen[0], 0, "{balance:?}: {seen:?}");
+            assert!(seen[1].abs_diff(seen[2]) < 100, "{balance:?}: {seen:?}");
+        }
+        // The down target's idle count does not make it the least loaded one.
+        let mut c = 0;
+        assert_eq!(
+            pick(Balance::LeastConn, &mut c, &[0, 5, 3], &mut rng, up),
+            2
+        );
+        // Every target down: the policy still picks among them all.
+        let mut c = 0;
+        let none = |_| false;
+        assert_eq!(
+            pick(Balance::LeastConn, &mut c, &[4, 1, 3], &mut rng, none),
+            1
+        );
+        let picks: Vec<_> = (0..4)
+            .map(|_| pick(Balance::RoundRobin, &mut c, &[0, 0, 0], &mut rng, none))
+            .collect();
+        assert_eq!(picks, vec![1, 2, 0, 1]);
     }
 }

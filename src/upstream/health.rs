@@ -75,19 +75,6 @@ pub fn state_for(upstream: &str, target: SocketAddr, check: &Health) -> HealthRe
     HealthRef(state.clone())
 }
 
-/// Among `n` targets, `picked` if it is up, else the next one up after it, else `picked`
-/// (everything is down: try anyway).
-pub fn first_up(picked: usize, states: &[HealthRef]) -> usize {
-    let n = states.len();
-    if n == 0 || states[picked].0.is_up() {
-        return picked;
-    }
-    (1..n)
-        .map(|k| (picked + k) % n)
-        .find(|&i| states[i].0.is_up())
-        .unwrap_or(picked)
-}
-
 /// What the checker remembers about one target between rounds.
 struct Probe {
     state: Arc<TargetHealth>,
@@ -289,25 +276,6 @@ fn exchange(mut s: impl Read + Write, request: &[u8]) -> Result<u16, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn states(up: &[bool]) -> Vec<HealthRef> {
-        up.iter()
-            .map(|&u| {
-                HealthRef(Arc::new(TargetHealth {
-                    up: AtomicBool::new(u),
-                }))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn picks_the_next_target_up_or_keeps_the_pick_when_all_are_down() {
-        assert_eq!(first_up(1, &states(&[true, false, true])), 2);
-        assert_eq!(first_up(2, &states(&[true, false, false])), 0);
-        assert_eq!(first_up(0, &states(&[true, false, false])), 0);
-        assert_eq!(first_up(1, &states(&[false, false, false])), 1);
-        assert_eq!(first_up(0, &[]), 0);
-    }
 
     #[test]
     fn status_lines() {

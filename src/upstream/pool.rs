@@ -6,8 +6,9 @@
 //!
 //! Slots are per address (every address of every target, from `upstream::resolve`). When
 //! the resolver publishes a new set, the next checkout rebuilds the slots, keeping the
-//! idle connections and in-flight counts of addresses still in it; a lease taken before
-//! finds its slot again by address, or drops its connection if the address went away.
+//! idle connections, in-flight counts and connect failures of addresses still in it; a
+//! lease taken before finds its slot again by address, or drops its connection if the
+//! address went away.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -29,7 +30,14 @@ struct Target {
     target: usize,
     /// Most recently returned last, so the warmest connection is reused first.
     idle: Vec<(UpstreamIo, Instant)>,
+    /// When this worker last failed to connect here: the balancer passes over the
+    /// address for `FAIL_TIMEOUT` after (nginx's `max_fails=1 fail_timeout=10s`).
+    failed_at: Option<Instant>,
 }
+
+/// How long a worker passes over an address it could not connect to. After it, one
+/// request tries the address again.
+pub const FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct State {
     cursor: usize,
@@ -96,38 +104,61 @@ impl Pools {
             cursor,
             in_flight,
             rng,
+            endpoints,
+            targets,
             ..
         } = &mut *st;
-        let picked = balance::pick(pool.spec.balance, cursor, in_flight, rng);
-        // Health checks: pass over a target that is down (one relaxed load each).
-        let t = super::health::first_up(picked, &st.endpoints.health);
-        st.in_flight[t] += 1;
+        // Health checks: pass over a target that is down (one relaxed load each; none
+        // without checks), and one this worker could not connect to just now.
+        let health = &endpoints.health;
         let now = crate::runtime::coarse_timer::coarse_now();
-        let limit = pool.spec.pool.idle_timeout;
-        let target = &mut st.targets[t];
-        let mut pooled = None;
-        while let Some((mut stream, since)) = target.idle.pop() {
-            if now.duration_since(since) >= limit {
-                continue;
-            }
-            if !stream.is_quiet() {
-                debug!(upstream = %pool.spec.name, target = %target.addr, "idle connection received bytes or was closed; discarded");
-                continue;
-            }
-            pooled = Some(stream);
-            break;
-        }
-        let (addr, configured, version) = (target.addr, target.target, st.version);
+        let up = |i: usize| {
+            health.get(i).is_none_or(|h| h.0.is_up())
+                && targets[i]
+                    .failed_at
+                    .is_none_or(|at| now.duration_since(at) >= FAIL_TIMEOUT)
+        };
+        let t = balance::pick(pool.spec.balance, cursor, in_flight, rng, up);
         drop(st);
-        Some(Lease {
-            pool: pool.clone(),
-            target: configured,
-            slot: t,
-            version,
-            addr,
-            connect_timeout: pool.spec.connect_timeout,
-            pooled,
-        })
+        Some(pool.lease(t))
+    }
+
+    /// After `failed` could not be connected to: a lease on the next address, in slot
+    /// order after the one first picked (`first`), that this request has not tried and
+    /// health checks do not hold down (unless they hold all down). `step` counts the
+    /// slots passed so far (0 at the first pick); None once every other address was
+    /// tried, or when the address set changed meanwhile (the request then fails as
+    /// before). `failed` is released when another lease is returned; its address is
+    /// passed over by this worker's balancer for `FAIL_TIMEOUT` either way. (Failover
+    /// itself still tries such addresses: the request would otherwise fail.)
+    pub fn failover(
+        &self,
+        upstream: usize,
+        failed: &Lease,
+        first: usize,
+        step: &mut usize,
+    ) -> Option<Lease> {
+        let pool = self.ups.get(upstream)?;
+        let mut st = pool.state.borrow_mut();
+        let n = st.targets.len();
+        if st.version != failed.version {
+            return None;
+        }
+        st.targets[failed.slot].failed_at = Some(crate::runtime::coarse_timer::coarse_now());
+        // Down targets are passed over, unless all are (then every one is tried, as the
+        // balancer does).
+        let health = &st.endpoints.health;
+        let all_down = !health.iter().any(|h| h.0.is_up());
+        while *step + 1 < n {
+            *step += 1;
+            let t = (first + *step) % n;
+            if all_down || health[t].0.is_up() {
+                drop(st);
+                failed.release(None);
+                return Some(pool.lease(t));
+            }
+        }
+        None
     }
 
     /// Idle connections in one upstream's pool.
@@ -152,6 +183,39 @@ impl Pools {
 }
 
 impl UpstreamPool {
+    /// Leases slot `t`, with its warmest idle connection that is still fresh and quiet.
+    fn lease(self: &Rc<Self>, t: usize) -> Lease {
+        let pool = self;
+        let mut st = pool.state.borrow_mut();
+        st.in_flight[t] += 1;
+        let now = crate::runtime::coarse_timer::coarse_now();
+        let limit = pool.spec.pool.idle_timeout;
+        let target = &mut st.targets[t];
+        let mut pooled = None;
+        while let Some((mut stream, since)) = target.idle.pop() {
+            if now.duration_since(since) >= limit {
+                continue;
+            }
+            if !stream.is_quiet() {
+                debug!(upstream = %pool.spec.name, target = %target.addr, "idle connection received bytes or was closed; discarded");
+                continue;
+            }
+            pooled = Some(stream);
+            break;
+        }
+        let (addr, configured, version) = (target.addr, target.target, st.version);
+        drop(st);
+        Lease {
+            pool: pool.clone(),
+            target: configured,
+            slot: t,
+            version,
+            addr,
+            connect_timeout: pool.spec.connect_timeout,
+            pooled,
+        }
+    }
+
     fn new(spec: &UpstreamRt, worker: usize, seed: u64) -> Self {
         UpstreamPool {
             spec: spec.clone(),
@@ -185,14 +249,19 @@ impl UpstreamPool {
             let kept = old
                 .iter()
                 .position(|t| t.addr == e.addr && t.target == e.target);
-            let (idle, in_flight) = match kept {
-                Some(i) => (std::mem::take(&mut old[i].idle), old_in_flight[i]),
-                None => (Vec::new(), 0),
+            let (idle, in_flight, failed_at) = match kept {
+                Some(i) => (
+                    std::mem::take(&mut old[i].idle),
+                    old_in_flight[i],
+                    old[i].failed_at,
+                ),
+                None => (Vec::new(), 0, None),
             };
             st.targets.push(Target {
                 addr: e.addr,
                 target: e.target,
                 idle,
+                failed_at,
             });
             st.in_flight.push(in_flight);
         }
@@ -202,6 +271,11 @@ impl UpstreamPool {
 }
 
 impl Lease {
+    /// The address slot this lease took (a starting point for [`Pools::failover`]).
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
     /// Appends the Host header value for this lease's target.
     pub fn host(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.pool.hosts[self.target]);

@@ -55,7 +55,15 @@ impl Origin {
     pub fn start(
         handler: impl Fn(&Seen, &mut TcpStream) -> bool + Send + Sync + 'static,
     ) -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Origin::start_at(0, handler)
+    }
+
+    /// As [`Origin::start`], on 127.0.0.1:`port` (0: any free port).
+    pub fn start_at(
+        port: u16,
+        handler: impl Fn(&Seen, &mut TcpStream) -> bool + Send + Sync + 'static,
+    ) -> Origin {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
