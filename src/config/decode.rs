@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use super::yaml::big_int;
 use super::{ConfigError, KeyPath};
 
 /// Looks up an environment variable; injected so tests need not touch the process env.
@@ -104,6 +105,21 @@ impl<'a> Decoder<'a> {
         self.error(path, format!("expected {expected}, got {}", describe(got)));
     }
 
+    /// An integer beyond 64 bits where a number is wanted: too large (or too small) for
+    /// any key, so say so rather than "expected a number".
+    fn out_of_range(&mut self, path: &KeyPath, expected: &str, got: &Value) {
+        let digits = big_int(got).unwrap_or_default();
+        let which = if digits.starts_with('-') {
+            "below"
+        } else {
+            "above"
+        };
+        self.error(
+            path,
+            format!("expected {expected}, got {digits}, {which} what 64 bits hold"),
+        );
+    }
+
     /// A map with a fixed set of keys; unknown keys are errors (with a did-you-mean).
     pub fn fields<'v>(&mut self, v: &'v Value, path: &KeyPath, known: &[&str]) -> Fields<'v> {
         let map = match v {
@@ -165,10 +181,13 @@ impl<'a> Decoder<'a> {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                other => {
-                    self.error(path, format!("keys must be text, got {}", describe(other)));
-                    continue;
-                }
+                other => match big_int(other) {
+                    Some(digits) => digits.to_string(),
+                    None => {
+                        self.error(path, format!("keys must be text, got {}", describe(other)));
+                        continue;
+                    }
+                },
             };
             let p = path.key(&key);
             out.push((key, v, p));
@@ -266,7 +285,10 @@ impl<'a> Decoder<'a> {
         match v {
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
-            _ => self.string(v, path),
+            _ => match big_int(v) {
+                Some(digits) => Some(digits.to_string()),
+                None => self.string(v, path),
+            },
         }
     }
 
@@ -300,6 +322,10 @@ impl<'a> Decoder<'a> {
 
     pub fn u64(&mut self, v: &Value, path: &KeyPath) -> Option<u64> {
         const EXPECTED: &str = "a whole number ≥ 0";
+        if big_int(v).is_some() {
+            self.out_of_range(path, EXPECTED, v);
+            return None;
+        }
         if let Value::Number(n) = v {
             let got = n.as_u64();
             if got.is_none() {
@@ -320,6 +346,9 @@ impl<'a> Decoder<'a> {
         const EXPECTED: &str = "a number";
         if let Value::Number(n) = v {
             return n.as_f64();
+        }
+        if let Some(digits) = big_int(v) {
+            return digits.parse().ok();
         }
         let text = self.env_text(v, path, EXPECTED)?;
         let got = text.trim().parse().ok();
@@ -354,6 +383,10 @@ impl<'a> Decoder<'a> {
         from_number: impl FnOnce(u64) -> Option<T>,
         from_text: impl FnOnce(&str) -> Option<T>,
     ) -> Option<T> {
+        if big_int(v).is_some() {
+            self.out_of_range(path, expected, v);
+            return None;
+        }
         let got = match v {
             Value::Number(n) => n.as_u64().and_then(from_number),
             Value::String(s) => {
@@ -429,6 +462,7 @@ pub(super) fn describe(v: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         Value::Sequence(_) => "a list".to_string(),
         Value::Mapping(_) => "a map".to_string(),
+        Value::Tagged(_) if big_int(v).is_some() => big_int(v).unwrap_or_default().to_string(),
         Value::Tagged(t) => format!("a value tagged {}", t.tag),
     }
 }

@@ -16,6 +16,7 @@ pub mod traffic;
 pub mod validate;
 pub mod view;
 pub mod warnings;
+pub mod yaml;
 
 #[cfg(test)]
 mod tests;

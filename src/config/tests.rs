@@ -280,12 +280,15 @@ fn yaml_syntax_and_duplicate_keys() {
     let errs = load_errors("server:\n\tlisten: [\"127.0.0.1:0\"]\n");
     assert!(errs[0].contains("line 2"), "{errs:?}");
     assert!(errs[0].contains("starts with a tab"), "{errs:?}");
+    // A key written twice is an error at its path, and the rest is still decoded.
     let errs =
         load_errors("apis:\n  a:\n    routes:\n      \"GET /x\": {}\n      \"GET /x\": {}\n");
-    assert_eq!(errs.len(), 1);
-    assert!(
-        errs[0].contains("duplicate entry with key \"GET /x\""),
-        "{errs:?}"
+    assert_eq!(
+        errs,
+        [
+            r#"apis.a.routes."GET /x": this key is written twice in its map (the first one is read)"#,
+            r#"apis.a.routes."GET /x": missing key "integration""#,
+        ]
     );
 }
 
