@@ -27,7 +27,7 @@ const DEFAULT_ROUTE_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Reads and decodes a config file. An unreadable file is one error with an empty path.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = super::read_text(path).map_err(|e| {
         ConfigError::new(
             "",
             format!("cannot read config file {}: {e}", path.display()),

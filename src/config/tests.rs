@@ -273,6 +273,24 @@ fn unreadable_file_is_one_error() {
 }
 
 #[test]
+fn an_endless_or_binary_file_is_one_error_not_a_hang() {
+    // /dev/zero was read until memory ran out.
+    let err = load_and_validate(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot read config file /dev/zero: larger than 16 MiB"
+    );
+    let dir = std::env::temp_dir().join(format!("portico-utf8-{}", std::process::id()));
+    std::fs::write(&dir, b"server:\n  workers: 2\n  driver: \"\xff\"\n").unwrap();
+    let err = load_file(&dir).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&dir);
+    assert!(
+        err.ends_with("not UTF-8 text: a bad byte on line 3"),
+        "{err}"
+    );
+}
+
+#[test]
 fn yaml_syntax_and_duplicate_keys() {
     let errs = load_errors("server: [1,\n");
     assert!(errs[0].starts_with("not valid YAML"), "{errs:?}");
