@@ -14,6 +14,9 @@ use serde_yaml_ng::{Mapping, Value};
 use super::yaml::big_int;
 use super::{ConfigError, KeyPath};
 
+/// The longest duration any key takes.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Looks up an environment variable; injected so tests need not touch the process env.
 pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -360,13 +363,20 @@ impl<'a> Decoder<'a> {
 
     pub fn duration(&mut self, v: &Value, path: &KeyPath) -> Option<Duration> {
         const EXPECTED: &str = "a duration like 250ms, 29s, 10m";
-        self.parsed(
+        let got = self.parsed(
             v,
             path,
             EXPECTED,
             |n| Some(Duration::from_secs(n)),
             parse_duration,
-        )
+        )?;
+        // Timers can't hold what u64 milliseconds can: an upstream's connect_timeout of
+        // 18446744073709551615ms passed `check` and panicked a worker at its first request.
+        if got > MAX_DURATION {
+            self.error(path, "at most 8760h (a year)");
+            return None;
+        }
+        Some(got)
     }
 
     pub fn size(&mut self, v: &Value, path: &KeyPath) -> Option<u64> {
