@@ -225,8 +225,17 @@ fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Refused>) {
     let spawned = std::thread::Builder::new()
         .name("portico-admin-conn".into())
         .spawn(move || {
-            serve(&state2, stream, req);
-            state2.2.fetch_sub(1, Ordering::AcqRel);
+            // The slot is given back even if a handler panics: a slot lost per panic
+            // left every admin route, `/health` included, answering 503 for good after
+            // MAX_ANSWERING of them.
+            struct Slot(State);
+            impl Drop for Slot {
+                fn drop(&mut self) {
+                    self.0 .2.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            let slot = Slot(state2);
+            serve(&slot.0, stream, req);
         });
     if spawned.is_err() {
         active.fetch_sub(1, Ordering::AcqRel);
@@ -237,7 +246,14 @@ fn serve(state: &State, stream: TcpStream, req: Result<Request, Refused>) {
     let (ctx, router, _) = &**state;
     let (resp, head_only) = match req {
         Ok(req) => {
-            let resp = router.dispatch(ctx, &req);
+            // A handler's bug answers 500 rather than closing the connection unanswered.
+            let dispatched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                router.dispatch(ctx, &req)
+            }));
+            let resp = dispatched.unwrap_or_else(|_| {
+                tracing::error!(path = %req.path, "admin: the handler panicked");
+                Response::message(500, "Internal Server Error")
+            });
             debug!(method = ?req.method, path = %req.path, status = resp.status, "admin request");
             (resp, req.method == Method::Head)
         }

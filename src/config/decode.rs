@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use super::yaml::big_int;
 use super::{ConfigError, KeyPath};
+
+/// The longest duration any key takes.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Looks up an environment variable; injected so tests need not touch the process env.
 pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -104,6 +108,21 @@ impl<'a> Decoder<'a> {
         self.error(path, format!("expected {expected}, got {}", describe(got)));
     }
 
+    /// An integer beyond 64 bits where a number is wanted: too large (or too small) for
+    /// any key, so say so rather than "expected a number".
+    fn out_of_range(&mut self, path: &KeyPath, expected: &str, got: &Value) {
+        let digits = big_int(got).unwrap_or_default();
+        let which = if digits.starts_with('-') {
+            "below"
+        } else {
+            "above"
+        };
+        self.error(
+            path,
+            format!("expected {expected}, got {digits}, {which} what 64 bits hold"),
+        );
+    }
+
     /// A map with a fixed set of keys; unknown keys are errors (with a did-you-mean).
     pub fn fields<'v>(&mut self, v: &'v Value, path: &KeyPath, known: &[&str]) -> Fields<'v> {
         let map = match v {
@@ -165,10 +184,13 @@ impl<'a> Decoder<'a> {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                other => {
-                    self.error(path, format!("keys must be text, got {}", describe(other)));
-                    continue;
-                }
+                other => match big_int(other) {
+                    Some(digits) => digits.to_string(),
+                    None => {
+                        self.error(path, format!("keys must be text, got {}", describe(other)));
+                        continue;
+                    }
+                },
             };
             let p = path.key(&key);
             out.push((key, v, p));
@@ -266,7 +288,10 @@ impl<'a> Decoder<'a> {
         match v {
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
-            _ => self.string(v, path),
+            _ => match big_int(v) {
+                Some(digits) => Some(digits.to_string()),
+                None => self.string(v, path),
+            },
         }
     }
 
@@ -300,6 +325,10 @@ impl<'a> Decoder<'a> {
 
     pub fn u64(&mut self, v: &Value, path: &KeyPath) -> Option<u64> {
         const EXPECTED: &str = "a whole number ≥ 0";
+        if big_int(v).is_some() {
+            self.out_of_range(path, EXPECTED, v);
+            return None;
+        }
         if let Value::Number(n) = v {
             let got = n.as_u64();
             if got.is_none() {
@@ -321,6 +350,9 @@ impl<'a> Decoder<'a> {
         if let Value::Number(n) = v {
             return n.as_f64();
         }
+        if let Some(digits) = big_int(v) {
+            return digits.parse().ok();
+        }
         let text = self.env_text(v, path, EXPECTED)?;
         let got = text.trim().parse().ok();
         if got.is_none() {
@@ -331,13 +363,20 @@ impl<'a> Decoder<'a> {
 
     pub fn duration(&mut self, v: &Value, path: &KeyPath) -> Option<Duration> {
         const EXPECTED: &str = "a duration like 250ms, 29s, 10m";
-        self.parsed(
+        let got = self.parsed(
             v,
             path,
             EXPECTED,
             |n| Some(Duration::from_secs(n)),
             parse_duration,
-        )
+        )?;
+        // Timers can't hold what u64 milliseconds can: an upstream's connect_timeout of
+        // 18446744073709551615ms passed `check` and panicked a worker at its first request.
+        if got > MAX_DURATION {
+            self.error(path, "at most 8760h (a year)");
+            return None;
+        }
+        Some(got)
     }
 
     pub fn size(&mut self, v: &Value, path: &KeyPath) -> Option<u64> {
@@ -354,6 +393,10 @@ impl<'a> Decoder<'a> {
         from_number: impl FnOnce(u64) -> Option<T>,
         from_text: impl FnOnce(&str) -> Option<T>,
     ) -> Option<T> {
+        if big_int(v).is_some() {
+            self.out_of_range(path, expected, v);
+            return None;
+        }
         let got = match v {
             Value::Number(n) => n.as_u64().and_then(from_number),
             Value::String(s) => {
@@ -429,6 +472,7 @@ pub(super) fn describe(v: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         Value::Sequence(_) => "a list".to_string(),
         Value::Mapping(_) => "a map".to_string(),
+        Value::Tagged(_) if big_int(v).is_some() => big_int(v).unwrap_or_default().to_string(),
         Value::Tagged(t) => format!("a value tagged {}", t.tag),
     }
 }

@@ -115,7 +115,10 @@ pub(super) fn api_defs(d: &mut Decoder, f: &Fields) -> ApiDefs {
 }
 
 fn json(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<serde_json::Value> {
-    match serde_json::to_value(v) {
+    // JSON Schema may well hold a bound past 64 bits; JSON reads it as a float.
+    let mut v = v.clone();
+    super::yaml::floats_for_big_ints(&mut v);
+    match serde_json::to_value(&v) {
         Ok(j) => Some(j),
         Err(e) => {
             d.error(p, format!("not representable as JSON: {e}"));

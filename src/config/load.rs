@@ -27,7 +27,7 @@ const DEFAULT_ROUTE_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Reads and decodes a config file. An unreadable file is one error with an empty path.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = super::read_text(path).map_err(|e| {
         ConfigError::new(
             "",
             format!("cannot read config file {}: {e}", path.display()),
@@ -47,8 +47,9 @@ pub fn load_str_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let root = parse_yaml(text)?;
-    let (cfg, errors) = decode_partial(&root, env);
+    let (root, mut errors) = parse_yaml(text)?;
+    let (cfg, more) = decode_partial(&root, env);
+    errors.extend(more);
     if errors.is_empty() {
         Ok(cfg)
     } else {
@@ -63,30 +64,34 @@ pub fn load_partial(
     text: &str,
     base: &std::path::Path,
 ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
-    let mut root = parse_yaml(text)?;
+    let (mut root, mut errors) = parse_yaml(text)?;
     // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
-    let (mut errors, warnings) = crate::openapi::merge_files(&mut root, base);
+    let (more, warnings) = crate::openapi::merge_files(&mut root, base);
+    errors.extend(more);
     let (mut cfg, more) = decode_partial(&root, &|name| std::env::var(name).ok());
     errors.extend(more);
     cfg.warnings = warnings;
     Ok((cfg, errors))
 }
 
-/// The document, merge keys applied. An empty one (or `null`) is an error, not a config
+/// The document, merge keys applied, and the problems that did not stop the parse
+/// (`yaml.rs`: keys written twice). An empty one (or `null`) is an error, not a config
 /// of defaults: a file caught half-written by a reload or the watcher would otherwise
 /// drop every API and move the listener to the default address.
-fn parse_yaml(text: &str) -> Result<Value, ConfigErrors> {
-    let mut root: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+fn parse_yaml(text: &str) -> Result<(Value, Vec<ConfigError>), ConfigErrors> {
+    let parsed = super::yaml::parse(text).map_err(|e| {
         let hint = tab_hint(text, e.location().map(|l| l.line()));
+        let e = super::yaml::error_text(&e);
         ConfigError::new("", format!("not valid YAML: {e}{hint}"))
     })?;
+    let mut root = parsed.root;
     if root.is_null() {
         return Err(ConfigError::new("", "the config is empty").into());
     }
     // YAML anchors with `<<:` merge keys are a common way to share integration blocks.
     root.apply_merge()
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
-    Ok(root)
+    Ok((root, parsed.errors))
 }
 
 /// The parser's message for a tab in indentation ("found character that cannot start

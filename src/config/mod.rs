@@ -16,6 +16,7 @@ pub mod traffic;
 pub mod validate;
 pub mod view;
 pub mod warnings;
+pub mod yaml;
 
 #[cfg(test)]
 mod tests;
@@ -87,9 +88,37 @@ pub fn load_and_validate(path: &Path) -> Result<Config, ConfigErrors> {
     load_and_validate_file_text(&read(path)?, path)
 }
 
+/// Largest config or OpenAPI file read. `-c /dev/zero` (or a config symlinked to it when
+/// a reload reads it) would otherwise be read until memory runs out, and never answer.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a text file of at most [`MAX_FILE_BYTES`].
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let good = &e.as_bytes()[..at];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text: a bad byte on line {line}"),
+        )
+    })
+}
+
 /// Reads a config file; an unreadable file is one error.
 pub fn read(path: &Path) -> Result<String, ConfigErrors> {
-    std::fs::read_to_string(path).map_err(|e| {
+    read_text(path).map_err(|e| {
         ConfigError::new(
             "",
             format!("cannot read config file {}: {e}", path.display()),

@@ -273,6 +273,24 @@ fn unreadable_file_is_one_error() {
 }
 
 #[test]
+fn an_endless_or_binary_file_is_one_error_not_a_hang() {
+    // /dev/zero was read until memory ran out.
+    let err = load_and_validate(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot read config file /dev/zero: larger than 16 MiB"
+    );
+    let dir = std::env::temp_dir().join(format!("portico-utf8-{}", std::process::id()));
+    std::fs::write(&dir, b"server:\n  workers: 2\n  driver: \"\xff\"\n").unwrap();
+    let err = load_file(&dir).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&dir);
+    assert!(
+        err.ends_with("not UTF-8 text: a bad byte on line 3"),
+        "{err}"
+    );
+}
+
+#[test]
 fn yaml_syntax_and_duplicate_keys() {
     let errs = load_errors("server: [1,\n");
     assert!(errs[0].starts_with("not valid YAML"), "{errs:?}");
@@ -280,12 +298,15 @@ fn yaml_syntax_and_duplicate_keys() {
     let errs = load_errors("server:\n\tlisten: [\"127.0.0.1:0\"]\n");
     assert!(errs[0].contains("line 2"), "{errs:?}");
     assert!(errs[0].contains("starts with a tab"), "{errs:?}");
+    // A key written twice is an error at its path, and the rest is still decoded.
     let errs =
         load_errors("apis:\n  a:\n    routes:\n      \"GET /x\": {}\n      \"GET /x\": {}\n");
-    assert_eq!(errs.len(), 1);
-    assert!(
-        errs[0].contains("duplicate entry with key \"GET /x\""),
-        "{errs:?}"
+    assert_eq!(
+        errs,
+        [
+            r#"apis.a.routes."GET /x": this key is written twice in its map (the first one is read)"#,
+            r#"apis.a.routes."GET /x": missing key "integration""#,
+        ]
     );
 }
 

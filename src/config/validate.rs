@@ -17,6 +17,8 @@ const MAX_STAGE_VARIABLE_NAME: usize = 64;
 const MAX_STAGE_VARIABLE_VALUE: usize = 512;
 /// Smaller than this and ordinary browsers' request heads would be refused with 431.
 const MIN_HEADER_BYTES: usize = 1024;
+/// One thread per worker; far more than any machine has cores (README: `server.workers`).
+const MAX_WORKERS: usize = 1024;
 
 /// Every problem found, in file order; empty means the config can be compiled.
 pub fn validate(cfg: &Config) -> Vec<ConfigError> {
@@ -90,8 +92,14 @@ impl Validator<'_> {
             }
         }
         self.tls_server(&p);
-        if s.workers == Workers::Count(0) {
-            self.error(&p.key("workers"), "must be auto or at least 1");
+        match s.workers {
+            Workers::Count(0) => self.error(&p.key("workers"), "must be auto or at least 1"),
+            // A thread and its buffers each; 18446744073709551615 passed `check` and
+            // panicked `run` (an overflow sizing the throttle leases).
+            Workers::Count(n) if n > MAX_WORKERS => {
+                self.error(&p.key("workers"), format!("at most {MAX_WORKERS}, got {n}"))
+            }
+            _ => {}
         }
         if s.limits.max_header_bytes < MIN_HEADER_BYTES {
             self.error(

@@ -8,10 +8,13 @@ pub const REDACTED: &str = "[redacted]";
 
 /// JSON view of config text that has already passed validation.
 pub fn redacted_view(text: &str) -> Value {
-    let yaml: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
-        Ok(v) => v,
+    // Parsed as the loader parsed it: an integer past 64 bits shows as the float JSON
+    // would read, not as a view of null.
+    let mut yaml = match super::yaml::parse(text) {
+        Ok(p) => p.root,
         Err(_) => return Value::Null,
     };
+    super::yaml::floats_for_big_ints(&mut yaml);
     let mut json = serde_json::to_value(&yaml).unwrap_or(Value::Null);
     if let Some(token) = json.pointer_mut("/admin/token") {
         *token = Value::String(REDACTED.into());

@@ -94,7 +94,9 @@ pub fn period_start(day: u32, period: Period, offset: u64) -> u32 {
         Period::Week => {
             // Day 0 (1970-01-01) was a Thursday: Monday-based weekday = (day + 3) % 7.
             let into = (u64::from(day) + 3 + 7 - offset % 7) % 7;
-            day - into as u32
+            // The first days of 1970 (admin `GET /usage?from=1970-01-01`) belong to a
+            // period that began before day 0: it starts at day 0, not at a wrapped day.
+            day.saturating_sub(into as u32)
         }
         Period::Month => {
             let (y, m, d) = civil_from_days(i64::from(day));
@@ -104,7 +106,7 @@ pub fn period_start(day: u32, period: Period, offset: u64) -> u32 {
                 this as u32
             } else {
                 let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-                (days_from_civil(py, pm, 1) + i64::from(offset)) as u32
+                (days_from_civil(py, pm, 1) + i64::from(offset)).max(0) as u32
             }
         }
     }
@@ -224,6 +226,15 @@ mod tests {
 
     fn day(s: &str) -> u32 {
         parse_day(s).unwrap()
+    }
+
+    #[test]
+    fn a_period_that_began_before_1970_starts_at_day_0() {
+        // Subtracted below day 0: a panic in the admin thread (debug builds), a wrapped
+        // day far in the future otherwise.
+        assert_eq!(period_start(0, Period::Week, 0), 0);
+        assert_eq!(period_start(2, Period::Week, 3), 0);
+        assert_eq!(period_start(3, Period::Month, 5), 0);
     }
 
     #[test]

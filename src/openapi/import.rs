@@ -59,8 +59,18 @@ pub fn parse(text: &str) -> Result<Value, Issue> {
     if text.trim_start().starts_with('{') {
         return serde_json::from_str(text).map_err(|e| fail(e.to_string()));
     }
-    let yaml: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| fail(e.to_string()))?;
+    // The config's parser: an alias bomb is refused, an integer past 64 bits is read as
+    // JSON reads it (a float), and a key written twice is named.
+    let parsed =
+        crate::config::yaml::parse(text).map_err(|e| fail(crate::config::yaml::error_text(&e)))?;
+    if let Some(e) = parsed.errors.first() {
+        return Err(Issue {
+            pointer: String::new(),
+            message: format!("Invalid OpenAPI input: {e}"),
+        });
+    }
+    let mut yaml = parsed.root;
+    crate::config::yaml::floats_for_big_ints(&mut yaml);
     serde_json::to_value(yaml).map_err(|e| fail(e.to_string()))
 }
 

@@ -25,7 +25,7 @@ pub fn import_file(
     mode: BasePath,
     lambdas: &[(String, String)],
 ) -> Result<Imported, String> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::config::read_text(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let doc = import::parse(&text).map_err(|e| format!("{}{e}", path.display()))?;
     import::import(&doc, mode, lambdas).map_err(|e| format!("{}{e}", path.display()))

@@ -447,3 +447,20 @@ domains:
         ]
     );
 }
+
+#[test]
+fn what_run_cannot_honour_is_refused_by_check() {
+    // Both passed `check`: the worker count panicked `run` at start, the timeout a
+    // worker at its first request to that upstream.
+    assert_eq!(
+        check(&apis("  {}\nserver: { workers: 1025 }")),
+        ["server.workers: at most 1024, got 1025"]
+    );
+    let yaml = "upstreams:\n  u: { targets: [\"127.0.0.1:1\"], connect_timeout: 18446744073709551615ms }\n";
+    let errs = match load_str_with_env(yaml, &no_env) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(errs, "upstreams.u.connect_timeout: at most 8760h (a year)");
+    assert!(load_str_with_env("server: { limits: { idle_timeout: 8760h } }", &no_env).is_ok());
+}
