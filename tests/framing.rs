@@ -262,3 +262,46 @@ fn unsolicited_bytes_on_an_idle_pooled_connection_are_never_a_response() {
         }
     }
 }
+
+/// A chunked request's trailer fields are not forwarded (nginx drops them too): a backend
+/// that reads no trailers, as this one, took them for its next request and answered it on
+/// the pooled connection; one that merges them would see fields no gateway check saw.
+#[test]
+fn request_trailers_are_not_forwarded() {
+    let cases: [&[u8]; 2] = [
+        // Head and whole body in one read.
+        b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Api-Key: stolen\r\nContent-Length: 50\r\n\r\n",
+        // Trailers after the head went out: relayed from the connection's later reads.
+        b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ];
+    let rest = b"5\r\nhello\r\n0\r\nX-Api-Key: stolen\r\nContent-Length: 50\r\n\r\n";
+    for driver in DRIVERS {
+        for (i, request) in cases.iter().enumerate() {
+            let (backend, log) = start_backend();
+            let p = Portico::start(&config(backend), driver);
+            let mut s = p.connect();
+            s.write_all(request).unwrap();
+            if i == 1 {
+                thread::sleep(Duration::from_millis(200));
+                for part in rest.chunks(7) {
+                    s.write_all(part).unwrap();
+                    thread::sleep(Duration::from_millis(20));
+                }
+            }
+            let r = read_response(&mut BufReader::new(s), false).unwrap();
+            assert_eq!(
+                r.text(),
+                "POST /x te=chunked body=hello",
+                "{driver} case {i}"
+            );
+            let next = p.get("/next");
+            assert_eq!(next.text(), "GET /next te=none body=", "{driver} case {i}");
+            let seen = log.lock().unwrap().clone();
+            assert_eq!(
+                seen,
+                ["POST /x te=chunked body=hello", "GET /next te=none body="],
+                "{driver} case {i}: the backend read trailers"
+            );
+        }
+    }
+}

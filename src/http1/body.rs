@@ -1,6 +1,7 @@
-//! Body framing. The proxy forwards body bytes exactly as received, so these decoders never
-//! rewrite anything: they find where a body ends, count payload bytes, and refuse framing a
-//! backend could read differently from us. All state lives in the decoder, so a body may
+//! Body framing. The proxy forwards body bytes as received (less a chunked request's
+//! trailer fields, which the decoder points out), so these decoders never rewrite anything:
+//! they find where a body ends, count payload bytes, and refuse framing a backend could read
+//! differently from us. All state lives in the decoder, so a body may
 //! arrive split at any byte.
 
 use std::ops::Range;
@@ -74,6 +75,9 @@ pub struct ChunkedDecoder {
     declared: u64,
     payload: u64,
     max_payload: u64,
+    /// Where trailer field lines fell in the buffer of the last `scan` (empty if none).
+    trailer_from: usize,
+    trailer_to: usize,
 }
 
 impl ChunkedDecoder {
@@ -90,6 +94,8 @@ impl ChunkedDecoder {
             declared: 0,
             payload: 0,
             max_payload,
+            trailer_from: 0,
+            trailer_to: 0,
         }
     }
 
@@ -102,6 +108,7 @@ impl ChunkedDecoder {
         mut on_data: impl FnMut(Range<usize>),
     ) -> Result<Scan, BodyError> {
         let mut i = 0;
+        (self.trailer_from, self.trailer_to) = (0, 0);
         while i < buf.len() {
             match self.state {
                 State::Data => {
@@ -124,6 +131,12 @@ impl ChunkedDecoder {
                 State::Failed(e) => return Err(e),
                 _ => {
                     let b = buf[i];
+                    if self.in_trailer_field(b) {
+                        if self.trailer_from == self.trailer_to {
+                            self.trailer_from = i;
+                        }
+                        self.trailer_to = i + 1;
+                    }
                     i += 1;
                     if let Err(e) = self.step(b) {
                         self.state = State::Failed(e);
@@ -148,6 +161,24 @@ impl ChunkedDecoder {
 
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// The bytes of trailer field lines (CRLFs included) in the buffer the last `scan` was
+    /// given; empty when it held none. They are one run: the empty line that ends the body
+    /// comes after them. A relay leaves them out, as nginx does: a backend that does not
+    /// read trailers takes a trailer line for the start of its next request, and one that
+    /// merges them into the headers would see fields the gateway never checked.
+    pub fn trailer_bytes(&self) -> Range<usize> {
+        self.trailer_from..self.trailer_to
+    }
+
+    /// Whether `b`, about to be stepped, belongs to a trailer field line.
+    fn in_trailer_field(&self, b: u8) -> bool {
+        match self.state {
+            State::TrailerStart => b != b'\r',
+            State::TrailerName | State::TrailerValue | State::TrailerLf => true,
+            _ => false,
+        }
     }
 
     /// One framing byte (anything but chunk data).

@@ -95,8 +95,18 @@ pub async fn proxy(
             }
         },
     };
-    c.wbuf
-        .extend_from_slice(&c.rbuf[head_len..head_len + initial]);
+    // Trailer fields are left out, as in relay::request_chunked.
+    let trailers = match c.head.body {
+        BodyKind::Chunked => chunked.trailer_bytes(),
+        _ => 0..0,
+    };
+    let body = &c.rbuf[head_len..head_len + initial];
+    if trailers.is_empty() {
+        c.wbuf.extend_from_slice(body);
+    } else {
+        c.wbuf.extend_from_slice(&body[..trailers.start]);
+        c.wbuf.extend_from_slice(&body[trailers.end..]);
+    }
     let body_left = match c.head.body {
         BodyKind::Length(n) => n - initial as u64,
         _ => 0,

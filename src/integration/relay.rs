@@ -170,7 +170,16 @@ pub async fn request_chunked(
             BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
         })?;
         stop_if_answered(up)?;
-        write_body_part(up, &mut c.rbuf, scan.consumed, timers, wait).await?;
+        // Trailer fields stay here (ChunkedDecoder::trailer_bytes): the part before them
+        // goes, they are dropped, the rest (the empty line that ends the body) goes.
+        let trailers = dec.trailer_bytes();
+        let mut rest = scan.consumed;
+        if !trailers.is_empty() {
+            write_body_part(up, &mut c.rbuf, trailers.start, timers, wait).await?;
+            c.rbuf.advance(trailers.len());
+            rest -= trailers.end;
+        }
+        write_body_part(up, &mut c.rbuf, rest, timers, wait).await?;
         if scan.done {
             return Ok(());
         }

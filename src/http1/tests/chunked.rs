@@ -289,3 +289,41 @@ fn length_decoder() {
         }
     );
 }
+
+/// What a relay forwards: each piece less its trailer bytes. Cut anywhere, the body comes
+/// out as the same chunks ending in `0\r\n\r\n`, with no trailer field left.
+#[test]
+fn trailer_fields_are_pointed_out_wherever_the_body_is_cut() {
+    let wire: &[u8] =
+        b"5;a=b\r\nhello\r\n0;last\r\nX-Api-Key: k\r\nContent-Length: 50\r\n\r\nGET / HTTP/1.1";
+    let want: &[u8] = b"5;a=b\r\nhello\r\n0;last\r\n\r\n";
+    for i in 0..=wire.len() {
+        for j in i..=wire.len() {
+            let mut d = ChunkedDecoder::new(1 << 20);
+            let mut out = Vec::new();
+            let mut start = 0;
+            for end in [i, j, wire.len()] {
+                let piece = &wire[start..end];
+                let scan = d.scan(piece, |_| {}).unwrap();
+                let t = d.trailer_bytes();
+                assert!(t.end <= scan.consumed, "cut at {i},{j}");
+                if t.is_empty() {
+                    out.extend_from_slice(&piece[..scan.consumed]);
+                } else {
+                    out.extend_from_slice(&piece[..t.start]);
+                    out.extend_from_slice(&piece[t.end..scan.consumed]);
+                }
+                start = end;
+                if scan.done {
+                    break;
+                }
+            }
+            assert!(d.is_done(), "cut at {i},{j}");
+            assert_eq!(out, want, "cut at {i},{j}");
+        }
+    }
+    // No trailers: nothing is pointed out.
+    let mut d = ChunkedDecoder::new(1 << 20);
+    d.scan(b"5\r\nhello\r\n0\r\n\r\n", |_| {}).unwrap();
+    assert!(d.trailer_bytes().is_empty());
+}
