@@ -223,6 +223,45 @@ fn forwarded_headers_host_and_hop_by_hop() {
     }
 }
 
+/// A client's `X_Forwarded_For` (and the other headers Portico writes, spelled with `_`)
+/// does not reach the backend: CGI, WSGI, PHP and Rack read it as the HTTP_X_FORWARDED_FOR
+/// Portico writes, and some take the client's. Other names with `_` pass.
+#[test]
+fn underscore_spellings_of_headers_portico_writes_are_dropped() {
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[], b"k");
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        let r = p.raw(
+            b"GET /h HTTP/1.1\r\nHost: example.org\r\nX_Forwarded_For: 6.6.6.6\r\nx_forwarded_host: evil\r\nX_FORWARDED_PROTO: https\r\nX_Amzn_RequestId: forged\r\nX-Amzn_Trace-Id: Root=forged\r\nX_Custom: kept\r\n\r\n",
+        );
+        assert_eq!(r.status, 200, "{driver}");
+        let seen = origin.last();
+        for gone in [
+            "x_forwarded_for",
+            "x_forwarded_host",
+            "x_forwarded_proto",
+            "x_amzn_requestid",
+            "x-amzn_trace-id",
+        ] {
+            assert_eq!(
+                seen.header(gone),
+                None,
+                "{driver}: {gone} reached the origin"
+            );
+        }
+        assert_eq!(
+            seen.header("x-forwarded-for"),
+            Some("127.0.0.1"),
+            "{driver}"
+        );
+        assert_eq!(seen.header("x-forwarded-host"), Some("example.org"));
+        assert_eq!(seen.header("x_custom"), Some("kept"));
+    }
+}
+
 #[test]
 fn dead_target_is_502_and_slow_target_is_504_quickly() {
     let dead = free_port();

@@ -440,8 +440,19 @@ const CLIENT_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(
 /// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). The framing is
 /// written for the body sent: Content-Length once from the parsed length, so duplicates
 /// ("2, 2") are not passed on; Transfer-Encoding from the parsed codings, with the chunked
-/// body relayed as sent.
+/// body relayed as sent. A client's spelling with `_` for `-` (`X_Forwarded_For`) is
+/// dropped too: CGI, WSGI, PHP and Rack backends read it as the same HTTP_X_FORWARDED_FOR
+/// as Portico's, and may take the client's (nginx drops every name with `_`).
 fn written_by_proxy(name: &[u8]) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    let same =
+        |own: &[u8]| own.len() == name.len() && own.iter().zip(name).all(|(&a, &b)| a == fold(b));
     const OWN: &[&[u8]] = &[
         b"host",
         b"expect",
@@ -454,7 +465,7 @@ fn written_by_proxy(name: &[u8]) -> bool {
         b"content-length",
         b"transfer-encoding",
     ];
-    OWN.iter().any(|s| s.eq_ignore_ascii_case(name))
+    OWN.iter().any(|own| same(own))
 }
 
 /// Returns whether the head offers an upgrade (integration::tunnel) and where the Host
