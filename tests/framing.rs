@@ -58,6 +58,14 @@ fn answer(path: &str, described: &str) -> Vec<u8> {
             out.extend_from_slice(b"\r\n0\r\n\r\n");
             return out;
         }
+        // A chunked body with trailer fields, one of them a framing field.
+        "/trailers" => {
+            let mut out = b"HTTP/1.1 200 OK\r\nTrailer: x-checksum\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\r\n0\r\nx-checksum: 1234\r\ncontent-length: 99\r\n\r\n");
+            return out;
+        }
         _ => format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()),
     };
     let mut out = head.into_bytes();
@@ -303,5 +311,35 @@ fn request_trailers_are_not_forwarded() {
                 "{driver} case {i}: the backend read trailers"
             );
         }
+    }
+}
+
+/// A backend's response trailers are not relayed (nginx drops them too): the client gets
+/// the chunked body ending in `0\r\n\r\n`, and its next response right after.
+#[test]
+fn response_trailers_are_not_relayed() {
+    let (backend, _log) = start_backend();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(backend), driver);
+        let mut s = p.connect();
+        s.write_all(b"GET /trailers HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut wire = Vec::new();
+        s.read_to_end(&mut wire).unwrap();
+        let wire = String::from_utf8_lossy(&wire);
+        let body = "GET /trailers te=none body=";
+        let first_end = format!(
+            "\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\nHTTP/1.1 200",
+            body.len()
+        );
+        assert!(wire.contains(&first_end), "{driver}: {wire}");
+        assert!(
+            !wire.to_ascii_lowercase().contains("x-checksum"),
+            "{driver}: {wire}"
+        );
+        assert!(
+            wire.ends_with("GET /after te=none body="),
+            "{driver}: {wire}"
+        );
     }
 }

@@ -170,16 +170,9 @@ pub async fn request_chunked(
             BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
         })?;
         stop_if_answered(up)?;
-        // Trailer fields stay here (ChunkedDecoder::trailer_bytes): the part before them
-        // goes, they are dropped, the rest (the empty line that ends the body) goes.
-        let trailers = dec.trailer_bytes();
-        let mut rest = scan.consumed;
-        if !trailers.is_empty() {
-            write_body_part(up, &mut c.rbuf, trailers.start, timers, wait).await?;
-            c.rbuf.advance(trailers.len());
-            rest -= trailers.end;
-        }
-        write_body_part(up, &mut c.rbuf, rest, timers, wait).await?;
+        // Trailer fields stay here (ChunkedDecoder::trailer_bytes).
+        let consumed = cut_out(&mut c.rbuf, dec.trailer_bytes(), scan.consumed);
+        write_body_part(up, &mut c.rbuf, consumed, timers, wait).await?;
         if scan.done {
             return Ok(());
         }
@@ -492,11 +485,16 @@ async fn relay_chunked(
             c.ubuf.advance(scan.consumed);
             first = false;
             c.flush_wbuf().await?;
-        } else if first {
-            first = false;
-            c.write_wbuf_and_upstream_bytes(scan.consumed).await?;
         } else {
-            write_prefix(&mut c.stream, &mut c.ubuf, scan.consumed).await?;
+            // The client gets no trailer fields, as from nginx: a client (or a proxy in
+            // front) that reads none would take them for the next response.
+            let consumed = cut_out(&mut c.ubuf, dec.trailer_bytes(), scan.consumed);
+            if first {
+                first = false;
+                c.write_wbuf_and_upstream_bytes(consumed).await?;
+            } else {
+                write_prefix(&mut c.stream, &mut c.ubuf, consumed).await?;
+            }
         }
         c.out.body_sent = dec.payload_len();
         if scan.done {
@@ -506,6 +504,17 @@ async fn relay_chunked(
             return Err(cut_short());
         }
     }
+}
+
+/// Removes `cut` from `buf` (what follows moves up) and returns `consumed` less its length.
+pub(crate) fn cut_out(buf: &mut BytesMut, cut: std::ops::Range<usize>, consumed: usize) -> usize {
+    if cut.is_empty() {
+        return consumed;
+    }
+    let len = buf.len();
+    buf.copy_within(cut.end.., cut.start);
+    buf.truncate(len - cut.len());
+    consumed - cut.len()
 }
 
 async fn relay_until_close(
