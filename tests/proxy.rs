@@ -262,6 +262,32 @@ fn underscore_spellings_of_headers_portico_writes_are_dropped() {
     }
 }
 
+/// An IPv4 client of a dual-stack listener is its IPv4 address to the backend, not
+/// ::ffff:127.0.0.1 (API Gateway's sourceIp is the IPv4 address too).
+#[test]
+fn ipv4_client_of_a_dual_stack_listener_is_forwarded_as_ipv4() {
+    if std::net::TcpListener::bind("[::]:0").is_err() {
+        eprintln!("no IPv6 on this host; skipped");
+        return;
+    }
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[], b"k");
+        true
+    });
+    for driver in DRIVERS {
+        let config = proxy_config(origin.addr, 1).replace("127.0.0.1:{PORT}", "[::]:{PORT}");
+        let p = Portico::start(&config, driver);
+        let r = p.get("/v4");
+        assert_eq!(r.status, 200, "{driver}");
+        let seen = origin.last();
+        assert_eq!(
+            seen.header("x-forwarded-for"),
+            Some("127.0.0.1"),
+            "{driver}"
+        );
+    }
+}
+
 #[test]
 fn dead_target_is_502_and_slow_target_is_504_quickly() {
     let dead = free_port();

@@ -171,6 +171,10 @@ impl Conn {
         tls_site: Option<Arc<Site>>,
         peer_cert: Option<Box<PeerCert>>,
     ) -> Conn {
+        // An IPv4 client of a dual-stack listener ([::]) comes as ::ffff:a.b.c.d: it is
+        // a.b.c.d in X-Forwarded-For, sourceIp, events and logs, as API Gateway has it
+        // (and a loopback client is loopback).
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         let mut spares = ctx.spares.borrow_mut();
         Conn {
             stream,
