@@ -170,22 +170,42 @@ fn check_chunked(buf: &[u8]) {
         let mut dec = ChunkedDecoder::new(1 << 20);
         let mut payload = Vec::new();
         let mut consumed = 0;
+        // What a relay sends on: each piece less its trailer bytes.
+        let mut forwarded = Vec::new();
         for piece in pieces {
             match dec.scan(piece, |r| payload.extend_from_slice(&piece[r])) {
                 Ok(scan) => {
                     assert!(scan.consumed <= piece.len());
+                    let t = dec.trailer_bytes();
+                    assert!(t.is_empty() || t.end <= scan.consumed);
+                    let t = if t.is_empty() {
+                        scan.consumed..scan.consumed
+                    } else {
+                        t
+                    };
+                    forwarded.extend_from_slice(&piece[..t.start]);
+                    forwarded.extend_from_slice(&piece[t.end..scan.consumed]);
                     consumed += scan.consumed;
                     if scan.done {
-                        return Ok((payload, consumed));
+                        return Ok((payload, consumed, forwarded));
                     }
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok((payload, usize::MAX)) // not done
+        Ok((payload, usize::MAX, forwarded)) // not done
     };
     let whole = decode(&[buf]);
-    if let Ok((payload, _)) = &whole {
+    if let Ok((payload, consumed, forwarded)) = &whole {
+        if *consumed != usize::MAX {
+            // What is forwarded is a whole chunked body of the same payload, no trailers.
+            let mut dec = ChunkedDecoder::new(1 << 20);
+            let mut again = Vec::new();
+            let scan = dec.scan(forwarded, |r| again.extend_from_slice(&forwarded[r]));
+            assert!(scan.is_ok_and(|s| s.done && s.consumed == forwarded.len()));
+            assert!(dec.trailer_bytes().is_empty());
+            assert_eq!(&again, payload);
+        }
         assert_eq!(payload.len() as u64, {
             let mut dec = ChunkedDecoder::new(1 << 20);
             let _ = dec.scan(buf, |_| {});
