@@ -1,5 +1,5 @@
-//! Body framing. The proxy forwards body bytes as received (less a chunked request's
-//! trailer fields, which the decoder points out), so these decoders never rewrite anything:
+//! Body framing. The proxy forwards body bytes as received (less a chunked body's trailer
+//! fields, which the decoder points out), so these decoders never rewrite anything:
 //! they find where a body ends, count payload bytes, and refuse framing a backend could read
 //! differently from us. All state lives in the decoder, so a body may
 //! arrive split at any byte.
@@ -165,9 +165,10 @@ impl ChunkedDecoder {
 
     /// The bytes of trailer field lines (CRLFs included) in the buffer the last `scan` was
     /// given; empty when it held none. They are one run: the empty line that ends the body
-    /// comes after them. A relay leaves them out, as nginx does: a backend that does not
-    /// read trailers takes a trailer line for the start of its next request, and one that
-    /// merges them into the headers would see fields the gateway never checked.
+    /// comes after them. The relays leave them out both ways, as nginx does: a peer that
+    /// does not read trailers takes a trailer line for the start of its next message, and
+    /// a backend that merges them into the headers would see fields the gateway never
+    /// checked.
     pub fn trailer_bytes(&self) -> Range<usize> {
         self.trailer_from..self.trailer_to
     }
