@@ -258,6 +258,35 @@ fn malformed_requests_get_400_and_close_and_never_reach_the_origin() {
     }
 }
 
+/// Chunk extensions are not payload, so `max_body_bytes` does not bound them: past 16 KiB
+/// in one body they are a 400 and a close. They were relayed without end (1-byte chunks
+/// with 4 KiB extensions: a stream thousands of times the body limit).
+#[test]
+fn chunk_extensions_past_16_kib_in_one_body_are_refused() {
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[], b"took it");
+        true
+    });
+    let chunk = format!("1;{}\r\nx\r\n", "e".repeat(4000));
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin.addr), driver);
+        let mut s = p.connect();
+        s.write_all(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        // Writes stop mattering once the server has answered and closed.
+        for _ in 0..64 {
+            if s.write_all(chunk.as_bytes()).is_err() {
+                break;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+        let got = read_until_closed(&mut s);
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 400 "), "{driver}: {text}");
+        assert!(text.contains("connection: close"), "{driver}: {text}");
+    }
+}
+
 #[test]
 fn bad_framing_after_a_good_request_on_the_same_connection() {
     let origin = Origin::fixed(b"from origin");

@@ -12,6 +12,9 @@ use super::parse::is_tchar;
 const MAX_SIZE_DIGITS: u8 = 16;
 /// Bytes of chunk extensions per size line (after the first ';').
 const MAX_EXT_BYTES: u16 = 4096;
+/// Bytes of chunk extensions in a whole body. `max_body_bytes` counts payload only, so
+/// without it 1-byte chunks with 4 KiB extensions made a 10 MiB limit a 40 GiB stream.
+const MAX_EXT_TOTAL: u32 = 16 * 1024;
 /// Bytes of all trailer lines together, CRLFs included, before the final empty line.
 const MAX_TRAILER_BYTES: u32 = 8192;
 
@@ -70,6 +73,7 @@ pub struct ChunkedDecoder {
     size: u64,
     digits: u8,
     ext_len: u16,
+    ext_total: u32,
     trailer_len: u32,
     remaining: u64,
     declared: u64,
@@ -89,6 +93,7 @@ impl ChunkedDecoder {
             size: 0,
             digits: 0,
             ext_len: 0,
+            ext_total: 0,
             trailer_len: 0,
             remaining: 0,
             declared: 0,
@@ -208,8 +213,12 @@ impl ChunkedDecoder {
                 // Visible ASCII only: no whitespace, controls or a bare LF hiding a line end.
                 0x21..=0x7e => {
                     self.ext_len += 1;
+                    self.ext_total += 1;
                     if self.ext_len > MAX_EXT_BYTES {
                         return Err(BadChunk("chunk extension too long"));
+                    }
+                    if self.ext_total > MAX_EXT_TOTAL {
+                        return Err(BadChunk("chunk extensions too long in all"));
                     }
                     State::Ext
                 }

@@ -160,6 +160,12 @@ fn size_line_errors() {
     check_err(b"3;a\nabc\r\n", u64::MAX, bad("invalid chunk extension"));
     let ext_over = [b"1;".as_slice(), &[b'e'; 4097], b"\r\nx\r\n0\r\n\r\n"].concat();
     check_err(&ext_over, u64::MAX, bad("chunk extension too long"));
+    // Extensions count for the whole body too: 4 x 4000 bytes pass, a fifth does not.
+    let chunk = [b"1;".as_slice(), &[b'e'; 4000], b"\r\nx\r\n"].concat();
+    let under = [chunk.repeat(4).as_slice(), b"0\r\n\r\n"].concat();
+    check_ok(&under, b"xxxx");
+    let over = [chunk.repeat(5).as_slice(), b"0\r\n\r\n"].concat();
+    check_err(&over, u64::MAX, bad("chunk extensions too long in all"));
 }
 
 #[test]
