@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::ws::*;
 use common::*;
@@ -19,6 +19,12 @@ use common::*;
 fn open(p: &Portico) -> (TcpStream, String) {
     let mut s = p.connect();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let id = open_on(&mut s);
+    (s, id)
+}
+
+/// The handshake and the id on a connected socket.
+fn open_on(s: &mut TcpStream) -> String {
     write!(
         s,
         "GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
@@ -32,11 +38,11 @@ fn open(p: &Portico) -> (TcpStream, String) {
     }
     assert!(head.starts_with(b"HTTP/1.1 101 "), "{head:?}");
     s.write_all(&frame(1, b"who am i")).unwrap();
-    let (op, notice) = read_frame(&mut s);
+    let (op, notice) = read_frame(s);
     assert_eq!(op, 1);
     let notice: serde_json::Value = serde_json::from_slice(&notice).unwrap();
     let id = notice["connectionId"].as_str().unwrap().to_string();
-    (s, id)
+    id
 }
 
 /// A masked, final client frame.
@@ -179,5 +185,66 @@ fn disconnect_reaches_the_backend_once_on_every_kind_of_close() {
         let status = p.wait_exit(Duration::from_secs(30));
         assert!(status.success(), "{driver}: {status:?}");
         assert_eq!(disconnects(&backend, &id), 1, "{driver}: SIGTERM");
+    }
+}
+
+/// A client that sends pings and reads nothing: once its pongs fill both sockets and the
+/// queue, the server stops reading it and its writer waits forever. The idle timeout
+/// (pings are not activity) decides the close; the socket is dropped when the close frame
+/// can't be sent within the grace, and `$disconnect` runs. It used to stay open, past
+/// idle and max_duration, holding up to 1 MiB of queued pongs, with no `$disconnect`.
+#[test]
+fn a_client_that_reads_nothing_is_dropped_after_the_close_grace() {
+    let backend = Origin::start(|_, s| {
+        common::respond(s, 200, &[], b"");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-deaf");
+        let cfg = config(backend.addr, free_port(), &dir).replace("idle: 2s", "idle: 1s");
+        let p = Portico::start(&cfg, driver);
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&p.addr.into()).unwrap();
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // The handshake and the id, read while the client still reads.
+        let id = open_on(&mut s);
+        let mut pings = Vec::new();
+        for _ in 0..64 {
+            pings.extend(frame(9, &[b'p'; 125]));
+        }
+        s.set_nonblocking(true).unwrap();
+        let started = Instant::now();
+        let mut blocked_since: Option<Instant> = None;
+        // Until the server has taken nothing for 2 s (it stopped reading).
+        while blocked_since.is_none_or(|t| t.elapsed() < Duration::from_secs(2)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{driver}: the server kept reading"
+            );
+            match s.write(&pings) {
+                Ok(_) => blocked_since = None,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    blocked_since.get_or_insert_with(Instant::now);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("{driver}: {e}"),
+            }
+        }
+        // Idle (1 s) and the grace (10 s) later, without reading a byte.
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while disconnects(&backend, &id) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{driver}: the connection of a client that reads nothing stayed open"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(disconnects(&backend, &id), 1, "{driver}");
+        drop(s);
+        p.stop();
     }
 }

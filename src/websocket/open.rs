@@ -89,6 +89,10 @@ pub(super) struct Session<'a> {
     pub(super) closing: Cell<Option<(u16, &'static str)>>,
 }
 
+/// How long a closing connection's writer may take to send what is queued and the close
+/// frame before the socket is dropped (a client that stopped reading never takes them).
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
 /// Read buffer of an idle TLS session (a frame header and a small message fit).
 const IDLE_READ: usize = 2048;
 /// Read size while a frame is arriving.
@@ -220,13 +224,23 @@ impl Session<'_> {
             let mut reader = std::pin::pin!(reader);
             let mut writer = std::pin::pin!(writer);
             let mut reading = true;
+            // Once the close is decided, the writer has CLOSE_GRACE to send what is queued
+            // and the close frame; a client that reads nothing would hold it (and up to
+            // MAX_QUEUED bytes) forever, past idle and max_duration.
+            let mut give_up: Option<Instant> = None;
             loop {
+                if give_up.is_none() && self.closing.get().is_some() {
+                    give_up = Some(Instant::now() + CLOSE_GRACE);
+                }
                 let last = Duration::from_millis(
                     event::now_ms().saturating_sub(self.live.last_active_ms.get()),
                 );
-                let wait = idle
-                    .saturating_sub(last)
-                    .min(max.saturating_sub(started.elapsed()));
+                let wait = match give_up {
+                    Some(at) => at.saturating_duration_since(Instant::now()),
+                    None => idle
+                        .saturating_sub(last)
+                        .min(max.saturating_sub(started.elapsed())),
+                };
                 monoio::select! {
                     end = &mut reader, if reading => {
                         reading = false;
@@ -240,11 +254,17 @@ impl Session<'_> {
                         }
                     },
                     _ = &mut writer => break,
-                    _ = self.ctx.timers.sleep(wait), if self.closing.get().is_none() => {
+                    _ = self.ctx.timers.sleep(wait) => {
+                        if give_up.is_some_and(|at| Instant::now() >= at) {
+                            debug!(connection = %self.live.id, "the client took no close in time: dropped");
+                            break;
+                        }
                         let idle_for = Duration::from_millis(
                             event::now_ms().saturating_sub(self.live.last_active_ms.get()),
                         );
-                        if idle_for >= idle || started.elapsed() >= max {
+                        if self.closing.get().is_none()
+                            && (idle_for >= idle || started.elapsed() >= max)
+                        {
                             self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
                         }
                     },
