@@ -248,3 +248,49 @@ fn a_client_that_reads_nothing_is_dropped_after_the_close_grace() {
         p.stop();
     }
 }
+
+/// Pings are answered while a message's integration runs (a client's keepalive gave up
+/// on pongs held for a slow integration: they waited for it); messages and the close
+/// that come meanwhile are still handled in order, after it.
+#[test]
+fn pings_are_answered_while_an_integration_runs() {
+    let backend = Origin::start(|req, s| {
+        if req.target == "/slow" {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let body = format!("done {}", String::from_utf8_lossy(&req.body));
+        common::respond(s, 200, &[], body.as_bytes());
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-busy");
+        let routes = "      slow: { integration: { type: http, upstream: be, path: /slow }, route_response: true }\n      fast: { integration: { type: http, upstream: be, path: /fast }, route_response: true }\n";
+        let mut cfg = ws_api_config(free_port(), &dir, "", routes);
+        cfg.push_str(&format!(
+            "upstreams:\n  be: {{ targets: [\"{}\"] }}\n",
+            backend.addr
+        ));
+        let p = Portico::start(&cfg, driver);
+        let (mut s, _) = open(&p);
+        let slow = br#"{"action":"slow"}"#;
+        let fast = br#"{"action":"fast"}"#;
+        let mut burst = frame(1, slow);
+        burst.extend(frame(9, b"p1"));
+        burst.extend(frame(1, fast));
+        burst.extend(frame(9, b"p2"));
+        s.write_all(&burst).unwrap();
+        // Both pongs before the slow answer, then the answers in order.
+        assert_eq!(read_frame(&mut s), (10, b"p1".to_vec()), "{driver}");
+        assert_eq!(read_frame(&mut s), (10, b"p2".to_vec()), "{driver}");
+        let text = |b: &[u8]| format!("done {}", String::from_utf8_lossy(b)).into_bytes();
+        assert_eq!(read_frame(&mut s), (1, text(slow)), "{driver}");
+        assert_eq!(read_frame(&mut s), (1, text(fast)), "{driver}");
+        // A close behind a slow message: the message is handled, then the close echoed.
+        let mut burst = frame(1, slow);
+        burst.extend(frame(8, &1000u16.to_be_bytes()));
+        s.write_all(&burst).unwrap();
+        assert_eq!(read_frame(&mut s), (1, text(slow)), "{driver}");
+        assert_eq!(read_frame(&mut s).0, 8, "{driver}");
+        p.stop();
+    }
+}
