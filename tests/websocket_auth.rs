@@ -150,8 +150,11 @@ fn lambda_authorizer_on_connect() {
             "{driver}: refused before $connect"
         );
 
-        // Allowed: 101, and the verdict in every later event.
-        let mut ws = WsClient::connect(&url("?token=allow"), tenant());
+        // Allowed: 101, and the verdict in every later event. The client's own
+        // X-Forwarded-* values don't reach the functions beside Portico's.
+        let spoof = json!({"headers": {"x-tenant": "acme", "x-forwarded-proto": "https",
+            "x-forwarded-for": "6.6.6.6", "X-Forwarded-Port": "1"}});
+        let mut ws = WsClient::connect(&url("?token=allow"), spoof);
         assert!(ws.is_open(), "{driver}: {}", ws.opened);
         let ev = asked.lock().unwrap().last().cloned().unwrap();
         assert_eq!(ev["type"], "REQUEST", "{ev}");
@@ -163,6 +166,31 @@ fn lambda_authorizer_on_connect() {
         assert_eq!(headers["x-tenant"], "acme");
         assert!(ev["stageVariables"].is_object());
         let id = ev["requestContext"]["connectionId"].as_str().unwrap();
+        let port = p.addr.port().to_string();
+        let connect = of(&events, "CONNECT").pop().unwrap();
+        for (what, e) in [("authorizer", &ev), ("CONNECT", &connect)] {
+            for (name, want) in [
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-for", "6.6.6.6, 127.0.0.1"),
+                ("x-forwarded-port", port.as_str()),
+            ] {
+                for key in ["headers", "multiValueHeaders"] {
+                    let found: Vec<&Value> = e[key]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v)
+                        .collect();
+                    let want = if key == "headers" {
+                        json!(want)
+                    } else {
+                        json!([want])
+                    };
+                    assert_eq!(found, [&want], "{driver} {what} {key} {name}: {}", e[key]);
+                }
+            }
+        }
 
         assert_eq!(ws.ask("hello"), "hello", "{driver}");
         assert_eq!(ws.cmd("close 1000")["code"], 1000);

@@ -37,25 +37,28 @@ impl Session<'_> {
         (g, found)
     }
 
+    /// The API and stage in the generation the connection opened on (always there).
+    fn opened_at(&self) -> (usize, usize) {
+        let a = self
+            .gen
+            .snap
+            .apis
+            .iter()
+            .position(|x| x.name == self.api_name)
+            .unwrap_or(0);
+        let s = self.gen.snap.apis[a]
+            .stages
+            .iter()
+            .position(|x| x.name == self.stage_name)
+            .unwrap_or(0);
+        (a, s)
+    }
+
     pub(super) async fn on_message(&self, text: bool, data: Vec<u8>) {
         let (current, found) = self.current();
         let (gen, (a, s)) = match found {
             Some(at) => (&*current, at),
-            None => {
-                let a = self
-                    .gen
-                    .snap
-                    .apis
-                    .iter()
-                    .position(|x| x.name == self.api_name)
-                    .unwrap_or(0);
-                let s = self.gen.snap.apis[a]
-                    .stages
-                    .iter()
-                    .position(|x| x.name == self.stage_name)
-                    .unwrap_or(0);
-                (self.gen, (a, s))
-            }
+            None => (self.gen, self.opened_at()),
         };
         let api = &gen.snap.apis[a];
         let Some(ws) = api.websocket.as_deref() else {
@@ -167,8 +170,13 @@ impl Session<'_> {
 
     /// `$disconnect`, best effort: its answer goes nowhere.
     pub(super) async fn disconnect(&self, code: u16, reason: &str) {
+        // A connection whose API or stage a reload removed still has its `$disconnect`,
+        // from the config it opened on (as its messages do).
         let (current, found) = self.current();
-        let gen = if found.is_some() { &*current } else { self.gen };
+        let (gen, (a, s)) = match found {
+            Some(at) => (&*current, at),
+            None => (self.gen, self.opened_at()),
+        };
         let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
         let started = Instant::now();
         let mut line = super::log::Line {
@@ -184,12 +192,17 @@ impl Session<'_> {
             error_message: "",
             response_length: 0,
         };
-        let route = found.and_then(|(a, s)| {
+        let route = {
             let api = &gen.snap.apis[a];
-            let route = api.websocket.as_deref()?.disconnect? as usize;
-            let stage = &api.stages[s];
-            Some((&stage.integrations[route], stage.metric_base + route))
-        });
+            api.websocket
+                .as_deref()
+                .and_then(|ws| ws.disconnect)
+                .map(|route| {
+                    let stage = &api.stages[s];
+                    let route = route as usize;
+                    (&stage.integrations[route], stage.metric_base + route)
+                })
+        };
         let error;
         if let Some((integration, _)) = route {
             let lambda_event = matches!(integration, IntegrationRt::Lambda(_))

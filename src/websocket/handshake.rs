@@ -149,7 +149,9 @@ pub(super) async fn refuse(c: &mut Conn, a: Answer) -> bool {
 }
 
 /// The client's headers for the CONNECT event: as sent, without the hop-by-hop ones,
-/// with X-Forwarded-For/Port/Proto as API Gateway adds them.
+/// with X-Forwarded-For/Port/Proto as API Gateway adds them (the client's own values of
+/// these replaced, its X-Forwarded-For with the peer's address appended), so a function
+/// never sees a client's `x-forwarded-proto: https` beside the real one.
 pub(super) fn connect_headers(c: &Conn) -> Vec<(String, String)> {
     headers(c, false)
 }
@@ -161,14 +163,32 @@ fn all_headers(c: &Conn) -> Vec<(String, String)> {
 
 fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
     let buf = &c.rbuf;
+    let added = |n: &[u8]| {
+        [
+            &b"x-forwarded-for"[..],
+            b"x-forwarded-port",
+            b"x-forwarded-proto",
+        ]
+        .iter()
+        .any(|a| n.eq_ignore_ascii_case(a))
+    };
+    let mut forwarded = String::new();
+    for h in c.head.headers.iter() {
+        if h.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for") {
+            forwarded.push_str(&String::from_utf8_lossy(h.value.get(buf)));
+            forwarded.push_str(", ");
+        }
+    }
     let mut out: Vec<(String, String)> = c
         .head
         .headers
         .iter()
         .filter(|h| {
             let n = h.name.get(buf);
-            hop_by_hop
-                || !n.eq_ignore_ascii_case(b"connection") && !n.eq_ignore_ascii_case(b"upgrade")
+            !added(n)
+                && (hop_by_hop
+                    || !n.eq_ignore_ascii_case(b"connection")
+                        && !n.eq_ignore_ascii_case(b"upgrade"))
         })
         .map(|h| {
             (
@@ -177,8 +197,8 @@ fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
             )
         })
         .collect();
-    let ip = String::from_utf8_lossy(c.peer_ip.as_bytes()).into_owned();
-    out.push(("X-Forwarded-For".into(), ip));
+    forwarded.push_str(&String::from_utf8_lossy(c.peer_ip.as_bytes()));
+    out.push(("X-Forwarded-For".into(), forwarded));
     out.push(("X-Forwarded-Port".into(), c.stream.local_port().to_string()));
     let proto = if c.stream.is_tls() { "https" } else { "http" };
     out.push(("X-Forwarded-Proto".into(), proto.into()));

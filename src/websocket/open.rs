@@ -1,4 +1,5 @@
-//! An open WebSocket connection (lifecycle step 3 and 4 in `session`): reading frames,
+//! An open WebSocket connection (lifecycle step 3 and 4 in `session`): reading frames
+//! (pings answered while a message is handled, the rest queued in order),
 //! writing queued ones, the idle and duration watchdog, then `$disconnect`.
 //!
 //! What an idle connection holds is kept small (API Gateway's users open many and leave
@@ -7,7 +8,8 @@
 //! worker's coarse timers; and a plain connection waits for its next frame without a read
 //! buffer once `IDLE_WITH_BUFFERS` other waits on the worker hold one.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use bytes::BytesMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use tracing::debug;
 
-use super::connections::{self, Live};
+use super::connections::{self, Live, Wake};
 use super::event;
 use super::frame::{self, Decoder, Event};
 use super::WsApiRt;
@@ -89,6 +91,10 @@ pub(super) struct Session<'a> {
     pub(super) closing: Cell<Option<(u16, &'static str)>>,
 }
 
+/// How long a closing connection's writer may take to send what is queued and the close
+/// frame before the socket is dropped (a client that stopped reading never takes them).
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
 /// Read buffer of an idle TLS session (a frame header and a small message fit).
 const IDLE_READ: usize = 2048;
 /// Read size while a frame is arriving.
@@ -131,6 +137,29 @@ impl Drop for HoldingBuffer<'_> {
 /// A close as `$disconnect` reports it.
 type Closed = (u16, String);
 
+/// What the reader took from the client that waits for the messages before it.
+enum Deferred {
+    /// A message or the client's close.
+    Event(Event),
+    /// A protocol error: close with this code and reason.
+    Violation(u16, &'static str),
+    /// The stream ended without a close frame.
+    Vanished,
+}
+
+impl Deferred {
+    /// What it counts against MAX_PENDING (empty messages count too).
+    fn size(&self) -> usize {
+        match self {
+            Deferred::Event(Event::Message { data, .. }) => data.len() + 64,
+            _ => 64,
+        }
+    }
+}
+
+/// Bytes of messages read ahead while one is being handled (then the client is not read).
+const MAX_PENDING: usize = 1024 * 1024;
+
 impl Session<'_> {
     async fn run(&self, c: &mut Conn, ws: &WsApiRt) -> Closed {
         // Early frames that came with the handshake are in `rbuf`; every other buffer of
@@ -146,45 +175,116 @@ impl Session<'_> {
             // SAFETY: the reader only reads the client stream and the writer only writes
             // it; see integration::tunnel for why a read and a write may be in flight on
             // one stream (plain or TLS) at once. Both end with this block.
+            // The reader keeps reading while a message's integration runs, so pings are
+            // answered at once (a client's keepalive gives up on a pong held for a slow
+            // integration); messages, the close, a protocol error and the end of the
+            // stream wait in `inbox` and are handled in order, one at a time.
+            let inbox: RefCell<VecDeque<Deferred>> = RefCell::new(VecDeque::new());
+            let inbox_bytes = Cell::new(0usize);
+            let (arrived, taken) = (Wake::default(), Wake::default());
+            let defer = |item: Deferred| {
+                inbox_bytes.set(inbox_bytes.get() + item.size());
+                inbox.borrow_mut().push_back(item);
+                arrived.notify();
+            };
+            // The handling of an item is boxed while it runs: an idle connection's
+            // future holds only the read side.
             let reader = async {
-                let mut dec = Decoder::new(limits);
-                loop {
+                let read_side = async {
+                    let mut dec = Decoder::new(limits);
                     loop {
-                        // A client that sends but doesn't read is not read either once
-                        // its answers fill the queue: TCP pushes back on it.
-                        while self.live.queued.get() > connections::MAX_QUEUED {
-                            self.live.drained.wait().await;
-                        }
-                        match dec.next(&mut rbuf) {
-                            Ok(Some(ev)) => {
-                                if let Some(closed) = self.on_event(ev).await {
-                                    return Some(closed);
-                                }
-                                if self.closing.get().is_some() {
-                                    return None;
+                        loop {
+                            // A client that sends but doesn't read is not read either once
+                            // its answers fill the queue: TCP pushes back on it. Nor is one
+                            // whose messages wait for their turn past MAX_PENDING.
+                            loop {
+                                if self.live.queued.get() > connections::MAX_QUEUED {
+                                    self.live.drained.wait().await;
+                                } else if inbox_bytes.get() > MAX_PENDING {
+                                    taken.wait().await;
+                                } else {
+                                    break;
                                 }
                             }
-                            Ok(None) => break,
-                            Err(v) => {
-                                self.close_with(v.code, v.reason);
+                            match dec.next(&mut rbuf) {
+                                Ok(Some(Event::Ping(data))) => {
+                                    let mut out = Vec::with_capacity(data.len() + 2);
+                                    frame::encode(&mut out, frame::OP_PONG, &data);
+                                    self.live.push_frame(out);
+                                }
+                                Ok(Some(Event::Pong(_))) => {}
+                                Ok(Some(ev)) => {
+                                    let last = matches!(ev, Event::Close { .. });
+                                    defer(Deferred::Event(ev));
+                                    if last {
+                                        return std::future::pending::<()>().await;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(v) => {
+                                    defer(Deferred::Violation(v.code, v.reason));
+                                    return std::future::pending::<()>().await;
+                                }
+                            }
+                        }
+                        let s = unsafe { &mut *stream.get() };
+                        let _holding = if rbuf.is_empty() {
+                            match self.wait_for_frame(s, &mut rbuf).await {
+                                Ok(holding) => holding,
+                                Err(()) => {
+                                    defer(Deferred::Vanished);
+                                    return std::future::pending::<()>().await;
+                                }
+                            }
+                        } else {
+                            None
+                        };
+                        let (res, back) = read_more(s, std::mem::take(&mut rbuf)).await;
+                        rbuf = back;
+                        if !matches!(res, Ok(n) if n > 0) {
+                            // Gone without a close frame.
+                            defer(Deferred::Vanished);
+                            return std::future::pending::<()>().await;
+                        }
+                    }
+                };
+                let mut read_side = std::pin::pin!(read_side);
+                loop {
+                    let next = inbox.borrow_mut().pop_front();
+                    let Some(item) = next else {
+                        monoio::select! {
+                            _ = &mut read_side => {},
+                            _ = arrived.wait() => {},
+                        }
+                        continue;
+                    };
+                    inbox_bytes.set(inbox_bytes.get().saturating_sub(item.size()));
+                    taken.notify();
+                    match item {
+                        Deferred::Event(Event::Message { text, data }) => {
+                            bump(&self.ctx.cells.ws_messages_in, 1);
+                            self.live.last_active_ms.set(event::now_ms());
+                            // Boxed: a message's integration call is a large future that
+                            // an idle connection should not carry.
+                            let mut work = Box::pin(self.on_message(text, data));
+                            monoio::select! {
+                                _ = &mut read_side => {},
+                                _ = &mut work => {},
+                            }
+                            if self.closing.get().is_some() {
                                 return None;
                             }
                         }
-                    }
-                    let s = unsafe { &mut *stream.get() };
-                    let _holding = if rbuf.is_empty() {
-                        match self.wait_for_frame(s, &mut rbuf).await {
-                            Ok(holding) => holding,
-                            Err(()) => return Some((1006, String::new())),
+                        Deferred::Event(Event::Close { code, reason }) => {
+                            return Some(self.on_close(code, reason));
                         }
-                    } else {
-                        None
-                    };
-                    let (res, back) = read_more(s, std::mem::take(&mut rbuf)).await;
-                    rbuf = back;
-                    if !matches!(res, Ok(n) if n > 0) {
-                        // Gone without a close frame.
-                        return Some((1006, String::new()));
+                        // The read side answers pings and drops pongs itself.
+                        Deferred::Event(Event::Ping(_) | Event::Pong(_)) => {}
+                        Deferred::Violation(code, reason) => {
+                            self.close_with(code, reason);
+                            return None;
+                        }
+                        Deferred::Vanished => return Some((1006, String::new())),
                     }
                 }
             };
@@ -220,13 +320,23 @@ impl Session<'_> {
             let mut reader = std::pin::pin!(reader);
             let mut writer = std::pin::pin!(writer);
             let mut reading = true;
+            // Once the close is decided, the writer has CLOSE_GRACE to send what is queued
+            // and the close frame; a client that reads nothing would hold it (and up to
+            // MAX_QUEUED bytes) forever, past idle and max_duration.
+            let mut give_up: Option<Instant> = None;
             loop {
+                if give_up.is_none() && self.closing.get().is_some() {
+                    give_up = Some(Instant::now() + CLOSE_GRACE);
+                }
                 let last = Duration::from_millis(
                     event::now_ms().saturating_sub(self.live.last_active_ms.get()),
                 );
-                let wait = idle
-                    .saturating_sub(last)
-                    .min(max.saturating_sub(started.elapsed()));
+                let wait = match give_up {
+                    Some(at) => at.saturating_duration_since(Instant::now()),
+                    None => idle
+                        .saturating_sub(last)
+                        .min(max.saturating_sub(started.elapsed())),
+                };
                 monoio::select! {
                     end = &mut reader, if reading => {
                         reading = false;
@@ -240,11 +350,17 @@ impl Session<'_> {
                         }
                     },
                     _ = &mut writer => break,
-                    _ = self.ctx.timers.sleep(wait), if self.closing.get().is_none() => {
+                    _ = self.ctx.timers.sleep(wait) => {
+                        if give_up.is_some_and(|at| Instant::now() >= at) {
+                            debug!(connection = %self.live.id, "the client took no close in time: dropped");
+                            break;
+                        }
                         let idle_for = Duration::from_millis(
                             event::now_ms().saturating_sub(self.live.last_active_ms.get()),
                         );
-                        if idle_for >= idle || started.elapsed() >= max {
+                        if self.closing.get().is_none()
+                            && (idle_for >= idle || started.elapsed() >= max)
+                        {
                             self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
                         }
                     },
@@ -298,38 +414,18 @@ impl Session<'_> {
         self.live.push_frame(out);
     }
 
-    /// Handles one event from the client; Some when the client closed.
-    async fn on_event(&self, ev: Event) -> Option<Closed> {
-        match ev {
-            Event::Ping(data) => {
-                let mut out = Vec::with_capacity(data.len() + 2);
-                frame::encode(&mut out, frame::OP_PONG, &data);
-                self.live.push_frame(out);
-                None
-            }
-            Event::Pong(_) => None,
-            Event::Close { code, reason } => {
-                // Echo the close, then end.
-                let mut out = Vec::new();
-                match code {
-                    Some(code) => frame::encode_close(&mut out, code, ""),
-                    None => frame::encode(&mut out, frame::OP_CLOSE, b""),
-                }
-                self.closing.set(Some((code.unwrap_or(1005), "")));
-                self.live.push_frame(out);
-                Some(match code {
-                    Some(code) => (code, reason),
-                    None => (1005, "Client-side close frame status not set".into()),
-                })
-            }
-            Event::Message { text, data } => {
-                bump(&self.ctx.cells.ws_messages_in, 1);
-                self.live.last_active_ms.set(event::now_ms());
-                // Boxed: a message's integration call is a large future that an idle
-                // connection should not carry.
-                Box::pin(self.on_message(text, data)).await;
-                None
-            }
+    /// The client's close: echoed (its code only), then the connection ends.
+    fn on_close(&self, code: Option<u16>, reason: String) -> Closed {
+        let mut out = Vec::new();
+        match code {
+            Some(code) => frame::encode_close(&mut out, code, ""),
+            None => frame::encode(&mut out, frame::OP_CLOSE, b""),
+        }
+        self.closing.set(Some((code.unwrap_or(1005), "")));
+        self.live.push_frame(out);
+        match code {
+            Some(code) => (code, reason),
+            None => (1005, "Client-side close frame status not set".into()),
         }
     }
 }

@@ -1,0 +1,296 @@
+//! `$disconnect` reaches the backend exactly once, with its close code, on every way a
+//! WebSocket API connection can end: the client's close, a vanished client, the idle
+//! timeout, DeleteConnection, a reload that removed the API, and SIGTERM. The backend is
+//! an http integration that records the calls; clients are raw sockets.
+
+// The origin records calls from its own threads; no request path here.
+#![allow(clippy::disallowed_types)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::ws::*;
+use common::*;
+
+/// Opens a connection and learns its id from the Forbidden notice of an unrouted message.
+fn open(p: &Portico) -> (TcpStream, String) {
+    let mut s = p.connect();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let id = open_on(&mut s);
+    (s, id)
+}
+
+/// The handshake and the id on a connected socket.
+fn open_on(s: &mut TcpStream) -> String {
+    write!(
+        s,
+        "GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "closed in the head: {head:?}");
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "{head:?}");
+    s.write_all(&frame(1, b"who am i")).unwrap();
+    let (op, notice) = read_frame(s);
+    assert_eq!(op, 1);
+    let notice: serde_json::Value = serde_json::from_slice(&notice).unwrap();
+    let id = notice["connectionId"].as_str().unwrap().to_string();
+    id
+}
+
+/// A masked, final client frame.
+fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8, 9, 8, 7, 6];
+    out.extend(
+        payload
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ [9, 8, 7, 6][i % 4]),
+    );
+    out
+}
+
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let len = match h[1] & 0x7F {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => panic!("no message here is that long"),
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    (h[0] & 0x0F, payload)
+}
+
+/// The `$disconnect` calls the backend got for connection `id`.
+fn disconnects(backend: &Origin, id: &str) -> usize {
+    backend
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.target == "/disconnect" && r.header("x-amzn-connection-id") == Some(id))
+        .count()
+}
+
+/// Waits until `id` had its `$disconnect`, then a little longer to see no second one.
+fn exactly_once(backend: &Origin, id: &str, what: &str) {
+    assert!(
+        eventually(|| disconnects(backend, id) >= 1),
+        "{what}: no $disconnect for {id}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(disconnects(backend, id), 1, "{what}: {id}");
+}
+
+fn config(backend: SocketAddr, admin: u16, dir: &std::path::Path) -> String {
+    let routes = "      $connect: { integration: { type: http, upstream: be, path: /connect } }\n      $disconnect: { integration: { type: http, upstream: be, path: /disconnect } }\n";
+    let mut cfg = ws_api_config(
+        admin,
+        dir,
+        "    limits: { idle: 2s, max_duration: 1h }\n",
+        routes,
+    );
+    cfg.push_str(&format!(
+        "upstreams:\n  be: {{ targets: [\"{backend}\"] }}\n"
+    ));
+    cfg
+}
+
+#[test]
+fn disconnect_reaches_the_backend_once_on_every_kind_of_close() {
+    let backend = Origin::start(|_, s| {
+        common::respond(s, 200, &[], b"");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-life");
+        let (port, admin) = (free_port(), free_port());
+        let cfg = config(backend.addr, admin, &dir).replace("{PORT}", &port.to_string());
+        let mut p = Portico::start_at(&cfg, driver, port);
+
+        // The client's close.
+        let (mut s, id) = open(&p);
+        s.write_all(&frame(8, &1000u16.to_be_bytes())).unwrap();
+        assert_eq!(read_frame(&mut s).0, 8);
+        exactly_once(&backend, &id, &format!("{driver}: client close"));
+
+        // The client vanishes without a close frame.
+        let (s, id) = open(&p);
+        drop(s);
+        exactly_once(&backend, &id, &format!("{driver}: vanished"));
+
+        // Idle for 2 s.
+        let (mut s, id) = open(&p);
+        assert_eq!(read_frame(&mut s).0, 8, "{driver}: idle close");
+        exactly_once(&backend, &id, &format!("{driver}: idle"));
+
+        // DeleteConnection on the admin listener.
+        let (mut s, id) = open(&p);
+        let enc = id
+            .replace('=', "%3D")
+            .replace('/', "%2F")
+            .replace('+', "%2B");
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin));
+        let r = common::admin(
+            admin_addr,
+            "DELETE",
+            &format!("/@connections/{enc}"),
+            Some("secret"),
+            None,
+        );
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        assert_eq!(read_frame(&mut s).0, 8, "{driver}: deleted");
+        exactly_once(&backend, &id, &format!("{driver}: DeleteConnection"));
+
+        // A reload that removed the API: the connection keeps the config it opened on,
+        // its $disconnect included.
+        let (mut s, id) = open(&p);
+        let renamed = cfg.replace("\n  chat:\n", "\n  chat2:\n");
+        assert_ne!(renamed, cfg);
+        std::fs::write(&p.config, renamed).unwrap();
+        p.signal(1);
+        assert!(
+            eventually(|| p.log_text().matches("config reloaded").count() >= 1),
+            "{driver}: reloaded"
+        );
+        s.write_all(&frame(8, &1000u16.to_be_bytes())).unwrap();
+        assert_eq!(read_frame(&mut s).0, 8);
+        exactly_once(&backend, &id, &format!("{driver}: API removed by a reload"));
+        std::fs::write(&p.config, &cfg).unwrap();
+        p.signal(1);
+        assert!(
+            eventually(|| p.log_text().matches("config reloaded").count() >= 2),
+            "{driver}: reloaded back"
+        );
+
+        // SIGTERM: 1001, and $disconnect before the process ends.
+        let (mut s, id) = open(&p);
+        p.signal(15);
+        let (op, payload) = read_frame(&mut s);
+        assert_eq!((op, &payload[..2]), (8, &1001u16.to_be_bytes()[..]));
+        let status = p.wait_exit(Duration::from_secs(30));
+        assert!(status.success(), "{driver}: {status:?}");
+        assert_eq!(disconnects(&backend, &id), 1, "{driver}: SIGTERM");
+    }
+}
+
+/// A client that sends pings and reads nothing: once its pongs fill both sockets and the
+/// queue, the server stops reading it and its writer waits forever. The idle timeout
+/// (pings are not activity) decides the close; the socket is dropped when the close frame
+/// can't be sent within the grace, and `$disconnect` runs. It used to stay open, past
+/// idle and max_duration, holding up to 1 MiB of queued pongs, with no `$disconnect`.
+#[test]
+fn a_client_that_reads_nothing_is_dropped_after_the_close_grace() {
+    let backend = Origin::start(|_, s| {
+        common::respond(s, 200, &[], b"");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-deaf");
+        let cfg = config(backend.addr, free_port(), &dir).replace("idle: 2s", "idle: 1s");
+        let p = Portico::start(&cfg, driver);
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&p.addr.into()).unwrap();
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // The handshake and the id, read while the client still reads.
+        let id = open_on(&mut s);
+        let mut pings = Vec::new();
+        for _ in 0..64 {
+            pings.extend(frame(9, &[b'p'; 125]));
+        }
+        s.set_nonblocking(true).unwrap();
+        let started = Instant::now();
+        let mut blocked_since: Option<Instant> = None;
+        // Until the server has taken nothing for 2 s (it stopped reading).
+        while blocked_since.is_none_or(|t| t.elapsed() < Duration::from_secs(2)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{driver}: the server kept reading"
+            );
+            match s.write(&pings) {
+                Ok(_) => blocked_since = None,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    blocked_since.get_or_insert_with(Instant::now);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("{driver}: {e}"),
+            }
+        }
+        // Idle (1 s) and the grace (10 s) later, without reading a byte.
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while disconnects(&backend, &id) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{driver}: the connection of a client that reads nothing stayed open"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(disconnects(&backend, &id), 1, "{driver}");
+        drop(s);
+        p.stop();
+    }
+}
+
+/// Pings are answered while a message's integration runs (a client's keepalive gave up
+/// on pongs held for a slow integration: they waited for it); messages and the close
+/// that come meanwhile are still handled in order, after it.
+#[test]
+fn pings_are_answered_while_an_integration_runs() {
+    let backend = Origin::start(|req, s| {
+        if req.target == "/slow" {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let body = format!("done {}", String::from_utf8_lossy(&req.body));
+        common::respond(s, 200, &[], body.as_bytes());
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-busy");
+        let routes = "      slow: { integration: { type: http, upstream: be, path: /slow }, route_response: true }\n      fast: { integration: { type: http, upstream: be, path: /fast }, route_response: true }\n";
+        let mut cfg = ws_api_config(free_port(), &dir, "", routes);
+        cfg.push_str(&format!(
+            "upstreams:\n  be: {{ targets: [\"{}\"] }}\n",
+            backend.addr
+        ));
+        let p = Portico::start(&cfg, driver);
+        let (mut s, _) = open(&p);
+        let slow = br#"{"action":"slow"}"#;
+        let fast = br#"{"action":"fast"}"#;
+        let mut burst = frame(1, slow);
+        burst.extend(frame(9, b"p1"));
+        burst.extend(frame(1, fast));
+        burst.extend(frame(9, b"p2"));
+        s.write_all(&burst).unwrap();
+        // Both pongs before the slow answer, then the answers in order.
+        assert_eq!(read_frame(&mut s), (10, b"p1".to_vec()), "{driver}");
+        assert_eq!(read_frame(&mut s), (10, b"p2".to_vec()), "{driver}");
+        let text = |b: &[u8]| format!("done {}", String::from_utf8_lossy(b)).into_bytes();
+        assert_eq!(read_frame(&mut s), (1, text(slow)), "{driver}");
+        assert_eq!(read_frame(&mut s), (1, text(fast)), "{driver}");
+        // A close behind a slow message: the message is handled, then the close echoed.
+        let mut burst = frame(1, slow);
+        burst.extend(frame(8, &1000u16.to_be_bytes()));
+        s.write_all(&burst).unwrap();
+        assert_eq!(read_frame(&mut s), (1, text(slow)), "{driver}");
+        assert_eq!(read_frame(&mut s).0, 8, "{driver}");
+        p.stop();
+    }
+}
