@@ -244,8 +244,16 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
         );
         assert_eq!(get(&p, "/p/secret?tenant=acme", Some("t1")).status, 403);
         // The router skips empty segments, and so does the ARN: no slash steps around
-        // the deny. A HEAD answered by the GET route is judged as that GET.
-        for path in ["/p/secret/", "/p//secret", "//p/secret//"] {
+        // the deny, nor an escaped one ({id} reaches the integration decoded, as
+        // "secret/"). A HEAD answered by the GET route is judged as that GET.
+        for path in [
+            "/p/secret/",
+            "/p//secret",
+            "//p/secret//",
+            "/p/secret%2F",
+            "/p/%2fsecret",
+            "/p/secre%74",
+        ] {
             let target = format!("{path}?tenant=acme");
             assert_eq!(get(&p, &target, Some("t1")).status, 403, "{path}");
         }

@@ -116,9 +116,11 @@ impl Policy {
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`, the path
-/// without empty segments: the router skips them (`/p//secret/` reaches the route of
-/// `/p/secret`), so the ARN a policy judges must too, or a trailing or doubled slash
-/// would step around a `Deny` written for the path.
+/// percent-decoded and without empty segments: the router skips empty segments
+/// (`/p//secret/` reaches the route of `/p/secret`), and path parameters reach the
+/// integration decoded (`/p/secret%2F` gives `{x+}` = `secret/`), so the ARN a policy
+/// judges is the path as the integration reads it, or a trailing, doubled or escaped
+/// slash (or any escaped character) would step around a `Deny` written for the path.
 pub fn arn(
     region: &str,
     account: &str,
@@ -131,8 +133,10 @@ pub fn arn(
         "arn:aws:execute-api:{region}:{account}:{api}/{stage}/{}/",
         String::from_utf8_lossy(method)
     );
+    let mut decoded = Vec::with_capacity(path.len());
+    crate::integration::lambda_event::percent_decode(path, &mut decoded);
     let mut first = true;
-    for segment in path.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+    for segment in decoded.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         if !first {
             out.push('/');
         }
@@ -199,7 +203,16 @@ mod tests {
         assert!(p.allows("execute-api:Invoke", &a("GET", "/pets")));
         assert!(!p.allows("execute-api:Invoke", &a("GET", "/secret")));
         assert!(!p.allows("execute-api:Invoke", &a("POST", "/pets")));
-        for variant in ["/secret/", "//secret", "/secret//", "secret"] {
+        for variant in [
+            "/secret/",
+            "//secret",
+            "/secret//",
+            "secret",
+            "/secret%2F",
+            "/secret%2f%2F",
+            "%2Fsecret",
+            "/%73ecret",
+        ] {
             assert!(
                 !p.allows("execute-api:Invoke", &a("GET", variant)),
                 "{variant}"
@@ -208,6 +221,10 @@ mod tests {
         assert_eq!(
             a("GET", "//a//b/"),
             "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b"
+        );
+        assert_eq!(
+            a("GET", "/a%20b/c%2Fd/%zz"),
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a b/c/d/%zz"
         );
         assert_eq!(
             a("GET", "/"),
