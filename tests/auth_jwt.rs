@@ -185,6 +185,11 @@ fn refusals_follow_api_gateway() {
         assert_invalid(&p.raw(twice.as_bytes()), "the token is malformed");
         let r = get(&p, &format!("/q?token={valid}&token={valid}"), None);
         assert_invalid(&r, "the token is malformed");
+        // An escaped name is the same parameter to the integration and to any backend.
+        let r = get(&p, &format!("/q?token={valid}&%74oken=x.y.z"), None);
+        assert_invalid(&r, "the token is malformed");
+        let r = get(&p, &format!("/q?%74ok%65n={valid}"), None);
+        assert_eq!(r.text(), "q");
         assert_eq!(get(&p, &format!("/q?token={valid}"), None).text(), "q");
         let expired = idp.mint(json!({ "claims": with(json!({"exp": now() - 10})) }));
         assert_invalid(&get(&p, "/me", Some(&expired)), "the token has expired");

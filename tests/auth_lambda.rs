@@ -263,6 +263,8 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
         let head = read_response(&mut std::io::BufReader::new(s), true).unwrap();
         assert_eq!(head.status, 403);
         assert_eq!(get(&p, "/p/2/?tenant=acme", Some("t1")).status, 200);
+        // A query identity source is found by its decoded name, as the event names it.
+        assert_eq!(get(&p, "/p/2?%74enant=acme", Some("t1")).status, 200);
         assert_eq!(policy.calls(), 1, "one call per identity per TTL");
 
         // Another identity value is another cache entry (and here a function error).

@@ -23,6 +23,33 @@ use jwt::{JwtRt, Verified};
 use lambda::{LambdaAuthRt, Verdict};
 use metrics::AuthCounters;
 
+/// Whether a query parameter's name as sent (`raw`) is `name` once percent-decoded, as
+/// the integration's event and any backend's query parser read it: `%74oken=B` is a
+/// second `token`, so an identity source that matched names as sent would check one
+/// token while the backend reads another. No allocation: decoded as it is compared.
+pub fn query_name_is(raw: &[u8], name: &[u8]) -> bool {
+    if !raw.contains(&b'%') {
+        return raw == name;
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let (mut i, mut j) = (0, 0);
+    while i < raw.len() {
+        let mut b = raw[i];
+        i += 1;
+        if b == b'%' && i + 1 < raw.len() {
+            if let (Some(h), Some(l)) = (hex(raw[i]), hex(raw[i + 1])) {
+                b = h << 4 | l;
+                i += 2;
+            }
+        }
+        if name.get(j) != Some(&b) {
+            return false;
+        }
+        j += 1;
+    }
+    j == name.len()
+}
+
 /// The authorizers of one API and what each route requires.
 #[derive(Debug, Default)]
 pub struct ApiAuth {
@@ -215,5 +242,32 @@ impl AuthState {
                     .map(|(_, val)| &**val)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_name_is;
+
+    #[test]
+    fn query_names_compare_decoded() {
+        for raw in ["token", "%74oken", "%74%6F%6b%65%6E", "toke%6e"] {
+            assert!(query_name_is(raw.as_bytes(), b"token"), "{raw}");
+        }
+        for raw in [
+            "tokens",
+            "toke",
+            "%74oke",
+            "token%",
+            "t%6",
+            "tok+en",
+            "%2574oken",
+            "",
+        ] {
+            assert!(!query_name_is(raw.as_bytes(), b"token"), "{raw}");
+        }
+        assert!(query_name_is(b"a%20b", b"a b"));
+        assert!(query_name_is(b"100%", b"100%"));
+        assert!(query_name_is(b"%zz", b"%zz"));
     }
 }

@@ -214,9 +214,10 @@ fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
 }
 
 /// The token from the identity source: bare or after `Bearer ` (any case). Two of them
-/// (a repeated header or query parameter) are refused as malformed, as API Gateway's
-/// comma-joined value would be: the gateway would check one while the backend may read
-/// the other. Also the caller the response cache keys on (`cache::rules::Caller::Jwt`).
+/// (a repeated header or query parameter, its name escaped or not) are refused as
+/// malformed, as API Gateway's comma-joined value would be: the gateway would check one
+/// while the backend may read the other. Also the caller the response cache keys on
+/// (`cache::rules::Caller::Jwt`).
 pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b [u8]>, JwtError> {
     let buf = &c.rbuf[..];
     let mut found = None;
@@ -235,7 +236,7 @@ pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b 
         TokenSource::Query(name) => {
             let q = c.head.query.map_or(&b""[..], |q| q.get(buf));
             for (n, v) in super::template::query_pairs(q) {
-                if n == name.as_bytes() {
+                if crate::auth::query_name_is(n, name.as_bytes()) {
                     take(v)?;
                 }
             }
