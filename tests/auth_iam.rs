@@ -222,6 +222,9 @@ fn refusals_carry_api_gateway_messages() {
                 signed("botocore", "GET", "/reports/secret/", ""),
                 signed("botocore", "GET", "/reports//secret", ""),
                 signed("botocore", "HEAD", "/reports/secret", ""),
+                // Nor an escaped slash or letter: the ARN holds the decoded path.
+                signed("botocore", "GET", "/reports/secret%2F", ""),
+                signed("botocore", "GET", "/reports/%73ecret", ""),
             ]),
         );
         let expect = |i: usize, prefix: &str, kind: &str| {
@@ -294,6 +297,8 @@ fn refusals_carry_api_gateway_messages() {
         expect(13, denied, "AccessDeniedException");
         expect(14, denied, "AccessDeniedException");
         assert_eq!(results[15]["status"], 403, "{}", results[15]);
+        expect(16, denied, "AccessDeniedException");
+        expect(17, denied, "AccessDeniedException");
         assert_eq!(origin.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

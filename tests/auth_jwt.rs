@@ -51,6 +51,7 @@ apis:
       users: {{ type: jwt, issuer: "{iss}", audience: [shop-api, other] }}
       es: {{ type: jwt, issuer: "{iss}", audience: [shop-api], algorithms: [ES256] }}
       q: {{ type: jwt, issuer: "{iss}", jwks_uri: "{iss}/jwks.json", audience: [shop-api], identity_source: $request.querystring.token }}
+      h: {{ type: jwt, issuer: "{iss}", audience: [shop-api], identity_source: $request.header.x-jwt }}
     routes:
       "GET /me": {{ authorizer: users, integration: {{ type: lambda, url: "{url}" }} }}
       "GET /v1/me": {{ authorizer: users, integration: {{ type: lambda, url: "{url}", payload_format: "1.0" }} }}
@@ -62,6 +63,7 @@ apis:
         integration: {{ type: http, upstream: echo }}
       "GET /es": {{ authorizer: es, integration: {{ type: mock, status: 200, body: es }} }}
       "GET /q": {{ authorizer: q, integration: {{ type: mock, status: 200, body: q }} }}
+      "GET /h": {{ authorizer: h, integration: {{ type: mock, status: 200, body: h }} }}
       "GET /open": {{ integration: {{ type: mock, status: 200, body: open }} }}
 "#
     )
@@ -185,6 +187,17 @@ fn refusals_follow_api_gateway() {
         assert_invalid(&p.raw(twice.as_bytes()), "the token is malformed");
         let r = get(&p, &format!("/q?token={valid}&token={valid}"), None);
         assert_invalid(&r, "the token is malformed");
+        // An escaped name is the same parameter to the integration and to any backend.
+        let r = get(&p, &format!("/q?token={valid}&%74oken=x.y.z"), None);
+        assert_invalid(&r, "the token is malformed");
+        let r = get(&p, &format!("/q?%74ok%65n={valid}"), None);
+        assert_eq!(r.text(), "q");
+        // X_Jwt beside X-Jwt: CGI-style backends read both as HTTP_X_JWT.
+        let h = |extra: &str| {
+            p.raw(format!("GET /h HTTP/1.1\r\nHost: test\r\nX-Jwt: {valid}\r\n{extra}Connection: close\r\n\r\n").as_bytes())
+        };
+        assert_eq!(h("").text(), "h");
+        assert_invalid(&h("X_Jwt: x.y.z\r\n"), "the token is malformed");
         assert_eq!(get(&p, &format!("/q?token={valid}"), None).text(), "q");
         let expired = idp.mint(json!({ "claims": with(json!({"exp": now() - 10})) }));
         assert_invalid(&get(&p, "/me", Some(&expired)), "the token has expired");

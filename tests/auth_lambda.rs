@@ -43,6 +43,19 @@ fn simple_authorizer() -> Function {
 /// The 1.0 policy authorizer: token t1 may GET anything under /p, nothing else.
 fn policy_authorizer() -> Function {
     Function::start(|ev| {
+        if ev["authorizationToken"].as_str() == Some("office,acme") {
+            // Only callers from 203.0.113.0/24 (the test client is 127.0.0.1).
+            return FnReply::Json(
+                json!({
+                    "principalId": "office",
+                    "policyDocument": {"Statement": [
+                        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*",
+                         "Condition": {"IpAddress": {"aws:SourceIp": ["203.0.113.0/24"]}}}
+                    ]}
+                })
+                .to_string(),
+            );
+        }
         if ev["authorizationToken"].as_str() != Some("t1,acme") {
             return FnReply::Error(r#"{"errorMessage":"Unauthorized"}"#.into());
         }
@@ -244,8 +257,16 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
         );
         assert_eq!(get(&p, "/p/secret?tenant=acme", Some("t1")).status, 403);
         // The router skips empty segments, and so does the ARN: no slash steps around
-        // the deny. A HEAD answered by the GET route is judged as that GET.
-        for path in ["/p/secret/", "/p//secret", "//p/secret//"] {
+        // the deny, nor an escaped one ({id} reaches the integration decoded, as
+        // "secret/"). A HEAD answered by the GET route is judged as that GET.
+        for path in [
+            "/p/secret/",
+            "/p//secret",
+            "//p/secret//",
+            "/p/secret%2F",
+            "/p/%2fsecret",
+            "/p/secre%74",
+        ] {
             let target = format!("{path}?tenant=acme");
             assert_eq!(get(&p, &target, Some("t1")).status, 403, "{path}");
         }
@@ -255,7 +276,13 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
         let head = read_response(&mut std::io::BufReader::new(s), true).unwrap();
         assert_eq!(head.status, 403);
         assert_eq!(get(&p, "/p/2/?tenant=acme", Some("t1")).status, 200);
+        // A query identity source is found by its decoded name, as the event names it.
+        assert_eq!(get(&p, "/p/2?%74enant=acme", Some("t1")).status, 200);
         assert_eq!(policy.calls(), 1, "one call per identity per TTL");
+
+        // A Condition is not evaluated, so it fails closed: this Allow grants nothing.
+        assert_eq!(get(&p, "/p/1?tenant=acme", Some("office")).status, 403);
+        assert_eq!(policy.calls(), 2);
 
         // Another identity value is another cache entry (and here a function error).
         assert_eq!(get(&p, "/p/1?tenant=other", Some("t1")).status, 500);
@@ -264,7 +291,7 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
             401,
             "identity source missing"
         );
-        assert_eq!(policy.calls(), 2);
+        assert_eq!(policy.calls(), 3);
     }
 }
 

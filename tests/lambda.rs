@@ -282,7 +282,7 @@ fn bare_2_0_answers_are_200_json() {
 }
 
 #[test]
-fn function_errors_and_garbage_are_502_and_timeouts_504() {
+fn function_errors_and_garbage_are_502_rejected_invokes_500_timeouts_504() {
     let f = Function::start(|e| match e["rawPath"].as_str().unwrap_or("") {
         "/v2/error" => FnReply::Error(r#"{"errorMessage":"boom","errorType":"Error"}"#.into()),
         "/v2/garbage" => FnReply::Raw("this is not json".into()),
@@ -293,11 +293,23 @@ fn function_errors_and_garbage_are_502_and_timeouts_504() {
         "" => FnReply::Json(r#"{"body":"no status"}"#.into()),
         _ => ok_reply(),
     });
+    // The Invoke API refusing the call (a throttled function): the function never ran.
+    let throttled = Origin::start(|_, s| {
+        respond(
+            s,
+            429,
+            &[("x-amzn-ErrorType", "TooManyRequestsException")],
+            br#"{"Type":"User","message":"Rate Exceeded."}"#,
+        );
+        true
+    });
     let v1_shape = r#"      "GET /v1shape": { integration: { type: lambda, url: "URL", payload_format: "1.0" } }
       "GET /dead": { integration: { type: lambda, url: "http://127.0.0.1:DEAD/", timeout: 1s } }
+      "GET /throttled": { integration: { type: lambda, url: "http://THROTTLED/" } }
       "GET /quick/{x}": { integration: { type: lambda, url: "URL", timeout: 300ms } }"#
         .replace("URL", &f.url())
-        .replace("DEAD", &free_port().to_string());
+        .replace("DEAD", &free_port().to_string())
+        .replace("THROTTLED", &throttled.addr.to_string());
     for driver in DRIVERS {
         let p = Portico::start(&config(&f, &v1_shape), driver);
         let mut c = Client::new(&p);
@@ -311,11 +323,14 @@ fn function_errors_and_garbage_are_502_and_timeouts_504() {
             ("/v1shape", "payload format 1.0 needs one"),
             ("/dead", "connect"),
             ("/quick/slow", "no answer within the integration timeout"),
+            ("/throttled", "answered 429 TooManyRequestsException"),
         ] {
             let r = c.get(path, "t");
-            // API Gateway gives up on a slow function with a 504 of its own.
+            // API Gateway gives up on a slow function with a 504 of its own, and answers
+            // 500 when the Lambda API rejects the invocation.
             let want = match path {
                 "/quick/slow" => (504, "Endpoint request timed out"),
+                "/throttled" => (500, "Internal server error"),
                 _ => (502, "Internal server error"),
             };
             assert_eq!(

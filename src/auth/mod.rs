@@ -23,6 +23,43 @@ use jwt::{JwtRt, Verified};
 use lambda::{LambdaAuthRt, Verdict};
 use metrics::AuthCounters;
 
+/// Whether a query parameter's name as sent (`raw`) is `name` once percent-decoded, as
+/// the integration's event and any backend's query parser read it: `%74oken=B` is a
+/// second `token`, so an identity source that matched names as sent would check one
+/// token while the backend reads another. No allocation: decoded as it is compared.
+pub fn query_name_is(raw: &[u8], name: &[u8]) -> bool {
+    if !raw.contains(&b'%') {
+        return raw == name;
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let (mut i, mut j) = (0, 0);
+    while i < raw.len() {
+        let mut b = raw[i];
+        i += 1;
+        if b == b'%' && i + 1 < raw.len() {
+            if let (Some(h), Some(l)) = (hex(raw[i]), hex(raw[i + 1])) {
+                b = h << 4 | l;
+                i += 2;
+            }
+        }
+        if name.get(j) != Some(&b) {
+            return false;
+        }
+        j += 1;
+    }
+    j == name.len()
+}
+
+/// Whether a request header's name is `name` as a backend may read it: any
+/// case, and `_` for `-`, since CGI, WSGI, PHP and Rack backends read `X_Jwt` and
+/// `X-Jwt` alike as `HTTP_X_JWT` (a second token the gateway must see too).
+pub fn header_name_is(raw: &[u8], name: &[u8]) -> bool {
+    raw.len() == name.len()
+        && raw.iter().zip(name).all(|(&a, &b)| {
+            a.eq_ignore_ascii_case(&b) || (a == b'_' && b == b'-') || (a == b'-' && b == b'_')
+        })
+}
+
 /// The authorizers of one API and what each route requires.
 #[derive(Debug, Default)]
 pub struct ApiAuth {
@@ -214,6 +251,44 @@ impl AuthState {
                     .find(|(k, _)| &**k == name)
                     .map(|(_, val)| &**val)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_name_is;
+
+    #[test]
+    fn query_names_compare_decoded() {
+        for raw in ["token", "%74oken", "%74%6F%6b%65%6E", "toke%6e"] {
+            assert!(query_name_is(raw.as_bytes(), b"token"), "{raw}");
+        }
+        for raw in [
+            "tokens",
+            "toke",
+            "%74oke",
+            "token%",
+            "t%6",
+            "tok+en",
+            "%2574oken",
+            "",
+        ] {
+            assert!(!query_name_is(raw.as_bytes(), b"token"), "{raw}");
+        }
+        assert!(query_name_is(b"a%20b", b"a b"));
+        assert!(query_name_is(b"100%", b"100%"));
+        assert!(query_name_is(b"%zz", b"%zz"));
+    }
+
+    #[test]
+    fn header_names_compare_as_backends_read_them() {
+        use super::header_name_is;
+        for raw in ["x-jwt", "X-JWT", "x_jwt", "X_Jwt"] {
+            assert!(header_name_is(raw.as_bytes(), b"x-jwt"), "{raw}");
+        }
+        for raw in ["x-jw", "x-jwtt", "xjwt", "x.jwt"] {
+            assert!(!header_name_is(raw.as_bytes(), b"x-jwt"), "{raw}");
         }
     }
 }

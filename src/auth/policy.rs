@@ -3,6 +3,9 @@
 //! with `*` (any run of characters, `/` included) and `?` (one character) wildcards. An
 //! explicit Deny wins; no matching Allow is a denial. A policy is evaluated against each
 //! request's own ARN, so a cached policy for one method neither grants nor denies another.
+//! `Condition` blocks (`IpAddress` on `aws:SourceIp` and the like) are not evaluated, so
+//! they fail closed: a conditional Allow grants nothing and a conditional Deny always
+//! denies (taking the Allow as if its condition held would let every caller in).
 
 use serde_json::Value;
 
@@ -17,6 +20,8 @@ pub struct Statement {
     pub effect: Effect,
     pub actions: Vec<Box<str>>,
     pub resources: Vec<Box<str>>,
+    /// Has a non-empty `Condition` (not evaluated: see the module comment).
+    pub conditional: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +75,7 @@ impl Policy {
         for s in self.statements.iter().filter(hits) {
             match s.effect {
                 Effect::Deny => return false,
+                Effect::Allow if s.conditional => {}
                 Effect::Allow => allowed = true,
             }
         }
@@ -105,10 +111,16 @@ impl Policy {
                 Some(e) if e.eq_ignore_ascii_case("deny") => Effect::Deny,
                 _ => return Err("a statement's Effect is not Allow or Deny".into()),
             };
+            let conditional = match s.get("Condition") {
+                None | Some(Value::Null) => false,
+                Some(Value::Object(c)) => !c.is_empty(),
+                Some(_) => true,
+            };
             out.push(Statement {
                 effect,
                 actions: list(s.get("Action"), "Action")?,
                 resources: list(s.get("Resource"), "Resource")?,
+                conditional,
             });
         }
         Ok(Policy { statements: out })
@@ -116,9 +128,11 @@ impl Policy {
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`, the path
-/// without empty segments: the router skips them (`/p//secret/` reaches the route of
-/// `/p/secret`), so the ARN a policy judges must too, or a trailing or doubled slash
-/// would step around a `Deny` written for the path.
+/// percent-decoded and without empty segments: the router skips empty segments
+/// (`/p//secret/` reaches the route of `/p/secret`), and path parameters reach the
+/// integration decoded (`/p/secret%2F` gives `{x+}` = `secret/`), so the ARN a policy
+/// judges is the path as the integration reads it, or a trailing, doubled or escaped
+/// slash (or any escaped character) would step around a `Deny` written for the path.
 pub fn arn(
     region: &str,
     account: &str,
@@ -131,8 +145,10 @@ pub fn arn(
         "arn:aws:execute-api:{region}:{account}:{api}/{stage}/{}/",
         String::from_utf8_lossy(method)
     );
+    let mut decoded = Vec::with_capacity(path.len());
+    crate::integration::lambda_event::percent_decode(path, &mut decoded);
     let mut first = true;
-    for segment in path.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+    for segment in decoded.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         if !first {
             out.push('/');
         }
@@ -199,7 +215,16 @@ mod tests {
         assert!(p.allows("execute-api:Invoke", &a("GET", "/pets")));
         assert!(!p.allows("execute-api:Invoke", &a("GET", "/secret")));
         assert!(!p.allows("execute-api:Invoke", &a("POST", "/pets")));
-        for variant in ["/secret/", "//secret", "/secret//", "secret"] {
+        for variant in [
+            "/secret/",
+            "//secret",
+            "/secret//",
+            "secret",
+            "/secret%2F",
+            "/secret%2f%2F",
+            "%2Fsecret",
+            "/%73ecret",
+        ] {
             assert!(
                 !p.allows("execute-api:Invoke", &a("GET", variant)),
                 "{variant}"
@@ -208,6 +233,10 @@ mod tests {
         assert_eq!(
             a("GET", "//a//b/"),
             "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b"
+        );
+        assert_eq!(
+            a("GET", "/a%20b/c%2Fd/%zz"),
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a b/c/d/%zz"
         );
         assert_eq!(
             a("GET", "/"),
@@ -221,5 +250,26 @@ mod tests {
         )
         .is_err());
         assert!(Policy::parse(&json!({})).is_err());
+    }
+
+    #[test]
+    fn conditions_fail_closed() {
+        let arn = "arn:aws:execute-api:us-east-1:0:shop/prod/GET/pets";
+        let ip = json!({"IpAddress": {"aws:SourceIp": ["203.0.113.0/24"]}});
+        let allow = |condition: serde_json::Value| {
+            Policy::parse(&json!({"Statement": [
+                {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*", "Condition": condition}
+            ]}))
+            .unwrap()
+        };
+        assert!(!allow(ip.clone()).allows("execute-api:Invoke", arn));
+        assert!(allow(json!({})).allows("execute-api:Invoke", arn));
+        assert!(allow(json!(null)).allows("execute-api:Invoke", arn));
+        let deny = Policy::parse(&json!({"Statement": [
+            {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"},
+            {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "*", "Condition": ip}
+        ]}))
+        .unwrap();
+        assert!(!deny.allows("execute-api:Invoke", arn));
     }
 }

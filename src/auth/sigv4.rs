@@ -59,6 +59,7 @@ impl Principals {
                         effect,
                         actions: vec!["execute-api:*".into()],
                         resources: resources.iter().map(|r| r.as_str().into()).collect(),
+                        conditional: false,
                     };
                     PrincipalRt {
                         name: name.clone(),

@@ -10,8 +10,8 @@
 //! connection (the function endpoint is an entry of the worker's upstream pools) within
 //! the route's timeout. A function error (`X-Amz-Function-Error`, or a runtime's error
 //! object: see `lambda_response`), a refused connection, or an answer that is not JSON of
-//! the right shape is a 502 `{"message":"Internal server error"}`; no answer within the
-//! route's timeout is a 504 `{"message":"Endpoint request timed out"}`, as API Gateway
+//! the right shape is a 502 `{"message":"Internal server error"}` (a 500 when the Invoke
+//! API refuses the call: `Fail`); no answer within the route's timeout is a 504 `{"message":"Endpoint request timed out"}`, as API Gateway
 //! answers when it gives up on a function before the function does. Both are logged at
 //! warn with the reason (at most `LOG_PER_SECOND` lines a second per worker, the next
 //! line counting those left out); a stack trace is never sent nor logged.
@@ -79,25 +79,30 @@ pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
 /// Why a call failed; `Stale` means a pooled connection refused the event as it was
 /// written (the endpoint had closed it), so sending again on a new connection is safe;
 /// `TimedOut`, that the route's timeout (or the endpoint's `connect_timeout`) passed
-/// first.
+/// first; `Rejected`, that the Invoke API answered a non-2xx status without a function
+/// error (throttled 429, 413, 404, 5xx): the function did not run.
 enum Fail {
     Stale(String),
     TimedOut(String),
+    Rejected(String),
     Other(String),
 }
 
 impl Fail {
-    /// The status and message the client gets.
+    /// The status and message the client gets: API Gateway answers 500 when the Lambda
+    /// API rejects the invocation, 502 when the function fails or answers in the wrong
+    /// shape, both with the same message.
     fn answer(&self) -> (u16, &'static str) {
         match self {
             Fail::TimedOut(_) => (504, "Endpoint request timed out"),
+            Fail::Rejected(_) => (500, "Internal server error"),
             Fail::Stale(_) | Fail::Other(_) => (502, "Internal server error"),
         }
     }
 
     fn reason(self) -> String {
         match self {
-            Fail::Stale(s) | Fail::TimedOut(s) | Fail::Other(s) => s,
+            Fail::Stale(s) | Fail::TimedOut(s) | Fail::Rejected(s) | Fail::Other(s) => s,
         }
     }
 }
@@ -495,9 +500,16 @@ async fn exchange(
     }
     c.out.integration_status = Some(c.rhead.status);
     if !(200..300).contains(&c.rhead.status) {
-        return Err(Fail::Other(format!(
-            "the function endpoint answered {}",
-            c.rhead.status
+        let kind = c
+            .rhead
+            .header(&c.ubuf, "x-amzn-errortype")
+            .unwrap_or_default();
+        let kind = String::from_utf8_lossy(&kind[..kind.len().min(100)]).into_owned();
+        return Err(Fail::Rejected(format!(
+            "the function endpoint answered {}{}{}",
+            c.rhead.status,
+            if kind.is_empty() { "" } else { " " },
+            kind
         )));
     }
     // Bytes past the answer mean the endpoint is out of step: don't reuse it.

@@ -214,9 +214,11 @@ fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
 }
 
 /// The token from the identity source: bare or after `Bearer ` (any case). Two of them
-/// (a repeated header or query parameter) are refused as malformed, as API Gateway's
-/// comma-joined value would be: the gateway would check one while the backend may read
-/// the other. Also the caller the response cache keys on (`cache::rules::Caller::Jwt`).
+/// (a repeated header or query parameter, its name escaped or not) are refused as
+/// malformed, as API Gateway's comma-joined value would be: the gateway would check one
+/// while the backend may read the other (`X_Jwt` beside `X-Jwt` included: CGI-style
+/// backends read both as `HTTP_X_JWT`). Also the caller the response cache keys on
+/// (`cache::rules::Caller::Jwt`).
 pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b [u8]>, JwtError> {
     let buf = &c.rbuf[..];
     let mut found = None;
@@ -227,7 +229,7 @@ pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b 
     match source {
         TokenSource::Header(name) => {
             for h in &c.head.headers {
-                if h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()) {
+                if crate::auth::header_name_is(h.name.get(buf), name.as_bytes()) {
                     take(h.value.get(buf))?;
                 }
             }
@@ -235,7 +237,7 @@ pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b 
         TokenSource::Query(name) => {
             let q = c.head.query.map_or(&b""[..], |q| q.get(buf));
             for (n, v) in super::template::query_pairs(q) {
-                if n == name.as_bytes() {
+                if crate::auth::query_name_is(n, name.as_bytes()) {
                     take(v)?;
                 }
             }

@@ -38,8 +38,8 @@ fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
             }
         }
         IdentitySource::Query(name) => {
-            if let Some((_, val)) =
-                super::template::query_pairs(v.query()).find(|(n, _)| *n == name.as_bytes())
+            if let Some((_, val)) = super::template::query_pairs(v.query())
+                .find(|(n, _)| crate::auth::query_name_is(n, name.as_bytes()))
             {
                 lambda_event::percent_decode(val, out);
             }
