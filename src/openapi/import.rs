@@ -303,10 +303,10 @@ fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
     };
     let mut out = Map::new();
     for (name, schema) in schemas.iter() {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::pipeline::models::is_model_name(name) {
             ctx.warn(
                 format!("{pointer}/{}", esc(name)),
-                "model names are letters and digits only; model skipped",
+                "model names are letters, digits, '.', '_' and '-' only; model skipped",
             );
             continue;
         }
