@@ -215,3 +215,59 @@ api_keys:
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("state_dir"), "{text}");
 }
+
+/// An admin token no request can present is an error: the router compares the
+/// Authorization value with its outer blanks trimmed, so ` tok`, `tok\n` (an
+/// `${env:NAME}` set from a file) or a blank token locked every admin route while check
+/// said ok.
+#[test]
+fn an_admin_token_no_request_can_present_is_an_error() {
+    let config = temp_dir("admin-token").join("portico.yaml");
+    let run = |token: &str, env: &str| {
+        std::fs::write(
+            &config,
+            format!("admin: {{ listen: \"127.0.0.1:9\", token: {token} }}\napis:\n  a:\n    stages: {{ s: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock }} }}\n"),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["check", "-c"])
+            .arg(&config)
+            .env("PORTICO_TEST_TOKEN", env)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    for (token, env, why) in [
+        (
+            "\"${env:PORTICO_TEST_TOKEN}\"",
+            "secret-token-0123456789\n",
+            "holds a control character",
+        ),
+        (
+            "\" secret-token-0123456789\"",
+            "",
+            "starts or ends with a blank",
+        ),
+        (
+            "\"secret-token-0123456789 \"",
+            "",
+            "starts or ends with a blank",
+        ),
+        ("\"   \"", "", "is blank"),
+    ] {
+        let (code, text) = run(token, env);
+        assert_eq!(code, Some(1), "{token}: {text}");
+        assert!(
+            text.contains(&format!(
+                "admin.token: {why}: no presented token can match it"
+            )),
+            "{token}: {text}"
+        );
+    }
+    // Blanks inside are sent and compared as they are.
+    let (code, text) = run("\"secret token 0123456789\"", "");
+    assert_eq!(code, Some(0), "{text}");
+    let _ = std::fs::remove_dir_all(config.parent().unwrap());
+}

@@ -124,6 +124,21 @@ impl Validator<'_> {
                     &KeyPath::root().key("admin").key("token"),
                     "is empty; leave it out to refuse admin routes",
                 );
+            } else if let Some(t) = admin.token.as_deref().filter(|t| !token_can_match(t)) {
+                self.error(
+                    &KeyPath::root().key("admin").key("token"),
+                    format!(
+                        "{} no presented token can match it (an Authorization value loses \
+                         its outer blanks, and control characters cannot be sent)",
+                        if t.trim_matches([' ', '\t']).is_empty() {
+                            "is blank:"
+                        } else if t.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                            "holds a control character:"
+                        } else {
+                            "starts or ends with a blank:"
+                        }
+                    ),
+                );
             }
         }
     }
@@ -492,4 +507,12 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Whether some `Authorization: Bearer` value can present `token`: the router compares
+/// the value with its outer blanks trimmed, and a header value carries no control
+/// character but tab. A token from `${env:NAME}` set from a file can end in a newline.
+fn token_can_match(token: &str) -> bool {
+    token.trim_matches([' ', '\t']).len() == token.len()
+        && !token.bytes().any(|b| b.is_ascii_control() && b != b'\t')
 }
