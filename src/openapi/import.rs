@@ -284,6 +284,11 @@ fn route_path(base: &str, path: &str) -> Result<String, String> {
             ));
         }
     }
+    // What the router refuses (a space, a parameter named twice, a greedy one before the
+    // end, `//`) is skipped here too: written out, it made a config check refuses.
+    if let Err(e) = crate::router::key::parse_route_key(&format!("GET {full}")) {
+        return Err(format!("{e}; path skipped"));
+    }
     Ok(full)
 }
 

@@ -1,0 +1,61 @@
+//! `portico openapi import` on paths Portico's router can't serve: each is skipped with a
+//! warning at its JSON pointer, so what import writes is a config `check` accepts (it
+//! wrote `GET /b c` or `GET /d/{x}/{x}`, which check then refused).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn paths_the_router_refuses_are_skipped_with_a_warning() {
+    let dir = temp_dir("openapi-import");
+    let doc = dir.join("paths.yaml");
+    let mock = "{ get: { x-amazon-apigateway-integration: { type: mock } } }";
+    std::fs::write(
+        &doc,
+        format!(
+            "openapi: 3.0.1\ninfo: {{ title: paths, version: \"1\" }}\npaths:\n  /ok/{{id}}: {mock}\n  /b c: {mock}\n  /d/{{x}}/{{x}}: {mock}\n  /e/{{proxy+}}/more: {mock}\n  /f//g: {mock}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["openapi", "import"])
+        .arg(&doc)
+        .output()
+        .unwrap();
+    let (yaml, err) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(yaml.contains("GET /ok/{id}:"), "{yaml}");
+    for (pointer, why) in [
+        ("#/paths/~1b c", "bad segment \"b c\""),
+        (
+            "#/paths/~1d~1{x}~1{x}",
+            "parameter {x} appears twice in the path",
+        ),
+        (
+            "#/paths/~1e~1{proxy+}~1more",
+            "greedy parameter {proxy+} must be the last segment",
+        ),
+        ("#/paths/~1f~1~1g", "empty path segment"),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("{}{pointer}:", doc.display())))
+            .unwrap_or_else(|| panic!("no warning for {pointer} in\n{err}"));
+        assert!(
+            line.contains(why) && line.ends_with("; path skipped"),
+            "{line}"
+        );
+    }
+    // What import wrote is a config check accepts.
+    let config = dir.join("imported.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let (code, text) = check(&std::fs::read_to_string(&config).unwrap());
+    assert_eq!(code, 0, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
