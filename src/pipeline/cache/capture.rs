@@ -3,6 +3,8 @@
 //! never holds the client back: it copies bytes the relay already has, and gives up (and
 //! frees its buffer) as soon as the response turns out not to be storable.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use super::rules::{forbids_storing, StatusSet, MAX_ITEM_BYTES};
@@ -26,6 +28,8 @@ enum State {
 pub struct Capture {
     statuses: StatusSet,
     codings: Codings,
+    /// [`super::rules::RouteCacheRt::vary_ok`].
+    vary_ok: Arc<[Box<str>]>,
     state: State,
     status: u16,
     head: Vec<u8>,
@@ -82,10 +86,11 @@ impl Codings {
 }
 
 impl Capture {
-    pub fn new(statuses: StatusSet, codings: Codings) -> Capture {
+    pub fn new(statuses: StatusSet, codings: Codings, vary_ok: Arc<[Box<str>]>) -> Capture {
         Capture {
             statuses,
             codings,
+            vary_ok,
             state: State::Waiting,
             status: 0,
             head: Vec::new(),
@@ -129,6 +134,7 @@ impl Capture {
             let (name, value) = (h.name.get(buf), h.value.get(buf));
             if forbids_storing(name, value)
                 || (name.eq_ignore_ascii_case(b"content-encoding") && !self.codings.allow(value))
+                || (name.eq_ignore_ascii_case(b"vary") && !self.key_covers(value))
             {
                 return;
             }
@@ -151,6 +157,24 @@ impl Capture {
         self.body = BytesMut::with_capacity(expected);
         self.status = rhead.status;
         self.state = State::Copying;
+    }
+
+    /// Whether every request header a `Vary` value names is one the entry's requests
+    /// agree on. An answer that varies by one the key leaves out (`Origin` from a
+    /// backend that does its own CORS, `Accept-Language`, `Cookie`) was stored and served
+    /// to requests it was not made for: one request with `Origin: https://evil.example`
+    /// filled the entry every browser on the real origin then got (nginx keeps such
+    /// answers apart; here they are not stored).
+    fn key_covers(&self, vary: &[u8]) -> bool {
+        vary.split(|&b| b == b',').all(|name| {
+            let name = name.trim_ascii();
+            name.is_empty()
+                || name.eq_ignore_ascii_case(b"accept-encoding")
+                || self
+                    .vary_ok
+                    .iter()
+                    .any(|ok| name.eq_ignore_ascii_case(ok.as_bytes()))
+        })
     }
 
     /// Body payload as it passes (de-chunked).
@@ -216,7 +240,11 @@ mod tests {
     fn captured(raw: &[u8], body: &[&[u8]]) -> Option<Captured> {
         let mut rhead = ResponseHead::new();
         assert!(parse_response(raw, Method::Get, 65536, &mut rhead).unwrap());
-        let mut cap = Capture::new(StatusSet::of(&[200, 204]), Codings::Identity);
+        let mut cap = Capture::new(
+            StatusSet::of(&[200, 204]),
+            Codings::Identity,
+            Vec::new().into(),
+        );
         cap.start(&rhead, raw, &Plan::NONE);
         for b in body {
             cap.body(b);
@@ -290,7 +318,7 @@ mod tests {
         assert!(captured(raw, &[&big]).is_some());
         let mut rhead = ResponseHead::new();
         parse_response(raw, Method::Get, 65536, &mut rhead).unwrap();
-        let mut cap = Capture::new(StatusSet::of(&[200]), Codings::Identity);
+        let mut cap = Capture::new(StatusSet::of(&[200]), Codings::Identity, Vec::new().into());
         cap.start(&rhead, raw, &Plan::NONE);
         cap.body(b"cut short");
         assert!(cap.finish().is_none(), "an incomplete body");

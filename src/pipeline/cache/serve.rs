@@ -253,7 +253,11 @@ pub async fn before(
                 _ => Codings::Identity,
             }
         };
-    c.capture = Some(Box::new(Capture::new(rules.statuses, codings)));
+    c.capture = Some(Box::new(Capture::new(
+        rules.statuses,
+        codings,
+        rules.vary_ok.clone(),
+    )));
     Lookup::Miss(Some(Fill {
         shard: shard.clone(),
         key,
