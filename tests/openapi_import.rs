@@ -59,3 +59,70 @@ fn paths_the_router_refuses_are_skipped_with_a_warning() {
     assert_eq!(code, 0, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An export carries the stage's variables (`x-portico-stage-variables`), so importing
+/// it makes a config check accepts and that serves the same backend; the import lacked
+/// them, and check refused it ("no variable backend, used by …").
+#[test]
+fn an_export_with_stage_variables_imports_to_a_config_check_accepts() {
+    let dir = temp_dir("openapi-stagevars");
+    let config = dir.join("portico.yaml");
+    std::fs::write(
+        &config,
+        r#"upstreams:
+  users-v2: { targets: ["127.0.0.1:9"] }
+apis:
+  shop:
+    stages:
+      prod: { variables: { backend: users-v2, version: v2 } }
+    routes:
+      "GET /users/{id}":
+        integration: { type: http, upstream: "${stageVariables.backend}", path: "/${stageVariables.version}/users/{id}" }
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let c = config.display().to_string();
+    let doc = run(&[
+        "openapi", "export", "-c", &c, "--api", "shop", "--stage", "prod",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(
+        v["x-portico-stage-variables"],
+        serde_json::json!({ "backend": "users-v2", "version": "v2" })
+    );
+    // Without integrations there is nothing that reads them.
+    let bare = run(&[
+        "openapi",
+        "export",
+        "-c",
+        &c,
+        "--api",
+        "shop",
+        "--stage",
+        "prod",
+        "--extensions",
+        "",
+    ]);
+    assert!(!bare.contains("x-portico-stage-variables"), "{bare}");
+
+    let exported = dir.join("shop.json");
+    std::fs::write(&exported, doc).unwrap();
+    let yaml = run(&["openapi", "import", &exported.display().to_string()]);
+    assert!(yaml.contains("backend: users-v2"), "{yaml}");
+    // The upstream the variable names is the config's own, as before the export.
+    assert!(!yaml.contains("upstreams:"), "{yaml}");
+    let (code, text) = check(&format!(
+        "{yaml}upstreams:\n  users-v2: {{ targets: [\"127.0.0.1:9\"] }}\n"
+    ));
+    assert_eq!(code, 0, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

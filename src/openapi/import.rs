@@ -42,6 +42,10 @@ pub struct Imported {
     pub upstreams: Map<String, Value>,
     /// With `basepath: split`, the first base path segment (API Gateway's stage).
     pub stage: Option<String>,
+    /// An export of Portico's own: the exported stage's variables
+    /// (`x-portico-stage-variables`), for the stage `portico openapi import` writes. An
+    /// `openapi:` file's API takes its stages from the config instead.
+    pub stage_variables: Map<String, Value>,
     pub warnings: Vec<Issue>,
 }
 
@@ -147,6 +151,15 @@ pub fn import(
                     ctx.lambdas.push((arn.clone(), url.to_string()));
                 }
             }
+        }
+    }
+    if let Some(v) = root.get("x-portico-stage-variables") {
+        match v.as_object() {
+            Some(m) if m.values().all(Value::is_string) => ctx.out.stage_variables = m.clone(),
+            _ => ctx.warn(
+                "/x-portico-stage-variables",
+                "expected an object of strings; ignored",
+            ),
         }
     }
     let base = base_path(&mut ctx, root, mode);
