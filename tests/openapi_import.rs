@@ -1,6 +1,8 @@
-//! `portico openapi import` on paths Portico's router can't serve: each is skipped with a
-//! warning at its JSON pointer, so what import writes is a config `check` accepts (it
-//! wrote `GET /b c` or `GET /d/{x}/{x}`, which check then refused).
+//! `portico openapi import` on paths Portico's router can't serve, or two operations
+//! that match the same requests: each is skipped with a warning at its JSON pointer, so
+//! what import writes is a config `check` accepts (it wrote `GET /b c`, `GET /d/{x}/{x}`
+//! or `GET /h/{a}` beside `GET /h/{b}`, which check then refused, and `/i/` silently
+//! replaced `/i`). An export's stage variables come back with it.
 
 mod common;
 
@@ -16,7 +18,7 @@ fn paths_the_router_refuses_are_skipped_with_a_warning() {
     std::fs::write(
         &doc,
         format!(
-            "openapi: 3.0.1\ninfo: {{ title: paths, version: \"1\" }}\npaths:\n  /ok/{{id}}: {mock}\n  /b c: {mock}\n  /d/{{x}}/{{x}}: {mock}\n  /e/{{proxy+}}/more: {mock}\n  /f//g: {mock}\n"
+            "openapi: 3.0.1\ninfo: {{ title: paths, version: \"1\" }}\npaths:\n  /ok/{{id}}: {mock}\n  /b c: {mock}\n  /d/{{x}}/{{x}}: {mock}\n  /e/{{proxy+}}/more: {mock}\n  /f//g: {mock}\n  /h/{{a}}: {mock}\n  /h/{{b}}: {mock}\n  /i: {mock}\n  /i/: {mock}\n"
         ),
     )
     .unwrap();
@@ -31,6 +33,10 @@ fn paths_the_router_refuses_are_skipped_with_a_warning() {
     );
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(yaml.contains("GET /ok/{id}:"), "{yaml}");
+    assert!(
+        yaml.contains("GET /h/{a}:") && yaml.contains("GET /i:"),
+        "{yaml}"
+    );
     for (pointer, why) in [
         ("#/paths/~1b c", "bad segment \"b c\""),
         (
@@ -42,15 +48,20 @@ fn paths_the_router_refuses_are_skipped_with_a_warning() {
             "greedy parameter {proxy+} must be the last segment",
         ),
         ("#/paths/~1f~1~1g", "empty path segment"),
+        (
+            "#/paths/~1h~1{b}/get",
+            "matches the same requests as route \"GET /h/{a}\"",
+        ),
+        (
+            "#/paths/~1i~1/get",
+            "matches the same requests as route \"GET /i\"",
+        ),
     ] {
         let line = err
             .lines()
             .find(|l| l.contains(&format!("{}{pointer}:", doc.display())))
             .unwrap_or_else(|| panic!("no warning for {pointer} in\n{err}"));
-        assert!(
-            line.contains(why) && line.ends_with("; path skipped"),
-            "{line}"
-        );
+        assert!(line.contains(why) && line.ends_with(" skipped"), "{line}");
     }
     // What import wrote is a config check accepts.
     let config = dir.join("imported.yaml");

@@ -167,6 +167,7 @@ pub fn import(
     let validators = validators(&mut ctx, root);
     let schemes = security::schemes(&mut ctx);
     let mut routes = Map::new();
+    let mut shapes: Vec<(String, String)> = Vec::new();
     for (path, item) in paths {
         let pp = format!("/paths/{}", esc(path));
         let Some(item_map) = item.as_object() else {
@@ -214,6 +215,20 @@ pub fn import(
             } else {
                 format!("{key_method} {route_path}")
             };
+            // `/a/{x}` beside `/a/{y}`, or `/a/` beside `/a`: the first is kept, as check
+            // keeps the first of two such routes; the second overwrote the first in
+            // silence, or was written out for check to refuse.
+            let shape = crate::router::key::parse_route_key(&key).map(|k| k.shape());
+            if let Some((_, first)) = shapes.iter().find(|(s, _)| Ok(s) == shape.as_ref()) {
+                ctx.warn(
+                    op_p,
+                    format!("matches the same requests as route {first:?}; operation skipped"),
+                );
+                continue;
+            }
+            if let Ok(shape) = shape {
+                shapes.push((shape, key.clone()));
+            }
             if let Some(route) = operation(
                 &mut ctx,
                 &op_p,
