@@ -242,17 +242,19 @@ pub async fn before(
         .inflight
         .borrow_mut()
         .insert(key.clone(), pending.clone());
-    let codings =
-        if rules.key.iter().any(
-            |k| matches!(k, super::rules::KeyPart::Header(h) if h.as_ref() == "accept-encoding"),
-        ) {
-            Codings::Any
-        } else {
-            match (compresses, c.compress.accepted) {
-                (true, Some(coding)) => Codings::Only(coding),
-                _ => Codings::Identity,
-            }
-        };
+    // The codings a stored body may carry: what every request of this key accepts.
+    let codings = if rules
+        .vary_ok
+        .iter()
+        .any(|h| h.as_ref() == "accept-encoding")
+    {
+        Codings::Any
+    } else {
+        match (compresses, c.compress.accepted) {
+            (true, Some(coding)) => Codings::Only(coding),
+            _ => Codings::Identity,
+        }
+    };
     c.capture = Some(Box::new(Capture::new(
         rules.statuses,
         codings,
