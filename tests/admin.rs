@@ -249,6 +249,18 @@ fn admin_token_is_required_except_for_health() {
         v["items"]["alice"],
         serde_json::json!([[0, 100000], [0, 100000], [0, 100000]])
     );
+    // A key of the plan by name; a name that is none of its keys is 404, not a key
+    // with no usage (it answered [[0, 100000]] for any typo).
+    let r = admin(a, "GET", "/usage?plan=gold&key=alice", Some(TOKEN), None);
+    assert_eq!(json(&r)["items"]["alice"][0][1], 100000, "{}", r.text());
+    let r = admin(a, "GET", "/usage?plan=gold&key=alcie", Some(TOKEN), None);
+    assert_eq!(
+        (r.status, r.json_message()),
+        (
+            404,
+            r#"no API key named "alcie" in usage plan "gold""#.to_string()
+        )
+    );
     assert!(p.stop().success());
     let _ = std::fs::remove_dir_all(&state);
 }

@@ -215,3 +215,128 @@ api_keys:
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("state_dir"), "{text}");
 }
+
+/// An admin token no request can present is an error: the router compares the
+/// Authorization value with its outer blanks trimmed, so ` tok`, `tok\n` (an
+/// `${env:NAME}` set from a file) or a blank token locked every admin route while check
+/// said ok.
+#[test]
+fn an_admin_token_no_request_can_present_is_an_error() {
+    let config = temp_dir("admin-token").join("portico.yaml");
+    let run = |token: &str, env: &str| {
+        std::fs::write(
+            &config,
+            format!("admin: {{ listen: \"127.0.0.1:9\", token: {token} }}\napis:\n  a:\n    stages: {{ s: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock }} }}\n"),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["check", "-c"])
+            .arg(&config)
+            .env("PORTICO_TEST_TOKEN", env)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    for (token, env, why) in [
+        (
+            "\"${env:PORTICO_TEST_TOKEN}\"",
+            "secret-token-0123456789\n",
+            "holds a control character",
+        ),
+        (
+            "\" secret-token-0123456789\"",
+            "",
+            "starts or ends with a blank",
+        ),
+        (
+            "\"secret-token-0123456789 \"",
+            "",
+            "starts or ends with a blank",
+        ),
+        ("\"   \"", "", "is blank"),
+    ] {
+        let (code, text) = run(token, env);
+        assert_eq!(code, Some(1), "{token}: {text}");
+        assert!(
+            text.contains(&format!(
+                "admin.token: {why}: no presented token can match it"
+            )),
+            "{token}: {text}"
+        );
+    }
+    // Blanks inside are sent and compared as they are.
+    let (code, text) = run("\"secret token 0123456789\"", "");
+    assert_eq!(code, Some(0), "{text}");
+    let _ = std::fs::remove_dir_all(config.parent().unwrap());
+}
+
+/// Flow collections nested far past the parser's 128 levels are refused at once: the
+/// parser reads every event before its limit applies, in time that grows with the square
+/// of the depth (`[[[…]]]` 100,000 deep held check for minutes). Brackets in quoted
+/// scalars and comments are not nesting.
+#[test]
+fn deeply_nested_flow_collections_are_refused_at_once() {
+    let dir = temp_dir("deep-yaml");
+    let n = 300_000;
+    let deep = format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let run = |args: &[&str], file: &Path| {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg(file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("{args:?} {} still running after 60 s", file.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let config = dir.join("deep.yaml");
+    std::fs::write(
+        &config,
+        format!("apis:\n  a:\n    stages: {{ s: {{}} }}\n    models:\n      D: {deep}\n"),
+    )
+    .unwrap();
+    let (code, text) = run(&["check", "-c"], &config);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "recursion limit exceeded at line 5 column 1010: values nested more than 128 deep"
+        ),
+        "{text}"
+    );
+    let doc = dir.join("deep-openapi.yaml");
+    std::fs::write(
+        &doc,
+        format!("openapi: 3.0.1\ninfo: {{ title: d, version: \"1\" }}\npaths: {{}}\ncomponents: {{ schemas: {{ D: {deep} }} }}\n"),
+    )
+    .unwrap();
+    let (code, text) = run(&["openapi", "import"], &doc);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("recursion limit exceeded"), "{text}");
+
+    // Brackets in quoted scalars, block scalars' comments and comments don't nest.
+    let many = "[".repeat(2000);
+    let fine = dir.join("fine.yaml");
+    std::fs::write(
+        &fine,
+        format!(
+            "# {many}\napis:\n  a:\n    stages: {{ s: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock, body: \"{many}\" }} }}\n      \"GET /y\": {{ integration: {{ type: mock, body: '{many}' }} }}  # {many}\n"
+        ),
+    )
+    .unwrap();
+    let (code, text) = run(&["check", "-c"], &fine);
+    assert_eq!(code, Some(0), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -294,3 +294,46 @@ apis:
     let (code, out) = check(&yaml("[content-type, x-api-key, \"*\"]", "[x-total]"));
     assert_eq!(code, 0, "{out}");
 }
+
+/// An allowed origin that no browser's Origin can equal is an error: it passed check
+/// and then never matched (a blank before it, a default port browsers leave out), or
+/// was echoed onto a header line as written (a line break).
+#[test]
+fn check_refuses_origins_no_browser_sends() {
+    let yaml = |origins: &str| {
+        format!(
+            "server: {{ listen: [\"127.0.0.1:1\"], workers: 1 }}\napis:\n  x:\n    cors: {{ allow_origins: {origins} }}\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /a\": {{ integration: {{ type: mock }} }}\n"
+        )
+    };
+    let (code, out) = check(&yaml(
+        r#"[" https://a.example", "https://b.example:443", "http://c.example:80", "https://d.example\r\nx-injected: 1", "https://u@e.example", "https://f.example:", "1https://g.example"]"#,
+    ));
+    assert_eq!(code, 1, "{out}");
+    for (i, why) in [
+        (0, ""),
+        (
+            1,
+            " (browsers leave the default port out of Origin: write it without)",
+        ),
+        (
+            2,
+            " (browsers leave the default port out of Origin: write it without)",
+        ),
+        (3, ""),
+        (4, ""),
+        (5, ""),
+        (6, ""),
+    ] {
+        let want =
+            format!("apis.x.cors.allow_origins[{i}]: expected \"*\" or scheme://host[:port], got ");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&want))
+            .unwrap_or_else(|| panic!("no error for [{i}] in\n{out}"));
+        assert!(line.ends_with(&format!("\"{why}")), "{line}");
+    }
+    let (code, out) = check(&yaml(
+        r#"["https://a.example", "http://b.example:8080", "https://[::1]:8443", "http://[::1]", "app-x+y://local", "HTTPS://C.Example"]"#,
+    ));
+    assert_eq!(code, 0, "{out}");
+}

@@ -485,7 +485,7 @@ fn check_reports_bad_definitions_with_key_paths() {
     stages: {{ prod: {{}} }}
     models:
       Bad: {{ type: 5 }}
-      "Not-ok": {{ type: object }}
+      "Not ok": {{ type: object }}
     gateway_responses:
       SLOW: {{ status: 429 }}
       THROTTLED: {{ body: "$context.nope" }}
@@ -508,7 +508,7 @@ fn check_reports_bad_definitions_with_key_paths() {
     assert_eq!(code, 1, "{out}");
     for expected in [
         "apis.shop.models.Bad: not a valid JSON Schema",
-        "apis.shop.models.Not-ok: model names are letters and digits only",
+        "apis.shop.models.\"Not ok\": model names are letters, digits, '.', '_' and '-' only",
         "apis.shop.gateway_responses.SLOW: unknown response type",
         "apis.shop.gateway_responses.THROTTLED.body: unknown variable $context.nope",
         "apis.shop.routes.\"POST /x/{id}\".request_validator: expected one of all, params-only, body-only",
@@ -532,4 +532,63 @@ fn check_reports_bad_definitions_with_key_paths() {
             && out.contains("#/x-amazon-apigateway-documentation"),
         "{out}"
     );
+}
+
+/// Schema names as generators write them (`v1.Pet-tag_x`, `Other_1`: OpenAPI allows
+/// `[a-zA-Z0-9._-]`) are models like any other. They were skipped with a warning, which
+/// left every body that referred to them unvalidated.
+#[test]
+fn schema_names_with_dots_dashes_and_underscores_are_validated() {
+    let dir = temp_dir("openapi-names");
+    let spec = dir.join("names.yaml");
+    std::fs::write(
+        &spec,
+        r##"openapi: 3.0.1
+info: { title: names, version: "1" }
+x-amazon-apigateway-request-validators:
+  all: { validateRequestBody: true, validateRequestParameters: true }
+paths:
+  /o:
+    post:
+      x-amazon-apigateway-request-validator: all
+      requestBody:
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/v1.Pet-tag_x" }
+      x-amazon-apigateway-integration:
+        type: mock
+        responses: { default: { statusCode: "201" } }
+components:
+  schemas:
+    v1.Pet-tag_x: { type: object, required: [a], properties: { a: { $ref: "#/components/schemas/Other_1" } } }
+    Other_1: { type: integer }
+"##,
+    )
+    .unwrap();
+    let (code, out, err) = portico(&["openapi", "import", &spec.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "no warning: {err}");
+    assert!(
+        out.contains("request_model:") && out.contains("v1.Pet-tag_x"),
+        "{out}"
+    );
+    assert!(out.contains("$ref: '#/models/Other_1'"), "{out}");
+    let yaml = format!(
+        "server: {{ listen: [\"127.0.0.1:{{PORT}}\"], workers: 1 }}\napis:\n  n:\n    openapi: {}\n    stages: {{ $default: {{}} }}\n",
+        spec.display()
+    );
+    let (code, out) = check(&yaml.replace("{PORT}", &free_port().to_string()));
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("warning"), "{out}");
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let json = "Content-Type: application/json\r\n";
+        assert_eq!(post(&p, "/o", json, r#"{"a":1}"#).status, 201, "{driver}");
+        for bad in [r#"{"a":"x"}"#, "{}", "[]"] {
+            let r = post(&p, "/o", json, bad);
+            assert_eq!(r.status, 400, "{driver} {bad}");
+            assert_eq!(r.json_message(), "Invalid request body");
+        }
+        p.stop();
+    }
 }

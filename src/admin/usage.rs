@@ -78,16 +78,24 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
         }
     };
     // Every key of the plan shows, used or not; revoked keys show if they have usage.
+    let in_plan = ctx
+        .shared
+        .keys
+        .list()
+        .into_iter()
+        .filter(|k| k.plan.as_deref() == Some(&plan.name))
+        .map(|k| k.name);
     let mut names: Vec<String> = match key {
+        // A name that is not one of the plan's keys and has no usage in it (a typo, a
+        // key of another plan) is not a key with no usage (API Gateway: 404 too).
+        Some(k) if !rows.iter().any(|r| r.key == k) && !in_plan.clone().any(|n| n == k) => {
+            return Response::message(
+                404,
+                &format!("no API key named {k:?} in usage plan {:?}", plan.name),
+            );
+        }
         Some(k) => vec![k.to_string()],
-        None => ctx
-            .shared
-            .keys
-            .list()
-            .into_iter()
-            .filter(|k| k.plan.as_deref() == Some(&plan.name))
-            .map(|k| k.name)
-            .collect(),
+        None => in_plan.collect(),
     };
     for r in &rows {
         if !names.contains(&r.key) {

@@ -168,12 +168,11 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     let defs = &api.defs;
     for (name, _) in &defs.models {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            // API Gateway's own rule; it also keeps `#/models/NAME` references simple.
+        if !crate::pipeline::models::is_model_name(name) {
             errors.push(
                 p.key("models")
                     .key(name)
-                    .error("model names are letters and digits only"),
+                    .error("model names are letters, digits, '.', '_' and '-' only"),
             );
             continue;
         }

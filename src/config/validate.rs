@@ -124,6 +124,21 @@ impl Validator<'_> {
                     &KeyPath::root().key("admin").key("token"),
                     "is empty; leave it out to refuse admin routes",
                 );
+            } else if let Some(t) = admin.token.as_deref().filter(|t| !token_can_match(t)) {
+                self.error(
+                    &KeyPath::root().key("admin").key("token"),
+                    format!(
+                        "{} no presented token can match it (an Authorization value loses \
+                         its outer blanks, and control characters cannot be sent)",
+                        if t.trim_matches([' ', '\t']).is_empty() {
+                            "is blank:"
+                        } else if t.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                            "holds a control character:"
+                        } else {
+                            "starts or ends with a blank:"
+                        }
+                    ),
+                );
             }
         }
     }
@@ -251,14 +266,13 @@ impl Validator<'_> {
     /// Origins are compared with what browsers send: `scheme://host[:port]`, nothing more.
     fn cors(&mut self, cors: &Cors, p: &KeyPath) {
         for (i, origin) in cors.allow_origins.iter().enumerate() {
-            let ok = origin == "*"
-                || origin.split_once("://").is_some_and(|(scheme, rest)| {
-                    !scheme.is_empty() && !rest.is_empty() && !rest.contains(['/', '*', ' '])
-                });
-            if !ok {
+            if origin == "*" {
+                continue;
+            }
+            if let Some(why) = origin_problem(origin) {
                 self.error(
                     &p.key("allow_origins").index(i),
-                    format!("expected \"*\" or scheme://host[:port], got {origin:?}"),
+                    format!("expected \"*\" or scheme://host[:port], got {origin:?}{why}"),
                 );
             }
         }
@@ -492,4 +506,48 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Whether some `Authorization: Bearer` value can present `token`: the router compares
+/// the value with its outer blanks trimmed, and a header value carries no control
+/// character but tab. A token from `${env:NAME}` set from a file can end in a newline.
+fn token_can_match(token: &str) -> bool {
+    token.trim_matches([' ', '\t']).len() == token.len()
+        && !token.bytes().any(|b| b.is_ascii_control() && b != b'\t')
+}
+
+/// Why a CORS origin could never equal a browser's `Origin` (and be echoed on a header
+/// line as it is): `scheme://host[:port]` with a letter-led scheme, no blank, control
+/// character, path, userinfo or wildcard, and no default port, which browsers leave out.
+/// `""` after the text: nothing more to say than the expected form.
+fn origin_problem(origin: &str) -> Option<&'static str> {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Some("");
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    let rest_ok = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/*@?#\\".contains(&b));
+    if !scheme_ok || !rest_ok {
+        return Some("");
+    }
+    // The port, after the last colon outside an IPv6 literal's brackets.
+    let port = match rest.rfind(':') {
+        Some(i) if !rest[i..].contains(']') => &rest[i + 1..],
+        _ => return None,
+    };
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Some("");
+    }
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    (port.trim_start_matches('0') == default)
+        .then_some(" (browsers leave the default port out of Origin: write it without)")
 }

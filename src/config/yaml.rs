@@ -43,6 +43,14 @@ pub struct Parsed {
 /// Parses one YAML document. Err with a message when the text is not YAML at all (or
 /// expands past the budget).
 pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
+    if let Some((line, column)) = flow_too_deep(text) {
+        // The parser reads every event before its depth limit applies, and its time
+        // grows with the square of the nesting: `[[[…]]]` 100,000 deep (200 KB) held
+        // check, a reload or `openapi import` for minutes.
+        return Err(de::Error::custom(format_args!(
+            "recursion limit exceeded at line {line} column {column}"
+        )));
+    }
     let state = RefCell::new(State {
         errors: Vec::new(),
         values: 0,
@@ -57,6 +65,54 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
         root,
         errors: state.into_inner().errors,
     })
+}
+
+/// Where flow collections (`[`, `{`) open more than [`FLOW_DEPTH`] deep, found in one
+/// pass: quoted scalars and comments are passed over; a bracket inside a plain scalar
+/// counts, which only ever reaches the limit in a file the parser would refuse anyway
+/// (it allows 128 levels in all).
+fn flow_too_deep(text: &str) -> Option<(usize, usize)> {
+    const FLOW_DEPTH: usize = 1000;
+    let b = text.as_bytes();
+    let (mut depth, mut line, mut line_start, mut i) = (0usize, 1, 0, 0);
+    while i < b.len() {
+        let prev = i.checked_sub(1).map(|j| b[j]);
+        let token_start = prev.is_none_or(|p| p.is_ascii_whitespace() || b"[{,".contains(&p));
+        match b[i] {
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+            }
+            b'#' if prev.is_none_or(|p| p.is_ascii_whitespace()) => {
+                while i + 1 < b.len() && b[i + 1] != b'\n' {
+                    i += 1;
+                }
+            }
+            q @ (b'"' | b'\'') if token_start => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q == b'"' {
+                        i += 1;
+                    }
+                    if b.get(i) == Some(&b'\n') {
+                        line += 1;
+                        line_start = i + 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > FLOW_DEPTH {
+                    return Some((line, text[line_start..i].chars().count() + 1));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The parser's message, with what its two limits mean: "repetition limit exceeded"

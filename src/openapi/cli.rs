@@ -122,7 +122,12 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
     });
     let mut api_tree = Map::new();
     let stage = imported.stage.clone().unwrap_or_else(|| "$default".into());
-    api_tree.insert("stages".into(), json!({ stage: {} }));
+    let stage_tree = if imported.stage_variables.is_empty() {
+        json!({})
+    } else {
+        json!({ "variables": imported.stage_variables })
+    };
+    api_tree.insert("stages".into(), json!({ stage: stage_tree }));
     api_tree.extend(imported.api);
     let mut root = Map::new();
     if !imported.upstreams.is_empty() {

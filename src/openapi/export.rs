@@ -187,6 +187,20 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
     if !arns.is_empty() {
         doc["x-portico-lambda-functions"] = Value::Object(arns);
     }
+    // Integrations name `${stageVariables.x}`; without the stage's values an import
+    // of this document made a config check refuses ("no variable x").
+    let variables = api
+        .stages
+        .iter()
+        .find(|(n, _)| n == stage)
+        .map(|(_, s)| &s.variables);
+    if let Some(vars) = variables.filter(|v| integrations && !v.is_empty()) {
+        doc["x-portico-stage-variables"] = Value::Object(
+            vars.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        );
+    }
     Ok(doc)
 }
 

@@ -42,6 +42,10 @@ pub struct Imported {
     pub upstreams: Map<String, Value>,
     /// With `basepath: split`, the first base path segment (API Gateway's stage).
     pub stage: Option<String>,
+    /// An export of Portico's own: the exported stage's variables
+    /// (`x-portico-stage-variables`), for the stage `portico openapi import` writes. An
+    /// `openapi:` file's API takes its stages from the config instead.
+    pub stage_variables: Map<String, Value>,
     pub warnings: Vec<Issue>,
 }
 
@@ -149,11 +153,21 @@ pub fn import(
             }
         }
     }
+    if let Some(v) = root.get("x-portico-stage-variables") {
+        match v.as_object() {
+            Some(m) if m.values().all(Value::is_string) => ctx.out.stage_variables = m.clone(),
+            _ => ctx.warn(
+                "/x-portico-stage-variables",
+                "expected an object of strings; ignored",
+            ),
+        }
+    }
     let base = base_path(&mut ctx, root, mode);
     models(&mut ctx, root);
     let validators = validators(&mut ctx, root);
     let schemes = security::schemes(&mut ctx);
     let mut routes = Map::new();
+    let mut shapes: Vec<(String, String)> = Vec::new();
     for (path, item) in paths {
         let pp = format!("/paths/{}", esc(path));
         let Some(item_map) = item.as_object() else {
@@ -201,6 +215,20 @@ pub fn import(
             } else {
                 format!("{key_method} {route_path}")
             };
+            // `/a/{x}` beside `/a/{y}`, or `/a/` beside `/a`: the first is kept, as check
+            // keeps the first of two such routes; the second overwrote the first in
+            // silence, or was written out for check to refuse.
+            let shape = crate::router::key::parse_route_key(&key).map(|k| k.shape());
+            if let Some((_, first)) = shapes.iter().find(|(s, _)| Ok(s) == shape.as_ref()) {
+                ctx.warn(
+                    op_p,
+                    format!("matches the same requests as route {first:?}; operation skipped"),
+                );
+                continue;
+            }
+            if let Ok(shape) = shape {
+                shapes.push((shape, key.clone()));
+            }
             if let Some(route) = operation(
                 &mut ctx,
                 &op_p,
@@ -284,6 +312,11 @@ fn route_path(base: &str, path: &str) -> Result<String, String> {
             ));
         }
     }
+    // What the router refuses (a space, a parameter named twice, a greedy one before the
+    // end, `//`) is skipped here too: written out, it made a config check refuses.
+    if let Err(e) = crate::router::key::parse_route_key(&format!("GET {full}")) {
+        return Err(format!("{e}; path skipped"));
+    }
     Ok(full)
 }
 
@@ -303,10 +336,10 @@ fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
     };
     let mut out = Map::new();
     for (name, schema) in schemas.iter() {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::pipeline::models::is_model_name(name) {
             ctx.warn(
                 format!("{pointer}/{}", esc(name)),
-                "model names are letters and digits only; model skipped",
+                "model names are letters, digits, '.', '_' and '-' only; model skipped",
             );
             continue;
         }

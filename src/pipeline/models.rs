@@ -53,6 +53,18 @@ pub fn rewrite_refs(v: &mut Value) {
     }
 }
 
+/// Whether `name` can name a model: OpenAPI's rule for component names
+/// (`^[a-zA-Z0-9._-]+$`). API Gateway's REST import refuses all but letters and digits,
+/// but documents written for other tools use `v1.Pet`, `Error_Response` and `pet-tag`
+/// everywhere; refusing them turned those bodies' validation off. No name holds `/` or
+/// `~`, so `#/models/NAME` needs no JSON-pointer escaping.
+pub fn is_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 pub fn model_ref_name(r: &str) -> Option<&str> {
     if let Some(name) = r.strip_prefix("#/components/schemas/") {
         return Some(name);

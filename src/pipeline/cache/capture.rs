@@ -3,9 +3,12 @@
 //! never holds the client back: it copies bytes the relay already has, and gives up (and
 //! frees its buffer) as soon as the response turns out not to be storable.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use super::rules::{forbids_storing, StatusSet, MAX_ITEM_BYTES};
+use crate::config::model::Coding;
 use crate::http1::encode;
 use crate::http1::hop::HopByHop;
 use crate::http1::response::{ResponseBody, ResponseHead};
@@ -24,6 +27,9 @@ enum State {
 /// went to the backend).
 pub struct Capture {
     statuses: StatusSet,
+    codings: Codings,
+    /// [`super::rules::RouteCacheRt::vary_ok`].
+    vary_ok: Arc<[Box<str>]>,
     state: State,
     status: u16,
     head: Vec<u8>,
@@ -50,10 +56,41 @@ const LEFT_OUT: [&[u8]; 5] = [
     b"age",
 ];
 
+/// Which content codings of the backend's a stored response may carry: what every
+/// request that shares its key can decode. A backend that compresses by Accept-Encoding
+/// answered a client that accepts gzip with a gzip body; stored under a key that leaves
+/// Accept-Encoding out, it went to every client, those that can't decode it too (nginx
+/// keeps such answers apart by their `Vary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codings {
+    /// The key lists `header.accept-encoding`: each client's own list has its entries.
+    Any,
+    /// The API compresses and this request accepts this coding: the key holds it, so
+    /// every request of the entry accepts it.
+    Only(Coding),
+    /// Only identity (no Content-Encoding) is safe for every request of the entry.
+    Identity,
+}
+
+impl Codings {
+    fn allow(self, content_encoding: &[u8]) -> bool {
+        let v = content_encoding.trim_ascii();
+        v.is_empty()
+            || v.eq_ignore_ascii_case(b"identity")
+            || match self {
+                Codings::Any => true,
+                Codings::Only(c) => v.eq_ignore_ascii_case(c.token().as_bytes()),
+                Codings::Identity => false,
+            }
+    }
+}
+
 impl Capture {
-    pub fn new(statuses: StatusSet) -> Capture {
+    pub fn new(statuses: StatusSet, codings: Codings, vary_ok: Arc<[Box<str>]>) -> Capture {
         Capture {
             statuses,
+            codings,
+            vary_ok,
             state: State::Waiting,
             status: 0,
             head: Vec::new(),
@@ -95,7 +132,10 @@ impl Capture {
         head.extend_from_slice(b"\r\n");
         for h in &rhead.headers {
             let (name, value) = (h.name.get(buf), h.value.get(buf));
-            if forbids_storing(name, value) {
+            if forbids_storing(name, value)
+                || (name.eq_ignore_ascii_case(b"content-encoding") && !self.codings.allow(value))
+                || (name.eq_ignore_ascii_case(b"vary") && !self.key_covers(value))
+            {
                 return;
             }
             if name.eq_ignore_ascii_case(b"age") {
@@ -117,6 +157,24 @@ impl Capture {
         self.body = BytesMut::with_capacity(expected);
         self.status = rhead.status;
         self.state = State::Copying;
+    }
+
+    /// Whether every request header a `Vary` value names is one the entry's requests
+    /// agree on. An answer that varies by one the key leaves out (`Origin` from a
+    /// backend that does its own CORS, `Accept-Language`, `Cookie`) was stored and served
+    /// to requests it was not made for: one request with `Origin: https://evil.example`
+    /// filled the entry every browser on the real origin then got (nginx keeps such
+    /// answers apart; here they are not stored).
+    fn key_covers(&self, vary: &[u8]) -> bool {
+        vary.split(|&b| b == b',').all(|name| {
+            let name = name.trim_ascii();
+            name.is_empty()
+                || name.eq_ignore_ascii_case(b"accept-encoding")
+                || self
+                    .vary_ok
+                    .iter()
+                    .any(|ok| name.eq_ignore_ascii_case(ok.as_bytes()))
+        })
     }
 
     /// Body payload as it passes (de-chunked).
@@ -182,7 +240,11 @@ mod tests {
     fn captured(raw: &[u8], body: &[&[u8]]) -> Option<Captured> {
         let mut rhead = ResponseHead::new();
         assert!(parse_response(raw, Method::Get, 65536, &mut rhead).unwrap());
-        let mut cap = Capture::new(StatusSet::of(&[200, 204]));
+        let mut cap = Capture::new(
+            StatusSet::of(&[200, 204]),
+            Codings::Identity,
+            Vec::new().into(),
+        );
         cap.start(&rhead, raw, &Plan::NONE);
         for b in body {
             cap.body(b);
@@ -256,7 +318,7 @@ mod tests {
         assert!(captured(raw, &[&big]).is_some());
         let mut rhead = ResponseHead::new();
         parse_response(raw, Method::Get, 65536, &mut rhead).unwrap();
-        let mut cap = Capture::new(StatusSet::of(&[200]));
+        let mut cap = Capture::new(StatusSet::of(&[200]), Codings::Identity, Vec::new().into());
         cap.start(&rhead, raw, &Plan::NONE);
         cap.body(b"cut short");
         assert!(cap.finish().is_none(), "an incomplete body");

@@ -123,6 +123,7 @@ mod tests {
             statuses: StatusSet::of(&[200]),
             keyed_by_authorization: false,
             caller: Caller::Anyone,
+            vary_ok: Vec::new().into(),
             tag: 0,
         }
     }

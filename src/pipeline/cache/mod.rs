@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-pub use capture::Capture;
+pub use capture::{Capture, Codings};
 pub use flush::flush;
 pub use rules::StageCacheRt;
 pub use serve::{after, before, Fill, Lookup};

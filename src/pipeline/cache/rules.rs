@@ -40,6 +40,12 @@ pub struct RouteCacheRt {
     pub keyed_by_authorization: bool,
     /// Who the route's authorizer says the caller is; part of the key.
     pub caller: Caller,
+    /// Request headers (lower case) a backend's `Vary` may name without a stored answer
+    /// reaching a request it was not made for: those the key holds, `authorization`
+    /// when the key names the caller by it, `origin` on a CORS API (a hit's CORS headers
+    /// are written for its own request). `accept-encoding` is judged by the response's
+    /// Content-Encoding instead ([`super::Codings`]).
+    pub vary_ok: Arc<[Box<str>]>,
     /// A fingerprint of everything that shapes this route's responses in this stage (the
     /// route's config and the stage's variables). Entries carry the tag they were stored
     /// under, so after a reload that changed the route its old entries are misses, while
@@ -215,8 +221,18 @@ fn compile_route(
         || key
             .iter()
             .any(|k| matches!(k, KeyPart::Header(h) if h.as_ref() == "authorization"));
+    let vary_ok = key
+        .iter()
+        .filter_map(|k| match k {
+            KeyPart::Header(h) => Some(h.clone()),
+            _ => None,
+        })
+        .chain(keyed_by_authorization.then(|| "authorization".into()))
+        .chain(api.cors.is_some().then(|| "origin".into()))
+        .collect();
     Some(RouteCacheRt {
         ttl: cache.ttl,
+        vary_ok,
         keyed_by_authorization,
         caller,
         key,

@@ -8,7 +8,7 @@ use monoio::io::AsyncWriteRentExt;
 
 use super::key::{self, KeyInput};
 use super::rules::{client_refresh, entry_method, Caller, RouteCacheRt};
-use super::{Capture, Entry, Inserted, Pending, Shard};
+use super::{Capture, Codings, Entry, Inserted, Pending, Shard};
 use crate::auth::lambda::LambdaAuthRt;
 use crate::auth::{AuthorizerKind, Identity, RouteAuthRt};
 use crate::config::compile::IntegrationRt;
@@ -183,7 +183,8 @@ pub async fn before(
         // authorizer step; if it ever did, the cache stays out of it).
         return Lookup::Miss(None);
     }
-    if gen.snap.apis[m.stage.api as usize].compression.is_some() {
+    let compresses = gen.snap.apis[m.stage.api as usize].compression.is_some();
+    if compresses {
         // Each negotiated encoding is an entry of its own, stored as it was served.
         key.push(match c.compress.accepted {
             None => b'i',
@@ -241,7 +242,24 @@ pub async fn before(
         .inflight
         .borrow_mut()
         .insert(key.clone(), pending.clone());
-    c.capture = Some(Box::new(Capture::new(rules.statuses)));
+    // The codings a stored body may carry: what every request of this key accepts.
+    let codings = if rules
+        .vary_ok
+        .iter()
+        .any(|h| h.as_ref() == "accept-encoding")
+    {
+        Codings::Any
+    } else {
+        match (compresses, c.compress.accepted) {
+            (true, Some(coding)) => Codings::Only(coding),
+            _ => Codings::Identity,
+        }
+    };
+    c.capture = Some(Box::new(Capture::new(
+        rules.statuses,
+        codings,
+        rules.vary_ok.clone(),
+    )));
     Lookup::Miss(Some(Fill {
         shard: shard.clone(),
         key,
