@@ -185,13 +185,14 @@ fn one_lookup_per_name_at_the_shortest_interval_asked() {
 #[test]
 fn a_new_name_waits_at_load_only_as_long_as_allowed() {
     let r = Resolver::new(Arc::new(|_: &str, _: u16| {
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(1500));
         Ok(vec![a("10.0.0.1:80")])
     }));
     let wanted = [(("slow".to_string(), 80), Duration::from_secs(30))];
     let t0 = Instant::now();
     r.resolve_new(&wanted, Duration::from_millis(50));
-    assert!(t0.elapsed() < Duration::from_millis(250));
+    // Far below the lookup's 1.5 s, with room for a loaded machine.
+    assert!(t0.elapsed() < Duration::from_millis(1000));
     assert!(r.known("slow", 80).is_empty());
     // The answer is recorded once it comes.
     r.collect(Duration::from_secs(5));
