@@ -349,7 +349,7 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, added: &Added, with_cookie: bool,
             || n.eq_ignore_ascii_case(b"x-forwarded-proto")
             || n.eq_ignore_ascii_case(b"x-forwarded-port")
             || n.eq_ignore_ascii_case(b"x-amzn-trace-id")
-            || super::http::underscore_spelling_of_own(n)
+            || super::own_headers::underscore_spelling_of_own(n)
             // A SigV4 signature is the gateway's business, not the integration's.
             || (v.state.auth.is_iam() && n.eq_ignore_ascii_case(b"authorization"))
             || (0..i).any(|j| name(j).eq_ignore_ascii_case(n));

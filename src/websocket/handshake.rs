@@ -187,7 +187,7 @@ fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
         .filter(|h| {
             let n = h.name.get(buf);
             !added(n)
-                && !crate::integration::http::underscore_spelling_of_own(n)
+                && !crate::integration::own_headers::underscore_spelling_of_own(n)
                 && (hop_by_hop
                     || !n.eq_ignore_ascii_case(b"connection")
                         && !n.eq_ignore_ascii_case(b"upgrade"))
