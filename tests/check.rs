@@ -354,3 +354,29 @@ fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
     writer.join().unwrap();
     stop(child);
 }
+
+#[test]
+fn quota_periods_take_aws_upper_case_spellings() {
+    // AWS writes DAY, WEEK and MONTH (boto3, CloudFormation); a pasted plan loads.
+    let dir = temp_dir("check-period");
+    for period in ["day", "WEEK", "MONTH", "DAY"] {
+        let file = write(
+            &dir,
+            &format!(
+                "apis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /\": {{ integration: {{ type: mock, status: 200 }} }}\nusage_plans:\n  p: {{ quota: {{ limit: 10, period: {period} }} }}\n"
+            ),
+        );
+        let (code, out, err) = check_file(&file);
+        assert_eq!(code, 0, "{period}: {out}{err}");
+    }
+    let file = write(
+        &dir,
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n      \"GET /\": { integration: { type: mock, status: 200 } }\nusage_plans:\n  p: { quota: { limit: 10, period: Month } }\n",
+    );
+    let (code, out, err) = check_file(&file);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("usage_plans.p.quota.period: expected one of day, week, month"),
+        "{err}"
+    );
+}

@@ -301,3 +301,81 @@ fn revoking_a_config_key_removes_a_created_key_of_that_name_on_every_node() {
         drop((a, b));
     }
 }
+
+/// A label value per the Prometheus text format: `\\`, `\"` and `\n` the only escapes, no
+/// bare `"`, `\` or newline. Returns the rest of `s` after the closing quote.
+fn label_value(s: &str) -> Option<&str> {
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some(&s[i + 1..]),
+            '\\' => match chars.next() {
+                Some((_, '\\' | '"' | 'n')) => {}
+                _ => return None,
+            },
+            '\n' => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether `line` is a valid sample line: `name{l="v",...} value` or `name value`.
+fn sample_line_ok(line: &str) -> bool {
+    let name_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(line.len());
+    if name_end == 0 {
+        return false;
+    }
+    let mut rest = &line[name_end..];
+    if let Some(mut labels) = rest.strip_prefix('{') {
+        loop {
+            if let Some(r) = labels.strip_prefix('}') {
+                rest = r;
+                break;
+            }
+            let eq = labels.find('=').unwrap_or(0);
+            let label = &labels[..eq];
+            if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return false;
+            }
+            let Some(after) = labels[eq + 1..].strip_prefix('"').and_then(label_value) else {
+                return false;
+            };
+            labels = after.strip_prefix(',').unwrap_or(after);
+        }
+    }
+    rest.strip_prefix(' ')
+        .is_some_and(|v| v == "+Inf" || v == "NaN" || v.parse::<f64>().is_ok())
+}
+
+#[test]
+fn label_values_from_config_are_escaped() {
+    // A node name may hold any printable ASCII, `"` and `\` included (a newline is refused
+    // by check); API names and route keys reach labels too.
+    let origin = Origin::fixed(b"item");
+    let redis = Redis::start();
+    for driver in DRIVERS {
+        let admin_port = free_port();
+        let yaml = config(&redis.url(), admin_port, r#"'n"1\x'"#, origin.addr)
+            .replace("  app:\n", "  'a\"p\\i':\n");
+        let p = Portico::start(&yaml, driver);
+        let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        p.raw(b"GET /k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let text = metrics_when(admin, |m| {
+            m.contains("portico_config_info{") && m.contains("portico_requests_total{")
+        });
+        assert!(text.contains(r#"node="n\"1\\x"} 1"#), "{driver}: {text}");
+        assert!(text.contains(r#"api="a\"p\\i""#), "{driver}: {text}");
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            assert!(
+                sample_line_ok(line),
+                "{driver}: not a sample line: {line:?}"
+            );
+        }
+    }
+}

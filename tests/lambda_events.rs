@@ -283,6 +283,41 @@ fn gateway_headers_replace_the_clients() {
 }
 
 #[test]
+fn underscore_spellings_of_gateway_headers_are_dropped() {
+    // serverless-wsgi, Mangum and the like build HTTP_X_FORWARDED_FOR from the event's
+    // header names with `-` and `_` folded together: a client's X_Forwarded_For would be
+    // read as the gateway's.
+    let f = Function::start(|_| FnReply::Json(r#"{"statusCode":200,"body":"ok"}"#.into()));
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&f), driver);
+        for path in ["/my/x", "/v1/my/path"] {
+            let r = p.raw(format!("POST {path} HTTP/1.1\r\nHost: t\r\nX_Forwarded_For: 6.6.6.6\r\nx_forwarded_proto: https\r\nX_Forwarded_Port: 1\r\nX_Forwarded_Host: evil\r\nX_Amzn_RequestId: r\r\nX_Amzn_Trace_Id: Root=1-0-0\r\nContent_Length: 99\r\nX_Custom: kept\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi").as_bytes());
+            assert_eq!(r.status, 200, "{driver} {path}");
+            let e = f.last_event();
+            let mut objects = vec![("headers", &e["headers"])];
+            if e["version"] == "1.0" {
+                objects.push(("multiValueHeaders", &e["multiValueHeaders"]));
+            }
+            for (what, h) in objects {
+                let names: Vec<&String> = h.as_object().unwrap().keys().collect();
+                assert!(
+                    names
+                        .iter()
+                        .all(|n| !n.contains('_') || n.as_str() == "x_custom"),
+                    "{driver} {path} {what}: {names:?}"
+                );
+                assert!(h.get("x_custom").is_some(), "{driver} {path} {what}: {h}");
+                assert!(h.get("content-length").is_some(), "{driver} {path} {what}");
+            }
+            assert_eq!(
+                e["headers"]["x-forwarded-for"], "127.0.0.1",
+                "{driver} {path}"
+            );
+        }
+    }
+}
+
+#[test]
 fn runtime_error_objects_without_the_header_are_502() {
     // What the Runtime Interface Emulator answers for a handler that raised: 200, no
     // X-Amz-Function-Error, the runtime's error object with its stack trace.

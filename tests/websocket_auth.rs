@@ -153,7 +153,8 @@ fn lambda_authorizer_on_connect() {
         // Allowed: 101, and the verdict in every later event. The client's own
         // X-Forwarded-* values don't reach the functions beside Portico's.
         let spoof = json!({"headers": {"x-tenant": "acme", "x-forwarded-proto": "https",
-            "x-forwarded-for": "6.6.6.6", "X-Forwarded-Port": "1"}});
+            "x-forwarded-for": "6.6.6.6", "X-Forwarded-Port": "1", "X_Forwarded_For": "7.7.7.7",
+            "X_Forwarded_Proto": "https"}});
         let mut ws = WsClient::connect(&url("?token=allow"), spoof);
         assert!(ws.is_open(), "{driver}: {}", ws.opened);
         let ev = asked.lock().unwrap().last().cloned().unwrap();
@@ -169,6 +170,14 @@ fn lambda_authorizer_on_connect() {
         let port = p.addr.port().to_string();
         let connect = of(&events, "CONNECT").pop().unwrap();
         for (what, e) in [("authorizer", &ev), ("CONNECT", &connect)] {
+            // `_` spellings: WSGI-style adapters read them as the same headers.
+            for key in ["headers", "multiValueHeaders"] {
+                let names = e[key].as_object().unwrap();
+                assert!(
+                    names.keys().all(|k| !k.starts_with("X_")),
+                    "{driver} {what} {key}: {names:?}"
+                );
+            }
             for (name, want) in [
                 ("x-forwarded-proto", "http"),
                 ("x-forwarded-for", "6.6.6.6, 127.0.0.1"),

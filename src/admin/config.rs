@@ -22,7 +22,8 @@ pub fn metrics(_: &AdminCtx, _: &Request, _: &Params) -> Response {
                     .metrics
                     .render(&mut text, !c.healthy(), c.nodes(), &c.node, &hash),
                 None => text.push_str(&format!(
-                    "# TYPE portico_config_info gauge\nportico_config_info{{hash=\"{hash}\"}} 1\n"
+                    "# TYPE portico_config_info gauge\nportico_config_info{{hash=\"{}\"}} 1\n",
+                    crate::metrics::registry::escape(&hash)
                 )),
             }
             text.into_bytes()

@@ -112,6 +112,27 @@ pub const MAX_REQUEST_BYTES: usize = MAX_HEAD + MAX_BODY as usize;
 /// The request in what a connection has sent so far: `Ok(None)` until all of it (head
 /// and Content-Length body) is there.
 pub fn parse(buf: &[u8]) -> Result<Option<Request>, Refused> {
+    Ok(match parse_head(buf)? {
+        Some((head, Some(body))) => Some(request(buf, &head, body)),
+        _ => None,
+    })
+}
+
+/// The request without its body when its head is whole, asks `Expect: 100-continue`
+/// (HTTP/1.1 only) and the body has not all arrived: the client waits for a 100 (curl a
+/// second) before sending it.
+pub fn awaiting_continue(buf: &[u8]) -> Option<Request> {
+    match parse_head(buf) {
+        Ok(Some((head, None))) if head.expect_continue => Some(request(buf, &head, &[])),
+        _ => None,
+    }
+}
+
+/// A whole head, with its body once all of it is there.
+type Head<'a> = (RequestHead, Option<&'a [u8]>);
+
+/// The head once whole, with the body once all of it is there.
+fn parse_head(buf: &[u8]) -> Result<Option<Head<'_>>, Refused> {
     let limits = ParseLimits {
         max_header_bytes: MAX_HEAD,
         max_request_line: 8192,
@@ -129,9 +150,11 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request>, Refused> {
         BodyKind::Length(n) => n as usize,
         BodyKind::Chunked => return Err((411, "Length Required")),
     };
-    let Some(body) = buf.get(head.head_len..head.head_len + len) else {
-        return Ok(None);
-    };
+    let body = buf.get(head.head_len..head.head_len + len);
+    Ok(Some((head, body)))
+}
+
+fn request(buf: &[u8], head: &RequestHead, body: &[u8]) -> Request {
     let headers = head
         .headers
         .iter()
@@ -146,13 +169,13 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request>, Refused> {
         .query
         .map(|q| parse_query(q.get(buf)))
         .unwrap_or_default();
-    Ok(Some(Request {
+    Request {
         method: head.method,
         path: String::from_utf8_lossy(head.path.get(buf)).into_owned(),
         query,
         headers,
         body: body.to_vec(),
-    }))
+    }
 }
 
 pub fn parse_query(q: &[u8]) -> Vec<(String, String)> {

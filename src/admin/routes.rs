@@ -134,6 +134,16 @@ impl Router {
         ct_eq(token, &digest(presented.trim_ascii()))
     }
 
+    /// The 401 that [`Router::dispatch`] answers `req` with whatever its body, if it does:
+    /// a request asking `Expect: 100-continue` gets it instead of a 100.
+    pub fn refusal(&self, req: &Request) -> Option<Response> {
+        let public = self
+            .routes
+            .iter()
+            .any(|r| r.public && matches(r.pattern, &req.path).is_some());
+        (!public && !self.authorized(req)).then(unauthorized)
+    }
+
     pub fn dispatch(&self, ctx: &AdminCtx, req: &Request) -> Response {
         // HEAD is GET without the body (the server leaves it out).
         let method = match req.method {

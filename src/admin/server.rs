@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::http::{parse, Refused, Request, Response, MAX_REQUEST_BYTES};
+use super::http::{awaiting_continue, parse, Request, Response, MAX_REQUEST_BYTES};
 use super::routes::Router;
 use super::AdminCtx;
 use crate::http1::Method;
@@ -84,17 +84,20 @@ struct Reading {
     stream: TcpStream,
     buf: Vec<u8>,
     deadline: Instant,
+    /// The head asked `Expect: 100-continue` and was answered (100, or a refusal).
+    continued: bool,
 }
 
 enum Step {
     More,
     Closed,
-    Done(Result<Request, Refused>),
+    /// The whole request, or the answer it gets without being served.
+    Done(Result<Request, Response>),
 }
 
 impl Reading {
     /// Reads what has arrived, without blocking.
-    fn read_available(&mut self) -> Step {
+    fn read_available(&mut self, router: &Router) -> Step {
         let mut chunk = [0u8; 4096];
         let mut eof = false;
         while self.buf.len() < MAX_REQUEST_BYTES + chunk.len() {
@@ -111,10 +114,31 @@ impl Reading {
         }
         match parse(&self.buf) {
             Ok(Some(req)) => Step::Done(Ok(req)),
-            Err(refused) => Step::Done(Err(refused)),
+            Err((status, message)) => Step::Done(Err(Response::message(status, message))),
             Ok(None) if eof => Step::Closed,
-            Ok(None) => Step::More,
+            Ok(None) => self.ask_for_body(router),
         }
+    }
+
+    /// A client that sent `Expect: 100-continue` waits for an answer before its body
+    /// (curl a second): a request that will be read gets `100 Continue`, one refused on its
+    /// head (401) the refusal at once, as nginx does. (Too large a Content-Length is
+    /// refused by `parse` already.)
+    fn ask_for_body(&mut self, router: &Router) -> Step {
+        if self.continued {
+            return Step::More;
+        }
+        let Some(head) = awaiting_continue(&self.buf) else {
+            return Step::More;
+        };
+        self.continued = true;
+        if let Some(refusal) = router.refusal(&head) {
+            return Step::Done(Err(refusal));
+        }
+        // Best effort on a non-blocking socket: nothing was written yet, so 25 bytes fit;
+        // a client that gets nothing sends its body after its own wait anyway.
+        let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+        Step::More
     }
 }
 
@@ -158,7 +182,7 @@ fn listen(listener: TcpListener, state: State, stop: Arc<AtomicBool>) {
         let mut still = Vec::with_capacity(reading.len());
         for (mut r, fd) in reading.drain(..).zip(&fds[1..]) {
             let step = if fd.revents != 0 {
-                r.read_available()
+                r.read_available(&state.1)
             } else {
                 Step::More
             };
@@ -199,6 +223,7 @@ fn accept_all(listener: &TcpListener, reading: &mut Vec<Reading>) {
                     stream,
                     buf: Vec::new(),
                     deadline: Instant::now() + REQUEST_DEADLINE,
+                    continued: false,
                 });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -214,7 +239,7 @@ fn accept_all(listener: &TcpListener, reading: &mut Vec<Reading>) {
 }
 
 /// Answers a whole request on a thread of its own.
-fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Refused>) {
+fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Response>) {
     let active = &state.2;
     if active.fetch_add(1, Ordering::AcqRel) >= MAX_ANSWERING {
         active.fetch_sub(1, Ordering::AcqRel);
@@ -242,7 +267,7 @@ fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Refused>) {
     }
 }
 
-fn serve(state: &State, stream: TcpStream, req: Result<Request, Refused>) {
+fn serve(state: &State, stream: TcpStream, req: Result<Request, Response>) {
     let (ctx, router, _) = &**state;
     let (resp, head_only) = match req {
         Ok(req) => {
@@ -257,7 +282,7 @@ fn serve(state: &State, stream: TcpStream, req: Result<Request, Refused>) {
             debug!(method = ?req.method, path = %req.path, status = resp.status, "admin request");
             (resp, req.method == Method::Head)
         }
-        Err((status, message)) => (Response::message(status, message), false),
+        Err(refused) => (refused, false),
     };
     let _ = write_by(
         stream,

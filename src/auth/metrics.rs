@@ -97,12 +97,6 @@ pub fn counters(api: &str, authorizer: &str) -> Arc<AuthCounters> {
     c
 }
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Appends the authorizer metrics (nothing when no authorizer was ever configured).
 pub fn render(out: &mut String) {
     let r = REGISTRY.lock().unwrap();
@@ -124,8 +118,8 @@ pub fn render(out: &mut String) {
                     out,
                     "{}{{api=\"{}\",authorizer=\"{}\",result=\"{result}\"}} {}",
                     names::AUTHORIZER_REQUESTS_TOTAL,
-                    esc(api),
-                    esc(name),
+                    crate::metrics::registry::escape(api),
+                    crate::metrics::registry::escape(name),
                     c.total(field)
                 );
             }
@@ -140,8 +134,8 @@ pub fn render(out: &mut String) {
                 out,
                 "{}{{api=\"{}\",authorizer=\"{}\"}} {}",
                 names::AUTHORIZER_CACHE_HITS_TOTAL,
-                esc(api),
-                esc(name),
+                crate::metrics::registry::escape(api),
+                crate::metrics::registry::escape(name),
                 c.total(|s| &s.cache_hits)
             );
         }
@@ -160,7 +154,7 @@ pub fn render(out: &mut String) {
                     out,
                     "{}{{issuer=\"{}\",outcome=\"{outcome}\"}} {}",
                     names::JWKS_FETCHES_TOTAL,
-                    esc(&s.issuer),
+                    crate::metrics::registry::escape(&s.issuer),
                     n.load(Ordering::Relaxed)
                 );
             }

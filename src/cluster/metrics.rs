@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::metrics::registry::escape;
+
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_US: [u64; 8] = [250, 500, 1000, 2500, 5000, 10_000, 50_000, 250_000];
 
@@ -96,9 +98,12 @@ impl Metrics {
             g(&self.leased_tokens),
             g(&self.lease_timeouts)
         );
+        // A node name may hold `"` and `\` (any printable ASCII).
         let _ = writeln!(
             out,
-            "# TYPE portico_cluster_nodes gauge\nportico_cluster_nodes {nodes}\n# TYPE portico_config_info gauge\nportico_config_info{{hash=\"{hash}\",node=\"{node}\"}} 1"
+            "# TYPE portico_cluster_nodes gauge\nportico_cluster_nodes {nodes}\n# TYPE portico_config_info gauge\nportico_config_info{{hash=\"{}\",node=\"{}\"}} 1",
+            escape(hash),
+            escape(node)
         );
     }
 }

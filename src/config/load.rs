@@ -576,7 +576,11 @@ fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
             let limit = f.need(d, "limit", Decoder::u64);
             let period = f.need(d, "period", |d, v, p| {
                 use Period::*;
-                d.choice(v, p, &[("day", Day), ("week", Week), ("month", Month)])
+                // AWS's spellings too (boto3 and CloudFormation write them), so a plan
+                // pasted from there loads.
+                let choices = [("day", Day), ("week", Week), ("month", Month)];
+                let aws = [("DAY", Day), ("WEEK", Week), ("MONTH", Month)];
+                d.choice(v, p, &[choices, aws].concat())
             });
             let mut offset = Some(0);
             f.set(d, "offset", &mut offset, |d, v, p| Some(d.u64(v, p)));

@@ -437,37 +437,6 @@ async fn unless_client_left<F: std::future::Future>(
 
 const CLIENT_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Headers this proxy writes itself (hop-by-hop ones are [`HopByHop`]'s). The framing is
-/// written for the body sent: Content-Length once from the parsed length, so duplicates
-/// ("2, 2") are not passed on; Transfer-Encoding from the parsed codings, with the chunked
-/// body relayed as sent. A client's spelling with `_` for `-` (`X_Forwarded_For`) is
-/// dropped too: CGI, WSGI, PHP and Rack backends read it as the same HTTP_X_FORWARDED_FOR
-/// as Portico's, and may take the client's (nginx drops every name with `_`).
-fn written_by_proxy(name: &[u8]) -> bool {
-    let fold = |c: u8| {
-        if c == b'_' {
-            b'-'
-        } else {
-            c.to_ascii_lowercase()
-        }
-    };
-    let same =
-        |own: &[u8]| own.len() == name.len() && own.iter().zip(name).all(|(&a, &b)| a == fold(b));
-    const OWN: &[&[u8]] = &[
-        b"host",
-        b"expect",
-        b"x-forwarded-for",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-        b"traceparent",
-        b"x-amzn-trace-id",
-        b"x-amzn-requestid",
-        b"content-length",
-        b"transfer-encoding",
-    ];
-    OWN.iter().any(|own| same(own))
-}
-
 /// Returns whether the head offers an upgrade (integration::tunnel) and where the Host
 /// value is (for a failover); None when a mapped path came out with a dot-segment (400).
 fn encode_request_head(
@@ -524,7 +493,10 @@ fn encode_request_head(
         if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
             forwarded_for = Some((hs.value.start as usize, hs.value.end as usize));
         }
-        if written_by_proxy(name) || hop.drops(name) || map.is_some_and(|m| m.drops_header(name)) {
+        if super::own_headers::written_by_proxy(name)
+            || hop.drops(name)
+            || map.is_some_and(|m| m.drops_header(name))
+        {
             continue;
         }
         out.extend_from_slice(name);

@@ -24,7 +24,8 @@
 //! Headers API Gateway adds, in both formats: `x-forwarded-for` (the client address
 //! appended), `x-forwarded-proto` and `x-forwarded-port` (the scheme and port the client
 //! connected to) and `x-amzn-trace-id` (the caller's trace root continued, or a new one);
-//! a client's own values of these four are replaced.
+//! a client's own values of these four are replaced, and its `_` spellings of them and of
+//! the other headers a gateway writes (`X_Forwarded_For`, `Content_Length`) dropped.
 //!
 //! 1.0 `requestContext.identity` carries every key AWS sends, `null` where Portico has
 //! nothing to say (IAM and Cognito callers). `requestContext.authorizer` carries the
@@ -348,6 +349,7 @@ fn headers(out: &mut Vec<u8>, v: &RequestView, added: &Added, with_cookie: bool,
             || n.eq_ignore_ascii_case(b"x-forwarded-proto")
             || n.eq_ignore_ascii_case(b"x-forwarded-port")
             || n.eq_ignore_ascii_case(b"x-amzn-trace-id")
+            || super::own_headers::underscore_spelling_of_own(n)
             // A SigV4 signature is the gateway's business, not the integration's.
             || (v.state.auth.is_iam() && n.eq_ignore_ascii_case(b"authorization"))
             || (0..i).any(|j| name(j).eq_ignore_ascii_case(n));

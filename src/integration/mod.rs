@@ -8,5 +8,6 @@ pub mod lambda;
 pub mod lambda_event;
 pub mod lambda_response;
 pub mod mock;
+pub mod own_headers;
 pub mod relay;
 pub mod tunnel;

@@ -298,7 +298,10 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn escape(v: &str) -> String {
+/// A label value in the Prometheus text format: `\`, `"` and newline escaped. Every
+/// label built from config or a request (API, stage, route, upstream, authorizer, issuer,
+/// cluster node) goes through it; an unescaped `"` ends the value and the scrape fails.
+pub fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

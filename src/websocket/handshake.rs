@@ -151,7 +151,8 @@ pub(super) async fn refuse(c: &mut Conn, a: Answer) -> bool {
 /// The client's headers for the CONNECT event: as sent, without the hop-by-hop ones,
 /// with X-Forwarded-For/Port/Proto as API Gateway adds them (the client's own values of
 /// these replaced, its X-Forwarded-For with the peer's address appended), so a function
-/// never sees a client's `x-forwarded-proto: https` beside the real one.
+/// never sees a client's `x-forwarded-proto: https` beside the real one (nor its
+/// `X_Forwarded_Proto`, which WSGI-style adapters read as the same header).
 pub(super) fn connect_headers(c: &Conn) -> Vec<(String, String)> {
     headers(c, false)
 }
@@ -186,6 +187,7 @@ fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
         .filter(|h| {
             let n = h.name.get(buf);
             !added(n)
+                && !crate::integration::own_headers::underscore_spelling_of_own(n)
                 && (hop_by_hop
                     || !n.eq_ignore_ascii_case(b"connection")
                         && !n.eq_ignore_ascii_case(b"upgrade"))
