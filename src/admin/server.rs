@@ -89,7 +89,7 @@ struct Reading {
 enum Step {
     More,
     Closed,
-    Done(Result<Request, Refused>),
+    Done(Result<Request, Response>),
 }
 
 impl Reading {
@@ -111,11 +111,21 @@ impl Reading {
         }
         match parse(&self.buf) {
             Ok(Some(req)) => Step::Done(Ok(req)),
-            Err(refused) => Step::Done(Err(refused)),
+            Err(refused) => Step::Done(Err(refusal(&self.buf, refused))),
             Ok(None) if eof => Step::Closed,
             Ok(None) => Step::More,
         }
     }
+}
+
+/// The answer to a request the reader refused. A body above the admin listener's limit on
+/// `@connections` is the management API's typed 413 (boto3 raises
+/// `PayloadTooLargeException` for it, as for one above 128 KiB), not a generic one.
+fn refusal(buf: &[u8], (status, message): Refused) -> Response {
+    if status == 413 && crate::websocket::connections::posts_to_management(buf) {
+        return super::connections::answer(crate::websocket::connections::too_long());
+    }
+    Response::message(status, message)
 }
 
 /// The listener thread: accepts, reads every unfinished request, hands whole ones on.
@@ -214,7 +224,7 @@ fn accept_all(listener: &TcpListener, reading: &mut Vec<Reading>) {
 }
 
 /// Answers a whole request on a thread of its own.
-fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Refused>) {
+fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Response>) {
     let active = &state.2;
     if active.fetch_add(1, Ordering::AcqRel) >= MAX_ANSWERING {
         active.fetch_sub(1, Ordering::AcqRel);
@@ -242,7 +252,7 @@ fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Refused>) {
     }
 }
 
-fn serve(state: &State, stream: TcpStream, req: Result<Request, Refused>) {
+fn serve(state: &State, stream: TcpStream, req: Result<Request, Response>) {
     let (ctx, router, _) = &**state;
     let (resp, head_only) = match req {
         Ok(req) => {
@@ -257,7 +267,7 @@ fn serve(state: &State, stream: TcpStream, req: Result<Request, Refused>) {
             debug!(method = ?req.method, path = %req.path, status = resp.status, "admin request");
             (resp, req.method == Method::Head)
         }
-        Err((status, message)) => (Response::message(status, message), false),
+        Err(refused) => (refused, false),
     };
     let _ = write_by(
         stream,
