@@ -340,3 +340,40 @@ fn deeply_nested_flow_collections_are_refused_at_once() {
     assert_eq!(code, Some(0), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `h2c` among an integration's upgrade protocols lets a client tunnel any HTTP/2
+/// request to the backend past the API's routes and authorizers ("h2c smuggling"): check
+/// warns at that list entry (any case), and says nothing for websocket alone.
+#[test]
+fn check_warns_when_an_upgrade_lists_h2c() {
+    let yaml = |protocols: &str| {
+        format!(
+            r#"server: {{ listen: ["127.0.0.1:{}"] }}
+upstreams:
+  app: {{ targets: ["127.0.0.1:9"] }}
+apis:
+  demo:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /live":
+        integration: {{ type: http, upstream: app, upgrade: {{ protocols: {protocols} }} }}
+"#,
+            free_port()
+        )
+    };
+    let (code, text) = check(&yaml("[websocket, H2C]"));
+    assert_eq!(code, 0, "a warning, not an error: {text}");
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "warning: apis.demo.routes.\"GET /live\".integration.upgrade.protocols[1]: ",
+            )
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("h2c smuggling"), "{line}");
+    assert!(line.contains("authorizers"), "{line}");
+    let (code, text) = check(&yaml("[websocket]"));
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("h2c"), "{text}");
+}

@@ -375,6 +375,84 @@ fn a_101_to_a_request_that_offered_no_upgrade_is_a_bad_gateway() {
     }
 }
 
+/// A 101 must name, in `Upgrade`, the protocol switched to, one the client offered: a
+/// backend that lets a caller pick its status code must not open a raw tunnel past
+/// routing and authorizers. Such a 101 is a 502, the upstream connection is dropped (its
+/// bytes never reach the client) and the client connection goes on.
+#[test]
+fn a_101_that_does_not_name_an_offered_protocol_is_a_bad_gateway() {
+    let backend = raw_backend(|mut s| loop {
+        let (head, _) = read_head(&mut s);
+        let lower = head.to_ascii_lowercase();
+        if !lower.contains("\r\nupgrade:") {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain");
+            continue;
+        }
+        let upgrade = match head.split(' ').nth(1).unwrap() {
+            "/none" => "",
+            "/empty" => "Upgrade: \r\n",
+            "/other" => "Upgrade: bar\r\n",
+            "/allowed-not-offered" => "Upgrade: websocket\r\n",
+            "/one-not-offered" => "Upgrade: foo, bar\r\n",
+            _ => "Upgrade: FOO/2\r\n",
+        };
+        let _ = s.write_all(
+            format!("HTTP/1.1 101 Switching Protocols\r\n{upgrade}Connection: upgrade\r\n\r\nRAW")
+                .as_bytes(),
+        );
+        // Tunnel bytes: echo whatever comes, as a raw protocol would.
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            let _ = s.write_all(&buf[..n]);
+        }
+        return;
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-101");
+        let cfg = config(
+            &backend.to_string(),
+            free_port(),
+            &dir.join("a.log"),
+            Some("{ protocols: [websocket, foo] }"),
+            "",
+        );
+        let p = Portico::start(&cfg, driver);
+        let mut c = Client::new(&p);
+        for path in [
+            "/none",
+            "/empty",
+            "/other",
+            "/allowed-not-offered",
+            "/one-not-offered",
+        ] {
+            let r = c.send(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo, bar\r\n\r\n")
+                    .as_bytes(),
+            );
+            assert_eq!(r.status, 502, "{driver} {path}: {}", r.text());
+            assert!(!r.text().contains("RAW"), "{driver} {path}");
+            let r = c.get("/next", "x");
+            assert_eq!(
+                (r.status, r.text().as_str()),
+                (200, "plain"),
+                "{driver} {path}: the client connection goes on"
+            );
+        }
+        // A 101 naming the offered protocol (another version of it) still opens the tunnel.
+        let mut s = p.connect();
+        s.write_all(
+            b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo/1\r\n\r\n",
+        )
+        .unwrap();
+        let (head, mut rest) = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 101"), "{driver}: {head}");
+        assert_eq!(read_exactly(&mut s, &mut rest, 3), b"RAW", "{driver}");
+        s.write_all(b"ping").unwrap();
+        assert_eq!(read_exactly(&mut s, &mut rest, 4), b"ping", "{driver}");
+        p.stop();
+    }
+}
+
 #[test]
 fn an_idle_tunnel_closes_after_its_own_timeout_and_traffic_keeps_it_open() {
     let (tx, _rx) = std::sync::mpsc::channel();

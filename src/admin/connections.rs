@@ -10,11 +10,7 @@ use crate::websocket::connections::{self, Op, Reply};
 
 pub fn post(_: &AdminCtx, req: &Request, p: &Params) -> Response {
     if req.body.len() > connections::MAX_POST {
-        return answer(Reply::error(
-            413,
-            "PayloadTooLargeException",
-            "Message too long",
-        ));
+        return answer(connections::too_long());
     }
     call(p, Op::Post(req.body.clone()))
 }
@@ -32,7 +28,7 @@ fn call(p: &Params, op: Op) -> Response {
     answer(connections::reply(connections::manage_blocking(id, op)))
 }
 
-fn answer(r: Reply) -> Response {
+pub(super) fn answer(r: Reply) -> Response {
     let mut out = Response::empty(r.status);
     out.body = r.body;
     match r.error_type {

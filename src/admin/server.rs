@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::http::{awaiting_continue, parse, Request, Response, MAX_REQUEST_BYTES};
+use super::http::{awaiting_continue, parse, Refused, Request, Response, MAX_REQUEST_BYTES};
 use super::routes::Router;
 use super::AdminCtx;
 use crate::http1::Method;
@@ -114,7 +114,7 @@ impl Reading {
         }
         match parse(&self.buf) {
             Ok(Some(req)) => Step::Done(Ok(req)),
-            Err((status, message)) => Step::Done(Err(Response::message(status, message))),
+            Err(refused) => Step::Done(Err(refusal(&self.buf, refused))),
             Ok(None) if eof => Step::Closed,
             Ok(None) => self.ask_for_body(router),
         }
@@ -140,6 +140,16 @@ impl Reading {
         let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
         Step::More
     }
+}
+
+/// The answer to a request the reader refused. A body above the admin listener's limit on
+/// `@connections` is the management API's typed 413 (boto3 raises
+/// `PayloadTooLargeException` for it, as for one above 128 KiB), not a generic one.
+fn refusal(buf: &[u8], (status, message): Refused) -> Response {
+    if status == 413 && crate::websocket::connections::posts_to_management(buf) {
+        return super::connections::answer(crate::websocket::connections::too_long());
+    }
+    Response::message(status, message)
 }
 
 /// The listener thread: accepts, reads every unfinished request, hands whole ones on.

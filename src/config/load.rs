@@ -493,7 +493,7 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
     }
 }
 
-/// `upgrade: { protocols: [websocket, h2c], idle_timeout: 10m }`.
+/// `upgrade: { protocols: [websocket, foo], idle_timeout: 10m }`.
 fn upgrade(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Upgrade> {
     let f = d.fields(v, p, &["protocols", "idle_timeout"]);
     let mut up = Upgrade::default();

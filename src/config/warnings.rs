@@ -117,6 +117,18 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             ));
         }
         for (key, route) in &api.routes {
+            if let super::model::Integration::Http { upgrade, .. } = &route.integration {
+                let h2c = upgrade
+                    .protocols
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case("h2c"));
+                if let Some(i) = h2c {
+                    let at = p.key("routes").key(key).key("integration");
+                    out.push(at.key("upgrade").key("protocols").index(i).error(
+                        "h2c lets a client switch the connection to HTTP/2 with the backend and send it any request on any path (\"h2c smuggling\"), past this API's routes, authorizers, API keys and throttling; list it only for a backend that is public on every path",
+                    ));
+                }
+            }
             // pipeline::cache::rules::caller: no identity source, no caller to key on.
             let cached = route.cache.as_ref().is_some_and(|c| !c.ttl.is_zero());
             let sourceless = route.auth.authorizer.as_ref().is_some_and(|a| {

@@ -22,6 +22,7 @@ use crate::tls::{peer_closed, Io, UpstreamIo};
 use tracing::{debug, warn};
 
 use super::relay;
+use super::tunnel::{check_switch, Offered};
 use crate::config::compile::{HttpIntegration, PathPart};
 use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
@@ -169,7 +170,7 @@ pub async fn proxy(
         )
         .await;
         let result = match sent {
-            Ok(()) => read_response_head(c, &mut stream, deadline, upgrading).await,
+            Ok(()) => read_response_head(c, &h.upgrade, &mut stream, deadline, upgrading).await,
             Err(e) if e.while_sending_body => {
                 answered_early = early_answer(c, &mut stream, deadline.timers).await;
                 if answered_early {
@@ -328,7 +329,7 @@ async fn early_answer(c: &mut Conn, stream: &mut UpstreamIo, timers: &CoarseTime
         timers,
         at: coarse_now() + EARLY_ANSWER_WAIT,
     };
-    let read = read_response_head(c, stream, deadline, false).await;
+    let read = read_response_head(c, &[], stream, deadline, Offered::default()).await;
     read.is_ok() && c.rhead.status >= 200
 }
 
@@ -340,12 +341,14 @@ const EARLY_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_millis(
 const UPSTREAM_READ_BUF: usize = 32 * 1024;
 
 /// Reads until a final (non-1xx) response head is in `ubuf`, parsed into `c.rhead`; a 101
-/// is final for an upgrade offer (the tunnel follows).
+/// is final for an upgrade offer (`upgrading`, of `allowed`) that names an offered
+/// protocol (the tunnel follows).
 async fn read_response_head(
     c: &mut Conn,
+    allowed: &[Box<[u8]>],
     stream: &mut UpstreamIo,
     deadline: Deadline<'_>,
-    upgrading: bool,
+    upgrading: Offered,
 ) -> Result<(), Error> {
     c.ubuf.clear();
     // Room for a head and a 16 KiB body in one read (and then one write to the client):
@@ -376,7 +379,10 @@ async fn read_response_head(
         }
         loop {
             match parse_response(&c.ubuf, c.head.method, MAX_RESPONSE_HEAD, &mut c.rhead) {
-                Ok(true) if c.rhead.status == 101 && upgrading => return Ok(()),
+                Ok(true) if c.rhead.status == 101 && upgrading.any() => {
+                    return check_switch(allowed, upgrading, &c.rhead, &c.ubuf)
+                        .map_err(|why| Error::new(Kind::UpstreamGarbage, why));
+                }
                 Ok(true) if c.rhead.status == 101 => {
                     return Err(Error::new(
                         Kind::UpstreamGarbage,
@@ -437,7 +443,7 @@ async fn unless_client_left<F: std::future::Future>(
 
 const CLIENT_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Returns whether the head offers an upgrade (integration::tunnel) and where the Host
+/// Returns which upgrade protocols the head offers (integration::tunnel) and where the Host
 /// value is (for a failover); None when a mapped path came out with a dot-segment (400).
 fn encode_request_head(
     ctx: &WorkerCtx,
@@ -446,7 +452,7 @@ fn encode_request_head(
     h: &HttpIntegration,
     m: &Matched,
     lease: &Lease,
-) -> Option<(bool, Range<usize>)> {
+) -> Option<(Offered, Range<usize>)> {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
     // One reservation up front: the edits add well under 512 bytes to the client's head.

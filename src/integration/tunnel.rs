@@ -10,7 +10,9 @@
 //!    the proxy writes them itself, `write_offer`). Otherwise the request goes on as a
 //!    plain one, without them.
 //! 2. **Answer** — any status but 101 is relayed as a normal response. A 101 to a request
-//!    that was not offered is a bad upstream answer (502).
+//!    that was not offered, or one without an `Upgrade` naming an offered protocol, is a
+//!    bad upstream answer (502): a backend that lets a caller pick its status code must
+//!    not be able to open a raw tunnel past routing and authorizers.
 //! 3. **Tunnel** — `run`: the 101 head goes to the client (with `connection: upgrade` and
 //!    the backend's `Upgrade`), then bytes already read past either head, then whatever
 //!    each side sends, until both sides have ended their stream (each end is passed on as
@@ -40,6 +42,7 @@ use tracing::debug;
 use crate::http1::encode;
 use crate::http1::hop::{is_framing, HopByHop};
 use crate::http1::parse::RequestHead;
+use crate::http1::response::ResponseHead;
 use crate::metrics::cells::bump;
 use crate::runtime::coarse_timer::coarse_now;
 use crate::runtime::WorkerCtx;
@@ -52,45 +55,99 @@ const COPY_BUF: usize = 16 * 1024;
 /// worker and waits for readability without it (plain sockets; as keep-alive waits do).
 const PARK_AFTER: Duration = Duration::from_millis(500);
 
+/// Which entries of an integration's `upgrade.protocols` the client offered (bit i:
+/// entry i; entries past the 64th share the last bit). Empty: not an upgrade offer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Offered(u64);
+
+impl Offered {
+    pub(crate) fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    fn bit(i: usize) -> u64 {
+        1 << i.min(63)
+    }
+}
+
+/// The index in `allowed` of protocol `token` ("websocket" or "name/version": the name
+/// decides), if listed.
+fn allowed_index(allowed: &[Box<[u8]>], token: &[u8]) -> Option<usize> {
+    let name = token.split(|&b| b == b'/').next().unwrap_or_default();
+    if name.is_empty() {
+        return None;
+    }
+    allowed.iter().position(|a| a.eq_ignore_ascii_case(name))
+}
+
 /// Writes `upgrade: …` with the client's offered protocols that `allowed` lists, and
 /// `connection: upgrade`, when the request is an HTTP/1.1 upgrade and any is allowed.
-/// Returns whether it wrote them (the request is then an upgrade offer).
+/// Returns which allowed protocols it offered (none: the request is a plain one).
 pub(crate) fn write_offer(
     allowed: &[Box<[u8]>],
     head: &RequestHead,
     buf: &[u8],
     out: &mut Vec<u8>,
-) -> bool {
+) -> Offered {
     if !head.upgrade || head.minor_version != 1 || allowed.is_empty() {
-        return false;
+        return Offered::default();
     }
     let start = out.len();
     out.extend_from_slice(b"upgrade: ");
-    let mut any = false;
-    let offered = head
+    let mut offered = Offered::default();
+    let tokens = head
         .headers
         .iter()
         .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"upgrade"))
         .flat_map(|h| h.value.get(buf).split(|&b| b == b','));
-    for token in offered {
+    for token in tokens {
         let token = token.trim_ascii();
-        // "websocket" or "name/version": the name decides.
-        let name = token.split(|&b| b == b'/').next().unwrap_or_default();
-        if name.is_empty() || !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+        let Some(i) = allowed_index(allowed, token) else {
             continue;
-        }
-        if any {
+        };
+        if offered.any() {
             out.extend_from_slice(b", ");
         }
         out.extend_from_slice(token);
-        any = true;
+        offered.0 |= Offered::bit(i);
     }
-    if !any {
+    if !offered.any() {
         out.truncate(start);
-        return false;
+        return offered;
     }
     out.extend_from_slice(b"\r\nconnection: upgrade\r\n");
-    true
+    offered
+}
+
+/// Checks a backend's 101 to an upgrade offer: it must carry `Upgrade` naming the
+/// protocol switched to, and that must be one offered (RFC 9110 §7.8, §15.2.2). Without
+/// this a backend that lets a caller pick the status code (or any broken one) would turn
+/// the client connection into a raw tunnel past routing and authorizers. Err: why not.
+pub(crate) fn check_switch(
+    allowed: &[Box<[u8]>],
+    offered: Offered,
+    rhead: &ResponseHead,
+    buf: &[u8],
+) -> Result<(), &'static str> {
+    let mut named = false;
+    let tokens = rhead
+        .headers
+        .iter()
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"upgrade"))
+        .flat_map(|h| h.value.get(buf).split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty());
+    for token in tokens {
+        match allowed_index(allowed, token) {
+            Some(i) if offered.0 & Offered::bit(i) != 0 => named = true,
+            _ => return Err("101 Switching Protocols to a protocol the client did not offer"),
+        }
+    }
+    if named {
+        Ok(())
+    } else {
+        Err("101 Switching Protocols without an Upgrade header")
+    }
 }
 
 /// Why a tunnel ended (debug log).
@@ -384,9 +441,8 @@ fn write_switching_head(c: &mut Conn) {
         out.extend_from_slice(hs.value.get(buf));
         out.extend_from_slice(b"\r\n");
     }
-    if !upgrade {
-        debug!("upstream 101 without an Upgrade header");
-    }
+    // `check_switch` let only a 101 that names the protocol through.
+    debug_assert!(upgrade);
     out.extend_from_slice(b"connection: upgrade\r\n");
     encode::header(out, b"x-amzn-RequestId", &c.request_id);
     encode::header(out, b"apigw-requestid", &c.request_id);
@@ -409,7 +465,7 @@ mod tests {
         assert!(parse_request(raw, &limits, &mut head).unwrap());
         let allowed: Vec<Box<[u8]>> = allowed.iter().map(|a| a.as_bytes().into()).collect();
         let mut out = b"x".to_vec();
-        let wrote = write_offer(&allowed, &head, raw, &mut out);
+        let wrote = write_offer(&allowed, &head, raw, &mut out).any();
         assert_eq!(wrote, out.len() > 1, "returns whether it wrote");
         wrote.then(|| String::from_utf8(out[1..].to_vec()).unwrap())
     }

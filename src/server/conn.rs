@@ -41,6 +41,7 @@ use crate::pipeline::response::Edits;
 use crate::runtime::request_id::ID_LEN;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::websocket::connections;
 
 /// Read buffer size: one read takes most request heads and small bodies whole.
 pub(super) const READ_BUF: usize = 16 * 1024;
@@ -229,6 +230,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
                 c.request_id = ctx.ids.next();
                 debug!(status, message, peer = %c.peer, "rejected request head");
                 c.wbuf.clear();
+                let (message, extra) = connections::head_refusal(status, message, &c.rbuf);
                 encode::gateway_response(
                     &mut c.wbuf,
                     status,
@@ -236,7 +238,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
                     &c.request_id,
                     false,
                     false,
-                    &[],
+                    extra,
                 );
                 let body_len = memchr::memmem::find(&c.wbuf, b"\r\n\r\n")
                     .map_or(0, |head| c.wbuf.len() - head - 4);

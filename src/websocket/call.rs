@@ -7,7 +7,8 @@
 //!   message itself (an echo route needs no backend).
 //! - `lambda`: POST of the event (`event.rs`) to the function url; the handler's result
 //!   is read as a payload-1.0 response (`{statusCode, headers, body, isBase64Encoded}`);
-//!   `X-Amz-Function-Error` or a runtime error object is a failure.
+//!   `X-Amz-Function-Error` or a runtime error object is a failure, and so is a non-2xx
+//!   without it (the Invoke API refused the call: `Failed`).
 //! - `http`: POST of the message (empty on `$connect`/`$disconnect`) to the integration's
 //!   path, with `x-amzn-connection-id`, `x-amzn-route-key` and `x-amzn-event-type`, so a
 //!   backend knows which connection to push to through `@connections`.
@@ -54,11 +55,37 @@ pub struct Call<'a> {
     pub lambda_event: Option<&'a [u8]>,
 }
 
+/// Why a call failed: `reason` for the logs, and `status`, what a handshake answers: 500
+/// when a Lambda Invoke API refused the call (a non-2xx without `X-Amz-Function-Error`,
+/// e.g. a throttled 429: the function did not run), 502 for everything else, as an HTTP
+/// route's lambda integration answers (integration::lambda). A message route's client
+/// gets `{"message":"Internal server error",…}` either way.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl From<String> for Failed {
+    fn from(reason: String) -> Self {
+        Failed {
+            status: 502,
+            reason,
+        }
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 pub async fn call(
     gen: &Generation,
     integration: &IntegrationRt,
     ev: &Call<'_>,
-) -> Result<Answer, String> {
+) -> Result<Answer, Failed> {
     match integration {
         IntegrationRt::Mock(m) => Ok(Answer {
             status: m.status,
@@ -91,10 +118,19 @@ pub async fn call(
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("x-amz-function-error"))
             {
-                return Err("the function failed".into());
+                return Err(String::from("the function failed").into());
             }
             if !(200..300).contains(&status) {
-                return Err(format!("the function endpoint answered {status}"));
+                // The Invoke API's reason (TooManyRequestsException, …) goes in the log.
+                let kind = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("x-amzn-errortype"))
+                    .map_or("", |(_, v)| &v[..v.len().min(100)]);
+                let sep = if kind.is_empty() { "" } else { " " };
+                return Err(Failed {
+                    status: 500,
+                    reason: format!("the function endpoint answered {status}{sep}{kind}"),
+                });
             }
             let reply =
                 lambda_response::parse(PayloadFormat::V1, &body).map_err(|r| r.into_reason())?;
@@ -142,7 +178,9 @@ pub async fn call(
                 from_mock: false,
             })
         }
-        IntegrationRt::Misconfigured(why) => Err(format!("integration misconfigured: {why}")),
+        IntegrationRt::Misconfigured(why) => {
+            Err(format!("integration misconfigured: {why}").into())
+        }
     }
 }
 

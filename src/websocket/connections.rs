@@ -473,6 +473,49 @@ pub fn id_in_path(rest: &[u8]) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Whether a request's raw bytes start with a POST to a management path
+/// (`…/@connections/{id}` or `…/%40connections/{id}`, at any base path). For answers
+/// given before the head is parsed whole: a body above the listener's own limit is
+/// refused by the HTTP codec, and on the management API that refusal must still be
+/// AWS's `PayloadTooLargeException`, which SDKs map to their typed error.
+pub fn posts_to_management(raw: &[u8]) -> bool {
+    let Some(target) = raw.strip_prefix(b"POST ") else {
+        return false;
+    };
+    let end = target
+        .iter()
+        .position(|&b| matches!(b, b' ' | b'?' | b'\r' | b'\n'))
+        .unwrap_or(target.len());
+    let path = &target[..end];
+    let at = |name: &[u8]| {
+        path.windows(name.len())
+            .any(|w| w.eq_ignore_ascii_case(name))
+    };
+    at(b"/@connections/") || at(b"/%40connections/")
+}
+
+/// The message and extra headers of the answer to a request head refused with `status`:
+/// a body above `max_body_bytes` on `@connections` is still the management API's typed
+/// 413 (`too_long`), which SDKs map to PayloadTooLargeException.
+pub fn head_refusal(
+    status: u16,
+    message: &'static str,
+    raw: &[u8],
+) -> (&'static str, &'static [(&'static str, &'static [u8])]) {
+    if status == 413 && posts_to_management(raw) {
+        return (
+            "Message too long",
+            &[("x-amzn-ErrorType", b"PayloadTooLargeException")],
+        );
+    }
+    (message, &[])
+}
+
+/// The answer to a POST above `MAX_POST` (or any size limit) on the management API.
+pub fn too_long() -> Reply {
+    Reply::error(413, "PayloadTooLargeException", "Message too long")
+}
+
 /// "2024-01-20T11:54:57.419Z".
 pub fn iso8601(ms: u64) -> String {
     let secs = ms / 1000;
@@ -523,6 +566,25 @@ mod tests {
         assert_eq!(id_in_path(b"/%40connections/a%2Fb").as_deref(), Some("a/b"));
         assert_eq!(id_in_path(b"/"), None);
         assert_eq!(id_in_path(b"/connections/x"), None);
+    }
+
+    #[test]
+    fn posts_to_management_reads_the_request_line() {
+        assert!(posts_to_management(
+            b"POST /prod/@connections/abc%3D HTTP/1.1\r\n"
+        ));
+        assert!(posts_to_management(
+            b"POST /%40Connections/x?y=1 HTTP/1.1\r\n"
+        ));
+        assert!(!posts_to_management(
+            b"GET /prod/@connections/abc HTTP/1.1\r\n"
+        ));
+        assert!(!posts_to_management(
+            b"POST /upload?to=/@connections/ HTTP/1.1\r\n"
+        ));
+        assert!(!posts_to_management(
+            b"POST /prod/connections/x HTTP/1.1\r\n"
+        ));
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl Session<'_> {
             Err(e) => {
                 debug!(connection = %self.ectx.connection_id, route = %route_key, error = %e, "integration failed");
                 self.notice("Internal server error", &request_id);
-                error = e.clone();
+                error = e.reason.clone();
                 line.status = 500;
                 line.integration_error = &error;
                 line.error_message = "Internal server error";
@@ -224,7 +224,7 @@ impl Session<'_> {
                 Ok(a) => line.integration_status = Some(a.status),
                 Err(e) => {
                     debug!(connection = %self.ectx.connection_id, error = %e, "$disconnect integration failed");
-                    error = e;
+                    error = e.reason;
                     line.status = 500;
                     line.integration_error = &error;
                 }

@@ -28,11 +28,9 @@ pub(super) async fn manage(
     let mut data = Vec::new();
     let early = match c.head.method {
         Method::Post => match c.head.body {
-            BodyKind::Length(n) if n as usize > connections::MAX_POST => Some(Reply::error(
-                413,
-                "PayloadTooLargeException",
-                "Message too long",
-            )),
+            BodyKind::Length(n) if n as usize > connections::MAX_POST => {
+                Some(connections::too_long())
+            }
             BodyKind::Chunked => Some(Reply::error(
                 400,
                 "BadRequestException",

@@ -211,9 +211,11 @@ pub async fn serve(
             Ok(a) => return refuse(c, a).await,
             Err(e) => {
                 debug!(connection = %id, error = %e, "$connect integration failed");
-                c.out.texts().integration = e;
+                c.out.texts().integration = e.reason;
                 c.head.keep_alive = false;
-                return c.answer(ctx, gen, 502, "Internal server error", &[]).await;
+                return c
+                    .answer(ctx, gen, e.status, "Internal server error", &[])
+                    .await;
             }
         }
     }

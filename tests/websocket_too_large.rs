@@ -1,0 +1,77 @@
+//! `@connections` POSTs above the listener's own body limit (the stage endpoint's
+//! `max_body_bytes`, the admin listener's 1 MiB): the HTTP codec refuses them before
+//! routing, and that refusal must still be the management API's typed 413 with
+//! `x-amzn-ErrorType: PayloadTooLargeException`, which boto3 raises as
+//! `PayloadTooLargeException` (it raised a plain ClientError for a generic 413).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::ws::*;
+use common::*;
+
+/// Sends a head declaring `len` body bytes (and no body) and reads the answer whole.
+fn declare(addr: SocketAddr, path: &str, len: usize) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(
+        format!("POST {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\nContent-Length: {len}\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn connections_posts_above_the_listener_limit_are_payload_too_large() {
+    require_websockets();
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-413");
+        let admin = free_port();
+        let cfg = ws_api_config(admin, &dir, "", ECHO_ROUTES)
+            .replace("limits: {", "limits: { max_body_bytes: 1MiB,");
+        let p = Portico::start(&cfg, driver);
+        let endpoint = format!("http://{}/prod", p.addr);
+        // boto3, 2 MiB: above max_body_bytes, refused before the body is read.
+        let r = boto3_connections(&endpoint, "post", "R1kmxc2VNjMCFIA=", Some("@size:2097152"));
+        assert_eq!(r["error"], "PayloadTooLargeException", "{driver}: {r}");
+        // 200 KiB (under the listener's limit, over the API's 128 KiB) as before.
+        let r = boto3_connections(&endpoint, "post", "R1kmxc2VNjMCFIA=", Some("@size:204800"));
+        assert_eq!(r["error"], "PayloadTooLargeException", "{driver}: {r}");
+        // Far above it, on the stage endpoint and the admin listener, with AWS's body.
+        let a = SocketAddr::from(([127, 0, 0, 1], admin));
+        for (addr, path) in [
+            (p.addr, "/prod/@connections/abc%3D"),
+            (p.addr, "/prod/%40connections/abc"),
+            (a, "/@connections/abc"),
+        ] {
+            let answer = declare(addr, path, 1 << 30);
+            let lower = answer.to_ascii_lowercase();
+            assert!(
+                answer.starts_with("HTTP/1.1 413 "),
+                "{driver} {path}: {answer}"
+            );
+            assert!(
+                lower.contains("\r\nx-amzn-errortype: payloadtoolargeexception\r\n"),
+                "{driver} {path}: {answer}"
+            );
+            assert!(
+                answer.ends_with("\r\n\r\n{\"message\":\"Message too long\"}"),
+                "{driver} {path}: {answer}"
+            );
+        }
+        // Other paths keep the generic answer.
+        let answer = declare(p.addr, "/prod/upload", 1 << 30);
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{driver}: {answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("x-amzn-errortype"),
+            "{driver}: {answer}"
+        );
+        p.stop();
+    }
+}
