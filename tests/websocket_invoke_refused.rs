@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::ws::*;
@@ -18,18 +17,7 @@ use serde_json::Value;
 fn handshake(p: &Portico, mode: &str) -> u16 {
     let mut s = p.connect();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    s.write_all(
-        format!("GET /prod?mode={mode} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-            .as_bytes(),
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).unwrap(), 1, "closed in the head: {head:?}");
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = raw_handshake(&mut s, &format!("/prod?mode={mode}"), "");
     head[9..12].parse().unwrap_or_else(|_| panic!("{head}"))
 }
 

@@ -25,18 +25,8 @@ fn open(p: &Portico) -> (TcpStream, String) {
 
 /// The handshake and the id on a connected socket.
 fn open_on(s: &mut TcpStream) -> String {
-    write!(
-        s,
-        "GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).unwrap(), 1, "closed in the head: {head:?}");
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "), "{head:?}");
+    let head = raw_handshake(s, "/prod", "");
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     s.write_all(&frame(1, b"who am i")).unwrap();
     let (op, notice) = read_frame(s);
     assert_eq!(op, 1);

@@ -14,18 +14,8 @@ use common::*;
 
 fn handshake(p: &Portico, extra: &str) -> (TcpStream, String) {
     let mut s = p.connect();
-    write!(
-        s,
-        "GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).unwrap(), 1, "closed in the head: {head:?}");
-        head.push(b[0]);
-    }
-    (s, String::from_utf8(head).unwrap())
+    let head = raw_handshake(&mut s, "/prod", extra);
+    (s, head)
 }
 
 fn frame(fin: bool, opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {

@@ -239,3 +239,21 @@ apis:
 pub const ECHO_ROUTES: &str = r#"      echo: { integration: { type: mock, body: "$request.body" }, route_response: true }
       quiet: { integration: { type: mock, body: "not sent" } }
 "#;
+
+/// Sends a WebSocket handshake for `target` on `s` (`extra`: more header lines, each
+/// ending in CRLF) and reads the answer's head, byte by byte so nothing after it is taken.
+pub fn raw_handshake(s: &mut std::net::TcpStream, target: &str, extra: &str) -> String {
+    use std::io::Read;
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "closed in the head: {head:?}");
+        head.push(b[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
