@@ -503,17 +503,18 @@ pub fn head_refusal(
     raw: &[u8],
 ) -> (&'static str, &'static [(&'static str, &'static [u8])]) {
     if status == 413 && posts_to_management(raw) {
-        return (
-            "Message too long",
-            &[("x-amzn-ErrorType", b"PayloadTooLargeException")],
-        );
+        return (TOO_LONG.1, TOO_LONG_HEADERS);
     }
     (message, &[])
 }
 
+/// The management API's error type and message for a POST above its limits.
+const TOO_LONG: (&str, &str) = ("PayloadTooLargeException", "Message too long");
+const TOO_LONG_HEADERS: &[(&str, &[u8])] = &[("x-amzn-ErrorType", TOO_LONG.0.as_bytes())];
+
 /// The answer to a POST above `MAX_POST` (or any size limit) on the management API.
 pub fn too_long() -> Reply {
-    Reply::error(413, "PayloadTooLargeException", "Message too long")
+    Reply::error(413, TOO_LONG.0, TOO_LONG.1)
 }
 
 /// "2024-01-20T11:54:57.419Z".
