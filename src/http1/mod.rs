@@ -22,5 +22,20 @@ pub use parse::{
 pub use response::{parse_response, ResponseBody, ResponseHead};
 pub use target::{decode_unreserved, has_dot_segment};
 
+/// Whether two header names are one name to a CGI, WSGI, PHP or Rack backend: any case,
+/// and `_` read as `-` (`X_Forwarded_For` and `X-Forwarded-For` are both
+/// `HTTP_X_FORWARDED_FOR`). Where a gateway writes, drops, maps or checks a header, a
+/// client's other spelling must be treated alike, or the backend may read the unchecked one.
+pub fn same_cgi_name(a: &[u8], b: &[u8]) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
+}
+
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,8 @@
 //! for `-`, which CGI, WSGI, PHP and Rack read as the same names: the HTTP proxy drops
 //! both from what it forwards, Lambda and WebSocket events the `_` spellings.
 
+use crate::http1::same_cgi_name;
+
 /// Headers this proxy writes itself (hop-by-hop ones are `HopByHop`'s). The framing is
 /// written for the body sent: Content-Length once from the parsed length, so duplicates
 /// ("2, 2") are not passed on; Transfer-Encoding from the parsed codings, with the chunked
@@ -21,26 +23,12 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
         b"content-length",
         b"transfer-encoding",
     ];
-    OWN.iter().any(|own| same_header(own, name))
-}
-
-/// Whether `name` is the header `own` (lower case, with `-`) in any case, a `_` in `name`
-/// read as `-`: CGI/WSGI names (HTTP_X_FORWARDED_FOR) cannot tell the two apart. Lambda
-/// events drop a client's `_` spellings of the headers they carry by it too.
-pub fn same_header(own: &[u8], name: &[u8]) -> bool {
-    let fold = |c: u8| {
-        if c == b'_' {
-            b'-'
-        } else {
-            c.to_ascii_lowercase()
-        }
-    };
-    own.len() == name.len() && own.iter().zip(name).all(|(&a, &b)| a == fold(b))
+    OWN.iter().any(|own| same_cgi_name(own, name))
 }
 
 /// A client's `_` spelling (`X_Forwarded_For`, `Content_Length`) of a header a gateway
 /// writes itself or Lambda events add (`x-forwarded-port`): dropped from events, as from
 /// proxied requests, so a function's WSGI/CGI adapter cannot mistake it for the real one.
 pub fn underscore_spelling_of_own(name: &[u8]) -> bool {
-    name.contains(&b'_') && (written_by_proxy(name) || same_header(b"x-forwarded-port", name))
+    name.contains(&b'_') && (written_by_proxy(name) || same_cgi_name(b"x-forwarded-port", name))
 }

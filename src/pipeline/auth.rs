@@ -229,7 +229,7 @@ pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b 
     match source {
         TokenSource::Header(name) => {
             for h in &c.head.headers {
-                if crate::auth::header_name_is(h.name.get(buf), name.as_bytes()) {
+                if crate::http1::same_cgi_name(h.name.get(buf), name.as_bytes()) {
                     take(h.value.get(buf))?;
                 }
             }

@@ -132,19 +132,9 @@ impl RequestMap {
     /// the same `HTTP_X_USER`, so a client's `X_User: admin` must not survive a mapping
     /// that overwrites or removes `x-user`.
     pub fn drops_header(&self, name: &[u8]) -> bool {
-        let same = |a: &u8, b: &u8| {
-            let fold = |c: u8| {
-                if c == b'_' {
-                    b'-'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            };
-            fold(*a) == fold(*b)
-        };
         self.drop_headers
             .iter()
-            .any(|d| d.len() == name.len() && d.iter().zip(name).all(|(a, b)| same(a, b)))
+            .any(|d| crate::http1::same_cgi_name(d, name))
     }
 
     /// Writes the mapped path (always starting with '/'), percent-encoding what a path
