@@ -126,6 +126,12 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
     let mut flat = Vec::new();
     if let Some(m) = context {
         for (k, v) in m {
+            // The flattened (REST-shaped) `authorizer` object writes these two itself: a
+            // context key of that name would be a second `principalId` in the event, which
+            // most JSON parsers resolve to the last one, the context's.
+            if k == "principalId" || k == "integrationLatency" {
+                continue;
+            }
             let text = match v {
                 Value::String(s) => s.clone(),
                 Value::Number(_) | Value::Bool(_) => v.to_string(),
@@ -232,6 +238,18 @@ mod tests {
             PayloadFormat::V1
         )
         .is_err());
+    }
+
+    #[test]
+    fn context_keys_never_stand_in_for_the_principal() {
+        let body = br#"{"principalId":"u1","policyDocument":{"Statement":[]},"context":{"principalId":"admin","integrationLatency":0,"tenant":"t"}}"#;
+        let v = parse_answer(body, false, PayloadFormat::V1).unwrap();
+        assert_eq!(v.principal_id.as_deref(), Some("u1"));
+        let keys: Vec<&str> = v.context.iter().map(|(k, _)| &**k).collect();
+        assert_eq!(keys, ["tenant"]);
+        // 2.0's `authorizer.lambda` is the context object as returned: no clash there.
+        let v = parse_answer(body, false, PayloadFormat::V2).unwrap();
+        assert!(v.context_json.unwrap().contains(r#""principalId":"admin""#));
     }
 
     #[test]
