@@ -10,7 +10,7 @@ use redis::Commands;
 use serde_json::json;
 
 use super::{scripts, Cluster};
-use crate::store::{DayCount, StoredKey};
+use crate::store::{hex, unhex, DayCount, StoredKey};
 
 /// A blocking connection with `timeout` on connect, reads and writes, to a server that
 /// answered the probe like Redis (a blocking read times out only when no byte comes: a
@@ -29,21 +29,6 @@ pub fn connect(url: &str, timeout: Duration) -> redis::RedisResult<redis::Connec
 fn conn(c: &Cluster) -> redis::RedisResult<redis::Connection> {
     // Admin calls may do a few round trips: a little more than one request's timeout.
     connect(&c.cfg.redis, c.cfg.timeout.max(Duration::from_millis(200)))
-}
-
-pub fn hex(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn unhex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// A created key as Redis keeps it: its digest, never its value.

@@ -412,7 +412,7 @@ async fn sync_keys(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisRe
         .collect();
     let revoked = revoked
         .into_iter()
-        .filter_map(|(name, hex)| Some((name, super::admin::unhex(&hex)?)))
+        .filter_map(|(name, hex)| Some((name, crate::store::unhex(&hex)?)))
         .collect();
     if let Err(e) = c
         .shared
