@@ -194,23 +194,7 @@ pub fn parse_query(q: &[u8]) -> Vec<(String, String)> {
 /// Decodes %XX (and `+` as space in query strings); invalid escapes stay as they are.
 pub fn percent_decode(s: &[u8], plus_is_space: bool) -> String {
     let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match s[i] {
-            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
+    crate::http1::percent_decode(s, plus_is_space, &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 

@@ -146,7 +146,7 @@ pub fn arn(
         String::from_utf8_lossy(method)
     );
     let mut decoded = Vec::with_capacity(path.len());
-    crate::integration::lambda_event::percent_decode(path, &mut decoded);
+    crate::http1::percent_decode(path, false, &mut decoded);
     let mut first = true;
     for segment in decoded.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         if !first {

@@ -179,7 +179,7 @@ fn text(b: &[u8]) -> &str {
 
 fn decoded(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
-    crate::integration::lambda_event::percent_decode(b, &mut out);
+    crate::http1::percent_decode(b, false, &mut out);
     out
 }
 

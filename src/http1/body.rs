@@ -7,6 +7,7 @@
 use std::ops::Range;
 
 use super::parse::is_tchar;
+use super::target::hex_value;
 
 /// Hex digits in a chunk size; 16 fill a u64, more can only be padding or an attack.
 const MAX_SIZE_DIGITS: u8 = 16;
@@ -296,15 +297,6 @@ fn expect(b: u8, want: u8, detail: &'static str) -> Result<(), BodyError> {
         Ok(())
     } else {
         Err(BodyError::BadChunk(detail))
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -100,8 +100,34 @@ pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead, keep: impl FnOn
     head.path.end = write as u32;
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+pub(super) fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `%XX` → byte, and `+` → space when `plus_is_space` (form-encoded queries); anything
+/// else, a malformed escape included, is kept as it is.
+pub fn percent_decode(s: &[u8], plus_is_space: bool, out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' if i + 2 < s.len() => {
+                if let (Some(h), Some(l)) = (hex_value(s[i + 1]), hex_value(s[i + 2])) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
 }
 
 /// host[:port] as reg-name, IPv4 or IP-literal characters. Userinfo ('@'), paths and

@@ -37,7 +37,7 @@ use std::ops::Range;
 use base64::Engine;
 
 use crate::config::model::PayloadFormat;
-use crate::http1::encode;
+use crate::http1::{encode, percent_decode};
 use crate::pipeline::context::{resolve, RequestView, Value, Var};
 
 /// What the gateway adds to the request's headers, found by the caller.
@@ -476,7 +476,7 @@ fn path_parameters(out: &mut Vec<u8>, v: &RequestView) {
         string(out, name.as_bytes());
         out.push(b':');
         scratch.clear();
-        percent_decode(v.span(*span), &mut scratch);
+        percent_decode(v.span(*span), false, &mut scratch);
         string(out, &scratch);
     }
     out.push(b'}');
@@ -509,9 +509,9 @@ impl QueryPairs {
         };
         for (name, value) in crate::pipeline::template::query_pairs(q) {
             let a = p.buf.len();
-            percent_decode(name, &mut p.buf);
+            percent_decode(name, false, &mut p.buf);
             let b = p.buf.len();
-            percent_decode(value, &mut p.buf);
+            percent_decode(value, false, &mut p.buf);
             p.items.push((a..b, b..p.buf.len()));
         }
         // Stable, so repeated names keep their order; n log n even for a hostile query.
@@ -540,23 +540,6 @@ impl QueryPairs {
             i = end;
         }
         out.push(b'}');
-    }
-}
-
-/// `%XX` → byte; anything else, including a malformed escape, is kept as it is.
-pub fn percent_decode(s: &[u8], out: &mut Vec<u8>) {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' && i + 2 < s.len() {
-            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(s[i]);
-        i += 1;
     }
 }
 

@@ -15,10 +15,10 @@ fn escapes_and_replaces_invalid_utf8() {
 #[test]
 fn percent_decoding() {
     let mut out = Vec::new();
-    percent_decode(b"a%20b%2x%4", &mut out);
+    percent_decode(b"a%20b%2x%4", false, &mut out);
     assert_eq!(out, b"a b%2x%4");
     out.clear();
-    percent_decode(b"%C3%A9+", &mut out);
+    percent_decode(b"%C3%A9+", false, &mut out);
     assert_eq!(out, "é+".as_bytes());
 }
 

@@ -41,7 +41,7 @@ fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
             if let Some((_, val)) = super::template::query_pairs(v.query())
                 .find(|(n, _)| crate::auth::query_name_is(n, name.as_bytes()))
             {
-                lambda_event::percent_decode(val, out);
+                crate::http1::percent_decode(val, false, out);
             }
         }
         IdentitySource::Context(var) => context::resolve(*var, v).write(out),

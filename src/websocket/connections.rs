@@ -469,7 +469,7 @@ pub fn id_in_path(rest: &[u8]) -> Option<String> {
         .strip_prefix(b"@connections/")
         .or_else(|| rest.strip_prefix(b"%40connections/"))?;
     let mut out = Vec::with_capacity(id.len());
-    crate::integration::lambda_event::percent_decode(id, &mut out);
+    crate::http1::percent_decode(id, false, &mut out);
     String::from_utf8(out).ok()
 }
 

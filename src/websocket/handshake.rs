@@ -214,7 +214,7 @@ pub(super) fn query(c: &Conn) -> Vec<(String, String)> {
     };
     let decode = |s: &[u8]| {
         let mut out = Vec::new();
-        crate::integration::lambda_event::percent_decode(s, &mut out);
+        crate::http1::percent_decode(s, false, &mut out);
         String::from_utf8_lossy(&out).into_owned()
     };
     q.get(&c.rbuf)
