@@ -93,32 +93,7 @@ fn endpoint(ctx: &mut Ctx, v: &Value) {
 
 fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
     let mut out = Map::new();
-    let status = match g.get("statusCode") {
-        Some(Value::String(s)) => s.parse::<u64>().ok(),
-        Some(v) => v.as_u64(),
-        None => None,
-    };
-    if let Some(s) = status {
-        out.insert("status".into(), json!(s));
-    }
-    let mut headers = Map::new();
-    if let Some(Value::Object(params)) = g.get("responseParameters") {
-        for (k, v) in params {
-            let value = v.as_str().unwrap_or_default();
-            match (
-                k.strip_prefix("gatewayresponse.header."),
-                static_value(value),
-            ) {
-                (Some(name), Some(text)) => {
-                    headers.insert(name.to_string(), json!(text));
-                }
-                _ => ctx.warn(
-                    format!("{gp}/responseParameters/{}", esc(k)),
-                    "only static header values ('text') are supported; skipped",
-                ),
-            }
-        }
-    }
+    let headers = static_response(ctx, gp, g, "gatewayresponse.header.", &mut out);
     if !headers.is_empty() {
         out.insert("headers".into(), Value::Object(headers));
     }
@@ -129,4 +104,39 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// A fixed answer's `statusCode` (a string or a number) into `out` as `status`; returns
+/// its `responseParameters` named `{header_prefix}NAME` with static values ('text') as
+/// headers. Any other mapping is warned about at its pointer under `p` and skipped.
+pub(super) fn static_response(
+    ctx: &mut Ctx,
+    p: &str,
+    v: &Value,
+    header_prefix: &str,
+    out: &mut Map<String, Value>,
+) -> Map<String, Value> {
+    let status = match v.get("statusCode") {
+        Some(Value::String(s)) => s.parse::<u64>().ok(),
+        Some(n) => n.as_u64(),
+        None => None,
+    };
+    if let Some(s) = status {
+        out.insert("status".into(), json!(s));
+    }
+    let mut headers = Map::new();
+    let params = v.get("responseParameters").and_then(Value::as_object);
+    for (k, value) in params.into_iter().flatten() {
+        let name = k.strip_prefix(header_prefix);
+        match (name, value.as_str().and_then(static_value)) {
+            (Some(n), Some(text)) => {
+                headers.insert(n.to_string(), json!(text));
+            }
+            _ => ctx.warn(
+                format!("{p}/responseParameters/{}", esc(k)),
+                "only static header values ('text') are supported; skipped",
+            ),
+        }
+    }
+    headers
 }

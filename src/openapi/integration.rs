@@ -6,6 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::extensions::static_response;
 use super::import::{esc, static_value, Ctx};
 
 /// The Runtime Interface Emulator's URL, written when an ARN has no URL in the map.
@@ -101,32 +102,8 @@ pub(super) fn convert(
             out.insert("type".into(), json!("mock"));
             let default = integ.pointer("/responses/default");
             if let Some(d) = default {
-                let status = match d.get("statusCode") {
-                    Some(Value::String(s)) => s.parse::<u64>().ok(),
-                    Some(v) => v.as_u64(),
-                    None => None,
-                };
-                if let Some(s) = status {
-                    out.insert("status".into(), json!(s));
-                }
-                let mut headers = Map::new();
-                for (k, v) in d
-                    .get("responseParameters")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    let name = k.strip_prefix("method.response.header.");
-                    match (name, v.as_str().and_then(static_value)) {
-                        (Some(n), Some(text)) => {
-                            headers.insert(n.to_string(), json!(text));
-                        }
-                        _ => ctx.warn(
-                            format!("{p}/responses/default/responseParameters/{}", esc(k)),
-                            "only static header values are supported for mock; skipped",
-                        ),
-                    }
-                }
+                let dp = format!("{p}/responses/default");
+                let mut headers = static_response(ctx, &dp, d, "method.response.header.", &mut out);
                 if let Some(Value::Object(t)) = d.get("responseTemplates") {
                     let body = t
                         .get_key_value("application/json")
