@@ -104,39 +104,21 @@ impl Router {
         path: Span,
         params: &mut Vec<Span>,
     ) -> Option<Matched> {
-        let domain = host.and_then(|h| self.domain(h));
-        let endpoint = domain.unwrap_or(&self.default_endpoint);
-        let bytes = path.get(buf);
-        // `OPTIONS *` asks about the server, not a resource: no route answers it.
-        if bytes.first().is_some_and(|&b| b != b'/') {
-            return None;
-        }
-        let (stage, taken) = endpoint.select(bytes)?;
-        let rest = Span {
-            start: path.start + taken as u32,
-            end: path.end,
-        };
+        let (stage, rest, custom_domain) = self.select_stage(buf, host, path)?;
         let table = self.apis.get(stage.api as usize)?;
         let route = table.match_path(method, rest.get(buf), rest.start, params)?;
         Some(Matched {
             stage,
             route,
             rest,
-            custom_domain: domain.is_some(),
+            custom_domain,
         })
     }
 
     /// The stage a request is addressed to, whether or not one of its routes matches
     /// (CORS preflights are answered per API, route or not).
     pub fn stage_for(&self, buf: &[u8], host: Option<&[u8]>, path: Span) -> Option<StageRef> {
-        let endpoint = host
-            .and_then(|h| self.domain(h))
-            .unwrap_or(&self.default_endpoint);
-        let bytes = path.get(buf);
-        if bytes.first().is_some_and(|&b| b != b'/') {
-            return None;
-        }
-        endpoint.select(bytes).map(|(stage, _)| stage)
+        self.select_stage(buf, host, path).map(|(stage, ..)| stage)
     }
 
     /// The stage a path selects, the path after its base path, and whether the Host
@@ -150,6 +132,7 @@ impl Router {
         let domain = host.and_then(|h| self.domain(h));
         let endpoint = domain.unwrap_or(&self.default_endpoint);
         let bytes = path.get(buf);
+        // `OPTIONS *` asks about the server, not a resource: no route answers it.
         if bytes.first().is_some_and(|&b| b != b'/') {
             return None;
         }
