@@ -39,6 +39,32 @@ struct Active {
     sha256: [u8; 32],
 }
 
+/// A key created through the admin API, as the store (or Redis) keeps it.
+impl From<StoredKey> for Active {
+    fn from(k: StoredKey) -> Self {
+        Active {
+            info: KeyInfo {
+                name: k.name,
+                plan: k.plan,
+                source: Source::Admin,
+                created: Some(k.created),
+            },
+            sha256: k.sha256,
+        }
+    }
+}
+
+/// A created key joins the active ones unless a config key holds its name; then it is
+/// hidden (and comes back when that config key leaves).
+fn admit_created(active: &mut Vec<Active>, shadowed: &mut Vec<(String, [u8; 32])>, k: StoredKey) {
+    if active.iter().any(|a| a.info.name == k.name) {
+        warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
+        shadowed.push((k.name, k.sha256));
+        return;
+    }
+    active.push(k.into());
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("an API key named {0:?} already exists")]
@@ -106,20 +132,7 @@ impl Keys {
         let mut active = config_actives(t, &revoked);
         let mut shadowed = Vec::new();
         for k in store.map(Store::keys).transpose()?.unwrap_or_default() {
-            if active.iter().any(|a| a.info.name == k.name) {
-                warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
-                shadowed.push((k.name, k.sha256));
-                continue;
-            }
-            active.push(Active {
-                info: KeyInfo {
-                    name: k.name,
-                    plan: k.plan,
-                    source: Source::Admin,
-                    created: Some(k.created),
-                },
-                sha256: k.sha256,
-            });
+            admit_created(&mut active, &mut shadowed, k);
         }
         let keys = Keys {
             table: Arc::new(ArcSwap::from_pointee(KeyTable::default())),
@@ -160,15 +173,7 @@ impl Keys {
         if let (Some(store), None) = (store, self.cluster_exact) {
             for k in store.keys()? {
                 if hidden.iter().any(|(n, d)| *n == k.name && *d == k.sha256) {
-                    created.push(Active {
-                        info: KeyInfo {
-                            name: k.name,
-                            plan: k.plan,
-                            source: Source::Admin,
-                            created: Some(k.created),
-                        },
-                        sha256: k.sha256,
-                    });
+                    created.push(k.into());
                 }
             }
         } else {
@@ -279,23 +284,16 @@ impl Keys {
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        store.put_key(&StoredKey {
+        let key = StoredKey {
             name: name.to_string(),
             sha256,
             plan: plan.map(str::to_string),
             created,
-        })?;
+        };
+        store.put_key(&key)?;
         // The store's key of that name is this one now, not a hidden one.
         reg.shadowed.retain(|(n, _)| n != name);
-        reg.active.push(Active {
-            info: KeyInfo {
-                name: name.to_string(),
-                plan: plan.map(str::to_string),
-                source: Source::Admin,
-                created: Some(created),
-            },
-            sha256,
-        });
+        reg.active.push(key.into());
         self.publish(&mut reg, Some(store))?;
         Ok(value)
     }
@@ -355,21 +353,9 @@ impl Keys {
                 .any(|(n, d)| *n == a.info.name && *d == a.sha256),
         });
         reg.shadowed.clear();
+        let r = &mut *reg;
         for k in created {
-            if reg.active.iter().any(|a| a.info.name == k.name) {
-                warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
-                reg.shadowed.push((k.name, k.sha256));
-                continue;
-            }
-            reg.active.push(Active {
-                info: KeyInfo {
-                    name: k.name,
-                    plan: k.plan,
-                    source: Source::Admin,
-                    created: Some(k.created),
-                },
-                sha256: k.sha256,
-            });
+            admit_created(&mut r.active, &mut r.shadowed, k);
         }
         self.publish(&mut reg, store)
     }
