@@ -13,6 +13,8 @@
 //!   is 501, as nginx answers: the proxy would forward it undecoded, and a backend that
 //!   does not know the coding may frame the body differently (a smuggled request). In a
 //!   response such codings are relayed as they are.
+//! - `HTTP/1.2` … `HTTP/1.9` are read as HTTP/1.1 and `HTTP/2.0` and later are 505, as
+//!   nginx does; httparse knows only 1.0 and 1.1, so those lines take a slower path.
 
 use std::mem::MaybeUninit;
 
@@ -226,6 +228,8 @@ pub enum ParseError {
     HeaderTooLarge,
     BodyTooLarge,
     NotImplemented,
+    /// HTTP/2.0 and later majors in an HTTP/1 request line (505, as nginx answers).
+    VersionNotSupported,
 }
 
 impl ParseError {
@@ -236,6 +240,7 @@ impl ParseError {
             ParseError::HeaderTooLarge => 431,
             ParseError::BodyTooLarge => 413,
             ParseError::NotImplemented => 501,
+            ParseError::VersionNotSupported => 505,
         }
     }
 
@@ -246,6 +251,7 @@ impl ParseError {
             ParseError::HeaderTooLarge => "Request Header Fields Too Large",
             ParseError::BodyTooLarge => "Request Entity Too Large",
             ParseError::NotImplemented => "Not Implemented",
+            ParseError::VersionNotSupported => "HTTP Version Not Supported",
         }
     }
 }
@@ -282,22 +288,58 @@ pub fn parse_request(
     // in the request line, invalid header lines are errors rather than skipped.
     let parsed =
         httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, line, slots);
-    let head_len = match parsed {
-        Ok(httparse::Status::Complete(n)) => skip + n,
+    // Header slots for a request line httparse refuses only for its version (HTTP/1.2);
+    // initialised on that path alone.
+    let mut later_slots: [httparse::Header<'_>; HEADER_SLOTS];
+    let (head_len, method, target, minor, headers) = match parsed {
+        Ok(httparse::Status::Complete(n)) => {
+            let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version)
+            else {
+                return Err(bad("incomplete request line"));
+            };
+            (
+                skip + n,
+                method.as_bytes(),
+                target.as_bytes(),
+                minor,
+                &*req.headers,
+            )
+        }
         Ok(httparse::Status::Partial) => {
             check_partial(line, buf.len(), limits)?;
             return Ok(false);
         }
+        Err(httparse::Error::Version) => {
+            let Some(line_end) = later_minor_version(line)? else {
+                check_partial(line, buf.len(), limits)?;
+                return Ok(false);
+            };
+            later_slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+            let slots = &mut later_slots[..limits.max_headers.min(HEADER_SLOTS)];
+            match httparse::parse_headers(&line[line_end..], slots) {
+                Ok(httparse::Status::Complete((n, headers))) => {
+                    // httparse checked the method and the target before the version.
+                    let mut parts = line[..line_end].splitn(3, |&b| b == b' ');
+                    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+                        return Err(bad("incomplete request line"));
+                    };
+                    (skip + line_end + n, method, target, 1, headers)
+                }
+                Ok(httparse::Status::Partial) => {
+                    check_partial(line, buf.len(), limits)?;
+                    return Ok(false);
+                }
+                Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeaderTooLarge),
+                Err(e) => return Err(ParseError::BadRequest(httparse_detail(e))),
+            }
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeaderTooLarge),
         Err(e) => return Err(ParseError::BadRequest(httparse_detail(e))),
-    };
-    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
-        return Err(bad("incomplete request line"));
     };
     if head_len > u32::MAX as usize {
         return Err(ParseError::HeaderTooLarge); // Spans are u32
     }
-    let target = span_of(buf, target.as_bytes());
+    let target = span_of(buf, target);
     if target.end as usize + VERSION_SUFFIX - skip > limits.max_request_line {
         return Err(ParseError::UriTooLong);
     }
@@ -308,8 +350,8 @@ pub fn parse_request(
         return Err(bad("bare LF in head"));
     }
 
-    let method_span = span_of(buf, method.as_bytes());
-    head.method = Method::from_bytes(method.as_bytes());
+    let method_span = span_of(buf, method);
+    head.method = Method::from_bytes(method);
     if head.method == Method::Connect {
         return Err(ParseError::NotImplemented);
     }
@@ -323,7 +365,7 @@ pub fn parse_request(
     let mut upgrade_header = false;
     let mut expect_continue = false;
     head.headers.clear();
-    for h in req.headers.iter() {
+    for h in headers {
         let name = h.name.as_bytes();
         let entry = HeaderSpan {
             name: span_of(buf, name),
@@ -387,6 +429,38 @@ pub fn parse_request(
     head.upgrade = framing.upgrade && upgrade_header;
     head.connection_names = framing.names_fields;
     Ok(true)
+}
+
+/// A request line httparse refused for its version alone (it reads the method and the
+/// target first). `HTTP/1.x` for x ≥ 2 is served as HTTP/1.1, as nginx does (RFC 9110
+/// §2.5: a recipient uses the highest minor version it supports): Some(where the header
+/// lines start). A later major is 505; anything else, `HTTP/0.9` included, stays 400.
+/// None while the version may still become one of those.
+fn later_minor_version(line: &[u8]) -> Result<Option<usize>, ParseError> {
+    const SHAPE: &[u8; 10] = b"HTTP/#.#\r\n";
+    let mut spaces = line.iter().enumerate().filter(|(_, &b)| b == b' ');
+    let Some((start, _)) = spaces.nth(1) else {
+        return Err(bad("unsupported HTTP version"));
+    };
+    let version = &line[start + 1..];
+    for (&b, &want) in version.iter().zip(SHAPE) {
+        let fits = match want {
+            b'#' => b.is_ascii_digit(),
+            _ => b == want,
+        };
+        if !fits {
+            return Err(bad("unsupported HTTP version"));
+        }
+    }
+    if version.len() < SHAPE.len() {
+        return Ok(None);
+    }
+    match version[5] {
+        // HTTP/1.0 and HTTP/1.1 never get here.
+        b'1' => Ok(Some(start + 1 + SHAPE.len())),
+        b'0' => Err(bad("unsupported HTTP version")),
+        _ => Err(ParseError::VersionNotSupported),
+    }
 }
 
 /// Limits for a head that is not complete yet. The request line is measured without CRLF.
