@@ -11,8 +11,8 @@
 //! - `Content-Length: 0` gives [`BodyKind::Empty`], so callers have one "no body" case.
 //! - A request whose Transfer-Encoding has a coding besides `chunked` (`gzip, chunked`)
 //!   is 501, as nginx answers: the proxy would forward it undecoded, and a backend that
-//!   does not know the coding may frame the body differently (a smuggled request). In a
-//!   response such codings are relayed as they are.
+//!   does not know the coding may frame the body differently (a smuggled request). A
+//!   response with one is a 502 (`super::response`).
 //! - `HTTP/1.2` … `HTTP/1.9` are read as HTTP/1.1 and `HTTP/2.0` and later are 505, as
 //!   nginx does; httparse knows only 1.0 and 1.1, so those lines take a slower path.
 
