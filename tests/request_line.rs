@@ -115,3 +115,47 @@ fn a_later_major_version_is_505_and_junk_versions_400() {
         assert_eq!(origin.requests.load(Ordering::SeqCst), 0, "{driver}");
     }
 }
+
+/// Methods as nginx reads them: TRACE is 405 (a backend that echoes it would show the
+/// client the headers the gateway added), a method that is not upper-case letters, `_`
+/// and `-` is 400 (a backend that folds case would run `get /x` as the GET a route may
+/// guard); both were forwarded. Other methods in that shape pass.
+#[test]
+fn trace_is_405_and_methods_not_in_upper_case_are_400() {
+    let origin = describing_origin();
+    for driver in DRIVERS {
+        let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        let before = origin.requests.load(Ordering::SeqCst);
+        let cases: [(&[u8], u16, &str); 4] = [
+            (
+                b"TRACE /a HTTP/1.1\r\nHost: t\r\n\r\n",
+                405,
+                "Method Not Allowed",
+            ),
+            (b"get /a HTTP/1.1\r\nHost: t\r\n\r\n", 400, "Bad Request"),
+            (b"Delete /a HTTP/1.1\r\nHost: t\r\n\r\n", 400, "Bad Request"),
+            (b"GET1 /a HTTP/1.1\r\nHost: t\r\n\r\n", 400, "Bad Request"),
+        ];
+        for (request, status, message) in cases {
+            let what = format!("{driver}: {:?}", String::from_utf8_lossy(request));
+            let mut s = p.connect();
+            s.write_all(request).unwrap();
+            let got = read_until_closed(&mut s);
+            let r = read_response(&mut Cursor::new(&got[..]), false)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                (r.status, r.json_message().as_str()),
+                (status, message),
+                "{what}"
+            );
+            assert_eq!(r.header("connection"), Some("close"), "{what}");
+        }
+        assert_eq!(origin.requests.load(Ordering::SeqCst), before, "{driver}");
+        for method in ["PROPFIND", "M-SEARCH", "VERSION_CONTROL"] {
+            let r = p.raw(
+                format!("{method} /m HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            assert_eq!(r.text(), format!("{method} /m HTTP/1.1"), "{driver}");
+        }
+    }
+}

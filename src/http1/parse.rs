@@ -4,6 +4,10 @@
 //!
 //! Choices a reader might trip over:
 //! - CONNECT is answered 501 Not Implemented: the gateway does not tunnel.
+//! - TRACE is answered 405, as nginx does: a backend that echoes it would show the client
+//!   the headers the gateway added (mapped credentials among them).
+//! - A method that is not upper-case letters, `_` and `-` (`get`) is 400, as nginx answers:
+//!   see [`is_method_name`].
 //! - A bare LF anywhere in the head is 400. httparse accepts LF as a line end, but a backend
 //!   that does not would see one header where we saw two, which is how smuggling starts.
 //! - A request-target with a fragment (`#`) or non-ASCII bytes is 400: RFC 9112 allows
@@ -230,6 +234,8 @@ pub enum ParseError {
     NotImplemented,
     /// HTTP/2.0 and later majors in an HTTP/1 request line (505, as nginx answers).
     VersionNotSupported,
+    /// TRACE (405, as nginx answers).
+    MethodNotAllowed,
 }
 
 impl ParseError {
@@ -241,6 +247,7 @@ impl ParseError {
             ParseError::BodyTooLarge => 413,
             ParseError::NotImplemented => 501,
             ParseError::VersionNotSupported => 505,
+            ParseError::MethodNotAllowed => 405,
         }
     }
 
@@ -252,6 +259,7 @@ impl ParseError {
             ParseError::BodyTooLarge => "Request Entity Too Large",
             ParseError::NotImplemented => "Not Implemented",
             ParseError::VersionNotSupported => "HTTP Version Not Supported",
+            ParseError::MethodNotAllowed => "Method Not Allowed",
         }
     }
 }
@@ -352,8 +360,11 @@ pub fn parse_request(
 
     let method_span = span_of(buf, method);
     head.method = Method::from_bytes(method);
-    if head.method == Method::Connect {
-        return Err(ParseError::NotImplemented);
+    match head.method {
+        Method::Connect => return Err(ParseError::NotImplemented),
+        Method::Trace => return Err(ParseError::MethodNotAllowed),
+        Method::Other if !is_method_name(method) => return Err(bad("method not in upper case")),
+        _ => {}
     }
     head.method_span = method_span;
     head.target = target;
@@ -539,6 +550,15 @@ pub(crate) fn trim_ows(v: &[u8]) -> &[u8] {
     let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
     let end = v.iter().rposition(|b| !is_ows(b)).map_or(start, |e| e + 1);
     &v[start..end]
+}
+
+/// A method name as nginx reads one: upper-case letters, `_` and `-`. Methods are
+/// case-sensitive, but a backend that folds case (Werkzeug upper-cases them) would run
+/// `get /admin` as the GET that the route `GET /admin` guards, while the router sent it
+/// to `ANY` or `$default` with other checks.
+fn is_method_name(m: &[u8]) -> bool {
+    m.iter()
+        .all(|&b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
 }
 
 fn is_token(v: &[u8]) -> bool {

@@ -127,6 +127,25 @@ fn methods() {
     let h = parse_ok(msg);
     assert_eq!(h.method, Method::Other);
     assert_eq!(text(msg, h.method_span), "PROPFIND");
+    for msg in [
+        &b"M-SEARCH /x HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"VERSION_CONTROL /x HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        assert_eq!(parse_ok(msg).method, Method::Other);
+    }
+    // As nginx: a method is upper-case letters, '_' and '-'; TRACE is 405.
+    for msg in [
+        &b"get /x HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"Get /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET2 /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"G.ET /x HTTP/1.2\r\nHost: a\r\n\r\n",
+    ] {
+        bad("method not in upper case", msg);
+    }
+    assert_eq!(
+        parse_err(b"TRACE /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ParseError::MethodNotAllowed
+    );
 }
 
 #[test]
@@ -485,6 +504,7 @@ fn errors_map_to_statuses() {
             505,
             "HTTP Version Not Supported",
         ),
+        (ParseError::MethodNotAllowed, 405, "Method Not Allowed"),
     ];
     for (e, status, message) in cases {
         assert_eq!((e.status(), e.message()), (status, message));
