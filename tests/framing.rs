@@ -76,6 +76,11 @@ fn answer(path: &str, described: &str) -> Vec<u8> {
             return out;
         }
         "/te-gzip" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n".to_string(),
+        // Interim answers first, one of them a 100 nobody asked for (no Expect was sent).
+        "/interim" => format!(
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        ),
         _ => format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()),
     };
     let mut out = head.into_bytes();
@@ -383,4 +388,35 @@ fn a_transfer_coding_besides_chunked_from_the_backend_is_502() {
         }
     }
     assert_eq!(log.lock().unwrap().len(), 16);
+}
+
+/// Interim answers (103, 102, a 100 the client never asked for) are not relayed: the
+/// client gets the final answer alone, and its connection and the backend's go on.
+#[test]
+fn interim_answers_from_the_backend_are_not_relayed() {
+    let (backend, log) = start_backend();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(backend), driver);
+        let mut s = p.connect();
+        s.write_all(b"GET /interim HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut wire = Vec::new();
+        s.read_to_end(&mut wire).unwrap();
+        let wire = String::from_utf8_lossy(&wire);
+        assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{driver}: {wire}");
+        assert!(!wire.contains("HTTP/1.1 1"), "{driver}: {wire}");
+        assert!(
+            !wire.to_ascii_lowercase().contains("link:"),
+            "{driver}: {wire}"
+        );
+        assert!(
+            wire.contains("GET /interim te=none body="),
+            "{driver}: {wire}"
+        );
+        assert!(
+            wire.ends_with("GET /after te=none body="),
+            "{driver}: {wire}"
+        );
+    }
+    assert_eq!(log.lock().unwrap().len(), 4);
 }
