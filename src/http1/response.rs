@@ -7,9 +7,10 @@
 
 use std::mem::MaybeUninit;
 
+use super::framing::Framing;
 use super::parse::{
-    find_header, has_bare_lf, httparse_detail, skip_empty_lines, span_of, Framing, HeaderSpan,
-    Method, ParseError, Span, HEADER_SLOTS,
+    find_header, has_bare_lf, httparse_detail, skip_empty_lines, span_of, HeaderSpan, Method,
+    ParseError, Span, HEADER_SLOTS,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
