@@ -38,6 +38,7 @@ fn after_answer(path: &str, s: &mut TcpStream) -> bool {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstale");
             true
         }
+        "/te-gzip" => false,
         _ => true,
     }
 }
@@ -66,6 +67,20 @@ fn answer(path: &str, described: &str) -> Vec<u8> {
             out.extend_from_slice(b"\r\n0\r\nx-checksum: 1234\r\ncontent-length: 99\r\n\r\n");
             return out;
         }
+        // A transfer-coding besides chunked; the "coded" body is the description.
+        "/te-gzip-chunked" => {
+            let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec();
+            out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\r\n0\r\n\r\n");
+            return out;
+        }
+        "/te-gzip" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n".to_string(),
+        // Interim answers first, one of them a 100 nobody asked for (no Expect was sent).
+        "/interim" => format!(
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        ),
         _ => format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()),
     };
     let mut out = head.into_bytes();
@@ -342,4 +357,66 @@ fn response_trailers_are_not_relayed() {
             "{driver}: {wire}"
         );
     }
+}
+
+/// A response with a transfer-coding besides chunked is a 502, as from nginx: no relay
+/// keeps the coding. An HTTP/1.0 client got `gzip, chunked` de-chunked with nothing saying
+/// it was gzip, and a close-delimited `gzip` body was re-chunked for HTTP/1.1 clients
+/// under `transfer-encoding: chunked` alone; either way coded bytes passed as the payload.
+#[test]
+fn a_transfer_coding_besides_chunked_from_the_backend_is_502() {
+    let (backend, log) = start_backend();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(backend), driver);
+        for (path, version) in [
+            ("/te-gzip-chunked", "1.0"),
+            ("/te-gzip-chunked", "1.1"),
+            ("/te-gzip", "1.1"),
+            ("/te-gzip", "1.0"),
+        ] {
+            let what = format!("{driver} {path} HTTP/{version}");
+            let r = p.raw(
+                format!("GET {path} HTTP/{version}\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            assert_eq!(r.status, 502, "{what}: {:?} {}", r.headers, r.text());
+            assert_eq!(r.json_message(), "Bad Gateway", "{what}");
+            // The backend's connection is not reused: the next request is answered by
+            // its own response.
+            let next = p.get("/next");
+            assert_eq!(next.text(), "GET /next te=none body=", "{what}");
+        }
+    }
+    assert_eq!(log.lock().unwrap().len(), 16);
+}
+
+/// Interim answers (103, 102, a 100 the client never asked for) are not relayed: the
+/// client gets the final answer alone, and its connection and the backend's go on.
+#[test]
+fn interim_answers_from_the_backend_are_not_relayed() {
+    let (backend, log) = start_backend();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(backend), driver);
+        let mut s = p.connect();
+        s.write_all(b"GET /interim HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut wire = Vec::new();
+        s.read_to_end(&mut wire).unwrap();
+        let wire = String::from_utf8_lossy(&wire);
+        assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{driver}: {wire}");
+        assert!(!wire.contains("HTTP/1.1 1"), "{driver}: {wire}");
+        assert!(
+            !wire.to_ascii_lowercase().contains("link:"),
+            "{driver}: {wire}"
+        );
+        assert!(
+            wire.contains("GET /interim te=none body="),
+            "{driver}: {wire}"
+        );
+        assert!(
+            wire.ends_with("GET /after te=none body="),
+            "{driver}: {wire}"
+        );
+    }
+    assert_eq!(log.lock().unwrap().len(), 4);
 }

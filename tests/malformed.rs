@@ -112,8 +112,7 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("a Host with a path", b"GET /up HTTP/1.1\r\nHost: a/b\r\n\r\n"),
         ("garbage bytes", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
         ("text that is not HTTP", b"hello there\r\n\r\n"),
-        ("an HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-        ("HTTP/1.2", b"GET /up HTTP/1.2\r\nHost: t\r\n\r\n"),
+        ("HTTP/0.9", b"GET /up HTTP/0.9\r\nHost: t\r\n\r\n"),
         ("two spaces in the request line", b"GET  /up HTTP/1.1\r\nHost: t\r\n\r\n"),
         // Dot-segments: a backend that resolved them would serve a path that was not the
         // one routed (and checked), e.g. /up/../ok.

@@ -10,6 +10,7 @@
 
 pub mod body;
 pub mod encode;
+mod framing;
 pub mod hop;
 pub mod parse;
 pub mod response;

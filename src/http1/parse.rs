@@ -4,6 +4,10 @@
 //!
 //! Choices a reader might trip over:
 //! - CONNECT is answered 501 Not Implemented: the gateway does not tunnel.
+//! - TRACE is answered 405, as nginx does: a backend that echoes it would show the client
+//!   the headers the gateway added (mapped credentials among them).
+//! - A method that is not upper-case letters, `_` and `-` (`get`) is 400, as nginx answers:
+//!   see [`is_method_name`].
 //! - A bare LF anywhere in the head is 400. httparse accepts LF as a line end, but a backend
 //!   that does not would see one header where we saw two, which is how smuggling starts.
 //! - A request-target with a fragment (`#`) or non-ASCII bytes is 400: RFC 9112 allows
@@ -11,11 +15,14 @@
 //! - `Content-Length: 0` gives [`BodyKind::Empty`], so callers have one "no body" case.
 //! - A request whose Transfer-Encoding has a coding besides `chunked` (`gzip, chunked`)
 //!   is 501, as nginx answers: the proxy would forward it undecoded, and a backend that
-//!   does not know the coding may frame the body differently (a smuggled request). In a
-//!   response such codings are relayed as they are.
+//!   does not know the coding may frame the body differently (a smuggled request). A
+//!   response with one is a 502 (`super::response`).
+//! - `HTTP/1.2` … `HTTP/1.9` are read as HTTP/1.1 and `HTTP/2.0` and later are 505, as
+//!   nginx does; httparse knows only 1.0 and 1.1, so those lines take a slower path.
 
 use std::mem::MaybeUninit;
 
+use super::framing::Framing;
 use super::target::{is_valid_authority, split_target};
 
 /// Header slots on the stack for one parse. `ParseLimits::max_headers` above this is capped
@@ -226,6 +233,10 @@ pub enum ParseError {
     HeaderTooLarge,
     BodyTooLarge,
     NotImplemented,
+    /// HTTP/2.0 and later majors in an HTTP/1 request line (505, as nginx answers).
+    VersionNotSupported,
+    /// TRACE (405, as nginx answers).
+    MethodNotAllowed,
 }
 
 impl ParseError {
@@ -236,6 +247,8 @@ impl ParseError {
             ParseError::HeaderTooLarge => 431,
             ParseError::BodyTooLarge => 413,
             ParseError::NotImplemented => 501,
+            ParseError::VersionNotSupported => 505,
+            ParseError::MethodNotAllowed => 405,
         }
     }
 
@@ -246,6 +259,8 @@ impl ParseError {
             ParseError::HeaderTooLarge => "Request Header Fields Too Large",
             ParseError::BodyTooLarge => "Request Entity Too Large",
             ParseError::NotImplemented => "Not Implemented",
+            ParseError::VersionNotSupported => "HTTP Version Not Supported",
+            ParseError::MethodNotAllowed => "Method Not Allowed",
         }
     }
 }
@@ -282,22 +297,58 @@ pub fn parse_request(
     // in the request line, invalid header lines are errors rather than skipped.
     let parsed =
         httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, line, slots);
-    let head_len = match parsed {
-        Ok(httparse::Status::Complete(n)) => skip + n,
+    // Header slots for a request line httparse refuses only for its version (HTTP/1.2);
+    // initialised on that path alone.
+    let mut later_slots: [httparse::Header<'_>; HEADER_SLOTS];
+    let (head_len, method, target, minor, headers) = match parsed {
+        Ok(httparse::Status::Complete(n)) => {
+            let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version)
+            else {
+                return Err(bad("incomplete request line"));
+            };
+            (
+                skip + n,
+                method.as_bytes(),
+                target.as_bytes(),
+                minor,
+                &*req.headers,
+            )
+        }
         Ok(httparse::Status::Partial) => {
             check_partial(line, buf.len(), limits)?;
             return Ok(false);
         }
+        Err(httparse::Error::Version) => {
+            let Some(line_end) = later_minor_version(line)? else {
+                check_partial(line, buf.len(), limits)?;
+                return Ok(false);
+            };
+            later_slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+            let slots = &mut later_slots[..limits.max_headers.min(HEADER_SLOTS)];
+            match httparse::parse_headers(&line[line_end..], slots) {
+                Ok(httparse::Status::Complete((n, headers))) => {
+                    // httparse checked the method and the target before the version.
+                    let mut parts = line[..line_end].splitn(3, |&b| b == b' ');
+                    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+                        return Err(bad("incomplete request line"));
+                    };
+                    (skip + line_end + n, method, target, 1, headers)
+                }
+                Ok(httparse::Status::Partial) => {
+                    check_partial(line, buf.len(), limits)?;
+                    return Ok(false);
+                }
+                Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeaderTooLarge),
+                Err(e) => return Err(ParseError::BadRequest(httparse_detail(e))),
+            }
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeaderTooLarge),
         Err(e) => return Err(ParseError::BadRequest(httparse_detail(e))),
-    };
-    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
-        return Err(bad("incomplete request line"));
     };
     if head_len > u32::MAX as usize {
         return Err(ParseError::HeaderTooLarge); // Spans are u32
     }
-    let target = span_of(buf, target.as_bytes());
+    let target = span_of(buf, target);
     if target.end as usize + VERSION_SUFFIX - skip > limits.max_request_line {
         return Err(ParseError::UriTooLong);
     }
@@ -308,10 +359,13 @@ pub fn parse_request(
         return Err(bad("bare LF in head"));
     }
 
-    let method_span = span_of(buf, method.as_bytes());
-    head.method = Method::from_bytes(method.as_bytes());
-    if head.method == Method::Connect {
-        return Err(ParseError::NotImplemented);
+    let method_span = span_of(buf, method);
+    head.method = Method::from_bytes(method);
+    match head.method {
+        Method::Connect => return Err(ParseError::NotImplemented),
+        Method::Trace => return Err(ParseError::MethodNotAllowed),
+        Method::Other if !is_method_name(method) => return Err(bad("method not in upper case")),
+        _ => {}
     }
     head.method_span = method_span;
     head.target = target;
@@ -323,7 +377,7 @@ pub fn parse_request(
     let mut upgrade_header = false;
     let mut expect_continue = false;
     head.headers.clear();
-    for h in req.headers.iter() {
+    for h in headers {
         let name = h.name.as_bytes();
         let entry = HeaderSpan {
             name: span_of(buf, name),
@@ -387,6 +441,38 @@ pub fn parse_request(
     head.upgrade = framing.upgrade && upgrade_header;
     head.connection_names = framing.names_fields;
     Ok(true)
+}
+
+/// A request line httparse refused for its version alone (it reads the method and the
+/// target first). `HTTP/1.x` for x ≥ 2 is served as HTTP/1.1, as nginx does (RFC 9110
+/// §2.5: a recipient uses the highest minor version it supports): Some(where the header
+/// lines start). A later major is 505; anything else, `HTTP/0.9` included, stays 400.
+/// None while the version may still become one of those.
+fn later_minor_version(line: &[u8]) -> Result<Option<usize>, ParseError> {
+    const SHAPE: &[u8; 10] = b"HTTP/#.#\r\n";
+    let mut spaces = line.iter().enumerate().filter(|(_, &b)| b == b' ');
+    let Some((start, _)) = spaces.nth(1) else {
+        return Err(bad("unsupported HTTP version"));
+    };
+    let version = &line[start + 1..];
+    for (&b, &want) in version.iter().zip(SHAPE) {
+        let fits = match want {
+            b'#' => b.is_ascii_digit(),
+            _ => b == want,
+        };
+        if !fits {
+            return Err(bad("unsupported HTTP version"));
+        }
+    }
+    if version.len() < SHAPE.len() {
+        return Ok(None);
+    }
+    match version[5] {
+        // HTTP/1.0 and HTTP/1.1 never get here.
+        b'1' => Ok(Some(start + 1 + SHAPE.len())),
+        b'0' => Err(bad("unsupported HTTP version")),
+        _ => Err(ParseError::VersionNotSupported),
+    }
 }
 
 /// Limits for a head that is not complete yet. The request line is measured without CRLF.
@@ -467,99 +553,16 @@ pub(crate) fn trim_ows(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
-fn is_token(v: &[u8]) -> bool {
-    !v.is_empty() && v.iter().all(|&b| is_tchar(b))
+/// A method name as nginx reads one: upper-case letters, `_` and `-`. Methods are
+/// case-sensitive, but a backend that folds case (Werkzeug upper-cases them) would run
+/// `get /admin` as the GET that the route `GET /admin` guards, while the router sent it
+/// to `ANY` or `$default` with other checks.
+fn is_method_name(m: &[u8]) -> bool {
+    m.iter()
+        .all(|&b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
 }
 
 /// RFC 9110 tchar: what a header name or a token may hold.
 pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// The fields that decide where a message ends and whether the connection stays open,
-/// shared by requests and responses. Fields may repeat; their list elements accumulate.
-#[derive(Default, Debug)]
-pub(crate) struct Framing {
-    pub content_length: Option<u64>,
-    pub transfer_encoding: bool,
-    /// The last transfer-coding seen so far is `chunked`.
-    pub chunked_last: bool,
-    /// Some transfer-coding is not `chunked`.
-    pub other_coding: bool,
-    chunked_seen: bool,
-    pub close: bool,
-    pub keep_alive_token: bool,
-    pub upgrade: bool,
-    /// Some Connection token names a field other than Keep-Alive or Upgrade (both
-    /// hop-by-hop anyway), so forwarding must look the names up.
-    pub names_fields: bool,
-}
-
-impl Framing {
-    /// Ok(true) when `name` is Content-Length, Transfer-Encoding or Connection.
-    pub(crate) fn observe(&mut self, name: &[u8], value: &[u8]) -> Result<bool, &'static str> {
-        match name.len() {
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in value.split(|&b| b == b',').map(trim_ows) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        self.close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        self.keep_alive_token = true;
-                    } else if token.eq_ignore_ascii_case(b"upgrade") {
-                        self.upgrade = true;
-                    } else if !token.is_empty() {
-                        self.names_fields = true;
-                    }
-                }
-            }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                // "5, 5" and repeated equal fields are one length (RFC 9110 §8.6); anything
-                // else would let two parsers disagree on where the body ends.
-                for item in value.split(|&b| b == b',').map(trim_ows) {
-                    let n = parse_decimal(item)?;
-                    if self.content_length.is_some_and(|prev| prev != n) {
-                        return Err("conflicting Content-Length");
-                    }
-                    self.content_length = Some(n);
-                }
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                self.transfer_encoding = true;
-                for coding in value.split(|&b| b == b',').map(trim_ows) {
-                    if !is_token(coding) {
-                        return Err("invalid transfer-coding");
-                    }
-                    self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
-                    self.other_coding |= !self.chunked_last;
-                    if self.chunked_last {
-                        if self.chunked_seen {
-                            return Err("chunked applied twice");
-                        }
-                        self.chunked_seen = true;
-                    }
-                }
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// HTTP/1.1 persists unless told to close; HTTP/1.0 only when asked to keep alive.
-    pub(crate) fn keep_alive(&self, minor_version: u8) -> bool {
-        !self.close && (minor_version == 1 || self.keep_alive_token)
-    }
-}
-
-fn parse_decimal(v: &[u8]) -> Result<u64, &'static str> {
-    if v.is_empty() {
-        return Err("empty Content-Length");
-    }
-    v.iter().try_fold(0u64, |n, &b| {
-        if !b.is_ascii_digit() {
-            return Err("non-digit in Content-Length");
-        }
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(b - b'0')))
-            .ok_or("Content-Length overflows")
-    })
 }

@@ -1,14 +1,16 @@
 //! Upstream response heads. Same zero-copy shape as requests; the rules follow RFC 9112
 //! §6.3 for where the body ends, stricter where a lenient reading would let a backend
 //! desynchronise the client connection we forward to: both Content-Length and
-//! Transfer-Encoding, conflicting lengths, Transfer-Encoding on HTTP/1.0 and bare LFs are
-//! errors (the caller answers 502) instead of being resolved by precedence.
+//! Transfer-Encoding, conflicting lengths, Transfer-Encoding on HTTP/1.0, a transfer-coding
+//! other than `chunked` and bare LFs are errors (the caller answers 502) instead of being
+//! resolved by precedence.
 
 use std::mem::MaybeUninit;
 
+use super::framing::Framing;
 use super::parse::{
-    find_header, has_bare_lf, httparse_detail, skip_empty_lines, span_of, Framing, HeaderSpan,
-    Method, ParseError, Span, HEADER_SLOTS,
+    find_header, has_bare_lf, httparse_detail, skip_empty_lines, span_of, HeaderSpan, Method,
+    ParseError, Span, HEADER_SLOTS,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +138,12 @@ pub fn parse_response(
         if minor == 0 {
             return Err(ParseError::BadRequest("Transfer-Encoding on HTTP/1.0"));
         }
+        // As nginx: no relay of ours keeps another coding. An HTTP/1.0 client, a
+        // close-delimited body re-chunked, compression and the cache all dropped it, so
+        // clients took gzip-coded bytes for the payload.
+        if framing.other_coding {
+            return Err(ParseError::BadRequest("transfer-coding other than chunked"));
+        }
     }
 
     let bodiless = request_method == Method::Head
@@ -145,12 +153,7 @@ pub fn parse_response(
     head.body = if bodiless {
         ResponseBody::None
     } else if framing.transfer_encoding {
-        // RFC 9112 §6.3: a response whose final coding is not chunked runs to close.
-        if framing.chunked_last {
-            ResponseBody::Chunked
-        } else {
-            ResponseBody::UntilClose
-        }
+        ResponseBody::Chunked
     } else {
         match framing.content_length {
             Some(0) => ResponseBody::None,

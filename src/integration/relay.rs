@@ -347,7 +347,7 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
             }
         }
         Framing::Chunked => {
-            // Relayed raw, so the upstream's codings (e.g. "gzip, chunked") still apply.
+            // Relayed raw; chunked is the only coding a response may have (response.rs).
             write_transfer_encoding(&c.rhead.headers, buf, out);
         }
         Framing::Enchunk => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),

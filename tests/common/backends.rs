@@ -26,6 +26,8 @@ pub fn silent_origin() -> SocketAddr {
 pub struct Seen {
     pub method: String,
     pub target: String,
+    /// "HTTP/1.1" as the request line said it.
+    pub version: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -129,6 +131,7 @@ fn serve_origin(
         let mut parts = line.trim_end().split(' ');
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("").to_string();
+        let version = parts.next().unwrap_or("").to_string();
         let mut headers = Vec::new();
         loop {
             let mut h = String::new();
@@ -145,6 +148,7 @@ fn serve_origin(
         let mut req = Seen {
             method,
             target,
+            version,
             headers,
             body: Vec::new(),
         };

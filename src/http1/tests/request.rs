@@ -127,6 +127,25 @@ fn methods() {
     let h = parse_ok(msg);
     assert_eq!(h.method, Method::Other);
     assert_eq!(text(msg, h.method_span), "PROPFIND");
+    for msg in [
+        &b"M-SEARCH /x HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"VERSION_CONTROL /x HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        assert_eq!(parse_ok(msg).method, Method::Other);
+    }
+    // As nginx: a method is upper-case letters, '_' and '-'; TRACE is 405.
+    for msg in [
+        &b"get /x HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"Get /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET2 /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"G.ET /x HTTP/1.2\r\nHost: a\r\n\r\n",
+    ] {
+        bad("method not in upper case", msg);
+    }
+    assert_eq!(
+        parse_err(b"TRACE /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ParseError::MethodNotAllowed
+    );
 }
 
 #[test]
@@ -358,10 +377,22 @@ fn header_syntax() {
 
 #[test]
 fn request_line_syntax() {
-    bad("HTTP/1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n");
-    bad("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n");
-    bad("h2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     bad("HTTP/0.9", b"GET /\r\n\r\n");
+    bad("version 0.9", b"GET / HTTP/0.9\r\nHost: a\r\n\r\n");
+    bad("two-digit minor", b"GET / HTTP/1.12\r\nHost: a\r\n\r\n");
+    bad("no minor", b"GET / HTTP/2\r\nHost: a\r\n\r\n");
+    bad(
+        "junk after the version",
+        b"GET / HTTP/1.2x\r\nHost: a\r\n\r\n",
+    );
+    bad(
+        "junk after a later major",
+        b"GET / HTTP/2.0 \r\nHost: a\r\n\r\n",
+    );
+    bad(
+        "HTTP/1.2 with a bare LF",
+        b"GET / HTTP/1.2\nHost: a\r\n\r\n",
+    );
     bad("lowercase version", b"GET / http/1.1\r\nHost: a\r\n\r\n");
     bad("two spaces", b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n");
     bad("relative target", b"GET foo HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -389,6 +420,54 @@ fn request_line_syntax() {
         parse_err(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
         ParseError::NotImplemented
     );
+}
+
+/// nginx's reading of a version: a later HTTP/1 minor is served as HTTP/1.1 (its headers
+/// checked as strictly), a later major is 505.
+#[test]
+fn later_versions() {
+    let msg = b"POST /a?q HTTP/1.2\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+    let h = parse_ok(msg);
+    assert_eq!(h.minor_version, 1);
+    assert_eq!((h.method, text(msg, h.target)), (Method::Post, "/a?q"));
+    assert_eq!(text(msg, h.host.unwrap()), "a");
+    assert_eq!(
+        (h.body, h.keep_alive, h.head_len),
+        (BodyKind::Length(2), true, msg.len() - 2)
+    );
+    assert_eq!(h.headers.len(), 2);
+    let msg = b"GET / HTTP/1.9\r\nHost: a\r\nConnection: close\r\n\r\n";
+    assert!(!parse_ok(msg).keep_alive);
+    bad("HTTP/1.2 without Host", b"GET / HTTP/1.2\r\nX: 1\r\n\r\n");
+    bad(
+        "HTTP/1.2 with obs-fold",
+        b"GET / HTTP/1.2\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n",
+    );
+    bad(
+        "HTTP/1.2, CL and TE",
+        b"POST / HTTP/1.2\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    bad(
+        "HTTP/1.2 and a dot-segment",
+        b"GET /a/../b HTTP/1.2\r\nHost: a\r\n\r\n",
+    );
+    let limits = ParseLimits {
+        max_headers: 2,
+        ..Default::default()
+    };
+    let msg = b"GET / HTTP/1.2\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
+    assert_eq!(
+        super::parse_split(msg, &limits),
+        Err(ParseError::HeaderTooLarge)
+    );
+    for msg in [
+        &b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"[..],
+        b"GET / HTTP/3.0\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    ] {
+        assert_eq!(parse_err(msg), ParseError::VersionNotSupported);
+    }
 }
 
 #[test]
@@ -420,6 +499,12 @@ fn errors_map_to_statuses() {
         ),
         (ParseError::BodyTooLarge, 413, "Request Entity Too Large"),
         (ParseError::NotImplemented, 501, "Not Implemented"),
+        (
+            ParseError::VersionNotSupported,
+            505,
+            "HTTP Version Not Supported",
+        ),
+        (ParseError::MethodNotAllowed, 405, "Method Not Allowed"),
     ];
     for (e, status, message) in cases {
         assert_eq!((e.status(), e.message()), (status, message));
