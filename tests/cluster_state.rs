@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::redis::Redis;
@@ -16,8 +17,7 @@ struct Node {
     admin: SocketAddr,
 }
 
-fn config(redis: &str, admin_port: u16, name: &str, origin: SocketAddr) -> String {
-    let state = temp_dir("state");
+fn config(redis: &str, admin_port: u16, name: &str, origin: SocketAddr, state: &Path) -> String {
     format!(
         r#"server:
   listen: ["127.0.0.1:{{PORT}}"]
@@ -49,8 +49,13 @@ api_keys:
 }
 
 fn start(redis: &Redis, name: &str, driver: &str, origin: SocketAddr) -> Node {
+    start_in(redis, name, driver, origin, &temp_dir("state"))
+}
+
+fn start_in(redis: &Redis, name: &str, driver: &str, origin: SocketAddr, state: &Path) -> Node {
     let admin_port = free_port();
-    let p = Portico::start(&config(&redis.url(), admin_port, name, origin), driver);
+    let yaml = config(&redis.url(), admin_port, name, origin, state);
+    let p = Portico::start(&yaml, driver);
     let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
     assert!(
         eventually(|| common::admin(admin, "GET", "/health", None, None)
@@ -184,7 +189,13 @@ fn health_and_metrics_show_the_config_hash_and_check_compares_it() {
     let origin = Origin::fixed(b"item");
     let redis = Redis::start();
     let admin_port = free_port();
-    let yaml = config(&redis.url(), admin_port, "a", origin.addr);
+    let yaml = config(
+        &redis.url(),
+        admin_port,
+        "a",
+        origin.addr,
+        &temp_dir("state"),
+    );
     let p = Portico::start(&yaml, "epoll");
     let written = std::fs::read_to_string(&p.config).unwrap();
     let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
@@ -257,7 +268,7 @@ fn revoking_a_config_key_removes_a_created_key_of_that_name_on_every_node() {
         let redis = Redis::start();
         // Node a has no config key named from-config; node b has.
         let admin_port = free_port();
-        let yaml = config(&redis.url(), admin_port, "a", origin.addr).replace(
+        let yaml = config(&redis.url(), admin_port, "a", origin.addr, &temp_dir("state")).replace(
             "api_keys:\n  - { name: from-config, value: \"config-key-0123456789abcdef\", plan: open }\n",
             "api_keys: []\n",
         );
@@ -358,8 +369,14 @@ fn label_values_from_config_are_escaped() {
     let redis = Redis::start();
     for driver in DRIVERS {
         let admin_port = free_port();
-        let yaml = config(&redis.url(), admin_port, r#"'n"1\x'"#, origin.addr)
-            .replace("  app:\n", "  'a\"p\\i':\n");
+        let yaml = config(
+            &redis.url(),
+            admin_port,
+            r#"'n"1\x'"#,
+            origin.addr,
+            &temp_dir("state"),
+        )
+        .replace("  app:\n", "  'a\"p\\i':\n");
         let p = Portico::start(&yaml, driver);
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
         p.raw(b"GET /k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
@@ -377,5 +394,40 @@ fn label_values_from_config_are_escaped() {
                 "{driver}: not a sample line: {line:?}"
             );
         }
+    }
+}
+
+/// Today's use of the config key, as `GET /usage` on `admin` says (0 without any).
+fn config_key_used_today(admin: SocketAddr) -> u64 {
+    let r = common::admin(admin, "GET", "/usage?plan=open", Some(TOKEN), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["items"]["from-config"][0][0].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_node_renamed_over_the_same_state_store_counts_its_usage_once() {
+    // A container recreated with another host name keeps its state volume: the counts
+    // in the store were published under the old name and must not come back under the new.
+    let origin = Origin::fixed(b"item");
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let state = temp_dir("state");
+        let a = start_in(&redis, "first-name", driver, origin.addr, &state);
+        for _ in 0..3 {
+            let r = get_with_key(a.p.addr, "/k", Some("config-key-0123456789abcdef"));
+            assert_eq!(r.status, 200, "{driver}");
+        }
+        assert_eq!(config_key_used_today(a.admin), 3, "{driver}");
+        a.p.stop();
+        let b = start_in(&redis, "second-name", driver, origin.addr, &state);
+        let r = get_with_key(b.p.addr, "/k", Some("config-key-0123456789abcdef"));
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(
+            config_key_used_today(b.admin),
+            4,
+            "{driver}: {}",
+            b.p.log_text()
+        );
     }
 }

@@ -235,7 +235,7 @@ pub fn usage(
                 if count > 0 {
                     own.entry(day)
                         .or_default()
-                        .push((format!("{k}|{}", c.node), count));
+                        .push((format!("{k}|{}", c.usage_node), count));
                 }
             }
         }

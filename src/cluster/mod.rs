@@ -38,7 +38,8 @@
 //! # Redis keys (all under `cluster.prefix`, default `portico`)
 //! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
 //! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
-//! is idempotent) · `keys` hash name → created key · `revoked` hash name → digest ·
+//! is idempotent; `<node>` is the name the node had when its state store first joined a
+//! cluster, since those counts live in the store) · `keys` hash name → created key · `revoked` hash name → digest ·
 //! `keys:v` version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and
 //! that must never land (kept a day) · `cache:gen` hash `api/stage` → flush generation ·
 //! `nodes` sorted set node → last heartbeat (ms) · `config:hash` last published config
@@ -66,6 +67,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use crossbeam::queue::{ArrayQueue, SegQueue};
 use tokio::sync::{oneshot, Notify};
+use tracing::{info, warn};
 
 pub use budget::{Kind, SharedLimit};
 pub use metrics::Metrics;
@@ -138,6 +140,10 @@ pub struct Cluster {
     pub cfg: model::Cluster,
     /// This node's name in Redis.
     pub node: String,
+    /// The name its usage counts go under in Redis: the state store's counts were
+    /// published under the name the node had when the store first met the cluster, and a
+    /// node renamed since (another host name or listen port) would count them twice.
+    pub usage_node: String,
     pub metrics: Metrics,
     pub(crate) shared: Arc<Shared>,
     jobs: ArrayQueue<Job>,
@@ -207,9 +213,25 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
             .unwrap_or_else(|_| "node".into());
         format!("{host}:{listen_port}")
     });
+    let pinned = shared
+        .store
+        .as_ref()
+        .map(|s| s.pinned_name("cluster.usage_node", &node));
+    let usage_node = match pinned {
+        Some(Ok(name)) => name,
+        Some(Err(e)) => {
+            warn!(error = %e, "cluster: cannot read this node's usage name from the store; using its name");
+            node.clone()
+        }
+        None => node.clone(),
+    };
+    if usage_node != node {
+        info!(%node, %usage_node, "cluster: usage goes under the name this node's state store first had");
+    }
     let c = Arc::new(Cluster {
         cfg: cfg.clone(),
         node,
+        usage_node,
         metrics: Metrics::default(),
         shared,
         jobs: ArrayQueue::new(QUEUE),

@@ -442,7 +442,7 @@ async fn flush_usage(
             by_hash
                 .entry(c.key(&format!("usage:{plan}:{day}")))
                 .or_default()
-                .push((format!("{key}|{}", c.node), count, k));
+                .push((format!("{key}|{}", c.usage_node), count, k));
         }
     }
     for (hash, fields) in by_hash {

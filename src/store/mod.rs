@@ -18,6 +18,8 @@ const REVOKED: TableDefinition<&str, &[u8]> = TableDefinition::new("revoked_conf
 /// (plan, key name, day number) → requests admitted that day
 const USAGE: TableDefinition<(&str, &str, u32), u64> = TableDefinition::new("usage");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Names this store keeps for good once first given (`pinned_name`).
+const NAMES: TableDefinition<&str, &str> = TableDefinition::new("names");
 const FORMAT: u64 = 1;
 
 type UsageRow<'a> = Result<
@@ -119,6 +121,7 @@ impl Store {
             tx.open_table(KEYS).map_err(|e| corrupt(&e))?;
             tx.open_table(REVOKED).map_err(|e| corrupt(&e))?;
             tx.open_table(USAGE).map_err(|e| corrupt(&e))?;
+            tx.open_table(NAMES).map_err(|e| corrupt(&e))?;
         }
         tx.commit().map_err(|e| corrupt(&e))
     }
@@ -159,6 +162,23 @@ impl Store {
                 .insert(key.name.as_str(), json.as_slice())?;
             Ok(())
         })
+    }
+
+    /// The name stored under `what`, or `first` (stored now) if there is none yet.
+    pub fn pinned_name(&self, what: &str, first: &str) -> Result<String, StoreError> {
+        let mut name = first.to_string();
+        self.write(|tx| {
+            let mut t = tx.open_table(NAMES)?;
+            let found = t.get(what)?.map(|v| v.value().to_string());
+            match found {
+                Some(n) => name = n,
+                None => {
+                    t.insert(what, first)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(name)
     }
 
     /// Removes a created key; false if there was none of that name.

@@ -123,3 +123,15 @@ fn hex_round_trip() {
     assert_eq!(unhex(&hex(&d)), Some(d));
     assert_eq!(unhex("zz"), None);
 }
+
+#[test]
+fn a_pinned_name_survives_reopen_and_later_names() {
+    let dir = TempDir::new();
+    let s = Store::open(&dir.0).unwrap();
+    assert_eq!(s.pinned_name("node", "web-1:8080").unwrap(), "web-1:8080");
+    assert_eq!(s.pinned_name("node", "web-1:9090").unwrap(), "web-1:8080");
+    drop(s);
+    let s = Store::open(&dir.0).unwrap();
+    assert_eq!(s.pinned_name("node", "other").unwrap(), "web-1:8080");
+    assert_eq!(s.pinned_name("else", "other").unwrap(), "other");
+}
