@@ -431,3 +431,29 @@ fn a_node_renamed_over_the_same_state_store_counts_its_usage_once() {
         );
     }
 }
+
+#[test]
+fn a_node_that_comes_back_with_an_empty_state_store_counts_from_where_redis_is() {
+    // Same name, state lost (a pod rescheduled with an empty volume): Redis's count for
+    // the old store must not hide the new one's first requests.
+    let origin = Origin::fixed(b"item");
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let a = start_in(&redis, "same-name", driver, origin.addr, &temp_dir("state"));
+        for _ in 0..3 {
+            let r = get_with_key(a.p.addr, "/k", Some("config-key-0123456789abcdef"));
+            assert_eq!(r.status, 200, "{driver}");
+        }
+        assert_eq!(config_key_used_today(a.admin), 3, "{driver}");
+        a.p.stop();
+        let b = start_in(&redis, "same-name", driver, origin.addr, &temp_dir("state"));
+        let r = get_with_key(b.p.addr, "/k", Some("config-key-0123456789abcdef"));
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(
+            config_key_used_today(b.admin),
+            4,
+            "{driver}: {}",
+            b.p.log_text()
+        );
+    }
+}

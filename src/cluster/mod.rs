@@ -38,8 +38,8 @@
 //! # Redis keys (all under `cluster.prefix`, default `portico`)
 //! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
 //! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
-//! is idempotent; `<node>` is the name the node had when its state store first joined a
-//! cluster, since those counts live in the store) · `keys` hash name → created key · `revoked` hash name → digest ·
+//! is idempotent; `<node>` is `{name}~{random}` as the node's state store first had it,
+//! since those counts live in the store) · `keys` hash name → created key · `revoked` hash name → digest ·
 //! `keys:v` version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and
 //! that must never land (kept a day) · `cache:gen` hash `api/stage` → flush generation ·
 //! `nodes` sorted set node → last heartbeat (ms) · `config:hash` last published config
@@ -140,9 +140,11 @@ pub struct Cluster {
     pub cfg: model::Cluster,
     /// This node's name in Redis.
     pub node: String,
-    /// The name its usage counts go under in Redis: the state store's counts were
-    /// published under the name the node had when the store first met the cluster, and a
-    /// node renamed since (another host name or listen port) would count them twice.
+    /// The name its usage counts go under in Redis: `{node}~{random}` as the state
+    /// store first had it. The store's counts were published under that name, and a node
+    /// renamed since (another host name or listen port) would count them twice; a store
+    /// that starts empty gets a new one, or Redis's higher count for the old name would
+    /// hide its counts (counts are only ever raised).
     pub usage_node: String,
     pub metrics: Metrics,
     pub(crate) shared: Arc<Shared>,
@@ -213,19 +215,24 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
             .unwrap_or_else(|_| "node".into());
         format!("{host}:{listen_port}")
     });
+    // A random suffix: a store that starts empty (lost, or never there) under a name
+    // Redis already has counts for must not have its first counts hidden behind them.
+    let mut salt = [0u8; 4];
+    let _ = getrandom::fill(&mut salt);
+    let first = format!("{node}~{:08x}", u32::from_be_bytes(salt));
     let pinned = shared
         .store
         .as_ref()
-        .map(|s| s.pinned_name("cluster.usage_node", &node));
+        .map(|s| s.pinned_name("cluster.usage_node", &first));
     let usage_node = match pinned {
         Some(Ok(name)) => name,
         Some(Err(e)) => {
-            warn!(error = %e, "cluster: cannot read this node's usage name from the store; using its name");
-            node.clone()
+            warn!(error = %e, "cluster: cannot keep this node's usage name in the store");
+            first
         }
-        None => node.clone(),
+        None => first,
     };
-    if usage_node != node {
+    if !usage_node.starts_with(&format!("{node}~")) {
         info!(%node, %usage_node, "cluster: usage goes under the name this node's state store first had");
     }
     let c = Arc::new(Cluster {
