@@ -77,6 +77,9 @@ pub struct Live {
     pub drained: Wake,
     /// DeleteConnection asked the session to close (1000).
     pub close_requested: Cell<bool>,
+    /// Wakes the session's watchdog for that close: the writer may be stuck on a client
+    /// that reads nothing, and the close must not wait for it.
+    pub deleted: Wake,
     pub connected_at_ms: u64,
     pub last_active_ms: Cell<u64>,
     pub source_ip: String,
@@ -247,7 +250,7 @@ fn local(id: &str, scope: Option<&str>, op: Op) -> Outcome {
         }),
         Op::Delete => {
             live.close_requested.set(true);
-            live.wake.notify();
+            live.deleted.notify();
             Outcome::Deleted
         }
     }

@@ -265,6 +265,7 @@ pub async fn serve(
         wake: Default::default(),
         drained: Default::default(),
         close_requested: Cell::new(false),
+        deleted: Default::default(),
         connected_at_ms: ectx.connected_at_ms,
         last_active_ms: Cell::new(ectx.connected_at_ms),
         source_ip: ectx.source_ip.clone(),
