@@ -108,6 +108,7 @@ impl Session<'_> {
                 connection_id: &self.ectx.connection_id,
                 message: body.as_bytes(),
                 lambda_event: lambda_event.as_deref(),
+                handshake: None,
             },
         )
         .await;
@@ -221,6 +222,7 @@ impl Session<'_> {
                     connection_id: &self.ectx.connection_id,
                     message: b"",
                     lambda_event: lambda_event.as_deref(),
+                    handshake: None,
                 },
             )
             .await;

@@ -157,6 +157,42 @@ pub(super) fn connect_headers(c: &Conn) -> Vec<(String, String)> {
     headers(c, false)
 }
 
+/// The client's headers for an `http` integration's `$connect` call, as `name: value`
+/// lines: those of the CONNECT event (X-Forwarded-For/Port/Proto Portico's, `_`
+/// spellings of its own headers dropped) without what would make the call look like the
+/// handshake itself or let a client speak for Portico: hop-by-hop fields (and those
+/// `Connection` names), `Sec-WebSocket-Key`, `-Version`, `-Extensions` and any other
+/// `Sec-WebSocket-*` but `-Protocol` (a backend framework would take the POST for an
+/// upgrade; the offered subprotocols are what a backend needs to choose one), Host,
+/// Expect and the framing the call writes, and the client's own `x-amzn-connection-id`,
+/// `x-amzn-route-key` and `x-amzn-event-type`.
+pub(crate) fn http_connect_headers(c: &Conn) -> Vec<u8> {
+    use crate::http1::same_cgi_name;
+    let hop = crate::http1::hop::HopByHop::new(&c.head.headers, &c.rbuf, c.head.connection_names);
+    let mut out = Vec::new();
+    for (name, value) in headers(c, false) {
+        let n = name.as_bytes();
+        let ours = [
+            &b"x-amzn-connection-id"[..],
+            b"x-amzn-route-key",
+            b"x-amzn-event-type",
+        ]
+        .iter()
+        .any(|own| same_cgi_name(own, n));
+        let handshake = n.len() >= 14
+            && n[..14].eq_ignore_ascii_case(b"sec-websocket-")
+            && !n.eq_ignore_ascii_case(b"sec-websocket-protocol");
+        let written = crate::integration::own_headers::written_by_proxy(n)
+            && !n.eq_ignore_ascii_case(b"x-forwarded-for")
+            && !n.eq_ignore_ascii_case(b"x-forwarded-proto");
+        if ours || handshake || written || hop.drops(n) {
+            continue;
+        }
+        encode::header(&mut out, n, value.as_bytes());
+    }
+    out
+}
+
 /// The same with Connection and Upgrade, as the authorizer's event has them.
 fn all_headers(c: &Conn) -> Vec<(String, String)> {
     headers(c, true)
