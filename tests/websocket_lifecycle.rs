@@ -354,3 +354,78 @@ fn delete_connection_drops_a_client_that_reads_nothing() {
         p.stop();
     }
 }
+
+/// Once the server has queued its close frame (here the idle timeout's 1001, decided while
+/// the client was not reading), `@connections` answers 410 for the connection: a POST was
+/// answered 200 and its message queued behind the close frame, so a client that read on
+/// got a data frame after the close (RFC 6455 §5.5.1 forbids it).
+#[test]
+fn posts_after_the_servers_close_are_gone() {
+    let backend = Origin::start(|_, s| {
+        common::respond(s, 200, &[], b"");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-post-closing");
+        let admin_port = free_port();
+        let cfg = config(backend.addr, admin_port, &dir).replace("idle: 2s", "idle: 1s");
+        let p = Portico::start(&cfg, driver);
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&p.addr.into()).unwrap();
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let id = open_on(&mut s);
+        let path = format!(
+            "/@connections/{}",
+            id.replace('=', "%3D")
+                .replace('/', "%2F")
+                .replace('+', "%2B")
+        );
+        // Fill the sockets and most of the queue, so the close frame waits behind them.
+        let chunk = "x".repeat(100 * 1024);
+        let mut posted = 0;
+        for _ in 0..200 {
+            let r = common::admin(admin_addr, "POST", &path, Some("secret"), Some(&chunk));
+            if r.status == 429 {
+                break;
+            }
+            assert_eq!(r.status, 200, "{driver}: {}", r.text());
+            posted += 1;
+        }
+        // The idle timeout (1 s after the last post) queues the close.
+        std::thread::sleep(Duration::from_secs(3));
+        let r = common::admin(admin_addr, "POST", &path, Some("secret"), Some("late"));
+        assert_eq!(r.status, 410, "{driver}: {}", r.text());
+        // The client reads on: the posted messages, then the close, and nothing after it.
+        let mut frames = Vec::new();
+        loop {
+            let mut h = [0u8; 2];
+            if s.read_exact(&mut h).is_err() {
+                break;
+            }
+            let len = match h[1] & 0x7F {
+                126 => {
+                    let mut b = [0u8; 2];
+                    s.read_exact(&mut b).unwrap();
+                    u16::from_be_bytes(b) as usize
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    s.read_exact(&mut b).unwrap();
+                    u64::from_be_bytes(b) as usize
+                }
+                n => n as usize,
+            };
+            let mut payload = vec![0u8; len];
+            s.read_exact(&mut payload).unwrap();
+            frames.push((h[0] & 0x0F, len));
+        }
+        let close = frames.iter().position(|f| f.0 == 8);
+        assert_eq!(close, Some(posted), "{driver}: {frames:?}");
+        assert_eq!(frames.len(), posted + 1, "{driver}: {frames:?}");
+        p.stop();
+    }
+}

@@ -359,7 +359,7 @@ impl Session<'_> {
                             client_close = Some(closed);
                             if self.closing.get().is_none() {
                                 // The peer vanished: nothing more to send.
-                                self.closing.set(Some((1006, "")));
+                                self.set_closing(1006, "");
                                 self.live.wake.notify();
                             }
                         }
@@ -426,12 +426,19 @@ impl Session<'_> {
         ready.map(|_| None).map_err(|_| ())
     }
 
+    /// The close is decided: for the session and for `@connections`, whose posts would
+    /// otherwise be queued behind the close frame.
+    fn set_closing(&self, code: u16, reason: &'static str) {
+        self.closing.set(Some((code, reason)));
+        self.live.closing.set(true);
+    }
+
     /// Queues the server's close frame; the writer sends it and ends the connection.
     pub(super) fn close_with(&self, code: u16, reason: &'static str) {
         if self.closing.get().is_some() {
             return;
         }
-        self.closing.set(Some((code, reason)));
+        self.set_closing(code, reason);
         let mut out = Vec::with_capacity(4 + reason.len());
         frame::encode_close(&mut out, code, reason);
         self.live.push_frame(out);
@@ -444,7 +451,7 @@ impl Session<'_> {
             Some(code) => frame::encode_close(&mut out, code, ""),
             None => frame::encode(&mut out, frame::OP_CLOSE, b""),
         }
-        self.closing.set(Some((code.unwrap_or(1005), "")));
+        self.set_closing(code.unwrap_or(1005), "");
         self.live.push_frame(out);
         match code {
             Some(code) => (code, reason),

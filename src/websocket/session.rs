@@ -271,6 +271,7 @@ pub async fn serve(
         wake: Default::default(),
         drained: Default::default(),
         close_requested: Cell::new(false),
+        closing: Cell::new(false),
         deleted: Default::default(),
         connected_at_ms: ectx.connected_at_ms,
         last_active_ms: Cell::new(ectx.connected_at_ms),
