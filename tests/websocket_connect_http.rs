@@ -39,7 +39,7 @@ fn connect_calls_carry_the_clients_query_and_headers() {
         let extra = "Authorization: Bearer abc\r\nX-Tenant: t1\r\nSec-WebSocket-Protocol: chat.v1, chat.v2\r\nSec-WebSocket-Extensions: permessage-deflate\r\nConnection: x-secret-hop\r\nX-Secret-Hop: 1\r\nx-amzn-connection-id: spoofed\r\nX_Forwarded_For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n";
         let mut s = p.connect();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let head = raw_handshake(&mut s, "/prod?token=good&x=a%20b", extra);
+        let head = raw_handshake(&mut s, "/prod?token=good&x=a%20b&h={HOST}", extra);
         assert!(head.starts_with("HTTP/1.1 101 "), "{driver}: {head}");
         assert!(
             head.to_ascii_lowercase()
@@ -47,7 +47,16 @@ fn connect_calls_carry_the_clients_query_and_headers() {
             "{driver}: {head}"
         );
         let seen = backend.last();
-        assert_eq!(seen.target, "/connect?token=good&x=a%20b", "{driver}");
+        assert_eq!(
+            seen.target, "/connect?token=good&x=a%20b&h={HOST}",
+            "{driver}"
+        );
+        // The host line is the target's, whatever the query holds.
+        assert_eq!(
+            seen.header("host"),
+            Some(backend.addr.to_string().as_str()),
+            "{driver}"
+        );
         assert_eq!(seen.header("authorization"), Some("Bearer abc"), "{driver}");
         assert_eq!(seen.header("x-tenant"), Some("t1"), "{driver}");
         assert_eq!(

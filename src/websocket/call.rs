@@ -210,9 +210,16 @@ async fn exchange(
     let Some(mut lease) = gen.pools.checkout(upstream) else {
         return Err("no target to call".into());
     };
-    if let Some(at) = request.windows(6).position(|w| w == b"{HOST}") {
+    // The placeholder is the host line's value, the first line after the request line;
+    // a client's query on `$connect` may hold `{HOST}` too, but never a line break.
+    const PLACEHOLDER: &[u8] = b"\r\nhost: {HOST}";
+    if let Some(at) = request
+        .windows(PLACEHOLDER.len())
+        .position(|w| w == PLACEHOLDER)
+    {
         let mut host = Vec::new();
         lease.host(&mut host);
+        let at = at + PLACEHOLDER.len() - 6;
         request.splice(at..at + 6, host);
     }
     let deadline = Instant::now() + timeout;
