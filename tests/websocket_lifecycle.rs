@@ -368,7 +368,7 @@ fn posts_after_the_servers_close_are_gone() {
     for driver in DRIVERS {
         let dir = temp_dir("ws-post-closing");
         let admin_port = free_port();
-        let cfg = config(backend.addr, admin_port, &dir).replace("idle: 2s", "idle: 1s");
+        let cfg = config(backend.addr, admin_port, &dir);
         let p = Portico::start(&cfg, driver);
         let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
         let sock =
@@ -389,14 +389,15 @@ fn posts_after_the_servers_close_are_gone() {
         let mut posted = 0;
         for _ in 0..200 {
             let r = common::admin(admin_addr, "POST", &path, Some("secret"), Some(&chunk));
-            if r.status == 429 {
+            // 410: a loaded machine took the idle time between two posts.
+            if r.status == 429 || r.status == 410 {
                 break;
             }
             assert_eq!(r.status, 200, "{driver}: {}", r.text());
             posted += 1;
         }
-        // The idle timeout (1 s after the last post) queues the close.
-        std::thread::sleep(Duration::from_secs(3));
+        // The idle timeout (2 s after the last post) queues the close.
+        std::thread::sleep(Duration::from_secs(5));
         let r = common::admin(admin_addr, "POST", &path, Some("secret"), Some("late"));
         assert_eq!(r.status, 410, "{driver}: {}", r.text());
         // The client reads on: the posted messages, then the close, and nothing after it.
