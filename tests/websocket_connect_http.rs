@@ -105,3 +105,62 @@ fn connect_calls_carry_the_clients_query_and_headers() {
         p.stop();
     }
 }
+
+/// Header values go to the backend as the client sent them: a value that is not UTF-8
+/// (obs-text, a Latin-1 cookie) is not rewritten with U+FFFD as the events' strings are.
+#[test]
+fn connect_headers_reach_the_backend_byte_for_byte() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let seen = heads.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || loop {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if !matches!(s.read(&mut b), Ok(1)) {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                // $connect calls carry no body.
+                seen.lock().unwrap().push(head);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            });
+        }
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-connect-raw");
+        let routes =
+            "      $connect: { integration: { type: http, upstream: be, path: /connect } }\n";
+        let mut cfg = ws_api_config(free_port(), &dir, "", routes);
+        cfg.push_str(&format!("upstreams:\n  be: {{ targets: [\"{addr}\"] }}\n"));
+        let p = Portico::start(&cfg, driver);
+        let mut s = p.connect();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(
+            b"GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: name=caf\xe9\r\n\r\n",
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut b).unwrap(), 1, "{driver}: {head:?}");
+            head.push(b[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101 "), "{driver}: {head:?}");
+        let seen = heads.lock().unwrap().pop().expect("the backend was called");
+        assert!(
+            seen.windows(17)
+                .any(|w| w.eq_ignore_ascii_case(b"cookie: name=caf\xe9")),
+            "{driver}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        p.stop();
+    }
+}
