@@ -330,9 +330,10 @@ impl Session<'_> {
             let mut reader = std::pin::pin!(reader);
             let mut writer = std::pin::pin!(writer);
             let mut reading = true;
-            // Once the close is decided, the writer has CLOSE_GRACE to send what is queued
-            // and the close frame; a client that reads nothing would hold it (and up to
-            // MAX_QUEUED bytes) forever, past idle and max_duration.
+            // Once the close is decided, the writer has CLOSE_GRACE (DELETE_GRACE after
+            // DeleteConnection) to send what is queued and the close frame; a client that
+            // reads nothing would hold it (and up to MAX_QUEUED bytes) forever, past idle,
+            // max_duration and DeleteConnection.
             let mut give_up: Option<Instant> = None;
             loop {
                 if give_up.is_none() && self.closing.get().is_some() {
