@@ -284,3 +284,149 @@ fn pings_are_answered_while_an_integration_runs() {
         p.stop();
     }
 }
+
+/// DeleteConnection on a client that reads nothing (its socket and queue full of posted
+/// messages): the 204 comes at once and the connection goes within the short grace after
+/// it, with `$disconnect` (1000) once. The writer, waiting on the client, was the one to
+/// notice the delete, so the socket stayed until the idle timeout and the 10 s grace.
+#[test]
+fn delete_connection_drops_a_client_that_reads_nothing() {
+    let backend = Origin::start(|_, s| {
+        common::respond(s, 200, &[], b"");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-delete-deaf");
+        let admin_port = free_port();
+        let cfg = config(backend.addr, admin_port, &dir).replace("idle: 2s", "idle: 10m");
+        let p = Portico::start(&cfg, driver);
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&p.addr.into()).unwrap();
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let id = open_on(&mut s);
+        let path = format!(
+            "/@connections/{}",
+            id.replace('=', "%3D")
+                .replace('/', "%2F")
+                .replace('+', "%2B")
+        );
+        // Posts until the queue is full (429): the writer is stuck on the client.
+        let chunk = "x".repeat(100 * 1024);
+        let mut full = false;
+        for _ in 0..200 {
+            let r = common::admin(admin_addr, "POST", &path, Some("secret"), Some(&chunk));
+            if r.status == 429 {
+                full = true;
+                break;
+            }
+            assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        }
+        assert!(full, "{driver}: the queue never filled");
+        let asked = Instant::now();
+        let r = common::admin(admin_addr, "DELETE", &path, Some("secret"), None);
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        // The grace is 1 s; 20 s is slack for a loaded machine, far below the idle 10 m.
+        while disconnects(&backend, &id) == 0 {
+            assert!(
+                asked.elapsed() < Duration::from_secs(20),
+                "{driver}: the deleted connection of a client that reads nothing stayed open"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(disconnects(&backend, &id), 1, "{driver}");
+        // The socket is gone: what the client reads ends (EOF or a reset) without a wait.
+        let mut sink = vec![0u8; 64 * 1024];
+        let ended = loop {
+            match s.read(&mut sink) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break false,
+                Err(_) => break true,
+            }
+        };
+        assert!(ended, "{driver}: the socket stayed open");
+        p.stop();
+    }
+}
+
+/// Once the server has queued its close frame (here the idle timeout's 1001, decided while
+/// the client was not reading), `@connections` answers 410 for the connection: a POST was
+/// answered 200 and its message queued behind the close frame, so a client that read on
+/// got a data frame after the close (RFC 6455 §5.5.1 forbids it).
+#[test]
+fn posts_after_the_servers_close_are_gone() {
+    let backend = Origin::start(|_, s| {
+        common::respond(s, 200, &[], b"");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-post-closing");
+        let admin_port = free_port();
+        let cfg = config(backend.addr, admin_port, &dir);
+        let p = Portico::start(&cfg, driver);
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&p.addr.into()).unwrap();
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let id = open_on(&mut s);
+        let path = format!(
+            "/@connections/{}",
+            id.replace('=', "%3D")
+                .replace('/', "%2F")
+                .replace('+', "%2B")
+        );
+        // Fill the sockets and most of the queue, so the close frame waits behind them.
+        let chunk = "x".repeat(100 * 1024);
+        let mut posted = 0;
+        for _ in 0..200 {
+            let r = common::admin(admin_addr, "POST", &path, Some("secret"), Some(&chunk));
+            // 410: a loaded machine took the idle time between two posts.
+            if r.status == 429 || r.status == 410 {
+                break;
+            }
+            assert_eq!(r.status, 200, "{driver}: {}", r.text());
+            posted += 1;
+        }
+        // The idle timeout (2 s after the last post) queues the close.
+        std::thread::sleep(Duration::from_secs(5));
+        let r = common::admin(admin_addr, "POST", &path, Some("secret"), Some("late"));
+        assert_eq!(r.status, 410, "{driver}: {}", r.text());
+        // The client reads on: the posted messages, then the close, and nothing after it.
+        let mut frames = Vec::new();
+        loop {
+            let mut h = [0u8; 2];
+            if s.read_exact(&mut h).is_err() {
+                break;
+            }
+            let len = match h[1] & 0x7F {
+                126 => {
+                    let mut b = [0u8; 2];
+                    s.read_exact(&mut b).unwrap();
+                    u16::from_be_bytes(b) as usize
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    s.read_exact(&mut b).unwrap();
+                    u64::from_be_bytes(b) as usize
+                }
+                n => n as usize,
+            };
+            let mut payload = vec![0u8; len];
+            s.read_exact(&mut payload).unwrap();
+            frames.push((h[0] & 0x0F, len));
+        }
+        let close = frames.iter().position(|f| f.0 == 8);
+        assert_eq!(close, Some(posted), "{driver}: {frames:?}");
+        assert_eq!(frames.len(), posted + 1, "{driver}: {frames:?}");
+        p.stop();
+    }
+}

@@ -3,6 +3,8 @@
 //! routing, and that refusal must still be the management API's typed 413 with
 //! `x-amzn-ErrorType: PayloadTooLargeException`, which boto3 raises as
 //! `PayloadTooLargeException` (it raised a plain ClientError for a generic 413).
+//! And a route response past the message limit, which is not sent; and a POST with
+//! `Expect: 100-continue`, which gets its 100.
 
 mod common;
 
@@ -72,6 +74,85 @@ fn connections_posts_above_the_listener_limit_are_payload_too_large() {
             !answer.to_ascii_lowercase().contains("x-amzn-errortype"),
             "{driver}: {answer}"
         );
+        p.stop();
+    }
+}
+
+/// An integration's answer on a route with a route response is a message like any other:
+/// one past `limits.message` (API Gateway's 128 KiB) is not sent, and the connection
+/// stays. It went out whole (one 200 KiB frame).
+#[test]
+fn route_responses_past_the_message_limit_are_not_sent() {
+    require_websockets();
+    let backend = Origin::start(|req, s| {
+        let size = match req.target.as_str() {
+            "/big" => 128 * 1024 + 1,
+            "/edge" => 128 * 1024,
+            _ => 5,
+        };
+        common::respond(s, 200, &[], "y".repeat(size).as_bytes());
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-big-answer");
+        let routes = "      big: { integration: { type: http, upstream: be, path: /big }, route_response: true }\n      edge: { integration: { type: http, upstream: be, path: /edge }, route_response: true }\n      small: { integration: { type: http, upstream: be, path: /small }, route_response: true }\n";
+        let mut cfg = ws_api_config(free_port(), &dir, "", routes);
+        cfg.push_str(&format!(
+            "upstreams:\n  be: {{ targets: [\"{}\"] }}\n",
+            backend.addr
+        ));
+        let p = Portico::start(&cfg, driver);
+        let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), serde_json::json!({}));
+        assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        // Exactly the limit goes out.
+        assert_eq!(ws.ask(r#"{"action":"edge"}"#).len(), 128 * 1024, "{driver}");
+        // One byte more does not; the next answer is the next message's.
+        ws.send(r#"{"action":"big"}"#);
+        let next = ws.ask(r#"{"action":"small"}"#);
+        assert!(next == "yyyyy", "{driver}: got {} bytes", next.len());
+        p.stop();
+    }
+}
+
+/// A POST to `@connections` on the stage endpoint with `Expect: 100-continue` gets
+/// `100 Continue` before it sends its body, then its answer. It got nothing: the body was
+/// awaited until the header timeout and the connection closed unanswered (curl, which
+/// gives up waiting after 1 s, was only slowed).
+#[test]
+fn connections_posts_expecting_100_continue_get_it() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-continue");
+        let p = Portico::start(&ws_api_config(free_port(), &dir, "", ECHO_ROUTES), driver);
+        let mut s = TcpStream::connect(p.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.write_all(
+            b"POST /prod/@connections/R1kmxc2VNjMCFIA%3D HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            match s.read(&mut b) {
+                Ok(1) => got.push(b[0]),
+                _ => break,
+            }
+        }
+        let interim = String::from_utf8_lossy(&got).into_owned();
+        assert!(
+            interim.starts_with("HTTP/1.1 100 Continue\r\n"),
+            "{driver}: {interim:?}"
+        );
+        s.write_all(b"hello").unwrap();
+        let mut rest = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&rest).contains("\r\n\r\n{}") {
+            match s.read(&mut buf) {
+                Ok(n) if n > 0 => rest.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        let answer = String::from_utf8_lossy(&rest);
+        assert!(answer.starts_with("HTTP/1.1 410 "), "{driver}: {answer}");
         p.stop();
     }
 }

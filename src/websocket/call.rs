@@ -11,7 +11,9 @@
 //!   without it (the Invoke API refused the call: `Failed`).
 //! - `http`: POST of the message (empty on `$connect`/`$disconnect`) to the integration's
 //!   path, with `x-amzn-connection-id`, `x-amzn-route-key` and `x-amzn-event-type`, so a
-//!   backend knows which connection to push to through `@connections`.
+//!   backend knows which connection to push to through `@connections`; on `$connect` also
+//!   the client's query string and end-to-end headers, so it can authenticate the caller
+//!   or choose a subprotocol.
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +55,9 @@ pub struct Call<'a> {
     pub message: &'a [u8],
     /// The Lambda event, built by the caller for lambda integrations only.
     pub lambda_event: Option<&'a [u8]>,
+    /// `http` on `$connect`: the client's query string (as sent, after `?`) and its
+    /// headers as `name: value\r\n` lines (`handshake::http_connect_headers`).
+    pub handshake: Option<(Option<&'a [u8]>, &'a [u8])>,
 }
 
 /// Why a call failed: `reason` for the logs, and `status`, what a handshake answers: 500
@@ -153,6 +158,10 @@ pub async fn call(
                     }
                 }
             }
+            if let Some((Some(query), _)) = ev.handshake {
+                head.push(b'?');
+                head.extend_from_slice(query);
+            }
             head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
             // The target's host is written by `exchange` once a lease is taken.
             head.extend_from_slice(b"{HOST}");
@@ -166,7 +175,11 @@ pub async fn call(
                 head.extend_from_slice(b": ");
                 head.extend_from_slice(value.as_bytes());
             }
-            head.extend_from_slice(b"\r\ncontent-length: ");
+            head.extend_from_slice(b"\r\n");
+            if let Some((_, lines)) = ev.handshake {
+                head.extend_from_slice(lines);
+            }
+            head.extend_from_slice(b"content-length: ");
             head.extend_from_slice(ev.message.len().to_string().as_bytes());
             head.extend_from_slice(b"\r\n\r\n");
             head.extend_from_slice(ev.message);
@@ -197,9 +210,16 @@ async fn exchange(
     let Some(mut lease) = gen.pools.checkout(upstream) else {
         return Err("no target to call".into());
     };
-    if let Some(at) = request.windows(6).position(|w| w == b"{HOST}") {
+    // The placeholder is the host line's value, the first line after the request line;
+    // a client's query on `$connect` may hold `{HOST}` too, but never a line break.
+    const PLACEHOLDER: &[u8] = b"\r\nhost: {HOST}";
+    if let Some(at) = request
+        .windows(PLACEHOLDER.len())
+        .position(|w| w == PLACEHOLDER)
+    {
         let mut host = Vec::new();
         lease.host(&mut host);
+        let at = at + PLACEHOLDER.len() - 6;
         request.splice(at..at + 6, host);
     }
     let deadline = Instant::now() + timeout;

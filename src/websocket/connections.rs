@@ -77,6 +77,12 @@ pub struct Live {
     pub drained: Wake,
     /// DeleteConnection asked the session to close (1000).
     pub close_requested: Cell<bool>,
+    /// The session has queued its close frame (or the client is gone): nothing more may
+    /// be sent, so `@connections` answers 410 as for a closed connection.
+    pub closing: Cell<bool>,
+    /// Wakes the session's watchdog for that close: the writer may be stuck on a client
+    /// that reads nothing, and the close must not wait for it.
+    pub deleted: Wake,
     pub connected_at_ms: u64,
     pub last_active_ms: Cell<u64>,
     pub source_ip: String,
@@ -227,7 +233,7 @@ fn local(id: &str, scope: Option<&str>, op: Op) -> Outcome {
     let Some(live) = LIVE.with(|l| l.borrow().get(id).cloned()) else {
         return Outcome::Gone;
     };
-    if live.close_requested.get() || scope.is_some_and(|s| s != live.scope) {
+    if live.close_requested.get() || live.closing.get() || scope.is_some_and(|s| s != live.scope) {
         return Outcome::Gone;
     }
     match op {
@@ -247,7 +253,7 @@ fn local(id: &str, scope: Option<&str>, op: Op) -> Outcome {
         }),
         Op::Delete => {
             live.close_requested.set(true);
-            live.wake.notify();
+            live.deleted.notify();
             Outcome::Deleted
         }
     }

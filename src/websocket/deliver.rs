@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::call::{call, Call};
 use super::connections;
@@ -108,6 +108,7 @@ impl Session<'_> {
                 connection_id: &self.ectx.connection_id,
                 message: body.as_bytes(),
                 lambda_event: lambda_event.as_deref(),
+                handshake: None,
             },
         )
         .await;
@@ -131,7 +132,12 @@ impl Session<'_> {
                 line.integration_status = Some(a.status);
                 let respond =
                     ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
-                if respond && self.closing.get().is_none() {
+                if respond && a.body.len() > ws.limits.message {
+                    // Past the message limit (API Gateway's 128 KiB by default), which
+                    // API Gateway does not deliver either: dropped, the connection stays.
+                    warn!(connection = %self.ectx.connection_id, route = %route_key, bytes = a.body.len(), "route response over limits.message not sent");
+                    line.error_message = "Message too long";
+                } else if respond && self.closing.get().is_none() {
                     self.live.last_active_ms.set(event::now_ms());
                     self.live.push_message(&a.body);
                     line.response_length = a.body.len() as u64;
@@ -216,6 +222,7 @@ impl Session<'_> {
                     connection_id: &self.ectx.connection_id,
                     message: b"",
                     lambda_event: lambda_event.as_deref(),
+                    handshake: None,
                 },
             )
             .await;

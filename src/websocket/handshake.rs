@@ -157,22 +157,89 @@ pub(super) fn connect_headers(c: &Conn) -> Vec<(String, String)> {
     headers(c, false)
 }
 
+/// The client's headers for an `http` integration's `$connect` call, as `name: value`
+/// lines: those of the CONNECT event (X-Forwarded-For/Port/Proto Portico's, `_`
+/// spellings of its own headers dropped) without what would make the call look like the
+/// handshake itself or let a client speak for Portico: hop-by-hop fields (and those
+/// `Connection` names), `Sec-WebSocket-Key`, `-Version`, `-Extensions` and any other
+/// `Sec-WebSocket-*` but `-Protocol` (a backend framework would take the POST for an
+/// upgrade; the offered subprotocols are what a backend needs to choose one), Host,
+/// Expect and the framing the call writes, and the client's own `x-amzn-connection-id`,
+/// `x-amzn-route-key` and `x-amzn-event-type`.
+pub(crate) fn http_connect_headers(c: &Conn) -> Vec<u8> {
+    use crate::http1::same_cgi_name;
+    let hop = crate::http1::hop::HopByHop::new(&c.head.headers, &c.rbuf, c.head.connection_names);
+    let mut out = Vec::new();
+    // As sent (values need not be UTF-8), unlike the events' strings.
+    for (n, value) in client_headers(c, false) {
+        let ours = [
+            &b"x-amzn-connection-id"[..],
+            b"x-amzn-route-key",
+            b"x-amzn-event-type",
+        ]
+        .iter()
+        .any(|own| same_cgi_name(own, n));
+        let handshake = n.len() >= 14
+            && n[..14].eq_ignore_ascii_case(b"sec-websocket-")
+            && !n.eq_ignore_ascii_case(b"sec-websocket-protocol");
+        let written = crate::integration::own_headers::written_by_proxy(n);
+        if ours || handshake || written || hop.drops(n) {
+            continue;
+        }
+        encode::header(&mut out, n, value);
+    }
+    for (name, value) in added_headers(c) {
+        encode::header(&mut out, name.as_bytes(), value.as_bytes());
+    }
+    out
+}
+
 /// The same with Connection and Upgrade, as the authorizer's event has them.
 fn all_headers(c: &Conn) -> Vec<(String, String)> {
     headers(c, true)
 }
 
 fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut out: Vec<(String, String)> = client_headers(c, hop_by_hop)
+        .map(|(n, v)| (text(n), text(v)))
+        .collect();
+    out.extend(added_headers(c).map(|(n, v)| (n.to_string(), v)));
+    out
+}
+
+/// The client's headers as sent, less the X-Forwarded-For/Port/Proto that
+/// `added_headers` replaces, the `_` spellings of Portico's own headers, and (unless
+/// `hop_by_hop`) Connection and Upgrade.
+fn client_headers(c: &Conn, hop_by_hop: bool) -> impl Iterator<Item = (&[u8], &[u8])> {
     let buf = &c.rbuf;
-    let added = |n: &[u8]| {
-        [
-            &b"x-forwarded-for"[..],
-            b"x-forwarded-port",
-            b"x-forwarded-proto",
-        ]
+    c.head
+        .headers
         .iter()
-        .any(|a| n.eq_ignore_ascii_case(a))
-    };
+        .map(move |h| (h.name.get(buf), h.value.get(buf)))
+        .filter(move |(n, _)| {
+            !is_added(n)
+                && !crate::integration::own_headers::underscore_spelling_of_own(n)
+                && (hop_by_hop
+                    || !n.eq_ignore_ascii_case(b"connection")
+                        && !n.eq_ignore_ascii_case(b"upgrade"))
+        })
+}
+
+fn is_added(n: &[u8]) -> bool {
+    [
+        &b"x-forwarded-for"[..],
+        b"x-forwarded-port",
+        b"x-forwarded-proto",
+    ]
+    .iter()
+    .any(|a| n.eq_ignore_ascii_case(a))
+}
+
+/// X-Forwarded-For (the client's values, then the peer), -Port and -Proto, as API
+/// Gateway adds them.
+fn added_headers(c: &Conn) -> [(&'static str, String); 3] {
+    let buf = &c.rbuf;
     let mut forwarded = String::new();
     for h in c.head.headers.iter() {
         if h.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for") {
@@ -180,31 +247,13 @@ fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
             forwarded.push_str(", ");
         }
     }
-    let mut out: Vec<(String, String)> = c
-        .head
-        .headers
-        .iter()
-        .filter(|h| {
-            let n = h.name.get(buf);
-            !added(n)
-                && !crate::integration::own_headers::underscore_spelling_of_own(n)
-                && (hop_by_hop
-                    || !n.eq_ignore_ascii_case(b"connection")
-                        && !n.eq_ignore_ascii_case(b"upgrade"))
-        })
-        .map(|h| {
-            (
-                String::from_utf8_lossy(h.name.get(buf)).into_owned(),
-                String::from_utf8_lossy(h.value.get(buf)).into_owned(),
-            )
-        })
-        .collect();
     forwarded.push_str(&String::from_utf8_lossy(c.peer_ip.as_bytes()));
-    out.push(("X-Forwarded-For".into(), forwarded));
-    out.push(("X-Forwarded-Port".into(), c.stream.local_port().to_string()));
     let proto = if c.stream.is_tls() { "https" } else { "http" };
-    out.push(("X-Forwarded-Proto".into(), proto.into()));
-    out
+    [
+        ("X-Forwarded-For", forwarded),
+        ("X-Forwarded-Port", c.stream.local_port().to_string()),
+        ("X-Forwarded-Proto", proto.to_string()),
+    ]
 }
 
 /// The query string as decoded pairs.

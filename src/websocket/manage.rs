@@ -169,21 +169,12 @@ fn authorize_management(
 }
 
 /// Reads a content-length body (at most MAX_POST) whole and returns a copy; the head
-/// stays in `rbuf` (the signature check reads it) until `consume_body`.
+/// stays in `rbuf` (the signature check reads it) until `consume_body`. A client that
+/// sent `Expect: 100-continue` gets its 100 first (it would wait for it, and the call end
+/// unanswered at the header timeout).
 async fn read_body(gen: &Generation, c: &mut Conn) -> Option<Vec<u8>> {
-    let n = match c.head.body {
-        BodyKind::Length(n) => n as usize,
-        _ => 0,
-    };
-    let need = c.head.head_len + n;
-    let wait = gen.snap.server.limits.header_timeout;
-    while c.rbuf.len() < need {
-        match monoio::time::timeout(wait, c.read_client()).await {
-            Ok(Ok(k)) if k > 0 => {}
-            _ => return None,
-        }
-    }
-    Some(c.rbuf[c.head.head_len..need].to_vec())
+    let end = c.read_whole_body(gen, &mut Vec::new()).await.ok()?;
+    Some(c.rbuf[c.head.head_len..end].to_vec())
 }
 
 /// Consumes head and body (`n` bytes, read by `read_body`) from `rbuf` and leaves the

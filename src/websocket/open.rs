@@ -94,6 +94,9 @@ pub(super) struct Session<'a> {
 /// How long a closing connection's writer may take to send what is queued and the close
 /// frame before the socket is dropped (a client that stopped reading never takes them).
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// The same after DeleteConnection: API Gateway closes such a connection at once, so the
+/// close frame is sent if it can be and the socket goes soon after either way.
+const DELETE_GRACE: Duration = Duration::from_secs(1);
 
 /// Read buffer of an idle TLS session (a frame header and a small message fit).
 const IDLE_READ: usize = 2048;
@@ -113,6 +116,16 @@ async fn read_more<S: AsyncReadRent>(
     let (len, cap) = (buf.len(), buf.capacity());
     let (res, slice) = s.read(monoio::buf::SliceMut::new(buf, len, cap)).await;
     (res, slice.into_inner())
+}
+
+/// Ends both directions of a socket whose writer gave up (a TLS stream's too: its
+/// close_notify could not be sent either). The socket itself is closed when the
+/// connection is dropped, after `$disconnect`.
+fn shut_down(fd: std::os::fd::RawFd) {
+    // SAFETY: `fd` is the connection's socket, open until the connection is dropped.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
 }
 
 /// One of the worker's waits that hold a read buffer; counted down when dropped, so a
@@ -171,6 +184,7 @@ impl Session<'_> {
         let (idle, max) = (ws.idle, ws.max_duration);
         let limits = ws.limits;
         {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(c.stream.tcp());
             let stream = UnsafeCell::from_mut(&mut c.stream);
             // SAFETY: the reader only reads the client stream and the writer only writes
             // it; see integration::tunnel for why a read and a write may be in flight on
@@ -306,10 +320,6 @@ impl Session<'_> {
                         }
                         self.live.drained.notify();
                     }
-                    if self.live.close_requested.get() && self.closing.get().is_none() {
-                        self.close_with(1000, "Connection Closed Normally");
-                        continue;
-                    }
                     if self.closing.get().is_some() {
                         let s = unsafe { &mut *stream.get() };
                         let _ = s.shutdown().await;
@@ -320,13 +330,19 @@ impl Session<'_> {
             let mut reader = std::pin::pin!(reader);
             let mut writer = std::pin::pin!(writer);
             let mut reading = true;
-            // Once the close is decided, the writer has CLOSE_GRACE to send what is queued
-            // and the close frame; a client that reads nothing would hold it (and up to
-            // MAX_QUEUED bytes) forever, past idle and max_duration.
+            // Once the close is decided, the writer has CLOSE_GRACE (DELETE_GRACE after
+            // DeleteConnection) to send what is queued and the close frame; a client that
+            // reads nothing would hold it (and up to MAX_QUEUED bytes) forever, past idle,
+            // max_duration and DeleteConnection.
             let mut give_up: Option<Instant> = None;
             loop {
                 if give_up.is_none() && self.closing.get().is_some() {
-                    give_up = Some(Instant::now() + CLOSE_GRACE);
+                    let grace = if self.live.close_requested.get() {
+                        DELETE_GRACE
+                    } else {
+                        CLOSE_GRACE
+                    };
+                    give_up = Some(Instant::now() + grace);
                 }
                 let last = Duration::from_millis(
                     event::now_ms().saturating_sub(self.live.last_active_ms.get()),
@@ -344,7 +360,7 @@ impl Session<'_> {
                             client_close = Some(closed);
                             if self.closing.get().is_none() {
                                 // The peer vanished: nothing more to send.
-                                self.closing.set(Some((1006, "")));
+                                self.set_closing(1006, "");
                                 self.live.wake.notify();
                             }
                         }
@@ -353,6 +369,9 @@ impl Session<'_> {
                     _ = self.ctx.timers.sleep(wait) => {
                         if give_up.is_some_and(|at| Instant::now() >= at) {
                             debug!(connection = %self.live.id, "the client took no close in time: dropped");
+                            // Now, not after `$disconnect` (the socket is dropped only
+                            // then): the client learns at once that it is gone.
+                            shut_down(fd);
                             break;
                         }
                         let idle_for = Duration::from_millis(
@@ -363,6 +382,11 @@ impl Session<'_> {
                         {
                             self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
                         }
+                    },
+                    // DeleteConnection: decided here, not by the writer, which may be
+                    // waiting on a client that reads nothing.
+                    _ = self.live.deleted.wait(), if self.closing.get().is_none() => {
+                        self.close_with(1000, "Connection Closed Normally");
                     },
                     _ = self.ctx.drain.wait(), if self.closing.get().is_none() => {
                         self.close_with(frame::CLOSE_GOING_AWAY, "Going away");
@@ -403,12 +427,19 @@ impl Session<'_> {
         ready.map(|_| None).map_err(|_| ())
     }
 
+    /// The close is decided: for the session and for `@connections`, whose posts would
+    /// otherwise be queued behind the close frame.
+    fn set_closing(&self, code: u16, reason: &'static str) {
+        self.closing.set(Some((code, reason)));
+        self.live.closing.set(true);
+    }
+
     /// Queues the server's close frame; the writer sends it and ends the connection.
     pub(super) fn close_with(&self, code: u16, reason: &'static str) {
         if self.closing.get().is_some() {
             return;
         }
-        self.closing.set(Some((code, reason)));
+        self.set_closing(code, reason);
         let mut out = Vec::with_capacity(4 + reason.len());
         frame::encode_close(&mut out, code, reason);
         self.live.push_frame(out);
@@ -421,7 +452,7 @@ impl Session<'_> {
             Some(code) => frame::encode_close(&mut out, code, ""),
             None => frame::encode(&mut out, frame::OP_CLOSE, b""),
         }
-        self.closing.set(Some((code.unwrap_or(1005), "")));
+        self.set_closing(code.unwrap_or(1005), "");
         self.live.push_frame(out);
         match code {
             Some(code) => (code, reason),

@@ -38,7 +38,8 @@ use super::call::{call, Call};
 use super::connections::{self, Live};
 use super::event;
 use super::handshake::{
-    attach, authorize_connect, connect_headers, passes_into_101, query, refuse,
+    attach, authorize_connect, connect_headers, http_connect_headers, passes_into_101, query,
+    refuse,
 };
 use super::open::Opened;
 use crate::config::compile::IntegrationRt;
@@ -189,6 +190,10 @@ pub async fn serve(
         let integration = &st.integrations[route as usize];
         let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
             .then(|| event::connect(&ectx, &request_id, &connect_headers(c), &query(c)));
+        let http_headers = matches!(integration, IntegrationRt::Http(_))
+            .then(|| http_connect_headers(c))
+            .unwrap_or_default();
+        let raw_query = c.head.query.map(|q| q.get(&c.rbuf));
         let started = Instant::now();
         let answer = call(
             gen,
@@ -199,6 +204,7 @@ pub async fn serve(
                 connection_id: &id,
                 message: b"",
                 lambda_event: lambda_event.as_deref(),
+                handshake: Some((raw_query, &http_headers)),
             },
         )
         .await;
@@ -265,6 +271,8 @@ pub async fn serve(
         wake: Default::default(),
         drained: Default::default(),
         close_requested: Cell::new(false),
+        closing: Cell::new(false),
+        deleted: Default::default(),
         connected_at_ms: ectx.connected_at_ms,
         last_active_ms: Cell::new(ectx.connected_at_ms),
         source_ip: ectx.source_ip.clone(),
