@@ -377,3 +377,32 @@ apis:
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("h2c"), "{text}");
 }
+
+/// Only `http` integrations are cached: a `cache` on a mock or Lambda route stores
+/// nothing, and check says so at that route's `cache` (config/examples/cluster.yaml had one
+/// on a mock route, and nothing told its reader the cache never filled).
+#[test]
+fn check_warns_when_a_cache_is_on_a_route_that_is_never_cached() {
+    let yaml = format!(
+        r#"server: {{ listen: ["127.0.0.1:{}"] }}
+upstreams:
+  app: {{ targets: ["127.0.0.1:9"] }}
+apis:
+  demo:
+    stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }} }}
+    routes:
+      "GET /mock": {{ integration: {{ type: mock, body: hi }}, cache: {{ ttl: 30s }} }}
+      "GET /fn": {{ integration: {{ type: lambda, url: "http://127.0.0.1:9/f" }}, cache: {{}} }}
+      "GET /http": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
+      "GET /off": {{ integration: {{ type: mock }}, cache: {{ ttl: 0s }} }}
+"#,
+        free_port()
+    );
+    let (code, text) = check(&yaml);
+    assert_eq!(code, 0, "a warning, not an error: {text}");
+    for route in ["GET /mock", "GET /fn"] {
+        let want = format!("warning: apis.demo.routes.\"{route}\".cache: not used: only http integrations are cached");
+        assert!(text.contains(&want), "{want}\nin\n{text}");
+    }
+    assert_eq!(text.matches("not used").count(), 2, "{text}");
+}
