@@ -378,7 +378,8 @@ apis:
     assert!(!text.contains("h2c"), "{text}");
 }
 
-/// Only `http` integrations are cached: a `cache` on a mock or Lambda route stores
+/// Only `http` integrations are cached, and only in stages with a `cache`: a route's
+/// `cache` on a mock or Lambda route, or in an API none of whose stages has one, stores
 /// nothing, and check says so at that route's `cache` (config/examples/cluster.yaml had one
 /// on a mock route, and nothing told its reader the cache never filled).
 #[test]
@@ -389,20 +390,28 @@ upstreams:
   app: {{ targets: ["127.0.0.1:9"] }}
 apis:
   demo:
-    stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }} }}
+    stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }}, beta: {{}} }}
     routes:
       "GET /mock": {{ integration: {{ type: mock, body: hi }}, cache: {{ ttl: 30s }} }}
       "GET /fn": {{ integration: {{ type: lambda, url: "http://127.0.0.1:9/f" }}, cache: {{}} }}
       "GET /http": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
       "GET /off": {{ integration: {{ type: mock }}, cache: {{ ttl: 0s }} }}
+  nocache:
+    stages: {{ prod: {{}} }}
+    routes:
+      "GET /http": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
 "#,
         free_port()
     );
     let (code, text) = check(&yaml);
     assert_eq!(code, 0, "a warning, not an error: {text}");
     for route in ["GET /mock", "GET /fn"] {
-        let want = format!("warning: apis.demo.routes.\"{route}\".cache: not used: only http integrations are cached");
+        let want = format!(
+            "warning: apis.demo.routes.\"{route}\".cache: not used: only http integrations are cached"
+        );
         assert!(text.contains(&want), "{want}\nin\n{text}");
     }
-    assert_eq!(text.matches("not used").count(), 2, "{text}");
+    let want = "warning: apis.nocache.routes.\"GET /http\".cache: not used: no stage of this API has a cache";
+    assert!(text.contains(want), "{want}\nin\n{text}");
+    assert_eq!(text.matches("not used").count(), 3, "{text}");
 }

@@ -142,6 +142,10 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 out.push(p.key("routes").key(key).key("cache").error(
                     "not used: only http integrations are cached (mock and lambda answers are never stored)",
                 ));
+            } else if cached && !api.stages.iter().any(|(_, s)| s.cache.is_some()) {
+                out.push(p.key("routes").key(key).key("cache").error(
+                    "not used: no stage of this API has a cache (stages.NAME.cache.capacity turns it on)",
+                ));
             } else if cached && sourceless && !route.auth.iam {
                 out.push(p.key("routes").key(key).key("cache").error(
                     "not used: the route's Lambda authorizer has no identity source, so there is no caller to key entries by",
