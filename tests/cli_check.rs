@@ -415,3 +415,26 @@ apis:
     assert!(text.contains(want), "{want}\nin\n{text}");
     assert_eq!(text.matches("not used").count(), 3, "{text}");
 }
+
+/// An API's name is its id in `api/stage` references, ARNs and `$context.apiId`: check
+/// refuses one that is not letters, digits, `_`, `-` and `.` (`a/b` was accepted, and a
+/// domain mapping `a/b/prod` then got "no API named \"a\"").
+#[test]
+fn check_refuses_api_names_that_references_cannot_name() {
+    let yaml = |name: &str| {
+        format!(
+            "server: {{ listen: [\"127.0.0.1:{}\"] }}\napis:\n  {name:?}:\n    stages: {{ prod: {{}} }}\n    routes: {{ \"GET /p\": {{ integration: {{ type: mock }} }} }}\n",
+            free_port()
+        )
+    };
+    for name in ["a/b", "a b", "", "a*"] {
+        let (code, text) = check(&yaml(name));
+        assert_eq!(code, 1, "{name:?}: {text}");
+        let want = format!("apis.{name:?}: API names are letters, digits, _, - and .");
+        assert!(text.contains(&want), "{want}\nin\n{text}");
+    }
+    for name in ["shop", "users_v2", "orders-api", "api.v1"] {
+        let (code, text) = check(&yaml(name));
+        assert_eq!(code, 0, "{name:?}: {text}");
+    }
+}

@@ -29,7 +29,18 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     v.server();
     v.upstreams();
     for (name, api) in &cfg.apis {
-        v.api(api, &KeyPath::root().key("apis").key(name));
+        let p = KeyPath::root().key("apis").key(name);
+        // The name is the API's id: in `api/stage` references (domain mappings, usage
+        // plans), ARNs and `$context.apiId`. A slash there made it unreachable, with an
+        // error naming the API before the slash.
+        let plain = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !plain {
+            v.error(&p, "API names are letters, digits, _, - and .");
+        }
+        v.api(api, &p);
     }
     v.base_paths();
     v.domains();
