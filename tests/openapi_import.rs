@@ -192,3 +192,41 @@ apis:
         p.stop();
     }
 }
+
+/// `--api` names the API in what import writes: a name `check` would refuse (`a/b`, a
+/// blank) is refused here, before anything is written.
+#[test]
+fn import_refuses_an_api_name_check_would_refuse() {
+    let dir = temp_dir("openapi-import-name");
+    let doc = dir.join("doc.yaml");
+    std::fs::write(
+        &doc,
+        "openapi: 3.0.1\ninfo: { title: t, version: \"1\" }\npaths:\n  /p: { get: { x-amazon-apigateway-integration: { type: mock } } }\n",
+    )
+    .unwrap();
+    let run = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["openapi", "import", "--api", name])
+            .arg(&doc)
+            .output()
+            .unwrap()
+    };
+    for name in ["a/b", "my api", ""] {
+        let out = run(name);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {err}");
+        assert!(out.stdout.is_empty(), "{name:?}");
+        assert!(
+            err.contains("API names are letters, digits"),
+            "{name:?}: {err}"
+        );
+    }
+    let out = run("shop.v1");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shop.v1:"));
+}

@@ -21,6 +21,16 @@ const MIN_HEADER_BYTES: usize = 1024;
 const MAX_WORKERS: usize = 1024;
 
 /// Every problem found, in file order; empty means the config can be compiled.
+
+/// What an API's name may be (also `portico openapi import --api`).
+pub const API_NAME_RULE: &str = "API names are letters, digits, _, - and .";
+
+pub fn api_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
 pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     let mut v = Validator {
         cfg,
@@ -33,12 +43,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         // The name is the API's id: in `api/stage` references (domain mappings, usage
         // plans), ARNs and `$context.apiId`. A slash there made it unreachable, with an
         // error naming the API before the slash.
-        let plain = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-        if !plain {
-            v.error(&p, "API names are letters, digits, _, - and .");
+        if !api_name_ok(name) {
+            v.error(&p, API_NAME_RULE);
         }
         v.api(api, &p);
     }
