@@ -20,17 +20,18 @@ const MIN_HEADER_BYTES: usize = 1024;
 /// One thread per worker; far more than any machine has cores (README: `server.workers`).
 const MAX_WORKERS: usize = 1024;
 
-/// Every problem found, in file order; empty means the config can be compiled.
-
 /// What an API's name may be (also `portico openapi import --api`).
 pub const API_NAME_RULE: &str = "API names are letters, digits, _, - and .";
 
+/// Whether `name` follows `API_NAME_RULE`.
 pub fn api_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
+
+/// Every problem found, in file order; empty means the config can be compiled.
 pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     let mut v = Validator {
         cfg,
