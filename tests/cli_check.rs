@@ -377,3 +377,64 @@ apis:
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("h2c"), "{text}");
 }
+
+/// Only `http` integrations are cached, and only in stages with a `cache`: a route's
+/// `cache` on a mock or Lambda route, or in an API none of whose stages has one, stores
+/// nothing, and check says so at that route's `cache` (config/examples/cluster.yaml had one
+/// on a mock route, and nothing told its reader the cache never filled).
+#[test]
+fn check_warns_when_a_cache_is_on_a_route_that_is_never_cached() {
+    let yaml = format!(
+        r#"server: {{ listen: ["127.0.0.1:{}"] }}
+upstreams:
+  app: {{ targets: ["127.0.0.1:9"] }}
+apis:
+  demo:
+    stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }}, beta: {{}} }}
+    routes:
+      "GET /mock": {{ integration: {{ type: mock, body: hi }}, cache: {{ ttl: 30s }} }}
+      "GET /fn": {{ integration: {{ type: lambda, url: "http://127.0.0.1:9/f" }}, cache: {{}} }}
+      "GET /http": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
+      "GET /off": {{ integration: {{ type: mock }}, cache: {{ ttl: 0s }} }}
+  nocache:
+    stages: {{ prod: {{}} }}
+    routes:
+      "GET /http": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
+"#,
+        free_port()
+    );
+    let (code, text) = check(&yaml);
+    assert_eq!(code, 0, "a warning, not an error: {text}");
+    for route in ["GET /mock", "GET /fn"] {
+        let want = format!(
+            "warning: apis.demo.routes.\"{route}\".cache: not used: only http integrations are cached"
+        );
+        assert!(text.contains(&want), "{want}\nin\n{text}");
+    }
+    let want = "warning: apis.nocache.routes.\"GET /http\".cache: not used: no stage of this API has a cache";
+    assert!(text.contains(want), "{want}\nin\n{text}");
+    assert_eq!(text.matches("not used").count(), 3, "{text}");
+}
+
+/// An API's name is its id in `api/stage` references, ARNs and `$context.apiId`: check
+/// refuses one that is not letters, digits, `_`, `-` and `.` (`a/b` was accepted, and a
+/// domain mapping `a/b/prod` then got "no API named \"a\"").
+#[test]
+fn check_refuses_api_names_that_references_cannot_name() {
+    let yaml = |name: &str| {
+        format!(
+            "server: {{ listen: [\"127.0.0.1:{}\"] }}\napis:\n  {name:?}:\n    stages: {{ prod: {{}} }}\n    routes: {{ \"GET /p\": {{ integration: {{ type: mock }} }} }}\n",
+            free_port()
+        )
+    };
+    for name in ["a/b", "a b", "", "a*"] {
+        let (code, text) = check(&yaml(name));
+        assert_eq!(code, 1, "{name:?}: {text}");
+        let want = format!("apis.{name:?}: API names are letters, digits, _, - and .");
+        assert!(text.contains(&want), "{want}\nin\n{text}");
+    }
+    for name in ["shop", "users_v2", "orders-api", "api.v1"] {
+        let (code, text) = check(&yaml(name));
+        assert_eq!(code, 0, "{name:?}: {text}");
+    }
+}

@@ -1,10 +1,11 @@
 //! Idle keep-alive connections give their buffers back to the worker (after a short
 //! grace period, or at once when many are idle) and wait for readability without them.
 //! Whichever way a connection waited, its next request is served whole, under both drivers.
+//! `idle_timeout: 0s` turns keep-alive off.
 
 mod common;
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
@@ -77,5 +78,47 @@ fn hundreds_of_idle_connections_are_all_served_again() {
             "{driver}: stopping took {:?}",
             started.elapsed()
         );
+    }
+}
+
+/// `idle_timeout: 0s` is nginx's `keepalive_timeout 0`: no keep-alive. Every answer says
+/// `connection: close` and the connection then closes; it used to answer as if the
+/// connection went on and close it at once, so a client that sent its next request on it
+/// (curl, a pool) met a dead connection.
+#[test]
+fn idle_timeout_zero_turns_keep_alive_off() {
+    let origin = Origin::echo();
+    let config = proxy_config(origin.addr, 1).replace("idle_timeout: 5s", "idle_timeout: 0s")
+        + "      \"GET /ok\":\n        integration: { type: mock, status: 200, body: ok }\n";
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        for (what, request) in [
+            ("mock", &b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n"[..]),
+            ("proxied", b"GET /proxied HTTP/1.1\r\nHost: t\r\n\r\n"),
+            (
+                "HTTP/1.0 keep-alive",
+                b"GET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            ),
+        ] {
+            let mut s = p.connect();
+            s.write_all(request).unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let r = read_response(&mut reader, false).unwrap();
+            assert_eq!(r.status, 200, "{driver} {what}");
+            assert_eq!(
+                r.header("connection").map(|v| v.to_ascii_lowercase()),
+                Some("close".to_string()),
+                "{driver} {what}: the answer must say the connection ends"
+            );
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut rest = Vec::new();
+            reader
+                .read_to_end(&mut rest)
+                .unwrap_or_else(|e| panic!("{driver} {what}: not closed: {e}"));
+            assert!(
+                rest.is_empty(),
+                "{driver} {what}: sent {rest:?} after the answer"
+            );
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! that match the same requests: each is skipped with a warning at its JSON pointer, so
 //! what import writes is a config `check` accepts (it wrote `GET /b c`, `GET /d/{x}/{x}`
 //! or `GET /h/{a}` beside `GET /h/{b}`, which check then refused, and `/i/` silently
-//! replaced `/i`). An export's stage variables come back with it.
+//! replaced `/i`). An export's stage variables come back with it. A WebSocket API is
+//! not exported.
 
 mod common;
 
@@ -136,4 +137,96 @@ apis:
     ));
     assert_eq!(code, 0, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// API Gateway exports HTTP APIs only. A WebSocket API's routes are chosen per message,
+/// not by method and path: `export` wrote them as one HTTP route `/$default` (with
+/// another route's integration), a document that imported as a different API. Now the
+/// CLI fails with a message and admin answers 400.
+#[test]
+fn a_websocket_api_is_not_exported() {
+    let admin_port = free_port();
+    let yaml = format!(
+        r#"server: {{ listen: ["127.0.0.1:{{PORT}}"] }}
+admin: {{ listen: "127.0.0.1:{admin_port}", token: tok }}
+state_dir: ./state
+apis:
+  chat:
+    protocol: websocket
+    stages: {{ prod: {{}} }}
+    routes:
+      $default: {{ integration: {{ type: mock }} }}
+      echo: {{ integration: {{ type: mock, body: "$request.body" }}, route_response: true }}
+"#
+    );
+    let dir = temp_dir("openapi-export-ws");
+    let cfg = dir.join("portico.yaml");
+    let port = free_port();
+    std::fs::write(&cfg, yaml.replace("{PORT}", &port.to_string())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["openapi", "export", "-c"])
+        .arg(&cfg)
+        .args(["--api", "chat", "--stage", "prod"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("WebSocket API"), "{err}");
+    for driver in DRIVERS {
+        let p = Portico::start_at(&std::fs::read_to_string(&cfg).unwrap(), driver, port);
+        let admin_addr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+        let r = admin(
+            admin_addr,
+            "GET",
+            "/apis/chat/openapi?stage=prod",
+            Some("tok"),
+            None,
+        );
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
+        assert!(r.text().contains("WebSocket API"), "{driver}: {}", r.text());
+        p.stop();
+    }
+}
+
+/// `--api` names the API in what import writes: a name `check` would refuse (`a/b`, a
+/// blank) is refused here, before anything is written.
+#[test]
+fn import_refuses_an_api_name_check_would_refuse() {
+    let dir = temp_dir("openapi-import-name");
+    let doc = dir.join("doc.yaml");
+    std::fs::write(
+        &doc,
+        "openapi: 3.0.1\ninfo: { title: t, version: \"1\" }\npaths:\n  /p: { get: { x-amazon-apigateway-integration: { type: mock } } }\n",
+    )
+    .unwrap();
+    let run = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["openapi", "import", "--api", name])
+            .arg(&doc)
+            .output()
+            .unwrap()
+    };
+    for name in ["a/b", "my api", ""] {
+        let out = run(name);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {err}");
+        assert!(out.stdout.is_empty(), "{name:?}");
+        assert!(
+            err.contains("API names are letters, digits"),
+            "{name:?}: {err}"
+        );
+    }
+    let out = run("shop.v1");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shop.v1:"));
 }

@@ -19,8 +19,14 @@ pub fn export(_: &AdminCtx, req: &Request, params: &Params) -> Response {
         Ok(e) => e,
         Err(e) => return Response::message(400, &e),
     };
+    let websocket =
+        snap.source.apis.iter().any(|(name, a)| {
+            name == api && a.protocol == crate::config::model::Protocol::Websocket
+        });
     match export::export(&snap.source, api, stage, ext) {
         Ok(doc) => Response::json(200, &doc),
+        // An API that exists but can't be exported is a bad request, as API Gateway's.
+        Err(e) if websocket => Response::message(400, &e),
         Err(e) => Response::message(404, &e),
     }
 }

@@ -20,6 +20,17 @@ const MIN_HEADER_BYTES: usize = 1024;
 /// One thread per worker; far more than any machine has cores (README: `server.workers`).
 const MAX_WORKERS: usize = 1024;
 
+/// What an API's name may be (also `portico openapi import --api`).
+pub const API_NAME_RULE: &str = "API names are letters, digits, _, - and .";
+
+/// Whether `name` follows `API_NAME_RULE`.
+pub fn api_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 /// Every problem found, in file order; empty means the config can be compiled.
 pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     let mut v = Validator {
@@ -29,7 +40,14 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     v.server();
     v.upstreams();
     for (name, api) in &cfg.apis {
-        v.api(api, &KeyPath::root().key("apis").key(name));
+        let p = KeyPath::root().key("apis").key(name);
+        // The name is the API's id: in `api/stage` references (domain mappings, usage
+        // plans), ARNs and `$context.apiId`. A slash there made it unreachable, with an
+        // error naming the API before the slash.
+        if !api_name_ok(name) {
+            v.error(&p, API_NAME_RULE);
+        }
+        v.api(api, &p);
     }
     v.base_paths();
     v.domains();

@@ -136,7 +136,17 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                     n == a && matches!(x, Authorizer::Lambda(l) if l.identity_source.is_empty())
                 })
             });
-            if cached && sourceless && !route.auth.iam {
+            let http = matches!(route.integration, super::model::Integration::Http { .. });
+            if cached && !http {
+                // pipeline::cache stores proxied responses only.
+                out.push(p.key("routes").key(key).key("cache").error(
+                    "not used: only http integrations are cached (mock and lambda answers are never stored)",
+                ));
+            } else if cached && !api.stages.iter().any(|(_, s)| s.cache.is_some()) {
+                out.push(p.key("routes").key(key).key("cache").error(
+                    "not used: no stage of this API has a cache (stages.NAME.cache.capacity turns it on)",
+                ));
+            } else if cached && sourceless && !route.auth.iam {
                 out.push(p.key("routes").key(key).key("cache").error(
                     "not used: the route's Lambda authorizer has no identity source, so there is no caller to key entries by",
                 ));

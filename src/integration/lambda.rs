@@ -61,6 +61,14 @@ pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
             "{url:?} has a space, control character or # in its path"
         ));
     }
+    if let Some(at) = authority.rfind('@') {
+        // Not "no host": the url names one. The userinfo stays out of the message, which
+        // is logged.
+        let host = &authority[at + 1..];
+        return Err(format!(
+            "\"http://…@{host}{path}\" has user:password@ in it: function urls take no credentials"
+        ));
+    }
     let (host, port) = match authority.rfind(':') {
         Some(i) if !authority[i..].contains(']') => {
             let port = authority[i + 1..]

@@ -19,6 +19,14 @@ fn urls() {
     assert!(parse_url("http://:80/").is_err());
     assert!(parse_url("http://x:99999/").is_err());
     assert!(parse_url("http://x/a b").is_err());
+    // Credentials in the url are not sent; the error says so without repeating them
+    // (it said "has no host", and printed the password into the log).
+    let e = parse_url("http://fn:s3cret@127.0.0.1:9000/f").unwrap_err();
+    assert!(
+        e.contains("user:password@") && e.contains("127.0.0.1:9000"),
+        "{e}"
+    );
+    assert!(!e.contains("s3cret"), "{e}");
 }
 
 #[test]

@@ -84,6 +84,15 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
             return ExitCode::from(2);
         }
     };
+    if let Some(name) = api
+        .as_deref()
+        .filter(|n| !crate::config::validate::api_name_ok(n))
+    {
+        // What it wrote would not pass `check`.
+        let rule = crate::config::validate::API_NAME_RULE;
+        eprintln!("--api: {rule}, got {name:?}");
+        return ExitCode::from(2);
+    }
     let imported = match super::import_file(file, mode, &[]) {
         Ok(i) => i,
         Err(e) => {

@@ -52,6 +52,13 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
         .find(|(n, _)| n == api_name)
         .map(|(_, a)| a)
         .ok_or_else(|| format!("no API named {api_name:?}"))?;
+    if api.protocol == crate::config::model::Protocol::Websocket {
+        // Its routes are chosen per message, not by method and path: OpenAPI has no
+        // shape for them, and API Gateway exports HTTP APIs only.
+        return Err(format!(
+            "{api_name:?} is a WebSocket API: only HTTP APIs are exported as OpenAPI"
+        ));
+    }
     if !api.stages.iter().any(|(n, _)| n == stage) {
         return Err(format!("API {api_name:?} has no stage {stage:?}"));
     }

@@ -432,6 +432,12 @@ impl Conn {
                                 .get_or_insert_with(Default::default)
                                 .extend_from_slice(sent)
                         });
+                        // `idle_timeout: 0s` is nginx's `keepalive_timeout 0`: the
+                        // answer says `connection: close`, rather than promising a
+                        // connection that closes before the client's next request.
+                        if limits.idle_timeout.is_zero() {
+                            self.head.keep_alive = false;
+                        }
                         return HeadOutcome::Ready;
                     }
                     Ok(false) => {}
