@@ -282,6 +282,58 @@ fn bare_2_0_answers_are_200_json() {
 }
 
 #[test]
+fn answers_as_python_and_node_handlers_write_them() {
+    // What json.dumps and base64.encodebytes produce: a float status, None headers, base64
+    // with line breaks; and base64 without padding, as Node's Buffer takes it.
+    let f = Function::start(|e| {
+        match e["rawPath"].as_str().unwrap_or("") {
+        "/v2/float" => FnReply::Json(
+            r#"{"statusCode":201.0,"headers":{"x-gone":null,"x-n":7,"x-t":true},"cookies":[null,"a=1"],"body":"made"}"#.into(),
+        ),
+        "/v2/mime" => FnReply::Json(
+            r#"{"statusCode":"200","body":"AAEC\n/w==\n","isBase64Encoded":true}"#.into(),
+        ),
+        "/v2/unpadded" => FnReply::Json(
+            r#"{"statusCode":200,"body":"AAEC/w","isBase64Encoded":true}"#.into(),
+        ),
+        "/v2/notbase64" => FnReply::Json(
+            r#"{"statusCode":200,"body":"plain text!","isBase64Encoded":true}"#.into(),
+        ),
+        _ => FnReply::Json(
+            r#"{"statusCode":200,"headers":{"x-a":"1","x-gone":null},"multiValueHeaders":{"x-m":["m1",null],"x-none":null},"body":"v1"}"#.into(),
+        ),
+    }
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&f, ""), driver);
+        let mut c = Client::new(&p);
+        let r = c.get("/v2/float", "t");
+        assert_eq!((r.status, r.text().as_str()), (201, "made"), "{driver}");
+        assert_eq!(r.header("x-gone"), None);
+        assert_eq!(
+            (r.header("x-n"), r.header("x-t")),
+            (Some("7"), Some("true"))
+        );
+        assert_eq!(r.header("set-cookie"), Some("a=1"));
+        for path in ["/v2/mime", "/v2/unpadded"] {
+            let r = c.get(path, "t");
+            assert_eq!(
+                (r.status, &r.body[..]),
+                (200, &[0u8, 1, 2, 255][..]),
+                "{path}"
+            );
+        }
+        let r = c.get("/v2/notbase64", "t");
+        assert_eq!(r.status, 502);
+        assert!(eventually(|| p.log_text().contains("body is not base64")));
+        let r = c.get("/v1/1/x", "t");
+        assert_eq!((r.status, r.text().as_str()), (200, "v1"), "{driver}");
+        assert_eq!((r.header("x-a"), r.header("x-m")), (Some("1"), Some("m1")));
+        assert_eq!((r.header("x-gone"), r.header("x-none")), (None, None));
+    }
+}
+
+#[test]
 fn function_errors_and_garbage_are_502_rejected_invokes_500_timeouts_504() {
     let f = Function::start(|e| match e["rawPath"].as_str().unwrap_or("") {
         "/v2/error" => FnReply::Error(r#"{"errorMessage":"boom","errorType":"Error"}"#.into()),

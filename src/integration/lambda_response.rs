@@ -118,24 +118,19 @@ fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply,
 }
 
 fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Reply, String> {
-    let status = match obj.get("statusCode") {
-        Some(Value::Number(n)) => n.as_u64(),
-        // Some runtimes send it as text; API Gateway takes "200" too.
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    }
-    .filter(|s| (200..=599).contains(s))
-    .ok_or_else(|| format!("statusCode {} is not a status 200–599", obj["statusCode"]))?
-        as u16;
+    let status = status_code(&obj["statusCode"])
+        .ok_or_else(|| format!("statusCode {} is not a status 200–599", obj["statusCode"]))?;
     let mut headers = Vec::new();
     if format == PayloadFormat::V1 {
         if let Some(multi) = object(&obj, "multiValueHeaders")? {
             for (name, values) in multi {
-                let Value::Array(values) = values else {
-                    return Err(format!("multiValueHeaders.{name} is not a list"));
+                let values = match values {
+                    Value::Array(values) => values,
+                    Value::Null => continue,
+                    _ => return Err(format!("multiValueHeaders.{name} is not a list")),
                 };
                 for value in values {
-                    headers.push(header(name, value)?);
+                    push_header(&mut headers, name, value)?;
                 }
             }
         }
@@ -147,7 +142,7 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
                 .iter()
                 .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(name));
             if !dup {
-                headers.push(header(name, value)?);
+                push_header(&mut headers, name, value)?;
             }
         }
     }
@@ -156,7 +151,7 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
             None | Some(Value::Null) => {}
             Some(Value::Array(cookies)) => {
                 for c in cookies {
-                    headers.push(header("set-cookie", c)?);
+                    push_header(&mut headers, "set-cookie", c)?;
                 }
             }
             Some(_) => return Err("cookies is not a list".into()),
@@ -169,9 +164,7 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
     };
     let body = match obj.remove("body") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if base64 => base64::engine::general_purpose::STANDARD
-            .decode(s.trim())
-            .map_err(|e| format!("body is not base64: {e}"))?,
+        Some(Value::String(s)) if base64 => decode_base64(&s)?,
         Some(Value::String(s)) => s.into_bytes(),
         Some(_) => return Err("body is not a string".into()),
     };
@@ -193,18 +186,70 @@ fn object<'a>(
     }
 }
 
-/// Header values may be strings, numbers or booleans (handlers often write numbers).
-fn header(name: &str, value: &Value) -> Result<(String, String), String> {
+/// A status 200–599 from a number or a string of digits. `200.0` counts: Python handlers
+/// write it when the status went through arithmetic or a float field, and the runtimes'
+/// JSON keeps the `.0`; `200.5` is no status. Below 200 is never a final answer over
+/// HTTP/1.1 (a client would wait on past a 1xx for the real one).
+fn status_code(v: &Value) -> Option<u16> {
+    let n = match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(n) => n,
+            None => {
+                let f = n.as_f64()?;
+                if f.fract() != 0.0 || !(0.0..=1000.0).contains(&f) {
+                    return None;
+                }
+                f as u64
+            }
+        },
+        // Some runtimes send it as text; API Gateway takes "200" too.
+        Value::String(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    (200..=599).contains(&n).then_some(n as u16)
+}
+
+/// Base64 as the runtimes and libraries write it: line breaks (Python's
+/// `base64.encodebytes`, MIME encoders: every 76 characters) and missing `=` padding are
+/// taken, as Node's `Buffer.from(s, "base64")` takes them; a character outside the
+/// alphabet is an error.
+fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        general_purpose::PAD
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let decoded = if s.bytes().any(|b| b.is_ascii_whitespace()) {
+        let packed: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        LENIENT.decode(packed)
+    } else {
+        LENIENT.decode(s)
+    };
+    decoded.map_err(|e| format!("body is not base64: {e}"))
+}
+
+/// Adds one header. Values may be strings, numbers or booleans (handlers often write
+/// numbers); a `null` value adds nothing, as a handler writing `{"Location": None}` or a
+/// serializer writing an unset field means no such header.
+fn push_header(
+    headers: &mut Vec<(String, String)>,
+    name: &str,
+    value: &Value,
+) -> Result<(), String> {
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return Err(format!("{name:?} is not a header name"));
     }
     let text = match value {
+        Value::Null => return Ok(()),
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         other => return Err(format!("header {name} is {other}, not text")),
     };
-    Ok((name.to_string(), text))
+    headers.push((name.to_string(), text));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -263,10 +308,52 @@ mod tests {
     }
 
     #[test]
+    fn lenient_where_runtimes_and_libraries_differ() {
+        // A float status without a fraction, a status as text.
+        assert_eq!(ok(V2, r#"{"statusCode":201.0}"#).status, 201);
+        assert_eq!(ok(V1, r#"{"statusCode":"204"}"#).status, 204);
+        // null headers, list entries and cookies add nothing; numbers and booleans are text.
+        let r = ok(
+            V1,
+            r#"{"statusCode":200,"headers":{"x-gone":null,"x-n":1.5,"x-b":false},"multiValueHeaders":{"x-m":["a",null],"x-none":null}}"#,
+        );
+        assert_eq!(
+            r.headers,
+            [
+                ("x-m".into(), "a".into()),
+                ("x-b".into(), "false".into()),
+                ("x-n".into(), "1.5".into())
+            ]
+        );
+        let r = ok(V2, r#"{"statusCode":200,"cookies":[null,"a=1"]}"#);
+        assert_eq!(r.headers, [("set-cookie".into(), "a=1".into())]);
+        // Base64 with MIME line breaks, without padding, with non-zero trailing bits.
+        for body in [r"AAEC\r\n/w==", "AAEC/w", r" AAEC/w==\n", "AAEC/x=="] {
+            let raw = format!(r#"{{"statusCode":200,"body":"{body}","isBase64Encoded":true}}"#);
+            assert_eq!(ok(V2, &raw).body, [0, 1, 2, 255], "{body}");
+        }
+    }
+
+    #[test]
     fn wrong_shapes() {
         for (format, raw) in [
             (V2, "not json"),
             (V2, r#"{"statusCode":99}"#),
+            (V2, r#"{"statusCode":199}"#),
+            (V2, r#"{"statusCode":600}"#),
+            (V2, r#"{"statusCode":200.5}"#),
+            (V2, r#"{"statusCode":-200.0}"#),
+            (V2, r#"{"statusCode":1e300}"#),
+            (V2, r#"{"statusCode":true}"#),
+            (V2, r#"{"statusCode":null}"#),
+            (
+                V2,
+                r#"{"statusCode":200,"body":"AAEC-w==","isBase64Encoded":true}"#,
+            ),
+            (
+                V2,
+                r#"{"statusCode":200,"body":"A","isBase64Encoded":true}"#,
+            ),
             (V2, r#"{"statusCode":"x"}"#),
             (V2, r#"{"statusCode":200,"headers":[]}"#),
             (V2, r#"{"statusCode":200,"headers":{"a b":"x"}}"#),
