@@ -334,6 +334,67 @@ fn answers_as_python_and_node_handlers_write_them() {
 }
 
 #[test]
+fn answer_headers_cannot_split_or_reframe_the_response() {
+    // Whatever a function puts in header values, cookies or framing headers, the client
+    // gets one head with the gateway's own framing, and a content-type.
+    let f = Function::start(|e| {
+        if e["version"] == "2.0" {
+            FnReply::Json(
+                r#"{"statusCode":200,"headers":{"x-a":"1\r\nInjected: yes","x-ctl":"a\u0001b\u007fc\u0000d","content-length":"1","transfer-encoding":"chunked","connection":"close","keep-alive":"timeout=1","upgrade":"h2c"},"cookies":["c=1\r\n\r\nHTTP/1.1 200 OK"],"body":"hello"}"#.into(),
+            )
+        } else {
+            FnReply::Json(
+                r#"{"statusCode":200,"multiValueHeaders":{"x-m":["m\nInjected: 1"]},"headers":{"content-type":"text/plain"},"body":"v1"}"#.into(),
+            )
+        }
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&config(&f, ""), driver);
+        // Two requests on one connection: the second answer must be read where the first ends.
+        let mut s = p.connect();
+        s.write_all(b"GET /v2/h HTTP/1.1\r\nHost: t\r\n\r\nGET /v1/1/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let (first, rest) = text.split_once("\r\n\r\nhello").expect(&text);
+        let lines: Vec<&str> = first.split("\r\n").collect();
+        assert_eq!(lines[0], "HTTP/1.1 200 OK", "{driver}");
+        for line in &lines[1..] {
+            let name = line.split(':').next().unwrap().to_ascii_lowercase();
+            assert!(
+                ![
+                    "injected",
+                    "transfer-encoding",
+                    "keep-alive",
+                    "upgrade",
+                    "connection"
+                ]
+                .contains(&name.as_str()),
+                "{driver}: {line:?}"
+            );
+            assert!(
+                !line.bytes().any(|b| b.is_ascii_control() && b != b'\t'),
+                "{driver}: {line:?}"
+            );
+        }
+        assert!(lines.contains(&"x-a: 1  Injected: yes"), "{first}");
+        assert!(lines.contains(&"x-ctl: a b c d"), "{first}");
+        assert!(
+            lines.contains(&"set-cookie: c=1    HTTP/1.1 200 OK"),
+            "{first}"
+        );
+        assert!(lines.contains(&"content-length: 5"), "{first}");
+        assert!(lines.contains(&"content-type: application/json"), "{first}");
+        assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{driver}: {rest}");
+        assert!(rest.contains("\r\nx-m: m Injected: 1\r\n"), "{rest}");
+        assert!(rest.contains("\r\ncontent-type: text/plain\r\n"), "{rest}");
+        assert!(!rest.contains("application/json"), "{rest}");
+        assert!(rest.ends_with("\r\n\r\nv1"), "{rest}");
+    }
+}
+
+#[test]
 fn function_errors_and_garbage_are_502_rejected_invokes_500_timeouts_504() {
     let f = Function::start(|e| match e["rawPath"].as_str().unwrap_or("") {
         "/v2/error" => FnReply::Error(r#"{"errorMessage":"boom","errorType":"Error"}"#.into()),

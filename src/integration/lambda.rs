@@ -180,7 +180,7 @@ pub async fn invoke(
         }
         Err(f) => Err((f.answer(), f.reason())),
     };
-    let reply = match reply {
+    let mut reply = match reply {
         Ok(reply) => reply,
         Err(((status, message), reason)) => {
             if let Some(suppressed) = log_budget() {
@@ -191,6 +191,7 @@ pub async fn invoke(
             return answer_after_body(ctx, gen, c, consumed, status, message).await;
         }
     };
+    reply.default_content_type();
     let keep = c.head.keep_alive && !ctx.drain.closing();
     write_reply(gen, c, &reply, keep);
     c.rbuf.advance(consumed);

@@ -32,6 +32,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// An answer without a content-type is `application/json`, as API Gateway serves it
+    /// (a proxy handler's body is most often JSON); mappings see it as the function's
+    /// own. 204 and 304 have no body to type. (Not for WebSocket answers, whose 2xx
+    /// becomes the 101 of the handshake.)
+    pub fn default_content_type(&mut self) {
+        let typed = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        if !typed && !matches!(self.status, 204 | 304) {
+            self.headers
+                .push(("content-type".into(), "application/json".into()));
+        }
+    }
+
     /// All values of a header, joined with commas (for `$response.header.NAME`).
     pub fn joined(&self, name: &[u8], out: &mut Vec<u8>) {
         let mut first = true;
@@ -243,6 +258,16 @@ fn push_header(
     }
     let text = match value {
         Value::Null => return Ok(()),
+        // CR, LF and NUL become spaces when the head is written; the other controls would
+        // pass and make strict clients (httparse, llhttp) refuse the whole response.
+        Value::String(s) if s.bytes().any(|b| b.is_ascii_control() && b != b'\t') => s
+            .chars()
+            .map(|c| match c {
+                '\t' => c,
+                c if c.is_ascii_control() => ' ',
+                c => c,
+            })
+            .collect(),
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
@@ -325,6 +350,11 @@ mod tests {
                 ("x-n".into(), "1.5".into())
             ]
         );
+        let r = ok(
+            V2,
+            r#"{"statusCode":200,"headers":{"x-c":"a\u0001b\tc\u007fd\r\ne"}}"#,
+        );
+        assert_eq!(r.headers, [("x-c".into(), "a b\tc d  e".into())]);
         let r = ok(V2, r#"{"statusCode":200,"cookies":[null,"a=1"]}"#);
         assert_eq!(r.headers, [("set-cookie".into(), "a=1".into())]);
         // Base64 with MIME line breaks, without padding, with non-zero trailing bits.
