@@ -47,6 +47,7 @@ fn answers_as_python_and_node_handlers_write_them() {
         "/v2/unpadded" => FnReply::Json(
             r#"{"statusCode":200,"body":"AAEC/w","isBase64Encoded":true}"#.into(),
         ),
+        "/v2/number" => FnReply::Json(r#"{"statusCode":200,"body":42}"#.into()),
         "/v2/notbase64" => FnReply::Json(
             r#"{"statusCode":200,"body":"plain text!","isBase64Encoded":true}"#.into(),
         ),
@@ -74,6 +75,7 @@ fn answers_as_python_and_node_handlers_write_them() {
                 "{path}"
             );
         }
+        assert_eq!(c.get("/v2/number", "t").text(), "42");
         let r = c.get("/v2/notbase64", "t");
         assert_eq!(r.status, 502);
         assert!(eventually(|| p.log_text().contains("body is not base64")));

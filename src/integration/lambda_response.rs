@@ -181,6 +181,10 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) if base64 => decode_base64(&s)?,
         Some(Value::String(s)) => s.into_bytes(),
+        // A number or boolean is its JSON text, as for header values (a handler returning
+        // `"body": 42`); an object or a list is no body (API Gateway: malformed).
+        Some(Value::Number(n)) if !base64 => n.to_string().into_bytes(),
+        Some(Value::Bool(b)) if !base64 => b.to_string().into_bytes(),
         Some(_) => return Err("body is not a string".into()),
     };
     Ok(Reply {
@@ -355,6 +359,8 @@ mod tests {
             r#"{"statusCode":200,"headers":{"x-c":"a\u0001b\tc\u007fd\r\ne"}}"#,
         );
         assert_eq!(r.headers, [("x-c".into(), "a b\tc d  e".into())]);
+        assert_eq!(ok(V2, r#"{"statusCode":200,"body":42}"#).body, b"42");
+        assert_eq!(ok(V1, r#"{"statusCode":200,"body":true}"#).body, b"true");
         let r = ok(V2, r#"{"statusCode":200,"cookies":[null,"a=1"]}"#);
         assert_eq!(r.headers, [("set-cookie".into(), "a=1".into())]);
         // Base64 with MIME line breaks, without padding, with non-zero trailing bits.
@@ -389,6 +395,8 @@ mod tests {
             (V2, r#"{"statusCode":200,"headers":{"a b":"x"}}"#),
             (V2, r#"{"statusCode":200,"headers":{"a":{}}}"#),
             (V2, r#"{"statusCode":200,"body":{}}"#),
+            (V2, r#"{"statusCode":200,"body":[1]}"#),
+            (V2, r#"{"statusCode":200,"body":5,"isBase64Encoded":true}"#),
             (
                 V2,
                 r#"{"statusCode":200,"body":"@@","isBase64Encoded":true}"#,
