@@ -45,6 +45,9 @@ use crate::server::conn::{read_into, Conn};
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// "content-length: " + 20 digits + CRLF + the final CRLF.
 const LENGTH_ROOM: usize = 16 + 20 + 4;
+/// Lambda's limit on a synchronous invoke's answer ("6 MB"; its error message gives
+/// the exact bytes).
+const LAMBDA_PAYLOAD: u64 = 6_291_556;
 const TIMED_OUT: &str = "no answer within the integration timeout";
 
 /// `http://host[:port][/path]` → (host as written for the Host header, port, path).
@@ -188,7 +191,7 @@ pub async fn invoke(
         }
         Err(f) => Err((f.answer(), f.reason())),
     };
-    let reply = match reply {
+    let mut reply = match reply {
         Ok(reply) => reply,
         Err(((status, message), reason)) => {
             if let Some(suppressed) = log_budget() {
@@ -199,6 +202,7 @@ pub async fn invoke(
             return answer_after_body(ctx, gen, c, consumed, status, message).await;
         }
     };
+    reply.default_content_type();
     let keep = c.head.keep_alive && !ctx.drain.closing();
     write_reply(gen, c, &reply, keep);
     c.rbuf.advance(consumed);
@@ -306,8 +310,11 @@ async fn call(
     let Some(mut lease) = gen.pools.checkout(l.upstream) else {
         return Err(Fail::Other("no pool for the function endpoint".into()));
     };
-    // Answers carry bodies base64-encoded or escaped: allow twice the request limit.
-    let limit = gen.snap.server.limits.max_body_bytes.saturating_mul(2) + (1 << 20);
+    // Answers carry bodies base64-encoded or escaped: allow twice the request limit, and
+    // never less than what Lambda lets a function answer, so a small max_body_bytes does
+    // not refuse answers a function may give.
+    let limit =
+        (gen.snap.server.limits.max_body_bytes.saturating_mul(2) + (1 << 20)).max(LAMBDA_PAYLOAD);
     let mut retried = false;
     loop {
         let (stream, reused) = match lease.pooled.take() {

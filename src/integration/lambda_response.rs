@@ -18,6 +18,8 @@
 //! Such an answer is a 502 in both formats, as API Gateway answers a function error; its
 //! message goes to the log, its stack trace to neither the client nor the log.
 
+use std::collections::HashSet;
+
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -32,6 +34,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// An answer without a content-type is `application/json`, as API Gateway serves it
+    /// (a proxy handler's body is most often JSON); mappings see it as the function's
+    /// own. 204 and 304 have no body to type. (Not for WebSocket answers, whose 2xx
+    /// becomes the 101 of the handshake.)
+    pub fn default_content_type(&mut self) {
+        let typed = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        if !typed && !matches!(self.status, 204 | 304) {
+            self.headers
+                .push(("content-type".into(), "application/json".into()));
+        }
+    }
+
     /// All values of a header, joined with commas (for `$response.header.NAME`).
     pub fn joined(&self, name: &[u8], out: &mut Vec<u8>) {
         let mut first = true;
@@ -118,36 +135,35 @@ fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply,
 }
 
 fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Reply, String> {
-    let status = match obj.get("statusCode") {
-        Some(Value::Number(n)) => n.as_u64(),
-        // Some runtimes send it as text; API Gateway takes "200" too.
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    }
-    .filter(|s| (200..=599).contains(s))
-    .ok_or_else(|| format!("statusCode {} is not a status 200–599", obj["statusCode"]))?
-        as u16;
+    let status = status_code(&obj["statusCode"])
+        .ok_or_else(|| format!("statusCode {} is not a status 200–599", obj["statusCode"]))?;
     let mut headers = Vec::new();
     if format == PayloadFormat::V1 {
         if let Some(multi) = object(&obj, "multiValueHeaders")? {
             for (name, values) in multi {
-                let Value::Array(values) = values else {
-                    return Err(format!("multiValueHeaders.{name} is not a list"));
+                let values = match values {
+                    Value::Array(values) => values,
+                    Value::Null => continue,
+                    _ => return Err(format!("multiValueHeaders.{name} is not a list")),
                 };
                 for value in values {
-                    headers.push(header(name, value)?);
+                    push_header(&mut headers, name, value)?;
                 }
             }
         }
     }
-    let from_multi = headers.len();
+    // The names the multi-value lists gave values to, lower-cased, for a lookup per
+    // single header: a scan of the lists for each was quadratic, and an answer with 50,000
+    // of each held a worker's core for 50 s (every connection on it waiting).
+    let listed: HashSet<String> = headers
+        .iter()
+        .map(|(n, _): &(String, String)| n.to_ascii_lowercase())
+        .collect();
     if let Some(single) = object(&obj, "headers")? {
         for (name, value) in single {
-            let dup = headers[..from_multi]
-                .iter()
-                .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(name));
+            let dup = !listed.is_empty() && listed.contains(&name.to_ascii_lowercase());
             if !dup {
-                headers.push(header(name, value)?);
+                push_header(&mut headers, name, value)?;
             }
         }
     }
@@ -156,7 +172,7 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
             None | Some(Value::Null) => {}
             Some(Value::Array(cookies)) => {
                 for c in cookies {
-                    headers.push(header("set-cookie", c)?);
+                    push_header(&mut headers, "set-cookie", c)?;
                 }
             }
             Some(_) => return Err("cookies is not a list".into()),
@@ -169,10 +185,12 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
     };
     let body = match obj.remove("body") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if base64 => base64::engine::general_purpose::STANDARD
-            .decode(s.trim())
-            .map_err(|e| format!("body is not base64: {e}"))?,
+        Some(Value::String(s)) if base64 => decode_base64(&s)?,
         Some(Value::String(s)) => s.into_bytes(),
+        // A number or boolean is its JSON text, as for header values (a handler returning
+        // `"body": 42`); an object or a list is no body (API Gateway: malformed).
+        Some(Value::Number(n)) if !base64 => n.to_string().into_bytes(),
+        Some(Value::Bool(b)) if !base64 => b.to_string().into_bytes(),
         Some(_) => return Err("body is not a string".into()),
     };
     Ok(Reply {
@@ -193,18 +211,80 @@ fn object<'a>(
     }
 }
 
-/// Header values may be strings, numbers or booleans (handlers often write numbers).
-fn header(name: &str, value: &Value) -> Result<(String, String), String> {
+/// A status 200–599 from a number or a string of digits. `200.0` counts: Python handlers
+/// write it when the status went through arithmetic or a float field, and the runtimes'
+/// JSON keeps the `.0`; `200.5` is no status. Below 200 is never a final answer over
+/// HTTP/1.1 (a client would wait on past a 1xx for the real one).
+fn status_code(v: &Value) -> Option<u16> {
+    let n = match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(n) => n,
+            None => {
+                let f = n.as_f64()?;
+                if f.fract() != 0.0 || !(0.0..=1000.0).contains(&f) {
+                    return None;
+                }
+                f as u64
+            }
+        },
+        // Some runtimes send it as text; API Gateway takes "200" too.
+        Value::String(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    (200..=599).contains(&n).then_some(n as u16)
+}
+
+/// Base64 as the runtimes and libraries write it: line breaks (Python's
+/// `base64.encodebytes`, MIME encoders: every 76 characters) and missing `=` padding are
+/// taken, as Node's `Buffer.from(s, "base64")` takes them; a character outside the
+/// alphabet is an error.
+fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        general_purpose::PAD
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let decoded = if s.bytes().any(|b| b.is_ascii_whitespace()) {
+        let packed: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        LENIENT.decode(packed)
+    } else {
+        LENIENT.decode(s)
+    };
+    decoded.map_err(|e| format!("body is not base64: {e}"))
+}
+
+/// Adds one header. Values may be strings, numbers or booleans (handlers often write
+/// numbers); a `null` value adds nothing, as a handler writing `{"Location": None}` or a
+/// serializer writing an unset field means no such header.
+fn push_header(
+    headers: &mut Vec<(String, String)>,
+    name: &str,
+    value: &Value,
+) -> Result<(), String> {
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return Err(format!("{name:?} is not a header name"));
     }
     let text = match value {
+        Value::Null => return Ok(()),
+        // CR, LF and NUL become spaces when the head is written; the other controls would
+        // pass and make strict clients (httparse, llhttp) refuse the whole response.
+        Value::String(s) if s.bytes().any(|b| b.is_ascii_control() && b != b'\t') => s
+            .chars()
+            .map(|c| match c {
+                '\t' => c,
+                c if c.is_ascii_control() => ' ',
+                c => c,
+            })
+            .collect(),
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         other => return Err(format!("header {name} is {other}, not text")),
     };
-    Ok((name.to_string(), text))
+    headers.push((name.to_string(), text));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -263,15 +343,89 @@ mod tests {
     }
 
     #[test]
+    fn lenient_where_runtimes_and_libraries_differ() {
+        // A float status without a fraction, a status as text.
+        assert_eq!(ok(V2, r#"{"statusCode":201.0}"#).status, 201);
+        assert_eq!(ok(V1, r#"{"statusCode":"204"}"#).status, 204);
+        // null headers, list entries and cookies add nothing; numbers and booleans are text.
+        let r = ok(
+            V1,
+            r#"{"statusCode":200,"headers":{"x-gone":null,"x-n":1.5,"x-b":false},"multiValueHeaders":{"x-m":["a",null],"x-none":null}}"#,
+        );
+        assert_eq!(
+            r.headers,
+            [
+                ("x-m".into(), "a".into()),
+                ("x-b".into(), "false".into()),
+                ("x-n".into(), "1.5".into())
+            ]
+        );
+        let r = ok(
+            V2,
+            r#"{"statusCode":200,"headers":{"x-c":"a\u0001b\tc\u007fd\r\ne"}}"#,
+        );
+        assert_eq!(r.headers, [("x-c".into(), "a b\tc d  e".into())]);
+        assert_eq!(ok(V2, r#"{"statusCode":200,"body":42}"#).body, b"42");
+        assert_eq!(ok(V1, r#"{"statusCode":200,"body":true}"#).body, b"true");
+        let r = ok(V2, r#"{"statusCode":200,"cookies":[null,"a=1"]}"#);
+        assert_eq!(r.headers, [("set-cookie".into(), "a=1".into())]);
+        // Base64 with MIME line breaks, without padding, with non-zero trailing bits.
+        for body in [r"AAEC\r\n/w==", "AAEC/w", r" AAEC/w==\n", "AAEC/x=="] {
+            let raw = format!(r#"{{"statusCode":200,"body":"{body}","isBase64Encoded":true}}"#);
+            assert_eq!(ok(V2, &raw).body, [0, 1, 2, 255], "{body}");
+        }
+    }
+
+    #[test]
+    fn many_headers_in_both_maps_merge_in_linear_time() {
+        // Not a speed test: a complexity guard. 100,000 names in each map take about 2 s
+        // in a debug build, and took minutes when each single header scanned the lists;
+        // the bound sits far from both.
+        let n = 100_000;
+        let multi: Map<String, Value> = (0..n)
+            .map(|i| (format!("M{i}"), Value::Array(vec!["x".into()])))
+            .collect();
+        let single: Map<String, Value> = (0..n)
+            .map(|i| (format!("s{i}"), Value::String("y".into())))
+            .chain([("m7".to_string(), Value::String("dup".into()))])
+            .collect();
+        let raw =
+            serde_json::json!({"statusCode": 200, "multiValueHeaders": multi, "headers": single})
+                .to_string();
+        let start = std::time::Instant::now();
+        let r = ok(V1, &raw);
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        assert_eq!(r.headers.len(), 2 * n);
+        assert!(!r.headers.iter().any(|(_, v)| v == "dup"));
+    }
+
+    #[test]
     fn wrong_shapes() {
         for (format, raw) in [
             (V2, "not json"),
             (V2, r#"{"statusCode":99}"#),
+            (V2, r#"{"statusCode":199}"#),
+            (V2, r#"{"statusCode":600}"#),
+            (V2, r#"{"statusCode":200.5}"#),
+            (V2, r#"{"statusCode":-200.0}"#),
+            (V2, r#"{"statusCode":1e300}"#),
+            (V2, r#"{"statusCode":true}"#),
+            (V2, r#"{"statusCode":null}"#),
+            (
+                V2,
+                r#"{"statusCode":200,"body":"AAEC-w==","isBase64Encoded":true}"#,
+            ),
+            (
+                V2,
+                r#"{"statusCode":200,"body":"A","isBase64Encoded":true}"#,
+            ),
             (V2, r#"{"statusCode":"x"}"#),
             (V2, r#"{"statusCode":200,"headers":[]}"#),
             (V2, r#"{"statusCode":200,"headers":{"a b":"x"}}"#),
             (V2, r#"{"statusCode":200,"headers":{"a":{}}}"#),
             (V2, r#"{"statusCode":200,"body":{}}"#),
+            (V2, r#"{"statusCode":200,"body":[1]}"#),
+            (V2, r#"{"statusCode":200,"body":5,"isBase64Encoded":true}"#),
             (
                 V2,
                 r#"{"statusCode":200,"body":"@@","isBase64Encoded":true}"#,
