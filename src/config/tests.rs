@@ -365,6 +365,27 @@ api_keys:
 }
 
 #[test]
+fn a_target_with_credentials_is_refused_without_printing_them() {
+    let yaml = "upstreams:\n  u: { targets: [\"http://user:hunter2@10.0.0.1:8080\", \"ops:pw@db:5432\"] }\n";
+    let errors = load_errors(yaml);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for (i, host) in ["10.0.0.1:8080", "db:5432"].iter().enumerate() {
+        assert!(
+            errors[i].starts_with(&format!("upstreams.u.targets[{i}]: ")),
+            "{errors:?}"
+        );
+        assert!(
+            errors[i].contains(&format!("@{host}\" has user:password@")),
+            "{errors:?}"
+        );
+        assert!(
+            !errors[i].contains("hunter2") && !errors[i].contains("pw@"),
+            "{errors:?}"
+        );
+    }
+}
+
+#[test]
 fn missing_required_keys() {
     let yaml = with_api(
         "  shop:\n    routes:\n      \"GET /a\": { api_key_required: true }\n      \"GET /b\":\n        integration: { upstream: users }\n      \"GET /c\":\n        integration: { type: http }\n      \"GET /d\":\n        integration: { type: lambda, url: \"http://x\" }\n        throttle: { rate: 1 }\n",

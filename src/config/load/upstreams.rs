@@ -86,6 +86,15 @@ fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(Target, bool)> {
         (false, text.strip_prefix("http://").unwrap_or(&text))
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if let Some(at) = rest.rfind('@') {
+        // The userinfo stays out of the message, which `check` prints and the log keeps.
+        let host = &rest[at + 1..];
+        d.error(
+            p,
+            format!("\"…@{host}\" has user:password@ in it: upstream targets take no credentials (send them with a parameter mapping: overwrite:header.authorization)"),
+        );
+        return None;
+    }
     let with_port = match rest.rsplit_once(':') {
         Some((_, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
             rest.to_string()
