@@ -13,28 +13,6 @@ use base64::Engine;
 use common::*;
 use serde_json::{json, Value};
 
-fn config(f: &Function, extra_routes: &str) -> String {
-    let url = f.url();
-    format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 2
-  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 2s }}
-apis:
-  fns:
-    stages:
-      $default: {{ variables: {{ color: blue, size: "9" }} }}
-      prod: {{}}
-    routes:
-      "ANY /v2/{{proxy+}}": {{ integration: {{ type: lambda, url: "{url}", timeout: 2s }} }}
-      "ANY /v1/{{id}}/x": {{ integration: {{ type: lambda, url: "{url}", payload_format: "1.0", timeout: 2s }} }}
-{extra_routes}
-domains:
-  fn.example.com: {{ mappings: {{ api: fns/prod }} }}
-"#
-    )
-}
-
 fn ok_reply() -> FnReply {
     FnReply::Json(r#"{"statusCode":200,"body":"ok"}"#.into())
 }
@@ -60,7 +38,7 @@ fn assert_clf_time(t: &str) {
 fn payload_2_0_event_has_every_field() {
     let f = Function::start(|_| ok_reply());
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let before = now_ms();
         let r = p.raw(
             b"GET /v2/a/b%20c?x=1&x=2&y=%41&flag HTTP/1.1\r\nHost: fn.test:8080\r\nUser-Agent: tester/1\r\nX-Multi: 1\r\nx-multi: 2\r\nCookie: a=1; b=2\r\nCookie: c=3\r\nConnection: close\r\n\r\n",
@@ -129,7 +107,7 @@ fn payload_2_0_event_has_every_field() {
 fn payload_1_0_event_has_every_field() {
     let f = Function::start(|_| ok_reply());
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let r = p.raw(
             b"POST /v1/7%2F8/x?a=1&a=2&b=%20 HTTP/1.1\r\nHost: fn.test\r\nContent-Type: application/json\r\nX-Multi: 1\r\nX-Multi: 2\r\nCookie: a=1\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"k\":\"v\\n\"}\n",
         );
@@ -186,7 +164,7 @@ fn binary_bodies_both_ways() {
         ))
     });
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let mut head = format!(
             "PUT /v2/up HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             data.len()
@@ -230,7 +208,7 @@ fn cookies_headers_and_multi_value_headers_in_answers() {
         }
     });
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let r = p.get("/v2/c");
         assert_eq!((r.status, r.text().as_str()), (201, "made"), "{driver}");
         let cookies: Vec<&str> = r
@@ -266,7 +244,7 @@ fn bare_2_0_answers_are_200_json() {
         _ => FnReply::Json("[1,2,3]".into()),
     });
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let r = p.get("/v2/object");
         assert_eq!(r.status, 200, "{driver}");
         assert_eq!(r.header("content-type"), Some("application/json"));
@@ -311,7 +289,7 @@ fn function_errors_and_garbage_are_502_rejected_invokes_500_timeouts_504() {
         .replace("DEAD", &free_port().to_string())
         .replace("THROTTLED", &throttled.addr.to_string());
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, &v1_shape), driver);
+        let p = Portico::start(&lambda_config(&f, &v1_shape), driver);
         let mut c = Client::new(&p);
         for (path, reason) in [
             (
@@ -375,7 +353,7 @@ fn function_connections_are_kept_alive() {
             .origin
             .connections
             .load(std::sync::atomic::Ordering::SeqCst);
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let mut c = Client::new(&p);
         for i in 0..50 {
             let r = c.get(&format!("/v2/n{i}"), "t");
@@ -438,7 +416,7 @@ fn stale_function_connections_are_retried() {
     });
     let f = Function { origin };
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let mut c = Client::new(&p);
         for i in 0..5 {
             let r = c.get(&format!("/v2/{i}"), "t");
@@ -472,7 +450,7 @@ fn ten_mib_bodies_go_through_both_ways() {
         // 10 MiB through base64 JSON both ways takes a debug build on a loaded machine
         // past the 2 s the other tests use; this test is about bytes, not time.
         let p = Portico::start(
-            &config(&f, "").replace("timeout: 2s }", "timeout: 20s }"),
+            &lambda_config(&f, "").replace("timeout: 2s }", "timeout: 20s }"),
             driver,
         );
         let mut req = format!(

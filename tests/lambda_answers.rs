@@ -10,28 +10,6 @@ use std::io::Write;
 use common::*;
 use serde_json::json;
 
-fn config(f: &Function, extra_routes: &str) -> String {
-    let url = f.url();
-    format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 2
-  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 2s }}
-apis:
-  fns:
-    stages:
-      $default: {{ variables: {{ color: blue, size: "9" }} }}
-      prod: {{}}
-    routes:
-      "ANY /v2/{{proxy+}}": {{ integration: {{ type: lambda, url: "{url}", timeout: 2s }} }}
-      "ANY /v1/{{id}}/x": {{ integration: {{ type: lambda, url: "{url}", payload_format: "1.0", timeout: 2s }} }}
-{extra_routes}
-domains:
-  fn.example.com: {{ mappings: {{ api: fns/prod }} }}
-"#
-    )
-}
-
 #[test]
 fn answers_as_python_and_node_handlers_write_them() {
     // What json.dumps and base64.encodebytes produce: a float status, None headers, base64
@@ -57,7 +35,7 @@ fn answers_as_python_and_node_handlers_write_them() {
     }
     });
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         let mut c = Client::new(&p);
         let r = c.get("/v2/float", "t");
         assert_eq!((r.status, r.text().as_str()), (201, "made"), "{driver}");
@@ -102,7 +80,7 @@ fn answer_headers_cannot_split_or_reframe_the_response() {
         }
     });
     for driver in DRIVERS {
-        let p = Portico::start(&config(&f, ""), driver);
+        let p = Portico::start(&lambda_config(&f, ""), driver);
         // Two requests on one connection: the second answer must be read where the first ends.
         let mut s = p.connect();
         s.write_all(b"GET /v2/h HTTP/1.1\r\nHost: t\r\n\r\nGET /v1/1/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -154,7 +132,7 @@ fn answers_up_to_lambdas_limit_pass_whatever_max_body_bytes() {
     let answer = json!({"statusCode": 200, "body": big}).to_string();
     let f = Function::start(move |_| FnReply::Json(answer.clone()));
     for driver in DRIVERS {
-        let cfg = config(&f, "")
+        let cfg = lambda_config(&f, "")
             .replace(
                 "drain_timeout: 2s }",
                 "drain_timeout: 2s, max_body_bytes: 64KiB }",

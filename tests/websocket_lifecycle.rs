@@ -36,6 +36,27 @@ fn open_on(s: &mut TcpStream) -> String {
 }
 
 /// A masked, final client frame.
+/// A connection whose client takes at most 4 KiB into its receive buffer, so that a
+/// client that stops reading soon leaves the server's writes stuck.
+fn open_small_window(p: &Portico) -> (TcpStream, String) {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&p.addr.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let id = open_on(&mut s);
+    (s, id)
+}
+
+/// The management API's path for a connection id (base64: `=`, `/`, `+` escaped).
+fn connection_path(id: &str) -> String {
+    let escaped = id
+        .replace('=', "%3D")
+        .replace('/', "%2F")
+        .replace('+', "%2B");
+    format!("/@connections/{escaped}")
+}
+
 fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     assert!(payload.len() < 126);
     let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8, 9, 8, 7, 6];
@@ -130,18 +151,9 @@ fn disconnect_reaches_the_backend_once_on_every_kind_of_close() {
 
         // DeleteConnection on the admin listener.
         let (mut s, id) = open(&p);
-        let enc = id
-            .replace('=', "%3D")
-            .replace('/', "%2F")
-            .replace('+', "%2B");
         let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin));
-        let r = common::admin(
-            admin_addr,
-            "DELETE",
-            &format!("/@connections/{enc}"),
-            Some("secret"),
-            None,
-        );
+        let path = connection_path(&id);
+        let r = common::admin(admin_addr, "DELETE", &path, Some("secret"), None);
         assert_eq!(r.status, 204, "{driver}: {}", r.text());
         assert_eq!(read_frame(&mut s).0, 8, "{driver}: deleted");
         exactly_once(&backend, &id, &format!("{driver}: DeleteConnection"));
@@ -193,14 +205,8 @@ fn a_client_that_reads_nothing_is_dropped_after_the_close_grace() {
         let dir = temp_dir("ws-deaf");
         let cfg = config(backend.addr, free_port(), &dir).replace("idle: 2s", "idle: 1s");
         let p = Portico::start(&cfg, driver);
-        let sock =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        sock.set_recv_buffer_size(4096).unwrap();
-        sock.connect(&p.addr.into()).unwrap();
-        let mut s: TcpStream = sock.into();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         // The handshake and the id, read while the client still reads.
-        let id = open_on(&mut s);
+        let (mut s, id) = open_small_window(&p);
         let mut pings = Vec::new();
         for _ in 0..64 {
             pings.extend(frame(9, &[b'p'; 125]));
@@ -301,19 +307,8 @@ fn delete_connection_drops_a_client_that_reads_nothing() {
         let cfg = config(backend.addr, admin_port, &dir).replace("idle: 2s", "idle: 10m");
         let p = Portico::start(&cfg, driver);
         let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
-        let sock =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        sock.set_recv_buffer_size(4096).unwrap();
-        sock.connect(&p.addr.into()).unwrap();
-        let mut s: TcpStream = sock.into();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let id = open_on(&mut s);
-        let path = format!(
-            "/@connections/{}",
-            id.replace('=', "%3D")
-                .replace('/', "%2F")
-                .replace('+', "%2B")
-        );
+        let (mut s, id) = open_small_window(&p);
+        let path = connection_path(&id);
         // Posts until the queue is full (429): the writer is stuck on the client.
         let chunk = "x".repeat(100 * 1024);
         let mut full = false;
@@ -371,19 +366,8 @@ fn posts_after_the_servers_close_are_gone() {
         let cfg = config(backend.addr, admin_port, &dir);
         let p = Portico::start(&cfg, driver);
         let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
-        let sock =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        sock.set_recv_buffer_size(4096).unwrap();
-        sock.connect(&p.addr.into()).unwrap();
-        let mut s: TcpStream = sock.into();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let id = open_on(&mut s);
-        let path = format!(
-            "/@connections/{}",
-            id.replace('=', "%3D")
-                .replace('/', "%2F")
-                .replace('+', "%2B")
-        );
+        let (mut s, id) = open_small_window(&p);
+        let path = connection_path(&id);
         // Fill the sockets and most of the queue, so the close frame waits behind them.
         let chunk = "x".repeat(100 * 1024);
         let mut posted = 0;

@@ -277,3 +277,28 @@ impl Function {
         self.origin.requests.load(Ordering::SeqCst)
     }
 }
+
+/// The Lambda tests' API: `/v2/{proxy+}` (payload 2.0) and `/v1/{id}/x` (1.0) on `f`, at
+/// the `$default` stage (with stage variables) and `prod` (behind `fn.example.com`), and
+/// `extra_routes` (YAML lines at the routes' indentation).
+pub fn lambda_config(f: &Function, extra_routes: &str) -> String {
+    let url = f.url();
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 2s }}
+apis:
+  fns:
+    stages:
+      $default: {{ variables: {{ color: blue, size: "9" }} }}
+      prod: {{}}
+    routes:
+      "ANY /v2/{{proxy+}}": {{ integration: {{ type: lambda, url: "{url}", timeout: 2s }} }}
+      "ANY /v1/{{id}}/x": {{ integration: {{ type: lambda, url: "{url}", payload_format: "1.0", timeout: 2s }} }}
+{extra_routes}
+domains:
+  fn.example.com: {{ mappings: {{ api: fns/prod }} }}
+"#
+    )
+}
