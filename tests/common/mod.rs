@@ -47,6 +47,20 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
 }
 
+/// A listener on a [`free_port`], for a server the test process runs itself: bound at
+/// once, and on another port should the chosen one be taken between the check and the
+/// bind (seen once in CI: AddrInUse on a port `free_port` had just found free).
+pub fn listen_on_free_port() -> TcpListener {
+    for _ in 0..64 {
+        match TcpListener::bind(("127.0.0.1", free_port())) {
+            Ok(l) => return l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => panic!("cannot listen on a loopback port: {e}"),
+        }
+    }
+    panic!("64 free ports in a row were taken before they could be bound");
+}
+
 fn temp_path(ext: &str) -> PathBuf {
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
     std::env::temp_dir().join(format!("portico-test-{}-{n}.{ext}", std::process::id()))
@@ -466,5 +480,26 @@ impl Portico {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+}
+
+/// Everything the server sends on `s` until it closes the connection (EOF, or a reset
+/// after the answer). Panics if the connection is still open after `limit`.
+pub fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match std::io::Read::read(s, &mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !got.is_empty() => {
+                return got
+            }
+            Err(e) => panic!(
+                "connection not closed ({e}); got so far: {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
     }
 }

@@ -231,8 +231,8 @@ impl DelayProxy {
     pub const DELAY: Duration = Duration::from_millis(600);
 
     pub fn start(upstream: SocketAddr) -> DelayProxy {
-        let port = super::free_port();
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let listener = super::listen_on_free_port();
+        let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let rule = Arc::new(Mutex::new((Vec::new(), 0)));
         let stop = Arc::new(AtomicBool::new(false));
