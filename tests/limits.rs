@@ -8,8 +8,8 @@
 
 mod common;
 
-use std::io::{BufReader, Cursor, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufReader, Cursor, Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -91,25 +91,6 @@ impl Sink {
             received,
             accepted,
             closed,
-        }
-    }
-}
-
-/// Everything the server sends on `s` until it closes the connection (EOF, or a reset
-/// after the answer). Panics if the connection is still open after `limit`.
-fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Vec<u8> {
-    s.set_read_timeout(Some(limit)).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset && !got.is_empty() => return got,
-            Err(e) => panic!(
-                "connection not closed ({e}); got so far: {:?}",
-                String::from_utf8_lossy(&got)
-            ),
         }
     }
 }

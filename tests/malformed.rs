@@ -7,8 +7,8 @@
 
 mod common;
 
-use std::io::{BufReader, Cursor, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufReader, Cursor, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -129,24 +129,6 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
     cases
 }
 
-/// Everything the server sends until it closes (EOF, or a reset after the answer).
-fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset && !got.is_empty() => return got,
-            Err(e) => panic!(
-                "connection not closed ({e}); got so far: {:?}",
-                String::from_utf8_lossy(&got)
-            ),
-        }
-    }
-}
-
 fn assert_bad_request(got: &[u8], what: &str) {
     let text = String::from_utf8_lossy(got).to_string();
     let mut cur = Cursor::new(got);
@@ -230,7 +212,7 @@ fn malformed_requests_get_400_and_close_and_never_reach_the_origin() {
             let what = format!("{driver}: {what}");
             let mut s = p.connect();
             s.write_all(&request).unwrap();
-            let got = read_until_closed(&mut s);
+            let got = read_until_closed(&mut s, Duration::from_secs(5));
             assert_bad_request(&got, &what);
             // A new connection is served too.
             let r = p.get("/ok");
@@ -279,7 +261,7 @@ fn chunk_extensions_past_16_kib_in_one_body_are_refused() {
             }
         }
         let _ = s.write_all(b"0\r\n\r\n");
-        let got = read_until_closed(&mut s);
+        let got = read_until_closed(&mut s, Duration::from_secs(5));
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 400 "), "{driver}: {text}");
         assert!(text.contains("connection: close"), "{driver}: {text}");
@@ -299,7 +281,7 @@ fn bad_framing_after_a_good_request_on_the_same_connection() {
             b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\nPOST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /up/smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
         )
         .unwrap();
-        let got = read_until_closed(&mut s);
+        let got = read_until_closed(&mut s, Duration::from_secs(5));
         let mut cur = Cursor::new(&got[..]);
         let first = read_response(&mut cur, false).unwrap();
         assert_eq!(
@@ -457,7 +439,8 @@ fn accepted_request_target_forms() {
             b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
         )
         .unwrap();
-        let got = String::from_utf8_lossy(&read_until_closed(&mut s)).into_owned();
+        let got = String::from_utf8_lossy(&read_until_closed(&mut s, Duration::from_secs(5)))
+            .into_owned();
         assert!(
             got.starts_with("HTTP/1.1 501 "),
             "{driver}: gzip, chunked: {got}"
@@ -474,7 +457,7 @@ fn connect_is_not_implemented() {
         let mut s = p.connect();
         s.write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
             .unwrap();
-        let got = read_until_closed(&mut s);
+        let got = read_until_closed(&mut s, Duration::from_secs(5));
         let r = read_response(&mut Cursor::new(&got[..]), false).unwrap();
         assert_eq!(r.status, 501, "{driver}");
         assert_eq!(r.json_message(), "Not Implemented");

@@ -4,30 +4,11 @@
 
 mod common;
 
-use std::io::{BufReader, Cursor, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufReader, Cursor, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-
-/// Everything the server sends until it closes (EOF, or a reset after the answer).
-fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset && !got.is_empty() => return got,
-            Err(e) => panic!(
-                "connection not closed ({e}); got so far: {:?}",
-                String::from_utf8_lossy(&got)
-            ),
-        }
-    }
-}
 
 /// The origin's answer names the request it got: "GET /x HTTP/1.1".
 fn describing_origin() -> Origin {
@@ -63,13 +44,13 @@ fn a_later_http1_minor_version_is_served_as_http11() {
         // HTTP/1.1's rules hold for it: Host is required, a Connection: close is obeyed.
         let mut s = p.connect();
         s.write_all(b"GET /c HTTP/1.2\r\nX: 1\r\n\r\n").unwrap();
-        let got = read_until_closed(&mut s);
+        let got = read_until_closed(&mut s, Duration::from_secs(10));
         let r = read_response(&mut Cursor::new(&got[..]), false).unwrap();
         assert_eq!(r.status, 400, "{driver}: no Host");
         let mut s = p.connect();
         s.write_all(b"GET /d HTTP/1.3\r\nHost: t\r\nConnection: close\r\n\r\n")
             .unwrap();
-        let got = read_until_closed(&mut s);
+        let got = read_until_closed(&mut s, Duration::from_secs(10));
         let r = read_response(&mut Cursor::new(&got[..]), false).unwrap();
         assert_eq!(r.text(), "GET /d HTTP/1.1", "{driver}");
         assert_eq!(r.header("connection"), Some("close"), "{driver}");
@@ -98,7 +79,7 @@ fn a_later_major_version_is_505_and_junk_versions_400() {
             let what = format!("{driver}: {:?}", String::from_utf8_lossy(request));
             let mut s = p.connect();
             s.write_all(request).unwrap();
-            let got = read_until_closed(&mut s);
+            let got = read_until_closed(&mut s, Duration::from_secs(10));
             let r = read_response(&mut Cursor::new(&got[..]), false)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(r.status, status, "{what}");
@@ -140,7 +121,7 @@ fn trace_is_405_and_methods_not_in_upper_case_are_400() {
             let what = format!("{driver}: {:?}", String::from_utf8_lossy(request));
             let mut s = p.connect();
             s.write_all(request).unwrap();
-            let got = read_until_closed(&mut s);
+            let got = read_until_closed(&mut s, Duration::from_secs(10));
             let r = read_response(&mut Cursor::new(&got[..]), false)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(
