@@ -403,6 +403,14 @@ fn config_key_used_today(admin: SocketAddr) -> u64 {
     v["items"]["from-config"][0][0].as_u64().unwrap_or(0)
 }
 
+/// `n` requests with the config key on `node`, each admitted.
+fn use_config_key(node: &Node, n: usize, driver: &str) {
+    for _ in 0..n {
+        let r = get_with_key(node.p.addr, "/k", Some("config-key-0123456789abcdef"));
+        assert_eq!(r.status, 200, "{driver}");
+    }
+}
+
 #[test]
 fn a_node_renamed_over_the_same_state_store_counts_its_usage_once() {
     // A container recreated with another host name keeps its state volume: the counts
@@ -412,15 +420,11 @@ fn a_node_renamed_over_the_same_state_store_counts_its_usage_once() {
         let redis = Redis::start();
         let state = temp_dir("state");
         let a = start_in(&redis, "first-name", driver, origin.addr, &state);
-        for _ in 0..3 {
-            let r = get_with_key(a.p.addr, "/k", Some("config-key-0123456789abcdef"));
-            assert_eq!(r.status, 200, "{driver}");
-        }
+        use_config_key(&a, 3, driver);
         assert_eq!(config_key_used_today(a.admin), 3, "{driver}");
         a.p.stop();
         let b = start_in(&redis, "second-name", driver, origin.addr, &state);
-        let r = get_with_key(b.p.addr, "/k", Some("config-key-0123456789abcdef"));
-        assert_eq!(r.status, 200, "{driver}");
+        use_config_key(&b, 1, driver);
         assert_eq!(
             config_key_used_today(b.admin),
             4,
@@ -438,15 +442,11 @@ fn a_node_that_comes_back_with_an_empty_state_store_counts_from_where_redis_is()
     for driver in DRIVERS {
         let redis = Redis::start();
         let a = start_in(&redis, "same-name", driver, origin.addr, &temp_dir("state"));
-        for _ in 0..3 {
-            let r = get_with_key(a.p.addr, "/k", Some("config-key-0123456789abcdef"));
-            assert_eq!(r.status, 200, "{driver}");
-        }
+        use_config_key(&a, 3, driver);
         assert_eq!(config_key_used_today(a.admin), 3, "{driver}");
         a.p.stop();
         let b = start_in(&redis, "same-name", driver, origin.addr, &temp_dir("state"));
-        let r = get_with_key(b.p.addr, "/k", Some("config-key-0123456789abcdef"));
-        assert_eq!(r.status, 200, "{driver}");
+        use_config_key(&b, 1, driver);
         assert_eq!(
             config_key_used_today(b.admin),
             4,

@@ -70,20 +70,30 @@ fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    try_read_frame(s).expect("a frame")
+}
+
+/// One server frame, or None once the connection has ended (or stays silent past the
+/// read timeout) before a frame starts.
+fn try_read_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     let mut h = [0u8; 2];
-    s.read_exact(&mut h).unwrap();
+    s.read_exact(&mut h).ok()?;
     let len = match h[1] & 0x7F {
         126 => {
             let mut b = [0u8; 2];
             s.read_exact(&mut b).unwrap();
             u16::from_be_bytes(b) as usize
         }
-        127 => panic!("no message here is that long"),
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
         n => n as usize,
     };
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).unwrap();
-    (h[0] & 0x0F, payload)
+    Some((h[0] & 0x0F, payload))
 }
 
 /// The `$disconnect` calls the backend got for connection `id`.
@@ -386,27 +396,8 @@ fn posts_after_the_servers_close_are_gone() {
         assert_eq!(r.status, 410, "{driver}: {}", r.text());
         // The client reads on: the posted messages, then the close, and nothing after it.
         let mut frames = Vec::new();
-        loop {
-            let mut h = [0u8; 2];
-            if s.read_exact(&mut h).is_err() {
-                break;
-            }
-            let len = match h[1] & 0x7F {
-                126 => {
-                    let mut b = [0u8; 2];
-                    s.read_exact(&mut b).unwrap();
-                    u16::from_be_bytes(b) as usize
-                }
-                127 => {
-                    let mut b = [0u8; 8];
-                    s.read_exact(&mut b).unwrap();
-                    u64::from_be_bytes(b) as usize
-                }
-                n => n as usize,
-            };
-            let mut payload = vec![0u8; len];
-            s.read_exact(&mut payload).unwrap();
-            frames.push((h[0] & 0x0F, len));
+        while let Some((opcode, payload)) = try_read_frame(&mut s) {
+            frames.push((opcode, payload.len()));
         }
         let close = frames.iter().position(|f| f.0 == 8);
         assert_eq!(close, Some(posted), "{driver}: {frames:?}");
