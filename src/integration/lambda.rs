@@ -19,27 +19,24 @@
 use std::ops::Range;
 use std::time::Instant;
 
-use crate::tls::UpstreamIo;
 use bytes::Buf;
-use monoio::buf::IoBuf;
-use monoio::io::AsyncWriteRentExt;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::lambda_event;
 use super::lambda_response::{self, Reply};
 use crate::config::compile::LambdaIntegration;
-use crate::http1::body::ChunkedDecoder;
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method};
-use crate::http1::response::{parse_response, ResponseBody};
-use crate::metrics::cells::bump;
 use crate::pipeline::compress;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
 use crate::pipeline::trace;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
-use crate::server::conn::{read_into, Conn};
+use crate::server::conn::Conn;
+
+mod exchange;
+use exchange::call;
 
 /// Largest response head accepted from a function endpoint.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -296,246 +293,6 @@ fn fill_head(buf: &mut [u8], room: usize, head: &[u8]) -> usize {
     buf[start..start + head.len()].copy_from_slice(head);
     buf[start + head.len()..room].copy_from_slice(&line);
     start
-}
-
-/// Sends `wbuf[start..]` and reads the answer into `ubuf`, retrying once on a fresh
-/// connection when a pooled one turns out to be closed.
-async fn call(
-    gen: &Generation,
-    c: &mut Conn,
-    l: &LambdaIntegration,
-    start: usize,
-    deadline: Instant,
-) -> Result<Answer, Fail> {
-    let Some(mut lease) = gen.pools.checkout(l.upstream) else {
-        return Err(Fail::Other("no pool for the function endpoint".into()));
-    };
-    // Answers carry bodies base64-encoded or escaped: allow twice the request limit, and
-    // never less than what Lambda lets a function answer, so a small max_body_bytes does
-    // not refuse answers a function may give.
-    let limit =
-        (gen.snap.server.limits.max_body_bytes.saturating_mul(2) + (1 << 20)).max(LAMBDA_PAYLOAD);
-    let mut retried = false;
-    loop {
-        let (stream, reused) = match lease.pooled.take() {
-            Some(s) => {
-                bump(&lease.cells().reused, 1);
-                (s, true)
-            }
-            None => {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                let connected = monoio::time::timeout(wait, super::http::connect(&lease)).await;
-                let failure = match connected {
-                    Ok(Ok(s)) => {
-                        bump(&lease.cells().new, 1);
-                        Ok(s)
-                    }
-                    Ok(Err(e)) if e.kind == crate::error::Kind::UpstreamTimeout => Err((
-                        &lease.cells().timeout,
-                        Fail::TimedOut(e.detail.into_owned()),
-                    )),
-                    Ok(Err(e)) => Err((&lease.cells().error, Fail::Other(e.detail.into_owned()))),
-                    Err(_) => Err((
-                        &lease.cells().timeout,
-                        Fail::TimedOut("timed out connecting".into()),
-                    )),
-                };
-                match failure {
-                    Ok(s) => (s, false),
-                    Err((cell, why)) => {
-                        bump(cell, 1);
-                        lease.release(None);
-                        return Err(why);
-                    }
-                }
-            }
-        };
-        match exchange(c, stream, start, deadline, limit).await {
-            Ok((answer, keep)) => {
-                lease.release(keep);
-                return Ok(answer);
-            }
-            Err(Fail::Stale(why)) if reused && !retried => {
-                debug!(url = %l.url, why = %why, "pooled connection was stale; retrying on a new one");
-                retried = true;
-            }
-            Err(f) => {
-                let timed_out = matches!(&f, Fail::TimedOut(_));
-                let cells = lease.cells();
-                bump(
-                    if timed_out {
-                        &cells.timeout
-                    } else {
-                        &cells.error
-                    },
-                    1,
-                );
-                lease.release(None);
-                return Err(f);
-            }
-        }
-    }
-}
-
-/// One request/answer on one connection; also returns the connection if it can be reused.
-async fn exchange(
-    c: &mut Conn,
-    mut stream: UpstreamIo,
-    start: usize,
-    deadline: Instant,
-    limit: u64,
-) -> Result<(Answer, Option<UpstreamIo>), Fail> {
-    let left = || deadline.saturating_duration_since(Instant::now());
-    let timed_out = || Fail::TimedOut(TIMED_OUT.into());
-    let buf = std::mem::take(&mut c.wbuf);
-    let sent = monoio::time::timeout(left(), stream.write_all(buf.slice(start..))).await;
-    let (res, slice) = sent.map_err(|_| timed_out())?;
-    // The buffer keeps the request so a retry can send it again.
-    c.wbuf = slice.into_inner();
-    res.map_err(|e| Fail::Stale(format!("write: {e}")))?;
-
-    c.ubuf.clear();
-    // The event was written whole to a connection that had passed the pool's check. A
-    // plain close now, before any byte of the answer, may come after the function ran
-    // (an endpoint that read the event, then died): an invoke is not idempotent, so
-    // that is a 502, never a second invoke (nginx does not resend a POST either). A
-    // reset is different: the kernel resets a connection closed with unread bytes, so
-    // the endpoint had not read the whole event (it closed the idle connection as the
-    // event arrived): that is a stale connection, sent again on a new one.
-    let mut received = false;
-    loop {
-        if !c.ubuf.is_empty() {
-            match parse_response(&c.ubuf, Method::Post, MAX_RESPONSE_HEAD, &mut c.rhead) {
-                // What follows a 101 is not HTTP: never read it as the answer.
-                Ok(true) if c.rhead.status == 101 => {
-                    return Err(Fail::Other(
-                        "the function endpoint switched protocols".into(),
-                    ))
-                }
-                Ok(true) if c.rhead.status < 200 => {
-                    c.ubuf.advance(c.rhead.head_len);
-                    continue;
-                }
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(e) => return Err(Fail::Other(format!("bad answer head: {e:?}"))),
-            }
-        }
-        let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
-        match read.map_err(|_| timed_out())? {
-            Ok(0) if !received => return Err(Fail::Other("closed before answering".into())),
-            Ok(0) => {
-                return Err(Fail::Other(
-                    "closed in the middle of the answer head".into(),
-                ))
-            }
-            Err(e) if !received && e.kind() == std::io::ErrorKind::ConnectionReset => {
-                return Err(Fail::Stale(format!("read: {e}")))
-            }
-            Err(e) => return Err(Fail::Other(format!("read: {e}"))),
-            Ok(_) => received = true,
-        }
-    }
-    let head_len = c.rhead.head_len;
-    let end;
-    let answer = match c.rhead.body {
-        ResponseBody::None => {
-            end = head_len;
-            Answer::InBuf(head_len..head_len)
-        }
-        ResponseBody::Length(n) if n > limit => {
-            return Err(Fail::Other(format!("answer of {n} bytes is too large")))
-        }
-        ResponseBody::Length(n) => {
-            end = head_len + n as usize;
-            while c.ubuf.len() < end {
-                let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
-                match read.map_err(|_| timed_out())? {
-                    Ok(k) if k > 0 => {}
-                    _ => return Err(Fail::Other("closed in the middle of the answer".into())),
-                }
-            }
-            Answer::InBuf(head_len..end)
-        }
-        ResponseBody::Chunked => {
-            let mut dec = ChunkedDecoder::new(limit);
-            let mut body = Vec::new();
-            let mut pos = head_len;
-            loop {
-                let buf = &c.ubuf[pos..];
-                let scan = dec
-                    .scan(buf, |r| body.extend_from_slice(&buf[r]))
-                    .map_err(|e| Fail::Other(format!("answer body: {e}")))?;
-                pos += scan.consumed;
-                if scan.done {
-                    break;
-                }
-                let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
-                match read.map_err(|_| timed_out())? {
-                    Ok(k) if k > 0 => {}
-                    _ => return Err(Fail::Other("closed in the middle of the answer".into())),
-                }
-            }
-            end = pos;
-            Answer::Decoded(body)
-        }
-        ResponseBody::UntilClose => {
-            loop {
-                let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
-                match read.map_err(|_| timed_out())? {
-                    Ok(0) => break,
-                    Ok(_) if (c.ubuf.len() - head_len) as u64 > limit => {
-                        return Err(Fail::Other("answer is too large".into()))
-                    }
-                    Ok(_) => {}
-                    Err(e) if !received && e.kind() == std::io::ErrorKind::ConnectionReset => {
-                        return Err(Fail::Stale(format!("read: {e}")))
-                    }
-                    Err(e) => return Err(Fail::Other(format!("read: {e}"))),
-                }
-            }
-            end = c.ubuf.len();
-            Answer::InBuf(head_len..end)
-        }
-    };
-    if let Some(kind) = c.rhead.header(&c.ubuf, "x-amz-function-error") {
-        let kind = String::from_utf8_lossy(kind).into_owned();
-        let body = match &answer {
-            Answer::InBuf(r) => &c.ubuf[r.clone()],
-            Answer::Decoded(v) => &v[..],
-        };
-        // The error's type and message, never its stack trace.
-        let error = serde_json::from_slice(body)
-            .ok()
-            .and_then(|v: serde_json::Value| lambda_response::function_error(v.as_object()?));
-        return Err(Fail::Other(match error {
-            Some(error) => format!("{error} [X-Amz-Function-Error: {kind}]"),
-            None => format!("function error ({kind})"),
-        }));
-    }
-    c.out.integration_status = Some(c.rhead.status);
-    if !(200..300).contains(&c.rhead.status) {
-        let kind = c
-            .rhead
-            .header(&c.ubuf, "x-amzn-errortype")
-            .unwrap_or_default();
-        let kind = String::from_utf8_lossy(&kind[..kind.len().min(100)]).into_owned();
-        return Err(Fail::Rejected(format!(
-            "the function endpoint answered {}{}{}",
-            c.rhead.status,
-            if kind.is_empty() { "" } else { " " },
-            kind
-        )));
-    }
-    // Bytes past the answer mean the endpoint is out of step: don't reuse it.
-    let reusable = c.rhead.keep_alive && end == c.ubuf.len();
-    Ok((answer, reusable.then_some(stream)))
-}
-
-async fn read_more(c: &mut Conn, stream: &mut UpstreamIo) -> std::io::Result<usize> {
-    let (res, buf) = read_into(stream, std::mem::take(&mut c.ubuf)).await;
-    c.ubuf = buf;
-    res
 }
 
 /// Hop-by-hop and framing headers are the gateway's to write, as are its request ids.

@@ -1,6 +1,8 @@
 //! Unit tests of `lambda_event.rs`.
 
+use super::maps::decimal;
 use super::*;
+use crate::http1::percent_decode;
 
 #[test]
 fn escapes_and_replaces_invalid_utf8() {
