@@ -12,8 +12,11 @@ use super::model::*;
 use super::{ConfigError, ConfigErrors, KeyPath};
 
 mod cluster;
+mod routes;
 mod server;
 mod upstreams;
+pub(super) use routes::decode_payload_format;
+use routes::route;
 use server::{admin, compression, server, throttle};
 use upstreams::upstream;
 
@@ -205,17 +208,6 @@ const CORS_KEYS: &[&str] = &[
     "allow_credentials",
     "max_age",
 ];
-const ROUTE_CACHE_KEYS: &[&str] = &["ttl", "key", "client_invalidation", "methods", "statuses"];
-const ROUTE_KEYS: &[&str] = &[
-    "integration",
-    "api_key_required",
-    "throttle",
-    "cache",
-    "parameters",
-    "response_parameters",
-    "route_response",
-];
-
 fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
     let keys = [
         "protocol",
@@ -335,210 +327,6 @@ fn stage(d: &mut Decoder, v: &Value, p: &KeyPath) -> Stage {
                 capacity: f.need(d, "capacity", Decoder::size)?,
             })
         }),
-    }
-}
-
-fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
-    let f = d.fields(
-        v,
-        p,
-        &[
-            ROUTE_KEYS,
-            super::definitions::ROUTE_KEYS,
-            super::auth::ROUTE_KEYS,
-        ]
-        .concat(),
-    );
-    let auth = super::auth::route_auth(d, v, p);
-    let integration = f.need(d, "integration", integration);
-    // The other fields are decoded even when the integration failed, so their errors are
-    // reported in the same run; the placeholder is never returned.
-    let route = Route {
-        integration: Integration::Mock {
-            status: 200,
-            headers: Vec::new(),
-            body: String::new(),
-        },
-        validation: super::definitions::route_validation(d, &f),
-        api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
-        route_response: f.opt(d, "route_response", Decoder::bool).unwrap_or(false),
-        throttle: f.opt(d, "throttle", throttle).flatten(),
-        cache: f.opt(d, "cache", |d, v, p| {
-            let f = d.fields(v, p, ROUTE_CACHE_KEYS);
-            let mut cache = RouteCache {
-                ttl: DEFAULT_ROUTE_CACHE_TTL,
-                key: Vec::new(),
-                client_invalidation: ClientInvalidation::Ignore,
-                methods: Vec::new(),
-                statuses: Vec::new(),
-            };
-            f.set(d, "ttl", &mut cache.ttl, Decoder::duration);
-            f.set(d, "key", &mut cache.key, Decoder::strings);
-            f.set(
-                d,
-                "client_invalidation",
-                &mut cache.client_invalidation,
-                |d, v, p| {
-                    use ClientInvalidation::*;
-                    d.choice(
-                        v,
-                        p,
-                        &[
-                            ("ignore", Ignore),
-                            ("allow", Allow),
-                            ("require_api_key", RequireApiKey),
-                        ],
-                    )
-                },
-            );
-            f.set(d, "methods", &mut cache.methods, Decoder::strings);
-            f.set(d, "statuses", &mut cache.statuses, |d, v, p| {
-                Some(d.list_of(v, p, |d, v, p| {
-                    let n = d.u64(v, p)?;
-                    u16::try_from(n).ok().or_else(|| {
-                        d.error(p, format!("expected an HTTP status, got {n}"));
-                        None
-                    })
-                }))
-            });
-            Some(cache)
-        }),
-        parameters: f
-            .opt(d, "parameters", Decoder::text_map)
-            .unwrap_or_default(),
-        response_parameters: f
-            .opt(d, "response_parameters", |d, v, p| {
-                let entries = d.entries(v, p);
-                Some(
-                    entries
-                        .into_iter()
-                        .filter_map(|(status, v, p)| Some((status, d.text_map(v, &p)?)))
-                        .collect(),
-                )
-            })
-            .unwrap_or_default(),
-        auth,
-    };
-    Some(Route {
-        integration: integration?,
-        ..route
-    })
-}
-
-fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
-    if !v.is_mapping() {
-        d.fields(v, p, &[]); // reports "expected a map"
-        return None;
-    }
-    // The allowed keys depend on `type`, so read it before checking the others.
-    let kind = match v.get("type") {
-        Some(t) if !t.is_null() => {
-            let kinds = [("http", "http"), ("lambda", "lambda"), ("mock", "mock")];
-            d.choice(t, &p.key("type"), &kinds)?
-        }
-        _ => {
-            d.error(p, "missing key \"type\" (http, lambda or mock)");
-            return None;
-        }
-    };
-    match kind {
-        "http" => {
-            let f = d.fields(v, p, &["type", "upstream", "path", "timeout", "upgrade"]);
-            let upstream = f.need(d, "upstream", Decoder::string);
-            let path = f.opt(d, "path", Decoder::string);
-            let mut timeout = DEFAULT_INTEGRATION_TIMEOUT;
-            f.set(d, "timeout", &mut timeout, Decoder::duration);
-            let upgrade = f.opt(d, "upgrade", upgrade).unwrap_or_default();
-            Some(Integration::Http {
-                upstream: upstream?,
-                path,
-                timeout,
-                upgrade,
-            })
-        }
-        "lambda" => {
-            let f = d.fields(v, p, &["type", "url", "payload_format", "timeout"]);
-            let url = f.need(d, "url", Decoder::string);
-            let mut payload_format = PayloadFormat::V2;
-            f.set(
-                d,
-                "payload_format",
-                &mut payload_format,
-                decode_payload_format,
-            );
-            let mut timeout = DEFAULT_INTEGRATION_TIMEOUT;
-            f.set(d, "timeout", &mut timeout, Decoder::duration);
-            Some(Integration::Lambda {
-                url: url?,
-                payload_format,
-                timeout,
-            })
-        }
-        _ => {
-            let f = d.fields(v, p, &["type", "status", "headers", "body"]);
-            let mut status = 200;
-            f.set(d, "status", &mut status, |d, v, p| {
-                let got = u16::try_from(d.u64(v, p)?).ok();
-                if got.is_none() {
-                    d.error(p, "expected an HTTP status 100–599");
-                }
-                got
-            });
-            Some(Integration::Mock {
-                status,
-                headers: f.opt(d, "headers", Decoder::text_map).unwrap_or_default(),
-                body: f.opt(d, "body", Decoder::string).unwrap_or_default(),
-            })
-        }
-    }
-}
-
-/// `upgrade: { protocols: [websocket, foo], idle_timeout: 10m }`.
-fn upgrade(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Upgrade> {
-    let f = d.fields(v, p, &["protocols", "idle_timeout"]);
-    let mut up = Upgrade::default();
-    f.set(d, "protocols", &mut up.protocols, |d, v, p| {
-        let names = d.strings(v, p)?;
-        let bad = names.iter().find(|n| {
-            n.is_empty()
-                || !n
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        });
-        if let Some(bad) = bad {
-            d.error(
-                p,
-                format!("{bad:?} is not a protocol name (a token such as websocket or h2c)"),
-            );
-            return None;
-        }
-        Some(names)
-    });
-    f.set(d, "idle_timeout", &mut up.idle_timeout, Decoder::duration);
-    Some(up)
-}
-
-/// "1.0" or "2.0"; unquoted `2.0` arrives as a YAML number and means the same.
-pub(super) fn decode_payload_format(
-    d: &mut Decoder,
-    v: &Value,
-    p: &KeyPath,
-) -> Option<PayloadFormat> {
-    let text = match v {
-        Value::Number(n) => match n.as_f64() {
-            Some(1.0) => "1.0".to_string(),
-            Some(2.0) => "2.0".to_string(),
-            _ => n.to_string(),
-        },
-        _ => d.string(v, p)?,
-    };
-    match text.as_str() {
-        "1.0" => Some(PayloadFormat::V1),
-        "2.0" => Some(PayloadFormat::V2),
-        _ => {
-            d.error(p, format!("expected \"1.0\" or \"2.0\", got {text:?}"));
-            None
-        }
     }
 }
 
