@@ -1,6 +1,7 @@
 //! A clean stop logs no error: SIGTERM while a slow request is in flight lets it finish,
 //! closes the listeners, and the log has no ERROR line (under io_uring the cancelled
-//! accept used to surface as `accept failed … os error 22`).
+//! accept used to surface as `accept failed … os error 22`). And accept failures that do
+//! happen (out of descriptors) are retried, logged once a second, and recovered from.
 
 mod common;
 
@@ -53,5 +54,54 @@ fn sigterm_with_a_request_in_flight_finishes_it_and_logs_no_error() {
             "{driver}: a clean stop logged {errors:#?}"
         );
         assert_eq!(p.stop().code(), Some(0), "{driver}");
+    }
+}
+
+/// Out of file descriptors, a worker retries its accept every 50 ms but logs it once a
+/// second (with how many retries it held back), and serves again once descriptors free.
+#[test]
+fn running_out_of_descriptors_logs_once_a_second_and_recovers() {
+    let yaml = r#"
+server: { listen: ["127.0.0.1:{PORT}"], workers: 1 }
+apis:
+  demo:
+    stages: { $default: {} }
+    routes:
+      "GET /ping": { integration: { type: mock, status: 200, body: "pong" } }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        assert_eq!(p.get("/ping").status, 200, "{driver}");
+        let pid = p.pid();
+        let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count();
+        let limit = |soft: usize| {
+            let ok = std::process::Command::new("prlimit")
+                .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "prlimit failed");
+        };
+        // Room for two more descriptors, then twelve clients.
+        limit(open + 2);
+        let clients: Vec<_> = (0..12).map(|_| p.connect()).collect();
+        thread::sleep(Duration::from_millis(2500));
+        let failures = |log: &str| log.matches("accept failed").count();
+        let log = p.log_text();
+        // 2.5 s of retries every 50 ms: about fifty without the limit, three with it.
+        assert!(
+            (1..=4).contains(&failures(&log)),
+            "{driver}: {} accept failure lines in 2.5 s:\n{log}",
+            failures(&log)
+        );
+        assert!(log.contains("held_back"), "{driver}: {log}");
+
+        limit(1024);
+        drop(clients);
+        let r = p.get("/ping");
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert_eq!(r.body, b"pong", "{driver}");
     }
 }

@@ -576,8 +576,12 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
             // the pending accept (EINVAL); that is the stop, not an error.
             Err(_) if ctx.drain.closing() || l.stop.closing() || stop_requested() => return,
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning on the error.
-                error!(worker = ctx.id, error = %e, "accept failed");
+                // EMFILE and friends: back off instead of spinning on the error, and say
+                // so once a second per worker, not at every retry (a client holding every
+                // descriptor would otherwise fill the log at twenty lines a second).
+                if let Some(held_back) = crate::metrics::log_limit::allow(("accept", ctx.id)) {
+                    error!(worker = ctx.id, error = %e, held_back, "accept failed");
+                }
                 monoio::time::sleep(Duration::from_millis(50)).await;
             }
         }
