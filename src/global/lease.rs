@@ -350,10 +350,17 @@ mod tests {
         for threads in [4, 1] {
             let (admitted, t) = hammer(threads, rate, burst, Duration::from_millis(600));
             let expected = rate * t + burst as f64;
-            let err = (admitted as f64 - expected).abs() / expected;
+            // Never more than the limit allows: that bound is the limiter's promise and
+            // holds however the threads are scheduled. Fewer is only what a loaded machine
+            // causes (tokens a full bucket could not hold while no thread ran), so the lower
+            // bound only catches a limiter that starves its callers.
             assert!(
-                err <= 0.05,
-                "{threads} thread(s): admitted {admitted}, expected {expected:.0} (±5%)"
+                admitted as f64 <= expected * 1.05,
+                "{threads} thread(s): admitted {admitted}, at most {expected:.0} (+5%)"
+            );
+            assert!(
+                admitted as f64 >= expected * 0.6,
+                "{threads} thread(s): admitted {admitted} of {expected:.0}"
             );
         }
     }

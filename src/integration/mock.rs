@@ -14,6 +14,45 @@ use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
 
 impl Conn {
+    /// A mock integration's answer: its encoded head and body as compiled, unless a
+    /// response mapping or compression has to edit them (`answer_mock_edited`).
+    pub(crate) async fn answer_mock(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        mock: &MockResponse,
+    ) -> bool {
+        if let Some(rt) = crate::pipeline::compress::setting(gen, self) {
+            if self.head.method != Method::Head {
+                let headers = mock.headers.iter().map(|(n, v)| (&n[..], &v[..]));
+                let len = mock.body.len() as u64;
+                self.compress.decide(rt, mock.status, Some(len), headers);
+            }
+        }
+        let edits = Edits::find(&gen.snap, &self.req, mock.status);
+        if edits.is_some() || self.compress.vary || self.compress.coding.is_some() {
+            return self.answer_mock_edited(ctx, gen, mock, edits).await;
+        }
+        let keep = self.can_keep_alive(ctx);
+        self.out.status = mock.status;
+        self.wbuf.clear();
+        self.wbuf.extend_from_slice(&mock.head);
+        encode::own_head_end(
+            &mut self.wbuf,
+            &self.request_id,
+            keep,
+            self.head.minor_version == 0,
+        );
+        if self.head.method != Method::Head {
+            self.wbuf.extend_from_slice(&mock.body);
+            self.out.body_sent = mock.body.len() as u64;
+        }
+        if self.flush_wbuf().await.is_err() {
+            return false;
+        }
+        keep && self.discard_body(gen).await
+    }
+
     /// The gateway's 204 to a CORS preflight; the integration is never called.
     pub(crate) async fn answer_preflight(
         &mut self,

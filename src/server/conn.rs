@@ -28,16 +28,15 @@ pub use super::peer_ip::PeerIp;
 use crate::tls::{AcceptError, ClientIo, Io, PeerCert, Site};
 use tracing::{debug, error};
 
-use crate::config::compile::{IntegrationRt, MockResponse};
+use crate::config::compile::IntegrationRt;
 use crate::http1::decode_unreserved;
 use crate::http1::encode;
-use crate::http1::parse::{parse_request, BodyKind, Method, ParseLimits, RequestHead, Span};
+use crate::http1::parse::{parse_request, BodyKind, ParseLimits, RequestHead, Span};
 use crate::http1::response::ResponseHead;
 use crate::metrics::RouteCells;
 use crate::pipeline::cache;
 use crate::pipeline::context::RequestState;
 use crate::pipeline::cors;
-use crate::pipeline::response::Edits;
 use crate::runtime::request_id::ID_LEN;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -507,135 +506,6 @@ impl Conn {
             BodyKind::Chunked => !self.head.expect_continue,
         };
         self.head.keep_alive && discardable && !ctx.drain.closing()
-    }
-
-    /// The gateway answers for itself with `{"message": ...}` (docs/ARCHITECTURE.md,
-    /// Gateway answers).
-    pub async fn answer(
-        &mut self,
-        ctx: &WorkerCtx,
-        gen: &Generation,
-        status: u16,
-        message: &'static str,
-        extra: &[(&str, &[u8])],
-    ) -> bool {
-        use crate::pipeline::gateway_responses::{self as gr, ResponseType};
-        if gr::applies(gen, self) {
-            let t = ResponseType::classify(status, message);
-            return gr::answer_as(ctx, gen, self, t, status, message, message, "", extra).await;
-        }
-        let keep = self.can_keep_alive(ctx);
-        self.out.status = status;
-        self.out.error_message = message;
-        self.wbuf.clear();
-        let encode = if self.head.method == Method::Head {
-            encode::gateway_response_head_only
-        } else {
-            encode::gateway_response
-        };
-        encode(
-            &mut self.wbuf,
-            status,
-            message,
-            &self.request_id,
-            keep,
-            self.head.minor_version == 0,
-            extra,
-        );
-        let head_end = self
-            .wbuf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map_or(0, |i| i + 4);
-        self.out.body_sent = (self.wbuf.len() - head_end) as u64;
-        if self.flush_wbuf().await.is_err() {
-            return false;
-        }
-        keep && self.discard_body(gen).await
-    }
-
-    /// `server.redirect_https`: 308 to the same host and target on the first TLS port.
-    async fn redirect_to_https(&mut self, ctx: &WorkerCtx, gen: &Generation) -> bool {
-        let server = &gen.snap.server;
-        // An HTTP/1.0 request may have no Host: the domain TLS clients without SNI get.
-        let host = match self.head.host {
-            Some(h) => crate::router::strip_port(h.get(&self.rbuf)),
-            None => gen
-                .snap
-                .tls
-                .as_deref()
-                .and_then(|t| t.default_name())
-                .unwrap_or_default()
-                .as_bytes(),
-        };
-        if host.is_empty() {
-            return self.answer(ctx, gen, 400, "Bad Request", &[]).await;
-        }
-        let mut location = Vec::with_capacity(host.len() + 64);
-        location.extend_from_slice(b"https://");
-        location.extend_from_slice(host);
-        match server.tls_listen.first().map(|a| a.port()) {
-            Some(443) | None => {}
-            Some(port) => {
-                location.push(b':');
-                encode::decimal(&mut location, u64::from(port));
-            }
-        }
-        // `OPTIONS *` (and an empty path) redirects to the root: `*` is no URL path.
-        let path = match self.head.path.get(&self.rbuf) {
-            p if p.starts_with(b"/") => p,
-            _ => &b"/"[..],
-        };
-        location.extend_from_slice(path);
-        if let Some(q) = self.head.query {
-            location.push(b'?');
-            location.extend_from_slice(q.get(&self.rbuf));
-        }
-        self.answer(
-            ctx,
-            gen,
-            308,
-            "Permanent Redirect",
-            &[("location", &location)],
-        )
-        .await
-    }
-
-    async fn answer_mock(
-        &mut self,
-        ctx: &WorkerCtx,
-        gen: &Generation,
-        mock: &MockResponse,
-    ) -> bool {
-        if let Some(rt) = crate::pipeline::compress::setting(gen, self) {
-            if self.head.method != Method::Head {
-                let headers = mock.headers.iter().map(|(n, v)| (&n[..], &v[..]));
-                let len = mock.body.len() as u64;
-                self.compress.decide(rt, mock.status, Some(len), headers);
-            }
-        }
-        let edits = Edits::find(&gen.snap, &self.req, mock.status);
-        if edits.is_some() || self.compress.vary || self.compress.coding.is_some() {
-            return self.answer_mock_edited(ctx, gen, mock, edits).await;
-        }
-        let keep = self.can_keep_alive(ctx);
-        self.out.status = mock.status;
-        self.wbuf.clear();
-        self.wbuf.extend_from_slice(&mock.head);
-        encode::own_head_end(
-            &mut self.wbuf,
-            &self.request_id,
-            keep,
-            self.head.minor_version == 0,
-        );
-        if self.head.method != Method::Head {
-            self.wbuf.extend_from_slice(&mock.body);
-            self.out.body_sent = mock.body.len() as u64;
-        }
-        if self.flush_wbuf().await.is_err() {
-            return false;
-        }
-        keep && self.discard_body(gen).await
     }
 }
 

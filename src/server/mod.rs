@@ -1,6 +1,6 @@
 //! The client side of a connection: the per-connection loop that reads requests with the
 //! `http1` codec, routes them, runs the pipeline and the integration, and writes the
-//! answers (`conn`), the wait between requests on a keep-alive connection (`idle`), the
+//! answers (`conn`; the gateway's own in `answer`), the wait between requests on a keep-alive connection (`idle`), the
 //! request bodies it reads itself (`body`), a proxied response's head and first body
 //! bytes in one gathered write (`gather`), and the access-log record each request leaves
 //! (`access`); a WebSocket API's connection, once its handshake is answered, continues in
@@ -10,6 +10,7 @@
 //! Lifecycle of a connection: see `conn`'s module comment.
 
 pub mod access;
+mod answer;
 mod body;
 pub mod conn;
 mod gather;

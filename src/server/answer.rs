@@ -1,0 +1,102 @@
+//! The gateway's own answers on a client connection: `{"message": ...}` errors (or the
+//! API's gateway responses) and the redirect of `server.redirect_https`.
+
+use super::conn::Conn;
+use crate::http1::encode;
+use crate::http1::parse::Method;
+use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+
+impl Conn {
+    /// The gateway answers for itself with `{"message": ...}` (docs/ARCHITECTURE.md,
+    /// Gateway answers).
+    pub async fn answer(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        status: u16,
+        message: &'static str,
+        extra: &[(&str, &[u8])],
+    ) -> bool {
+        use crate::pipeline::gateway_responses::{self as gr, ResponseType};
+        if gr::applies(gen, self) {
+            let t = ResponseType::classify(status, message);
+            return gr::answer_as(ctx, gen, self, t, status, message, message, "", extra).await;
+        }
+        let keep = self.can_keep_alive(ctx);
+        self.out.status = status;
+        self.out.error_message = message;
+        self.wbuf.clear();
+        let encode = if self.head.method == Method::Head {
+            encode::gateway_response_head_only
+        } else {
+            encode::gateway_response
+        };
+        encode(
+            &mut self.wbuf,
+            status,
+            message,
+            &self.request_id,
+            keep,
+            self.head.minor_version == 0,
+            extra,
+        );
+        let head_end = self
+            .wbuf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |i| i + 4);
+        self.out.body_sent = (self.wbuf.len() - head_end) as u64;
+        if self.flush_wbuf().await.is_err() {
+            return false;
+        }
+        keep && self.discard_body(gen).await
+    }
+
+    /// `server.redirect_https`: 308 to the same host and target on the first TLS port.
+    pub(super) async fn redirect_to_https(&mut self, ctx: &WorkerCtx, gen: &Generation) -> bool {
+        let server = &gen.snap.server;
+        // An HTTP/1.0 request may have no Host: the domain TLS clients without SNI get.
+        let host = match self.head.host {
+            Some(h) => crate::router::strip_port(h.get(&self.rbuf)),
+            None => gen
+                .snap
+                .tls
+                .as_deref()
+                .and_then(|t| t.default_name())
+                .unwrap_or_default()
+                .as_bytes(),
+        };
+        if host.is_empty() {
+            return self.answer(ctx, gen, 400, "Bad Request", &[]).await;
+        }
+        let mut location = Vec::with_capacity(host.len() + 64);
+        location.extend_from_slice(b"https://");
+        location.extend_from_slice(host);
+        match server.tls_listen.first().map(|a| a.port()) {
+            Some(443) | None => {}
+            Some(port) => {
+                location.push(b':');
+                encode::decimal(&mut location, u64::from(port));
+            }
+        }
+        // `OPTIONS *` (and an empty path) redirects to the root: `*` is no URL path.
+        let path = match self.head.path.get(&self.rbuf) {
+            p if p.starts_with(b"/") => p,
+            _ => &b"/"[..],
+        };
+        location.extend_from_slice(path);
+        if let Some(q) = self.head.query {
+            location.push(b'?');
+            location.extend_from_slice(q.get(&self.rbuf));
+        }
+        self.answer(
+            ctx,
+            gen,
+            308,
+            "Permanent Redirect",
+            &[("location", &location)],
+        )
+        .await
+    }
+}
