@@ -1,9 +1,9 @@
 //! The client side of a connection: the per-connection loop that reads requests with the
 //! `http1` codec, routes them, runs the pipeline and the integration, and writes the
-//! answers (`conn`; the gateway's own in `answer`), the wait between requests on a keep-alive connection (`idle`), the
-//! request bodies it reads itself (`body`), a proxied response's head and first body
-//! bytes in one gathered write (`gather`), and the access-log record each request leaves
-//! (`access`); a WebSocket API's connection, once its handshake is answered, continues in
+//! answers (`conn`; the gateway's own in `answer`), the wait between requests on a
+//! keep-alive connection (`idle`), the request bodies it reads itself (`body`), a proxied
+//! response's head and first body bytes in one gathered write (`gather`), and the
+//! access-log record each request leaves (`access`); a WebSocket API's connection, once its handshake is answered, continues in
 //! `websocket::open`. Accept loops live with the workers in `runtime`, which spawn one
 //! `conn::serve` task per accepted connection.
 //!
