@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::tls::*;
+use common::ws::*;
 use common::*;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
@@ -159,5 +160,33 @@ apis:
         let r = get(&p, "/plain/notify/eof", "");
         assert!(r.ends_with("0\r\n\r\n"), "{driver}: {r:?}");
         drop(p);
+    }
+}
+
+/// A WebSocket route's answer from such a backend is a message: one cut by a bare close
+/// is not sent as if whole (it was: "part one" went out as the route's answer).
+#[test]
+fn a_websocket_route_answer_cut_without_close_notify_is_not_sent_as_whole() {
+    require_websockets();
+    let dir = temp_dir("tls-cut-ws");
+    let ca = Ca::new("Backend CA");
+    let port = cutting_origin(&ca.server_cert(&["backend.internal"]));
+    let ca_file = ca.write(&dir, "backend-ca");
+    let routes = "      whole: { integration: { type: http, upstream: cut, path: /notify/eof }, route_response: true }\n      cut: { integration: { type: http, upstream: cut, path: /bare/eof }, route_response: true }\n";
+    for driver in DRIVERS {
+        let mut cfg = ws_api_config(free_port(), &dir, "", routes);
+        cfg.push_str(&format!(
+            "upstreams:\n  cut:\n    targets: [\"https://127.0.0.1:{port}\"]\n    tls: {{ ca: \"{}\", server_name: backend.internal }}\n",
+            ca_file.display()
+        ));
+        let p = Portico::start(&cfg, driver);
+        let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), serde_json::json!({}));
+        assert!(ws.is_open(), "{driver}: {}", ws.opened);
+        assert_eq!(ws.ask(r#"{"action":"whole"}"#), "part one", "{driver}");
+        let cut = ws.ask(r#"{"action":"cut"}"#);
+        assert_ne!(cut, "part one", "{driver}: a cut answer went out as whole");
+        // The connection goes on.
+        assert_eq!(ws.ask(r#"{"action":"whole"}"#), "part one", "{driver}");
+        p.stop();
     }
 }
