@@ -274,6 +274,25 @@ fn tls12_and_tls13_with_alpn_keep_alive_routing_by_host_and_forwarded_proto() {
             .try_get(tls_port, "a.example", "a.example", "/ping")
             .unwrap_or_else(|e| panic!("{driver}: no ALPN: {e}"));
         assert_eq!(r.text(), "shop prod", "{driver}");
+        // curl --http1.0 offers http/1.0 alone: served, as by nginx (it was refused with
+        // no_application_protocol). A client offering only h2 is refused (RFC 7301).
+        let mut c = TlsClient::trusting(&ca)
+            .alpn(&["http/1.0"])
+            .build()
+            .connect(tls_port, "a.example")
+            .unwrap_or_else(|e| panic!("{driver}: ALPN http/1.0: {e}"));
+        assert_eq!(c.alpn().as_deref(), Some(&b"http/1.0"[..]), "{driver}");
+        let r = c
+            .send(b"GET /ping HTTP/1.0\r\nHost: a.example\r\n\r\n")
+            .unwrap();
+        assert_eq!(r.text(), "shop prod", "{driver}");
+        let h2_only = TlsClient::trusting(&ca).alpn(&["h2"]).build().try_get(
+            tls_port,
+            "a.example",
+            "a.example",
+            "/ping",
+        );
+        assert!(h2_only.is_err(), "{driver}: h2 alone: {h2_only:?}");
         for (versions, want) in [
             (Versions::Tls12, ProtocolVersion::TLSv1_2),
             (Versions::Tls13, ProtocolVersion::TLSv1_3),

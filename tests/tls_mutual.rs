@@ -62,7 +62,7 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
         (DnType::CommonName, "client one"),
     ]);
     let access_log = dir.join("access.log");
-    let format = r#"{"path":"$context.path","status":"$context.status","dn":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN"}"#;
+    let format = r#"{"path":"$context.path","status":"$context.status","dn":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN","serial":"$context.identity.clientCert.serialNumber","pem":"$context.identity.clientCert.clientCertPem"}"#;
     let server_extra = format!(
         "  access_log: {{ path: \"{}\", format: '{format}' }}\n",
         access_log.display()
@@ -72,6 +72,8 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
         parameters:
           "overwrite:header.x-client-dn": "$context.identity.clientCert.subjectDN"
           "overwrite:header.x-client-issuer": "$context.identity.clientCert.issuerDN"
+          "overwrite:header.x-client-serial": "$context.identity.clientCert.serialNumber"
+          "overwrite:header.x-client-validity": "${context.identity.clientCert.validity.notBefore}/${context.identity.clientCert.validity.notAfter}"
 "#;
     for driver in DRIVERS {
         let _ = std::fs::remove_file(&access_log);
@@ -121,6 +123,11 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
                     Some("CN=Client CA"),
                     "{what}: {seen:?}"
                 );
+                // The rest of what API Gateway names under $context.identity.clientCert.
+                let info = portico::tls::dn::describe(&leaf.der()).unwrap();
+                assert_eq!(seen.header("x-client-serial"), Some(&*info.serial_number));
+                let validity = format!("{}/{}", info.not_before, info.not_after);
+                assert_eq!(seen.header("x-client-validity"), Some(&*validity));
                 // A resumed session still knows who the client is.
                 drop(c);
                 let mut again = client.connect(tls_port, "a.example").unwrap();
@@ -198,6 +205,11 @@ fn mutual_tls_requires_a_client_certificate_from_the_domains_ca() {
         let mut want: Vec<&str> = subjects.iter().flat_map(|d| [*d; 4]).collect();
         want.sort_unstable();
         assert_eq!(dns, want, "{driver}: {lines:?}");
+        for l in lines.iter().filter(dn_200) {
+            let pem = l["pem"].as_str().unwrap_or_default();
+            assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"), "{l}");
+            assert!(l["serial"].as_str().is_some_and(|s| s.contains(':')), "{l}");
+        }
         assert!(
             lines
                 .iter()

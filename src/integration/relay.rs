@@ -400,6 +400,14 @@ pub(crate) fn cut_short() -> std::io::Error {
     )
 }
 
+/// A close-delimited body from a TLS upstream that ended without close_notify.
+pub(crate) fn truncated() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "upstream TLS closed without close_notify: a close-delimited body may be cut short",
+    )
+}
+
 /// Returns Ok(true) when the whole body went through.
 async fn relay_length(
     c: &mut Conn,
@@ -543,6 +551,11 @@ async fn relay_until_close(
             c.flush_wbuf().await?;
         }
         if read_upstream(c, up, timers, wait).await? == 0 {
+            // A TLS upstream that ends the body without close_notify may have been cut
+            // by a forged FIN (RFC 9112 §9.8): no last chunk, so the client sees it too.
+            if up.truncated() {
+                return Err(truncated());
+            }
             if enchunk {
                 c.wbuf.extend_from_slice(b"0\r\n\r\n");
                 c.flush_wbuf().await?;

@@ -238,14 +238,14 @@ impl<'a> LogRecord<'a> {
             Var::SourceIp => Value::Ip(self.source_ip),
             Var::UserAgent => Value::Bytes(self.user_agent),
             Var::IsCanaryRequest => Value::Bool(self.canary),
-            Var::ClientCertSubjectDn => Value::Bytes(
-                self.client_cert
-                    .map_or(&b""[..], |c| c.subject_dn.as_bytes()),
-            ),
-            Var::ClientCertIssuerDn => Value::Bytes(
-                self.client_cert
-                    .map_or(&b""[..], |c| c.issuer_dn.as_bytes()),
-            ),
+            Var::ClientCertSubjectDn
+            | Var::ClientCertIssuerDn
+            | Var::ClientCertSerialNumber
+            | Var::ClientCertNotBefore
+            | Var::ClientCertNotAfter
+            | Var::ClientCertPem => {
+                Value::Bytes(crate::pipeline::context::client_cert(v, self.client_cert))
+            }
             Var::Path => Value::Bytes(self.path),
             Var::Protocol => Value::Bytes(self.protocol.as_bytes()),
             Var::RequestTime => Value::Time(self.request_time),

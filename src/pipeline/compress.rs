@@ -435,6 +435,9 @@ pub(crate) async fn relay(
             if body != ResponseBody::UntilClose {
                 return Err(relay::cut_short());
             }
+            if up.truncated() {
+                return Err(relay::truncated()); // no close_notify: see relay_until_close
+            }
             eof = true;
         }
     }

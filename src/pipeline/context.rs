@@ -202,6 +202,10 @@ pub enum Var {
     IsCanaryRequest,
     ClientCertSubjectDn,
     ClientCertIssuerDn,
+    ClientCertSerialNumber,
+    ClientCertNotBefore,
+    ClientCertNotAfter,
+    ClientCertPem,
     Path,
     Protocol,
     RequestId,
@@ -224,6 +228,19 @@ impl Var {
         ("identity.userAgent", Var::UserAgent),
         ("identity.clientCert.subjectDN", Var::ClientCertSubjectDn),
         ("identity.clientCert.issuerDN", Var::ClientCertIssuerDn),
+        (
+            "identity.clientCert.serialNumber",
+            Var::ClientCertSerialNumber,
+        ),
+        (
+            "identity.clientCert.validity.notBefore",
+            Var::ClientCertNotBefore,
+        ),
+        (
+            "identity.clientCert.validity.notAfter",
+            Var::ClientCertNotAfter,
+        ),
+        ("identity.clientCert.clientCertPem", Var::ClientCertPem),
         ("isCanaryRequest", Var::IsCanaryRequest),
         ("path", Var::Path),
         ("protocol", Var::Protocol),
@@ -270,12 +287,12 @@ pub fn resolve<'a>(var: Var, v: &RequestView<'a>) -> Value<'a> {
         Var::SourceIp => Value::Ip(v.peer.ip()),
         Var::UserAgent => Value::Bytes(v.header(b"user-agent").unwrap_or_default()),
         Var::IsCanaryRequest => Value::Bool(v.state.canary),
-        Var::ClientCertSubjectDn => {
-            Value::Bytes(v.client_cert.map_or(&b""[..], |c| c.subject_dn.as_bytes()))
-        }
-        Var::ClientCertIssuerDn => {
-            Value::Bytes(v.client_cert.map_or(&b""[..], |c| c.issuer_dn.as_bytes()))
-        }
+        Var::ClientCertSubjectDn
+        | Var::ClientCertIssuerDn
+        | Var::ClientCertSerialNumber
+        | Var::ClientCertNotBefore
+        | Var::ClientCertNotAfter
+        | Var::ClientCertPem => Value::Bytes(client_cert(var, v.client_cert)),
         Var::Path => Value::Bytes(v.full_path()),
         Var::Protocol => Value::Bytes(v.protocol()),
         Var::RequestTime => Value::Time(v.state.time_ms()),
@@ -284,6 +301,21 @@ pub fn resolve<'a>(var: Var, v: &RequestView<'a>) -> Value<'a> {
         Var::RouteKey => Value::Bytes(v.route().key.as_bytes()),
         Var::Stage => Value::Bytes(v.stage().name.as_bytes()),
     }
+}
+
+/// A `$context.identity.clientCert.*` value: empty without a verified certificate.
+pub fn client_cert(var: Var, cert: Option<&crate::tls::PeerCert>) -> &[u8] {
+    let Some(c) = cert else { return b"" };
+    let text = match var {
+        Var::ClientCertSubjectDn => &c.subject_dn,
+        Var::ClientCertIssuerDn => &c.issuer_dn,
+        Var::ClientCertSerialNumber => &c.serial_number,
+        Var::ClientCertNotBefore => &c.not_before,
+        Var::ClientCertNotAfter => &c.not_after,
+        Var::ClientCertPem => &c.pem,
+        _ => return b"",
+    };
+    text.as_bytes()
 }
 
 impl Value<'_> {

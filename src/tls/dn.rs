@@ -34,6 +34,12 @@ pub fn describe(cert: &[u8]) -> Option<CertInfo> {
     let (subject, _) = expect(rest, SEQUENCE)?;
     let (t1, not_before, after) = element(validity)?;
     let (t2, not_after, _) = element(after)?;
+    // A DER INTEGER whose first byte has the high bit set is preceded by a 00 that only
+    // says "positive"; the serial is the number (openssl, nginx and Java print it without).
+    let serial = match serial {
+        [0, rest @ ..] if rest.first().is_some_and(|&b| b >= 0x80) => rest,
+        s => s,
+    };
     let serial_number = serial
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -276,9 +282,16 @@ mod tests {
         params.not_before = rcgen::date_time_ymd(2019, 5, 8);
         params.not_after = rcgen::date_time_ymd(2051, 8, 25);
         let key = KeyPair::generate().unwrap();
-        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let der = params.clone().self_signed(&key).unwrap().der().to_vec();
         let info = describe(&der).unwrap();
         assert_eq!(info.serial_number, "0a:b1:ff");
+        // DER writes 00 before a serial whose first byte is 0x80 or more: not part of it.
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x9c, 0x01, 0xff]));
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        assert!(der
+            .windows(6)
+            .any(|w| w == [0x02, 0x04, 0x00, 0x9c, 0x01, 0xff]));
+        assert_eq!(describe(&der).unwrap().serial_number, "9c:01:ff");
         // rcgen writes UTCTime up to 2049 and GeneralizedTime after.
         assert_eq!(info.not_before, "May  8 00:00:00 2019 GMT");
         assert_eq!(info.not_after, "Aug 25 00:00:00 2051 GMT");

@@ -173,7 +173,10 @@ fn site(
         .ok()?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Our preference first: a client offering h2 and http/1.1 gets http/1.1. http/1.0 is
+    // what curl --http1.0 offers alone (nginx takes it too); a client offering neither
+    // (h2 alone) is refused with no_application_protocol, as RFC 7301 and nginx do.
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     // TLS 1.3 resumption by stateless tickets (TLS 1.2 by the default session cache).
     match rustls::crypto::ring::Ticketer::new() {
         Ok(t) => config.ticketer = t,

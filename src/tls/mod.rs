@@ -84,6 +84,15 @@ where
             Io::Tls(tls) => tls.is_quiet(),
         }
     }
+
+    /// Whether a read's 0 (the end of the stream) came without close_notify on a TLS
+    /// connection: a body delimited by the close is then cut short, not complete.
+    pub fn truncated(&self) -> bool {
+        match self {
+            Io::Plain(_) => false,
+            Io::Tls(tls) => tls.truncated(),
+        }
+    }
 }
 
 impl UpstreamIo {

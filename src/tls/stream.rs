@@ -33,6 +33,8 @@ pub struct TlsStream<C> {
     wbuf: Vec<u8>,
     /// A socket write of `wbuf` is in flight (see `flush_tls`).
     writing: bool,
+    /// The peer closed the socket without close_notify (see `truncated`).
+    truncated: bool,
 }
 
 impl<C> TlsStream<C> {
@@ -55,6 +57,7 @@ where
             rpos: 0,
             wbuf: Vec::new(),
             writing: false,
+            truncated: false,
         }
     }
 
@@ -162,13 +165,18 @@ where
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The peer closed the socket without close_notify: a plain end for
-                // HTTP, whose messages carry their own length.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                // HTTP messages that carry their own length (see `truncated`).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.truncated = true;
+                    return Ok(0);
+                }
                 Err(e) => return Err(e),
             }
             // Answers rustls owes the peer (a key update, say) go out before we wait.
             self.flush_tls().await?;
             if self.rpos == self.rbuf.len() && self.fill().await? == 0 {
+                // A close_notify would have ended the loop above with an empty chunk.
+                self.truncated = true;
                 return Ok(0);
             }
             self.feed().await?;
@@ -180,6 +188,14 @@ where
         let n = self.session.writer().write(src)?;
         self.flush_tls().await?;
         Ok(n)
+    }
+
+    /// Whether the stream ended (a read returned 0) with a bare TCP close, no close_notify.
+    /// A message that carries its length (Content-Length, chunked) is whole or not by its
+    /// own framing, but one delimited by the close is complete only after close_notify
+    /// (RFC 9112 §9.8): without it, a FIN injected on the path cuts it unnoticed.
+    pub fn truncated(&self) -> bool {
+        self.truncated
     }
 
     /// Whether nothing has arrived since the last read: no ciphertext or plaintext

@@ -340,6 +340,11 @@ async fn round_trip(
                 let (res, back) = read_into(stream, buf).await;
                 buf = back;
                 match res {
+                    // Without close_notify a close-delimited answer may be cut short
+                    // (RFC 9112 §9.8): it is not sent as a whole message.
+                    Ok(0) if stream.truncated() => {
+                        return Err(("TLS closed without close_notify mid-answer".into(), false))
+                    }
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(e) => return Err((format!("read: {e}"), false)),
