@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::auth::{token_source, Authorizer, IdentitySource, TokenSource};
 use crate::config::compile::RouteRt;
 use crate::config::model::{self, ClientInvalidation};
-use crate::http1::parse::Method;
+use crate::http1::parse::{BodyKind, Method};
 use crate::http1::RequestHead;
 
 /// API Gateway's item limit: a larger body is relayed but not stored.
@@ -248,6 +248,21 @@ pub fn entry_method(m: Method) -> Method {
     match m {
         Method::Head => Method::Get,
         m => m,
+    }
+}
+
+/// Whether this request's response may fill an entry. A HEAD response has no body to
+/// store. A body on a method whose body HTTP gives no meaning (a "fat GET": GET, DELETE,
+/// OPTIONS with content) still goes to the backend, which may answer by it while the key
+/// leaves it out: one such request filled the entry every plain GET then got (nginx
+/// stores it too; Varnish drops the body). It may be answered from the cache; it does
+/// not fill it. POST, PUT and PATCH bodies are what those requests are, so a route that
+/// lists them in `methods` caches them as configured.
+pub fn may_fill(head: &RequestHead) -> bool {
+    match head.method {
+        Method::Head => false,
+        Method::Post | Method::Put | Method::Patch => true,
+        _ => head.body == BodyKind::Empty,
     }
 }
 
@@ -500,6 +515,26 @@ apis:
         let mut head = RequestHead::new();
         assert!(crate::http1::parse_request(raw, &Default::default(), &mut head).unwrap());
         head
+    }
+
+    #[test]
+    fn requests_that_fill_entries() {
+        let fills = |raw: &str| may_fill(&parsed(raw.as_bytes()));
+        assert!(fills("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(fills(
+            "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!fills("HEAD /x HTTP/1.1\r\nHost: a\r\n\r\n"));
+        for fat in [
+            "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n",
+            "GET /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "DELETE /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n",
+        ] {
+            assert!(!fills(fat), "{fat}");
+        }
+        assert!(fills(
+            "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n"
+        ));
     }
 
     #[test]

@@ -1,0 +1,125 @@
+//! The response cache against an attacker who wants one request of theirs to fill the
+//! entry other clients are then served: a GET carrying a body the backend answers by
+//! (the key leaves bodies out).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// An origin whose answers name it (`name`), its sequence number, and what it read from
+/// the request the way a backend might: the body, `X-Lang` as CGI reads it (`X_Lang`
+/// too, the last one sent), and `lang` from a query split at `&` and `;` (the last one).
+fn origin(name: &'static str) -> Origin {
+    let seq = Arc::new(AtomicUsize::new(0));
+    Origin::start(move |req, s| {
+        let n = seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+        let lang = query
+            .split(['&', ';'])
+            .rev()
+            .find_map(|p| p.strip_prefix("lang="))
+            .unwrap_or("-");
+        let cgi_lang = req
+            .headers
+            .iter()
+            .rev()
+            .find(|(h, _)| h.replace('_', "-").eq_ignore_ascii_case("x-lang"))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("-");
+        let body = format!(
+            "{name}#{n} {path} body={} x-lang={cgi_lang} lang={lang}",
+            String::from_utf8_lossy(&req.body)
+        );
+        respond(s, 200, &[("content-type", "text/plain")], body.as_bytes());
+        true
+    })
+}
+
+fn config(origin: SocketAddr) -> String {
+    let http = "{ type: http, upstream: origin, timeout: 2s }";
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 1s }}
+upstreams:
+  origin: {{ targets: ["{origin}"], connect_timeout: 1s }}
+apis:
+  app:
+    stages:
+      $default: {{ cache: {{ capacity: 1MiB }} }}
+    routes:
+      "GET /items/{{id}}":
+        integration: {http}
+        cache: {{ ttl: 60s, key: [header.x-lang, querystring.lang] }}
+      "POST /search":
+        integration: {http}
+        cache: {{ ttl: 60s, methods: [POST] }}
+"#
+    )
+}
+
+fn send(p: &Portico, request: &str) -> String {
+    let r = p.raw(request.as_bytes());
+    assert_eq!(r.status, 200, "{request}: {}", r.text());
+    r.text()
+}
+
+fn get(p: &Portico, target: &str, headers: &str) -> String {
+    send(
+        p,
+        &format!("GET {target} HTTP/1.1\r\nHost: a\r\n{headers}Connection: close\r\n\r\n"),
+    )
+}
+
+#[test]
+fn a_get_with_a_body_is_relayed_but_fills_no_entry() {
+    for driver in DRIVERS {
+        let origin = origin("o");
+        let p = Portico::start(&config(origin.addr), driver);
+        let fat = |framing: &str, body: &str| {
+            send(
+                &p,
+                &format!(
+                    "GET /items/1 HTTP/1.1\r\nHost: a\r\n{framing}Connection: close\r\n\r\n{body}"
+                ),
+            )
+        };
+        // The backend gets the body and answers by it; that answer is the attacker's.
+        let evil = fat("Content-Length: 4\r\n", "evil");
+        assert_eq!(evil, "o#1 /items/1 body=evil x-lang=- lang=-", "{driver}");
+        let chunked = fat("Transfer-Encoding: chunked\r\n", "4\r\nevil\r\n0\r\n\r\n");
+        assert_eq!(
+            chunked, "o#2 /items/1 body=evil x-lang=- lang=-",
+            "{driver}"
+        );
+        // Everyone else gets an answer made for a plain GET, cached from then on.
+        let plain = get(&p, "/items/1", "");
+        assert_eq!(plain, "o#3 /items/1 body= x-lang=- lang=-", "{driver}");
+        assert_eq!(get(&p, "/items/1", ""), plain, "{driver}");
+        // A body on a GET that finds the entry is answered from it (and the connection
+        // goes on past the body).
+        let mut c = Client::new(&p);
+        let r = c.send(b"GET /items/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nevil");
+        assert_eq!(r.text(), plain, "{driver}");
+        assert_eq!(c.get("/items/1", "a").text(), plain, "{driver}");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 3, "{driver}");
+
+        // A route that lists POST caches POSTs, bodies and all, as configured.
+        let post = |body: &str| {
+            send(
+                &p,
+                &format!("POST /search HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()),
+            )
+        };
+        let first = post("q=1");
+        assert_eq!(first, "o#4 /search body=q=1 x-lang=- lang=-", "{driver}");
+        assert_eq!(post("q=2"), first, "{driver}");
+    }
+}
