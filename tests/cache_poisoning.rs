@@ -1,6 +1,7 @@
 //! The response cache against an attacker who wants one request of theirs to fill the
 //! entry other clients are then served: a GET carrying a body the backend answers by
-//! (the key leaves bodies out).
+//! (the key leaves bodies out), a listed query parameter hidden behind a `;` that some
+//! backends split the query at ("parameter cloaking").
 
 mod common;
 
@@ -121,5 +122,22 @@ fn a_get_with_a_body_is_relayed_but_fills_no_entry() {
         let first = post("q=1");
         assert_eq!(first, "o#4 /search body=q=1 x-lang=- lang=-", "{driver}");
         assert_eq!(post("q=2"), first, "{driver}");
+    }
+}
+
+#[test]
+fn a_listed_query_parameter_behind_a_semicolon_is_keyed() {
+    for driver in DRIVERS {
+        let origin = origin("o");
+        let p = Portico::start(&config(origin.addr), driver);
+        // A backend that splits at ; reads lang=evil; the key must not read lang=en.
+        let cloaked = get(&p, "/items/3?lang=en&x=1;lang=evil", "");
+        assert_eq!(cloaked, "o#1 /items/3 body= x-lang=- lang=evil", "{driver}");
+        let en = get(&p, "/items/3?lang=en", "");
+        assert_eq!(en, "o#2 /items/3 body= x-lang=- lang=en", "{driver}");
+        assert_eq!(get(&p, "/items/3?x=1&lang=en", ""), en, "{driver}");
+        // The cloaked request has an entry of its own.
+        assert_eq!(get(&p, "/items/3?lang=en&x=1;lang=evil", ""), cloaked);
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 2, "{driver}");
     }
 }

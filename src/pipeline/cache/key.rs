@@ -82,17 +82,17 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
             },
             KeyPart::Query(name) => {
                 let query = r.head.query.map_or(&b""[..], |q| q.get(buf));
-                for pair in query.split(|&b| b == b'&') {
-                    let (n, v) = match pair.iter().position(|&b| b == b'=') {
-                        Some(i) => (&pair[..i], &pair[i + 1..]),
-                        None => (pair, &b""[..]),
-                    };
-                    // Compared and written decoded: `%61=x` is `a=x` to the backend.
-                    if query_decoded(n).eq(name.iter().copied()) {
-                        field_with(out, |out| out.extend(query_decoded(v)));
-                    }
+                query_values(out, query, name, |b| b == b'&');
+                // Some backends also split the query at `;` (Rack before 3, Go before
+                // 1.17, Python before 3.9.2) and read `?a=x&b=1;a=evil` as a=evil: the
+                // key holds that reading too, so such a request can't fill the entry of
+                // `?a=x` ("parameter cloaking").
+                if query.contains(&b';') {
+                    out.push(1);
+                    query_values(out, query, name, |b| b == b'&' || b == b';');
+                } else {
+                    out.push(0);
                 }
-                out.extend_from_slice(&ABSENT.to_le_bytes());
             }
             KeyPart::Header(name) => {
                 for h in &r.head.headers {
@@ -104,6 +104,22 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
             }
         }
     }
+}
+
+/// The values of query parameter `name` in request order, the query split into pairs at
+/// each byte `sep` accepts, then a terminator.
+fn query_values(out: &mut Vec<u8>, query: &[u8], name: &[u8], sep: impl Fn(u8) -> bool) {
+    for pair in query.split(|&b| sep(b)) {
+        let (n, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        // Compared and written decoded: `%61=x` is `a=x` to the backend.
+        if query_decoded(n).eq(name.iter().copied()) {
+            field_with(out, |out| out.extend(query_decoded(v)));
+        }
+    }
+    out.extend_from_slice(&ABSENT.to_le_bytes());
 }
 
 #[cfg(test)]
@@ -265,6 +281,20 @@ mod tests {
             "an encoded name counts"
         );
         assert_eq!(k("/items/1?%61=evil"), k("/items/1?a=evil"));
+    }
+
+    #[test]
+    fn a_query_is_keyed_as_backends_that_split_at_semicolons_read_it_too() {
+        let r = rules(vec![KeyPart::Query((*b"a").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        let plain = k("/items/1?a=x");
+        // `a` is x to a backend that splits at & only, evil to one that splits at ; too.
+        assert_ne!(plain, k("/items/1?a=x&b=1;a=evil"));
+        assert_ne!(plain, k("/items/1?a=x;a=evil"));
+        assert_ne!(k("/items/1?a=x;y"), k("/items/1?a=x&y"));
+        // A ; elsewhere still gives one key to one reading.
+        assert_eq!(k("/items/1?a=x&b=1;c=2"), k("/items/1?b=1;c=2&a=x"));
+        assert_ne!(k("/items/1?a=x&b=1;c=2"), plain);
     }
 
     #[test]
