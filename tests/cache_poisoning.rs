@@ -1,6 +1,7 @@
 //! The response cache against an attacker who wants one request of theirs to fill the
 //! entry other clients are then served: a GET carrying a body the backend answers by
-//! (the key leaves bodies out), a listed query parameter hidden behind a `;` that some
+//! (the key leaves bodies out), a listed header sent under its CGI spelling (`X_Lang`,
+//! which CGI, WSGI, PHP and Rack backends read as `X-Lang`), a listed query parameter hidden behind a `;` that some
 //! backends split the query at ("parameter cloaking").
 
 mod common;
@@ -122,6 +123,28 @@ fn a_get_with_a_body_is_relayed_but_fills_no_entry() {
         let first = post("q=1");
         assert_eq!(first, "o#4 /search body=q=1 x-lang=- lang=-", "{driver}");
         assert_eq!(post("q=2"), first, "{driver}");
+    }
+}
+
+#[test]
+fn a_listed_header_under_its_cgi_spelling_is_keyed() {
+    for driver in DRIVERS {
+        let origin = origin("o");
+        let p = Portico::start(&config(origin.addr), driver);
+        // The backend reads X_Lang as X-Lang; the key must not take it for absent.
+        let evil = get(&p, "/items/2", "X_Lang: evil\r\n");
+        assert_eq!(evil, "o#1 /items/2 body= x-lang=evil lang=-", "{driver}");
+        let plain = get(&p, "/items/2", "");
+        assert_eq!(plain, "o#2 /items/2 body= x-lang=- lang=-", "{driver}");
+        // Nor for the plain spelling's value when both are sent.
+        let both = get(&p, "/items/2", "X-Lang: de\r\nX_Lang: evil\r\n");
+        assert_eq!(both, "o#3 /items/2 body= x-lang=evil lang=-", "{driver}");
+        let de = get(&p, "/items/2", "X-Lang: de\r\n");
+        assert_eq!(de, "o#4 /items/2 body= x-lang=de lang=-", "{driver}");
+        // Each spelling of one value is one entry.
+        assert_eq!(get(&p, "/items/2", "x_lang: de\r\n"), de, "{driver}");
+        assert_eq!(get(&p, "/items/2", ""), plain, "{driver}");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 4, "{driver}");
     }
 }
 

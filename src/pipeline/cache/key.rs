@@ -11,6 +11,7 @@
 
 use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::parse::{Method, RequestHead, Span};
+use crate::http1::same_cgi_name;
 use crate::pipeline::template::query_decoded;
 
 /// Marks a parameter that is absent (as opposed to present and empty).
@@ -95,8 +96,10 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
                 }
             }
             KeyPart::Header(name) => {
+                // `X_Lang` is the same HTTP_X_LANG as `X-Lang` to a CGI, WSGI, PHP or
+                // Rack backend, and is passed on: its value splits entries as well.
                 for h in &r.head.headers {
-                    if h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()) {
+                    if same_cgi_name(h.name.get(buf), name.as_bytes()) {
                         field(out, h.value.get(buf));
                     }
                 }
@@ -295,6 +298,17 @@ mod tests {
         // A ; elsewhere still gives one key to one reading.
         assert_eq!(k("/items/1?a=x&b=1;c=2"), k("/items/1?b=1;c=2&a=x"));
         assert_ne!(k("/items/1?a=x&b=1;c=2"), plain);
+    }
+
+    #[test]
+    fn a_listed_header_under_its_cgi_spelling_splits_entries() {
+        let r = rules(vec![KeyPart::Header("x-lang".into())]);
+        let k = |headers: &str| key_of(&r, &get("/items/1", headers));
+        let none = k("");
+        assert_ne!(none, k("X_Lang: evil\r\n"), "a backend reads it as X-Lang");
+        assert_eq!(k("X-Lang: de\r\n"), k("x_lang: de\r\n"));
+        assert_ne!(k("X-Lang: de\r\n"), k("X-Lang: de\r\nX_Lang: evil\r\n"));
+        assert_eq!(none, k("X-Lang-Extra: 1\r\nXLang: 1\r\n"));
     }
 
     #[test]
