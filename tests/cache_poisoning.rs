@@ -1,8 +1,10 @@
 //! The response cache against an attacker who wants one request of theirs to fill the
 //! entry other clients are then served: a GET carrying a body the backend answers by
 //! (the key leaves bodies out), a listed header sent under its CGI spelling (`X_Lang`,
-//! which CGI, WSGI, PHP and Rack backends read as `X-Lang`), a listed query parameter hidden behind a `;` that some
-//! backends split the query at ("parameter cloaking").
+//! which CGI, WSGI, PHP and Rack backends read as `X-Lang`), a listed query parameter
+//! hidden behind a `;` that some backends split the query at ("parameter cloaking");
+//! and entries a reload must not keep: those of a backend the route's upstream no longer
+//! points at.
 
 mod common;
 
@@ -162,5 +164,41 @@ fn a_listed_query_parameter_behind_a_semicolon_is_keyed() {
         // The cloaked request has an entry of its own.
         assert_eq!(get(&p, "/items/3?lang=en&x=1;lang=evil", ""), cloaked);
         assert_eq!(origin.requests.load(Ordering::SeqCst), 2, "{driver}");
+    }
+}
+
+/// Rewrites the config and waits for the reload to be applied.
+fn reload(p: &Portico, yaml: &str) {
+    let before = p.log_text().matches("config reloaded").count();
+    std::fs::write(
+        &p.config,
+        yaml.replace("{PORT}", &p.addr.port().to_string()),
+    )
+    .unwrap();
+    p.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.log_text().matches("config reloaded").count() == before {
+        assert!(Instant::now() < deadline, "no reload: {}", p.log_text());
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(100));
+}
+
+#[test]
+fn a_reload_that_points_the_upstream_elsewhere_drops_the_old_backends_entries() {
+    for driver in DRIVERS {
+        let (old, new) = (origin("old"), origin("new"));
+        let p = Portico::start(&config(old.addr), driver);
+        let first = get(&p, "/items/4", "");
+        assert_eq!(first, "old#1 /items/4 body= x-lang=- lang=-", "{driver}");
+        // Reloading the same config keeps the entry.
+        reload(&p, &config(old.addr));
+        assert_eq!(get(&p, "/items/4", ""), first, "{driver}");
+        // The same route, its upstream now at another backend: that backend answers.
+        reload(&p, &config(new.addr));
+        let moved = get(&p, "/items/4", "");
+        assert_eq!(moved, "new#1 /items/4 body= x-lang=- lang=-", "{driver}");
+        assert_eq!(get(&p, "/items/4", ""), moved, "{driver}: and is cached");
+        assert_eq!(old.requests.load(Ordering::SeqCst), 1, "{driver}");
     }
 }
