@@ -2,7 +2,8 @@
 //! entry other clients are then served: a GET carrying a body the backend answers by
 //! (the key leaves bodies out), a listed header sent under its CGI spelling (`X_Lang`,
 //! which CGI, WSGI, PHP and Rack backends read as `X-Lang`), a listed query parameter
-//! hidden behind a `;` that some backends split the query at ("parameter cloaking");
+//! hidden behind a `;` that some backends split the query at, or spelled in another case
+//! that some backends compare names without ("parameter cloaking");
 //! and entries a reload must not keep: those of a backend the route's upstream no longer
 //! points at.
 
@@ -24,10 +25,15 @@ fn origin(name: &'static str) -> Origin {
     Origin::start(move |req, s| {
         let n = seq.fetch_add(1, Ordering::SeqCst) + 1;
         let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+        // Under /ci/ names compare without case, as ASP.NET compares them.
+        let ci = path.starts_with("/ci/");
         let lang = query
             .split(['&', ';'])
             .rev()
-            .find_map(|p| p.strip_prefix("lang="))
+            .find_map(|p| {
+                let (n, v) = p.split_once('=')?;
+                (n == "lang" || (ci && n.eq_ignore_ascii_case("lang"))).then_some(v)
+            })
             .unwrap_or("-");
         let cgi_lang = req
             .headers
@@ -62,6 +68,9 @@ apis:
       "GET /items/{{id}}":
         integration: {http}
         cache: {{ ttl: 60s, key: [header.x-lang, querystring.lang] }}
+      "GET /ci/{{id}}":
+        integration: {http}
+        cache: {{ ttl: 60s, key: [querystring.lang] }}
       "POST /search":
         integration: {http}
         cache: {{ ttl: 60s, methods: [POST] }}
@@ -164,6 +173,28 @@ fn a_listed_query_parameter_behind_a_semicolon_is_keyed() {
         // The cloaked request has an entry of its own.
         assert_eq!(get(&p, "/items/3?lang=en&x=1;lang=evil", ""), cloaked);
         assert_eq!(origin.requests.load(Ordering::SeqCst), 2, "{driver}");
+    }
+}
+
+#[test]
+fn a_listed_query_parameter_in_another_case_is_keyed() {
+    for driver in DRIVERS {
+        let origin = origin("o");
+        let p = Portico::start(&config(origin.addr), driver);
+        // A backend that reads names without case takes LANG for lang.
+        let upper = get(&p, "/ci/1?LANG=evil", "");
+        assert_eq!(upper, "o#1 /ci/1 body= x-lang=- lang=evil", "{driver}");
+        let none = get(&p, "/ci/1", "");
+        assert_eq!(none, "o#2 /ci/1 body= x-lang=- lang=-", "{driver}");
+        let shadowed = get(&p, "/ci/1?lang=en&LANG=evil", "");
+        assert_eq!(shadowed, "o#3 /ci/1 body= x-lang=- lang=evil", "{driver}");
+        let en = get(&p, "/ci/1?lang=en", "");
+        assert_eq!(en, "o#4 /ci/1 body= x-lang=- lang=en", "{driver}");
+        // Each spelling has its entry (a backend that compares with case reads LANG=en
+        // as no lang at all).
+        assert_eq!(get(&p, "/ci/1?LANG=evil", ""), upper, "{driver}");
+        assert_eq!(get(&p, "/ci/1?x=1&lang=en", ""), en, "{driver}");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 4, "{driver}");
     }
 }
 
