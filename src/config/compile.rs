@@ -299,6 +299,14 @@ pub fn compile(cfg: &Config) -> Snapshot {
                 stage: stage_name.clone(),
                 route: key.clone(),
             }));
+            let cache = crate::pipeline::cache::rules::compile_stage(
+                api,
+                (api_name, stage_name),
+                stage,
+                &routes,
+                &integrations,
+                &cfg.upstreams,
+            );
             stages.push(StageRt {
                 name: stage_name.clone(),
                 variables: stage.variables.clone(),
@@ -306,9 +314,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
                 integrations,
                 responses,
                 canary,
-                cache: crate::pipeline::cache::rules::compile_stage(
-                    api, api_name, stage_name, stage, &routes,
-                ),
+                cache,
             });
         }
         tables.push(table);

@@ -11,6 +11,7 @@
 
 use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::parse::{Method, RequestHead, Span};
+use crate::http1::same_cgi_name;
 use crate::pipeline::template::query_decoded;
 
 /// Marks a parameter that is absent (as opposed to present and empty).
@@ -82,27 +83,74 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
             },
             KeyPart::Query(name) => {
                 let query = r.head.query.map_or(&b""[..], |q| q.get(buf));
-                for pair in query.split(|&b| b == b'&') {
-                    let (n, v) = match pair.iter().position(|&b| b == b'=') {
-                        Some(i) => (&pair[..i], &pair[i + 1..]),
-                        None => (pair, &b""[..]),
-                    };
-                    // Compared and written decoded: `%61=x` is `a=x` to the backend.
-                    if query_decoded(n).eq(name.iter().copied()) {
-                        field_with(out, |out| out.extend(query_decoded(v)));
-                    }
-                }
-                out.extend_from_slice(&ABSENT.to_le_bytes());
+                query_part(out, query, name);
             }
             KeyPart::Header(name) => {
+                // `X_Lang` is the same HTTP_X_LANG as `X-Lang` to a CGI, WSGI, PHP or
+                // Rack backend, and is passed on: its value splits entries as well.
                 for h in &r.head.headers {
-                    if h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()) {
+                    if same_cgi_name(h.name.get(buf), name.as_bytes()) {
                         field(out, h.value.get(buf));
                     }
                 }
                 out.extend_from_slice(&ABSENT.to_le_bytes());
             }
         }
+    }
+}
+
+/// How backends split a query into pairs: at `&`, or (Rack before 3, Go before 1.17,
+/// Python before 3.9.2) at `;` too.
+const AMP: fn(u8) -> bool = |b| b == b'&';
+const AMP_SEMI: fn(u8) -> bool = |b| b == b'&' || b == b';';
+
+/// Query parameter `name` as every kind of backend reads it. A backend that splits at `;`
+/// reads `?a=x&b=1;a=evil` as a=evil, and one that compares names without case (ASP.NET)
+/// reads `?A=evil` as a=evil: keyed only as the usual reading (a=x, a absent), such a
+/// request filled the entry of `?a=x` or of `?` ("parameter cloaking"). So a flag byte
+/// says which other readings differ, and each of those is keyed too; a plain query costs
+/// one scan more.
+fn query_part(out: &mut Vec<u8>, query: &[u8], name: &[u8]) {
+    let semi = query.contains(&b';');
+    let folded = query.split(|&b| AMP_SEMI(b)).any(|pair| {
+        let n = pair.split(|&b| b == b'=').next().unwrap_or_default();
+        is_name(n, name, true) && !is_name(n, name, false)
+    });
+    out.push(u8::from(semi) | u8::from(folded) << 1);
+    for (at_semi, fold) in [(false, false), (true, false), (false, true), (true, true)] {
+        if (semi || !at_semi) && (folded || !fold) {
+            let sep = if at_semi { AMP_SEMI } else { AMP };
+            query_values(out, query, name, sep, fold);
+        }
+    }
+}
+
+/// The values of query parameter `name` (without case when `fold`) in request order, the
+/// query split into pairs at each byte `sep` accepts, then a terminator.
+fn query_values(out: &mut Vec<u8>, query: &[u8], name: &[u8], sep: fn(u8) -> bool, fold: bool) {
+    for pair in query.split(|&b| sep(b)) {
+        let (n, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        // Compared and written decoded: `%61=x` is `a=x` to the backend.
+        let same = is_name(n, name, fold);
+        if same {
+            field_with(out, |out| out.extend(query_decoded(v)));
+        }
+    }
+    out.extend_from_slice(&ABSENT.to_le_bytes());
+}
+
+/// Whether the (encoded) pair name `n` is `name`, without case when `fold`.
+fn is_name(n: &[u8], name: &[u8], fold: bool) -> bool {
+    if fold {
+        let lower = |b: u8| b.to_ascii_lowercase();
+        query_decoded(n)
+            .map(lower)
+            .eq(name.iter().copied().map(lower))
+    } else {
+        query_decoded(n).eq(name.iter().copied())
     }
 }
 
@@ -244,13 +292,12 @@ mod tests {
         let r = rules(vec![KeyPart::Query((*b"a b").into())]);
         let k = |target: &str| key_of(&r, &get(target, ""));
         let plain = k("/items/1?a+b=x%20y");
-        for same in [
-            "/items/1?a%20b=x+y",
-            "/items/1?%61%20%62=x%20y",
-            "/items/1?a%20B=z&a+b=x+y",
-        ] {
+        for same in ["/items/1?a%20b=x+y", "/items/1?%61%20%62=x%20y"] {
             assert_eq!(plain, k(same), "{same}");
         }
+        // `a B` is another name to most backends and the same one to those that compare
+        // without case: both readings are keyed.
+        assert_ne!(plain, k("/items/1?a%20B=z&a+b=x+y"));
         assert_ne!(plain, k("/items/1?a%2Bb=x+y"), "an encoded + is a +");
         assert_ne!(plain, k("/items/1?a+b=x%2By"));
         // A % without two hex digits is kept as it is.
@@ -265,6 +312,44 @@ mod tests {
             "an encoded name counts"
         );
         assert_eq!(k("/items/1?%61=evil"), k("/items/1?a=evil"));
+    }
+
+    #[test]
+    fn a_query_is_keyed_as_backends_that_split_at_semicolons_read_it_too() {
+        let r = rules(vec![KeyPart::Query((*b"a").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        let plain = k("/items/1?a=x");
+        // `a` is x to a backend that splits at & only, evil to one that splits at ; too.
+        assert_ne!(plain, k("/items/1?a=x&b=1;a=evil"));
+        assert_ne!(plain, k("/items/1?a=x;a=evil"));
+        assert_ne!(k("/items/1?a=x;y"), k("/items/1?a=x&y"));
+        // A ; elsewhere still gives one key to one reading.
+        assert_eq!(k("/items/1?a=x&b=1;c=2"), k("/items/1?b=1;c=2&a=x"));
+        assert_ne!(k("/items/1?a=x&b=1;c=2"), plain);
+    }
+
+    #[test]
+    fn a_query_is_keyed_as_backends_that_compare_names_without_case_read_it_too() {
+        let r = rules(vec![KeyPart::Query((*b"lang").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        // ASP.NET reads LANG as lang; Express, servlets and PHP do not.
+        assert_ne!(k("/items/1"), k("/items/1?LANG=evil"));
+        assert_ne!(k("/items/1?lang=en"), k("/items/1?lang=en&LANG=evil"));
+        assert_ne!(k("/items/1?lang=en"), k("/items/1?LANG=en"));
+        assert_ne!(k("/items/1?LANG=en"), k("/items/1?Lang=en&x=1;LANG=evil"));
+        assert_eq!(k("/items/1?LANG=en"), k("/items/1?x=1&LANG=en"));
+        assert_eq!(k("/items/1?lang=en"), k("/items/1?x=1&lang=en&other=2"));
+    }
+
+    #[test]
+    fn a_listed_header_under_its_cgi_spelling_splits_entries() {
+        let r = rules(vec![KeyPart::Header("x-lang".into())]);
+        let k = |headers: &str| key_of(&r, &get("/items/1", headers));
+        let none = k("");
+        assert_ne!(none, k("X_Lang: evil\r\n"), "a backend reads it as X-Lang");
+        assert_eq!(k("X-Lang: de\r\n"), k("x_lang: de\r\n"));
+        assert_ne!(k("X-Lang: de\r\n"), k("X-Lang: de\r\nX_Lang: evil\r\n"));
+        assert_eq!(none, k("X-Lang-Extra: 1\r\nXLang: 1\r\n"));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::auth::{token_source, Authorizer, IdentitySource, TokenSource};
-use crate::config::compile::RouteRt;
+use crate::config::compile::{IntegrationRt, RouteRt};
 use crate::config::model::{self, ClientInvalidation};
-use crate::http1::parse::Method;
+use crate::http1::parse::{BodyKind, Method};
 use crate::http1::RequestHead;
 
 /// API Gateway's item limit: a larger body is relayed but not stored.
@@ -47,9 +47,10 @@ pub struct RouteCacheRt {
     /// Content-Encoding instead ([`super::Codings`]).
     pub vary_ok: Arc<[Box<str>]>,
     /// A fingerprint of everything that shapes this route's responses in this stage (the
-    /// route's config and the stage's variables). Entries carry the tag they were stored
-    /// under, so after a reload that changed the route its old entries are misses, while
-    /// the entries of unchanged routes carry over.
+    /// route's config, the stage's variables, and the targets of the upstream its
+    /// integration reaches). Entries carry the tag they were stored under, so after a
+    /// reload that changed the route or pointed its upstream at other backends its old
+    /// entries are misses, while the entries of unchanged routes carry over.
     pub tag: u64,
 }
 
@@ -114,21 +115,33 @@ impl StatusSet {
 }
 
 /// Compiles a stage's cache settings; None when the stage has no `cache`.
+/// `integrations` are the stage's, by route; `upstreams` the config's (an http
+/// integration's `upstream` indexes them).
 pub fn compile_stage(
     api: &model::Api,
-    api_name: &str,
-    stage_name: &str,
+    (api_name, stage_name): (&str, &str),
     stage: &model::Stage,
     routes: &[RouteRt],
+    integrations: &[IntegrationRt],
+    upstreams: &[(String, model::Upstream)],
 ) -> Option<StageCacheRt> {
     let capacity = stage.cache.as_ref()?.capacity;
     let routes = api
         .routes
         .iter()
         .zip(routes)
-        .map(|((_, route), rt)| {
+        .enumerate()
+        .map(|(id, ((_, route), rt))| {
             let cache = route.cache.as_ref().filter(|c| !c.ttl.is_zero())?;
-            compile_route(cache, api, route, rt, stage)
+            // The backends that answer: the route's config names its upstream, not
+            // where that upstream points (a reload may move it to other targets).
+            let backend = match integrations.get(id) {
+                Some(IntegrationRt::Http(h)) => upstreams
+                    .get(h.upstream)
+                    .map(|(_, u)| format!("{:?} {} {:?}", u.targets, u.https, u.tls)),
+                _ => None,
+            };
+            compile_route(cache, api, route, rt, stage, backend.as_deref())
         })
         .collect();
     Some(StageCacheRt {
@@ -183,6 +196,7 @@ fn compile_route(
     route: &model::Route,
     rt: &RouteRt,
     stage: &model::Stage,
+    backend: Option<&str>,
 ) -> Option<RouteCacheRt> {
     let (caller, authorization_is_caller) = caller(api, route)?;
     let key = cache
@@ -217,6 +231,7 @@ fn compile_route(
     rt.key.hash(&mut h);
     format!("{route:?}").hash(&mut h);
     format!("{:?}", stage.variables).hash(&mut h);
+    backend.hash(&mut h);
     let keyed_by_authorization = authorization_is_caller
         || key
             .iter()
@@ -248,6 +263,21 @@ pub fn entry_method(m: Method) -> Method {
     match m {
         Method::Head => Method::Get,
         m => m,
+    }
+}
+
+/// Whether this request's response may fill an entry. A HEAD response has no body to
+/// store. A body on a method whose body HTTP gives no meaning (a "fat GET": GET, DELETE,
+/// OPTIONS with content) still goes to the backend, which may answer by it while the key
+/// leaves it out: one such request filled the entry every plain GET then got (nginx
+/// stores it too; Varnish drops the body). It may be answered from the cache; it does
+/// not fill it. POST, PUT and PATCH bodies are what those requests are, so a route that
+/// lists them in `methods` caches them as configured.
+pub fn may_fill(head: &RequestHead) -> bool {
+    match head.method {
+        Method::Head => false,
+        Method::Post | Method::Put | Method::Patch => true,
+        _ => head.body == BodyKind::Empty,
     }
 }
 
@@ -500,6 +530,26 @@ apis:
         let mut head = RequestHead::new();
         assert!(crate::http1::parse_request(raw, &Default::default(), &mut head).unwrap());
         head
+    }
+
+    #[test]
+    fn requests_that_fill_entries() {
+        let fills = |raw: &str| may_fill(&parsed(raw.as_bytes()));
+        assert!(fills("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(fills(
+            "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!fills("HEAD /x HTTP/1.1\r\nHost: a\r\n\r\n"));
+        for fat in [
+            "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n",
+            "GET /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "DELETE /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n",
+        ] {
+            assert!(!fills(fat), "{fat}");
+        }
+        assert!(fills(
+            "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n"
+        ));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use monoio::io::AsyncWriteRentExt;
 
 use super::key::{self, KeyInput};
-use super::rules::{client_refresh, entry_method, Caller, RouteCacheRt};
+use super::rules::{client_refresh, entry_method, may_fill, Caller, RouteCacheRt};
 use super::{Capture, Codings, Entry, Inserted, Pending, Shard};
 use crate::auth::lambda::LambdaAuthRt;
 use crate::auth::{AuthorizerKind, Identity, RouteAuthRt};
@@ -206,7 +206,7 @@ pub async fn before(
         Some(_) => None,
         None => shard.inflight.borrow().get(&key[..]).cloned(),
     };
-    let fill_key = (found.is_none() && waiting.is_none() && c.head.method != Method::Head)
+    let fill_key = (found.is_none() && waiting.is_none() && may_fill(&c.head))
         .then(|| Rc::<[u8]>::from(&key[..]));
     *shard.scratch.borrow_mut() = key;
 
@@ -233,7 +233,7 @@ pub async fn before(
         };
     }
     bump(&shard.cells.misses, 1);
-    // A HEAD response has no body to store: it goes to the backend without filling.
+    // A HEAD or a fat GET goes to the backend without filling (`rules::may_fill`).
     let Some(key) = fill_key else {
         return Lookup::Miss(None);
     };
