@@ -243,6 +243,20 @@ impl Keys {
             .collect()
     }
 
+    /// In a cluster, every quota shared through Redis with this node's count in it:
+    /// (the shared limit, the key's counters, the plan's quota). Redis that lost its
+    /// data gets these counts again (`cluster::side`).
+    pub fn shared_quotas(&self) -> Vec<(Arc<SharedLimit>, Arc<UsageCells>, Quota)> {
+        let reg = self.reg.lock().unwrap();
+        reg.plan_keys
+            .values()
+            .filter_map(|pk| {
+                let l = pk.shared_quota.clone()?;
+                Some((l, pk.usage.clone(), pk.quota.clone()?))
+            })
+            .collect()
+    }
+
     /// Creates a key (the value is generated unless given) and makes it live on every
     /// worker; returns the value, which is stored only as its digest.
     pub fn create(
