@@ -250,3 +250,54 @@ fn a_created_key_hidden_by_a_config_key_is_back_when_the_config_key_goes_on_relo
         let _ = std::fs::remove_dir_all(&state);
     }
 }
+
+/// `POST /api-keys` refuses a field it does not take rather than ignoring it: API
+/// Gateway's `{"enabled": false}` created a live key, and a misspelt plan field a key in
+/// no plan (accepted on every stage, without the plan's limits). A body that is not an
+/// object is refused as such.
+#[test]
+fn creating_a_key_with_a_field_it_does_not_take_is_refused() {
+    for driver in DRIVERS {
+        let state = temp_dir("state");
+        let admin_port = free_port();
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let p = Portico::start(&keys_config(&state, admin_port), driver);
+        let value = "disabled-key-0123456789abcdef";
+        for (body, field) in [
+            (
+                format!(r#"{{"name": "off", "value": "{value}", "enabled": false}}"#),
+                "\"enabled\"",
+            ),
+            (
+                format!(r#"{{"name": "off", "value": "{value}", "plan_name": "plan"}}"#),
+                "\"plan_name\"",
+            ),
+        ] {
+            let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(&body));
+            assert_eq!(r.status, 400, "{driver}: {body}: {}", r.text());
+            assert!(
+                r.json_message().contains(&format!("unknown field {field}")),
+                "{driver}: {}",
+                r.text()
+            );
+            assert_eq!(
+                status(p.addr, &format!("x-api-key: {value}\r\n"), "/secret").status,
+                403,
+                "{driver}: {body} made a live key"
+            );
+        }
+        for body in [r#"["off"]"#, r#""off""#, "7"] {
+            let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(body));
+            assert_eq!(r.status, 400, "{driver}: {body}");
+            assert!(r.json_message().contains("JSON object"), "{}", r.text());
+        }
+        let r = admin(admin_addr, "GET", "/api-keys", Some(TOKEN), None);
+        assert!(!r.text().contains("\"off\""), "{driver}: {}", r.text());
+        // The fields it takes still make a key.
+        let body = format!(r#"{{"name": "on", "value": "{value}", "plan": "plan"}}"#);
+        let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(&body));
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        let r = status(p.addr, &format!("x-api-key: {value}\r\n"), "/secret");
+        assert_eq!(r.status, 200, "{driver}");
+    }
+}

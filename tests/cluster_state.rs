@@ -455,3 +455,58 @@ fn a_node_that_comes_back_with_an_empty_state_store_counts_from_where_redis_is()
         );
     }
 }
+
+/// A config key revoked through another node stays refused on a node that reloads its
+/// config (which rebuilds the config keys from the file) and on one that restarts while
+/// Redis is away: each node keeps the cluster's revocations in its own store. The key
+/// worked again on the reloaded node until its next full read of Redis (up to 5 s), and
+/// on the restarted one for as long as Redis stayed away.
+#[test]
+fn a_config_key_revoked_elsewhere_stays_refused_after_a_reload_and_a_restart_without_redis() {
+    let origin = Origin::fixed(b"item");
+    let key = "config-key-0123456789abcdef";
+    for driver in DRIVERS {
+        let mut redis = Redis::start();
+        let a = start(&redis, "a", driver, origin.addr);
+        let state_b = temp_dir("state");
+        let b = start_in(&redis, "b", driver, origin.addr, &state_b);
+        assert_eq!(get_with_key(b.p.addr, "/k", Some(key)).status, 200);
+        let r = common::admin(
+            a.admin,
+            "DELETE",
+            "/api-keys/from-config",
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        assert!(
+            until_status(b.p.addr, key, 403).is_some(),
+            "{driver}: never revoked on b"
+        );
+        let r = common::admin(b.admin, "POST", "/reload", Some(TOKEN), None);
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        for i in 0..10 {
+            let r = get_with_key(b.p.addr, "/k", Some(key));
+            assert_eq!(r.status, 403, "{driver}: request {i} after b's reload");
+        }
+        // A key created through b and revoked through a.
+        let made = "made-on-b-0123456789abcdef";
+        let body = format!(r#"{{"name": "made", "plan": "open", "value": "{made}"}}"#);
+        let r = common::admin(b.admin, "POST", "/api-keys", Some(TOKEN), Some(&body));
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        assert!(until_status(a.p.addr, made, 200).is_some(), "{driver}");
+        let r = common::admin(a.admin, "DELETE", "/api-keys/made", Some(TOKEN), None);
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        assert!(until_status(b.p.addr, made, 403).is_some(), "{driver}");
+        drop(b);
+        redis.kill();
+        let admin_port = free_port();
+        let yaml = config(&redis.url(), admin_port, "b", origin.addr, &state_b);
+        let b = Portico::start(&yaml, driver);
+        for k in [key, made] {
+            let r = get_with_key(b.addr, "/k", Some(k));
+            assert_eq!(r.status, 403, "{driver}: {k} on b restarted without Redis");
+        }
+        drop((a, b));
+    }
+}

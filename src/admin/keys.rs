@@ -36,13 +36,34 @@ pub fn list(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
     Response::json(200, &json!({ "items": items }))
 }
 
+/// The fields `POST /api-keys` takes.
+const CREATE_FIELDS: [&str; 3] = ["name", "plan", "value"];
+
 pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
-    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+    let body = match serde_json::from_slice::<Value>(&req.body) {
+        Ok(body @ Value::Object(_)) => body,
+        _ => {
+            return Response::message(
+                400,
+                "expected a JSON object like {\"name\": \"...\", \"plan\": \"...\"}",
+            )
+        }
+    };
+    // A field this API does not take is refused, not ignored: {"enabled": false} (API
+    // Gateway's CreateApiKey field) or a misspelt "plan_name" would otherwise create a
+    // live key, or one in no plan, while the caller believes otherwise.
+    if let Some(field) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())))
+    {
         return Response::message(
             400,
-            "expected a JSON object like {\"name\": \"...\", \"plan\": \"...\"}",
+            &format!(
+                "unknown field {field:?}: a key takes name, plan and value, and is live once \
+                 created (DELETE /api-keys/{{name}} revokes it)"
+            ),
         );
-    };
+    }
     let text = |field: &str| -> Result<Option<String>, Response> {
         match body.get(field) {
             None | Some(Value::Null) => Ok(None),

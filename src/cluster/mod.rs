@@ -43,7 +43,7 @@
 //! `keys:v` version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and
 //! that must never land (kept a day) · `cache:gen` hash `api/stage` → flush generation ·
 //! `nodes` sorted set node → last heartbeat (ms) · `config:hash` last published config
-//! hash · `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
+//! hash · `epoch` a random marker whose loss or change tells nodes Redis lost its data · `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
 //! `node:<name>` per node and `flush` (`<generation> <api>/<stage>`).
 
 // Cold path: hook and hash registration happen at start and reload.

@@ -68,6 +68,8 @@ struct SyncState {
     published_hash: String,
     /// (plan, key, day) → count Redis has from this node.
     usage: HashMap<DayKey, u64>,
+    /// The `epoch` marker Redis held at the last sync (see [`lost_data`]).
+    epoch: Option<String>,
 }
 
 /// A new connection, or why there is none (for the log): a plain multiplexed
@@ -310,7 +312,8 @@ async fn sync(
 ) -> redis::RedisResult<()> {
     let now = unix_ms();
     let nodes_key = c.key("nodes");
-    let (nodes, keys_v, gens): (u32, Option<i64>, HashMap<String, i64>) = redis::pipe()
+    type Read = (u32, Option<i64>, HashMap<String, i64>, Option<String>);
+    let (nodes, keys_v, gens, epoch): Read = redis::pipe()
         .zadd(&nodes_key, &c.node, now)
         .ignore()
         .zrembyscore(&nodes_key, 0, now.saturating_sub(NODE_TTL_MS))
@@ -318,9 +321,18 @@ async fn sync(
         .zcard(&nodes_key)
         .get(c.key("keys:v"))
         .hgetall(c.key("cache:gen"))
+        .get(c.key("epoch"))
         .query_async(&mut m)
         .await?;
     c.nodes.store(nodes.max(1), Ordering::Relaxed);
+    let lost = lost_data(c, &mut m, s, epoch).await?;
+    if lost {
+        forget_generations();
+        s.usage.clear();
+        s.published_hash.clear();
+        reseed_quotas(c, &mut m).await?;
+        warn!("cluster: Redis lost what it held (restarted without persistence, or flushed): this node gave it its quota counts again, and writes its usage and config hash again");
+    }
     write_keys(c, &mut m).await?;
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
@@ -328,7 +340,9 @@ async fn sync(
         sync_keys(c, &mut m).await?;
         s.keys_version = Some(keys_v);
     }
-    let first = !s.gens_seen;
+    // After a loss every stage in Redis was flushed since: flushing it here again is
+    // harmless, missing it is not.
+    let first = !s.gens_seen && !lost;
     for (stage, g) in gens {
         generation(&stage, g, first);
     }
@@ -342,15 +356,78 @@ async fn sync(
     reconcile(c, &mut m).await
 }
 
+/// Whether Redis lost its data since the last sync: the `epoch` marker, a random value
+/// the first node to miss it sets (`SET NX`), is gone or another. Without this a Redis
+/// restarted empty granted every quota afresh mid-period (a key that had used its
+/// month's requests got as many again), lost the usage of keys idle since, and its
+/// flush generations starting again from 1 were older than the ones nodes had seen, so
+/// other nodes ignored cache flushes. A node's first sync only records the marker.
+async fn lost_data(
+    c: &Cluster,
+    m: &mut MultiplexedConnection,
+    s: &mut SyncState,
+    seen: Option<String>,
+) -> redis::RedisResult<bool> {
+    let now = match seen {
+        Some(e) => e,
+        None => {
+            let mut mine = [0u8; 8];
+            getrandom::fill(&mut mine).expect("the OS random source");
+            let key = c.key("epoch");
+            let (e,): (String,) = redis::pipe()
+                .cmd("SET")
+                .arg(&key)
+                .arg(crate::store::hex(&mine))
+                .arg("NX")
+                .ignore()
+                .get(&key)
+                .query_async(m)
+                .await?;
+            e
+        }
+    };
+    let lost = s.epoch.as_ref().is_some_and(|old| *old != now);
+    s.epoch = Some(now);
+    Ok(lost)
+}
+
+/// Adds this node's count in each quota's current period (and the tokens it holds for
+/// it) to Redis's counter, after Redis lost them: the cluster's counter becomes the sum of the nodes' counts again.
+/// Tokens leased between the loss and this sync are counted twice (under-admission,
+/// never over); admissions still waiting for `reconcile` are in these counts already.
+async fn reseed_quotas(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    let day = today();
+    let mut pipe = redis::pipe();
+    let mut any = false;
+    for (l, cells, q) in c.shared.keys.shared_quotas() {
+        let period = crate::global::usage::period_start(day, q.period, q.offset);
+        let (p, used) = cells.quota_used();
+        if l.unsynced_window.load(Ordering::Acquire) == period {
+            l.unsynced.store(0, Ordering::Release);
+        }
+        // Tokens this node leased and has not spent yet are Redis's count too.
+        let n = if p == period { used } else { 0 } + u64::from(l.held(period));
+        if n == 0 {
+            continue;
+        }
+        let key = redis_key(c, &l, period);
+        pipe.incr(&key, n)
+            .ignore()
+            .pexpire(&key, ttl_ms(&l) as i64)
+            .ignore();
+        any = true;
+    }
+    if any {
+        let () = pipe.query_async(m).await?;
+    }
+    Ok(())
+}
+
 /// A stage's flush generation, from the periodic read or a flush message: empties the
 /// stage's cache on this node when it is newer than the last one seen (`record_only`
 /// at the first read: what was flushed before this node started is not its concern).
 pub(super) fn generation(stage: &str, g: i64, record_only: bool) {
-    static SEEN: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
-    let mut seen = SEEN
-        .get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap();
+    let mut seen = seen_generations().lock().unwrap();
     if seen.get(stage).is_some_and(|old| *old >= g) {
         return;
     }
@@ -368,6 +445,17 @@ pub(super) fn generation(stage: &str, g: i64, record_only: bool) {
         );
         hook(api, st);
     }
+}
+
+/// The newest flush generation seen of each stage.
+fn seen_generations() -> &'static Mutex<HashMap<String, i64>> {
+    static SEEN: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    SEEN.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Redis lost its generations: the next ones start again from 1.
+fn forget_generations() {
+    seen_generations().lock().unwrap().clear();
 }
 
 /// Writes the admin key changes Redis has not confirmed (`admin::KeyWrite`), before the

@@ -243,6 +243,20 @@ impl Keys {
             .collect()
     }
 
+    /// In a cluster, every quota shared through Redis with this node's count in it:
+    /// (the shared limit, the key's counters, the plan's quota). Redis that lost its
+    /// data gets these counts again (`cluster::side`).
+    pub fn shared_quotas(&self) -> Vec<(Arc<SharedLimit>, Arc<UsageCells>, Quota)> {
+        let reg = self.reg.lock().unwrap();
+        reg.plan_keys
+            .values()
+            .filter_map(|pk| {
+                let l = pk.shared_quota.clone()?;
+                Some((l, pk.usage.clone(), pk.quota.clone()?))
+            })
+            .collect()
+    }
+
     /// Creates a key (the value is generated unless given) and makes it live on every
     /// worker; returns the value, which is stored only as its digest.
     pub fn create(
@@ -345,6 +359,33 @@ impl Keys {
         revoked: Vec<(String, [u8; 32])>,
         store: Option<&Store>,
     ) -> Result<(), StoreError> {
+        if let Some(store) = store {
+            // Redis's revocations are kept in this node's store too: a reload or a
+            // restart rebuilds the config keys from the file less the store's revocations, so a config key revoked
+            // through another node was live again here until the next read of Redis
+            // (up to 5 s after a reload; for as long as Redis was away after a restart).
+            let known = store.revoked()?;
+            for (name, d) in &revoked {
+                if !known.iter().any(|(n, k)| n == name && k == d) {
+                    store.put_revoked(name, d)?;
+                }
+            }
+            // Likewise the created keys are Redis's: one revoked through another node
+            // was still in the store of the node that created it, and live there again
+            // after a restart while Redis was away.
+            let stored = store.keys()?;
+            let same = |a: &StoredKey, b: &StoredKey| a.name == b.name && a.sha256 == b.sha256;
+            for k in &stored {
+                if !created.iter().any(|c| same(c, k)) {
+                    store.delete_key(&k.name)?;
+                }
+            }
+            for c in &created {
+                if !stored.iter().any(|k| same(c, k)) {
+                    store.put_key(c)?;
+                }
+            }
+        }
         let mut reg = self.reg.lock().unwrap();
         reg.active.retain(|a| match a.info.source {
             Source::Admin => false,
@@ -503,69 +544,5 @@ fn addressable(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn only_names_a_delete_can_address_are_created() {
-        for bad in [
-            ".",
-            "..",
-            "a/b",
-            "../../etc/passwd",
-            "a\\b",
-            "a\nb",
-            "a\u{7f}",
-        ] {
-            assert!(!super::addressable(bad), "{bad:?}");
-        }
-        for good in ["bob", "bob smith", "a.b", "...", "ключ", "x@y"] {
-            assert!(super::addressable(good), "{good:?}");
-        }
-    }
-
-    use super::*;
-
-    #[test]
-    fn generated_values_look_like_api_gateway_keys() {
-        let v = generate_value();
-        assert_eq!(v.len(), 40);
-        assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()));
-        assert_ne!(v, generate_value());
-    }
-
-    fn traffic(yaml: &str) -> TrafficRt {
-        crate::config::traffic::compile(&crate::config::load::load_str(yaml).unwrap())
-    }
-
-    #[test]
-    fn reconfigure_keeps_usage_and_rebuilds_only_changed_plans() {
-        let v1 = "usage_plans: { gold: { throttle: { rate: 10, burst: 10 } }, free: {} }\napi_keys: [{ name: k, value: value-of-k, plan: gold }, { name: j, value: value-of-j, plan: free }]\n";
-        let keys = Keys::load(&traffic(v1), None, 2).unwrap();
-        let find = |v: &[u8]| {
-            keys.table()
-                .load_full()
-                .find(&digest(v))
-                .map(|e| e.plan.clone().unwrap())
-        };
-        let k1 = find(b"value-of-k").unwrap();
-        let j1 = find(b"value-of-j").unwrap();
-        k1.usage.count_day(today());
-        keys.reconfigure(&traffic(v1), None).unwrap();
-        assert!(
-            Arc::ptr_eq(&k1, &find(b"value-of-k").unwrap()),
-            "unchanged plan: same bucket"
-        );
-
-        let v2 = v1.replace("rate: 10,", "rate: 20,");
-        keys.reconfigure(&traffic(&v2), None).unwrap();
-        let k2 = find(b"value-of-k").unwrap();
-        assert!(!Arc::ptr_eq(&k1, &k2) && Arc::ptr_eq(&k1.usage, &k2.usage));
-        assert_ne!(k1.slot, k2.slot);
-        assert!(Arc::ptr_eq(&j1, &find(b"value-of-j").unwrap()));
-
-        // A key that leaves the config is gone; its counters stay for the store.
-        let v3 = "usage_plans: { gold: {} }\napi_keys: []\n";
-        keys.reconfigure(&traffic(v3), None).unwrap();
-        assert!(find(b"value-of-k").is_none());
-        assert_eq!(keys.usage_cells().len(), 2);
-    }
-}
+#[path = "registry_tests.rs"]
+mod tests;

@@ -1,0 +1,66 @@
+//! The key registry's unit tests.
+
+use super::*;
+
+#[test]
+fn only_names_a_delete_can_address_are_created() {
+    for bad in [
+        ".",
+        "..",
+        "a/b",
+        "../../etc/passwd",
+        "a\\b",
+        "a\nb",
+        "a\u{7f}",
+    ] {
+        assert!(!super::addressable(bad), "{bad:?}");
+    }
+    for good in ["bob", "bob smith", "a.b", "...", "ключ", "x@y"] {
+        assert!(super::addressable(good), "{good:?}");
+    }
+}
+
+#[test]
+fn generated_values_look_like_api_gateway_keys() {
+    let v = generate_value();
+    assert_eq!(v.len(), 40);
+    assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert_ne!(v, generate_value());
+}
+
+fn traffic(yaml: &str) -> TrafficRt {
+    crate::config::traffic::compile(&crate::config::load::load_str(yaml).unwrap())
+}
+
+#[test]
+fn reconfigure_keeps_usage_and_rebuilds_only_changed_plans() {
+    let v1 = "usage_plans: { gold: { throttle: { rate: 10, burst: 10 } }, free: {} }\napi_keys: [{ name: k, value: value-of-k, plan: gold }, { name: j, value: value-of-j, plan: free }]\n";
+    let keys = Keys::load(&traffic(v1), None, 2).unwrap();
+    let find = |v: &[u8]| {
+        keys.table()
+            .load_full()
+            .find(&digest(v))
+            .map(|e| e.plan.clone().unwrap())
+    };
+    let k1 = find(b"value-of-k").unwrap();
+    let j1 = find(b"value-of-j").unwrap();
+    k1.usage.count_day(today());
+    keys.reconfigure(&traffic(v1), None).unwrap();
+    assert!(
+        Arc::ptr_eq(&k1, &find(b"value-of-k").unwrap()),
+        "unchanged plan: same bucket"
+    );
+
+    let v2 = v1.replace("rate: 10,", "rate: 20,");
+    keys.reconfigure(&traffic(&v2), None).unwrap();
+    let k2 = find(b"value-of-k").unwrap();
+    assert!(!Arc::ptr_eq(&k1, &k2) && Arc::ptr_eq(&k1.usage, &k2.usage));
+    assert_ne!(k1.slot, k2.slot);
+    assert!(Arc::ptr_eq(&j1, &find(b"value-of-j").unwrap()));
+
+    // A key that leaves the config is gone; its counters stay for the store.
+    let v3 = "usage_plans: { gold: {} }\napi_keys: []\n";
+    keys.reconfigure(&traffic(v3), None).unwrap();
+    assert!(find(b"value-of-k").is_none());
+    assert_eq!(keys.usage_cells().len(), 2);
+}

@@ -1,0 +1,158 @@
+//! A cluster's Redis restarted without persistence (it lost everything it held): the
+//! nodes give it their quota counts, usage and flush generations again, so a spent
+//! quota stays spent, `GET /usage` shows every node's counts, and a cache flush still
+//! reaches every node. Two real nodes, a real `redis-server`, both drivers.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use common::redis::Redis;
+use common::*;
+
+const TOKEN: &str = "cluster-admin-token";
+const KEY: &str = "quota-key-0123456789abcdef";
+const LIMIT: u64 = 30;
+
+struct Node {
+    p: Portico,
+    admin: SocketAddr,
+}
+
+fn start(redis: &Redis, name: &str, driver: &str, origin: SocketAddr) -> Node {
+    let admin_port = free_port();
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ drain_timeout: 1s }}
+state_dir: "{state}"
+admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
+cluster: {{ redis: {redis}, on_failure: deny, timeout: 200ms, node: {name} }}
+upstreams:
+  origin: {{ targets: ["{origin}"] }}
+apis:
+  app:
+    stages:
+      $default: {{ cache: {{ capacity: 1MiB }} }}
+    routes:
+      "GET /q":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        api_key_required: true
+      "GET /items/{{id}}":
+        integration: {{ type: http, upstream: origin }}
+        cache: {{ ttl: 60s }}
+usage_plans:
+  daily: {{ quota: {{ limit: {LIMIT}, period: day }} }}
+api_keys:
+  - {{ name: k1, value: "{KEY}", plan: daily }}
+"#,
+        state = temp_dir("state").display(),
+        redis = redis.url(),
+    );
+    let p = Portico::start(&yaml, driver);
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    assert!(
+        eventually(|| common::admin(admin, "GET", "/health", None, None)
+            .text()
+            .contains(r#""redis":"up""#)),
+        "node {name} never reached Redis: {}",
+        p.log_text()
+    );
+    Node { p, admin }
+}
+
+/// `n` requests with the key, spread over the nodes; how many were admitted.
+fn spend(nodes: &[&Node], n: usize) -> u64 {
+    (0..n)
+        .filter(|i| get_with_key(nodes[i % nodes.len()].p.addr, "/q", Some(KEY)).status == 200)
+        .count() as u64
+}
+
+/// Today's use of the key in the cluster, as `GET /usage` on `admin` says (None while
+/// Redis does not answer).
+fn used_today(admin: SocketAddr) -> Option<u64> {
+    let r = common::admin(admin, "GET", "/usage?plan=daily", Some(TOKEN), None);
+    if r.status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    Some(v["items"]["k1"][0][0].as_u64().unwrap_or(0))
+}
+
+fn flush(admin: SocketAddr) {
+    let path = "/cache/flush?api=app&stage=%24default";
+    let r = common::admin(admin, "POST", path, Some(TOKEN), None);
+    assert_eq!(r.status, 202, "{}", r.text());
+}
+
+#[test]
+fn a_redis_restarted_empty_gets_quota_counts_usage_and_flush_generations_back() {
+    for driver in DRIVERS {
+        let origin = Origin::fixed(b"item");
+        let fetches = || origin.requests.load(Ordering::SeqCst);
+        let mut redis = Redis::start();
+        let a = start(&redis, "a", driver, origin.addr);
+        let b = start(&redis, "b", driver, origin.addr);
+        // Exactly the quota, half on each node: neither has been refused, so neither
+        // knows the period is spent, only Redis does.
+        assert_eq!(
+            spend(&[&a, &b], LIMIT as usize),
+            LIMIT,
+            "{driver}: the quota"
+        );
+        // Both nodes' counts are in Redis (each writes its own at its next sync).
+        assert!(
+            eventually(|| used_today(a.admin) == Some(LIMIT)),
+            "{driver}: usage before the restart"
+        );
+        // Generations Redis will forget: a fresh count starts below them.
+        for _ in 0..3 {
+            flush(a.admin);
+        }
+        // b has taken those flushes (message or sync, within a tick) and caches again.
+        assert!(
+            eventually(|| {
+                assert_eq!(get_with_key(b.p.addr, "/items/1", None).status, 200);
+                let f = fetches();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                assert_eq!(get_with_key(b.p.addr, "/items/1", None).status, 200);
+                fetches() == f
+            }),
+            "{driver}: b never cached"
+        );
+        let before = fetches();
+
+        redis.restart();
+        // Each node notices at its first sync with the new Redis, and says so once it
+        // has given Redis its quota counts (what follows asserts the outcome).
+        let noticed = |n: &Node| n.p.log_text().contains("Redis lost what it held");
+        eventually(|| noticed(&a) && noticed(&b));
+        assert!(
+            eventually(|| used_today(a.admin) == Some(LIMIT)),
+            "{driver}: usage after Redis lost it: {:?}",
+            used_today(a.admin),
+        );
+        assert_eq!(
+            spend(&[&a, &b], 10),
+            0,
+            "{driver}: a spent quota was granted again"
+        );
+        assert_eq!(get_with_key(b.p.addr, "/items/1", None).status, 200);
+        assert_eq!(
+            fetches(),
+            before,
+            "{driver}: b still caches\n{}",
+            b.p.log_text()
+        );
+        flush(a.admin);
+        assert!(
+            eventually(|| {
+                get_with_key(b.p.addr, "/items/1", None);
+                fetches() > before
+            }),
+            "{driver}: b ignored the flush"
+        );
+    }
+}
