@@ -394,3 +394,41 @@ fn http_integration_path_templates_and_stage_variables() {
         );
     }
 }
+
+/// A route key whose path no request can reach is a check error at its key, not a route
+/// that answers 404 forever: requests arrive with non-ASCII percent-encoded, escaped
+/// unreserved characters decoded, and dot-segments refused.
+#[test]
+fn check_refuses_route_paths_no_request_can_match() {
+    let mock = "{ integration: { type: mock, status: 200 } }";
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{port}"]
+apis:
+  u:
+    stages:
+      $default: {{}}
+    routes:
+      "GET /café": {mock}
+      "GET /%61dmin": {mock}
+      "GET /a/..": {mock}
+      "GET /caf%C3%A9/ok": {mock}
+"#,
+        port = free_port()
+    );
+    let (code, out) = check(&yaml);
+    assert_eq!(code, 1, "{out}");
+    for (key, says) in [
+        ("\"GET /café\"", "write \"caf%C3%A9\""),
+        ("\"GET /%61dmin\"", "%61 is the unreserved character 'a'"),
+        ("\"GET /a/..\"", "a request with a dot-segment is refused"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("apis.u.routes.{key}: ")) && l.contains(says)),
+            "{key}: {out}"
+        );
+    }
+    assert!(out.contains("3 error(s)"), "{out}");
+    assert!(!out.contains("GET /caf%C3%A9/ok"), "{out}");
+}

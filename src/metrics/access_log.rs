@@ -3,7 +3,9 @@
 //! lock-free queue, and empty buffers come back through another, so steady logging
 //! allocates nothing. When the disk can't keep up the queue fills, and lines are dropped
 //! and counted (`portico_access_log_dropped_total`) instead of piling up or blocking a
-//! worker. SIGUSR1 makes the writer reopen the file (log rotation).
+//! worker. SIGUSR1 and every reload make the writer reopen the file (log rotation), and
+//! a file that could not be opened (its directory not there yet) is tried again once a
+//! second while lines come; lines that could not be written are counted as dropped.
 
 // Cold path: the writer's target path is read by the writer thread after a reopen signal, never by a worker.
 #![allow(clippy::disallowed_types)]
@@ -13,10 +15,10 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::model::LogPath;
 
@@ -36,19 +38,23 @@ struct Sink {
     /// Where the writer writes; changed by a reload (read by the writer thread only
     /// after `reopen` is raised, so the lock is never contended on the hot path).
     target: Mutex<LogPath>,
+    /// Lines the writer had but could not write (no file open, a failed write); added
+    /// to `portico_access_log_dropped_total`.
+    lost: AtomicU64,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
-/// Starts the writer thread (once) or points it at a new path.
+/// Starts the writer thread (once), or points it at the path of a reloaded config and
+/// reopens the file even when the path is the same: a reload (`systemctl reload`, as a
+/// logrotate postrotate often runs) reopens logs as nginx's does; writing on into the
+/// rotated-away or deleted file lost every line until a restart.
 pub fn configure(path: &LogPath) {
     if let Some(sink) = SINK.get() {
         let mut target = sink.target.lock().unwrap_or_else(|e| e.into_inner());
-        if *target != *path {
-            *target = path.clone();
-            sink.reopen.store(true, Ordering::Release);
-            sink.writer.unpark();
-        }
+        *target = path.clone();
+        sink.reopen.store(true, Ordering::Release);
+        sink.writer.unpark();
         return;
     }
     if *path == LogPath::Off {
@@ -67,6 +73,7 @@ pub fn configure(path: &LogPath) {
         queued: AtomicU64::new(0),
         written: AtomicU64::new(0),
         target: Mutex::new(path),
+        lost: AtomicU64::new(0),
     });
     handle.thread().unpark();
 }
@@ -106,6 +113,11 @@ pub fn hand_off(buf: &mut Vec<u8>, lines: u64) -> u64 {
     }
 }
 
+/// Lines the writer could not write (added to the workers' dropped count when scraped).
+pub fn lost_lines() -> u64 {
+    SINK.get().map_or(0, |s| s.lost.load(Ordering::Relaxed))
+}
+
 /// Waits (up to `limit`) until the writer has written every buffer handed to it: called
 /// once the workers have stopped, so a clean stop loses no line.
 pub fn finish(limit: Duration) {
@@ -125,17 +137,34 @@ enum Out {
     Stdout,
     File(File),
     Off,
+    /// The file could not be opened: tried again at `retry` if lines come.
+    Failed {
+        retry: Instant,
+    },
 }
 
-fn open(path: &LogPath) -> Out {
+/// How often a file that could not be opened is tried again (while lines come).
+const RETRY_OPEN: Duration = Duration::from_secs(1);
+
+/// Opens `path`; `quiet` leaves a failure unlogged (a retry of one already logged).
+fn open(path: &LogPath, quiet: bool) -> Out {
     match path {
         LogPath::Stdout => Out::Stdout,
         LogPath::Off => Out::Off,
         LogPath::File(p) => match OpenOptions::new().create(true).append(true).open(p) {
-            Ok(f) => Out::File(f),
+            Ok(f) => {
+                if quiet {
+                    info!(path = %p.display(), "access log opened");
+                }
+                Out::File(f)
+            }
             Err(e) => {
-                warn!(path = %p.display(), error = %e, "cannot open the access log; lines are dropped until it can be");
-                Out::Off
+                if !quiet {
+                    warn!(path = %p.display(), error = %e, "cannot open the access log; lines are dropped (and counted) until it can be, tried again once a second");
+                }
+                Out::Failed {
+                    retry: Instant::now() + RETRY_OPEN,
+                }
             }
         },
     }
@@ -148,15 +177,22 @@ fn writer_loop() {
             None => std::thread::park(),
         }
     };
+    let target = || {
+        sink.target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    };
     let mut out = Out::Off;
+    // A failed write is logged once, not once per buffer, until a write succeeds.
+    let mut failing = false;
     loop {
         if sink.reopen.swap(false, Ordering::AcqRel) {
-            let target = sink
-                .target
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            out = open(&target);
+            out = open(&target(), false);
+        } else if let Out::Failed { retry } = out {
+            if !sink.full.is_empty() && Instant::now() >= retry {
+                out = open(&target(), true);
+            }
         }
         let mut wrote = 0;
         while let Some(mut buf) = sink.full.pop() {
@@ -164,9 +200,18 @@ fn writer_loop() {
                 Out::Stdout => std::io::stdout().lock().write_all(&buf),
                 Out::File(f) => f.write_all(&buf),
                 Out::Off => Ok(()),
+                Out::Failed { .. } => Err(std::io::ErrorKind::NotFound.into()),
             };
-            if let Err(e) = res {
-                warn!(error = %e, "writing the access log failed");
+            match res {
+                Ok(()) => failing = false,
+                Err(e) => {
+                    let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+                    sink.lost.fetch_add(lines, Ordering::Relaxed);
+                    if !failing && !matches!(out, Out::Failed { .. }) {
+                        warn!(error = %e, "writing the access log failed; lines are dropped (and counted)");
+                    }
+                    failing = true;
+                }
             }
             buf.clear();
             let _ = sink.free.push(buf);

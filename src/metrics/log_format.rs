@@ -160,26 +160,40 @@ impl LogFormat {
     /// Makes the bytes appended since `start` safe inside the format: JSON string
     /// escaping for JSON formats; otherwise `"`, `\\` and control characters as `\\xHH`,
     /// as nginx writes them, so a quoted field can't be closed early to forge the rest
-    /// of a line.
+    /// of a line. In JSON, bytes that are not UTF-8 (a User-Agent or Host with obs-text)
+    /// become U+FFFD, as Go's encoding/json writes them: JSON is UTF-8, and a parser
+    /// (serde_json, Python's json, log shippers) refuses the whole line otherwise, so a
+    /// client could keep its requests out of whatever reads the log.
     fn escape_from(&self, out: &mut Vec<u8>, start: usize) {
         let needs = out[start..]
             .iter()
             .any(|&b| b < 0x20 || b == 0x7f || b == b'"' || b == b'\\');
-        if !needs {
+        let bad_utf8 = self.json && std::str::from_utf8(&out[start..]).is_err();
+        if !needs && !bad_utf8 {
             return;
         }
         let raw: Vec<u8> = out.drain(start..).collect();
-        for b in raw {
-            match b {
-                b'"' if self.json => out.extend_from_slice(b"\\\""),
-                b'\\' if self.json => out.extend_from_slice(b"\\\\"),
-                0..=0x1f | 0x7f if self.json => {
-                    let _ = write!(out, "\\u{:04x}", b);
+        for chunk in raw.utf8_chunks() {
+            for &b in chunk.valid().as_bytes() {
+                match b {
+                    b'"' if self.json => out.extend_from_slice(b"\\\""),
+                    b'\\' if self.json => out.extend_from_slice(b"\\\\"),
+                    0..=0x1f | 0x7f if self.json => {
+                        let _ = write!(out, "\\u{:04x}", b);
+                    }
+                    0..=0x1f | 0x7f | b'"' | b'\\' => {
+                        let _ = write!(out, "\\x{:02X}", b);
+                    }
+                    _ => out.push(b),
                 }
-                0..=0x1f | 0x7f | b'"' | b'\\' => {
-                    let _ = write!(out, "\\x{:02X}", b);
-                }
-                _ => out.push(b),
+            }
+            if chunk.invalid().is_empty() {
+                continue;
+            }
+            if self.json {
+                out.extend_from_slice("\u{fffd}".as_bytes());
+            } else {
+                out.extend_from_slice(chunk.invalid());
             }
         }
     }
@@ -335,6 +349,26 @@ mod tests {
         assert_eq!(v["x"], "-");
         assert_eq!(v["t"], "22/Nov/2026:02:49:38 +0000");
         assert_eq!(v["e"], 1795315778000u64);
+    }
+
+    #[test]
+    fn json_lines_stay_utf8_whatever_bytes_a_client_sends() {
+        let f = LogFormat::compile(
+            r#"{"ua":"$context.identity.userAgent","host":"$context.domainName"}"#,
+        );
+        let mut r = record();
+        r.user_agent = b"ev\xff\xfeil \"x\" caf\xc3\xa9 \xe2\x82";
+        r.domain_name = b"a\x80b";
+        let mut out = Vec::new();
+        f.render(&mut out, &r);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid UTF-8 JSON");
+        assert_eq!(v["ua"], "ev\u{fffd}\u{fffd}il \"x\" caf\u{e9} \u{fffd}");
+        assert_eq!(v["host"], "a\u{fffd}b");
+        // Plain formats keep the bytes as sent (only quotes and controls are escaped).
+        let f = LogFormat::compile("$context.identity.userAgent");
+        let mut out = Vec::new();
+        f.render(&mut out, &r);
+        assert_eq!(out, b"ev\xff\xfeil \\x22x\\x22 caf\xc3\xa9 \xe2\x82\n");
     }
 
     #[test]

@@ -159,13 +159,14 @@ impl Registry {
             &mut out,
             names::ACCESS_LOG_DROPPED_TOTAL,
             "counter",
-            "Access-log lines dropped because the writer fell behind.",
+            "Access-log lines dropped: the writer fell behind, or could not open or write the file.",
         );
         let dropped: u64 = inner
             .workers
             .iter()
             .map(|w| read(&w.access_log_dropped))
-            .sum();
+            .sum::<u64>()
+            + super::access_log::lost_lines();
         let _ = writeln!(out, "{} {dropped}", names::ACCESS_LOG_DROPPED_TOTAL);
         header(
             &mut out,

@@ -136,7 +136,49 @@ fn parse_segment(part: &str) -> Result<Segment, String> {
             "bad segment {part:?}: no spaces, ? or # in a route path"
         ));
     }
+    unreachable_literal(part)?;
     Ok(Segment::Literal(part.to_string()))
+}
+
+/// A literal segment no request can match is refused rather than served never: requests
+/// reach the router with their dot-segments refused (400), with non-ASCII and control
+/// bytes refused (400, clients send them percent-encoded) and with escaped unreserved
+/// characters decoded (`%61` is `a`).
+fn unreachable_literal(part: &str) -> Result<(), String> {
+    if part == "." || part == ".." {
+        return Err(format!(
+            "bad segment {part:?}: a request with a dot-segment is refused (400), so this route never matches"
+        ));
+    }
+    if part.bytes().any(|b| !b.is_ascii() || b.is_ascii_control()) {
+        let mut sent = String::new();
+        for b in part.bytes() {
+            if b.is_ascii() && !b.is_ascii_control() {
+                sent.push(char::from(b));
+            } else {
+                sent.push_str(&format!("%{b:02X}"));
+            }
+        }
+        return Err(format!(
+            "bad segment {part:?}: clients send non-ASCII and control characters percent-encoded, so this route never matches; write {sent:?}"
+        ));
+    }
+    // All ASCII from here, so any byte offset is a char boundary.
+    for (i, _) in part.match_indices('%') {
+        let escape = part
+            .get(i + 1..i + 3)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let Some(c) = escape.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+                return Err(format!(
+                    "bad segment {part:?}: {} is the unreserved character {:?}, which requests are routed with decoded, so this route never matches; write the character",
+                    &part[i..i + 3],
+                    char::from(c)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn is_param_name(name: &str) -> bool {
@@ -160,6 +202,25 @@ mod tests {
     }
 
     #[test]
+    fn unreachable_segments_say_how_clients_send_them() {
+        let err = parse_route_key("GET /caf\u{e9}").unwrap_err();
+        assert!(err.contains("write \"caf%C3%A9\""), "{err}");
+        let err = parse_route_key("GET /%61dmin").unwrap_err();
+        assert!(err.contains("%61 is the unreserved character 'a'"), "{err}");
+        // Escapes that stay escaped in requests, and sub-delimiters, are fine.
+        for good in [
+            "GET /caf%C3%A9",
+            "GET /a%2Fb",
+            "GET /a%20b",
+            "GET /x:y",
+            "GET /a~b",
+            "GET /..a",
+        ] {
+            assert!(parse_route_key(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
     fn refuses_bad_keys() {
         for bad in [
             "GET",
@@ -174,6 +235,12 @@ mod tests {
             "GET /{}",
             "GET /{a b}",
             "GET  /x",
+            "GET /a/..",
+            "GET /./a",
+            "GET /caf\u{e9}",
+            "GET /a\tb",
+            "GET /%61dmin",
+            "GET /a%7Eb",
         ] {
             assert!(parse_route_key(bad).is_err(), "{bad}");
         }

@@ -51,6 +51,61 @@ pub fn set_options_for_connections(
     Ok(())
 }
 
+/// Takes the socket out of the LISTEN state at once. Closing alone is not enough under
+/// io_uring: the cancelled accept keeps the socket alive until the ring is torn down,
+/// which the kernel finishes a few milliseconds after the process exits, so an
+/// immediate restart would find the port still taken.
+pub fn stop_listening(listener: &impl AsRawFd) {
+    // SAFETY: shutdown(2) on a descriptor this listener owns and keeps open for the
+    // duration of the call; it touches no memory.
+    unsafe {
+        libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR);
+    }
+}
+
+/// At most this many queued connections are taken at a stop (the backlog's size), so a
+/// flood of new ones can't keep a worker taking them instead of draining.
+const TAKE_AT_STOP: usize = 4096;
+
+/// The connections whose handshake the kernel has completed on `listener` and that no
+/// accept has taken yet. Taken at a stop, just before the listener closes: closing it
+/// resets them, and their clients, which connected before the stop and have often sent
+/// their request already, can't tell that reset from a request taken and lost.
+/// `nonblocking`: how the driver wants its sockets (epoll; io_uring takes blocking ones).
+pub fn take_queued(listener: &impl AsRawFd, nonblocking: bool) -> Vec<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let fd = listener.as_raw_fd();
+    let mut taken = Vec::new();
+    // SAFETY: fcntl on the listener's own descriptor; non-blocking, so that an accept
+    // below returns at once when the queue is empty (the listener closes right after).
+    let nonblocking_listener = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+    };
+    if !nonblocking_listener {
+        return taken;
+    }
+    let mut flags = libc::SOCK_CLOEXEC;
+    if nonblocking {
+        flags |= libc::SOCK_NONBLOCK;
+    }
+    while taken.len() < TAKE_AT_STOP {
+        // SAFETY: accept4 without an address buffer; the descriptor it returns is owned
+        // by the stream made from it below and by nothing else.
+        let conn = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), flags) };
+        if conn < 0 {
+            // EAGAIN: the queue is empty. Any other error ends the taking too.
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        // SAFETY: see above.
+        taken.push(unsafe { std::net::TcpStream::from_raw_fd(conn) });
+    }
+    taken
+}
+
 #[cfg(test)]
 mod tests {
     use super::{address_is_free, set_options_for_connections};
@@ -64,6 +119,31 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap()
+    }
+
+    #[test]
+    fn queued_connections_are_taken_with_their_bytes_and_then_the_listener_refuses() {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Handshakes the kernel completes with nobody accepting: the accept queue.
+        let mut clients: Vec<TcpStream> =
+            (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.write_all(format!("request {i}").as_bytes()).unwrap();
+        }
+        let taken = super::take_queued(&listener, false);
+        assert_eq!(taken.len(), 3);
+        for (i, mut s) in taken.into_iter().enumerate() {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut got = [0u8; 9];
+            s.read_exact(&mut got).unwrap();
+            assert_eq!(got, *format!("request {i}").as_bytes());
+        }
+        // An empty queue returns at once (the listener was made non-blocking).
+        assert!(super::take_queued(&listener, false).is_empty());
+        super::stop_listening(&listener);
+        assert!(TcpStream::connect(addr).is_err());
     }
 
     #[test]

@@ -421,7 +421,16 @@ async fn worker_main(
         }
     }
     for l in listeners.open.values() {
-        stop_listening(&l.socket);
+        // Connections the kernel queued before the stop are served (as fresh ones in a
+        // drain: `FRESH_GRACE` to send their request), not reset by the close.
+        let epoll = ctx.driver == Driver::Epoll;
+        for s in super::listen_socket::take_queued(&*l.socket, epoll) {
+            let Ok(peer) = s.peer_addr() else { continue };
+            if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
+                spawn_connection(&ctx, stream, peer, l.tls);
+            }
+        }
+        super::listen_socket::stop_listening(&*l.socket);
     }
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
@@ -527,7 +536,7 @@ impl Listeners {
             let keep = wanted.contains(&(*addr, l.tls));
             if !keep {
                 info!(worker = ctx.id, %addr, "listener removed by reload");
-                stop_listening(&l.socket);
+                super::listen_socket::stop_listening(&*l.socket);
                 l.stop.begin();
             }
             keep
@@ -548,30 +557,16 @@ impl Listeners {
 
 async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
     loop {
+        // Biased: an accept that completed before the stop is served, not dropped with
+        // its connection when the drain is ready in the same poll.
         let accepted = monoio::select! {
+            biased;
             a = l.socket.accept() => a,
             _ = ctx.drain.wait() => return,
             _ = l.stop.wait() => return,
         };
         match accepted {
-            Ok((stream, peer)) => {
-                // TCP_NODELAY and TCP_USER_TIMEOUT are the listener's, inherited (`listen_socket`).
-                let ctx = ctx.clone();
-                ctx.connection_opened();
-                // Two spawns, not one task with an `if`: a task is as large as its
-                // largest future, and a TLS connection's is more than twice a plain one's.
-                if l.tls {
-                    monoio::spawn(async move {
-                        crate::server::conn::serve_tls(&ctx, stream, peer).await;
-                        ctx.connection_closed();
-                    });
-                } else {
-                    monoio::spawn(async move {
-                        crate::server::conn::serve(&ctx, stream, peer).await;
-                        ctx.connection_closed();
-                    });
-                }
-            }
+            Ok((stream, peer)) => spawn_connection(&ctx, stream, peer, l.tls),
             // Stopping takes the socket out of LISTEN (`stop_listening`), which fails
             // the pending accept (EINVAL); that is the stop, not an error.
             Err(_) if ctx.drain.closing() || l.stop.closing() || stop_requested() => return,
@@ -588,15 +583,27 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
     }
 }
 
-/// Takes the socket out of the LISTEN state at once. Closing alone is not enough under
-/// io_uring: the cancelled accept keeps the socket alive until the ring is torn down,
-/// which the kernel finishes a few milliseconds after the process exits, so an
-/// immediate restart would find the port still taken.
-fn stop_listening(listener: &TcpListener) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: shutdown(2) on a descriptor this listener owns and keeps open for the
-    // duration of the call; it touches no memory.
-    unsafe {
-        libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR);
+/// Serves an accepted connection on its own task.
+fn spawn_connection(
+    ctx: &Rc<WorkerCtx>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+    tls: bool,
+) {
+    // TCP_NODELAY and TCP_USER_TIMEOUT are the listener's, inherited (`listen_socket`).
+    let ctx = ctx.clone();
+    ctx.connection_opened();
+    // Two spawns, not one task with an `if`: a task is as large as its largest future,
+    // and a TLS connection's is more than twice a plain one's.
+    if tls {
+        monoio::spawn(async move {
+            crate::server::conn::serve_tls(&ctx, stream, peer).await;
+            ctx.connection_closed();
+        });
+    } else {
+        monoio::spawn(async move {
+            crate::server::conn::serve(&ctx, stream, peer).await;
+            ctx.connection_closed();
+        });
     }
 }
