@@ -36,7 +36,8 @@
 //!   [`connections::set_connections_hook`].
 //!
 //! # Redis keys (all under `cluster.prefix`, default `portico`)
-//! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
+//! `rl:<label>:<window>` leased rate tokens (label `:account`, an API's name, `api/stage`,
+//! `api/stage route`, `k:<plan>:<key>`) · `q:<plan>:<key>:<period day>` leased quota ·
 //! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
 //! is idempotent; `<node>` is `{name}~{random}` as the node's state store first had it,
 //! since those counts live in the store) · `keys` hash name → created key · `revoked` hash name → digest ·
