@@ -250,6 +250,12 @@ fn cluster_errors_have_key_paths() {
     ] {
         assert!(out.contains(want), "{want}: {out}");
     }
+    let (code, out) = check("cluster: { redis: 'redis://127.0.0.1:1', node: 'web|1' }\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("cluster.node: must be 1 to 64 printable ASCII characters other than |"),
+        "{out}"
+    );
     let (code, out) = check("cluster: {}\n");
     assert_eq!(code, 1);
     assert!(out.contains(r#"cluster: missing key "redis""#), "{out}");

@@ -8,6 +8,7 @@
 //! window in total, and a node spends a leased token only inside the window it was
 //! leased for, so a window never admits more than `limit` across the cluster.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -73,9 +74,15 @@ impl SharedLimit {
         )
     }
 
+    /// A usage plan's throttle for one of its keys.
+    pub fn plan_rate(plan: &str, key: &str, rate: f64, burst: u64, exact_below: u64) -> Self {
+        let label = format!("k:{}:{}", id_part(plan), id_part(key));
+        SharedLimit::rate(&label, rate, burst, exact_below)
+    }
+
     pub fn quota(plan: &str, key: &str, limit: u64, exact_below: u64) -> SharedLimit {
         SharedLimit::new(
-            format!("q:{plan}:{key}"),
+            format!("q:{}:{}", id_part(plan), id_part(key)),
             Kind::Quota,
             limit,
             0,
@@ -257,9 +264,36 @@ fn initial_chunk(limit: u64, exact: bool) -> u32 {
     }
 }
 
+/// A plan or key name as one part of a Redis key name. Both may hold ':', the separator:
+/// plan `gold:x` with key `y` and plan `gold` with key `x:y` shared one quota counter
+/// (and one throttle) across the cluster. ':' and '%' are escaped; names without them
+/// stay as they are, and so do their counters.
+fn id_part(name: &str) -> Cow<'_, str> {
+    if name.contains([':', '%']) {
+        Cow::Owned(name.replace('%', "%25").replace(':', "%3A"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_and_key_names_with_colons_have_counters_of_their_own() {
+        let q = |p, k| SharedLimit::quota(p, k, 10, 50).id;
+        assert_ne!(q("gold", "x:y"), q("gold:x", "y"));
+        assert_ne!(q("gold", "x%3Ay"), q("gold", "x:y"));
+        assert_eq!(
+            &*q("gold", "alice"),
+            "q:gold:alice",
+            "plain names keep their counter"
+        );
+        let k = |p, k| SharedLimit::plan_rate(p, k, 5.0, 5, 50).id;
+        assert_ne!(k("gold", "x:y"), k("gold:x", "y"));
+        assert_eq!(&*k("gold", "alice"), "rl:k:gold:alice");
+    }
 
     #[test]
     fn tokens_belong_to_their_window() {

@@ -36,14 +36,17 @@
 //!   [`connections::set_connections_hook`].
 //!
 //! # Redis keys (all under `cluster.prefix`, default `portico`)
-//! `rl:<label>:<window>` leased rate tokens · `q:<plan>:<key>:<period day>` leased quota ·
-//! `usage:<plan>:<day>` hash `<key>|<node>` → that node's count (absolute, so a rewrite
-//! is idempotent; `<node>` is `{name}~{random}` as the node's state store first had it,
-//! since those counts live in the store) · `keys` hash name → created key · `revoked` hash name → digest ·
-//! `keys:v` version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and
-//! that must never land (kept a day) · `cache:gen` hash `api/stage` → flush generation ·
-//! `nodes` sorted set node → last heartbeat (ms) · `config:hash` last published config
-//! hash · `epoch` a random marker whose loss or change tells nodes Redis lost its data · `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
+//! `rl:<label>:<window>` leased rate tokens (label `:account`, an API's name, `api/stage`,
+//! `api/stage route`, `k:<plan>:<key>`) · `q:<plan>:<key>:<period day>` leased quota
+//! (':' and '%' in plan and key names escaped as %3A and %25) · `usage:<plan>:<day>` hash
+//! `<key>|<node>` → that node's count (absolute, so a rewrite is idempotent; `<node>` is
+//! `{name}~{random}` as the node's state store first had it, since those counts live in
+//! the store) · `keys` hash name → created key · `revoked` hash name → digest · `keys:v`
+//! version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and that must
+//! never land (kept a day) · `cache:gen` hash `api/stage` → flush generation · `nodes`
+//! sorted set node → last heartbeat (ms) · `config:hash` last published config hash ·
+//! `epoch` a random marker whose loss or change tells nodes Redis lost its data ·
+//! `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
 //! `node:<name>` per node and `flush` (`<generation> <api>/<stage>`).
 
 // Cold path: hook and hash registration happen at start and reload.

@@ -401,10 +401,12 @@ async fn reseed_quotas(c: &Cluster, m: &mut MultiplexedConnection) -> redis::Red
     let mut any = false;
     for (l, cells, q) in c.shared.keys.shared_quotas() {
         let period = crate::global::usage::period_start(day, q.period, q.offset);
-        let (p, used) = cells.quota_used();
+        // Cleared before the count is read, so an admission in between is counted
+        // twice (under-admission), never not at all.
         if l.unsynced_window.load(Ordering::Acquire) == period {
             l.unsynced.store(0, Ordering::Release);
         }
+        let (p, used) = cells.quota_used();
         // Tokens this node leased and has not spent yet are Redis's count too.
         let n = if p == period { used } else { 0 } + u64::from(l.held(period));
         if n == 0 {

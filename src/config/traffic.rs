@@ -193,7 +193,16 @@ pub fn compile(cfg: &Config) -> TrafficRt {
     let shared = match &cfg.cluster {
         Some(c) => limits
             .iter()
-            .map(|l| Arc::new(SharedLimit::rate(&l.label, l.rate, l.burst, c.exact_below)))
+            .map(|l| {
+                // The account limit's name in Redis must not be an API's: an API named
+                // `account` shared its counter, each request taking two of its tokens
+                // (3 of a burst of 5 admitted). API names cannot hold ':'.
+                let id = match l.scope {
+                    Scope::Account => ":account",
+                    _ => l.label.as_str(),
+                };
+                Arc::new(SharedLimit::rate(id, l.rate, l.burst, c.exact_below))
+            })
             .collect(),
         None => Box::default(),
     };
@@ -224,6 +233,29 @@ pub fn compile(cfg: &Config) -> TrafficRt {
 mod tests {
     use super::*;
     use crate::config::load::load_str;
+
+    #[test]
+    fn every_shared_limit_has_its_own_name_in_redis() {
+        let cfg = load_str(
+            r#"
+server: { throttle: { rate: 1000, burst: 1000 } }
+cluster: { redis: "redis://127.0.0.1:6379", node: a }
+apis:
+  account:
+    throttle: { rate: 5, burst: 5 }
+    stages: { prod: { throttle: { rate: 5, burst: 5 } } }
+    routes:
+      "GET /x": { integration: { type: mock }, throttle: { rate: 5, burst: 5 } }
+"#,
+        )
+        .unwrap();
+        let t = compile(&cfg);
+        let mut ids: Vec<&str> = t.shared.iter().map(|l| &*l.id).collect();
+        assert_eq!(ids.len(), 4);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "{ids:?}");
+    }
 
     #[test]
     fn routes_get_their_limits_most_specific_first() {

@@ -485,11 +485,8 @@ impl Keys {
             usage,
             shared_throttle: self.cluster_exact.and_then(|exact| {
                 let t = p.throttle?;
-                Some(Arc::new(SharedLimit::rate(
-                    &format!("k:{plan}:{name}"),
-                    t.rate,
-                    t.burst,
-                    exact,
+                Some(Arc::new(SharedLimit::plan_rate(
+                    plan, name, t.rate, t.burst, exact,
                 )))
             }),
             shared_quota: self.cluster_exact.and_then(|exact| {

@@ -50,8 +50,13 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
     }
     let node = f.opt(d, "node", Decoder::string);
     if let Some(n) = &node {
-        if n.is_empty() || n.len() > 64 || !n.bytes().all(|b| b.is_ascii_graphic()) {
-            d.error(&p.key("node"), "must be 1 to 64 printable ASCII characters");
+        // `|` ends a key's name in the usage counts Redis keeps per node (`key|node`): a
+        // node named a|b had its counts read as those of a key named `key|a`.
+        if n.is_empty() || n.len() > 64 || !n.bytes().all(|b| b.is_ascii_graphic() && b != b'|') {
+            d.error(
+                &p.key("node"),
+                "must be 1 to 64 printable ASCII characters other than |",
+            );
         }
     }
     let exact_below = f.opt(d, "exact_below", Decoder::u64).unwrap_or(50);
