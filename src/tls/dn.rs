@@ -162,10 +162,21 @@ fn name(mut seq: &[u8]) -> Option<String> {
             let (atv, rest) = expect(set, SEQUENCE)?;
             set = rest;
             let (oid, value) = expect(atv, OID)?;
-            let (vtag, vbytes, _) = element(value)?;
+            let (vtag, vbytes, after) = element(value)?;
             let mut text = attribute_name(oid);
             text.push('=');
-            escape_value(&decode_string(vtag, vbytes)?, &mut text);
+            match decode_string(vtag, vbytes) {
+                Some(v) => escape_value(&v, &mut text),
+                // Not a string (an OCTET STRING, a BIT STRING unique identifier): RFC 4514
+                // §2.4 writes '#' and the hex of its encoding. Dropping the whole name
+                // would lose a verified client's identity from events and logs.
+                None => {
+                    text.push('#');
+                    for b in &value[..value.len() - after.len()] {
+                        text.push_str(&format!("{b:02x}"));
+                    }
+                }
+            }
             parts.push(text);
         }
         rdns.push(parts.join("+"));
@@ -336,6 +347,23 @@ mod tests {
         assert_eq!(info.not_after, "Aug 25 00:00:00 2051 GMT");
         assert_eq!(info.valid_from, 1_557_273_600); // date -u -d 2019-05-08 +%s
         assert_eq!(info.valid_until, 2_576_534_400); // date -u -d 2051-08-25 +%s
+    }
+
+    #[test]
+    fn values_that_are_not_strings_are_written_in_hex() {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Org");
+        dn.push(DnType::CommonName, "abc");
+        let mut der = cert(dn);
+        // The CN's UTF8String (0c 03 "abc") becomes an OCTET STRING (04 03 "abc"), which a
+        // directory may hold; names are read, not verified, here.
+        // Self-signed: the issuer has it too.
+        while let Some(at) = der.windows(5).position(|w| w == b"\x0c\x03abc") {
+            der[at] = 0x04;
+        }
+        let (subject, issuer) = subject_and_issuer(&der).unwrap();
+        assert_eq!(subject, "CN=#0403616263,O=Org");
+        assert_eq!(issuer, subject);
     }
 
     #[test]
