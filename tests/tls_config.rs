@@ -127,6 +127,112 @@ domains:
     assert!(has_line_starting(&out, "upstreams.secure.tls.ca:"), "{out}");
 }
 
+/// Key and certificate files that can't serve: the error says what is wrong with them
+/// (it said "no items found" for an encrypted key or a certificate in the key file, and
+/// "KeyMismatch" for a chain written CA first). Certificates that load but that clients
+/// refuse (another name, expired) are warnings: check said ok.
+#[test]
+fn check_says_why_a_certificate_or_key_will_not_do() {
+    let dir = temp_dir("tls-check-files");
+    let ca = Ca::new("Test CA");
+    let (a_crt, a_key) = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let (b_crt, b_key) = ca.server_cert(&["b.example"]).write(&dir, "b");
+    let encrypted = dir.join("encrypted.key");
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-in",
+        &a_key.display().to_string(),
+        "-passout",
+        "pass:secret",
+        "-out",
+        &encrypted.display().to_string(),
+    ]);
+    // The CA first, then the leaf.
+    let ca_first = dir.join("ca-first.crt");
+    let leaf_pem = std::fs::read_to_string(&a_crt).unwrap();
+    let leaf_only = &leaf_pem[..leaf_pem.find("-----END CERTIFICATE-----").unwrap() + 26];
+    std::fs::write(&ca_first, format!("{}{leaf_only}", ca.pem())).unwrap();
+    // Expired on 2020-01-01.
+    let mut params = rcgen::CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let old_key = rcgen::KeyPair::generate().unwrap();
+    let old = params.self_signed(&old_key).unwrap();
+    let (old_crt, old_key_file) = (dir.join("old.crt"), dir.join("old.key"));
+    std::fs::write(&old_crt, old.pem()).unwrap();
+    std::fs::write(&old_key_file, old_key.serialize_pem()).unwrap();
+
+    let yaml = |crt: &Path, key: &Path| {
+        format!(
+            r#"server:
+  listen: ["127.0.0.1:18081"]
+  tls_listen: ["127.0.0.1:18443"]
+apis:
+  shop:
+    stages: {{ prod: {{}} }}
+    routes: {{ "GET /": {{ integration: {{ type: mock }} }} }}
+domains:
+  a.example:
+    cert: "{}"
+    key: "{}"
+    mappings: {{ "": shop/prod }}
+"#,
+            crt.display(),
+            key.display()
+        )
+    };
+    let key_at = r#"domains."a.example".key: "#;
+    for (what, crt, key, says) in [
+        (
+            "encrypted key",
+            &a_crt,
+            &encrypted,
+            "holds an encrypted private key",
+        ),
+        (
+            "certificate as key",
+            &a_crt,
+            &a_crt,
+            "holds a certificate, not a private key",
+        ),
+        (
+            "chain CA first",
+            &ca_first,
+            &a_key,
+            "is the key of certificate 2 in",
+        ),
+        (
+            "another certificate's key",
+            &a_crt,
+            &b_key,
+            "does not match the certificate",
+        ),
+    ] {
+        let (code, out) = check(&yaml(crt, key));
+        assert_eq!(code, 1, "{what}: {out}");
+        let line = out.lines().find(|l| l.starts_with(key_at));
+        assert!(line.is_some_and(|l| l.contains(says)), "{what}: {out}");
+    }
+    let cert_at = r#"warning: domains."a.example".cert: "#;
+    for (what, crt, key, says) in [
+        ("another name", &b_crt, &b_key, "does not name a.example"),
+        (
+            "expired",
+            &old_crt,
+            &old_key_file,
+            "expired on Jan  1 00:00:00 2020 GMT",
+        ),
+    ] {
+        let (code, out) = check(&yaml(crt, key));
+        assert_eq!(code, 0, "{what}: {out}");
+        let line = out.lines().find(|l| l.starts_with(cert_at));
+        assert!(line.is_some_and(|l| l.contains(says)), "{what}: {out}");
+    }
+    let (code, out) = check(&yaml(&a_crt, &a_key));
+    assert_eq!((code, out.contains("warning")), (0, false), "{out}");
+}
+
 /// Runs openssl with these arguments; panics with its output when it fails.
 fn openssl(args: &[&str]) {
     let out = std::process::Command::new("openssl")

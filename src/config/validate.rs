@@ -62,6 +62,22 @@ struct Validator<'c> {
     errors: Vec<ConfigError>,
 }
 
+/// A domain key a Host header can match: labels of letters, digits, `-` and `_` (1–63
+/// each, 253 in all; one trailing dot, as the router ignores it), or `*.` and such a
+/// name for a wildcard domain. A port, `*` elsewhere or a non-ASCII name never matches.
+fn host_name_ok(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 impl Validator<'_> {
     fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
         self.errors.push(path.error(message));
@@ -413,13 +429,24 @@ impl Validator<'_> {
     fn domains(&mut self) {
         for (i, (name, domain)) in self.cfg.domains.iter().enumerate() {
             let p = KeyPath::root().key("domains").key(name);
-            // Host names match without case, so two spellings are one domain.
+            // Host names match without case or a trailing dot, so two spellings are one
+            // domain.
+            let bare = |n: &str| n.strip_suffix('.').unwrap_or(n).to_ascii_lowercase();
             if let Some((first, _)) = self.cfg.domains[..i]
                 .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .find(|(n, _)| bare(n) == bare(name))
             {
                 let first = KeyPath::root().key("domains").key(first);
                 self.error(&p, format!("is the same host name as {first}"));
+            }
+            if !host_name_ok(name) {
+                // A Host never equals it, so it would route nothing, silently.
+                self.error(
+                    &p,
+                    "not a host name: dot-separated labels of letters, digits, - and _, \
+                     optionally \"*.\" in front for one label, no port (non-ASCII names in \
+                     their xn-- form)",
+                );
             }
             match (&domain.cert, &domain.key) {
                 (Some(_), None) => self.error(&p, "cert without key"),

@@ -36,6 +36,8 @@ fn unwritable(dir: &std::path::Path) -> Option<String> {
 pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
     // What decoding noticed (OpenAPI import: extensions it could not map) comes first.
     let mut out = cfg.warnings.clone();
+    // Certificates that load but that clients refuse (read by tls::load).
+    out.extend(cfg.tls.warnings.iter().cloned());
     let root = KeyPath::root();
     if cfg.apis.is_empty() {
         out.push(

@@ -16,6 +16,9 @@ pub struct CertInfo {
     /// "May 28 12:30:02 2019 GMT", as openssl prints it.
     pub not_before: String,
     pub not_after: String,
+    /// The same two times in seconds since the Unix epoch.
+    pub valid_from: i64,
+    pub valid_until: i64,
 }
 
 /// Names, serial and validity of a DER certificate.
@@ -45,24 +48,33 @@ pub fn describe(cert: &[u8]) -> Option<CertInfo> {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":");
+    let (from, until) = (time(t1, not_before)?, time(t2, not_after)?);
     Some(CertInfo {
         subject_dn: name(subject)?,
         issuer_dn: name(issuer)?,
         serial_number,
-        not_before: time(t1, not_before)?,
-        not_after: time(t2, not_after)?,
+        not_before: from.text(),
+        not_after: until.text(),
+        valid_from: from.unix(),
+        valid_until: until.unix(),
     })
 }
 
-/// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) as openssl prints it.
-fn time(tag: u8, v: &[u8]) -> Option<String> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+/// A certificate time, in UTC.
+struct Time {
+    year: i64,
+    /// 1–12.
+    month: u32,
+    day: u32,
+    hms: [u32; 3],
+}
+
+/// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ).
+fn time(tag: u8, v: &[u8]) -> Option<Time> {
     let text = std::str::from_utf8(v).ok()?;
     let (year, rest) = match tag {
         0x17 => {
-            let yy: u32 = text.get(..2)?.parse().ok()?;
+            let yy: i64 = text.get(..2)?.parse().ok()?;
             // RFC 5280: 50–99 are 19xx.
             (if yy >= 50 { 1900 + yy } else { 2000 + yy }, text.get(2..)?)
         }
@@ -70,14 +82,41 @@ fn time(tag: u8, v: &[u8]) -> Option<String> {
         _ => return None,
     };
     let num = |r: std::ops::Range<usize>| rest.get(r)?.parse::<u32>().ok();
-    let month = MONTHS.get(usize::try_from(num(0..2)?).ok()?.checked_sub(1)?)?;
-    Some(format!(
-        "{month} {:>2} {:02}:{:02}:{:02} {year} GMT",
-        num(2..4)?,
-        num(4..6)?,
-        num(6..8)?,
-        num(8..10)?
-    ))
+    let month = num(0..2).filter(|m| (1..=12).contains(m))?;
+    Some(Time {
+        year,
+        month,
+        day: num(2..4)?,
+        hms: [num(4..6)?, num(6..8)?, num(8..10)?],
+    })
+}
+
+impl Time {
+    /// As openssl prints it: "May 28 12:30:02 2019 GMT".
+    fn text(&self) -> String {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let [h, m, s] = self.hms;
+        let month = MONTHS[self.month as usize - 1];
+        format!(
+            "{month} {:>2} {h:02}:{m:02}:{s:02} {} GMT",
+            self.day, self.year
+        )
+    }
+
+    /// Seconds since the Unix epoch (days from the civil date, Howard Hinnant's way).
+    fn unix(&self) -> i64 {
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = if m <= 2 { self.year - 1 } else { self.year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let [h, mi, s] = self.hms.map(i64::from);
+        days * 86_400 + h * 3600 + mi * 60 + s
+    }
 }
 
 const INTEGER: u8 = 0x02;
@@ -123,10 +162,21 @@ fn name(mut seq: &[u8]) -> Option<String> {
             let (atv, rest) = expect(set, SEQUENCE)?;
             set = rest;
             let (oid, value) = expect(atv, OID)?;
-            let (vtag, vbytes, _) = element(value)?;
+            let (vtag, vbytes, after) = element(value)?;
             let mut text = attribute_name(oid);
             text.push('=');
-            escape_value(&decode_string(vtag, vbytes)?, &mut text);
+            match decode_string(vtag, vbytes) {
+                Some(v) => escape_value(&v, &mut text),
+                // Not a string (an OCTET STRING, a BIT STRING unique identifier): RFC 4514
+                // §2.4 writes '#' and the hex of its encoding. Dropping the whole name
+                // would lose a verified client's identity from events and logs.
+                None => {
+                    text.push('#');
+                    for b in &value[..value.len() - after.len()] {
+                        text.push_str(&format!("{b:02x}"));
+                    }
+                }
+            }
             parts.push(text);
         }
         rdns.push(parts.join("+"));
@@ -295,6 +345,25 @@ mod tests {
         // rcgen writes UTCTime up to 2049 and GeneralizedTime after.
         assert_eq!(info.not_before, "May  8 00:00:00 2019 GMT");
         assert_eq!(info.not_after, "Aug 25 00:00:00 2051 GMT");
+        assert_eq!(info.valid_from, 1_557_273_600); // date -u -d 2019-05-08 +%s
+        assert_eq!(info.valid_until, 2_576_534_400); // date -u -d 2051-08-25 +%s
+    }
+
+    #[test]
+    fn values_that_are_not_strings_are_written_in_hex() {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Org");
+        dn.push(DnType::CommonName, "abc");
+        let mut der = cert(dn);
+        // The CN's UTF8String (0c 03 "abc") becomes an OCTET STRING (04 03 "abc"), which a
+        // directory may hold; names are read, not verified, here.
+        // Self-signed: the issuer has it too.
+        while let Some(at) = der.windows(5).position(|w| w == b"\x0c\x03abc") {
+            der[at] = 0x04;
+        }
+        let (subject, issuer) = subject_and_issuer(&der).unwrap();
+        assert_eq!(subject, "CN=#0403616263,O=Org");
+        assert_eq!(issuer, subject);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Loaded {
     pub server: Option<Arc<ServerTls>>,
     /// Indexed like `Config::upstreams`; None for plain upstreams.
     pub upstreams: Vec<Option<Arc<ClientTls>>>,
+    /// Certificates that load but clients will refuse (another name, expired): `check`
+    /// prints these and `run` logs them, with the other warnings.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -43,7 +46,8 @@ fn provider() -> Arc<CryptoProvider> {
 /// Loads every certificate the config names; all problems are returned at once.
 pub fn load(cfg: &Config) -> Result<Loaded, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let server = server(cfg, &mut errors);
+    let mut warnings = Vec::new();
+    let server = server(cfg, &mut errors, &mut warnings);
     let upstreams = cfg
         .upstreams
         .iter()
@@ -53,7 +57,11 @@ pub fn load(cfg: &Config) -> Result<Loaded, Vec<ConfigError>> {
         })
         .collect();
     if errors.is_empty() {
-        Ok(Loaded { server, upstreams })
+        Ok(Loaded {
+            server,
+            upstreams,
+            warnings,
+        })
     } else {
         Err(errors)
     }
@@ -93,12 +101,16 @@ fn certs(
     }
 }
 
-fn server(cfg: &Config, errors: &mut Vec<ConfigError>) -> Option<Arc<ServerTls>> {
+fn server(
+    cfg: &Config,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
+) -> Option<Arc<ServerTls>> {
     let provider = provider();
     let sites: Vec<Arc<Site>> = cfg
         .domains
         .iter()
-        .filter_map(|(name, domain)| site(name, domain, &provider, errors).map(Arc::new))
+        .filter_map(|(name, domain)| site(name, domain, &provider, errors, warnings).map(Arc::new))
         .collect();
     if sites.is_empty() {
         return None;
@@ -124,6 +136,7 @@ fn site(
     domain: &Domain,
     provider: &Arc<CryptoProvider>,
     errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
 ) -> Option<Site> {
     let (Some(cert), Some(key)) = (&domain.cert, &domain.key) else {
         return None;
@@ -131,8 +144,9 @@ fn site(
     let p = KeyPath::root().key("domains").key(name);
     let chain = certs(cert, &p.key("cert"), errors);
     let key_der = match std::fs::read(key) {
-        Ok(bytes) => PrivateKeyDer::from_pem_slice(&bytes)
-            .map_err(|e| format!("{}: no usable private key: {e}", key.display())),
+        Ok(bytes) => {
+            PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| unusable_key(key, &bytes, e))
+        }
         Err(e) => Err(format!("cannot read {}: {e}", key.display())),
     };
     let key_der = key_der.map_err(|e| err(errors, &p.key("key"), e)).ok();
@@ -157,15 +171,34 @@ fn site(
         .load_private_key(key_der)
         .map_err(|e| err(errors, &p.key("key"), format!("{}: {e}", key.display())))
         .ok()?;
-    let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing_key.clone());
     if let Err(e) = certified.keys_match() {
-        let msg = format!(
-            "{} does not match the certificate in {}: {e}",
-            key.display(),
-            cert.display()
-        );
+        // A chain written CA first is a common slip: say so rather than "mismatch".
+        let later = (1..chain.len()).find(|&i| {
+            let one = rustls::sign::CertifiedKey::new(vec![chain[i].clone()], signing_key.clone());
+            one.keys_match().is_ok()
+        });
+        let msg = match later {
+            Some(i) => format!(
+                "{} is the key of certificate {} in {}, not of the first: the file must start with this domain's certificate, then its chain",
+                key.display(),
+                i + 1,
+                cert.display()
+            ),
+            None => format!(
+                "{} does not match the certificate in {}: {e}",
+                key.display(),
+                cert.display()
+            ),
+        };
         err(errors, &p.key("key"), msg);
         return None;
+    }
+    if let Some(w) = refused_by_clients(name, &chain[0]) {
+        warnings.push(ConfigError::new(
+            p.key("cert").to_string(),
+            format!("{}: {w}", cert.display()),
+        ));
     }
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -187,6 +220,62 @@ fn site(
         config: Arc::new(config),
         mutual: domain.client_ca.is_some(),
     })
+}
+
+/// Why a key file gave no key, in the words a user can act on.
+fn unusable_key(path: &Path, bytes: &[u8], e: impl std::fmt::Display) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+    {
+        return format!(
+            "{} holds an encrypted private key; the key must be unencrypted (openssl pkey -in {} -out NEW.key asks for the passphrase and writes one)",
+            path.display(),
+            path.display()
+        );
+    }
+    if text.contains("-----BEGIN CERTIFICATE-----") && !text.contains("PRIVATE KEY-----") {
+        return format!(
+            "{} holds a certificate, not a private key (are cert and key swapped?)",
+            path.display()
+        );
+    }
+    format!("{}: no usable private key: {e}", path.display())
+}
+
+/// Why TLS clients would refuse `leaf` for `domain`, if they would: it names other hosts,
+/// or it is outside its validity period now.
+fn refused_by_clients(domain: &str, leaf: &CertificateDer<'_>) -> Option<String> {
+    let parsed = rustls::server::ParsedCertificate::try_from(leaf).ok()?;
+    // A wildcard domain serves any one label in front of its parent: try one.
+    let host = match domain.strip_prefix("*.") {
+        Some(parent) => format!("any-label.{parent}"),
+        None => domain.strip_suffix('.').unwrap_or(domain).to_string(),
+    };
+    if let Ok(host) = ServerName::try_from(host) {
+        if rustls::client::verify_server_name(&parsed, &host).is_err() {
+            return Some(format!(
+                "the certificate does not name {domain}: clients refuse it"
+            ));
+        }
+    }
+    let info = super::dn::describe(leaf)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if now > info.valid_until {
+        return Some(format!(
+            "the certificate expired on {}: clients refuse it",
+            info.not_after
+        ));
+    }
+    if now < info.valid_from {
+        return Some(format!(
+            "the certificate is not valid before {}: clients refuse it until then",
+            info.not_before
+        ));
+    }
+    None
 }
 
 fn roots(path: &Path, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<RootCertStore> {

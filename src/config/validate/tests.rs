@@ -464,3 +464,43 @@ fn what_run_cannot_honour_is_refused_by_check() {
     assert_eq!(errs, "upstreams.u.connect_timeout: at most 8760h (a year)");
     assert!(load_str_with_env("server: { limits: { idle_timeout: 8760h } }", &no_env).is_ok());
 }
+
+#[test]
+fn domain_keys_are_host_names() {
+    let bad = [
+        "api.example.com:8443",
+        "*example.com",
+        "*.*.example.com",
+        "a*.example.com",
+        "*",
+        "bücher.example",
+        "a..example",
+        "api example.com",
+    ];
+    let good = [
+        "api.example.com",
+        "API.Example.com.",
+        "*.example.com",
+        "xn--bcher-kva.example",
+        "a_b.example",
+        "localhost",
+        "127.0.0.1",
+    ];
+    let mut yaml = apis("  shop: { stages: { prod: {} } }\ndomains:\n");
+    for d in bad.iter().chain(&good) {
+        yaml.push_str(&format!(
+            "  \"{d}\": {{ mappings: {{ \"\": shop/prod }} }}\n"
+        ));
+    }
+    let errors = check(&yaml);
+    let flagged: Vec<&str> = errors
+        .iter()
+        .filter(|e| e.contains(": not a host name: "))
+        .map(|e| e.split(": not a host name").next().unwrap())
+        .collect();
+    let want: Vec<String> = bad.iter().map(|d| format!("domains.\"{d}\"")).collect();
+    assert_eq!(flagged, want, "{errors:?}");
+    // The router ignores case and a trailing dot: these two are one domain.
+    let same = r#"domains."API.Example.com.": is the same host name as domains."api.example.com""#;
+    assert!(errors.iter().any(|e| e == same), "{errors:?}");
+}
