@@ -503,7 +503,7 @@ fn encode_request_head(
         if super::own_headers::written_by_proxy(name)
             || hop.drops(name)
             || map.is_some_and(|m| m.drops_header(name))
-            || (fills_cache && crate::pipeline::cache::asks_for_part(name))
+            || (fills_cache && crate::pipeline::cache::validator(name))
         {
             continue;
         }
