@@ -494,7 +494,6 @@ fn encode_request_head(
 
     let hop = HopByHop::new(&c.head.headers, buf, c.head.connection_names);
     let mut forwarded_for: Option<(usize, usize)> = None;
-    let fills_cache = c.capture.is_some();
     for hs in &c.head.headers {
         let name = hs.name.get(buf);
         if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
@@ -503,7 +502,6 @@ fn encode_request_head(
         if super::own_headers::written_by_proxy(name)
             || hop.drops(name)
             || map.is_some_and(|m| m.drops_header(name))
-            || (fills_cache && crate::pipeline::cache::validator(name))
         {
             continue;
         }

@@ -36,7 +36,7 @@ use std::task::{Poll, Waker};
 
 pub use capture::{Capture, Codings};
 pub use flush::flush;
-pub use rules::{validator, StageCacheRt};
+pub use rules::StageCacheRt;
 pub use serve::{after, before, Fill, Lookup};
 pub use store::{Entry, Inserted, Store};
 

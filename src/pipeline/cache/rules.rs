@@ -317,16 +317,6 @@ const URL_OVERRIDES: [&[u8]; 13] = [
     b"x-method-override",
 ];
 
-/// Whether a request header is a validator that lets the backend answer 304: left out of
-/// a request that fills an entry, as nginx's proxy_cache leaves it out, so the backend's
-/// whole 200 is stored. Without this, every revalidating browser's miss was answered 304
-/// and stored nothing (nor did its waiters), and a route whose clients send validators
-/// was hardly ever filled. `Range` stays: a range of a large body (never stored past
-/// 1 MiB) would otherwise cost the whole body.
-pub fn validator(name: &[u8]) -> bool {
-    same_cgi_name(b"if-none-match", name) || same_cgi_name(b"if-modified-since", name)
-}
-
 /// Whether the client asked for a fresh copy (`Cache-Control: max-age=0`) and this route
 /// lets it. For `require_api_key`, `valid_key` says whether the request presents a known
 /// API key (asked only when it matters).
