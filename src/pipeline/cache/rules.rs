@@ -10,7 +10,7 @@ use crate::config::auth::{token_source, Authorizer, IdentitySource, TokenSource}
 use crate::config::compile::{IntegrationRt, RouteRt};
 use crate::config::model::{self, ClientInvalidation};
 use crate::http1::parse::{BodyKind, Method};
-use crate::http1::{same_cgi_name, RequestHead};
+use crate::http1::RequestHead;
 
 /// API Gateway's item limit: a larger body is relayed but not stored.
 pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
@@ -266,56 +266,20 @@ pub fn entry_method(m: Method) -> Method {
     }
 }
 
-/// Whether this request's response may fill an entry (`buf` holds the head's bytes). A
-/// HEAD response has no body to store. A body on a method whose body HTTP gives no
-/// meaning (a "fat GET": GET, DELETE, OPTIONS with content) still goes to the backend,
-/// which may answer by it while the key leaves it out: one such request filled the entry
-/// every plain GET then got (nginx stores it too; Varnish drops the body). POST, PUT and
-/// PATCH bodies are what those requests are, so a route that lists them in `methods`
-/// caches them as configured. A request carrying one of [`URL_OVERRIDES`] the key does
-/// not list is passed on as it is, and may have the backend answer for another URL,
-/// host, port or method than the key names. Such requests are answered from the cache;
-/// they do not fill it.
-pub fn may_fill(rules: &RouteCacheRt, head: &RequestHead, buf: &[u8]) -> bool {
-    let body_ok = match head.method {
-        Method::Head => return false,
+/// Whether this request's response may fill an entry. A HEAD response has no body to
+/// store. A body on a method whose body HTTP gives no meaning (a "fat GET": GET, DELETE,
+/// OPTIONS with content) still goes to the backend, which may answer by it while the key
+/// leaves it out: one such request filled the entry every plain GET then got (nginx
+/// stores it too; Varnish drops the body). It may be answered from the cache; it does
+/// not fill it. POST, PUT and PATCH bodies are what those requests are, so a route that
+/// lists them in `methods` caches them as configured.
+pub fn may_fill(head: &RequestHead) -> bool {
+    match head.method {
+        Method::Head => false,
         Method::Post | Method::Put | Method::Patch => true,
         _ => head.body == BodyKind::Empty,
-    };
-    body_ok
-        && !head.headers.iter().any(|h| {
-            let name = h.name.get(buf);
-            URL_OVERRIDES.iter().any(|o| same_cgi_name(o, name))
-                && !rules
-                    .key
-                    .iter()
-                    .any(|k| matches!(k, KeyPart::Header(l) if same_cgi_name(l.as_bytes(), name)))
-        })
+    }
 }
-
-/// Request headers that frameworks read, when they trust the proxy in front, as the
-/// URL, scheme, host, port, path prefix or method the client used (Spring's
-/// ForwardedHeaderFilter, Werkzeug's ProxyFix, Rack, Rails, Symfony, IIS URL Rewrite):
-/// links and redirects are built from them, or another path is served. Portico writes
-/// `x-forwarded-host` and `x-forwarded-proto` itself (and keys on them); these it passes
-/// on from the client, so a request with `X-Forwarded-Port: 1337` or
-/// `X-Original-URL: /admin` filled the entry of the plain request with an answer made
-/// for it ("unkeyed header" cache poisoning).
-const URL_OVERRIDES: [&[u8]; 13] = [
-    b"forwarded",
-    b"x-forwarded-port",
-    b"x-forwarded-prefix",
-    b"x-forwarded-server",
-    b"x-forwarded-scheme",
-    b"x-forwarded-ssl",
-    b"front-end-https",
-    b"x-url-scheme",
-    b"x-host",
-    b"x-original-url",
-    b"x-rewrite-url",
-    b"x-http-method-override",
-    b"x-method-override",
-];
 
 /// Whether the client asked for a fresh copy (`Cache-Control: max-age=0`) and this route
 /// lets it. For `require_api_key`, `valid_key` says whether the request presents a known
@@ -570,14 +534,10 @@ apis:
 
     #[test]
     fn requests_that_fill_entries() {
-        let rules = stage_cache("{ key: [header.X-Forwarded-Prefix] }").routes[0]
-            .take()
-            .unwrap();
-        let fills = |raw: &str| may_fill(&rules, &parsed(raw.as_bytes()), raw.as_bytes());
+        let fills = |raw: &str| may_fill(&parsed(raw.as_bytes()));
         let get = |headers: &str| format!("GET /x HTTP/1.1\r\nHost: a\r\n{headers}\r\n");
         assert!(fills(&get("")));
         assert!(fills(&get("Content-Length: 0\r\n")));
-        assert!(fills(&get("X-Forwarded-For: 1.2.3.4\r\nX-Other: 1\r\n")));
         assert!(!fills("HEAD /x HTTP/1.1\r\nHost: a\r\n\r\n"));
         for fat in [
             get("Content-Length: 4\r\n"),
@@ -589,18 +549,6 @@ apis:
         assert!(fills(
             "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n"
         ));
-        for unkeyed in [
-            "X-Forwarded-Port: 1337\r\n",
-            "x_forwarded_port: 1337\r\n",
-            "Forwarded: host=evil.example\r\n",
-            "X-Original-URL: /admin\r\n",
-            "X-HTTP-Method-Override: DELETE\r\n",
-        ] {
-            assert!(!fills(&get(unkeyed)), "{unkeyed}");
-        }
-        // One the key lists splits entries already.
-        assert!(fills(&get("X-Forwarded-Prefix: /evil\r\n")));
-        assert!(fills(&get("x_forwarded_prefix: /evil\r\n")));
     }
 
     #[test]

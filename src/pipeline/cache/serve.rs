@@ -207,7 +207,7 @@ pub async fn before(
         Some(_) => None,
         None => shard.inflight.borrow().get(&key[..]).cloned(),
     };
-    let fill_key = (found.is_none() && waiting.is_none() && may_fill(rules, &c.head, &c.rbuf))
+    let fill_key = (found.is_none() && waiting.is_none() && may_fill(&c.head))
         .then(|| Rc::<[u8]>::from(&key[..]));
     *shard.scratch.borrow_mut() = key;
 
@@ -234,8 +234,7 @@ pub async fn before(
         };
     }
     bump(&shard.cells.misses, 1);
-    // A HEAD, a fat GET or a request with a URL override goes to the backend without
-    // filling (`rules::may_fill`).
+    // A HEAD or a fat GET goes to the backend without filling (`rules::may_fill`).
     let Some(key) = fill_key else {
         return Lookup::Miss(None);
     };
