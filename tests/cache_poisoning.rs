@@ -3,8 +3,9 @@
 //! (the key leaves bodies out), a listed header sent under its CGI spelling (`X_Lang`,
 //! which CGI, WSGI, PHP and Rack backends read as `X-Lang`), a listed query parameter
 //! hidden behind a `;` that some backends split the query at, or spelled in another case
-//! that some backends compare names without ("parameter cloaking");
-//! and entries a reload must not keep: those of a backend the route's upstream no longer
+//! that some backends compare names without ("parameter cloaking"), headers that
+//! frameworks behind a trusted proxy read as the client's URL, port or host
+//! (`X-Forwarded-Port`, `Forwarded`, `X-Original-URL`); and entries a reload must not keep: those of a backend the route's upstream no longer
 //! points at.
 
 mod common;
@@ -42,10 +43,27 @@ fn origin(name: &'static str) -> Origin {
             .find(|(h, _)| h.replace('_', "-").eq_ignore_ascii_case("x-lang"))
             .map(|(_, v)| v.as_str())
             .unwrap_or("-");
-        let body = format!(
-            "{name}#{n} {path} body={} x-lang={cgi_lang} lang={lang}",
-            String::from_utf8_lossy(&req.body)
-        );
+        let body = if path.starts_with("/links/") {
+            // Where a framework that trusts its proxy says the client came from (as
+            // CGI reads names, `_` for `-`).
+            let told = |h: &str| {
+                req.headers
+                    .iter()
+                    .find(|(n, _)| n.replace('_', "-").eq_ignore_ascii_case(h))
+                    .map_or("-", |(_, v)| v.as_str())
+            };
+            format!(
+                "{name}#{n} {path} port={} forwarded={} url={}",
+                told("x-forwarded-port"),
+                told("forwarded"),
+                told("x-original-url")
+            )
+        } else {
+            format!(
+                "{name}#{n} {path} body={} x-lang={cgi_lang} lang={lang}",
+                String::from_utf8_lossy(&req.body)
+            )
+        };
         respond(s, 200, &[("content-type", "text/plain")], body.as_bytes());
         true
     })
@@ -71,6 +89,9 @@ apis:
       "GET /ci/{{id}}":
         integration: {http}
         cache: {{ ttl: 60s, key: [querystring.lang] }}
+      "GET /links/{{id}}":
+        integration: {http}
+        cache: {{ ttl: 60s }}
       "POST /search":
         integration: {http}
         cache: {{ ttl: 60s, methods: [POST] }}
@@ -195,6 +216,41 @@ fn a_listed_query_parameter_in_another_case_is_keyed() {
         assert_eq!(get(&p, "/ci/1?LANG=evil", ""), upper, "{driver}");
         assert_eq!(get(&p, "/ci/1?x=1&lang=en", ""), en, "{driver}");
         assert_eq!(origin.requests.load(Ordering::SeqCst), 4, "{driver}");
+    }
+}
+
+#[test]
+fn headers_that_name_the_url_for_the_backend_are_keyed() {
+    for driver in DRIVERS {
+        let origin = origin("o");
+        let p = Portico::start(&config(origin.addr), driver);
+        // Passed on and answered by: each has its own entry.
+        let mut answers = Vec::new();
+        for (n, headers) in [
+            (1, "X-Forwarded-Port: 1337\r\n"),
+            (2, "X_Forwarded_Port: 1337\r\n"),
+            (3, "Forwarded: host=evil.example;proto=http\r\n"),
+            (4, "X-Original-URL: /admin\r\n"),
+        ] {
+            let r = get(&p, "/links/1", headers);
+            assert!(r.starts_with(&format!("o#{n} /links/1 ")), "{driver}: {r}");
+            assert!(
+                ["1337", "evil.example", "/admin"]
+                    .iter()
+                    .any(|s| r.contains(s)),
+                "{r}"
+            );
+            answers.push((headers, r));
+        }
+        let plain = get(&p, "/links/1", "");
+        assert_eq!(plain, "o#5 /links/1 port=- forwarded=- url=-", "{driver}");
+        assert_eq!(get(&p, "/links/1", ""), plain, "{driver}");
+        // Each is served its own answer from the cache (a proxy in front that sets one
+        // on every request still has every answer cached).
+        for (headers, answer) in &answers {
+            assert_eq!(&get(&p, "/links/1", headers), answer, "{driver} {headers}");
+        }
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 5, "{driver}");
     }
 }
 

@@ -1,7 +1,8 @@
 //! Cache keys: the method, the scheme and host the backend is told of, the path after the
-//! stage's base path, the caller as the route's authorizer knows it, and the values of the
-//! parameters the route lists in `cache.key` — nothing else, so other query parameters
-//! and headers do not split entries. The stage is implied (each stage has its own store).
+//! stage's base path, the caller as the route's authorizer knows it, the values of the
+//! parameters the route lists in `cache.key`, and the headers that name the URL to a
+//! backend ([`URL_OVERRIDES`]) — nothing else, so other query parameters and headers do
+//! not split entries. The stage is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
 //! can make two different requests produce the same key. Fields are written as the
@@ -97,7 +98,45 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
             }
         }
     }
+    // Headers that name the URL as the backend may take it, each with its name as sent
+    // (a backend that reads `X-Forwarded-Port` may not read `X_Forwarded_Port`).
+    for h in &r.head.headers {
+        let name = h.name.get(buf);
+        if URL_OVERRIDES.iter().any(|o| same_cgi_name(o, name)) {
+            field_with(out, |out| {
+                out.extend(name.iter().map(u8::to_ascii_lowercase))
+            });
+            field(out, h.value.get(buf));
+        }
+    }
+    out.extend_from_slice(&ABSENT.to_le_bytes());
 }
+
+/// Request headers that frameworks read, when they trust the proxy in front, as the
+/// URL, scheme, host, port, path prefix or method the client used (Spring's
+/// ForwardedHeaderFilter, Werkzeug's ProxyFix, Rack, Rails, Symfony, IIS URL Rewrite):
+/// links and redirects are built from them, or another path is served. Portico writes
+/// `x-forwarded-host` and `x-forwarded-proto` itself (and keys on what it writes); these
+/// it passes on from the client, so they are always in the key, as the host is: a
+/// request with `X-Forwarded-Port: 1337` or `X-Original-URL: /admin` filled the entry
+/// of the plain request with an answer made for it ("unkeyed header" cache poisoning).
+/// A proxy in front that sets one on every request (an ALB's `X-Forwarded-Port`) just
+/// adds its constant value to every key.
+const URL_OVERRIDES: [&[u8]; 13] = [
+    b"forwarded",
+    b"x-forwarded-port",
+    b"x-forwarded-prefix",
+    b"x-forwarded-server",
+    b"x-forwarded-scheme",
+    b"x-forwarded-ssl",
+    b"front-end-https",
+    b"x-url-scheme",
+    b"x-host",
+    b"x-original-url",
+    b"x-rewrite-url",
+    b"x-http-method-override",
+    b"x-method-override",
+];
 
 /// How backends split a query into pairs: at `&`, or (Rack before 3, Go before 1.17,
 /// Python before 3.9.2) at `;` too.
@@ -350,6 +389,32 @@ mod tests {
         assert_eq!(k("X-Lang: de\r\n"), k("x_lang: de\r\n"));
         assert_ne!(k("X-Lang: de\r\n"), k("X-Lang: de\r\nX_Lang: evil\r\n"));
         assert_eq!(none, k("X-Lang-Extra: 1\r\nXLang: 1\r\n"));
+    }
+
+    #[test]
+    fn headers_that_name_the_url_split_entries_as_sent() {
+        let r = rules(Vec::new());
+        let k = |headers: &str| key_of(&r, &get("/items/1", headers));
+        let plain = k("X-Other: 1\r\n");
+        assert_eq!(plain, k(""));
+        for h in [
+            "X-Forwarded-Port: 1337\r\n",
+            "X_Forwarded_Port: 1337\r\n",
+            "Forwarded: host=evil.example\r\n",
+            "X-Original-URL: /admin\r\n",
+            "X-HTTP-Method-Override: DELETE\r\n",
+        ] {
+            assert_ne!(plain, k(h), "{h}");
+        }
+        let port = k("X-Forwarded-Port: 443\r\n");
+        assert_eq!(port, k("x-forwarded-port: 443\r\nX-Other: 2\r\n"));
+        assert_ne!(port, k("X-Forwarded-Port: 1337\r\n"));
+        assert_ne!(port, k("X_Forwarded_Port: 443\r\n"), "a name as sent");
+        assert_ne!(
+            k("X-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /a\r\n"),
+            k("X-Forwarded-Prefix: /a\r\nX-Forwarded-Port: 443\r\n"),
+            "in request order"
+        );
     }
 
     #[test]

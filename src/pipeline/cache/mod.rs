@@ -20,6 +20,7 @@
 //! (`RouteCacheRt::tag`).
 
 mod capture;
+mod conditional;
 mod flush;
 mod key;
 pub mod rules;

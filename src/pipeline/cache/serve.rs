@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use monoio::io::AsyncWriteRentExt;
 
+use super::conditional;
 use super::key::{self, KeyInput};
 use super::rules::{client_refresh, entry_method, may_fill, Caller, RouteCacheRt};
 use super::{Capture, Codings, Entry, Inserted, Pending, Shard};
@@ -302,7 +303,8 @@ pub fn after(fill: Fill, c: &mut Conn) {
     fill.pending.finish(Some(entry));
 }
 
-/// Writes a stored response: the stored head, `age`, this request's ids, then the body.
+/// Writes a stored response: the stored head, `age`, this request's ids, then the body;
+/// or a 304 without the body when the request's validators match it (`conditional`).
 async fn write_hit(
     ctx: &WorkerCtx,
     gen: &Generation,
@@ -311,17 +313,24 @@ async fn write_hit(
     now: Instant,
 ) -> bool {
     let keep = c.can_keep_alive(ctx);
-    if Edits::find(&gen.snap, &c.req, e.status).is_some() {
-        edited_head(gen, c, e, now, keep);
+    let not_modified = conditional::not_modified(&c.head, &c.rbuf, e.status, &e.head);
+    let status = if not_modified { 304 } else { e.status };
+    if Edits::find(&gen.snap, &c.req, status).is_some() {
+        edited_head(gen, c, e, now, keep, not_modified);
     } else {
         // The common case: the stored bytes as they are.
-        c.out.status = e.status;
+        c.out.status = status;
         c.wbuf.clear();
-        c.wbuf.extend_from_slice(&e.head);
+        if not_modified {
+            c.wbuf.extend_from_slice(conditional::STATUS_LINE);
+            c.wbuf.extend_from_slice(conditional::header_lines(&e.head));
+        } else {
+            c.wbuf.extend_from_slice(&e.head);
+        }
         age(&mut c.wbuf, e, now);
         encode::own_head_end(&mut c.wbuf, &c.request_id, keep, c.head.minor_version == 0);
     }
-    let body = if c.head.method == Method::Head {
+    let body = if c.head.method == Method::Head || not_modified {
         &b""[..]
     } else {
         &e.body[..]
@@ -353,11 +362,23 @@ fn age(out: &mut Vec<u8>, e: &Entry, now: Instant) {
 /// A hit on a route with CORS or response parameter mapping: these depend on the request
 /// (its Origin, `$context` values), so the stored backend head goes through the relay's
 /// head writer exactly as a fresh backend response would.
-fn edited_head(gen: &Generation, c: &mut Conn, e: &Entry, now: Instant, keep: bool) {
+fn edited_head(
+    gen: &Generation,
+    c: &mut Conn,
+    e: &Entry,
+    now: Instant,
+    keep: bool,
+    not_modified: bool,
+) {
     c.wbuf.clear();
     age(&mut c.wbuf, e, now);
     c.ubuf.clear();
-    c.ubuf.extend_from_slice(&e.head);
+    if not_modified {
+        c.ubuf.extend_from_slice(conditional::STATUS_LINE);
+        c.ubuf.extend_from_slice(conditional::header_lines(&e.head));
+    } else {
+        c.ubuf.extend_from_slice(&e.head);
+    }
     c.ubuf.extend_from_slice(&c.wbuf);
     c.ubuf.extend_from_slice(b"\r\n");
     let parsed = parse_response(&c.ubuf, Method::Get, usize::MAX, &mut c.rhead);

@@ -1,0 +1,133 @@
+//! Conditional and range requests against a cached entry, end to end: a GET or HEAD whose
+//! `If-None-Match` names the stored ETag (weakly), or whose `If-Modified-Since` is the
+//! stored `Last-Modified`, gets 304 without a body from the cache (on a plain route and on
+//! a CORS route, whose hits are edited per request), and the connection goes on; other
+//! validators get the whole 200; a `Range` request gets the whole 200 (never the whole
+//! body as a 206).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use common::*;
+
+const ETAG: &str = "\"v1\"";
+const MODIFIED: &str = "Wed, 01 Jan 2025 00:00:00 GMT";
+
+/// Answers 200 with a fixed ETag and Last-Modified whatever the request's validators say,
+/// so every 304 seen comes from the cache.
+fn origin() -> Origin {
+    Origin::start(|req, s| {
+        let body = format!("{} hello", req.target);
+        let headers = [
+            ("content-type", "text/plain"),
+            ("etag", ETAG),
+            ("last-modified", MODIFIED),
+        ];
+        respond(s, 200, &headers, body.as_bytes());
+        true
+    })
+}
+
+/// One cached route; with `cors`, on an API with CORS (its hits are edited per request).
+fn config(origin: SocketAddr, cors: bool) -> String {
+    let http = "{ type: http, upstream: origin, timeout: 2s }";
+    let cors = if cors {
+        "    cors: { allow_origins: [\"https://a.example\"] }\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 1s }}
+upstreams:
+  origin: {{ targets: ["{origin}"], connect_timeout: 1s }}
+apis:
+  app:
+{cors}    stages:
+      $default: {{ cache: {{ capacity: 1MiB }} }}
+    routes:
+      "GET /items/{{id}}": {{ integration: {http}, cache: {{ ttl: 60s }} }}
+"#
+    )
+}
+
+#[test]
+fn validators_that_match_the_entry_get_304_from_the_cache() {
+    for driver in DRIVERS {
+        let origin = origin();
+        let p = Portico::start(&config(origin.addr, false), driver);
+        let mut c = Client::new(&p);
+        let send = |c: &mut Client, method: &str, headers: &str| {
+            c.send(format!("{method} /items/1 HTTP/1.1\r\nHost: a\r\n{headers}\r\n").as_bytes())
+        };
+        let first = send(&mut c, "GET", "");
+        assert_eq!((first.status, first.text()), (200, "/items/1 hello".into()));
+
+        for (method, headers) in [
+            ("GET", format!("If-None-Match: {ETAG}\r\n")),
+            ("GET", "If-None-Match: \"x\", W/\"v1\"\r\n".to_string()),
+            ("GET", "If-None-Match: *\r\n".to_string()),
+            ("HEAD", format!("If-None-Match: {ETAG}\r\n")),
+            ("GET", format!("If-Modified-Since: {MODIFIED}\r\n")),
+        ] {
+            let r = send(&mut c, method, &headers);
+            assert_eq!(r.status, 304, "{driver} {method} {headers}");
+            assert!(r.body.is_empty());
+            assert_eq!(r.header("etag"), Some(ETAG), "{driver} {headers}");
+            assert!(
+                r.header("age").is_some(),
+                "{driver}: answered from the cache"
+            );
+        }
+        // The connection went on past each 304: the next answer is read whole.
+        for (headers, why) in [
+            ("If-None-Match: \"v2\"\r\n", "another tag"),
+            (
+                "If-None-Match: \"v2\"\r\nIf-Modified-Since: Wed, 01 Jan 2025 00:00:00 GMT\r\n",
+                "If-Modified-Since is ignored beside If-None-Match",
+            ),
+            (
+                "If-Modified-Since: Thu, 02 Jan 2025 00:00:00 GMT\r\n",
+                "another date",
+            ),
+            ("If-Match: \"v1\"\r\n", "not a validator a cache answers"),
+            ("Range: bytes=0-1\r\n", "a range gets the whole 200"),
+        ] {
+            let r = send(&mut c, "GET", headers);
+            assert_eq!(r.status, 200, "{driver}: {why}");
+            assert_eq!(r.text(), "/items/1 hello", "{driver}: {why}");
+            assert_eq!(r.header("content-range"), None, "{driver}: {why}");
+        }
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 1, "{driver}");
+    }
+}
+
+#[test]
+fn a_304_on_a_cors_route_carries_its_cors_headers() {
+    for driver in DRIVERS {
+        let origin = origin();
+        let p = Portico::start(&config(origin.addr, true), driver);
+        let mut c = Client::new(&p);
+        let r = c.get("/items/2", "a");
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        let r = c.send(
+            format!(
+                "GET /items/2 HTTP/1.1\r\nHost: a\r\nOrigin: https://a.example\r\nIf-None-Match: {ETAG}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(r.status, 304, "{driver}");
+        assert!(r.body.is_empty());
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://a.example"),
+            "{driver}"
+        );
+        assert_eq!(c.get("/items/2", "a").text(), "/items/2 hello");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 1, "{driver}");
+    }
+}
