@@ -509,8 +509,8 @@ pub fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Vec<u8> {
 /// client sees while a listener closes under it.
 pub struct ConnectLoop {
     pub answered: std::sync::Arc<AtomicUsize>,
-    /// Connections reset (or failed) after their connect had succeeded.
-    pub reset: std::sync::Arc<AtomicUsize>,
+    /// Connections reset or closed unanswered after their connect had succeeded.
+    pub lost: std::sync::Arc<AtomicUsize>,
     refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<thread::JoinHandle<()>>,
 }
@@ -518,11 +518,11 @@ pub struct ConnectLoop {
 impl ConnectLoop {
     pub fn start(addr: SocketAddr, clients: usize) -> ConnectLoop {
         let answered = std::sync::Arc::new(AtomicUsize::new(0));
-        let reset = std::sync::Arc::new(AtomicUsize::new(0));
+        let lost = std::sync::Arc::new(AtomicUsize::new(0));
         let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let threads = (0..clients)
             .map(|_| {
-                let (answered, reset, refused) = (answered.clone(), reset.clone(), refused.clone());
+                let (answered, lost, refused) = (answered.clone(), lost.clone(), refused.clone());
                 thread::spawn(move || {
                     let deadline = Instant::now() + Duration::from_secs(60);
                     while Instant::now() < deadline {
@@ -538,10 +538,9 @@ impl ConnectLoop {
                             (Ok(()), Ok(n)) if buf[..n].starts_with(b"HTTP/1.1 ") => {
                                 answered.fetch_add(1, Ordering::SeqCst);
                             }
-                            // Closed unanswered: a connection a drain gave up on.
-                            (Ok(()), Ok(_)) => {}
+                            // Reset, or closed unanswered: the request is lost.
                             _ => {
-                                reset.fetch_add(1, Ordering::SeqCst);
+                                lost.fetch_add(1, Ordering::SeqCst);
                             }
                         }
                     }
@@ -550,7 +549,7 @@ impl ConnectLoop {
             .collect();
         ConnectLoop {
             answered,
-            reset,
+            lost,
             refused,
             threads,
         }
@@ -564,14 +563,14 @@ impl ConnectLoop {
         }
     }
 
-    /// Waits for every client to meet a refused connect; (answered, reset, refused).
+    /// Waits for every client to meet a refused connect; (answered, lost, refused).
     pub fn join(self) -> (usize, usize, bool) {
         for t in self.threads {
             t.join().unwrap();
         }
         (
             self.answered.load(Ordering::SeqCst),
-            self.reset.load(Ordering::SeqCst),
+            self.lost.load(Ordering::SeqCst),
             self.refused.load(Ordering::SeqCst),
         )
     }
