@@ -128,6 +128,55 @@ impl LogFormat {
         })
     }
 
+    /// For a JSON format, why its lines would not be JSON: a variable outside quotes
+    /// that is not always a number (`"latency":$context.integrationLatency` writes a bare
+    /// `-` when it is empty), or a template that is not JSON whatever the values are
+    /// (serde_json's message on the line with every value as it can come out).
+    pub fn json_problem(&self) -> Option<String> {
+        if !self.json {
+            return None;
+        }
+        let always_a_number = |p: &Part| {
+            matches!(
+                p,
+                Part::Log(LogVar::Status | LogVar::ResponseLength | LogVar::ResponseLatency)
+                    | Part::Ctx(Var::RequestTimeEpoch)
+            )
+        };
+        let mut line = Vec::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            match part {
+                Part::Literal(b) => line.extend_from_slice(b),
+                p if always_a_number(p) => line.push(b'0'),
+                _ => {
+                    let quoted = i > 0 && line.last() == Some(&b'"');
+                    if !quoted {
+                        let name = self.variable_text(part);
+                        return Some(format!("$context.{name} is outside quotes"));
+                    }
+                    line.push(b'-');
+                }
+            }
+        }
+        serde_json::from_slice::<serde_json::Value>(&line)
+            .err()
+            .map(|e| format!("not JSON: {e}"))
+    }
+
+    /// The name a variable part was written with (for messages).
+    fn variable_text(&self, part: &Part) -> String {
+        let names = Var::NAMES.iter().map(|(n, v)| (*n, Part::Ctx(*v)));
+        let names = names.chain(LOG_NAMES.iter().map(|(n, v)| (*n, Part::Log(*v))));
+        match part {
+            Part::Authorizer(name) => format!("authorizer.{name}"),
+            Part::Unknown(name) => name.to_string(),
+            p => names
+                .into_iter()
+                .find(|(_, q)| q == p)
+                .map_or_else(|| "canary".into(), |(n, _)| n.to_string()),
+        }
+    }
+
     /// Appends one line (with its newline) for `r`.
     pub fn render(&self, out: &mut Vec<u8>, r: &LogRecord<'_>) {
         for part in &self.parts {
@@ -369,6 +418,23 @@ mod tests {
         let mut out = Vec::new();
         f.render(&mut out, &r);
         assert_eq!(out, b"ev\xff\xfeil \\x22x\\x22 caf\xc3\xa9 \xe2\x82\n");
+    }
+
+    #[test]
+    fn json_formats_with_a_variable_outside_quotes_are_found() {
+        let ok = r#"{"s":$context.status,"n":$context.responseLength,"t":$context.requestTimeEpoch,"l":"$context.integrationLatency"}"#;
+        assert_eq!(LogFormat::compile(ok).json_problem(), None);
+        let bare = r#"{"s":"$context.status","l":$context.integrationLatency}"#;
+        assert_eq!(
+            LogFormat::compile(bare).json_problem().as_deref(),
+            Some("$context.integrationLatency is outside quotes")
+        );
+        let broken = LogFormat::compile(r#"{"a":"$context.path""#).json_problem();
+        assert!(broken.unwrap().starts_with("not JSON: EOF"));
+        assert_eq!(
+            LogFormat::compile("$context.path $context.status").json_problem(),
+            None
+        );
     }
 
     #[test]
