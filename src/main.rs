@@ -40,9 +40,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve (the default). SIGTERM/SIGINT drain and exit 0.
+    /// Serve (the default). SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config;
+    /// SIGUSR1 reopens the access log.
     Run,
-    /// Validate a config file: exit 0, or 1 with every error and its key path.
+    /// Validate a config file: exit 0, or 1 with every error; every warning too, each
+    /// with its key path.
     Check,
     /// What would be served: domain and base path, API, stage, route, integration, auth.
     Routes {

@@ -380,3 +380,39 @@ fn quota_periods_take_aws_upper_case_spellings() {
         "{err}"
     );
 }
+
+/// A JSON access-log format (it starts with `{`) with a variable outside quotes writes a
+/// bare `-` when the value is empty (integrationLatency on a mock), a line no JSON reader
+/// takes: check says so at the format, and names the variable. A variable always logged as a
+/// number (status) may stand bare.
+#[test]
+fn check_warns_at_a_json_log_format_whose_lines_are_not_json() {
+    let dir = temp_dir("check-json-format");
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{port}"]
+  access_log: {{ path: stdout, format: '{{"status":$context.status,"latency":$context.integrationLatency}}' }}
+apis:
+  app:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /ping": {{ integration: {{ type: mock, status: 200, body: pong }} }}
+"#,
+        port = free_port()
+    );
+    let (code, out, err) = check_file(&write(&dir, &yaml));
+    assert_eq!(code, 0, "{out}{err}");
+    let warned = warnings(&err);
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(
+        warned[0]
+            == "server.access_log.format: it starts with {, so lines are meant to be JSON, but $context.integrationLatency is outside quotes: an empty value is logged as -; put each $context variable in quotes",
+        "{err}"
+    );
+    let quoted = yaml.replace(
+        "$context.integrationLatency",
+        "\"$context.integrationLatency\"",
+    );
+    let (code, out, err) = check_file(&write(&dir, &quoted));
+    assert_eq!((code, warnings(&err).len()), (0, 0), "{out}{err}");
+}

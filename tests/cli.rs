@@ -541,3 +541,19 @@ fn the_log_names_the_driver() {
         "{text}"
     );
 }
+
+/// `--help` names what each signal does and that check reports warnings too: an operator
+/// reading it learnt only that SIGTERM/SIGINT stop.
+#[test]
+fn help_names_the_signals_and_checks_warnings() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for says in [
+        "SIGHUP reloads the config",
+        "SIGUSR1 reopens the access log",
+        "every warning too",
+    ] {
+        assert!(text.contains(says), "{says}: {text}");
+    }
+}

@@ -74,6 +74,39 @@ fn an_admin_reload_answers_once_listeners_follow_it() {
     }
 }
 
+/// A reload that removes a listener serves the connections the kernel had queued on it
+/// (their clients connected before the reload) instead of resetting them as it closes it:
+/// clients connecting in a loop to the removed address see answers, then refused
+/// connects. A connection still in its handshake at that instant can still be reset.
+#[test]
+fn a_reload_that_removes_a_listener_serves_what_was_queued_on_it() {
+    for driver in DRIVERS {
+        let (first, second, admin_port) = (free_port(), free_port(), free_port());
+        let p = Portico::start_at(
+            &listeners_config(&[first, second], admin_port),
+            driver,
+            first,
+        );
+        let clients = ConnectLoop::start(([127, 0, 0, 1], second).into(), 16);
+        clients.wait_answered(500);
+        std::fs::write(&p.config, listeners_config(&[first], admin_port)).unwrap();
+        let r = admin(
+            ([127, 0, 0, 1], admin_port).into(),
+            "POST",
+            "/reload",
+            Some("t0ken"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        let (answered, lost, refused) = clients.join();
+        assert!(refused, "{driver}: the removed address refuses");
+        assert!(
+            lost <= 5,
+            "{driver}: {lost} connections reset or closed unanswered after their connect succeeded ({answered} answered)"
+        );
+    }
+}
+
 /// A connection accepted before SIGTERM whose request is still on its way (a client one
 /// round trip behind its handshake) is served, with `connection: close`, not cut: its
 /// client can't tell it from a request the gateway took and lost. Portico used to close

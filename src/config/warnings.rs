@@ -62,6 +62,11 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 "unknown variable $context.{name}: it is logged as \"-\""
             )));
         }
+        if let Some(why) = format.json_problem() {
+            out.push(log.key("format").error(format!(
+                "it starts with {{, so lines are meant to be JSON, but {why}: an empty value is logged as -; put each $context variable in quotes"
+            )));
+        }
     }
     let needs_store = cfg.cluster.is_some()
         || cfg.admin.is_some()

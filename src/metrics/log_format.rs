@@ -128,6 +128,55 @@ impl LogFormat {
         })
     }
 
+    /// For a JSON format, why its lines would not be JSON: a variable outside quotes
+    /// that is not always a number (`"latency":$context.integrationLatency` writes a bare
+    /// `-` when it is empty), or a template that is not JSON whatever the values are
+    /// (serde_json's message on the line with every value as it can come out).
+    pub fn json_problem(&self) -> Option<String> {
+        if !self.json {
+            return None;
+        }
+        let always_a_number = |p: &Part| {
+            matches!(
+                p,
+                Part::Log(LogVar::Status | LogVar::ResponseLength | LogVar::ResponseLatency)
+                    | Part::Ctx(Var::RequestTimeEpoch)
+            )
+        };
+        let mut line = Vec::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            match part {
+                Part::Literal(b) => line.extend_from_slice(b),
+                p if always_a_number(p) => line.push(b'0'),
+                _ => {
+                    let quoted = i > 0 && line.last() == Some(&b'"');
+                    if !quoted {
+                        let name = self.variable_text(part);
+                        return Some(format!("$context.{name} is outside quotes"));
+                    }
+                    line.push(b'-');
+                }
+            }
+        }
+        serde_json::from_slice::<serde_json::Value>(&line)
+            .err()
+            .map(|e| format!("not JSON: {e}"))
+    }
+
+    /// The name a variable part was written with (for messages).
+    fn variable_text(&self, part: &Part) -> String {
+        let names = Var::NAMES.iter().map(|(n, v)| (*n, Part::Ctx(*v)));
+        let names = names.chain(LOG_NAMES.iter().map(|(n, v)| (*n, Part::Log(*v))));
+        match part {
+            Part::Authorizer(name) => format!("authorizer.{name}"),
+            Part::Unknown(name) => name.to_string(),
+            p => names
+                .into_iter()
+                .find(|(_, q)| q == p)
+                .map_or_else(|| "canary".into(), |(n, _)| n.to_string()),
+        }
+    }
+
     /// Appends one line (with its newline) for `r`.
     pub fn render(&self, out: &mut Vec<u8>, r: &LogRecord<'_>) {
         for part in &self.parts {
@@ -160,40 +209,45 @@ impl LogFormat {
     /// Makes the bytes appended since `start` safe inside the format: JSON string
     /// escaping for JSON formats; otherwise `"`, `\\` and control characters as `\\xHH`,
     /// as nginx writes them, so a quoted field can't be closed early to forge the rest
-    /// of a line. In JSON, bytes that are not UTF-8 (a User-Agent or Host with obs-text)
-    /// become U+FFFD, as Go's encoding/json writes them: JSON is UTF-8, and a parser
-    /// (serde_json, Python's json, log shippers) refuses the whole line otherwise, so a
-    /// client could keep its requests out of whatever reads the log.
+    /// of a line. Control characters include the C1 ones (U+0080–U+009F; U+009B is a
+    /// terminal's CSI, as ESC [ is), written `\\u009b` in JSON. Bytes that are not UTF-8
+    /// (a User-Agent with obs-text) become U+FFFD in JSON, as Go's encoding/json writes
+    /// them, and `\\xHH` otherwise: JSON is UTF-8, and a parser (serde_json, Python's
+    /// json, log shippers) refuses the whole line otherwise, so a client could keep its
+    /// requests out of whatever reads the log; a plain line stays UTF-8 text too.
     fn escape_from(&self, out: &mut Vec<u8>, start: usize) {
         let needs = out[start..]
             .iter()
-            .any(|&b| b < 0x20 || b == 0x7f || b == b'"' || b == b'\\');
-        let bad_utf8 = self.json && std::str::from_utf8(&out[start..]).is_err();
-        if !needs && !bad_utf8 {
+            .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\');
+        if !needs {
             return;
         }
         let raw: Vec<u8> = out.drain(start..).collect();
+        let mut utf8 = [0u8; 4];
         for chunk in raw.utf8_chunks() {
-            for &b in chunk.valid().as_bytes() {
-                match b {
-                    b'"' if self.json => out.extend_from_slice(b"\\\""),
-                    b'\\' if self.json => out.extend_from_slice(b"\\\\"),
-                    0..=0x1f | 0x7f if self.json => {
-                        let _ = write!(out, "\\u{:04x}", b);
+            for ch in chunk.valid().chars() {
+                match ch {
+                    '"' if self.json => out.extend_from_slice(b"\\\""),
+                    '\\' if self.json => out.extend_from_slice(b"\\\\"),
+                    c if c.is_control() && self.json => {
+                        let _ = write!(out, "\\u{:04x}", u32::from(c));
                     }
-                    0..=0x1f | 0x7f | b'"' | b'\\' => {
-                        let _ = write!(out, "\\x{:02X}", b);
+                    c if c.is_control() || c == '"' || c == '\\' => {
+                        for b in c.encode_utf8(&mut utf8).bytes() {
+                            let _ = write!(out, "\\x{b:02X}");
+                        }
                     }
-                    _ => out.push(b),
+                    c => out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes()),
                 }
             }
-            if chunk.invalid().is_empty() {
-                continue;
-            }
-            if self.json {
-                out.extend_from_slice("\u{fffd}".as_bytes());
-            } else {
-                out.extend_from_slice(chunk.invalid());
+            match chunk.invalid() {
+                [] => {}
+                _ if self.json => out.extend_from_slice("\u{fffd}".as_bytes()),
+                bad => {
+                    for b in bad {
+                        let _ = write!(out, "\\x{b:02X}");
+                    }
+                }
             }
         }
     }
@@ -357,18 +411,45 @@ mod tests {
             r#"{"ua":"$context.identity.userAgent","host":"$context.domainName"}"#,
         );
         let mut r = record();
-        r.user_agent = b"ev\xff\xfeil \"x\" caf\xc3\xa9 \xe2\x82";
+        r.user_agent = b"ev\xff\xfeil \"x\" caf\xc3\xa9 \xe2\x82 \xc2\x9b[2J";
         r.domain_name = b"a\x80b";
         let mut out = Vec::new();
         f.render(&mut out, &r);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid UTF-8 JSON");
-        assert_eq!(v["ua"], "ev\u{fffd}\u{fffd}il \"x\" caf\u{e9} \u{fffd}");
+        assert_eq!(
+            v["ua"],
+            "ev\u{fffd}\u{fffd}il \"x\" caf\u{e9} \u{fffd} \u{9b}[2J"
+        );
+        assert!(String::from_utf8(out.clone())
+            .unwrap()
+            .contains(r"\u009b[2J"));
         assert_eq!(v["host"], "a\u{fffd}b");
-        // Plain formats keep the bytes as sent (only quotes and controls are escaped).
+        // Plain formats write bytes that are not UTF-8, and C1 controls, as \xHH (as
+        // nginx does), and keep other non-ASCII text.
         let f = LogFormat::compile("$context.identity.userAgent");
         let mut out = Vec::new();
         f.render(&mut out, &r);
-        assert_eq!(out, b"ev\xff\xfeil \\x22x\\x22 caf\xc3\xa9 \xe2\x82\n");
+        assert_eq!(
+            String::from_utf8(out).expect("UTF-8"),
+            "ev\\xFF\\xFEil \\x22x\\x22 caf\u{e9} \\xE2\\x82 \\xC2\\x9B[2J\n"
+        );
+    }
+
+    #[test]
+    fn json_formats_with_a_variable_outside_quotes_are_found() {
+        let ok = r#"{"s":$context.status,"n":$context.responseLength,"t":$context.requestTimeEpoch,"l":"$context.integrationLatency"}"#;
+        assert_eq!(LogFormat::compile(ok).json_problem(), None);
+        let bare = r#"{"s":"$context.status","l":$context.integrationLatency}"#;
+        assert_eq!(
+            LogFormat::compile(bare).json_problem().as_deref(),
+            Some("$context.integrationLatency is outside quotes")
+        );
+        let broken = LogFormat::compile(r#"{"a":"$context.path""#).json_problem();
+        assert!(broken.unwrap().starts_with("not JSON: EOF"));
+        assert_eq!(
+            LogFormat::compile("$context.path $context.status").json_problem(),
+            None
+        );
     }
 
     #[test]

@@ -265,7 +265,7 @@ pub fn run() -> Result<(), StartError> {
         .map_err(|e| StartError::AdminBind(snapshot.traffic.admin.as_ref().unwrap().listen, e))?;
     WORKER_COUNT.store(count, Ordering::Relaxed);
     reload::register_workers(count);
-    spawn_health_checker();
+    crate::upstream::health::spawn_checker();
     crate::upstream::resolve::spawn();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let seed = process_seed();
@@ -421,16 +421,8 @@ async fn worker_main(
         }
     }
     for l in listeners.open.values() {
-        // Connections the kernel queued before the stop are served (as fresh ones in a
-        // drain: `FRESH_GRACE` to send their request), not reset by the close.
-        let epoll = ctx.driver == Driver::Epoll;
-        for s in super::listen_socket::take_queued(&*l.socket, epoll) {
-            let Ok(peer) = s.peer_addr() else { continue };
-            if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
-                spawn_connection(&ctx, stream, peer, l.tls);
-            }
-        }
-        super::listen_socket::stop_listening(&*l.socket);
+        // Queued connections are served as fresh ones in a drain (`FRESH_GRACE`).
+        close_listener(&ctx, l);
     }
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
@@ -448,24 +440,6 @@ async fn worker_main(
         warn!(worker = id, connections = ctx.active(), "{why}");
     }
     ctx.flush_log();
-}
-
-/// The thread that runs active health checks on the running config, until stop.
-fn spawn_health_checker() {
-    let spawned = std::thread::Builder::new()
-        .name("portico-health".into())
-        .spawn(|| {
-            let mut checker = crate::upstream::health::Checker::default();
-            while !stop_requested() {
-                if let Some((_, snap)) = reload::current() {
-                    checker.tick(&snap);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-    if let Err(e) = spawned {
-        warn!(error = %e, "cannot start the health-check thread; upstream health checks are off");
-    }
 }
 
 /// Every listener a config asks for: (address, TLS).
@@ -536,7 +510,7 @@ impl Listeners {
             let keep = wanted.contains(&(*addr, l.tls));
             if !keep {
                 info!(worker = ctx.id, %addr, "listener removed by reload");
-                super::listen_socket::stop_listening(&*l.socket);
+                close_listener(ctx, l);
                 l.stop.begin();
             }
             keep
@@ -581,6 +555,20 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
             }
         }
     }
+}
+
+/// Takes a listener out of LISTEN, serving first the connections the kernel had queued
+/// on it: closing it resets them, and their clients (connected before the stop or the
+/// reload, often with their request sent) can't tell that from a request lost.
+fn close_listener(ctx: &Rc<WorkerCtx>, l: &Listening) {
+    let epoll = ctx.driver == Driver::Epoll;
+    for s in super::listen_socket::take_queued(&*l.socket, epoll) {
+        let Ok(peer) = s.peer_addr() else { continue };
+        if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
+            spawn_connection(ctx, stream, peer, l.tls);
+        }
+    }
+    super::listen_socket::stop_listening(&*l.socket);
 }
 
 /// Serves an accepted connection on its own task.

@@ -273,6 +273,24 @@ fn exchange(mut s: impl Read + Write, request: &[u8]) -> Result<u16, String> {
         .ok_or_else(|| "bad status line".to_string())
 }
 
+/// The thread that runs active health checks on the running config, until stop.
+pub fn spawn_checker() {
+    let spawned = std::thread::Builder::new()
+        .name("portico-health".into())
+        .spawn(|| {
+            let mut checker = Checker::default();
+            while !crate::runtime::shutdown::stop_requested() {
+                if let Some((_, snap)) = crate::runtime::reload::current() {
+                    checker.tick(&snap);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "cannot start the health-check thread; upstream health checks are off");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
