@@ -38,14 +38,9 @@ fn config(origin: SocketAddr, cors: bool) -> String {
     } else {
         ""
     };
+    let head = one_origin_head(origin);
     format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 1s }}
-upstreams:
-  origin: {{ targets: ["{origin}"], connect_timeout: 1s }}
-apis:
+        r#"{head}apis:
   app:
 {cors}    stages:
       $default: {{ cache: {{ capacity: 1MiB }} }}

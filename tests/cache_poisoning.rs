@@ -71,14 +71,9 @@ fn origin(name: &'static str) -> Origin {
 
 fn config(origin: SocketAddr) -> String {
     let http = "{ type: http, upstream: origin, timeout: 2s }";
+    let head = one_origin_head(origin);
     format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 1s }}
-upstreams:
-  origin: {{ targets: ["{origin}"], connect_timeout: 1s }}
-apis:
+        r#"{head}apis:
   app:
     stages:
       $default: {{ cache: {{ capacity: 1MiB }} }}

@@ -353,6 +353,20 @@ apis:
     )
 }
 
+/// The `server:` and `upstreams:` part of a one-worker config whose upstream `origin` is
+/// `origin`, with short timeouts; a test appends its `apis:`.
+pub fn one_origin_head(origin: SocketAddr) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 1s }}
+upstreams:
+  origin: {{ targets: ["{origin}"], connect_timeout: 1s }}
+"#
+    )
+}
+
 /// One keep-alive client connection: requests go out as given, one response read each.
 pub struct Client {
     reader: BufReader<TcpStream>,
