@@ -80,8 +80,18 @@ impl Portico {
     }
 
     pub fn try_start(yaml: &str, driver: &str) -> Result<Portico, String> {
-        let port = free_port();
-        Self::try_start_at(&yaml.replace("{PORT}", &port.to_string()), driver, port)
+        // A port `free_port` found free can be taken by another test's listener before
+        // Portico binds it; Portico then refuses to start, and is started on another.
+        let mut tries = 0;
+        loop {
+            let port = free_port();
+            let started =
+                Self::try_start_at(&yaml.replace("{PORT}", &port.to_string()), driver, port);
+            match started {
+                Err(e) if e.contains("already listens on") && tries < 4 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Starts on a config that names its own listen port (`port`, waited for).
@@ -110,7 +120,9 @@ impl Portico {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect(p.addr).is_ok() {
+            // Serving only once it says so: a connect alone may reach another test's
+            // listener that took the port while this Portico fails to bind it.
+            if TcpStream::connect(p.addr).is_ok() && p.log_text().contains("portico is serving") {
                 return Ok(p);
             }
             if let Some(status) = p.child.as_mut().unwrap().try_wait().unwrap() {
