@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::buf::SliceMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Canceller};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
 
 use super::access::Outcome;
@@ -51,6 +51,10 @@ pub(super) const FRESH_GRACE: Duration = Duration::from_millis(500);
 /// A body the gateway does not need is read and dropped up to this size to keep the
 /// connection; past it the connection closes instead (as nginx's lingering discard).
 pub(super) const DISCARD_MAX: u64 = 1024 * 1024;
+/// A lingering close (`Conn::linger`) lasts at most this long, and ends once the client
+/// sends nothing for `LINGER_QUIET`: nginx's `lingering_time` and `lingering_timeout`.
+const LINGER_TOTAL: Duration = Duration::from_secs(30);
+const LINGER_QUIET: Duration = Duration::from_secs(5);
 
 /// The per-connection state that integrations work with.
 pub struct Conn {
@@ -209,8 +213,10 @@ async fn serve_io(
     peer_cert: Option<Box<PeerCert>>,
 ) {
     let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert);
-    serve_requests(ctx, &mut c).await;
-    if let Io::Tls(tls) = &mut c.stream {
+    if serve_requests(ctx, &mut c).await == Ending::ClientMaySend {
+        // Boxed: a rare ending, kept out of every idle connection's task.
+        Box::pin(c.linger(ctx)).await;
+    } else if let Io::Tls(tls) = &mut c.stream {
         // close_notify, as nginx sends; a client that no longer reads can't hold us.
         let _ = Box::pin(monoio::time::timeout(Duration::from_secs(1), tls.close())).await;
     }
@@ -218,13 +224,23 @@ async fn serve_io(
     c.park_buffers(ctx);
 }
 
-async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
+/// How a connection's requests ended, for how it is closed.
+#[derive(PartialEq)]
+enum Ending {
+    /// The client closed, timed out, or its last request was read whole.
+    Done,
+    /// We close while the client may still be sending (a request body left unread, a
+    /// refused head): see `Conn::linger`.
+    ClientMaySend,
+}
+
+async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
     let mut fresh = true;
     loop {
         let gen = ctx.generation();
         match c.read_head(ctx, &gen, fresh).await {
             HeadOutcome::Ready => {}
-            HeadOutcome::Close => return,
+            HeadOutcome::Close => return Ending::Done,
             HeadOutcome::Fail(status, message) => {
                 c.request_id = ctx.ids.next();
                 debug!(status, message, peer = %c.peer, "rejected request head");
@@ -252,7 +268,12 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
                     c.log_scratch.clear();
                     c.log(ctx, &gen, Duration::ZERO);
                 }
-                return;
+                // A 408's client sent nothing for `header_timeout`; others may be midway
+                // through a head or body.
+                return match status {
+                    408 => Ending::Done,
+                    _ => Ending::ClientMaySend,
+                };
             }
         }
         fresh = false;
@@ -282,10 +303,14 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) {
             // Boxed for the same reason as `handle`, and run after it: an open WebSocket
             // holds only what the session needs.
             Box::pin(crate::websocket::open::run(ctx, &gen, c, opened)).await;
-            return;
+            return Ending::Done;
+        }
+        if !keep && c.head.body != BodyKind::Empty {
+            // Not kept: its body may be unread (answered early, or past DISCARD_MAX).
+            return Ending::ClientMaySend;
         }
         if !keep || ctx.drain.closing() {
-            return;
+            return Ending::Done;
         }
     }
 }
@@ -478,6 +503,38 @@ impl Conn {
             }
             if !self.wait_for_next_request(ctx, limits.idle_timeout).await {
                 return HeadOutcome::Close;
+            }
+        }
+    }
+
+    /// Closes a connection whose client may still be sending, as nginx's lingering close:
+    /// FIN (after close_notify on TLS), then what comes is read and dropped until the
+    /// client closes, goes quiet for `LINGER_QUIET`, `LINGER_TOTAL` has passed or the
+    /// worker drains. Closing a socket with unread bytes in it sends a reset, and a reset
+    /// can reach the client before it has read the answer: an upload answered 413 or 401
+    /// early, or a backend's early answer, was seen as "connection reset" instead.
+    async fn linger(&mut self, ctx: &WorkerCtx) {
+        // Bounded: a TLS client that reads nothing can't hold the close_notify.
+        if !matches!(
+            monoio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        let end = Instant::now() + LINGER_TOTAL;
+        while !ctx.drain.closing() {
+            self.rbuf.clear();
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let read = monoio::select! {
+                r = self.read_client() => r,
+                _ = ctx.timers.sleep(LINGER_QUIET.min(left)) => return,
+                _ = ctx.drain.wait() => return,
+            };
+            if !matches!(read, Ok(n) if n > 0) {
+                return;
             }
         }
     }

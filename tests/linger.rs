@@ -1,0 +1,132 @@
+//! An upload the gateway answers without reading it whole (a 413 for its declared size, a
+//! 404 whose body is past what is read and dropped) ends with a lingering close, as
+//! nginx's: the answer, a FIN, and the rest of the body read and dropped. Closing with the
+//! body unread sent a reset while the client was still sending, and a client that stops
+//! at a failed send (curl: "Send failure: Connection reset by peer") never read the
+//! answer. The bodies are larger than loopback's socket buffers, so without the lingering
+//! close the client's send fails. Under both drivers; the worker keeps serving.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// Far past what socket buffers on both ends hold, so the send is under way at the close.
+const BODY_LEN: usize = 48 * 1024 * 1024;
+
+fn config() -> String {
+    r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+  limits: { header_timeout: 5s, idle_timeout: 5s, drain_timeout: 1s, max_body_bytes: 10MiB }
+apis:
+  app:
+    stages:
+      $default: {}
+    routes:
+      "POST /upload":
+        integration: { type: mock, status: 200, body: "stored" }
+"#
+    .to_string()
+}
+
+/// Sends `head` and then `body` whole, and only then reads the answer, as a client that
+/// streams an upload before it looks at the response.
+fn upload(p: &Portico, head: &[u8], body: &[u8]) -> (std::io::Result<()>, Option<Response>) {
+    let mut s: TcpStream = p.connect();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let sent = s.write_all(head).and_then(|_| s.write_all(body));
+    let answer = read_response(&mut BufReader::new(s), false).ok();
+    (sent, answer)
+}
+
+fn chunked(len: usize) -> Vec<u8> {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut out = Vec::with_capacity(len + len / chunk.len() * 16);
+    for _ in 0..len / chunk.len() {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(&chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[test]
+fn a_refused_upload_is_read_and_dropped_until_the_client_has_its_answer() {
+    let body = vec![b'x'; BODY_LEN];
+    let chunked_body = chunked(BODY_LEN);
+    for driver in DRIVERS {
+        let p = Portico::start(&config(), driver);
+        // Refused at its head: the declared length is past max_body_bytes.
+        let head =
+            format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {BODY_LEN}\r\n\r\n");
+        let (sent, answer) = upload(&p, head.as_bytes(), &body);
+        assert!(sent.is_ok(), "{driver}: the body's send failed: {sent:?}");
+        let r = answer.unwrap_or_else(|| panic!("{driver}: no answer"));
+        assert_eq!(r.status, 413, "{driver}");
+        assert_eq!(r.header("connection"), Some("close"), "{driver}");
+
+        // Answered without its body (no route), which is past what is read and dropped.
+        let head = "POST /elsewhere HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let (sent, answer) = upload(&p, head.as_bytes(), &chunked_body);
+        assert!(
+            sent.is_ok(),
+            "{driver}: the chunked body's send failed: {sent:?}"
+        );
+        let r = answer.unwrap_or_else(|| panic!("{driver}: no answer to the chunked upload"));
+        assert_eq!(r.status, 404, "{driver}");
+
+        // The worker keeps serving.
+        let r = p.raw(
+            b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+        );
+        assert_eq!((r.status, r.text().as_str()), (200, "stored"), "{driver}");
+    }
+}
+
+/// The same over plain HTTP and HTTPS (close_notify, then the lingering reads), with curl.
+#[test]
+fn curl_uploading_too_much_gets_the_413() {
+    let file = temp_dir("linger").join("body");
+    std::fs::write(&file, vec![b'x'; BODY_LEN]).unwrap();
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples/certs");
+    for driver in DRIVERS {
+        let tls_port = free_port();
+        let yaml = config().replace(
+            "  workers: 1\n",
+            &format!("  workers: 1\n  tls_listen: [\"127.0.0.1:{tls_port}\"]\n  default_domain: localhost\n"),
+        ) + &format!(
+            "domains:\n  localhost:\n    cert: \"{}\"\n    key: \"{}\"\n    mappings: {{ \"\": app/$default }}\n",
+            certs.join("localhost.pem").display(),
+            certs.join("localhost.key").display()
+        );
+        let p = Portico::start(&yaml, driver);
+        assert!(eventually(
+            || TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
+        ));
+        let plain = format!("http://{}/upload", p.addr);
+        let tls = format!("https://localhost:{tls_port}/upload");
+        for url in [plain, tls] {
+            // `Expect:` off: curl sends the body at once instead of waiting for a 100.
+            let out = Command::new("curl")
+                .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-H", "Expect:"])
+                .args(["--resolve", &format!("localhost:{tls_port}:127.0.0.1")])
+                .arg("--cacert")
+                .arg(certs.join("demo-ca.pem"))
+                .arg("--data-binary")
+                .arg(format!("@{}", file.display()))
+                .arg(&url)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.ends_with("\n413"), "{driver} {url}: {out:?}");
+        }
+    }
+}
