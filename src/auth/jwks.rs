@@ -72,6 +72,16 @@ fn b64(s: &str) -> Option<Box<[u8]>> {
         .map(Vec::into_boxed_slice)
 }
 
+/// A JWK integer as the number it is: leading zero octets dropped. RFC 7518 asks issuers
+/// to leave them out, but some publish the zero octet Java's `BigInteger` puts before a
+/// modulus (257 octets for a 2048-bit key) or leave short coordinates unpadded, and
+/// verifiers that read them as numbers take them; ring refuses a modulus with a leading
+/// zero, which failed every token of such an issuer as "signature is invalid".
+fn unsigned(b: &[u8]) -> &[u8] {
+    let zeros = b.iter().take_while(|&&x| x == 0).count();
+    &b[zeros..]
+}
+
 impl KeySet {
     /// Parses `{"keys": [...]}`; keys of unknown types, or for encryption only, are left out.
     pub fn parse(json: &[u8]) -> Result<KeySet, String> {
@@ -89,22 +99,31 @@ impl KeySet {
             }
             let key = match s("kty") {
                 Some("RSA") => match (s("n").and_then(b64), s("e").and_then(b64)) {
-                    (Some(n), Some(e)) => KeyMaterial::Rsa { n, e },
+                    (Some(n), Some(e)) => KeyMaterial::Rsa {
+                        n: unsigned(&n).into(),
+                        e: unsigned(&e).into(),
+                    },
                     _ => continue,
                 },
                 Some("EC") => {
-                    let curve = match s("crv") {
-                        Some("P-256") => Curve::P256,
-                        Some("P-384") => Curve::P384,
+                    let (curve, size) = match s("crv") {
+                        Some("P-256") => (Curve::P256, 32),
+                        Some("P-384") => (Curve::P384, 48),
                         _ => continue,
                     };
                     let (Some(x), Some(y)) = (s("x").and_then(b64), s("y").and_then(b64)) else {
                         continue;
                     };
-                    let mut point = Vec::with_capacity(1 + x.len() + y.len());
-                    point.push(4);
-                    point.extend_from_slice(&x);
-                    point.extend_from_slice(&y);
+                    let (x, y) = (unsigned(&x), unsigned(&y));
+                    if x.len() > size || y.len() > size {
+                        continue;
+                    }
+                    // Each coordinate at its field's full size, as the point encoding needs.
+                    let mut point = vec![4];
+                    for c in [x, y] {
+                        point.resize(point.len() + size - c.len(), 0);
+                        point.extend_from_slice(c);
+                    }
                     KeyMaterial::Ec {
                         curve,
                         point: point.into(),
@@ -565,37 +584,5 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_rsa_ec_and_okp_keys_and_skips_others() {
-        let json = br#"{"keys":[
-            {"kty":"RSA","kid":"r1","alg":"RS256","n":"AQAB","e":"AQAB"},
-            {"kty":"EC","kid":"e1","crv":"P-256","x":"AQ","y":"Ag"},
-            {"kty":"OKP","kid":"o1","crv":"Ed25519","x":"AQ"},
-            {"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"},
-            {"kty":"oct","kid":"h","k":"c2VjcmV0"}
-        ]}"#;
-        let set = KeySet::parse(json).unwrap();
-        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.as_deref().unwrap()).collect();
-        assert_eq!(kids, ["r1", "e1", "o1"]);
-        assert_eq!(
-            set.keys[1].key,
-            KeyMaterial::Ec {
-                curve: Curve::P256,
-                point: vec![4, 1, 2].into()
-            }
-        );
-        assert!(KeySet::parse(b"{}").is_err());
-    }
-
-    #[test]
-    fn dechunks() {
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(),
-            b"abcde"
-        );
-        assert!(dechunk(b"5\r\nab").is_err());
-    }
-}
+#[path = "jwks_tests.rs"]
+mod tests;

@@ -22,25 +22,33 @@ use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
 
-/// Appends one identity source's value (nothing when absent).
+/// Appends one identity source's value (nothing when absent): every value a backend may
+/// read under that name, comma-joined as API Gateway joins a repeated header or query
+/// parameter. A header's `_` spelling counts (CGI, WSGI, PHP and Rack backends read
+/// `X_Token` and `X-Token` as one HTTP_X_TOKEN), and so does a query name escaped or
+/// repeated (PHP and Rails read the last `token`): the function judges, and the result
+/// cache keys on, all of them, not the first while the backend reads another.
 fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
     match s {
         IdentitySource::Header(name) => {
-            let mut first = true;
             for h in &v.head.headers {
-                if v.span(h.name).eq_ignore_ascii_case(name.as_bytes()) {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
+                if crate::http1::same_cgi_name(v.span(h.name), name.as_bytes()) {
+                    sep(out);
                     out.extend_from_slice(v.span(h.value));
                 }
             }
         }
         IdentitySource::Query(name) => {
-            if let Some((_, val)) = super::template::query_pairs(v.query())
-                .find(|(n, _)| crate::auth::query_name_is(n, name.as_bytes()))
+            for (_, val) in super::template::query_pairs(v.query())
+                .filter(|(n, _)| crate::auth::query_name_is(n, name.as_bytes()))
             {
+                sep(out);
                 crate::http1::percent_decode(val, false, out);
             }
         }

@@ -9,6 +9,7 @@ use crate::config::definitions::GatewayResponse;
 use crate::http1::encode;
 use crate::http1::parse::Method;
 use crate::pipeline::context::{self, request_view, RequestView, Var};
+use crate::pipeline::cors::{is_cors_header, vary_covers_origin};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
@@ -246,11 +247,13 @@ impl GatewayResponsesRt {
 }
 
 /// Whether the API serving this request customises the gateway's answer `status`
-/// `message`; the caller then answers through [`answer_as`].
+/// `message`, or adds its CORS headers to it; the caller then answers through
+/// [`answer_as`].
 pub fn applies(gen: &Generation, c: &Conn) -> bool {
-    c.out
-        .served_by
-        .is_some_and(|(s, _)| gen.snap.apis[s.api as usize].gateway_responses.is_some())
+    c.out.served_by.is_some_and(|(s, _)| {
+        let api = &gen.snap.apis[s.api as usize];
+        api.gateway_responses.is_some() || api.cors.is_some()
+    })
 }
 
 /// The gateway answers with `message` as response type `t` (its default status), or as
@@ -384,6 +387,11 @@ async fn write(
     }
     let mut head = Vec::with_capacity(256);
     let mut body = Vec::with_capacity(64);
+    let cors = c
+        .out
+        .served_by
+        .and_then(|(s, _)| snap.apis[s.api as usize].cors.as_deref());
+    let mut varied = false;
     let info = ErrorInfo {
         routed,
         rtype: t,
@@ -409,13 +417,26 @@ async fn write(
         head.extend_from_slice(b"\r\n");
         let mut value = Vec::new();
         for (name, v) in custom.map_or(&[][..], |g| &g.headers[..]) {
+            // On a CORS API the config is the one source of CORS headers, as for backends.
+            if cors.is_some() && is_cors_header(name) {
+                continue;
+            }
             value.clear();
             v.eval(&view, &info, &mut value);
+            varied |= name.eq_ignore_ascii_case(b"vary") && vary_covers_origin(&value);
             encode::header(&mut head, name, &value);
         }
     }
     for (name, value) in extra {
         encode::header(&mut head, name.as_bytes(), value);
+    }
+    // A routed request on a CORS API gets its CORS headers on the gateway's own answers
+    // too (an authorizer's 401, a throttle's 429), as HTTP APIs send them: without them
+    // a browser hides the answer from the page, which can't tell an expired token (to
+    // sign in again) from a network error, and a shared cache could hand one origin's
+    // answer to another (no `vary: origin`).
+    if let Some(cors) = cors {
+        cors.write_actual(c.req.cors, varied, &mut head);
     }
     encode::own_head_end(&mut head, &c.request_id, keep, c.head.minor_version == 0);
     c.wbuf.clear();

@@ -130,6 +130,7 @@ fn unbraced<'s>(s: &'s str) -> Result<Option<(Ref<'s>, usize)>, String> {
                 n -= 1;
             }
             if n > 0 {
+                claim_with_colon(prefix, &rest[..n], &rest[n..])?;
                 return Ok(Some((make(&rest[..n]), prefix.len() + n)));
             }
         }
@@ -144,6 +145,26 @@ fn unbraced<'s>(s: &'s str) -> Result<Option<(Ref<'s>, usize)>, String> {
         }
     }
     Ok(None)
+}
+
+/// `$context.authorizer.claims.cognito:groups` unbraced: the name ends at the `:`, so the
+/// value would be claim `cognito` (absent) and the text ":groups" — a header the backend
+/// reads as a group. Refused as API Gateway refuses it, pointing to the braced form
+/// (`${context.authorizer.claims.cognito:groups}`), which takes the whole name. Also a
+/// namespaced claim (`https://example.com/roles`).
+fn claim_with_colon(prefix: &str, name: &str, after: &str) -> Result<(), String> {
+    let tail = after.strip_prefix(':').unwrap_or("");
+    if prefix != "context." || !name.starts_with("authorizer.") || tail.is_empty() {
+        return Ok(());
+    }
+    let more = run(tail, |b| context_char(b) || matches!(b, b':' | b'/' | b'-'));
+    if more == 0 || !(tail.as_bytes()[0].is_ascii_alphanumeric() || tail.starts_with("//")) {
+        return Ok(());
+    }
+    let whole = format!("context.{name}:{}", &tail[..more]);
+    Err(format!(
+        "${whole}: unbraced, the name ends at the ':'; write ${{{whole}}} for a name with ':'"
+    ))
 }
 
 fn unknown(what: &str) -> String {
@@ -407,6 +428,24 @@ mod tests {
             .contains("not supported"));
         assert!(parse("$request.cookie.x").is_err());
         assert!(parse("${request.header.x").is_err());
+    }
+
+    #[test]
+    fn claim_names_with_a_colon_must_be_braced() {
+        let e = parse("$context.authorizer.claims.cognito:groups").unwrap_err();
+        assert!(
+            e.contains("write ${context.authorizer.claims.cognito:groups}"),
+            "{e}"
+        );
+        assert!(parse("g=$context.authorizer.claims.https://example.com/roles").is_err());
+        assert_eq!(
+            parse("${context.authorizer.claims.cognito:groups}").unwrap(),
+            vec![Ref::Context("authorizer.claims.cognito:groups")]
+        );
+        // A colon as a separator stays one.
+        assert!(parse("$context.authorizer.claims.sub:$context.stage").is_ok());
+        assert!(parse("$context.authorizer.claims.sub: x").is_ok());
+        assert!(parse("$context.stage:v1").is_ok());
     }
 
     #[test]

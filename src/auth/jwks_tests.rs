@@ -1,0 +1,51 @@
+//! Unit tests of jwks.rs: key set parsing and chunked bodies.
+
+use super::*;
+
+#[test]
+fn parses_rsa_ec_and_okp_keys_and_skips_others() {
+    let json = br#"{"keys":[
+        {"kty":"RSA","kid":"r1","alg":"RS256","n":"AQAB","e":"AQAB"},
+        {"kty":"EC","kid":"e1","crv":"P-256","x":"AQ","y":"Ag"},
+        {"kty":"OKP","kid":"o1","crv":"Ed25519","x":"AQ"},
+        {"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"},
+        {"kty":"oct","kid":"h","k":"c2VjcmV0"}
+    ]}"#;
+    let set = KeySet::parse(json).unwrap();
+    let kids: Vec<_> = set.keys.iter().map(|k| k.kid.as_deref().unwrap()).collect();
+    assert_eq!(kids, ["r1", "e1", "o1"]);
+    assert_eq!(
+        set.keys[1].key,
+        KeyMaterial::Ec {
+            curve: Curve::P256,
+            point: [&[4][..], &[0; 31], &[1], &[0; 31], &[2]].concat().into()
+        }
+    );
+    assert!(KeySet::parse(b"{}").is_err());
+    // A coordinate longer than its curve's field: not a key of that curve.
+    let long = br#"{"keys":[{"kty":"EC","kid":"l","crv":"P-256","x":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB","y":"Ag"}]}"#;
+    assert!(KeySet::parse(long).unwrap().keys.is_empty());
+}
+
+#[test]
+fn dechunks() {
+    assert_eq!(
+        dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(),
+        b"abcde"
+    );
+    assert!(dechunk(b"5\r\nab").is_err());
+}
+
+#[test]
+fn integers_are_read_as_unsigned_numbers() {
+    // n with the zero octet Java's BigInteger puts before a modulus with its top bit set.
+    let set =
+        KeySet::parse(br#"{"keys":[{"kty":"RSA","kid":"r","n":"AIAB","e":"AAEAAQ"}]}"#).unwrap();
+    assert_eq!(
+        set.keys[0].key,
+        KeyMaterial::Rsa {
+            n: vec![0x80, 1].into(),
+            e: vec![1, 0, 1].into()
+        }
+    );
+}

@@ -1,0 +1,87 @@
+//! Lambda REQUEST authorizers: the identity-source value is every value a backend may
+//! read under that name, not the first one. A query parameter given twice (its name
+//! escaped or not) and a header beside its `_` spelling (CGI, WSGI, PHP and Rack
+//! backends read both as one HTTP_ name) reach the function comma-joined, as API
+//! Gateway hands a repeated header or query parameter on, and key the result cache that
+//! way: a cached Allow for `token=mine` is not reused for `token=mine&token=victim`.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// Allows exactly the identity value "mine", and says what it saw in the context.
+fn authorizer() -> Function {
+    Function::start(|ev| {
+        let seen = ev["identitySource"][0].as_str().unwrap_or("").to_string();
+        FnReply::Json(
+            json!({"isAuthorized": seen == "mine", "context": {"seen": seen}}).to_string(),
+        )
+    })
+}
+
+fn config(a: &Function, origin: &Origin) -> String {
+    let (u, o) = (a.url(), origin.addr);
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ header_timeout: 3s, idle_timeout: 5s, drain_timeout: 1s }}
+upstreams:
+  echo: {{ targets: ["{o}"] }}
+apis:
+  shop:
+    stages: {{ $default: {{}} }}
+    authorizers:
+      q: {{ type: lambda, url: "{u}", simple_responses: true, identity_source: $request.querystring.token, result_ttl: 300s }}
+      h: {{ type: lambda, url: "{u}", simple_responses: true, identity_source: $request.header.x-token, result_ttl: 300s }}
+    routes:
+      "GET /q": {{ authorizer: q, integration: {{ type: http, upstream: echo }} }}
+      "GET /h": {{ authorizer: h, integration: {{ type: http, upstream: echo }} }}
+"#
+    )
+}
+
+fn get(p: &Portico, target: &str, headers: &str) -> Response {
+    p.raw(
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+#[test]
+fn repeated_identity_values_all_reach_the_function_and_the_cache_key() {
+    for driver in DRIVERS {
+        let a = authorizer();
+        let origin = Origin::echo();
+        let p = Portico::start(&config(&a, &origin), driver);
+
+        // The caller's own token: allowed, and the verdict cached.
+        assert_eq!(get(&p, "/q?token=mine", "").status, 200);
+        let calls = a.calls();
+        assert_eq!(get(&p, "/q?token=mine", "").status, 200);
+        assert_eq!(a.calls(), calls, "the second request is a cache hit");
+
+        // A second token beside it: the backend's query parser may read either one (PHP
+        // and Rails the last), so the function must judge both, and the cached Allow for
+        // the first alone must not let it through.
+        for q in ["token=mine&token=victim", "token=mine&%74oken=victim"] {
+            let r = get(&p, &format!("/q?{q}"), "");
+            assert_eq!(r.status, 403, "{q}: {}", r.text());
+            assert_eq!(
+                a.last_event()["identitySource"],
+                json!(["mine,victim"]),
+                "{q}"
+            );
+        }
+
+        // The header and its _ spelling, which a CGI-style backend reads as one.
+        assert_eq!(get(&p, "/h", "X-Token: mine\r\n").status, 200);
+        let r = get(&p, "/h", "X-Token: mine\r\nX_Token: victim\r\n");
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(a.last_event()["identitySource"], json!(["mine,victim"]));
+        // A plain repeated header was already joined (API Gateway's way).
+        let r = get(&p, "/h", "X-Token: mine\r\nX-Token: victim\r\n");
+        assert_eq!(r.status, 403, "{}", r.text());
+    }
+}
