@@ -150,13 +150,21 @@ impl Body {
         Ok(Body(pieces.into()))
     }
 
-    fn eval(&self, v: &RequestView, e: &ErrorInfo, out: &mut Vec<u8>) {
+    /// `json`: the body is JSON, so `$context` values (a client's User-Agent or path, a
+    /// certificate's PEM) are written as JSON string content, as the error message is.
+    fn eval(&self, v: &RequestView, e: &ErrorInfo, json: bool, out: &mut Vec<u8>) {
         for p in self.0.iter() {
             match p {
                 Piece::Lit(b) => out.extend_from_slice(b),
                 // No route matched: there is no route key or resource path to name.
                 Piece::Ctx(Var::RouteKey | Var::ResourcePath) if !e.routed => {}
-                Piece::Ctx(var) => context::resolve(*var, v).write(out),
+                Piece::Ctx(var) => {
+                    let start = out.len();
+                    context::resolve(*var, v).write(out);
+                    if json {
+                        json_escape_tail(out, start);
+                    }
+                }
                 Piece::Message => encode::json_escape(out, e.message.as_bytes()),
                 Piece::MessageString => {
                     out.push(b'"');
@@ -166,6 +174,26 @@ impl Body {
                 Piece::ResponseType => out.extend_from_slice(e.rtype.name().as_bytes()),
                 Piece::Validation => encode::json_escape(out, e.detail.as_bytes()),
             }
+        }
+    }
+}
+
+/// JSON-escapes the bytes appended since `start`: `"`, `\\` and control characters, and
+/// bytes that are not UTF-8 (obs-text in a User-Agent) as U+FFFD, since JSON is UTF-8 and
+/// a client's parser refuses the whole body otherwise. A value a client sends must not
+/// close the template's string and add members of its own (`"admin": true`).
+fn json_escape_tail(out: &mut Vec<u8>, start: usize) {
+    let needs = out[start..]
+        .iter()
+        .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\');
+    if !needs {
+        return;
+    }
+    let raw: Vec<u8> = out.drain(start..).collect();
+    for chunk in raw.utf8_chunks() {
+        encode::json_escape(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{fffd}".as_bytes());
         }
     }
 }
@@ -185,6 +213,9 @@ pub struct Custom {
     body: Option<Body>,
     /// A content-type header is configured (else application/json).
     has_content_type: bool,
+    /// The body is JSON: no content-type is configured, or a literal one that names JSON
+    /// (`application/json`, `application/problem+json`).
+    json_body: bool,
 }
 
 /// An API's gateway responses, by type.
@@ -214,11 +245,20 @@ impl GatewayResponsesRt {
                     ))
                 })
                 .collect();
+            let content_type = g
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.to_ascii_lowercase());
             out.push((
                 t,
                 Custom {
                     status: g.status,
-                    has_content_type: headers.iter().any(|(n, _)| &**n == b"content-type"),
+                    has_content_type: content_type.is_some(),
+                    json_body: content_type.is_none_or(|ct| {
+                        let essence = ct.split(';').next().unwrap_or_default().trim();
+                        essence == "application/json" || essence.ends_with("+json")
+                    }),
                     headers,
                     body: g.body.as_deref().and_then(|b| Body::compile(b).ok()),
                 },
@@ -393,7 +433,7 @@ async fn write(
     {
         let view = request_view!(c, snap, &c.rbuf);
         match custom.and_then(|g| g.body.as_ref()) {
-            Some(b) => b.eval(&view, &info, &mut body),
+            Some(b) => b.eval(&view, &info, custom.is_some_and(|g| g.json_body), &mut body),
             None => {
                 body.extend_from_slice(br#"{"message":""#);
                 encode::json_escape(&mut body, message.as_bytes());
@@ -410,7 +450,7 @@ async fn write(
         let mut value = Vec::new();
         for (name, v) in custom.map_or(&[][..], |g| &g.headers[..]) {
             value.clear();
-            v.eval(&view, &info, &mut value);
+            v.eval(&view, &info, false, &mut value);
             encode::header(&mut head, name, &value);
         }
     }

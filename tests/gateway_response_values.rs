@@ -1,0 +1,90 @@
+//! Gateway responses whose templates carry `$context` values a client controls (its
+//! User-Agent, its path): in a JSON body they stay inside their JSON string, whatever the
+//! client sends (quotes, backslashes, bytes that are not UTF-8), so the body parses and
+//! has only the template's members; a body whose content type is not JSON gets them as
+//! sent.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const YAML: &str = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  shop:
+    stages: { prod: {} }
+    gateway_responses:
+      DEFAULT_4XX:
+        status: 418
+        body: '{"msg": $context.error.messageString, "ua": "$context.identity.userAgent", "path": "$context.path"}'
+      INVALID_API_KEY:
+        headers: { content-type: "application/problem+json; charset=utf-8" }
+        body: '{"ua": "${context.identity.userAgent}"}'
+      MISSING_AUTHENTICATION_TOKEN:
+        headers: { content-type: text/plain }
+        body: 'ua=$context.identity.userAgent'
+    routes:
+      "GET /v/{x}":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: params-only
+        required_parameters: [header.x-tenant]
+      "GET /key":
+        integration: { type: mock, status: 200, body: ok }
+        api_key_required: true
+usage_plans:
+  plan: { quota: { limit: 1000, period: day } }
+api_keys:
+  - { name: k, value: "a-key-in-plan-0123456789", plan: plan }
+"#;
+
+fn request(path: &str, ua: &[u8]) -> Vec<u8> {
+    let mut r = format!("GET {path} HTTP/1.1\r\nHost: shop\r\nUser-Agent: ").into_bytes();
+    r.extend_from_slice(ua);
+    r.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    r
+}
+
+fn json(r: &Response) -> serde_json::Map<String, Value> {
+    match serde_json::from_slice::<Value>(&r.body) {
+        Ok(Value::Object(m)) => m,
+        other => panic!("not a JSON object ({other:?}): {:?}", r.text()),
+    }
+}
+
+#[test]
+fn client_values_stay_inside_their_json_strings() {
+    let ua = br#"x", "admin": true, "y": "\"#;
+    let ua_text = String::from_utf8(ua.to_vec()).unwrap();
+    for driver in DRIVERS {
+        let p = Portico::start(YAML, driver);
+        // A missing required header: BAD_REQUEST_PARAMETERS, answered through DEFAULT_4XX.
+        let r = p.raw(&request("/prod/v/1", ua));
+        assert_eq!(r.status, 418, "{driver}: {}", r.text());
+        let m = json(&r);
+        assert_eq!(m.len(), 3, "{driver}: {m:?}");
+        assert_eq!(m["ua"], Value::String(ua_text.clone()), "{driver}");
+        assert!(m["msg"].as_str().unwrap().starts_with("Missing required"));
+
+        // A quote in the path (sent raw, as a client can) and obs-text in the User-Agent.
+        let r = p.raw(&request("/prod/v/a\"b", b"caf\xe9 \"q\""));
+        assert_eq!(r.status, 418, "{driver}: {}", r.text());
+        let m = json(&r);
+        assert_eq!(m["path"], "/prod/v/a\"b", "{driver}");
+        assert_eq!(m["ua"], "caf\u{fffd} \"q\"", "{driver}");
+
+        // A configured JSON media type (+json, with parameters) is escaped too.
+        let r = p.raw(&request("/prod/key", ua));
+        assert_eq!(r.status, 403, "{driver}: {}", r.text());
+        let m = json(&r);
+        assert_eq!(m.len(), 1, "{driver}: {m:?}");
+        assert_eq!(m["ua"], Value::String(ua_text.clone()), "{driver}");
+
+        // text/plain is not JSON: the value as sent.
+        let r = p.raw(&request("/prod/nowhere", ua));
+        assert_eq!(r.status, 404, "{driver}: {}", r.text());
+        assert_eq!(r.body, [&b"ua="[..], ua].concat(), "{driver}");
+        p.stop();
+    }
+}
