@@ -1,0 +1,123 @@
+//! `portico openapi import` of parameter mappings Portico can't serve as written, as API
+//! Gateway's exports can hold them: `$response.body.NAME` in an HTTP API's
+//! `responseParameters`, and `$context.authorizer.*` on an operation with no authorizer.
+//! Each is skipped with a warning at its JSON pointer and the rest of the operation's
+//! mappings are kept, so what import writes is a config `check` accepts; it copied them
+//! as they were, and check refused the whole config.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const DOC: &str = r#"openapi: "3.0.1"
+info: { title: "maps", version: "2026-12-01 10:00:00UTC" }
+paths:
+  /a:
+    get:
+      x-amazon-apigateway-integration:
+        payloadFormatVersion: "1.0"
+        type: "http_proxy"
+        httpMethod: "ANY"
+        uri: "http://127.0.0.1:9/a"
+        connectionType: "INTERNET"
+        requestParameters:
+          overwrite:header.x-sub: "$context.authorizer.claims.sub"
+          overwrite:header.x-stage: "$context.stage"
+        responseParameters:
+          "200":
+            overwrite:header.x-id: "$response.body.id"
+            append:header.x-ok: "static"
+          "404":
+            overwrite:header.x-name: "${response.body.name}"
+  /b:
+    get:
+      security:
+      - jwt: []
+      x-amazon-apigateway-integration:
+        payloadFormatVersion: "1.0"
+        type: "http_proxy"
+        httpMethod: "ANY"
+        uri: "http://127.0.0.1:9/b"
+        requestParameters:
+          overwrite:header.x-sub: "$context.authorizer.claims.sub"
+  /c:
+    get:
+      x-amazon-apigateway-integration:
+        type: "http"
+        httpMethod: "GET"
+        uri: "http://127.0.0.1:9/c"
+        requestParameters:
+          integration.request.header.x-user: "context.authorizer.principalId"
+          integration.request.header.x-req: "context.requestId"
+components:
+  securitySchemes:
+    jwt:
+      type: "oauth2"
+      flows: {}
+      x-amazon-apigateway-authorizer:
+        identitySource: "$request.header.Authorization"
+        jwtConfiguration: { audience: ["aud"], issuer: "https://issuer.example.com" }
+        type: "jwt"
+"#;
+
+#[test]
+fn mappings_portico_cannot_serve_are_skipped_with_their_pointer() {
+    let dir = temp_dir("openapi-import-maps");
+    let doc = dir.join("maps.yaml");
+    std::fs::write(&doc, DOC).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["openapi", "import"])
+        .arg(&doc)
+        .output()
+        .unwrap();
+    let (yaml, err) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warning = |pointer: &str, why: &str| {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("{}{pointer}:", doc.display())) && l.contains(why))
+            .unwrap_or_else(|| panic!("no warning {why:?} for {pointer} in\n{err}"));
+        assert!(line.ends_with("skipped"), "{line}");
+    };
+    let integ = "#/paths/~1a/get/x-amazon-apigateway-integration";
+    warning(
+        &format!("{integ}/responseParameters/200/overwrite:header.x-id"),
+        "$response.body.id is not supported",
+    );
+    warning(
+        &format!("{integ}/responseParameters/404/overwrite:header.x-name"),
+        "$response.body.name is not supported",
+    );
+    warning(
+        &format!("{integ}/requestParameters"),
+        "overwrite:header.x-sub: $context.authorizer.claims.sub reads the authorizer",
+    );
+    warning(
+        "#/paths/~1c/get/x-amazon-apigateway-integration/requestParameters",
+        "overwrite:header.x-user: ${context.authorizer.principalId} reads the authorizer",
+    );
+    // The rest of each operation's mappings are kept, and an authorized route keeps its
+    // authorizer's claims.
+    for kept in [
+        "overwrite:header.x-stage: $context.stage",
+        "append:header.x-ok: static",
+        "overwrite:header.x-sub: $context.authorizer.claims.sub",
+        "overwrite:header.x-req: ${context.requestId}",
+    ] {
+        assert!(yaml.contains(kept), "{kept} missing from\n{yaml}");
+    }
+    assert!(
+        !yaml.contains("$response.body") && !yaml.contains("'404'"),
+        "{yaml}"
+    );
+    assert_eq!(yaml.matches("authorizer.").count(), 1, "{yaml}");
+    // What import wrote is a config check accepts.
+    let (code, text) = check(&yaml);
+    assert_eq!(code, 0, "{text}\n{yaml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
