@@ -92,16 +92,46 @@ fn endpoint(ctx: &mut Ctx, v: &Value) {
 }
 
 fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
+    use crate::pipeline::gateway_responses::Body;
     let mut out = Map::new();
-    let headers = static_response(ctx, gp, g, "gatewayresponse.header.", &mut out);
+    // `context.requestId` (REST's spelling of a context variable) is `$context.requestId`
+    // in a Portico header value; request values (`method.request.header.origin`) are not.
+    let mut g = g.clone();
+    if let Some(Value::Object(params)) = g.get_mut("responseParameters") {
+        for v in params.values_mut() {
+            if let Some(name) = v.as_str().and_then(|s| s.strip_prefix("context.")) {
+                let value = format!("$context.{name}");
+                if Body::compile(&value).is_ok() {
+                    *v = json!(format!("'{value}'"));
+                }
+            }
+        }
+    }
+    let mut headers = static_response(ctx, gp, &g, "gatewayresponse.header.", &mut out);
+    if let Some(Value::Object(t)) = g.get("responseTemplates") {
+        let body = t
+            .get_key_value("application/json")
+            .or_else(|| t.iter().next());
+        if let Some((media, b)) = body.and_then(|(k, v)| Some((k, v.as_str()?))) {
+            let tp = format!("{gp}/responseTemplates/{}", esc(media));
+            match Body::compile(b) {
+                Ok(_) => {
+                    // Answered with the template's media type, as API Gateway does; the
+                    // default is application/json, wrong for a text/html template.
+                    let named = headers
+                        .keys()
+                        .any(|h| h.eq_ignore_ascii_case("content-type"));
+                    if !named && media.contains('/') && media != "application/json" {
+                        headers.insert("content-type".into(), json!(media));
+                    }
+                    out.insert("body".into(), json!(b));
+                }
+                Err(e) => ctx.warn(tp, format!("{e}; the default body is used")),
+            }
+        }
+    }
     if !headers.is_empty() {
         out.insert("headers".into(), Value::Object(headers));
-    }
-    if let Some(Value::Object(t)) = g.get("responseTemplates") {
-        let body = t.get("application/json").or_else(|| t.values().next());
-        if let Some(b) = body.and_then(Value::as_str) {
-            out.insert("body".into(), json!(b));
-        }
     }
     Value::Object(out)
 }

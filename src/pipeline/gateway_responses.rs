@@ -1,7 +1,7 @@
 //! Gateway responses (API Gateway's `x-amazon-apigateway-gateway-responses`): per
 //! response type, the status, headers and body the gateway answers with instead of its
 //! own `{"message": ...}`. Types fall back to DEFAULT_4XX / DEFAULT_5XX; bodies and header
-//! values may use `$context` variables, `$context.error.message`,
+//! values may use `$context` variables (`$context.authorizer.*` too), `$context.error.message`,
 //! `$context.error.messageString` (the message quoted), `$context.error.responseType` and
 //! `$context.error.validationErrorString`. Templates are compiled when the config loads.
 
@@ -100,6 +100,9 @@ enum Piece {
     MessageString,
     ResponseType,
     Validation,
+    /// `$context.authorizer.NAME` (`claims.sub`, a Lambda context key, `principalId`,
+    /// `error`): empty when no authorizer answered.
+    Authorizer(Box<str>),
 }
 
 /// A body or header value with `$context` references, compiled once.
@@ -132,6 +135,9 @@ impl Body {
                 "error.messageString" => Piece::MessageString,
                 "error.responseType" => Piece::ResponseType,
                 "error.validationErrorString" => Piece::Validation,
+                _ if name.starts_with("authorizer.") && name.len() > "authorizer.".len() => {
+                    Piece::Authorizer(name["authorizer.".len()..].into())
+                }
                 _ => Piece::Ctx(
                     Var::parse(name).ok_or_else(|| format!("unknown variable $context.{name}"))?,
                 ),
@@ -173,6 +179,13 @@ impl Body {
                 }
                 Piece::ResponseType => out.extend_from_slice(e.rtype.name().as_bytes()),
                 Piece::Validation => encode::json_escape(out, e.detail.as_bytes()),
+                Piece::Authorizer(name) => {
+                    let start = out.len();
+                    out.extend_from_slice(v.state.auth.value(name).unwrap_or_default().as_bytes());
+                    if json {
+                        json_escape_tail(out, start);
+                    }
+                }
             }
         }
     }
