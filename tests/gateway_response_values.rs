@@ -1,8 +1,8 @@
 //! Gateway responses whose templates carry `$context` values a client controls (its
 //! User-Agent, its path): in a JSON body they stay inside their JSON string, whatever the
 //! client sends (quotes, backslashes, bytes that are not UTF-8), so the body parses and
-//! has only the template's members; a body whose content type is not JSON gets them as
-//! sent.
+//! has only the template's members; in a text/html body they are HTML text (no markup
+//! from a client's path); a body of another content type gets them as sent.
 
 mod common;
 
@@ -23,9 +23,18 @@ apis:
         headers: { content-type: "application/problem+json; charset=utf-8" }
         body: '{"ua": "${context.identity.userAgent}"}'
       MISSING_AUTHENTICATION_TOKEN:
+        headers: { content-type: text/html; charset=utf-8 }
+        body: '<p>No page at $context.path</p>'
+      BAD_REQUEST_BODY:
         headers: { content-type: text/plain }
         body: 'ua=$context.identity.userAgent'
+    models:
+      Order: { type: object, required: [sku] }
     routes:
+      "POST /o":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: all
+        request_model: Order
       "GET /v/{x}":
         integration: { type: mock, status: 200, body: ok }
         request_validator: params-only
@@ -81,9 +90,21 @@ fn client_values_stay_inside_their_json_strings() {
         assert_eq!(m.len(), 1, "{driver}: {m:?}");
         assert_eq!(m["ua"], Value::String(ua_text.clone()), "{driver}");
 
-        // text/plain is not JSON: the value as sent.
-        let r = p.raw(&request("/prod/nowhere", ua));
+        // text/html: the client's path is text, not markup.
+        let r = p.raw(&request("/prod/<script>alert('x'&1)</script>", b"t"));
         assert_eq!(r.status, 404, "{driver}: {}", r.text());
+        assert_eq!(
+            r.text(),
+            "<p>No page at /prod/&lt;script&gt;alert(&#39;x&#39;&amp;1)&lt;/script&gt;</p>",
+            "{driver}"
+        );
+
+        // text/plain is neither: the value as sent.
+        let mut post = b"POST /prod/o HTTP/1.1\r\nHost: shop\r\nUser-Agent: ".to_vec();
+        post.extend_from_slice(ua);
+        post.extend_from_slice(b"\r\ncontent-length: 2\r\nConnection: close\r\n\r\n{}");
+        let r = p.raw(&post);
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
         assert_eq!(r.body, [&b"ua="[..], ua].concat(), "{driver}");
         p.stop();
     }

@@ -156,9 +156,10 @@ impl Body {
         Ok(Body(pieces.into()))
     }
 
-    /// `json`: the body is JSON, so `$context` values (a client's User-Agent or path, a
-    /// certificate's PEM) are written as JSON string content, as the error message is.
-    fn eval(&self, v: &RequestView, e: &ErrorInfo, json: bool, out: &mut Vec<u8>) {
+    /// `esc`: how the body's media type quotes `$context` values (a client's User-Agent
+    /// or path, a certificate's PEM, a token's claims): as JSON string content, as the
+    /// error message is, or as HTML text.
+    fn eval(&self, v: &RequestView, e: &ErrorInfo, esc: Escape, out: &mut Vec<u8>) {
         for p in self.0.iter() {
             match p {
                 Piece::Lit(b) => out.extend_from_slice(b),
@@ -167,9 +168,7 @@ impl Body {
                 Piece::Ctx(var) => {
                     let start = out.len();
                     context::resolve(*var, v).write(out);
-                    if json {
-                        json_escape_tail(out, start);
-                    }
+                    escape_tail(out, start, esc);
                 }
                 Piece::Message => encode::json_escape(out, e.message.as_bytes()),
                 Piece::MessageString => {
@@ -182,27 +181,67 @@ impl Body {
                 Piece::Authorizer(name) => {
                     let start = out.len();
                     out.extend_from_slice(v.state.auth.value(name).unwrap_or_default().as_bytes());
-                    if json {
-                        json_escape_tail(out, start);
-                    }
+                    escape_tail(out, start, esc);
                 }
             }
         }
     }
 }
 
-/// JSON-escapes the bytes appended since `start`: `"`, `\\` and control characters, and
-/// bytes that are not UTF-8 (obs-text in a User-Agent) as U+FFFD, since JSON is UTF-8 and
-/// a client's parser refuses the whole body otherwise. A value a client sends must not
-/// close the template's string and add members of its own (`"admin": true`).
-fn json_escape_tail(out: &mut Vec<u8>, start: usize) {
-    let needs = out[start..]
-        .iter()
-        .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\');
+/// How a body's media type quotes the values put into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    Json,
+    Html,
+}
+
+impl Escape {
+    /// From the configured content-type (None: application/json, the default).
+    fn for_content_type(ct: Option<&str>) -> Escape {
+        let Some(ct) = ct else { return Escape::Json };
+        let ct = ct.to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if essence == "application/json" || essence.ends_with("+json") {
+            Escape::Json
+        } else if essence == "text/html" || essence == "application/xhtml+xml" {
+            Escape::Html
+        } else {
+            Escape::None
+        }
+    }
+}
+
+/// Quotes the bytes appended since `start`. JSON: `"`, `\` and control characters
+/// escaped, and bytes that are not UTF-8 (obs-text in a User-Agent) as U+FFFD, since JSON
+/// is UTF-8 and a client's parser refuses the whole body otherwise. HTML: `& < > " '` as
+/// character references. A value a client sends must not close the template's string and
+/// add members of its own (`"admin": true`), nor add markup to a page (`<script>`).
+fn escape_tail(out: &mut Vec<u8>, start: usize, esc: Escape) {
+    let needs = match esc {
+        Escape::None => false,
+        Escape::Json => out[start..]
+            .iter()
+            .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\'),
+        Escape::Html => out[start..].iter().any(|b| b"&<>\"'".contains(b)),
+    };
     if !needs {
         return;
     }
     let raw: Vec<u8> = out.drain(start..).collect();
+    if esc == Escape::Html {
+        for &b in &raw {
+            match b {
+                b'&' => out.extend_from_slice(b"&amp;"),
+                b'<' => out.extend_from_slice(b"&lt;"),
+                b'>' => out.extend_from_slice(b"&gt;"),
+                b'"' => out.extend_from_slice(b"&quot;"),
+                b'\'' => out.extend_from_slice(b"&#39;"),
+                b => out.push(b),
+            }
+        }
+        return;
+    }
     for chunk in raw.utf8_chunks() {
         encode::json_escape(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
@@ -226,9 +265,9 @@ pub struct Custom {
     body: Option<Body>,
     /// A content-type header is configured (else application/json).
     has_content_type: bool,
-    /// The body is JSON: no content-type is configured, or a literal one that names JSON
-    /// (`application/json`, `application/problem+json`).
-    json_body: bool,
+    /// How values are quoted in the body: JSON when no content-type is configured or a
+    /// JSON one is (`application/problem+json`), HTML for text/html.
+    body_escape: Escape,
 }
 
 /// An API's gateway responses, by type.
@@ -262,16 +301,13 @@ impl GatewayResponsesRt {
                 .headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-                .map(|(_, v)| v.to_ascii_lowercase());
+                .map(|(_, v)| v.clone());
             out.push((
                 t,
                 Custom {
                     status: g.status,
                     has_content_type: content_type.is_some(),
-                    json_body: content_type.is_none_or(|ct| {
-                        let essence = ct.split(';').next().unwrap_or_default().trim();
-                        essence == "application/json" || essence.ends_with("+json")
-                    }),
+                    body_escape: Escape::for_content_type(content_type.as_deref()),
                     headers,
                     body: g.body.as_deref().and_then(|b| Body::compile(b).ok()),
                 },
@@ -446,7 +482,12 @@ async fn write(
     {
         let view = request_view!(c, snap, &c.rbuf);
         match custom.and_then(|g| g.body.as_ref()) {
-            Some(b) => b.eval(&view, &info, custom.is_some_and(|g| g.json_body), &mut body),
+            Some(b) => b.eval(
+                &view,
+                &info,
+                custom.map_or(Escape::Json, |g| g.body_escape),
+                &mut body,
+            ),
             None => {
                 body.extend_from_slice(br#"{"message":""#);
                 encode::json_escape(&mut body, message.as_bytes());
@@ -463,7 +504,7 @@ async fn write(
         let mut value = Vec::new();
         for (name, v) in custom.map_or(&[][..], |g| &g.headers[..]) {
             value.clear();
-            v.eval(&view, &info, false, &mut value);
+            v.eval(&view, &info, Escape::None, &mut value);
             encode::header(&mut head, name, &value);
         }
     }
