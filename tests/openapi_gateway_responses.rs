@@ -1,8 +1,9 @@
 //! Gateway responses as API Gateway's REST exports write them, served from an `openapi:`
 //! file: a header from a context variable (`context.requestId`), a body that reads the
-//! authorizer (`$context.authorizer.user`), and a `text/html` template. Import skipped
-//! the first, the second made check refuse the config ("unknown variable"), and the
-//! third was sent as application/json.
+//! authorizer (`$context.authorizer.user`), a `text/html` template, and stage variables
+//! (`stageVariables.env`, `${stageVariables.env}`). Import skipped the first, the second
+//! made check refuse the config ("unknown variable"), the third was sent as
+//! application/json, and stage variables were skipped or sent as literal text.
 
 mod common;
 
@@ -18,11 +19,12 @@ x-amazon-apigateway-gateway-responses:
     responseParameters:
       gatewayresponse.header.x-request-id: "context.requestId"
       gatewayresponse.header.x-origin: "method.request.header.origin"
+      gatewayresponse.header.x-env: "stageVariables.env"
     responseTemplates:
       application/json: "{\"message\":$context.error.messageString,\"user\":\"$context.authorizer.user\"}"
   DEFAULT_5XX:
     responseTemplates:
-      text/html: "<p>Sorry ($context.requestId)</p>"
+      text/html: "<p>Sorry ($context.requestId) from ${stageVariables.env}: $stageVariables.nope.</p>"
 "#;
 
 #[test]
@@ -41,7 +43,7 @@ upstreams:
 apis:
   shop:
     openapi: "{doc}"
-    stages: {{ prod: {{}} }}
+    stages: {{ prod: {{ variables: {{ env: "<b>eu</b>" }} }} }}
     authorizers:
       gate: {{ type: lambda, url: "{url}", payload_format: "2.0", simple_responses: true, identity_source: [$request.header.x-token] }}
     models:
@@ -71,6 +73,7 @@ apis:
         assert_eq!(r.status, 422, "{driver}: {}", r.text());
         let id = r.header("x-amzn-requestid").unwrap().to_string();
         assert_eq!(r.header("x-request-id"), Some(id.as_str()), "{driver}");
+        assert_eq!(r.header("x-env"), Some("<b>eu</b>"), "{driver}");
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(
             body,
@@ -82,7 +85,11 @@ apis:
         assert_eq!(r.status, 502, "{driver}: {}", r.text());
         assert_eq!(r.header("content-type"), Some("text/html"), "{driver}");
         let id = r.header("x-amzn-requestid").unwrap().to_string();
-        assert_eq!(r.text(), format!("<p>Sorry ({id})</p>"), "{driver}");
+        assert_eq!(
+            r.text(),
+            format!("<p>Sorry ({id}) from &lt;b&gt;eu&lt;/b&gt;: .</p>"),
+            "{driver}"
+        );
         p.stop();
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -94,13 +94,17 @@ fn endpoint(ctx: &mut Ctx, v: &Value) {
 fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
     use crate::pipeline::gateway_responses::Body;
     let mut out = Map::new();
-    // `context.requestId` (REST's spelling of a context variable) is `$context.requestId`
-    // in a Portico header value; request values (`method.request.header.origin`) are not.
+    // `context.requestId` and `stageVariables.env` (REST's spelling) are
+    // `$context.requestId` and `$stageVariables.env` in a Portico header value; request
+    // values (`method.request.header.origin`) are not supported.
     let mut g = g.clone();
     if let Some(Value::Object(params)) = g.get_mut("responseParameters") {
         for v in params.values_mut() {
-            if let Some(name) = v.as_str().and_then(|s| s.strip_prefix("context.")) {
-                let value = format!("$context.{name}");
+            let source = v
+                .as_str()
+                .filter(|s| s.starts_with("context.") || s.starts_with("stageVariables."));
+            if let Some(source) = source {
+                let value = format!("${source}");
                 if Body::compile(&value).is_ok() {
                     *v = json!(format!("'{value}'"));
                 }

@@ -1,7 +1,8 @@
 //! Gateway responses (API Gateway's `x-amazon-apigateway-gateway-responses`): per
 //! response type, the status, headers and body the gateway answers with instead of its
 //! own `{"message": ...}`. Types fall back to DEFAULT_4XX / DEFAULT_5XX; bodies and header
-//! values may use `$context` variables (`$context.authorizer.*` too), `$context.error.message`,
+//! values may use `$context` variables (`$context.authorizer.*` too), `$stageVariables.*`,
+//! `$context.error.message`,
 //! `$context.error.messageString` (the message quoted), `$context.error.responseType` and
 //! `$context.error.validationErrorString`. Templates are compiled when the config loads.
 
@@ -103,20 +104,36 @@ enum Piece {
     /// `$context.authorizer.NAME` (`claims.sub`, a Lambda context key, `principalId`,
     /// `error`): empty when no authorizer answered.
     Authorizer(Box<str>),
+    /// `$stageVariables.NAME` of the stage (or canary) the request reached; empty when
+    /// that stage has no such variable (gateway responses belong to the API, not a stage).
+    Stage(Box<str>),
 }
 
-/// A body or header value with `$context` references, compiled once.
+/// A body or header value with `$context` and `$stageVariables` references, compiled
+/// once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body(Box<[Piece]>);
+
+/// The reference prefixes a template may use, each unbraced and braced.
+const PREFIXES: [(&str, bool, bool); 4] = [
+    ("$context.", false, false),
+    ("${context.", true, false),
+    ("$stageVariables.", false, true),
+    ("${stageVariables.", true, true),
+];
 
 impl Body {
     pub fn compile(s: &str) -> Result<Body, String> {
         let mut pieces = Vec::new();
         let mut lit = String::new();
         let mut rest = s;
-        while let Some(at) = rest.find("$context.").or_else(|| rest.find("${context.")) {
-            let braced = rest[at..].starts_with("${");
-            let start = at + if braced { 10 } else { 9 };
+        // The first reference of any kind: `${context.a} $context.b` has two.
+        while let Some((at, (prefix, braced, stage))) = PREFIXES
+            .iter()
+            .filter_map(|p| rest.find(p.0).map(|at| (at, *p)))
+            .min_by_key(|(at, p)| (*at, !p.1))
+        {
+            let start = at + prefix.len();
             let (name, next) = if braced {
                 let close = rest[start..]
                     .find('}')
@@ -131,6 +148,14 @@ impl Body {
                 (name, start + name.len())
             };
             let piece = match name {
+                _ if stage => {
+                    if name.is_empty()
+                        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    {
+                        return Err(format!("{prefix}{name} is not a stage variable name"));
+                    }
+                    Piece::Stage(name.into())
+                }
                 "error.message" => Piece::Message,
                 "error.messageString" => Piece::MessageString,
                 "error.responseType" => Piece::ResponseType,
@@ -181,6 +206,13 @@ impl Body {
                 Piece::Authorizer(name) => {
                     let start = out.len();
                     out.extend_from_slice(v.state.auth.value(name).unwrap_or_default().as_bytes());
+                    escape_tail(out, start, esc);
+                }
+                Piece::Stage(name) => {
+                    let start = out.len();
+                    if let Some((_, value)) = v.stage_vars().iter().find(|(n, _)| **n == **name) {
+                        out.extend_from_slice(value.as_bytes());
+                    }
                     escape_tail(out, start, esc);
                 }
             }
@@ -522,4 +554,33 @@ async fn write(
         return false;
     }
     keep && c.discard_body(gen).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn braced_and_unbraced_references_are_found_in_order() {
+        // The braced one came first and was left as literal text: the search looked for
+        // `$context.` before `${context.`, wherever each was.
+        let b = Body::compile(
+            "${context.stage}-$context.requestId/${stageVariables.env}$stageVariables.x.",
+        )
+        .unwrap();
+        assert_eq!(
+            &*b.0,
+            &[
+                Piece::Ctx(Var::Stage),
+                Piece::Lit((*b"-").into()),
+                Piece::Ctx(Var::RequestId),
+                Piece::Lit((*b"/").into()),
+                Piece::Stage("env".into()),
+                Piece::Stage("x".into()),
+                Piece::Lit((*b".").into()),
+            ]
+        );
+        assert!(Body::compile("${stageVariables.a-b}").is_err());
+        assert!(Body::compile("$context.nope").is_err());
+    }
 }
