@@ -3,7 +3,8 @@
 //! `responseParameters`, and `$context.authorizer.*` on an operation with no authorizer.
 //! Each is skipped with a warning at its JSON pointer and the rest of the operation's
 //! mappings are kept, so what import writes is a config `check` accepts; it copied them
-//! as they were, and check refused the whole config.
+//! as they were, and check refused the whole config. So are a 204 mock's template and a
+//! gateway response's 204 status, which check refuses (the body would follow a 204).
 
 mod common;
 
@@ -51,6 +52,19 @@ paths:
         requestParameters:
           integration.request.header.x-user: "context.authorizer.principalId"
           integration.request.header.x-req: "context.requestId"
+  /d:
+    options:
+      x-amazon-apigateway-integration:
+        type: mock
+        responses:
+          default:
+            statusCode: "204"
+            responseParameters: { method.response.header.Allow: "'GET'" }
+            responseTemplates: { application/json: "{}" }
+x-amazon-apigateway-gateway-responses:
+  THROTTLED:
+    statusCode: 204
+    responseTemplates: { application/json: "{}" }
 components:
   securitySchemes:
     jwt:
@@ -101,6 +115,16 @@ fn mappings_portico_cannot_serve_are_skipped_with_their_pointer() {
         "#/paths/~1c/get/x-amazon-apigateway-integration/requestParameters",
         "overwrite:header.x-user: ${context.authorizer.principalId} reads the authorizer",
     );
+    // A 204 has no body: the mock's template and the gateway response's status go.
+    warning(
+        "#/paths/~1d/options/x-amazon-apigateway-integration/responses/default/responseTemplates",
+        "a 204 or 304 answer has no body; template skipped",
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains("#/x-amazon-apigateway-gateway-responses/THROTTLED/statusCode:"))
+        .unwrap_or_else(|| panic!("no THROTTLED warning in\n{err}"));
+    assert!(line.contains("204 can't carry the answer's body"), "{line}");
     // The rest of each operation's mappings are kept, and an authorized route keeps its
     // authorizer's claims.
     for kept in [
@@ -116,6 +140,16 @@ fn mappings_portico_cannot_serve_are_skipped_with_their_pointer() {
         "{yaml}"
     );
     assert_eq!(yaml.matches("authorizer.").count(), 1, "{yaml}");
+    // The mock keeps its status and header; the gateway response its body and the
+    // type's own 429.
+    assert!(
+        yaml.contains("OPTIONS /d:\n        integration:\n          headers:\n            Allow: GET\n          status: 204\n          type: mock\n"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("THROTTLED:\n        body: '{}'\n    routes:"),
+        "{yaml}"
+    );
     // What import wrote is a config check accepts.
     let (code, text) = check(&yaml);
     assert_eq!(code, 0, "{text}\n{yaml}");

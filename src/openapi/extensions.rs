@@ -112,6 +112,16 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
         }
     }
     let mut headers = static_response(ctx, gp, &g, "gatewayresponse.header.", &mut out);
+    // The gateway's answer always has a body: no 1xx, 204 or 304 (check refuses them).
+    if let Some(s) = out.get("status").and_then(Value::as_u64) {
+        if !(200..=599).contains(&s) || s == 204 || s == 304 {
+            out.remove("status");
+            ctx.warn(
+                format!("{gp}/statusCode"),
+                format!("{s} can't carry the answer's body; the type's own status is used"),
+            );
+        }
+    }
     if let Some(Value::Object(t)) = g.get("responseTemplates") {
         let body = t
             .get_key_value("application/json")

@@ -109,21 +109,29 @@ pub(super) fn convert(
                         .get_key_value("application/json")
                         .or_else(|| t.iter().next());
                     if let Some((media, b)) = body.and_then(|(k, v)| Some((k, v.as_str()?))) {
-                        // API Gateway answers with the template's media type; without it a
-                        // client (or a browser sniffing) guesses what the body is.
-                        let named = headers
-                            .keys()
-                            .any(|h| h.eq_ignore_ascii_case("content-type"));
-                        if !named && media.contains('/') {
-                            headers.insert("content-type".into(), json!(media));
-                        }
-                        if b.contains("#set") || b.contains("$input") {
+                        let status = out.get("status").and_then(Value::as_u64);
+                        if matches!(status, Some(204 | 304)) && !b.is_empty() {
                             ctx.warn(
                                 format!("{p}/responses/default/responseTemplates"),
-                                "VTL is not evaluated: the template is sent as written",
+                                "a 204 or 304 answer has no body; template skipped",
                             );
+                        } else {
+                            // API Gateway answers with the template's media type; without
+                            // it a client (or a browser sniffing) guesses what the body is.
+                            let named = headers
+                                .keys()
+                                .any(|h| h.eq_ignore_ascii_case("content-type"));
+                            if !named && media.contains('/') {
+                                headers.insert("content-type".into(), json!(media));
+                            }
+                            if b.contains("#set") || b.contains("$input") {
+                                ctx.warn(
+                                    format!("{p}/responses/default/responseTemplates"),
+                                    "VTL is not evaluated: the template is sent as written",
+                                );
+                            }
+                            out.insert("body".into(), json!(b));
                         }
-                        out.insert("body".into(), json!(b));
                     }
                 }
                 if !headers.is_empty() {
