@@ -5,6 +5,8 @@
 //! mappings are kept, so what import writes is a config `check` accepts; it copied them
 //! as they were, and check refused the whole config. So are a 204 mock's template and a
 //! gateway response's 204 status, which check refuses (the body would follow a 204).
+//! An integration's tlsConfig and cacheKeyParameters are warned about (they were dropped
+//! without a word).
 
 mod common;
 
@@ -23,6 +25,9 @@ paths:
         httpMethod: "ANY"
         uri: "http://127.0.0.1:9/a"
         connectionType: "INTERNET"
+        tlsConfig: { serverNameToVerify: "a.example.com" }
+        cacheNamespace: "abc1"
+        cacheKeyParameters: ["method.request.querystring.q"]
         requestParameters:
           overwrite:header.x-sub: "$context.authorizer.claims.sub"
           overwrite:header.x-stage: "$context.stage"
@@ -115,6 +120,20 @@ fn mappings_portico_cannot_serve_are_skipped_with_their_pointer() {
         "#/paths/~1c/get/x-amazon-apigateway-integration/requestParameters",
         "overwrite:header.x-user: ${context.authorizer.principalId} reads the authorizer",
     );
+    // Integration settings Portico has elsewhere are named, not dropped silently.
+    for (pointer, why) in [
+        ("tlsConfig", "set tls (server_name, verify) on the upstream"),
+        (
+            "cacheKeyParameters",
+            "a route's cache key is its cache.key setting",
+        ),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("{integ}/{pointer}:")))
+            .unwrap_or_else(|| panic!("no warning for {pointer} in\n{err}"));
+        assert!(line.contains(why), "{line}");
+    }
     // A 204 has no body: the mock's template and the gateway response's status go.
     warning(
         "#/paths/~1d/options/x-amazon-apigateway-integration/responses/default/responseTemplates",

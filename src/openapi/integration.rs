@@ -154,6 +154,22 @@ pub(super) fn convert(
             return None;
         }
     }
+    if integ.get("tlsConfig").is_some() {
+        ctx.warn(
+            format!("{p}/tlsConfig"),
+            "not applied: set tls (server_name, verify) on the upstream instead",
+        );
+    }
+    if integ
+        .get("cacheKeyParameters")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        ctx.warn(
+            format!("{p}/cacheKeyParameters"),
+            "not applied: a route's cache key is its cache.key setting",
+        );
+    }
     if kind != "mock" {
         if let Some(ms) = integ.get("timeoutInMillis").and_then(Value::as_u64) {
             if (50..=30_000).contains(&ms) {
