@@ -14,7 +14,6 @@ const YAML: &str = r#"server:
   workers: 1
 apis:
   shop:
-    stages: { prod: {} }
     gateway_responses:
       DEFAULT_4XX:
         status: 418
@@ -28,6 +27,7 @@ apis:
       BAD_REQUEST_BODY:
         headers: { content-type: text/plain }
         body: 'ua=$context.identity.userAgent'
+    stages: { prod: {} }
     models:
       Order: { type: object, required: [sku] }
     routes:
@@ -106,6 +106,54 @@ fn client_values_stay_inside_their_json_strings() {
         let r = p.raw(&post);
         assert_eq!(r.status, 400, "{driver}: {}", r.text());
         assert_eq!(r.body, [&b"ua="[..], ua].concat(), "{driver}");
+        p.stop();
+    }
+}
+
+/// A page that shows why a body was refused: the reason quotes the client's body, so in
+/// text/html it is HTML text as well (it was JSON-escaped only, which leaves `<` alone).
+#[test]
+fn validation_errors_in_a_page_are_html_text() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  pages:
+    stages: { prod: {} }
+    gateway_responses:
+      BAD_REQUEST_BODY:
+        headers: { content-type: text/html }
+        body: '<p>$context.error.message: $context.error.validationErrorString</p>'
+    models:
+      Pick: { type: object, properties: { color: { enum: [red, blue] } } }
+    routes:
+      "POST /pick":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: all
+        request_model: Pick
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        let body = br#"{"color":"<img src=x onerror=alert(1)>"}"#;
+        let mut req = format!(
+            "POST /prod/pick HTTP/1.1\r\nHost: pages\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        let r = p.raw(&req);
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
+        let page = r.text();
+        // Only the template's own markup: <p> and </p>.
+        assert_eq!(page.matches('<').count(), 2, "{driver}: {page}");
+        assert!(
+            page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{driver}: {page}"
+        );
+        assert!(
+            page.starts_with("<p>Invalid request body: "),
+            "{driver}: {page}"
+        );
         p.stop();
     }
 }

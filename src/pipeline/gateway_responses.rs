@@ -195,6 +195,18 @@ impl Body {
                     context::resolve(*var, v).write(out);
                     escape_tail(out, start, esc);
                 }
+                // The messages are JSON string content (API Gateway's), except in a page:
+                // a validation error quotes the client's body (`"<script>" is not one of`).
+                Piece::Message | Piece::Validation if esc == Escape::Html => {
+                    let text = if *p == Piece::Message {
+                        e.message
+                    } else {
+                        e.detail
+                    };
+                    let start = out.len();
+                    out.extend_from_slice(text.as_bytes());
+                    escape_tail(out, start, esc);
+                }
                 Piece::Message => encode::json_escape(out, e.message.as_bytes()),
                 Piece::MessageString => {
                     out.push(b'"');
