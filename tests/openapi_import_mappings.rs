@@ -6,7 +6,8 @@
 //! as they were, and check refused the whole config. So are a 204 mock's template and a
 //! gateway response's 204 status, which check refuses (the body would follow a 204).
 //! An integration's tlsConfig and cacheKeyParameters are warned about (they were dropped
-//! without a word).
+//! without a word), and an aws_proxy (Lambda) integration's requestParameters are skipped
+//! with a warning: they were written onto the lambda route, which check refuses.
 
 mod common;
 
@@ -66,6 +67,15 @@ paths:
             statusCode: "204"
             responseParameters: { method.response.header.Allow: "'GET'" }
             responseTemplates: { application/json: "{}" }
+  /f/{id}:
+    get:
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: POST
+        uri: "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:f/invocations"
+        requestParameters:
+          integration.request.path.id: "method.request.path.id"
+          integration.request.header.x-a: "'1'"
 x-amazon-apigateway-gateway-responses:
   THROTTLED:
     statusCode: 204
@@ -134,6 +144,11 @@ fn mappings_portico_cannot_serve_are_skipped_with_their_pointer() {
             .unwrap_or_else(|| panic!("no warning for {pointer} in\n{err}"));
         assert!(line.contains(why), "{line}");
     }
+    // A Lambda route gets the whole request: no request mapping (check refuses one).
+    warning(
+        "#/paths/~1f~1{id}/get/x-amazon-apigateway-integration/requestParameters",
+        "request parameter mapping applies to http integrations",
+    );
     // A 204 has no body: the mock's template and the gateway response's status go.
     warning(
         "#/paths/~1d/options/x-amazon-apigateway-integration/responses/default/responseTemplates",

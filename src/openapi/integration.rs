@@ -95,8 +95,18 @@ pub(super) fn convert(
                 _ => "1.0".to_string(),
             };
             out.insert("payload_format".into(), json!(format));
-            let mut none = String::new();
-            request_parameters(ctx, p, integ, path_params, &mut none, &mut params);
+            // A Lambda function gets the whole request: Portico maps requests to http
+            // integrations only (check refuses parameters on a lambda route).
+            if integ
+                .get("requestParameters")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+            {
+                ctx.warn(
+                    format!("{p}/requestParameters"),
+                    "request parameter mapping applies to http integrations (the function gets the whole request); skipped",
+                );
+            }
         }
         "mock" => {
             out.insert("type".into(), json!("mock"));
