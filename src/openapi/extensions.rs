@@ -130,6 +130,16 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
             let tp = format!("{gp}/responseTemplates/{}", esc(media));
             match Body::compile(b) {
                 Ok(_) => {
+                    if b.contains("#set")
+                        || b.contains("#if")
+                        || b.contains("$util.")
+                        || b.contains("$input")
+                    {
+                        ctx.warn(
+                            tp.clone(),
+                            "VTL is not evaluated: the template is sent as written, with its $context values",
+                        );
+                    }
                     // Answered with the template's media type, as API Gateway does; the
                     // default is application/json, wrong for a text/html template.
                     let named = headers
