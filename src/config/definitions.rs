@@ -132,9 +132,12 @@ fn gateway_response(d: &mut Decoder, v: &Value, p: &KeyPath) -> GatewayResponse 
     GatewayResponse {
         status: f.opt(d, "status", |d, v, p| {
             let n = d.u64(v, p)?;
-            let ok = (100..=599).contains(&n);
+            // The answer always has a body (the template's or the message), so a status
+            // that has none (1xx, 204, 304) would leave it in the stream for the client to
+            // read as the next response.
+            let ok = (200..=599).contains(&n) && n != 204 && n != 304;
             if !ok {
-                d.error(p, format!("expected an HTTP status 100–599, got {n}"));
+                d.error(p, format!("expected an HTTP status 200–599 other than 204 and 304 (the answer has a body), got {n}"));
             }
             ok.then_some(n as u16)
         }),
@@ -196,6 +199,13 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             let hp = gp.key("headers").key(name);
             if name.is_empty() || !name.bytes().all(crate::http1::parse::is_tchar) {
                 errors.push(hp.error("not a valid header name"));
+            } else if crate::pipeline::response::RESERVED_RESPONSE_HEADERS
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+            {
+                // A second content-length or a transfer-encoding beside Portico's own
+                // framing lets the client (or a proxy in front) read another body length.
+                errors.push(hp.error(format!("{name} is reserved: Portico sets it itself")));
             }
             if let Err(e) = crate::pipeline::gateway_responses::Body::compile(value) {
                 errors.push(hp.error(e));

@@ -362,15 +362,25 @@ fn integration(
                     )
                 })
                 .collect();
+            let mut default = json!({
+                "statusCode": status.to_string(),
+                "responseParameters": params,
+            });
+            // No template for no body: import gives a template's media type as the
+            // content-type, and an empty mock has none. A body goes under the mock's own
+            // content-type when it has one.
+            if !body.is_empty() {
+                let media = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                    .map_or("application/json", |(_, v)| v.as_str());
+                default["responseTemplates"] = json!({ media: body });
+            }
             json!({
                 "type": "mock",
                 "requestTemplates": { "application/json": "{\"statusCode\": 200}" },
                 "passthroughBehavior": "when_no_match",
-                "responses": { "default": {
-                    "statusCode": status.to_string(),
-                    "responseParameters": params,
-                    "responseTemplates": { "application/json": body },
-                } },
+                "responses": { "default": default },
             })
         }
     };

@@ -92,16 +92,70 @@ fn endpoint(ctx: &mut Ctx, v: &Value) {
 }
 
 fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
+    use crate::pipeline::gateway_responses::Body;
     let mut out = Map::new();
-    let headers = static_response(ctx, gp, g, "gatewayresponse.header.", &mut out);
-    if !headers.is_empty() {
-        out.insert("headers".into(), Value::Object(headers));
+    // `context.requestId` and `stageVariables.env` (REST's spelling) are
+    // `$context.requestId` and `$stageVariables.env` in a Portico header value; request
+    // values (`method.request.header.origin`) are not supported.
+    let mut g = g.clone();
+    if let Some(Value::Object(params)) = g.get_mut("responseParameters") {
+        for v in params.values_mut() {
+            let source = v
+                .as_str()
+                .filter(|s| s.starts_with("context.") || s.starts_with("stageVariables."));
+            if let Some(source) = source {
+                let value = format!("${source}");
+                if Body::compile(&value).is_ok() {
+                    *v = json!(format!("'{value}'"));
+                }
+            }
+        }
+    }
+    let mut headers = static_response(ctx, gp, &g, "gatewayresponse.header.", &mut out);
+    // The gateway's answer always has a body: no 1xx, 204 or 304 (check refuses them).
+    if let Some(s) = out.get("status").and_then(Value::as_u64) {
+        if !(200..=599).contains(&s) || s == 204 || s == 304 {
+            out.remove("status");
+            ctx.warn(
+                format!("{gp}/statusCode"),
+                format!("{s} can't carry the answer's body; the type's own status is used"),
+            );
+        }
     }
     if let Some(Value::Object(t)) = g.get("responseTemplates") {
-        let body = t.get("application/json").or_else(|| t.values().next());
-        if let Some(b) = body.and_then(Value::as_str) {
-            out.insert("body".into(), json!(b));
+        let body = t
+            .get_key_value("application/json")
+            .or_else(|| t.iter().next());
+        if let Some((media, b)) = body.and_then(|(k, v)| Some((k, v.as_str()?))) {
+            let tp = format!("{gp}/responseTemplates/{}", esc(media));
+            match Body::compile(b) {
+                Ok(_) => {
+                    if b.contains("#set")
+                        || b.contains("#if")
+                        || b.contains("$util.")
+                        || b.contains("$input")
+                    {
+                        ctx.warn(
+                            tp.clone(),
+                            "VTL is not evaluated: the template is sent as written, with its $context values",
+                        );
+                    }
+                    // Answered with the template's media type, as API Gateway does; the
+                    // default is application/json, wrong for a text/html template.
+                    let named = headers
+                        .keys()
+                        .any(|h| h.eq_ignore_ascii_case("content-type"));
+                    if !named && media.contains('/') && media != "application/json" {
+                        headers.insert("content-type".into(), json!(media));
+                    }
+                    out.insert("body".into(), json!(b));
+                }
+                Err(e) => ctx.warn(tp, format!("{e}; the default body is used")),
+            }
         }
+    }
+    if !headers.is_empty() {
+        out.insert("headers".into(), Value::Object(headers));
     }
     Value::Object(out)
 }

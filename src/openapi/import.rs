@@ -558,7 +558,11 @@ fn operation(
     if !required.is_empty() {
         route.insert("required_parameters".into(), json!(required));
     }
-    security::security(ctx, schemes, op_p, op, &mut route).then_some(route)
+    if !security::security(ctx, schemes, op_p, op, &mut route) {
+        return None;
+    }
+    integration::without_authorizer(ctx, &integ_p, &mut route);
+    Some(route)
 }
 
 /// `'text'` → text (API Gateway's static mapping values).

@@ -95,8 +95,18 @@ pub(super) fn convert(
                 _ => "1.0".to_string(),
             };
             out.insert("payload_format".into(), json!(format));
-            let mut none = String::new();
-            request_parameters(ctx, p, integ, path_params, &mut none, &mut params);
+            // A Lambda function gets the whole request: Portico maps requests to http
+            // integrations only (check refuses parameters on a lambda route).
+            if integ
+                .get("requestParameters")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+            {
+                ctx.warn(
+                    format!("{p}/requestParameters"),
+                    "request parameter mapping applies to http integrations (the function gets the whole request); skipped",
+                );
+            }
         }
         "mock" => {
             out.insert("type".into(), json!("mock"));
@@ -109,21 +119,29 @@ pub(super) fn convert(
                         .get_key_value("application/json")
                         .or_else(|| t.iter().next());
                     if let Some((media, b)) = body.and_then(|(k, v)| Some((k, v.as_str()?))) {
-                        // API Gateway answers with the template's media type; without it a
-                        // client (or a browser sniffing) guesses what the body is.
-                        let named = headers
-                            .keys()
-                            .any(|h| h.eq_ignore_ascii_case("content-type"));
-                        if !named && media.contains('/') {
-                            headers.insert("content-type".into(), json!(media));
-                        }
-                        if b.contains("#set") || b.contains("$input") {
+                        let status = out.get("status").and_then(Value::as_u64);
+                        if matches!(status, Some(204 | 304)) && !b.is_empty() {
                             ctx.warn(
                                 format!("{p}/responses/default/responseTemplates"),
-                                "VTL is not evaluated: the template is sent as written",
+                                "a 204 or 304 answer has no body; template skipped",
                             );
+                        } else {
+                            // API Gateway answers with the template's media type; without
+                            // it a client (or a browser sniffing) guesses what the body is.
+                            let named = headers
+                                .keys()
+                                .any(|h| h.eq_ignore_ascii_case("content-type"));
+                            if !named && media.contains('/') {
+                                headers.insert("content-type".into(), json!(media));
+                            }
+                            if b.contains("#set") || b.contains("$input") {
+                                ctx.warn(
+                                    format!("{p}/responses/default/responseTemplates"),
+                                    "VTL is not evaluated: the template is sent as written",
+                                );
+                            }
+                            out.insert("body".into(), json!(b));
                         }
-                        out.insert("body".into(), json!(b));
                     }
                 }
                 if !headers.is_empty() {
@@ -145,6 +163,22 @@ pub(super) fn convert(
             );
             return None;
         }
+    }
+    if integ.get("tlsConfig").is_some() {
+        ctx.warn(
+            format!("{p}/tlsConfig"),
+            "not applied: set tls (server_name, verify) on the upstream instead",
+        );
+    }
+    if integ
+        .get("cacheKeyParameters")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        ctx.warn(
+            format!("{p}/cacheKeyParameters"),
+            "not applied: a route's cache key is its cache.key setting",
+        );
     }
     if kind != "mock" {
         if let Some(ms) = integ.get("timeoutInMillis").and_then(Value::as_u64) {
@@ -272,6 +306,10 @@ fn request_parameters(
                 ctx.warn(kp, "$request.body values are not supported; skipped");
                 continue;
             }
+            if let Err(e) = crate::pipeline::template::parse(v) {
+                ctx.warn(kp, format!("{e}; skipped"));
+                continue;
+            }
             params.insert(k.clone(), json!(v));
         } else {
             ctx.warn(kp, "unknown mapping key; skipped");
@@ -306,8 +344,25 @@ fn response_parameters(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<St
     if let Some(Value::Object(m)) = integ.get("responseParameters") {
         let mut out = Map::new();
         for (status, maps) in m {
-            if let Some(maps) = maps.as_object() {
-                out.insert(status.clone(), Value::Object(maps.clone()));
+            let Some(maps) = maps.as_object() else {
+                continue;
+            };
+            let sp = format!("{p}/responseParameters/{}", esc(status));
+            let mut kept = Map::new();
+            for (k, v) in maps {
+                // A value Portico can't evaluate ($response.body.id, HTTP APIs' body
+                // mapping) is left out here, with its pointer, rather than written for
+                // check to refuse the whole config.
+                match v.as_str().map(crate::pipeline::template::parse) {
+                    Some(Ok(_)) => {
+                        kept.insert(k.clone(), v.clone());
+                    }
+                    Some(Err(e)) => ctx.warn(format!("{sp}/{}", esc(k)), format!("{e}; skipped")),
+                    None => ctx.warn(format!("{sp}/{}", esc(k)), "expected a string; skipped"),
+                }
+            }
+            if !kept.is_empty() {
+                out.insert(status.clone(), Value::Object(kept));
             }
         }
         if !out.is_empty() {
@@ -324,6 +379,56 @@ fn response_parameters(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<St
                 format!("{p}/responses"),
                 "integration responses are not applied: the backend's status and headers pass through",
             );
+        }
+    }
+}
+
+/// A route the operation gives no authorizer (nor IAM) can't map `$context.authorizer.*`
+/// (check refuses it: there is nothing to read). Such mappings are left out with a warning,
+/// so the imported config still passes check; API Gateway maps them to nothing there.
+pub(super) fn without_authorizer(ctx: &mut Ctx, p: &str, route: &mut Map<String, Value>) {
+    if route.contains_key("authorizer") || route.contains_key("authorization") {
+        return;
+    }
+    let reads_authorizer = |v: &Value| {
+        v.as_str().is_some_and(|v| {
+            crate::pipeline::template::parse(v).is_ok_and(|refs| {
+                refs.iter().any(|r| {
+                    matches!(r, crate::pipeline::template::Ref::Context(n) if n.starts_with("authorizer."))
+                })
+            })
+        })
+    };
+    let drop = |ctx: &mut Ctx, at: String, m: &mut Map<String, Value>| {
+        m.retain(|k, v| {
+            let keep = !reads_authorizer(v);
+            if !keep {
+                ctx.warn(
+                    at.clone(),
+                    format!(
+                        "{k}: {} reads the authorizer, and the operation has none; skipped",
+                        v.as_str().unwrap_or_default()
+                    ),
+                );
+            }
+            keep
+        });
+    };
+    if let Some(Value::Object(m)) = route.get_mut("parameters") {
+        drop(ctx, format!("{p}/requestParameters"), m);
+        if m.is_empty() {
+            route.remove("parameters");
+        }
+    }
+    if let Some(Value::Object(by_status)) = route.get_mut("response_parameters") {
+        for (status, m) in by_status.iter_mut() {
+            if let Value::Object(m) = m {
+                drop(ctx, format!("{p}/responseParameters/{}", esc(status)), m);
+            }
+        }
+        by_status.retain(|_, m| m.as_object().is_some_and(|m| !m.is_empty()));
+        if by_status.is_empty() {
+            route.remove("response_parameters");
         }
     }
 }

@@ -257,3 +257,31 @@ fn mock_body_keeps_its_templates_media_type() {
     assert_eq!(i["headers"]["Content-Type"], "text/plain");
     assert!(i["headers"].get("content-type").is_none());
 }
+
+#[test]
+fn mocks_round_trip_through_export_with_their_headers() {
+    let cfg = crate::config::load_and_validate_text(
+        r#"
+apis:
+  shop:
+    stages: { prod: {} }
+    routes:
+      "OPTIONS /a": { integration: { type: mock, status: 204, headers: { allow: GET } } }
+      "GET /b": { integration: { type: mock, status: 200, headers: { content-type: text/html }, body: "<p>b</p>" } }
+"#,
+    )
+    .unwrap();
+    let ext = super::export::Extensions::parse("apigateway").unwrap();
+    let doc = super::export::export(&cfg, "shop", "prod", ext).unwrap();
+    let i = import(&doc, BasePath::Ignore, &[]).unwrap();
+    let r = &i.api["routes"];
+    // An empty mock gained an empty body sent as application/json.
+    assert_eq!(
+        r["OPTIONS /a"]["integration"],
+        json!({ "type": "mock", "status": 204, "headers": { "allow": "GET" } })
+    );
+    assert_eq!(
+        r["GET /b"]["integration"],
+        json!({ "type": "mock", "status": 200, "headers": { "content-type": "text/html" }, "body": "<p>b</p>" })
+    );
+}

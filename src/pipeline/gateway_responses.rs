@@ -1,7 +1,8 @@
 //! Gateway responses (API Gateway's `x-amazon-apigateway-gateway-responses`): per
 //! response type, the status, headers and body the gateway answers with instead of its
 //! own `{"message": ...}`. Types fall back to DEFAULT_4XX / DEFAULT_5XX; bodies and header
-//! values may use `$context` variables, `$context.error.message`,
+//! values may use `$context` variables (`$context.authorizer.*` too), `$stageVariables.*`,
+//! `$context.error.message`,
 //! `$context.error.messageString` (the message quoted), `$context.error.responseType` and
 //! `$context.error.validationErrorString`. Templates are compiled when the config loads.
 
@@ -101,20 +102,39 @@ enum Piece {
     MessageString,
     ResponseType,
     Validation,
+    /// `$context.authorizer.NAME` (`claims.sub`, a Lambda context key, `principalId`,
+    /// `error`): empty when no authorizer answered.
+    Authorizer(Box<str>),
+    /// `$stageVariables.NAME` of the stage (or canary) the request reached; empty when
+    /// that stage has no such variable (gateway responses belong to the API, not a stage).
+    Stage(Box<str>),
 }
 
-/// A body or header value with `$context` references, compiled once.
+/// A body or header value with `$context` and `$stageVariables` references, compiled
+/// once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body(Box<[Piece]>);
+
+/// The reference prefixes a template may use, each unbraced and braced.
+const PREFIXES: [(&str, bool, bool); 4] = [
+    ("$context.", false, false),
+    ("${context.", true, false),
+    ("$stageVariables.", false, true),
+    ("${stageVariables.", true, true),
+];
 
 impl Body {
     pub fn compile(s: &str) -> Result<Body, String> {
         let mut pieces = Vec::new();
         let mut lit = String::new();
         let mut rest = s;
-        while let Some(at) = rest.find("$context.").or_else(|| rest.find("${context.")) {
-            let braced = rest[at..].starts_with("${");
-            let start = at + if braced { 10 } else { 9 };
+        // The first reference of any kind: `${context.a} $context.b` has two.
+        while let Some((at, (prefix, braced, stage))) = PREFIXES
+            .iter()
+            .filter_map(|p| rest.find(p.0).map(|at| (at, *p)))
+            .min_by_key(|(at, p)| (*at, !p.1))
+        {
+            let start = at + prefix.len();
             let (name, next) = if braced {
                 let close = rest[start..]
                     .find('}')
@@ -129,10 +149,21 @@ impl Body {
                 (name, start + name.len())
             };
             let piece = match name {
+                _ if stage => {
+                    if name.is_empty()
+                        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    {
+                        return Err(format!("{prefix}{name} is not a stage variable name"));
+                    }
+                    Piece::Stage(name.into())
+                }
                 "error.message" => Piece::Message,
                 "error.messageString" => Piece::MessageString,
                 "error.responseType" => Piece::ResponseType,
                 "error.validationErrorString" => Piece::Validation,
+                _ if name.starts_with("authorizer.") && name.len() > "authorizer.".len() => {
+                    Piece::Authorizer(name["authorizer.".len()..].into())
+                }
                 _ => Piece::Ctx(
                     Var::parse(name).ok_or_else(|| format!("unknown variable $context.{name}"))?,
                 ),
@@ -151,13 +182,32 @@ impl Body {
         Ok(Body(pieces.into()))
     }
 
-    fn eval(&self, v: &RequestView, e: &ErrorInfo, out: &mut Vec<u8>) {
+    /// `esc`: how the body's media type quotes `$context` values (a client's User-Agent
+    /// or path, a certificate's PEM, a token's claims): as JSON string content, as the
+    /// error message is, or as HTML text.
+    fn eval(&self, v: &RequestView, e: &ErrorInfo, esc: Escape, out: &mut Vec<u8>) {
         for p in self.0.iter() {
             match p {
                 Piece::Lit(b) => out.extend_from_slice(b),
                 // No route matched: there is no route key or resource path to name.
                 Piece::Ctx(Var::RouteKey | Var::ResourcePath) if !e.routed => {}
-                Piece::Ctx(var) => context::resolve(*var, v).write(out),
+                Piece::Ctx(var) => {
+                    let start = out.len();
+                    context::resolve(*var, v).write(out);
+                    escape_tail(out, start, esc);
+                }
+                // The messages are JSON string content (API Gateway's), except in a page:
+                // a validation error quotes the client's body (`"<script>" is not one of`).
+                Piece::Message | Piece::Validation if esc == Escape::Html => {
+                    let text = if *p == Piece::Message {
+                        e.message
+                    } else {
+                        e.detail
+                    };
+                    let start = out.len();
+                    out.extend_from_slice(text.as_bytes());
+                    escape_tail(out, start, esc);
+                }
                 Piece::Message => encode::json_escape(out, e.message.as_bytes()),
                 Piece::MessageString => {
                     out.push(b'"');
@@ -166,7 +216,81 @@ impl Body {
                 }
                 Piece::ResponseType => out.extend_from_slice(e.rtype.name().as_bytes()),
                 Piece::Validation => encode::json_escape(out, e.detail.as_bytes()),
+                Piece::Authorizer(name) => {
+                    let start = out.len();
+                    out.extend_from_slice(v.state.auth.value(name).unwrap_or_default().as_bytes());
+                    escape_tail(out, start, esc);
+                }
+                Piece::Stage(name) => {
+                    let start = out.len();
+                    if let Some((_, value)) = v.stage_vars().iter().find(|(n, _)| **n == **name) {
+                        out.extend_from_slice(value.as_bytes());
+                    }
+                    escape_tail(out, start, esc);
+                }
             }
+        }
+    }
+}
+
+/// How a body's media type quotes the values put into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    Json,
+    Html,
+}
+
+impl Escape {
+    /// From the configured content-type (None: application/json, the default).
+    fn for_content_type(ct: Option<&str>) -> Escape {
+        let Some(ct) = ct else { return Escape::Json };
+        let ct = ct.to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if essence == "application/json" || essence.ends_with("+json") {
+            Escape::Json
+        } else if essence == "text/html" || essence == "application/xhtml+xml" {
+            Escape::Html
+        } else {
+            Escape::None
+        }
+    }
+}
+
+/// Quotes the bytes appended since `start`. JSON: `"`, `\` and control characters
+/// escaped, and bytes that are not UTF-8 (obs-text in a User-Agent) as U+FFFD, since JSON
+/// is UTF-8 and a client's parser refuses the whole body otherwise. HTML: `& < > " '` as
+/// character references. A value a client sends must not close the template's string and
+/// add members of its own (`"admin": true`), nor add markup to a page (`<script>`).
+fn escape_tail(out: &mut Vec<u8>, start: usize, esc: Escape) {
+    let needs = match esc {
+        Escape::None => false,
+        Escape::Json => out[start..]
+            .iter()
+            .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\'),
+        Escape::Html => out[start..].iter().any(|b| b"&<>\"'".contains(b)),
+    };
+    if !needs {
+        return;
+    }
+    let raw: Vec<u8> = out.drain(start..).collect();
+    if esc == Escape::Html {
+        for &b in &raw {
+            match b {
+                b'&' => out.extend_from_slice(b"&amp;"),
+                b'<' => out.extend_from_slice(b"&lt;"),
+                b'>' => out.extend_from_slice(b"&gt;"),
+                b'"' => out.extend_from_slice(b"&quot;"),
+                b'\'' => out.extend_from_slice(b"&#39;"),
+                b => out.push(b),
+            }
+        }
+        return;
+    }
+    for chunk in raw.utf8_chunks() {
+        encode::json_escape(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{fffd}".as_bytes());
         }
     }
 }
@@ -186,6 +310,9 @@ pub struct Custom {
     body: Option<Body>,
     /// A content-type header is configured (else application/json).
     has_content_type: bool,
+    /// How values are quoted in the body: JSON when no content-type is configured or a
+    /// JSON one is (`application/problem+json`), HTML for text/html.
+    body_escape: Escape,
 }
 
 /// An API's gateway responses, by type.
@@ -215,11 +342,17 @@ impl GatewayResponsesRt {
                     ))
                 })
                 .collect();
+            let content_type = g
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.clone());
             out.push((
                 t,
                 Custom {
                     status: g.status,
-                    has_content_type: headers.iter().any(|(n, _)| &**n == b"content-type"),
+                    has_content_type: content_type.is_some(),
+                    body_escape: Escape::for_content_type(content_type.as_deref()),
                     headers,
                     body: g.body.as_deref().and_then(|b| Body::compile(b).ok()),
                 },
@@ -401,7 +534,12 @@ async fn write(
     {
         let view = request_view!(c, snap, &c.rbuf);
         match custom.and_then(|g| g.body.as_ref()) {
-            Some(b) => b.eval(&view, &info, &mut body),
+            Some(b) => b.eval(
+                &view,
+                &info,
+                custom.map_or(Escape::Json, |g| g.body_escape),
+                &mut body,
+            ),
             None => {
                 body.extend_from_slice(br#"{"message":""#);
                 encode::json_escape(&mut body, message.as_bytes());
@@ -422,7 +560,7 @@ async fn write(
                 continue;
             }
             value.clear();
-            v.eval(&view, &info, &mut value);
+            v.eval(&view, &info, Escape::None, &mut value);
             varied |= name.eq_ignore_ascii_case(b"vary") && vary_covers_origin(&value);
             encode::header(&mut head, name, &value);
         }
@@ -450,3 +588,7 @@ async fn write(
     }
     keep && c.discard_body(gen).await
 }
+
+#[cfg(test)]
+#[path = "gateway_responses_tests.rs"]
+mod tests;

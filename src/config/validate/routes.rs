@@ -169,15 +169,22 @@ impl Validator<'_> {
                 headers,
                 body,
             } => {
-                if !(100..=599).contains(status) {
+                // A 1xx is not a final answer (a client takes a 101 for a switch of
+                // protocol), and a 204 or 304 has no body: the body's bytes would be read
+                // as the next response on the connection.
+                if !(200..=599).contains(status) {
                     self.error(
                         &ip.key("status"),
-                        format!("must be an HTTP status 100–599, got {status}"),
+                        format!("must be an HTTP status 200–599, got {status}"),
                     );
+                } else if matches!(status, 204 | 304) && !body.is_empty() {
+                    self.error(&ip.key("body"), format!("a {status} answer has no body"));
                 }
                 self.stage_refs(rc, &ip.key("body"), body);
                 for (name, value) in headers {
-                    self.stage_refs(rc, &ip.key("headers").key(name), value);
+                    let hp = ip.key("headers").key(name);
+                    self.mapped_header(name, RESERVED_RESPONSE_HEADERS, &hp);
+                    self.stage_refs(rc, &hp, value);
                 }
             }
         }

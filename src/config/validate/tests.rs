@@ -228,7 +228,7 @@ fn integration_limits() {
             r#"apis.shop.routes."GET /users/{id}".integration.timeout: must be between 50ms and 30s, got 10ms"#,
             r#"apis.shop.routes."GET /orders/{proxy+}".integration.timeout: must be between 50ms and 30s, got 31s"#,
             r#"apis.shop.routes."GET /fn".integration.url: must start with http:// (TLS to functions is not supported), got "https://example.com/fn""#,
-            r#"apis.shop.routes."GET /m".integration.status: must be an HTTP status 100–599, got 99"#,
+            r#"apis.shop.routes."GET /m".integration.status: must be an HTTP status 200–599, got 99"#,
         ]
     );
 }

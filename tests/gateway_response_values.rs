@@ -1,0 +1,159 @@
+//! Gateway responses whose templates carry `$context` values a client controls (its
+//! User-Agent, its path): in a JSON body they stay inside their JSON string, whatever the
+//! client sends (quotes, backslashes, bytes that are not UTF-8), so the body parses and
+//! has only the template's members; in a text/html body they are HTML text (no markup
+//! from a client's path); a body of another content type gets them as sent.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const YAML: &str = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  shop:
+    gateway_responses:
+      DEFAULT_4XX:
+        status: 418
+        body: '{"msg": $context.error.messageString, "ua": "$context.identity.userAgent", "path": "$context.path"}'
+      INVALID_API_KEY:
+        headers: { content-type: "application/problem+json; charset=utf-8" }
+        body: '{"ua": "${context.identity.userAgent}"}'
+      MISSING_AUTHENTICATION_TOKEN:
+        headers: { content-type: text/html; charset=utf-8 }
+        body: '<p>No page at $context.path</p>'
+      BAD_REQUEST_BODY:
+        headers: { content-type: text/plain }
+        body: 'ua=$context.identity.userAgent'
+    stages: { prod: {} }
+    models:
+      Order: { type: object, required: [sku] }
+    routes:
+      "POST /o":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: all
+        request_model: Order
+      "GET /v/{x}":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: params-only
+        required_parameters: [header.x-tenant]
+      "GET /key":
+        integration: { type: mock, status: 200, body: ok }
+        api_key_required: true
+usage_plans:
+  plan: { quota: { limit: 1000, period: day } }
+api_keys:
+  - { name: k, value: "a-key-in-plan-0123456789", plan: plan }
+"#;
+
+fn request(path: &str, ua: &[u8]) -> Vec<u8> {
+    let mut r = format!("GET {path} HTTP/1.1\r\nHost: shop\r\nUser-Agent: ").into_bytes();
+    r.extend_from_slice(ua);
+    r.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    r
+}
+
+fn json(r: &Response) -> serde_json::Map<String, Value> {
+    match serde_json::from_slice::<Value>(&r.body) {
+        Ok(Value::Object(m)) => m,
+        other => panic!("not a JSON object ({other:?}): {:?}", r.text()),
+    }
+}
+
+#[test]
+fn client_values_stay_inside_their_json_strings() {
+    let ua = br#"x", "admin": true, "y": "\"#;
+    let ua_text = String::from_utf8(ua.to_vec()).unwrap();
+    for driver in DRIVERS {
+        let p = Portico::start(YAML, driver);
+        // A missing required header: BAD_REQUEST_PARAMETERS, answered through DEFAULT_4XX.
+        let r = p.raw(&request("/prod/v/1", ua));
+        assert_eq!(r.status, 418, "{driver}: {}", r.text());
+        let m = json(&r);
+        assert_eq!(m.len(), 3, "{driver}: {m:?}");
+        assert_eq!(m["ua"], Value::String(ua_text.clone()), "{driver}");
+        assert!(m["msg"].as_str().unwrap().starts_with("Missing required"));
+
+        // A quote in the path (sent raw, as a client can) and obs-text in the User-Agent.
+        let r = p.raw(&request("/prod/v/a\"b", b"caf\xe9 \"q\""));
+        assert_eq!(r.status, 418, "{driver}: {}", r.text());
+        let m = json(&r);
+        assert_eq!(m["path"], "/prod/v/a\"b", "{driver}");
+        assert_eq!(m["ua"], "caf\u{fffd} \"q\"", "{driver}");
+
+        // A configured JSON media type (+json, with parameters) is escaped too.
+        let r = p.raw(&request("/prod/key", ua));
+        assert_eq!(r.status, 403, "{driver}: {}", r.text());
+        let m = json(&r);
+        assert_eq!(m.len(), 1, "{driver}: {m:?}");
+        assert_eq!(m["ua"], Value::String(ua_text.clone()), "{driver}");
+
+        // text/html: the client's path is text, not markup.
+        let r = p.raw(&request("/prod/<script>alert('x'&1)</script>", b"t"));
+        assert_eq!(r.status, 404, "{driver}: {}", r.text());
+        assert_eq!(
+            r.text(),
+            "<p>No page at /prod/&lt;script&gt;alert(&#39;x&#39;&amp;1)&lt;/script&gt;</p>",
+            "{driver}"
+        );
+
+        // text/plain is neither: the value as sent.
+        let mut post = b"POST /prod/o HTTP/1.1\r\nHost: shop\r\nUser-Agent: ".to_vec();
+        post.extend_from_slice(ua);
+        post.extend_from_slice(b"\r\ncontent-length: 2\r\nConnection: close\r\n\r\n{}");
+        let r = p.raw(&post);
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
+        assert_eq!(r.body, [&b"ua="[..], ua].concat(), "{driver}");
+        p.stop();
+    }
+}
+
+/// A page that shows why a body was refused: the reason quotes the client's body, so in
+/// text/html it is HTML text as well (it was JSON-escaped only, which leaves `<` alone).
+#[test]
+fn validation_errors_in_a_page_are_html_text() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  pages:
+    stages: { prod: {} }
+    gateway_responses:
+      BAD_REQUEST_BODY:
+        headers: { content-type: text/html }
+        body: '<p>$context.error.message: $context.error.validationErrorString</p>'
+    models:
+      Pick: { type: object, properties: { color: { enum: [red, blue] } } }
+    routes:
+      "POST /pick":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: all
+        request_model: Pick
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        let body = br#"{"color":"<img src=x onerror=alert(1)>"}"#;
+        let mut req = format!(
+            "POST /prod/pick HTTP/1.1\r\nHost: pages\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        let r = p.raw(&req);
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
+        let page = r.text();
+        // Only the template's own markup: <p> and </p>.
+        assert_eq!(page.matches('<').count(), 2, "{driver}: {page}");
+        assert!(
+            page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{driver}: {page}"
+        );
+        assert!(
+            page.starts_with("<p>Invalid request body: "),
+            "{driver}: {page}"
+        );
+        p.stop();
+    }
+}
