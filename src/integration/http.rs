@@ -232,6 +232,9 @@ pub async fn proxy(
         c.head.keep_alive = false;
     }
     let outcome = relay::response(ctx, gen, c, stream, h.timeout).await;
+    if let Some(e) = &outcome.failed {
+        super::body_error::report(gen, c, &lease, h.upstream, e);
+    }
     // Let the connection buffer own its memory again.
     c.req.saved_head = None;
     lease.release(outcome.reusable.filter(|_| !answered_early));

@@ -3,6 +3,7 @@
 //! pre-encoded at compile time and written by the connection (`mock` when edited);
 //! `tunnel` carries an upgraded (101) `http` connection's bytes both ways.
 
+mod body_error;
 pub mod http;
 pub mod lambda;
 pub mod lambda_event;
