@@ -132,7 +132,7 @@ pub async fn proxy(
                 bump(&lease.cells().reused, 1);
                 (s, true)
             }
-            None => match connect(&lease).await {
+            None => match connect_within(&lease, deadline).await {
                 Ok(s) => {
                     bump(&lease.cells().new, 1);
                     (s, false)
@@ -253,6 +253,21 @@ pub(crate) async fn connect(lease: &Lease) -> Result<UpstreamIo, Error> {
             let stream = bounded(lease, "TLS handshake with", handshake).await?;
             Ok(Io::Tls(Box::new(stream)))
         }
+    }
+}
+
+/// `connect` within what is left of the integration timeout as well: a `connect_timeout`
+/// longer than it, or a failover started near its end, does not hold the client past it.
+async fn connect_within(lease: &Lease, deadline: Deadline<'_>) -> Result<UpstreamIo, Error> {
+    match deadline.bound(connect(lease)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            Kind::UpstreamTimeout,
+            format!(
+                "connect {}: no connection within the integration timeout",
+                lease.addr
+            ),
+        )),
     }
 }
 
