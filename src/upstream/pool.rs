@@ -169,14 +169,17 @@ impl Pools {
     }
 
     /// Drops idle connections past their idle timeout, so backends are not left holding
-    /// sockets we will never use.
+    /// sockets we will never use, and those the backend closed (or sent bytes on), as
+    /// nginx closes a cached connection when its upstream does: they held a descriptor in
+    /// CLOSE_WAIT, and a place in the pool, until the idle timeout (one peek each).
     pub fn sweep(&self) {
         let now = crate::runtime::coarse_timer::coarse_now();
         for up in &self.ups {
             let limit = up.spec.pool.idle_timeout;
             for t in &mut up.state.borrow_mut().targets {
-                t.idle
-                    .retain(|(_, since)| now.duration_since(*since) < limit);
+                t.idle.retain_mut(|(stream, since)| {
+                    now.duration_since(*since) < limit && stream.is_quiet()
+                });
             }
         }
     }
