@@ -1,7 +1,8 @@
 //! A backend whose body breaks after its head went out: closed before its Content-Length,
 //! stalled past the integration timeout, broken chunk framing. The client sees the cut
 //! (the bytes that came, no last chunk, then a close: never a hang) and the failure is
-//! not silent: the access log's `$context.integration.error` says what happened,
+//! not silent: the access log's `$context.integration.error` (API Gateway's other
+//! name for it, `$context.integrationErrorMessage`, too) says what happened,
 //! `portico_upstream_requests_total` counts it as error or timeout, and a warn line
 //! names the target, as nginx logs "upstream prematurely closed connection while reading
 //! upstream". Under both drivers.
@@ -46,7 +47,7 @@ fn config(origin: std::net::SocketAddr, log: &std::path::Path, admin: u16) -> St
         r#"server:
   listen: ["127.0.0.1:{{PORT}}"]
   workers: 1
-  access_log: {{ path: "{log}", format: '$context.path $context.status $context.responseLength [$context.integration.error]' }}
+  access_log: {{ path: "{log}", format: '$context.path $context.status $context.responseLength [$context.integration.error]$context.integrationErrorMessage' }}
 admin: {{ listen: "127.0.0.1:{admin}" }}
 upstreams:
   origin: {{ targets: ["{origin}"], connect_timeout: 1s }}
@@ -121,7 +122,7 @@ fn a_body_the_backend_cuts_short_is_cut_for_the_client_and_reported() {
         };
         assert_eq!(
             line("/short"),
-            "/short 200 3 [upstream closed mid-body]",
+            "/short 200 3 [upstream closed mid-body]upstream closed mid-body",
             "{driver}"
         );
         assert!(
@@ -134,7 +135,7 @@ fn a_body_the_backend_cuts_short_is_cut_for_the_client_and_reported() {
             "{driver}: {}",
             line("/badchunk")
         );
-        assert_eq!(line("/whole"), "/whole 200 5 [-]", "{driver}");
+        assert_eq!(line("/whole"), "/whole 200 5 [-]-", "{driver}");
 
         let admin_addr = format!("127.0.0.1:{admin}").parse().unwrap();
         let error = "portico_upstream_requests_total{upstream=\"origin\",outcome=\"error\"} 2\n";
