@@ -47,3 +47,48 @@ fn a_connect_call_to_a_refusing_target_goes_to_the_next_one() {
         );
     }
 }
+
+/// A listener that never accepts, its queue full: the kernel drops further SYNs, so a
+/// connection to it is neither made nor refused. The streams keep the queue full.
+fn full_backlog() -> (
+    std::net::SocketAddr,
+    std::net::TcpListener,
+    Vec<std::net::TcpStream>,
+) {
+    use std::os::fd::AsRawFd;
+    let l = listen_on_free_port();
+    // SAFETY: a valid listening socket; listen() again only changes its backlog.
+    assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+    let addr = l.local_addr().unwrap();
+    let held = (0..4)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()
+        })
+        .collect();
+    (addr, l, held)
+}
+
+#[test]
+fn a_connect_call_that_cannot_connect_ends_at_the_integration_timeout() {
+    let (blackhole, _l, _held) = full_backlog();
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-connect-deadline");
+        let routes = "      $connect: { integration: { type: http, upstream: be, path: /connect, timeout: 1s } }\n";
+        let mut cfg = ws_api_config(free_port(), &dir, "", routes);
+        cfg.push_str(&format!(
+            "upstreams:\n  be: {{ targets: [\"{blackhole}\"], connect_timeout: 10s }}\n"
+        ));
+        let p = Portico::start(&cfg, driver);
+        let mut s = p.connect();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let started = std::time::Instant::now();
+        let head = raw_handshake(&mut s, "/prod", "");
+        let took = started.elapsed();
+        assert!(!head.starts_with("HTTP/1.1 101 "), "{driver}: {head}");
+        // At the 1 s timeout (room for a loaded machine), not at the 10 s connect_timeout.
+        assert!(
+            took < Duration::from_secs(4),
+            "{driver}: answered after {took:?}: {head}"
+        );
+    }
+}
