@@ -161,6 +161,20 @@ impl Pools {
         None
     }
 
+    /// After a new connection to `lease`'s address closed (or was reset) before any
+    /// answer: this worker's balancer passes over the address for `FAIL_TIMEOUT`, as
+    /// after a refused connection (nginx counts both toward `max_fails`). A backend that
+    /// accepts and drops every connection got its whole share of requests, each a 502.
+    pub fn mark_failed(&self, upstream: usize, lease: &Lease) {
+        let Some(pool) = self.ups.get(upstream) else {
+            return;
+        };
+        let mut st = pool.state.borrow_mut();
+        if st.version == lease.version {
+            st.targets[lease.slot].failed_at = Some(crate::runtime::coarse_timer::coarse_now());
+        }
+    }
+
     /// Idle connections in one upstream's pool.
     pub fn idle_count(&self, upstream: usize) -> usize {
         self.ups.get(upstream).map_or(0, |u| {
