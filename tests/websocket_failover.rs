@@ -48,6 +48,39 @@ fn a_connect_call_to_a_refusing_target_goes_to_the_next_one() {
     }
 }
 
+/// A target that accepts every connection and closes it unanswered is passed over for
+/// 10 s after the first such call, as one that refuses is (and as for requests).
+#[test]
+fn a_target_that_drops_calls_is_passed_over() {
+    let backend = Origin::start(|_, s| {
+        respond(s, 200, &[], b"");
+        true
+    });
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dropping = l.local_addr().unwrap();
+    std::thread::spawn(move || l.incoming().for_each(drop));
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-dropping");
+        let routes =
+            "      $connect: { integration: { type: http, upstream: be, path: /connect } }\n";
+        let mut cfg =
+            ws_api_config(free_port(), &dir, "", routes).replace("workers: 2", "workers: 1");
+        cfg.push_str(&format!(
+            "upstreams:\n  be: {{ targets: [\"{dropping}\", \"{}\"], connect_timeout: 1s }}\n",
+            backend.addr
+        ));
+        let p = Portico::start(&cfg, driver);
+        let refused = (0..10)
+            .filter(|_| {
+                let mut s = p.connect();
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                !raw_handshake(&mut s, "/prod", "").starts_with("HTTP/1.1 101 ")
+            })
+            .count();
+        assert!(refused <= 1, "{driver}: {refused} of 10 handshakes refused");
+    }
+}
+
 /// A listener that never accepts, its queue full: the kernel drops further SYNs, so a
 /// connection to it is neither made nor refused. The streams keep the queue full.
 fn full_backlog() -> (

@@ -264,7 +264,11 @@ async fn exchange(
                 tracing::debug!(error = %e, "pooled connection was stale; retrying");
                 retried = true;
             }
-            Ok(Err((e, _))) => {
+            Ok(Err((e, nothing_back))) => {
+                if nothing_back && !reused {
+                    // Closed unanswered on a new connection: passed over as if refused.
+                    gen.pools.mark_failed(upstream, &lease);
+                }
                 lease.release(None);
                 return Err(e);
             }
