@@ -365,6 +365,17 @@ api_keys:
 }
 
 #[test]
+fn a_target_on_port_0_is_refused() {
+    let yaml = "upstreams:\n  u: { targets: [\"127.0.0.1:0\", \"users:0\", \"http://[::1]:0\"] }\n";
+    let errors = load_errors(yaml);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    for (i, e) in errors.iter().enumerate() {
+        let want = format!("upstreams.u.targets[{i}]: port 0 is no port");
+        assert!(e.starts_with(&want), "{errors:?}");
+    }
+}
+
+#[test]
 fn a_target_with_credentials_is_refused_without_printing_them() {
     let yaml = "upstreams:\n  u: { targets: [\"http://user:hunter2@10.0.0.1:8080\", \"ops:pw@db:5432\"] }\n";
     let errors = load_errors(yaml);

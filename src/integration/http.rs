@@ -16,11 +16,12 @@ use std::time::Instant;
 
 use bytes::Buf;
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
 
-use crate::tls::{peer_closed, Io, UpstreamIo};
+use crate::tls::{peer_closed, UpstreamIo};
 use tracing::{debug, warn};
 
+pub(crate) use super::connect::connect;
+use super::connect::connect_within;
 use super::relay;
 use super::tunnel::{check_switch, Offered};
 use crate::config::compile::{HttpIntegration, PathPart};
@@ -126,13 +127,14 @@ pub async fn proxy(
     let mut answered_early = false;
     // Failover: the address first picked, and how many slots after it were passed.
     let (first, mut step) = (lease.slot(), 0);
+    let mut fresh = false;
     let (mut upstream, result) = loop {
         let (mut stream, reused) = match lease.pooled.take() {
             Some(s) => {
                 bump(&lease.cells().reused, 1);
                 (s, true)
             }
-            None => match connect(&lease).await {
+            None => match connect_within(&lease, deadline).await {
                 Ok(s) => {
                     bump(&lease.cells().new, 1);
                     (s, false)
@@ -159,6 +161,7 @@ pub async fn proxy(
                 }
             },
         };
+        fresh = !reused;
         let sent = send_request(
             gen,
             c,
@@ -205,6 +208,10 @@ pub async fn proxy(
             &lease.cells().error
         };
         bump(outcome, 1);
+        if fresh && e.kind == Kind::UpstreamClosed {
+            // A new connection closed or reset unanswered: passed over as if refused.
+            gen.pools.mark_failed(h.upstream, &lease);
+        }
         lease.release(None);
         let _ = write!(c.out.texts().integration, "{}", e.detail);
         let (status, message) = e.status_and_message();
@@ -232,45 +239,13 @@ pub async fn proxy(
         c.head.keep_alive = false;
     }
     let outcome = relay::response(ctx, gen, c, stream, h.timeout).await;
+    if let Some(e) = &outcome.failed {
+        super::body_error::report(gen, c, &lease, h.upstream, e);
+    }
     // Let the connection buffer own its memory again.
     c.req.saved_head = None;
     lease.release(outcome.reusable.filter(|_| !answered_early));
     outcome.client_keep_alive
-}
-
-/// Connects to the lease's target, with TLS for `https://` upstreams. The handshake gets
-/// its own `connect_timeout`, as the TCP connect does.
-pub(crate) async fn connect(lease: &Lease) -> Result<UpstreamIo, Error> {
-    let tcp = bounded(lease, "connect", TcpStream::connect_addr(lease.addr)).await?;
-    let _ = tcp.set_nodelay(true);
-    match lease.tls() {
-        None => Ok(Io::Plain(tcp)),
-        Some(tls) => {
-            let handshake = crate::tls::connect(tls, lease.target, tcp);
-            let stream = bounded(lease, "TLS handshake with", handshake).await?;
-            Ok(Io::Tls(Box::new(stream)))
-        }
-    }
-}
-
-/// One connection step within `connect_timeout`: a failure is ConnectFailed (502), running
-/// out of time UpstreamTimeout (504).
-async fn bounded<T>(
-    lease: &Lease,
-    what: &str,
-    step: impl std::future::Future<Output = std::io::Result<T>>,
-) -> Result<T, Error> {
-    match monoio::time::timeout(lease.connect_timeout, step).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Error::new(
-            Kind::ConnectFailed,
-            format!("{what} {}: {e}", lease.addr),
-        )),
-        Err(_) => Err(Error::new(
-            Kind::UpstreamTimeout,
-            format!("{what} {} timed out", lease.addr),
-        )),
-    }
 }
 
 /// Writes `wbuf` (head plus the first body bytes) and relays the rest of the body.

@@ -3,6 +3,8 @@
 //! pre-encoded at compile time and written by the connection (`mock` when edited);
 //! `tunnel` carries an upgraded (101) `http` connection's bytes both ways.
 
+mod body_error;
+mod connect;
 pub mod http;
 pub mod lambda;
 pub mod lambda_event;

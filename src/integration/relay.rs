@@ -10,6 +10,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::tls::{answered_early, UpstreamIo};
+
+pub(crate) use super::body_error::{bad_chunked_body, cut_short, truncated};
+use super::body_error::{nothing_sent, on_upstream_side};
 use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
@@ -198,6 +201,8 @@ pub struct Outcome {
     /// The upstream connection, if it can carry another request.
     pub reusable: Option<UpstreamIo>,
     pub client_keep_alive: bool,
+    /// The body broke on the upstream's side (body_error::report says so).
+    pub failed: Option<std::io::Error>,
 }
 
 /// Writes the response head from `c.rhead`/`c.ubuf` and relays the body.
@@ -270,6 +275,7 @@ pub async fn response(
         return Outcome {
             reusable: None,
             client_keep_alive: keep,
+            failed: done.err(),
         };
     }
     match done {
@@ -279,11 +285,13 @@ pub async fn response(
             Outcome {
                 reusable: reusable.then_some(up),
                 client_keep_alive: keep,
+                failed: None,
             }
         }
-        Err(_) => Outcome {
+        Err(e) => Outcome {
             reusable: None,
             client_keep_alive: false,
+            failed: on_upstream_side(&e).then_some(e),
         },
     }
 }
@@ -387,25 +395,16 @@ pub(crate) async fn read_upstream(
     let read = read_into(up, std::mem::take(&mut c.ubuf));
     let (res, buf) = match timers.within(coarse_now() + wait, read).await {
         Ok(r) => r,
-        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        Err(_) => {
+            let why = "the upstream sent no more of the body within the integration timeout";
+            return Err(super::body_error::upstream(
+                std::io::ErrorKind::TimedOut,
+                why,
+            ));
+        }
     };
     c.ubuf = buf;
-    res
-}
-
-pub(crate) fn cut_short() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::UnexpectedEof,
-        "upstream closed mid-body",
-    )
-}
-
-/// A close-delimited body from a TLS upstream that ended without close_notify.
-pub(crate) fn truncated() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::UnexpectedEof,
-        "upstream TLS closed without close_notify: a close-delimited body may be cut short",
-    )
+    res.map_err(|e| super::body_error::upstream(e.kind(), format!("reading the body: {e}")))
 }
 
 /// Returns Ok(true) when the whole body went through.
@@ -437,33 +436,6 @@ async fn relay_length(
         c.out.body_sent += k as u64;
     }
     Ok(true)
-}
-
-/// An upstream body that failed before the relay wrote anything to the client (the
-/// head still waits in `wbuf`), so the client can still be answered.
-#[derive(Debug)]
-struct NothingSent;
-
-impl std::fmt::Display for NothingSent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("bad chunked body from upstream, before any byte was sent")
-    }
-}
-
-impl std::error::Error for NothingSent {}
-
-/// An upstream's chunked framing was broken; `sent`: whether any byte went to the client.
-pub(crate) fn bad_chunked_body(sent: bool) -> std::io::Error {
-    let kind = std::io::ErrorKind::InvalidData;
-    if sent {
-        std::io::Error::new(kind, "bad chunked body from upstream")
-    } else {
-        std::io::Error::new(kind, NothingSent)
-    }
-}
-
-fn nothing_sent(e: &std::io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<NothingSent>())
 }
 
 async fn relay_chunked(

@@ -40,6 +40,7 @@ const LOG_NAMES: &[(&str, LogVar)] = &[
     ("integrationStatus", LogVar::IntegrationStatus),
     ("integration.status", LogVar::IntegrationStatus),
     ("integration.error", LogVar::IntegrationError),
+    ("integrationErrorMessage", LogVar::IntegrationError),
     ("error.message", LogVar::ErrorMessage),
     ("error.responseType", LogVar::ErrorResponseType),
     ("error.validationErrorString", LogVar::ErrorValidation),

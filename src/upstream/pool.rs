@@ -161,6 +161,20 @@ impl Pools {
         None
     }
 
+    /// After a new connection to `lease`'s address closed (or was reset) before any
+    /// answer: this worker's balancer passes over the address for `FAIL_TIMEOUT`, as
+    /// after a refused connection (nginx counts both toward `max_fails`). A backend that
+    /// accepts and drops every connection got its whole share of requests, each a 502.
+    pub fn mark_failed(&self, upstream: usize, lease: &Lease) {
+        let Some(pool) = self.ups.get(upstream) else {
+            return;
+        };
+        let mut st = pool.state.borrow_mut();
+        if st.version == lease.version {
+            st.targets[lease.slot].failed_at = Some(crate::runtime::coarse_timer::coarse_now());
+        }
+    }
+
     /// Idle connections in one upstream's pool.
     pub fn idle_count(&self, upstream: usize) -> usize {
         self.ups.get(upstream).map_or(0, |u| {
@@ -169,14 +183,17 @@ impl Pools {
     }
 
     /// Drops idle connections past their idle timeout, so backends are not left holding
-    /// sockets we will never use.
+    /// sockets we will never use, and those the backend closed (or sent bytes on), as
+    /// nginx closes a cached connection when its upstream does: they held a descriptor in
+    /// CLOSE_WAIT, and a place in the pool, until the idle timeout (one peek each).
     pub fn sweep(&self) {
         let now = crate::runtime::coarse_timer::coarse_now();
         for up in &self.ups {
             let limit = up.spec.pool.idle_timeout;
             for t in &mut up.state.borrow_mut().targets {
-                t.idle
-                    .retain(|(_, since)| now.duration_since(*since) < limit);
+                t.idle.retain_mut(|(stream, since)| {
+                    now.duration_since(*since) < limit && stream.is_quiet()
+                });
             }
         }
     }

@@ -213,25 +213,44 @@ async fn exchange(
     // The placeholder is the host line's value, the first line after the request line;
     // a client's query on `$connect` may hold `{HOST}` too, but never a line break.
     const PLACEHOLDER: &[u8] = b"\r\nhost: {HOST}";
-    if let Some(at) = request
+    let mut host_at = request
         .windows(PLACEHOLDER.len())
         .position(|w| w == PLACEHOLDER)
-    {
+        .map(|at| at + PLACEHOLDER.len() - 6..at + PLACEHOLDER.len());
+    if let Some(at) = &mut host_at {
         let mut host = Vec::new();
         lease.host(&mut host);
-        let at = at + PLACEHOLDER.len() - 6;
-        request.splice(at..at + 6, host);
+        *at = at.start..at.start + host.len();
+        request.splice(at.start..at.start + 6, host);
     }
     let deadline = Instant::now() + timeout;
     let mut retried = false;
+    // Failover, as for requests (integration::http): the address first picked, and how
+    // many slots after it were passed.
+    let (first, mut step) = (lease.slot(), 0);
     loop {
         let (mut stream, reused) = match lease.pooled.take() {
             Some(s) => (s, true),
-            None => match crate::integration::http::connect(&lease).await {
+            None => match connect_within(&lease, deadline).await {
                 Ok(s) => (s, false),
                 Err(e) => {
+                    // Nothing was sent: the call may go to the next address.
+                    if Instant::now() < deadline {
+                        if let Some(next) = gen.pools.failover(upstream, &lease, first, &mut step) {
+                            tracing::debug!(target = %lease.addr, error = %e, next = %next.addr, "upstream failed; trying another target");
+                            if let Some(at) = &mut host_at {
+                                let mut host = Vec::new();
+                                next.host(&mut host);
+                                let end = at.start + host.len();
+                                request.splice(at.clone(), host);
+                                *at = at.start..end;
+                            }
+                            lease = next;
+                            continue;
+                        }
+                    }
                     lease.release(None);
-                    return Err(e.detail.to_string());
+                    return Err(e);
                 }
             },
         };
@@ -245,7 +264,11 @@ async fn exchange(
                 tracing::debug!(error = %e, "pooled connection was stale; retrying");
                 retried = true;
             }
-            Ok(Err((e, _))) => {
+            Ok(Err((e, nothing_back))) => {
+                if nothing_back && !reused {
+                    // Closed unanswered on a new connection: passed over as if refused.
+                    gen.pools.mark_failed(upstream, &lease);
+                }
                 lease.release(None);
                 return Err(e);
             }
@@ -254,6 +277,23 @@ async fn exchange(
                 return Err("no answer within the integration timeout".into());
             }
         }
+    }
+}
+
+/// Connects to the lease's target within `connect_timeout` and what is left of the
+/// integration timeout.
+async fn connect_within(
+    lease: &crate::upstream::Lease,
+    deadline: Instant,
+) -> Result<UpstreamIo, String> {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    match monoio::time::timeout(wait, crate::integration::http::connect(lease)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(e.detail.to_string()),
+        Err(_) => Err(format!(
+            "connect {}: no connection within the integration timeout",
+            lease.addr
+        )),
     }
 }
 

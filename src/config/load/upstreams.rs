@@ -117,6 +117,14 @@ fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(Target, bool)> {
             return None;
         }
     };
+    if port == 0 {
+        // Nothing can be reached there: every request would be a 502.
+        d.error(
+            p,
+            format!("port 0 is no port a backend listens on, got {text:?}"),
+        );
+        return None;
+    }
     Some((
         Target {
             host: host.to_string(),

@@ -1,0 +1,63 @@
+//! Connections to an upstream target for the `http` integration (and the WebSocket and
+//! Lambda calls that share its pools): TCP, then TLS for `https://` upstreams, each step
+//! within `connect_timeout`, and for requests within the integration timeout too.
+
+use monoio::net::TcpStream;
+
+use crate::error::{Error, Kind};
+use crate::runtime::coarse_timer::Deadline;
+use crate::tls::{Io, UpstreamIo};
+use crate::upstream::Lease;
+
+/// Connects to the lease's target, with TLS for `https://` upstreams. The handshake gets
+/// its own `connect_timeout`, as the TCP connect does.
+pub(crate) async fn connect(lease: &Lease) -> Result<UpstreamIo, Error> {
+    let tcp = bounded(lease, "connect", TcpStream::connect_addr(lease.addr)).await?;
+    let _ = tcp.set_nodelay(true);
+    match lease.tls() {
+        None => Ok(Io::Plain(tcp)),
+        Some(tls) => {
+            let handshake = crate::tls::connect(tls, lease.target, tcp);
+            let stream = bounded(lease, "TLS handshake with", handshake).await?;
+            Ok(Io::Tls(Box::new(stream)))
+        }
+    }
+}
+
+/// `connect` within what is left of the integration timeout as well: a `connect_timeout`
+/// longer than it, or a failover started near its end, does not hold the client past it.
+pub(super) async fn connect_within(
+    lease: &Lease,
+    deadline: Deadline<'_>,
+) -> Result<UpstreamIo, Error> {
+    match deadline.bound(connect(lease)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            Kind::UpstreamTimeout,
+            format!(
+                "connect {}: no connection within the integration timeout",
+                lease.addr
+            ),
+        )),
+    }
+}
+
+/// One connection step within `connect_timeout`: a failure is ConnectFailed (502), running
+/// out of time UpstreamTimeout (504).
+async fn bounded<T>(
+    lease: &Lease,
+    what: &str,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, Error> {
+    match monoio::time::timeout(lease.connect_timeout, step).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::new(
+            Kind::ConnectFailed,
+            format!("{what} {}: {e}", lease.addr),
+        )),
+        Err(_) => Err(Error::new(
+            Kind::UpstreamTimeout,
+            format!("{what} {} timed out", lease.addr),
+        )),
+    }
+}
