@@ -11,7 +11,6 @@ use std::io;
 
 use tracing::warn;
 
-use crate::metrics::cells::bump;
 use crate::metrics::log_limit;
 use crate::runtime::workers::Generation;
 use crate::server::conn::Conn;
@@ -89,15 +88,7 @@ pub(crate) fn report(
     e: &io::Error,
 ) {
     let timed_out = e.kind() == io::ErrorKind::TimedOut;
-    let cells = lease.cells();
-    bump(
-        if timed_out {
-            &cells.timeout
-        } else {
-            &cells.error
-        },
-        1,
-    );
+    lease.count_failure(timed_out);
     let text = &mut c.out.texts().integration;
     text.clear();
     let _ = write!(text, "{e}");

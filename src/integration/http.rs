@@ -202,12 +202,7 @@ pub async fn proxy(
             debug!(target = %lease.addr, "{}", e.detail);
             return false;
         }
-        let outcome = if e.kind == Kind::UpstreamTimeout {
-            &lease.cells().timeout
-        } else {
-            &lease.cells().error
-        };
-        bump(outcome, 1);
+        lease.count_failure(e.kind == Kind::UpstreamTimeout);
         if fresh && e.kind == Kind::UpstreamClosed {
             // A new connection closed or reset unanswered: passed over as if refused.
             gen.pools.mark_failed(h.upstream, &lease);

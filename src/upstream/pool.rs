@@ -307,6 +307,18 @@ impl Lease {
         &self.pool.cells
     }
 
+    /// Counts a request this lease's target failed: `timeout` or `error` in
+    /// `portico_upstream_requests_total`.
+    pub fn count_failure(&self, timed_out: bool) {
+        let cells = &self.pool.cells;
+        let cell = if timed_out {
+            &cells.timeout
+        } else {
+            &cells.error
+        };
+        crate::metrics::cells::bump(cell, 1);
+    }
+
     /// Ends a request; `keep` is the connection if it can carry another request.
     pub fn release(&self, keep: Option<UpstreamIo>) {
         let mut st = self.pool.state.borrow_mut();

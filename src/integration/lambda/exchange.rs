@@ -81,16 +81,7 @@ pub(super) async fn call(
                 retried = true;
             }
             Err(f) => {
-                let timed_out = matches!(&f, Fail::TimedOut(_));
-                let cells = lease.cells();
-                bump(
-                    if timed_out {
-                        &cells.timeout
-                    } else {
-                        &cells.error
-                    },
-                    1,
-                );
+                lease.count_failure(matches!(&f, Fail::TimedOut(_)));
                 lease.release(None);
                 return Err(f);
             }
