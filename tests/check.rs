@@ -98,7 +98,7 @@ fn check_prints_every_warning_run_logs() {
 server:
   listen: ["127.0.0.1:{port}"]
   workers: 1
-  access_log: {{ path: "{dir}/missing/access.log", format: '$context.requestId $context.nosuchThing $context.status' }}
+  access_log: {{ path: "{dir}/missing/access.log", format: '$context.requestId $context.nosuchThing $context.status $context.authorizer.claims.cognito:username' }}
 admin: {{ listen: "127.0.0.1:{admin_port}" }}
 apis:
   app:
@@ -125,13 +125,14 @@ apis:
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         out.trim_end(),
-        format!("{}: ok, 6 warning(s)", file.display()),
+        format!("{}: ok, 7 warning(s)", file.display()),
         "{err}"
     );
     let missing = format!("{}/missing", dir.display());
     let want = [
         format!("server.access_log.path: directory {missing} does not exist: access-log lines are dropped until it does"),
         r#"server.access_log.format: unknown variable $context.nosuchThing: it is logged as "-""#.into(),
+        r#"server.access_log.format: $context.authorizer.claims.cognito:username is read as $context.authorizer.claims.cognito followed by the text ":username" (a name ends at ':'); a claim whose name holds ':' cannot be logged"#.into(),
         "admin.token: not set: only /health and /metrics answer on the admin listener".into(),
         "apis.app.gateway_responses.REQUEST_TOO_LARGE: is not applied: the 413 is sent before the request is routed (as in API Gateway, which does not let it be customised)".into(),
         "apis.chat.protocol: websocket without `iam` principals: @connections on the stage endpoint answers callers on this host only (add a principal to sign calls from elsewhere)".into(),

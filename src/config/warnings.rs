@@ -62,6 +62,11 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 "unknown variable $context.{name}: it is logged as \"-\""
             )));
         }
+        for (name, word) in format.names_cut_at_colon() {
+            out.push(log.key("format").error(format!(
+                "$context.authorizer.{name}:{word} is read as $context.authorizer.{name} followed by the text \":{word}\" (a name ends at ':'); a claim whose name holds ':' cannot be logged"
+            )));
+        }
         if let Some(why) = format.json_problem() {
             out.push(log.key("format").error(format!(
                 "it starts with {{, so lines are meant to be JSON, but {why}: an empty value is logged as -; put each $context variable in quotes"

@@ -129,6 +129,23 @@ impl LogFormat {
         })
     }
 
+    /// `$context.authorizer.NAME` followed at once by `:` and a name (`claims.cognito:username`):
+    /// names end at `:`, so this logs the claim `cognito` and then the text `:username`.
+    /// Returns the name read and the text that follows it up to the next non-name byte.
+    pub fn names_cut_at_colon(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.parts.windows(2).filter_map(|w| match w {
+            [Part::Authorizer(name), Part::Literal(next)] => {
+                let rest = std::str::from_utf8(next).ok()?.strip_prefix(':')?;
+                let word = rest
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+                    .count();
+                (word > 0).then(|| (&**name, &rest[..word]))
+            }
+            _ => None,
+        })
+    }
+
     /// For a JSON format, why its lines would not be JSON: a variable outside quotes
     /// that is not always a number (`"latency":$context.integrationLatency` writes a bare
     /// `-` when it is empty), or a template that is not JSON whatever the values are
@@ -434,6 +451,15 @@ mod tests {
             String::from_utf8(out).expect("UTF-8"),
             "ev\\xFF\\xFEil \\x22x\\x22 caf\u{e9} \\xE2\\x82 \\xC2\\x9B[2J\n"
         );
+    }
+
+    #[test]
+    fn authorizer_names_cut_at_a_colon_are_found() {
+        let f = LogFormat::compile(
+            r#"{"user":"$context.authorizer.claims.cognito:username","s":"$context.authorizer.claims.sub:$context.stage"}"#,
+        );
+        let cut: Vec<_> = f.names_cut_at_colon().collect();
+        assert_eq!(cut, [("claims.cognito", "username")]);
     }
 
     #[test]
