@@ -2,6 +2,8 @@
 //! Lambda calls that share its pools): TCP, then TLS for `https://` upstreams, each step
 //! within `connect_timeout`, and for requests within the integration timeout too.
 
+use std::time::Instant;
+
 use monoio::net::TcpStream;
 
 use crate::error::{Error, Kind};
@@ -30,16 +32,26 @@ pub(super) async fn connect_within(
     lease: &Lease,
     deadline: Deadline<'_>,
 ) -> Result<UpstreamIo, Error> {
-    match deadline.bound(connect(lease)).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::new(
-            Kind::UpstreamTimeout,
-            format!(
-                "connect {}: no connection within the integration timeout",
-                lease.addr
-            ),
-        )),
-    }
+    let r = deadline.bound(connect(lease)).await;
+    r.unwrap_or_else(|_| Err(out_of_time(lease)))
+}
+
+/// `connect_within` for callers that count time in an `Instant` (WebSocket integration
+/// calls, which run outside a request and its coarse deadline).
+pub(crate) async fn connect_by(lease: &Lease, until: Instant) -> Result<UpstreamIo, Error> {
+    let wait = until.saturating_duration_since(Instant::now());
+    let r = monoio::time::timeout(wait, connect(lease)).await;
+    r.unwrap_or_else(|_| Err(out_of_time(lease)))
+}
+
+fn out_of_time(lease: &Lease) -> Error {
+    Error::new(
+        Kind::UpstreamTimeout,
+        format!(
+            "connect {}: no connection within the integration timeout",
+            lease.addr
+        ),
+    )
 }
 
 /// One connection step within `connect_timeout`: a failure is ConnectFailed (502), running

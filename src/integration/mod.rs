@@ -4,7 +4,7 @@
 //! `tunnel` carries an upgraded (101) `http` connection's bytes both ways.
 
 mod body_error;
-mod connect;
+pub(crate) mod connect;
 pub mod http;
 pub mod lambda;
 pub mod lambda_event;

@@ -25,6 +25,7 @@ use crate::config::model::PayloadFormat;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody, ResponseHead};
+use crate::integration::connect::connect_by;
 use crate::integration::lambda_response;
 use crate::runtime::workers::Generation;
 use crate::server::conn::read_into;
@@ -231,7 +232,10 @@ async fn exchange(
     loop {
         let (mut stream, reused) = match lease.pooled.take() {
             Some(s) => (s, true),
-            None => match connect_within(&lease, deadline).await {
+            None => match connect_by(&lease, deadline)
+                .await
+                .map_err(|e| e.detail.to_string())
+            {
                 Ok(s) => (s, false),
                 Err(e) => {
                     // Nothing was sent: the call may go to the next address.
@@ -277,23 +281,6 @@ async fn exchange(
                 return Err("no answer within the integration timeout".into());
             }
         }
-    }
-}
-
-/// Connects to the lease's target within `connect_timeout` and what is left of the
-/// integration timeout.
-async fn connect_within(
-    lease: &crate::upstream::Lease,
-    deadline: Instant,
-) -> Result<UpstreamIo, String> {
-    let wait = deadline.saturating_duration_since(Instant::now());
-    match monoio::time::timeout(wait, crate::integration::http::connect(lease)).await {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(e.detail.to_string()),
-        Err(_) => Err(format!(
-            "connect {}: no connection within the integration timeout",
-            lease.addr
-        )),
     }
 }
 
