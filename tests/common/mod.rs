@@ -108,6 +108,8 @@ impl Portico {
             .arg(&config)
             .env("PORTICO_DRIVER", driver)
             .env("RUST_LOG", "debug")
+            // A config without state_dir gets a store of its own, not the temp dir's ./state.
+            .env("STATE_DIRECTORY", temp_dir("state"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
