@@ -3,6 +3,7 @@
 //! gateway_responses.rs, which was near 600 lines).
 
 use super::*;
+use crate::pipeline::cors::CorsRt;
 
 /// Whether the API serving this request customises the gateway's answer `status`
 /// `message`, or adds its CORS headers to it; the caller then answers through
@@ -55,10 +56,20 @@ pub async fn answer_unrouted(
     stage: crate::router::StageRef,
 ) -> Option<bool> {
     let t = ResponseType::MissingAuthenticationToken;
-    let custom = gen.snap.apis[stage.api as usize]
+    let api = &gen.snap.apis[stage.api as usize];
+    let custom = api
         .gateway_responses
-        .as_deref()?
-        .find(t, 404)?;
+        .as_deref()
+        .and_then(|g| g.find(t, 404));
+    // A CORS API's 404 is one of its answers too: its CORS headers (a gateway response's
+    // own access-control-* give way to them) and `vary: origin`, as on routed answers.
+    let cors = api.cors.as_deref();
+    if custom.is_none() && cors.is_none() {
+        return None;
+    }
+    if let Some(cors) = cors {
+        c.req.cors = cors.match_origin(c.head.header(&c.rbuf, "origin"));
+    }
     // `$context.stage` and `.apiId` name the API the request was addressed to.
     c.req.api = stage.api;
     c.req.stage = stage.stage;
@@ -69,7 +80,7 @@ pub async fn answer_unrouted(
             ctx,
             gen,
             c,
-            Some(custom),
+            (custom, cors),
             (t, false),
             404,
             message,
@@ -103,11 +114,15 @@ pub async fn answer_as(
             .find(t, status)
     });
     let routed = c.out.served_by.is_some();
+    let cors = c
+        .out
+        .served_by
+        .and_then(|(s, _)| snap.apis[s.api as usize].cors.as_deref());
     write(
         ctx,
         gen,
         c,
-        custom,
+        (custom, cors),
         (t, routed),
         status,
         message,
@@ -123,7 +138,7 @@ async fn write(
     ctx: &WorkerCtx,
     gen: &Generation,
     c: &mut Conn,
-    custom: Option<&Custom>,
+    (custom, cors): (Option<&Custom>, Option<&CorsRt>),
     (t, routed): (ResponseType, bool),
     status: u16,
     message: &str,
@@ -145,10 +160,6 @@ async fn write(
     }
     let mut head = Vec::with_capacity(256);
     let mut body = Vec::with_capacity(64);
-    let cors = c
-        .out
-        .served_by
-        .and_then(|(s, _)| snap.apis[s.api as usize].cors.as_deref());
     let mut varied = false;
     let info = ErrorInfo {
         routed,
@@ -190,10 +201,18 @@ async fn write(
             encode::header(&mut head, name, &value);
         }
     }
+    // The gateway's own headers (a 429's retry-after, a 401's www-authenticate) give way
+    // to the gateway response's header of that name: two retry-after lines say two things.
+    let configured = custom.map_or(&[][..], |g| &g.headers[..]);
     for (name, value) in extra {
-        encode::header(&mut head, name.as_bytes(), value);
+        if !configured
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        {
+            encode::header(&mut head, name.as_bytes(), value);
+        }
     }
-    // A routed request on a CORS API gets its CORS headers on the gateway's own answers
+    // A request on a CORS API gets its CORS headers on the gateway's own answers
     // too (an authorizer's 401, a throttle's 429), as HTTP APIs send them: without them
     // a browser hides the answer from the page, which can't tell an expired token (to
     // sign in again) from a network error, and a shared cache could hand one origin's
