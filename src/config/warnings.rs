@@ -164,6 +164,19 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 ));
             }
         }
+        // A mutual-TLS domain's API is also on the default endpoint unless switched off:
+        // any other Host (plain HTTP too) reaches it there without a client certificate.
+        let mutual = cfg.domains.iter().find(|(_, d)| {
+            d.client_ca.is_some()
+                && d.mappings
+                    .iter()
+                    .any(|(_, target)| target.split('/').next() == Some(name.as_str()))
+        });
+        if let (Some((domain, _)), false) = (mutual, api.disable_default_endpoint) {
+            out.push(p.key("disable_default_endpoint").error(format!(
+                "false, and {domain} maps this API with mutual TLS: the default endpoint (/STAGE/… on any other host, plain HTTP too) serves it without a client certificate; set it to true if mutual TLS must be the only way in"
+            )));
+        }
         if api.disable_default_endpoint && !mapped {
             out.push(
                 p.key("disable_default_endpoint")
