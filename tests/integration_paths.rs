@@ -143,3 +143,26 @@ fn function_urls_are_checked_with_each_stages_values() {
         "{text}"
     );
 }
+
+/// Integrations substitute `${stageVariables.NAME}` only; the unbraced spelling, which
+/// mapped values also read, was sent as its own text (`GET /$stageVariables.v/x`).
+#[test]
+fn the_unbraced_spelling_is_refused_in_integrations() {
+    let yaml = config("/$stageVariables.v/items/{id}", r#"{ v: "v1" }"#).replace(
+        r#""GET /items/{id}":"#,
+        r#""GET /m": { integration: { type: mock, body: "$stageVariables.v", headers: { x-v: "a-${stageVariables.v}" } } }
+      "GET /f": { integration: { type: lambda, url: "http://127.0.0.1:9000/functions/$stageVariables.v_2/invocations" } }
+      "GET /items/{id}":"#,
+    );
+    let (code, text) = check(&yaml);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        errors(&text),
+        [
+            r#"apis.shop.routes."GET /m".integration.body: $stageVariables.v is not substituted here: write ${stageVariables.v}"#,
+            r#"apis.shop.routes."GET /f".integration.url: $stageVariables.v_2 is not substituted here: write ${stageVariables.v_2}"#,
+            r#"apis.shop.routes."GET /items/{id}".integration.path: $stageVariables.v is not substituted here: write ${stageVariables.v}"#,
+        ],
+        "{text}"
+    );
+}

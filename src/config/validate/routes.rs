@@ -487,6 +487,18 @@ const STAGE_VAR_OPEN: &str = "${stageVariables.";
 
 /// Names in `${stageVariables.NAME}` references, each once.
 fn stage_var_refs(s: &str) -> Result<Vec<String>, String> {
+    // Mapped values read both spellings; integrations only the braced one, so the
+    // unbraced one would be sent as its own text.
+    if let Some(at) = s.find("$stageVariables.") {
+        let rest = &s[at + "$stageVariables.".len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        return Err(format!(
+            "$stageVariables.{name} is not substituted here: write ${{stageVariables.{name}}}"
+        ));
+    }
     let mut names: Vec<String> = Vec::new();
     let mut rest = s;
     while let Some(start) = rest.find(STAGE_VAR_OPEN) {
