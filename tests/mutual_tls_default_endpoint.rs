@@ -1,6 +1,7 @@
 //! An API that a mutual-TLS domain maps is still served on the default endpoint
 //! (`/STAGE/…` on any other host, plain HTTP too) without a client certificate unless
-//! `disable_default_endpoint: true`; `check` and `run` now say so at that key. They said
+//! `disable_default_endpoint: true`, and through any domain without mutual TLS that maps
+//! it too; `check` and `run` now say so at that key and at that mapping. They said
 //! nothing, and mutual TLS looked like the only way in.
 
 mod common;
@@ -65,4 +66,47 @@ fn an_api_behind_mutual_tls_that_the_default_endpoint_serves_is_warned_about() {
     let (code, text) = check(&plain.replace("{PORT}", &free_port().to_string()));
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("warning"), "{text}");
+}
+
+/// A domain without mutual TLS that maps the same API is another way in without a
+/// certificate: warned at its mapping.
+#[test]
+fn another_domain_mapping_an_api_behind_mutual_tls_is_warned_about() {
+    let dir = temp_dir("mtls-other-domain");
+    let ca = Ca::new("partner ca");
+    let ca_file = ca.write(&dir, "ca");
+    let files = ca.server_cert(&["a.example", "b.example"]).write(&dir, "a");
+    let origin = Origin::fixed(b"backend");
+    let tls_port = free_port();
+    let yaml = config(
+        tls_port,
+        &origin,
+        "",
+        "",
+        &[
+            domain("a.example", Some(&files), Some(&ca_file), "shop/prod"),
+            domain("b.example", Some(&files), None, "shop/beta"),
+        ],
+    )
+    .replace("  shop:\n", "  shop:\n    disable_default_endpoint: true\n");
+    let (code, text) = check(&yaml.replace("{PORT}", &free_port().to_string()));
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("warning"))
+            .collect::<Vec<_>>(),
+        [
+            r#"warning: domains."b.example".mappings."": maps shop/beta, an API that a.example serves with mutual TLS: clients reach it here without a client certificate"#
+        ],
+        "{text}"
+    );
+    for driver in DRIVERS {
+        let p = start(&yaml, driver, tls_port);
+        let r = plain_get(&p, "b.example", "/ping");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "shop beta"),
+            "{driver}"
+        );
+    }
 }

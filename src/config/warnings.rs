@@ -177,6 +177,19 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 "false, and {domain} maps this API with mutual TLS: the default endpoint (/STAGE/… on any other host, plain HTTP too) serves it without a client certificate; set it to true if mutual TLS must be the only way in"
             )));
         }
+        // So does a domain without mutual TLS that maps it too.
+        let open = cfg.domains.iter().filter(|(_, d)| d.client_ca.is_none());
+        for (other, d) in open.filter(|_| mutual.is_some()) {
+            let domain = mutual.map_or("", |(n, _)| n.as_str());
+            for (base, target) in &d.mappings {
+                if target.split('/').next() == Some(name.as_str()) {
+                    let at = root.key("domains").key(other).key("mappings").key(base);
+                    out.push(at.error(format!(
+                        "maps {target}, an API that {domain} serves with mutual TLS: clients reach it here without a client certificate"
+                    )));
+                }
+            }
+        }
         if api.disable_default_endpoint && !mapped {
             out.push(
                 p.key("disable_default_endpoint")
