@@ -82,3 +82,36 @@ apis:
         assert_eq!(post(&p, "/orders", "text/plain", "{}"), 200, "{driver}");
     }
 }
+
+/// `Content-Type:` with no media type is no content type, so application/json's model
+/// applies, as without the header; the body went through unchecked, to backends that read
+/// it as JSON just as they read one without a content type.
+#[test]
+fn a_blank_content_type_is_application_json() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  shop:
+    models:
+      Order: { type: object, required: [sku] }
+    stages:
+      $default: {}
+    routes:
+      "POST /orders":
+        integration: { type: mock, body: "ok" }
+        request_validator: body-only
+        request_model: Order
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        for ctype in ["", " ", "; charset=utf-8", "application/json"] {
+            assert_eq!(post(&p, "/orders", ctype, "{}"), 400, "{driver} {ctype:?}");
+            assert_eq!(
+                post(&p, "/orders", ctype, r#"{"sku":"a"}"#),
+                200,
+                "{driver} {ctype:?}"
+            );
+        }
+    }
+}

@@ -232,6 +232,10 @@ pub async fn check(
                     .unwrap_or_default()
                     .trim_ascii()
             })
+            // A blank media type (`Content-Type:`, `; charset=utf-8`) is no content type,
+            // as backends read it: application/json, not a type without a model that
+            // let the body through unchecked.
+            .filter(|t| !t.is_empty())
             .unwrap_or(b"application/json");
         rc.bodies
             .iter()
