@@ -164,6 +164,21 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 ));
             }
         }
+        // Fetch: on a request with credentials, `*` in these lists is the name `*`, not
+        // "any", so the preflight of a PUT with cookies, say, fails in every browser.
+        if let Some(cors) = api.cors.as_ref().filter(|c| c.allow_credentials) {
+            for (key, list) in [
+                ("allow_methods", &cors.allow_methods),
+                ("allow_headers", &cors.allow_headers),
+                ("expose_headers", &cors.expose_headers),
+            ] {
+                if let Some(i) = list.iter().position(|v| v == "*") {
+                    out.push(p.key("cors").key(key).index(i).error(
+                        "\"*\" with allow_credentials: true: browsers read it as the name \"*\" on requests with credentials (cookies, Authorization), not as any; list the names",
+                    ));
+                }
+            }
+        }
         // A mutual-TLS domain's API is also on the default endpoint unless switched off:
         // any other Host (plain HTTP too) reaches it there without a client certificate.
         let mutual = cfg.domains.iter().find(|(_, d)| {
