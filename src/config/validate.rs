@@ -460,7 +460,9 @@ impl Validator<'_> {
                 let mp = p.key("mappings").key(base);
                 let ok_base = base.is_empty()
                     || base.split('/').all(|s| {
+                        // No request reaches a . or .. segment (a client's is a 400).
                         !s.is_empty()
+                            && !matches!(s, "." | "..")
                             && s.bytes().all(|b| {
                                 b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
                             })

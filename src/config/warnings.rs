@@ -164,6 +164,47 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 ));
             }
         }
+        // Fetch: on a request with credentials, `*` in these lists is the name `*`, not
+        // "any", so the preflight of a PUT with cookies, say, fails in every browser.
+        if let Some(cors) = api.cors.as_ref().filter(|c| c.allow_credentials) {
+            for (key, list) in [
+                ("allow_methods", &cors.allow_methods),
+                ("allow_headers", &cors.allow_headers),
+                ("expose_headers", &cors.expose_headers),
+            ] {
+                if let Some(i) = list.iter().position(|v| v == "*") {
+                    out.push(p.key("cors").key(key).index(i).error(
+                        "\"*\" with allow_credentials: true: browsers read it as the name \"*\" on requests with credentials (cookies, Authorization), not as any; list the names",
+                    ));
+                }
+            }
+        }
+        // A mutual-TLS domain's API is also on the default endpoint unless switched off:
+        // any other Host (plain HTTP too) reaches it there without a client certificate.
+        let mutual = cfg.domains.iter().find(|(_, d)| {
+            d.client_ca.is_some()
+                && d.mappings
+                    .iter()
+                    .any(|(_, target)| target.split('/').next() == Some(name.as_str()))
+        });
+        if let (Some((domain, _)), false) = (mutual, api.disable_default_endpoint) {
+            out.push(p.key("disable_default_endpoint").error(format!(
+                "false, and {domain} maps this API with mutual TLS: the default endpoint (/STAGE/… on any other host, plain HTTP too) serves it without a client certificate; set it to true if mutual TLS must be the only way in"
+            )));
+        }
+        // So does a domain without mutual TLS that maps it too.
+        let open = cfg.domains.iter().filter(|(_, d)| d.client_ca.is_none());
+        for (other, d) in open.filter(|_| mutual.is_some()) {
+            let domain = mutual.map_or("", |(n, _)| n.as_str());
+            for (base, target) in &d.mappings {
+                if target.split('/').next() == Some(name.as_str()) {
+                    let at = root.key("domains").key(other).key("mappings").key(base);
+                    out.push(at.error(format!(
+                        "maps {target}, an API that {domain} serves with mutual TLS: clients reach it here without a client certificate"
+                    )));
+                }
+            }
+        }
         if api.disable_default_endpoint && !mapped {
             out.push(
                 p.key("disable_default_endpoint")

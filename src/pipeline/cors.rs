@@ -83,7 +83,7 @@ impl CorsRt {
             .allow_origins
             .iter()
             .filter(|o| *o != "*")
-            .map(|o| o.trim_end_matches('/').as_bytes().into())
+            .map(|o| browser_form(o.trim_end_matches('/')).into())
             .collect();
         CorsRt {
             any: c.allow_origins.iter().any(|o| o == "*"),
@@ -150,6 +150,24 @@ impl CorsRt {
             out.extend_from_slice(&self.preflight);
         }
     }
+}
+
+/// An allowed origin as browsers serialize it, which is what they compare the echoed
+/// `access-control-allow-origin` with, byte for byte: scheme and host lower-case, the
+/// port without leading zeros. Echoed as configured, `https://App.example` matched the
+/// browser's `https://app.example` (origins compare without case) and the browser then
+/// refused the answer.
+fn browser_form(origin: &str) -> Vec<u8> {
+    let mut out = origin.to_ascii_lowercase().into_bytes();
+    if let Some(colon) = out.iter().rposition(|&b| b == b':') {
+        let port = &out[colon + 1..];
+        if !port.is_empty() && port.iter().all(u8::is_ascii_digit) {
+            let zeros = port.iter().take_while(|&&b| b == b'0').count();
+            let keep = zeros.min(port.len() - 1);
+            out.drain(colon + 1..colon + 1 + keep);
+        }
+    }
+    out
 }
 
 /// A CORS preflight, as opposed to an ordinary OPTIONS request.
@@ -249,6 +267,19 @@ mod tests {
             actual(&any, CorsMatch::Any, false),
             "access-control-allow-origin: *\r\naccess-control-expose-headers: x-total\r\n"
         );
+    }
+
+    #[test]
+    fn origins_are_kept_as_browsers_send_them() {
+        for (configured, form) in [
+            ("HTTPS://App.Example", "https://app.example"),
+            ("http://localhost:03000", "http://localhost:3000"),
+            ("http://[::1]:08080", "http://[::1]:8080"),
+            ("http://[::1]", "http://[::1]"),
+            ("http://a.example:0", "http://a.example:0"),
+        ] {
+            assert_eq!(browser_form(configured), form.as_bytes(), "{configured}");
+        }
     }
 
     #[test]

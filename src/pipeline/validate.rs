@@ -120,7 +120,17 @@ impl RouteCheck {
         if validator.body() {
             for (ctype, model) in &v.models {
                 if let Ok(compiled) = BodyModel::compile(model, models) {
-                    bodies.push((ctype.to_ascii_lowercase().into(), Arc::new(compiled)));
+                    // A request is matched by its media type alone, so a key written
+                    // with parameters (`application/json; charset=utf-8`, as OpenAPI
+                    // documents may have it) is its media type too; it matched nothing,
+                    // and its requests went through unvalidated.
+                    let media = ctype.split(';').next().unwrap_or_default().trim();
+                    if !bodies
+                        .iter()
+                        .any(|(t, _): &(Box<str>, _)| t.eq_ignore_ascii_case(media))
+                    {
+                        bodies.push((media.to_ascii_lowercase().into(), Arc::new(compiled)));
+                    }
                 }
             }
         }
@@ -222,6 +232,10 @@ pub async fn check(
                     .unwrap_or_default()
                     .trim_ascii()
             })
+            // A blank media type (`Content-Type:`, `; charset=utf-8`) is no content type,
+            // as backends read it: application/json, not a type without a model that
+            // let the body through unchecked.
+            .filter(|t| !t.is_empty())
             .unwrap_or(b"application/json");
         rc.bodies
             .iter()

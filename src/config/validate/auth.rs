@@ -66,6 +66,14 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             let p = ap.key("authorizers").key(name);
             match a {
                 Authorizer::Jwt(j) => {
+                    for (key, url) in [
+                        ("issuer", Some(&j.issuer)),
+                        ("jwks_uri", j.jwks_uri.as_ref()),
+                    ] {
+                        if url.is_some_and(|u| names_stage_variable(u)) {
+                            err(&p.key(key), "stage variables are not resolved in an authorizer (it serves every stage of the API): write the URL".into());
+                        }
+                    }
                     if let Err(e) = check_url(&j.issuer) {
                         err(&p.key("issuer"), format!("bad issuer URL: {e}"));
                     }
@@ -117,7 +125,11 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     }
                 }
                 Authorizer::Lambda(l) => {
-                    if let Err(e) = crate::integration::lambda::parse_url(&l.url) {
+                    if names_stage_variable(&l.url) {
+                        // An authorizer is the API's, shared by its stages; the text
+                        // would be called as written (a 500 for every request).
+                        err(&p.key("url"), "stage variables are not resolved in an authorizer's url (it serves every stage of the API): write the function's url".into());
+                    } else if let Err(e) = crate::integration::lambda::parse_url(&l.url) {
                         err(&p.key("url"), e);
                     }
                     if l.simple_responses && l.payload_format == PayloadFormat::V1 {
@@ -249,4 +261,9 @@ fn websocket_route(
     // query parameter (`$request.querystring.token`), and an OIDC token is what most
     // front ends already hold.
     let _ = found;
+}
+
+/// Whether `text` refers to a stage variable in either spelling mappings take.
+fn names_stage_variable(text: &str) -> bool {
+    text.contains("${stageVariables.") || text.contains("$stageVariables.")
 }

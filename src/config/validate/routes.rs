@@ -127,12 +127,24 @@ impl Validator<'_> {
                 }
                 if let Some(path) = path {
                     let pp = ip.key("path");
-                    self.stage_refs(rc, &pp, path);
+                    let names = self.stage_refs(rc, &pp, path);
                     if !path.starts_with('/') && !path.starts_with("${") {
                         self.error(&pp, format!("must start with /, got {path:?}"));
                     }
-                    if path.contains(['?', '#']) {
-                        self.error(&pp, "is a path: a query goes in parameters (overwrite:querystring.NAME), and # is never sent");
+                    if let Some(why) = path_problem(path) {
+                        self.error(&pp, why);
+                    } else if let Some(names) = names.filter(|n| !n.is_empty()) {
+                        // The value goes onto the backend's request line as it is: a
+                        // space or CR/LF from a variable would end the line there.
+                        for (stage, value) in resolved(rc.api, path, &names) {
+                            let why = match value.starts_with('/') {
+                                true => path_problem(&value),
+                                false => Some("must start with /"),
+                            };
+                            if let Some(why) = why {
+                                self.error(&pp, format!("{why} (in {stage}: {value:?})"));
+                            }
+                        }
                     }
                     if let Some(params) = &rc.params {
                         self.path_params(path, params, &pp);
@@ -143,8 +155,10 @@ impl Validator<'_> {
             Integration::Lambda { url, timeout, .. } => {
                 let up = ip.key("url");
                 if let Some(names) = self.stage_refs(rc, &up, url) {
+                    // Each stage's url is checked as it will be called: a variable's
+                    // value may hold what the url may not (a space, a #).
                     let mut values = vec![(String::new(), url.clone())];
-                    if !names.is_empty() && !url.starts_with("http://") {
+                    if !names.is_empty() {
                         values = resolved(rc.api, url, &names);
                     }
                     for (stage, value) in values {
@@ -473,6 +487,18 @@ const STAGE_VAR_OPEN: &str = "${stageVariables.";
 
 /// Names in `${stageVariables.NAME}` references, each once.
 fn stage_var_refs(s: &str) -> Result<Vec<String>, String> {
+    // Mapped values read both spellings; integrations only the braced one, so the
+    // unbraced one would be sent as its own text.
+    if let Some(at) = s.find("$stageVariables.") {
+        let rest = &s[at + "$stageVariables.".len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        return Err(format!(
+            "$stageVariables.{name} is not substituted here: write ${{stageVariables.{name}}}"
+        ));
+    }
     let mut names: Vec<String> = Vec::new();
     let mut rest = s;
     while let Some(start) = rest.find(STAGE_VAR_OPEN) {
@@ -506,6 +532,21 @@ fn substitute(template: &str, vars: &[(String, String)]) -> Option<String> {
     }
     out.push_str(rest);
     Some(out)
+}
+
+/// Why an integration path (as it will be sent, stage variables substituted) can't go
+/// on the backend's request line: it is written there byte for byte after the method.
+fn path_problem(path: &str) -> Option<&'static str> {
+    if path.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Some("has a space, control or non-ASCII character, which would break the backend's request line: percent-encode it (%20, %C3%A9)");
+    }
+    if path.contains(['?', '#']) {
+        return Some("is a path: a query goes in parameters (overwrite:querystring.NAME), and # is never sent");
+    }
+    if crate::http1::has_dot_segment(path.as_bytes()) {
+        return Some("has a . or .. segment, which the backend would resolve to another path (a client's is refused with 400)");
+    }
+    None
 }
 
 /// The template's value in each stage that defines all its variables, and in each canary
