@@ -46,7 +46,8 @@
 //! never land (kept a day) · `cache:gen` hash `api/stage` → flush generation · `nodes`
 //! sorted set node → last heartbeat (ms) · `config:hash` last published config hash ·
 //! `epoch` a random marker whose loss or change tells nodes Redis lost its data ·
-//! `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
+//! `conn:<id>` → owning node of a WebSocket connection · `conn:complete` set of the
+//! nodes whose open connections are all registered · channels (pub/sub)
 //! `node:<name>` per node and `flush` (`<generation> <api>/<stage>`).
 
 // Cold path: hook and hash registration happen at start and reload.
