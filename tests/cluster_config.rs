@@ -87,3 +87,61 @@ fn run_refuses_an_unusable_redis_address() {
     assert!(!status.success(), "{err}");
     assert!(err.contains("cluster.redis"), "{err}");
 }
+
+fn health(admin: std::net::SocketAddr) -> serde_json::Value {
+    let r = common::admin(admin, "GET", "/health", None, None);
+    serde_json::from_slice(&r.body).unwrap_or_default()
+}
+
+/// A Redis that wants a password: a node with the wrong one, or none, says so in
+/// `/health` (it said only "down"); one with the right one (percent-encoded `/` and `@`,
+/// and a database number) is up.
+#[test]
+fn health_says_why_redis_is_down_and_a_percent_encoded_password_works() {
+    let redis = common::redis::Redis::start_with_password("s3c/r@t");
+    for driver in DRIVERS {
+        let mut nodes = Vec::new();
+        for (name, auth) in [
+            ("wrong", ":nope@"),
+            ("none", ""),
+            ("right", ":s3c%2Fr%40t@"),
+        ] {
+            let admin_port = free_port();
+            let yaml = format!(
+                "server: {{ listen: [\"127.0.0.1:{{PORT}}\"], workers: 1 }}\nstate_dir: \"{}\"\nadmin: {{ listen: \"127.0.0.1:{admin_port}\", token: t }}\ncluster: {{ redis: 'redis://{auth}127.0.0.1:{}/2', node: {name}, timeout: 200ms }}\napis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /\": {{ integration: {{ type: mock, status: 200 }} }}\n",
+                temp_dir("cluster-auth").display(),
+                redis.port
+            );
+            let p = Portico::start(&yaml, driver);
+            nodes.push((
+                name,
+                p,
+                std::net::SocketAddr::from(([127, 0, 0, 1], admin_port)),
+            ));
+        }
+        let wait = |admin, want: &dyn Fn(&serde_json::Value) -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let h = health(admin);
+                if want(&h) || Instant::now() > deadline {
+                    return h;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let says = |h: &serde_json::Value, what: &str| {
+            h["cluster"]["redis"] == "down"
+                && h["cluster"]["redis_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(what))
+        };
+        let h = wait(nodes[0].2, &|h| says(h, "Password authentication failed"));
+        assert!(says(&h, "Password authentication failed"), "{driver}: {h}");
+        assert!(!h.to_string().contains("nope"), "{driver}: {h}");
+        let h = wait(nodes[1].2, &|h| says(h, "Authentication required"));
+        assert!(says(&h, "Authentication required"), "{driver}: {h}");
+        let h = wait(nodes[2].2, &|h| h["cluster"]["redis"] == "up");
+        assert_eq!(h["cluster"]["redis"], "up", "{driver}: {h}");
+        assert!(h["cluster"].get("redis_error").is_none(), "{driver}: {h}");
+    }
+}

@@ -41,6 +41,8 @@ pub struct Alarm {
     down_since: AtomicU64,
     /// Whether the current outage has been warned about.
     warned: AtomicBool,
+    /// Why Redis is unreachable, as last seen (for `/health`); None while it answers.
+    pub cause: arc_swap::ArcSwapOption<String>,
 }
 
 impl Alarm {
