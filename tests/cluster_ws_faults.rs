@@ -169,3 +169,99 @@ fn a_connection_opened_while_redis_was_away_is_reachable_once_it_is_back() {
         );
     }
 }
+
+fn stage_post(addr: SocketAddr, id: &str, body: &str) -> Response {
+    let id = id
+        .replace('=', "%3D")
+        .replace('/', "%2F")
+        .replace('+', "%2B");
+    send_to(
+        addr,
+        format!(
+            "POST /prod/@connections/{id} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+fn try_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    let mut payload = vec![0u8; usize::from(h[1] & 0x7F)];
+    s.read_exact(&mut payload).ok()?;
+    Some((h[0] & 0x0F, payload))
+}
+
+/// Many posts at once from another node (its stage endpoint: the admin listener caps
+/// the calls it answers at once): each answered 200 is delivered once, and nothing
+/// unanswered arrives. Each Redis call of a post used to
+/// have only `timeout` (200 ms here), so a burst made some 503 though Redis answered.
+#[test]
+fn many_posts_at_once_from_another_node_are_each_delivered_once() {
+    const CONNS: usize = 4;
+    const THREADS: usize = 200;
+    const EACH: usize = 2;
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, _) = node(&redis, "a", driver);
+        let (b, b_admin) = node(&redis, "b", driver);
+        let b_addr = b.addr;
+        let mut clients: Vec<(TcpStream, String)> = (0..CONNS).map(|_| open(&a)).collect();
+        for (c, id) in &mut clients {
+            post_until_taken(b_admin, id, "ready", driver);
+            assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));
+        }
+        let ids: Vec<String> = clients.iter().map(|(_, id)| id.clone()).collect();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+        let posters: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (ids, start) = (ids.clone(), start.clone());
+                thread::spawn(move || {
+                    start.wait();
+                    (0..EACH)
+                        .map(|n| {
+                            let (conn, body) = (t % CONNS, format!("m{t}.{n}"));
+                            (
+                                conn,
+                                body.clone(),
+                                stage_post(b_addr, &ids[conn], &body).status,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let answers: Vec<(usize, String, u16)> = posters
+            .into_iter()
+            .flat_map(|p| p.join().unwrap())
+            .collect();
+        let bad: Vec<_> = answers.iter().filter(|a| a.2 != 200).collect();
+        assert!(
+            bad.is_empty(),
+            "{driver}: {} not 200: {:?}",
+            bad.len(),
+            &bad[..bad.len().min(5)]
+        );
+        for (i, (c, _)) in clients.iter_mut().enumerate() {
+            let mut want: Vec<String> = answers
+                .iter()
+                .filter(|a| a.0 == i)
+                .map(|a| a.1.clone())
+                .collect();
+            let mut got = Vec::new();
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            while got.len() < want.len() {
+                let (op, p) = try_frame(c).expect("a posted message");
+                assert_eq!(op, 1, "{driver}");
+                got.push(String::from_utf8(p).unwrap());
+            }
+            c.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            assert!(try_frame(c).is_none(), "{driver}: more than was posted");
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{driver}: connection {i}");
+        }
+    }
+}

@@ -239,8 +239,7 @@ impl Cluster {
         let job = Job::Run(Box::new(move |m| {
             Box::pin(async move {
                 let call = call(&c, m, &id, scope.as_deref(), op, data);
-                let r = tokio::time::timeout(REMOTE_WAIT, call).await;
-                let _ = tx.send(r.ok().flatten());
+                let _ = tx.send(call.await);
             })
         }));
         if self.submit(job) {
@@ -260,10 +259,12 @@ async fn call(
     op: u8,
     data: Vec<u8>,
 ) -> Option<RemoteReply> {
-    // One atomic read within the Redis timeout (a slow Redis is unavailable, not Gone):
-    // the owner, the live nodes, and which of them have every open connection
-    // registered (see `reregister`, which marks a node only after its writes).
-    let t = c.cfg.timeout;
+    // All within REMOTE_WAIT: a Redis too slow to say where the connection is, or to
+    // take the request, is unavailable (the connection may be open); an owner that
+    // does not answer in time is Gone. One atomic read: the owner, the live nodes, and
+    // which of them have every open connection registered (see `reregister`, which
+    // marks a node only after its writes).
+    let t = tokio::time::Instant::now() + REMOTE_WAIT;
     let mut pipe = redis::pipe();
     pipe.atomic()
         .get(c.key(&format!("conn:{id}")))
@@ -275,7 +276,7 @@ async fn call(
         .smembers(c.key(COMPLETE));
     type Read = (Option<String>, Vec<String>, HashSet<String>);
     let Ok(Ok((owner, live, complete))) =
-        tokio::time::timeout(t, pipe.query_async::<Read>(&mut m)).await
+        tokio::time::timeout_at(t, pipe.query_async::<Read>(&mut m)).await
     else {
         return Some(unavailable());
     };
@@ -292,13 +293,16 @@ async fn call(
     let (tx, rx) = oneshot::channel();
     pending().lock().unwrap().insert(corr, tx);
     let msg = json!({"t": "req", "corr": corr, "from": c.node, "id": id, "scope": scope, "op": op, "data": b64().encode(data)});
-    let sent = tokio::time::timeout(
+    let sent = tokio::time::timeout_at(
         t,
         m.publish::<_, _, i64>(c.key(&format!("node:{owner}")), msg.to_string()),
     )
     .await;
     let out = match sent {
-        Ok(Ok(n)) if n > 0 => rx.await.ok(),
+        Ok(Ok(n)) if n > 0 => tokio::time::timeout_at(t, rx)
+            .await
+            .ok()
+            .and_then(Result::ok),
         // A live owner not subscribed (its listener reconnecting after a Redis restart),
         // or Redis failing: the connection may be open.
         _ => Some(unavailable()),
