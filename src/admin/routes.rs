@@ -87,6 +87,10 @@ fn health(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
             "redis": if c.healthy() { "up" } else { "down" },
             "nodes": c.nodes(),
         });
+        // Down: why (refused, wrong password, NOAUTH, not Redis, no answer in time).
+        if let Some(why) = c.redis_error() {
+            body["cluster"]["redis_error"] = why.into();
+        }
     }
     Response::json(200, &body)
 }

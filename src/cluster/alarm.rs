@@ -41,6 +41,8 @@ pub struct Alarm {
     down_since: AtomicU64,
     /// Whether the current outage has been warned about.
     warned: AtomicBool,
+    /// Why Redis is unreachable, as last seen (for `/health`); None while it answers.
+    pub cause: arc_swap::ArcSwapOption<String>,
 }
 
 impl Alarm {
@@ -131,8 +133,9 @@ pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rfind('@') {
+    // The last '@' anywhere: a password may hold an unencoded '/' (an address check
+    // refuses, but this may log it), and hiding too much is harmless.
+    match rest.rfind('@') {
         Some(at) => match rest[..at].split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
             None => url.to_string(),
@@ -191,5 +194,6 @@ mod tests {
         assert_eq!(redacted("redis://:pw@h:6379/2"), "redis://:***@h:6379/2");
         assert_eq!(redacted("redis://u:pw@h:6379"), "redis://u:***@h:6379");
         assert_eq!(redacted("redis://h:6379/2"), "redis://h:6379/2");
+        assert_eq!(redacted("redis://:p/w@h:6379"), "redis://:***@h:6379");
     }
 }

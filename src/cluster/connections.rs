@@ -9,16 +9,26 @@
 //!
 //! Pub/sub is at-most-once, which the request/reply covers: a lost request or reply
 //! ends as 410 (the caller cannot tell it from a closed connection, as with AWS's Gone).
+//! A caller that cannot ask Redis (away, slow, or the owner not listening) answers 503:
+//! a 410 tells a backend to forget a connection that may well be open.
+//!
+//! The registry write is fire and forget, so the side thread also keeps this node's open
+//! ids ([`reregister`]) and writes them all again when a write failed or was never
+//! tried (Redis away), after a reconnect, when Redis lost its data, and every hour (an
+//! entry lives a day; a connection may outlive it). A node that has written them all
+//! is in the `conn:complete` set; an id with no entry is Gone only when every live
+//! node is there (else Redis may have lost it, or not have it yet: 503).
 
 // Cold path: the pending-reply map is touched by side-thread tasks only.
 #![allow(clippy::disallowed_types)]
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
+use crossbeam::queue::SegQueue;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
@@ -57,6 +67,108 @@ pub type ConnectionsHook = fn(
 static HOOK: OnceLock<ConnectionsHook> = OnceLock::new();
 static SEQ: AtomicU64 = AtomicU64::new(1);
 
+/// Opens (true) and closes of this node's connections, from the workers (lock-free),
+/// for the side thread's [`open_ids`].
+static EVENTS: SegQueue<(bool, String)> = SegQueue::new();
+/// A registry write failed or was never made: write every open id again.
+static REREGISTER: AtomicBool = AtomicBool::new(true);
+/// A re-registration is under way (one at a time).
+static REREGISTERING: AtomicBool = AtomicBool::new(false);
+/// When the last full re-registration succeeded (unix ms).
+static REGISTERED_AT: AtomicU64 = AtomicU64::new(0);
+/// The set of nodes whose open connections are all in the registry (`reregister`).
+const COMPLETE: &str = "conn:complete";
+/// How long a registry entry lives, and how often every open id is written again.
+const ENTRY_TTL_S: u64 = 86_400;
+const REFRESH_MS: u64 = 3_600_000;
+
+/// This node's open connection ids (side thread only).
+fn open_ids() -> &'static Mutex<HashSet<String>> {
+    static O: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    O.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+/// Applies the workers' opens and closes to [`open_ids`]; every tick, so the queue
+/// stays short while Redis is away.
+pub(super) fn track() {
+    let mut open = open_ids().lock().unwrap();
+    while let Some((opened, id)) = EVENTS.pop() {
+        if opened {
+            open.insert(id);
+        } else {
+            open.remove(&id);
+        }
+    }
+}
+
+/// The side thread has a new connection to Redis: whatever failed meanwhile is written.
+pub(super) fn reconnected() {
+    REREGISTER.store(true, Ordering::Release);
+}
+
+/// After a sync: writes every open id of this node to the registry again when one
+/// write may be missing (see the module doc) or Redis `lost` its data; off the sync's
+/// budget (many connections must not make the sync time out and open the breaker).
+/// An id closed meanwhile may be written back: its owner answers 410 for it.
+pub(super) fn reregister(c: &Cluster, m: &MultiplexedConnection, lost: bool) {
+    let now = unix_ms();
+    let stale = now >= REGISTERED_AT.load(Ordering::Acquire) + REFRESH_MS;
+    if !(lost || stale || REREGISTER.load(Ordering::Acquire))
+        || REREGISTERING.swap(true, Ordering::AcqRel)
+    {
+        return;
+    }
+    REREGISTER.store(false, Ordering::Release);
+    track();
+    let keys: Vec<String> = open_ids()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|id| c.key(&format!("conn:{id}")))
+        .collect();
+    let (mut m, node, timeout) = (m.clone(), c.node.clone(), c.cfg.timeout);
+    let complete = c.key(COMPLETE);
+    tokio::spawn(async move {
+        // Unmarked first: until its writes are done, other nodes answer 503, not 410,
+        // for an id they do not find.
+        let unmark = m.srem::<_, _, ()>(&complete, &node);
+        let mut ok = matches!(tokio::time::timeout(timeout * 4, unmark).await, Ok(Ok(())));
+        for chunk in keys.chunks(500) {
+            if !ok {
+                break;
+            }
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.set_ex(k, &node, ENTRY_TTL_S).ignore();
+            }
+            let r = tokio::time::timeout(timeout * 4, pipe.query_async::<()>(&mut m)).await;
+            ok = matches!(r, Ok(Ok(())));
+        }
+        if ok {
+            let mark = m.sadd::<_, _, ()>(&complete, &node);
+            ok = matches!(tokio::time::timeout(timeout * 4, mark).await, Ok(Ok(())));
+        }
+        if ok {
+            REGISTERED_AT.store(now, Ordering::Release);
+        } else {
+            REREGISTER.store(true, Ordering::Release);
+        }
+        REREGISTERING.store(false, Ordering::Release);
+    });
+}
+
+/// What a caller answers when it cannot learn where a connection is, or cannot reach
+/// its owner (Redis away or slow, the owner not listening): the connection may be
+/// open, so not 410; boto3 retries a 503.
+pub fn unavailable() -> RemoteReply {
+    RemoteReply {
+        status: 503,
+        error_type: Some("ServiceUnavailable".into()),
+        body: serde_json::to_vec(&json!({"message": "The cluster cannot reach this connection's node now (Redis unavailable); retry"}))
+            .unwrap_or_default(),
+    }
+}
+
 fn pending() -> &'static Mutex<HashMap<u64, oneshot::Sender<RemoteReply>>> {
     static P: OnceLock<Mutex<HashMap<u64, oneshot::Sender<RemoteReply>>>> = OnceLock::new();
     P.get_or_init(|| Mutex::new(HashMap::new()))
@@ -75,20 +187,30 @@ impl Cluster {
     /// Records that this node owns connection `id` (fire and forget: a lost write makes
     /// the connection unreachable from other nodes, never from this one).
     pub fn connection_opened(&self, id: &str) {
+        EVENTS.push((true, id.to_string()));
+        if !self.healthy() {
+            // The job may be dropped unrun (no connection); the next good sync writes it.
+            REREGISTER.store(true, Ordering::Release);
+        }
         let (key, node) = (self.key(&format!("conn:{id}")), self.node.clone());
-        self.submit(Job::Run(Box::new(move |mut m| {
+        let queued = self.submit(Job::Run(Box::new(move |mut m| {
             Box::pin(async move {
                 // A day at most: a node that dies without cleaning up leaves no entry
                 // forever (and its stale entries answer 410 anyway).
-                let r: redis::RedisResult<()> = m.set_ex(key, node, 86_400).await;
+                let r: redis::RedisResult<()> = m.set_ex(key, node, ENTRY_TTL_S).await;
                 if let Err(e) = r {
+                    REREGISTER.store(true, Ordering::Release);
                     debug!(error = %e, "cluster: cannot register a WebSocket connection");
                 }
             })
         })));
+        if !queued {
+            REREGISTER.store(true, Ordering::Release);
+        }
     }
 
     pub fn connection_closed(&self, id: &str) {
+        EVENTS.push((false, id.to_string()));
         let key = self.key(&format!("conn:{id}"));
         self.submit(Job::Run(Box::new(move |mut m| {
             Box::pin(async move {
@@ -98,8 +220,9 @@ impl Cluster {
     }
 
     /// Sends an `@connections` operation to the node that owns `id`. The receiver gets
-    /// its reply, or None (no owner, owner gone, Redis away, no reply in time): 410.
-    /// None at once when Redis is away or the queue is full.
+    /// its reply, [`unavailable`] (Redis away or slow, the owner not listening), or None
+    /// (no owner, owner gone, no reply in time): 410. [`unavailable`] at once when the
+    /// breaker is open or the queue is full.
     pub fn remote_connection_call(
         self: &Arc<Self>,
         id: &str,
@@ -107,19 +230,24 @@ impl Cluster {
         op: u8,
         data: Vec<u8>,
     ) -> Option<oneshot::Receiver<Option<RemoteReply>>> {
-        if !self.healthy() {
-            return None;
-        }
         let (tx, rx) = oneshot::channel();
+        if !self.healthy() {
+            let _ = tx.send(Some(unavailable()));
+            return Some(rx);
+        }
         let (c, id, scope) = (self.clone(), id.to_string(), scope.map(str::to_string));
         let job = Job::Run(Box::new(move |m| {
             Box::pin(async move {
                 let call = call(&c, m, &id, scope.as_deref(), op, data);
-                let r = tokio::time::timeout(REMOTE_WAIT, call).await;
-                let _ = tx.send(r.ok().flatten());
+                let _ = tx.send(call.await);
             })
         }));
-        self.submit(job).then_some(rx)
+        if self.submit(job) {
+            return Some(rx);
+        }
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Some(unavailable()));
+        Some(rx)
     }
 }
 
@@ -131,25 +259,53 @@ async fn call(
     op: u8,
     data: Vec<u8>,
 ) -> Option<RemoteReply> {
-    let owner: Option<String> = m.get(c.key(&format!("conn:{id}"))).await.ok()?;
-    let owner = owner?;
-    if owner == c.node {
-        return None;
-    }
-    let seen: Option<u64> = m.zscore(c.key("nodes"), &owner).await.ok()?;
-    if seen? + NODE_TTL_MS < unix_ms() {
+    // All within REMOTE_WAIT: a Redis too slow to say where the connection is, or to
+    // take the request, is unavailable (the connection may be open); an owner that
+    // does not answer in time is Gone. One atomic read: the owner, the live nodes, and
+    // which of them have every open connection registered (see `reregister`, which
+    // marks a node only after its writes).
+    let t = tokio::time::Instant::now() + REMOTE_WAIT;
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .get(c.key(&format!("conn:{id}")))
+        .zrangebyscore(
+            c.key("nodes"),
+            unix_ms().saturating_sub(NODE_TTL_MS),
+            "+inf",
+        )
+        .smembers(c.key(COMPLETE));
+    type Read = (Option<String>, Vec<String>, HashSet<String>);
+    let Ok(Ok((owner, live, complete))) =
+        tokio::time::timeout_at(t, pipe.query_async::<Read>(&mut m)).await
+    else {
+        return Some(unavailable());
+    };
+    let Some(owner) = owner else {
+        // No entry: gone, unless a live node may not have written its connections yet
+        // (Redis lost them, or was away when they opened).
+        let all = live.iter().all(|n| *n == c.node || complete.contains(n));
+        return (!all).then(unavailable);
+    };
+    if owner == c.node || !live.contains(&owner) {
         return None;
     }
     let corr = SEQ.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel();
     pending().lock().unwrap().insert(corr, tx);
     let msg = json!({"t": "req", "corr": corr, "from": c.node, "id": id, "scope": scope, "op": op, "data": b64().encode(data)});
-    let sent: redis::RedisResult<i64> = m
-        .publish(c.key(&format!("node:{owner}")), msg.to_string())
-        .await;
+    let sent = tokio::time::timeout_at(
+        t,
+        m.publish::<_, _, i64>(c.key(&format!("node:{owner}")), msg.to_string()),
+    )
+    .await;
     let out = match sent {
-        Ok(n) if n > 0 => rx.await.ok(),
-        _ => None,
+        Ok(Ok(n)) if n > 0 => tokio::time::timeout_at(t, rx)
+            .await
+            .ok()
+            .and_then(Result::ok),
+        // A live owner not subscribed (its listener reconnecting after a Redis restart),
+        // or Redis failing: the connection may be open.
+        _ => Some(unavailable()),
     };
     pending().lock().unwrap().remove(&corr);
     out

@@ -46,7 +46,8 @@
 //! never land (kept a day) · `cache:gen` hash `api/stage` → flush generation · `nodes`
 //! sorted set node → last heartbeat (ms) · `config:hash` last published config hash ·
 //! `epoch` a random marker whose loss or change tells nodes Redis lost its data ·
-//! `conn:<id>` → owning node of a WebSocket connection · channels (pub/sub)
+//! `conn:<id>` → owning node of a WebSocket connection · `conn:complete` set of the
+//! nodes whose open connections are all registered · channels (pub/sub)
 //! `node:<name>` per node and `flush` (`<generation> <api>/<stage>`).
 
 // Cold path: hook and hash registration happen at start and reload.
@@ -265,9 +266,19 @@ impl Cluster {
         self.breaker.load(Ordering::Acquire) == 0
     }
 
+    /// Why Redis is unreachable (the log's cause, no password), while it is.
+    pub fn redis_error(&self) -> Option<String> {
+        let cause = self.alarm.cause.load_full();
+        (!self.healthy())
+            .then_some(cause)
+            .flatten()
+            .map(|c| (*c).clone())
+    }
+
     /// Redis answered: closes the breaker.
     pub(crate) fn breaker_close(&self) {
         if self.breaker.swap(0, Ordering::AcqRel) == 1 {
+            self.alarm.cause.store(None);
             let redis = alarm::redacted(&self.cfg.redis);
             if self.alarm.closed() {
                 tracing::info!(%redis, "cluster: Redis reachable, breaker closed");
@@ -310,6 +321,7 @@ impl Cluster {
     fn say(&self, say: alarm::Say, cause: &dyn std::fmt::Display, what: &str) {
         let redis = alarm::redacted(&self.cfg.redis);
         let cause = alarm::cause(cause);
+        self.alarm.cause.store(Some(Arc::new(cause.clone())));
         match say {
             alarm::Say::Warn { quiet: 0 } => tracing::warn!(%redis, %cause, "{what}"),
             alarm::Say::Warn { quiet } => {

@@ -188,6 +188,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
     let mut failed_in_row = 0;
     loop {
         tick.tick().await;
+        super::connections::track();
         let m = tx.borrow().clone();
         if c.stop.load(Ordering::Acquire) {
             if let Some(m) = m {
@@ -202,6 +203,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
             Some(m) => m,
             None => match connect(&c).await {
                 Ok(m) => {
+                    super::connections::reconnected();
                     tx.send_replace(Some(m.clone()));
                     m
                 }
@@ -353,6 +355,7 @@ async fn sync(
         s.published_hash = hash.to_string();
     }
     flush_usage(c, m.clone(), s).await?;
+    super::connections::reregister(c, &m, lost);
     reconcile(c, &mut m).await
 }
 

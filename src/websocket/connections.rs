@@ -340,6 +340,7 @@ fn from_remote(r: cluster_conn::RemoteReply) -> Reply {
             "PayloadTooLargeException",
             "LimitExceededException",
             "ForbiddenException",
+            "ServiceUnavailable",
         ]
         .into_iter()
         .find(|k| *k == t)

@@ -20,6 +20,8 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
     if let Some(rest) = redis.strip_prefix("redis://") {
         if rest.is_empty() || rest.starts_with('/') {
             d.error(&rp, format!("expected redis://host:port, got {redis:?}"));
+        } else if let Err(e) = redis_url(&redis) {
+            d.error(&rp, e);
         }
     } else if redis.starts_with("rediss://") || redis.starts_with("unix:") {
         d.error(
@@ -74,4 +76,22 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
         exact_below,
         prefix,
     })
+}
+
+/// Whether the address parses as the nodes will use it (redis-rs): a port it cannot
+/// parse, a database that is not a number, an unencoded `/` or `@` in the password
+/// passed `check`, and the node ran with Redis "down" for good, logging an error at
+/// each tick. The message leaves the address out (it may hold a password).
+fn redis_url(url: &str) -> Result<(), String> {
+    let hint = "redis://[[user]:password@]host[:port][/db], with / @ # ? % in the user or password percent-encoded (%2F %40 %23 %3F %25)";
+    let client = redis::Client::open(url).map_err(|e| {
+        // "Redis URL did not parse- InvalidClientConfig": the description only.
+        let text = e.to_string();
+        let why = text.split("- ").next().unwrap_or_default();
+        format!("not a Redis address Portico can use ({why}): expected {hint}")
+    })?;
+    match &client.get_connection_info().addr {
+        redis::ConnectionAddr::Tcp(_, 0) => Err("port 0: no Redis listens there".into()),
+        _ => Ok(()),
+    }
 }

@@ -1,0 +1,267 @@
+//! WebSocket connections across the nodes of a cluster when Redis fails: a connection
+//! stays reachable from every node after Redis lost its data or was away when it
+//! opened, and a node that cannot ask Redis answers 503, not 410 GoneException (which
+//! tells a backend to forget a connection that is open). Two real nodes, a real
+//! `redis-server`, both drivers.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::redis::Redis;
+use common::ws::*;
+use common::*;
+
+fn node(redis: &Redis, name: &str, driver: &str) -> (Portico, SocketAddr) {
+    let admin_port = free_port();
+    let dir = temp_dir("ws-cluster-faults");
+    let yaml = ws_api_config(admin_port, &dir, "", ECHO_ROUTES)
+        + &format!(
+            "cluster: {{ redis: {}, node: {name}, timeout: 200ms }}\n",
+            redis.url()
+        );
+    let p = Portico::start(&yaml, driver);
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    assert!(
+        within(30, || redis_is(admin, "up")),
+        "{name} never reached Redis: {}",
+        p.log_text()
+    );
+    (p, admin)
+}
+
+/// Generous: the machine may be loaded.
+fn within(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn redis_is(admin: SocketAddr, state: &str) -> bool {
+    common::admin(admin, "GET", "/health", None, None)
+        .text()
+        .contains(&format!(r#""redis":"{state}""#))
+}
+
+fn masked_text(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x81, 0x80 | payload.len() as u8];
+    let key = [7, 1, 2, 9];
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
+}
+
+/// One unmasked server frame of at most 125 bytes: (opcode, payload).
+fn read_small_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let mut payload = vec![0u8; usize::from(h[1] & 0x7F)];
+    s.read_exact(&mut payload).unwrap();
+    (h[0] & 0x0F, payload)
+}
+
+/// Opens a WebSocket connection to `p` and learns its id (from the Forbidden notice
+/// an unrouted message gets).
+fn open(p: &Portico) -> (TcpStream, String) {
+    let mut s = p.connect();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = raw_handshake(&mut s, "/prod", "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(&masked_text(b"who am i")).unwrap();
+    let notice: serde_json::Value = serde_json::from_slice(&read_small_frame(&mut s).1).unwrap();
+    (s, notice["connectionId"].as_str().unwrap().to_string())
+}
+
+fn post(admin: SocketAddr, id: &str, body: &str) -> Response {
+    let id = id
+        .replace('=', "%3D")
+        .replace('/', "%2F")
+        .replace('+', "%2B");
+    common::admin(
+        admin,
+        "POST",
+        &format!("/@connections/{id}"),
+        Some("secret"),
+        Some(body),
+    )
+}
+
+/// Posts through `admin` until one is taken (200), asserting that none is answered
+/// 410 meanwhile: the connection is open all along.
+fn post_until_taken(admin: SocketAddr, id: &str, body: &str, what: &str) {
+    let mut seen = Vec::new();
+    let taken = within(30, || {
+        let r = post(admin, id, body);
+        assert_ne!(
+            r.status,
+            410,
+            "{what}: an open connection answered Gone ({})",
+            r.text()
+        );
+        seen.push(r.status);
+        r.status == 200
+    });
+    seen.dedup();
+    assert!(taken, "{what}: never delivered; statuses {seen:?}");
+}
+
+#[test]
+fn a_connection_stays_reachable_from_other_nodes_after_redis_lost_its_data() {
+    for driver in DRIVERS {
+        let mut redis = Redis::start();
+        let (a, _) = node(&redis, "a", driver);
+        let (_b, b_admin) = node(&redis, "b", driver);
+        let (mut client, id) = open(&a);
+        post_until_taken(b_admin, &id, "before", driver);
+        assert_eq!(read_small_frame(&mut client), (1, b"before".to_vec()));
+
+        // Restarted without persistence: the registry is gone with the rest.
+        redis.restart();
+        post_until_taken(b_admin, &id, "after", &format!("{driver}, Redis emptied"));
+        assert_eq!(
+            read_small_frame(&mut client),
+            (1, b"after".to_vec()),
+            "{driver}"
+        );
+    }
+}
+
+#[test]
+fn a_connection_opened_while_redis_was_away_is_reachable_once_it_is_back() {
+    for driver in DRIVERS {
+        let mut redis = Redis::start();
+        let (a, a_admin) = node(&redis, "a", driver);
+        let (_b, b_admin) = node(&redis, "b", driver);
+        redis.kill();
+        assert!(within(30, || redis_is(a_admin, "down")), "{driver}");
+        assert!(within(30, || redis_is(b_admin, "down")), "{driver}");
+        let (mut client, id) = open(&a);
+
+        // b cannot ask Redis where it is: 503 (boto3 retries it), not Gone.
+        let r = post(b_admin, &id, "meanwhile");
+        assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        assert_eq!(r.header("x-amzn-ErrorType"), Some("ServiceUnavailable"));
+        // a still reaches it itself.
+        let r = post(a_admin, &id, "local");
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert_eq!(read_small_frame(&mut client), (1, b"local".to_vec()));
+
+        redis.restart();
+        post_until_taken(b_admin, &id, "back", &format!("{driver}, Redis back"));
+        assert_eq!(
+            read_small_frame(&mut client),
+            (1, b"back".to_vec()),
+            "{driver}"
+        );
+        // Closed: every node says Gone again.
+        drop(client);
+        assert!(
+            within(30, || post(b_admin, &id, "late").status == 410),
+            "{driver}: a closed connection must be gone"
+        );
+    }
+}
+
+fn stage_post(addr: SocketAddr, id: &str, body: &str) -> Response {
+    let id = id
+        .replace('=', "%3D")
+        .replace('/', "%2F")
+        .replace('+', "%2B");
+    send_to(
+        addr,
+        format!(
+            "POST /prod/@connections/{id} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+fn try_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    let mut payload = vec![0u8; usize::from(h[1] & 0x7F)];
+    s.read_exact(&mut payload).ok()?;
+    Some((h[0] & 0x0F, payload))
+}
+
+/// Many posts at once from another node (its stage endpoint: the admin listener caps
+/// the calls it answers at once): each answered 200 is delivered once, and nothing
+/// unanswered arrives. Each Redis call of a post used to
+/// have only `timeout` (200 ms here), so a burst made some 503 though Redis answered.
+#[test]
+fn many_posts_at_once_from_another_node_are_each_delivered_once() {
+    const CONNS: usize = 4;
+    const THREADS: usize = 200;
+    const EACH: usize = 2;
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, _) = node(&redis, "a", driver);
+        let (b, b_admin) = node(&redis, "b", driver);
+        let b_addr = b.addr;
+        let mut clients: Vec<(TcpStream, String)> = (0..CONNS).map(|_| open(&a)).collect();
+        for (c, id) in &mut clients {
+            post_until_taken(b_admin, id, "ready", driver);
+            assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));
+        }
+        let ids: Vec<String> = clients.iter().map(|(_, id)| id.clone()).collect();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+        let posters: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (ids, start) = (ids.clone(), start.clone());
+                thread::spawn(move || {
+                    start.wait();
+                    (0..EACH)
+                        .map(|n| {
+                            let (conn, body) = (t % CONNS, format!("m{t}.{n}"));
+                            (
+                                conn,
+                                body.clone(),
+                                stage_post(b_addr, &ids[conn], &body).status,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let answers: Vec<(usize, String, u16)> = posters
+            .into_iter()
+            .flat_map(|p| p.join().unwrap())
+            .collect();
+        let bad: Vec<_> = answers.iter().filter(|a| a.2 != 200).collect();
+        assert!(
+            bad.is_empty(),
+            "{driver}: {} not 200: {:?}",
+            bad.len(),
+            &bad[..bad.len().min(5)]
+        );
+        for (i, (c, _)) in clients.iter_mut().enumerate() {
+            let mut want: Vec<String> = answers
+                .iter()
+                .filter(|a| a.0 == i)
+                .map(|a| a.1.clone())
+                .collect();
+            let mut got = Vec::new();
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            while got.len() < want.len() {
+                let (op, p) = try_frame(c).expect("a posted message");
+                assert_eq!(op, 1, "{driver}");
+                got.push(String::from_utf8(p).unwrap());
+            }
+            c.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            assert!(try_frame(c).is_none(), "{driver}: more than was posted");
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{driver}: connection {i}");
+        }
+    }
+}
