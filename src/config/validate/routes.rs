@@ -11,7 +11,7 @@ use crate::pipeline::params::{parse_key, Action, Target, RESERVED_REQUEST_HEADER
 use crate::pipeline::response::RESERVED_RESPONSE_HEADERS;
 use crate::pipeline::template::{self, Ref};
 use crate::router::key::{is_param_name, parse_route_key};
-use stage_vars::{lookup, path_problem, resolved, stage_var_refs};
+use stage_vars::{lookup, path_problem, resolved, stage_only, stage_var_refs, usable_status};
 
 #[path = "stage_vars.rs"]
 mod stage_vars;
@@ -307,13 +307,18 @@ impl Validator<'_> {
                 self.mapped_header(name, RESERVED_RESPONSE_HEADERS, p);
             }
             Some((Action::Overwrite, Target::StatusCode)) => {
-                let literal = value.trim();
-                let fixed = !literal.contains('$');
-                let usable = literal
-                    .parse::<u16>()
-                    .is_ok_and(|s| (200..=599).contains(&s) && s != 204 && s != 304);
+                let fixed = !value.contains('$');
+                let usable = usable_status(value);
                 if fixed && !usable {
                     self.error(p, format!("must be a status 200–599 other than 204 and 304 (the body is already framed), got {value:?}"));
+                } else if let Some((braced, names)) = stage_only(value) {
+                    // Made of stage variables only, the status is known per stage: one that
+                    // can't be used was ignored at run time, without a word.
+                    for (stage, status) in resolved(rc.api, &braced, &names) {
+                        if !usable_status(&status) {
+                            self.error(p, format!("must be a status 200–599 other than 204 and 304 (the body is already framed), got {status:?} in {stage}"));
+                        }
+                    }
                 }
             }
             _ => self.error(

@@ -103,3 +103,31 @@ pub(super) fn resolved(api: &Api, template: &str, names: &[String]) -> Vec<(Stri
     }
     out
 }
+
+/// A mapped value made of literal text and stage variables only (either spelling), as a
+/// `${stageVariables.NAME}` template and its names; None if it reads anything else.
+pub(super) fn stage_only(value: &str) -> Option<(String, Vec<String>)> {
+    use crate::pipeline::template::{parse, Ref};
+    let mut braced = String::new();
+    let mut names: Vec<String> = Vec::new();
+    for r in parse(value).ok()? {
+        match r {
+            Ref::Lit(text) => braced.push_str(text),
+            Ref::Stage(name) => {
+                braced.push_str(&format!("{STAGE_VAR_OPEN}{name}}}"));
+                names.push(name.to_string());
+            }
+            _ => return None,
+        }
+    }
+    (!names.is_empty()).then_some((braced, names))
+}
+
+/// A status a response mapping can set: 200–599, and not 204 or 304 (the body's framing
+/// is already decided).
+pub(super) fn usable_status(value: &str) -> bool {
+    value
+        .trim()
+        .parse::<u16>()
+        .is_ok_and(|s| (200..=599).contains(&s) && s != 204 && s != 304)
+}
