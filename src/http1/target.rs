@@ -5,8 +5,8 @@
 //! - A dot-segment (`/a/../b`, `/a/./b`) is 400 rather than resolved: a backend resolving
 //!   `/public/../admin` would serve `/admin`. Clients resolve dot-segments before sending
 //!   (RFC 3986 §5.2.4; curl, browsers and the AWS SDKs do), so only a crafted request has
-//!   one. Read as the most lenient backend might: `%2e` is a dot, and `%2F`, `\` and
-//!   `%5C` end a segment. (An encoded slash elsewhere stays inside its segment: the
+//!   one. Read as the most lenient backend might: `%2e` is a dot, `%2F`, `\` and
+//!   `%5C` end a segment, and `;` ends its dots (`..;jsessionid=x` is `..` to Tomcat). (An encoded slash elsewhere stays inside its segment: the
 //!   `@connections` API's IDs and path parameters carry them.)
 //! - Percent-encoded unreserved characters are decoded in place (`/%61dmin` is `/admin`,
 //!   the same URI by RFC 3986 §6.2.2.2) by [`decode_unreserved`], which the connection
@@ -170,6 +170,9 @@ pub fn has_dot_segment(path: &[u8]) -> bool {
                 dots = Some(0);
             }
             b'.' => dots = dots.map(|d| d.saturating_add(1)),
+            // `..;x`: Tomcat and Jetty drop a segment's `;` parameters before resolving
+            // dot-segments, so `/public/..;/admin` is their `/admin`.
+            b';' if matches!(dots, Some(1 | 2)) => return true,
             _ => dots = None,
         }
         i += len;
@@ -201,6 +204,10 @@ mod tests {
             "/a/..%5cb",
             "/a/%2e",
             "/public/x/../../admin",
+            "/public/..;/admin",
+            "/public/.;x=1/admin",
+            "/a/..;",
+            "/a/%2e%2e;/b",
         ] {
             assert!(has_dot_segment(p.as_bytes()), "{p}");
         }
@@ -211,6 +218,9 @@ mod tests {
             "/a..b",
             "/...",
             "/a/.../b",
+            "/a/...;/b",
+            "/a;v=1/b",
+            "/a/x..;/b",
             "/.well-known/x",
             "/a.",
             "/%2e%2e%2e",

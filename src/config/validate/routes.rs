@@ -11,6 +11,10 @@ use crate::pipeline::params::{parse_key, Action, Target, RESERVED_REQUEST_HEADER
 use crate::pipeline::response::RESERVED_RESPONSE_HEADERS;
 use crate::pipeline::template::{self, Ref};
 use crate::router::key::{is_param_name, parse_route_key};
+use stage_vars::{lookup, path_problem, resolved, stage_only, stage_var_refs, usable_status};
+
+#[path = "stage_vars.rs"]
+mod stage_vars;
 
 const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
 /// Methods a route may cache (`cache.methods`); CONNECT and TRACE never are.
@@ -303,13 +307,18 @@ impl Validator<'_> {
                 self.mapped_header(name, RESERVED_RESPONSE_HEADERS, p);
             }
             Some((Action::Overwrite, Target::StatusCode)) => {
-                let literal = value.trim();
-                let fixed = !literal.contains('$');
-                let usable = literal
-                    .parse::<u16>()
-                    .is_ok_and(|s| (200..=599).contains(&s) && s != 204 && s != 304);
+                let fixed = !value.contains('$');
+                let usable = usable_status(value);
                 if fixed && !usable {
                     self.error(p, format!("must be a status 200–599 other than 204 and 304 (the body is already framed), got {value:?}"));
+                } else if let Some((braced, names)) = stage_only(value) {
+                    // Made of stage variables only, the status is known per stage: one that
+                    // can't be used was ignored at run time, without a word.
+                    for (stage, status) in resolved(rc.api, &braced, &names) {
+                        if !usable_status(&status) {
+                            self.error(p, format!("must be a status 200–599 other than 204 and 304 (the body is already framed), got {status:?} in {stage}"));
+                        }
+                    }
                 }
             }
             _ => self.error(
@@ -475,107 +484,6 @@ struct RouteCheck<'a> {
     params: Option<Vec<String>>,
     /// Who may call the route: `$context.authorizer.*` needs an authorizer.
     auth: &'a crate::config::auth::RouteAuth,
-}
-
-fn lookup<'v>(vars: &'v [(String, String)], name: &str) -> Option<&'v str> {
-    vars.iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-const STAGE_VAR_OPEN: &str = "${stageVariables.";
-
-/// Names in `${stageVariables.NAME}` references, each once.
-fn stage_var_refs(s: &str) -> Result<Vec<String>, String> {
-    // Mapped values read both spellings; integrations only the braced one, so the
-    // unbraced one would be sent as its own text.
-    if let Some(at) = s.find("$stageVariables.") {
-        let rest = &s[at + "$stageVariables.".len()..];
-        let end = rest
-            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .unwrap_or(rest.len());
-        let name = &rest[..end];
-        return Err(format!(
-            "$stageVariables.{name} is not substituted here: write ${{stageVariables.{name}}}"
-        ));
-    }
-    let mut names: Vec<String> = Vec::new();
-    let mut rest = s;
-    while let Some(start) = rest.find(STAGE_VAR_OPEN) {
-        let after = &rest[start + STAGE_VAR_OPEN.len()..];
-        let Some(end) = after.find('}') else {
-            return Err(format!("unterminated ${{stageVariables.…}} in {s:?}"));
-        };
-        let name = &after[..end];
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("{name:?} is not a stage variable name"));
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
-        }
-        rest = &after[end + 1..];
-    }
-    Ok(names)
-}
-
-/// The template with every reference replaced, in one pass so that a value containing
-/// `${stageVariables.…}` is not expanded again. None if a variable is missing.
-fn substitute(template: &str, vars: &[(String, String)]) -> Option<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find(STAGE_VAR_OPEN) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + STAGE_VAR_OPEN.len()..];
-        let end = after.find('}')?;
-        out.push_str(lookup(vars, &after[..end])?);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-/// Why an integration path (as it will be sent, stage variables substituted) can't go
-/// on the backend's request line: it is written there byte for byte after the method.
-fn path_problem(path: &str) -> Option<&'static str> {
-    if path.bytes().any(|b| !b.is_ascii_graphic()) {
-        return Some("has a space, control or non-ASCII character, which would break the backend's request line: percent-encode it (%20, %C3%A9)");
-    }
-    if path.contains(['?', '#']) {
-        return Some("is a path: a query goes in parameters (overwrite:querystring.NAME), and # is never sent");
-    }
-    if crate::http1::has_dot_segment(path.as_bytes()) {
-        return Some("has a . or .. segment, which the backend would resolve to another path (a client's is refused with 400)");
-    }
-    None
-}
-
-/// The template's value in each stage that defines all its variables, and in each canary
-/// that overrides one of them (a canary inherits the rest from its stage).
-fn resolved(api: &Api, template: &str, names: &[String]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for (stage_name, stage) in &api.stages {
-        if let Some(value) = substitute(template, &stage.variables) {
-            out.push((format!("stage {stage_name:?}"), value));
-        }
-        let Some(canary) = &stage.canary else {
-            continue;
-        };
-        if !names.iter().any(|n| lookup(&canary.variables, n).is_some()) {
-            continue;
-        }
-        let mut merged = canary.variables.clone();
-        merged.extend(
-            stage
-                .variables
-                .iter()
-                .filter(|(n, _)| lookup(&canary.variables, n).is_none())
-                .cloned(),
-        );
-        if let Some(value) = substitute(template, &merged) {
-            out.push((format!("the canary of stage {stage_name:?}"), value));
-        }
-    }
-    out
 }
 
 fn fmt_duration(d: Duration) -> String {
