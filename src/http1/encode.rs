@@ -91,15 +91,23 @@ pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    if memchr::memchr3(b'\r', b'\n', 0, value).is_some() {
-        out.extend(value.iter().map(|&b| match b {
-            b'\r' | b'\n' | 0 => b' ',
-            b => b,
-        }));
-    } else {
-        out.extend_from_slice(value);
-    }
+    let at = out.len();
+    out.extend_from_slice(value);
+    sanitize_value(&mut out[at..]);
     out.extend_from_slice(b"\r\n");
+}
+
+/// A field value may hold no control character but tab (RFC 9110 §5.5): CR, LF and NUL
+/// would end the line, and the others (\x01, ESC, DEL) make strict parsers (httparse,
+/// llhttp: Node, hyper) refuse the whole message. Each becomes a space. Values that a
+/// client's bytes reach (a validation error quoting its body, an authorizer's context or
+/// claims) pass here on their way into a head.
+pub fn sanitize_value(value: &mut [u8]) {
+    for b in value {
+        if (b.is_ascii_control() && *b != b'\t') || *b == 0x7f {
+            *b = b' ';
+        }
+    }
 }
 
 /// Ends a response head the gateway writes itself (mock, proxied, function, cache hit):

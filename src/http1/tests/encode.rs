@@ -69,9 +69,10 @@ fn status_lines_and_headers() {
     status_line(&mut out, 599);
     header(&mut out, b"retry-after", b"1");
     header(&mut out, b"x-evil", b"a\r\nSet-Cookie: x\0");
+    header(&mut out, b"x-ctl", b"a\x01b\tc\x1b[31md\x7fe\xc3\xa9");
     assert_eq!(
-        s(&out),
-        "HTTP/1.1 429 Too Many Requests\r\nHTTP/1.1 599 \r\nretry-after: 1\r\nx-evil: a  Set-Cookie: x \r\n"
+        String::from_utf8_lossy(&out),
+        "HTTP/1.1 429 Too Many Requests\r\nHTTP/1.1 599 \r\nretry-after: 1\r\nx-evil: a  Set-Cookie: x \r\nx-ctl: a b\tc [31md e\u{e9}\r\n"
     );
     assert_eq!(reason_phrase(404), "Not Found");
     assert_eq!(reason_phrase(504), "Gateway Timeout");
