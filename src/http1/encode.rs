@@ -104,7 +104,8 @@ pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// claims) pass here on their way into a head.
 pub fn sanitize_value(value: &mut [u8]) {
     for b in value {
-        if (b.is_ascii_control() && *b != b'\t') || *b == 0x7f {
+        // is_ascii_control: 0x00–0x1F and DEL.
+        if b.is_ascii_control() && *b != b'\t' {
             *b = b' ';
         }
     }
