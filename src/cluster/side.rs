@@ -391,6 +391,7 @@ async fn lost_data(
         }
     };
     let lost = s.epoch.as_ref().is_some_and(|old| *old != now);
+    super::connections::saw_epoch(&now);
     s.epoch = Some(now);
     Ok(lost)
 }
