@@ -129,9 +129,12 @@ pub(super) fn reconnected() {
 pub(super) fn reregister(c: &Cluster, m: &MultiplexedConnection, lost: bool) {
     let now = unix_ms();
     let stale = now >= REGISTERED_AT.load(Ordering::Acquire) + REFRESH_MS;
-    if !(lost || stale || REREGISTER.load(Ordering::Acquire))
-        || REREGISTERING.swap(true, Ordering::AcqRel)
-    {
+    if !(lost || stale || REREGISTER.load(Ordering::Acquire)) {
+        return;
+    }
+    // One at a time; one due meanwhile (Redis lost its data again) runs next tick.
+    REREGISTER.store(true, Ordering::Release);
+    if REREGISTERING.swap(true, Ordering::AcqRel) {
         return;
     }
     REREGISTER.store(false, Ordering::Release);
@@ -289,6 +292,9 @@ impl Cluster {
             return Some(rx);
         }
         let (c, id, scope) = (self.clone(), id.to_string(), scope.map(str::to_string));
+        // Encoded here, off the side thread's runtime (it runs the syncs and leases,
+        // which a burst of 128 KiB posts encoded there held back past `timeout`).
+        let data = b64().encode(data);
         let job = Job::Run(Box::new(move |_| {
             Box::pin(async move {
                 let call = call(&c, &id, scope.as_deref(), op, data);
@@ -309,7 +315,7 @@ async fn call(
     id: &str,
     scope: Option<&str>,
     op: u8,
-    data: Vec<u8>,
+    data: String,
 ) -> Option<RemoteReply> {
     // All within REMOTE_WAIT: a Redis too slow to say where the connection is, or to
     // take the request, is unavailable (the connection may be open); an owner that
@@ -357,10 +363,18 @@ async fn call(
     let corr = SEQ.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel();
     pending().lock().unwrap().insert(corr, tx);
-    let msg = json!({"t": "req", "corr": corr, "from": c.node, "id": id, "scope": scope, "op": op, "data": b64().encode(data)});
+    // The data as it is (base64 needs no JSON escaping), not through serde_json.
+    let head =
+        json!({"t": "req", "corr": corr, "from": c.node, "id": id, "scope": scope, "op": op})
+            .to_string();
+    let mut msg = String::with_capacity(head.len() + data.len() + 10);
+    msg.push_str(&head[..head.len() - 1]);
+    msg.push_str(",\"data\":\"");
+    msg.push_str(&data);
+    msg.push_str("\"}");
     let sent = tokio::time::timeout_at(
         t,
-        m.publish::<_, _, i64>(c.key(&format!("node:{owner}")), msg.to_string()),
+        m.publish::<_, _, i64>(c.key(&format!("node:{owner}")), msg),
     )
     .await;
     let out = match sent {
@@ -427,7 +441,11 @@ pub(super) async fn listen(
                             super::side::generation(stage, g.parse().unwrap_or(0), false);
                         }
                     } else {
-                        handle(&c, &conn, &text);
+                        // Parsed off the runtime, which runs the syncs and leases:
+                        // a burst of posts (128 KiB of base64 each) held them back
+                        // past `timeout` on the owning node too.
+                        let (c, conn) = (c.clone(), conn.clone());
+                        tokio::task::spawn_blocking(move || handle(&c, &conn, &text));
                     }
                 }
             }
