@@ -145,3 +145,58 @@ fn health_says_why_redis_is_down_and_a_percent_encoded_password_works() {
         assert!(h["cluster"].get("redis_error").is_none(), "{driver}: {h}");
     }
 }
+
+fn named_node(
+    redis: &common::redis::Redis,
+    name: &str,
+    driver: &str,
+) -> (Portico, std::net::SocketAddr) {
+    let admin_port = free_port();
+    let yaml = format!(
+        "server: {{ listen: [\"127.0.0.1:{{PORT}}\"], workers: 1 }}\nstate_dir: \"{}\"\nadmin: {{ listen: \"127.0.0.1:{admin_port}\", token: t }}\ncluster: {{ redis: '{}', node: {name}, timeout: 200ms }}\napis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /\": {{ integration: {{ type: mock, status: 200 }} }}\n",
+        temp_dir("cluster-names").display(),
+        redis.url()
+    );
+    let p = Portico::start(&yaml, driver);
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while health(admin)["cluster"]["redis"] != "up" {
+        assert!(Instant::now() < deadline, "{name} never reached Redis");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (p, admin)
+}
+
+/// Two live nodes under one name (a file with `node: web-1` copied to both) are told
+/// so in the log and in `/health`; Redis counted them as one without a word. A node
+/// restarted under its name is not taken for a second one.
+#[test]
+fn two_live_nodes_under_one_name_are_told_so() {
+    for driver in DRIVERS {
+        let redis = common::redis::Redis::start();
+        let (solo, solo_admin) = named_node(&redis, "solo", driver);
+        drop(solo);
+        let (_solo, solo_admin2) = named_node(&redis, "solo", driver);
+        let (a, a_admin) = named_node(&redis, "web-1", driver);
+        let (b, b_admin) = named_node(&redis, "web-1", driver);
+        for (p, admin) in [(&a, a_admin), (&b, b_admin)] {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while health(admin)["cluster"]["name_clash"].is_null() {
+                assert!(Instant::now() < deadline, "{driver}: {}", health(admin));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !p
+                .log_text()
+                .contains("another live node uses this node's name")
+            {
+                assert!(Instant::now() < deadline, "{driver}: {}", p.log_text());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // The restarted node has synced many times by now.
+        let h = health(solo_admin2);
+        assert!(h["cluster"]["name_clash"].is_null(), "{driver}: {h}");
+        assert_ne!(solo_admin, solo_admin2);
+    }
+}

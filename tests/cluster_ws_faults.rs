@@ -265,3 +265,89 @@ fn many_posts_at_once_from_another_node_are_each_delivered_once() {
         }
     }
 }
+
+/// One unmasked server frame of any length: (opcode, payload).
+fn read_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    let len = match h[1] & 0x7F {
+        126 => {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).ok()?;
+            usize::from(u16::from_be_bytes(l))
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            s.read_exact(&mut l).ok()?;
+            u64::from_be_bytes(l) as usize
+        }
+        n => usize::from(n),
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).ok()?;
+    Some((h[0] & 0x0F, payload))
+}
+
+fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
+    let text = common::admin(admin, "GET", "/metrics", None, None).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A burst of 128 KiB posts from another node went through the Redis connection the
+/// node's syncs and leases share: they waited behind it past `timeout`, the breaker
+/// opened (the whole node on `on_failure`), and posts Redis had delivered were
+/// answered 503. Now that node's breaker stays closed, every post answered 200 arrives
+/// once, and none answered 429 (the client's 1 MiB send buffer is full) arrives. (On a
+/// loaded machine the owning node may still be slow to answer: 410 after 2 s, which
+/// the owner may have delivered, so those are not counted either way.)
+#[test]
+fn a_burst_of_large_posts_through_another_node_leaves_its_breaker_closed() {
+    const CONNS: usize = 4;
+    const THREADS: usize = 120;
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, _) = node(&redis, "a", driver);
+        let (b, b_admin) = node(&redis, "b", driver);
+        let b_addr = b.addr;
+        let mut clients: Vec<(TcpStream, String)> = (0..CONNS).map(|_| open(&a)).collect();
+        for (c, id) in &mut clients {
+            post_until_taken(b_admin, id, "ready", driver);
+            assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));
+        }
+        let ids: Vec<String> = clients.iter().map(|(_, id)| id.clone()).collect();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+        let posters: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (ids, start) = (ids.clone(), start.clone());
+                thread::spawn(move || {
+                    let body = format!("{t:06}").repeat(128 * 1024 / 6);
+                    start.wait();
+                    (t % CONNS, stage_post(b_addr, &ids[t % CONNS], &body).status)
+                })
+            })
+            .collect();
+        let answers: Vec<(usize, u16)> = posters.into_iter().map(|p| p.join().unwrap()).collect();
+        assert_eq!(
+            metric(b_admin, "portico_cluster_breaker_opened_total"),
+            Some(0.0),
+            "{driver}: the breaker opened; answers {answers:?}"
+        );
+        let unavailable = answers.iter().filter(|a| a.1 == 503).count();
+        assert_eq!(unavailable, 0, "{driver}: {answers:?}");
+        for (i, (c, _)) in clients.iter_mut().enumerate() {
+            let taken = answers.iter().filter(|a| a.0 == i && a.1 == 200).count();
+            let late = answers.iter().filter(|a| a.0 == i && a.1 == 410).count();
+            c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut got = 0;
+            while let Some((op, p)) = read_frame(c) {
+                assert_eq!((op, p.len()), (1, 128 * 1024 / 6 * 6), "{driver}");
+                got += 1;
+            }
+            assert!(
+                (taken..=taken + late).contains(&got),
+                "{driver}: connection {i}: {got} arrived, {taken} taken, {late} late"
+            );
+        }
+    }
+}

@@ -91,6 +91,9 @@ fn health(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
         if let Some(why) = c.redis_error() {
             body["cluster"]["redis_error"] = why.into();
         }
+        if crate::cluster::names::clash() {
+            body["cluster"]["name_clash"] = "another live node uses this node's name".into();
+        }
     }
     Response::json(200, &body)
 }

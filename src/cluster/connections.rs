@@ -82,6 +82,22 @@ const COMPLETE: &str = "conn:complete";
 const ENTRY_TTL_S: u64 = 86_400;
 const REFRESH_MS: u64 = 3_600_000;
 
+/// The Redis `epoch` marker this node's sync last saw, and when it changed (0: it was
+/// the first one this node saw). Redis lost its data when it changes.
+fn epoch() -> &'static Mutex<(String, u64)> {
+    static E: OnceLock<Mutex<(String, u64)>> = OnceLock::new();
+    E.get_or_init(|| Mutex::new((String::new(), 0)))
+}
+
+/// From the sync: the epoch marker Redis holds.
+pub(super) fn saw_epoch(now: &str) {
+    let mut e = epoch().lock().unwrap();
+    if e.0 != now {
+        let since = if e.0.is_empty() { 0 } else { unix_ms() };
+        *e = (now.to_string(), since);
+    }
+}
+
 /// This node's open connection ids (side thread only).
 fn open_ids() -> &'static Mutex<HashSet<String>> {
     static O: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
@@ -113,9 +129,12 @@ pub(super) fn reconnected() {
 pub(super) fn reregister(c: &Cluster, m: &MultiplexedConnection, lost: bool) {
     let now = unix_ms();
     let stale = now >= REGISTERED_AT.load(Ordering::Acquire) + REFRESH_MS;
-    if !(lost || stale || REREGISTER.load(Ordering::Acquire))
-        || REREGISTERING.swap(true, Ordering::AcqRel)
-    {
+    if !(lost || stale || REREGISTER.load(Ordering::Acquire)) {
+        return;
+    }
+    // One at a time; one due meanwhile (Redis lost its data again) runs next tick.
+    REREGISTER.store(true, Ordering::Release);
+    if REREGISTERING.swap(true, Ordering::AcqRel) {
         return;
     }
     REREGISTER.store(false, Ordering::Release);
@@ -155,6 +174,43 @@ pub(super) fn reregister(c: &Cluster, m: &MultiplexedConnection, lost: bool) {
         }
         REREGISTERING.store(false, Ordering::Release);
     });
+}
+
+/// The connection this node's `@connections` calls go through, made on first use and
+/// again after a failure: not the side thread's, whose leases and syncs must be
+/// answered within `timeout`. A burst of posts (up to 128 KiB each) on that one
+/// connection held them back past it, so the sync timed out and the breaker opened,
+/// putting the whole node on `on_failure`; and a post Redis had delivered but answered
+/// after `timeout` was answered 503. Answers here may take the call's 2 s.
+fn calls() -> &'static tokio::sync::Mutex<Option<MultiplexedConnection>> {
+    static M: OnceLock<tokio::sync::Mutex<Option<MultiplexedConnection>>> = OnceLock::new();
+    M.get_or_init(|| tokio::sync::Mutex::new(None))
+}
+
+async fn calls_connection(c: &Cluster) -> Option<MultiplexedConnection> {
+    let mut slot = calls().lock().await;
+    if let Some(m) = slot.as_ref() {
+        return Some(m.clone());
+    }
+    let client = redis::Client::open(c.cfg.redis.as_str()).ok()?;
+    // Probed like every connection to Redis (see probe.rs).
+    if let redis::ConnectionAddr::Tcp(host, port) = &client.get_connection_info().addr {
+        super::probe::probe(host, *port, c.cfg.timeout).await.ok()?;
+    }
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(c.cfg.timeout * 2)
+        .set_response_timeout(REMOTE_WAIT);
+    let m = client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+        .ok()?;
+    *slot = Some(m.clone());
+    Some(m)
+}
+
+/// A call on the calls connection failed: the next call makes a new one.
+async fn calls_failed() {
+    *calls().lock().await = None;
 }
 
 /// What a caller answers when it cannot learn where a connection is, or cannot reach
@@ -236,9 +292,12 @@ impl Cluster {
             return Some(rx);
         }
         let (c, id, scope) = (self.clone(), id.to_string(), scope.map(str::to_string));
-        let job = Job::Run(Box::new(move |m| {
+        // Encoded here, off the side thread's runtime (it runs the syncs and leases,
+        // which a burst of 128 KiB posts encoded there held back past `timeout`).
+        let data = b64().encode(data);
+        let job = Job::Run(Box::new(move |_| {
             Box::pin(async move {
-                let call = call(&c, m, &id, scope.as_deref(), op, data);
+                let call = call(&c, &id, scope.as_deref(), op, data);
                 let _ = tx.send(call.await);
             })
         }));
@@ -253,11 +312,10 @@ impl Cluster {
 
 async fn call(
     c: &Cluster,
-    mut m: MultiplexedConnection,
     id: &str,
     scope: Option<&str>,
     op: u8,
-    data: Vec<u8>,
+    data: String,
 ) -> Option<RemoteReply> {
     // All within REMOTE_WAIT: a Redis too slow to say where the connection is, or to
     // take the request, is unavailable (the connection may be open); an owner that
@@ -265,6 +323,9 @@ async fn call(
     // which of them have every open connection registered (see `reregister`, which
     // marks a node only after its writes).
     let t = tokio::time::Instant::now() + REMOTE_WAIT;
+    let Ok(Some(mut m)) = tokio::time::timeout_at(t, calls_connection(c)).await else {
+        return Some(unavailable());
+    };
     let mut pipe = redis::pipe();
     pipe.atomic()
         .get(c.key(&format!("conn:{id}")))
@@ -273,18 +334,28 @@ async fn call(
             unix_ms().saturating_sub(NODE_TTL_MS),
             "+inf",
         )
-        .smembers(c.key(COMPLETE));
-    type Read = (Option<String>, Vec<String>, HashSet<String>);
-    let Ok(Ok((owner, live, complete))) =
-        tokio::time::timeout_at(t, pipe.query_async::<Read>(&mut m)).await
-    else {
-        return Some(unavailable());
+        .smembers(c.key(COMPLETE))
+        .get(c.key("epoch"));
+    type Read = (Option<String>, Vec<String>, HashSet<String>, Option<String>);
+    let read = tokio::time::timeout_at(t, pipe.query_async::<Read>(&mut m)).await;
+    let (owner, live, complete, now_epoch) = match read {
+        Ok(Ok(read)) => read,
+        Ok(Err(_)) => {
+            calls_failed().await;
+            return Some(unavailable());
+        }
+        Err(_) => return Some(unavailable()),
     };
     let Some(owner) = owner else {
         // No entry: gone, unless a live node may not have written its connections yet
-        // (Redis lost them, or was away when they opened).
+        // (Redis lost them, or was away when they opened). After Redis lost its data
+        // (an epoch this node's sync has not seen, or saw change lately) the live nodes
+        // are those that have synced since: a node yet to sync is missing from both.
+        let (seen, since) = epoch().lock().unwrap().clone();
+        let settled =
+            now_epoch.as_deref() == Some(seen.as_str()) && since + NODE_TTL_MS + 1000 <= unix_ms();
         let all = live.iter().all(|n| *n == c.node || complete.contains(n));
-        return (!all).then(unavailable);
+        return (!(all && settled)).then(unavailable);
     };
     if owner == c.node || !live.contains(&owner) {
         return None;
@@ -292,10 +363,18 @@ async fn call(
     let corr = SEQ.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel();
     pending().lock().unwrap().insert(corr, tx);
-    let msg = json!({"t": "req", "corr": corr, "from": c.node, "id": id, "scope": scope, "op": op, "data": b64().encode(data)});
+    // The data as it is (base64 needs no JSON escaping), not through serde_json.
+    let head =
+        json!({"t": "req", "corr": corr, "from": c.node, "id": id, "scope": scope, "op": op})
+            .to_string();
+    let mut msg = String::with_capacity(head.len() + data.len() + 10);
+    msg.push_str(&head[..head.len() - 1]);
+    msg.push_str(",\"data\":\"");
+    msg.push_str(&data);
+    msg.push_str("\"}");
     let sent = tokio::time::timeout_at(
         t,
-        m.publish::<_, _, i64>(c.key(&format!("node:{owner}")), msg.to_string()),
+        m.publish::<_, _, i64>(c.key(&format!("node:{owner}")), msg),
     )
     .await;
     let out = match sent {
@@ -303,8 +382,12 @@ async fn call(
             .await
             .ok()
             .and_then(Result::ok),
+        Ok(Err(_)) => {
+            calls_failed().await;
+            Some(unavailable())
+        }
         // A live owner not subscribed (its listener reconnecting after a Redis restart),
-        // or Redis failing: the connection may be open.
+        // or no answer in time: the connection may be open.
         _ => Some(unavailable()),
     };
     pending().lock().unwrap().remove(&corr);
@@ -358,7 +441,11 @@ pub(super) async fn listen(
                             super::side::generation(stage, g.parse().unwrap_or(0), false);
                         }
                     } else {
-                        handle(&c, &conn, &text);
+                        // Parsed off the runtime, which runs the syncs and leases:
+                        // a burst of posts (128 KiB of base64 each) held them back
+                        // past `timeout` on the owning node too.
+                        let (c, conn) = (c.clone(), conn.clone());
+                        tokio::task::spawn_blocking(move || handle(&c, &conn, &text));
                     }
                 }
             }

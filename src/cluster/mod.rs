@@ -44,7 +44,8 @@
 //! the store) · `keys` hash name → created key · `revoked` hash name → digest · `keys:v`
 //! version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and that must
 //! never land (kept a day) · `cache:gen` hash `api/stage` → flush generation · `nodes`
-//! sorted set node → last heartbeat (ms) · `config:hash` last published config hash ·
+//! sorted set node → last heartbeat (ms) · `instances` hash node → `<process id>:<ms>`
+//! (`names.rs`) · `config:hash` last published config hash ·
 //! `epoch` a random marker whose loss or change tells nodes Redis lost its data ·
 //! `conn:<id>` → owning node of a WebSocket connection · `conn:complete` set of the
 //! nodes whose open connections are all registered · channels (pub/sub)
@@ -58,6 +59,7 @@ mod alarm;
 pub mod budget;
 pub mod connections;
 mod metrics;
+pub mod names;
 mod probe;
 mod scripts;
 mod side;

@@ -335,6 +335,7 @@ async fn sync(
         reseed_quotas(c, &mut m).await?;
         warn!("cluster: Redis lost what it held (restarted without persistence, or flushed): this node gave it its quota counts again, and writes its usage and config hash again");
     }
+    super::names::check(c, &mut m).await?;
     write_keys(c, &mut m).await?;
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
@@ -390,6 +391,7 @@ async fn lost_data(
         }
     };
     let lost = s.epoch.as_ref().is_some_and(|old| *old != now);
+    super::connections::saw_epoch(&now);
     s.epoch = Some(now);
     Ok(lost)
 }
