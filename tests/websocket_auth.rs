@@ -31,7 +31,7 @@ fn gate() -> (Function, Arc<Mutex<Vec<Value>>>) {
             Some("allow") => ("Allow", ev["methodArn"].as_str().unwrap_or("").to_string()),
             Some("deny") => ("Deny", "*".to_string()),
             Some("elsewhere") => ("Allow", ARN.replace("$connect", "GET/")),
-            _ => return FnReply::Error(r#"{"errorMessage":"Unauthorized"}"#.into()),
+            _ => return FnReply::Error(r#"{"errorMessage":"boom","errorType":"Error"}"#.into()),
         };
         FnReply::Json(
             json!({

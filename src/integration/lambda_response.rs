@@ -105,6 +105,19 @@ pub fn function_error(obj: &Map<String, Value>) -> Option<String> {
     Some(format!("function error ({kind}): {message}"))
 }
 
+/// Whether a failed call's reason names a function error whose message is exactly
+/// `Unauthorized` ([`function_error`]'s text, maybe followed by the exchange's
+/// ` [X-Amz-Function-Error: KIND]`): what a REST-style Lambda authorizer raises
+/// (`raise Exception("Unauthorized")`, `callback("Unauthorized")`) to have API Gateway
+/// answer 401 rather than 500.
+pub fn says_unauthorized(reason: &str) -> bool {
+    let reason = match reason.rfind(" [X-Amz-Function-Error: ") {
+        Some(at) if reason.ends_with(']') => &reason[..at],
+        _ => reason,
+    };
+    reason.starts_with("function error (") && reason.ends_with("): Unauthorized")
+}
+
 pub fn parse(format: PayloadFormat, raw: &[u8]) -> Result<Reply, Refusal> {
     let value: Value = serde_json::from_slice(raw)
         .map_err(|e| Refusal::Malformed(format!("the answer is not JSON: {e}")))?;
@@ -463,6 +476,25 @@ mod tests {
             r#"{"errorMessage":5,"errorType":"t"}"#,
         ] {
             assert_eq!(ok(V2, raw).status, 200, "{raw}");
+        }
+    }
+
+    #[test]
+    fn unauthorized_function_errors() {
+        for yes in [
+            "function error (Exception): Unauthorized",
+            "function error (Error): Unauthorized [X-Amz-Function-Error: Unhandled]",
+        ] {
+            assert!(says_unauthorized(yes), "{yes}");
+        }
+        for no in [
+            "function error (Exception): Unauthorized user",
+            "function error (Exception): unauthorized",
+            "function error (Unhandled)",
+            "read: Unauthorized",
+            "function error (Error): Unauthorized [X-Amz-Function-Error: Unhandled] x",
+        ] {
+            assert!(!says_unauthorized(no), "{no}");
         }
     }
 }

@@ -168,7 +168,10 @@ pub(super) async fn step(
             let started = Instant::now();
             let answer = crate::integration::lambda::call_json(gen, c, &rt.call, &event).await;
             c.req.auth.latency_ms = started.elapsed().as_millis() as u64;
-            let parsed = answer.and_then(|body| parse_answer(&body, rt.simple, format));
+            let parsed = match &answer {
+                Ok(body) => parse_answer(body, rt.simple, format),
+                Err(e) => Err(e.clone()),
+            };
             if caching {
                 lambda_pending(key, false);
             }
@@ -181,6 +184,15 @@ pub(super) async fn step(
                     v
                 }
                 Err(e) => {
+                    // A WebSocket API's authorizer is REST-style: a function error whose
+                    // message is exactly "Unauthorized" is API Gateway's 401, the
+                    // blueprint's way to refuse a missing or bad token (any other
+                    // error is a 500). The error may come as a runtime's error object
+                    // without X-Amz-Function-Error too.
+                    if ws.is_some() && unauthorized_error(&answer) {
+                        c.req.auth.error = "the authorizer raised Unauthorized";
+                        return Err(AuthDeny::Unauthorized(None));
+                    }
                     let id = String::from_utf8_lossy(&c.request_id).into_owned();
                     warn!(authorizer = %a.name, request_id = %id, error = %e, "Lambda authorizer failed");
                     c.req.auth.error = "the authorizer failed or answered in an invalid format";
@@ -244,4 +256,16 @@ fn split(mut joined: &[u8]) -> Vec<Vec<u8>> {
         joined = &joined[4 + len..];
     }
     out
+}
+
+/// A Lambda authorizer's failed answer that is the function error `Unauthorized`.
+fn unauthorized_error(answer: &Result<Vec<u8>, String>) -> bool {
+    use crate::integration::lambda_response::{function_error, says_unauthorized};
+    match answer {
+        Ok(body) => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| function_error(v.as_object()?))
+            .is_some_and(|e| says_unauthorized(&e)),
+        Err(e) => says_unauthorized(e),
+    }
 }

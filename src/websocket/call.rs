@@ -294,20 +294,32 @@ async fn round_trip(
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut head = ResponseHead::new();
     loop {
+        // What is left after an interim answer (100 Continue, 103 Early Hints) is parsed
+        // before reading more: the final answer often came in the same packet, and a
+        // read would wait for bytes that never come.
+        if !buf.is_empty() {
+            match parse_response(&buf, Method::Post, MAX_HEAD, &mut head) {
+                Ok(true) if head.status == 101 => {
+                    return Err((
+                        "answered 101 to a call that asked for no upgrade".into(),
+                        false,
+                    ))
+                }
+                Ok(true) if head.status < 200 => {
+                    buf.advance(head.head_len);
+                    continue;
+                }
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => return Err((format!("bad answer head: {e:?}"), false)),
+            }
+        }
         let (res, back) = read_into(stream, buf).await;
         buf = back;
         match res {
             Ok(0) => return Err(("closed before answering".into(), buf.is_empty())),
             Err(e) => return Err((format!("read: {e}"), buf.is_empty())),
             Ok(_) => {}
-        }
-        match parse_response(&buf, Method::Post, MAX_HEAD, &mut head) {
-            Ok(true) if head.status < 200 => {
-                buf.advance(head.head_len);
-            }
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => return Err((format!("bad answer head: {e:?}"), false)),
         }
     }
     let headers: Vec<(String, String)> = head
