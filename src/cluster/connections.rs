@@ -1,5 +1,5 @@
 //! WebSocket connections across nodes (and the listener of this node's channels, which
-//! also carries cache flush messages to `side::generation`): a registry in Redis (`conn:<id>` → owning node,
+//! also carries cache flush messages to `generations::generation`): a registry in Redis (`conn:<id>` → owning node,
 //! written when a connection opens, deleted when it closes; an owner is live while its
 //! heartbeat in `nodes` is fresh, so a crashed node's entries answer 410) and a channel
 //! per node (`node:<name>`, Redis pub/sub) carrying `@connections` requests and their
@@ -438,7 +438,7 @@ pub(super) async fn listen(
                     if msg.get_channel_name() == flush {
                         // "<generation> <api>/<stage>"
                         if let Some((g, stage)) = text.split_once(' ') {
-                            super::side::generation(stage, g.parse().unwrap_or(0), false);
+                            super::generations::generation(stage, g.parse().unwrap_or(0), false);
                         }
                     } else {
                         // Parsed off the runtime, which runs the syncs and leases:

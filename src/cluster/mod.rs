@@ -58,6 +58,7 @@ pub mod admin;
 mod alarm;
 pub mod budget;
 pub mod connections;
+mod generations;
 mod metrics;
 pub mod names;
 mod probe;
