@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use common::redis::Redis;
 use common::ws::*;
@@ -32,45 +30,6 @@ fn node(redis: &Redis, name: &str, driver: &str) -> (Portico, SocketAddr) {
     (p, admin)
 }
 
-fn masked_text(payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x81, 0x80 | payload.len() as u8];
-    let key = [7, 1, 2, 9];
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
-}
-
-/// One unmasked server frame of at most 125 bytes: (opcode, payload).
-fn read_small_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut h = [0u8; 2];
-    s.read_exact(&mut h).unwrap();
-    let mut payload = vec![0u8; usize::from(h[1] & 0x7F)];
-    s.read_exact(&mut payload).unwrap();
-    (h[0] & 0x0F, payload)
-}
-
-/// Opens a WebSocket connection to `p` and learns its id (from the Forbidden notice
-/// an unrouted message gets).
-fn open(p: &Portico) -> (TcpStream, String) {
-    let mut s = p.connect();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).unwrap(), 1);
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s.write_all(&masked_text(b"who am i")).unwrap();
-    let notice: serde_json::Value = serde_json::from_slice(&read_small_frame(&mut s).1).unwrap();
-    (s, notice["connectionId"].as_str().unwrap().to_string())
-}
-
 fn enc(id: &str) -> String {
     id.replace('=', "%3D")
         .replace('/', "%2F")
@@ -93,7 +52,7 @@ fn connections_api_on_one_node_reaches_a_connection_on_another() {
         let redis = Redis::start();
         let (a, _) = node(&redis, "a", driver);
         let (b, b_admin) = node(&redis, "b", driver);
-        let (mut client, id) = open(&a);
+        let (mut client, id) = open_learning_id(&a);
 
         // b's admin API: the owner is found in the registry, the post delivered on a.
         assert!(

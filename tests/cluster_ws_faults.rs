@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -51,35 +51,6 @@ fn redis_is(admin: SocketAddr, state: &str) -> bool {
         .contains(&format!(r#""redis":"{state}""#))
 }
 
-fn masked_text(payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x81, 0x80 | payload.len() as u8];
-    let key = [7, 1, 2, 9];
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
-}
-
-/// One unmasked server frame of at most 125 bytes: (opcode, payload).
-fn read_small_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut h = [0u8; 2];
-    s.read_exact(&mut h).unwrap();
-    let mut payload = vec![0u8; usize::from(h[1] & 0x7F)];
-    s.read_exact(&mut payload).unwrap();
-    (h[0] & 0x0F, payload)
-}
-
-/// Opens a WebSocket connection to `p` and learns its id (from the Forbidden notice
-/// an unrouted message gets).
-fn open(p: &Portico) -> (TcpStream, String) {
-    let mut s = p.connect();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let head = raw_handshake(&mut s, "/prod", "");
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    s.write_all(&masked_text(b"who am i")).unwrap();
-    let notice: serde_json::Value = serde_json::from_slice(&read_small_frame(&mut s).1).unwrap();
-    (s, notice["connectionId"].as_str().unwrap().to_string())
-}
-
 fn post(admin: SocketAddr, id: &str, body: &str) -> Response {
     let id = id
         .replace('=', "%3D")
@@ -119,7 +90,7 @@ fn a_connection_stays_reachable_from_other_nodes_after_redis_lost_its_data() {
         let mut redis = Redis::start();
         let (a, _) = node(&redis, "a", driver);
         let (_b, b_admin) = node(&redis, "b", driver);
-        let (mut client, id) = open(&a);
+        let (mut client, id) = open_learning_id(&a);
         post_until_taken(b_admin, &id, "before", driver);
         assert_eq!(read_small_frame(&mut client), (1, b"before".to_vec()));
 
@@ -143,7 +114,7 @@ fn a_connection_opened_while_redis_was_away_is_reachable_once_it_is_back() {
         redis.kill();
         assert!(within(30, || redis_is(a_admin, "down")), "{driver}");
         assert!(within(30, || redis_is(b_admin, "down")), "{driver}");
-        let (mut client, id) = open(&a);
+        let (mut client, id) = open_learning_id(&a);
 
         // b cannot ask Redis where it is: 503 (boto3 retries it), not Gone.
         let r = post(b_admin, &id, "meanwhile");
@@ -207,7 +178,8 @@ fn many_posts_at_once_from_another_node_are_each_delivered_once() {
         let (a, _) = node(&redis, "a", driver);
         let (b, b_admin) = node(&redis, "b", driver);
         let b_addr = b.addr;
-        let mut clients: Vec<(TcpStream, String)> = (0..CONNS).map(|_| open(&a)).collect();
+        let mut clients: Vec<(TcpStream, String)> =
+            (0..CONNS).map(|_| open_learning_id(&a)).collect();
         for (c, id) in &mut clients {
             post_until_taken(b_admin, id, "ready", driver);
             assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));
@@ -310,7 +282,8 @@ fn a_burst_of_large_posts_through_another_node_leaves_its_breaker_closed() {
         let (a, _) = node(&redis, "a", driver);
         let (b, b_admin) = node(&redis, "b", driver);
         let b_addr = b.addr;
-        let mut clients: Vec<(TcpStream, String)> = (0..CONNS).map(|_| open(&a)).collect();
+        let mut clients: Vec<(TcpStream, String)> =
+            (0..CONNS).map(|_| open_learning_id(&a)).collect();
         for (c, id) in &mut clients {
             post_until_taken(b_admin, id, "ready", driver);
             assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));

@@ -257,3 +257,34 @@ pub fn raw_handshake(s: &mut std::net::TcpStream, target: &str, extra: &str) -> 
     }
     String::from_utf8(head).unwrap()
 }
+
+/// A masked text frame of at most 125 bytes, as a client sends one.
+pub fn masked_text(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x81, 0x80 | payload.len() as u8];
+    let key = [7, 1, 2, 9];
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
+}
+
+/// One unmasked server frame of at most 125 bytes: (opcode, payload).
+pub fn read_small_frame(s: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
+    use std::io::Read;
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let mut payload = vec![0u8; usize::from(h[1] & 0x7F)];
+    s.read_exact(&mut payload).unwrap();
+    (h[0] & 0x0F, payload)
+}
+
+/// Opens a WebSocket connection to `p`'s `/prod` stage and learns its id from the
+/// Forbidden notice an unrouted message gets (an API without `$default`).
+pub fn open_learning_id(p: &super::Portico) -> (std::net::TcpStream, String) {
+    let mut s = p.connect();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = raw_handshake(&mut s, "/prod", "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(&masked_text(b"who am i")).unwrap();
+    let notice: serde_json::Value = serde_json::from_slice(&read_small_frame(&mut s).1).unwrap();
+    (s, notice["connectionId"].as_str().unwrap().to_string())
+}
