@@ -10,26 +10,6 @@ use common::redis::Redis;
 use common::ws::*;
 use common::*;
 
-fn node(redis: &Redis, name: &str, driver: &str) -> (Portico, SocketAddr) {
-    let admin_port = free_port();
-    let dir = temp_dir("ws-cluster");
-    let yaml = ws_api_config(admin_port, &dir, "", ECHO_ROUTES)
-        + &format!(
-            "cluster: {{ redis: {}, node: {name}, timeout: 200ms }}\n",
-            redis.url()
-        );
-    let p = Portico::start(&yaml, driver);
-    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
-    assert!(
-        eventually(|| common::admin(admin, "GET", "/health", None, None)
-            .text()
-            .contains(r#""redis":"up""#)),
-        "{name} never reached Redis: {}",
-        p.log_text()
-    );
-    (p, admin)
-}
-
 fn enc(id: &str) -> String {
     id.replace('=', "%3D")
         .replace('/', "%2F")
@@ -50,8 +30,8 @@ fn admin_call(admin: SocketAddr, method: &str, id: &str, body: Option<&str>) -> 
 fn connections_api_on_one_node_reaches_a_connection_on_another() {
     for driver in DRIVERS {
         let redis = Redis::start();
-        let (a, _) = node(&redis, "a", driver);
-        let (b, b_admin) = node(&redis, "b", driver);
+        let (a, _) = cluster_node(&redis, "a", driver);
+        let (b, b_admin) = cluster_node(&redis, "b", driver);
         let (mut client, id) = open_learning_id(&a);
 
         // b's admin API: the owner is found in the registry, the post delivered on a.

@@ -15,24 +15,6 @@ use common::redis::Redis;
 use common::ws::*;
 use common::*;
 
-fn node(redis: &Redis, name: &str, driver: &str) -> (Portico, SocketAddr) {
-    let admin_port = free_port();
-    let dir = temp_dir("ws-cluster-faults");
-    let yaml = ws_api_config(admin_port, &dir, "", ECHO_ROUTES)
-        + &format!(
-            "cluster: {{ redis: {}, node: {name}, timeout: 200ms }}\n",
-            redis.url()
-        );
-    let p = Portico::start(&yaml, driver);
-    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
-    assert!(
-        within(30, || redis_is(admin, "up")),
-        "{name} never reached Redis: {}",
-        p.log_text()
-    );
-    (p, admin)
-}
-
 /// Generous: the machine may be loaded.
 fn within(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -88,8 +70,8 @@ fn post_until_taken(admin: SocketAddr, id: &str, body: &str, what: &str) {
 fn a_connection_stays_reachable_from_other_nodes_after_redis_lost_its_data() {
     for driver in DRIVERS {
         let mut redis = Redis::start();
-        let (a, _) = node(&redis, "a", driver);
-        let (_b, b_admin) = node(&redis, "b", driver);
+        let (a, _) = cluster_node(&redis, "a", driver);
+        let (_b, b_admin) = cluster_node(&redis, "b", driver);
         let (mut client, id) = open_learning_id(&a);
         post_until_taken(b_admin, &id, "before", driver);
         assert_eq!(read_small_frame(&mut client), (1, b"before".to_vec()));
@@ -109,8 +91,8 @@ fn a_connection_stays_reachable_from_other_nodes_after_redis_lost_its_data() {
 fn a_connection_opened_while_redis_was_away_is_reachable_once_it_is_back() {
     for driver in DRIVERS {
         let mut redis = Redis::start();
-        let (a, a_admin) = node(&redis, "a", driver);
-        let (_b, b_admin) = node(&redis, "b", driver);
+        let (a, a_admin) = cluster_node(&redis, "a", driver);
+        let (_b, b_admin) = cluster_node(&redis, "b", driver);
         redis.kill();
         assert!(within(30, || redis_is(a_admin, "down")), "{driver}");
         assert!(within(30, || redis_is(b_admin, "down")), "{driver}");
@@ -175,8 +157,8 @@ fn many_posts_at_once_from_another_node_are_each_delivered_once() {
     const EACH: usize = 2;
     for driver in DRIVERS {
         let redis = Redis::start();
-        let (a, _) = node(&redis, "a", driver);
-        let (b, b_admin) = node(&redis, "b", driver);
+        let (a, _) = cluster_node(&redis, "a", driver);
+        let (b, b_admin) = cluster_node(&redis, "b", driver);
         let b_addr = b.addr;
         let mut clients: Vec<(TcpStream, String)> =
             (0..CONNS).map(|_| open_learning_id(&a)).collect();
@@ -279,8 +261,8 @@ fn a_burst_of_large_posts_through_another_node_leaves_its_breaker_closed() {
     const THREADS: usize = 120;
     for driver in DRIVERS {
         let redis = Redis::start();
-        let (a, _) = node(&redis, "a", driver);
-        let (b, b_admin) = node(&redis, "b", driver);
+        let (a, _) = cluster_node(&redis, "a", driver);
+        let (b, b_admin) = cluster_node(&redis, "b", driver);
         let b_addr = b.addr;
         let mut clients: Vec<(TcpStream, String)> =
             (0..CONNS).map(|_| open_learning_id(&a)).collect();

@@ -288,3 +288,36 @@ pub fn open_learning_id(p: &super::Portico) -> (std::net::TcpStream, String) {
     let notice: serde_json::Value = serde_json::from_slice(&read_small_frame(&mut s).1).unwrap();
     (s, notice["connectionId"].as_str().unwrap().to_string())
 }
+
+/// A node of a WebSocket API cluster on `redis` (the echo routes of [`ws_api_config`],
+/// node name `name`, 200 ms Redis timeout), once its /health says Redis is up; its admin
+/// listener's address with it.
+pub fn cluster_node(
+    redis: &super::redis::Redis,
+    name: &str,
+    driver: &str,
+) -> (super::Portico, std::net::SocketAddr) {
+    let admin_port = super::free_port();
+    let dir = super::temp_dir("ws-cluster");
+    let yaml = ws_api_config(admin_port, &dir, "", ECHO_ROUTES)
+        + &format!(
+            "cluster: {{ redis: {}, node: {name}, timeout: 200ms }}\n",
+            redis.url()
+        );
+    let p = super::Portico::start(&yaml, driver);
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
+    // Generous: the machine may be loaded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !super::admin(admin, "GET", "/health", None, None)
+        .text()
+        .contains(r#""redis":"up""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never reached Redis: {}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (p, admin)
+}
