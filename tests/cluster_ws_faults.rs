@@ -146,6 +146,22 @@ fn try_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     Some((h[0] & 0x0F, payload))
 }
 
+/// `n` connections to `a`, each shown reachable through `b_admin` (a post taken and
+/// read), so a burst starts with every route in place.
+fn ready_clients(
+    a: &Portico,
+    b_admin: SocketAddr,
+    n: usize,
+    driver: &str,
+) -> Vec<(TcpStream, String)> {
+    let mut clients: Vec<(TcpStream, String)> = (0..n).map(|_| open_learning_id(a)).collect();
+    for (c, id) in &mut clients {
+        post_until_taken(b_admin, id, "ready", driver);
+        assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));
+    }
+    clients
+}
+
 /// Many posts at once from another node (its stage endpoint: the admin listener caps
 /// the calls it answers at once): each answered 200 is delivered once, and nothing
 /// unanswered arrives. Each Redis call of a post used to
@@ -160,12 +176,7 @@ fn many_posts_at_once_from_another_node_are_each_delivered_once() {
         let (a, _) = cluster_node(&redis, "a", driver);
         let (b, b_admin) = cluster_node(&redis, "b", driver);
         let b_addr = b.addr;
-        let mut clients: Vec<(TcpStream, String)> =
-            (0..CONNS).map(|_| open_learning_id(&a)).collect();
-        for (c, id) in &mut clients {
-            post_until_taken(b_admin, id, "ready", driver);
-            assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));
-        }
+        let mut clients = ready_clients(&a, b_admin, CONNS, driver);
         let ids: Vec<String> = clients.iter().map(|(_, id)| id.clone()).collect();
         let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
         let posters: Vec<_> = (0..THREADS)
@@ -264,12 +275,7 @@ fn a_burst_of_large_posts_through_another_node_leaves_its_breaker_closed() {
         let (a, _) = cluster_node(&redis, "a", driver);
         let (b, b_admin) = cluster_node(&redis, "b", driver);
         let b_addr = b.addr;
-        let mut clients: Vec<(TcpStream, String)> =
-            (0..CONNS).map(|_| open_learning_id(&a)).collect();
-        for (c, id) in &mut clients {
-            post_until_taken(b_admin, id, "ready", driver);
-            assert_eq!(read_small_frame(c), (1, b"ready".to_vec()));
-        }
+        let mut clients = ready_clients(&a, b_admin, CONNS, driver);
         let ids: Vec<String> = clients.iter().map(|(_, id)| id.clone()).collect();
         let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
         let posters: Vec<_> = (0..THREADS)
