@@ -344,7 +344,11 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     if let Some(e) = &edits {
         e.write_headers(&view, &resp, out);
     }
-    c.compress.write_headers(c.rhead.header(buf, "etag"), out);
+    // A mapping that removes or overwrites the ETag has the last word: the backend's,
+    // weakened, is not written back beside it.
+    let etag = c.rhead.header(buf, "etag");
+    let etag = etag.filter(|_| !edits.as_ref().is_some_and(|e| e.drops(b"etag")));
+    c.compress.write_headers(etag, out);
     match framing {
         Framing::Length(n) => content_length(out, n),
         // No body follows, but a HEAD answer and a 304 keep the representation's length
