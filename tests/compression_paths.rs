@@ -1,9 +1,12 @@
 //! Response compression where it meets other features: response parameter mapping of
-//! the ETag. Real origins and a Lambda-style function, under both drivers.
+//! the ETag, and the response cache's client invalidation across encodings. Real
+//! origins and a Lambda-style function, under both drivers.
 
 mod common;
 
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use common::*;
 
@@ -111,5 +114,64 @@ fn a_mapped_etag_is_not_joined_by_the_weakened_original() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn a_client_refresh_replaces_the_entry_of_every_encoding() {
+    let version = Arc::new(AtomicUsize::new(1));
+    let v = version.clone();
+    let origin = Origin::start(move |_, s| {
+        let n = v.load(Ordering::SeqCst);
+        let body = format!("[{}{n}]", "\"version\",".repeat(200));
+        respond(
+            s,
+            200,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        true
+    });
+    let config = format!(
+        r#"{}apis:
+  app:
+    stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }} }}
+    routes:
+      "GET /v":
+        integration: {{ type: http, upstream: origin }}
+        cache: {{ ttl: 300s, client_invalidation: allow }}
+"#,
+        compressing_head(origin.addr)
+    );
+    let want = |n: usize| format!("[{}{n}]", "\"version\",".repeat(200));
+    for driver in DRIVERS {
+        version.store(1, Ordering::SeqCst);
+        let p = Portico::start(&config, driver);
+        let accepts = ["", "Accept-Encoding: gzip\r\n", "Accept-Encoding: br\r\n"];
+        for ae in accepts {
+            assert_eq!(decoded(&get(&p, "/v", ae)), want(1), "{driver} {ae}");
+            let hit = get(&p, "/v", ae);
+            assert!(hit.header("age").is_some(), "{driver} {ae}: stored");
+        }
+        let calls = origin.requests.load(Ordering::SeqCst);
+        // The backend's answer changes; one client (any encoding) asks for a refresh.
+        version.store(2, Ordering::SeqCst);
+        for (i, refresher) in accepts.into_iter().enumerate() {
+            let n = 2 + i;
+            version.store(n, Ordering::SeqCst);
+            let r = get(
+                &p,
+                "/v",
+                &format!("{refresher}Cache-Control: max-age=0\r\n"),
+            );
+            assert_eq!(decoded(&r), want(n), "{driver} {refresher}");
+            // Every encoding now gets the refreshed answer, not its old stored copy.
+            for ae in accepts {
+                let r = get(&p, "/v", ae);
+                assert_eq!(decoded(&r), want(n), "{driver}: {ae} after {refresher}");
+            }
+        }
+        // Each refresh cost one call for itself and one per other encoding, no more.
+        assert_eq!(origin.requests.load(Ordering::SeqCst), calls + 3 * 3);
     }
 }
