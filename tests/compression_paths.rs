@@ -1,6 +1,6 @@
 //! Response compression where it meets other features: response parameter mapping of
-//! the ETag, and the response cache's client invalidation across encodings. Real
-//! origins and a Lambda-style function, under both drivers.
+//! the ETag, the response cache's client invalidation across encodings, digests of the
+//! body. Real origins and a Lambda-style function, under both drivers.
 
 mod common;
 
@@ -173,5 +173,39 @@ fn a_client_refresh_replaces_the_entry_of_every_encoding() {
         }
         // Each refresh cost one call for itself and one per other encoding, no more.
         assert_eq!(origin.requests.load(Ordering::SeqCst), calls + 3 * 3);
+    }
+}
+
+#[test]
+fn a_body_with_a_digest_is_relayed_as_the_backend_sent_it() {
+    // Stands for a digest over the bytes the backend sent (the test only looks at it).
+    let digest = "sha-256=:placeholder-the-client-checks-this=:";
+    let origin = Origin::start(move |req, s| {
+        let name = req.target.trim_start_matches('/');
+        let headers = [("content-type", "application/json"), (name, digest)];
+        respond(s, 200, &headers, body().as_bytes());
+        true
+    });
+    let config = format!(
+        r#"{}apis:
+  app:
+    stages: {{ $default: {{}} }}
+    routes:
+      "$default":
+        integration: {{ type: http, upstream: origin }}
+"#,
+        compressing_head(origin.addr)
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        for name in ["content-digest", "repr-digest", "digest", "content-md5"] {
+            let r = get(&p, &format!("/{name}"), "Accept-Encoding: gzip, br\r\n");
+            assert_eq!(r.header("content-encoding"), None, "{driver} {name}");
+            assert_eq!(r.header(name), Some(digest), "{driver} {name}");
+            assert_eq!(r.text(), body(), "{driver} {name}");
+        }
+        // Without one, the same answer is compressed.
+        let r = get(&p, "/x-other", "Accept-Encoding: gzip, br\r\n");
+        assert_eq!(r.header("content-encoding"), Some("br"), "{driver}");
     }
 }
