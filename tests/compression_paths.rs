@@ -1,6 +1,6 @@
 //! Response compression where it meets other features: response parameter mapping of
-//! the ETag, the response cache's client invalidation across encodings, digests of the
-//! body. Real origins and a Lambda-style function, under both drivers.
+//! the ETag and of Vary, the response cache's client invalidation across encodings,
+//! digests of the body. Real origins and a Lambda-style function, under both drivers.
 
 mod common;
 
@@ -207,5 +207,74 @@ fn a_body_with_a_digest_is_relayed_as_the_backend_sent_it() {
         // Without one, the same answer is compressed.
         let r = get(&p, "/x-other", "Accept-Encoding: gzip, br\r\n");
         assert_eq!(r.header("content-encoding"), Some("br"), "{driver}");
+    }
+}
+
+#[test]
+fn a_mapping_that_removes_vary_leaves_accept_encoding_in_it() {
+    let varied = [
+        ("content-type", "application/json"),
+        ("vary", "Accept-Encoding"),
+    ];
+    let origin = Origin::start(move |_, s| {
+        respond(s, 200, &varied, body().as_bytes());
+        true
+    });
+    let result = serde_json::json!({
+        "statusCode": 200,
+        "headers": { "content-type": "application/json", "vary": "accept-encoding" },
+        "body": body(),
+    })
+    .to_string();
+    let function = Function::start(move |_| FnReply::Json(result.clone()));
+    let body = body();
+    let config = format!(
+        r#"{}apis:
+  app:
+    stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }} }}
+    routes:
+      "GET /http":
+        integration: {{ type: http, upstream: origin }}
+        response_parameters: {{ "200": {{ "remove:header.vary": "" }} }}
+      "GET /cached":
+        integration: {{ type: http, upstream: origin }}
+        cache: {{ ttl: 60s }}
+        response_parameters: {{ "200": {{ "overwrite:header.vary": "User-Agent" }} }}
+      "GET /fn":
+        integration: {{ type: lambda, url: "{}" }}
+        response_parameters: {{ "200": {{ "remove:header.vary": "" }} }}
+      "GET /mock":
+        integration: {{ type: mock, headers: {{ content-type: application/json, vary: Accept-Encoding }}, body: '{body}' }}
+        response_parameters: {{ "200": {{ "remove:header.vary": "" }} }}
+"#,
+        compressing_head(origin.addr),
+        function.url()
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        // /cached twice: the miss, then the hit.
+        for (i, path) in ["/http", "/cached", "/cached", "/fn", "/mock"]
+            .iter()
+            .enumerate()
+        {
+            for accept in ["gzip", "br", "identity"] {
+                let r = get(&p, path, &format!("Accept-Encoding: {accept}\r\n"));
+                assert_eq!(
+                    r.header("age").is_some(),
+                    i == 2,
+                    "{driver} {path} {accept}"
+                );
+                assert_eq!(decoded(&r), body, "{driver} {path} {accept}");
+                let vary: Vec<&str> = (r.headers.iter())
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                // What a shared cache in front keys the compressed body by.
+                assert!(
+                    (vary.iter()).any(|v| v.eq_ignore_ascii_case("accept-encoding")),
+                    "{driver} {path} {accept}: {vary:?}"
+                );
+            }
+        }
     }
 }

@@ -96,6 +96,7 @@ impl Conn {
             }
         };
         let plan = self.compress;
+        let compresses = crate::pipeline::compress::setting(gen, self).is_some();
         let compressed = plan.coding.map(|c| compress_whole(c, &mock.body));
         let body = compressed.as_deref().unwrap_or(&mock.body);
         let out = &mut self.wbuf;
@@ -121,6 +122,12 @@ impl Conn {
             e.write_headers(&view, &resp, out);
         }
         plan.write_headers(etag, out);
+        crate::pipeline::compress::restore_vary(
+            compresses,
+            edits.as_ref().is_some_and(|e| e.drops(b"vary")),
+            mock.headers.iter().map(|(n, v)| (&n[..], &v[..])),
+            out,
+        );
         let bodiless = matches!(status, 100..=199 | 204 | 304);
         if !bodiless {
             out.extend_from_slice(b"content-length: ");

@@ -271,6 +271,25 @@ impl Plan {
     }
 }
 
+/// On an API that compresses, the body varies by Accept-Encoding whatever a response
+/// mapping does to `Vary`. Where the response's own Vary named Accept-Encoding (so
+/// [`Plan::decide`] left the line to it) and a mapping removes or overwrites that header
+/// (`dropped`), the line is written again: without it a shared cache in front hands the
+/// compressed body to clients that never asked for it. `headers` are the response's own.
+pub fn restore_vary<'h>(
+    compresses: bool,
+    dropped: bool,
+    mut headers: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+    out: &mut Vec<u8>,
+) {
+    if compresses
+        && dropped
+        && headers.any(|(n, v)| n.eq_ignore_ascii_case(b"vary") && has_token(v, b"accept-encoding"))
+    {
+        out.extend_from_slice(b"vary: Accept-Encoding\r\n");
+    }
+}
+
 /// Digests of the body as the backend sends it (RFC 9530's Content-Digest and Repr-Digest
 /// are taken over the content-coded bytes, as are RFC 3230's Digest and Content-MD5): a
 /// compressed body would no longer match them, and a client that checks would refuse it.
