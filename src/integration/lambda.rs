@@ -315,6 +315,7 @@ fn skip_reply_header(name: &str) -> bool {
 fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
     let snap = &*gen.snap;
     let plan = compress::decide_whole(gen, c, reply);
+    let compresses = compress::setting(gen, c).is_some();
     let edits = Edits::find(snap, &c.req, reply.status);
     let view = request_view!(c, snap, &c.rbuf);
     let resp = |name: &[u8], out: &mut Vec<u8>| reply.joined(name, out);
@@ -344,8 +345,16 @@ fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
     let etag = reply
         .headers
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("etag"));
+        .find(|(n, _)| n.eq_ignore_ascii_case("etag"))
+        // A mapped (or removed) ETag is not joined by the function's, weakened.
+        .filter(|_| !edits.as_ref().is_some_and(|e| e.drops(b"etag")));
     plan.write_headers(etag.map(|(_, v)| v.as_bytes()), out);
+    compress::restore_vary(
+        compresses,
+        edits.as_ref().is_some_and(|e| e.drops(b"vary")),
+        (reply.headers.iter()).map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        out,
+    );
     c.out.status = status;
     let bodiless = matches!(status, 204 | 304);
     if !bodiless {

@@ -96,6 +96,7 @@ impl Conn {
             }
         };
         let plan = self.compress;
+        let compresses = crate::pipeline::compress::setting(gen, self).is_some();
         let compressed = plan.coding.map(|c| compress_whole(c, &mock.body));
         let body = compressed.as_deref().unwrap_or(&mock.body);
         let out = &mut self.wbuf;
@@ -108,10 +109,12 @@ impl Conn {
         encode::status_line(out, status);
         let mut etag = None;
         for (name, value) in &mock.headers {
-            if name.eq_ignore_ascii_case(b"etag") {
+            let mapped = edits.as_ref().is_some_and(|e| e.drops(name));
+            // A mapped (or removed) ETag is not joined by the mock's, weakened.
+            if name.eq_ignore_ascii_case(b"etag") && !mapped {
                 etag = Some(&value[..]);
             }
-            if !edits.as_ref().is_some_and(|e| e.drops(name)) && !plan.drops(name) {
+            if !mapped && !plan.drops(name) {
                 encode::header(out, name, value);
             }
         }
@@ -119,6 +122,12 @@ impl Conn {
             e.write_headers(&view, &resp, out);
         }
         plan.write_headers(etag, out);
+        crate::pipeline::compress::restore_vary(
+            compresses,
+            edits.as_ref().is_some_and(|e| e.drops(b"vary")),
+            mock.headers.iter().map(|(n, v)| (&n[..], &v[..])),
+            out,
+        );
         let bodiless = matches!(status, 100..=199 | 204 | 304);
         if !bodiless {
             out.extend_from_slice(b"content-length: ");

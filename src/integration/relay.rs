@@ -299,6 +299,7 @@ pub async fn response(
 /// Also writes the heads of cache hits on routes with response edits (from the stored
 /// head, parsed into `c.rhead`/`c.ubuf`), so a hit's head is what a miss's would be.
 pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Framing, keep: bool) {
+    let compresses = compress::setting(gen, c).is_some();
     let buf = &c.ubuf[..];
     let out = &mut c.wbuf;
     out.clear();
@@ -344,7 +345,17 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     if let Some(e) = &edits {
         e.write_headers(&view, &resp, out);
     }
-    c.compress.write_headers(c.rhead.header(buf, "etag"), out);
+    // A mapping that removes or overwrites the ETag has the last word: the backend's,
+    // weakened, is not written back beside it.
+    let etag = c.rhead.header(buf, "etag");
+    let etag = etag.filter(|_| !edits.as_ref().is_some_and(|e| e.drops(b"etag")));
+    c.compress.write_headers(etag, out);
+    compress::restore_vary(
+        compresses,
+        edits.as_ref().is_some_and(|e| e.drops(b"vary")),
+        (c.rhead.headers.iter()).map(|h| (h.name.get(buf), h.value.get(buf))),
+        out,
+    );
     match framing {
         Framing::Length(n) => content_length(out, n),
         // No body follows, but a HEAD answer and a 304 keep the representation's length

@@ -9,7 +9,7 @@
 //!   cache entry.
 //! - **Response side** — [`Plan::decide`] looks at the response head: never for HEAD,
 //!   1xx/204/206/304, a `Content-Encoding` already there, `Cache-Control: no-transform`,
-//!   a `Content-Range`, a type not listed, or a `Content-Length` below `min_size`. An
+//!   a `Content-Range`, a digest of the body (`Content-Digest`, ...), a type not listed, or a `Content-Length` below `min_size`. An
 //!   eligible response gets `Vary: Accept-Encoding` whether or not this client accepted
 //!   a coding (nginx's gzip_vary); a compressed one loses its `Content-Length`, gets
 //!   `Content-Encoding`, and a strong `ETag` becomes weak (as nginx does).
@@ -218,7 +218,7 @@ impl Plan {
         let (mut typed, mut varied, mut strong_etag) = (false, false, false);
         for (name, value) in headers {
             let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-            if is(b"content-encoding") || is(b"content-range") {
+            if is(b"content-encoding") || is(b"content-range") || DIGESTS.iter().any(|d| is(d)) {
                 return;
             } else if is(b"cache-control") {
                 if has_token(value, b"no-transform") {
@@ -270,6 +270,31 @@ impl Plan {
         }
     }
 }
+
+/// On an API that compresses, the body varies by Accept-Encoding whatever a response
+/// mapping does to `Vary`. Where the response's own Vary named Accept-Encoding (so
+/// [`Plan::decide`] left the line to it) and a mapping removes or overwrites that header
+/// (`dropped`), the line is written again: without it a shared cache in front hands the
+/// compressed body to clients that never asked for it. `headers` are the response's own.
+pub fn restore_vary<'h>(
+    compresses: bool,
+    dropped: bool,
+    mut headers: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+    out: &mut Vec<u8>,
+) {
+    if compresses
+        && dropped
+        && headers.any(|(n, v)| n.eq_ignore_ascii_case(b"vary") && has_token(v, b"accept-encoding"))
+    {
+        out.extend_from_slice(b"vary: Accept-Encoding\r\n");
+    }
+}
+
+/// Digests of the body as the backend sends it (RFC 9530's Content-Digest and Repr-Digest
+/// are taken over the content-coded bytes, as are RFC 3230's Digest and Content-MD5): a
+/// compressed body would no longer match them, and a client that checks would refuse it.
+/// Such a response is relayed as it is, as with `no-transform`.
+const DIGESTS: [&[u8]; 4] = [b"content-digest", b"repr-digest", b"digest", b"content-md5"];
 
 /// Whether a comma-separated header value lists `token` (case-insensitive, parameters
 /// ignored).

@@ -126,6 +126,19 @@ fn eligibility() {
         ("Content-Encoding", "br"),
         ("cache-control", "public, no-transform"),
         ("content-range", "bytes 0-1/2"),
+        (
+            "Content-Digest",
+            "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:",
+        ),
+        (
+            "repr-digest",
+            "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:",
+        ),
+        (
+            "digest",
+            "SHA-256=RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=",
+        ),
+        ("Content-MD5", "Q2hlY2sgSW50ZWdyaXR5IQ=="),
     ] {
         let p = decide(Some(Coding::Gzip), 200, None, &[json[0], extra]);
         assert_eq!(p.coding, None, "{extra:?}");

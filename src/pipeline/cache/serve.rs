@@ -199,6 +199,9 @@ pub async fn before(
         c.out.api_key.is_some() || ctx.traffic.knows_key(&c.head, &c.rbuf)
     });
     let found = if refresh {
+        if compresses {
+            forget_other_codings(&mut shard.store.borrow_mut(), &mut key);
+        }
         None
     } else {
         shard.store.borrow_mut().get(&key, rules.tag, now).cloned()
@@ -269,6 +272,23 @@ pub async fn before(
         ttl: rules.ttl,
         tag: rules.tag,
     }))
+}
+
+/// A client's refresh (`Cache-Control: max-age=0`) replaces the entry for every encoding,
+/// not only the one it negotiated: the copies stored for the others (the key's last byte)
+/// hold the old answer, and are dropped so their next request fetches the new one.
+fn forget_other_codings(store: &mut super::Store, key: &mut [u8]) {
+    let Some(&own) = key.last() else {
+        return;
+    };
+    let last = key.len() - 1;
+    for other in [b'i', b'g', b'b'] {
+        if other != own {
+            key[last] = other;
+            store.remove(key);
+        }
+    }
+    key[last] = own;
 }
 
 /// Runs after the integration of a request that was fetching an entry: stores the

@@ -207,6 +207,13 @@ impl Store {
         Inserted::Stored { evicted }
     }
 
+    /// Drops the entry under `key`, if any.
+    pub fn remove(&mut self, key: &[u8]) {
+        if let Some(&i) = self.map.get(key) {
+            self.remove_slot(i);
+        }
+    }
+
     /// Drops every entry (a flush). Popularity counts stay: they describe the traffic,
     /// not the entries.
     pub fn clear(&mut self) {
