@@ -3,6 +3,9 @@
 //! Timeout and a close, as nginx answers at client_body_timeout, on every route that
 //! reads a body: streamed to an http backend, read whole for validation or a Lambda
 //! function. It got 400 Bad Request, which says the request was malformed.
+//! Such a failure is the client's: it is not counted as the backend's error or timeout in
+//! `portico_upstream_requests_total` (it was, so one client stalling uploads made a
+//! healthy backend look like it was failing).
 
 mod common;
 
@@ -12,12 +15,13 @@ use std::time::Duration;
 
 use common::*;
 
-fn config(origin: SocketAddr) -> String {
+fn config(origin: SocketAddr, admin: u16) -> String {
     format!(
         r#"server:
   listen: ["127.0.0.1:{{PORT}}"]
   workers: 1
   limits: {{ header_timeout: 1s }}
+admin: {{ listen: "127.0.0.1:{admin}" }}
 upstreams:
   o: {{ targets: ["{origin}"] }}
 apis:
@@ -54,7 +58,8 @@ fn a_body_that_stops_coming_is_408() {
     // request is the client's silence.
     let origin = silent_origin();
     for driver in DRIVERS {
-        let p = Portico::start(&config(origin), driver);
+        let admin = free_port();
+        let p = Portico::start(&config(origin, admin), driver);
         let cases: [(&str, &[u8]); 4] = [
             (
                 "streamed, content-length",
@@ -78,6 +83,33 @@ fn a_body_that_stops_coming_is_408() {
             s.write_all(request).unwrap();
             let got = read_until_closed(&mut s, Duration::from_secs(30));
             assert_408(&got, &format!("{driver}: {what}"));
+        }
+        // A broken chunk streamed to the backend is the client's failure too (400).
+        let mut s = p.connect();
+        s.write_all(b"POST /s/up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n")
+            .unwrap();
+        let got = read_until_closed(&mut s, Duration::from_secs(30));
+        assert!(
+            got.starts_with(b"HTTP/1.1 400 "),
+            "{driver}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        // The three stalled uploads went to the backend on new connections (the broken chunk,
+        // read with its head, never left); none failed on the backend's side.
+        let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+        let new = "portico_upstream_requests_total{upstream=\"o\",outcome=\"new\"} 3\n";
+        let text = metrics_when(admin, |t| t.contains(new));
+        assert!(text.contains(new), "{driver}: {text}");
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("portico_upstream_requests_total"))
+        {
+            if line.contains("\"error\"") || line.contains("\"timeout\"") {
+                assert!(
+                    line.ends_with(" 0"),
+                    "{driver}: a client's failure counted as the backend's: {line}"
+                );
+            }
         }
         // The worker goes on serving.
         let r = p.raw(b"POST /s/checked HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
