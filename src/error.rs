@@ -23,6 +23,8 @@ pub enum Kind {
     UpstreamTimeout,
     /// The client went away or sent a bad body while we were relaying it.
     ClientBody,
+    /// The client sent no byte of its body within the wait (nginx's client_body_timeout).
+    ClientTimeout,
     /// The client's body broke the size limit while streaming.
     ClientBodyTooLarge,
     /// The client closed its connection while the upstream was still to answer.
@@ -52,7 +54,10 @@ impl Error {
             | Kind::UpstreamClosed
             | Kind::UpstreamGarbage
             | Kind::UpstreamTimeout => Side::Upstream,
-            Kind::ClientBody | Kind::ClientBodyTooLarge | Kind::ClientGone => Side::Client,
+            Kind::ClientBody
+            | Kind::ClientTimeout
+            | Kind::ClientBodyTooLarge
+            | Kind::ClientGone => Side::Client,
             Kind::Misconfigured => Side::Internal,
         };
         Error {
@@ -83,6 +88,7 @@ impl Error {
             }
             Kind::UpstreamTimeout => (504, "Endpoint request timed out"),
             Kind::ClientBody => (400, "Bad Request"),
+            Kind::ClientTimeout => (408, "Request Timeout"),
             Kind::ClientBodyTooLarge => (413, "Request Entity Too Large"),
             // Never sent (nobody is there to read it); logged, as nginx logs it.
             Kind::ClientGone => (499, "Client Closed Request"),

@@ -202,7 +202,10 @@ pub async fn proxy(
             debug!(target = %lease.addr, "{}", e.detail);
             return false;
         }
-        lease.count_failure(e.kind == Kind::UpstreamTimeout);
+        // A client that stalls or breaks its body is no failure of the backend's.
+        if e.side != crate::error::Side::Client {
+            lease.count_failure(e.kind == Kind::UpstreamTimeout);
+        }
         if fresh && e.kind == Kind::UpstreamClosed {
             // A new connection closed or reset unanswered: passed over as if refused.
             gen.pools.mark_failed(h.upstream, &lease);

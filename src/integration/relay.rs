@@ -64,6 +64,12 @@ async fn read_client_more(c: &mut Conn, wait: Duration) -> Result<(), Error> {
             "client closed during the request body",
         )),
         Ok(_) => Ok(()),
+        // A client that stops sending its body gets 408, as from nginx's
+        // client_body_timeout: a 400 told it its request was malformed.
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Error::new(
+            Kind::ClientTimeout,
+            "no byte of the request body within the wait",
+        )),
         Err(e) => Err(Error::new(
             Kind::ClientBody,
             format!("reading the request body: {e}"),

@@ -66,6 +66,8 @@ impl Conn {
         }
         match within(wait, self.read_client()).await {
             Ok(n) if n > 0 => Ok(()),
+            // Stalled, not malformed: 408 as nginx's client_body_timeout answers.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err((408, "Request Timeout")),
             _ => Err((400, "Bad Request")),
         }
     }
