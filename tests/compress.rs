@@ -3,10 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 
+use common::codings::{gunzip, unbrotli};
 use common::*;
 
 /// About 8 KiB of JSON that compresses well (as an API's list answer would).
@@ -23,22 +24,6 @@ fn json_body(n: usize) -> String {
     }
     s.push_str("{\"id\":-1}]");
     s
-}
-
-fn gunzip(b: &[u8]) -> String {
-    let mut out = String::new();
-    flate2::read::GzDecoder::new(b)
-        .read_to_string(&mut out)
-        .expect("a gzip body");
-    out
-}
-
-fn unbrotli(b: &[u8]) -> String {
-    let mut out = String::new();
-    brotli::Decompressor::new(b, 4096)
-        .read_to_string(&mut out)
-        .expect("a brotli body");
-    out
 }
 
 fn origin() -> Origin {

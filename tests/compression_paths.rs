@@ -4,27 +4,11 @@
 
 mod common;
 
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use common::codings::{gunzip, unbrotli};
 use common::*;
-
-fn gunzip(b: &[u8]) -> String {
-    let mut out = String::new();
-    flate2::read::GzDecoder::new(b)
-        .read_to_string(&mut out)
-        .expect("a gzip body");
-    out
-}
-
-fn unbrotli(b: &[u8]) -> String {
-    let mut out = String::new();
-    brotli::Decompressor::new(b, 4096)
-        .read_to_string(&mut out)
-        .expect("a brotli body");
-    out
-}
 
 /// The body as the client reads it, decoded by its `content-encoding`.
 fn decoded(r: &Response) -> String {

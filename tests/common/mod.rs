@@ -5,6 +5,7 @@
 // Test harness threads share counters; no request path here.
 #![allow(clippy::disallowed_types)]
 
+pub mod codings;
 pub mod py;
 pub mod redis;
 pub mod tls;
