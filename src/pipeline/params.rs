@@ -209,7 +209,7 @@ pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: impl FnOnce(&mut Vec<
         out.truncate(mark);
         return;
     }
-    template::sanitize_header_tail(&mut out[value_at..]);
+    crate::http1::encode::sanitize_value(&mut out[value_at..]);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -383,12 +383,6 @@ pub fn path_safe(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
 }
 
-/// Header values must never end the line (CR, LF, NUL) nor hold other controls: each
-/// becomes a space (`encode::sanitize_value`).
-pub fn sanitize_header_tail(out: &mut [u8]) {
-    crate::http1::encode::sanitize_value(out);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
