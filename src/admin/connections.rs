@@ -25,7 +25,9 @@ pub fn delete(_: &AdminCtx, _: &Request, p: &Params) -> Response {
 
 fn call(p: &Params, op: Op) -> Response {
     let id = p.get("id").unwrap_or_default();
-    answer(connections::reply(connections::manage_blocking(id, op)))
+    answer(connections::reply(
+        crate::websocket::across_nodes::manage_blocking(id, op),
+    ))
 }
 
 pub(super) fn answer(r: Reply) -> Response {

@@ -1,6 +1,6 @@
 //! WebSocket connections across nodes (and the listener of this node's channels, which
 //! also carries cache flush messages to `generations::generation`): a registry in Redis (`conn:<id>` → owning node,
-//! written when a connection opens, deleted when it closes; an owner is live while its
+//! written before a connection's 101 goes out, deleted when it closes; an owner is live while its
 //! heartbeat in `nodes` is fresh, so a crashed node's entries answer 410) and a channel
 //! per node (`node:<name>`, Redis pub/sub) carrying `@connections` requests and their
 //! replies. A node that gets a request runs it on its owning worker through the hook the
@@ -82,20 +82,54 @@ const COMPLETE: &str = "conn:complete";
 const ENTRY_TTL_S: u64 = 86_400;
 const REFRESH_MS: u64 = 3_600_000;
 
-/// The Redis `epoch` marker this node's sync last saw, and when it changed (0: it was
-/// the first one this node saw). Redis lost its data when it changes.
-fn epoch() -> &'static Mutex<(String, u64)> {
-    static E: OnceLock<Mutex<(String, u64)>> = OnceLock::new();
-    E.get_or_init(|| Mutex::new((String::new(), 0)))
+/// What this node's sync last saw of Redis's `epoch` marker (Redis lost its data when
+/// it changes): the marker, when it changed (0: the first one this node saw), and the
+/// other nodes that were live before the change. Until each of those is live again (it
+/// has synced since, so it knows of the loss and is not `complete` until its connections
+/// are written again) or [`GIVE_UP_MS`] passed, an id found nowhere may be one of theirs.
+#[derive(Default, Clone)]
+struct Epoch {
+    marker: String,
+    since: u64,
+    awaited: Vec<String>,
 }
 
-/// From the sync: the epoch marker Redis holds.
-pub(super) fn saw_epoch(now: &str) {
+fn epoch() -> &'static Mutex<Epoch> {
+    static E: OnceLock<Mutex<Epoch>> = OnceLock::new();
+    E.get_or_init(Mutex::default)
+}
+
+/// How long after a loss a node live before it is waited for: one that does not sync
+/// again by then is taken for dead (as one whose heartbeat is older than `NODE_TTL_MS`
+/// is at any other time).
+const GIVE_UP_MS: u64 = 30_000;
+
+/// From the sync: the epoch marker Redis holds, and the nodes it listed live at the
+/// sync before.
+pub(super) fn saw_epoch(now: &str, live_before: &[String]) {
     let mut e = epoch().lock().unwrap();
-    if e.0 != now {
-        let since = if e.0.is_empty() { 0 } else { unix_ms() };
-        *e = (now.to_string(), since);
+    if e.marker != now {
+        let first = e.marker.is_empty();
+        e.marker = now.to_string();
+        e.since = if first { 0 } else { unix_ms() };
+        e.awaited = if first {
+            Vec::new()
+        } else {
+            live_before.to_vec()
+        };
     }
+}
+
+/// Whether an id found nowhere is gone as far as a loss of Redis's data goes: this
+/// node's sync has seen the marker Redis holds now, and every node live before the last
+/// loss synced since (or was given up on). A node that started just before the loss
+/// and is on no list gets `NODE_TTL_MS` and a second.
+fn settled(now_epoch: Option<&str>, live: &[String]) -> bool {
+    let e = epoch().lock().unwrap();
+    let now = unix_ms();
+    now_epoch == Some(e.marker.as_str())
+        && e.since + NODE_TTL_MS + 1000 <= now
+        && (e.since + GIVE_UP_MS <= now || e.awaited.iter().all(|n| live.contains(n)))
 }
 
 /// This node's open connection ids (side thread only).
@@ -240,10 +274,14 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 impl Cluster {
-    /// Records that this node owns connection `id` (fire and forget: a lost write makes
-    /// the connection unreachable from other nodes, never from this one).
-    pub fn connection_opened(&self, id: &str) {
+    /// Records that this node owns connection `id`. The receiver hears `true` once the
+    /// registry has it: the WebSocket module waits for that (within `timeout`) before the
+    /// 101 goes out, so a backend that learns the id from the client can post to it
+    /// through any node. A failed or unqueued write is made again after the next good
+    /// sync (the connection stays reachable from this node meanwhile).
+    pub fn connection_opened(&self, id: &str) -> oneshot::Receiver<bool> {
         EVENTS.push((true, id.to_string()));
+        let (tx, rx) = oneshot::channel();
         if !self.healthy() {
             // The job may be dropped unrun (no connection); the next good sync writes it.
             REREGISTER.store(true, Ordering::Release);
@@ -254,15 +292,17 @@ impl Cluster {
                 // A day at most: a node that dies without cleaning up leaves no entry
                 // forever (and its stale entries answer 410 anyway).
                 let r: redis::RedisResult<()> = m.set_ex(key, node, ENTRY_TTL_S).await;
-                if let Err(e) = r {
+                if let Err(e) = &r {
                     REREGISTER.store(true, Ordering::Release);
                     debug!(error = %e, "cluster: cannot register a WebSocket connection");
                 }
+                let _ = tx.send(r.is_ok());
             })
         })));
         if !queued {
             REREGISTER.store(true, Ordering::Release);
         }
+        rx
     }
 
     pub fn connection_closed(&self, id: &str) {
@@ -323,9 +363,6 @@ async fn call(
     // which of them have every open connection registered (see `reregister`, which
     // marks a node only after its writes).
     let t = tokio::time::Instant::now() + REMOTE_WAIT;
-    let Ok(Some(mut m)) = tokio::time::timeout_at(t, calls_connection(c)).await else {
-        return Some(unavailable());
-    };
     let mut pipe = redis::pipe();
     pipe.atomic()
         .get(c.key(&format!("conn:{id}")))
@@ -337,25 +374,32 @@ async fn call(
         .smembers(c.key(COMPLETE))
         .get(c.key("epoch"));
     type Read = (Option<String>, Vec<String>, HashSet<String>, Option<String>);
-    let read = tokio::time::timeout_at(t, pipe.query_async::<Read>(&mut m)).await;
-    let (owner, live, complete, now_epoch) = match read {
-        Ok(Ok(read)) => read,
-        Ok(Err(_)) => {
-            calls_failed().await;
+    // Twice at most: the connection kept from an earlier call is broken after Redis
+    // restarted, and only a call finds that out.
+    let mut tries = 2;
+    let (mut m, (owner, live, complete, now_epoch)) = loop {
+        let Ok(Some(mut m)) = tokio::time::timeout_at(t, calls_connection(c)).await else {
             return Some(unavailable());
+        };
+        match tokio::time::timeout_at(t, pipe.query_async::<Read>(&mut m)).await {
+            Ok(Ok(read)) => break (m, read),
+            Ok(Err(e)) => {
+                calls_failed().await;
+                tries -= 1;
+                if tries == 0 || e.code().is_some() {
+                    return Some(unavailable());
+                }
+            }
+            Err(_) => return Some(unavailable()),
         }
-        Err(_) => return Some(unavailable()),
     };
     let Some(owner) = owner else {
         // No entry: gone, unless a live node may not have written its connections yet
         // (Redis lost them, or was away when they opened). After Redis lost its data
-        // (an epoch this node's sync has not seen, or saw change lately) the live nodes
-        // are those that have synced since: a node yet to sync is missing from both.
-        let (seen, since) = epoch().lock().unwrap().clone();
-        let settled =
-            now_epoch.as_deref() == Some(seen.as_str()) && since + NODE_TTL_MS + 1000 <= unix_ms();
+        // the live nodes are those that have synced since: a node yet to sync is missing
+        // from both, hence `settled`.
         let all = live.iter().all(|n| *n == c.node || complete.contains(n));
-        return (!(all && settled)).then(unavailable);
+        return (!(all && settled(now_epoch.as_deref(), &live))).then(unavailable);
     };
     if owner == c.node || !live.contains(&owner) {
         return None;

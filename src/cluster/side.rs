@@ -71,6 +71,8 @@ struct SyncState {
     usage: HashMap<DayKey, u64>,
     /// The `epoch` marker Redis held at the last sync (see [`lost_data`]).
     epoch: Option<String>,
+    /// The live nodes Redis listed at the last sync.
+    live: Vec<String>,
 }
 
 /// A new connection, or why there is none (for the log): a plain multiplexed
@@ -315,20 +317,28 @@ async fn sync(
 ) -> redis::RedisResult<()> {
     let now = unix_ms();
     let nodes_key = c.key("nodes");
-    type Read = (u32, Option<i64>, HashMap<String, i64>, Option<String>);
-    let (nodes, keys_v, gens, epoch): Read = redis::pipe()
+    type Read = (
+        Vec<String>,
+        Option<i64>,
+        HashMap<String, i64>,
+        Option<String>,
+    );
+    let (live, keys_v, gens, epoch): Read = redis::pipe()
         .zadd(&nodes_key, &c.node, now)
         .ignore()
         .zrembyscore(&nodes_key, 0, now.saturating_sub(NODE_TTL_MS))
         .ignore()
-        .zcard(&nodes_key)
+        .zrange(&nodes_key, 0, -1)
         .get(c.key("keys:v"))
         .hgetall(c.key("cache:gen"))
         .get(c.key("epoch"))
         .query_async(&mut m)
         .await?;
-    c.nodes.store(nodes.max(1), Ordering::Relaxed);
+    c.nodes.store((live.len() as u32).max(1), Ordering::Relaxed);
     let lost = lost_data(c, &mut m, s, epoch).await?;
+    // After `lost_data`, which hands the nodes live before a loss to the registry's
+    // reader; a failed `lost_data` keeps the earlier list for the next try.
+    s.live = live;
     if lost {
         forget_generations();
         s.usage.clear();
@@ -392,7 +402,7 @@ async fn lost_data(
         }
     };
     let lost = s.epoch.as_ref().is_some_and(|old| *old != now);
-    super::connections::saw_epoch(&now);
+    super::connections::saw_epoch(&now, &s.live);
     s.epoch = Some(now);
     Ok(lost)
 }

@@ -256,7 +256,7 @@ pub fn run() -> Result<(), StartError> {
     let cluster = snapshot.traffic.cluster.as_ref().map(|c| {
         crate::cluster::set_flush_hook(crate::pipeline::cache::flush);
         crate::cluster::connections::set_connections_hook(
-            crate::websocket::connections::cluster_hook,
+            crate::websocket::across_nodes::cluster_hook,
         );
         let port = server.listen.first().map_or(0, |a| a.port());
         crate::cluster::start(c, shared.clone(), port)

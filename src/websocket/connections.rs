@@ -26,8 +26,6 @@ use std::time::Duration;
 use base64::Engine;
 use crossbeam::queue::SegQueue;
 
-use crate::cluster::connections as cluster_conn;
-
 /// How often a worker with connections looks at its queue.
 const POLL: Duration = Duration::from_millis(2);
 /// How long a caller waits for the owning worker.
@@ -155,11 +153,9 @@ pub fn owner(id: &str) -> Option<usize> {
     (raw.len() == 11).then_some(usize::from(raw[0]))
 }
 
-/// Registers an open connection on this worker (after its 101 went out).
+/// Registers an open connection on this worker (after its 101 went out; `announce`d
+/// before).
 pub fn register(worker: usize, live: Rc<Live>) {
-    if let Some(c) = crate::cluster::get() {
-        c.connection_opened(&live.id);
-    }
     LIVE.with(|l| l.borrow_mut().insert(live.id.clone(), live));
     live_counts()[worker % MAX_WORKERS].fetch_add(1, Ordering::Relaxed);
     if !POLLING.with(|p| p.replace(true)) {
@@ -259,101 +255,8 @@ fn local(id: &str, scope: Option<&str>, op: Op) -> Outcome {
     }
 }
 
-/// From a worker: runs on this node, else (in a cluster) on the node that owns the
-/// connection, polling for the answer.
-pub async fn manage_async(
-    this_worker: Option<usize>,
-    id: &str,
-    scope: Option<&str>,
-    op: Op,
-) -> Outcome {
-    let remote = crate::cluster::get().map(|c| (c, parts(&op)));
-    let out = manage_here_async(this_worker, id, scope, op).await;
-    let (Outcome::Gone, Some((c, (code, data)))) = (&out, remote) else {
-        return out;
-    };
-    let Some(mut rx) = c.remote_connection_call(id, scope, code, data) else {
-        return out;
-    };
-    let deadline = std::time::Instant::now() + cluster_conn::REMOTE_WAIT + REMOTE_SLACK;
-    loop {
-        match rx.try_recv() {
-            Ok(Some(r)) => return Outcome::Remote(from_remote(r)),
-            Ok(None) | Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return out,
-            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-        }
-        if std::time::Instant::now() >= deadline {
-            return out;
-        }
-        monoio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-/// From the admin thread (blocking): this node, else the owning node in a cluster. The
-/// admin listener reaches every connection (no scope).
-pub fn manage_blocking(id: &str, op: Op) -> Outcome {
-    let remote = crate::cluster::get().map(|c| (c, parts(&op)));
-    let out = manage_here_blocking(id, None, op);
-    let (Outcome::Gone, Some((c, (code, data)))) = (&out, remote) else {
-        return out;
-    };
-    match c
-        .remote_connection_call(id, None, code, data)
-        .map(|rx| rx.blocking_recv())
-    {
-        Some(Ok(Some(r))) => Outcome::Remote(from_remote(r)),
-        _ => out,
-    }
-}
-
-/// The cluster's side thread runs another node's call here (never forwarding it again).
-pub fn cluster_hook(
-    id: &str,
-    scope: Option<&str>,
-    op: u8,
-    data: Vec<u8>,
-) -> (u16, Option<&'static str>, Vec<u8>) {
-    let op = match op {
-        cluster_conn::OP_POST => Op::Post(data),
-        cluster_conn::OP_GET => Op::Get,
-        _ => Op::Delete,
-    };
-    let r = reply(manage_here_blocking(id, scope, op));
-    (r.status, r.error_type, r.body)
-}
-
-/// The side thread's own wait, plus scheduling.
-const REMOTE_SLACK: Duration = Duration::from_millis(500);
-
-fn parts(op: &Op) -> (u8, Vec<u8>) {
-    match op {
-        Op::Post(d) => (cluster_conn::OP_POST, d.clone()),
-        Op::Get => (cluster_conn::OP_GET, Vec::new()),
-        Op::Delete => (cluster_conn::OP_DELETE, Vec::new()),
-    }
-}
-
-fn from_remote(r: cluster_conn::RemoteReply) -> Reply {
-    let error_type = r.error_type.as_deref().and_then(|t| {
-        [
-            "GoneException",
-            "PayloadTooLargeException",
-            "LimitExceededException",
-            "ForbiddenException",
-            "ServiceUnavailable",
-        ]
-        .into_iter()
-        .find(|k| *k == t)
-    });
-    Reply {
-        status: r.status,
-        error_type,
-        body: r.body,
-    }
-}
-
 /// From a worker, this node only: locally or through the owner's queue.
-async fn manage_here_async(
+pub(super) async fn manage_here_async(
     this_worker: Option<usize>,
     id: &str,
     scope: Option<&str>,
@@ -383,7 +286,7 @@ async fn manage_here_async(
 }
 
 /// From the admin thread or the cluster's side thread (blocking), this node only.
-fn manage_here_blocking(id: &str, scope: Option<&str>, op: Op) -> Outcome {
+pub(super) fn manage_here_blocking(id: &str, scope: Option<&str>, op: Op) -> Outcome {
     let Some(owner) = owner(id) else {
         return Outcome::Gone;
     };

@@ -66,7 +66,7 @@ pub(super) async fn manage(
                     };
                     let api = &gen.snap.apis[stage.api as usize];
                     let scope = format!("{}/{}", api.name, api.stages[stage.stage as usize].name);
-                    let out = connections::manage_async(Some(ctx.id), id, Some(&scope), op);
+                    let out = super::across_nodes::manage_async(Some(ctx.id), id, Some(&scope), op);
                     connections::reply(out.await)
                 }
             }

@@ -3,10 +3,11 @@
 //! per client connection (`session`: the handshake, lifecycle written there; `open`:
 //! the open connection), and the `@connections`
 //! management API (`manage` on the stage endpoint) with the per-worker connection
-//! registry (`connections`); what a session does with each message is `deliver`.
+//! registry (`connections`; `across_nodes` in a cluster); what a session does with each message is `deliver`.
 //! Integrations are called by `call`, Lambda events built by `event`, the handshake's
 //! other parts (the `$connect` authorizer among them) are in `handshake`.
 
+pub mod across_nodes;
 pub mod call;
 pub mod connections;
 mod deliver;

@@ -240,7 +240,9 @@ pub async fn serve(
         encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
     }
     encode::own_head_end(&mut c.wbuf, &c.request_id, true, false);
+    super::across_nodes::announce(&id).await;
     if c.flush_wbuf().await.is_err() {
+        super::across_nodes::withdraw(&id);
         return false;
     }
     c.out.websocket_logged = true;

@@ -219,10 +219,12 @@ impl Drop for Impostor {
 
 /// A TCP proxy in front of a real Redis that can hold back Redis's answers: after a
 /// command holding `marker` goes through, the next answer on that connection is
-/// forwarded [`DelayProxy::DELAY`] late (Redis did the work; the client's wait ran out).
+/// forwarded [`DelayProxy::DELAY`] late (Redis did the work; the client's wait ran out);
+/// or hold back commands (`hold`): Redis gets them `DELAY` late.
 pub struct DelayProxy {
     pub port: u16,
     rule: Arc<Mutex<(Vec<u8>, i64)>>,
+    held: Arc<Mutex<(Vec<u8>, i64)>>,
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
@@ -235,9 +237,10 @@ impl DelayProxy {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let rule = Arc::new(Mutex::new((Vec::new(), 0)));
+        let held = Arc::new(Mutex::new((Vec::new(), 0)));
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
-        let (r, s, cs) = (rule.clone(), stop.clone(), conns.clone());
+        let (r, h, s, cs) = (rule.clone(), held.clone(), stop.clone(), conns.clone());
         thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 let Ok((c, _)) = listener.accept() else {
@@ -252,22 +255,20 @@ impl DelayProxy {
                 all.push(c.try_clone().unwrap());
                 all.push(u.try_clone().unwrap());
                 let late = Arc::new(AtomicBool::new(false));
-                let (c2, u2, late2, r) = (
+                let (c2, u2, late2, r, h) = (
                     c.try_clone().unwrap(),
                     u.try_clone().unwrap(),
                     late.clone(),
                     r.clone(),
+                    h.clone(),
                 );
                 thread::spawn(move || {
                     pipe(c2, u2, |chunk| {
-                        let mut rule = r.lock().unwrap();
-                        let (marker, times) = &mut *rule;
-                        if *times != 0
-                            && !marker.is_empty()
-                            && chunk.windows(marker.len()).any(|w| w == &marker[..])
-                        {
-                            *times -= 1;
+                        if matches(&r, chunk) {
                             late2.store(true, Ordering::SeqCst);
+                        }
+                        if matches(&h, chunk) {
+                            thread::sleep(Self::DELAY);
                         }
                     })
                 });
@@ -283,6 +284,7 @@ impl DelayProxy {
         DelayProxy {
             port,
             rule,
+            held,
             stop,
             conns,
         }
@@ -297,6 +299,23 @@ impl DelayProxy {
     pub fn delay(&self, marker: &str, times: i64) {
         *self.rule.lock().unwrap() = (marker.as_bytes().to_vec(), times);
     }
+
+    /// The next `times` commands holding `marker` reach Redis late (negative: every one).
+    pub fn hold(&self, marker: &str, times: i64) {
+        *self.held.lock().unwrap() = (marker.as_bytes().to_vec(), times);
+    }
+}
+
+/// Whether `chunk` holds the rule's marker while the rule has uses left (taking one).
+fn matches(rule: &Mutex<(Vec<u8>, i64)>, chunk: &[u8]) -> bool {
+    let mut rule = rule.lock().unwrap();
+    let (marker, times) = &mut *rule;
+    let hit =
+        *times != 0 && !marker.is_empty() && chunk.windows(marker.len()).any(|w| w == &marker[..]);
+    if hit {
+        *times -= 1;
+    }
+    hit
 }
 
 /// Copies `from` to `to`, calling `each` on every chunk before it is sent on.

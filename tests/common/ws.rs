@@ -297,13 +297,20 @@ pub fn cluster_node(
     name: &str,
     driver: &str,
 ) -> (super::Portico, std::net::SocketAddr) {
+    cluster_node_on(&redis.url(), "200ms", name, driver)
+}
+
+/// [`cluster_node`] on the Redis at `url`, with its `timeout`.
+pub fn cluster_node_on(
+    url: &str,
+    timeout: &str,
+    name: &str,
+    driver: &str,
+) -> (super::Portico, std::net::SocketAddr) {
     let admin_port = super::free_port();
     let dir = super::temp_dir("ws-cluster");
     let yaml = ws_api_config(admin_port, &dir, "", ECHO_ROUTES)
-        + &format!(
-            "cluster: {{ redis: {}, node: {name}, timeout: 200ms }}\n",
-            redis.url()
-        );
+        + &format!("cluster: {{ redis: {url}, node: {name}, timeout: {timeout} }}\n");
     let p = super::Portico::start(&yaml, driver);
     let admin = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
     // Generous: the machine may be loaded.
