@@ -130,6 +130,25 @@ fn socket_is_quiet(tcp: &TcpStream) -> bool {
 
 /// `recv(MSG_PEEK | MSG_DONTWAIT)`: the bytes waiting (copied into `buf`, not consumed),
 /// 0 at the end of the stream, WouldBlock when nothing is there yet.
+/// The error the kernel holds for the socket (`SO_ERROR`, taken: a second call finds
+/// none). A reset that arrives after the peer's FIN is only seen here: a read returns
+/// the end of the stream first, and then again.
+pub fn take_socket_error(fd: std::os::fd::RawFd) -> Option<io::Error> {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes of their sizes for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && err != 0).then(|| io::Error::from_raw_os_error(err))
+}
+
 fn peek(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for its length of writes for the duration of the call.
     let n = unsafe {

@@ -113,7 +113,10 @@ async fn exchange(
     // that is a 502, never a second invoke (nginx does not resend a POST either). A
     // reset is different: the kernel resets a connection closed with unread bytes, so
     // the endpoint had not read the whole event (it closed the idle connection as the
-    // event arrived): that is a stale connection, sent again on a new one.
+    // event arrived): that is a stale connection, sent again on a new one. So is a
+    // close that a reset follows (`reset_follows`): the endpoint closed the idle
+    // connection (FIN) just after the pool's check, and the event then reached a closed
+    // socket.
     let mut received = false;
     loop {
         if !c.ubuf.is_empty() {
@@ -135,7 +138,12 @@ async fn exchange(
         }
         let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
         match read.map_err(|_| timed_out())? {
-            Ok(0) if !received => return Err(Fail::Other("closed before answering".into())),
+            Ok(0) if !received => {
+                return Err(match reset_follows(&stream, left()).await {
+                    Some(e) => Fail::Stale(format!("closed, then {e}: the event was not read")),
+                    None => Fail::Other("closed before answering".into()),
+                })
+            }
             Ok(0) => {
                 return Err(Fail::Other(
                     "closed in the middle of the answer head".into(),
@@ -248,4 +256,27 @@ async fn read_more(c: &mut Conn, stream: &mut UpstreamIo) -> std::io::Result<usi
     let (res, buf) = read_into(stream, std::mem::take(&mut c.ubuf)).await;
     c.ubuf = buf;
     res
+}
+
+/// How long a close before any answer waits for the reset that says the endpoint never
+/// read the event: over loopback it is there at once; over a network it follows the
+/// FIN by a round trip. A close with no reset (the endpoint read the event, then died)
+/// is a 502 this much later.
+const RESET_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// After the end of the stream, before any answer: the reset that follows within
+/// [`RESET_GRACE`] (or `left`), if one does.
+async fn reset_follows(stream: &UpstreamIo, left: std::time::Duration) -> Option<std::io::Error> {
+    use std::os::fd::AsRawFd;
+    let fd = stream.tcp().as_raw_fd();
+    let until = Instant::now() + RESET_GRACE.min(left);
+    loop {
+        if let Some(e) = crate::tls::take_socket_error(fd) {
+            return Some(e);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        monoio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
 }
