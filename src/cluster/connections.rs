@@ -5,12 +5,15 @@
 //! per node (`node:<name>`, Redis pub/sub) carrying `@connections` requests and their
 //! replies. A node that gets a request runs it on its owning worker through the hook the
 //! WebSocket module registers ([`set_connections_hook`]) and replies on the caller's
-//! node channel; a caller that gets no reply within [`REMOTE_WAIT`] answers 410.
+//! node channel.
 //!
-//! Pub/sub is at-most-once, which the request/reply covers: a lost request or reply
-//! ends as 410 (the caller cannot tell it from a closed connection, as with AWS's Gone).
-//! A caller that cannot ask Redis (away, slow, or the owner not listening) answers 503:
-//! a 410 tells a backend to forget a connection that may well be open.
+//! A 410 tells a backend to forget the connection, so it is only answered when the
+//! connection is known gone: no entry (see below), an owner that is not live, or the
+//! owner's own answer. A caller that cannot ask Redis (away, slow), whose owner is not
+//! listening, that is not listening itself (the reply could not reach it), or that gets
+//! no reply within [`REMOTE_WAIT`] (pub/sub is at-most-once; the owner may be slow)
+//! answers 503, which boto3 retries: the connection may well be open. A post answered
+//! 503 for want of a reply may have been delivered, and a retry delivers it again.
 //!
 //! The registry write is fire and forget, so the side thread also keeps this node's open
 //! ids ([`reregister`]) and writes them all again when a write failed or was never
@@ -70,6 +73,10 @@ static SEQ: AtomicU64 = AtomicU64::new(1);
 /// Opens (true) and closes of this node's connections, from the workers (lock-free),
 /// for the side thread's [`open_ids`].
 static EVENTS: SegQueue<(bool, String)> = SegQueue::new();
+/// This node's listener is subscribed to its channel, so a reply can reach it: a call
+/// made while it is not (resubscribing after Redis restarted) would lose the owner's
+/// reply, so it is not made (503).
+static SUBSCRIBED: AtomicBool = AtomicBool::new(false);
 /// A registry write failed or was never made: write every open id again.
 static REREGISTER: AtomicBool = AtomicBool::new(true);
 /// A re-registration is under way (one at a time).
@@ -84,10 +91,10 @@ const REFRESH_MS: u64 = 3_600_000;
 
 /// What this node's sync last saw of Redis's `epoch` marker (Redis lost its data when
 /// it changes): the marker, when it changed (0: the first one this node saw), and the
-/// other nodes that were live before the change. Until each of those is live again (it
+/// nodes that were live before the change. Until each of those is live again (it
 /// has synced since, so it knows of the loss and is not `complete` until its connections
 /// are written again) or [`GIVE_UP_MS`] passed, an id found nowhere may be one of theirs.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Epoch {
     marker: String,
     since: u64,
@@ -259,6 +266,16 @@ pub fn unavailable() -> RemoteReply {
     }
 }
 
+/// What a caller answers when the live owner got the call but its reply did not come
+/// within [`REMOTE_WAIT`]: it may be slow, or the reply lost; not 410.
+fn no_answer() -> RemoteReply {
+    RemoteReply {
+        body: serde_json::to_vec(&json!({"message": "The node that holds this connection did not answer in time; retry"}))
+            .unwrap_or_default(),
+        ..unavailable()
+    }
+}
+
 fn pending() -> &'static Mutex<HashMap<u64, oneshot::Sender<RemoteReply>>> {
     static P: OnceLock<Mutex<HashMap<u64, oneshot::Sender<RemoteReply>>>> = OnceLock::new();
     P.get_or_init(|| Mutex::new(HashMap::new()))
@@ -317,7 +334,7 @@ impl Cluster {
 
     /// Sends an `@connections` operation to the node that owns `id`. The receiver gets
     /// its reply, [`unavailable`] (Redis away or slow, the owner not listening), or None
-    /// (no owner, owner gone, no reply in time): 410. [`unavailable`] at once when the
+    /// (no owner, or an owner not live): 410. [`unavailable`] at once when the
     /// breaker is open or the queue is full.
     pub fn remote_connection_call(
         self: &Arc<Self>,
@@ -404,6 +421,9 @@ async fn call(
     if owner == c.node || !live.contains(&owner) {
         return None;
     }
+    if !SUBSCRIBED.load(Ordering::Acquire) {
+        return Some(unavailable());
+    }
     let corr = SEQ.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel();
     pending().lock().unwrap().insert(corr, tx);
@@ -422,10 +442,10 @@ async fn call(
     )
     .await;
     let out = match sent {
-        Ok(Ok(n)) if n > 0 => tokio::time::timeout_at(t, rx)
-            .await
-            .ok()
-            .and_then(Result::ok),
+        Ok(Ok(n)) if n > 0 => match tokio::time::timeout_at(t, rx).await {
+            Ok(Ok(reply)) => Some(reply),
+            _ => Some(no_answer()),
+        },
         Ok(Err(_)) => {
             calls_failed().await;
             Some(unavailable())
@@ -474,6 +494,7 @@ pub(super) async fn listen(
             let subscribed =
                 tokio::time::timeout(c.cfg.timeout * 4, ps.subscribe(&[&channel, &flush])).await;
             if matches!(subscribed, Ok(Ok(()))) {
+                SUBSCRIBED.store(true, Ordering::Release);
                 let mut stream = ps.into_on_message();
                 while let Some(msg) = stream.next().await {
                     let Ok(text) = msg.get_payload::<String>() else {
@@ -492,6 +513,7 @@ pub(super) async fn listen(
                         tokio::task::spawn_blocking(move || handle(&c, &conn, &text));
                     }
                 }
+                SUBSCRIBED.store(false, Ordering::Release);
             }
         }
         if c.stop.load(Ordering::Acquire) {

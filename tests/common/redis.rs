@@ -220,11 +220,12 @@ impl Drop for Impostor {
 /// A TCP proxy in front of a real Redis that can hold back Redis's answers: after a
 /// command holding `marker` goes through, the next answer on that connection is
 /// forwarded [`DelayProxy::DELAY`] late (Redis did the work; the client's wait ran out);
-/// or hold back commands (`hold`): Redis gets them `DELAY` late.
+/// or hold back commands (`hold`): Redis gets them late.
 pub struct DelayProxy {
     pub port: u16,
     rule: Arc<Mutex<(Vec<u8>, i64)>>,
     held: Arc<Mutex<(Vec<u8>, i64)>>,
+    held_for: Arc<Mutex<Duration>>,
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
@@ -238,9 +239,11 @@ impl DelayProxy {
         listener.set_nonblocking(true).unwrap();
         let rule = Arc::new(Mutex::new((Vec::new(), 0)));
         let held = Arc::new(Mutex::new((Vec::new(), 0)));
+        let held_for = Arc::new(Mutex::new(Self::DELAY));
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
         let (r, h, s, cs) = (rule.clone(), held.clone(), stop.clone(), conns.clone());
+        let hf = held_for.clone();
         thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 let Ok((c, _)) = listener.accept() else {
@@ -255,12 +258,13 @@ impl DelayProxy {
                 all.push(c.try_clone().unwrap());
                 all.push(u.try_clone().unwrap());
                 let late = Arc::new(AtomicBool::new(false));
-                let (c2, u2, late2, r, h) = (
+                let (c2, u2, late2, r, h, hf) = (
                     c.try_clone().unwrap(),
                     u.try_clone().unwrap(),
                     late.clone(),
                     r.clone(),
                     h.clone(),
+                    hf.clone(),
                 );
                 thread::spawn(move || {
                     pipe(c2, u2, |chunk| {
@@ -268,7 +272,7 @@ impl DelayProxy {
                             late2.store(true, Ordering::SeqCst);
                         }
                         if matches(&h, chunk) {
-                            thread::sleep(Self::DELAY);
+                            thread::sleep(*hf.lock().unwrap());
                         }
                     })
                 });
@@ -285,6 +289,7 @@ impl DelayProxy {
             port,
             rule,
             held,
+            held_for,
             stop,
             conns,
         }
@@ -300,8 +305,10 @@ impl DelayProxy {
         *self.rule.lock().unwrap() = (marker.as_bytes().to_vec(), times);
     }
 
-    /// The next `times` commands holding `marker` reach Redis late (negative: every one).
-    pub fn hold(&self, marker: &str, times: i64) {
+    /// The next `times` commands holding `marker` reach Redis `late` (negative `times`:
+    /// every one).
+    pub fn hold(&self, marker: &str, times: i64, late: Duration) {
+        *self.held_for.lock().unwrap() = late;
         *self.held.lock().unwrap() = (marker.as_bytes().to_vec(), times);
     }
 }
