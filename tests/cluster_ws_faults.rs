@@ -72,9 +72,7 @@ fn a_connection_stays_reachable_from_other_nodes_after_redis_lost_its_data() {
         let mut redis = Redis::start();
         let (a, _) = cluster_node(&redis, "a", driver);
         let (_b, b_admin) = cluster_node(&redis, "b", driver);
-        let (mut client, id) = open_learning_id(&a);
-        post_until_taken(b_admin, &id, "before", driver);
-        assert_eq!(read_small_frame(&mut client), (1, b"before".to_vec()));
+        let (mut client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
 
         // Restarted without persistence: the registry is gone with the rest.
         redis.restart();
@@ -97,9 +95,7 @@ fn an_owner_slow_to_come_back_after_redis_lost_its_data_is_waited_for() {
         let mut redis = Redis::start();
         let (a, _) = cluster_node(&redis, "a", driver);
         let (_b, b_admin) = cluster_node(&redis, "b", driver);
-        let (mut client, id) = open_learning_id(&a);
-        post_until_taken(b_admin, &id, "before", driver);
-        assert_eq!(read_small_frame(&mut client), (1, b"before".to_vec()));
+        let (mut client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
 
         a.signal(19); // SIGSTOP
         redis.restart();
@@ -122,9 +118,7 @@ fn an_owner_that_does_not_answer_in_time_is_not_called_gone() {
         let redis = Redis::start();
         let (a, _) = cluster_node(&redis, "a", driver);
         let (_b, b_admin) = cluster_node(&redis, "b", driver);
-        let (mut client, id) = open_learning_id(&a);
-        post_until_taken(b_admin, &id, "before", driver);
-        assert_eq!(read_small_frame(&mut client), (1, b"before".to_vec()));
+        let (mut client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
 
         a.signal(19); // SIGSTOP
         let r = post(b_admin, &id, "frozen");
@@ -147,9 +141,7 @@ fn a_node_not_listening_yet_after_redis_restarted_does_not_answer_gone() {
         let proxy = DelayProxy::start(redis.addr());
         let (a, _) = cluster_node(&redis, "a", driver);
         let (_b, b_admin) = cluster_node_on(&proxy.url(), "1s", "b", driver);
-        let (mut client, id) = open_learning_id(&a);
-        post_until_taken(b_admin, &id, "before", driver);
-        assert_eq!(read_small_frame(&mut client), (1, b"before".to_vec()));
+        let (mut client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
 
         proxy.hold("SUBSCRIBE", 1, Duration::from_secs(3));
         redis.restart();

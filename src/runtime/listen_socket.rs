@@ -63,6 +63,41 @@ pub fn stop_listening(listener: &impl AsRawFd) {
     }
 }
 
+/// Makes the kernel drop every packet addressed to `listener` from now on (a socket
+/// filter that accepts nothing): new SYNs, and the last ACK of a handshake in progress,
+/// so no connection joins the accept queue while [`take_queued`] empties it. Without it,
+/// one that joined between the last accept and the close (a wide gap when the worker is
+/// preempted there) was reset with the listener, its request sent; now its client
+/// retries the SYN a second later and finds the port closed: refused, which it can tell
+/// from a request lost. Only a handshake caught between its SYN-ACK and its ACK at this
+/// instant is still lost. Best effort: false if the kernel refused the filter.
+pub fn refuse_new_handshakes(listener: &impl AsRawFd) -> bool {
+    // linux/asm-generic/socket.h (libc names it for Android only).
+    const SO_ATTACH_FILTER: libc::c_int = 26;
+    let mut drop_all = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }];
+    let program = libc::sock_fprog {
+        len: 1,
+        filter: drop_all.as_mut_ptr(),
+    };
+    // SAFETY: the kernel copies the one-instruction program during the call; `program`
+    // and the array it points to outlive it.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ATTACH_FILTER,
+            (&program as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
 /// At most this many queued connections are taken at a stop (the backlog's size), so a
 /// flood of new ones can't keep a worker taking them instead of draining.
 const TAKE_AT_STOP: usize = 4096;
@@ -144,6 +179,27 @@ mod tests {
         assert!(super::take_queued(&listener, false).is_empty());
         super::stop_listening(&listener);
         assert!(TcpStream::connect(addr).is_err());
+    }
+
+    #[test]
+    fn after_refusing_new_handshakes_only_the_queued_connections_are_taken() {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut queued = TcpStream::connect(addr).unwrap();
+        queued.write_all(b"before").unwrap();
+        assert!(super::refuse_new_handshakes(&listener));
+        // Its SYN is dropped: no handshake, no place in the queue (the kernel would
+        // retry it a second later).
+        let late = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(late.is_err(), "a handshake completed after the filter");
+        let taken = super::take_queued(&listener, false);
+        assert_eq!(taken.len(), 1);
+        let mut got = [0u8; 6];
+        let mut s = &taken[0];
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"before", "the queued connection still receives");
     }
 
     #[test]

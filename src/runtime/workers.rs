@@ -562,6 +562,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
 /// reload, often with their request sent) can't tell that from a request lost.
 fn close_listener(ctx: &Rc<WorkerCtx>, l: &Listening) {
     let epoll = ctx.driver == Driver::Epoll;
+    super::listen_socket::refuse_new_handshakes(&*l.socket);
     for s in super::listen_socket::take_queued(&*l.socket, epoll) {
         let Ok(peer) = s.peer_addr() else { continue };
         if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
