@@ -62,9 +62,10 @@ fn sigterm_with_a_request_in_flight_finishes_it_and_logs_no_error() {
 /// queue, are served (or closed unanswered after the fresh-connection grace), not reset
 /// when the listener closes: clients that connect and send a request in a loop through a
 /// SIGTERM see answers, then refused connects. Closing the listeners with connections in
-/// their queue reset dozens of them in each run here (the clients had sent a request); a
-/// connection still in its handshake at that instant can still be reset, so a few are
-/// allowed.
+/// their queue reset dozens of them in each run here (the clients had sent a request);
+/// dropping every packet while the queue was emptied still lost one or two a run (a
+/// handshake under way at that instant: its client was connected, the listener never
+/// was); dropping only SYNs and accepting for a round trip more loses none.
 #[test]
 fn sigterm_serves_connections_queued_before_it_instead_of_resetting_them() {
     for driver in DRIVERS {
@@ -89,7 +90,7 @@ apis:
         assert!(p.wait_exit(Duration::from_secs(30)).success(), "{driver}");
         assert!(refused, "{driver}: connects refused after the stop");
         assert!(
-            lost <= 5,
+            lost == 0,
             "{driver}: {lost} connections reset or closed unanswered after their connect succeeded ({answered} answered)"
         );
     }

@@ -63,29 +63,43 @@ pub fn stop_listening(listener: &impl AsRawFd) {
     }
 }
 
-/// Makes the kernel drop every packet addressed to `listener` from now on (a socket
-/// filter that accepts nothing): new SYNs, and the last ACK of a handshake in progress,
-/// so no connection joins the accept queue while [`take_queued`] empties it. Without it,
-/// one that joined between the last accept and the close (a wide gap when the worker is
-/// preempted there) was reset with the listener, its request sent; now its client
-/// retries the SYN a second later and finds the port closed: refused, which it can tell
-/// from a request lost. Only a handshake caught between its SYN-ACK and its ACK at this
-/// instant is still lost. Best effort: false if the kernel refused the filter.
+/// Makes the kernel drop every new SYN addressed to `listener` from now on (a socket
+/// filter), so no new handshake starts while the worker empties the accept queue and
+/// closes it. Everything else still passes, the last ACK of a handshake already under way
+/// among it, so those complete and join the queue, where the accept loop or
+/// [`take_queued`] takes them (a drop-all filter lost them: their clients thought they
+/// were connected, and the listener never was). Without any filter, a connection that
+/// joined between the last accept and the close (a wide gap when the worker is preempted
+/// there) was reset with the listener, its request sent; now its client retries the SYN
+/// a second later and finds the port closed: refused, which it can tell from a request
+/// lost. Connections accepted after this inherit the filter, which no established
+/// connection minds (it never receives a SYN without an ACK). Best effort: false if the
+/// kernel refused the filter.
 pub fn refuse_new_handshakes(listener: &impl AsRawFd) -> bool {
     // linux/asm-generic/socket.h (libc names it for Android only).
     const SO_ATTACH_FILTER: libc::c_int = 26;
-    let mut drop_all = [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: 0,
-    }];
-    let program = libc::sock_fprog {
-        len: 1,
-        filter: drop_all.as_mut_ptr(),
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
     };
-    // SAFETY: the kernel copies the one-instruction program during the call; `program`
-    // and the array it points to outlive it.
+    // A TCP socket's filter sees the packet from its TCP header on: byte 13 holds the
+    // flags (SYN 0x02, ACK 0x10). A SYN alone is dropped (0 bytes kept), any other
+    // packet kept whole.
+    let mut syn_only = [
+        op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
+        op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x02),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+    ];
+    let program = libc::sock_fprog {
+        len: syn_only.len() as u16,
+        filter: syn_only.as_mut_ptr(),
+    };
+    // SAFETY: the kernel copies the program during the call; `program` and the array it
+    // points to outlive it.
     let rc = unsafe {
         libc::setsockopt(
             listener.as_raw_fd(),
@@ -200,6 +214,32 @@ mod tests {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"before", "the queued connection still receives");
+    }
+
+    #[test]
+    fn the_filter_drops_syns_and_lets_every_other_packet_through() {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        // On a connection, as on one accepted after the filter (it inherits it): data
+        // and ACKs pass, as the last ACK of a handshake under way does on the listener.
+        assert!(super::refuse_new_handshakes(&accepted));
+        assert!(super::refuse_new_handshakes(&listener));
+        client.write_all(b"after the filter").unwrap();
+        accepted
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut got = [0u8; 16];
+        accepted.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"after the filter");
+        accepted.write_all(b"back").unwrap();
+        let mut back = [0u8; 4];
+        client.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"back");
+        let late = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(late.is_err(), "a SYN went through the filter");
     }
 
     #[test]

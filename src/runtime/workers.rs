@@ -420,10 +420,9 @@ async fn worker_main(
             last_sweep = Instant::now();
         }
     }
-    for l in listeners.open.values() {
-        // Queued connections are served as fresh ones in a drain (`FRESH_GRACE`).
-        close_listener(&ctx, l);
-    }
+    // Queued connections are served as fresh ones in a drain (`FRESH_GRACE`).
+    let open: Vec<Listening> = listeners.open.values().cloned().collect();
+    close_listeners(&ctx, &open).await;
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
     let deadline = Instant::now() + drain_timeout;
@@ -510,8 +509,8 @@ impl Listeners {
             let keep = wanted.contains(&(*addr, l.tls));
             if !keep {
                 info!(worker = ctx.id, %addr, "listener removed by reload");
-                close_listener(ctx, l);
-                l.stop.begin();
+                let (ctx, l) = (ctx.clone(), l.clone());
+                monoio::spawn(async move { close_listeners(&ctx, &[l]).await });
             }
             keep
         });
@@ -557,19 +556,40 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
     }
 }
 
-/// Takes a listener out of LISTEN, serving first the connections the kernel had queued
-/// on it: closing it resets them, and their clients (connected before the stop or the
-/// reload, often with their request sent) can't tell that from a request lost.
-fn close_listener(ctx: &Rc<WorkerCtx>, l: &Listening) {
-    let epoll = ctx.driver == Driver::Epoll;
-    super::listen_socket::refuse_new_handshakes(&*l.socket);
-    for s in super::listen_socket::take_queued(&*l.socket, epoll) {
-        let Ok(peer) = s.peer_addr() else { continue };
-        if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
-            spawn_connection(ctx, stream, peer, l.tls);
-        }
+/// How long listeners that drop new SYNs keep accepting before they close: a handshake
+/// under way when the filter went on completes one round trip after its SYN-ACK.
+const HANDSHAKE_GRACE: Duration = Duration::from_millis(100);
+
+/// Takes listeners out of LISTEN without resetting a connection a client saw open:
+/// first no new handshake starts (`refuse_new_handshakes`), then for `HANDSHAKE_GRACE`
+/// the accept loops take the handshakes that were under way, then the connections still
+/// queued are served and the listeners close (closing resets what is queued, and those
+/// clients, connected before the stop or the reload and often with their request sent,
+/// can't tell that from a request lost). A second stop signal cuts the grace short.
+async fn close_listeners(ctx: &Rc<WorkerCtx>, listeners: &[Listening]) {
+    if listeners.is_empty() {
+        return;
     }
-    super::listen_socket::stop_listening(&*l.socket);
+    for l in listeners {
+        super::listen_socket::refuse_new_handshakes(&*l.socket);
+    }
+    let grace_ends = Instant::now() + HANDSHAKE_GRACE;
+    while Instant::now() < grace_ends && !stop_now_requested() {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+        // Requests served meanwhile may wait on a coarse deadline.
+        ctx.timers.fire_due();
+    }
+    let epoll = ctx.driver == Driver::Epoll;
+    for l in listeners {
+        for s in super::listen_socket::take_queued(&*l.socket, epoll) {
+            let Ok(peer) = s.peer_addr() else { continue };
+            if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
+                spawn_connection(ctx, stream, peer, l.tls);
+            }
+        }
+        super::listen_socket::stop_listening(&*l.socket);
+        l.stop.begin();
+    }
 }
 
 /// Serves an accepted connection on its own task.
