@@ -103,6 +103,9 @@ pub fn parse_response(
         }
         Ok(httparse::Status::Partial) => return Ok(false),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeaderTooLarge),
+        Err(httparse::Error::Version) => {
+            return later_minor_version(buf, skip, request_method, max_head, head)
+        }
         Err(e) => return Err(ParseError::BadRequest(httparse_detail(e))),
     };
     if head_len > max_head || head_len > u32::MAX as usize {
@@ -171,4 +174,36 @@ pub fn parse_response(
     head.content_length = framing.content_length;
     head.connection_names = framing.names_fields;
     Ok(true)
+}
+
+/// A status line httparse refused for its version. `HTTP/1.x` for x ≥ 2 is read as
+/// HTTP/1.1 (RFC 9110 §2.5: a recipient processes a later minor version as the highest
+/// one it implements), as request lines are; any other version stays an error (502).
+/// Rare enough to parse a copy with the digit replaced: spans are offsets, the same in
+/// both.
+fn later_minor_version(
+    buf: &[u8],
+    skip: usize,
+    request_method: Method,
+    max_head: usize,
+    head: &mut ResponseHead,
+) -> Result<bool, ParseError> {
+    const SHAPE: &[u8] = b"HTTP/1.# ";
+    for (i, &want) in SHAPE.iter().enumerate() {
+        let Some(&b) = buf.get(skip + i) else {
+            return Ok(false);
+        };
+        let fits = match want {
+            b'#' => (b'2'..=b'9').contains(&b),
+            _ => b == want,
+        };
+        if !fits {
+            return Err(ParseError::BadRequest(httparse_detail(
+                httparse::Error::Version,
+            )));
+        }
+    }
+    let mut copy = buf[..buf.len().min(max_head + 1)].to_vec();
+    copy[skip + 7] = b'1';
+    parse_response(&copy, request_method, max_head, head)
 }

@@ -160,3 +160,33 @@ fn head_size_limit() {
         Ok(false)
     );
 }
+
+/// A later HTTP/1 minor version is read as HTTP/1.1 (RFC 9110 §2.5), as in requests;
+/// other versions stay errors.
+#[test]
+fn later_minor_versions_are_read_as_http11() {
+    let later = b"HTTP/1.2 201 Made\r\nContent-Length: 3\r\n\r\nabc";
+    let head = split(later, Method::Get).unwrap();
+    let same = split(
+        b"HTTP/1.1 201 Made\r\nContent-Length: 3\r\n\r\nabc",
+        Method::Get,
+    )
+    .unwrap();
+    assert_eq!(head, same);
+    assert_eq!(head.reason.get(later), b"Made");
+    let skipped = b"\r\nHTTP/1.9 204 \r\nConnection: close\r\n\r\n";
+    let head = split(skipped, Method::Get).unwrap();
+    assert_eq!(
+        (head.status, head.minor_version, head.keep_alive),
+        (204, 1, false)
+    );
+    for bad in [
+        &b"HTTP/2.0 200 OK\r\n\r\n"[..],
+        b"HTTP/1.10 200 OK\r\n\r\n",
+        b"HTTP/1.x 200 OK\r\n\r\n",
+        b"HTTP/0.9 200 OK\r\n\r\n",
+        b"HTTP/1.2 2000 OK\r\n\r\n",
+    ] {
+        upstream_err(bad);
+    }
+}
