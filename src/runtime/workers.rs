@@ -3,7 +3,6 @@
 //! configured address, so the kernel spreads connections and no task ever crosses threads.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -11,9 +10,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monoio::net::{ListenerOpts, TcpListener};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
+use super::listeners::Listeners;
 use super::reload;
 use super::request_id::{process_seed, RequestIds};
 use super::shutdown::{stop_now_requested, stop_requested, Drain};
@@ -156,11 +155,11 @@ impl WorkerCtx {
         }
     }
 
-    fn connection_opened(&self) {
+    pub(super) fn connection_opened(&self) {
         bump(&self.cells.connections_active, 1);
     }
 
-    fn connection_closed(&self) {
+    pub(super) fn connection_closed(&self) {
         let c = &self.cells.connections_active;
         c.store(
             c.load(Ordering::Relaxed).saturating_sub(1),
@@ -368,16 +367,13 @@ async fn worker_main(
     let Some((number, snap)) = reload::current() else {
         return;
     };
-    let mut listeners = Listeners {
-        send_timeout: snap.server.limits.send_timeout,
-        ..Listeners::default()
-    };
-    for (addr, tls) in wanted_listeners(&snap) {
-        if let Err(e) = listeners.bind(addr, tls) {
+    let mut listeners = match Listeners::bind_all(&snap) {
+        Ok(l) => l,
+        Err((addr, e)) => {
             let _ = ready.send(Err(StartError::Bind(addr, e)));
             return;
         }
-    }
+    };
     let ctx = Rc::new(WorkerCtx {
         id,
         ids: RequestIds::new(seed, id),
@@ -409,8 +405,7 @@ async fn worker_main(
         let gen = ctx.generation();
         if gen.number != seen {
             seen = gen.number;
-            let send_timeout = gen.snap.server.limits.send_timeout;
-            listeners.reconcile(&ctx, &wanted_listeners(&gen.snap), send_timeout);
+            listeners.reconcile(&ctx, &gen.snap);
             reload::applied(id, gen.number);
         }
         ctx.flush_log();
@@ -421,8 +416,7 @@ async fn worker_main(
         }
     }
     // Queued connections are served as fresh ones in a drain (`FRESH_GRACE`).
-    let open: Vec<Listening> = listeners.open.values().cloned().collect();
-    close_listeners(&ctx, &open).await;
+    listeners.close_all(&ctx).await;
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;
     let deadline = Instant::now() + drain_timeout;
@@ -439,180 +433,4 @@ async fn worker_main(
         warn!(worker = id, connections = ctx.active(), "{why}");
     }
     ctx.flush_log();
-}
-
-/// Every listener a config asks for: (address, TLS).
-fn wanted_listeners(snap: &crate::config::compile::Snapshot) -> Vec<(SocketAddr, bool)> {
-    let plain = snap.server.listen.iter().map(|a| (*a, false));
-    plain
-        .chain(snap.server.tls_listen.iter().map(|a| (*a, true)))
-        .collect()
-}
-
-/// This worker's listening sockets. A reload keeps the ones still configured (never
-/// rebinding them, so no connection is refused in between), binds new ones and stops
-/// the accept loops of removed ones. An address that moves between `listen` and
-/// `tls_listen` counts as removed and added.
-#[derive(Default)]
-struct Listeners {
-    open: HashMap<SocketAddr, Listening>,
-    pending: Vec<Listening>,
-    /// `limits.send_timeout`, set on each listener for its connections to inherit.
-    send_timeout: Duration,
-}
-
-#[derive(Clone)]
-struct Listening {
-    socket: Rc<TcpListener>,
-    stop: Rc<Drain>,
-    tls: bool,
-}
-
-impl Listeners {
-    fn bind(&mut self, addr: SocketAddr, tls: bool) -> std::io::Result<()> {
-        let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
-        let socket = TcpListener::bind_with_config(addr, &opts)?;
-        super::listen_socket::set_options_for_connections(&socket, self.send_timeout)?;
-        let l = Listening {
-            socket: Rc::new(socket),
-            stop: Rc::new(Drain::default()),
-            tls,
-        };
-        self.open.insert(addr, l.clone());
-        self.pending.push(l);
-        Ok(())
-    }
-
-    fn spawn_pending(&mut self, ctx: &Rc<WorkerCtx>) {
-        for l in self.pending.drain(..) {
-            monoio::spawn(accept_loop(ctx.clone(), l));
-        }
-    }
-
-    fn reconcile(
-        &mut self,
-        ctx: &Rc<WorkerCtx>,
-        wanted: &[(SocketAddr, bool)],
-        send_timeout: Duration,
-    ) {
-        if send_timeout != self.send_timeout {
-            // Connections accepted from now on inherit the new value.
-            self.send_timeout = send_timeout;
-            for (addr, l) in &self.open {
-                let set = super::listen_socket::set_options_for_connections;
-                if let Err(e) = set(&l.socket, send_timeout) {
-                    warn!(worker = ctx.id, %addr, error = %e, "cannot set send_timeout on a listener");
-                }
-            }
-        }
-        self.open.retain(|addr, l| {
-            let keep = wanted.contains(&(*addr, l.tls));
-            if !keep {
-                info!(worker = ctx.id, %addr, "listener removed by reload");
-                let (ctx, l) = (ctx.clone(), l.clone());
-                monoio::spawn(async move { close_listeners(&ctx, &[l]).await });
-            }
-            keep
-        });
-        for &(addr, tls) in wanted {
-            if !self.open.contains_key(&addr) {
-                match self.bind(addr, tls) {
-                    Ok(()) => info!(worker = ctx.id, %addr, tls, "listener added by reload"),
-                    Err(e) => {
-                        error!(worker = ctx.id, %addr, error = %e, "cannot listen on a reloaded address")
-                    }
-                }
-            }
-        }
-        self.spawn_pending(ctx);
-    }
-}
-
-async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
-    loop {
-        // Biased: an accept that completed before the stop is served, not dropped with
-        // its connection when the drain is ready in the same poll.
-        let accepted = monoio::select! {
-            biased;
-            a = l.socket.accept() => a,
-            _ = ctx.drain.wait() => return,
-            _ = l.stop.wait() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => spawn_connection(&ctx, stream, peer, l.tls),
-            // Stopping takes the socket out of LISTEN (`stop_listening`), which fails
-            // the pending accept (EINVAL); that is the stop, not an error.
-            Err(_) if ctx.drain.closing() || l.stop.closing() || stop_requested() => return,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning on the error, and say
-                // so once a second per worker, not at every retry (a client holding every
-                // descriptor would otherwise fill the log at twenty lines a second).
-                if let Some(held_back) = crate::metrics::log_limit::allow(("accept", ctx.id)) {
-                    error!(worker = ctx.id, error = %e, held_back, "accept failed");
-                }
-                monoio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// How long listeners that drop new SYNs keep accepting before they close: a handshake
-/// under way when the filter went on completes one round trip after its SYN-ACK.
-const HANDSHAKE_GRACE: Duration = Duration::from_millis(100);
-
-/// Takes listeners out of LISTEN without resetting a connection a client saw open:
-/// first no new handshake starts (`refuse_new_handshakes`), then for `HANDSHAKE_GRACE`
-/// the accept loops take the handshakes that were under way, then the connections still
-/// queued are served and the listeners close (closing resets what is queued, and those
-/// clients, connected before the stop or the reload and often with their request sent,
-/// can't tell that from a request lost). A second stop signal cuts the grace short.
-async fn close_listeners(ctx: &Rc<WorkerCtx>, listeners: &[Listening]) {
-    if listeners.is_empty() {
-        return;
-    }
-    for l in listeners {
-        super::listen_socket::refuse_new_handshakes(&*l.socket);
-    }
-    let grace_ends = Instant::now() + HANDSHAKE_GRACE;
-    while Instant::now() < grace_ends && !stop_now_requested() {
-        monoio::time::sleep(Duration::from_millis(10)).await;
-        // Requests served meanwhile may wait on a coarse deadline.
-        ctx.timers.fire_due();
-    }
-    let epoll = ctx.driver == Driver::Epoll;
-    for l in listeners {
-        for s in super::listen_socket::take_queued(&*l.socket, epoll) {
-            let Ok(peer) = s.peer_addr() else { continue };
-            if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
-                spawn_connection(ctx, stream, peer, l.tls);
-            }
-        }
-        super::listen_socket::stop_listening(&*l.socket);
-        l.stop.begin();
-    }
-}
-
-/// Serves an accepted connection on its own task.
-fn spawn_connection(
-    ctx: &Rc<WorkerCtx>,
-    stream: monoio::net::TcpStream,
-    peer: SocketAddr,
-    tls: bool,
-) {
-    // TCP_NODELAY and TCP_USER_TIMEOUT are the listener's, inherited (`listen_socket`).
-    let ctx = ctx.clone();
-    ctx.connection_opened();
-    // Two spawns, not one task with an `if`: a task is as large as its largest future,
-    // and a TLS connection's is more than twice a plain one's.
-    if tls {
-        monoio::spawn(async move {
-            crate::server::conn::serve_tls(&ctx, stream, peer).await;
-            ctx.connection_closed();
-        });
-    } else {
-        monoio::spawn(async move {
-            crate::server::conn::serve(&ctx, stream, peer).await;
-            ctx.connection_closed();
-        });
-    }
 }
