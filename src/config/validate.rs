@@ -3,6 +3,7 @@
 //! Gateway documents. Every error carries the key path of the value to fix.
 
 mod auth;
+mod cors;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -275,13 +276,6 @@ impl Validator<'_> {
     fn api(&mut self, api: &Api, p: &KeyPath) {
         self.opt_throttle(&api.throttle, p);
         if let Some(cors) = &api.cors {
-            // Browsers reject a wildcard origin on credentialed requests.
-            if cors.allow_credentials && cors.allow_origins.iter().any(|o| o == "*") {
-                self.error(
-                    &p.key("cors").key("allow_origins"),
-                    "\"*\" cannot be combined with allow_credentials: true",
-                );
-            }
             self.cors(cors, &p.key("cors"));
         }
         if api.stages.is_empty() {
@@ -295,49 +289,6 @@ impl Validator<'_> {
         }
         self.routes(api, p);
         self.errors.extend(super::definitions::validate(api, p));
-    }
-
-    /// Origins are compared with what browsers send: `scheme://host[:port]`, nothing more.
-    fn cors(&mut self, cors: &Cors, p: &KeyPath) {
-        for (i, origin) in cors.allow_origins.iter().enumerate() {
-            if origin == "*" {
-                continue;
-            }
-            if let Some(why) = origin_problem(origin) {
-                self.error(
-                    &p.key("allow_origins").index(i),
-                    format!("expected \"*\" or scheme://host[:port], got {origin:?}{why}"),
-                );
-            }
-        }
-        for (i, method) in cors.allow_methods.iter().enumerate() {
-            let known = method == "*"
-                || crate::router::key::METHODS
-                    .iter()
-                    .any(|m| *m != "ANY" && m.eq_ignore_ascii_case(method));
-            if !known {
-                self.error(
-                    &p.key("allow_methods").index(i),
-                    format!("expected an HTTP method or \"*\", got {method:?}"),
-                );
-            }
-        }
-        // Joined into one header line each: anything but a token (a space, a comma,
-        // CR/LF) would change what the line says, or add lines.
-        for (key, names) in [
-            ("allow_headers", &cors.allow_headers),
-            ("expose_headers", &cors.expose_headers),
-        ] {
-            for (i, name) in names.iter().enumerate() {
-                let token = !name.is_empty() && name.bytes().all(crate::http1::parse::is_tchar);
-                if name != "*" && !token {
-                    self.error(
-                        &p.key(key).index(i),
-                        format!("expected a header name (an HTTP token) or \"*\", got {name:?}"),
-                    );
-                }
-            }
-        }
     }
 
     fn stage(&mut self, name: &str, stage: &Stage, p: &KeyPath) {
@@ -561,40 +512,4 @@ impl Validator<'_> {
 fn token_can_match(token: &str) -> bool {
     token.trim_matches([' ', '\t']).len() == token.len()
         && !token.bytes().any(|b| b.is_ascii_control() && b != b'\t')
-}
-
-/// Why a CORS origin could never equal a browser's `Origin` (and be echoed on a header
-/// line as it is): `scheme://host[:port]` with a letter-led scheme, no blank, control
-/// character, path, userinfo or wildcard, and no default port, which browsers leave out.
-/// `""` after the text: nothing more to say than the expected form.
-fn origin_problem(origin: &str) -> Option<&'static str> {
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return Some("");
-    };
-    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
-    let rest_ok = !rest.is_empty()
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"/*@?#\\".contains(&b));
-    if !scheme_ok || !rest_ok {
-        return Some("");
-    }
-    // The port, after the last colon outside an IPv6 literal's brackets.
-    let port = match rest.rfind(':') {
-        Some(i) if !rest[i..].contains(']') => &rest[i + 1..],
-        _ => return None,
-    };
-    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return Some("");
-    }
-    let default = match scheme.to_ascii_lowercase().as_str() {
-        "http" => "80",
-        "https" => "443",
-        _ => return None,
-    };
-    (port.trim_start_matches('0') == default)
-        .then_some(" (browsers leave the default port out of Origin: write it without)")
 }

@@ -422,7 +422,7 @@ fn an_integration_path_holds_no_query() {
 fn cors_domains_and_mock_stage_variables() {
     let yaml = apis(
         r#"  shop:
-    cors: { allow_origins: ["https://a.example", "https://b.example/", "b.example"], allow_methods: [GET, FETCH], allow_headers: [content-type, "*", "x a", ""], expose_headers: ["x-total", "x\r\nset-cookie: a=1", "a,b"] }
+    cors: { allow_origins: ["https://a.example", "https://b.example/", "b.example"], allow_methods: [GET, FETCH], allow_headers: [content-type, "*", "x a", ""], expose_headers: ["x-total", "x\r\nset-cookie: a=1", "a,b"], max_age: 86401s }
     stages: { prod: { variables: { a: "1" } } }
     routes:
       "GET /m": { integration: { type: mock, headers: { x-v: "${stageVariables.v}" }, body: "${stageVariables.a} ${stageVariables.b}" } }
@@ -434,6 +434,7 @@ domains:
     assert_eq!(
         check(&yaml),
         [
+            r#"apis.shop.cors.max_age: must be at most 86400 seconds (24h)"#,
             r#"apis.shop.cors.allow_origins[1]: expected "*" or scheme://host[:port], got "https://b.example/""#,
             r#"apis.shop.cors.allow_origins[2]: expected "*" or scheme://host[:port], got "b.example""#,
             r#"apis.shop.cors.allow_methods[1]: expected an HTTP method or "*", got "FETCH""#,
