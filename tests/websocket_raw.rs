@@ -274,6 +274,21 @@ fn posts_to_a_client_that_does_not_read_get_429_before_anything_is_queued() {
         );
         assert_eq!(r.status, 200, "{driver}: room again");
         assert_eq!(read_frame(&mut s), (1, b"ok".to_vec()), "{driver}");
+        // A chunked body (curl -T -, Python requests with a generator) arrives decoded.
+        let r = send_to(
+            p.addr,
+            format!("POST /prod/@connections/{enc} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nchu\r\n4;x=y\r\nnked\r\n0\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{driver}: chunked: {}", r.text());
+        assert_eq!(read_frame(&mut s), (1, b"chunked".to_vec()), "{driver}");
+        // Chunked above the 128 KiB a post may carry: 413, as with a Content-Length.
+        let chunk = "z".repeat(64 * 1024);
+        let big = format!("{:x}\r\n{chunk}\r\n", chunk.len()).repeat(3);
+        let r = send_to(
+            p.addr,
+            format!("POST /prod/@connections/{enc} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{big}0\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 413, "{driver}: chunked, too long: {}", r.text());
         p.stop();
     }
 }

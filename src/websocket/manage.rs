@@ -26,22 +26,27 @@ pub(super) async fn manage(
     use connections::{Op, Reply};
     // A POST's body is read before the signature is checked (the signature covers it).
     let mut data = Vec::new();
+    // The body's length as sent (its chunk framing included), consumed with the head.
+    let mut sent_len = 0;
     let early = match c.head.method {
         Method::Post => match c.head.body {
             BodyKind::Length(n) if n as usize > connections::MAX_POST => {
                 Some(connections::too_long())
             }
-            BodyKind::Chunked => Some(Reply::error(
-                400,
-                "BadRequestException",
-                "Send a Content-Length",
-            )),
             _ => match read_body(gen, c).await {
-                Some(d) => {
+                Ok((d, sent)) if d.len() > connections::MAX_POST => {
+                    // Only a chunked body gets here: its length was not known before.
+                    consume_body(c, sent);
+                    Some(connections::too_long())
+                }
+                Ok((d, sent)) => {
                     data = d;
+                    sent_len = sent;
                     None
                 }
-                None => return false,
+                // A chunked body above max_body_bytes, left unread: the connection closes.
+                Err(413) => Some(connections::too_long()),
+                Err(_) => return false,
             },
         },
         Method::Get | Method::Head | Method::Delete => None,
@@ -55,7 +60,7 @@ pub(super) async fn manage(
         Some(r) => r,
         None => {
             let allowed = authorize_management(gen, c, stage, id, &data);
-            consume_body(c, data.len());
+            consume_body(c, sent_len);
             match allowed {
                 Err(r) => r,
                 Ok(()) => {
@@ -168,17 +173,28 @@ fn authorize_management(
     }
 }
 
-/// Reads a content-length body (at most MAX_POST) whole and returns a copy; the head
-/// stays in `rbuf` (the signature check reads it) until `consume_body`. A client that
-/// sent `Expect: 100-continue` gets its 100 first (it would wait for it, and the call end
-/// unanswered at the header timeout).
-async fn read_body(gen: &Generation, c: &mut Conn) -> Option<Vec<u8>> {
-    let end = c.read_whole_body(gen, &mut Vec::new()).await.ok()?;
-    Some(c.rbuf[c.head.head_len..end].to_vec())
+/// Reads a body whole (a content-length one of at most MAX_POST, a chunked one of at most
+/// `max_body_bytes`) and returns a copy of its content and how many bytes it took on the
+/// wire; the head stays in `rbuf` (the signature check reads it) until `consume_body`. A
+/// client that sent `Expect: 100-continue` gets its 100 first (it would wait for it, and
+/// the call end unanswered at the header timeout).
+async fn read_body(gen: &Generation, c: &mut Conn) -> Result<(Vec<u8>, usize), u16> {
+    let mut decoded = Vec::new();
+    let end = c
+        .read_whole_body(gen, &mut decoded)
+        .await
+        .map_err(|(status, _)| status)?;
+    let sent = end - c.head.head_len;
+    if matches!(c.head.body, BodyKind::Chunked) {
+        Ok((decoded, sent))
+    } else {
+        Ok((c.rbuf[c.head.head_len..end].to_vec(), sent))
+    }
 }
 
-/// Consumes head and body (`n` bytes, read by `read_body`) from `rbuf` and leaves the
-/// head's framing saying "no body" for `discard_body`. GET and DELETE: nothing to do.
+/// Consumes head and body (`n` bytes as sent, read by `read_body`) from `rbuf` and
+/// leaves the head's framing saying "no body" for `discard_body`. GET and DELETE:
+/// nothing to do.
 fn consume_body(c: &mut Conn, n: usize) {
     if c.head.method != Method::Post {
         return;
