@@ -14,6 +14,9 @@ pub mod ws;
 mod backends;
 #[allow(unused_imports)] // not every test binary uses a backend
 pub use backends::*;
+mod connect_loop;
+#[allow(unused_imports)] // only the stop and reload tests use it
+pub use connect_loop::ConnectLoop;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -530,77 +533,5 @@ pub fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Vec<u8> {
                 String::from_utf8_lossy(&got)
             ),
         }
-    }
-}
-
-/// Clients that connect, send one `Connection: close` request and read its answer, in a
-/// loop, each until a connect is refused (a stop or a reload closed the listener): what a
-/// client sees while a listener closes under it.
-pub struct ConnectLoop {
-    pub answered: std::sync::Arc<AtomicUsize>,
-    /// Connections reset or closed unanswered after their connect had succeeded.
-    pub lost: std::sync::Arc<AtomicUsize>,
-    refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<thread::JoinHandle<()>>,
-}
-
-impl ConnectLoop {
-    pub fn start(addr: SocketAddr, clients: usize) -> ConnectLoop {
-        let answered = std::sync::Arc::new(AtomicUsize::new(0));
-        let lost = std::sync::Arc::new(AtomicUsize::new(0));
-        let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let threads = (0..clients)
-            .map(|_| {
-                let (answered, lost, refused) = (answered.clone(), lost.clone(), refused.clone());
-                thread::spawn(move || {
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    while Instant::now() < deadline {
-                        let Ok(mut s) = TcpStream::connect(addr) else {
-                            refused.store(true, Ordering::SeqCst);
-                            return;
-                        };
-                        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-                        let sent =
-                            s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-                        let mut buf = [0u8; 64];
-                        match (sent, std::io::Read::read(&mut s, &mut buf)) {
-                            (Ok(()), Ok(n)) if buf[..n].starts_with(b"HTTP/1.1 ") => {
-                                answered.fetch_add(1, Ordering::SeqCst);
-                            }
-                            // Reset, or closed unanswered: the request is lost.
-                            _ => {
-                                lost.fetch_add(1, Ordering::SeqCst);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        ConnectLoop {
-            answered,
-            lost,
-            refused,
-            threads,
-        }
-    }
-
-    /// Waits (10 s at most) until `n` requests were answered.
-    pub fn wait_answered(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.answered.load(Ordering::SeqCst) < n && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits for every client to meet a refused connect; (answered, lost, refused).
-    pub fn join(self) -> (usize, usize, bool) {
-        for t in self.threads {
-            t.join().unwrap();
-        }
-        (
-            self.answered.load(Ordering::SeqCst),
-            self.lost.load(Ordering::SeqCst),
-            self.refused.load(Ordering::SeqCst),
-        )
     }
 }
