@@ -332,6 +332,7 @@ fn no_account_wide_limit_by_default_and_throttle_off() {
 /// A burst of 1 at a rate whose interval is not a whole number of nanoseconds (7/s is
 /// 142,857,142.86 ns) admits one request per interval, at every level: it used to admit
 /// nothing, ever, because the bucket's capacity came out a fraction of a token short.
+/// A 429 says when to come back (`retry-after`), unless the rate is 0.
 #[test]
 fn a_burst_of_one_admits_one_request_per_interval() {
     const KEY: &str = "burst-one-key-0123456789";
@@ -355,6 +356,9 @@ apis:
       "GET /key":
         integration: {{ type: mock, status: 200, body: "ok" }}
         api_key_required: true
+      "GET /closed":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        throttle: {{ rate: 0, burst: 5 }}
 usage_plans:
   one: {{ throttle: {{ rate: 7, burst: 1 }} }}
 api_keys:
@@ -382,8 +386,13 @@ api_keys:
             let r = read_response(&mut reader, false).unwrap();
             assert_eq!(r.status, 429, "{driver} {path}");
             assert_eq!(r.json_message(), "Too Many Requests");
+            assert_eq!(r.header("retry-after"), Some("1"), "{driver} {path}");
             std::thread::sleep(Duration::from_millis(430));
         }
+        // `rate: 0` never refills: refused with no time to come back at.
+        let r = send_to(p.addr, b"GET /closed HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(r.status, 429, "{driver}: {}", r.text());
+        assert_eq!(r.header("retry-after"), None, "{driver}: {:?}", r.headers);
         assert!(p.stop().success());
     }
     let _ = std::fs::remove_dir_all(&state);

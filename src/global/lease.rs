@@ -101,9 +101,8 @@ impl GlobalPool {
     /// else as many as it has, else none and how long until the next one.
     pub fn lease(&self, want: u32, now: u64) -> Lease {
         if !self.interval.is_finite() {
-            return Lease::Denied {
-                wait_ns: 1_000_000_000,
-            };
+            // `rate: 0` blocks for good: no token ever comes.
+            return Lease::Denied { wait_ns: u64::MAX };
         }
         let mut cur = self.tat.load(Ordering::Acquire);
         loop {

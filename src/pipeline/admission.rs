@@ -57,10 +57,14 @@ impl Local {
     }
 }
 
+/// `wait_ns` `u64::MAX`: no token will come (`rate: 0`), so no `retry-after` to give.
 pub(super) fn throttled(wait_ns: u64) -> Deny {
-    Deny::Throttled {
-        retry_after: wait_ns.div_ceil(1_000_000_000).clamp(1, 86_400) as u32,
-    }
+    let retry_after = if wait_ns == u64::MAX {
+        0
+    } else {
+        wait_ns.div_ceil(1_000_000_000).clamp(1, 86_400) as u32
+    };
+    Deny::Throttled { retry_after }
 }
 
 /// Route, stage, API, plan × key, account: all or nothing.
@@ -98,7 +102,7 @@ fn throttle(
 pub enum Deny {
     /// Key missing, unknown, revoked, or not in a plan for this stage.
     Forbidden,
-    /// Seconds until the refusing limit has a token again.
+    /// Seconds until the refusing limit has a token again; 0: never (`rate: 0`).
     Throttled {
         retry_after: u32,
     },
@@ -125,14 +129,9 @@ impl Deny {
                 bump(&cells.throttled, 1);
                 let mut digits = [0u8; 10];
                 let n = decimal(&mut digits, retry_after);
-                c.answer(
-                    ctx,
-                    gen,
-                    429,
-                    "Too Many Requests",
-                    &[("retry-after", &digits[..n])],
-                )
-                .await
+                let header = [("retry-after", &digits[..n])];
+                let extra: &[_] = if retry_after == 0 { &[] } else { &header };
+                c.answer(ctx, gen, 429, "Too Many Requests", extra).await
             }
         }
     }
