@@ -34,6 +34,8 @@ fn config(origin: SocketAddr, sink: SocketAddr) -> String {
     header_timeout: 1s
     idle_timeout: 2s
     drain_timeout: 1s
+    # Bodies stream to the backend, as the "while streaming" cases need.
+    request_buffer_bytes: 0
 upstreams:
   origin: {{ targets: ["{origin}"], connect_timeout: 1s }}
   sink: {{ targets: ["{sink}"], connect_timeout: 1s }}

@@ -195,6 +195,7 @@ const SERVER_KEYS: &[&str] = &[
 const LIMITS_KEYS: &[&str] = &[
     "max_header_bytes",
     "max_body_bytes",
+    "request_buffer_bytes",
     "header_timeout",
     "idle_timeout",
     "drain_timeout",

@@ -128,6 +128,10 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Request body; past it → 413.
     pub max_body_bytes: u64,
+    /// `http` integrations read a request body this long or shorter whole before they
+    /// take a backend connection (nginx's `proxy_request_buffering`); 0: every body
+    /// streams.
+    pub request_buffer_bytes: u64,
     /// Time to receive a whole request head; past it → 408 and close.
     pub header_timeout: Duration,
     /// Keep-alive idle time between requests.
@@ -144,6 +148,7 @@ impl Default for Limits {
         Limits {
             max_header_bytes: 10_240,
             max_body_bytes: 10 * 1024 * 1024,
+            request_buffer_bytes: 64 * 1024,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),

@@ -56,6 +56,13 @@ pub async fn proxy(
     h: &HttpIntegration,
     m: &Matched,
 ) -> bool {
+    let buffer = gen.snap.server.limits.request_buffer_bytes;
+    if buffer > 0 && c.head.body != BodyKind::Empty {
+        if let Err((status, message)) = c.buffer_body(gen, buffer).await {
+            c.head.keep_alive = false;
+            return c.answer(ctx, gen, status, message, &[]).await;
+        }
+    }
     let Some(mut lease) = gen.pools.checkout(h.upstream) else {
         let name = &gen.snap.upstreams[h.upstream].name;
         if let Some(held_back) = log_limit::allow(name) {

@@ -25,17 +25,8 @@ impl Conn {
         let head_len = self.head.head_len;
         match self.head.body {
             BodyKind::Empty => Ok(head_len),
-            BodyKind::Length(n) => {
-                // The parser refused lengths over max_body_bytes.
-                let end = head_len + n as usize;
-                if self.rbuf.len() < end {
-                    self.rbuf.reserve(end - self.rbuf.len());
-                }
-                while self.rbuf.len() < end {
-                    self.more_body(wait).await?;
-                }
-                Ok(end)
-            }
+            // The parser refused lengths over max_body_bytes.
+            BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await,
             BodyKind::Chunked => {
                 let mut dec = ChunkedDecoder::new(gen.snap.server.limits.max_body_bytes);
                 let mut pos = head_len;
@@ -52,6 +43,50 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Reads the rest of a request body of at most `limit` bytes (as sent, chunk framing
+    /// included) into `rbuf`, after the head, so that an integration has it whole before
+    /// it takes a backend connection: a slow upload then holds a connection to the
+    /// client only (nginx's `proxy_request_buffering`). A longer body is left to stream
+    /// (`Ok` all the same); a stalled or malformed one is the error to answer.
+    pub async fn buffer_body(
+        &mut self,
+        gen: &Generation,
+        limit: u64,
+    ) -> Result<(), (u16, &'static str)> {
+        let wait = gen.snap.server.limits.header_timeout;
+        let head_len = self.head.head_len;
+        match self.head.body {
+            BodyKind::Empty => Ok(()),
+            BodyKind::Length(n) if n > limit => Ok(()),
+            BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await.map(drop),
+            BodyKind::Chunked => {
+                let mut dec = ChunkedDecoder::new(gen.snap.server.limits.max_body_bytes);
+                let mut pos = head_len;
+                loop {
+                    let scan = dec
+                        .scan(&self.rbuf[pos..], |_| {})
+                        .map_err(crate::integration::relay::body_error_status)?;
+                    pos += scan.consumed;
+                    if scan.done || (pos - head_len) as u64 > limit {
+                        return Ok(());
+                    }
+                    self.more_body(wait).await?;
+                }
+            }
+        }
+    }
+
+    /// Reads until `rbuf` holds `end` bytes; returns `end`.
+    async fn read_to(&mut self, end: usize, wait: Duration) -> Result<usize, (u16, &'static str)> {
+        if self.rbuf.len() < end {
+            self.rbuf.reserve(end - self.rbuf.len());
+        }
+        while self.rbuf.len() < end {
+            self.more_body(wait).await?;
+        }
+        Ok(end)
     }
 
     async fn more_body(&mut self, wait: Duration) -> Result<(), (u16, &'static str)> {

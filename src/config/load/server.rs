@@ -92,6 +92,12 @@ pub(super) fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {
     f.set(d, "max_body_bytes", &mut l.max_body_bytes, Decoder::size);
     f.set(
         d,
+        "request_buffer_bytes",
+        &mut l.request_buffer_bytes,
+        Decoder::size,
+    );
+    f.set(
+        d,
         "header_timeout",
         &mut l.header_timeout,
         Decoder::duration,
