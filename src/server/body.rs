@@ -78,11 +78,10 @@ impl Conn {
         }
     }
 
-    /// Reads until `rbuf` holds `end` bytes; returns `end`.
+    /// Reads until `rbuf` holds `end` bytes; returns `end`. The buffer grows as bytes
+    /// come (`read_into`, doubling), not to the announced length up front: a head that
+    /// announces a body and sends none would otherwise hold that memory for nothing.
     async fn read_to(&mut self, end: usize, wait: Duration) -> Result<usize, (u16, &'static str)> {
-        if self.rbuf.len() < end {
-            self.rbuf.reserve(end - self.rbuf.len());
-        }
         while self.rbuf.len() < end {
             self.more_body(wait).await?;
         }
