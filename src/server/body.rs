@@ -28,19 +28,11 @@ impl Conn {
             // The parser refused lengths over max_body_bytes.
             BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await,
             BodyKind::Chunked => {
-                let mut dec = ChunkedDecoder::new(gen.snap.server.limits.max_body_bytes);
-                let mut pos = head_len;
-                loop {
-                    let buf = &self.rbuf[pos..];
-                    let scan = dec
-                        .scan(buf, |r| decoded.extend_from_slice(&buf[r]))
-                        .map_err(crate::integration::relay::body_error_status)?;
-                    pos += scan.consumed;
-                    if scan.done {
-                        return Ok(pos);
-                    }
-                    self.more_body(wait).await?;
-                }
+                let max = gen.snap.server.limits.max_body_bytes;
+                let end = self
+                    .read_chunked(max, u64::MAX, wait, Some(decoded))
+                    .await?;
+                Ok(end.expect("no limit but max_body_bytes"))
             }
         }
     }
@@ -62,19 +54,41 @@ impl Conn {
             BodyKind::Length(n) if n > limit => Ok(()),
             BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await.map(drop),
             BodyKind::Chunked => {
-                let mut dec = ChunkedDecoder::new(gen.snap.server.limits.max_body_bytes);
-                let mut pos = head_len;
-                loop {
-                    let scan = dec
-                        .scan(&self.rbuf[pos..], |_| {})
-                        .map_err(crate::integration::relay::body_error_status)?;
-                    pos += scan.consumed;
-                    if scan.done || (pos - head_len) as u64 > limit {
-                        return Ok(());
-                    }
-                    self.more_body(wait).await?;
-                }
+                let max = gen.snap.server.limits.max_body_bytes;
+                self.read_chunked(max, limit, wait, None).await.map(drop)
             }
+        }
+    }
+
+    /// Reads a chunked body into `rbuf` (decoding it into `decoded` if given) until its
+    /// end, `Some(where it ends)`, or until more than `limit` bytes of it are in, `None`.
+    async fn read_chunked(
+        &mut self,
+        max_body: u64,
+        limit: u64,
+        wait: Duration,
+        mut decoded: Option<&mut Vec<u8>>,
+    ) -> Result<Option<usize>, (u16, &'static str)> {
+        let head_len = self.head.head_len;
+        let mut dec = ChunkedDecoder::new(max_body);
+        let mut pos = head_len;
+        loop {
+            let buf = &self.rbuf[pos..];
+            let scan = dec
+                .scan(buf, |r| {
+                    if let Some(out) = decoded.as_deref_mut() {
+                        out.extend_from_slice(&buf[r]);
+                    }
+                })
+                .map_err(crate::integration::relay::body_error_status)?;
+            pos += scan.consumed;
+            if scan.done {
+                return Ok(Some(pos));
+            }
+            if (pos - head_len) as u64 > limit {
+                return Ok(None);
+            }
+            self.more_body(wait).await?;
         }
     }
 
