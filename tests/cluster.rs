@@ -45,6 +45,9 @@ apis:
       "GET /limited":
         integration: {{ type: mock, status: 200, body: "ok" }}
         throttle: {{ rate: {RATE}, burst: 100 }}
+      "GET /closed":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        throttle: {{ rate: 0, burst: 5 }}
       "GET /q":
         integration: {{ type: mock, status: 200, body: "ok" }}
         api_key_required: true
@@ -196,6 +199,12 @@ fn a_shared_route_limit_holds_across_two_nodes_under_load() {
         let text = metrics_when(a.admin, |m| m.contains("portico_cluster_leases_total"));
         assert!(text.contains("portico_cluster_breaker_open 0"), "{text}");
         assert!(text.contains("portico_cluster_nodes 2"), "{text}");
+        // `rate: 0` blocks on every node, with no time to come back at.
+        for addr in [a.p.addr, b.p.addr] {
+            let r = send_to(addr, b"GET /closed HTTP/1.1\r\nHost: t\r\n\r\n");
+            assert_eq!(r.status, 429, "{driver}: {}", r.text());
+            assert_eq!(r.header("retry-after"), None, "{driver}: {:?}", r.headers);
+        }
     }
 }
 
