@@ -123,6 +123,11 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("a .. ended by an encoded slash", b"GET /up/..%2Fok HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("a .. ended by a backslash", b"GET /up/..\\ok HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("a .. in an absolute-form target", b"GET http://t/up/../ok HTTP/1.1\r\nHost: t\r\n\r\n"),
+        // A % without two hex digits: decoding around it made a new escape, /%%36%31dmin
+        // routed as the text /%61dmin and read as /admin by a backend that decodes.
+        ("a stray % before escapes", b"GET /%%36%31dmin HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("an encoded .. behind stray %s", b"GET /up/%2%65%2%65/ok HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("a % at the end of the path", b"GET /up/x% HTTP/1.1\r\nHost: t\r\n\r\n"),
     ];
     let mut cases: Vec<(&str, Vec<u8>)> = cases.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
     cases.push(("chunk extension over 4096 bytes", long_ext.into_bytes()));

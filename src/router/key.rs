@@ -142,8 +142,8 @@ fn parse_segment(part: &str) -> Result<Segment, String> {
 
 /// A literal segment no request can match is refused rather than served never: requests
 /// reach the router with their dot-segments refused (400), with non-ASCII and control
-/// bytes refused (400, clients send them percent-encoded) and with escaped unreserved
-/// characters decoded (`%61` is `a`).
+/// bytes refused (400, clients send them percent-encoded), with a `%` not followed by two
+/// hex digits refused (400) and with escaped unreserved characters decoded (`%61` is `a`).
 fn unreachable_literal(part: &str) -> Result<(), String> {
     if part == "." || part == ".." {
         return Err(format!(
@@ -168,14 +168,17 @@ fn unreachable_literal(part: &str) -> Result<(), String> {
         let escape = part
             .get(i + 1..i + 3)
             .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
-        if let Some(c) = escape.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-            if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
-                return Err(format!(
-                    "bad segment {part:?}: {} is the unreserved character {:?}, which requests are routed with decoded, so this route never matches; write the character",
-                    &part[i..i + 3],
-                    char::from(c)
-                ));
-            }
+        let Some(c) = escape.and_then(|h| u8::from_str_radix(h, 16).ok()) else {
+            return Err(format!(
+                "bad segment {part:?}: a request with a % not followed by two hex digits is refused (400), so this route never matches; write % as %25"
+            ));
+        };
+        if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+            return Err(format!(
+                "bad segment {part:?}: {} is the unreserved character {:?}, which requests are routed with decoded, so this route never matches; write the character",
+                &part[i..i + 3],
+                char::from(c)
+            ));
         }
     }
     Ok(())
@@ -207,6 +210,10 @@ mod tests {
         assert!(err.contains("write \"caf%C3%A9\""), "{err}");
         let err = parse_route_key("GET /%61dmin").unwrap_err();
         assert!(err.contains("%61 is the unreserved character 'a'"), "{err}");
+        for stray in ["GET /100%", "GET /a%zz", "GET /a%2"] {
+            let err = parse_route_key(stray).unwrap_err();
+            assert!(err.contains("write % as %25"), "{stray}: {err}");
+        }
         // Escapes that stay escaped in requests, and sub-delimiters, are fine.
         for good in [
             "GET /caf%C3%A9",
