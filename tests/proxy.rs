@@ -211,6 +211,19 @@ fn forwarded_headers_host_and_hop_by_hop() {
         for gone in ["connection", "x-drop", "keep-alive", "te"] {
             assert_eq!(seen.header(gone), None, "{gone} reached the origin");
         }
+        // Several X-Forwarded-For lines are one list (a proxy in front that appends its own
+        // line, as haproxy does): all of it goes on, in order, with no empty entry.
+        let joined = p.raw(
+            b"GET /h HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 6.6.6.6\r\nX-Other: 1\r\nx-forwarded-for: 203.0.113.7, 10.1.1.1\r\nX-Forwarded-For:\r\n\r\n",
+        );
+        assert_eq!(joined.status, 200, "{driver}");
+        let seen = origin.last();
+        assert_eq!(seen.header("x-other"), Some("1"), "{driver}");
+        assert_eq!(
+            seen.header("x-forwarded-for"),
+            Some("6.6.6.6, 203.0.113.7, 10.1.1.1, 127.0.0.1"),
+            "{driver}"
+        );
         // And on the way back.
         assert_eq!(r.header("x-secret"), None);
         assert_eq!(r.header("keep-alive"), None);

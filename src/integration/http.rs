@@ -473,11 +473,12 @@ fn encode_request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
     let hop = HopByHop::new(&c.head.headers, buf, c.head.connection_names);
-    let mut forwarded_for: Option<(usize, usize)> = None;
-    for hs in &c.head.headers {
+    // Where the client's first X-Forwarded-For line is, if it sent one.
+    let mut forwarded_for: Option<usize> = None;
+    for (i, hs) in c.head.headers.iter().enumerate() {
         let name = hs.name.get(buf);
-        if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
-            forwarded_for = Some((hs.value.start as usize, hs.value.end as usize));
+        if forwarded_for.is_none() && name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            forwarded_for = Some(i);
         }
         if super::own_headers::written_by_proxy(name)
             || hop.drops(name)
@@ -498,11 +499,12 @@ fn encode_request_head(
     lease.host(out);
     let host_at = host_start..out.len();
     out.extend_from_slice(b"\r\nx-forwarded-for: ");
-    if let Some((s, e)) = forwarded_for {
-        out.extend_from_slice(&buf[s..e]);
-        out.extend_from_slice(b", ");
-    }
-    out.extend_from_slice(c.peer_ip.as_bytes());
+    let client = forwarded_for.map_or(&[][..], |i| &c.head.headers[i..]);
+    let client = client
+        .iter()
+        .filter(|hs| hs.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for"))
+        .map(|hs| hs.value.get(buf));
+    super::own_headers::forwarded_for(client, c.peer_ip.as_bytes(), out);
     out.extend_from_slice(if c.stream.is_tls() {
         b"\r\nx-forwarded-proto: https\r\n"
     } else {

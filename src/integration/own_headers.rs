@@ -32,3 +32,15 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
 pub fn underscore_spelling_of_own(name: &[u8]) -> bool {
     name.contains(&b'_') && (written_by_proxy(name) || same_cgi_name(b"x-forwarded-port", name))
 }
+
+/// The `x-forwarded-for` a gateway sends on: every value the client's `X-Forwarded-For`
+/// lines hold, in order (several lines are one comma-joined list, RFC 9110 §5.3: a proxy
+/// in front that added its own line must not lose it), then the peer's address. Empty
+/// values are left out.
+pub fn forwarded_for<'a>(client: impl Iterator<Item = &'a [u8]>, peer: &[u8], out: &mut Vec<u8>) {
+    for value in client.filter(|v| !v.is_empty()) {
+        out.extend_from_slice(value);
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(peer);
+}

@@ -240,14 +240,13 @@ fn is_added(n: &[u8]) -> bool {
 /// Gateway adds them.
 fn added_headers(c: &Conn) -> [(&'static str, String); 3] {
     let buf = &c.rbuf;
-    let mut forwarded = String::new();
-    for h in c.head.headers.iter() {
-        if h.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for") {
-            forwarded.push_str(&String::from_utf8_lossy(h.value.get(buf)));
-            forwarded.push_str(", ");
-        }
-    }
-    forwarded.push_str(&String::from_utf8_lossy(c.peer_ip.as_bytes()));
+    let client = c.head.headers.iter();
+    let client = client
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for"))
+        .map(|h| h.value.get(buf));
+    let mut forwarded = Vec::new();
+    crate::integration::own_headers::forwarded_for(client, c.peer_ip.as_bytes(), &mut forwarded);
+    let forwarded = String::from_utf8_lossy(&forwarded).into_owned();
     let proto = if c.stream.is_tls() { "https" } else { "http" };
     [
         ("X-Forwarded-For", forwarded),

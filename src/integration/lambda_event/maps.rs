@@ -64,12 +64,10 @@ pub(super) fn headers(
     let client = (0..hs.len())
         .filter(|&j| name(j).eq_ignore_ascii_case(b"x-forwarded-for"))
         .map(|j| v.span(hs[j].value));
+    let mut peer = Vec::new();
+    Value::Ip(v.peer.ip()).write(&mut peer);
     let mut forwarded = Vec::new();
-    for value in client {
-        forwarded.extend_from_slice(value);
-        forwarded.extend_from_slice(b", ");
-    }
-    Value::Ip(v.peer.ip()).write(&mut forwarded);
+    crate::integration::own_headers::forwarded_for(client, &peer, &mut forwarded);
     values_of(out, std::iter::once(&forwarded[..]), multi, b"");
     out.extend_from_slice(br#","x-forwarded-proto":"#);
     let scheme: &[u8] = if v.https { b"https" } else { b"http" };
