@@ -22,6 +22,11 @@ pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 pub(super) struct Decoder<'a> {
     pub errors: Vec<ConfigError>,
+    /// For an error about one key of a map (unknown, missing), shown at the map's path:
+    /// its index in `errors` and the key's own path. Later checks skip what lies at or
+    /// under a decode error's path; for these that is the key's, not the whole map's,
+    /// so a misspelt key does not hide the problems of its siblings.
+    pub about_key: Vec<(usize, String)>,
     env: EnvLookup<'a>,
 }
 
@@ -86,7 +91,7 @@ impl<'v> Fields<'v> {
     pub fn required(&self, d: &mut Decoder, key: &str) -> Option<(&'v Value, KeyPath)> {
         let got = self.get(key);
         if got.is_none() && self.valid {
-            d.error(&self.path, format!("missing key \"{key}\""));
+            d.key_error(&self.path, key, None, format!("missing key \"{key}\""));
         }
         got
     }
@@ -96,8 +101,19 @@ impl<'a> Decoder<'a> {
     pub fn new(env: EnvLookup<'a>) -> Self {
         Decoder {
             errors: Vec::new(),
+            about_key: Vec::new(),
             env,
         }
+    }
+
+    /// An error about `key` of the map at `path` (and about `meant`, the key it may have
+    /// been meant as, which is missing in effect), shown at the map's path.
+    fn key_error(&mut self, path: &KeyPath, key: &str, meant: Option<&str>, message: String) {
+        for k in std::iter::once(key).chain(meant) {
+            self.about_key
+                .push((self.errors.len(), path.key(k).error("").path));
+        }
+        self.error(path, message);
     }
 
     pub fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
@@ -147,11 +163,12 @@ impl<'a> Decoder<'a> {
             match key {
                 Value::String(k) if known.contains(&k.as_str()) => {}
                 Value::String(k) => {
-                    let hint = match did_you_mean(k, known) {
+                    let meant = did_you_mean(k, known);
+                    let hint = match meant {
                         Some(s) => format!(" (did you mean \"{s}\"?)"),
                         None => format!(" (expected one of: {})", known.join(", ")),
                     };
-                    self.error(path, format!("unknown key \"{k}\"{hint}"));
+                    self.key_error(path, k, meant, format!("unknown key \"{k}\"{hint}"));
                 }
                 other => self.error(path, format!("unknown key {}", describe(other))),
             }

@@ -51,7 +51,7 @@ pub fn load_str_with_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
     let (root, mut errors) = parse_yaml(text)?;
-    let (cfg, more) = decode_partial(&root, env);
+    let (cfg, more, _) = decode_partial(&root, env);
     errors.extend(more);
     if errors.is_empty() {
         Ok(cfg)
@@ -61,20 +61,29 @@ pub fn load_str_with_env(
 }
 
 /// Decodes what can be decoded: the config with every bad value left at its default,
-/// and the errors. Err only when the text is not YAML at all. Relative `openapi` file
-/// paths are read from `base` (the config file's directory).
+/// the errors, and the paths they lie at (an error's path, or for an error about one key
+/// of a map, that key's: see `Decoder::about_key`). Err only when the text is not YAML
+/// at all. Relative `openapi` file paths are read from `base` (the config file's
+/// directory).
 pub fn load_partial(
     text: &str,
     base: &std::path::Path,
-) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+) -> Result<(Config, Vec<ConfigError>, Vec<String>), ConfigErrors> {
     let (mut root, mut errors) = parse_yaml(text)?;
     // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
     let (more, warnings) = crate::openapi::merge_files(&mut root, base);
     errors.extend(more);
-    let (mut cfg, more) = decode_partial(&root, &|name| std::env::var(name).ok());
+    let before = errors.len();
+    let (mut cfg, more, about_key) = decode_partial(&root, &|name| std::env::var(name).ok());
     errors.extend(more);
+    let about: Vec<usize> = about_key.iter().map(|(i, _)| before + i).collect();
+    let mut lies_at: Vec<String> = (errors.iter().enumerate())
+        .filter(|(i, _)| !about.contains(i))
+        .map(|(_, e)| e.path.clone())
+        .collect();
+    lies_at.extend(about_key.into_iter().map(|(_, key_path)| key_path));
     cfg.warnings = warnings;
-    Ok((cfg, errors))
+    Ok((cfg, errors, lies_at))
 }
 
 /// The document, merge keys applied, and the problems that did not stop the parse
@@ -113,10 +122,10 @@ fn tab_hint(text: &str, line: Option<usize>) -> &'static str {
 fn decode_partial(
     root: &Value,
     env: &dyn Fn(&str) -> Option<String>,
-) -> (Config, Vec<ConfigError>) {
+) -> (Config, Vec<ConfigError>, Vec<(usize, String)>) {
     let mut d = Decoder::new(env as EnvLookup);
     let cfg = config(&mut d, root);
-    (cfg, d.errors)
+    (cfg, d.errors, d.about_key)
 }
 
 fn config(d: &mut Decoder, v: &Value) -> Config {

@@ -19,6 +19,8 @@ pub mod warnings;
 pub mod yaml;
 
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -170,7 +172,7 @@ pub fn check_file_text(text: &str, path: &Path) -> Report {
 /// does not hide a warning about `server.access_log`. Relative file paths are resolved
 /// against `base` first.
 pub fn check_text_in(text: &str, base: &Path) -> Report {
-    let (mut cfg, mut errors) = match load::load_partial(text, base) {
+    let (mut cfg, mut errors, lies_at) = match load::load_partial(text, base) {
         Ok(partial) => partial,
         Err(fatal) => {
             return Report {
@@ -181,35 +183,36 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
         }
     };
     paths::resolve(&mut cfg, base);
-    let overlaps = |known: &[ConfigError], e: &ConfigError| {
-        known
-            .iter()
-            .any(|d| under(&e.path, &d.path) || under(&d.path, &e.path))
+    // Where the errors reported so far lie (an unknown key's at that key, not at the map
+    // it is shown at, so it hides nothing about its siblings).
+    let mut known = lies_at;
+    let overlaps = |known: &[String], e: &ConfigError| {
+        known.iter().any(|d| under(&e.path, d) || under(d, &e.path))
     };
-    let repeats =
-        |known: &[ConfigError], e: &ConfigError| known.iter().any(|d| under(&d.path, &e.path));
+    let repeats = |known: &[String], e: &ConfigError| known.iter().any(|d| under(d, &e.path));
     let decoded_cleanly = errors.is_empty();
     // A list item that failed to decode is left out of the decoded list, so validation
     // would number the items after it wrongly (`listen[1]` for the third address): the
     // list's validation errors wait until its decode errors are fixed.
-    let lists: Vec<&str> = errors
+    let lists: Vec<String> = errors
         .iter()
-        .filter_map(|e| e.path.rfind('[').map(|i| &e.path[..i]))
+        .filter_map(|e| e.path.rfind('[').map(|i| e.path[..i].to_string()))
         .collect();
-    let mut checked = Vec::new();
+    let decoded = known.len();
     for e in validate::validate(&cfg) {
         let in_a_shifted_list = lists.iter().any(|l| under(&e.path, l));
-        if decoded_cleanly || !(overlaps(&errors, &e) || in_a_shifted_list) {
-            checked.push(e);
+        if decoded_cleanly || !(overlaps(&known[..decoded], &e) || in_a_shifted_list) {
+            known.push(e.path.clone());
+            errors.push(e);
         }
     }
-    errors.extend(checked);
     // Certificate files are read whatever else is wrong: they depend only on their paths.
     match crate::tls::load(&cfg) {
         Ok(tls) => cfg.tls = tls,
         Err(tls_errors) => {
             for e in tls_errors {
-                if !repeats(&errors, &e) {
+                if !repeats(&known, &e) {
+                    known.push(e.path.clone());
                     errors.push(e);
                 }
             }
@@ -217,7 +220,7 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
     }
     let warnings = warnings::warnings(&cfg)
         .into_iter()
-        .filter(|w| !repeats(&errors, w))
+        .filter(|w| !repeats(&known, w))
         .collect();
     Report {
         config: errors.is_empty().then_some(cfg),

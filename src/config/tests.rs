@@ -541,30 +541,3 @@ fn a_key_path_is_under_its_ancestors_only() {
     // The root is nobody's parent: an unknown top-level key hides nothing.
     assert!(!under("server", ""));
 }
-
-#[test]
-fn a_list_item_that_fails_to_decode_does_not_renumber_the_others() {
-    let errors = |yaml: &str| -> Vec<String> {
-        super::check_text_in(yaml, std::path::Path::new("."))
-            .errors
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    };
-    // The third address repeats the second: not "listen[1] is used by listen[0]".
-    let out = errors("server: { listen: [12, \"127.0.0.1:28089\", \"127.0.0.1:28089\"] }\n");
-    assert_eq!(out.len(), 1, "{out:?}");
-    assert!(out[0].starts_with("server.listen[0]: expected"), "{out:?}");
-    // The third key's plan is not blamed on the second.
-    let out = errors(
-        "api_keys:\n  - { name: a, vale: x }\n  - { name: b, value: bbbbbbbbbbbbbbbbbbbbbbbbb }\n  - { name: c, value: cccccccccccccccccccccccc, plan: nope }\n",
-    );
-    assert!(out.iter().all(|e| !e.starts_with("api_keys[1]")), "{out:?}");
-    assert!(out.iter().any(|e| e.starts_with("api_keys[0]")), "{out:?}");
-    // Without decode errors the same list is numbered as written.
-    let out = errors("server: { listen: [\"127.0.0.1:28089\", \"127.0.0.1:28089\"] }\n");
-    assert_eq!(
-        out,
-        ["server.listen[1]: 127.0.0.1:28089 is already used by server.listen[0]"]
-    );
-}
