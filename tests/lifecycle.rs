@@ -361,6 +361,15 @@ fn an_admin_reload_names_the_keys_that_wait_for_a_restart() {
     let health = admin(admin_addr, "GET", "/health", None, None);
     assert!(health.text().contains("\"workers\":2"), "{}", health.text());
     assert!(p.log_text().contains("server.workers"), "{}", p.log_text());
+    // Again with `workers: 1`: still waiting. Put back to what runs: nothing waits.
+    let answer = reload();
+    assert_eq!(
+        answer["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
+    std::fs::write(&p.config, &yaml).unwrap();
+    assert_eq!(reload()["warnings"], serde_json::json!([]));
 }
 
 /// `check` and `run` agree on a listener on port 0: both refuse it at its key path. Each

@@ -124,13 +124,14 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
     let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
     let mut warnings = Vec::new();
     let result = read(&c.path).and_then(|text| {
-        let cfg = load_and_validate_file_text(&text, &c.path)?;
+        let mut cfg = load_and_validate_file_text(&text, &c.path)?;
         warnings = crate::config::warnings::warnings(&cfg);
+        let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
+        keep_what_waits_for_a_restart(&running, &mut cfg, &mut warnings);
         let mut next = compile(&cfg);
         next.view = redacted_view(&text);
         next.config_hash = crate::cluster::hash_text(&text);
-        let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
-        check_compatible(&running, &next, &mut warnings)?;
+        check_compatible(&running, &next)?;
         // Unchanged limits keep their buckets: a reload neither refills nor empties them.
         next.traffic.inherit(&running.traffic);
         Ok(next)
@@ -165,13 +166,42 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
     }
 }
 
-/// What a running process can't change (an error, or a warning for what waits for a
-/// restart), and addresses someone else already holds.
-fn check_compatible(
+/// Keys a running process applies only at a restart: each that the file changes gets a
+/// warning and keeps its running value in the next snapshot, so the snapshot always holds
+/// what runs (the next reload compares with that, not with the last file: a file put
+/// back to the running value warns no more) and limits are sized for the workers there
+/// are.
+fn keep_what_waits_for_a_restart(
     running: &Snapshot,
-    next: &Snapshot,
+    cfg: &mut crate::config::Config,
     warnings: &mut Vec<ConfigError>,
-) -> Result<(), ConfigErrors> {
+) {
+    let mut restart = |key: &str| {
+        let message = "changed, but takes effect at the next restart; the running value stays";
+        warnings.push(ConfigError::new(key, message));
+    };
+    if cfg.server.workers != running.server.workers {
+        restart("server.workers");
+        cfg.server.workers = running.server.workers;
+    }
+    if cfg.server.driver != running.server.driver {
+        restart("server.driver");
+        cfg.server.driver = running.server.driver;
+    }
+    let admin =
+        |a: &Option<crate::config::model::Admin>| a.as_ref().map(|a| (a.listen, a.token.clone()));
+    if admin(&cfg.admin) != admin(&running.traffic.admin) {
+        restart("admin");
+        cfg.admin = running.traffic.admin.clone();
+    }
+    if cfg.state_dir != running.traffic.state_dir {
+        restart("state_dir");
+        cfg.state_dir = running.traffic.state_dir.clone();
+    }
+}
+
+/// What a running process can't change, and addresses someone else already holds.
+fn check_compatible(running: &Snapshot, next: &Snapshot) -> Result<(), ConfigErrors> {
     let mut errors = Vec::new();
     let was_listening = |a: &std::net::SocketAddr| {
         running.server.listen.contains(a) || running.server.tls_listen.contains(a)
@@ -197,28 +227,6 @@ fn check_compatible(
             "cluster",
             "cannot change while running; restart the node",
         ));
-    }
-    let mut restart = |key: &str| {
-        let message = "changed, but takes effect at the next restart; the running value stays";
-        warnings.push(ConfigError::new(key, message));
-    };
-    if running.server.workers != next.server.workers {
-        restart("server.workers");
-    }
-    if running.server.driver != next.server.driver {
-        restart("server.driver");
-    }
-    let admin = |s: &Snapshot| {
-        s.traffic
-            .admin
-            .as_ref()
-            .map(|a| (a.listen, a.token.clone()))
-    };
-    if admin(running) != admin(next) {
-        restart("admin");
-    }
-    if running.traffic.state_dir != next.traffic.state_dir {
-        restart("state_dir");
     }
     if errors.is_empty() {
         Ok(())
