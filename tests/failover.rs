@@ -1,7 +1,8 @@
 //! Failover between an upstream's targets: a request whose connection to the target picked
 //! cannot be made (refused) goes to the next target, whatever its method, since nothing
 //! was sent (nginx's `proxy_next_upstream error timeout`); the Host header sent is the
-//! target that answers. With every target refusing, the client gets a 502.
+//! target that answers. With every target refusing, the client gets a 502. A request is
+//! sent again on a new connection only when no byte of an answer came back.
 
 mod common;
 
@@ -133,5 +134,31 @@ fn a_target_that_refused_is_passed_over_for_a_while() {
             0,
             "{driver}"
         );
+    }
+}
+
+/// A GET on a reused connection is sent again on a new one when the backend closed before
+/// any byte of an answer (a keep-alive close racing the request); an interim response
+/// (`100 Continue`) is a byte of an answer: the backend had the request, so its close
+/// after one is a 502, not a second delivery.
+#[test]
+fn a_close_after_an_interim_response_is_not_retried() {
+    let origin = Origin::start(|req, s| {
+        if req.target == "/interim-then-close" {
+            let _ = std::io::Write::write_all(s, b"HTTP/1.1 100 Continue\r\n\r\n");
+            return false;
+        }
+        respond(s, 200, &[], b"warm");
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        // Pools a connection, which the next request reuses.
+        assert_eq!(p.get("/warm").status, 200, "{driver}");
+        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        let r = p.get("/interim-then-close");
+        assert_eq!(r.status, 502, "{driver}: {}", r.text());
+        let delivered = origin.requests.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(delivered, 1, "{driver}: the backend got the request twice");
     }
 }

@@ -335,15 +335,24 @@ async fn read_response_head(
     // with the connection buffers' 16 KiB, such a response took two of each.
     c.ubuf.reserve(UPSTREAM_READ_BUF);
     let client = c.stream.tcp().as_raw_fd();
+    // An interim response came: the backend has the request, so a failure after it is
+    // not one a retry may repeat.
+    let mut interim = false;
     loop {
         let read = read_into(stream, std::mem::take(&mut c.ubuf));
         let (res, buf) = unless_client_left(deadline, client, read).await?;
         c.ubuf = buf;
         match res {
-            Ok(0) if c.ubuf.is_empty() => {
+            Ok(0) if c.ubuf.is_empty() && !interim => {
                 return Err(
                     Error::new(Kind::UpstreamClosed, "closed before responding").retry_safe()
                 )
+            }
+            Ok(0) if c.ubuf.is_empty() => {
+                return Err(Error::new(
+                    Kind::UpstreamClosed,
+                    "closed after an interim response",
+                ))
             }
             Ok(0) => {
                 return Err(Error::new(
@@ -351,7 +360,7 @@ async fn read_response_head(
                     "closed in the middle of the response head",
                 ))
             }
-            Err(e) if c.ubuf.is_empty() => {
+            Err(e) if c.ubuf.is_empty() && !interim => {
                 return Err(Error::new(Kind::UpstreamClosed, format!("read: {e}")).retry_safe())
             }
             Err(e) => return Err(Error::new(Kind::UpstreamClosed, format!("read: {e}"))),
@@ -371,6 +380,7 @@ async fn read_response_head(
                 }
                 Ok(true) if c.rhead.status < 200 => {
                     // Interim responses (100 Continue, 103 Early Hints) are not relayed.
+                    interim = true;
                     c.ubuf.advance(c.rhead.head_len);
                     if c.ubuf.is_empty() {
                         break;
