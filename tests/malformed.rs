@@ -128,6 +128,11 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("a stray % before escapes", b"GET /%%36%31dmin HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("an encoded .. behind stray %s", b"GET /up/%2%65%2%65/ok HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("a % at the end of the path", b"GET /up/x% HTTP/1.1\r\nHost: t\r\n\r\n"),
+        // A backend reading quoted-strings would go on past the CRLF.
+        (
+            "a chunk extension's quote left open",
+            b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\"x\r\nabc\r\n0\r\n\r\n",
+        ),
     ];
     let mut cases: Vec<(&str, Vec<u8>)> = cases.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
     cases.push(("chunk extension over 4096 bytes", long_ext.into_bytes()));
@@ -385,6 +390,9 @@ fn accepted_request_target_forms() {
             200,
             "{driver}: 4096-byte chunk extension"
         );
+        // Blanks around ';' and '=', and a quoted-string with a blank (RFC 9112 §7.1.1).
+        let r = p.raw(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5 ; a = \"x y\"\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(r.status, 200, "{driver}: chunk extension with blanks");
         // Percent-encoded unreserved characters are the characters (RFC 3986 §6.2.2.2):
         // routed and forwarded decoded; other escapes and the query stay as sent.
         let r = p.get("/%6Fk");

@@ -48,8 +48,8 @@ impl std::error::Error for BodyError {}
 enum State {
     /// Hex digits of a chunk size.
     Size,
-    /// After ';' on a size line, up to CR.
-    Ext,
+    /// A size line's extensions, up to CR.
+    Ext(Ext),
     SizeLf,
     Data,
     DataCr,
@@ -63,6 +63,29 @@ enum State {
     Done,
     /// Errors are sticky: the connection is unusable once framing is wrong.
     Failed(BodyError),
+}
+
+/// Where in a size line's extensions: `*( BWS ";" BWS name [ BWS "=" BWS value ] )`, a
+/// name a token, a value a token or a quoted-string (RFC 9112 §7.1.1). The extensions are
+/// relayed as sent, so they are held to the grammar: a quote left open (`;a="x`) ends the
+/// line here but may not for a backend that reads quoted-strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// Blanks after the size: a ';' must follow.
+    BeforeSemicolon,
+    /// After ';': blanks, then a name.
+    BeforeName,
+    Name,
+    /// Blanks after a name: '=', ';' or the line's end.
+    AfterName,
+    /// After '=': blanks, then a token or a quoted-string.
+    BeforeValue,
+    Token,
+    Quoted,
+    /// After a backslash in a quoted-string.
+    Escaped,
+    /// Blanks after a value: ';' or the line's end.
+    AfterValue,
 }
 
 /// Streaming validator for chunked framing. Wire bytes pass through untouched (the proxy
@@ -195,9 +218,13 @@ impl ChunkedDecoder {
             State::Size => match b {
                 b'\r' | b';' if self.digits == 0 => return Err(BadChunk("missing chunk size")),
                 b'\r' => State::SizeLf,
-                b';' => {
+                b';' | b' ' | b'\t' => {
                     self.ext_len = 0;
-                    State::Ext
+                    State::Ext(if b == b';' {
+                        Ext::BeforeName
+                    } else {
+                        Ext::BeforeSemicolon
+                    })
                 }
                 _ => {
                     let digit = hex_value(b).ok_or(BadChunk("invalid chunk size"))?;
@@ -209,10 +236,11 @@ impl ChunkedDecoder {
                     State::Size
                 }
             },
-            State::Ext => match b {
-                b'\r' => State::SizeLf,
-                // Visible ASCII only: no whitespace, controls or a bare LF hiding a line end.
-                0x21..=0x7e => {
+            State::Ext(at) => {
+                let next = ext_step(at, b)?;
+                if b == b'\r' {
+                    State::SizeLf
+                } else {
                     self.ext_len += 1;
                     self.ext_total += 1;
                     if self.ext_len > MAX_EXT_BYTES {
@@ -221,10 +249,9 @@ impl ChunkedDecoder {
                     if self.ext_total > MAX_EXT_TOTAL {
                         return Err(BadChunk("chunk extensions too long in all"));
                     }
-                    State::Ext
+                    State::Ext(next)
                 }
-                _ => return Err(BadChunk("invalid chunk extension")),
-            },
+            }
             State::SizeLf => {
                 expect(b, b'\n', "expected LF after chunk size")?;
                 let size = std::mem::take(&mut self.size);
@@ -290,6 +317,38 @@ impl ChunkedDecoder {
         }
         Ok(())
     }
+}
+
+/// One byte of a size line's extensions (`Ext`); CR ends the line except inside a
+/// quoted-string. No bare LF, control or (outside a quoted-string)
+/// byte that is not a token's can hide a line end.
+fn ext_step(at: Ext, b: u8) -> Result<Ext, BodyError> {
+    let blank = b == b' ' || b == b'\t';
+    Ok(match (at, b) {
+        (Ext::BeforeSemicolon, _) if blank => at,
+        (Ext::BeforeSemicolon, b';') => Ext::BeforeName,
+        (Ext::BeforeSemicolon, _) => return Err(BodyError::BadChunk("invalid chunk size")),
+        // An empty name or value (`5;`, `5;a=`) says nothing a reader could take
+        // differently; an open quoted-string does.
+        (Ext::Quoted | Ext::Escaped, b'\r') => {
+            return Err(BodyError::BadChunk(
+                "unterminated quoted-string in chunk extension",
+            ))
+        }
+        (_, b'\r') => at,
+        (Ext::BeforeName | Ext::BeforeValue | Ext::AfterName, _) if blank => at,
+        (Ext::BeforeName | Ext::Name, _) if is_tchar(b) => Ext::Name,
+        (Ext::Name, _) if blank => Ext::AfterName,
+        (Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterValue, b';') => Ext::BeforeName,
+        (Ext::Name | Ext::AfterName, b'=') => Ext::BeforeValue,
+        (Ext::BeforeValue, b'"') => Ext::Quoted,
+        (Ext::BeforeValue | Ext::Token, _) if is_tchar(b) => Ext::Token,
+        (Ext::Token | Ext::AfterValue, _) if blank => Ext::AfterValue,
+        (Ext::Quoted, b'"') => Ext::AfterValue,
+        (Ext::Quoted, b'\\') => Ext::Escaped,
+        (Ext::Quoted | Ext::Escaped, b'\t' | 0x20..=0x7e | 0x80..=0xff) => Ext::Quoted,
+        _ => return Err(BodyError::BadChunk("invalid chunk extension")),
+    })
 }
 
 fn expect(b: u8, want: u8, detail: &'static str) -> Result<(), BodyError> {

@@ -159,7 +159,7 @@ fn serve_origin(
             loop {
                 let mut size = String::new();
                 r.read_line(&mut size).unwrap();
-                let n = usize::from_str_radix(size.trim().split(';').next().unwrap(), 16).unwrap();
+                let n = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
                 if n == 0 {
                     let mut end = String::new();
                     r.read_line(&mut end).unwrap();

@@ -117,6 +117,12 @@ fn extensions_and_trailers() {
         b"3\r\nabc\r\n0\r\nExpires: never\r\nX-Sum:1 2\t3\r\nX-Empty:\r\n\r\n",
         b"abc",
     );
+    // RFC 9112 §7.1.1: blanks around ';' and '=', quoted-strings with blanks and
+    // escapes, empty names and values.
+    check_ok(
+        b"5 ;a=b\r\nhello\r\n1\t; a = \"x y\\\"z\" ;c\r\n!\r\n1;\r\n?\r\n1;d=\r\n.\r\n0\r\n\r\n",
+        b"hello!?.",
+    );
     let ext_at_limit = [b"1;".as_slice(), &[b'e'; 4096], b"\r\nx\r\n0\r\n\r\n"].concat();
     check_ok(&ext_at_limit, b"x");
     // 8192 trailer bytes in all: "X: " + value + CRLF.
@@ -158,6 +164,24 @@ fn size_line_errors() {
         bad("invalid chunk extension"),
     );
     check_err(b"3;a\nabc\r\n", u64::MAX, bad("invalid chunk extension"));
+    // A quote left open: a backend reading quoted-strings would go on past the CRLF.
+    check_err(
+        b"3;a=\"xy\r\nabc\r\n",
+        u64::MAX,
+        bad("unterminated quoted-string in chunk extension"),
+    );
+    for bad_ext in [
+        &b"3;a=\"x\ny\"\r\nabc\r\n"[..],
+        b"3;a=\"x\x01\"\r\nabc\r\n",
+        b"3;a=x\"y\"\r\nabc\r\n",
+        b"3;a=\"x\"y\r\nabc\r\n",
+        b"3;=x\r\nabc\r\n",
+        b"3;a==x\r\nabc\r\n",
+        b"3;a=\xff\r\nabc\r\n",
+    ] {
+        check_err(bad_ext, u64::MAX, bad("invalid chunk extension"));
+    }
+    check_err(b"3 x\r\nabc\r\n", u64::MAX, bad("invalid chunk size"));
     let ext_over = [b"1;".as_slice(), &[b'e'; 4097], b"\r\nx\r\n0\r\n\r\n"].concat();
     check_err(&ext_over, u64::MAX, bad("chunk extension too long"));
     // Extensions count for the whole body too: 4 x 4000 bytes pass, a fifth does not.
