@@ -179,7 +179,8 @@ pub struct Parsed<'t> {
     signature: Vec<u8>,
 }
 
-/// Splits the token and checks its header: a known, allowed algorithm and a `kid`.
+/// Splits the token and checks its header: a known, allowed algorithm, a `kid`, and no
+/// critical extension.
 pub fn parse<'t>(token: &'t [u8], allowed: &[Alg]) -> Result<Parsed<'t>, JwtError> {
     let mut parts = token.splitn(3, |&b| b == b'.');
     let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
@@ -190,6 +191,11 @@ pub fn parse<'t>(token: &'t [u8], allowed: &[Alg]) -> Result<Parsed<'t>, JwtErro
     }
     let header: Map<String, Value> =
         serde_json::from_slice(&b64(h)?).map_err(|_| JwtError::Malformed)?;
+    // `crit` names extensions the recipient must understand or refuse the token for
+    // (RFC 7515 §4.1.11); none is understood here.
+    if header.contains_key("crit") {
+        return Err(JwtError::Malformed);
+    }
     let alg = header
         .get("alg")
         .and_then(Value::as_str)

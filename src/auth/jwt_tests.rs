@@ -138,6 +138,11 @@ fn header_checks() {
         parse(t.as_bytes(), &allowed).err(),
         Some(JwtError::UnknownKey)
     );
+    let t = tok(json!({"alg": "RS256", "kid": "a", "crit": ["exp-ext"], "exp-ext": true}));
+    assert_eq!(
+        parse(t.as_bytes(), &allowed).err(),
+        Some(JwtError::Malformed)
+    );
     assert_eq!(parse(b"a.b", &allowed).err(), Some(JwtError::Malformed));
     assert_eq!(parse(b"a.b.c.d", &allowed).err(), Some(JwtError::Malformed));
 }
