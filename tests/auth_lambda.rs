@@ -163,6 +163,15 @@ fn simple_responses_are_cached_per_identity_and_errors_never() {
         );
         assert_eq!(ev["identitySource"], json!(["allow"]));
         assert_eq!(ev["headers"]["x-token"], "allow");
+        // The request's trace, as the integration gets it (the client sent none).
+        let trace = ev["headers"]["x-amzn-trace-id"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            trace.starts_with("Root=1-") && trace.contains(";Parent="),
+            "{ev}"
+        );
+        assert_eq!(f.last_event()["headers"]["x-amzn-trace-id"], trace);
         assert_eq!(ev["queryStringParameters"]["x"], "1");
         assert_eq!(ev["requestContext"]["http"]["method"], "GET");
         assert_eq!(ev["routeKey"], "GET /s");

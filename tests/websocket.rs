@@ -187,6 +187,11 @@ fn lambda_connect_message_and_disconnect_events() {
         );
         assert!(!headers.keys().any(|k| k.eq_ignore_ascii_case("connection")));
         assert_eq!(headers["X-Forwarded-Proto"], "http");
+        let trace = headers["X-Amzn-Trace-Id"].as_str().unwrap_or_default();
+        assert!(
+            trace.starts_with("Root=1-") && trace.contains(";Parent="),
+            "{headers:?}"
+        );
         assert_eq!(connect["queryStringParameters"]["token"], "abc");
         assert_eq!(
             connect["multiValueQueryStringParameters"]["x"],

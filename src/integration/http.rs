@@ -534,10 +534,13 @@ fn encode_request_head(
     }
     let mut rng = ctx.rng.borrow_mut();
     trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    trace::amzn_trace_id(out, c.head.header(buf, "x-amzn-trace-id"), &mut rng, now);
+    let now = encode::unix_secs();
+    trace::amzn_trace_id(
+        out,
+        c.head.header(buf, "x-amzn-trace-id"),
+        &c.request_id,
+        now,
+    );
     encode::header(out, b"x-amzn-requestid", &c.request_id);
     if let Some(host) = c.head.host {
         out.extend_from_slice(b"x-forwarded-host: ");

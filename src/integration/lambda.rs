@@ -156,13 +156,11 @@ pub async fn invoke(
         .reserve(room + 2 * head_len + body.len() / 3 * 4 + 1024);
     c.wbuf.resize(room, 0);
     let mut trace_id = Vec::with_capacity(64);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::http1::encode::unix_secs();
     trace::amzn_trace_value(
         &mut trace_id,
         c.head.header(&c.rbuf, "x-amzn-trace-id"),
-        &mut ctx.rng.borrow_mut(),
+        &c.request_id,
         now,
     );
     let added = lambda_event::Added {

@@ -222,13 +222,16 @@ fn http_event(
 ) -> Result<Vec<u8>, String> {
     let view = request_view!(c, snap, &c.rbuf);
     let mut event = Vec::with_capacity(2048);
-    let trace = c
-        .head
-        .header(&c.rbuf, "x-amzn-trace-id")
-        .unwrap_or_default();
+    let mut trace = Vec::with_capacity(64);
+    crate::pipeline::trace::amzn_trace_value(
+        &mut trace,
+        c.head.header(&c.rbuf, "x-amzn-trace-id"),
+        &c.request_id,
+        crate::http1::encode::unix_secs(),
+    );
     let added = lambda_event::Added {
         port: c.stream.local_port(),
-        trace_id: trace,
+        trace_id: &trace,
     };
     lambda_event::write_event(&mut event, &view, rt.format, b"", &added);
     authorizer_event(&event, rt.format, &route_arn(snap, c), &split(values))

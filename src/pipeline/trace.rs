@@ -79,14 +79,23 @@ pub fn traceparent(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng) {
 }
 
 /// Appends the `X-Amzn-Trace-Id` header line for the upstream request.
-pub fn amzn_trace_id(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng, now_secs: u64) {
+pub fn amzn_trace_id(out: &mut Vec<u8>, incoming: Option<&[u8]>, request_id: &[u8], now_secs: u64) {
     out.extend_from_slice(b"x-amzn-trace-id: ");
-    amzn_trace_value(out, incoming, rng, now_secs);
+    amzn_trace_value(out, incoming, request_id, now_secs);
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends the `X-Amzn-Trace-Id` value for the next hop (`Root=…;Parent=…;Sampled=…`).
-pub fn amzn_trace_value(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng, now_secs: u64) {
+/// Appends the `X-Amzn-Trace-Id` value for the next hop (`Root=…;Parent=…;Sampled=…`):
+/// the caller's Root, or a new one, and a Parent for this gateway hop, both taken from
+/// `request_id` (a request's unique id), so every call one request makes (authorizer,
+/// integration, WebSocket events) carries the same trace and Parent, as one API Gateway
+/// segment would.
+pub fn amzn_trace_value(
+    out: &mut Vec<u8>,
+    incoming: Option<&[u8]>,
+    request_id: &[u8],
+    now_secs: u64,
+) {
     let field = |name: &[u8]| {
         incoming?
             .split(|&b| b == b';')
@@ -105,12 +114,17 @@ pub fn amzn_trace_value(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rn
             out.extend_from_slice(b"1-");
             hex(out, now_secs & 0xffff_ffff, 8);
             out.push(b'-');
-            hex(out, rng.next_u64() & 0xffff_ffff, 8);
-            hex(out, rng.next_u64(), 16);
+            // The id's last 24 hex digits: its per-request part, and more of the rest.
+            let digits = request_id.iter().filter(|b| b.is_ascii_hexdigit());
+            let skip = digits.clone().count().saturating_sub(24);
+            out.extend(digits.skip(skip));
         }
     }
     out.extend_from_slice(b";Parent=");
-    hex(out, rng.next_u64() | 1, 16);
+    let parent = request_id.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hex(out, parent | 1, 16);
     let sampled = field(b"Sampled")
         .filter(|s| matches!(*s, b"0" | b"1" | b"?"))
         .unwrap_or(b"1");
@@ -156,12 +170,13 @@ mod tests {
 
     #[test]
     fn amzn_trace_id_keeps_root() {
-        let mut rng = Rng::new(9);
+        let id = b"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+        let other = b"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1";
         let l = line(|o| {
             amzn_trace_id(
                 o,
                 Some(b"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"),
-                &mut rng,
+                id,
                 1,
             )
         });
@@ -169,12 +184,23 @@ mod tests {
             l.starts_with("x-amzn-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent="),
             "{l}"
         );
-        assert!(l.ends_with(";Sampled=0\r\n"));
-        let l = line(|o| amzn_trace_id(o, None, &mut rng, 0x5759e988));
-        assert!(l.starts_with("x-amzn-trace-id: Root=1-5759e988-"), "{l}");
-        assert_eq!(
-            l.find(";Parent=").unwrap(),
-            "x-amzn-trace-id: Root=1-5759e988-".len() + 24
+        assert!(
+            !l.contains("53995c3f42cd8ad8"),
+            "a new Parent for this hop: {l}"
         );
+        assert!(l.ends_with(";Sampled=0\r\n"));
+        let l = line(|o| amzn_trace_id(o, None, id, 0x5759e988));
+        assert!(
+            l.starts_with("x-amzn-trace-id: Root=1-5759e988-4b5a69788796a5b4c3d2e1f0;Parent="),
+            "{l}"
+        );
+        assert!(l.ends_with(";Sampled=1\r\n"), "{l}");
+        // One request, one trace: the same value each time it is asked for; another
+        // request, another Root and Parent.
+        assert_eq!(l, line(|o| amzn_trace_id(o, None, id, 0x5759e988)));
+        let m = line(|o| amzn_trace_id(o, None, other, 0x5759e988));
+        let root_end = "x-amzn-trace-id: Root=1-5759e988-".len() + 24;
+        assert_ne!(l[..root_end], m[..root_end]);
+        assert_ne!(l[root_end..], m[root_end..]);
     }
 }

@@ -208,7 +208,7 @@ fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
     out
 }
 
-/// The client's headers as sent, less the X-Forwarded-For/Port/Proto that
+/// The client's headers as sent, less the X-Forwarded-For/Port/Proto and X-Amzn-Trace-Id that
 /// `added_headers` replaces, the `_` spellings of Portico's own headers, and (unless
 /// `hop_by_hop`) Connection and Upgrade.
 fn client_headers(c: &Conn, hop_by_hop: bool) -> impl Iterator<Item = (&[u8], &[u8])> {
@@ -231,14 +231,15 @@ fn is_added(n: &[u8]) -> bool {
         &b"x-forwarded-for"[..],
         b"x-forwarded-port",
         b"x-forwarded-proto",
+        b"x-amzn-trace-id",
     ]
     .iter()
     .any(|a| n.eq_ignore_ascii_case(a))
 }
 
-/// X-Forwarded-For (the client's values, then the peer), -Port and -Proto, as API
-/// Gateway adds them.
-fn added_headers(c: &Conn) -> [(&'static str, String); 3] {
+/// X-Forwarded-For (the client's values, then the peer), -Port and -Proto, and
+/// X-Amzn-Trace-Id (the client's Root continued, or a new one), as API Gateway adds them.
+fn added_headers(c: &Conn) -> [(&'static str, String); 4] {
     let buf = &c.rbuf;
     let client = c.head.headers.iter();
     let client = client
@@ -248,10 +249,21 @@ fn added_headers(c: &Conn) -> [(&'static str, String); 3] {
     crate::integration::own_headers::forwarded_for(client, c.peer_ip.as_bytes(), &mut forwarded);
     let forwarded = String::from_utf8_lossy(&forwarded).into_owned();
     let proto = if c.stream.is_tls() { "https" } else { "http" };
+    let mut trace = Vec::with_capacity(64);
+    crate::pipeline::trace::amzn_trace_value(
+        &mut trace,
+        c.head.header(buf, "x-amzn-trace-id"),
+        &c.request_id,
+        crate::http1::encode::unix_secs(),
+    );
     [
         ("X-Forwarded-For", forwarded),
         ("X-Forwarded-Port", c.stream.local_port().to_string()),
         ("X-Forwarded-Proto", proto.to_string()),
+        (
+            "X-Amzn-Trace-Id",
+            String::from_utf8_lossy(&trace).into_owned(),
+        ),
     ]
 }
 
