@@ -321,7 +321,8 @@ fn route_path(base: &str, path: &str) -> Result<String, String> {
 }
 
 /// `components.schemas` (3.x) or `definitions` (2.0) → `models`, with references between
-/// them rewritten to `#/models/NAME`.
+/// them rewritten to `#/models/NAME` (`#/definitions/NAME` only in 2.0: in 3.x it points
+/// into the schema itself, at its own `definitions`).
 fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
     let (schemas, pointer) = if ctx.v2 {
         (root.get("definitions"), "/definitions")
@@ -344,7 +345,9 @@ fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
             continue;
         }
         let mut schema = schema.clone();
-        rewrite_definitions(&mut schema);
+        if ctx.v2 {
+            rewrite_definitions(&mut schema);
+        }
         crate::pipeline::models::rewrite_refs(&mut schema);
         out.insert(name.clone(), schema);
     }
@@ -431,16 +434,21 @@ fn operation(
 
     // Required parameters (path parameters are always present on a matched route).
     let mut required = Vec::new();
+    let own = op.get("parameters").and_then(Value::as_array);
+    let own = own.into_iter().flatten();
+    // An operation's parameter replaces the path item's of the same name and location.
+    let name_in = |p: &Value| {
+        let p = ctx.deref(p);
+        (p.get("name").cloned(), p.get("in").cloned())
+    };
+    let overridden: Vec<_> = own.clone().map(name_in).collect();
     let params = shared_params
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .chain(
-            op.get("parameters")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten(),
-        );
+        .filter(|p| !overridden.contains(&name_in(p)))
+        .chain(own)
+        .collect::<Vec<_>>();
     let mut body_schema: Option<Value> = None;
     for p in params {
         let p = ctx.deref(p);
@@ -483,17 +491,29 @@ fn operation(
                     .collect::<String>()
                     + "Body";
                 let mut s = schema.clone();
-                rewrite_definitions(&mut s);
+                if ctx.v2 {
+                    rewrite_definitions(&mut s);
+                }
                 crate::pipeline::models::rewrite_refs(&mut s);
                 let m = ctx
                     .out
                     .api
                     .entry("models")
                     .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(m) = m {
-                    m.insert(name.clone(), s);
+                let Value::Object(m) = m else {
+                    return;
+                };
+                // Another body of this route, another route with the same letters
+                // (`/a-b`, `/a_b`) or the document's own model may have the name.
+                let mut unique = name.clone();
+                for n in 2.. {
+                    if !m.contains_key(&unique) {
+                        break;
+                    }
+                    unique = format!("{name}{n}");
                 }
-                name
+                m.insert(unique.clone(), s);
+                unique
             }
         };
         models.insert(ctype.to_string(), Value::String(name));

@@ -267,6 +267,9 @@ fn request_parameters(
     let Some(Value::Object(m)) = integ.get("requestParameters") else {
         return;
     };
+    // URI path names a mapping fills, and with what: applied together at the end, so
+    // mappings that swap two names do not chain.
+    let mut fills: Vec<(&str, Fill)> = Vec::new();
     for (k, v) in m {
         let kp = format!("{p}/requestParameters/{}", esc(k));
         let Some(v) = v.as_str() else {
@@ -283,18 +286,14 @@ fn request_parameters(
             };
             let (loc, name) = target.split_once('.').unwrap_or((target, ""));
             match loc {
-                "path" => {
+                "path" => match v.strip_prefix("method.request.path.") {
                     // `{name}` in the URI takes the route's parameter the value names.
-                    let from = v.strip_prefix("method.request.path.");
-                    match from {
-                        Some(from) if path_params.iter().any(|n| n == from) => {
-                            *path = path
-                                .replace(&format!("{{{name}+}}"), &format!("{{{from}}}"))
-                                .replace(&format!("{{{name}}}"), &format!("{{{from}}}"));
-                        }
-                        _ => ctx.warn(kp, "only route path parameters can fill the URI path"),
+                    Some(from) if path_params.iter().any(|n| n == from) => {
+                        fills.push((name, Fill::Param(from.to_string())));
                     }
-                }
+                    Some(_) => ctx.warn(kp, "not a path parameter of the route; skipped"),
+                    None => fills.push((name, Fill::Value(value))),
+                },
                 "header" | "querystring" => {
                     params.insert(format!("overwrite:{loc}.{name}"), json!(value));
                 }
@@ -314,6 +313,70 @@ fn request_parameters(
         } else {
             ctx.warn(kp, "unknown mapping key; skipped");
         }
+    }
+    if let Some(whole) = fill_path(path, &fills) {
+        // A value other than a route parameter fills the URI path: only `overwrite:path`
+        // can say that.
+        params.insert("overwrite:path".into(), json!(whole));
+        path.clear();
+    }
+}
+
+/// What fills a `{name}` of the integration URI's path.
+enum Fill {
+    /// The route's path parameter of this name.
+    Param(String),
+    /// A template value (a header, a query parameter, a static value).
+    Value(String),
+}
+
+/// Fills the URI path's `{name}`s (and greedy `{name+}`s) from `fills` in one pass. When
+/// every fill is a route parameter, `path` becomes the template with their names and None
+/// is returned; otherwise `path` is left alone and the whole path is returned as an
+/// `overwrite:path` value (`${request.path.NAME}` for route parameters). `${…}` (stage
+/// variables) is kept as written.
+fn fill_path(path: &mut String, fills: &[(&str, Fill)]) -> Option<String> {
+    if fills.is_empty() {
+        return None;
+    }
+    let (mut named, mut whole) = (String::new(), String::new());
+    let mut rest = path.as_str();
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let (before, token) = (&rest[..open], &rest[open..=open + len]);
+        rest = &rest[open + len + 1..];
+        named.push_str(before);
+        whole.push_str(before);
+        let name = token[1..token.len() - 1].trim_end_matches('+');
+        let stage_variable = before.ends_with('$');
+        match fills.iter().find(|(n, _)| *n == name).map(|(_, f)| f) {
+            Some(Fill::Param(from)) if !stage_variable => {
+                named.push_str(&format!("{{{from}}}"));
+                whole.push_str(&format!("${{request.path.{from}}}"));
+            }
+            Some(Fill::Value(value)) if !stage_variable => {
+                named.push_str(token);
+                whole.push_str(value);
+            }
+            _ if stage_variable => {
+                named.push_str(token);
+                whole.push_str(token);
+            }
+            _ => {
+                named.push_str(token);
+                whole.push_str(&format!("${{request.path.{name}}}"));
+            }
+        }
+    }
+    named.push_str(rest);
+    whole.push_str(rest);
+    if fills.iter().all(|(_, f)| matches!(f, Fill::Param(_))) {
+        *path = named;
+        None
+    } else {
+        Some(whole)
     }
 }
 

@@ -285,3 +285,86 @@ apis:
         json!({ "type": "mock", "status": 200, "headers": { "content-type": "text/html" }, "body": "<p>b</p>" })
     );
 }
+
+/// The imported API with its upstreams as a config, and what `check` says of it.
+fn check_imported(i: &Imported) -> Vec<String> {
+    let mut api = i.api.clone();
+    api.insert("stages".into(), json!({ "$default": {} }));
+    let cfg = json!({ "upstreams": i.upstreams, "apis": { "x": api } });
+    let text = serde_json::to_string(&cfg).unwrap();
+    crate::config::check_text_in(&text, std::path::Path::new("."))
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn models_bodies_and_parameters_import_as_api_gateway_reads_them() {
+    let http = |uri: &str, maps: Value| json!({ "type": "http", "httpMethod": "GET", "uri": uri, "requestParameters": maps });
+    let body = |schema: Value| json!({ "content": { "application/json": { "schema": schema } } });
+    let d = doc(
+        json!({
+            "x-amazon-apigateway-request-validators": { "all": { "validateRequestBody": true, "validateRequestParameters": true } },
+            "x-amazon-apigateway-request-validator": "all",
+            // A draft-4 model with definitions of its own: in OpenAPI 3, #/definitions
+            // points into it, not at the document's models.
+            "components": { "schemas": { "ItemList": {
+                "type": "array", "items": { "$ref": "#/definitions/item" },
+                "definitions": { "item": { "type": "object", "required": ["id"] } }
+            } } }
+        }),
+        json!({
+            "/list": { "post": { "requestBody": body(json!({ "$ref": "#/components/schemas/ItemList" })),
+                "x-amazon-apigateway-integration": serde_json::from_str::<Value>(MOCK).unwrap() } },
+            // Two inline bodies whose route names fold to the same letters.
+            "/a-b": { "post": { "requestBody": body(json!({ "required": ["x"] })),
+                "x-amazon-apigateway-integration": serde_json::from_str::<Value>(MOCK).unwrap() } },
+            "/a_b": { "post": { "requestBody": body(json!({ "required": ["y"] })),
+                "x-amazon-apigateway-integration": serde_json::from_str::<Value>(MOCK).unwrap() } },
+            // The operation's x-tenant replaces the path item's.
+            "/t/{a}/{b}": {
+                "parameters": [{ "name": "x-tenant", "in": "header", "required": true }],
+                "get": {
+                    "parameters": [{ "name": "x-tenant", "in": "header", "required": false }],
+                    "x-amazon-apigateway-integration": http("http://127.0.0.1:9/swap/{a}/{b}", json!({
+                        "integration.request.path.a": "method.request.path.b",
+                        "integration.request.path.b": "method.request.path.a"
+                    }))
+                }
+            },
+            "/q": { "get": { "x-amazon-apigateway-integration": http("http://127.0.0.1:9/items/{id}", json!({
+                "integration.request.path.id": "method.request.querystring.id"
+            })) } }
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+    let routes = &i.api["routes"];
+    assert_eq!(
+        i.api["models"]["ItemList"]["items"]["$ref"],
+        "#/definitions/item"
+    );
+    let (ab, a_b) = (
+        &routes["POST /a-b"]["request_model"]["application/json"],
+        &routes["POST /a_b"]["request_model"]["application/json"],
+    );
+    assert_ne!(ab, a_b);
+    assert_eq!(
+        i.api["models"][ab.as_str().unwrap()]["required"],
+        json!(["x"])
+    );
+    assert_eq!(
+        i.api["models"][a_b.as_str().unwrap()]["required"],
+        json!(["y"])
+    );
+    let t = &routes["GET /t/{a}/{b}"];
+    assert!(t.get("required_parameters").is_none(), "{t}");
+    assert_eq!(t["integration"]["path"], "/swap/{b}/{a}");
+    let q = &routes["GET /q"];
+    assert!(q["integration"].get("path").is_none(), "{q}");
+    assert_eq!(
+        q["parameters"]["overwrite:path"],
+        "/items/${request.querystring.id}"
+    );
+}
