@@ -32,6 +32,10 @@ fn origin() -> Origin {
         let n = seq.fetch_add(1, Ordering::SeqCst) + 1;
         let body = format!("{} {} #{n}", req.method, req.target);
         let path = req.target.split('?').next().unwrap_or("");
+        if req.header("x-answer-no-store").is_some() {
+            respond(s, 200, &[("cache-control", "no-store")], body.as_bytes());
+            return true;
+        }
         match path {
             "/nostore" => respond(
                 s,
@@ -376,6 +380,21 @@ fn client_invalidation_only_where_the_route_allows_it() {
         let b = send(&p, "GET", "/refresh/allow", fresh);
         assert_eq!(fetched(&origin, "/refresh/allow"), 2, "{driver}");
         assert_eq!(get(&p, "/refresh/allow").text(), b.text());
+        // A refresh whose answer can't be stored drops the entry: the old copy is not
+        // served on for the rest of its TTL.
+        let unstored = format!("{fresh}x-answer-no-store: 1\r\n");
+        assert_ne!(
+            send(&p, "GET", "/refresh/allow", &unstored).text(),
+            b.text()
+        );
+        let after = get(&p, "/refresh/allow");
+        assert_ne!(
+            after.text(),
+            b.text(),
+            "{driver}: the refreshed entry was served"
+        );
+        assert_eq!(fetched(&origin, "/refresh/allow"), 4, "{driver}");
+        assert_eq!(get(&p, "/refresh/allow").text(), after.text(), "{driver}");
         // require_api_key: only with a known API key.
         let c = get(&p, "/refresh/key");
         assert_eq!(send(&p, "GET", "/refresh/key", fresh).text(), c.text());

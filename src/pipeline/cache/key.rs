@@ -88,9 +88,14 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
             }
             KeyPart::Header(name) => {
                 // `X_Lang` is the same HTTP_X_LANG as `X-Lang` to a CGI, WSGI, PHP or
-                // Rack backend, and is passed on: its value splits entries as well.
+                // Rack backend, and is passed on: its value splits entries as well, with
+                // its name as sent (a backend that reads `X-Lang` does not read it).
                 for h in &r.head.headers {
-                    if same_cgi_name(h.name.get(buf), name.as_bytes()) {
+                    let sent = h.name.get(buf);
+                    if same_cgi_name(sent, name.as_bytes()) {
+                        field_with(out, |out| {
+                            out.extend(sent.iter().map(u8::to_ascii_lowercase))
+                        });
                         field(out, h.value.get(buf));
                     }
                 }
@@ -386,7 +391,13 @@ mod tests {
         let k = |headers: &str| key_of(&r, &get("/items/1", headers));
         let none = k("");
         assert_ne!(none, k("X_Lang: evil\r\n"), "a backend reads it as X-Lang");
-        assert_eq!(k("X-Lang: de\r\n"), k("x_lang: de\r\n"));
+        assert_ne!(
+            k("X-Lang: de\r\n"),
+            k("x_lang: de\r\n"),
+            "one backend reads one of them"
+        );
+        assert_eq!(k("X-Lang: de\r\n"), k("x-LANG: de\r\n"));
+        assert_eq!(k("X_Lang: de\r\n"), k("x_lang: de\r\n"));
         assert_ne!(k("X-Lang: de\r\n"), k("X-Lang: de\r\nX_Lang: evil\r\n"));
         assert_eq!(none, k("X-Lang-Extra: 1\r\nXLang: 1\r\n"));
     }

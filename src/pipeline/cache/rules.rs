@@ -41,9 +41,10 @@ pub struct RouteCacheRt {
     /// Who the route's authorizer says the caller is; part of the key.
     pub caller: Caller,
     /// Request headers (lower case) a backend's `Vary` may name without a stored answer
-    /// reaching a request it was not made for: those the key holds, `authorization`
-    /// when the key names the caller by it, `origin` on a CORS API (a hit's CORS headers
-    /// are written for its own request). `accept-encoding` is judged by the response's
+    /// reaching a request it was not made for: those the key holds, and `authorization`
+    /// when the key names the caller by it. Not `origin` on a CORS API, though a hit's
+    /// CORS headers are written for its own request: a backend saying `Vary: Origin` may
+    /// vary its body by it. `accept-encoding` is judged by the response's
     /// Content-Encoding instead ([`super::Codings`]).
     pub vary_ok: Arc<[Box<str>]>,
     /// A fingerprint of everything that shapes this route's responses in this stage (the
@@ -243,7 +244,6 @@ fn compile_route(
             _ => None,
         })
         .chain(keyed_by_authorization.then(|| "authorization".into()))
-        .chain(api.cors.is_some().then(|| "origin".into()))
         .collect();
     Some(RouteCacheRt {
         ttl: cache.ttl,

@@ -199,9 +199,7 @@ pub async fn before(
         c.out.api_key.is_some() || ctx.traffic.knows_key(&c.head, &c.rbuf)
     });
     let found = if refresh {
-        if compresses {
-            forget_other_codings(&mut shard.store.borrow_mut(), &mut key);
-        }
+        forget(&mut shard.store.borrow_mut(), &mut key, compresses);
         None
     } else {
         shard.store.borrow_mut().get(&key, rules.tag, now).cloned()
@@ -274,19 +272,20 @@ pub async fn before(
     }))
 }
 
-/// A client's refresh (`Cache-Control: max-age=0`) replaces the entry for every encoding,
-/// not only the one it negotiated: the copies stored for the others (the key's last byte)
-/// hold the old answer, and are dropped so their next request fetches the new one.
-fn forget_other_codings(store: &mut super::Store, key: &mut [u8]) {
-    let Some(&own) = key.last() else {
+/// A client's refresh (`Cache-Control: max-age=0`) drops the entry before fetching: the
+/// fresh answer replaces it if it can be stored, and otherwise (an error, `no-store`, a
+/// `Set-Cookie`) the old one must not go on being served. On a compressing route it drops
+/// the copies stored for every encoding (the key's last byte), not only the one it
+/// negotiated: they hold the old answer too.
+fn forget(store: &mut super::Store, key: &mut [u8], compresses: bool) {
+    let Some(&own) = key.last().filter(|_| compresses) else {
+        store.remove(key);
         return;
     };
     let last = key.len() - 1;
-    for other in [b'i', b'g', b'b'] {
-        if other != own {
-            key[last] = other;
-            store.remove(key);
-        }
+    for coding in [b'i', b'g', b'b'] {
+        key[last] = coding;
+        store.remove(key);
     }
     key[last] = own;
 }
