@@ -44,18 +44,33 @@ impl BasePaths {
     }
 
     /// The stage for `path` and how many bytes of the path its base path takes.
-    /// Leading slashes are skipped as routes skip empty segments: `//prod/admin` is the
-    /// `prod` stage's `/admin`, not the root stage's `//prod/admin`.
+    /// Empty segments are skipped as routes skip them: `//prod/admin` is the `prod`
+    /// stage's `/admin`, not the root stage's `//prod/admin`, and `/reports//daily/x` is
+    /// `reports/daily`'s `/x`, not `reports`'s `/daily/x` (another API, whose policy
+    /// may differ).
     fn select(&self, path: &[u8]) -> Option<(StageRef, usize)> {
-        let lead = path.iter().take_while(|&&b| b == b'/').count();
-        let rest = &path[lead..];
         for (base, stage) in &self.by_base {
-            if rest.starts_with(base) && matches!(rest.get(base.len()), None | Some(b'/')) {
-                return Some((*stage, lead + base.len()));
+            if let Some(len) = base_len(path, base) {
+                return Some((*stage, len));
             }
         }
         self.root.map(|s| (s, 0))
     }
+}
+
+/// How many bytes of `path` base path `base` takes, matched segment by segment with
+/// empty segments skipped; None when it is not `path`'s base path.
+fn base_len(path: &[u8], base: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for segment in base.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+        at += path[at..].iter().take_while(|&&b| b == b'/').count();
+        let end = at + segment.len();
+        if path.get(at..end) != Some(segment) || !matches!(path.get(end), None | Some(b'/')) {
+            return None;
+        }
+        at = end;
+    }
+    Some(at)
 }
 
 /// What the router found for a request.
@@ -236,6 +251,11 @@ mod tests {
         );
         assert_eq!(go(&r, "x", "/prod"), Some((s(0, 1), 1, "".into())));
         assert_eq!(go(&r, "x", "/prod/v2/a"), Some((s(1, 0), 0, "/a".into())));
+        // Empty segments are skipped inside a base path too, as in routes: not prod's
+        // /v2/a (another API).
+        assert_eq!(go(&r, "x", "/prod//v2/a"), Some((s(1, 0), 0, "/a".into())));
+        assert_eq!(go(&r, "x", "//prod///v2//a"), Some((s(1, 0), 0, "//a".into())));
+        assert_eq!(go(&r, "x", "/prod/v2x/a").map(|m| m.0), Some(s(0, 1)));
         // "production" is not under the "prod" base path: the root stage takes it.
         assert_eq!(
             go(&r, "x", "/production/x"),
