@@ -231,6 +231,18 @@ domains:
     }
     let (code, out) = check(&yaml(&a_crt, &a_key));
     assert_eq!((code, out.contains("warning")), (0, false), "{out}");
+    // An error on another domain hides no warning about this one.
+    let both = format!(
+        "{}  b.example:\n    cert: \"{}\"\n    key: \"{}\"\n    mappings: {{ \"\": shop/prod }}\n",
+        yaml(&old_crt, &old_key_file),
+        b_crt.display(),
+        a_key.display()
+    );
+    let (code, out) = check(&both);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(r#"domains."b.example".key: "#), "{out}");
+    let line = out.lines().find(|l| l.starts_with(cert_at));
+    assert!(line.is_some_and(|l| l.contains("expired on")), "{out}");
 }
 
 /// Runs openssl with these arguments; panics with its output when it fails.

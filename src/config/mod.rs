@@ -209,7 +209,8 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
     // Certificate files are read whatever else is wrong: they depend only on their paths.
     match crate::tls::load(&cfg) {
         Ok(tls) => cfg.tls = tls,
-        Err(tls_errors) => {
+        Err((tls_errors, tls_warnings)) => {
+            cfg.tls.warnings = tls_warnings;
             for e in tls_errors {
                 if !repeats(&known, &e) {
                     known.push(e.path.clone());

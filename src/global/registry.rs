@@ -519,7 +519,7 @@ fn generate_value() -> String {
 /// What is wrong with a key's name, if anything: the rules of `POST /api-keys`, which
 /// the config's `api_keys` follow too, so that every key can be revoked by name.
 pub fn name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() || name.len() > 128 {
+    if name.is_empty() || name.chars().count() > 128 {
         return Some("name must be 1 to 128 characters");
     }
     if !addressable(name) {

@@ -64,3 +64,11 @@ fn reconfigure_keeps_usage_and_rebuilds_only_changed_plans() {
     assert!(find(b"value-of-k").is_none());
     assert_eq!(keys.usage_cells().len(), 2);
 }
+
+#[test]
+fn key_names_are_up_to_128_characters_not_bytes() {
+    assert_eq!(name_problem(&"é".repeat(128)), None);
+    assert_eq!(name_problem(&"鍵".repeat(128)), None);
+    assert!(name_problem(&"é".repeat(129)).is_some());
+    assert!(name_problem("").is_some());
+}

@@ -43,8 +43,10 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Loads every certificate the config names; all problems are returned at once.
-pub fn load(cfg: &Config) -> Result<Loaded, Vec<ConfigError>> {
+/// Loads every certificate the config names; all problems are returned at once: the
+/// errors, and with them the warnings about certificates that did load (an expired one
+/// beside a domain whose key does not match is worth knowing before the next run).
+pub fn load(cfg: &Config) -> Result<Loaded, (Vec<ConfigError>, Vec<ConfigError>)> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let server = server(cfg, &mut errors, &mut warnings);
@@ -63,7 +65,7 @@ pub fn load(cfg: &Config) -> Result<Loaded, Vec<ConfigError>> {
             warnings,
         })
     } else {
-        Err(errors)
+        Err((errors, warnings))
     }
 }
 
