@@ -254,7 +254,10 @@ mod tests {
         // Empty segments are skipped inside a base path too, as in routes: not prod's
         // /v2/a (another API).
         assert_eq!(go(&r, "x", "/prod//v2/a"), Some((s(1, 0), 0, "/a".into())));
-        assert_eq!(go(&r, "x", "//prod///v2//a"), Some((s(1, 0), 0, "//a".into())));
+        assert_eq!(
+            go(&r, "x", "//prod///v2//a"),
+            Some((s(1, 0), 0, "//a".into()))
+        );
         assert_eq!(go(&r, "x", "/prod/v2x/a").map(|m| m.0), Some(s(0, 1)));
         // "production" is not under the "prod" base path: the root stage takes it.
         assert_eq!(
