@@ -489,6 +489,20 @@ fn slowloris_gets_408_at_header_timeout() {
         trickler.join().unwrap();
         assert_serves(&p, driver);
 
+        // A new connection's deadline counts from the connect, not its first byte (sent
+        // 700 ms late, it gave the head 1.7 s in all).
+        let mut s = p.connect();
+        let t = Instant::now();
+        thread::sleep(Duration::from_millis(700));
+        s.write_all(b"GET /up HTTP/1.1\r\nHost: t\r\n").unwrap();
+        let got = read_until_closed(&mut s, Duration::from_secs(5));
+        let took = t.elapsed();
+        assert_refusal(&got, 408, "Request Timeout", &format!("{driver}: late"));
+        assert!(
+            took < Duration::from_millis(1500),
+            "{driver}: 408 after {took:?}"
+        );
+
         // The same on the second request of a keep-alive connection.
         let mut s = p.connect();
         s.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();

@@ -440,7 +440,11 @@ impl Conn {
             max_body_bytes: limits.max_body_bytes,
             max_headers: 100,
         };
-        let mut deadline: Option<Instant> = None;
+        // A new connection's head must be whole `header_timeout` after it opened (as
+        // nginx's client_header_timeout), not after its first byte: a client sending
+        // that byte late held the connection nearly twice as long. A kept-alive one's
+        // starts at its next request's first byte (idle until then).
+        let mut deadline = fresh.then(|| Instant::now() + limits.header_timeout);
         loop {
             if !self.rbuf.is_empty() {
                 let d = *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
@@ -485,13 +489,13 @@ impl Conn {
                 // and its request may be a round trip away; cut, it would look like a
                 // request taken and lost. A silent one then closes without a word.
                 let draining = ctx.drain.closing();
-                let wait = match draining {
-                    true => FRESH_GRACE.min(limits.header_timeout),
-                    false => limits.header_timeout,
-                };
+                let mut until = deadline.unwrap_or_else(Instant::now);
+                if draining {
+                    until = until.min(Instant::now() + FRESH_GRACE);
+                }
                 let read = monoio::select! {
                     r = self.read_client() => Some(r),
-                    _ = ctx.timers.sleep(wait) => None,
+                    _ = ctx.timers.sleep_until(until) => None,
                     _ = ctx.drain.wait(), if !draining => continue,
                 };
                 match read {
