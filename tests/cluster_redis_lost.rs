@@ -6,6 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use common::redis::Redis;
@@ -21,6 +22,19 @@ struct Node {
 }
 
 fn start(redis: &Redis, name: &str, driver: &str, origin: SocketAddr) -> Node {
+    let node = launch(redis, name, driver, origin, &temp_dir("state"));
+    assert!(
+        eventually(|| common::admin(node.admin, "GET", "/health", None, None)
+            .text()
+            .contains(r#""redis":"up""#)),
+        "node {name} never reached Redis: {}",
+        node.p.log_text()
+    );
+    node
+}
+
+/// A node with its state store in `state`, Redis up or not.
+fn launch(redis: &Redis, name: &str, driver: &str, origin: SocketAddr, state: &Path) -> Node {
     let admin_port = free_port();
     let yaml = format!(
         r#"server:
@@ -48,18 +62,11 @@ usage_plans:
 api_keys:
   - {{ name: k1, value: "{KEY}", plan: daily }}
 "#,
-        state = temp_dir("state").display(),
+        state = state.display(),
         redis = redis.url(),
     );
     let p = Portico::start(&yaml, driver);
     let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
-    assert!(
-        eventually(|| common::admin(admin, "GET", "/health", None, None)
-            .text()
-            .contains(r#""redis":"up""#)),
-        "node {name} never reached Redis: {}",
-        p.log_text()
-    );
     Node { p, admin }
 }
 
@@ -153,6 +160,43 @@ fn a_redis_restarted_empty_gets_quota_counts_usage_and_flush_generations_back() 
                 fetches() > before
             }),
             "{driver}: b ignored the flush"
+        );
+    }
+}
+
+/// The same loss while the nodes were down: they stop (their counts in their state
+/// stores), Redis goes away, they start again without it, and Redis comes back empty.
+/// The epoch marker each node last saw is kept in its store, so each still sees the
+/// loss and gives Redis its count: the spent quota stays spent (it was granted again).
+#[test]
+fn a_redis_that_came_back_empty_while_the_nodes_restarted_gets_their_counts() {
+    for driver in DRIVERS {
+        let origin = Origin::fixed(b"item");
+        let mut redis = Redis::start();
+        let states = [temp_dir("state-a"), temp_dir("state-b")];
+        let a = launch(&redis, "a", driver, origin.addr, &states[0]);
+        let b = launch(&redis, "b", driver, origin.addr, &states[1]);
+        assert!(eventually(|| used_today(a.admin) == Some(0)), "{driver}");
+        assert_eq!(spend(&[&a, &b], LIMIT as usize), LIMIT, "{driver}");
+        assert!(
+            eventually(|| used_today(a.admin) == Some(LIMIT)),
+            "{driver}: usage before the restart"
+        );
+        redis.kill();
+        assert!(a.p.stop().success() && b.p.stop().success(), "{driver}");
+        let a = launch(&redis, "a", driver, origin.addr, &states[0]);
+        let b = launch(&redis, "b", driver, origin.addr, &states[1]);
+        redis.restart();
+        let noticed = |n: &Node| n.p.log_text().contains("Redis lost what it held");
+        assert!(
+            eventually(|| noticed(&a) && noticed(&b)),
+            "{driver}: a node did not see the loss\n{}",
+            a.p.log_text()
+        );
+        assert_eq!(
+            spend(&[&a, &b], 10),
+            0,
+            "{driver}: a spent quota was granted again"
         );
     }
 }

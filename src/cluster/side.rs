@@ -185,7 +185,12 @@ async fn run(c: Arc<Cluster>) {
 async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<MultiplexedConnection>>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut state = SyncState::default();
+    // The marker Redis held when this node last synced, before a restart too: a Redis
+    // that came back empty while the node was down is a loss all the same.
+    let mut state = SyncState {
+        epoch: remembered_epoch(&c),
+        ..SyncState::default()
+    };
     // A sync is a few round trips; it gets a few timeouts' worth.
     let budget = c.cfg.timeout * 5;
     let mut failed_in_row = 0;
@@ -376,7 +381,9 @@ async fn sync(
 /// restarted empty granted every quota afresh mid-period (a key that had used its
 /// month's requests got as many again), lost the usage of keys idle since, and its
 /// flush generations starting again from 1 were older than the ones nodes had seen, so
-/// other nodes ignored cache flushes. A node's first sync only records the marker.
+/// other nodes ignored cache flushes. The marker a node saw is kept in its state store,
+/// so one that restarted while Redis was away still sees the loss; a node with no store
+/// (or a new one) only records the marker at its first sync.
 async fn lost_data(
     c: &Cluster,
     m: &mut MultiplexedConnection,
@@ -403,8 +410,24 @@ async fn lost_data(
     };
     let lost = s.epoch.as_ref().is_some_and(|old| *old != now);
     super::connections::saw_epoch(&now, &s.live);
+    if s.epoch.as_ref() != Some(&now) {
+        if let Some(Err(e)) = c.shared.store.as_ref().map(|st| st.remember(EPOCH, &now)) {
+            warn!(error = %e, "cluster: cannot keep Redis's epoch marker in the store");
+        }
+    }
     s.epoch = Some(now);
     Ok(lost)
+}
+
+/// Where the state store keeps the last `epoch` marker seen.
+const EPOCH: &str = "cluster.epoch";
+
+fn remembered_epoch(c: &Cluster) -> Option<String> {
+    let store = c.shared.store.as_ref()?;
+    store.remembered(EPOCH).unwrap_or_else(|e| {
+        warn!(error = %e, "cluster: cannot read Redis's last epoch marker from the store");
+        None
+    })
 }
 
 /// Adds this node's count in each quota's current period (and the tokens it holds for

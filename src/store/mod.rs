@@ -181,6 +181,21 @@ impl Store {
         Ok(name)
     }
 
+    /// The value stored under `what` (`pinned_name`'s table), if any.
+    pub fn remembered(&self, what: &str) -> Result<Option<String>, StoreError> {
+        let tx = self.db.begin_read().map_err(io)?;
+        let t = tx.open_table(NAMES).map_err(io)?;
+        Ok(t.get(what).map_err(io)?.map(|v| v.value().to_string()))
+    }
+
+    /// Stores `value` under `what`, replacing what was there.
+    pub fn remember(&self, what: &str, value: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.open_table(NAMES)?.insert(what, value)?;
+            Ok(())
+        })
+    }
+
     /// Removes a created key; false if there was none of that name.
     pub fn delete_key(&self, name: &str) -> Result<bool, StoreError> {
         let mut found = false;
