@@ -142,7 +142,10 @@ impl Conn {
                 }
             }
             BodyKind::Chunked => {
-                let mut dec = ChunkedDecoder::new(DISCARD_MAX);
+                // No more than a body the route could have taken (a Content-Length past
+                // `max_body_bytes` was 413 before any answer).
+                let limit = gen.snap.server.limits.max_body_bytes.min(DISCARD_MAX);
+                let mut dec = ChunkedDecoder::new(limit);
                 loop {
                     match dec.scan(&self.rbuf, |_| {}) {
                         Ok(scan) => {
