@@ -157,3 +157,49 @@ apis:
         p.stop();
     }
 }
+
+/// A gateway response to a failed integration (502 after the request went upstream)
+/// renders the values of the request it answers: they were read from the connection's
+/// buffer after it had moved past that request, so they came out empty, or from the next
+/// pipelined request.
+#[test]
+fn an_integration_failure_is_answered_with_its_own_requests_values() {
+    let dead = free_port();
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+upstreams:
+  dead: {{ targets: ["127.0.0.1:{dead}"], connect_timeout: 1s }}
+apis:
+  shop:
+    gateway_responses:
+      DEFAULT_5XX:
+        headers: {{ x-ua: "$context.identity.userAgent" }}
+        body: '{{"ua": "$context.identity.userAgent", "path": "$context.path", "method": "$context.httpMethod"}}'
+    stages: {{ prod: {{}} }}
+    routes:
+      "ANY /dead":
+        integration: {{ type: http, upstream: dead }}
+"#
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        std::io::Write::write_all(
+            &mut s,
+            b"GET /prod/dead HTTP/1.1\r\nHost: shop\r\nUser-Agent: first\r\n\r\nPOST /prod/dead HTTP/1.1\r\nHost: shop\r\nUser-Agent: second\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let mut r = std::io::BufReader::new(s);
+        for (ua, method) in [("first", "GET"), ("second", "POST")] {
+            let got = read_response(&mut r, false).unwrap();
+            assert_eq!(got.status, 502, "{driver}: {}", got.text());
+            assert_eq!(got.header("x-ua"), Some(ua), "{driver}");
+            let body = json(&got);
+            assert_eq!(body["ua"], ua, "{driver}: {body:?}");
+            assert_eq!(body["path"], "/prod/dead", "{driver}: {body:?}");
+            assert_eq!(body["method"], method, "{driver}: {body:?}");
+        }
+    }
+}

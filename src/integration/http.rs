@@ -120,9 +120,11 @@ pub async fn proxy(
         BodyKind::Length(n) => n - initial as u64,
         _ => 0,
     };
-    if Edits::route_maps_responses(&gen.snap, &c.req) {
-        // Response mappings read `$context` values after the body has gone: keep the head
-        // (split off, not copied).
+    let api = &gen.snap.apis[c.req.api as usize];
+    if Edits::route_maps_responses(&gen.snap, &c.req) || api.gateway_responses.is_some() {
+        // Response mappings, and gateway responses to a failed integration, read
+        // `$context` values after the body has gone: keep the head (split off, not
+        // copied). Read from `rbuf` after it moved on, they took the next request's bytes.
         c.req.saved_head = Some(c.rbuf.split_to(head_len));
         c.rbuf.advance(initial);
     } else {

@@ -168,7 +168,9 @@ async fn write(
         detail,
     };
     {
-        let view = request_view!(c, snap, &c.rbuf);
+        // After an integration consumed the request, its head is kept apart.
+        let buf = c.req.saved_head.as_deref().unwrap_or(&c.rbuf);
+        let view = request_view!(c, snap, buf);
         match custom.and_then(|g| g.body.as_ref()) {
             Some(b) => b.eval(
                 &view,
