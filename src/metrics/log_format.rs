@@ -22,6 +22,8 @@ pub enum LogVar {
     IntegrationStatus,
     IntegrationError,
     ErrorMessage,
+    /// `error.message` in quotes, for a JSON format's value position.
+    ErrorMessageString,
     ErrorResponseType,
     ErrorValidation,
     /// WebSocket APIs: one line per CONNECT, MESSAGE and DISCONNECT.
@@ -42,6 +44,7 @@ const LOG_NAMES: &[(&str, LogVar)] = &[
     ("integration.error", LogVar::IntegrationError),
     ("integrationErrorMessage", LogVar::IntegrationError),
     ("error.message", LogVar::ErrorMessage),
+    ("error.messageString", LogVar::ErrorMessageString),
     ("error.responseType", LogVar::ErrorResponseType),
     ("error.validationErrorString", LogVar::ErrorValidation),
     ("connectionId", LogVar::ConnectionId),
@@ -49,16 +52,18 @@ const LOG_NAMES: &[(&str, LogVar)] = &[
     ("messageId", LogVar::MessageId),
 ];
 
-/// The longest known variable name at the start of `ident` (so `requestTimeEpoch` is not
-/// read as `requestTime` followed by "Epoch").
+/// The known variable named `ident` (dots at its end are text: `$context.requestId.`
+/// ends a sentence). A longer name is not read as a known one and the rest as text:
+/// `requestTimeEpoch` is not `requestTime` then "Epoch", and an unknown
+/// `error.messageStrings` is unknown, not `error.message` then "Strings".
 fn lookup(ident: &str) -> Option<(usize, Part)> {
+    let name = ident.trim_end_matches('.');
     let ctx = Var::NAMES.iter().map(|(n, v)| (*n, Part::Ctx(*v)));
     let log = LOG_NAMES.iter().map(|(n, v)| (*n, Part::Log(*v)));
     let alias = std::iter::once(("canary", Part::Ctx(Var::IsCanaryRequest)));
     ctx.chain(log)
         .chain(alias)
-        .filter(|(n, _)| ident.starts_with(n))
-        .max_by_key(|(n, _)| n.len())
+        .find(|(n, _)| *n == name)
         .map(|(n, p)| (n.len(), p))
 }
 
@@ -78,6 +83,9 @@ enum Part {
 pub struct LogFormat {
     parts: Vec<Part>,
     json: bool,
+    /// A format that starts with `<` (API Gateway's XML preset): `<`, `>`, `&` and `'`
+    /// in values are written as entities, so a value can't close its element.
+    xml: bool,
 }
 
 impl LogFormat {
@@ -118,6 +126,7 @@ impl LogFormat {
         LogFormat {
             parts,
             json: format.trim_start().starts_with('{'),
+            xml: format.trim_start().starts_with('<'),
         }
     }
 
@@ -166,6 +175,7 @@ impl LogFormat {
             match part {
                 Part::Literal(b) => line.extend_from_slice(b),
                 p if always_a_number(p) => line.push(b'0'),
+                Part::Log(LogVar::ErrorMessageString) => line.extend_from_slice(b"\"-\""),
                 _ => {
                     let quoted = i > 0 && line.last() == Some(&b'"');
                     if !quoted {
@@ -201,6 +211,16 @@ impl LogFormat {
             match part {
                 Part::Literal(b) => out.extend_from_slice(b),
                 Part::Unknown(_) => out.push(b'-'),
+                Part::Log(LogVar::ErrorMessageString) => {
+                    out.push(b'"');
+                    let start = out.len();
+                    out.extend_from_slice(r.error_message.as_bytes());
+                    if out.len() == start {
+                        out.push(b'-');
+                    }
+                    self.escape_from(out, start);
+                    out.push(b'"');
+                }
                 Part::Ctx(_) | Part::Log(_) | Part::Authorizer(_) => {
                     let start = out.len();
                     match part {
@@ -234,9 +254,10 @@ impl LogFormat {
     /// json, log shippers) refuses the whole line otherwise, so a client could keep its
     /// requests out of whatever reads the log; a plain line stays UTF-8 text too.
     fn escape_from(&self, out: &mut Vec<u8>, start: usize) {
+        let markup = |b: u8| self.xml && matches!(b, b'<' | b'>' | b'&' | b'\'');
         let needs = out[start..]
             .iter()
-            .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\');
+            .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' || markup(b));
         if !needs {
             return;
         }
@@ -245,6 +266,11 @@ impl LogFormat {
         for chunk in raw.utf8_chunks() {
             for ch in chunk.valid().chars() {
                 match ch {
+                    '<' if self.xml => out.extend_from_slice(b"&lt;"),
+                    '>' if self.xml => out.extend_from_slice(b"&gt;"),
+                    '&' if self.xml => out.extend_from_slice(b"&amp;"),
+                    '\'' if self.xml => out.extend_from_slice(b"&apos;"),
+                    '"' if self.xml => out.extend_from_slice(b"&quot;"),
                     '"' if self.json => out.extend_from_slice(b"\\\""),
                     '\\' if self.json => out.extend_from_slice(b"\\\\"),
                     c if c.is_control() && self.json => {
@@ -360,7 +386,9 @@ impl<'a> LogRecord<'a> {
                 }
             }
             LogVar::IntegrationError => out.extend_from_slice(self.integration_error.as_bytes()),
-            LogVar::ErrorMessage => out.extend_from_slice(self.error_message.as_bytes()),
+            LogVar::ErrorMessage | LogVar::ErrorMessageString => {
+                out.extend_from_slice(self.error_message.as_bytes())
+            }
             LogVar::ErrorResponseType => out.extend_from_slice(self.error_response_type.as_bytes()),
             LogVar::ErrorValidation => out.extend_from_slice(self.validation_error.as_bytes()),
             LogVar::ConnectionId => out.extend_from_slice(self.connection_id.as_bytes()),
@@ -421,6 +449,46 @@ mod tests {
         assert_eq!(v["x"], "-");
         assert_eq!(v["t"], "22/Nov/2026:02:49:38 +0000");
         assert_eq!(v["e"], 1795315778000u64);
+    }
+
+    #[test]
+    fn error_message_string_is_the_message_quoted_and_longer_names_are_unknown() {
+        let f = LogFormat::compile(
+            r#"{"m":$context.error.messageString,"e":"$context.error.message","x":"$context.statusCode","id":"$context.requestId."}"#,
+        );
+        assert_eq!(f.json_problem(), None);
+        assert_eq!(f.unknown_variables().collect::<Vec<_>>(), ["statusCode"]);
+        let mut r = record();
+        r.error_message = "Bad \"Gateway\"";
+        let mut out = Vec::new();
+        f.render(&mut out, &r);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(
+            (v["m"].as_str(), v["e"].as_str()),
+            (Some("Bad \"Gateway\""), v["m"].as_str())
+        );
+        assert_eq!(v["x"], "-", "not the status, then \"Code\"");
+        assert_eq!(v["id"], "id-1.");
+        r.error_message = "";
+        out.clear();
+        f.render(&mut out, &r);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["m"], "-");
+    }
+
+    #[test]
+    fn xml_values_cannot_close_their_element() {
+        let f = LogFormat::compile(
+            r#"<request id="$context.requestId"><ua>$context.identity.userAgent</ua></request>"#,
+        );
+        let mut r = record();
+        r.user_agent = b"x</ua></request><request id=\"forged\"><ua>&'";
+        let mut out = Vec::new();
+        f.render(&mut out, &r);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<request id=\"id-1\"><ua>x&lt;/ua&gt;&lt;/request&gt;&lt;request id=&quot;forged&quot;&gt;&lt;ua&gt;&amp;&apos;</ua></request>\n"
+        );
     }
 
     #[test]
