@@ -168,3 +168,50 @@ fn a_log_directory_made_after_the_start_is_written_to_and_lost_lines_are_counted
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A request to an API stage (by base path) that none of its routes matches is logged
+/// with that API and stage, as API Gateway's per-stage access logs have it; a request
+/// addressed to no API has neither.
+#[test]
+fn an_unmatched_request_is_logged_with_the_stage_it_was_addressed_to() {
+    let dir = temp_dir("access-unmatched");
+    let log = dir.join("access.log");
+    let format = r#"{"path":"$context.path","api":"$context.apiId","stage":"$context.stage","status":"$context.status"}"#;
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  access_log: {{ path: "{}", format: '{format}' }}
+apis:
+  shop:
+    stages: {{ prod: {{}} }}
+    routes:
+      "GET /items": {{ integration: {{ type: mock, status: 200, body: "ok" }} }}
+"#,
+        log.display()
+    );
+    for driver in DRIVERS {
+        let _ = std::fs::remove_file(&log);
+        let p = Portico::start(&yaml, driver);
+        assert_eq!(p.get("/prod/nope").status, 404, "{driver}");
+        assert_eq!(p.get("/elsewhere").status, 404, "{driver}");
+        let lines = lines_eventually(&log, 2);
+        let lines: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let line = |path: &str| lines.iter().find(|l| l["path"] == path).unwrap().clone();
+        let nope = line("/prod/nope");
+        assert_eq!(
+            (&nope["api"], &nope["stage"]),
+            (&"shop".into(), &"prod".into()),
+            "{driver}"
+        );
+        let elsewhere = line("/elsewhere");
+        assert_eq!(
+            (&elsewhere["api"], &elsewhere["stage"]),
+            (&"-".into(), &"-".into()),
+            "{driver}"
+        );
+    }
+}

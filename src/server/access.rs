@@ -29,6 +29,9 @@ pub struct Outcome {
     /// an `Outcome` and these three buffers would be 72 bytes of each idle connection.
     texts: Option<Box<ErrorTexts>>,
     pub served_by: Option<(StageRef, RouteId)>,
+    /// The API stage a request no route matched was addressed to (by host and base
+    /// path): its line names the API and stage, as API Gateway's per-stage logs do.
+    pub addressed: Option<StageRef>,
     pub canary: bool,
     /// Name of the API key the request presented, when its route required one
     /// (`$context.identity.apiKeyId`).
@@ -80,6 +83,7 @@ impl Outcome {
         self.error_message = "";
         self.error_type = "";
         self.served_by = None;
+        self.addressed = None;
         self.canary = false;
         self.api_key = None;
         self.websocket_logged = false;
@@ -149,7 +153,14 @@ impl Conn {
                     api.name.as_str(),
                 )
             }
-            None => ("", "", "", ""),
+            None => match self.out.addressed {
+                Some(s) => {
+                    let api = &gen.snap.apis[s.api as usize];
+                    let stage = api.stages[s.stage as usize].name.as_str();
+                    ("", "", stage, api.name.as_str())
+                }
+                None => ("", "", "", ""),
+            },
         };
         let record = LogRecord {
             request_id: &self.request_id,
