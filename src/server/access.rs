@@ -29,9 +29,6 @@ pub struct Outcome {
     /// an `Outcome` and these three buffers would be 72 bytes of each idle connection.
     texts: Option<Box<ErrorTexts>>,
     pub served_by: Option<(StageRef, RouteId)>,
-    /// The API stage a request no route matched was addressed to (by host and base
-    /// path): its line names the API and stage, as API Gateway's per-stage logs do.
-    pub addressed: Option<StageRef>,
     pub canary: bool,
     /// Name of the API key the request presented, when its route required one
     /// (`$context.identity.apiKeyId`).
@@ -50,6 +47,10 @@ pub struct ErrorTexts {
     pub message: String,
     /// `$context.error.validationErrorString`.
     pub validation: String,
+    /// The API stage a request no route matched was addressed to (by host and base
+    /// path): its line names the API and stage, as API Gateway's per-stage logs do.
+    /// Here, not in `Outcome`, which every idle connection carries.
+    pub addressed: Option<StageRef>,
 }
 
 impl Outcome {
@@ -78,12 +79,12 @@ impl Outcome {
         if let Some(t) = &mut self.texts {
             t.integration.clear();
             t.message.clear();
+            t.addressed = None;
             t.validation.clear();
         }
         self.error_message = "";
         self.error_type = "";
         self.served_by = None;
-        self.addressed = None;
         self.canary = false;
         self.api_key = None;
         self.websocket_logged = false;
@@ -153,7 +154,7 @@ impl Conn {
                     api.name.as_str(),
                 )
             }
-            None => match self.out.addressed {
+            None => match self.out.texts.as_ref().and_then(|t| t.addressed) {
                 Some(s) => {
                     let api = &gen.snap.apis[s.api as usize];
                     let stage = api.stages[s.stage as usize].name.as_str();

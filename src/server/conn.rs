@@ -359,7 +359,9 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
         .route(&c.rbuf, host, c.head.method, c.head.path, &mut c.params)
     else {
         let api = snap.router.stage_for(&c.rbuf, host, c.head.path);
-        c.out.addressed = api;
+        if api.is_some() {
+            c.out.texts().addressed = api;
+        }
         // A CORS API answers preflights even for paths it has no OPTIONS route for.
         if cors::is_preflight(&c.head, &c.rbuf) {
             if let Some(cors) = api.and_then(|s| snap.apis[s.api as usize].cors.as_deref()) {
