@@ -358,6 +358,7 @@ impl GatewayResponsesRt {
                 },
             ));
         }
+        inherit_fallback_status(&mut out);
         (!out.is_empty()).then(|| Box::new(GatewayResponsesRt(out)))
     }
 
@@ -376,6 +377,28 @@ impl GatewayResponsesRt {
             .find(|(k, _)| *k == t)
             .or_else(|| self.0.iter().find(|(k, _)| *k == fallback))
             .map(|(_, c)| c)
+    }
+}
+
+/// API Gateway: "Changing the status code of this fallback gateway response changes the
+/// status codes of all other 4XX responses to the new value" (and DEFAULT_5XX's of the
+/// 5XX ones). A type customised without a status answers with its fallback's; one that
+/// names its own keeps it.
+fn inherit_fallback_status(out: &mut [(ResponseType, Custom)]) {
+    for fallback in [ResponseType::Default4xx, ResponseType::Default5xx] {
+        let Some(status) = out
+            .iter()
+            .find(|(t, _)| *t == fallback)
+            .and_then(|(_, c)| c.status)
+        else {
+            continue;
+        };
+        let class = fallback.default_status() / 100;
+        for (t, c) in out.iter_mut() {
+            if c.status.is_none() && t.default_status() / 100 == class {
+                c.status = Some(status);
+            }
+        }
     }
 }
 

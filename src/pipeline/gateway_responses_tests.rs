@@ -25,3 +25,26 @@ fn braced_and_unbraced_references_are_found_in_order() {
     assert!(Body::compile("${stageVariables.a-b}").is_err());
     assert!(Body::compile("$context.nope").is_err());
 }
+
+#[test]
+fn a_fallbacks_status_is_the_status_of_its_class_customised_without_one() {
+    let def = |status: Option<u16>, body: Option<&str>| GatewayResponse {
+        status,
+        headers: Vec::new(),
+        body: body.map(str::to_string),
+    };
+    let rt = GatewayResponsesRt::compile(&[
+        ("DEFAULT_4XX".into(), def(Some(418), None)),
+        ("BAD_REQUEST_PARAMETERS".into(), def(None, Some("{}"))),
+        ("UNAUTHORIZED".into(), def(Some(401), None)),
+        ("INTEGRATION_FAILURE".into(), def(None, Some("{}"))),
+    ])
+    .unwrap();
+    let status = |t, s| rt.find(t, s).and_then(|c| c.status);
+    assert_eq!(status(ResponseType::BadRequestParameters, 400), Some(418));
+    assert_eq!(status(ResponseType::Unauthorized, 401), Some(401));
+    // Not customised: through DEFAULT_4XX itself.
+    assert_eq!(status(ResponseType::AccessDenied, 403), Some(418));
+    // No DEFAULT_5XX status: the 5XX type answers with its own.
+    assert_eq!(status(ResponseType::IntegrationFailure, 504), None);
+}
