@@ -129,7 +129,6 @@ pub async fn invoke(
     c: &mut Conn,
     l: &LambdaIntegration,
 ) -> bool {
-    let deadline = Instant::now() + l.timeout;
     // The request time is the arrival, not the end of the upload.
     c.req.time_ms();
     let mut decoded = Vec::new();
@@ -172,7 +171,11 @@ pub async fn invoke(
     drop(decoded);
     let start = fill_head(&mut c.wbuf, room, &l.head);
 
+    // The timeout is the call's: counted once the event is ready, not during a slow
+    // upload (which `body_timeout` bounds), so a function is never invoked with no time
+    // left to hear its answer.
     let sending = Instant::now();
+    let deadline = sending + l.timeout;
     let called = call(gen, c, l, start, deadline).await;
     c.out.integration_time = Some(sending.elapsed());
     let reply = match called {

@@ -104,7 +104,10 @@ async fn exchange(
     let (res, slice) = sent.map_err(|_| timed_out())?;
     // The buffer keeps the request so a retry can send it again.
     c.wbuf = slice.into_inner();
-    res.map_err(|e| Fail::Stale(format!("write: {e}")))?;
+    // A write that fails may have met an early answer: an Invoke API that refuses a large
+    // event (413) answers after its head and closes. That answer is read as any other
+    // (a refusal is a 500); with none there, the connection was stale.
+    let write_failed = res.err();
 
     c.ubuf.clear();
     // The event was written whole to a connection that had passed the pool's check. A
@@ -137,7 +140,11 @@ async fn exchange(
             }
         }
         let read = monoio::time::timeout(left(), read_more(c, &mut stream)).await;
-        match read.map_err(|_| timed_out())? {
+        let read = read.map_err(|_| timed_out())?;
+        if let (Some(e), false, Ok(0) | Err(_)) = (&write_failed, received, &read) {
+            return Err(Fail::Stale(format!("write: {e}")));
+        }
+        match read {
             Ok(0) if !received => {
                 return Err(match reset_follows(&stream, left()).await {
                     Some(e) => Fail::Stale(format!("closed, then {e}: the event was not read")),
@@ -248,7 +255,7 @@ async fn exchange(
         )));
     }
     // Bytes past the answer mean the endpoint is out of step: don't reuse it.
-    let reusable = c.rhead.keep_alive && end == c.ubuf.len();
+    let reusable = c.rhead.keep_alive && end == c.ubuf.len() && write_failed.is_none();
     Ok((answer, reusable.then_some(stream)))
 }
 
