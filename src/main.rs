@@ -68,9 +68,10 @@ fn default_config() -> PathBuf {
 
 fn main() -> ExitCode {
     no_transparent_huge_pages();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(portico::metrics::log_writer::EscapedStderr { ansi })
+        .with_ansi(ansi)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // rustls logs what a client's handshake does wrong (a refused

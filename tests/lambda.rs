@@ -503,3 +503,31 @@ fn ten_mib_bodies_go_through_both_ways() {
         assert_eq!(f.calls(), calls);
     }
 }
+
+#[test]
+fn a_functions_error_message_cannot_forge_a_log_line() {
+    // A handler that raises with the client's text in the message, as many do.
+    let f = Function::start(|e| {
+        let id = e["queryStringParameters"]["id"].as_str().unwrap_or("");
+        FnReply::Error(
+            json!({ "errorMessage": format!("invalid order id: {id}"), "errorType": "ValueError" })
+                .to_string(),
+        )
+    });
+    let p = Portico::start(&lambda_config(&f, ""), "epoll");
+    let forged = "2026-12-04T15:55:59.000000Z  INFO portico::admin: admin token accepted";
+    let r = Client::new(&p).get(
+        "/v2/orders?id=42%0A2026-12-04T15:55:59.000000Z%20%20INFO%20portico::admin:%20admin%20token%20accepted%0D%1B[2J",
+        "t",
+    );
+    assert_eq!(r.status, 502);
+    assert!(eventually(|| p
+        .log_text()
+        .contains("invalid order id: 42\\n2026-12-04T15:55:59")));
+    let log = p.log_text();
+    assert!(
+        !log.lines().any(|l| l.starts_with(forged)) && !log.contains('\u{1b}'),
+        "{log}"
+    );
+    assert!(log.contains("accepted\\r\\x1b[2J"), "{log}");
+}

@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod cells;
 pub mod log_format;
 pub mod log_limit;
+pub mod log_writer;
 pub mod names;
 pub mod registry;
 

@@ -160,7 +160,11 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
             })
         }
         Err(errors) => {
-            error!(config = %c.path.display(), "reload refused; the running config stays:\n{errors}");
+            // One record per error: a log line is one line (the writer escapes breaks).
+            error!(config = %c.path.display(), count = errors.0.len(), "reload refused; the running config stays");
+            for e in &errors.0 {
+                error!("reload refused: {e}");
+            }
             Err(errors)
         }
     }
