@@ -57,8 +57,12 @@ fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A seed that differs between processes and restarts.
+/// A seed that differs between processes and restarts: the OS random source, else the
+/// clock and the process id.
 pub fn process_seed() -> u64 {
+    if let Ok(seed) = getrandom::u64() {
+        return seed;
+    }
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

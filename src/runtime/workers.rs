@@ -378,7 +378,10 @@ async fn worker_main(
         id,
         ids: RequestIds::new(seed, id),
         drain: Drain::default(),
-        rng: RefCell::new(Rng::new(seed.rotate_left(id as u32 + 1))),
+        // Its own draw, not the request ids' seed (which their prefix gives away).
+        rng: RefCell::new(Rng::new(
+            getrandom::u64().unwrap_or(seed.rotate_left(id as u32 + 1)),
+        )),
         driver,
         cells: registry().worker(id),
         log_buf: RefCell::new(Vec::new()),

@@ -127,10 +127,11 @@ fn inboxes() -> &'static [SegQueue<Command>] {
     INBOX.get_or_init(|| (0..MAX_WORKERS).map(|_| SegQueue::new()).collect())
 }
 
-/// A new connection id: 16 base64 characters ending in `=` (11 bytes: worker, then a
-/// per-worker counter and random bytes, so ids never repeat within a process and can't
-/// be guessed from one another).
-pub fn new_id(worker: usize, rng: &mut crate::upstream::balance::Rng) -> String {
+/// A new connection (or message) id: 16 base64 characters ending in `=` (11 bytes:
+/// worker, then a per-worker counter and 48 bits of `random`, so ids never repeat within
+/// a process). A connection id's `random` comes from the OS random source: a client that
+/// could work out another's id from its own could post to it or name it to the backend.
+pub fn new_id(worker: usize, random: u64) -> String {
     thread_local! { static SEQ: Cell<u32> = const { Cell::new(0) }; }
     let seq = SEQ.with(|s| {
         let n = s.get().wrapping_add(1);
@@ -140,7 +141,7 @@ pub fn new_id(worker: usize, rng: &mut crate::upstream::balance::Rng) -> String 
     let mut raw = [0u8; 11];
     raw[0] = worker as u8;
     raw[1..5].copy_from_slice(&seq.to_be_bytes());
-    raw[5..11].copy_from_slice(&rng.next_u64().to_le_bytes()[..6]);
+    raw[5..11].copy_from_slice(&random.to_le_bytes()[..6]);
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
@@ -457,9 +458,8 @@ mod tests {
 
     #[test]
     fn ids_name_their_worker() {
-        let mut rng = crate::upstream::balance::Rng::new(7);
-        let a = new_id(3, &mut rng);
-        let b = new_id(3, &mut rng);
+        let a = new_id(3, 7);
+        let b = new_id(3, 7);
         assert_eq!(a.len(), 16);
         assert!(a.ends_with('='), "{a}");
         assert_ne!(a, b);

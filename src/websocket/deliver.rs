@@ -95,7 +95,7 @@ impl Session<'_> {
         };
         let route_key = api.routes[route as usize].key.as_str();
         let integration = &api.stages[s].integrations[route as usize];
-        let message_id = connections::new_id(self.ctx.id, &mut self.ctx.rng.borrow_mut());
+        let message_id = connections::new_id(self.ctx.id, self.ctx.rng.borrow_mut().next_u64());
         let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
             .then(|| event::message(self.ectx, &request_id, &message_id, route_key, &body, !text));
         let started = Instant::now();

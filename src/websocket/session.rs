@@ -138,7 +138,8 @@ pub async fn serve(
         return c.answer(ctx, gen, 404, "Not Found", &[]).await;
     };
     let st = &api.stages[stage.stage as usize];
-    let id = connections::new_id(ctx.id, &mut ctx.rng.borrow_mut());
+    let random = getrandom::u64().unwrap_or_else(|_| ctx.rng.borrow_mut().next_u64());
+    let id = connections::new_id(ctx.id, random);
     let header = |name: &str| {
         c.head
             .header(&c.rbuf, name)
