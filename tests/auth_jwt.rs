@@ -140,6 +140,14 @@ fn a_valid_token_reaches_the_integration_with_its_claims() {
         );
         assert_eq!(bare.status, 200);
         assert_eq!(get(&p, &format!("/q?token={token}"), None).text(), "q");
+        // A query value is percent-encoded: `Bearer ` as `Bearer%20`, a `.` as `%2E`
+        // (a browser's encodeURIComponent).
+        for query in [
+            format!("token=Bearer%20{token}"),
+            format!("token={}", token.replace('.', "%2E")),
+        ] {
+            assert_eq!(get(&p, &format!("/q?{query}"), None).text(), "q", "{query}");
+        }
 
         // A claim mapped onto a request header.
         let r = get(&p, "/mapped", Some(&token));

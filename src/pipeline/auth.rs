@@ -219,7 +219,11 @@ fn outcome(r: &Result<(), AuthDeny>) -> Outcome {
 /// while the backend may read the other (`X_Jwt` beside `X-Jwt` included: CGI-style
 /// backends read both as `HTTP_X_JWT`). Also the caller the response cache keys on
 /// (`cache::rules::Caller::Jwt`).
-pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b [u8]>, JwtError> {
+pub(crate) fn token<'b>(
+    c: &'b Conn,
+    source: &TokenSource,
+) -> Result<Option<std::borrow::Cow<'b, [u8]>>, JwtError> {
+    use std::borrow::Cow;
     let buf = &c.rbuf[..];
     let mut found = None;
     let mut take = |v: &'b [u8]| match found.replace(v) {
@@ -244,12 +248,26 @@ pub(crate) fn token<'b>(c: &'b Conn, source: &TokenSource) -> Result<Option<&'b 
         }
     }
     let Some(raw) = found else { return Ok(None) };
+    // A query value is percent-encoded (`?token=Bearer%20eyJ…`, a `.` sent as `%2E`), as
+    // the Lambda authorizer's identity sources and events have it decoded; `+` stays.
+    let token = match source {
+        TokenSource::Query(_) if raw.contains(&b'%') => {
+            let mut decoded = Vec::with_capacity(raw.len());
+            crate::http1::percent_decode(raw, false, &mut decoded);
+            Cow::Owned(bare_token(&decoded).to_vec())
+        }
+        _ => Cow::Borrowed(bare_token(raw)),
+    };
+    Ok((!token.is_empty()).then_some(token))
+}
+
+/// The token without blanks around it and the `Bearer ` before it.
+fn bare_token(raw: &[u8]) -> &[u8] {
     let raw = raw.trim_ascii();
-    let raw = match raw.get(..7) {
+    match raw.get(..7) {
         Some(p) if p.eq_ignore_ascii_case(b"bearer ") => raw[7..].trim_ascii_start(),
         _ => raw,
-    };
-    Ok((!raw.is_empty()).then_some(raw))
+    }
 }
 
 pub(super) fn now_secs() -> u64 {
@@ -291,6 +309,7 @@ async fn jwt_step(
         }
     };
     let now = now_secs();
+    let token = &*token;
     let cached = LOCAL.with(|l| l.borrow_mut().jwt.get(&rt.fingerprint, token, now));
     let verified = match cached {
         Some(v) => {

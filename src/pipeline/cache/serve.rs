@@ -97,7 +97,7 @@ fn rules_for<'g>(
 
 /// What names the caller in the key (see `rules::Caller`).
 enum Named<'c> {
-    Bytes(&'c [u8]),
+    Bytes(std::borrow::Cow<'c, [u8]>),
     /// The identity-source values, read again from the request.
     Lambda(&'c LambdaAuthRt),
 }
@@ -112,7 +112,7 @@ fn caller<'c>(gen: &'c Generation, rules: &RouteCacheRt, c: &'c Conn) -> Option<
         (Caller::Jwt(source), Some(Identity::Jwt(_))) => {
             Named::Bytes(auth::token(c, source).ok().flatten()?)
         }
-        (Caller::Iam, Some(Identity::Iam(who))) => Named::Bytes(who.access_key.as_bytes()),
+        (Caller::Iam, Some(Identity::Iam(who))) => Named::Bytes(who.access_key.as_bytes().into()),
         (Caller::Lambda, Some(Identity::Lambda(_))) => Named::Lambda(lambda_authorizer(gen, c)?),
         _ => return None,
     }))
@@ -142,7 +142,7 @@ fn build_key(
         return false;
     };
     let write_caller = |out: &mut Vec<u8>| match &named {
-        Some(Named::Bytes(b)) => out.extend_from_slice(b),
+        Some(Named::Bytes(b)) => out.extend_from_slice(&b),
         Some(Named::Lambda(rt)) => {
             let view = request_view!(c, &gen.snap, &c.rbuf);
             write_identity(rt, &view, out)
