@@ -329,6 +329,26 @@ fn key_rotation_refetches_once_single_flight_with_a_cooldown() {
 }
 
 #[test]
+fn a_discovery_document_for_another_issuer_is_not_used() {
+    let idp = Idp::start();
+    idp.control(json!({ "discovery_issuer": "https://someone-else.example" }));
+    let (f, origin) = (ok_fn(), Origin::echo());
+    let p = Portico::start(&config(&idp, &f, &origin, ""), "epoll");
+    let token = idp.mint(json!({ "claims": claims(&idp) }));
+    let r = get(&p, "/me", Some(&token));
+    assert_invalid(&r, "the issuer's signing keys could not be fetched");
+    assert!(
+        eventually(|| p
+            .log_text()
+            .contains("its issuer is \"https://someone-else.example\", not")),
+        "{}",
+        p.log_text()
+    );
+    // The authorizer with an explicit jwks_uri does no discovery.
+    assert_eq!(get(&p, &format!("/q?token={token}"), None).text(), "q");
+}
+
+#[test]
 fn slow_and_oversized_key_sets_fail_closed_and_the_last_good_set_keeps_serving() {
     for driver in DRIVERS {
         // A key set that arrives after 1,500 ms is a failed fetch.

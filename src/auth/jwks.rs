@@ -377,6 +377,15 @@ pub fn fetch_keys(issuer: &str, jwks_uri: Option<&str>) -> Result<KeySet, String
             let doc = http_get(&url).map_err(|e| format!("discovery {url}: {e}"))?;
             let v: serde_json::Value = serde_json::from_slice(&doc)
                 .map_err(|e| format!("discovery {url}: not JSON: {e}"))?;
+            // OpenID Connect Discovery §4.3: the document's issuer MUST be the one it
+            // was fetched for, else nothing in it may be used.
+            let named = v.get("issuer").and_then(|i| i.as_str());
+            if named != Some(issuer) {
+                return Err(format!(
+                    "discovery {url}: its issuer is {}, not {issuer:?}",
+                    named.map_or("missing".to_string(), |n| format!("{n:?}"))
+                ));
+            }
             let uri = v
                 .get("jwks_uri")
                 .and_then(|u| u.as_str())

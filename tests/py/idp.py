@@ -29,7 +29,7 @@ KEYS = {
     "k2": rsa.generate_private_key(public_exponent=65537, key_size=2048),
     "ec": ec.generate_private_key(ec.SECP256R1()),
 }
-STATE = {"publish": ["k1"], "delay_ms": 0, "oversize": False, "status": 200}
+STATE = {"publish": ["k1"], "delay_ms": 0, "oversize": False, "status": 200, "discovery_issuer": None}
 STATS = {"discovery": 0, "jwks": 0}
 LOCK = threading.Lock()
 
@@ -96,7 +96,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/.well-known/openid-configuration":
             with LOCK:
                 STATS["discovery"] += 1
-            self.send(200, {"issuer": base, "jwks_uri": base + "/jwks.json"})
+            with LOCK:
+                issuer = STATE["discovery_issuer"] or base
+            self.send(200, {"issuer": issuer, "jwks_uri": base + "/jwks.json"})
         elif self.path == "/jwks.json":
             with LOCK:
                 STATS["jwks"] += 1
