@@ -341,6 +341,10 @@ async fn read_response_head(
     // not one a retry may repeat.
     let mut interim = false;
     loop {
+        if !c.ubuf.is_empty() {
+            // Part of a head came: ask for the rest now.
+            super::connect::ack_now(stream);
+        }
         let read = read_into(stream, std::mem::take(&mut c.ubuf));
         let (res, buf) = unless_client_left(deadline, client, read).await?;
         c.ubuf = buf;

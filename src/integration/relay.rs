@@ -409,6 +409,8 @@ pub(crate) async fn read_upstream(
     timers: &CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<usize> {
+    // More of the body is wanted: ask for it now.
+    super::connect::ack_now(up);
     let read = read_into(up, std::mem::take(&mut c.ubuf));
     let (res, buf) = match timers.within(coarse_now() + wait, read).await {
         Ok(r) => r,

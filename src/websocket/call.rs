@@ -25,7 +25,7 @@ use crate::config::model::PayloadFormat;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody, ResponseHead};
-use crate::integration::connect::connect_by;
+use crate::integration::connect::{ack_now, connect_by};
 use crate::integration::lambda_response;
 use crate::runtime::workers::Generation;
 use crate::server::conn::read_into;
@@ -314,6 +314,10 @@ async fn round_trip(
                 Err(e) => return Err((format!("bad answer head: {e:?}"), false)),
             }
         }
+        if !buf.is_empty() {
+            // Part of a head came: ask for the rest now.
+            ack_now(stream);
+        }
         let (res, back) = read_into(stream, buf).await;
         buf = back;
         match res {
@@ -342,6 +346,7 @@ async fn round_trip(
                 return Err(("answer too large".into(), false));
             }
             while buf.len() < n {
+                ack_now(stream);
                 let (res, back) = read_into(stream, buf).await;
                 buf = back;
                 if !matches!(res, Ok(k) if k > 0) {
@@ -362,6 +367,7 @@ async fn round_trip(
                 if scan.done {
                     break true;
                 }
+                ack_now(stream);
                 let (res, back) = read_into(stream, buf).await;
                 buf = back;
                 if !matches!(res, Ok(k) if k > 0) {
@@ -376,6 +382,7 @@ async fn round_trip(
                 if body.len() > MAX_ANSWER {
                     return Err(("answer too large".into(), false));
                 }
+                ack_now(stream);
                 let (res, back) = read_into(stream, buf).await;
                 buf = back;
                 match res {

@@ -260,6 +260,10 @@ async fn exchange(
 }
 
 async fn read_more(c: &mut Conn, stream: &mut UpstreamIo) -> std::io::Result<usize> {
+    if !c.ubuf.is_empty() {
+        // Part of the answer came: ask for the rest now.
+        crate::integration::connect::ack_now(stream);
+    }
     let (res, buf) = read_into(stream, std::mem::take(&mut c.ubuf)).await;
     c.ubuf = buf;
     res

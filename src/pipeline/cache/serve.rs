@@ -142,7 +142,7 @@ fn build_key(
         return false;
     };
     let write_caller = |out: &mut Vec<u8>| match &named {
-        Some(Named::Bytes(b)) => out.extend_from_slice(&b),
+        Some(Named::Bytes(b)) => out.extend_from_slice(b),
         Some(Named::Lambda(rt)) => {
             let view = request_view!(c, &gen.snap, &c.rbuf);
             write_identity(rt, &view, out)
