@@ -42,6 +42,18 @@ fn query_pairs_group_in_order() {
 }
 
 #[test]
+fn names_that_read_the_same_in_the_event_are_one_key() {
+    // `%ff` and `%fe` are both U+FFFD in JSON: two keys of one text would lose one.
+    let p = QueryPairs::decode(b"%ff=1&%fe=2&tag=a");
+    let mut out = Vec::new();
+    p.write(&mut out, Multi::List);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\"tag\":[\"a\"],\"\u{fffd}\":[\"1\",\"2\"]}"
+    );
+}
+
+#[test]
 fn text_or_binary() {
     assert!(is_text(None, b"hello"));
     assert!(is_text(Some(b"application/json; charset=utf-8"), b"{}"));

@@ -195,6 +195,14 @@ impl QueryPairs {
         for (name, value) in crate::pipeline::template::query_pairs(q) {
             let a = p.buf.len();
             percent_decode(name, false, &mut p.buf);
+            // Grouped as the event writes the name: bytes that are not UTF-8 become
+            // U+FFFD there, so `%ff` and `%fe` are one name (and one key), not two
+            // keys that read the same.
+            if std::str::from_utf8(&p.buf[a..]).is_err() {
+                let text = String::from_utf8_lossy(&p.buf[a..]).into_owned();
+                p.buf.truncate(a);
+                p.buf.extend_from_slice(text.as_bytes());
+            }
             let b = p.buf.len();
             percent_decode(value, false, &mut p.buf);
             p.items.push((a..b, b..p.buf.len()));
