@@ -3,7 +3,8 @@
 //! from a function error, as on HTTP routes: a `$connect` handshake answers 500 (502 for
 //! a function error), a message route sends the client
 //! `{"message":"Internal server error","connectionId":…,"requestId":…}`, and the access
-//! log's integration error names the endpoint's `x-amzn-ErrorType`.
+//! log's integration error names the endpoint's `x-amzn-ErrorType`; the failures are
+//! logged at warn.
 
 mod common;
 
@@ -91,6 +92,18 @@ fn an_invoke_api_refusal_is_a_500_and_names_its_error_type() {
             lines.iter().filter(|l| throttled(l)).count() == 2
         });
         assert!(logged, "{driver}: {:?}", read_log_lines(&log));
+        // And in Portico's own log at the default level, as an http route's failures.
+        let text = p.log_text();
+        for line in [
+            "WebSocket $connect integration failed",
+            "WebSocket integration failed",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.contains(" WARN ") && l.contains(line)),
+                "{driver}: no {line:?}:\n{text}"
+            );
+        }
         p.stop();
     }
 }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::call::{call, Call};
 use super::connections;
@@ -144,7 +144,11 @@ impl Session<'_> {
                 }
             }
             Err(e) => {
-                debug!(connection = %self.ectx.connection_id, route = %route_key, error = %e, "integration failed");
+                // At warn as an http route's upstream failures are (rate-limited): a
+                // dead WebSocket backend must show in the log at the default level.
+                if let Some(held_back) = crate::metrics::log_limit::allow(("ws route", route_key)) {
+                    warn!(connection = %self.ectx.connection_id, route = %route_key, error = %e, held_back, "WebSocket integration failed");
+                }
                 self.notice("Internal server error", &request_id);
                 error = e.reason.clone();
                 line.status = 500;
@@ -230,7 +234,11 @@ impl Session<'_> {
             match result {
                 Ok(a) => line.integration_status = Some(a.status),
                 Err(e) => {
-                    debug!(connection = %self.ectx.connection_id, error = %e, "$disconnect integration failed");
+                    if let Some(held_back) =
+                        crate::metrics::log_limit::allow(("ws route", "$disconnect"))
+                    {
+                        warn!(connection = %self.ectx.connection_id, error = %e, held_back, "WebSocket $disconnect integration failed");
+                    }
                     error = e.reason;
                     line.status = 500;
                     line.integration_error = &error;

@@ -32,7 +32,6 @@ use std::time::Instant;
 
 use base64::Engine;
 use bytes::Buf;
-use tracing::debug;
 
 use super::call::{call, Call};
 use super::connections::{self, Live};
@@ -217,7 +216,10 @@ pub async fn serve(
             }
             Ok(a) => return refuse(c, a).await,
             Err(e) => {
-                debug!(connection = %id, error = %e, "$connect integration failed");
+                if let Some(held_back) = crate::metrics::log_limit::allow(("ws route", "$connect"))
+                {
+                    tracing::warn!(connection = %id, error = %e, held_back, "WebSocket $connect integration failed");
+                }
                 c.out.texts().integration = e.reason;
                 c.head.keep_alive = false;
                 return c
