@@ -23,6 +23,9 @@ enum After {
     RefuseAndClose,
     /// Answers 401 and keeps the connection, reading nothing more.
     RefuseAndHold,
+    /// The same after a `103 Early Hints` (RFC 9110 §15.2: any number of interim
+    /// responses may come before the final one).
+    HintsThenRefuseAndHold,
     /// Sends `100 Continue`, reads the whole body, answers 200 with its length.
     ContinueThenRead,
 }
@@ -63,7 +66,12 @@ fn serve(s: TcpStream, after: After) {
                 b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\nConnection: close\r\n\r\ntoo big",
             );
         }
-        After::RefuseAndHold => {
+        After::RefuseAndHold | After::HintsThenRefuseAndHold => {
+            if matches!(after, After::HintsThenRefuseAndHold) {
+                let _ = w.write_all(
+                    b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n",
+                );
+            }
             let _ = w.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\nwho?\r\n");
             thread::sleep(Duration::from_secs(15));
         }
@@ -143,12 +151,20 @@ fn a_backend_that_refuses_and_closes_is_relayed() {
 
 #[test]
 fn a_backend_that_refuses_and_stops_reading_is_relayed_at_once() {
-    let origin = raw_origin(After::RefuseAndHold);
+    for (after, name) in [
+        (After::RefuseAndHold, "401"),
+        (After::HintsThenRefuseAndHold, "103 then 401"),
+    ] {
+        relayed_at_once(raw_origin(after), name);
+    }
+}
+
+fn relayed_at_once(origin: SocketAddr, name: &str) {
     for driver in DRIVERS {
         let p = Portico::start(&config(origin), driver);
         for chunked in [false, true] {
             let (r, took) = upload(&p, chunked);
-            let what = format!("{driver}, chunked {chunked}");
+            let what = format!("{name}, {driver}, chunked {chunked}");
             assert_eq!((r.status, r.text().as_str()), (401, "who?\r\n"), "{what}");
             // Not after the 10 s integration timeout.
             assert!(took < Duration::from_secs(5), "{what}: {took:?}");

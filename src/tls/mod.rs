@@ -112,12 +112,44 @@ impl UpstreamIo {
 /// upstreams are not asked: a session ticket arrives unasked, and records can't be
 /// peeked.)
 pub fn answered_early(fd: std::os::fd::RawFd) -> bool {
-    let mut first = [0u8; 10];
+    // Room for a few interim responses (a 103 Early Hints with its Link headers) before
+    // the final status line: a 401 behind a 103 is an early answer too.
+    let mut first = [0u8; 1024];
     match peek(fd, &mut first) {
         Ok(0) => true,
-        // "HTTP/1.1 " and the status code's first digit.
-        Ok(n) => n == first.len() && first[9] != b'1',
+        Ok(n) => final_status_begins(&first[..n]),
         Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Whether `bytes`, what a backend has sent so far, hold the start of a response that is
+/// not interim: whole `1xx` heads (and the empty lines a response reader skips before a
+/// status line) are passed over; "HTTP/1.1 " and a first status digit other than `1`
+/// (or anything else that is no interim head) count.
+fn final_status_begins(mut bytes: &[u8]) -> bool {
+    loop {
+        while let Some(rest) = bytes
+            .strip_prefix(b"\r\n")
+            .or_else(|| bytes.strip_prefix(b"\n"))
+        {
+            bytes = rest;
+        }
+        if bytes.len() < 10 {
+            return false;
+        }
+        if bytes[9] != b'1' {
+            return true;
+        }
+        // An interim head: past its empty line, if it is whole.
+        let end = (0..bytes.len()).find_map(|i| match &bytes[i..] {
+            [b'\n', b'\n', ..] => Some(i + 2),
+            [b'\n', b'\r', b'\n', ..] => Some(i + 3),
+            _ => None,
+        });
+        match end {
+            Some(end) => bytes = &bytes[end..],
+            None => return false,
+        }
     }
 }
 
@@ -221,5 +253,31 @@ where
             Io::Plain(s) => s.shutdown().await,
             Io::Tls(s) => Box::pin(s.shutdown()).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod early_answer_tests {
+    use super::final_status_begins;
+
+    #[test]
+    fn a_final_status_behind_interim_heads_counts() {
+        assert!(final_status_begins(b"HTTP/1.1 401 Unauthorized\r\n"));
+        assert!(!final_status_begins(b"HTTP/1.1 "));
+        assert!(!final_status_begins(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(!final_status_begins(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>"
+        ));
+        assert!(final_status_begins(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\nHTTP/1.1 401 Unauthorized\r\n"
+        ));
+        assert!(final_status_begins(
+            b"HTTP/1.1 100 Continue\n\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 x"
+        ));
+        // Empty lines before a status line are skipped by the response reader too.
+        assert!(final_status_begins(
+            b"\r\nHTTP/1.1 413 Payload Too Large\r\n"
+        ));
+        assert!(!final_status_begins(b"\r\n\r\n"));
     }
 }
