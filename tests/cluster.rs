@@ -62,8 +62,22 @@ api_keys:
 }
 
 pub fn start_node(redis: &str, on_failure: &str, driver: &str, name: &str) -> Node {
+    start_node_with(redis, on_failure, driver, name, |yaml| yaml)
+}
+
+/// `start_node` with the config edited by `edit` first.
+pub fn start_node_with(
+    redis: &str,
+    on_failure: &str,
+    driver: &str,
+    name: &str,
+    edit: impl Fn(String) -> String,
+) -> Node {
     let admin_port = free_port();
-    let p = Portico::start(&node_config(redis, on_failure, admin_port, name), driver);
+    let p = Portico::start(
+        &edit(node_config(redis, on_failure, admin_port, name)),
+        driver,
+    );
     let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
     // Wait until the node has reached Redis (its breaker closed).
     assert!(
@@ -287,4 +301,20 @@ fn redis_killed_mid_load_applies_the_policy_and_reconciles_after() {
             "{driver}: the quota is spent cluster-wide"
         );
     }
+}
+
+#[test]
+fn a_stopped_node_gives_back_the_quota_tokens_it_did_not_spend() {
+    // 200 a day: a node leases 10 at a time. Four nodes in turn each admit one request
+    // and stop; what they leased and did not spend is the key's again.
+    let redis = Redis::start();
+    let bigger = |yaml: String| yaml.replace("limit: 50, period: day", "limit: 200, period: day");
+    for i in 0..4 {
+        let node = start_node_with(&redis.url(), "deny", "epoll", &format!("n{i}"), bigger);
+        assert_eq!(get_with_key(node.p.addr, "/q", Some(K1)).status, 200);
+        node.p.stop();
+    }
+    let node = start_node_with(&redis.url(), "deny", "epoll", "last", bigger);
+    assert_eq!(spend(&[node.p.addr], 200), 196, "{}", node.p.log_text());
+    assert_eq!(used_today(node.admin), 200);
 }

@@ -195,6 +195,16 @@ impl SharedLimit {
         self.spent.load(Ordering::Acquire) == window.saturating_add(1)
     }
 
+    /// Takes every token held for `window` (a stop gives them back to Redis).
+    pub fn take_all(&self, window: u32) -> u32 {
+        let (w, t) = unpack(self.budget.swap(pack(window, 0), Ordering::AcqRel));
+        if w == window {
+            t
+        } else {
+            0
+        }
+    }
+
     /// Tokens held for `window` (metrics, tests).
     pub fn held(&self, window: u32) -> u32 {
         let (w, t) = unpack(self.budget.load(Ordering::Acquire));

@@ -84,6 +84,19 @@ end
 return 1
 ";
 
+/// KEYS[1] counter · ARGV n → the count after giving back `n` leased, unspent tokens,
+/// never below 0 (a Redis that lost the count meanwhile).
+const GIVE_BACK: &str = r"
+local used = redis.call('DECRBY', KEYS[1], ARGV[1])
+if used < 0 then redis.call('INCRBY', KEYS[1], -used) used = 0 end
+return used
+";
+
+pub fn give_back() -> &'static Script {
+    static S: OnceLock<Script> = OnceLock::new();
+    S.get_or_init(|| Script::new(GIVE_BACK))
+}
+
 pub fn lease() -> &'static Script {
     static S: OnceLock<Script> = OnceLock::new();
     S.get_or_init(|| Script::new(LEASE))

@@ -200,9 +200,13 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
         let m = tx.borrow().clone();
         if c.stop.load(Ordering::Acquire) {
             if let Some(m) = m {
-                match tokio::time::timeout(budget, flush_usage(&c, m, &mut state)).await {
+                match tokio::time::timeout(budget, flush_usage(&c, m.clone(), &mut state)).await {
                     Ok(Ok(())) => {}
                     _ => error!("cluster: cannot write the final usage counts"),
+                }
+                match tokio::time::timeout(budget, give_back_quota_tokens(&c, m)).await {
+                    Ok(Ok(())) => {}
+                    _ => error!("cluster: cannot give back the unspent quota tokens"),
                 }
             }
             return;
@@ -551,6 +555,27 @@ async fn flush_usage(
     }
     let oldest = today().saturating_sub(1);
     s.usage.retain(|(_, _, day), _| *day >= oldest);
+    Ok(())
+}
+
+/// At a stop, after the workers have ended: the quota tokens this node leased and did not
+/// spend go back to Redis. Kept, they would count as used for the rest of the period (a
+/// month, for a monthly quota): every restart would take a chunk out of each key's quota.
+async fn give_back_quota_tokens(
+    c: &Cluster,
+    mut m: MultiplexedConnection,
+) -> redis::RedisResult<()> {
+    let day = today();
+    for (l, _, q) in c.shared.keys.shared_quotas() {
+        let period = crate::global::usage::period_start(day, q.period, q.offset);
+        let unspent = l.take_all(period);
+        if unspent == 0 {
+            continue;
+        }
+        let mut inv = scripts::give_back().prepare_invoke();
+        inv.key(redis_key(c, &l, period)).arg(unspent);
+        let _: i64 = inv.invoke_async(&mut m).await?;
+    }
     Ok(())
 }
 
