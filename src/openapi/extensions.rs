@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::import::{esc, static_value, Ctx};
+use super::mapping::header_refused;
 
 /// Root extensions: CORS, gateway responses, the endpoint switch; the rest is reported.
 pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
@@ -183,9 +184,16 @@ pub(super) fn static_response(
     for (k, value) in params.into_iter().flatten() {
         let name = k.strip_prefix(header_prefix);
         match (name, value.as_str().and_then(static_value)) {
-            (Some(n), Some(text)) => {
-                headers.insert(n.to_string(), json!(text));
-            }
+            // A header check refuses (content-length, a name with a space) is left out.
+            (Some(n), Some(text)) => match header_refused(n, true) {
+                Some(why) => ctx.warn(
+                    format!("{p}/responseParameters/{}", esc(k)),
+                    format!("{why}; skipped"),
+                ),
+                None => {
+                    headers.insert(n.to_string(), json!(text));
+                }
+            },
             _ => ctx.warn(
                 format!("{p}/responseParameters/{}", esc(k)),
                 "only static header values ('text') are supported; skipped",

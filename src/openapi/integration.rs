@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::extensions::static_response;
 use super::import::{esc, static_value, Ctx};
+use super::mapping::{refused, value_refused};
 
 /// The Runtime Interface Emulator's URL, written when an ARN has no URL in the map.
 const RIE_URL: &str = "http://127.0.0.1:9000/2015-03-31/functions/function/invocations";
@@ -292,10 +293,19 @@ fn request_parameters(
                         fills.push((name, Fill::Param(from.to_string())));
                     }
                     Some(_) => ctx.warn(kp, "not a path parameter of the route; skipped"),
-                    None => fills.push((name, Fill::Value(value))),
+                    None => match value_refused(&value, false, path_params) {
+                        Some(why) => ctx.warn(kp, format!("{why}; skipped")),
+                        None => fills.push((name, Fill::Value(value))),
+                    },
                 },
                 "header" | "querystring" => {
-                    params.insert(format!("overwrite:{loc}.{name}"), json!(value));
+                    let key = format!("overwrite:{loc}.{name}");
+                    match refused(&key, &value, false, path_params) {
+                        Some(why) => ctx.warn(kp, format!("{why}; skipped")),
+                        None => {
+                            params.insert(key, json!(value));
+                        }
+                    }
                 }
                 _ => ctx.warn(kp, "unsupported mapping target; skipped"),
             }
@@ -305,8 +315,8 @@ fn request_parameters(
                 ctx.warn(kp, "$request.body values are not supported; skipped");
                 continue;
             }
-            if let Err(e) = crate::pipeline::template::parse(v) {
-                ctx.warn(kp, format!("{e}; skipped"));
+            if let Some(why) = refused(k, v, false, path_params) {
+                ctx.warn(kp, format!("{why}; skipped"));
                 continue;
             }
             params.insert(k.clone(), json!(v));
@@ -411,16 +421,28 @@ fn response_parameters(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<St
                 continue;
             };
             let sp = format!("{p}/responseParameters/{}", esc(status));
+            if !status
+                .parse::<u16>()
+                .is_ok_and(|s| (200..=599).contains(&s))
+            {
+                ctx.warn(
+                    sp,
+                    "keys are status codes 200–599 of the integration's response; skipped",
+                );
+                continue;
+            }
             let mut kept = Map::new();
             for (k, v) in maps {
-                // A value Portico can't evaluate ($response.body.id, HTTP APIs' body
-                // mapping) is left out here, with its pointer, rather than written for
-                // check to refuse the whole config.
-                match v.as_str().map(crate::pipeline::template::parse) {
-                    Some(Ok(_)) => {
+                // A mapping Portico can't apply ($response.body.id, HTTP APIs' body
+                // mapping, a reserved header) is left out here, with its pointer, rather
+                // than written for check to refuse the whole config.
+                match v.as_str().map(|v| refused(k, v, true, &[])) {
+                    Some(None) => {
                         kept.insert(k.clone(), v.clone());
                     }
-                    Some(Err(e)) => ctx.warn(format!("{sp}/{}", esc(k)), format!("{e}; skipped")),
+                    Some(Some(why)) => {
+                        ctx.warn(format!("{sp}/{}", esc(k)), format!("{why}; skipped"))
+                    }
                     None => ctx.warn(format!("{sp}/{}", esc(k)), "expected a string; skipped"),
                 }
             }

@@ -12,6 +12,7 @@ pub mod export;
 mod extensions;
 pub mod import;
 mod integration;
+mod mapping;
 mod security;
 
 use std::path::Path;
@@ -119,3 +120,5 @@ pub fn merge_files(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_checks;

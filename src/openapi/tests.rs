@@ -8,7 +8,7 @@ use super::import::{import, BasePath, Imported};
 
 const MOCK: &str = r#"{"type": "mock", "responses": {"default": {"statusCode": "200"}}}"#;
 
-fn doc(extra: Value, paths: Value) -> Value {
+pub(super) fn doc(extra: Value, paths: Value) -> Value {
     let mut d =
         json!({ "openapi": "3.0.1", "info": { "title": "t", "version": 1 }, "paths": paths });
     if let (Some(d), Some(e)) = (d.as_object_mut(), extra.as_object()) {
@@ -30,7 +30,7 @@ fn route_keys(i: &Imported) -> Vec<String> {
         .collect()
 }
 
-fn warned(i: &Imported, pointer: &str) -> bool {
+pub(super) fn warned(i: &Imported, pointer: &str) -> bool {
     i.warnings.iter().any(|w| w.pointer == pointer)
 }
 
@@ -287,7 +287,7 @@ apis:
 }
 
 /// The imported API with its upstreams as a config, and what `check` says of it.
-fn check_imported(i: &Imported) -> Vec<String> {
+pub(super) fn check_imported(i: &Imported) -> Vec<String> {
     let mut api = i.api.clone();
     api.insert("stages".into(), json!({ "$default": {} }));
     let cfg = json!({ "upstreams": i.upstreams, "apis": { "x": api } });

@@ -1,0 +1,92 @@
+//! What `check` refuses in a parameter mapping, asked before import writes one: a reserved
+//! header, a `$context` variable Portico does not have, a `$request` value in a response
+//! mapping, a path parameter the route lacks. The rules are the validator's, read from the
+//! same tables (`RESERVED_*_HEADERS`, `Var::parse`, the template parser), so that a mapping
+//! check would refuse is skipped with a warning at its pointer instead of failing the
+//! whole config. Stage variables are not checked here: the config, not the document,
+//! gives the stages. `$context.authorizer.*` is `without_authorizer`'s to judge, once the
+//! operation's authorizer is known.
+
+use crate::http1::parse::is_tchar;
+use crate::pipeline::context::Var;
+use crate::pipeline::params::{parse_key, Action, Target, RESERVED_REQUEST_HEADERS};
+use crate::pipeline::response::RESERVED_RESPONSE_HEADERS;
+use crate::pipeline::template::{self, Ref};
+
+/// Why check would refuse `key: value` in a route's `parameters` (or, with `response`,
+/// in its `response_parameters`); None when it would accept it. `path_params` are the
+/// route key's parameter names.
+pub(super) fn refused(
+    key: &str,
+    value: &str,
+    response: bool,
+    path_params: &[String],
+) -> Option<String> {
+    let key_problem = match (parse_key(key), response) {
+        (Some((_, Target::Header(name))), false) => header_refused(name, false),
+        (Some((_, Target::Header(name))), true) => header_refused(name, true),
+        (Some((_, Target::Query(name))), false) => {
+            // Written into the request line as it is: `a b` or `x&admin=1` would change
+            // the request's meaning, not name a parameter.
+            let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/".contains(&b);
+            (!name.bytes().all(plain)).then(|| format!("{name:?} is not a query parameter name"))
+        }
+        (Some((Action::Overwrite, Target::Path)), false) => None,
+        (Some((Action::Overwrite, Target::StatusCode)), true) => {
+            let usable = value
+                .trim()
+                .parse::<u16>()
+                .is_ok_and(|s| (200..=599).contains(&s) && s != 204 && s != 304);
+            (!value.contains('$') && !usable)
+                .then(|| format!("{value:?} is not a status 200–599 other than 204 and 304"))
+        }
+        (_, false) => Some(format!("{key:?} is not a request mapping Portico has")),
+        (_, true) => Some(format!("{key:?} is not a response mapping Portico has")),
+    };
+    key_problem.or_else(|| value_refused(value, response, path_params))
+}
+
+/// Why check would refuse `value` as a mapped value (request or response).
+pub(super) fn value_refused(value: &str, response: bool, path_params: &[String]) -> Option<String> {
+    let refs = match template::parse(value) {
+        Ok(refs) => refs,
+        Err(e) => return Some(e),
+    };
+    refs.into_iter().find_map(|r| match r {
+        Ref::Context(name) if !name.starts_with("authorizer.") && Var::parse(name).is_none() => {
+            Some(format!(
+                "$context.{name} is not a context variable Portico has"
+            ))
+        }
+        Ref::Header(_) | Ref::Query(_) | Ref::Path | Ref::PathParam(_) if response => {
+            Some("$request values are not available in response mappings".to_string())
+        }
+        Ref::PathParam(name) if !path_params.iter().any(|n| n == name) => {
+            Some(format!("{{{name}}} is not a parameter of the route key"))
+        }
+        Ref::Header(name) if !name.bytes().all(is_tchar) => {
+            Some(format!("{name:?} is not a header name"))
+        }
+        Ref::RespHeader(_) if !response => {
+            Some("$response values are only available in response mappings".to_string())
+        }
+        _ => None,
+    })
+}
+
+/// Why check would refuse a header of this name in a request mapping, or (`response`) in a
+/// response mapping, a mock's `headers` or a gateway response's: not a token, or one that
+/// frames the message or that Portico sets itself.
+pub(super) fn header_refused(name: &str, response: bool) -> Option<String> {
+    let reserved = match response {
+        true => RESERVED_RESPONSE_HEADERS,
+        false => RESERVED_REQUEST_HEADERS,
+    };
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        Some(format!("{name:?} is not a header name"))
+    } else if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        Some(format!("{name} is reserved: Portico sets it itself"))
+    } else {
+        None
+    }
+}
