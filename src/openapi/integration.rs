@@ -6,7 +6,6 @@
 
 use serde_json::{json, Map, Value};
 
-use super::extensions::static_response;
 use super::import::{esc, static_value, Ctx};
 use super::mapping::{refused, value_refused};
 
@@ -111,44 +110,7 @@ pub(super) fn convert(
         }
         "mock" => {
             out.insert("type".into(), json!("mock"));
-            let default = integ.pointer("/responses/default");
-            if let Some(d) = default {
-                let dp = format!("{p}/responses/default");
-                let mut headers = static_response(ctx, &dp, d, "method.response.header.", &mut out);
-                if let Some(Value::Object(t)) = d.get("responseTemplates") {
-                    let body = t
-                        .get_key_value("application/json")
-                        .or_else(|| t.iter().next());
-                    if let Some((media, b)) = body.and_then(|(k, v)| Some((k, v.as_str()?))) {
-                        let status = out.get("status").and_then(Value::as_u64);
-                        if matches!(status, Some(204 | 304)) && !b.is_empty() {
-                            ctx.warn(
-                                format!("{p}/responses/default/responseTemplates"),
-                                "a 204 or 304 answer has no body; template skipped",
-                            );
-                        } else {
-                            // API Gateway answers with the template's media type; without
-                            // it a client (or a browser sniffing) guesses what the body is.
-                            let named = headers
-                                .keys()
-                                .any(|h| h.eq_ignore_ascii_case("content-type"));
-                            if !named && media.contains('/') {
-                                headers.insert("content-type".into(), json!(media));
-                            }
-                            if b.contains("#set") || b.contains("$input") {
-                                ctx.warn(
-                                    format!("{p}/responses/default/responseTemplates"),
-                                    "VTL is not evaluated: the template is sent as written",
-                                );
-                            }
-                            out.insert("body".into(), json!(b));
-                        }
-                    }
-                }
-                if !headers.is_empty() {
-                    out.insert("headers".into(), Value::Object(headers));
-                }
-            }
+            super::mock::convert(ctx, p, integ, &mut out);
         }
         "aws" => {
             ctx.warn(

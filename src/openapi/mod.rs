@@ -13,6 +13,7 @@ mod extensions;
 pub mod import;
 mod integration;
 mod mapping;
+mod mock;
 mod security;
 
 use std::path::Path;

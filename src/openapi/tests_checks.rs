@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::import::{import, BasePath, Imported};
-use super::tests::{check_imported, doc};
+use super::tests::{check_imported, doc, warned};
 
 fn imported(paths: Value) -> Imported {
     import(&doc(json!({}), paths), BasePath::Ignore, &[]).unwrap()
@@ -129,5 +129,166 @@ fn mappings_check_refuses_are_skipped_in_both_grammars() {
     assert_eq!(
         routes["GET /m"]["integration"]["headers"],
         json!({ "x-m": "m" })
+    );
+}
+
+fn mock(integration: Value) -> Value {
+    json!({ "get": { "x-amazon-apigateway-integration": integration } })
+}
+
+#[test]
+fn a_mock_answers_the_response_its_request_templates_status_selects() {
+    let error = json!({ "statusCode": "500", "responseTemplates": { "application/json": "{\"error\":true}" } });
+    let ok = json!({ "statusCode": "200", "responseTemplates": { "application/json": "{\"ok\":true}" } });
+    let with = |status: &str| {
+        mock(json!({ "type": "mock",
+            "requestTemplates": { "text/plain": "x", "application/json": format!("{{\"statusCode\": {status}}}") },
+            "responses": { "5\\d{2}": error, "20": { "statusCode": "418" }, "default": ok } }))
+    };
+    let i = imported(json!({
+        // The CORS preflight API Gateway's console writes: a "200" response, no default.
+        "/cors": { "options": { "x-amazon-apigateway-integration": {
+            "type": "mock", "passthroughBehavior": "when_no_match",
+            "requestTemplates": { "application/json": "{\"statusCode\": 200}" },
+            "responses": { "200": { "statusCode": "200", "responseParameters": {
+                "method.response.header.Access-Control-Allow-Headers": "'Content-Type,X-Api-Key'",
+                "method.response.header.Access-Control-Allow-Methods": "'GET,OPTIONS'",
+                "method.response.header.Access-Control-Allow-Origin": "'*'"
+            }, "responseTemplates": { "application/json": "" } } } } } },
+        "/e": with("503"),
+        // No pattern matches the whole of 200 ("20" is a prefix): the default.
+        "/d": with("200"),
+        "/vtl": mock(json!({ "type": "mock",
+            "requestTemplates": { "application/json": "{ #if($input.params('x') == \"1\") \"statusCode\": 500 #else \"statusCode\": 200 #end }" },
+            "responses": { "5\\d{2}": error, "default": ok } })),
+    }));
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+    let integration = |key: &str| i.api["routes"][key]["integration"].clone();
+    let cors = integration("OPTIONS /cors");
+    assert_eq!(cors["status"], 200);
+    assert_eq!(cors["headers"]["Access-Control-Allow-Origin"], "*");
+    assert_eq!(
+        cors["headers"]["Access-Control-Allow-Methods"],
+        "GET,OPTIONS"
+    );
+    assert_eq!(
+        cors["headers"]["Access-Control-Allow-Headers"],
+        "Content-Type,X-Api-Key"
+    );
+    assert_eq!(
+        (
+            &integration("GET /e")["status"],
+            &integration("GET /e")["body"]
+        ),
+        (&json!(500), &json!("{\"error\":true}"))
+    );
+    assert_eq!(
+        (
+            &integration("GET /d")["status"],
+            &integration("GET /d")["body"]
+        ),
+        (&json!(200), &json!("{\"ok\":true}"))
+    );
+    // A template that computes the status is not evaluated: the default, with a warning.
+    assert_eq!(integration("GET /vtl")["status"], 200);
+    let message = warning(
+        &i,
+        "/paths/~1vtl/get/x-amazon-apigateway-integration/requestTemplates/application~1json",
+    );
+    assert!(message.contains("VTL is not evaluated"), "{message}");
+    assert!(!warned(
+        &i,
+        "/paths/~1cors/options/x-amazon-apigateway-integration/passthroughBehavior"
+    ));
+}
+
+#[test]
+fn what_a_mock_cannot_do_as_api_gateway_does_is_named() {
+    let i = imported(json!({
+        "/t": mock(json!({ "type": "mock", "passthroughBehavior": "NEVER", "contentHandling": "CONVERT_TO_TEXT",
+            "requestTemplates": { "application/json": "{\"statusCode\": 201}" },
+            "responses": {
+                "201": { "statusCode": "201", "contentHandling": "CONVERT_TO_BINARY",
+                    "responseTemplates": { "application/json": "{\"id\": \"$context.requestId\"}" } },
+                "default": { "statusCode": "200" } } })),
+        "/u": mock(json!({ "type": "mock", "passthroughBehavior": "when_no_templates",
+            "responses": { "default": { "statusCode": "200",
+                "responseTemplates": { "application/json": "$util.escapeJavaScript('a')" } } } })),
+        "/if": mock(json!({ "type": "mock", "responses": { "default": { "statusCode": "200",
+                "responseTemplates": { "text/html": "#if(1)<p>a</p>#end" } } } })),
+        // Stage variables are Portico's own: no warning, in the braced form check takes.
+        "/sv": mock(json!({ "type": "mock", "responses": { "default": { "statusCode": "200",
+                "responseParameters": {
+                    "method.response.header.x-env": "'$stageVariables.env'",
+                    "method.response.header.x-ver": "stageVariables.version"
+                },
+                "responseTemplates": { "application/json": "{\"env\": \"$stageVariables.env\", \"color\": \"#fff\", \"price\": \"$5\"}" } } } })),
+    }));
+    let t = "/paths/~1t/get/x-amazon-apigateway-integration";
+    for pointer in [
+        format!("{t}/passthroughBehavior"),
+        format!("{t}/contentHandling"),
+        format!("{t}/responses/201/contentHandling"),
+        format!("{t}/responses/201/responseTemplates/application~1json"),
+        "/paths/~1u/get/x-amazon-apigateway-integration/passthroughBehavior".into(),
+        "/paths/~1u/get/x-amazon-apigateway-integration/responses/default/responseTemplates/application~1json".into(),
+        "/paths/~1if/get/x-amazon-apigateway-integration/responses/default/responseTemplates/text~1html".into(),
+    ] {
+        assert!(warned(&i, &pointer), "{pointer}: {:?}", i.warnings);
+    }
+    assert_eq!(i.api["routes"]["GET /t"]["integration"]["status"], 201);
+    let sv = &i.api["routes"]["GET /sv"]["integration"];
+    assert_eq!(
+        sv["body"],
+        "{\"env\": \"${stageVariables.env}\", \"color\": \"#fff\", \"price\": \"$5\"}"
+    );
+    assert_eq!(sv["headers"]["x-env"], "${stageVariables.env}");
+    assert_eq!(sv["headers"]["x-ver"], "${stageVariables.version}");
+    assert!(
+        !i.warnings
+            .iter()
+            .any(|w| w.pointer.starts_with("/paths/~1sv")),
+        "{:?}",
+        i.warnings
+    );
+    // check asks only for the variables in the stage (it refuses the unbraced form).
+    let errors = check_imported(&i);
+    assert!(
+        errors.iter().all(|e| e.contains("no variable")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn vtl_is_told_from_text_and_stage_variables() {
+    use super::mock::{brace_stage_variables, has_vtl};
+    for vtl in [
+        "$context.requestId",
+        "$input.json('$')",
+        "${x}",
+        "$!x",
+        "#if(a)b#end",
+        "#{set}($a = 1)",
+        "## comment",
+        "#* block *#",
+        "#set($a = 1)",
+        "é$util.x",
+    ] {
+        assert!(has_vtl(vtl), "{vtl}");
+    }
+    for text in [
+        "$stageVariables.env",
+        "${stageVariables.env}",
+        "#fff",
+        "$5 or $ 5",
+        "#iframe #endpoint",
+        "é#",
+        "",
+    ] {
+        assert!(!has_vtl(text), "{text}");
+    }
+    assert_eq!(
+        brace_stage_variables("a $stageVariables.x_1-b ${stageVariables.y} $stageVariables."),
+        "a ${stageVariables.x_1}-b ${stageVariables.y} $stageVariables."
     );
 }
