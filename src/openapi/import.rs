@@ -425,12 +425,7 @@ fn operation(
         return None;
     };
     let integ = ctx.deref(integ).clone();
-    let path_params: Vec<String> = key
-        .split('/')
-        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|s| s.trim_end_matches('+').to_string())
-        .collect();
-    integration::convert(ctx, &integ_p, &integ, &path_params, &mut route)?;
+    integration::convert(ctx, &integ_p, &integ, key, &mut route)?;
 
     // Required parameters (path parameters are always present on a matched route).
     let mut required = Vec::new();

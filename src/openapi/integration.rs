@@ -16,9 +16,14 @@ pub(super) fn convert(
     ctx: &mut Ctx,
     p: &str,
     integ: &Value,
-    path_params: &[String],
+    key: &str,
     route: &mut Map<String, Value>,
 ) -> Option<()> {
+    let path_params: Vec<String> = key
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|s| s.trim_end_matches('+').to_string())
+        .collect();
     let kind = integ
         .get("type")
         .and_then(Value::as_str)
@@ -42,6 +47,20 @@ pub(super) fn convert(
                     "mapping templates are not applied: the request and response pass as with http_proxy",
                 );
             }
+            // Portico forwards the client's method: an httpMethod other than the
+            // operation's (API Gateway's GET /x calling POST on the backend) can't be kept.
+            let method = key.split_once(' ').map_or("ANY", |(m, _)| m);
+            if let Some(wanted) = integ.get("httpMethod").and_then(Value::as_str) {
+                if method != "ANY"
+                    && !wanted.eq_ignore_ascii_case("ANY")
+                    && !wanted.eq_ignore_ascii_case(method)
+                {
+                    ctx.warn(
+                        format!("{p}/httpMethod"),
+                        format!("not applied: the backend gets the client's method ({method}), not {wanted}"),
+                    );
+                }
+            }
             let Some((scheme, authority, path, query)) = split_uri(uri) else {
                 ctx.warn(
                     format!("{p}/uri"),
@@ -63,7 +82,7 @@ pub(super) fn convert(
             };
             out.insert("upstream".into(), json!(upstream));
             let mut path = path.to_string();
-            request_parameters(ctx, p, integ, path_params, &mut path, &mut params);
+            request_parameters(ctx, p, integ, &path_params, &mut path, &mut params);
             if !path.is_empty() {
                 out.insert("path".into(), json!(path));
             }

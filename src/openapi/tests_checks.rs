@@ -292,3 +292,34 @@ fn vtl_is_told_from_text_and_stage_variables() {
         "a ${stageVariables.x_1}-b ${stageVariables.y} $stageVariables."
     );
 }
+
+#[test]
+fn an_integration_method_other_than_the_operations_is_named() {
+    let http = |method: &str| {
+        json!({ "type": "http_proxy", "httpMethod": method, "uri": "http://127.0.0.1:9/x",
+                "payloadFormatVersion": "1.0" })
+    };
+    let i = imported(json!({
+        "/post": { "get": { "x-amazon-apigateway-integration": http("POST") } },
+        "/same": { "get": { "x-amazon-apigateway-integration": http("get") } },
+        "/any": { "get": { "x-amazon-apigateway-integration": http("ANY") },
+                  "x-amazon-apigateway-any-method": { "x-amazon-apigateway-integration": http("POST") } },
+        "/$default": { "x-amazon-apigateway-any-method": { "x-amazon-apigateway-integration": http("GET") } }
+    }));
+    let message = warning(
+        &i,
+        "/paths/~1post/get/x-amazon-apigateway-integration/httpMethod",
+    );
+    assert!(
+        message.contains("the backend gets the client's method (GET), not POST"),
+        "{message}"
+    );
+    // Still served, with the client's method.
+    assert!(i.api["routes"].get("GET /post").is_some());
+    assert_eq!(
+        i.warnings.len(),
+        1,
+        "only /post's differs: {:?}",
+        i.warnings
+    );
+}
