@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::import::{esc, static_value, Ctx};
 use super::mapping::{refused, value_refused};
+use super::uri;
 
 /// The Runtime Interface Emulator's URL, written when an ARN has no URL in the map.
 const RIE_URL: &str = "http://127.0.0.1:9000/2015-03-31/functions/function/invocations";
@@ -36,7 +37,10 @@ pub(super) fn convert(
         );
         return None;
     }
-    let uri = integ.get("uri").and_then(Value::as_str).unwrap_or_default();
+    let uri = match kind.as_str() {
+        "http" | "http_proxy" | "aws_proxy" => uri::text(ctx, p, integ)?,
+        _ => "",
+    };
     let mut out = Map::new();
     let mut params = Map::new();
     match kind.as_str() {
@@ -61,40 +65,68 @@ pub(super) fn convert(
                     );
                 }
             }
-            let Some((scheme, authority, path, query)) = split_uri(uri) else {
+            let Some(uri::Parts {
+                scheme,
+                authority,
+                path,
+                query,
+            }) = uri::split(ctx, p, uri)
+            else {
                 ctx.warn(
                     format!("{p}/uri"),
                     format!("expected an http:// or https:// URL, got {uri:?}; method skipped"),
                 );
                 return None;
             };
-            out.insert("type".into(), json!("http"));
-            let upstream = if authority.contains("${stageVariables.") {
-                authority.to_string()
-            } else {
-                if !ctx.out.upstreams.contains_key(authority) {
-                    ctx.out.upstreams.insert(
-                        authority.to_string(),
-                        json!({ "targets": [format!("{scheme}://{authority}")] }),
-                    );
-                }
-                authority.to_string()
+            let up = format!("{p}/uri");
+            // A literal host becomes an upstream's target, which check must take; one from
+            // a stage variable is check's to judge in each stage.
+            let literal_host = !authority.contains("${stageVariables.");
+            let why = match literal_host {
+                true => uri::target_refused(scheme, authority),
+                false => None,
             };
-            out.insert("upstream".into(), json!(upstream));
+            if let Some(why) = why.or_else(|| uri::path_refused(path).map(String::from)) {
+                ctx.warn(up, format!("{why}; method skipped"));
+                return None;
+            }
+            out.insert("type".into(), json!("http"));
+            out.insert("upstream".into(), json!(authority));
             let mut path = path.to_string();
             request_parameters(ctx, p, integ, &path_params, &mut path, &mut params);
+            let overwrite = params.get("overwrite:path").and_then(Value::as_str);
+            if let Some(name) = uri::unknown_param(&path, overwrite, &path_params) {
+                ctx.warn(
+                    up,
+                    format!("{{{name}}} is not a parameter of the route key, and no integration.request.path mapping fills it; method skipped"),
+                );
+                return None;
+            }
+            if literal_host && !ctx.out.upstreams.contains_key(authority) {
+                ctx.out.upstreams.insert(
+                    authority.to_string(),
+                    json!({ "targets": [format!("{scheme}://{authority}")] }),
+                );
+            }
             if !path.is_empty() {
                 out.insert("path".into(), json!(path));
             }
             for pair in query.split('&').filter(|s| !s.is_empty()) {
-                match pair.split_once('=') {
-                    Some((k, v)) if !k.contains('$') => {
-                        params.insert(format!("overwrite:querystring.{k}"), json!(v));
-                    }
-                    _ => ctx.warn(
-                        format!("{p}/uri"),
+                let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.contains('$')) else {
+                    ctx.warn(
+                        up.clone(),
                         format!("query part {pair:?} can't be mapped; dropped"),
-                    ),
+                    );
+                    continue;
+                };
+                let key = format!("overwrite:querystring.{k}");
+                match refused(&key, v, false, &path_params) {
+                    Some(why) => {
+                        ctx.warn(up.clone(), format!("query part {pair:?}: {why}; dropped"))
+                    }
+                    None => {
+                        params.insert(key, json!(v));
+                    }
                 }
             }
         }
@@ -187,25 +219,6 @@ fn has_templates(integ: &Value) -> bool {
         .get("responses")
         .and_then(Value::as_object)
         .is_some_and(|r| r.values().any(|x| x.get("responseTemplates").is_some()))
-}
-
-/// `scheme://authority/path?query` → parts; None for anything but http(s).
-fn split_uri(uri: &str) -> Option<(&str, &str, &str, &str)> {
-    let (scheme, rest) = uri.split_once("://")?;
-    if !matches!(scheme, "http" | "https") {
-        return None;
-    }
-    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-    // A stage variable may hold the authority: `${stageVariables.host}/path`.
-    let split_at = if rest.starts_with("${") {
-        rest.find('}').map_or(rest.len(), |i| {
-            rest[i..].find('/').map_or(rest.len(), |j| i + j)
-        })
-    } else {
-        rest.find('/').unwrap_or(rest.len())
-    };
-    let (authority, path) = rest.split_at(split_at);
-    (!authority.is_empty()).then_some((scheme, authority, path, query))
 }
 
 /// The Lambda function ARN inside an invocation URI, or a bare ARN.

@@ -15,6 +15,7 @@ mod integration;
 mod mapping;
 mod mock;
 mod security;
+mod uri;
 
 use std::path::Path;
 

@@ -323,3 +323,74 @@ fn an_integration_method_other_than_the_operations_is_named() {
         i.warnings
     );
 }
+
+#[test]
+fn uris_check_would_refuse_skip_their_method() {
+    let http = |uri: Value| {
+        json!({ "get": { "x-amazon-apigateway-integration": {
+            "type": "http_proxy", "httpMethod": "GET", "uri": uri, "payloadFormatVersion": "1.0" } } })
+    };
+    let i = imported(json!({
+        "/unknown": http(json!("http://backend.example/a/{id}")),
+        "/port": http(json!("https://backend.example:99999/a")),
+        "/zero": http(json!("http://backend.example:0/a")),
+        "/creds": http(json!("http://user:pw@backend.example/a")),
+        "/dots": http(json!("http://backend.example/a/../b")),
+        "/space": http(json!("http://backend.example/a b")),
+        "/fn": http(json!({ "Fn::Sub": "http://${Backend}/a" })),
+        "/fragment": http(json!("http://backend.example/f?x=1#top")),
+        "/query": http(json!("http://backend.example/q?a%20b=1&ok=2")),
+        // A {name} the route has, or a mapping fills, is kept.
+        "/kept/{key}": { "get": { "x-amazon-apigateway-integration": {
+            "type": "http", "httpMethod": "GET", "uri": "http://backend.example/k/{id}/{key}",
+            "requestParameters": { "integration.request.path.id": "method.request.querystring.id" } } } },
+        "/fn-lambda": { "get": { "x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "httpMethod": "POST", "uri": { "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/x" } } } },
+    }));
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+    let at = |path: &str| format!("/paths/{path}/get/x-amazon-apigateway-integration/uri");
+    for (path, why) in [
+        ("~1unknown", "{id} is not a parameter of the route key"),
+        ("~1port", "expected an address like"),
+        ("~1zero", "port 0"),
+        ("~1creds", "upstream targets take no credentials"),
+        ("~1dots", ". or .. segment"),
+        ("~1space", "percent-encode"),
+        (
+            "~1fn",
+            "uri is a CloudFormation intrinsic (Fn::Sub); method skipped",
+        ),
+        (
+            "~1fn-lambda",
+            "uri is a CloudFormation intrinsic (Fn::Sub); method skipped",
+        ),
+    ] {
+        let message = warning(&i, &at(path));
+        assert!(
+            message.contains(why) && message.ends_with("method skipped"),
+            "{path}: {message}"
+        );
+        assert!(!message.contains("pw"), "{message}");
+        let key = format!("GET {}", path.replace("~1", "/"));
+        assert!(i.api["routes"].get(&key).is_none(), "{key}");
+    }
+    let routes = &i.api["routes"];
+    // The fragment is dropped, the rest kept.
+    assert!(warning(&i, &at("~1fragment")).contains("#top"));
+    assert_eq!(routes["GET /fragment"]["integration"]["path"], "/f");
+    assert_eq!(
+        routes["GET /fragment"]["parameters"],
+        json!({ "overwrite:querystring.x": "1" })
+    );
+    assert!(warning(&i, &at("~1query")).contains("dropped"));
+    assert_eq!(
+        routes["GET /query"]["parameters"],
+        json!({ "overwrite:querystring.ok": "2" })
+    );
+    assert_eq!(
+        routes["GET /kept/{key}"]["parameters"]["overwrite:path"],
+        "/k/${request.querystring.id}/${request.path.key}"
+    );
+    // Only the methods kept name an upstream.
+    assert_eq!(i.upstreams.keys().collect::<Vec<_>>(), ["backend.example"]);
+}
