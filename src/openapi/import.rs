@@ -87,6 +87,8 @@ pub(super) struct Ctx<'d> {
     pub out: Imported,
     /// Lambda ARN → function URL.
     pub lambdas: Vec<(String, String)>,
+    /// The `$schema` models without one are given (OpenAPI 3.1's schemas are not draft 4).
+    pub dialect: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -142,6 +144,7 @@ pub fn import(
         v2,
         out: Imported::default(),
         lambdas: lambdas.to_vec(),
+        dialect: None,
     };
     // An export of Portico's own keeps the URLs of functions it had no ARN for.
     if let Some(Value::Object(m)) = root.get("x-portico-lambda-functions") {
@@ -163,7 +166,7 @@ pub fn import(
         }
     }
     let base = base_path(&mut ctx, root, mode);
-    models(&mut ctx, root);
+    super::models::models(&mut ctx, root);
     let validators = validators(&mut ctx, root);
     let schemes = security::schemes(&mut ctx);
     let mut routes = Map::new();
@@ -320,61 +323,6 @@ fn route_path(base: &str, path: &str) -> Result<String, String> {
     Ok(full)
 }
 
-/// `components.schemas` (3.x) or `definitions` (2.0) → `models`, with references between
-/// them rewritten to `#/models/NAME` (`#/definitions/NAME` only in 2.0: in 3.x it points
-/// into the schema itself, at its own `definitions`).
-fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
-    let (schemas, pointer) = if ctx.v2 {
-        (root.get("definitions"), "/definitions")
-    } else {
-        (
-            root.get("components").and_then(|c| c.get("schemas")),
-            "/components/schemas",
-        )
-    };
-    let Some(Value::Object(schemas)) = schemas else {
-        return;
-    };
-    let mut out = Map::new();
-    for (name, schema) in schemas.iter() {
-        if !crate::pipeline::models::is_model_name(name) {
-            ctx.warn(
-                format!("{pointer}/{}", esc(name)),
-                "model names are letters, digits, '.', '_' and '-' only; model skipped",
-            );
-            continue;
-        }
-        let mut schema = schema.clone();
-        if ctx.v2 {
-            rewrite_definitions(&mut schema);
-        }
-        crate::pipeline::models::rewrite_refs(&mut schema);
-        out.insert(name.clone(), schema);
-    }
-    if !out.is_empty() {
-        ctx.out.api.insert("models".into(), Value::Object(out));
-    }
-}
-
-fn rewrite_definitions(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            for (k, c) in m.iter_mut() {
-                match (k.as_str(), &mut *c) {
-                    ("$ref", Value::String(r)) => {
-                        if let Some(n) = r.strip_prefix("#/definitions/") {
-                            *r = format!("#/models/{n}");
-                        }
-                    }
-                    _ => rewrite_definitions(c),
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(rewrite_definitions),
-        _ => {}
-    }
-}
-
 /// Named validators → Portico's (`all`, `params-only`, `body-only`, or none), and the
 /// document's default.
 struct Validators {
@@ -485,11 +433,7 @@ fn operation(
                     })
                     .collect::<String>()
                     + "Body";
-                let mut s = schema.clone();
-                if ctx.v2 {
-                    rewrite_definitions(&mut s);
-                }
-                crate::pipeline::models::rewrite_refs(&mut s);
+                let s = super::models::prepare(ctx, schema);
                 let m = ctx
                     .out
                     .api

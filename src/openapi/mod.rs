@@ -14,6 +14,7 @@ pub mod import;
 mod integration;
 mod mapping;
 mod mock;
+mod models;
 mod security;
 mod uri;
 

@@ -394,3 +394,76 @@ fn uris_check_would_refuse_skip_their_method() {
     // Only the methods kept name an upstream.
     assert_eq!(i.upstreams.keys().collect::<Vec<_>>(), ["backend.example"]);
 }
+
+#[test]
+fn openapi_3_1_models_are_json_schema_2020_12() {
+    let schemas = json!({
+        "Order": { "type": "object", "required": ["kind", "qty"],
+            "properties": {
+                "kind": { "const": "order" },
+                "qty": { "type": "number", "exclusiveMinimum": 0 },
+                "pair": { "type": "array", "prefixItems": [{ "type": "string" }, { "type": "integer" }] },
+                "item": { "$ref": "#/components/schemas/Item" }
+            },
+            "dependentRequired": { "card": ["expiry"] } },
+        "Item": { "type": "object", "required": ["sku"] },
+        "Own": { "$schema": "http://json-schema.org/draft-07/schema#", "type": "string" },
+        "Oas": { "$schema": "https://spec.openapis.org/oas/3.1/dialect/base", "type": "string" }
+    });
+    let body = json!({ "content": { "application/json": { "schema": {
+        "type": "object", "properties": { "n": { "exclusiveMinimum": 1 } } } } } });
+    let with = |version: &str, extra: Value| {
+        let mut d = doc(
+            json!({ "components": { "schemas": schemas } }),
+            json!({ "/o": { "post": { "requestBody": body,
+                "x-amazon-apigateway-integration": { "type": "mock" } } } }),
+        );
+        d["openapi"] = json!(version);
+        if let (Some(d), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        import(&d, BasePath::Ignore, &[]).unwrap()
+    };
+    let i = with("3.1.0", json!({}));
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+    let models = i.api["models"].as_object().unwrap();
+    let draft = |name: &str| models[name]["$schema"].clone();
+    let d2020 = json!("https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        (draft("Order"), draft("Item"), draft("PostOBody")),
+        (d2020.clone(), d2020.clone(), d2020.clone())
+    );
+    assert_eq!(draft("Own"), "http://json-schema.org/draft-07/schema#");
+    assert_eq!(draft("Oas"), d2020);
+    let all: Vec<(String, Value)> = models.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let order = crate::pipeline::models::compile_model("Order", &all).unwrap();
+    let ok = json!({ "kind": "order", "qty": 1, "pair": ["a", 1], "item": { "sku": "x" } });
+    assert!(order.is_valid(&ok));
+    for bad in [
+        json!({ "kind": "other", "qty": 1 }),
+        json!({ "kind": "order", "qty": 0 }),
+        json!({ "kind": "order", "qty": 1, "pair": [1, "a"] }),
+        json!({ "kind": "order", "qty": 1, "card": "4111" }),
+        json!({ "kind": "order", "qty": 1, "item": {} }),
+    ] {
+        assert!(!order.is_valid(&bad), "{bad}");
+    }
+    // The document's jsonSchemaDialect, when it is a draft Portico validates with.
+    let i = with(
+        "3.1.0",
+        json!({ "jsonSchemaDialect": "http://json-schema.org/draft-07/schema#" }),
+    );
+    assert_eq!(
+        i.api["models"]["Item"]["$schema"],
+        "http://json-schema.org/draft-07/schema#"
+    );
+    let i = with(
+        "3.1.0",
+        json!({ "jsonSchemaDialect": "https://example.com/mine" }),
+    );
+    assert!(warned(&i, "/jsonSchemaDialect"), "{:?}", i.warnings);
+    assert_eq!(i.api["models"]["Item"]["$schema"], d2020);
+    // OpenAPI 3.0's models stay draft 4, as API Gateway reads them.
+    let i = with("3.0.3", json!({}));
+    assert!(i.api["models"]["Item"].get("$schema").is_none());
+}
