@@ -407,6 +407,32 @@ fn client_invalidation_only_where_the_route_allows_it() {
 }
 
 #[test]
+fn a_refresh_reaches_every_workers_copy() {
+    let fresh = "Cache-Control: max-age=0\r\n";
+    let fetch_number =
+        |r: Response| -> usize { r.text().rsplit('#').next().unwrap().parse().unwrap() };
+    for driver in DRIVERS {
+        let origin = origin();
+        let p = Portico::start(&config(origin.addr, 2), driver);
+        // New connections spread over both workers: each fills its own copy.
+        for _ in 0..12 {
+            get(&p, "/refresh/allow");
+        }
+        let copies = fetched(&origin, "/refresh/allow");
+        assert!(copies <= 2, "{driver}: {copies} fetches for two workers");
+        send(&p, "GET", "/refresh/allow", fresh);
+        assert_eq!(fetched(&origin, "/refresh/allow"), copies + 1, "{driver}");
+        // Whichever worker a later client reaches, it does not get a copy from before
+        // the refresh (the other worker fetches its own again, once).
+        for _ in 0..12 {
+            let n = fetch_number(get(&p, "/refresh/allow"));
+            assert!(n > copies, "{driver}: #{n} was fetched before the refresh");
+        }
+        assert!(fetched(&origin, "/refresh/allow") <= copies + 2, "{driver}");
+    }
+}
+
+#[test]
 fn concurrent_misses_reach_the_origin_once_per_worker() {
     const CLIENTS: usize = 100;
     for driver in DRIVERS {

@@ -46,3 +46,52 @@ pub fn flush(api: &str, stage: &str) -> bool {
         None => false,
     }
 }
+
+/// Entries a client's refresh (`Cache-Control: max-age=0`) dropped on one worker, for the
+/// other workers of the stage to drop too: each worker has its own copy, and a refresh
+/// must not leave the old answer served from the others. A lock-free queue per worker;
+/// a worker empties its own before each lookup and on its tick. Rare (a client asking
+/// for it, where the route allows), so each key is a small allocation.
+pub struct Forgotten {
+    queues: Box<[crossbeam::queue::SegQueue<ForgottenKey>]>,
+}
+
+/// A key to drop, and whether its route compresses (its other encodings go too).
+type ForgottenKey = (Box<[u8]>, bool);
+
+impl Forgotten {
+    /// Tells every worker but `me` to drop `key` (and its other encodings when
+    /// `compresses`).
+    pub fn tell_others(&self, me: usize, key: &[u8], compresses: bool) {
+        for (worker, q) in self.queues.iter().enumerate() {
+            if worker != me {
+                q.push((key.into(), compresses));
+            }
+        }
+    }
+
+    /// The next key `worker` is told to drop.
+    pub fn next_for(&self, worker: usize) -> Option<ForgottenKey> {
+        self.queues.get(worker)?.pop()
+    }
+}
+
+type ForgottenList = Mutex<Vec<(String, String, Arc<Forgotten>)>>;
+
+/// The forgotten-entry queues of an API stage, created on first use for `workers`
+/// workers (a count that changes only with a restart).
+pub fn forgotten(api: &str, stage: &str, workers: usize) -> Arc<Forgotten> {
+    static ALL: OnceLock<ForgottenList> = OnceLock::new();
+    let mut all = ALL
+        .get_or_init(ForgottenList::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, f)) = all.iter().find(|(a, s, _)| a == api && s == stage) {
+        return f.clone();
+    }
+    let f = Arc::new(Forgotten {
+        queues: (0..workers.max(1)).map(|_| Default::default()).collect(),
+    });
+    all.push((api.to_string(), stage.to_string(), f.clone()));
+    f
+}

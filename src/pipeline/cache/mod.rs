@@ -1,5 +1,5 @@
 //! The response cache: one shard per worker and stage, no locks, no cross-thread traffic
-//! but the flush counters (docs/ARCHITECTURE.md, Shape).
+//! but the flush counters and refreshed keys (docs/ARCHITECTURE.md, Shape).
 //!
 //! Life of a cacheable request (`serve::before`, called by `server::conn::handle` before
 //! the integration runs; `serve::after` once it has):
@@ -15,7 +15,8 @@
 //!    the waiters. A [`serve::Fill`] guard wakes the waiters whatever happens.
 //!
 //! A flush (`flush.rs`) bumps an atomic that each shard compares before each lookup and
-//! on the worker's tick. A reload hands the same shards to the next generation when the
+//! on the worker's tick; a client's refresh of one entry reaches the other workers' shards
+//! through a lock-free queue each of them empties then too. A reload hands the same shards to the next generation when the
 //! stage still has a cache; entries of routes whose config changed are then misses
 //! (`RouteCacheRt::tag`).
 
@@ -82,6 +83,10 @@ impl Caches {
                                 budget,
                                 sc.flush.clone(),
                                 registry().cache(worker, &api.name, &stage.name),
+                                (
+                                    flush::forgotten(&api.name, &stage.name, workers as usize),
+                                    worker,
+                                ),
                             )),
                         })
                     })
@@ -124,6 +129,8 @@ pub struct Shard {
     inflight: RefCell<HashMap<Rc<[u8]>, Rc<Pending>>>,
     flush: Arc<AtomicU64>,
     flush_seen: Cell<u64>,
+    /// Keys other workers' clients refreshed, and this worker's number.
+    forgotten: (Arc<flush::Forgotten>, usize),
     cells: Arc<CacheCells>,
     /// Reused to build keys, so a hit allocates nothing.
     scratch: RefCell<Vec<u8>>,
@@ -136,6 +143,7 @@ impl Shard {
         budget: usize,
         flush: Arc<AtomicU64>,
         cells: Arc<CacheCells>,
+        forgotten: (Arc<flush::Forgotten>, usize),
     ) -> Shard {
         let seen = flush.load(Ordering::Acquire);
         let shard = Shard {
@@ -145,6 +153,7 @@ impl Shard {
             inflight: RefCell::new(HashMap::new()),
             flush,
             flush_seen: Cell::new(seen),
+            forgotten,
             cells,
             scratch: RefCell::new(Vec::with_capacity(256)),
         };
@@ -152,9 +161,20 @@ impl Shard {
         shard
     }
 
-    /// Drops every entry if the stage was flushed since the last look; returns the flush
-    /// generation now current (a fill stores its response only if it is unchanged).
+    /// Drops the entries other workers' clients refreshed, and every entry if the stage
+    /// was flushed since the last look; returns the flush generation now current (a fill stores its response only if it is unchanged).
     pub fn sync_flush(&self) -> u64 {
+        let (forgotten, me) = &self.forgotten;
+        if let Some(first) = forgotten.next_for(*me) {
+            let mut store = self.store.borrow_mut();
+            let mut next = Some(first);
+            while let Some((mut key, compresses)) = next {
+                serve::forget(&mut store, &mut key, compresses);
+                next = forgotten.next_for(*me);
+            }
+            drop(store);
+            self.publish();
+        }
         let g = self.flush.load(Ordering::Acquire);
         if g != self.flush_seen.get() {
             self.store.borrow_mut().clear();

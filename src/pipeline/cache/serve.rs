@@ -200,6 +200,8 @@ pub async fn before(
     });
     let found = if refresh {
         forget(&mut shard.store.borrow_mut(), &mut key, compresses);
+        let (forgotten, me) = &shard.forgotten;
+        forgotten.tell_others(*me, &key, compresses);
         None
     } else {
         shard.store.borrow_mut().get(&key, rules.tag, now).cloned()
@@ -277,7 +279,7 @@ pub async fn before(
 /// `Set-Cookie`) the old one must not go on being served. On a compressing route it drops
 /// the copies stored for every encoding (the key's last byte), not only the one it
 /// negotiated: they hold the old answer too.
-fn forget(store: &mut super::Store, key: &mut [u8], compresses: bool) {
+pub(super) fn forget(store: &mut super::Store, key: &mut [u8], compresses: bool) {
     let Some(&own) = key.last().filter(|_| compresses) else {
         store.remove(key);
         return;

@@ -45,7 +45,17 @@ fn a_flush_empties_the_stage_on_every_worker_and_nothing_else() {
     let counter = flush::counter("flush-api", "prod");
     let cells = |w| registry().cache(w, "flush-api", "prod");
     let workers: Vec<Shard> = (0..2)
-        .map(|w| Shard::new("flush-api", "prod", 1 << 20, counter.clone(), cells(w)))
+        .map(|w| {
+            let forgotten = (flush::forgotten("flush-api", "prod", 2), w);
+            Shard::new(
+                "flush-api",
+                "prod",
+                1 << 20,
+                counter.clone(),
+                cells(w),
+                forgotten,
+            )
+        })
         .collect();
     let other = Shard::new(
         "flush-api",
@@ -53,6 +63,7 @@ fn a_flush_empties_the_stage_on_every_worker_and_nothing_else() {
         1 << 20,
         flush::counter("flush-api", "beta"),
         registry().cache(0, "flush-api", "beta"),
+        (flush::forgotten("flush-api", "beta", 2), 0),
     );
     for shard in workers.iter().chain([&other]) {
         put(shard, b"k1", 1);
