@@ -321,7 +321,8 @@ fn lambda_events_carry_the_client_certificate() {
 
 /// A reload that moves domains around (here: only their order) changes nothing for
 /// connections already open: a connection made for b.example without a certificate still
-/// can't reach the mutual-TLS a.example, and one verified for a.example still can. The
+/// can't reach the mutual-TLS a.example, and one verified for a.example still can (until
+/// a reload changes a.example's client CAs). The
 /// connection used to remember its domain by its place in the old config's list.
 #[test]
 fn a_reload_that_reorders_domains_keeps_each_connection_to_its_own() {
@@ -397,5 +398,28 @@ fn a_reload_that_reorders_domains_keeps_each_connection_to_its_own() {
             .try_get(tls_port, "b.example", "b.example", "/ping")
             .is_err()));
         assert_eq!(status(&mut anonymous, "b.example"), 421, "{driver}");
+
+        // a.example trusts another client CA now: the connection verified under the
+        // old one proves nothing any more (a CA dropped because it leaked must stop
+        // working at the reload, as nginx's reload ends kept-alive connections).
+        let others = Ca::new("Other client CA").write(&dir, "others");
+        let a_other = domain("a.example", Some(&fa), Some(&others), "shop/prod");
+        let text = std::fs::read_to_string(&p.config).unwrap();
+        std::fs::write(&p.config, text.replace(&a, &a_other)).unwrap();
+        p.signal(1);
+        assert!(
+            within(10, || p.log_text().matches("config reloaded").count() == 3),
+            "{driver}: third reload: {}",
+            p.log_text()
+        );
+        let again = TlsClient::trusting(&ca).client_cert(&one).build();
+        assert!(within(10, || again
+            .try_get(tls_port, "a.example", "a.example", "/ping")
+            .is_err()));
+        assert_eq!(
+            status(&mut verified, "a.example"),
+            421,
+            "{driver}: a client of a CA no longer trusted was served"
+        );
     }
 }

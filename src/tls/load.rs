@@ -152,9 +152,12 @@ fn site(
         Err(e) => Err(format!("cannot read {}: {e}", key.display())),
     };
     let key_der = key_der.map_err(|e| err(errors, &p.key("key"), e)).ok();
+    // What the client CAs are, so a connection verified under others is told apart.
+    let mut trust = 0;
     let verifier = match &domain.client_ca {
         None => Some(Arc::new(NoClientAuth) as Arc<dyn rustls::server::danger::ClientCertVerifier>),
         Some(ca) => roots(ca, &p.key("client_ca"), errors).and_then(|roots| {
+            trust = fingerprint(&roots);
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .map_err(|e| {
@@ -221,6 +224,7 @@ fn site(
         name: name.to_ascii_lowercase(),
         config: Arc::new(config),
         mutual: domain.client_ca.is_some(),
+        trust,
     })
 }
 
@@ -278,6 +282,17 @@ fn refused_by_clients(domain: &str, leaf: &CertificateDer<'_>) -> Option<String>
         ));
     }
     None
+}
+
+/// The trust anchors of a store, as one number (0 for none).
+fn fingerprint(store: &RootCertStore) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for anchor in &store.roots {
+        anchor.subject.as_ref().hash(&mut h);
+        anchor.subject_public_key_info.as_ref().hash(&mut h);
+    }
+    h.finish() | 1
 }
 
 fn roots(path: &Path, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<RootCertStore> {

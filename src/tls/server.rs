@@ -44,6 +44,8 @@ pub struct Site {
     pub name: String,
     pub config: Arc<ServerConfig>,
     pub mutual: bool,
+    /// The client CAs of a mutual site (`load::fingerprint`); 0 otherwise.
+    pub trust: u64,
 }
 
 /// The client certificate a mutual-TLS handshake verified, read once per connection.
@@ -139,14 +141,18 @@ impl ServerTls {
     /// a connection whose handshake was for `site` (None: a plain connection): the host
     /// belongs to a mutual-TLS domain other than the one the client proved itself to.
     /// `site` may come from an older generation (a keep-alive connection across a reload):
-    /// it is compared by name, and counts only if its handshake verified a certificate.
+    /// it is compared by name, and counts only if its handshake verified a certificate
+    /// under the client CAs the domain has now (a reload that drops a CA ends what it let
+    /// in: the client must handshake again).
     pub fn misdirected(&self, host: &[u8], site: Option<&Site>) -> bool {
         let Ok(host) = std::str::from_utf8(host) else {
             return false;
         };
         self.named_site(host).is_some_and(|w| {
             let wanted = &self.sites[w];
-            wanted.mutual && !site.is_some_and(|s| s.mutual && s.name == wanted.name)
+            wanted.mutual
+                && !site
+                    .is_some_and(|s| s.mutual && s.name == wanted.name && s.trust == wanted.trust)
         })
     }
 }
