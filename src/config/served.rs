@@ -101,6 +101,11 @@ pub fn stages(cfg: &Config) -> Vec<StageServed> {
                         continue;
                     }
                     let base = format!("/{}", base.trim_matches('/'));
+                    // A mutual-TLS domain answers only on TLS listeners (elsewhere 421).
+                    let (scheme, port) = match &cfg.server.tls_listen.first() {
+                        Some(tls) if domain.client_ca.is_some() => ("https", port_part(tls, 443)),
+                        _ => (scheme, port.clone()),
+                    };
                     entries.push(Entry {
                         domain: Some(host.clone()),
                         url: format!("{scheme}://{host}{port}{}", base.trim_end_matches('/')),
@@ -155,11 +160,19 @@ fn scheme_and_port(cfg: &Config) -> (&'static str, String) {
         (Some(plain), _) => ("http", Some(plain), 80),
         (None, tls) => ("https", tls, 443),
     };
-    let port = match addr {
-        Some(a) if a.port() != default_port => format!(":{}", a.port()),
-        _ => String::new(),
-    };
-    (scheme, port)
+    (
+        scheme,
+        addr.map_or_else(String::new, |a| port_part(a, default_port)),
+    )
+}
+
+/// `:PORT` for a URL, or nothing for the scheme's own port.
+fn port_part(addr: &std::net::SocketAddr, default_port: u16) -> String {
+    if addr.port() == default_port {
+        String::new()
+    } else {
+        format!(":{}", addr.port())
+    }
 }
 
 /// The listen address, as a client on this host would reach it.
@@ -359,6 +372,32 @@ domains:
                         "key"
                     ]),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_mutual_tls_domain_is_reached_over_tls() {
+        let cfg = load_str(
+            r#"server: { listen: ["127.0.0.1:8080"], tls_listen: ["127.0.0.1:8443"] }
+apis:
+  shop:
+    stages: { prod: {} }
+    routes: { "GET /m": { integration: { type: mock } } }
+domains:
+  open.example: { cert: a.pem, key: a.key, mappings: { "": shop/prod } }
+  secure.example: { cert: a.pem, key: a.key, client_ca: ca.pem, mappings: { v1: shop/prod } }
+"#,
+        )
+        .unwrap();
+        let s = stages(&cfg);
+        let urls: Vec<_> = s[0].entries.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:8080/prod",
+                "http://open.example:8080",
+                "https://secure.example:8443/v1"
+            ]
         );
     }
 
