@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::yaml::big_int;
+use super::yaml::{big_int, Written};
 use super::{ConfigError, KeyPath};
 
 /// The longest duration any key takes.
@@ -28,6 +28,7 @@ pub(super) struct Decoder<'a> {
     /// so a misspelt key does not hide the problems of its siblings.
     pub about_key: Vec<(usize, String)>,
     env: EnvLookup<'a>,
+    written: &'a Written,
 }
 
 /// The entries of one YAML map whose keys were checked against the known field names.
@@ -98,11 +99,12 @@ impl<'v> Fields<'v> {
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(env: EnvLookup<'a>) -> Self {
+    pub fn new(env: EnvLookup<'a>, written: &'a Written) -> Self {
         Decoder {
             errors: Vec::new(),
             about_key: Vec::new(),
             env,
+            written,
         }
     }
 
@@ -181,7 +183,8 @@ impl<'a> Decoder<'a> {
     }
 
     /// A map with user-chosen keys, in file order. Numbers and booleans are accepted as
-    /// keys because YAML reads `1:` or `true:` that way, and users mean the text.
+    /// keys because YAML reads `1:` or `true:` that way, and users mean the text (as
+    /// written: `1.10:` is "1.10").
     pub fn entries<'v>(
         &mut self,
         v: &'v Value,
@@ -197,17 +200,9 @@ impl<'a> Decoder<'a> {
         };
         let mut out = Vec::with_capacity(map.len());
         for (k, v) in map {
-            let key = match k {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                other => match big_int(other) {
-                    Some(digits) => digits.to_string(),
-                    None => {
-                        self.error(path, format!("keys must be text, got {}", describe(other)));
-                        continue;
-                    }
-                },
+            let Some(key) = self.written.key(k, path) else {
+                self.error(path, format!("keys must be text, got {}", describe(k)));
+                continue;
             };
             let p = path.key(&key);
             out.push((key, v, p));
@@ -299,16 +294,12 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// Like `string`, but numbers and booleans are taken as their text: `version: 2` in
-    /// stage variables means "2".
+    /// Like `string`, but numbers and booleans are taken as their text as written:
+    /// `version: 1.10` in stage variables means "1.10" (`yaml/written.rs`).
     pub fn text(&mut self, v: &Value, path: &KeyPath) -> Option<String> {
-        match v {
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => match big_int(v) {
-                Some(digits) => Some(digits.to_string()),
-                None => self.string(v, path),
-            },
+        match self.written.text(v, path) {
+            Some(text) => Some(text),
+            None => self.string(v, path),
         }
     }
 

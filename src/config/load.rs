@@ -9,6 +9,7 @@ use serde_yaml_ng::Value;
 
 use super::decode::{Decoder, EnvLookup, Fields};
 use super::model::*;
+use super::yaml::Written;
 use super::{ConfigError, ConfigErrors, KeyPath};
 
 mod cluster;
@@ -50,8 +51,8 @@ pub fn load_str_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let (root, mut errors) = parse_yaml(text)?;
-    let (cfg, more, _) = decode_partial(&root, env);
+    let (root, written, mut errors) = parse_yaml(text)?;
+    let (cfg, more, _) = decode_partial(&root, &written, env);
     errors.extend(more);
     if errors.is_empty() {
         Ok(cfg)
@@ -69,12 +70,13 @@ pub fn load_partial(
     text: &str,
     base: &std::path::Path,
 ) -> Result<(Config, Vec<ConfigError>, Vec<String>), ConfigErrors> {
-    let (mut root, mut errors) = parse_yaml(text)?;
+    let (mut root, written, mut errors) = parse_yaml(text)?;
     // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
     let (more, warnings) = crate::openapi::merge_files(&mut root, base);
     errors.extend(more);
     let before = errors.len();
-    let (mut cfg, more, about_key) = decode_partial(&root, &|name| std::env::var(name).ok());
+    let (mut cfg, more, about_key) =
+        decode_partial(&root, &written, &|name| std::env::var(name).ok());
     errors.extend(more);
     let about: Vec<usize> = about_key.iter().map(|(i, _)| before + i).collect();
     let mut lies_at: Vec<String> = (errors.iter().enumerate())
@@ -86,11 +88,12 @@ pub fn load_partial(
     Ok((cfg, errors, lies_at))
 }
 
-/// The document, merge keys applied, and the problems that did not stop the parse
-/// (`yaml.rs`: keys written twice). An empty one (or `null`) is an error, not a config
-/// of defaults: a file caught half-written by a reload or the watcher would otherwise
-/// drop every API and move the listener to the default address.
-fn parse_yaml(text: &str) -> Result<(Value, Vec<ConfigError>), ConfigErrors> {
+/// The document, merge keys applied, the text its numbers and booleans were written as,
+/// and the problems that did not stop the parse (`yaml.rs`: keys written twice). An
+/// empty one (or `null`) is an error, not a config of defaults: a file caught
+/// half-written by a reload or the watcher would otherwise drop every API and move the
+/// listener to the default address.
+fn parse_yaml(text: &str) -> Result<(Value, Written, Vec<ConfigError>), ConfigErrors> {
     let parsed = super::yaml::parse(text).map_err(|e| {
         let hint = tab_hint(text, e.location().map(|l| l.line()));
         let e = super::yaml::error_text(&e);
@@ -100,10 +103,19 @@ fn parse_yaml(text: &str) -> Result<(Value, Vec<ConfigError>), ConfigErrors> {
     if root.is_null() {
         return Err(ConfigError::new("", "the config is empty").into());
     }
+    // The written texts pair keys by position, which a key written twice (dropped by
+    // the parse, and an error) would shift: then numbers are rendered from their values.
+    let mut shadow = match parsed.errors.is_empty() {
+        true => super::yaml::shadow(text, &root),
+        false => Value::Null,
+    };
     // YAML anchors with `<<:` merge keys are a common way to share integration blocks.
     root.apply_merge()
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
-    Ok((root, parsed.errors))
+    // Of the same shape, so it merges alike (and cannot fail where the tree did not).
+    let _ = shadow.apply_merge();
+    let written = Written::new(&root, &shadow);
+    Ok((root, written, parsed.errors))
 }
 
 /// The parser's message for a tab in indentation ("found character that cannot start
@@ -121,9 +133,10 @@ fn tab_hint(text: &str, line: Option<usize>) -> &'static str {
 
 fn decode_partial(
     root: &Value,
+    written: &Written,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (Config, Vec<ConfigError>, Vec<(usize, String)>) {
-    let mut d = Decoder::new(env as EnvLookup);
+    let mut d = Decoder::new(env as EnvLookup, written);
     let cfg = config(&mut d, root);
     (cfg, d.errors, d.about_key)
 }

@@ -24,6 +24,9 @@ use serde_yaml_ng::{Mapping, Number, Value};
 
 use super::{ConfigError, KeyPath};
 
+mod written;
+pub use written::{key_text, shadow, Written};
+
 /// The tag of the marker for an integer YAML's 64 bits can't hold. A YAML tag cannot
 /// contain a space, so no file can write this one.
 const BIG_INT_TAG: &str = "portico: integer beyond 64 bits";
@@ -268,14 +271,9 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Mapping::new();
         while let Some(key) = map.next_key_seed(self)? {
-            let path = match &key {
-                Value::String(s) => self.path.key(s),
-                Value::Number(n) => self.path.key(&n.to_string()),
-                Value::Bool(b) => self.path.key(&b.to_string()),
-                other => match big_int(other) {
-                    Some(digits) => self.path.key(digits),
-                    None => self.path.clone(),
-                },
+            let path = match key_text(&key) {
+                Some(name) => self.path.key(&name),
+                None => self.path.clone(),
             };
             let value = map.next_value_seed(self.at(&path))?;
             if out.contains_key(&key) {

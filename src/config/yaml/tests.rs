@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::load::{load_str, load_str_with_env};
-use crate::config::model::Protocol;
+use crate::config::model::{Integration, Protocol};
 
 fn errors(yaml: &str) -> Vec<String> {
     match load_str_with_env(yaml, &|_| None) {
@@ -163,4 +163,77 @@ fn openapi_documents_read_big_integers_as_json_does_and_name_a_key_written_twice
         e.message,
         r#"Invalid OpenAPI input: paths."/a": this key is written twice in its map (the first one is read)"#
     );
+}
+
+#[test]
+fn numbers_and_booleans_keep_their_text_where_text_goes() {
+    // They were the parser's values rendered again: "1.1", "1000.0", "16", "true".
+    let yaml = r#"
+apis:
+  a:
+    stages:
+      prod:
+        variables: &vars { version: 1.10, tag: 1e3, hex: 0x10, yes: True, plus: +5, n: 7, t: !!int 0x1F }
+        canary: { percent: 5, variables: { version: 2.0 } }
+      dev:
+        variables: { <<: *vars, own: 0o17 }
+    gateway_responses:
+      DEFAULT_4XX: { headers: { x-n: "0x10", x-m: 0x20 } }
+    routes:
+      "GET /x": { integration: { type: mock, status: 200, headers: { x-n: 0x10, x-f: 1.50 } } }
+      "GET /y":
+        integration: { type: http, upstream: u }
+        parameters: { "append:header.v": 1.0 }
+        response_parameters: { 200: { "overwrite:header.w": 2.50 } }
+upstreams:
+  u: { targets: ["127.0.0.1:1"] }
+domains:
+  d.example: { mappings: { 1.10: a/prod } }
+"#;
+    let cfg = load_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let api = &cfg.apis[0].1;
+    let text = |pairs: &[(String, String)]| -> Vec<(String, String)> { pairs.to_vec() };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let prod = &api.stages[0].1;
+    assert_eq!(
+        text(&prod.variables),
+        pairs(&[
+            ("version", "1.10"),
+            ("tag", "1e3"),
+            ("hex", "0x10"),
+            ("yes", "True"),
+            ("plus", "+5"),
+            ("n", "7"),
+            ("t", "0x1F"),
+        ])
+    );
+    let canary = prod.canary.as_ref().unwrap();
+    assert_eq!(text(&canary.variables), pairs(&[("version", "2.0")]));
+    // Merged in with `<<`, at a key path of its own.
+    let dev = &api.stages[1].1;
+    let mut got = text(&dev.variables);
+    got.sort();
+    let mut want = text(&prod.variables);
+    want.push(("own".into(), "0o17".into()));
+    want.sort();
+    assert_eq!(got, want);
+    let responses = &api.defs.gateway_responses[0].1.headers;
+    assert_eq!(*responses, pairs(&[("x-n", "0x10"), ("x-m", "0x20")]));
+    let Integration::Mock { headers, .. } = &api.routes[0].1.integration else {
+        panic!("{:?}", api.routes[0].1.integration)
+    };
+    assert_eq!(*headers, pairs(&[("x-n", "0x10"), ("x-f", "1.50")]));
+    let y = &api.routes[1].1;
+    assert_eq!(y.parameters, pairs(&[("append:header.v", "1.0")]));
+    let response = &y.response_parameters;
+    assert_eq!(
+        *response,
+        [("200".into(), pairs(&[("overwrite:header.w", "2.50")]))]
+    );
+    // A base path written as a number is its text too.
+    assert_eq!(cfg.domains[0].1.mappings, pairs(&[("1.10", "a/prod")]));
 }
