@@ -4,7 +4,8 @@
 //! (b) the README's `curl` examples, run with the real `curl` against a real portico on
 //!     the config the README starts just before them (ports rewritten, nothing else),
 //!     give the statuses and bodies the README shows next to them;
-//! (c) `portico check` accepts every shipped config, from any working directory.
+//! (c) `portico check` accepts every shipped config, from any working directory, and the
+//!     README's config examples that stand alone (given the upstreams they name).
 //!
 //! What the README "shows" for a `curl` line is its comment (after `  #`) and the `# …`
 //! lines right under it: a leading 3-digit number is the status (else any 2xx), and a
@@ -500,5 +501,41 @@ fn check_accepts_every_shipped_config_from_anywhere() {
                 cwd.display()
             );
         }
+    }
+}
+
+/// README config examples `check` must accept: the heading they follow (the first
+/// `yaml` block after it) and what they name without defining it.
+const STANDALONE_EXAMPLES: &[(&str, &str)] = &[(
+    "### `apis`",
+    "upstreams:\n  users: { targets: [\"127.0.0.1:9\"] }\n",
+)];
+
+#[test]
+fn check_accepts_the_readme_config_examples() {
+    let readme = read(&Path::new(ROOT).join("README.md"));
+    let dir = temp_dir("readme-examples");
+    for (heading, around) in STANDALONE_EXAMPLES {
+        let after = readme
+            .lines()
+            .skip_while(|l| l != heading)
+            .skip_while(|l| *l != "```yaml")
+            .skip(1);
+        let block: Vec<&str> = after.take_while(|l| *l != "```").collect();
+        assert!(!block.is_empty(), "no yaml block after {heading}");
+        let file = dir.join("example.yaml");
+        std::fs::write(&file, block.join("\n") + "\n" + around).unwrap();
+        let out = Command::new(BIN)
+            .args(["check", "-c"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the example after {heading}:\n{text}"
+        );
     }
 }
