@@ -62,3 +62,46 @@ apis:
         // because of the misspelling already reported.
     );
 }
+
+#[test]
+fn a_message_names_a_list_item_by_its_place_in_the_file() {
+    // The first address failed to decode, so the decoded list was one shorter: the
+    // message said `server.listen[0]`, the item that failed.
+    let yaml = r#"
+server: { listen: ["bad", "127.0.0.1:21080"], tls_listen: ["127.0.0.1:21080"] }
+admin: { listen: "127.0.0.1:21080", token: t }
+"#;
+    let out: Vec<String> = super::check_text_in(yaml, std::path::Path::new("."))
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let used = "127.0.0.1:21080 is already used by server.listen[1]";
+    assert!(
+        out.contains(&format!("server.tls_listen[0]: {used}")),
+        "{out:?}"
+    );
+    assert!(out.contains(&format!("admin.listen: {used}")), "{out:?}");
+}
+
+#[test]
+fn renumbering_touches_only_the_list_named() {
+    use super::renumber;
+    let kept = [1, 3];
+    assert_eq!(
+        renumber("a.l[0] and a.l[1]", "a.l", &kept),
+        "a.l[1] and a.l[3]"
+    );
+    assert_eq!(renumber("a.l[1].b[0]: x", "a.l", &kept), "a.l[3].b[0]: x");
+    // Another list whose path ends alike, a longer key, the list itself, no such item.
+    for same in [
+        "x.a.l[0]",
+        "a.l_x[0]",
+        "a.l: empty",
+        "a.l[7]",
+        "a.l[",
+        "a.l[q]",
+    ] {
+        assert_eq!(renumber(same, "a.l", &kept), same);
+    }
+}

@@ -52,8 +52,8 @@ pub fn load_str_with_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
     let (root, written, mut errors) = parse_yaml(text)?;
-    let (cfg, more, _) = decode_partial(&root, &written, env);
-    errors.extend(more);
+    let (cfg, d) = decode_partial(&root, &written, env);
+    errors.extend(d.errors);
     if errors.is_empty() {
         Ok(cfg)
     } else {
@@ -61,31 +61,47 @@ pub fn load_str_with_env(
     }
 }
 
-/// Decodes what can be decoded: the config with every bad value left at its default,
-/// the errors, and the paths they lie at (an error's path, or for an error about one key
-/// of a map, that key's: see `Decoder::about_key`). Err only when the text is not YAML
-/// at all. Relative `openapi` file paths are read from `base` (the config file's
+/// What [`load_partial`] made of a file.
+pub struct Partial {
+    /// The config with every bad value left at its default.
+    pub cfg: Config,
+    pub errors: Vec<ConfigError>,
+    /// The paths the errors lie at: an error's path, or for an error about one key of a
+    /// map, that key's (see `Decoder::about_key`).
+    pub lies_at: Vec<String>,
+    /// Lists that lost items that failed to decode, shortest path first: each one's
+    /// path and where its kept items stand in the file (see `Decoder::renumbered`).
+    pub renumbered: Vec<(String, Vec<usize>)>,
+}
+
+/// Decodes what can be decoded, every error reported. Err only when the text is not
+/// YAML at all. Relative `openapi` file paths are read from `base` (the config file's
 /// directory).
-pub fn load_partial(
-    text: &str,
-    base: &std::path::Path,
-) -> Result<(Config, Vec<ConfigError>, Vec<String>), ConfigErrors> {
+pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, ConfigErrors> {
     let (mut root, written, mut errors) = parse_yaml(text)?;
     // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
     let (more, warnings) = crate::openapi::merge_files(&mut root, base);
     errors.extend(more);
     let before = errors.len();
-    let (mut cfg, more, about_key) =
-        decode_partial(&root, &written, &|name| std::env::var(name).ok());
-    errors.extend(more);
-    let about: Vec<usize> = about_key.iter().map(|(i, _)| before + i).collect();
+    let (mut cfg, d) = decode_partial(&root, &written, &|name| std::env::var(name).ok());
+    errors.extend(d.errors);
+    let about: Vec<usize> = d.about_key.iter().map(|(i, _)| before + i).collect();
     let mut lies_at: Vec<String> = (errors.iter().enumerate())
         .filter(|(i, _)| !about.contains(i))
         .map(|(_, e)| e.path.clone())
         .collect();
-    lies_at.extend(about_key.into_iter().map(|(_, key_path)| key_path));
+    lies_at.extend(d.about_key.into_iter().map(|(_, key_path)| key_path));
     cfg.warnings = warnings;
-    Ok((cfg, errors, lies_at))
+    let mut renumbered = d.renumbered;
+    // An outer list's numbering first: an inner list's path holds the outer item's
+    // position in the file.
+    renumbered.sort_by_key(|(path, _)| path.len());
+    Ok(Partial {
+        cfg,
+        errors,
+        lies_at,
+        renumbered,
+    })
 }
 
 /// The document, merge keys applied, the text its numbers and booleans were written as,
@@ -131,14 +147,15 @@ fn tab_hint(text: &str, line: Option<usize>) -> &'static str {
     }
 }
 
-fn decode_partial(
+/// The config, and the decoder with what it found.
+fn decode_partial<'a>(
     root: &Value,
-    written: &Written,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> (Config, Vec<ConfigError>, Vec<(usize, String)>) {
-    let mut d = Decoder::new(env as EnvLookup, written);
+    written: &'a Written,
+    env: EnvLookup<'a>,
+) -> (Config, Decoder<'a>) {
+    let mut d = Decoder::new(env, written);
     let cfg = config(&mut d, root);
-    (cfg, d.errors, d.about_key)
+    (cfg, d)
 }
 
 fn config(d: &mut Decoder, v: &Value) -> Config {

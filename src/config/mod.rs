@@ -172,7 +172,12 @@ pub fn check_file_text(text: &str, path: &Path) -> Report {
 /// does not hide a warning about `server.access_log`. Relative file paths are resolved
 /// against `base` first.
 pub fn check_text_in(text: &str, base: &Path) -> Report {
-    let (mut cfg, mut errors, lies_at) = match load::load_partial(text, base) {
+    let load::Partial {
+        mut cfg,
+        mut errors,
+        lies_at,
+        renumbered,
+    } = match load::load_partial(text, base) {
         Ok(partial) => partial,
         Err(fatal) => {
             return Report {
@@ -199,7 +204,16 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
         .filter_map(|e| e.path.rfind('[').map(|i| e.path[..i].to_string()))
         .collect();
     let decoded = known.len();
-    for e in validate::validate(&cfg) {
+    // Later checks count the items of a list that lost some as decoded; the file's
+    // numbering is what the user can find.
+    let as_in_file = |mut e: ConfigError| {
+        for (list, kept) in &renumbered {
+            e.path = renumber(&e.path, list, kept);
+            e.message = renumber(&e.message, list, kept);
+        }
+        e
+    };
+    for e in validate::validate(&cfg).into_iter().map(as_in_file) {
         let in_a_shifted_list = lists.iter().any(|l| under(&e.path, l));
         if decoded_cleanly || !(overlaps(&known[..decoded], &e) || in_a_shifted_list) {
             known.push(e.path.clone());
@@ -211,7 +225,7 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
         Ok(tls) => cfg.tls = tls,
         Err((tls_errors, tls_warnings)) => {
             cfg.tls.warnings = tls_warnings;
-            for e in tls_errors {
+            for e in tls_errors.into_iter().map(as_in_file) {
                 if !repeats(&known, &e) {
                     known.push(e.path.clone());
                     errors.push(e);
@@ -221,6 +235,7 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
     }
     let warnings = warnings::warnings(&cfg)
         .into_iter()
+        .map(as_in_file)
         .filter(|w| !repeats(&known, w))
         .collect();
     Report {
@@ -228,6 +243,34 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
         errors,
         warnings,
     }
+}
+
+/// `text` with each `LIST[i]`, where `LIST` is the key path `list` and `i` counts the
+/// list's items that decoded, numbered as in the file: `LIST[kept[i]]`.
+fn renumber(text: &str, list: &str, kept: &[usize]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(list) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + list.len()..];
+        out.push_str(list);
+        rest = after;
+        // Not the tail of a longer path (`x.server.listen`).
+        let starts_path = !out[..out.len() - list.len()]
+            .ends_with(|c: char| c.is_ascii_alphanumeric() || "_$-.".contains(c));
+        let item = after.strip_prefix('[').and_then(|a| {
+            let end = a.find(']')?;
+            Some((a[..end].parse::<usize>().ok()?, end))
+        });
+        if let (true, Some((i, end))) = (starts_path, item) {
+            if let Some(at_in_file) = kept.get(i) {
+                out.push_str(&format!("[{at_in_file}]"));
+                rest = &after[end + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether key path `path` is `parent` or below it (the root, "", is nobody's parent:
