@@ -113,9 +113,9 @@ fn routes(path: &Path, json: bool) -> ExitCode {
 }
 
 /// Reads and checks the file: the report and the text.
-fn report(path: &Path) -> (config::Report, String) {
+fn report(path: &Path, more: config::Extra) -> (config::Report, String) {
     match config::read(path) {
-        Ok(text) => (config::check_file_text(&text, path), text),
+        Ok(text) => (config::check_file_text_with(&text, path, more), text),
         Err(errors) => {
             let report = config::Report {
                 config: None,
@@ -136,12 +136,11 @@ fn warning_count(report: &config::Report) -> String {
 }
 
 fn check(path: &Path) -> ExitCode {
-    let (mut report, text) = report(path);
     // Upstream names that don't resolve now: valid, but worth saying (`run`'s resolver
-    // logs the same when it looks them up).
+    // logs the same when it looks them up), whatever else is wrong.
+    let names = |cfg: &config::Config| portico::upstream::resolve::check_names(&cfg.upstreams);
+    let (mut report, text) = report(path, &names);
     if let Some(cfg) = &report.config {
-        let names = portico::upstream::resolve::check_names(&cfg.upstreams);
-        report.warnings.extend(names);
         if let Some(c) = &cfg.cluster {
             report.warnings.extend(cluster_drift(c, &text));
         }
@@ -187,7 +186,7 @@ fn run(path: &Path) -> ExitCode {
     // Handlers first: a SIGHUP (a `systemctl reload` right after start) or SIGTERM that
     // arrives while the config loads is queued for the signal thread, not fatal.
     let signals = register_signals();
-    let (report, text) = report(path);
+    let (report, text) = report(path, &|_| Vec::new());
     let Some(cfg) = report.config else {
         eprintln!(
             "{}: {} error(s); not starting",

@@ -272,6 +272,30 @@ domains:
 }
 
 #[test]
+fn check_says_a_host_name_does_not_resolve_whatever_else_is_wrong() {
+    // It was said only of a file with no error.
+    let dir = temp_dir("check-resolve");
+    let yaml = r#"server: { listen: [bad] }
+upstreams:
+  u: { targets: [12, "nowhere.invalid:80"] }
+apis:
+  a:
+    stages: { prod: {} }
+    routes:
+      "GET /x": { integration: { type: http, upstream: u } }
+"#;
+    let (code, out, err) = check_file(&write(&dir, yaml));
+    assert_eq!(code, 1, "{out}{err}");
+    let w = warnings(&err);
+    // Numbered as in the file: the target that did not decode is `[0]`.
+    assert!(
+        w.iter().any(|l| l
+            .starts_with(r#"upstreams.u.targets[1]: "nowhere.invalid" does not resolve"#)),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
     // The config's OpenAPI file is a FIFO, so loading waits until the test writes it:
     // a SIGHUP in that time (a `systemctl reload` right after `start`) must be queued,

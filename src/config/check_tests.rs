@@ -1,19 +1,23 @@
 //! What `check` (and a reload) reports when several things are wrong: each stage runs on
 //! whatever the decoder made of the file, and skips only what an earlier error explains.
 
+/// `check`'s errors for `yaml`, as printed.
+fn errors(yaml: &str) -> Vec<String> {
+    super::check_text_in(yaml, std::path::Path::new("."))
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 #[test]
 fn a_list_item_that_fails_to_decode_does_not_renumber_the_others() {
-    let errors = |yaml: &str| -> Vec<String> {
-        super::check_text_in(yaml, std::path::Path::new("."))
-            .errors
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    };
     // The third address repeats the second: not "listen[1] is used by listen[0]".
     let out = errors("server: { listen: [12, \"127.0.0.1:28089\", \"127.0.0.1:28089\"] }\n");
-    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out.len(), 2, "{out:?}");
     assert!(out[0].starts_with("server.listen[0]: expected"), "{out:?}");
+    let used = "server.listen[2]: 127.0.0.1:28089 is already used by server.listen[1]";
+    assert_eq!(out[1], used);
     // The third key's plan is not blamed on the second.
     let out = errors(
         "api_keys:\n  - { name: a, vale: x }\n  - { name: b, value: bbbbbbbbbbbbbbbbbbbbbbbbb }\n  - { name: c, value: cccccccccccccccccccccccc, plan: nope }\n",
@@ -104,4 +108,58 @@ fn renumbering_touches_only_the_list_named() {
     ] {
         assert_eq!(renumber(same, "a.l", &kept), same);
     }
+}
+
+#[test]
+fn a_bad_item_hides_nothing_about_the_other_items_of_its_list() {
+    // They waited until the bad item was fixed: only `[0]` was reported.
+    let yaml = r#"
+server:
+  listen: ["bad", "127.0.0.1:0", "127.0.0.1:21080", "127.0.0.1:21080"]
+"#;
+    assert_eq!(
+        errors(yaml),
+        [
+            r#"server.listen[0]: expected an address like 127.0.0.1:8080 or localhost:8080, got "bad""#,
+            "server.listen[1]: 127.0.0.1:0: port 0 is no fixed port; give one",
+            "server.listen[3]: 127.0.0.1:21080 is already used by server.listen[2]",
+        ]
+    );
+    // What depends on the bad item still waits: with every item bad, the list is not
+    // also reported empty.
+    assert_eq!(errors("server: { listen: [bad] }\n").len(), 1);
+}
+
+#[test]
+fn every_value_of_a_throttle_or_quota_is_checked_at_once() {
+    // A bad burst or limit left the throttle or quota out, and with it the check of
+    // its rate or offset.
+    let yaml = r#"
+server: { throttle: { rate: -1, burst: 1.5 } }
+apis:
+  a:
+    throttle: { rate: .nan, burst: 1 }
+    stages: { prod: { throttle: { rate: -2, burst: 1 } } }
+    routes:
+      "GET /x": { integration: { type: mock }, throttle: { rate: -0.5, burst: 1 } }
+usage_plans:
+  p: { throttle: { rate: -3, burst: x }, quota: { limit: x, period: month, offset: 30 } }
+  w: { quota: { limit: 10, period: week, offset: 7 } }
+  d: { quota: { limit: 10, period: day, offset: 0 } }
+"#;
+    assert_eq!(
+        errors(yaml),
+        [
+            "server.throttle.rate: must be a number ≥ 0, got -1",
+            "server.throttle.burst: expected a whole number ≥ 0, got 1.5",
+            "apis.a.throttle.rate: must be a number ≥ 0, got NaN",
+            "apis.a.stages.prod.throttle.rate: must be a number ≥ 0, got -2",
+            r#"apis.a.routes."GET /x".throttle.rate: must be a number ≥ 0, got -0.5"#,
+            "usage_plans.p.throttle.rate: must be a number ≥ 0, got -3",
+            r#"usage_plans.p.throttle.burst: expected a whole number ≥ 0, got "x""#,
+            r#"usage_plans.p.quota.limit: expected a whole number ≥ 0, got "x""#,
+            "usage_plans.p.quota.offset: at most 27 for this period, got 30",
+            "usage_plans.w.quota.offset: at most 6 for this period, got 7",
+        ]
+    );
 }

@@ -411,7 +411,17 @@ fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
                 d.choice(v, p, &[choices, aws].concat())
             });
             let mut offset = Some(0);
-            f.set(d, "offset", &mut offset, |d, v, p| Some(d.u64(v, p)));
+            // Checked here, not in validation, so a bad limit does not hide it.
+            f.set(d, "offset", &mut offset, |d, v, p| {
+                let got = d.u64(v, p);
+                match (got, period.map(Period::max_offset)) {
+                    (Some(got), Some(most)) if got > most => {
+                        d.error(p, format!("at most {most} for this period, got {got}"));
+                        Some(None)
+                    }
+                    _ => Some(got),
+                }
+            });
             Some(Quota {
                 limit: limit?,
                 period: period?,

@@ -163,6 +163,15 @@ pub fn check_file_text(text: &str, path: &Path) -> Report {
     check_text_in(text, &paths::base_dir(path))
 }
 
+/// [`check_file_text`] with more warnings, found by `more` in whatever decoded (as
+/// `check`'s look-up of upstream host names), numbered and left out as the others are.
+pub fn check_file_text_with(text: &str, path: &Path, more: Extra) -> Report {
+    check_text_with(text, &paths::base_dir(path), more)
+}
+
+/// Warnings about a config beyond what it says (what the system resolver makes of it).
+pub type Extra<'a> = &'a dyn Fn(&Config) -> Vec<ConfigError>;
+
 /// Decodes, validates, reads the certificate files and collects the warnings, each
 /// stage on whatever the decoder could make of the file: one mistake does not hide
 /// another. A cross-reference problem at, above or under a path the decoder reported
@@ -172,6 +181,10 @@ pub fn check_file_text(text: &str, path: &Path) -> Report {
 /// does not hide a warning about `server.access_log`. Relative file paths are resolved
 /// against `base` first.
 pub fn check_text_in(text: &str, base: &Path) -> Report {
+    check_text_with(text, base, &|_| Vec::new())
+}
+
+fn check_text_with(text: &str, base: &Path, more: Extra) -> Report {
     let load::Partial {
         mut cfg,
         mut errors,
@@ -196,16 +209,11 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
     };
     let repeats = |known: &[String], e: &ConfigError| known.iter().any(|d| under(d, &e.path));
     let decoded_cleanly = errors.is_empty();
-    // A list item that failed to decode is left out of the decoded list, so validation
-    // would number the items after it wrongly (`listen[1]` for the third address): the
-    // list's validation errors wait until its decode errors are fixed.
-    let lists: Vec<String> = errors
-        .iter()
-        .filter_map(|e| e.path.rfind('[').map(|i| e.path[..i].to_string()))
-        .collect();
     let decoded = known.len();
-    // Later checks count the items of a list that lost some as decoded; the file's
-    // numbering is what the user can find.
+    // A list item that failed to decode is left out of the decoded list, so later checks
+    // count the items after it as decoded; the file's numbering is what the user can
+    // find. Only what lies at, above or under the bad item depends on it (`listen` as a
+    // whole, not `listen[2]`): `overlaps` leaves that out.
     let as_in_file = |mut e: ConfigError| {
         for (list, kept) in &renumbered {
             e.path = renumber(&e.path, list, kept);
@@ -214,8 +222,7 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
         e
     };
     for e in validate::validate(&cfg).into_iter().map(as_in_file) {
-        let in_a_shifted_list = lists.iter().any(|l| under(&e.path, l));
-        if decoded_cleanly || !(overlaps(&known[..decoded], &e) || in_a_shifted_list) {
+        if decoded_cleanly || !overlaps(&known[..decoded], &e) {
             known.push(e.path.clone());
             errors.push(e);
         }
@@ -233,8 +240,9 @@ pub fn check_text_in(text: &str, base: &Path) -> Report {
             }
         }
     }
-    let warnings = warnings::warnings(&cfg)
-        .into_iter()
+    let mut warnings = warnings::warnings(&cfg);
+    warnings.extend(more(&cfg));
+    let warnings = (warnings.into_iter())
         .map(as_in_file)
         .filter(|w| !repeats(&known, w))
         .collect();

@@ -534,6 +534,18 @@ pub enum Period {
     Month,
 }
 
+impl Period {
+    /// The largest quota offset, as in API Gateway: a day starts at 00:00 UTC, a week
+    /// on Monday + offset days, a month on day 1 + offset.
+    pub fn max_offset(self) -> u64 {
+        match self {
+            Period::Day => 0,
+            Period::Week => 6,
+            Period::Month => 27,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Quota {
     pub limit: u64,

@@ -151,7 +151,6 @@ impl Validator<'_> {
                 "must be more than 0s: every request would time out",
             );
         }
-        self.opt_throttle(&s.throttle, &p);
         if let Some(admin) = &self.cfg.admin {
             if admin.token.as_deref() == Some("") {
                 // An empty token would let an empty `Authorization: Bearer ` through.
@@ -216,22 +215,6 @@ impl Validator<'_> {
         }
     }
 
-    fn throttle(&mut self, t: &Throttle, p: &KeyPath) {
-        // Rate 0 is a valid way to block; negative or NaN is a typo.
-        if !(t.rate.is_finite() && t.rate >= 0.0) {
-            self.error(
-                &p.key("rate"),
-                format!("must be a number ≥ 0, got {}", t.rate),
-            );
-        }
-    }
-
-    fn opt_throttle(&mut self, t: &Option<Throttle>, p: &KeyPath) {
-        if let Some(t) = t {
-            self.throttle(t, &p.key("throttle"));
-        }
-    }
-
     fn upstreams(&mut self) {
         for (name, u) in &self.cfg.upstreams {
             let p = KeyPath::root().key("upstreams").key(name);
@@ -274,7 +257,6 @@ impl Validator<'_> {
     }
 
     fn api(&mut self, api: &Api, p: &KeyPath) {
-        self.opt_throttle(&api.throttle, p);
         if let Some(cors) = &api.cors {
             self.cors(cors, &p.key("cors"));
         }
@@ -300,7 +282,6 @@ impl Validator<'_> {
             self.error(p, "stage names are letters, digits, _ and -, or $default");
         }
         self.variables(&stage.variables, &p.key("variables"));
-        self.opt_throttle(&stage.throttle, p);
         if let Some(canary) = &stage.canary {
             let cp = p.key("canary");
             if !(0.0..=100.0).contains(&canary.percent) {
@@ -449,22 +430,6 @@ impl Validator<'_> {
             let p = KeyPath::root().key("usage_plans").key(name);
             for (i, target) in plan.stages.iter().enumerate() {
                 self.stage_ref(target, &p.key("stages").index(i));
-            }
-            self.opt_throttle(&plan.throttle, &p);
-            if let Some(q) = &plan.quota {
-                // Offsets as in API Gateway: a day starts at 00:00 UTC, a week on
-                // Monday + offset days, a month on day 1 + offset.
-                let max_offset = match q.period {
-                    Period::Day => 0,
-                    Period::Week => 6,
-                    Period::Month => 27,
-                };
-                if q.offset > max_offset {
-                    self.error(
-                        &p.key("quota").key("offset"),
-                        format!("at most {max_offset} for this period, got {}", q.offset),
-                    );
-                }
             }
         }
     }

@@ -156,7 +156,17 @@ pub(super) fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option
         _ => {}
     }
     let f = d.fields(v, p, &["rate", "burst"]);
-    let rate = f.need(d, "rate", Decoder::f64);
+    // Checked here, not in validation: a bad burst makes the throttle absent, and a bad
+    // rate must still be reported with it.
+    let rate = f.need(d, "rate", |d, v, p| {
+        let rate = d.f64(v, p)?;
+        // Rate 0 is a valid way to block; negative or NaN is a typo.
+        if rate.is_finite() && rate >= 0.0 {
+            return Some(rate);
+        }
+        d.error(p, format!("must be a number ≥ 0, got {rate}"));
+        None
+    });
     let burst = f.need(d, "burst", Decoder::u64);
     Some(Some(Throttle {
         rate: rate?,

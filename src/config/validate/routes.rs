@@ -206,7 +206,6 @@ impl Validator<'_> {
                 }
             }
         }
-        self.opt_throttle(&route.throttle, rc.path);
         if let Some(cache) = &route.cache {
             let cp = rc.path.key("cache");
             if cache.ttl > MAX_CACHE_TTL {

@@ -53,7 +53,6 @@ server:
   tls_listen: ["127.0.0.1:8080"]
   workers: 0
   limits: { max_header_bytes: 512, header_timeout: 0s }
-  throttle: { rate: -1, burst: 0 }
 admin: { listen: "127.0.0.1:8080", token: "" }
 "#;
     assert_eq!(
@@ -66,7 +65,6 @@ admin: { listen: "127.0.0.1:8080", token: "" }
             "server.workers: must be auto or at least 1",
             "server.limits.max_header_bytes: must be at least 1024, got 512",
             "server.limits.header_timeout: must be more than 0s: every request would time out",
-            "server.throttle.rate: must be a number ≥ 0, got -1",
             "admin.token: is empty; leave it out to refuse admin routes",
         ]
     );
@@ -234,18 +232,16 @@ fn integration_limits() {
 }
 
 #[test]
-fn route_cache_throttle_and_parameters() {
+fn route_cache_and_parameters() {
     let yaml = shop_routes(
         r#"      "GET /users/{id}":
         integration: { type: http, upstream: users }
-        throttle: { rate: -0.5, burst: 1 }
         cache: { ttl: 2h, key: [path.nope, cookie.x] }
         parameters: { "overwrite:header.x": "$request.path.nope", "delete:header.y": "", "append:path": "/x" }
 "#,
     );
     let p = r#"apis.shop.routes."GET /users/{id}""#;
     assert_eq!(check(&yaml), [
-        format!("{p}.throttle.rate: must be a number ≥ 0, got -0.5"),
         format!("{p}.cache.ttl: at most 3600s, got 7200s"),
         format!("{p}.cache.key[0]: {{nope}} is not a parameter of the route key"),
         format!("{p}.cache.key[1]: expected path.NAME, querystring.NAME or header.NAME, got \"cookie.x\""),
@@ -261,7 +257,6 @@ fn stages_and_variables() {
     let long = "x".repeat(513);
     let yaml = apis(&format!(
         r#"  shop:
-    throttle: {{ rate: .nan, burst: 1 }}
     cors: {{ allow_origins: ["*"], allow_credentials: true }}
     stages:
       "pro d": {{}}
@@ -271,7 +266,6 @@ fn stages_and_variables() {
 "#
     ));
     assert_eq!(check(&yaml), [
-        "apis.shop.throttle.rate: must be a number ≥ 0, got NaN",
         r#"apis.shop.cors.allow_origins: "*" cannot be combined with allow_credentials: true"#,
         r#"apis.shop.stages."pro d": stage names are letters, digits, _ and -, or $default"#,
         "apis.shop.stages.big.variables: at most 100 variables, got 101",
@@ -323,8 +317,6 @@ domains:
 usage_plans:
   gold:
     stages: [shop/prod, shop/dev]
-    throttle: { rate: -1, burst: 1 }
-    quota: { limit: 10, period: week, offset: 7 }
 api_keys:
   - { name: alice, value: aaaaaaaaaaaaaaaaaaaa, plan: gold }
   - { name: alice, value: bbbbbbbbbbbbbbbbbbbb, plan: silver }
@@ -344,8 +336,6 @@ api_keys:
             r#"domains."api.example.com".mappings."/v5": base paths are "" (the root) or words separated by /, without leading /"#,
             r#"domains."other.example.com": key without cert"#,
             r#"usage_plans.gold.stages[1]: API "shop" has no stage "dev""#,
-            "usage_plans.gold.throttle.rate: must be a number ≥ 0, got -1",
-            "usage_plans.gold.quota.offset: at most 6 for this period, got 7",
             r#"api_keys[1].plan: no usage plan named "silver""#,
             r#"api_keys[1].name: duplicate name "alice", also api_keys[0]"#,
             "api_keys[2].value: same value as api_keys[0]",
