@@ -58,13 +58,14 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
     if cfg.server.access_log.path != LogPath::Off {
         let format = LogFormat::compile(&cfg.server.access_log.format);
         for name in format.unknown_variables() {
-            out.push(log.key("format").error(format!(
-                "unknown variable $context.{name}: it is logged as \"-\""
-            )));
+            out.push(
+                log.key("format")
+                    .error(format!("unknown variable {name}: it is logged as \"-\"")),
+            );
         }
         for (name, word) in format.names_cut_at_colon() {
             out.push(log.key("format").error(format!(
-                "$context.authorizer.{name}:{word} is read as $context.authorizer.{name} followed by the text \":{word}\" (a name ends at ':'); a claim whose name holds ':' cannot be logged"
+                "$context.authorizer.{name}:{word} is read as $context.authorizer.{name} followed by the text \":{word}\" (a name ends at ':'); write ${{context.authorizer.{name}:{word}}} for a claim whose name holds ':'"
             )));
         }
         if let Some(why) = format.json_problem() {

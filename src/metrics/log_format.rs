@@ -52,6 +52,26 @@ const LOG_NAMES: &[(&str, LogVar)] = &[
     ("messageId", LogVar::MessageId),
 ];
 
+const PLAIN: &str = "$context.";
+const BRACED: &str = "${context.";
+
+/// Whether JSON text `json` ends inside a string: its quotes counted, those escaped
+/// with a backslash inside a string not (the text before a variable in a JSON format,
+/// with every variable before it as it can come out).
+fn in_string(json: &[u8]) -> bool {
+    let (mut inside, mut escaped) = (false, false);
+    for &b in json {
+        if escaped {
+            escaped = false;
+        } else if inside && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
 /// The known variable named `ident` (dots at its end are text: `$context.requestId.`
 /// ends a sentence). A longer name is not read as a known one and the rest as text:
 /// `requestTimeEpoch` is not `requestTime` then "Epoch", and an unknown
@@ -82,6 +102,9 @@ enum Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFormat {
     parts: Vec<Part>,
+    /// Each part's text as written (`$context.canary`, `${context.path}`; empty for
+    /// literals), for `check`'s messages: several names read as one variable.
+    written: Vec<Box<str>>,
     json: bool,
     /// A format that starts with `<` (API Gateway's XML preset): `<`, `>`, `&` and `'`
     /// in values are written as entities, so a value can't close its element.
@@ -89,51 +112,102 @@ pub struct LogFormat {
 }
 
 impl LogFormat {
+    /// Compiles `format`. Line breaks at its end are dropped: a YAML block scalar
+    /// (`format: |`) keeps one, and every line would be followed by an empty one.
     pub fn compile(format: &str) -> LogFormat {
-        const PREFIX: &str = "$context.";
-        let mut parts = Vec::new();
+        let format = format.trim_end_matches(['\n', '\r']);
+        let mut f = LogFormat {
+            parts: Vec::new(),
+            written: Vec::new(),
+            json: format.trim_start().starts_with('{'),
+            xml: format.trim_start().starts_with('<'),
+        };
         let mut rest = format;
-        while let Some(at) = rest.find(PREFIX) {
+        // The first reference of either form: `${context.a} $context.b` has two.
+        while let Some((at, braced)) = [(PLAIN, false), (BRACED, true)]
+            .iter()
+            .filter_map(|(prefix, braced)| Some((rest.find(prefix)?, *braced)))
+            .min()
+        {
             if at > 0 {
-                parts.push(Part::Literal(rest.as_bytes()[..at].into()));
+                f.push(Part::Literal(rest.as_bytes()[..at].into()), "");
             }
-            let after = &rest[at + PREFIX.len()..];
+            rest = &rest[at..];
+            let used = if braced {
+                f.braced(rest)
+            } else {
+                f.plain(rest)
+            };
+            rest = &rest[used..];
+        }
+        if !rest.is_empty() {
+            f.push(Part::Literal(rest.as_bytes().into()), "");
+        }
+        f
+    }
+
+    fn push(&mut self, part: Part, written: &str) {
+        self.parts.push(part);
+        self.written.push(written.into());
+    }
+
+    /// Reads the `$context.NAME` `text` starts with; returns the bytes it took.
+    fn plain(&mut self, text: &str) -> usize {
+        let after = &text[PLAIN.len()..];
+        let ident = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
+            .count();
+        let (part, len) = if let Some(name) = after[..ident].strip_prefix("authorizer.") {
+            // `$context.authorizer.claims.NAME`, `.NAME`, `.error`, `.principalId`.
+            let name = name.trim_end_matches('.');
+            (
+                Part::Authorizer(name.into()),
+                "authorizer.".len() + name.len(),
+            )
+        } else {
+            match lookup(&after[..ident]) {
+                Some((len, part)) => (part, len),
+                None => (Part::Unknown(after[..ident].into()), ident),
+            }
+        };
+        let used = PLAIN.len() + len;
+        self.push(part, &text[..used]);
+        used
+    }
+
+    /// Reads the `${context.NAME}` `text` starts with, as mappings and gateway responses
+    /// take it: the name is all up to `}` (so a claim's may hold `:`). Unclosed, it is
+    /// an unknown variable (`check` says so), not text logged as written.
+    fn braced(&mut self, text: &str) -> usize {
+        let after = &text[BRACED.len()..];
+        let Some(close) = after.find('}') else {
             let ident = after
                 .bytes()
                 .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
                 .count();
-            if let Some(name) = after[..ident].strip_prefix("authorizer.") {
-                // `$context.authorizer.claims.NAME`, `.NAME`, `.error`, `.principalId`.
-                let name = name.trim_end_matches('.');
-                parts.push(Part::Authorizer(name.into()));
-                rest = &after["authorizer.".len() + name.len()..];
-                continue;
-            }
-            match lookup(&after[..ident]) {
-                Some((len, part)) => {
-                    parts.push(part);
-                    rest = &after[len..];
-                }
-                None => {
-                    parts.push(Part::Unknown(after[..ident].into()));
-                    rest = &after[ident..];
-                }
-            }
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.as_bytes().into()));
-        }
-        LogFormat {
-            parts,
-            json: format.trim_start().starts_with('{'),
-            xml: format.trim_start().starts_with('<'),
-        }
+            let used = BRACED.len() + ident;
+            self.push(Part::Unknown(after[..ident].into()), &text[..used]);
+            return used;
+        };
+        let name = &after[..close];
+        let part = match name.strip_prefix("authorizer.") {
+            Some(name) if !name.is_empty() => Part::Authorizer(name.into()),
+            _ => match lookup(name) {
+                Some((len, part)) if len == name.len() => part,
+                _ => Part::Unknown(name.into()),
+            },
+        };
+        let used = BRACED.len() + close + 1;
+        self.push(part, &text[..used]);
+        used
     }
 
-    /// The names after `$context.` that Portico does not know.
+    /// The `$context` variables Portico does not know, as written.
     pub fn unknown_variables(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Unknown(name) => Some(&**name),
+        let written = self.written.iter();
+        (self.parts.iter().zip(written)).filter_map(|(p, w)| match p {
+            Part::Unknown(_) => Some(&**w),
             _ => None,
         })
     }
@@ -142,7 +216,13 @@ impl LogFormat {
     /// names end at `:`, so this logs the claim `cognito` and then the text `:username`.
     /// Returns the name read and the text that follows it up to the next non-name byte.
     pub fn names_cut_at_colon(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.parts.windows(2).filter_map(|w| match w {
+        let braced = self.written.iter().map(|w| w.starts_with(BRACED));
+        let plain = self
+            .parts
+            .windows(2)
+            .zip(braced)
+            .filter(|(_, braced)| !braced);
+        plain.filter_map(|(w, _)| match w {
             [Part::Authorizer(name), Part::Literal(next)] => {
                 let rest = std::str::from_utf8(next).ok()?.strip_prefix(':')?;
                 let word = rest
@@ -156,7 +236,7 @@ impl LogFormat {
     }
 
     /// For a JSON format, why its lines would not be JSON: a variable outside quotes
-    /// that is not always a number (`"latency":$context.integrationLatency` writes a bare
+    /// that is not always a number or a boolean (`"latency":$context.integrationLatency` writes a bare
     /// `-` when it is empty), or a template that is not JSON whatever the values are
     /// (serde_json's message on the line with every value as it can come out).
     pub fn json_problem(&self) -> Option<String> {
@@ -171,16 +251,16 @@ impl LogFormat {
             )
         };
         let mut line = Vec::new();
-        for (i, part) in self.parts.iter().enumerate() {
+        for (part, written) in self.parts.iter().zip(&self.written) {
             match part {
                 Part::Literal(b) => line.extend_from_slice(b),
                 p if always_a_number(p) => line.push(b'0'),
+                // Never empty: `true` or `false`, JSON as it stands.
+                Part::Ctx(Var::IsCanaryRequest) => line.extend_from_slice(b"true"),
                 Part::Log(LogVar::ErrorMessageString) => line.extend_from_slice(b"\"-\""),
                 _ => {
-                    let quoted = i > 0 && line.last() == Some(&b'"');
-                    if !quoted {
-                        let name = self.variable_text(part);
-                        return Some(format!("$context.{name} is outside quotes"));
+                    if !in_string(&line) {
+                        return Some(format!("{written} is outside quotes"));
                     }
                     line.push(b'-');
                 }
@@ -189,20 +269,6 @@ impl LogFormat {
         serde_json::from_slice::<serde_json::Value>(&line)
             .err()
             .map(|e| format!("not JSON: {e}"))
-    }
-
-    /// The name a variable part was written with (for messages).
-    fn variable_text(&self, part: &Part) -> String {
-        let names = Var::NAMES.iter().map(|(n, v)| (*n, Part::Ctx(*v)));
-        let names = names.chain(LOG_NAMES.iter().map(|(n, v)| (*n, Part::Log(*v))));
-        match part {
-            Part::Authorizer(name) => format!("authorizer.{name}"),
-            Part::Unknown(name) => name.to_string(),
-            p => names
-                .into_iter()
-                .find(|(_, q)| q == p)
-                .map_or_else(|| "canary".into(), |(n, _)| n.to_string()),
-        }
     }
 
     /// Appends one line (with its newline) for `r`.
@@ -399,162 +465,4 @@ impl<'a> LogRecord<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record() -> LogRecord<'static> {
-        LogRecord {
-            request_id: b"id-1",
-            source_ip: "127.0.0.1".parse().unwrap(),
-            user_agent: b"curl/8 \"quoted\"\n",
-            api_key_id: "",
-            method: b"GET",
-            path: b"/prod/x",
-            protocol: "HTTP/1.1",
-            route_key: "GET /x",
-            resource_path: "/x",
-            stage: "prod",
-            api_id: "shop",
-            domain_name: b"api.example.com",
-            status: 200,
-            response_length: 11,
-            response_latency: Duration::from_millis(7),
-            integration_latency: Some(Duration::from_millis(5)),
-            integration_status: Some(200),
-            integration_error: "",
-            error_message: "",
-            error_response_type: "",
-            validation_error: "",
-            request_time: 1_795_315_778_000,
-            canary: false,
-            client_cert: None,
-            connection_id: "",
-            event_type: "",
-            message_id: "",
-            authorizer: None,
-        }
-    }
-
-    #[test]
-    fn json_formats_stay_valid_json() {
-        let f = LogFormat::compile(
-            r#"{"id":"$context.requestId","ua":"$context.identity.userAgent","status":"$context.status","key":"$context.identity.apiKeyId","x":"$context.nope","t":"$context.requestTime","e":$context.requestTimeEpoch}"#,
-        );
-        let mut out = Vec::new();
-        f.render(&mut out, &record());
-        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
-        assert_eq!(v["ua"], "curl/8 \"quoted\"\n");
-        assert_eq!(v["status"], "200");
-        assert_eq!(v["key"], "-");
-        assert_eq!(v["x"], "-");
-        assert_eq!(v["t"], "22/Nov/2026:02:49:38 +0000");
-        assert_eq!(v["e"], 1795315778000u64);
-    }
-
-    #[test]
-    fn error_message_string_is_the_message_quoted_and_longer_names_are_unknown() {
-        let f = LogFormat::compile(
-            r#"{"m":$context.error.messageString,"e":"$context.error.message","x":"$context.statusCode","id":"$context.requestId."}"#,
-        );
-        assert_eq!(f.json_problem(), None);
-        assert_eq!(f.unknown_variables().collect::<Vec<_>>(), ["statusCode"]);
-        let mut r = record();
-        r.error_message = "Bad \"Gateway\"";
-        let mut out = Vec::new();
-        f.render(&mut out, &r);
-        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
-        assert_eq!(
-            (v["m"].as_str(), v["e"].as_str()),
-            (Some("Bad \"Gateway\""), v["m"].as_str())
-        );
-        assert_eq!(v["x"], "-", "not the status, then \"Code\"");
-        assert_eq!(v["id"], "id-1.");
-        r.error_message = "";
-        out.clear();
-        f.render(&mut out, &r);
-        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
-        assert_eq!(v["m"], "-");
-    }
-
-    #[test]
-    fn xml_values_cannot_close_their_element() {
-        let f = LogFormat::compile(
-            r#"<request id="$context.requestId"><ua>$context.identity.userAgent</ua></request>"#,
-        );
-        let mut r = record();
-        r.user_agent = b"x</ua></request><request id=\"forged\"><ua>&'";
-        let mut out = Vec::new();
-        f.render(&mut out, &r);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "<request id=\"id-1\"><ua>x&lt;/ua&gt;&lt;/request&gt;&lt;request id=&quot;forged&quot;&gt;&lt;ua&gt;&amp;&apos;</ua></request>\n"
-        );
-    }
-
-    #[test]
-    fn json_lines_stay_utf8_whatever_bytes_a_client_sends() {
-        let f = LogFormat::compile(
-            r#"{"ua":"$context.identity.userAgent","host":"$context.domainName"}"#,
-        );
-        let mut r = record();
-        r.user_agent = b"ev\xff\xfeil \"x\" caf\xc3\xa9 \xe2\x82 \xc2\x9b[2J";
-        r.domain_name = b"a\x80b";
-        let mut out = Vec::new();
-        f.render(&mut out, &r);
-        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid UTF-8 JSON");
-        assert_eq!(
-            v["ua"],
-            "ev\u{fffd}\u{fffd}il \"x\" caf\u{e9} \u{fffd} \u{9b}[2J"
-        );
-        assert!(String::from_utf8(out.clone())
-            .unwrap()
-            .contains(r"\u009b[2J"));
-        assert_eq!(v["host"], "a\u{fffd}b");
-        // Plain formats write bytes that are not UTF-8, and C1 controls, as \xHH (as
-        // nginx does), and keep other non-ASCII text.
-        let f = LogFormat::compile("$context.identity.userAgent");
-        let mut out = Vec::new();
-        f.render(&mut out, &r);
-        assert_eq!(
-            String::from_utf8(out).expect("UTF-8"),
-            "ev\\xFF\\xFEil \\x22x\\x22 caf\u{e9} \\xE2\\x82 \\xC2\\x9B[2J\n"
-        );
-    }
-
-    #[test]
-    fn authorizer_names_cut_at_a_colon_are_found() {
-        let f = LogFormat::compile(
-            r#"{"user":"$context.authorizer.claims.cognito:username","s":"$context.authorizer.claims.sub:$context.stage"}"#,
-        );
-        let cut: Vec<_> = f.names_cut_at_colon().collect();
-        assert_eq!(cut, [("claims.cognito", "username")]);
-    }
-
-    #[test]
-    fn json_formats_with_a_variable_outside_quotes_are_found() {
-        let ok = r#"{"s":$context.status,"n":$context.responseLength,"t":$context.requestTimeEpoch,"l":"$context.integrationLatency"}"#;
-        assert_eq!(LogFormat::compile(ok).json_problem(), None);
-        let bare = r#"{"s":"$context.status","l":$context.integrationLatency}"#;
-        assert_eq!(
-            LogFormat::compile(bare).json_problem().as_deref(),
-            Some("$context.integrationLatency is outside quotes")
-        );
-        let broken = LogFormat::compile(r#"{"a":"$context.path""#).json_problem();
-        assert!(broken.unwrap().starts_with("not JSON: EOF"));
-        assert_eq!(
-            LogFormat::compile("$context.path $context.status").json_problem(),
-            None
-        );
-    }
-
-    #[test]
-    fn plain_formats_escape_quotes_backslashes_and_control_characters() {
-        let f = LogFormat::compile("$context.httpMethod $context.path $context.status $context.identity.userAgent ($context.responseLatency ms)");
-        let mut out = Vec::new();
-        f.render(&mut out, &record());
-        assert_eq!(
-            out,
-            b"GET /prod/x 200 curl/8 \\x22quoted\\x22\\x0A (7 ms)\n"
-        );
-    }
-}
+mod tests;
