@@ -394,11 +394,22 @@ type Sample = (String, Vec<(String, String)>, f64);
 /// every sample line is `name{labels} value`, every family has HELP and TYPE first.
 fn parse_prometheus(text: &str) -> Vec<Sample> {
     let mut typed = std::collections::HashSet::new();
+    let mut helped = std::collections::HashSet::new();
     let mut samples = Vec::new();
     for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            assert!(!help.trim().is_empty(), "HELP without text: {line}");
+            helped.insert(name.to_string());
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut it = rest.split(' ');
             let name = it.next().unwrap().to_string();
+            assert!(
+                helped.contains(&name),
+                "TYPE without HELP before it: {line}"
+            );
             assert!(
                 matches!(it.next(), Some("counter" | "gauge" | "histogram")),
                 "{line}"
@@ -406,7 +417,7 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
             typed.insert(name);
             continue;
         }
-        if line.starts_with("# HELP ") || line.is_empty() {
+        if line.is_empty() {
             continue;
         }
         let (series, value) = line

@@ -21,10 +21,7 @@ pub fn metrics(_: &AdminCtx, _: &Request, _: &Params) -> Response {
                 Some(c) => c
                     .metrics
                     .render(&mut text, !c.healthy(), c.nodes(), &c.node, &hash),
-                None => text.push_str(&format!(
-                    "# TYPE portico_config_info gauge\nportico_config_info{{hash=\"{}\"}} 1\n",
-                    crate::metrics::registry::escape(&hash)
-                )),
+                None => crate::cluster::config_info(&mut text, &hash, None),
             }
             text.into_bytes()
         },

@@ -60,6 +60,7 @@ pub mod budget;
 pub mod connections;
 mod generations;
 mod metrics;
+pub use metrics::config_info;
 pub mod names;
 mod probe;
 mod scripts;

@@ -295,7 +295,8 @@ fn render_websockets(out: &mut String, inner: &Inner) {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+/// A family's `# HELP` and `# TYPE` lines (every family has both).
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
