@@ -236,6 +236,33 @@ fn admin_token_is_required_except_for_health() {
         None,
     );
     assert_eq!(r.status, 400);
+    // 366 days apart (2024 is a leap year) is what the message allows; it was refused.
+    let r = admin(
+        a,
+        "GET",
+        "/usage?plan=gold&from=2024-01-01&to=2025-01-01",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        json(&r)["items"]["alice"].as_array().map(Vec::len),
+        Some(367)
+    );
+    let r = admin(
+        a,
+        "GET",
+        "/usage?plan=gold&from=2024-01-01&to=2025-01-02",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json_message()),
+        (
+            400,
+            "from must not be after to, and at most 366 days apart".to_string()
+        )
+    );
     let r = admin(
         a,
         "GET",

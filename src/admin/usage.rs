@@ -15,7 +15,8 @@ use crate::config::traffic::PlanRt;
 use crate::global::usage::{format_day, parse_day, period_start, today};
 use crate::store::DayCount;
 
-/// Longest range one request may ask for.
+/// How many days after `from` one request's `to` may be: a leap year, from one New
+/// Year's Day to the next (367 days of figures).
 const MAX_DAYS: u32 = 366;
 
 pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
@@ -39,7 +40,7 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
         (Ok(f), Ok(t)) => (f, t),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    if to < from || to - from >= MAX_DAYS {
+    if to < from || to - from > MAX_DAYS {
         return Response::message(
             400,
             &format!("from must not be after to, and at most {MAX_DAYS} days apart"),
