@@ -485,16 +485,9 @@ fn check_accepts_every_shipped_config_from_anywhere() {
     assert!(files.len() >= 6, "{files:?}");
     for file in &files {
         for cwd in [Path::new(ROOT), Path::new("/")] {
-            let out = Command::new(BIN)
-                .args(["check", "-c"])
-                .arg(file)
-                .current_dir(cwd)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr);
+            let (code, text) = check_file(file, cwd);
             assert_eq!(
-                out.status.code(),
+                code,
                 Some(0),
                 "{} (from {}):\n{text}",
                 file.display(),
@@ -502,6 +495,19 @@ fn check_accepts_every_shipped_config_from_anywhere() {
             );
         }
     }
+}
+
+/// `portico check -c FILE` run from `cwd`: its exit code and what it printed.
+fn check_file(file: &Path, cwd: &Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(file)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
 }
 
 /// README config examples `check` must accept: the heading they follow (the first
@@ -525,17 +531,7 @@ fn check_accepts_the_readme_config_examples() {
         assert!(!block.is_empty(), "no yaml block after {heading}");
         let file = dir.join("example.yaml");
         std::fs::write(&file, block.join("\n") + "\n" + around).unwrap();
-        let out = Command::new(BIN)
-            .args(["check", "-c"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "the example after {heading}:\n{text}"
-        );
+        let (code, text) = check_file(&file, Path::new(ROOT));
+        assert_eq!(code, Some(0), "the example after {heading}:\n{text}");
     }
 }

@@ -278,7 +278,7 @@ pub async fn check(
                     Inflate::TooLarge => (413, "Request Entity Too Large"),
                     Inflate::Broken => (415, "Unsupported Media Type"),
                 };
-                c.head.keep_alive = false;
+                // The body was read whole: the connection goes on, as after a 400.
                 return Some(c.answer(ctx, gen, status, message, &[]).await);
             }
         },
