@@ -22,12 +22,16 @@ struct Node {
 }
 
 fn start(redis: &Redis, name: &str, driver: &str, origin: SocketAddr) -> Node {
-    let node = launch(redis, name, driver, origin, &temp_dir("state"));
+    reached_redis(launch(redis, name, driver, origin, &temp_dir("state")))
+}
+
+/// `node` once its health says Redis is up (before that, `on_failure: deny` refuses).
+fn reached_redis(node: Node) -> Node {
     assert!(
         eventually(|| common::admin(node.admin, "GET", "/health", None, None)
             .text()
             .contains(r#""redis":"up""#)),
-        "node {name} never reached Redis: {}",
+        "a node never reached Redis: {}",
         node.p.log_text()
     );
     node
@@ -174,8 +178,8 @@ fn a_redis_that_came_back_empty_while_the_nodes_restarted_gets_their_counts() {
         let origin = Origin::fixed(b"item");
         let mut redis = Redis::start();
         let states = [temp_dir("state-a"), temp_dir("state-b")];
-        let a = launch(&redis, "a", driver, origin.addr, &states[0]);
-        let b = launch(&redis, "b", driver, origin.addr, &states[1]);
+        let a = reached_redis(launch(&redis, "a", driver, origin.addr, &states[0]));
+        let b = reached_redis(launch(&redis, "b", driver, origin.addr, &states[1]));
         assert!(eventually(|| used_today(a.admin) == Some(0)), "{driver}");
         assert_eq!(spend(&[&a, &b], LIMIT as usize), LIMIT, "{driver}");
         assert!(

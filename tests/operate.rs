@@ -304,7 +304,9 @@ fn read_lines_eventually(path: &std::path::Path, want: usize) -> Vec<serde_json:
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<serde_json::Value> = text
+        // The writer may be part-way through a line as it is read: judge whole lines only.
+        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        let lines: Vec<serde_json::Value> = whole
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect();
