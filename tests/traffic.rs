@@ -85,6 +85,8 @@ fn route_limit_admits_rate_times_t_plus_burst_from_many_and_one_connection() {
             );
             let r = refused.expect("some requests were throttled");
             assert_eq!(r.json_message(), "Too Many Requests");
+            let kind = r.header("x-amzn-errortype");
+            assert_eq!(kind, Some("TooManyRequestsException"));
             let wait: u64 = r
                 .header("retry-after")
                 .expect("retry-after")
@@ -136,7 +138,11 @@ fn spend(addr: SocketAddr, key: &str, n: usize) -> usize {
         let r = get_with_key(addr, "/q", Some(key));
         match r.status {
             200 => ok += 1,
-            429 => assert_eq!(r.json_message(), "Limit Exceeded"),
+            429 => {
+                assert_eq!(r.json_message(), "Limit Exceeded");
+                let kind = r.header("x-amzn-errortype");
+                assert_eq!(kind, Some("LimitExceededException"));
+            }
             s => panic!("unexpected {s}: {}", r.text()),
         }
     }
@@ -244,6 +250,7 @@ api_keys:
             if status == 403 {
                 assert_eq!(r.json_message(), "Forbidden");
                 assert_eq!(r.header("content-type"), Some("application/json"));
+                assert_eq!(r.header("x-amzn-errortype"), Some("ForbiddenException"));
             }
         }
         // A refused request keeps the connection usable.

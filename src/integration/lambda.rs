@@ -200,7 +200,7 @@ pub async fn invoke(
             return answer_after_body(ctx, gen, c, consumed, status, message).await;
         }
     };
-    reply.default_content_type();
+    reply.default_content_type(l.format);
     let keep = c.head.keep_alive && !ctx.drain.closing();
     write_reply(gen, c, &reply, keep);
     c.rbuf.advance(consumed);

@@ -4,7 +4,8 @@
 //! `set-cookie` each, `body`, `isBase64Encoded`); any other JSON value is a 200
 //! `application/json` response whose body is that value (a string's text, or the JSON as
 //! the function wrote it). 1.0: the object must have `statusCode`; `headers` and
-//! `multiValueHeaders` merge, and where both name a header the multi-value list wins.
+//! `multiValueHeaders` merge into one list, the multi-value ones first, and a name and
+//! value in both appear once (as API Gateway documents).
 //! Anything else is a bad function response: the caller answers 502 and logs the reason.
 //!
 //! A function error is recognised without `X-Amz-Function-Error` too, because the Runtime
@@ -34,18 +35,23 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// An answer without a content-type is `application/json`, as API Gateway serves it
-    /// (a proxy handler's body is most often JSON); mappings see it as the function's
-    /// own. 204 and 304 have no body to type. (Not for WebSocket answers, whose 2xx
-    /// becomes the 101 of the handshake.)
-    pub fn default_content_type(&mut self) {
+    /// An answer without a content-type gets the one API Gateway gives it, which
+    /// mappings then see as the function's own: `text/plain; charset=utf-8` in 2.0 (HTTP
+    /// APIs, as captured from AWS; a bare 2.0 value was typed `application/json` by
+    /// [`parse`]), `application/json` in 1.0 (REST's Lambda proxy). 204 and 304 have no
+    /// body to type. (Not for WebSocket answers, whose 2xx becomes the 101 of the
+    /// handshake.)
+    pub fn default_content_type(&mut self, format: PayloadFormat) {
         let typed = self
             .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
         if !typed && !matches!(self.status, 204 | 304) {
-            self.headers
-                .push(("content-type".into(), "application/json".into()));
+            let kind = match format {
+                PayloadFormat::V2 => "text/plain; charset=utf-8",
+                PayloadFormat::V1 => "application/json",
+            };
+            self.headers.push(("content-type".into(), kind.into()));
         }
     }
 
@@ -165,18 +171,23 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
             }
         }
     }
-    // The names the multi-value lists gave values to, lower-cased, for a lookup per
-    // single header: a scan of the lists for each was quadratic, and an answer with 50,000
-    // of each held a worker's core for 50 s (every connection on it waiting).
-    let listed: HashSet<String> = headers
+    // The names and values the multi-value lists gave, names lower-cased, for a lookup
+    // per single header: a scan of the lists for each was quadratic, and an answer with
+    // 50,000 of each held a worker's core for 50 s (every connection on it waiting).
+    let listed: HashSet<(String, String)> = headers
         .iter()
-        .map(|(n, _): &(String, String)| n.to_ascii_lowercase())
+        .map(|(n, v): &(String, String)| (n.to_ascii_lowercase(), v.clone()))
         .collect();
     if let Some(single) = object(&obj, "headers")? {
         for (name, value) in single {
-            let dup = !listed.is_empty() && listed.contains(&name.to_ascii_lowercase());
-            if !dup {
-                push_header(&mut headers, name, value)?;
+            let before = headers.len();
+            push_header(&mut headers, name, value)?;
+            let dup = headers.len() > before && {
+                let (n, v) = &headers[before];
+                listed.contains(&(n.to_ascii_lowercase(), v.clone()))
+            };
+            if dup {
+                headers.truncate(before);
             }
         }
     }
@@ -341,14 +352,19 @@ mod tests {
     fn v1_merges_headers() {
         let r = ok(
             V1,
-            r#"{"statusCode":"404","headers":{"x-a":"single","x-b":"b"},"multiValueHeaders":{"X-A":["m1","m2"]},"body":null}"#,
+            r#"{"statusCode":"404","headers":{"x-a":"single","x-b":"b","x-c":"m2","x-n":7},"multiValueHeaders":{"X-A":["m1","m2"],"X-C":["m1","m2"],"x-n":[7]},"body":null}"#,
         );
         assert_eq!(r.status, 404);
+        // One list per name, the multi-value ones first; a name and value in both, once.
         assert_eq!(
             r.headers,
             [
                 ("X-A".into(), "m1".into()),
                 ("X-A".into(), "m2".into()),
+                ("X-C".into(), "m1".into()),
+                ("X-C".into(), "m2".into()),
+                ("x-n".into(), "7".into()),
+                ("x-a".into(), "single".into()),
                 ("x-b".into(), "b".into())
             ]
         );
@@ -399,14 +415,16 @@ mod tests {
             .collect();
         let single: Map<String, Value> = (0..n)
             .map(|i| (format!("s{i}"), Value::String("y".into())))
-            .chain([("m7".to_string(), Value::String("dup".into()))])
+            .chain([("m7".to_string(), Value::String("x".into()))])
+            .chain([("m8".to_string(), Value::String("other".into()))])
             .collect();
         let raw =
             serde_json::json!({"statusCode": 200, "multiValueHeaders": multi, "headers": single})
                 .to_string();
         let r = ok(V1, &raw);
-        assert_eq!(r.headers.len(), 2 * n);
-        assert!(!r.headers.iter().any(|(_, v)| v == "dup"));
+        // m7: x is listed already; m8: other is a second value.
+        assert_eq!(r.headers.len(), 2 * n + 1);
+        assert_eq!(r.headers.iter().filter(|(_, v)| v == "other").count(), 1);
     }
 
     #[test]

@@ -119,18 +119,32 @@ impl Deny {
         c: &mut Conn,
         cells: &RouteCells,
     ) -> bool {
+        // Each with the `x-amzn-ErrorType` API Gateway's REST APIs (whose features keys,
+        // plans and quotas are) send, which AWS clients and SDKs read.
+        const ERROR_TYPE: &str = "x-amzn-ErrorType";
         match self {
-            Deny::Forbidden => c.answer(ctx, gen, 403, "Forbidden", &[]).await,
+            Deny::Forbidden => {
+                let extra = [(ERROR_TYPE, &b"ForbiddenException"[..])];
+                c.answer(ctx, gen, 403, "Forbidden", &extra).await
+            }
             Deny::QuotaExceeded => {
                 bump(&cells.quota_rejected, 1);
-                c.answer(ctx, gen, 429, "Limit Exceeded", &[]).await
+                let extra = [(ERROR_TYPE, &b"LimitExceededException"[..])];
+                c.answer(ctx, gen, 429, "Limit Exceeded", &extra).await
             }
             Deny::Throttled { retry_after } => {
                 bump(&cells.throttled, 1);
                 let mut digits = [0u8; 10];
                 let n = decimal(&mut digits, retry_after);
-                let header = [("retry-after", &digits[..n])];
-                let extra: &[_] = if retry_after == 0 { &[] } else { &header };
+                let extra = [
+                    (ERROR_TYPE, &b"TooManyRequestsException"[..]),
+                    ("retry-after", &digits[..n]),
+                ];
+                let extra = if retry_after == 0 {
+                    &extra[..1]
+                } else {
+                    &extra[..]
+                };
                 c.answer(ctx, gen, 429, "Too Many Requests", extra).await
             }
         }
