@@ -70,9 +70,11 @@ pub async fn proxy(
         }
         return c.answer(ctx, gen, 502, "Bad Gateway", &[]).await;
     };
+    // From the clock, not the coarse one: as of the last tick (up to one old) the timeout
+    // would fire early, and a backend answering in time would get a 504.
     let deadline = Deadline {
         timers: &ctx.timers,
-        at: coarse_now() + h.timeout,
+        at: Instant::now() + h.timeout,
     };
 
     c.wbuf.clear();

@@ -7,7 +7,7 @@
 //! clients get chunked bodies de-chunked, and then the connection closes.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::tls::{answered_early, UpstreamIo};
 
@@ -412,7 +412,8 @@ pub(crate) async fn read_upstream(
     // More of the body is wanted: ask for it now.
     super::connect::ack_now(up);
     let read = read_into(up, std::mem::take(&mut c.ubuf));
-    let (res, buf) = match timers.within(coarse_now() + wait, read).await {
+    // The clock, not the coarse one (see `http::proxy`'s deadline): never early.
+    let (res, buf) = match timers.within(Instant::now() + wait, read).await {
         Ok(r) => r,
         Err(_) => {
             let why = "the upstream sent no more of the body within the integration timeout";
