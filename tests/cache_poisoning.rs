@@ -53,10 +53,12 @@ fn origin(name: &'static str) -> Origin {
                     .map_or("-", |(_, v)| v.as_str())
             };
             format!(
-                "{name}#{n} {path} port={} forwarded={} url={}",
+                "{name}#{n} {path} port={} forwarded={} url={} method={} https={}",
                 told("x-forwarded-port"),
                 told("forwarded"),
-                told("x-original-url")
+                told("x-original-url"),
+                told("x-http-method"),
+                told("x-proxied-https")
             )
         } else {
             format!(
@@ -231,11 +233,13 @@ fn headers_that_name_the_url_for_the_backend_are_keyed() {
             (2, "X_Forwarded_Port: 1337\r\n"),
             (3, "Forwarded: host=evil.example;proto=http\r\n"),
             (4, "X-Original-URL: /admin\r\n"),
+            (5, "X-HTTP-Method: DELETE\r\n"),
+            (6, "X-Proxied-Https: on\r\n"),
         ] {
             let r = get(&p, "/links/1", headers);
             assert!(r.starts_with(&format!("o#{n} /links/1 ")), "{driver}: {r}");
             assert!(
-                ["1337", "evil.example", "/admin"]
+                ["1337", "evil.example", "/admin", "DELETE", "https=on"]
                     .iter()
                     .any(|s| r.contains(s)),
                 "{r}"
@@ -243,14 +247,15 @@ fn headers_that_name_the_url_for_the_backend_are_keyed() {
             answers.push((headers, r));
         }
         let plain = get(&p, "/links/1", "");
-        assert_eq!(plain, "o#5 /links/1 port=- forwarded=- url=-", "{driver}");
+        let want = "o#7 /links/1 port=- forwarded=- url=- method=- https=-";
+        assert_eq!(plain, want, "{driver}");
         assert_eq!(get(&p, "/links/1", ""), plain, "{driver}");
         // Each is served its own answer from the cache (a proxy in front that sets one
         // on every request still has every answer cached).
         for (headers, answer) in &answers {
             assert_eq!(&get(&p, "/links/1", headers), answer, "{driver} {headers}");
         }
-        assert_eq!(origin.requests.load(Ordering::SeqCst), 5, "{driver}");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 7, "{driver}");
     }
 }
 

@@ -126,20 +126,28 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
 /// request with `X-Forwarded-Port: 1337` or `X-Original-URL: /admin` filled the entry
 /// of the plain request with an answer made for it ("unkeyed header" cache poisoning).
 /// A proxy in front that sets one on every request (an ALB's `X-Forwarded-Port`) just
-/// adds its constant value to every key.
-const URL_OVERRIDES: [&[u8]; 13] = [
+/// adds its constant value to every key. (Jetty's ForwardedRequestCustomizer reads
+/// `x-proxied-https` and `proxy-ssl-id` as https; `x-http-method` is Microsoft's
+/// method override.)
+const URL_OVERRIDES: [&[u8]; 19] = [
     b"forwarded",
     b"x-forwarded-port",
     b"x-forwarded-prefix",
+    b"x-forwarded-path",
+    b"x-forwarded-uri",
     b"x-forwarded-server",
     b"x-forwarded-scheme",
     b"x-forwarded-ssl",
     b"front-end-https",
+    b"x-proxied-https",
+    b"proxy-ssl-id",
     b"x-url-scheme",
     b"x-host",
+    b"x-original-host",
     b"x-original-url",
     b"x-rewrite-url",
     b"x-http-method-override",
+    b"x-http-method",
     b"x-method-override",
 ];
 
