@@ -110,6 +110,7 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("HTTP/1.1 without Host", b"GET /up HTTP/1.1\r\nX-A: b\r\n\r\n"),
         ("two Host fields", b"GET /up HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
         ("a Host with a path", b"GET /up HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+        ("an empty Host", b"GET /up HTTP/1.1\r\nHost: \r\n\r\n"),
         ("garbage bytes", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
         ("text that is not HTTP", b"hello there\r\n\r\n"),
         ("HTTP/0.9", b"GET /up HTTP/0.9\r\nHost: t\r\n\r\n"),

@@ -395,7 +395,7 @@ pub fn parse_request(
                 if host.is_some() {
                     return Err(bad("more than one Host"));
                 }
-                if !is_valid_authority(h.value, true) {
+                if !is_valid_authority(h.value) {
                     return Err(bad("invalid Host"));
                 }
                 host = Some(entry.value);

@@ -46,7 +46,7 @@ pub(super) fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), Par
             .position(|&b| b == b'/' || b == b'?')
             .unwrap_or(t.len() - rest_at);
         let authority = &t[rest_at..rest_at + auth_len];
-        if !is_valid_authority(authority, false) {
+        if !is_valid_authority(authority) {
             return Err(bad("invalid authority in request-target"));
         }
         head.authority = Some(Span::new(base + rest_at, base + rest_at + auth_len));
@@ -146,9 +146,11 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool, out: &mut Vec<u8>) {
 }
 
 /// host[:port] as reg-name, IPv4 or IP-literal characters. Userinfo ('@'), paths and
-/// whitespace are out: the router must see the same host the backend will.
-pub(super) fn is_valid_authority(v: &[u8], allow_empty: bool) -> bool {
-    (allow_empty || !v.is_empty())
+/// whitespace are out: the router must see the same host the backend will. Empty is
+/// out too: an http URI with an empty host is invalid (RFC 9110 §4.2.1), and nginx
+/// answers an empty `Host` 400.
+pub(super) fn is_valid_authority(v: &[u8]) -> bool {
+    !v.is_empty()
         && v.iter()
             .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b))
 }
