@@ -205,27 +205,43 @@ fn reload_adds_and_removes_listeners_without_touching_kept_ones() {
     for driver in DRIVERS {
         let (first, second) = (free_port(), free_port());
         let p = Portico::start_at(&mock_config(&[("GET /a", "x")], &[first]), driver, first);
-        // A keep-alive connection on the kept listener survives the reloads.
-        let mut kept = TcpStream::connect(("127.0.0.1", first)).unwrap();
-        kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut reader = BufReader::new(kept.try_clone().unwrap());
-        let mut ask = |s: &mut TcpStream| {
-            s.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-            read_response(&mut reader, false).unwrap().status
+        let open = |port: u16| {
+            let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let r = BufReader::new(s.try_clone().unwrap());
+            (s, r)
         };
-        assert_eq!(ask(&mut kept), 200);
-
+        let ask = |(s, r): &mut (TcpStream, BufReader<TcpStream>)| {
+            s.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            read_response(r, false).unwrap().status
+        };
+        // A keep-alive connection on a kept listener survives the reloads.
+        let mut on_first = open(first);
+        assert_eq!(ask(&mut on_first), 200);
         reload_with(
             &p,
             &mock_config(&[("GET /a", "x")], &[first, second]),
             || TcpStream::connect(("127.0.0.1", second)).is_ok(),
         );
-        assert_eq!(ask(&mut kept), 200, "{driver}");
+        assert_eq!(ask(&mut on_first), 200, "{driver}");
+        let mut on_second = open(second);
+        assert_eq!(ask(&mut on_second), 200, "{driver}");
         reload_with(&p, &mock_config(&[("GET /a", "x")], &[second]), || {
             TcpStream::connect(("127.0.0.1", first)).is_err()
         });
-        // Removing the listener does not cut connections it accepted.
-        assert_eq!(ask(&mut kept), 200, "{driver}");
+        assert_eq!(ask(&mut on_second), 200, "{driver}");
+        // A removed listener's idle connections close (the port no longer serves, as
+        // after nginx's reload): the client reads the end, without asking, well before
+        // the 5 s idle_timeout would close it.
+        let two_seconds = Some(Duration::from_secs(2));
+        on_first.0.set_read_timeout(two_seconds).unwrap();
+        let mut rest = Vec::new();
+        let end = std::io::Read::read_to_end(&mut on_first.1, &mut rest);
+        assert!(
+            matches!(end, Ok(0)),
+            "{driver}: {end:?} {:?}",
+            String::from_utf8_lossy(&rest)
+        );
     }
 }
 

@@ -201,7 +201,7 @@ pub async fn invoke(
         }
     };
     reply.default_content_type(l.format);
-    let keep = c.head.keep_alive && !ctx.drain.closing();
+    let keep = c.head.keep_alive && !c.closing(ctx);
     write_reply(gen, c, &reply, keep);
     c.rbuf.advance(consumed);
     if c.flush_wbuf().await.is_err() {

@@ -237,7 +237,7 @@ pub async fn response(
         f => f,
     };
     let keep = c.head.keep_alive
-        && !ctx.drain.closing()
+        && !c.closing(ctx)
         && !matches!(framing, Framing::Dechunk | Framing::UntilClose);
     c.out.integration_status = Some(c.rhead.status);
     if let Some(cap) = &mut c.capture {

@@ -134,7 +134,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, l: Listening) {
             _ = l.stop.wait() => return,
         };
         match accepted {
-            Ok((stream, peer)) => spawn_connection(&ctx, stream, peer, l.tls),
+            Ok((stream, peer)) => spawn_connection(&ctx, stream, peer, &l),
             // Stopping takes the socket out of LISTEN (`stop_listening`), which fails
             // the pending accept (EINVAL); that is the stop, not an error.
             Err(_) if ctx.drain.closing() || l.stop.closing() || stop_requested() => return,
@@ -179,7 +179,7 @@ async fn close_listeners(ctx: &Rc<WorkerCtx>, listeners: &[Listening]) {
         for s in super::listen_socket::take_queued(&*l.socket, epoll) {
             let Ok(peer) = s.peer_addr() else { continue };
             if let Ok(stream) = monoio::net::TcpStream::from_std(s) {
-                spawn_connection(ctx, stream, peer, l.tls);
+                spawn_connection(ctx, stream, peer, l);
             }
         }
         super::listen_socket::stop_listening(&*l.socket);
@@ -192,21 +192,22 @@ fn spawn_connection(
     ctx: &Rc<WorkerCtx>,
     stream: monoio::net::TcpStream,
     peer: SocketAddr,
-    tls: bool,
+    l: &Listening,
 ) {
     // TCP_NODELAY and TCP_USER_TIMEOUT are the listener's, inherited (`listen_socket`).
     let ctx = ctx.clone();
     ctx.connection_opened();
+    let listener = l.stop.clone();
     // Two spawns, not one task with an `if`: a task is as large as its largest future,
     // and a TLS connection's is more than twice a plain one's.
-    if tls {
+    if l.tls {
         monoio::spawn(async move {
-            crate::server::conn::serve_tls(&ctx, stream, peer).await;
+            crate::server::conn::serve_tls(&ctx, stream, peer, listener).await;
             ctx.connection_closed();
         });
     } else {
         monoio::spawn(async move {
-            crate::server::conn::serve(&ctx, stream, peer).await;
+            crate::server::conn::serve(&ctx, stream, peer, listener).await;
             ctx.connection_closed();
         });
     }

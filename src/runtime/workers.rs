@@ -418,7 +418,9 @@ async fn worker_main(
             last_sweep = Instant::now();
         }
     }
-    // Queued connections are served as fresh ones in a drain (`FRESH_GRACE`).
+    // Queued connections are served as fresh ones in a drain (`FRESH_GRACE`). Every
+    // listener closes before the drain begins: idle connections wait on their
+    // listener's close alone (`server::idle`).
     listeners.close_all(&ctx).await;
     ctx.drain.begin();
     let drain_timeout = ctx.generation().snap.server.limits.drain_timeout;

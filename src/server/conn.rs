@@ -15,6 +15,7 @@
 //! 4. Back to **Idle** if both sides want keep-alive and the worker is not draining.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,7 @@ use crate::pipeline::cache;
 use crate::pipeline::context::RequestState;
 use crate::pipeline::cors;
 use crate::runtime::request_id::ID_LEN;
+use crate::runtime::shutdown::Drain;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::websocket::connections;
@@ -98,6 +100,11 @@ pub struct Conn {
     /// Set by a WebSocket API's handshake once the 101 is sent: the connection continues
     /// as that WebSocket connection.
     pub websocket: Option<Box<crate::websocket::open::Opened>>,
+    /// Begins when the listener that accepted this connection closes (a stop, or a
+    /// reload that removed it): the request under way finishes, and the connection then
+    /// closes, as nginx's old workers close theirs, instead of being served on a port
+    /// the config no longer has.
+    pub(crate) listener: Rc<Drain>,
 }
 
 enum HeadOutcome {
@@ -106,15 +113,22 @@ enum HeadOutcome {
     Fail(u16, &'static str),
 }
 
-/// Serves a plain connection.
-pub async fn serve(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
-    serve_io(ctx, Io::Plain(stream), peer, None, None).await;
+/// Serves a plain connection. Not `async`: its future is `serve_io`'s, without a second
+/// copy of the arguments around it (an idle connection's task must stay small:
+/// `server::idle`).
+pub fn serve<'a>(
+    ctx: &'a WorkerCtx,
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: Rc<Drain>,
+) -> impl std::future::Future<Output = ()> + 'a {
+    serve_io(ctx, Io::Plain(stream), peer, None, None, listener)
 }
 
 /// Serves a connection accepted on a TLS listener: the handshake first, bounded by
 /// `header_timeout` (a stalled ClientHello is a slowloris like a stalled head) and cut
 /// short by a drain.
-pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr, listener: Rc<Drain>) {
     let gen = ctx.generation();
     let Some(tls) = gen.snap.tls.clone() else {
         return;
@@ -136,7 +150,7 @@ pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr) {
     match handshake {
         Ok(Ok(done)) => {
             let stream = Io::Tls(Box::new(done.stream));
-            serve_io(ctx, stream, peer, Some(done.site), done.peer_cert).await;
+            serve_io(ctx, stream, peer, Some(done.site), done.peer_cert, listener).await;
         }
         Ok(Err(AcceptError::PlainHttp(mut tcp))) => {
             debug!(%peer, "plain HTTP on a TLS listener");
@@ -174,6 +188,7 @@ impl Conn {
         peer: SocketAddr,
         tls_site: Option<Arc<Site>>,
         peer_cert: Option<Box<PeerCert>>,
+        listener: Rc<Drain>,
     ) -> Conn {
         // An IPv4 client of a dual-stack listener ([::]) comes as ::ffff:a.b.c.d: it is
         // a.b.c.d in X-Forwarded-For, sourceIp, events and logs, as API Gateway has it
@@ -201,6 +216,7 @@ impl Conn {
             canceller: Canceller::new(),
             compress: crate::pipeline::compress::Plan::NONE,
             websocket: None,
+            listener,
         }
     }
 }
@@ -211,8 +227,9 @@ async fn serve_io(
     peer: SocketAddr,
     tls_site: Option<Arc<Site>>,
     peer_cert: Option<Box<PeerCert>>,
+    listener: Rc<Drain>,
 ) {
-    let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert);
+    let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert, listener);
     if serve_requests(ctx, &mut c).await == Ending::ClientMaySend {
         // Boxed: a rare ending, kept out of every idle connection's task.
         Box::pin(c.linger(ctx)).await;
@@ -309,7 +326,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
             // Not kept: its body may be unread (answered early, or past DISCARD_MAX).
             return Ending::ClientMaySend;
         }
-        if !keep || ctx.drain.closing() {
+        if !keep || c.closing(ctx) {
             return Ending::Done;
         }
     }
@@ -569,7 +586,13 @@ impl Conn {
             BodyKind::Length(n) => !self.head.expect_continue && n <= DISCARD_MAX,
             BodyKind::Chunked => !self.head.expect_continue,
         };
-        self.head.keep_alive && discardable && !ctx.drain.closing()
+        self.head.keep_alive && discardable && !self.closing(ctx)
+    }
+
+    /// Whether this connection closes after the request under way: the worker drains,
+    /// or the listener that accepted it closed.
+    pub(crate) fn closing(&self, ctx: &WorkerCtx) -> bool {
+        ctx.drain.closing() || self.listener.closing()
     }
 }
 

@@ -20,7 +20,8 @@ const PARK_AFTER: Duration = Duration::from_millis(500);
 pub(crate) const IDLE_WITH_BUFFERS: usize = 256;
 impl Conn {
     /// Waits up to `idle` for the first bytes of the next request on a keep-alive
-    /// connection; false when the connection should close (silence, EOF, error, drain).
+    /// connection; false when the connection should close (silence, EOF, error, drain,
+    /// its listener closed by a reload).
     ///
     /// On a plain connection the read runs with a buffer for `PARK_AFTER` only: a busy
     /// client's next request comes sooner, and costs no more than before. A connection
@@ -28,6 +29,10 @@ impl Conn {
     /// waits for readability holding none (io_uring PollAdd, or epoll readiness), taking
     /// buffers again when bytes arrive. (TLS connections keep theirs: rustls holds its
     /// own buffers anyway.)
+    ///
+    /// The waits end when the connection's listener closes, not on the worker's drain: a
+    /// stop closes every listener before the drain begins (`runtime::workers`), so one
+    /// wait covers both, and an idle connection's task stays within its size budget.
     pub(super) async fn wait_for_next_request(&mut self, ctx: &WorkerCtx, idle: Duration) -> bool {
         let give_up = crate::runtime::coarse_timer::coarse_now() + idle;
         if self.stream.is_tls() {
@@ -43,7 +48,7 @@ impl Conn {
                 Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
                 Err(_) => return false,
             }
-            if ctx.drain.closing() {
+            if self.closing(ctx) {
                 return false;
             }
         }
@@ -54,16 +59,19 @@ impl Conn {
 
     /// Reads the next bytes holding the buffers (TLS: rustls keeps its own anyway).
     async fn wait_with_buffers(&mut self, ctx: &WorkerCtx, give_up: Instant) -> bool {
-        let read = monoio::select! {
-            r = self.read_client() => r,
+        // The read borrows the stream and the wait the listener: two fields, not `self`.
+        let buf = std::mem::take(&mut self.rbuf);
+        let (read, buf) = monoio::select! {
+            r = super::conn::read_into(&mut self.stream, buf) => r,
             _ = ctx.timers.sleep_until(give_up) => return false,
-            _ = ctx.drain.wait() => return false,
+            _ = self.listener.wait() => return false,
         };
+        self.rbuf = buf;
         matches!(read, Ok(n) if n > 0)
     }
 
     /// A read into `rbuf` for at most `brief`; ECANCELED when nothing came (or a drain
-    /// began).
+    /// began, or the listener closed).
     async fn read_briefly(&mut self, ctx: &WorkerCtx, brief: Duration) -> std::io::Result<usize> {
         let mut buf = std::mem::take(&mut self.rbuf);
         if buf.capacity() - buf.len() < READ_BUF / 4 {
@@ -78,7 +86,7 @@ impl Conn {
         let early = monoio::select! {
             r = &mut read => Some(r),
             _ = ctx.timers.sleep(brief) => None,
-            _ = ctx.drain.wait() => None,
+            _ = self.listener.wait() => None,
         };
         let (res, slice) = match early {
             Some(done) => done,
@@ -104,7 +112,7 @@ impl Conn {
         let ready = monoio::select! {
             r = tcp.readable(false) => r.is_ok(),
             _ = ctx.timers.sleep_until(give_up) => false,
-            _ = ctx.drain.wait() => false,
+            _ = self.listener.wait() => false,
         };
         self.unpark_buffers(ctx);
         ready && matches!(self.read_client().await, Ok(n) if n > 0)
@@ -136,14 +144,16 @@ impl Conn {
 mod tests {
     use std::mem::size_of;
     use std::net::SocketAddr;
+    use std::rc::Rc;
 
     use monoio::net::TcpStream;
 
+    use crate::runtime::shutdown::Drain;
     use crate::runtime::WorkerCtx;
 
     /// The size of the future a function returns, without calling it: the closure takes
     /// `'static` references so that the future's type is concrete.
-    fn future_size<A, B, C, F>(_: impl FnOnce(A, B, C) -> F) -> usize {
+    fn future_size<A, B, C, D, F>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
         size_of::<F>()
     }
 
@@ -155,9 +165,11 @@ mod tests {
     /// in a box or a coarse timer instead.
     #[test]
     fn an_idle_plain_connection_fits_its_budget() {
-        let plain = future_size(|ctx: &'static WorkerCtx, s: TcpStream, p: SocketAddr| {
-            super::super::conn::serve(ctx, s, p)
-        });
+        let plain = future_size(
+            |ctx: &'static WorkerCtx, s: TcpStream, p: SocketAddr, l: Rc<Drain>| {
+                super::super::conn::serve(ctx, s, p, l)
+            },
+        );
         assert!(
             plain <= 1872,
             "a plain connection's future is {plain} bytes"
