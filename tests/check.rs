@@ -441,3 +441,41 @@ apis:
     let (code, out, err) = check_file(&write(&dir, &quoted));
     assert_eq!((code, warnings(&err).len()), (0, 0), "{out}{err}");
 }
+
+/// `check` run by a user who can't write the access log (here `nobody`, through
+/// `setpriv`, when the tests run as root) says so at the key: `run` as that user would
+/// drop every line. A path in a directory that exists gave no word.
+#[test]
+fn an_access_log_this_user_cannot_write_is_a_warning() {
+    // SAFETY: getuid(2) cannot fail.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: needs root to run check as another user");
+        return;
+    }
+    let dir = temp_dir("check-log-perm");
+    let logs = dir.join("logs"); // root's, 0755: nobody can't create a file in it
+    std::fs::create_dir_all(&logs).unwrap();
+    let yaml = format!(
+        "server:\n  listen: [\"127.0.0.1:1\"]\n  access_log: {{ path: \"{}/access.log\" }}\napis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock }} }}\n",
+        logs.display()
+    );
+    let file = write(&dir, &yaml);
+    let as_nobody = |file: &Path| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .args(["check", "-c"])
+            .arg(file)
+            .output()
+            .expect("setpriv (util-linux)");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = as_nobody(&file);
+    let want = format!(
+        "server.access_log.path: {} is not writable by this user (uid 65534: Permission denied (os error 13)): `run` as this user would drop every access-log line; fine if the service runs as one that can write it",
+        logs.display()
+    );
+    assert_eq!(warnings(&err), [want.as_str()], "{err}");
+    // Root can: no warning.
+    let (code, _, err) = check_file(&file);
+    assert_eq!((code, warnings(&err)), (0, vec![]), "{err}");
+}

@@ -32,6 +32,28 @@ fn unwritable(dir: &std::path::Path) -> Option<String> {
     ))
 }
 
+/// Why this user could not open `file` to append, if it could not: the file if it
+/// exists, else its directory (which exists).
+fn unappendable(file: &std::path::Path, dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let (target, mode) = match file.exists() {
+        true => (file, libc::W_OK),
+        false => (dir, libc::W_OK | libc::X_OK),
+    };
+    let path = std::ffi::CString::new(target.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+    if unsafe { libc::access(path.as_ptr(), mode) } == 0 {
+        return None;
+    }
+    let e = std::io::Error::last_os_error();
+    // SAFETY: getuid(2) cannot fail.
+    let uid = unsafe { libc::getuid() };
+    Some(format!(
+        "{} is not writable by this user (uid {uid}: {e}): `run` as this user would drop every access-log line; fine if the service runs as one that can write it",
+        target.display()
+    ))
+}
+
 /// Every warning, in file order.
 pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
     // What decoding noticed (OpenAPI import: extensions it could not map) comes first.
@@ -48,11 +70,14 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
     let log = root.key("server").key("access_log");
     if let LogPath::File(file) = &cfg.server.access_log.path {
         let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+        let dir = dir.unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
             out.push(log.key("path").error(format!(
                 "directory {} does not exist: access-log lines are dropped until it does",
                 dir.display()
             )));
+        } else if let Some(why) = unappendable(file, dir) {
+            out.push(log.key("path").error(why));
         }
     }
     if cfg.server.access_log.path != LogPath::Off {
