@@ -74,6 +74,10 @@ pub fn model_ref_name(r: &str) -> Option<&str> {
     Some(name)
 }
 
+/// Backtracking steps a `pattern` may take on one string (see `compile_model_for`):
+/// a millisecond or so; patterns without backreferences and lookaround never backtrack.
+pub const BACKTRACK_LIMIT: usize = 10_000;
+
 /// Compiles model `name`: its schema with every model beside it under `models`, so that
 /// `{"$ref": "#/models/Other"}` (and circular references) resolve without a network.
 pub fn compile_model(
@@ -113,6 +117,13 @@ pub fn compile_model_for<F: jsonschema::json::Json>(
         .with_draft(draft)
         // Whether API Gateway asserts `format` is not documented; assertions stay off.
         .should_validate_formats(false)
+        // A `pattern` with a backreference or lookaround is matched by backtracking: at
+        // fancy-regex's default limit (a million steps) one crafted string held a worker
+        // for 0.1 s, and a body of them for minutes. A string past the limit fails its
+        // pattern (the body is refused).
+        .with_pattern_options(
+            jsonschema::PatternOptions::fancy_regex().backtrack_limit(BACKTRACK_LIMIT),
+        )
         .build(&doc)
         .map_err(|e| format!("not a valid JSON Schema: {e}"))
 }

@@ -6,8 +6,8 @@
 //! Models are compiled once when the config loads ([`BodyModel`]); a request's body is
 //! first scanned against the model in one pass (`body_scan`, for models of the common
 //! keywords; a yes ends it), else parsed onto a reused tape (`json_body`, no allocation)
-//! and checked by the validator compiled for it; only an invalid body is parsed again
-//! into a `Value` for the detail. The body is read whole only on routes
+//! and checked by the validator compiled for it; an invalid body's first error is the
+//! detail (from the tape again, or a `Value` where the tape gave way). The body is read whole only on routes
 //! that validate bodies, up to `max_body_bytes`, and stays in the connection buffer for
 //! the integration, which then finds it already there.
 
@@ -291,27 +291,18 @@ pub async fn check(
     if validator.accepts(body) {
         return None;
     }
-    let validator = &validator.value;
-    let problem = match body_value(body) {
-        Ok(value) => {
-            let mut detail = String::from("[");
-            for (i, e) in validator.iter_errors(&value).take(5).enumerate() {
-                if i > 0 {
-                    detail.push_str(", ");
-                }
-                let at = e.instance_path().to_string();
-                detail.push_str(&format!(
-                    "{e} at {}",
-                    if at.is_empty() { "/" } else { at.as_str() }
-                ));
+    // The first error only, from the tape where it parses: all of them cost a
+    // `pattern`'s work on every item (minutes for a crafted body), and a `Value` of a
+    // large body many times its size.
+    let problem = match Tape::parse(body) {
+        Some(tape) => detail(validator.tape.validate(tape.root()).err()),
+        None => match body_value(body) {
+            Ok(value) => detail(validator.value.validate(&value).err()),
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                format!("[body nests deeper than {MAX_DEPTH} levels]")
             }
-            detail.push(']');
-            detail
-        }
-        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
-            format!("[body nests deeper than {MAX_DEPTH} levels]")
-        }
-        Err(e) => format!("[body is not JSON: {e}]"),
+            Err(e) => format!("[body is not JSON: {e}]"),
+        },
     };
     Some(
         gateway_responses::answer(
@@ -324,6 +315,53 @@ pub async fn check(
         )
         .await,
     )
+}
+
+/// `[what is wrong at /where]`, the text cut at `DETAIL_MAX` bytes: jsonschema's messages
+/// quote the value, and a 2 MB array that is not an object was answered (and logged)
+/// whole.
+fn detail(error: Option<jsonschema::ValidationError<'_>>) -> String {
+    use std::fmt::Write;
+    let Some(e) = error else {
+        return "[]".into();
+    };
+    let mut out = Capped(String::from("["), DETAIL_MAX);
+    if write!(out, "{e}").is_err() {
+        out.0.push('…');
+    }
+    let at = e.instance_path().to_string();
+    let at = if at.is_empty() { "/" } else { at.as_str() };
+    let mut out = out.0;
+    out.push_str(" at ");
+    let cut = (0..=at.len().min(DETAIL_MAX))
+        .rev()
+        .find(|&i| at.is_char_boundary(i));
+    out.push_str(&at[..cut.unwrap_or(0)]);
+    out.push(']');
+    out
+}
+
+const DETAIL_MAX: usize = 400;
+
+/// A `fmt::Write` into a string that refuses what would take it past its budget
+/// (formatting stops there).
+struct Capped(String, usize);
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if s.len() <= self.1 {
+            self.1 -= s.len();
+            self.0.push_str(s);
+            return Ok(());
+        }
+        let cut = (0..=self.1)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        self.0.push_str(&s[..cut]);
+        self.1 = 0;
+        Err(std::fmt::Error)
+    }
 }
 
 /// serde_json's nesting limit for a body read whole: a deeper body is refused.
