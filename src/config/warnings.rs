@@ -10,7 +10,6 @@ use crate::metrics::log_format::LogFormat;
 /// Why this user could not create or write the store's directory, if it could not: the
 /// directory, or the nearest part of its path that exists, must be a writable directory.
 fn unwritable(dir: &std::path::Path) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
     let existing = dir.ancestors().find(|p| p.exists())?;
     if !existing.is_dir() {
         return Some(format!(
@@ -18,39 +17,34 @@ fn unwritable(dir: &std::path::Path) -> Option<String> {
             existing.display()
         ));
     }
-    let path = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
-    // SAFETY: a valid NUL-terminated path; access(2) only reads it.
-    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
-        return None;
-    }
-    let e = std::io::Error::last_os_error();
-    // SAFETY: getuid(2) cannot fail.
-    let uid = unsafe { libc::getuid() };
-    Some(format!(
-        "{} is not writable by this user (uid {uid}: {e}): `run` as this user would stop at startup; fine if the service runs as one that can write it",
-        existing.display()
-    ))
+    refused(existing, libc::W_OK | libc::X_OK, "stop at startup")
 }
 
 /// Why this user could not open `file` to append, if it could not: the file if it
 /// exists, else its directory (which exists).
 fn unappendable(file: &std::path::Path, dir: &std::path::Path) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
     let (target, mode) = match file.exists() {
         true => (file, libc::W_OK),
         false => (dir, libc::W_OK | libc::X_OK),
     };
-    let path = std::ffi::CString::new(target.as_os_str().as_bytes()).ok()?;
+    refused(target, mode, "drop every access-log line")
+}
+
+/// The warning when access(2) refuses `mode` on `path` to this user: `run` as this user
+/// would then do `what`.
+fn refused(path: &std::path::Path, mode: libc::c_int, what: &str) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: a valid NUL-terminated path; access(2) only reads it.
-    if unsafe { libc::access(path.as_ptr(), mode) } == 0 {
+    if unsafe { libc::access(c_path.as_ptr(), mode) } == 0 {
         return None;
     }
     let e = std::io::Error::last_os_error();
     // SAFETY: getuid(2) cannot fail.
     let uid = unsafe { libc::getuid() };
     Some(format!(
-        "{} is not writable by this user (uid {uid}: {e}): `run` as this user would drop every access-log line; fine if the service runs as one that can write it",
-        target.display()
+        "{} is not writable by this user (uid {uid}: {e}): `run` as this user would {what}; fine if the service runs as one that can write it",
+        path.display()
     ))
 }
 
