@@ -157,44 +157,69 @@ pub(crate) fn lambda(
 
 /// Replaces every `${stageVariables.NAME}`; a name the stage lacks is an error.
 pub fn substitute(s: &str, vars: &[(String, String)]) -> Result<String, String> {
-    const OPEN: &str = "${stageVariables.";
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(at) = rest.find(OPEN) {
+    while let Some(at) = rest.find(STAGE_VAR) {
         out.push_str(&rest[..at]);
-        let after = &rest[at + OPEN.len()..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed ${{stageVariables. in {s:?}"))?;
-        let name = &after[..end];
-        let value = vars
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-            .ok_or_else(|| format!("no stage variable {name:?}"))?;
+        let (value, after) = stage_var(&rest[at..], vars, s)?;
         out.push_str(value);
-        rest = &after[end + 1..];
+        rest = after;
     }
     out.push_str(rest);
     Ok(out)
 }
 
-/// Splits an integration path into literal bytes and `{param}` references.
+const STAGE_VAR: &str = "${stageVariables.";
+
+/// The value of the `${stageVariables.NAME}` that `at` starts with, and the text after it.
+fn stage_var<'a, 'v>(
+    at: &'a str,
+    vars: &'v [(String, String)],
+    whole: &str,
+) -> Result<(&'v str, &'a str), String> {
+    let after = &at[STAGE_VAR.len()..];
+    let end = after
+        .find('}')
+        .ok_or_else(|| format!("unclosed ${{stageVariables. in {whole:?}"))?;
+    let name = &after[..end];
+    let value = vars
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| format!("no stage variable {name:?}"))?;
+    Ok((value, &after[end + 1..]))
+}
+
+/// Splits an integration path into literal bytes and `{param}` references. A stage
+/// variable's value is literal text, whatever it holds: a `{id}` or `${stageVariables.w}`
+/// in it was read as a reference (a request's parameter spliced in, or every request a
+/// 500).
 pub(super) fn path_template(
     p: &str,
     vars: &[(String, String)],
     params: &[String],
 ) -> Result<Vec<PathPart>, String> {
-    let p = substitute(p, vars)?;
     let mut parts = Vec::new();
-    let mut rest = p.as_str();
+    let mut literal = String::new();
+    let mut rest = p;
     while let Some(open) = rest.find('{') {
+        let var = rest.find(STAGE_VAR).filter(|&v| v < open);
+        if let Some(v) = var {
+            literal.push_str(&rest[..v]);
+            let (value, after) = stage_var(&rest[v..], vars, p)?;
+            literal.push_str(value);
+            rest = after;
+            continue;
+        }
         let close = rest[open..]
             .find('}')
             .ok_or_else(|| format!("unclosed {{ in path {p:?}"))?
             + open;
-        if open > 0 {
-            parts.push(PathPart::Literal(rest.as_bytes()[..open].into()));
+        literal.push_str(&rest[..open]);
+        if !literal.is_empty() {
+            parts.push(PathPart::Literal(
+                std::mem::take(&mut literal).into_bytes().into(),
+            ));
         }
         let name = rest[open + 1..close].trim_end_matches('+');
         let idx = params
@@ -204,8 +229,9 @@ pub(super) fn path_template(
         parts.push(PathPart::Param(idx));
         rest = &rest[close + 1..];
     }
-    if !rest.is_empty() {
-        parts.push(PathPart::Literal(rest.as_bytes().into()));
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        parts.push(PathPart::Literal(literal.into_bytes().into()));
     }
     Ok(parts)
 }
@@ -261,5 +287,23 @@ mod tests {
             ]
         );
         assert!(path_template("/{nope}", &[], &params).is_err());
+        // A stage variable's value is text, braces and all.
+        let vars = vec![
+            ("v".to_string(), "x{id}y".to_string()),
+            ("w".to_string(), "${stageVariables.v}".to_string()),
+        ];
+        let parts = path_template("/t/${stageVariables.v}/{id}", &vars, &params).unwrap();
+        assert_eq!(
+            parts,
+            vec![
+                PathPart::Literal((*b"/t/x{id}y/").into()),
+                PathPart::Param(0)
+            ]
+        );
+        let parts = path_template("/${stageVariables.w}", &vars, &params).unwrap();
+        assert_eq!(
+            parts,
+            vec![PathPart::Literal((*b"/${stageVariables.v}").into())]
+        );
     }
 }
