@@ -110,3 +110,55 @@ fn another_domain_mapping_an_api_behind_mutual_tls_is_warned_about() {
         );
     }
 }
+
+/// A domain without a certificate of its own under a mutual-TLS wildcard is its own
+/// domain: its requests are routed to it (an exact name wins) and are not the
+/// wildcard's, so they are served without a client certificate. They were all 421, as
+/// if they were the wildcard's. A name with an empty first label is not under the
+/// wildcard at all.
+#[test]
+fn a_domain_without_a_certificate_under_a_mutual_wildcard_is_served() {
+    let dir = temp_dir("mtls-certless-under-wildcard");
+    let ca = Ca::new("partner ca");
+    let ca_file = ca.write(&dir, "ca");
+    let files = ca.server_cert(&["*.mw.example"]).write(&dir, "w");
+    let origin = Origin::fixed(b"backend");
+    let tls_port = free_port();
+    let yaml = config(
+        tls_port,
+        &origin,
+        "",
+        "",
+        &[
+            domain(
+                "\"*.mw.example\"",
+                Some(&files),
+                Some(&ca_file),
+                "shop/prod",
+            ),
+            domain("e.mw.example", None, None, "shop/prod"),
+        ],
+    );
+    for driver in DRIVERS {
+        let p = start(&yaml, driver, tls_port);
+        let r = plain_get(&p, "e.mw.example", "/ping");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "shop prod"),
+            "{driver}"
+        );
+        // Another name under the wildcard is the wildcard's: mutual TLS only.
+        assert_eq!(
+            plain_get(&p, "f.mw.example", "/ping").status,
+            421,
+            "{driver}"
+        );
+        // An empty label is no name under it: the default endpoint.
+        let r = plain_get(&p, ".mw.example", "/prod/ping");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "shop prod"),
+            "{driver}"
+        );
+    }
+}

@@ -174,7 +174,8 @@ impl Router {
         // a wildcard certificate does; an exact name wins over it.
         exact
             .or_else(|| {
-                let dot = name.iter().position(|&b| b == b'.')?;
+                // Never an empty label (`.example.com`), as no certificate takes one.
+                let dot = name.iter().position(|&b| b == b'.').filter(|&d| d > 0)?;
                 let parent = &name[dot + 1..];
                 self.domains.iter().find(|(d, _)| {
                     d.strip_prefix(b"*.")
@@ -297,5 +298,7 @@ mod tests {
             Some((root, 1, "/x".into()))
         );
         assert_eq!(go(&r, "example.com", "/x"), Some((root, 1, "/x".into())));
+        // No empty label: `.example.com` is no name under the wildcard.
+        assert_eq!(go(&r, ".example.com", "/x"), Some((root, 1, "/x".into())));
     }
 }

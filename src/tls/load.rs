@@ -124,10 +124,18 @@ fn server(
         .and_then(|d| sites.iter().position(|s| s.name.eq_ignore_ascii_case(d)))
         .unwrap_or(0);
     let any_mutual = sites.iter().any(|s| s.mutual);
+    let certless = cfg
+        .domains
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !sites.iter().any(|s| s.name.eq_ignore_ascii_case(name)))
+        .map(|name| name.to_ascii_lowercase())
+        .collect();
     Some(Arc::new(ServerTls {
         sites,
         default,
         any_mutual,
+        certless,
     }))
 }
 

@@ -26,6 +26,10 @@ pub struct ServerTls {
     /// Some site asks for client certificates: requests must then be checked against the
     /// domain their connection was made for (see `misdirected`).
     pub any_mutual: bool,
+    /// Domains served without a certificate of their own (lower case): a request for one
+    /// is routed to it, not to a wildcard domain around it, so it is that domain's
+    /// (never mutual) request, not the wildcard's (see `misdirected`).
+    pub(super) certless: Vec<String>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -117,7 +121,11 @@ impl ServerTls {
             .iter()
             .position(|s| s.name.eq_ignore_ascii_case(name));
         exact.or_else(|| {
-            let (_, parent) = name.split_once('.')?;
+            // One label, as a wildcard certificate takes: never an empty one.
+            let (label, parent) = name.split_once('.')?;
+            if label.is_empty() {
+                return None;
+            }
             self.sites.iter().position(|s| {
                 s.name
                     .strip_prefix("*.")
@@ -148,6 +156,10 @@ impl ServerTls {
         let Ok(host) = std::str::from_utf8(host) else {
             return false;
         };
+        let name = host.strip_suffix('.').unwrap_or(host);
+        if self.certless.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+            return false;
+        }
         self.named_site(host).is_some_and(|w| {
             let wanted = &self.sites[w];
             wanted.mutual
