@@ -33,6 +33,9 @@ pub struct RequestState {
     /// The Host named a custom domain (whose base-path mapping is not part of 2.0's
     /// rawPath, where a named stage is).
     pub custom_domain: bool,
+    /// The connection's client certificate is this request's: its Host is the mutual-TLS
+    /// domain the handshake verified it for (`ServerTls::certificate_applies`).
+    pub client_cert: bool,
     /// The request path after the base path.
     pub rest: Span,
     /// Milliseconds since the epoch, read from the clock the first time a feature asks
@@ -105,7 +108,7 @@ macro_rules! request_view {
             peer: $c.peer,
             request_id: &$c.request_id,
             https: $c.stream.is_tls(),
-            client_cert: $c.peer_cert.as_deref(),
+            client_cert: $c.peer_cert.as_deref().filter(|_| $c.req.client_cert),
         }
     };
 }

@@ -205,7 +205,7 @@ impl Conn {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
             canary: self.out.canary,
-            client_cert: self.peer_cert.as_deref(),
+            client_cert: self.peer_cert.as_deref().filter(|_| self.req.client_cert),
             connection_id: "",
             event_type: "",
             message_id: "",

@@ -349,16 +349,21 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     if snap.server.redirect_https && !c.stream.is_tls() {
         return (c.redirect_to_https(ctx, gen).await, &gen.unrouted);
     }
+    c.req.client_cert = false;
     if let (Some(tls), Some(host)) = (snap.tls.as_deref(), host) {
         // A request may not reach a mutual-TLS domain over a connection whose handshake
         // did not verify a client certificate for it (another SNI, or plain HTTP).
-        if tls.any_mutual && tls.misdirected(crate::router::strip_port(host), c.tls_site.as_deref())
-        {
+        let host = crate::router::strip_port(host);
+        if tls.any_mutual && tls.misdirected(host, c.tls_site.as_deref()) {
             return (
                 c.answer(ctx, gen, 421, "Misdirected Request", &[]).await,
                 &gen.unrouted,
             );
         }
+        c.req.client_cert = c.peer_cert.is_some()
+            && c.tls_site
+                .as_deref()
+                .is_some_and(|s| tls.certificate_applies(host, s));
     }
     if snap.websocket_apis {
         if let Some(keep) = crate::websocket::session::dispatch(ctx, gen, c).await {

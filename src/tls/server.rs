@@ -153,20 +153,35 @@ impl ServerTls {
     /// under the client CAs the domain has now (a reload that drops a CA ends what it let
     /// in: the client must handshake again).
     pub fn misdirected(&self, host: &[u8], site: Option<&Site>) -> bool {
-        let Ok(host) = std::str::from_utf8(host) else {
-            return false;
-        };
+        self.mutual_site_of(host)
+            .is_some_and(|wanted| !site.is_some_and(|s| same_verified(s, wanted)))
+    }
+
+    /// Whether the client certificate `site`'s handshake verified is this request's: the
+    /// host is that mutual-TLS domain. A connection made for one domain may carry a
+    /// request for another without mutual TLS (its Host), and that domain's API gets no
+    /// certificate, as API Gateway gives one only on a mutual-TLS domain.
+    pub fn certificate_applies(&self, host: &[u8], site: &Site) -> bool {
+        self.mutual_site_of(host)
+            .is_some_and(|wanted| same_verified(site, wanted))
+    }
+
+    /// The mutual-TLS domain a request for `host` is routed to, if any.
+    fn mutual_site_of(&self, host: &[u8]) -> Option<&Site> {
+        let host = std::str::from_utf8(host).ok()?;
         let name = host.strip_suffix('.').unwrap_or(host);
         if self.certless.iter().any(|c| c.eq_ignore_ascii_case(name)) {
-            return false;
+            return None;
         }
-        self.named_site(host).is_some_and(|w| {
-            let wanted = &self.sites[w];
-            wanted.mutual
-                && !site
-                    .is_some_and(|s| s.mutual && s.name == wanted.name && s.trust == wanted.trust)
-        })
+        let wanted = &*self.sites[self.named_site(host)?];
+        wanted.mutual.then_some(wanted)
     }
+}
+
+/// `site` (a connection's, maybe of an older generation) is `wanted` as the handshake
+/// verified it: same name, under the client CAs `wanted` has now.
+fn same_verified(site: &Site, wanted: &Site) -> bool {
+    site.mutual && site.name == wanted.name && site.trust == wanted.trust
 }
 
 /// Reads the ClientHello, picks the site and runs the handshake. The caller bounds the
