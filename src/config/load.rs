@@ -110,6 +110,9 @@ pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, Confi
 /// half-written by a reload or the watcher would otherwise drop every API and move the
 /// listener to the default address.
 fn parse_yaml(text: &str) -> Result<(Value, Written, Vec<ConfigError>), ConfigErrors> {
+    // A byte-order mark, as Windows editors save UTF-8, is allowed in YAML: it was read
+    // as the start of a second document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let parsed = super::yaml::parse(text).map_err(|e| {
         let hint = tab_hint(text, e.location().map(|l| l.line()));
         let e = super::yaml::error_text(&e);

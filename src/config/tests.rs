@@ -251,6 +251,12 @@ fn an_empty_document_is_refused() {
 }
 
 #[test]
+fn a_byte_order_mark_is_allowed() {
+    let cfg = load("\u{feff}server: { workers: 3 }\napis: {}\n");
+    assert_eq!(cfg.server.workers, Workers::Count(3));
+}
+
+#[test]
 fn defaults_for_missing_sections() {
     // (An empty document is an error: see `an_empty_document_is_refused`.)
     for yaml in ["apis:", "apis: {}\n", "server: {}\n"] {
