@@ -129,7 +129,7 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
             "responses".into(),
             json!({ "default": { "description": format!("Default response for {key}") } }),
         );
-        if let Some(sec) = super::security::route_security(route, authorizers) {
+        if let Some(sec) = super::security::route_security(api, route, authorizers) {
             op.insert("security".into(), sec);
         }
         if integrations {

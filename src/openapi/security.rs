@@ -264,23 +264,40 @@ pub(super) fn security(
     true
 }
 
+/// Export: the name of the API-key (`base` "api_key") or IAM ("sigv4") scheme. Schemes
+/// share one namespace with the authorizers, and import reads a scheme by what it is,
+/// not by its name: an authorizer called `api_key` would otherwise be overwritten by (or
+/// take over) the API-key requirement, swapping protections on re-import. So the name is
+/// numbered (`api_key_2`, …) until no authorizer has it.
+pub(super) fn scheme_name(api: &Api, base: &str) -> String {
+    let mut name = base.to_string();
+    for n in 2.. {
+        if !api.authorizers.iter().any(|(a, _)| *a == name) {
+            break;
+        }
+        name = format!("{base}_{n}");
+    }
+    name
+}
+
 /// Export: the route's `security` requirement, when it has one.
-pub(super) fn route_security(route: &Route, with_authorizers: bool) -> Option<Value> {
+pub(super) fn route_security(api: &Api, route: &Route, with_authorizers: bool) -> Option<Value> {
     let mut req = Map::new();
     if with_authorizers {
         if let Some(a) = &route.auth.authorizer {
             req.insert(a.clone(), json!(route.auth.scopes));
         } else if route.auth.iam {
-            req.insert("sigv4".into(), json!([]));
+            req.insert(scheme_name(api, "sigv4"), json!([]));
         }
     }
     if route.api_key_required {
-        req.insert("api_key".into(), json!([]));
+        req.insert(scheme_name(api, "api_key"), json!([]));
     }
     (!req.is_empty()).then(|| json!([req]))
 }
 
-/// Export: the schemes the routes refer to (`api_key`, `sigv4`, one per authorizer).
+/// Export: the schemes the routes refer to (`api_key`, `sigv4`, see [`scheme_name`];
+/// one per authorizer).
 /// Lambda authorizers the config names only by URL get a made-up ARN recorded in `arns`.
 pub(super) fn export_schemes(
     api: &Api,
@@ -291,7 +308,7 @@ pub(super) fn export_schemes(
     let mut out = Map::new();
     if api.routes.iter().any(|(_, r)| r.api_key_required) {
         out.insert(
-            "api_key".into(),
+            scheme_name(api, "api_key"),
             json!({ "type": "apiKey", "name": "x-api-key", "in": "header" }),
         );
     }
@@ -300,7 +317,7 @@ pub(super) fn export_schemes(
     }
     if api.routes.iter().any(|(_, r)| r.auth.iam) {
         out.insert(
-            "sigv4".into(),
+            scheme_name(api, "sigv4"),
             json!({ "type": "apiKey", "name": "Authorization", "in": "header",
                     "x-amazon-apigateway-authtype": "awsSigv4" }),
         );

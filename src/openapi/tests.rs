@@ -368,3 +368,48 @@ fn models_bodies_and_parameters_import_as_api_gateway_reads_them() {
         "/items/${request.querystring.id}"
     );
 }
+
+#[test]
+fn api_key_and_iam_schemes_never_take_an_authorizers_name() {
+    // Authorizers named as the export's own schemes: the API-key and IAM requirements
+    // must come back as such, not as these authorizers (nor the reverse).
+    let cfg = crate::config::load_and_validate_text(
+        r#"
+iam:
+  principals:
+    p: { access_key_id: AKIAX, secret_access_key: s, allow: ["*"] }
+apis:
+  a:
+    stages: { prod: {} }
+    authorizers:
+      api_key: { type: lambda, url: "http://127.0.0.1:9000/fn", payload_format: "1.0", identity_source: [$request.header.auth] }
+      sigv4: { type: lambda, url: "http://127.0.0.1:9000/fn", payload_format: "1.0", identity_source: [$request.header.auth] }
+      api_key_2: { type: lambda, url: "http://127.0.0.1:9000/fn", payload_format: "1.0", identity_source: [$request.header.auth] }
+    routes:
+      "GET /both": { authorizer: api_key, api_key_required: true, integration: { type: mock } }
+      "GET /keyonly": { api_key_required: true, integration: { type: mock } }
+      "GET /iam": { authorization: iam, integration: { type: mock } }
+      "GET /sig": { authorizer: sigv4, integration: { type: mock } }
+"#,
+    )
+    .unwrap();
+    let ext = super::export::Extensions::parse("apigateway").unwrap();
+    let doc = super::export::export(&cfg, "a", "prod", ext).unwrap();
+    let i = import(&doc, BasePath::Ignore, &[]).unwrap();
+    let r = &i.api["routes"];
+    let auth = |k: &str| {
+        let r = &r[k];
+        (
+            r.get("authorizer").cloned(),
+            r.get("authorization").cloned(),
+            r.get("api_key_required").cloned(),
+        )
+    };
+    let s = |v: &str| Some(json!(v));
+    assert_eq!(auth("GET /both"), (s("api_key"), None, Some(json!(true))));
+    assert_eq!(auth("GET /keyonly"), (None, None, Some(json!(true))));
+    assert_eq!(auth("GET /iam"), (None, s("iam"), None));
+    assert_eq!(auth("GET /sig"), (s("sigv4"), None, None));
+    let names: Vec<&String> = i.api["authorizers"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["api_key", "api_key_2", "sigv4"]);
+}
