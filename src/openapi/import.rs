@@ -74,6 +74,10 @@ pub fn parse(text: &str) -> Result<Value, Issue> {
         });
     }
     let mut yaml = parsed.root;
+    // `<<: *anchor` merged as the config loader merges it: left as a literal `<<` member,
+    // a schema that shares its constraints that way checked nothing.
+    yaml.apply_merge()
+        .map_err(|e| fail(format!("bad YAML merge key: {e}")))?;
     crate::config::yaml::floats_for_big_ints(&mut yaml);
     serde_json::to_value(yaml).map_err(|e| fail(e.to_string()))
 }

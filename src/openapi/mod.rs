@@ -125,3 +125,5 @@ pub fn merge_files(
 mod tests;
 #[cfg(test)]
 mod tests_checks;
+#[cfg(test)]
+mod tests_parse;
