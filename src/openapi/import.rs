@@ -95,7 +95,7 @@ pub(super) struct Ctx<'d> {
     pub dialect: Option<String>,
 }
 
-impl Ctx<'_> {
+impl<'d> Ctx<'d> {
     pub fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
         self.out.warnings.push(Issue {
             pointer: pointer.into(),
@@ -103,17 +103,43 @@ impl Ctx<'_> {
         });
     }
 
-    /// Follows a local `$ref` (`#/a/b`), once.
-    pub fn deref<'v>(&'v self, v: &'v Value) -> &'v Value {
-        match v.get("$ref").and_then(Value::as_str) {
-            Some(r) => r
+    /// Follows local `$ref`s (`#/a/b`), as [`Ctx::resolve`]; what can't be followed is
+    /// returned as it is (its `$ref` then names nothing Portico reads).
+    pub fn deref<'v>(&self, v: &'v Value) -> &'v Value
+    where
+        'd: 'v,
+    {
+        self.resolve(v).unwrap_or(v)
+    }
+
+    /// Follows local `$ref`s (`#/a/b`) to what is not one: a chain too, since a
+    /// component may name another (`TenantAlias: {$ref: …/Tenant}`), which followed only
+    /// once left a `$ref` where the parameter should be and a required header went
+    /// unenforced. Err says why when a reference is not local, names nothing, or the chain
+    /// is longer than [`MAX_REF_HOPS`] (a cycle).
+    pub fn resolve<'v>(&self, v: &'v Value) -> Result<&'v Value, String>
+    where
+        'd: 'v,
+    {
+        let mut cur = v;
+        for _ in 0..MAX_REF_HOPS {
+            let Some(r) = cur.get("$ref").and_then(Value::as_str) else {
+                return Ok(cur);
+            };
+            cur = r
                 .strip_prefix('#')
                 .and_then(|p| self.doc.pointer(p))
-                .unwrap_or(v),
-            None => v,
+                .ok_or_else(|| format!("$ref {r:?} names nothing in this document"))?;
         }
+        Err(format!(
+            "a $ref chain longer than {MAX_REF_HOPS} references (a cycle?)"
+        ))
     }
 }
+
+/// How many `$ref`s in a row are followed: enough for any alias chain people write, few
+/// enough that a cycle is cut at once.
+const MAX_REF_HOPS: usize = 16;
 
 /// Imports a parsed document. `lambdas` maps Lambda ARNs to function URLs.
 pub fn import(
@@ -398,7 +424,16 @@ fn operation(
         .collect::<Vec<_>>();
     let mut body_schema: Option<Value> = None;
     for p in params {
-        let p = ctx.deref(p);
+        let p = match ctx.resolve(p) {
+            Ok(p) => p,
+            Err(m) => {
+                ctx.warn(
+                    format!("{op_p}/parameters"),
+                    format!("{m}: that parameter is not imported (not required, not validated)"),
+                );
+                continue;
+            }
+        };
         let (Some(name), Some(loc)) = (
             p.get("name").and_then(Value::as_str),
             p.get("in").and_then(Value::as_str),
@@ -473,7 +508,16 @@ fn operation(
         add_model(ctx, &consumes, &schema);
     }
     if let Some(body) = op.get("requestBody") {
-        let body = ctx.deref(body).clone();
+        let body = match ctx.resolve(body) {
+            Ok(b) => b.clone(),
+            Err(m) => {
+                ctx.warn(
+                    format!("{op_p}/requestBody"),
+                    format!("{m}: the body is not validated"),
+                );
+                Value::Null
+            }
+        };
         if let Some(Value::Object(content)) = body.get("content") {
             for (ctype, media) in content {
                 if let Some(schema) = media.get("schema") {

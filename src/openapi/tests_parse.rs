@@ -1,6 +1,6 @@
 //! Reading a document, and what import makes of the parameters and bodies in it.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::import::{import, parse, BasePath};
 
@@ -31,4 +31,60 @@ components:
     let i = import(&d, BasePath::Ignore, &[]).unwrap();
     assert_eq!(i.api["models"]["Order"]["required"], json!(["sku"]));
     assert!(i.api["models"]["Order"].get("<<").is_none());
+}
+
+const MOCK: &str = r#"{"type": "mock", "responses": {"default": {"statusCode": "200"}}}"#;
+
+fn op(extra: Value) -> Value {
+    let mut o =
+        json!({ "x-amazon-apigateway-integration": serde_json::from_str::<Value>(MOCK).unwrap() });
+    o.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    o
+}
+
+#[test]
+fn ref_chains_are_followed_and_cycles_named() {
+    let d = super::tests::doc(
+        json!({
+            "x-amazon-apigateway-request-validators": { "all": { "validateRequestBody": true, "validateRequestParameters": true } },
+            "x-amazon-apigateway-request-validator": "all",
+            "components": {
+                "parameters": {
+                    "Tenant": { "name": "x-tenant", "in": "header", "required": true },
+                    "Alias": { "$ref": "#/components/parameters/Tenant" },
+                    "Alias2": { "$ref": "#/components/parameters/Alias" },
+                    "Loop": { "$ref": "#/components/parameters/Loop" },
+                },
+                "requestBodies": {
+                    "Body": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/P" } } } },
+                    "Alias": { "$ref": "#/components/requestBodies/Body" },
+                },
+                "schemas": { "P": { "type": "object", "required": ["name"] } },
+            },
+        }),
+        json!({
+            "/chained": { "post": op(json!({
+                "parameters": [{ "$ref": "#/components/parameters/Alias2" }],
+                "requestBody": { "$ref": "#/components/requestBodies/Alias" },
+            })) },
+            "/loop": { "post": op(json!({
+                "parameters": [{ "$ref": "#/components/parameters/Loop" }],
+            })) },
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let r = &i.api["routes"]["POST /chained"];
+    assert_eq!(r["required_parameters"], json!(["header.x-tenant"]));
+    assert_eq!(r["request_model"], json!({ "application/json": "P" }));
+    assert!(i.api["routes"]["POST /loop"]
+        .get("required_parameters")
+        .is_none());
+    let w = i
+        .warnings
+        .iter()
+        .find(|w| w.pointer == "/paths/~1loop/post/parameters")
+        .expect("the cycle is named");
+    assert!(w.message.contains("cycle"), "{}", w.message);
 }
