@@ -551,6 +551,18 @@ fn operation(
         match validators.named.iter().find(|(n, _)| *n == name) {
             Some((_, Some(kind))) => {
                 route.insert("request_validator".into(), json!(kind));
+                // API Gateway's import makes every `{name}` of the path a required
+                // parameter (not a greedy `{name+}`): a blank one (`/orders/%20`) is a
+                // 400 there, and was passed on here.
+                if *kind != "body-only" {
+                    let path = key.split_once(' ').map_or("", |(_, p)| p);
+                    let names = path.split('/').filter_map(|s| {
+                        s.strip_prefix('{')?
+                            .strip_suffix('}')
+                            .filter(|n| !n.ends_with('+'))
+                    });
+                    required.extend(names.map(|n| format!("path.{n}")));
+                }
             }
             Some((_, None)) => {}
             None => ctx.warn(

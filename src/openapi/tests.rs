@@ -359,7 +359,8 @@ fn models_bodies_and_parameters_import_as_api_gateway_reads_them() {
         json!(["y"])
     );
     let t = &routes["GET /t/{a}/{b}"];
-    assert!(t.get("required_parameters").is_none(), "{t}");
+    // Not x-tenant (the operation's is not required); the path's, as API Gateway's import.
+    assert_eq!(t["required_parameters"], json!(["path.a", "path.b"]), "{t}");
     assert_eq!(t["integration"]["path"], "/swap/{b}/{a}");
     let q = &routes["GET /q"];
     assert!(q["integration"].get("path").is_none(), "{q}");

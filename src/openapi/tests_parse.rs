@@ -88,3 +88,49 @@ fn ref_chains_are_followed_and_cycles_named() {
         .expect("the cycle is named");
     assert!(w.message.contains("cycle"), "{}", w.message);
 }
+
+#[test]
+fn path_parameters_are_required_where_parameters_are_validated() {
+    let validators = |v: &str| {
+        json!({
+            "x-amazon-apigateway-request-validators": {
+                "all": { "validateRequestBody": true, "validateRequestParameters": true },
+                "body": { "validateRequestBody": true },
+            },
+            "x-amazon-apigateway-request-validator": v,
+        })
+    };
+    let paths = json!({
+        "/o/{id}/{rest+}": { "get": op(json!({})) },
+        "/p/{id}": { "get": op(json!({
+            "parameters": [{ "name": "q", "in": "query", "required": true }],
+        })) },
+    });
+    let i = import(
+        &super::tests::doc(validators("all"), paths.clone()),
+        BasePath::Ignore,
+        &[],
+    )
+    .unwrap();
+    let r = &i.api["routes"];
+    // Not the greedy one, as API Gateway's import.
+    assert_eq!(
+        r["GET /o/{id}/{rest+}"]["required_parameters"],
+        json!(["path.id"])
+    );
+    assert_eq!(
+        r["GET /p/{id}"]["required_parameters"],
+        json!(["querystring.q", "path.id"])
+    );
+    assert_eq!(super::tests::check_imported(&i), Vec::<String>::new());
+    // Parameters not validated: nothing to require.
+    let i = import(
+        &super::tests::doc(validators("body"), paths),
+        BasePath::Ignore,
+        &[],
+    )
+    .unwrap();
+    assert!(i.api["routes"]["GET /o/{id}/{rest+}"]
+        .get("required_parameters")
+        .is_none());
+}
