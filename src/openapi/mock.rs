@@ -29,6 +29,21 @@ pub(super) fn convert(ctx: &mut Ctx, p: &str, integ: &Value, out: &mut Map<Strin
     }
     let status = request_status(ctx, p, integ);
     let Some((key, chosen)) = select(ctx, p, integ, status) else {
+        // A known status that no response (and no default) takes: API Gateway's
+        // integration response mapping fails, and it answers as for any integration
+        // failure (this was a 200 with no body, as if the call had succeeded).
+        let responses = integ.get("responses").and_then(Value::as_object);
+        if status.is_some() && responses.is_some_and(|r| !r.is_empty()) {
+            out.insert("status".into(), json!(500));
+            out.insert(
+                "headers".into(),
+                json!({ "content-type": "application/json" }),
+            );
+            out.insert(
+                "body".into(),
+                json!(r#"{"message":"Internal server error"}"#),
+            );
+        }
         return;
     };
     let rp = format!("{p}/responses/{}", esc(key));
@@ -146,13 +161,10 @@ fn select<'i>(
         .map(|(k, r)| (k.as_str(), r));
     if chosen.is_none() && !responses.is_empty() {
         let why = match status {
-            Some(s) => format!("no response matches status {s} and there is no default"),
-            None => "no status is known and there is no default response".to_string(),
+            Some(s) => format!("no response matches status {s} and there is no default: the mock answers 500 Internal server error, as API Gateway"),
+            None => "no status is known and there is no default response: the mock answers 200 with no body".to_string(),
         };
-        ctx.warn(
-            format!("{p}/responses"),
-            format!("{why}: the mock answers 200 with no body"),
-        );
+        ctx.warn(format!("{p}/responses"), why);
     }
     chosen
 }

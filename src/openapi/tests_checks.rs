@@ -203,6 +203,30 @@ fn a_mock_answers_the_response_its_request_templates_status_selects() {
 }
 
 #[test]
+fn a_mock_status_no_response_takes_is_api_gateways_500() {
+    let i = imported(json!({
+        "/nomatch": mock(json!({ "type": "mock",
+            "requestTemplates": { "application/json": "{\"statusCode\": 302}" },
+            "responses": { "200": { "statusCode": "200", "responseTemplates": { "application/json": "{}" } } } })),
+    }));
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+    let m = &i.api["routes"]["GET /nomatch"]["integration"];
+    assert_eq!(
+        (&m["status"], &m["body"], &m["headers"]["content-type"]),
+        (
+            &json!(500),
+            &json!("{\"message\":\"Internal server error\"}"),
+            &json!("application/json")
+        )
+    );
+    let message = warning(
+        &i,
+        "/paths/~1nomatch/get/x-amazon-apigateway-integration/responses",
+    );
+    assert!(message.contains("500"), "{message}");
+}
+
+#[test]
 fn what_a_mock_cannot_do_as_api_gateway_does_is_named() {
     let i = imported(json!({
         "/t": mock(json!({ "type": "mock", "passthroughBehavior": "NEVER", "contentHandling": "CONVERT_TO_TEXT",
