@@ -60,6 +60,9 @@ pub fn parse(text: &str) -> Result<Value, Issue> {
         pointer: String::new(),
         message: format!("Invalid OpenAPI input: {e}"),
     };
+    // A byte order mark, as Windows editors write: JSON's parser refused it, and YAML's
+    // took the document for neither.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('{') {
         return serde_json::from_str(text).map_err(|e| fail(e.to_string()));
     }

@@ -33,6 +33,15 @@ components:
     assert!(i.api["models"]["Order"].get("<<").is_none());
 }
 
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_document() {
+    let yaml = "\u{feff}openapi: 3.0.1\ninfo: {title: t, version: \"1\"}\npaths: {}\n";
+    assert_eq!(parse(yaml).unwrap()["openapi"], "3.0.1");
+    // JSON's own parser (a key written twice is the last, as JSON reads it), not YAML's.
+    let json = "\u{feff}{\"openapi\":\"3.0.1\",\"paths\":{},\"paths\":{\"/y\":{}}}";
+    assert_eq!(parse(json).unwrap()["paths"], json!({ "/y": {} }));
+}
+
 const MOCK: &str = r#"{"type": "mock", "responses": {"default": {"statusCode": "200"}}}"#;
 
 fn op(extra: Value) -> Value {
