@@ -7,6 +7,8 @@
 //! style headers in OAS 3, CloudFormation intrinsics). What Portico cannot honour is a
 //! warning with its JSON pointer; a malformed document is an error at the first problem.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
 use super::extensions::api_extensions;
@@ -203,7 +205,9 @@ pub fn import(
     let validators = validators(&mut ctx, root);
     let schemes = security::schemes(&mut ctx);
     let mut routes = Map::new();
-    let mut shapes: Vec<(String, String)> = Vec::new();
+    // Route shape → the first route key of that shape (a map: a search of a list made
+    // an import quadratic in its operations).
+    let mut shapes: HashMap<String, String> = HashMap::new();
     for (path, item) in paths {
         let pp = format!("/paths/{}", esc(path));
         let Some(item_map) = item.as_object() else {
@@ -251,19 +255,19 @@ pub fn import(
             } else {
                 format!("{key_method} {route_path}")
             };
-            // `/a/{x}` beside `/a/{y}`, or `/a/` beside `/a`: the first is kept, as check
-            // keeps the first of two such routes; the second overwrote the first in
-            // silence, or was written out for check to refuse.
-            let shape = crate::router::key::parse_route_key(&key).map(|k| k.shape());
-            if let Some((_, first)) = shapes.iter().find(|(s, _)| Ok(s) == shape.as_ref()) {
-                ctx.warn(
-                    op_p,
-                    format!("matches the same requests as route {first:?}; operation skipped"),
-                );
-                continue;
-            }
-            if let Ok(shape) = shape {
-                shapes.push((shape, key.clone()));
+            // `/a/{x}` beside `/a/{y}`, or `/a/` beside `/a`: the first in the order paths
+            // are walked is kept (sorted, as serde_json's map keeps them, not the
+            // document's order), as check keeps the first of two such routes; the second
+            // overwrote the first in silence, or was written out for check to refuse.
+            if let Ok(shape) = crate::router::key::parse_route_key(&key).map(|k| k.shape()) {
+                if let Some(first) = shapes.get(&shape) {
+                    ctx.warn(
+                        op_p,
+                        format!("matches the same requests as route {first:?}; operation skipped"),
+                    );
+                    continue;
+                }
+                shapes.insert(shape, key.clone());
             }
             if let Some(route) = operation(
                 &mut ctx,
