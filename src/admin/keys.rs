@@ -97,6 +97,10 @@ pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
                 409,
                 &format!("a key named {name} already exists in the cluster"),
             )),
+            // What a single node answers (`KeyRegistry::create`).
+            Published::ValueTaken => Some(error(KeyError::Invalid(
+                "that value is already in use by another key",
+            ))),
             Published::NotCreated { cause, removing } => {
                 tracing::error!(%cause, key = %name, removing, "admin: cannot publish the key to the cluster");
                 Some(Response::message(

@@ -81,6 +81,7 @@ impl KeyWrite {
             KeyWrite::Undo { name, json, fence } => {
                 let mut inv = scripts::undo_key().prepare_invoke();
                 inv.key(c.key("keys")).key(c.key("keys:v")).key(fence);
+                inv.key(c.key("keys:d"));
                 inv.arg(name).arg(json).arg(FENCE_MS);
                 inv
             }
@@ -92,7 +93,8 @@ impl KeyWrite {
                 let mut inv = scripts::revoke_key().prepare_invoke();
                 inv.key(c.key("keys"))
                     .key(c.key("keys:v"))
-                    .key(c.key("revoked"));
+                    .key(c.key("revoked"))
+                    .key(c.key("keys:d"));
                 inv.arg(name).arg(hex(digest)).arg(u8::from(*config));
                 inv
             }
@@ -114,6 +116,9 @@ pub enum Published {
     Live,
     /// Redis has another key of that name (created on another node): nothing written.
     NameTaken,
+    /// Redis has another key with that value (created on another node, at the same
+    /// time or before this node read it): nothing written.
+    ValueTaken,
     /// Not in Redis, and it never will be. `removing`: Redis took the write without
     /// saying so in time and did not answer the check either, so the write is fenced
     /// off and removed by the side thread as soon as Redis answers (nodes may honour
@@ -141,10 +146,12 @@ pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
     };
     let mut inv = scripts::create_key().prepare_invoke();
     inv.key(c.key("keys")).key(c.key("keys:v")).key(&fence);
-    inv.arg(&k.name).arg(&json);
+    inv.key(c.key("keys:d"));
+    inv.arg(&k.name).arg(&json).arg(hex(&k.sha256));
     let e = match inv.invoke::<i64>(&mut con) {
         Ok(1) => return Published::Live,
         Ok(0) => return Published::NameTaken,
+        Ok(2) => return Published::ValueTaken,
         Ok(n) => return not_created(&format_args!("unexpected answer {n}")),
         Err(e) if !unsure(&e) => return not_created(&e),
         Err(e) => e,

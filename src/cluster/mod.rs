@@ -41,7 +41,8 @@
 //! (':' and '%' in plan and key names escaped as %3A and %25) · `usage:<plan>:<day>` hash
 //! `<key>|<node>` → that node's count (absolute, so a rewrite is idempotent; `<node>` is
 //! `{name}~{random}` as the node's state store first had it, since those counts live in
-//! the store) · `keys` hash name → created key · `revoked` hash name → digest · `keys:v`
+//! the store) · `keys` hash name → created key · `keys:d` hash value digest → name (its
+//! index: no two names get one value) · `revoked` hash name → digest · `keys:v`
 //! version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and that must
 //! never land (kept a day) · `cache:gen` hash `api/stage` → flush generation · `nodes`
 //! sorted set node → last heartbeat (ms) · `instances` hash node → `<process id>:<ms>`

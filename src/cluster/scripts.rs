@@ -29,13 +29,40 @@ end
 return 1
 ";
 
-/// KEYS keys, keys:v, fence · ARGV name, json → 1 written, 0 the name is taken (another
-/// node's key: nothing written), -1 fenced off (this write's answer was lost and the
-/// admin call already answered that the key was not created: it must never land).
+/// Makes `keys:d` (value digest → name) hold exactly the digests of `keys` when the two
+/// differ in size: keys written before the index existed, or an index lost alone.
+/// Shared by the scripts that read the index, so every check sees it whole.
+const REINDEX: &str = r"
+local function reindex()
+  if redis.call('HLEN', KEYS[4]) == redis.call('HLEN', KEYS[1]) then return end
+  redis.call('DEL', KEYS[4])
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local ok, k = pcall(cjson.decode, all[i + 1])
+    if ok and type(k) == 'table' and type(k.sha256) == 'string' then
+      redis.call('HSET', KEYS[4], k.sha256, all[i])
+    end
+  end
+end
+";
+
+/// KEYS keys, keys:v, fence, keys:d · ARGV name, json, sha256 hex → 1 written, 0 the
+/// name is taken (another node's key: nothing written), 2 the value is another key's
+/// (two nodes creating one value under two names at once: each node checks only its
+/// own table), -1 fenced off (this write's answer was lost and the admin call already
+/// answered that the key was not created: it must never land).
 const CREATE_KEY: &str = r"
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+reindex()
+local other = redis.call('HGET', KEYS[4], ARGV[3])
+if other then
+  local cur = redis.call('HGET', KEYS[1], other)
+  local ok, k = pcall(cjson.decode, cur or '')
+  if ok and type(k) == 'table' and k.sha256 == ARGV[3] then return 2 end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[1])
 redis.call('INCR', KEYS[2])
 return 1
 ";
@@ -49,22 +76,25 @@ redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
 return 0
 ";
 
-/// KEYS keys, keys:v, fence · ARGV name, json, fence ttl ms → fences the create off and
-/// removes the key if it landed (1) — only that very key, never another of that name.
+/// KEYS keys, keys:v, fence, keys:d · ARGV name, json, fence ttl ms → fences
+/// the create off and removes the key if it landed (1) — only that very key, never
+/// another of that name — and its value from the index.
 const UNDO_KEY: &str = r"
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   redis.call('HDEL', KEYS[1], ARGV[1])
+  local d = cjson.decode(ARGV[2]).sha256
+  if redis.call('HGET', KEYS[4], d) == ARGV[1] then redis.call('HDEL', KEYS[4], d) end
   redis.call('INCR', KEYS[2])
   return 1
 end
 return 0
 ";
 
-/// KEYS keys, keys:v, revoked · ARGV name, sha256 hex, 1 for a config key → 1. A config
-/// key joins `revoked`; a created key leaves `keys` if it is the one with that digest
-/// (a retry must not remove a key created later under the same name). Idempotent, so
-/// it can be repeated until Redis confirms it.
+/// KEYS keys, keys:v, revoked, keys:d · ARGV name, sha256 hex, 1 for a config key → 1. A
+/// config key joins `revoked`; a created key leaves `keys` (and its value the index) if
+/// it is the one with that digest (a retry must not remove a key created later under
+/// the same name). Idempotent, so it can be repeated until Redis confirms it.
 const REVOKE_KEY: &str = r"
 if ARGV[3] == '1' then
   if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
@@ -78,6 +108,7 @@ if cur then
   local ok, k = pcall(cjson.decode, cur)
   if ok and type(k) == 'table' and k.sha256 == ARGV[2] then
     redis.call('HDEL', KEYS[1], ARGV[1])
+    if redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[2]) end
     redis.call('INCR', KEYS[2])
   end
 end
@@ -109,7 +140,7 @@ pub fn raise() -> &'static Script {
 
 pub fn create_key() -> &'static Script {
     static S: OnceLock<Script> = OnceLock::new();
-    S.get_or_init(|| Script::new(CREATE_KEY))
+    S.get_or_init(|| Script::new(&format!("{REINDEX}{CREATE_KEY}")))
 }
 
 pub fn confirm_key() -> &'static Script {
