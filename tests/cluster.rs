@@ -318,3 +318,20 @@ fn a_stopped_node_gives_back_the_quota_tokens_it_did_not_spend() {
     assert_eq!(spend(&[node.p.addr], 200), 196, "{}", node.p.log_text());
     assert_eq!(used_today(node.admin), 200);
 }
+
+#[test]
+fn a_killed_node_strands_at_most_a_chunk_and_a_half_of_a_quota() {
+    // 200 a day: chunks of 10. After 5 admissions a node has 5 tokens left and leases the
+    // next chunk before they are spent: SIGKILLed then, it strands 15 (the README's
+    // bound), not one chunk at most.
+    let redis = Redis::start();
+    let bigger = |yaml: String| yaml.replace("limit: 50, period: day", "limit: 200, period: day");
+    let a = start_node_with(&redis.url(), "deny", "epoll", "a", bigger);
+    for _ in 0..5 {
+        assert_eq!(get_with_key(a.p.addr, "/q", Some(K1)).status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    a.p.kill9();
+    let b = start_node_with(&redis.url(), "deny", "epoll", "b", bigger);
+    assert_eq!(spend(&[b.p.addr], 250), 200 - 5 - 15, "{}", b.p.log_text());
+}
