@@ -84,12 +84,17 @@ fn spend(nodes: &[&Node], n: usize) -> u64 {
 /// Today's use of the key in the cluster, as `GET /usage` on `admin` says (None while
 /// Redis does not answer).
 fn used_today(admin: SocketAddr) -> Option<u64> {
+    used_today_by(admin, "k1")
+}
+
+/// `used_today` of the key named `key`.
+fn used_today_by(admin: SocketAddr, key: &str) -> Option<u64> {
     let r = common::admin(admin, "GET", "/usage?plan=daily", Some(TOKEN), None);
     if r.status != 200 {
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    Some(v["items"]["k1"][0][0].as_u64().unwrap_or(0))
+    Some(v["items"][key][0][0].as_u64().unwrap_or(0))
 }
 
 fn flush(admin: SocketAddr) {
@@ -203,4 +208,39 @@ fn a_redis_that_came_back_empty_while_the_nodes_restarted_gets_their_counts() {
             "{driver}: a spent quota was granted again"
         );
     }
+}
+
+/// A key revoked before a node restarted has no counter in the node's new run, only
+/// its counts in the node's state store: when Redis then comes back empty, the node
+/// gives Redis those too (they were lost: the cluster's usage of the key said 0).
+#[test]
+fn usage_of_a_key_revoked_before_a_node_restarted_survives_redis_coming_back_empty() {
+    let origin = Origin::fixed(b"item");
+    let mut redis = Redis::start();
+    let state = temp_dir("state-a");
+    let a = reached_redis(launch(&redis, "a", "epoll", origin.addr, &state));
+    let value = "gone-key-0123456789abcdef";
+    let body = format!(r#"{{"name": "gone", "plan": "daily", "value": "{value}"}}"#);
+    let r = common::admin(a.admin, "POST", "/api-keys", Some(TOKEN), Some(&body));
+    assert_eq!(r.status, 201, "{}", r.text());
+    for _ in 0..5 {
+        assert_eq!(get_with_key(a.p.addr, "/q", Some(value)).status, 200);
+    }
+    let r = common::admin(a.admin, "DELETE", "/api-keys/gone", Some(TOKEN), None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(eventually(|| used_today_by(a.admin, "gone") == Some(5)));
+    assert!(a.p.stop().success());
+    let a = reached_redis(launch(&redis, "a", "epoll", origin.addr, &state));
+    assert_eq!(used_today_by(a.admin, "gone"), Some(5));
+    redis.restart();
+    assert!(
+        eventually(|| a.p.log_text().contains("Redis lost what it held")),
+        "a did not see the loss\n{}",
+        a.p.log_text()
+    );
+    assert!(
+        eventually(|| used_today_by(a.admin, "gone") == Some(5)),
+        "usage of the revoked key after Redis lost it: {:?}",
+        used_today_by(a.admin, "gone")
+    );
 }

@@ -66,6 +66,7 @@ pub mod names;
 mod probe;
 mod scripts;
 mod side;
+mod usage;
 
 use std::future::Future;
 use std::pin::Pin;

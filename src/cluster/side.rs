@@ -20,6 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::generations::{forget_generations, generation};
 use super::metrics::OPEN_AFTER;
+use super::usage::{flush_usage, DayKey};
 use super::{scripts, unix_ms, Cluster, Job, Kind, SharedLimit, NODE_TTL_MS, TICK};
 use crate::global::usage::today;
 
@@ -54,9 +55,6 @@ pub fn join(_: &Cluster) {
 /// Ticks between full re-reads of the shared keys (5 s).
 const KEYS_EVERY: u64 = 25;
 
-/// (plan, key, day)
-type DayKey = (String, String, u32);
-
 /// What the periodic sync remembers between ticks.
 #[derive(Default)]
 struct SyncState {
@@ -69,6 +67,9 @@ struct SyncState {
     published_hash: String,
     /// (plan, key, day) → count Redis has from this node.
     usage: HashMap<DayKey, u64>,
+    /// Redis lost its data and has not yet taken the counts this node's state store
+    /// holds for keys it has no counter for in this run (`usage::flush_usage`).
+    resend_stored: bool,
     /// The `epoch` marker Redis held at the last sync (see [`lost_data`]).
     epoch: Option<String>,
     /// The live nodes Redis listed at the last sync.
@@ -200,7 +201,12 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
         let m = tx.borrow().clone();
         if c.stop.load(Ordering::Acquire) {
             if let Some(m) = m {
-                match tokio::time::timeout(budget, flush_usage(&c, m.clone(), &mut state)).await {
+                match tokio::time::timeout(
+                    budget,
+                    flush_usage(&c, m.clone(), &mut state.usage, &mut state.resend_stored),
+                )
+                .await
+                {
                     Ok(Ok(())) => {}
                     _ => error!("cluster: cannot write the final usage counts"),
                 }
@@ -351,6 +357,7 @@ async fn sync(
     if lost {
         forget_generations();
         s.usage.clear();
+        s.resend_stored = true;
         s.published_hash.clear();
         reseed_quotas(c, &mut m).await?;
         warn!("cluster: Redis lost what it held (restarted without persistence, or flushed): this node gave it its quota counts again, and writes its usage and config hash again");
@@ -375,7 +382,7 @@ async fn sync(
         let _: () = m.set(c.key("config:hash"), hash.as_str()).await?;
         s.published_hash = hash.to_string();
     }
-    flush_usage(c, m.clone(), s).await?;
+    flush_usage(c, m.clone(), &mut s.usage, &mut s.resend_stored).await?;
     super::connections::reregister(c, &m, lost);
     reconcile(c, &mut m).await
 }
@@ -519,42 +526,6 @@ async fn sync_keys(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisRe
     {
         warn!(error = %e, "cluster: cannot apply the shared API keys");
     }
-    Ok(())
-}
-
-/// Writes this node's per-day usage counts that changed (absolute values, raised
-/// only: see `scripts::RAISE`). What Redis has not taken stays in memory for the next
-/// try, so an outage loses nothing and a retry counts nothing twice.
-async fn flush_usage(
-    c: &Cluster,
-    mut m: MultiplexedConnection,
-    s: &mut SyncState,
-) -> redis::RedisResult<()> {
-    let mut by_hash: HashMap<String, Vec<(String, u64, DayKey)>> = HashMap::new();
-    for (plan, key, cells) in c.shared.keys.usage_cells() {
-        for (day, count) in cells.day_counts() {
-            let k = (plan.clone(), key.clone(), day);
-            if count == 0 || s.usage.get(&k) == Some(&count) {
-                continue;
-            }
-            by_hash
-                .entry(c.key(&format!("usage:{plan}:{day}")))
-                .or_default()
-                .push((format!("{key}|{}", c.usage_node), count, k));
-        }
-    }
-    for (hash, fields) in by_hash {
-        let mut inv = scripts::raise().key(&hash);
-        for (field, count, _) in &fields {
-            inv.arg(field).arg(*count);
-        }
-        let _: i64 = inv.invoke_async(&mut m).await?;
-        for (_, count, k) in fields {
-            s.usage.insert(k, count);
-        }
-    }
-    let oldest = today().saturating_sub(1);
-    s.usage.retain(|(_, _, day), _| *day >= oldest);
     Ok(())
 }
 
