@@ -325,20 +325,18 @@ fn detail(error: Option<jsonschema::ValidationError<'_>>) -> String {
     let Some(e) = error else {
         return "[]".into();
     };
-    let mut out = Capped(String::from("["), DETAIL_MAX);
-    if write!(out, "{e}").is_err() {
-        out.0.push('…');
+    let mut what = Capped(String::from("["), DETAIL_MAX);
+    if write!(what, "{e}").is_err() {
+        what.0.push('…');
     }
-    let at = e.instance_path().to_string();
-    let at = if at.is_empty() { "/" } else { at.as_str() };
-    let mut out = out.0;
-    out.push_str(" at ");
-    let cut = (0..=at.len().min(DETAIL_MAX))
-        .rev()
-        .find(|&i| at.is_char_boundary(i));
-    out.push_str(&at[..cut.unwrap_or(0)]);
-    out.push(']');
-    out
+    // The path has a budget of its own: a cut message still says where.
+    let mut at = Capped(what.0 + " at ", DETAIL_MAX);
+    let path = e.instance_path();
+    let _ = match path.as_str().is_empty() {
+        true => at.write_str("/"),
+        false => write!(at, "{path}"),
+    };
+    at.0 + "]"
 }
 
 const DETAIL_MAX: usize = 400;
