@@ -29,8 +29,20 @@ pub struct Policy {
     pub statements: Vec<Statement>,
 }
 
-/// `*`/`?` glob match; `case` false compares ASCII letters ignoring case (actions).
+/// `*`/`?` glob match; `case` false compares ASCII letters ignoring case (actions). As in
+/// IAM, `?` is one character, not one byte: a decoded path's `é` is two bytes, and a Deny
+/// of `…/files/?` must refuse it. `*` moves on by whole characters too, so a `?` after it
+/// never starts inside one (and counts a three-byte character's tail as two).
 pub fn glob(pattern: &[u8], text: &[u8], case: bool) -> bool {
+    let char_len = |t: usize| {
+        match text[t] {
+            0xf0.. => 4,
+            0xe0.. => 3,
+            0xc0.. => 2,
+            _ => 1,
+        }
+        .min(text.len() - t)
+    };
     let eq = |a: u8, b: u8| {
         if case {
             a == b
@@ -41,18 +53,20 @@ pub fn glob(pattern: &[u8], text: &[u8], case: bool) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len()
-            && (pattern[p] == b'?' || (pattern[p] != b'*' && eq(pattern[p], text[t])))
-        {
+        if p < pattern.len() && pattern[p] == b'?' {
+            p += 1;
+            t += char_len(t);
+        } else if p < pattern.len() && pattern[p] != b'*' && eq(pattern[p], text[t]) {
             p += 1;
             t += 1;
         } else if p < pattern.len() && pattern[p] == b'*' {
             star = Some((p, t));
             p += 1;
         } else if let Some((sp, st)) = star {
+            let next = st + char_len(st);
             p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
+            t = next;
+            star = Some((sp, next));
         } else {
             return false;
         }
@@ -190,6 +204,12 @@ mod tests {
         assert!(glob(b"*", b"", true));
         assert!(glob(b"execute-api:*", b"EXECUTE-API:Invoke", false));
         assert!(!glob(b"ab", b"abc", true));
+        // `?` is one character: two bytes of `é`, three of `€`, never half of one.
+        assert!(glob("/files/?".as_bytes(), "/files/é".as_bytes(), true));
+        assert!(!glob("/files/??".as_bytes(), "/files/é".as_bytes(), true));
+        assert!(glob("*?".as_bytes(), "€".as_bytes(), true));
+        assert!(!glob("*??".as_bytes(), "€".as_bytes(), true));
+        assert!(glob("a*?c".as_bytes(), "a€€c".as_bytes(), true));
     }
 
     #[test]
