@@ -47,7 +47,8 @@ fn status(addr: SocketAddr, headers: &str, target: &str) -> Response {
 /// The key is the one `x-api-key` header (any case, surrounding blanks dropped). Two of
 /// them are refused whatever they hold: the gateway would vouch for one key while the
 /// backend gets both lines, and the access log and the quota would name a key the
-/// backend may not read as the caller's. A key in the query string is not a key.
+/// backend may not read as the caller's; an `x_api_key` line counts as a second one. A key
+/// in the query string is not a key.
 #[test]
 fn one_x_api_key_header_is_the_key_and_two_are_refused() {
     for driver in DRIVERS {
@@ -73,6 +74,11 @@ fn one_x_api_key_header_is_the_key_and_two_are_refused() {
             (format!("{good}X-Api-Key: {OTHER}\r\n"), "/secret", 403),
             (format!("{good}{good}"), "/secret", 403),
             (format!("x-api-key: {GOOD}, {GOOD}\r\n"), "/secret", 403),
+            // A CGI backend reads `x_api_key` as the same header, joined with the checked
+            // one; alone, it is not the header API Gateway reads.
+            (format!("x_api_key: {OTHER}\r\n{good}"), "/secret", 403),
+            (format!("{good}X_Api-Key: {OTHER}\r\n"), "/secret", 403),
+            (format!("x_api_key: {GOOD}\r\n"), "/secret", 403),
             (
                 String::new(),
                 &format!("/secret?x-api-key={GOOD}&api_key={GOOD}"),

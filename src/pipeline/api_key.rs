@@ -28,16 +28,20 @@ pub fn lookup_value<'t>(table: &'t KeyTable, value: &[u8]) -> Option<&'t KeyEntr
 
 /// The header's value when it is sent exactly once. Two `x-api-key` lines are refused
 /// rather than resolved: the gateway would vouch for one key while the backend, which
-/// gets both lines, may read the other (or both) as the caller's.
+/// gets both lines, may read the other (or both) as the caller's. An `x_api_key` line
+/// counts as one of them (a CGI, WSGI or PHP backend reads it as `HTTP_X_API_KEY`, joined
+/// with the checked line), and is never a key of its own: API Gateway reads `x-api-key`.
 #[inline]
 fn single<'b>(head: &RequestHead, buf: &'b [u8]) -> Option<&'b [u8]> {
     let mut named = head
         .headers
         .iter()
-        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(HEADER.as_bytes()));
+        .filter(|h| crate::http1::same_cgi_name(h.name.get(buf), HEADER.as_bytes()));
     let first = named.next()?;
     match named.next() {
-        Some(_) => None,
-        None => Some(first.value.get(buf)),
+        None if first.name.get(buf).eq_ignore_ascii_case(HEADER.as_bytes()) => {
+            Some(first.value.get(buf))
+        }
+        _ => None,
     }
 }
