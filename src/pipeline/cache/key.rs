@@ -157,52 +157,85 @@ const AMP: fn(u8) -> bool = |b| b == b'&';
 const AMP_SEMI: fn(u8) -> bool = |b| b == b'&' || b == b';';
 
 /// Query parameter `name` as every kind of backend reads it. A backend that splits at `;`
-/// reads `?a=x&b=1;a=evil` as a=evil, and one that compares names without case (ASP.NET)
-/// reads `?A=evil` as a=evil: keyed only as the usual reading (a=x, a absent), such a
-/// request filled the entry of `?a=x` or of `?` ("parameter cloaking"). So a flag byte
-/// says which other readings differ, and each of those is keyed too; a plain query costs
-/// one scan more.
+/// reads `?a=x&b=1;a=evil` as a=evil, one that compares names without case (ASP.NET)
+/// reads `?A=evil` as a=evil, and PHP reads `?a=x&+a=evil`, `a%00=evil` and `a[]=evil`
+/// as a=evil too: keyed only as the usual reading (a=x, a absent), such a request filled
+/// the entry of `?a=x` or of `?` ("parameter cloaking"). So a flag byte says which other
+/// readings differ, and each of those is keyed too; a plain query costs a scan more.
 fn query_part(out: &mut Vec<u8>, query: &[u8], name: &[u8]) {
     let semi = query.contains(&b';');
-    let folded = query.split(|&b| AMP_SEMI(b)).any(|pair| {
-        let n = pair.split(|&b| b == b'=').next().unwrap_or_default();
-        is_name(n, name, true) && !is_name(n, name, false)
-    });
-    out.push(u8::from(semi) | u8::from(folded) << 1);
+    let differs = |reading: Reading| {
+        query.split(|&b| AMP_SEMI(b)).any(|pair| {
+            let n = pair.split(|&b| b == b'=').next().unwrap_or_default();
+            is_name(n, name, reading) && !is_name(n, name, Reading::Exact)
+        })
+    };
+    let folded = differs(Reading::Folded);
+    let php = differs(Reading::Php);
+    out.push(u8::from(semi) | u8::from(folded) << 1 | u8::from(php) << 2);
     for (at_semi, fold) in [(false, false), (true, false), (false, true), (true, true)] {
         if (semi || !at_semi) && (folded || !fold) {
             let sep = if at_semi { AMP_SEMI } else { AMP };
-            query_values(out, query, name, sep, fold);
+            let reading = if fold {
+                Reading::Folded
+            } else {
+                Reading::Exact
+            };
+            query_values(out, query, name, sep, reading);
         }
+    }
+    if php {
+        query_values(out, query, name, AMP, Reading::Php);
     }
 }
 
-/// The values of query parameter `name` (without case when `fold`) in request order, the
-/// query split into pairs at each byte `sep` accepts, then a terminator.
-fn query_values(out: &mut Vec<u8>, query: &[u8], name: &[u8], sep: fn(u8) -> bool, fold: bool) {
+/// How a backend compares a pair's name with the one it looks for.
+#[derive(Clone, Copy)]
+enum Reading {
+    Exact,
+    /// Without case (ASP.NET).
+    Folded,
+    /// As PHP files it in `$_GET`: leading spaces skipped, the name ended by a NUL or by
+    /// `[` (`a[]=x` is the array `a`), spaces and dots read as `_` (both sides).
+    Php,
+}
+
+/// The values of query parameter `name` (as `reading` compares names) in request order,
+/// the query split into pairs at each byte `sep` accepts, then a terminator.
+fn query_values(
+    out: &mut Vec<u8>,
+    query: &[u8],
+    name: &[u8],
+    sep: fn(u8) -> bool,
+    reading: Reading,
+) {
     for pair in query.split(|&b| sep(b)) {
         let (n, v) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
         // Compared and written decoded: `%61=x` is `a=x` to the backend.
-        let same = is_name(n, name, fold);
-        if same {
+        if is_name(n, name, reading) {
             field_with(out, |out| out.extend(query_decoded(v)));
         }
     }
     out.extend_from_slice(&ABSENT.to_le_bytes());
 }
 
-/// Whether the (encoded) pair name `n` is `name`, without case when `fold`.
-fn is_name(n: &[u8], name: &[u8], fold: bool) -> bool {
-    if fold {
-        let lower = |b: u8| b.to_ascii_lowercase();
-        query_decoded(n)
+/// Whether the (encoded) pair name `n` is `name` in `reading`.
+fn is_name(n: &[u8], name: &[u8], reading: Reading) -> bool {
+    let lower = |b: u8| b.to_ascii_lowercase();
+    let php = |b: u8| if b == b' ' || b == b'.' { b'_' } else { b };
+    match reading {
+        Reading::Exact => query_decoded(n).eq(name.iter().copied()),
+        Reading::Folded => query_decoded(n)
             .map(lower)
-            .eq(name.iter().copied().map(lower))
-    } else {
-        query_decoded(n).eq(name.iter().copied())
+            .eq(name.iter().copied().map(lower)),
+        Reading::Php => query_decoded(n)
+            .skip_while(|&b| b == b' ')
+            .take_while(|&b| b != 0 && b != b'[')
+            .map(php)
+            .eq(name.iter().copied().map(php)),
     }
 }
 
@@ -392,6 +425,30 @@ mod tests {
         assert_ne!(k("/items/1?LANG=en"), k("/items/1?Lang=en&x=1;LANG=evil"));
         assert_eq!(k("/items/1?LANG=en"), k("/items/1?x=1&LANG=en"));
         assert_eq!(k("/items/1?lang=en"), k("/items/1?x=1&lang=en&other=2"));
+    }
+
+    #[test]
+    fn a_query_is_keyed_as_php_reads_it_too() {
+        let r = rules(vec![KeyPart::Query((*b"lang").into())]);
+        let k = |target: &str| key_of(&r, &get(target, ""));
+        let plain = k("/items/1?lang=de");
+        // PHP's $_GET['lang'] is evil for each of these; the last value wins there.
+        for cloaked in [
+            "/items/1?lang=de&+lang=evil",
+            "/items/1?lang=de&%20lang=evil",
+            "/items/1?lang=de&lang%00=evil",
+            "/items/1?lang=de&lang%5B%5D=evil",
+            "/items/1?lang=de&lang[x]=evil",
+        ] {
+            assert_ne!(plain, k(cloaked), "{cloaked}");
+        }
+        assert_ne!(k("/items/1"), k("/items/1?lang[]=evil"));
+        // Dots and spaces in a name are `_` to PHP, on both sides.
+        let dotted = rules(vec![KeyPart::Query((*b"a.b").into())]);
+        let kd = |target: &str| key_of(&dotted, &get(target, ""));
+        assert_ne!(kd("/items/1?a.b=x"), kd("/items/1?a.b=x&a_b=evil"));
+        // Names PHP reads as others leave the key alone.
+        assert_eq!(plain, k("/items/1?lang=de&language=1&xlang=2"));
     }
 
     #[test]
