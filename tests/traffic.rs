@@ -366,6 +366,9 @@ apis:
       "GET /closed":
         integration: {{ type: mock, status: 200, body: "ok" }}
         throttle: {{ rate: 0, burst: 5 }}
+      "GET /no-burst":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        throttle: {{ rate: 1000, burst: 0 }}
 usage_plans:
   one: {{ throttle: {{ rate: 7, burst: 1 }} }}
 api_keys:
@@ -397,9 +400,14 @@ api_keys:
             std::thread::sleep(Duration::from_millis(430));
         }
         // `rate: 0` never refills: refused with no time to come back at.
-        let r = send_to(p.addr, b"GET /closed HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert_eq!(r.status, 429, "{driver}: {}", r.text());
-        assert_eq!(r.header("retry-after"), None, "{driver}: {:?}", r.headers);
+        // Nor does `burst: 0`, a bucket that holds nothing, whatever its rate.
+        for path in ["/closed", "/no-burst", "/no-burst"] {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+            let r = send_to(p.addr, request.as_bytes());
+            assert_eq!(r.status, 429, "{driver} {path}: {}", r.text());
+            assert_eq!(r.header("retry-after"), None, "{driver}: {:?}", r.headers);
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(p.stop().success());
     }
     let _ = std::fs::remove_dir_all(&state);

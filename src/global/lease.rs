@@ -69,11 +69,15 @@ pub struct GlobalPool {
 }
 
 impl GlobalPool {
-    /// `rate` in tokens per second (fractions allowed, 0 blocks), `burst` the capacity
-    /// (at least 1 when the rate is positive, so a positive rate admits something).
+    /// `rate` in tokens per second (fractions allowed), `burst` the capacity; either 0
+    /// blocks (a bucket that holds nothing admits nothing, as API Gateway's burst of 0).
     pub fn new(rate: f64, burst: u64, workers: usize) -> Self {
-        let interval = if rate > 0.0 { NS / rate } else { f64::INFINITY };
-        let capacity = burst.max(1) as f64;
+        let interval = if rate > 0.0 && burst > 0 {
+            NS / rate
+        } else {
+            f64::INFINITY
+        };
+        let capacity = burst as f64;
         // Rounded up: truncated, `burst/rate` falls short of `burst` intervals by up to a
         // nanosecond whenever 1/rate is not a whole number of them, so a full bucket held
         // one token less than `burst`, and a burst of 1 (at 7/s, say) admitted nothing,
@@ -101,7 +105,7 @@ impl GlobalPool {
     /// else as many as it has, else none and how long until the next one.
     pub fn lease(&self, want: u32, now: u64) -> Lease {
         if !self.interval.is_finite() {
-            // `rate: 0` blocks for good: no token ever comes.
+            // `rate: 0` (or `burst: 0`) blocks for good: no token ever comes.
             return Lease::Denied { wait_ns: u64::MAX };
         }
         let mut cur = self.tat.load(Ordering::Acquire);
@@ -211,10 +215,14 @@ mod tests {
         assert_eq!(granted(p.lease(5, 2 * SEC)), 1);
         let blocked = GlobalPool::new(0.0, 100, 1);
         assert!(matches!(blocked.lease(1, 10 * SEC), Lease::Denied { .. }));
-        // Burst 0 with a positive rate still admits one at a time.
+        // Burst 0 holds nothing: blocked whatever the rate, with no time to come back at.
         let p = GlobalPool::new(10.0, 0, 1);
-        assert_eq!(granted(p.lease(5, 0)), 1);
-        assert_eq!(granted(p.lease(5, SEC / 10)), 1);
+        for now in [0, SEC / 10, 10 * SEC] {
+            assert!(matches!(
+                p.lease(5, now),
+                Lease::Denied { wait_ns: u64::MAX }
+            ));
+        }
     }
 
     /// A full bucket holds exactly `burst` tokens whatever the rate, also when 1/rate is
