@@ -129,6 +129,9 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("a stray % before escapes", b"GET /%%36%31dmin HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("an encoded .. behind stray %s", b"GET /up/%2%65%2%65/ok HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("a % at the end of the path", b"GET /up/x% HTTP/1.1\r\nHost: t\r\n\r\n"),
+        // Another path to a backend that ends it at a NUL, or reads \ as / (IIS).
+        ("a %00 in the path", b"GET /up/..%00/ok HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("a backslash in the path", b"GET /up\\secret HTTP/1.1\r\nHost: t\r\n\r\n"),
         // A backend reading quoted-strings would go on past the CRLF.
         (
             "a chunk extension's quote left open",

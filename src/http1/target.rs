@@ -63,6 +63,13 @@ pub(super) fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), Par
     if has_malformed_escape(path) {
         return Err(bad("% not followed by two hex digits in path"));
     }
+    // Neither is a URI's (RFC 3986), and each means another path to some backend: a C,
+    // CGI or PHP file handler ends the path at a decoded NUL (`/a/..%00/b` is `/a/..`),
+    // and IIS or Undertow read `\` as `/` (`/admin\secret` past an `/admin/…` guard).
+    // nginx refuses `%00` too.
+    if memchr::memchr(b'\\', path).is_some() || has_nul_escape(path) {
+        return Err(bad("backslash or %00 in path"));
+    }
     if has_dot_segment(path) {
         return Err(bad("dot-segment in path"));
     }
@@ -77,6 +84,11 @@ fn has_malformed_escape(path: &[u8]) -> bool {
         Some(&[hi, lo]) => hex_value(hi).is_none() || hex_value(lo).is_none(),
         _ => true,
     })
+}
+
+/// A `%00` (the escapes are well formed by now).
+fn has_nul_escape(path: &[u8]) -> bool {
+    memchr::memmem::find_iter(path, b"%00").next().is_some()
 }
 
 /// Decodes percent-encoded unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`) in
@@ -254,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn a_percent_without_two_hex_digits_is_refused() {
+    fn a_stray_percent_a_nul_escape_or_a_backslash_in_the_path_is_refused() {
         for path in [
             "/x%6",
             "/x%",
@@ -263,6 +275,10 @@ mod tests {
             "/%6%31dmin",
             "/a%2%65%2%65/b",
             "/%G1",
+            // Well formed, but another path to some backend.
+            "/admin%00",
+            "/a/..%00/b",
+            "/admin\\secret",
         ] {
             let raw = format!("GET {path}?q=%61 HTTP/1.1\r\nHost: t\r\n\r\n");
             let got = parse_request(
@@ -273,7 +289,7 @@ mod tests {
             assert!(got.is_err(), "{path}: {got:?}");
         }
         // In the query, escapes are the application's business (as nginx).
-        let raw = b"GET /x?q=%zz%%41 HTTP/1.1\r\nHost: t\r\n\r\n";
+        let raw = b"GET /x%2500?q=%zz%%41%00\\ HTTP/1.1\r\nHost: t\r\n\r\n";
         assert_eq!(
             parse_request(raw, &Default::default(), &mut RequestHead::default()),
             Ok(true)

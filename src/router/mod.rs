@@ -64,13 +64,24 @@ fn base_len(path: &[u8], base: &[u8]) -> Option<usize> {
     let mut at = 0;
     for segment in base.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         at += path[at..].iter().take_while(|&&b| b == b'/').count();
-        let end = at + segment.len();
-        if path.get(at..end) != Some(segment) || !matches!(path.get(end), None | Some(b'/')) {
+        let end = path[at..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(path.len(), |i| at + i);
+        if !segment_is(&path[at..end], segment) {
             return None;
         }
         at = end;
     }
     Some(at)
+}
+
+/// Whether a request's path segment is the literal segment `lit`: as written, or with
+/// its `;` parameters dropped. Tomcat, Jetty and Spring drop them (`/admin;jsessionid=1`
+/// is their `/admin`), so routed as the text `admin;x`, such a request missed an
+/// `/admin` route's key or authorizer and reached a catch-all that passed it on.
+pub(crate) fn segment_is(seg: &[u8], lit: &[u8]) -> bool {
+    seg == lit || memchr::memchr(b';', seg).is_some_and(|semi| seg[..semi] == *lit)
 }
 
 /// What the router found for a request.
@@ -260,6 +271,11 @@ mod tests {
             Some((s(1, 0), 0, "//a".into()))
         );
         assert_eq!(go(&r, "x", "/prod/v2x/a").map(|m| m.0), Some(s(0, 1)));
+        // A segment's `;` parameters are dropped, as Tomcat and Jetty drop them.
+        assert_eq!(
+            go(&r, "x", "/prod;a/v2;b/a"),
+            Some((s(1, 0), 0, "/a".into()))
+        );
         // "production" is not under the "prod" base path: the root stage takes it.
         assert_eq!(
             go(&r, "x", "/production/x"),

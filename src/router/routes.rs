@@ -164,7 +164,7 @@ impl RouteTable {
             .map_or(path.len(), |i| pos + i);
         let seg = &path[pos..end];
         for (lit, next) in &n.literals {
-            if **lit == *seg {
+            if super::segment_is(seg, lit) {
                 if let Some(id) = self.walk(*next, method, path, end, base, params) {
                     return Some(id);
                 }
@@ -272,6 +272,22 @@ mod tests {
         // A greedy segment needs at least one segment.
         assert_eq!(m(&t, Method::Get, "/files").0, None);
         assert_eq!(m(&t, Method::Get, "/files/").0, None);
+    }
+
+    /// Tomcat, Jetty and Spring read `/admin;jsessionid=1` as `/admin`: so does routing,
+    /// or the request would miss `/admin`'s guard and reach a catch-all.
+    #[test]
+    fn a_segment_with_parameters_matches_its_literal_too() {
+        let t = table(&["GET /admin", "GET /admin/{p+}", "ANY /{proxy+}", "GET /a;b"]);
+        assert_eq!(m(&t, Method::Get, "/admin;jsessionid=1").0, Some(0));
+        assert_eq!(
+            m(&t, Method::Get, "/admin;x/secret"),
+            (Some(1), vec!["secret".into()])
+        );
+        assert_eq!(m(&t, Method::Get, "/admins;x").0, Some(2));
+        // A literal written with its `;` is still itself.
+        assert_eq!(m(&t, Method::Get, "/a;b").0, Some(3));
+        assert_eq!(m(&t, Method::Get, "/a;c").0, Some(2));
     }
 
     #[test]
