@@ -111,6 +111,12 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("two Host fields", b"GET /up HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
         ("a Host with a path", b"GET /up HTTP/1.1\r\nHost: a/b\r\n\r\n"),
         ("an empty Host", b"GET /up HTTP/1.1\r\nHost: \r\n\r\n"),
+        // More than host and port: the first part picked a domain, the backend got all.
+        ("a Host with two ports", b"GET /up HTTP/1.1\r\nHost: t:80:90\r\n\r\n"),
+        ("a Host with a port that is not digits", b"GET /up HTTP/1.1\r\nHost: t:abc\r\n\r\n"),
+        ("a Host with an empty name", b"GET /up HTTP/1.1\r\nHost: :80\r\n\r\n"),
+        ("a Host with an unclosed IP-literal", b"GET /up HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+        ("an absolute-form target with an empty host", b"GET http://:80/up HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("garbage bytes", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
         ("text that is not HTTP", b"hello there\r\n\r\n"),
         ("HTTP/0.9", b"GET /up HTTP/0.9\r\nHost: t\r\n\r\n"),

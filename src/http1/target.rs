@@ -157,14 +157,38 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool, out: &mut Vec<u8>) {
     }
 }
 
-/// host[:port] as reg-name, IPv4 or IP-literal characters. Userinfo ('@'), paths and
-/// whitespace are out: the router must see the same host the backend will. Empty is
-/// out too: an http URI with an empty host is invalid (RFC 9110 §4.2.1), and nginx
-/// answers an empty `Host` 400.
+/// `host[:port]`: a reg-name or IPv4 address, or an IP-literal in brackets, then at most
+/// one `:` and 1–5 digits (RFC 3986 §3.2). Userinfo ('@'), paths and whitespace are out:
+/// the router must see the same host the backend will. An empty host is out too (RFC
+/// 9110 §4.2.1; nginx answers an empty `Host` 400), and so is a port that is not digits
+/// or a second colon (`a:80:90`, `a:-1`, `[::1`): such a value still selected a domain
+/// by its first part while the backend got the whole of it as `X-Forwarded-Host`.
 pub(super) fn is_valid_authority(v: &[u8]) -> bool {
-    !v.is_empty()
-        && v.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b))
+    let sub_delim = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
+    let (host, port) = if v.first() == Some(&b'[') {
+        let Some(close) = memchr::memchr(b']', v) else {
+            return false;
+        };
+        let literal = &v[1..close];
+        if literal.is_empty() || !literal.iter().all(|&b| sub_delim(b) || b == b':') {
+            return false;
+        }
+        (&v[..=close], &v[close + 1..])
+    } else {
+        let at = memchr::memchr(b':', v).unwrap_or(v.len());
+        if v[..at].is_empty() || !v[..at].iter().all(|&b| sub_delim(b)) {
+            return false;
+        }
+        (&v[..at], &v[at..])
+    };
+    debug_assert!(!host.is_empty());
+    match port {
+        [] => true,
+        [b':', digits @ ..] => {
+            (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
 }
 
 fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
@@ -262,6 +286,27 @@ mod tests {
             "/a%2Fb",
         ] {
             assert!(!has_dot_segment(p.as_bytes()), "{p}");
+        }
+    }
+
+    #[test]
+    fn an_authority_is_a_host_and_at_most_one_port() {
+        use super::is_valid_authority as ok;
+        for good in [
+            "a",
+            "a.example:8080",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:443",
+            "xn--caf-dma.example",
+        ] {
+            assert!(ok(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "", ":80", "a:", "a:80:90", "a:abc", "a:-1", "a:+80", "a:123456", "[::1", "[zz]x",
+            "a]:80", "[]", "a b", "u@a", "a/b",
+        ] {
+            assert!(!ok(bad.as_bytes()), "{bad}");
         }
     }
 
