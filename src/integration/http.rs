@@ -77,26 +77,19 @@ pub async fn proxy(
         at: Instant::now() + h.timeout,
     };
 
-    c.wbuf.clear();
-    let Some((upgrading, mut host_at)) = encode_request_head(ctx, gen, c, h, m, &lease) else {
-        lease.release(None);
-        if c.head.body != BodyKind::Empty {
-            c.head.keep_alive = false;
-        }
-        return c.answer(ctx, gen, 400, "Bad Request", &[]).await;
-    };
-    let sending = Instant::now();
     // Body bytes that came with the head go out in the same write.
     let head_len = c.head.head_len;
     let max_body = gen.snap.server.limits.max_body_bytes;
     let mut chunked = ChunkedDecoder::new(max_body);
+    let mut payload = 0u64;
     let (initial, body_done) = match c.head.body {
         BodyKind::Empty => (0, true),
         BodyKind::Length(n) => {
             let k = n.min((c.rbuf.len() - head_len) as u64) as usize;
             (k, k as u64 == n)
         }
-        BodyKind::Chunked => match chunked.scan(&c.rbuf[head_len..], |_| {}) {
+        BodyKind::Chunked => match chunked.scan(&c.rbuf[head_len..], |r| payload += r.len() as u64)
+        {
             Ok(scan) => (scan.consumed, scan.done),
             Err(e) => {
                 lease.release(None);
@@ -106,15 +99,31 @@ pub async fn proxy(
             }
         },
     };
-    // Trailer fields are left out, as in relay::request_chunked.
-    let trailers = match c.head.body {
-        BodyKind::Chunked => chunked.trailer_bytes(),
-        _ => 0..0,
+    // A chunked body in hand whole goes with its length, as nginx's buffered bodies do: a
+    // backend that speaks only HTTP/1.0 (or no chunked requests: some WSGI servers) would
+    // read the chunk lines as its next request (RFC 9112 §6.1: send Transfer-Encoding
+    // only to a server known to read it). A longer one streams chunked.
+    let dechunked = (c.head.body == BodyKind::Chunked && body_done).then_some(payload);
+    c.wbuf.clear();
+    let Some((upgrading, mut host_at)) = encode_request_head(ctx, gen, c, h, m, &lease, dechunked)
+    else {
+        lease.release(None);
+        if c.head.body != BodyKind::Empty {
+            c.head.keep_alive = false;
+        }
+        return c.answer(ctx, gen, 400, "Bad Request", &[]).await;
     };
+    let sending = Instant::now();
     let body = &c.rbuf[head_len..head_len + initial];
-    if trailers.is_empty() {
-        c.wbuf.extend_from_slice(body);
+    if dechunked.is_some() {
+        let wbuf = &mut c.wbuf;
+        let _ = ChunkedDecoder::new(max_body).scan(body, |r| wbuf.extend_from_slice(&body[r]));
     } else {
+        // Trailer fields are left out, as in relay::request_chunked.
+        let trailers = match c.head.body {
+            BodyKind::Chunked => chunked.trailer_bytes(),
+            _ => 0..0,
+        };
         c.wbuf.extend_from_slice(&body[..trailers.start]);
         c.wbuf.extend_from_slice(&body[trailers.end..]);
     }
@@ -450,6 +459,7 @@ fn encode_request_head(
     h: &HttpIntegration,
     m: &Matched,
     lease: &Lease,
+    dechunked: Option<u64>,
 ) -> Option<(Offered, Range<usize>)> {
     let buf = &c.rbuf[..];
     let out = &mut c.wbuf;
@@ -528,17 +538,17 @@ fn encode_request_head(
     } else {
         b"\r\nx-forwarded-proto: http\r\n"
     });
-    match c.head.body {
-        BodyKind::Length(n) => {
+    match (c.head.body, dechunked) {
+        (BodyKind::Length(n), _) | (BodyKind::Chunked, Some(n)) => {
             out.extend_from_slice(b"content-length: ");
             encode::decimal(out, n);
             out.extend_from_slice(b"\r\n");
         }
-        BodyKind::Empty if c.head.header(buf, "content-length").is_some() => {
+        (BodyKind::Empty, _) if c.head.header(buf, "content-length").is_some() => {
             out.extend_from_slice(b"content-length: 0\r\n");
         }
-        BodyKind::Chunked => write_transfer_encoding(&c.head.headers, buf, out),
-        BodyKind::Empty => {}
+        (BodyKind::Chunked, None) => write_transfer_encoding(&c.head.headers, buf, out),
+        (BodyKind::Empty, _) => {}
     }
     let mut rng = ctx.rng.borrow_mut();
     trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);
