@@ -163,7 +163,13 @@ fn request_mapping_reaches_the_origin() {
         // A mapped path that comes out with a dot-segment is refused, as a client's own
         // would be: the backend must not resolve it outside the template's prefix.
         let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
-        for name in ["../admin/keys", "%2e%2e/admin", "a/../../etc/passwd", "."] {
+        for name in [
+            "../admin/keys",
+            "%2e%2e/admin",
+            "a/../../etc/passwd",
+            ".",
+            "a..%00",
+        ] {
             let r = p.get(&format!("/prod/files?name={name}"));
             assert_eq!(r.status, 400, "{driver} {name}");
         }
@@ -174,6 +180,13 @@ fn request_mapping_reaches_the_origin() {
         );
         assert_eq!(p.get("/prod/files?name=a..b.txt").status, 200);
         assert_eq!(origin.last().target, "/static/a..b.txt?name=a..b.txt");
+        // A % that starts no escape goes as a percent sign, never as a new escape: as
+        // sent, /static/%%36%31dmin is /static/%61dmin, then /static/admin, to a backend.
+        assert_eq!(p.get("/prod/files?name=%%36%31dmin").status, 200);
+        assert_eq!(
+            origin.last().target,
+            "/static/%25%36%31dmin?name=%%36%31dmin"
+        );
 
         // A route without mapping is forwarded exactly as before.
         let r = p.raw(b"GET /prod/plain?debug=1 HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nConnection: close\r\n\r\n");

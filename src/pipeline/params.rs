@@ -139,7 +139,7 @@ impl RequestMap {
 
     /// Writes the mapped path (always starting with '/'), percent-encoding what a path
     /// can't hold. Only call when [`maps_path`](Self::maps_path).
-    /// False when the path made holds a dot-segment (a client's `../admin` in a mapped
+    /// False when the path made holds a dot-segment or a `%00` (a client's `../admin` in a mapped
     /// value): a backend that resolves it would serve a path outside the template's, so
     /// the request is refused as one whose own path has a dot-segment is.
     pub fn write_path(&self, v: &RequestView, out: &mut Vec<u8>) -> bool {
@@ -151,7 +151,9 @@ impl RequestMap {
             out.insert(start, b'/');
         }
         template::encode_tail(out, start, template::path_safe);
-        !crate::http1::has_dot_segment(&out[start..])
+        // A `%00` is refused too, as in a client's own path (a C file handler ends there).
+        let made = &out[start..];
+        !crate::http1::has_dot_segment(made) && memchr::memmem::find(made, b"%00").is_none()
     }
 
     /// Writes `?` and the query string: the client's pairs minus dropped names, then the

@@ -355,15 +355,24 @@ pub fn query_pairs(q: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
-/// Percent-encodes the bytes of `out[start..]` that `keep` refuses. Values are written in
-/// place first; the tail is only copied in the rare case that something needs encoding.
+/// Percent-encodes the bytes of `out[start..]` that `keep` refuses, and a `%` that does
+/// not start an escape (two hex digits): written as it is, `%%36%31dmin` from a header
+/// made the path a backend decodes to `/%61dmin`, then `/admin`, the very path a client
+/// sending it is refused for (400). Values are written in place first; the tail is only
+/// copied in the rare case that something needs encoding.
 pub fn encode_tail(out: &mut Vec<u8>, start: usize, keep: fn(u8) -> bool) {
-    if out[start..].iter().all(|&b| keep(b)) {
+    let escape_at = |t: &[u8], i: usize| {
+        t.get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    };
+    let tail = &out[start..];
+    let kept = |i: usize, b: u8| keep(b) && (b != b'%' || escape_at(tail, i));
+    if tail.iter().enumerate().all(|(i, &b)| kept(i, b)) {
         return;
     }
     let tail = out.split_off(start);
-    for b in tail {
-        if keep(b) {
+    for (i, &b) in tail.iter().enumerate() {
+        if keep(b) && (b != b'%' || escape_at(&tail, i)) {
             out.push(b);
         } else {
             const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -465,5 +474,20 @@ mod tests {
         let mut out = b"/a%20b".to_vec();
         encode_tail(&mut out, 0, path_safe);
         assert_eq!(out, b"/a%20b");
+        // A % that starts no escape is a percent sign: never the start of a new escape.
+        for (value, encoded) in [
+            (&b"/%%36%31dmin"[..], &b"/%25%36%31dmin"[..]),
+            (b"/a%zz", b"/a%25zz"),
+            (b"/a%", b"/a%25"),
+            (b"/a%4", b"/a%254"),
+        ] {
+            let mut out = value.to_vec();
+            encode_tail(&mut out, 0, path_safe);
+            assert_eq!(out, encoded);
+        }
+        let mut out = b"q=".to_vec();
+        out.extend_from_slice(b"50%+off%2B");
+        encode_tail(&mut out, 2, query_safe);
+        assert_eq!(out, b"q=50%25%2Boff%2B");
     }
 }
