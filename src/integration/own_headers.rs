@@ -17,6 +17,13 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
+        // Not written, but read by frameworks as the client's port, path prefix, host and
+        // scheme (Spring's ForwardedHeaderFilter, Rack 3 prefers `Forwarded` to the
+        // `X-Forwarded-Host` Portico writes): a client's own would build the links in a
+        // password-reset mail. The proxy's to say, so dropped (AWS writes its own).
+        b"x-forwarded-port",
+        b"x-forwarded-prefix",
+        b"forwarded",
         b"traceparent",
         b"x-amzn-trace-id",
         b"x-amzn-requestid",
@@ -30,7 +37,7 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
 /// writes itself or Lambda events add (`x-forwarded-port`): dropped from events, as from
 /// proxied requests, so a function's WSGI/CGI adapter cannot mistake it for the real one.
 pub fn underscore_spelling_of_own(name: &[u8]) -> bool {
-    name.contains(&b'_') && (written_by_proxy(name) || same_cgi_name(b"x-forwarded-port", name))
+    name.contains(&b'_') && written_by_proxy(name)
 }
 
 /// The `x-forwarded-for` a gateway sends on: every value the client's `X-Forwarded-For`
