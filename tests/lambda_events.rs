@@ -278,6 +278,16 @@ fn gateway_headers_replace_the_clients() {
                 .unwrap_or_default();
             assert_eq!(root.len(), 8 + 1 + 24, "{trace}");
             assert_eq!(e["headers"]["x-forwarded-port"], port);
+            // An absolute-form target's host is the request's (RFC 9112 §3.2.2), not the
+            // Host line's: it chose the domain, and `headers.host` must agree.
+            let r = p.raw(format!("GET http://a.example:81{path} HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 200, "{driver} {path}");
+            let e = f.last_event();
+            assert_eq!(e["headers"]["host"], "a.example:81", "{path}: {e}");
+            if e["version"] == "1.0" {
+                let m = &e["multiValueHeaders"]["host"];
+                assert_eq!(*m, serde_json::json!(["a.example:81"]), "{m}");
+            }
         }
     }
 }

@@ -50,6 +50,13 @@ pub(super) fn headers(
         out.push(b'"');
         out.extend(n.iter().map(u8::to_ascii_lowercase));
         out.extend_from_slice(b"\":");
+        // An absolute-form target's authority is the request's host, whatever its Host
+        // line says (RFC 9112 §3.2.2): it chose the domain, and a function or authorizer
+        // building URLs or checking the host from `headers.host` must see that one.
+        if let Some(authority) = v.head.authority.filter(|_| n.eq_ignore_ascii_case(b"host")) {
+            values_of(out, std::iter::once(v.span(authority)), multi, b",");
+            continue;
+        }
         let values = (i..hs.len())
             .filter(|&j| name(j).eq_ignore_ascii_case(n))
             .map(|j| v.span(hs[j].value));
