@@ -25,6 +25,7 @@ fn check_refuses_answers_that_frame_badly() {
       "GET /b": { integration: { type: mock, status: 101, body: "xyz" } }
       "GET /c": { integration: { type: mock, status: 200, headers: { content-length: "9", Transfer-Encoding: chunked, x-ok: fine }, body: "xyz" } }
       "OPTIONS /d": { integration: { type: mock, status: 204, headers: { allow: GET } } }
+      "GET /e": { integration: { type: mock, status: 205, body: "xyz" } }
 "#,
     );
     assert_ne!(code, 0, "{out}");
@@ -39,6 +40,7 @@ fn check_refuses_answers_that_frame_badly() {
         format!("{g}.BAD_REQUEST_PARAMETERS.headers.upgrade: upgrade is reserved"),
         format!("{g}.THROTTLED.status: expected an HTTP status 200–599 other than 204 and 304"),
         format!("{r}.\"GET /a\".integration.body: a 204 answer has no body"),
+        format!("{r}.\"GET /e\".integration.body: a 205 answer has no body"),
         format!("{r}.\"GET /b\".integration.status: must be an HTTP status 200–599, got 101"),
         format!("{r}.\"GET /c\".integration.headers.content-length: content-length is reserved"),
         format!("{r}.\"GET /c\".integration.headers.Transfer-Encoding: Transfer-Encoding is reserved"),
@@ -52,7 +54,7 @@ fn check_refuses_answers_that_frame_badly() {
     );
     assert_eq!(
         out.lines().filter(|l| l.starts_with("apis.")).count(),
-        11,
+        12,
         "{out}"
     );
 }

@@ -26,6 +26,7 @@ fn answers_as_python_and_node_handlers_write_them() {
             r#"{"statusCode":200,"body":"AAEC/w","isBase64Encoded":true}"#.into(),
         ),
         "/v2/number" => FnReply::Json(r#"{"statusCode":200,"body":42}"#.into()),
+        "/v2/reset" => FnReply::Json(r#"{"statusCode":205,"body":"x"}"#.into()),
         "/v2/notbase64" => FnReply::Json(
             r#"{"statusCode":200,"body":"plain text!","isBase64Encoded":true}"#.into(),
         ),
@@ -56,6 +57,10 @@ fn answers_as_python_and_node_handlers_write_them() {
             );
         }
         assert_eq!(c.get("/v2/number", "t").text(), "42");
+        // A 205 carries no content (RFC 9110 §15.3.6), framed with length 0.
+        let r = c.get("/v2/reset", "t");
+        assert_eq!((r.status, r.text().as_str()), (205, ""), "{driver}");
+        assert_eq!(r.header("content-length"), Some("0"), "{driver}");
         let r = c.get("/v2/notbase64", "t");
         assert_eq!(r.status, 502);
         assert!(eventually(|| p.log_text().contains("body is not base64")));

@@ -357,6 +357,8 @@ fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {
         out,
     );
     c.out.status = status;
+    // A 205 has no content (RFC 9110 §15.3.6); unlike a 204 it is framed, with length 0.
+    let body: &[u8] = if status == 205 { &[] } else { body };
     let bodiless = matches!(status, 204 | 304);
     if !bodiless {
         out.extend_from_slice(b"content-length: ");

@@ -128,6 +128,8 @@ impl Conn {
             mock.headers.iter().map(|(n, v)| (&n[..], &v[..])),
             out,
         );
+        // A 205 has no content (RFC 9110 §15.3.6); unlike a 204 it is framed, length 0.
+        let body: &[u8] = if status == 205 { &[] } else { body };
         let bodiless = matches!(status, 100..=199 | 204 | 304);
         if !bodiless {
             out.extend_from_slice(b"content-length: ");

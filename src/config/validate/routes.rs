@@ -189,13 +189,14 @@ impl Validator<'_> {
             } => {
                 // A 1xx is not a final answer (a client takes a 101 for a switch of
                 // protocol), and a 204 or 304 has no body: the body's bytes would be read
-                // as the next response on the connection.
+                // as the next response on the connection (a 205 has none either, RFC 9110
+                // §15.3.6).
                 if !(200..=599).contains(status) {
                     self.error(
                         &ip.key("status"),
                         format!("must be an HTTP status 200–599, got {status}"),
                     );
-                } else if matches!(status, 204 | 304) && !body.is_empty() {
+                } else if matches!(status, 204 | 205 | 304) && !body.is_empty() {
                     self.error(&ip.key("body"), format!("a {status} answer has no body"));
                 }
                 self.stage_refs(rc, &ip.key("body"), body);
