@@ -27,6 +27,9 @@ fn answers_as_python_and_node_handlers_write_them() {
         ),
         "/v2/number" => FnReply::Json(r#"{"statusCode":200,"body":42}"#.into()),
         "/v2/reset" => FnReply::Json(r#"{"statusCode":205,"body":"x"}"#.into()),
+        "/v2/dated" => FnReply::Json(
+            r#"{"statusCode":200,"headers":{"date":"yesterday","Server":"mine"},"body":"d"}"#.into(),
+        ),
         "/v2/notbase64" => FnReply::Json(
             r#"{"statusCode":200,"body":"plain text!","isBase64Encoded":true}"#.into(),
         ),
@@ -61,6 +64,21 @@ fn answers_as_python_and_node_handlers_write_them() {
         let r = c.get("/v2/reset", "t");
         assert_eq!((r.status, r.text().as_str()), (205, ""), "{driver}");
         assert_eq!(r.header("content-length"), Some("0"), "{driver}");
+        // The gateway's Date and Server, not the function's (once each).
+        let r = c.get("/v2/dated", "t");
+        assert_eq!(r.header("server"), Some("portico"), "{driver}");
+        assert!(
+            r.header("date").is_some_and(|d| d.ends_with(" GMT")),
+            "{:?}",
+            r.header("date")
+        );
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("date"))
+                .count(),
+            1
+        );
         let r = c.get("/v2/notbase64", "t");
         assert_eq!(r.status, 502);
         assert!(eventually(|| p.log_text().contains("body is not base64")));

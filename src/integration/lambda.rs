@@ -309,6 +309,10 @@ fn skip_reply_header(name: &str) -> bool {
         "content-length",
         "x-amzn-requestid",
         "apigw-requestid",
+        // The gateway's answer: its own current Date (a function's may be stale or not
+        // a date at all) and Server, as the README says of every answer it makes.
+        "date",
+        "server",
     ];
     SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
