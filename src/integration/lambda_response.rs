@@ -178,16 +178,27 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
         .iter()
         .map(|(n, v): &(String, String)| (n.to_ascii_lowercase(), v.clone()))
         .collect();
+    // 2.0: a name given twice in two cases (`Location` and `location`) is one field, its
+    // values joined (RFC 9110 §5.3), not two lines of a field that may appear once.
+    let mut named: std::collections::HashMap<String, usize> = Default::default();
     if let Some(single) = object(&obj, "headers")? {
         for (name, value) in single {
             let before = headers.len();
             push_header(&mut headers, name, value)?;
-            let dup = headers.len() > before && {
-                let (n, v) = &headers[before];
-                listed.contains(&(n.to_ascii_lowercase(), v.clone()))
-            };
-            if dup {
+            if headers.len() == before {
+                continue;
+            }
+            let lower = headers[before].0.to_ascii_lowercase();
+            if listed.contains(&(lower.clone(), headers[before].1.clone())) {
                 headers.truncate(before);
+            } else if format == PayloadFormat::V2 && lower != "set-cookie" {
+                if let Some(&first) = named.get(&lower) {
+                    let (_, value) = headers.pop().unwrap_or_default();
+                    headers[first].1.push_str(", ");
+                    headers[first].1.push_str(&value);
+                } else {
+                    named.insert(lower, before);
+                }
             }
         }
     }
@@ -346,6 +357,30 @@ mod tests {
             r#"{"statusCode":200,"body":"AAEC/w==","isBase64Encoded":true}"#,
         );
         assert_eq!(r.body, [0, 1, 2, 255]);
+    }
+
+    #[test]
+    fn v2_names_in_two_cases_are_one_field() {
+        let r = ok(
+            V2,
+            r#"{"statusCode":302,"headers":{"Location":"/a","location":"/b","x-a":"1","Set-Cookie":"a=1","set-cookie":"b=2"}}"#,
+        );
+        let locations: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("location"))
+            .collect();
+        assert_eq!(locations.len(), 1, "{:?}", r.headers);
+        assert!(
+            locations[0].1 == "/a, /b" || locations[0].1 == "/b, /a",
+            "{:?}",
+            r.headers
+        );
+        let cookies = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"));
+        assert_eq!(cookies.count(), 2, "{:?}", r.headers);
     }
 
     #[test]
