@@ -472,6 +472,43 @@ fn accepted_request_target_forms() {
     }
 }
 
+/// A HEAD refused before it is routed is answered without a body too (RFC 9112 §6.3):
+/// behind a proxy that keeps the connection, the body would be read as the next answer.
+#[test]
+fn a_refused_head_request_gets_no_body() {
+    let origin = Origin::fixed(b"from origin");
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin.addr), driver);
+        for (request, status) in [
+            (&b"HEAD /up/%zz HTTP/1.1\r\nHost: t\r\n\r\n"[..], 400),
+            (b"HEAD /up HTTP/1.1\r\nHost: t\r\nX-A: b\0c\r\n\r\n", 400),
+            (b"HEAD /up HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+        ] {
+            let mut s = p.connect();
+            s.write_all(request).unwrap();
+            let got = read_until_closed(&mut s, Duration::from_secs(5));
+            let text = String::from_utf8_lossy(&got);
+            assert!(
+                text.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{driver}: {text}"
+            );
+            assert!(
+                text.ends_with("\r\n\r\n"),
+                "{driver}: a body after the head: {text}"
+            );
+        }
+        // Another method still gets the message.
+        let mut s = p.connect();
+        s.write_all(b"GET /up/%zz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let got = read_until_closed(&mut s, Duration::from_secs(5));
+        assert!(
+            String::from_utf8_lossy(&got).ends_with("Bad Request\"}"),
+            "{driver}"
+        );
+    }
+}
+
 #[test]
 fn connect_is_not_implemented() {
     let origin = Origin::fixed(b"from origin");

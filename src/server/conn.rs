@@ -272,8 +272,12 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     false,
                     extra,
                 );
-                let body_len = memchr::memmem::find(&c.wbuf, b"\r\n\r\n")
-                    .map_or(0, |head| c.wbuf.len() - head - 4);
+                let head_end = memchr::memmem::find(&c.wbuf, b"\r\n\r\n").map(|h| h + 4);
+                // A HEAD's answer has no body (RFC 9112 §6.3), its head parsed or not.
+                if let (true, Some(end)) = (c.rbuf.starts_with(b"HEAD "), head_end) {
+                    c.wbuf.truncate(end);
+                }
+                let body_len = head_end.map_or(0, |end| c.wbuf.len() - end);
                 let _ = c.flush_wbuf().await;
                 gen.unrouted.count(status);
                 if gen.snap.access_log.is_some() {
