@@ -82,13 +82,19 @@ pub async fn serve(
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
     });
     if !c.head.upgrade || !offers_websocket {
+        // A 426 names the protocol to upgrade to (RFC 9110 §15.5.22: MUST), and whoever
+        // sends Upgrade lists it in Connection (§7.8).
         return c
             .answer(
                 ctx,
                 gen,
                 426,
                 "Upgrade Required",
-                &[("sec-websocket-version", b"13")],
+                &[
+                    ("upgrade", b"websocket"),
+                    ("connection", b"upgrade"),
+                    ("sec-websocket-version", b"13"),
+                ],
             )
             .await;
     }
