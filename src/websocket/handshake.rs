@@ -136,14 +136,21 @@ pub(super) async fn refuse(c: &mut Conn, a: Answer) -> bool {
             encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
         }
     }
-    encode::header(
-        &mut c.wbuf,
-        b"content-length",
-        a.body.len().to_string().as_bytes(),
-    );
+    // A 304 ends at its head (RFC 9110 §15.4.5), as on HTTP routes. (204 and 205, the
+    // other bodiless ones, are 2xx: they complete the handshake and never come here.)
+    let body: &[u8] = if a.status == 304 {
+        &[]
+    } else {
+        encode::header(
+            &mut c.wbuf,
+            b"content-length",
+            a.body.len().to_string().as_bytes(),
+        );
+        &a.body
+    };
     encode::own_head_end(&mut c.wbuf, &c.request_id, false, false);
-    c.wbuf.extend_from_slice(&a.body);
-    c.out.body_sent = a.body.len() as u64;
+    c.wbuf.extend_from_slice(body);
+    c.out.body_sent = body.len() as u64;
     let _ = c.flush_wbuf().await;
     false
 }
