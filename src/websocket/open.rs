@@ -1,6 +1,7 @@
 //! An open WebSocket connection (lifecycle step 3 and 4 in `session`): reading frames
-//! (pings answered while a message is handled, the rest queued in order),
-//! writing queued ones, the idle and duration watchdog, then `$disconnect`.
+//! (pings, the client's close and its vanishing handled at once, even while a message
+//! is handled; messages queued in order), writing queued ones, the idle and duration
+//! watchdog, then `$disconnect`.
 //!
 //! What an idle connection holds is kept small (API Gateway's users open many and leave
 //! them quiet): the connection loop runs `run` only after the handshake's request future
@@ -152,12 +153,10 @@ type Closed = (u16, String);
 
 /// What the reader took from the client that waits for the messages before it.
 enum Deferred {
-    /// A message or the client's close.
+    /// A message.
     Event(Event),
     /// A protocol error: close with this code and reason.
     Violation(u16, &'static str),
-    /// The stream ended without a close frame.
-    Vanished,
 }
 
 impl Deferred {
@@ -180,7 +179,9 @@ impl Session<'_> {
         let mut rbuf = std::mem::take(&mut c.rbuf);
         c.park_buffers(self.ctx);
         let started = Instant::now();
-        let mut client_close: Option<Closed> = None;
+        // Set by the reader the moment the client closes or vanishes: how `$disconnect`
+        // reports it.
+        let client_close: RefCell<Option<Closed>> = RefCell::new(None);
         let (idle, max) = (ws.idle, ws.max_duration);
         let limits = ws.limits;
         {
@@ -191,8 +192,12 @@ impl Session<'_> {
             // one stream (plain or TLS) at once. Both end with this block.
             // The reader keeps reading while a message's integration runs, so pings are
             // answered at once (a client's keepalive gives up on a pong held for a slow
-            // integration); messages, the close, a protocol error and the end of the
-            // stream wait in `inbox` and are handled in order, one at a time.
+            // integration), and so are the client's close and the end of its stream: the
+            // connection is gone for `@connections` and the close is echoed without
+            // waiting for a backend (RFC 6455 §5.5.1). Messages and a protocol error wait
+            // in `inbox` and are handled in order, one at a time; those the client sent
+            // before it left still go to their integrations (answers dropped), then
+            // `$disconnect` comes, the connection's last event.
             let inbox: RefCell<VecDeque<Deferred>> = RefCell::new(VecDeque::new());
             let inbox_bytes = Cell::new(0usize);
             let (arrived, taken) = (Wake::default(), Wake::default());
@@ -227,13 +232,17 @@ impl Session<'_> {
                                     self.live.push_frame(out);
                                 }
                                 Ok(Some(Event::Pong(_))) => {}
-                                Ok(Some(ev)) => {
-                                    let last = matches!(ev, Event::Close { .. });
-                                    defer(Deferred::Event(ev));
-                                    if last {
-                                        return std::future::pending::<()>().await;
+                                Ok(Some(Event::Close { code, reason })) => {
+                                    // After the server's own close frame, the client's is
+                                    // its answer: nothing to echo, the code stays ours.
+                                    if self.closing.get().is_none() {
+                                        let closed = self.on_close(code, reason);
+                                        *client_close.borrow_mut() = Some(closed);
                                     }
+                                    arrived.notify();
+                                    return std::future::pending::<()>().await;
                                 }
+                                Ok(Some(ev)) => defer(Deferred::Event(ev)),
                                 Ok(None) => break,
                                 Err(v) => {
                                     defer(Deferred::Violation(v.code, v.reason));
@@ -246,7 +255,8 @@ impl Session<'_> {
                             match self.wait_for_frame(s, &mut rbuf).await {
                                 Ok(holding) => holding,
                                 Err(()) => {
-                                    defer(Deferred::Vanished);
+                                    self.vanished(&client_close);
+                                    arrived.notify();
                                     return std::future::pending::<()>().await;
                                 }
                             }
@@ -256,8 +266,8 @@ impl Session<'_> {
                         let (res, back) = read_more(s, std::mem::take(&mut rbuf)).await;
                         rbuf = back;
                         if !matches!(res, Ok(n) if n > 0) {
-                            // Gone without a close frame.
-                            defer(Deferred::Vanished);
+                            self.vanished(&client_close);
+                            arrived.notify();
                             return std::future::pending::<()>().await;
                         }
                     }
@@ -266,6 +276,11 @@ impl Session<'_> {
                 loop {
                     let next = inbox.borrow_mut().pop_front();
                     let Some(item) = next else {
+                        if self.closing.get().is_some() {
+                            // The client left and every message before that is handled
+                            // (or the server closed and the last message is done).
+                            return;
+                        }
                         monoio::select! {
                             _ = &mut read_side => {},
                             _ = arrived.wait() => {},
@@ -285,20 +300,18 @@ impl Session<'_> {
                                 _ = &mut read_side => {},
                                 _ = &mut work => {},
                             }
-                            if self.closing.get().is_some() {
-                                return None;
+                            // A close the server decided drops the messages read ahead;
+                            // those sent before the client's own close are still handled.
+                            if self.closing.get().is_some() && client_close.borrow().is_none() {
+                                return;
                             }
                         }
-                        Deferred::Event(Event::Close { code, reason }) => {
-                            return Some(self.on_close(code, reason));
-                        }
-                        // The read side answers pings and drops pongs itself.
-                        Deferred::Event(Event::Ping(_) | Event::Pong(_)) => {}
+                        // The read side handles the rest itself.
+                        Deferred::Event(Event::Close { .. } | Event::Ping(_) | Event::Pong(_)) => {}
                         Deferred::Violation(code, reason) => {
                             self.close_with(code, reason);
-                            return None;
+                            return;
                         }
-                        Deferred::Vanished => return Some((1006, String::new())),
                     }
                 }
             };
@@ -354,17 +367,7 @@ impl Session<'_> {
                         .min(max.saturating_sub(started.elapsed())),
                 };
                 monoio::select! {
-                    end = &mut reader, if reading => {
-                        reading = false;
-                        if let Some(closed) = end {
-                            client_close = Some(closed);
-                            if self.closing.get().is_none() {
-                                // The peer vanished: nothing more to send.
-                                self.set_closing(1006, "");
-                                self.live.wake.notify();
-                            }
-                        }
-                    },
+                    _ = &mut reader, if reading => reading = false,
                     _ = &mut writer => break,
                     _ = self.ctx.timers.sleep(wait) => {
                         if give_up.is_some_and(|at| Instant::now() >= at) {
@@ -393,9 +396,20 @@ impl Session<'_> {
                     },
                 }
             }
+            if reading && client_close.borrow().is_some() {
+                // The client left while a message was handled: the socket is done, but
+                // that integration call and those of the messages sent before the close
+                // finish (their answers go nowhere, as on API Gateway), so the backend
+                // sees whole calls and `$disconnect` comes after them. A drain does not
+                // wait for them.
+                monoio::select! {
+                    _ = &mut reader => {},
+                    _ = self.ctx.drain.wait() => {},
+                }
+            }
         }
         self.ctx.spares.borrow_mut().put_bytes(rbuf);
-        if let Some(closed) = client_close {
+        if let Some(closed) = client_close.into_inner() {
             return closed;
         }
         let (code, reason) = self.closing.get().unwrap_or((1006, ""));
@@ -425,6 +439,17 @@ impl Session<'_> {
         let ready = tcp.readable(false).await;
         *rbuf = self.ctx.spares.borrow_mut().bytes();
         ready.map(|_| None).map_err(|_| ())
+    }
+
+    /// The client's stream ended without a close frame: the connection is gone now (for
+    /// `@connections` too), not once a message's integration returns; nothing more is
+    /// sent, so the writer ends. After the server's own close, its code stays.
+    fn vanished(&self, client_close: &RefCell<Option<Closed>>) {
+        if self.closing.get().is_none() {
+            self.set_closing(1006, "");
+            *client_close.borrow_mut() = Some((1006, String::new()));
+            self.live.wake.notify();
+        }
     }
 
     /// The close is decided: for the session and for `@connections`, whose posts would

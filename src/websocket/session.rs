@@ -19,10 +19,12 @@
 //!    after `limits.idle` without a data message either way or at `limits.max_duration`.
 //!    Each message is routed by the config current when it arrives (a reload never closes
 //!    a connection; a route removed by it sends its messages to `$default`).
-//! 4. **Closing**: a close from the client is echoed; a protocol violation, an oversized
-//!    frame or message, a rejected binary frame, DeleteConnection, the watchdog or a drain
-//!    queue the server's close frame; the writer sends what is queued and the socket
-//!    closes. Then `$disconnect` runs (best effort: nobody hears its answer) with the
+//! 4. **Closing**: a close from the client is echoed at once, even while a message's
+//!    integration runs; a protocol violation, an oversized frame or message, a rejected
+//!    binary frame, DeleteConnection, the watchdog or a drain queue the server's close
+//!    frame; the writer sends what is queued and the socket closes. When the client
+//!    closed or vanished, the integration calls of its messages still finish (answers
+//!    dropped). Then `$disconnect` runs (best effort: nobody hears its answer) with the
 //!    close code and reason in the event.
 
 use std::cell::{Cell, RefCell};
