@@ -66,7 +66,37 @@ fn default_config() -> PathBuf {
     }
 }
 
+/// Blocks the signals `run` handles and returns the mask to restore. Until `run` has
+/// its handlers, their default action would end the process: a SIGHUP sent right after
+/// exec (systemd's `Type=exec` counts the service as started then, so `systemctl
+/// reload` may follow at once) killed it while logging and arguments were set up.
+/// Blocked, it waits for the handler.
+fn hold_signals() -> libc::sigset_t {
+    use libc::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset/pthread_sigmask; only
+    // this (so far the only) thread's mask changes.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    }
+}
+
+/// Puts back the mask [`hold_signals`] found: a signal that came meanwhile is delivered
+/// now, to `run`'s handler or, for the other commands, with its default action as before.
+fn release_signals(old: &libc::sigset_t) {
+    // SAFETY: `old` came from pthread_sigmask; set before any thread is spawned, so the
+    // threads inherit it.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
 fn main() -> ExitCode {
+    let held = hold_signals();
     no_transparent_huge_pages();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
@@ -82,10 +112,14 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let path = cli.config.unwrap_or_else(default_config);
-    match cli.command.unwrap_or(Command::Run) {
+    let command = cli.command.unwrap_or(Command::Run);
+    if !matches!(command, Command::Run) {
+        release_signals(&held);
+    }
+    match command {
         Command::Check => check(&path),
         Command::Routes { json } => routes(&path, json),
-        Command::Run => run(&path),
+        Command::Run => run(&path, &held),
         Command::Openapi(cmd) => portico::openapi::cli::run(cmd, &path),
     }
 }
@@ -182,10 +216,11 @@ fn cluster_drift(c: &config::model::Cluster, text: &str) -> Option<config::Confi
     }
 }
 
-fn run(path: &Path) -> ExitCode {
+fn run(path: &Path, held: &libc::sigset_t) -> ExitCode {
     // Handlers first: a SIGHUP (a `systemctl reload` right after start) or SIGTERM that
     // arrives while the config loads is queued for the signal thread, not fatal.
     let signals = register_signals();
+    release_signals(held);
     let (report, text) = report(path, &|_| Vec::new());
     let Some(cfg) = report.config else {
         eprintln!(

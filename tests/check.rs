@@ -380,6 +380,61 @@ fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
     stop(child);
 }
 
+/// A SIGHUP as soon as `main` runs (systemd's `Type=exec` counts the service started at
+/// exec, so `systemctl reload` may come at once) is a reload, not a kill. The handlers
+/// were installed only after logging and the arguments were set up, and a SIGHUP then
+/// took its default action (exit 129). `main` starts by blocking the signals, then turns
+/// transparent huge pages off: that (`THP_enabled: 0`) is the earliest moment a test can
+/// see, and it was already in `main` before. What comes before `main` (the dynamic
+/// loader, a few ms for a debug build) no process can guard.
+#[test]
+fn a_sighup_as_soon_as_main_runs_is_a_reload_not_a_kill() {
+    let dir = temp_dir("hup-at-main");
+    for round in 0..5 {
+        let port = free_port();
+        let file = write(
+            &dir,
+            &format!(
+                "server: {{ listen: [\"127.0.0.1:{port}\"], workers: 1 }}\napis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock }} }}\n"
+            ),
+        );
+        let log = dir.join(format!("run{round}.log"));
+        let mut child = Command::new(BIN)
+            .args(["run", "-c"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let status = format!("/proc/{}/status", child.id());
+        let in_main = || {
+            std::fs::read_to_string(&status)
+                .is_ok_and(|s| s.lines().any(|l| l == "THP_enabled:\t0"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !in_main() {
+            assert!(Instant::now() < deadline, "main never ran");
+            thread::yield_now();
+        }
+        // SAFETY: kill(2) on the child's pid, which it keeps until waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !log_text().contains("config reloaded") {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("round {round}: {status}: {}", log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the SIGHUP was lost: {}",
+                log_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        stop(child);
+    }
+}
+
 #[test]
 fn quota_periods_take_aws_upper_case_spellings() {
     // AWS writes DAY, WEEK and MONTH (boto3, CloudFormation); a pasted plan loads.
