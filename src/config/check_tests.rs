@@ -163,3 +163,33 @@ usage_plans:
         ]
     );
 }
+
+#[test]
+fn a_key_written_twice_hides_nothing_in_the_value_kept() {
+    // The first of each pair is read: its errors were dropped as if it had failed to
+    // decode, so they only appeared once the duplicates were deleted.
+    let out = errors(
+        r#"
+upstreams:
+  u: { targets: ["127.0.0.1:1"], connect_timeout: 0s }
+  u: { targets: ["127.0.0.1:2"] }
+apis:
+  shop:
+    stages: { prod: {} }
+    routes:
+      "GET /x": { integration: { type: http, upstream: nope } }
+      "GET /x": { integration: { type: mock } }
+"#,
+    );
+    let twice = "this key is written twice in its map (the first one is read)";
+    assert_eq!(
+        out,
+        [
+            format!("upstreams.u: {twice}"),
+            format!(r#"apis.shop.routes."GET /x": {twice}"#),
+            "upstreams.u.connect_timeout: must be more than 0".to_string(),
+            r#"apis.shop.routes."GET /x".integration.upstream: no upstream named "nope""#
+                .to_string(),
+        ]
+    );
+}

@@ -79,6 +79,9 @@ pub struct Partial {
 /// directory).
 pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, ConfigErrors> {
     let (mut root, written, mut errors) = parse_yaml(text)?;
+    // Keys written twice: the first value is kept and decoded like any other, so its
+    // path explains none of the errors found in it (they are not lies_at).
+    let twice = errors.len();
     // `apis.NAME.openapi` files become part of the tree, so they decode like the rest.
     let (more, warnings) = crate::openapi::merge_files(&mut root, base);
     errors.extend(more);
@@ -87,7 +90,7 @@ pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, Confi
     errors.extend(d.errors);
     let about: Vec<usize> = d.about_key.iter().map(|(i, _)| before + i).collect();
     let mut lies_at: Vec<String> = (errors.iter().enumerate())
-        .filter(|(i, _)| !about.contains(i))
+        .filter(|(i, _)| *i >= twice && !about.contains(i))
         .map(|(_, e)| e.path.clone())
         .collect();
     lies_at.extend(d.about_key.into_iter().map(|(_, key_path)| key_path));
