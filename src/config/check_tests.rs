@@ -193,3 +193,22 @@ apis:
         ]
     );
 }
+
+#[test]
+fn an_access_log_path_that_is_a_directory_is_a_warning() {
+    // access(W_OK) passes for a writable directory; `run` cannot open it to append.
+    let dir = std::env::temp_dir();
+    let yaml = format!(
+        "server: {{ access_log: {{ path: \"{}\" }} }}\napis:\n  a: {{ stages: {{ $default: {{}} }}, routes: {{ \"GET /x\": {{ integration: {{ type: mock }} }} }} }}\n",
+        dir.display()
+    );
+    let report = super::check_text_in(&yaml, std::path::Path::new("."));
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "server.access_log.path: {} is a directory: `run` would drop every access-log line",
+            dir.display()
+        )]
+    );
+}

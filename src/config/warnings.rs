@@ -23,6 +23,13 @@ fn unwritable(dir: &std::path::Path) -> Option<String> {
 /// Why this user could not open `file` to append, if it could not: the file if it
 /// exists, else its directory (which exists).
 fn unappendable(file: &std::path::Path, dir: &std::path::Path) -> Option<String> {
+    // access(W_OK) grants a writable directory, but opening it to append fails.
+    if file.is_dir() {
+        return Some(format!(
+            "{} is a directory: `run` would drop every access-log line",
+            file.display()
+        ));
+    }
     let (target, mode) = match file.exists() {
         true => (file, libc::W_OK),
         false => (dir, libc::W_OK | libc::X_OK),
