@@ -372,6 +372,38 @@ fn an_admin_reload_names_the_keys_that_wait_for_a_restart() {
     assert_eq!(reload()["warnings"], serde_json::json!([]));
 }
 
+/// A reload warns what `check` warns: an upstream host name that does not resolve is
+/// named at its key path in `POST /reload`'s answer too. Only `check` looked names up,
+/// so the reload answered no warnings for a file `check` warned about.
+#[test]
+fn an_admin_reload_warns_of_a_host_name_that_does_not_resolve() {
+    // The admin API and the reload run on their own threads: the driver plays no part.
+    let driver = DRIVERS[0];
+    let (port, admin_port) = (free_port(), free_port());
+    let yaml = listeners_config(&[port], admin_port);
+    let p = Portico::start_at(&yaml, driver, port);
+    // `.invalid` never resolves (RFC 2606).
+    let ghost =
+        format!("{yaml}upstreams:\n  ghost: {{ targets: [\"no-such-host.invalid:80\"] }}\n");
+    let (code, out) = check(&ghost);
+    assert_eq!(code, 0, "{out}");
+    let want = r#"upstreams.ghost.targets[0]: "no-such-host.invalid" does not resolve"#;
+    assert!(out.contains(want), "{out}");
+    std::fs::write(&p.config, &ghost).unwrap();
+    let admin_addr = ([127, 0, 0, 1], admin_port).into();
+    let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let warnings = answer["warnings"].as_array().expect("a list of warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["path"] == "upstreams.ghost.targets[0]"
+                && w["message"].as_str().unwrap().contains("does not resolve")),
+        "{answer}"
+    );
+}
+
 /// `check` and `run` agree on a listener on port 0: both refuse it at its key path. Each
 /// worker binds its own SO_REUSEPORT socket, so `run` used to serve on as many random
 /// ports as it had workers, none of them logged, after `check` had said "ok".

@@ -126,6 +126,9 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
     let result = read(&c.path).and_then(|text| {
         let mut cfg = load_and_validate_file_text(&text, &c.path)?;
         warnings = crate::config::warnings::warnings(&cfg);
+        // As `check` warns (README: a reload warns what `check` does). This thread is
+        // not a worker, and check_names gives up after 5 s.
+        warnings.extend(crate::upstream::resolve::check_names(&cfg.upstreams));
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
         keep_what_waits_for_a_restart(&running, &mut cfg, &mut warnings);
         let mut next = compile(&cfg);
