@@ -74,6 +74,48 @@ fn an_admin_reload_answers_once_listeners_follow_it() {
     }
 }
 
+/// A reload that removes a listener is answered once its sockets are closed: a client
+/// connecting then is refused at once, and the next reload can add the address back.
+/// The answer came while the socket still dropped SYNs for its handshake grace, so that
+/// client waited for its SYN's retry (a second), and a reload right after, putting the
+/// address back, was refused "Address already in use" (this process held it).
+#[test]
+fn a_listener_removed_by_a_reload_can_be_added_back_by_the_next() {
+    for driver in DRIVERS {
+        let (first, second, admin_port) = (free_port(), free_port(), free_port());
+        let one = listeners_config(&[first], admin_port);
+        let both = listeners_config(&[first, second], admin_port);
+        let p = Portico::start_at(&both, driver, first);
+        let admin_addr = ([127, 0, 0, 1], admin_port).into();
+        let removed: std::net::SocketAddr = ([127, 0, 0, 1], second).into();
+        let reload = |yaml: &str, round: usize| {
+            std::fs::write(&p.config, yaml).unwrap();
+            let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
+            assert_eq!(r.status, 200, "{driver} round {round}: {}", r.text());
+        };
+        for round in 0..3 {
+            // Removed and put back at once.
+            reload(&one, round);
+            reload(&both, round);
+            let get = send_to(
+                removed,
+                b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            );
+            assert_eq!(get.status, 200, "{driver} round {round}");
+            // Removed: refused, not left waiting (a dropped SYN is retried after a second).
+            reload(&one, round);
+            let e = TcpStream::connect_timeout(&removed, Duration::from_millis(900))
+                .expect_err("the removed address still accepts");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionRefused,
+                "{driver} round {round}: {e}"
+            );
+            reload(&both, round);
+        }
+    }
+}
+
 /// A reload that removes a listener serves the connections the kernel had queued on it
 /// (their clients connected before the reload) instead of resetting them as it closes it:
 /// clients connecting in a loop to the removed address see answers, then refused

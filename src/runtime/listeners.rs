@@ -31,6 +31,9 @@ pub(super) struct Listeners {
     pending: Vec<Listening>,
     /// `limits.send_timeout`, set on each listener for its connections to inherit.
     send_timeout: Duration,
+    /// Removed listeners still in their `HANDSHAKE_GRACE`: still bound and dropping
+    /// SYNs, so their address neither refuses a client nor can be listened on again.
+    closing: Rc<std::cell::Cell<usize>>,
 }
 
 #[derive(Clone)]
@@ -76,6 +79,12 @@ impl Listeners {
         Ok(())
     }
 
+    /// Whether every listener a reload removed is closed (refuses connections, and its
+    /// address is free for the next reload to add back).
+    pub(super) fn none_closing(&self) -> bool {
+        self.closing.get() == 0
+    }
+
     pub(super) fn spawn_pending(&mut self, ctx: &Rc<WorkerCtx>) {
         for l in self.pending.drain(..) {
             monoio::spawn(accept_loop(ctx.clone(), l));
@@ -104,8 +113,12 @@ impl Listeners {
             let keep = wanted.contains(&(*addr, l.tls));
             if !keep {
                 info!(worker = ctx.id, %addr, "listener removed by reload");
-                let (ctx, l) = (ctx.clone(), l.clone());
-                monoio::spawn(async move { close_listeners(&ctx, &[l]).await });
+                let (ctx, l, closing) = (ctx.clone(), l.clone(), self.closing.clone());
+                closing.set(closing.get() + 1);
+                monoio::spawn(async move {
+                    close_listeners(&ctx, &[l]).await;
+                    closing.set(closing.get() - 1);
+                });
             }
             keep
         });

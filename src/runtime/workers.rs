@@ -401,6 +401,7 @@ async fn worker_main(
 
     let mut last_sweep = Instant::now();
     let mut seen = number;
+    let mut applied = number;
     while !stop_requested() {
         monoio::time::sleep(super::coarse_timer::TICK).await;
         ctx.timers.fire_due();
@@ -409,7 +410,14 @@ async fn worker_main(
         if gen.number != seen {
             seen = gen.number;
             listeners.reconcile(&ctx, &gen.snap);
-            reload::applied(id, gen.number);
+        }
+        // Applied once the listeners it removed are closed, not while they finish their
+        // handshakes: the reload is answered then, and a client connecting to a removed
+        // address was not refused but had its SYN dropped (a second's retry), and the
+        // next reload could not add the address back (this process still held it).
+        if applied != seen && listeners.none_closing() {
+            applied = seen;
+            reload::applied(id, seen);
         }
         ctx.flush_log();
         gen.caches.tick();
