@@ -414,6 +414,44 @@ fn an_admin_reload_names_the_keys_that_wait_for_a_restart() {
     assert_eq!(reload()["warnings"], serde_json::json!([]));
 }
 
+/// `GET /config` is the running config: after a reload that changes keys that wait for
+/// a restart, it shows the values still running, not the file's. It served the new
+/// file whole: `workers: 1` beside `/health`'s two workers, and an `admin.listen` on a
+/// port the admin API was not answering on.
+#[test]
+fn get_config_after_a_reload_shows_the_running_restart_only_values() {
+    // The admin API and the reload run on their own threads: the driver plays no part.
+    let driver = DRIVERS[0];
+    let (port, admin_port, other_port) = (free_port(), free_port(), free_port());
+    let yaml = listeners_config(&[port], admin_port);
+    let p = Portico::start_at(&yaml, driver, port);
+    let admin_addr = ([127, 0, 0, 1], admin_port).into();
+    let config = || {
+        let r = admin(admin_addr, "GET", "/config", Some("t0ken"), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    };
+    let before = config();
+    // Another state_dir too (listeners_config makes a new one), and a change that applies.
+    let changed = listeners_config(&[port], other_port)
+        .replace("workers: 2", "workers: 1")
+        .replace("body: a", "body: b");
+    std::fs::write(&p.config, &changed).unwrap();
+    let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = config();
+    for key in ["/server/workers", "/admin", "/state_dir"] {
+        assert_eq!(after.pointer(key), before.pointer(key), "{key}: {after}");
+    }
+    assert_eq!(after["server"]["workers"], 2, "{after}");
+    let integration = "/apis/app/routes/GET ~1a/integration/body";
+    assert_eq!(
+        after.pointer(integration),
+        Some(&serde_json::json!("b")),
+        "{after}"
+    );
+}
+
 /// A reload warns what `check` warns: an upstream host name that does not resolve is
 /// named at its key path in `POST /reload`'s answer too. Only `check` looked names up,
 /// so the reload answered no warnings for a file `check` warned about.

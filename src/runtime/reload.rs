@@ -130,9 +130,12 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
         // not a worker, and check_names gives up after 5 s.
         warnings.extend(crate::upstream::resolve::check_names(&cfg.upstreams));
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
-        keep_what_waits_for_a_restart(&running, &mut cfg, &mut warnings);
+        let kept = keep_what_waits_for_a_restart(&running, &mut cfg, &mut warnings);
         let mut next = compile(&cfg);
         next.view = redacted_view(&text);
+        for key in kept {
+            keep_in_view(&mut next.view, &running.view, key);
+        }
         next.config_hash = crate::cluster::hash_text(&text);
         check_compatible(&running, &next)?;
         // Unchanged limits keep their buckets: a reload neither refills nor empties them.
@@ -177,34 +180,63 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
 /// warning and keeps its running value in the next snapshot, so the snapshot always holds
 /// what runs (the next reload compares with that, not with the last file: a file put
 /// back to the running value warns no more) and limits are sized for the workers there
-/// are.
+/// are. Returns the keys kept (their paths in the view, `GET /config`).
 fn keep_what_waits_for_a_restart(
     running: &Snapshot,
     cfg: &mut crate::config::Config,
     warnings: &mut Vec<ConfigError>,
-) {
-    let mut restart = |key: &str| {
+) -> Vec<&'static [&'static str]> {
+    let mut kept: Vec<&'static [&'static str]> = Vec::new();
+    let mut restart = |key: &'static [&'static str]| {
         let message = "changed, but takes effect at the next restart; the running value stays";
-        warnings.push(ConfigError::new(key, message));
+        warnings.push(ConfigError::new(key.join("."), message));
+        kept.push(key);
     };
     if cfg.server.workers != running.server.workers {
-        restart("server.workers");
+        restart(&["server", "workers"]);
         cfg.server.workers = running.server.workers;
     }
     if cfg.server.driver != running.server.driver {
-        restart("server.driver");
+        restart(&["server", "driver"]);
         cfg.server.driver = running.server.driver;
     }
     let admin =
         |a: &Option<crate::config::model::Admin>| a.as_ref().map(|a| (a.listen, a.token.clone()));
     if admin(&cfg.admin) != admin(&running.traffic.admin) {
-        restart("admin");
+        restart(&["admin"]);
         cfg.admin = running.traffic.admin.clone();
     }
     if cfg.state_dir != running.traffic.state_dir {
-        restart("state_dir");
+        restart(&["state_dir"]);
         cfg.state_dir = running.traffic.state_dir.clone();
     }
+    kept
+}
+
+/// Puts the running value at `key` (as the running view has it, or nothing) into the
+/// next view: `GET /config` is the running config, and the file's value for a key that
+/// waits for a restart does not run (nor did the admin API move to its `admin.listen`).
+fn keep_in_view(view: &mut serde_json::Value, running: &serde_json::Value, key: &[&str]) {
+    use serde_json::Value;
+    let Some((last, parents)) = key.split_last() else {
+        return;
+    };
+    let was = parents
+        .iter()
+        .try_fold(running, |v, k| v.get(k))
+        .and_then(|v| v.get(last));
+    let mut at = view;
+    for k in parents {
+        let Value::Object(map) = at else { return };
+        at = map
+            .entry(k.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    let Value::Object(map) = at else { return };
+    match was {
+        Some(v) => map.insert(last.to_string(), v.clone()),
+        None => map.remove(*last),
+    };
 }
 
 /// What a running process can't change, and addresses someone else already holds.
