@@ -212,3 +212,14 @@ fn an_access_log_path_that_is_a_directory_is_a_warning() {
         )]
     );
 }
+
+#[test]
+fn an_infinite_rate_says_how_no_limit_is_written() {
+    // README: a rate of 1e9 or more is no limit; `.inf` was refused as "must be a number
+    // ≥ 0, got inf", which it is.
+    let out = errors("server: { throttle: { rate: .inf, burst: 1 } }\n");
+    assert_eq!(
+        out,
+        ["server.throttle.rate: must be a finite number ≥ 0 (for no limit, 1e9 or more, or throttle: off), got inf"]
+    );
+}

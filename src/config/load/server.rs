@@ -164,7 +164,12 @@ pub(super) fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option
         if rate.is_finite() && rate >= 0.0 {
             return Some(rate);
         }
-        d.error(p, format!("must be a number ≥ 0, got {rate}"));
+        // `.inf` reads as "no limit", which README spells as a rate of 1e9 or more.
+        let message = match rate == f64::INFINITY {
+            true => "must be a finite number ≥ 0 (for no limit, 1e9 or more, or throttle: off)",
+            false => "must be a number ≥ 0",
+        };
+        d.error(p, format!("{message}, got {rate}"));
         None
     });
     let burst = f.need(d, "burst", Decoder::u64);
