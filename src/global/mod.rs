@@ -142,9 +142,13 @@ impl Shared {
         Ok(())
     }
 
-    /// After a reload: the new config's plans and keys. Usage is flushed first, so a
-    /// plan whose quota changed recounts from an up-to-date store.
-    pub fn reconfigure(&self, t: &crate::config::traffic::TrafficRt) -> Result<(), StoreError> {
+    /// After a reload: the new config's plans and keys, and warnings about created keys a
+    /// config key hides. Usage is flushed first, so a plan whose quota changed recounts
+    /// from an up-to-date store.
+    pub fn reconfigure(
+        &self,
+        t: &crate::config::traffic::TrafficRt,
+    ) -> Result<Vec<crate::config::ConfigError>, StoreError> {
         self.flush()?;
         self.keys.reconfigure(t, self.store.as_ref())
     }

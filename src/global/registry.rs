@@ -37,6 +37,8 @@ pub struct KeyInfo {
 struct Active {
     info: KeyInfo,
     sha256: [u8; 32],
+    /// A config key's place in `api_keys`, for warnings' key paths.
+    at: Option<usize>,
 }
 
 /// A key created through the admin API, as the store (or Redis) keeps it.
@@ -50,6 +52,7 @@ impl From<StoredKey> for Active {
                 created: Some(k.created),
             },
             sha256: k.sha256,
+            at: None,
         }
     }
 }
@@ -57,12 +60,37 @@ impl From<StoredKey> for Active {
 /// A created key joins the active ones unless a config key holds its name; then it is
 /// hidden (and comes back when that config key leaves).
 fn admit_created(active: &mut Vec<Active>, shadowed: &mut Vec<(String, [u8; 32])>, k: StoredKey) {
-    if active.iter().any(|a| a.info.name == k.name) {
-        warn!(key = %k.name, "a config key has the name of a key created through the admin API; the config key wins");
-        shadowed.push((k.name, k.sha256));
+    let k = Active::from(k);
+    if let Some(w) = hidden_by_config(active, &k) {
+        crate::config::warnings::log(&[w]);
+        shadowed.push((k.info.name, k.sha256));
         return;
     }
-    active.push(k.into());
+    active.push(k);
+}
+
+/// The warning, at the config key's path, when a config key hides created key `k`: one
+/// of the same name, or of the same value. A presented value finds one key, so two keys
+/// of one value left it to the table's order which key (plan, usage) it was, while
+/// `GET /api-keys` listed both. The config key wins either way; the created key comes
+/// back once that config key leaves the config (or is revoked), at a reload or a start.
+fn hidden_by_config(active: &[Active], k: &Active) -> Option<crate::config::ConfigError> {
+    let config = || active.iter().filter(|a| a.info.source == Source::Config);
+    let (a, field, what) = match config().find(|a| a.info.name == k.info.name) {
+        Some(a) => (a, "name", "this name"),
+        None => (
+            config().find(|a| a.sha256 == k.sha256)?,
+            "value",
+            "this value",
+        ),
+    };
+    Some(crate::config::ConfigError::new(
+        format!("api_keys[{}].{field}", a.at.unwrap_or_default()),
+        format!(
+            "the key {:?} created through the admin API has {what} too; the config key wins and {:?} is not served while this key is in the config",
+            k.info.name, k.info.name
+        ),
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,10 +134,9 @@ pub struct Keys {
 
 /// The keys a config brings, less those revoked through the admin API.
 fn config_actives(t: &TrafficRt, revoked: &[(String, [u8; 32])]) -> Vec<Active> {
-    t.config_keys
-        .iter()
-        .filter(|k| !revoked.iter().any(|(n, d)| *n == k.name && *d == k.sha256))
-        .map(|k| Active {
+    (t.config_keys.iter().enumerate())
+        .filter(|(_, k)| !revoked.iter().any(|(n, d)| *n == k.name && *d == k.sha256))
+        .map(|(i, k)| Active {
             info: KeyInfo {
                 name: k.name.clone(),
                 plan: k.plan.clone(),
@@ -117,6 +144,7 @@ fn config_actives(t: &TrafficRt, revoked: &[(String, [u8; 32])]) -> Vec<Active> 
                 created: None,
             },
             sha256: k.sha256,
+            at: Some(i),
         })
         .collect()
 }
@@ -156,7 +184,12 @@ impl Keys {
     /// After a reload: the new config's plans and keys (created keys stay), published
     /// at once. Counters carry over; a plan whose quota changed recounts its keys' current
     /// period from the store (flush first, so the store is up to date).
-    pub fn reconfigure(&self, t: &TrafficRt, store: Option<&Store>) -> Result<(), StoreError> {
+    /// Returns the warnings about created keys a config key hides (logged too).
+    pub fn reconfigure(
+        &self,
+        t: &TrafficRt,
+        store: Option<&Store>,
+    ) -> Result<Vec<crate::config::ConfigError>, StoreError> {
         let revoked = match store {
             Some(s) => s.revoked()?,
             None => Vec::new(),
@@ -180,9 +213,10 @@ impl Keys {
             reg.shadowed = hidden;
         }
         let mut active = config_actives(t, &revoked);
+        let mut warnings = Vec::new();
         for a in created {
-            if active.iter().any(|c| c.info.name == a.info.name) {
-                warn!(key = %a.info.name, "a config key has the name of a key created through the admin API; the config key wins");
+            if let Some(w) = hidden_by_config(&active, &a) {
+                warnings.push(w);
                 reg.shadowed.retain(|(n, _)| *n != a.info.name);
                 reg.shadowed.push((a.info.name, a.sha256));
             } else {
@@ -216,7 +250,8 @@ impl Keys {
             }
         }
         reg.plans = t.plans.clone();
-        self.publish(&mut reg, store)
+        self.publish(&mut reg, store)?;
+        Ok(warnings)
     }
 
     /// The table workers read (through their own `arc_swap::Cache`).

@@ -72,3 +72,53 @@ fn key_names_are_up_to_128_characters_not_bytes() {
     assert!(name_problem(&"é".repeat(129)).is_some());
     assert!(name_problem("").is_some());
 }
+
+/// A config key given the value of a key created through the admin API wins, as one
+/// given its name does, and says so at its value's path: the table held both, so the
+/// value found the created key (its plan) while `GET /api-keys` listed the config one,
+/// and nothing warned.
+#[test]
+fn a_config_key_with_a_created_keys_value_wins_with_a_warning() {
+    let dir = std::env::temp_dir().join(format!("portico-key-clash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).unwrap();
+    let plans = "usage_plans: { gold: {}, free: {} }\n";
+    let v1 = format!("{plans}api_keys: [{{ name: ops, value: ops-key-0123456789abcdefgh }}]\n");
+    let v2 = v1.replace(
+        "}]",
+        "}, { name: customer, value: shared-0123456789abcdefgh, plan: gold }]",
+    );
+    let keys = Keys::load(&traffic(&v1), Some(&store), 1).unwrap();
+    let shared = "shared-0123456789abcdefgh";
+    (keys.create(&store, "trial", Some("free"), Some(shared.into()))).unwrap();
+    let served = |keys: &Keys| {
+        let e = keys.table().load_full();
+        let e = e.find(&digest(shared.as_bytes())).unwrap();
+        (
+            e.name.to_string(),
+            e.plan.as_ref().map(|p| p.plan_name.to_string()),
+        )
+    };
+    let listed = |keys: &Keys| -> Vec<String> { keys.list().into_iter().map(|k| k.name).collect() };
+    assert_eq!(served(&keys), ("trial".into(), Some("free".into())));
+
+    let warnings = keys.reconfigure(&traffic(&v2), Some(&store)).unwrap();
+    let want = r#"api_keys[1].value: the key "trial" created through the admin API has this value too; the config key wins and "trial" is not served while this key is in the config"#;
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings, [want]);
+    assert_eq!(served(&keys), ("customer".into(), Some("gold".into())));
+    assert_eq!(listed(&keys), ["ops", "customer"]);
+    // A start decides alike.
+    let restarted = Keys::load(&traffic(&v2), Some(&store), 1).unwrap();
+    assert_eq!(served(&restarted), ("customer".into(), Some("gold".into())));
+    assert_eq!(listed(&restarted), ["ops", "customer"]);
+    // The config key leaves: the created key is back.
+    assert!(keys
+        .reconfigure(&traffic(&v1), Some(&store))
+        .unwrap()
+        .is_empty());
+    assert_eq!(served(&keys), ("trial".into(), Some("free".into())));
+    assert_eq!(listed(&keys), ["ops", "trial"]);
+    drop((keys, restarted, store));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -151,8 +151,15 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
             *c.snapshot.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
             // The new plans and config keys, published to the workers' key table.
             if let Some(shared) = crate::global::shared() {
-                if let Err(e) = shared.reconfigure(&next.traffic) {
-                    error!(error = %e, "reload: cannot update API keys from the state store");
+                match shared.reconfigure(&next.traffic) {
+                    // Known only now: created keys live in the store, not the file.
+                    Ok(hidden) => {
+                        crate::config::warnings::log(&hidden);
+                        warnings.extend(hidden);
+                    }
+                    Err(e) => {
+                        error!(error = %e, "reload: cannot update API keys from the state store")
+                    }
                 }
             }
             let generation = c.generation.fetch_add(1, Ordering::AcqRel) + 1;
