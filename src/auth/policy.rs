@@ -147,6 +147,9 @@ impl Policy {
 /// integration decoded (`/p/secret%2F` gives `{x+}` = `secret/`), so the ARN a policy
 /// judges is the path as the integration reads it, or a trailing, doubled or escaped
 /// slash (or any escaped character) would step around a `Deny` written for the path.
+/// A segment's `;` parameters are left out, as the router matches `/admin;x` to `/admin`
+/// (Tomcat, Jetty and Spring drop them), or `/admin;x` would step around a `Deny` on
+/// `/admin` of the route it reached.
 pub fn arn(
     region: &str,
     account: &str,
@@ -159,8 +162,16 @@ pub fn arn(
         "arn:aws:execute-api:{region}:{account}:{api}/{stage}/{}/",
         String::from_utf8_lossy(method)
     );
-    let mut decoded = Vec::with_capacity(path.len());
-    crate::http1::percent_decode(path, false, &mut decoded);
+    let mut plain = Vec::with_capacity(path.len());
+    for (i, segment) in path.split(|&b| b == b'/').enumerate() {
+        if i > 0 {
+            plain.push(b'/');
+        }
+        let end = memchr::memchr(b';', segment).unwrap_or(segment.len());
+        plain.extend_from_slice(&segment[..end]);
+    }
+    let mut decoded = Vec::with_capacity(plain.len());
+    crate::http1::percent_decode(&plain, false, &mut decoded);
     let mut first = true;
     for segment in decoded.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         if !first {
@@ -244,6 +255,8 @@ mod tests {
             "/secret%2f%2F",
             "%2Fsecret",
             "/%73ecret",
+            "/secret;jsessionid=1",
+            "/secret;x/",
         ] {
             assert!(
                 !p.allows("execute-api:Invoke", &a("GET", variant)),
@@ -261,6 +274,10 @@ mod tests {
         assert_eq!(
             a("GET", "/"),
             "arn:aws:execute-api:us-east-1:0:shop/prod/GET/"
+        );
+        assert_eq!(
+            a("GET", "/a;p=1/b;q/c%3Bd"),
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b/c;d"
         );
         assert_eq!(arn_method("GET /p/{x}", b"HEAD"), b"GET");
         assert_eq!(arn_method("ANY /p/{x}", b"HEAD"), b"HEAD");
