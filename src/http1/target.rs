@@ -88,7 +88,7 @@ fn has_malformed_escape(path: &[u8]) -> bool {
 
 /// A `%00` (the escapes are well formed by now).
 fn has_nul_escape(path: &[u8]) -> bool {
-    memchr::memmem::find_iter(path, b"%00").next().is_some()
+    memchr::memchr_iter(b'%', path).any(|at| path.get(at + 1..at + 3) == Some(b"00"))
 }
 
 /// Decodes percent-encoded unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`) in
