@@ -22,9 +22,9 @@ pub fn read(cell: &AtomicU64) -> u64 {
 
 /// Status codes with their own label value; anything else is counted by its class
 /// ("2xx" … "5xx") so label cardinality stays fixed.
-pub const STATUSES: [u16; 29] = [
-    200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 408, 409, 413,
-    414, 415, 422, 429, 431, 500, 501, 502, 503, 504,
+pub const STATUSES: [u16; 31] = [
+    101, 200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 408, 409,
+    413, 414, 415, 422, 429, 431, 499, 500, 501, 502, 503, 504,
 ];
 /// Slots: the listed statuses, then one per class 1xx–5xx.
 pub const STATUS_SLOTS: usize = STATUSES.len() + 5;
@@ -180,6 +180,9 @@ mod tests {
         assert_eq!(slot_label(status_slot(418)), "4xx");
         assert_eq!(slot_label(status_slot(299)), "2xx");
         assert_eq!(slot_label(status_slot(103)), "1xx");
+        // A WebSocket handshake and a client that left are told apart.
+        assert_eq!(slot_label(status_slot(101)), "101");
+        assert_eq!(slot_label(status_slot(499)), "499");
     }
 
     #[test]

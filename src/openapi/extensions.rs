@@ -21,7 +21,17 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                     ("exposeHeaders", "expose_headers"),
                 ] {
                     if let Some(list) = v.get(from).and_then(Value::as_array) {
-                        cors.insert(to.into(), Value::Array(list.clone()));
+                        let mut list = list.clone();
+                        // Methods are case-sensitive to browsers (and to `check`); API
+                        // Gateway takes `get` for GET.
+                        if to == "allow_methods" {
+                            for m in &mut list {
+                                if let Some(s) = m.as_str() {
+                                    *m = Value::String(s.to_ascii_uppercase());
+                                }
+                            }
+                        }
+                        cors.insert(to.into(), Value::Array(list));
                     }
                 }
                 if let Some(b) = v.get("allowCredentials").and_then(Value::as_bool) {

@@ -43,6 +43,16 @@ impl Validator<'_> {
                     &p.key("allow_methods").index(i),
                     format!("expected an HTTP method or \"*\", got {method:?}"),
                 );
+            } else if method.bytes().any(|b| b.is_ascii_lowercase()) {
+                // Sent as written, and browsers compare methods case-sensitively: `patch`
+                // never matches the PATCH a browser asks to send.
+                self.error(
+                    &p.key("allow_methods").index(i),
+                    format!(
+                        "methods are case-sensitive: write {:?}",
+                        method.to_ascii_uppercase()
+                    ),
+                );
             }
         }
         // Joined into one header line each: anything but a token (a space, a comma,

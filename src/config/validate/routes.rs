@@ -78,6 +78,22 @@ impl Validator<'_> {
 
     /// `route_selection_expression` and `limits` of a WebSocket API.
     fn websocket_api(&mut self, api: &Api, p: &KeyPath) {
+        // Neither applies to WebSocket APIs (API Gateway's have no CORS either): an
+        // origin list written here would look like a guard against cross-site WebSocket
+        // hijacking while every origin connects. Check the Origin in a `$connect`
+        // authorizer instead.
+        if api.cors.is_some() {
+            self.error(
+                &p.key("cors"),
+                "a WebSocket API has no CORS (browsers do not ask); check the Origin header in a $connect authorizer",
+            );
+        }
+        if matches!(api.compression, Some(Some(_))) {
+            self.error(
+                &p.key("compression"),
+                "a WebSocket API's messages are not compressed (permessage-deflate is not offered)",
+            );
+        }
         let ws = &api.websocket;
         if let Err(e) = crate::websocket::select::Selection::compile(&ws.route_selection_expression)
         {
@@ -305,6 +321,20 @@ impl Validator<'_> {
         match parse_key(key) {
             Some((_, Target::Header(name))) => {
                 self.mapped_header(name, RESERVED_RESPONSE_HEADERS, p);
+                // Compression is decided on the integration's answer, before mappings: a
+                // mapped coding would label a body that is not (or twice) encoded.
+                if name.eq_ignore_ascii_case("content-encoding") {
+                    self.error(p, "content-encoding can't be mapped: Portico's compression decides it from the integration's answer");
+                }
+                // On a CORS API the `cors` block is the one source of the CORS headers
+                // (the backend's are dropped too): a mapped `*` went out beside the echoed
+                // origin, and to origins the list refuses.
+                if rc.api.cors.is_some() && crate::pipeline::cors::is_cors_header(name.as_bytes()) {
+                    self.error(
+                        p,
+                        format!("{name} is set by the API's cors block on a CORS API"),
+                    );
+                }
             }
             Some((Action::Overwrite, Target::StatusCode)) => {
                 let fixed = !value.contains('$');

@@ -495,3 +495,41 @@ fn domain_keys_are_host_names() {
     let same = r#"domains."API.Example.com.": is the same host name as domains."api.example.com""#;
     assert!(errors.iter().any(|e| e == same), "{errors:?}");
 }
+
+/// CORS is the `cors` block's alone, compression decides its own coding, and neither
+/// means anything on a WebSocket API: each was accepted and did something else.
+#[test]
+fn cors_and_compression_settings_that_would_not_do_what_they_say() {
+    let yaml = apis(
+        r#"  shop:
+    cors: { allow_origins: ["https://a.example"], allow_methods: [GET, patch] }
+    stages: { prod: {} }
+    routes:
+      "GET /m":
+        integration: { type: mock, body: "m" }
+        response_parameters:
+          "200":
+            "overwrite:header.Access-Control-Allow-Origin": "*"
+            "append:header.content-encoding": "br"
+            "append:header.x-fine": "1"
+  chat:
+    protocol: websocket
+    cors: { allow_origins: ["https://a.example"] }
+    compression: {}
+    stages: { ws: {} }
+    routes:
+      $default: { integration: { type: mock } }
+"#,
+    );
+    let r = r#"apis.shop.routes."GET /m".response_parameters.200"#;
+    assert_eq!(
+        check(&yaml),
+        [
+            r#"apis.shop.cors.allow_methods[1]: methods are case-sensitive: write "PATCH""#.to_string(),
+            format!(r#"{r}."overwrite:header.Access-Control-Allow-Origin": Access-Control-Allow-Origin is set by the API's cors block on a CORS API"#),
+            format!(r#"{r}."append:header.content-encoding": content-encoding can't be mapped: Portico's compression decides it from the integration's answer"#),
+            "apis.chat.cors: a WebSocket API has no CORS (browsers do not ask); check the Origin header in a $connect authorizer".to_string(),
+            "apis.chat.compression: a WebSocket API's messages are not compressed (permessage-deflate is not offered)".to_string(),
+        ]
+    );
+}
