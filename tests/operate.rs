@@ -357,13 +357,16 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
         }
         // A gateway answer: no route for a bad request target is a 400 without a route.
         p.raw(b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
-        let lines = read_lines_eventually(&log, 21);
-        assert_eq!(lines.len(), 21, "{driver}: {lines:?}");
+        // A declared length over max_body_bytes: refused, but its head parsed whole.
+        let r = p.raw(b"POST /big HTTP/1.1\r\nHost: t.example\r\nUser-Agent: up\r\nContent-Length: 99999999999\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.status, 413, "{driver}");
+        let lines = read_lines_eventually(&log, 22);
+        assert_eq!(lines.len(), 22, "{driver}: {lines:?}");
         let logged: std::collections::HashSet<_> = lines
             .iter()
             .filter_map(|l| l["requestId"].as_str().map(String::from))
             .collect();
-        assert_eq!(logged.len(), 21, "request ids are unique");
+        assert_eq!(logged.len(), 22, "request ids are unique");
         assert!(
             ids.is_subset(&logged),
             "the ids clients saw are the ones logged"
@@ -391,6 +394,20 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
         assert_eq!(bad["type"], "DEFAULT_4XX");
         // The body the client got: {"message":"Bad Request"}.
         assert_eq!(bad["len"], "25");
+        let big = lines
+            .iter()
+            .find(|l| l["status"] == "413")
+            .expect("the 413 is logged");
+        assert_eq!(
+            (&big["method"], &big["path"], &big["ua"], &big["domain"]),
+            (
+                &"POST".into(),
+                &"/big".into(),
+                &"up".into(),
+                &"t.example".into()
+            ),
+            "{driver}: {big}"
+        );
 
         // Rotation: move the file away, SIGUSR1, and new lines go to a new file.
         std::fs::rename(&log, dir.join("access.log.1")).unwrap();

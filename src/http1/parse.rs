@@ -413,6 +413,9 @@ pub fn parse_request(
     if minor == 1 && host.is_none() {
         return Err(bad("missing Host"));
     }
+    // Before the body's length is judged: a 413 for a declared length is logged with the
+    // head's method, path and host, which are all in by now.
+    head.host = head.authority.or(host);
     head.body = if framing.transfer_encoding {
         if framing.content_length.is_some() {
             return Err(bad("both Content-Length and Transfer-Encoding"));
@@ -437,7 +440,6 @@ pub fn parse_request(
     head.head_len = head_len;
     head.keep_alive = framing.keep_alive(minor);
     head.expect_continue = expect_continue && minor == 1;
-    head.host = head.authority.or(host);
     head.upgrade = framing.upgrade && upgrade_header;
     head.connection_names = framing.names_fields;
     Ok(true)

@@ -286,7 +286,13 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     c.out.status = status;
                     c.out.body_sent = body_len as u64;
                     c.out.error_message = message;
-                    c.log_scratch.clear();
+                    // A 413 for a declared length refused a head that parsed whole: its
+                    // method, path, user agent and host are known. Other refusals' are not.
+                    if status == 413 {
+                        c.capture_for_log();
+                    } else {
+                        c.log_scratch.clear();
+                    }
                     c.log(ctx, &gen, Duration::ZERO);
                 }
                 // A 408's client sent nothing for `header_timeout`; others may be midway
