@@ -226,7 +226,9 @@ fn headers_that_name_the_url_for_the_backend_are_keyed() {
     for driver in DRIVERS {
         let origin = origin("o");
         let p = Portico::start(&config(origin.addr), driver);
-        // Passed on and answered by: each has its own entry.
+        // Each has its own entry: the last three are passed on and answered by; the
+        // first three are dropped from proxied requests (frameworks build links from
+        // them) but still keyed, as a function gets them.
         let mut answers = Vec::new();
         for (n, headers) in [
             (1, "X-Forwarded-Port: 1337\r\n"),
@@ -238,12 +240,19 @@ fn headers_that_name_the_url_for_the_backend_are_keyed() {
         ] {
             let r = get(&p, "/links/1", headers);
             assert!(r.starts_with(&format!("o#{n} /links/1 ")), "{driver}: {r}");
-            assert!(
-                ["1337", "evil.example", "/admin", "DELETE", "https=on"]
-                    .iter()
-                    .any(|s| r.contains(s)),
-                "{r}"
-            );
+            if n <= 3 {
+                assert!(
+                    r.ends_with(" port=- forwarded=- url=- method=- https=-"),
+                    "{r}"
+                );
+            } else {
+                assert!(
+                    ["/admin", "DELETE", "https=on"]
+                        .iter()
+                        .any(|s| r.contains(s)),
+                    "{r}"
+                );
+            }
             answers.push((headers, r));
         }
         let plain = get(&p, "/links/1", "");
