@@ -182,7 +182,32 @@ domains:
             key.display()
         )
     };
-    let key_at = r#"domains."a.example".key: "#;
+    // A PEM block that holds no certificate, after the leaf or as the leaf.
+    let broken_chain = dir.join("broken-chain.crt");
+    std::fs::write(
+        &broken_chain,
+        format!("{leaf_only}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+    )
+    .unwrap();
+    let broken_leaf = dir.join("broken-leaf.crt");
+    std::fs::write(
+        &broken_leaf,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let cert_error_at = r#"domains."a.example".cert: "#;
+    for (what, crt, n) in [("chain", &broken_chain, 2), ("leaf", &broken_leaf, 1)] {
+        let (code, out) = check(&yaml(crt, &a_key));
+        assert_eq!(code, 1, "{what}: {out}");
+        let line = out.lines().find(|l| l.starts_with(cert_error_at));
+        let says = format!("certificate {n} is not a valid X.509 certificate");
+        assert!(line.is_some_and(|l| l.contains(&says)), "{what}: {out}");
+        assert!(
+            !out.contains(key_at_line()),
+            "{what}: blamed on the key: {out}"
+        );
+    }
+    let key_at = key_at_line();
     for (what, crt, key, says) in [
         (
             "encrypted key",
@@ -243,6 +268,69 @@ domains:
     assert!(out.contains(r#"domains."b.example".key: "#), "{out}");
     let line = out.lines().find(|l| l.starts_with(cert_at));
     assert!(line.is_some_and(|l| l.contains("expired on")), "{out}");
+}
+
+fn key_at_line() -> &'static str {
+    r#"domains."a.example".key: "#
+}
+
+/// webpki does not look at a trust anchor's validity: an expired CA went on vouching
+/// for client certificates (nginx, through OpenSSL, refuses them). It is left out of the
+/// trust, with a warning; one expired CA alone is an error.
+#[test]
+fn an_expired_client_ca_is_not_trusted() {
+    let dir = temp_dir("tls-expired-ca");
+    let server = Ca::new("Server CA");
+    let (a_crt, a_key) = server.server_cert(&["a.example"]).write(&dir, "a");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2015, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let old_key = rcgen::KeyPair::generate().unwrap();
+    let old = params.self_signed(&old_key).unwrap();
+    let old_ca = dir.join("old-ca.crt");
+    std::fs::write(&old_ca, old.pem()).unwrap();
+    let both = dir.join("both.crt");
+    std::fs::write(&both, format!("{}{}", old.pem(), server.pem())).unwrap();
+    let yaml = |ca: &Path| {
+        format!(
+            r#"server:
+  listen: ["127.0.0.1:18081"]
+  tls_listen: ["127.0.0.1:18443"]
+apis:
+  shop:
+    stages: {{ prod: {{}} }}
+    routes: {{ "GET /": {{ integration: {{ type: mock }} }} }}
+domains:
+  a.example:
+    cert: "{}"
+    key: "{}"
+    client_ca: "{}"
+    mappings: {{ "": shop/prod }}
+"#,
+            a_crt.display(),
+            a_key.display(),
+            ca.display()
+        )
+    };
+    let at = r#"domains."a.example".client_ca: "#;
+    let (code, out) = check(&yaml(&old_ca));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(at)
+            && l.contains("no usable CA certificate")
+            && l.contains("expired on Jan  1 00:00:00 2020 GMT: it is not trusted")),
+        "{out}"
+    );
+    let (code, out) = check(&yaml(&both));
+    assert_eq!(code, 0, "{out}");
+    let warning = format!("warning: {at}");
+    assert!(
+        out.lines().any(|l| l.starts_with(&warning)
+            && l.contains("CA certificate 1")
+            && l.contains("not trusted")),
+        "{out}"
+    );
 }
 
 /// Runs openssl with these arguments; panics with its output when it fails.

@@ -55,7 +55,7 @@ pub fn load(cfg: &Config) -> Result<Loaded, (Vec<ConfigError>, Vec<ConfigError>)
         .iter()
         .map(|(name, u)| {
             let p = KeyPath::root().key("upstreams").key(name);
-            upstream(name, u, &p, &mut errors)
+            upstream(name, u, &p, &mut errors, &mut warnings)
         })
         .collect();
     if errors.is_empty() {
@@ -87,7 +87,24 @@ fn certs(
     };
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
     match certs {
-        Ok(c) if !c.is_empty() => Some(c),
+        Ok(c) if !c.is_empty() => {
+            // Each block must be a certificate, not only PEM: a chain with a broken one
+            // after the leaf loaded, and every handshake then failed; a broken leaf was
+            // reported at `key` as "does not match".
+            if let Some(i) = c.iter().position(|c| super::dn::describe(c).is_none()) {
+                err(
+                    errors,
+                    p,
+                    format!(
+                        "{}: certificate {} is not a valid X.509 certificate",
+                        path.display(),
+                        i + 1
+                    ),
+                );
+                return None;
+            }
+            Some(c)
+        }
         Ok(_) => {
             err(
                 errors,
@@ -164,7 +181,7 @@ fn site(
     let mut trust = 0;
     let verifier = match &domain.client_ca {
         None => Some(Arc::new(NoClientAuth) as Arc<dyn rustls::server::danger::ClientCertVerifier>),
-        Some(ca) => roots(ca, &p.key("client_ca"), errors).and_then(|roots| {
+        Some(ca) => roots(ca, &p.key("client_ca"), errors, warnings).and_then(|roots| {
             trust = fingerprint(&roots);
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
@@ -303,21 +320,49 @@ fn fingerprint(store: &RootCertStore) -> u64 {
     h.finish() | 1
 }
 
-fn roots(path: &Path, p: &KeyPath, errors: &mut Vec<ConfigError>) -> Option<RootCertStore> {
+/// The CA certificates of `path` as trust anchors, less the expired ones (with a
+/// warning): webpki does not look at an anchor's validity, so an expired CA went on
+/// vouching for certificates, where OpenSSL (nginx) refuses them. One that expires while
+/// Portico runs is dropped at the next reload or start.
+fn roots(
+    path: &Path,
+    p: &KeyPath,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
+) -> Option<RootCertStore> {
     let certs = certs(path, p, errors)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut live = Vec::with_capacity(certs.len());
+    let mut expired = Vec::new();
+    for (i, c) in certs.into_iter().enumerate() {
+        match super::dn::describe(&c) {
+            Some(info) if info.valid_until < now => expired.push(format!(
+                "{}: CA certificate {} ({}) expired on {}: it is not trusted",
+                path.display(),
+                i + 1,
+                info.subject_dn,
+                info.not_after
+            )),
+            _ => live.push(c),
+        }
+    }
     let mut store = RootCertStore::empty();
-    let (_, ignored) = store.add_parsable_certificates(certs);
+    let (_, ignored) = store.add_parsable_certificates(live);
     if store.is_empty() {
-        err(
-            errors,
-            p,
-            format!(
-                "{}: no usable CA certificate ({ignored} unparsable)",
-                path.display()
-            ),
-        );
+        let why = match expired.first() {
+            Some(e) => e.clone(),
+            None => format!("{}: {ignored} unparsable", path.display()),
+        };
+        err(errors, p, format!("no usable CA certificate: {why}"));
         return None;
     }
+    warnings.extend(
+        expired
+            .into_iter()
+            .map(|e| ConfigError::new(p.to_string(), e)),
+    );
     Some(store)
 }
 
@@ -326,6 +371,7 @@ fn upstream(
     u: &Upstream,
     p: &KeyPath,
     errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
 ) -> Option<Arc<ClientTls>> {
     if !u.https {
         return None;
@@ -349,7 +395,7 @@ fn upstream(
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider.clone())))
             .with_no_client_auth()
     } else if let Some(ca) = &u.tls.ca {
-        let store = roots(ca, &tp.key("ca"), errors)?;
+        let store = roots(ca, &tp.key("ca"), errors, warnings)?;
         // A CA file rewritten on disk is a change a reload must pick up.
         fingerprint.extend_from_slice(&std::fs::read(ca).unwrap_or_default());
         builder.with_root_certificates(store).with_no_client_auth()
