@@ -183,7 +183,7 @@ impl Validator<'_> {
             self.cfg
                 .domains
                 .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .find(|(n, _)| crate::router::bare_host(n) == crate::router::bare_host(name))
                 .map(|(_, d)| d.cert.is_some() && d.key.is_some())
         };
         if let Some(name) = &s.default_domain {

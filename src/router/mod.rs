@@ -58,6 +58,13 @@ impl BasePaths {
     }
 }
 
+/// A domain key as requests name it: lower case, without the one trailing dot a key may
+/// have (`a.example.` is `a.example`, as a Host's or SNI's dot is dropped). Kept, the
+/// key's dot made a domain no request or handshake ever matched, though `check` took it.
+pub fn bare_host(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
 /// How many bytes of `path` base path `base` takes, matched segment by segment with
 /// empty segments skipped; None when it is not `path`'s base path.
 fn base_len(path: &[u8], base: &[u8]) -> Option<usize> {
@@ -118,7 +125,7 @@ impl Router {
 
     pub fn add_domain(&mut self, host: &str, paths: BasePaths) {
         self.domains
-            .push((host.to_ascii_lowercase().into_bytes().into(), paths));
+            .push((bare_host(host).into_bytes().into(), paths));
     }
 
     /// `path` is the request path as a span of `buf`; `host` the Host header value.
@@ -292,6 +299,14 @@ mod tests {
             Some((s, 0, "/a/b".into()))
         );
         assert_eq!(go(&r, "api.example.com", "/users/1"), None);
+        // A key written with its trailing dot (and in capitals) is the same name.
+        let mut r = router();
+        let mut paths = BasePaths::default();
+        paths.insert("", s);
+        r.add_domain("Dot.Example.", paths);
+        for host in ["dot.example", "dot.example.", "DOT.example:443"] {
+            assert_eq!(go(&r, host, "/x").map(|m| m.0), Some(s), "{host}");
+        }
     }
 
     #[test]

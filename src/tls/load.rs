@@ -17,6 +17,7 @@ use super::client::{AcceptAnyCertificate, ClientTls};
 use super::server::{ServerTls, Site};
 use crate::config::model::{Config, Domain, Upstream};
 use crate::config::{ConfigError, KeyPath};
+use crate::router::bare_host;
 
 /// What the TLS parts of one config file loaded into.
 #[derive(Clone, Default)]
@@ -138,15 +139,15 @@ fn server(
         .server
         .default_domain
         .as_deref()
-        .and_then(|d| sites.iter().position(|s| s.name.eq_ignore_ascii_case(d)))
+        .and_then(|d| sites.iter().position(|s| s.name == bare_host(d)))
         .unwrap_or(0);
     let any_mutual = sites.iter().any(|s| s.mutual);
     let certless = cfg
         .domains
         .iter()
         .map(|(name, _)| name)
-        .filter(|name| !sites.iter().any(|s| s.name.eq_ignore_ascii_case(name)))
-        .map(|name| name.to_ascii_lowercase())
+        .map(|name| bare_host(name))
+        .filter(|name| !sites.iter().any(|s| s.name == *name))
         .collect();
     Some(Arc::new(ServerTls {
         sites,
@@ -246,7 +247,7 @@ fn site(
         Err(e) => err(errors, &p, format!("cannot make a session ticket key: {e}")),
     }
     Some(Site {
-        name: name.to_ascii_lowercase(),
+        name: bare_host(name),
         config: Arc::new(config),
         mutual: domain.client_ca.is_some(),
         trust,
