@@ -190,3 +190,61 @@ fn a_websocket_route_answer_cut_without_close_notify_is_not_sent_as_whole() {
         p.stop();
     }
 }
+
+/// An HTTP/1.0 client over TLS reads a close-delimited body to the close: after a body
+/// the backend cut short, the close must come without close_notify, the only sign the
+/// client has that the body is short (RFC 8446 §6.1); a whole body ends with one.
+#[test]
+fn a_cut_body_reaches_an_http10_tls_client_without_close_notify() {
+    let dir = temp_dir("tls-cut-10");
+    let backend_ca = Ca::new("Backend CA");
+    let port = cutting_origin(&backend_ca.server_cert(&["backend.internal"]));
+    let backend_ca_file = backend_ca.write(&dir, "backend-ca");
+    let front = Ca::new("Front CA");
+    let (crt, key) = front.server_cert(&["t.example"]).write(&dir, "t");
+    let tls_port = free_port();
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  tls_listen: ["127.0.0.1:{tls_port}"]
+  workers: 1
+upstreams:
+  cut:
+    targets: ["https://127.0.0.1:{port}"]
+    tls: {{ ca: "{}", server_name: backend.internal }}
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "ANY /plain/{{p+}}": {{ integration: {{ type: http, upstream: cut }} }}
+domains:
+  t.example:
+    cert: "{}"
+    key: "{}"
+    mappings: {{ "": app/$default }}
+"#,
+        backend_ca_file.display(),
+        crt.display(),
+        key.display()
+    );
+    let client = TlsClient::trusting(&front).build();
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        wait_port(tls_port);
+        for (path, whole) in [("/plain/notify/eof", true), ("/plain/bare/eof", false)] {
+            let mut c = client.connect(tls_port, "t.example").unwrap();
+            c.write(format!("GET {path} HTTP/1.0\r\nHost: t.example\r\n\r\n").as_bytes())
+                .unwrap();
+            let end = c.read_to_end();
+            if whole {
+                let got = end.unwrap_or_else(|e| panic!("{driver} {path}: {e}"));
+                assert!(got.ends_with(b"part one"), "{driver} {path}");
+            } else {
+                let e = end.expect_err("a cut body ended with close_notify");
+                assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{driver}: {e}");
+            }
+        }
+        drop(p);
+    }
+}

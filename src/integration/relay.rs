@@ -294,11 +294,14 @@ pub async fn response(
                 failed: None,
             }
         }
-        Err(e) => Outcome {
-            reusable: None,
-            client_keep_alive: false,
-            failed: on_upstream_side(&e).then_some(e),
-        },
+        Err(e) => {
+            c.out.cut_short = true;
+            Outcome {
+                reusable: None,
+                client_keep_alive: false,
+                failed: on_upstream_side(&e).then_some(e),
+            }
+        }
     }
 }
 

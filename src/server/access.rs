@@ -35,6 +35,10 @@ pub struct Outcome {
     pub api_key: Option<std::sync::Arc<str>>,
     /// A WebSocket API connection wrote its own access-log lines (websocket::log).
     pub websocket_logged: bool,
+    /// The response broke after its head went out: a TLS connection then closes without
+    /// close_notify, the only way to tell a client that reads to the close (HTTP/1.0)
+    /// that the body is short (RFC 8446 §6.1).
+    pub cut_short: bool,
 }
 
 /// The texts of a failed request; reused buffers once a connection has had one.
@@ -88,6 +92,7 @@ impl Outcome {
         self.canary = false;
         self.api_key = None;
         self.websocket_logged = false;
+        self.cut_short = false;
     }
 }
 

@@ -233,8 +233,9 @@ async fn serve_io(
     if serve_requests(ctx, &mut c).await == Ending::ClientMaySend {
         // Boxed: a rare ending, kept out of every idle connection's task.
         Box::pin(c.linger(ctx)).await;
-    } else if let Io::Tls(tls) = &mut c.stream {
-        // close_notify, as nginx sends; a client that no longer reads can't hold us.
+    } else if let (Io::Tls(tls), false) = (&mut c.stream, c.out.cut_short) {
+        // close_notify, as nginx sends; a client that no longer reads can't hold us. Not
+        // after a response that broke midway: the bare close is what tells the client.
         let _ = Box::pin(monoio::time::timeout(Duration::from_secs(1), tls.close())).await;
     }
     c.rbuf.clear();
