@@ -261,7 +261,7 @@ pub fn unavailable() -> RemoteReply {
     RemoteReply {
         status: 503,
         error_type: Some("ServiceUnavailable".into()),
-        body: serde_json::to_vec(&json!({"message": "The cluster cannot reach this connection's node now (Redis unavailable); retry"}))
+        body: serde_json::to_vec(&json!({"message": "The cluster cannot reach this connection's node now (Redis away, or that node not listening or just gone); retry"}))
             .unwrap_or_default(),
     }
 }

@@ -88,6 +88,8 @@ use crate::global::Shared;
 /// How often the side thread heartbeats and syncs keys, cache generations and usage:
 /// the bound on how late a key change or a lost flush message reaches a node.
 pub const TICK: Duration = Duration::from_millis(200);
+/// Where the state store keeps the live node count last seen (`Cluster::nodes`).
+pub(crate) const NODES_SEEN: &str = "cluster.nodes_seen";
 /// A node whose heartbeat is older than this is not counted in `limit ÷ nodes`.
 pub const NODE_TTL_MS: u64 = 3000;
 const QUEUE: usize = 4096;
@@ -245,6 +247,13 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
     if !usage_node.starts_with(&format!("{node}~")) {
         info!(%node, %usage_node, "cluster: usage goes under the name this node's state store first had");
     }
+    // The live nodes the last run saw (1 for a node that never reached Redis): until
+    // Redis answers, `on_failure: local` divides limits by it.
+    let nodes_seen = (shared.store.as_ref())
+        .and_then(|s| s.remembered(NODES_SEEN).ok().flatten())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
     let c = Arc::new(Cluster {
         cfg: cfg.clone(),
         node,
@@ -257,7 +266,7 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
         key_writes: SegQueue::new(),
         breaker: AtomicU8::new(1),
         alarm: alarm::Alarm::default(),
-        nodes: AtomicU32::new(1),
+        nodes: AtomicU32::new(nodes_seen),
         stop: AtomicBool::new(false),
     });
     let _ = CLUSTER.set(c.clone());

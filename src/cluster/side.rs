@@ -349,7 +349,16 @@ async fn sync(
         .get(c.key("epoch"))
         .query_async(&mut m)
         .await?;
-    c.nodes.store((live.len() as u32).max(1), Ordering::Relaxed);
+    let count = (live.len() as u32).max(1);
+    if c.nodes.swap(count, Ordering::Relaxed) != count {
+        // Kept for a start while Redis is away: a node that took itself for the only one
+        // gave `on_failure: local` requests the whole limit beside the others' shares.
+        if let Some(store) = &c.shared.store {
+            if let Err(e) = store.remember(super::NODES_SEEN, &count.to_string()) {
+                warn!(error = %e, "cluster: cannot keep the live node count in the store");
+            }
+        }
+    }
     let lost = lost_data(c, &mut m, s, epoch).await?;
     // After `lost_data`, which hands the nodes live before a loss to the registry's
     // reader; a failed `lost_data` keeps the earlier list for the next try.
