@@ -115,3 +115,68 @@ apis:
         }
     }
 }
+
+/// A model keyed by a range (`*/*`, `application/*`, as OpenAPI 3 documents write them)
+/// covers every type it names: imported as the literal key, it matched no request, and
+/// no body was checked. A Content-Type that is not one media type (`application/json,
+/// text/plain`, `application/json x`) found no model either, while a backend matching a
+/// prefix parsed the body as JSON: it is 400 on a route that validates bodies.
+#[test]
+fn media_type_ranges_and_malformed_content_types() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  shop:
+    models:
+      Any: { type: object, required: [any] }
+      App: { type: object, required: [app] }
+      Json: { type: object, required: [json] }
+    stages:
+      $default: {}
+    routes:
+      "POST /any":
+        integration: { type: mock, body: "ok" }
+        request_validator: body-only
+        request_model: { "*/*": Any }
+      "POST /ranges":
+        integration: { type: mock, body: "ok" }
+        request_validator: body-only
+        request_model: { "application/json": Json, "application/*": App, "*/*": Any }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        for ctype in ["application/json", "text/plain", "image/png; q=1"] {
+            assert_eq!(post(&p, "/any", ctype, "{}"), 400, "{driver} {ctype}");
+            assert_eq!(
+                post(&p, "/any", ctype, r#"{"any":1}"#),
+                200,
+                "{driver} {ctype}"
+            );
+        }
+        // The most specific model: the type's own, then its type's range, then */*.
+        for (ctype, field) in [
+            ("application/json", "json"),
+            ("Application/XML", "app"),
+            ("text/csv", "any"),
+        ] {
+            let body = format!(r#"{{"{field}":1}}"#);
+            assert_eq!(post(&p, "/ranges", ctype, &body), 200, "{driver} {ctype}");
+            assert_eq!(post(&p, "/ranges", ctype, "{}"), 400, "{driver} {ctype}");
+        }
+        for ctype in [
+            "application/json, text/plain",
+            "application/json,",
+            "application/json text/plain",
+            "application/json/x",
+            "application / json",
+            "json",
+        ] {
+            assert_eq!(
+                post(&p, "/ranges", ctype, r#"{"json":1}"#),
+                400,
+                "{driver} {ctype}"
+            );
+        }
+    }
+}

@@ -221,6 +221,21 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
         let rp = p.key("routes").key(key);
         let v = &route.validation;
         for (ctype, model) in &v.models {
+            // A key no Content-Type can name would check nothing, quietly.
+            let token = |s: &str| !s.is_empty() && s.bytes().all(crate::http1::parse::is_tchar);
+            // (Parameters are left out, as when requests are matched.)
+            let bare = ctype.split(';').next().unwrap_or_default().trim();
+            let media = ctype == "$default"
+                || bare
+                    .split_once('/')
+                    .is_some_and(|(t, s)| token(t) && token(s));
+            if !media {
+                errors.push(
+                    rp.key("request_model")
+                        .key(ctype)
+                        .error("expected a media type (type/subtype, type/* or */*) or $default"),
+                );
+            }
             if !defs.models.iter().any(|(n, _)| n == model) {
                 errors.push(
                     rp.key("request_model")

@@ -65,13 +65,26 @@ pub fn parse(text: &str) -> Result<Value, Issue> {
     // A byte order mark, as Windows editors write: JSON's parser refused it, and YAML's
     // took the document for neither.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim_start().starts_with('{') {
-        return serde_json::from_str(text).map_err(|e| fail(e.to_string()));
-    }
+    // JSON first when it looks like JSON; a document that is not (YAML in flow style,
+    // `{openapi: 3.0.1, …}`, or JSON with a `# comment`) is YAML's to read, as YAML
+    // is a superset of JSON.
+    let json_error = match text.trim_start().starts_with('{') {
+        true => match serde_json::from_str(text) {
+            Ok(v) => return Ok(v),
+            Err(e) => Some(e.to_string()),
+        },
+        false => None,
+    };
     // The config's parser: an alias bomb is refused, an integer past 64 bits is read as
     // JSON reads it (a float), and a key written twice is named.
-    let parsed =
-        crate::config::yaml::parse(text).map_err(|e| fail(crate::config::yaml::error_text(&e)))?;
+    let parsed = crate::config::yaml::parse(text).map_err(|e| {
+        // Neither: JSON's complaint is the one a JSON document's author can act on.
+        fail(
+            json_error
+                .clone()
+                .unwrap_or_else(|| crate::config::yaml::error_text(&e)),
+        )
+    })?;
     if let Some(e) = parsed.errors.first() {
         return Err(Issue {
             pointer: String::new(),
@@ -504,15 +517,23 @@ fn operation(
         models.insert(ctype.to_string(), Value::String(name));
     };
     if let Some(schema) = body_schema {
-        let consumes = op
+        // Every type the operation consumes gets the model: with the first alone, a JSON
+        // body sent beside `consumes: [application/xml, application/json]` went unchecked.
+        let consumes: Vec<String> = op
             .get("consumes")
             .or_else(|| ctx.doc.get("consumes"))
             .and_then(Value::as_array)
-            .and_then(|a| a.first())
-            .and_then(Value::as_str)
-            .unwrap_or("application/json")
-            .to_string();
-        add_model(ctx, &consumes, &schema);
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .filter(|a: &Vec<String>| !a.is_empty())
+            .unwrap_or_else(|| vec!["application/json".into()]);
+        for ctype in &consumes {
+            add_model(ctx, ctype, &schema);
+        }
     }
     if let Some(body) = op.get("requestBody") {
         let body = match ctx.resolve(body) {

@@ -152,3 +152,36 @@ fn of_two_paths_that_match_the_same_requests_the_first_sorted_is_kept() {
     assert_eq!(keys, ["GET /items/{aid}"]);
     assert!(super::tests::warned(&i, "/paths/~1items~1{zid}/get"));
 }
+
+#[test]
+fn yaml_in_flow_style_and_json_with_a_comment_are_read_as_yaml() {
+    let flow = r#"{openapi: 3.0.1, info: {title: t, version: "1"}, paths: {}}"#;
+    assert_eq!(parse(flow).unwrap()["openapi"], "3.0.1");
+    let commented = "{\"openapi\": \"3.0.1\", \"info\": {\"title\": \"t\", \"version\": \"1\"}, \"paths\": {}}\n# exported\n";
+    assert_eq!(parse(commented).unwrap()["info"]["title"], "t");
+    // Broken either way: JSON's complaint.
+    let e = parse(r#"{"openapi": "3.0.1", "paths": {"#).unwrap_err();
+    assert!(e.message.contains("EOF"), "{}", e.message);
+}
+
+#[test]
+fn a_swagger_body_is_checked_for_every_type_it_consumes() {
+    let d = json!({
+        "swagger": "2.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {"/p": {"post": {
+            "consumes": ["application/xml", "application/json"],
+            "parameters": [{"in": "body", "name": "b", "schema": {"type": "object", "required": ["a"]}}],
+            "responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": {"type": "http_proxy", "httpMethod": "POST", "uri": "http://backend.internal/p"}
+        }}}
+    });
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let models = &i.api["routes"]["POST /p"]["request_model"];
+    assert!(
+        models.get("application/xml").is_some(),
+        "{models} in {:?}",
+        i.api
+    );
+    assert!(models.get("application/json").is_some(), "{models}");
+}

@@ -232,27 +232,37 @@ pub async fn check(
             .await,
         );
     }
-    let validator = {
-        let ctype = c
-            .head
-            .header(&c.rbuf, "content-type")
-            .map(|v| {
-                v.split(|&b| b == b';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim_ascii()
-            })
-            // A blank media type (`Content-Type:`, `; charset=utf-8`) is no content type,
-            // as backends read it: application/json, not a type without a model that
-            // let the body through unchecked.
-            .filter(|t| !t.is_empty())
-            .unwrap_or(b"application/json");
-        rc.bodies
-            .iter()
-            .find(|(t, _)| t.as_bytes().eq_ignore_ascii_case(ctype))
-            .or_else(|| rc.bodies.iter().find(|(t, _)| &**t == "$default"))
-            .map(|(_, v)| &**v)
-    };
+    let ctype = c
+        .head
+        .header(&c.rbuf, "content-type")
+        .map(|v| {
+            v.split(|&b| b == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii()
+        })
+        // A blank media type (`Content-Type:`, `; charset=utf-8`) is no content type,
+        // as backends read it: application/json, not a type without a model that
+        // let the body through unchecked.
+        .filter(|t| !t.is_empty())
+        .unwrap_or(b"application/json");
+    // One `type/subtype`, or the model is chosen by a type no backend reads:
+    // `application/json, text/plain` or `application/json x` found no model and passed
+    // unchecked, while a backend matching a prefix parsed the body as JSON.
+    if !is_media_type(ctype) {
+        return Some(
+            gateway_responses::answer(
+                ctx,
+                gen,
+                c,
+                ResponseType::BadRequestBody,
+                "Invalid request body",
+                "[Content-Type is not one media type]",
+            )
+            .await,
+        );
+    }
+    let validator = model_for(&rc.bodies, ctype);
     // No model for this content type: the body passes unchecked, as in API Gateway.
     let validator = validator?;
     let mut decoded = Vec::new();
@@ -299,7 +309,7 @@ pub async fn check(
         None => match body_value(body) {
             Ok(value) => detail(validator.value.validate(&value).err()),
             Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
-                format!("[body nests deeper than {MAX_DEPTH} levels]")
+                format!("[body nests {MAX_DEPTH} levels or deeper]")
             }
             Err(e) => format!("[body is not JSON: {e}]"),
         },
@@ -362,7 +372,8 @@ impl std::fmt::Write for Capped {
     }
 }
 
-/// serde_json's nesting limit for a body read whole: a deeper body is refused.
+/// serde_json's nesting limit for a body read whole: a body this deep (127 levels pass)
+/// is refused.
 const MAX_DEPTH: usize = 128;
 
 /// A request body's `Content-Encoding`.
@@ -443,4 +454,29 @@ fn body_value(body: &[u8]) -> Result<Value, serde_json::Error> {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_slice(body)
+}
+
+/// `type/subtype`, both tokens (RFC 9110 §8.3.1).
+fn is_media_type(t: &[u8]) -> bool {
+    let token = |s: &[u8]| !s.is_empty() && s.iter().all(|&b| crate::http1::parse::is_tchar(b));
+    match t.iter().position(|&b| b == b'/') {
+        Some(i) => token(&t[..i]) && token(&t[i + 1..]),
+        None => false,
+    }
+}
+
+/// The model for media type `ctype`: its own, else its type's range (`application/*`),
+/// else `*/*`, else `$default` (OpenAPI's ranges cover every type they name: imported as
+/// written, `*/*` matched no request and nothing was checked).
+fn model_for<'m>(bodies: &'m [(Box<str>, Arc<BodyModel>)], ctype: &[u8]) -> Option<&'m BodyModel> {
+    let slash = ctype.iter().position(|&b| b == b'/').unwrap_or(ctype.len());
+    let range = |t: &str| {
+        t.strip_suffix("/*")
+            .is_some_and(|ty| ty.as_bytes().eq_ignore_ascii_case(&ctype[..slash]))
+    };
+    let find = |f: &dyn Fn(&str) -> bool| bodies.iter().find(|(t, _)| f(t)).map(|(_, v)| &**v);
+    find(&|t| t.as_bytes().eq_ignore_ascii_case(ctype))
+        .or_else(|| find(&|t| t != "*/*" && range(t)))
+        .or_else(|| find(&|t| t == "*/*"))
+        .or_else(|| find(&|t| t == "$default"))
 }

@@ -533,3 +533,29 @@ fn cors_and_compression_settings_that_would_not_do_what_they_say() {
         ]
     );
 }
+
+/// A request_model key no Content-Type can name checked nothing, quietly.
+#[test]
+fn request_model_keys_are_media_types() {
+    let yaml = apis(
+        r#"  shop:
+    models:
+      M: { type: object }
+    stages: { prod: {} }
+    routes:
+      "POST /m":
+        integration: { type: mock }
+        request_model: { "bad type": M, "": M, "application/json; charset=utf-8": M, "*/*": M, "text/*": M, $default: M }
+"#,
+    );
+    let r = r#"apis.shop.routes."POST /m".request_model"#;
+    assert_eq!(
+        check(&yaml),
+        [
+            format!(
+                r#"{r}."bad type": expected a media type (type/subtype, type/* or */*) or $default"#
+            ),
+            format!(r#"{r}."": expected a media type (type/subtype, type/* or */*) or $default"#),
+        ]
+    );
+}
