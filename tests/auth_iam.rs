@@ -125,6 +125,32 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
     }
 }
 
+/// A signature covers its own request only: not a path whose `%25` makes it read as
+/// another (`/a%2520b` for `/a%20b`'s signature), nor `+` for a signed `%2B` (a space
+/// to the backend), nor another host given as an absolute-form target (the host that
+/// picks the domain and API). The time may come in `Date`, as AWS documents.
+#[test]
+fn a_signature_covers_only_the_request_it_signed() {
+    for driver in DRIVERS {
+        let f = Function::start(|_| FnReply::Json(r#"{"statusCode":200}"#.into()));
+        let origin = Origin::echo();
+        let p = Portico::start(&config(&f, &origin), driver);
+        let mut encoded = signed("botocore", "GET", "/reports/a%20b", "");
+        encoded["send_path"] = json!("/reports/a%2520b");
+        let mut plus = signed("botocore", "GET", "/reports/1?to=alice%2Bbob", "");
+        plus["send_path"] = json!("/reports/1?to=alice+bob");
+        let mut elsewhere = signed("botocore", "GET", "/reports/1", "");
+        elsewhere["absolute"] = json!("http://other.test");
+        let mut here = signed("botocore", "GET", "/reports/1", "");
+        here["absolute"] = json!(format!("http://{}", p.addr));
+        let mut dated = signed("manual", "GET", "/reports/1", "");
+        dated["date_header"] = json!(true);
+        let results = send(&p, json!([encoded, plus, elsewhere, here, dated]));
+        let statuses: Vec<_> = results.iter().map(|r| r["status"].clone()).collect();
+        assert_eq!(statuses, [403, 403, 403, 200, 200], "{driver}: {results:?}");
+    }
+}
+
 /// awscurl, run as its users do: its own canonicalisation (signs only host and
 /// x-amz-date, sends x-amz-content-sha256 unsigned).
 fn awscurl(p: &Portico, method: &str, path: &str, body: &str) -> String {

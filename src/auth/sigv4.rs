@@ -223,7 +223,12 @@ fn claim<'a>(
                 signature = Some(v);
             }
         }
-        let amz_date = input.header("x-amz-date").map(text);
+        // SigV4 takes the request time from `X-Amz-Date`, else from `Date` (in the same
+        // ISO 8601 basic form), as AWS documents.
+        let amz_date = input
+            .header("x-amz-date")
+            .or_else(|| input.header("date"))
+            .map(text);
         if params.is_none()
             || credential.is_none()
             || signed.is_none()

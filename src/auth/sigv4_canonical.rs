@@ -1,6 +1,6 @@
 //! SigV4 canonical forms (path, query, headers) and ISO 8601 basic dates.
 
-use super::{decoded, query_pairs, text, Input};
+use super::{query_pairs, text, Input};
 
 /// SigV4's URI encoding: unreserved characters kept, everything else `%XX`.
 fn uri_encode(out: &mut String, b: &[u8], keep_slash: bool) {
@@ -37,7 +37,14 @@ pub(super) fn canonical_paths(raw: &[u8]) -> Vec<String> {
     let mut a = String::with_capacity(normal.len() + 8);
     uri_encode(&mut a, &normal, true);
     let b = text(raw).to_string();
-    if a == b || b.is_empty() {
+    // The path as sent only when it holds no encoded `%`: `/a%2520b` as sent is, letter
+    // for letter, the encoded form of `/a%20b`, so one signature covered both (the
+    // backend reads `a%20b` in one and `a b` in the other).
+    let collides = b
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5');
+    if a == b || b.is_empty() || collides {
         vec![a]
     } else {
         vec![a, b]
@@ -48,12 +55,20 @@ pub(super) fn canonical_paths(raw: &[u8]) -> Vec<String> {
 /// pairs as received, sorted (botocore signs the query of a URL as it is written).
 pub(super) fn canonical_queries(raw: &[u8], skip_signature: bool) -> Vec<String> {
     let keep = |n: &[u8]| !(skip_signature && n == b"X-Amz-Signature");
+    // Decoded as backends decode a query, `+` a space: kept a `+`, it was re-encoded as
+    // `%2B`, so a signature for `to=alice%2Bbob` also covered `to=alice+bob`, which a
+    // backend reads as `alice bob`.
+    let form = |b: &[u8]| {
+        let mut out = Vec::with_capacity(b.len());
+        crate::http1::percent_decode(b, true, &mut out);
+        out
+    };
     let mut encoded: Vec<(String, String)> = query_pairs(raw)
         .filter(|(n, _)| keep(n))
         .map(|(n, v)| {
             let (mut en, mut ev) = (String::new(), String::new());
-            uri_encode(&mut en, &decoded(n), false);
-            uri_encode(&mut ev, &decoded(v), false);
+            uri_encode(&mut en, &form(n), false);
+            uri_encode(&mut ev, &form(v), false);
             (en, ev)
         })
         .collect();

@@ -136,4 +136,19 @@ fn dates_and_messages() {
         canonical_queries(b"z=1&a=2&a=1&b", false),
         vec!["a=1&a=2&b=&z=1".to_string()]
     );
+    // A path as sent with an encoded `%` is the encoded form of another path: only the
+    // encoded form of its own counts, or `/a%20b`'s signature would cover `/a%2520b`.
+    assert_eq!(
+        canonical_paths(b"/files/a%2520b"),
+        vec!["/files/a%252520b".to_string()]
+    );
+    assert!(!canonical_paths(b"/files/a%252Fb").contains(&"/files/a%252Fb".to_string()));
+    // `+` is a space to backends, so it is `%20`, never `%2B` (a real `+` sent `%2B`).
+    let plus = canonical_queries(b"to=alice+bob", false);
+    assert!(plus.contains(&"to=alice%20bob".to_string()), "{plus:?}");
+    assert!(!plus.contains(&"to=alice%2Bbob".to_string()), "{plus:?}");
+    assert_eq!(
+        canonical_queries(b"to=alice%2Bbob", false),
+        vec!["to=alice%2Bbob".to_string()]
+    );
 }

@@ -43,12 +43,26 @@ pub(crate) fn verify_signature<'p>(
     now: u64,
 ) -> Result<&'p sigv4::PrincipalRt, SigError> {
     let buf = &c.rbuf[..];
-    let headers: Vec<(&[u8], &[u8])> = c
+    // An absolute-form target's authority is the request's host (RFC 9112 §3.2.2): it
+    // chose the domain and API, so it is what the signed `host` must name. Judged by the
+    // Host line, a request signed for a.test was served by b.test's API when sent as
+    // `GET http://b.test/x` with `Host: a.test`.
+    let authority = c.head.authority.map(|a| a.get(buf));
+    let mut headers: Vec<(&[u8], &[u8])> = c
         .head
         .headers
         .iter()
         .map(|h| (h.name.get(buf), h.value.get(buf)))
+        .map(|(n, v)| match authority {
+            Some(a) if n.eq_ignore_ascii_case(b"host") => (n, a),
+            _ => (n, v),
+        })
         .collect();
+    if let Some(a) =
+        authority.filter(|_| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"host")))
+    {
+        headers.push((&b"host"[..], a));
+    }
     let input = Input {
         method: c.head.method_span.get(buf),
         // As sent: the head's path has had its unreserved escapes decoded.

@@ -5,13 +5,17 @@ argv[1]: {"base": "http://127.0.0.1:PORT", "requests": [{
     "signer": "botocore" | "botocore-query" | "aws4auth" | "manual" | "none",
     "method", "path", "body"?, "headers"?, "key", "secret", "token"?, "region"?,
     "service"?, "skew"? (manual: seconds added to the clock), "signed_body"? (manual),
-    "chunked"? (send the body chunked)}]}
+    "chunked"? (send the body chunked), "absolute"? (an authority such as "http://other.test":
+    the signed request is sent with that absolute-form target, its Host line as signed),
+    "send_path"? (send the signed headers with another path and query: a replay),
+    "date_header"? (manual: the time in `Date`, not `X-Amz-Date`)}]}
 """
 
 import datetime
 import hashlib
 import hmac
 import json
+import socket
 import sys
 
 import requests
@@ -30,8 +34,9 @@ def manual(r, url, body):
     host = url.split("/")[2]
     path = r["path"].split("?")[0]
     signed_body = r.get("signed_body", body).encode()
+    date = "date" if r.get("date_header") else "x-amz-date"
     creq = "\n".join([
-        r["method"], path, "", "host:%s\nx-amz-date:%s\n" % (host, amz), "host;x-amz-date",
+        r["method"], path, "", "host:%s\n%s:%s\n" % (host, date, amz), "host;%s" % date,
         hashlib.sha256(signed_body).hexdigest(),
     ])
     scope = "%s/%s/%s/aws4_request" % (day, region, service)
@@ -41,9 +46,9 @@ def manual(r, url, body):
         k = hmac.new(k, part.encode(), hashlib.sha256).digest()
     sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
     return {
-        "x-amz-date": amz,
-        "authorization": "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=host;x-amz-date, Signature=%s"
-        % (r["key"], scope, sig),
+        date: amz,
+        "authorization": "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=host;%s, Signature=%s"
+        % (r["key"], scope, date, sig),
     }
 
 
@@ -67,6 +72,11 @@ def send(base, r):
         auth = AWS4Auth(r["key"], r["secret"], region, service, session_token=r.get("token"))
     elif signer == "manual":
         headers.update(manual(r, url, body))
+    if r.get("send_path"):
+        url = base + r["send_path"]
+        r = dict(r, path=r["send_path"])
+    if r.get("absolute"):
+        return send_absolute(base, r, headers, body)
     # Send the exact bytes that were signed: no re-quoting of the URL by requests.
     s = requests.Session()
     data = body.encode() if body else None
@@ -78,6 +88,27 @@ def send(base, r):
     prepared.url = url if signer != "aws4auth" else prepared.url
     resp = s.send(prepared, timeout=10)
     return {"status": resp.status_code, "body": resp.text, "headers": dict(resp.headers)}
+
+
+def send_absolute(base, r, headers, body):
+    """The signed head over a plain socket, with an absolute-form request target."""
+    host, port = base.split("/")[2].split(":")
+    lines = ["%s %s%s HTTP/1.1" % (r["method"], r["absolute"], r["path"])]
+    if not any(k.lower() == "host" for k in headers):
+        lines.append("Host: %s:%s" % (host, port))
+    lines += ["%s: %s" % (k, v) for k, v in headers.items()]
+    lines += ["Content-Length: %d" % len(body), "Connection: close", "", ""]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall("\r\n".join(lines).encode() + body.encode())
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1])
+    return {"status": status, "body": rest.decode(errors="replace"), "headers": {}}
 
 
 def main():
