@@ -107,3 +107,49 @@ fn memory_a_large_bodys_validation_took_goes_back() {
         );
     }
 }
+
+/// A chunked body read whole (validation, Lambda, IAM) costs its payload, not its
+/// framing: one-byte chunks are six bytes each on the wire, and kept as sent until the
+/// end (beside a decoded copy) they held 7–9 × `max_body_bytes` per connection. Four
+/// connections each send 1.5 MB of payload that way (9 MB on the wire) and stop short
+/// of the last chunk; then each finishes and its body is checked whole.
+#[test]
+fn a_chunked_body_costs_its_payload_not_its_framing() {
+    use std::io::{Read, Write};
+    let payload = 1_500_000;
+    for driver in DRIVERS {
+        let p = Portico::start(CONFIG, driver);
+        assert_eq!(post(&p, "/word", br#"{"s":"a"}"#).status, 200);
+        let before = rss_kib(&p);
+        // `{"s":"aaa…a"}`, every byte its own chunk.
+        let body: Vec<u8> = [&br#"{"s":""#[..], &vec![b'a'; payload], &br#""}"#[..]].concat();
+        let framed: Vec<u8> = body
+            .iter()
+            .flat_map(|&b| [b'1', b'\r', b'\n', b, b'\r', b'\n'])
+            .collect();
+        let mut clients: Vec<std::net::TcpStream> = (0..4)
+            .map(|_| {
+                let mut s = p.connect();
+                s.write_all(b"POST /word HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+                s.write_all(&framed).unwrap();
+                s
+            })
+            .collect();
+        // All sent, none finished: what each connection holds now.
+        std::thread::sleep(Duration::from_millis(500));
+        let during = rss_kib(&p);
+        // Each holds its payload in a buffer that grows by doubling (and the allocator
+        // keeps what it outgrew): a few times 1.5 MB, not its 9 MB as sent (66 MB for
+        // the four before).
+        assert!(
+            during < before + 4 * 8 * 1024,
+            "{driver}: RSS {before} KiB before, {during} KiB with four bodies in"
+        );
+        for s in &mut clients {
+            s.write_all(b"0\r\n\r\n").unwrap();
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200", "{driver}");
+        }
+    }
+}

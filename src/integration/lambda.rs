@@ -131,8 +131,7 @@ pub async fn invoke(
 ) -> bool {
     // The request time is the arrival, not the end of the upload.
     c.req.time_ms();
-    let mut decoded = Vec::new();
-    let consumed = match c.read_whole_body(gen, &mut decoded).await {
+    let consumed = match c.read_whole_body(gen).await {
         Ok(n) => n,
         Err((status, message)) => {
             c.head.keep_alive = false;
@@ -140,11 +139,8 @@ pub async fn invoke(
         }
     };
     let head_len = c.head.head_len;
-    let body: &[u8] = match c.head.body {
-        BodyKind::Empty => &[],
-        BodyKind::Length(_) => &c.rbuf[head_len..consumed],
-        BodyKind::Chunked => &decoded,
-    };
+    // Read whole, a chunked body was decoded in place.
+    let body: &[u8] = &c.rbuf[head_len..consumed];
 
     // Room for the request head first; the head is filled in once the event's length is
     // known, and the write starts where the head does.
@@ -168,7 +164,6 @@ pub async fn invoke(
     };
     let view = request_view!(c, &gen.snap, &c.rbuf);
     lambda_event::write_event(&mut c.wbuf, &view, l.format, body, &added);
-    drop(decoded);
     let start = fill_head(&mut c.wbuf, room, &l.head);
 
     // The timeout is the call's: counted once the event is ready, not during a slow

@@ -13,25 +13,20 @@ use super::auth::{now_secs, AuthDeny};
 use super::context::ACCOUNT_ID;
 use crate::auth::sigv4::{self, Input, SigError};
 use crate::auth::{policy, IamCaller, Identity};
-use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
 use crate::server::conn::Conn;
 
 /// Reads the whole body (it stays in `rbuf`, behind the head, for the integration) and
-/// hashes it; a chunked body is hashed decoded.
+/// hashes it; a chunked body is hashed decoded (it was decoded in place).
 async fn body_hash(gen: &Generation, c: &mut Conn) -> Result<[u8; 32], AuthDeny> {
-    let mut decoded = Vec::new();
-    let end = match c.read_whole_body(gen, &mut decoded).await {
+    let end = match c.read_whole_body(gen).await {
         Ok(end) => end,
         Err((status, message)) => {
             c.head.keep_alive = false;
             return Err(AuthDeny::Status(status, message));
         }
     };
-    Ok(match c.head.body {
-        BodyKind::Chunked => Sha256::digest(&decoded).into(),
-        _ => Sha256::digest(&c.rbuf[c.head.head_len..end]).into(),
-    })
+    Ok(Sha256::digest(&c.rbuf[c.head.head_len..end]).into())
 }
 
 /// Checks the SigV4 signature of the request in `c` (its head as received; `payload`: the

@@ -18,7 +18,6 @@ use super::gateway_responses::{self, ResponseType};
 use super::json_body::{BodyJson, Tape};
 use super::models::{compile_model, compile_model_for};
 use crate::config::definitions::RouteValidation;
-use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
@@ -265,19 +264,15 @@ pub async fn check(
     let validator = model_for(&rc.bodies, ctype);
     // No model for this content type: the body passes unchecked, as in API Gateway.
     let validator = validator?;
-    let mut decoded = Vec::new();
-    let end = match c.read_whole_body(gen, &mut decoded).await {
+    let end = match c.read_whole_body(gen).await {
         Ok(end) => end,
         Err((status, message)) => {
             c.head.keep_alive = false;
             return Some(c.answer(ctx, gen, status, message, &[]).await);
         }
     };
-    let body: &[u8] = match c.head.body {
-        BodyKind::Length(_) => &c.rbuf[c.head.head_len..end],
-        BodyKind::Chunked => &decoded,
-        BodyKind::Empty => &[],
-    };
+    // Read whole, a chunked body was decoded in place.
+    let body = &c.rbuf[c.head.head_len..end];
     let limit = gen.snap.server.limits.max_body_bytes;
     let inflated = match content_coding(c) {
         Coding::Identity => None,

@@ -13,13 +13,26 @@ use crate::runtime::workers::Generation;
 
 impl Conn {
     /// Reads the whole request body into `rbuf`, for features that need it whole (Lambda
-    /// events, validation): `Expect: 100-continue` is answered once first, chunked bodies
-    /// are also decoded into `decoded`. Returns where the request ends in `rbuf`; the
-    /// bytes stay there, so a later step finds the body again.
+    /// events, validation): `Expect: 100-continue` is answered once first. A chunked body
+    /// is decoded in place as it comes, and the head then says `Length` of its payload:
+    /// kept as sent until its end, its framing cost up to six bytes per payload byte (a
+    /// body of one-byte chunks held 7–9 × `max_body_bytes` per connection), beside a
+    /// decoded copy. Returns where the request ends in `rbuf`; the body stays there,
+    /// behind the head, so a later step (the integration) finds it again.
     pub async fn read_whole_body(
         &mut self,
         gen: &Generation,
-        decoded: &mut Vec<u8>,
+    ) -> Result<usize, (u16, &'static str)> {
+        let max = gen.snap.server.limits.max_body_bytes;
+        self.read_whole_body_within(gen, max).await
+    }
+
+    /// `read_whole_body` with a smaller limit than `max_body_bytes` for a chunked body
+    /// (413 past it); a Content-Length one was judged by the parser.
+    pub async fn read_whole_body_within(
+        &mut self,
+        gen: &Generation,
+        max: u64,
     ) -> Result<usize, (u16, &'static str)> {
         let wait = gen.snap.server.limits.header_timeout;
         let head_len = self.head.head_len;
@@ -27,13 +40,48 @@ impl Conn {
             BodyKind::Empty => Ok(head_len),
             // The parser refused lengths over max_body_bytes.
             BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await,
-            BodyKind::Chunked => {
-                let max = gen.snap.server.limits.max_body_bytes;
-                let end = self
-                    .read_chunked(max, u64::MAX, wait, Some(decoded))
-                    .await?;
-                Ok(end.expect("no limit but max_body_bytes"))
+            BodyKind::Chunked => self.dechunk_in_place(max, wait).await,
+        }
+    }
+
+    /// Decodes a chunked body in `rbuf` as it arrives: each read's payload is moved down
+    /// behind what was decoded before, its framing dropped, so `rbuf` holds the head,
+    /// the payload so far and one read. At the end the head says `Length` of the payload,
+    /// and what followed the body (a pipelined request) follows it still.
+    async fn dechunk_in_place(
+        &mut self,
+        max_body: u64,
+        wait: Duration,
+    ) -> Result<usize, (u16, &'static str)> {
+        let head_len = self.head.head_len;
+        let mut dec = ChunkedDecoder::new(max_body);
+        // `rbuf[head_len..payload_end]` is decoded; `rbuf[payload_end..]` is not scanned.
+        let mut payload_end = head_len;
+        let mut ranges = Vec::new();
+        loop {
+            ranges.clear();
+            let scan = dec
+                .scan(&self.rbuf[payload_end..], |r| ranges.push(r))
+                .map_err(crate::integration::relay::body_error_status)?;
+            let scanned_to = payload_end + scan.consumed;
+            let mut w = payload_end;
+            for r in &ranges {
+                let (from, to) = (payload_end + r.start, payload_end + r.end);
+                self.rbuf.copy_within(from..to, w);
+                w += to - from;
             }
+            let rest = self.rbuf.len() - scanned_to;
+            self.rbuf.copy_within(scanned_to.., w);
+            self.rbuf.truncate(w + rest);
+            payload_end = w;
+            if scan.done {
+                self.head.body = match payload_end - head_len {
+                    0 => BodyKind::Empty,
+                    n => BodyKind::Length(n as u64),
+                };
+                return Ok(payload_end);
+            }
+            self.more_body(wait).await?;
         }
     }
 
@@ -55,38 +103,29 @@ impl Conn {
             BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await.map(drop),
             BodyKind::Chunked => {
                 let max = gen.snap.server.limits.max_body_bytes;
-                self.read_chunked(max, limit, wait, None).await.map(drop)
+                self.read_chunked(max, limit, wait).await
             }
         }
     }
 
-    /// Reads a chunked body into `rbuf` (decoding it into `decoded` if given) until its
-    /// end, `Some(where it ends)`, or until more than `limit` bytes of it are in, `None`.
+    /// Reads a chunked body into `rbuf`, as sent, until its end or until more than
+    /// `limit` bytes of it are in (then it streams).
     async fn read_chunked(
         &mut self,
         max_body: u64,
         limit: u64,
         wait: Duration,
-        mut decoded: Option<&mut Vec<u8>>,
-    ) -> Result<Option<usize>, (u16, &'static str)> {
+    ) -> Result<(), (u16, &'static str)> {
         let head_len = self.head.head_len;
         let mut dec = ChunkedDecoder::new(max_body);
         let mut pos = head_len;
         loop {
-            let buf = &self.rbuf[pos..];
             let scan = dec
-                .scan(buf, |r| {
-                    if let Some(out) = decoded.as_deref_mut() {
-                        out.extend_from_slice(&buf[r]);
-                    }
-                })
+                .scan(&self.rbuf[pos..], |_| {})
                 .map_err(crate::integration::relay::body_error_status)?;
             pos += scan.consumed;
-            if scan.done {
-                return Ok(Some(pos));
-            }
-            if (pos - head_len) as u64 > limit {
-                return Ok(None);
+            if scan.done || (pos - head_len) as u64 > limit {
+                return Ok(());
             }
             self.more_body(wait).await?;
         }

@@ -179,17 +179,15 @@ fn authorize_management(
 /// client that sent `Expect: 100-continue` gets its 100 first (it would wait for it, and
 /// the call end unanswered at the header timeout).
 async fn read_body(gen: &Generation, c: &mut Conn) -> Result<(Vec<u8>, usize), u16> {
-    let mut decoded = Vec::new();
+    // A chunked body past MAX_POST is refused as it comes, not read to max_body_bytes
+    // before the signature is even checked (it is decoded in place).
+    let max = (connections::MAX_POST as u64 + 1).min(gen.snap.server.limits.max_body_bytes);
     let end = c
-        .read_whole_body(gen, &mut decoded)
+        .read_whole_body_within(gen, max)
         .await
         .map_err(|(status, _)| status)?;
     let sent = end - c.head.head_len;
-    if matches!(c.head.body, BodyKind::Chunked) {
-        Ok((decoded, sent))
-    } else {
-        Ok((c.rbuf[c.head.head_len..end].to_vec(), sent))
-    }
+    Ok((c.rbuf[c.head.head_len..end].to_vec(), sent))
 }
 
 /// Consumes head and body (`n` bytes as sent, read by `read_body`) from `rbuf` and
