@@ -158,7 +158,7 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool, out: &mut Vec<u8>) {
 }
 
 /// `host[:port]`: a reg-name or IPv4 address, or an IP-literal in brackets, then at most
-/// one `:` and 1–5 digits (RFC 3986 §3.2). Userinfo ('@'), paths and whitespace are out:
+/// one `:` and up to 5 digits (RFC 3986 §3.2). Userinfo ('@'), paths and whitespace are out:
 /// the router must see the same host the backend will. An empty host is out too (RFC
 /// 9110 §4.2.1; nginx answers an empty `Host` 400), and so is a port that is not digits
 /// or a second colon (`a:80:90`, `a:-1`, `[::1`): such a value still selected a domain
@@ -184,9 +184,8 @@ pub(super) fn is_valid_authority(v: &[u8]) -> bool {
     debug_assert!(!host.is_empty());
     match port {
         [] => true,
-        [b':', digits @ ..] => {
-            (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
-        }
+        // An empty port is the scheme's (RFC 3986 §3.2.3: `http://a:/` is `http://a/`).
+        [b':', digits @ ..] => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
         _ => false,
     }
 }
@@ -299,12 +298,13 @@ mod tests {
             "[::1]",
             "[::1]:443",
             "xn--caf-dma.example",
+            "a:",
         ] {
             assert!(ok(good.as_bytes()), "{good}");
         }
         for bad in [
-            "", ":80", "a:", "a:80:90", "a:abc", "a:-1", "a:+80", "a:123456", "[::1", "[zz]x",
-            "a]:80", "[]", "a b", "u@a", "a/b",
+            "", ":80", "a:80:90", "a:abc", "a:-1", "a:+80", "a:123456", "[::1", "[zz]x", "a]:80",
+            "[]", "a b", "u@a", "a/b",
         ] {
             assert!(!ok(bad.as_bytes()), "{bad}");
         }

@@ -70,7 +70,7 @@ pub fn bare_host(name: &str) -> String {
 fn base_len(path: &[u8], base: &[u8]) -> Option<usize> {
     let mut at = 0;
     for segment in base.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
-        at += path[at..].iter().take_while(|&&b| b == b'/').count();
+        at = skip_empty_segments(path, at);
         let end = path[at..]
             .iter()
             .position(|&b| b == b'/')
@@ -81,6 +81,21 @@ fn base_len(path: &[u8], base: &[u8]) -> Option<usize> {
         at = end;
     }
     Some(at)
+}
+
+/// Where the next segment with a name starts, from `pos`: past `/`s and past segments
+/// that are only `;` parameters (Tomcat, Jetty and Spring drop those parameters, and an
+/// empty segment with them: `/;x/admin` and `/admin/;` are their `/admin`).
+pub(crate) fn skip_empty_segments(path: &[u8], mut pos: usize) -> usize {
+    loop {
+        while pos < path.len() && path[pos] == b'/' {
+            pos += 1;
+        }
+        if path.get(pos) != Some(&b';') {
+            return pos;
+        }
+        pos = memchr::memchr(b'/', &path[pos..]).map_or(path.len(), |i| pos + i);
+    }
 }
 
 /// Whether a request's path segment is the literal segment `lit`: as written, or with
@@ -281,6 +296,11 @@ mod tests {
         // A segment's `;` parameters are dropped, as Tomcat and Jetty drop them.
         assert_eq!(
             go(&r, "x", "/prod;a/v2;b/a"),
+            Some((s(1, 0), 0, "/a".into()))
+        );
+        // And a segment of parameters only is skipped, as an empty one is.
+        assert_eq!(
+            go(&r, "x", "/;x/prod/;/v2/a"),
             Some((s(1, 0), 0, "/a".into()))
         );
         // "production" is not under the "prod" base path: the root stage takes it.

@@ -150,11 +150,10 @@ impl RouteTable {
         params: &mut Vec<Span>,
     ) -> Option<RouteId> {
         let n = &self.nodes[node];
-        // Skip empty segments ("//" or a trailing "/") as API Gateway does.
-        let mut pos = pos;
-        while pos < path.len() && path[pos] == b'/' {
-            pos += 1;
-        }
+        // Skip empty segments ("//" or a trailing "/") as API Gateway does, and segments
+        // that are only `;` parameters, which are empty to Tomcat, Jetty and Spring
+        // (`/;x/admin` is their `/admin`).
+        let pos = super::skip_empty_segments(path, pos);
         if pos >= path.len() {
             return n.exact.pick(method);
         }
@@ -288,6 +287,15 @@ mod tests {
         // A literal written with its `;` is still itself.
         assert_eq!(m(&t, Method::Get, "/a;b").0, Some(3));
         assert_eq!(m(&t, Method::Get, "/a;c").0, Some(2));
+        // A segment of parameters only is empty to those backends, so it is skipped
+        // as `//` is.
+        for path in ["/;x/admin", "/;/admin", "/admin/;", "//;a;b//admin/;c/"] {
+            assert_eq!(m(&t, Method::Get, path).0, Some(0), "{path}");
+        }
+        assert_eq!(
+            m(&t, Method::Get, "/admin/;x/secret"),
+            (Some(1), vec!["secret".into()])
+        );
     }
 
     #[test]
