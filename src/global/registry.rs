@@ -325,7 +325,11 @@ impl Keys {
         if reg.active.iter().any(|a| a.info.name == name) {
             return Err(KeyError::Conflict(name.to_string()));
         }
-        if reg.active.iter().any(|a| a.sha256 == sha256) {
+        // A created key hidden by a config key holds its value too: it comes back when
+        // that config key goes, and a value must then find one key, not two.
+        if reg.active.iter().any(|a| a.sha256 == sha256)
+            || reg.shadowed.iter().any(|(_, d)| *d == sha256)
+        {
             return Err(KeyError::Invalid(
                 "that value is already in use by another key",
             ));
