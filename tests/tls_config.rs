@@ -290,8 +290,16 @@ fn an_expired_client_ca_is_not_trusted() {
     let old = params.self_signed(&old_key).unwrap();
     let old_ca = dir.join("old-ca.crt");
     std::fs::write(&old_ca, old.pem()).unwrap();
+    // Not valid for ten years yet: not trusted either (openssl and nginx refuse it).
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2036, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let early_key = rcgen::KeyPair::generate().unwrap();
+    let early = params.self_signed(&early_key).unwrap();
     let both = dir.join("both.crt");
-    std::fs::write(&both, format!("{}{}", old.pem(), server.pem())).unwrap();
+    let bundle = format!("{}{}{}", old.pem(), server.pem(), early.pem());
+    std::fs::write(&both, bundle).unwrap();
     let yaml = |ca: &Path| {
         format!(
             r#"server:
@@ -329,6 +337,12 @@ domains:
         out.lines().any(|l| l.starts_with(&warning)
             && l.contains("CA certificate 1")
             && l.contains("not trusted")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with(&warning)
+            && l.contains("CA certificate 3")
+            && l.contains("is not valid before Jan  1 00:00:00 2036 GMT")),
         "{out}"
     );
 }

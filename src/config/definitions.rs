@@ -220,23 +220,36 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
     for (key, route) in &api.routes {
         let rp = p.key("routes").key(key);
         let v = &route.validation;
+        let mut seen: Vec<String> = Vec::new();
         for (ctype, model) in &v.models {
-            // A key no Content-Type can name would check nothing, quietly.
-            let token = |s: &str| !s.is_empty() && s.bytes().all(crate::http1::parse::is_tchar);
+            let mp = rp.key("request_model").key(ctype);
+            // A key no Content-Type can name would check nothing, quietly: a `*` is a
+            // whole type or subtype (`*/*`, `application/*`), never part of one.
+            let token = |s: &str| {
+                !s.is_empty() && !s.contains('*') && s.bytes().all(crate::http1::parse::is_tchar)
+            };
             // (Parameters are left out, as when requests are matched.)
             let bare = ctype.split(';').next().unwrap_or_default().trim();
             let media = ctype == "$default"
+                || bare == "*/*"
                 || bare
                     .split_once('/')
-                    .is_some_and(|(t, s)| token(t) && token(s));
+                    .is_some_and(|(t, s)| token(t) && (s == "*" || token(s)));
             if !media {
                 errors.push(
-                    rp.key("request_model")
-                        .key(ctype)
-                        .error("expected a media type (type/subtype, type/* or */*) or $default"),
+                    mp.error("expected a media type (type/subtype, type/* or */*) or $default"),
                 );
             }
+            // One media type, one model: which of two a request got was the file's order.
+            let same = bare.to_ascii_lowercase();
+            if let Some(first) = seen.iter().find(|s| **s == same) {
+                errors.push(mp.error(format!(
+                    "the same media type as {first:?} (compared without case and parameters)"
+                )));
+            }
+            seen.push(same);
             if !defs.models.iter().any(|(n, _)| n == model) {
+                // At `request_model` itself: `request_model: NAME` has no media type key.
                 errors.push(
                     rp.key("request_model")
                         .error(format!("no model named {model:?} in models (for {ctype})")),

@@ -321,8 +321,9 @@ fn fingerprint(store: &RootCertStore) -> u64 {
     h.finish() | 1
 }
 
-/// The CA certificates of `path` as trust anchors, less the expired ones (with a
-/// warning): webpki does not look at an anchor's validity, so an expired CA went on
+/// The CA certificates of `path` as trust anchors, less those outside their validity
+/// period, expired or not yet valid (with a warning): webpki does not look at an
+/// anchor's validity, so an expired CA went on
 /// vouching for certificates, where OpenSSL (nginx) refuses them. One that expires while
 /// Portico runs is dropped at the next reload or start.
 fn roots(
@@ -345,6 +346,13 @@ fn roots(
                 i + 1,
                 info.subject_dn,
                 info.not_after
+            )),
+            Some(info) if info.valid_from > now => expired.push(format!(
+                "{}: CA certificate {} ({}) is not valid before {}: it is not trusted (until a reload after that)",
+                path.display(),
+                i + 1,
+                info.subject_dn,
+                info.not_before
             )),
             _ => live.push(c),
         }

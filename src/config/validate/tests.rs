@@ -545,17 +545,21 @@ fn request_model_keys_are_media_types() {
     routes:
       "POST /m":
         integration: { type: mock }
-        request_model: { "bad type": M, "": M, "application/json; charset=utf-8": M, "*/*": M, "text/*": M, $default: M }
+        request_model: { "bad type": M, "": M, "application/json; charset=utf-8": M, "*/*": M, "text/*": M, $default: M, "*/json": M, "a*b/*c": M, "APPLICATION/JSON": M }
 "#,
     );
     let r = r#"apis.shop.routes."POST /m".request_model"#;
+    let not_media = "expected a media type (type/subtype, type/* or */*) or $default";
     assert_eq!(
         check(&yaml),
         [
+            format!(r#"{r}."bad type": {not_media}"#),
+            format!(r#"{r}."": {not_media}"#),
+            format!(r#"{r}."*/json": {not_media}"#),
+            format!(r#"{r}."a*b/*c": {not_media}"#),
             format!(
-                r#"{r}."bad type": expected a media type (type/subtype, type/* or */*) or $default"#
+                r#"{r}."APPLICATION/JSON": the same media type as "application/json" (compared without case and parameters)"#
             ),
-            format!(r#"{r}."": expected a media type (type/subtype, type/* or */*) or $default"#),
         ]
     );
 }
