@@ -156,3 +156,44 @@ fn connections_posts_expecting_100_continue_get_it() {
         p.stop();
     }
 }
+
+/// A chunked `@connections` POST that goes past 128 KiB after part of it was decoded in
+/// place is answered 413 and the connection closes: kept, the discard of the rest read
+/// the decoded payload as framing, so `0\r\n\r\n` in it ended the body and a request
+/// hidden after it was served as the client's next.
+#[test]
+fn a_chunked_connections_post_refused_midway_ends_the_connection() {
+    require_websockets();
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-413-chunked");
+        let admin = free_port();
+        let cfg = ws_api_config(admin, &dir, "", ECHO_ROUTES);
+        let p = Portico::start(&cfg, driver);
+        let mut s = TcpStream::connect(p.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let hidden = b"0\r\n\r\nGET /prod/hidden HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut first = format!(
+            "POST /prod/@connections/abc%3D HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            hidden.len()
+        )
+        .into_bytes();
+        first.extend_from_slice(hidden);
+        first.extend_from_slice(b"\r\n");
+        s.write_all(&first).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // The next chunk takes the body past 128 KiB.
+        s.write_all(b"30000\r\n").unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let answer = String::from_utf8_lossy(&out);
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{driver}: {answer}");
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{driver}: {answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close\r\n"),
+            "{driver}: {answer}"
+        );
+        p.stop();
+    }
+}

@@ -40,7 +40,16 @@ impl Conn {
             BodyKind::Empty => Ok(head_len),
             // The parser refused lengths over max_body_bytes.
             BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await,
-            BodyKind::Chunked => self.dechunk_in_place(max, wait).await,
+            BodyKind::Chunked => {
+                let read = self.dechunk_in_place(max, wait).await;
+                // Part decoded in place, the buffer no longer holds the body as sent: no
+                // later read of it (a discard to keep the connection) may take the
+                // client's payload for framing, and a request hidden in it for the next.
+                if read.is_err() {
+                    self.head.keep_alive = false;
+                }
+                read
+            }
         }
     }
 

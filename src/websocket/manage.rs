@@ -44,8 +44,10 @@ pub(super) async fn manage(
                     sent_len = sent;
                     None
                 }
-                // A chunked body above max_body_bytes, left unread: the connection closes.
+                // A chunked body past the limit, left unread: the connection closes (the
+                // read said so: `keep_alive` is off).
                 Err(413) => Some(connections::too_long()),
+                Err(400) => Some(Reply::error(400, "BadRequestException", "Bad Request")),
                 Err(_) => return false,
             },
         },
