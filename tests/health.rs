@@ -234,3 +234,41 @@ fn spread3(p: &Portico) -> (usize, usize) {
     assert_eq!(count("b") + count("c"), 40, "answers {answers:?}");
     (count("b"), count("c"))
 }
+
+/// A target the checks pass comes before one they hold down, also when this worker could
+/// not connect to the first lately: with both marks counted as one, no target was "up",
+/// and requests rotated over both, half to the target the checks had taken out.
+#[test]
+fn a_target_back_up_wins_over_one_the_checks_hold_down() {
+    let b_sick = Arc::new(AtomicBool::new(true));
+    let b = origin("b", b_sick);
+    for driver in DRIVERS {
+        // Nothing listens at a's address yet: refused, by checks and requests alike.
+        let a_port = free_port();
+        let a_addr = format!("127.0.0.1:{a_port}");
+        let p = Portico::start(&config(&[a_addr, b.addr.to_string()]), driver);
+        assert!(
+            eventually(|| p
+                .log_text()
+                .matches("target taken out of balancing")
+                .count()
+                >= 2),
+            "{driver}: both are never taken out"
+        );
+        // Requests meet a's refusal (each worker marks it) and are served by b.
+        for _ in 0..8 {
+            let _ = p.get("/x");
+        }
+        let _a = Origin::start_at(a_port, |req, s| {
+            let body: &[u8] = if req.target == "/healthz" { b"" } else { b"a" };
+            respond(s, 200, &[], body);
+            true
+        });
+        assert!(
+            eventually(|| p.log_text().contains("target is healthy again")),
+            "{driver}: a never comes back"
+        );
+        let answers: Vec<String> = (0..10).map(|_| p.get("/x").text()).collect();
+        assert!(answers.iter().all(|t| t == "a"), "{driver}: {answers:?}");
+    }
+}

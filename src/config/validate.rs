@@ -240,6 +240,13 @@ impl Validator<'_> {
                         &p.key("path"),
                         format!("must start with /, got {:?}", h.path),
                     );
+                } else if h.path.bytes().any(|b| !b.is_ascii_graphic()) {
+                    // Written byte for byte on the check's request line: a CR/LF in it
+                    // added headers, or a second request, to every check.
+                    self.error(
+                        &p.key("path"),
+                        "has a space, control or non-ASCII character, which would break the check's request line: percent-encode it (%20, %C3%A9)",
+                    );
                 }
                 if h.interval.is_zero() {
                     self.error(&p.key("interval"), "must be more than 0");

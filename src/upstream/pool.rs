@@ -112,13 +112,20 @@ impl Pools {
         // without checks), and one this worker could not connect to just now.
         let health = &endpoints.health;
         let now = crate::runtime::coarse_timer::coarse_now();
+        let checked_up = |i: usize| health.get(i).is_none_or(|h| h.0.is_up());
         let up = |i: usize| {
-            health.get(i).is_none_or(|h| h.0.is_up())
+            checked_up(i)
                 && targets[i]
                     .failed_at
                     .is_none_or(|at| now.duration_since(at) >= FAIL_TIMEOUT)
         };
-        let t = balance::pick(pool.spec.balance, cursor, in_flight, rng, up);
+        let mut t = balance::pick(pool.spec.balance, cursor, in_flight, rng, up);
+        if !up(t) {
+            // None is up by both marks: a target the checks pass comes before one they
+            // hold down, though this worker could not connect to it lately (else half
+            // the traffic went to a target the checks had taken out).
+            t = balance::pick(pool.spec.balance, cursor, in_flight, rng, checked_up);
+        }
         drop(st);
         Some(pool.lease(t))
     }

@@ -126,6 +126,12 @@ fn upstreams() {
             "upstreams.b.health.unhealthy_after: must be at least 1",
         ]
     );
+    // Written on the check's request line: CR/LF would add headers or a request.
+    let yaml = "upstreams:\n  c: { targets: [\"127.0.0.1:1\"], health: { path: \"/x y\\r\\nX-Injected: 1\" } }\n  d: { targets: [\"127.0.0.1:1\"], health: { path: \"/healthz?deep=1\" } }\n";
+    assert_eq!(
+        check(yaml),
+        ["upstreams.c.health.path: has a space, control or non-ASCII character, which would break the check's request line: percent-encode it (%20, %C3%A9)"]
+    );
 }
 
 #[test]
