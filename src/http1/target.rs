@@ -86,8 +86,9 @@ fn has_malformed_escape(path: &[u8]) -> bool {
     })
 }
 
-/// A `%00` (the escapes are well formed by now).
-fn has_nul_escape(path: &[u8]) -> bool {
+/// A `%00` in a path whose escapes are well formed (a C, CGI or PHP file handler ends the
+/// path at the decoded NUL).
+pub fn has_nul_escape(path: &[u8]) -> bool {
     memchr::memchr_iter(b'%', path).any(|at| path.get(at + 1..at + 3) == Some(b"00"))
 }
 

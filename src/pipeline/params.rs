@@ -153,7 +153,7 @@ impl RequestMap {
         template::encode_tail(out, start, template::path_safe);
         // A `%00` is refused too, as in a client's own path (a C file handler ends there).
         let made = &out[start..];
-        !crate::http1::has_dot_segment(made) && memchr::memmem::find(made, b"%00").is_none()
+        !crate::http1::has_dot_segment(made) && !crate::http1::has_nul_escape(made)
     }
 
     /// Writes `?` and the query string: the client's pairs minus dropped names, then the

@@ -361,18 +361,20 @@ pub fn query_pairs(q: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// sending it is refused for (400). Values are written in place first; the tail is only
 /// copied in the rare case that something needs encoding.
 pub fn encode_tail(out: &mut Vec<u8>, start: usize, keep: fn(u8) -> bool) {
-    let escape_at = |t: &[u8], i: usize| {
-        t.get(i + 1..i + 3)
-            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    // Byte `i` of `t` goes as it is: `keep` takes it, and a `%` starts an escape.
+    let kept = |t: &[u8], i: usize| {
+        keep(t[i])
+            && (t[i] != b'%'
+                || t.get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)))
     };
     let tail = &out[start..];
-    let kept = |i: usize, b: u8| keep(b) && (b != b'%' || escape_at(tail, i));
-    if tail.iter().enumerate().all(|(i, &b)| kept(i, b)) {
+    if (0..tail.len()).all(|i| kept(tail, i)) {
         return;
     }
     let tail = out.split_off(start);
     for (i, &b) in tail.iter().enumerate() {
-        if keep(b) && (b != b'%' || escape_at(&tail, i)) {
+        if kept(&tail, i) {
             out.push(b);
         } else {
             const HEX: &[u8; 16] = b"0123456789ABCDEF";
