@@ -394,3 +394,40 @@ fn failure_logs_are_rate_limited() {
         );
     }
 }
+
+/// REST events name the API key a route required: `identity.apiKey` (its value) and
+/// `identity.apiKeyId` (its id: the key's name here); both null on a route without one.
+#[test]
+fn events_name_the_api_key_a_route_required() {
+    let f = Function::start(|_| FnReply::Json(r#"{"statusCode":200,"body":"ok"}"#.into()));
+    let url = f.url();
+    let cfg = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+apis:
+  shop:
+    stages: {{ prod: {{}} }}
+    routes:
+      "GET /keyed": {{ api_key_required: true, integration: {{ type: lambda, url: "{url}", payload_format: "1.0" }} }}
+      "GET /open": {{ integration: {{ type: lambda, url: "{url}", payload_format: "1.0" }} }}
+api_keys:
+  - {{ name: alice, value: alice-key-0123456789abcdef }}
+"#
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&cfg, driver);
+        let r = p.raw(b"GET /prod/keyed HTTP/1.1\r\nHost: a\r\nx-api-key: alice-key-0123456789abcdef\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.status, 200, "{driver}: {}", p.log_text());
+        let identity = f.last_event()["requestContext"]["identity"].clone();
+        assert_eq!(identity["apiKey"], "alice-key-0123456789abcdef", "{identity}");
+        assert_eq!(identity["apiKeyId"], "alice", "{identity}");
+
+        // A key sent to a route that requires none is no key of the request's.
+        let r = p.raw(b"GET /prod/open HTTP/1.1\r\nHost: a\r\nx-api-key: alice-key-0123456789abcdef\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.status, 200, "{driver}");
+        let identity = f.last_event()["requestContext"]["identity"].clone();
+        assert_eq!(identity["apiKey"], Value::Null, "{identity}");
+        assert_eq!(identity["apiKeyId"], Value::Null, "{identity}");
+    }
+}

@@ -203,6 +203,25 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
     iam.write(out, |c| &c.access_key);
     out.extend_from_slice(br#","accountId":"#);
     iam.write(out, |c| &c.account_id);
+    // The key a route that requires one was given (its value and, for its id, its name),
+    // as REST APIs send it; null on routes without a key.
+    out.extend_from_slice(br#","apiKey":"#);
+    match v.api_key {
+        Some(_) => {
+            let value = if v.api().auth.key_from_authorizer {
+                v.state.auth.usage_key().unwrap_or_default().as_bytes()
+            } else {
+                crate::pipeline::api_key::single(v.head, v.buf).unwrap_or_default()
+            };
+            string(out, value);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","apiKeyId":"#);
+    match v.api_key {
+        Some(name) => string(out, name.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(br#","caller":"#);
     iam.write(out, |c| &c.user_id);
     out.extend_from_slice(

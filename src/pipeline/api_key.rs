@@ -32,7 +32,7 @@ pub fn lookup_value<'t>(table: &'t KeyTable, value: &[u8]) -> Option<&'t KeyEntr
 /// counts as one of them (a CGI, WSGI or PHP backend reads it as `HTTP_X_API_KEY`, joined
 /// with the checked line), and is never a key of its own: API Gateway reads `x-api-key`.
 #[inline]
-fn single<'b>(head: &RequestHead, buf: &'b [u8]) -> Option<&'b [u8]> {
+pub fn single<'b>(head: &RequestHead, buf: &'b [u8]) -> Option<&'b [u8]> {
     let mut named = head
         .headers
         .iter()

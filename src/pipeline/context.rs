@@ -92,6 +92,8 @@ pub struct RequestView<'a> {
     pub https: bool,
     /// The certificate a mutual-TLS client presented.
     pub client_cert: Option<&'a crate::tls::PeerCert>,
+    /// The name of the API key the route required and the request presented.
+    pub api_key: Option<&'a str>,
 }
 
 /// The `RequestView` of connection `$c` (an `http1::Conn`) over the bytes `$buf`. A macro
@@ -109,6 +111,7 @@ macro_rules! request_view {
             request_id: &$c.request_id,
             https: $c.stream.is_tls(),
             client_cert: $c.peer_cert.as_deref().filter(|_| $c.req.client_cert),
+            api_key: $c.out.api_key.as_deref(),
         }
     };
 }
