@@ -114,10 +114,19 @@ pub fn amzn_trace_value(
             out.extend_from_slice(b"1-");
             hex(out, now_secs & 0xffff_ffff, 8);
             out.push(b'-');
-            // The id's last 24 hex digits: its per-request part, and more of the rest.
-            let digits = request_id.iter().filter(|b| b.is_ascii_hexdigit());
-            let skip = digits.clone().count().saturating_sub(24);
-            out.extend(digits.skip(skip));
+            // The id's last 24 hex digits: its per-request part, and more of the rest,
+            // gathered from the end on the stack and appended at once (a filtered
+            // iterator pushed byte by byte was this function's whole cost).
+            let mut tail = [0u8; 24];
+            let mut from = tail.len();
+            for &b in request_id.iter().rev().filter(|b| b.is_ascii_hexdigit()) {
+                if from == 0 {
+                    break;
+                }
+                from -= 1;
+                tail[from] = b;
+            }
+            out.extend_from_slice(&tail[from..]);
         }
     }
     out.extend_from_slice(b";Parent=");
