@@ -256,6 +256,27 @@ domains:
     }
     let (code, out) = check(&yaml(&a_crt, &a_key));
     assert_eq!((code, out.contains("warning")), (0, false), "{out}");
+    // An endless file and a FIFO: read until memory ran out, and waited on for ever.
+    let fifo = dir.join("fifo.pem");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let zero = Path::new("/dev/zero");
+    for (what, crt, key, at) in [
+        ("endless cert", zero, a_key.as_path(), cert_error_at),
+        ("endless key", a_crt.as_path(), zero, key_at),
+        ("fifo cert", fifo.as_path(), a_key.as_path(), cert_error_at),
+    ] {
+        let (code, out) = check(&yaml(crt, key));
+        assert_eq!(code, 1, "{what}: {out}");
+        let line = out.lines().find(|l| l.starts_with(at));
+        assert!(
+            line.is_some_and(|l| l.contains("not a regular file")),
+            "{what}: {out}"
+        );
+    }
     // An error on another domain hides no warning about this one.
     let both = format!(
         "{}  b.example:\n    cert: \"{}\"\n    key: \"{}\"\n    mappings: {{ \"\": shop/prod }}\n",

@@ -94,19 +94,41 @@ pub fn load_and_validate(path: &Path) -> Result<Config, ConfigErrors> {
 /// a reload reads it) would otherwise be read until memory runs out, and never answer.
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
-/// Reads a text file of at most [`MAX_FILE_BYTES`].
-pub fn read_text(path: &Path) -> std::io::Result<String> {
+/// Reads a file the config names (the config itself, an OpenAPI file, a certificate, a
+/// key, a CA bundle): a regular file of at most [`MAX_FILE_BYTES`]. A FIFO would block
+/// `check`, and every reload after it, until something wrote to it; a device such as
+/// `/dev/zero` would be read until memory ran out. Opened without blocking, so a FIFO
+/// is refused, not waited on.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a device, FIFO or socket)",
+        ));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(std::io::Error::other(format!(
             "larger than {} MiB",
             MAX_FILE_BYTES >> 20
         )));
     }
+    Ok(bytes)
+}
+
+/// Reads a text file: [`read_file`], and UTF-8.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let bytes = read_file(path)?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let good = &e.as_bytes()[..at];

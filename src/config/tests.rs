@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::load::{load_file, load_str, load_str_with_env};
 use super::model::*;
 use super::validate::validate;
-use super::{load_and_validate, ConfigError, ConfigErrors};
+use super::{load_and_validate, ConfigError, ConfigErrors, MAX_FILE_BYTES};
 
 /// Every key the config file has, in one file (README, Config reference).
 const FULL_EXAMPLE: &str = r#"server:
@@ -284,8 +284,27 @@ fn an_endless_or_binary_file_is_one_error_not_a_hang() {
     let err = load_and_validate(std::path::Path::new("/dev/zero")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cannot read config file /dev/zero: larger than 16 MiB"
+        "cannot read config file /dev/zero: not a regular file (a device, FIFO or socket)"
     );
+    // A FIFO blocked the open until something wrote to it: `check` never answered, and
+    // a reload held every later one back.
+    let fifo = std::env::temp_dir().join(format!("portico-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path for the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let err = crate::config::read_file(&fifo).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&fifo);
+    assert_eq!(err, "not a regular file (a device, FIFO or socket)");
+    // A regular file larger than the limit is refused by its size.
+    let big = std::env::temp_dir().join(format!("portico-big-{}", std::process::id()));
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(MAX_FILE_BYTES + 1)
+        .unwrap();
+    let err = crate::config::read_file(&big).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&big);
+    assert_eq!(err, "larger than 16 MiB");
     let dir = std::env::temp_dir().join(format!("portico-utf8-{}", std::process::id()));
     std::fs::write(&dir, b"server:\n  workers: 2\n  driver: \"\xff\"\n").unwrap();
     let err = load_file(&dir).unwrap_err().to_string();

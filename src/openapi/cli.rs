@@ -112,7 +112,7 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
         return ExitCode::from(1);
     }
     let name = api.unwrap_or_else(|| {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let text = crate::config::read_text(file).unwrap_or_default();
         let title = super::import::parse(&text)
             .ok()
             .and_then(|d| d.pointer("/info/title")?.as_str().map(String::from))

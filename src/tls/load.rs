@@ -79,7 +79,7 @@ fn certs(
     p: &KeyPath,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Vec<CertificateDer<'static>>> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::config::read_file(path) {
         Ok(b) => b,
         Err(e) => {
             err(errors, p, format!("cannot read {}: {e}", path.display()));
@@ -171,7 +171,7 @@ fn site(
     };
     let p = KeyPath::root().key("domains").key(name);
     let chain = certs(cert, &p.key("cert"), errors);
-    let key_der = match std::fs::read(key) {
+    let key_der = match crate::config::read_file(key) {
         Ok(bytes) => {
             PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| unusable_key(key, &bytes, e))
         }
@@ -406,7 +406,7 @@ fn upstream(
     } else if let Some(ca) = &u.tls.ca {
         let store = roots(ca, &tp.key("ca"), errors, warnings)?;
         // A CA file rewritten on disk is a change a reload must pick up.
-        fingerprint.extend_from_slice(&std::fs::read(ca).unwrap_or_default());
+        fingerprint.extend_from_slice(&crate::config::read_file(ca).unwrap_or_default());
         builder.with_root_certificates(store).with_no_client_auth()
     } else {
         let native = rustls_native_certs::load_native_certs();
