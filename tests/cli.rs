@@ -281,8 +281,10 @@ fn run_fails_quickly_when_the_port_is_taken() {
         );
         let text = p.stderr();
         assert!(
-            text.contains(&format!("127.0.0.1:{port}")),
-            "{driver}: the error does not name the address:\n{text}"
+            text.contains(&format!(
+                "server.listen[0]: another process already listens on 127.0.0.1:{port}"
+            )),
+            "{driver}: the error does not name the address and its key:\n{text}"
         );
         drop(taken);
 

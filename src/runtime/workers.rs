@@ -197,10 +197,11 @@ impl Driver {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("another process already listens on {0}; stop it or change server.listen")]
-    AddressInUse(SocketAddr),
-    #[error("cannot listen on {0}: {1}")]
-    Bind(SocketAddr, std::io::Error),
+    /// The key path of the address (`server.listen[0]`), the address.
+    #[error("{0}: another process already listens on {1}; stop it or change the address")]
+    AddressInUse(String, SocketAddr),
+    #[error("{0}: cannot listen on {1}: {2}")]
+    Bind(String, SocketAddr, std::io::Error),
     #[error("PORTICO_DRIVER={0:?} is not one of io_uring, epoll, auto")]
     BadDriverEnv(String),
     #[error("io_uring was requested but cannot start on this host: {0}")]
@@ -211,6 +212,21 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on admin.listen {0}: {1}")]
     AdminBind(SocketAddr, std::io::Error),
+}
+
+/// Where `addr` is in the config (`server.listen[0]`, `server.tls_listen[1]`), for errors
+/// that name it as `check` and reloads do.
+fn listen_key(server: &crate::config::model::Server, addr: SocketAddr) -> String {
+    let lists = [
+        ("listen", &server.listen),
+        ("tls_listen", &server.tls_listen),
+    ];
+    for (list, addrs) in lists {
+        if let Some(i) = addrs.iter().position(|a| *a == addr) {
+            return format!("server.{list}[{i}]");
+        }
+    }
+    "server.listen".to_string()
 }
 
 /// Starts the workers on the installed config (`reload::install`) and blocks until they
@@ -228,9 +244,10 @@ pub fn run() -> Result<(), StartError> {
     // first proves the address is free.
     for addr in &addrs {
         if let Err(e) = super::listen_socket::address_is_free(*addr) {
+            let key = listen_key(server, *addr);
             return Err(match e.kind() {
-                std::io::ErrorKind::AddrInUse => StartError::AddressInUse(*addr),
-                _ => StartError::Bind(*addr, e),
+                std::io::ErrorKind::AddrInUse => StartError::AddressInUse(key, *addr),
+                _ => StartError::Bind(key, *addr, e),
             });
         }
     }
@@ -370,7 +387,8 @@ async fn worker_main(
     let mut listeners = match Listeners::bind_all(&snap) {
         Ok(l) => l,
         Err((addr, e)) => {
-            let _ = ready.send(Err(StartError::Bind(addr, e)));
+            let key = listen_key(&snap.server, addr);
+            let _ = ready.send(Err(StartError::Bind(key, addr, e)));
             return;
         }
     };
