@@ -233,6 +233,14 @@ fn a_named_stage_stays_in_raw_path_on_custom_domains() {
             assert_eq!(e["requestContext"]["path"], path, "{host}");
             assert_eq!(e["requestContext"]["stage"], "prod");
         }
+        // A Host's trailing dot chooses the same domain and is no part of its name.
+        let r = p.raw(
+            b"GET /api/my/a HTTP/1.1\r\nHost: fn.example.com.:80\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(r.status, 200, "{driver}");
+        let e = f.last_event();
+        assert_eq!(e["requestContext"]["domainName"], "fn.example.com", "{e}");
+        assert_eq!(e["requestContext"]["domainPrefix"], "fn", "{e}");
     }
 }
 
@@ -420,7 +428,10 @@ api_keys:
         let r = p.raw(b"GET /prod/keyed HTTP/1.1\r\nHost: a\r\nx-api-key: alice-key-0123456789abcdef\r\nConnection: close\r\n\r\n");
         assert_eq!(r.status, 200, "{driver}: {}", p.log_text());
         let identity = f.last_event()["requestContext"]["identity"].clone();
-        assert_eq!(identity["apiKey"], "alice-key-0123456789abcdef", "{identity}");
+        assert_eq!(
+            identity["apiKey"], "alice-key-0123456789abcdef",
+            "{identity}"
+        );
         assert_eq!(identity["apiKeyId"], "alice", "{identity}");
 
         // A key sent to a route that requires none is no key of the request's.

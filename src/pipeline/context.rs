@@ -176,9 +176,9 @@ impl<'a> RequestView<'a> {
         self.head.query.map_or(&b""[..], |q| self.span(q))
     }
 
-    /// The Host without its port.
+    /// The Host without its port or trailing dot (`router::domain_name`).
     pub fn domain_name(&self) -> &'a [u8] {
-        crate::router::strip_port(self.head.host.map_or(&b""[..], |h| self.span(h)))
+        crate::router::domain_name(self.head.host.map_or(&b""[..], |h| self.span(h)))
     }
 
     pub fn method(&self) -> &'a [u8] {

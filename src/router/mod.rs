@@ -219,6 +219,14 @@ impl Router {
     }
 }
 
+/// The domain name a Host header value gives events and `$context.domainName`: without
+/// its port, and without the trailing dot of a fully qualified name (which chose the same
+/// domain).
+pub fn domain_name(host: &[u8]) -> &[u8] {
+    let name = strip_port(host);
+    name.strip_suffix(b".").unwrap_or(name)
+}
+
 /// The host of a Host header value, without its port (IPv6 literals keep their brackets).
 pub fn strip_port(host: &[u8]) -> &[u8] {
     if host.first() == Some(&b'[') {

@@ -155,7 +155,7 @@ pub async fn serve(
     let host = c
         .head
         .host
-        .map(|h| crate::router::strip_port(h.get(&c.rbuf)))
+        .map(|h| crate::router::domain_name(h.get(&c.rbuf)))
         .unwrap_or_default();
     let mut ectx = event::Context {
         api_id: api.name.clone(),
