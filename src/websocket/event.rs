@@ -120,12 +120,24 @@ pub fn authorizer(
 
 /// `headers`/`multiValueHeaders`, and the query parameters when there is a query string.
 fn request_parts(headers: &[(String, String)], query: &[(String, String)]) -> Map<String, Value> {
-    fn both(pairs: &[(String, String)]) -> (Map<String, Value>, Map<String, Value>) {
+    /// Header names are one field in any case (`Authorization` and `authorization`),
+    /// kept under the first spelling, as HTTP events do; query names are as sent.
+    fn both(
+        pairs: &[(String, String)],
+        any_case: bool,
+    ) -> (Map<String, Value>, Map<String, Value>) {
         let mut single = Map::new();
         let mut multi: Map<String, Value> = Map::new();
         for (n, v) in pairs {
+            let n = match single
+                .keys()
+                .find(|k| any_case && k.eq_ignore_ascii_case(n))
+            {
+                Some(first) => first.clone(),
+                None => n.clone(),
+            };
             single.insert(n.clone(), v.clone().into());
-            match multi.get_mut(n) {
+            match multi.get_mut(&n) {
                 Some(Value::Array(a)) => a.push(v.clone().into()),
                 _ => {
                     multi.insert(n.clone(), json!([v]));
@@ -135,11 +147,11 @@ fn request_parts(headers: &[(String, String)], query: &[(String, String)]) -> Ma
         (single, multi)
     }
     let mut ev = Map::new();
-    let (single, multi) = both(headers);
+    let (single, multi) = both(headers, true);
     ev.insert("headers".into(), Value::Object(single));
     ev.insert("multiValueHeaders".into(), Value::Object(multi));
     if !query.is_empty() {
-        let (single, multi) = both(query);
+        let (single, multi) = both(query, false);
         ev.insert("queryStringParameters".into(), Value::Object(single));
         ev.insert(
             "multiValueQueryStringParameters".into(),
@@ -313,5 +325,21 @@ mod tests {
         assert_eq!(a["stageVariables"]["v"], "1");
         assert_eq!(a["requestContext"]["eventType"], "CONNECT");
         assert_eq!(a["requestContext"]["connectionId"], "R1kmxc2VNjMCFIA=");
+    }
+
+    /// One header field in two cases is one key (the first spelling, the last value);
+    /// query names keep their case.
+    #[test]
+    fn header_names_are_one_field_in_any_case() {
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        let hs = [pair("Authorization", "good"), pair("authorization", "evil")];
+        let q = [pair("a", "1"), pair("A", "2")];
+        let c: Value = serde_json::from_slice(&connect(&ctx(), "id1", &hs, &q)).unwrap();
+        assert_eq!(c["headers"], json!({"Authorization": "evil"}));
+        assert_eq!(
+            c["multiValueHeaders"],
+            json!({"Authorization": ["good", "evil"]})
+        );
+        assert_eq!(c["queryStringParameters"], json!({"a": "1", "A": "2"}));
     }
 }
