@@ -191,7 +191,10 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
             let lower = headers[before].0.to_ascii_lowercase();
             if listed.contains(&(lower.clone(), headers[before].1.clone())) {
                 headers.truncate(before);
-            } else if format == PayloadFormat::V2 && lower != "set-cookie" {
+            } else if format == PayloadFormat::V2
+                && lower != "set-cookie"
+                && lower != "content-type"
+            {
                 if let Some(&first) = named.get(&lower) {
                     let (_, value) = headers.pop().unwrap_or_default();
                     headers[first].1.push_str(", ");
@@ -202,6 +205,13 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
             }
         }
     }
+    // One media type: a second Content-Type (in another case, or in both lists) is left
+    // out, not sent as a second line or joined into no media type at all. The first
+    // stays: 1.0's multi-value lists come first.
+    let mut typed = false;
+    headers.retain(|(n, _)| {
+        !n.eq_ignore_ascii_case("content-type") || !std::mem::replace(&mut typed, true)
+    });
     if format == PayloadFormat::V2 {
         match obj.get("cookies") {
             None | Some(Value::Null) => {}
@@ -381,6 +391,24 @@ mod tests {
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"));
         assert_eq!(cookies.count(), 2, "{:?}", r.headers);
+    }
+
+    #[test]
+    fn one_content_type_in_any_case_or_list() {
+        let types = |format, answer: &str| -> Vec<String> {
+            ok(format, answer)
+                .headers
+                .into_iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v)
+                .collect()
+        };
+        let two_cases = r#"{"statusCode":200,"body":"x","headers":{"Content-Type":"text/html","content-type":"application/json"}}"#;
+        for format in [V1, V2] {
+            assert_eq!(types(format, two_cases).len(), 1, "{format:?}");
+        }
+        let both_lists = r#"{"statusCode":200,"body":"x","headers":{"Content-Type":"text/html"},"multiValueHeaders":{"content-type":["application/json","text/plain"]}}"#;
+        assert_eq!(types(V1, both_lists), ["application/json"]);
     }
 
     #[test]
