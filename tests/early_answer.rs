@@ -26,6 +26,8 @@ enum After {
     /// The same after a `103 Early Hints` (RFC 9110 §15.2: any number of interim
     /// responses may come before the final one).
     HintsThenRefuseAndHold,
+    /// The same after a 103 of 80 `Link` lines (over 2 KiB).
+    BigHintsThenRefuseAndHold,
     /// Sends `100 Continue`, reads the whole body, answers 200 with its length.
     ContinueThenRead,
 }
@@ -66,11 +68,17 @@ fn serve(s: TcpStream, after: After) {
                 b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\nConnection: close\r\n\r\ntoo big",
             );
         }
-        After::RefuseAndHold | After::HintsThenRefuseAndHold => {
+        After::RefuseAndHold | After::HintsThenRefuseAndHold | After::BigHintsThenRefuseAndHold => {
             if matches!(after, After::HintsThenRefuseAndHold) {
                 let _ = w.write_all(
                     b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n",
                 );
+            }
+            if matches!(after, After::BigHintsThenRefuseAndHold) {
+                let links: String = (0..80)
+                    .map(|i| format!("Link: </assets/style-{i:04}.css>; rel=preload\r\n"))
+                    .collect();
+                let _ = w.write_all(format!("HTTP/1.1 103 Early Hints\r\n{links}\r\n").as_bytes());
             }
             let _ = w.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\nwho?\r\n");
             thread::sleep(Duration::from_secs(15));
@@ -149,11 +157,48 @@ fn a_backend_that_refuses_and_closes_is_relayed() {
     }
 }
 
+/// A client that sends part of a long body and then pauses, reading: the backend's
+/// answer reached it only with its next bytes, or as a 408 once the wait was over.
+#[test]
+fn an_answer_reaches_a_client_that_paused_its_upload() {
+    let origin = raw_origin(After::RefuseAndClose);
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin), driver);
+        for chunked in [false, true] {
+            let what = format!("{driver}, chunked {chunked}");
+            let mut s = p.connect();
+            let framing = if chunked {
+                "Transfer-Encoding: chunked".to_string()
+            } else {
+                format!("Content-Length: {BODY_LEN}")
+            };
+            let head = format!("POST /upload HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n");
+            s.write_all(head.as_bytes()).unwrap();
+            // Past the 64 KiB read whole before a backend is chosen: the body streams.
+            let part = vec![b'x'; 100 * 1024];
+            if chunked {
+                s.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                    .unwrap();
+            }
+            s.write_all(&part).unwrap();
+            let started = Instant::now();
+            let r = read_response(&mut BufReader::new(s), false).expect("an answer");
+            assert_eq!((r.status, r.text().as_str()), (413, "too big"), "{what}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{what}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
+
 #[test]
 fn a_backend_that_refuses_and_stops_reading_is_relayed_at_once() {
     for (after, name) in [
         (After::RefuseAndHold, "401"),
         (After::HintsThenRefuseAndHold, "103 then 401"),
+        (After::BigHintsThenRefuseAndHold, "2 KiB 103 then 401"),
     ] {
         relayed_at_once(raw_origin(after), name);
     }

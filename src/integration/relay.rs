@@ -28,7 +28,7 @@ use crate::pipeline::response::Edits;
 use crate::runtime::coarse_timer::{coarse_now, CoarseTimers};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
-use crate::server::conn::{read_into, within, Conn};
+use crate::server::conn::{read_into, Conn};
 
 pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
     match e {
@@ -57,8 +57,32 @@ async fn write_prefix<S: AsyncWriteRent>(
     }
 }
 
-async fn read_client_more(c: &mut Conn, wait: Duration) -> Result<(), Error> {
-    match within(wait, c.read_client()).await {
+/// Reads more of the request body within `wait`. While the client pauses, a plain
+/// upstream is looked at every `LOOK_EVERY`, as while a write to it waits: a backend
+/// that answered (a 413, a 401) has its answer relayed now, not a 408 for the client's
+/// pause (the read is abandoned with the rest of the body).
+async fn read_client_more(
+    c: &mut Conn,
+    up: &UpstreamIo,
+    timers: &CoarseTimers,
+    wait: Duration,
+) -> Result<(), Error> {
+    let give_up = coarse_now() + wait;
+    let fd = up.plain_fd();
+    let mut read = std::pin::pin!(c.read_client());
+    let read = loop {
+        let look = match fd {
+            Some(_) => give_up.min(coarse_now() + LOOK_EVERY),
+            None => give_up,
+        };
+        match timers.within(look, read.as_mut()).await {
+            Ok(res) => break res,
+            Err(_) if coarse_now() >= give_up => break Err(std::io::ErrorKind::TimedOut.into()),
+            Err(_) if fd.is_some_and(answered_early) => return Err(early_answer()),
+            Err(_) => {}
+        }
+    };
+    match read {
         Ok(0) => Err(Error::new(
             Kind::ClientBody,
             "client closed during the request body",
@@ -152,7 +176,7 @@ pub async fn request_length(
 ) -> Result<(), Error> {
     while left > 0 {
         if c.rbuf.is_empty() {
-            read_client_more(c, wait).await?;
+            read_client_more(c, up, timers, wait).await?;
         }
         let k = left.min(c.rbuf.len() as u64) as usize;
         stop_if_answered(up)?;
@@ -171,7 +195,7 @@ pub async fn request_chunked(
     wait: Duration,
 ) -> Result<(), Error> {
     loop {
-        read_client_more(c, wait).await?;
+        read_client_more(c, up, timers, wait).await?;
         let scan = dec.scan(&c.rbuf, |_| {}).map_err(|e| match e {
             BodyError::TooLarge => {
                 Error::new(Kind::ClientBodyTooLarge, "chunked body over max_body_bytes")

@@ -113,14 +113,25 @@ impl UpstreamIo {
 /// peeked.)
 pub fn answered_early(fd: std::os::fd::RawFd) -> bool {
     // Room for a few interim responses (a 103 Early Hints with its Link headers) before
-    // the final status line: a 401 behind a 103 is an early answer too.
+    // the final status line: a 401 behind a 103 is an early answer too. A first kilobyte
+    // holds them mostly; when it is all interim, up to the largest response head.
     let mut first = [0u8; 1024];
     match peek(fd, &mut first) {
         Ok(0) => true,
-        Ok(n) => final_status_begins(&first[..n]),
+        Ok(n) if n < first.len() => final_status_begins(&first[..n]),
+        Ok(_) if final_status_begins(&first) => true,
+        Ok(_) => {
+            let mut more = vec![0u8; INTERIM_PEEK_BYTES];
+            peek(fd, &mut more).is_ok_and(|n| final_status_begins(&more[..n]))
+        }
         Err(e) => e.kind() != io::ErrorKind::WouldBlock,
     }
 }
+
+/// How far past interim heads an early answer is looked for: as far as one response
+/// head may be long (the http integration's limit), only when the first kilobyte was all
+/// interim.
+const INTERIM_PEEK_BYTES: usize = 64 << 10;
 
 /// Whether `bytes`, what a backend has sent so far, hold the start of a response that is
 /// not interim: whole `1xx` heads (and the empty lines a response reader skips before a
