@@ -297,17 +297,17 @@ apis:
 
 #[test]
 fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
-    // The config's OpenAPI file is a FIFO, so loading waits until the test writes it:
-    // a SIGHUP in that time (a `systemctl reload` right after `start`) must be queued,
-    // not take the default action and kill the process.
+    // The config's OpenAPI file has 3,000 operations, so loading takes a while (a FIFO
+    // held it before; files the config names must be regular files now): a SIGHUP in
+    // that time (a `systemctl reload` right after `start`) must be queued, not take the
+    // default action and kill the process.
     let dir = temp_dir("early-hup");
-    let fifo = dir.join("api.yaml");
-    let _ = std::fs::remove_file(&fifo);
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let mut spec = String::from("openapi: 3.0.1\ninfo: { title: t, version: '1' }\npaths:\n");
+    let op = "    get:\n      x-amazon-apigateway-integration: { type: mock, responses: { default: { statusCode: '200' } } }\n";
+    for path in std::iter::once("/ping".to_string()).chain((0..3000).map(|i| format!("/p{i}"))) {
+        spec.push_str(&format!("  {path}:\n{op}"));
+    }
+    std::fs::write(dir.join("api.yaml"), spec).unwrap();
     let port = free_port();
     let file = write(
         &dir,
@@ -344,17 +344,19 @@ fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
             Instant::now() < deadline,
             "SIGHUP is not handled while the config loads"
         );
-        thread::sleep(Duration::from_millis(5));
+        thread::sleep(Duration::from_millis(2));
     }
+    // Still loading: not listening yet (else this test would prove nothing).
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the config loaded before the SIGHUP could be sent"
+    );
     let _ = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status();
     thread::sleep(Duration::from_millis(100));
     assert!(child.try_wait().unwrap().is_none(), "killed by the SIGHUP");
-    // The file for the start; the reload the queued SIGHUP asks for reads it again.
-    let spec = "openapi: 3.0.1\ninfo: { title: t, version: '1' }\npaths:\n  /ping:\n    get:\n      x-amazon-apigateway-integration: { type: mock, responses: { default: { statusCode: '200' } } }\n";
-    std::fs::write(&fifo, spec).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!(
@@ -365,9 +367,9 @@ fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
         assert!(Instant::now() < deadline, "not listening");
         thread::sleep(Duration::from_millis(20));
     }
-    let writer = thread::spawn(move || std::fs::write(&fifo, spec).unwrap());
+    // The reload the queued SIGHUP asked for.
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while !log_text().contains("config reloaded") {
         assert!(
             Instant::now() < deadline,
@@ -376,7 +378,6 @@ fn a_sighup_while_the_config_loads_is_a_reload_not_a_kill() {
         );
         thread::sleep(Duration::from_millis(20));
     }
-    writer.join().unwrap();
     stop(child);
 }
 
