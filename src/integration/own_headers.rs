@@ -24,6 +24,24 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
         b"x-forwarded-port",
         b"x-forwarded-prefix",
         b"forwarded",
+        // The same for the path, scheme and host other frameworks read from a trusted
+        // proxy (Rack's X-Forwarded-Ssl and -Scheme before X-Forwarded-Proto, Jetty's
+        // X-Proxied-Https, Symfony's and IIS URL Rewrite's X-Original-URL and
+        // X-Rewrite-URL, which serve the path they name: an open route's request served
+        // as `/admin`, past the key or authorizer its route has).
+        b"x-forwarded-path",
+        b"x-forwarded-uri",
+        b"x-forwarded-server",
+        b"x-forwarded-scheme",
+        b"x-forwarded-ssl",
+        b"front-end-https",
+        b"x-proxied-https",
+        b"proxy-ssl-id",
+        b"x-url-scheme",
+        b"x-host",
+        b"x-original-host",
+        b"x-original-url",
+        b"x-rewrite-url",
         b"traceparent",
         b"x-amzn-trace-id",
         b"x-amzn-requestid",

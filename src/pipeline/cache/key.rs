@@ -122,9 +122,9 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
 /// ForwardedHeaderFilter, Werkzeug's ProxyFix, Rack, Rails, Symfony, IIS URL Rewrite):
 /// links and redirects are built from them, or another path is served. Portico writes
 /// `x-forwarded-host` and `x-forwarded-proto` itself (and keys on what it writes); these
-/// it passes on from the client (to functions all of them; `forwarded`,
-/// `x-forwarded-port` and `-prefix` are dropped from proxied requests), so they are always
-/// in the key, as the host is: a
+/// it passes on from the client to functions (proxied requests keep only the method
+/// overrides: `own_headers::written_by_proxy`), so they are always in the key, as the
+/// host is: a
 /// request with `X-Forwarded-Port: 1337` or `X-Original-URL: /admin` filled the entry
 /// of the plain request with an answer made for it ("unkeyed header" cache poisoning).
 /// A proxy in front that sets one on every request (an ALB's `X-Forwarded-Port`) just
