@@ -198,7 +198,8 @@ enum Reading {
     /// Without case (ASP.NET).
     Folded,
     /// As PHP files it in `$_GET`: leading spaces skipped, the name ended by a NUL or by
-    /// `[` (`a[]=x` is the array `a`), spaces and dots read as `_` (both sides).
+    /// `[` (`a[]=x` is the array `a`), spaces and dots read as `_` (both sides), and a
+    /// `[` that no `]` follows read as `_` too (`user[id=x` is `user_id`).
     Php,
 }
 
@@ -233,11 +234,26 @@ fn is_name(n: &[u8], name: &[u8], reading: Reading) -> bool {
         Reading::Folded => query_decoded(n)
             .map(lower)
             .eq(name.iter().copied().map(lower)),
-        Reading::Php => query_decoded(n)
-            .skip_while(|&b| b == b' ')
-            .take_while(|&b| b != 0 && b != b'[')
-            .map(php)
-            .eq(name.iter().copied().map(php)),
+        Reading::Php => {
+            let decoded = || {
+                query_decoded(n)
+                    .skip_while(|&b| b == b' ')
+                    .take_while(|&b| b != 0)
+            };
+            // A `[` with a `]` after it starts the index (`a[x]` is `a`); one without is
+            // `_`, and what follows it is taken as it is (`user[id` is `user_id`).
+            let open = decoded().position(|b| b == b'[');
+            let index = open.is_some_and(|o| decoded().skip(o + 1).any(|b| b == b']'));
+            let read = decoded()
+                .enumerate()
+                .take_while(|&(i, _)| !(index && open.is_some_and(|o| i >= o)))
+                .map(|(i, b)| match open {
+                    Some(o) if i == o => b'_',
+                    Some(o) if i > o => b,
+                    _ => php(b),
+                });
+            read.eq(name.iter().copied().map(php))
+        }
     }
 }
 
@@ -451,6 +467,18 @@ mod tests {
         assert_ne!(kd("/items/1?a.b=x"), kd("/items/1?a.b=x&a_b=evil"));
         // Names PHP reads as others leave the key alone.
         assert_eq!(plain, k("/items/1?lang=de&language=1&xlang=2"));
+        // A `[` without its `]` is `_`: `user[id` and `user%5Bid` are `user_id` to PHP.
+        let underscored = rules(vec![KeyPart::Query((*b"user_id").into())]);
+        let ku = |target: &str| key_of(&underscored, &get(target, ""));
+        let one = ku("/c/1?user_id=1");
+        for cloaked in [
+            "/c/1?user_id=1&user[id=evil",
+            "/c/1?user_id=1&user%5Bid=evil",
+        ] {
+            assert_ne!(one, ku(cloaked), "{cloaked}");
+        }
+        // With its `]` the index is left out: `user[id]` is the array `user`.
+        assert_eq!(one, ku("/c/1?user_id=1&user[id]=2"));
     }
 
     #[test]
