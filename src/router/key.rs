@@ -163,6 +163,16 @@ fn unreachable_literal(part: &str) -> Result<(), String> {
             "bad segment {part:?}: clients send non-ASCII and control characters percent-encoded, so this route never matches; write {sent:?}"
         ));
     }
+    if part.contains('\\') {
+        return Err(format!(
+            "bad segment {part:?}: a request with a backslash in its path is refused (400), so this route never matches; write it as %5C"
+        ));
+    }
+    if part.starts_with(';') {
+        return Err(format!(
+            "bad segment {part:?}: a segment of ;parameters only is passed over in requests as an empty one is, so this route never matches"
+        ));
+    }
     // All ASCII from here, so any byte offset is a char boundary.
     for (i, _) in part.match_indices('%') {
         let escape = part
@@ -173,6 +183,11 @@ fn unreachable_literal(part: &str) -> Result<(), String> {
                 "bad segment {part:?}: a request with a % not followed by two hex digits is refused (400), so this route never matches; write % as %25"
             ));
         };
+        if c == 0 {
+            return Err(format!(
+                "bad segment {part:?}: a request with %00 in its path is refused (400), so this route never matches"
+            ));
+        }
         if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
             return Err(format!(
                 "bad segment {part:?}: {} is the unreserved character {:?}, which requests are routed with decoded, so this route never matches; write the character",
@@ -214,7 +229,19 @@ mod tests {
             let err = parse_route_key(stray).unwrap_err();
             assert!(err.contains("write % as %25"), "{stray}: {err}");
         }
-        // Escapes that stay escaped in requests, and sub-delimiters, are fine.
+        // Requests with these are refused (400), or pass the segment over.
+        for (never, says) in [
+            ("GET /a\\b", "write it as %5C"),
+            ("GET /x%00", "%00"),
+            ("GET /;v", ";parameters only"),
+            ("GET /c/;", ";parameters only"),
+            ("GET /;v/y", ";parameters only"),
+        ] {
+            let err = parse_route_key(never).unwrap_err();
+            assert!(err.contains(says), "{never}: {err}");
+        }
+        // Escapes that stay escaped in requests, sub-delimiters, and parameters after a
+        // segment's text are fine.
         for good in [
             "GET /caf%C3%A9",
             "GET /a%2Fb",
@@ -222,6 +249,8 @@ mod tests {
             "GET /x:y",
             "GET /a~b",
             "GET /..a",
+            "GET /a;b",
+            "GET /a%5Cb",
         ] {
             assert!(parse_route_key(good).is_ok(), "{good}");
         }
