@@ -1,5 +1,5 @@
 //! `overwrite:statuscode` made of stage variables is known for each stage when the config
-//! loads: a value that is not a usable status (not a number, outside 200–599, 204 or 304)
+//! loads: a value that is not a usable status (not a number, outside 200–599, 204, 205 or 304)
 //! is a `check` error at that stage. It passed check and was ignored at run time, the
 //! answer keeping its status with nothing said but a debug line.
 
@@ -29,7 +29,7 @@ apis:
     )
 }
 
-const AT: &str = r#"apis.shop.routes."GET /m".response_parameters.200."overwrite:statuscode": must be a status 200–599 other than 204 and 304 (the body is already framed), got"#;
+const AT: &str = r#"apis.shop.routes."GET /m".response_parameters.200."overwrite:statuscode": must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got"#;
 
 #[test]
 fn unusable_statuses_from_stage_variables_are_refused() {

@@ -133,11 +133,11 @@ fn gateway_response(d: &mut Decoder, v: &Value, p: &KeyPath) -> GatewayResponse 
         status: f.opt(d, "status", |d, v, p| {
             let n = d.u64(v, p)?;
             // The answer always has a body (the template's or the message), so a status
-            // that has none (1xx, 204, 304) would leave it in the stream for the client to
-            // read as the next response.
-            let ok = (200..=599).contains(&n) && n != 204 && n != 304;
+            // that has none (1xx, 204, 205, 304) would leave it in the stream for the
+            // client to read as the next response.
+            let ok = crate::http1::encode::status_with_content(n);
             if !ok {
-                d.error(p, format!("expected an HTTP status 200–599 other than 204 and 304 (the answer has a body), got {n}"));
+                d.error(p, format!("expected an HTTP status 200–599 other than 204, 205 and 304 (the answer has a body), got {n}"));
             }
             ok.then_some(n as u16)
         }),

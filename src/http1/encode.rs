@@ -5,6 +5,13 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A final status whose answer carries content: 200–599 but 204, 205 and 304 (RFC 9110
+/// §15.3.5, §15.3.6, §15.4.5). A status the config maps an answer with a body to must be
+/// one: a body behind one of the others is read by the client as the next response.
+pub fn status_with_content(status: u64) -> bool {
+    (200..=599).contains(&status) && !matches!(status, 204 | 205 | 304)
+}
+
 /// RFC 9110 reason phrases. Unknown codes get "" (the status line stays valid: the space
 /// before the reason is still written, and clients ignore the phrase anyway).
 pub fn reason_phrase(status: u16) -> &'static str {

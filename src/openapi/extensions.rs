@@ -123,9 +123,9 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
         }
     }
     let mut headers = static_response(ctx, gp, &g, "gatewayresponse.header.", &mut out);
-    // The gateway's answer always has a body: no 1xx, 204 or 304 (check refuses them).
+    // The gateway's answer always has a body: no 1xx, 204, 205 or 304 (check refuses them).
     if let Some(s) = out.get("status").and_then(Value::as_u64) {
-        if !(200..=599).contains(&s) || s == 204 || s == 304 {
+        if !crate::http1::encode::status_with_content(s) {
             out.remove("status");
             ctx.warn(
                 format!("{gp}/statusCode"),

@@ -35,10 +35,10 @@ pub(super) fn refused(
         (Some((Action::Overwrite, Target::StatusCode)), true) => {
             let usable = value
                 .trim()
-                .parse::<u16>()
-                .is_ok_and(|s| (200..=599).contains(&s) && s != 204 && s != 304);
+                .parse::<u64>()
+                .is_ok_and(crate::http1::encode::status_with_content);
             (!value.contains('$') && !usable)
-                .then(|| format!("{value:?} is not a status 200–599 other than 204 and 304"))
+                .then(|| format!("{value:?} is not a status 200–599 other than 204, 205 and 304"))
         }
         (_, false) => Some(format!("{key:?} is not a request mapping Portico has")),
         (_, true) => Some(format!("{key:?} is not a response mapping Portico has")),

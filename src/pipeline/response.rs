@@ -128,8 +128,8 @@ impl<'a> Edits<'a> {
     }
 
     /// The status to answer with. A mapped status that is not 200–599, or a change to or
-    /// from a status without a body (204, 304), is ignored: the body's framing is already
-    /// decided by then.
+    /// from a status without a body (204, 205, 304), is ignored: the body's framing is
+    /// already decided by then.
     pub fn status(
         &self,
         status: u16,
@@ -146,9 +146,9 @@ impl<'a> Edits<'a> {
             .ok()
             .and_then(|s| s.trim().parse::<u16>().ok());
         scratch.truncate(mark);
-        let bodiless = |s: u16| matches!(s, 204 | 304);
+        let with_content = |s: u16| crate::http1::encode::status_with_content(s.into());
         match mapped {
-            Some(s) if (200..=599).contains(&s) && !bodiless(s) && !bodiless(status) => s,
+            Some(s) if with_content(s) && with_content(status) => s,
             other => {
                 debug!(
                     ?other,

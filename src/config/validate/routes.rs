@@ -340,13 +340,13 @@ impl Validator<'_> {
                 let fixed = !value.contains('$');
                 let usable = usable_status(value);
                 if fixed && !usable {
-                    self.error(p, format!("must be a status 200–599 other than 204 and 304 (the body is already framed), got {value:?}"));
+                    self.error(p, format!("must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got {value:?}"));
                 } else if let Some((braced, names)) = stage_only(value) {
                     // Made of stage variables only, the status is known per stage: one that
                     // can't be used was ignored at run time, without a word.
                     for (stage, status) in resolved(rc.api, &braced, &names) {
                         if !usable_status(&status) {
-                            self.error(p, format!("must be a status 200–599 other than 204 and 304 (the body is already framed), got {status:?} in {stage}"));
+                            self.error(p, format!("must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got {status:?} in {stage}"));
                         }
                     }
                 }

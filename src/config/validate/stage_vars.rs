@@ -123,11 +123,11 @@ pub(super) fn stage_only(value: &str) -> Option<(String, Vec<String>)> {
     (!names.is_empty()).then_some((braced, names))
 }
 
-/// A status a response mapping can set: 200–599, and not 204 or 304 (the body's framing
-/// is already decided).
+/// A status a response mapping can set: 200–599, and not 204, 205 or 304, which have no
+/// body (the body's framing is already decided).
 pub(super) fn usable_status(value: &str) -> bool {
     value
         .trim()
-        .parse::<u16>()
-        .is_ok_and(|s| (200..=599).contains(&s) && s != 204 && s != 304)
+        .parse::<u64>()
+        .is_ok_and(crate::http1::encode::status_with_content)
 }

@@ -389,7 +389,7 @@ fn mapping_values_and_response_parameters() {
             format!("{p}.parameters.\"remove:header.bad name\": \"bad name\" is not a header name"),
             format!("{p}.parameters.\"overwrite:querystring.x&admin=1\": \"x&admin=1\" is not a query parameter name (letters, digits and -._~!$'()*,;:@/)"),
             "apis.shop.stages.prod.variables: no variable \"missing\", used by routes.\"GET /m/{id}\".parameters.\"overwrite:path\"".to_string(),
-            format!("{p}.response_parameters.200.\"overwrite:statuscode\": must be a status 200–599 other than 204 and 304 (the body is already framed), got \"204\""),
+            format!("{p}.response_parameters.200.\"overwrite:statuscode\": must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got \"204\""),
             format!("{p}.response_parameters.200.\"append:header.x-req\": $request values are not available in response mappings"),
             format!("{p}.response_parameters.200.\"overwrite:header.content-length\": content-length is reserved: Portico sets it itself"),
             format!("{p}.response_parameters.200.\"overwrite:path\": expected overwrite:statuscode, or append:, overwrite: or remove: then header.NAME"),

@@ -1,6 +1,6 @@
 use crate::http1::encode::{
     decimal, gateway_response, gateway_response_head_only, header, imf_fixdate, own_head_end,
-    reason_phrase, status_line,
+    reason_phrase, status_line, status_with_content,
 };
 use crate::http1::{parse_response, Method, ResponseBody, ResponseHead};
 
@@ -163,4 +163,15 @@ fn no_allocation_with_capacity() {
         &[("x-a", b"b")],
     );
     assert_eq!((out.as_ptr(), out.capacity()), (ptr, 512));
+}
+
+#[test]
+fn statuses_with_content() {
+    for s in [200, 201, 206, 302, 404, 418, 503, 599] {
+        assert!(status_with_content(s), "{s}");
+    }
+    // No content (RFC 9110): a body behind one would be read as the next response.
+    for s in [100, 101, 199, 204, 205, 304, 600, 0] {
+        assert!(!status_with_content(s), "{s}");
+    }
 }
