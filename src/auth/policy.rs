@@ -149,7 +149,10 @@ impl Policy {
 /// slash (or any escaped character) would step around a `Deny` written for the path.
 /// A segment's `;` parameters are left out, as the router matches `/admin;x` to `/admin`
 /// (Tomcat, Jetty and Spring drop them), or `/admin;x` would step around a `Deny` on
-/// `/admin` of the route it reached.
+/// `/admin` of the route it reached; but not where the route `route_key` names has a
+/// literal with `;` (`GET /a;b` matches `/a;b` whole), or a `Deny` on `…/GET/a;b` would
+/// never apply to its own route, and one on `…/GET/a` would. Segments of parameters only
+/// are passed over, as the router passes them over.
 pub fn arn(
     region: &str,
     account: &str,
@@ -157,18 +160,25 @@ pub fn arn(
     stage: &str,
     method: &[u8],
     path: &[u8],
+    route_key: &str,
 ) -> String {
     let mut out = format!(
         "arn:aws:execute-api:{region}:{account}:{api}/{stage}/{}/",
         String::from_utf8_lossy(method)
     );
+    let route = route_key.split_once(' ').map_or("", |(_, path)| path);
+    let mut literals = route.split('/').filter(|s| !s.is_empty());
     let mut plain = Vec::with_capacity(path.len());
-    for (i, segment) in path.split(|&b| b == b'/').enumerate() {
-        if i > 0 {
-            plain.push(b'/');
-        }
+    for segment in path.split(|&b| b == b'/') {
         let end = memchr::memchr(b';', segment).unwrap_or(segment.len());
-        plain.extend_from_slice(&segment[..end]);
+        if end == 0 {
+            continue;
+        }
+        let whole = literals
+            .next()
+            .is_some_and(|l| !l.starts_with('{') && l.contains(';'));
+        plain.push(b'/');
+        plain.extend_from_slice(if whole { segment } else { &segment[..end] });
     }
     let mut decoded = Vec::with_capacity(plain.len());
     crate::http1::percent_decode(&plain, false, &mut decoded);
@@ -241,6 +251,7 @@ mod tests {
                 "prod",
                 m.as_bytes(),
                 path.as_bytes(),
+                "$default",
             )
         };
         assert!(p.allows("execute-api:Invoke", &a("GET", "/pets")));
@@ -278,6 +289,27 @@ mod tests {
         assert_eq!(
             a("GET", "/a;p=1/b;q/c%3Bd"),
             "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b/c;d"
+        );
+        // A route literal with `;` matched the segment whole: its ARN keeps it, and the
+        // segments of parameters only the router passed over are passed over here too.
+        let routed = |path: &str, key: &str| {
+            arn(
+                "us-east-1",
+                "0",
+                "shop",
+                "prod",
+                b"GET",
+                path.as_bytes(),
+                key,
+            )
+        };
+        let base = "arn:aws:execute-api:us-east-1:0:shop/prod/GET/";
+        assert_eq!(routed("/a;b", "GET /a;b"), format!("{base}a;b"));
+        assert_eq!(routed("/;x/dd;v=2", "GET /dd;v=2"), format!("{base}dd;v=2"));
+        assert_eq!(routed("/dd;v=2", "GET /dd"), format!("{base}dd"));
+        assert_eq!(
+            routed("/u/1;x/a;b/c;d", "GET /u/{id}/a;b/{proxy+}"),
+            format!("{base}u/1/a;b/c")
         );
         assert_eq!(arn_method("GET /p/{x}", b"HEAD"), b"GET");
         assert_eq!(arn_method("ANY /p/{x}", b"HEAD"), b"HEAD");

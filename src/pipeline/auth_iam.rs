@@ -97,6 +97,7 @@ pub(super) async fn step(
                 c.head.method_span.get(buf),
             ),
             c.req.rest.get(buf),
+            &api.routes[c.req.route as usize].key,
         ),
     };
     let principal = match verified {

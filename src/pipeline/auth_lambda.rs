@@ -247,6 +247,7 @@ fn route_arn(snap: &crate::config::compile::Snapshot, c: &Conn) -> String {
         &view.stage().name,
         policy::arn_method(&view.route().key, view.method()),
         view.rest_path(),
+        &view.route().key,
     )
 }
 
