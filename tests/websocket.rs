@@ -269,6 +269,21 @@ fn lambda_connect_message_and_disconnect_events() {
         );
         assert_eq!(denied.opened["status"], 403);
         assert_eq!(denied.opened["body"], "go away");
+
+        // An absolute-form target's authority is the Host the event names, as the
+        // domainName beside it (RFC 9112 §3.2.2), not the Host line.
+        events.lock().unwrap().clear();
+        let mut s = p.connect();
+        let head = raw_handshake(&mut s, "http://b.test/prod", "");
+        assert!(head.starts_with("HTTP/1.1 101 "), "{driver}: {head}");
+        let connect = events_of(&events, "CONNECT").pop().unwrap();
+        assert_eq!(
+            connect["requestContext"]["domainName"], "b.test",
+            "{driver}"
+        );
+        assert_eq!(connect["headers"]["Host"], "b.test", "{driver}: {connect}");
+        assert_eq!(connect["multiValueHeaders"]["Host"], json!(["b.test"]));
+        drop(s);
         p.stop();
     }
 }

@@ -217,13 +217,21 @@ fn headers(c: &Conn, hop_by_hop: bool) -> Vec<(String, String)> {
 
 /// The client's headers as sent, less the X-Forwarded-For/Port/Proto and X-Amzn-Trace-Id that
 /// `added_headers` replaces, the `_` spellings of Portico's own headers, and (unless
-/// `hop_by_hop`) Connection and Upgrade.
+/// `hop_by_hop`) Connection and Upgrade. An absolute-form target's authority is the
+/// Host (RFC 9112 §3.2.2), as in HTTP events: it chose the domain `domainName` names.
 fn client_headers(c: &Conn, hop_by_hop: bool) -> impl Iterator<Item = (&[u8], &[u8])> {
     let buf = &c.rbuf;
+    let authority = c.head.authority.map(|a| a.get(buf));
     c.head
         .headers
         .iter()
-        .map(move |h| (h.name.get(buf), h.value.get(buf)))
+        .map(move |h| {
+            let name = h.name.get(buf);
+            match authority.filter(|_| name.eq_ignore_ascii_case(b"host")) {
+                Some(authority) => (name, authority),
+                None => (name, h.value.get(buf)),
+            }
+        })
         .filter(move |(n, _)| {
             !is_added(n)
                 && !crate::integration::own_headers::underscore_spelling_of_own(n)
