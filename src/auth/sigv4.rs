@@ -168,6 +168,8 @@ struct Claim<'a> {
     signed_headers: Vec<&'a str>,
     signature: String,
     amz_date: String,
+    /// Where `amz_date` came from, for the message when it is no ISO 8601 date.
+    amz_date_from: &'static str,
     /// Presigned: the lifetime in seconds.
     expires: Option<u64>,
     token: Option<Vec<u8>>,
@@ -225,10 +227,10 @@ fn claim<'a>(
         }
         // SigV4 takes the request time from `X-Amz-Date`, else from `Date` (in the same
         // ISO 8601 basic form), as AWS documents.
-        let amz_date = input
-            .header("x-amz-date")
-            .or_else(|| input.header("date"))
-            .map(text);
+        let (amz_date, amz_date_from) = match input.header("x-amz-date") {
+            Some(v) => (Some(text(v)), "X-Amz-Date"),
+            None => (input.header("date").map(text), "Date"),
+        };
         if params.is_none()
             || credential.is_none()
             || signed.is_none()
@@ -264,6 +266,7 @@ fn claim<'a>(
             signed_headers: signed.unwrap_or("").split(';').collect(),
             signature: signature.unwrap_or("").to_string(),
             amz_date: amz_date.unwrap_or("").to_string(),
+            amz_date_from,
             expires: None,
             token: input.header("x-amz-security-token").map(<[u8]>::to_vec),
         });
@@ -326,6 +329,7 @@ fn claim<'a>(
             .collect(),
         signature: text(get("X-Amz-Signature").unwrap_or_default()).to_string(),
         amz_date: text(get("X-Amz-Date").unwrap_or_default()).to_string(),
+        amz_date_from: "X-Amz-Date",
         expires: Some(expires),
         token: get("X-Amz-Security-Token")
             .map(<[u8]>::to_vec)
@@ -361,8 +365,8 @@ pub fn verify<'p>(
     }
     let t = parse_amz_date(&c.amz_date).ok_or_else(|| {
         SigError::Incomplete(format!(
-            "X-Amz-Date {:?} is not an ISO 8601 basic date (YYYYMMDDTHHMMSSZ).",
-            c.amz_date
+            "{} {:?} is not an ISO 8601 basic date (YYYYMMDDTHHMMSSZ).",
+            c.amz_date_from, c.amz_date
         ))
     })?;
     if !c.amz_date.starts_with(c.date) {

@@ -151,4 +151,14 @@ fn dates_and_messages() {
         canonical_queries(b"to=alice%2Bbob", false),
         vec!["to=alice%2Bbob".to_string()]
     );
+    // A `Date` that is no ISO 8601 basic date is named as `Date`, not as X-Amz-Date.
+    let rfc1123 = "GET / HTTP/1.1\nHost:example.amazonaws.com\nDate:Sun, 30 Aug 2015 12:36:00 GMT";
+    match check("date-rfc1123", rfc1123, "00", None) {
+        Err(e) => assert!(
+            e.message().starts_with("Date \"Sun, 30 Aug"),
+            "{}",
+            e.message()
+        ),
+        Ok(()) => panic!("an RFC 1123 Date verified"),
+    }
 }
