@@ -247,6 +247,13 @@ impl Validator<'_> {
                         &p.key("path"),
                         "has a space, control or non-ASCII character, which would break the check's request line: percent-encode it (%20, %C3%A9)",
                     );
+                } else if h.path.contains('#') {
+                    // A request-target has no fragment (RFC 9112 §3.2): a backend would
+                    // refuse every check, or read another path.
+                    self.error(
+                        &p.key("path"),
+                        "has a #, which no request-target may hold: percent-encode it (%23)",
+                    );
                 }
                 if h.interval.is_zero() {
                     self.error(&p.key("interval"), "must be more than 0");

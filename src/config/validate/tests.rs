@@ -127,10 +127,13 @@ fn upstreams() {
         ]
     );
     // Written on the check's request line: CR/LF would add headers or a request.
-    let yaml = "upstreams:\n  c: { targets: [\"127.0.0.1:1\"], health: { path: \"/x y\\r\\nX-Injected: 1\" } }\n  d: { targets: [\"127.0.0.1:1\"], health: { path: \"/healthz?deep=1\" } }\n";
+    let yaml = "upstreams:\n  c: { targets: [\"127.0.0.1:1\"], health: { path: \"/x y\\r\\nX-Injected: 1\" } }\n  d: { targets: [\"127.0.0.1:1\"], health: { path: \"/healthz?deep=1\" } }\n  e: { targets: [\"127.0.0.1:1\"], health: { path: \"/h#f\" } }\n";
     assert_eq!(
         check(yaml),
-        ["upstreams.c.health.path: has a space, control or non-ASCII character, which would break the check's request line: percent-encode it (%20, %C3%A9)"]
+        [
+            "upstreams.c.health.path: has a space, control or non-ASCII character, which would break the check's request line: percent-encode it (%20, %C3%A9)",
+            "upstreams.e.health.path: has a #, which no request-target may hold: percent-encode it (%23)"
+        ]
     );
 }
 
