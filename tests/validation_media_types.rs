@@ -157,8 +157,12 @@ apis:
         // The most specific model: the type's own, then its type's range, then */*.
         for (ctype, field) in [
             ("application/json", "json"),
+            ("application/json;", "json"),
+            ("application/json; charset=\"utf-8\"; ;", "json"),
+            ("application/json;odata=verbose", "json"),
             ("Application/XML", "app"),
             ("text/csv", "any"),
+            ("multipart/form-data; boundary=a:b=c/d", "any"),
         ] {
             let body = format!(r#"{{"{field}":1}}"#);
             assert_eq!(post(&p, "/ranges", ctype, &body), 200, "{driver} {ctype}");
@@ -171,6 +175,11 @@ apis:
             "application/json/x",
             "application / json",
             "json",
+            // A parameter without `=`: a backend that looks for application/json in
+            // the header reads JSON.
+            "text/plain;application/json",
+            "application/json; charset",
+            "application/json; charset=\"utf-8",
         ] {
             assert_eq!(
                 post(&p, "/ranges", ctype, r#"{"json":1}"#),

@@ -231,9 +231,8 @@ pub async fn check(
             .await,
         );
     }
-    let ctype = c
-        .head
-        .header(&c.rbuf, "content-type")
+    let header = c.head.header(&c.rbuf, "content-type");
+    let ctype = header
         .map(|v| {
             v.split(|&b| b == b';')
                 .next()
@@ -248,7 +247,11 @@ pub async fn check(
     // One `type/subtype`, or the model is chosen by a type no backend reads:
     // `application/json, text/plain` or `application/json x` found no model and passed
     // unchecked, while a backend matching a prefix parsed the body as JSON.
-    if !is_media_type(ctype) {
+    let parameters = header.map_or(&[][..], |v| {
+        let at = v.iter().position(|&b| b == b';').unwrap_or(v.len());
+        &v[at..]
+    });
+    if !is_media_type(ctype) || !parameters_well_formed(parameters) {
         return Some(
             gateway_responses::answer(
                 ctx,
@@ -457,6 +460,51 @@ fn is_media_type(t: &[u8]) -> bool {
     match t.iter().position(|&b| b == b'/') {
         Some(i) => token(&t[..i]) && token(&t[i + 1..]),
         None => false,
+    }
+}
+
+/// The `;` parameters after a media type: each empty or `name=value`, the value a
+/// quoted-string or what runs to the next `;` (RFC 9110 §5.6.6, leniently: unquoted
+/// multipart boundaries hold `:` and `=`). `text/plain;application/json` is not one: a
+/// backend that looks for `application/json` anywhere in the header reads JSON.
+fn parameters_well_formed(mut rest: &[u8]) -> bool {
+    use crate::http1::parse::is_tchar;
+    loop {
+        rest = rest.trim_ascii_start();
+        match rest {
+            [] => return true,
+            [b';', more @ ..] => {
+                rest = more;
+                continue;
+            }
+            _ => {}
+        }
+        let name = rest.iter().take_while(|&&b| is_tchar(b)).count();
+        if name == 0 || rest.get(name) != Some(&b'=') {
+            return false;
+        }
+        rest = &rest[name + 1..];
+        if let [b'"', quoted @ ..] = rest {
+            let mut i = 0;
+            loop {
+                match quoted.get(i) {
+                    None => return false,
+                    Some(b'\\') => i += 2,
+                    Some(b'"') => break,
+                    Some(_) => i += 1,
+                }
+            }
+            rest = quoted[i + 1..].trim_ascii_start();
+            if !(rest.is_empty() || rest[0] == b';') {
+                return false;
+            }
+        } else {
+            let value = rest.iter().take_while(|&&b| b != b';').count();
+            if rest[..value].trim_ascii().is_empty() {
+                return false;
+            }
+            rest = &rest[value..];
+        }
     }
 }
 
