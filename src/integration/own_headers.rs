@@ -4,7 +4,36 @@
 
 use crate::http1::same_cgi_name;
 
-/// Headers this proxy writes itself (hop-by-hop ones are `HopByHop`'s). The framing is
+/// A client's headers that name the URL's host, port, path or scheme: frameworks behind
+/// a trusted proxy build links and redirects from them (Spring's ForwardedHeaderFilter;
+/// Rack 3 prefers `Forwarded` to the `X-Forwarded-Host` Portico writes, and reads
+/// X-Forwarded-Ssl and -Scheme before X-Forwarded-Proto; Jetty reads X-Proxied-Https and
+/// Proxy-Ssl-Id as https), or serve the path they name (Symfony's and IIS URL Rewrite's
+/// X-Original-URL and X-Rewrite-URL: an open route's request served as `/admin`, past the
+/// key or authorizer its route has). A client's own would build the links in a
+/// password-reset mail: the proxy's to say, so dropped from proxied requests (AWS writes
+/// its own); functions get them, and the cache keys on them (`cache::key`).
+pub const URL_NAMING: [&[u8]; 16] = [
+    b"forwarded",
+    b"x-forwarded-port",
+    b"x-forwarded-prefix",
+    b"x-forwarded-path",
+    b"x-forwarded-uri",
+    b"x-forwarded-server",
+    b"x-forwarded-scheme",
+    b"x-forwarded-ssl",
+    b"front-end-https",
+    b"x-proxied-https",
+    b"proxy-ssl-id",
+    b"x-url-scheme",
+    b"x-host",
+    b"x-original-host",
+    b"x-original-url",
+    b"x-rewrite-url",
+];
+
+/// Headers this proxy writes itself (hop-by-hop ones are `HopByHop`'s), or drops as
+/// [`URL_NAMING`]. The framing is
 /// written for the body sent: Content-Length once from the parsed length, so duplicates
 /// ("2, 2") are not passed on; Transfer-Encoding from the parsed codings, with the chunked
 /// body relayed as sent. A client's spelling with `_` for `-` (`X_Forwarded_For`) is
@@ -17,38 +46,15 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
-        // Not written, but read by frameworks as the client's port, path prefix, host and
-        // scheme (Spring's ForwardedHeaderFilter, Rack 3 prefers `Forwarded` to the
-        // `X-Forwarded-Host` Portico writes): a client's own would build the links in a
-        // password-reset mail. The proxy's to say, so dropped (AWS writes its own).
-        b"x-forwarded-port",
-        b"x-forwarded-prefix",
-        b"forwarded",
-        // The same for the path, scheme and host other frameworks read from a trusted
-        // proxy (Rack's X-Forwarded-Ssl and -Scheme before X-Forwarded-Proto, Jetty's
-        // X-Proxied-Https, Symfony's and IIS URL Rewrite's X-Original-URL and
-        // X-Rewrite-URL, which serve the path they name: an open route's request served
-        // as `/admin`, past the key or authorizer its route has).
-        b"x-forwarded-path",
-        b"x-forwarded-uri",
-        b"x-forwarded-server",
-        b"x-forwarded-scheme",
-        b"x-forwarded-ssl",
-        b"front-end-https",
-        b"x-proxied-https",
-        b"proxy-ssl-id",
-        b"x-url-scheme",
-        b"x-host",
-        b"x-original-host",
-        b"x-original-url",
-        b"x-rewrite-url",
         b"traceparent",
         b"x-amzn-trace-id",
         b"x-amzn-requestid",
         b"content-length",
         b"transfer-encoding",
     ];
-    OWN.iter().any(|own| same_cgi_name(own, name))
+    OWN.iter()
+        .chain(&URL_NAMING)
+        .any(|own| same_cgi_name(own, name))
 }
 
 /// A client's `_` spelling (`X_Forwarded_For`, `Content_Length`) of a header a gateway

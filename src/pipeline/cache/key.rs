@@ -1,7 +1,7 @@
 //! Cache keys: the method, the scheme and host the backend is told of, the path after the
 //! stage's base path, the caller as the route's authorizer knows it, the values of the
 //! parameters the route lists in `cache.key`, and the headers that name the URL to a
-//! backend ([`URL_OVERRIDES`]) — nothing else, so other query parameters and headers do
+//! backend ([`URL_NAMING`], [`METHOD_OVERRIDES`]) — nothing else, so other query parameters and headers do
 //! not split entries. The stage is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
@@ -13,6 +13,7 @@
 use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::parse::{Method, RequestHead, Span};
 use crate::http1::same_cgi_name;
+use crate::integration::own_headers::URL_NAMING;
 use crate::pipeline::template::query_decoded;
 
 /// Marks a parameter that is absent (as opposed to present and empty).
@@ -107,7 +108,11 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
     // (a backend that reads `X-Forwarded-Port` may not read `X_Forwarded_Port`).
     for h in &r.head.headers {
         let name = h.name.get(buf);
-        if URL_OVERRIDES.iter().any(|o| same_cgi_name(o, name)) {
+        if URL_NAMING
+            .iter()
+            .chain(&METHOD_OVERRIDES)
+            .any(|o| same_cgi_name(o, name))
+        {
             field_with(out, |out| {
                 out.extend(name.iter().map(u8::to_ascii_lowercase))
             });
@@ -117,37 +122,15 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
     out.extend_from_slice(&ABSENT.to_le_bytes());
 }
 
-/// Request headers that frameworks read, when they trust the proxy in front, as the
-/// URL, scheme, host, port, path prefix or method the client used (Spring's
-/// ForwardedHeaderFilter, Werkzeug's ProxyFix, Rack, Rails, Symfony, IIS URL Rewrite):
-/// links and redirects are built from them, or another path is served. Portico writes
-/// `x-forwarded-host` and `x-forwarded-proto` itself (and keys on what it writes); these
-/// it passes on from the client to functions (proxied requests keep only the method
-/// overrides: `own_headers::written_by_proxy`), so they are always in the key, as the
-/// host is: a
-/// request with `X-Forwarded-Port: 1337` or `X-Original-URL: /admin` filled the entry
-/// of the plain request with an answer made for it ("unkeyed header" cache poisoning).
-/// A proxy in front that sets one on every request (an ALB's `X-Forwarded-Port`) just
-/// adds its constant value to every key. (Jetty's ForwardedRequestCustomizer reads
-/// `x-proxied-https` and `proxy-ssl-id` as https; `x-http-method` is Microsoft's
-/// method override.)
-const URL_OVERRIDES: [&[u8]; 19] = [
-    b"forwarded",
-    b"x-forwarded-port",
-    b"x-forwarded-prefix",
-    b"x-forwarded-path",
-    b"x-forwarded-uri",
-    b"x-forwarded-server",
-    b"x-forwarded-scheme",
-    b"x-forwarded-ssl",
-    b"front-end-https",
-    b"x-proxied-https",
-    b"proxy-ssl-id",
-    b"x-url-scheme",
-    b"x-host",
-    b"x-original-host",
-    b"x-original-url",
-    b"x-rewrite-url",
+/// Request headers that name the URL to a backend that trusts its proxy
+/// ([`URL_NAMING`]: dropped from proxied requests, passed to functions) and the method
+/// overrides (passed on to both) are always in the key, as the host is: a request with
+/// `X-Forwarded-Port: 1337`, `X-Original-URL: /admin` or `X-HTTP-Method: DELETE` filled the
+/// entry of the plain request with an answer made for it ("unkeyed header" cache
+/// poisoning). A proxy in front that sets one on every request (an ALB's
+/// `X-Forwarded-Port`) just adds its constant value to every key. (`x-http-method` is
+/// Microsoft's method override.)
+const METHOD_OVERRIDES: [&[u8]; 3] = [
     b"x-http-method-override",
     b"x-http-method",
     b"x-method-override",
