@@ -101,8 +101,8 @@ fn config(origin: SocketAddr) -> String {
     proxy_config(origin, 1).replace("timeout: 2s }", "timeout: 10s }")
 }
 
-/// Sends an 8 MiB body (chunked or not) from another thread and reads the answer.
-fn upload(p: &Portico, chunked: bool) -> (Response, Duration) {
+/// A connection that has sent the head of an 8 MiB upload (chunked or not).
+fn upload_head(p: &Portico, chunked: bool) -> TcpStream {
     let mut s = p.connect();
     let framing = if chunked {
         "Transfer-Encoding: chunked".to_string()
@@ -111,6 +111,12 @@ fn upload(p: &Portico, chunked: bool) -> (Response, Duration) {
     };
     let head = format!("POST /upload HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n");
     s.write_all(head.as_bytes()).unwrap();
+    s
+}
+
+/// Sends an 8 MiB body (chunked or not) from another thread and reads the answer.
+fn upload(p: &Portico, chunked: bool) -> (Response, Duration) {
+    let s = upload_head(p, chunked);
     let mut writer = s.try_clone().unwrap();
     let pushing = thread::spawn(move || {
         let chunk = vec![b'x'; 64 * 1024];
@@ -166,14 +172,7 @@ fn an_answer_reaches_a_client_that_paused_its_upload() {
         let p = Portico::start(&config(origin), driver);
         for chunked in [false, true] {
             let what = format!("{driver}, chunked {chunked}");
-            let mut s = p.connect();
-            let framing = if chunked {
-                "Transfer-Encoding: chunked".to_string()
-            } else {
-                format!("Content-Length: {BODY_LEN}")
-            };
-            let head = format!("POST /upload HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n");
-            s.write_all(head.as_bytes()).unwrap();
+            let mut s = upload_head(&p, chunked);
             // Past the 64 KiB read whole before a backend is chosen: the body streams.
             let part = vec![b'x'; 100 * 1024];
             if chunked {
