@@ -296,6 +296,11 @@ fn gateway_headers_replace_the_clients() {
                 let m = &e["multiValueHeaders"]["host"];
                 assert_eq!(*m, serde_json::json!(["a.example:81"]), "{m}");
             }
+            // HTTP/1.0 needs no Host line: the target's authority is the host still.
+            let r = p.raw(format!("GET http://a.example:81{path} HTTP/1.0\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 200, "{driver} {path}");
+            let e = f.last_event();
+            assert_eq!(e["headers"]["host"], "a.example:81", "{path}: {e}");
         }
     }
 }

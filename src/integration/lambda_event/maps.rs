@@ -28,9 +28,11 @@ pub(super) fn headers(
     let hs = &v.head.headers;
     let name = |i: usize| v.span(hs[i].name);
     let mut any = false;
+    let mut host_line = false;
     out.push(b'{');
     for i in 0..hs.len() {
         let n = name(i);
+        host_line |= n.eq_ignore_ascii_case(b"host");
         let skip = (!with_cookie && n.eq_ignore_ascii_case(b"cookie"))
             || n.eq_ignore_ascii_case(b"x-forwarded-for")
             || n.eq_ignore_ascii_case(b"x-forwarded-proto")
@@ -61,6 +63,15 @@ pub(super) fn headers(
             .filter(|&j| name(j).eq_ignore_ascii_case(n))
             .map(|j| v.span(hs[j].value));
         values_of(out, values, multi, b",");
+    }
+    // An HTTP/1.0 request may give its host only in an absolute-form target.
+    if let Some(authority) = v.head.authority.filter(|_| !host_line) {
+        if any {
+            out.push(b',');
+        }
+        any = true;
+        out.extend_from_slice(br#""host":"#);
+        values_of(out, std::iter::once(v.span(authority)), multi, b",");
     }
     // As API Gateway does: the client address appended, the scheme and port the client
     // connected to, the trace id for this hop.
