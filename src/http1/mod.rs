@@ -21,7 +21,9 @@ pub use parse::{
     parse_request, BodyKind, HeaderSpan, Method, ParseError, ParseLimits, RequestHead, Span,
 };
 pub use response::{parse_response, ResponseBody, ResponseHead};
-pub use target::{decode_unreserved, has_dot_segment, has_nul_escape, percent_decode};
+pub use target::{
+    decode_unreserved, has_dot_segment, has_nul_escape, percent_decode, upper_case_escapes,
+};
 
 /// Whether two header names are one name to a CGI, WSGI, PHP or Rack backend: any case,
 /// and `_` read as `-` (`X_Forwarded_For` and `X-Forwarded-For` are both

@@ -10,7 +10,8 @@
 //!   `@connections` API's IDs and path parameters carry them.)
 //! - Percent-encoded unreserved characters are decoded in place (`/%61dmin` is `/admin`,
 //!   the same URI by RFC 3986 §6.2.2.2) by [`decode_unreserved`], which the connection
-//!   runs before routing; other percent-encodings stay as sent. A `%` without two hex
+//!   runs before routing; other percent-encodings stay, their hex digits in upper case
+//!   (`%2f` is `%2F`, §6.2.2.1). A `%` without two hex
 //!   digits after it is 400: decoding around it could make a new escape.
 
 use super::parse::{bad, Method, ParseError, RequestHead, Span};
@@ -106,26 +107,47 @@ pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead, keep: impl FnOn
     let (mut read, mut write) = (start + first, start + first);
     while read < end {
         let b = buf[read];
-        let decoded = match buf[read..end] {
+        let escape = match buf[read..end] {
             [b'%', hi, lo, ..] => hex_value(hi)
                 .zip(hex_value(lo))
-                .map(|(hi, lo)| hi << 4 | lo)
-                .filter(|&c| c.is_ascii_alphanumeric() || b"-._~".contains(&c)),
+                .map(|(h, l)| (h << 4 | l, [hi, lo])),
             _ => None,
         };
-        match decoded {
-            Some(c) => {
+        match escape {
+            Some((c, _)) if c.is_ascii_alphanumeric() || b"-._~".contains(&c) => {
                 buf[write] = c;
                 read += 3;
+                write += 1;
+            }
+            // Kept, in upper case (RFC 3986 §6.2.2.1): `%2f` is `%2F`, and a route
+            // written `/a%2Fb` (or its guard) would be stepped around by `/a%2fb`.
+            Some((_, digits)) => {
+                buf[write] = b'%';
+                buf[write + 1] = digits[0].to_ascii_uppercase();
+                buf[write + 2] = digits[1].to_ascii_uppercase();
+                read += 3;
+                write += 3;
             }
             None => {
                 buf[write] = b;
                 read += 1;
+                write += 1;
             }
         }
-        write += 1;
     }
     head.path.end = write as u32;
+}
+
+/// A route literal as requests are routed: its escapes' hex digits in upper case, as
+/// [`decode_unreserved`] leaves a request's.
+pub fn upper_case_escapes(literal: &str) -> String {
+    let mut out = literal.as_bytes().to_vec();
+    for at in memchr::memchr_iter(b'%', literal.as_bytes()) {
+        for i in at + 1..(at + 3).min(out.len()) {
+            out[i] = out[i].to_ascii_uppercase();
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| literal.to_string())
 }
 
 pub(super) fn hex_value(b: u8) -> Option<u8> {
@@ -348,6 +370,8 @@ mod tests {
             ("/%61dmin", "/admin"),
             ("/a%2Db%5F%7e%2E%30", "/a-b_~.0"),
             ("/a%20b%3F%25%C3%A9", "/a%20b%3F%25%C3%A9"),
+            // Kept escapes in upper case: the same URI, routed as one.
+            ("/a%2fb%5cc%3bd%c3%a9", "/a%2Fb%5Cc%3Bd%C3%A9"),
             ("/plain", "/plain"),
         ];
         for (sent, routed) in cases {

@@ -137,7 +137,7 @@ fn parse_segment(part: &str) -> Result<Segment, String> {
         ));
     }
     unreachable_literal(part)?;
-    Ok(Segment::Literal(part.to_string()))
+    Ok(Segment::Literal(crate::http1::upper_case_escapes(part)))
 }
 
 /// A literal segment no request can match is refused rather than served never: requests
