@@ -180,6 +180,7 @@ apis:
             "text/plain;application/json",
             "application/json; charset",
             "application/json; charset=\"utf-8",
+            "text/plain; charset=utf-8,application/json",
         ] {
             assert_eq!(
                 post(&p, "/ranges", ctype, r#"{"json":1}"#),

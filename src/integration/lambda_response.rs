@@ -207,7 +207,8 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
     }
     // One media type: a second Content-Type (in another case, or in both lists) is left
     // out, not sent as a second line or joined into no media type at all. The first
-    // stays: 1.0's multi-value lists come first.
+    // stays: 1.0's multi-value lists come first, and the names of one object are in byte
+    // order (serde_json's map), `Content-Type` before `content-type`.
     let mut typed = false;
     headers.retain(|(n, _)| {
         !n.eq_ignore_ascii_case("content-type") || !std::mem::replace(&mut typed, true)

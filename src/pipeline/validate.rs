@@ -499,8 +499,10 @@ fn parameters_well_formed(mut rest: &[u8]) -> bool {
                 return false;
             }
         } else {
+            // A `,` makes a list (`charset=utf-8,application/json`), not one value.
             let value = rest.iter().take_while(|&&b| b != b';').count();
-            if rest[..value].trim_ascii().is_empty() {
+            let text = rest[..value].trim_ascii();
+            if text.is_empty() || text.iter().any(|&b| b == b',' || b == b'"') {
                 return false;
             }
             rest = &rest[value..];
