@@ -197,7 +197,7 @@ fn forwarded_headers_host_and_hop_by_hop() {
     for driver in DRIVERS {
         let p = Portico::start(&proxy_config(origin.addr, 1), driver);
         let r = p.raw(
-            b"GET /h HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close, x-drop\r\nX-Drop: y\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Keep: z\r\nForwarded: host=evil.example;proto=https\r\nX-Forwarded-Port: 1337\r\nX-Forwarded-Prefix: /evil\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-Forwarded-Ssl: on\r\nX-Host: evil.example\r\nFront-End-Https: on\r\n\r\n",
+            b"GET /h HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close, x-drop\r\nX-Drop: y\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Keep: z\r\nForwarded: host=evil.example;proto=https\r\nX-Forwarded-Port: 1337\r\nX-Forwarded-Prefix: /evil\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-Forwarded-Ssl: on\r\nX-Host: evil.example\r\nFront-End-Https: on\r\nX-Scheme: https\r\nX-Forwarded-Client-Cert: Hash=1;Subject=\"CN=admin\"\r\n\r\n",
         );
         assert_eq!(r.status, 200);
         let seen = origin.last();
@@ -225,6 +225,8 @@ fn forwarded_headers_host_and_hop_by_hop() {
             "x-forwarded-ssl",
             "x-host",
             "front-end-https",
+            "x-scheme",
+            "x-forwarded-client-cert",
         ] {
             assert_eq!(seen.header(gone), None, "{gone} reached the origin");
         }

@@ -13,7 +13,7 @@ use crate::http1::same_cgi_name;
 /// key or authorizer its route has). A client's own would build the links in a
 /// password-reset mail: the proxy's to say, so dropped from proxied requests (AWS writes
 /// its own); functions get them, and the cache keys on them (`cache::key`).
-pub const URL_NAMING: [&[u8]; 16] = [
+pub const URL_NAMING: [&[u8]; 22] = [
     b"forwarded",
     b"x-forwarded-port",
     b"x-forwarded-prefix",
@@ -30,6 +30,15 @@ pub const URL_NAMING: [&[u8]; 16] = [
     b"x-original-host",
     b"x-original-url",
     b"x-rewrite-url",
+    // Tornado's and ingress-nginx's scheme, IIS ARR's https flag, Jetty's other
+    // certificate header (read as https, as Proxy-Ssl-Id), Werkzeug's path prefix, and
+    // Envoy's client certificate (an identity a backend behind Envoy trusts).
+    b"x-scheme",
+    b"x-forwarded-protocol",
+    b"x-arr-ssl",
+    b"proxy-auth-cert",
+    b"x-script-name",
+    b"x-forwarded-client-cert",
 ];
 
 /// Headers this proxy writes itself (hop-by-hop ones are `HopByHop`'s), or drops as

@@ -210,7 +210,7 @@ pub enum StartError {
     WorkerDied(usize),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("cannot listen on admin.listen {0}: {1}")]
+    #[error("admin.listen: cannot listen on {0}: {1}")]
     AdminBind(SocketAddr, std::io::Error),
 }
 
