@@ -92,6 +92,10 @@ fn config(origin: SocketAddr) -> String {
       "POST /search":
         integration: {http}
         cache: {{ ttl: 60s, methods: [POST] }}
+      "GET /mapped/{{id}}":
+        integration: {http}
+        parameters: {{ "overwrite:header.x-lang": "$request.header.x-token", "overwrite:header.x-req": "$context.requestId" }}
+        cache: {{ ttl: 60s }}
 "#
     )
 }
@@ -296,5 +300,23 @@ fn a_reload_that_points_the_upstream_elsewhere_drops_the_old_backends_entries() 
         assert_eq!(moved, "new#1 /items/4 body= x-lang=- lang=-", "{driver}");
         assert_eq!(get(&p, "/items/4", ""), moved, "{driver}: and is cached");
         assert_eq!(old.requests.load(Ordering::SeqCst), 1, "{driver}");
+    }
+}
+
+/// What a route's mappings put into the backend's request is keyed: a value no
+/// `cache.key` can name (a header here; `$context.identity.sourceIp`, a certificate's
+/// subject, an authorizer's claim alike) made one caller's answer another's. Values each
+/// request has its own of (`$context.requestId`) split nothing.
+#[test]
+fn what_mappings_send_the_backend_is_keyed() {
+    for driver in DRIVERS {
+        let origin = origin("o");
+        let p = Portico::start(&config(origin.addr), driver);
+        let a = get(&p, "/mapped/1", "x-token: a\r\n");
+        assert_eq!(a, "o#1 /mapped/1 body= x-lang=a lang=-", "{driver}");
+        let b = get(&p, "/mapped/1", "x-token: b\r\n");
+        assert_eq!(b, "o#2 /mapped/1 body= x-lang=b lang=-", "{driver}");
+        assert_eq!(get(&p, "/mapped/1", "x-token: a\r\n"), a, "{driver}: a hit");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 2, "{driver}");
     }
 }

@@ -198,6 +198,18 @@ impl RequestMap {
             write_header(out, name, |out| t.eval(v, None, out));
         }
     }
+
+    /// The request values the mappings read, for a cache key: the answer depends on the
+    /// request the backend gets, and a mapping can put a value no `cache.key` names into
+    /// it (`$context.identity.sourceIp`, a client certificate's subject, an authorizer's
+    /// claim, a header): one caller's answer would be served to another.
+    pub fn write_key(&self, v: &RequestView, out: &mut Vec<u8>) {
+        let templates = self.path.iter();
+        let templates = templates.chain(self.add_query.iter().map(|(_, t)| t));
+        for t in templates.chain(self.add_headers.iter().map(|(_, t)| t)) {
+            t.write_inputs(v, out);
+        }
+    }
 }
 
 /// Writes `name: value\r\n` with the value produced by `value`; nothing when it is empty.

@@ -270,48 +270,80 @@ impl Template {
     /// Appends the value for one request. `resp` answers `$response.header.NAME`.
     pub fn eval(&self, v: &RequestView, resp: Option<ResponseHeaders>, out: &mut Vec<u8>) {
         for piece in self.0.iter() {
-            match piece {
-                Piece::Lit(b) => out.extend_from_slice(b),
-                Piece::Header(name) => {
-                    let mut first = true;
-                    for h in &v.head.headers {
-                        if v.span(h.name).eq_ignore_ascii_case(name) {
-                            if !first {
-                                out.push(b',');
-                            }
-                            first = false;
-                            out.extend_from_slice(v.span(h.value));
+            piece.eval(v, resp, out);
+        }
+    }
+
+    /// The request values this template reads, each length-prefixed, for a cache key
+    /// (`RequestMap::write_key`). Literals, and values each request has its own of (its
+    /// id, its time), are left out: they tell no caller from another, and keyed they
+    /// would make every request a miss.
+    pub fn write_inputs(&self, v: &RequestView, out: &mut Vec<u8>) {
+        for piece in self.0.iter() {
+            let unique = matches!(
+                piece,
+                Piece::Context(
+                    Var::RequestId
+                        | Var::ExtendedRequestId
+                        | Var::RequestTime
+                        | Var::RequestTimeEpoch
+                )
+            );
+            if unique || matches!(piece, Piece::Lit(_) | Piece::RespHeader(_)) {
+                continue;
+            }
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            piece.eval(v, None, out);
+            let len = (out.len() - at - 4) as u32;
+            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        }
+    }
+}
+
+impl Piece {
+    fn eval(&self, v: &RequestView, resp: Option<ResponseHeaders>, out: &mut Vec<u8>) {
+        match self {
+            Piece::Lit(b) => out.extend_from_slice(b),
+            Piece::Header(name) => {
+                let mut first = true;
+                for h in &v.head.headers {
+                    if v.span(h.name).eq_ignore_ascii_case(name) {
+                        if !first {
+                            out.push(b',');
                         }
+                        first = false;
+                        out.extend_from_slice(v.span(h.value));
                     }
                 }
-                Piece::Query(name) => {
-                    let mut first = true;
-                    for (n, value) in query_pairs(v.query()) {
-                        if n == &name[..] {
-                            if !first {
-                                out.push(b',');
-                            }
-                            first = false;
-                            out.extend_from_slice(value);
+            }
+            Piece::Query(name) => {
+                let mut first = true;
+                for (n, value) in query_pairs(v.query()) {
+                    if n == &name[..] {
+                        if !first {
+                            out.push(b',');
                         }
+                        first = false;
+                        out.extend_from_slice(value);
                     }
                 }
-                Piece::Path => out.extend_from_slice(v.rest_path()),
-                Piece::PathParam(i) => {
-                    if let Some(s) = v.params.get(*i) {
-                        out.extend_from_slice(v.span(*s));
-                    }
+            }
+            Piece::Path => out.extend_from_slice(v.rest_path()),
+            Piece::PathParam(i) => {
+                if let Some(s) = v.params.get(*i) {
+                    out.extend_from_slice(v.span(*s));
                 }
-                Piece::Context(var) => context::resolve(*var, v).write(out),
-                Piece::Authorizer(name) => {
-                    if let Some(val) = v.state.auth.value(name) {
-                        out.extend_from_slice(val.as_bytes());
-                    }
+            }
+            Piece::Context(var) => context::resolve(*var, v).write(out),
+            Piece::Authorizer(name) => {
+                if let Some(val) = v.state.auth.value(name) {
+                    out.extend_from_slice(val.as_bytes());
                 }
-                Piece::RespHeader(name) => {
-                    if let Some(resp) = resp {
-                        resp(name, out);
-                    }
+            }
+            Piece::RespHeader(name) => {
+                if let Some(resp) = resp {
+                    resp(name, out);
                 }
             }
         }

@@ -19,8 +19,9 @@ use crate::pipeline::template::query_decoded;
 /// Marks a parameter that is absent (as opposed to present and empty).
 const ABSENT: u32 = u32::MAX;
 
-/// Writes the caller's bytes (a slice, or values read again from the request).
-pub type WriteCaller<'a> = dyn Fn(&mut Vec<u8>) + 'a;
+/// Writes a field's bytes: the caller (a slice, or values read again from the request),
+/// or what the route's mappings make of the request.
+pub type WriteField<'a> = dyn Fn(&mut Vec<u8>) + 'a;
 
 /// The request a key is built from.
 pub struct KeyInput<'a> {
@@ -36,7 +37,10 @@ pub struct KeyInput<'a> {
     pub tls: bool,
     /// Writes the caller as the route's authorizer established it (`rules::Caller`);
     /// None on routes without one.
-    pub caller: Option<&'a WriteCaller<'a>>,
+    pub caller: Option<&'a WriteField<'a>>,
+    /// Writes what the route's request mappings make of the request
+    /// (`RequestMap::write_key`); None on routes without mappings.
+    pub mapped: Option<&'a WriteField<'a>>,
 }
 
 fn field(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -74,6 +78,9 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
     let path = r.rest.get(buf);
     field(out, if path.is_empty() { b"/" } else { path });
     if let Some(write) = r.caller {
+        field_with(out, write);
+    }
+    if let Some(write) = r.mapped {
         field_with(out, write);
     }
     for part in &rules.key {
@@ -288,6 +295,7 @@ mod tests {
             rest: path,
             tls,
             caller: caller.is_some().then_some(&write),
+            mapped: None,
         };
         build(&mut out, r, &input);
         out

@@ -136,6 +136,7 @@ fn build_key(
     rules: &RouteCacheRt,
     c: &Conn,
     m: &Matched,
+    integration: &IntegrationRt,
     key: &mut Vec<u8>,
 ) -> bool {
     let Some(named) = caller(gen, rules, c) else {
@@ -149,6 +150,15 @@ fn build_key(
         }
         None => {}
     };
+    let map = match integration {
+        IntegrationRt::Http(h) => h.map.as_deref(),
+        _ => None,
+    };
+    let write_mapped = |out: &mut Vec<u8>| {
+        if let Some(map) = map {
+            map.write_key(&request_view!(c, &gen.snap, &c.rbuf), out);
+        }
+    };
     let input = KeyInput {
         method: entry_method(c.head.method),
         buf: &c.rbuf,
@@ -157,6 +167,7 @@ fn build_key(
         rest: m.rest,
         tls: c.stream.is_tls(),
         caller: named.is_some().then_some(&write_caller),
+        mapped: map.is_some().then_some(&write_mapped),
     };
     key::build(key, rules, &input);
     true
@@ -178,7 +189,7 @@ pub async fn before(
     // The scratch buffer is taken out of its cell: nothing may hold a borrow across the
     // awaits below.
     let mut key = std::mem::take(&mut *shard.scratch.borrow_mut());
-    if !build_key(gen, rules, c, m, &mut key) {
+    if !build_key(gen, rules, c, m, integration, &mut key) {
         *shard.scratch.borrow_mut() = key;
         // Let in without the identity the key names (can't happen after a successful
         // authorizer step; if it ever did, the cache stays out of it).
