@@ -83,6 +83,8 @@ fn origin() -> Origin {
 
 /// A known API key (for `client_invalidation: require_api_key`).
 const KEY: &str = "cache-test-key-0123456789";
+/// A key in a plan for another stage: refused on this one.
+const ELSEWHERE: &str = "cache-elsewhere-key-0123456789";
 
 fn config(origin: SocketAddr, workers: usize) -> String {
     let http = "{ type: http, upstream: origin, timeout: 2s }";
@@ -93,8 +95,11 @@ fn config(origin: SocketAddr, workers: usize) -> String {
   workers: {workers}
   limits: {{ header_timeout: 2s, idle_timeout: 5s, drain_timeout: 5s }}
 state_dir: "{state}"
+usage_plans:
+  other: {{ stages: [small/tiny] }}
 api_keys:
   - {{ name: k1, value: "{KEY}" }}
+  - {{ name: k2, value: "{ELSEWHERE}", plan: other }}
 upstreams:
   origin:
     targets: ["{origin}"]
@@ -400,6 +405,9 @@ fn client_invalidation_only_where_the_route_allows_it() {
         assert_eq!(send(&p, "GET", "/refresh/key", fresh).text(), c.text());
         let unknown = format!("{fresh}x-api-key: not-a-key-0123456789\r\n");
         assert_eq!(send(&p, "GET", "/refresh/key", &unknown).text(), c.text());
+        // A key this stage refuses (its plan lists another) flushes nothing either.
+        let refused = format!("{fresh}x-api-key: {ELSEWHERE}\r\n");
+        assert_eq!(send(&p, "GET", "/refresh/key", &refused).text(), c.text());
         let keyed = format!("{fresh}x-api-key: {KEY}\r\n");
         assert_ne!(send(&p, "GET", "/refresh/key", &keyed).text(), c.text());
         assert_eq!(fetched(&origin, "/refresh/key"), 2, "{driver}");

@@ -48,12 +48,22 @@ impl Local {
         }
     }
 
-    /// Whether the request presents a known, unrevoked API key, for features that only
-    /// ask (the cache's `client_invalidation: require_api_key`) on routes that do not
-    /// require one.
-    pub fn knows_key(&self, head: &crate::http1::RequestHead, buf: &[u8]) -> bool {
+    /// Whether the request presents a known, unrevoked API key that `stage` accepts (one
+    /// in no plan, or in a plan that lists the stage), for features that only ask (the
+    /// cache's `client_invalidation: require_api_key`) on routes that do not require one:
+    /// a key refused on the stage must not flush its entries either.
+    pub fn knows_key(
+        &self,
+        head: &crate::http1::RequestHead,
+        buf: &[u8],
+        stage: &crate::config::traffic::StageTraffic,
+    ) -> bool {
         let mut cache = self.keys.borrow_mut();
-        api_key::lookup(cache.load(), head, buf).is_some()
+        api_key::lookup(cache.load(), head, buf).is_some_and(|key| {
+            key.plan
+                .as_ref()
+                .is_none_or(|plan| stage.accepts(plan.plan_id))
+        })
     }
 }
 

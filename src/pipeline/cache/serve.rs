@@ -207,7 +207,8 @@ pub async fn before(
     let now = Instant::now();
     let refresh = client_refresh(rules, &c.head, &c.rbuf, || {
         // Validated already on routes that require a key.
-        c.out.api_key.is_some() || ctx.traffic.knows_key(&c.head, &c.rbuf)
+        let stage = &gen.snap.traffic.stages[m.stage.api as usize][m.stage.stage as usize];
+        c.out.api_key.is_some() || ctx.traffic.knows_key(&c.head, &c.rbuf, stage)
     });
     let found = if refresh {
         forget(&mut shard.store.borrow_mut(), &mut key, compresses);
