@@ -360,6 +360,20 @@ fn no_store_private_set_cookie_other_statuses_and_post_are_never_cached() {
             2,
             "{driver}: Authorization"
         );
+        // So does Proxy-Authorization (passed on: a backend may answer by it), and the
+        // plain request after it is not answered from what it fetched.
+        send(
+            &p,
+            "GET",
+            "/items/pa",
+            "Proxy-Authorization: Basic YTpi\r\n",
+        );
+        get(&p, "/items/pa");
+        assert_eq!(
+            fetched(&origin, "/items/pa"),
+            2,
+            "{driver}: Proxy-Authorization"
+        );
         // The same route caches GET.
         let a = get(&p, "/any/x");
         assert_eq!(get(&p, "/any/x").text(), a.text());

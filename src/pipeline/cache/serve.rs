@@ -8,7 +8,7 @@ use monoio::io::AsyncWriteRentExt;
 
 use super::conditional;
 use super::key::{self, KeyInput};
-use super::rules::{client_refresh, entry_method, may_fill, Caller, RouteCacheRt};
+use super::rules::{client_refresh, entry_method, may_fill, Caller, KeyPart, RouteCacheRt};
 use super::{Capture, Codings, Entry, Inserted, Pending, Shard};
 use crate::auth::lambda::LambdaAuthRt;
 use crate::auth::{AuthorizerKind, Identity, RouteAuthRt};
@@ -87,8 +87,19 @@ fn rules_for<'g>(
         .routes
         .get(m.route as usize)?
         .as_ref()?;
+    // A request with credentials the key does not hold neither reads nor fills: the
+    // answer may be made for them (RFC 9111 §3.5). `Proxy-Authorization` is passed on,
+    // and a backend can authenticate by it as well.
+    let keyed = |name: &str| {
+        rules
+            .key
+            .iter()
+            .any(|k| matches!(k, KeyPart::Header(h) if &**h == name))
+    };
     if !rules.methods.contains(entry_method(c.head.method))
         || (!rules.keyed_by_authorization && c.head.header(&c.rbuf, "authorization").is_some())
+        || (c.head.header(&c.rbuf, "proxy-authorization").is_some()
+            && !keyed("proxy-authorization"))
     {
         return None;
     }
