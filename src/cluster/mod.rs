@@ -70,7 +70,7 @@ mod usage;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -88,6 +88,11 @@ use crate::global::Shared;
 /// How often the side thread heartbeats and syncs keys, cache generations and usage:
 /// the bound on how late a key change or a lost flush message reaches a node.
 pub const TICK: Duration = Duration::from_millis(200);
+
+/// How long the breaker stays open after Redis lost its data: every live node syncs (and
+/// gives its counts back) within a tick of Redis answering again, a reconnect included;
+/// three ticks leave room for a slow one.
+pub const RESEED_GRACE: Duration = Duration::from_millis(3 * TICK.as_millis() as u64);
 /// Where the state store keeps the live node count last seen (`Cluster::nodes`).
 pub(crate) const NODES_SEEN: &str = "cluster.nodes_seen";
 /// A node whose heartbeat is older than this is not counted in `limit ÷ nodes`.
@@ -168,6 +173,9 @@ pub struct Cluster {
     key_writes: SegQueue<admin::KeyWrite>,
     /// 0 closed (Redis answers), 1 open (it does not: nobody waits on it).
     breaker: AtomicU8,
+    /// Unix ms before which the breaker stays open though Redis answers
+    /// ([`Cluster::hold_breaker_open`]).
+    held_open_until: AtomicU64,
     /// What the log has been told about Redis being away.
     alarm: alarm::Alarm,
     nodes: AtomicU32,
@@ -265,6 +273,7 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
         unsynced: SegQueue::new(),
         key_writes: SegQueue::new(),
         breaker: AtomicU8::new(1),
+        held_open_until: AtomicU64::new(0),
         alarm: alarm::Alarm::default(),
         nodes: AtomicU32::new(nodes_seen),
         stop: AtomicBool::new(false),
@@ -290,8 +299,21 @@ impl Cluster {
             .map(|c| (*c).clone())
     }
 
-    /// Redis answered: closes the breaker.
+    /// Redis lost its data: the breaker stays open (`on_failure` applies) for
+    /// [`RESEED_GRACE`], while each node gives Redis its quota counts again at its next
+    /// sync. The first node back leased against a counter that held its own count only,
+    /// and admitted past a quota the nodes had spent between them.
+    pub(crate) fn hold_breaker_open(&self) {
+        let until = unix_ms() + RESEED_GRACE.as_millis() as u64;
+        self.held_open_until.store(until, Ordering::Release);
+        self.breaker_open(&"Redis lost its data; waiting for every node's quota counts");
+    }
+
+    /// Redis answered: closes the breaker (unless it is held open after a loss).
     pub(crate) fn breaker_close(&self) {
+        if unix_ms() < self.held_open_until.load(Ordering::Acquire) {
+            return;
+        }
         if self.breaker.swap(0, Ordering::AcqRel) == 1 {
             self.alarm.cause.store(None);
             let redis = alarm::redacted(&self.cfg.redis);

@@ -369,6 +369,7 @@ async fn sync(
         s.resend_stored = true;
         s.published_hash.clear();
         reseed_quotas(c, &mut m).await?;
+        c.hold_breaker_open();
         warn!("cluster: Redis lost what it held (restarted without persistence, or flushed): this node gave it its quota counts again, and writes its usage and config hash again");
     }
     super::names::check(c, &mut m).await?;
