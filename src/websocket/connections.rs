@@ -34,6 +34,15 @@ const REPLY_WAIT: Duration = Duration::from_secs(2);
 pub const MAX_POST: usize = 128 * 1024;
 /// Bytes queued for one client before posts are refused with 429.
 pub const MAX_QUEUED: usize = 1024 * 1024;
+/// What a queued frame costs beside its bytes: its `Vec` and queue slot, and the
+/// allocator's least block. Counted, or a client's stream of small frames to answer
+/// (echoes of `{}`) held 20 times `MAX_QUEUED` as 2-byte frames.
+const FRAME_OVERHEAD: usize = 64;
+
+/// What `frame` counts against `MAX_QUEUED`.
+pub fn queued_cost(frame: &[u8]) -> usize {
+    frame.len() + FRAME_OVERHEAD
+}
 const MAX_WORKERS: usize = 256;
 
 /// Wakes one waiting task on this thread.
@@ -106,9 +115,25 @@ impl Live {
     }
 
     pub fn push_frame(&self, frame: Vec<u8>) {
-        self.queued.set(self.queued.get() + frame.len());
+        self.queued.set(self.queued.get() + queued_cost(&frame));
         self.outbox.borrow_mut().push_back(frame);
         self.wake.notify();
+    }
+
+    /// A pong, in place of one still queued last (RFC 6455 §5.5.3: only the most
+    /// recent ping need be answered): a flood of pings from a client that does not read
+    /// costs one queued pong, not one per ping.
+    pub fn push_pong(&self, pong: Vec<u8>) {
+        let mut outbox = self.outbox.borrow_mut();
+        let pong_byte = 0x80 | super::frame::OP_PONG;
+        if let Some(last) = outbox.back_mut().filter(|f| f.first() == Some(&pong_byte)) {
+            let queued = self.queued.get() - queued_cost(last) + queued_cost(&pong);
+            self.queued.set(queued);
+            *last = pong;
+            return;
+        }
+        drop(outbox);
+        self.push_frame(pong);
     }
 }
 
@@ -235,7 +260,7 @@ fn local(id: &str, scope: Option<&str>, op: Op) -> Outcome {
     }
     match op {
         Op::Post(data) => {
-            if live.queued.get() + data.len() > MAX_QUEUED {
+            if live.queued.get() + queued_cost(&data) > MAX_QUEUED {
                 return Outcome::Full;
             }
             live.last_active_ms.set(super::event::now_ms());

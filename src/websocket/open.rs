@@ -229,7 +229,7 @@ impl Session<'_> {
                                 Ok(Some(Event::Ping(data))) => {
                                     let mut out = Vec::with_capacity(data.len() + 2);
                                     frame::encode(&mut out, frame::OP_PONG, &data);
-                                    self.live.push_frame(out);
+                                    self.live.push_pong(out);
                                 }
                                 Ok(Some(Event::Pong(_))) => {}
                                 Ok(Some(Event::Close { code, reason })) => {
@@ -321,9 +321,10 @@ impl Session<'_> {
                     loop {
                         let next = self.live.outbox.borrow_mut().pop_front();
                         let Some(frame) = next else { break };
+                        let cost = connections::queued_cost(&frame);
                         self.live
                             .queued
-                            .set(self.live.queued.get().saturating_sub(frame.len()));
+                            .set(self.live.queued.get().saturating_sub(cost));
                         if matches!(frame.first(), Some(0x81 | 0x82)) {
                             bump(&self.ctx.cells.ws_messages_out, 1);
                         }
