@@ -216,6 +216,41 @@ fn cluster_drift(c: &config::model::Cluster, text: &str) -> Option<config::Confi
     }
 }
 
+/// Raises the soft limit on open files to the hard one (as Go's runtime and nginx's
+/// `worker_rlimit_nofile` do): a shell's usual 1024 let about a thousand idle keep-alive
+/// connections from one client lock every new client out ("Too many open files").
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for the calls to read and write.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            // A hard limit past the kernel's `fs.nr_open` is refused: then 2^20 (its
+            // usual value) will do.
+            let capped = libc::rlimit {
+                rlim_cur: lim.rlim_max.min(1 << 20),
+                rlim_max: lim.rlim_max,
+            };
+            for attempt in [raised, capped] {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &attempt) == 0 {
+                    lim = attempt;
+                    break;
+                }
+            }
+        }
+    }
+    info!(open_files = lim.rlim_cur, "open files limit");
+}
+
 fn run(path: &Path, held: &libc::sigset_t) -> ExitCode {
     // Handlers first: a SIGHUP (a `systemctl reload` right after start) or SIGTERM that
     // arrives while the config loads is queued for the signal thread, not fatal.
@@ -243,6 +278,7 @@ fn run(path: &Path, held: &libc::sigset_t) -> ExitCode {
     if let Some(signals) = signals {
         spawn_signal_thread(signals);
     }
+    raise_open_files_limit();
     info!(config = %path.display(), "starting");
     match portico::runtime::run() {
         Ok(()) => {
