@@ -108,6 +108,39 @@ fn encoded_bodies_are_checked_decoded_and_sent_as_they_came() {
     }
 }
 
+/// Within `max_body_bytes` decoded, but 64 times its size and more: a small request that
+/// cost the worker a large body's validation (a 10 KB gzip of a 10 MB array held it for
+/// half a second, every other request on it waiting).
+#[test]
+fn a_body_that_inflates_past_64_times_its_size_is_refused() {
+    let origin = Origin::echo();
+    let yaml = config(origin.addr).replace("max_body_bytes: 64KiB", "max_body_bytes: 8MiB");
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let array = format!(r#"{{"kind":"dog","b":[{}0]}}"#, "0,".repeat(500_000));
+        let packed = gzip(array.as_bytes());
+        assert!(
+            packed.len() * 64 + (64 << 10) < array.len(),
+            "{}",
+            packed.len()
+        );
+        let r = post(&p, "/pets", "Content-Encoding: gzip\r\n", &packed);
+        assert_eq!(r.status, 413, "{driver}: {}", r.text());
+        // A JSON body as it compresses (about 10 times) passes.
+        let pets: String = (0..20_000)
+            .map(|i| format!(r#"{{"id":{i},"name":"pet {i}","tags":["a{}"]}},"#, i % 7))
+            .collect();
+        let listed = format!(r#"{{"kind":"dog","all":[{pets}null]}}"#);
+        let r = post(
+            &p,
+            "/pets",
+            "Content-Encoding: gzip\r\n",
+            &gzip(listed.as_bytes()),
+        );
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+    }
+}
+
 #[test]
 fn deep_bodies_and_parameters_are_reported_as_a_client_reads_them() {
     for driver in DRIVERS {
