@@ -1,7 +1,7 @@
 //! A WebSocket client that sends and never reads must cost the worker about the
-//! documented queue (1 MiB), not what its frames cost one by one: each empty ping was
-//! answered with its own queued pong (a 2-byte frame counted as 2 bytes, held as ~60),
-//! so a ping flood held ~22 MB per connection, and an echo flood of `{}` ~11 MB.
+//! documented queue (1 MiB), not what its frames cost one by one: each empty ping's pong
+//! (a 2-byte frame) was counted as 2 bytes and held as ~60, so a ping flood held ~22 MB
+//! per connection, and an echo flood of `{}` ~11 MB.
 
 mod common;
 

@@ -119,22 +119,6 @@ impl Live {
         self.outbox.borrow_mut().push_back(frame);
         self.wake.notify();
     }
-
-    /// A pong, in place of one still queued last (RFC 6455 §5.5.3: only the most
-    /// recent ping need be answered): a flood of pings from a client that does not read
-    /// costs one queued pong, not one per ping.
-    pub fn push_pong(&self, pong: Vec<u8>) {
-        let mut outbox = self.outbox.borrow_mut();
-        let pong_byte = 0x80 | super::frame::OP_PONG;
-        if let Some(last) = outbox.back_mut().filter(|f| f.first() == Some(&pong_byte)) {
-            let queued = self.queued.get() - queued_cost(last) + queued_cost(&pong);
-            self.queued.set(queued);
-            *last = pong;
-            return;
-        }
-        drop(outbox);
-        self.push_frame(pong);
-    }
 }
 
 thread_local! {

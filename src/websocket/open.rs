@@ -229,7 +229,7 @@ impl Session<'_> {
                                 Ok(Some(Event::Ping(data))) => {
                                     let mut out = Vec::with_capacity(data.len() + 2);
                                     frame::encode(&mut out, frame::OP_PONG, &data);
-                                    self.live.push_pong(out);
+                                    self.live.push_frame(out);
                                 }
                                 Ok(Some(Event::Pong(_))) => {}
                                 Ok(Some(Event::Close { code, reason })) => {
