@@ -369,9 +369,17 @@ fn no_store_private_set_cookie_other_statuses_and_post_are_never_cached() {
             "Proxy-Authorization: Basic YTpi\r\n",
         );
         get(&p, "/items/pa");
+        // Its CGI spelling, which CGI, WSGI and Rack backends read as the same header.
+        send(
+            &p,
+            "GET",
+            "/items/pb",
+            "Proxy_Authorization: Basic YTpi\r\n",
+        );
+        get(&p, "/items/pb");
         assert_eq!(
-            fetched(&origin, "/items/pa"),
-            2,
+            (fetched(&origin, "/items/pa"), fetched(&origin, "/items/pb")),
+            (2, 2),
             "{driver}: Proxy-Authorization"
         );
         // The same route caches GET.

@@ -506,13 +506,17 @@ fn parameters_well_formed(mut rest: &[u8]) -> bool {
                 return false;
             }
         } else {
-            // A `,` makes a list (`charset=utf-8,application/json`), not one value.
-            let value = rest.iter().take_while(|&&b| b != b';').count();
-            let text = rest[..value].trim_ascii();
-            if text.is_empty() || text.iter().any(|&b| b == b',' || b == b'"') {
+            // A token, or a multipart boundary's `/ : = ? ( )` too; a `,` makes a list
+            // (`charset=utf-8,application/json`), a blank two words: not one value.
+            let unquoted = |b: u8| is_tchar(b) || b"/:=?()".contains(&b);
+            let value = rest.iter().take_while(|&&b| unquoted(b)).count();
+            if value == 0 {
                 return false;
             }
-            rest = &rest[value..];
+            rest = rest[value..].trim_ascii_start();
+            if !(rest.is_empty() || rest[0] == b';') {
+                return false;
+            }
         }
     }
 }

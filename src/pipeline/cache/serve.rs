@@ -88,8 +88,9 @@ fn rules_for<'g>(
         .get(m.route as usize)?
         .as_ref()?;
     // A request with credentials the key does not hold neither reads nor fills: the
-    // answer may be made for them (RFC 9111 §3.5). `Proxy-Authorization` is passed on,
-    // and a backend can authenticate by it as well.
+    // answer may be made for them (RFC 9111 §3.5). `Proxy-Authorization` (or its CGI
+    // spelling, `Proxy_Authorization`) is passed on, and a backend can authenticate by
+    // it as well.
     let keyed = |name: &str| {
         rules
             .key
@@ -98,7 +99,11 @@ fn rules_for<'g>(
     };
     if !rules.methods.contains(entry_method(c.head.method))
         || (!rules.keyed_by_authorization && c.head.header(&c.rbuf, "authorization").is_some())
-        || (c.head.header(&c.rbuf, "proxy-authorization").is_some()
+        || (c
+            .head
+            .headers
+            .iter()
+            .any(|h| crate::http1::same_cgi_name(h.name.get(&c.rbuf), b"proxy-authorization"))
             && !keyed("proxy-authorization"))
     {
         return None;
