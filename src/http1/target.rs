@@ -141,13 +141,22 @@ pub fn decode_unreserved(buf: &mut [u8], head: &mut RequestHead, keep: impl FnOn
 /// A route literal as requests are routed: its escapes' hex digits in upper case, as
 /// [`decode_unreserved`] leaves a request's.
 pub fn upper_case_escapes(literal: &str) -> String {
-    let mut out = literal.as_bytes().to_vec();
-    for at in memchr::memchr_iter(b'%', literal.as_bytes()) {
-        for i in at + 1..(at + 3).min(out.len()) {
-            out[i] = out[i].to_ascii_uppercase();
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| literal.to_string())
+    let mut digits_left = 0;
+    literal
+        .chars()
+        .map(|c| {
+            let c = if digits_left > 0 {
+                digits_left -= 1;
+                c.to_ascii_uppercase()
+            } else {
+                c
+            };
+            if c == '%' {
+                digits_left = 2;
+            }
+            c
+        })
+        .collect()
 }
 
 pub(super) fn hex_value(b: u8) -> Option<u8> {

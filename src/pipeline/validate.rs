@@ -471,9 +471,9 @@ fn is_media_type(t: &[u8]) -> bool {
 }
 
 /// The `;` parameters after a media type: each empty or `name=value`, the value a
-/// quoted-string or what runs to the next `;` (RFC 9110 §5.6.6, leniently: unquoted
-/// multipart boundaries hold `:` and `=`). `text/plain;application/json` is not one: a
-/// backend that looks for `application/json` anywhere in the header reads JSON.
+/// quoted-string or a token (RFC 9110 §5.6.6; leniently, with the `/ : = ? ( )` of
+/// unquoted multipart boundaries). `text/plain;application/json` is not one: a backend
+/// that looks for `application/json` anywhere in the header reads JSON.
 fn parameters_well_formed(mut rest: &[u8]) -> bool {
     use crate::http1::parse::is_tchar;
     loop {
@@ -491,32 +491,28 @@ fn parameters_well_formed(mut rest: &[u8]) -> bool {
             return false;
         }
         rest = &rest[name + 1..];
-        if let [b'"', quoted @ ..] = rest {
+        let value = if let [b'"', quoted @ ..] = rest {
             let mut i = 0;
             loop {
                 match quoted.get(i) {
                     None => return false,
                     Some(b'\\') => i += 2,
-                    Some(b'"') => break,
+                    Some(b'"') => break i + 2,
                     Some(_) => i += 1,
                 }
             }
-            rest = quoted[i + 1..].trim_ascii_start();
-            if !(rest.is_empty() || rest[0] == b';') {
-                return false;
-            }
         } else {
-            // A token, or a multipart boundary's `/ : = ? ( )` too; a `,` makes a list
-            // (`charset=utf-8,application/json`), a blank two words: not one value.
+            // A `,` makes a list (`charset=utf-8,application/json`), a blank two words:
+            // not one value.
             let unquoted = |b: u8| is_tchar(b) || b"/:=?()".contains(&b);
-            let value = rest.iter().take_while(|&&b| unquoted(b)).count();
-            if value == 0 {
-                return false;
+            match rest.iter().take_while(|&&b| unquoted(b)).count() {
+                0 => return false,
+                n => n,
             }
-            rest = rest[value..].trim_ascii_start();
-            if !(rest.is_empty() || rest[0] == b';') {
-                return false;
-            }
+        };
+        rest = rest[value..].trim_ascii_start();
+        if !(rest.is_empty() || rest[0] == b';') {
+            return false;
         }
     }
 }

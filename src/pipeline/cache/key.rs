@@ -233,10 +233,10 @@ fn is_name(n: &[u8], name: &[u8], reading: Reading) -> bool {
             // A `[` with a `]` after it starts the index (`a[x]` is `a`); one without is
             // `_`, and what follows it is taken as it is (`user[id` is `user_id`).
             let open = decoded().position(|b| b == b'[');
-            let index = open.is_some_and(|o| decoded().skip(o + 1).any(|b| b == b']'));
+            let index = open.filter(|&o| decoded().skip(o + 1).any(|b| b == b']'));
             let read = decoded()
                 .enumerate()
-                .take_while(|&(i, _)| !(index && open.is_some_and(|o| i >= o)))
+                .take_while(|&(i, _)| index.is_none_or(|o| i < o))
                 .map(|(i, b)| match open {
                     Some(o) if i == o => b'_',
                     Some(o) if i > o => b,
