@@ -59,6 +59,7 @@ pub mod admin;
 mod alarm;
 pub mod budget;
 pub mod connections;
+mod epoch;
 mod generations;
 mod metrics;
 pub use metrics::config_info;

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::extensions::api_extensions;
 use super::integration;
+use super::paths::{base_path, route_path};
 use super::security::{self, Scheme};
 
 /// API Gateway's `basepath` import modes.
@@ -215,7 +216,7 @@ pub fn import(
     }
     let base = base_path(&mut ctx, root, mode);
     super::models::models(&mut ctx, root);
-    let validators = validators(&mut ctx, root);
+    let validators = validators(root);
     let schemes = security::schemes(&mut ctx);
     let mut routes = Map::new();
     // Route shape → the first route key of that shape (a map: a search of a list made
@@ -299,80 +300,6 @@ pub fn import(
     Ok(ctx.out)
 }
 
-/// The base path to put before every path, by mode ("" for none).
-fn base_path(ctx: &mut Ctx, root: &Map<String, Value>, mode: BasePath) -> String {
-    let raw = if ctx.v2 {
-        root.get("basePath")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    } else {
-        let server = root
-            .get("servers")
-            .and_then(Value::as_array)
-            .and_then(|s| s.first());
-        match server {
-            None => String::new(),
-            Some(s) => {
-                let var = s
-                    .pointer("/variables/basePath/default")
-                    .and_then(Value::as_str);
-                match var {
-                    Some(v) => v.to_string(),
-                    None => {
-                        let url = s.get("url").and_then(Value::as_str).unwrap_or_default();
-                        let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
-                        match after_scheme.find('/') {
-                            Some(i) if url.contains("://") => after_scheme[i..].to_string(),
-                            _ if !url.contains("://") => url.to_string(),
-                            _ => String::new(),
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
-    match mode {
-        BasePath::Ignore => String::new(),
-        BasePath::Prepend => segments.iter().map(|s| format!("/{s}")).collect(),
-        BasePath::Split => {
-            ctx.out.stage = segments.first().map(|s| s.to_string());
-            segments[1.min(segments.len())..]
-                .iter()
-                .map(|s| format!("/{s}"))
-                .collect()
-        }
-    }
-}
-
-/// The route path: base + path, every `{…}` a whole segment as Portico's router needs.
-fn route_path(base: &str, path: &str) -> Result<String, String> {
-    let full = format!("{base}{path}");
-    let full = if full.len() > 1 {
-        full.trim_end_matches('/').to_string()
-    } else {
-        full
-    };
-    if !full.starts_with('/') {
-        return Err(format!("path {path:?} does not start with /"));
-    }
-    for seg in full.split('/') {
-        let braces = seg.matches('{').count() + seg.matches('}').count();
-        if braces > 0 && !(seg.starts_with('{') && seg.ends_with('}') && braces == 2) {
-            return Err(format!(
-                "segment {seg:?}: a path parameter must be a whole segment; path skipped"
-            ));
-        }
-    }
-    // What the router refuses (a space, a parameter named twice, a greedy one before the
-    // end, `//`) is skipped here too: written out, it made a config check refuses.
-    if let Err(e) = crate::router::key::parse_route_key(&format!("GET {full}")) {
-        return Err(format!("{e}; path skipped"));
-    }
-    Ok(full)
-}
-
 /// Named validators → Portico's (`all`, `params-only`, `body-only`, or none), and the
 /// document's default.
 struct Validators {
@@ -380,7 +307,7 @@ struct Validators {
     default: Option<String>,
 }
 
-fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators {
+fn validators(root: &Map<String, Value>) -> Validators {
     let mut named = Vec::new();
     if let Some(Value::Object(m)) = root.get("x-amazon-apigateway-request-validators") {
         for (name, v) in m {
@@ -401,7 +328,6 @@ fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators {
         .get("x-amazon-apigateway-request-validator")
         .and_then(Value::as_str)
         .map(String::from);
-    let _ = ctx;
     Validators { named, default }
 }
 

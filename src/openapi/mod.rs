@@ -15,6 +15,7 @@ mod integration;
 mod mapping;
 mod mock;
 mod models;
+mod paths;
 mod security;
 mod uri;
 

@@ -25,14 +25,14 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
 
 use super::access::Outcome;
+use super::head::HeadOutcome;
 pub use super::peer_ip::PeerIp;
 use crate::tls::{AcceptError, ClientIo, Io, PeerCert, Site};
 use tracing::{debug, error};
 
 use crate::config::compile::IntegrationRt;
-use crate::http1::decode_unreserved;
 use crate::http1::encode;
-use crate::http1::parse::{parse_request, BodyKind, ParseLimits, RequestHead, Span};
+use crate::http1::parse::{BodyKind, RequestHead, Span};
 use crate::http1::response::ResponseHead;
 use crate::metrics::RouteCells;
 use crate::pipeline::cache;
@@ -105,12 +105,6 @@ pub struct Conn {
     /// closes, as nginx's old workers close theirs, instead of being served on a port
     /// the config no longer has.
     pub(crate) listener: Rc<Drain>,
-}
-
-enum HeadOutcome {
-    Ready,
-    Close,
-    Fail(u16, &'static str),
 }
 
 /// Serves a plain connection. Not `async`: its future is `serve_io`'s, without a second
@@ -468,85 +462,6 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
 }
 
 impl Conn {
-    async fn read_head(&mut self, ctx: &WorkerCtx, gen: &Generation, fresh: bool) -> HeadOutcome {
-        let limits = &gen.snap.server.limits;
-        let parse_limits = ParseLimits {
-            max_header_bytes: limits.max_header_bytes,
-            max_request_line: limits.max_header_bytes.min(8192),
-            max_body_bytes: limits.max_body_bytes,
-            max_headers: 100,
-        };
-        // A new connection's head must be whole `header_timeout` after it opened (as
-        // nginx's client_header_timeout), not after its first byte: a client sending
-        // that byte late held the connection nearly twice as long. A kept-alive one's
-        // starts at its next request's first byte (idle until then).
-        let mut deadline = fresh.then(|| Instant::now() + limits.header_timeout);
-        loop {
-            if !self.rbuf.is_empty() {
-                let d = *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
-                match parse_request(&self.rbuf, &parse_limits, &mut self.head) {
-                    Ok(true) => {
-                        // Route (and forward) `/%61dmin` as the `/admin` it is.
-                        if let Some(p) = self.raw_path.as_mut() {
-                            p.clear();
-                        }
-                        let raw_path = &mut self.raw_path;
-                        decode_unreserved(&mut self.rbuf, &mut self.head, |sent| {
-                            raw_path
-                                .get_or_insert_with(Default::default)
-                                .extend_from_slice(sent)
-                        });
-                        // `idle_timeout: 0s` is nginx's `keepalive_timeout 0`: the
-                        // answer says `connection: close`, rather than promising a
-                        // connection that closes before the client's next request.
-                        if limits.idle_timeout.is_zero() {
-                            self.head.keep_alive = false;
-                        }
-                        return HeadOutcome::Ready;
-                    }
-                    Ok(false) => {}
-                    Err(e) => return HeadOutcome::Fail(e.status(), e.message()),
-                }
-                // Coarse timers (runtime::coarse_timer): a connection's task is as large
-                // as its largest await, and a monoio sleep would add 640 bytes to each.
-                let read = monoio::select! {
-                    r = self.read_client() => Some(r),
-                    _ = ctx.timers.sleep_until(d) => None,
-                };
-                match read {
-                    Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Close,
-                    Some(Ok(_)) => continue,
-                    None => return HeadOutcome::Fail(408, "Request Timeout"),
-                }
-            }
-            if fresh {
-                // A new connection that sends nothing is a slowloris too. Once a drain
-                // begins it has `FRESH_GRACE` left: its client connected before the stop
-                // and its request may be a round trip away; cut, it would look like a
-                // request taken and lost. A silent one then closes without a word.
-                let draining = ctx.drain.closing();
-                let mut until = deadline.unwrap_or_else(Instant::now);
-                if draining {
-                    until = until.min(Instant::now() + FRESH_GRACE);
-                }
-                let read = monoio::select! {
-                    r = self.read_client() => Some(r),
-                    _ = ctx.timers.sleep_until(until) => None,
-                    _ = ctx.drain.wait(), if !draining => continue,
-                };
-                match read {
-                    Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Close,
-                    Some(Ok(_)) => continue,
-                    None if ctx.drain.closing() => return HeadOutcome::Close,
-                    None => return HeadOutcome::Fail(408, "Request Timeout"),
-                }
-            }
-            if !self.wait_for_next_request(ctx, limits.idle_timeout).await {
-                return HeadOutcome::Close;
-            }
-        }
-    }
-
     /// Closes a connection whose client may still be sending, as nginx's lingering close:
     /// FIN (after close_notify on TLS), then what comes is read and dropped until the
     /// client closes, goes quiet for `LINGER_QUIET`, `LINGER_TOTAL` has passed or the

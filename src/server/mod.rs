@@ -1,7 +1,7 @@
 //! The client side of a connection: the per-connection loop that reads requests with the
 //! `http1` codec, routes them, runs the pipeline and the integration, and writes the
 //! answers (`conn`; the gateway's own in `answer`), the wait between requests on a
-//! keep-alive connection (`idle`), the request bodies it reads itself (`body`), a proxied
+//! keep-alive connection (`idle`), reading a request head (`head`), the request bodies it reads itself (`body`), a proxied
 //! response's head and first body bytes in one gathered write (`gather`), and the
 //! access-log record each request leaves (`access`); a WebSocket API's connection, once its handshake is answered, continues in
 //! `websocket::open`. Accept loops live with the workers in `runtime`, which spawn one
@@ -14,6 +14,7 @@ mod answer;
 mod body;
 pub mod conn;
 mod gather;
+mod head;
 mod idle;
 mod peer_ip;
 
