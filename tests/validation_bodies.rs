@@ -87,6 +87,12 @@ fn encoded_bodies_are_checked_decoded_and_sent_as_they_came() {
             (400, "Invalid request body"),
             "{driver}"
         );
+        // Named as API Gateway's REST APIs name it, for AWS SDKs.
+        assert_eq!(
+            r.header("x-amzn-ErrorType"),
+            Some("BadRequestException"),
+            "{driver}"
+        );
         // Not what it says it is, or a coding Portico can't read: 415.
         for (coding, body) in [
             ("Content-Encoding: gzip\r\n", &br#"{"kind":"dog"}"#[..]),
@@ -159,6 +165,11 @@ fn deep_bodies_and_parameters_are_reported_as_a_client_reads_them() {
         assert_eq!(
             (r.status, r.json_message().as_str()),
             (400, "Missing required request parameters: [X-Trace, id]"),
+            "{driver}"
+        );
+        assert_eq!(
+            r.header("x-amzn-ErrorType"),
+            Some("BadRequestException"),
             "{driver}"
         );
         let r = p.raw(b"GET /o/7?q=1 HTTP/1.1\r\nHost: t\r\nx-tenant: a\r\nX-TRACE: b\r\nConnection: close\r\n\r\n");

@@ -223,3 +223,32 @@ fn an_infinite_rate_says_how_no_limit_is_written() {
         ["server.throttle.rate: must be a finite number ≥ 0 (for no limit, 1e9 or more, or throttle: off), got inf"]
     );
 }
+
+#[test]
+fn a_header_value_with_a_control_character_is_refused_where_it_is_written() {
+    // Sent as spaces, the header would not say what the config shows.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    gateway_responses:\n",
+        "      DEFAULT_4XX: { headers: { x-g: \"a\\r\\nx-inj: 1\" } }\n",
+        "    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { x-m: \"a\\u0000b\", x-tab: \"a\\tb\" } } }\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters: { \"overwrite:header.x-p\": \"v\\nw\" }\n",
+        "        response_parameters: { \"200\": { \"overwrite:header.x-r\": \"v\\rw\" } }\n",
+        "    stages: { $default: {} }\n",
+    ));
+    for at in [
+        "apis.a.gateway_responses.DEFAULT_4XX.headers.x-g:",
+        "apis.a.routes.\"GET /m\".integration.headers.x-m:",
+        "apis.a.routes.\"GET /h\".parameters.\"overwrite:header.x-p\":",
+        "apis.a.routes.\"GET /h\".response_parameters.200.\"overwrite:header.x-r\":",
+    ] {
+        assert!(
+            out.iter()
+                .any(|e| e.starts_with(at) && e.contains("control character")),
+            "{at}: {out:?}"
+        );
+    }
+    assert_eq!(out.len(), 4, "a tab is fine: {out:?}");
+}

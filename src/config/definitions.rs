@@ -210,6 +210,9 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             if let Err(e) = crate::pipeline::gateway_responses::Body::compile(value) {
                 errors.push(hp.error(e));
             }
+            if let Some(why) = super::validate::header_value_problem(value) {
+                errors.push(hp.error(why));
+            }
         }
         if let Some(body) = &resp.body {
             if let Err(e) = crate::pipeline::gateway_responses::Body::compile(body) {

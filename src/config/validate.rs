@@ -66,6 +66,21 @@ struct Validator<'c> {
 /// A domain key a Host header can match: labels of letters, digits, `-` and `_` (1–63
 /// each, 253 in all; one trailing dot, as the router ignores it), or `*.` and such a
 /// name for a wildcard domain. A port, `*` elsewhere or a non-ASCII name never matches.
+/// Why a header value written in the config can't be sent as written: a control
+/// character (CR, LF, NUL, …; a tab is fine) would go out as a space, and the value the
+/// config shows is not the one clients get.
+pub(crate) fn header_value_problem(value: &str) -> Option<String> {
+    value
+        .bytes()
+        .find(|&b| (b.is_ascii_control() && b != b'\t') || b == 0x7f)
+        .map(|b| {
+            format!(
+                "a header value can't hold the control character {:?}",
+                b as char
+            )
+        })
+}
+
 fn host_name_ok(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let name = name.strip_prefix("*.").unwrap_or(name);

@@ -110,6 +110,22 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
     // values (`method.request.header.origin`) are not supported.
     let mut g = g.clone();
     if let Some(Value::Object(params)) = g.get_mut("responseParameters") {
+        // A static value is sent as written; Portico would read a `$context` in it as a
+        // reference (a client's User-Agent where the author wrote a fixed text). Stage
+        // variables are Portico's own and stay references.
+        params.retain(|k, v| {
+            let Some(text) = v.as_str().and_then(static_value) else {
+                return true;
+            };
+            let reads_context = text.contains("$context") || text.contains("${context");
+            if reads_context {
+                ctx.warn(
+                    format!("{gp}/responseParameters/{}", esc(k)),
+                    "a static value with $context would be read as a reference; skipped",
+                );
+            }
+            !reads_context
+        });
         for v in params.values_mut() {
             let source = v
                 .as_str()
@@ -188,6 +204,11 @@ pub(super) fn static_response(
     };
     if let Some(s) = status {
         out.insert("status".into(), json!(s));
+    } else if let Some(s) = v.get("statusCode") {
+        ctx.warn(
+            format!("{p}/statusCode"),
+            format!("expected a status code, got {s}; the default status is used"),
+        );
     }
     let mut headers = Map::new();
     let params = v.get("responseParameters").and_then(Value::as_object);
@@ -195,15 +216,19 @@ pub(super) fn static_response(
         let name = k.strip_prefix(header_prefix);
         match (name, value.as_str().and_then(static_value)) {
             // A header check refuses (content-length, a name with a space) is left out.
-            (Some(n), Some(text)) => match header_refused(n, true) {
-                Some(why) => ctx.warn(
-                    format!("{p}/responseParameters/{}", esc(k)),
-                    format!("{why}; skipped"),
-                ),
-                None => {
-                    headers.insert(n.to_string(), json!(text));
+            (Some(n), Some(text)) => {
+                let refused = header_refused(n, true)
+                    .or_else(|| crate::config::validate::header_value_problem(text));
+                match refused {
+                    Some(why) => ctx.warn(
+                        format!("{p}/responseParameters/{}", esc(k)),
+                        format!("{why}; skipped"),
+                    ),
+                    None => {
+                        headers.insert(n.to_string(), json!(text));
+                    }
                 }
-            },
+            }
             _ => ctx.warn(
                 format!("{p}/responseParameters/{}", esc(k)),
                 "only static header values ('text') are supported; skipped",

@@ -216,7 +216,7 @@ pub fn import(
     }
     let base = base_path(&mut ctx, root, mode);
     super::models::models(&mut ctx, root);
-    let validators = validators(root);
+    let validators = validators(&mut ctx, root);
     let schemes = security::schemes(&mut ctx);
     let mut routes = Map::new();
     // Route shape → the first route key of that shape (a map: a search of a list made
@@ -307,14 +307,27 @@ struct Validators {
     default: Option<String>,
 }
 
-fn validators(root: &Map<String, Value>) -> Validators {
+fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators {
+    const AT: &str = "/x-amazon-apigateway-request-validators";
     let mut named = Vec::new();
-    if let Some(Value::Object(m)) = root.get("x-amazon-apigateway-request-validators") {
+    if let Some(Value::Object(m)) = root.get(&AT[1..]) {
         for (name, v) in m {
-            let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+            let p = format!("{AT}/{}", esc(name));
+            for k in v.as_object().into_iter().flat_map(|v| v.keys()) {
+                if !matches!(
+                    k.as_str(),
+                    "validateRequestBody" | "validateRequestParameters"
+                ) {
+                    ctx.warn(
+                        format!("{p}/{}", esc(k)),
+                        "not a validator setting (validateRequestBody, validateRequestParameters); ignored",
+                    );
+                }
+            }
+            let mut setting = |k: &str| flag(ctx, &format!("{p}/{k}"), v.get(k));
             let kind = match (
-                flag("validateRequestBody"),
-                flag("validateRequestParameters"),
+                setting("validateRequestBody"),
+                setting("validateRequestParameters"),
             ) {
                 (true, true) => Some("all"),
                 (false, true) => Some("params-only"),
@@ -329,6 +342,28 @@ fn validators(root: &Map<String, Value>) -> Validators {
         .and_then(Value::as_str)
         .map(String::from);
     Validators { named, default }
+}
+
+/// A boolean setting. YAML 1.1's spellings of one (`"true"`, `yes`, `on`, which YAML 1.2
+/// reads as strings) count as it, anything else as false, each with a warning: read
+/// silently as false, a validator or a required parameter written `"true"` checked
+/// nothing.
+fn flag(ctx: &mut Ctx, p: &str, v: Option<&Value>) -> bool {
+    let s = match v {
+        None => return false,
+        Some(Value::Bool(b)) => return *b,
+        Some(Value::String(s)) => s.to_ascii_lowercase(),
+        Some(other) => other.to_string(),
+    };
+    let read = matches!(s.as_str(), "true" | "yes" | "y" | "on");
+    ctx.warn(
+        p,
+        format!(
+            "expected true or false, got {v}; read as {read}",
+            v = v.unwrap_or_default()
+        ),
+    );
+    read
 }
 
 fn operation(
@@ -386,7 +421,7 @@ fn operation(
         ) else {
             continue;
         };
-        let req = p.get("required").and_then(Value::as_bool).unwrap_or(false);
+        let req = flag(&mut *ctx, &format!("{op_p}/parameters"), p.get("required"));
         match loc {
             "header" if req => required.push(format!("header.{name}")),
             "query" if req => required.push(format!("querystring.{name}")),

@@ -45,6 +45,13 @@ pub(super) fn convert(
     let mut params = Map::new();
     match kind.as_str() {
         "http" | "http_proxy" => {
+            if kind == "http" && builds_body_from_gateway(integ) {
+                ctx.warn(
+                    format!("{p}/requestTemplates"),
+                    "the backend's body is built by a template from what the gateway knows (the authorizer, the caller's identity) or never passed as sent (passthroughBehavior), and mapping templates are not applied; method skipped",
+                );
+                return None;
+            }
             if kind == "http" && (integ.get("requestTemplates").is_some() || has_templates(integ)) {
                 ctx.warn(
                     p,
@@ -212,6 +219,38 @@ pub(super) fn convert(
     }
     route.insert("integration".into(), Value::Object(out));
     Some(())
+}
+
+/// Whether a non-proxy integration's request templates put into the body what only the
+/// gateway knows (`$context.authorizer…`, `$context.identity…`), or its passthrough
+/// behaviour keeps the client's own body from the backend (`never`, and
+/// `when_no_templates` once there are templates). Passed as sent instead, the client
+/// writes those fields itself (`"user": "admin"`), and the backend trusts them.
+fn builds_body_from_gateway(integ: &Value) -> bool {
+    let Some(Value::Object(templates)) = integ.get("requestTemplates") else {
+        return false;
+    };
+    let reads_gateway = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        [
+            "context.authorizer",
+            "context.identity",
+            "context['authorizer']",
+            "context[\"authorizer\"]",
+        ]
+        .iter()
+        .any(|n| t.contains(n))
+    };
+    let passthrough = integ
+        .get("passthroughBehavior")
+        .and_then(Value::as_str)
+        .unwrap_or("when_no_match")
+        .to_ascii_lowercase();
+    templates
+        .values()
+        .filter_map(Value::as_str)
+        .any(reads_gateway)
+        || (!templates.is_empty() && passthrough != "when_no_match")
 }
 
 fn has_templates(integ: &Value) -> bool {

@@ -128,3 +128,5 @@ mod tests;
 mod tests_checks;
 #[cfg(test)]
 mod tests_parse;
+#[cfg(test)]
+mod tests_security;

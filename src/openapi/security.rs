@@ -39,6 +39,19 @@ pub(super) fn schemes(ctx: &mut Ctx) -> Vec<(String, Scheme)> {
         };
         for (name, s) in m {
             let p = format!("{place}/{}", esc(&name));
+            // A scheme may be a `$ref` to another; read as itself, it was no scheme
+            // Portico knows and its methods were served open.
+            let s = match ctx.resolve(&s) {
+                Ok(s) => s.clone(),
+                Err(e) => {
+                    ctx.warn(p, format!("{e}; methods using this scheme are skipped"));
+                    out.push((name, Scheme::Unusable));
+                    continue;
+                }
+            };
+            let authtype = s
+                .get("x-amazon-apigateway-authtype")
+                .and_then(Value::as_str);
             let kind = if let Some(az) = s.get("x-amazon-apigateway-authorizer") {
                 match authorizer(ctx, &p, &s, az) {
                     Some(a) => {
@@ -47,14 +60,24 @@ pub(super) fn schemes(ctx: &mut Ctx) -> Vec<(String, Scheme)> {
                     }
                     None => Scheme::Unusable,
                 }
-            } else if s
-                .get("x-amazon-apigateway-authtype")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case("awsSigv4"))
-            {
+            } else if authtype.is_some_and(|t| t.eq_ignore_ascii_case("awsSigv4")) {
                 Scheme::Iam
+            } else if let Some(t) = authtype {
+                // An authorizer's type with no authorizer: read as an API key, it let
+                // anyone with any key through a check meant for its own tokens.
+                ctx.warn(
+                    format!("{p}/x-amazon-apigateway-authtype"),
+                    format!("{t:?} without an x-amazon-apigateway-authorizer; methods using this scheme are skipped"),
+                );
+                Scheme::Unusable
             } else if s.get("type").and_then(Value::as_str) == Some("apiKey") {
                 Scheme::ApiKey
+            } else if !s.get("type").is_some_and(Value::is_string) {
+                ctx.warn(
+                    p,
+                    "a security scheme needs a type; methods using this scheme are skipped",
+                );
+                Scheme::Unusable
             } else {
                 Scheme::Other
             };
@@ -200,28 +223,59 @@ pub(super) fn security(
     op: &Value,
     route: &mut Map<String, Value>,
 ) -> bool {
+    // A setting of the wrong shape skips the method: read as "no requirement", it
+    // served an operation its document protects open to anyone.
     if let Some(auth) = op.get("x-amazon-apigateway-auth") {
-        match auth.get("type").and_then(Value::as_str).unwrap_or("NONE") {
-            t if t.eq_ignore_ascii_case("aws_iam") => {
+        let ap = format!("{op_p}/x-amazon-apigateway-auth");
+        match auth.get("type").and_then(Value::as_str) {
+            Some(t) if t.eq_ignore_ascii_case("aws_iam") => {
                 route.insert("authorization".into(), json!("iam"));
             }
-            t if t.eq_ignore_ascii_case("none") => {}
-            t => {
+            Some(t) if t.eq_ignore_ascii_case("none") => {}
+            Some(t) => {
                 ctx.warn(
-                    format!("{op_p}/x-amazon-apigateway-auth"),
+                    ap,
                     format!("{t} authorization is not supported; method skipped"),
+                );
+                return false;
+            }
+            None => {
+                ctx.warn(
+                    ap,
+                    "expected an object with a type (AWS_IAM or NONE); method skipped",
                 );
                 return false;
             }
         }
     }
-    let Some(reqs) = op.get("security").and_then(Value::as_array) else {
-        return true;
-    };
     let sp = format!("{op_p}/security");
-    for req in reqs {
-        let Some(req) = req.as_object() else { continue };
+    let reqs = match op.get("security") {
+        None => return true,
+        Some(Value::Array(reqs)) => reqs,
+        Some(_) => {
+            ctx.warn(
+                sp,
+                "expected a list of security requirements ({scheme: [scopes]}); method skipped",
+            );
+            return false;
+        }
+    };
+    for (i, req) in reqs.iter().enumerate() {
+        let Some(req) = req.as_object() else {
+            ctx.warn(
+                format!("{sp}/{i}"),
+                "expected a security requirement ({scheme: [scopes]}); method skipped",
+            );
+            return false;
+        };
         for (name, scopes) in req {
+            if !scopes.is_array() {
+                ctx.warn(
+                    format!("{sp}/{i}/{}", esc(name)),
+                    "expected a list of scopes; method skipped",
+                );
+                return false;
+            }
             let guarded = route.contains_key("authorizer") || route.contains_key("authorization");
             match schemes.iter().find(|(n, _)| n == name).map(|(_, k)| k) {
                 None => {

@@ -30,6 +30,13 @@ pub async fn answer(
         ResponseType::BadRequestParameters => "Missing required request parameters",
         _ => "",
     };
+    // API Gateway's REST APIs (whose feature validation is) name the error's type, as
+    // on their key and throttle refusals; AWS SDKs read it.
+    let bad_request = [("x-amzn-ErrorType", &b"BadRequestException"[..])];
+    let extra: &[_] = match t {
+        ResponseType::BadRequestBody | ResponseType::BadRequestParameters => &bad_request,
+        _ => &[],
+    };
     answer_as(
         ctx,
         gen,
@@ -39,7 +46,7 @@ pub async fn answer(
         message,
         log,
         detail,
-        &[],
+        extra,
     )
     .await
 }

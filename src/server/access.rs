@@ -184,8 +184,9 @@ impl Conn {
             resource_path,
             stage,
             api_id,
-            // As `$context.domainName` resolves everywhere else: the Host without its port.
-            domain_name: crate::router::strip_port(field(HOST)),
+            // As `$context.domainName` resolves everywhere else: the Host without its
+            // port or trailing dot.
+            domain_name: crate::router::domain_name(field(HOST)),
             status: self.out.status,
             response_length: self.out.body_sent,
             response_latency: latency,

@@ -1,0 +1,200 @@
+//! Import of protections written in a shape Portico does not expect: each method whose
+//! protection can't be read is skipped with a warning at its pointer, never served open
+//! or with a weaker check; settings of the wrong type are named.
+
+use serde_json::{json, Value};
+
+use super::import::{import, BasePath, Imported};
+use super::tests::{doc, warned};
+
+fn http(path: &str) -> Value {
+    json!({ "type": "http_proxy", "httpMethod": "GET", "uri": format!("http://127.0.0.1:9{path}") })
+}
+
+fn get(path: &str, extra: Value) -> Value {
+    let mut op = json!({ "x-amazon-apigateway-integration": http(path) });
+    op.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    json!({ "get": op })
+}
+
+fn imported_with(extra: Value, paths: Value) -> Imported {
+    import(&doc(extra, paths), BasePath::Ignore, &[]).unwrap()
+}
+
+fn route<'i>(i: &'i Imported, key: &str) -> Option<&'i Value> {
+    i.api["routes"].get(key)
+}
+
+#[test]
+fn protections_of_the_wrong_shape_skip_the_method() {
+    let schemes = json!({ "components": { "securitySchemes": {
+        "api_key": { "type": "apiKey", "name": "x-api-key", "in": "header" },
+        "aliased": { "$ref": "#/components/securitySchemes/api_key" },
+        "dangling": { "$ref": "#/components/securitySchemes/nope" },
+        "cognito": { "type": "apiKey", "name": "Authorization", "in": "header",
+                     "x-amazon-apigateway-authtype": "cognito_user_pools" },
+        "typeless": { "name": "x" }
+    } } });
+    let i = imported_with(
+        schemes,
+        json!({
+            "/ok": get("/ok", json!({ "security": [{ "api_key": [] }] })),
+            "/obj": get("/obj", json!({ "security": { "api_key": [] } })),
+            "/nested": get("/nested", json!({ "security": [["api_key"]] })),
+            "/scopes": get("/scopes", json!({ "security": [{ "api_key": "read" }] })),
+            "/authstr": get("/authstr", json!({ "x-amazon-apigateway-auth": "AWS_IAM" })),
+            "/authtype": get("/authtype", json!({ "x-amazon-apigateway-auth": { "Type": "AWS_IAM" } })),
+            "/aliased": get("/aliased", json!({ "security": [{ "aliased": [] }] })),
+            "/dangling": get("/dangling", json!({ "security": [{ "dangling": [] }] })),
+            "/cognito": get("/cognito", json!({ "security": [{ "cognito": [] }] })),
+            "/typeless": get("/typeless", json!({ "security": [{ "typeless": [] }] })),
+            "/open": get("/open", json!({ "security": [] })),
+        }),
+    );
+    assert_eq!(route(&i, "GET /ok").unwrap()["api_key_required"], true);
+    // A `$ref`'d scheme is the scheme it names.
+    assert_eq!(route(&i, "GET /aliased").unwrap()["api_key_required"], true);
+    // `security: []` is no requirement, as OpenAPI says.
+    assert!(route(&i, "GET /open").is_some());
+    for (path, pointer) in [
+        ("/obj", "/paths/~1obj/get/security"),
+        ("/nested", "/paths/~1nested/get/security/0"),
+        ("/scopes", "/paths/~1scopes/get/security/0/api_key"),
+        ("/authstr", "/paths/~1authstr/get/x-amazon-apigateway-auth"),
+        (
+            "/authtype",
+            "/paths/~1authtype/get/x-amazon-apigateway-auth",
+        ),
+        ("/dangling", "/paths/~1dangling/get/security"),
+        ("/cognito", "/paths/~1cognito/get/security"),
+        ("/typeless", "/paths/~1typeless/get/security"),
+    ] {
+        assert!(
+            route(&i, &format!("GET {path}")).is_none(),
+            "{path} was imported: {:?}",
+            i.api["routes"]
+        );
+        assert!(
+            warned(&i, pointer),
+            "no warning at {pointer}: {:?}",
+            i.warnings
+        );
+    }
+    for scheme in [
+        "dangling",
+        "cognito/x-amazon-apigateway-authtype",
+        "typeless",
+    ] {
+        let p = format!("/components/securitySchemes/{scheme}");
+        assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
+    }
+}
+
+#[test]
+fn validator_settings_that_are_not_booleans_are_named() {
+    let validators = json!({ "x-amazon-apigateway-request-validators": {
+        "quoted": { "validateRequestBody": "true", "validateRequestParameters": "TRUE" },
+        "yaml11": { "validateRequestBody": "yes", "validateRequestParameters": "no" },
+        "typo": { "validateBody": true, "validateRequestParameters": 1 }
+    } });
+    let op = |v: &str| {
+        json!({ "x-amazon-apigateway-request-validator": v,
+                "parameters": [{ "name": "q", "in": "query", "required": "true" }] })
+    };
+    let i = imported_with(
+        validators,
+        json!({
+            "/a": get("/a", op("quoted")),
+            "/b": get("/b", op("yaml11")),
+            "/c": get("/c", op("typo")),
+        }),
+    );
+    let at = "/x-amazon-apigateway-request-validators";
+    assert_eq!(route(&i, "GET /a").unwrap()["request_validator"], "all");
+    assert_eq!(
+        route(&i, "GET /b").unwrap()["request_validator"],
+        "body-only"
+    );
+    assert!(route(&i, "GET /c")
+        .unwrap()
+        .get("request_validator")
+        .is_none());
+    // A required flag written as a string still requires.
+    assert_eq!(
+        route(&i, "GET /a").unwrap()["required_parameters"],
+        json!(["querystring.q"])
+    );
+    for p in [
+        "/quoted/validateRequestBody",
+        "/quoted/validateRequestParameters",
+        "/yaml11/validateRequestBody",
+        "/yaml11/validateRequestParameters",
+        "/typo/validateBody",
+        "/typo/validateRequestParameters",
+    ] {
+        let p = format!("{at}{p}");
+        assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
+    }
+    assert!(warned(&i, "/paths/~1a/get/parameters"), "{:?}", i.warnings);
+}
+
+#[test]
+fn a_body_a_template_builds_from_the_gateways_values_is_not_passed_as_sent() {
+    let templated = |template: &str, passthrough: &str| {
+        json!({ "post": { "x-amazon-apigateway-integration": {
+            "type": "http", "httpMethod": "POST", "uri": "http://127.0.0.1:9/t",
+            "passthroughBehavior": passthrough,
+            "requestTemplates": { "application/json": template } } } })
+    };
+    let i = imported_with(
+        json!({}),
+        json!({
+            "/user": templated(r#"{"user":"$context.authorizer.principalId","item":$input.json('$.item')}"#, "when_no_match"),
+            "/ip": templated(r#"{"ip":"${context.identity.sourceIp}"}"#, "when_no_match"),
+            "/never": templated(r#"{"item":$input.json('$.item')}"#, "never"),
+            "/plain": templated(r#"{"item":$input.json('$.item')}"#, "when_no_match"),
+        }),
+    );
+    for path in ["/user", "/ip", "/never"] {
+        assert!(
+            route(&i, &format!("POST {path}")).is_none(),
+            "{path} imported"
+        );
+        let p = format!(
+            "/paths/~1{}/post/x-amazon-apigateway-integration/requestTemplates",
+            &path[1..]
+        );
+        assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
+    }
+    // A template that only picks from the client's own body: passed as sent, warned.
+    assert!(route(&i, "POST /plain").is_some());
+    assert!(warned(
+        &i,
+        "/paths/~1plain/post/x-amazon-apigateway-integration"
+    ));
+}
+
+#[test]
+fn static_header_values_are_sent_as_written_or_skipped() {
+    let responses = json!({ "x-amazon-apigateway-gateway-responses": {
+        "BAD_REQUEST_BODY": { "statusCode": "4xx", "responseParameters": {
+            "gatewayresponse.header.x-ua": "'$context.identity.userAgent'",
+            "gatewayresponse.header.x-crlf": "'a\r\nb: c'",
+            "gatewayresponse.header.x-ok": "'fixed'"
+        } } } });
+    let i = imported_with(responses, json!({ "/m": get("/m", json!({})) }));
+    let g = &i.api["gateway_responses"]["BAD_REQUEST_BODY"];
+    assert_eq!(g["headers"], json!({ "x-ok": "fixed" }), "{g}");
+    assert!(g.get("status").is_none(), "{g}");
+    let at = "/x-amazon-apigateway-gateway-responses/BAD_REQUEST_BODY";
+    for p in [
+        "/statusCode",
+        "/responseParameters/gatewayresponse.header.x-ua",
+        "/responseParameters/gatewayresponse.header.x-crlf",
+    ] {
+        let p = format!("{at}{p}");
+        assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
+    }
+}
