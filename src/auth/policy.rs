@@ -183,7 +183,13 @@ pub fn arn(
     let mut decoded = Vec::with_capacity(plain.len());
     crate::http1::percent_decode(&plain, false, &mut decoded);
     let mut first = true;
-    for segment in decoded.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+    // A decoded `\` ends a segment too: IIS and Undertow read it as `/`, so
+    // `/secret%5C` is `/secret/` to them, and judged as `/secret`, or it would step
+    // around a `Deny` on `/secret` (a raw `\` is refused before routing).
+    for segment in decoded
+        .split(|&b| b == b'/' || b == b'\\')
+        .filter(|s| !s.is_empty())
+    {
         if !first {
             out.push('/');
         }
@@ -268,6 +274,9 @@ mod tests {
             "/%73ecret",
             "/secret;jsessionid=1",
             "/secret;x/",
+            "/secret%5C",
+            "/secret%5c",
+            "%5Csecret",
         ] {
             assert!(
                 !p.allows("execute-api:Invoke", &a("GET", variant)),
