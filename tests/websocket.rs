@@ -145,6 +145,32 @@ fn events_of(events: &Mutex<Vec<Value>>, kind: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A subprotocol the `$connect` answer names goes into the 101 only when the client
+/// offered it: any other makes its client fail the handshake (RFC 6455 §4.2.2).
+#[test]
+fn a_subprotocol_the_client_did_not_offer_is_left_out_of_the_101() {
+    let (f, _events) = chat_function();
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-subprotocol");
+        let cfg = ws_api_config(free_port(), &dir, "", &lambda_routes(&f.url()));
+        let p = Portico::start(&cfg, driver);
+        for offer in ["", "Sec-WebSocket-Protocol: chat.v2, chat.v1x\r\n"] {
+            let mut s = p.connect();
+            let head = raw_handshake(&mut s, "/prod", offer).to_ascii_lowercase();
+            assert!(head.starts_with("http/1.1 101 "), "{driver}: {head}");
+            assert!(!head.contains("sec-websocket-protocol"), "{driver}: {head}");
+        }
+        let mut s = p.connect();
+        let offer = "Sec-WebSocket-Protocol: chat.v2\r\nSec-WebSocket-Protocol: chat.v1\r\n";
+        let head = raw_handshake(&mut s, "/prod", offer).to_ascii_lowercase();
+        assert!(
+            head.contains("sec-websocket-protocol: chat.v1\r\n"),
+            "{driver}: {head}"
+        );
+        p.stop();
+    }
+}
+
 #[test]
 fn lambda_connect_message_and_disconnect_events() {
     let (f, events) = chat_function();

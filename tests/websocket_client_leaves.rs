@@ -6,7 +6,9 @@
 //! 29 s timeout), and `$disconnect` comes once with the right code: 1006 for a vanished
 //! client (it was 1000 after a DeleteConnection meanwhile), the client's own code for a
 //! close. The integration call in flight and those of messages sent before the close
-//! still finish (their answers go nowhere), and `$disconnect` comes after them.
+//! still finish (their answers go nowhere), and `$disconnect` comes after them; so does
+//! the call under way when the server closes (DeleteConnection). A client that resets
+//! its connection while `$connect` runs gets its `$disconnect` once `$connect` accepted.
 
 // The function records calls from its own threads; no request path here.
 #![allow(clippy::disallowed_types)]
@@ -90,6 +92,13 @@ fn a_client_that_leaves_during_a_slow_message_is_gone_at_once() {
         let push = |what: String| seen.lock().unwrap().push((id.clone(), what));
         match rc["eventType"].as_str() {
             Some("DISCONNECT") => push(format!("disconnect {}", rc["disconnectStatusCode"])),
+            Some("CONNECT") => {
+                // A client that asks for a slow `$connect` (to leave during it).
+                if ev["headers"]["x-slow-connect"].is_string() {
+                    push("connect".into());
+                    std::thread::sleep(Duration::from_millis(800));
+                }
+            }
             _ => {
                 let action: Value =
                     serde_json::from_str(ev["body"].as_str().unwrap_or("")).unwrap_or_default();
@@ -111,7 +120,7 @@ fn a_client_that_leaves_during_a_slow_message_is_gone_at_once() {
     let lambda =
         format!("{{ integration: {{ type: lambda, url: \"{url}\" }}, route_response: true }}");
     let routes = format!(
-        "      slow: {lambda}\n      note: {lambda}\n      $disconnect: {{ integration: {{ type: lambda, url: \"{url}\" }} }}\n"
+        "      slow: {lambda}\n      note: {lambda}\n      $connect: {{ integration: {{ type: lambda, url: \"{url}\" }} }}\n      $disconnect: {{ integration: {{ type: lambda, url: \"{url}\" }} }}\n"
     );
     for driver in DRIVERS {
         let dir = temp_dir("ws-leaves");
@@ -181,8 +190,85 @@ fn a_client_that_leaves_during_a_slow_message_is_gone_at_once() {
         );
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(calls(&log, &id), expected, "{driver}: closed");
+
+        // DeleteConnection while `slow` runs, `note` read behind it: the client gets
+        // its close at once, the call under way finishes (it was cut, the function
+        // saw a broken connection), the message read ahead is dropped, then
+        // $disconnect 1000.
+        let (mut s, id) = open(&p);
+        let mut burst = frame(1, br#"{"action":"slow"}"#);
+        burst.extend(frame(1, br#"{"action":"note"}"#));
+        s.write_all(&burst).unwrap();
+        assert!(eventually(|| calls(&log, &id) == ["slow"]), "{driver}");
+        let r = common::admin(
+            admin_addr,
+            "DELETE",
+            &connection_path(&id),
+            Some("secret"),
+            None,
+        );
+        assert_eq!(r.status, 204, "{driver}");
+        let (op, payload) = read_frame(&mut s);
+        assert_eq!(
+            (op, &payload[..2]),
+            (8, &1000u16.to_be_bytes()[..]),
+            "{driver}"
+        );
+        assert_eq!(calls(&log, &id), ["slow"], "{driver}: closed too late");
+        let expected = ["slow", "slow done", "disconnect 1000"];
+        assert!(
+            wait_for(|| calls(&log, &id).len() >= 3),
+            "{driver}: {:?}",
+            calls(&log, &id)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(calls(&log, &id), expected, "{driver}: deleted");
+
+        // The client resets its connection while a slow `$connect` runs, which then
+        // accepts it: the 101 finds no one, and $disconnect still follows (1006), or
+        // the backend kept the connection it had just been told of.
+        let before: Vec<String> = connected(&log);
+        let s = p.connect();
+        let mut w = &s;
+        write!(
+            w,
+            "GET /prod HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-slow-connect: 1\r\n\r\n"
+        )
+        .unwrap();
+        assert!(
+            eventually(|| connected(&log).len() > before.len()),
+            "{driver}"
+        );
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s);
+        let id = connected(&log)
+            .into_iter()
+            .find(|id| !before.contains(id))
+            .unwrap();
+        assert!(
+            wait_for(|| calls(&log, &id).len() >= 2),
+            "{driver}: {:?}",
+            calls(&log, &id)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            calls(&log, &id),
+            ["connect", "disconnect 1006"],
+            "{driver}: reset"
+        );
         p.stop();
     }
+}
+
+/// The connections that asked for a slow `$connect`, in order.
+fn connected(log: &Mutex<Vec<(String, String)>>) -> Vec<String> {
+    let log = log.lock().unwrap();
+    log.iter()
+        .filter(|(_, what)| what == "connect")
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// `eventually` with room for the slow call (SLOW) on a loaded machine.

@@ -199,6 +199,9 @@ impl Session<'_> {
             // before it left still go to their integrations (answers dropped), then
             // `$disconnect` comes, the connection's last event.
             let inbox: RefCell<VecDeque<Deferred>> = RefCell::new(VecDeque::new());
+            // A message's integration call is under way: a close the server decides
+            // (DeleteConnection, idle, max_duration) lets it finish before `$disconnect`.
+            let in_flight = Cell::new(false);
             let inbox_bytes = Cell::new(0usize);
             let (arrived, taken) = (Wake::default(), Wake::default());
             let defer = |item: Deferred| {
@@ -296,10 +299,12 @@ impl Session<'_> {
                             // Boxed: a message's integration call is a large future that
                             // an idle connection should not carry.
                             let mut work = Box::pin(self.on_message(text, data));
+                            in_flight.set(true);
                             monoio::select! {
                                 _ = &mut read_side => {},
                                 _ = &mut work => {},
                             }
+                            in_flight.set(false);
                             // A close the server decided drops the messages read ahead;
                             // those sent before the client's own close are still handled.
                             if self.closing.get().is_some() && client_close.borrow().is_none() {
@@ -397,12 +402,14 @@ impl Session<'_> {
                     },
                 }
             }
-            if reading && client_close.borrow().is_some() {
+            if reading && (client_close.borrow().is_some() || in_flight.get()) {
                 // The client left while a message was handled: the socket is done, but
                 // that integration call and those of the messages sent before the close
                 // finish (their answers go nowhere, as on API Gateway), so the backend
-                // sees whole calls and `$disconnect` comes after them. A drain does not
-                // wait for them.
+                // sees whole calls and `$disconnect` comes after them. A close the server
+                // decided lets the call under way finish too (API Gateway's
+                // DeleteConnection does not cancel an invocation; cut, a backend saw half
+                // a request), and drops the messages read ahead. A drain does not wait.
                 monoio::select! {
                     _ = &mut reader => {},
                     _ = self.ctx.drain.wait() => {},

@@ -5,6 +5,9 @@
 //! A message that is not JSON can't be evaluated when the expression reads the body: it
 //! goes to `$default`.
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,33 +75,118 @@ impl Selection {
     /// The route key a message selects; None when the expression needs a JSON body and
     /// the message is not one (the message goes to `$default`).
     pub fn evaluate(&self, message: &[u8]) -> Option<String> {
-        let needs_body = self.parts.iter().any(|p| matches!(p, Part::Body(_)));
-        let body: Option<Value> = if needs_body {
-            Some(serde_json::from_slice(message).ok()?)
-        } else {
-            None
-        };
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(t) => out.push_str(t),
                 Part::Body(steps) => {
-                    let mut v = body.as_ref();
-                    for step in steps {
-                        v = match step {
-                            Step::Key(k) => v.and_then(|v| v.get(k)),
-                            Step::Index(i) => v.and_then(|v| v.get(i)),
-                        };
-                    }
-                    match v {
-                        None | Some(Value::Null) => {}
-                        Some(Value::String(s)) => out.push_str(s),
-                        Some(other) => out.push_str(&other.to_string()),
+                    let Some(raw) = select(message, steps).ok()? else {
+                        continue;
+                    };
+                    let text = raw.get();
+                    if text.starts_with('"') {
+                        out.push_str(&serde_json::from_str::<String>(text).ok()?);
+                    } else if text != "null" {
+                        // Compact, as the value is written elsewhere; a number past f64
+                        // (or a value nested past serde_json's limit) as it was sent.
+                        match serde_json::from_str::<Value>(text) {
+                            Ok(v) => out.push_str(&v.to_string()),
+                            Err(_) => out.push_str(text),
+                        }
                     }
                 }
             }
         }
         Some(out)
+    }
+}
+
+/// The JSON value at `steps` in `message` (None: there is none), reading the rest only
+/// to check the message is JSON: without a `Value` of it, whose parse refuses what
+/// API Gateway routes (128 levels of nesting, a number past f64 such as `1e400`), so
+/// such a message went to `$default`. Duplicate names: the last one counts, as in a
+/// `Value`.
+fn select(message: &[u8], steps: &[Step]) -> Result<Option<Box<RawValue>>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(message);
+    let found = At(steps).deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
+/// Follows the steps left; what is off the path is skipped (serde_json skips without
+/// recursion and without reading numbers).
+struct At<'s>(&'s [Step]);
+
+impl<'de> DeserializeSeed<'de> for At<'_> {
+    type Value = Option<Box<RawValue>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        if self.0.is_empty() {
+            Box::<RawValue>::deserialize(d).map(Some)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for At<'_> {
+    type Value = Option<Box<RawValue>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(name) = map.next_key::<std::borrow::Cow<str>>()? {
+            match self.0 {
+                [Step::Key(k), rest @ ..] if *k == name => found = map.next_value_seed(At(rest))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        let mut i = 0;
+        loop {
+            match self.0 {
+                [Step::Index(n), rest @ ..] if *n == i => match seq.next_element_seed(At(rest))? {
+                    Some(v) => found = v,
+                    None => break,
+                },
+                _ => {
+                    if seq.next_element::<IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+
+    // A scalar where the path goes on: nothing there.
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -167,6 +255,39 @@ mod tests {
         assert_eq!(eval("$request.body.data.n", MSG).as_deref(), Some("[1,2]"));
         assert_eq!(eval("$request.body.nope", MSG).as_deref(), Some(""));
         assert_eq!(eval("$request.body.action", b"not json"), None);
+        assert_eq!(eval("$request.body.action", br#"{"action":"a"} x"#), None);
+        // Any JSON is routed: a number past f64, nesting past serde_json's limit.
+        let deep = format!(
+            r#"{{"action":"echo","x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(
+            eval("$request.body.action", deep.as_bytes()).as_deref(),
+            Some("echo")
+        );
+        assert_eq!(
+            eval("$request.body.action", br#"{"n":1e400,"action":"echo"}"#).as_deref(),
+            Some("echo")
+        );
+        assert_eq!(
+            eval("$request.body.n", br#"{"n":1e400}"#).as_deref(),
+            Some("1e400")
+        );
+        // The last of two names counts; an escaped name is its text.
+        assert_eq!(
+            eval(
+                "$request.body.action",
+                br#"{"action":"a","act\u0069on":"b"}"#
+            )
+            .as_deref(),
+            Some("b")
+        );
+        assert_eq!(eval("$request.body.data.n[1].x", MSG).as_deref(), Some(""));
+        assert_eq!(
+            eval("$request.body.data", br#"{"data":{ "a" : [1, 2] }}"#).as_deref(),
+            Some(r#"{"a":[1,2]}"#)
+        );
         // A literal expression needs no JSON.
         assert_eq!(eval("fixed", b"not json").as_deref(), Some("fixed"));
     }

@@ -248,13 +248,25 @@ pub async fn serve(
         if !passes_into_101(name) {
             continue;
         }
+        // RFC 6455 §4.2.2: the server picks one subprotocol the client offered; any
+        // other value makes the client fail the handshake (Python's `websockets` does),
+        // so one the `$connect` answer names outside the offer is left out.
+        if name.eq_ignore_ascii_case("sec-websocket-protocol")
+            && !offered_subprotocol(&c.head, &c.rbuf, value)
+        {
+            tracing::warn!(connection = %id, subprotocol = %value, "the $connect answer names a subprotocol the client did not offer; left out of the 101");
+            continue;
+        }
         encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
     }
     encode::own_head_end(&mut c.wbuf, &c.request_id, true, false);
     super::across_nodes::announce(&id).await;
+    // A 101 the client is no longer there to take (it reset the connection while
+    // `$connect` ran) still opens the connection, which then ends at once as vanished
+    // (1006): the `$connect` integration accepted it, and its `$disconnect` is how the
+    // backend learns to forget it.
     if c.flush_wbuf().await.is_err() {
-        super::across_nodes::withdraw(&id);
-        return false;
+        tracing::debug!(connection = %id, "the client left before its 101; $disconnect follows");
     }
     c.out.websocket_logged = true;
     super::log::write(
@@ -309,4 +321,21 @@ pub async fn serve(
         stage_open,
     }));
     false
+}
+
+/// Whether `chosen` is one of the subprotocols the client's `Sec-WebSocket-Protocol`
+/// lines offer (comma-separated tokens, compared exactly, as RFC 6455 asks).
+fn offered_subprotocol(head: &crate::http1::RequestHead, buf: &[u8], chosen: &str) -> bool {
+    let chosen = chosen.trim_matches([' ', '\t']).as_bytes();
+    !chosen.is_empty()
+        && head
+            .headers
+            .iter()
+            .filter(|h| {
+                h.name
+                    .get(buf)
+                    .eq_ignore_ascii_case(b"sec-websocket-protocol")
+            })
+            .flat_map(|h| h.value.get(buf).split(|&b| b == b','))
+            .any(|offer| offer.trim_ascii() == chosen)
 }
