@@ -252,6 +252,19 @@ fn forwarded_headers_host_and_hop_by_hop() {
             .expect("request id")
             .to_string();
         assert_eq!(r.header("apigw-requestid"), Some(id.as_str()));
+        p.stop();
+
+        // A `localhost` target is a name: its Host is the name as written, as nginx's
+        // `proxy_pass http://localhost:PORT` sends it (it was 127.0.0.1:PORT).
+        let local = format!("localhost:{}", origin.addr.port());
+        let cfg = proxy_config(origin.addr, 1).replace(&origin.addr.to_string(), &local);
+        let p = Portico::start(&cfg, driver);
+        assert_eq!(p.get("/h").status, 200, "{driver}");
+        assert_eq!(
+            origin.last().header("host"),
+            Some(local.as_str()),
+            "{driver}"
+        );
     }
 }
 

@@ -179,17 +179,18 @@ pub struct UpstreamRt {
 
 impl UpstreamRt {
     /// The Host header sent to target `i`: its TLS server name when that is a DNS name,
-    /// else `ip:port` for an address, else the host name as written (with the port
+    /// else `ip:port` for an address, else the host name as written (`localhost` too; with the port
     /// unless it is the scheme's default), as nginx sends `proxy_pass`'s host.
     pub fn host_header(&self, i: usize) -> String {
         let t = &self.targets[i];
         if let Some(h) = self.tls.as_ref().and_then(|tls| tls.host_header(i, t.port)) {
             return h;
         }
+        // `localhost` has an address (never looked up) but is a name: sent as written.
         match t.addr {
-            Some(addr) => addr.to_string(),
-            None if t.port == 80 && self.tls.is_none() => t.host.clone(),
-            None => format!("{}:{}", t.host, t.port),
+            Some(addr) if t.host.parse::<std::net::IpAddr>().is_ok() => addr.to_string(),
+            _ if t.port == 80 && self.tls.is_none() => t.host.clone(),
+            _ => format!("{}:{}", t.host, t.port),
         }
     }
 

@@ -94,6 +94,11 @@ pub(crate) fn report(
     let _ = write!(text, "{e}");
     if let Some(held_back) = log_limit::allow(lease.addr) {
         let name = &gen.snap.upstreams[upstream].name;
-        warn!(upstream = %name, target = %lease.addr, status = c.out.status, sent = c.out.body_sent, cause = %e, held_back, "upstream failed after the response head was relayed; the client sees the body cut short");
+        if nothing_sent(e) {
+            // The head waited for the body's first bytes: the client gets a 502 instead.
+            warn!(upstream = %name, target = %lease.addr, cause = %e, held_back, "upstream broke its body before any of it was relayed; the client gets 502");
+        } else {
+            warn!(upstream = %name, target = %lease.addr, status = c.out.status, sent = c.out.body_sent, cause = %e, held_back, "upstream failed after the response head was relayed; the client sees the body cut short");
+        }
     }
 }

@@ -167,8 +167,9 @@ pub struct Plan {
     pub coding: Option<Coding>,
     /// Add `Vary: Accept-Encoding` (the response was eligible and has no such Vary yet).
     pub vary: bool,
-    /// The response's strong ETag is written weakened.
-    pub weaken_etag: bool,
+    /// The response's ETag lines are left out and its first written again, weakened
+    /// ([`Plan::write_headers`]).
+    pub rewrite_etag: bool,
 }
 
 impl Plan {
@@ -176,7 +177,7 @@ impl Plan {
         accepted: None,
         coding: None,
         vary: false,
-        weaken_etag: false,
+        rewrite_etag: false,
     };
 
     /// The request side, once the route is known: the negotiated coding (never for HEAD).
@@ -199,7 +200,7 @@ impl Plan {
         }
     }
 
-    /// The response side: fills `coding`, `vary` and `weaken_etag` from the response's
+    /// The response side: fills `coding`, `vary` and `rewrite_etag` from the response's
     /// status, headers and (when known) body length.
     pub fn decide<'h>(
         &mut self,
@@ -210,12 +211,12 @@ impl Plan {
     ) {
         self.coding = None;
         self.vary = false;
-        self.weaken_etag = false;
+        self.rewrite_etag = false;
         if matches!(status, 100..=199 | 204 | 206 | 304) || length.is_some_and(|n| n < rt.min_size)
         {
             return;
         }
-        let (mut typed, mut varied, mut strong_etag) = (false, false, false);
+        let (mut typed, mut varied, mut etag) = (false, false, false);
         for (name, value) in headers {
             let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
             if is(b"content-encoding") || is(b"content-range") || DIGESTS.iter().any(|d| is(d)) {
@@ -229,7 +230,7 @@ impl Plan {
             } else if is(b"vary") {
                 varied |= has_token(value, b"accept-encoding") || has_token(value, b"*");
             } else if is(b"etag") {
-                strong_etag = value.trim_ascii().first() == Some(&b'"');
+                etag = true;
             }
         }
         if !typed {
@@ -237,7 +238,7 @@ impl Plan {
         }
         self.vary = !varied;
         self.coding = self.accepted;
-        self.weaken_etag = self.coding.is_some() && strong_etag;
+        self.rewrite_etag = self.coding.is_some() && etag;
     }
 
     /// Whether the response's own header `name` is left out (it is rewritten or wrong
@@ -249,21 +250,28 @@ impl Plan {
                 // Ranges would count bytes of the identity body, not of what is sent
                 // (nginx's gzip filter clears it too).
                 || name.eq_ignore_ascii_case(b"accept-ranges")
-                || (self.weaken_etag && name.eq_ignore_ascii_case(b"etag")))
+                || (self.rewrite_etag && name.eq_ignore_ascii_case(b"etag")))
     }
 
-    /// Appends Content-Encoding, the weakened ETag (`etag` is the response's value) and
-    /// Vary, as decided.
+    /// Appends Content-Encoding, the ETag (`etag`: the response's first) and Vary, as
+    /// decided. A compressed body is not the identity one byte for byte: a strong tag
+    /// becomes weak (as nginx makes it), a weak one stays, and one that is neither
+    /// (unquoted) is left out, as nginx leaves it out; a second ETag line (the field has
+    /// one value) goes too, or a strong tag would stay beside the weakened one.
     pub fn write_headers(&self, etag: Option<&[u8]>, out: &mut Vec<u8>) {
         if let Some(coding) = self.coding {
             out.extend_from_slice(b"content-encoding: ");
             out.extend_from_slice(coding.token().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if let (true, Some(etag)) = (self.weaken_etag, etag) {
-            out.extend_from_slice(b"etag: W/");
-            out.extend_from_slice(etag.trim_ascii());
-            out.extend_from_slice(b"\r\n");
+        if let (true, Some(etag)) = (self.rewrite_etag, etag.map(<[u8]>::trim_ascii)) {
+            let quoted = |t: &[u8]| t.len() >= 2 && t.starts_with(b"\"") && t.ends_with(b"\"");
+            let weak = etag.strip_prefix(b"W/").filter(|t| quoted(t));
+            if weak.is_some() || quoted(etag) {
+                out.extend_from_slice(b"etag: W/");
+                out.extend_from_slice(weak.unwrap_or(etag));
+                out.extend_from_slice(b"\r\n");
+            }
         }
         if self.vary {
             out.extend_from_slice(b"vary: Accept-Encoding\r\n");

@@ -169,7 +169,7 @@ fn head_edits() {
         None,
         &[("content-type", "text/plain"), ("etag", "\"v1\"")],
     );
-    assert!(p.weaken_etag && p.drops(b"ETag") && p.drops(b"Content-Length"));
+    assert!(p.rewrite_etag && p.drops(b"ETag") && p.drops(b"Content-Length"));
     assert!(
         p.drops(b"Accept-Ranges"),
         "ranges would count the identity body"
@@ -181,14 +181,30 @@ fn head_edits() {
         String::from_utf8(out).unwrap(),
         "content-encoding: gzip\r\netag: W/\"v1\"\r\nvary: Accept-Encoding\r\n"
     );
-    // A weak ETag stays as it is.
+    // A weak ETag stays as it is; an unquoted one is left out; a second line goes
+    // (two lines, the first weak, made `W/W/"a"`; the last strong one was kept whole).
     let weak = decide(
         Some(Coding::Gzip),
         200,
         None,
-        &[("content-type", "text/plain"), ("etag", "W/\"v1\"")],
+        &[
+            ("content-type", "text/plain"),
+            ("etag", "W/\"a\""),
+            ("etag", "\"b\""),
+        ],
     );
-    assert!(!weak.weaken_etag && !weak.drops(b"etag"));
+    assert!(weak.rewrite_etag && weak.drops(b"etag"));
+    let etag_written = |etag: &[u8]| {
+        let mut out = Vec::new();
+        weak.write_headers(Some(etag), &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    let written = |etag: &str| format!("content-encoding: gzip\r\n{etag}vary: Accept-Encoding\r\n");
+    assert_eq!(etag_written(b"W/\"a\""), written("etag: W/\"a\"\r\n"));
+    assert_eq!(etag_written(b" \"b\" "), written("etag: W/\"b\"\r\n"));
+    for malformed in [&b"abc"[..], b"W/abc", b"\"", b"W/\"x"] {
+        assert_eq!(etag_written(malformed), written(""), "{malformed:?}");
+    }
     // Identity: nothing dropped.
     let none = decide(
         None,
