@@ -306,7 +306,7 @@ fn check_refuses_origins_no_browser_sends() {
         )
     };
     let (code, out) = check(&yaml(
-        r#"[" https://a.example", "https://b.example:443", "http://c.example:80", "https://d.example\r\nx-injected: 1", "https://u@e.example", "https://f.example:", "1https://g.example"]"#,
+        r#"[" https://a.example", "https://b.example:443", "http://c.example:80", "https://d.example\r\nx-injected: 1", "https://u@e.example", "https://f.example:", "1https://g.example", "https://h.example:0", "https://i.example:99999", "http://[::FFFF:1.2.3.4]", "http://[0:0::1]", "https://*.example"]"#,
     ));
     assert_eq!(code, 1, "{out}");
     for (i, why) in [
@@ -323,9 +323,13 @@ fn check_refuses_origins_no_browser_sends() {
         (4, ""),
         (5, ""),
         (6, ""),
+        (7, " (a port is 1–65535)"),
+        (8, " (a port is 1–65535)"),
+        (9, IPV6),
+        (10, IPV6),
+        (11, ""),
     ] {
-        let want =
-            format!("apis.x.cors.allow_origins[{i}]: expected \"*\" or scheme://host[:port], got ");
+        let want = format!("apis.x.cors.allow_origins[{i}]: expected \"*\", \"https://*\", \"http://*\" or scheme://host[:port], got ");
         let line = out
             .lines()
             .find(|l| l.starts_with(&want))
@@ -333,7 +337,10 @@ fn check_refuses_origins_no_browser_sends() {
         assert!(line.ends_with(&format!("\"{why}")), "{line}");
     }
     let (code, out) = check(&yaml(
-        r#"["https://a.example", "http://b.example:8080", "https://[::1]:8443", "http://[::1]", "app-x+y://local", "HTTPS://C.Example"]"#,
+        r#"["https://a.example", "http://b.example:8080", "https://[::1]:8443", "http://[::1]", "app-x+y://local", "HTTPS://C.Example", "http://[::ffff:102:304]", "https://[2001:db8::1:0:0:1]", "https://*", "HTTP://*"]"#,
     ));
     assert_eq!(code, 0, "{out}");
 }
+
+const IPV6: &str =
+    " (write an IPv6 address as browsers send it: lower-case, shortest form, no dotted quad)";

@@ -55,3 +55,54 @@ fn allowed_origins_are_echoed_as_browsers_send_them() {
         assert_eq!(r.header("access-control-allow-origin"), None, "{driver}");
     }
 }
+
+/// `https://*` and `http://*` (API Gateway's HTTP APIs take both) allow any origin of
+/// that scheme, echoed, with `vary: origin`, on actual answers, preflights and the
+/// gateway's own answers; another scheme, or an Origin with a path, is not allowed.
+#[test]
+fn a_scheme_wildcard_echoes_any_origin_of_its_scheme() {
+    let config = CONFIG.replace(
+        r#"["HTTPS://App.Example", "http://localhost:03000"]"#,
+        r#"["https://*", "http://app.example"]"#,
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        let ask = |method: &str, path: &str, origin: &str| {
+            p.raw(
+                format!(
+                    "{method} {path} HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+        };
+        for (method, path, status) in [
+            ("GET", "/m", 200),
+            ("OPTIONS", "/m", 204),
+            ("GET", "/nope", 404),
+        ] {
+            let r = ask(method, path, "https://Any.Example:8443");
+            assert_eq!(r.status, status, "{driver} {method} {path}");
+            assert_eq!(
+                r.header("access-control-allow-origin"),
+                Some("https://any.example:8443"),
+                "{driver} {method} {path}"
+            );
+            assert_eq!(r.header("vary"), Some("origin"), "{driver} {method} {path}");
+        }
+        for refused in ["http://other.example", "https://a.example/x", "null"] {
+            let r = ask("GET", "/m", refused);
+            assert_eq!(
+                r.header("access-control-allow-origin"),
+                None,
+                "{driver} {refused}"
+            );
+            assert_eq!(r.header("vary"), Some("origin"), "{driver} {refused}");
+        }
+        let r = ask("GET", "/m", "http://app.example");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://app.example"),
+            "{driver}"
+        );
+    }
+}

@@ -62,9 +62,10 @@ impl Conn {
     ) -> bool {
         let keep = self.can_keep_alive(ctx);
         self.out.status = 204;
-        let matched = cors.match_origin(self.head.header(&self.rbuf, "origin"));
+        let origin = self.head.header(&self.rbuf, "origin");
+        let matched = cors.match_origin(origin);
         self.wbuf.clear();
-        cors.write_preflight(matched, &mut self.wbuf);
+        cors.write_preflight(matched, origin, &mut self.wbuf);
         self.end_own_head(keep);
         if self.flush_wbuf().await.is_err() {
             return false;

@@ -22,6 +22,10 @@ use crate::http1::{Method, RequestHead};
 pub struct CorsRt {
     /// `*` is among the allowed origins.
     any: bool,
+    /// `https://*` / `http://*` are: any origin of that scheme, echoed (API Gateway's
+    /// HTTP APIs take both).
+    any_https: bool,
+    any_http: bool,
     origins: Vec<Box<[u8]>>,
     /// allow-methods, allow-headers, max-age and allow-credentials lines.
     preflight: Box<[u8]>,
@@ -41,6 +45,8 @@ pub enum CorsMatch {
     Any,
     /// The configured origin at this index, echoed.
     Origin(u16),
+    /// Allowed by a scheme wildcard (`https://*`): the request's own Origin, echoed.
+    Echo,
 }
 
 impl CorsRt {
@@ -79,15 +85,24 @@ impl CorsRt {
                 out.extend_from_slice(b"access-control-allow-credentials: true\r\n");
             }
         }
+        let listed = |o: &str| c.allow_origins.iter().any(|a| a.eq_ignore_ascii_case(o));
+        let (any_https, any_http) = (listed("https://*"), listed("http://*"));
         let origins: Vec<Box<[u8]>> = c
             .allow_origins
             .iter()
-            .filter(|o| *o != "*")
+            .filter(|o| {
+                !matches!(
+                    o.to_ascii_lowercase().as_str(),
+                    "*" | "https://*" | "http://*"
+                )
+            })
             .map(|o| browser_form(o.trim_end_matches('/')).into())
             .collect();
         CorsRt {
-            any: c.allow_origins.iter().any(|o| o == "*"),
-            varies: !origins.is_empty(),
+            any: listed("*"),
+            any_https,
+            any_http,
+            varies: !origins.is_empty() || any_https || any_http,
             origins,
             preflight: preflight.into(),
             actual: actual.into(),
@@ -106,9 +121,30 @@ impl CorsRt {
             .position(|o| o.eq_ignore_ascii_case(origin))
         {
             Some(i) => CorsMatch::Origin(i as u16),
+            None if self.scheme_wildcard(origin) => CorsMatch::Echo,
             None if self.any => CorsMatch::Any,
             None => CorsMatch::None,
         }
+    }
+
+    /// Whether a scheme wildcard allows `origin`: one `scheme://host[:port]` (nothing a
+    /// header line could not carry back, no path), of that scheme.
+    fn scheme_wildcard(&self, origin: &[u8]) -> bool {
+        let rest = |scheme: &[u8]| {
+            origin
+                .get(..scheme.len())
+                .filter(|s| s.eq_ignore_ascii_case(scheme))
+                .map(|_| &origin[scheme.len()..])
+        };
+        let host = match (rest(b"https://"), rest(b"http://")) {
+            (Some(h), _) if self.any_https => h,
+            (_, Some(h)) if self.any_http => h,
+            _ => return false,
+        };
+        !host.is_empty()
+            && host
+                .iter()
+                .all(|&b| b.is_ascii_graphic() && !b"/?#@\\,".contains(&b))
     }
 
     /// Whether responses must say `Vary: Origin` (see the module comment).
@@ -118,7 +154,7 @@ impl CorsRt {
 
     /// The allow-origin line, then `vary: origin` when the answer depends on Origin,
     /// whichever origin this is (`varied`: the response already says so).
-    fn write_origin(&self, m: CorsMatch, varied: bool, out: &mut Vec<u8>) {
+    fn write_origin(&self, m: CorsMatch, origin: Option<&[u8]>, varied: bool, out: &mut Vec<u8>) {
         match m {
             CorsMatch::None => {}
             CorsMatch::Any => out.extend_from_slice(b"access-control-allow-origin: *\r\n"),
@@ -127,6 +163,10 @@ impl CorsRt {
                 b"access-control-allow-origin",
                 &self.origins[i as usize],
             ),
+            CorsMatch::Echo => {
+                let origin = origin.unwrap_or_default().to_ascii_lowercase();
+                encode::header(out, b"access-control-allow-origin", &origin);
+            }
         }
         if self.varies && !varied {
             out.extend_from_slice(b"vary: origin\r\n");
@@ -134,18 +174,25 @@ impl CorsRt {
     }
 
     /// CORS headers of an actual response (only `vary` for an origin that is not
-    /// allowed). `varied`: the response's own Vary already lists `origin` or `*`.
-    pub fn write_actual(&self, m: CorsMatch, varied: bool, out: &mut Vec<u8>) {
-        self.write_origin(m, varied, out);
+    /// allowed). `origin`: the request's Origin, which `m` was matched on. `varied`: the
+    /// response's own Vary already lists `origin` or `*`.
+    pub fn write_actual(
+        &self,
+        m: CorsMatch,
+        origin: Option<&[u8]>,
+        varied: bool,
+        out: &mut Vec<u8>,
+    ) {
+        self.write_origin(m, origin, varied, out);
         if m != CorsMatch::None {
             out.extend_from_slice(&self.actual);
         }
     }
 
     /// The preflight's status line and CORS headers (the caller adds ids and framing).
-    pub fn write_preflight(&self, m: CorsMatch, out: &mut Vec<u8>) {
+    pub fn write_preflight(&self, m: CorsMatch, origin: Option<&[u8]>, out: &mut Vec<u8>) {
         encode::status_line(out, 204);
-        self.write_origin(m, false, out);
+        self.write_origin(m, origin, false, out);
         if m != CorsMatch::None {
             out.extend_from_slice(&self.preflight);
         }
@@ -219,7 +266,7 @@ mod tests {
         let c = cors(&["https://a.example"], true);
         assert_eq!(c.match_origin(Some(b"https://b.example")), CorsMatch::None);
         let mut out = Vec::new();
-        c.write_preflight(CorsMatch::Origin(0), &mut out);
+        c.write_preflight(CorsMatch::Origin(0), None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"));
         for line in [
@@ -236,7 +283,7 @@ mod tests {
 
     fn actual(c: &CorsRt, m: CorsMatch, varied: bool) -> String {
         let mut out = Vec::new();
-        c.write_actual(m, varied, &mut out);
+        c.write_actual(m, None, varied, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -252,7 +299,7 @@ mod tests {
         assert_eq!(echoed.matches("vary: origin\r\n").count(), 1, "{echoed:?}");
         assert!(!actual(&listed, CorsMatch::Origin(0), true).contains("vary"));
         let mut out = Vec::new();
-        listed.write_preflight(CorsMatch::None, &mut out);
+        listed.write_preflight(CorsMatch::None, None, &mut out);
         assert!(String::from_utf8(out)
             .unwrap()
             .ends_with("vary: origin\r\n"));

@@ -227,7 +227,8 @@ async fn write(
     // sign in again) from a network error, and a shared cache could hand one origin's
     // answer to another (no `vary: origin`).
     if let Some(cors) = cors {
-        cors.write_actual(c.req.cors, varied, &mut head);
+        let origin = c.head.header(&c.rbuf, "origin");
+        cors.write_actual(c.req.cors, origin, varied, &mut head);
     }
     encode::own_head_end(&mut head, &c.request_id, keep, c.head.minor_version == 0);
     c.wbuf.clear();

@@ -178,7 +178,7 @@ impl<'a> Edits<'a> {
             let varied = cors.varies()
                 && (self.kept_vary_covers_origin(resp, out)
                     || written_vary_covers_origin(&out[mapped..]));
-            cors.write_actual(self.matched, varied, out);
+            cors.write_actual(self.matched, v.header(b"origin"), varied, out);
         }
     }
 

@@ -23,13 +23,17 @@ impl Validator<'_> {
             self.error(&p.key("max_age"), "must be at most 86400 seconds (24h)");
         }
         for (i, origin) in cors.allow_origins.iter().enumerate() {
-            if origin == "*" {
+            // `https://*` and `http://*`: any origin of that scheme (API Gateway's too).
+            let any_of_scheme = ["https://*", "http://*"]
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(origin));
+            if origin == "*" || any_of_scheme {
                 continue;
             }
             if let Some(why) = origin_problem(origin) {
                 self.error(
                     &p.key("allow_origins").index(i),
-                    format!("expected \"*\" or scheme://host[:port], got {origin:?}{why}"),
+                    format!("expected \"*\", \"https://*\", \"http://*\" or scheme://host[:port], got {origin:?}{why}"),
                 );
             }
         }
@@ -93,6 +97,14 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
     if !scheme_ok || !rest_ok {
         return Some("");
     }
+    // An IPv6 literal as browsers serialize it (RFC 5952's short form, no dotted
+    // quad): `[::FFFF:1.2.3.4]` is sent as `[::ffff:102:304]` and never matched.
+    if let Some(inner) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        match inner.0.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) if url_form(ip) == inner.0 => {}
+            _ => return Some(" (write an IPv6 address as browsers send it: lower-case, shortest form, no dotted quad)"),
+        }
+    }
     // The port, after the last colon outside an IPv6 literal's brackets.
     let port = match rest.rfind(':') {
         Some(i) if !rest[i..].contains(']') => &rest[i + 1..],
@@ -101,6 +113,9 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
     if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
         return Some("");
     }
+    if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+        return Some(" (a port is 1–65535)");
+    }
     let default = match scheme.to_ascii_lowercase().as_str() {
         "http" => "80",
         "https" => "443",
@@ -108,4 +123,36 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
     };
     (port.trim_start_matches('0') == default)
         .then_some(" (browsers leave the default port out of Origin: write it without)")
+}
+
+/// An IPv6 address as the URL standard serializes a host: eight lower-case hex pieces
+/// without leading zeros, the first longest run of two or more zero pieces as `::`.
+fn url_form(ip: std::net::Ipv6Addr) -> String {
+    let pieces = ip.segments();
+    let (mut best, mut run) = ((0, 0), (0, 0));
+    for (i, &p) in pieces.iter().enumerate() {
+        if p == 0 {
+            run = if run.1 == 0 {
+                (i, 1)
+            } else {
+                (run.0, run.1 + 1)
+            };
+            if run.1 > best.1 {
+                best = run;
+            }
+        } else {
+            run = (0, 0);
+        }
+    }
+    let hex = |ps: &[u16]| {
+        ps.iter()
+            .map(|p| format!("{p:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    if best.1 < 2 {
+        return hex(&pieces);
+    }
+    let (start, end) = (best.0, best.0 + best.1);
+    format!("{}::{}", hex(&pieces[..start]), hex(&pieces[end..]))
 }

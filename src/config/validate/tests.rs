@@ -434,8 +434,8 @@ domains:
         check(&yaml),
         [
             r#"apis.shop.cors.max_age: must be at most 86400 seconds (24h)"#,
-            r#"apis.shop.cors.allow_origins[1]: expected "*" or scheme://host[:port], got "https://b.example/""#,
-            r#"apis.shop.cors.allow_origins[2]: expected "*" or scheme://host[:port], got "b.example""#,
+            r#"apis.shop.cors.allow_origins[1]: expected "*", "https://*", "http://*" or scheme://host[:port], got "https://b.example/""#,
+            r#"apis.shop.cors.allow_origins[2]: expected "*", "https://*", "http://*" or scheme://host[:port], got "b.example""#,
             r#"apis.shop.cors.allow_methods[1]: expected an HTTP method or "*", got "FETCH""#,
             r#"apis.shop.cors.allow_headers[2]: expected a header name (an HTTP token) or "*", got "x a""#,
             r#"apis.shop.cors.allow_headers[3]: expected a header name (an HTTP token) or "*", got """#,
