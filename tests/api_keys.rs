@@ -127,7 +127,7 @@ api_keys:
     let (_, long_out) = check(&long);
     for want in [
         "api_keys[0].name: name must be 1 to 128 characters",
-        "api_keys[1].name: name must not be . or .., nor hold a slash, a backslash or a control character",
+        "api_keys[1].name: name must not be . or .., nor hold a slash, a backslash, a control character or an invisible formatting one (U+200B–U+200F, U+202A–U+202E, …)",
         "api_keys[2].name: name must not be",
         "api_keys[3].name: name must not be",
     ] {
@@ -292,6 +292,21 @@ fn creating_a_key_with_a_field_it_does_not_take_is_refused() {
                 "{driver}: {body} made a live key"
             );
         }
+        // A field given twice: the last would win, a key in no plan.
+        let body =
+            format!(r#"{{"name": "off", "value": "{value}", "plan": "plan", "plan": null}}"#);
+        let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(&body));
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
+        assert!(
+            r.json_message().contains(r#""plan" given twice"#),
+            "{}",
+            r.text()
+        );
+        assert_eq!(
+            status(p.addr, &format!("x-api-key: {value}\r\n"), "/secret").status,
+            403,
+            "{driver}: a duplicate made a live key"
+        );
         for body in [r#"["off"]"#, r#""off""#, "7"] {
             let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(body));
             assert_eq!(r.status, 400, "{driver}: {body}");

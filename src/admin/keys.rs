@@ -40,8 +40,8 @@ pub fn list(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
 const CREATE_FIELDS: [&str; 3] = ["name", "plan", "value"];
 
 pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
-    let body = match serde_json::from_slice::<Value>(&req.body) {
-        Ok(body @ Value::Object(_)) => body,
+    let members = match serde_json::from_slice::<Members>(&req.body) {
+        Ok(Members(m)) => m,
         _ => {
             return Response::message(
                 400,
@@ -49,6 +49,14 @@ pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
             )
         }
     };
+    // A field given twice is refused: a `Value` keeps the last, so
+    // `{"plan":"gold","plan":null}` made a key in no plan, valid on every stage.
+    for (i, (field, _)) in members.iter().enumerate() {
+        if members[..i].iter().any(|(f, _)| f == field) {
+            return Response::message(400, &format!("field {field:?} given twice"));
+        }
+    }
+    let body = Value::Object(members.into_iter().collect());
     // A field this API does not take is refused, not ignored: {"enabled": false} (API
     // Gateway's CreateApiKey field) or a misspelt "plan_name" would otherwise create a
     // live key, or one in no plan, while the caller believes otherwise.
@@ -170,4 +178,30 @@ fn error(e: KeyError) -> Response {
         }
     };
     Response::message(status, &e.to_string())
+}
+
+/// A JSON object's members in order, a name given twice kept twice.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(member) = m.next_entry()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }

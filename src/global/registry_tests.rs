@@ -12,6 +12,9 @@ fn only_names_a_delete_can_address_are_created() {
         "a\\b",
         "a\nb",
         "a\u{7f}",
+        "admin\u{202e}nimda",
+        "a\u{200b}b",
+        "\u{feff}bob",
     ] {
         assert!(!super::addressable(bad), "{bad:?}");
     }
