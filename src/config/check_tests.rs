@@ -252,3 +252,16 @@ fn a_header_value_with_a_control_character_is_refused_where_it_is_written() {
     }
     assert_eq!(out.len(), 4, "a tab is fine: {out:?}");
 }
+
+#[test]
+fn a_key_with_a_line_break_is_shown_on_one_line() {
+    let out = errors(
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n      \"GET /a\\nb\": { integration: { type: mock } }\n",
+    );
+    assert!(!out.is_empty(), "{out:?}");
+    assert!(out.iter().all(|e| !e.contains('\n')), "{out:?}");
+    assert!(
+        out.iter().any(|e| e.starts_with(r#"apis.a.routes."GET /a\nb""#)),
+        "{out:?}"
+    );
+}

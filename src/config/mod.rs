@@ -312,8 +312,8 @@ fn under(path: &str, parent: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
-/// A dotted key path as shown in errors: keys that are not plain words are double-quoted,
-/// list items are `[i]`.
+/// A dotted key path as shown in errors: keys that are not plain words are double-quoted
+/// (control characters escaped, `\n`), list items are `[i]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPath(String);
 
@@ -338,8 +338,13 @@ impl KeyPath {
             for c in key.chars() {
                 if matches!(c, '"' | '\\') {
                     s.push('\\');
+                    s.push(c);
+                } else if c.is_control() {
+                    // A line break in a key must not break `check`'s one line per error.
+                    s.extend(c.escape_default());
+                } else {
+                    s.push(c);
                 }
-                s.push(c);
             }
             s.push('"');
         }
