@@ -14,8 +14,6 @@
 // never by a worker serving a request.
 #![allow(clippy::disallowed_types)]
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -24,6 +22,8 @@ use arc_swap::ArcSwapOption;
 use base64::Engine;
 use crossbeam::channel::{unbounded, Receiver, Sender};
 use tracing::{debug, info, warn};
+
+use super::jwks_http::http_get;
 
 pub const FETCH_TIMEOUT: Duration = Duration::from_millis(1500);
 pub const MAX_RESPONSE: usize = 150_000;
@@ -397,199 +397,6 @@ pub fn fetch_keys(issuer: &str, jwks_uri: Option<&str>) -> Result<KeySet, String
     debug!(%issuer, %uri, "fetching JWKS");
     let body = http_get(&uri).map_err(|e| format!("{uri}: {e}"))?;
     KeySet::parse(&body).map_err(|e| format!("{uri}: {e}"))
-}
-
-/// A blocking GET bounded by `FETCH_TIMEOUT` in total and `MAX_RESPONSE` body bytes.
-/// Redirects are not followed (a key set must come from the configured place).
-pub fn http_get(url: &str) -> Result<Vec<u8>, String> {
-    let deadline = Instant::now() + FETCH_TIMEOUT;
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err("not an http(s) URL".into());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => (
-            h,
-            p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
-        ),
-        _ => (authority, if tls { 443 } else { 80 }),
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addr = (bare, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host} has no address"))?;
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("no answer within {} ms", FETCH_TIMEOUT.as_millis()))
-    };
-    let tcp = TcpStream::connect_timeout(&addr, left()?).map_err(|e| e.to_string())?;
-    let _ = tcp.set_nodelay(true);
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nhost: {authority}\r\naccept: application/json\r\nuser-agent: portico\r\nconnection: close\r\n\r\n"
-    );
-    let control = tcp.try_clone().map_err(|e| e.to_string())?;
-    let set = |d: Duration| {
-        let _ = control.set_read_timeout(Some(d));
-        let _ = control.set_write_timeout(Some(d));
-    };
-    if tls {
-        let name = rustls::pki_types::ServerName::try_from(bare.to_string())
-            .map_err(|_| format!("{bare:?} is not a TLS server name"))?;
-        let conn = rustls::ClientConnection::new(tls_config(), name).map_err(|e| e.to_string())?;
-        let mut s = rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut s, request.as_bytes(), &left, &set)
-    } else {
-        let mut s = tcp;
-        exchange(&mut s, request.as_bytes(), &left, &set)
-    }
-}
-
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let cfg = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Arc::new(cfg)
-        })
-        .clone()
-}
-
-fn exchange<S: Read + Write>(
-    s: &mut S,
-    request: &[u8],
-    left: &dyn Fn() -> Result<Duration, String>,
-    set: &dyn Fn(Duration),
-) -> Result<Vec<u8>, String> {
-    set(left()?);
-    s.write_all(request).map_err(|e| e.to_string())?;
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = [0u8; 8192];
-    let mut head: Option<(usize, Option<usize>, bool)> = None;
-    loop {
-        if let Some((start, Some(len), _)) = head {
-            if buf.len() - start >= len {
-                buf.truncate(start + len);
-                return Ok(buf.split_off(start));
-            }
-        }
-        set(left()?);
-        let n = match s.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!("no answer within {} ms", FETCH_TIMEOUT.as_millis()))
-            }
-            // A TLS peer that closes without close_notify still ends a close-delimited body.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
-            Err(e) => return Err(e.to_string()),
-        };
-        if n == 0 {
-            let Some((start, len, chunked)) = head else {
-                return Err("connection closed before a response".into());
-            };
-            if len.is_some() {
-                return Err("connection closed mid-body".into());
-            }
-            let body = buf.split_off(start);
-            return if chunked { dechunk(&body) } else { Ok(body) };
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if head.is_none() {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&buf) {
-                Ok(httparse::Status::Complete(at)) => {
-                    let code = resp.code.unwrap_or(0);
-                    if code != 200 {
-                        return Err(format!("status {code}"));
-                    }
-                    let find = |name: &str| {
-                        resp.headers
-                            .iter()
-                            .find(|h| h.name.eq_ignore_ascii_case(name))
-                            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-                    };
-                    let chunked = find("transfer-encoding").is_some_and(|v| v.contains("chunked"));
-                    let len = if chunked {
-                        None
-                    } else {
-                        match find("content-length") {
-                            Some(v) => Some(v.parse::<usize>().map_err(|_| "bad content-length")?),
-                            None => None,
-                        }
-                    };
-                    if len.is_some_and(|l| l > MAX_RESPONSE) {
-                        return Err(format!("response larger than {MAX_RESPONSE} bytes"));
-                    }
-                    head = Some((at, len, chunked));
-                }
-                Ok(httparse::Status::Partial) if buf.len() > 64 * 1024 => {
-                    return Err("response head too large".into())
-                }
-                Ok(httparse::Status::Partial) => {}
-                Err(e) => return Err(format!("bad response: {e}")),
-            }
-        }
-        if let Some((start, _, chunked)) = head {
-            // Chunk framing adds a little; the cap is on what the issuer sends.
-            let cap = if chunked {
-                MAX_RESPONSE + 16 * 1024
-            } else {
-                MAX_RESPONSE
-            };
-            if buf.len() - start > cap {
-                return Err(format!("response larger than {MAX_RESPONSE} bytes"));
-            }
-        }
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(b.len());
-    loop {
-        let line_end = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunked body")?;
-        let size_text = std::str::from_utf8(&b[..line_end]).map_err(|_| "bad chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size")?;
-        b = &b[line_end + 2..];
-        if size == 0 {
-            break;
-        }
-        if b.len() < size + 2 {
-            return Err("truncated chunked body".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        if out.len() > MAX_RESPONSE {
-            return Err(format!("response larger than {MAX_RESPONSE} bytes"));
-        }
-        b = &b[size + 2..];
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Unit tests of jwks.rs: key set parsing and chunked bodies.
 
 use super::*;
+use crate::auth::jwks_http::dechunk;
 
 #[test]
 fn parses_rsa_ec_and_okp_keys_and_skips_others() {

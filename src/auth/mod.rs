@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod event;
 pub mod jwks;
+mod jwks_http;
 pub mod jwt;
 pub mod lambda;
 pub mod metrics;
