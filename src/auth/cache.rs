@@ -4,9 +4,11 @@
 //! compared exactly): cheaper per request than a SHA-256 of a 1 kB token, and a hash
 //! collision can never hand one caller another's verdict. [`Cache`] keys Lambda verdicts
 //! by a SHA-256 of the authorizer's fingerprint and the identity values. Entries expire
-//! (a JWT at its `exp`); a full cache first drops what expired, then (verdicts) an
-//! arbitrary eighth of its entries or (tokens) everything: simple bounds that keep
-//! lookups O(1).
+//! (a JWT at its `exp`, or sooner: see `pipeline::auth`), and a token is served only
+//! while the issuer's key set has the generation it was verified with (a removed key
+//! takes its tokens' verdicts with it); a full cache first drops what expired or went
+//! stale, then (verdicts) an arbitrary eighth of its entries or (tokens) everything:
+//! simple bounds that keep lookups O(1).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -98,8 +100,8 @@ impl<V: Clone> Cache<V> {
     }
 }
 
-/// Token → (expiry, verdict).
-type Tokens<V> = HashMap<Box<[u8]>, (u64, V)>;
+/// Token → (expiry, generation of the key set that verified it, verdict).
+type Tokens<V> = HashMap<Box<[u8]>, (u64, u64, V)>;
 
 /// Verified tokens of each authorizer (by fingerprint; an API has a handful).
 pub struct TokenCache<V> {
@@ -113,10 +115,18 @@ impl<V: Clone> Default for TokenCache<V> {
 }
 
 impl<V: Clone> TokenCache<V> {
-    pub fn get(&mut self, fingerprint: &[u8; 32], token: &[u8], now: u64) -> Option<V> {
+    /// The verdict, unless it has expired or was verified with a key set other than the
+    /// one now published (`generation`); then it is dropped.
+    pub fn get(
+        &mut self,
+        fingerprint: &[u8; 32],
+        token: &[u8],
+        now: u64,
+        generation: u64,
+    ) -> Option<V> {
         let (_, map) = self.per.iter_mut().find(|(f, _)| f == fingerprint)?;
         match map.get(token) {
-            Some((exp, v)) if *exp > now => Some(v.clone()),
+            Some((exp, g, v)) if *exp > now && *g == generation => Some(v.clone()),
             Some(_) => {
                 map.remove(token);
                 None
@@ -125,7 +135,17 @@ impl<V: Clone> TokenCache<V> {
         }
     }
 
-    pub fn insert(&mut self, fingerprint: &[u8; 32], token: &[u8], expires: u64, v: V, now: u64) {
+    /// Stores a verdict verified with the key set of `generation`. One authorizer's
+    /// tokens all come from one key source, so entries of another generation are stale.
+    pub fn insert(
+        &mut self,
+        fingerprint: &[u8; 32],
+        token: &[u8],
+        expires: u64,
+        generation: u64,
+        v: V,
+        now: u64,
+    ) {
         if expires <= now {
             return;
         }
@@ -138,12 +158,12 @@ impl<V: Clone> TokenCache<V> {
         };
         let map = &mut self.per[i].1;
         if map.len() >= CAPACITY {
-            map.retain(|_, (exp, _)| *exp > now);
+            map.retain(|_, (exp, g, _)| *exp > now && *g == generation);
             if map.len() >= CAPACITY {
                 map.clear();
             }
         }
-        map.insert(token.into(), (expires, v));
+        map.insert(token.into(), (expires, generation, v));
     }
 }
 
@@ -178,11 +198,26 @@ mod tests {
     fn tokens_per_authorizer_never_past_expiry() {
         let mut c: TokenCache<u32> = TokenCache::default();
         let (a, b) = ([1u8; 32], [2u8; 32]);
-        c.insert(&a, b"tok", 100, 7, 50);
-        assert_eq!(c.get(&a, b"tok", 99), Some(7));
-        assert_eq!(c.get(&b, b"tok", 99), None, "another authorizer");
-        assert_eq!(c.get(&a, b"tok2", 99), None);
-        assert_eq!(c.get(&a, b"tok", 100), None);
-        assert_eq!(c.get(&a, b"tok", 10), None, "dropped once expired");
+        c.insert(&a, b"tok", 100, 1, 7, 50);
+        assert_eq!(c.get(&a, b"tok", 99, 1), Some(7));
+        assert_eq!(c.get(&b, b"tok", 99, 1), None, "another authorizer");
+        assert_eq!(c.get(&a, b"tok2", 99, 1), None);
+        assert_eq!(c.get(&a, b"tok", 100, 1), None);
+        assert_eq!(c.get(&a, b"tok", 10, 1), None, "dropped once expired");
+    }
+
+    #[test]
+    fn tokens_only_while_their_key_set_is_published() {
+        let mut c: TokenCache<u32> = TokenCache::default();
+        let a = [1u8; 32];
+        c.insert(&a, b"tok", 100, 1, 7, 50);
+        assert_eq!(c.get(&a, b"tok", 60, 1), Some(7));
+        // The issuer removed a key: the set now published has another generation.
+        assert_eq!(c.get(&a, b"tok", 60, 2), None);
+        assert_eq!(
+            c.get(&a, b"tok", 60, 1),
+            None,
+            "dropped, not kept for later"
+        );
     }
 }

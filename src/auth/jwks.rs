@@ -63,6 +63,22 @@ pub struct Jwk {
 #[derive(Debug, Default)]
 pub struct KeySet {
     pub keys: Vec<Jwk>,
+    /// Which verdicts may still be served: a worker caches a verified token with the
+    /// generation of the set that verified it and serves it only while the published set
+    /// has that generation. A fetched set keeps its predecessor's generation when it has
+    /// every key the predecessor had (keys added: what they verified still holds) and gets
+    /// a new one, unique across issuers, when a key was removed or changed, so a token the
+    /// issuer's removed key signed is verified again, and refused, after the next fetch.
+    pub generation: u64,
+}
+
+/// The generation `new` publishes with, following `old` (see [`KeySet::generation`]).
+pub(super) fn generation_after(old: Option<&KeySet>, new: &KeySet) -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    match old {
+        Some(old) if old.keys.iter().all(|k| new.keys.contains(k)) => old.generation,
+        _ => NEXT.fetch_add(1, Ordering::Relaxed),
+    }
 }
 
 fn b64(s: &str) -> Option<Box<[u8]>> {
@@ -141,7 +157,10 @@ impl KeySet {
                 key,
             });
         }
-        Ok(KeySet { keys })
+        Ok(KeySet {
+            keys,
+            generation: 0,
+        })
     }
 
     pub fn by_kid<'a>(&'a self, kid: &'a str) -> impl Iterator<Item = &'a Jwk> + 'a {
@@ -197,6 +216,11 @@ impl KeySource {
     /// The published keys (None until the first fetch succeeds).
     pub fn keys(&self) -> Option<Arc<KeySet>> {
         self.keys.load_full()
+    }
+
+    /// The published key set's generation (arc-swap's lock-free load; nothing allocated).
+    pub fn generation(&self) -> Option<u64> {
+        self.keys.load().as_ref().map(|k| k.generation)
     }
 
     pub fn attempts(&self) -> u64 {
@@ -259,8 +283,13 @@ impl KeySource {
     fn fetch(&self) {
         let started = Instant::now();
         match fetch_keys(&self.issuer, self.jwks_uri.as_deref()) {
-            Ok(set) => {
-                info!(issuer = %self.issuer, keys = set.keys.len(), ms = started.elapsed().as_millis() as u64, "JWKS fetched");
+            Ok(mut set) => {
+                let old = self.keys.load_full();
+                let removed = old.as_ref().map_or(0, |o| {
+                    o.keys.iter().filter(|k| !set.keys.contains(k)).count()
+                });
+                set.generation = generation_after(old.as_deref(), &set);
+                info!(issuer = %self.issuer, keys = set.keys.len(), removed, ms = started.elapsed().as_millis() as u64, "JWKS fetched");
                 self.keys.store(Some(Arc::new(set)));
                 self.last_success.store(now_ms(), Ordering::Release);
                 self.fetch_ok.fetch_add(1, Ordering::Relaxed);

@@ -1,4 +1,4 @@
-//! Unit tests of jwks.rs: key set parsing and chunked bodies.
+//! Unit tests of jwks.rs: key set parsing, generations and chunked bodies.
 
 use super::*;
 use crate::auth::jwks_http::dechunk;
@@ -49,4 +49,26 @@ fn integers_are_read_as_unsigned_numbers() {
             e: vec![1, 0, 1].into()
         }
     );
+}
+
+#[test]
+fn a_removed_or_changed_key_moves_the_generation_on_an_added_one_does_not() {
+    let set = |json: &str| KeySet::parse(json.as_bytes()).unwrap();
+    let a = r#"{"kty":"RSA","kid":"a","n":"AQAB","e":"AQAB"}"#;
+    let b = r#"{"kty":"RSA","kid":"b","n":"AQAC","e":"AQAB"}"#;
+    let a_changed = r#"{"kty":"RSA","kid":"a","n":"AQAD","e":"AQAB"}"#;
+    let mut first = set(&format!(r#"{{"keys":[{a}]}}"#));
+    first.generation = generation_after(None, &first);
+    let mut added = set(&format!(r#"{{"keys":[{b},{a}]}}"#));
+    added.generation = generation_after(Some(&first), &added);
+    assert_eq!(added.generation, first.generation, "a key added");
+    let mut removed = set(&format!(r#"{{"keys":[{b}]}}"#));
+    removed.generation = generation_after(Some(&added), &removed);
+    assert_ne!(removed.generation, added.generation, "a key removed");
+    let changed = set(&format!(r#"{{"keys":[{a_changed}]}}"#));
+    assert_ne!(generation_after(Some(&first), &changed), first.generation);
+    // Never a generation an earlier set had (of any issuer): no stale verdict matches.
+    let again = set(&format!(r#"{{"keys":[{a}]}}"#));
+    let g = generation_after(Some(&removed), &again);
+    assert!(g != first.generation && g != removed.generation);
 }

@@ -246,7 +246,7 @@ fn fits(k: &Jwk, alg: Alg) -> bool {
 /// A verified token: what integrations, mappings and access logs see of it.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    /// Seconds since the epoch; a cached verdict is dropped at this time.
+    /// Seconds since the epoch (with the leeway); a cached verdict is dropped by then.
     pub exp: u64,
     /// Claims as strings, API Gateway's way (numbers and booleans as text, arrays as
     /// "[a b]", objects as JSON, null claims left out), in the token's order.

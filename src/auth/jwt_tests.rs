@@ -168,6 +168,7 @@ fn a_key_of_another_family_or_alg_never_verifies() {
                 },
             },
         ],
+        generation: 1,
     };
     let h = |v: serde_json::Value| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())

@@ -3,10 +3,11 @@
 //! and the verdict is left in `RequestState::auth` for the integration, parameter
 //! mappings and the access log.
 //!
-//! JWT: a repeat token is one hash lookup in this worker's verdict cache; a new
-//! one is verified against the issuer's published key set. A token naming a key the set
-//! lacks asks the JWKS fetcher for one refetch and waits for it (a timer, not a lock),
-//! so a key rotation costs the first caller one fetch, not a 401.
+//! JWT: a repeat token is one hash lookup in this worker's verdict cache (served only
+//! while the issuer publishes the key set that verified it); a new one is verified
+//! against the issuer's published key set. A token naming a key the set lacks asks the
+//! JWKS fetcher for one refetch and waits for it (a timer, not a lock), so a key
+//! rotation costs the first caller one fetch, not a 401.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use super::auth_lambda::WsConnect;
 use crate::auth::cache::{self, Cache, TokenCache};
-use crate::auth::jwks::{KeySource, FETCH_TIMEOUT};
+use crate::auth::jwks::{KeySource, FETCH_TIMEOUT, MAX_AGE};
 use crate::auth::jwt::{self, JwtError, JwtRt, Verified};
 use crate::auth::lambda::Verdict;
 use crate::auth::metrics::Outcome;
@@ -310,19 +311,32 @@ async fn jwt_step(
     };
     let now = now_secs();
     let token = &*token;
-    let cached = LOCAL.with(|l| l.borrow_mut().jwt.get(&rt.fingerprint, token, now));
+    // A verdict is only as good as the key that verified it: once the issuer stops
+    // publishing that key (seen at the next fetch), the set's generation moves on and the
+    // token is verified again, against the keys published now.
+    let published = rt.source.generation();
+    let cached = published
+        .and_then(|g| LOCAL.with(|l| l.borrow_mut().jwt.get(&rt.fingerprint, token, now, g)));
     let verified = match cached {
         Some(v) => {
             a.counters.hit(worker);
             v
         }
         None => match verify(token, rt, now).await {
-            Ok(v) => {
+            Ok((v, generation)) => {
                 let v = Rc::new(v);
+                // Never past `exp`, and no longer than the key set's refresh interval:
+                // a bound on what any cached verdict can outlive.
+                let expires = v.exp.min(now + MAX_AGE.as_secs());
                 LOCAL.with(|l| {
-                    l.borrow_mut()
-                        .jwt
-                        .insert(&rt.fingerprint, token, v.exp, v.clone(), now)
+                    l.borrow_mut().jwt.insert(
+                        &rt.fingerprint,
+                        token,
+                        expires,
+                        generation,
+                        v.clone(),
+                        now,
+                    )
                 });
                 v
             }
@@ -348,10 +362,11 @@ async fn jwt_step(
     Ok(())
 }
 
-async fn verify(token: &[u8], rt: &JwtRt, now: u64) -> Result<Verified, JwtError> {
+/// The verdict and the generation of the key set whose key verified the signature.
+async fn verify(token: &[u8], rt: &JwtRt, now: u64) -> Result<(Verified, u64), JwtError> {
     let parsed = jwt::parse(token, &rt.algorithms)?;
     let mut waited = false;
-    loop {
+    let generation = loop {
         let keys = rt.source.keys();
         let result = match &keys {
             Some(k) => parsed.verify(k),
@@ -373,10 +388,11 @@ async fn verify(token: &[u8], rt: &JwtRt, now: u64) -> Result<Verified, JwtError
             }
             Err(JwtError::UnknownKey) if keys.is_none() => return Err(JwtError::KeysUnavailable),
             Err(e) => return Err(e),
-            Ok(()) => break,
+            // Ok means a key of `keys` verified it.
+            Ok(()) => break keys.map_or(0, |k| k.generation),
         }
-    }
-    jwt::check_claims(parsed.payload(), rt, now)
+    };
+    Ok((jwt::check_claims(parsed.payload(), rt, now)?, generation))
 }
 
 /// Waits (on a timer) until the fetcher finishes the fetch under way: discovery and key
