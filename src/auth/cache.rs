@@ -4,11 +4,12 @@
 //! compared exactly): cheaper per request than a SHA-256 of a 1 kB token, and a hash
 //! collision can never hand one caller another's verdict. [`Cache`] keys Lambda verdicts
 //! by a SHA-256 of the authorizer's fingerprint and the identity values. Entries expire
-//! (a JWT at its `exp`, or sooner: see `pipeline::auth`), and a token is served only
-//! while the issuer's key set has the generation it was verified with (a removed key
-//! takes its tokens' verdicts with it); a full cache first drops what expired or went
-//! stale, then (verdicts) an arbitrary eighth of its entries or (tokens) everything:
-//! simple bounds that keep lookups O(1).
+//! (a JWT at its `exp`, or sooner: see `pipeline::auth`; a Lambda verdict after the
+//! `result_ttl` it was stored with, or the current one if a reload lowered it), and a
+//! token is served only while the issuer's key set has the generation it was verified
+//! with (a removed key takes its tokens' verdicts with it); a full cache first drops
+//! what expired or went stale, then (verdicts) an arbitrary eighth of its entries or
+//! (tokens) everything: simple bounds that keep lookups O(1).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -46,9 +47,10 @@ pub fn key(fingerprint: &[u8], parts: &[&[u8]]) -> Key {
     h.finalize().into()
 }
 
-/// A bounded map of verdicts with an expiry (seconds since the epoch).
+/// A bounded map of verdicts with the time they were stored and their expiry (seconds
+/// since the epoch).
 pub struct Cache<V> {
-    map: HashMap<Key, (u64, V), BuildHasherDefault<DigestHasher>>,
+    map: HashMap<Key, (u64, u64, V), BuildHasherDefault<DigestHasher>>,
 }
 
 impl<V: Clone> Default for Cache<V> {
@@ -60,10 +62,11 @@ impl<V: Clone> Default for Cache<V> {
 }
 
 impl<V: Clone> Cache<V> {
-    /// The verdict, unless it has expired (then it is dropped).
-    pub fn get(&mut self, k: &Key, now: u64) -> Option<V> {
+    /// The verdict, unless it has expired or is `max_age` seconds old (then it is
+    /// dropped): the TTL a reload set bounds verdicts stored under the one before.
+    pub fn get(&mut self, k: &Key, now: u64, max_age: u64) -> Option<V> {
         match self.map.get(k) {
-            Some((exp, v)) if *exp > now => Some(v.clone()),
+            Some((at, exp, v)) if *exp > now && at.saturating_add(max_age) > now => Some(v.clone()),
             Some(_) => {
                 self.map.remove(k);
                 None
@@ -77,7 +80,7 @@ impl<V: Clone> Cache<V> {
             return;
         }
         if self.map.len() >= CAPACITY {
-            self.map.retain(|_, (exp, _)| *exp > now);
+            self.map.retain(|_, (_, exp, _)| *exp > now);
             if self.map.len() >= CAPACITY {
                 // Room for an eighth more, made of arbitrary entries (the map's order, by
                 // digest): clearing all let a caller with 10,000 made-up identities
@@ -88,7 +91,7 @@ impl<V: Clone> Cache<V> {
                 }
             }
         }
-        self.map.insert(k, (expires, v));
+        self.map.insert(k, (now, expires, v));
     }
 
     pub fn len(&self) -> usize {
@@ -176,8 +179,8 @@ mod tests {
         let mut c: Cache<u32> = Cache::default();
         let k = key(b"fp", &[b"token"]);
         c.insert(k, 100, 7, 50);
-        assert_eq!(c.get(&k, 99), Some(7));
-        assert_eq!(c.get(&k, 100), None);
+        assert_eq!(c.get(&k, 99, 50), Some(7));
+        assert_eq!(c.get(&k, 100, 50), None);
         assert!(c.is_empty());
         c.insert(k, 10, 1, 10);
         assert!(c.is_empty(), "already expired entries are not stored");
@@ -189,9 +192,23 @@ mod tests {
         // A flood of new identities evicts some verdicts, not all: most of those stored
         // before it are still there (it cleared them all).
         let kept = (0..CAPACITY as u64)
-            .filter(|i| c.get(&key(b"fp", &[&i.to_le_bytes()]), 1).is_some())
+            .filter(|i| c.get(&key(b"fp", &[&i.to_le_bytes()]), 1, 1000).is_some())
             .count();
         assert!(kept > CAPACITY / 2, "{kept} of {CAPACITY} kept");
+    }
+
+    #[test]
+    fn a_lower_ttl_bounds_verdicts_already_stored() {
+        let mut c: Cache<u32> = Cache::default();
+        let k = key(b"fp", &[b"token"]);
+        // Stored at 50 with a TTL of 300s; a reload then lowers the TTL to 1s.
+        c.insert(k, 350, 7, 50);
+        assert_eq!(c.get(&k, 50, 1), Some(7));
+        assert_eq!(c.get(&k, 51, 1), None);
+        assert!(c.is_empty(), "dropped");
+        // A raised TTL does not stretch a verdict past the expiry it was stored with.
+        c.insert(k, 51, 7, 50);
+        assert_eq!(c.get(&k, 51, 300), None);
     }
 
     #[test]

@@ -44,11 +44,17 @@ thread_local! {
     static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
 
-/// A cached Lambda verdict, or whether another request of this worker is fetching it.
-pub(super) fn lambda_cached(key: &cache::Key, now: u64) -> Result<Option<Rc<Verdict>>, ()> {
+/// A cached Lambda verdict no older than `ttl` seconds (the authorizer's `result_ttl`
+/// now, which a reload may have lowered), or whether another request of this worker is
+/// fetching it.
+pub(super) fn lambda_cached(
+    key: &cache::Key,
+    now: u64,
+    ttl: u64,
+) -> Result<Option<Rc<Verdict>>, ()> {
     LOCAL.with(|l| {
         let mut l = l.borrow_mut();
-        match l.lambda.get(key, now) {
+        match l.lambda.get(key, now, ttl) {
             Some(v) => Ok(Some(v)),
             None if l.pending.contains(key) => Err(()),
             None => Ok(None),

@@ -131,7 +131,7 @@ pub(super) async fn step(
     if caching {
         let deadline = Instant::now() + rt.call.timeout + Duration::from_millis(100);
         loop {
-            match lambda_cached(&key, now) {
+            match lambda_cached(&key, now, rt.ttl.as_secs()) {
                 Ok(found) => {
                     verdict = found;
                     break;
