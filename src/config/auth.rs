@@ -313,6 +313,7 @@ pub fn token_source(s: &str) -> Result<TokenSource, String> {
         }
     } else if let Some(q) = s.strip_prefix("$request.querystring.") {
         if !q.is_empty() {
+            query_name(s, q)?;
             return Ok(TokenSource::Query(q.to_string()));
         }
     }
@@ -345,15 +346,31 @@ impl IdentitySource {
             None => s.to_string(),
         };
         let s = s.as_str();
+        // A name no request can carry would pass `check` and then answer every request
+        // 401 (the source is never present): refused here instead.
         let parsed = if let Some(h) = s.strip_prefix("$request.header.") {
+            if !h.is_empty() && !is_header_name(h) {
+                return Err(format!(
+                    "{s:?}: {h:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+                ));
+            }
             nonempty(h).map(|h| IdentitySource::Header(h.to_ascii_lowercase()))
         } else if let Some(q) = s.strip_prefix("$request.querystring.") {
+            if !q.is_empty() {
+                query_name(s, q)?;
+            }
             nonempty(q).map(IdentitySource::Query)
         } else if let Some(c) = s.strip_prefix("$context.") {
             let var = crate::pipeline::context::Var::parse(c)
                 .ok_or_else(|| format!("$context.{c} is not a context variable"))?;
             Some(IdentitySource::Context(var))
         } else if let Some(v) = s.strip_prefix("$stageVariables.") {
+            // Whether every stage defines it is `validate::auth`'s check.
+            if !v.is_empty() && !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!(
+                    "{s:?}: {v:?} is not a stage variable name (letters, digits and _ only)"
+                ));
+            }
             nonempty(v).map(IdentitySource::StageVariable)
         } else {
             None
@@ -361,6 +378,26 @@ impl IdentitySource {
         parsed.ok_or_else(|| {
             format!("{s:?} is not an identity source (expected $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME; on WebSocket APIs also route.request.header.NAME, route.request.querystring.NAME)")
         })
+    }
+}
+
+/// An HTTP token (RFC 9110 §5.6.2), which a header's name is.
+fn is_header_name(n: &str) -> bool {
+    n.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Refuses a query parameter name no query string carries: `&`, `=` and `#` end a name
+/// there, and a space or control character cannot be in a request target.
+fn query_name(source: &str, name: &str) -> Result<(), String> {
+    match name
+        .chars()
+        .find(|&c| c.is_whitespace() || c.is_control() || "&=#".contains(c))
+    {
+        Some(c) => Err(format!(
+            "{source:?}: {name:?} is not a query parameter name (it cannot hold {c:?})"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -401,5 +438,43 @@ mod tests {
             assert!(IdentitySource::parse(ws).is_ok(), "{ws}");
         }
         assert!(IdentitySource::parse("route.request.body.x").is_err());
+    }
+
+    /// Names no request can carry are refused, not left to answer every request 401.
+    #[test]
+    fn identity_sources_a_request_can_carry() {
+        for ok in [
+            "$request.header.X-Api-Token",
+            "$request.header.x_token",
+            "$request.header.a.b~c",
+            "$request.querystring.user_id",
+            "$request.querystring.a%20b",
+            "$request.querystring.caf\u{e9}",
+            "$stageVariables.tenant_1",
+            "route.request.header.Auth",
+        ] {
+            assert!(IdentitySource::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("$request.header.a,b", r#""a,b" is not a header name"#),
+            ("$request.header.a b", r#""a b" is not a header name"#),
+            ("$request.header.a:b", r#""a:b" is not a header name"#),
+            ("route.request.header.a/b", r#""a/b" is not a header name"#),
+            ("$request.querystring.a b", "it cannot hold ' '"),
+            ("$request.querystring.a&b", "it cannot hold '&'"),
+            ("$request.querystring.a=b", "it cannot hold '='"),
+            ("$request.querystring.a#b", "it cannot hold '#'"),
+            ("$request.querystring.a\tb", "it cannot hold '\\t'"),
+            (
+                "$stageVariables.a-b",
+                r#""a-b" is not a stage variable name"#,
+            ),
+        ] {
+            let e = IdentitySource::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        // A JWT authorizer's query source follows the same rule.
+        assert!(super::token_source("$request.querystring.a b").is_err());
+        assert!(super::token_source("$request.querystring.token").is_ok());
     }
 }

@@ -264,4 +264,35 @@ fn a_key_with_a_line_break_is_shown_on_one_line() {
         out.iter().any(|e| e.starts_with(r#"apis.a.routes."GET /a\nb""#)),
         "{out:?}"
     );
+
+fn lambda_identity_sources_no_request_can_carry_are_refused() {
+    let yaml = r#"
+apis:
+  shop:
+    stages:
+      prod: { variables: { env: p, only: x } }
+      dev: { variables: { env: d } }
+    authorizers:
+      gate:
+        type: lambda
+        url: http://127.0.0.1:9000/2015-03-31/functions/authz/invocations
+        identity_source: ["$request.header.a,b", "$request.header.a b", "$request.header.a:b", "$request.querystring.a b", "$stageVariables.nope", "$stageVariables.env", "$stageVariables.only", "$request.header.X-Token", "$request.querystring.t"]
+    routes:
+      "GET /a": { authorizer: gate, integration: { type: mock } }
+"#;
+    let at = |i: usize| format!("apis.shop.authorizers.gate.identity_source[{i}]: ");
+    let want = [
+        at(0) + r#""$request.header.a,b": "a,b" is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"#,
+        at(1) + r#""$request.header.a b": "a b" is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"#,
+        at(2) + r#""$request.header.a:b": "a:b" is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"#,
+        at(3) + r#""$request.querystring.a b": "a b" is not a query parameter name (it cannot hold ' ')"#,
+        r#"apis.shop.stages.prod.variables: no variable "nope", used by authorizers.gate.identity_source[4]"#.into(),
+        r#"apis.shop.stages.dev.variables: no variable "nope", used by authorizers.gate.identity_source[4]"#.into(),
+        r#"apis.shop.stages.dev.variables: no variable "only", used by authorizers.gate.identity_source[6]"#.into(),
+    ];
+    let mut out = errors(yaml);
+    out.sort();
+    let mut want = want.to_vec();
+    want.sort();
+    assert_eq!(out, want);
 }

@@ -149,8 +149,27 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                         );
                     }
                     for (i, s) in l.identity_source.iter().enumerate() {
-                        if let Err(e) = IdentitySource::parse(s) {
-                            err(&p.key("identity_source").index(i), e);
+                        match IdentitySource::parse(s) {
+                            Err(e) => err(&p.key("identity_source").index(i), e),
+                            // One authorizer serves every stage: a stage without the
+                            // variable would answer every request 401 without a call.
+                            // Reported at the stage, as routes' references are.
+                            Ok(IdentitySource::StageVariable(var)) => {
+                                let used_by = KeyPath::root()
+                                    .key("authorizers")
+                                    .key(name)
+                                    .key("identity_source")
+                                    .index(i);
+                                for (stage_name, stage) in &api.stages {
+                                    if !stage.variables.iter().any(|(n, _)| *n == var) {
+                                        err(
+                                            &ap.key("stages").key(stage_name).key("variables"),
+                                            format!("no variable {var:?}, used by {used_by}"),
+                                        );
+                                    }
+                                }
+                            }
+                            Ok(_) => {}
                         }
                     }
                     if l.timeout.is_zero() || l.timeout > LAMBDA_AUTHORIZER_TIMEOUT {
