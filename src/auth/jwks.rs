@@ -1,19 +1,23 @@
 //! JWT signing keys: one [`KeySource`] per issuer (and explicit `jwks_uri`), shared by
 //! every worker and every config generation, so a reload keeps the keys of issuers it
-//! did not change. One side thread (`portico-jwks`) does all fetching: OIDC discovery
-//! (`{issuer}/.well-known/openid-configuration` → `jwks_uri`), then the key set, each
-//! request bounded to 1,500 ms and 150,000 bytes (API Gateway's quotas). Workers read
-//! the published [`KeySet`] with one atomic load and never wait on a lock.
+//! did not change. A side thread (`portico-jwks`) takes the fetches asked for and
+//! starts the due background refreshes, each on a fetch thread (`portico-jwksget`) of
+//! its own, up to [`MAX_CONCURRENT_FETCHES`] at once, so a slow or unreachable issuer
+//! holds up no other's: OIDC discovery (`{issuer}/.well-known/openid-configuration` →
+//! `jwks_uri`), then the key set, each request bounded to 1,500 ms and 150,000 bytes
+//! (API Gateway's quotas). Workers read the published [`KeySet`] with one atomic load
+//! and never wait on a lock.
 //!
 //! Refetch rules: a key set older than [`MAX_AGE`] is refreshed in the background; a
 //! token naming an unknown `kid` asks for one refetch, at most every [`COOLDOWN`] per
 //! source, single-flight (concurrent askers wait for the same fetch). A failed fetch
 //! keeps the last good key set serving.
 
-// The registry's mutex is taken when a config is compiled and by the fetcher thread,
-// never by a worker serving a request.
+// The registry's mutexes are taken when a config is compiled and by the fetching
+// threads, never by a worker serving a request (a worker asks through a channel).
 #![allow(clippy::disallowed_types)]
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -29,6 +33,10 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_millis(1500);
 pub const MAX_RESPONSE: usize = 150_000;
 pub const MAX_AGE: Duration = Duration::from_secs(2 * 3600);
 pub const COOLDOWN: Duration = Duration::from_secs(30);
+/// Fetches under way at once. Each is for a different key source (a source has at most
+/// one: `in_flight`), so up to this many issuers can stall without delaying another;
+/// a config with more dead issuers than that does not start a thread for each.
+pub const MAX_CONCURRENT_FETCHES: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
@@ -279,7 +287,7 @@ impl KeySource {
         registry().tx.send(self.clone()).is_ok()
     }
 
-    /// Runs on the fetcher thread.
+    /// Runs on a fetch thread.
     fn fetch(&self) {
         let started = Instant::now();
         match fetch_keys(&self.issuer, self.jwks_uri.as_deref()) {
@@ -321,6 +329,14 @@ impl KeySource {
 struct Registry {
     sources: Mutex<Vec<Arc<KeySource>>>,
     tx: Sender<Arc<KeySource>>,
+    pool: Mutex<Pool>,
+}
+
+/// The fetch threads: how many run, and the fetches waiting for one.
+#[derive(Default)]
+struct Pool {
+    running: usize,
+    waiting: VecDeque<Arc<KeySource>>,
 }
 
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
@@ -335,6 +351,7 @@ fn registry() -> &'static Registry {
         Registry {
             sources: Mutex::new(Vec::new()),
             tx,
+            pool: Mutex::default(),
         }
     })
 }
@@ -365,10 +382,13 @@ pub fn sources() -> Vec<Arc<KeySource>> {
     }
 }
 
+/// The `portico-jwks` thread: hands each fetch asked for to a fetch thread, and once a
+/// second starts the due background refreshes the same way. It never fetches itself
+/// (unless no thread can be started), so no fetch waits behind another issuer's.
 fn fetch_loop(rx: Receiver<Arc<KeySource>>) {
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(s) => s.fetch(),
+            Ok(s) => run(s),
             Err(crossbeam::channel::RecvTimeoutError::Timeout) => {
                 let now = now_ms();
                 let due: Vec<_> = registry()
@@ -385,11 +405,48 @@ fn fetch_loop(rx: Receiver<Arc<KeySource>>) {
                         .is_ok()
                     {
                         s.last_attempt.store(now_ms(), Ordering::Release);
-                        s.fetch();
+                        run(s);
                     }
                 }
             }
             Err(_) => return,
+        }
+    }
+}
+
+/// Starts `s`'s fetch on a fetch thread, or queues it while `MAX_CONCURRENT_FETCHES`
+/// run (the first to finish takes it). `s` is `in_flight`, so it is queued once.
+fn run(s: Arc<KeySource>) {
+    let r = registry();
+    let mut pool = r.pool.lock().unwrap();
+    if pool.running >= MAX_CONCURRENT_FETCHES {
+        pool.waiting.push_back(s);
+        return;
+    }
+    pool.running += 1;
+    drop(pool);
+    let job = s.clone();
+    let spawned = std::thread::Builder::new()
+        .name("portico-jwksget".into())
+        .spawn(move || fetch_thread(job));
+    if let Err(e) = spawned {
+        // Fetched late rather than never: `in_flight` would otherwise stay set and no
+        // refetch of this issuer could start again.
+        warn!(error = %e, "cannot start a JWKS fetch thread; fetching on portico-jwks");
+        r.pool.lock().unwrap().running -= 1;
+        s.fetch();
+    }
+}
+
+/// A fetch thread: its fetch, then any waiting ones; it ends when none wait.
+fn fetch_thread(first: Arc<KeySource>) {
+    let mut next = Some(first);
+    while let Some(s) = next {
+        s.fetch();
+        let mut pool = registry().pool.lock().unwrap();
+        next = pool.waiting.pop_front();
+        if next.is_none() {
+            pool.running -= 1;
         }
     }
 }

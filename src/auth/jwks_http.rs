@@ -1,4 +1,4 @@
-//! The JWKS fetcher's HTTP client: one blocking GET (plain or TLS, verified against the
+//! The JWKS fetch threads' HTTP client: one blocking GET (plain or TLS, verified against the
 //! system's roots) bounded in time and size, redirects not followed. Kept apart from the
 //! key sources (`jwks`) it serves; nothing here runs on a worker.
 

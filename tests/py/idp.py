@@ -4,7 +4,7 @@ down or bloat, and real JWTs minted by PyJWT. Prints its port on the first line;
 "PORT TLS_PORT" (minting and control stay on the plain port).
 
 GET  /.well-known/openid-configuration  {"issuer", "jwks_uri"}
-GET  /jwks.json                          the published keys (see /control)
+GET  /jwks.json                          the published keys (see /control; any query ignored)
 POST /mint      {"key": "k1"|"k2"|"ec"|"hs-public"|"none", "kid"?, "alg"?, "claims": {...}}
 POST /control   {"publish": ["k1", ...], "delay_ms": 0, "oversize": false, "status": 200}
 GET  /stats     {"discovery": n, "jwks": n}
@@ -91,6 +91,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        # A query names another key source for the same document (`/jwks.json?copy=2`).
+        self.path = self.path.split("?", 1)[0]
         port = self.server.server_address[1]
         base = "%s://127.0.0.1:%d" % (getattr(self.server, "scheme", "http"), port)
         if self.path == "/.well-known/openid-configuration":
