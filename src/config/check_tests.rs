@@ -261,10 +261,13 @@ fn a_key_with_a_line_break_is_shown_on_one_line() {
     assert!(!out.is_empty(), "{out:?}");
     assert!(out.iter().all(|e| !e.contains('\n')), "{out:?}");
     assert!(
-        out.iter().any(|e| e.starts_with(r#"apis.a.routes."GET /a\nb""#)),
+        out.iter()
+            .any(|e| e.starts_with(r#"apis.a.routes."GET /a\nb""#)),
         "{out:?}"
     );
+}
 
+#[test]
 fn lambda_identity_sources_no_request_can_carry_are_refused() {
     let yaml = r#"
 apis:
