@@ -19,6 +19,16 @@
 //! most 32, at most 2 ms worth of the rate, and at most a quarter of the burst split
 //! across the workers, so both effects stay far below `burst`. One worker alone leases
 //! again whenever it runs dry, so a single client on one core gets the whole rate.
+//!
+//! **Deep buckets.** `tat` may run `burst/rate` ahead of now, which in nanoseconds
+//! outgrows 64 bits for a slow rate with an ordinary burst (`rate: 1e-9, burst: 10` is
+//! 317 years); capping it made such a bucket hold fewer than `burst` tokens (4 there, none
+//! at 1e-10). Such a pool counts time in units of 2^`shift` ns instead, chosen so the
+//! depth fits in 2^62 units; a token is then still over 2^9 units, so the coarser clock
+//! and the rounding of each lease cost stay below 0.2% of a token (far below for a
+//! realistic burst). Pools of a depth under 2^62 ns (146 years) keep whole nanoseconds.
+//! (A `burst` above 2^52 holds 2^52 tokens and a `rate` below 1e-18 refills at 1e-18:
+//! neither difference can show within a lifetime.)
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +42,15 @@ pub const UNLIMITED_RATE: f64 = 1e9;
 /// Largest lease a worker takes at once (see the bounds in the module doc).
 pub const MAX_BATCH: u32 = 32;
 const NS: f64 = 1e9;
+/// How far ahead of now `tat` may run, in the pool's units: with `now` (below 2^63 ns,
+/// 292 years of uptime) added, the sum still fits in 64 bits.
+const MAX_TOLERANCE: f64 = (1u64 << 62) as f64;
+/// The most tokens a bucket holds: a larger `burst` holds this many (2^52, which takes
+/// 52 days to spend even at 1e9/s), so that a token stays many units long (module doc).
+const MAX_DEPTH: u64 = 1 << 52;
+/// The slowest refill: a slower `rate` refills at this one (a token per 31 billion
+/// years, so no one can tell), keeping `1/rate` a finite number of nanoseconds.
+const MIN_RATE: f64 = 1e-18;
 
 /// Nanoseconds on a monotonic clock since the first call in this process.
 pub fn now_ns() -> u64 {
@@ -61,10 +80,12 @@ pub enum Lease {
 pub struct GlobalPool {
     /// Theoretical arrival time, ns since [`now_ns`]'s epoch. 0: the bucket starts full.
     tat: CachePadded<AtomicU64>,
-    /// Nanoseconds per token (1/rate); infinite for rate 0.
+    /// Units per token (1/rate); infinite for rate 0.
     interval: f64,
-    /// `burst × interval`: how far ahead of now `tat` may run.
+    /// `burst × interval`: how far ahead of now `tat` may run, in units.
     tolerance: u64,
+    /// A unit is 2^shift ns: 0 (whole nanoseconds) unless the bucket is centuries deep.
+    shift: u32,
     batch: u32,
 }
 
@@ -72,22 +93,39 @@ impl GlobalPool {
     /// `rate` in tokens per second (fractions allowed), `burst` the capacity; either 0
     /// blocks (a bucket that holds nothing admits nothing, as API Gateway's burst of 0).
     pub fn new(rate: f64, burst: u64, workers: usize) -> Self {
-        let interval = if rate > 0.0 && burst > 0 {
-            NS / rate
-        } else {
-            f64::INFINITY
-        };
-        let capacity = burst as f64;
-        // Rounded up: truncated, `burst/rate` falls short of `burst` intervals by up to a
-        // nanosecond whenever 1/rate is not a whole number of them, so a full bucket held
-        // one token less than `burst`, and a burst of 1 (at 7/s, say) admitted nothing,
-        // ever. Up is safe: the room is under `burst + 1/interval` tokens, floored.
-        let tolerance = (capacity * interval).ceil().min((u64::MAX / 4) as f64) as u64;
-        GlobalPool {
+        let batch = batch_for(rate, burst, workers);
+        let blocked = GlobalPool {
             tat: CachePadded::new(AtomicU64::new(0)),
+            interval: f64::INFINITY,
+            tolerance: 0,
+            shift: 0,
+            batch,
+        };
+        if rate.is_nan() || rate <= 0.0 || burst == 0 {
+            return blocked;
+        }
+        let capacity = burst.min(MAX_DEPTH) as f64;
+        let ns_per_token = NS / rate.max(MIN_RATE);
+        // The fewest units of 2^shift ns that bring the depth within MAX_TOLERANCE
+        // (module doc, Deep buckets); dividing by a power of two is exact.
+        let depth_ns = capacity * ns_per_token;
+        let shift = if depth_ns > MAX_TOLERANCE {
+            (depth_ns / MAX_TOLERANCE).log2().ceil() as u32
+        } else {
+            0
+        };
+        let interval = ns_per_token / f64::from(shift).exp2();
+        // Rounded up: truncated, `burst/rate` falls short of `burst` intervals by up to a
+        // unit whenever 1/rate is not a whole number of them, so a full bucket held one
+        // token less than `burst`, and a burst of 1 (at 7/s, say) admitted nothing,
+        // ever. Up is safe: the room is under `burst + 1/interval` tokens, floored. The
+        // `min` only guards against the log2 above rounding the wrong way.
+        let tolerance = (capacity * interval).ceil().min(MAX_TOLERANCE * 2.0) as u64;
+        GlobalPool {
             interval,
             tolerance,
-            batch: batch_for(rate, burst, workers),
+            shift,
+            ..blocked
         }
     }
 
@@ -108,6 +146,8 @@ impl GlobalPool {
             // `rate: 0` (or `burst: 0`) blocks for good: no token ever comes.
             return Lease::Denied { wait_ns: u64::MAX };
         }
+        // In the pool's units; a shift of 64 or more leaves no uptime to count.
+        let now = now.checked_shr(self.shift).unwrap_or(0);
         let mut cur = self.tat.load(Ordering::Acquire);
         loop {
             let base = cur.max(now);
@@ -118,15 +158,17 @@ impl GlobalPool {
             let have = room.floor().min(f64::from(u32::MAX)) as u32;
             if have == 0 {
                 let next = base as f64 + self.interval - limit as f64;
+                // Back to nanoseconds (saturating: a wait of centuries is still a wait).
+                let wait = next.max(1.0) * f64::from(self.shift).exp2();
                 return Lease::Denied {
-                    wait_ns: next.max(1.0) as u64,
+                    wait_ns: wait as u64,
                 };
             }
             let n = have.min(want);
             // Rounded down, for the reason `tolerance` is rounded up: rounded to the
             // nearest, seven single leases at 7/s moved `tat` a few ns past a second and
-            // the seventh token of a full bucket was refused. Down gives at most one ns
-            // per lease back, a relative excess of rate/1e9.
+            // the seventh token of a full bucket was refused. Down gives at most one unit
+            // per lease back: a ns, a relative excess of rate/1e9 (deep buckets: module doc).
             let new = base + (f64::from(n) * self.interval).floor() as u64;
             match self
                 .tat
@@ -246,6 +288,53 @@ mod tests {
                 assert_eq!(granted(p.lease(1, now + interval)), 1, "rate {rate}");
             }
         }
+    }
+
+    /// A bucket whose `burst/rate` is centuries deep holds its whole burst and refills
+    /// at its rate: the depth was capped at 2^62 ns, so `rate: 1e-9, burst: 10` held 4
+    /// tokens, 1e-10 none at all (every request refused), and `rate: 0.001, burst: 1e7`
+    /// about 4.6 million.
+    #[test]
+    fn a_bucket_centuries_deep_holds_its_whole_burst() {
+        let drain = |p: &GlobalPool, now: u64, want: u32| {
+            let mut got = 0u64;
+            while let Lease::Granted(n) = p.lease(want, now) {
+                got += u64::from(n);
+            }
+            got
+        };
+        for (rate, burst) in [
+            (1e-9, 10u64),
+            (1e-10, 10),
+            (1e-15, 3),
+            (1e-300, 7),
+            (0.001, 10_000_000),
+            (1e6, 1 << 40),
+        ] {
+            let p = GlobalPool::new(rate, burst, 2);
+            assert_eq!(drain(&p, SEC, 1 << 20), burst, "rate {rate}, burst {burst}");
+            match p.lease(1, SEC) {
+                Lease::Denied { wait_ns } => {
+                    // The next token is one interval away (in ns, saturated).
+                    let want = (1e9 / rate.max(1e-18)).min(u64::MAX as f64);
+                    let off = (wait_ns as f64 - want).abs() / want;
+                    assert!(off < 1e-6, "rate {rate}: wait {wait_ns} ns, want {want}");
+                }
+                l => panic!("rate {rate}, burst {burst}: {l:?} past the burst"),
+            }
+        }
+        // It refills at its rate: one token per 1/rate (31.7 years at 1e-9/s).
+        let p = GlobalPool::new(1e-9, 10, 1);
+        assert_eq!(drain(&p, 0, 1), 10);
+        let interval = 1e18 as u64;
+        assert_eq!(drain(&p, interval / 10 * 9, 1), 0);
+        assert_eq!(drain(&p, interval + 8, 1), 1);
+        assert_eq!(drain(&p, 3 * interval + 8, 1), 2);
+        // A burst past 2^52 holds 2^52 tokens, each still paid for (leases of 2^31,
+        // whose cost is a whole number of units, so none is rounded off).
+        let p = GlobalPool::new(1.0, u64::MAX, 1);
+        assert_eq!(drain(&p, 0, 1 << 31), 1 << 52);
+        assert!(matches!(p.lease(1, 0), Lease::Denied { .. }));
     }
 
     #[test]
