@@ -412,3 +412,68 @@ api_keys:
     }
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// A reload that changes a plan's quota but not its throttle leaves each key's throttle
+/// bucket as it was (README, Hot reload): it was rebuilt full, so raising a quota by one
+/// gave every key its burst back. A throttle centuries deep holds its whole burst: the
+/// depth was capped at 2^62 ns, and `rate: 1e-9, burst: 10` admitted 4.
+#[test]
+fn a_reload_of_a_plans_quota_keeps_its_throttle_bucket_and_slow_buckets_hold_their_burst() {
+    const KEY: &str = "plan-reload-key-0123456789";
+    let state = temp_dir("state");
+    let admin_port = free_port();
+    let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let config = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 2
+state_dir: "{}"
+admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
+apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "GET /key":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        api_key_required: true
+      "GET /slow":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+        throttle: {{ rate: 0.000000001, burst: 10 }}
+usage_plans:
+  p: {{ throttle: {{ rate: 0.001, burst: 2 }}, quota: {{ limit: 100, period: day }} }}
+api_keys:
+  - {{ name: k, value: "{KEY}", plan: p }}
+"#,
+        state.display()
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        // Each on its own connection, so both workers serve some.
+        let statuses = |path: &str, n: usize| -> Vec<u16> {
+            (0..n)
+                .map(|_| get_with_key(p.addr, path, Some(KEY)).status)
+                .collect()
+        };
+        assert_eq!(statuses("/key", 3), [200, 200, 429], "{driver}");
+        let raised = config.replace("limit: 100", "limit: 101");
+        std::fs::write(
+            &p.config,
+            raised.replace("{PORT}", &p.addr.port().to_string()),
+        )
+        .unwrap();
+        let r = admin(admin_addr, "POST", "/reload", Some(TOKEN), None);
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        assert_eq!(
+            statuses("/key", 2),
+            [429, 429],
+            "{driver}: refilled by the reload"
+        );
+
+        let mut slow = statuses("/slow", 11);
+        assert_eq!(slow.pop(), Some(429), "{driver}");
+        assert_eq!(slow, [200; 10], "{driver}: the whole burst");
+        assert!(p.stop().success());
+    }
+    let _ = std::fs::remove_dir_all(&state);
+}

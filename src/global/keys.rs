@@ -47,9 +47,11 @@ pub struct PlanKey {
     pub name: Arc<str>,
     /// Index of this key's local buckets in each worker; never reused.
     pub slot: u32,
-    /// The plan's throttle for this key (as configured, and its bucket).
+    /// The plan's throttle for this key (as configured, and its bucket). The bucket is
+    /// shared with the key's next `PlanKey` when a reload changes the plan but not its
+    /// throttle, so such a reload neither refills nor empties it.
     pub throttle: Option<Throttle>,
-    pub pool: Option<GlobalPool>,
+    pub pool: Option<Arc<GlobalPool>>,
     pub quota: Option<Quota>,
     pub usage: Arc<UsageCells>,
     /// In a cluster: the plan throttle and the quota shared through Redis.

@@ -12,7 +12,6 @@ use arc_swap::ArcSwap;
 use tracing::warn;
 
 use super::keys::{digest, KeyEntry, KeyTable, PlanKey};
-use super::lease::GlobalPool;
 use super::usage::{period_start, today, UsageCells};
 use crate::cluster::SharedLimit;
 use crate::config::model::Quota;
@@ -467,75 +466,6 @@ impl Keys {
         self.table.store(Arc::new(KeyTable::build(entries)));
         Ok(())
     }
-
-    /// `name`'s key in `plan`: kept while the plan's limits are the same, else rebuilt
-    /// around the same counters (restored from the store the first time).
-    fn plan_key(
-        &self,
-        reg: &mut Registry,
-        plan: &str,
-        name: &str,
-        store: Option<&Store>,
-    ) -> Result<Option<Arc<PlanKey>>, StoreError> {
-        let Some(p) = reg.plans.iter().find(|p| p.name == plan).cloned() else {
-            return Ok(None);
-        };
-        let k = (plan.to_string(), name.to_string());
-        if let Some(pk) = reg.plan_keys.get(&k) {
-            let quota = |q: &Option<Quota>| q.as_ref().map(|q| (q.limit, q.period, q.offset));
-            if pk.throttle == p.throttle && quota(&pk.quota) == quota(&p.quota) {
-                return Ok(Some(pk.clone()));
-            }
-        }
-        let usage = match reg.usage.get(&k) {
-            Some(u) => u.clone(),
-            None => {
-                let day = today();
-                let start = p
-                    .quota
-                    .as_ref()
-                    .map_or(day, |q| period_start(day, q.period, q.offset));
-                let (mut used, mut today_count) = (0, 0);
-                if let Some(store) = store {
-                    for c in store.usage(plan, Some(name), start.min(day), day)? {
-                        used += c.count;
-                        if c.day == day {
-                            today_count = c.count;
-                        }
-                    }
-                }
-                let cells = Arc::new(UsageCells::restored(start, used, day, today_count));
-                reg.usage.insert(k.clone(), cells.clone());
-                cells
-            }
-        };
-        // A new bucket gets a new slot, so no worker spends tokens leased from an old one.
-        reg.next_slot += 1;
-        let pk = Arc::new(PlanKey {
-            plan_id: p.id,
-            plan_name: p.name.as_str().into(),
-            name: name.into(),
-            slot: reg.next_slot - 1,
-            throttle: p.throttle,
-            pool: p
-                .throttle
-                .map(|t| GlobalPool::new(t.rate, t.burst, self.workers)),
-            quota: p.quota.clone(),
-            usage,
-            shared_throttle: self.cluster_exact.and_then(|exact| {
-                let t = p.throttle?;
-                Some(Arc::new(SharedLimit::plan_rate(
-                    plan, name, t.rate, t.burst, exact,
-                )))
-            }),
-            shared_quota: self.cluster_exact.and_then(|exact| {
-                let q = p.quota.as_ref()?;
-                Some(Arc::new(SharedLimit::quota(plan, name, q.limit, exact)))
-            }),
-        });
-        reg.plan_keys.insert(k, pk.clone());
-        Ok(Some(pk))
-    }
 }
 
 /// 40 characters from [A-Za-z0-9], like API Gateway's generated keys (~238 bits).
@@ -585,6 +515,9 @@ fn invisible(c: char) -> bool {
     matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
         | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
+
+#[path = "registry_plans.rs"]
+mod plans;
 
 #[cfg(test)]
 #[path = "registry_tests.rs"]

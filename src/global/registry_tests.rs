@@ -136,3 +136,52 @@ fn a_config_key_with_a_created_keys_value_wins_with_a_warning() {
     drop((keys, store));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const VALUE_K: &str = "value-of-k-0123456789";
+
+/// `name`'s plan key as workers find it in the published table.
+fn plan_key_of(keys: &Keys, value: &str) -> Arc<PlanKey> {
+    let table = keys.table().load_full();
+    table
+        .find(&digest(value.as_bytes()))
+        .unwrap()
+        .plan
+        .clone()
+        .unwrap()
+}
+
+/// Changing only a plan's quota keeps its keys' throttle buckets as they were (README,
+/// Hot reload): the plan key was rebuilt with a full bucket, so raising a quota by one
+/// gave every key its whole burst again.
+#[test]
+fn a_reload_that_changes_only_the_quota_keeps_the_throttle_bucket() {
+    use crate::global::lease::{now_ns, Lease};
+    let v1 = format!("usage_plans: {{ p: {{ throttle: {{ rate: 0.001, burst: 2 }}, quota: {{ limit: 100, period: day }} }} }}\napi_keys: [{{ name: k, value: {VALUE_K}, plan: p }}]\n");
+    let keys = Keys::load(&traffic(&v1), None, 1).unwrap();
+    // One token a time, as a worker's first lease at this rate and burst takes.
+    let take = |pk: &PlanKey| pk.pool.as_ref().unwrap().lease(1, now_ns());
+    let k1 = plan_key_of(&keys, VALUE_K);
+    assert_eq!(take(&k1), Lease::Granted(1));
+    assert_eq!(take(&k1), Lease::Granted(1));
+    assert!(matches!(take(&k1), Lease::Denied { .. }));
+
+    let v2 = v1.replace("limit: 100", "limit: 101");
+    keys.reconfigure(&traffic(&v2), None).unwrap();
+    let k2 = plan_key_of(&keys, VALUE_K);
+    assert_eq!(k2.quota.as_ref().map(|q| q.limit), Some(101));
+    assert!(
+        matches!(take(&k2), Lease::Denied { .. }),
+        "the reload refilled the bucket"
+    );
+    assert_eq!(
+        k2.slot, k1.slot,
+        "tokens workers leased are this bucket's still"
+    );
+
+    // A throttle that changes is a new bucket (in a new slot), full.
+    let v3 = v2.replace("burst: 2", "burst: 3");
+    keys.reconfigure(&traffic(&v3), None).unwrap();
+    let k3 = plan_key_of(&keys, VALUE_K);
+    assert_ne!(k3.slot, k2.slot);
+    assert_eq!(take(&k3), Lease::Granted(1));
+}

@@ -1,0 +1,101 @@
+//! Usage plan keys: the limits, bucket and counters of one key in one plan, kept or
+//! rebuilt as reloads change the plan.
+
+use std::sync::Arc;
+
+use super::{Keys, Registry};
+use crate::cluster::SharedLimit;
+use crate::config::model::Quota;
+use crate::global::keys::PlanKey;
+use crate::global::lease::GlobalPool;
+use crate::global::usage::{period_start, today, UsageCells};
+use crate::store::{Store, StoreError};
+
+impl Keys {
+    /// `name`'s key in `plan`: kept while the plan's limits are the same, else rebuilt
+    /// around the same counters (restored from the store the first time), keeping the
+    /// bucket of a throttle that did not change (and its slot, so the tokens workers
+    /// leased from it stay spendable) and the shared counter of a quota that did not.
+    pub(super) fn plan_key(
+        &self,
+        reg: &mut Registry,
+        plan: &str,
+        name: &str,
+        store: Option<&Store>,
+    ) -> Result<Option<Arc<PlanKey>>, StoreError> {
+        let Some(p) = reg.plans.iter().find(|p| p.name == plan).cloned() else {
+            return Ok(None);
+        };
+        let k = (plan.to_string(), name.to_string());
+        let prev = reg.plan_keys.get(&k).cloned();
+        let quota = |q: &Option<Quota>| q.as_ref().map(|q| (q.limit, q.period, q.offset));
+        let same_throttle = prev.as_ref().filter(|pk| pk.throttle == p.throttle);
+        let same_quota = prev
+            .as_ref()
+            .filter(|pk| quota(&pk.quota) == quota(&p.quota));
+        if let (Some(pk), Some(_)) = (same_throttle, same_quota) {
+            return Ok(Some(pk.clone()));
+        }
+        let usage = match reg.usage.get(&k) {
+            Some(u) => u.clone(),
+            None => {
+                let day = today();
+                let start = p
+                    .quota
+                    .as_ref()
+                    .map_or(day, |q| period_start(day, q.period, q.offset));
+                let (mut used, mut today_count) = (0, 0);
+                if let Some(store) = store {
+                    for c in store.usage(plan, Some(name), start.min(day), day)? {
+                        used += c.count;
+                        if c.day == day {
+                            today_count = c.count;
+                        }
+                    }
+                }
+                let cells = Arc::new(UsageCells::restored(start, used, day, today_count));
+                reg.usage.insert(k.clone(), cells.clone());
+                cells
+            }
+        };
+        // A throttle that did not change keeps its bucket (and slot, and shared limit)
+        // whatever else did: a reload neither refills nor empties it (README, Hot reload).
+        let (slot, pool, shared_throttle) = match same_throttle {
+            Some(pk) => (pk.slot, pk.pool.clone(), pk.shared_throttle.clone()),
+            None => {
+                // A new bucket gets a new slot, so no worker spends tokens leased from an
+                // old one.
+                reg.next_slot += 1;
+                let pool =
+                    (p.throttle).map(|t| Arc::new(GlobalPool::new(t.rate, t.burst, self.workers)));
+                let shared = self.cluster_exact.and_then(|exact| {
+                    let t = p.throttle?;
+                    let l = SharedLimit::plan_rate(plan, name, t.rate, t.burst, exact);
+                    Some(Arc::new(l))
+                });
+                (reg.next_slot - 1, pool, shared)
+            }
+        };
+        let shared_quota = match same_quota {
+            Some(pk) => pk.shared_quota.clone(),
+            None => self.cluster_exact.and_then(|exact| {
+                let q = p.quota.as_ref()?;
+                Some(Arc::new(SharedLimit::quota(plan, name, q.limit, exact)))
+            }),
+        };
+        let pk = Arc::new(PlanKey {
+            plan_id: p.id,
+            plan_name: p.name.as_str().into(),
+            name: name.into(),
+            slot,
+            throttle: p.throttle,
+            pool,
+            quota: p.quota.clone(),
+            usage,
+            shared_throttle,
+            shared_quota,
+        });
+        reg.plan_keys.insert(k, pk.clone());
+        Ok(Some(pk))
+    }
+}
