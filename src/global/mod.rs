@@ -143,8 +143,8 @@ impl Shared {
     }
 
     /// After a reload: the new config's plans and keys, and warnings about created keys a
-    /// config key hides. Usage is flushed first, so a plan whose quota changed recounts
-    /// from an up-to-date store.
+    /// config key hides. Usage is flushed first, so a plan whose quota now counts other
+    /// days recounts from an up-to-date store (`registry::requotas`).
     pub fn reconfigure(
         &self,
         t: &crate::config::traffic::TrafficRt,

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use tracing::warn;
 
 use super::keys::{digest, KeyEntry, KeyTable, PlanKey};
-use super::usage::{period_start, today, UsageCells};
+use super::usage::{today, UsageCells};
 use crate::cluster::SharedLimit;
 use crate::config::model::Quota;
 use crate::config::traffic::{PlanRt, TrafficRt};
@@ -181,8 +181,8 @@ impl Keys {
     }
 
     /// After a reload: the new config's plans and keys (created keys stay), published
-    /// at once. Counters carry over; a plan whose quota changed recounts its keys' current
-    /// period from the store (flush first, so the store is up to date).
+    /// at once. Counters carry over; a plan whose quota now counts other days recounts its
+    /// keys' current period (`requotas`; flush first, so the store is up to date).
     /// Returns the warnings about created keys a config key hides (logged too).
     pub fn reconfigure(
         &self,
@@ -224,32 +224,19 @@ impl Keys {
         }
         reg.active = active;
         let day = today();
-        for plan in &t.plans {
-            let changed_quota = reg
-                .plans
-                .iter()
-                .find(|p| p.name == plan.name)
-                .is_some_and(|old| {
-                    let q = |p: &PlanRt| p.quota.as_ref().map(|q| (q.limit, q.period, q.offset));
-                    q(old) != q(plan)
-                });
-            let (Some(q), Some(store), true) = (&plan.quota, store, changed_quota) else {
-                continue;
-            };
-            let start = period_start(day, q.period, q.offset);
-            for ((p, name), cells) in &reg.usage {
-                if *p == plan.name {
-                    let used: u64 = store
-                        .usage(p, Some(name), start, day)?
-                        .iter()
-                        .map(|c| c.count)
-                        .sum();
-                    cells.reset_quota(start, used);
-                }
-            }
+        let requotas = plans::requotas(&reg, t, store, day)?;
+        // Recounted before the new table goes out, so its first requests find the count
+        // (near) right, and again once it is out: until then workers count under the old
+        // plan's period, and one whose period starts later than the new one's starts the
+        // counter over. Each recount reads the day counter, which has every admission.
+        for (cells, start, closed) in &requotas {
+            cells.requota(*start, *closed, day);
         }
         reg.plans = t.plans.clone();
         self.publish(&mut reg, store)?;
+        for (cells, start, closed) in requotas {
+            cells.requota(start, closed, day);
+        }
         Ok(warnings)
     }
 

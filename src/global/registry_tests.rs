@@ -1,6 +1,7 @@
 //! The key registry's unit tests.
 
 use super::*;
+use crate::store::DayCount;
 
 #[test]
 fn only_names_a_delete_can_address_are_created() {
@@ -148,6 +149,108 @@ fn plan_key_of(keys: &Keys, value: &str) -> Arc<PlanKey> {
         .plan
         .clone()
         .unwrap()
+}
+
+/// What admission does with a key's counters (`pipeline::admission`): the quota, then
+/// the day. False when the quota is used up.
+fn admit(pk: &PlanKey) -> bool {
+    let day = today();
+    if let Some(q) = &pk.quota {
+        let period = crate::global::usage::period_start(day, q.period, q.offset);
+        if !pk.usage.quota_take(period, q.limit) {
+            return false;
+        }
+    }
+    pk.usage.count_day(day);
+    true
+}
+
+/// The process's shared state over a store in a fresh directory, without its flusher
+/// thread: the test flushes when it wants to.
+fn shared_at(tag: &str, yaml: &str) -> (crate::global::Shared, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("portico-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).unwrap();
+    let shared = crate::global::Shared {
+        workers: 1,
+        keys: Keys::load(&traffic(yaml), Some(&store), 1).unwrap(),
+        store: Some(store),
+        flushed: Mutex::new(HashMap::new()),
+        stop: std::sync::atomic::AtomicBool::new(false),
+        flusher: Mutex::new(None),
+    };
+    (shared, dir)
+}
+
+/// A reload flushes usage, then recounts quotas: a request admitted in between counts
+/// too. Recounting set the counter to the store's count, which lacked it, so a reload
+/// that only changed the limit under load let some 30 requests past a 30,000 quota.
+#[test]
+fn a_reload_of_the_limit_loses_no_request_admitted_after_its_flush() {
+    let v1 = format!("usage_plans: {{ p: {{ quota: {{ limit: 10, period: day }} }} }}\napi_keys: [{{ name: k, value: {VALUE_K}, plan: p }}]\n");
+    let (shared, dir) = shared_at("requota-limit", &v1);
+    for _ in 0..3 {
+        assert!(admit(&plan_key_of(&shared.keys, VALUE_K)));
+    }
+    shared.flush().unwrap();
+    // Admitted between the reload's flush and its recount (`Shared::reconfigure`).
+    assert!(admit(&plan_key_of(&shared.keys, VALUE_K)));
+    let v2 = v1.replace("limit: 10", "limit: 11");
+    (shared
+        .keys
+        .reconfigure(&traffic(&v2), shared.store.as_ref()))
+    .unwrap();
+    let pk = plan_key_of(&shared.keys, VALUE_K);
+    assert_eq!(pk.usage.quota_used(), (today(), 4));
+    let more = (0..20).filter(|_| admit(&pk)).count();
+    assert_eq!(more, 7, "11 in all, 4 of them before");
+    drop(shared);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A quota that counts other days from a reload on (a new period, or a plan that had
+/// none) recounts from the store's past days and today's count as it stands, with the
+/// requests admitted after the reload's flush.
+#[test]
+fn a_quota_recounted_on_reload_keeps_the_requests_admitted_after_the_flush() {
+    let v1 = format!("usage_plans: {{ p: {{ quota: {{ limit: 100, period: day }} }}, q: {{}} }}\napi_keys: [{{ name: k, value: {VALUE_K}, plan: p }}, {{ name: j, value: value-of-j-0123456789, plan: q }}]\n");
+    let (shared, dir) = shared_at("requota-period", &v1);
+    let day = today();
+    // Yesterday's count is in this week's quota unless the week starts today.
+    let yesterday = DayCount {
+        plan: "p".into(),
+        key: "k".into(),
+        day: day - 1,
+        count: 5,
+    };
+    shared
+        .store
+        .as_ref()
+        .unwrap()
+        .write_usage(&[yesterday])
+        .unwrap();
+    let keys = &shared.keys;
+    for value in [VALUE_K, "value-of-j-0123456789"] {
+        for _ in 0..3 {
+            assert!(admit(&plan_key_of(keys, value)));
+        }
+    }
+    shared.flush().unwrap();
+    for value in [VALUE_K, "value-of-j-0123456789"] {
+        assert!(admit(&plan_key_of(keys, value)));
+    }
+    let v2 = v1
+        .replace("period: day", "period: week")
+        .replace("q: {}", "q: { quota: { limit: 100, period: day } }");
+    (keys.reconfigure(&traffic(&v2), shared.store.as_ref())).unwrap();
+    let week = crate::global::usage::period_start(day, crate::config::model::Period::Week, 0);
+    let before = if week < day { 5 } else { 0 };
+    let k = plan_key_of(keys, VALUE_K);
+    assert_eq!(k.usage.quota_used(), (week, 4 + before), "a new period");
+    let j = plan_key_of(keys, "value-of-j-0123456789");
+    assert_eq!(j.usage.quota_used(), (day, 4), "a new quota");
+    drop(shared);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Changing only a plan's quota keeps its keys' throttle buckets as they were (README,

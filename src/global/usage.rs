@@ -140,11 +140,20 @@ impl UsageCells {
         c
     }
 
-    /// Starts the quota counter over (a plan's quota changed on reload).
-    pub fn reset_quota(&self, period: u32, used: u64) {
+    /// Starts the quota counter over in the period that begins on day `start` (a reload
+    /// gave the plan a quota of another period or offset, or one it had not): `closed`
+    /// requests admitted from `start` to yesterday (the store's count), plus today's as
+    /// the day counter holds them now. The day counter, not the quota counter, because
+    /// every admission counts there whatever the plan's quota was, and to the moment:
+    /// the store's count of today missed those admitted since its last flush.
+    pub fn requota(&self, start: u32, closed: u64, today: u32) {
+        let today_count: u64 = (self.day_counts().iter())
+            .filter(|(day, _)| *day >= today)
+            .map(|(_, n)| n)
+            .sum();
         self.inner
             .quota
-            .store(pack(period, used), Ordering::Release);
+            .store(pack(start, closed + today_count), Ordering::Release);
     }
 
     /// Whether the quota is used up, without taking anything (a cheap early refusal).
