@@ -322,3 +322,46 @@ fn creating_a_key_with_a_field_it_does_not_take_is_refused() {
         assert_eq!(r.status, 200, "{driver}");
     }
 }
+
+/// A created key whose plan a reload removes (or renames) is refused, and the reload says
+/// why in its answer's warnings and its log, as a start's log does: it answered
+/// `"warnings":[]` and the 403s went unexplained.
+#[test]
+fn a_reload_that_removes_a_created_keys_plan_warns_about_the_key() {
+    const CUST: &str = "cust-created-0123456789abcdef";
+    let want = serde_json::json!([{
+        "path": "usage_plans",
+        "message": r#"the API key "cust" is in usage plan "plan", which the config does not have; it is refused until the config has that plan"#,
+    }]);
+    for driver in DRIVERS {
+        let state = temp_dir("state");
+        let admin_port = free_port();
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let base = keys_config(&state, admin_port);
+        let p = Portico::start(&base, driver);
+        let body = format!(r#"{{"name":"cust","plan":"plan","value":"{CUST}"}}"#);
+        let r = admin(admin_addr, "POST", "/api-keys", Some(TOKEN), Some(&body));
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        let cust = || status(p.addr, &format!("x-api-key: {CUST}\r\n"), "/secret").status;
+        assert_eq!(cust(), 200, "{driver}");
+
+        let renamed = base
+            .replace("\n  plan: {", "\n  renamed: {")
+            .replace("plan: plan }", "plan: renamed }")
+            .replace("{PORT}", &p.addr.port().to_string());
+        std::fs::write(&p.config, renamed).unwrap();
+        let r = admin(admin_addr, "POST", "/reload", Some(TOKEN), None);
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(answer["warnings"], want, "{driver}");
+        assert_eq!(cust(), 403, "{driver}");
+        let log = p.log_text();
+        let logged = log
+            .lines()
+            .find(|l| l.contains("WARN") && l.contains("\"cust\""));
+        let logged = logged.unwrap_or_else(|| panic!("{driver}: not logged: {log}"));
+        assert!(logged.contains("key=usage_plans"), "{driver}: {logged}");
+        assert!(p.stop().success());
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}

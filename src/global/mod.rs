@@ -142,9 +142,10 @@ impl Shared {
         Ok(())
     }
 
-    /// After a reload: the new config's plans and keys, and warnings about created keys a
-    /// config key hides. Usage is flushed first, so a plan whose quota now counts other
-    /// days recounts from an up-to-date store (`registry::requotas`).
+    /// After a reload: the new config's plans and keys, and warnings about created keys
+    /// (hidden by a config key, or in a plan the config does not have). Usage is flushed
+    /// first, so a plan whose quota now counts other days recounts from an up-to-date
+    /// store (`registry::requotas`).
     pub fn reconfigure(
         &self,
         t: &crate::config::traffic::TrafficRt,

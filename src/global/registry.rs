@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use tracing::warn;
 
 use super::keys::{digest, KeyEntry, KeyTable, PlanKey};
 use super::usage::{today, UsageCells};
@@ -175,7 +174,7 @@ impl Keys {
             cluster_exact: t.cluster.as_ref().map(|c| c.exact_below),
         };
         let mut reg = keys.reg.lock().unwrap();
-        keys.publish(&mut reg, store)?;
+        crate::config::warnings::log(&keys.publish(&mut reg, store)?);
         drop(reg);
         Ok(keys)
     }
@@ -183,7 +182,9 @@ impl Keys {
     /// After a reload: the new config's plans and keys (created keys stay), published
     /// at once. Counters carry over; a plan whose quota now counts other days recounts its
     /// keys' current period (`requotas`; flush first, so the store is up to date).
-    /// Returns the warnings about created keys a config key hides (logged too).
+    /// Returns the warnings about created keys, which only the store knows: those a
+    /// config key hides, and those whose plan the config does not have (the reload logs
+    /// and reports them).
     pub fn reconfigure(
         &self,
         t: &TrafficRt,
@@ -233,7 +234,7 @@ impl Keys {
             cells.requota(*start, *closed, day);
         }
         reg.plans = t.plans.clone();
-        self.publish(&mut reg, store)?;
+        warnings.extend(self.publish(&mut reg, store)?);
         for (cells, start, closed) in requotas {
             cells.requota(start, closed, day);
         }
@@ -333,7 +334,7 @@ impl Keys {
         // The store's key of that name is this one now, not a hidden one.
         reg.shadowed.retain(|(n, _)| n != name);
         reg.active.push(key.into());
-        self.publish(&mut reg, Some(store))?;
+        self.republish(&mut reg, Some(store))?;
         Ok(value)
     }
 
@@ -364,7 +365,7 @@ impl Keys {
         };
         reg.shadowed.retain(|(n, _)| n != name);
         reg.active.remove(i);
-        self.publish(&mut reg, Some(store))?;
+        self.republish(&mut reg, Some(store))?;
         Ok(hidden)
     }
 
@@ -423,11 +424,25 @@ impl Keys {
         for k in created {
             admit_created(&mut r.active, &mut r.shadowed, k);
         }
-        self.publish(&mut reg, store)
+        self.republish(&mut reg, store)
     }
 
-    /// Builds the table from the active keys and swaps it in.
-    fn publish(&self, reg: &mut Registry, store: Option<&Store>) -> Result<(), StoreError> {
+    /// [`Keys::publish`] outside a start or reload, which report its warnings
+    /// themselves: logged here.
+    fn republish(&self, reg: &mut Registry, store: Option<&Store>) -> Result<(), StoreError> {
+        crate::config::warnings::log(&self.publish(reg, store)?);
+        Ok(())
+    }
+
+    /// Builds the table from the active keys and swaps it in. Returns a warning for each
+    /// key left out because its plan is not in the config (a created key whose plan a
+    /// reload removed or renamed): a start logs them, a reload reports them too.
+    fn publish(
+        &self,
+        reg: &mut Registry,
+        store: Option<&Store>,
+    ) -> Result<Vec<crate::config::ConfigError>, StoreError> {
+        let mut warnings = Vec::new();
         let mut entries = Vec::with_capacity(reg.active.len());
         for i in 0..reg.active.len() {
             let (name, plan, sha256) = {
@@ -438,7 +453,10 @@ impl Keys {
                 Some(p) => match self.plan_key(reg, &p, &name, store)? {
                     Some(pk) => Some(pk),
                     None => {
-                        warn!(key = %name, plan = %p, "API key names a usage plan the config does not have; refused until it does");
+                        warnings.push(crate::config::ConfigError::new(
+                            "usage_plans",
+                            format!("the API key {name:?} is in usage plan {p:?}, which the config does not have; it is refused until the config has that plan"),
+                        ));
                         continue;
                     }
                 },
@@ -451,7 +469,7 @@ impl Keys {
             });
         }
         self.table.store(Arc::new(KeyTable::build(entries)));
-        Ok(())
+        Ok(warnings)
     }
 }
 

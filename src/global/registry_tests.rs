@@ -288,3 +288,46 @@ fn a_reload_that_changes_only_the_quota_keeps_the_throttle_bucket() {
     assert_ne!(k3.slot, k2.slot);
     assert_eq!(take(&k3), Lease::Granted(1));
 }
+
+/// A created key whose plan a reload removes (or renames) is refused until the plan is
+/// back, and the reload says so in its warnings, as a start logs it: it answered none.
+#[test]
+fn a_reload_warns_about_a_created_key_whose_plan_it_removes() {
+    let dir = std::env::temp_dir().join(format!("portico-plan-gone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).unwrap();
+    let v1 = "usage_plans: { gold: {}, free: {} }\napi_keys: []\n";
+    let keys = Keys::load(&traffic(v1), Some(&store), 1).unwrap();
+    let value = keys.create(&store, "cust", Some("gold"), None).unwrap();
+    let served = |keys: &Keys| {
+        keys.table()
+            .load_full()
+            .find(&digest(value.as_bytes()))
+            .is_some()
+    };
+    assert!(served(&keys));
+
+    let v2 = "usage_plans: { free: {} }\napi_keys: []\n";
+    let warnings = keys.reconfigure(&traffic(v2), Some(&store)).unwrap();
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    let want = r#"usage_plans: the API key "cust" is in usage plan "gold", which the config does not have; it is refused until the config has that plan"#;
+    assert_eq!(warnings, [want]);
+    assert!(!served(&keys));
+    // A start says the same (it logs what `publish` returns).
+    let mut reg = keys.reg.lock().unwrap();
+    let at_start = keys.publish(&mut reg, Some(&store)).unwrap();
+    drop(reg);
+    assert_eq!(
+        at_start.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [want]
+    );
+
+    // The plan is back: so is the key, without a word.
+    assert!(keys
+        .reconfigure(&traffic(v1), Some(&store))
+        .unwrap()
+        .is_empty());
+    assert!(served(&keys));
+    drop((keys, store));
+    let _ = std::fs::remove_dir_all(&dir);
+}
