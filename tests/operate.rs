@@ -292,6 +292,10 @@ fn twenty_reloads_under_load_fail_no_request() {
         for i in 0..20 {
             std::fs::write(&p.config, if i % 2 == 0 { &config_b } else { &config_a }).unwrap();
             p.signal(1);
+            // Each reload done before the next signal: on a loaded machine a reload can
+            // outlast 100 ms, and two signals during one are one reload after it.
+            let done = |n: usize| p.log_text().matches("config reloaded").count() > n;
+            assert!(eventually(|| done(i)), "{driver}: reload {i}");
             thread::sleep(Duration::from_millis(100));
         }
         stop.store(true, Ordering::Relaxed);
