@@ -555,3 +555,55 @@ fn a_reload_onto_a_taken_address_names_it_and_the_next_one_works() {
         );
     }
 }
+
+/// A reload asked for during a stop is refused, not answered "Reloaded" for a config
+/// whose new addresses never listen (the stop closes the workers that would apply it):
+/// `POST /reload` gets a 503, a SIGHUP a log line. nginx's master ignores a reload once
+/// a quit began.
+#[test]
+fn a_reload_during_a_stop_is_refused() {
+    let origin = Origin::start(|_, s| {
+        std::thread::sleep(Duration::from_secs(3));
+        respond(s, 200, &[], b"late");
+        true
+    });
+    for driver in DRIVERS {
+        let admin_port = free_port();
+        let admin_addr: std::net::SocketAddr = ([127, 0, 0, 1], admin_port).into();
+        let yaml = proxy_config(origin.addr, 2)
+            .replace("drain_timeout: 5s", "drain_timeout: 10s")
+            .replace("timeout: 2s }", "timeout: 10s }")
+            .replace(
+                "upstreams:",
+                &format!("admin: {{ listen: \"{admin_addr}\", token: t0ken }}\nupstreams:"),
+            );
+        let mut p = Portico::start(&yaml, driver);
+        let mut slow = p.connect();
+        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        std::io::Write::write_all(&mut slow, b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert!(eventually(|| origin
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > before));
+        p.signal(15);
+        assert!(eventually(|| p.log_text().contains("draining")), "{driver}");
+        let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
+        assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        assert!(r.text().contains("stopping"), "{driver}: {}", r.text());
+        p.signal(1);
+        assert!(
+            eventually(|| p.log_text().contains("reload refused: Portico is stopping")),
+            "{driver}: {}",
+            p.log_text()
+        );
+        assert!(!p.log_text().contains("config reloaded"), "{driver}");
+        // The request under way is still served, then the process ends.
+        let r = read_response(&mut std::io::BufReader::new(slow), false).unwrap();
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(
+            p.wait_exit(Duration::from_secs(10)).code(),
+            Some(0),
+            "{driver}"
+        );
+    }
+}

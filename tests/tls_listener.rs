@@ -473,3 +473,90 @@ fn wait_port_at(addr: std::net::SocketAddr) {
 }
 
 // ---------------------------------------------------------------- 9
+
+/// A reload that turns TLS off (no `tls_listen`, no certificates) while clients keep
+/// opening TLS connections: each connection the TLS listener took before it closed gets
+/// its handshake and its answer (`/prod/ping` is 200 under either config: proxied under
+/// the domain's mapping, the stage's mock without it; with the certificates it was
+/// opened under), the rest
+/// are refused at connect. Accepted and then closed without a word, a client can't tell
+/// its request from a lost one; before, the handshakes in the listener's last 100 ms
+/// found the new config's no-TLS and were dropped.
+#[test]
+fn a_reload_that_turns_tls_off_serves_the_connections_its_listener_took() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-off");
+    let ca = Ca::new("Test CA");
+    for driver in DRIVERS {
+        let files = ca
+            .server_cert(&["a.example"])
+            .write(&dir, &format!("a-{driver}"));
+        let tls_port = free_port();
+        let with_tls = config(
+            tls_port,
+            &origin,
+            "",
+            "",
+            &[domain("a.example", Some(&files), None, "shop/prod")],
+        );
+        let plain = with_tls
+            .replace(&format!("  tls_listen: [\"127.0.0.1:{tls_port}\"]\n"), "")
+            .split("domains:")
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            !plain.contains("tls_listen") && !plain.contains("cert:"),
+            "{plain}"
+        );
+        let p = start(&with_tls, driver, tls_port);
+        let plain = plain.replace("{PORT}", &p.addr.port().to_string());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients: Vec<_> = (0..3)
+            .map(|_| {
+                let (stop, client) = (stop.clone(), TlsClient::trusting(&ca).build());
+                thread::spawn(move || {
+                    let (mut served, mut dropped) = (0, Vec::new());
+                    while !stop.load(Ordering::Relaxed) {
+                        // Refused at connect: the listener is gone, which is fine.
+                        let Ok(sock) = TcpStream::connect(("127.0.0.1", tls_port)) else {
+                            thread::sleep(Duration::from_millis(5));
+                            continue;
+                        };
+                        let answer = client.handshake(sock, "a.example").and_then(|mut c| {
+                            c.get("/prod/ping", "a.example").map_err(|e| e.to_string())
+                        });
+                        match answer {
+                            Ok(r) if r.status == 200 => served += 1,
+                            other => dropped.push(format!("{:?}", other.map(|r| r.status))),
+                        }
+                    }
+                    (served, dropped)
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(300));
+        std::fs::write(&p.config, &plain).unwrap();
+        p.signal(1);
+        assert!(
+            within(15, || p.log_text().contains("config reloaded")),
+            "{driver}: {}",
+            p.log_text()
+        );
+        thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            let (served, dropped) = c.join().unwrap();
+            assert!(
+                served > 0,
+                "{driver}: no connection served before the reload"
+            );
+            assert!(
+                dropped.is_empty(),
+                "{driver}: accepted, then dropped: {dropped:?}"
+            );
+        }
+        // And the plain listener serves on.
+        assert_eq!(plain_get(&p, "t", "/prod/ping").status, 200, "{driver}");
+    }
+}

@@ -37,6 +37,9 @@ pub fn reload(_: &AdminCtx, _: &Request, _: &Params) -> Response {
             .map(|e| json!({ "path": e.path, "message": e.message }))
             .collect()
     };
+    if crate::runtime::shutdown::stop_requested() {
+        return Response::message(503, "Portico is stopping: the config is not reloaded");
+    }
     match reload::reload() {
         Ok(done) => Response::json(
             200,

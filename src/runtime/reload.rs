@@ -122,6 +122,13 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
         return Err(ConfigError::new("", "not running").into());
     };
     let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
+    // A stop under way applies no new config (its workers and listeners are closing):
+    // said, not answered "Reloaded" for addresses that never listen. nginx's master
+    // ignores a reload once a quit began.
+    if super::shutdown::stop_requested() {
+        warn!(config = %c.path.display(), "reload refused: Portico is stopping");
+        return Err(ConfigError::new("", "Portico is stopping: the config is not reloaded").into());
+    }
     let mut warnings = Vec::new();
     let result = read(&c.path).and_then(|text| {
         let mut cfg = load_and_validate_file_text(&text, &c.path)?;

@@ -65,6 +65,11 @@ pub struct Generation {
     /// `[api][stage]`: this worker's open connections of a WebSocket API's stage (empty
     /// for HTTP APIs); `portico_websocket_connections{api,stage}`.
     pub ws_open: Vec<Vec<Arc<std::sync::atomic::AtomicU64>>>,
+    /// What TLS connections are accepted with: the config's, or, when a reload turned
+    /// TLS off, the last generation's that had it, for the connections its closing
+    /// listeners still take (their clients' TCP handshakes were done; cut, they saw a
+    /// connection accepted and then closed).
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 impl Generation {
@@ -105,6 +110,10 @@ impl Generation {
             .collect();
         Generation {
             ws_open,
+            tls: snap
+                .tls
+                .clone()
+                .or_else(|| previous.and_then(|p| p.tls.clone())),
             number,
             limits: crate::pipeline::throttle::LimitBuckets::new(snap.traffic.pools.len()),
             snap,

@@ -124,7 +124,7 @@ pub fn serve<'a>(
 /// short by a drain.
 pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr, listener: Rc<Drain>) {
     let gen = ctx.generation();
-    let Some(tls) = gen.snap.tls.clone() else {
+    let Some(tls) = gen.tls.clone() else {
         return;
     };
     let limit = gen.snap.server.limits.header_timeout;
