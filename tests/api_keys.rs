@@ -127,7 +127,7 @@ api_keys:
     let (_, long_out) = check(&long);
     for want in [
         "api_keys[0].name: name must be 1 to 128 characters",
-        "api_keys[1].name: name must not be . or .., nor hold a slash, a backslash, a control character or an invisible formatting one (U+200B–U+200F, U+202A–U+202E, …)",
+        "api_keys[1].name: name must not be . or .., start or end with a space, nor hold a slash, a backslash, a control character, or one that shows as nothing or as a space (U+200B, U+202E, U+00A0, …)",
         "api_keys[2].name: name must not be",
         "api_keys[3].name: name must not be",
     ] {

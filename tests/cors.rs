@@ -344,3 +344,18 @@ fn check_refuses_origins_no_browser_sends() {
 
 const IPV6: &str =
     " (write an IPv6 address as browsers send it: lower-case, shortest form, no dotted quad)";
+
+/// A scheme wildcard beside `allow_credentials` passes check (browsers take the echoed
+/// origin with credentials, where they refuse `*`), with a warning: any site of that
+/// scheme could send a user's cookies and read the answers.
+#[test]
+fn a_scheme_wildcard_with_credentials_is_warned_about() {
+    let yaml = "server: { listen: [\"127.0.0.1:1\"], workers: 1 }\napis:\n  x:\n    cors: { allow_origins: [\"https://app.example\", \"https://*\"], allow_credentials: true }\n    stages: { $default: {} }\n    routes:\n      \"GET /a\": { integration: { type: mock } }\n";
+    let (code, out) = check(yaml);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: apis.x.cors.allow_origins[1]: https://* with allow_credentials: true lets any site"),
+        "{out}"
+    );
+    assert!(!out.contains("allow_origins[0]"), "{out}");
+}

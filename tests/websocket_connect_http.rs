@@ -19,7 +19,14 @@ fn connect_calls_carry_the_clients_query_and_headers() {
     let backend = Origin::start(|req, s| {
         let authorized = req.target.contains("token=good") && req.header("authorization").is_some();
         let offered = req.header("sec-websocket-protocol").unwrap_or("");
-        if authorized && offered.split(',').any(|p| p.trim() == "chat.v2") {
+        if authorized && req.target.contains("two=1") {
+            // Two lines: the 101 may carry one subprotocol only.
+            let both = [
+                ("Sec-WebSocket-Protocol", "chat.v2"),
+                ("Sec-WebSocket-Protocol", "chat.v1"),
+            ];
+            respond(s, 200, &both, b"");
+        } else if authorized && offered.split(',').any(|p| p.trim() == "chat.v2") {
             respond(s, 200, &[("Sec-WebSocket-Protocol", "chat.v2")], b"");
         } else {
             respond(s, 401, &[], b"no");
@@ -50,6 +57,19 @@ fn connect_calls_carry_the_clients_query_and_headers() {
         assert_eq!(
             seen.target, "/connect?token=good&x=a%20b&h={HOST}",
             "{driver}"
+        );
+        let mut two = p.connect();
+        two.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = raw_handshake(&mut two, "/prod?token=good&two=1", extra).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 101 "), "{driver}: {head}");
+        assert_eq!(
+            head.matches("sec-websocket-protocol").count(),
+            1,
+            "{driver}: {head}"
+        );
+        assert!(
+            head.contains("\r\nsec-websocket-protocol: chat.v2\r\n"),
+            "{driver}: {head}"
         );
         // The host line is the target's, whatever the query holds.
         assert_eq!(

@@ -299,3 +299,37 @@ apis:
     want.sort();
     assert_eq!(out, want);
 }
+
+#[test]
+fn a_stage_variable_that_puts_a_control_character_in_a_header_is_refused() {
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { s: { variables: { v: \"a\\r\\nx-inj: 1\", ok: fine } } }\n",
+        "    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { x-b: \"${stageVariables.v}\", x-ok: \"${stageVariables.ok}\" } } }\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        response_parameters: { \"200\": { \"overwrite:header.x-v\": \"$stageVariables.v\" } }\n",
+    ));
+    let why = "a header value can't hold the control character '\\r', from stage variable \"v\" in stage \"s\"";
+    assert_eq!(
+        out,
+        [
+            format!("apis.a.routes.\"GET /m\".integration.headers.x-b: {why}"),
+            format!(
+                "apis.a.routes.\"GET /h\".response_parameters.200.\"overwrite:header.x-v\": {why}"
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_key_that_would_show_reversed_is_shown_escaped() {
+    let out = errors(
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n      \"GET /a\\u202Eb\\u2028c\": { integration: { type: mock } }\n",
+    );
+    assert!(
+        out.iter()
+            .any(|e| e.starts_with(r#"apis.a.routes."GET /a\u{202e}b\u{2028}c""#)),
+        "{out:?}"
+    );
+}

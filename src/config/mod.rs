@@ -312,6 +312,18 @@ fn under(path: &str, parent: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
+/// Characters that show as nothing, as a space, or change how the text around them
+/// shows (format characters such as U+200B or U+202E, line and paragraph separators,
+/// fillers, tags, spaces other than ASCII's): names that differ by one look alike, and
+/// U+202E shows the rest of a line reversed.
+pub fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{a0}' | '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{1680}'
+        | '\u{17b4}' | '\u{17b5}' | '\u{180e}' | '\u{2000}'..='\u{200f}' | '\u{2028}'..='\u{202f}'
+        | '\u{205f}'..='\u{206f}' | '\u{3000}' | '\u{3164}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{fff9}'..='\u{fffb}' | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e007f}')
+}
+
 /// A dotted key path as shown in errors: keys that are not plain words are double-quoted
 /// (control characters escaped, `\n`), list items are `[i]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -339,8 +351,9 @@ impl KeyPath {
                 if matches!(c, '"' | '\\') {
                     s.push('\\');
                     s.push(c);
-                } else if c.is_control() {
-                    // A line break in a key must not break `check`'s one line per error.
+                } else if c.is_control() || invisible(c) {
+                    // A line break in a key must not break `check`'s one line per error,
+                    // nor U+202E turn the rest of it around.
                     s.extend(c.escape_default());
                 } else {
                     s.push(c);

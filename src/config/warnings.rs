@@ -205,6 +205,17 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                     ));
                 }
             }
+            // An echoed scheme wildcard passes the check `*` fails: any site of that
+            // scheme may send the user's cookies and read the answers.
+            for (i, origin) in cors.allow_origins.iter().enumerate() {
+                if origin.eq_ignore_ascii_case("https://*")
+                    || origin.eq_ignore_ascii_case("http://*")
+                {
+                    out.push(p.key("cors").key("allow_origins").index(i).error(format!(
+                        "{origin} with allow_credentials: true lets any site of that scheme send its users' cookies and read the answers; list the origins"
+                    )));
+                }
+            }
         }
         // A mutual-TLS domain's API is also on the default endpoint unless switched off:
         // any other Host (plain HTTP too) reaches it there without a client certificate.

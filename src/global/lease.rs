@@ -161,7 +161,8 @@ impl GlobalPool {
                 // Back to nanoseconds (saturating: a wait of centuries is still a wait).
                 let wait = next.max(1.0) * f64::from(self.shift).exp2();
                 return Lease::Denied {
-                    wait_ns: wait as u64,
+                    // u64::MAX means "never" (rate 0); a wait of centuries is a wait.
+                    wait_ns: (wait as u64).min(u64::MAX - 1),
                 };
             }
             let n = have.min(want);
@@ -319,6 +320,8 @@ mod tests {
                     let want = (1e9 / rate.max(1e-18)).min(u64::MAX as f64);
                     let off = (wait_ns as f64 - want).abs() / want;
                     assert!(off < 1e-6, "rate {rate}: wait {wait_ns} ns, want {want}");
+                    // Never "no token ever" (u64::MAX, rate 0), so a 429 says retry-after.
+                    assert!(wait_ns < u64::MAX, "rate {rate}");
                 }
                 l => panic!("rate {rate}, burst {burst}: {l:?} past the burst"),
             }

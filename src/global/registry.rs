@@ -498,7 +498,7 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
     }
     if !addressable(name) {
         return Some(
-            "name must not be . or .., nor hold a slash, a backslash, a control character or an invisible formatting one (U+200B–U+200F, U+202A–U+202E, …)",
+            "name must not be . or .., start or end with a space, nor hold a slash, a backslash, a control character, or one that shows as nothing or as a space (U+200B, U+202E, U+00A0, …)",
         );
     }
     None
@@ -511,14 +511,8 @@ fn addressable(name: &str) -> bool {
         && name != ".."
         && !name
             .chars()
-            .any(|c| c == '/' || c == '\\' || c.is_control() || invisible(c))
-}
-
-/// Unicode format characters that change how a name shows without showing: a name with
-/// U+202E (right-to-left override) read reversed in `/api-keys` and in logs.
-fn invisible(c: char) -> bool {
-    matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+            .any(|c| c == '/' || c == '\\' || c.is_control() || crate::config::invisible(c))
+        && name.trim_matches(' ') == name
 }
 
 #[path = "registry_plans.rs"]

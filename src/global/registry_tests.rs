@@ -16,10 +16,15 @@ fn only_names_a_delete_can_address_are_created() {
         "admin\u{202e}nimda",
         "a\u{200b}b",
         "\u{feff}bob",
+        "x\u{a0}y",
+        "x\u{2028}y",
+        "x\u{e0001}y",
+        " t10 ",
+        "t10 ",
     ] {
         assert!(!super::addressable(bad), "{bad:?}");
     }
-    for good in ["bob", "bob smith", "a.b", "...", "ключ", "x@y"] {
+    for good in ["bob", "bob smith", "a.b", "...", "ключ", "x@y", "名前"] {
         assert!(super::addressable(good), "{good:?}");
     }
 }

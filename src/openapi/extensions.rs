@@ -110,21 +110,23 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
     // values (`method.request.header.origin`) are not supported.
     let mut g = g.clone();
     if let Some(Value::Object(params)) = g.get_mut("responseParameters") {
-        // A static value is sent as written; Portico would read a `$context` in it as a
-        // reference (a client's User-Agent where the author wrote a fixed text). Stage
-        // variables are Portico's own and stay references.
+        // A static value is sent as written; Portico would read a `$context` or a
+        // `$stageVariables` in it as a reference (a client's User-Agent, or a stage's
+        // variable, in a public error answer where the author wrote a fixed text).
         params.retain(|k, v| {
             let Some(text) = v.as_str().and_then(static_value) else {
                 return true;
             };
-            let reads_context = text.contains("$context") || text.contains("${context");
-            if reads_context {
+            let reference = ["$context", "${context", "$stageVariables", "${stageVariables"]
+                .iter()
+                .any(|r| text.contains(r));
+            if reference {
                 ctx.warn(
                     format!("{gp}/responseParameters/{}", esc(k)),
-                    "a static value with $context would be read as a reference; skipped",
+                    "a static value with $context or $stageVariables would be read as a reference; skipped",
                 );
             }
-            !reads_context
+            !reference
         });
         for v in params.values_mut() {
             let source = v

@@ -48,7 +48,7 @@ pub(super) fn convert(
             if kind == "http" && builds_body_from_gateway(integ) {
                 ctx.warn(
                     format!("{p}/requestTemplates"),
-                    "the backend's body is built by a template from what the gateway knows (the authorizer, the caller's identity) or never passed as sent (passthroughBehavior), and mapping templates are not applied; method skipped",
+                    "the backend's body is built by a template from what the gateway knows ($context, stage variables) or never passed as sent (passthroughBehavior), and mapping templates are not applied; method skipped",
                 );
                 return None;
             }
@@ -222,24 +222,23 @@ pub(super) fn convert(
 }
 
 /// Whether a non-proxy integration's request templates put into the body what only the
-/// gateway knows (`$context.authorizer…`, `$context.identity…`), or its passthrough
-/// behaviour keeps the client's own body from the backend (`never`, and
-/// `when_no_templates` once there are templates). Passed as sent instead, the client
-/// writes those fields itself (`"user": "admin"`), and the backend trusts them.
+/// gateway knows (any `$context` value: the authorizer's, the caller's identity, however
+/// spelled, `$context['identity']` or an alias `#set($c = $context)`; or a stage
+/// variable), or its passthrough behaviour keeps the client's own body from the backend
+/// (`never`, and `when_no_templates` once there are templates). Templates are not
+/// applied, so the client's body would arrive instead and the client would write those
+/// fields itself (`"user": "admin"`), which the backend trusts.
 fn builds_body_from_gateway(integ: &Value) -> bool {
     let Some(Value::Object(templates)) = integ.get("requestTemplates") else {
         return false;
     };
     let reads_gateway = |t: &str| {
         let t = t.to_ascii_lowercase();
-        [
-            "context.authorizer",
-            "context.identity",
-            "context['authorizer']",
-            "context[\"authorizer\"]",
-        ]
-        .iter()
-        .any(|n| t.contains(n))
+        ["context", "stagevariables"].iter().any(|name| {
+            ["$", "${", "$!", "$!{"]
+                .iter()
+                .any(|sigil| t.contains(&format!("{sigil}{name}")))
+        })
     };
     let passthrough = integ
         .get("passthroughBehavior")

@@ -268,6 +268,9 @@ pub(super) fn security(
             );
             return false;
         };
+        // What an earlier requirement (another alternative) already set.
+        let guarded_before =
+            route.contains_key("authorizer") || route.contains_key("authorization");
         for (name, scopes) in req {
             if !scopes.is_array() {
                 ctx.warn(
@@ -292,6 +295,16 @@ pub(super) fn security(
                     );
                     return false;
                 }
+                // Two authorizers in one requirement must both pass: keeping one
+                // would let through what the other refuses.
+                Some(Scheme::Authorizer | Scheme::Iam) if guarded && !guarded_before => {
+                    ctx.warn(
+                        format!("{sp}/{i}"),
+                        format!("{name:?} and another authorizer are both required, and a method runs one authorizer, as API Gateway; method skipped"),
+                    );
+                    return false;
+                }
+                // Alternatives (`[{a: []}, {b: []}]`): one kept is stricter, not weaker.
                 Some(Scheme::Authorizer | Scheme::Iam) if guarded => ctx.warn(
                     sp.clone(),
                     format!("one authorizer per method, as API Gateway: {name:?} ignored"),

@@ -154,10 +154,17 @@ fn a_body_a_template_builds_from_the_gateways_values_is_not_passed_as_sent() {
             "/user": templated(r#"{"user":"$context.authorizer.principalId","item":$input.json('$.item')}"#, "when_no_match"),
             "/ip": templated(r#"{"ip":"${context.identity.sourceIp}"}"#, "when_no_match"),
             "/never": templated(r#"{"item":$input.json('$.item')}"#, "never"),
+            "/bracket": templated(r#"{"ip":"$context['identity']['sourceIp']"}"#, "when_no_match"),
+            "/get": templated(r#"{"u":"$context.get('authorizer').get('principalId')"}"#, "when_no_match"),
+            "/alias": templated(r#"#set($c = $context){"u":"$c.authorizer.principalId"}"#, "when_no_match"),
+            "/quiet": templated(r#"{"u":"$!{context.authorizer.principalId}"}"#, "when_no_match"),
+            "/stage": templated(r#"{"tenant":"$stageVariables.tenant"}"#, "when_no_match"),
             "/plain": templated(r#"{"item":$input.json('$.item')}"#, "when_no_match"),
         }),
     );
-    for path in ["/user", "/ip", "/never"] {
+    for path in [
+        "/user", "/ip", "/never", "/bracket", "/get", "/alias", "/quiet", "/stage",
+    ] {
         assert!(
             route(&i, &format!("POST {path}")).is_none(),
             "{path} imported"
@@ -182,6 +189,7 @@ fn static_header_values_are_sent_as_written_or_skipped() {
         "BAD_REQUEST_BODY": { "statusCode": "4xx", "responseParameters": {
             "gatewayresponse.header.x-ua": "'$context.identity.userAgent'",
             "gatewayresponse.header.x-crlf": "'a\r\nb: c'",
+            "gatewayresponse.header.x-sv": "'${stageVariables.s}'",
             "gatewayresponse.header.x-ok": "'fixed'"
         } } } });
     let i = imported_with(responses, json!({ "/m": get("/m", json!({})) }));
@@ -193,8 +201,44 @@ fn static_header_values_are_sent_as_written_or_skipped() {
         "/statusCode",
         "/responseParameters/gatewayresponse.header.x-ua",
         "/responseParameters/gatewayresponse.header.x-crlf",
+        "/responseParameters/gatewayresponse.header.x-sv",
     ] {
         let p = format!("{at}{p}");
         assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
     }
+}
+
+#[test]
+fn two_authorizers_required_together_skip_the_method() {
+    let jwt = |iss: &str| {
+        json!({ "type": "oauth2", "x-amazon-apigateway-authorizer": { "type": "jwt",
+            "jwtConfiguration": { "issuer": iss, "audience": ["a"] },
+            "identitySource": "$request.header.Authorization" } })
+    };
+    let schemes = json!({ "components": { "securitySchemes": {
+        "jw": jwt("https://one.example"),
+        "jw2": jwt("https://two.example"),
+        "sigv4": { "type": "apiKey", "name": "Authorization", "in": "header",
+                   "x-amazon-apigateway-authtype": "awsSigv4" }
+    } } });
+    let i = imported_with(
+        schemes,
+        json!({
+            "/and": get("/and", json!({ "security": [{ "jw": [], "jw2": [] }] })),
+            "/iam-and": get("/iam-and", json!({ "security": [{ "sigv4": [], "jw": [] }] })),
+            "/or": get("/or", json!({ "security": [{ "jw": [] }, { "jw2": [] }] })),
+        }),
+    );
+    for path in ["/and", "/iam-and"] {
+        assert!(
+            route(&i, &format!("GET {path}")).is_none(),
+            "{path} imported"
+        );
+        let p = format!("/paths/~1{}/get/security/0", &path[1..]);
+        assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
+    }
+    // Alternatives: the first is kept, which refuses what only the second would pass
+    // (stricter, never weaker).
+    assert_eq!(route(&i, "GET /or").unwrap()["authorizer"], "jw");
+    assert!(warned(&i, "/paths/~1or/get/security"), "{:?}", i.warnings);
 }

@@ -244,18 +244,20 @@ pub async fn serve(
         b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n",
     );
     encode::header(&mut c.wbuf, b"sec-websocket-accept", accept.as_bytes());
+    let mut subprotocol_chosen = false;
     for (name, value) in &accepted_headers {
         if !passes_into_101(name) {
             continue;
         }
         // RFC 6455 §4.2.2: the server picks one subprotocol the client offered; any
-        // other value makes the client fail the handshake (Python's `websockets` does),
-        // so one the `$connect` answer names outside the offer is left out.
-        if name.eq_ignore_ascii_case("sec-websocket-protocol")
-            && !offered_subprotocol(&c.head, &c.rbuf, value)
-        {
-            tracing::warn!(connection = %id, subprotocol = %value, "the $connect answer names a subprotocol the client did not offer; left out of the 101");
-            continue;
+        // other value, or a second one, makes the client fail the handshake (Python's
+        // `websockets` does), so those the `$connect` answer names are left out.
+        if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            if subprotocol_chosen || !offered_subprotocol(&c.head, &c.rbuf, value) {
+                tracing::warn!(connection = %id, subprotocol = %value, "the $connect answer names a subprotocol the client did not offer, or a second one; left out of the 101");
+                continue;
+            }
+            subprotocol_chosen = true;
         }
         encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
     }

@@ -218,7 +218,7 @@ impl Validator<'_> {
                 self.stage_refs(rc, &ip.key("body"), body);
                 for (name, value) in headers {
                     let hp = ip.key("headers").key(name);
-                    self.mapped_header(name, value, RESERVED_RESPONSE_HEADERS, &hp);
+                    self.mapped_header(rc, name, value, RESERVED_RESPONSE_HEADERS, &hp);
                     self.stage_refs(rc, &hp, value);
                 }
             }
@@ -300,7 +300,7 @@ impl Validator<'_> {
     fn parameter(&mut self, key: &str, value: &str, rc: &RouteCheck, p: &KeyPath) {
         match parse_key(key) {
             Some((_, Target::Header(name))) => {
-                self.mapped_header(name, value, RESERVED_REQUEST_HEADERS, p);
+                self.mapped_header(rc, name, value, RESERVED_REQUEST_HEADERS, p);
             }
             Some((_, Target::Query(name))) => {
                 // Written into the request line as it is: `a b`, `x&admin=1` or `#`
@@ -320,7 +320,7 @@ impl Validator<'_> {
     fn response_parameter(&mut self, key: &str, value: &str, rc: &RouteCheck, p: &KeyPath) {
         match parse_key(key) {
             Some((_, Target::Header(name))) => {
-                self.mapped_header(name, value, RESERVED_RESPONSE_HEADERS, p);
+                self.mapped_header(rc, name, value, RESERVED_RESPONSE_HEADERS, p);
                 // Compression is decided on the integration's answer, before mappings: a
                 // mapped coding would label a body that is not (or twice) encoded.
                 if name.eq_ignore_ascii_case("content-encoding") {
@@ -359,14 +359,41 @@ impl Validator<'_> {
         self.mapping_value(value, rc, p, true);
     }
 
-    fn mapped_header(&mut self, name: &str, value: &str, reserved: &[&str], p: &KeyPath) {
+    fn mapped_header(
+        &mut self,
+        rc: &RouteCheck,
+        name: &str,
+        value: &str,
+        reserved: &[&str],
+        p: &KeyPath,
+    ) {
+        use crate::config::validate::header_value_problem;
         if !name.bytes().all(crate::http1::parse::is_tchar) {
             self.error(p, format!("{name:?} is not a header name"));
         } else if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             self.error(p, format!("{name} is reserved: Portico sets it itself"));
         }
-        if let Some(why) = crate::config::validate::header_value_problem(value) {
+        if let Some(why) = header_value_problem(value) {
             self.error(p, why);
+        }
+        // What the value's stage variables hold in each stage (and canary) goes into the
+        // header too.
+        let mut names = stage_var_refs(value).unwrap_or_default();
+        for r in template::parse(value).unwrap_or_default() {
+            if let Ref::Stage(n) = r {
+                names.push(n.to_string());
+            }
+        }
+        for (stage_name, stage) in &rc.api.stages {
+            let canary = stage.canary.iter().flat_map(|c| c.variables.iter());
+            for (var, held) in stage.variables.iter().chain(canary) {
+                if let Some(why) = header_value_problem(held).filter(|_| names.contains(var)) {
+                    self.error(
+                        p,
+                        format!("{why}, from stage variable {var:?} in stage {stage_name:?}"),
+                    );
+                }
+            }
         }
     }
 
