@@ -205,6 +205,15 @@ impl SharedLimit {
         }
     }
 
+    /// Takes over what `old` holds, whatever its window: a reload that changes only a
+    /// quota's `limit` builds a new limit of the same period, and the tokens the old one
+    /// leased are Redis's count already; left behind, they were counted as used and never
+    /// spent, so the key was refused with quota left.
+    pub fn take_over(&self, old: &SharedLimit) {
+        let (w, t) = unpack(old.budget.swap(0, Ordering::AcqRel));
+        self.deposit(w, t);
+    }
+
     /// Tokens held for `window` (metrics, tests).
     pub fn held(&self, window: u32) -> u32 {
         let (w, t) = unpack(self.budget.load(Ordering::Acquire));
@@ -303,6 +312,17 @@ mod tests {
         let k = |p, k| SharedLimit::plan_rate(p, k, 5.0, 5, 50).id;
         assert_ne!(k("gold", "x:y"), k("gold:x", "y"));
         assert_eq!(&*k("gold", "alice"), "rl:k:gold:alice");
+    }
+
+    #[test]
+    fn a_new_limit_takes_over_the_tokens_the_old_one_leased() {
+        let old = SharedLimit::quota("p", "k", 1000, 0);
+        old.deposit(20_500, 50);
+        assert_eq!(old.take(20_500), Some(49));
+        let new = SharedLimit::quota("p", "k", 1001, 0);
+        new.take_over(&old);
+        assert_eq!((new.held(20_500), old.held(20_500)), (49, 0));
+        assert_eq!(old.take(20_500), None, "no token is spent twice");
     }
 
     #[test]

@@ -81,7 +81,18 @@ impl Keys {
             Some(pk) => pk.shared_quota.clone(),
             None => self.cluster_exact.and_then(|exact| {
                 let q = p.quota.as_ref()?;
-                Some(Arc::new(SharedLimit::quota(plan, name, q.limit, exact)))
+                let l = SharedLimit::quota(plan, name, q.limit, exact);
+                // A new limit of the same period counts on under the same Redis key:
+                // what the old limit leased is this node's to spend still.
+                let same_period = |old: &Quota| (old.period, old.offset) == (q.period, q.offset);
+                if let Some(old) = prev
+                    .as_ref()
+                    .filter(|pk| pk.quota.as_ref().is_some_and(same_period))
+                    .and_then(|pk| pk.shared_quota.as_ref())
+                {
+                    l.take_over(old);
+                }
+                Some(Arc::new(l))
             }),
         };
         let pk = Arc::new(PlanKey {

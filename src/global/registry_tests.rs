@@ -336,3 +336,33 @@ fn a_reload_warns_about_a_created_key_whose_plan_it_removes() {
     drop((keys, store));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// In a cluster, a reload that changes only a quota's `limit` hands the tokens this node
+/// leased from Redis to the new limit (same period, same Redis key): left with the old
+/// one, they counted as used in Redis and were never spent. Another period starts with
+/// none (they belong to the old period's key).
+#[test]
+fn a_cluster_quota_limit_reload_keeps_the_tokens_leased() {
+    let v1 = format!("cluster: {{ redis: \"redis://127.0.0.1:1\", node: n1 }}\nusage_plans: {{ p: {{ quota: {{ limit: 1000, period: month }} }} }}\napi_keys: [{{ name: k, value: {VALUE_K}, plan: p }}]\n");
+    let keys = Keys::load(&traffic(&v1), None, 1).unwrap();
+    let k1 = plan_key_of(&keys, VALUE_K);
+    let old = k1
+        .shared_quota
+        .clone()
+        .expect("a shared quota in a cluster");
+    let window = 20_000;
+    old.deposit(window, 50);
+    assert_eq!(old.take(window), Some(49));
+
+    keys.reconfigure(&traffic(&v1.replace("limit: 1000", "limit: 1001")), None)
+        .unwrap();
+    let k2 = plan_key_of(&keys, VALUE_K);
+    let new = k2.shared_quota.clone().unwrap();
+    assert_eq!(new.limit, 1001);
+    assert_eq!((new.held(window), old.held(window)), (49, 0));
+
+    keys.reconfigure(&traffic(&v1.replace("period: month", "period: week")), None)
+        .unwrap();
+    let k3 = plan_key_of(&keys, VALUE_K);
+    assert_eq!(k3.shared_quota.as_ref().unwrap().held(window), 0);
+}
