@@ -328,12 +328,15 @@ fn ext_step(at: Ext, b: u8) -> Result<Ext, BodyError> {
         (Ext::BeforeSemicolon, _) if blank => at,
         (Ext::BeforeSemicolon, b';') => Ext::BeforeName,
         (Ext::BeforeSemicolon, _) => return Err(BodyError::BadChunk("invalid chunk size")),
-        // An empty name or value (`5;`, `5;a=`) says nothing a reader could take
-        // differently; an open quoted-string does.
         (Ext::Quoted | Ext::Escaped, b'\r') => {
             return Err(BodyError::BadChunk(
                 "unterminated quoted-string in chunk extension",
             ))
+        }
+        // A name and a value are tokens, never empty (`5;`, `5;a=`, `5;a;`): held to the
+        // grammar, as the extensions are relayed as sent.
+        (Ext::BeforeName | Ext::BeforeValue, b'\r') => {
+            return Err(BodyError::BadChunk("invalid chunk extension"))
         }
         (_, b'\r') => at,
         (Ext::BeforeName | Ext::BeforeValue | Ext::AfterName, _) if blank => at,

@@ -118,10 +118,10 @@ fn extensions_and_trailers() {
         b"abc",
     );
     // RFC 9112 §7.1.1: blanks around ';' and '=', quoted-strings with blanks and
-    // escapes, empty names and values.
+    // escapes, an empty quoted-string.
     check_ok(
-        b"5 ;a=b\r\nhello\r\n1\t; a = \"x y\\\"z\" ;c\r\n!\r\n1;\r\n?\r\n1;d=\r\n.\r\n0\r\n\r\n",
-        b"hello!?.",
+        b"5 ;a=b\r\nhello\r\n1\t; a = \"x y\\\"z\" ;c\r\n!\r\n1;d=\"\"\r\n.\r\n0\r\n\r\n",
+        b"hello!.",
     );
     let ext_at_limit = [b"1;".as_slice(), &[b'e'; 4096], b"\r\nx\r\n0\r\n\r\n"].concat();
     check_ok(&ext_at_limit, b"x");
@@ -178,6 +178,12 @@ fn size_line_errors() {
         b"3;=x\r\nabc\r\n",
         b"3;a==x\r\nabc\r\n",
         b"3;a=\xff\r\nabc\r\n",
+        // Empty names and values: tokens are one character or more.
+        b"3;\r\nabc\r\n",
+        b"3;a=\r\nabc\r\n",
+        b"3;a;\r\nabc\r\n",
+        b"3;a=b;\r\nabc\r\n",
+        b"3 ; \r\nabc\r\n",
     ] {
         check_err(bad_ext, u64::MAX, bad("invalid chunk extension"));
     }
