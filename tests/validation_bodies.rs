@@ -21,11 +21,16 @@ apis:
     models:
       Pet: {{ type: object, required: [kind], properties: {{ kind: {{ enum: [dog, cat] }} }} }}
       Any: {{ type: object }}
+      Qty: {{ type: object, required: [qty], properties: {{ qty: {{ type: integer }}, note: {{ type: string, maxLength: 8 }} }} }}
     routes:
       "POST /pets":
         integration: {{ type: http, upstream: echo }}
         request_validator: all
         request_model: Pet
+      "POST /qty":
+        integration: {{ type: http, upstream: echo }}
+        request_validator: all
+        request_model: Qty
       "POST /any":
         integration: {{ type: mock, status: 200, body: ok }}
         request_validator: all
@@ -174,5 +179,36 @@ fn deep_bodies_and_parameters_are_reported_as_a_client_reads_them() {
         );
         let r = p.raw(b"GET /o/7?q=1 HTTP/1.1\r\nHost: t\r\nx-tenant: a\r\nX-TRACE: b\r\nConnection: close\r\n\r\n");
         assert_eq!(r.status, 200, "{driver}");
+    }
+}
+
+/// `-0` is the integer 0, as API Gateway's validator reads it (serde_json's float -0.0
+/// failed `type: integer`); `-0.0` is still a float, a string's `-0` is text, and the
+/// body is sent on as it came.
+#[test]
+fn a_negative_zero_is_an_integer() {
+    let origin = Origin::echo();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin.addr), driver);
+        for body in [&br#"{"qty": -0}"#[..], br#"{"qty":-0,"note":"a -0 b"}"#] {
+            let r = post(&p, "/qty", "", body);
+            assert_eq!(
+                r.status,
+                200,
+                "{driver}: {}: {}",
+                String::from_utf8_lossy(body),
+                r.text()
+            );
+            assert_eq!(origin.last().body, body, "{driver}: sent on as it came");
+        }
+        for body in [
+            &br#"{"qty": -0.0}"#[..],
+            br#"{"qty": -0e0}"#,
+            br#"{"qty": "-0"}"#,
+            br#"{"qty": -00}"#,
+        ] {
+            let r = post(&p, "/qty", "", body);
+            assert_eq!(r.status, 400, "{driver}: {}", String::from_utf8_lossy(body));
+        }
     }
 }

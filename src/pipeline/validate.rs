@@ -300,6 +300,8 @@ pub async fn check(
     };
     // The body is checked as the backend will read it; it is sent on as it came.
     let body = inflated.as_deref().unwrap_or(body);
+    let zeros = integer_negative_zeros(body);
+    let body = zeros.as_deref().unwrap_or(body);
     if validator.accepts(body) {
         return None;
     }
@@ -451,6 +453,34 @@ fn inflate(coding: &str, body: &[u8], limit: u64) -> Result<Vec<u8>, Inflate> {
 
 fn blank(v: &[u8]) -> bool {
     v.iter().all(u8::is_ascii_whitespace)
+}
+
+/// A copy of `body` with each `-0` number (no fraction, no exponent) written ` 0`, when
+/// it has one. serde_json reads `-0` as the float -0.0, which a draft-4 model's `integer`
+/// refuses, where API Gateway's validator reads the integer 0: `{"qty": -0}` got a 400.
+/// The same length, so every string and offset stays where it was; `-0.0` stays a float.
+fn integer_negative_zeros(body: &[u8]) -> Option<Vec<u8>> {
+    memchr::memmem::find(body, b"-0")?;
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &b) in body.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'-'
+            && body.get(i + 1) == Some(&b'0')
+            && !matches!(body.get(i + 2), Some(b'0'..=b'9' | b'.' | b'e' | b'E'))
+        {
+            out.get_or_insert_with(|| body.to_vec())[i] = b' ';
+        }
+    }
+    out
 }
 
 /// The body as a `Value` (bodies the tape leaves aside, invalid ones); an empty body is `{}` (so a model's `required` still applies).
