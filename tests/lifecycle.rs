@@ -351,19 +351,7 @@ fn a_second_signal_ends_the_drain_at_once() {
             .replace("drain_timeout: 5s", "drain_timeout: 30s")
             .replace("timeout: 2s }", "timeout: 29s }");
         let mut p = Portico::start(&yaml, driver);
-        let mut slow = p.connect();
-        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
-        std::io::Write::write_all(&mut slow, b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-        assert!(eventually(|| origin
-            .requests
-            .load(std::sync::atomic::Ordering::SeqCst)
-            > before));
-        p.signal(15);
-        assert!(
-            eventually(|| p.log_text().contains("draining")),
-            "{driver}: {}",
-            p.log_text()
-        );
+        let slow = stop_with_a_request_under_way(&p, &origin);
         std::thread::sleep(Duration::from_millis(300));
         p.signal(second);
         let status = p.wait_exit(Duration::from_secs(5));
@@ -578,15 +566,7 @@ fn a_reload_during_a_stop_is_refused() {
                 &format!("admin: {{ listen: \"{admin_addr}\", token: t0ken }}\nupstreams:"),
             );
         let mut p = Portico::start(&yaml, driver);
-        let mut slow = p.connect();
-        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
-        std::io::Write::write_all(&mut slow, b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-        assert!(eventually(|| origin
-            .requests
-            .load(std::sync::atomic::Ordering::SeqCst)
-            > before));
-        p.signal(15);
-        assert!(eventually(|| p.log_text().contains("draining")), "{driver}");
+        let slow = stop_with_a_request_under_way(&p, &origin);
         let r = admin(admin_addr, "POST", "/reload", Some("t0ken"), None);
         assert_eq!(r.status, 503, "{driver}: {}", r.text());
         assert!(r.text().contains("stopping"), "{driver}: {}", r.text());
@@ -606,4 +586,23 @@ fn a_reload_during_a_stop_is_refused() {
             "{driver}"
         );
     }
+}
+
+/// Sends `GET /slow` to the slow `origin` through `p`, then, once the origin has it,
+/// SIGTERM, and waits for the drain to begin: the connection of the request under way.
+fn stop_with_a_request_under_way(p: &Portico, origin: &Origin) -> TcpStream {
+    let mut slow = p.connect();
+    let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+    std::io::Write::write_all(&mut slow, b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert!(eventually(|| origin
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst)
+        > before));
+    p.signal(15);
+    assert!(
+        eventually(|| p.log_text().contains("draining")),
+        "{}",
+        p.log_text()
+    );
+    slow
 }
