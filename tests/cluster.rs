@@ -335,3 +335,28 @@ fn a_killed_node_strands_at_most_a_chunk_and_a_half_of_a_quota() {
     let b = start_node_with(&redis.url(), "deny", "epoll", "b", bigger);
     assert_eq!(spend(&[b.p.addr], 250), 200 - 5 - 15, "{}", b.p.log_text());
 }
+
+/// A reload that moves a quota to another period counts, in a cluster, what the nodes
+/// admitted in that period's days before: each gives Redis's counter of the new period
+/// its own count. The new period's counter started empty, and day → week admitted a
+/// whole week's limit again.
+#[test]
+fn a_quota_moved_to_another_period_by_a_reload_keeps_the_clusters_count() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let a = start_node(&redis.url(), "deny", driver, "a");
+        let b = start_node(&redis.url(), "deny", driver, "b");
+        let addrs = [a.p.addr, b.p.addr];
+        assert_eq!(spend(&addrs, 30), 30, "{driver}");
+        for node in [&a, &b] {
+            let text = std::fs::read_to_string(&node.p.config).unwrap();
+            let weekly = text.replace("limit: 50, period: day", "limit: 50, period: week");
+            assert_ne!(text, weekly);
+            std::fs::write(&node.p.config, weekly).unwrap();
+            let r = common::admin(node.admin, "POST", "/reload", Some(TOKEN), None);
+            assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        }
+        // Today is in the new week: 30 of its 50 are used.
+        assert_eq!(spend(&addrs, 40), 20, "{driver}: the week's quota");
+    }
+}

@@ -45,7 +45,13 @@ pub struct SharedLimit {
     pub(super) unsynced: AtomicU64,
     /// The period those unsynced admissions belong to.
     pub(super) unsynced_window: AtomicU32,
+    /// (period << 32) | this node's count in it, for Redis's counter of that period
+    /// before this limit leases from it (`set_seed`).
+    seed: AtomicU64,
 }
+
+/// Some limit has a seed for Redis (`SharedLimit::set_seed`): the next sync sends it.
+pub(crate) static SEEDS_PENDING: AtomicBool = AtomicBool::new(false);
 
 fn pack(window: u32, tokens: u32) -> u64 {
     (u64::from(window) << 32) | u64::from(tokens)
@@ -105,6 +111,7 @@ impl SharedLimit {
             fallback_tat: AtomicU64::new(0),
             unsynced: AtomicU64::new(0),
             unsynced_window: AtomicU32::new(0),
+            seed: AtomicU64::new(0),
         }
     }
 
@@ -212,6 +219,29 @@ impl SharedLimit {
     pub fn take_over(&self, old: &SharedLimit) {
         let (w, t) = unpack(old.budget.swap(0, Ordering::AcqRel));
         self.deposit(w, t);
+    }
+
+    /// This node's count in quota period `window`, to add to Redis's counter of it before
+    /// this limit leases: a reload that moves a quota to another period (or offset)
+    /// counts under that period's counter in Redis, which lacks what the nodes admitted
+    /// in its days under the old period; each node gives it its own count, as after Redis
+    /// lost its data. Sent by the first lease or the next sync, whichever comes first.
+    pub fn set_seed(&self, window: u32, count: u64) {
+        if count > 0 {
+            let count = count.min(u64::from(u32::MAX)) as u32;
+            self.seed.store(pack(window, count), Ordering::Release);
+            SEEDS_PENDING.store(true, Ordering::Release);
+        }
+    }
+
+    /// The seed for `window`, taken (0: none, or one for another period).
+    pub(super) fn take_seed(&self, window: u32) -> u64 {
+        let (w, n) = unpack(self.seed.swap(0, Ordering::AcqRel));
+        if w == window {
+            u64::from(n)
+        } else {
+            0
+        }
     }
 
     /// Tokens held for `window` (metrics, tests).

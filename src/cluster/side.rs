@@ -282,6 +282,25 @@ async fn lease(
     reply: Option<tokio::sync::oneshot::Sender<Option<u32>>>,
 ) {
     let t0 = Instant::now();
+    let seed = limit.take_seed(window);
+    if seed > 0 {
+        let key = redis_key(&c, &limit, window);
+        let mut pipe = redis::pipe();
+        pipe.incr(&key, seed)
+            .ignore()
+            .pexpire(&key, ttl_ms(&limit) as i64)
+            .ignore();
+        let add = pipe.query_async::<()>(&mut m);
+        if !matches!(tokio::time::timeout(c.cfg.timeout, add).await, Ok(Ok(()))) {
+            // Not added: kept for the next try, and this lease waits for it.
+            limit.set_seed(window, seed);
+            if let Some(r) = reply {
+                let _ = r.send(None);
+            }
+            limit.pending.store(false, Ordering::Release);
+            return;
+        }
+    }
     let mut inv = scripts::lease().prepare_invoke();
     inv.key(redis_key(&c, &limit, window))
         .arg(want)
@@ -372,6 +391,12 @@ async fn sync(
         reseed_quotas(c, &mut m).await?;
         c.hold_breaker_open();
         warn!("cluster: Redis lost what it held (restarted without persistence, or flushed): this node gave it its quota counts again, and writes its usage and config hash again");
+    }
+    if super::budget::SEEDS_PENDING.swap(false, Ordering::AcqRel) {
+        if let Err(e) = seed_quotas(c, &mut m).await {
+            super::budget::SEEDS_PENDING.store(true, Ordering::Release);
+            return Err(e);
+        }
     }
     super::names::check(c, &mut m).await?;
     write_keys(c, &mut m).await?;
@@ -499,6 +524,33 @@ async fn reconcile(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisRe
             return Err(e);
         }
         info!(limit = %l.id, admitted = n, "cluster: reconciled quota admissions made without Redis");
+    }
+    Ok(())
+}
+
+/// Sends the counts a reload set aside for Redis (`SharedLimit::set_seed`) that no lease
+/// has sent yet: a node that serves no request of the key still gives its share.
+async fn seed_quotas(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    let day = today();
+    for (l, _, q) in c.shared.keys.shared_quotas() {
+        let period = crate::global::usage::period_start(day, q.period, q.offset);
+        let n = l.take_seed(period);
+        if n == 0 {
+            continue;
+        }
+        let key = redis_key(c, &l, period);
+        let r: redis::RedisResult<()> = redis::pipe()
+            .incr(&key, n)
+            .ignore()
+            .pexpire(&key, ttl_ms(&l) as i64)
+            .ignore()
+            .query_async(m)
+            .await;
+        if let Err(e) = r {
+            l.set_seed(period, n);
+            return Err(e);
+        }
+        info!(limit = %l.id, count = n, "cluster: gave Redis this node's count of a quota's new period");
     }
     Ok(())
 }

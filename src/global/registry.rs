@@ -237,6 +237,15 @@ impl Keys {
         warnings.extend(self.publish(&mut reg, store)?);
         for (cells, start, closed) in requotas {
             cells.requota(start, closed, day);
+            // In a cluster the count is Redis's: this node's share of it goes there.
+            let shared = reg
+                .plan_keys
+                .values()
+                .filter(|pk| Arc::ptr_eq(&pk.usage, &cells));
+            for l in shared.filter_map(|pk| pk.shared_quota.as_ref()) {
+                let (period, used) = cells.quota_used();
+                l.set_seed(period, used);
+            }
         }
         Ok(warnings)
     }
