@@ -306,7 +306,7 @@ fn check_refuses_origins_no_browser_sends() {
         )
     };
     let (code, out) = check(&yaml(
-        r#"[" https://a.example", "https://b.example:443", "http://c.example:80", "https://d.example\r\nx-injected: 1", "https://u@e.example", "https://f.example:", "1https://g.example", "https://h.example:0", "https://i.example:99999", "http://[::FFFF:1.2.3.4]", "http://[0:0::1]", "https://*.example"]"#,
+        r#"[" https://a.example", "https://b.example:443", "http://c.example:80", "https://d.example\r\nx-injected: 1", "https://u@e.example", "https://f.example:", "1https://g.example", "https://h.example:0", "https://i.example:99999", "http://[::FFFF:1.2.3.4]", "http://[0:0::1]", "https://*.example", "http://01.2.3.4", "http://2130706433", "http://0x7f.0.0.1:8080"]"#,
     ));
     assert_eq!(code, 1, "{out}");
     for (i, why) in [
@@ -328,6 +328,9 @@ fn check_refuses_origins_no_browser_sends() {
         (9, IPV6),
         (10, IPV6),
         (11, ""),
+        (12, IPV4),
+        (13, IPV4),
+        (14, IPV4),
     ] {
         let want = format!("apis.x.cors.allow_origins[{i}]: expected \"*\", \"https://*\", \"http://*\" or scheme://host[:port], got ");
         let line = out
@@ -337,11 +340,13 @@ fn check_refuses_origins_no_browser_sends() {
         assert!(line.ends_with(&format!("\"{why}")), "{line}");
     }
     let (code, out) = check(&yaml(
-        r#"["https://a.example", "http://b.example:8080", "https://[::1]:8443", "http://[::1]", "app-x+y://local", "HTTPS://C.Example", "http://[::ffff:102:304]", "https://[2001:db8::1:0:0:1]", "https://*", "HTTP://*"]"#,
+        r#"["https://a.example", "http://b.example:8080", "https://[::1]:8443", "http://[::1]", "app-x+y://local", "HTTPS://C.Example", "http://[::ffff:102:304]", "https://[2001:db8::1:0:0:1]", "https://*", "HTTP://*", "http://127.0.0.1:8080", "https://10.0.0.1", "https://a0.example"]"#,
     ));
     assert_eq!(code, 0, "{out}");
 }
 
+const IPV4: &str =
+    " (write an IPv4 address as browsers send it: four decimal numbers without leading zeros)";
 const IPV6: &str =
     " (write an IPv6 address as browsers send it: lower-case, shortest form, no dotted quad)";
 

@@ -305,6 +305,7 @@ fn a_stage_variable_that_puts_a_control_character_in_a_header_is_refused() {
     let out = errors(concat!(
         "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
         "apis:\n  a:\n    stages: { s: { variables: { v: \"a\\r\\nx-inj: 1\", ok: fine } } }\n",
+        "    gateway_responses: { DEFAULT_4XX: { headers: { x-g: \"$stageVariables.v\", x-k: \"$stageVariables.ok\" } } }\n",
         "    routes:\n",
         "      \"GET /m\": { integration: { type: mock, headers: { x-b: \"${stageVariables.v}\", x-ok: \"${stageVariables.ok}\" } } }\n",
         "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
@@ -318,6 +319,7 @@ fn a_stage_variable_that_puts_a_control_character_in_a_header_is_refused() {
             format!(
                 "apis.a.routes.\"GET /h\".response_parameters.200.\"overwrite:header.x-v\": {why}"
             ),
+            format!("apis.a.gateway_responses.DEFAULT_4XX.headers.x-g: {why}"),
         ],
     );
 }

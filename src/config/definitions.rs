@@ -213,6 +213,9 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             if let Some(why) = super::validate::header_value_problem(value) {
                 errors.push(hp.error(why));
             }
+            for why in super::validate::header_stage_value_problems(api, value) {
+                errors.push(hp.error(why));
+            }
         }
         if let Some(body) = &resp.body {
             if let Err(e) = crate::pipeline::gateway_responses::Body::compile(body) {

@@ -81,6 +81,34 @@ pub(crate) fn header_value_problem(value: &str) -> Option<String> {
         })
 }
 
+/// The same for what a header value's stage variables (either spelling) hold in each
+/// stage and canary of `api`: one message per variable and stage.
+pub(crate) fn header_stage_value_problems(
+    api: &crate::config::model::Api,
+    value: &str,
+) -> Vec<String> {
+    use crate::pipeline::template::{parse, Ref};
+    let names: Vec<&str> = (parse(value).unwrap_or_default().into_iter())
+        .filter_map(|r| match r {
+            Ref::Stage(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (stage_name, stage) in &api.stages {
+        let canary = stage.canary.iter().flat_map(|c| c.variables.iter());
+        for (var, held) in stage.variables.iter().chain(canary) {
+            if let Some(why) = header_value_problem(held).filter(|_| names.contains(&var.as_str()))
+            {
+                out.push(format!(
+                    "{why}, from stage variable {var:?} in stage {stage_name:?}"
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn host_name_ok(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let name = name.strip_prefix("*.").unwrap_or(name);

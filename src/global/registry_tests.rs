@@ -19,6 +19,8 @@ fn only_names_a_delete_can_address_are_created() {
         "x\u{a0}y",
         "x\u{2028}y",
         "x\u{e0001}y",
+        "a\u{fe0f}b",
+        "a\u{2800}b",
         " t10 ",
         "t10 ",
     ] {

@@ -43,7 +43,16 @@ pub(super) fn refused(
         (_, false) => Some(format!("{key:?} is not a request mapping Portico has")),
         (_, true) => Some(format!("{key:?} is not a response mapping Portico has")),
     };
-    key_problem.or_else(|| value_refused(value, response, path_params))
+    // A header's value can't hold a control character (check refuses it: it would go out
+    // as a space).
+    let header = matches!(parse_key(key), Some((_, Target::Header(_))));
+    key_problem
+        .or_else(|| {
+            header
+                .then(|| crate::config::validate::header_value_problem(value))
+                .flatten()
+        })
+        .or_else(|| value_refused(value, response, path_params))
 }
 
 /// Why check would refuse `value` as a mapped value (request or response).

@@ -242,3 +242,24 @@ fn two_authorizers_required_together_skip_the_method() {
     assert_eq!(route(&i, "GET /or").unwrap()["authorizer"], "jw");
     assert!(warned(&i, "/paths/~1or/get/security"), "{:?}", i.warnings);
 }
+
+#[test]
+fn an_integration_header_value_with_a_control_character_is_skipped() {
+    let mut op = get("/h", json!({}));
+    op["get"]["x-amazon-apigateway-integration"]["requestParameters"] = json!({
+        "integration.request.header.x-a": "'a\u{1}b'",
+        "integration.request.header.x-b": "'fine'"
+    });
+    let i = imported_with(json!({}), json!({ "/h": op }));
+    let params = &route(&i, "GET /h").unwrap()["parameters"];
+    assert_eq!(params.as_object().map(|m| m.len()), Some(1), "{params}");
+    assert!(
+        i.warnings.iter().any(|w| w
+            .pointer
+            .starts_with("/paths/~1h/get/x-amazon-apigateway-integration/requestParameters")
+            && w.message.contains("control character")),
+        "{:?}",
+        i.warnings
+    );
+    assert_eq!(super::tests::check_imported(&i), Vec::<String>::new());
+}

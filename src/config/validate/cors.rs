@@ -105,6 +105,25 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
             _ => return Some(" (write an IPv6 address as browsers send it: lower-case, shortest form, no dotted quad)"),
         }
     }
+    // A host whose last label is a number is an IPv4 address to browsers, sent in its
+    // dotted-quad form: `http://01.2.3.4` and `http://2130706433` never match.
+    if !rest.starts_with('[') {
+        let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+        let last = host.rsplit('.').next().unwrap_or_default();
+        let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
+        let numeric = (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
+            || hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if numeric
+            && host
+                .parse::<std::net::Ipv4Addr>()
+                .map(|ip| ip.to_string())
+                .ok()
+                .as_deref()
+                != Some(host)
+        {
+            return Some(" (write an IPv4 address as browsers send it: four decimal numbers without leading zeros)");
+        }
+    }
     // The port, after the last colon outside an IPv6 literal's brackets.
     let port = match rest.rfind(':') {
         Some(i) if !rest[i..].contains(']') => &rest[i + 1..],

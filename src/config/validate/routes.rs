@@ -378,22 +378,8 @@ impl Validator<'_> {
         }
         // What the value's stage variables hold in each stage (and canary) goes into the
         // header too.
-        let mut names = stage_var_refs(value).unwrap_or_default();
-        for r in template::parse(value).unwrap_or_default() {
-            if let Ref::Stage(n) = r {
-                names.push(n.to_string());
-            }
-        }
-        for (stage_name, stage) in &rc.api.stages {
-            let canary = stage.canary.iter().flat_map(|c| c.variables.iter());
-            for (var, held) in stage.variables.iter().chain(canary) {
-                if let Some(why) = header_value_problem(held).filter(|_| names.contains(var)) {
-                    self.error(
-                        p,
-                        format!("{why}, from stage variable {var:?} in stage {stage_name:?}"),
-                    );
-                }
-            }
+        for why in crate::config::validate::header_stage_value_problems(rc.api, value) {
+            self.error(p, why);
         }
     }
 
