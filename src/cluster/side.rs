@@ -284,13 +284,7 @@ async fn lease(
     let t0 = Instant::now();
     let seed = limit.take_seed(window);
     if seed > 0 {
-        let key = redis_key(&c, &limit, window);
-        let mut pipe = redis::pipe();
-        pipe.incr(&key, seed)
-            .ignore()
-            .pexpire(&key, ttl_ms(&limit) as i64)
-            .ignore();
-        let add = pipe.query_async::<()>(&mut m);
+        let add = add_to_counter(&c, &mut m, &limit, window, seed);
         if !matches!(tokio::time::timeout(c.cfg.timeout, add).await, Ok(Ok(()))) {
             // Not added: kept for the next try, and this lease waits for it.
             limit.set_seed(window, seed);
@@ -507,15 +501,7 @@ async fn reconcile(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisRe
         if n == 0 {
             continue;
         }
-        let key = redis_key(c, &l, window);
-        let r: redis::RedisResult<()> = redis::pipe()
-            .incr(&key, n)
-            .ignore()
-            .pexpire(&key, ttl_ms(&l) as i64)
-            .ignore()
-            .query_async(m)
-            .await;
-        if let Err(e) = r {
+        if let Err(e) = add_to_counter(c, m, &l, window, n).await {
             l.unsynced.fetch_add(n, Ordering::AcqRel);
             failed.push(l);
             for l in failed {
@@ -538,21 +524,32 @@ async fn seed_quotas(c: &Cluster, m: &mut MultiplexedConnection) -> redis::Redis
         if n == 0 {
             continue;
         }
-        let key = redis_key(c, &l, period);
-        let r: redis::RedisResult<()> = redis::pipe()
-            .incr(&key, n)
-            .ignore()
-            .pexpire(&key, ttl_ms(&l) as i64)
-            .ignore()
-            .query_async(m)
-            .await;
-        if let Err(e) = r {
+        if let Err(e) = add_to_counter(c, m, &l, period, n).await {
             l.set_seed(period, n);
             return Err(e);
         }
         info!(limit = %l.id, count = n, "cluster: gave Redis this node's count of a quota's new period");
     }
     Ok(())
+}
+
+/// Adds `n` to Redis's counter of `l` for `window` (and keeps it alive as long as a
+/// lease would).
+async fn add_to_counter(
+    c: &Cluster,
+    m: &mut MultiplexedConnection,
+    l: &SharedLimit,
+    window: u32,
+    n: u64,
+) -> redis::RedisResult<()> {
+    let key = redis_key(c, l, window);
+    redis::pipe()
+        .incr(&key, n)
+        .ignore()
+        .pexpire(&key, ttl_ms(l) as i64)
+        .ignore()
+        .query_async(m)
+        .await
 }
 
 #[cfg(test)]
