@@ -163,9 +163,15 @@ impl CorsRt {
                 b"access-control-allow-origin",
                 &self.origins[i as usize],
             ),
+            // Lower-cased where it is written: no copy of the Origin per response.
             CorsMatch::Echo => {
-                let origin = origin.unwrap_or_default().to_ascii_lowercase();
-                encode::header(out, b"access-control-allow-origin", &origin);
+                let start = out.len();
+                encode::header(
+                    out,
+                    b"access-control-allow-origin",
+                    origin.unwrap_or_default(),
+                );
+                out[start..].make_ascii_lowercase();
             }
         }
         if self.varies && !varied {
