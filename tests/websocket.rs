@@ -179,13 +179,15 @@ fn lambda_connect_message_and_disconnect_events() {
         let dir = temp_dir("ws-lambda");
         let log = dir.join("access.log");
         let format = r#"{"event":"$context.eventType","conn":"$context.connectionId","route":"$context.routeKey","msg":"$context.messageId","status":"$context.status"}"#;
-        let cfg = ws_api_config(free_port(), &dir, "", &lambda_routes(&f.url())).replace(
-            "  limits:",
-            &format!(
-                "  access_log: {{ path: \"{}\", format: '{format}' }}\n  limits:",
-                log.display()
-            ),
-        );
+        let cfg = ws_api_config(free_port(), &dir, "", &lambda_routes(&f.url()))
+            .replace(
+                "  limits:",
+                &format!(
+                    "  access_log: {{ path: \"{}\", format: '{format}' }}\n  limits:",
+                    log.display()
+                ),
+            )
+            .replace("prod: {}", "prod: { variables: { table: chat-prod } }");
         let p = Portico::start(&cfg, driver);
         let url = format!("ws://{}/prod?token=abc&x=1&x=2", p.addr);
         let mut ws = WsClient::connect(&url, json!({"subprotocols": ["chat.v1"]}));
@@ -224,6 +226,9 @@ fn lambda_connect_message_and_disconnect_events() {
             json!(["1", "2"])
         );
         assert_eq!(connect["isBase64Encoded"], false);
+        // Every event of the connection carries the stage's variables.
+        let vars = json!({"table": "chat-prod"});
+        assert_eq!(connect["stageVariables"], vars, "{driver}: {connect}");
 
         assert_eq!(ws.ask("hello"), "got: hello", "{driver}");
         assert_eq!(ws.ask("whoami"), id, "{driver}");
@@ -236,6 +241,7 @@ fn lambda_connect_message_and_disconnect_events() {
             msg.get("headers").is_none(),
             "MESSAGE has no headers: {msg}"
         );
+        assert_eq!(msg["stageVariables"], vars, "{driver}: {msg}");
         // A function error is a notice; the connection stays.
         let notice: Value = serde_json::from_str(&ws.ask("fail")).unwrap();
         assert_eq!(notice["message"], "Internal server error", "{driver}");
@@ -254,6 +260,7 @@ fn lambda_connect_message_and_disconnect_events() {
         );
         assert_eq!(d["requestContext"]["connectionId"], id.as_str());
         assert_eq!(d["headers"]["x-api-key"], "");
+        assert_eq!(d["stageVariables"], vars, "{driver}: {d}");
         // One access-log line per event, with the WebSocket $context variables.
         let lines = || -> Vec<Value> {
             std::fs::read_to_string(&log)

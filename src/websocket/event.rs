@@ -25,6 +25,28 @@ pub struct Context {
     pub iam_identity: Option<Map<String, Value>>,
     /// The `$connect` verdict, for `$context.authorizer.*` in access-log lines.
     pub auth: Option<crate::auth::Identity>,
+    /// The stage's variables, a top-level `stageVariables` of every event; the field is
+    /// left out when the stage has none, as in the events captured from API Gateway.
+    pub stage_variables: Option<Value>,
+}
+
+impl Context {
+    /// `stageVariables` for events: an object of the stage's variables, `None` for none.
+    pub fn stage_variables_of(vars: &[(String, String)]) -> Option<Value> {
+        (!vars.is_empty()).then(|| {
+            Value::Object(
+                vars.iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect(),
+            )
+        })
+    }
+
+    fn add_stage_variables(&self, ev: &mut Map<String, Value>) {
+        if let Some(vars) = &self.stage_variables {
+            ev.insert("stageVariables".into(), vars.clone());
+        }
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -87,6 +109,7 @@ pub fn connect(
         "requestContext".into(),
         Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
     );
+    ctx.add_stage_variables(&mut ev);
     ev.insert("isBase64Encoded".into(), false.into());
     serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
 }
@@ -100,17 +123,17 @@ pub fn authorizer(
     method_arn: &str,
     headers: &[(String, String)],
     query: &[(String, String)],
-    stage_variables: &[(String, String)],
 ) -> Vec<u8> {
     let mut ev = Map::new();
     ev.insert("type".into(), "REQUEST".into());
     ev.insert("methodArn".into(), method_arn.into());
     ev.extend(request_parts(headers, query));
-    let vars: Map<String, Value> = stage_variables
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    ev.insert("stageVariables".into(), Value::Object(vars));
+    // The authorizer's event carries the field even when empty, as API Gateway's sample.
+    let vars = ctx.stage_variables.clone();
+    ev.insert(
+        "stageVariables".into(),
+        vars.unwrap_or(Value::Object(Map::new())),
+    );
     ev.insert(
         "requestContext".into(),
         Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
@@ -173,12 +196,12 @@ pub fn message(
 ) -> Vec<u8> {
     let mut rc = request_context(ctx, route_key, "MESSAGE", request_id);
     rc.insert("messageId".into(), message_id.into());
-    let ev = json!({
-        "requestContext": Value::Object(rc),
-        "body": body,
-        "isBase64Encoded": base64,
-    });
-    serde_json::to_vec(&ev).unwrap_or_default()
+    let mut ev = Map::new();
+    ev.insert("requestContext".into(), Value::Object(rc));
+    ev.insert("body".into(), body.into());
+    ctx.add_stage_variables(&mut ev);
+    ev.insert("isBase64Encoded".into(), base64.into());
+    serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
 }
 
 /// DISCONNECT, with the close code and reason as API Gateway reports them.
@@ -186,7 +209,7 @@ pub fn disconnect(ctx: &Context, request_id: &str, code: u16, reason: &str) -> V
     let mut rc = request_context(ctx, "$disconnect", "DISCONNECT", request_id);
     rc.insert("disconnectStatusCode".into(), code.into());
     rc.insert("disconnectReason".into(), reason.into());
-    let ev = json!({
+    let mut ev = json!({
         "headers": {
             "Host": ctx.domain_name,
             "x-api-key": "",
@@ -202,6 +225,9 @@ pub fn disconnect(ctx: &Context, request_id: &str, code: u16, reason: &str) -> V
         "requestContext": Value::Object(rc),
         "isBase64Encoded": false,
     });
+    if let Value::Object(ev) = &mut ev {
+        ctx.add_stage_variables(ev);
+    }
     serde_json::to_vec(&ev).unwrap_or_default()
 }
 
@@ -221,6 +247,7 @@ mod tests {
             authorizer: None,
             iam_identity: None,
             auth: None,
+            stage_variables: None,
         }
     }
 
@@ -302,8 +329,14 @@ mod tests {
         let q = [("token".to_string(), "t".to_string())];
         let vars = [("v".to_string(), "1".to_string())];
         let arn = "arn:aws:execute-api:us-east-1:000000000000:chat/prod/$connect";
+        let with_vars = Context {
+            stage_variables: Context::stage_variables_of(&vars),
+            ..ctx()
+        };
         let a: Value =
-            serde_json::from_slice(&authorizer(&ctx(), "id1", arn, &hs, &q, &vars)).unwrap();
+            serde_json::from_slice(&authorizer(&with_vars, "id1", arn, &hs, &q)).unwrap();
+        let none: Value = serde_json::from_slice(&authorizer(&ctx(), "id1", arn, &hs, &q)).unwrap();
+        assert_eq!(none["stageVariables"], json!({}));
         assert_eq!(
             keys(&a),
             [
@@ -325,6 +358,25 @@ mod tests {
         assert_eq!(a["stageVariables"]["v"], "1");
         assert_eq!(a["requestContext"]["eventType"], "CONNECT");
         assert_eq!(a["requestContext"]["connectionId"], "R1kmxc2VNjMCFIA=");
+    }
+
+    /// A stage with variables gives every event of the connection its `stageVariables`.
+    #[test]
+    fn events_carry_the_stages_variables() {
+        let vars = [("table".to_string(), "chat-prod".to_string())];
+        let ctx = Context {
+            stage_variables: Context::stage_variables_of(&vars),
+            ..ctx()
+        };
+        let events = [
+            connect(&ctx, "id1", &[], &[]),
+            message(&ctx, "id2", "m1", "$default", "hi", false),
+            disconnect(&ctx, "id3", 1000, ""),
+        ];
+        for e in events {
+            let e: Value = serde_json::from_slice(&e).unwrap();
+            assert_eq!(e["stageVariables"], json!({"table": "chat-prod"}), "{e}");
+        }
     }
 
     /// One header field in two cases is one key (the first spelling, the last value);

@@ -168,6 +168,7 @@ pub async fn serve(
         authorizer: None,
         iam_identity: None,
         auth: None,
+        stage_variables: event::Context::stage_variables_of(&st.variables),
     };
     let request_id = String::from_utf8_lossy(&c.request_id).into_owned();
     if let Some(route) = ws.connect {
