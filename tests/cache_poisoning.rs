@@ -1,7 +1,8 @@
 //! The response cache against an attacker who wants one request of theirs to fill the
 //! entry other clients are then served: a GET carrying a body the backend answers by
 //! (the key leaves bodies out), a listed header sent under its CGI spelling (`X_Lang`,
-//! which CGI, WSGI, PHP and Rack backends read as `X-Lang`), a listed query parameter
+//! which CGI, WSGI, PHP and Rack backends read as `X-Lang`) or named in `Connection`
+//! (then never sent to the backend), a listed query parameter
 //! hidden behind a `;` that some backends split the query at, or spelled in another case
 //! that some backends compare names without ("parameter cloaking"), headers that
 //! frameworks behind a trusted proxy read as the client's URL, port or host
@@ -183,6 +184,41 @@ fn a_listed_header_under_its_cgi_spelling_is_keyed() {
         assert_eq!(get(&p, "/items/2", "X-Lang: de\r\n"), de, "{driver}");
         assert_eq!(get(&p, "/items/2", ""), plain, "{driver}");
         assert_eq!(origin.requests.load(Ordering::SeqCst), 5, "{driver}");
+    }
+}
+
+#[test]
+fn a_header_the_client_names_in_connection_is_keyed_as_absent() {
+    for driver in DRIVERS {
+        let origin = origin("o");
+        let p = Portico::start(&config(origin.addr), driver);
+        // Named in Connection, X-Lang is hop-by-hop: the backend is not sent it and
+        // answers as if no language were asked for. Keyed by its value, that answer
+        // was served to every client that does send `X-Lang: de`.
+        let hop = get(&p, "/items/6", "X-Lang: de\r\nConnection: x-lang\r\n");
+        assert_eq!(hop, "o#1 /items/6 body= x-lang=- lang=-", "{driver}");
+        let de = get(&p, "/items/6", "X-Lang: de\r\n");
+        assert_eq!(de, "o#2 /items/6 body= x-lang=de lang=-", "{driver}");
+        // It is the answer to the request the backend was sent: one without X-Lang.
+        assert_eq!(get(&p, "/items/6", ""), hop, "{driver}");
+        assert_eq!(get(&p, "/items/6", "X-Lang: de\r\n"), de, "{driver}");
+        // Likewise a method override, which is otherwise passed on and keyed.
+        let dropped = get(
+            &p,
+            "/links/2",
+            "X-HTTP-Method: DELETE\r\nConnection: X-HTTP-Method\r\n",
+        );
+        assert!(
+            dropped.ends_with(" method=- https=-"),
+            "{driver}: {dropped}"
+        );
+        let delete = get(&p, "/links/2", "X-HTTP-Method: DELETE\r\n");
+        assert!(
+            delete.ends_with(" method=DELETE https=-"),
+            "{driver}: {delete}"
+        );
+        assert_eq!(get(&p, "/links/2", ""), dropped, "{driver}");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 4, "{driver}");
     }
 }
 

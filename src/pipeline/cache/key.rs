@@ -8,9 +8,12 @@
 //! can make two different requests produce the same key. Fields are written as the
 //! backend reads them where two spellings mean the same (a host in any case, a query
 //! name or value percent-encoded or not), so no spelling files an answer under a key it
-//! was not made for.
+//! was not made for. A header the backend is never sent (one the client names in
+//! `Connection`, which the proxy drops as hop-by-hop) is keyed as absent, as the backend
+//! answers it.
 
 use super::rules::{KeyPart, RouteCacheRt};
+use crate::http1::hop::HopByHop;
 use crate::http1::parse::{Method, RequestHead, Span};
 use crate::http1::same_cgi_name;
 use crate::integration::own_headers::URL_NAMING;
@@ -41,6 +44,10 @@ pub struct KeyInput<'a> {
     /// Writes what the route's request mappings make of the request
     /// (`RequestMap::write_key`); None on routes without mappings.
     pub mapped: Option<&'a WriteField<'a>>,
+    /// The request's hop-by-hop fields, where the integration drops them (an `http`
+    /// backend is never sent a field the client names in `Connection`); None where they
+    /// are passed on (a Lambda event keeps every header).
+    pub hop: Option<HopByHop<'a>>,
 }
 
 fn field(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -62,6 +69,11 @@ fn field_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
 /// `out`'s growth, which a reused buffer does not need.
 pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
     let buf = r.buf;
+    // `Connection: x-lang` keeps X-Lang from the backend: keyed by its value, the answer
+    // made without it filled the entry every real `X-Lang: de` request was then served
+    // ("hop-by-hop" cache poisoning). `HopByHop` reads the Connection list only when the
+    // parser saw it name fields; otherwise this is the fixed list's compare.
+    let sent = |name: &[u8]| r.hop.is_none_or(|hop| !hop.drops(name));
     out.clear();
     out.push(r.method as u8);
     // The backend is told the scheme (x-forwarded-proto) and the host (x-forwarded-host:
@@ -99,10 +111,10 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
                 // Rack backend, and is passed on: its value splits entries as well, with
                 // its name as sent (a backend that reads `X-Lang` does not read it).
                 for h in &r.head.headers {
-                    let sent = h.name.get(buf);
-                    if same_cgi_name(sent, name.as_bytes()) {
+                    let as_sent = h.name.get(buf);
+                    if same_cgi_name(as_sent, name.as_bytes()) && sent(as_sent) {
                         field_with(out, |out| {
-                            out.extend(sent.iter().map(u8::to_ascii_lowercase))
+                            out.extend(as_sent.iter().map(u8::to_ascii_lowercase))
                         });
                         field(out, h.value.get(buf));
                     }
@@ -112,13 +124,16 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
         }
     }
     // Headers that name the URL as the backend may take it, each with its name as sent
-    // (a backend that reads `X-Forwarded-Port` may not read `X_Forwarded_Port`).
+    // (a backend that reads `X-Forwarded-Port` may not read `X_Forwarded_Port`). A method
+    // override named in `Connection` is not passed on: keyed, the plain answer it got
+    // would be served to the requests that do send the override.
     for h in &r.head.headers {
         let name = h.name.get(buf);
         if URL_NAMING
             .iter()
             .chain(&METHOD_OVERRIDES)
             .any(|o| same_cgi_name(o, name))
+            && sent(name)
         {
             field_with(out, |out| {
                 out.extend(name.iter().map(u8::to_ascii_lowercase))
@@ -277,6 +292,17 @@ mod tests {
 
     /// The same, served on TLS or not, for a caller.
     fn key_as(r: &RouteCacheRt, raw: &str, tls: bool, caller: Option<&[u8]>) -> Vec<u8> {
+        key_with(r, raw, tls, caller, true)
+    }
+
+    /// The same, for an integration that drops hop-by-hop fields (`http`) or not.
+    fn key_with(
+        r: &RouteCacheRt,
+        raw: &str,
+        tls: bool,
+        caller: Option<&[u8]>,
+        drops_hop_by_hop: bool,
+    ) -> Vec<u8> {
         let raw = raw.as_bytes();
         let mut head = RequestHead::new();
         assert!(parse_request(raw, &Default::default(), &mut head).unwrap());
@@ -296,6 +322,7 @@ mod tests {
             tls,
             caller: caller.is_some().then_some(&write),
             mapped: None,
+            hop: drops_hop_by_hop.then(|| HopByHop::new(&head.headers, raw, head.connection_names)),
         };
         build(&mut out, r, &input);
         out
@@ -487,6 +514,47 @@ mod tests {
         assert_eq!(k("X_Lang: de\r\n"), k("x_lang: de\r\n"));
         assert_ne!(k("X-Lang: de\r\n"), k("X-Lang: de\r\nX_Lang: evil\r\n"));
         assert_eq!(none, k("X-Lang-Extra: 1\r\nXLang: 1\r\n"));
+    }
+
+    #[test]
+    fn a_header_the_backend_is_not_sent_is_keyed_as_absent() {
+        let r = rules(vec![KeyPart::Header("x-lang".into())]);
+        let k = |headers: &str| key_of(&r, &get("/items/1", headers));
+        let none = k("");
+        // Named in Connection, X-Lang is dropped from the proxied request.
+        for hop in [
+            "X-Lang: de\r\nConnection: x-lang\r\n",
+            "Connection: close, X-LANG \r\nX-Lang: de\r\n",
+            "Connection: keep-alive\r\nConnection: x-lang\r\nX-Lang: de\r\n",
+        ] {
+            assert_eq!(k(hop), none, "{hop}");
+        }
+        assert_ne!(k("X-Lang: de\r\n"), none);
+        assert_eq!(
+            k("X-Lang: de\r\nConnection: close, x-other\r\n"),
+            k("X-Lang: de\r\n")
+        );
+        // Its CGI spelling is another name to Connection: it is passed on, and keyed.
+        assert_eq!(
+            k("X_Lang: de\r\nConnection: x-lang\r\n"),
+            k("X_Lang: de\r\n")
+        );
+        assert_ne!(k("X_Lang: de\r\nConnection: x-lang\r\n"), none);
+        // A method override named in Connection is not passed on either.
+        let plain = rules(Vec::new());
+        let kp = |headers: &str| key_of(&plain, &get("/items/1", headers));
+        assert_eq!(
+            kp("X-HTTP-Method: DELETE\r\nConnection: x-http-method\r\n"),
+            kp("")
+        );
+        assert_ne!(kp("X-HTTP-Method: DELETE\r\n"), kp(""));
+        // Where every header is passed on (a Lambda event), it is keyed as sent.
+        let lambda = |headers: &str| key_with(&r, &get("/items/1", headers), false, None, false);
+        assert_eq!(
+            lambda("X-Lang: de\r\nConnection: x-lang\r\n"),
+            lambda("X-Lang: de\r\n")
+        );
+        assert_ne!(lambda("X-Lang: de\r\nConnection: x-lang\r\n"), lambda(""));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::auth::{AuthorizerKind, Identity, RouteAuthRt};
 use crate::config::compile::IntegrationRt;
 use crate::config::model::Coding;
 use crate::http1::encode;
+use crate::http1::hop::HopByHop;
 use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody};
 use crate::integration::relay::{self, Framing};
@@ -184,6 +185,9 @@ fn build_key(
         tls: c.stream.is_tls(),
         caller: named.is_some().then_some(&write_caller),
         mapped: map.is_some().then_some(&write_mapped),
+        // As `integration::http` drops them from what it forwards.
+        hop: matches!(integration, IntegrationRt::Http(_))
+            .then(|| HopByHop::new(&c.head.headers, &c.rbuf, c.head.connection_names)),
     };
     key::build(key, rules, &input);
     true
