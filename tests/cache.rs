@@ -1,11 +1,14 @@
 //! The response cache end to end: hits that never reach the origin (which counts what it
 //! serves), keys, TTL, the byte bound, what is never cached, client invalidation,
 //! coalescing across 100 concurrent clients, exact large bodies, reload, flush through
-//! the admin API (and the metrics it shows), CORS and response mappings on hits.
+//! the admin API (and the metrics it shows), CORS and response mappings on hits, and a
+//! hit of an answer with nearly as many header fields as are relayed.
 
 #[path = "cache/admin_flush.rs"]
 mod admin_flush;
 mod common;
+#[path = "cache/many_headers.rs"]
+mod many_headers;
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};

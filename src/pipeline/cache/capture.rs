@@ -11,6 +11,7 @@ use super::rules::{forbids_storing, StatusSet, MAX_ITEM_BYTES};
 use crate::config::model::Coding;
 use crate::http1::encode;
 use crate::http1::hop::HopByHop;
+use crate::http1::parse::HEADER_SLOTS;
 use crate::http1::response::{ResponseBody, ResponseHead};
 use crate::pipeline::compress::Plan;
 
@@ -55,6 +56,10 @@ const LEFT_OUT: [&[u8]; 5] = [
     b"apigw-requestid",
     b"age",
 ];
+
+/// Header lines a hit adds to the stored ones before the head is parsed again
+/// (`serve::edited_head`, on a route with CORS or response mappings): `age`.
+pub(super) const HIT_ADDS: usize = 1;
 
 /// Which content codings of the backend's a stored response may carry: what every
 /// request that shares its key can decode. A backend that compresses by Accept-Encoding
@@ -153,6 +158,14 @@ impl Capture {
             head.extend_from_slice(b"\r\n");
         }
         compress.write_headers(rhead.header(buf, "etag"), &mut head);
+        // A hit may parse this head again with the `content-length` `complete` adds and
+        // the lines it adds itself: beyond the parser's slots that parse fails. A backend
+        // answer of 254 fields and a `transfer-encoding` was relayed (256 is the limit)
+        // and then every hit of it went out as `HTTP/1.1 0` with no head at all.
+        let fields = head.iter().filter(|&&b| b == b'\n').count() - 1;
+        if fields + 1 + HIT_ADDS > HEADER_SLOTS {
+            return;
+        }
         self.head = head;
         self.body = BytesMut::with_capacity(expected);
         self.status = rhead.status;
@@ -269,6 +282,29 @@ mod tests {
         assert_eq!(&c.body[..], b"hello");
         let empty = captured(b"HTTP/1.1 204 No Content\r\n\r\n", &[]).expect("stored");
         assert_eq!(&empty.head[..], b"HTTP/1.1 204 No Content\r\n");
+    }
+
+    #[test]
+    fn a_head_a_hit_could_not_parse_again_is_not_stored() {
+        let raw = |fields: usize| {
+            let mut raw = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..fields {
+                raw.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+            }
+            raw.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+            raw
+        };
+        // The most a hit can parse: these, content-length and age.
+        let most = HEADER_SLOTS - 1 - HIT_ADDS;
+        let c = captured(&raw(most), &[b"ok"]).expect("stored");
+        let mut hit = c.head.to_vec();
+        hit.extend_from_slice(b"age: 0\r\n\r\n");
+        let mut rhead = ResponseHead::new();
+        assert_eq!(
+            parse_response(&hit, Method::Get, usize::MAX, &mut rhead),
+            Ok(true)
+        );
+        assert!(captured(&raw(most + 1), &[b"ok"]).is_none());
     }
 
     #[test]

@@ -230,7 +230,7 @@ pub async fn before(
         let stage = &gen.snap.traffic.stages[m.stage.api as usize][m.stage.stage as usize];
         c.out.api_key.is_some() || ctx.traffic.knows_key(&c.head, &c.rbuf, stage)
     });
-    let found = if refresh {
+    let mut found = if refresh {
         forget(&mut shard.store.borrow_mut(), &mut key, compresses);
         let (forgotten, me) = &shard.forgotten;
         forgotten.tell_others(*me, &key, compresses);
@@ -238,6 +238,13 @@ pub async fn before(
     } else {
         shard.store.borrow_mut().get(&key, rules.tag, now).cloned()
     };
+    // The hit's head is made before anything is sent: an entry it can't be made from is
+    // dropped, and the request goes to the backend as a miss.
+    let hit = found.as_ref().and_then(|e| hit_head(ctx, gen, c, e, now));
+    if hit.is_none() && found.take().is_some() {
+        shard.store.borrow_mut().remove(&key);
+        shard.publish();
+    }
     let waiting = match found {
         Some(_) => None,
         None => shard.inflight.borrow().get(&key[..]).cloned(),
@@ -246,9 +253,9 @@ pub async fn before(
         .then(|| Rc::<[u8]>::from(&key[..]));
     *shard.scratch.borrow_mut() = key;
 
-    if let Some(entry) = found {
+    if let (Some(entry), Some(hit)) = (found, hit) {
         bump(&shard.cells.hits, 1);
-        return Lookup::Answered(write_hit(ctx, gen, c, &entry, now).await);
+        return Lookup::Answered(send_hit(gen, c, &entry, hit).await);
     }
     if let Some(pending) = waiting {
         let timeout = match integration {
@@ -257,10 +264,11 @@ pub async fn before(
         };
         let _ = monoio::time::timeout(timeout, pending.wait()).await;
         let result = pending.result.borrow().clone();
-        return match result {
-            Some(entry) => {
+        let hit = result.and_then(|e| Some((hit_head(ctx, gen, c, &e, Instant::now())?, e)));
+        return match hit {
+            Some((hit, entry)) => {
                 bump(&shard.cells.hits, 1);
-                Lookup::Answered(write_hit(ctx, gen, c, &entry, Instant::now()).await)
+                Lookup::Answered(send_hit(gen, c, &entry, hit).await)
             }
             None => {
                 bump(&shard.cells.misses, 1);
@@ -356,20 +364,29 @@ pub fn after(fill: Fill, c: &mut Conn) {
     fill.pending.finish(Some(entry));
 }
 
-/// Writes a stored response: the stored head, `age`, this request's ids, then the body;
-/// or a 304 without the body when the request's validators match it (`conditional`).
-async fn write_hit(
+/// A hit whose head is in `c.wbuf`, for [`send_hit`].
+struct Hit {
+    keep: bool,
+    not_modified: bool,
+}
+
+/// Writes a stored response's head into `c.wbuf`: the stored head, `age`, this request's
+/// ids; or a 304's when the request's validators match it (`conditional`). None when the
+/// head can't be made from the stored one (nothing is written then).
+fn hit_head(
     ctx: &WorkerCtx,
     gen: &Generation,
     c: &mut Conn,
     e: &Entry,
     now: Instant,
-) -> bool {
+) -> Option<Hit> {
     let keep = c.can_keep_alive(ctx);
     let not_modified = conditional::not_modified(&c.head, &c.rbuf, e.status, &e.head);
     let status = if not_modified { 304 } else { e.status };
     if Edits::find(&gen.snap, &c.req, status).is_some() {
-        edited_head(gen, c, e, now, keep, not_modified);
+        if !edited_head(gen, c, e, now, keep, not_modified) {
+            return None;
+        }
     } else {
         // The common case: the stored bytes as they are.
         c.out.status = status;
@@ -383,7 +400,12 @@ async fn write_hit(
         age(&mut c.wbuf, e, now);
         encode::own_head_end(&mut c.wbuf, &c.request_id, keep, c.head.minor_version == 0);
     }
-    let body = if c.head.method == Method::Head || not_modified {
+    Some(Hit { keep, not_modified })
+}
+
+/// Sends the hit whose head [`hit_head`] wrote, then its body (none for HEAD or a 304).
+async fn send_hit(gen: &Generation, c: &mut Conn, e: &Entry, hit: Hit) -> bool {
+    let body = if c.head.method == Method::Head || hit.not_modified {
         &b""[..]
     } else {
         &e.body[..]
@@ -403,7 +425,7 @@ async fn write_hit(
         }
     }
     c.req.saved_head = None;
-    keep && c.discard_body(gen).await
+    hit.keep && c.discard_body(gen).await
 }
 
 fn age(out: &mut Vec<u8>, e: &Entry, now: Instant) {
@@ -414,7 +436,8 @@ fn age(out: &mut Vec<u8>, e: &Entry, now: Instant) {
 
 /// A hit on a route with CORS or response parameter mapping: these depend on the request
 /// (its Origin, `$context` values), so the stored backend head goes through the relay's
-/// head writer exactly as a fresh backend response would.
+/// head writer exactly as a fresh backend response would. False when the stored head
+/// does not parse again (nothing is written then).
 fn edited_head(
     gen: &Generation,
     c: &mut Conn,
@@ -422,7 +445,7 @@ fn edited_head(
     now: Instant,
     keep: bool,
     not_modified: bool,
-) {
+) -> bool {
     c.wbuf.clear();
     age(&mut c.wbuf, e, now);
     c.ubuf.clear();
@@ -434,8 +457,21 @@ fn edited_head(
     }
     c.ubuf.extend_from_slice(&c.wbuf);
     c.ubuf.extend_from_slice(b"\r\n");
-    let parsed = parse_response(&c.ubuf, Method::Get, usize::MAX, &mut c.rhead);
-    debug_assert!(matches!(parsed, Ok(true)), "a stored head parses");
+    // `Capture::start` stores only heads that parse again with what a hit adds (the
+    // parser has 256 slots); written from a failed parse, a hit went out as `HTTP/1.1 0`
+    // with no headers and no framing.
+    if !matches!(
+        parse_response(&c.ubuf, Method::Get, usize::MAX, &mut c.rhead),
+        Ok(true)
+    ) {
+        tracing::warn!(
+            status = e.status,
+            "a stored response head does not parse again; the entry is dropped"
+        );
+        c.ubuf.clear();
+        c.wbuf.clear();
+        return false;
+    }
     if Edits::route_maps_responses(&gen.snap, &c.req) {
         // Mappings read request values from the saved head (as after a proxied body).
         let head_len = c.head.head_len;
@@ -448,4 +484,5 @@ fn edited_head(
     };
     relay::write_response_head(gen, c, framing, keep);
     c.ubuf.clear();
+    true
 }
