@@ -36,7 +36,11 @@ fn bench(c: &mut Criterion) {
     }
     let hot = key(4_242);
     g.bench_function("hit of 10k", |b| {
-        b.iter(|| store.get(black_box(&hot), 1, now).map(|e| e.body.len()))
+        b.iter(|| {
+            store
+                .get(black_box(&hot), 1, now, &[1])
+                .map(|e| e.body.len())
+        })
     });
     // Room for ~1,000 entries, 100,000 keys: every insert pushes one out.
     let mut full = Store::new(1_000 * 220);
@@ -46,11 +50,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % keys.len();
             let k = &keys[i];
-            if full.get(k, 1, now).is_none() {
+            if full.get(k, 1, now, &[1]).is_none() {
                 // Asked for more often than the entries it pushes out (each asked for
                 // twice), so it passes the admission filter.
-                full.get(k, 1, now);
-                full.get(k, 1, now);
+                full.get(k, 1, now, &[1]);
+                full.get(k, 1, now, &[1]);
                 full.insert(k.clone(), entry(now), now);
             }
         })

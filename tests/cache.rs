@@ -1,12 +1,14 @@
 //! The response cache end to end: hits that never reach the origin (which counts what it
 //! serves), keys, TTL, the byte bound, what is never cached, client invalidation,
 //! coalescing across 100 concurrent clients, exact large bodies, reload, flush through
-//! the admin API (and the metrics it shows), CORS and response mappings on hits, and a
-//! hit of an answer with nearly as many header fields as are relayed.
+//! the admin API (and the metrics it shows), CORS and response mappings on hits, a hit
+//! of an answer with nearly 256 header fields, a HEAD route beside a GET route.
 
 #[path = "cache/admin_flush.rs"]
 mod admin_flush;
 mod common;
+#[path = "cache/head_routes.rs"]
+mod head_routes;
 #[path = "cache/many_headers.rs"]
 mod many_headers;
 

@@ -416,6 +416,59 @@ apis:
     assert_eq!(text.matches("not used").count(), 3, "{text}");
 }
 
+/// A HEAD answer is never stored and a `HEAD` route's requests never read its `GET`
+/// route's entries; `methods` names the methods whose answers are stored: a route
+/// `cache` that none of the route's requests can fill stores nothing, and check says so.
+#[test]
+fn check_warns_when_a_route_cache_is_filled_by_none_of_its_methods() {
+    let yaml = format!(
+        r#"server: {{ listen: ["127.0.0.1:{}"] }}
+upstreams:
+  app: {{ targets: ["127.0.0.1:9"] }}
+apis:
+  demo:
+    stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }} }}
+    routes:
+      "GET /h": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
+      "HEAD /h": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
+      "GET /post": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [POST] }} }}
+      "GET /head": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [HEAD] }} }}
+      "POST /p": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
+      "ANY /a": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [HEAD] }} }}
+      "POST /ok": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [POST] }} }}
+      "ANY /ok": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [PUT] }} }}
+      "GET /ok": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [GET, HEAD] }} }}
+      $default: {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
+"#,
+        free_port()
+    );
+    let (code, text) = check(&yaml);
+    assert_eq!(code, 0, "a warning, not an error: {text}");
+    for (at, what) in [
+        (r#""HEAD /h".cache"#, "a HEAD route stores nothing"),
+        (
+            r#""GET /post".cache.methods"#,
+            "lists none of the methods whose answers this route stores (GET;",
+        ),
+        (
+            r#""GET /head".cache.methods"#,
+            "lists none of the methods whose answers this route stores (GET;",
+        ),
+        (
+            r#""POST /p".cache"#,
+            "`methods` defaults to [GET] and this is a POST route",
+        ),
+        (
+            r#""ANY /a".cache.methods"#,
+            "lists none of the methods whose answers this route stores (any method but HEAD;",
+        ),
+    ] {
+        let want = format!("warning: apis.demo.routes.{at}: not used: {what}");
+        assert!(text.contains(&want), "{want}\nin\n{text}");
+    }
+    assert_eq!(text.matches("not used").count(), 5, "{text}");
+}
+
 /// An API's name is its id in `api/stage` references, ARNs and `$context.apiId`: check
 /// refuses one that is not letters, digits, `_`, `-` and `.` (`a/b` was accepted, and a
 /// domain mapping `a/b/prod` then got "no API named \"a\"").

@@ -55,6 +55,17 @@ fn refused(path: &std::path::Path, mode: libc::c_int, what: &str) -> Option<Stri
     ))
 }
 
+/// Whether a route of `method` (None: ANY or `$default`) fills entries for any of
+/// `cached` (`cache.methods`; empty is GET). HEAD answers are never stored.
+fn fills_any(method: Option<&str>, cached: &[String]) -> bool {
+    let fills = |m: &str| m != "HEAD" && method.is_none_or(|r| r == "ANY" || r == m);
+    if cached.is_empty() {
+        fills("GET")
+    } else {
+        cached.iter().any(|m| fills(m))
+    }
+}
+
 /// Every warning, in file order.
 pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
     // What decoding noticed (OpenAPI import: extensions it could not map) comes first.
@@ -189,6 +200,31 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 out.push(p.key("routes").key(key).key("cache").error(
                     "not used: the route's Lambda authorizer has no identity source, so there is no caller to key entries by",
                 ));
+            } else if let Some(cache) = route.cache.as_ref().filter(|_| cached) {
+                let at = p.key("routes").key(key).key("cache");
+                match key.split_once(' ').map(|(method, _)| method) {
+                    // pipeline::cache::rules::may_fill: a HEAD answer has no body to store,
+                    // and a HEAD route's requests never read its GET route's entries.
+                    Some("HEAD") => out.push(at.error(
+                        "not used: a HEAD route stores nothing (a HEAD answer has no body) and does not read the GET route's entries; without this route, HEAD requests go to the GET route and are answered from its cache",
+                    )),
+                    method if !fills_any(method, &cache.methods) => {
+                        let stored = match method {
+                            Some("ANY") | None => "any method but HEAD",
+                            Some(m) => m,
+                        };
+                        out.push(if cache.methods.is_empty() {
+                            at.error(format!(
+                                "not used: `methods` defaults to [GET] and this is a {stored} route: list {stored} in `methods` to store its answers"
+                            ))
+                        } else {
+                            at.key("methods").error(format!(
+                                "not used: lists none of the methods whose answers this route stores ({stored}; a HEAD answer has no body and is never stored, a HEAD is answered from GET entries)"
+                            ))
+                        });
+                    }
+                    _ => {}
+                }
             }
         }
         // Fetch: on a request with credentials, `*` in these lists is the name `*`, not

@@ -221,6 +221,8 @@ impl Shard {
 /// A fetch in progress that other requests for the same key wait for.
 #[derive(Default)]
 struct Pending {
+    /// The tag of the route fetching it (`RouteCacheRt::tag`): only its requests wait.
+    tag: u64,
     done: Cell<bool>,
     /// The fetched response, when it was storable.
     result: RefCell<Option<Entry>>,

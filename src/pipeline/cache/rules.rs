@@ -24,6 +24,9 @@ pub struct StageCacheRt {
     pub flush: Arc<AtomicU64>,
     /// Indexed by route id; None: the route is not cached (no `cache`, or ttl 0).
     pub routes: Vec<Option<RouteCacheRt>>,
+    /// The tags of `routes`: an entry made under one of them belongs to a live route and
+    /// is never dropped for another route's lookup (`Store::get`).
+    pub tags: Box<[u64]>,
 }
 
 #[derive(Debug)]
@@ -144,10 +147,11 @@ pub fn compile_stage(
             };
             compile_route(cache, api, route, rt, stage, backend.as_deref())
         })
-        .collect();
+        .collect::<Vec<_>>();
     Some(StageCacheRt {
         capacity,
         flush: super::flush::counter(api_name, stage_name),
+        tags: routes.iter().flatten().map(|r| r.tag).collect(),
         routes,
     })
 }

@@ -8,7 +8,9 @@ use monoio::io::AsyncWriteRentExt;
 
 use super::conditional;
 use super::key::{self, KeyInput};
-use super::rules::{client_refresh, entry_method, may_fill, Caller, KeyPart, RouteCacheRt};
+use super::rules::{
+    client_refresh, entry_method, may_fill, Caller, KeyPart, RouteCacheRt, StageCacheRt,
+};
 use super::{Capture, Codings, Entry, Inserted, Pending, Shard};
 use crate::auth::lambda::LambdaAuthRt;
 use crate::auth::{AuthorizerKind, Identity, RouteAuthRt};
@@ -68,13 +70,14 @@ impl Drop for Fill {
     }
 }
 
-/// The route's cache rules for this request, if it may use the cache at all.
+/// The route's cache rules for this request, if it may use the cache at all, with the
+/// stage's and this worker's shard of it.
 fn rules_for<'g>(
     gen: &'g Generation,
     c: &Conn,
     m: &Matched,
     integration: &IntegrationRt,
-) -> Option<(&'g RouteCacheRt, &'g Rc<Shard>)> {
+) -> Option<(&'g RouteCacheRt, &'g StageCacheRt, &'g Rc<Shard>)> {
     // Only proxied responses are cached. Canary requests are served by another
     // deployment, so they neither read nor fill the stage's cache; an upgrade request
     // wants the backend's 101, never a stored answer.
@@ -82,12 +85,8 @@ fn rules_for<'g>(
         return None;
     }
     let stage = &gen.snap.apis[m.stage.api as usize].stages[m.stage.stage as usize];
-    let rules = stage
-        .cache
-        .as_ref()?
-        .routes
-        .get(m.route as usize)?
-        .as_ref()?;
+    let cached = stage.cache.as_ref()?;
+    let rules = cached.routes.get(m.route as usize)?.as_ref()?;
     // A request with credentials the key does not hold neither reads nor fills: the
     // answer may be made for them (RFC 9111 §3.5). `Proxy-Authorization` (or its CGI
     // spelling, `Proxy_Authorization`) is passed on, and a backend can authenticate by
@@ -109,7 +108,7 @@ fn rules_for<'g>(
     {
         return None;
     }
-    Some((rules, gen.caches.shard(m.stage)?))
+    Some((rules, cached, gen.caches.shard(m.stage)?))
 }
 
 /// What names the caller in the key (see `rules::Caller`).
@@ -202,7 +201,7 @@ pub async fn before(
     integration: &IntegrationRt,
 ) -> Lookup {
     c.capture = None;
-    let Some((rules, shard)) = rules_for(gen, c, m, integration) else {
+    let Some((rules, stage, shard)) = rules_for(gen, c, m, integration) else {
         return Lookup::Miss(None);
     };
     let flush_gen = shard.sync_flush();
@@ -236,7 +235,11 @@ pub async fn before(
         forgotten.tell_others(*me, &key, compresses);
         None
     } else {
-        shard.store.borrow_mut().get(&key, rules.tag, now).cloned()
+        shard
+            .store
+            .borrow_mut()
+            .get(&key, rules.tag, now, &stage.tags)
+            .cloned()
     };
     // The hit's head is made before anything is sent: an entry it can't be made from is
     // dropped, and the request goes to the backend as a miss.
@@ -245,9 +248,16 @@ pub async fn before(
         shard.store.borrow_mut().remove(&key);
         shard.publish();
     }
+    // Only a fetch by this route (as configured now) answers it: a `HEAD` route's
+    // request waiting on its `GET` route's fetch was answered from another integration.
     let waiting = match found {
         Some(_) => None,
-        None => shard.inflight.borrow().get(&key[..]).cloned(),
+        None => shard
+            .inflight
+            .borrow()
+            .get(&key[..])
+            .filter(|p| p.tag == rules.tag)
+            .cloned(),
     };
     let fill_key = (found.is_none() && waiting.is_none() && may_fill(&c.head))
         .then(|| Rc::<[u8]>::from(&key[..]));
@@ -281,7 +291,10 @@ pub async fn before(
     let Some(key) = fill_key else {
         return Lookup::Miss(None);
     };
-    let pending = Rc::new(Pending::default());
+    let pending = Rc::new(Pending {
+        tag: rules.tag,
+        ..Pending::default()
+    });
     shard
         .inflight
         .borrow_mut()

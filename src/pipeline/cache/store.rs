@@ -126,14 +126,20 @@ impl Store {
     }
 
     /// The live entry for `key` made under `tag`, now most recently used. Expired entries
-    /// and entries of an older route configuration are dropped on the way. Every lookup
-    /// counts towards the key's popularity, hit or not.
-    pub fn get(&mut self, key: &[u8], tag: u64, now: Instant) -> Option<&Entry> {
+    /// and entries of a route configuration no longer among `live` (the tags of the
+    /// stage's cached routes) are dropped on the way; an entry of another live route is
+    /// a miss and stays: a `HEAD` route reads the key its `GET` route's entries are kept
+    /// under (`rules::entry_method`), and evicting them emptied the `GET` route's cache
+    /// on every anonymous HEAD. Every lookup counts towards the key's popularity.
+    pub fn get(&mut self, key: &[u8], tag: u64, now: Instant, live: &[u64]) -> Option<&Entry> {
         self.sketch.increment(self.hasher.hash_one(key));
         let i = *self.map.get(key)?;
         let slot = self.slots[i as usize]
             .as_ref()
             .expect("mapped slots are live");
+        if slot.entry.tag != tag && slot.entry.expires > now && live.contains(&slot.entry.tag) {
+            return None;
+        }
         if slot.entry.expires <= now || slot.entry.tag != tag {
             self.remove_slot(i);
             return None;

@@ -35,7 +35,7 @@ fn has(shard: &Shard, key: &[u8], tag: u64) -> bool {
     shard
         .store
         .borrow_mut()
-        .get(key, tag, Instant::now())
+        .get(key, tag, Instant::now(), &[])
         .is_some()
 }
 

@@ -26,20 +26,44 @@ const BODY_100: usize = 73;
 fn stores_and_finds_until_expiry_or_a_new_tag() {
     let now = Instant::now();
     let mut s = Store::new(10_000);
-    assert!(s.get(&key(1), 7, now).is_none());
+    assert!(s.get(&key(1), 7, now, &[]).is_none());
     assert_eq!(
         s.insert(key(1), entry(now, BODY_100, Duration::from_secs(1)), now),
         Inserted::Stored { evicted: 0 }
     );
     assert_eq!(s.used(), 100);
-    let e = s.get(&key(1), 7, now).expect("a hit");
+    let e = s.get(&key(1), 7, now, &[]).expect("a hit");
     assert_eq!(e.body.len(), BODY_100);
     assert_eq!(e.age(now + Duration::from_millis(2500)), 2);
-    assert!(s.get(&key(1), 8, now).is_none(), "another route config");
+    assert!(
+        s.get(&key(1), 8, now, &[]).is_none(),
+        "another route config"
+    );
     assert!(s.is_empty(), "a stale entry is dropped when found");
     s.insert(key(1), entry(now, BODY_100, Duration::from_secs(1)), now);
-    assert!(s.get(&key(1), 7, now + Duration::from_secs(1)).is_none());
+    assert!(s
+        .get(&key(1), 7, now + Duration::from_secs(1), &[])
+        .is_none());
     assert_eq!(s.used(), 0);
+}
+
+#[test]
+fn an_entry_of_another_live_route_is_a_miss_that_stays() {
+    let now = Instant::now();
+    let mut s = Store::new(10_000);
+    s.insert(key(1), entry(now, BODY_100, HOUR), now);
+    // A HEAD route (tag 8) reads the key its GET route (tag 7) keeps entries under.
+    for _ in 0..3 {
+        assert!(s.get(&key(1), 8, now, &[7, 8]).is_none());
+    }
+    assert!(s.get(&key(1), 7, now, &[7, 8]).is_some(), "still there");
+    // Once its route is gone or changed (7 is no longer live), it is dropped.
+    assert!(s.get(&key(1), 8, now, &[8]).is_none());
+    assert!(s.is_empty());
+    // An expired one is dropped whoever finds it.
+    s.insert(key(1), entry(now, BODY_100, Duration::from_secs(1)), now);
+    assert!(s.get(&key(1), 8, now + HOUR, &[7, 8]).is_none());
+    assert!(s.is_empty());
 }
 
 #[test]
@@ -60,14 +84,14 @@ fn lru_order_without_admission() {
     for k in 0..3 {
         s.insert(key(k), entry(now, BODY_100, HOUR), now);
     }
-    assert!(s.get(&key(0), 7, now).is_some()); // 0 is now the most recent; 1 the oldest
+    assert!(s.get(&key(0), 7, now, &[]).is_some()); // 0 is now the most recent; 1 the oldest
     assert_eq!(
         s.insert(key(3), entry(now, BODY_100, HOUR), now),
         Inserted::Stored { evicted: 1 }
     );
-    assert!(s.get(&key(1), 7, now).is_none());
+    assert!(s.get(&key(1), 7, now, &[]).is_none());
     for k in [0, 2, 3] {
-        assert!(s.get(&key(k), 7, now).is_some(), "{k}");
+        assert!(s.get(&key(k), 7, now, &[]).is_some(), "{k}");
     }
     assert_eq!(s.used(), 300);
 }
@@ -77,13 +101,13 @@ fn a_one_off_key_does_not_push_out_a_popular_one() {
     let now = Instant::now();
     let mut s = Store::new(200);
     for k in 0..2 {
-        s.get(&key(k), 7, now);
+        s.get(&key(k), 7, now, &[]);
         s.insert(key(k), entry(now, BODY_100, HOUR), now);
         for _ in 0..5 {
-            assert!(s.get(&key(k), 7, now).is_some());
+            assert!(s.get(&key(k), 7, now, &[]).is_some());
         }
     }
-    s.get(&key(9), 7, now);
+    s.get(&key(9), 7, now, &[]);
     assert_eq!(
         s.insert(key(9), entry(now, BODY_100, HOUR), now),
         Inserted::NotAdmitted
@@ -91,7 +115,7 @@ fn a_one_off_key_does_not_push_out_a_popular_one() {
     assert_eq!(s.len(), 2);
     // Once asked for more often than the least recent entry, it gets in.
     for _ in 0..10 {
-        s.get(&key(9), 7, now);
+        s.get(&key(9), 7, now, &[]);
     }
     assert_eq!(
         s.insert(key(9), entry(now, BODY_100, HOUR), now),
@@ -105,7 +129,7 @@ fn expired_entries_make_room_whatever_their_popularity() {
     let mut s = Store::new(100);
     s.insert(key(1), entry(now, BODY_100, Duration::from_secs(1)), now);
     for _ in 0..10 {
-        s.get(&key(1), 7, now);
+        s.get(&key(1), 7, now, &[]);
     }
     let later = now + Duration::from_secs(2);
     assert_eq!(
@@ -139,8 +163,8 @@ fn shrinking_the_budget_evicts_the_oldest() {
     }
     assert_eq!(s.set_budget(450), 6);
     assert_eq!(s.used(), 400);
-    assert!(s.get(&key(9), 7, now).is_some());
-    assert!(s.get(&key(5), 7, now).is_none());
+    assert!(s.get(&key(9), 7, now, &[]).is_some());
+    assert!(s.get(&key(5), 7, now, &[]).is_none());
 }
 
 /// xorshift64*: deterministic, so the figures below do not move between runs.
@@ -172,7 +196,7 @@ fn the_byte_bound_holds_under_churn() {
         for _ in 0..20_000 {
             let k = rng.next() % 2_000;
             let t = now + Duration::from_millis(rng.next() % 5_000);
-            if s.get(&key(k), 7, t).is_none() {
+            if s.get(&key(k), 7, t, &[]).is_none() {
                 let size = (rng.next() % 8_000) as usize;
                 let ttl = Duration::from_millis(rng.next() % 3_000);
                 s.insert(key(k), entry(t, size, ttl), t);
@@ -209,7 +233,7 @@ fn zipf_hit_ratio(admission: bool, s_exp: f64, keys: usize, fit: usize) -> f64 {
         let u = rng.unit();
         let rank = cdf.partition_point(|&c| c < u).min(keys - 1);
         let k = key(scatter(rank));
-        if store.get(&k, 7, now).is_some() {
+        if store.get(&k, 7, now, &[]).is_some() {
             hits += 1;
         } else {
             store.insert(k, entry(now, BODY_100, HOUR), now);
