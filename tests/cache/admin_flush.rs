@@ -74,6 +74,19 @@ fn a_flush_empties_every_worker() {
         };
         assert_eq!(flush("?api=app&stage=%24default", None).status, 401);
         assert_eq!(flush("?api=app", Some(TOKEN)).status, 400);
+        // A repeated parameter names no one stage: refused, and nothing is flushed (the
+        // first value was taken and the rest dropped unsaid).
+        for (query, name) in [
+            ("?api=app&stage=%24default&stage=tiny", "stage"),
+            ("?api=app&stage=%24default&api=small", "api"),
+        ] {
+            let r = flush(query, Some(TOKEN));
+            assert_eq!(r.status, 400, "{driver}: {query}");
+            assert_eq!(
+                r.json_message(),
+                format!("{name} is given more than once; give it once")
+            );
+        }
         assert_eq!(flush("?api=app&stage=nope", Some(TOKEN)).status, 404);
         // Another stage's flush leaves this one alone.
         assert_eq!(flush("?api=small&stage=tiny", Some(TOKEN)).status, 202);
