@@ -434,3 +434,69 @@ fn a_reload_that_reorders_domains_keeps_each_connection_to_its_own() {
         );
     }
 }
+
+/// A client certificate pinned as `client_ca` vouched, as a trust anchor, for any
+/// certificate its key signed: its holder could mint one with any subject. A reload to
+/// such a file is refused (check says why) and the running CA stays.
+#[test]
+fn a_reload_to_a_client_ca_that_is_no_ca_keeps_the_running_one() {
+    let origin = proto_origin();
+    let dir = temp_dir("tls-mtls-not-ca");
+    let ca = Ca::new("Test CA");
+    let clients = Ca::new("Client CA");
+    let fa = ca.server_cert(&["a.example"]).write(&dir, "a");
+    let clients_pem = clients.write(&dir, "clients");
+    let one = clients.client_cert(&[(DnType::CommonName, "client one")]);
+    let partner = clients.client_cert(&[(DnType::CommonName, "partner")]);
+    let partner_pem = dir.join("partner.pem");
+    std::fs::write(&partner_pem, partner.cert_pem()).unwrap();
+    let minted = Ca::signing_as(partner, "partner").client_cert(&[(DnType::CommonName, "admin")]);
+    let good = domain("a.example", Some(&fa), Some(&clients_pem), "shop/prod");
+    let pinned = domain("a.example", Some(&fa), Some(&partner_pem), "shop/prod");
+    // Loading the config is the same for every driver: one is enough.
+    let driver = DRIVERS[0];
+    let tls_port = free_port();
+    let p = start(
+        &config(tls_port, &origin, "", "", std::slice::from_ref(&good)),
+        driver,
+        tls_port,
+    );
+    let get = |leaf: &Leaf| {
+        TlsClient::trusting(&ca)
+            .client_cert(leaf)
+            .build()
+            .try_get(tls_port, "a.example", "a.example", "/ping")
+            .map(|r| r.status)
+    };
+    assert_eq!(get(&one), Ok(200));
+    assert!(
+        get(&minted).is_err(),
+        "a certificate the client CA never signed"
+    );
+
+    let text = std::fs::read_to_string(&p.config).unwrap();
+    let (code, out) = check(&text.replace(&good, &pinned));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(r#"domains."a.example".client_ca: "#)
+            && out.contains("certificate 1 (CN=partner) is not a CA certificate"),
+        "{out}"
+    );
+    std::fs::write(&p.config, text.replace(&good, &pinned)).unwrap();
+    p.signal(1);
+    assert!(
+        within(10, || p.log_text().contains("reload refused")),
+        "{}",
+        p.log_text()
+    );
+    assert!(
+        !p.log_text().contains("config reloaded"),
+        "{}",
+        p.log_text()
+    );
+    assert!(
+        get(&minted).is_err(),
+        "a certificate the partner minted was taken"
+    );
+    assert_eq!(get(&one), Ok(200), "the running client CA stays");
+}

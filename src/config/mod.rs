@@ -21,6 +21,8 @@ pub mod yaml;
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]
+mod check_tls_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

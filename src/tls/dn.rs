@@ -119,13 +119,13 @@ impl Time {
     }
 }
 
-const INTEGER: u8 = 0x02;
-const OID: u8 = 0x06;
-const SEQUENCE: u8 = 0x30;
+pub(super) const INTEGER: u8 = 0x02;
+pub(super) const OID: u8 = 0x06;
+pub(super) const SEQUENCE: u8 = 0x30;
 const SET: u8 = 0x31;
 
 /// One DER element: (tag, contents, what follows).
-fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(super) fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *der.first()?;
     let first = *der.get(1)?;
     let (len, header) = if first < 0x80 {
@@ -145,7 +145,7 @@ fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, der.get(header..end)?, &der[end..]))
 }
 
-fn expect(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+pub(super) fn expect(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     let (t, contents, rest) = element(der)?;
     (t == tag).then_some((contents, rest))
 }

@@ -325,7 +325,9 @@ fn fingerprint(store: &RootCertStore) -> u64 {
 /// period, expired or not yet valid (with a warning): webpki does not look at an
 /// anchor's validity, so an expired CA went on
 /// vouching for certificates, where OpenSSL (nginx) refuses them. One that expires while
-/// Portico runs is dropped at the next reload or start.
+/// Portico runs is dropped at the next reload or start. A certificate that is no CA is
+/// an error (see `ca`): dropping it would leave the operator's intent (trust this peer)
+/// silently unmet, and trusting it trusts whatever its key signs.
 fn roots(
     path: &Path,
     p: &KeyPath,
@@ -338,7 +340,28 @@ fn roots(
         .map_or(0, |d| d.as_secs() as i64);
     let mut live = Vec::with_capacity(certs.len());
     let mut expired = Vec::new();
+    let mut not_ca = false;
     for (i, c) in certs.into_iter().enumerate() {
+        if let Some(why) = super::ca::not_a_ca(&c) {
+            let info = super::dn::describe(&c).unwrap_or_default();
+            // A self-signed one has no other CA to name: a peer is trusted through one.
+            let instead = match info.issuer_dn == info.subject_dn {
+                true => "it signed itself: issue the peer's certificate from a CA and give that CA",
+                false => "give the certificate of the CA that issued it",
+            };
+            err(
+                errors,
+                p,
+                format!(
+                    "{}: certificate {} ({}) is not a CA certificate: {why}; trusted here, whoever holds its key could issue certificates with any name (OpenSSL and nginx refuse it as a CA too): {instead}",
+                    path.display(),
+                    i + 1,
+                    info.subject_dn,
+                ),
+            );
+            not_ca = true;
+            continue;
+        }
         match super::dn::describe(&c) {
             Some(info) if info.valid_until < now => expired.push(format!(
                 "{}: CA certificate {} ({}) expired on {}: it is not trusted",
@@ -356,6 +379,9 @@ fn roots(
             )),
             _ => live.push(c),
         }
+    }
+    if not_ca {
+        return None;
     }
     let mut store = RootCertStore::empty();
     let (_, ignored) = store.add_parsable_certificates(live);

@@ -7,6 +7,7 @@
 //! The loaded server and client configs live in the `Snapshot`: connections accepted after
 //! a reload handshake with the new certificates, connections made before keep theirs.
 
+mod ca;
 mod client;
 pub mod dn;
 mod load;

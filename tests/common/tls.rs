@@ -65,6 +65,16 @@ impl Ca {
         }
     }
 
+    /// A certificate that is no CA, signing as if it were one (what a trust store that
+    /// holds it would accept).
+    pub fn signing_as(leaf: Leaf, name: &str) -> Ca {
+        Ca {
+            name: name.to_string(),
+            cert: leaf.cert,
+            key: leaf.key,
+        }
+    }
+
     pub fn der(&self) -> CertificateDer<'static> {
         self.cert.der().clone()
     }
@@ -143,6 +153,11 @@ impl Leaf {
     /// Leaf first, then the issuing CA.
     pub fn chain_der(&self) -> Vec<CertificateDer<'static>> {
         vec![self.der(), self.ca_der.clone()]
+    }
+
+    /// The leaf certificate alone, PEM.
+    pub fn cert_pem(&self) -> String {
+        self.cert.pem()
     }
 
     pub fn chain_pem(&self) -> String {
