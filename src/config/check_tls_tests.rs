@@ -125,3 +125,123 @@ upstreams:
         );
     }
 }
+
+/// Runs openssl with these arguments in `dir`; panics with its output when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openssl {args:?}: {err}");
+}
+
+/// A key rustls's provider can't sign with was "unexpected error: failed to parse
+/// private key as RSA, ECDSA, or EdDSA": the error names the key and what would do.
+#[test]
+fn a_key_of_a_kind_tls_can_not_use_is_named_with_the_kinds_it_can() {
+    let dir = dir("tls-key-kinds");
+    // (name, openssl genpkey options); the certificate is the key's own, self-signed.
+    let kinds: [(&str, &[&str]); 7] = [
+        (
+            "p521",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+        ),
+        (
+            "pss",
+            &["-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"],
+        ),
+        (
+            "rsa1024",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"],
+        ),
+        ("ed448", &["-algorithm", "ED448"]),
+        (
+            "e3",
+            &[
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-pkeyopt",
+                "rsa_keygen_pubexp:3",
+            ],
+        ),
+        (
+            "p384",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+        ),
+        ("ed25519", &["-algorithm", "ED25519"]),
+    ];
+    let mut domains = String::new();
+    for (name, options) in kinds {
+        let key = format!("{name}.key");
+        openssl(&dir, &[&["genpkey", "-out", &key], options].concat());
+        let subject = format!("/CN={name}.test");
+        let san = format!("subjectAltName=DNS:{name}.test");
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-key",
+                &key,
+                "-subj",
+                &subject,
+                "-addext",
+                &san,
+                "-days",
+                "2",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+        domains.push_str(&format!(
+            "  {name}.test: {{ cert: {name}.pem, key: {name}.key, mappings: {{ \"\": shop/prod }} }}\n"
+        ));
+    }
+    // The same P-521 key as SEC1 ("EC PRIVATE KEY"), the RSA one as PKCS#1.
+    openssl(&dir, &["ec", "-in", "p521.key", "-out", "p521-sec1.key"]);
+    openssl(
+        &dir,
+        &[
+            "rsa",
+            "-in",
+            "rsa1024.key",
+            "-traditional",
+            "-out",
+            "rsa1024-pkcs1.key",
+        ],
+    );
+    for (name, key) in [("p521", "p521-sec1"), ("rsa1024", "rsa1024-pkcs1")] {
+        domains.push_str(&format!(
+            "  {key}.test: {{ cert: {name}.pem, key: {key}.key, mappings: {{ \"\": shop/prod }} }}\n"
+        ));
+    }
+    let yaml = format!(
+        "server: {{ listen: [\"127.0.0.1:18081\"], tls_listen: [\"127.0.0.1:18443\"] }}\n{API}domains:\n{domains}"
+    );
+    let (errors, _) = check(&yaml, &dir);
+    let takes = "Portico's TLS takes ECDSA keys on P-256 or P-384, RSA keys of 2048 to 4096 bits, and Ed25519 keys";
+    let want: Vec<String> = [
+        ("p521", "p521", "an ECDSA key on curve P-521"),
+        ("pss", "pss", "an RSA-PSS key of 2048 bits (a plain RSA key, openssl genpkey -algorithm RSA, signs with PSS too)"),
+        ("rsa1024", "rsa1024", "an RSA key of 1024 bits"),
+        ("ed448", "ed448", "an Ed448 key"),
+        ("e3", "e3", "an RSA key of 2048 bits with public exponent 3 (65537 or more is needed)"),
+        ("p521-sec1", "p521-sec1", "an ECDSA key on curve P-521"),
+        ("rsa1024-pkcs1", "rsa1024-pkcs1", "an RSA key of 1024 bits"),
+    ]
+    .iter()
+    .map(|(domain, key, what)| {
+        let file = dir.join(format!("{key}.key"));
+        format!(
+            "domains.\"{domain}.test\".key: {}: {what} is not supported: {takes}",
+            file.display()
+        )
+    })
+    .collect();
+    // P-384 and Ed25519 load.
+    assert_eq!(errors, want);
+}

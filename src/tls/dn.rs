@@ -212,6 +212,11 @@ fn attribute_name(oid: &[u8]) -> String {
     if let Some((_, n)) = NAMES.iter().find(|(o, _)| *o == oid) {
         return (*n).to_string();
     }
+    dotted(oid)
+}
+
+/// An OID's contents in dotted form ("1.3.132.0.35").
+pub(super) fn dotted(oid: &[u8]) -> String {
     let mut out = String::new();
     let mut arc: u64 = 0;
     for &b in oid {

@@ -197,11 +197,14 @@ fn site(
         }),
     };
     let (chain, key_der, verifier) = (chain?, key_der?, verifier?);
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key_der)
-        .map_err(|e| err(errors, &p.key("key"), format!("{}: {e}", key.display())))
-        .ok()?;
+    let signing_key = match provider.key_provider.load_private_key(key_der.clone_key()) {
+        Ok(k) => k,
+        Err(e) => {
+            let why = super::keys::refused(&key_der, e);
+            err(errors, &p.key("key"), format!("{}: {why}", key.display()));
+            return None;
+        }
+    };
     let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing_key.clone());
     if let Err(e) = certified.keys_match() {
         // A chain written CA first is a common slip: say so rather than "mismatch".
