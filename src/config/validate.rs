@@ -63,9 +63,6 @@ struct Validator<'c> {
     errors: Vec<ConfigError>,
 }
 
-/// A domain key a Host header can match: labels of letters, digits, `-` and `_` (1–63
-/// each, 253 in all; one trailing dot, as the router ignores it), or `*.` and such a
-/// name for a wildcard domain. A port, `*` elsewhere or a non-ASCII name never matches.
 /// Why a header value written in the config can't be sent as written: a control
 /// character (CR, LF, NUL, …; a tab is fine) would go out as a space, and the value the
 /// config shows is not the one clients get.
@@ -109,6 +106,19 @@ pub(crate) fn header_stage_value_problems(
     out
 }
 
+/// A label that starts or ends with `-` (RFC 1123 host names don't), if `name` has one:
+/// rustls refuses such a name in SNI, so a TLS client never reaches the domain (the
+/// handshake ends with illegal_parameter).
+fn hyphen_at_label_end(name: &str) -> Option<&str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    name.split('.')
+        .find(|label| label.starts_with('-') || label.ends_with('-'))
+}
+
+/// A domain key a Host header can match: labels of letters, digits, `-` and `_` (1–63
+/// each, 253 in all; one trailing dot, as the router ignores it), or `*.` and such a
+/// name for a wildcard domain. A port, `*` elsewhere or a non-ASCII name never matches.
 fn host_name_ok(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let name = name.strip_prefix("*.").unwrap_or(name);
@@ -435,6 +445,13 @@ impl Validator<'_> {
                     "not a host name: dot-separated labels of letters, digits, - and _, \
                      optionally \"*.\" in front for one label, no port (non-ASCII names in \
                      their xn-- form)",
+                );
+            } else if let Some(label) = hyphen_at_label_end(name) {
+                self.error(
+                    &p,
+                    format!(
+                        "not a host name: the label {label:?} starts or ends with - (RFC 1123 host names don't, and TLS clients refuse such a name in SNI)"
+                    ),
                 );
             }
             match (&domain.cert, &domain.key) {

@@ -476,6 +476,11 @@ fn domain_keys_are_host_names() {
         "bücher.example",
         "a..example",
         "api example.com",
+        // rustls refuses these in SNI: a TLS client gets illegal_parameter.
+        "-a.example",
+        "a-.example",
+        "*.-w.example",
+        "x.b-.",
     ];
     let good = [
         "api.example.com",
@@ -483,6 +488,7 @@ fn domain_keys_are_host_names() {
         "*.example.com",
         "xn--bcher-kva.example",
         "a_b.example",
+        "a--b.example",
         "localhost",
         "127.0.0.1",
     ];
@@ -500,6 +506,8 @@ fn domain_keys_are_host_names() {
         .collect();
     let want: Vec<String> = bad.iter().map(|d| format!("domains.\"{d}\"")).collect();
     assert_eq!(flagged, want, "{errors:?}");
+    let hyphen = r#"domains."a-.example": not a host name: the label "a-" starts or ends with - (RFC 1123 host names don't, and TLS clients refuse such a name in SNI)"#;
+    assert!(errors.iter().any(|e| e == hyphen), "{errors:?}");
     // The router ignores case and a trailing dot: these two are one domain.
     let same = r#"domains."API.Example.com.": is the same host name as domains."api.example.com""#;
     assert!(errors.iter().any(|e| e == same), "{errors:?}");
