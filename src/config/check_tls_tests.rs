@@ -245,3 +245,54 @@ fn a_key_of_a_kind_tls_can_not_use_is_named_with_the_kinds_it_can() {
     // P-384 and Ed25519 load.
     assert_eq!(errors, want);
 }
+
+/// Certificates are served on `server.tls_listen` only: without one, check was silent and
+/// a mutual-TLS domain could never be reached (421 on plain HTTP).
+#[test]
+fn a_certificate_without_a_tls_listener_is_a_warning() {
+    let dir = dir("tls-no-listener");
+    let ca = Issued::ca("Test CA");
+    let server = Issued::new(
+        "a.test",
+        &["a.test", "m.test"],
+        IsCa::ExplicitNoCa,
+        vec![KeyUsagePurpose::DigitalSignature],
+        Some(&ca),
+    );
+    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server.key.serialize_pem()).unwrap();
+    let yaml = |server: &str| {
+        format!(
+            r#"server: {{ {server} }}
+{API}domains:
+  a.test: {{ cert: server.pem, key: server.key, mappings: {{ "": shop/prod }} }}
+  m.test: {{ cert: server.pem, key: server.key, client_ca: ca.pem, mappings: {{ "": shop/prod }} }}
+  p.test: {{ mappings: {{ "": shop/prod }} }}
+"#
+        )
+    };
+    let about_listener = |warnings: Vec<String>| -> Vec<String> {
+        warnings
+            .into_iter()
+            .filter(|w| w.contains("tls_listen"))
+            .collect()
+    };
+    let (errors, warnings) = check(&yaml(r#"listen: ["127.0.0.1:18081"]"#), &dir);
+    assert_eq!(errors, Vec::<String>::new());
+    let never = "no server.tls_listen, so this certificate is never served: ";
+    let add = "; add an address to server.tls_listen";
+    assert_eq!(
+        about_listener(warnings),
+        [
+            format!(r#"domains."a.test".cert: {never}the domain answers on plain HTTP only{add}"#),
+            format!(
+                r#"domains."m.test".cert: {never}with client_ca, the domain is never reached: a plain HTTP request for it gets 421 Misdirected Request{add}"#
+            ),
+        ]
+    );
+    let both = r#"listen: ["127.0.0.1:18081"], tls_listen: ["127.0.0.1:18443"]"#;
+    let (errors, warnings) = check(&yaml(both), &dir);
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(about_listener(warnings), Vec::<String>::new());
+}

@@ -286,6 +286,19 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             );
         }
     }
+    // A certificate is served on `server.tls_listen` only: without one, the domain is
+    // plain HTTP, and a mutual-TLS domain (421 on plain connections) is no use at all.
+    if cfg.server.tls_listen.is_empty() {
+        for (name, domain) in cfg.domains.iter().filter(|(_, d)| d.cert.is_some()) {
+            let effect = match domain.client_ca {
+                None => "the domain answers on plain HTTP only",
+                Some(_) => "with client_ca, the domain is never reached: a plain HTTP request for it gets 421 Misdirected Request",
+            };
+            out.push(root.key("domains").key(name).key("cert").error(format!(
+                "no server.tls_listen, so this certificate is never served: {effect}; add an address to server.tls_listen"
+            )));
+        }
+    }
     out
 }
 
