@@ -234,7 +234,14 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 );
             }
             if api.protocol == super::super::model::Protocol::Websocket {
-                websocket_route(key, a, found.and_then(|(_, f)| f), &p, &mut err);
+                websocket_route(
+                    key,
+                    a,
+                    route.api_key_required,
+                    found.and_then(|(_, f)| f),
+                    &p,
+                    &mut err,
+                );
             }
             if a.none && a.authorizer.is_some() {
                 err(
@@ -253,10 +260,11 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     errors
 }
 
-/// A WebSocket API's route: authorization happens on `$connect` only.
+/// A WebSocket API's route: authorization and API keys happen on `$connect` only.
 fn websocket_route(
     key: &str,
     a: &RouteAuth,
+    api_key_required: bool,
     found: Option<&(String, Authorizer)>,
     p: &KeyPath,
     err: &mut impl FnMut(&KeyPath, String),
@@ -272,6 +280,15 @@ fn websocket_route(
             err(
                 &p.key("authorization"),
                 "WebSocket APIs authorize on $connect only; move `authorization: iam` there".into(),
+            );
+        }
+        // A message carries no headers to hold a key, and API Gateway requires keys on
+        // `$connect` only: accepted here, the setting would silently do nothing.
+        if api_key_required {
+            err(
+                &p.key("api_key_required"),
+                "WebSocket APIs check API keys on $connect only; move `api_key_required: true` there"
+                    .into(),
             );
         }
     }

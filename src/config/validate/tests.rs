@@ -314,6 +314,22 @@ fn websocket_route_keys() {
 }
 
 #[test]
+fn websocket_api_keys_are_required_on_connect_only() {
+    // On a message route the setting did nothing (a message has no headers); AWS
+    // requires keys on `$connect` only.
+    let yaml = apis(
+        "  chat:\n    protocol: websocket\n    stages: { ws: {} }\n    routes:\n      $connect: { integration: { type: mock }, api_key_required: true }\n      echo: { integration: { type: mock }, api_key_required: true }\n      $default: { integration: { type: mock }, api_key_required: false }\n      $disconnect: { integration: { type: mock }, api_key_required: true }\n",
+    );
+    assert_eq!(
+        check(&yaml),
+        [
+            "apis.chat.routes.echo.api_key_required: WebSocket APIs check API keys on $connect only; move `api_key_required: true` there",
+            "apis.chat.routes.$disconnect.api_key_required: WebSocket APIs check API keys on $connect only; move `api_key_required: true` there",
+        ]
+    );
+}
+
+#[test]
 fn domains_plans_and_keys() {
     let yaml = apis(
         r#"  shop: { stages: { prod: {} } }
