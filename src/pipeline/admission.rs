@@ -19,7 +19,7 @@ use super::throttle::{KeyBuckets, LimitBuckets};
 use super::usage::Periods;
 use crate::cluster::Cluster;
 use crate::config::traffic::{RouteTraffic, TrafficRt};
-use crate::global::keys::{KeyTable, PlanKey};
+use crate::global::keys::{KeyEntry, KeyTable, PlanKey};
 use crate::global::Shared;
 use crate::metrics::cells::bump;
 use crate::metrics::RouteCells;
@@ -198,8 +198,25 @@ pub async fn admit(
         // A shared limit's node budget is dry: go on, possibly waiting for a lease.
         Some((from, pk)) => {
             let cl = cl.expect("only a cluster leaves work");
-            shared::slow(cl, &ctx.traffic, t, route, pk.as_ref(), from).await
+            shared::slow(cl, &ctx.traffic, t, route, pk.as_ref(), from, true).await
         }
+    }
+}
+
+/// The key the request presents: its `x-api-key`, or with `api_key_source: authorizer`
+/// the Lambda authorizer's usageIdentifierKey.
+#[inline]
+fn presented<'t>(
+    table: &'t KeyTable,
+    gen: &Generation,
+    c: &Conn,
+    m: &Matched,
+) -> Option<&'t KeyEntry> {
+    if gen.snap.apis[m.stage.api as usize].auth.key_from_authorizer {
+        let value = c.req.auth.usage_key().unwrap_or_default();
+        api_key::lookup_value(table, value.as_bytes())
+    } else {
+        api_key::lookup(table, &c.head, &c.rbuf)
     }
 }
 
@@ -224,28 +241,20 @@ fn admit_local(
     if !route.key_required {
         throttle(t, limits, keys, route, None)?;
         return Ok(
-            cl.and_then(|cl| match shared::fast(cl, local, t, route, None) {
+            cl.and_then(|cl| match shared::fast(cl, local, t, route, None, true) {
                 Fast::Done => None,
                 Fast::Dry(i) => Some((i, None)),
             }),
         );
     }
     let mut cache = local.keys.borrow_mut();
-    let table = cache.load();
-    let key = if gen.snap.apis[m.stage.api as usize].auth.key_from_authorizer {
-        // `api_key_source: authorizer`: the Lambda authorizer's usageIdentifierKey.
-        let value = c.req.auth.usage_key().unwrap_or_default();
-        api_key::lookup_value(table, value.as_bytes())
-    } else {
-        api_key::lookup(table, &c.head, &c.rbuf)
-    }
-    .ok_or(Deny::Forbidden)?;
+    let key = presented(cache.load(), gen, c, m).ok_or(Deny::Forbidden)?;
     // For the access log; a reference count, not a copy.
     c.out.api_key = Some(key.name.clone());
     let Some(pk) = key.plan.as_ref() else {
         throttle(t, limits, keys, route, None)?;
         return Ok(
-            cl.and_then(|cl| match shared::fast(cl, local, t, route, None) {
+            cl.and_then(|cl| match shared::fast(cl, local, t, route, None, true) {
                 Fast::Done => None,
                 Fast::Dry(i) => Some((i, None)),
             }),
@@ -257,7 +266,7 @@ fn admit_local(
     if let Some(cl) = cl {
         throttle(t, limits, keys, route, Some(pk))?;
         // The key's reference count is touched only when the slow path needs it.
-        return Ok(match shared::fast(cl, local, t, route, Some(pk)) {
+        return Ok(match shared::fast(cl, local, t, route, Some(pk), true) {
             Fast::Done => None,
             Fast::Dry(i) => Some((i, Some(pk.clone()))),
         });
@@ -283,6 +292,79 @@ fn admit_local(
     }
     pk.usage.count_day(day);
     Ok(None)
+}
+
+/// The API key a WebSocket connection was admitted with on `$connect` (keys are checked
+/// there only): its messages pass the key's plan throttle.
+#[derive(Debug)]
+pub struct ConnectionKey {
+    sha256: [u8; 32],
+    /// The key's plan at `$connect`, for when the key has since been revoked or left the
+    /// config: the connection stays open (nothing is re-authorized), and keeps its limit.
+    plan: Option<Arc<PlanKey>>,
+}
+
+/// The key a `$connect` handshake that [`admit`] let through presented, when its route
+/// requires one (looked up again: once per connection, not per message).
+pub fn connection_key(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    c: &Conn,
+    m: &Matched,
+) -> Option<ConnectionKey> {
+    let t = &gen.snap.traffic;
+    let stage = &t.stages[m.stage.api as usize][m.stage.stage as usize];
+    if !stage.routes[m.route as usize].key_required {
+        return None;
+    }
+    let mut cache = ctx.traffic.keys.borrow_mut();
+    let key = presented(cache.load(), gen, c, m)?;
+    Some(ConnectionKey {
+        sha256: key.sha256,
+        plan: key.plan.clone(),
+    })
+}
+
+/// Lets a WebSocket message through the throttles of the route it was routed to (`api`,
+/// `stage` and `route` index `gen`): route, stage, API, the connection's plan × key (the
+/// plan as the key has it now), account; all or nothing, as for requests. Quotas count
+/// requests and handshakes, not messages (AWS does not say that they count messages).
+/// The same buckets as requests' and the same cost: no IO, no lock, no allocation; in a
+/// cluster the shared limits too, which may wait for a lease.
+pub async fn admit_message(
+    ctx: &WorkerCtx,
+    gen: &Generation,
+    (api, stage, route): (usize, usize, u32),
+    key: Option<&ConnectionKey>,
+) -> Result<(), Deny> {
+    let t = &gen.snap.traffic;
+    let rt = &t.stages[api][stage].routes[route as usize];
+    let local = &ctx.traffic;
+    let cl = match (t.cluster.is_some(), crate::cluster::get()) {
+        (true, Some(cl)) => Some(&**cl),
+        _ => None,
+    };
+    let pending = {
+        let mut cache = local.keys.borrow_mut();
+        let pk = key.and_then(|k| match cache.load().find(&k.sha256) {
+            Some(entry) => entry.plan.as_ref(),
+            None => k.plan.as_ref(),
+        });
+        throttle(t, &gen.limits, &local.key_buckets, rt, pk.map(|a| &**a))?;
+        cl.and_then(
+            |cl| match shared::fast(cl, local, t, rt, pk.map(|a| &**a), false) {
+                Fast::Done => None,
+                // The key's reference count is touched only when the slow path needs it.
+                Fast::Dry(i) => Some((i, pk.cloned())),
+            },
+        )
+    };
+    match (pending, cl) {
+        (Some((from, pk)), Some(cl)) => {
+            shared::slow(cl, local, t, rt, pk.as_ref(), from, false).await
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 //!
 //! Tokens taken at one level are not given back when a later level refuses: a shared
 //! token is already counted in Redis, so the error is under-admission, never over.
+//!
+//! A WebSocket message (`quota_counts` false) passes the rate limits only: quotas count requests
+//! and handshakes.
 
 use std::sync::Arc;
 
@@ -45,8 +48,9 @@ fn step<'a>(
     }
 }
 
-fn steps(route: &RouteTraffic) -> usize {
-    route.limits.len() + 3
+/// Steps to pass: the route's limits, plan × key, account, and the quota if it counts.
+fn steps(route: &RouteTraffic, quota_counts: bool) -> usize {
+    route.limits.len() + if quota_counts { 3 } else { 2 }
 }
 
 fn window(l: &SharedLimit, period: u32, now: u64) -> u32 {
@@ -56,7 +60,8 @@ fn window(l: &SharedLimit, period: u32, now: u64) -> u32 {
     }
 }
 
-/// Takes from every node budget it can; no await. Counts the request when all passed.
+/// Takes from every node budget it can; no await. Counts the request when all passed
+/// (unless `quota_counts` is false: a message is not counted).
 #[inline]
 pub fn fast(
     cl: &Cluster,
@@ -64,17 +69,18 @@ pub fn fast(
     t: &TrafficRt,
     route: &RouteTraffic,
     pk: Option<&PlanKey>,
+    quota_counts: bool,
 ) -> Fast {
     let now = unix_ms();
     let (day, period) = local.periods.current(pk.and_then(|pk| pk.quota.as_ref()));
-    for i in 0..steps(route) {
+    for i in 0..steps(route, quota_counts) {
         if let Some(l) = step(t, route, pk, i) {
             if !cl.take_now(l, window(l, period, now)) {
                 return Fast::Dry(i);
             }
         }
     }
-    if let Some(pk) = pk {
+    if let Some(pk) = pk.filter(|_| quota_counts) {
         admitted(pk, period, day);
     }
     Fast::Done
@@ -88,16 +94,18 @@ pub async fn slow(
     route: &RouteTraffic,
     pk: Option<&Arc<PlanKey>>,
     from: usize,
+    quota_counts: bool,
 ) -> Result<(), Deny> {
     let now = unix_ms();
     let pk = pk.map(|a| &**a);
     let (day, period) = local.periods.current(pk.and_then(|pk| pk.quota.as_ref()));
-    for i in from..steps(route) {
+    let last = steps(route, quota_counts);
+    for i in from..last {
         let Some(l) = step(t, route, pk, i) else {
             continue;
         };
         match (pk, &pk.and_then(|pk| pk.quota.as_ref())) {
-            (Some(pk), Some(q)) if i == steps(route) - 1 => {
+            (Some(pk), Some(q)) if quota_counts && i == last - 1 => {
                 quota(cl, l, pk, period, q.limit, now).await?;
                 // Counted (or refused) here: nothing left to add below.
                 pk.usage.count_day(day);
@@ -106,7 +114,7 @@ pub async fn slow(
             _ => rate(cl, l, now).await?,
         }
     }
-    if let Some(pk) = pk {
+    if let Some(pk) = pk.filter(|_| quota_counts) {
         admitted(pk, period, day);
     }
     Ok(())

@@ -94,6 +94,10 @@ pub struct Live {
     pub last_active_ms: Cell<u64>,
     pub source_ip: String,
     pub user_agent: String,
+    /// The API key `$connect` admitted it with: its plan's throttle applies to the
+    /// connection's messages (boxed: most connections have none; here rather than in the
+    /// session, whose future has no bytes to spare).
+    pub key: Option<Box<crate::pipeline::admission::ConnectionKey>>,
     /// `{api}/{stage}`: the only stage endpoint whose `@connections` reaches it (as in
     /// API Gateway, where another API's endpoint answers 410 for the id).
     pub scope: String,

@@ -1,5 +1,6 @@
 //! What a session does with each message and at its end: the message routed by the
-//! config current when it arrives (`current`), the route's integration called, its
+//! config current when it arrives (`current`), the route's throttles passed (a throttled
+//! message gets a "Too Many Requests" notice instead), the route's integration called, its
 //! answer (with `route_response`) or API Gateway's notice queued, the access-log line and
 //! the route's metrics; then `$disconnect`, best effort. The connection loop is
 //! `session`.
@@ -16,6 +17,8 @@ use super::event;
 use super::frame;
 use super::open::Session;
 use crate::config::compile::IntegrationRt;
+use crate::metrics::cells::bump;
+use crate::pipeline::admission::admit_message;
 use crate::runtime::workers::Generation;
 
 impl Session<'_> {
@@ -88,14 +91,40 @@ impl Session<'_> {
             gen.unrouted.count(403);
             return;
         };
+        let route_key = api.routes[route as usize].key.as_str();
+        let message_id = connections::new_id(self.ctx.id, self.ctx.rng.borrow_mut().next_u64());
+        // Messages count in their route's request metrics.
+        let cells = &gen.route_cells[api.stages[s].metric_base + route as usize];
+        let admitted = admit_message(self.ctx, gen, (a, s, route), self.live.key.as_deref()).await;
+        if admitted.is_err() {
+            // Throttled (route, stage, API, plan × key or account): not delivered, and
+            // the connection stays. AWS documents no frame for this case; the notice is
+            // shaped as its Forbidden one.
+            self.notice("Too Many Requests", &request_id);
+            let line = super::log::Line {
+                request_id: &request_id,
+                route_key,
+                event_type: "MESSAGE",
+                message_id: &message_id,
+                status: 429,
+                latency: Duration::ZERO,
+                integration_latency: None,
+                integration_status: None,
+                integration_error: "",
+                error_message: "Too Many Requests",
+                response_length: 0,
+            };
+            super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+            bump(&cells.throttled, 1);
+            cells.count(429);
+            return;
+        }
         let body = if text {
             String::from_utf8(data).unwrap_or_default()
         } else {
             base64::engine::general_purpose::STANDARD.encode(&data)
         };
-        let route_key = api.routes[route as usize].key.as_str();
         let integration = &api.stages[s].integrations[route as usize];
-        let message_id = connections::new_id(self.ctx.id, self.ctx.rng.borrow_mut().next_u64());
         let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
             .then(|| event::message(self.ectx, &request_id, &message_id, route_key, &body, !text));
         let started = Instant::now();
@@ -157,8 +186,6 @@ impl Session<'_> {
             }
         }
         super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
-        // Messages count in their route's request metrics.
-        let cells = &gen.route_cells[api.stages[s].metric_base + route as usize];
         cells.count(line.status);
         cells.duration.observe(took);
         cells.integration.observe(took);

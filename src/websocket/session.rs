@@ -5,8 +5,9 @@
 //!    paths go to the management API (`manage`); anything but a valid RFC 6455 upgrade
 //!    (GET, HTTP/1.1, `Upgrade: websocket`, version 13, a 16-byte key) is answered 426 or
 //!    400. The `$connect` route's authorizer (`authorize_connect`: Lambda or IAM; 401,
-//!    403 or 500 refuse the handshake), then its API keys and throttles apply here and
-//!    only here; the verdict goes with every later event of the connection.
+//!    403 or 500 refuse the handshake), then its API keys and throttles apply here; the
+//!    verdict and the key go with every later event of the connection (each message
+//!    passes its own route's throttles and the key's plan throttle: `deliver`).
 //! 2. **$connect**: the upgrade waits for the `$connect` integration (if the route
 //!    exists): a 2xx completes it (the integration's headers, e.g.
 //!    `Sec-WebSocket-Protocol`, go into the 101); any other status is the answer to the
@@ -171,6 +172,7 @@ pub async fn serve(
         stage_variables: event::Context::stage_variables_of(&st.variables),
     };
     let request_id = String::from_utf8_lossy(&c.request_id).into_owned();
+    let mut key = None;
     if let Some(route) = ws.connect {
         let m = Matched {
             stage,
@@ -191,6 +193,8 @@ pub async fn serve(
         if let Err(deny) = crate::pipeline::admit(ctx, gen, c, &m).await {
             return deny.answer(ctx, gen, c, cells).await;
         }
+        // Its plan's throttle applies to the connection's messages too.
+        key = crate::pipeline::admission::connection_key(ctx, gen, c, &m).map(Box::new);
     }
 
     let mut accepted_headers = Vec::new();
@@ -305,6 +309,7 @@ pub async fn serve(
         last_active_ms: Cell::new(ectx.connected_at_ms),
         source_ip: ectx.source_ip.clone(),
         user_agent: ectx.user_agent.clone().unwrap_or_default(),
+        key,
         scope: {
             let api = &gen.snap.apis[stage.api as usize];
             format!("{}/{}", api.name, api.stages[stage.stage as usize].name)
