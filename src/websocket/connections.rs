@@ -34,6 +34,16 @@ const REPLY_WAIT: Duration = Duration::from_secs(2);
 pub const MAX_POST: usize = 128 * 1024;
 /// Bytes queued for one client before posts are refused with 429.
 pub const MAX_QUEUED: usize = 1024 * 1024;
+/// Bytes queued for one client above which the session stops reading it until the writer
+/// has sent the queue down to half of this (and the most a session reads ahead of the
+/// message it is handling). What the client sends meanwhile waits in the sockets' buffers, which
+/// are the kernel's: a client that sends pings or messages and reads nothing costs the
+/// worker about this much, not `MAX_QUEUED` (a 1 MiB bound let any client hold ~0.9 MiB
+/// of pongs). 64 KiB is two of API Gateway's 32 KiB frames: a client that reads keeps
+/// the queue near empty (the writer hands each frame to the kernel as it comes), so it
+/// is never held up by this; a smaller bound would save little next to the 16 KiB read
+/// buffer and pause the reader at every burst of answers.
+pub const READ_PAUSE: usize = 64 * 1024;
 /// What a queued frame costs beside its bytes: its `Vec` and queue slot, and the
 /// allocator's least block. Counted, or a client's stream of small frames to answer
 /// (echoes of `{}`) held 20 times `MAX_QUEUED` as 2-byte frames.
@@ -80,7 +90,8 @@ pub struct Live {
     pub outbox: RefCell<VecDeque<Vec<u8>>>,
     pub queued: Cell<usize>,
     pub wake: Wake,
-    /// The writer sent a frame (a reader waiting for the queue to shrink goes on).
+    /// The writer sent the queue down to half of `READ_PAUSE` (a reader waiting for that
+    /// goes on).
     pub drained: Wake,
     /// DeleteConnection asked the session to close (1000).
     pub close_requested: Cell<bool>,

@@ -169,8 +169,10 @@ impl Deferred {
     }
 }
 
-/// Bytes of messages read ahead while one is being handled (then the client is not read).
-const MAX_PENDING: usize = 1024 * 1024;
+/// Bytes of messages read ahead while one is being handled (then the client is not read):
+/// the queue's bound, for the same reason (a client of a slow integration could make
+/// each connection hold 1 MiB of its messages).
+const MAX_PENDING: usize = connections::READ_PAUSE;
 
 impl Session<'_> {
     async fn run(&self, c: &mut Conn, ws: &WsApiRt) -> Closed {
@@ -216,11 +218,15 @@ impl Session<'_> {
                     let mut dec = Decoder::new(limits);
                     loop {
                         loop {
-                            // A client that sends but doesn't read is not read either once
-                            // its answers fill the queue: TCP pushes back on it. Nor is one
+                            // A client that sends but doesn't read is not read either while
+                            // more than READ_PAUSE is queued for it (pongs, answers, posts):
+                            // TCP pushes back on it, and what it sends costs us nothing.
+                            // Every ping still gets its pong (RFC 6455 §5.5.3 would allow
+                            // answering only the latest, but Autobahn 2.10/2.11 check one
+                            // per ping): this pause alone bounds them. Nor is a client read
                             // whose messages wait for their turn past MAX_PENDING.
                             loop {
-                                if self.live.queued.get() > connections::MAX_QUEUED {
+                                if self.live.queued.get() > connections::READ_PAUSE {
                                     self.live.drained.wait().await;
                                 } else if inbox_bytes.get() > MAX_PENDING {
                                     taken.wait().await;
@@ -337,7 +343,11 @@ impl Session<'_> {
                         if s.write_all(frame).await.0.is_err() {
                             return;
                         }
-                        self.live.drained.notify();
+                        // Half: a paused reader then takes a batch of frames, not one
+                        // frame per frame sent.
+                        if self.live.queued.get() <= connections::READ_PAUSE / 2 {
+                            self.live.drained.notify();
+                        }
                     }
                     if self.closing.get().is_some() {
                         let s = unsafe { &mut *stream.get() };
