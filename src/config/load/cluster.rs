@@ -19,7 +19,7 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
     let rp = p.key("redis");
     if let Some(rest) = redis.strip_prefix("redis://") {
         if rest.is_empty() || rest.starts_with('/') {
-            d.error(&rp, format!("expected redis://host:port, got {redis:?}"));
+            d.error(&rp, unlike_redis_url(&redis));
         } else if let Err(e) = redis_url(&redis) {
             d.error(&rp, e);
         }
@@ -29,7 +29,7 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
             "only redis://host:port is supported (no TLS, no unix sockets)",
         );
     } else {
-        d.error(&rp, format!("expected redis://host:port, got {redis:?}"));
+        d.error(&rp, unlike_redis_url(&redis));
     }
     let on_failure = f
         .opt(d, "on_failure", |d, v, p| {
@@ -78,6 +78,20 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
     })
 }
 
+/// What is wrong with an address that is not `redis://host…`, without quoting it: a
+/// typo in the scheme (`redis:/:PW@host`, `Redis://`, a leading space) leaves the
+/// password in place, and `check` and `run` print their errors.
+fn unlike_redis_url(url: &str) -> String {
+    let why = if url.trim() != url {
+        " (the address has a space or a line break at an end)"
+    } else if url.to_ascii_lowercase().starts_with("redis://") {
+        " (the scheme is written in lower case: redis://)"
+    } else {
+        ""
+    };
+    format!("expected redis://host:port{why}; the address is not shown, as it may hold a password")
+}
+
 /// Whether the address parses as the nodes will use it (redis-rs): a port it cannot
 /// parse, a database that is not a number, an unencoded `/` or `@` in the password
 /// passed `check`, and the node ran with Redis "down" for good, logging an error at
@@ -93,5 +107,45 @@ fn redis_url(url: &str) -> Result<(), String> {
     match &client.get_connection_info().addr {
         redis::ConnectionAddr::Tcp(_, 0) => Err("port 0: no Redis listens there".into()),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unlike_redis_url;
+
+    /// A mistyped scheme left the password in the error that `check` and `run` print.
+    #[test]
+    fn a_mistyped_address_is_refused_without_printing_its_password() {
+        for url in [
+            "redis:/:SECRETPW@127.0.0.1:43379",
+            "Redis://:SECRETPW@127.0.0.1:43379",
+            " redis://:SECRETPW@127.0.0.1:43379",
+            "redis:///:SECRETPW@127.0.0.1:43379",
+            "redis://",
+        ] {
+            let yaml = format!("cluster: {{ redis: {url:?} }}\n");
+            let errors: Vec<String> =
+                crate::config::check_text_in(&yaml, std::path::Path::new("."))
+                    .errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+            let redis: Vec<&String> = errors
+                .iter()
+                .filter(|e| e.starts_with("cluster.redis: "))
+                .collect();
+            assert_eq!(redis.len(), 1, "{url}: {errors:?}");
+            assert!(
+                redis[0].contains("expected redis://host:port"),
+                "{url}: {errors:?}"
+            );
+            assert!(
+                !errors.iter().any(|e| e.contains("SECRETPW")),
+                "{url}: {errors:?}"
+            );
+        }
+        assert!(unlike_redis_url("Redis://x").contains("lower case"));
+        assert!(unlike_redis_url(" redis://x").contains("at an end"));
     }
 }
