@@ -375,22 +375,18 @@ async fn call(
     data: String,
 ) -> Option<RemoteReply> {
     // All within REMOTE_WAIT: a Redis too slow to say where the connection is, or to
-    // take the request, is unavailable (the connection may be open); an owner that
-    // does not answer in time is Gone. One atomic read: the owner, the live nodes, and
-    // which of them have every open connection registered (see `reregister`, which
-    // marks a node only after its writes).
+    // take the request, is unavailable (the connection may be open), and so is an
+    // owner that does not answer in time. One atomic read (a script: the live nodes by
+    // Redis's clock, see liveness.rs): the owner, the live nodes, and which of them
+    // have every open connection registered (see `reregister`, which marks a node
+    // only after its writes).
     let t = tokio::time::Instant::now() + REMOTE_WAIT;
-    let mut pipe = redis::pipe();
-    pipe.atomic()
-        .get(c.key(&format!("conn:{id}")))
-        .zrangebyscore(
-            c.key("nodes"),
-            unix_ms().saturating_sub(NODE_TTL_MS),
-            "+inf",
-        )
-        .smembers(c.key(COMPLETE))
-        .get(c.key("epoch"));
-    type Read = (Option<String>, Vec<String>, HashSet<String>, Option<String>);
+    let keys = [
+        c.key(&format!("conn:{id}")),
+        c.key("nodes"),
+        c.key(COMPLETE),
+        c.key("epoch"),
+    ];
     // Twice at most: the connection kept from an earlier call is broken after Redis
     // restarted, and only a call finds that out.
     let mut tries = 2;
@@ -398,7 +394,8 @@ async fn call(
         let Ok(Some(mut m)) = tokio::time::timeout_at(t, calls_connection(c)).await else {
             return Some(unavailable());
         };
-        match tokio::time::timeout_at(t, pipe.query_async::<Read>(&mut m)).await {
+        let read = super::liveness::where_is(&mut m, &keys[0], &keys[1], &keys[2], &keys[3]);
+        match tokio::time::timeout_at(t, read).await {
             Ok(Ok(read)) => break (m, read),
             Ok(Err(e)) => {
                 calls_failed().await;

@@ -45,8 +45,8 @@
 //! index: no two names get one value) · `revoked` hash name → digest · `keys:v`
 //! version · `keys:fence:<node>:<ms>:<n>` a create whose answer was lost and that must
 //! never land (kept a day) · `cache:gen` hash `api/stage` → flush generation · `nodes`
-//! sorted set node → last heartbeat (ms) · `instances` hash node → `<process id>:<ms>`
-//! (`names.rs`) · `config:hash` last published config hash ·
+//! sorted set node → last heartbeat (ms, Redis's clock: `liveness.rs`) · `instances`
+//! hash node → `<process id>:<ms>` (`names.rs`) · `config:hash` last published config hash ·
 //! `epoch` a random marker whose loss or change tells nodes Redis lost its data ·
 //! `conn:<id>` → owning node of a WebSocket connection · `conn:complete` set of the
 //! nodes whose open connections are all registered · channels (pub/sub)
@@ -61,12 +61,17 @@ pub mod budget;
 pub mod connections;
 mod epoch;
 mod generations;
+mod liveness;
 mod metrics;
 pub use metrics::config_info;
 pub mod names;
 mod probe;
 mod scripts;
 mod side;
+#[cfg(test)]
+pub(crate) mod test_clock;
+#[cfg(test)]
+mod test_redis;
 mod usage;
 
 use std::future::Future;
@@ -222,9 +227,12 @@ pub(crate) fn flush_hook() -> Option<fn(&str, &str) -> bool> {
 }
 
 pub fn unix_ms() -> u64 {
-    SystemTime::now()
+    let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_millis() as u64);
+    #[cfg(test)]
+    let ms = ms.saturating_add_signed(test_clock::SKEW_MS.with(std::cell::Cell::get));
+    ms
 }
 
 /// Starts the side thread for `cfg` (Redis need not be up: the breaker starts open and

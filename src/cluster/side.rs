@@ -22,7 +22,7 @@ use super::epoch::{lost_data, remembered_epoch, reseed_quotas};
 use super::generations::{forget_generations, generation};
 use super::metrics::OPEN_AFTER;
 use super::usage::{flush_usage, DayKey};
-use super::{scripts, unix_ms, Cluster, Job, Kind, SharedLimit, NODE_TTL_MS, TICK};
+use super::{scripts, Cluster, Job, Kind, SharedLimit, TICK};
 use crate::global::usage::today;
 
 static HANDLE: OnceLock<Mutex<Option<JoinHandle<()>>>> = OnceLock::new();
@@ -344,20 +344,18 @@ async fn sync(
     mut m: MultiplexedConnection,
     s: &mut SyncState,
 ) -> redis::RedisResult<()> {
-    let now = unix_ms();
-    let nodes_key = c.key("nodes");
-    type Read = (
-        Vec<String>,
-        Option<i64>,
-        HashMap<String, i64>,
-        Option<String>,
-    );
-    let (live, keys_v, gens, epoch): Read = redis::pipe()
-        .zadd(&nodes_key, &c.node, now)
-        .ignore()
-        .zrembyscore(&nodes_key, 0, now.saturating_sub(NODE_TTL_MS))
-        .ignore()
-        .zrange(&nodes_key, 0, -1)
+    let beat = super::liveness::heartbeat(
+        &mut m,
+        &c.key("nodes"),
+        &c.key("instances"),
+        &c.node,
+        super::names::instance(),
+    )
+    .await?;
+    super::names::saw(c, beat.before.as_deref(), beat.now);
+    let live = beat.live;
+    type Read = (Option<i64>, HashMap<String, i64>, Option<String>);
+    let (keys_v, gens, epoch): Read = redis::pipe()
         .get(c.key("keys:v"))
         .hgetall(c.key("cache:gen"))
         .get(c.key("epoch"))
@@ -392,7 +390,6 @@ async fn sync(
             return Err(e);
         }
     }
-    super::names::check(c, &mut m).await?;
     write_keys(c, &mut m).await?;
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
