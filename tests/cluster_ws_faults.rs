@@ -131,6 +131,53 @@ fn an_owner_that_does_not_answer_in_time_is_not_called_gone() {
     }
 }
 
+/// Right after Redis stalled (SIGSTOP) for longer than the heartbeat TTL, every node's
+/// heartbeat is stale until its next sync: a call through another node in that moment
+/// answered 410 GoneException for an open connection. Here the owner is frozen too,
+/// so its heartbeat stays stale: 503 while the node asked has had Redis for less than
+/// the TTL, 410 after (an owner silent that long is taken for gone), and the post is
+/// taken once the owner is back.
+#[test]
+fn a_stale_owner_right_after_redis_stalled_is_not_called_gone() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, _) = cluster_node(&redis, "a", driver);
+        let (_b, b_admin) = cluster_node(&redis, "b", driver);
+        let (mut client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
+
+        a.signal(19); // SIGSTOP
+        redis.signal(19);
+        thread::sleep(Duration::from_millis(3500));
+        redis.signal(18); // SIGCONT
+        let t0 = Instant::now();
+        let mut seen = Vec::new();
+        while t0.elapsed() < Duration::from_secs(2) {
+            let r = post(b_admin, &id, "stalled");
+            if r.status == 410 {
+                a.signal(18);
+            }
+            assert_ne!(
+                r.status,
+                410,
+                "{driver}: {:?} after Redis came back, statuses {seen:?}: {}",
+                t0.elapsed(),
+                r.text()
+            );
+            seen.push(r.status);
+            thread::sleep(Duration::from_millis(20));
+        }
+        seen.dedup();
+        assert_eq!(seen.last(), Some(&503), "{driver}: {seen:?}");
+        // b has had Redis for the TTL since: the owner, still silent, is gone.
+        let gone = within(10, || post(b_admin, &id, "gone").status == 410);
+        a.signal(18);
+        assert!(gone, "{driver}: a silent owner never answered Gone");
+        thread::sleep(Duration::from_secs(1));
+        post_until_taken(b_admin, &id, "back", &format!("{driver}, owner back"));
+        assert_eq!(read_small_frame(&mut client), (1, b"back".to_vec()));
+    }
+}
+
 /// After Redis restarted, a node whose own listener has not subscribed again yet cannot
 /// hear the owner's reply: it answers 503 and sends nothing (the reply was lost and the
 /// post answered 410 after 2 s). Here b's subscription reaches the new Redis 3 s late.

@@ -8,8 +8,9 @@
 //! node channel.
 //!
 //! A 410 tells a backend to forget the connection, so it is only answered when the
-//! connection is known gone: no entry (see below), an owner that is not live, or the
-//! owner's own answer. A caller that cannot ask Redis (away, slow), whose owner is not
+//! connection is known gone: no entry (see below), an owner that is not live (once this
+//! node has had Redis for the heartbeat TTL: right after Redis was away every
+//! heartbeat is stale, `liveness::Run`), or the owner's own answer. A caller that cannot ask Redis (away, slow), whose owner is not
 //! listening, that is not listening itself (the reply could not reach it), or that gets
 //! no reply within [`REMOTE_WAIT`] (pub/sub is at-most-once; the owner may be slow)
 //! answers 503, which boto3 retries: the connection may well be open. A post answered
@@ -39,6 +40,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
+use super::liveness::mono_ms;
 use super::{unix_ms, Cluster, Job, NODE_TTL_MS};
 
 /// How long a caller waits for the owning node's reply.
@@ -412,11 +414,19 @@ async fn call(
         // (Redis lost them, or was away when they opened). After Redis lost its data
         // the live nodes are those that have synced since: a node yet to sync is missing
         // from both, hence `settled`.
+        // Nor when Redis was away lately: a live node missing from `live` for a stale
+        // heartbeat may have written nothing (see `liveness::Run`).
         let all = live.iter().all(|n| *n == c.node || complete.contains(n));
-        return (!(all && settled(now_epoch.as_deref(), &live))).then(unavailable);
+        let gone = all && settled(now_epoch.as_deref(), &live) && c.run.stale_means_gone(mono_ms());
+        return (!gone).then(unavailable);
     };
-    if owner == c.node || !live.contains(&owner) {
+    if owner == c.node {
         return None;
+    }
+    if !live.contains(&owner) {
+        // Its heartbeat is stale: gone, unless Redis was away lately (then every
+        // heartbeat is stale until its node's next sync, and the connection may be open).
+        return (!c.run.stale_means_gone(mono_ms())).then(unavailable);
     }
     if !SUBSCRIBED.load(Ordering::Acquire) {
         return Some(unavailable());

@@ -9,10 +9,16 @@
 //! connections answered 410 through it, and `local` divided by the wrong count), and
 //! one whose clock ran behind looked dead to the others. Scripts that call `TIME` and
 //! then write are replicated by their effects, which Redis does from version 5 on.
+//!
+//! A stale heartbeat says its node is gone only once this node has had Redis for a
+//! TTL ([`Run`]): right after Redis was away, every heartbeat is stale.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
 use redis::Script;
-use std::sync::OnceLock;
 
 use super::NODE_TTL_MS;
 
@@ -104,6 +110,57 @@ pub(super) async fn where_is(
     inv.key(conn).key(nodes).key(complete).key(epoch);
     inv.arg(NODE_TTL_MS);
     inv.invoke_async(m).await
+}
+
+/// The longest a run of good syncs may go without one (between two, or within one):
+/// half the heartbeat TTL, so Redis answered this node at least twice in any TTL.
+const GAP_MS: u64 = NODE_TTL_MS / 2;
+
+/// Whether this node has had Redis long enough to take a stale heartbeat for a dead
+/// node. A heartbeat goes stale when its node stops, and also when Redis was away or
+/// stalled (a `SIGSTOP`, a long fsync, a failover): every node's heartbeat is then
+/// stale until its next sync, and a call answered in that moment told a backend 410
+/// GoneException for a connection that is open. So 410 for a stale owner only once
+/// this node's syncs have gone through for [`NODE_TTL_MS`], each within [`GAP_MS`] of
+/// the last: Redis was there for the owner as well, which would have heartbeat had it
+/// been live. Times are this node's monotonic clock (ms since the run began, +1).
+#[derive(Default)]
+pub(crate) struct Run {
+    /// When the current run of good syncs began (0: no run).
+    up_since: AtomicU64,
+    /// When the last good sync ended (0: none in this run).
+    last_ok: AtomicU64,
+}
+
+impl Run {
+    /// A sync went through: it began at `start` and ended at `end`.
+    pub fn sync_ok(&self, start: u64, end: u64) {
+        let last = self.last_ok.swap(end, Ordering::AcqRel);
+        let broken =
+            last == 0 || start.saturating_sub(last) > GAP_MS || end.saturating_sub(start) > GAP_MS;
+        if broken || self.up_since.load(Ordering::Acquire) == 0 {
+            self.up_since.store(end, Ordering::Release);
+        }
+    }
+
+    /// A sync failed (or there was no connection to try one).
+    pub fn sync_failed(&self) {
+        self.up_since.store(0, Ordering::Release);
+        self.last_ok.store(0, Ordering::Release);
+    }
+
+    /// Whether a heartbeat older than [`NODE_TTL_MS`] means its node is gone, at `now`.
+    pub fn stale_means_gone(&self, now: u64) -> bool {
+        let up = self.up_since.load(Ordering::Acquire);
+        let last = self.last_ok.load(Ordering::Acquire);
+        up != 0 && now >= up + NODE_TTL_MS && now <= last + GAP_MS
+    }
+}
+
+/// This node's monotonic clock for [`Run`]: ms since its first reading, plus 1.
+pub(crate) fn mono_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
 #[cfg(test)]

@@ -185,6 +185,8 @@ pub struct Cluster {
     /// What the log has been told about Redis being away.
     alarm: alarm::Alarm,
     nodes: AtomicU32,
+    /// How long this node has had Redis (whether a stale heartbeat is a dead node).
+    pub(crate) run: liveness::Run,
     stop: AtomicBool,
 }
 
@@ -285,6 +287,7 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
         held_open_until: AtomicU64::new(0),
         alarm: alarm::Alarm::default(),
         nodes: AtomicU32::new(nodes_seen),
+        run: liveness::Run::default(),
         stop: AtomicBool::new(false),
     });
     let _ = CLUSTER.set(c.clone());

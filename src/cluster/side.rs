@@ -20,6 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::epoch::{lost_data, remembered_epoch, reseed_quotas};
 use super::generations::{forget_generations, generation};
+use super::liveness::mono_ms;
 use super::metrics::OPEN_AFTER;
 use super::usage::{flush_usage, DayKey};
 use super::{scripts, Cluster, Job, Kind, SharedLimit, TICK};
@@ -227,17 +228,19 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
                     m
                 }
                 Err(cause) => {
+                    c.run.sync_failed();
                     c.still_down(&cause);
                     continue;
                 }
             },
         };
-        let t0 = Instant::now();
+        let (t0, start) = (Instant::now(), mono_ms());
         let r = tokio::time::timeout(budget, sync(&c, m, &mut state)).await;
         c.metrics.call(t0.elapsed(), matches!(r, Ok(Ok(()))));
         let e = match r {
             Ok(Ok(())) => {
                 failed_in_row = 0;
+                c.run.sync_ok(start, mono_ms());
                 c.breaker_close();
                 continue;
             }
@@ -245,6 +248,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
             Err(_) => None,
         };
         failed_in_row += 1;
+        c.run.sync_failed();
         let cause = match &e {
             Some(e) => format!("sync failed: {e}"),
             None => format!("sync got no answer within {budget:?}"),

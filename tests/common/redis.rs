@@ -92,6 +92,13 @@ impl Redis {
         }
     }
 
+    /// Sends `sig` (SIGSTOP 19 stalls it, SIGCONT 18 resumes it).
+    pub fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            super::unsafe_free_kill(c.id() as i32, sig);
+        }
+    }
+
     /// Starts it again on the same port and directory (after `kill`).
     pub fn restart(&mut self) {
         self.kill();

@@ -90,3 +90,51 @@ fn a_heartbeat_older_than_the_ttl_by_redis_clock_is_not_live() {
         assert!(beat.now >= stale + NODE_TTL_MS);
     });
 }
+
+/// Right after Redis was away or stalled every heartbeat is stale, live owners' too:
+/// a stale heartbeat means a gone node only once this node's syncs have gone through
+/// for a TTL, none more than `GAP_MS` after the last, the latest one recent.
+#[test]
+fn a_stale_heartbeat_means_a_gone_node_only_after_a_ttl_of_redis() {
+    let run = Run::default();
+    let ttl = NODE_TTL_MS;
+    assert!(!run.stale_means_gone(10 * ttl), "no sync yet");
+    // Good syncs every 200 ms from t = 1000.
+    let mut t = 1000;
+    while t < 1000 + ttl {
+        run.sync_ok(t, t + 5);
+        assert!(!run.stale_means_gone(t + 5), "{t}");
+        t += 200;
+    }
+    run.sync_ok(t, t + 5);
+    assert!(run.stale_means_gone(t + 5));
+    // Nothing heard from Redis for longer than the gap (a sync hangs): not any more.
+    assert!(!run.stale_means_gone(t + 5 + GAP_MS + 1));
+    // A sync that hung through a 3.5 s stall and then went through starts a new run.
+    let (start, end) = (t + 200, t + 3700);
+    run.sync_ok(start, end);
+    assert!(!run.stale_means_gone(end));
+    assert!(!run.stale_means_gone(end + 100));
+    // So does one after a long gap between syncs (the loop held up).
+    let mut t = end;
+    while t < end + ttl {
+        t += 200;
+        run.sync_ok(t, t + 5);
+    }
+    assert!(run.stale_means_gone(t + 5));
+    run.sync_ok(t + 5 + GAP_MS + 1, t + 10 + GAP_MS + 1);
+    assert!(!run.stale_means_gone(t + 10 + GAP_MS + 1));
+    // A failed sync ends the run.
+    let run = Run::default();
+    run.sync_ok(1000, 1005);
+    let mut t = 1005;
+    while t < 1005 + ttl + 200 {
+        t += 200;
+        run.sync_ok(t, t + 5);
+    }
+    assert!(run.stale_means_gone(t + 5));
+    run.sync_failed();
+    assert!(!run.stale_means_gone(t + 5));
+    run.sync_ok(t + 200, t + 205);
+    assert!(!run.stale_means_gone(t + 205));
+}
