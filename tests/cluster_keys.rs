@@ -20,6 +20,11 @@ struct Node {
 }
 
 fn start(redis: &Redis, name: &str, driver: &str) -> Node {
+    start_on(&redis.url(), name, driver)
+}
+
+/// A node on the Redis at `url` (a user and password in it, say).
+fn start_on(url: &str, name: &str, driver: &str) -> Node {
     let admin_port = free_port();
     let yaml = format!(
         r#"server:
@@ -42,7 +47,7 @@ usage_plans:
   silver: {{}}
 "#,
         state = temp_dir("state").display(),
-        redis = redis.url(),
+        redis = url,
     );
     let p = Portico::start(&yaml, driver);
     let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
@@ -154,5 +159,85 @@ fn one_value_is_one_key_in_the_cluster_whichever_nodes_create_it() {
         assert_eq!(r.status, 400, "{driver}: {}", r.text());
         assert!(r.text().contains(TAKEN), "{driver}: {}", r.text());
         drop((a, b));
+    }
+}
+
+/// Runs `args` on `redis` as its default user.
+fn redis_cmd(redis: &Redis, args: &[&str]) {
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let mut cmd = ::redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let () = cmd.query(&mut con).unwrap();
+}
+
+/// Lets the user `limited` write every key but the API keys' (`keys`, `keys:v`,
+/// `keys:d`, `revoked`): Redis then answers a revocation with NOPERM, and a node's
+/// syncs (heartbeat, usage, leases) go on.
+fn refuse_key_writes(redis: &Redis) {
+    let args = ["ACL", "SETUSER", "limited", "resetkeys", "%R~*"];
+    redis_cmd(
+        redis,
+        &[&args[..], &["~portico:[^kr]*", "~portico:rl:*"]].concat(),
+    );
+}
+
+/// A revocation Redis answered with an error (NOPERM from an ACL here; OOM, a
+/// read-only replica) was dropped by the side thread, and the next read of Redis's keys
+/// brought the revoked key back on the very node that had answered "revoked on this
+/// node; … writes it to Redis as soon as Redis answers". It stays pending now: the
+/// node keeps refusing the key, says so once, and writes it once Redis takes it.
+#[test]
+fn a_revocation_redis_refuses_is_kept_until_redis_takes_it() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        redis_cmd(
+            &redis,
+            &[
+                "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all",
+            ],
+        );
+        let url = format!("redis://limited:pw@127.0.0.1:{}", redis.port);
+        let (a, b) = (start_on(&url, "a", driver), start(&redis, "b", driver));
+        let value = "victim-value-0123456789abcdef";
+        let r = create(&a, "victim", "gold", value);
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        assert!(settles(&[&a, &b], value, 200), "{driver}: never live");
+
+        refuse_key_writes(&redis);
+        let r = common::admin(a.admin, "DELETE", "/api-keys/victim", Some(TOKEN), None);
+        assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        assert!(r.text().contains("revoked on this node"), "{}", r.text());
+        // Another key created through b makes a read Redis's keys again, which still
+        // hold the victim: a refuses it all the same.
+        let marker = "marker-value-0123456789abcdef";
+        assert_eq!(create(&b, "marker", "gold", marker).status, 201);
+        assert!(
+            settles(&[&a, &b], marker, 200),
+            "{driver}: marker never live"
+        );
+        assert!(
+            settles(&[&a], value, 403),
+            "{driver}: the revoked key came back"
+        );
+        assert_eq!(get_with_key(b.p.addr, "/k", Some(value)).status, 200);
+        let refused = |log: &str| log.matches("Redis refused a key change").count();
+        assert_eq!(refused(&a.p.log_text()), 1, "{driver}: {}", a.p.log_text());
+
+        // Redis takes it again: the revocation reaches every node.
+        redis_cmd(&redis, &["ACL", "SETUSER", "limited", "allkeys"]);
+        assert!(
+            settles(&[&a, &b], value, 403),
+            "{driver}: b still serves it"
+        );
+        assert!(
+            a.p.log_text()
+                .contains("key change written to Redis, which had refused it"),
+            "{driver}: {}",
+            a.p.log_text()
+        );
+        assert_eq!(refused(&a.p.log_text()), 1, "{driver}: said more than once");
     }
 }

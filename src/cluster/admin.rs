@@ -47,8 +47,9 @@ pub fn decode_key(name: &str, json: &str) -> Option<StoredKey> {
 const FENCE_MS: u64 = 86_400_000;
 
 /// A key change Redis has not confirmed, which the side thread writes at each sync
-/// until Redis takes it (before re-reading the keys, so this node does not bring back
-/// what it revoked). Kept in memory: lost if this node stops first.
+/// until Redis takes it, also when Redis refuses it (before re-reading the keys, and
+/// correcting what it reads, so this node does not bring back what it revoked:
+/// `key_writes.rs`). Kept in memory: lost if this node stops first.
 #[derive(Debug, Clone)]
 pub enum KeyWrite {
     /// A create that was answered 503 although it may have landed: fence it off and

@@ -61,6 +61,7 @@ pub mod budget;
 pub mod connections;
 mod epoch;
 mod generations;
+mod key_writes;
 mod liveness;
 mod metrics;
 pub use metrics::config_info;

@@ -20,6 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::epoch::{lost_data, remembered_epoch, reseed_quotas};
 use super::generations::{forget_generations, generation};
+use super::key_writes::{sync_keys, write_keys, KeyWrites};
 use super::liveness::mono_ms;
 use super::metrics::OPEN_AFTER;
 use super::usage::{flush_usage, DayKey};
@@ -76,6 +77,8 @@ pub(super) struct SyncState {
     pub(super) epoch: Option<String>,
     /// The live nodes Redis listed at the last sync.
     pub(super) live: Vec<String>,
+    /// Admin key changes Redis has not taken yet.
+    writes: KeyWrites,
 }
 
 /// A new connection, or why there is none (for the log): a plain multiplexed
@@ -394,11 +397,11 @@ async fn sync(
             return Err(e);
         }
     }
-    write_keys(c, &mut m).await?;
+    write_keys(c, &mut m, &mut s.writes).await?;
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
-    if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) {
-        sync_keys(c, &mut m).await?;
+    if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) || s.writes.reread {
+        sync_keys(c, &mut m, &mut s.writes).await?;
         s.keys_version = Some(keys_v);
     }
     // After a loss every stage in Redis was flushed since: flushing it here again is
@@ -416,60 +419,6 @@ async fn sync(
     flush_usage(c, m.clone(), &mut s.usage, &mut s.resend_stored).await?;
     super::connections::reregister(c, &m, lost);
     reconcile(c, &mut m).await
-}
-
-/// Writes the admin key changes Redis has not confirmed (`admin::KeyWrite`), before the
-/// keys are read: a revocation this node made must reach Redis before this node takes
-/// Redis's keys as the truth again. One Redis refuses (it answered an error) is dropped
-/// with an error: retrying it would fail every sync for good.
-async fn write_keys(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-    let mut left = Vec::new();
-    let mut failed = None;
-    while let Some(w) = c.key_writes.pop() {
-        if failed.is_some() {
-            left.push(w);
-            continue;
-        }
-        match w.invocation(c).invoke_async::<i64>(m).await {
-            Ok(_) => info!(change = %w, "cluster: key change written to Redis"),
-            Err(e) if e.code().is_some() => {
-                error!(change = %w, error = %e, "cluster: Redis refused a key change; dropped");
-            }
-            Err(e) => {
-                left.push(w);
-                failed = Some(e);
-            }
-        }
-    }
-    for w in left {
-        c.key_writes.push(w);
-    }
-    failed.map_or(Ok(()), Err)
-}
-
-/// Makes this node's key table what Redis says: created keys, revoked config keys.
-async fn sync_keys(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-    let (created, revoked): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
-        .hgetall(c.key("keys"))
-        .hgetall(c.key("revoked"))
-        .query_async(m)
-        .await?;
-    let created = created
-        .into_iter()
-        .filter_map(|(name, json)| super::admin::decode_key(&name, &json))
-        .collect();
-    let revoked = revoked
-        .into_iter()
-        .filter_map(|(name, hex)| Some((name, crate::store::unhex(&hex)?)))
-        .collect();
-    if let Err(e) = c
-        .shared
-        .keys
-        .apply_cluster(created, revoked, c.shared.store.as_ref())
-    {
-        warn!(error = %e, "cluster: cannot apply the shared API keys");
-    }
-    Ok(())
 }
 
 /// At a stop, after the workers have ended: the quota tokens this node leased and did not
