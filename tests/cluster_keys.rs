@@ -50,7 +50,11 @@ usage_plans:
         redis = url,
     );
     let p = Portico::start(&yaml, driver);
-    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    up(p, SocketAddr::from(([127, 0, 0, 1], admin_port)), name)
+}
+
+/// `p` once it has reached Redis.
+fn up(p: Portico, admin: SocketAddr, name: &str) -> Node {
     assert!(
         eventually(|| common::admin(admin, "GET", "/health", None, None)
             .text()
@@ -239,5 +243,62 @@ fn a_revocation_redis_refuses_is_kept_until_redis_takes_it() {
             a.p.log_text()
         );
         assert_eq!(refused(&a.p.log_text()), 1, "{driver}: said more than once");
+    }
+}
+
+/// A revocation Redis had not taken when its node stopped was kept in memory only:
+/// lost, the key came back from Redis on that node when it started again, and the
+/// other nodes served it for good. The state store keeps it now: the node says so at
+/// stop, refuses the key after it starts, and writes it once Redis takes it.
+#[test]
+fn a_revocation_redis_has_not_taken_survives_a_restart_of_its_node() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        redis_cmd(
+            &redis,
+            &[
+                "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all",
+            ],
+        );
+        let url = format!("redis://limited:pw@127.0.0.1:{}", redis.port);
+        let (mut a, b) = (start_on(&url, "a", driver), start(&redis, "b", driver));
+        let value = "restart-victim-0123456789abcdef";
+        assert_eq!(create(&a, "victim", "gold", value).status, 201);
+        assert!(settles(&[&a, &b], value, 200), "{driver}: never live");
+
+        refuse_key_writes(&redis);
+        let r = common::admin(a.admin, "DELETE", "/api-keys/victim", Some(TOKEN), None);
+        assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        a.p.signal(15);
+        a.p.wait_exit(Duration::from_secs(40));
+        let log = a.p.log_text();
+        assert!(
+            log.contains("stopping before Redis took a key change; the state store keeps it"),
+            "{driver}: {log}"
+        );
+        // Started again while Redis still refuses the write: a refuses the key, also
+        // after reading Redis's keys again (a key created through b makes it).
+        let (config, port) = (
+            std::fs::read_to_string(&a.p.config).unwrap(),
+            a.p.addr.port(),
+        );
+        a = up(Portico::start_at(&config, driver, port), a.admin, "a");
+        let marker = "restart-marker-0123456789abcdef";
+        assert_eq!(create(&b, "marker", "gold", marker).status, 201);
+        assert!(
+            settles(&[&a, &b], marker, 200),
+            "{driver}: marker never live"
+        );
+        assert!(
+            settles(&[&a], value, 403),
+            "{driver}: the revoked key came back"
+        );
+
+        // Redis takes it again: the revocation reaches every node.
+        redis_cmd(&redis, &["ACL", "SETUSER", "limited", "allkeys"]);
+        assert!(
+            settles(&[&a, &b], value, 403),
+            "{driver}: b still serves it"
+        );
     }
 }

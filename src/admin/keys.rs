@@ -160,7 +160,7 @@ pub fn revoke(ctx: &AdminCtx, _: &Request, params: &Params) -> Response {
                 503,
                 "revoked on this node; the cluster's Redis did not take the revocation, so the \
                  other nodes still honour the key: this node writes it to Redis as soon as Redis \
-                 answers (it is lost if this node stops first)",
+                 answers (it keeps it in its state_dir meanwhile, also across a restart)",
             );
         }
     }

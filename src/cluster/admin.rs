@@ -49,8 +49,10 @@ const FENCE_MS: u64 = 86_400_000;
 /// A key change Redis has not confirmed, which the side thread writes at each sync
 /// until Redis takes it, also when Redis refuses it (before re-reading the keys, and
 /// correcting what it reads, so this node does not bring back what it revoked:
-/// `key_writes.rs`). Kept in memory: lost if this node stops first.
-#[derive(Debug, Clone)]
+/// `key_writes.rs`). Kept in the state store too, so a node that stops first writes
+/// it when it starts again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
 pub enum KeyWrite {
     /// A create that was answered 503 although it may have landed: fence it off and
     /// remove it if it did.
@@ -62,6 +64,7 @@ pub enum KeyWrite {
     /// A revocation this node made.
     Revoke {
         name: String,
+        #[serde(with = "crate::store::hex32")]
         digest: [u8; 32],
         config: bool,
     },
@@ -77,6 +80,37 @@ impl std::fmt::Display for KeyWrite {
 }
 
 impl KeyWrite {
+    /// Its name in the state store: the same change twice is kept once.
+    pub(super) fn id(&self) -> String {
+        match self {
+            KeyWrite::Undo { fence, .. } => format!("undo {fence}"),
+            KeyWrite::Revoke {
+                name,
+                digest,
+                config,
+            } => format!("revoke {} {name} {}", u8::from(*config), hex(digest)),
+        }
+    }
+
+    /// Hands the change to the side thread, kept in the state store first: a node that
+    /// stops before Redis takes it writes it when it starts again (kept in memory
+    /// only, it was lost, and the key it revoked served by the other nodes for good).
+    fn keep(self, c: &Cluster) {
+        if let Some(store) = &c.shared.store {
+            let kept = serde_json::to_vec(&self)
+                .map_err(|e| e.to_string())
+                .and_then(|json| {
+                    store
+                        .put_key_write(&self.id(), &json)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = kept {
+                tracing::error!(change = %self, error = %e, "cluster: cannot keep a key change in the state store; it is lost if this node stops before Redis takes it");
+            }
+        }
+        c.key_writes.push(self);
+    }
+
     pub(super) fn invocation(&self, c: &Cluster) -> redis::ScriptInvocation<'static> {
         match self {
             KeyWrite::Undo { name, json, fence } => {
@@ -165,11 +199,12 @@ pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
         Ok(1) => Published::Live,
         Ok(_) => not_created(&e),
         Err(e2) => {
-            c.key_writes.push(KeyWrite::Undo {
+            KeyWrite::Undo {
                 name: k.name.clone(),
                 json,
                 fence,
-            });
+            }
+            .keep(c);
             Published::NotCreated {
                 cause: format!("{e}; then, checking: {e2}"),
                 removing: true,
@@ -211,7 +246,7 @@ pub fn revoke_key(c: &Cluster, name: &str, digest: &[u8; 32], config: bool) -> R
         },
         Err((_, e)) => e.to_string(),
     };
-    c.key_writes.push(w);
+    w.keep(c);
     Revoked::Pending(cause)
 }
 

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use redis::aio::MultiplexedConnection;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::admin::{decode_key, KeyWrite};
 use super::liveness::mono_ms;
@@ -69,6 +69,7 @@ pub(super) async fn write_keys(
                     ),
                     None => info!(change = %p.w, "cluster: key change written to Redis"),
                 }
+                forget(c, &p.w);
                 s.pending.remove(i);
             }
             Err(e) if e.code().is_some() => {
@@ -90,6 +91,64 @@ pub(super) async fn write_keys(
         }
     }
     Ok(())
+}
+
+/// Redis took `w`: the state store need not keep it.
+fn forget(c: &Cluster, w: &KeyWrite) {
+    if let Some(Err(e)) = c
+        .shared
+        .store
+        .as_ref()
+        .map(|st| st.delete_key_write(&w.id()))
+    {
+        warn!(change = %w, error = %e, "cluster: cannot remove a key change Redis took from the state store; it is written again at the next start (harmless: the write is idempotent)");
+    }
+}
+
+/// At start: the key changes the state store kept because Redis had not taken them
+/// when this node last ran. Queued before the side thread starts, so its first sync
+/// writes them before it reads Redis's keys.
+pub(super) fn restore(c: &Cluster) {
+    let Some(store) = &c.shared.store else {
+        return;
+    };
+    let kept = match store.key_writes() {
+        Ok(kept) => kept,
+        Err(e) => {
+            error!(error = %e, "cluster: cannot read the key changes Redis had not taken from the state store");
+            return;
+        }
+    };
+    for (id, json) in kept {
+        match serde_json::from_slice::<KeyWrite>(&json) {
+            Ok(w) => {
+                info!(change = %w, "cluster: a key change Redis had not taken when this node stopped; writing it now");
+                c.key_writes.push(w);
+            }
+            Err(e) => {
+                error!(%id, error = %e, "cluster: unreadable key change in the state store; skipped")
+            }
+        }
+    }
+}
+
+/// At stop, after a last try: says which changes Redis has not taken, and that the
+/// state store keeps them for the next start (or that they are lost, without one).
+pub(super) fn at_stop(c: &Cluster, s: &mut KeyWrites) {
+    while let Some(w) = c.key_writes.pop() {
+        s.pending.push(Pending { w, refused: None });
+    }
+    let kept: Vec<String> = match c.shared.store.as_ref().map(|st| st.key_writes()) {
+        Some(Ok(kept)) => kept.into_iter().map(|(id, _)| id).collect(),
+        _ => Vec::new(),
+    };
+    for p in &s.pending {
+        if kept.contains(&p.w.id()) {
+            warn!(change = %p.w, "cluster: stopping before Redis took a key change; the state store keeps it and this node writes it when it starts again (the other nodes honour the key meanwhile)");
+        } else {
+            error!(change = %p.w, "cluster: stopping before Redis took a key change, and it is not in the state store: lost (revoke the key again through another node)");
+        }
+    }
 }
 
 /// Makes this node's key table what Redis says (created keys, revoked config keys),
@@ -118,7 +177,7 @@ pub(super) async fn sync_keys(
         .keys
         .apply_cluster(created, revoked, c.shared.store.as_ref())
     {
-        tracing::warn!(error = %e, "cluster: cannot apply the shared API keys");
+        warn!(error = %e, "cluster: cannot apply the shared API keys");
     }
     s.reread = false;
     Ok(())
@@ -167,6 +226,20 @@ mod tests {
             plan: None,
             created: 1,
         }
+    }
+
+    /// What the state store keeps reads back as the same change (`restore`).
+    #[test]
+    fn a_kept_change_reads_back_as_it_was() {
+        let w = KeyWrite::Revoke {
+            name: "a b".into(),
+            digest: [0xab; 32],
+            config: true,
+        };
+        let json = serde_json::to_vec(&w).unwrap();
+        let back: KeyWrite = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.id(), w.id());
+        assert_eq!(w.id(), format!("revoke 1 a b {}", "ab".repeat(32)));
     }
 
     #[test]

@@ -292,6 +292,7 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
         stop: AtomicBool::new(false),
     });
     let _ = CLUSTER.set(c.clone());
+    key_writes::restore(&c);
     side::spawn(c.clone());
     c
 }

@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::epoch::{lost_data, remembered_epoch, reseed_quotas};
 use super::generations::{forget_generations, generation};
-use super::key_writes::{sync_keys, write_keys, KeyWrites};
+use super::key_writes::{at_stop, sync_keys, write_keys, KeyWrites};
 use super::liveness::mono_ms;
 use super::metrics::OPEN_AFTER;
 use super::usage::{flush_usage, DayKey};
@@ -215,11 +215,16 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
                     Ok(Ok(())) => {}
                     _ => error!("cluster: cannot write the final usage counts"),
                 }
-                match tokio::time::timeout(budget, give_back_quota_tokens(&c, m)).await {
+                match tokio::time::timeout(budget, give_back_quota_tokens(&c, m.clone())).await {
                     Ok(Ok(())) => {}
                     _ => error!("cluster: cannot give back the unspent quota tokens"),
                 }
+                // One last try at the key changes Redis has not taken.
+                let mut m = m;
+                let _ =
+                    tokio::time::timeout(budget, write_keys(&c, &mut m, &mut state.writes)).await;
             }
+            at_stop(&c, &mut state.writes);
             return;
         }
         let m = match m {

@@ -20,6 +20,10 @@ const USAGE: TableDefinition<(&str, &str, u32), u64> = TableDefinition::new("usa
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Names this store keeps for good once first given (`pinned_name`).
 const NAMES: TableDefinition<&str, &str> = TableDefinition::new("names");
+/// In a cluster, the admin key changes Redis has not taken yet: id → JSON
+/// (`cluster::admin::KeyWrite`), so a node that stops first writes them when it starts
+/// again. An older Portico ignores the table.
+const KEY_WRITES: TableDefinition<&str, &[u8]> = TableDefinition::new("cluster_key_writes");
 const FORMAT: u64 = 1;
 
 type UsageRow<'a> = Result<
@@ -122,6 +126,7 @@ impl Store {
             tx.open_table(REVOKED).map_err(|e| corrupt(&e))?;
             tx.open_table(USAGE).map_err(|e| corrupt(&e))?;
             tx.open_table(NAMES).map_err(|e| corrupt(&e))?;
+            tx.open_table(KEY_WRITES).map_err(|e| corrupt(&e))?;
         }
         tx.commit().map_err(|e| corrupt(&e))
     }
@@ -228,6 +233,34 @@ impl Store {
         })
     }
 
+    /// Keeps a cluster key change Redis has not taken (replacing one of that id).
+    pub fn put_key_write(&self, id: &str, json: &[u8]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.open_table(KEY_WRITES)?.insert(id, json)?;
+            Ok(())
+        })
+    }
+
+    /// Forgets a cluster key change (Redis took it).
+    pub fn delete_key_write(&self, id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.open_table(KEY_WRITES)?.remove(id)?;
+            Ok(())
+        })
+    }
+
+    /// The cluster key changes Redis had not taken: (id, JSON).
+    pub fn key_writes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read().map_err(io)?;
+        let t = tx.open_table(KEY_WRITES).map_err(io)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(io)? {
+            let (id, json) = row.map_err(io)?;
+            out.push((id.value().to_string(), json.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Writes absolute per-day counts (idempotent), all in one fsynced commit.
     pub fn write_usage(&self, counts: &[DayCount]) -> Result<(), StoreError> {
         if counts.is_empty() {
@@ -288,7 +321,7 @@ impl Store {
 }
 
 /// Lower-case hex for digests in JSON.
-mod hex32 {
+pub(crate) mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {

@@ -135,3 +135,21 @@ fn a_pinned_name_survives_reopen_and_later_names() {
     assert_eq!(s.pinned_name("node", "other").unwrap(), "web-1:8080");
     assert_eq!(s.pinned_name("else", "other").unwrap(), "other");
 }
+
+/// Cluster key changes Redis has not taken outlive the process (a reopen), once each.
+#[test]
+fn pending_cluster_key_writes_survive_a_reopen_until_forgotten() {
+    let dir = TempDir::new();
+    {
+        let s = Store::open(&dir.0).unwrap();
+        s.put_key_write("revoke 0 a", b"{\"t\":\"revoke\"}")
+            .unwrap();
+        s.put_key_write("undo f", b"{\"t\":\"undo\"}").unwrap();
+        s.put_key_write("undo f", b"{\"t\":\"undo\"}").unwrap();
+    }
+    let s = Store::open(&dir.0).unwrap();
+    let ids: Vec<String> = s.key_writes().unwrap().into_iter().map(|w| w.0).collect();
+    assert_eq!(ids, ["revoke 0 a", "undo f"]);
+    s.delete_key_write("undo f").unwrap();
+    assert_eq!(s.key_writes().unwrap().len(), 1);
+}
