@@ -335,3 +335,44 @@ fn a_key_that_would_show_reversed_is_shown_escaped() {
         "{out:?}"
     );
 }
+
+#[test]
+fn listeners_that_overlap_through_a_wildcard_are_refused() {
+    // `0.0.0.0:P` beside `127.0.0.1:P` passed: with SO_REUSEPORT both bound, and the
+    // port was TLS on loopback and plain HTTP on every other address; beside the admin
+    // listener (no SO_REUSEPORT) `run` failed with "Address already in use".
+    let out = errors(
+        r#"
+server:
+  listen: ["0.0.0.0:21480", "[::]:21481", "[::ffff:127.0.0.1]:21482", "[::1]:21483"]
+  tls_listen: ["127.0.0.1:21480", "127.0.0.1:21481", "127.0.0.1:21482", "0.0.0.0:21483"]
+admin: { listen: "0.0.0.0:21481", token: t }
+domains:
+  a.example.com: { cert: c.pem, key: k.pem }
+"#,
+    );
+    let out: Vec<&String> = out.iter().filter(|e| !e.starts_with("domains")).collect();
+    let also = "so one listener would take the other's connections (or fail to bind); give them different ports, or keep one";
+    let dual = "[::]:21481 is dual-stack: it takes IPv4 connections too";
+    assert_eq!(
+        out,
+        [
+            &format!("server.tls_listen[0]: 127.0.0.1:21480 overlaps 0.0.0.0:21480 at server.listen[0]: one listens on the other's addresses on port 21480, {also}"),
+            // `[::]` is dual-stack: listeners keep the system's IPV6_V6ONLY (off).
+            &format!("server.tls_listen[1]: 127.0.0.1:21481 overlaps [::]:21481 at server.listen[1]: one listens on the other's addresses on port 21481 ({dual}), {also}"),
+            &format!("server.tls_listen[2]: 127.0.0.1:21482 overlaps [::ffff:127.0.0.1]:21482 at server.listen[2]: one listens on the other's addresses on port 21482, {also}"),
+            &format!("admin.listen: 0.0.0.0:21481 overlaps [::]:21481 at server.listen[1]: one listens on the other's addresses on port 21481 ({dual}), {also}"),
+        ]
+    );
+    // An IPv4 wildcard covers no IPv6 address, and other ports are other sockets.
+    let out = errors(
+        "server: { listen: [\"0.0.0.0:21490\", \"[::1]:21490\", \"127.0.0.1:21491\", \"[::]:21492\", \"[::1]:21492\"] }\nadmin: { listen: \"127.0.0.2:21490\", token: t }\n",
+    );
+    assert_eq!(
+        out,
+        [
+            format!("server.listen[4]: [::1]:21492 overlaps [::]:21492 at server.listen[3]: one listens on the other's addresses on port 21492, {also}"),
+            format!("admin.listen: 127.0.0.2:21490 overlaps 0.0.0.0:21490 at server.listen[0]: one listens on the other's addresses on port 21490, {also}"),
+        ]
+    );
+}

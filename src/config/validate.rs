@@ -147,7 +147,10 @@ impl Validator<'_> {
             );
         }
         // One socket per address: a second bind would fail at startup, or worse, with
-        // SO_REUSEPORT, silently share the port between plain and TLS listeners.
+        // SO_REUSEPORT, silently share the port between plain and TLS listeners. The
+        // same goes for addresses that overlap on one port (`0.0.0.0:P` and
+        // `127.0.0.1:P`): the kernel gives loopback's connections to one socket and
+        // every other address's to the other.
         let mut seen: Vec<(SocketAddr, KeyPath)> = Vec::new();
         let admin = self
             .cfg
@@ -174,8 +177,34 @@ impl Validator<'_> {
             }
         }
         for (addr, path) in listeners.into_iter().chain(admin) {
-            match seen.iter().find(|(a, _)| *a == addr) {
-                Some((_, first)) => self.error(&path, format!("{addr} is already used by {first}")),
+            match seen.iter().find(|(a, _)| overlap(*a, addr)) {
+                Some((a, first)) if *a == addr => {
+                    self.error(&path, format!("{addr} is already used by {first}"))
+                }
+                Some((a, first)) => {
+                    // nginx's `listen [::]:80` is IPv6 only, so its users write both.
+                    let wild6 = |x: &SocketAddr| x.is_ipv6() && x.ip().is_unspecified();
+                    let v4 = |x: &SocketAddr| match x.ip() {
+                        std::net::IpAddr::V4(_) => true,
+                        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some(),
+                    };
+                    let dual = match [*a, addr].into_iter().find(wild6) {
+                        Some(w) if v4(a) || v4(&addr) => {
+                            format!(" ({w} is dual-stack: it takes IPv4 connections too)")
+                        }
+                        _ => String::new(),
+                    };
+                    self.error(
+                        &path,
+                        format!(
+                            "{addr} overlaps {a} at {first}: one listens on the other's \
+                             addresses on port {}{dual}, so one listener would take the \
+                             other's connections (or fail to bind); give them different \
+                             ports, or keep one",
+                            addr.port()
+                        ),
+                    )
+                }
                 None => seen.push((addr, path)),
             }
         }
@@ -543,6 +572,22 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Whether two listen addresses take some of the same connections: the same port, and
+/// the same address or a wildcard covering the other. Listeners leave IPV6_V6ONLY at the
+/// system's default, which on Linux (`net.ipv6.bindv6only = 0`) makes `[::]` dual-stack:
+/// it covers IPv4 addresses too. `[::ffff:a.b.c.d]` is `a.b.c.d`.
+pub(crate) fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    use std::net::IpAddr;
+    let plain = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (x, y) = (plain(a.ip()), plain(b.ip()));
+    let covers =
+        |wild: IpAddr, other: IpAddr| wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4());
+    a.port() == b.port() && (x == y || covers(x, y) || covers(y, x))
 }
 
 /// Whether some `Authorization: Bearer` value can present `token`: the router compares
