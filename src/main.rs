@@ -258,12 +258,18 @@ fn run(path: &Path, held: &libc::sigset_t) -> ExitCode {
     release_signals(held);
     let (report, text) = report(path, &|_| Vec::new());
     let Some(cfg) = report.config else {
+        // The warnings too, as `check` prints them: one may explain an error, and the
+        // next start should not be the first to show them.
         eprintln!(
-            "{}: {} error(s); not starting",
+            "{}: {} error(s){}; not starting",
             path.display(),
-            report.errors.len()
+            report.errors.len(),
+            warning_count(&report)
         );
-        eprintln!("{}", config::ConfigErrors(report.errors));
+        eprintln!("{}", config::ConfigErrors(report.errors.clone()));
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
         return ExitCode::from(1);
     };
     config::warnings::log(&report.warnings);

@@ -29,7 +29,7 @@ pub fn metrics(_: &AdminCtx, _: &Request, _: &Params) -> Response {
 }
 
 /// Re-reads the config file: 200 with the new generation and its warnings, or 400 with
-/// every error (the running config stays).
+/// every error and the warnings (the running config stays).
 pub fn reload(_: &AdminCtx, _: &Request, _: &Params) -> Response {
     let list = |errors: &[crate::config::ConfigError]| -> Vec<_> {
         errors
@@ -49,9 +49,13 @@ pub fn reload(_: &AdminCtx, _: &Request, _: &Params) -> Response {
                 "warnings": list(&done.warnings),
             }),
         ),
-        Err(errors) => Response::json(
+        Err(refused) => Response::json(
             400,
-            &json!({ "message": "Config not reloaded", "errors": list(&errors.0) }),
+            &json!({
+                "message": "Config not reloaded",
+                "errors": list(&refused.errors.0),
+                "warnings": list(&refused.warnings),
+            }),
         ),
     }
 }

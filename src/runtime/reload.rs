@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::config::compile::{compile, Snapshot};
 use crate::config::view::redacted_view;
-use crate::config::{load_and_validate_file_text, read, ConfigError, ConfigErrors, KeyPath};
+use crate::config::{check_file_text_with, read, ConfigError, ConfigErrors, KeyPath};
 
 struct Current {
     generation: AtomicU64,
@@ -115,11 +115,28 @@ pub struct Reloaded {
     pub warnings: Vec<ConfigError>,
 }
 
+/// A reload that did not take effect: every error, and the warnings found all the same
+/// (what `check` would print beside the errors), each with its key path.
+pub struct Refused {
+    pub errors: ConfigErrors,
+    pub warnings: Vec<ConfigError>,
+}
+
+impl From<ConfigErrors> for Refused {
+    fn from(errors: ConfigErrors) -> Self {
+        Refused {
+            errors,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Re-reads the config file. On any error the running config stays and the errors are
-/// returned (and logged); on success every worker switches between requests.
-pub fn reload() -> Result<Reloaded, ConfigErrors> {
+/// returned (and logged), with the file's warnings; on success every worker switches
+/// between requests.
+pub fn reload() -> Result<Reloaded, Refused> {
     let Some(c) = CURRENT.get() else {
-        return Err(ConfigError::new("", "not running").into());
+        return Err(ConfigErrors::from(ConfigError::new("", "not running")).into());
     };
     let _one_at_a_time = c.reloading.lock().unwrap_or_else(|e| e.into_inner());
     // A stop under way applies no new config (its workers and listeners are closing):
@@ -127,15 +144,22 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
     // ignores a reload once a quit began.
     if super::shutdown::stop_requested() {
         warn!(config = %c.path.display(), "reload refused: Portico is stopping");
-        return Err(ConfigError::new("", "Portico is stopping: the config is not reloaded").into());
+        let stopping = ConfigError::new("", "Portico is stopping: the config is not reloaded");
+        return Err(ConfigErrors::from(stopping).into());
     }
     let mut warnings = Vec::new();
     let result = read(&c.path).and_then(|text| {
-        let mut cfg = load_and_validate_file_text(&text, &c.path)?;
-        warnings = crate::config::warnings::warnings(&cfg);
-        // As `check` warns (README: a reload warns what `check` does). This thread is
-        // not a worker, and check_names gives up after 5 s.
-        warnings.extend(crate::upstream::resolve::check_names(&cfg.upstreams));
+        // As `check` warns (README: a reload warns what `check` does), a file with
+        // errors too: a refused reload said only its errors, and the warnings that
+        // explain some of them came one reload later. This thread is not a worker, and
+        // check_names gives up after 5 s.
+        let names =
+            |cfg: &crate::config::Config| crate::upstream::resolve::check_names(&cfg.upstreams);
+        let report = check_file_text_with(&text, &c.path, &names);
+        warnings = report.warnings;
+        let Some(mut cfg) = report.config else {
+            return Err(ConfigErrors(report.errors));
+        };
         let running = c.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
         let kept = keep_what_waits_for_a_restart(&running, &mut cfg, &mut warnings);
         let mut next = compile(&cfg);
@@ -181,11 +205,12 @@ pub fn reload() -> Result<Reloaded, ConfigErrors> {
         }
         Err(errors) => {
             // One record per error: a log line is one line (the writer escapes breaks).
-            error!(config = %c.path.display(), count = errors.0.len(), "reload refused; the running config stays");
+            error!(config = %c.path.display(), count = errors.0.len(), warnings = warnings.len(), "reload refused; the running config stays");
             for e in &errors.0 {
                 error!("reload refused: {e}");
             }
-            Err(errors)
+            crate::config::warnings::log(&warnings);
+            Err(Refused { errors, warnings })
         }
     }
 }
