@@ -376,3 +376,110 @@ domains:
         ]
     );
 }
+
+#[test]
+fn a_key_read_as_the_text_of_another_is_written_twice() {
+    // YAML keeps `200:` (a number) and `"200":` (a string) apart; Portico reads both as
+    // "200", and the second was silently dropped. `1.10:` is "1.10", not "1.1".
+    let out = errors(
+        r#"
+apis:
+  a:
+    stages: { $default: { variables: { 1: one, "1": uno, true: x, "true": y, 1.10: a, "1.1": b } } }
+    routes:
+      "GET /x":
+        integration: { type: mock, status: 99 }
+        response_parameters:
+          200: { "overwrite:statuscode": "99" }
+          "200": { "overwrite:header.x-r": "b" }
+"#,
+    );
+    let twice = |spelt: &str, text: &str| {
+        format!("this key is written twice in its map, as {spelt} and as \"{text}\", both read as the text \"{text}\" (the first one is read)")
+    };
+    assert_eq!(
+        out,
+        [
+            format!("apis.a.stages.$default.variables.1: {}", twice("1 (a number)", "1")),
+            format!("apis.a.stages.$default.variables.true: {}", twice("true (a boolean)", "true")),
+            format!(r#"apis.a.routes."GET /x".response_parameters.200: {}"#, twice("200 (a number)", "200")),
+            // The first one's value is checked as any other.
+            r#"apis.a.stages.$default.variables."1.10": variable names are 1–64 letters, digits or _"#.to_string(),
+            r#"apis.a.stages.$default.variables."1.1": variable names are 1–64 letters, digits or _"#.to_string(),
+            r#"apis.a.routes."GET /x".integration.status: must be an HTTP status 200–599, got 99"#.to_string(),
+            r#"apis.a.routes."GET /x".response_parameters.200."overwrite:statuscode": must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got "99""#.to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_status_key_is_three_digits() {
+    // "0200" and "+200" parsed as 200, beside "200": one of them was not applied.
+    let out = errors(
+        r#"
+apis:
+  a:
+    stages: { $default: {} }
+    routes:
+      "GET /x":
+        integration: { type: mock }
+        response_parameters:
+          "0200": { "overwrite:header.x-r": "a" }
+          "+201": { "overwrite:header.x-r": "b" }
+          "202": { "overwrite:header.x-r": "c" }
+"#,
+    );
+    let at = r#"apis.a.routes."GET /x".response_parameters"#;
+    let why = "keys are status codes 200–599 of the integration's response, in three digits";
+    assert_eq!(
+        out,
+        [format!("{at}.0200: {why}"), format!("{at}.\"+201\": {why}")]
+    );
+}
+
+#[test]
+fn one_header_in_two_cases_is_refused() {
+    // Both were applied: the backend got two x-p lines from two "overwrite"s, a client
+    // two x-dup headers.
+    let out = errors(
+        r#"
+upstreams:
+  u: { targets: ["127.0.0.1:1"] }
+apis:
+  a:
+    stages: { $default: {} }
+    gateway_responses:
+      DEFAULT_4XX: { status: 418, headers: { X-A: first, x-a: second } }
+    routes:
+      "GET /x":
+        integration: { type: mock, headers: { X-Dup: one, x-dup: two } }
+        response_parameters:
+          "200": { "append:header.X-R": "a", "append:header.x-r": "b", "overwrite:header.x-r": "c" }
+      "GET /y":
+        integration: { type: http, upstream: u }
+        parameters: { "overwrite:header.X-P": "a", "overwrite:header.x-p": "b", "append:header.x-p": "c", "overwrite:querystring.Q": "d", "overwrite:querystring.q": "e" }
+"#,
+    );
+    let same = |first: &str| {
+        format!("names the same header as {first:?} (header names have no case), so both would be sent; keep one")
+    };
+    let x = r#"apis.a.routes."GET /x""#;
+    assert_eq!(
+        out,
+        [
+            format!("{x}.integration.headers.x-dup: {}", same("X-Dup")),
+            format!(
+                r#"{x}.response_parameters.200."append:header.x-r": {}"#,
+                same("append:header.X-R")
+            ),
+            format!(
+                r#"apis.a.routes."GET /y".parameters."overwrite:header.x-p": {}"#,
+                same("overwrite:header.X-P")
+            ),
+            format!(
+                "apis.a.gateway_responses.DEFAULT_4XX.headers.x-a: {}",
+                same("X-A")
+            ),
+        ]
+    );
+}

@@ -30,6 +30,10 @@ pub(super) struct Decoder<'a> {
     /// Lists that lost items that failed to decode: each one's path and where its kept
     /// items stand in the file, so later checks can name them by the file's numbering.
     pub renumbered: Vec<(String, Vec<usize>)>,
+    /// Errors about a key that reads as the same text as an earlier one of its map: their
+    /// index in `errors`. Their path is the first key's too, whose value is read, so they
+    /// explain none of the errors found in it.
+    pub twice: Vec<usize>,
     env: EnvLookup<'a>,
     written: &'a Written,
 }
@@ -107,6 +111,7 @@ impl<'a> Decoder<'a> {
             errors: Vec::new(),
             about_key: Vec::new(),
             renumbered: Vec::new(),
+            twice: Vec::new(),
             env,
             written,
         }
@@ -202,13 +207,33 @@ impl<'a> Decoder<'a> {
                 return Vec::new();
             }
         };
-        let mut out = Vec::with_capacity(map.len());
+        let mut out: Vec<(String, &Value, KeyPath)> = Vec::with_capacity(map.len());
+        let mut read_from: Vec<&Value> = Vec::with_capacity(map.len());
         for (k, v) in map {
             let Some(key) = self.written.key(k, path) else {
                 self.error(path, format!("keys must be text, got {}", describe(k)));
                 continue;
             };
             let p = path.key(&key);
+            // YAML tells `200:` from `"200":` (a number, a string) and keeps both; read
+            // as text they are one key, and the second was silently ignored.
+            if let Some(i) = out.iter().position(|(first, _, _)| *first == key) {
+                let spelt = |k: &Value| match k {
+                    Value::String(s) => format!("{s:?}"),
+                    _ => format!("{key} (a {})", describe_kind(k)),
+                };
+                self.twice.push(self.errors.len());
+                self.error(
+                    &p,
+                    format!(
+                        "this key is written twice in its map, as {} and as {}, both read as the text {key:?} (the first one is read)",
+                        spelt(read_from[i]),
+                        spelt(k)
+                    ),
+                );
+                continue;
+            }
+            read_from.push(k);
             out.push((key, v, p));
         }
         out
@@ -480,6 +505,14 @@ impl<'a> Decoder<'a> {
             );
         }
         got
+    }
+}
+
+/// What kind of scalar a map key is, for a key that is not text.
+fn describe_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "boolean",
+        _ => "number",
     }
 }
 

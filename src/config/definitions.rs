@@ -195,6 +195,12 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
                     .join(", ")
             )));
         }
+        use super::validate::headers;
+        let names = resp.headers.iter().map(|(n, _)| n.as_str());
+        for (name, first) in headers::same_header(names, headers::name) {
+            let hp = gp.key("headers").key(name);
+            errors.push(hp.error(headers::message(first)));
+        }
         for (name, value) in &resp.headers {
             let hp = gp.key("headers").key(name);
             if name.is_empty() || !name.bytes().all(crate::http1::parse::is_tchar) {

@@ -89,8 +89,9 @@ pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, Confi
     let (mut cfg, d) = decode_partial(&root, &written, &|name| std::env::var(name).ok());
     errors.extend(d.errors);
     let about: Vec<usize> = d.about_key.iter().map(|(i, _)| before + i).collect();
+    let read_twice: Vec<usize> = d.twice.iter().map(|i| before + i).collect();
     let mut lies_at: Vec<String> = (errors.iter().enumerate())
-        .filter(|(i, _)| *i >= twice && !about.contains(i))
+        .filter(|(i, _)| *i >= twice && !about.contains(i) && !read_twice.contains(i))
         .map(|(_, e)| e.path.clone())
         .collect();
     lies_at.extend(d.about_key.into_iter().map(|(_, key_path)| key_path));

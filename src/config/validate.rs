@@ -4,6 +4,7 @@
 
 mod auth;
 mod cors;
+pub(crate) mod headers;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,15 @@ pub fn api_name_ok(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Whether `key` is a `response_parameters` status key: three digits, 200–599, as the
+/// integration's status is matched ("0200" and "+200" parsed as 200 and stood beside
+/// "200", of which one was silently not applied).
+pub fn status_key_ok(key: &str) -> bool {
+    key.len() == 3
+        && key.bytes().all(|b| b.is_ascii_digit())
+        && key.parse::<u16>().is_ok_and(|s| (200..=599).contains(&s))
 }
 
 /// Every problem found, in file order; empty means the config can be compiled.

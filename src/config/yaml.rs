@@ -276,6 +276,8 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                 None => self.path.clone(),
             };
             let value = map.next_value_seed(self.at(&path))?;
+            // Keys that differ here but read as one text (`200:` and `"200":`) are
+            // `Decoder::entries`'s to find: only the decoder knows a key's written text.
             if out.contains_key(&key) {
                 // The first one stays: what follows it is checked against that one.
                 self.state.borrow_mut().errors.push(

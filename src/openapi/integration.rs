@@ -453,13 +453,10 @@ fn response_parameters(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<St
                 continue;
             };
             let sp = format!("{p}/responseParameters/{}", esc(status));
-            if !status
-                .parse::<u16>()
-                .is_ok_and(|s| (200..=599).contains(&s))
-            {
+            if !crate::config::validate::status_key_ok(status) {
                 ctx.warn(
                     sp,
-                    "keys are status codes 200–599 of the integration's response; skipped",
+                    "keys are status codes 200–599 of the integration's response, in three digits; skipped",
                 );
                 continue;
             }

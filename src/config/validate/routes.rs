@@ -216,6 +216,11 @@ impl Validator<'_> {
                     self.error(&ip.key("body"), format!("a {status} answer has no body"));
                 }
                 self.stage_refs(rc, &ip.key("body"), body);
+                let names = headers.iter().map(|(n, _)| n.as_str());
+                for (name, first) in super::headers::same_header(names, super::headers::name) {
+                    let hp = ip.key("headers").key(name);
+                    self.error(&hp, super::headers::message(first));
+                }
                 for (name, value) in headers {
                     let hp = ip.key("headers").key(name);
                     self.mapped_header(rc, name, value, RESERVED_RESPONSE_HEADERS, &hp);
@@ -266,21 +271,28 @@ impl Validator<'_> {
         for (key, value) in &route.parameters {
             self.parameter(key, value, rc, &pp.key(key));
         }
+        self.same_header_mapped(&route.parameters, &pp);
         let rp = rc.path.key("response_parameters");
         for (status, params) in &route.response_parameters {
             let sp = rp.key(status);
-            if !status
-                .parse::<u16>()
-                .is_ok_and(|s| (200..=599).contains(&s))
-            {
+            if !super::status_key_ok(status) {
                 self.error(
                     &sp,
-                    "keys are status codes 200–599 of the integration's response",
+                    "keys are status codes 200–599 of the integration's response, in three digits",
                 );
             }
             for (key, value) in params {
                 self.response_parameter(key, value, rc, &sp.key(key));
             }
+            self.same_header_mapped(params, &sp);
+        }
+    }
+
+    /// Two mappings of one map that set the same header, spelt in two cases.
+    fn same_header_mapped(&mut self, mappings: &[(String, String)], p: &KeyPath) {
+        let keys = mappings.iter().map(|(k, _)| k.as_str());
+        for (key, first) in super::headers::same_header(keys, super::headers::mapped) {
+            self.error(&p.key(key), super::headers::message(first));
         }
     }
 

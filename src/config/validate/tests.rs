@@ -412,7 +412,7 @@ fn mapping_values_and_response_parameters() {
             format!("{p}.response_parameters.200.\"append:header.x-req\": $request values are not available in response mappings"),
             format!("{p}.response_parameters.200.\"overwrite:header.content-length\": content-length is reserved: Portico sets it itself"),
             format!("{p}.response_parameters.200.\"overwrite:path\": expected overwrite:statuscode, or append:, overwrite: or remove: then header.NAME"),
-            format!("{p}.response_parameters.abc: keys are status codes 200–599 of the integration's response"),
+            format!("{p}.response_parameters.abc: keys are status codes 200–599 of the integration's response, in three digits"),
             format!("{f}.integration.url: \"http://127.0.0.1:99999/\" has a bad port"),
             format!("{f}.parameters: request parameter mapping applies to http integrations (a Lambda function gets the whole request; use response_parameters for responses)"),
         ]
