@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod stdout;
 pub mod store;
 pub mod tls;
 pub mod upstream;

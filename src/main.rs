@@ -136,14 +136,11 @@ fn routes(path: &Path, json: bool) -> ExitCode {
     let stages = config::served::stages(&cfg);
     // Written, not printed: `portico routes | head` closes the pipe early, and
     // println! would panic on that.
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(out, "{:#}", config::served::to_json(&stages))
+    portico::stdout::write(&if json {
+        format!("{:#}\n", config::served::to_json(&stages))
     } else {
-        write!(out, "{}", config::served::to_text(&stages))
-    };
-    ExitCode::SUCCESS
+        config::served::to_text(&stages)
+    })
 }
 
 /// Reads and checks the file: the report and the text.
@@ -180,8 +177,8 @@ fn check(path: &Path) -> ExitCode {
         }
     }
     let code = if report.errors.is_empty() {
-        println!("{}: ok{}", path.display(), warning_count(&report));
-        ExitCode::SUCCESS
+        let ok = format!("{}: ok{}\n", path.display(), warning_count(&report));
+        portico::stdout::write(&ok)
     } else {
         eprintln!(
             "{}: {} error(s){}",

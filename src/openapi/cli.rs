@@ -61,10 +61,7 @@ pub fn run(cmd: Command, default_config: &Path) -> ExitCode {
             let doc = Extensions::parse(&extensions)
                 .and_then(|ext| export::export(&cfg, &api, &stage, ext));
             match doc {
-                Ok(doc) => {
-                    stdout(&format!("{doc:#}\n"));
-                    ExitCode::SUCCESS
-                }
+                Ok(doc) => crate::stdout::write(&format!("{doc:#}\n")),
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::from(1)
@@ -144,23 +141,13 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
     }
     root.insert("apis".into(), json!({ name: api_tree }));
     match serde_yaml_ng::to_string(&Value::Object(root)) {
-        Ok(yaml) => {
-            stdout(&format!(
-                "# Written by `portico openapi import {}`; edit freely.\n{yaml}",
-                file.display()
-            ));
-            ExitCode::SUCCESS
-        }
+        Ok(yaml) => crate::stdout::write(&format!(
+            "# Written by `portico openapi import {}`; edit freely.\n{yaml}",
+            file.display()
+        )),
         Err(e) => {
             eprintln!("cannot write YAML: {e}");
             ExitCode::from(1)
         }
     }
-}
-
-/// Writes to stdout; a reader that went away (`… | head`) is not an error (print! would
-/// panic on the broken pipe).
-fn stdout(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
