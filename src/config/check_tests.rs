@@ -483,3 +483,42 @@ apis:
         ]
     );
 }
+
+#[test]
+fn a_security_key_with_no_value_is_refused() {
+    // `authorizer:` with nothing after it read as absent: the route was served open.
+    let yaml = r#"
+admin:
+apis:
+  a:
+    stages: { $default: {} }
+    authorizers:
+      jwt: { type: jwt, issuer: "https://issuer.example", audience: [x], jwks_uri: "https://issuer.example/jwks" }
+    routes:
+      "GET /a": { integration: { type: mock }, authorizer: }
+      "GET /b": { integration: { type: mock }, api_key_required: ~ }
+      "GET /c": { integration: { type: mock }, authorization: null }
+      "GET /d": { integration: { type: mock }, authorizer: jwt, authorization_scopes: }
+"#;
+    let report = super::check_text_in(yaml, std::path::Path::new("."));
+    let r = r#"apis.a.routes."GET"#;
+    let show = |list: &[super::ConfigError]| -> Vec<String> {
+        list.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(
+        show(&report.errors),
+        [
+            format!("{r} /a\".authorizer: no value; remove the key or give an authorizer's name"),
+            format!("{r} /b\".api_key_required: no value; remove the key or give true or false"),
+            format!("{r} /c\".authorization: no value; remove the key or give iam or none"),
+            format!(
+                "{r} /d\".authorization_scopes: no value; remove the key or give a list of scopes"
+            ),
+        ]
+    );
+    // No admin listener either, but that opens nothing: a warning.
+    assert_eq!(
+        show(&report.warnings),
+        ["admin: no value: no admin listener; write `admin: {}` for one with the defaults, or remove the key"]
+    );
+}

@@ -59,6 +59,14 @@ impl<'v> Fields<'v> {
         }
     }
 
+    /// Whether `key` is written with no value (`key:` alone, `~`, `null`), which
+    /// [`Fields::get`] takes as absent.
+    pub fn null(&self, key: &str) -> bool {
+        self.map
+            .and_then(|m| m.get(key))
+            .is_some_and(Value::is_null)
+    }
+
     /// Decodes `key` if present; `None` when absent or malformed (then reported).
     pub fn opt<'e, T>(
         &self,

@@ -95,7 +95,7 @@ pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, Confi
         .map(|(_, e)| e.path.clone())
         .collect();
     lies_at.extend(d.about_key.into_iter().map(|(_, key_path)| key_path));
-    cfg.warnings = warnings;
+    cfg.warnings.extend(warnings);
     let mut renumbered = d.renumbered;
     // An outer list's numbering first: an inner list's path holds the outer item's
     // position in the file.
@@ -192,6 +192,12 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
         Some(server(d, v, p))
     });
     cfg.admin = f.opt(d, "admin", admin);
+    if f.null("admin") {
+        // Read as absent, as `health:` is, but a reader of the file may think it on.
+        cfg.warnings.push(root.key("admin").error(
+            "no value: no admin listener; write `admin: {}` for one with the defaults, or remove the key",
+        ));
+    }
     f.set(d, "state_dir", &mut cfg.state_dir, |d, v, p| {
         d.string(v, p).map(PathBuf::from)
     });

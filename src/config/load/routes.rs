@@ -24,6 +24,19 @@ pub(super) fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
         ]
         .concat(),
     );
+    // Who may call the route: written with nothing after it, such a key read as absent
+    // and the route was served to anyone, though the file seemed to guard it.
+    for (key, give) in [
+        ("authorizer", "an authorizer's name"),
+        ("authorization", "iam or none"),
+        ("authorization_scopes", "a list of scopes"),
+        ("api_key_required", "true or false"),
+    ] {
+        if f.null(key) {
+            let message = format!("no value; remove the key or give {give}");
+            d.error(&p.key(key), message);
+        }
+    }
     let auth = crate::config::auth::route_auth(d, v, p);
     let integration = f.need(d, "integration", integration);
     // The other fields are decoded even when the integration failed, so their errors are
