@@ -522,3 +522,18 @@ apis:
         ["admin: no value: no admin listener; write `admin: {}` for one with the defaults, or remove the key"]
     );
 }
+
+#[test]
+fn a_body_limit_of_0_is_a_warning() {
+    // nginx's `client_max_body_size 0` is no limit; here every POST got 413, unsaid.
+    let report = super::check_text_in(
+        "server: { limits: { max_body_bytes: 0 } }\napis: {}\n",
+        std::path::Path::new("."),
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings.contains(&"server.limits.max_body_bytes: 0: every request with a body is refused with 413 (this is not nginx's 0, no limit); give the largest body to accept".to_string()),
+        "{warnings:?}"
+    );
+}

@@ -111,6 +111,13 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             )));
         }
     }
+    if cfg.server.limits.max_body_bytes == 0 {
+        // nginx's `client_max_body_size 0` is no limit: a config carried over from it
+        // refused every POST with 413, and `check` said nothing.
+        out.push(root.key("server").key("limits").key("max_body_bytes").error(
+            "0: every request with a body is refused with 413 (this is not nginx's 0, no limit); give the largest body to accept",
+        ));
+    }
     let needs_store = cfg.cluster.is_some()
         || cfg.admin.is_some()
         || !cfg.usage_plans.is_empty()
