@@ -537,3 +537,23 @@ fn a_body_limit_of_0_is_a_warning() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn workers_says_what_it_takes() {
+    // It said "a whole number ≥ 0": 0 is refused, and `auto` is taken.
+    let expected = "expected auto or a number of workers, 1 to 1024";
+    assert_eq!(
+        errors("server: { workers: \"2\" }\napis: {}\n"),
+        [format!(
+            r#"server.workers: {expected}, got "2" (write a number without quotes)"#
+        )]
+    );
+    assert_eq!(
+        errors("server: { workers: -1 }\napis: {}\n"),
+        [format!("server.workers: {expected}, got -1")]
+    );
+    assert_eq!(
+        errors("server: { workers: 0 }\napis: {}\n"),
+        ["server.workers: must be auto or at least 1"]
+    );
+}

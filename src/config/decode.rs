@@ -145,7 +145,7 @@ impl<'a> Decoder<'a> {
 
     /// An integer beyond 64 bits where a number is wanted: too large (or too small) for
     /// any key, so say so rather than "expected a number".
-    fn out_of_range(&mut self, path: &KeyPath, expected: &str, got: &Value) {
+    pub fn out_of_range(&mut self, path: &KeyPath, expected: &str, got: &Value) {
         let digits = big_int(got).unwrap_or_default();
         let which = if digits.starts_with('-') {
             "below"

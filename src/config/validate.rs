@@ -20,7 +20,7 @@ const MAX_STAGE_VARIABLE_VALUE: usize = 512;
 /// Smaller than this and ordinary browsers' request heads would be refused with 431.
 const MIN_HEADER_BYTES: usize = 1024;
 /// One thread per worker; far more than any machine has cores (README: `server.workers`).
-const MAX_WORKERS: usize = 1024;
+pub(crate) const MAX_WORKERS: usize = 1024;
 
 /// What an API's name may be (also `portico openapi import --api`).
 pub const API_NAME_RULE: &str = "API names are letters, digits, _, - and .";

@@ -9,10 +9,7 @@ pub(super) fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
     f.set(d, "tls_listen", &mut s.tls_listen, Decoder::addrs);
     s.default_domain = f.opt(d, "default_domain", Decoder::string);
     f.set(d, "redirect_https", &mut s.redirect_https, Decoder::bool);
-    f.set(d, "workers", &mut s.workers, |d, v, p| match v {
-        Value::String(w) if w == "auto" => Some(Workers::Auto),
-        _ => d.usize(v, p).map(Workers::Count),
-    });
+    f.set(d, "workers", &mut s.workers, workers);
     f.set(d, "driver", &mut s.driver, |d, v, p| {
         use DriverChoice::*;
         d.choice(
@@ -28,6 +25,43 @@ pub(super) fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
     f.set(d, "throttle", &mut s.throttle, throttle);
     s.compression = f.opt(d, "compression", compression).flatten();
     s
+}
+
+/// `auto` or a count of workers (how many is `validate`'s). Its own message: "a whole
+/// number ≥ 0" named neither `auto` nor that 0 is refused.
+fn workers(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Workers> {
+    let max = crate::config::validate::MAX_WORKERS;
+    let expected = format!("auto or a number of workers, 1 to {max}");
+    let count = |n: u64| Some(Workers::Count(usize::try_from(n).unwrap_or(usize::MAX)));
+    match v {
+        Value::String(w) if w == "auto" => return Some(Workers::Auto),
+        Value::Number(n) if n.as_u64().is_some() => return n.as_u64().and_then(count),
+        Value::String(w) if w.contains("${env:") => {
+            let text = d.string(v, p)?;
+            if text == "auto" {
+                return Some(Workers::Auto);
+            }
+            if let Ok(n) = text.trim().parse::<u64>() {
+                return count(n);
+            }
+            d.error(p, format!("expected {expected}, got {text:?}"));
+            return None;
+        }
+        _ if crate::config::yaml::big_int(v).is_some() => {
+            d.out_of_range(p, &expected, v);
+            return None;
+        }
+        _ => {}
+    }
+    let quoted = matches!(v, Value::String(s) if s.trim().parse::<u64>().is_ok());
+    let hint = if quoted {
+        " (write a number without quotes)"
+    } else {
+        ""
+    };
+    let got = crate::config::decode::describe(v);
+    d.error(p, format!("expected {expected}, got {got}{hint}"));
+    None
 }
 
 /// `compression: off`, or a map of settings (every key optional).
