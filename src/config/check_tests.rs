@@ -557,3 +557,25 @@ fn workers_says_what_it_takes() {
         ["server.workers: must be auto or at least 1"]
     );
 }
+
+#[test]
+fn a_route_key_with_blanks_at_its_ends_says_so() {
+    // It said: unknown method "$default".
+    let out = errors(
+        r#"
+apis:
+  a:
+    stages: { $default: {} }
+    routes:
+      "$default ": { integration: { type: mock } }
+      " GET /x": { integration: { type: mock } }
+"#,
+    );
+    assert_eq!(
+        out,
+        [
+            r#"apis.a.routes."$default ": the key has blanks at its ends: write "$default""#,
+            r#"apis.a.routes." GET /x": the key has blanks at its ends: write "GET /x""#,
+        ]
+    );
+}

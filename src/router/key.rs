@@ -68,6 +68,13 @@ pub fn parse_route_key(key: &str) -> Result<RouteKey, String> {
     if key == "$default" {
         return Ok(RouteKey::Default);
     }
+    // Not a method or path problem: `"$default "` read as the method "$default".
+    if key.trim() != key {
+        return Err(format!(
+            "the key has blanks at its ends: write {:?}",
+            key.trim()
+        ));
+    }
     let Some((method, path)) = key.split_once(' ') else {
         return Err("expected \"$default\" or \"METHOD /path\", like \"GET /users/{id}\"".into());
     };
