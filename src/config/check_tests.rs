@@ -364,15 +364,17 @@ domains:
             &format!("admin.listen: 0.0.0.0:21481 overlaps [::]:21481 at server.listen[1]: one listens on the other's addresses on port 21481 ({dual}), {also}"),
         ]
     );
-    // An IPv4 wildcard covers no IPv6 address, and other ports are other sockets.
+    // An IPv4 wildcard covers no IPv6 address, and other ports are other sockets. Two
+    // plain listeners that overlap (nginx's `listen 80; listen [::]:80;` written here)
+    // bind and serve alike: only the admin listener beside them is refused.
     let out = errors(
-        "server: { listen: [\"0.0.0.0:21490\", \"[::1]:21490\", \"127.0.0.1:21491\", \"[::]:21492\", \"[::1]:21492\"] }\nadmin: { listen: \"127.0.0.2:21490\", token: t }\n",
+        "server: { listen: [\"0.0.0.0:21490\", \"[::1]:21490\", \"127.0.0.1:21491\", \"[::]:21492\", \"[::1]:21492\", \"0.0.0.0:21492\"], tls_listen: [\"[::]:21493\", \"0.0.0.0:21493\"] }\nadmin: { listen: \"127.0.0.2:21490\", token: t }\ndomains:\n  a.example.com: { cert: c.pem, key: k.pem }\n",
     );
+    let out: Vec<&String> = out.iter().filter(|e| !e.starts_with("domains")).collect();
     assert_eq!(
         out,
         [
-            format!("server.listen[4]: [::1]:21492 overlaps [::]:21492 at server.listen[3]: one listens on the other's addresses on port 21492, {also}"),
-            format!("admin.listen: 127.0.0.2:21490 overlaps 0.0.0.0:21490 at server.listen[0]: one listens on the other's addresses on port 21490, {also}"),
+            &format!("admin.listen: 127.0.0.2:21490 overlaps 0.0.0.0:21490 at server.listen[0]: one listens on the other's addresses on port 21490, {also}"),
         ]
     );
 }

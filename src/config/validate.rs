@@ -186,8 +186,18 @@ impl Validator<'_> {
                 self.error(path, format!("{addr}: port 0 is no fixed port; give one"));
             }
         }
+        // Each listener's kind: two of one kind that overlap without being the same
+        // address (`listen: ["0.0.0.0:80", "[::]:80"]`, as nginx users write) both bind
+        // with SO_REUSEPORT and serve alike; plain beside TLS, or anything beside the
+        // admin listener (bound without SO_REUSEPORT), may not.
+        let kind = |path: &KeyPath| path.to_string().split('[').next().map(str::to_owned);
         for (addr, path) in listeners.into_iter().chain(admin) {
-            match seen.iter().find(|(a, _)| overlap(*a, addr)) {
+            let conflict = |(a, first): &&(SocketAddr, KeyPath)| {
+                *a == addr
+                    || (overlap(*a, addr)
+                        && (kind(first) != kind(&path) || path.to_string() == "admin.listen"))
+            };
+            match seen.iter().find(conflict) {
                 Some((a, first)) if *a == addr => {
                     self.error(&path, format!("{addr} is already used by {first}"))
                 }
