@@ -38,7 +38,7 @@ fn after_answer(path: &str, s: &mut TcpStream) -> bool {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstale");
             true
         }
-        "/te-gzip" => false,
+        "/te-gzip" | "/cl-past-2-63" | "/chunk-past-2-63" => false,
         _ => true,
     }
 }
@@ -76,6 +76,11 @@ fn answer(path: &str, described: &str) -> Vec<u8> {
             return out;
         }
         "/te-gzip" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n".to_string(),
+        // Lengths past 2^63 - 1; the body is what came (then the backend closes).
+        "/cl-past-2-63" => "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n".to_string(),
+        "/chunk-past-2-63" => {
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n".to_string()
+        }
         // Interim answers first, one of them a 100 nobody asked for (no Expect was sent).
         "/interim" => format!(
             "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
@@ -433,4 +438,36 @@ fn interim_answers_from_the_backend_are_not_relayed() {
         );
     }
     assert_eq!(log.lock().unwrap().len(), 4);
+}
+
+/// A Content-Length or chunk size past 2^63 - 1 from a backend is a 502, as from nginx
+/// (its largest file offset), before any byte is relayed: relayed, curl (which holds
+/// lengths in a signed 64-bit number) took the close after a timeout for the end of a
+/// whole body.
+#[test]
+fn lengths_past_2_63_from_the_backend_are_502() {
+    let (backend, _log) = start_backend();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(backend), driver);
+        for path in ["/cl-past-2-63", "/chunk-past-2-63"] {
+            let mut s = p.connect();
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .unwrap();
+            let wire = read_until_closed(&mut s, Duration::from_secs(10));
+            let wire = String::from_utf8_lossy(&wire);
+            assert!(wire.starts_with("HTTP/1.1 502 "), "{driver} {path}: {wire}");
+            assert!(
+                !wire.contains("ffffffffffffffff"),
+                "{driver} {path}: {wire}"
+            );
+            assert!(
+                !wire.contains("18446744073709551615"),
+                "{driver} {path}: {wire}"
+            );
+            let next = p.get("/next");
+            assert_eq!(next.text(), "GET /next te=none body=", "{driver} {path}");
+        }
+    }
 }

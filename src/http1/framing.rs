@@ -78,6 +78,11 @@ impl Framing {
     }
 }
 
+/// A length is at most 2^63 - 1, as nginx's (a signed file offset): a peer that holds
+/// lengths in a signed 64-bit number (curl, nginx) cannot read a larger one as we do, so
+/// it frames the body otherwise (a backend's `18446744073709551615`, relayed, had curl
+/// take the close after a timeout for the end of a whole body). Refused both ways: a 400
+/// for a request, a 502 for a response.
 fn parse_decimal(v: &[u8]) -> Result<u64, &'static str> {
     if v.is_empty() {
         return Err("empty Content-Length");
@@ -88,9 +93,13 @@ fn parse_decimal(v: &[u8]) -> Result<u64, &'static str> {
         }
         n.checked_mul(10)
             .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .filter(|&n| n <= MAX_LENGTH)
             .ok_or("Content-Length overflows")
     })
 }
+
+/// The largest Content-Length or chunk size (and sum of chunk sizes) read: i64::MAX.
+pub(crate) const MAX_LENGTH: u64 = i64::MAX as u64;
 
 fn is_token(v: &[u8]) -> bool {
     !v.is_empty() && v.iter().all(|&b| is_tchar(b))

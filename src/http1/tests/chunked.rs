@@ -142,6 +142,21 @@ fn size_line_errors() {
         u64::MAX,
         bad("chunk size too long"),
     );
+    // Past 2^63 - 1, as a Content-Length: a peer that holds sizes in a signed 64-bit
+    // number frames it otherwise (nginx refuses it too).
+    check_err(
+        b"8000000000000000\r\nx\r\n0\r\n\r\n",
+        u64::MAX,
+        bad("chunk size too large"),
+    );
+    check_err(
+        b"ffffffffffffffff\r\n",
+        u64::MAX,
+        bad("chunk size too large"),
+    );
+    let mut d = ChunkedDecoder::new(u64::MAX);
+    let most = d.scan(b"7fffffffffffffff\r\n", |_| {});
+    assert_eq!(most.map(|s| s.done), Ok(false));
     check_err(b"\r\n\r\n", u64::MAX, bad("missing chunk size"));
     check_err(b";ext\r\n", u64::MAX, bad("missing chunk size"));
     check_err(b"g\r\n", u64::MAX, bad("invalid chunk size"));
@@ -259,6 +274,28 @@ fn payload_limit() {
         d.scan(b"b\r\n", |_| panic!("no data")),
         Err(BodyError::TooLarge)
     );
+}
+
+/// The sizes add up to at most 2^63 - 1 too (their data is passed over unseen here).
+#[test]
+fn chunk_sizes_add_up_to_at_most_2_63_minus_1() {
+    let mut d = ChunkedDecoder::new(u64::MAX);
+    d.scan(b"7fffffffffffffff\r\n", |_| {}).unwrap();
+    d.skip_data();
+    assert_eq!(
+        d.scan(b"\r\n1\r\n", |_| {}),
+        Err(bad("chunk sizes add up past 2^63 - 1"))
+    );
+    // Under a lower limit, the sum is only too large.
+    let mut d = ChunkedDecoder::new(1 << 20);
+    assert_eq!(
+        d.scan(b"7fffffffffffffff\r\n", |_| {}),
+        Err(BodyError::TooLarge)
+    );
+    let mut d = ChunkedDecoder::new(u64::MAX);
+    d.scan(b"7ffffffffffffffe\r\n", |_| {}).unwrap();
+    d.skip_data();
+    assert_eq!(d.scan(b"\r\n1\r\n", |_| {}).map(|s| s.done), Ok(false));
 }
 
 #[test]
