@@ -205,7 +205,7 @@ fn foo_backend(seen: std::sync::mpsc::Sender<String>) -> SocketAddr {
     raw_backend(move |mut s| {
         let (head, mut rest) = read_head(&mut s);
         let _ = seen.send(head);
-        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade, X-Hop\r\nX-Hop: 1\r\nX-Kept: 2\r\n\r\nEARLY")
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade, X-Hop\r\nX-Hop: 1\r\nX-Kept: 2\r\nX-Amzn-RequestId: forged\r\napigw-requestid: forged\r\n\r\nEARLY")
             .unwrap();
         let mut buf = [0u8; 1024];
         loop {
@@ -252,8 +252,20 @@ fn raw_tunnel_carries_early_bytes_both_ways_and_half_closes() {
             "{driver}: {head}"
         );
         assert!(lower.contains("\r\nx-kept: 2\r\n"), "{driver}: {head}");
-        // Hop-by-hop fields the backend named are not passed on, nor framing.
+        // Hop-by-hop fields the backend named are not passed on, nor framing, nor the
+        // backend's request ids beside the gateway's.
         assert!(!lower.contains("x-hop"), "{driver}: {head}");
+        assert!(!lower.contains("forged"), "{driver}: {head}");
+        assert_eq!(
+            lower.matches("\r\nx-amzn-requestid: ").count(),
+            1,
+            "{driver}"
+        );
+        assert_eq!(
+            lower.matches("\r\napigw-requestid: ").count(),
+            1,
+            "{driver}"
+        );
         assert!(!lower.contains("content-length"), "{driver}: {head}");
         let up = rx
             .recv_timeout(Duration::from_secs(5))

@@ -118,6 +118,18 @@ pub fn sanitize_value(value: &mut [u8]) {
     }
 }
 
+/// The request ids `own_head_end` writes into every answer (API Gateway's two names).
+/// One id per request: a backend's, a function's or a stored response's own are not
+/// passed on beside them (a client would read either, and a log two).
+pub const REQUEST_ID_HEADERS: [&[u8]; 2] = [b"x-amzn-requestid", b"apigw-requestid"];
+
+/// Whether `name` is one of [`REQUEST_ID_HEADERS`], in any case.
+pub fn is_request_id(name: &[u8]) -> bool {
+    REQUEST_ID_HEADERS
+        .iter()
+        .any(|id| id.eq_ignore_ascii_case(name))
+}
+
 /// Ends a response head the gateway writes itself (mock, proxied, function, cache hit):
 /// `date` and `server` when the head (all of `out`) has none yet, the request id under
 /// both names, the connection header the client needs (HTTP/1.0 keep-alive must be

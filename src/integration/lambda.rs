@@ -302,14 +302,12 @@ fn skip_reply_header(name: &str) -> bool {
         "upgrade",
         "transfer-encoding",
         "content-length",
-        "x-amzn-requestid",
-        "apigw-requestid",
         // The gateway's answer: its own current Date (a function's may be stale or not
         // a date at all) and Server, as the README says of every answer it makes.
         "date",
         "server",
     ];
-    SKIP.iter().any(|s| s.eq_ignore_ascii_case(name))
+    SKIP.iter().any(|s| s.eq_ignore_ascii_case(name)) || encode::is_request_id(name.as_bytes())
 }
 
 fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {

@@ -362,8 +362,10 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     let hop = HopByHop::new(&c.rhead.headers, buf, c.rhead.connection_names);
     for hs in &c.rhead.headers {
         let name = hs.name.get(buf);
-        // Framing is written below for the body this relay sends, never copied.
+        // Framing is written below for the body this relay sends, never copied; so are
+        // the request ids (`own_head_end`).
         if is_framing(name)
+            || encode::is_request_id(name)
             || hop.drops(name)
             || edits.as_ref().is_some_and(|e| e.drops(name))
             || c.compress.drops(name)

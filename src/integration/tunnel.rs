@@ -433,7 +433,8 @@ fn write_switching_head(c: &mut Conn) {
             out.extend_from_slice(b"\r\n");
             continue;
         }
-        if is_framing(name) || hop.drops(name) {
+        // The request ids are written below.
+        if is_framing(name) || encode::is_request_id(name) || hop.drops(name) {
             continue;
         }
         out.extend_from_slice(name);

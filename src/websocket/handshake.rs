@@ -106,7 +106,7 @@ pub(super) fn attach(ectx: &mut event::Context, auth: &AuthState) {
 /// Headers of the `$connect` answer that may go into the 101 (not the ones the
 /// handshake writes, nor framing or hop-by-hop ones).
 pub(super) fn passes_into_101(name: &str) -> bool {
-    const OWN: [&str; 9] = [
+    const OWN: [&str; 7] = [
         "upgrade",
         "connection",
         "sec-websocket-accept",
@@ -114,10 +114,8 @@ pub(super) fn passes_into_101(name: &str) -> bool {
         "content-length",
         "transfer-encoding",
         "keep-alive",
-        "x-amzn-requestid",
-        "apigw-requestid",
     ];
-    !OWN.iter().any(|o| o.eq_ignore_ascii_case(name))
+    !OWN.iter().any(|o| o.eq_ignore_ascii_case(name)) && !encode::is_request_id(name.as_bytes())
 }
 
 /// A `$connect` integration said no: its status and body are the handshake's answer.

@@ -49,13 +49,7 @@ pub struct Captured {
 /// Headers a stored head leaves out besides hop-by-hop ones: the framing (a hit always
 /// carries a content-length of its own), the per-request ids a hit gets anew, and `age`
 /// (a hit computes it).
-const LEFT_OUT: [&[u8]; 5] = [
-    b"transfer-encoding",
-    b"content-length",
-    b"x-amzn-requestid",
-    b"apigw-requestid",
-    b"age",
-];
+const LEFT_OUT: [&[u8]; 3] = [b"transfer-encoding", b"content-length", b"age"];
 
 /// Header lines a hit adds to the stored ones before the head is parsed again
 /// (`serve::edited_head`, on a route with CORS or response mappings): `age`.
@@ -147,6 +141,7 @@ impl Capture {
                 self.initial_age = delta_seconds(value);
             }
             if LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name))
+                || encode::is_request_id(name)
                 || hop.drops(name)
                 || compress.drops(name)
             {
