@@ -84,6 +84,10 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
             b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000005\r\nhello\r\n0\r\n\r\n",
         ),
         (
+            "a last chunk of blanks and an extension, no size",
+            b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n\t;a=b\r\n\r\n",
+        ),
+        (
             "a negative chunk size",
             b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
         ),

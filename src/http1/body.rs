@@ -217,7 +217,10 @@ impl ChunkedDecoder {
         use BodyError::BadChunk;
         self.state = match self.state {
             State::Size => match b {
-                b'\r' | b';' if self.digits == 0 => return Err(BadChunk("missing chunk size")),
+                // A blank too: `\t;a=b` had no digit and was taken for a last chunk.
+                b'\r' | b';' | b' ' | b'\t' if self.digits == 0 => {
+                    return Err(BadChunk("missing chunk size"))
+                }
                 b'\r' => State::SizeLf,
                 b';' | b' ' | b'\t' => {
                     self.ext_len = 0;

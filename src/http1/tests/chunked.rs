@@ -159,6 +159,14 @@ fn size_line_errors() {
     assert_eq!(most.map(|s| s.done), Ok(false));
     check_err(b"\r\n\r\n", u64::MAX, bad("missing chunk size"));
     check_err(b";ext\r\n", u64::MAX, bad("missing chunk size"));
+    // Blanks before the size: no digit at all made a last chunk of `\t;a=b`.
+    check_err(b" ;a\r\n\r\n", u64::MAX, bad("missing chunk size"));
+    check_err(b"\t;a=b\r\n\r\n", u64::MAX, bad("missing chunk size"));
+    check_err(
+        b" 3\r\nabc\r\n0\r\n\r\n",
+        u64::MAX,
+        bad("missing chunk size"),
+    );
     check_err(b"g\r\n", u64::MAX, bad("invalid chunk size"));
     check_err(
         b"3 \r\nabc\r\n0\r\n\r\n",
