@@ -1,8 +1,8 @@
-//! Body framing. The proxy forwards body bytes as received (less a chunked body's trailer
-//! fields, which the decoder points out), so these decoders never rewrite anything:
-//! they find where a body ends, count payload bytes, and refuse framing a backend could read
-//! differently from us. All state lives in the decoder, so a body may
-//! arrive split at any byte.
+//! Body framing. The proxy forwards body bytes as received, but for a chunked body's end
+//! (the decoder points out what a relay sends now and what it holds back, `relay_scan`),
+//! so these decoders never rewrite anything: they find where a body ends, count payload
+//! bytes, and refuse framing a backend could read differently from us. All state lives in
+//! the decoder, so a body may arrive split at any byte.
 
 use std::ops::Range;
 
@@ -27,6 +27,32 @@ pub struct Scan {
     /// The body ended within those bytes; what follows is the next message.
     pub done: bool,
 }
+
+/// What a relay that forwards a chunked body's wire bytes does with the buffer it gave
+/// [`ChunkedDecoder::relay_scan`]. A relay never sends a byte of the body's final section
+/// (the last-chunk line, trailer fields and the empty line) as it came: it writes
+/// [`LAST_CHUNK`] once the whole section is in and valid. Sent as it came, `0\r\n` cut
+/// off by a close was a whole body to clients that end it at the last-chunk line (Python's
+/// http.client does); the client of a cut must get no last chunk (HTTP-FRAMING rule 12).
+/// Nor does it send a size line before its CRLF: `…\r\n0` may be the start of `01a`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relay {
+    /// Bytes from the buffer's start that go on now.
+    pub send: usize,
+    /// Bytes of the buffer that belong to this body (what follows is the next message).
+    pub consumed: usize,
+    /// The body ended: `send..consumed` is its final section, sent as [`LAST_CHUNK`].
+    /// Else `send..` (all of it framing) is held back: the relay keeps it at the start of
+    /// the buffer it gives the next call, which goes on after it. It is at most a size
+    /// line or a final section, bounded by the decoder's limits (about 12 KiB).
+    pub done: bool,
+}
+
+/// The final section a relay writes for a body that ended: trailer fields and last-chunk
+/// extensions are not relayed, as by nginx (a peer that reads no trailers takes a trailer
+/// line for the start of its next message, and a backend that merges them into the
+/// headers would see fields the gateway never checked).
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
@@ -104,9 +130,11 @@ pub struct ChunkedDecoder {
     declared: u64,
     payload: u64,
     max_payload: u64,
-    /// Where trailer field lines fell in the buffer of the last `scan` (empty if none).
-    trailer_from: usize,
-    trailer_to: usize,
+    /// Where, in the buffer of the last scan, a size line not yet whole or the final
+    /// section began (0: in an earlier buffer); None when neither is under way.
+    tail_from: Option<usize>,
+    /// Bytes a relay held back (`Relay::done`) at the start of the next buffer.
+    held: usize,
 }
 
 impl ChunkedDecoder {
@@ -124,8 +152,8 @@ impl ChunkedDecoder {
             declared: 0,
             payload: 0,
             max_payload,
-            trailer_from: 0,
-            trailer_to: 0,
+            tail_from: None,
+            held: 0,
         }
     }
 
@@ -135,10 +163,43 @@ impl ChunkedDecoder {
     pub fn scan(
         &mut self,
         buf: &[u8],
+        on_data: impl FnMut(Range<usize>),
+    ) -> Result<Scan, BodyError> {
+        self.scan_from(buf, 0, on_data)
+    }
+
+    /// As `scan`, for a relay that forwards the wire bytes (see [`Relay`]): `buf` starts
+    /// with the bytes the last call held back, which are not scanned again; `consumed`
+    /// and the data ranges count from `buf`'s start.
+    pub fn relay_scan(
+        &mut self,
+        buf: &[u8],
+        on_data: impl FnMut(Range<usize>),
+    ) -> Result<Relay, BodyError> {
+        let held = std::mem::take(&mut self.held);
+        debug_assert!(held <= buf.len(), "the held bytes lead the buffer");
+        let scan = self.scan_from(buf, held.min(buf.len()), on_data)?;
+        let send = self.tail_from.unwrap_or(scan.consumed);
+        if !scan.done {
+            self.held = scan.consumed - send;
+        }
+        Ok(Relay {
+            send,
+            consumed: scan.consumed,
+            done: scan.done,
+        })
+    }
+
+    /// Scans `buf[from..]`; positions count from `buf`'s start.
+    fn scan_from(
+        &mut self,
+        buf: &[u8],
+        from: usize,
         mut on_data: impl FnMut(Range<usize>),
     ) -> Result<Scan, BodyError> {
-        let mut i = 0;
-        (self.trailer_from, self.trailer_to) = (0, 0);
+        let mut i = from;
+        // Under way since an earlier buffer: a relay holds its bytes at the start.
+        self.tail_from = self.in_tail().then_some(0);
         while i < buf.len() {
             match self.state {
                 State::Data => {
@@ -160,17 +221,19 @@ impl ChunkedDecoder {
                 }
                 State::Failed(e) => return Err(e),
                 _ => {
-                    let b = buf[i];
-                    if self.in_trailer_field(b) {
-                        if self.trailer_from == self.trailer_to {
-                            self.trailer_from = i;
-                        }
-                        self.trailer_to = i + 1;
+                    if self.state == State::Size && self.digits == 0 {
+                        // A size line begins: held until whole (it may be the last).
+                        self.tail_from = Some(i);
                     }
+                    let b = buf[i];
                     i += 1;
                     if let Err(e) = self.step(b) {
                         self.state = State::Failed(e);
                         return Err(e);
+                    }
+                    if self.state == State::Data {
+                        // A chunk's size line, whole: it goes on with the data.
+                        self.tail_from = None;
                     }
                 }
             }
@@ -193,22 +256,13 @@ impl ChunkedDecoder {
         self.state == State::Done
     }
 
-    /// The bytes of trailer field lines (CRLFs included) in the buffer the last `scan` was
-    /// given; empty when it held none. They are one run: the empty line that ends the body
-    /// comes after them. The relays leave them out both ways, as nginx does: a peer that
-    /// does not read trailers takes a trailer line for the start of its next message, and
-    /// a backend that merges them into the headers would see fields the gateway never
-    /// checked.
-    pub fn trailer_bytes(&self) -> Range<usize> {
-        self.trailer_from..self.trailer_to
-    }
-
-    /// Whether `b`, about to be stepped, belongs to a trailer field line.
-    fn in_trailer_field(&self, b: u8) -> bool {
+    /// Within a size line (begun: a digit is in, as a blank or `;` can't start one), or
+    /// past the last one: bytes a relay holds back.
+    fn in_tail(&self) -> bool {
         match self.state {
-            State::TrailerStart => b != b'\r',
-            State::TrailerName | State::TrailerValue | State::TrailerLf => true,
-            _ => false,
+            State::Size => self.digits > 0,
+            State::Data | State::DataCr | State::DataLf | State::Failed(_) => false,
+            _ => true,
         }
     }
 

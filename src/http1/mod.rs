@@ -16,7 +16,7 @@ pub mod parse;
 pub mod response;
 mod target;
 
-pub use body::{BodyError, ChunkedDecoder, LengthDecoder, Scan};
+pub use body::{BodyError, ChunkedDecoder, LengthDecoder, Relay, Scan, LAST_CHUNK};
 pub use parse::{
     parse_request, BodyKind, HeaderSpan, Method, ParseError, ParseLimits, RequestHead, Span,
 };

@@ -91,16 +91,19 @@ pub async fn proxy(
             let k = n.min((c.rbuf.len() - head_len) as u64) as usize;
             (k, k as u64 == n)
         }
-        BodyKind::Chunked => match chunked.scan(&c.rbuf[head_len..], |r| payload += r.len() as u64)
-        {
-            Ok(scan) => (scan.consumed, scan.done),
-            Err(e) => {
-                lease.release(None);
-                let (status, msg) = relay::body_error_status(e);
-                c.head.keep_alive = false;
-                return c.answer(ctx, gen, status, msg, &[]).await;
+        BodyKind::Chunked => {
+            match chunked.relay_scan(&c.rbuf[head_len..], |r| payload += r.len() as u64) {
+                Ok(scan) if scan.done => (scan.consumed, true),
+                // An unfinished size line or final section stays in `rbuf` (`Relay`).
+                Ok(scan) => (scan.send, false),
+                Err(e) => {
+                    lease.release(None);
+                    let (status, msg) = relay::body_error_status(e);
+                    c.head.keep_alive = false;
+                    return c.answer(ctx, gen, status, msg, &[]).await;
+                }
             }
-        },
+        }
     };
     // A chunked body in hand whole goes with its length, as nginx's buffered bodies do: a
     // backend that speaks only HTTP/1.0 (or no chunked requests: some WSGI servers) would
@@ -121,13 +124,7 @@ pub async fn proxy(
         let wbuf = &mut c.wbuf;
         let _ = ChunkedDecoder::new(max_body).scan(body, |r| wbuf.extend_from_slice(&body[r]));
     } else {
-        // Trailer fields are left out, as in relay::request_chunked.
-        let trailers = match c.head.body {
-            BodyKind::Chunked => chunked.trailer_bytes(),
-            _ => 0..0,
-        };
-        c.wbuf.extend_from_slice(&body[..trailers.start]);
-        c.wbuf.extend_from_slice(&body[trailers.end..]);
+        c.wbuf.extend_from_slice(body);
     }
     let body_left = match c.head.body {
         BodyKind::Length(n) => n - initial as u64,

@@ -1,10 +1,11 @@
 //! Streaming bodies through the proxy without holding them whole.
 //!
 //! Request bodies go client → upstream in the chunks they arrive in (chunked framing is
-//! validated and relayed as sent). Response bodies go upstream → client the same way:
-//! content-length and chunked bodies pass through as they are; a close-delimited body is
-//! re-framed as chunked for HTTP/1.1 clients so their connection can stay open; HTTP/1.0
-//! clients get chunked bodies de-chunked, and then the connection closes.
+//! validated and relayed as sent, but for its end: `with_last_chunk`). Response bodies go
+//! upstream → client the same way: content-length and chunked bodies pass through as
+//! they are; a close-delimited body is re-framed as chunked for HTTP/1.1 clients so their
+//! connection can stay open; HTTP/1.0 clients get chunked bodies de-chunked, and then the
+//! connection closes.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::error::{Error, Kind};
-use crate::http1::body::{BodyError, ChunkedDecoder};
+use crate::http1::body::{BodyError, ChunkedDecoder, Relay, LAST_CHUNK};
 use crate::http1::encode;
 use crate::http1::hop::{is_framing, write_transfer_encoding, HopByHop};
 use crate::http1::parse::Method;
@@ -196,16 +197,16 @@ pub async fn request_chunked(
 ) -> Result<(), Error> {
     loop {
         read_client_more(c, up, timers, wait).await?;
-        let scan = dec.scan(&c.rbuf, |_| {}).map_err(|e| match e {
+        // `rbuf` starts with what the last scan held back (`Relay`).
+        let scan = dec.relay_scan(&c.rbuf, |_| {}).map_err(|e| match e {
             BodyError::TooLarge => {
                 Error::new(Kind::ClientBodyTooLarge, "chunked body over max_body_bytes")
             }
             BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
         })?;
         stop_if_answered(up)?;
-        // Trailer fields stay here (ChunkedDecoder::trailer_bytes).
-        let consumed = cut_out(&mut c.rbuf, dec.trailer_bytes(), scan.consumed);
-        write_body_part(up, &mut c.rbuf, consumed, timers, wait).await?;
+        let n = with_last_chunk(&mut c.rbuf, scan);
+        write_body_part(up, &mut c.rbuf, n, timers, wait).await?;
         if scan.done {
             return Ok(());
         }
@@ -498,9 +499,10 @@ async fn relay_chunked(
     // Nothing has gone to the client yet: the head still waits in `wbuf`.
     let mut first = true;
     loop {
+        // `ubuf` starts with what the last scan held back (`Relay`).
         let scan = {
             let (ubuf, wbuf, capture) = (&c.ubuf, &mut c.wbuf, &mut c.capture);
-            dec.scan(ubuf, |r| {
+            dec.relay_scan(ubuf, |r| {
                 if let Some(cap) = capture {
                     cap.body(&ubuf[r.clone()]);
                 }
@@ -511,18 +513,18 @@ async fn relay_chunked(
             .map_err(|_| bad_chunked_body(!first))?
         };
         if dechunk {
-            c.ubuf.advance(scan.consumed);
+            // The payload is in `wbuf`; the framing goes nowhere (held bytes stay).
+            c.ubuf
+                .advance(if scan.done { scan.consumed } else { scan.send });
             first = false;
             c.flush_wbuf().await?;
         } else {
-            // The client gets no trailer fields, as from nginx: a client (or a proxy in
-            // front) that reads none would take them for the next response.
-            let consumed = cut_out(&mut c.ubuf, dec.trailer_bytes(), scan.consumed);
+            let n = with_last_chunk(&mut c.ubuf, scan);
             if first {
                 first = false;
-                c.write_wbuf_and_upstream_bytes(consumed).await?;
+                c.write_wbuf_and_upstream_bytes(n).await?;
             } else {
-                write_prefix(&mut c.stream, &mut c.ubuf, consumed).await?;
+                write_prefix(&mut c.stream, &mut c.ubuf, n).await?;
             }
         }
         c.out.body_sent = dec.payload_len();
@@ -535,15 +537,21 @@ async fn relay_chunked(
     }
 }
 
-/// Removes `cut` from `buf` (what follows moves up) and returns `consumed` less its length.
-pub(crate) fn cut_out(buf: &mut BytesMut, cut: std::ops::Range<usize>, consumed: usize) -> usize {
-    if cut.is_empty() {
-        return consumed;
+/// How many bytes of `buf` a chunked relay sends now (`Relay`): when the body ended, its
+/// final section is first replaced in place by `LAST_CHUNK` (what follows moves up), so
+/// the client or backend gets a last chunk only once the whole body is in.
+fn with_last_chunk(buf: &mut BytesMut, scan: Relay) -> usize {
+    if !scan.done {
+        return scan.send;
     }
+    let end = scan.send + LAST_CHUNK.len();
+    // `0\r\n` and the empty line at least: never shorter than what replaces it.
+    debug_assert!(scan.consumed >= end);
+    buf[scan.send..end].copy_from_slice(LAST_CHUNK);
     let len = buf.len();
-    buf.copy_within(cut.end.., cut.start);
-    buf.truncate(len - cut.len());
-    consumed - cut.len()
+    buf.copy_within(scan.consumed.., end);
+    buf.truncate(len - (scan.consumed - end));
+    end
 }
 
 async fn relay_until_close(

@@ -1,4 +1,4 @@
-use crate::http1::{BodyError, ChunkedDecoder, LengthDecoder, Scan};
+use crate::http1::{BodyError, ChunkedDecoder, LengthDecoder, Scan, LAST_CHUNK};
 
 const NEXT: &[u8] = b"GET /next HTTP/1.1\r\n\r\n";
 
@@ -371,40 +371,104 @@ fn length_decoder() {
     );
 }
 
-/// What a relay forwards: each piece less its trailer bytes. Cut anywhere, the body comes
-/// out as the same chunks ending in `0\r\n\r\n`, with no trailer field left.
+/// What a relay sends of `wire` cut at `cuts`, one entry a piece (`relay::with_last_chunk`:
+/// the held bytes lead the next buffer, the final section goes as `0\r\n\r\n`), the payload
+/// the data ranges point at, and what follows the body (None: it did not end).
+type Relayed = (Vec<Vec<u8>>, Vec<u8>, Option<Vec<u8>>);
+
+fn relay(wire: &[u8], cuts: &[usize]) -> Relayed {
+    let mut d = ChunkedDecoder::new(1 << 20);
+    let (mut sent, mut payload) = (Vec::new(), Vec::new());
+    let mut buf = Vec::new();
+    let mut start = 0;
+    for end in cuts.iter().copied().chain([wire.len()]) {
+        buf.extend_from_slice(&wire[start..end]);
+        start = end;
+        let r = d
+            .relay_scan(&buf, |range| payload.extend_from_slice(&buf[range]))
+            .unwrap();
+        assert!(r.send <= r.consumed && r.consumed <= buf.len(), "{r:?}");
+        let mut out = buf[..r.send].to_vec();
+        if r.done {
+            out.extend_from_slice(LAST_CHUNK);
+            sent.push(out);
+            let next = [&buf[r.consumed..], &wire[start..]].concat();
+            return (sent, payload, Some(next));
+        }
+        assert_eq!(r.consumed, buf.len(), "an unfinished body takes all");
+        sent.push(out);
+        buf.drain(..r.send);
+    }
+    (sent, payload, None)
+}
+
+/// Whether what a relay sent so far could be cut there: a fresh decoder holds none of it
+/// back (no size line unfinished, nothing of a final section) and sees no end.
+fn settled(sent: &[u8]) -> bool {
+    let r = ChunkedDecoder::new(1 << 20).relay_scan(sent, |_| {});
+    r.is_ok_and(|r| !r.done && r.send == sent.len())
+}
+
+/// Cut anywhere, a relay sends the same chunks, extensions and all, then `0\r\n\r\n`
+/// (no trailer field, no last-chunk extension), and nothing before the whole final
+/// section is in; a size line goes only whole, so `…\r\n0` is held (`01a` follows).
 #[test]
-fn trailer_fields_are_pointed_out_wherever_the_body_is_cut() {
-    let wire: &[u8] =
-        b"5;a=b\r\nhello\r\n0;last\r\nX-Api-Key: k\r\nContent-Length: 50\r\n\r\nGET / HTTP/1.1";
-    let want: &[u8] = b"5;a=b\r\nhello\r\n0;last\r\n\r\n";
+fn a_relay_sends_no_unfinished_size_line_and_a_last_chunk_only_at_the_end() {
+    let wire: &[u8] = b"5;a=b\r\nhello\r\n01a;x=\"q\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0;last\r\nX-Api-Key: k\r\nContent-Length: 50\r\n\r\nGET / HTTP/1.1";
+    let want: &[u8] = b"5;a=b\r\nhello\r\n01a;x=\"q\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n";
     for i in 0..=wire.len() {
         for j in i..=wire.len() {
-            let mut d = ChunkedDecoder::new(1 << 20);
-            let mut out = Vec::new();
-            let mut start = 0;
-            for end in [i, j, wire.len()] {
-                let piece = &wire[start..end];
-                let scan = d.scan(piece, |_| {}).unwrap();
-                let t = d.trailer_bytes();
-                assert!(t.end <= scan.consumed, "cut at {i},{j}");
-                if t.is_empty() {
-                    out.extend_from_slice(&piece[..scan.consumed]);
-                } else {
-                    out.extend_from_slice(&piece[..t.start]);
-                    out.extend_from_slice(&piece[t.end..scan.consumed]);
-                }
-                start = end;
-                if scan.done {
-                    break;
-                }
+            let (sent, payload, next) = relay(wire, &[i, j]);
+            assert_eq!(sent.concat(), want, "cut at {i},{j}");
+            assert_eq!(
+                payload, b"helloabcdefghijklmnopqrstuvwxyz",
+                "cut at {i},{j}"
+            );
+            assert_eq!(
+                next.as_deref(),
+                Some(&b"GET / HTTP/1.1"[..]),
+                "cut at {i},{j}"
+            );
+            for k in 1..sent.len() {
+                assert!(settled(&sent[..k].concat()), "cut at {i},{j}: {sent:?}");
             }
-            assert!(d.is_done(), "cut at {i},{j}");
-            assert_eq!(out, want, "cut at {i},{j}");
         }
     }
-    // No trailers: nothing is pointed out.
-    let mut d = ChunkedDecoder::new(1 << 20);
-    d.scan(b"5\r\nhello\r\n0\r\n\r\n", |_| {}).unwrap();
-    assert!(d.trailer_bytes().is_empty());
+    // The read that ends in the size line's first digit sends the data before it only.
+    let zero = wire.windows(3).position(|w| w == b"01a").unwrap() + 1;
+    let (sent, _, _) = relay(wire, &[zero]);
+    assert!(sent[0].ends_with(b"hello\r\n"), "{sent:?}");
+}
+
+/// A body cut inside its final section (a close after `0\r\n`, after a trailer line, or
+/// before the empty line's LF) never sent a byte of it: the client sees no last chunk.
+#[test]
+fn a_body_cut_in_its_final_section_sent_none_of_it() {
+    for wire in [
+        &b"2\r\nok\r\n0"[..],
+        b"2\r\nok\r\n0\r\n",
+        b"2\r\nok\r\n0;e=1\r\n",
+        b"2\r\nok\r\n0\r\nX-T: 1\r\n",
+        b"2\r\nok\r\n0\r\n\r",
+        b"2\r\nok\r\n00\r\nX-T: 1\r\n\r",
+    ] {
+        for i in 0..=wire.len() {
+            let (sent, payload, next) = relay(wire, &[i]);
+            assert_eq!(next, None, "{wire:?} cut at {i}");
+            assert_eq!(sent.concat(), b"2\r\nok\r\n", "{wire:?} cut at {i}");
+            assert_eq!(payload, b"ok");
+        }
+    }
+}
+
+/// Held bytes are not scanned again: a size line at the extension limit, split anywhere,
+/// passes (counted twice, it went past the limit).
+#[test]
+fn held_bytes_are_scanned_once() {
+    let wire = [b"1;".as_slice(), &[b'e'; 4096], b"\r\nx\r\n0\r\n\r\n"].concat();
+    for i in (0..=wire.len()).step_by(7).chain([1, 2, 4097, 4098, 4099]) {
+        let (sent, payload, next) = relay(&wire, &[i]);
+        assert_eq!(sent.concat(), wire, "cut at {i}");
+        assert_eq!((payload, next), (b"x".to_vec(), Some(Vec::new())));
+    }
 }
