@@ -1,8 +1,9 @@
 //! Gateway responses whose templates carry `$context` values a client controls (its
 //! User-Agent, its path): in a JSON body they stay inside their JSON string, whatever the
 //! client sends (quotes, backslashes, bytes that are not UTF-8), so the body parses and
-//! has only the template's members; in a text/html body they are HTML text (no markup
-//! from a client's path); a body of another content type gets them as sent.
+//! has only the template's members; in a text/plain body they are as sent; in a body of
+//! any other type (HTML, XML, SVG, one a browser does not know) they are HTML text (no
+//! markup from a client's path).
 
 mod common;
 
@@ -107,6 +108,51 @@ fn client_values_stay_inside_their_json_strings() {
         let r = p.raw(&post);
         assert_eq!(r.status, 418, "{driver}: {}", r.text());
         assert_eq!(r.body, [&b"ua="[..], ua].concat(), "{driver}");
+        p.stop();
+    }
+}
+
+/// The body is quoted for the media type a browser reads from the content-type as it goes
+/// out: a stage variable's value (the template's text `$stageVariables.ct` chose no
+/// quoting), the last type of a list (`application/json, text/html` renders as a page;
+/// the first one chose JSON's quoting, which leaves `<` alone), and SVG or XML, which
+/// run markup and were not quoted at all.
+#[test]
+fn values_are_quoted_for_the_type_a_browser_renders() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  pages:
+    stages:
+      prod: { variables: { ct: "application/json, text/html" } }
+      svg: { variables: { ct: "image/svg+xml" } }
+    gateway_responses:
+      MISSING_AUTHENTICATION_TOKEN:
+        headers: { content-type: "$stageVariables.ct" }
+        body: '<p>$context.identity.userAgent</p>'
+      BAD_REQUEST_PARAMETERS:
+        headers: { content-type: "text/xml" }
+        body: '<r>$context.identity.userAgent</r>'
+    routes:
+      "GET /v":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: params-only
+        required_parameters: [header.x-tenant]
+"#;
+    let ua = b"<script>alert('x')</script>";
+    let quoted = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;";
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        for (path, status, want) in [
+            ("/prod/nope", 404, format!("<p>{quoted}</p>")),
+            ("/svg/nope", 404, format!("<p>{quoted}</p>")),
+            ("/prod/v", 400, format!("<r>{quoted}</r>")),
+        ] {
+            let r = p.raw(&request(path, ua));
+            assert_eq!(r.status, status, "{driver} {path}: {}", r.text());
+            assert_eq!(r.text(), want, "{driver} {path}");
+        }
         p.stop();
     }
 }

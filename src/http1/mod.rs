@@ -12,6 +12,7 @@ pub mod body;
 pub mod encode;
 mod framing;
 pub mod hop;
+pub mod media_type;
 pub mod parse;
 pub mod response;
 mod target;

@@ -242,17 +242,29 @@ enum Escape {
 }
 
 impl Escape {
-    /// From the configured content-type (None: application/json, the default).
-    fn for_content_type(ct: Option<&str>) -> Escape {
-        let Some(ct) = ct else { return Escape::Json };
-        let ct = ct.to_ascii_lowercase();
-        let essence = ct.split(';').next().unwrap_or_default().trim();
-        if essence == "application/json" || essence.ends_with("+json") {
+    /// From the content-type header's value as sent (None: none is configured, and the
+    /// gateway's `application/json` goes out), read as a browser reads it: the last
+    /// media type of a list (`application/json, text/html` renders as a page). JSON and
+    /// text/plain bodies keep their quoting; any other type, or a value no browser takes
+    /// as a type (it sniffs the body then), gets HTML's, which also keeps a value from
+    /// adding markup to XML and SVG (a script in `image/svg+xml` runs).
+    fn for_content_type(value: Option<&[u8]>) -> Escape {
+        let Some(value) = value else {
+            return Escape::Json;
+        };
+        let Some((kind, sub)) = crate::http1::media_type::browser_media_type(value) else {
+            return Escape::Html;
+        };
+        let is = |k: &str, s: &str| {
+            kind.eq_ignore_ascii_case(k.as_bytes()) && sub.eq_ignore_ascii_case(s.as_bytes())
+        };
+        let plus_json = sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case(b"+json");
+        if is("application", "json") || is("text", "json") || plus_json {
             Escape::Json
-        } else if essence == "text/html" || essence == "application/xhtml+xml" {
-            Escape::Html
-        } else {
+        } else if is("text", "plain") {
             Escape::None
+        } else {
+            Escape::Html
         }
     }
 }
@@ -308,11 +320,10 @@ pub struct Custom {
     status: Option<u16>,
     headers: Vec<(Box<[u8]>, Body)>,
     body: Option<Body>,
-    /// A content-type header is configured (else application/json).
-    has_content_type: bool,
-    /// How values are quoted in the body: JSON when no content-type is configured or a
-    /// JSON one is (`application/problem+json`), HTML for text/html.
-    body_escape: Escape,
+    /// The content-type header among `headers` (else application/json goes out). How
+    /// values are quoted in the body is read from its value as sent: it may name a stage
+    /// variable or a `$context` value.
+    content_type: Option<usize>,
 }
 
 /// An API's gateway responses, by type.
@@ -342,17 +353,12 @@ impl GatewayResponsesRt {
                     ))
                 })
                 .collect();
-            let content_type = g
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-                .map(|(_, v)| v.clone());
+            let content_type = headers.iter().position(|(n, _)| &n[..] == b"content-type");
             out.push((
                 t,
                 Custom {
                     status: g.status,
-                    has_content_type: content_type.is_some(),
-                    body_escape: Escape::for_content_type(content_type.as_deref()),
+                    content_type,
                     headers,
                     body: g.body.as_deref().and_then(|b| Body::compile(b).ok()),
                 },

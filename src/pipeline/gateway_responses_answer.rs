@@ -178,13 +178,18 @@ async fn write(
         // After an integration consumed the request, its head is kept apart.
         let buf = c.req.saved_head.as_deref().unwrap_or(&c.rbuf);
         let view = request_view!(c, snap, buf);
-        match custom.and_then(|g| g.body.as_ref()) {
-            Some(b) => b.eval(
-                &view,
-                &info,
-                custom.map_or(Escape::Json, |g| g.body_escape),
-                &mut body,
-            ),
+        let mut value = Vec::new();
+        match custom.and_then(|g| Some((g, g.body.as_ref()?))) {
+            Some((g, b)) => {
+                // Quoted for the media type the client will read, from the content-type
+                // value as it goes out (a variable in it is known only now).
+                if let Some(i) = g.content_type {
+                    g.headers[i].1.eval(&view, &info, Escape::None, &mut value);
+                    encode::sanitize_value(&mut value);
+                }
+                let ct = g.content_type.map(|_| &value[..]);
+                b.eval(&view, &info, Escape::for_content_type(ct), &mut body);
+            }
             None => {
                 body.extend_from_slice(br#"{"message":""#);
                 encode::json_escape(&mut body, message.as_bytes());
@@ -192,13 +197,12 @@ async fn write(
             }
         }
         encode::status_line(&mut head, status);
-        if !custom.is_some_and(|g| g.has_content_type) {
+        if custom.is_none_or(|g| g.content_type.is_none()) {
             encode::header(&mut head, b"content-type", b"application/json");
         }
         head.extend_from_slice(b"content-length: ");
         encode::decimal(&mut head, body.len() as u64);
         head.extend_from_slice(b"\r\n");
-        let mut value = Vec::new();
         for (name, v) in custom.map_or(&[][..], |g| &g.headers[..]) {
             // On a CORS API the config is the one source of CORS headers, as for backends.
             if cors.is_some() && is_cors_header(name) {

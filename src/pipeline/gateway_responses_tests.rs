@@ -48,3 +48,29 @@ fn a_fallbacks_status_is_the_status_of_its_class_customised_without_one() {
     // No DEFAULT_5XX status: the 5XX type answers with its own.
     assert_eq!(status(ResponseType::IntegrationFailure, 504), None);
 }
+
+#[test]
+fn values_are_quoted_for_the_media_type_a_browser_reads() {
+    let esc = |ct: &str| Escape::for_content_type(Some(ct.as_bytes()));
+    assert_eq!(Escape::for_content_type(None), Escape::Json);
+    assert_eq!(esc("application/problem+json; charset=utf-8"), Escape::Json);
+    assert_eq!(esc("Application/JSON"), Escape::Json);
+    assert_eq!(esc("text/plain; charset=utf-8"), Escape::None);
+    assert_eq!(esc("text/html"), Escape::Html);
+    // A browser renders the last type of a list: the first one chose JSON quoting (or
+    // none), which leaves `<script>` as it is.
+    assert_eq!(esc("application/json, text/html"), Escape::Html);
+    assert_eq!(esc("text/plain, text/html"), Escape::Html);
+    assert_eq!(esc("text/html, application/json"), Escape::Json);
+    // XML, SVG and types Portico does not know run markup too; no type at all is sniffed.
+    for ct in [
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "application/x-foo",
+        "json",
+        "",
+    ] {
+        assert_eq!(esc(ct), Escape::Html, "{ct}");
+    }
+}
