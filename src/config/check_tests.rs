@@ -581,3 +581,30 @@ apis:
         ]
     );
 }
+
+#[test]
+fn a_response_header_given_twice_or_a_content_type_list_is_refused() {
+    // Both names went out: two content-types, which a browser joins and reads as the
+    // last (the body was quoted for the first). A list is read the same way.
+    let out = errors(concat!(
+        "apis:\n  a:\n    stages: { $default: {} }\n    gateway_responses:\n",
+        "      DEFAULT_4XX: { headers: { Content-Type: application/json, content-type: text/html } }\n",
+        "      DEFAULT_5XX: { headers: { content-type: \"application/json, text/html\" } }\n",
+        "      THROTTLED: { headers: { content-type: \"json\", x-ok: \"a, b\" } }\n",
+        "    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { X-A: \"1\", x-a: \"2\", content-type: \"text/plain,text/html\" } } }\n",
+        "      \"GET /ok\": { integration: { type: mock, headers: { content-type: \"text/html; charset=\\\"a,b\\\"\", x-ct: \"${stageVariables.ct}\" } } }\n",
+    ));
+    let twice = "(header names have no case), so both would be sent; keep one";
+    assert_eq!(
+        out,
+        [
+            format!("apis.a.routes.\"GET /m\".integration.headers.x-a: names the same header as \"X-A\" {twice}"),
+            "apis.a.routes.\"GET /m\".integration.headers.content-type: \"text/plain,text/html\" is a list: browsers take its last media type (text/html); give one".into(),
+            "apis.a.stages.$default.variables: no variable \"ct\", used by routes.\"GET /ok\".integration.headers.x-ct".into(),
+            format!("apis.a.gateway_responses.DEFAULT_4XX.headers.content-type: names the same header as \"Content-Type\" {twice}"),
+            "apis.a.gateway_responses.DEFAULT_5XX.headers.content-type: \"application/json, text/html\" is a list: browsers take its last media type (text/html); give one".into(),
+            "apis.a.gateway_responses.THROTTLED.headers.content-type: \"json\" is not a media type (type/subtype; */* names none)".into(),
+        ],
+    );
+}

@@ -203,6 +203,9 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
         }
         for (name, value) in &resp.headers {
             let hp = gp.key("headers").key(name);
+            if let Some(why) = super::validate::content_type_problem(name, value) {
+                errors.push(hp.error(why));
+            }
             if name.is_empty() || !name.bytes().all(crate::http1::parse::is_tchar) {
                 errors.push(hp.error("not a valid header name"));
             } else if crate::pipeline::response::RESERVED_RESPONSE_HEADERS

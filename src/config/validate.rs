@@ -88,6 +88,50 @@ pub(crate) fn header_value_problem(value: &str) -> Option<String> {
         })
 }
 
+/// Why a response header (a mock's, a gateway response's) named `name` can't follow the
+/// `earlier` ones: one of them has its name in another case, and both would go out (two
+/// content-types, say: a browser joins them and renders the last).
+pub(crate) fn header_twin<'a>(
+    name: &str,
+    mut earlier: impl Iterator<Item = &'a str>,
+) -> Option<String> {
+    let first = earlier.find(|n| n.eq_ignore_ascii_case(name))?;
+    Some(format!(
+        "the same header as {first:?} (names are compared without case): both would be sent"
+    ))
+}
+
+/// Why a literal content-type value of a response is not one media type: a list is read
+/// by browsers as its last valid type (`application/json, text/html` renders as a page),
+/// and a value that names none makes them guess from the body. Values with a variable are
+/// known only per request.
+pub(crate) fn content_type_problem(name: &str, value: &str) -> Option<String> {
+    use crate::http1::media_type::{browser_media_type, list_items};
+    if !name.eq_ignore_ascii_case("content-type") || value.contains('$') {
+        return None;
+    }
+    if list_items(value.as_bytes()).count() > 1 {
+        let read = browser_media_type(value.as_bytes())
+            .map(|(t, s)| {
+                format!(
+                    "{}/{}",
+                    String::from_utf8_lossy(t),
+                    String::from_utf8_lossy(s)
+                )
+            })
+            .unwrap_or_else(|| "none".into());
+        return Some(format!(
+            "{value:?} is a list: browsers take its last media type ({read}); give one"
+        ));
+    }
+    match browser_media_type(value.as_bytes()) {
+        None => Some(format!(
+            "{value:?} is not a media type (type/subtype; */* names none)"
+        )),
+        Some(_) => None,
+    }
+}
+
 /// The same for what a header value's stage variables (either spelling) hold in each
 /// stage and canary of `api`: one message per variable and stage.
 pub(crate) fn header_stage_value_problems(
@@ -145,6 +189,16 @@ fn host_name_ok(name: &str) -> bool {
 impl Validator<'_> {
     fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
         self.errors.push(path.error(message));
+    }
+
+    /// A mock's `headers`: a literal content-type is one media type (a name given twice
+    /// in two cases is refused with the route's other header checks).
+    fn response_headers(&mut self, headers: &[(String, String)], p: &KeyPath) {
+        for (name, value) in headers {
+            if let Some(why) = content_type_problem(name, value) {
+                self.error(&p.key(name), why);
+            }
+        }
     }
 
     fn server(&mut self) {

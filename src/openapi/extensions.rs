@@ -219,8 +219,11 @@ pub(super) fn static_response(
         match (name, value.as_str().and_then(static_value)) {
             // A header check refuses (content-length, a name with a space) is left out.
             (Some(n), Some(text)) => {
+                use crate::config::validate as check;
                 let refused = header_refused(n, true)
-                    .or_else(|| crate::config::validate::header_value_problem(text));
+                    .or_else(|| check::header_value_problem(text))
+                    .or_else(|| check::header_twin(n, headers.keys().map(String::as_str)))
+                    .or_else(|| check::content_type_problem(n, text));
                 match refused {
                     Some(why) => ctx.warn(
                         format!("{p}/responseParameters/{}", esc(k)),

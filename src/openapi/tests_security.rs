@@ -209,6 +209,23 @@ fn static_header_values_are_sent_as_written_or_skipped() {
 }
 
 #[test]
+fn a_header_check_refuses_twice_or_a_content_type_list_is_skipped() {
+    let responses = json!({ "x-amazon-apigateway-gateway-responses": {
+        "DEFAULT_4XX": { "responseParameters": {
+            "gatewayresponse.header.X-A": "'1'",
+            "gatewayresponse.header.x-a": "'2'",
+            "gatewayresponse.header.content-type": "'application/json, text/html'"
+        } } } });
+    let i = imported_with(responses, json!({ "/m": get("/m", json!({})) }));
+    let headers = &i.api["gateway_responses"]["DEFAULT_4XX"]["headers"];
+    assert_eq!(headers.as_object().map(|m| m.len()), Some(1), "{headers}");
+    let at = "/x-amazon-apigateway-gateway-responses/DEFAULT_4XX/responseParameters";
+    let p = format!("{at}/gatewayresponse.header.content-type");
+    assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
+    assert_eq!(super::tests::check_imported(&i), Vec::<String>::new());
+}
+
+#[test]
 fn two_authorizers_required_together_skip_the_method() {
     let jwt = |iss: &str| {
         json!({ "type": "oauth2", "x-amazon-apigateway-authorizer": { "type": "jwt",

@@ -226,6 +226,7 @@ impl Validator<'_> {
                     self.mapped_header(rc, name, value, RESERVED_RESPONSE_HEADERS, &hp);
                     self.stage_refs(rc, &hp, value);
                 }
+                self.response_headers(headers, &ip.key("headers"));
             }
         }
         if let Some(cache) = &route.cache {
