@@ -608,3 +608,32 @@ fn a_response_header_given_twice_or_a_content_type_list_is_refused() {
         ],
     );
 }
+
+#[test]
+fn a_mapped_path_that_fails_every_request_or_carries_a_query_is_refused() {
+    // Each passed check: the first two answered every request 400, the third sent
+    // `/v2/items%3Flimit=10`.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages:\n",
+        "      prod: { variables: { seg: \"..\", ok: v1 }, canary: { percent: 5, variables: { ok: \"%00\" } } }\n",
+        "    routes:\n",
+        "      \"GET /lit\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/a/../b\" } }\n",
+        "      \"GET /sv\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/a/$stageVariables.seg/b\" } }\n",
+        "      \"GET /q\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/v2/items?limit=10\" } }\n",
+        "      \"GET /c/{id}\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/${stageVariables.ok}/$request.path.id/%2e%2E\" } }\n",
+        "      \"GET /ok/{id}\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/${stageVariables.ok}/a b/..$request.path.id\" } }\n",
+    ));
+    let dot = "has a . or .. segment or a %00: every request would be refused with 400, as a client's own such path is (a backend would resolve it to another path)";
+    let at = |route: &str| format!("apis.a.routes.\"{route}\".parameters.\"overwrite:path\"");
+    assert_eq!(
+        out,
+        [
+            format!("{}: {dot}", at("GET /lit")),
+            format!("{}: {dot} (in stage \"prod\": \"/a/../b\")", at("GET /sv")),
+            format!("{}: has a ? or #, which the path would carry percent-encoded (%3F, %23): a query goes in parameters (overwrite:querystring.NAME)", at("GET /q")),
+            format!("{}: {dot}", at("GET /c/{id}")),
+            format!("{}: {dot} (in the canary of stage \"prod\": \"/%00/a b/..${{request.path.id}}\")", at("GET /ok/{id}")),
+        ],
+    );
+}

@@ -358,9 +358,18 @@ fn request_parameters(
     }
     if let Some(whole) = fill_path(path, &fills) {
         // A value other than a route parameter fills the URI path: only `overwrite:path`
-        // can say that.
-        params.insert("overwrite:path".into(), json!(whole));
-        path.clear();
+        // can say that. One check would refuse (a static `..` makes a dot-segment) is
+        // not made: its `{name}` stays unfilled, which skips the method.
+        match refused("overwrite:path", &whole, false, path_params) {
+            Some(why) => ctx.warn(
+                format!("{p}/requestParameters"),
+                format!("the path they make, {whole:?}, {why}; not mapped"),
+            ),
+            None => {
+                params.insert("overwrite:path".into(), json!(whole));
+                path.clear();
+            }
+        }
     }
 }
 

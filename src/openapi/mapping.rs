@@ -31,7 +31,9 @@ pub(super) fn refused(
             let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/".contains(&b);
             (!name.bytes().all(plain)).then(|| format!("{name:?} is not a query parameter name"))
         }
-        (Some((Action::Overwrite, Target::Path)), false) => None,
+        (Some((Action::Overwrite, Target::Path)), false) => {
+            crate::pipeline::params::RequestMap::value_path_problem(value).map(String::from)
+        }
         (Some((Action::Overwrite, Target::StatusCode)), true) => {
             let usable = value
                 .trim()

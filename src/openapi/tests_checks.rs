@@ -370,6 +370,14 @@ fn uris_check_would_refuse_skip_their_method() {
             "requestParameters": { "integration.request.path.id": "method.request.querystring.id" } } } },
         "/fn-lambda": { "get": { "x-amazon-apigateway-integration": {
             "type": "aws_proxy", "httpMethod": "POST", "uri": { "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/x" } } } },
+        // A static fill that makes a dot-segment (every request a 400) fills nothing.
+        "/dot-fill": { "get": { "x-amazon-apigateway-integration": {
+            "type": "http", "httpMethod": "GET", "uri": "http://backend.example/k/{id}/x",
+            "requestParameters": { "integration.request.path.id": "'..'" } } } },
+        // An HTTP API's own overwrite:path is skipped, the route kept.
+        "/dot-map": { "get": { "x-amazon-apigateway-integration": {
+            "type": "http_proxy", "httpMethod": "GET", "uri": "http://backend.example/m",
+            "requestParameters": { "overwrite:path": "/a/../b", "overwrite:header.x-ok": "1" } } } },
     }));
     assert_eq!(check_imported(&i), Vec::<String>::new());
     let at = |path: &str| format!("/paths/{path}/get/x-amazon-apigateway-integration/uri");
@@ -399,6 +407,21 @@ fn uris_check_would_refuse_skip_their_method() {
         assert!(i.api["routes"].get(&key).is_none(), "{key}");
     }
     let routes = &i.api["routes"];
+    assert!(routes.get("GET /dot-fill").is_none());
+    assert!(warning(
+        &i,
+        "/paths/~1dot-fill/get/x-amazon-apigateway-integration/requestParameters"
+    )
+    .contains(". or .. segment"));
+    assert_eq!(
+        routes["GET /dot-map"]["parameters"],
+        json!({ "overwrite:header.x-ok": "1" })
+    );
+    assert!(warning(
+        &i,
+        "/paths/~1dot-map/get/x-amazon-apigateway-integration/requestParameters/overwrite:path"
+    )
+    .contains(". or .. segment"));
     // The fragment is dropped, the rest kept.
     assert!(warning(&i, &at("~1fragment")).contains("#top"));
     assert_eq!(routes["GET /fragment"]["integration"]["path"], "/f");

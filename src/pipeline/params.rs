@@ -156,6 +156,42 @@ impl RequestMap {
         !crate::http1::has_dot_segment(made) && !crate::http1::has_nul_escape(made)
     }
 
+    /// Why an `overwrite:path` value, with its request values standing as one plain
+    /// character each (unknown until a request comes), would fail every request in
+    /// [`write_path`](Self::write_path) or send what it does not say: a `?` or `#` is
+    /// percent-encoded as part of the path (`/v2/items%3Flimit=10`), and a `.`/`..`
+    /// segment or a `%00` is a 400 that blames the client. For `check` and the OpenAPI
+    /// import.
+    pub fn path_problem(path: &str) -> Option<&'static str> {
+        if path.contains(['?', '#']) {
+            return Some("has a ? or #, which the path would carry percent-encoded (%3F, %23): a query goes in parameters (overwrite:querystring.NAME)");
+        }
+        let mut made = path.as_bytes().to_vec();
+        if made.first() != Some(&b'/') {
+            made.insert(0, b'/');
+        }
+        template::encode_tail(&mut made, 0, template::path_safe);
+        if crate::http1::has_dot_segment(&made) || crate::http1::has_nul_escape(&made) {
+            return Some("has a . or .. segment or a %00: every request would be refused with 400, as a client's own such path is (a backend would resolve it to another path)");
+        }
+        None
+    }
+
+    /// [`path_problem`](Self::path_problem) of an `overwrite:path` value as written, each
+    /// reference (a stage variable too) standing as one plain character; None when the
+    /// value does not parse (reported as such).
+    pub fn value_path_problem(value: &str) -> Option<&'static str> {
+        let refs = template::parse(value).ok()?;
+        let plain: String = refs
+            .iter()
+            .map(|r| match r {
+                template::Ref::Lit(text) => text,
+                _ => "x",
+            })
+            .collect();
+        Self::path_problem(&plain)
+    }
+
     /// Writes `?` and the query string: the client's pairs minus dropped names, then the
     /// added ones. Writes nothing when nothing is left.
     pub fn write_query(&self, v: &RequestView, out: &mut Vec<u8>) {

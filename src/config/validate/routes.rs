@@ -323,7 +323,11 @@ impl Validator<'_> {
                     self.error(p, format!("{name:?} is not a query parameter name (letters, digits and -._~!$'()*,;:@/)"));
                 }
             }
-            Some((Action::Overwrite, Target::Path)) => {}
+            Some((Action::Overwrite, Target::Path)) => {
+                for why in stage_vars::mapped_path_problems(rc.api, value) {
+                    self.error(p, why);
+                }
+            }
             _ => self.error(p, "expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
         }
         self.mapping_value(value, rc, p, false);

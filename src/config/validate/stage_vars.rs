@@ -75,6 +75,60 @@ pub(super) fn path_problem(path: &str) -> Option<&'static str> {
     None
 }
 
+/// Why an `overwrite:path` value, as written and as each stage (and canary) resolves its
+/// stage variables, fails every request or sends what it does not say
+/// (`RequestMap::path_problem`). Request values are unknown here: each stands as one
+/// plain character, so `/a/$request.path.id/../b` still shows its `..`.
+pub(super) fn mapped_path_problems(api: &Api, value: &str) -> Vec<String> {
+    use crate::pipeline::params::RequestMap;
+    use crate::pipeline::template::{parse, Ref};
+    let Ok(refs) = parse(value) else {
+        // Reported with the value's references.
+        return Vec::new();
+    };
+    if let Some(why) = RequestMap::value_path_problem(value) {
+        return vec![why.to_string()];
+    }
+    // The value with stage variables in their braced form for `resolved`: as checked,
+    // each request value a plain character, and as shown, request values as written.
+    let (mut checked, mut shown, mut names) = (String::new(), String::new(), Vec::new());
+    for r in refs {
+        let request = match r {
+            Ref::Lit(text) => {
+                checked.push_str(text);
+                shown.push_str(text);
+                continue;
+            }
+            Ref::Stage(name) => {
+                let braced = format!("{STAGE_VAR_OPEN}{name}}}");
+                checked.push_str(&braced);
+                shown.push_str(&braced);
+                names.push(name.to_string());
+                continue;
+            }
+            Ref::Header(n) => format!("request.header.{n}"),
+            Ref::Query(n) => format!("request.querystring.{n}"),
+            Ref::Path => "request.path".to_string(),
+            Ref::PathParam(n) => format!("request.path.{n}"),
+            Ref::Context(n) => format!("context.{n}"),
+            Ref::RespHeader(n) => format!("response.header.{n}"),
+        };
+        checked.push('x');
+        shown.push_str(&format!("${{{request}}}"));
+    }
+    if names.is_empty() {
+        return Vec::new();
+    }
+    // Both list the same stages, in the same order: they name the same variables.
+    let each = resolved(api, &checked, &names).into_iter();
+    let each = each.zip(resolved(api, &shown, &names));
+    each.filter_map(|((stage, path), (_, as_shown))| {
+        let why = RequestMap::path_problem(&path)?;
+        Some(format!("{why} (in {stage}: {as_shown:?})"))
+    })
+    .collect()
+}
+
 /// The template's value in each stage that defines all its variables, and in each canary
 /// that overrides one of them (a canary inherits the rest from its stage).
 pub(super) fn resolved(api: &Api, template: &str, names: &[String]) -> Vec<(String, String)> {
