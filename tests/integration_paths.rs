@@ -138,7 +138,7 @@ fn function_urls_are_checked_with_each_stages_values() {
     assert_eq!(
         errors(&text),
         [
-            r#"apis.shop.routes."GET /f".integration.url: "http://127.0.0.1:9000/2015-03-31/functions/orders#1/invocations" has a space, control character or # in its path (in stage "prod")"#
+            r#"apis.shop.routes."GET /f".integration.url: "http://127.0.0.1:9000/2015-03-31/functions/orders#1/invocations" has a #: a fragment is never sent (in stage "prod")"#
         ],
         "{text}"
     );

@@ -637,3 +637,35 @@ fn a_mapped_path_that_fails_every_request_or_carries_a_query_is_refused() {
         ],
     );
 }
+
+#[test]
+fn a_function_url_is_checked_as_a_path_in_each_stage_and_canary() {
+    // Each passed check: the endpoint got `POST /fn/../admin` (literal, or from a stage
+    // or canary variable) and `POST /fn/{id}`; `http://{id}/x` failed at run time; a
+    // query was blamed on the port.
+    let out = errors(concat!(
+        "apis:\n  a:\n    stages:\n",
+        "      prod: { variables: { seg: ok }, canary: { percent: 5, variables: { seg: \"..\" } } }\n",
+        "    authorizers:\n",
+        "      gate: { type: lambda, url: \"http://127.0.0.1:41711/authz/./x\", identity_source: [\"$request.header.a\"] }\n",
+        "    routes:\n",
+        "      \"GET /sv\": { integration: { type: lambda, url: \"http://127.0.0.1:41711/fn/${stageVariables.seg}/admin\" } }\n",
+        "      \"GET /lit\": { integration: { type: lambda, url: \"http://127.0.0.1:41711/fn/../admin\" } }\n",
+        "      \"GET /br\": { integration: { type: lambda, url: \"http://127.0.0.1:41711/fn/{id}\" } }\n",
+        "      \"GET /host\": { integration: { type: lambda, url: \"http://{id}/x\" } }\n",
+        "      \"GET /q\": { integration: { type: lambda, url: \"http://127.0.0.1:9000?x=1\" } }\n",
+    ));
+    let at = |r: &str| format!("apis.a.routes.\"{r}\".integration.url: ");
+    let dot = "has a . or .. segment, which the function endpoint would resolve to another path";
+    assert_eq!(
+        out,
+        [
+            format!("{}\"http://127.0.0.1:41711/fn/../admin\" {dot} (in the canary of stage \"prod\")", at("GET /sv")),
+            format!("{}\"http://127.0.0.1:41711/fn/../admin\" {dot}", at("GET /lit")),
+            format!("{}\"http://127.0.0.1:41711/fn/{{id}}\" has {{ or }} in its path: a function url is no template (only ${{stageVariables.NAME}} is replaced); percent-encode them (%7B, %7D)", at("GET /br")),
+            format!("{}\"http://{{id}}/x\" has a bad host \"{{id}}\"", at("GET /host")),
+            format!("{}\"http://127.0.0.1:9000?x=1\" has a query: a function url takes none (the event carries the request's)", at("GET /q")),
+            format!("apis.a.authorizers.gate.url: \"http://127.0.0.1:41711/authz/./x\" {dot}"),
+        ],
+    );
+}

@@ -48,19 +48,16 @@ const LAMBDA_PAYLOAD: u64 = 6_291_556;
 const TIMED_OUT: &str = "no answer within the integration timeout";
 
 /// `http://host[:port][/path]` → (host as written for the Host header, port, path).
+/// `check` and the compiler read urls through it (each stage's, once its variables are
+/// put in), so what it refuses never reaches a request line: the path goes there byte for
+/// byte after `POST `.
 pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("{url:?} must start with http://"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if path.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
-        return Err(format!(
-            "{url:?} has a space, control character or # in its path"
-        ));
-    }
+    // The authority ends where the path, the query or the fragment starts.
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = (&rest[..end], &rest[end..]);
     if let Some(at) = authority.rfind('@') {
         // Not "no host": the url names one. The userinfo stays out of the message, which
         // is logged.
@@ -71,16 +68,59 @@ pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
     }
     let (host, port) = match authority.rfind(':') {
         Some(i) if !authority[i..].contains(']') => {
-            let port = authority[i + 1..]
+            let digits = &authority[i + 1..];
+            // u16's parser takes a `+`; a url's port is digits only (and 0 is no port).
+            let port = digits
                 .parse::<u16>()
-                .map_err(|_| format!("{url:?} has a bad port"))?;
+                .ok()
+                .filter(|&p| p != 0 && digits.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| format!("{url:?} has a bad port"))?;
             (&authority[..i], port)
         }
         _ => (authority, 80),
     };
-    if host.is_empty() || host.contains('@') {
+    if host.is_empty() {
         return Err(format!("{url:?} has no host"));
     }
+    // A name or an IPv4 address, or an IPv6 one in brackets: `{id}` or `${x}` names no
+    // host (the url is not a template but for `${stageVariables.NAME}`).
+    let name = |b: u8| b.is_ascii_alphanumeric() || b"-._".contains(&b);
+    let ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            !v6.is_empty()
+                && v6
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b":.".contains(&b))
+        }
+        None => host.bytes().all(name),
+    };
+    if !ok {
+        return Err(format!("{url:?} has a bad host {host:?}"));
+    }
+    if path.contains('?') {
+        return Err(format!(
+            "{url:?} has a query: a function url takes none (the event carries the request's)"
+        ));
+    }
+    if path.contains('#') {
+        return Err(format!("{url:?} has a #: a fragment is never sent"));
+    }
+    if path.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Err(format!(
+            "{url:?} has a space, control or non-ASCII character in its path: percent-encode it (%20, %C3%A9)"
+        ));
+    }
+    if path.contains(['{', '}']) {
+        return Err(format!(
+            "{url:?} has {{ or }} in its path: a function url is no template (only ${{stageVariables.NAME}} is replaced); percent-encode them (%7B, %7D)"
+        ));
+    }
+    if crate::http1::has_dot_segment(path.as_bytes()) {
+        return Err(format!(
+            "{url:?} has a . or .. segment, which the function endpoint would resolve to another path"
+        ));
+    }
+    let path = if path.is_empty() { "/" } else { path };
     Ok((host, port, path))
 }
 

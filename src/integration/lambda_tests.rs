@@ -30,6 +30,31 @@ fn urls() {
 }
 
 #[test]
+fn urls_that_cant_go_on_a_request_line_as_written_are_refused() {
+    // Each was sent as written (a `..` the endpoint resolves, braces no request target
+    // may hold), failed at run time (a host of braces), or was blamed on its port.
+    let why = |url: &str| parse_url(url).unwrap_err();
+    assert!(why("http://127.0.0.1:41711/fn/../admin").contains(". or .. segment"));
+    assert!(why("http://127.0.0.1:41711/fn/%2e%2e/admin").contains(". or .. segment"));
+    assert!(why("http://127.0.0.1:41711/fn/{id}").contains("{ or }"));
+    assert!(why("http://{id}/x").contains("bad host"));
+    assert!(why("http://${x}/x").contains("bad host"));
+    assert!(why("http://127.0.0.1:9000?x=1").contains("has a query"));
+    assert!(why("http://127.0.0.1:9000/f?x=1").contains("has a query"));
+    assert!(why("http://127.0.0.1:9000#top").contains("#"));
+    assert!(why("http://127.0.0.1:+9000/f").contains("bad port"));
+    assert!(why("http://127.0.0.1:0/f").contains("bad port"));
+    assert_eq!(
+        parse_url("http://fn.local:9000"),
+        Ok(("fn.local", 9000, "/"))
+    );
+    assert_eq!(
+        parse_url("http://[::1]:81/a.b/c%7B"),
+        Ok(("[::1]", 81, "/a.b/c%7B"))
+    );
+}
+
+#[test]
 fn head_fills_its_room_exactly() {
     let head = b"POST /f HTTP/1.1\r\nhost: h\r\n";
     let room = head.len() + LENGTH_ROOM;

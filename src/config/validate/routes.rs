@@ -189,10 +189,8 @@ impl Validator<'_> {
                         };
                         if !value.starts_with("http://") {
                             self.error(&up, format!("must start with http:// (TLS to functions is not supported), got {value:?}{at}"));
-                        } else if !value.contains("${") {
-                            if let Err(e) = crate::integration::lambda::parse_url(&value) {
-                                self.error(&up, format!("{e}{at}"));
-                            }
+                        } else if let Err(e) = crate::integration::lambda::parse_url(&value) {
+                            self.error(&up, format!("{e}{at}"));
                         }
                     }
                 }
