@@ -669,3 +669,25 @@ fn a_function_url_is_checked_as_a_path_in_each_stage_and_canary() {
         ],
     );
 }
+
+#[test]
+fn a_request_mapping_to_a_reserved_header_spelled_with_underscores_is_refused() {
+    // The backend got `x_forwarded_for: 6.6.6.6` from the client's header, which CGI,
+    // WSGI, PHP and Rack read as the forwarded address.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters: { \"overwrite:header.x_forwarded_for\": \"$request.header.x-spoof\", \"append:header.Transfer_Encoding\": \"x\", \"overwrite:header.x-user\": \"$request.header.x-u\" }\n",
+        // A response goes to clients, which don't read `_` as `-`.
+        "        response_parameters: { \"200\": { \"overwrite:header.x_amzn_requestid\": \"x\" } }\n",
+    ));
+    let at = "apis.a.routes.\"GET /h\".parameters.";
+    assert_eq!(
+        out,
+        [
+            format!("{at}\"overwrite:header.x_forwarded_for\": x_forwarded_for is x-forwarded-for to CGI, WSGI, PHP and Rack backends (they read _ as -), and x-forwarded-for is reserved: Portico sets it itself"),
+            format!("{at}\"append:header.Transfer_Encoding\": Transfer_Encoding is transfer-encoding to CGI, WSGI, PHP and Rack backends (they read _ as -), and transfer-encoding is reserved: Portico sets it itself"),
+        ],
+    );
+}

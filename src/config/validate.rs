@@ -88,6 +88,25 @@ pub(crate) fn header_value_problem(value: &str) -> Option<String> {
         })
 }
 
+/// Why a mapped or mock header can't be `name`: it is in `reserved`, or, among the
+/// request headers, is one of those written with `_` for `-` (`x_forwarded_for`), which
+/// CGI, WSGI, PHP and Rack backends read as the same `HTTP_X_FORWARDED_FOR` (clients'
+/// such spellings are dropped for that reason). A response goes to clients, which don't.
+pub(crate) fn reserved_header(name: &str, reserved: &[&str]) -> Option<String> {
+    if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Some(format!("{name} is reserved: Portico sets it itself"));
+    }
+    if reserved != crate::pipeline::params::RESERVED_REQUEST_HEADERS {
+        return None;
+    }
+    let r = reserved
+        .iter()
+        .find(|r| crate::http1::same_cgi_name(r.as_bytes(), name.as_bytes()))?;
+    Some(format!(
+        "{name} is {r} to CGI, WSGI, PHP and Rack backends (they read _ as -), and {r} is reserved: Portico sets it itself"
+    ))
+}
+
 /// Why a response header (a mock's, a gateway response's) named `name` can't follow the
 /// `earlier` ones: one of them has its name in another case, and both would go out (two
 /// content-types, say: a browser joins them and renders the last).

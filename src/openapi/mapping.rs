@@ -95,9 +95,7 @@ pub(super) fn header_refused(name: &str, response: bool) -> Option<String> {
     };
     if name.is_empty() || !name.bytes().all(is_tchar) {
         Some(format!("{name:?} is not a header name"))
-    } else if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        Some(format!("{name} is reserved: Portico sets it itself"))
     } else {
-        None
+        crate::config::validate::reserved_header(name, reserved)
     }
 }

@@ -37,6 +37,7 @@ fn mappings_check_refuses_are_skipped_in_both_grammars() {
             "payloadFormatVersion": "1.0",
             "requestParameters": {
                 "overwrite:header.host": "example.com",
+                "overwrite:header.X_Forwarded_For": "$request.header.x-spoof",
                 "overwrite:header.x-a": "$context.resourceId",
                 "overwrite:header.x-p": "$request.path.nope",
                 "append:header.x-b": "$context.stage"
@@ -74,6 +75,10 @@ fn mappings_check_refuses_are_skipped_in_both_grammars() {
         (
             format!("{h}/requestParameters/overwrite:header.host"),
             "host is reserved",
+        ),
+        (
+            format!("{h}/requestParameters/overwrite:header.X_Forwarded_For"),
+            "X_Forwarded_For is x-forwarded-for to CGI",
         ),
         (
             format!("{h}/requestParameters/overwrite:header.x-a"),

@@ -385,8 +385,8 @@ impl Validator<'_> {
         use crate::config::validate::header_value_problem;
         if !name.bytes().all(crate::http1::parse::is_tchar) {
             self.error(p, format!("{name:?} is not a header name"));
-        } else if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-            self.error(p, format!("{name} is reserved: Portico sets it itself"));
+        } else if let Some(why) = crate::config::validate::reserved_header(name, reserved) {
+            self.error(p, why);
         }
         if let Some(why) = header_value_problem(value) {
             self.error(p, why);
