@@ -85,6 +85,8 @@ fn request_mapping_reaches_the_origin() {
     let origin = Origin::start(|req, s| {
         if req.target.contains("/missing/") {
             respond(s, 404, &[("x-real-status", "418")], b"gone");
+        } else if req.target.contains("/signed/") {
+            respond(s, 404, &[("x-real-status", "+418")], b"gone");
         } else {
             respond(
                 s,
@@ -150,6 +152,9 @@ fn request_mapping_reaches_the_origin() {
         let r = p.get("/prod/users/1/missing/x");
         assert_eq!((r.status, r.text().as_str()), (418, "gone"));
         assert_eq!(r.header("x-was"), Some("404"));
+        // A status is digits: `+418` (which Rust's parser takes) is no status, ignored.
+        let r = p.get("/prod/users/1/signed/x");
+        assert_eq!((r.status, r.text().as_str()), (404, "gone"), "{driver}");
 
         // A name the mapping overwrites or removes is recognised under an escape too
         // (`%6Cang` is `lang`): no client value survives beside the mapped one.

@@ -691,3 +691,24 @@ fn a_request_mapping_to_a_reserved_header_spelled_with_underscores_is_refused() 
         ],
     );
 }
+
+#[test]
+fn a_mapped_status_with_a_sign_is_refused() {
+    // `+201` passed check (Rust's integer parser takes a `+`), literal or from a stage.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { s: { variables: { code: \"+202\" } } }\n    routes:\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        response_parameters: { \"200\": { \"overwrite:statuscode\": \"+201\" }, \"201\": { \"overwrite:statuscode\": \"$stageVariables.code\" }, \"202\": { \"overwrite:statuscode\": \" 203 \" } }\n",
+    ));
+    let at = "apis.a.routes.\"GET /h\".response_parameters.";
+    let why =
+        "must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got";
+    assert_eq!(
+        out,
+        [
+            format!("{at}200.\"overwrite:statuscode\": {why} \"+201\""),
+            format!("{at}201.\"overwrite:statuscode\": {why} \"+202\" in stage \"s\""),
+        ],
+    );
+}

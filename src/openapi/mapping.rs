@@ -35,10 +35,8 @@ pub(super) fn refused(
             crate::pipeline::params::RequestMap::value_path_problem(value).map(String::from)
         }
         (Some((Action::Overwrite, Target::StatusCode)), true) => {
-            let usable = value
-                .trim()
-                .parse::<u64>()
-                .is_ok_and(crate::http1::encode::status_with_content);
+            let usable = crate::pipeline::response::mapped_status(value.as_bytes())
+                .is_some_and(|s| crate::http1::encode::status_with_content(s.into()));
             (!value.contains('$') && !usable)
                 .then(|| format!("{value:?} is not a status 200–599 other than 204, 205 and 304"))
         }

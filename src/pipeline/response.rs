@@ -29,6 +29,17 @@ pub const RESERVED_RESPONSE_HEADERS: &[&str] = &[
     "x-amzn-requestid",
 ];
 
+/// A mapped status as written (spaces around it aside): digits only. Rust's integer
+/// parser takes a leading `+`, which makes `+201` (from a backend's header, say) a 201
+/// where `check` and the README say a status is digits.
+pub fn mapped_status(text: &[u8]) -> Option<u16> {
+    let text = text.trim_ascii();
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
 #[derive(Debug, Default)]
 pub struct ResponseOps {
     status: Option<Template>,
@@ -142,9 +153,7 @@ impl<'a> Edits<'a> {
         };
         let mark = scratch.len();
         t.eval(v, Some(resp), scratch);
-        let mapped = std::str::from_utf8(&scratch[mark..])
-            .ok()
-            .and_then(|s| s.trim().parse::<u16>().ok());
+        let mapped = mapped_status(&scratch[mark..]);
         scratch.truncate(mark);
         let with_content = |s: u16| crate::http1::encode::status_with_content(s.into());
         match mapped {

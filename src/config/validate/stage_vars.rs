@@ -180,8 +180,6 @@ pub(super) fn stage_only(value: &str) -> Option<(String, Vec<String>)> {
 /// A status a response mapping can set: 200–599, and not 204, 205 or 304, which have no
 /// body (the body's framing is already decided).
 pub(super) fn usable_status(value: &str) -> bool {
-    value
-        .trim()
-        .parse::<u64>()
-        .is_ok_and(crate::http1::encode::status_with_content)
+    crate::pipeline::response::mapped_status(value.as_bytes())
+        .is_some_and(|s| crate::http1::encode::status_with_content(s.into()))
 }
