@@ -304,7 +304,7 @@ apis:
 fn a_stage_variable_that_puts_a_control_character_in_a_header_is_refused() {
     let out = errors(concat!(
         "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
-        "apis:\n  a:\n    stages: { s: { variables: { v: \"a\\r\\nx-inj: 1\", ok: fine } } }\n",
+        "apis:\n  a:\n    stages: { s: { variables: { v: \"a\\r\\nx-inj: 1\", ok: fine }, canary: { percent: 1, variables: { ok: \"b\\u0001\" } } } }\n",
         "    gateway_responses: { DEFAULT_4XX: { headers: { x-g: \"$stageVariables.v\", x-k: \"$stageVariables.ok\" } } }\n",
         "    routes:\n",
         "      \"GET /m\": { integration: { type: mock, headers: { x-b: \"${stageVariables.v}\", x-ok: \"${stageVariables.ok}\" } } }\n",
@@ -312,14 +312,18 @@ fn a_stage_variable_that_puts_a_control_character_in_a_header_is_refused() {
         "        response_parameters: { \"200\": { \"overwrite:header.x-v\": \"$stageVariables.v\" } }\n",
     ));
     let why = "a header value can't hold the control character '\\r', from stage variable \"v\" in stage \"s\"";
+    // Not `in stage "s"`, whose own value is fine.
+    let canary = "a header value can't hold the control character '\\u{1}', from stage variable \"ok\" in the canary of stage \"s\"";
     assert_eq!(
         out,
         [
             format!("apis.a.routes.\"GET /m\".integration.headers.x-b: {why}"),
+            format!("apis.a.routes.\"GET /m\".integration.headers.x-ok: {canary}"),
             format!(
                 "apis.a.routes.\"GET /h\".response_parameters.200.\"overwrite:header.x-v\": {why}"
             ),
             format!("apis.a.gateway_responses.DEFAULT_4XX.headers.x-g: {why}"),
+            format!("apis.a.gateway_responses.DEFAULT_4XX.headers.x-k: {canary}"),
         ],
     );
 }

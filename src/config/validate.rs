@@ -166,12 +166,14 @@ pub(crate) fn header_stage_value_problems(
         .collect();
     let mut out = Vec::new();
     for (stage_name, stage) in &api.stages {
+        // A canary's variable is named as the canary's: the stage's own may be fine.
+        let own = stage.variables.iter().map(|v| (v, ""));
         let canary = stage.canary.iter().flat_map(|c| c.variables.iter());
-        for (var, held) in stage.variables.iter().chain(canary) {
+        for ((var, held), whose) in own.chain(canary.map(|v| (v, "the canary of "))) {
             if let Some(why) = header_value_problem(held).filter(|_| names.contains(&var.as_str()))
             {
                 out.push(format!(
-                    "{why}, from stage variable {var:?} in stage {stage_name:?}"
+                    "{why}, from stage variable {var:?} in {whose}stage {stage_name:?}"
                 ));
             }
         }
