@@ -716,3 +716,21 @@ fn a_mapped_status_with_a_sign_is_refused() {
         ],
     );
 }
+
+#[test]
+fn an_integration_path_a_mapping_replaces_is_a_warning() {
+    // It passed without a word: the mapped path replaced the integration's.
+    let yaml = concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n",
+        "      \"GET /h\": { integration: { type: http, upstream: u, path: /a }, parameters: { \"overwrite:path\": /b } }\n",
+        "      \"GET /ok\": { integration: { type: http, upstream: u, path: /a }, parameters: { \"overwrite:header.x\": b } }\n",
+    );
+    let report = super::check_text_in(yaml, std::path::Path::new("."));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["apis.a.routes.\"GET /h\".integration.path: not used: the route's parameters.\"overwrite:path\" makes the path sent"]
+    );
+}

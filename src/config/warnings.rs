@@ -186,6 +186,16 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                     ));
                 }
             }
+            // integration::http: a mapped path replaces the integration's, whole.
+            let mapped_path = route.parameters.iter().any(|(k, _)| k == "overwrite:path");
+            if let super::model::Integration::Http { path: Some(_), .. } = &route.integration {
+                if mapped_path {
+                    let at = p.key("routes").key(key).key("integration").key("path");
+                    out.push(at.error(
+                        "not used: the route's parameters.\"overwrite:path\" makes the path sent",
+                    ));
+                }
+            }
             // pipeline::cache::rules::caller: no identity source, no caller to key on.
             let cached = route.cache.as_ref().is_some_and(|c| !c.ttl.is_zero());
             let sourceless = route.auth.authorizer.as_ref().is_some_and(|a| {
