@@ -734,3 +734,32 @@ fn an_integration_path_a_mapping_replaces_is_a_warning() {
         ["apis.a.routes.\"GET /h\".integration.path: not used: the route's parameters.\"overwrite:path\" makes the path sent"]
     );
 }
+
+#[test]
+fn a_request_value_in_a_mock_is_a_warning() {
+    // It passed without a word: the mock sent `${context.requestId}` as those letters.
+    let yaml = concat!(
+        "apis:\n  a:\n    stages: { $default: { variables: { v: x } } }\n    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { x-id: \"${context.requestId}\", x-v: \"${stageVariables.v}\" }, body: '{\"ua\": \"$request.header.user-agent\"}' } }\n",
+        "      \"GET /ok\": { integration: { type: mock, body: \"costs $5\" } }\n",
+        "  ws:\n    protocol: websocket\n    stages: { prod: {} }\n    routes:\n",
+        "      echo: { integration: { type: mock, body: \"$request.body\" }, route_response: true }\n",
+        "      said: { integration: { type: mock, body: \"said $request.body\" }, route_response: true }\n",
+    );
+    let report = super::check_text_in(yaml, std::path::Path::new("."));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let warnings: Vec<String> = (report.warnings.iter())
+        .map(ToString::to_string)
+        .filter(|w| w.contains(".routes."))
+        .collect();
+    let unread = "is sent as written: a mock puts in ${stageVariables.NAME} only (response_parameters read the request)";
+    assert_eq!(
+        warnings,
+        [
+            format!("apis.a.routes.\"GET /m\".integration.body: $request.header.user-agent {unread}"),
+            format!("apis.a.routes.\"GET /m\".integration.headers.x-id: ${{context.requestId}} {unread}"),
+            // A WebSocket mock echoes a body of exactly `$request.body`, and only that.
+            "apis.ws.routes.said.integration.body: $request.body is sent as written: a mock puts in ${stageVariables.NAME} only, and echoes a body that is $request.body alone".to_string(),
+        ]
+    );
+}

@@ -196,6 +196,22 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                     ));
                 }
             }
+            if let super::model::Integration::Mock { headers, body, .. } = &route.integration {
+                let at = p.key("routes").key(key).key("integration");
+                let fields = headers.iter().map(|(n, v)| (at.key("headers").key(n), v));
+                // websocket::call: a WebSocket mock's body of exactly this echoes.
+                let ws = api.protocol == super::model::Protocol::Websocket;
+                let body = (!(ws && body == "$request.body")).then(|| (at.key("body"), body));
+                let why = match ws {
+                    true => "a mock puts in ${stageVariables.NAME} only, and echoes a body that is $request.body alone",
+                    false => "a mock puts in ${stageVariables.NAME} only (response_parameters read the request)",
+                };
+                for (at, text) in body.into_iter().chain(fields) {
+                    if let Some(r) = request_value_in(text) {
+                        out.push(at.error(format!("{r} is sent as written: {why}")));
+                    }
+                }
+            }
             // pipeline::cache::rules::caller: no identity source, no caller to key on.
             let cached = route.cache.as_ref().is_some_and(|c| !c.ttl.is_zero());
             let sourceless = route.auth.authorizer.as_ref().is_some_and(|a| {
@@ -317,6 +333,23 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     out
+}
+
+/// The first `$context.`/`$request.` reference in a mock's text (either spelling), which
+/// mocks don't resolve: encoded once at load, they know no request.
+fn request_value_in(text: &str) -> Option<&str> {
+    let at = ["$context.", "${context.", "$request.", "${request."]
+        .into_iter()
+        .filter_map(|r| text.find(r))
+        .min()?;
+    let rest = &text[at..];
+    let len = match rest.starts_with("${") {
+        true => rest.find('}').map_or(rest.len(), |i| i + 1),
+        false => rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
+            .map_or(rest.len(), |i| i + 1),
+    };
+    Some(rest[..len].trim_end_matches('.'))
 }
 
 /// Logs each warning at warn, with its key path.
