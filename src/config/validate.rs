@@ -11,6 +11,11 @@ mod tests;
 
 use std::net::SocketAddr;
 
+pub(crate) use headers::{
+    content_type_problem, header_stage_value_problems, header_twin, header_value_problem,
+    reserved_header,
+};
+
 use super::model::*;
 use super::{ConfigError, KeyPath};
 
@@ -71,114 +76,6 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
 struct Validator<'c> {
     cfg: &'c Config,
     errors: Vec<ConfigError>,
-}
-
-/// Why a header value written in the config can't be sent as written: a control
-/// character (CR, LF, NUL, …; a tab is fine) would go out as a space, and the value the
-/// config shows is not the one clients get.
-pub(crate) fn header_value_problem(value: &str) -> Option<String> {
-    value
-        .bytes()
-        .find(|&b| (b.is_ascii_control() && b != b'\t') || b == 0x7f)
-        .map(|b| {
-            format!(
-                "a header value can't hold the control character {:?}",
-                b as char
-            )
-        })
-}
-
-/// Why a mapped or mock header can't be `name`: it is in `reserved`, or, among the
-/// request headers, is one of those written with `_` for `-` (`x_forwarded_for`), which
-/// CGI, WSGI, PHP and Rack backends read as the same `HTTP_X_FORWARDED_FOR` (clients'
-/// such spellings are dropped for that reason). A response goes to clients, which don't.
-pub(crate) fn reserved_header(name: &str, reserved: &[&str]) -> Option<String> {
-    if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Some(format!("{name} is reserved: Portico sets it itself"));
-    }
-    if reserved != crate::pipeline::params::RESERVED_REQUEST_HEADERS {
-        return None;
-    }
-    let r = reserved
-        .iter()
-        .find(|r| crate::http1::same_cgi_name(r.as_bytes(), name.as_bytes()))?;
-    Some(format!(
-        "{name} is {r} to CGI, WSGI, PHP and Rack backends (they read _ as -), and {r} is reserved: Portico sets it itself"
-    ))
-}
-
-/// Why a response header (a mock's, a gateway response's) named `name` can't follow the
-/// `earlier` ones: one of them has its name in another case, and both would go out (two
-/// content-types, say: a browser joins them and renders the last).
-pub(crate) fn header_twin<'a>(
-    name: &str,
-    mut earlier: impl Iterator<Item = &'a str>,
-) -> Option<String> {
-    let first = earlier.find(|n| n.eq_ignore_ascii_case(name))?;
-    Some(format!(
-        "the same header as {first:?} (names are compared without case): both would be sent"
-    ))
-}
-
-/// Why a literal content-type value of a response is not one media type: a list is read
-/// by browsers as its last valid type (`application/json, text/html` renders as a page),
-/// and a value that names none makes them guess from the body. Values with a variable are
-/// known only per request.
-pub(crate) fn content_type_problem(name: &str, value: &str) -> Option<String> {
-    use crate::http1::media_type::{browser_media_type, list_items};
-    if !name.eq_ignore_ascii_case("content-type") || value.contains('$') {
-        return None;
-    }
-    if list_items(value.as_bytes()).count() > 1 {
-        let read = browser_media_type(value.as_bytes())
-            .map(|(t, s)| {
-                format!(
-                    "{}/{}",
-                    String::from_utf8_lossy(t),
-                    String::from_utf8_lossy(s)
-                )
-            })
-            .unwrap_or_else(|| "none".into());
-        return Some(format!(
-            "{value:?} is a list: browsers take its last media type ({read}); give one"
-        ));
-    }
-    match browser_media_type(value.as_bytes()) {
-        None => Some(format!(
-            "{value:?} is not a media type (type/subtype; */* names none)"
-        )),
-        Some(_) => None,
-    }
-}
-
-/// The same for what a header value's stage variables (either spelling) hold in each
-/// stage and canary of `api`: one message per variable and stage.
-pub(crate) fn header_stage_value_problems(
-    api: &crate::config::model::Api,
-    value: &str,
-) -> Vec<String> {
-    use crate::pipeline::template::{parse, Ref};
-    let names: Vec<&str> = (parse(value).unwrap_or_default().into_iter())
-        .filter_map(|r| match r {
-            Ref::Stage(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    let mut out = Vec::new();
-    for (stage_name, stage) in &api.stages {
-        // A canary's variable is named as the canary's: the stage's own may be fine.
-        let own = stage.variables.iter().map(|v| (v, ""));
-        let canary = stage.canary.iter().flat_map(|c| c.variables.iter());
-        for ((var, held), whose) in own.chain(canary.map(|v| (v, "the canary of "))) {
-            if let Some(why) = header_value_problem(held).filter(|_| names.contains(&var.as_str()))
-            {
-                out.push(format!(
-                    "{why}, from stage variable {var:?} in {whose}stage {stage_name:?}"
-                ));
-            }
-        }
-    }
-    out
 }
 
 /// A label that starts or ends with `-` (RFC 1123 host names don't), if `name` has one:

@@ -1,0 +1,189 @@
+//! What `check` reports for a route's headers, mappings, mocks and function urls: what
+//! would be sent otherwise than the config shows it, or would fail every request.
+
+/// `check`'s errors for `yaml`, as printed.
+fn errors(yaml: &str) -> Vec<String> {
+    super::check_text_in(yaml, std::path::Path::new("."))
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_response_header_given_twice_or_a_content_type_list_is_refused() {
+    // Both names went out: two content-types, which a browser joins and reads as the
+    // last (the body was quoted for the first). A list is read the same way.
+    let out = errors(concat!(
+        "apis:\n  a:\n    stages: { $default: {} }\n    gateway_responses:\n",
+        "      DEFAULT_4XX: { headers: { Content-Type: application/json, content-type: text/html } }\n",
+        "      DEFAULT_5XX: { headers: { content-type: \"application/json, text/html\" } }\n",
+        "      THROTTLED: { headers: { content-type: \"json\", x-ok: \"a, b\" } }\n",
+        "    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { X-A: \"1\", x-a: \"2\", content-type: \"text/plain,text/html\" } } }\n",
+        "      \"GET /ok\": { integration: { type: mock, headers: { content-type: \"text/html; charset=\\\"a,b\\\"\", x-ct: \"${stageVariables.ct}\" } } }\n",
+    ));
+    let twice = "(header names have no case), so both would be sent; keep one";
+    assert_eq!(
+        out,
+        [
+            format!("apis.a.routes.\"GET /m\".integration.headers.x-a: names the same header as \"X-A\" {twice}"),
+            "apis.a.routes.\"GET /m\".integration.headers.content-type: \"text/plain,text/html\" is a list: browsers take its last media type (text/html); give one".into(),
+            "apis.a.stages.$default.variables: no variable \"ct\", used by routes.\"GET /ok\".integration.headers.x-ct".into(),
+            format!("apis.a.gateway_responses.DEFAULT_4XX.headers.content-type: names the same header as \"Content-Type\" {twice}"),
+            "apis.a.gateway_responses.DEFAULT_5XX.headers.content-type: \"application/json, text/html\" is a list: browsers take its last media type (text/html); give one".into(),
+            "apis.a.gateway_responses.THROTTLED.headers.content-type: \"json\" is not a media type (type/subtype; */* names none)".into(),
+        ],
+    );
+}
+
+#[test]
+fn a_mapped_path_that_fails_every_request_or_carries_a_query_is_refused() {
+    // Each passed check: the first two answered every request 400, the third sent
+    // `/v2/items%3Flimit=10`.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages:\n",
+        "      prod: { variables: { seg: \"..\", ok: v1 }, canary: { percent: 5, variables: { ok: \"%00\" } } }\n",
+        "    routes:\n",
+        "      \"GET /lit\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/a/../b\" } }\n",
+        "      \"GET /sv\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/a/$stageVariables.seg/b\" } }\n",
+        "      \"GET /q\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/v2/items?limit=10\" } }\n",
+        "      \"GET /c/{id}\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/${stageVariables.ok}/$request.path.id/%2e%2E\" } }\n",
+        "      \"GET /ok/{id}\": { integration: { type: http, upstream: u }, parameters: { \"overwrite:path\": \"/${stageVariables.ok}/a b/..$request.path.id\" } }\n",
+    ));
+    let dot = "has a . or .. segment or a %00: every request would be refused with 400, as a client's own such path is (a backend would resolve it to another path)";
+    let at = |route: &str| format!("apis.a.routes.\"{route}\".parameters.\"overwrite:path\"");
+    assert_eq!(
+        out,
+        [
+            format!("{}: {dot}", at("GET /lit")),
+            format!("{}: {dot} (in stage \"prod\": \"/a/../b\")", at("GET /sv")),
+            format!("{}: has a ? or #, which the path would carry percent-encoded (%3F, %23): a query goes in parameters (overwrite:querystring.NAME)", at("GET /q")),
+            format!("{}: {dot}", at("GET /c/{id}")),
+            format!("{}: {dot} (in the canary of stage \"prod\": \"/%00/a b/..${{request.path.id}}\")", at("GET /ok/{id}")),
+        ],
+    );
+}
+
+#[test]
+fn a_function_url_is_checked_as_a_path_in_each_stage_and_canary() {
+    // Each passed check: the endpoint got `POST /fn/../admin` (literal, or from a stage
+    // or canary variable) and `POST /fn/{id}`; `http://{id}/x` failed at run time; a
+    // query was blamed on the port.
+    let out = errors(concat!(
+        "apis:\n  a:\n    stages:\n",
+        "      prod: { variables: { seg: ok }, canary: { percent: 5, variables: { seg: \"..\" } } }\n",
+        "    authorizers:\n",
+        "      gate: { type: lambda, url: \"http://127.0.0.1:41711/authz/./x\", identity_source: [\"$request.header.a\"] }\n",
+        "    routes:\n",
+        "      \"GET /sv\": { integration: { type: lambda, url: \"http://127.0.0.1:41711/fn/${stageVariables.seg}/admin\" } }\n",
+        "      \"GET /lit\": { integration: { type: lambda, url: \"http://127.0.0.1:41711/fn/../admin\" } }\n",
+        "      \"GET /br\": { integration: { type: lambda, url: \"http://127.0.0.1:41711/fn/{id}\" } }\n",
+        "      \"GET /host\": { integration: { type: lambda, url: \"http://{id}/x\" } }\n",
+        "      \"GET /q\": { integration: { type: lambda, url: \"http://127.0.0.1:9000?x=1\" } }\n",
+    ));
+    let at = |r: &str| format!("apis.a.routes.\"{r}\".integration.url: ");
+    let dot = "has a . or .. segment, which the function endpoint would resolve to another path";
+    assert_eq!(
+        out,
+        [
+            format!("{}\"http://127.0.0.1:41711/fn/../admin\" {dot} (in the canary of stage \"prod\")", at("GET /sv")),
+            format!("{}\"http://127.0.0.1:41711/fn/../admin\" {dot}", at("GET /lit")),
+            format!("{}\"http://127.0.0.1:41711/fn/{{id}}\" has {{ or }} in its path: a function url is no template (only ${{stageVariables.NAME}} is replaced); percent-encode them (%7B, %7D)", at("GET /br")),
+            format!("{}\"http://{{id}}/x\" has a bad host \"{{id}}\"", at("GET /host")),
+            format!("{}\"http://127.0.0.1:9000?x=1\" has a query: a function url takes none (the event carries the request's)", at("GET /q")),
+            format!("apis.a.authorizers.gate.url: \"http://127.0.0.1:41711/authz/./x\" {dot}"),
+        ],
+    );
+}
+
+#[test]
+fn a_request_mapping_to_a_reserved_header_spelled_with_underscores_is_refused() {
+    // The backend got `x_forwarded_for: 6.6.6.6` from the client's header, which CGI,
+    // WSGI, PHP and Rack read as the forwarded address.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters: { \"overwrite:header.x_forwarded_for\": \"$request.header.x-spoof\", \"append:header.Transfer_Encoding\": \"x\", \"overwrite:header.x-user\": \"$request.header.x-u\" }\n",
+        // A response goes to clients, which don't read `_` as `-`.
+        "        response_parameters: { \"200\": { \"overwrite:header.x_amzn_requestid\": \"x\" } }\n",
+    ));
+    let at = "apis.a.routes.\"GET /h\".parameters.";
+    assert_eq!(
+        out,
+        [
+            format!("{at}\"overwrite:header.x_forwarded_for\": x_forwarded_for is x-forwarded-for to CGI, WSGI, PHP and Rack backends (they read _ as -), and x-forwarded-for is reserved: Portico sets it itself"),
+            format!("{at}\"append:header.Transfer_Encoding\": Transfer_Encoding is transfer-encoding to CGI, WSGI, PHP and Rack backends (they read _ as -), and transfer-encoding is reserved: Portico sets it itself"),
+        ],
+    );
+}
+
+#[test]
+fn a_mapped_status_with_a_sign_is_refused() {
+    // `+201` passed check (Rust's integer parser takes a `+`), literal or from a stage.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { s: { variables: { code: \"+202\" } } }\n    routes:\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        response_parameters: { \"200\": { \"overwrite:statuscode\": \"+201\" }, \"201\": { \"overwrite:statuscode\": \"$stageVariables.code\" }, \"202\": { \"overwrite:statuscode\": \" 203 \" } }\n",
+    ));
+    let at = "apis.a.routes.\"GET /h\".response_parameters.";
+    let why =
+        "must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got";
+    assert_eq!(
+        out,
+        [
+            format!("{at}200.\"overwrite:statuscode\": {why} \"+201\""),
+            format!("{at}201.\"overwrite:statuscode\": {why} \"+202\" in stage \"s\""),
+        ],
+    );
+}
+
+#[test]
+fn an_integration_path_a_mapping_replaces_is_a_warning() {
+    // It passed without a word: the mapped path replaced the integration's.
+    let yaml = concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n",
+        "      \"GET /h\": { integration: { type: http, upstream: u, path: /a }, parameters: { \"overwrite:path\": /b } }\n",
+        "      \"GET /ok\": { integration: { type: http, upstream: u, path: /a }, parameters: { \"overwrite:header.x\": b } }\n",
+    );
+    let report = super::check_text_in(yaml, std::path::Path::new("."));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["apis.a.routes.\"GET /h\".integration.path: not used: the route's parameters.\"overwrite:path\" makes the path sent"]
+    );
+}
+
+#[test]
+fn a_request_value_in_a_mock_is_a_warning() {
+    // It passed without a word: the mock sent `${context.requestId}` as those letters.
+    let yaml = concat!(
+        "apis:\n  a:\n    stages: { $default: { variables: { v: x } } }\n    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { x-id: \"${context.requestId}\", x-v: \"${stageVariables.v}\" }, body: '{\"ua\": \"$request.header.user-agent\"}' } }\n",
+        "      \"GET /ok\": { integration: { type: mock, body: \"costs $5\" } }\n",
+        "  ws:\n    protocol: websocket\n    stages: { prod: {} }\n    routes:\n",
+        "      echo: { integration: { type: mock, body: \"$request.body\" }, route_response: true }\n",
+        "      said: { integration: { type: mock, body: \"said $request.body\" }, route_response: true }\n",
+    );
+    let report = super::check_text_in(yaml, std::path::Path::new("."));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let warnings: Vec<String> = (report.warnings.iter())
+        .map(ToString::to_string)
+        .filter(|w| w.contains(".routes."))
+        .collect();
+    let unread = "is sent as written: a mock puts in ${stageVariables.NAME} only (response_parameters read the request)";
+    assert_eq!(
+        warnings,
+        [
+            format!("apis.a.routes.\"GET /m\".integration.body: $request.header.user-agent {unread}"),
+            format!("apis.a.routes.\"GET /m\".integration.headers.x-id: ${{context.requestId}} {unread}"),
+            // A WebSocket mock echoes a body of exactly `$request.body`, and only that.
+            "apis.ws.routes.said.integration.body: $request.body is sent as written: a mock puts in ${stageVariables.NAME} only, and echoes a body that is $request.body alone".to_string(),
+        ]
+    );
+}
