@@ -92,7 +92,7 @@ fn a_function_url_is_checked_as_a_path_in_each_stage_and_canary() {
             format!("{}\"http://127.0.0.1:41711/fn/../admin\" {dot}", at("GET /lit")),
             format!("{}\"http://127.0.0.1:41711/fn/{{id}}\" has {{ or }} in its path: a function url is no template (only ${{stageVariables.NAME}} is replaced); percent-encode them (%7B, %7D)", at("GET /br")),
             format!("{}\"http://{{id}}/x\" has a bad host \"{{id}}\"", at("GET /host")),
-            format!("{}\"http://127.0.0.1:9000?x=1\" has a query: a function url takes none (the event carries the request's)", at("GET /q")),
+            format!("{}\"http://127.0.0.1:9000?x=1\" has a query but no path: write the path before the ? (…/invocations?Qualifier=…)", at("GET /q")),
             format!("apis.a.authorizers.gate.url: \"http://127.0.0.1:41711/authz/./x\" {dot}"),
         ],
     );

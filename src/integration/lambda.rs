@@ -97,9 +97,11 @@ pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
     if !ok {
         return Err(format!("{url:?} has a bad host {host:?}"));
     }
-    if path.contains('?') {
+    // A query is the Invoke API's (`…/invocations?Qualifier=live` picks an alias), sent
+    // as written; the client's query travels in the event. It needs a path before it.
+    if path.starts_with('?') {
         return Err(format!(
-            "{url:?} has a query: a function url takes none (the event carries the request's)"
+            "{url:?} has a query but no path: write the path before the ? (…/invocations?Qualifier=…)"
         ));
     }
     if path.contains('#') {
@@ -115,7 +117,8 @@ pub fn parse_url(url: &str) -> Result<(&str, u16, &str), String> {
             "{url:?} has {{ or }} in its path: a function url is no template (only ${{stageVariables.NAME}} is replaced); percent-encode them (%7B, %7D)"
         ));
     }
-    if crate::http1::has_dot_segment(path.as_bytes()) {
+    let before_query = path.split('?').next().unwrap_or_default();
+    if crate::http1::has_dot_segment(before_query.as_bytes()) {
         return Err(format!(
             "{url:?} has a . or .. segment, which the function endpoint would resolve to another path"
         ));

@@ -39,8 +39,20 @@ fn urls_that_cant_go_on_a_request_line_as_written_are_refused() {
     assert!(why("http://127.0.0.1:41711/fn/{id}").contains("{ or }"));
     assert!(why("http://{id}/x").contains("bad host"));
     assert!(why("http://${x}/x").contains("bad host"));
-    assert!(why("http://127.0.0.1:9000?x=1").contains("has a query"));
-    assert!(why("http://127.0.0.1:9000/f?x=1").contains("has a query"));
+    assert!(why("http://127.0.0.1:9000?x=1").contains("has a query but no path"));
+    // The Invoke API's own query (an alias or version) is sent as written; a dot-segment
+    // is looked for in the path only.
+    let invoke = "http://127.0.0.1:9000/2015-03-31/functions/orders/invocations?Qualifier=live";
+    assert_eq!(
+        parse_url(invoke),
+        Ok((
+            "127.0.0.1",
+            9000,
+            "/2015-03-31/functions/orders/invocations?Qualifier=live"
+        ))
+    );
+    assert_eq!(parse_url("http://h/f?a=..").map(|u| u.2), Ok("/f?a=.."));
+    assert!(why("http://h/f/..?a=1").contains("segment"));
     assert!(why("http://127.0.0.1:9000#top").contains("#"));
     assert!(why("http://127.0.0.1:+9000/f").contains("bad port"));
     assert!(why("http://127.0.0.1:0/f").contains("bad port"));
