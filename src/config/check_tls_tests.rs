@@ -58,7 +58,8 @@ fn check(yaml: &str, base: &std::path::Path) -> (Vec<String>, Vec<String>) {
 const API: &str = "apis:\n  shop:\n    stages: { prod: {} }\n    routes: { \"GET /\": { integration: { type: mock } } }\n";
 
 /// A partner's own certificate "pinned" as the client CA let whoever holds its key sign
-/// client certificates with any subject; an upstream's CA file alike for servers.
+/// client certificates with any subject; an upstream's CA file alike for servers, but for
+/// the backend's own self-signed certificate, pinned.
 #[test]
 fn a_certificate_that_is_no_ca_is_refused_as_a_trust_anchor() {
     let dir = dir("tls-not-ca");
@@ -100,17 +101,27 @@ upstreams:
     let (errors, _) = check(&yaml("ca.pem", "ca.pem"), &dir);
     assert_eq!(errors, Vec::<String>::new(), "real CAs");
 
-    let (errors, _) = check(&yaml("partner.pem", "bundle.pem"), &dir);
+    // An upstream may pin its own self-signed certificate: its key holder is the backend.
+    write("bare.pem", bare.cert.pem());
+    let (errors, _) = check(&yaml("ca.pem", "bare.pem"), &dir);
+    assert_eq!(
+        errors,
+        Vec::<String>::new(),
+        "a backend's own certificate pinned"
+    );
+
+    let (errors, _) = check(&yaml("bundle.pem", "partner.pem"), &dir);
     let why = "; trusted here, whoever holds its key could issue certificates with any name (OpenSSL and nginx refuse it as a CA too): ";
     let want = [
         (
-            r#"domains."n.test".client_ca: "#,
+            "upstreams.secure.tls.ca: ",
             "partner.pem: certificate 1 (CN=partner) is not a CA certificate: its basicConstraints say CA:FALSE, and its keyUsage does not include keyCertSign",
             "give the certificate of the CA that issued it",
         ),
-        // The file's real CA does not make the other one right: it is still an error.
+        // The file's real CA does not make the other one right: it is still an error. A
+        // self-signed one in a client_ca would sign client certificates of any subject.
         (
-            "upstreams.secure.tls.ca: ",
+            r#"domains."n.test".client_ca: "#,
             "bundle.pem: certificate 2 (CN=bare) is not a CA certificate: it has no basicConstraints extension saying CA:TRUE",
             "it signed itself: issue the peer's certificate from a CA and give that CA",
         ),
@@ -295,4 +306,63 @@ fn a_certificate_without_a_tls_listener_is_a_warning() {
     let (errors, warnings) = check(&yaml(both), &dir);
     assert_eq!(errors, Vec::<String>::new());
     assert_eq!(about_listener(warnings), Vec::<String>::new());
+}
+
+/// A version-1 root (no extensions, as old roots and `openssl x509 -req -signkey` make)
+/// is a CA to OpenSSL and nginx, and to Portico, in either kind of CA file.
+#[test]
+fn a_self_signed_version_1_root_is_a_ca() {
+    let dir = dir("tls-v1-root");
+    openssl(
+        &dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "v1.key",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "v1.key",
+            "-subj",
+            "/CN=Old Root",
+            "-out",
+            "v1.csr",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509", "-req", "-in", "v1.csr", "-signkey", "v1.key", "-days", "30", "-out", "v1.pem",
+        ],
+    );
+    let text = std::fs::read_to_string(dir.join("v1.pem")).unwrap();
+    assert!(text.contains("BEGIN CERTIFICATE"), "{text}");
+    let server = Issued::new(
+        "n.test",
+        &["n.test"],
+        IsCa::ExplicitNoCa,
+        vec![KeyUsagePurpose::DigitalSignature],
+        None,
+    );
+    std::fs::write(dir.join("server.pem"), server.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server.key.serialize_pem()).unwrap();
+    let yaml = format!(
+        r#"server: {{ listen: ["127.0.0.1:18081"], tls_listen: ["127.0.0.1:18443"] }}
+upstreams:
+  secure: {{ targets: ["https://127.0.0.1:9443"], tls: {{ ca: v1.pem }} }}
+{API}domains:
+  n.test: {{ cert: server.pem, key: server.key, client_ca: v1.pem, mappings: {{ "": shop/prod }} }}
+"#
+    );
+    let (errors, _) = check(&yaml, &dir);
+    assert_eq!(errors, Vec::<String>::new());
 }

@@ -18,6 +18,19 @@ const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
 /// id-ce-keyUsage, 2.5.29.15.
 const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
 
+/// Why the DER certificate `cert` may not be a trust anchor of a CA file, if it may not.
+/// A self-signed version-1 certificate (it has no extensions to say anything) is a root,
+/// as OpenSSL takes it. With `pins` (an upstream's `tls.ca`), a self-signed certificate
+/// that is no CA is the backend's own, pinned (the usual way to trust a backend with a
+/// self-signed certificate): whoever holds its key is that backend. In a `client_ca` it
+/// is refused: its key could sign client certificates with any subject.
+pub(super) fn anchor_problem(cert: &[u8], self_signed: bool, pins: bool) -> Option<String> {
+    if self_signed && (pins || extensions(cert).is_some_and(|e| e.v1)) {
+        return None;
+    }
+    not_a_ca(cert)
+}
+
 /// Why the DER certificate `cert` can't vouch for other certificates, if it can't.
 pub(super) fn not_a_ca(cert: &[u8]) -> Option<String> {
     let Some(ext) = extensions(cert) else {
@@ -40,6 +53,8 @@ pub(super) fn not_a_ca(cert: &[u8]) -> Option<String> {
 struct CaExtensions {
     ca: Option<bool>,
     cert_sign: Option<bool>,
+    /// No version field: a version-1 certificate, which has no extensions.
+    v1: bool,
 }
 
 /// None when the DER does not read as a certificate or an extension is written twice.
@@ -48,7 +63,8 @@ fn extensions(cert: &[u8]) -> Option<CaExtensions> {
     let (tbs, _) = expect(body, SEQUENCE)?;
     let mut rest = tbs;
     // version [0] EXPLICIT, optional (absent: v1, which has no extensions).
-    if rest.first() == Some(&0xa0) {
+    let v1 = rest.first() != Some(&0xa0);
+    if !v1 {
         rest = element(rest)?.2;
     }
     // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo.
@@ -58,6 +74,7 @@ fn extensions(cert: &[u8]) -> Option<CaExtensions> {
     let mut out = CaExtensions {
         ca: None,
         cert_sign: None,
+        v1,
     };
     // Then the optional unique identifiers [1] and [2], and the extensions [3].
     while !rest.is_empty() {
@@ -150,5 +167,11 @@ mod tests {
         // every CA certificate.
         assert!(not_a_ca(&cert(IsCa::NoCa, vec![KeyCertSign])).is_some());
         assert!(not_a_ca(b"\x30\x00").is_some());
+        // A self-signed certificate that is no CA is an upstream's pinned own, not a
+        // client_ca's anchor.
+        let own = cert(IsCa::ExplicitNoCa, vec![DigitalSignature]);
+        assert_eq!(anchor_problem(&own, true, true), None);
+        assert!(anchor_problem(&own, true, false).is_some());
+        assert!(anchor_problem(&own, false, true).is_some());
     }
 }

@@ -182,7 +182,7 @@ fn site(
     let mut trust = 0;
     let verifier = match &domain.client_ca {
         None => Some(Arc::new(NoClientAuth) as Arc<dyn rustls::server::danger::ClientCertVerifier>),
-        Some(ca) => roots(ca, &p.key("client_ca"), errors, warnings).and_then(|roots| {
+        Some(ca) => roots(ca, &p.key("client_ca"), false, errors, warnings).and_then(|roots| {
             trust = fingerprint(&roots);
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
@@ -330,10 +330,12 @@ fn fingerprint(store: &RootCertStore) -> u64 {
 /// vouching for certificates, where OpenSSL (nginx) refuses them. One that expires while
 /// Portico runs is dropped at the next reload or start. A certificate that is no CA is
 /// an error (see `ca`): dropping it would leave the operator's intent (trust this peer)
-/// silently unmet, and trusting it trusts whatever its key signs.
+/// silently unmet, and trusting it trusts whatever its key signs; but with `pins` (an
+/// upstream's `tls.ca`) a self-signed one is the backend's own certificate, pinned.
 fn roots(
     path: &Path,
     p: &KeyPath,
+    pins: bool,
     errors: &mut Vec<ConfigError>,
     warnings: &mut Vec<ConfigError>,
 ) -> Option<RootCertStore> {
@@ -345,10 +347,12 @@ fn roots(
     let mut expired = Vec::new();
     let mut not_ca = false;
     for (i, c) in certs.into_iter().enumerate() {
-        if let Some(why) = super::ca::not_a_ca(&c) {
-            let info = super::dn::describe(&c).unwrap_or_default();
+        let described = super::dn::describe(&c);
+        let self_signed = (described.as_ref()).is_some_and(|i| i.issuer_dn == i.subject_dn);
+        let info = described.unwrap_or_default();
+        if let Some(why) = super::ca::anchor_problem(&c, self_signed, pins) {
             // A self-signed one has no other CA to name: a peer is trusted through one.
-            let instead = match info.issuer_dn == info.subject_dn {
+            let instead = match self_signed {
                 true => "it signed itself: issue the peer's certificate from a CA and give that CA",
                 false => "give the certificate of the CA that issued it",
             };
@@ -433,7 +437,7 @@ fn upstream(
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider.clone())))
             .with_no_client_auth()
     } else if let Some(ca) = &u.tls.ca {
-        let store = roots(ca, &tp.key("ca"), errors, warnings)?;
+        let store = roots(ca, &tp.key("ca"), true, errors, warnings)?;
         // A CA file rewritten on disk is a change a reload must pick up.
         fingerprint.extend_from_slice(&crate::config::read_file(ca).unwrap_or_default());
         builder.with_root_certificates(store).with_no_client_auth()
