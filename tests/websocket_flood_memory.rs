@@ -133,3 +133,42 @@ fn clients_that_never_read_are_not_read_either() {
         p.stop();
     }
 }
+
+/// Tiny messages to a route whose answer is large: the read-ahead (64 KiB of messages,
+/// ~1,000 empty ones) was handled whole, each answer queued for a client that reads
+/// nothing: 3,000 empty frames held ~120 MB. A message is not handled while the
+/// client's queue is past 64 KiB either.
+#[test]
+fn small_messages_with_large_answers_wait_for_the_client_to_read() {
+    let big = "A".repeat(120_000);
+    let routes = format!(
+        "      $default: {{ integration: {{ type: mock, body: \"{big}\" }}, route_response: true }}\n"
+    );
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-amplify");
+        let p = Portico::start(&ws_api_config(free_port(), &dir, "", &routes), driver);
+        let mut s = p.connect();
+        let head = raw_handshake(&mut s, "/prod", "");
+        assert!(head.starts_with("HTTP/1.1 101 "), "{driver}: {head}");
+        let before = rss_kib(&p);
+        let empty_text = [0x81u8, 0x80, 1, 2, 3, 4];
+        let frames: Vec<u8> = empty_text.iter().copied().cycle().take(6 * 3000).collect();
+        s.write_all(&frames).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let grown_mib = rss_kib(&p).saturating_sub(before) / 1024;
+        // What the sockets' buffers take, and one 64 KiB queue; it was ~120 MB.
+        assert!(grown_mib < 24, "{driver}: +{grown_mib} MiB");
+        // A client that reads gets its answers, in full.
+        let mut other = p.connect();
+        let head = raw_handshake(&mut other, "/prod", "");
+        assert!(head.starts_with("HTTP/1.1 101 "), "{driver}: {head}");
+        other.write_all(&empty_text).unwrap();
+        let mut got = vec![0u8; 4];
+        other
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        std::io::Read::read_exact(&mut other, &mut got).unwrap();
+        // Text, final; 127: a 64-bit length follows.
+        assert_eq!(&got[..2], &[0x81, 127], "{driver}");
+    }
+}

@@ -283,6 +283,20 @@ impl Session<'_> {
                 };
                 let mut read_side = std::pin::pin!(read_side);
                 loop {
+                    // Nor is a message handled while more than READ_PAUSE is queued for
+                    // the client: an answer can be far larger than its message (an empty
+                    // frame, a 120 KB mock body), so the read-ahead alone let a client
+                    // that reads nothing make us hold a thousand answers. The writer
+                    // wakes this loop when the queue is down to half.
+                    if self.live.queued.get() > connections::READ_PAUSE
+                        && self.closing.get().is_none()
+                    {
+                        monoio::select! {
+                            _ = &mut read_side => {},
+                            _ = arrived.wait() => {},
+                        }
+                        continue;
+                    }
                     let next = inbox.borrow_mut().pop_front();
                     let Some(item) = next else {
                         if self.closing.get().is_some() {
@@ -347,6 +361,7 @@ impl Session<'_> {
                         // frame per frame sent.
                         if self.live.queued.get() <= connections::READ_PAUSE / 2 {
                             self.live.drained.notify();
+                            arrived.notify();
                         }
                     }
                     if self.closing.get().is_some() {
