@@ -461,6 +461,44 @@ fn a_reload_keeps_connections_and_routes_their_next_messages_by_the_new_ws_api_c
     }
 }
 
+/// A reload's stage variables reach an open connection's next events: the integration
+/// is chosen by the config current when a message arrives, and its event carried the
+/// variables of the `$connect` config.
+#[test]
+fn a_reload_gives_open_connections_events_the_new_stage_variables() {
+    let (f, events) = chat_function();
+    for driver in DRIVERS {
+        events.lock().unwrap().clear();
+        let dir = temp_dir("ws-reload-vars");
+        let port = free_port();
+        let cfg = ws_api_config(free_port(), &dir, "", &lambda_routes(&f.url()))
+            .replace("{PORT}", &port.to_string())
+            .replace("prod: {}", "prod: { variables: { color: blue } }");
+        let p = Portico::start_at(&cfg, driver, port);
+        let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
+        assert_eq!(ws.ask("one"), "got: one", "{driver}");
+        std::fs::write(&p.config, cfg.replace("color: blue", "color: green")).unwrap();
+        p.signal(1);
+        let green = json!({"color": "green"});
+        assert!(
+            eventually(|| {
+                ws.ask("again");
+                events_of(&events, "MESSAGE").last().unwrap()["stageVariables"] == green
+            }),
+            "{driver}"
+        );
+        assert_eq!(ws.cmd("close 1000")["code"], 1000);
+        assert!(eventually(|| !events_of(&events, "DISCONNECT").is_empty()));
+        let d = events_of(&events, "DISCONNECT").remove(0);
+        assert_eq!(d["stageVariables"], green, "{driver}: {d}");
+        assert_eq!(
+            events_of(&events, "CONNECT")[0]["stageVariables"]["color"],
+            "blue"
+        );
+        p.stop();
+    }
+}
+
 #[test]
 fn http_integration_api_keys_on_connect_tls_and_max_duration() {
     let backend = Origin::start(|req, s| {

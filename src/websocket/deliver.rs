@@ -125,8 +125,18 @@ impl Session<'_> {
             base64::engine::general_purpose::STANDARD.encode(&data)
         };
         let integration = &api.stages[s].integrations[route as usize];
-        let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
-            .then(|| event::message(self.ectx, &request_id, &message_id, route_key, &body, !text));
+        let lambda_event = matches!(integration, IntegrationRt::Lambda(_)).then(|| {
+            let vars = &api.stages[s].variables;
+            event::message(
+                self.ectx,
+                &request_id,
+                &message_id,
+                route_key,
+                &body,
+                !text,
+                vars,
+            )
+        });
         let started = Instant::now();
         let answer = call(
             gen,
@@ -242,8 +252,10 @@ impl Session<'_> {
         };
         let error;
         if let Some((integration, _)) = route {
-            let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
-                .then(|| event::disconnect(self.ectx, &request_id, code, reason));
+            let lambda_event = matches!(integration, IntegrationRt::Lambda(_)).then(|| {
+                let vars = &gen.snap.apis[a].stages[s].variables;
+                event::disconnect(self.ectx, &request_id, code, reason, vars)
+            });
             let result = call(
                 gen,
                 integration,

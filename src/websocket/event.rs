@@ -25,28 +25,23 @@ pub struct Context {
     pub iam_identity: Option<Map<String, Value>>,
     /// The `$connect` verdict, for `$context.authorizer.*` in access-log lines.
     pub auth: Option<crate::auth::Identity>,
-    /// The stage's variables, a top-level `stageVariables` of every event; the field is
-    /// left out when the stage has none, as in the events captured from API Gateway.
-    pub stage_variables: Option<Value>,
 }
 
-impl Context {
-    /// `stageVariables` for events: an object of the stage's variables, `None` for none.
-    pub fn stage_variables_of(vars: &[(String, String)]) -> Option<Value> {
-        (!vars.is_empty()).then(|| {
-            Value::Object(
-                vars.iter()
-                    .map(|(k, v)| (k.clone(), v.clone().into()))
-                    .collect(),
-            )
-        })
+/// The stage's variables as a top-level `stageVariables`: left out when it has none, as in
+/// the events captured from API Gateway. Each event reads the stage of the config that
+/// routed it (a reload's values reach open connections with their next message).
+fn add_stage_variables(ev: &mut Map<String, Value>, vars: &[(String, String)]) {
+    if !vars.is_empty() {
+        ev.insert("stageVariables".into(), variables(vars));
     }
+}
 
-    fn add_stage_variables(&self, ev: &mut Map<String, Value>) {
-        if let Some(vars) = &self.stage_variables {
-            ev.insert("stageVariables".into(), vars.clone());
-        }
-    }
+fn variables(vars: &[(String, String)]) -> Value {
+    Value::Object(
+        vars.iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect(),
+    )
 }
 
 pub fn now_ms() -> u64 {
@@ -103,13 +98,14 @@ pub fn connect(
     request_id: &str,
     headers: &[(String, String)],
     query: &[(String, String)],
+    vars: &[(String, String)],
 ) -> Vec<u8> {
     let mut ev = request_parts(headers, query);
     ev.insert(
         "requestContext".into(),
         Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
     );
-    ctx.add_stage_variables(&mut ev);
+    add_stage_variables(&mut ev, vars);
     ev.insert("isBase64Encoded".into(), false.into());
     serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
 }
@@ -123,17 +119,14 @@ pub fn authorizer(
     method_arn: &str,
     headers: &[(String, String)],
     query: &[(String, String)],
+    vars: &[(String, String)],
 ) -> Vec<u8> {
     let mut ev = Map::new();
     ev.insert("type".into(), "REQUEST".into());
     ev.insert("methodArn".into(), method_arn.into());
     ev.extend(request_parts(headers, query));
     // The authorizer's event carries the field even when empty, as API Gateway's sample.
-    let vars = ctx.stage_variables.clone();
-    ev.insert(
-        "stageVariables".into(),
-        vars.unwrap_or(Value::Object(Map::new())),
-    );
+    ev.insert("stageVariables".into(), variables(vars));
     ev.insert(
         "requestContext".into(),
         Value::Object(request_context(ctx, "$connect", "CONNECT", request_id)),
@@ -193,19 +186,26 @@ pub fn message(
     route_key: &str,
     body: &str,
     base64: bool,
+    vars: &[(String, String)],
 ) -> Vec<u8> {
     let mut rc = request_context(ctx, route_key, "MESSAGE", request_id);
     rc.insert("messageId".into(), message_id.into());
     let mut ev = Map::new();
     ev.insert("requestContext".into(), Value::Object(rc));
     ev.insert("body".into(), body.into());
-    ctx.add_stage_variables(&mut ev);
+    add_stage_variables(&mut ev, vars);
     ev.insert("isBase64Encoded".into(), base64.into());
     serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
 }
 
 /// DISCONNECT, with the close code and reason as API Gateway reports them.
-pub fn disconnect(ctx: &Context, request_id: &str, code: u16, reason: &str) -> Vec<u8> {
+pub fn disconnect(
+    ctx: &Context,
+    request_id: &str,
+    code: u16,
+    reason: &str,
+    vars: &[(String, String)],
+) -> Vec<u8> {
     let mut rc = request_context(ctx, "$disconnect", "DISCONNECT", request_id);
     rc.insert("disconnectStatusCode".into(), code.into());
     rc.insert("disconnectReason".into(), reason.into());
@@ -226,7 +226,7 @@ pub fn disconnect(ctx: &Context, request_id: &str, code: u16, reason: &str) -> V
         "isBase64Encoded": false,
     });
     if let Value::Object(ev) = &mut ev {
-        ctx.add_stage_variables(ev);
+        add_stage_variables(ev, vars);
     }
     serde_json::to_vec(&ev).unwrap_or_default()
 }
@@ -247,7 +247,6 @@ mod tests {
             authorizer: None,
             iam_identity: None,
             auth: None,
-            stage_variables: None,
         }
     }
 
@@ -276,7 +275,7 @@ mod tests {
             "stage",
         ];
         let hs = [("Host".to_string(), "ws.example".to_string())];
-        let c: Value = serde_json::from_slice(&connect(&ctx(), "id1", &hs, &[])).unwrap();
+        let c: Value = serde_json::from_slice(&connect(&ctx(), "id1", &hs, &[], &[])).unwrap();
         assert_eq!(
             keys(&c),
             [
@@ -293,7 +292,8 @@ mod tests {
         assert_eq!(c["multiValueHeaders"]["Host"], json!(["ws.example"]));
 
         let m: Value =
-            serde_json::from_slice(&message(&ctx(), "id2", "m1", "$default", "{}", false)).unwrap();
+            serde_json::from_slice(&message(&ctx(), "id2", "m1", "$default", "{}", false, &[]))
+                .unwrap();
         assert_eq!(keys(&m), ["body", "isBase64Encoded", "requestContext"]);
         let mut expect = common.to_vec();
         expect.push("messageId");
@@ -305,6 +305,7 @@ mod tests {
             "id3",
             1005,
             "Client-side close frame status not set",
+            &[],
         ))
         .unwrap();
         assert_eq!(
@@ -329,13 +330,10 @@ mod tests {
         let q = [("token".to_string(), "t".to_string())];
         let vars = [("v".to_string(), "1".to_string())];
         let arn = "arn:aws:execute-api:us-east-1:000000000000:chat/prod/$connect";
-        let with_vars = Context {
-            stage_variables: Context::stage_variables_of(&vars),
-            ..ctx()
-        };
         let a: Value =
-            serde_json::from_slice(&authorizer(&with_vars, "id1", arn, &hs, &q)).unwrap();
-        let none: Value = serde_json::from_slice(&authorizer(&ctx(), "id1", arn, &hs, &q)).unwrap();
+            serde_json::from_slice(&authorizer(&ctx(), "id1", arn, &hs, &q, &vars)).unwrap();
+        let none: Value =
+            serde_json::from_slice(&authorizer(&ctx(), "id1", arn, &hs, &q, &[])).unwrap();
         assert_eq!(none["stageVariables"], json!({}));
         assert_eq!(
             keys(&a),
@@ -364,14 +362,11 @@ mod tests {
     #[test]
     fn events_carry_the_stages_variables() {
         let vars = [("table".to_string(), "chat-prod".to_string())];
-        let ctx = Context {
-            stage_variables: Context::stage_variables_of(&vars),
-            ..ctx()
-        };
+        let ctx = ctx();
         let events = [
-            connect(&ctx, "id1", &[], &[]),
-            message(&ctx, "id2", "m1", "$default", "hi", false),
-            disconnect(&ctx, "id3", 1000, ""),
+            connect(&ctx, "id1", &[], &[], &vars),
+            message(&ctx, "id2", "m1", "$default", "hi", false, &vars),
+            disconnect(&ctx, "id3", 1000, "", &vars),
         ];
         for e in events {
             let e: Value = serde_json::from_slice(&e).unwrap();
@@ -386,7 +381,7 @@ mod tests {
         let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
         let hs = [pair("Authorization", "good"), pair("authorization", "evil")];
         let q = [pair("a", "1"), pair("A", "2")];
-        let c: Value = serde_json::from_slice(&connect(&ctx(), "id1", &hs, &q)).unwrap();
+        let c: Value = serde_json::from_slice(&connect(&ctx(), "id1", &hs, &q, &[])).unwrap();
         assert_eq!(c["headers"], json!({"Authorization": "evil"}));
         assert_eq!(
             c["multiValueHeaders"],

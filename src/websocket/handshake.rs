@@ -42,7 +42,7 @@ pub(super) async fn authorize_connect(
         snap.auth_region, ACCOUNT_ID, api.name, st.name
     );
     let (headers, query) = (all_headers(c), query(c));
-    let build = || event::authorizer(ectx, request_id, &arn, &headers, &query);
+    let build = || event::authorizer(ectx, request_id, &arn, &headers, &query, &st.variables);
     let ws = WsConnect {
         arn: arn.clone(),
         event: &build,

@@ -169,7 +169,6 @@ pub async fn serve(
         authorizer: None,
         iam_identity: None,
         auth: None,
-        stage_variables: event::Context::stage_variables_of(&st.variables),
     };
     let request_id = String::from_utf8_lossy(&c.request_id).into_owned();
     let mut key = None;
@@ -201,8 +200,15 @@ pub async fn serve(
     let mut connect_status = None;
     if let Some(route) = ws.connect {
         let integration = &st.integrations[route as usize];
-        let lambda_event = matches!(integration, IntegrationRt::Lambda(_))
-            .then(|| event::connect(&ectx, &request_id, &connect_headers(c), &query(c)));
+        let lambda_event = matches!(integration, IntegrationRt::Lambda(_)).then(|| {
+            event::connect(
+                &ectx,
+                &request_id,
+                &connect_headers(c),
+                &query(c),
+                &st.variables,
+            )
+        });
         let http_headers = matches!(integration, IntegrationRt::Http(_))
             .then(|| http_connect_headers(c))
             .unwrap_or_default();
