@@ -130,6 +130,9 @@ pub struct ChunkedDecoder {
     declared: u64,
     payload: u64,
     max_payload: u64,
+    /// `MAX_EXT_TOTAL` for a request body; none for a backend's answer (see
+    /// [`ChunkedDecoder::for_response`]).
+    max_ext_total: u32,
     /// Where, in the buffer of the last scan, a size line not yet whole or the final
     /// section began (0: in an earlier buffer); None when neither is under way.
     tail_from: Option<usize>,
@@ -152,8 +155,20 @@ impl ChunkedDecoder {
             declared: 0,
             payload: 0,
             max_payload,
+            max_ext_total: MAX_EXT_TOTAL,
             tail_from: None,
             held: 0,
+        }
+    }
+
+    /// A backend's answer: no payload limit, and no limit on the extensions of the whole
+    /// body (that one keeps a client from streaming past `max_body_bytes` in extensions;
+    /// nginx relays a backend's, ~20 KB of them was a 502). Each size line's own limit
+    /// stays: a relay holds an unfinished one back, so it must fit the buffer.
+    pub fn for_response() -> Self {
+        ChunkedDecoder {
+            max_ext_total: u32::MAX,
+            ..Self::new(u64::MAX)
         }
     }
 
@@ -305,11 +320,11 @@ impl ChunkedDecoder {
                     State::SizeLf
                 } else {
                     self.ext_len += 1;
-                    self.ext_total += 1;
+                    self.ext_total = self.ext_total.saturating_add(1);
                     if self.ext_len > MAX_EXT_BYTES {
                         return Err(BadChunk("chunk extension too long"));
                     }
-                    if self.ext_total > MAX_EXT_TOTAL {
+                    if self.ext_total > self.max_ext_total {
                         return Err(BadChunk("chunk extensions too long in all"));
                     }
                     State::Ext(next)

@@ -495,7 +495,7 @@ async fn relay_chunked(
     timers: &CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<bool> {
-    let mut dec = ChunkedDecoder::new(u64::MAX);
+    let mut dec = ChunkedDecoder::for_response();
     // Nothing has gone to the client yet: the head still waits in `wbuf`.
     let mut first = true;
     loop {

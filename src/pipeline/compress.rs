@@ -389,7 +389,7 @@ pub(crate) async fn relay(
         ResponseBody::Length(n) => n,
         _ => 0,
     };
-    let mut dec = ChunkedDecoder::new(u64::MAX);
+    let mut dec = ChunkedDecoder::for_response();
     let mut eof = false;
     // Whether the head (and anything after it) has gone to the client.
     let mut sent = false;

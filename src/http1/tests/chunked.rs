@@ -219,6 +219,16 @@ fn size_line_errors() {
     check_ok(&under, b"xxxx");
     let over = [chunk.repeat(5).as_slice(), b"0\r\n\r\n"].concat();
     check_err(&over, u64::MAX, bad("chunk extensions too long in all"));
+    // Not in a backend's answer, which no body limit bounds (nginx relays it); each
+    // line's own limit stays.
+    let mut response = ChunkedDecoder::for_response();
+    let scan = response.scan(&over, |_| {}).unwrap();
+    assert!(scan.done && scan.consumed == over.len());
+    let mut response = ChunkedDecoder::for_response();
+    assert_eq!(
+        response.scan(&ext_over, |_| {}).map(|_| ()),
+        Err(bad("chunk extension too long"))
+    );
 }
 
 #[test]
