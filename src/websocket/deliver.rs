@@ -73,21 +73,7 @@ impl Session<'_> {
         }
         let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
         let Some(route) = ws.route_for(&data) else {
-            self.notice("Forbidden", &request_id);
-            let line = super::log::Line {
-                request_id: &request_id,
-                route_key: "",
-                event_type: "MESSAGE",
-                message_id: "",
-                status: 403,
-                latency: Duration::ZERO,
-                integration_latency: None,
-                integration_status: None,
-                integration_error: "",
-                error_message: "Forbidden",
-                response_length: 0,
-            };
-            super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+            self.refuse(gen, (403, "Forbidden"), "", "", &request_id);
             gen.unrouted.count(403);
             return;
         };
@@ -100,21 +86,8 @@ impl Session<'_> {
             // Throttled (route, stage, API, plan × key or account): not delivered, and
             // the connection stays. AWS documents no frame for this case; the notice is
             // shaped as its Forbidden one.
-            self.notice("Too Many Requests", &request_id);
-            let line = super::log::Line {
-                request_id: &request_id,
-                route_key,
-                event_type: "MESSAGE",
-                message_id: &message_id,
-                status: 429,
-                latency: Duration::ZERO,
-                integration_latency: None,
-                integration_status: None,
-                integration_error: "",
-                error_message: "Too Many Requests",
-                response_length: 0,
-            };
-            super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
+            let why = (429, "Too Many Requests");
+            self.refuse(gen, why, route_key, &message_id, &request_id);
             bump(&cells.throttled, 1);
             cells.count(429);
             return;
@@ -199,6 +172,33 @@ impl Session<'_> {
         cells.count(line.status);
         cells.duration.observe(took);
         cells.integration.observe(took);
+    }
+
+    /// A message not delivered (no route, throttled): API Gateway's notice to the client
+    /// and the access-log line with `status` and its message.
+    fn refuse(
+        &self,
+        gen: &Generation,
+        (status, message): (u16, &str),
+        route_key: &str,
+        message_id: &str,
+        request_id: &str,
+    ) {
+        self.notice(message, request_id);
+        let line = super::log::Line {
+            request_id,
+            route_key,
+            event_type: "MESSAGE",
+            message_id,
+            status,
+            latency: Duration::ZERO,
+            integration_latency: None,
+            integration_status: None,
+            integration_error: "",
+            error_message: message,
+            response_length: 0,
+        };
+        super::log::write(self.ctx, gen, self.ectx, self.peer, &line);
     }
 
     /// API Gateway's own message to the client; the connection stays open.
