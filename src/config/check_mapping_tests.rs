@@ -1,14 +1,7 @@
 //! What `check` reports for a route's headers, mappings, mocks and function urls: what
 //! would be sent otherwise than the config shows it, or would fail every request.
 
-/// `check`'s errors for `yaml`, as printed.
-fn errors(yaml: &str) -> Vec<String> {
-    super::check_text_in(yaml, std::path::Path::new("."))
-        .errors
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
+use super::check_tests::errors;
 
 #[test]
 fn a_response_header_given_twice_or_a_content_type_list_is_refused() {

@@ -2,7 +2,7 @@
 //! whatever the decoder made of the file, and skips only what an earlier error explains.
 
 /// `check`'s errors for `yaml`, as printed.
-fn errors(yaml: &str) -> Vec<String> {
+pub(super) fn errors(yaml: &str) -> Vec<String> {
     super::check_text_in(yaml, std::path::Path::new("."))
         .errors
         .iter()
