@@ -224,6 +224,21 @@ fn admin_token_is_required_except_for_health() {
         (r.status, r.json_message()),
         (400, "plan is required".to_string())
     );
+    // Two values of one parameter were read as the first, the second ignored unsaid.
+    let r = admin(
+        a,
+        "GET",
+        "/usage?plan=gold&key=bob&plan=silver",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json_message()),
+        (
+            400,
+            "plan is given more than once; give it once".to_string()
+        )
+    );
     assert_eq!(
         admin(a, "GET", "/usage?plan=nope", Some(TOKEN), None).status,
         404

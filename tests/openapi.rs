@@ -427,6 +427,14 @@ apis:
             .status,
             404
         );
+        let r = admin(
+            admin_addr,
+            "GET",
+            "/apis/shop/openapi?stage=prod&stage=nope",
+            Some("tok"),
+            None,
+        );
+        assert_eq!(r.status, 400, "{driver}: {}", r.text());
         p.stop();
     }
 

@@ -10,15 +10,9 @@ use super::AdminCtx;
 use crate::runtime::reload;
 
 pub fn flush(_: &AdminCtx, req: &Request, _: &Params) -> Response {
-    // `?stage=prod&stage=beta` named two stages and flushed the first alone, with a 202
-    // that said nothing of the other.
-    let (api, stage) = match (req.query_once("api"), req.query_once("stage")) {
-        (Ok(api), Ok(stage)) => (api, stage),
-        (Err(why), _) | (_, Err(why)) => return Response::message(400, &why),
-    };
     let (Some(api), Some(stage)) = (
-        api.filter(|a| !a.is_empty()),
-        stage.filter(|s| !s.is_empty()),
+        req.query("api").filter(|a| !a.is_empty()),
+        req.query("stage").filter(|s| !s.is_empty()),
     ) else {
         return Response::message(400, "api and stage are required");
     };

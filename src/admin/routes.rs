@@ -171,6 +171,11 @@ impl Router {
             if !r.public && !self.authorized(req) {
                 return unauthorized();
             }
+            // `?stage=prod&stage=beta` named two stages and acted on the first alone.
+            if let Some(name) = req.repeated_query() {
+                let why = format!("{name} is given more than once; give it once");
+                return Response::message(400, &why);
+            }
             return (r.handler)(ctx, req, &params);
         }
         if !public_path && !self.authorized(req) {
