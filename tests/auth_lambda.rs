@@ -56,6 +56,19 @@ fn policy_authorizer() -> Function {
                 .to_string(),
             );
         }
+        if ev["authorizationToken"].as_str() == Some("notres,acme") {
+            // An Allow of everything but /p/secret: `NotResource` is not supported.
+            return FnReply::Json(
+                json!({
+                    "principalId": "partner",
+                    "policyDocument": {"Statement": [
+                        {"Action": "*", "Effect": "Allow", "Resource": "*",
+                         "NotResource": "arn:aws:execute-api:eu-west-1:*:shop/*/GET/p/secret"}
+                    ]}
+                })
+                .to_string(),
+            );
+        }
         if ev["authorizationToken"].as_str() != Some("t1,acme") {
             return FnReply::Error(r#"{"errorMessage":"Unauthorized"}"#.into());
         }
@@ -293,6 +306,13 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
         assert_eq!(get(&p, "/p/1?tenant=acme", Some("office")).status, 403);
         assert_eq!(policy.calls(), 2);
 
+        // A `NotResource` beside `Resource` was dropped unread: the Allow let /p/secret
+        // in. The answer is malformed: a 500, never cached.
+        for _ in 0..2 {
+            assert_eq!(get(&p, "/p/secret?tenant=acme", Some("notres")).status, 500);
+        }
+        assert_eq!(policy.calls(), 4);
+
         // Another identity value is another cache entry (and here a function error).
         assert_eq!(get(&p, "/p/1?tenant=other", Some("t1")).status, 500);
         assert_eq!(
@@ -300,7 +320,7 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
             401,
             "identity source missing"
         );
-        assert_eq!(policy.calls(), 3);
+        assert_eq!(policy.calls(), 5);
     }
 }
 

@@ -125,6 +125,14 @@ impl Policy {
                 Some(e) if e.eq_ignore_ascii_case("deny") => Effect::Deny,
                 _ => return Err("a statement's Effect is not Allow or Deny".into()),
             };
+            // The `Not…` forms invert a statement; dropped unread beside `Resource`, an
+            // Allow with a `NotResource` granted what it was written to keep out.
+            if let Some(not) = ["NotAction", "NotResource", "NotPrincipal"]
+                .into_iter()
+                .find(|k| s.get(k).is_some())
+            {
+                return Err(format!("a statement's {not} is not supported"));
+            }
             let conditional = match s.get("Condition") {
                 None | Some(Value::Null) => false,
                 Some(Value::Object(c)) => !c.is_empty(),
@@ -328,6 +336,15 @@ mod tests {
         )
         .is_err());
         assert!(Policy::parse(&json!({})).is_err());
+        for not in ["NotAction", "NotResource", "NotPrincipal"] {
+            let doc = json!({"Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*", not: "*"}
+            ]});
+            assert_eq!(
+                Policy::parse(&doc).err(),
+                Some(format!("a statement's {not} is not supported"))
+            );
+        }
     }
 
     #[test]
