@@ -221,14 +221,18 @@ impl Parsed<'_> {
         self.payload
     }
 
-    /// Err(UnknownKey) when the set has no key by this `kid` usable with this algorithm.
+    /// Err(UnknownKey) when the set has no key by this `kid`, Err(Algorithm) when its keys
+    /// by this `kid` are pinned to other algorithms.
     pub fn verify(&self, keys: &KeySet) -> Result<(), JwtError> {
-        let mut candidates = keys
-            .by_kid(&self.kid)
-            .filter(|k| fits(k, self.alg))
-            .peekable();
+        let mut candidates = keys.by_kid(&self.kid).peekable();
         if candidates.peek().is_none() {
             return Err(JwtError::UnknownKey);
+        }
+        // A kid the issuer has, pinned to another algorithm: the token's algorithm is
+        // what is wrong, and asking the issuer for its keys again would not change that.
+        let mut candidates = candidates.filter(|k| fits(k, self.alg)).peekable();
+        if candidates.peek().is_none() {
+            return Err(JwtError::Algorithm);
         }
         if candidates.any(|k| self.alg.verify(&k.key, self.signing_input, &self.signature)) {
             Ok(())

@@ -173,8 +173,12 @@ fn a_key_of_another_family_or_alg_never_verifies() {
     let h = |v: serde_json::Value| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
     };
-    // RS256 token against an RS512-pinned key: no usable key.
+    // RS256 token against an RS512-pinned key: the algorithm is refused (it was "kid
+    // does not match", and asked the issuer for its keys again).
     let t = format!("{}.e30.c2ln", h(json!({"alg": "RS256", "kid": "k"})));
+    let p = parse(t.as_bytes(), &[Alg::Rs256]).unwrap();
+    assert_eq!(p.verify(&set), Err(JwtError::Algorithm));
+    let t = format!("{}.e30.c2ln", h(json!({"alg": "RS256", "kid": "other"})));
     let p = parse(t.as_bytes(), &[Alg::Rs256]).unwrap();
     assert_eq!(p.verify(&set), Err(JwtError::UnknownKey));
     // RS256 naming an EC key.
