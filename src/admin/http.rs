@@ -129,12 +129,12 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request>, Refused> {
     })
 }
 
-/// The request without its body when its head is whole, asks `Expect: 100-continue`
-/// (HTTP/1.1 only) and the body has not all arrived: the client waits for a 100 (curl a
-/// second) before sending it.
-pub fn awaiting_continue(buf: &[u8]) -> Option<Request> {
+/// The request without its body when its head is whole and its body has not all
+/// arrived, and whether it asks `Expect: 100-continue` (HTTP/1.1 only: the client waits
+/// for a 100, curl a second, before sending the body).
+pub fn awaiting_body(buf: &[u8]) -> Option<(Request, bool)> {
     match parse_head(buf) {
-        Ok(Some((head, None))) if head.expect_continue => Some(request(buf, &head, &[])),
+        Ok(Some((head, None))) => Some((request(buf, &head, &[]), head.expect_continue)),
         _ => None,
     }
 }

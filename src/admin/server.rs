@@ -12,7 +12,7 @@
 //! answered at once.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::http::{awaiting_continue, parse, Refused, Request, Response, MAX_REQUEST_BYTES};
+use super::http::{awaiting_body, parse, Refused, Request, Response, MAX_REQUEST_BYTES};
 use super::routes::Router;
 use super::AdminCtx;
 use crate::http1::Method;
@@ -84,8 +84,11 @@ struct Reading {
     stream: TcpStream,
     buf: Vec<u8>,
     deadline: Instant,
-    /// The head asked `Expect: 100-continue` and was answered (100, or a refusal).
-    continued: bool,
+    /// The head is whole and was judged before the body (a 100 if asked, or a refusal).
+    head_judged: bool,
+    /// Refused on its head and answered: what it still sends is read and dropped (so the
+    /// refusal is not lost to a reset), until it closes or the deadline.
+    discarding: bool,
 }
 
 enum Step {
@@ -99,6 +102,17 @@ impl Reading {
     /// Reads what has arrived, without blocking.
     fn read_available(&mut self, router: &Router) -> Step {
         let mut chunk = [0u8; 4096];
+        if self.discarding {
+            return loop {
+                match self.stream.read(&mut chunk) {
+                    Ok(0) => break Step::Closed,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break Step::More,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break Step::Closed,
+                }
+            };
+        }
         let mut eof = false;
         while self.buf.len() < MAX_REQUEST_BYTES + chunk.len() {
             match self.stream.read(&mut chunk) {
@@ -120,24 +134,33 @@ impl Reading {
         }
     }
 
-    /// A client that sent `Expect: 100-continue` waits for an answer before its body
-    /// (curl a second): a request that will be read gets `100 Continue`, one refused on its
-    /// head (401) the refusal at once, as nginx does. (Too large a Content-Length is
-    /// refused by `parse` already.)
+    /// Once the head is whole and the body is still coming: a request refused on its head
+    /// (401: no valid token) gets the refusal at once, as nginx does, and its body is not
+    /// kept (buffering up to 1 MiB of it for each of 256 connections let a client without
+    /// the token make the listener hold ~290 MB); one that will be read and sent `Expect:
+    /// 100-continue` (curl for a body over 1 KiB) gets `100 Continue`. (Too large a
+    /// Content-Length is refused by `parse` already.)
     fn ask_for_body(&mut self, router: &Router) -> Step {
-        if self.continued {
+        if self.head_judged {
             return Step::More;
         }
-        let Some(head) = awaiting_continue(&self.buf) else {
+        let Some((head, expects_continue)) = awaiting_body(&self.buf) else {
             return Step::More;
         };
-        self.continued = true;
+        self.head_judged = true;
         if let Some(refusal) = router.refusal(&head) {
-            return Step::Done(Err(refusal));
+            // Best effort on a non-blocking socket: nothing was written yet, so a short
+            // answer fits.
+            let _ = self.stream.write(&refusal.encode(false));
+            let _ = self.stream.shutdown(Shutdown::Write);
+            self.buf = Vec::new();
+            self.discarding = true;
+            return Step::More;
         }
-        // Best effort on a non-blocking socket: nothing was written yet, so 25 bytes fit;
-        // a client that gets nothing sends its body after its own wait anyway.
-        let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+        if expects_continue {
+            // A client that gets nothing sends its body after its own wait anyway.
+            let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
         Step::More
     }
 }
@@ -199,6 +222,7 @@ fn listen(listener: TcpListener, state: State, stop: Arc<AtomicBool>) {
             match step {
                 Step::Done(req) => answer(&state, r.stream, req),
                 Step::Closed => {}
+                Step::More if now >= r.deadline && r.discarding => {}
                 Step::More if now >= r.deadline => {
                     debug!("admin request not received within the deadline");
                     let timeout = Response::message(408, "Request Timeout");
@@ -233,7 +257,8 @@ fn accept_all(listener: &TcpListener, reading: &mut Vec<Reading>) {
                     stream,
                     buf: Vec::new(),
                     deadline: Instant::now() + REQUEST_DEADLINE,
-                    continued: false,
+                    head_judged: false,
+                    discarding: false,
                 });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
