@@ -8,8 +8,8 @@
 
 mod common;
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -128,5 +128,47 @@ fn curl_uploading_too_much_gets_the_413() {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.ends_with("\n413"), "{driver} {url}: {out:?}");
         }
+    }
+}
+
+/// A backend that reads a request's head, waits, and closes without an answer or reading
+/// the body: the client, still uploading, gets the 502 (it got a reset, the gateway
+/// having closed with the upload's bytes unread).
+#[test]
+fn an_upload_whose_backend_fails_midway_gets_the_502() {
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_port = backend.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in backend.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            });
+        }
+    });
+    let yaml =
+        config().replace(
+            "        integration: { type: mock, status: 200, body: \"stored\" }\n",
+            "        integration: { type: http, upstream: dropper }\n",
+        ) + &format!("upstreams:\n  dropper: {{ targets: [\"127.0.0.1:{backend_port}\"] }}\n");
+    let body = vec![b'x'; 9 * 1024 * 1024];
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let head = format!(
+            "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (sent, answer) = upload(&p, head.as_bytes(), &body);
+        assert!(sent.is_ok(), "{driver}: the body's send failed: {sent:?}");
+        let r = answer.unwrap_or_else(|| panic!("{driver}: no answer"));
+        assert_eq!(r.status, 502, "{driver}");
+        assert_eq!(r.header("connection"), Some("close"), "{driver}");
     }
 }

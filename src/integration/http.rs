@@ -239,11 +239,20 @@ pub async fn proxy(
             let upstream = &gen.snap.upstreams[h.upstream].name;
             warn!(upstream = %upstream, target = %lease.addr, status, cause = %e.detail, held_back, "upstream failed");
         }
-        if e.side == crate::error::Side::Client || !body_done {
-            // Part of the client's body may still be unread: the connection can't go on.
+        // Part of the client's body may still be unread: the connection can't go on, and
+        // it closes lingering (the body kind, which `answer_consumed` empties, is what
+        // tells the connection loop), or the reset of a close with the upload's bytes
+        // unread could reach the client before the 502/504 and stand in for it.
+        let body_unread =
+            (e.side == crate::error::Side::Client || !body_done).then_some(c.head.body);
+        if body_unread.is_some() {
             c.head.keep_alive = false;
         }
-        return c.answer_consumed(ctx, gen, status, message).await;
+        let keep = c.answer_consumed(ctx, gen, status, message).await;
+        if let Some(body) = body_unread {
+            c.head.body = body;
+        }
+        return keep;
     }
     let stream = upstream.take().expect("a response implies a stream");
     if c.rhead.status == 101 {
