@@ -13,8 +13,10 @@
 use super::parse::HeaderSpan;
 
 /// Fields that only ever describe one connection.
-const ALWAYS: [&[u8]; 6] = [
+const ALWAYS: [&[u8]; 7] = [
     b"connection",
+    // h2c's upgrade offer (RFC 7540 §3.2.1); written anew with an allowed h2c upgrade.
+    b"http2-settings",
     b"keep-alive",
     b"proxy-connection",
     b"te",

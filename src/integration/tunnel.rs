@@ -81,7 +81,8 @@ fn allowed_index(allowed: &[Box<[u8]>], token: &[u8]) -> Option<usize> {
 }
 
 /// Writes `upgrade: …` with the client's offered protocols that `allowed` lists, and
-/// `connection: upgrade`, when the request is an HTTP/1.1 upgrade and any is allowed.
+/// `connection: upgrade` (with the client's `HTTP2-Settings` for h2c), when the request
+/// is an HTTP/1.1 upgrade and any is allowed.
 /// Returns which allowed protocols it offered (none: the request is a plain one).
 pub(crate) fn write_offer(
     allowed: &[Box<[u8]>],
@@ -100,6 +101,7 @@ pub(crate) fn write_offer(
         .iter()
         .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"upgrade"))
         .flat_map(|h| h.value.get(buf).split(|&b| b == b','));
+    let mut h2c = false;
     for token in tokens {
         let token = token.trim_ascii();
         let Some(i) = allowed_index(allowed, token) else {
@@ -110,12 +112,27 @@ pub(crate) fn write_offer(
         }
         out.extend_from_slice(token);
         offered.0 |= Offered::bit(i);
+        h2c |= token.eq_ignore_ascii_case(b"h2c");
     }
     if !offered.any() {
         out.truncate(start);
         return offered;
     }
-    out.extend_from_slice(b"\r\nconnection: upgrade\r\n");
+    // An h2c offer goes with its `HTTP2-Settings`, hop-by-hop like `Upgrade` and named in
+    // `Connection` (RFC 7540 §3.2.1): a server must not switch without it, so an allowed
+    // h2c upgrade never worked.
+    let mut settings = head
+        .headers
+        .iter()
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"http2-settings"));
+    match (h2c, settings.next(), settings.next()) {
+        (true, Some(one), None) => {
+            out.extend_from_slice(b"\r\nconnection: upgrade, http2-settings\r\nhttp2-settings: ");
+            out.extend_from_slice(one.value.get(buf));
+            out.extend_from_slice(b"\r\n");
+        }
+        _ => out.extend_from_slice(b"\r\nconnection: upgrade\r\n"),
+    }
     offered
 }
 

@@ -175,3 +175,56 @@ fn a_101_that_does_not_name_an_offered_protocol_is_a_bad_gateway() {
         p.stop();
     }
 }
+
+/// An allowed h2c upgrade reaches the backend with its `HTTP2-Settings`, named in
+/// `Connection` (RFC 7540 §3.2.1: a server must not switch without it); it was dropped as
+/// hop-by-hop, so no compliant HTTP/2 server would switch. Other upgrades don't carry it.
+#[test]
+fn an_h2c_upgrade_carries_its_http2_settings() {
+    let origin = Origin::start(|req, s| {
+        let said = format!(
+            "upgrade={:?} connection={:?} settings={:?}",
+            req.header("upgrade"),
+            req.header("connection"),
+            req.header("http2-settings")
+        );
+        respond(s, 200, &[], said.as_bytes());
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("h2c");
+        let p = Portico::start(
+            &config(
+                &origin.addr.to_string(),
+                free_port(),
+                &dir.join("a.log"),
+                Some("{ protocols: [h2c, websocket] }"),
+                "",
+            ),
+            driver,
+        );
+        let offer = |upgrade: &str, settings: &str| {
+            p.raw(
+                format!("GET /x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: {upgrade}\r\n{settings}\r\n")
+                    .as_bytes(),
+            )
+            .text()
+        };
+        assert_eq!(
+            offer("h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"),
+            r#"upgrade=Some("h2c") connection=Some("upgrade, http2-settings") settings=Some("AAMAAABkAARAAAAAAAIAAAAA")"#,
+            "{driver}"
+        );
+        assert_eq!(
+            offer("h2c", ""),
+            r#"upgrade=Some("h2c") connection=Some("upgrade") settings=None"#,
+            "{driver}"
+        );
+        assert_eq!(
+            offer("websocket", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"),
+            r#"upgrade=Some("websocket") connection=Some("upgrade") settings=None"#,
+            "{driver}"
+        );
+        p.stop();
+    }
+}
