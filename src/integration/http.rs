@@ -131,10 +131,14 @@ pub async fn proxy(
         _ => 0,
     };
     let api = &gen.snap.apis[c.req.api as usize];
-    if Edits::route_maps_responses(&gen.snap, &c.req) || api.gateway_responses.is_some() {
-        // Response mappings, and gateway responses to a failed integration, read
-        // `$context` values after the body has gone: keep the head (split off, not
-        // copied). Read from `rbuf` after it moved on, they took the next request's bytes.
+    if Edits::route_maps_responses(&gen.snap, &c.req)
+        || api.gateway_responses.is_some()
+        || api.cors.is_some()
+    {
+        // Response mappings, gateway responses to a failed integration and CORS headers
+        // (an echoed Origin) read the request after the body has gone: keep the head
+        // (split off, not copied). Read from `rbuf` after it moved on, they took the
+        // next request's bytes.
         c.req.saved_head = Some(c.rbuf.split_to(head_len));
         c.rbuf.advance(initial);
     } else {

@@ -421,7 +421,10 @@ async fn answer_after_body(
     status: u16,
     message: &'static str,
 ) -> bool {
-    c.rbuf.advance(consumed);
+    // The answer (a gateway response's `$context` values, CORS's Origin) reads the head:
+    // kept apart (split off, not copied), as after a proxied body.
+    c.req.saved_head = Some(c.rbuf.split_to(c.head.head_len));
+    c.rbuf.advance(consumed - c.head.head_len);
     c.head.head_len = 0;
     c.head.body = BodyKind::Empty;
     c.head.expect_continue = false;

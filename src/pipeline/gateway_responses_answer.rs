@@ -168,6 +168,7 @@ async fn write(
     let mut head = Vec::with_capacity(256);
     let mut body = Vec::with_capacity(64);
     let mut varied = false;
+    let origin: Option<Vec<u8>>;
     let info = ErrorInfo {
         routed,
         rtype: t,
@@ -178,6 +179,10 @@ async fn write(
         // After an integration consumed the request, its head is kept apart.
         let buf = c.req.saved_head.as_deref().unwrap_or(&c.rbuf);
         let view = request_view!(c, snap, buf);
+        // The Origin is read here, from the head where it is now: after an integration
+        // consumed the request, `rbuf` holds the next one's bytes (or fewer), and reading
+        // it there panicked the worker, or echoed another request's origin.
+        origin = cors.and(view.header(b"origin")).map(<[u8]>::to_vec);
         let mut value = Vec::new();
         match custom.and_then(|g| Some((g, g.body.as_ref()?))) {
             Some((g, b)) => {
@@ -231,8 +236,7 @@ async fn write(
     // sign in again) from a network error, and a shared cache could hand one origin's
     // answer to another (no `vary: origin`).
     if let Some(cors) = cors {
-        let origin = c.head.header(&c.rbuf, "origin");
-        cors.write_actual(c.req.cors, origin, varied, &mut head);
+        cors.write_actual(c.req.cors, origin.as_deref(), varied, &mut head);
     }
     encode::own_head_end(&mut head, &c.request_id, keep, c.head.minor_version == 0);
     c.wbuf.clear();
