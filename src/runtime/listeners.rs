@@ -215,13 +215,66 @@ fn spawn_connection(
     // and a TLS connection's is more than twice a plain one's.
     if l.tls {
         monoio::spawn(async move {
-            crate::server::conn::serve_tls(&ctx, stream, peer, listener).await;
+            let serving = crate::server::conn::serve_tls(&ctx, stream, peer, listener);
+            contained(serving, peer).await;
             ctx.connection_closed();
         });
     } else {
         monoio::spawn(async move {
-            crate::server::conn::serve(&ctx, stream, peer, listener).await;
+            let serving = crate::server::conn::serve(&ctx, stream, peer, listener);
+            contained(serving, peer).await;
             ctx.connection_closed();
         });
+    }
+}
+
+/// Runs a connection so that a panic in it (a bug) ends that connection only, its socket
+/// closed as the task unwinds. monoio does not catch a task's panic: it unwound the
+/// worker's runtime, every connection of the worker was dropped, and its SO_REUSEPORT
+/// listener, still open, kept taking connections no one served.
+async fn contained(serving: impl std::future::Future<Output = ()>, peer: SocketAddr) {
+    use futures_util::FutureExt;
+    if std::panic::AssertUnwindSafe(serving)
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        error!(%peer, "a connection's task panicked (a bug: the panic message is above); that connection is closed, the worker goes on");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A connection that panics ends alone: the worker's other tasks run on, and the
+    /// runtime is still there to run more.
+    #[test]
+    fn a_panicking_connection_leaves_the_worker_serving() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        let done = Rc::new(Cell::new(0));
+        let peer = "127.0.0.1:9".parse().unwrap();
+        rt.block_on(async {
+            let d = done.clone();
+            let other = monoio::spawn(async move {
+                monoio::time::sleep(std::time::Duration::from_millis(20)).await;
+                d.set(d.get() + 1);
+            });
+            let broken = monoio::spawn(super::contained(
+                async {
+                    monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    panic!("a bug in a connection");
+                },
+                peer,
+            ));
+            broken.await;
+            other.await;
+            super::contained(async { done.set(done.get() + 1) }, peer).await;
+        });
+        assert_eq!(done.get(), 2);
     }
 }

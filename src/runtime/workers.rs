@@ -5,12 +5,12 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::listeners::Listeners;
 use super::reload;
@@ -217,6 +217,8 @@ pub enum StartError {
     NoIoUring(std::io::Error),
     #[error("worker {0} stopped before it started")]
     WorkerDied(usize),
+    #[error("worker {0} panicked (a bug: the panic message is above); Portico stopped so that it can be restarted whole")]
+    WorkerPanicked(usize),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("admin.listen: cannot listen on {0}: {1}")]
@@ -307,33 +309,46 @@ pub fn run() -> Result<(), StartError> {
                     core_affinity::set_for_current(core);
                 }
                 let work = worker_main(id, driver, seed, shared, ready.clone());
-                let built = match driver {
-                    // DEFER_TASKRUN: the kernel finishes this worker's completions when
-                    // it parks (io_uring_enter), not as interrupts of whatever syscall it
-                    // is in; one issuer per ring, as thread-per-core is anyway. Measured on
-                    // one core: 10-25% more WebSocket passthrough messages/s, less CPU per
-                    // message. Kernels before 6.1 refuse it: plain io_uring then.
-                    Driver::IoUring => {
-                        let mut urb = io_uring::IoUring::builder();
-                        urb.setup_single_issuer().setup_defer_taskrun();
-                        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-                            .uring_builder(urb)
+                // A panic outside any one connection's task (those are contained) ends
+                // this worker's runtime: the process then stops, every worker draining,
+                // and exits non-zero for its supervisor to restart it, rather than run
+                // on with a worker whose listener takes connections no one serves.
+                let built =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match driver {
+                        // DEFER_TASKRUN: the kernel finishes this worker's completions when
+                        // it parks (io_uring_enter), not as interrupts of whatever syscall it
+                        // is in; one issuer per ring, as thread-per-core is anyway. Measured on
+                        // one core: 10-25% more WebSocket passthrough messages/s, less CPU per
+                        // message. Kernels before 6.1 refuse it: plain io_uring then.
+                        Driver::IoUring => {
+                            let mut urb = io_uring::IoUring::builder();
+                            urb.setup_single_issuer().setup_defer_taskrun();
+                            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                                .uring_builder(urb)
+                                .enable_timer()
+                                .build()
+                                .or_else(|_| {
+                                    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                                        .enable_timer()
+                                        .build()
+                                })
+                                .map(|mut rt| rt.block_on(work))
+                        }
+                        Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
                             .enable_timer()
                             .build()
-                            .or_else(|_| {
-                                monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-                                    .enable_timer()
-                                    .build()
-                            })
-                            .map(|mut rt| rt.block_on(work))
+                            .map(|mut rt| rt.block_on(work)),
+                    }));
+                match built {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        let _ = ready.send(Err(StartError::NoIoUring(e)));
                     }
-                    Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-                        .enable_timer()
-                        .build()
-                        .map(|mut rt| rt.block_on(work)),
-                };
-                if let Err(e) = built {
-                    let _ = ready.send(Err(StartError::NoIoUring(e)));
+                    Err(_) => {
+                        error!(worker = id, "worker panicked: stopping");
+                        WORKER_PANICKED.store(id + 1, Ordering::SeqCst);
+                        super::shutdown::request_stop();
+                    }
                 }
             })
             .expect("spawning a worker thread");
@@ -368,8 +383,14 @@ pub fn run() -> Result<(), StartError> {
     if let Some(admin) = admin {
         admin.stop();
     }
-    Ok(())
+    match WORKER_PANICKED.load(Ordering::SeqCst) {
+        0 => Ok(()),
+        n => Err(StartError::WorkerPanicked(n - 1)),
+    }
 }
+
+/// 1 + the id of a worker whose runtime panicked; 0: none.
+static WORKER_PANICKED: AtomicUsize = AtomicUsize::new(0);
 
 fn driver_choice(configured: DriverChoice) -> Result<DriverChoice, StartError> {
     match std::env::var("PORTICO_DRIVER") {
