@@ -19,6 +19,8 @@ pub mod warnings;
 pub mod yaml;
 
 #[cfg(test)]
+mod check_api_tests;
+#[cfg(test)]
 mod check_mapping_tests;
 #[cfg(test)]
 mod check_tests;

@@ -243,6 +243,30 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     &mut err,
                 );
             }
+            // The key is the Lambda authorizer's usageIdentifierKey and nothing else (the
+            // `x-api-key` header is not read): a route without one refuses every request.
+            let ws_message_route =
+                api.protocol == super::super::model::Protocol::Websocket && key != "$connect";
+            if route.api_key_required
+                && api.api_key_source == ApiKeySource::Authorizer
+                && !ws_message_route
+            {
+                let gives_no_key = match found {
+                    None if a.iam => Some("its `authorization: iam` gives none".to_string()),
+                    None => Some("it has no authorizer".to_string()),
+                    Some((n, Some((_, Authorizer::Jwt(_))))) => Some(format!(
+                        "its authorizer {n:?} is a JWT authorizer, which gives none"
+                    )),
+                    // Lambda: its answer gives the key. Unknown: reported above.
+                    Some((_, Some((_, Authorizer::Lambda(_))))) | Some((_, None)) => None,
+                };
+                if let Some(why) = gives_no_key {
+                    err(
+                        &p.key("api_key_required"),
+                        format!("the API's `api_key_source: authorizer` takes the key from a Lambda authorizer's usageIdentifierKey, and {why}: every request would be refused 403, whatever x-api-key it sends; give the route a Lambda authorizer, or use api_key_source: header"),
+                    );
+                }
+            }
             if a.none && a.authorizer.is_some() {
                 err(
                     &p.key("authorization"),
