@@ -79,3 +79,68 @@ paths:
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check`'s warnings for `yaml` (files relative to `base`), as printed.
+fn warnings(yaml: &str, base: &std::path::Path) -> Vec<String> {
+    let report = super::check_text_in(yaml, base);
+    assert_eq!(report.errors, [], "{yaml}");
+    report.warnings.iter().map(ToString::to_string).collect()
+}
+
+/// A config caught half-written (`head -c 300 good.yaml`) is often a valid YAML prefix:
+/// the API and its stages, none of its routes. It was taken without a word, and every
+/// request was a 404.
+#[test]
+fn an_api_without_routes_is_a_warning() {
+    let here = std::path::Path::new(".");
+    let cut = "apis:\n  app:\n    stages: { $default: {} }\n";
+    let none = "apis.app.routes: no routes: every request to this API answers 404";
+    assert_eq!(warnings(cut, here), [none]);
+    assert_eq!(warnings(&format!("{cut}    routes:\n"), here), [none]);
+    assert_eq!(warnings(&format!("{cut}    routes: {{}}\n"), here), [none]);
+    let ws = "apis:\n  chat:\n    protocol: websocket\n    stages: { prod: {} }\n";
+    let out = warnings(ws, here);
+    assert!(
+        out.contains(
+            &"apis.chat.routes: no routes: connections open, but no message reaches a backend"
+                .to_string()
+        ),
+        "{out:?}"
+    );
+    // One route is enough.
+    let served =
+        format!("{cut}    routes:\n      \"GET /a\": {{ integration: {{ type: mock }} }}\n");
+    assert_eq!(warnings(&served, here), Vec::<String>::new());
+    // A route that does not decode is the error, not "no routes".
+    let report = super::check_text_in(
+        &format!("{cut}    routes:\n      \"GET /a\": {{ integration: {{ type: mo }} }}\n"),
+        here,
+    );
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.warnings, []);
+}
+
+/// Routes imported from an OpenAPI file count; one with no operations is warned of at
+/// `openapi`, and one that cannot be read is the error alone.
+#[test]
+fn routes_from_an_openapi_file_count() {
+    let dir = std::env::temp_dir().join(format!("portico-noroutes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = |paths: &str| {
+        format!("openapi: \"3.0.1\"\ninfo: {{ title: shop, version: \"1\" }}\npaths:{paths}\n")
+    };
+    let op = "\n  /a:\n    get:\n      x-amazon-apigateway-integration: { type: mock, requestTemplates: { application/json: '{\"statusCode\": 200}' }, responses: { default: { statusCode: \"200\" } } }";
+    std::fs::write(dir.join("full.yaml"), doc(op)).unwrap();
+    std::fs::write(dir.join("empty.yaml"), doc(" {}")).unwrap();
+    let yaml =
+        |file: &str| format!("apis:\n  shop:\n    openapi: {file}\n    stages: {{ prod: {{}} }}\n");
+    assert_eq!(warnings(&yaml("full.yaml"), &dir), Vec::<String>::new());
+    assert_eq!(
+        warnings(&yaml("empty.yaml"), &dir),
+        ["apis.shop.openapi: empty.yaml gives no routes and the API lists none: every request to this API answers 404"]
+    );
+    let report = super::check_text_in(&yaml("missing.yaml"), &dir);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.warnings, []);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -157,6 +157,26 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 .iter()
                 .any(|(_, target)| target.split('/').next() == Some(name.as_str()))
         });
+        // Nothing to serve, as a file caught half-written (or cut short) by a reload can
+        // leave it: a valid YAML prefix with the API's stages and none of its routes.
+        if api.routes.is_empty() {
+            let nothing = match api.protocol {
+                super::model::Protocol::Http => "every request to this API answers 404",
+                super::model::Protocol::Websocket => {
+                    "connections open, but no message reaches a backend"
+                }
+            };
+            // Routes compile from the file's `routes` and the OpenAPI file's paths (merged
+            // in before decoding): said at the OpenAPI file when there is one, where an
+            // error reading it hides this.
+            out.push(match &api.defs.openapi {
+                Some(file) => p.key("openapi").error(format!(
+                    "{} gives no routes and the API lists none: {nothing}",
+                    file.display()
+                )),
+                None => p.key("routes").error(format!("no routes: {nothing}")),
+            });
+        }
         let no_principals = cfg.iam.as_ref().is_none_or(|i| i.principals.is_empty());
         if api.protocol == super::model::Protocol::Websocket && no_principals {
             out.push(p.key("protocol").error(
