@@ -366,3 +366,65 @@ upstreams:
     let (errors, _) = check(&yaml, &dir);
     assert_eq!(errors, Vec::<String>::new());
 }
+
+/// A PEM file cut short (copied while being written) is said to be, in words: the error
+/// showed the missing END line's label as bytes, `missing section end marker: [67, 69, …]`.
+#[test]
+fn a_pem_file_cut_short_says_so() {
+    let dir = dir("tls-cut-pem");
+    let server = Issued::new(
+        "a.test",
+        &["a.test"],
+        IsCa::ExplicitNoCa,
+        vec![KeyUsagePurpose::DigitalSignature],
+        None,
+    );
+    let (cert, key) = (server.cert.pem(), server.key.serialize_pem());
+    std::fs::write(dir.join("cut.pem"), &cert[..300]).unwrap();
+    std::fs::write(dir.join("cut.key"), &key[..100]).unwrap();
+    std::fs::write(dir.join("cut-begin.pem"), "-----BEGIN CERTIF").unwrap();
+    let body = cert.find('\n').unwrap() + 5;
+    std::fs::write(
+        dir.join("bad-char.pem"),
+        format!("{}!{}", &cert[..body], &cert[body + 1..]),
+    )
+    .unwrap();
+    std::fs::write(dir.join("server.pem"), &cert).unwrap();
+    std::fs::write(dir.join("server.key"), &key).unwrap();
+    let yaml = |cert: &str, key: &str| {
+        format!(
+            "server: {{ tls_listen: [\"127.0.0.1:18443\"] }}\n{API}domains:\n  a.test: {{ cert: {cert}, key: {key}, mappings: {{ \"\": shop/prod }} }}\n"
+        )
+    };
+    let at = |file: &str| dir.join(file).display().to_string();
+    let (errors, _) = check(&yaml("cut.pem", "cut.key"), &dir);
+    assert_eq!(
+        errors,
+        [
+            format!(
+                r#"domains."a.test".cert: {}: bad PEM: the file ends before the -----END CERTIFICATE----- line of its -----BEGIN CERTIFICATE----- block: is it cut short?"#,
+                at("cut.pem")
+            ),
+            format!(
+                r#"domains."a.test".key: {}: no usable private key: the file ends before the -----END PRIVATE KEY----- line of its -----BEGIN PRIVATE KEY----- block: is it cut short?"#,
+                at("cut.key")
+            ),
+        ]
+    );
+    let (errors, _) = check(&yaml("cut-begin.pem", "server.key"), &dir);
+    assert_eq!(
+        errors,
+        [format!(
+            r#"domains."a.test".cert: {}: bad PEM: "-----BEGIN CERTIF" is not a whole BEGIN line (it ends in five dashes, as -----BEGIN CERTIFICATE-----): is the file cut short?"#,
+            at("cut-begin.pem")
+        )]
+    );
+    let (errors, _) = check(&yaml("bad-char.pem", "server.key"), &dir);
+    assert_eq!(
+        errors,
+        [format!(
+            r#"domains."a.test".cert: {}: bad PEM: the base64 text between a BEGIN and an END line is damaged: '!', which is not base64"#,
+            at("bad-char.pem")
+        )]
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{NoClientAuth, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -115,9 +115,54 @@ fn certs(
             None
         }
         Err(e) => {
-            err(errors, p, format!("{}: bad PEM: {e}", path.display()));
+            err(
+                errors,
+                p,
+                format!("{}: bad PEM: {}", path.display(), pem_problem(&e)),
+            );
             None
         }
+    }
+}
+
+/// What is wrong with a PEM file, in words: rustls shows a label as its bytes
+/// (`missing section end marker: [67, 69, 82, …]`) and a base64 error as its Rust name.
+/// The usual cause, a file cut short (copied while being written, a paste that lost its
+/// end), is named.
+fn pem_problem(e: &pem::Error) -> String {
+    let text = |bytes: &[u8]| {
+        let t = String::from_utf8_lossy(bytes);
+        let t = t.trim_end();
+        match t.char_indices().nth(80) {
+            Some((at, _)) => format!("{}…", &t[..at]),
+            None => t.to_string(),
+        }
+    };
+    match e {
+        pem::Error::MissingSectionEnd { end_marker } => {
+            let label = text(end_marker);
+            format!("the file ends before the -----END {label}----- line of its -----BEGIN {label}----- block: is it cut short?")
+        }
+        pem::Error::IllegalSectionStart { line } => format!(
+            "{:?} is not a whole BEGIN line (it ends in five dashes, as -----BEGIN CERTIFICATE-----): is the file cut short?",
+            text(line)
+        ),
+        pem::Error::Base64Decode(why) => {
+            let why = match why.as_str() {
+                "PrematurePadding" => "'=' before the end of the block".to_string(),
+                "InvalidTrailingPadding" => "wrong '=' padding at the end of the block".into(),
+                other => match other
+                    .strip_prefix("InvalidCharacter(")
+                    .and_then(|b| b.strip_suffix(')')?.parse::<u8>().ok())
+                {
+                    Some(b) => format!("{:?}, which is not base64", char::from(b)),
+                    None => other.to_string(),
+                },
+            };
+            format!("the base64 text between a BEGIN and an END line is damaged: {why}")
+        }
+        pem::Error::NoItemsFound => "no PEM block of the kind needed".into(),
+        other => other.to_string(),
     }
 }
 
@@ -173,7 +218,7 @@ fn site(
     let chain = certs(cert, &p.key("cert"), errors);
     let key_der = match crate::config::read_file(key) {
         Ok(bytes) => {
-            PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| unusable_key(key, &bytes, e))
+            PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| unusable_key(key, &bytes, &e))
         }
         Err(e) => Err(format!("cannot read {}: {e}", key.display())),
     };
@@ -258,7 +303,7 @@ fn site(
 }
 
 /// Why a key file gave no key, in the words a user can act on.
-fn unusable_key(path: &Path, bytes: &[u8], e: impl std::fmt::Display) -> String {
+fn unusable_key(path: &Path, bytes: &[u8], e: &pem::Error) -> String {
     let text = String::from_utf8_lossy(bytes);
     if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         || text.contains("Proc-Type: 4,ENCRYPTED")
@@ -275,7 +320,11 @@ fn unusable_key(path: &Path, bytes: &[u8], e: impl std::fmt::Display) -> String 
             path.display()
         );
     }
-    format!("{}: no usable private key: {e}", path.display())
+    let why = match e {
+        pem::Error::NoItemsFound => "no PEM block holds a private key".into(),
+        e => pem_problem(e),
+    };
+    format!("{}: no usable private key: {why}", path.display())
 }
 
 /// Why TLS clients would refuse `leaf` for `domain`, if they would: it names other hosts,
