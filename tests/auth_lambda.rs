@@ -69,8 +69,13 @@ fn policy_authorizer() -> Function {
                 .to_string(),
             );
         }
+        if ev["authorizationToken"].as_str() == Some("boom,acme") {
+            return FnReply::Error(r#"{"errorMessage":"boom","errorType":"Error"}"#.into());
+        }
         if ev["authorizationToken"].as_str() != Some("t1,acme") {
-            return FnReply::Error(r#"{"errorMessage":"Unauthorized"}"#.into());
+            return FnReply::Error(
+                r#"{"errorMessage":"Unauthorized","errorType":"Exception","stackTrace":[]}"#.into(),
+            );
         }
         FnReply::Json(
             json!({
@@ -313,14 +318,22 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
         }
         assert_eq!(policy.calls(), 4);
 
-        // Another identity value is another cache entry (and here a function error).
-        assert_eq!(get(&p, "/p/1?tenant=other", Some("t1")).status, 500);
+        // Another identity value is another cache entry: here the function raises
+        // "Unauthorized", REST's blueprint refusal, a 401 from a 1.0 authorizer (it was a
+        // 500); another error is a 500.
+        let r = get(&p, "/p/1?tenant=other", Some("t1"));
+        assert_eq!((r.status, r.json_message()), (401, "Unauthorized".into()));
+        let r = get(&p, "/p/1?tenant=acme", Some("boom"));
+        assert_eq!(
+            (r.status, r.json_message()),
+            (500, "Internal Server Error".into())
+        );
         assert_eq!(
             get(&p, "/p/1", Some("t1")).status,
             401,
             "identity source missing"
         );
-        assert_eq!(policy.calls(), 5);
+        assert_eq!(policy.calls(), 6);
     }
 }
 

@@ -184,12 +184,12 @@ pub(super) async fn step(
                     v
                 }
                 Err(e) => {
-                    // A WebSocket API's authorizer is REST-style: a function error whose
-                    // message is exactly "Unauthorized" is API Gateway's 401, the
-                    // blueprint's way to refuse a missing or bad token (any other
-                    // error is a 500). The error may come as a runtime's error object
-                    // without X-Amz-Function-Error too.
-                    if ws.is_some() && unauthorized_error(&answer) {
+                    // A WebSocket API's authorizer and a 1.0 one are REST-style: a
+                    // function error whose message is exactly "Unauthorized" is API
+                    // Gateway's 401, the blueprint's way to refuse a missing or bad
+                    // token (any other error is a 500). The error may come as a
+                    // runtime's error object without X-Amz-Function-Error too.
+                    if format == PayloadFormat::V1 && unauthorized_error(&answer) {
                         c.req.auth.error = "the authorizer raised Unauthorized";
                         return Err(AuthDeny::Unauthorized(None));
                     }
