@@ -506,6 +506,83 @@ fn ten_mib_bodies_go_through_both_ways() {
 }
 
 #[test]
+fn a_text_body_escaping_past_the_event_cap_is_refused_413() {
+    // Each 0x01 is `\u0001` in the event, 6 bytes: 2.4 MB of them would be a 14.4 MB
+    // event, over the cap (a 10 MiB body in base64, 13,981,018), which Lambda refuses
+    // too. Unrefused, 10 MiB of them was a 63 MB event per request.
+    let f = Function::start(|e| {
+        let n = e["body"].as_str().map_or(0, str::len);
+        let b64 = e["isBase64Encoded"].as_bool().unwrap_or(true);
+        FnReply::Json(json!({"statusCode": 200, "body": format!("{n} {b64}")}).to_string())
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(
+            &lambda_config(&f, "").replace("timeout: 2s }", "timeout: 20s }"),
+            driver,
+        );
+        let send = |byte: u8, n: usize| {
+            let mut req = format!(
+                "POST /v2/t HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n"
+            )
+            .into_bytes();
+            req.extend_from_slice(&vec![byte; n]);
+            p.raw(&req)
+        };
+        let calls = f.calls();
+        let r = send(1, 2_400_000);
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (413, r#"{"message":"Request Entity Too Large"}"#),
+            "{driver}"
+        );
+        assert_eq!(f.calls(), calls, "{driver}: the function was called");
+        // Under the cap, text stays text as API Gateway sends it: 1 MB of 0x01 is a 6 MB
+        // event, and plain text as long as the refused body goes.
+        assert_eq!(send(1, 1_000_000).text(), "1000000 false", "{driver}");
+        assert_eq!(send(b'a', 2_400_000).text(), "2400000 false", "{driver}");
+    }
+}
+
+#[test]
+fn memory_large_events_took_goes_back() {
+    let rss_kib = |p: &Portico| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let f = Function::start(|_| ok_reply());
+    let body = vec![0xffu8; 8 << 20];
+    for driver in DRIVERS {
+        let p = Portico::start(
+            &lambda_config(&f, "").replace("timeout: 2s }", "timeout: 20s }"),
+            driver,
+        );
+        assert_eq!(p.get("/v2/warm").status, 200);
+        let before = rss_kib(&p);
+        // Each holds its body (8 MiB) and its event (11 MB of base64) at once.
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    let mut req = format!(
+                        "POST /v2/b HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    req.extend_from_slice(&body);
+                    assert_eq!(p.raw(&req).status, 200, "{driver}");
+                });
+            }
+        });
+        // Kept by the allocator, 6 such requests left a worker about 100 MB above.
+        let after = rss_kib(&p);
+        assert!(
+            after < before + 32 * 1024,
+            "{driver}: RSS {before} KiB before, {after} KiB after"
+        );
+    }
+}
+
+#[test]
 fn a_functions_error_message_cannot_forge_a_log_line() {
     // A handler that raises with the client's text in the message, as many do.
     let f = Function::start(|e| {

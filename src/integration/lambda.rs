@@ -46,6 +46,18 @@ const LENGTH_ROOM: usize = 16 + 20 + 4;
 /// the exact bytes).
 const LAMBDA_PAYLOAD: u64 = 6_291_556;
 const TIMED_OUT: &str = "no answer within the integration timeout";
+/// Lambda's limit on a synchronous invoke's event ("Request must be smaller than
+/// 6291456 bytes for the InvokeFunction operation").
+const LAMBDA_EVENT: usize = 6_291_456;
+
+/// The largest body, as the JSON string in the event, a function is sent: what Lambda
+/// takes, or a `max_body_bytes` body in base64, whichever is more. Any event Lambda
+/// takes is sent; past the cap only text that escapes to more than base64's 4/3 (control
+/// characters are 6 bytes each, `\u0001`), which Lambda would refuse as well.
+fn event_body_cap(max_body_bytes: u64) -> usize {
+    let max = usize::try_from(max_body_bytes).unwrap_or(usize::MAX);
+    LAMBDA_EVENT.max(max.div_ceil(3).saturating_mul(4).saturating_add(2))
+}
 
 /// `http://host[:port][/path]` → (host as written for the Host header, port, path).
 /// `check` and the compiler read urls through it (each stage's, once its variables are
@@ -172,6 +184,13 @@ pub async fn invoke(
     c: &mut Conn,
     l: &LambdaIntegration,
 ) -> bool {
+    let keep = serve(ctx, gen, c, l).await;
+    // Whatever the outcome: a refused or failed call grew the buffers as much.
+    shrink(c);
+    keep
+}
+
+async fn serve(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, l: &LambdaIntegration) -> bool {
     // The request time is the arrival, not the end of the upload.
     c.req.time_ms();
     let consumed = match c.read_whole_body(gen).await {
@@ -183,15 +202,35 @@ pub async fn invoke(
     };
     let head_len = c.head.head_len;
     // Read whole, a chunked body was decoded in place.
-    let body: &[u8] = &c.rbuf[head_len..consumed];
+    let body = lambda_event::Body::new(
+        c.head.header(&c.rbuf, "content-type"),
+        &c.rbuf[head_len..consumed],
+    );
+    let cap = event_body_cap(gen.snap.server.limits.max_body_bytes);
+    let json_len = body.json_len(cap);
+    if let Some(n) = json_len.filter(|&n| n > cap) {
+        // Lambda would refuse such an event (RequestEntityTooLargeException) and API
+        // Gateway answers the client 413; unrefused, a body of control characters made
+        // a 63 MB event of a 10 MiB body, per request.
+        let reason = format!(
+            "the body is {n} bytes as a JSON string in the event, over {cap} (the larger of Lambda's invoke limit and max_body_bytes in base64)"
+        );
+        if let Some(suppressed) = log_budget() {
+            let id = String::from_utf8_lossy(&c.request_id).into_owned();
+            warn!(url = %l.url, request_id = %id, reason = %reason, suppressed, "lambda event too large");
+        }
+        c.out.texts().integration.push_str(&reason);
+        return answer_after_body(ctx, gen, c, consumed, 413, "Request Entity Too Large").await;
+    }
 
     // Room for the request head first; the head is filled in once the event's length is
     // known, and the write starts where the head does.
     let room = l.head.len() + LENGTH_ROOM;
     c.wbuf.clear();
-    // Enough for the head, the request head as JSON and a base64 body: one allocation.
-    c.wbuf
-        .reserve(room + 2 * head_len + body.len() / 3 * 4 + 1024);
+    // Enough for the head, the request head as JSON and the body: one allocation (text
+    // that was not counted is at most `cap`; most of it is plain, base64's size is a guess).
+    let body_room = json_len.unwrap_or((consumed - head_len) / 3 * 4);
+    c.wbuf.reserve(room + 2 * head_len + body_room + 1024);
     c.wbuf.resize(room, 0);
     let mut trace_id = Vec::with_capacity(64);
     let now = crate::http1::encode::unix_secs();
@@ -206,7 +245,7 @@ pub async fn invoke(
         trace_id: &trace_id,
     };
     let view = request_view!(c, &gen.snap, &c.rbuf);
-    lambda_event::write_event(&mut c.wbuf, &view, l.format, body, &added);
+    lambda_event::write_event(&mut c.wbuf, &view, l.format, &body, &added);
     let start = fill_head(&mut c.wbuf, room, &l.head);
 
     // The timeout is the call's: counted once the event is ready, not during a slow
@@ -245,7 +284,6 @@ pub async fn invoke(
     if c.flush_wbuf().await.is_err() {
         return false;
     }
-    shrink(c);
     keep
 }
 
@@ -306,19 +344,29 @@ fn log_budget() -> Option<u64> {
 }
 
 /// Large bodies grow the connection's buffers; a keep-alive connection should not hold
-/// megabytes between requests.
+/// megabytes between requests, nor a worker after them: the allocator is asked to
+/// return what was freed (it kept it: 8 requests of 10 MiB left a worker 160 MB above
+/// its base for good).
 fn shrink(c: &mut Conn) {
     const KEEP: usize = 1 << 20;
+    let mut freed = false;
     if c.wbuf.capacity() > KEEP {
         c.wbuf = Vec::with_capacity(4096);
+        freed = true;
     }
     if c.ubuf.capacity() > KEEP {
         c.ubuf = bytes::BytesMut::new();
+        freed = true;
     }
     if c.rbuf.capacity() > KEEP && c.rbuf.len() < KEEP / 16 {
         let mut fresh = bytes::BytesMut::with_capacity(16 * 1024);
         fresh.extend_from_slice(&c.rbuf);
         c.rbuf = fresh;
+        freed = true;
+    }
+    if freed {
+        // SAFETY: mi_collect only frees pages mimalloc no longer uses.
+        unsafe { libmimalloc_sys::mi_collect(true) };
     }
 }
 

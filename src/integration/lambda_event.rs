@@ -49,12 +49,56 @@ pub struct Added<'a> {
     pub trace_id: &'a [u8],
 }
 
+/// A request body as the event carries it: text (a JSON string, escaped) or base64.
+pub struct Body<'a> {
+    bytes: &'a [u8],
+    base64: bool,
+}
+
+impl<'a> Body<'a> {
+    pub const EMPTY: Body<'static> = Body {
+        bytes: b"",
+        base64: false,
+    };
+
+    /// Text when it is UTF-8 and its media type textual ([`is_text`]), else base64.
+    pub fn new(content_type: Option<&[u8]>, bytes: &'a [u8]) -> Self {
+        let base64 = !bytes.is_empty() && !is_text(content_type, bytes);
+        Body { bytes, base64 }
+    }
+
+    /// The bytes of its JSON string, quotes included: for base64, and for text that could
+    /// be larger than `cap` (counted: an escaped byte is up to 6, `\u0001`); `None` for
+    /// text that cannot be. A body of control characters makes an event 6 times its
+    /// size, base64 only 4/3.
+    pub fn json_len(&self, cap: usize) -> Option<usize> {
+        let n = self.bytes.len();
+        if n == 0 {
+            Some(0)
+        } else if self.base64 {
+            Some(n.div_ceil(3) * 4 + 2)
+        } else if n.saturating_mul(6).saturating_add(2) <= cap {
+            None
+        } else {
+            // UTF-8 already (is_text): no replacement characters, only escapes.
+            let extra: usize = (self.bytes.iter())
+                .map(|&b| match b {
+                    b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 1,
+                    0..=0x1f => 5,
+                    _ => 0,
+                })
+                .sum();
+            Some(n + extra + 2)
+        }
+    }
+}
+
 /// Appends the event for the request in `v` with `body`.
 pub fn write_event(
     out: &mut Vec<u8>,
     v: &RequestView,
     format: PayloadFormat,
-    body: &[u8],
+    body: &Body,
     added: &Added,
 ) {
     match format {
@@ -79,7 +123,7 @@ fn raw_path(out: &mut Vec<u8>, v: &RequestView) {
     out.push(b'"');
 }
 
-fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
+fn v2(out: &mut Vec<u8>, v: &RequestView, body: &Body, added: &Added) {
     out.extend_from_slice(br#"{"version":"2.0","routeKey":"#);
     string(out, v.route().key.as_bytes());
     out.extend_from_slice(br#","rawPath":"#);
@@ -143,16 +187,16 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
     out.extend_from_slice(br#","timeEpoch":"#);
     encode::decimal(out, v.state.time_ms());
     out.push(b'}');
-    if !body.is_empty() {
+    if !body.bytes.is_empty() {
         out.extend_from_slice(br#","body":"#);
     }
-    let base64 = write_body(out, v, body);
+    let base64 = write_body(out, body);
     out.extend_from_slice(br#","isBase64Encoded":"#);
     out.extend_from_slice(if base64 { b"true" } else { b"false" });
     out.push(b'}');
 }
 
-fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
+fn v1(out: &mut Vec<u8>, v: &RequestView, body: &Body, added: &Added) {
     fields(
         out,
         v,
@@ -271,10 +315,10 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &[u8], added: &Added) {
         stage_variables(out, v);
     }
     out.extend_from_slice(br#","body":"#);
-    if body.is_empty() {
+    if body.bytes.is_empty() {
         out.extend_from_slice(b"null");
     }
-    let base64 = write_body(out, v, body);
+    let base64 = write_body(out, body);
     out.extend_from_slice(br#","isBase64Encoded":"#);
     out.extend_from_slice(if base64 { b"true" } else { b"false" });
     out.push(b'}');
@@ -298,11 +342,12 @@ fn client_cert(out: &mut Vec<u8>, c: &crate::tls::PeerCert) {
 }
 
 /// Writes the body as a JSON string (nothing when empty); returns whether it is base64.
-fn write_body(out: &mut Vec<u8>, v: &RequestView, body: &[u8]) -> bool {
+fn write_body(out: &mut Vec<u8>, body: &Body) -> bool {
+    let (base64, body) = (body.base64, body.bytes);
     if body.is_empty() {
         return false;
     }
-    if is_text(v.header(b"content-type"), body) {
+    if !base64 {
         string(out, body);
         return false;
     }

@@ -233,7 +233,13 @@ fn http_event(
         port: c.stream.local_port(),
         trace_id: &trace,
     };
-    lambda_event::write_event(&mut event, &view, rt.format, b"", &added);
+    lambda_event::write_event(
+        &mut event,
+        &view,
+        rt.format,
+        &lambda_event::Body::EMPTY,
+        &added,
+    );
     authorizer_event(&event, rt.format, &route_arn(snap, c), &split(values))
 }
 
