@@ -128,6 +128,50 @@ fn a_functions_etag_in_two_cases_is_its_first_not_a_list() {
 }
 
 #[test]
+fn a_205_is_never_compressed() {
+    // A 205 has no content (RFC 9110 §15.3.6), whatever its Content-Type says.
+    let origin = Origin::start(|_, s| {
+        use std::io::Write;
+        let head = "HTTP/1.1 205 Reset Content\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        s.write_all(head.as_bytes()).unwrap();
+        true
+    });
+    let result = serde_json::json!({
+        "statusCode": 205,
+        "headers": { "content-type": "application/json" },
+        "body": body(),
+    })
+    .to_string();
+    let function = Function::start(move |_| FnReply::Json(result.clone()));
+    let config = format!(
+        r#"{}apis:
+  app:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /http": {{ integration: {{ type: http, upstream: origin }} }}
+      "GET /fn": {{ integration: {{ type: lambda, url: "{}" }} }}
+"#,
+        compressing_head(origin.addr),
+        function.url()
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&config, driver);
+        for path in ["/http", "/fn"] {
+            for accept in ["gzip", "br"] {
+                let r = get(&p, path, &format!("Accept-Encoding: {accept}\r\n"));
+                assert_eq!(r.status, 205, "{driver} {path} {accept}");
+                assert_eq!(
+                    (r.header("content-encoding"), r.body.len()),
+                    (None, 0),
+                    "{driver} {path} {accept}: {:?}",
+                    r.headers
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn a_client_refresh_replaces_the_entry_of_every_encoding() {
     let version = Arc::new(AtomicUsize::new(1));
     let v = version.clone();

@@ -8,7 +8,7 @@
 //!   also part of a response-cache key (`cache/serve.rs`), so each encoding is its own
 //!   cache entry.
 //! - **Response side** — [`Plan::decide`] looks at the response head: never for HEAD,
-//!   1xx/204/206/304, a `Content-Encoding` already there, `Cache-Control: no-transform`,
+//!   1xx/204/205/206/304, a `Content-Encoding` already there, `Cache-Control: no-transform`,
 //!   a `Content-Range`, a digest of the body (`Content-Digest`, ...), a type not listed, or a `Content-Length` below `min_size`. An
 //!   eligible response gets `Vary: Accept-Encoding` whether or not this client accepted
 //!   a coding (nginx's gzip_vary); a compressed one loses its `Content-Length`, gets
@@ -212,7 +212,10 @@ impl Plan {
         self.coding = None;
         self.vary = false;
         self.rewrite_etag = false;
-        if matches!(status, 100..=199 | 204 | 206 | 304) || length.is_some_and(|n| n < rt.min_size)
+        // 204, 205 and 304 have no content (205's framing says length 0): an encoded empty
+        // body would be content (a gzip stream is 20 bytes), and its Content-Encoding a lie.
+        if matches!(status, 100..=199 | 204 | 205 | 206 | 304)
+            || length.is_some_and(|n| n < rt.min_size)
         {
             return;
         }

@@ -106,6 +106,8 @@ fn eligibility() {
     for (status, len, headers) in [
         (200, Some(99), &json[..]),
         (204, None, &json[..]),
+        (205, None, &json[..]),
+        (205, Some(1000), &json[..]),
         (304, None, &json[..]),
         (206, None, &json[..]),
         (200, None, &[][..]),
