@@ -305,8 +305,11 @@ fn status_code(v: &Value) -> Option<u16> {
                 f as u64
             }
         },
-        // Some runtimes send it as text; API Gateway takes "200" too.
-        Value::String(s) => s.parse().ok()?,
+        // Some runtimes send it as text; API Gateway takes "200" too. Digits only: u64's
+        // parser also takes "+200".
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()?
+        }
         _ => return None,
     };
     (200..=599).contains(&n).then_some(n as u16)

@@ -119,6 +119,10 @@ fn lenient_where_runtimes_and_libraries_differ() {
     // A float status without a fraction, a status as text.
     assert_eq!(ok(V2, r#"{"statusCode":201.0}"#).status, 201);
     assert_eq!(ok(V1, r#"{"statusCode":"204"}"#).status, 204);
+    for text in ["+200", " 200", "200 ", "", "2e2", "-200"] {
+        let answer = format!(r#"{{"statusCode":"{text}"}}"#);
+        assert!(parse(V2, answer.as_bytes()).is_err(), "{text:?}");
+    }
     // null headers, list entries and cookies add nothing; numbers and booleans are text.
     let r = ok(
         V1,
