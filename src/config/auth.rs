@@ -163,7 +163,7 @@ pub(super) fn route_auth(d: &mut Decoder, v: &Value, p: &KeyPath) -> RouteAuth {
         return a;
     };
     if let Some(x) = map.get("authorizer").filter(|x| !x.is_null()) {
-        a.authorizer = d.string(x, &p.key("authorizer"));
+        a.authorizer = d.parsed_text(x, &p.key("authorizer"));
     }
     if let Some(x) = map.get("authorization_scopes").filter(|x| !x.is_null()) {
         a.scopes = d

@@ -34,6 +34,13 @@ pub(super) struct Decoder<'a> {
     /// index in `errors`. Their path is the first key's too, whose value is read, so they
     /// explain none of the errors found in it.
     pub twice: Vec<usize>,
+    /// Whether a string value named `${env:...}`: only then does the config differ from
+    /// its [`Decoder::as_written`] decode.
+    pub read_env: bool,
+    /// Text values keep their `${env:NAME}` as written (values parsed further, such as
+    /// numbers, durations and addresses, are still read from the environment): the copy
+    /// of the config the OpenAPI export prints, which must not hold what they point to.
+    as_written: bool,
     env: EnvLookup<'a>,
     written: &'a Written,
 }
@@ -120,8 +127,18 @@ impl<'a> Decoder<'a> {
             about_key: Vec::new(),
             renumbered: Vec::new(),
             twice: Vec::new(),
+            read_env: false,
+            as_written: false,
             env,
             written,
+        }
+    }
+
+    /// A decoder whose text values keep `${env:NAME}` unexpanded (see `as_written`).
+    pub fn as_written(env: EnvLookup<'a>, written: &'a Written) -> Self {
+        Decoder {
+            as_written: true,
+            ..Decoder::new(env, written)
         }
     }
 
@@ -329,7 +346,27 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// A text value: with `${env:NAME}` expanded, or as written by an `as_written` decoder.
     pub fn string(&mut self, v: &Value, path: &KeyPath) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains("${env:") => {
+                self.read_env = true;
+                if self.as_written {
+                    return Some(s.clone());
+                }
+                self.expand(s, path).map(Cow::into_owned)
+            }
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.type_error(path, "a string", other);
+                None
+            }
+        }
+    }
+
+    /// Text the caller parses into something else (an address, a count, a name another
+    /// key defines): `${env:NAME}` is always expanded, as for numbers and durations.
+    pub fn parsed_text(&mut self, v: &Value, path: &KeyPath) -> Option<String> {
         match v {
             Value::String(s) => self.expand(s, path).map(Cow::into_owned),
             other => {

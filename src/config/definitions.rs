@@ -155,7 +155,7 @@ pub(super) fn route_validation(d: &mut Decoder, f: &Fields) -> RouteValidation {
         models: f
             .opt(d, "request_model", |d, v, p| match v {
                 // One name means the model for JSON bodies.
-                Value::String(_) => Some(vec![("application/json".into(), d.string(v, p)?)]),
+                Value::String(_) => Some(vec![("application/json".into(), d.parsed_text(v, p)?)]),
                 _ => d.text_map(v, p),
             })
             .unwrap_or_default(),

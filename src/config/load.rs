@@ -52,8 +52,9 @@ pub fn load_str_with_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
     let (root, written, mut errors) = parse_yaml(text)?;
-    let (cfg, d) = decode_partial(&root, &written, env);
+    let (mut cfg, d) = decode_partial(&root, &written, env);
     errors.extend(d.errors);
+    keep_as_written(&mut cfg, d.read_env, &root, &written, env);
     if errors.is_empty() {
         Ok(cfg)
     } else {
@@ -86,8 +87,10 @@ pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, Confi
     let (more, warnings) = crate::openapi::merge_files(&mut root, base);
     errors.extend(more);
     let before = errors.len();
-    let (mut cfg, d) = decode_partial(&root, &written, &|name| std::env::var(name).ok());
+    let env = |name: &str| std::env::var(name).ok();
+    let (mut cfg, d) = decode_partial(&root, &written, &env);
     errors.extend(d.errors);
+    keep_as_written(&mut cfg, d.read_env, &root, &written, &env);
     let about: Vec<usize> = d.about_key.iter().map(|(i, _)| before + i).collect();
     let read_twice: Vec<usize> = d.twice.iter().map(|i| before + i).collect();
     let mut lies_at: Vec<String> = (errors.iter().enumerate())
@@ -163,6 +166,21 @@ fn decode_partial<'a>(
     let mut d = Decoder::new(env, written);
     let cfg = config(&mut d, root);
     (cfg, d)
+}
+
+/// Sets `cfg.as_written` when a text value read the environment. Its decode errors are
+/// not reported: they are the first decode's, or a value valid only once expanded.
+fn keep_as_written(
+    cfg: &mut Config,
+    read_env: bool,
+    root: &Value,
+    written: &Written,
+    env: EnvLookup,
+) {
+    if read_env {
+        let mut d = Decoder::as_written(env, written);
+        cfg.as_written = Some(std::sync::Arc::new(config(&mut d, root)));
+    }
 }
 
 fn config(d: &mut Decoder, v: &Value) -> Config {

@@ -30,6 +30,10 @@ pub struct Config {
     /// What is valid but not honoured as written (an OpenAPI file's unsupported parts),
     /// each with its key path: printed by `check`, logged at start and on reload.
     pub warnings: Vec<super::ConfigError>,
+    /// The config again with its text values as written, `${env:NAME}` unexpanded, when
+    /// any named one (None: it is this one): what the OpenAPI export prints, so that a
+    /// shared document holds the references, not the credentials they stand for.
+    pub as_written: Option<std::sync::Arc<Config>>,
 }
 
 #[derive(Debug, Clone)]

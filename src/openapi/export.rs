@@ -45,7 +45,15 @@ impl Extensions {
 const REGION: &str = "us-east-1";
 
 /// The OpenAPI document of `api` as served at `stage`.
-pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Result<Value, String> {
+pub fn export(
+    running: &Config,
+    api_name: &str,
+    stage: &str,
+    ext: Extensions,
+) -> Result<Value, String> {
+    // Text as the file writes it: a document people commit and share shows
+    // `${env:NAME}`, as `GET /config` does, never the credential it stands for.
+    let cfg = running.as_written.as_deref().unwrap_or(running);
     let api = cfg
         .apis
         .iter()
@@ -65,7 +73,8 @@ pub fn export(cfg: &Config, api_name: &str, stage: &str, ext: Extensions) -> Res
     let integrations = ext.integrations || ext.apigateway;
     let validators = ext.validators || ext.apigateway;
     let authorizers = ext.authorizers || ext.apigateway;
-    let listen = cfg
+    // The address served on (a reload keeps the running one until a restart).
+    let listen = running
         .server
         .listen
         .first()

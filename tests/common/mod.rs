@@ -103,7 +103,21 @@ impl Portico {
         Self::try_start_at(yaml, driver, port).expect("portico did not start")
     }
 
+    /// [`Portico::start_at`] with these variables in its environment (`${env:NAME}`).
+    pub fn start_at_with_env(yaml: &str, driver: &str, port: u16, env: &[(&str, &str)]) -> Portico {
+        Self::try_start_at_with_env(yaml, driver, port, env).expect("portico did not start")
+    }
+
     fn try_start_at(yaml: &str, driver: &str, port: u16) -> Result<Portico, String> {
+        Self::try_start_at_with_env(yaml, driver, port, &[])
+    }
+
+    fn try_start_at_with_env(
+        yaml: &str,
+        driver: &str,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Result<Portico, String> {
         let config = temp_path("yaml");
         std::fs::write(&config, yaml).unwrap();
         let log = temp_path("log");
@@ -114,6 +128,7 @@ impl Portico {
             .env("RUST_LOG", "debug")
             // A config without state_dir gets a store of its own, not the temp dir's ./state.
             .env("STATE_DIRECTORY", temp_dir("state"))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -218,7 +218,7 @@ pub(in crate::config) fn decode_payload_format(
             Some(2.0) => "2.0".to_string(),
             _ => n.to_string(),
         },
-        _ => d.string(v, p)?,
+        _ => d.parsed_text(v, p)?,
     };
     match text.as_str() {
         "1.0" => Some(PayloadFormat::V1),

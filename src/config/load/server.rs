@@ -37,7 +37,7 @@ fn workers(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Workers> {
         Value::String(w) if w == "auto" => return Some(Workers::Auto),
         Value::Number(n) if n.as_u64().is_some() => return n.as_u64().and_then(count),
         Value::String(w) if w.contains("${env:") => {
-            let text = d.string(v, p)?;
+            let text = d.parsed_text(v, p)?;
             if text == "auto" {
                 return Some(Workers::Auto);
             }
@@ -78,7 +78,7 @@ pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Opt
     f.set(d, "min_size", &mut c.min_size, Decoder::size);
     if let Some((v, p)) = f.get("types") {
         let types = d.list_of(v, &p, |d, v, p| {
-            let t = d.string(v, p)?.to_ascii_lowercase();
+            let t = d.parsed_text(v, p)?.to_ascii_lowercase();
             let valid = t.split_once('/').is_some_and(|(a, b)| {
                 let token = |s: &str| !s.is_empty() && s.bytes().all(crate::http1::parse::is_tchar);
                 token(a) && a != "*" && (b == "*" || token(b))
@@ -148,7 +148,7 @@ pub(super) fn access_log(d: &mut Decoder, v: &Value, p: &KeyPath) -> AccessLog {
     f.set(d, "path", &mut log.path, |d, v, p| match v {
         // YAML 1.1 habits: `off` written as `false` means the same thing.
         Value::Bool(false) => Some(LogPath::Off),
-        _ => match d.string(v, p)?.as_str() {
+        _ => match d.parsed_text(v, p)?.as_str() {
             "stdout" => Some(LogPath::Stdout),
             "off" => Some(LogPath::Off),
             "" => {
@@ -177,7 +177,7 @@ pub(super) fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option
     match v {
         Value::Bool(false) => return Some(None),
         Value::String(_) => {
-            let s = d.string(v, p)?;
+            let s = d.parsed_text(v, p)?;
             if s == "off" {
                 return Some(None);
             }

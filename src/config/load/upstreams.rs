@@ -79,7 +79,7 @@ pub(super) fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
 /// One upstream target: `host:port`, `http://host:port` or `https://host[:port]`, as
 /// (target, https). The host is an IP address, `localhost` or a host name.
 fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(Target, bool)> {
-    let text = d.string(v, p)?;
+    let text = d.parsed_text(v, p)?;
     let (https, rest) = if let Some(rest) = text.strip_prefix("https://") {
         (true, rest)
     } else {

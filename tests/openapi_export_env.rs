@@ -1,0 +1,120 @@
+//! The OpenAPI export of a config that reads credentials from `${env:NAME}`: the
+//! document (admin `GET /apis/{api}/openapi` and `portico openapi export`) writes the
+//! references as the file has them, as `GET /config` does, while requests still carry
+//! the values.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const SECRETS: [(&str, &str); 3] = [
+    ("EXPORT_BACKEND_TOKEN", "backend-cred-2"),
+    ("EXPORT_STAGE_SECRET", "stage-2"),
+    ("EXPORT_MOCK_SECRET", "mock-3"),
+];
+
+fn config(origin: &Origin, port: u16, admin_port: u16) -> String {
+    format!(
+        r#"admin: {{ listen: "127.0.0.1:{admin_port}", token: tok }}
+server: {{ listen: ["127.0.0.1:{port}"], workers: 1 }}
+upstreams: {{ be: {{ targets: ["{}"] }} }}
+apis:
+  app:
+    stages: {{ $default: {{ variables: {{ sv: "${{env:EXPORT_STAGE_SECRET}}", plain: "p" }} }} }}
+    gateway_responses:
+      DEFAULT_4XX: {{ headers: {{ x-why: "k=${{env:EXPORT_MOCK_SECRET}}" }} }}
+    routes:
+      "GET /m":
+        integration: {{ type: http, upstream: be, timeout: 7s }}
+        parameters: {{ "overwrite:header.Authorization": "Bearer ${{env:EXPORT_BACKEND_TOKEN}}" }}
+      "GET /mock":
+        integration: {{ type: mock, headers: {{ x-k: "${{env:EXPORT_MOCK_SECRET}}" }}, body: "b ${{env:EXPORT_MOCK_SECRET}}" }}
+"#,
+        origin.addr
+    )
+}
+
+/// What the export must say, and must not.
+fn assert_references(doc: &serde_json::Value, how: &str) {
+    let text = doc.to_string();
+    for (_, secret) in SECRETS {
+        assert!(!text.contains(secret), "{how}: {secret} in {text}");
+    }
+    let http = &doc["paths"]["/m"]["get"]["x-amazon-apigateway-integration"];
+    assert_eq!(
+        http["requestParameters"]["overwrite:header.Authorization"],
+        "Bearer ${env:EXPORT_BACKEND_TOKEN}",
+        "{how}"
+    );
+    // Values the config parses are the running ones.
+    assert_eq!(http["timeoutInMillis"], 7000, "{how}");
+    assert_eq!(
+        doc["x-portico-stage-variables"],
+        serde_json::json!({ "sv": "${env:EXPORT_STAGE_SECRET}", "plain": "p" }),
+        "{how}"
+    );
+    let mock = &doc["paths"]["/mock"]["get"]["x-amazon-apigateway-integration"];
+    assert_eq!(
+        mock["responses"]["default"]["responseParameters"]["method.response.header.x-k"],
+        "'${env:EXPORT_MOCK_SECRET}'",
+        "{how}"
+    );
+    assert_eq!(
+        doc["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"]["responseParameters"]
+            ["gatewayresponse.header.x-why"],
+        "'k=${env:EXPORT_MOCK_SECRET}'",
+        "{how}"
+    );
+}
+
+#[test]
+fn export_writes_env_references_not_their_values() {
+    let origin = Origin::echo();
+    let admin_port = free_port();
+    let port = free_port();
+    let yaml = config(&origin, port, admin_port);
+    let dir = temp_dir("openapi-export-env");
+    let cfg = dir.join("portico.yaml");
+    std::fs::write(&cfg, &yaml).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["openapi", "export", "-c"])
+        .arg(&cfg)
+        .args(["--api", "app", "--stage", "$default"])
+        .envs(SECRETS)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let exported: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_references(&exported, "portico openapi export");
+
+    for driver in DRIVERS {
+        let p = Portico::start_at_with_env(&yaml, driver, port, &SECRETS);
+        let admin_addr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+        let r = admin(
+            admin_addr,
+            "GET",
+            "/apis/app/openapi?stage=$default",
+            Some("tok"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        let served: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+        assert_references(&served, driver);
+        assert_eq!(served, exported, "{driver}");
+        // The running config still sends what the variables hold.
+        let r = p.get("/m");
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(
+            origin.last().header("authorization"),
+            Some("Bearer backend-cred-2"),
+            "{driver}"
+        );
+        let r = p.get("/mock");
+        assert_eq!(r.text(), "b mock-3", "{driver}");
+        p.stop();
+    }
+}
