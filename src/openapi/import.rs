@@ -404,6 +404,14 @@ fn operation(
         .chain(own)
         .collect::<Vec<_>>();
     let mut body_schema: Option<Value> = None;
+    // Required parameters a validator can't find: path ones no `{…}` segment names, and
+    // cookies and form fields, which API Gateway's validation does not read.
+    let (mut phantom, mut unread) = (Vec::new(), Vec::new());
+    let path = key.split_once(' ').map_or("", |(_, p)| p);
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .collect();
     for p in params {
         let p = match ctx.resolve(p) {
             Ok(p) => p,
@@ -425,6 +433,10 @@ fn operation(
         match loc {
             "header" if req => required.push(format!("header.{name}")),
             "query" if req => required.push(format!("querystring.{name}")),
+            "path" if req && !segments.iter().any(|s| s.trim_end_matches('+') == name) => {
+                phantom.push(name.to_string())
+            }
+            "cookie" | "formData" if req => unread.push(format!("{loc} parameter {name:?}")),
             "body" => body_schema = p.get("schema").cloned(),
             _ => {}
         }
@@ -544,13 +556,24 @@ fn operation(
                 // parameter (not a greedy `{name+}`): a blank one (`/orders/%20`) is a
                 // 400 there, and was passed on here.
                 if *kind != "body-only" {
-                    let path = key.split_once(' ').map_or("", |(_, p)| p);
-                    let names = path.split('/').filter_map(|s| {
-                        s.strip_prefix('{')?
-                            .strip_suffix('}')
-                            .filter(|n| !n.ends_with('+'))
-                    });
+                    let names = segments.iter().filter(|n| !n.ends_with('+'));
                     required.extend(names.map(|n| format!("path.{n}")));
+                    if !phantom.is_empty() {
+                        // No request has them: API Gateway answers every one 400
+                        // "Missing required request parameters", and `check` refuses
+                        // the same `required_parameters`.
+                        ctx.warn(
+                            op_p,
+                            format!("required path parameter(s) {phantom:?} name no {{…}} segment of {path:?}: every request would be refused; skipped"),
+                        );
+                        return None;
+                    }
+                    for what in unread {
+                        ctx.warn(
+                            format!("{op_p}/parameters"),
+                            format!("required {what} is not checked: validation reads path, query string and header parameters only"),
+                        );
+                    }
                 }
             }
             Some((_, None)) => {}

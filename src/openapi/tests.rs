@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use super::import::{import, BasePath, Imported};
 
-const MOCK: &str = r#"{"type": "mock", "responses": {"default": {"statusCode": "200"}}}"#;
+pub(super) const MOCK: &str =
+    r#"{"type": "mock", "responses": {"default": {"statusCode": "200"}}}"#;
 
 pub(super) fn doc(extra: Value, paths: Value) -> Value {
     let mut d =

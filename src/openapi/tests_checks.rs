@@ -519,3 +519,55 @@ fn openapi_3_1_models_are_json_schema_2020_12() {
     let i = with("3.0.3", json!({}));
     assert!(i.api["models"]["Item"].get("$schema").is_none());
 }
+
+#[test]
+fn required_parameters_no_validator_can_find_are_warned() {
+    let validators = json!({ "x-amazon-apigateway-request-validators": {
+        "all": { "validateRequestBody": true, "validateRequestParameters": true },
+        "body": { "validateRequestBody": true, "validateRequestParameters": false } } });
+    let mock = serde_json::from_str::<Value>(super::tests::MOCK).unwrap();
+    let op = |validator: &str, params: Value| {
+        json!({ "get": { "x-amazon-apigateway-request-validator": validator,
+            "parameters": params, "x-amazon-apigateway-integration": mock } })
+    };
+    let path = |n: &str| json!({ "name": n, "in": "path", "required": true });
+    let cookie = json!({ "name": "c", "in": "cookie", "required": true });
+    let d = doc(
+        validators.clone(),
+        json!({
+            // `b` is no segment: API Gateway answers every request 400.
+            "/q/{a}": op("all", json!([path("a"), path("b")])),
+            "/g/{proxy+}": op("all", json!([path("proxy"), cookie])),
+            // Parameters unchecked: nothing refused, nothing to say.
+            "/n/{a}": op("body", json!([path("b")])),
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(route_keys(&i), ["GET /g/{proxy+}", "GET /n/{a}"]);
+    assert!(
+        warning(&i, "/paths/~1q~1{a}/get").contains("[\"b\"] name no {…} segment"),
+        "{:?}",
+        i.warnings
+    );
+    assert!(warning(&i, "/paths/~1g~1{proxy+}/get/parameters")
+        .contains("cookie parameter \"c\" is not checked"));
+    assert_eq!(i.warnings.len(), 2, "{:?}", i.warnings);
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+
+    // Swagger 2.0's form fields.
+    let mut d = json!({ "swagger": "2.0", "info": { "title": "t", "version": "1" },
+        "paths": { "/f": op("all", json!([{ "name": "f", "in": "formData", "required": true, "type": "string" }])) } });
+    d.as_object_mut()
+        .unwrap()
+        .extend(validators.as_object().unwrap().clone());
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert!(warning(&i, "/paths/~1f/get/parameters")
+        .contains("formData parameter \"f\" is not checked"));
+}
+
+fn route_keys(i: &Imported) -> Vec<&str> {
+    i.api["routes"]
+        .as_object()
+        .map(|r| r.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
