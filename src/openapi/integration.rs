@@ -100,7 +100,7 @@ pub(super) fn convert(
             out.insert("type".into(), json!("http"));
             out.insert("upstream".into(), json!(authority));
             let mut path = path.to_string();
-            request_parameters(ctx, p, integ, &path_params, &mut path, &mut params);
+            let fills = request_parameters(ctx, p, integ, &path_params, &mut path, &mut params);
             let overwrite = params.get("overwrite:path").and_then(Value::as_str);
             if let Some(name) = uri::unknown_param(&path, overwrite, &path_params) {
                 ctx.warn(
@@ -126,8 +126,18 @@ pub(super) fn convert(
                     );
                     continue;
                 };
+                let v = match uri::query_value(v, &fills, &path_params) {
+                    Ok(v) => v,
+                    Err(name) => {
+                        ctx.warn(
+                            up,
+                            format!("{{{name}}} in the query is not a parameter of the route key, and no integration.request.path mapping fills it; method skipped"),
+                        );
+                        return None;
+                    }
+                };
                 let key = format!("overwrite:querystring.{k}");
-                match refused(&key, v, false, &path_params) {
+                match refused(&key, &v, false, &path_params) {
                     Some(why) => {
                         ctx.warn(up.clone(), format!("query part {pair:?}: {why}; dropped"))
                     }
@@ -296,13 +306,13 @@ fn request_parameters(
     path_params: &[String],
     path: &mut String,
     params: &mut Map<String, Value>,
-) {
+) -> Vec<(String, Fill)> {
     let Some(Value::Object(m)) = integ.get("requestParameters") else {
-        return;
+        return Vec::new();
     };
     // URI path names a mapping fills, and with what: applied together at the end, so
-    // mappings that swap two names do not chain.
-    let mut fills: Vec<(&str, Fill)> = Vec::new();
+    // mappings that swap two names do not chain. Returned for the URI's query.
+    let mut fills: Vec<(String, Fill)> = Vec::new();
     for (k, v) in m {
         let kp = format!("{p}/requestParameters/{}", esc(k));
         let Some(v) = v.as_str() else {
@@ -322,12 +332,12 @@ fn request_parameters(
                 "path" => match v.strip_prefix("method.request.path.") {
                     // `{name}` in the URI takes the route's parameter the value names.
                     Some(from) if path_params.iter().any(|n| n == from) => {
-                        fills.push((name, Fill::Param(from.to_string())));
+                        fills.push((name.to_string(), Fill::Param(from.to_string())));
                     }
                     Some(_) => ctx.warn(kp, "not a path parameter of the route; skipped"),
                     None => match value_refused(&value, false, path_params) {
                         Some(why) => ctx.warn(kp, format!("{why}; skipped")),
-                        None => fills.push((name, Fill::Value(value))),
+                        None => fills.push((name.to_string(), Fill::Value(value))),
                     },
                 },
                 "header" | "querystring" => {
@@ -371,10 +381,11 @@ fn request_parameters(
             }
         }
     }
+    fills
 }
 
-/// What fills a `{name}` of the integration URI's path.
-enum Fill {
+/// What fills a `{name}` of the integration URI.
+pub(super) enum Fill {
     /// The route's path parameter of this name.
     Param(String),
     /// A template value (a header, a query parameter, a static value).
@@ -386,7 +397,7 @@ enum Fill {
 /// is returned; otherwise `path` is left alone and the whole path is returned as an
 /// `overwrite:path` value (`${request.path.NAME}` for route parameters). `${…}` (stage
 /// variables) is kept as written.
-fn fill_path(path: &mut String, fills: &[(&str, Fill)]) -> Option<String> {
+fn fill_path(path: &mut String, fills: &[(String, Fill)]) -> Option<String> {
     if fills.is_empty() {
         return None;
     }

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::import::Ctx;
+use super::integration::Fill;
 
 /// The integration's `uri` text ("" when there is none). A CloudFormation intrinsic
 /// (`{"Fn::Sub": …}`, `{"Ref": …}`: a template's value, resolved only when the stack is
@@ -126,4 +127,40 @@ pub(super) fn unknown_param<'a>(
         crate::pipeline::template::Ref::PathParam(name) if !known(name) => Some(name),
         _ => None,
     })
+}
+
+/// A value of the URI's query (`x={id}`) as a mapping value: `{name}` filled as the URI
+/// path's is (from the route's parameter, or what an `integration.request.path.name`
+/// mapping gives; written as it is, the backend got `x=%7Bid%7D`). `${…}` (a stage
+/// variable) is kept. Err: a `{name}` nothing fills.
+pub(super) fn query_value(
+    v: &str,
+    fills: &[(String, Fill)],
+    params: &[String],
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let (before, token) = (&rest[..open], &rest[open..=open + len]);
+        rest = &rest[open + len + 1..];
+        out.push_str(before);
+        if before.ends_with('$') {
+            out.push_str(token);
+            continue;
+        }
+        let name = token[1..token.len() - 1].trim_end_matches('+');
+        match fills.iter().find(|(n, _)| n == name).map(|(_, f)| f) {
+            Some(Fill::Param(from)) => out.push_str(&format!("${{request.path.{from}}}")),
+            Some(Fill::Value(value)) => out.push_str(value),
+            None if params.iter().any(|n| n == name) => {
+                out.push_str(&format!("${{request.path.{name}}}"))
+            }
+            None => return Err(name.to_string()),
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }

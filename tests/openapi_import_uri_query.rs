@@ -1,0 +1,75 @@
+//! An OpenAPI integration URI's query string, as the backend gets it: a `{name}` in it is
+//! filled as the URI path's is (from the route's parameter, or what an
+//! `integration.request.path.name` mapping gives; the method is skipped with a warning
+//! when nothing fills it). It was sent as written: `x=%7Ba%7D`.
+
+mod common;
+
+use common::*;
+
+fn spec(origin: &Origin) -> String {
+    let o = origin.addr;
+    format!(
+        r#"openapi: 3.0.1
+info: {{ title: q, version: 1 }}
+paths:
+  /q/{{a}}:
+    get:
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        payloadFormatVersion: "1.0"
+        uri: "http://{o}/q/{{a}}?x={{a}}&z=e%20f&w=pre-{{a}}"
+  /r:
+    get:
+      x-amazon-apigateway-integration:
+        type: http
+        httpMethod: GET
+        uri: "http://{o}/r?b={{b}}"
+        requestParameters:
+          integration.request.path.b: method.request.header.x-b
+  /s:
+    get:
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        payloadFormatVersion: "1.0"
+        uri: "http://{o}/s?x={{nope}}"
+"#
+    )
+}
+
+#[test]
+fn uri_query_fills_path_parameters() {
+    let origin = Origin::echo();
+    let dir = temp_dir("openapi-uri-query");
+    let file = dir.join("q.yaml");
+    std::fs::write(&file, spec(&origin)).unwrap();
+    let yaml = format!(
+        "server: {{ listen: [\"127.0.0.1:{{PORT}}\"], workers: 1 }}\napis:\n  q:\n    openapi: {}\n    stages: {{ $default: {{}} }}\n",
+        file.display()
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let r = p.get("/q/v1");
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(
+            origin.last().target,
+            "/q/v1?w=pre-v1&x=v1&z=e%20f",
+            "{driver}"
+        );
+        let r =
+            p.raw(b"GET /r HTTP/1.1\r\nHost: t\r\nx-b: from-header\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(origin.last().target, "/r?b=from-header", "{driver}");
+        // Nothing fills {nope}: not served, and said.
+        assert_eq!(p.get("/s").status, 404, "{driver}");
+        assert!(
+            p.log_text()
+                .contains("{nope} in the query is not a parameter of the route key"),
+            "{}",
+            p.log_text()
+        );
+        p.stop();
+    }
+}
