@@ -1,7 +1,8 @@
 //! An OpenAPI integration URI's query string, as the backend gets it: a `{name}` in it is
 //! filled as the URI path's is (from the route's parameter, or what an
 //! `integration.request.path.name` mapping gives; the method is skipped with a warning
-//! when nothing fills it). It was sent as written: `x=%7Ba%7D`.
+//! when nothing fills it), and `+` is a space, as in any form-encoded query. They were
+//! sent as written: `x=%7Ba%7D`, and `c+d` as `c%2Bd`.
 
 mod common;
 
@@ -19,7 +20,7 @@ paths:
         type: http_proxy
         httpMethod: GET
         payloadFormatVersion: "1.0"
-        uri: "http://{o}/q/{{a}}?x={{a}}&z=e%20f&w=pre-{{a}}"
+        uri: "http://{o}/q/{{a}}?x={{a}}&y=c+d&z=e%20f&p=1%2B1&w=pre-{{a}}+post"
   /r:
     get:
       x-amazon-apigateway-integration:
@@ -40,7 +41,7 @@ paths:
 }
 
 #[test]
-fn uri_query_fills_path_parameters() {
+fn uri_query_fills_path_parameters_and_reads_plus_as_a_space() {
     let origin = Origin::echo();
     let dir = temp_dir("openapi-uri-query");
     let file = dir.join("q.yaml");
@@ -55,7 +56,7 @@ fn uri_query_fills_path_parameters() {
         assert_eq!(r.status, 200, "{driver}");
         assert_eq!(
             origin.last().target,
-            "/q/v1?w=pre-v1&x=v1&z=e%20f",
+            "/q/v1?p=1%2B1&w=pre-v1%20post&x=v1&y=c%20d&z=e%20f",
             "{driver}"
         );
         let r =

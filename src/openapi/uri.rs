@@ -129,9 +129,10 @@ pub(super) fn unknown_param<'a>(
     })
 }
 
-/// A value of the URI's query (`x={id}`) as a mapping value: `{name}` filled as the URI
-/// path's is (from the route's parameter, or what an `integration.request.path.name`
-/// mapping gives; written as it is, the backend got `x=%7Bid%7D`). `${…}` (a stage
+/// A value of the URI's query (`x={id}&q=a+b`) as a mapping value: `{name}` filled as the
+/// URI path's is (from the route's parameter, or what an `integration.request.path.name`
+/// mapping gives), and `+` read as a space, as a form-encoded query means it (the proxy
+/// sends it as `%20`; written as it is, `+` reached the backend as `%2B`). `${…}` (a stage
 /// variable) is kept. Err: a `{name}` nothing fills.
 pub(super) fn query_value(
     v: &str,
@@ -146,7 +147,7 @@ pub(super) fn query_value(
         };
         let (before, token) = (&rest[..open], &rest[open..=open + len]);
         rest = &rest[open + len + 1..];
-        out.push_str(before);
+        out.push_str(&before.replace('+', " "));
         if before.ends_with('$') {
             out.push_str(token);
             continue;
@@ -161,6 +162,6 @@ pub(super) fn query_value(
             None => return Err(name.to_string()),
         }
     }
-    out.push_str(rest);
+    out.push_str(&rest.replace('+', " "));
     Ok(out)
 }
