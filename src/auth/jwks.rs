@@ -290,7 +290,13 @@ impl KeySource {
     /// Runs on a fetch thread.
     fn fetch(&self) {
         let started = Instant::now();
-        match fetch_keys(&self.issuer, self.jwks_uri.as_deref()) {
+        // A panic (a bug met by an IdP's answer) is a failed fetch: unwound, it left
+        // `in_flight` set and the pool's count up, and this issuer's keys (after eight
+        // such, every issuer's) were never fetched again.
+        let fetched =
+            std::panic::catch_unwind(|| fetch_keys(&self.issuer, self.jwks_uri.as_deref()))
+                .unwrap_or_else(|_| Err("the fetch panicked (a bug: the message is above)".into()));
+        match fetched {
             Ok(mut set) => {
                 let old = self.keys.load_full();
                 let removed = old.as_ref().map_or(0, |o| {

@@ -190,6 +190,11 @@ pub(super) fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             break;
         }
+        // An IdP's size near usize::MAX wrapped `size + 2` past the check, and the slice
+        // below panicked the fetch thread.
+        if size > MAX_RESPONSE {
+            return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+        }
         if b.len() < size + 2 {
             return Err("truncated chunked body".into());
         }

@@ -35,6 +35,11 @@ fn dechunks() {
         b"abcde"
     );
     assert!(dechunk(b"5\r\nab").is_err());
+    // Sizes near usize::MAX wrapped the length check and panicked the fetch thread.
+    for size in ["ffffffffffffffff", "fffffffffffffffe", "fffffffffffffff0"] {
+        let body = format!("{size}\r\n{{\"keys\":[]}}\r\n0\r\n\r\n");
+        assert!(dechunk(body.as_bytes()).is_err(), "{size}");
+    }
 }
 
 #[test]
