@@ -8,6 +8,7 @@
 mod common;
 
 use std::io::{BufReader, Write};
+use std::sync::atomic::Ordering;
 
 use common::*;
 
@@ -24,13 +25,14 @@ apis:
   shop:
     cors: {{ allow_origins: ["https://*"] }}
     stages:
-      $default: {{}}
+      $default: {{ cache: {{ capacity: 1MiB }} }}
     routes:
       "GET /proxy": {{ integration: {{ type: http, upstream: dead }} }}
       "POST /fn":
         integration: {{ type: lambda, url: "http://127.0.0.1:{dead}/2015-03-31/functions/f/invocations", timeout: 1s }}
       "GET /ok": {{ integration: {{ type: mock, body: "ok" }} }}
       "GET /live": {{ integration: {{ type: http, upstream: live }} }}
+      "GET /cached": {{ integration: {{ type: http, upstream: live }}, cache: {{ ttl: 60s }} }}
 "#
     )
 }
@@ -87,6 +89,41 @@ fn a_failed_integration_answers_with_its_own_requests_cors_headers() {
             Some("https://live.example"),
             "{driver}"
         );
+        // A cache hit echoes its own request's origin (it echoed an empty one).
+        let cached_before = live.requests.load(Ordering::SeqCst);
+        for origin in ["https://a.example", "https://b.example"] {
+            let r = p.raw(
+                format!("GET /cached HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            assert_eq!(r.text(), "live", "{driver}");
+            assert_eq!(
+                r.header("access-control-allow-origin"),
+                Some(origin),
+                "{driver}"
+            );
+        }
+        assert_eq!(live.requests.load(Ordering::SeqCst), cached_before + 1);
+
+        // A request that reaches no route, after one whose integration failed on the same
+        // connection, answers with its own origin (it echoed the first request's, kept
+        // with its head).
+        let mut s = p.connect();
+        s.write_all(request("GET", "/proxy", "https://first.example").as_bytes())
+            .unwrap();
+        let mut r = BufReader::new(s);
+        let a = read_response(&mut r, false).unwrap();
+        assert_eq!(a.status, 502, "{driver}");
+        r.get_mut()
+            .write_all(request("GET", "/nope", "https://second.example").as_bytes())
+            .unwrap();
+        let a = read_response(&mut r, false).unwrap();
+        assert_eq!(a.status, 404, "{driver}");
+        assert_eq!(
+            a.header("access-control-allow-origin"),
+            Some("https://second.example"),
+            "{driver}"
+        );
+
         // The worker keeps serving.
         let r = p.get("/ok");
         assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{driver}");

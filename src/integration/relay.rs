@@ -339,11 +339,9 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     out.clear();
     // Response mapping and CORS; None (nothing to change) for most routes.
     let edits = Edits::find(&gen.snap, &c.req, c.rhead.status);
-    let view = request_view!(
-        c,
-        &gen.snap,
-        c.req.saved_head.as_deref().unwrap_or_default()
-    );
+    // The head where it is: kept apart after a proxied request, still in `rbuf` on a
+    // cache hit (an empty view gave an `https://*` API's hit an empty echoed origin).
+    let view = request_view!(c, &gen.snap, c.req.saved_head.as_deref().unwrap_or(&c.rbuf));
     let rhead = &c.rhead;
     let resp = |name: &[u8], out: &mut Vec<u8>| upstream_header(rhead, buf, name, out);
     let status = match &edits {

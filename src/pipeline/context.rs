@@ -43,8 +43,9 @@ pub struct RequestState {
     time_ms: Cell<u64>,
     /// Which configured origin the actual response echoes (CORS APIs only).
     pub cors: CorsMatch,
-    /// The request head, kept after its body streamed upstream when the response still
-    /// needs request values (response parameter mapping). Spans of `head` index it.
+    /// The request head, kept apart once an integration consumed the request when the
+    /// answer still needs request values (response mappings, gateway responses, CORS).
+    /// Spans of `head` index it. Dropped when the request ends.
     pub saved_head: Option<BytesMut>,
     /// The authorizer's verdict (`pipeline::auth`).
     pub auth: crate::auth::AuthState,

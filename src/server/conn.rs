@@ -312,6 +312,10 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         // keeping it out of the connection's own future is what lets an idle connection
         // cost a few hundred bytes. One allocation per request, from the worker's heap.
         let (keep, cells) = boxed(|| handle(ctx, &gen, c)).await;
+        // The head an integration kept apart is this request's: a next request that is
+        // never routed (its 404 reads the head where `saved_head` says) got its CORS
+        // origin and `$context` values from it. Dropped here, `rbuf` owns its memory again.
+        c.req.saved_head = None;
         let elapsed = started.elapsed();
         cells.count(c.out.status);
         cells.duration.observe(elapsed);
