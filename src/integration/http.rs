@@ -592,20 +592,3 @@ fn replace_host(wbuf: &mut Vec<u8>, at: Range<usize>, next: &Lease) -> Range<usi
     wbuf.splice(at, host);
     new_at
 }
-
-impl Conn {
-    /// A gateway answer after the request body was already consumed (or abandoned).
-    pub(super) async fn answer_consumed(
-        &mut self,
-        ctx: &WorkerCtx,
-        gen: &Generation,
-        status: u16,
-        message: &'static str,
-    ) -> bool {
-        // The head is gone from rbuf; make the answer's own discard a no-op.
-        self.head.head_len = 0;
-        self.head.body = BodyKind::Empty;
-        self.head.expect_continue = false;
-        self.answer(ctx, gen, status, message, &[]).await
-    }
-}

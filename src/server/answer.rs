@@ -3,11 +3,27 @@
 
 use super::conn::Conn;
 use crate::http1::encode;
-use crate::http1::parse::Method;
+use crate::http1::parse::{BodyKind, Method};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 
 impl Conn {
+    /// A gateway answer after an integration consumed the request (its head and body
+    /// gone from `rbuf`) or abandoned its body.
+    pub(crate) async fn answer_consumed(
+        &mut self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        status: u16,
+        message: &'static str,
+    ) -> bool {
+        // Nothing of the request is left in rbuf: make the answer's own discard a no-op.
+        self.head.head_len = 0;
+        self.head.body = BodyKind::Empty;
+        self.head.expect_continue = false;
+        self.answer(ctx, gen, status, message, &[]).await
+    }
+
     /// The gateway answers for itself with `{"message": ...}` (docs/ARCHITECTURE.md,
     /// Gateway answers).
     pub async fn answer(
