@@ -26,7 +26,7 @@ use super::lambda_event;
 use super::lambda_response::{self, Reply};
 use crate::config::compile::LambdaIntegration;
 use crate::http1::encode;
-use crate::http1::parse::{BodyKind, Method};
+use crate::http1::parse::Method;
 use crate::pipeline::compress;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
@@ -473,10 +473,7 @@ async fn answer_after_body(
     // kept apart (split off, not copied), as after a proxied body.
     c.req.saved_head = Some(c.rbuf.split_to(c.head.head_len));
     c.rbuf.advance(consumed - c.head.head_len);
-    c.head.head_len = 0;
-    c.head.body = BodyKind::Empty;
-    c.head.expect_continue = false;
-    c.answer(ctx, gen, status, message, &[]).await
+    c.answer_consumed(ctx, gen, status, message).await
 }
 
 #[cfg(test)]
