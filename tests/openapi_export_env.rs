@@ -15,6 +15,10 @@ const SECRETS: [(&str, &str); 3] = [
     ("EXPORT_MOCK_SECRET", "mock-3"),
 ];
 
+/// Names the config reads from the environment: upstream and model names, which the
+/// export resolves (a `${env:…}` there named nothing the document has).
+const NAMES: [(&str, &str); 2] = [("EXPORT_UPSTREAM", "be"), ("EXPORT_MODEL", "Order")];
+
 fn config(origin: &Origin, port: u16, admin_port: u16) -> String {
     format!(
         r#"admin: {{ listen: "127.0.0.1:{admin_port}", token: tok }}
@@ -23,12 +27,18 @@ upstreams: {{ be: {{ targets: ["{}"] }} }}
 apis:
   app:
     stages: {{ $default: {{ variables: {{ sv: "${{env:EXPORT_STAGE_SECRET}}", plain: "p" }} }} }}
+    models:
+      Order: {{ type: object, required: [sku] }}
     gateway_responses:
       DEFAULT_4XX: {{ headers: {{ x-why: "k=${{env:EXPORT_MOCK_SECRET}}" }} }}
     routes:
       "GET /m":
         integration: {{ type: http, upstream: be, timeout: 7s }}
         parameters: {{ "overwrite:header.Authorization": "Bearer ${{env:EXPORT_BACKEND_TOKEN}}" }}
+      "POST /o":
+        integration: {{ type: http, upstream: "${{env:EXPORT_UPSTREAM}}", path: /o }}
+        request_validator: body-only
+        request_model: {{ application/json: "${{env:EXPORT_MODEL}}" }}
       "GET /mock":
         integration: {{ type: mock, headers: {{ x-k: "${{env:EXPORT_MOCK_SECRET}}" }}, body: "b ${{env:EXPORT_MOCK_SECRET}}" }}
 "#,
@@ -48,8 +58,21 @@ fn assert_references(doc: &serde_json::Value, how: &str) {
         "Bearer ${env:EXPORT_BACKEND_TOKEN}",
         "{how}"
     );
-    // Values the config parses are the running ones.
+    // Values the config parses are the running ones, names as they resolve.
     assert_eq!(http["timeoutInMillis"], 7000, "{how}");
+    let post = &doc["paths"]["/o"]["post"];
+    let uri = post["x-amazon-apigateway-integration"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        uri.starts_with("http://127.0.0.1:") && uri.ends_with("/o"),
+        "{how}: {uri}"
+    );
+    assert_eq!(
+        post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Order",
+        "{how}"
+    );
     assert_eq!(
         doc["x-portico-stage-variables"],
         serde_json::json!({ "sv": "${env:EXPORT_STAGE_SECRET}", "plain": "p" }),
@@ -84,6 +107,7 @@ fn export_writes_env_references_not_their_values() {
         .arg(&cfg)
         .args(["--api", "app", "--stage", "$default"])
         .envs(SECRETS)
+        .envs(NAMES)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -91,8 +115,29 @@ fn export_writes_env_references_not_their_values() {
     let exported: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_references(&exported, "portico openapi export");
 
+    // Imported again, the references come back as written, for the new config to read
+    // from its own environment (a mapping's was skipped as "not a mapping value").
+    let file = dir.join("exported.json");
+    std::fs::write(&file, exported.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["openapi", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("skipped"), "{stderr}");
+    assert!(
+        stdout.contains("Bearer ${env:EXPORT_BACKEND_TOKEN}"),
+        "{stdout}"
+    );
+
     for driver in DRIVERS {
-        let p = Portico::start_at_with_env(&yaml, driver, port, &SECRETS);
+        let env: Vec<(&str, &str)> = SECRETS.iter().chain(&NAMES).copied().collect();
+        let p = Portico::start_at_with_env(&yaml, driver, port, &env);
         let admin_addr = format!("127.0.0.1:{admin_port}").parse().unwrap();
         let r = admin(
             admin_addr,

@@ -156,7 +156,12 @@ pub(super) fn route_validation(d: &mut Decoder, f: &Fields) -> RouteValidation {
             .opt(d, "request_model", |d, v, p| match v {
                 // One name means the model for JSON bodies.
                 Value::String(_) => Some(vec![("application/json".into(), d.parsed_text(v, p)?)]),
-                _ => d.text_map(v, p),
+                // Model names, by media type: names `models` defines, read as they resolve.
+                _ => Some(
+                    (d.entries(v, p).into_iter())
+                        .filter_map(|(k, v, p)| Some((k, d.parsed_text(v, &p)?)))
+                        .collect(),
+                ),
             })
             .unwrap_or_default(),
         required: f

@@ -57,7 +57,19 @@ pub(super) fn refused(
 
 /// Why check would refuse `value` as a mapped value (request or response).
 pub(super) fn value_refused(value: &str, response: bool, path_params: &[String]) -> Option<String> {
-    let refs = match template::parse(value) {
+    // `${env:NAME}` is the config's, read when the config loads (an export writes mapped
+    // values as the file has them): not a mapping variable, and no reason to skip.
+    let mut rest = value;
+    let mut without_env = String::with_capacity(value.len());
+    while let Some(at) = rest.find("${env:") {
+        let Some(end) = rest[at..].find('}') else {
+            break;
+        };
+        without_env.push_str(&rest[..at]);
+        rest = &rest[at + end + 1..];
+    }
+    without_env.push_str(rest);
+    let refs = match template::parse(&without_env) {
         Ok(refs) => refs,
         Err(e) => return Some(e),
     };

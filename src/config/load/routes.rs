@@ -132,7 +132,9 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
     match kind {
         "http" => {
             let f = d.fields(v, p, &["type", "upstream", "path", "timeout", "upgrade"]);
-            let upstream = f.need(d, "upstream", Decoder::string);
+            // A name the `upstreams` section defines: read as it resolves, also by the
+            // export's "as written" decode.
+            let upstream = f.need(d, "upstream", Decoder::parsed_text);
             let path = f.opt(d, "path", Decoder::string);
             let mut timeout = DEFAULT_INTEGRATION_TIMEOUT;
             f.set(d, "timeout", &mut timeout, Decoder::duration);
