@@ -20,7 +20,7 @@ paths:
         type: http_proxy
         httpMethod: GET
         payloadFormatVersion: "1.0"
-        uri: "http://{o}/q/{{a}}?x={{a}}&y=c+d&z=e%20f&p=1%2B1&w=pre-{{a}}+post"
+        uri: "http://{o}/q/{{a}}?x={{a}}&y=c+d&z=e%20f&p=1%2B1&w=pre-{{a}}+post&t=1&t=2&e="
   /r:
     get:
       x-amazon-apigateway-integration:
@@ -56,13 +56,26 @@ fn uri_query_fills_path_parameters_and_reads_plus_as_a_space() {
         assert_eq!(r.status, 200, "{driver}");
         assert_eq!(
             origin.last().target,
-            "/q/v1?p=1%2B1&w=pre-v1%20post&x=v1&y=c%20d&z=e%20f",
+            "/q/v1?p=1%2B1&t=1&w=pre-v1%20post&x=v1&y=c%20d&z=e%20f",
             "{driver}"
         );
         let r =
             p.raw(b"GET /r HTTP/1.1\r\nHost: t\r\nx-b: from-header\r\nConnection: close\r\n\r\n");
         assert_eq!(r.status, 200, "{driver}");
         assert_eq!(origin.last().target, "/r?b=from-header", "{driver}");
+        // A name given twice keeps its first (a mapping sends one value), an empty value
+        // is not sent: both said, where they were dropped unsaid.
+        let log = p.log_text();
+        assert!(
+            log.contains(
+                r#"query part "t=2": t is given before; a mapping sends one value; dropped"#
+            ),
+            "{log}"
+        );
+        assert!(
+            log.contains(r#"query part "e=": an empty value is not sent; dropped"#),
+            "{log}"
+        );
         // Nothing fills {nope}: not served, and said.
         assert_eq!(p.get("/s").status, 404, "{driver}");
         assert!(

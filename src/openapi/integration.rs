@@ -137,7 +137,16 @@ pub(super) fn convert(
                     }
                 };
                 let key = format!("overwrite:querystring.{k}");
-                match refused(&key, &v, false, &path_params) {
+                // A mapping sends one value per name, and none when it comes out empty:
+                // said rather than lost unsaid.
+                let why = refused(&key, &v, false, &path_params)
+                    .or_else(|| v.is_empty().then(|| "an empty value is not sent".into()))
+                    .or_else(|| {
+                        params
+                            .contains_key(&key)
+                            .then(|| format!("{k} is given before; a mapping sends one value"))
+                    });
+                match why {
                     Some(why) => {
                         ctx.warn(up.clone(), format!("query part {pair:?}: {why}; dropped"))
                     }
