@@ -111,8 +111,19 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    let defaulted = cli.config.is_none();
     let path = cli.config.unwrap_or_else(default_config);
     let command = cli.command.unwrap_or(Command::Run);
+    let needs_config = !matches!(
+        command,
+        Command::Openapi(portico::openapi::cli::Command::Import { .. })
+    );
+    if defaulted && needs_config && !path.exists() {
+        // Said whole: the error for the fallback alone never told a user who ran it from
+        // another directory that `config/portico.yaml` was looked for first.
+        eprintln!("portico: no config file: neither config/portico.yaml (in the current directory) nor /etc/portico/portico.yaml exists; give one with -c FILE");
+        return ExitCode::from(1);
+    }
     if !matches!(command, Command::Run) {
         release_signals(&held);
     }

@@ -90,6 +90,14 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
         eprintln!("--api: {rule}, got {name:?}");
         return ExitCode::from(2);
     }
+    // The command that writes this again, options included.
+    let mut command = format!("portico openapi import {}", file.display());
+    if let Some(name) = &api {
+        command.push_str(&format!(" --api {name}"));
+    }
+    if basepath != "ignore" {
+        command.push_str(&format!(" --basepath {basepath}"));
+    }
     let imported = match super::import_file(file, mode, &[]) {
         Ok(i) => i,
         Err(e) => {
@@ -141,10 +149,9 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
     }
     root.insert("apis".into(), json!({ name: api_tree }));
     match serde_yaml_ng::to_string(&Value::Object(root)) {
-        Ok(yaml) => crate::stdout::write(&format!(
-            "# Written by `portico openapi import {}`; edit freely.\n{yaml}",
-            file.display()
-        )),
+        Ok(yaml) => {
+            crate::stdout::write(&format!("# Written by `{command}`; edit freely.\n{yaml}"))
+        }
         Err(e) => {
             eprintln!("cannot write YAML: {e}");
             ExitCode::from(1)
