@@ -85,6 +85,27 @@ pub fn pick(
     }
 }
 
+/// [`pick`] among the targets `up` passes, else among those `fallback` passes (else all),
+/// moving the cursor once per pick: a second pick from where the first left it moved it
+/// on twice, and with an even number of targets every other one was never chosen (all
+/// held down by health checks: half the targets took all the traffic).
+pub fn pick_preferring(
+    balance: Balance,
+    cursor: &mut usize,
+    in_flight: &[u32],
+    rng: &mut Rng,
+    up: impl Fn(usize) -> bool,
+    fallback: impl Fn(usize) -> bool,
+) -> usize {
+    let start = *cursor;
+    let t = pick(balance, cursor, in_flight, rng, &up);
+    if up(t) {
+        return t;
+    }
+    *cursor = start;
+    pick(balance, cursor, in_flight, rng, fallback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +173,35 @@ mod tests {
             .map(|_| pick(Balance::RoundRobin, &mut c, &[0, 0, 0], &mut rng, none))
             .collect();
         assert_eq!(picks, vec![1, 2, 0, 1]);
+    }
+
+    #[test]
+    fn a_fallback_pick_moves_the_cursor_once() {
+        let mut rng = Rng::new(3);
+        let none = |_| false;
+        for (balance, n) in [(Balance::RoundRobin, 4), (Balance::LeastConn, 2)] {
+            let in_flight = vec![0; n];
+            let mut c = 0;
+            let picks: Vec<_> = (0..2 * n)
+                .map(|_| pick_preferring(balance, &mut c, &in_flight, &mut rng, none, none))
+                .collect();
+            let all: Vec<_> = (0..n).chain(0..n).collect();
+            assert_eq!(picks, all, "{balance:?}");
+        }
+        // Preferred when some pass, the fallback's when only it does.
+        let mut c = 0;
+        let t = pick_preferring(
+            Balance::RoundRobin,
+            &mut c,
+            &[0; 4],
+            &mut rng,
+            |i| i == 2,
+            none,
+        );
+        assert_eq!(t, 2);
+        let t = pick_preferring(Balance::RoundRobin, &mut c, &[0; 4], &mut rng, none, |i| {
+            i == 1
+        });
+        assert_eq!(t, 1);
     }
 }

@@ -119,13 +119,10 @@ impl Pools {
                     .failed_at
                     .is_none_or(|at| now.duration_since(at) >= FAIL_TIMEOUT)
         };
-        let mut t = balance::pick(pool.spec.balance, cursor, in_flight, rng, up);
-        if !up(t) {
-            // None is up by both marks: a target the checks pass comes before one they
-            // hold down, though this worker could not connect to it lately (else half
-            // the traffic went to a target the checks had taken out).
-            t = balance::pick(pool.spec.balance, cursor, in_flight, rng, checked_up);
-        }
+        // None up by both marks: a target the checks pass comes before one they hold
+        // down, though this worker could not connect to it lately (else half the traffic
+        // went to a target the checks had taken out).
+        let t = balance::pick_preferring(pool.spec.balance, cursor, in_flight, rng, up, checked_up);
         drop(st);
         Some(pool.lease(t))
     }
