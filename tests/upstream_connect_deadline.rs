@@ -66,3 +66,38 @@ apis:
         }
     }
 }
+
+/// A target whose connects hang until the integration timeout (not longer than
+/// `connect_timeout`) is passed over afterwards, as one that refused: it kept its whole
+/// share of requests, every one a 504 a second later.
+#[test]
+fn a_target_whose_connect_outlasts_the_timeout_is_passed_over() {
+    let (a, _la, _ha) = full_backlog();
+    let live = Origin::fixed(b"live");
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+upstreams:
+  app: {{ targets: ["{a}", "{}"], connect_timeout: 5s }}
+apis:
+  shop:
+    stages: {{ $default: {{}} }}
+    routes:
+      "$default": {{ integration: {{ type: http, upstream: app, timeout: 1s }} }}
+"#,
+        live.addr
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let statuses: Vec<u16> = (0..8).map(|i| p.get(&format!("/r{i}")).status).collect();
+        // Round robin starts at either target: at most the first pick meets the hang.
+        let timed_out = statuses.iter().filter(|&&s| s == 504).count();
+        assert!(timed_out <= 1, "{driver}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|&s| s == 200 || s == 504),
+            "{driver}: {statuses:?}"
+        );
+        p.stop();
+    }
+}

@@ -180,6 +180,12 @@ pub async fn proxy(
                             continue;
                         }
                     }
+                    if e.kind != Kind::ClientGone {
+                        // Passed over for a while as `failover` would have (a connect cut
+                        // by the integration timeout, or with no other target to try):
+                        // unmarked, a blackholed target kept its whole share of 504s.
+                        gen.pools.mark_failed(h.upstream, &lease);
+                    }
                     break (None, Err(e));
                 }
             },
