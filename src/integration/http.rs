@@ -278,8 +278,6 @@ pub async fn proxy(
     if let Some(e) = &outcome.failed {
         super::body_error::report(gen, c, &lease, h.upstream, e);
     }
-    // Let the connection buffer own its memory again.
-    c.req.saved_head = None;
     lease.release(outcome.reusable.filter(|_| !answered_early));
     outcome.client_keep_alive
 }

@@ -61,7 +61,7 @@ impl RequestState {
         self.rest = m.rest;
         self.time_ms.set(0);
         self.cors = CorsMatch::None;
-        self.saved_head = None;
+        // `saved_head` is None here: the connection loop drops it when a request ends.
         self.auth.reset();
     }
 
