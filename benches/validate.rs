@@ -78,5 +78,36 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The worst a body can make one check cost with a backtracking `pattern`: four
+/// unanchored lookaheads, three of them holding everywhere, against strings at the
+/// length limit until the budget is spent (`models::BACKTRACK_MAX_CHARS`,
+/// `PATTERN_BUDGET`).
+fn backtracking(c: &mut Criterion) {
+    use portico::pipeline::models::{pattern_budget_reset, BACKTRACK_MAX_CHARS};
+    let pattern = "(?=.*[0-9])(?=.*[a-z])(?=.*[A-Z])(?=.*[!@#])";
+    let models = vec![(
+        "M".to_string(),
+        json!({"type": "array", "items": {"type": "string", "pattern": pattern}}),
+    )];
+    let model = portico::pipeline::validate::BodyModel::compile("M", &models).unwrap();
+    let one = "aB1".repeat(BACKTRACK_MAX_CHARS / 3);
+    let body = serde_json::to_vec(&vec![one; 100]).unwrap();
+    let mut g = c.benchmark_group("validate backtracking pattern");
+    g.bench_function("a body of strings at the length limit", |b| {
+        b.iter(|| {
+            pattern_budget_reset();
+            black_box(model.accepts(black_box(&body)))
+        })
+    });
+    let long = serde_json::to_vec(&"aB1".repeat(13_334)).unwrap();
+    g.bench_function("one 40,000-character string", |b| {
+        b.iter(|| {
+            pattern_budget_reset();
+            black_box(model.accepts(black_box(&long)))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, backtracking);
 criterion_main!(benches);

@@ -102,6 +102,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(portico::metrics::log_writer::EscapedStderr { ansi })
         .with_ansi(ansi)
+        .fmt_fields(portico::metrics::log_writer::fields())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // rustls logs what a client's handshake does wrong (a refused

@@ -425,3 +425,63 @@ fn reload_through_the_admin_api_updates_keys_and_keeps_usage() {
         let _ = std::fs::remove_dir_all(&state);
     }
 }
+
+/// Secrets written through YAML merge keys (`<<:`), or repeated by an alias under a key
+/// that is no secret (the whole redis URL, a key YAML reads as a number), are redacted
+/// from `GET /config` as where they are read.
+#[test]
+fn config_view_redacts_secrets_written_through_merge_keys_and_aliases() {
+    for driver in DRIVERS {
+        let state = temp_dir("state");
+        let admin_port = free_port();
+        let a = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let cfg = format!(
+            r#"server: {{ listen: ["127.0.0.1:{{PORT}}"], workers: 1 }}
+state_dir: "{state}"
+admin: {{ listen: "127.0.0.1:{admin_port}", <<: {{ token: &tok tok-LEAKME-123 }} }}
+usage_plans:
+  gold: {{ throttle: {{ rate: 1000, burst: 1000 }} }}
+api_keys:
+  - {{ name: alice, plan: gold, <<: {{ value: alice-LEAKME-0123456789 }} }}
+  - {{ name: bob, plan: gold, value: &num 12345678901234567890 }}
+iam: {{ principals: {{ rep: {{ <<: {{ secret_access_key: IAM-LEAKME }}, access_key_id: AKID, allow: ["*"] }} }} }}
+cluster: {{ redis: &redis "redis://app:REDIS-LEAKME@127.0.0.1:{redis_port}", node: n1 }}
+apis:
+  app:
+    stages:
+      $default: {{ variables: {{ copy: *tok, url: *redis, num: *num }} }}
+    routes:
+      "GET /secret":
+        integration: {{ type: mock, status: 200, body: "secret" }}
+        api_key_required: true
+"#,
+            state = state.display(),
+            redis_port = free_port()
+        );
+        let p = Portico::start(&cfg, driver);
+        // The merged values are the ones in force.
+        let r = Client::connect(p.addr)
+            .send(b"GET /secret HTTP/1.1\r\nHost: t\r\nx-api-key: alice-LEAKME-0123456789\r\n\r\n");
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        let c = admin(a, "GET", "/config", Some("tok-LEAKME-123"), None);
+        assert_eq!(c.status, 200, "{driver}: {}", c.text());
+        assert!(!c.text().contains("LEAKME"), "{driver}: {}", c.text());
+        assert!(!c.text().contains("1234567890"), "{driver}: {}", c.text());
+        let v = json(&c);
+        assert_eq!(v["admin"]["token"], "[redacted]", "{driver}");
+        assert_eq!(v["api_keys"][0]["value"], "[redacted]", "{driver}");
+        assert_eq!(v["api_keys"][0]["plan"], "gold", "{driver}");
+        assert_eq!(v["iam"]["principals"]["rep"]["access_key_id"], "AKID");
+        assert_eq!(
+            v["apis"]["app"]["stages"]["$default"]["variables"]["copy"],
+            "[redacted]"
+        );
+        // An alias of the redis URL shows as the URL does; of a key YAML reads as a
+        // number, as the key does.
+        let vars = &v["apis"]["app"]["stages"]["$default"]["variables"];
+        assert_eq!(vars["url"], v["cluster"]["redis"], "{driver}");
+        assert_eq!(vars["num"], "[redacted]", "{driver}");
+        assert!(p.stop().success());
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}

@@ -165,13 +165,10 @@ fn output_cut_short_by_its_reader_is_not_a_panic() {
     }
 }
 
-#[test]
-fn check_warns_where_run_could_not_create_the_state_dir() {
-    let dir = temp_dir("check-state-dir");
-    std::fs::write(dir.join("afile"), "").unwrap();
-    let state = dir.join("afile/state");
-    let yaml = format!(
-        r#"state_dir: "{}"
+/// A config that needs the state store (API keys), with its `state_dir` at `state`.
+fn config_with_state_dir(state: &str) -> String {
+    format!(
+        r#"state_dir: "{state}"
 server: {{ listen: ["127.0.0.1:{}"] }}
 apis:
   demo:
@@ -183,18 +180,30 @@ usage_plans:
 api_keys:
   - {{ name: k1, value: "abcdefghijklmnopqrstuvwxyz", plan: basic }}
 "#,
-        state.display(),
         free_port()
-    );
+    )
+}
+
+#[test]
+fn check_refuses_a_state_dir_under_a_file() {
+    let dir = temp_dir("check-state-dir");
+    std::fs::write(dir.join("afile"), "").unwrap();
+    let state = dir.join("afile/state");
+    let yaml = config_with_state_dir(&state.display().to_string());
+    // An error, not a warning: `run` stops whichever user it runs as.
     let (code, text) = check(&yaml);
-    assert_eq!(code, 0, "a warning, not an error: {text}");
+    assert_eq!(code, 1, "{text}");
     let want = format!(
-        "warning: state_dir: {}: {} is not a directory: `run` would stop at startup",
+        "state_dir: {}: {} is not a directory: `run` would stop at startup",
         state.display(),
         dir.join("afile").display()
     );
-    assert!(text.lines().any(|l| l == want), "{text}");
-    // And `run` does stop, saying why.
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with(&want) && !l.contains("warning")),
+        "{text}"
+    );
+    // And `run` refuses the file, saying why.
     let file = dir.join("portico.yaml");
     std::fs::write(&file, &yaml).unwrap();
     let out = Command::new(BIN)
@@ -203,8 +212,8 @@ api_keys:
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("cannot create the state directory"), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&want), "{err}");
     // A config that needs no store says nothing of it.
     let plain = yaml
         .split("usage_plans:")
@@ -214,6 +223,36 @@ api_keys:
     let (code, text) = check(&plain);
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("state_dir"), "{text}");
+}
+
+/// A `state_dir` that is a symbolic link to nothing passed `check` (`exists` follows the
+/// link), then `run` stopped ("cannot create the state directory …: File exists"); an
+/// empty one passed and put the store beside the config file, not in the default.
+#[test]
+fn check_refuses_a_dangling_symlink_or_empty_state_dir() {
+    let dir = temp_dir("check-state-link");
+    let link = dir.join("state");
+    std::os::unix::fs::symlink(dir.join("gone"), &link).unwrap();
+    for state in [link.clone(), link.join("under")] {
+        let (code, text) = check(&config_with_state_dir(&state.display().to_string()));
+        assert_eq!(code, 1, "{text}");
+        let want = format!(
+            "state_dir: {}: {} is a symbolic link to nothing: `run` would stop at startup",
+            state.display(),
+            link.display()
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.ends_with(&want) && !l.contains("warning")),
+            "{text}"
+        );
+    }
+    let (code, text) = check(&config_with_state_dir(""));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("state_dir: is empty: give a directory, or remove the key"),
+        "{text}"
+    );
 }
 
 /// An admin token no request can present is an error: the router compares the
@@ -312,7 +351,7 @@ fn deeply_nested_flow_collections_are_refused_at_once() {
     assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains(
-            "recursion limit exceeded at line 5 column 1010: values nested more than 128 deep"
+            "recursion limit exceeded at line 5 column 1006: values nested more than 128 deep"
         ),
         "{text}"
     );

@@ -58,7 +58,8 @@ fn allowed_origins_are_echoed_as_browsers_send_them() {
 
 /// `https://*` and `http://*` (API Gateway's HTTP APIs take both) allow any origin of
 /// that scheme, echoed, with `vary: origin`, on actual answers, preflights and the
-/// gateway's own answers; another scheme, or an Origin with a path, is not allowed.
+/// gateway's own answers; another scheme, an Origin with a path, or one that is not a
+/// well-formed `scheme://host[:port]` is not allowed.
 #[test]
 fn a_scheme_wildcard_echoes_any_origin_of_its_scheme() {
     let config = CONFIG.replace(
@@ -89,14 +90,26 @@ fn a_scheme_wildcard_echoes_any_origin_of_its_scheme() {
             );
             assert_eq!(r.header("vary"), Some("origin"), "{driver} {method} {path}");
         }
-        for refused in ["http://other.example", "https://a.example/x", "null"] {
-            let r = ask("GET", "/m", refused);
-            assert_eq!(
-                r.header("access-control-allow-origin"),
-                None,
-                "{driver} {refused}"
-            );
-            assert_eq!(r.header("vary"), Some("origin"), "{driver} {refused}");
+        // Only a well-formed origin matches the wildcard: markup after the scheme, or a
+        // port no browser connected to, was echoed back.
+        let refused = [
+            "http://other.example",
+            "https://a.example/x",
+            "null",
+            "https://\"><script>",
+            "https://a:99999",
+            "https://a..example",
+        ];
+        for refused in refused {
+            for method in ["GET", "OPTIONS"] {
+                let r = ask(method, "/m", refused);
+                assert_eq!(
+                    r.header("access-control-allow-origin"),
+                    None,
+                    "{driver} {method} {refused}"
+                );
+                assert_eq!(r.header("vary"), Some("origin"), "{driver} {refused}");
+            }
         }
         let r = ask("GET", "/m", "http://app.example");
         assert_eq!(

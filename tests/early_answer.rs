@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -32,15 +32,8 @@ enum After {
     ContinueThenRead,
 }
 
-fn raw_origin(after: After) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            thread::spawn(move || serve(s, after));
-        }
-    });
-    addr
+fn raw_origin_after(after: After) -> SocketAddr {
+    raw_origin(move |s| serve(s, after))
 }
 
 fn serve(s: TcpStream, after: After) {
@@ -147,7 +140,7 @@ fn upload(p: &Portico, chunked: bool) -> (Response, Duration) {
 
 #[test]
 fn a_backend_that_refuses_and_closes_is_relayed() {
-    let origin = raw_origin(After::RefuseAndClose);
+    let origin = raw_origin_after(After::RefuseAndClose);
     for driver in DRIVERS {
         let p = Portico::start(&config(origin), driver);
         for chunked in [false, true] {
@@ -167,7 +160,7 @@ fn a_backend_that_refuses_and_closes_is_relayed() {
 /// answer reached it only with its next bytes, or as a 408 once the wait was over.
 #[test]
 fn an_answer_reaches_a_client_that_paused_its_upload() {
-    let origin = raw_origin(After::RefuseAndClose);
+    let origin = raw_origin_after(After::RefuseAndClose);
     for driver in DRIVERS {
         let p = Portico::start(&config(origin), driver);
         for chunked in [false, true] {
@@ -199,7 +192,7 @@ fn a_backend_that_refuses_and_stops_reading_is_relayed_at_once() {
         (After::HintsThenRefuseAndHold, "103 then 401"),
         (After::BigHintsThenRefuseAndHold, "2 KiB 103 then 401"),
     ] {
-        relayed_at_once(raw_origin(after), name);
+        relayed_at_once(raw_origin_after(after), name);
     }
 }
 
@@ -218,7 +211,7 @@ fn relayed_at_once(origin: SocketAddr, name: &str) {
 
 #[test]
 fn curl_gets_the_backends_early_answer() {
-    let origin = raw_origin(After::RefuseAndClose);
+    let origin = raw_origin_after(After::RefuseAndClose);
     let file = temp_dir("early-answer").join("body");
     std::fs::write(&file, vec![b'x'; BODY_LEN]).unwrap();
     for driver in DRIVERS {
@@ -237,7 +230,7 @@ fn curl_gets_the_backends_early_answer() {
 
 #[test]
 fn an_interim_answer_does_not_stop_the_body() {
-    let origin = raw_origin(After::ContinueThenRead);
+    let origin = raw_origin_after(After::ContinueThenRead);
     for driver in DRIVERS {
         let p = Portico::start(&config(origin), driver);
         let (r, _) = upload(&p, false);

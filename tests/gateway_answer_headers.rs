@@ -2,7 +2,9 @@
 //!
 //! - A gateway response's header replaces the gateway's header of the same name: a
 //!   THROTTLED response configured with `retry-after: 7` was sent with the gateway's
-//!   `retry-after: 1` beside it, two values a client picks from.
+//!   `retry-after: 1` beside it, two values a client picks from. `server` too; but a
+//!   configured `date`, a mock's or a gateway response's, is left out for the current one
+//!   (it replaced it, and a fixed Date makes caches reckon the answer's age wrong).
 //! - The 404 of a request that reaches a CORS API but none of its routes carries the
 //!   API's CORS headers and `vary: origin` like its other answers, and a gateway
 //!   response's own `access-control-*` headers give way to the cors config there too;
@@ -29,7 +31,7 @@ apis:
         throttle: { rate: 0, burst: 0 }
   plain:
     gateway_responses:
-      THROTTLED: { headers: { retry-after: "30" } }
+      THROTTLED: { headers: { retry-after: "30", date: "Thu, 01 Jan 1970 00:00:00 GMT", server: "edge" } }
     stages:
       raw: {}
     routes:
@@ -38,6 +40,11 @@ apis:
         throttle: { rate: 0, burst: 0 }
       "GET /open":
         integration: { type: mock, body: "open" }
+      "GET /dated":
+        integration: { type: mock, headers: { Date: "Thu, 01 Jan 1970 00:00:00 GMT", Server: "edge" }, body: "d" }
+      "GET /dated-mapped":
+        integration: { type: mock, headers: { date: "x", server: "edge" }, body: "d" }
+        response_parameters: { "200": { "overwrite:header.x-m": "1" } }
 "#;
 
 fn get(p: &Portico, path: &str, origin: &str) -> Response {
@@ -74,6 +81,23 @@ fn a_configured_header_replaces_the_gateways_own() {
         // Without a configured one, the gateway's own stays.
         let r = p.get("/raw/open");
         assert_eq!(r.status, 200, "{driver}");
+    }
+}
+
+#[test]
+fn mocks_and_gateway_responses_keep_the_current_date() {
+    for driver in DRIVERS {
+        let p = Portico::start(CONFIG, driver);
+        for path in ["/raw/dated", "/raw/dated-mapped", "/raw/blocked"] {
+            let r = p.get(path);
+            let ctx = format!("{driver} {path}: {:?}", r.headers);
+            assert!(matches!(r.status, 200 | 429), "{ctx}");
+            let date = all(&r, "date");
+            assert_eq!(date.len(), 1, "{ctx}");
+            assert!(!date[0].contains("1970") && date[0] != "x", "{ctx}");
+            assert!(date[0].ends_with(" GMT"), "{ctx}");
+            assert_eq!(all(&r, "server"), ["edge"], "{ctx}");
+        }
     }
 }
 

@@ -272,3 +272,43 @@ fn a_target_back_up_wins_over_one_the_checks_hold_down() {
         assert!(answers.iter().all(|t| t == "a"), "{driver}: {answers:?}");
     }
 }
+
+/// A reload that removes `health:` (or the target) removes the target's gauge: a 0 kept
+/// after it kept an alert firing on a target back in balancing, or gone.
+#[test]
+fn a_reload_without_the_check_removes_the_targets_gauge() {
+    let a = origin("a", Arc::new(AtomicBool::new(false)));
+    let b = origin("b", Arc::new(AtomicBool::new(true)));
+    for driver in DRIVERS {
+        let admin_port = free_port();
+        let head = format!(
+            "admin: {{ listen: \"127.0.0.1:{admin_port}\", token: t }}\nstate_dir: \"{}\"\nupstreams:",
+            temp_dir("health-state").display()
+        );
+        let yaml = config(&[a.addr.to_string(), b.addr.to_string()]).replace("upstreams:", &head);
+        let p = Portico::start(&yaml, driver);
+        let admin_addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let series = format!(
+            "portico_upstream_target_up{{upstream=\"app\",target=\"{}\"}}",
+            b.addr
+        );
+        let m = metrics_when(admin_addr, |m| m.contains(&format!("{series} 0")));
+        assert!(m.contains(&format!("{series} 0")), "{driver}: {m}");
+
+        let written = std::fs::read_to_string(&p.config).unwrap();
+        let without = written.replace(
+            "    health: { path: /healthz, interval: 100ms, unhealthy_after: 2, healthy_after: 2 }\n",
+            "",
+        );
+        assert_ne!(without, written);
+        std::fs::write(&p.config, without).unwrap();
+        assert_eq!(
+            admin(admin_addr, "POST", "/reload", Some("t"), None).status,
+            200
+        );
+        let m = metrics_when(admin_addr, |m| !m.contains(&series));
+        assert!(!m.contains(&series), "{driver}: {m}");
+        // b is back in balancing.
+        assert!(eventually(|| spread(&p).1 > 0), "{driver}");
+    }
+}

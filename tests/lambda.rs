@@ -109,13 +109,13 @@ fn payload_1_0_event_has_every_field() {
     for driver in DRIVERS {
         let p = Portico::start(&lambda_config(&f, ""), driver);
         let r = p.raw(
-            b"POST /v1/7%2F8/x?a=1&a=2&b=%20 HTTP/1.1\r\nHost: fn.test\r\nContent-Type: application/json\r\nX-Multi: 1\r\nX-Multi: 2\r\nCookie: a=1\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"k\":\"v\\n\"}\n",
+            b"POST /v1/7%3F8/x?a=1&a=2&b=%20 HTTP/1.1\r\nHost: fn.test\r\nContent-Type: application/json\r\nX-Multi: 1\r\nX-Multi: 2\r\nCookie: a=1\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"k\":\"v\\n\"}\n",
         );
         assert_eq!(r.status, 200, "{driver}");
         let e = f.last_event();
         assert_eq!(e["version"], "1.0");
         assert_eq!(e["resource"], "/v1/{id}/x");
-        assert_eq!(e["path"], "/v1/7%2F8/x");
+        assert_eq!(e["path"], "/v1/7%3F8/x");
         assert_eq!(e["httpMethod"], "POST");
         assert_eq!(e["headers"]["x-multi"], "2");
         assert_eq!(e["headers"]["cookie"], "a=1");
@@ -126,13 +126,13 @@ fn payload_1_0_event_has_every_field() {
             e["multiValueQueryStringParameters"],
             json!({"a": ["1", "2"], "b": [" "]})
         );
-        assert_eq!(e["pathParameters"], json!({"id": "7/8"}));
+        assert_eq!(e["pathParameters"], json!({"id": "7?8"}));
         assert_eq!(e["stageVariables"], json!({"color": "blue", "size": "9"}));
         assert_eq!(e["body"], "{\"k\":\"v\\n\"}\n");
         assert_eq!(e["isBase64Encoded"], false);
         let c = &e["requestContext"];
         assert_eq!(c["httpMethod"], "POST");
-        assert_eq!(c["path"], "/v1/7%2F8/x");
+        assert_eq!(c["path"], "/v1/7%3F8/x");
         assert_eq!(c["stage"], "$default");
         assert_eq!(c["requestId"], r.header("x-amzn-RequestId").unwrap());
         assert_eq!(c["identity"]["sourceIp"], "127.0.0.1");

@@ -97,7 +97,7 @@ fn answer_headers_cannot_split_or_reframe_the_response() {
     let f = Function::start(|e| {
         if e["version"] == "2.0" {
             FnReply::Json(
-                r#"{"statusCode":200,"headers":{"x-a":"1\r\nInjected: yes","x-ctl":"a\u0001b\u007fc\u0000d","content-length":"1","transfer-encoding":"chunked","connection":"close","keep-alive":"timeout=1","upgrade":"h2c"},"cookies":["c=1\r\n\r\nHTTP/1.1 200 OK"],"body":"hello"}"#.into(),
+                r#"{"statusCode":200,"headers":{"x-a":"1\r\nInjected: yes","x-ctl":"a\u0001b\u007fc\u0000d","content-length":"1","transfer-encoding":"chunked","connection":"close","keep-alive":"timeout=1","upgrade":"h2c","HTTP2-Settings":"AAMAAABkAAQAAP__","te":"trailers","trailer":"x","proxy-connection":"keep-alive"},"cookies":["c=1\r\n\r\nHTTP/1.1 200 OK"],"body":"hello"}"#.into(),
             )
         } else {
             FnReply::Json(
@@ -125,7 +125,12 @@ fn answer_headers_cannot_split_or_reframe_the_response() {
                     "transfer-encoding",
                     "keep-alive",
                     "upgrade",
-                    "connection"
+                    "connection",
+                    // The relay's hop-by-hop list, h2c's upgrade offer among them.
+                    "http2-settings",
+                    "te",
+                    "trailer",
+                    "proxy-connection"
                 ]
                 .contains(&name.as_str()),
                 "{driver}: {line:?}"

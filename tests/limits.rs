@@ -556,15 +556,9 @@ fn silent_connection_is_closed_at_header_timeout() {
             took >= Duration::from_millis(900) && took < Duration::from_millis(2000),
             "{driver}: closed after {took:?}"
         );
-        // Either a bare close or a 408 that closes.
-        if !got.is_empty() {
-            assert_refusal(
-                &got,
-                408,
-                "Request Timeout",
-                &format!("{driver}: silent connection"),
-            );
-        }
+        // A bare close, as nginx's: a 408 on a connection that asked nothing could be
+        // read as the answer to a request the client is just sending.
+        assert!(got.is_empty(), "{driver}: {got:?}");
         assert_serves(&p, driver);
     }
 }

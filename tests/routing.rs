@@ -377,7 +377,7 @@ fn http_integration_path_templates_and_stage_variables() {
                 ),
                 ("GET", "/users/42", "one GET /v1/v/42/x"),
                 // Parameters are forwarded raw, percent-encoding and all.
-                ("GET", "/users/a%2Fb", "one GET /v1/v/a%2Fb/x"),
+                ("GET", "/users/a%3Fb%20", "one GET /v1/v/a%3Fb%20/x"),
                 // prod stage: backend two, version v2.
                 ("GET", "/prod/users/42?z=9", "two GET /v2/v/42/x?z=9"),
                 // {proxy+} into "/assets/{proxy}", several segments, any method.

@@ -21,6 +21,7 @@ fn cutting_origin() -> Origin {
             "/stall" | "/badchunk" => {
                 b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n"
             }
+            "/headalone" => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
             _ => {
                 respond(s, 200, &[], b"whole");
                 return true;
@@ -30,8 +31,9 @@ fn cutting_origin() -> Origin {
         match req.target.as_str() {
             // Well past the route's 1 s timeout; the connection then closes.
             "/stall" => std::thread::sleep(Duration::from_secs(6)),
-            "/badchunk" => {
-                // After the first chunk went out to the client (else it gets a 502).
+            "/badchunk" | "/headalone" => {
+                // After the head (and the first chunk) went out to the client: in the
+                // read that brought the head, bad framing is a 502.
                 std::thread::sleep(Duration::from_millis(500));
                 let _ = s.write_all(b"zz\r\n");
                 std::thread::sleep(Duration::from_millis(300));
@@ -155,6 +157,31 @@ fn a_body_the_backend_cuts_short_is_cut_for_the_client_and_reported() {
         assert!(
             log_text.contains("upstream failed after the response head was relayed"),
             "{driver}: {log_text}"
+        );
+    }
+}
+
+/// A chunked head that comes alone goes to the client at once (an event stream's head is
+/// not held for its first event): framing that breaks later is a cut, no 502 (HTTP-FRAMING
+/// rule 12).
+#[test]
+fn a_chunked_head_that_came_alone_is_relayed_and_a_later_bad_chunk_cuts() {
+    let origin = cutting_origin();
+    for driver in DRIVERS {
+        let dir = temp_dir("body-cut-head");
+        let p = Portico::start(
+            &config(origin.addr, &dir.join("access.log"), free_port()),
+            driver,
+        );
+        let (got, took) = exchange(&p, "/headalone");
+        assert!(got.starts_with("HTTP/1.1 200"), "{driver}: {got}");
+        assert!(
+            got.ends_with("\r\n\r\n"),
+            "{driver}: head only, no last chunk: {got:?}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{driver}: closed after {took:?}"
         );
     }
 }

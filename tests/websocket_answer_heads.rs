@@ -3,6 +3,9 @@
 //! §7.8; it had only `Sec-WebSocket-Version`), and a `$connect` refusal with status 304
 //! ends at its head, as the same answer on an HTTP route does (it was sent with the
 //! function's body and its length). 204 and 205 are 2xx: they complete the handshake.
+//! A `$connect` answer's hop-by-hop fields (and those its `Connection` names) and a
+//! function's own Date and Server stay out of the 101 and the refusal; a backend's header
+//! bytes go as sent (they passed into both, and `\xff` came out as U+FFFD).
 
 mod common;
 
@@ -94,5 +97,129 @@ fn bodiless_connect_refusals_end_at_the_head() {
             assert_eq!(read_all(&mut s), body, "{driver}: {st}");
         }
         p.stop();
+    }
+}
+
+/// The head of the answer to a handshake for `target`, as bytes.
+fn handshake_head(s: &mut std::net::TcpStream, target: &str) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    head
+}
+
+/// The header names of a raw head, lowercased.
+fn names(head: &[u8]) -> Vec<String> {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .filter_map(|l| l.iter().position(|&b| b == b':').map(|i| &l[..i]))
+        .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
+        .collect()
+}
+
+#[test]
+fn connect_answers_keep_their_hop_by_hop_fields_to_themselves() {
+    // An http `$connect` backend: 403 when asked `?st=403`, else 200.
+    let backend = Origin::start(|req, s| {
+        let status = if req.target.contains("st=403") {
+            "403 No"
+        } else {
+            "200 OK"
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nConnection: x-secret\r\nX-Secret: internal\r\nTE: trailers\r\nTrailer: x\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nX-Kept: 1\r\nServer: be\r\nX-U: a"
+        );
+        let mut out = head.into_bytes();
+        out.extend_from_slice(b"\xffb\r\nContent-Length: 2\r\n\r\nno");
+        s.write_all(&out).unwrap();
+        true
+    });
+    // A Lambda-style `$connect` function answering hop-by-hop fields and its own Date
+    // and Server.
+    let function = Function::start(|_| {
+        FnReply::Json(
+            serde_json::json!({"statusCode": 200, "headers": {
+                "TE": "trailers", "Trailer": "x", "Proxy-Connection": "keep-alive",
+                "HTTP2-Settings": "AAMAAABkAAQAAP__", "Connection": "x-secret",
+                "X-Secret": "internal", "X-Kept": "1",
+                "Date": "Thu, 01 Jan 1970 00:00:00 GMT", "Server": "fn"}})
+            .to_string(),
+        )
+    });
+    let hop = [
+        "connection",
+        "te",
+        "trailer",
+        "http2-settings",
+        "x-secret",
+        "proxy-connection",
+    ];
+    for driver in DRIVERS {
+        for lambda in [false, true] {
+            let dir = temp_dir("ws-connect-hop");
+            let integration = if lambda {
+                format!("type: lambda, url: \"{}\"", function.url())
+            } else {
+                "type: http, upstream: be".to_string()
+            };
+            let routes = format!("      $connect: {{ integration: {{ {integration} }} }}\n");
+            let mut cfg = ws_api_config(free_port(), &dir, "", &routes);
+            cfg.push_str(&format!(
+                "upstreams:\n  be: {{ targets: [\"{}\"] }}\n",
+                backend.addr
+            ));
+            let p = Portico::start(&cfg, driver);
+            let targets: &[&str] = if lambda {
+                &["/prod"]
+            } else {
+                &["/prod", "/prod?st=403"]
+            };
+            for target in targets {
+                let mut s = p.connect();
+                let head = handshake_head(&mut s, target);
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let ctx = format!("{driver} lambda={lambda} {target}: {text}");
+                let want = if target.contains("403") {
+                    "HTTP/1.1 403 "
+                } else {
+                    "HTTP/1.1 101 "
+                };
+                assert!(text.starts_with(want), "{ctx}");
+                let names = names(&head);
+                for h in hop {
+                    let n = names.iter().filter(|n| *n == h).count();
+                    // The 101's own `connection: upgrade`; a refusal closes with `connection: close`.
+                    let own = usize::from(h == "connection");
+                    assert_eq!(n, own, "{h} in {ctx}");
+                }
+                assert!(names.iter().any(|n| n == "x-kept"), "{ctx}");
+                // One Date and one Server: Portico's for a function, the backend's
+                // Server kept (a proxied answer's).
+                assert_eq!(names.iter().filter(|n| *n == "date").count(), 1, "{ctx}");
+                assert_eq!(names.iter().filter(|n| *n == "server").count(), 1, "{ctx}");
+                assert!(!text.contains("1970"), "{ctx}");
+                if lambda {
+                    assert!(
+                        text.to_ascii_lowercase()
+                            .contains("\r\nserver: portico\r\n"),
+                        "{ctx}"
+                    );
+                } else {
+                    assert!(text.contains("\r\nServer: be\r\n"), "{ctx}");
+                    let raw = b"\r\nX-U: a\xffb\r\n";
+                    assert!(head.windows(raw.len()).any(|w| w == raw), "{ctx}");
+                }
+            }
+            p.stop();
+        }
     }
 }

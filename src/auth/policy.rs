@@ -160,7 +160,8 @@ impl Policy {
 /// `/admin` of the route it reached; but not where the route `route_key` names has a
 /// literal with `;` (`GET /a;b` matches `/a;b` whole), or a `Deny` on `…/GET/a;b` would
 /// never apply to its own route, and one on `…/GET/a` would. Segments of parameters only
-/// are passed over, as the router passes them over.
+/// are passed over, as the router passes them over. Segments are split as the router
+/// splits them: at `/`, `%2F` and `%5C`.
 pub fn arn(
     region: &str,
     account: &str,
@@ -177,7 +178,18 @@ pub fn arn(
     let route = route_key.split_once(' ').map_or("", |(_, path)| path);
     let mut literals = route.split('/').filter(|s| !s.is_empty());
     let mut plain = Vec::with_capacity(path.len());
-    for segment in path.split(|&b| b == b'/') {
+    // Segments as the router split them (`%2F` and `%5C` too), so each lines up with the
+    // route's literal it matched.
+    let mut at = 0;
+    while at < path.len() {
+        let end = crate::router::segment_end(path, at);
+        let segment = &path[at..end];
+        at = end
+            + if end < path.len() {
+                crate::router::separator_len(path, end)
+            } else {
+                0
+            };
         let end = memchr::memchr(b';', segment).unwrap_or(segment.len());
         if end == 0 {
             continue;
@@ -328,6 +340,14 @@ mod tests {
             routed("/u/1;x/a;b/c;d", "GET /u/{id}/a;b/{proxy+}"),
             format!("{base}u/1/a;b/c")
         );
+        // `%2F` and `%5C` separate segments for the router, so for lining up with the
+        // route's literals too: `/u%2Fa;b` matched `GET /u/a;b` whole.
+        assert_eq!(routed("/u%2Fa;b", "GET /u/a;b"), format!("{base}u/a;b"));
+        assert_eq!(
+            routed("%5cu%5Ca;b%2F", "GET /u/a;b"),
+            format!("{base}u/a;b")
+        );
+        assert_eq!(routed("/x%2F1;y", "GET /x/{id}"), format!("{base}x/1"));
         assert_eq!(arn_method("GET /p/{x}", b"HEAD"), b"GET");
         assert_eq!(arn_method("ANY /p/{x}", b"HEAD"), b"HEAD");
         assert_eq!(arn_method("$default", b"PUT"), b"PUT");

@@ -195,18 +195,36 @@ pub(super) fn api_key_source(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<
 }
 
 pub(super) fn authorizer(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Authorizer> {
-    if !v.is_mapping() {
-        d.fields(v, p, &[]);
+    if v.is_null() {
         return None;
     }
+    // An authorizer with errors is still kept by its name, with defaults in place of
+    // what failed, so that routes naming it get no "no authorizer" error on top. Checks
+    // of those defaults say nothing: they lie under a reported error's path.
     let kind = match v.get("type") {
+        // Not a map: `fields` says so.
+        _ if !v.is_mapping() => {
+            d.fields(v, p, &[]);
+            None
+        }
         Some(t) if !t.is_null() => {
-            d.choice(t, &p.key("type"), &[("jwt", "jwt"), ("lambda", "lambda")])?
+            d.choice(t, &p.key("type"), &[("jwt", "jwt"), ("lambda", "lambda")])
         }
         _ => {
             d.error(p, "missing key \"type\" (jwt or lambda)");
-            return None;
+            None
         }
+    };
+    let Some(kind) = kind else {
+        // Of no known type, its keys are not read (which are missing depends on the
+        // type); it stands in as the kind its keys suggest (a Lambda authorizer has a
+        // url), so the route checks that depend on the kind judge what was meant.
+        d.stand_in(p);
+        let lambda = v.get("url").is_some() && v.get("issuer").is_none();
+        return Some(match lambda {
+            true => Authorizer::Lambda(LambdaAuthorizer::stand_in()),
+            false => Authorizer::Jwt(JwtAuthorizer::stand_in()),
+        });
     };
     if kind == "jwt" {
         let f = d.fields(
@@ -225,15 +243,8 @@ pub(super) fn authorizer(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Auth
         let issuer = f.need(d, "issuer", Decoder::string);
         let audience = f.need(d, "audience", Decoder::strings);
         let mut a = JwtAuthorizer {
-            identity_source: "$request.header.Authorization".into(),
-            issuer: String::new(),
             jwks_uri: f.opt(d, "jwks_uri", Decoder::string),
-            audience: Vec::new(),
-            algorithms: DEFAULT_JWT_ALGORITHMS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            leeway: Duration::ZERO,
+            ..JwtAuthorizer::stand_in()
         };
         f.set(
             d,
@@ -243,8 +254,8 @@ pub(super) fn authorizer(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Auth
         );
         f.set(d, "algorithms", &mut a.algorithms, Decoder::strings);
         f.set(d, "leeway", &mut a.leeway, Decoder::duration);
-        a.issuer = issuer?;
-        a.audience = audience?;
+        a.issuer = issuer.unwrap_or_default();
+        a.audience = audience.unwrap_or_default();
         return Some(Authorizer::Jwt(a));
     }
     let f = d.fields(
@@ -261,14 +272,7 @@ pub(super) fn authorizer(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Auth
         ],
     );
     let url = f.need(d, "url", Decoder::string);
-    let mut a = LambdaAuthorizer {
-        url: String::new(),
-        payload_format: PayloadFormat::V2,
-        simple_responses: false,
-        identity_source: Vec::new(),
-        result_ttl: Duration::ZERO,
-        timeout: LAMBDA_AUTHORIZER_TIMEOUT,
-    };
+    let mut a = LambdaAuthorizer::stand_in();
     f.set(
         d,
         "payload_format",
@@ -291,8 +295,39 @@ pub(super) fn authorizer(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Auth
     });
     f.set(d, "result_ttl", &mut a.result_ttl, Decoder::duration);
     f.set(d, "timeout", &mut a.timeout, Decoder::duration);
-    a.url = url?;
+    a.url = url.unwrap_or_default();
     Some(Authorizer::Lambda(a))
+}
+
+impl JwtAuthorizer {
+    /// The defaults, with no issuer or audience (which must be given).
+    fn stand_in() -> JwtAuthorizer {
+        JwtAuthorizer {
+            identity_source: "$request.header.Authorization".into(),
+            issuer: String::new(),
+            jwks_uri: None,
+            audience: Vec::new(),
+            algorithms: DEFAULT_JWT_ALGORITHMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            leeway: Duration::ZERO,
+        }
+    }
+}
+
+impl LambdaAuthorizer {
+    /// The defaults, with no url (which must be given).
+    fn stand_in() -> LambdaAuthorizer {
+        LambdaAuthorizer {
+            url: String::new(),
+            payload_format: PayloadFormat::V2,
+            simple_responses: false,
+            identity_source: Vec::new(),
+            result_ttl: Duration::ZERO,
+            timeout: LAMBDA_AUTHORIZER_TIMEOUT,
+        }
+    }
 }
 
 /// A JWT identity source: where the token is.

@@ -180,3 +180,171 @@ fn a_request_value_in_a_mock_is_a_warning() {
         ]
     );
 }
+
+#[test]
+fn an_integration_path_holding_what_a_clients_path_is_refused_for_is_refused() {
+    // Each passed check and went to the backend as written (`GET /a%00/2`,
+    // `GET /a\b/%zz/2`), where a client's own such path is a 400.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages:\n",
+        "      prod: { variables: { v: ok }, canary: { percent: 5, variables: { v: \"b%zz\" } } }\n",
+        "      dev: { variables: { v: \"c\\\\d\" } }\n",
+        "    routes:\n",
+        "      \"GET /n/{id}\": { integration: { type: http, upstream: u, path: \"/a%00/{id}\" } }\n",
+        "      \"GET /b/{id}\": { integration: { type: http, upstream: u, path: \"/a\\\\b/{id}\" } }\n",
+        "      \"GET /m/{id}\": { integration: { type: http, upstream: u, path: \"/a/%zz/{id}\" } }\n",
+        "      \"GET /s/{id}\": { integration: { type: http, upstream: u, path: \"/s/${stageVariables.v}/{id}\" } }\n",
+        "      \"GET /ok/{id}\": { integration: { type: http, upstream: u, path: \"/a%20b/%2F/{id}\" } }\n",
+    ));
+    let at = |route: &str| format!("apis.a.routes.\"{route}\".integration.path");
+    let nul = "has a %00, at which a C, CGI or PHP file handler ends the path (a client's path with one is refused with 400)";
+    let backslash = "has a backslash, which some backends read as / (a client's path with one is refused with 400): write / or %5C";
+    let malformed = "has a % not followed by two hex digits (a client's path with one is refused with 400): write %25 for a percent sign";
+    assert_eq!(
+        out,
+        [
+            format!("{}: {nul}", at("GET /n/{id}")),
+            format!("{}: {backslash}", at("GET /b/{id}")),
+            format!("{}: {malformed}", at("GET /m/{id}")),
+            format!(
+                "{}: {malformed} (in the canary of stage \"prod\": \"/s/b%zz/{{id}}\")",
+                at("GET /s/{id}")
+            ),
+            format!(
+                "{}: {backslash} (in stage \"dev\": \"/s/c\\\\d/{{id}}\")",
+                at("GET /s/{id}")
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_response_mapping_that_sends_a_one_valued_field_twice_or_a_content_type_list_is_refused() {
+    // Both passed check: the first sent a second Content-Type beside the backend's, the
+    // second a list that browsers read as its last type.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n",
+        "      \"GET /a\":\n        integration: { type: http, upstream: u }\n",
+        "        response_parameters:\n          \"200\":\n",
+        "            \"append:header.content-type\": \"$response.header.x-s\"\n",
+        "            \"append:header.Location\": \"/b\"\n",
+        "            \"overwrite:header.content-type\": \"text/html, application/json\"\n",
+        "            \"append:header.x-many\": \"1\"\n",
+        "            \"overwrite:header.etag\": \"$response.header.x-e\"\n",
+    ));
+    let at = |key: &str| format!("apis.a.routes.\"GET /a\".response_parameters.200.\"{key}\"");
+    assert_eq!(
+        out,
+        [
+            format!("{}: content-type has one value: append: would send a second content-type beside the integration's; use overwrite:", at("append:header.content-type")),
+            format!("{}: Location has one value: append: would send a second Location beside the integration's; use overwrite:", at("append:header.Location")),
+            format!("{}: \"text/html, application/json\" is a list: browsers take its last media type (application/json); give one", at("overwrite:header.content-type")),
+        ],
+    );
+}
+
+#[test]
+fn a_mapping_of_a_header_api_gateway_reserves_is_refused() {
+    // Each passed check, though API Gateway refuses a mapping of any of them. A request
+    // mapping may set `authorization` (a backend's credentials: upstreams take none) and
+    // `forwarded` (clients' are dropped); mocks and gateway responses are not mappings.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n",
+        "    gateway_responses: { DEFAULT_4XX: { headers: { via: gw, x-amz-x: \"1\" } } }\n",
+        "    routes:\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters:\n",
+        "          \"overwrite:header.Via\": \"x\"\n",
+        "          \"remove:header.origin\": \"\"\n",
+        "          \"append:header.X-Amz-Date\": \"x\"\n",
+        "          \"overwrite:header.proxy-authorization\": \"x\"\n",
+        "          \"overwrite:header.access-control-request-method\": \"GET\"\n",
+        // Portico's own reason, said once.
+        "          \"overwrite:header.x-amzn-requestid\": \"x\"\n",
+        "          \"overwrite:header.authorization\": \"Bearer t\"\n",
+        "          \"overwrite:header.forwarded\": \"for=1.2.3.4\"\n",
+        "          \"overwrite:header.x-ok\": \"x\"\n",
+        "        response_parameters:\n          \"200\":\n",
+        "            \"overwrite:header.Access-Control-Allow-Origin\": \"*\"\n",
+        "            \"remove:header.x-amzn-remapped-x\": \"\"\n",
+        "            \"overwrite:header.apigw-x\": \"x\"\n",
+        "            \"overwrite:header.authorization\": \"x\"\n",
+        "            \"overwrite:header.content-location\": \"/x\"\n",
+        "            \"append:header.content-encoding\": \"br\"\n",
+        "            \"overwrite:header.x-ok\": \"x\"\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { via: m, x-amz-x: \"1\", origin: o } } }\n",
+    ));
+    let at = "apis.a.routes.\"GET /h\".";
+    let aws = "API Gateway lets no mapping set or remove it";
+    assert_eq!(
+        out,
+        [
+            format!("{at}parameters.\"overwrite:header.Via\": Via is reserved: {aws}"),
+            format!("{at}parameters.\"remove:header.origin\": origin is reserved: {aws}"),
+            format!("{at}parameters.\"append:header.X-Amz-Date\": X-Amz-Date is reserved (as every x-amz-* header): {aws}"),
+            format!("{at}parameters.\"overwrite:header.proxy-authorization\": proxy-authorization is reserved: {aws}"),
+            format!("{at}parameters.\"overwrite:header.access-control-request-method\": access-control-request-method is reserved (as every access-control-* header): {aws}; the API's cors block writes the CORS headers"),
+            format!("{at}parameters.\"overwrite:header.x-amzn-requestid\": x-amzn-requestid is reserved: Portico sets it itself"),
+            format!("{at}response_parameters.200.\"overwrite:header.Access-Control-Allow-Origin\": Access-Control-Allow-Origin is reserved (as every access-control-* header): {aws}; the API's cors block writes the CORS headers"),
+            format!("{at}response_parameters.200.\"remove:header.x-amzn-remapped-x\": x-amzn-remapped-x is reserved (as every x-amzn-* header): {aws}"),
+            format!("{at}response_parameters.200.\"overwrite:header.apigw-x\": apigw-x is reserved (as every apigw-* header): {aws}"),
+            format!("{at}response_parameters.200.\"overwrite:header.authorization\": authorization is reserved: {aws}"),
+            format!("{at}response_parameters.200.\"overwrite:header.content-location\": content-location is reserved: {aws}"),
+            format!("{at}response_parameters.200.\"append:header.content-encoding\": content-encoding can't be mapped: Portico's compression decides it from the integration's answer"),
+        ],
+    );
+}
+
+#[test]
+fn http2_settings_is_refused_as_the_other_hop_by_hop_headers_are() {
+    // Each passed check, while te, trailer and keep-alive were refused: the relay's
+    // hop-by-hop list has HTTP2-Settings, check's copies of it did not.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n",
+        "    gateway_responses: { DEFAULT_4XX: { headers: { http2-settings: AAMAAABkAAQAAP__ } } }\n",
+        "    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { HTTP2-Settings: AAMAAABkAAQAAP__ } } }\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters: { \"overwrite:header.http2-settings\": \"x\", \"remove:header.HTTP2_Settings\": \"\" }\n",
+        "        response_parameters: { \"200\": { \"overwrite:header.http2-settings\": \"x\" } }\n",
+    ));
+    // Portico drops it (it is hop-by-hop); it does not set it.
+    let reserved = "is hop-by-hop (it describes one connection): Portico drops it";
+    let at = "apis.a.routes.\"GET /h\".";
+    assert_eq!(
+        out,
+        [
+            format!("apis.a.routes.\"GET /m\".integration.headers.HTTP2-Settings: HTTP2-Settings {reserved}"),
+            format!("{at}parameters.\"overwrite:header.http2-settings\": http2-settings {reserved}"),
+            format!("{at}parameters.\"remove:header.HTTP2_Settings\": HTTP2_Settings is http2-settings to CGI, WSGI, PHP and Rack backends (they read _ as -), and http2-settings {reserved}"),
+            format!("{at}response_parameters.200.\"overwrite:header.http2-settings\": http2-settings {reserved}"),
+            format!("apis.a.gateway_responses.DEFAULT_4XX.headers.http2-settings: http2-settings {reserved}"),
+        ],
+    );
+}
+
+#[test]
+fn a_mocks_or_gateway_responses_date_is_a_warning() {
+    // It passed without a word, and the answer carried Portico's current Date instead.
+    let yaml = concat!(
+        "apis:\n  a:\n    stages: { $default: {} }\n",
+        "    gateway_responses: { DEFAULT_4XX: { headers: { Date: \"Mon, 01 Jan 2024 00:00:00 GMT\", x-a: b } } }\n",
+        "    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, headers: { date: \"Mon, 01 Jan 2024 00:00:00 GMT\", server: s } } }\n",
+        "      \"GET /ok\": { integration: { type: mock, headers: { x-date: d } } }\n",
+    );
+    let report = super::check_text_in(yaml, std::path::Path::new("."));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "apis.a.gateway_responses.DEFAULT_4XX.headers.Date: Portico writes the current Date; a gateway response's is left out",
+            "apis.a.routes.\"GET /m\".integration.headers.date: Portico writes the current Date; a mock's is left out",
+        ]
+    );
+}

@@ -152,7 +152,8 @@ pub struct MockResponse {
     pub status: u16,
     /// Status line and configured headers, each ending in CRLF, without the final CRLF.
     pub head: Box<[u8]>,
-    pub body: Box<[u8]>,
+    /// The config's own bytes, shared by every stage, when they name no stage variable.
+    pub body: std::sync::Arc<[u8]>,
     /// The configured headers, for responses that mapping or CORS edit.
     pub headers: Vec<MockHeader>,
 }
@@ -175,6 +176,10 @@ pub struct UpstreamRt {
     pub tls: Option<std::sync::Arc<crate::tls::ClientTls>>,
     /// Active health checks (each endpoint's state is in `addrs`).
     pub health_check: Option<model::Health>,
+    /// A Lambda function endpoint's pool, made by the compiler: only such pools are
+    /// shared by function calls, so a user upstream that happens to carry the same name
+    /// can never receive a function's events (or an authorizer's tokens).
+    pub internal: bool,
 }
 
 impl UpstreamRt {
@@ -213,6 +218,7 @@ impl UpstreamRt {
             pool: u.pool.clone(),
             tls,
             health_check: u.health.clone(),
+            internal: false,
         }
     }
 }
@@ -444,5 +450,32 @@ apis:
         }
         // The function endpoint became a pool entry of its own.
         assert_eq!(snap.upstreams.last().unwrap().name, "lambda 127.0.0.1:9");
+    }
+
+    /// A user upstream named like a function endpoint's pool is not that pool: the
+    /// function's calls (and its authorizer's tokens) go to the function, never to the
+    /// upstream's targets.
+    #[test]
+    fn function_pools_are_never_user_upstreams() {
+        let cfg = crate::config::load::load_str(
+            r#"
+upstreams:
+  "lambda 127.0.0.1:9": { targets: ["127.0.0.1:7"] }
+apis:
+  a:
+    stages: { $default: {} }
+    routes:
+      "GET /f": { integration: { type: lambda, url: "http://127.0.0.1:9/fn" } }
+"#,
+        )
+        .unwrap();
+        let snap = compile(&cfg);
+        let IntegrationRt::Lambda(l) = &snap.apis[0].stages[0].integrations[0] else {
+            panic!("{:?}", snap.apis[0].stages[0].integrations[0]);
+        };
+        assert_ne!(l.upstream, 0);
+        let pool = &snap.upstreams[l.upstream];
+        assert!(pool.internal && !snap.upstreams[0].internal);
+        assert_eq!(pool.targets[0].port, 9);
     }
 }

@@ -34,6 +34,13 @@ pub(super) struct Decoder<'a> {
     /// index in `errors`. Their path is the first key's too, whose value is read, so they
     /// explain none of the errors found in it.
     pub twice: Vec<usize>,
+    /// Errors about a key no field has (or a key that is not text, in a map of fields):
+    /// their index in `errors`. Their value is not read, so they explain no other error.
+    pub unknown: Vec<usize>,
+    /// Values that failed to decode and were replaced by a stand-in, so that the entry
+    /// holding them is still checked (a route whose integration failed): their paths.
+    /// What later checks find at or under them is about the stand-in.
+    pub stand_ins: Vec<String>,
     /// Whether a string value named `${env:...}`: only then does the config differ from
     /// its [`Decoder::as_written`] decode.
     pub read_env: bool,
@@ -114,7 +121,7 @@ impl<'v> Fields<'v> {
     pub fn required(&self, d: &mut Decoder, key: &str) -> Option<(&'v Value, KeyPath)> {
         let got = self.get(key);
         if got.is_none() && self.valid {
-            d.key_error(&self.path, key, None, format!("missing key \"{key}\""));
+            d.key_error(&self.path, key, format!("missing key \"{key}\""));
         }
         got
     }
@@ -127,6 +134,8 @@ impl<'a> Decoder<'a> {
             about_key: Vec::new(),
             renumbered: Vec::new(),
             twice: Vec::new(),
+            unknown: Vec::new(),
+            stand_ins: Vec::new(),
             read_env: false,
             as_written: false,
             env,
@@ -142,14 +151,16 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// An error about `key` of the map at `path` (and about `meant`, the key it may have
-    /// been meant as, which is missing in effect), shown at the map's path.
-    fn key_error(&mut self, path: &KeyPath, key: &str, meant: Option<&str>, message: String) {
-        for k in std::iter::once(key).chain(meant) {
-            self.about_key
-                .push((self.errors.len(), path.key(k).error("").path));
-        }
+    /// An error about `key` of the map at `path` (missing), shown at the map's path.
+    fn key_error(&mut self, path: &KeyPath, key: &str, message: String) {
+        let at = path.key(key).error("").path;
+        self.about_key.push((self.errors.len(), at));
         self.error(path, message);
+    }
+
+    /// Notes that the value at `path` failed to decode and a stand-in takes its place.
+    pub fn stand_in(&mut self, path: &KeyPath) {
+        self.stand_ins.push(path.as_str().to_owned());
     }
 
     pub fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
@@ -204,9 +215,18 @@ impl<'a> Decoder<'a> {
                         Some(s) => format!(" (did you mean \"{s}\"?)"),
                         None => format!(" (expected one of: {})", known.join(", ")),
                     };
-                    self.key_error(path, k, meant, format!("unknown key \"{k}\"{hint}"));
+                    // The key it may have been meant as is missing in effect.
+                    if let Some(meant) = meant {
+                        let at = path.key(meant).error("").path;
+                        self.about_key.push((self.errors.len(), at));
+                    }
+                    self.unknown.push(self.errors.len());
+                    self.error(path, format!("unknown key \"{k}\"{hint}"));
                 }
-                other => self.error(path, format!("unknown key {}", describe(other))),
+                other => {
+                    self.unknown.push(self.errors.len());
+                    self.error(path, format!("unknown key {}", describe(other)));
+                }
             }
         }
         Fields {
@@ -236,6 +256,10 @@ impl<'a> Decoder<'a> {
         let mut read_from: Vec<&Value> = Vec::with_capacity(map.len());
         for (k, v) in map {
             let Some(key) = self.written.key(k, path) else {
+                // Shown at the map, but about its own entry only (dropped): the other
+                // entries are checked as if it were not there.
+                let own = format!("{} (a key that is not text)", path.as_str());
+                self.about_key.push((self.errors.len(), own));
                 self.error(path, format!("keys must be text, got {}", describe(k)));
                 continue;
             };

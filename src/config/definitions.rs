@@ -85,7 +85,11 @@ pub struct RouteValidation {
 /// Decodes the definition keys of one API.
 pub(super) fn api_defs(d: &mut Decoder, f: &Fields) -> ApiDefs {
     ApiDefs {
-        openapi: f.opt(d, "openapi", |d, v, p| d.string(v, p).map(PathBuf::from)),
+        // One that is not a file name stands in as an empty one: the API is not taken
+        // for one that lists no routes (a warning here, under the error).
+        openapi: f.opt(d, "openapi", |d, v, p| {
+            Some(d.string(v, p).map(PathBuf::from).unwrap_or_default())
+        }),
         lambda_functions: f
             .opt(d, "lambda_functions", Decoder::text_map)
             .unwrap_or_default(),
@@ -213,13 +217,13 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             }
             if name.is_empty() || !name.bytes().all(crate::http1::parse::is_tchar) {
                 errors.push(hp.error("not a valid header name"));
-            } else if crate::pipeline::response::RESERVED_RESPONSE_HEADERS
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(name))
-            {
+            } else if let Some(why) = super::validate::reserved_header(
+                name,
+                crate::pipeline::response::RESERVED_RESPONSE_HEADERS,
+            ) {
                 // A second content-length or a transfer-encoding beside Portico's own
                 // framing lets the client (or a proxy in front) read another body length.
-                errors.push(hp.error(format!("{name} is reserved: Portico sets it itself")));
+                errors.push(hp.error(why));
             }
             if let Err(e) = crate::pipeline::gateway_responses::Body::compile(value) {
                 errors.push(hp.error(e));

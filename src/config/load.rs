@@ -92,12 +92,17 @@ pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, Confi
     errors.extend(d.errors);
     keep_as_written(&mut cfg, d.read_env, &root, &written, &env);
     let about: Vec<usize> = d.about_key.iter().map(|(i, _)| before + i).collect();
-    let read_twice: Vec<usize> = d.twice.iter().map(|i| before + i).collect();
+    // Errors that explain no other: keys written twice, unknown keys.
+    let inert: std::collections::HashSet<usize> = (d.twice.iter().chain(&d.unknown))
+        .map(|i| before + i)
+        .collect();
+    let about: std::collections::HashSet<usize> = about.into_iter().collect();
     let mut lies_at: Vec<String> = (errors.iter().enumerate())
-        .filter(|(i, _)| *i >= twice && !about.contains(i) && !read_twice.contains(i))
+        .filter(|(i, _)| *i >= twice && !about.contains(i) && !inert.contains(i))
         .map(|(_, e)| e.path.clone())
         .collect();
     lies_at.extend(d.about_key.into_iter().map(|(_, key_path)| key_path));
+    lies_at.extend(d.stand_ins);
     cfg.warnings.extend(warnings);
     let mut renumbered = d.renumbered;
     // An outer list's numbering first: an inner list's path holds the outer item's
@@ -217,7 +222,14 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
         ));
     }
     f.set(d, "state_dir", &mut cfg.state_dir, |d, v, p| {
-        d.string(v, p).map(PathBuf::from)
+        // Empty, it resolved to the config file's directory, not to the default.
+        match d.string(v, p)? {
+            s if s.is_empty() => {
+                d.error(p, "is empty: give a directory, or remove the key for the default (state beside the config file)");
+                None
+            }
+            s => Some(PathBuf::from(s)),
+        }
     });
     cfg.state_dir_set = f.get("state_dir").is_some();
     cfg.upstreams = named(d, &f, "upstreams", upstream);
@@ -344,7 +356,7 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
         cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
         compression: f.opt(d, "compression", compression),
         stages: named(d, &f, "stages", stage),
-        // A route that failed to decode is left out; its errors fail the load anyway.
+        // A route whose integration failed is kept with a stand-in (`routes::route`).
         routes: named(d, &f, "routes", route)
             .into_iter()
             .filter_map(|(k, r)| Some((k, r?)))
@@ -417,6 +429,10 @@ fn usage_plan(d: &mut Decoder, v: &Value, p: &KeyPath) -> UsagePlan {
     UsagePlan {
         stages: f
             .opt(d, "stages", |d, v, p| {
+                // Not a list: the type error alone (it is not an empty list).
+                if !matches!(v, Value::Sequence(_) | Value::Null) {
+                    return d.strings(v, p);
+                }
                 let stages = d.strings(v, p)?;
                 if stages.is_empty() {
                     // Read as "no stage", it would be AWS's plan with no API stages;

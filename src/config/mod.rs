@@ -203,9 +203,11 @@ pub type Extra<'a> = &'a dyn Fn(&Config) -> Vec<ConfigError>;
 /// Decodes, validates, reads the certificate files and collects the warnings, each
 /// stage on whatever the decoder could make of the file: one mistake does not hide
 /// another. A cross-reference problem at, above or under a path the decoder reported
-/// is left out (it would only repeat it). Certificate files and warnings are about
+/// is left out (it would only repeat it), but for one about an entry's own name, which
+/// is left out only at or under such a path. Certificate files and warnings are about
 /// values that decoded (a value that did not takes its harmless default), so only those
-/// at a path already reported, or above one, are left out: an unknown key in `server`
+/// at a path already reported, or above one, or under a value that did not decode, are
+/// left out: an unknown key in `server`
 /// does not hide a warning about `server.access_log`. Relative file paths are resolved
 /// against `base` first.
 pub fn check_text_in(text: &str, base: &Path) -> Report {
@@ -235,13 +237,17 @@ fn check_text_with(text: &str, base: &Path, more: Extra) -> Report {
     let overlaps = |known: &[String], e: &ConfigError| {
         known.iter().any(|d| under(&e.path, d) || under(d, &e.path))
     };
+    let within = |known: &[String], e: &ConfigError| known.iter().any(|d| under(&e.path, d));
     let repeats = |known: &[String], e: &ConfigError| known.iter().any(|d| under(d, &e.path));
     let decoded_cleanly = errors.is_empty();
     let decoded = known.len();
     // A list item that failed to decode is left out of the decoded list, so later checks
     // count the items after it as decoded; the file's numbering is what the user can
     // find. Only what lies at, above or under the bad item depends on it (`listen` as a
-    // whole, not `listen[2]`): `overlaps` leaves that out.
+    // whole, not `listen[2]`): `overlaps` leaves that out. An error about an entry's
+    // name (an API's, a route's key) does not depend on what the entry holds: only a
+    // decode error at or above the entry leaves it out (`within`). Nor do the entry's
+    // other fields: a route's authorizer is checked when its integration failed.
     let as_in_file = |mut e: ConfigError| {
         for (list, kept) in &renumbered {
             e.path = renumber(&e.path, list, kept);
@@ -249,8 +255,13 @@ fn check_text_with(text: &str, base: &Path, more: Extra) -> Report {
         }
         e
     };
-    for e in validate::validate(&cfg).into_iter().map(as_in_file) {
-        if decoded_cleanly || !overlaps(&known[..decoded], &e) {
+    let (found, about_names) = validate::validate_names_apart(&cfg);
+    for (i, e) in found.into_iter().map(as_in_file).enumerate() {
+        let follows = match about_names.binary_search(&i).is_ok() {
+            true => within(&known[..decoded], &e),
+            false => overlaps(&known[..decoded], &e),
+        };
+        if decoded_cleanly || !follows {
             known.push(e.path.clone());
             errors.push(e);
         }
@@ -268,11 +279,20 @@ fn check_text_with(text: &str, base: &Path, more: Extra) -> Report {
             }
         }
     }
+    // A state_dir that is a file (or under one) stops `run` whoever runs it.
+    if let Some(e) = warnings::state_dir_error(&cfg).map(as_in_file) {
+        if !repeats(&known, &e) {
+            known.push(e.path.clone());
+            errors.push(e);
+        }
+    }
     let mut warnings = warnings::warnings(&cfg);
     warnings.extend(more(&cfg));
+    // A warning at or under a value that did not decode is about the default that took
+    // its place (`admin: [x]` has no token): left out too.
     let warnings = (warnings.into_iter())
         .map(as_in_file)
-        .filter(|w| !repeats(&known, w))
+        .filter(|w| !repeats(&known, w) && !within(&known[..decoded], w))
         .collect();
     Report {
         config: errors.is_empty().then_some(cfg),

@@ -231,7 +231,7 @@ fn mock_config_loads_and_validates_clean() {
                 headers[0],
                 ("content-type".into(), "application/json".into())
             );
-            assert_eq!(body, r#"{"ok":true}"#);
+            assert_eq!(&**body, r#"{"ok":true}"#);
         }
         other => panic!("{other:?}"),
     }

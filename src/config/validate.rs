@@ -4,16 +4,18 @@
 
 mod auth;
 mod cors;
+mod domains;
 pub(crate) mod headers;
 mod routes;
+mod size;
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
 
 pub(crate) use headers::{
-    content_type_problem, header_stage_value_problems, header_twin, header_value_problem,
-    reserved_header,
+    api_gateway_reserved, content_type_problem, header_stage_value_problems, header_twin,
+    header_value_problem, reserved_header,
 };
 
 use super::model::*;
@@ -49,9 +51,18 @@ pub fn status_key_ok(key: &str) -> bool {
 
 /// Every problem found, in file order; empty means the config can be compiled.
 pub fn validate(cfg: &Config) -> Vec<ConfigError> {
+    validate_names_apart(cfg).0
+}
+
+/// [`validate`], and which of the errors (their indices) are about an entry's own name
+/// (an API's, a stage's, a route's key, a domain's), not what the entry holds: what
+/// fails to decode inside an entry explains none of them (`check_text_with`). The
+/// indices ascend.
+pub fn validate_names_apart(cfg: &Config) -> (Vec<ConfigError>, Vec<usize>) {
     let mut v = Validator {
         cfg,
         errors: Vec::new(),
+        names: Vec::new(),
     };
     v.server();
     v.upstreams();
@@ -61,52 +72,35 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         // plans), ARNs and `$context.apiId`. A slash there made it unreachable, with an
         // error naming the API before the slash.
         if !api_name_ok(name) {
-            v.error(&p, API_NAME_RULE);
+            v.name_error(&p, API_NAME_RULE);
         }
         v.api(api, &p);
     }
+    v.compiled_size();
     v.base_paths();
     v.domains();
     v.usage_plans();
     v.api_keys();
     v.errors.extend(auth::validate(cfg));
-    v.errors
+    (v.errors, v.names)
 }
 
 struct Validator<'c> {
     cfg: &'c Config,
     errors: Vec<ConfigError>,
-}
-
-/// A label that starts or ends with `-` (RFC 1123 host names don't), if `name` has one:
-/// rustls refuses such a name in SNI, so a TLS client never reaches the domain (the
-/// handshake ends with illegal_parameter).
-fn hyphen_at_label_end(name: &str) -> Option<&str> {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let name = name.strip_prefix("*.").unwrap_or(name);
-    name.split('.')
-        .find(|label| label.starts_with('-') || label.ends_with('-'))
-}
-
-/// A domain key a Host header can match: labels of letters, digits, `-` and `_` (1–63
-/// each, 253 in all; one trailing dot, as the router ignores it), or `*.` and such a
-/// name for a wildcard domain. A port, `*` elsewhere or a non-ASCII name never matches.
-fn host_name_ok(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let name = name.strip_prefix("*.").unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    /// Which `errors` are about an entry's name (`validate_names_apart`).
+    names: Vec<usize>,
 }
 
 impl Validator<'_> {
     fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
         self.errors.push(path.error(message));
+    }
+
+    /// An error about the name of the entry at `path`.
+    fn name_error(&mut self, path: &KeyPath, message: impl Into<String>) {
+        self.names.push(self.errors.len());
+        self.error(path, message);
     }
 
     /// A mock's `headers`: a literal content-type is one media type (a name given twice
@@ -292,6 +286,16 @@ impl Validator<'_> {
     fn upstreams(&mut self) {
         for (name, u) in &self.cfg.upstreams {
             let p = KeyPath::root().key("upstreams").key(name);
+            if name.chars().any(char::is_control) {
+                // The name is a metrics label and is written in logs.
+                self.name_error(&p, "the name has a control character");
+            } else if name.starts_with("lambda ") {
+                // Function endpoints' pools are `upstream="lambda HOST:PORT"` in metrics.
+                self.name_error(
+                    &p,
+                    "names starting with \"lambda \" are kept for Lambda function endpoints' pools; rename it",
+                );
+            }
             if u.targets.is_empty() {
                 self.error(&p.key("targets"), "needs at least one target");
             }
@@ -357,8 +361,25 @@ impl Validator<'_> {
         for (name, stage) in &api.stages {
             self.stage(name, stage, &p.key("stages").key(name));
         }
+        let from = self.errors.len();
         self.routes(api, p);
+        self.route_key_errors(api, p, from);
         self.errors.extend(super::definitions::validate(api, p));
+    }
+
+    /// Marks the errors `routes` found from `from` on at a route's own path: the key's
+    /// (its syntax, a clash with another key); whatever `routes` finds in a route is at
+    /// one of its fields.
+    fn route_key_errors(&mut self, api: &Api, p: &KeyPath, from: usize) {
+        if from == self.errors.len() {
+            return;
+        }
+        let routes = p.key("routes");
+        let keys: std::collections::HashSet<String> = (api.routes.iter())
+            .map(|(k, _)| routes.key(k).error("").path)
+            .collect();
+        let at_key = (from..self.errors.len()).filter(|i| keys.contains(&self.errors[*i].path));
+        self.names.extend(at_key.collect::<Vec<_>>());
     }
 
     fn stage(&mut self, name: &str, stage: &Stage, p: &KeyPath) {
@@ -367,7 +388,7 @@ impl Validator<'_> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
         if name != "$default" && !plain {
-            self.error(p, "stage names are letters, digits, _ and -, or $default");
+            self.name_error(p, "stage names are letters, digits, _ and -, or $default");
         }
         self.variables(&stage.variables, &p.key("variables"));
         if let Some(canary) = &stage.canary {
@@ -437,70 +458,11 @@ impl Validator<'_> {
                             .key(api_name)
                             .key("stages")
                             .key(stage_name);
-                        self.error(&p, format!("{what} already belongs to API {owner:?}"));
+                        self.name_error(&p, format!("{what} already belongs to API {owner:?}"));
                     }
                     Some(_) => {}
                     None => owners.push((stage_name, api_name)),
                 }
-            }
-        }
-    }
-
-    fn domains(&mut self) {
-        for (i, (name, domain)) in self.cfg.domains.iter().enumerate() {
-            let p = KeyPath::root().key("domains").key(name);
-            // Host names match without case or a trailing dot, so two spellings are one
-            // domain.
-            let bare = |n: &str| n.strip_suffix('.').unwrap_or(n).to_ascii_lowercase();
-            if let Some((first, _)) = self.cfg.domains[..i]
-                .iter()
-                .find(|(n, _)| bare(n) == bare(name))
-            {
-                let first = KeyPath::root().key("domains").key(first);
-                self.error(&p, format!("is the same host name as {first}"));
-            }
-            if !host_name_ok(name) {
-                // A Host never equals it, so it would route nothing, silently.
-                self.error(
-                    &p,
-                    "not a host name: dot-separated labels of letters, digits, - and _, \
-                     optionally \"*.\" in front for one label, no port (non-ASCII names in \
-                     their xn-- form)",
-                );
-            } else if let Some(label) = hyphen_at_label_end(name) {
-                self.error(
-                    &p,
-                    format!(
-                        "not a host name: the label {label:?} starts or ends with - (RFC 1123 host names don't, and TLS clients refuse such a name in SNI)"
-                    ),
-                );
-            }
-            match (&domain.cert, &domain.key) {
-                (Some(_), None) => self.error(&p, "cert without key"),
-                (None, Some(_)) => self.error(&p, "key without cert"),
-                _ => {}
-            }
-            if domain.client_ca.is_some() && domain.cert.is_none() {
-                self.error(&p.key("client_ca"), "mutual TLS needs cert and key too");
-            }
-            for (base, target) in &domain.mappings {
-                let mp = p.key("mappings").key(base);
-                let ok_base = base.is_empty()
-                    || base.split('/').all(|s| {
-                        // No request reaches a . or .. segment (a client's is a 400).
-                        !s.is_empty()
-                            && !matches!(s, "." | "..")
-                            && s.bytes().all(|b| {
-                                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
-                            })
-                    });
-                if !ok_base {
-                    self.error(
-                        &mp,
-                        "base paths are \"\" (the root) or words separated by /, without leading /",
-                    );
-                }
-                self.stage_ref(target, &mp);
             }
         }
     }

@@ -9,20 +9,35 @@ pub const REDACTED: &str = "[redacted]";
 /// JSON view of config text that has already passed validation.
 pub fn redacted_view(text: &str) -> Value {
     // Parsed as the loader parsed it: an integer past 64 bits shows as the float JSON
-    // would read, not as a view of null.
+    // would read, not as a view of null; merge keys applied, so a secret written through
+    // `<<:` sits at the key the loader reads it from, where it is redacted below.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut yaml = match super::yaml::parse(text) {
         Ok(p) => p.root,
         Err(_) => return Value::Null,
     };
+    if yaml.apply_merge().is_err() {
+        return Value::Null;
+    }
     super::yaml::floats_for_big_ints(&mut yaml);
     let mut json = serde_json::to_value(&yaml).unwrap_or(Value::Null);
+    // Each secret redacted where it is read, kept (with what stands for it) to replace
+    // it elsewhere: an anchor (`token: &t …`) can repeat it, whole, under any other key
+    // (`*t`). A secret YAML reads as a number or a bool repeats as one.
+    let mut secrets: Vec<(Value, Value)> = Vec::new();
+    let mut redact = |v: &mut Value| match std::mem::replace(v, Value::String(REDACTED.into())) {
+        other @ (Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+            secrets.push((other, Value::String(REDACTED.into())))
+        }
+        other => strings_in(&other, &mut secrets),
+    };
     if let Some(token) = json.pointer_mut("/admin/token") {
-        *token = Value::String(REDACTED.into());
+        redact(token);
     }
     if let Some(Value::Array(keys)) = json.get_mut("api_keys") {
         for key in keys {
             if let Some(v) = key.get_mut("value") {
-                *v = Value::String(REDACTED.into());
+                redact(v);
             }
         }
     }
@@ -31,31 +46,99 @@ pub fn redacted_view(text: &str) -> Value {
         for p in principals.values_mut() {
             for field in ["secret_access_key", "session_token"] {
                 if let Some(v) = p.get_mut(field) {
-                    *v = Value::String(REDACTED.into());
+                    redact(v);
                 }
             }
         }
     }
-    if let Some(Value::String(url)) = json.pointer_mut("/cluster/redis") {
-        *url = redact_userinfo(url);
+    match json.pointer_mut("/cluster/redis") {
+        Some(Value::String(url)) => {
+            let (shown, password) = redact_userinfo(url);
+            if let Some(password) = password {
+                // The URL itself holds the password: an alias of it shows as masked.
+                secrets.push((Value::String(url.clone()), Value::String(shown.clone())));
+                secrets.push((Value::String(password), Value::String(REDACTED.into())));
+            }
+            *url = shown;
+        }
+        Some(other) => redact(other),
+        None => {}
+    }
+    secrets.retain(|(s, _)| s.as_str().is_none_or(|s| !s.is_empty() && s != REDACTED));
+    if !secrets.is_empty() {
+        redact_repeats(&mut json, &secrets);
     }
     json
 }
 
-/// `redis://user:password@host` → `redis://user:[redacted]@host` (a password in the URL).
-fn redact_userinfo(url: &str) -> String {
+/// Every text in `v`, keys included, each to be replaced by the redaction mark.
+fn strings_in(v: &Value, out: &mut Vec<(Value, Value)>) {
+    match v {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+            out.push((v.clone(), Value::String(REDACTED.into())))
+        }
+        Value::Array(items) => items.iter().for_each(|i| strings_in(i, out)),
+        Value::Object(m) => m.iter().for_each(|(k, v)| {
+            out.push((Value::String(k.clone()), Value::String(REDACTED.into())));
+            strings_in(v, out);
+        }),
+        Value::Null => {}
+    }
+}
+
+/// The text a map key has when the scalar is written as one (JSON keys are strings:
+/// a YAML key `12345` reads as the text "12345").
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Replaces each scalar (value or key) that is one of `secrets` with what stands for
+/// it (an alias of a secret repeats it whole, of the same type; a longer text that
+/// holds one was written so by hand).
+fn redact_repeats(v: &mut Value, secrets: &[(Value, Value)]) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_repeats(i, secrets)),
+        Value::Object(m) => {
+            let key_secret = |k: &str| secrets.iter().find(|(s, _)| key_text(s) == k);
+            if m.keys().any(|k| key_secret(k).is_some()) {
+                *m = std::mem::take(m)
+                    .into_iter()
+                    .map(|(k, v)| match key_secret(&k) {
+                        Some((_, shown)) => (key_text(shown), v),
+                        None => (k, v),
+                    })
+                    .collect();
+            }
+            m.values_mut().for_each(|v| redact_repeats(v, secrets));
+        }
+        Value::Null => {}
+        scalar => {
+            if let Some((_, shown)) = secrets.iter().find(|(s, _)| s == scalar) {
+                *scalar = shown.clone();
+            }
+        }
+    }
+}
+
+/// `redis://user:password@host` → `redis://user:[redacted]@host` (a password in the URL),
+/// and the password.
+fn redact_userinfo(url: &str) -> (String, Option<String>) {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        return (url.to_string(), None);
     };
     let authority = rest.split('/').next().unwrap_or(rest);
     let Some(at) = authority.rfind('@') else {
-        return url.to_string();
+        return (url.to_string(), None);
     };
-    let user = match authority[..at].split_once(':') {
-        Some((user, _)) => format!("{user}:{REDACTED}"),
-        None => REDACTED.to_string(),
+    let (user, password) = match authority[..at].split_once(':') {
+        Some((user, password)) => (format!("{user}:{REDACTED}"), password),
+        None => (REDACTED.to_string(), &authority[..at]),
     };
-    format!("{scheme}://{user}{}", &rest[at..])
+    let shown = format!("{scheme}://{user}{}", &rest[at..]);
+    (shown, Some(password.to_string()))
 }
 
 #[cfg(test)]
@@ -91,5 +174,72 @@ mod tests {
         assert_eq!(redis("redis://:pw@h"), "redis://:[redacted]@h");
         assert_eq!(redis("redis://h:6379"), "redis://h:6379");
         assert_eq!(v["iam"]["principals"]["r"]["access_key_id"], "AK");
+    }
+
+    #[test]
+    fn secrets_written_through_merge_keys_or_repeated_by_aliases_are_redacted() {
+        let v = redacted_view(concat!(
+            "admin: { listen: \"127.0.0.1:9901\", <<: { token: tok-LEAKME-123 } }\n",
+            "api_keys:\n  - { name: alice, plan: gold, <<: { value: alice-LEAKME-0123456789 } }\n",
+            "iam: { principals: { rep: { <<: { secret_access_key: IAMSECRET }, access_key_id: AKID } } }\n",
+            "cluster: { <<: { redis: \"redis://app:REDISPW@h:6379\" } }\n",
+        ));
+        let text = v.to_string();
+        assert!(
+            !text.contains("LEAKME") && !text.contains("IAMSECRET"),
+            "{text}"
+        );
+        assert!(!text.contains("REDISPW") && !text.contains("<<"), "{text}");
+        assert_eq!(v["admin"]["token"], REDACTED);
+        assert_eq!(v["admin"]["listen"], "127.0.0.1:9901");
+        assert_eq!(v["api_keys"][0]["value"], REDACTED);
+        assert_eq!(v["api_keys"][0]["plan"], "gold");
+        assert_eq!(v["iam"]["principals"]["rep"]["secret_access_key"], REDACTED);
+        assert_eq!(v["iam"]["principals"]["rep"]["access_key_id"], "AKID");
+        assert_eq!(v["cluster"]["redis"], "redis://app:[redacted]@h:6379");
+        // An anchor on a secret, its alias under keys that are no secret (as a value
+        // and as a key): redacted there too.
+        let v = redacted_view(concat!(
+            "admin: { token: &t tok-ALIASED }\n",
+            "cluster: { redis: \"redis://:PW@h\" }\n",
+            "apis: { a: { stages: { prod: { variables: { x: *t, y: PW, *t : 1, z: kept } } } } }\n",
+        ));
+        let text = v.to_string();
+        assert!(
+            !text.contains("ALIASED") && !text.contains("PW\""),
+            "{text}"
+        );
+        assert_eq!(v["apis"]["a"]["stages"]["prod"]["variables"]["x"], REDACTED);
+        assert_eq!(v["apis"]["a"]["stages"]["prod"]["variables"]["y"], REDACTED);
+        assert_eq!(v["apis"]["a"]["stages"]["prod"]["variables"][REDACTED], 1);
+        assert_eq!(v["apis"]["a"]["stages"]["prod"]["variables"]["z"], "kept");
+    }
+
+    #[test]
+    fn aliases_of_the_redis_url_and_of_secrets_read_as_numbers_are_redacted() {
+        let v = redacted_view(concat!(
+            "cluster: { redis: &r \"redis://app:REDISPW@127.0.0.1:41299\", node: n1 }\n",
+            "api_keys:\n",
+            "  - { name: alice, value: &k 12345678901234567890, plan: gold }\n",
+            "  - { name: bob, value: &b 12345678901234567890123, plan: gold }\n",
+            "  - { name: carol, value: &c true, plan: gold }\n",
+            "apis: { a: { stages: { prod: { variables: ",
+            "{ r: *r, y: *k, z: *b, c: *c, *k : 1, n: 42 } } } } }\n",
+        ));
+        let text = v.to_string();
+        assert!(!text.contains("REDISPW"), "{text}");
+        assert!(
+            !text.contains("1234567890") && !text.contains("e+22"),
+            "{text}"
+        );
+        let vars = &v["apis"]["a"]["stages"]["prod"]["variables"];
+        assert_eq!(vars["r"], "redis://app:[redacted]@127.0.0.1:41299");
+        assert_eq!(vars["y"], REDACTED);
+        assert_eq!(vars["z"], REDACTED);
+        assert_eq!(vars["c"], REDACTED);
+        assert_eq!(vars[REDACTED], 1);
+        assert_eq!(vars["n"], 42);
+        assert_eq!(v["api_keys"][0]["value"], REDACTED);
+        assert_eq!(v["cluster"]["node"], "n1");
     }
 }

@@ -10,14 +10,45 @@ use crate::metrics::log_format::LogFormat;
 /// Why this user could not create or write the store's directory, if it could not: the
 /// directory, or the nearest part of its path that exists, must be a writable directory.
 fn unwritable(dir: &std::path::Path) -> Option<String> {
-    let existing = dir.ancestors().find(|p| p.exists())?;
+    let existing = dir.ancestors().find(|p| p.symlink_metadata().is_ok())?;
     if !existing.is_dir() {
-        return Some(format!(
-            "{} is not a directory: `run` would stop at startup",
-            existing.display()
-        ));
+        // An error, not a warning (`state_dir_error`): no user could make it a directory.
+        return None;
     }
     refused(existing, libc::W_OK | libc::X_OK, "stop at startup")
+}
+
+/// The error when the config needs the store and `state_dir`, or the nearest of its
+/// ancestors that exists, is not a directory: `run` stops at startup ("File exists")
+/// whichever user it runs as, so `check` refuses the file too. A symbolic link to
+/// nothing counts as there (`exists` follows it and says no, but no directory can be
+/// created in its place).
+pub fn state_dir_error(cfg: &Config) -> Option<ConfigError> {
+    if !needs_store(cfg) {
+        return None;
+    }
+    let there = cfg
+        .state_dir
+        .ancestors()
+        .find(|p| p.symlink_metadata().is_ok())?;
+    let what = match (there.is_dir(), there.exists()) {
+        (true, _) => return None,
+        (false, true) => "is not a directory",
+        (false, false) => "is a symbolic link to nothing",
+    };
+    Some(KeyPath::root().key("state_dir").error(format!(
+        "{}: {} {what}: `run` would stop at startup",
+        cfg.state_dir.display(),
+        there.display()
+    )))
+}
+
+/// Whether `run` opens the store (`state_dir`) for this config.
+fn needs_store(cfg: &Config) -> bool {
+    cfg.cluster.is_some()
+        || cfg.admin.is_some()
+        || !cfg.usage_plans.is_empty()
+        || !cfg.api_keys.is_empty()
 }
 
 /// Why this user could not open `file` to append, if it could not: the file if it
@@ -118,11 +149,7 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             "0: every request with a body is refused with 413 (this is not nginx's 0, no limit); give the largest body to accept",
         ));
     }
-    let needs_store = cfg.cluster.is_some()
-        || cfg.admin.is_some()
-        || !cfg.usage_plans.is_empty()
-        || !cfg.api_keys.is_empty();
-    if needs_store {
+    if needs_store(cfg) {
         if let Some(why) = unwritable(&cfg.state_dir) {
             out.push(
                 root.key("state_dir")
@@ -193,6 +220,10 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 "is not applied: the 413 is sent before the request is routed (as in API Gateway, which does not let it be customised)",
             ));
         }
+        for (kind, resp) in &api.defs.gateway_responses {
+            let at = p.key("gateway_responses").key(kind).key("headers");
+            out.extend(configured_date(&resp.headers, &at, "a gateway response's"));
+        }
         for (key, route) in &api.routes {
             if let super::model::Integration::Http { upgrade, .. } = &route.integration {
                 let h2c = upgrade
@@ -218,10 +249,10 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             }
             if let super::model::Integration::Mock { headers, body, .. } = &route.integration {
                 let at = p.key("routes").key(key).key("integration");
-                let fields = headers.iter().map(|(n, v)| (at.key("headers").key(n), v));
+                let fields = (headers.iter()).map(|(n, v)| (at.key("headers").key(n), v.as_str()));
                 // websocket::call: a WebSocket mock's body of exactly this echoes.
                 let ws = api.protocol == super::model::Protocol::Websocket;
-                let body = (!(ws && body == "$request.body")).then(|| (at.key("body"), body));
+                let body = (!(ws && &**body == "$request.body")).then(|| (at.key("body"), &**body));
                 let why = match ws {
                     true => "a mock puts in ${stageVariables.NAME} only, and echoes a body that is $request.body alone",
                     false => "a mock puts in ${stageVariables.NAME} only (response_parameters read the request)",
@@ -231,6 +262,7 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                         out.push(at.error(format!("{r} is sent as written: {why}")));
                     }
                 }
+                out.extend(configured_date(headers, &at.key("headers"), "a mock's"));
             }
             // pipeline::cache::rules::caller: no identity source, no caller to key on.
             let cached = route.cache.as_ref().is_some_and(|c| !c.ttl.is_zero());
@@ -370,6 +402,20 @@ fn request_value_in(text: &str) -> Option<&str> {
             .map_or(rest.len(), |i| i + 1),
     };
     Some(rest[..len].trim_end_matches('.'))
+}
+
+/// A `date` among a mock's or gateway response's `headers` (`whose`), which is not sent:
+/// the answer carries Portico's current Date (a fixed one makes caches reckon it stale at
+/// once or fresh for ever; config::compile::integrations::mock).
+fn configured_date(headers: &[(String, String)], at: &KeyPath, whose: &str) -> Vec<ConfigError> {
+    (headers.iter())
+        .filter(|(name, _)| name.eq_ignore_ascii_case("date"))
+        .map(|(name, _)| {
+            at.key(name).error(format!(
+                "Portico writes the current Date; {whose} is left out"
+            ))
+        })
+        .collect()
 }
 
 /// Logs each warning at warn, with its key path.

@@ -10,9 +10,14 @@
 //!   level. Here it is an error at its key path and the first value is kept, so the rest
 //!   of the file is still checked.
 //! - Aliases are expanded as they are read, so a small file can describe a huge tree
-//!   (`y: [*x, *x, …]` with a big `x`: 100 KB of text, gigabytes of values). The crate
-//!   bounds alias jumps, not what they expand to; here the values built are counted and a
-//!   document that expands past [`budget`] is refused quickly.
+//!   (`y: [*x, *x, …]` with a big `x`: 100 KB of text, gigabytes of values; or `x` one
+//!   long string: 2 MB of text, 2 GB of copies). The crate bounds alias jumps, not what
+//!   they expand to; here the values built and the bytes of text they hold are counted,
+//!   and a document that expands past [`Budget`] is refused quickly.
+//! - `%TAG` directives expand too, without aliases: each `!e!x` is built with the whole
+//!   prefix `%TAG !e! …` gave its handle. The parser builds those before the visitor
+//!   sees one, so the prefixes they add are counted on the tokens first (`depth.rs`),
+//!   against the same budget of text.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -24,17 +29,37 @@ use serde_yaml_ng::{Mapping, Number, Value};
 
 use super::{ConfigError, KeyPath};
 
+mod depth;
 mod written;
+use depth::{pre_scan, TooBig};
 pub use written::{key_text, shadow, Written};
 
 /// The tag of the marker for an integer YAML's 64 bits can't hold. A YAML tag cannot
 /// contain a space, so no file can write this one.
 const BIG_INT_TAG: &str = "portico: integer beyond 64 bits";
 
-/// Values a document may expand to: every value of a file without aliases fits (each
-/// takes at least a byte of text), plus a million for aliases used to share blocks.
-fn budget(text: &str) -> usize {
-    1_000_000 + text.len()
+/// What a document may expand to. Every file without aliases fits: each value takes at
+/// least a byte of text, and its strings (keys, tags) hold at most 1.5 times the bytes
+/// they were written in (`"\L"`, two bytes, is U+2028, three), but for the prefixes of
+/// `%TAG` directives, which `depth.rs` counts against `bytes` on their own. The rest is
+/// for aliases used to share blocks, and bounds the memory a small file can make the
+/// parse take.
+#[derive(Clone, Copy)]
+struct Budget {
+    values: usize,
+    bytes: usize,
+}
+
+/// Text that aliases may add beyond twice the file's length.
+const ALIAS_TEXT_BYTES: usize = 16 << 20;
+
+impl Budget {
+    fn of(text: &str) -> Budget {
+        Budget {
+            values: 1_000_000 + text.len(),
+            bytes: ALIAS_TEXT_BYTES + 2 * text.len(),
+        }
+    }
 }
 
 /// A parsed document, and the problems found in it that did not stop the parse.
@@ -46,18 +71,32 @@ pub struct Parsed {
 /// Parses one YAML document. Err with a message when the text is not YAML at all (or
 /// expands past the budget).
 pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
-    if let Some((line, column)) = flow_too_deep(text) {
+    let budget = Budget::of(text);
+    match pre_scan(text, budget.bytes) {
         // The parser reads every event before its depth limit applies, and its time
         // grows with the square of the nesting: `[[[…]]]` 100,000 deep (200 KB) held
         // check, a reload or `openapi import` for minutes.
-        return Err(de::Error::custom(format_args!(
-            "recursion limit exceeded at line {line} column {column}"
-        )));
+        Some(TooBig::Deep { line, column }) => {
+            return Err(de::Error::custom(format_args!(
+                "recursion limit exceeded at line {line} column {column}"
+            )))
+        }
+        // The parser writes each tag out with its handle's prefix, every time, and the
+        // loader keeps them all before the visitor counts anything.
+        Some(TooBig::Tags { line, column }) => {
+            return Err(de::Error::custom(format_args!(
+                "the prefixes that %TAG directives give the document's tags add up to more \
+                 than {} bytes of text at line {line} column {column}; refused",
+                budget.bytes
+            )))
+        }
+        None => {}
     }
     let state = RefCell::new(State {
         errors: Vec::new(),
         values: 0,
-        budget: budget(text),
+        bytes: 0,
+        budget,
     });
     let root = Node {
         path: &KeyPath::root(),
@@ -68,54 +107,6 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
         root,
         errors: state.into_inner().errors,
     })
-}
-
-/// Where flow collections (`[`, `{`) open more than [`FLOW_DEPTH`] deep, found in one
-/// pass: quoted scalars and comments are passed over; a bracket inside a plain scalar
-/// counts, which only ever reaches the limit in a file the parser would refuse anyway
-/// (it allows 128 levels in all).
-fn flow_too_deep(text: &str) -> Option<(usize, usize)> {
-    const FLOW_DEPTH: usize = 1000;
-    let b = text.as_bytes();
-    let (mut depth, mut line, mut line_start, mut i) = (0usize, 1, 0, 0);
-    while i < b.len() {
-        let prev = i.checked_sub(1).map(|j| b[j]);
-        let token_start = prev.is_none_or(|p| p.is_ascii_whitespace() || b"[{,".contains(&p));
-        match b[i] {
-            b'\n' => {
-                line += 1;
-                line_start = i + 1;
-            }
-            b'#' if prev.is_none_or(|p| p.is_ascii_whitespace()) => {
-                while i + 1 < b.len() && b[i + 1] != b'\n' {
-                    i += 1;
-                }
-            }
-            q @ (b'"' | b'\'') if token_start => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q == b'"' {
-                        i += 1;
-                    }
-                    if b.get(i) == Some(&b'\n') {
-                        line += 1;
-                        line_start = i + 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > FLOW_DEPTH {
-                    return Some((line, text[line_start..i].chars().count() + 1));
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 /// The parser's message, with what its two limits mean: "repetition limit exceeded"
@@ -157,7 +148,9 @@ pub fn floats_for_big_ints(v: &mut Value) {
 struct State {
     errors: Vec<ConfigError>,
     values: usize,
-    budget: usize,
+    /// Of the strings built (values, keys, tags): each alias copies its target's.
+    bytes: usize,
+    budget: Budget,
 }
 
 /// Builds the value at `path`.
@@ -179,17 +172,33 @@ impl<'p, 's> Node<'p, 's> {
     fn count<E: de::Error>(&self, v: Value) -> Result<Value, E> {
         let mut st = self.state.borrow_mut();
         st.values += 1;
-        if st.values > st.budget {
+        if st.values > st.budget.values {
             return Err(E::custom(format_args!(
                 "the document expands to more than {} values through its aliases (*name); \
                  refused",
-                st.budget
+                st.budget.values
             )));
         }
         Ok(v)
     }
 
+    /// Counts `len` bytes of text against the budget, before they are copied: a string
+    /// an alias repeats is one value each time but all of its bytes.
+    fn text<E: de::Error>(&self, len: usize) -> Result<(), E> {
+        let mut st = self.state.borrow_mut();
+        st.bytes = st.bytes.saturating_add(len);
+        if st.bytes > st.budget.bytes {
+            return Err(E::custom(format_args!(
+                "the document expands to more than {} bytes of text through its aliases \
+                 (*name); refused",
+                st.budget.bytes
+            )));
+        }
+        Ok(())
+    }
+
     fn big<E: de::Error>(&self, digits: String) -> Result<Value, E> {
+        self.text(digits.len())?;
         self.count(Value::Tagged(Box::new(TaggedValue {
             tag: Tag::new(BIG_INT_TAG),
             value: Value::String(digits),
@@ -237,10 +246,12 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        self.text(s.len())?;
         self.count(Value::String(s.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        self.text(s.len())?;
         self.count(Value::String(s))
     }
 
@@ -291,16 +302,17 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        let (tag, contents) = data.variant_seed(TagText)?;
+        let (tag, contents) = data.variant_seed(TagText(self))?;
         let value = contents.newtype_variant_seed(self)?;
         self.count(Value::Tagged(Box::new(TaggedValue { tag, value })))
     }
 }
 
-/// A `!tag`'s text (how serde_yaml_ng hands tagged values to a visitor).
-struct TagText;
+/// A `!tag`'s text (how serde_yaml_ng hands tagged values to a visitor), counted
+/// against the budget as the node's strings are (an alias copies it too).
+struct TagText<'p, 's>(Node<'p, 's>);
 
-impl<'de> DeserializeSeed<'de> for TagText {
+impl<'de> DeserializeSeed<'de> for TagText<'_, '_> {
     type Value = Tag;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Tag, D::Error> {
@@ -308,7 +320,7 @@ impl<'de> DeserializeSeed<'de> for TagText {
     }
 }
 
-impl Visitor<'_> for TagText {
+impl Visitor<'_> for TagText<'_, '_> {
     type Value = Tag;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -319,6 +331,7 @@ impl Visitor<'_> for TagText {
         if s.is_empty() {
             return Err(E::custom("empty YAML tag"));
         }
+        self.0.text(s.len())?;
         Ok(Tag::new(s))
     }
 }

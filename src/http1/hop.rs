@@ -12,8 +12,9 @@
 
 use super::parse::HeaderSpan;
 
-/// Fields that only ever describe one connection.
-const ALWAYS: [&[u8]; 7] = [
+/// Fields that only ever describe one connection. `check` refuses them in a mapping, a
+/// mock's or a gateway response's headers (`config::validate::reserved_header`).
+pub const ALWAYS: [&[u8]; 7] = [
     b"connection",
     // h2c's upgrade offer (RFC 7540 §3.2.1); written anew with an allowed h2c upgrade.
     b"http2-settings",
@@ -23,6 +24,23 @@ const ALWAYS: [&[u8]; 7] = [
     b"trailer",
     b"upgrade",
 ];
+
+/// Whether `name` is in the fixed hop-by-hop list (without what `Connection` names).
+/// Answers Portico builds from a function's or a `$connect` integration's headers drop
+/// these by the same list as the relay.
+pub fn is_always(name: &[u8]) -> bool {
+    ALWAYS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Whether the `Connection` value `value` (a comma list) names the field `name`.
+/// Framing fields and Host are never named away (see the module comment).
+pub fn connection_names(value: &[u8], name: &[u8]) -> bool {
+    !is_framing(name)
+        && !name.eq_ignore_ascii_case(b"host")
+        && value
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+}
 
 /// `Content-Length` or `Transfer-Encoding`: where the body ends.
 pub fn is_framing(name: &[u8]) -> bool {
@@ -48,25 +66,17 @@ impl<'a> HopByHop<'a> {
 
     /// Whether a proxy must not forward the field `name`. Never true for framing fields.
     pub fn drops(&self, name: &[u8]) -> bool {
-        if ALWAYS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        if is_always(name) {
             return true;
         }
         let Some((headers, buf)) = self.named else {
             return false;
         };
-        if is_framing(name) || name.eq_ignore_ascii_case(b"host") {
-            return false;
-        }
         // Every Connection field counts, not only the first.
         headers
             .iter()
             .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"connection"))
-            .any(|h| {
-                h.value
-                    .get(buf)
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-            })
+            .any(|h| connection_names(h.value.get(buf), name))
     }
 }
 

@@ -23,7 +23,8 @@ pub use parse::{
 };
 pub use response::{parse_response, ResponseBody, ResponseHead};
 pub use target::{
-    decode_unreserved, has_dot_segment, has_nul_escape, percent_decode, upper_case_escapes,
+    decode_unreserved, has_dot_segment, has_malformed_escape, has_nul_escape, percent_decode,
+    upper_case_escapes,
 };
 
 /// Whether two header names are one name to a CGI, WSGI, PHP or Rack backend: any case,

@@ -6,8 +6,9 @@
 //!   `/public/../admin` would serve `/admin`. Clients resolve dot-segments before sending
 //!   (RFC 3986 §5.2.4; curl, browsers and the AWS SDKs do), so only a crafted request has
 //!   one. Read as the most lenient backend might: `%2e` is a dot, `%2F`, `\` and
-//!   `%5C` end a segment, and `;` ends its dots (`..;jsessionid=x` is `..` to Tomcat). (An encoded slash elsewhere stays inside its segment: the
-//!   `@connections` API's IDs and path parameters carry them.)
+//!   `%5C` end a segment, and `;` ends its dots (`..;jsessionid=x` is `..` to Tomcat). The router splits
+//!   segments at `%2F` and `%5C` as well (`router::separator_len`), while the backend
+//!   gets them as sent.
 //! - Percent-encoded unreserved characters are decoded in place (`/%61dmin` is `/admin`,
 //!   the same URI by RFC 3986 §6.2.2.2) by [`decode_unreserved`], which the connection
 //!   runs before routing; other percent-encodings stay, their hex digits in upper case
@@ -80,7 +81,7 @@ pub(super) fn split_target(buf: &[u8], head: &mut RequestHead) -> Result<(), Par
 /// A `%` not followed by two hex digits (RFC 3986 §2.1), which nginx refuses too. Kept,
 /// it let decoding make an escape the router never saw: `/%%36%31dmin` became
 /// `/%61dmin`, routed as that text and read as `/admin` by a backend that decodes.
-fn has_malformed_escape(path: &[u8]) -> bool {
+pub fn has_malformed_escape(path: &[u8]) -> bool {
     memchr::memchr_iter(b'%', path).any(|at| match path.get(at + 1..at + 3) {
         Some(&[hi, lo]) => hex_value(hi).is_none() || hex_value(lo).is_none(),
         _ => true,

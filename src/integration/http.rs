@@ -45,7 +45,7 @@ use crate::server::conn::{read_into, Conn};
 use crate::upstream::Lease;
 
 /// Largest upstream response head we accept.
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+pub(super) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// Serves one request through the integration; returns whether the client connection
 /// can carry another request.

@@ -25,8 +25,8 @@ use tracing::warn;
 use super::lambda_event;
 use super::lambda_response::{self, Reply};
 use crate::config::compile::LambdaIntegration;
-use crate::http1::encode;
 use crate::http1::parse::Method;
+use crate::http1::{encode, hop};
 use crate::pipeline::compress;
 use crate::pipeline::context::request_view;
 use crate::pipeline::response::Edits;
@@ -277,6 +277,8 @@ async fn serve(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, l: &LambdaIntegr
             return answer_after_body(ctx, gen, c, consumed, status, message).await;
         }
     };
+    // `$context.integration.status`: what the function code returned.
+    c.out.function_status = Some(reply.status);
     reply.default_content_type(l.format);
     let keep = c.head.keep_alive && !c.closing(ctx);
     write_reply(gen, c, &reply, keep);
@@ -383,22 +385,16 @@ fn fill_head(buf: &mut [u8], room: usize, head: &[u8]) -> usize {
 }
 
 /// Hop-by-hop and framing headers are the gateway's to write, as are its request ids.
+/// The hop-by-hop list is the relay's (`HTTP2-Settings` among them), kept in one place.
 fn skip_reply_header(name: &str) -> bool {
-    const SKIP: &[&str] = &[
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "upgrade",
-        "transfer-encoding",
-        "content-length",
-        // The gateway's answer: its own current Date (a function's may be stale or not
-        // a date at all) and Server, as the README says of every answer it makes.
-        "date",
-        "server",
-    ];
-    SKIP.iter().any(|s| s.eq_ignore_ascii_case(name)) || encode::is_request_id(name.as_bytes())
+    let name = name.as_bytes();
+    // The gateway's answer: its own current Date (a function's may be stale or not a
+    // date at all) and Server, as the README says of every answer it makes.
+    hop::is_always(name)
+        || hop::is_framing(name)
+        || name.eq_ignore_ascii_case(b"date")
+        || name.eq_ignore_ascii_case(b"server")
+        || encode::is_request_id(name)
 }
 
 fn write_reply(gen: &Generation, c: &mut Conn, reply: &Reply, keep: bool) {

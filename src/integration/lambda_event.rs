@@ -113,12 +113,20 @@ fn raw_path(out: &mut Vec<u8>, v: &RequestView) {
     let stage = &v.stage().name;
     if !v.state.custom_domain {
         escape(out, v.full_path());
-    } else if stage == "$default" {
-        escape(out, v.rest_path());
     } else {
-        out.push(b'/');
-        escape(out, stage.as_bytes());
-        escape(out, v.span(v.state.rest));
+        if stage != "$default" {
+            out.push(b'/');
+            escape(out, stage.as_bytes());
+        }
+        // A base path ended by an escaped separator (`/reports%2Fx`) leaves `%2Fx`: the
+        // `/` goes in front, as the http integration puts it.
+        let rest = v.span(v.state.rest);
+        if stage == "$default" || !rest.is_empty() {
+            if rest.first() != Some(&b'/') {
+                out.push(b'/');
+            }
+            escape(out, rest);
+        }
     }
     out.push(b'"');
 }

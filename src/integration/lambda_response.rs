@@ -289,6 +289,12 @@ const SINGLE: [&str; 17] = [
     "strict-transport-security",
 ];
 
+/// Whether a response field is defined with one value: a second line of it is dropped
+/// from a function's answer, and `check` refuses a response mapping that appends one.
+pub fn one_valued_field(name: &str) -> bool {
+    one_valued(name).is_some()
+}
+
 fn one_valued(name: &str) -> Option<usize> {
     SINGLE.iter().position(|s| s.eq_ignore_ascii_case(name))
 }

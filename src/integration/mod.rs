@@ -5,6 +5,7 @@
 
 mod body_error;
 pub(crate) mod connect;
+mod early;
 pub mod http;
 pub mod lambda;
 pub mod lambda_event;

@@ -14,6 +14,7 @@ use crate::tls::{answered_early, UpstreamIo};
 
 pub(crate) use super::body_error::{bad_chunked_body, cut_short, truncated};
 use super::body_error::{nothing_sent, on_upstream_side};
+use super::early::{answer_begun, answer_whole, bytes_acked, early_answer, LOOK_EVERY};
 use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
@@ -60,8 +61,8 @@ async fn write_prefix<S: AsyncWriteRent>(
 
 /// Reads more of the request body within `wait`. While the client pauses, a plain
 /// upstream is looked at every `LOOK_EVERY`, as while a write to it waits: a backend
-/// that answered (a 413, a 401) has its answer relayed now, not a 408 for the client's
-/// pause (the read is abandoned with the rest of the body).
+/// whose whole answer is in (a 413, a 401), or that closed, has its answer relayed now,
+/// not a 408 for the client's pause (the read is abandoned with the rest of the body).
 async fn read_client_more(
     c: &mut Conn,
     up: &UpstreamIo,
@@ -70,16 +71,32 @@ async fn read_client_more(
 ) -> Result<(), Error> {
     let give_up = coarse_now() + wait;
     let fd = up.plain_fd();
-    let mut read = std::pin::pin!(c.read_client());
+    let method = c.head.method;
+    // The read holds `rbuf` and the stream only: the look below peeks into `ubuf`.
+    let mut read = std::pin::pin!(read_into(&mut c.stream, std::mem::take(&mut c.rbuf)));
     let read = loop {
         let look = match fd {
             Some(_) => give_up.min(coarse_now() + LOOK_EVERY),
             None => give_up,
         };
         match timers.within(look, read.as_mut()).await {
-            Ok(res) => break res,
+            Ok((res, buf)) => {
+                c.rbuf = buf;
+                break res;
+            }
+            // The client paused past the wait with the backend's answer begun: that answer,
+            // not a 408 for the pause.
+            Err(_) if coarse_now() >= give_up && fd.is_some_and(answered_early) => {
+                return Err(early_answer())
+            }
             Err(_) if coarse_now() >= give_up => break Err(std::io::ErrorKind::TimedOut.into()),
-            Err(_) if fd.is_some_and(answered_early) => return Err(early_answer()),
+            Err(_)
+                if fd.is_some_and(|fd| {
+                    answer_whole(fd, &mut c.ubuf, &mut c.rhead, method, true)
+                }) =>
+            {
+                return Err(early_answer())
+            }
             Err(_) => {}
         }
     };
@@ -106,7 +123,7 @@ async fn read_client_more(
 /// upstream that stops reading the body is a 504 then, not a request that never ends.
 /// While a write to a plain upstream waits, the socket is looked at every
 /// `LOOK_EVERY`: a backend that answered and stopped reading has its answer relayed now,
-/// not after `wait` (the write is abandoned with the rest of the body).
+/// not after `wait` (the write is abandoned with the rest of the body; `answer_begun`).
 async fn write_body_part(
     up: &mut UpstreamIo,
     rbuf: &mut BytesMut,
@@ -116,6 +133,7 @@ async fn write_body_part(
 ) -> Result<(), Error> {
     let give_up = coarse_now() + wait;
     let fd = up.plain_fd();
+    let mut acked = fd.and_then(bytes_acked);
     let mut write = std::pin::pin!(write_prefix(up, rbuf, n));
     loop {
         let look = match fd {
@@ -131,31 +149,26 @@ async fn write_body_part(
                 )
                 .while_sending_body())
             }
-            Err(_) if fd.is_some_and(answered_early) => return Err(early_answer()),
+            Err(_) if fd.is_some_and(|fd| answer_begun(fd, &mut acked)) => {
+                return Err(early_answer())
+            }
             Err(_) => {}
         }
     }
 }
 
-const LOOK_EVERY: Duration = Duration::from_millis(100);
-
 /// A backend that refuses an upload (413, 401) answers before reading the body, and may
 /// then stop reading or close: its answer is what the client gets, as from nginx, not a
-/// 502 for the write that fails or a wait for the integration timeout. One peek before
-/// each body part written after the head's write, plain upstreams only.
-fn stop_if_answered(up: &UpstreamIo) -> Result<(), Error> {
+/// 502 for the write that fails or a wait for the integration timeout. An answer not yet
+/// whole (a duplex backend streaming its answer as it reads) lets the body go on. One
+/// peek before each body part written after the head's write, plain upstreams only.
+fn stop_if_answered(c: &mut Conn, up: &UpstreamIo) -> Result<(), Error> {
     match up.plain_fd() {
-        Some(fd) if answered_early(fd) => Err(early_answer()),
+        Some(fd) if answer_whole(fd, &mut c.ubuf, &mut c.rhead, c.head.method, false) => {
+            Err(early_answer())
+        }
         _ => Ok(()),
     }
-}
-
-fn early_answer() -> Error {
-    Error::new(
-        Kind::UpstreamClosed,
-        "the upstream answered (or closed) before the whole request body was sent",
-    )
-    .while_sending_body()
 }
 
 fn upstream_write_error(e: std::io::Error) -> Error {
@@ -180,7 +193,7 @@ pub async fn request_length(
             read_client_more(c, up, timers, wait).await?;
         }
         let k = left.min(c.rbuf.len() as u64) as usize;
-        stop_if_answered(up)?;
+        stop_if_answered(c, up)?;
         write_body_part(up, &mut c.rbuf, k, timers, wait).await?;
         left -= k as u64;
     }
@@ -204,7 +217,7 @@ pub async fn request_chunked(
             }
             BodyError::BadChunk(why) => Error::new(Kind::ClientBody, why),
         })?;
-        stop_if_answered(up)?;
+        stop_if_answered(c, up)?;
         let n = with_last_chunk(&mut c.rbuf, scan);
         write_body_part(up, &mut c.rbuf, n, timers, wait).await?;
         if scan.done {

@@ -21,25 +21,32 @@ pub fn read(cell: &AtomicU64) -> u64 {
 }
 
 /// Status codes with their own label value; anything else is counted by its class
-/// ("2xx" … "5xx") so label cardinality stays fixed.
+/// ("1xx" … "5xx"), or as "other" outside 100–599 (a backend may answer 600–999), so
+/// label cardinality stays fixed.
 pub const STATUSES: [u16; 31] = [
     101, 200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 408, 409,
     413, 414, 415, 422, 429, 431, 499, 500, 501, 502, 503, 504,
 ];
-/// Slots: the listed statuses, then one per class 1xx–5xx.
-pub const STATUS_SLOTS: usize = STATUSES.len() + 5;
+/// Slots: the listed statuses, then one per class 1xx–5xx, then "other".
+pub const STATUS_SLOTS: usize = STATUSES.len() + 6;
 
 #[inline]
 pub fn status_slot(status: u16) -> usize {
     match STATUSES.iter().position(|&s| s == status) {
         Some(i) => i,
-        None => STATUSES.len() + (usize::from(status / 100).clamp(1, 5) - 1),
+        // A status past 599 is no server error: counted as one, a backend's 700 set off
+        // 5xx alerts.
+        None => match status {
+            100..=599 => STATUSES.len() + usize::from(status / 100) - 1,
+            _ => STATUS_SLOTS - 1,
+        },
     }
 }
 
 pub fn slot_label(slot: usize) -> String {
     match STATUSES.get(slot) {
         Some(s) => s.to_string(),
+        None if slot == STATUS_SLOTS - 1 => "other".to_string(),
         None => format!("{}xx", slot - STATUSES.len() + 1),
     }
 }
@@ -180,6 +187,9 @@ mod tests {
         assert_eq!(slot_label(status_slot(418)), "4xx");
         assert_eq!(slot_label(status_slot(299)), "2xx");
         assert_eq!(slot_label(status_slot(103)), "1xx");
+        assert_eq!(slot_label(status_slot(599)), "5xx");
+        assert_eq!(slot_label(status_slot(600)), "other");
+        assert_eq!(slot_label(status_slot(999)), "other");
         // A WebSocket handshake and a client that left are told apart.
         assert_eq!(slot_label(status_slot(101)), "101");
         assert_eq!(slot_label(status_slot(499)), "499");

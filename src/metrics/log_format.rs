@@ -19,7 +19,12 @@ pub enum LogVar {
     ResponseLength,
     ResponseLatency,
     IntegrationLatency,
+    /// What answered the gateway: the backend, or for a function the Lambda service's
+    /// status (its endpoint's HTTP status; 200 for any invocation it ran).
     IntegrationStatus,
+    /// `integration.status`: the backend's status, or the `statusCode` the function
+    /// code returned (AWS's HTTP API logging variables draw this line).
+    IntegrationFunctionStatus,
     IntegrationError,
     ErrorMessage,
     /// `error.message` in quotes, for a JSON format's value position.
@@ -40,7 +45,8 @@ const LOG_NAMES: &[(&str, LogVar)] = &[
     ("integrationLatency", LogVar::IntegrationLatency),
     ("integration.latency", LogVar::IntegrationLatency),
     ("integrationStatus", LogVar::IntegrationStatus),
-    ("integration.status", LogVar::IntegrationStatus),
+    ("integration.integrationStatus", LogVar::IntegrationStatus),
+    ("integration.status", LogVar::IntegrationFunctionStatus),
     ("integration.error", LogVar::IntegrationError),
     ("integrationErrorMessage", LogVar::IntegrationError),
     ("error.message", LogVar::ErrorMessage),
@@ -383,6 +389,8 @@ pub struct LogRecord<'a> {
     pub response_latency: Duration,
     pub integration_latency: Option<Duration>,
     pub integration_status: Option<u16>,
+    /// The status a function's code returned (None: not a function, or it returned none).
+    pub function_status: Option<u16>,
     pub integration_error: &'a str,
     pub error_message: &'a str,
     pub error_response_type: &'a str,
@@ -448,6 +456,11 @@ impl<'a> LogRecord<'a> {
             }
             LogVar::IntegrationStatus => {
                 if let Some(s) = self.integration_status {
+                    encode::decimal(out, u64::from(s));
+                }
+            }
+            LogVar::IntegrationFunctionStatus => {
+                if let Some(s) = self.function_status.or(self.integration_status) {
                     encode::decimal(out, u64::from(s));
                 }
             }

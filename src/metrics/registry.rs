@@ -1,7 +1,10 @@
 //! The one place that knows every worker's cells. Workers ask it for their cells when a
 //! config generation is built (never per request); the admin listener asks it to render
 //! the Prometheus text format. Cells are kept for the life of the process, so counters of
-//! a route removed by a reload stay put instead of going backwards.
+//! a route removed by a reload stay put instead of going backwards. Gauges are not
+//! counters: a gauge of something a reload removed (a health-checked target, a cache) is
+//! shown only while a live generation still holds it, so its last value does not stay
+//! forever (a target's 0 kept an alert firing after the target was removed).
 
 // Cold path: locked when a config generation is built and when /metrics is scraped, never per request.
 #![allow(clippy::disallowed_types)]
@@ -9,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::cells::{
     read, slot_label, CacheCells, RouteCells, UpstreamCells, WorkerCells, BUCKETS, STATUS_SLOTS,
@@ -33,8 +36,9 @@ struct Inner {
     caches: BTreeMap<(String, String), Vec<Option<Arc<CacheCells>>>>,
     /// (api, stage) → per-worker open connections of a WebSocket API's stage.
     ws_stages: BTreeMap<(String, String), Vec<Option<Arc<AtomicU64>>>>,
-    /// (upstream, target) → 1 while its health checks pass, 0 while it is out.
-    target_up: BTreeMap<(String, String), Arc<AtomicU64>>,
+    /// (upstream, target) → 1 while its health checks pass, 0 while it is out; held by
+    /// the target's probe, so it goes with the probe (target or `health:` removed).
+    target_up: BTreeMap<(String, String), Weak<AtomicU64>>,
 }
 
 #[derive(Default)]
@@ -86,11 +90,17 @@ impl Registry {
 
     /// The gauge of one health-checked target (1 = up), written by the health checker.
     pub fn target_up(&self, upstream: &str, target: &str) -> Arc<AtomicU64> {
-        self.lock()
+        let mut inner = self.lock();
+        inner.target_up.retain(|_, w| w.strong_count() > 0);
+        let w = inner
             .target_up
             .entry((upstream.to_string(), target.to_string()))
-            .or_insert_with(|| Arc::new(AtomicU64::new(1)))
-            .clone()
+            .or_default();
+        w.upgrade().unwrap_or_else(|| {
+            let up = Arc::new(AtomicU64::new(1));
+            *w = Arc::downgrade(&up);
+            up
+        })
     }
 
     pub fn cache(&self, worker: usize, api: &str, stage: &str) -> Arc<CacheCells> {
@@ -423,7 +433,12 @@ fn render_upstreams(out: &mut String, inner: &Inner) {
             );
         }
     }
-    if inner.target_up.is_empty() {
+    let live: Vec<_> = inner
+        .target_up
+        .iter()
+        .filter_map(|(k, w)| Some((k, w.upgrade()?)))
+        .collect();
+    if live.is_empty() {
         return;
     }
     header(
@@ -432,14 +447,14 @@ fn render_upstreams(out: &mut String, inner: &Inner) {
         "gauge",
         "1 while a health-checked target passes its checks, 0 while it is out of balancing.",
     );
-    for ((upstream, target), up) in &inner.target_up {
+    for ((upstream, target), up) in live {
         let _ = writeln!(
             out,
             "{}{{upstream=\"{}\",target=\"{}\"}} {}",
             names::UPSTREAM_TARGET_UP,
             escape(upstream),
             escape(target),
-            read(up)
+            read(&up)
         );
     }
 }
@@ -492,7 +507,9 @@ fn render_caches(out: &mut String, inner: &Inner) {
         header(out, name, "gauge", help);
         for ((api, stage), cells) in &inner.caches {
             for (w, c) in cells.iter().enumerate() {
-                if let Some(c) = c {
+                // Only a worker's live shard holds its cells besides this registry: a
+                // cache a reload removed has no size (its hit counters stay above).
+                if let Some(c) = c.as_ref().filter(|c| Arc::strong_count(c) > 1) {
                     let _ = writeln!(
                         out,
                         "{name}{{api=\"{}\",stage=\"{}\",worker=\"{w}\"}} {}",
@@ -507,59 +524,4 @@ fn render_caches(out: &mut String, inner: &Inner) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::cells::bump;
-    use std::time::Duration;
-
-    #[test]
-    fn sums_workers_and_renders_prometheus_text() {
-        let r = Registry::default();
-        let labels = RouteLabels {
-            api: "shop".into(),
-            stage: "prod".into(),
-            route: "GET /x".into(),
-        };
-        let a = r.route(0, labels.clone());
-        let b = r.route(1, labels.clone());
-        assert!(
-            Arc::ptr_eq(&a, &r.route(0, labels)),
-            "a worker gets its same cells back"
-        );
-        a.count(200);
-        b.count(200);
-        b.count(503);
-        a.duration.observe(Duration::from_millis(3));
-        bump(&r.upstream(0, "users").reused, 5);
-        let text = r.render();
-        assert!(text.contains("portico_requests_total{api=\"shop\",stage=\"prod\",route=\"GET /x\",status=\"200\"} 2"), "{text}");
-        assert!(text.contains("status=\"503\"} 1"));
-        assert!(text.contains("portico_request_duration_seconds_bucket{api=\"shop\",stage=\"prod\",route=\"GET /x\",le=\"0.005\"} 1"));
-        assert!(text.contains("portico_request_duration_seconds_count{api=\"shop\",stage=\"prod\",route=\"GET /x\"} 1"));
-        assert!(text
-            .contains("portico_upstream_requests_total{upstream=\"users\",outcome=\"reused\"} 5"));
-    }
-
-    #[test]
-    fn cache_counters_sum_workers_and_gauges_stay_per_worker() {
-        let r = Registry::default();
-        let (a, b) = (r.cache(0, "shop", "prod"), r.cache(1, "shop", "prod"));
-        bump(&a.hits, 3);
-        bump(&b.hits, 4);
-        bump(&b.misses, 1);
-        bump(&a.evictions, 2);
-        a.bytes.store(1000, std::sync::atomic::Ordering::Relaxed);
-        b.entries.store(5, std::sync::atomic::Ordering::Relaxed);
-        let text = r.render();
-        for line in [
-            "portico_cache_hits_total{api=\"shop\",stage=\"prod\"} 7",
-            "portico_cache_misses_total{api=\"shop\",stage=\"prod\"} 1",
-            "portico_cache_evictions_total{api=\"shop\",stage=\"prod\"} 2",
-            "portico_cache_bytes{api=\"shop\",stage=\"prod\",worker=\"0\"} 1000",
-            "portico_cache_bytes{api=\"shop\",stage=\"prod\",worker=\"1\"} 0",
-            "portico_cache_entries{api=\"shop\",stage=\"prod\",worker=\"1\"} 5",
-        ] {
-            assert!(text.contains(line), "{line}\nin\n{text}");
-        }
-    }
-}
+mod tests;

@@ -383,7 +383,7 @@ fn integration(
                     .iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
                     .map_or("application/json", |(_, v)| v.as_str());
-                default["responseTemplates"] = json!({ media: body });
+                default["responseTemplates"] = json!({ media: &**body });
             }
             json!({
                 "type": "mock",

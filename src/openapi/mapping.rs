@@ -1,10 +1,11 @@
 //! What `check` refuses in a parameter mapping, asked before import writes one: a reserved
-//! header, a `$context` variable Portico does not have, a `$request` value in a response
-//! mapping, a path parameter the route lacks. The rules are the validator's, read from the
-//! same tables (`RESERVED_*_HEADERS`, `Var::parse`, the template parser), so that a mapping
-//! check would refuse is skipped with a warning at its pointer instead of failing the
-//! whole config. Stage variables are not checked here: the config, not the document,
-//! gives the stages. `$context.authorizer.*` is `without_authorizer`'s to judge, once the
+//! header (Portico's or API Gateway's), a `$context` variable Portico does not have, a
+//! `$request` value in a response mapping, a path parameter the route lacks. The rules are
+//! the validator's, read from the same tables (`RESERVED_*_HEADERS`,
+//! `api_gateway_reserved`, `Var::parse`, the template parser), so that a mapping check
+//! would refuse is skipped with a warning at its pointer instead of failing the whole
+//! config. Stage variables are not checked here: the config, not the document, gives the
+//! stages. `$context.authorizer.*` is `without_authorizer`'s to judge, once the
 //! operation's authorizer is known.
 
 use crate::http1::parse::is_tchar;
@@ -23,14 +24,12 @@ pub(super) fn refused(
     path_params: &[String],
 ) -> Option<String> {
     let key_problem = match (parse_key(key), response) {
-        (Some((_, Target::Header(name))), false) => header_refused(name, false),
-        (Some((_, Target::Header(name))), true) => header_refused(name, true),
-        (Some((_, Target::Query(name))), false) => {
-            // Written into the request line as it is: `a b` or `x&admin=1` would change
-            // the request's meaning, not name a parameter.
-            let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/".contains(&b);
-            (!name.bytes().all(plain)).then(|| format!("{name:?} is not a query parameter name"))
-        }
+        // API Gateway's reserved headers are refused in mappings only (not in a mock's or a
+        // gateway response's headers, which `header_refused` also answers for).
+        (Some((_, Target::Header(name))), response) => header_refused(name, response)
+            .or_else(|| crate::config::validate::api_gateway_reserved(name, response)),
+        (Some((_, Target::Query(name))), false) => (!crate::pipeline::params::query_name_ok(name))
+            .then(|| format!("{name:?} is not a query parameter name")),
         (Some((Action::Overwrite, Target::Path)), false) => {
             crate::pipeline::params::RequestMap::value_path_problem(value).map(String::from)
         }

@@ -415,3 +415,49 @@ apis:
     let names: Vec<&String> = i.api["authorizers"].as_object().unwrap().keys().collect();
     assert_eq!(names, ["api_key", "api_key_2", "sigv4"]);
 }
+
+#[test]
+fn mappings_of_headers_api_gateway_reserves_are_skipped() {
+    // They were imported, and check refused the whole config. `authorization` stays:
+    // Portico lets a request mapping send a backend's credentials.
+    let http = |maps: Value, responses: Value| {
+        json!({ "get": { "x-amazon-apigateway-integration": {
+            "type": "http_proxy", "httpMethod": "GET", "uri": "http://127.0.0.1:9/h",
+            "payloadFormatVersion": "1.0", "requestParameters": maps,
+            "responseParameters": responses } } })
+    };
+    let paths = json!({
+        "/h": http(
+            json!({ "overwrite:header.X-Amz-Date": "x", "overwrite:header.via": "gw",
+                    "overwrite:header.authorization": "Bearer t" }),
+            json!({ "200": { "overwrite:header.Content-Encoding": "br",
+                             "overwrite:header.access-control-allow-origin": "*",
+                             "overwrite:header.x-ok": "1" } }),
+        ),
+        "/r": { "get": { "x-amazon-apigateway-integration": {
+            "type": "http", "httpMethod": "GET", "uri": "http://127.0.0.1:9/r",
+            "requestParameters": { "integration.request.header.Origin": "'https://a'" } } } },
+    });
+    let i = import(&doc(json!({}), paths), BasePath::Ignore, &[]).unwrap();
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+    let h = "/paths/~1h/get/x-amazon-apigateway-integration";
+    for pointer in [
+        format!("{h}/requestParameters/overwrite:header.X-Amz-Date"),
+        format!("{h}/requestParameters/overwrite:header.via"),
+        format!("{h}/responseParameters/200/overwrite:header.Content-Encoding"),
+        format!("{h}/responseParameters/200/overwrite:header.access-control-allow-origin"),
+        "/paths/~1r/get/x-amazon-apigateway-integration/requestParameters/integration.request.header.Origin".into(),
+    ] {
+        assert!(warned(&i, &pointer), "{pointer}: {:?}", i.warnings);
+    }
+    let r = &i.api["routes"];
+    assert_eq!(
+        r["GET /h"]["parameters"],
+        json!({ "overwrite:header.authorization": "Bearer t" })
+    );
+    assert_eq!(
+        r["GET /h"]["response_parameters"],
+        json!({ "200": { "overwrite:header.x-ok": "1" } })
+    );
+    assert!(r["GET /r"].get("parameters").is_none(), "{:?}", r["GET /r"]);
+}

@@ -22,7 +22,8 @@
 //!
 //! Cost: nothing at all on APIs without compression (one `Option` check). gzip's deflate
 //! state (a few hundred KiB) is pooled per worker thread and reset between responses;
-//! brotli's state is made per response.
+//! brotli's state is made per response. A worker compresses at most `max_streams`
+//! proxied responses at once ([`StreamSlot`]); past that a response goes uncompressed.
 
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub struct CompressRt {
     /// `text/*` is kept as the prefix "text/"; others as the whole type.
     types: Box<[(Box<[u8]>, bool)]>,
     algorithms: Box<[Coding]>,
+    /// Streams a worker compresses at once ([`StreamSlot`]); past it, identity.
+    max_streams: u64,
 }
 
 impl CompressRt {
@@ -62,6 +65,7 @@ impl CompressRt {
                 })
                 .collect(),
             algorithms: c.algorithms.clone().into(),
+            max_streams: c.max_streams,
         }
     }
 
@@ -170,6 +174,10 @@ pub struct Plan {
     /// The response's ETag lines are left out and its first written again, weakened
     /// ([`Plan::write_headers`]).
     pub rewrite_etag: bool,
+    /// It would have been compressed, but its worker already compresses `max_streams`
+    /// streams: it goes as it is (and is not stored in the response cache, whose entry
+    /// for this encoding would then hold the identity body).
+    pub shed: bool,
 }
 
 impl Plan {
@@ -178,6 +186,7 @@ impl Plan {
         coding: None,
         vary: false,
         rewrite_etag: false,
+        shed: false,
     };
 
     /// The request side, once the route is known: the negotiated coding (never for HEAD).
@@ -212,6 +221,7 @@ impl Plan {
         self.coding = None;
         self.vary = false;
         self.rewrite_etag = false;
+        self.shed = false;
         // 204, 205 and 304 have no content (205's framing says length 0): an encoded empty
         // body would be content (a gzip stream is 20 bytes), and its Content-Encoding a lie.
         if matches!(status, 100..=199 | 204 | 205 | 206 | 304)
@@ -347,7 +357,40 @@ pub fn decide(gen: &Generation, c: &mut Conn) -> bool {
         length,
         headers.map(|h| (h.name.get(buf), h.value.get(buf))),
     );
+    // Each stream holds its encoder's state while the client reads (brotli's about
+    // 1.3 MiB, gzip's about 330 KiB): clients that never read held it without bound.
+    if c.compress.coding.is_some() && StreamSlot::live() >= rt.max_streams {
+        c.compress.coding = None;
+        c.compress.rewrite_etag = false;
+        c.compress.shed = true;
+    }
     c.compress.coding.is_some()
+}
+
+thread_local! {
+    /// Responses this worker is compressing as they stream.
+    static STREAMS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// One of the worker's compressed streams, counted while it lives (a counter per
+/// worker thread: no lock).
+pub struct StreamSlot(());
+
+impl StreamSlot {
+    pub fn take() -> StreamSlot {
+        STREAMS.with(|n| n.set(n.get() + 1));
+        StreamSlot(())
+    }
+
+    pub fn live() -> u64 {
+        STREAMS.with(std::cell::Cell::get)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        STREAMS.with(|n| n.set(n.get() - 1));
+    }
 }
 
 /// The response side of a Lambda function's answer: decides `c.compress` and returns it.
@@ -387,6 +430,8 @@ pub(crate) async fn relay(
     };
     let chunked = c.head.minor_version == 1;
     let body = c.rhead.body;
+    // Taken with no await since `decide` counted the streams.
+    let _slot = StreamSlot::take();
     let mut enc = Encoder::new(coding);
     let mut left = match body {
         ResponseBody::Length(n) => n,

@@ -7,6 +7,7 @@ fn rt(algorithms: &[Coding]) -> CompressRt {
         min_size: 100,
         types: vec!["application/json".into(), "text/*".into()],
         algorithms: algorithms.to_vec(),
+        max_streams: 64,
     })
 }
 
@@ -311,7 +312,7 @@ fn config_keys_decode_with_their_paths() {
     assert_eq!(
         errors,
         [
-            r#"server.compression: unknown key "level" (expected one of: min_size, types, algorithms)"#,
+            r#"server.compression: unknown key "level" (expected one of: min_size, types, algorithms, max_streams)"#,
             r#"server.compression.min_size: expected a size like 10485760, 512KB or 64MiB, got "lots""#,
             r#"server.compression.types[0]: expected a media type like application/json or text/*, got "json""#,
             r#"server.compression.types[2]: expected a media type like application/json or text/*, got "*/*""#,
@@ -322,6 +323,6 @@ fn config_keys_decode_with_their_paths() {
     let errors = load_str(&format!("{base}  compression: yes please\n")).unwrap_err();
     assert_eq!(
         errors.0[0].to_string(),
-        "server.compression: expected off or a map (min_size, types, algorithms)"
+        "server.compression: expected off or a map (min_size, types, algorithms, max_streams)"
     );
 }

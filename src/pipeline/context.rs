@@ -165,7 +165,8 @@ impl<'a> RequestView<'a> {
         }
     }
 
-    /// The path after the stage's base path ("/" when nothing follows it).
+    /// The path after the stage's base path ("/" when nothing follows it). It starts
+    /// with `%2F` or `%5C` when the base path was ended by one (`/prod%2Fx`: `%2Fx`).
     pub fn rest_path(&self) -> &'a [u8] {
         match self.span(self.state.rest) {
             b"" => b"/",

@@ -127,8 +127,10 @@ impl CorsRt {
         }
     }
 
-    /// Whether a scheme wildcard allows `origin`: one `scheme://host[:port]` (nothing a
-    /// header line could not carry back, no path), of that scheme.
+    /// Whether a scheme wildcard allows `origin`: a well-formed `scheme://host[:port]` of
+    /// that scheme (see `is_authority`), as a browser serializes one. Anything else gets
+    /// no CORS headers: the origin is echoed, and `https://"><script>` or a port no
+    /// browser could have connected to is not an origin a page runs in.
     fn scheme_wildcard(&self, origin: &[u8]) -> bool {
         let rest = |scheme: &[u8]| {
             origin
@@ -141,10 +143,7 @@ impl CorsRt {
             (_, Some(h)) if self.any_http => h,
             _ => return false,
         };
-        !host.is_empty()
-            && host
-                .iter()
-                .all(|&b| b.is_ascii_graphic() && !b"/?#@\\,".contains(&b))
+        is_authority(host)
     }
 
     /// Whether responses must say `Vary: Origin` (see the module comment).
@@ -206,6 +205,58 @@ impl CorsRt {
 }
 
 /// An allowed origin as browsers serialize it, which is what they compare the echoed
+/// An origin's `host[:port]`: the host a DNS name (labels of letters, digits, `-` and
+/// `_`, which browsers accept in host names, 1–63 bytes each, not starting or ending in
+/// `-`; at most 253 bytes; one final dot allowed), an IPv4 address (a name whose last
+/// label is all digits must be one, as a URL parser reads it) or a bracketed IPv6
+/// address; the port, when there is one, 1–65535 in plain digits.
+fn is_authority(authority: &[u8]) -> bool {
+    let (host, port) = match authority.first() {
+        Some(b'[') => match authority.iter().position(|&b| b == b']') {
+            Some(end) => (&authority[..=end], &authority[end + 1..]),
+            None => return false,
+        },
+        _ => match authority.iter().position(|&b| b == b':') {
+            Some(at) => (&authority[..at], &authority[at..]),
+            None => (authority, &b""[..]),
+        },
+    };
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => {
+            (1..=5).contains(&digits.len())
+                && digits[0] != b'0'
+                && digits.iter().all(u8::is_ascii_digit)
+                && std::str::from_utf8(digits).is_ok_and(|d| d.parse::<u16>().is_ok())
+        }
+        _ => false,
+    };
+    port_ok && is_host(host)
+}
+
+fn is_host(host: &[u8]) -> bool {
+    if let [b'[', inner @ .., b']'] = host {
+        return std::str::from_utf8(inner).is_ok_and(|t| t.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    let name = host.strip_suffix(b".").unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let labels_ok = name.split(|&b| b == b'.').all(|label| {
+        (1..=63).contains(&label.len())
+            && label
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && label[0] != b'-'
+            && label[label.len() - 1] != b'-'
+    });
+    let last = name.rsplit(|&b| b == b'.').next().unwrap_or_default();
+    let numeric = last.iter().all(u8::is_ascii_digit);
+    labels_ok
+        && (!numeric
+            || std::str::from_utf8(name).is_ok_and(|t| t.parse::<std::net::Ipv4Addr>().is_ok()))
+}
+
 /// `access-control-allow-origin` with, byte for byte: scheme and host lower-case, the
 /// port without leading zeros. Echoed as configured, `https://App.example` matched the
 /// browser's `https://app.example` (origins compare without case) and the browser then
@@ -285,6 +336,49 @@ mod tests {
             assert!(text.contains(line), "{line:?} in {text:?}");
         }
         assert!(text.contains("vary: origin\r\n"), "{text:?}");
+    }
+
+    #[test]
+    fn scheme_wildcards_match_well_formed_origins_only() {
+        let c = cors(&["https://*", "http://*"], false);
+        for good in [
+            &b"https://a.example"[..],
+            b"HTTPS://App.Example:8443",
+            b"http://localhost:1",
+            b"http://my_host.example:65535",
+            b"http://127.0.0.1",
+            b"http://[::1]:8080",
+            b"https://xn--bcher-kva.example.",
+        ] {
+            let m = c.match_origin(Some(good));
+            assert_eq!(m, CorsMatch::Echo, "{}", String::from_utf8_lossy(good));
+        }
+        for bad in [
+            &b"https://\"><script>"[..],
+            b"https://a:99999",
+            b"https://a:0",
+            b"https://a:",
+            b"https://a:+80",
+            b"https://a:80:80",
+            b"https://",
+            b"https://a..b",
+            b"https://-a.example",
+            b"https://a-.example",
+            b"https://a.example/",
+            b"https://u@a.example",
+            b"https://a b",
+            b"https://a,https://b",
+            b"http://1.2.3.999",
+            b"http://[::1",
+            b"http://[zz::1]",
+            b"http://[::1]x",
+            b"ftp://a.example",
+        ] {
+            let m = c.match_origin(Some(bad));
+            assert_eq!(m, CorsMatch::None, "{}", String::from_utf8_lossy(bad));
+        }
+        let long = format!("https://{}.example", "a".repeat(64));
+        assert_eq!(c.match_origin(Some(long.as_bytes())), CorsMatch::None);
     }
 
     fn actual(c: &CorsRt, m: CorsMatch, varied: bool) -> String {

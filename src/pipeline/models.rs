@@ -78,6 +78,192 @@ pub fn model_ref_name(r: &str) -> Option<&str> {
 /// a millisecond or so; patterns without backreferences and lookaround never backtrack.
 pub const BACKTRACK_LIMIT: usize = 10_000;
 
+/// The longest string a backtracking `pattern` (see [`backtracks`]) is matched against;
+/// a longer one fails it. fancy-regex's step limit counts only its own steps: an
+/// unanchored search retries each lookahead at every position and each retry scans to
+/// the end, uncounted, so the work grows with the square of the length (40,000
+/// characters held a worker for 8 s). At this length the costliest pattern measured (four
+/// unanchored lookaheads) takes about 1.5 ms.
+pub const BACKTRACK_MAX_CHARS: usize = 256;
+
+/// The backtracking-pattern work one check of a body may do, in [`pattern_cost`] units
+/// (about 4 ns each, measured): about 2.5 ms. A body that needs more fails validation.
+pub const PATTERN_BUDGET: u64 = 600_000;
+
+thread_local! {
+    /// What is left of [`PATTERN_BUDGET`] for the body being checked on this thread, and
+    /// whether a string was refused for want of it.
+    static BUDGET: std::cell::Cell<(u64, bool)> = const { std::cell::Cell::new((PATTERN_BUDGET, false)) };
+}
+
+/// Gives this thread's next body check a whole [`PATTERN_BUDGET`].
+pub fn pattern_budget_reset() {
+    BUDGET.with(|b| b.set((PATTERN_BUDGET, false)));
+}
+
+/// Whether the last body check on this thread ran out of [`PATTERN_BUDGET`].
+pub fn pattern_budget_spent() -> bool {
+    BUDGET.with(|b| b.get().1)
+}
+
+/// What validation says of a body that ran out of [`PATTERN_BUDGET`].
+pub const BUDGET_SPENT: &str = "the body's strings need more matching against patterns \
+     with lookaround or a backreference than one request may have";
+
+/// Whether jsonschema matches `pattern` by backtracking (fancy-regex): it has a
+/// backreference or lookaround and is not made of leading lookaheads anchored at `^`
+/// that jsonschema splits into separate linear-time regexes.
+pub fn backtracks(pattern: &str) -> bool {
+    let linear = |p: &str| {
+        jsonschema::options()
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .build(&serde_json::json!({ "pattern": p }))
+            .is_ok()
+    };
+    if linear(pattern) {
+        return false;
+    }
+    !jsonschema_regex::split_leading_lookaheads(pattern)
+        .is_some_and(|parts| parts.iter().all(|p| linear(p)))
+}
+
+/// How costly `pattern` is per character squared, relative to a plain one: each
+/// lookaround is rescanned from every position, and a backreference backtracks (measured
+/// against `(a+)+\1b`, about five times a lookahead).
+fn pattern_weight(pattern: &str) -> u64 {
+    let mut weight = 1;
+    let mut bytes = pattern.as_bytes().iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\\' => {
+                if let Some(b'1'..=b'9' | b'k') = bytes.next() {
+                    weight += 4;
+                }
+            }
+            b'(' if bytes.peek() == Some(&&b'?') => {
+                let rest = &pattern.as_bytes()[pattern.len() - bytes.len()..];
+                if rest.starts_with(b"?=")
+                    || rest.starts_with(b"?!")
+                    || rest.starts_with(b"?<=")
+                    || rest.starts_with(b"?<!")
+                {
+                    weight += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    weight
+}
+
+/// The budget units matching a `weight` pattern against `len` bytes costs: per position
+/// a fixed cost (a delegate call, about 64 bytes' worth) and a scan to the end.
+pub fn pattern_cost(weight: u64, len: usize) -> u64 {
+    let len = len as u64;
+    weight * len * (len + 64)
+}
+
+/// `pattern` with its work bounded when it backtracks: a string longer than
+/// [`BACKTRACK_MAX_CHARS`] fails it, and each string is charged to the thread's
+/// [`PATTERN_BUDGET`]. One that does not backtrack is matched as jsonschema matches it.
+struct BoundedPattern<F: jsonschema::json::Json> {
+    inner: jsonschema::Validator<F>,
+    /// 0: the pattern does not backtrack.
+    weight: u64,
+}
+
+impl<F: jsonschema::json::Json> BoundedPattern<F> {
+    fn admit(&self, instance: &F::Node<'_>) -> Result<(), String> {
+        use jsonschema::json::Node;
+        if self.weight == 0 {
+            return Ok(());
+        }
+        let Some(s) = instance.as_string() else {
+            return Ok(());
+        };
+        let chars = s.chars().count();
+        if chars > BACKTRACK_MAX_CHARS {
+            return Err(format!(
+                "a string of {chars} characters is longer than the {BACKTRACK_MAX_CHARS} \
+                 a pattern with lookaround or a backreference is matched against"
+            ));
+        }
+        let cost = pattern_cost(self.weight, s.len());
+        BUDGET.with(|b| {
+            let (left, _) = b.get();
+            match left.checked_sub(cost) {
+                Some(left) => {
+                    b.set((left, false));
+                    Ok(())
+                }
+                None => {
+                    b.set((0, true));
+                    Err(BUDGET_SPENT.into())
+                }
+            }
+        })
+    }
+}
+
+impl<'i, F: jsonschema::json::Json> jsonschema::Keyword<'i, F> for BoundedPattern<F> {
+    fn validate(&self, instance: F::Node<'i>) -> Result<(), jsonschema::ValidationError<'i>> {
+        self.admit(&instance)
+            .map_err(jsonschema::ValidationError::custom)?;
+        self.inner.validate(instance)
+    }
+
+    fn is_valid(&self, instance: F::Node<'i>) -> bool {
+        self.admit(&instance).is_ok() && self.inner.is_valid(instance)
+    }
+}
+
+/// Whether any `pattern` in `v` backtracks.
+fn any_backtracks(v: &Value) -> bool {
+    match v {
+        Value::Object(map) => map.iter().any(|(k, child)| {
+            (k == "pattern" && child.as_str().is_some_and(backtracks)) || any_backtracks(child)
+        }),
+        Value::Array(items) => items.iter().any(any_backtracks),
+        _ => false,
+    }
+}
+
+/// The first `patternProperties` pattern in `v` that backtracks. Property names are
+/// matched by jsonschema itself, where the bounds of [`BoundedPattern`] can't reach (an
+/// unanchored lookahead against a 640 KB name held a worker for 12 s): such a pattern is
+/// refused when the model compiles.
+fn backtracking_pattern_property(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(map) => map
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .and_then(|pp| pp.keys().find(|k| backtracks(k)).map(String::as_str))
+            .or_else(|| map.values().find_map(backtracking_pattern_property)),
+        Value::Array(items) => items.iter().find_map(backtracking_pattern_property),
+        _ => None,
+    }
+}
+
+/// Matching by backtracking at most [`BACKTRACK_LIMIT`] steps per string.
+fn pattern_options() -> jsonschema::PatternOptions<jsonschema::FancyRegex> {
+    jsonschema::PatternOptions::fancy_regex().backtrack_limit(BACKTRACK_LIMIT)
+}
+
+/// `{"pattern": pattern}` compiled as models compile it, for the one-pass scanner; None
+/// when it is not a valid pattern or backtracks (the scanner then bows out: the general
+/// validator bounds that work).
+pub fn compile_linear_pattern(pattern: &str, draft: Draft) -> Option<jsonschema::Validator> {
+    if backtracks(pattern) {
+        return None;
+    }
+    jsonschema::options()
+        .with_draft(draft)
+        .should_validate_formats(false)
+        .with_pattern_options(pattern_options())
+        .build(&serde_json::json!({ "pattern": pattern }))
+        .ok()
+}
+
 /// Compiles model `name`: its schema with every model beside it under `models`, so that
 /// `{"$ref": "#/models/Other"}` (and circular references) resolve without a network.
 pub fn compile_model(
@@ -112,8 +298,15 @@ pub fn compile_model_for<F: jsonschema::json::Json>(
     } else if !doc.is_boolean() {
         return Err("expected a JSON Schema object".into());
     }
+    if let Some(p) = backtracking_pattern_property(schema) {
+        return Err(format!(
+            "the patternProperties pattern {p:?} has a lookaround or a backreference: \
+             property names are matched without a bound on the work, so such a pattern \
+             is refused there (write it without one, or list the names in `properties`)"
+        ));
+    }
     rewrite_refs(&mut doc);
-    jsonschema::options_for::<F>()
+    let mut options = jsonschema::options_for::<F>()
         .with_draft(draft)
         // Whether API Gateway asserts `format` is not documented; assertions stay off.
         .should_validate_formats(false)
@@ -121,9 +314,31 @@ pub fn compile_model_for<F: jsonschema::json::Json>(
         // fancy-regex's default limit (a million steps) one crafted string held a worker
         // for 0.1 s, and a body of them for minutes. A string past the limit fails its
         // pattern (the body is refused).
-        .with_pattern_options(
-            jsonschema::PatternOptions::fancy_regex().backtrack_limit(BACKTRACK_LIMIT),
-        )
+        .with_pattern_options(pattern_options());
+    // The step limit does not bound an unanchored search's rescans (see
+    // `BACKTRACK_MAX_CHARS`): such patterns are matched through `BoundedPattern`. Models
+    // without one keep jsonschema's own `pattern` keyword untouched.
+    if any_backtracks(&doc) {
+        options = options.with_keyword("pattern", move |_, value, _| {
+            let pattern = value.as_str().unwrap_or_default();
+            let inner = jsonschema::options_for::<F>()
+                .with_draft(draft)
+                .should_validate_formats(false)
+                .with_pattern_options(pattern_options())
+                .build(&serde_json::json!({ "pattern": value }))
+                .map_err(|e| jsonschema::ValidationError::custom(e.to_string()))?;
+            let weight = match backtracks(pattern) {
+                true => pattern_weight(pattern),
+                false => 0,
+            };
+            Ok(Box::new(BoundedPattern { inner, weight }))
+        });
+    }
+    options
         .build(&doc)
         .map_err(|e| format!("not a valid JSON Schema: {e}"))
 }
+
+#[cfg(test)]
+#[path = "models_tests.rs"]
+mod tests;

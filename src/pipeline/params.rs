@@ -44,20 +44,25 @@ pub fn parse_key(key: &str) -> Option<(Action, Target<'_>)> {
     Some((action, target))
 }
 
+/// The bytes a mapped query parameter's name may hold, as the README lists them: it is
+/// written into the request line as it is, where `a b`, `x&admin=1` or `#` would change
+/// the request's meaning, and `;` splits pairs to Rack 2 and older Python (`a;admin`).
+pub const QUERY_NAME_CHARS: &str = "letters, digits and -._~!$'()*,:@/";
+
+/// Whether `name` is a query parameter name a mapping can write ([`QUERY_NAME_CHARS`]).
+pub fn query_name_ok(name: &str) -> bool {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$'()*,:@/".contains(&b);
+    !name.is_empty() && name.bytes().all(plain)
+}
+
 /// Headers a request mapping may not touch: they frame the message or are set by the
-/// proxy itself.
+/// proxy itself; the hop-by-hop fields (`http1::hop::ALWAYS`) too.
 pub const RESERVED_REQUEST_HEADERS: &[&str] = &[
-    "connection",
     "content-length",
     "expect",
     "host",
-    "keep-alive",
-    "proxy-connection",
-    "te",
     "traceparent",
-    "trailer",
     "transfer-encoding",
-    "upgrade",
     "x-amzn-requestid",
     "x-amzn-trace-id",
     "x-forwarded-for",
@@ -195,22 +200,33 @@ impl RequestMap {
     /// Writes `?` and the query string: the client's pairs minus dropped names, then the
     /// added ones. Writes nothing when nothing is left.
     pub fn write_query(&self, v: &RequestView, out: &mut Vec<u8>) {
+        // Names are compared as backends read them (`template::query_name_is`): `%72ole`,
+        // `+role`, `role%00x` and `role[]` are all `role` to some, and an overwritten or
+        // removed `role` must not survive under another spelling. Rack 2 and older Python
+        // split pairs on `;` too, so each `;` part is a pair to them: `x=1;role=admin`
+        // loses its `;role=admin` and keeps `x=1`.
+        let dropped = |part: &[u8]| {
+            let name = part.split(|&b| b == b'=').next().unwrap_or_default();
+            self.drop_query
+                .iter()
+                .any(|d| template::query_name_is(name, d))
+        };
         let mut sep = b'?';
         for pair in v.query().split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-            let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-            // Compared as the backend will read it: `?%72ole=admin` is `role`, and an
-            // overwritten or removed `role` must not survive under an escape.
-            let decoded = || template::query_decoded(name);
-            if self
-                .drop_query
-                .iter()
-                .any(|d| decoded().eq(d.iter().copied()))
-            {
+            let parts = || pair.split(|&b| b == b';');
+            if !parts().any(dropped) {
+                out.push(sep);
+                sep = b'&';
+                out.extend_from_slice(pair);
                 continue;
             }
-            out.push(sep);
-            sep = b'&';
-            out.extend_from_slice(pair);
+            let mut part_sep = sep;
+            for part in parts().filter(|p| !p.is_empty() && !dropped(p)) {
+                out.push(part_sep);
+                part_sep = b';';
+                sep = b'&';
+                out.extend_from_slice(part);
+            }
         }
         for (name, t) in &self.add_query {
             let mark = out.len();

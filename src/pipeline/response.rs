@@ -15,17 +15,12 @@ use super::params::{parse_key, write_header, Action, Target};
 use super::template::{ResponseHeaders, Template};
 use crate::config::compile::Snapshot;
 
-/// Headers a response mapping may not touch: framing, and the gateway's own.
+/// Headers a response mapping (or a mock's, a gateway response's headers) may not touch:
+/// framing, and the gateway's own; the hop-by-hop fields (`http1::hop::ALWAYS`) too.
 pub const RESERVED_RESPONSE_HEADERS: &[&str] = &[
     "apigw-requestid",
-    "connection",
     "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
     "transfer-encoding",
-    "upgrade",
     "x-amzn-requestid",
 ];
 

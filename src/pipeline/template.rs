@@ -329,7 +329,14 @@ impl Piece {
                     }
                 }
             }
-            Piece::Path => out.extend_from_slice(v.rest_path()),
+            Piece::Path => {
+                // `%2Fx` (after a base path ended by an escaped separator) as a path.
+                let rest = v.rest_path();
+                if rest[0] != b'/' {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(rest);
+            }
             Piece::PathParam(i) => {
                 if let Some(s) = v.params.get(*i) {
                     out.extend_from_slice(v.span(*s));
@@ -377,6 +384,54 @@ pub fn query_decoded(raw: &[u8]) -> impl Iterator<Item = u8> + '_ {
     })
 }
 
+/// Whether the raw (still encoded) query parameter name `raw` is `name` to some common
+/// backend's parser, which a mapping that removes or overwrites `name` must catch. After
+/// decoding ([`query_decoded`]):
+/// - PHP skips leading spaces (`+debug`, `%20debug`), ends the name at a NUL
+///   (`debug%00x`), files `debug[]` and `debug[k]` under `debug`, and reads a space, `.`
+///   or an unclosed `[` as `_` (`user.id` and `user[id` are `user_id`);
+/// - Rack skips leading `[` and `]` and ends the name at the first `[` or `]` (`[debug]`,
+///   `]debug`, `debug]` and `debug[k]` are all `debug`).
+///
+/// Decodes into a buffer: called only for routes whose mapping drops query names.
+pub fn query_name_is(raw: &[u8], name: &[u8]) -> bool {
+    let decoded: Vec<u8> = query_decoded(raw).collect();
+    php_name_is(&decoded, name) || rack_name_is(&decoded, name)
+}
+
+fn php_name_is(decoded: &[u8], name: &[u8]) -> bool {
+    let php = |b: u8| match b {
+        b' ' | b'.' | b'[' => b'_',
+        b => b,
+    };
+    let start = decoded
+        .iter()
+        .position(|&b| b != b' ')
+        .unwrap_or(decoded.len());
+    let end = decoded
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(decoded.len());
+    let d = &decoded[start.min(end)..end];
+    // The name ends at a `[` that a `]` closes later (an index); an unclosed one is `_`.
+    let d = match d.iter().position(|&b| b == b'[') {
+        Some(i) if d[i..].contains(&b']') => &d[..i],
+        _ => d,
+    };
+    d.len() == name.len() && d.iter().zip(name).all(|(&a, &b)| php(a) == php(b))
+}
+
+fn rack_name_is(decoded: &[u8], name: &[u8]) -> bool {
+    let bracket = |b: &u8| *b == b'[' || *b == b']';
+    let start = decoded
+        .iter()
+        .position(|b| !bracket(b))
+        .unwrap_or(decoded.len());
+    let d = &decoded[start..];
+    let end = d.iter().position(bracket).unwrap_or(d.len());
+    &d[..end] == name
+}
+
 /// `name=value` pairs of a raw query string, still percent-encoded; empty pairs skipped.
 pub fn query_pairs(q: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     q.split(|&b| b == b'&').filter(|p| !p.is_empty()).map(|p| {
@@ -416,9 +471,10 @@ pub fn encode_tail(out: &mut Vec<u8>, start: usize, keep: fn(u8) -> bool) {
 }
 
 /// Bytes allowed as they are in a query value: unreserved, `%` (keeps escapes) and the
-/// sub-delimiters that do not split pairs.
+/// sub-delimiters that split no pairs. Not `;`: Rack 2, Python before 3.10 and other
+/// parsers split pairs on it as on `&`, so a mapped `x;admin=1` would add a parameter.
 pub fn query_safe(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/?%".contains(&b)
+    b.is_ascii_alphanumeric() || b"-._~!$'()*,:@/?%".contains(&b)
 }
 
 /// Bytes allowed as they are in a path.
@@ -520,8 +576,48 @@ mod tests {
             assert_eq!(out, encoded);
         }
         let mut out = b"q=".to_vec();
+        out.extend_from_slice(b"1;admin=1");
+        encode_tail(&mut out, 2, query_safe);
+        assert_eq!(out, b"q=1%3Badmin%3D1");
+        let mut out = b"q=".to_vec();
         out.extend_from_slice(b"50%+off%2B");
         encode_tail(&mut out, 2, query_safe);
         assert_eq!(out, b"q=50%25%2Boff%2B");
+    }
+
+    #[test]
+    fn query_names_as_backends_read_them() {
+        for raw in [
+            &b"debug"[..],
+            b"%64ebug",
+            b"+debug",
+            b"%20%20debug",
+            b"debug%00x",
+            b"debug[]",
+            b"debug[a][b]",
+            b"%64ebug%5B%5D",
+            b"debug]",
+            b"[debug]",
+            b"]debug",
+            b"debug]x",
+            // Rack files `debug[x` under `debug` (PHP: `debug_x`).
+            b"debug[x",
+        ] {
+            assert!(
+                query_name_is(raw, b"debug"),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        for raw in [&b"debugx"[..], b"debu", b"x+debug", b"", b"%00debug"] {
+            assert!(
+                !query_name_is(raw, b"debug"),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        assert!(query_name_is(b"user.id", b"user_id") && query_name_is(b"user+id", b"user_id"));
+        // PHP: an unclosed `[` is `_`.
+        assert!(query_name_is(b"debug[x", b"debug_x") && !query_name_is(b"debug[x]", b"debug_x"));
     }
 }

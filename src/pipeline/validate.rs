@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::body_scan::ModelScan;
 use super::gateway_responses::{self, ResponseType};
 use super::json_body::{BodyJson, Tape};
-use super::models::{compile_model, compile_model_for};
+use super::models::{self, compile_model, compile_model_for};
 use crate::config::definitions::RouteValidation;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
@@ -302,13 +302,18 @@ pub async fn check(
     let body = inflated.as_deref().unwrap_or(body);
     let zeros = integer_negative_zeros(body);
     let body = zeros.as_deref().unwrap_or(body);
+    // Each pass over the body has its own budget of backtracking-pattern work.
+    models::pattern_budget_reset();
     if validator.accepts(body) {
         return None;
     }
     // The first error only, from the tape where it parses: all of them cost a
     // `pattern`'s work on every item (minutes for a crafted body), and a `Value` of a
-    // large body many times its size.
+    // large body many times its size. A body that spent its budget is not checked again.
+    let spent = models::pattern_budget_spent();
+    models::pattern_budget_reset();
     let problem = match Tape::parse(body) {
+        _ if spent => format!("[{}]", models::BUDGET_SPENT),
         Some(tape) => detail(validator.tape.validate(tape.root()).err()),
         None => match body_value(body) {
             Ok(value) => detail(validator.value.validate(&value).err()),

@@ -66,15 +66,14 @@ pub fn bare_host(name: &str) -> String {
 }
 
 /// How many bytes of `path` base path `base` takes, matched segment by segment with
-/// empty segments skipped; None when it is not `path`'s base path.
+/// empty segments skipped; None when it is not `path`'s base path. An escaped separator
+/// ends a segment here as in routes (`/reports%2Fdaily/x` is `reports/daily`'s `/x`),
+/// so what is left may start with one (`%2Fx`).
 fn base_len(path: &[u8], base: &[u8]) -> Option<usize> {
     let mut at = 0;
     for segment in base.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         at = skip_empty_segments(path, at);
-        let end = path[at..]
-            .iter()
-            .position(|&b| b == b'/')
-            .map_or(path.len(), |i| at + i);
+        let end = segment_end(path, at);
         if !segment_is(&path[at..end], segment) {
             return None;
         }
@@ -83,18 +82,45 @@ fn base_len(path: &[u8], base: &[u8]) -> Option<usize> {
     Some(at)
 }
 
-/// Where the next segment with a name starts, from `pos`: past `/`s and past segments
-/// that are only `;` parameters (Tomcat, Jetty and Spring drop those parameters, and an
-/// empty segment with them: `/;x/admin` and `/admin/;` are their `/admin`).
+/// How many bytes the segment separator at `path[i]` takes: 1 for `/`, 3 for `%2F` or
+/// `%5C` (either case), 0 when there is none. API Gateway splits the path at an encoded
+/// slash, nginx decodes one before matching a location, and WSGI servers, Go's `net/http`
+/// and others hand their routers the decoded path; IIS and Undertow read `\` as `/`. Kept
+/// inside its segment, `/admin%2Fsecret` missed `/admin/{proxy+}`'s key or authorizer and
+/// reached a catch-all, whose backend served its `/admin/secret`. The backend still gets
+/// the escape as sent (as it gets a segment's `;` parameters).
+#[inline]
+pub(crate) fn separator_len(path: &[u8], i: usize) -> usize {
+    match path[i..] {
+        [b'/', ..] => 1,
+        [b'%', b'2', b'F' | b'f', ..] | [b'%', b'5', b'C' | b'c', ..] => 3,
+        _ => 0,
+    }
+}
+
+/// Where the segment starting at `from` ends: at the next separator, or the path's end.
+pub(crate) fn segment_end(path: &[u8], from: usize) -> usize {
+    memchr::memchr2_iter(b'/', b'%', &path[from..])
+        .map(|i| from + i)
+        .find(|&i| separator_len(path, i) > 0)
+        .unwrap_or(path.len())
+}
+
+/// Where the next segment with a name starts, from `pos`: past separators and past
+/// segments that are only `;` parameters (Tomcat, Jetty and Spring drop those parameters,
+/// and an empty segment with them: `/;x/admin` and `/admin/;` are their `/admin`).
 pub(crate) fn skip_empty_segments(path: &[u8], mut pos: usize) -> usize {
     loop {
-        while pos < path.len() && path[pos] == b'/' {
-            pos += 1;
+        while pos < path.len() {
+            match separator_len(path, pos) {
+                0 => break,
+                n => pos += n,
+            }
         }
         if path.get(pos) != Some(&b';') {
             return pos;
         }
-        pos = memchr::memchr(b'/', &path[pos..]).map_or(path.len(), |i| pos + i);
+        pos = segment_end(path, pos);
     }
 }
 
@@ -310,6 +336,20 @@ mod tests {
         assert_eq!(
             go(&r, "x", "/;x/prod/;/v2/a"),
             Some((s(1, 0), 0, "/a".into()))
+        );
+        // An encoded slash or backslash ends a segment here too: what is left starts
+        // with it, as sent.
+        for (path, rest) in [
+            ("/prod%2Fv2/a", "/a"),
+            ("/prod%2fv2%2Fa", "%2Fa"),
+            ("/prod%5Cv2%5Cb", "%5Cb"),
+            ("/%2Fprod%2Fv2/a", "/a"),
+        ] {
+            assert_eq!(go(&r, "x", path), Some((s(1, 0), 0, rest.into())), "{path}");
+        }
+        assert_eq!(
+            go(&r, "x", "/prod%2Fusers%2F1"),
+            Some((s(0, 1), 0, "%2Fusers%2F1".into()))
         );
         // "production" is not under the "prod" base path: the root stage takes it.
         assert_eq!(

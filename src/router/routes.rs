@@ -152,15 +152,13 @@ impl RouteTable {
         let n = &self.nodes[node];
         // Skip empty segments ("//" or a trailing "/") as API Gateway does, and segments
         // that are only `;` parameters, which are empty to Tomcat, Jetty and Spring
-        // (`/;x/admin` is their `/admin`).
+        // (`/;x/admin` is their `/admin`). `%2F` and `%5C` separate segments as `/` does
+        // (`super::separator_len`).
         let pos = super::skip_empty_segments(path, pos);
         if pos >= path.len() {
             return n.exact.pick(method);
         }
-        let end = path[pos..]
-            .iter()
-            .position(|&b| b == b'/')
-            .map_or(path.len(), |i| pos + i);
+        let end = super::segment_end(path, pos);
         let seg = &path[pos..end];
         for (lit, next) in &n.literals {
             if super::segment_is(seg, lit) {
@@ -296,6 +294,48 @@ mod tests {
             m(&t, Method::Get, "/admin/;x/secret"),
             (Some(1), vec!["secret".into()])
         );
+    }
+
+    /// API Gateway splits the path at `%2F`, and WSGI, Go and nginx decode it before
+    /// routing (IIS and Undertow read `%5C` as `/` too): routed as one segment,
+    /// `/admin%2Fsecret` missed `/admin/{p+}`'s guard and reached the catch-all.
+    #[test]
+    fn an_encoded_slash_or_backslash_separates_segments() {
+        let t = table(&["GET /admin/{p+}", "ANY /{proxy+}", "GET /u/{id}", "GET /x"]);
+        for path in [
+            "/admin%2Fsecret",
+            "/admin%2fsecret",
+            "/admin%5Csecret",
+            "/admin%5csecret",
+            "%2Fadmin/secret",
+            "/admin%2F%2Fsecret",
+            "/admin;x%2Fsecret",
+            "/admin/%2F;y%5Csecret",
+        ] {
+            assert_eq!(
+                m(&t, Method::Get, path),
+                (Some(0), vec!["secret".into()]),
+                "{path}"
+            );
+        }
+        // The greedy value is the rest as sent, escapes and all.
+        assert_eq!(
+            m(&t, Method::Get, "/admin/a%2Fb%5Cc"),
+            (Some(0), vec!["a%2Fb%5Cc".into()])
+        );
+        // `{id}` is one segment: `a%2Fb` is two.
+        assert_eq!(m(&t, Method::Get, "/u/a%2Fb").0, Some(1));
+        assert_eq!(
+            m(&t, Method::Get, "/u/a%20b"),
+            (Some(2), vec!["a%20b".into()])
+        );
+        // Trailing and leading separators are empty segments; other escapes are not
+        // separators.
+        for path in ["/x%2F", "%5C/x", "/x%2F%5C"] {
+            assert_eq!(m(&t, Method::Get, path).0, Some(3), "{path}");
+        }
+        assert_eq!(m(&t, Method::Get, "/x%2E").0, Some(1));
+        assert_eq!(m(&t, Method::Get, "/x%2").0, Some(1));
     }
 
     #[test]

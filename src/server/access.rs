@@ -21,6 +21,9 @@ pub struct Outcome {
     pub body_sent: u64,
     pub integration_time: Option<Duration>,
     pub integration_status: Option<u16>,
+    /// The `statusCode` a function returned (`$context.integration.status`); for an
+    /// http integration that is `integration_status`.
+    pub function_status: Option<u16>,
     /// The gateway's own answer, if it gave one.
     pub error_message: &'static str,
     /// Its gateway response type (`$context.error.responseType`), when the gateway said.
@@ -80,6 +83,7 @@ impl Outcome {
         self.body_sent = 0;
         self.integration_time = None;
         self.integration_status = None;
+        self.function_status = None;
         if let Some(t) = &mut self.texts {
             t.integration.clear();
             t.message.clear();
@@ -175,10 +179,13 @@ impl Conn {
             api_key_id: self.out.api_key.as_deref().unwrap_or(""),
             method: field(METHOD),
             path: field(PATH),
-            protocol: if self.head.minor_version == 0 {
-                "HTTP/1.0"
-            } else {
-                "HTTP/1.1"
+            // Like method and path, unknown for a head that did not parse: `head` is then
+            // the previous request's on this connection (an HTTP/1.0 one logged a later
+            // bad request as HTTP/1.0), or nothing's.
+            protocol: match (self.log_scratch.len() < LOG_ENDS, self.head.minor_version) {
+                (true, _) => "",
+                (false, 0) => "HTTP/1.0",
+                (false, _) => "HTTP/1.1",
             },
             route_key,
             resource_path,
@@ -192,6 +199,7 @@ impl Conn {
             response_latency: latency,
             integration_latency: self.out.integration_time,
             integration_status: self.out.integration_status,
+            function_status: self.out.function_status,
             integration_error: self.out.integration_error(),
             error_message: if self.out.error_text().is_empty() {
                 self.out.error_message

@@ -253,6 +253,18 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         match c.read_head(ctx, &gen, fresh).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Close => return Ending::Done,
+            HeadOutcome::Abandoned => {
+                c.request_id = ctx.ids.next();
+                gen.unrouted.count(400);
+                if gen.snap.access_log.is_some() {
+                    c.out.reset();
+                    c.out.status = 400;
+                    c.out.error_message = "Bad Request";
+                    c.log_scratch.clear();
+                    c.log(ctx, &gen, Duration::ZERO);
+                }
+                return Ending::Done;
+            }
             HeadOutcome::Fail(status, message) => {
                 c.request_id = ctx.ids.next();
                 debug!(status, message, peer = %c.peer, "rejected request head");
@@ -272,8 +284,11 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                 if let (true, Some(end)) = (c.rbuf.starts_with(b"HEAD "), head_end) {
                     c.wbuf.truncate(end);
                 }
-                let body_len = head_end.map_or(0, |end| c.wbuf.len() - end);
-                let _ = c.flush_wbuf().await;
+                let mut body_len = head_end.map_or(0, |end| c.wbuf.len() - end);
+                // `responseLength` is what was written.
+                if c.flush_wbuf().await.is_err() {
+                    body_len = 0;
+                }
                 gen.unrouted.count(status);
                 if gen.snap.access_log.is_some() {
                     // The head did not parse, so its fields are logged as "-".
@@ -290,8 +305,8 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     }
                     c.log(ctx, &gen, Duration::ZERO);
                 }
-                // A 408's client sent nothing for `header_timeout`; others may be midway
-                // through a head or body.
+                // A 408's client sent part of a head and then nothing until
+                // `header_timeout`; others may be midway through a head or body.
                 return match status {
                     408 => Ending::Done,
                     _ => Ending::ClientMaySend,

@@ -13,8 +13,13 @@ use crate::runtime::WorkerCtx;
 
 pub(super) enum HeadOutcome {
     Ready,
+    /// Nothing of a request came: closed without a word, a line or a count (nginx's
+    /// way with preconnects and idle keep-alive connections).
     Close,
     Fail(u16, &'static str),
+    /// Part of a head came and then the client closed: logged as a 400 (as nginx does),
+    /// with nothing written to a client that is gone.
+    Abandoned,
 }
 
 impl Conn {
@@ -69,7 +74,13 @@ impl Conn {
                     _ = ctx.timers.sleep_until(d) => None,
                 };
                 match read {
-                    Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Close,
+                    // Blank lines before a request are no request (RFC 9112 §2.2).
+                    Some(Ok(0)) | Some(Err(_))
+                        if self.rbuf.iter().all(|&b| matches!(b, b'\r' | b'\n')) =>
+                    {
+                        return HeadOutcome::Close
+                    }
+                    Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Abandoned,
                     Some(Ok(_)) => continue,
                     None => return HeadOutcome::Fail(408, "Request Timeout"),
                 }
@@ -92,8 +103,9 @@ impl Conn {
                 match read {
                     Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Close,
                     Some(Ok(_)) => continue,
-                    None if ctx.drain.closing() => return HeadOutcome::Close,
-                    None => return HeadOutcome::Fail(408, "Request Timeout"),
+                    // Nothing came in `header_timeout`: closed silently, as nginx does.
+                    // A 408 here inflated the 408s with every preconnect and scanner.
+                    None => return HeadOutcome::Close,
                 }
             }
             if !self.wait_for_next_request(ctx, limits.idle_timeout).await {

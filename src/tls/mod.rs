@@ -194,7 +194,7 @@ pub fn take_socket_error(fd: std::os::fd::RawFd) -> Option<io::Error> {
     (r == 0 && err != 0).then(|| io::Error::from_raw_os_error(err))
 }
 
-fn peek(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn peek(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for its length of writes for the duration of the call.
     let n = unsafe {
         libc::recv(

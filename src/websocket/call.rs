@@ -40,7 +40,8 @@ const MAX_HEAD: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct Answer {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// As sent: a backend's bytes are not rewritten (a value need not be UTF-8).
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub body: Vec<u8>,
     /// A mock's answer is sent even when empty (an echo of an empty message is one).
     pub from_mock: bool,
@@ -95,15 +96,8 @@ pub async fn call(
     match integration {
         IntegrationRt::Mock(m) => Ok(Answer {
             status: m.status,
-            headers: m
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        String::from_utf8_lossy(n).into_owned(),
-                        String::from_utf8_lossy(v).into_owned(),
-                    )
-                })
+            headers: (m.headers.iter())
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
                 .collect(),
             body: if &*m.body == b"$request.body" {
                 ev.message.to_vec()
@@ -122,7 +116,7 @@ pub async fn call(
             let (status, headers, body) = exchange(gen, l.upstream, head, l.timeout).await?;
             if headers
                 .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("x-amz-function-error"))
+                .any(|(n, _)| n.eq_ignore_ascii_case(b"x-amz-function-error"))
             {
                 return Err(String::from("the function failed").into());
             }
@@ -130,8 +124,9 @@ pub async fn call(
                 // The Invoke API's reason (TooManyRequestsException, …) goes in the log.
                 let kind = headers
                     .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("x-amzn-errortype"))
-                    .map_or("", |(_, v)| &v[..v.len().min(100)]);
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b"x-amzn-errortype"))
+                    .map_or(&b""[..], |(_, v)| &v[..v.len().min(100)]);
+                let kind = String::from_utf8_lossy(kind);
                 let sep = if kind.is_empty() { "" } else { " " };
                 return Err(Failed {
                     status: 500,
@@ -140,9 +135,17 @@ pub async fn call(
             }
             let reply =
                 lambda_response::parse(PayloadFormat::V1, &body).map_err(|r| r.into_reason())?;
+            // The function's answer is the gateway's: Portico writes its own current
+            // Date and its Server, as on HTTP routes (integration::lambda).
+            let headers = (reply.headers.into_iter())
+                .filter(|(n, _)| {
+                    !n.eq_ignore_ascii_case("date") && !n.eq_ignore_ascii_case("server")
+                })
+                .map(|(n, v)| (n.into_bytes(), v.into_bytes()))
+                .collect();
             Ok(Answer {
                 status: reply.status,
-                headers: reply.headers,
+                headers,
                 body: reply.body,
                 from_mock: false,
             })
@@ -198,7 +201,7 @@ pub async fn call(
     }
 }
 
-type Raw = (u16, Vec<(String, String)>, Vec<u8>);
+type Raw = (u16, Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>);
 
 /// Sends `request` to `upstream` over a pooled connection (a stale pooled one is
 /// replaced once) and reads the whole answer within `timeout`.
@@ -326,15 +329,8 @@ async fn round_trip(
             Ok(_) => {}
         }
     }
-    let headers: Vec<(String, String)> = head
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                String::from_utf8_lossy(h.name.get(&buf)).into_owned(),
-                String::from_utf8_lossy(h.value.get(&buf)).into_owned(),
-            )
-        })
+    let headers: Vec<(Vec<u8>, Vec<u8>)> = (head.headers.iter())
+        .map(|h| (h.name.get(&buf).to_vec(), h.value.get(&buf).to_vec()))
         .collect();
     buf.advance(head.head_len);
     let mut body = Vec::new();

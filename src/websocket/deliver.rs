@@ -141,6 +141,8 @@ impl Session<'_> {
         let error;
         match &answer {
             Ok(a) => {
+                // `$context.status` is the integration's status (a 503 is not a 200).
+                line.status = a.status;
                 line.integration_status = Some(a.status);
                 let respond =
                     ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
@@ -271,7 +273,10 @@ impl Session<'_> {
             .await;
             line.integration_latency = Some(started.elapsed());
             match result {
-                Ok(a) => line.integration_status = Some(a.status),
+                Ok(a) => {
+                    line.status = a.status;
+                    line.integration_status = Some(a.status);
+                }
                 Err(e) => {
                     if let Some(held_back) =
                         crate::metrics::log_limit::allow(("ws route", "$disconnect"))

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::call::Answer;
 use super::event;
 use crate::auth::{AuthState, Identity, RouteAuthRt};
-use crate::http1::encode;
+use crate::http1::{encode, hop};
 use crate::pipeline::auth::{AuthDeny, WsConnect};
 use crate::pipeline::context::ACCOUNT_ID;
 use crate::router::Matched;
@@ -103,19 +103,24 @@ pub(super) fn attach(ectx: &mut event::Context, auth: &AuthState) {
     }
 }
 
-/// Headers of the `$connect` answer that may go into the 101 (not the ones the
-/// handshake writes, nor framing or hop-by-hop ones).
-pub(super) fn passes_into_101(name: &str) -> bool {
-    const OWN: [&str; 7] = [
-        "upgrade",
-        "connection",
-        "sec-websocket-accept",
-        "sec-websocket-extensions",
-        "content-length",
-        "transfer-encoding",
-        "keep-alive",
+/// Whether the `$connect` answer's header `name` goes into the 101 or the refusal: not
+/// one the handshake writes, nor framing, nor hop-by-hop (the relay's fixed list and the
+/// fields the answer's own `Connection` names: they were for the hop to Portico, and a
+/// backend's `Connection: x-secret` keeps `X-Secret` from the client), nor a request id.
+/// (A function's own Date and Server are dropped where its answer is read, `call`.)
+pub(super) fn passes_into_101(name: &[u8], answer: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    const OWN: [&[u8]; 4] = [
+        b"sec-websocket-accept",
+        b"sec-websocket-extensions",
+        b"content-length",
+        b"transfer-encoding",
     ];
-    !OWN.iter().any(|o| o.eq_ignore_ascii_case(name)) && !encode::is_request_id(name.as_bytes())
+    !OWN.iter().any(|o| o.eq_ignore_ascii_case(name))
+        && !hop::is_always(name)
+        && !encode::is_request_id(name)
+        && !(answer.iter())
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+            .any(|(_, v)| hop::connection_names(v, name))
 }
 
 /// A `$connect` integration said no: its status and body are the handshake's answer.
@@ -130,8 +135,8 @@ pub(super) async fn refuse(c: &mut Conn, a: Answer) -> bool {
         .extend_from_slice(encode::reason_phrase(a.status).as_bytes());
     c.wbuf.extend_from_slice(b"\r\n");
     for (name, value) in &a.headers {
-        if passes_into_101(name) {
-            encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
+        if passes_into_101(name, &a.headers) {
+            encode::header(&mut c.wbuf, name, value);
         }
     }
     // A 304 ends at its head (RFC 9110 §15.4.5), as on HTTP routes. (204 and 205, the

@@ -56,6 +56,7 @@ pub fn write(ctx: &WorkerCtx, gen: &Generation, e: &event::Context, peer: IpAddr
         response_latency: line.latency,
         integration_latency: line.integration_latency,
         integration_status: line.integration_status,
+        function_status: None,
         integration_error: line.integration_error,
         error_message: line.error_message,
         error_response_type: "",

@@ -257,20 +257,21 @@ pub async fn serve(
     encode::header(&mut c.wbuf, b"sec-websocket-accept", accept.as_bytes());
     let mut subprotocol_chosen = false;
     for (name, value) in &accepted_headers {
-        if !passes_into_101(name) {
+        if !passes_into_101(name, &accepted_headers) {
             continue;
         }
         // RFC 6455 §4.2.2: the server picks one subprotocol the client offered; any
         // other value, or a second one, makes the client fail the handshake (Python's
         // `websockets` does), so those the `$connect` answer names are left out.
-        if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+        if name.eq_ignore_ascii_case(b"sec-websocket-protocol") {
             if subprotocol_chosen || !offered_subprotocol(&c.head, &c.rbuf, value) {
+                let value = String::from_utf8_lossy(value);
                 tracing::warn!(connection = %id, subprotocol = %value, "the $connect answer names a subprotocol the client did not offer, or a second one; left out of the 101");
                 continue;
             }
             subprotocol_chosen = true;
         }
-        encode::header(&mut c.wbuf, name.as_bytes(), value.as_bytes());
+        encode::header(&mut c.wbuf, name, value);
     }
     encode::own_head_end(&mut c.wbuf, &c.request_id, true, false);
     super::across_nodes::announce(&id).await;
@@ -339,8 +340,8 @@ pub async fn serve(
 
 /// Whether `chosen` is one of the subprotocols the client's `Sec-WebSocket-Protocol`
 /// lines offer (comma-separated tokens, compared exactly, as RFC 6455 asks).
-fn offered_subprotocol(head: &crate::http1::RequestHead, buf: &[u8], chosen: &str) -> bool {
-    let chosen = chosen.trim_matches([' ', '\t']).as_bytes();
+fn offered_subprotocol(head: &crate::http1::RequestHead, buf: &[u8], chosen: &[u8]) -> bool {
+    let chosen = chosen.trim_ascii();
     !chosen.is_empty()
         && head
             .headers

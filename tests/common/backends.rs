@@ -21,6 +21,20 @@ pub fn silent_origin() -> SocketAddr {
     addr
 }
 
+/// An origin that hands each connection it accepts, on a thread of its own, to `serve`:
+/// for tests that write an origin's bytes themselves.
+pub fn raw_origin<F: Fn(TcpStream) + Clone + Send + 'static>(serve: F) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let serve = serve.clone();
+            thread::spawn(move || serve(s));
+        }
+    });
+    addr
+}
+
 /// A request as an origin saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {

@@ -71,13 +71,19 @@ pub(super) fn integration(
         } => {
             // Mock bodies and headers may name stage variables too (a canary can answer
             // differently from its stage).
-            let sub = |s: &String| substitute(s, vars);
+            let sub = |s: &str| substitute(s, vars);
             let headers: Result<Vec<_>, _> = headers
                 .iter()
                 .map(|(n, v)| Ok((n.clone(), sub(v)?)))
                 .collect();
-            match (headers, sub(body)) {
-                (Ok(headers), Ok(body)) => IntegrationRt::Mock(mock(*status, &headers, &body)),
+            // A body that names no stage variable is the same in every stage: shared, not
+            // copied per stage (a 1 MB body in 2,000 stages took 2 GB).
+            let body = match body.contains(STAGE_VAR) {
+                false => Ok(std::sync::Arc::<[u8]>::from(body.clone())),
+                true => sub(body).map(|b| b.into_bytes().into()),
+            };
+            match (headers, body) {
+                (Ok(headers), Ok(body)) => IntegrationRt::Mock(mock(*status, &headers, body)),
                 (Err(e), _) | (_, Err(e)) => IntegrationRt::Misconfigured(e),
             }
         }
@@ -115,7 +121,10 @@ pub(crate) fn lambda(
         Some(addr) => format!("lambda {addr}"),
         None => format!("lambda {bare}:{port}"),
     };
-    let upstream = match upstreams.iter().position(|u| u.name == name) {
+    // Only the compiler's own pools are candidates: a user upstream is never one, whatever
+    // its name (validation also keeps user names out of the `lambda ` namespace, so
+    // metric series stay apart).
+    let upstream = match upstreams.iter().position(|u| u.internal && u.name == name) {
         Some(i) => i,
         None => {
             let u = model::Upstream {
@@ -131,7 +140,9 @@ pub(crate) fn lambda(
             if addr.is_none() {
                 crate::upstream::resolve::at_load(&[(name.clone(), u.clone())]);
             }
-            upstreams.push(UpstreamRt::new(&name, &u, None));
+            let mut rt = UpstreamRt::new(&name, &u, None);
+            rt.internal = true;
+            upstreams.push(rt);
             upstreams.len() - 1
         }
     };
@@ -236,10 +247,16 @@ pub(super) fn path_template(
     Ok(parts)
 }
 
-fn mock(status: u16, headers: &[(String, String)], body: &str) -> MockResponse {
+fn mock(status: u16, headers: &[(String, String)], body: std::sync::Arc<[u8]>) -> MockResponse {
+    // A mock's answer carries Portico's current Date, whatever its `headers` say: a fixed
+    // one makes every cache reckon the answer's age from it (stale at once, or fresh
+    // for ever). Its Server, like any other header the gateway adds, replaces Portico's.
+    let headers: Vec<&(String, String)> = (headers.iter())
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+        .collect();
     let mut head = Vec::new();
     encode::status_line(&mut head, status);
-    for (name, value) in headers {
+    for (name, value) in &headers {
         encode::header(&mut head, name.as_bytes(), value.as_bytes());
     }
     if !matches!(status, 100..=199 | 204 | 304) {
@@ -250,7 +267,7 @@ fn mock(status: u16, headers: &[(String, String)], body: &str) -> MockResponse {
     MockResponse {
         status,
         head: head.into(),
-        body: body.as_bytes().into(),
+        body,
         headers: headers
             .iter()
             .map(|(n, v)| (n.as_bytes().into(), v.as_bytes().into()))

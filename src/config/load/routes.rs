@@ -13,6 +13,9 @@ const ROUTE_KEYS: &[&str] = &[
     "route_response",
 ];
 
+/// Always `Some` (`Option` to fit `named`): a route whose integration failed to decode
+/// is kept with a stand-in, so that its other fields (its authorizer, its mappings) are
+/// still checked against the rest of the file.
 pub(super) fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
     let f = d.fields(
         v,
@@ -38,15 +41,24 @@ pub(super) fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
         }
     }
     let auth = crate::config::auth::route_auth(d, v, p);
-    let integration = f.need(d, "integration", integration);
-    // The other fields are decoded even when the integration failed, so their errors are
-    // reported in the same run; the placeholder is never returned.
-    let route = Route {
-        integration: Integration::Mock {
-            status: 200,
-            headers: Vec::new(),
-            body: String::new(),
-        },
+    // An http integration to no upstream: what is found about it is left out as being
+    // about the stand-in (`Decoder::stand_ins`), and the checks of the route's other
+    // fields that depend on its kind (request mappings, `cache`) pass for http, so they
+    // say nothing either. The error keeps the config from being used.
+    let integration = f.need(d, "integration", integration).unwrap_or_else(|| {
+        d.stand_in(&p.key("integration"));
+        Integration::Http {
+            upstream: String::new(),
+            path: None,
+            timeout: DEFAULT_INTEGRATION_TIMEOUT,
+            upgrade: Upgrade {
+                protocols: Vec::new(),
+                idle_timeout: Upgrade::default().idle_timeout,
+            },
+        }
+    });
+    Some(Route {
+        integration,
         validation: crate::config::definitions::route_validation(d, &f),
         api_key_required: f.opt(d, "api_key_required", Decoder::bool).unwrap_or(false),
         route_response: f.opt(d, "route_response", Decoder::bool).unwrap_or(false),
@@ -106,10 +118,6 @@ pub(super) fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
             })
             .unwrap_or_default(),
         auth,
-    };
-    Some(Route {
-        integration: integration?,
-        ..route
     })
 }
 
@@ -177,7 +185,9 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
             Some(Integration::Mock {
                 status,
                 headers: f.opt(d, "headers", Decoder::text_map).unwrap_or_default(),
-                body: f.opt(d, "body", Decoder::string).unwrap_or_default(),
+                body: (f.opt(d, "body", Decoder::string))
+                    .unwrap_or_default()
+                    .into(),
             })
         }
     }

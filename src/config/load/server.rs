@@ -70,12 +70,16 @@ pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Opt
         return Some(None);
     }
     if !matches!(v, Value::Mapping(_)) {
-        d.error(p, "expected off or a map (min_size, types, algorithms)");
+        d.error(
+            p,
+            "expected off or a map (min_size, types, algorithms, max_streams)",
+        );
         return None;
     }
-    let f = d.fields(v, p, &["min_size", "types", "algorithms"]);
+    let f = d.fields(v, p, &["min_size", "types", "algorithms", "max_streams"]);
     let mut c = Compression::default();
     f.set(d, "min_size", &mut c.min_size, Decoder::size);
+    f.set(d, "max_streams", &mut c.max_streams, Decoder::u64);
     if let Some((v, p)) = f.get("types") {
         let types = d.list_of(v, &p, |d, v, p| {
             let t = d.parsed_text(v, p)?.to_ascii_lowercase();

@@ -59,22 +59,98 @@ pub(crate) fn header_value_problem(value: &str) -> Option<String> {
         })
 }
 
-/// Why a mapped or mock header can't be `name`: it is in `reserved`, or, among the
-/// request headers, is one of those written with `_` for `-` (`x_forwarded_for`), which
-/// CGI, WSGI, PHP and Rack backends read as the same `HTTP_X_FORWARDED_FOR` (clients'
-/// such spellings are dropped for that reason). A response goes to clients, which don't.
+/// Why a mapped or mock header can't be `name`: it is in `reserved` or hop-by-hop (the
+/// relay's own list, `http1::hop::ALWAYS`: `HTTP2-Settings` as much as `TE`), or, among
+/// the request headers, is one of those written with `_` for `-` (`x_forwarded_for`),
+/// which CGI, WSGI, PHP and Rack backends read as the same `HTTP_X_FORWARDED_FOR`
+/// (clients' such spellings are dropped for that reason). A response goes to clients,
+/// which don't.
 pub(crate) fn reserved_header(name: &str, reserved: &[&str]) -> Option<String> {
-    if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Some(format!("{name} is reserved: Portico sets it itself"));
+    // Why each is refused: what Portico writes itself, or a hop-by-hop field, which
+    // describes one connection and which Portico drops rather than forward.
+    let why = |r: &[u8]| match reserved
+        .iter()
+        .any(|x| x.as_bytes().eq_ignore_ascii_case(r))
+    {
+        true => "is reserved: Portico sets it itself",
+        false => "is hop-by-hop (it describes one connection): Portico drops it",
+    };
+    let hop = crate::http1::hop::ALWAYS.iter().copied();
+    let mut all = reserved.iter().map(|r| r.as_bytes()).chain(hop);
+    if let Some(r) = all
+        .clone()
+        .find(|r| r.eq_ignore_ascii_case(name.as_bytes()))
+    {
+        return Some(format!("{name} {}", why(r)));
     }
     if reserved != crate::pipeline::params::RESERVED_REQUEST_HEADERS {
         return None;
     }
-    let r = reserved
-        .iter()
-        .find(|r| crate::http1::same_cgi_name(r.as_bytes(), name.as_bytes()))?;
+    let r = all.find(|r| crate::http1::same_cgi_name(r, name.as_bytes()))?;
+    let why = why(r);
+    let r = String::from_utf8_lossy(r);
     Some(format!(
-        "{name} is {r} to CGI, WSGI, PHP and Rack backends (they read _ as -), and {r} is reserved: Portico sets it itself"
+        "{name} is {r} to CGI, WSGI, PHP and Rack backends (they read _ as -), and {r} {why}"
+    ))
+}
+
+/// The headers Amazon API Gateway reserves from HTTP APIs' parameter mappings, request and
+/// response alike (a trailing `-` is a prefix), as AWS documents them ("Reserved
+/// headers"): a mapping of one is refused there, so `check` refuses it here too. AWS
+/// writes `Trailers`; the field is `Trailer` (RFC 9110 §6.6.2), and both are listed.
+const API_GATEWAY_RESERVED: &[&str] = &[
+    "access-control-",
+    "apigw-",
+    "authorization",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-location",
+    "forwarded",
+    "keep-alive",
+    "origin",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+    "x-amz-",
+    "x-amzn-",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// Why a parameter mapping (a request's, or with `response` a response's) can't set,
+/// append or remove `name`: API Gateway reserves it. Two request headers are Portico's
+/// deliberate exceptions: `authorization`, as upstreams take no credentials and a mapping
+/// is how a backend's are sent, and `forwarded`, which Portico drops from clients so that
+/// an operator's mapping is the one the backend reads. Mocks and gateway responses are
+/// not mappings: [`RESERVED_RESPONSE_HEADERS`](crate::pipeline::response) is theirs.
+pub(crate) fn api_gateway_reserved(name: &str, response: bool) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    if !response && matches!(lower.as_str(), "authorization" | "forwarded") {
+        return None;
+    }
+    let entry = API_GATEWAY_RESERVED
+        .iter()
+        .find(|r| match r.strip_suffix('-') {
+            Some(_) => lower.starts_with(*r),
+            None => lower == **r,
+        })?;
+    let hint = match *entry {
+        "access-control-" => "; the API's cors block writes the CORS headers",
+        _ => "",
+    };
+    let entry = match entry.ends_with('-') {
+        true => format!(" (as every {entry}* header)"),
+        false => String::new(),
+    };
+    Some(format!(
+        "{name} is reserved{entry}: API Gateway lets no mapping set or remove it{hint}"
     ))
 }
 

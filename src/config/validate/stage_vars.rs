@@ -72,6 +72,19 @@ pub(super) fn path_problem(path: &str) -> Option<&'static str> {
     if crate::http1::has_dot_segment(path.as_bytes()) {
         return Some("has a . or .. segment, which the backend would resolve to another path (a client's is refused with 400)");
     }
+    // What a client's own path is refused for (http1/target.rs), for the same reasons: a
+    // C, CGI or PHP file handler ends the path at a decoded NUL, IIS and Undertow read `\`
+    // as `/`, and a `%` that starts no escape is read by each backend its own way.
+    let bytes = path.as_bytes();
+    if bytes.contains(&b'\\') {
+        return Some("has a backslash, which some backends read as / (a client's path with one is refused with 400): write / or %5C");
+    }
+    if crate::http1::has_malformed_escape(bytes) {
+        return Some("has a % not followed by two hex digits (a client's path with one is refused with 400): write %25 for a percent sign");
+    }
+    if crate::http1::has_nul_escape(bytes) {
+        return Some("has a %00, at which a C, CGI or PHP file handler ends the path (a client's path with one is refused with 400)");
+    }
     None
 }
 

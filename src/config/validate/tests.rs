@@ -135,6 +135,15 @@ fn upstreams() {
             "upstreams.e.health.path: has a #, which no request-target may hold: percent-encode it (%23)"
         ]
     );
+    // A function endpoint's pool is `lambda HOST:PORT` in metrics; a name is a label too.
+    let yaml = "upstreams:\n  \"lambda 127.0.0.1:9\": { targets: [\"127.0.0.1:1\"] }\n  \"a\\x1bb\": { targets: [\"127.0.0.1:1\"] }\n  lambda: { targets: [\"127.0.0.1:1\"] }\n";
+    assert_eq!(
+        check(yaml),
+        [
+            "upstreams.\"lambda 127.0.0.1:9\": names starting with \"lambda \" are kept for Lambda function endpoints' pools; rename it",
+            "upstreams.\"a\\u{1b}b\": the name has a control character",
+        ]
+    );
 }
 
 #[test]
@@ -382,6 +391,7 @@ fn mapping_values_and_response_parameters() {
           "overwrite:header.host": "x"
           "remove:header.bad name": ""
           "overwrite:querystring.x&admin=1": "v"
+          "remove:querystring.a;admin": ""
           "overwrite:path": "/v/${request.path.id}/$stageVariables.missing"
         response_parameters:
           "200":
@@ -406,7 +416,8 @@ fn mapping_values_and_response_parameters() {
             format!("{p}.parameters.\"append:querystring.q\": $response values are only available in response_parameters"),
             format!("{p}.parameters.\"overwrite:header.host\": host is reserved: Portico sets it itself"),
             format!("{p}.parameters.\"remove:header.bad name\": \"bad name\" is not a header name"),
-            format!("{p}.parameters.\"overwrite:querystring.x&admin=1\": \"x&admin=1\" is not a query parameter name (letters, digits and -._~!$'()*,;:@/)"),
+            format!("{p}.parameters.\"overwrite:querystring.x&admin=1\": \"x&admin=1\" is not a query parameter name (letters, digits and -._~!$'()*,:@/)"),
+            format!("{p}.parameters.\"remove:querystring.a;admin\": \"a;admin\" is not a query parameter name (letters, digits and -._~!$'()*,:@/)"),
             "apis.shop.stages.prod.variables: no variable \"missing\", used by routes.\"GET /m/{id}\".parameters.\"overwrite:path\"".to_string(),
             format!("{p}.response_parameters.200.\"overwrite:statuscode\": must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got \"204\""),
             format!("{p}.response_parameters.200.\"append:header.x-req\": $request values are not available in response mappings"),

@@ -134,6 +134,166 @@ fn an_alias_bomb_is_refused_quickly() {
 }
 
 #[test]
+fn aliases_that_repeat_a_long_string_are_refused_before_the_copies_are_made() {
+    // 210 KB of text, one value per alias: the value count stayed far under its budget
+    // while each alias copied 200 KB, 400 MB in all (2 MB × 1000 took a gateway down).
+    let long = "x".repeat(200_000);
+    let aliases = vec!["*b"; 2000].join(",");
+    let yaml = format!("x: &b \"{long}\"\ny: [{aliases}]\n");
+    let errs = errors(&yaml);
+    assert_eq!(errs.len(), 1, "{:?}", errs[0].get(..200));
+    let budget = (16 << 20) + 2 * yaml.len();
+    assert!(
+        errs[0].starts_with("not valid YAML: y[")
+            && errs[0].contains(&format!(
+                "more than {budget} bytes of text through its aliases"
+            )),
+        "{errs:?}"
+    );
+    // As a key (explicit: an implicit one is at most 1024 characters), and as a tag.
+    let yaml = format!("x: &b\n  ? \"{long}\"\n  : 1\ny: [{aliases}]\n");
+    let e = errors(&yaml);
+    assert!(e[0].contains("bytes of text"), "{:.300}", e[0]);
+    let yaml = format!("x: &b !{long} 1\ny: [{aliases}]\n");
+    let e = errors(&yaml);
+    assert!(e[0].contains("bytes of text"), "{:.300}", e[0]);
+    // A long string used a few times is sharing, not a bomb.
+    let yaml = format!(
+        "apis:\n  a:\n    stages: {{ prod: {{}} }}\n    routes:\n{}",
+        (0..20)
+            .map(|i| format!(
+                "      \"GET /{i}\": {{ integration: {{ type: mock, body: {} }} }}\n",
+                if i == 0 {
+                    format!("&b \"{long}\"")
+                } else {
+                    "*b".into()
+                }
+            ))
+            .collect::<String>()
+    );
+    let cfg = load_str(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.apis[0].1.routes.len(), 20);
+}
+
+#[test]
+fn nesting_is_counted_where_yaml_opens_it_not_skipped_after_a_stray_quote() {
+    // A `"` inside a plain scalar, on a plain scalar's next line or in a block scalar is
+    // text; the byte scan took it for a quoted scalar and skipped to the next `"`, past
+    // the brackets, and the parser then took seconds (20 s for 100,000 deep).
+    let n = 20_000;
+    let deep = format!("{}{}", "[".repeat(n), "]".repeat(n));
+    // The document's block mapping is the first level.
+    let refused = "not valid YAML: recursion limit exceeded at line 3 column 1003: values \
+                   nested more than 128 deep";
+    for (open, close) in [
+        ("k: x \"\n", "z: x \"\n"),
+        ("k: x\n  \"\n", "z: x\n  \"\n"),
+        ("k: |\n  \"\n", "z: |\n  \"\n"),
+        ("k: x '\n", "z: x '\n"),
+    ] {
+        let yaml = format!("{open}y: {deep}\n{close}");
+        let started = Instant::now();
+        let line = 1 + open.matches('\n').count();
+        let want = refused.replace("line 3", &format!("line {line}"));
+        assert_eq!(errors(&yaml), [want], "{open:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{open:?}");
+    }
+    // Brackets in a block scalar are text, not nesting (they were refused).
+    let many = "[".repeat(2000);
+    let yaml = format!(
+        "apis:\n  a:\n    stages: {{ s: {{}} }}\n    routes:\n      \"GET /x\":\n        integration:\n          type: mock\n          body: |\n            \"{many}\n"
+    );
+    let cfg = load_str(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&cfg.apis[0].1.routes[0].1.integration, Integration::Mock { body, .. } if body.len() == 2002)
+    );
+}
+
+#[test]
+fn block_nesting_is_counted_with_flow_nesting() {
+    // `- - - … a` opens a block sequence per `- `; the scan counted only `[`/`{`, and
+    // 8,300,000 of them (16.6 MB) took check past 3 GB before the parser's limit.
+    let n = 200_000;
+    let yaml = format!("x:\n  {}a\n", "- ".repeat(n));
+    let started = Instant::now();
+    assert_eq!(
+        errors(&yaml),
+        [
+            "not valid YAML: recursion limit exceeded at line 2 column 2001: values nested \
+          more than 128 deep"
+        ]
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Block mappings, one per deeper line, and block and flow levels together.
+    let mut deep = String::new();
+    for i in 0..1001 {
+        deep.push_str(&format!("{}k:\n", " ".repeat(i)));
+    }
+    let e = crate::config::yaml::parse(&deep).err().unwrap().to_string();
+    assert!(
+        e.starts_with("recursion limit exceeded at line 1001 column 1001"),
+        "{e}"
+    );
+    let mixed = format!("x:\n  {}{}a\n", "- ".repeat(600), "[".repeat(500));
+    let e = crate::config::yaml::parse(&mixed)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("recursion limit exceeded at line 2 column 1602"),
+        "{e}"
+    );
+    // Indentless sequences (`k:\n- a`) close without a BLOCK_END: no level leaks.
+    let flat = (0..4000)
+        .map(|i| format!("k{i}:\n- 1\n"))
+        .collect::<String>();
+    assert!(crate::config::yaml::parse(&flat).is_ok());
+}
+
+#[test]
+fn tag_prefixes_are_counted_before_the_parser_writes_them_out() {
+    // No alias: each `!e!x` is written out with the whole 100 KB prefix `%TAG` gave `!e!`,
+    // 1000 times (100 MB; 1 MB × 200,000 took a gateway past 4 GB), all of it built by
+    // the parser before a value is.
+    let prefix = format!("!{}", "p".repeat(100_000));
+    let uses = vec!["!e!x a"; 1000].join(", ");
+    let yaml = format!("%TAG !e! {prefix}\n---\nx: [{uses}]\n");
+    let budget = (16 << 20) + 2 * yaml.len();
+    let column = 5 + 8 * (budget / 100_001);
+    let started = Instant::now();
+    assert_eq!(
+        errors(&yaml),
+        [format!(
+            "not valid YAML: the prefixes that %TAG directives give the document's tags add \
+             up to more than {budget} bytes of text at line 3 column {column}; refused"
+        )]
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The same for the default handles, declared anew, and in an OpenAPI document.
+    for handle in ["!", "!!"] {
+        let uses = vec![format!("{handle}x a"); 1000].join(", ");
+        let yaml = format!("%TAG {handle} {prefix}\n---\nx: [{uses}]\n");
+        assert!(errors(&yaml)[0].contains("%TAG directives"), "{handle}");
+        let e = crate::openapi::import::parse(&yaml).unwrap_err();
+        assert!(e.message.contains("%TAG directives"), "{}", e.message);
+    }
+    // Tags written in full, and a prefix used a few times, are only their text.
+    let yaml = format!("x: [{}]\n", vec![format!("!<{prefix}> a"); 100].join(", "));
+    assert!(crate::config::yaml::parse(&yaml).is_ok());
+    let yaml = format!(
+        "%TAG !e! {prefix}\n---\nx: [{}]\n",
+        vec!["!e!x a"; 100].join(", ")
+    );
+    assert!(crate::config::yaml::parse(&yaml).is_ok());
+    // `!` and `!` inside text are no tags.
+    let yaml = format!(
+        "%TAG !e! {prefix}\n---\nx: [{}]\n",
+        vec!["\"!e!x a\""; 1000].join(", ")
+    );
+    assert!(crate::config::yaml::parse(&yaml).is_ok());
+}
+
+#[test]
 fn aliases_that_share_blocks_still_load() {
     let yaml = r#"
 x-mock: &mock { type: mock, status: 204 }

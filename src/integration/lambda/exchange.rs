@@ -225,6 +225,9 @@ async fn exchange(
             Answer::InBuf(head_len..end)
         }
     };
+    // The Lambda service's status (`$context.integrationStatus`): 200 for an invocation
+    // it ran, even one whose code failed, as AWS logs it.
+    c.out.integration_status = Some(c.rhead.status);
     if let Some(kind) = c.rhead.header(&c.ubuf, "x-amz-function-error") {
         let kind = String::from_utf8_lossy(kind).into_owned();
         let body = match &answer {
@@ -240,7 +243,6 @@ async fn exchange(
             None => format!("function error ({kind})"),
         }));
     }
-    c.out.integration_status = Some(c.rhead.status);
     if !(200..300).contains(&c.rhead.status) {
         let kind = c
             .rhead

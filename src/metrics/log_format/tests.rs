@@ -21,6 +21,7 @@ fn record() -> LogRecord<'static> {
         response_latency: Duration::from_millis(7),
         integration_latency: Some(Duration::from_millis(5)),
         integration_status: Some(200),
+        function_status: None,
         integration_error: "",
         error_message: "",
         error_response_type: "",

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use jsonschema::Draft;
 
-use super::models::{draft_of, model_ref_name};
+use super::models::{compile_linear_pattern, draft_of, model_ref_name};
 
 /// Deeper bodies are left to the general validator (serde_json's own limit is 128).
 const MAX_DEPTH: u32 = 64;
@@ -178,16 +178,9 @@ impl<'m> Compiler<'m> {
                 "enum" => node.one_of_values = Some(v.as_array()?.clone()),
                 "minLength" => node.min_chars = v.as_u64()?,
                 "maxLength" => node.max_chars = v.as_u64()?,
-                "pattern" => {
-                    let one = serde_json::json!({ "pattern": v.as_str()? });
-                    node.pattern = Some(
-                        jsonschema::options()
-                            .with_draft(draft)
-                            .should_validate_formats(false)
-                            .build(&one)
-                            .ok()?,
-                    );
-                }
+                // A backtracking pattern leaves the model to the general validator,
+                // which bounds its work per string and per body.
+                "pattern" => node.pattern = Some(compile_linear_pattern(v.as_str()?, draft)?),
                 "minimum" | "maximum" => {
                     let exclusive = draft == Draft::Draft4
                         && map

@@ -110,6 +110,10 @@ impl Capture {
             return;
         }
         self.state = State::Abandoned;
+        // Sent uncompressed for want of a compression slot: not this encoding's entry.
+        if compress.shed {
+            return;
+        }
         let expected = match rhead.body {
             ResponseBody::None => 0,
             ResponseBody::Length(n) if n <= MAX_ITEM_BYTES as u64 => n as usize,

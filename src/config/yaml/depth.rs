@@ -1,0 +1,133 @@
+//! The checks run on libyaml's tokens before a parse, for what the parser would build in
+//! full before anything of Portico's sees it:
+//!
+//! - Nesting: serde_yaml_ng's loader reads every event before its 128-level limit
+//!   applies, and libyaml's scanner takes time that grows with the square of the
+//!   nesting: `[[[…]]]` 100,000 deep (200 KB) held check, a reload or `openapi import`
+//!   for minutes. Block collections count too, with flow ones: `x:\n  - - - … a` with
+//!   8,300,000 `- ` (16.6 MB) took check past 3 GB (the loader holds an event per
+//!   level, several hundred bytes each) and a reload with it killed the gateway.
+//! - Tags: the parser writes out each `!e!x` in full, with the prefix a `%TAG !e! …`
+//!   directive gave its handle, for every use; a 1 MB prefix used 200,000 times (a 2.4 MB
+//!   file) is 200 GB of tags, which the loader holds as events before the value is
+//!   built (it hit a 4 GB memory limit in 32 s). Aliases are not needed for it, so the
+//!   alias budget never saw it.
+//!
+//! Both are counted on libyaml's own tokens, not on the bytes: whether a `"`, a `[` or a
+//! `!` opens anything depends on where it stands (inside a plain scalar such as
+//! `k: x "`, on a plain scalar's continuation line, in a block scalar it is text), and a
+//! scan that guessed wrong skipped whole stretches of the file. Tokens are taken one at
+//! a time and dropped, and the scan stops at the first one past a limit, so it costs no
+//! more than the parse that follows.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr};
+use std::mem::MaybeUninit;
+
+use unsafe_libyaml as unsafe_y;
+
+/// How deep collections may nest, flow (`[`, `{`) and block (`- `, `k: ` on deeper
+/// lines) together (README); the parser allows 128 levels in all, so a file between the
+/// two is refused by the parser, quickly.
+const MAX_DEPTH: usize = 1000;
+
+/// What the scan refuses, and where (1-based line and column).
+#[derive(Debug, PartialEq, Eq)]
+pub enum TooBig {
+    /// Collections open more than [`MAX_DEPTH`] deep here.
+    Deep { line: usize, column: usize },
+    /// The tag here takes the text that `%TAG` prefixes add past the limit.
+    Tags { line: usize, column: usize },
+}
+
+/// The first place `text` nests too deep, or where the prefixes its `%TAG` directives
+/// put in front of its tags add up to more than `tag_bytes`. None also when the text is
+/// not YAML: the parse reports that.
+///
+/// Only declared prefixes count: the default handles (`!` and `!!`, which is
+/// `tag:yaml.org,2002:`) add at most 18 bytes to a tag written in at least 3, so they
+/// can't make a file's tags much larger than the file. A handle declared in one document
+/// counts for the documents after it too (the scan does not track where they end): that
+/// only overcounts, and Portico reads one document.
+pub fn pre_scan(text: &str, tag_bytes: usize) -> Option<TooBig> {
+    let mut parser = MaybeUninit::<unsafe_y::yaml_parser_t>::uninit();
+    let parser = parser.as_mut_ptr();
+    // SAFETY: the parser is initialized before use and deleted once, after its last use;
+    // its input is `text`, which outlives it. Each token is zeroed by the scan before it
+    // is filled (also when the scan fails) and deleted once, after its fields are read;
+    // the strings of a tag or tag directive token are NUL-terminated, non-null (libyaml
+    // gives an empty handle as ""), and read before the token is deleted.
+    unsafe {
+        if unsafe_y::yaml_parser_initialize(parser).fail {
+            return None;
+        }
+        unsafe_y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        let mut depth = 0usize;
+        // Each declared handle's longest prefix.
+        let mut prefixes: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut added = 0usize;
+        let mut found = None;
+        let bytes = |p: *const u8| CStr::from_ptr(p as *const c_char).to_bytes();
+        loop {
+            let mut token = MaybeUninit::<unsafe_y::yaml_token_t>::uninit();
+            let failed = unsafe_y::yaml_parser_scan(parser, token.as_mut_ptr()).fail;
+            let token = token.as_mut_ptr();
+            let (kind, mark) = ((*token).type_, (*token).start_mark);
+            let at = (mark.line as usize + 1, mark.column as usize + 1);
+            let mut stop = failed;
+            match kind {
+                _ if failed => {}
+                // A block collection's start pairs with a BLOCK_END; a sequence that
+                // is not indented under its key (`k:\n- a`) has neither, and can add
+                // only one level to the mapping it sits in.
+                unsafe_y::YAML_FLOW_SEQUENCE_START_TOKEN
+                | unsafe_y::YAML_FLOW_MAPPING_START_TOKEN
+                | unsafe_y::YAML_BLOCK_SEQUENCE_START_TOKEN
+                | unsafe_y::YAML_BLOCK_MAPPING_START_TOKEN => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        found = Some(TooBig::Deep {
+                            line: at.0,
+                            column: at.1,
+                        });
+                        stop = true;
+                    }
+                }
+                unsafe_y::YAML_FLOW_SEQUENCE_END_TOKEN
+                | unsafe_y::YAML_FLOW_MAPPING_END_TOKEN
+                | unsafe_y::YAML_BLOCK_END_TOKEN => {
+                    depth = depth.saturating_sub(1);
+                }
+                unsafe_y::YAML_TAG_DIRECTIVE_TOKEN => {
+                    let d = (*token).data.tag_directive;
+                    let len = bytes(d.prefix).len();
+                    let longest = prefixes.entry(bytes(d.handle).to_vec()).or_default();
+                    *longest = (*longest).max(len);
+                }
+                unsafe_y::YAML_TAG_TOKEN => {
+                    let handle = bytes((*token).data.tag.handle);
+                    // An empty handle is a verbatim tag (`!<…>`), written in full.
+                    if let Some(len) = prefixes.get(handle).filter(|_| !handle.is_empty()) {
+                        added = added.saturating_add(*len);
+                        if added > tag_bytes {
+                            found = Some(TooBig::Tags {
+                                line: at.0,
+                                column: at.1,
+                            });
+                            stop = true;
+                        }
+                    }
+                }
+                // Also what a scan gives after an error or the end: no token.
+                unsafe_y::YAML_STREAM_END_TOKEN | unsafe_y::YAML_NO_TOKEN => stop = true,
+                _ => {}
+            }
+            unsafe_y::yaml_token_delete(token);
+            if stop {
+                break;
+            }
+        }
+        unsafe_y::yaml_parser_delete(parser);
+        found
+    }
+}

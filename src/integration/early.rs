@@ -1,0 +1,201 @@
+//! A backend's answer while its request body is still going out (plain upstreams only:
+//! TLS records can't be peeked).
+//!
+//! As nginx does, the body keeps going to a backend that keeps reading it: a backend
+//! that answers at once and streams its answer while it reads the upload (full-duplex
+//! HTTP/1.1) gets the whole body, and its answer is relayed after, as any other. The
+//! body stops, and the answer is relayed with `Connection: close`, when
+//! - the answer is whole in what the backend has sent (a 413 or 401 refusing an upload,
+//!   a 202 for one it will drop): nothing more is waited for, and a backend that has
+//!   stopped reading is not waited on (`answer_whole`, before each body part and while
+//!   the client pauses);
+//! - or the backend stops taking the body (a write that moves no byte to it for
+//!   `LOOK_EVERY`, or that fails) with any final answer begun (`answer_begun`);
+//! - or the backend closed.
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use crate::error::{Error, Kind};
+use crate::http1::body::ChunkedDecoder;
+use crate::http1::parse::Method;
+use crate::http1::response::{parse_response, ResponseBody, ResponseHead};
+use crate::tls::{answered_early, peek};
+
+/// How often a plain backend is looked at while a body write to it waits, or while the
+/// client pauses its upload.
+pub(super) const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// How much of what a backend sent is looked at for a whole answer: an early answer is
+/// short (a refusal); a longer one is relayed once the body is in, or when the backend
+/// stops reading it.
+const PEEK_BYTES: usize = 32 * 1024;
+
+/// Whether a plain backend has sent its whole final answer, or closed. `scratch` (the
+/// upstream read buffer, unused while the body goes out: left empty) holds a peek of what
+/// it sent, parsed into `rhead` (which the response reader fills anew). One
+/// `recv(MSG_PEEK)` of a byte when the backend has sent nothing, the usual case.
+/// `client_pausing`: the look is made while the client sends nothing; then an answer that
+/// has begun and fills the whole peek counts as whole too (a refusal longer than the peek
+/// would otherwise wait for the client's 408, the body going nowhere meanwhile).
+pub(super) fn answer_whole(
+    fd: RawFd,
+    scratch: &mut BytesMut,
+    rhead: &mut ResponseHead,
+    method: Method,
+    client_pausing: bool,
+) -> bool {
+    match peek(fd, &mut [0u8; 1]) {
+        Ok(0) => return true,
+        Ok(_) => {}
+        Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+    scratch.clear();
+    scratch.resize(PEEK_BYTES, 0);
+    let whole = match peek(fd, &mut scratch[..]) {
+        Ok(n) => match is_whole(&scratch[..n], method, rhead) {
+            Some(whole) => whole,
+            None => client_pausing && n == PEEK_BYTES,
+        },
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    scratch.clear();
+    // A close-delimited answer is whole at the close; and a backend that closed (its FIN
+    // behind the bytes a peek returns) reads no more of the body either.
+    whole || shut_down(fd)
+}
+
+/// Whether `bytes` (the start of what a backend sent) hold a whole final answer: its head
+/// past any interim ones, and its body by its framing. A head that is no HTTP counts: the
+/// response reader then answers 502, and nothing more is worth sending. None: a final
+/// head is in but not all of its body.
+fn is_whole(mut bytes: &[u8], method: Method, rhead: &mut ResponseHead) -> Option<bool> {
+    loop {
+        match parse_response(bytes, method, super::http::MAX_RESPONSE_HEAD, rhead) {
+            Ok(true) if rhead.status < 200 => bytes = &bytes[rhead.head_len..],
+            Ok(true) => {
+                let body = &bytes[rhead.head_len..];
+                let whole = match rhead.body {
+                    ResponseBody::None => true,
+                    ResponseBody::Length(n) => body.len() as u64 >= n,
+                    ResponseBody::Chunked => ChunkedDecoder::for_response()
+                        .scan(body, |_| {})
+                        .map_or(true, |s| s.done),
+                    ResponseBody::UntilClose => false,
+                };
+                return if whole { Some(true) } else { None };
+            }
+            Ok(false) => return Some(false),
+            Err(_) => return Some(true),
+        }
+    }
+}
+
+/// Whether the peer has shut its sending side (or reset), even with bytes still waiting:
+/// `poll` with `POLLRDHUP`, which a peek can't tell behind data.
+fn shut_down(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the call; a zero timeout never blocks.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// A body write to a plain backend has waited `LOOK_EVERY` (again): whether to stop it
+/// for the backend's answer. Only when a final answer has begun (or the backend closed)
+/// and the backend took no byte of the body since the last look (`acked`, TCP's count of
+/// bytes it acknowledged, moves while it reads): a backend that reads slowly while it
+/// streams its answer is not cut off.
+pub(super) fn answer_begun(fd: RawFd, acked: &mut Option<u64>) -> bool {
+    let now = bytes_acked(fd);
+    let moved = now.is_some() && now != *acked;
+    *acked = now;
+    !moved && answered_early(fd)
+}
+
+/// TCP's count of bytes the peer acknowledged (`tcpi_bytes_acked`); None when the socket
+/// can't say.
+pub(super) fn bytes_acked(fd: RawFd) -> Option<u64> {
+    // SAFETY: tcp_info is plain data; zeroed is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are valid for writes of their sizes for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(info.tcpi_bytes_acked)
+}
+
+pub(super) fn early_answer() -> Error {
+    Error::new(
+        Kind::UpstreamClosed,
+        "the upstream answered (or closed) before the whole request body was sent",
+    )
+    .while_sending_body()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_whole;
+    use crate::http1::parse::Method;
+    use crate::http1::response::ResponseHead;
+
+    #[test]
+    fn an_answer_is_whole_when_its_body_is_in() {
+        let whole = |b: &[u8]| is_whole(b, Method::Post, &mut ResponseHead::new()) == Some(true);
+        assert!(whole(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\n\r\ntoo big"
+        ));
+        assert!(!whole(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\n\r\ntoo"
+        ));
+        assert!(whole(b"HTTP/1.1 204 No Content\r\n\r\n"));
+        assert!(whole(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"));
+        // A duplex backend's answer: the head at once, the body as it reads the upload.
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(!whole(chunked));
+        assert!(!whole(&[&chunked[..], b"5\r\nhello\r\n"].concat()));
+        assert!(!whole(&[&chunked[..], b"5\r\nhello\r\n0\r\n"].concat()));
+        assert!(whole(&[&chunked[..], b"5\r\nhello\r\n0\r\n\r\n"].concat()));
+        // Close-delimited: whole only at the close (not seen here).
+        assert!(!whole(b"HTTP/1.1 200 OK\r\n\r\nsome"));
+        // Interim heads are passed over; a head not yet whole is no answer yet.
+        assert!(!whole(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(whole(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 No\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!whole(b"HTTP/1.1 401 Unauthorized\r\nContent-Le"));
+        // Garbage is worth no more of the body (the reader answers 502).
+        assert!(whole(b"SMTP ready\r\n\r\n"));
+        // A HEAD request's answer has no body.
+        let head = is_whole(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
+            Method::Head,
+            &mut ResponseHead::new(),
+        );
+        assert_eq!(head, Some(true));
+        // A final head in, its body not all: None (whole enough only when the peek is full
+        // and the client pauses); a head not yet in: not whole.
+        let partial = b"HTTP/1.1 413 Too Big\r\nContent-Length: 9\r\n\r\ntoo";
+        assert_eq!(
+            is_whole(partial, Method::Post, &mut ResponseHead::new()),
+            None
+        );
+        let cut = b"HTTP/1.1 413 Too Big\r\nContent-Le";
+        assert_eq!(
+            is_whole(cut, Method::Post, &mut ResponseHead::new()),
+            Some(false)
+        );
+    }
+}

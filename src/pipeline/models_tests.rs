@@ -1,0 +1,124 @@
+use serde_json::json;
+
+use super::*;
+use crate::pipeline::validate::BodyModel;
+
+fn model(schema: Value) -> BodyModel {
+    BodyModel::compile("M", &[("M".to_string(), schema)]).unwrap()
+}
+
+fn message(m: &BodyModel, body: &Value) -> String {
+    m.value.validate(body).unwrap_err().to_string()
+}
+
+#[test]
+fn which_patterns_backtrack() {
+    // Plain, and leading lookaheads at `^` (split by jsonschema into linear regexes).
+    assert!(!backtracks("^[a-z]+$"));
+    assert!(!backtracks("[0-9]"));
+    assert!(!backtracks("^(?=.*[0-9])(?=.*[a-z]).{8,}$"));
+    // Unanchored lookaround and backreferences.
+    assert!(backtracks("(?=.*[0-9])(?=.*[a-z])"));
+    assert!(backtracks("(?=.*z)y"));
+    assert!(backtracks("(?<=a)b"));
+    assert!(backtracks("^(a|aa)+\\1$"));
+    assert_eq!(pattern_weight("(?=.*[0-9])(?=.*[a-z])"), 3);
+    assert_eq!(pattern_weight("(a+)+\\1b"), 5);
+    assert_eq!(pattern_weight("\\(?=x"), 1);
+}
+
+/// 40,000 characters against an unanchored lookahead pattern took 8 s: the string is
+/// refused for its length, without being matched.
+#[test]
+fn a_long_string_fails_a_backtracking_pattern_unmatched() {
+    let m = model(json!({"type": "string", "pattern": "(?=.*[0-9])(?=.*[a-z])"}));
+    let long = json!(format!("{}1", "a".repeat(40_000)));
+    pattern_budget_reset();
+    let started = std::time::Instant::now();
+    assert!(!m.accepts(long.to_string().as_bytes()));
+    assert!(!m.value.is_valid(&long));
+    let why = message(&m, &long);
+    assert!(
+        why.contains("40001 characters is longer than the 256"),
+        "{why}"
+    );
+    // Matched, the 40,000 characters took seconds even in a release build.
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // Up to the limit, strings are matched as before.
+    let ok = json!(format!("{}1", "a".repeat(BACKTRACK_MAX_CHARS - 1)));
+    pattern_budget_reset();
+    assert!(m.value.is_valid(&ok));
+    assert!(!m.value.is_valid(&json!("a".repeat(BACKTRACK_MAX_CHARS))));
+}
+
+/// Many strings each under the length limit: the body's work is bounded too.
+#[test]
+fn a_body_of_many_strings_spends_its_budget() {
+    let m = model(json!({"type": "array", "items": {"type": "string", "pattern": "(?=.*z)y"}}));
+    let one = pattern_cost(pattern_weight("(?=.*z)y"), 200);
+    let fits = (PATTERN_BUDGET / one) as usize;
+    let body = |n: usize| json!(vec![format!("{}yz", "a".repeat(198)); n]);
+    pattern_budget_reset();
+    assert!(m.value.is_valid(&body(fits)));
+    assert!(!pattern_budget_spent());
+    pattern_budget_reset();
+    assert!(!m.value.is_valid(&body(fits + 1)));
+    assert!(pattern_budget_spent());
+    pattern_budget_reset();
+    assert!(message(&m, &body(fits + 1)).contains(BUDGET_SPENT));
+    // A plain pattern has no budget.
+    let plain = model(json!({"type": "array", "items": {"type": "string", "pattern": "z"}}));
+    pattern_budget_reset();
+    assert!(plain.value.is_valid(&body(10 * fits)));
+    // Nor a model whose patterns all match in linear time: the string is not refused.
+    let anchored = model(json!({"type": "string", "pattern": "^(?=.*z)"}));
+    assert!(anchored.accepts(format!("\"{}z\"", "a".repeat(50_000)).as_bytes()));
+}
+
+/// Backtracking and plain patterns in one model each keep their verdicts and messages.
+#[test]
+fn patterns_beside_a_backtracking_one_are_unchanged() {
+    let m = model(json!({
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "pw": {"type": "string", "pattern": "(?=.*[0-9])"}
+        }
+    }));
+    pattern_budget_reset();
+    assert!(m.accepts(br#"{"code":"ABC","pw":"a1"}"#));
+    assert!(!m.accepts(br#"{"code":"ABCD","pw":"a1"}"#));
+    assert!(!m.accepts(br#"{"code":"ABC","pw":"aa"}"#));
+    let why = message(&m, &json!({"code": "abc", "pw": "a1"}));
+    assert_eq!(why, r#""abc" does not match "^[A-Z]{3}$""#);
+    // A bad regex is still a schema error.
+    assert!(compile_model(
+        "M",
+        &[
+            ("M".into(), json!({"pattern": "(?=x"})),
+            ("N".into(), json!({"pattern": "(?=a)b"}))
+        ]
+    )
+    .is_err());
+}
+
+/// Property names are matched by jsonschema itself, out of the bounds' reach: a lookahead
+/// there is refused when the model compiles (a 640 KB name held a worker for 12 s).
+#[test]
+fn a_backtracking_pattern_properties_pattern_is_refused() {
+    let models = |schema: Value| vec![("M".to_string(), schema)];
+    let nested = json!({"type": "object", "properties": {"a": {
+        "type": "object",
+        "patternProperties": {"^x": {}, "(?=.*[0-9])(?=.*Z)x": {"type": "string"}}
+    }}});
+    let err = compile_model("M", &models(nested)).expect_err("refused");
+    assert!(
+        err.contains("patternProperties pattern \"(?=.*[0-9])(?=.*Z)x\""),
+        "{err}"
+    );
+    // Plain and anchored-lookahead patterns are linear: kept.
+    for ok in ["^x-[a-z]+$", "^(?=.*[0-9]).{2,}$"] {
+        let schema = json!({"type": "object", "patternProperties": {ok: {}}});
+        assert!(compile_model("M", &models(schema)).is_ok(), "{ok}");
+    }
+}

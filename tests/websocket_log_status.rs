@@ -1,0 +1,96 @@
+//! A WebSocket MESSAGE or DISCONNECT whose integration answers a status other than 200
+//! is logged, and counted in `portico_requests_total`, with that status
+//! (`$context.status` is the integration's status, as the README says): both were 200
+//! whatever the backend answered.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::ws::*;
+use common::*;
+
+#[test]
+fn message_and_disconnect_lines_carry_the_integrations_status() {
+    let origin = Origin::start(|req, s| {
+        let status = if req.target.ends_with("/503") {
+            503
+        } else {
+            500
+        };
+        respond(s, status, &[("content-type", "text/plain")], b"nope");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-log-status");
+        let log = dir.join("access.log");
+        let admin = free_port();
+        let routes = r#"      $disconnect: { integration: { type: http, upstream: be, path: /status/500 } }
+      err: { integration: { type: http, upstream: be, path: /status/503 }, route_response: true }
+"#;
+        let yaml = ws_api_config(admin, &dir.join("state"), "", routes).replace(
+            "  workers: 2\n",
+            &format!(
+                "  workers: 2\n  access_log: {{ path: \"{}\", format: '{{\"ev\":\"$context.eventType\",\"status\":\"$context.status\",\"istatus\":\"$context.integrationStatus\"}}' }}\n",
+                log.display()
+            ),
+        );
+        let yaml = format!(
+            "{yaml}upstreams: {{ be: {{ targets: [\"{}\"] }} }}\n",
+            origin.addr
+        );
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = raw_handshake(&mut s, "/prod", "");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        s.write_all(&masked_text(br#"{"action":"err"}"#)).unwrap();
+        let (_, answer) = read_small_frame(&mut s);
+        assert_eq!(answer, b"nope", "{driver}");
+        // A close frame (1000): its DISCONNECT follows.
+        let key = [1u8, 2, 3, 4];
+        let mut close = vec![0x88, 0x82];
+        close.extend_from_slice(&key);
+        close.extend([0x03 ^ key[0], 0xE8 ^ key[1]]);
+        s.write_all(&close).unwrap();
+        let text = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            eventually(|| text().contains("DISCONNECT")),
+            "{driver}: {}",
+            text()
+        );
+        let text = text();
+        assert!(
+            text.contains(r#"{"ev":"MESSAGE","status":"503","istatus":"503"}"#),
+            "{driver}: {text}"
+        );
+        assert!(
+            text.contains(r#"{"ev":"DISCONNECT","status":"500","istatus":"500"}"#),
+            "{driver}: {text}"
+        );
+        let m = metrics_when(([127, 0, 0, 1], admin).into(), |m| {
+            m.contains("route=\"$disconnect\"")
+        });
+        let counted = |route: &str, status: &str| {
+            m.lines().any(|l| {
+                l.starts_with("portico_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+                    && !l.ends_with(" 0")
+            })
+        };
+        assert!(
+            counted("err", "5xx") || counted("err", "503"),
+            "{driver}: {m}"
+        );
+        assert!(
+            !counted("err", "2xx") && !counted("err", "200"),
+            "{driver}: {m}"
+        );
+        assert!(
+            !counted("$disconnect", "2xx") && !counted("$disconnect", "200"),
+            "{driver}: {m}"
+        );
+    }
+}
