@@ -3,7 +3,7 @@
 pub mod buffers;
 pub mod coarse_timer;
 pub mod listen_socket;
-mod listeners;
+pub(crate) mod listeners;
 pub mod reload;
 pub mod request_id;
 pub mod shutdown;

@@ -109,20 +109,26 @@ pub struct Conn {
 
 /// Serves a plain connection. Not `async`: its future is `serve_io`'s, without a second
 /// copy of the arguments around it (an idle connection's task must stay small:
-/// `server::idle`).
-pub fn serve<'a>(
-    ctx: &'a WorkerCtx,
+/// `server::idle`). It owns its `ctx`, so that the task can be this future with no
+/// async wrapper around it (`runtime::listeners`).
+pub fn serve(
+    ctx: Rc<WorkerCtx>,
     stream: TcpStream,
     peer: SocketAddr,
     listener: Rc<Drain>,
-) -> impl std::future::Future<Output = ()> + 'a {
+) -> impl std::future::Future<Output = ()> {
     serve_io(ctx, Io::Plain(stream), peer, None, None, listener)
 }
 
 /// Serves a connection accepted on a TLS listener: the handshake first, bounded by
 /// `header_timeout` (a stalled ClientHello is a slowloris like a stalled head) and cut
 /// short by a drain.
-pub async fn serve_tls(ctx: &WorkerCtx, stream: TcpStream, peer: SocketAddr, listener: Rc<Drain>) {
+pub async fn serve_tls(
+    ctx: Rc<WorkerCtx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: Rc<Drain>,
+) {
     let gen = ctx.generation();
     let Some(tls) = gen.tls.clone() else {
         return;
@@ -216,13 +222,14 @@ impl Conn {
 }
 
 async fn serve_io(
-    ctx: &WorkerCtx,
+    ctx: Rc<WorkerCtx>,
     stream: ClientIo,
     peer: SocketAddr,
     tls_site: Option<Arc<Site>>,
     peer_cert: Option<Box<PeerCert>>,
     listener: Rc<Drain>,
 ) {
+    let ctx = &*ctx;
     let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert, listener);
     if serve_requests(ctx, &mut c).await == Ending::ClientMaySend {
         // Boxed: a rare ending, kept out of every idle connection's task.
