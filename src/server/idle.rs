@@ -151,8 +151,9 @@ mod tests {
     use crate::runtime::shutdown::Drain;
     use crate::runtime::WorkerCtx;
 
-    /// The size of the future a function returns, without calling it: the closure takes
-    /// `'static` references so that the future's type is concrete.
+    /// The size of the future a function returns, without calling it: the closure names
+    /// its argument types (owned, or `'static` references) so that the future's type is
+    /// concrete.
     fn future_size<A, B, C, D, F>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
         size_of::<F>()
     }
