@@ -157,22 +157,14 @@ fn upload(p: &Portico) -> (Response, Duration) {
     let mut s = p.connect();
     let head = format!("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {LEN}\r\n\r\n");
     s.write_all(head.as_bytes()).unwrap();
-    let mut writer = s.try_clone().unwrap();
-    let pushing = thread::spawn(move || {
+    answer_while_pushing(s, |mut writer| {
         let chunk = vec![b'x'; 64 * 1024];
         for _ in 0..LEN / chunk.len() {
             if writer.write_all(&chunk).is_err() {
                 return;
             }
         }
-    });
-    let started = Instant::now();
-    let mut reader = BufReader::new(s);
-    let r = read_response(&mut reader, false).expect("an answer, not a hang");
-    let took = started.elapsed();
-    drop(reader);
-    let _ = pushing.join();
-    (r, took)
+    })
 }
 
 #[test]

@@ -110,8 +110,7 @@ fn upload_head(p: &Portico, chunked: bool) -> TcpStream {
 /// Sends an 8 MiB body (chunked or not) from another thread and reads the answer.
 fn upload(p: &Portico, chunked: bool) -> (Response, Duration) {
     let s = upload_head(p, chunked);
-    let mut writer = s.try_clone().unwrap();
-    let pushing = thread::spawn(move || {
+    answer_while_pushing(s, move |mut writer| {
         let chunk = vec![b'x'; 64 * 1024];
         for _ in 0..BODY_LEN / chunk.len() {
             let sent = if chunked {
@@ -128,14 +127,7 @@ fn upload(p: &Portico, chunked: bool) -> (Response, Duration) {
             }
         }
         let _ = chunked && writer.write_all(b"0\r\n\r\n").is_ok();
-    });
-    let started = Instant::now();
-    let mut reader = BufReader::new(s);
-    let r = read_response(&mut reader, false).expect("an answer, not a hang");
-    let took = started.elapsed();
-    drop(reader);
-    let _ = pushing.join();
-    (r, took)
+    })
 }
 
 #[test]

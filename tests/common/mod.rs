@@ -285,6 +285,24 @@ impl Response {
     }
 }
 
+/// The answer on `s` to a request whose body `push` writes on a clone of `s` from another
+/// thread while this one reads, and how long it took to come: an answer that waited for
+/// the whole body, or never came, shows here.
+pub fn answer_while_pushing(
+    s: TcpStream,
+    push: impl FnOnce(TcpStream) + Send + 'static,
+) -> (Response, Duration) {
+    let writer = s.try_clone().unwrap();
+    let pushing = thread::spawn(move || push(writer));
+    let started = Instant::now();
+    let mut reader = BufReader::new(s);
+    let r = read_response(&mut reader, false).expect("an answer, not a hang");
+    let took = started.elapsed();
+    drop(reader);
+    let _ = pushing.join();
+    (r, took)
+}
+
 /// Reads one response (content-length, chunked or close-delimited body).
 pub fn read_response(r: &mut impl BufRead, head_request: bool) -> std::io::Result<Response> {
     let (status, headers) = loop {
