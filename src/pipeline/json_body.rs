@@ -158,11 +158,8 @@ impl<'a> Tape<'a> {
 /// A member name's first seven bytes and its length (capped) in one word: names with
 /// different keys differ.
 fn name_key(name: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    let prefix = name.len().min(7);
-    word[..prefix].copy_from_slice(&name[..prefix]);
-    word[7] = name.len().min(255) as u8;
-    u64::from_le_bytes(word)
+    let prefix = super::body_scan::head_word(name) & 0x00ff_ffff_ffff_ffff;
+    prefix | (name.len().min(255) as u64) << 56
 }
 
 /// The largest buffers a worker keeps for its next tape (1.5 MiB of entries, 1 MiB of

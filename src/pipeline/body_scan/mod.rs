@@ -276,10 +276,29 @@ impl<'m> Compiler<'m> {
 }
 
 fn name_key(name: &[u8]) -> (u64, usize) {
-    let mut word = [0u8; 8];
-    let head = name.len().min(8);
-    word[..head].copy_from_slice(&name[..head]);
-    (u64::from_le_bytes(word), name.len())
+    (head_word(name), name.len())
+}
+
+/// The first eight bytes of `name` as a little-endian word, zero-padded. Loaded whole,
+/// as two overlapping halves or three bytes, never copied into a zeroed stack array:
+/// that copy (a call to `memcpy`) and the wider load after it stalled store forwarding,
+/// a third of the scanner's time on a 1 KiB body.
+#[inline]
+pub(crate) fn head_word(name: &[u8]) -> u64 {
+    let n = name.len();
+    if let Some(word) = name.first_chunk::<8>() {
+        return u64::from_le_bytes(*word);
+    }
+    let byte = |i: usize| (name[i] as u64) << (8 * i);
+    match n {
+        0 => 0,
+        // Bytes 0..4 and n-4..n: where they overlap they hold the same bytes.
+        4.. => {
+            let half = |at: usize| u32::from_le_bytes(name[at..at + 4].try_into().unwrap()) as u64;
+            half(0) | half(n - 4) << (8 * (n - 4))
+        }
+        _ => byte(0) | byte(n / 2) | byte(n - 1),
+    }
 }
 
 fn types(v: &Value) -> Option<u8> {

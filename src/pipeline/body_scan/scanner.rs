@@ -415,11 +415,55 @@ fn matches_pattern(pattern: &jsonschema::Validator, text: &str) -> bool {
     })
 }
 
-/// Offset of the first `"`, `\` or control character in `s`, eight bytes at a time, and
-/// the high bits of the bytes looked at on the way (non-zero: a non-ASCII byte may be
-/// among those before the offset).
+/// Offset of the first `"`, `\` or control character in `s`, and the high bits of the
+/// bytes looked at on the way (non-zero: a non-ASCII byte may be among those before the
+/// offset). Sixteen bytes at a time with SSE2, which every x86_64 has: a validated 1 KiB
+/// body is mostly string text, and eight at a time was a third of the scanner's time.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 pub(super) fn special_byte_offset(s: &[u8]) -> Option<(usize, u8)> {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    let mut at = 0;
+    let mut high = 0;
+    // SAFETY: SSE2 is in x86_64's baseline target features; each load reads 16 bytes
+    // inside `s` (`at + 16 <= s.len()`), unaligned loads being allowed.
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        let last_control = _mm_set1_epi8(0x1f);
+        while at + 16 <= s.len() {
+            let w = _mm_loadu_si128(s.as_ptr().add(at).cast());
+            // A byte at most 0x1f is its own minimum with 0x1f.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(w, last_control), w);
+            let special = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, backslash)),
+                control,
+            );
+            high |= _mm_movemask_epi8(w);
+            let found = _mm_movemask_epi8(special);
+            if found != 0 {
+                return Some((
+                    at + found.trailing_zeros() as usize,
+                    (high != 0) as u8 * 0x80,
+                ));
+            }
+            at += 16;
+        }
+    }
+    let (k, rest_high) = special_byte_offset_swar(&s[at..])?;
+    Some((at + k, rest_high | ((high != 0) as u8 * 0x80)))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) use self::special_byte_offset_swar as special_byte_offset;
+
+/// `special_byte_offset` eight bytes at a time in a `u64` (other architectures, and the
+/// last bytes on x86_64).
+#[inline]
+pub(super) fn special_byte_offset_swar(s: &[u8]) -> Option<(usize, u8)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut at = 0;

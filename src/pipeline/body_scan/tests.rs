@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::scanner::special_byte_offset;
+use super::scanner::{special_byte_offset, special_byte_offset_swar};
 use super::ModelScan;
 use crate::pipeline::json_body::tests::{documents, mutations, tricky_bodies};
 use crate::pipeline::models::compile_model;
@@ -223,20 +223,24 @@ fn models_with_keywords_the_scan_does_not_read_get_no_scanner() {
 }
 
 #[test]
-fn special_bytes_are_found_eight_at_a_time_as_one_at_a_time() {
+fn special_bytes_are_found_many_at_a_time_as_one_at_a_time() {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let alphabet = b"ab\"\\\x00\x1f\x20\x7f\x80\xff\x21\x5b\x5d\xc3";
     for _ in 0..20_000 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let len = (seed % 40) as usize;
+        let len = (seed % 72) as usize;
         let s: Vec<u8> = (0..len)
             .map(|i| alphabet[((seed >> (i % 13 * 4)) as usize + i * 7) % alphabet.len()])
             .collect();
         let one_at_a_time = s.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
         let found = special_byte_offset(&s);
         assert_eq!(found.map(|(at, _)| at), one_at_a_time, "{s:?}");
+        assert_eq!(
+            special_byte_offset_swar(&s).map(|(at, _)| at),
+            one_at_a_time
+        );
         // The high-bit flag may over-report (bytes past the find) but never miss one.
         if let Some((at, high)) = found {
             if s[..at].iter().any(|&b| b >= 0x80) {
@@ -272,4 +276,18 @@ fn floats_at_and_near_a_bound_get_no_wrong_yes() {
         }
     }
     assert!(yes > 10, "{yes} quick yes");
+}
+
+#[test]
+fn head_word_is_the_first_eight_bytes_zero_padded() {
+    let text = b"abcdefghijkl\x00\xff";
+    for start in 0..text.len() {
+        for end in start..=text.len() {
+            let name = &text[start..end];
+            let mut word = [0u8; 8];
+            let head = name.len().min(8);
+            word[..head].copy_from_slice(&name[..head]);
+            assert_eq!(super::head_word(name), u64::from_le_bytes(word), "{name:?}");
+        }
+    }
 }
