@@ -1,8 +1,9 @@
 //! Per-worker caches of authorizer verdicts, so a repeat caller costs a hash lookup, not
 //! an RSA verification (or a Lambda call). [`TokenCache`] keeps verified JWTs per
-//! authorizer, keyed by the token (a keyed SipHash of it picks the bucket, the bytes are
-//! compared exactly): cheaper per request than a SHA-256 of a 1 kB token, and a hash
-//! collision can never hand one caller another's verdict. [`Cache`] keys Lambda verdicts
+//! authorizer, keyed by the token (a keyed aHash of it, seeded at random per map, picks
+//! the bucket; the bytes are compared exactly): cheaper per request than a SHA-256 of a
+//! 1 kB token (or a SipHash: a tenth of a request), and a hash collision can never hand
+//! one caller another's verdict. [`Cache`] keys Lambda verdicts
 //! by a SHA-256 of the authorizer's fingerprint and the identity values. Entries expire
 //! (a JWT at its `exp`, or sooner: see `pipeline::auth`; a Lambda verdict after the
 //! `result_ttl` it was stored with, or the current one if a reload lowered it), and a
@@ -104,7 +105,7 @@ impl<V: Clone> Cache<V> {
 }
 
 /// Token → (expiry, generation of the key set that verified it, verdict).
-type Tokens<V> = HashMap<Box<[u8]>, (u64, u64, V)>;
+type Tokens<V> = HashMap<Box<[u8]>, (u64, u64, V), ahash::RandomState>;
 
 /// Verified tokens of each authorizer (by fingerprint; an API has a handful).
 pub struct TokenCache<V> {
@@ -155,7 +156,7 @@ impl<V: Clone> TokenCache<V> {
         let i = match self.per.iter().position(|(f, _)| f == fingerprint) {
             Some(i) => i,
             None => {
-                self.per.push((*fingerprint, HashMap::new()));
+                self.per.push((*fingerprint, HashMap::default()));
                 self.per.len() - 1
             }
         };

