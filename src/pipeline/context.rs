@@ -333,7 +333,7 @@ impl Value<'_> {
         match *self {
             Value::Bytes(b) => out.extend_from_slice(b),
             Value::Num(n) => encode::decimal(out, n),
-            // IPv4 by hand: `Display` through `fmt` was a tenth of a logged request.
+            // IPv4 by hand: `Display` through `fmt` was ~50 ns of every logged line.
             Value::Ip(IpAddr::V4(v4)) => {
                 for (i, octet) in v4.octets().into_iter().enumerate() {
                     if i > 0 {

@@ -417,8 +417,8 @@ fn matches_pattern(pattern: &jsonschema::Validator, text: &str) -> bool {
 
 /// Offset of the first `"`, `\` or control character in `s`, and the high bits of the
 /// bytes looked at on the way (non-zero: a non-ASCII byte may be among those before the
-/// offset). Sixteen bytes at a time with SSE2, which every x86_64 has: a validated 1 KiB
-/// body is mostly string text, and eight at a time was a third of the scanner's time.
+/// offset). Sixteen bytes at a time with SSE2, which every x86_64 has: a validated body
+/// is mostly string text.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(super) fn special_byte_offset(s: &[u8]) -> Option<(usize, u8)> {
