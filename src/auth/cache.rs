@@ -2,7 +2,7 @@
 //! an RSA verification (or a Lambda call). [`TokenCache`] keeps verified JWTs per
 //! authorizer, keyed by the token (a keyed aHash of it, seeded at random per map, picks
 //! the bucket; the bytes are compared exactly): cheaper per request than a SHA-256 of a
-//! 1 kB token (or a SipHash: a tenth of a request), and a hash collision can never hand
+//! 1 kB token (or a SipHash, ~120 ns of a 700-byte one), and a hash collision can never hand
 //! one caller another's verdict. [`Cache`] keys Lambda verdicts
 //! by a SHA-256 of the authorizer's fingerprint and the identity values. Entries expire
 //! (a JWT at its `exp`, or sooner: see `pipeline::auth`; a Lambda verdict after the

@@ -392,7 +392,7 @@ impl LogFormat {
 
 /// Bytes a value can't be written with as they are, for `escape_from`: control
 /// characters, DEL, non-ASCII, `"` and `\\`; in XML also `<`, `>`, `&` and `'`. A table
-/// lookup per byte: the tests in the loop were a seventh of what logging added to a request.
+/// lookup per byte (the tests in the loop took ~90 ns of every line).
 static SPECIAL: [[bool; 256]; 2] = [specials(false), specials(true)];
 
 const fn specials(xml: bool) -> [bool; 256] {

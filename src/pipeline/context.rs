@@ -356,12 +356,12 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// The last second `write_clf_time` wrote on this thread, and its text: every line of a
-/// second has the same.
 type ClfSecond = (u64, [u8; CLF_LEN]);
 const CLF_LEN: usize = 26;
 
 thread_local! {
+    /// The last second `write_clf_time` wrote on this thread, and its text: every line
+    /// of a second has the same.
     static CLF_SECOND: Cell<ClfSecond> = const { Cell::new((u64::MAX, [0; CLF_LEN])) };
 }
 

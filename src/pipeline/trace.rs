@@ -31,7 +31,7 @@ fn hex(out: &mut Vec<u8>, v: u64, digits: usize) {
 }
 
 /// A hash of a request id, for its `Parent`: eight bytes a step (FNV a byte a step was a
-/// chain of 36 multiplies, half of what the trace header cost).
+/// chain of 36 dependent multiplies on every proxied request).
 fn parent_of(id: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ id.len() as u64;
