@@ -426,6 +426,8 @@ pub(super) fn special_byte_offset(s: &[u8]) -> Option<(usize, u8)> {
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
     };
+    // `high` collects `movemask` bits: one per byte whose top bit is set.
+    let any_high = |high: i32| (high != 0) as u8 * 0x80;
     let mut at = 0;
     let mut high = 0;
     // SAFETY: SSE2 is in x86_64's baseline target features; each load reads 16 bytes
@@ -445,16 +447,13 @@ pub(super) fn special_byte_offset(s: &[u8]) -> Option<(usize, u8)> {
             high |= _mm_movemask_epi8(w);
             let found = _mm_movemask_epi8(special);
             if found != 0 {
-                return Some((
-                    at + found.trailing_zeros() as usize,
-                    (high != 0) as u8 * 0x80,
-                ));
+                return Some((at + found.trailing_zeros() as usize, any_high(high)));
             }
             at += 16;
         }
     }
     let (k, rest_high) = special_byte_offset_swar(&s[at..])?;
-    Some((at + k, rest_high | ((high != 0) as u8 * 0x80)))
+    Some((at + k, rest_high | any_high(high)))
 }
 
 #[cfg(not(target_arch = "x86_64"))]

@@ -251,6 +251,23 @@ fn special_bytes_are_found_many_at_a_time_as_one_at_a_time() {
 }
 
 #[test]
+fn special_bytes_past_a_whole_block_keep_the_high_bit_flag() {
+    // A non-ASCII byte in the first 16 bytes, the quote in a later block.
+    for quote_at in [20, 31, 32, 40] {
+        let mut s = vec![b'a'; quote_at + 20];
+        s[15] = 0x80;
+        s[quote_at] = b'"';
+        assert_eq!(
+            special_byte_offset(&s),
+            Some((quote_at, 0x80)),
+            "{quote_at}"
+        );
+        s[15] = b'a';
+        assert_eq!(special_byte_offset(&s), Some((quote_at, 0)), "{quote_at}");
+    }
+}
+
+#[test]
 fn floats_at_and_near_a_bound_get_no_wrong_yes() {
     let schema = json!({"type": "array", "items": {"type": "number", "minimum": 0.3,
                         "exclusiveMaximum": true, "maximum": 0.7}});
