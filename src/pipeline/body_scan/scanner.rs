@@ -320,8 +320,10 @@ impl Scanner<'_> {
                 return Err(Unsure);
             }
         }
-        // serde_json reads `-0` as the float -0.0 and integers past u64/i64 as floats.
-        if fraction_digits == 0 && !exponent && int_digits <= 15 && !(negative && magnitude == 0) {
+        // Integers past u64/i64 are floats to serde_json. A bare `-0` is the integer 0,
+        // as API Gateway's validator reads it (serde_json's -0.0 is what the general
+        // validator is given only after `-0` is rewritten ` 0`).
+        if fraction_digits == 0 && !exponent && int_digits <= 15 {
             if node.types & INTEGER == 0 {
                 return Err(Unsure);
             }
