@@ -19,15 +19,15 @@ static PAIRS: [[u8; 2]; 256] = {
     t
 };
 
-/// The low `digits` (even) hex digits of `v`, two per table lookup, formatted on the
-/// stack and appended at once (a push per digit cost ~10 instructions, ~100 digits a
-/// request).
-fn hex(out: &mut Vec<u8>, v: u64, digits: usize) {
+/// `v` as sixteen hex digits, two per table lookup: the callers append a fixed-size
+/// array (or its fixed tail), which compiles to a few moves where a slice of a length
+/// known only at run time was a `memcpy` call each.
+fn hex(v: u64) -> [u8; 16] {
     let mut buf = [0u8; 16];
     for (pair, byte) in buf.chunks_exact_mut(2).zip(v.to_be_bytes()) {
         pair.copy_from_slice(&PAIRS[byte as usize]);
     }
-    out.extend_from_slice(&buf[16 - digits..]);
+    buf
 }
 
 /// A hash of a request id, for its `Parent`: eight bytes a step (FNV a byte a step was a
@@ -79,16 +79,18 @@ pub fn traceparent(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng) {
         Some((trace, flags)) => {
             out.extend_from_slice(trace);
             out.push(b'-');
-            hex(out, rng.next_u64() | 1, 16);
+            out.extend_from_slice(&hex(rng.next_u64() | 1));
             out.push(b'-');
             out.extend_from_slice(flags);
         }
         None => {
-            hex(out, rng.next_u64() | 1, 16);
-            hex(out, rng.next_u64(), 16);
-            out.push(b'-');
-            hex(out, rng.next_u64() | 1, 16);
-            out.extend_from_slice(b"-01");
+            // Trace id, '-', span id, "-01": one fixed-size append.
+            let mut line = [b'-'; 52];
+            line[..16].copy_from_slice(&hex(rng.next_u64() | 1));
+            line[16..32].copy_from_slice(&hex(rng.next_u64()));
+            line[33..49].copy_from_slice(&hex(rng.next_u64() | 1));
+            line[50..].copy_from_slice(b"01");
+            out.extend_from_slice(&line);
         }
     }
     out.extend_from_slice(b"\r\n");
@@ -128,7 +130,7 @@ pub fn amzn_trace_value(
         Some(root) => out.extend_from_slice(root),
         None => {
             out.extend_from_slice(b"1-");
-            hex(out, now_secs & 0xffff_ffff, 8);
+            out.extend_from_slice(&hex(now_secs & 0xffff_ffff)[8..]);
             out.push(b'-');
             // The id's last 24 hex digits: its per-request part, and more of the rest,
             // gathered from the end on the stack and appended at once (a filtered
@@ -146,7 +148,7 @@ pub fn amzn_trace_value(
         }
     }
     out.extend_from_slice(b";Parent=");
-    hex(out, parent_of(request_id) | 1, 16);
+    out.extend_from_slice(&hex(parent_of(request_id) | 1));
     let sampled = field(b"Sampled")
         .filter(|s| matches!(*s, b"0" | b"1" | b"?"))
         .unwrap_or(b"1");
@@ -187,6 +189,10 @@ mod tests {
             let l = line(|o| traceparent(o, Some(bad), &mut rng));
             assert_eq!(l.len(), "traceparent: ".len() + 55 + 2, "{l}");
             assert!(!l.contains("00000000000000000000000000000000"));
+            // A new trace is one the next hop can continue: hex and dashes in place.
+            let value = &l.as_bytes()["traceparent: ".len()..l.len() - 2];
+            assert!(parse_traceparent(value).is_some(), "{l}");
+            assert!(l.ends_with("-01\r\n"), "{l}");
         }
     }
 
