@@ -345,7 +345,7 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("access.log");
-        let format = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","ua":"$context.identity.userAgent","method":"$context.httpMethod","path":"$context.path","routeKey":"$context.routeKey","stage":"$context.stage","status":"$context.status","len":"$context.responseLength","latency":"$context.responseLatency","istatus":"$context.integrationStatus","err":"$context.error.message","type":"$context.error.responseType","time":"$context.requestTime","domain":"$context.domainName"}"#;
+        let format = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","ua":"$context.identity.userAgent","method":"$context.httpMethod","path":"$context.path","routeKey":"$context.routeKey","stage":"$context.stage","status":"$context.status","len":"$context.responseLength","latency":"$context.responseLatency","istatus":"$context.integrationStatus","err":"$context.error.message","type":"$context.error.responseType","time":"$context.requestTime","epoch":"$context.requestTimeEpoch","domain":"$context.domainName"}"#;
         let yaml = proxy_config(origin.addr, 2).replace(
             "  limits:",
             &format!(
@@ -394,6 +394,13 @@ fn access_log_lines_are_json_with_the_configured_fields_and_reopen_on_sigusr1() 
             "the Host without its port or dot"
         );
         assert!(first["time"].as_str().unwrap().ends_with(" +0000"));
+        // Milliseconds since the epoch when the request began: this test's minute.
+        let epoch: u128 = first["epoch"].as_str().unwrap().parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(epoch <= now && now - epoch < 60_000, "{epoch} vs {now}");
         let bad = lines
             .iter()
             .find(|l| l["status"] == "400")

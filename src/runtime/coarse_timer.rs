@@ -23,6 +23,23 @@ pub const TICK: Duration = Duration::from_millis(50);
 thread_local! {
     /// This thread's last `fire_due`: the clock as of the worker's tick.
     static TICKED: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The same tick on both clocks: the monotonic one and time since the Unix epoch.
+    static WALL_AT_TICK: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+}
+
+/// `at` as time since the Unix epoch, from the wall clock as of the last tick: a
+/// request's start for its access-log line without a second clock read (the line is
+/// in milliseconds; a step of the wall clock shows from the next tick on). A thread
+/// without a tick reads the wall clock.
+pub fn unix_time_of(at: Instant) -> Duration {
+    let (tick, unix) = WALL_AT_TICK.get().unwrap_or_else(|| {
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        (Instant::now(), unix.unwrap_or_default())
+    });
+    match at.checked_duration_since(tick) {
+        Some(after) => unix + after,
+        None => unix.saturating_sub(tick - at),
+    }
 }
 
 /// Now, as of this worker's last tick (at most one `TICK` old), without reading the
@@ -102,8 +119,11 @@ impl CoarseTimers {
     pub fn fire_due(&self) {
         let now = Instant::now();
         TICKED.set(Some(now));
-        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok();
         crate::http1::encode::set_unix_secs(unix.map_or(0, |d| d.as_secs()));
+        WALL_AT_TICK.set(unix.map(|unix| (now, unix)));
         // Wakers are taken out before waking: a woken task runs later, but waking may
         // still re-enter (a waker of another runtime's task) and must not find the
         // table borrowed.
@@ -185,6 +205,24 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::Wake;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn unix_time_of_follows_the_wall_clock_with_or_without_a_tick() {
+        let close = |a: Duration, b: Duration| a.max(b) - a.min(b) < Duration::from_millis(20);
+        let wall = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            assert!(close(unix_time_of(start), wall()));
+            CoarseTimers::default().fire_due();
+            let later = Instant::now() + Duration::from_secs(3);
+            assert!(close(unix_time_of(later), wall() + Duration::from_secs(3)));
+            // Before the tick too: a request that began just before it.
+            assert!(close(unix_time_of(start), wall() - start.elapsed()));
+        })
+        .join()
+        .unwrap();
+    }
 
     struct Count(AtomicUsize);
     impl Wake for Count {

@@ -3,7 +3,7 @@
 //! `rbuf`, and the line formatted into the worker's buffer after the response
 //! (`server.access_log`; docs/ARCHITECTURE.md, Config file).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::conn::Conn;
 use crate::metrics::access_log::{hand_off, FLUSH_AT};
@@ -143,7 +143,15 @@ impl Conn {
     }
 
     /// Formats this request's line into the worker's log buffer.
-    pub(crate) fn log(&self, ctx: &WorkerCtx, gen: &Generation, latency: Duration) {
+    /// One access-log line for the request that `started` (None: refused before it
+    /// began, logged as of now) and took `latency`.
+    pub(crate) fn log(
+        &self,
+        ctx: &WorkerCtx,
+        gen: &Generation,
+        started: Option<Instant>,
+        latency: Duration,
+    ) {
         let Some(format) = &gen.snap.access_log else {
             return;
         };
@@ -215,9 +223,16 @@ impl Conn {
                 (false, 500) => "AUTHORIZER_FAILURE",
                 _ => response_type(self.out.status, self.out.error_message),
             },
-            request_time: (SystemTime::now() - latency)
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            request_time: started
+                .map_or_else(
+                    || {
+                        SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .unwrap_or_default()
+                    },
+                    crate::runtime::coarse_timer::unix_time_of,
+                )
+                .as_millis() as u64,
             canary: self.out.canary,
             client_cert: self.peer_cert.as_deref().filter(|_| self.req.client_cert),
             connection_id: "",

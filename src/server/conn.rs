@@ -268,7 +268,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     c.out.status = 400;
                     c.out.error_message = "Bad Request";
                     c.log_scratch.clear();
-                    c.log(ctx, &gen, Duration::ZERO);
+                    c.log(ctx, &gen, None, Duration::ZERO);
                 }
                 return Ending::Done;
             }
@@ -310,7 +310,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     } else {
                         c.log_scratch.clear();
                     }
-                    c.log(ctx, &gen, Duration::ZERO);
+                    c.log(ctx, &gen, None, Duration::ZERO);
                 }
                 // A 408's client sent part of a head and then nothing until
                 // `header_timeout`; others may be midway through a head or body.
@@ -345,7 +345,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
             cells.integration.observe(t);
         }
         if logging {
-            c.log(ctx, &gen, elapsed);
+            c.log(ctx, &gen, Some(started), elapsed);
         }
         if let Some(opened) = c.websocket.take() {
             // Boxed for the same reason as `handle`, and run after it: an open WebSocket
