@@ -266,8 +266,12 @@ pub async fn proxy(
     }
     let stream = upstream.take().expect("a response implies a stream");
     if c.rhead.status == 101 {
-        super::tunnel::run(ctx, c, stream, h.tunnel_idle).await;
-        lease.release(None);
+        // The connection loop runs the tunnel once this request's future is dropped.
+        c.tunnel = Some(Box::new(super::tunnel::Accepted {
+            upstream: stream,
+            lease,
+            idle: h.tunnel_idle,
+        }));
         return false;
     }
     if answered_early {

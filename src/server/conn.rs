@@ -100,6 +100,10 @@ pub struct Conn {
     /// Set by a WebSocket API's handshake once the 101 is sent: the connection continues
     /// as that WebSocket connection.
     pub websocket: Option<Box<crate::websocket::open::Opened>>,
+    /// Set by an `http` integration whose backend switched protocols: the connection
+    /// continues as a tunnel to it, run and logged (one line, the tunnel's life as its
+    /// latency) after the request's future is gone.
+    pub(crate) tunnel: Option<Box<crate::integration::tunnel::Accepted>>,
     /// Begins when the listener that accepted this connection closes (a stop, or a
     /// reload that removed it): the request under way finishes, and the connection then
     /// closes, as nginx's old workers close theirs, instead of being served on a port
@@ -216,6 +220,7 @@ impl Conn {
             canceller: Canceller::new(),
             compress: crate::pipeline::compress::Plan::NONE,
             websocket: None,
+            tunnel: None,
             listener,
         }
     }
@@ -334,6 +339,10 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         // keeping it out of the connection's own future is what lets an idle connection
         // cost a few hundred bytes. One allocation per request, from the worker's heap.
         let (keep, cells) = boxed(|| handle(ctx, &gen, c)).await;
+        if let Some(accepted) = c.tunnel.take() {
+            // Boxed for the same reason as `handle`; its own future is a few hundred bytes.
+            Box::pin(crate::integration::tunnel::run(ctx, c, accepted)).await;
+        }
         // The head an integration kept apart is this request's: a next request that is
         // never routed (its 404 reads the head where `saved_head` says) got its CORS
         // origin and `$context` values from it. Dropped here, `rbuf` owns its memory again.
