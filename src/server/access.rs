@@ -142,9 +142,8 @@ impl Conn {
         &s[start.min(end_of(i))..end_of(i)]
     }
 
-    /// Formats this request's line into the worker's log buffer.
-    /// One access-log line for the request that `started` (None: refused before it
-    /// began, logged as of now) and took `latency`.
+    /// Formats the line of the request that `started` (None: refused before it began,
+    /// logged as of now) and took `latency` into the worker's log buffer.
     pub(crate) fn log(
         &self,
         ctx: &WorkerCtx,

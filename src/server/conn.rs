@@ -340,7 +340,8 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         // cost a few hundred bytes. One allocation per request, from the worker's heap.
         let (keep, cells) = boxed(|| handle(ctx, &gen, c)).await;
         if let Some(accepted) = c.tunnel.take() {
-            // Boxed for the same reason as `handle`; its own future is a few hundred bytes.
+            // Boxed for the same reason as `handle`, and run after it: an open tunnel
+            // holds only what the tunnel needs, not the request's future.
             Box::pin(crate::integration::tunnel::run(ctx, c, accepted)).await;
         }
         // The head an integration kept apart is this request's: a next request that is
