@@ -23,8 +23,8 @@ pub const TICK: Duration = Duration::from_millis(50);
 thread_local! {
     /// This thread's last `fire_due`: the clock as of the worker's tick.
     static TICKED: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// The same tick on both clocks: the monotonic one and time since the Unix epoch.
-    static WALL_AT_TICK: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+    /// The wall clock at that tick, as time since the Unix epoch.
+    static WALL_AT_TICK: Cell<Option<Duration>> = const { Cell::new(None) };
 }
 
 /// `at` as time since the Unix epoch, from the wall clock as of the last tick: a
@@ -32,10 +32,13 @@ thread_local! {
 /// in milliseconds; a step of the wall clock shows from the next tick on). A thread
 /// without a tick reads the wall clock.
 pub fn unix_time_of(at: Instant) -> Duration {
-    let (tick, unix) = WALL_AT_TICK.get().unwrap_or_else(|| {
-        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        (Instant::now(), unix.unwrap_or_default())
-    });
+    let (tick, unix) = match (TICKED.get(), WALL_AT_TICK.get()) {
+        (Some(tick), Some(unix)) => (tick, unix),
+        _ => {
+            let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            (Instant::now(), unix.unwrap_or_default())
+        }
+    };
     match at.checked_duration_since(tick) {
         Some(after) => unix + after,
         None => unix.saturating_sub(tick - at),
@@ -123,7 +126,7 @@ impl CoarseTimers {
             .duration_since(std::time::UNIX_EPOCH)
             .ok();
         crate::http1::encode::set_unix_secs(unix.map_or(0, |d| d.as_secs()));
-        WALL_AT_TICK.set(unix.map(|unix| (now, unix)));
+        WALL_AT_TICK.set(unix);
         // Wakers are taken out before waking: a woken task runs later, but waking may
         // still re-enter (a waker of another runtime's task) and must not find the
         // table borrowed.
