@@ -20,6 +20,8 @@ use serde_json::json;
 
 #[path = "upgrade/answers.rs"]
 mod answers;
+#[path = "upgrade/bulk.rs"]
+mod bulk;
 
 /// `{PORT}` plain, the admin listener on `admin`, an access log at `log`; API `app`
 /// (`$default` stage) sends everything to upstream `backend` (`target`), with `upgrade`

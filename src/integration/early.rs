@@ -22,7 +22,8 @@ use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody, ResponseHead};
-use crate::tls::{answered_early, peek};
+use crate::runtime::socket_now::peek;
+use crate::tls::answered_early;
 
 /// How often a plain backend is looked at while a body write to it waits, or while the
 /// client pauses its upload.
@@ -121,6 +122,11 @@ pub(super) fn answer_begun(fd: RawFd, acked: &mut Option<u64>) -> bool {
 /// TCP's count of bytes the peer acknowledged (`tcpi_bytes_acked`); None when the socket
 /// can't say.
 pub(super) fn bytes_acked(fd: RawFd) -> Option<u64> {
+    tcp_info(fd).map(|info| info.tcpi_bytes_acked)
+}
+
+/// The socket's `TCP_INFO`; None when it can't say.
+pub(crate) fn tcp_info(fd: RawFd) -> Option<libc::tcp_info> {
     // SAFETY: tcp_info is plain data; zeroed is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -134,7 +140,7 @@ pub(super) fn bytes_acked(fd: RawFd) -> Option<u64> {
             &mut len,
         )
     };
-    (r == 0).then_some(info.tcpi_bytes_acked)
+    (r == 0).then_some(info)
 }
 
 pub(super) fn early_answer() -> Error {

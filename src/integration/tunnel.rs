@@ -28,11 +28,14 @@
 //!    access-logged as one request with status 101 whose latency is the tunnel's life.
 
 use std::cell::{Cell, UnsafeCell};
+use std::io::ErrorKind;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use monoio::buf::IoBuf;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use rustls::{ConnectionCommon, SideData};
 use tracing::debug;
@@ -43,6 +46,8 @@ use crate::http1::parse::RequestHead;
 use crate::http1::response::ResponseHead;
 use crate::metrics::cells::bump;
 use crate::runtime::coarse_timer::coarse_now;
+use crate::runtime::socket_now::{recv_now, send_now};
+use crate::runtime::workers::Driver;
 use crate::runtime::WorkerCtx;
 use crate::server::conn::Conn;
 use crate::tls::{Io, UpstreamIo};
@@ -343,7 +348,9 @@ async fn carry(
 /// read that kept its buffer until the tunnel had been quiet for 500 ms: messages per
 /// second the same or up to 2 % more, without its hash-set insert and remove per read.)
 /// A TLS side keeps its buffer across the wait: rustls may hold plaintext that no
-/// readability would announce.
+/// readability would announce. Under io_uring, a plain side's read after readiness and
+/// the write of what it read are each one system call (`runtime::socket_now`), the
+/// ring's own operations only when those would wait.
 async fn pump<RC, RD, WC, WD>(
     ctx: &WorkerCtx,
     from: &UnsafeCell<Io<RC>>,
@@ -358,6 +365,7 @@ where
     WD: SideData,
 {
     let mut buf = BytesMut::new();
+    let syscalls = ctx.driver == Driver::IoUring;
     loop {
         // SAFETY: see `run`; this direction is the only reader of `from`, and readiness
         // is part of its reading.
@@ -373,8 +381,15 @@ where
             buf = take_buffer(ctx);
         }
         // SAFETY: as above.
-        let (res, back) = unsafe { &mut *from.get() }.read(buf).await;
-        buf = back;
+        let mut res = match unsafe { &*from.get() } {
+            Io::Plain(tcp) if syscalls => recv_now(tcp.as_raw_fd(), &mut buf),
+            _ => Err(ErrorKind::WouldBlock.into()),
+        };
+        if matches!(&res, Err(e) if e.kind() == ErrorKind::WouldBlock) {
+            // SAFETY: as above.
+            let (r, back) = unsafe { &mut *from.get() }.read(buf).await;
+            (res, buf) = (r, back);
+        }
         let n = match res {
             Ok(0) => {
                 ctx.spares.borrow_mut().put_bytes(buf);
@@ -388,10 +403,17 @@ where
         // The worker's coarse clock: idleness is checked on its tick anyway.
         last.set(coarse_now());
         // SAFETY: as above.
-        let (res, back) = unsafe { &mut *to.get() }.write_all(buf).await;
-        buf = back;
-        if res.is_err() {
-            return Err(false);
+        let sent = match unsafe { &*to.get() } {
+            Io::Plain(tcp) if syscalls => send_now(tcp.as_raw_fd(), &buf).unwrap_or(0),
+            _ => 0,
+        };
+        if sent < n {
+            // SAFETY: as above.
+            let (res, back) = unsafe { &mut *to.get() }.write_all(buf.slice(sent..)).await;
+            buf = back.into_inner();
+            if res.is_err() {
+                return Err(false);
+            }
         }
         buf.clear();
         last.set(coarse_now());

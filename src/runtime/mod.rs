@@ -7,6 +7,7 @@ pub(crate) mod listeners;
 pub mod reload;
 pub mod request_id;
 pub mod shutdown;
+pub(crate) mod socket_now;
 pub mod workers;
 
 pub use workers::{run, WorkerCtx};

@@ -15,6 +15,7 @@ mod load;
 mod server;
 mod stream;
 
+use crate::runtime::socket_now::peek;
 use std::io;
 use std::ops::{Deref, DerefMut};
 
@@ -192,23 +193,6 @@ pub fn take_socket_error(fd: std::os::fd::RawFd) -> Option<io::Error> {
         )
     };
     (r == 0 && err != 0).then(|| io::Error::from_raw_os_error(err))
-}
-
-pub(crate) fn peek(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for its length of writes for the duration of the call.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
 }
 
 // The TLS arms are boxed: a rustls read or write is a future of several hundred bytes,
