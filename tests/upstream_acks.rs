@@ -12,7 +12,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,21 +20,7 @@ use common::*;
 
 /// Bytes sent and not yet acknowledged by the peer.
 fn unacked(s: &TcpStream) -> u32 {
-    // SAFETY: tcp_info is plain integers, for which zero is a value.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` and `len` are valid for writes of their sizes for the call.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(r, 0);
-    info.tcpi_unacked
+    tcp_info(s).tcpi_unacked
 }
 
 /// Serves kept-alive connections; for each request, whether its head was acknowledged

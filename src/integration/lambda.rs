@@ -283,7 +283,7 @@ async fn serve(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, l: &LambdaIntegr
     let keep = c.head.keep_alive && !c.closing(ctx);
     write_reply(gen, c, &reply, keep);
     c.rbuf.advance(consumed);
-    if c.flush_wbuf().await.is_err() {
+    if c.flush_response(keep).await.is_err() {
         return false;
     }
     keep

@@ -47,7 +47,7 @@ impl Conn {
             self.wbuf.extend_from_slice(&mock.body);
             self.out.body_sent = mock.body.len() as u64;
         }
-        if self.flush_wbuf().await.is_err() {
+        if self.flush_response(keep).await.is_err() {
             return false;
         }
         keep && self.discard_body(gen).await
@@ -67,7 +67,7 @@ impl Conn {
         self.wbuf.clear();
         cors.write_preflight(matched, origin, &mut self.wbuf);
         self.end_own_head(keep);
-        if self.flush_wbuf().await.is_err() {
+        if self.flush_response(keep).await.is_err() {
             return false;
         }
         keep && self.discard_body(gen).await
@@ -142,7 +142,7 @@ impl Conn {
             self.wbuf.extend_from_slice(body);
             self.out.body_sent = body.len() as u64;
         }
-        if self.flush_wbuf().await.is_err() {
+        if self.flush_response(keep).await.is_err() {
             return false;
         }
         keep && self.discard_body(gen).await

@@ -6,6 +6,8 @@
 mod body_error;
 pub(crate) mod connect;
 mod early;
+#[cfg(test)]
+pub(crate) use early::tcp_info;
 pub mod http;
 pub mod lambda;
 pub mod lambda_event;

@@ -287,8 +287,8 @@ pub async fn response(
 
     let done = match framing {
         _ if encoded => compress::relay(c, &mut up, &ctx.timers, read_wait).await,
-        Framing::None => c.flush_wbuf().await.map(|()| true),
-        Framing::Length(n) => relay_length(c, &mut up, n, &ctx.timers, read_wait).await,
+        Framing::None => c.flush_response(keep).await.map(|()| true),
+        Framing::Length(n) => relay_length(c, &mut up, n, keep, &ctx.timers, read_wait).await,
         Framing::Chunked | Framing::Dechunk => {
             relay_chunked(
                 c,
@@ -473,6 +473,7 @@ async fn relay_length(
     c: &mut Conn,
     up: &mut UpstreamIo,
     n: u64,
+    keep: bool,
     timers: &CoarseTimers,
     wait: Duration,
 ) -> std::io::Result<bool> {
@@ -482,7 +483,12 @@ async fn relay_length(
         cap.body(&c.ubuf[..k]);
     }
     c.out.body_sent = k as u64;
-    c.write_wbuf_and_upstream_bytes(k).await?;
+    if k as u64 == n {
+        // The whole response at once: a closing connection's FIN goes with it.
+        c.finish_with_upstream_bytes(k, keep).await?;
+    } else {
+        c.write_wbuf_and_upstream_bytes(k).await?;
+    }
     let mut left = n - k as u64;
     while left > 0 {
         if read_upstream(c, up, timers, wait).await? == 0 {

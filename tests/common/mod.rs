@@ -31,6 +31,26 @@ pub const DRIVERS: [&str; 2] = ["io_uring", "epoll"];
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// The socket's `TCP_INFO`.
+pub fn tcp_info(s: &TcpStream) -> libc::tcp_info {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain integers, for which zero is a value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are valid for writes of their sizes for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(r, 0, "getsockopt(TCP_INFO)");
+    info
+}
+
 /// A loopback port nothing listens on, for a server a test starts. Taken below the
 /// kernel's ephemeral range (32768 and up on Linux), so no client or upstream connection
 /// of another test can be given it as its source port before the server binds it, and

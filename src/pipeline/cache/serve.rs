@@ -426,7 +426,7 @@ async fn send_hit(gen: &Generation, c: &mut Conn, e: &Entry, hit: Hit) -> bool {
     c.out.body_sent = body.len() as u64;
     if body.len() <= INLINE_BODY {
         c.wbuf.extend_from_slice(body);
-        if c.flush_wbuf().await.is_err() {
+        if c.flush_response(hit.keep).await.is_err() {
             return false;
         }
     } else {
