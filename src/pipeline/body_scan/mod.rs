@@ -329,6 +329,7 @@ fn limit(v: &Value) -> Option<f64> {
     (f.is_finite() && f.abs() <= 9_007_199_254_740_992.0).then_some(f)
 }
 
+mod quote_index;
 mod scanner;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,8 @@
 
 use serde_json::{json, Value};
 
-use super::scanner::{special_byte_offset, special_byte_offset_swar};
+use super::quote_index::{index_quotes, WORDS};
+use super::scanner::{accepts_with, special_byte_offset, special_byte_offset_swar};
 use super::ModelScan;
 use crate::pipeline::json_body::tests::{documents, mutations, tricky_bodies};
 use crate::pipeline::models::compile_model;
@@ -160,6 +161,37 @@ fn the_scan_says_yes_only_when_the_validator_does() {
     // Most valid bodies get the quick yes; the rest (escapes, floats where integers are
     // asked, numbers in enums, repeated names) go to the validator.
     assert!(yes * 10 > valid * 8, "{yes} quick yes of {valid} valid");
+}
+
+/// The quote index changes how strings are found, never the answer: every body, under
+/// every schema, gets the same verdict with it as with each string searched.
+#[test]
+fn the_quote_index_gives_the_answers_the_search_does() {
+    let bodies = bodies();
+    let schemas: Vec<Value> = schemas().into_iter().chain([order_model()]).collect();
+    let scans: Vec<ModelScan> = schemas.iter().map(|s| scan_for(s).0).collect();
+    let mut indexed = 0;
+    for body in &bodies {
+        let mut words = [0u64; WORDS];
+        let Some(used) = index_quotes(body, &mut words).filter(|&n| n > 0) else {
+            continue;
+        };
+        indexed += 1;
+        for (scan, schema) in scans.iter().zip(&schemas) {
+            assert_eq!(
+                accepts_with(&scan.root, body, &words[..used]),
+                accepts_with(&scan.root, body, &[]),
+                "{schema} on {:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+    // Most of the corpus is indexed (the rest has escapes or raw control characters).
+    assert!(
+        indexed * 2 > bodies.len(),
+        "{indexed} of {} indexed",
+        bodies.len()
+    );
 }
 
 #[test]
