@@ -178,6 +178,8 @@ async fn run(c: Arc<Cluster>) {
                 (Job::Run(f), Some(m)) => {
                     tokio::spawn(f(m.clone()));
                 }
+                // No connection now: the job is dropped, and with it any reply channel,
+                // which its caller reads as "no answer" (a registry call: 503, not 410).
                 (Job::Run(_), None) => {}
             }
         }

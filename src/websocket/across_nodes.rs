@@ -46,8 +46,19 @@ pub async fn manage_async(
     let deadline = std::time::Instant::now() + cluster_conn::REMOTE_WAIT + REMOTE_SLACK;
     match poll_reply(rx, deadline).await {
         Some(Some(r)) => Outcome::Remote(from_remote(r)),
-        _ => out,
+        // The registry says this node: its own answer stands.
+        Some(None) => out,
+        None => no_reply(),
     }
+}
+
+/// The cluster asked and no answer came: the side thread had no Redis connection to run
+/// the call on (it drops one that failed, as after a Redis restart, and builds the next
+/// at its next tick), or the answer did not come in time. The connection may be open on
+/// another node, so 503 (retry), not the 410 this node's own search found: a 410 tells a
+/// backend to forget an open connection.
+fn no_reply() -> Outcome {
+    Outcome::Remote(from_remote(cluster_conn::unavailable()))
 }
 
 /// Waits on a worker for the cluster side thread's reply, by polling: a worker's
@@ -83,7 +94,8 @@ pub fn manage_blocking(id: &str, op: Op) -> Outcome {
         .map(|rx| rx.blocking_recv())
     {
         Some(Ok(Some(r))) => Outcome::Remote(from_remote(r)),
-        _ => out,
+        Some(Err(_)) => no_reply(),
+        Some(Ok(None)) | None => out,
     }
 }
 
