@@ -303,18 +303,32 @@ fn redis_killed_mid_load_applies_the_policy_and_reconciles_after() {
     }
 }
 
+/// The nodes' config with a quota of 200 a day, and a Redis timeout of a second: these
+/// tests count tokens, not outages, and on a busy machine three leases in a row slower
+/// than the usual 100 ms opened the breaker mid-test (`deny` then refused what Redis
+/// would have granted).
+fn quota_of_200(yaml: String) -> String {
+    yaml.replace("limit: 50, period: day", "limit: 200, period: day")
+        .replace("timeout: 100ms", "timeout: 1s")
+}
+
 #[test]
 fn a_stopped_node_gives_back_the_quota_tokens_it_did_not_spend() {
     // 200 a day: a node leases 10 at a time. Four nodes in turn each admit one request
     // and stop; what they leased and did not spend is the key's again.
     let redis = Redis::start();
-    let bigger = |yaml: String| yaml.replace("limit: 50, period: day", "limit: 200, period: day");
     for i in 0..4 {
-        let node = start_node_with(&redis.url(), "deny", "epoll", &format!("n{i}"), bigger);
+        let node = start_node_with(
+            &redis.url(),
+            "deny",
+            "epoll",
+            &format!("n{i}"),
+            quota_of_200,
+        );
         assert_eq!(get_with_key(node.p.addr, "/q", Some(K1)).status, 200);
         node.p.stop();
     }
-    let node = start_node_with(&redis.url(), "deny", "epoll", "last", bigger);
+    let node = start_node_with(&redis.url(), "deny", "epoll", "last", quota_of_200);
     assert_eq!(spend(&[node.p.addr], 200), 196, "{}", node.p.log_text());
     assert_eq!(used_today(node.admin), 200);
 }
@@ -325,14 +339,13 @@ fn a_killed_node_strands_at_most_a_chunk_and_a_half_of_a_quota() {
     // next chunk before they are spent: SIGKILLed then, it strands 15 (the README's
     // bound), not one chunk at most.
     let redis = Redis::start();
-    let bigger = |yaml: String| yaml.replace("limit: 50, period: day", "limit: 200, period: day");
-    let a = start_node_with(&redis.url(), "deny", "epoll", "a", bigger);
+    let a = start_node_with(&redis.url(), "deny", "epoll", "a", quota_of_200);
     for _ in 0..5 {
         assert_eq!(get_with_key(a.p.addr, "/q", Some(K1)).status, 200);
     }
     std::thread::sleep(Duration::from_millis(500));
     a.p.kill9();
-    let b = start_node_with(&redis.url(), "deny", "epoll", "b", bigger);
+    let b = start_node_with(&redis.url(), "deny", "epoll", "b", quota_of_200);
     assert_eq!(spend(&[b.p.addr], 250), 200 - 5 - 15, "{}", b.p.log_text());
 }
 
