@@ -248,7 +248,9 @@ fn a_quota_of_50_admits_exactly_50_across_nodes_and_usage_is_the_clusters() {
 /// row slower than 100 ms opened the breaker mid-test (`deny` then refused what Redis
 /// would have granted: 151 of a quota's 196).
 fn quick_timeout(yaml: String) -> String {
-    yaml.replace("timeout: 1s", "timeout: 100ms")
+    let quick = yaml.replace("timeout: 1s", "timeout: 100ms");
+    assert_ne!(quick, yaml, "node_config's timeout moved");
+    quick
 }
 
 /// Redis (fsyncing every write) is killed while two nodes serve: no request waits
@@ -313,7 +315,9 @@ fn redis_killed_mid_load_applies_the_policy_and_reconciles_after() {
 
 /// The nodes' config with a quota of 200 a day.
 fn quota_of_200(yaml: String) -> String {
-    yaml.replace("limit: 50, period: day", "limit: 200, period: day")
+    let bigger = yaml.replace("limit: 50, period: day", "limit: 200, period: day");
+    assert_ne!(bigger, yaml, "node_config's quota moved");
+    bigger
 }
 
 #[test]
