@@ -248,9 +248,13 @@ fn a_quota_of_50_admits_exactly_50_across_nodes_and_usage_is_the_clusters() {
 /// row slower than 100 ms opened the breaker mid-test (`deny` then refused what Redis
 /// would have granted: 151 of a quota's 196).
 fn quick_timeout(yaml: String) -> String {
-    let quick = yaml.replace("timeout: 1s", "timeout: 100ms");
-    assert_ne!(quick, yaml, "node_config's timeout moved");
-    quick
+    replaced(yaml, "timeout: 1s", "timeout: 100ms")
+}
+
+/// `yaml` with `from` made `to`; fails loudly when `node_config` no longer has `from`.
+fn replaced(yaml: String, from: &str, to: &str) -> String {
+    assert!(yaml.contains(from), "node_config has no `{from}` any more");
+    yaml.replace(from, to)
 }
 
 /// Redis (fsyncing every write) is killed while two nodes serve: no request waits
@@ -315,9 +319,7 @@ fn redis_killed_mid_load_applies_the_policy_and_reconciles_after() {
 
 /// The nodes' config with a quota of 200 a day.
 fn quota_of_200(yaml: String) -> String {
-    let bigger = yaml.replace("limit: 50, period: day", "limit: 200, period: day");
-    assert_ne!(bigger, yaml, "node_config's quota moved");
-    bigger
+    replaced(yaml, "limit: 50, period: day", "limit: 200, period: day")
 }
 
 #[test]
