@@ -296,7 +296,9 @@ pub fn check_claims(payload: &[u8], rt: &JwtRt, now: u64) -> Result<Verified, Jw
     let (now_f, leeway) = (now as f64, rt.leeway as f64);
     let field = |name: &str| claims.get(name).map_or(Ok(None), number);
     let exp = field("exp")?.ok_or(JwtError::Expired)?;
-    if exp + leeway <= now_f {
+    // `now` is whole seconds: a fractional `exp` (a NumericDate may have one) is taken
+    // at its second, so a token is never accepted after it, only up to a second before.
+    if (exp + leeway).floor() <= now_f {
         return Err(JwtError::Expired);
     }
     if field("nbf")?.is_some_and(|nbf| nbf - leeway > now_f) {

@@ -71,6 +71,13 @@ fn time_claims_with_and_without_leeway() {
         JwtError::Expired
     );
     assert!(check_claims(&exp_now, &loose, NOW).is_ok());
+    // `now` is whole seconds: NOW + 0.5 has passed somewhere in second NOW.
+    let exp_half = base(json!({"exp": NOW as f64 + 0.5}));
+    assert_eq!(
+        check_claims(&exp_half, &strict, NOW).unwrap_err(),
+        JwtError::Expired
+    );
+    assert!(check_claims(&exp_half, &strict, NOW - 1).is_ok());
     let nbf = base(json!({"exp": NOW + 100, "nbf": NOW + 10}));
     assert_eq!(
         check_claims(&nbf, &strict, NOW).unwrap_err(),

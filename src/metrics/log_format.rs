@@ -369,7 +369,13 @@ impl LogFormat {
                     c if c.is_control() && self.json => {
                         let _ = write!(out, "\\u{:04x}", u32::from(c));
                     }
-                    c if c.is_control() || c == '"' || c == '\\' => {
+                    // Not characters XML 1.0 allows (its `Char`): a parser refuses the
+                    // line, as JSON's would a line that is not UTF-8.
+                    c if c.is_control()
+                        || c == '"'
+                        || c == '\\'
+                        || (self.xml && matches!(c, '\u{fffe}' | '\u{ffff}')) =>
+                    {
                         for b in c.encode_utf8(&mut utf8).bytes() {
                             let _ = write!(out, "\\x{b:02X}");
                         }

@@ -52,6 +52,19 @@ pub struct RequestState {
 }
 
 impl RequestState {
+    /// Forgets what the connection's previous request left. Every request starts here,
+    /// routed or not: an unrouted request's 404 (a gateway response's `$context` values)
+    /// and a refused head's log line read this state too, and must not show the
+    /// previous caller's authorizer verdict or request time.
+    pub fn start(&mut self) {
+        self.canary = false;
+        self.time_ms.set(0);
+        self.cors = CorsMatch::None;
+        // `saved_head` is None here: the connection loop drops it when a request ends.
+        self.auth.reset();
+    }
+
+    /// The route this request matched.
     pub fn begin(&mut self, m: &Matched, canary: bool) {
         self.api = m.stage.api;
         self.stage = m.stage.stage;
@@ -59,10 +72,6 @@ impl RequestState {
         self.canary = canary;
         self.custom_domain = m.custom_domain;
         self.rest = m.rest;
-        self.time_ms.set(0);
-        self.cors = CorsMatch::None;
-        // `saved_head` is None here: the connection loop drops it when a request ends.
-        self.auth.reset();
     }
 
     /// The request time, fixed at the first call for this request.

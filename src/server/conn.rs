@@ -267,6 +267,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
             HeadOutcome::Close => return Ending::Done,
             HeadOutcome::Abandoned => {
                 c.request_id = ctx.ids.next();
+                c.req.start();
                 gen.unrouted.count(400);
                 if gen.snap.access_log.is_some() {
                     c.out.reset();
@@ -279,6 +280,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
             }
             HeadOutcome::Fail(status, message) => {
                 c.request_id = ctx.ids.next();
+                c.req.start();
                 debug!(status, message, peer = %c.peer, "rejected request head");
                 c.wbuf.clear();
                 let (message, extra) = connections::head_refusal(status, message, &c.rbuf);
@@ -330,6 +332,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         let gen = ctx.generation();
         c.request_id = ctx.ids.next();
         c.out.reset();
+        c.req.start();
         let started = Instant::now();
         let logging = gen.snap.access_log.is_some();
         if logging {

@@ -93,6 +93,15 @@ fn xml_values_cannot_close_their_element() {
         String::from_utf8(out).unwrap(),
         "<request id=\"id-1\"><ua>x&lt;/ua&gt;&lt;/request&gt;&lt;request id=&quot;forged&quot;&gt;&lt;ua&gt;&amp;&apos;</ua></request>\n"
     );
+    // U+FFFE and U+FFFF are not XML characters: written as their bytes, the line stays
+    // well-formed; other text beyond ASCII is kept.
+    r.user_agent = "a\u{ffff}b\u{fffe}c\u{fffd}\u{e9}".as_bytes();
+    let mut out = Vec::new();
+    f.render(&mut out, &r);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "<request id=\"id-1\"><ua>a\\xEF\\xBF\\xBFb\\xEF\\xBF\\xBEc\u{fffd}\u{e9}</ua></request>\n"
+    );
 }
 
 #[test]
