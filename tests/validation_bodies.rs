@@ -22,7 +22,12 @@ apis:
       Pet: {{ type: object, required: [kind], properties: {{ kind: {{ enum: [dog, cat] }} }} }}
       Any: {{ type: object }}
       Qty: {{ type: object, required: [qty], properties: {{ qty: {{ type: integer }}, note: {{ type: string, maxLength: 8 }} }} }}
+      Price: {{ type: object, properties: {{ price: {{ type: number, multipleOf: 0.5 }} }} }}
     routes:
+      "POST /price":
+        integration: {{ type: http, upstream: echo }}
+        request_validator: all
+        request_model: Price
       "POST /pets":
         integration: {{ type: http, upstream: echo }}
         request_validator: all
@@ -209,6 +214,43 @@ fn a_negative_zero_is_an_integer() {
         ] {
             let r = post(&p, "/qty", "", body);
             assert_eq!(r.status, 400, "{driver}: {}", String::from_utf8_lossy(body));
+        }
+    }
+}
+
+/// A negative exponent of zero (`1e-0`, RFC 8259's `e [minus] 1*DIGIT`) is a number:
+/// the `-0` fix above blanked its sign and refused the body as not JSON. A body of a
+/// form feed is not empty JSON: only JSON's whitespace is (it passed as `{}`).
+#[test]
+fn exponents_of_minus_zero_are_numbers_and_only_json_whitespace_is_empty() {
+    let origin = Origin::echo();
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin.addr), driver);
+        for body in [&br#"{"price": 1e-0}"#[..], br#"{"price": 2.5E-0}"#] {
+            let r = post(&p, "/price", "", body);
+            assert_eq!(
+                r.status,
+                200,
+                "{driver}: {}: {}",
+                String::from_utf8_lossy(body),
+                r.text()
+            );
+            assert_eq!(origin.last().body, body, "{driver}");
+        }
+        let r = post(&p, "/price", "", br#"{"price": 1.25e-0}"#);
+        assert_eq!(
+            r.status,
+            400,
+            "{driver}: not a multiple of 0.5: {}",
+            r.text()
+        );
+        for body in [&b" \t\r\n"[..], b""] {
+            let r = post(&p, "/any", "", body);
+            assert_eq!(r.status, 200, "{driver}: {body:?}: {}", r.text());
+        }
+        for body in [&b"\x0c"[..], b"\x0c\x0c\n", b" \x0b"] {
+            let r = post(&p, "/any", "", body);
+            assert_eq!(r.status, 400, "{driver}: {body:?}: {}", r.text());
         }
     }
 }

@@ -76,11 +76,7 @@ impl BodyModel {
 
     /// Whether `body` is JSON the model accepts: an empty body is `{}`.
     pub fn accepts(&self, body: &[u8]) -> bool {
-        let body = if body.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            body
-        };
+        let body = if json_blank(body) { b"{}" } else { body };
         if self.scan.as_ref().is_some_and(|scan| scan.accepts(body)) {
             return true;
         }
@@ -474,9 +470,11 @@ pub(crate) fn integer_negative_zeros(body: &[u8]) -> Option<Vec<u8>> {
     // a `-0` that could be the number (it was about a tenth of the CPU of compare's
     // validated 1 KiB request). memchr for `-`: memmem for `-0` built its searcher on
     // every call.
+    // Not an exponent's sign: `1e-0` is the float 1, and blanked it was `1e 0`, not JSON.
     let bare_zero = |&i: &usize| {
         body.get(i + 1) == Some(&b'0')
             && !matches!(body.get(i + 2), Some(b'0'..=b'9' | b'.' | b'e' | b'E'))
+            && !matches!(i.checked_sub(1).map(|p| body[p]), Some(b'e' | b'E'))
     };
     memchr::memchr_iter(b'-', body).find(bare_zero)?;
     let mut out: Option<Vec<u8>> = None;
@@ -500,10 +498,18 @@ pub(crate) fn integer_negative_zeros(body: &[u8]) -> Option<Vec<u8>> {
 
 /// The body as a `Value` (bodies the tape leaves aside, invalid ones); an empty body is `{}` (so a model's `required` still applies).
 fn body_value(body: &[u8]) -> Result<Value, serde_json::Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if json_blank(body) {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_slice(body)
+}
+
+/// Nothing but JSON's whitespace (RFC 8259 §2: space, tab, LF, CR), as an empty body is
+/// taken: a form feed, which `is_ascii_whitespace` counts, is not JSON, and such a
+/// body passed as `{}`.
+fn json_blank(body: &[u8]) -> bool {
+    body.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// `type/subtype`, both tokens (RFC 9110 §8.3.1).
@@ -589,6 +595,7 @@ mod tests {
             None
         );
         assert_eq!(zeros(br#"{"s":"a -0 b","t":"\"-0"}"#), None);
+        assert_eq!(zeros(br#"{"p":1e-0,"q":2.5E-0,"r":[1e-0]}"#), None);
         let blanked = zeros(br#"{"q":-0,"s":"-0","r":[-0]}"#);
         assert_eq!(
             blanked.as_deref(),
