@@ -122,3 +122,76 @@ fn idle_timeout_zero_turns_keep_alive_off() {
         }
     }
 }
+
+/// Reads until the connection ends or `limit` passes: what came, and whether it ended.
+fn until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+/// A blank line after a request is no request (RFC 9112 §2.2): the connection stays
+/// idle and closes silently at `idle_timeout`, as nginx's does, without the 408 of a head
+/// sent in part (it got one at `header_timeout`).
+#[test]
+fn a_blank_line_between_requests_leaves_the_connection_idle() {
+    let origin = Origin::echo();
+    let yaml = proxy_config(origin.addr, 1).replace(
+        "header_timeout: 2s, idle_timeout: 5s",
+        "header_timeout: 1s, idle_timeout: 3s",
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        assert_eq!(request(&mut s, "/first").status, 200, "{driver}");
+        s.write_all(b"\r\n").unwrap();
+        // Past header_timeout: nothing was written; the next request is served.
+        thread::sleep(Duration::from_millis(1500));
+        assert_eq!(request(&mut s, "/second").status, 200, "{driver}");
+        s.write_all(b"\r\n\r\n").unwrap();
+        let started = std::time::Instant::now();
+        let (got, closed) = until_closed(&mut s, Duration::from_secs(8));
+        assert!(closed, "{driver}: still open");
+        assert!(
+            got.is_empty(),
+            "{driver}: {}",
+            String::from_utf8_lossy(&got)
+        );
+        assert!(
+            started.elapsed() > Duration::from_millis(2500),
+            "{driver}: closed at {:?}, before idle_timeout",
+            started.elapsed()
+        );
+    }
+}
+
+/// A TCP urgent byte on a parked connection wakes its readiness wait with nothing to
+/// read. Under io_uring the read after it then waited with no deadline: the connection
+/// outlived `idle_timeout`, and a stop waited its drain timeout for it.
+#[test]
+fn an_urgent_byte_does_not_keep_a_parked_connection_open() {
+    use std::os::fd::AsRawFd;
+    let origin = Origin::echo();
+    let yaml = proxy_config(origin.addr, 1).replace("idle_timeout: 5s", "idle_timeout: 2s");
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        assert_eq!(request(&mut s, "/first").status, 200, "{driver}");
+        thread::sleep(Duration::from_millis(800)); // parked
+                                                   // SAFETY: one byte from a live buffer on an open socket.
+        let sent = unsafe { libc::send(s.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1, "{driver}");
+        let (_, closed) = until_closed(&mut s, Duration::from_secs(6));
+        assert!(closed, "{driver}: open 6 s after an idle_timeout of 2 s");
+        // The worker serves on.
+        assert_eq!(p.get("/after").status, 200, "{driver}");
+    }
+}

@@ -172,3 +172,48 @@ fn an_upload_whose_backend_fails_midway_gets_the_502() {
         assert_eq!(r.header("connection"), Some("close"), "{driver}");
     }
 }
+
+/// Requests pipelined behind one that closes the connection (`Connection: close`, or
+/// HTTP/1.0) are never answered, and must not cost the closing answer its end: closing
+/// with them unread sent a reset while the answer was still in the socket's send queue,
+/// and a slow reader got ~100 KB of a 4 MiB body, then "connection reset".
+#[test]
+fn requests_pipelined_behind_a_close_do_not_cut_its_answer() {
+    const BIG: usize = 4 * 1024 * 1024;
+    let body: &'static [u8] = Box::leak(vec![b'b'; BIG].into_boxed_slice());
+    let origin = Origin::fixed(body);
+    for driver in DRIVERS {
+        let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        for first in [
+            "GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "GET /big HTTP/1.0\r\nHost: a\r\n\r\n",
+        ] {
+            let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+            let mut s = p.connect();
+            let mut out = first.as_bytes().to_vec();
+            while out.len() < 100_000 {
+                out.extend_from_slice(b"GET /more HTTP/1.1\r\nHost: a\r\n\r\n");
+            }
+            s.write_all(&out).unwrap();
+            // A slow reader: the answer waits in the send queue when the gateway closes.
+            std::thread::sleep(Duration::from_millis(300));
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut got = Vec::new();
+            let read = s.read_to_end(&mut got);
+            assert!(
+                read.is_ok(),
+                "{driver}: {first:?}: {read:?} after {} bytes",
+                got.len()
+            );
+            let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert_eq!(got.len() - head_end, BIG, "{driver}: {first:?}");
+            assert!(got.starts_with(b"HTTP/1.1 200"), "{driver}");
+            let after = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(
+                after - before,
+                1,
+                "{driver}: a pipelined request went upstream"
+            );
+        }
+    }
+}

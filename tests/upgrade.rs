@@ -494,6 +494,20 @@ fn a_bad_upgrade_setting_is_an_error_with_its_key_path() {
         out.contains(&format!("{at}.idle_timeout: expected a duration")),
         "{out}"
     );
+    // 0s passed `check`, and every tunnel of the route ended right after its 101.
+    let cfg = config(
+        "127.0.0.1:9",
+        free_port(),
+        &dir.join("a.log"),
+        Some("{ protocols: [websocket], idle_timeout: 0s }"),
+        "",
+    );
+    let (code, out) = check(&cfg);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{at}.idle_timeout: must be above 0")),
+        "{out}"
+    );
 }
 
 #[test]

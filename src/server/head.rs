@@ -42,6 +42,17 @@ impl Conn {
         // starts at its next request's first byte (idle until then).
         let mut deadline = fresh.then(|| Instant::now() + limits.header_timeout);
         loop {
+            // Blank lines before a request are no request (RFC 9112 §2.2): dropped, so a
+            // kept-alive connection that sent only those is still idle (closed silently
+            // at `idle_timeout`), not a head half sent (answered 408).
+            let blank = self
+                .rbuf
+                .iter()
+                .take_while(|&&b| matches!(b, b'\r' | b'\n'));
+            let blank = blank.count();
+            if blank > 0 {
+                bytes::Buf::advance(&mut self.rbuf, blank);
+            }
             if !self.rbuf.is_empty() {
                 let d = *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
                 match parse_request(&self.rbuf, &parse_limits, &mut self.head) {

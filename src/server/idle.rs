@@ -115,7 +115,20 @@ impl Conn {
             _ = self.listener.wait() => false,
         };
         self.unpark_buffers(ctx);
-        ready && matches!(self.read_client().await, Ok(n) if n > 0)
+        if !ready {
+            return false;
+        }
+        // Bounded as the wait was: readiness without bytes to read (a TCP urgent byte
+        // wakes the poll under io_uring) left this read, and the connection, waiting
+        // past `idle_timeout` and through a stop.
+        let buf = std::mem::take(&mut self.rbuf);
+        let (read, buf) = monoio::select! {
+            r = super::conn::read_into(&mut self.stream, buf) => r,
+            _ = ctx.timers.sleep_until(give_up) => return false,
+            _ = self.listener.wait() => return false,
+        };
+        self.rbuf = buf;
+        matches!(read, Ok(n) if n > 0)
     }
 
     /// Gives this connection's (empty) buffers to the worker's spares.

@@ -215,6 +215,10 @@ fn upgrade(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Upgrade> {
         Some(names)
     });
     f.set(d, "idle_timeout", &mut up.idle_timeout, Decoder::duration);
+    if up.idle_timeout.is_zero() {
+        // Every tunnel would end right after its 101.
+        d.error(&p.key("idle_timeout"), "must be above 0");
+    }
     Some(up)
 }
 
