@@ -236,7 +236,10 @@ async fn serve_io(
 ) {
     let ctx = &*ctx;
     let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert, listener);
-    if serve_requests(ctx, &mut c).await == Ending::ClientMaySend {
+    let ending = serve_requests(ctx, &mut c).await;
+    // A TLS answer that broke midway ends with a bare close, never close_notify (which
+    // lingering sends): that is what tells the client its body is short.
+    if ending == Ending::ClientMaySend && !(c.out.cut_short && c.stream.is_tls()) {
         // Boxed: a rare ending, kept out of every idle connection's task.
         Box::pin(c.linger(ctx)).await;
     } else if let (Io::Tls(tls), false) = (&mut c.stream, c.out.cut_short) {
