@@ -109,6 +109,9 @@ pub struct Conn {
     /// closes, as nginx's old workers close theirs, instead of being served on a port
     /// the config no longer has.
     pub(crate) listener: Rc<Drain>,
+    /// When a connection that did not start with its head opened (a TLS handshake came
+    /// first): its first head's `header_timeout` counts from here, as nginx's does.
+    pub(super) opened: Option<Instant>,
 }
 
 /// Serves a plain connection. Not `async`: its future is `serve_io`'s, without a second
@@ -121,7 +124,7 @@ pub fn serve(
     peer: SocketAddr,
     listener: Rc<Drain>,
 ) -> impl std::future::Future<Output = ()> {
-    serve_io(ctx, Io::Plain(stream), peer, None, None, listener)
+    serve_io(ctx, Io::Plain(stream), peer, None, None, listener, None)
 }
 
 /// Serves a connection accepted on a TLS listener: the handshake first, bounded by
@@ -139,6 +142,7 @@ pub async fn serve_tls(
     };
     let limit = gen.snap.server.limits.header_timeout;
     drop(gen);
+    let opened = Instant::now();
     // Boxed, like a request's future: the handshake's state is large and short-lived.
     let accept = Box::pin(crate::tls::accept(&tls, stream));
     let mut accept = std::pin::pin!(monoio::time::timeout(limit, accept));
@@ -154,7 +158,8 @@ pub async fn serve_tls(
     match handshake {
         Ok(Ok(done)) => {
             let stream = Io::Tls(Box::new(done.stream));
-            serve_io(ctx, stream, peer, Some(done.site), done.peer_cert, listener).await;
+            let (site, cert) = (Some(done.site), done.peer_cert);
+            serve_io(ctx, stream, peer, site, cert, listener, Some(opened)).await;
         }
         Ok(Err(AcceptError::PlainHttp(mut tcp))) => {
             debug!(%peer, "plain HTTP on a TLS listener");
@@ -193,6 +198,7 @@ impl Conn {
         tls_site: Option<Arc<Site>>,
         peer_cert: Option<Box<PeerCert>>,
         listener: Rc<Drain>,
+        opened: Option<Instant>,
     ) -> Conn {
         // An IPv4 client of a dual-stack listener ([::]) comes as ::ffff:a.b.c.d: it is
         // a.b.c.d in X-Forwarded-For, sourceIp, events and logs, as API Gateway has it
@@ -222,6 +228,7 @@ impl Conn {
             websocket: None,
             tunnel: None,
             listener,
+            opened,
         }
     }
 }
@@ -233,9 +240,10 @@ async fn serve_io(
     tls_site: Option<Arc<Site>>,
     peer_cert: Option<Box<PeerCert>>,
     listener: Rc<Drain>,
+    opened: Option<Instant>,
 ) {
     let ctx = &*ctx;
-    let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert, listener);
+    let mut c = Conn::new(ctx, stream, peer, tls_site, peer_cert, listener, opened);
     let ending = serve_requests(ctx, &mut c).await;
     // A TLS answer that broke midway ends with a bare close, never close_notify (which
     // lingering sends): that is what tells the client its body is short.

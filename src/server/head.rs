@@ -37,10 +37,12 @@ impl Conn {
             max_headers: 100,
         };
         // A new connection's head must be whole `header_timeout` after it opened (as
-        // nginx's client_header_timeout), not after its first byte: a client sending
-        // that byte late held the connection nearly twice as long. A kept-alive one's
+        // nginx's client_header_timeout), not after its first byte (or, on TLS, after
+        // its handshake): a client sending that byte late held the connection nearly
+        // twice as long. A kept-alive one's
         // starts at its next request's first byte (idle until then).
-        let mut deadline = fresh.then(|| Instant::now() + limits.header_timeout);
+        let mut deadline =
+            fresh.then(|| self.opened.unwrap_or_else(Instant::now) + limits.header_timeout);
         loop {
             // Blank lines before a request are no request (RFC 9112 §2.2): dropped, so a
             // kept-alive connection that sent only those is still idle (closed silently

@@ -204,8 +204,10 @@ pub async fn accept(tls: &ServerTls, mut tcp: TcpStream) -> Result<Accepted, Acc
             )
             .into());
         }
-        // A TLS record starts with 0x16 (handshake); a letter is an HTTP method.
-        if first && buf[0].is_ascii_uppercase() {
+        // A TLS record starts with 0x16 (handshake); a letter is an HTTP method (any
+        // case: nginx answers `get /` so too), and a blank line may come before one
+        // (RFC 9112 §2.2).
+        if first && (buf[0].is_ascii_alphabetic() || matches!(buf[0], b'\r' | b'\n')) {
             return Err(AcceptError::PlainHttp(tcp));
         }
         first = false;
