@@ -54,6 +54,22 @@ pub(super) async fn lost_data(
     Ok(lost)
 }
 
+/// The `epoch` marker this node's quota counts are in Redis under: set by the sync once
+/// it has seen the marker and, after a loss, given Redis its counts again. Leases carry
+/// it, and Redis refuses one under another marker (`scripts::LEASE`).
+static LEASABLE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+pub(super) fn set_leasable(marker: &str) {
+    let mut m = LEASABLE.lock().unwrap_or_else(|e| e.into_inner());
+    if *m != marker {
+        marker.clone_into(&mut m);
+    }
+}
+
+pub(super) fn leasable() -> String {
+    LEASABLE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Where the state store keeps the last `epoch` marker seen.
 const EPOCH: &str = "cluster.epoch";
 

@@ -5,10 +5,15 @@ use std::sync::OnceLock;
 
 use redis::Script;
 
-/// KEYS[1] counter · ARGV want, limit, ttl ms → {granted, used after}. Grants at most
-/// what is left of `limit`: the sum of all grants for one key never exceeds it
-/// (Sentry Relay's global limiter scheme).
+/// KEYS[1] counter, KEYS[2] the `epoch` marker · ARGV want, limit, ttl ms, the marker
+/// this node's counts are in ('' before its first sync) → {granted, used after}. Grants
+/// at most what is left of `limit`: the sum of all grants for one key never exceeds it
+/// (Sentry Relay's global limiter scheme). {-1, 0} when Redis lost its data since
+/// (another marker, or none): the counter lacks this node's counts until its sync gives
+/// them again, and a grant against it over-admitted (a FLUSHALL under load let 3 nodes
+/// admit 656 of a quota of 500).
 const LEASE: &str = r"
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1, 0} end
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local room = tonumber(ARGV[2]) - used
 if room <= 0 then return {0, used} end

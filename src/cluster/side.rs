@@ -311,11 +311,13 @@ async fn lease(
     }
     let mut inv = scripts::lease().prepare_invoke();
     inv.key(redis_key(&c, &limit, window))
+        .key(c.key("epoch"))
         .arg(want)
         .arg(limit.limit)
-        .arg(ttl_ms(&limit));
+        .arg(ttl_ms(&limit))
+        .arg(super::epoch::leasable());
     let call = inv.invoke_async(&mut m);
-    let r: redis::RedisResult<(u64, u64)> = match tokio::time::timeout(c.cfg.timeout, call).await {
+    let r: redis::RedisResult<(i64, u64)> = match tokio::time::timeout(c.cfg.timeout, call).await {
         Ok(r) => r,
         Err(_) => Err(redis::RedisError::from(std::io::Error::from(
             std::io::ErrorKind::TimedOut,
@@ -323,7 +325,12 @@ async fn lease(
     };
     c.metrics.call(t0.elapsed(), r.is_ok());
     let got = match r {
+        Ok((-1, _)) => {
+            debug!(limit = %limit.id, "cluster: Redis lost its data; leases wait for this node's sync to give its counts again");
+            None
+        }
         Ok((granted, used)) => {
+            let granted = granted.max(0) as u64;
             c.metrics.lease(granted as u32);
             limit.adapt(used, c.nodes());
             Some(granted as u32)
@@ -385,6 +392,7 @@ async fn sync(
             }
         }
     }
+    let before = s.epoch.clone();
     let lost = lost_data(c, &mut m, s, epoch).await?;
     // After `lost_data`, which hands the nodes live before a loss to the registry's
     // reader; a failed `lost_data` keeps the earlier list for the next try.
@@ -394,9 +402,17 @@ async fn sync(
         s.usage.clear();
         s.resend_stored = true;
         s.published_hash.clear();
-        reseed_quotas(c, &mut m).await?;
+        if let Err(e) = reseed_quotas(c, &mut m).await {
+            // Seen as a loss again at the next sync, and the counts given then: taken
+            // for seen, they were never given, and leases went on without them.
+            s.epoch = before;
+            return Err(e);
+        }
         c.hold_breaker_open();
         warn!("cluster: Redis lost what it held (restarted without persistence, or flushed): this node gave it its quota counts again, and writes its usage and config hash again");
+    }
+    if let Some(marker) = &s.epoch {
+        super::epoch::set_leasable(marker);
     }
     if super::budget::SEEDS_PENDING.swap(false, Ordering::AcqRel) {
         if let Err(e) = seed_quotas(c, &mut m).await {
