@@ -220,7 +220,8 @@ fn cluster_drift(c: &config::model::Cluster, text: &str) -> Option<config::Confi
         )),
         Ok(None) => None,
         Err(e) => say(format!(
-            "cannot reach Redis to compare config hashes ({e}); not checked"
+            "cannot reach Redis to compare config hashes ({}); not checked",
+            portico::cluster::admin::Failure(&e)
         )),
     }
 }

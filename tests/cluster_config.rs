@@ -35,6 +35,43 @@ fn an_unusable_redis_address_is_an_error_at_its_key_path() {
     assert!(out.contains("percent-encoded"), "{out}");
 }
 
+/// An address that does not decode (or none) hides none of its siblings' errors.
+#[test]
+fn a_redis_value_that_does_not_decode_leaves_the_other_errors_reported() {
+    let rest = "on_failure: sometimes, timeout: 9s, node: 'a|b'";
+    for redis in [
+        "redis: [1], ",
+        "redis: '${env:PORTICO_TEST_UNSET_REDIS}', ",
+        "",
+    ] {
+        let (code, out) = check(&format!("cluster: {{ {redis}{rest} }}\n"));
+        assert_eq!(code, 1, "{redis}: {out}");
+        let missing = redis.is_empty() && out.contains(r#"cluster: missing key "redis""#);
+        assert!(missing || out.contains("cluster.redis: "), "{redis}: {out}");
+        for key in ["on_failure", "timeout", "node"] {
+            assert!(
+                out.contains(&format!("cluster.{key}: ")),
+                "{redis}: {key}: {out}"
+            );
+        }
+    }
+}
+
+/// A Redis that answers the probe and then nothing: `check` says so, not "Resource
+/// temporarily unavailable (os error 11)" (a blocking read's timeout).
+#[test]
+fn a_redis_that_stops_answering_is_no_answer_in_time() {
+    let port = free_port();
+    let _stalled = common::redis::Impostor::hang_after_setup(port);
+    let (code, out) = check(&with_redis(&format!("redis://127.0.0.1:{port}")));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("cannot reach Redis to compare config hashes (no answer in time)"),
+        "{out}"
+    );
+    assert!(!out.contains("os error"), "{out}");
+}
+
 #[test]
 fn the_redis_address_forms_redis_rs_takes_pass() {
     for url in [

@@ -30,6 +30,7 @@ pub fn flush(_: &AdminCtx, req: &Request, _: &Params) -> Response {
     if let Some(c) = crate::cluster::get() {
         // The other nodes see the generation move at their next sync.
         if let Err(e) = crate::cluster::admin::flush_cache(c, api, stage) {
+            let e = crate::cluster::admin::Failure(&e);
             tracing::error!(error = %e, "admin: cannot flush the cache on the other nodes");
             return Response::message(
                 503,

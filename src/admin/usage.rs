@@ -63,7 +63,7 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
     let rows = match crate::cluster::get() {
         // The cluster's figures: every node's counts, this node's up to the request.
         Some(c) => crate::cluster::admin::usage(c, &plan.name, key, read_from, to)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| crate::cluster::admin::Failure(&e).to_string()),
         None => store
             .usage(&plan.name, key, read_from, to)
             .map_err(|e| e.to_string()),

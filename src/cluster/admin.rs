@@ -26,6 +26,20 @@ pub fn connect(url: &str, timeout: Duration) -> redis::RedisResult<redis::Connec
     Ok(conn)
 }
 
+/// An admin call's error for a log line, an answer or `check`: one that timed out (the
+/// blocking socket's "Resource temporarily unavailable (os error 11)") says so.
+pub struct Failure<'e>(pub &'e redis::RedisError);
+
+impl std::fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_timeout() {
+            f.write_str("no answer in time")
+        } else {
+            self.0.fmt(f)
+        }
+    }
+}
+
 fn conn(c: &Cluster) -> redis::RedisResult<redis::Connection> {
     // Admin calls may do a few round trips: a little more than one request's timeout.
     connect(&c.cfg.redis, c.cfg.timeout.max(Duration::from_millis(200)))
@@ -177,7 +191,7 @@ pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
     };
     let mut con = match conn(c) {
         Ok(con) => con,
-        Err(e) => return not_created(&e),
+        Err(e) => return not_created(&Failure(&e)),
     };
     let mut inv = scripts::create_key().prepare_invoke();
     inv.key(c.key("keys")).key(c.key("keys:v")).key(&fence);
@@ -188,7 +202,7 @@ pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
         Ok(0) => return Published::NameTaken,
         Ok(2) => return Published::ValueTaken,
         Ok(n) => return not_created(&format_args!("unexpected answer {n}")),
-        Err(e) if !unsure(&e) => return not_created(&e),
+        Err(e) if !unsure(&e) => return not_created(&Failure(&e)),
         Err(e) => e,
     };
     drop(con);
@@ -197,7 +211,7 @@ pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
     check.arg(&k.name).arg(&json).arg(FENCE_MS);
     match conn(c).and_then(|mut con| check.invoke::<i64>(&mut con)) {
         Ok(1) => Published::Live,
-        Ok(_) => not_created(&e),
+        Ok(_) => not_created(&Failure(&e)),
         Err(e2) => {
             KeyWrite::Undo {
                 name: k.name.clone(),
@@ -206,7 +220,7 @@ pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
             }
             .keep(c);
             Published::NotCreated {
-                cause: format!("{e}; then, checking: {e2}"),
+                cause: format!("{}; then, checking: {}", Failure(&e), Failure(&e2)),
                 removing: true,
             }
         }
@@ -242,9 +256,9 @@ pub fn revoke_key(c: &Cluster, name: &str, digest: &[u8; 32], config: bool) -> R
         Ok(()) => return Revoked::Everywhere,
         Err((true, e)) if unsure(&e) => match once() {
             Ok(()) => return Revoked::Everywhere,
-            Err((_, e2)) => format!("{e}; then: {e2}"),
+            Err((_, e2)) => format!("{}; then: {}", Failure(&e), Failure(&e2)),
         },
-        Err((_, e)) => e.to_string(),
+        Err((_, e)) => Failure(&e).to_string(),
     };
     w.keep(c);
     Revoked::Pending(cause)

@@ -128,6 +128,8 @@ pub struct Impostor {
 enum Act {
     Garbage,
     GarbageAfterSetup,
+    /// As `GarbageAfterSetup`, then silent: a Redis that stalls.
+    HangAfterSetup,
     Flood,
 }
 
@@ -140,6 +142,10 @@ impl Impostor {
     /// command (a client's setup), every later one with garbage.
     pub fn garbage_after_setup(port: u16) -> Impostor {
         Self::start(port, Act::GarbageAfterSetup)
+    }
+
+    pub fn hang_after_setup(port: u16) -> Impostor {
+        Self::start(port, Act::HangAfterSetup)
     }
 
     pub fn flood(port: u16) -> Impostor {
@@ -180,12 +186,13 @@ fn answer(mut c: TcpStream, act: Act, stop: &AtomicBool) {
             return;
         }
         let reply = match act {
-            Act::GarbageAfterSetup if first => {
+            Act::GarbageAfterSetup | Act::HangAfterSetup if first => {
                 match buf[..n].iter().filter(|b| **b == b'*').count() {
                     0 => b"+PONG\r\n".to_vec(),
                     commands => b"+OK\r\n".repeat(commands),
                 }
             }
+            Act::HangAfterSetup => continue,
             Act::Garbage | Act::GarbageAfterSetup => {
                 b"HTTP/1.1 400 Bad\r\n\r\n\x00\xff garbage\r\n".to_vec()
             }

@@ -15,21 +15,23 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
             "prefix",
         ],
     );
-    let redis = f.need(d, "redis", Decoder::string)?;
+    // Checked on if it does not decode: its siblings' errors are reported beside its own.
+    let redis = f.need(d, "redis", Decoder::string);
     let rp = p.key("redis");
-    if let Some(rest) = redis.strip_prefix("redis://") {
+    let url = redis.as_deref().unwrap_or("redis://ok");
+    if let Some(rest) = url.strip_prefix("redis://") {
         if rest.is_empty() || rest.starts_with('/') {
-            d.error(&rp, unlike_redis_url(&redis));
-        } else if let Err(e) = redis_url(&redis) {
+            d.error(&rp, unlike_redis_url(url));
+        } else if let Err(e) = redis_url(url) {
             d.error(&rp, e);
         }
-    } else if redis.starts_with("rediss://") || redis.starts_with("unix:") {
+    } else if url.starts_with("rediss://") || url.starts_with("unix:") {
         d.error(
             &rp,
             "only redis://host:port is supported (no TLS, no unix sockets)",
         );
     } else {
-        d.error(&rp, unlike_redis_url(&redis));
+        d.error(&rp, unlike_redis_url(url));
     }
     let on_failure = f
         .opt(d, "on_failure", |d, v, p| {
@@ -69,7 +71,7 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
         d.error(&p.key("prefix"), "must be a non-empty word without spaces");
     }
     Some(Cluster {
-        redis,
+        redis: redis?,
         on_failure,
         timeout,
         node,
