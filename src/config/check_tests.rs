@@ -547,7 +547,7 @@ fn a_body_limit_of_0_is_a_warning() {
 #[test]
 fn workers_says_what_it_takes() {
     // It said "a whole number ≥ 0": 0 is refused, and `auto` is taken.
-    let expected = "expected auto or a number of workers, 1 to 1024";
+    let expected = "expected auto or a number of workers, 1 to 256";
     assert_eq!(
         errors("server: { workers: \"2\" }\napis: {}\n"),
         [format!(

@@ -123,6 +123,18 @@ pub enum Workers {
     Count(usize),
 }
 
+impl Workers {
+    /// How many workers run: `auto` is one per available core, at most `MAX_WORKERS`.
+    pub fn count(self) -> usize {
+        match self {
+            Workers::Count(n) => n.max(1),
+            Workers::Auto => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(crate::config::validate::MAX_WORKERS),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriverChoice {
     Auto,

@@ -376,7 +376,7 @@ api_keys:
         load_errors(yaml),
         [
             r#"server.listen: expected a list, got "127.0.0.1:8080""#,
-            r#"server.workers: expected auto or a number of workers, 1 to 1024, got "many""#,
+            r#"server.workers: expected auto or a number of workers, 1 to 256, got "many""#,
             r#"server.driver: expected one of auto, io_uring, epoll, got "kqueue""#,
             r#"server.limits.max_body_bytes: expected a size like 10485760, 512KB or 64MiB, got "10mb""#,
             r#"server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, got "abc""#,
@@ -536,7 +536,7 @@ apis:
         load_errors(yaml),
         [
             r#"server: unknown key "listne" (did you mean "listen"?)"#,
-            "server.workers: expected auto or a number of workers, 1 to 1024, got 0.5",
+            "server.workers: expected auto or a number of workers, 1 to 256, got 0.5",
             "state_dir: expected a string, got 7",
             r#"apis.shop.protocol: expected one of http, websocket, got "grpc""#,
             r#"apis.shop.stages.prod.canary.percent: expected a number, got "lots""#,

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::model::{self, Config, Quota, Throttle, Workers};
+use super::model::{self, Config, Quota, Throttle};
 use crate::cluster::SharedLimit;
 use crate::global::keys::digest;
 use crate::global::lease::{GlobalPool, UNLIMITED_RATE};
@@ -182,10 +182,7 @@ pub fn compile(cfg: &Config) -> TrafficRt {
         }
         stages.push(per_stage);
     }
-    let workers = match cfg.server.workers {
-        Workers::Count(n) => n.max(1),
-        Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let workers = cfg.server.workers.count();
     let pools = limits
         .iter()
         .map(|l| GlobalPool::new(l.rate, l.burst, workers))

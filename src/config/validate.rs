@@ -26,8 +26,10 @@ const MAX_STAGE_VARIABLE_NAME: usize = 64;
 const MAX_STAGE_VARIABLE_VALUE: usize = 512;
 /// Smaller than this and ordinary browsers' request heads would be refused with 431.
 const MIN_HEADER_BYTES: usize = 1024;
-/// One thread per worker; far more than any machine has cores (README: `server.workers`).
-pub(crate) const MAX_WORKERS: usize = 1024;
+/// One thread per worker (README: `server.workers`). A WebSocket connection id names its
+/// worker in one byte (`websocket::connections`): with 300 workers, workers 0 and 256
+/// shared ids and an inbox, and `@connections` answered 410 for open connections.
+pub(crate) const MAX_WORKERS: usize = 256;
 
 /// What an API's name may be (also `portico openapi import --api`).
 pub const API_NAME_RULE: &str = "API names are letters, digits, _, - and .";

@@ -17,7 +17,7 @@ use super::reload;
 use super::request_id::{process_seed, RequestIds};
 use super::shutdown::{stop_now_requested, stop_requested, Drain};
 use crate::config::compile::Snapshot;
-use crate::config::model::{DriverChoice, Workers};
+use crate::config::model::DriverChoice;
 use crate::metrics::cells::bump;
 use crate::metrics::{registry, RouteCells, RouteLabels, WorkerCells};
 use crate::pipeline::cache::Caches;
@@ -272,10 +272,7 @@ pub fn run() -> Result<(), StartError> {
             Driver::Epoll
         }
     };
-    let count = match server.workers {
-        Workers::Count(n) => n.max(1),
-        Workers::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let count = server.workers.count();
     registry().set_driver(driver.name());
     // Keys, usage and the store, shared by the workers; then the admin listener.
     let shared = crate::global::Shared::start(&snapshot, count)?;

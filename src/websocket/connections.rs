@@ -53,7 +53,8 @@ const FRAME_OVERHEAD: usize = 64;
 pub fn queued_cost(frame: &[u8]) -> usize {
     frame.len() + FRAME_OVERHEAD
 }
-const MAX_WORKERS: usize = 256;
+/// A connection id's first byte names its worker (`server.workers` is at most this).
+const MAX_WORKERS: usize = crate::config::validate::MAX_WORKERS;
 
 /// Wakes one waiting task on this thread.
 #[derive(Default)]

@@ -480,8 +480,8 @@ fn what_run_cannot_honour_is_refused_by_check() {
     // Both passed `check`: the worker count panicked `run` at start, the timeout a
     // worker at its first request to that upstream.
     assert_eq!(
-        check(&apis("  {}\nserver: { workers: 1025 }")),
-        ["server.workers: at most 1024, got 1025"]
+        check(&apis("  {}\nserver: { workers: 257 }")),
+        ["server.workers: at most 256, got 257"]
     );
     let yaml = "upstreams:\n  u: { targets: [\"127.0.0.1:1\"], connect_timeout: 18446744073709551615ms }\n";
     let errs = match load_str_with_env(yaml, &no_env) {

@@ -42,7 +42,7 @@ typo: 1
         errors(&yaml),
         [
             r#"unknown key "typo" (expected one of: server, admin, state_dir, upstreams, apis, domains, usage_plans, api_keys, watch, iam, cluster)"#.to_string(),
-            format!("server.workers: expected auto or a number of workers, 1 to 1024, got -{HUGE}, below what 64 bits hold"),
+            format!("server.workers: expected auto or a number of workers, 1 to 256, got -{HUGE}, below what 64 bits hold"),
             format!("server.limits.max_body_bytes: expected a size like 10485760, 512KB or 64MiB, {big}"),
             format!("server.limits.header_timeout: expected a duration like 250ms, 29s, 10m, {big}"),
             r#"server.limits.idle_timeout: expected a duration like 250ms, 29s, 10m, got "soon""#.to_string(),
