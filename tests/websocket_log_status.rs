@@ -94,3 +94,45 @@ fn message_and_disconnect_lines_carry_the_integrations_status() {
         );
     }
 }
+
+/// A function route's line: `$context.integrationStatus` is its endpoint's status (200
+/// for an invocation it ran) and `$context.integration.status` the `statusCode` its code
+/// returned, as on HTTP routes; both were the `statusCode`.
+#[test]
+fn a_function_routes_line_has_the_endpoints_status_and_the_functions() {
+    let f = Function::start(|_| FnReply::Json(r#"{"statusCode":404,"body":"gone"}"#.into()));
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-log-fn-status");
+        let log = dir.join("access.log");
+        let routes = format!(
+            "      fn: {{ integration: {{ type: lambda, url: \"{}\" }}, route_response: true }}\n",
+            f.url()
+        );
+        let yaml = ws_api_config(free_port(), &dir.join("state"), "", &routes).replace(
+            "  workers: 2\n",
+            &format!(
+                "  workers: 2\n  access_log: {{ path: \"{}\", format: '{{\"ev\":\"$context.eventType\",\"istatus\":\"$context.integrationStatus\",\"fstatus\":\"$context.integration.status\"}}' }}\n",
+                log.display()
+            ),
+        );
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = raw_handshake(&mut s, "/prod", "");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        s.write_all(&masked_text(br#"{"action":"fn"}"#)).unwrap();
+        let (_, answer) = read_small_frame(&mut s);
+        assert_eq!(answer, b"gone", "{driver}");
+        let text = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            eventually(|| text().contains("MESSAGE")),
+            "{driver}: {}",
+            text()
+        );
+        assert!(
+            text().contains(r#"{"ev":"MESSAGE","istatus":"200","fstatus":"404"}"#),
+            "{driver}: {}",
+            text()
+        );
+    }
+}

@@ -45,6 +45,21 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// A mock's answer is sent even when empty (an echo of an empty message is one).
     pub from_mock: bool,
+    /// A function's: the status its endpoint answered (`status` is the one its code
+    /// returned).
+    pub endpoint_status: Option<u16>,
+}
+
+impl Answer {
+    /// `$context.integrationStatus` and `$context.integration.status` (for a function:
+    /// its endpoint's, 200 for an invocation it ran, and its code's `statusCode`), as on
+    /// HTTP routes.
+    pub fn logged_statuses(&self) -> (Option<u16>, Option<u16>) {
+        match self.endpoint_status {
+            Some(endpoint) => (Some(endpoint), Some(self.status)),
+            None => (Some(self.status), None),
+        }
+    }
 }
 
 /// One event for an integration.
@@ -105,6 +120,7 @@ pub async fn call(
                 m.body.to_vec()
             },
             from_mock: true,
+            endpoint_status: None,
         }),
         IntegrationRt::Lambda(l) => {
             let event = ev.lambda_event.unwrap_or_default();
@@ -148,6 +164,7 @@ pub async fn call(
                 headers,
                 body: reply.body,
                 from_mock: false,
+                endpoint_status: Some(status),
             })
         }
         IntegrationRt::Http(h) => {
@@ -193,6 +210,7 @@ pub async fn call(
                 headers,
                 body,
                 from_mock: false,
+                endpoint_status: None,
             })
         }
         IntegrationRt::Misconfigured(why) => {

@@ -134,6 +134,7 @@ impl Session<'_> {
             latency: took,
             integration_latency: Some(took),
             integration_status: None,
+            function_status: None,
             integration_error: "",
             error_message: "",
             response_length: 0,
@@ -143,7 +144,7 @@ impl Session<'_> {
             Ok(a) => {
                 // `$context.status` is the integration's status (a 503 is not a 200).
                 line.status = a.status;
-                line.integration_status = Some(a.status);
+                (line.integration_status, line.function_status) = a.logged_statuses();
                 let respond =
                     ws.route_response[route as usize] && (a.from_mock || !a.body.is_empty());
                 if respond && a.body.len() > ws.limits.message {
@@ -196,6 +197,7 @@ impl Session<'_> {
             latency: Duration::ZERO,
             integration_latency: None,
             integration_status: None,
+            function_status: None,
             integration_error: "",
             error_message: message,
             response_length: 0,
@@ -237,6 +239,7 @@ impl Session<'_> {
             latency: Duration::ZERO,
             integration_latency: None,
             integration_status: None,
+            function_status: None,
             integration_error: "",
             error_message: "",
             response_length: 0,
@@ -275,7 +278,7 @@ impl Session<'_> {
             match result {
                 Ok(a) => {
                     line.status = a.status;
-                    line.integration_status = Some(a.status);
+                    (line.integration_status, line.function_status) = a.logged_statuses();
                 }
                 Err(e) => {
                     if let Some(held_back) =

@@ -126,7 +126,7 @@ pub(super) fn passes_into_101(name: &[u8], answer: &[(Vec<u8>, Vec<u8>)]) -> boo
 /// A `$connect` integration said no: its status and body are the handshake's answer.
 pub(super) async fn refuse(c: &mut Conn, a: Answer) -> bool {
     c.out.status = a.status;
-    c.out.integration_status = Some(a.status);
+    (c.out.integration_status, c.out.function_status) = a.logged_statuses();
     c.wbuf.clear();
     c.wbuf.extend_from_slice(b"HTTP/1.1 ");
     encode::decimal(&mut c.wbuf, u64::from(a.status));

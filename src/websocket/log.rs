@@ -23,6 +23,8 @@ pub struct Line<'a> {
     pub latency: Duration,
     pub integration_latency: Option<Duration>,
     pub integration_status: Option<u16>,
+    /// A function's `statusCode` (`$context.integration.status`).
+    pub function_status: Option<u16>,
     pub integration_error: &'a str,
     pub error_message: &'a str,
     pub response_length: u64,
@@ -56,7 +58,7 @@ pub fn write(ctx: &WorkerCtx, gen: &Generation, e: &event::Context, peer: IpAddr
         response_latency: line.latency,
         integration_latency: line.integration_latency,
         integration_status: line.integration_status,
-        function_status: None,
+        function_status: line.function_status,
         integration_error: line.integration_error,
         error_message: line.error_message,
         error_response_type: "",

@@ -197,7 +197,9 @@ pub async fn serve(
     }
 
     let mut accepted_headers = Vec::new();
+    // The `$connect` integration's status, and a function's `statusCode` (logged).
     let mut connect_status = None;
+    let mut logged_statuses = (None, None);
     if let Some(route) = ws.connect {
         let integration = &st.integrations[route as usize];
         let lambda_event = matches!(integration, IntegrationRt::Lambda(_)).then(|| {
@@ -231,6 +233,7 @@ pub async fn serve(
         match answer {
             Ok(a) if (200..300).contains(&a.status) => {
                 connect_status = Some(a.status);
+                logged_statuses = a.logged_statuses();
                 accepted_headers = a.headers;
             }
             Ok(a) => return refuse(c, a).await,
@@ -296,7 +299,8 @@ pub async fn serve(
             status: connect_status.unwrap_or(200),
             latency: handshake_started.elapsed(),
             integration_latency: c.out.integration_time,
-            integration_status: connect_status,
+            integration_status: logged_statuses.0,
+            function_status: logged_statuses.1,
             integration_error: "",
             error_message: "",
             response_length: 0,
