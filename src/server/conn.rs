@@ -374,8 +374,13 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         if let Some(opened) = c.websocket.take() {
             // Boxed for the same reason as `handle`, and run after it: an open WebSocket
             // holds only what the session needs.
-            Box::pin(crate::websocket::open::run(ctx, &gen, c, opened)).await;
-            return Ending::Done;
+            let client_may_send = Box::pin(crate::websocket::open::run(ctx, &gen, c, opened)).await;
+            // The server closed first: its close frame and FIN are sent, and the client's
+            // messages still coming are read and dropped until it closes (RFC 6455 §7.1.1).
+            return match client_may_send {
+                true => Ending::ClientMaySend,
+                false => Ending::Done,
+            };
         }
         if !keep && c.head.body != BodyKind::Empty {
             // Not kept: its body may be unread (answered early, or past DISCARD_MAX).

@@ -41,8 +41,10 @@ pub struct Opened {
 }
 
 /// Runs the connection from the 101 to `$disconnect`. `gen` is the generation the
-/// handshake was served on.
-pub async fn run(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, opened: Box<Opened>) {
+/// handshake was served on. True when the server closed and the client had neither
+/// answered with its close frame nor ended its stream: it may still be sending, and the
+/// socket closed now would reset, cutting the close frame off (`server::conn` lingers).
+pub async fn run(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, opened: Box<Opened>) -> bool {
     let Opened {
         stage,
         ectx,
@@ -61,9 +63,9 @@ pub async fn run(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, opened: Box<Op
         live: &live,
         closing: Cell::new(None),
     };
-    let (code, reason) = match api.websocket.as_deref() {
+    let ((code, reason), client_may_send) = match api.websocket.as_deref() {
         Some(ws) => session.run(c, ws).await,
-        None => (1011, String::new()),
+        None => ((1011, String::new()), false),
     };
     connections::unregister(ctx.id, &live.id);
     let cells = &ctx.cells;
@@ -76,6 +78,7 @@ pub async fn run(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, opened: Box<Op
     bump(&cells.ws_closes[ws_close_slot(code)], 1);
     debug!(connection = %live.id, code, reason = %reason, "WebSocket closed");
     Box::pin(session.disconnect(code, &reason)).await;
+    client_may_send
 }
 
 pub(super) struct Session<'a> {
@@ -175,7 +178,7 @@ impl Deferred {
 const MAX_PENDING: usize = connections::READ_PAUSE;
 
 impl Session<'_> {
-    async fn run(&self, c: &mut Conn, ws: &WsApiRt) -> Closed {
+    async fn run(&self, c: &mut Conn, ws: &WsApiRt) -> (Closed, bool) {
         // Early frames that came with the handshake are in `rbuf`; every other buffer of
         // the HTTP connection goes back to the worker.
         let mut rbuf = std::mem::take(&mut c.rbuf);
@@ -184,6 +187,8 @@ impl Session<'_> {
         // Set by the reader the moment the client closes or vanishes: how `$disconnect`
         // reports it.
         let client_close: RefCell<Option<Closed>> = RefCell::new(None);
+        // The client's close frame or the end of its stream came, before or after ours.
+        let client_done = Cell::new(false);
         let (idle, max) = (ws.idle, ws.max_duration);
         let limits = ws.limits;
         {
@@ -242,6 +247,7 @@ impl Session<'_> {
                                 }
                                 Ok(Some(Event::Pong(_))) => {}
                                 Ok(Some(Event::Close { code, reason })) => {
+                                    client_done.set(true);
                                     // After the server's own close frame, the client's is
                                     // its answer: nothing to echo, the code stays ours.
                                     if self.closing.get().is_none() {
@@ -264,6 +270,7 @@ impl Session<'_> {
                             match self.wait_for_frame(s, &mut rbuf).await {
                                 Ok(holding) => holding,
                                 Err(()) => {
+                                    client_done.set(true);
                                     self.vanished(&client_close);
                                     arrived.notify();
                                     return std::future::pending::<()>().await;
@@ -275,6 +282,7 @@ impl Session<'_> {
                         let (res, back) = read_more(s, std::mem::take(&mut rbuf)).await;
                         rbuf = back;
                         if !matches!(res, Ok(n) if n > 0) {
+                            client_done.set(true);
                             self.vanished(&client_close);
                             arrived.notify();
                             return std::future::pending::<()>().await;
@@ -442,11 +450,12 @@ impl Session<'_> {
             }
         }
         self.ctx.spares.borrow_mut().put_bytes(rbuf);
+        let client_may_send = !client_done.get();
         if let Some(closed) = client_close.into_inner() {
-            return closed;
+            return (closed, client_may_send);
         }
         let (code, reason) = self.closing.get().unwrap_or((1006, ""));
-        (code, reason.to_string())
+        ((code, reason.to_string()), client_may_send)
     }
 
     /// Before a read with nothing pending: a plain connection waits with a buffer while

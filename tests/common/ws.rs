@@ -260,7 +260,14 @@ pub fn raw_handshake(s: &mut std::net::TcpStream, target: &str, extra: &str) -> 
 
 /// A masked text frame of at most 125 bytes, as a client sends one.
 pub fn masked_text(payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x81, 0x80 | payload.len() as u8];
+    let mut out = vec![0x81];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&u16::try_from(n).expect("at most 64 KiB").to_be_bytes());
+        }
+    }
     let key = [7, 1, 2, 9];
     out.extend_from_slice(&key);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
