@@ -57,7 +57,8 @@ impl Conn {
         self.wait_parked(ctx, give_up).await
     }
 
-    /// Reads the next bytes holding the buffers (TLS: rustls keeps its own anyway).
+    /// Reads the next bytes holding the buffers (TLS: rustls keeps its own anyway; a
+    /// parked connection once it is readable), until `give_up` or its listener closes.
     async fn wait_with_buffers(&mut self, ctx: &WorkerCtx, give_up: Instant) -> bool {
         // The read borrows the stream and the wait the listener: two fields, not `self`.
         let buf = std::mem::take(&mut self.rbuf);
@@ -115,20 +116,10 @@ impl Conn {
             _ = self.listener.wait() => false,
         };
         self.unpark_buffers(ctx);
-        if !ready {
-            return false;
-        }
-        // Bounded as the wait was: readiness without bytes to read (a TCP urgent byte
-        // wakes the poll under io_uring) left this read, and the connection, waiting
+        // The read is bounded as the wait was: readiness without bytes to read (a TCP
+        // urgent byte wakes the poll under io_uring) left it, and the connection, waiting
         // past `idle_timeout` and through a stop.
-        let buf = std::mem::take(&mut self.rbuf);
-        let (read, buf) = monoio::select! {
-            r = super::conn::read_into(&mut self.stream, buf) => r,
-            _ = ctx.timers.sleep_until(give_up) => return false,
-            _ = self.listener.wait() => return false,
-        };
-        self.rbuf = buf;
-        matches!(read, Ok(n) if n > 0)
+        ready && self.wait_with_buffers(ctx, give_up).await
     }
 
     /// Gives this connection's (empty) buffers to the worker's spares.
