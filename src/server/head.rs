@@ -39,18 +39,15 @@ impl Conn {
         // A new connection's head must be whole `header_timeout` after it opened (as
         // nginx's client_header_timeout), not after its first byte (or, on TLS, after
         // its handshake): a client sending that byte late held the connection nearly
-        // twice as long. A kept-alive one's
-        // starts at its next request's first byte (idle until then).
+        // twice as long. A kept-alive one's starts at its next request's first byte
+        // (idle until then).
         let mut deadline =
             fresh.then(|| self.opened.unwrap_or_else(Instant::now) + limits.header_timeout);
         loop {
             // Blank lines before a request are no request (RFC 9112 §2.2): dropped, so a
             // kept-alive connection that sent only those is still idle (closed silently
             // at `idle_timeout`), not a head half sent (answered 408).
-            let blank = self
-                .rbuf
-                .iter()
-                .take_while(|&&b| matches!(b, b'\r' | b'\n'));
+            let blank = self.rbuf.iter().take_while(|&&b| b == b'\r' || b == b'\n');
             let blank = blank.count();
             if blank > 0 {
                 bytes::Buf::advance(&mut self.rbuf, blank);
@@ -87,12 +84,7 @@ impl Conn {
                     _ = ctx.timers.sleep_until(d) => None,
                 };
                 match read {
-                    // Blank lines before a request are no request (RFC 9112 §2.2).
-                    Some(Ok(0)) | Some(Err(_))
-                        if self.rbuf.iter().all(|&b| matches!(b, b'\r' | b'\n')) =>
-                    {
-                        return HeadOutcome::Close
-                    }
+                    // Part of a head came (blank lines before one were dropped above).
                     Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Abandoned,
                     Some(Ok(_)) => continue,
                     None => return HeadOutcome::Fail(408, "Request Timeout"),

@@ -15,23 +15,10 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
             "prefix",
         ],
     );
-    // Checked on if it does not decode: its siblings' errors are reported beside its own.
+    // Not `?`: when it does not decode, its siblings' errors are reported beside its own.
     let redis = f.need(d, "redis", Decoder::string);
-    let rp = p.key("redis");
-    let url = redis.as_deref().unwrap_or("redis://ok");
-    if let Some(rest) = url.strip_prefix("redis://") {
-        if rest.is_empty() || rest.starts_with('/') {
-            d.error(&rp, unlike_redis_url(url));
-        } else if let Err(e) = redis_url(url) {
-            d.error(&rp, e);
-        }
-    } else if url.starts_with("rediss://") || url.starts_with("unix:") {
-        d.error(
-            &rp,
-            "only redis://host:port is supported (no TLS, no unix sockets)",
-        );
-    } else {
-        d.error(&rp, unlike_redis_url(url));
+    if let Some(url) = redis.as_deref() {
+        check_redis_url(d, &p.key("redis"), url);
     }
     let on_failure = f
         .opt(d, "on_failure", |d, v, p| {
@@ -78,6 +65,24 @@ pub(super) fn cluster(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Cluster
         exact_below,
         prefix,
     })
+}
+
+/// `cluster.redis`: a `redis://host:port` address redis-rs can use.
+fn check_redis_url(d: &mut Decoder, rp: &KeyPath, url: &str) {
+    if let Some(rest) = url.strip_prefix("redis://") {
+        if rest.is_empty() || rest.starts_with('/') {
+            d.error(rp, unlike_redis_url(url));
+        } else if let Err(e) = redis_url(url) {
+            d.error(rp, e);
+        }
+    } else if url.starts_with("rediss://") || url.starts_with("unix:") {
+        d.error(
+            rp,
+            "only redis://host:port is supported (no TLS, no unix sockets)",
+        );
+    } else {
+        d.error(rp, unlike_redis_url(url));
+    }
 }
 
 /// What is wrong with an address that is not `redis://host…`, without quoting it: a
