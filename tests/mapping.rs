@@ -105,13 +105,14 @@ fn request_mapping_reaches_the_origin() {
     for driver in DRIVERS {
         let p = Portico::start(&config(&origin, &f), driver);
         let r = p.raw(
-            b"GET /prod/users/42/a/b?l=en&debug=1&keep=%20y&lang=xx&debug=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: ua/2\r\nX-Org: acme\r\nX-Tenant: spoofed\r\nX_Tenant: spoofed\r\nX-Trace: client\r\nX-Secret: s3\r\nX_Secret: s4\r\nConnection: close\r\n\r\n",
+            b"GET /prod/users/42/a/b?l=en+gb&debug=1&keep=%20y&lang=xx&debug=2 HTTP/1.1\r\nHost: api.test\r\nUser-Agent: ua/2\r\nX-Org: acme\r\nX-Tenant: spoofed\r\nX_Tenant: spoofed\r\nX-Trace: client\r\nX-Secret: s3\r\nX_Secret: s4\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(r.status, 201, "{driver}: {}", p.log_text());
         let seen = origin.last();
         assert_eq!(
             seen.target,
-            "/v2/u/42/prod/a/b?l=en&keep=%20y&lang=en&src=gw%20blue%26x&l=acme"
+            "/v2/u/42/prod/a/b?l=en+gb&keep=%20y&lang=en%20gb&src=gw%20blue%26x&l=acme",
+            "a client's `+` is a space: copied, it stays one, not a plus (%2B)"
         );
         assert_eq!(seen_all(&seen, "x-tenant"), ["acme"]);
         let id = r.header("x-amzn-RequestId").unwrap();
@@ -127,7 +128,7 @@ fn request_mapping_reaches_the_origin() {
         assert_eq!(seen_all(&seen, "x_tenant"), Vec::<String>::new());
         assert_eq!(
             seen.header("x-mixed"),
-            Some("42:acme:blue:lit:GET:/users/42/a/b:en")
+            Some("42:acme:blue:lit:GET:/users/42/a/b:en+gb")
         );
         assert_eq!(
             seen.header("x-ctx"),
@@ -192,6 +193,12 @@ fn request_mapping_reaches_the_origin() {
             origin.last().target,
             "/static/%25%36%31dmin?name=%%36%31dmin"
         );
+        // A client's query value is form-encoded: its `+` is a space, in a path too.
+        assert_eq!(p.get("/prod/files?name=new+york%2B1").status, 200);
+        assert_eq!(
+            origin.last().target,
+            "/static/new%20york%2B1?name=new+york%2B1"
+        );
 
         // A route without mapping is forwarded exactly as before.
         let r = p.raw(b"GET /prod/plain?debug=1 HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nConnection: close\r\n\r\n");
@@ -225,8 +232,9 @@ fn response_mapping_on_mock_and_lambda() {
     }
 }
 
-/// `remove:` and `overwrite:` of a query parameter catch it under every spelling PHP and
-/// Rack read as that name (`+debug`, `debug%00x`, `debug[]`, a `;`-separated part), and
+/// `remove:` and `overwrite:` of a query parameter catch it under every spelling PHP,
+/// Rack and ASP.NET read as that name (`+debug`, `debug%00x`, `debug[]`, a `;`-separated
+/// part, `DEBUG`), and
 /// a mapped value's `;` is encoded: Rack 2 and older Python split pairs on it.
 #[test]
 fn query_names_are_matched_as_backends_read_them() {
@@ -251,7 +259,7 @@ apis:
     );
     for driver in DRIVERS {
         let p = Portico::start(&config, driver);
-        let r = p.raw(b"GET /prod/map/x?debug=0&+debug=1&%20debug=2&debug%00=3&debug[]=4&x=1;debug=5&%64ebug=6&debugx=7&role[a]=admin;y=2&;role=admin HTTP/1.1\r\nHost: t\r\nX-Role: u;admin=1\r\nConnection: close\r\n\r\n");
+        let r = p.raw(b"GET /prod/map/x?debug=0&+debug=1&%20debug=2&debug%00=3&debug[]=4&x=1;debug=5&%64ebug=6&debugx=7&role[a]=admin;y=2&;role=admin&DEBUG=8&Role=admin HTTP/1.1\r\nHost: t\r\nX-Role: u;admin=1\r\nConnection: close\r\n\r\n");
         assert_eq!(r.status, 200, "{driver}: {}", p.log_text());
         assert_eq!(
             origin.last().target,

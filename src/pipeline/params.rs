@@ -150,12 +150,11 @@ impl RequestMap {
     pub fn write_path(&self, v: &RequestView, out: &mut Vec<u8>) -> bool {
         let start = out.len();
         if let Some(t) = &self.path {
-            t.eval(v, None, out);
+            t.eval_url_part(v, out, template::path_safe);
         }
         if out.len() == start || out[start] != b'/' {
             out.insert(start, b'/');
         }
-        template::encode_tail(out, start, template::path_safe);
         // A `%00` is refused too, as in a client's own path (a C file handler ends there).
         let made = &out[start..];
         !crate::http1::has_dot_segment(made) && !crate::http1::has_nul_escape(made)
@@ -234,12 +233,11 @@ impl RequestMap {
             out.extend_from_slice(name);
             out.push(b'=');
             let value_at = out.len();
-            t.eval(v, None, out);
+            t.eval_url_part(v, out, template::query_safe);
             if out.len() == value_at {
                 out.truncate(mark);
                 continue;
             }
-            template::encode_tail(out, value_at, template::query_safe);
             sep = b'&';
         }
     }

@@ -274,6 +274,27 @@ impl Template {
         }
     }
 
+    /// Appends the value for one request as part of a URL (a path, or a query value),
+    /// each piece percent-encoded where `keep` refuses a byte. A client's query value is
+    /// form-encoded, its `+` a space: it is written as one (`%20`), as it was meant;
+    /// written as it is, `q=new+york` copied into a query reached the backend as
+    /// `new%2Byork` (a plus), and into a path as `new+york`. Piece by piece, so a `%` in
+    /// one piece and hex digits in the next never make an escape together.
+    pub fn eval_url_part(&self, v: &RequestView, out: &mut Vec<u8>, keep: fn(u8) -> bool) {
+        for piece in self.0.iter() {
+            let at = out.len();
+            piece.eval(v, None, out);
+            if matches!(piece, Piece::Query(_)) {
+                for b in &mut out[at..] {
+                    if *b == b'+' {
+                        *b = b' ';
+                    }
+                }
+            }
+            encode_tail(out, at, keep);
+        }
+    }
+
     /// The request values this template reads, each length-prefixed, for a cache key
     /// (`RequestMap::write_key`). Literals, and values each request has its own of (its
     /// id, its time), are left out: they tell no caller from another, and keyed they
@@ -391,12 +412,15 @@ pub fn query_decoded(raw: &[u8]) -> impl Iterator<Item = u8> + '_ {
 ///   (`debug%00x`), files `debug[]` and `debug[k]` under `debug`, and reads a space, `.`
 ///   or an unclosed `[` as `_` (`user.id` and `user[id` are `user_id`);
 /// - Rack skips leading `[` and `]` and ends the name at the first `[` or `]` (`[debug]`,
-///   `]debug`, `debug]` and `debug[k]` are all `debug`).
+///   `]debug`, `debug]` and `debug[k]` are all `debug`);
+/// - ASP.NET reads names in any letter case (`DEBUG`, `Debug`).
 ///
 /// Decodes into a buffer: called only for routes whose mapping drops query names.
 pub fn query_name_is(raw: &[u8], name: &[u8]) -> bool {
     let decoded: Vec<u8> = query_decoded(raw).collect();
-    php_name_is(&decoded, name) || rack_name_is(&decoded, name)
+    php_name_is(&decoded, name)
+        || rack_name_is(&decoded, name)
+        || decoded.eq_ignore_ascii_case(name)
 }
 
 fn php_name_is(decoded: &[u8], name: &[u8]) -> bool {

@@ -117,6 +117,9 @@ fn query_names_as_backends_read_them() {
         b"debug]x",
         // Rack files `debug[x` under `debug` (PHP: `debug_x`).
         b"debug[x",
+        // ASP.NET reads names in any case.
+        b"DEBUG",
+        b"%44ebug",
     ] {
         assert!(
             query_name_is(raw, b"debug"),
