@@ -384,7 +384,7 @@ impl IdentitySource {
         // A name no request can carry would pass `check` and then answer every request
         // 401 (the source is never present): refused here instead.
         let parsed = if let Some(h) = s.strip_prefix("$request.header.") {
-            if !h.is_empty() && !is_header_name(h) {
+            if !h.is_empty() && !crate::http1::parse::is_token(h) {
                 return Err(format!(
                     "{s:?}: {h:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
                 ));
@@ -414,12 +414,6 @@ impl IdentitySource {
             format!("{s:?} is not an identity source (expected $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME; on WebSocket APIs also route.request.header.NAME, route.request.querystring.NAME)")
         })
     }
-}
-
-/// An HTTP token (RFC 9110 §5.6.2), which a header's name is.
-fn is_header_name(n: &str) -> bool {
-    n.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Refuses a query parameter name no query string carries: `&`, `=` and `#` end a name

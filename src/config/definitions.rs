@@ -215,7 +215,7 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             if let Some(why) = super::validate::content_type_problem(name, value) {
                 errors.push(hp.error(why));
             }
-            if name.is_empty() || !name.bytes().all(crate::http1::parse::is_tchar) {
+            if !crate::http1::parse::is_token(name) {
                 errors.push(hp.error("not a valid header name"));
             } else if let Some(why) = super::validate::reserved_header(
                 name,
@@ -249,9 +249,7 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             let mp = rp.key("request_model").key(ctype);
             // A key no Content-Type can name would check nothing, quietly: a `*` is a
             // whole type or subtype (`*/*`, `application/*`), never part of one.
-            let token = |s: &str| {
-                !s.is_empty() && !s.contains('*') && s.bytes().all(crate::http1::parse::is_tchar)
-            };
+            let token = |s: &str| !s.contains('*') && crate::http1::parse::is_token(s);
             // (Parameters are left out, as when requests are matched.)
             let bare = ctype.split(';').next().unwrap_or_default().trim();
             let media = ctype == "$default"

@@ -2,7 +2,7 @@
 //! (Content-Length, Transfer-Encoding, Connection), read the same way for requests
 //! ([`super::parse`]) and responses ([`super::response`]).
 
-use super::parse::{is_tchar, trim_ows};
+use super::parse::{is_token, trim_ows};
 
 /// The fields that decide where a message ends and whether the connection stays open,
 /// shared by requests and responses. Fields may repeat; their list elements accumulate.
@@ -100,7 +100,3 @@ fn parse_decimal(v: &[u8]) -> Result<u64, &'static str> {
 
 /// The largest Content-Length or chunk size (and sum of chunk sizes) read: i64::MAX.
 pub(crate) const MAX_LENGTH: u64 = i64::MAX as u64;
-
-fn is_token(v: &[u8]) -> bool {
-    !v.is_empty() && v.iter().all(|&b| is_tchar(b))
-}

@@ -4,7 +4,7 @@
 //! is an HTML page to a browser, whatever its first item says: what the gateway writes
 //! into a body must be escaped for the type the browser will render.
 
-use super::parse::is_tchar;
+use super::parse::is_token;
 
 /// The items of a comma-separated value, split outside quoted strings (a `\` in one
 /// quotes the next byte) and trimmed of spaces and tabs; empty items are kept.
@@ -44,8 +44,7 @@ pub fn parse(item: &[u8]) -> Option<(&[u8], &[u8])> {
     let (kind, rest) = (&item[..slash], &item[slash + 1..]);
     let end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
     let sub = trim(&rest[..end]);
-    let token = |s: &[u8]| !s.is_empty() && s.iter().all(|&b| is_tchar(b));
-    (token(kind) && token(sub)).then_some((kind, sub))
+    (is_token(kind) && is_token(sub)).then_some((kind, sub))
 }
 
 /// The media type a browser takes from a whole `Content-Type` value: the last item that

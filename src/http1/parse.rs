@@ -566,3 +566,10 @@ fn is_method_name(m: &[u8]) -> bool {
 pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
+
+/// An RFC 9110 token (a header name, a media type's parts): one tchar or more. An empty
+/// name is none: `: x` on the wire makes strict clients and proxies refuse the message.
+pub(crate) fn is_token(v: impl AsRef<[u8]>) -> bool {
+    let v = v.as_ref();
+    !v.is_empty() && v.iter().all(|&b| is_tchar(b))
+}

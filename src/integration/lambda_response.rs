@@ -25,7 +25,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::config::model::PayloadFormat;
-use crate::http1::parse::is_tchar;
+use crate::http1::parse::is_token;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -350,7 +350,7 @@ fn push_header(
     name: &str,
     value: &Value,
 ) -> Result<(), String> {
-    if name.is_empty() || !name.bytes().all(is_tchar) {
+    if !is_token(name) {
         return Err(format!("{name:?} is not a header name"));
     }
     let text = match value {

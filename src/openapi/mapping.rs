@@ -8,7 +8,7 @@
 //! stages. `$context.authorizer.*` is `without_authorizer`'s to judge, once the
 //! operation's authorizer is known.
 
-use crate::http1::parse::is_tchar;
+use crate::http1::parse::is_token;
 use crate::pipeline::context::Var;
 use crate::pipeline::params::{parse_key, Action, Target, RESERVED_REQUEST_HEADERS};
 use crate::pipeline::response::RESERVED_RESPONSE_HEADERS;
@@ -84,9 +84,7 @@ pub(super) fn value_refused(value: &str, response: bool, path_params: &[String])
         Ref::PathParam(name) if !path_params.iter().any(|n| n == name) => {
             Some(format!("{{{name}}} is not a parameter of the route key"))
         }
-        Ref::Header(name) if !name.bytes().all(is_tchar) => {
-            Some(format!("{name:?} is not a header name"))
-        }
+        Ref::Header(name) if !is_token(name) => Some(format!("{name:?} is not a header name")),
         Ref::RespHeader(_) if !response => {
             Some("$response values are only available in response mappings".to_string())
         }
@@ -102,7 +100,7 @@ pub(super) fn header_refused(name: &str, response: bool) -> Option<String> {
         true => RESERVED_RESPONSE_HEADERS,
         false => RESERVED_REQUEST_HEADERS,
     };
-    if name.is_empty() || !name.bytes().all(is_tchar) {
+    if !is_token(name) {
         Some(format!("{name:?} is not a header name"))
     } else {
         crate::config::validate::reserved_header(name, reserved)

@@ -514,7 +514,7 @@ fn json_blank(body: &[u8]) -> bool {
 
 /// `type/subtype`, both tokens (RFC 9110 §8.3.1).
 fn is_media_type(t: &[u8]) -> bool {
-    let token = |s: &[u8]| !s.is_empty() && s.iter().all(|&b| crate::http1::parse::is_tchar(b));
+    let token = crate::http1::parse::is_token;
     match t.iter().position(|&b| b == b'/') {
         Some(i) => token(&t[..i]) && token(&t[i + 1..]),
         None => false,

@@ -84,7 +84,7 @@ pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Opt
         let types = d.list_of(v, &p, |d, v, p| {
             let t = d.parsed_text(v, p)?.to_ascii_lowercase();
             let valid = t.split_once('/').is_some_and(|(a, b)| {
-                let token = |s: &str| !s.is_empty() && s.bytes().all(crate::http1::parse::is_tchar);
+                let token = crate::http1::parse::is_token;
                 token(a) && a != "*" && (b == "*" || token(b))
             });
             if !valid {

@@ -66,7 +66,7 @@ impl Validator<'_> {
             ("expose_headers", &cors.expose_headers),
         ] {
             for (i, name) in names.iter().enumerate() {
-                let token = !name.is_empty() && name.bytes().all(crate::http1::parse::is_tchar);
+                let token = crate::http1::parse::is_token(name);
                 if name != "*" && !token {
                     self.error(
                         &p.key(key).index(i),

@@ -410,7 +410,7 @@ impl Validator<'_> {
         p: &KeyPath,
     ) -> bool {
         use crate::config::validate::header_value_problem;
-        let refused = if !name.bytes().all(crate::http1::parse::is_tchar) {
+        let refused = if !crate::http1::parse::is_token(name) {
             Some(format!("{name:?} is not a header name"))
         } else {
             crate::config::validate::reserved_header(name, reserved)
@@ -473,7 +473,7 @@ impl Validator<'_> {
                     self.error(p, "$request values are not available in response mappings");
                 }
                 Ref::PathParam(name) => self.param_exists(name, rc, p),
-                Ref::Header(name) if !name.bytes().all(crate::http1::parse::is_tchar) => {
+                Ref::Header(name) if !crate::http1::parse::is_token(name) => {
                     self.error(p, format!("{name:?} is not a header name"));
                 }
                 Ref::Header(_) | Ref::Query(_) | Ref::Path => {}

@@ -235,6 +235,7 @@ fn integration_limits() {
       "GET /orders/{proxy+}": { integration: { type: http, upstream: users, path: "/o/{proxy}", timeout: 31s } }
       "GET /fn": { integration: { type: lambda, url: "https://example.com/fn" } }
       "GET /m": { integration: { type: mock, status: 99 } }
+      "GET /n": { integration: { type: mock, headers: { "": "x", "a b": "y", x-ok: "1" } } }
 "#,
     );
     assert_eq!(
@@ -245,6 +246,9 @@ fn integration_limits() {
             r#"apis.shop.routes."GET /orders/{proxy+}".integration.timeout: must be between 50ms and 30s, got 31s"#,
             r#"apis.shop.routes."GET /fn".integration.url: must start with http:// (TLS to functions is not supported), got "https://example.com/fn""#,
             r#"apis.shop.routes."GET /m".integration.status: must be an HTTP status 200–599, got 99"#,
+            // An empty name went on the wire as `: x`, which strict clients refuse.
+            r#"apis.shop.routes."GET /n".integration.headers."": "" is not a header name"#,
+            r#"apis.shop.routes."GET /n".integration.headers."a b": "a b" is not a header name"#,
         ]
     );
 }
