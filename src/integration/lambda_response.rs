@@ -19,13 +19,15 @@
 //! Such an answer is a 502 in both formats, as API Gateway answers a function error; its
 //! message goes to the log, its stack trace to neither the client nor the log.
 
-use std::collections::HashSet;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::config::model::PayloadFormat;
-use crate::http1::parse::is_token;
+use crate::http1::parse::{is_token, HEADER_SLOTS};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -137,7 +139,9 @@ pub fn parse(format: PayloadFormat, raw: &[u8]) -> Result<Reply, Refusal> {
 
 fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply, String> {
     match value {
-        Value::Object(obj) if obj.contains_key("statusCode") => structured(format, obj),
+        Value::Object(obj) if obj.contains_key("statusCode") => {
+            structured(format, obj, &NumberText::new(raw))
+        }
         Value::Object(_) if format == PayloadFormat::V1 => {
             Err("the answer has no statusCode (payload format 1.0 needs one)".into())
         }
@@ -153,7 +157,18 @@ fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply,
     }
 }
 
-fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Reply, String> {
+/// The most fields, and bytes of fields, an answer's head may have: as many as Portico
+/// takes from an HTTP backend (more is a 502 there too). A function could otherwise make
+/// Portico send a head of megabytes (a 3 MB value, 200,000 cookies), which clients and
+/// proxies in front refuse.
+const MAX_FIELDS: usize = HEADER_SLOTS;
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+fn structured(
+    format: PayloadFormat,
+    mut obj: Map<String, Value>,
+    numbers: &NumberText,
+) -> Result<Reply, String> {
     let status = status_code(&obj["statusCode"])
         .ok_or_else(|| format!("statusCode {} is not a status 200–599", obj["statusCode"]))?;
     let mut headers = Vec::new();
@@ -165,8 +180,9 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
                     Value::Null => continue,
                     _ => return Err(format!("multiValueHeaders.{name} is not a list")),
                 };
-                for value in values {
-                    push_header(&mut headers, name, value)?;
+                for (i, value) in values.iter().enumerate() {
+                    let text = || numbers.multi_value(name, i);
+                    push_header(&mut headers, name, value, text)?;
                 }
             }
         }
@@ -184,7 +200,7 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
     if let Some(single) = object(&obj, "headers")? {
         for (name, value) in single {
             let before = headers.len();
-            push_header(&mut headers, name, value)?;
+            push_header(&mut headers, name, value, || numbers.header(name))?;
             if headers.len() == before {
                 continue;
             }
@@ -223,8 +239,8 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
         match obj.get("cookies") {
             None | Some(Value::Null) => {}
             Some(Value::Array(cookies)) => {
-                for c in cookies {
-                    push_header(&mut headers, "set-cookie", c)?;
+                for (i, c) in cookies.iter().enumerate() {
+                    push_header(&mut headers, "set-cookie", c, || numbers.cookie(i))?;
                 }
             }
             Some(_) => return Err("cookies is not a list".into()),
@@ -241,10 +257,17 @@ fn structured(format: PayloadFormat, mut obj: Map<String, Value>) -> Result<Repl
         Some(Value::String(s)) => s.into_bytes(),
         // A number or boolean is its JSON text, as for header values (a handler returning
         // `"body": 42`); an object or a list is no body (API Gateway: malformed).
-        Some(Value::Number(n)) if !base64 => n.to_string().into_bytes(),
+        Some(Value::Number(n)) if !base64 => numbers.body().unwrap_or(n.to_string()).into_bytes(),
         Some(Value::Bool(b)) if !base64 => b.to_string().into_bytes(),
         Some(_) => return Err("body is not a string".into()),
     };
+    let field_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    if headers.len() > MAX_FIELDS || field_bytes > MAX_FIELD_BYTES {
+        return Err(format!(
+            "the answer's {} header fields take {field_bytes} bytes: at most {MAX_FIELDS} fields and 64 KiB",
+            headers.len()
+        ));
+    }
     Ok(Reply {
         status,
         headers,
@@ -263,10 +286,6 @@ fn object<'a>(
     }
 }
 
-/// A status 200–599 from a number or a string of digits. `200.0` counts: Python handlers
-/// write it when the status went through arithmetic or a float field, and the runtimes'
-/// JSON keeps the `.0`; `200.5` is no status. Below 200 is never a final answer over
-/// HTTP/1.1 (a client would wait on past a 1xx for the real one).
 /// Response fields defined with one value (RFC 9110, 6265's companions, CORS, HSTS);
 /// their index in a bit set.
 const SINGLE: [&str; 17] = [
@@ -299,6 +318,10 @@ fn one_valued(name: &str) -> Option<usize> {
     SINGLE.iter().position(|s| s.eq_ignore_ascii_case(name))
 }
 
+/// A status 200–599 from a number or a string of digits. `200.0` counts: Python handlers
+/// write it when the status went through arithmetic or a float field, and the runtimes'
+/// JSON keeps the `.0`; `200.5` is no status. Below 200 is never a final answer over
+/// HTTP/1.1 (a client would wait on past a 1xx for the real one).
 fn status_code(v: &Value) -> Option<u16> {
     let n = match v {
         Value::Number(n) => match n.as_u64() {
@@ -345,10 +368,12 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
 /// Adds one header. Values may be strings, numbers or booleans (handlers often write
 /// numbers); a `null` value adds nothing, as a handler writing `{"Location": None}` or a
 /// serializer writing an unset field means no such header.
+/// `number_text`: the number's JSON text as the function wrote it.
 fn push_header(
     headers: &mut Vec<(String, String)>,
     name: &str,
     value: &Value,
+    number_text: impl FnOnce() -> Option<String>,
 ) -> Result<(), String> {
     if !is_token(name) {
         return Err(format!("{name:?} is not a header name"));
@@ -366,12 +391,69 @@ fn push_header(
             })
             .collect(),
         Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => number_text().unwrap_or(n.to_string()),
         Value::Bool(b) => b.to_string(),
         other => return Err(format!("header {name} is {other}, not text")),
     };
     headers.push((name.to_string(), text));
     Ok(())
+}
+
+/// A number's JSON text as the function wrote it (`18446744073709551616`, `1e2`,
+/// `12.50`, `-0`): a number or boolean header value or body is its JSON text, and
+/// serde_json keeps a number only as a u64, i64 or f64, whose text
+/// (`1.8446744073709552e+19`, `100.0`) would change what the function sent. Read again
+/// from the answer, each part once and only when some value is a number. Duplicate keys
+/// resolve as in the `Value` read: the last one.
+struct NumberText<'a> {
+    raw: &'a [u8],
+    top: OnceCell<HashMap<String, &'a RawValue>>,
+    headers: OnceCell<HashMap<String, &'a RawValue>>,
+    multi: OnceCell<HashMap<String, Option<Vec<&'a RawValue>>>>,
+    cookies: OnceCell<Vec<&'a RawValue>>,
+}
+
+impl<'a> NumberText<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        NumberText {
+            raw,
+            top: OnceCell::new(),
+            headers: OnceCell::new(),
+            multi: OnceCell::new(),
+            cookies: OnceCell::new(),
+        }
+    }
+
+    /// A top-level field, read as `T` (an empty `T` when it is not one).
+    fn field<T: serde::Deserialize<'a> + Default>(&self, key: &str) -> T {
+        let top = self
+            .top
+            .get_or_init(|| serde_json::from_slice(self.raw).unwrap_or_default());
+        top.get(key)
+            .and_then(|v| serde_json::from_str(v.get()).ok())
+            .unwrap_or_default()
+    }
+
+    fn body(&self) -> Option<String> {
+        self.field::<Option<&RawValue>>("body")
+            .map(|v| v.get().to_string())
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        let headers = self.headers.get_or_init(|| self.field("headers"));
+        headers.get(name).map(|v| v.get().to_string())
+    }
+
+    fn multi_value(&self, name: &str, i: usize) -> Option<String> {
+        let multi = self.multi.get_or_init(|| self.field("multiValueHeaders"));
+        let v = multi.get(name)?.as_ref()?.get(i)?;
+        Some(v.get().to_string())
+    }
+
+    fn cookie(&self, i: usize) -> Option<String> {
+        let cookies = self.cookies.get_or_init(|| self.field("cookies"));
+        cookies.get(i).map(|v| v.get().to_string())
+    }
 }
 
 #[cfg(test)]
