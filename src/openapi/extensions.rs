@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::import::{esc, static_value, Ctx};
 use super::mapping::header_refused;
+use super::values::{flag, typed};
 
 /// Root extensions: CORS, gateway responses, the endpoint switch; the rest is reported.
 pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
@@ -13,6 +14,9 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
         let p = format!("/{}", esc(k));
         match k.as_str() {
             "x-amazon-apigateway-cors" => {
+                if typed(ctx, &p, Some(v), "an object", Value::as_object).is_none() {
+                    continue;
+                }
                 let mut cors = Map::new();
                 for (from, to) in [
                     ("allowOrigins", "allow_origins"),
@@ -20,7 +24,9 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                     ("allowHeaders", "allow_headers"),
                     ("exposeHeaders", "expose_headers"),
                 ] {
-                    if let Some(list) = v.get(from).and_then(Value::as_array) {
+                    let fp = format!("{p}/{from}");
+                    let list = typed(ctx, &fp, v.get(from), "a list", Value::as_array);
+                    if let Some(list) = list {
                         let mut list = list.clone();
                         // Methods are case-sensitive to browsers (and to `check`); API
                         // Gateway takes `get` for GET.
@@ -34,16 +40,21 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                         cors.insert(to.into(), Value::Array(list));
                     }
                 }
-                if let Some(b) = v.get("allowCredentials").and_then(Value::as_bool) {
+                if let Some(b) = v.get("allowCredentials") {
+                    let b = flag(ctx, &format!("{p}/allowCredentials"), Some(b));
                     cors.insert("allow_credentials".into(), Value::Bool(b));
                 }
-                if let Some(n) = v.get("maxAge").and_then(Value::as_u64) {
+                let age_p = format!("{p}/maxAge");
+                let age = typed(ctx, &age_p, v.get("maxAge"), "seconds", Value::as_u64);
+                if let Some(n) = age {
                     cors.insert("max_age".into(), json!(format!("{n}s")));
                 }
                 ctx.out.api.insert("cors".into(), Value::Object(cors));
             }
             "x-amazon-apigateway-gateway-responses" => {
-                let Some(m) = v.as_object() else { continue };
+                let Some(m) = typed(ctx, &p, Some(v), "an object", Value::as_object) else {
+                    continue;
+                };
                 let mut out = Map::new();
                 for (kind, g) in m {
                     let gp = format!("{p}/{}", esc(kind));
@@ -57,11 +68,12 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                     .api
                     .insert("gateway_responses".into(), Value::Object(out));
             }
-            "x-amazon-apigateway-endpoint-configuration" => endpoint(ctx, v),
+            "x-amazon-apigateway-endpoint-configuration" => endpoint(ctx, &p, v),
             "servers" => {
-                for s in v.as_array().into_iter().flatten() {
+                for (i, s) in v.as_array().into_iter().flatten().enumerate() {
                     if let Some(e) = s.get("x-amazon-apigateway-endpoint-configuration") {
-                        endpoint(ctx, e);
+                        let p = format!("{p}/{i}/x-amazon-apigateway-endpoint-configuration");
+                        endpoint(ctx, &p, e);
                     }
                 }
             }
@@ -94,8 +106,12 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
     }
 }
 
-fn endpoint(ctx: &mut Ctx, v: &Value) {
-    if v.get("disableExecuteApiEndpoint").and_then(Value::as_bool) == Some(true) {
+fn endpoint(ctx: &mut Ctx, p: &str, v: &Value) {
+    if typed(ctx, p, Some(v), "an object", Value::as_object).is_none() {
+        return;
+    }
+    let off = v.get("disableExecuteApiEndpoint");
+    if flag(ctx, &format!("{p}/disableExecuteApiEndpoint"), off) {
         ctx.out
             .api
             .insert("disable_default_endpoint".into(), Value::Bool(true));

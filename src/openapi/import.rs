@@ -15,6 +15,7 @@ use super::extensions::api_extensions;
 use super::integration;
 use super::paths::{base_path, route_path};
 use super::security::{self, Scheme};
+use super::values::{flag, typed};
 
 /// API Gateway's `basepath` import modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +311,8 @@ struct Validators {
 fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators {
     const AT: &str = "/x-amazon-apigateway-request-validators";
     let mut named = Vec::new();
-    if let Some(Value::Object(m)) = root.get(&AT[1..]) {
+    let all = typed(ctx, AT, root.get(&AT[1..]), "an object", Value::as_object);
+    if let Some(m) = all {
         for (name, v) in m {
             let p = format!("{AT}/{}", esc(name));
             for k in v.as_object().into_iter().flat_map(|v| v.keys()) {
@@ -337,33 +339,15 @@ fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators {
             named.push((name.clone(), kind));
         }
     }
-    let default = root
-        .get("x-amazon-apigateway-request-validator")
-        .and_then(Value::as_str)
-        .map(String::from);
+    let default = typed(
+        ctx,
+        "/x-amazon-apigateway-request-validator",
+        root.get("x-amazon-apigateway-request-validator"),
+        "a validator's name",
+        Value::as_str,
+    )
+    .map(String::from);
     Validators { named, default }
-}
-
-/// A boolean setting. YAML 1.1's spellings of one (`"true"`, `yes`, `on`, which YAML 1.2
-/// reads as strings) count as it, anything else as false, each with a warning: read
-/// silently as false, a validator or a required parameter written `"true"` checked
-/// nothing.
-fn flag(ctx: &mut Ctx, p: &str, v: Option<&Value>) -> bool {
-    let s = match v {
-        None => return false,
-        Some(Value::Bool(b)) => return *b,
-        Some(Value::String(s)) => s.to_ascii_lowercase(),
-        Some(other) => other.to_string(),
-    };
-    let read = matches!(s.as_str(), "true" | "yes" | "y" | "on");
-    ctx.warn(
-        p,
-        format!(
-            "expected true or false, got {v}; read as {read}",
-            v = v.unwrap_or_default()
-        ),
-    );
-    read
 }
 
 fn operation(
@@ -543,11 +527,15 @@ fn operation(
             ),
         );
     }
-    let validator_name = op
-        .get("x-amazon-apigateway-request-validator")
-        .and_then(Value::as_str)
-        .map(String::from)
-        .or_else(|| validators.default.clone());
+    let validator_name = typed(
+        ctx,
+        &format!("{op_p}/x-amazon-apigateway-request-validator"),
+        op.get("x-amazon-apigateway-request-validator"),
+        "a validator's name",
+        Value::as_str,
+    )
+    .map(String::from)
+    .or_else(|| validators.default.clone());
     if let Some(name) = validator_name {
         match validators.named.iter().find(|(n, _)| *n == name) {
             Some((_, Some(kind))) => {

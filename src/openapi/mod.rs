@@ -18,6 +18,7 @@ mod models;
 mod paths;
 mod security;
 mod uri;
+mod values;
 
 use std::path::Path;
 

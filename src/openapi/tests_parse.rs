@@ -185,3 +185,52 @@ fn a_swagger_body_is_checked_for_every_type_it_consumes() {
     );
     assert!(models.get("application/json").is_some(), "{models}");
 }
+
+/// An extension's setting of the wrong type is warned about at its pointer, never
+/// skipped unsaid (a string `disableExecuteApiEndpoint` left the default endpoint open
+/// without a word); a `true` written as a string counts, as for other flags.
+#[test]
+fn wrongly_typed_extension_settings_are_warned_about() {
+    use super::tests::{doc, warned, MOCK};
+    let mock: Value = serde_json::from_str(MOCK).unwrap();
+    let d = doc(
+        json!({
+            "x-amazon-apigateway-endpoint-configuration": { "disableExecuteApiEndpoint": "true" },
+            "x-amazon-apigateway-cors": { "allowOrigins": "https://a.example",
+                "allowCredentials": "true", "maxAge": "ten", "allowMethods": ["get"] },
+            "x-amazon-apigateway-request-validators": ["all"],
+            "x-amazon-apigateway-gateway-responses": "nope"
+        }),
+        json!({ "/a": { "get": {
+            "x-amazon-apigateway-request-validator": ["all"],
+            "x-amazon-apigateway-integration": mock
+        } } }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(i.api["disable_default_endpoint"], true);
+    assert_eq!(
+        i.api["cors"],
+        json!({ "allow_methods": ["GET"], "allow_credentials": true })
+    );
+    for pointer in [
+        "/x-amazon-apigateway-endpoint-configuration/disableExecuteApiEndpoint",
+        "/x-amazon-apigateway-cors/allowOrigins",
+        "/x-amazon-apigateway-cors/allowCredentials",
+        "/x-amazon-apigateway-cors/maxAge",
+        "/x-amazon-apigateway-request-validators",
+        "/x-amazon-apigateway-gateway-responses",
+        "/paths/~1a/get/x-amazon-apigateway-request-validator",
+    ] {
+        assert!(warned(&i, pointer), "{pointer}: {:?}", i.warnings);
+    }
+    // Under servers too, and `false` as a string is read as false, also with a warning.
+    let d = doc(
+        json!({ "servers": [{ "url": "/", "x-amazon-apigateway-endpoint-configuration":
+            { "disableExecuteApiEndpoint": "no" } }] }),
+        json!({}),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert!(i.api.get("disable_default_endpoint").is_none());
+    let pointer = "/servers/0/x-amazon-apigateway-endpoint-configuration/disableExecuteApiEndpoint";
+    assert!(warned(&i, pointer), "{:?}", i.warnings);
+}
