@@ -1,14 +1,17 @@
 //! The response cache end to end: hits that never reach the origin (which counts what it
 //! serves), keys, TTL, the byte bound, what is never cached, client invalidation,
 //! coalescing across 100 concurrent clients, exact large bodies, reload, flush through
-//! the admin API (and the metrics it shows), CORS and response mappings on hits, a hit
-//! of an answer with nearly 256 header fields, a HEAD route beside a GET route.
+//! the admin API (and the metrics it shows), a flush or refresh while a fetch is in
+//! flight, CORS and response mappings on hits, a hit of an answer with nearly 256 header
+//! fields, a HEAD route beside a GET route.
 
 #[path = "cache/admin_flush.rs"]
 mod admin_flush;
 mod common;
 #[path = "cache/head_routes.rs"]
 mod head_routes;
+#[path = "cache/in_flight.rs"]
+mod in_flight;
 #[path = "cache/many_headers.rs"]
 mod many_headers;
 
@@ -37,6 +40,9 @@ fn origin() -> Origin {
         let n = seq.fetch_add(1, Ordering::SeqCst) + 1;
         let body = format!("{} {} #{n}", req.method, req.target);
         let path = req.target.split('?').next().unwrap_or("");
+        if req.header("x-answer-slowly").is_some() {
+            thread::sleep(Duration::from_millis(400));
+        }
         if req.header("x-answer-no-store").is_some() {
             respond(s, 200, &[("cache-control", "no-store")], body.as_bytes());
             return true;

@@ -2,10 +2,10 @@
 
 use super::*;
 
-const TOKEN: &str = "cache-admin-token";
+pub(super) const TOKEN: &str = "cache-admin-token";
 
 /// `config` with the admin listener on `admin_port`.
-fn config_with_admin(origin: SocketAddr, workers: usize, admin_port: u16) -> String {
+pub(super) fn config_with_admin(origin: SocketAddr, workers: usize, admin_port: u16) -> String {
     config(origin, workers).replacen(
         "upstreams:",
         &format!("admin: {{ listen: \"127.0.0.1:{admin_port}\", token: \"{TOKEN}\" }}\nupstreams:"),

@@ -167,12 +167,13 @@ impl Shard {
         let (forgotten, me) = &self.forgotten;
         if let Some(first) = forgotten.next_for(*me) {
             let mut store = self.store.borrow_mut();
+            let inflight = self.inflight.borrow();
             let mut next = Some(first);
             while let Some((mut key, compresses)) = next {
-                serve::forget(&mut store, &mut key, compresses);
+                serve::forget(&mut store, &inflight, &mut key, compresses);
                 next = forgotten.next_for(*me);
             }
-            drop(store);
+            drop((store, inflight));
             self.publish();
         }
         let g = self.flush.load(Ordering::Acquire);
@@ -223,6 +224,13 @@ impl Shard {
 struct Pending {
     /// The tag of the route fetching it (`RouteCacheRt::tag`): only its requests wait.
     tag: u64,
+    /// The stage's flush generation when the fetch began: a request after a flush does
+    /// not wait for an answer fetched before it.
+    flush_gen: u64,
+    /// A client's refresh of the key came after the fetch began (on any worker): its
+    /// answer may predate the refresh, so it is not stored, and later requests don't
+    /// wait for it.
+    stale: Cell<bool>,
     done: Cell<bool>,
     /// The fetched response, when it was storable.
     result: RefCell<Option<Entry>>,

@@ -1,6 +1,7 @@
 //! The cache on the request path: lookup, coalescing and hits before the integration
 //! ([`before`]), storing what the relay captured after it ([`after`]).
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -230,7 +231,13 @@ pub async fn before(
         c.out.api_key.is_some() || ctx.traffic.knows_key(&c.head, &c.rbuf, stage)
     });
     let mut found = if refresh {
-        forget(&mut shard.store.borrow_mut(), &mut key, compresses);
+        let inflight = shard.inflight.borrow();
+        forget(
+            &mut shard.store.borrow_mut(),
+            &inflight,
+            &mut key,
+            compresses,
+        );
         let (forgotten, me) = &shard.forgotten;
         forgotten.tell_others(*me, &key, compresses);
         None
@@ -250,13 +257,16 @@ pub async fn before(
     }
     // Only a fetch by this route (as configured now) answers it: a `HEAD` route's
     // request waiting on its `GET` route's fetch was answered from another integration.
+    // Nor one begun before a flush or a client's refresh: its answer may be older than
+    // either (a refresh itself always goes to the backend).
     let waiting = match found {
         Some(_) => None,
+        None if refresh => None,
         None => shard
             .inflight
             .borrow()
             .get(&key[..])
-            .filter(|p| p.tag == rules.tag)
+            .filter(|p| p.tag == rules.tag && p.flush_gen == flush_gen && !p.stale.get())
             .cloned(),
     };
     let fill_key = (found.is_none() && waiting.is_none() && may_fill(&c.head))
@@ -293,6 +303,7 @@ pub async fn before(
     };
     let pending = Rc::new(Pending {
         tag: rules.tag,
+        flush_gen,
         ..Pending::default()
     });
     shard
@@ -331,16 +342,28 @@ pub async fn before(
 /// fresh answer replaces it if it can be stored, and otherwise (an error, `no-store`, a
 /// `Set-Cookie`) the old one must not go on being served. On a compressing route it drops
 /// the copies stored for every encoding (the key's last byte), not only the one it
-/// negotiated: they hold the old answer too.
-pub(super) fn forget(store: &mut super::Store, key: &mut [u8], compresses: bool) {
-    let Some(&own) = key.last().filter(|_| compresses) else {
+/// negotiated: they hold the old answer too. A fetch of the key in flight is marked
+/// stale: its answer may predate the refresh.
+pub(super) fn forget(
+    store: &mut super::Store,
+    inflight: &HashMap<Rc<[u8]>, Rc<Pending>>,
+    key: &mut [u8],
+    compresses: bool,
+) {
+    let mut forget_one = |key: &[u8]| {
         store.remove(key);
+        if let Some(pending) = inflight.get(key) {
+            pending.stale.set(true);
+        }
+    };
+    let Some(&own) = key.last().filter(|_| compresses) else {
+        forget_one(key);
         return;
     };
     let last = key.len() - 1;
     for coding in [b'i', b'g', b'b'] {
         key[last] = coding;
-        store.remove(key);
+        forget_one(key);
     }
     key[last] = own;
 }
@@ -362,9 +385,9 @@ pub fn after(fill: Fill, c: &mut Conn) {
         tag: fill.tag,
     };
     let shard = &fill.shard;
-    // A flush while this was being fetched: the response may predate it, so it is not
-    // kept (the waiters, who asked before the flush, still get it).
-    if shard.sync_flush() == fill.flush_gen {
+    // A flush or a client's refresh while this was being fetched: the response may
+    // predate it, so it is not kept (the waiters, who asked before, still get it).
+    if shard.sync_flush() == fill.flush_gen && !fill.pending.stale.get() {
         let inserted = shard
             .store
             .borrow_mut()
