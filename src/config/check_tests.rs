@@ -46,6 +46,8 @@ apis:
     stage: { prod: {} }
     routes:
       "GET /q": { integration: { type: mock, status: 99 } }
+      "GET /z": { integration: { type: mock, statuz: 200, status: 700 } }
+server: { listen: ["127.0.0.1:28090"], workerz: 2, workers: 999 }
 "#;
     let out: Vec<String> = super::check_text_in(yaml, std::path::Path::new("."))
         .errors
@@ -55,15 +57,20 @@ apis:
     assert_eq!(
         out,
         [
+            r#"server: unknown key "workerz" (did you mean "workers"?)"#,
             r#"apis.shop: unknown key "throtle" (did you mean "throttle"?)"#,
             r#"apis.shop.routes."GET /w": unknown key "apikey_required" (did you mean "api_key_required"?)"#,
             r#"apis.x: unknown key "stage" (did you mean "stages"?)"#,
+            r#"apis.x.routes."GET /z".integration: unknown key "statuz" (did you mean "status"?)"#,
+            r#"server.workers: at most 256, got 999"#,
             r#"apis.shop.routes."GET /w".integration.upstream: no upstream named "users""#,
             r#"apis.shop.routes."GTE /y": unknown method "GTE"; use one of GET POST PUT DELETE PATCH HEAD OPTIONS ANY"#,
             r#"apis.x.routes."GET /q".integration.status: must be an HTTP status 200–599, got 99"#,
+            r#"apis.x.routes."GET /z".integration.status: must be an HTTP status 200–599, got 700"#,
         ],
         // Not "apis.x.stages: an API needs at least one stage": the key meant is missing
-        // because of the misspelling already reported.
+        // because of the misspelling already reported. But a key meant that is there
+        // too (`workers` beside `workerz`) has its own problems shown.
     );
 }
 

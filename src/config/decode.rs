@@ -215,8 +215,11 @@ impl<'a> Decoder<'a> {
                         Some(s) => format!(" (did you mean \"{s}\"?)"),
                         None => format!(" (expected one of: {})", known.join(", ")),
                     };
-                    // The key it may have been meant as is missing in effect.
-                    if let Some(meant) = meant {
+                    // The key it may have been meant as is missing in effect, unless
+                    // it is there too: then its own problems are its own, and shown
+                    // (`workerz: 2` beside `workers: 999` hid the latter's error).
+                    let written = |m: &str| map.contains_key(Value::String(m.into()));
+                    if let Some(meant) = meant.filter(|m| !written(m)) {
                         let at = path.key(meant).error("").path;
                         self.about_key.push((self.errors.len(), at));
                     }
