@@ -188,7 +188,7 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             );
             continue;
         }
-        if let Err(e) = crate::pipeline::models::compile_model(name, &defs.models) {
+        if let Err(e) = crate::pipeline::models::check_model(name, &defs.models) {
             errors.push(p.key("models").key(name).error(e));
         }
     }
