@@ -10,8 +10,11 @@ use super::framing::MAX_LENGTH;
 use super::parse::is_tchar;
 use super::target::hex_value;
 
-/// Hex digits in a chunk size; 16 fill a u64, more can only be padding or an attack.
-const MAX_SIZE_DIGITS: u8 = 16;
+/// Hex digits in a chunk size, leading zeros included: RFC 9112 sets no bound, and
+/// nginx takes any number of leading zeros (`00000000000000005` is 5, which a limit of
+/// 16 digits refused); 64 leave room for any padding a peer writes while a size line
+/// stays short.
+const MAX_SIZE_DIGITS: u8 = 64;
 /// Bytes of chunk extensions per size line (after the first ';').
 const MAX_EXT_BYTES: u16 = 4096;
 /// Bytes of chunk extensions in a whole body. `max_body_bytes` counts payload only, so
@@ -305,12 +308,13 @@ impl ChunkedDecoder {
                         return Err(BadChunk("chunk size too long"));
                     }
                     self.digits += 1;
-                    self.size = (self.size << 4) | u64::from(digit);
                     // As a Content-Length (framing::MAX_LENGTH): a peer that holds sizes
                     // in a signed 64-bit number frames `ffffffffffffffff` otherwise.
-                    if self.size > MAX_LENGTH {
+                    // Checked before the shift, which would drop the high bits.
+                    if self.size > MAX_LENGTH >> 4 {
                         return Err(BadChunk("chunk size too large"));
                     }
+                    self.size = (self.size << 4) | u64::from(digit);
                     State::Size
                 }
             },

@@ -135,12 +135,19 @@ fn size_line_errors() {
     check_err(
         b"12345678901234567\r\n",
         u64::MAX,
-        bad("chunk size too long"),
+        bad("chunk size too large"),
     );
+    // Leading zeros are padding (nginx takes any number), up to 64 digits in all.
+    check_ok(b"00000000000000001\r\nx\r\n0\r\n\r\n", b"x");
+    let padded = [&[b'0'; 63][..], b"1\r\nx\r\n0\r\n\r\n"].concat();
+    check_ok(&padded, b"x");
+    let too_long = [&[b'0'; 64][..], b"1\r\nx\r\n0\r\n\r\n"].concat();
+    check_err(&too_long, u64::MAX, bad("chunk size too long"));
+    // 2^63 - 1 with a digit more: refused before the shift could wrap it.
     check_err(
-        b"00000000000000001\r\nx\r\n0\r\n\r\n",
+        b"7fffffffffffffff0\r\n",
         u64::MAX,
-        bad("chunk size too long"),
+        bad("chunk size too large"),
     );
     // Past 2^63 - 1, as a Content-Length: a peer that holds sizes in a signed 64-bit
     // number frames it otherwise (nginx refuses it too).
