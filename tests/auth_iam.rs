@@ -128,7 +128,9 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
 /// A signature covers its own request only: not a path whose `%25` makes it read as
 /// another (`/a%2520b` for `/a%20b`'s signature), nor `+` for a signed `%2B` (a space
 /// to the backend), nor another host given as an absolute-form target (the host that
-/// picks the domain and API). The time may come in `Date`, as AWS documents.
+/// picks the domain and API), nor `/a%3Bb` for `/a;b`'s, nor a scope date that is only a
+/// prefix of the day, nor a presigned request stating a false body hash. The time may
+/// come in `Date`, as AWS documents.
 #[test]
 fn a_signature_covers_only_the_request_it_signed() {
     for driver in DRIVERS {
@@ -145,9 +147,28 @@ fn a_signature_covers_only_the_request_it_signed() {
         here["absolute"] = json!(format!("http://{}", p.addr));
         let mut dated = signed("manual", "GET", "/reports/1", "");
         dated["date_header"] = json!(true);
-        let results = send(&p, json!([encoded, plus, elsewhere, here, dated]));
+        // `/a%3Bb` as sent is, letter for letter, botocore's form of `/a;b`, which a
+        // backend reads apart (`;` starts a path parameter).
+        let mut semicolon = signed("botocore", "GET", "/reports/a;b", "");
+        semicolon["send_path"] = json!("/reports/a%3Bb");
+        // A scope date must be the request's whole day, not a prefix of it.
+        let mut year = signed("manual", "GET", "/reports/1", "");
+        year["scope_date"] = json!("2026");
+        let mut no_day = signed("manual", "GET", "/reports/1", "");
+        no_day["scope_date"] = json!("");
+        // A presigned request's stated body hash must be its body's, as a signed one's.
+        let mut false_hash = signed("botocore-query", "GET", "/reports/2", "");
+        false_hash["unsigned_headers"] = json!({ "X-Amz-Content-Sha256": "0".repeat(64) });
+        let results = send(
+            &p,
+            json!([encoded, plus, elsewhere, here, dated, semicolon, year, no_day, false_hash]),
+        );
         let statuses: Vec<_> = results.iter().map(|r| r["status"].clone()).collect();
-        assert_eq!(statuses, [403, 403, 403, 200, 200], "{driver}: {results:?}");
+        assert_eq!(
+            statuses,
+            [403, 403, 403, 200, 200, 403, 403, 403, 403],
+            "{driver}: {results:?}"
+        );
     }
 }
 

@@ -369,7 +369,9 @@ pub fn verify<'p>(
             c.amz_date_from, c.amz_date
         ))
     })?;
-    if !c.amz_date.starts_with(c.date) {
+    // The whole YYYYMMDD: as a prefix, a scope date of "" or "2026" matched every day
+    // it begins, and a key derived for it served them all.
+    if c.amz_date.get(..8) != Some(c.date) {
         return Err(SigError::Scope(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
             c.date,
@@ -405,9 +407,12 @@ pub fn verify<'p>(
     let actual = hex(&input.payload);
     let mut payloads: Vec<String> = Vec::with_capacity(2);
     match input.header("x-amz-content-sha256") {
-        // A client may state the hash (and sign it); it must be the body's.
-        Some(h) if c.expires.is_none() => {
-            if !h.eq_ignore_ascii_case(actual.as_bytes()) {
+        // A client may state the hash (and sign it); it must be the body's, presigned
+        // too (where it may also say UNSIGNED-PAYLOAD, as the signature does): a false
+        // one went on to the backend.
+        Some(h) => {
+            let unsigned = c.expires.is_some() && h == b"UNSIGNED-PAYLOAD";
+            if !unsigned && !h.eq_ignore_ascii_case(actual.as_bytes()) {
                 return Err(SigError::Mismatch);
             }
             payloads.push(actual.clone());

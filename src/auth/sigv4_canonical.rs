@@ -37,13 +37,19 @@ pub(super) fn canonical_paths(raw: &[u8]) -> Vec<String> {
     let mut a = String::with_capacity(normal.len() + 8);
     uri_encode(&mut a, &normal, true);
     let b = text(raw).to_string();
-    // The path as sent only when it holds no encoded `%`: `/a%2520b` as sent is, letter
-    // for letter, the encoded form of `/a%20b`, so one signature covered both (the
-    // backend reads `a%20b` in one and `a b` in the other).
-    let collides = b
-        .as_bytes()
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5');
+    // The path as sent only when it is not, letter for letter, the encoded form of
+    // another path a client can send: `/a%2520b` is that of `/a%20b`, and `/a%3Bb` that
+    // of `/a;b`, so one signature covered both while a backend reads them apart (`;`
+    // starts a path parameter). That is an escape of `%` or of a character that may
+    // stand in a path as it is and means something there (RFC 3986's sub-delims, `:`,
+    // `@`, brackets). AWS itself takes only the encoded form.
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let collides = b.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && hex(w[1])
+                .zip(hex(w[2]))
+                .is_some_and(|(h, l)| b"%!$&'()*+,;=:@[]".contains(&(h << 4 | l)))
+    });
     if a == b || b.is_empty() || collides {
         vec![a]
     } else {

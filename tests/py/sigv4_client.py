@@ -8,7 +8,9 @@ argv[1]: {"base": "http://127.0.0.1:PORT", "requests": [{
     "chunked"? (send the body chunked), "absolute"? (an authority such as "http://other.test":
     the signed request is sent with that absolute-form target, its Host line as signed),
     "send_path"? (send the signed headers with another path and query: a replay),
-    "date_header"? (manual: the time in `Date`, not `X-Amz-Date`)}]}
+    "date_header"? (manual: the time in `Date`, not `X-Amz-Date`),
+    "scope_date"? (manual: the date of the credential scope and signing key, not the day's),
+    "unsigned_headers"? (added after signing)}]}
 """
 
 import datetime
@@ -29,7 +31,7 @@ def manual(r, url, body):
     """A plain SigV4 header signer with a chosen clock and signed body (negative tests)."""
     t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=r.get("skew", 0))
     amz = t.strftime("%Y%m%dT%H%M%SZ")
-    day = amz[:8]
+    day = r.get("scope_date", amz[:8])
     region, service = r.get("region", "us-east-1"), r.get("service", "execute-api")
     host = url.split("/")[2]
     path = r["path"].split("?")[0]
@@ -72,6 +74,7 @@ def send(base, r):
         auth = AWS4Auth(r["key"], r["secret"], region, service, session_token=r.get("token"))
     elif signer == "manual":
         headers.update(manual(r, url, body))
+    headers.update(r.get("unsigned_headers", {}))
     if r.get("send_path"):
         url = base + r["send_path"]
         r = dict(r, path=r["send_path"])
