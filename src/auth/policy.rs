@@ -121,8 +121,9 @@ impl Policy {
         let mut out = Vec::with_capacity(statements.len());
         for s in statements {
             let effect = match s.get("Effect").and_then(Value::as_str) {
-                Some(e) if e.eq_ignore_ascii_case("allow") => Effect::Allow,
-                Some(e) if e.eq_ignore_ascii_case("deny") => Effect::Deny,
+                // Case-sensitive, as IAM's grammar: an `allow` is no Allow.
+                Some("Allow") => Effect::Allow,
+                Some("Deny") => Effect::Deny,
                 _ => return Err("a statement's Effect is not Allow or Deny".into()),
             };
             // The `Not…` forms invert a statement; dropped unread beside `Resource`, an
@@ -214,7 +215,16 @@ pub fn arn(
             out.push('/');
         }
         first = false;
-        out.push_str(&String::from_utf8_lossy(segment));
+        // A policy's wildcards stay escaped: a client's `%2A` written as `*` made the ARN
+        // a pattern, and a policy allowing "its own ARN" (the usual `event.methodArn`),
+        // cached for the caller, then allowed every path.
+        for c in String::from_utf8_lossy(segment).chars() {
+            match c {
+                '*' => out.push_str("%2A"),
+                '?' => out.push_str("%3F"),
+                c => out.push(c),
+            }
+        }
     }
     out
 }
@@ -319,6 +329,26 @@ mod tests {
             a("GET", "/a;p=1/b;q/c%3Bd"),
             "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b/c;d"
         );
+        // A client's `*` and `?` stay escaped: an ARN is no pattern. A policy allowing
+        // the ARN of `/%2A` (as a function answering with its methodArn writes) allows
+        // that path only.
+        let star = a("GET", "/%2A/%3f%3F");
+        assert_eq!(
+            star,
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/%2A/%3F%3F"
+        );
+        let own = Policy::parse(&json!({"Statement": [
+            {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": a("GET", "/%2A")}
+        ]}))
+        .unwrap();
+        assert!(own.allows("execute-api:Invoke", &a("GET", "/%2A")));
+        assert!(!own.allows("execute-api:Invoke", &a("GET", "/admin")));
+        // Effect is case-sensitive, as in IAM: `allow` is no Allow but a malformed answer.
+        for effect in ["allow", "ALLOW", "deny"] {
+            let statement =
+                json!({"Statement": [{"Action": "*", "Effect": effect, "Resource": "*"}]});
+            assert!(Policy::parse(&statement).is_err(), "{effect}");
+        }
         // A route literal with `;` matched the segment whole: its ARN keeps it, and the
         // segments of parameters only the router passed over are passed over here too.
         let routed = |path: &str, key: &str| {

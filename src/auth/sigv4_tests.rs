@@ -143,6 +143,13 @@ fn dates_and_messages() {
         vec!["/files/a%252520b".to_string()]
     );
     assert!(!canonical_paths(b"/files/a%252Fb").contains(&"/files/a%252Fb".to_string()));
+    // Nor one with an encoded `;` (or `=`, `,`…): `/a%3Bb` is botocore's form of `/a;b`.
+    assert_eq!(canonical_paths(b"/f/a%3Bb"), vec!["/f/a%253Bb".to_string()]);
+    assert_eq!(canonical_paths(b"/f/k%3dv"), vec!["/f/k%253dv".to_string()]);
+    assert_eq!(
+        canonical_paths(b"/f/a;b"),
+        vec!["/f/a%3Bb".to_string(), "/f/a;b".into()]
+    );
     // `+` is a space to backends, so it is `%20`, never `%2B` (a real `+` sent `%2B`).
     let plus = canonical_queries(b"to=alice+bob", false);
     assert!(plus.contains(&"to=alice%20bob".to_string()), "{plus:?}");
