@@ -1,9 +1,12 @@
 //! Route matching inside one API: a segment trie searched most-specific first.
 //!
-//! Precedence, as Amazon API Gateway documents it for HTTP APIs: a literal segment beats
-//! `{param}`, which beats a greedy `{proxy+}`; at equal path specificity an explicit method
-//! beats `ANY`; `$default` only when nothing else matches. A path that matches but has no
-//! route for the method backtracks to the next less specific path.
+//! Precedence, as Amazon API Gateway documents it for HTTP APIs: a route that matches the
+//! whole path (literals and `{param}`s) beats any greedy `{proxy+}` route; among each, a
+//! literal segment beats `{param}`, left to right, and a greedy route that starts deeper
+//! beats one that starts higher; at equal path specificity an explicit method beats
+//! `ANY`; `$default` only when nothing else matches. A path that matches but has no route
+//! for the method backtracks to the next less specific path. A `HEAD` goes to a `HEAD`
+//! route if one matches, else wherever a `GET` would.
 
 use super::key::{RouteKey, Segment};
 use crate::http1::{Method, Span};
@@ -27,25 +30,23 @@ struct Methods {
     any: Option<RouteId>,
 }
 
+/// What one search of the trie takes (`RouteTable::match_path` runs up to four).
+#[derive(Clone, Copy)]
+struct Pass {
+    method: Method,
+    /// `ANY` routes too.
+    any: bool,
+    /// Greedy routes too.
+    greedy: bool,
+}
+
 impl Methods {
-    fn pick(&self, method: Method) -> Option<RouteId> {
-        let find = |m: Method| {
-            self.by_method
-                .iter()
-                .find(|(k, _)| *k == m)
-                .map(|(_, r)| *r)
-        };
-        // HEAD falls back to a GET route (as nginx and most frameworks do); the codec
-        // strips the body.
-        find(method)
-            .or_else(|| {
-                if method == Method::Head {
-                    find(Method::Get)
-                } else {
-                    None
-                }
-            })
-            .or(self.any)
+    fn pick(&self, pass: Pass) -> Option<RouteId> {
+        self.by_method
+            .iter()
+            .find(|(k, _)| *k == pass.method)
+            .map(|(_, r)| *r)
+            .or(if pass.any { self.any } else { None })
     }
 
     fn add(&mut self, method: &str, id: RouteId) {
@@ -131,10 +132,27 @@ impl RouteTable {
         base: u32,
         params: &mut Vec<Span>,
     ) -> Option<RouteId> {
-        params.clear();
         let start = usize::from(path.first() == Some(&b'/'));
-        if let Some(id) = self.walk(0, method, path, start, base, params) {
-            return Some(id);
+        // A HEAD route first; then HEAD goes where GET would (as nginx and most frameworks
+        // do; the codec strips the body).
+        let methods: &[(Method, bool)] = match method {
+            Method::Head => &[(Method::Head, false), (Method::Get, true)],
+            _ => &[(method, true)],
+        };
+        for &(method, any) in methods {
+            // Whole-path matches before greedy ones: `GET /{kind}/dog/{id}` answers
+            // `/pets/dog/1` before `GET /pets/{proxy+}` does.
+            for greedy in [false, true] {
+                params.clear();
+                let pass = Pass {
+                    method,
+                    any,
+                    greedy,
+                };
+                if let Some(id) = self.walk(0, pass, path, start, base, params) {
+                    return Some(id);
+                }
+            }
         }
         params.clear();
         self.default
@@ -143,7 +161,7 @@ impl RouteTable {
     fn walk(
         &self,
         node: usize,
-        method: Method,
+        pass: Pass,
         path: &[u8],
         pos: usize,
         base: u32,
@@ -156,13 +174,13 @@ impl RouteTable {
         // (`super::separator_len`).
         let pos = super::skip_empty_segments(path, pos);
         if pos >= path.len() {
-            return n.exact.pick(method);
+            return n.exact.pick(pass);
         }
         let end = super::segment_end(path, pos);
         let seg = &path[pos..end];
         for (lit, next) in &n.literals {
             if super::segment_is(seg, lit) {
-                if let Some(id) = self.walk(*next, method, path, end, base, params) {
+                if let Some(id) = self.walk(*next, pass, path, end, base, params) {
                     return Some(id);
                 }
             }
@@ -170,12 +188,12 @@ impl RouteTable {
         if let Some(next) = n.param {
             let mark = params.len();
             params.push(span(base, pos, end));
-            if let Some(id) = self.walk(next, method, path, end, base, params) {
+            if let Some(id) = self.walk(next, pass, path, end, base, params) {
                 return Some(id);
             }
             params.truncate(mark);
         }
-        if let Some(id) = n.greedy.pick(method) {
+        if let Some(id) = n.greedy.pick(pass).filter(|_| pass.greedy) {
             params.push(span(base, pos, path.len()));
             return Some(id);
         }
@@ -253,6 +271,48 @@ mod tests {
         let t = table(&["GET /x"]);
         assert_eq!(m(&t, Method::Head, "/x").0, Some(0));
         assert_eq!(m(&t, Method::Post, "/x").0, None);
+        // A HEAD route that matches is taken before any GET route, however specific.
+        let t = table(&[
+            "HEAD /files/{name}",
+            "GET /files/readme",
+            "ANY /any/x",
+            "GET /any/{p}",
+        ]);
+        assert_eq!(m(&t, Method::Head, "/files/readme").0, Some(0));
+        assert_eq!(m(&t, Method::Get, "/files/readme").0, Some(1));
+        // Without one, HEAD goes where GET goes (the literal `ANY` route here).
+        assert_eq!(m(&t, Method::Head, "/any/x").0, Some(2));
+        assert_eq!(m(&t, Method::Get, "/any/x").0, Some(2));
+    }
+
+    /// API Gateway: a full match of the path beats a greedy one, whatever literal the
+    /// greedy route's path begins with.
+    #[test]
+    fn a_whole_path_match_beats_a_greedy_one() {
+        let t = table(&[
+            "GET /pets/{proxy+}",
+            "GET /{kind}/dog/{id}",
+            "GET /a/b/{proxy+}",
+            "ANY /a/{x}/c",
+            "DELETE /g/h/{proxy+}",
+            "ANY /g/{x}/i",
+            "GET /{p+}",
+        ]);
+        assert_eq!(
+            m(&t, Method::Get, "/pets/dog/1"),
+            (Some(1), vec!["pets".into(), "1".into()])
+        );
+        assert_eq!(m(&t, Method::Get, "/pets/cat/1").0, Some(0));
+        assert_eq!(m(&t, Method::Get, "/a/b/c").0, Some(3));
+        assert_eq!(m(&t, Method::Get, "/a/b/d").0, Some(2));
+        assert_eq!(m(&t, Method::Delete, "/g/h/i").0, Some(5));
+        assert_eq!(m(&t, Method::Delete, "/g/h/j").0, Some(4));
+        // The deeper greedy route beats the shallower.
+        assert_eq!(m(&t, Method::Get, "/pets/x/y/z").0, Some(0));
+        assert_eq!(
+            m(&t, Method::Get, "/other/x"),
+            (Some(6), vec!["other/x".into()])
+        );
     }
 
     #[test]
