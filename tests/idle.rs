@@ -173,6 +173,47 @@ fn a_blank_line_between_requests_leaves_the_connection_idle() {
     }
 }
 
+/// Blank lines don't restart `idle_timeout`: the connection closes that long after its
+/// last answer (a CRLF every few seconds held it open for ever).
+#[test]
+fn blank_lines_do_not_keep_a_connection_open() {
+    let origin = Origin::echo();
+    let yaml = proxy_config(origin.addr, 1).replace(
+        "header_timeout: 2s, idle_timeout: 5s",
+        "header_timeout: 1s, idle_timeout: 2s",
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        assert_eq!(request(&mut s, "/first").status, 200, "{driver}");
+        let answered = std::time::Instant::now();
+        s.set_read_timeout(Some(Duration::from_millis(400)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let closed_at = loop {
+            if answered.elapsed() > Duration::from_secs(8) {
+                panic!("{driver}: open 8 s after its answer, idle_timeout 2 s");
+            }
+            if s.write_all(b"\r\n").is_err() {
+                break answered.elapsed();
+            }
+            match s.read(&mut byte) {
+                Ok(0) => break answered.elapsed(),
+                Ok(_) => panic!("{driver}: an answer to blank lines"),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    break answered.elapsed()
+                }
+                Err(_) => {} // nothing yet: another blank line
+            }
+        };
+        assert!(
+            closed_at < Duration::from_secs(4),
+            "{driver}: closed {closed_at:?} after its answer"
+        );
+        assert_eq!(p.get("/after").status, 200, "{driver}");
+    }
+}
+
 /// A TCP urgent byte on a parked connection wakes its readiness wait with nothing to
 /// read. Under io_uring the read after it then waited with no deadline: the connection
 /// outlived `idle_timeout`, and a stop waited its drain timeout for it.

@@ -19,7 +19,7 @@ const PARK_AFTER: Duration = Duration::from_millis(500);
 /// 10,000 idle connections still hold no more than this many buffers.
 pub(crate) const IDLE_WITH_BUFFERS: usize = 256;
 impl Conn {
-    /// Waits up to `idle` for the first bytes of the next request on a keep-alive
+    /// Waits until `give_up` for the first bytes of the next request on a keep-alive
     /// connection; false when the connection should close (silence, EOF, error, drain,
     /// its listener closed by a reload).
     ///
@@ -33,8 +33,15 @@ impl Conn {
     /// The waits end when the connection's listener closes, not on the worker's drain: a
     /// stop closes every listener before the drain begins (`runtime::workers`), so one
     /// wait covers both, and an idle connection's task stays within its size budget.
-    pub(super) async fn wait_for_next_request(&mut self, ctx: &WorkerCtx, idle: Duration) -> bool {
-        let give_up = crate::runtime::coarse_timer::coarse_now() + idle;
+    pub(super) async fn wait_for_next_request(
+        &mut self,
+        ctx: &WorkerCtx,
+        give_up: Instant,
+    ) -> bool {
+        let idle = give_up.saturating_duration_since(crate::runtime::coarse_timer::coarse_now());
+        if idle.is_zero() {
+            return false;
+        }
         if self.stream.is_tls() {
             return self.wait_with_buffers(ctx, give_up).await;
         }
