@@ -306,9 +306,12 @@ fn close_event(payload: &[u8]) -> Result<Event, Violation> {
     }
 }
 
-/// Codes a peer may put in a close frame (1005, 1006, 1015 are reserved for reports).
+/// Codes a peer may put in a close frame: RFC 6455's and those IANA's registry added
+/// since (1012 Service Restart, 1013 Try Again Later, 1014 Bad Gateway, which clients
+/// such as Python's `websockets` send); 1005, 1006 and 1015 are reserved for reports,
+/// 1004 and 1016–2999 unassigned.
 fn sendable_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// XORs a client payload with its masking key.

@@ -166,9 +166,16 @@ fn protocol_violations_close_with_1002() {
     nested.extend(client(true, OP_TEXT, b"b"));
     assert_eq!(refused(&nested), CLOSE_PROTOCOL);
     assert_eq!(refused(&client(true, OP_CLOSE, &[3])), CLOSE_PROTOCOL);
-    for code in [0u16, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
         let frame = client(true, OP_CLOSE, &code.to_be_bytes());
         assert_eq!(refused(&frame), CLOSE_PROTOCOL, "close code {code}");
+    }
+    // IANA's later codes are a peer's to send (Python's `websockets` sends them).
+    for code in [1012u16, 1013, 1014, 3000, 4999] {
+        let (events, err) = decode_all(&client(true, OP_CLOSE, &code.to_be_bytes()));
+        assert_eq!(err, None, "close code {code}");
+        let reason = String::new();
+        assert_eq!(events, [Event::Close { code: Some(code), reason }]);
     }
     let huge = [0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
     assert_eq!(refused(&huge), CLOSE_PROTOCOL);
