@@ -3,6 +3,7 @@
 //! socket was closed right after `$disconnect` with the client's messages unread, and
 //! the kernel's reset cut the close frame off (a websockets client saw 1006). Now the
 //! server reads and drops what still comes until the client closes (RFC 6455 §7.1.1).
+//! Nor does a message read after a DeleteConnection reach an integration.
 
 mod common;
 
@@ -88,4 +89,96 @@ fn a_client_still_sending_gets_the_servers_close_frame() {
         assert_eq!(op, 0x88, "{driver}: the last frame is not a close");
         assert_eq!(&payload[..2], &1001u16.to_be_bytes(), "{driver}");
     }
+}
+
+/// A message the client sends after a DeleteConnection, while the server's writer waits
+/// on a client that reads nothing (so the close frame is not out yet, and reading is not
+/// paused), is read and dropped: one still reached the integration, for a connection
+/// that `@connections` already answered 410 for.
+#[test]
+fn a_message_after_a_delete_connection_reaches_no_integration() {
+    use std::os::fd::AsRawFd;
+    let counted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = counted.clone();
+    let counter = Origin::start(move |_, s| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        respond(s, 200, &[], b"");
+        true
+    });
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-delete-drops");
+        let admin = free_port();
+        let routes = format!(
+            "{ECHO_ROUTES}      count: {{ integration: {{ type: http, upstream: counter }} }}\n"
+        );
+        let yaml = ws_api_config(admin, &dir.join("state"), "", &routes);
+        let yaml = format!(
+            "{yaml}upstreams: {{ counter: {{ targets: [\"{}\"] }} }}\n",
+            counter.addr
+        );
+        let p = Portico::start(&yaml, driver);
+        let (mut s, id) = open_learning_id(&p);
+        // A small receive buffer: the server's writer blocks after little.
+        let small: libc::c_int = 4096;
+        // SAFETY: a valid socket and option of the size given.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&small as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        let enc = id
+            .replace('=', "%3D")
+            .replace('/', "%2F")
+            .replace('+', "%2B");
+        let a = std::net::SocketAddr::from(([127, 0, 0, 1], admin));
+        let client = s.local_addr().unwrap();
+        // Posts until the kernel holds no more of them (the server's send queue stops
+        // growing): the writer then waits, with a post or two queued behind it, less
+        // than the 64 KiB past which the client is not read.
+        let post = format!(
+            "POST /@connections/{enc} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\nContent-Length: 16384\r\nConnection: close\r\n\r\n{}",
+            "p".repeat(16384)
+        );
+        let (mut last, mut same) = (0, 0);
+        for _ in 0..3000 {
+            assert_eq!(send_to(a, post.as_bytes()).status, 200, "{driver}");
+            std::thread::sleep(Duration::from_millis(3));
+            let queued = send_queue(p.addr, client);
+            same = if queued == last { same + 1 } else { 0 };
+            last = queued;
+            if same == 2 {
+                break;
+            }
+        }
+        assert_eq!(same, 2, "{driver}: the send queue kept growing");
+        let delete = format!("DELETE /@connections/{enc} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\nConnection: close\r\n\r\n");
+        assert_eq!(send_to(a, delete.as_bytes()).status, 204, "{driver}");
+        s.write_all(&masked_text(br#"{"action":"count"}"#)).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(
+            counted.load(Ordering::SeqCst),
+            0,
+            "{driver}: a message after the delete reached the integration"
+        );
+    }
+}
+
+/// The bytes Portico's side of the connection to `client` has not had acknowledged.
+fn send_queue(portico: std::net::SocketAddr, client: std::net::SocketAddr) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port_of = |field: &str| u16::from_str_radix(field.rsplit(':').next().unwrap(), 16).unwrap();
+    let line = table.lines().skip(1).find(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        port_of(f[1]) == portico.port() && port_of(f[2]) == client.port()
+    });
+    let queues = line
+        .expect("the connection")
+        .split_whitespace()
+        .nth(4)
+        .unwrap();
+    u64::from_str_radix(queues.split(':').next().unwrap(), 16).unwrap()
 }

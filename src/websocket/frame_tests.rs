@@ -175,7 +175,13 @@ fn protocol_violations_close_with_1002() {
         let (events, err) = decode_all(&client(true, OP_CLOSE, &code.to_be_bytes()));
         assert_eq!(err, None, "close code {code}");
         let reason = String::new();
-        assert_eq!(events, [Event::Close { code: Some(code), reason }]);
+        assert_eq!(
+            events,
+            [Event::Close {
+                code: Some(code),
+                reason
+            }]
+        );
     }
     let huge = [0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
     assert_eq!(refused(&huge), CLOSE_PROTOCOL);

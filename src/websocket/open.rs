@@ -305,6 +305,13 @@ impl Session<'_> {
                         }
                         continue;
                     }
+                    // A close the server decided (DeleteConnection, idle, max_duration)
+                    // drops the messages read ahead: taken before this check, one sent
+                    // after a DeleteConnection still reached the integration. Those sent
+                    // before the client's own close are still handled.
+                    if self.closing.get().is_some() && client_close.borrow().is_none() {
+                        return;
+                    }
                     let next = inbox.borrow_mut().pop_front();
                     let Some(item) = next else {
                         if self.closing.get().is_some() {
@@ -333,11 +340,6 @@ impl Session<'_> {
                                 _ = &mut work => {},
                             }
                             in_flight.set(false);
-                            // A close the server decided drops the messages read ahead;
-                            // those sent before the client's own close are still handled.
-                            if self.closing.get().is_some() && client_close.borrow().is_none() {
-                                return;
-                            }
                         }
                         // The read side handles the rest itself.
                         Deferred::Event(Event::Close { .. } | Event::Ping(_) | Event::Pong(_)) => {}
