@@ -289,18 +289,28 @@ fn reachable(name: &str, models: &[(String, Value)]) -> serde_json::Map<String, 
         found.insert(n.clone(), schema.clone());
         let mut named = Vec::new();
         refs(schema, &mut named);
-        todo.extend(named.into_iter().filter_map(|r| Some(ref_target(r)?.0)));
+        for r in named {
+            match ref_target(r) {
+                Target::Model(name, _) => todo.push(name),
+                Target::Local => {}
+                // An anchor or a URI may name a part of any model: all of them, as before.
+                Target::Other => {
+                    return models.iter().map(|(n, s)| (n.clone(), s.clone())).collect();
+                }
+            }
+        }
     }
     found
 }
 
-/// The `$ref` values in a schema.
+/// The references in a schema: `$ref`, and 2020-12's `$dynamicRef` (which, given a
+/// plain pointer, is one).
 fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
                 match (k.as_str(), child) {
-                    ("$ref", Value::String(r)) => out.push(r),
+                    ("$ref" | "$dynamicRef", Value::String(r)) => out.push(r),
                     _ => refs(child, out),
                 }
             }
@@ -310,21 +320,34 @@ fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     }
 }
 
-/// The model a `$ref` names (`#/models/NAME`, in any spelling `rewrite_refs` takes), and
-/// whether it points into it (`#/models/NAME/properties/x`) rather than at it whole.
-fn ref_target(r: &str) -> Option<(&str, bool)> {
-    let target = model_ref_name(r).or_else(|| r.strip_prefix("#/models/"))?;
-    Some(match target.split_once('/') {
-        Some((name, _)) => (name, true),
-        None => (target, false),
-    })
+/// What a reference names.
+enum Target<'r> {
+    /// A model (`#/models/NAME`, in any spelling `rewrite_refs` takes), and whether the
+    /// reference points into it (`#/models/NAME/properties/x`) rather than at it whole.
+    Model(&'r str, bool),
+    /// A part of the model itself (`#/properties/x`, `#/$defs/y`).
+    Local,
+    /// An anchor (`#name`), the whole document (`#`) or a URI: it may be in any model.
+    Other,
+}
+
+fn ref_target(r: &str) -> Target<'_> {
+    let Some(target) = model_ref_name(r).or_else(|| r.strip_prefix("#/models/")) else {
+        let local = r.starts_with("#/") && !r.starts_with("#/models");
+        return if local { Target::Local } else { Target::Other };
+    };
+    match target.split_once('/') {
+        Some((name, _)) => Target::Model(name, true),
+        None => Target::Model(target, false),
+    }
 }
 
 /// Whether model `name` compiles, for `check`: its schema with each model it refers to
 /// standing as `true` (each is checked on its own), so a model costs its own size.
 /// Compiled with every model it reaches, a chain of 2,000 models, each referring to the
-/// next, took 10 s to check. A reference into another model (`#/models/X/properties/y`)
-/// needs that model's text: then it is compiled with every model it reaches.
+/// next, took 10 s to check. A reference into another model (`#/models/X/properties/y`),
+/// or one that may be (an anchor, a URI), needs those models' text: then it is compiled
+/// with every model it reaches.
 pub fn check_model(name: &str, models: &[(String, Value)]) -> Result<(), String> {
     let Some((_, schema)) = models.iter().find(|(n, _)| n == name) else {
         return compile_model(name, models).map(drop);
@@ -332,12 +355,17 @@ pub fn check_model(name: &str, models: &[(String, Value)]) -> Result<(), String>
     let mut named = Vec::new();
     refs(schema, &mut named);
     let mut stubs = serde_json::Map::new();
-    for (target, inside) in named.into_iter().filter_map(ref_target) {
-        if inside {
-            return compile_model(name, models).map(drop);
-        }
-        if models.iter().any(|(n, _)| n == target) {
-            stubs.insert(target.to_string(), Value::Bool(true));
+    for r in named {
+        match ref_target(r) {
+            Target::Model(target, false) => {
+                if models.iter().any(|(n, _)| n == target) {
+                    stubs.insert(target.to_string(), Value::Bool(true));
+                }
+            }
+            Target::Local => {}
+            Target::Model(_, true) | Target::Other => {
+                return compile_model(name, models).map(drop);
+            }
         }
     }
     // Its own references to itself resolve to itself.

@@ -161,4 +161,19 @@ fn check_model_reads_each_model_once() {
     assert!(check_model("A", &models(json!({"$ref": "#/models/B/properties/x"}))).is_ok());
     assert!(check_model("A", &models(json!({"$ref": "#/models/B/properties/y"}))).is_err());
     assert!(check_model("A", &models(json!({"items": {"$ref": "#/models/A"}}))).is_ok());
+    // 2020-12's `$dynamicRef` to a pointer is a reference too: its model is reached.
+    let dynamic = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
+        "properties": {"x": {"$dynamicRef": "#/models/B/properties/x"}, "y": {"$dynamicRef": "#/models/B"}}});
+    assert!(check_model("A", &models(dynamic.clone())).is_ok());
+    let m = compile_model("A", &models(dynamic)).unwrap();
+    assert!(m.is_valid(&json!({"x": "s"})) && !m.is_valid(&json!({"x": 1})));
+    // An anchor may be in any model: every model is there for it; a pointer into the
+    // model itself needs no other.
+    let with = |a: Value| vec![("A".to_string(), a), ("B".to_string(), json!({}))];
+    assert_eq!(reachable("A", &with(json!({"$ref": "#name"}))).len(), 2);
+    assert_eq!(reachable("A", &with(json!({"$ref": "#/$defs/x"}))).len(), 1);
+    assert_eq!(
+        reachable("A", &with(json!({"$ref": "#/models/B"}))).len(),
+        2
+    );
 }
