@@ -109,9 +109,12 @@ pub struct Conn {
     /// closes, as nginx's old workers close theirs, instead of being served on a port
     /// the config no longer has.
     pub(crate) listener: Rc<Drain>,
-    /// When a connection that did not start with its head opened (a TLS handshake came
-    /// first): its first head's `header_timeout` counts from here, as nginx's does.
-    pub(super) opened: Option<Instant>,
+    /// When the wait for the next head began: for a new connection that did not start
+    /// with it (a TLS handshake came first), when it opened (its first head's
+    /// `header_timeout` counts from here, as nginx's does); between requests, when the
+    /// last answer went (`idle_timeout` counts from here, blank lines or not). A field,
+    /// not a local of the wait: an idle connection's task holds that wait's frame.
+    pub(super) since: Option<Instant>,
 }
 
 /// Serves a plain connection. Not `async`: its future is `serve_io`'s, without a second
@@ -228,7 +231,7 @@ impl Conn {
             websocket: None,
             tunnel: None,
             listener,
-            opened,
+            since: opened,
         }
     }
 }

@@ -42,10 +42,10 @@ impl Conn {
         // twice as long. A kept-alive one's starts at its next request's first byte
         // (idle until then).
         let mut deadline =
-            fresh.then(|| self.opened.unwrap_or_else(Instant::now) + limits.header_timeout);
-        // A kept-alive connection idles `idle_timeout` from its last answer, blank lines
-        // or not: restarted at each, a CRLF every few seconds held it open for ever.
-        let idle_until = crate::runtime::coarse_timer::coarse_now() + limits.idle_timeout;
+            fresh.then(|| self.since.unwrap_or_else(Instant::now) + limits.header_timeout);
+        if !fresh {
+            self.since = Some(crate::runtime::coarse_timer::coarse_now());
+        }
         loop {
             // Blank lines before a request are no request (RFC 9112 §2.2): dropped, so a
             // kept-alive connection that sent only those is still idle (closed silently
@@ -116,7 +116,7 @@ impl Conn {
                     None => return HeadOutcome::Close,
                 }
             }
-            if !self.wait_for_next_request(ctx, idle_until).await {
+            if !self.wait_for_next_request(ctx, limits.idle_timeout).await {
                 return HeadOutcome::Close;
             }
         }

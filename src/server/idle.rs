@@ -19,9 +19,11 @@ const PARK_AFTER: Duration = Duration::from_millis(500);
 /// 10,000 idle connections still hold no more than this many buffers.
 pub(crate) const IDLE_WITH_BUFFERS: usize = 256;
 impl Conn {
-    /// Waits until `give_up` for the first bytes of the next request on a keep-alive
-    /// connection; false when the connection should close (silence, EOF, error, drain,
-    /// its listener closed by a reload).
+    /// Waits until `idle` after `since` (the last answer) for the first bytes of the next
+    /// request on a keep-alive connection; false when the connection should close
+    /// (silence, EOF, error, drain, its listener closed by a reload). Blank lines the
+    /// client sends meanwhile (dropped by the head reader) don't restart the wait: a
+    /// CRLF every few seconds held a connection open for ever.
     ///
     /// On a plain connection the read runs with a buffer for `PARK_AFTER` only: a busy
     /// client's next request comes sooner, and costs no more than before. A connection
@@ -33,22 +35,20 @@ impl Conn {
     /// The waits end when the connection's listener closes, not on the worker's drain: a
     /// stop closes every listener before the drain begins (`runtime::workers`), so one
     /// wait covers both, and an idle connection's task stays within its size budget.
-    pub(super) async fn wait_for_next_request(
-        &mut self,
-        ctx: &WorkerCtx,
-        give_up: Instant,
-    ) -> bool {
-        let idle = give_up.saturating_duration_since(crate::runtime::coarse_timer::coarse_now());
-        if idle.is_zero() {
-            return false;
-        }
+    pub(super) async fn wait_for_next_request(&mut self, ctx: &WorkerCtx, idle: Duration) -> bool {
+        let give_up = match self.since {
+            Some(since) => since + idle,
+            None => crate::runtime::coarse_timer::coarse_now() + idle,
+        };
         if self.stream.is_tls() {
             return self.wait_with_buffers(ctx, give_up).await;
         }
         let holding = &ctx.idle_with_buffers;
         if holding.get() < IDLE_WITH_BUFFERS {
             holding.set(holding.get() + 1);
-            let res = self.read_briefly(ctx, PARK_AFTER.min(idle)).await;
+            let left =
+                give_up.saturating_duration_since(crate::runtime::coarse_timer::coarse_now());
+            let res = self.read_briefly(ctx, PARK_AFTER.min(left)).await;
             holding.set(holding.get() - 1);
             match res {
                 Ok(n) => return n > 0,
