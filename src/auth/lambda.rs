@@ -91,6 +91,12 @@ impl Verdict {
 }
 
 /// Reads the function's answer. Err: malformed (a 500, never cached).
+/// The most a verdict's `context` may hold, as JSON: API Gateway's limit on a Lambda
+/// authorizer's result for WebSocket APIs, applied to all. Its values go into headers
+/// (mappings, gateway responses) and into every cached verdict (10,000 per worker): a
+/// context of a megabyte made heads no client or backend takes.
+const MAX_CONTEXT: usize = 8 * 1024;
+
 pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<Verdict, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))?;
     let obj = v.as_object().ok_or("answer is not a JSON object")?;
@@ -123,6 +129,13 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
         None | Some(Value::Null) => None,
         Some(_) => return Err("usageIdentifierKey is not a string".into()),
     };
+    let context_json = context.map(|m| Value::Object(m.clone()).to_string());
+    if let Some(json) = context_json.as_ref().filter(|j| j.len() > MAX_CONTEXT) {
+        return Err(format!(
+            "context is {} bytes of JSON, more than 8 KiB",
+            json.len()
+        ));
+    }
     let mut flat = Vec::new();
     if let Some(m) = context {
         for (k, v) in m {
@@ -150,7 +163,7 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
     Ok(Verdict {
         decision,
         principal_id,
-        context_json: context.map(|m| Value::Object(m.clone()).to_string().into()),
+        context_json: context_json.map(Into::into),
         context: flat,
         usage_key,
     })
@@ -238,6 +251,21 @@ mod tests {
             PayloadFormat::V1
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_context_over_8_kib_is_a_malformed_answer() {
+        let answer = |n: usize| {
+            let context = serde_json::json!({"team": "b".repeat(n)});
+            format!(r#"{{"isAuthorized":true,"context":{context}}}"#)
+        };
+        // {"team":"…"} is 11 bytes of JSON around the value.
+        assert!(parse_answer(answer(8192 - 11).as_bytes(), true, PayloadFormat::V2).is_ok());
+        let err = parse_answer(answer(8192 - 10).as_bytes(), true, PayloadFormat::V2);
+        assert_eq!(
+            err.unwrap_err(),
+            "context is 8193 bytes of JSON, more than 8 KiB"
+        );
     }
 
     #[test]
