@@ -237,26 +237,49 @@ impl Job {
             .map_err(|e| format!("connect: {e}"))?;
         let _ = tcp.set_read_timeout(Some(self.timeout));
         let _ = tcp.set_write_timeout(Some(self.timeout));
+        // The whole answer is due within the timeout, not each read: an answer trickled a
+        // byte per interval passed (and held the target's checks meanwhile).
+        let due = Instant::now() + self.timeout;
+        let control = tcp.try_clone().ok();
+        let left = move || {
+            let left = due.saturating_duration_since(Instant::now());
+            match &control {
+                Some(tcp) if !left.is_zero() => tcp.set_read_timeout(Some(left)).is_ok(),
+                _ => !left.is_zero(),
+            }
+        };
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: portico-health-check\r\nConnection: close\r\n\r\n",
             self.path, self.host
         );
         match &self.tls {
-            None => exchange(tcp, request.as_bytes()),
+            None => exchange(tcp, request.as_bytes(), left),
             Some((tls, target)) => {
                 let conn = tls.session(*target).map_err(|e| e.to_string())?;
-                exchange(rustls::StreamOwned::new(conn, tcp), request.as_bytes())
+                exchange(
+                    rustls::StreamOwned::new(conn, tcp),
+                    request.as_bytes(),
+                    left,
+                )
             }
         }
     }
 }
 
-/// Sends the request and reads the status code of the answer.
-fn exchange(mut s: impl Read + Write, request: &[u8]) -> Result<u16, String> {
+/// Sends the request and reads the status code of the answer. Before each read,
+/// `time_left` bounds it by what is left of the check's time (false: none is).
+fn exchange(
+    mut s: impl Read + Write,
+    request: &[u8],
+    mut time_left: impl FnMut() -> bool,
+) -> Result<u16, String> {
     s.write_all(request).map_err(|e| format!("send: {e}"))?;
     let mut head = [0u8; 64];
     let mut got = 0;
     while got < 12 {
+        if !time_left() {
+            return Err("no answer in time".to_string());
+        }
         match s.read(&mut head[got..]) {
             Ok(0) => return Err("closed before answering".to_string()),
             Ok(n) => got += n,
@@ -313,11 +336,37 @@ mod tests {
                     Ok(())
                 }
             }
-            exchange(Fake(answer, Vec::new()), b"GET / HTTP/1.1\r\n\r\n")
+            exchange(Fake(answer, Vec::new()), b"GET / HTTP/1.1\r\n\r\n", || true)
         };
         assert_eq!(io(b"HTTP/1.1 204 No Content\r\n\r\n"), Ok(204));
         assert_eq!(io(b"HTTP/1.0 503 Busy\r\n\r\n"), Ok(503));
         assert!(io(b"SSH-2.0-OpenSSH_9.2\r\n").is_err());
         assert!(io(b"HTTP/1").is_err());
+        // Out of time between two reads: however quick each read, the check fails.
+        struct Trickle(&'static [u8]);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        impl Write for Trickle {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let answer = b"HTTP/1.1 200 OK\r\n\r\n";
+        assert_eq!(exchange(Trickle(answer), b"", || true), Ok(200));
+        let mut reads = 0;
+        let trickled = exchange(Trickle(answer), b"", || {
+            reads += 1;
+            reads < 5
+        });
+        assert_eq!(trickled, Err("no answer in time".to_string()));
     }
 }
