@@ -252,14 +252,23 @@ impl Resolver {
                 .cloned()
                 .collect()
         };
-        let mut left = self.start_due(&fresh, Instant::now());
+        self.start_due(&fresh, Instant::now());
         let deadline = Instant::now() + wait;
-        while left > 0 {
+        // The resolver thread reads the same channel and may record an answer this one
+        // waits for (counting only its own, a reload waited out all 5 s): the table says
+        // when every name is in, whoever recorded it.
+        loop {
+            let running = {
+                let table = self.table();
+                fresh
+                    .iter()
+                    .any(|(n, _)| table.get(n).is_some_and(|k| k.running))
+            };
             let now = Instant::now();
-            if now >= deadline {
+            if !running || now >= deadline {
                 break;
             }
-            left = left.saturating_sub(self.collect(deadline - now));
+            self.collect((deadline - now).min(Duration::from_millis(10)));
         }
     }
 

@@ -214,3 +214,30 @@ fn handles_are_shared_while_the_upstream_stays_the_same() {
     assert!(!Arc::ptr_eq(&one, &other));
     assert_eq!(addrs(&other), [(0, "127.0.0.2:8080".to_string())]);
 }
+
+/// The resolver thread reads the answers' channel too: when it records the answer a
+/// reload waits for, the reload returns as soon as the name is in, not at its deadline.
+#[test]
+fn a_new_name_recorded_by_another_thread_ends_the_wait() {
+    let dns = Arc::new(FakeDns::default());
+    dns.set("fresh", Ok(&["10.0.0.5:0"]));
+    let r = Arc::new(resolver(&dns));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A second reader of the channel, as the resolver thread is: it takes every answer.
+    let thief = {
+        let (r, stop) = (r.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                r.collect(Duration::from_millis(1));
+            }
+        })
+    };
+    let started = Instant::now();
+    let wanted = [(("fresh".to_string(), 80), Duration::from_secs(30))];
+    r.resolve_new(&wanted, Duration::from_secs(5));
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    thief.join().unwrap();
+    assert_eq!(r.known("fresh", 80), [a("10.0.0.5:80")]);
+    assert!(took < Duration::from_secs(2), "waited {took:?}");
+}
