@@ -101,6 +101,10 @@ fn main() -> ExitCode {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_writer(portico::metrics::log_writer::EscapedStderr { ansi })
+        // A log line that can't be written (stderr a pipe whose reader left) is lost, not
+        // reported with `eprintln!`, which panics on that same stderr: the thread that
+        // logged died (the signal thread: SIGTERM then did nothing).
+        .log_internal_errors(false)
         .with_ansi(ansi)
         .fmt_fields(portico::metrics::log_writer::fields())
         .with_env_filter(
