@@ -6,7 +6,13 @@
 //! A file that cannot be opened or fails redb's integrity check stops startup with an
 //! error naming it: state is never silently reset.
 
+// The lock around the database is taken by the admin thread and the usage flusher
+// only (a reopen after an I/O error writes it); workers never touch the store.
+#![allow(clippy::disallowed_types)]
+
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -78,8 +84,14 @@ pub struct DayCount {
 }
 
 pub struct Store {
-    db: Database,
+    /// None only between a failed reopen and the next try.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
+    /// An I/O error happened: redb refuses every later operation ("Previous I/O error
+    /// occurred. Please close and re-open the database."), so the next one reopens it
+    /// first. Without that, one full disk left the store refusing until a restart: a
+    /// leaked key could not be revoked, and usage was never written again.
+    broken: AtomicBool,
 }
 
 impl Store {
@@ -87,17 +99,67 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.to_path_buf(), e))?;
         let path = dir.join(FILE_NAME);
-        let db = Database::builder()
-            .set_check_integrity_on_open(true)
-            .set_cache_size(4 << 20)
-            .create(&path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.clone()),
-                e => StoreError::Corrupt(path.clone(), e.to_string()),
-            })?;
-        let store = Store { db, path };
+        // redb takes an empty file for a new store: an empty restore or a failed copy
+        // would bring revoked keys back and every count to zero, unsaid.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(StoreError::Corrupt(
+                path,
+                "the file is empty (0 bytes)".into(),
+            ));
+        }
+        let db = Self::create(&path)?;
+        let store = Store {
+            db: RwLock::new(Some(db)),
+            path,
+            broken: AtomicBool::new(false),
+        };
         store.init()?;
         Ok(store)
+    }
+
+    fn create(path: &Path) -> Result<Database, StoreError> {
+        Database::builder()
+            .set_check_integrity_on_open(true)
+            .set_cache_size(4 << 20)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.to_path_buf()),
+                e => StoreError::Corrupt(path.to_path_buf(), e.to_string()),
+            })
+    }
+
+    /// Runs `f` on the database, reopened first after an I/O error (see `broken`).
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.broken.swap(false, Ordering::AcqRel) {
+            let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+            // The old handle goes first: redb locks the file while one is open.
+            drop(db.take());
+            match Self::create(&self.path) {
+                Ok(again) => *db = Some(again),
+                Err(e) => {
+                    self.broken.store(true, Ordering::Release);
+                    return Err(io(format!("reopening after an I/O error: {e}")));
+                }
+            }
+        }
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        match db.as_ref() {
+            Some(db) => f(db),
+            None => Err(io("not open after an I/O error")),
+        }
+    }
+
+    /// A redb error as a `StoreError`, marking the store for a reopen when it is an I/O
+    /// error (or the refusal redb answers every operation with after one).
+    fn failed(&self, e: impl Into<redb::Error>) -> StoreError {
+        let e = e.into();
+        if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+            self.broken.store(true, Ordering::Release);
+        }
+        io(e)
     }
 
     pub fn path(&self) -> &Path {
@@ -108,7 +170,7 @@ impl Store {
     fn init(&self) -> Result<(), StoreError> {
         let corrupt =
             |e: &dyn std::fmt::Display| StoreError::Corrupt(self.path.clone(), e.to_string());
-        let tx = self.db.begin_write().map_err(|e| corrupt(&e))?;
+        let tx = self.with_db(|db| db.begin_write().map_err(|e| corrupt(&e)))?;
         {
             let mut meta = tx.open_table(META).map_err(|e| corrupt(&e))?;
             let found = meta
@@ -135,19 +197,20 @@ impl Store {
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().map_err(io)?;
+        let mut tx = self.with_db(|db| db.begin_write().map_err(|e| self.failed(e)))?;
         // Every commit is fsynced: a crash loses nothing that was committed.
-        tx.set_durability(Durability::Immediate).map_err(io)?;
-        f(&tx).map_err(io)?;
-        tx.commit().map_err(io)
+        tx.set_durability(Durability::Immediate)
+            .map_err(|e| self.failed(e))?;
+        f(&tx).map_err(|e| self.failed(e))?;
+        tx.commit().map_err(|e| self.failed(e))
     }
 
     pub fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let tx = self.db.begin_read().map_err(io)?;
-        let table = tx.open_table(KEYS).map_err(io)?;
+        let tx = self.with_db(|db| db.begin_read().map_err(|e| self.failed(e)))?;
+        let table = tx.open_table(KEYS).map_err(|e| self.failed(e))?;
         let mut out = Vec::new();
-        for row in table.iter().map_err(io)? {
-            let (name, value) = row.map_err(io)?;
+        for row in table.iter().map_err(|e| self.failed(e))? {
+            let (name, value) = row.map_err(|e| self.failed(e))?;
             let mut key: StoredKey = serde_json::from_slice(value.value()).map_err(|e| {
                 StoreError::Corrupt(
                     self.path.clone(),
@@ -188,9 +251,11 @@ impl Store {
 
     /// The value stored under `what` (`pinned_name`'s table), if any.
     pub fn remembered(&self, what: &str) -> Result<Option<String>, StoreError> {
-        let tx = self.db.begin_read().map_err(io)?;
-        let t = tx.open_table(NAMES).map_err(io)?;
-        Ok(t.get(what).map_err(io)?.map(|v| v.value().to_string()))
+        let tx = self.with_db(|db| db.begin_read().map_err(|e| self.failed(e)))?;
+        let t = tx.open_table(NAMES).map_err(|e| self.failed(e))?;
+        Ok(t.get(what)
+            .map_err(|e| self.failed(e))?
+            .map(|v| v.value().to_string()))
     }
 
     /// Stores `value` under `what`, replacing what was there.
@@ -213,11 +278,11 @@ impl Store {
 
     /// Config keys revoked through the admin API: name → SHA-256 of the revoked value.
     pub fn revoked(&self) -> Result<Vec<(String, [u8; 32])>, StoreError> {
-        let tx = self.db.begin_read().map_err(io)?;
-        let table = tx.open_table(REVOKED).map_err(io)?;
+        let tx = self.with_db(|db| db.begin_read().map_err(|e| self.failed(e)))?;
+        let table = tx.open_table(REVOKED).map_err(|e| self.failed(e))?;
         let mut out = Vec::new();
-        for row in table.iter().map_err(io)? {
-            let (name, digest) = row.map_err(io)?;
+        for row in table.iter().map_err(|e| self.failed(e))? {
+            let (name, digest) = row.map_err(|e| self.failed(e))?;
             let digest: [u8; 32] = digest.value().try_into().map_err(|_| {
                 StoreError::Corrupt(self.path.clone(), format!("revoked key {:?}", name.value()))
             })?;
@@ -251,11 +316,11 @@ impl Store {
 
     /// The cluster key changes Redis had not taken: (id, JSON).
     pub fn key_writes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let tx = self.db.begin_read().map_err(io)?;
-        let t = tx.open_table(KEY_WRITES).map_err(io)?;
+        let tx = self.with_db(|db| db.begin_read().map_err(|e| self.failed(e)))?;
+        let t = tx.open_table(KEY_WRITES).map_err(|e| self.failed(e))?;
         let mut out = Vec::new();
-        for row in t.iter().map_err(io)? {
-            let (id, json) = row.map_err(io)?;
+        for row in t.iter().map_err(|e| self.failed(e))? {
+            let (id, json) = row.map_err(|e| self.failed(e))?;
             out.push((id.value().to_string(), json.value().to_vec()));
         }
         Ok(out)
@@ -283,11 +348,11 @@ impl Store {
         from: u32,
         to: u32,
     ) -> Result<Vec<DayCount>, StoreError> {
-        let tx = self.db.begin_read().map_err(io)?;
-        let t = tx.open_table(USAGE).map_err(io)?;
+        let tx = self.with_db(|db| db.begin_read().map_err(|e| self.failed(e)))?;
+        let t = tx.open_table(USAGE).map_err(|e| self.failed(e))?;
         let mut out = Vec::new();
         let mut push = |row: UsageRow| -> Result<(), StoreError> {
-            let (k, v) = row.map_err(io)?;
+            let (k, v) = row.map_err(|e| self.failed(e))?;
             let (p, name, day) = k.value();
             if p == plan && (from..=to).contains(&day) && key.is_none_or(|key| key == name) {
                 out.push(DayCount {
@@ -301,13 +366,16 @@ impl Store {
         };
         match key {
             Some(k) => {
-                for row in t.range((plan, k, from)..=(plan, k, to)).map_err(io)? {
+                for row in t
+                    .range((plan, k, from)..=(plan, k, to))
+                    .map_err(|e| self.failed(e))?
+                {
                     push(row)?;
                 }
             }
             // Tuples order by plan first: the plan's rows are one contiguous run.
             None => {
-                for row in t.range((plan, "", 0)..).map_err(io)? {
+                for row in t.range((plan, "", 0)..).map_err(|e| self.failed(e))? {
                     let stop = row.as_ref().is_ok_and(|(k, _)| k.value().0 != plan);
                     if stop {
                         break;

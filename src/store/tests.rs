@@ -153,3 +153,42 @@ fn pending_cluster_key_writes_survive_a_reopen_until_forgotten() {
     s.delete_key_write("undo f").unwrap();
     assert_eq!(s.key_writes().unwrap().len(), 1);
 }
+
+/// An empty file is no store: redb would take it for a new one, and revoked keys would
+/// serve again with every count at zero.
+#[test]
+fn an_empty_file_stops_the_open() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::fs::write(dir.0.join(FILE_NAME), b"").unwrap();
+    match Store::open(&dir.0) {
+        Err(StoreError::Corrupt(_, why)) => assert_eq!(why, "the file is empty (0 bytes)"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("an empty file opened as a new store"),
+    }
+}
+
+/// After an I/O error redb refuses every operation until the database is opened again:
+/// the store reopens it at its next operation, and nothing committed is lost.
+#[test]
+fn the_store_reopens_after_an_io_error() {
+    let dir = TempDir::new();
+    let store = Store::open(&dir.0).unwrap();
+    let key = StoredKey {
+        name: "leaked".into(),
+        sha256: [1; 32],
+        plan: None,
+        created: 1,
+    };
+    store.put_key(&key).unwrap();
+    // What `failed` does when redb reports an I/O error.
+    assert!(matches!(
+        store.failed(redb::StorageError::PreviousIo),
+        StoreError::Io(_)
+    ));
+    assert!(store.broken.load(Ordering::Acquire));
+    assert_eq!(store.keys().unwrap(), [key]);
+    assert!(!store.broken.load(Ordering::Acquire));
+    assert!(store.delete_key("leaked").unwrap());
+    assert!(store.keys().unwrap().is_empty());
+}
