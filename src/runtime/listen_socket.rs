@@ -16,6 +16,25 @@ pub fn address_is_free(addr: SocketAddr) -> std::io::Result<()> {
     probe.bind(&addr.into())
 }
 
+/// [`address_is_free`], asked again for up to half a second while the address is in use:
+/// the listeners of a process that just died under io_uring (`kill -9`, an OOM kill) stay
+/// bound for tens of milliseconds after it was reaped, while the kernel tears its ring
+/// down, and a supervisor restarting at once was told another process listened there.
+pub fn free_soon(addr: SocketAddr) -> std::io::Result<()> {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        match address_is_free(addr) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Sets TCP_NODELAY and TCP_USER_TIMEOUT on a listener. Linux creates each accepted
 /// socket as a copy of its listener, options included, so every connection has them
 /// without a setsockopt of its own: system calls fewer per connection (a request per
@@ -157,7 +176,7 @@ pub fn take_queued(listener: &impl AsRawFd, nonblocking: bool) -> Vec<std::net::
 
 #[cfg(test)]
 mod tests {
-    use super::{address_is_free, set_options_for_connections};
+    use super::{address_is_free, free_soon, set_options_for_connections};
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -250,6 +269,26 @@ mod tests {
         assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
         drop(held);
         address_is_free(addr).unwrap();
+    }
+
+    /// A listener going away within half a second (a killed process's, torn down after
+    /// it) leaves the address free for the start; one that stays is in use.
+    #[test]
+    fn an_address_freed_soon_is_free() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(held);
+        });
+        free_soon(addr).unwrap();
+        release.join().unwrap();
+        let kept = TcpListener::bind(addr).unwrap();
+        assert_eq!(
+            free_soon(addr).unwrap_err().kind(),
+            std::io::ErrorKind::AddrInUse
+        );
+        drop(kept);
     }
 
     #[test]

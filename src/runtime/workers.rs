@@ -254,7 +254,7 @@ pub fn run() -> Result<(), StartError> {
     // SO_REUSEPORT would let us silently share a port with a stale process; a plain bind
     // first proves the address is free.
     for addr in &addrs {
-        if let Err(e) = super::listen_socket::address_is_free(*addr) {
+        if let Err(e) = super::listen_socket::free_soon(*addr) {
             let key = listen_key(server, *addr);
             return Err(match e.kind() {
                 std::io::ErrorKind::AddrInUse => StartError::AddressInUse(key, *addr),
