@@ -198,16 +198,16 @@ fn writer_loop() {
         }
         let mut wrote = 0;
         while let Some(mut buf) = sink.full.pop() {
+            let all_lost = |e| (e, memchr::memchr_iter(b'\n', &buf).count() as u64);
             let res = match &mut out {
-                Out::Stdout => std::io::stdout().lock().write_all(&buf),
-                Out::File(f) => f.write_all(&buf),
+                Out::Stdout => std::io::stdout().lock().write_all(&buf).map_err(all_lost),
+                Out::File(f) => write_lines(f, &buf),
                 Out::Off => Ok(()),
-                Out::Failed { .. } => Err(std::io::ErrorKind::NotFound.into()),
+                Out::Failed { .. } => Err(all_lost(std::io::ErrorKind::NotFound.into())),
             };
             match res {
                 Ok(()) => failing = false,
-                Err(e) => {
-                    let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+                Err((e, lines)) => {
                     sink.lost.fetch_add(lines, Ordering::Relaxed);
                     if !failing && !matches!(out, Out::Failed { .. }) {
                         warn!(error = %e, "writing the access log failed; lines are dropped (and counted)");
@@ -226,5 +226,102 @@ fn writer_loop() {
             sink.written.fetch_add(wrote, Ordering::Release);
         }
         std::thread::park_timeout(Duration::from_millis(200));
+    }
+}
+
+/// A file the writer can cut back: the access log, or a test's stand-in.
+trait Appended: Write {
+    fn cut_back(&mut self, bytes: u64);
+}
+
+impl Appended for std::fs::File {
+    fn cut_back(&mut self, bytes: u64) {
+        if let Ok(m) = self.metadata() {
+            let _ = self.set_len(m.len().saturating_sub(bytes));
+        }
+    }
+}
+
+/// Writes `buf` (whole lines) to the end of `f`. A write that fails part way (a full
+/// disk) leaves the file cut back to the last whole line it wrote, and the error comes
+/// with the lines that were not written: the torn line had the next line glued onto it
+/// (no longer JSON), and every line of the buffer was counted as dropped, written or not.
+fn write_lines(f: &mut impl Appended, buf: &[u8]) -> Result<(), (std::io::Error, u64)> {
+    let mut done = 0;
+    let failure = loop {
+        if done == buf.len() {
+            return Ok(());
+        }
+        match f.write(&buf[done..]) {
+            Ok(0) => break std::io::ErrorKind::WriteZero.into(),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break e,
+        }
+    };
+    let whole = memchr::memrchr(b'\n', &buf[..done]).map_or(0, |i| i + 1);
+    if done > whole {
+        f.cut_back((done - whole) as u64);
+    }
+    let lost = memchr::memchr_iter(b'\n', &buf[whole..]).count() as u64;
+    Err((failure, lost))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    /// A file on a disk with `room` bytes left.
+    struct Disk {
+        data: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // Short writes, as the kernel's when space runs out mid-buffer.
+            let n = buf.len().min(self.room).min(7);
+            if n == 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.data.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl super::Appended for Disk {
+        fn cut_back(&mut self, bytes: u64) {
+            let keep = self.data.len().saturating_sub(bytes as usize);
+            self.room += self.data.len() - keep;
+            self.data.truncate(keep);
+        }
+    }
+
+    #[test]
+    fn a_write_cut_short_leaves_whole_lines_and_counts_the_rest() {
+        let lines = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
+        // Room for the first line and part of the second.
+        let mut disk = Disk {
+            data: Vec::new(),
+            room: 12,
+        };
+        let (e, lost) = super::write_lines(&mut disk, lines).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(disk.data, b"{\"a\":1}\n");
+        assert_eq!(lost, 2);
+        // Space again: the next lines follow a whole line.
+        disk.room = 100;
+        super::write_lines(&mut disk, b"{\"a\":4}\n").unwrap();
+        assert_eq!(disk.data, b"{\"a\":1}\n{\"a\":4}\n");
+        let mut fits = Disk {
+            data: Vec::new(),
+            room: 100,
+        };
+        super::write_lines(&mut fits, lines).unwrap();
+        assert_eq!(fits.data, lines);
     }
 }
