@@ -535,3 +535,62 @@ fn an_access_log_this_user_cannot_write_is_a_warning() {
     let (code, _, err) = check_file(&file);
     assert_eq!((code, warnings(&err)), (0, vec![]), "{err}");
 }
+
+/// A store file this user can't write (left by a run as root in a directory it owns)
+/// passed `check`, and `run` stopped calling the healthy file corrupt ("move the file
+/// away"): `check` warns, and `run` says what is wrong without that advice.
+#[test]
+fn a_store_file_this_user_cannot_write_is_a_warning_not_corruption() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: getuid(2) cannot fail.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: needs root to run check as another user");
+        return;
+    }
+    let dir = temp_dir("check-store-perm");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let file = state.join("portico.redb");
+    std::fs::write(&file, b"root's").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The directories are nobody's to enter and write; the file stays root's.
+    for d in [&dir, &state] {
+        std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+    }
+    let yaml = format!(
+        "server:\n  listen: [\"127.0.0.1:{}\"]\nstate_dir: \"{}\"\napi_keys:\n  - {{ name: k, value: \"key-0123456789abcdefghij\" }}\napis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock }} }}\n",
+        free_port(),
+        state.display()
+    );
+    let config = write(&dir, &yaml);
+    let as_nobody = |command: &str| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .args([command, "-c"])
+            .arg(&config)
+            .output()
+            .expect("setpriv (util-linux)");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = as_nobody("check");
+    let want = format!(
+        "state_dir: {}: {} is not writable by this user (uid 65534: Permission denied (os error 13)): `run` as this user would stop at startup; fine if the service runs as one that can write it",
+        state.display(),
+        file.display()
+    );
+    assert_eq!(
+        (code, warnings(&err)),
+        (Some(0), vec![want.as_str()]),
+        "{err}"
+    );
+    let (code, err) = as_nobody("run");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("cannot open the state file") && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(!err.contains("corrupt"), "{err}");
+}

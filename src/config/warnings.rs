@@ -9,13 +9,26 @@ use crate::metrics::log_format::LogFormat;
 
 /// Why this user could not create or write the store's directory, if it could not: the
 /// directory, or the nearest part of its path that exists, must be a writable directory.
+/// So must the store file itself, when there is one: a file left by a run as another
+/// user (root), or a directory in its place, passed `check` and stopped `run`.
 fn unwritable(dir: &std::path::Path) -> Option<String> {
     let existing = dir.ancestors().find(|p| p.symlink_metadata().is_ok())?;
     if !existing.is_dir() {
         // An error, not a warning (`state_dir_error`): no user could make it a directory.
         return None;
     }
-    refused(existing, libc::W_OK | libc::X_OK, "stop at startup")
+    if let Some(why) = refused(existing, libc::W_OK | libc::X_OK, "stop at startup") {
+        return Some(why);
+    }
+    let file = dir.join(crate::store::FILE_NAME);
+    match std::fs::metadata(&file) {
+        Ok(m) if m.is_dir() => Some(format!(
+            "{} is a directory, not the store file: `run` would stop at startup",
+            file.display()
+        )),
+        Ok(_) => refused(&file, libc::R_OK | libc::W_OK, "stop at startup"),
+        Err(_) => None,
+    }
 }
 
 /// The error when the config needs the store and `state_dir`, or the nearest of its

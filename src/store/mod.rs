@@ -50,6 +50,11 @@ pub enum StoreError {
          own: restore a backup, or move the file away to start with no created keys and no usage"
     )]
     Corrupt(PathBuf, String),
+    #[error(
+        "cannot open the state file {0}: {1} (this user must be able to read and write it, \
+         on a writable file system)"
+    )]
+    Open(PathBuf, std::io::Error),
     #[error("state file {0} is in use by another Portico process")]
     InUse(PathBuf),
     #[error("state file {0} has format {1}; this Portico reads format {FORMAT}")]
@@ -124,6 +129,17 @@ impl Store {
             .create(path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.to_path_buf()),
+                // Not the file's fault: no advice to move it away.
+                redb::DatabaseError::Storage(redb::StorageError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::ReadOnlyFilesystem
+                            | std::io::ErrorKind::IsADirectory
+                    ) =>
+                {
+                    StoreError::Open(path.to_path_buf(), e)
+                }
                 e => StoreError::Corrupt(path.to_path_buf(), e.to_string()),
             })
     }

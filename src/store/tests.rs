@@ -192,3 +192,16 @@ fn the_store_reopens_after_an_io_error() {
     assert!(store.delete_key("leaked").unwrap());
     assert!(store.keys().unwrap().is_empty());
 }
+
+/// A directory where the file should be is no corruption: the message says so, without
+/// advice to move a healthy file away.
+#[test]
+fn a_directory_in_place_of_the_file_is_an_open_error() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.0.join(FILE_NAME)).unwrap();
+    match Store::open(&dir.0) {
+        Err(e @ StoreError::Open(..)) => assert!(e.to_string().contains("cannot open"), "{e}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a directory opened as a store"),
+    }
+}
