@@ -103,8 +103,9 @@ pub fn export(
         let mut op = Map::new();
         let mut params = Vec::new();
         for seg in path.split('/') {
+            // `proxy+` for `{proxy+}`, as API Gateway's exports name it: the name must be
+            // the template's for the document to be valid OpenAPI.
             if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                let name = name.trim_end_matches('+');
                 params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
             }
         }
@@ -251,7 +252,7 @@ fn api_extensions(api: &Api, doc: &mut Value) {
                     .map(|(n, v)| {
                         (
                             format!("gatewayresponse.header.{n}"),
-                            json!(format!("'{v}'")),
+                            json!(gateway_header_value(v)),
                         )
                     })
                     .collect();
@@ -263,6 +264,30 @@ fn api_extensions(api: &Api, doc: &mut Value) {
             out.insert(kind.clone(), Value::Object(r));
         }
         doc["x-amazon-apigateway-gateway-responses"] = Value::Object(out);
+    }
+}
+
+/// A gateway response's header value as API Gateway writes it: one `$context` or
+/// `$stageVariables` reference as `context.NAME` or `stageVariables.NAME` (as import
+/// reads it back), anything else as the static `'text'`. Quoted, a reference was a
+/// literal that re-import refused, and the header was lost.
+fn gateway_header_value(v: &str) -> String {
+    let reference = v
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .or_else(|| v.strip_prefix('$'))
+        .filter(|r| {
+            ["context.", "stageVariables."].iter().any(|p| {
+                r.strip_prefix(p).is_some_and(|n| {
+                    !n.is_empty()
+                        && n.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                })
+            })
+        });
+    match reference {
+        Some(r) => r.to_string(),
+        None => format!("'{v}'"),
     }
 }
 

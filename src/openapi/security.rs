@@ -409,7 +409,9 @@ pub(super) fn export_schemes(
                         json!(format!("{}ms", j.leeway.as_millis())),
                     );
                 }
-                json!({ "type": "oauth2", "x-amazon-apigateway-authorizer": {
+                // `flows` as API Gateway's own exports write it: an `oauth2` scheme
+                // without one is not valid OpenAPI 3.0.
+                json!({ "type": "oauth2", "flows": {}, "x-amazon-apigateway-authorizer": {
                     "type": "jwt",
                     "identitySource": j.identity_source,
                     "jwtConfiguration": { "issuer": j.issuer, "audience": j.audience },

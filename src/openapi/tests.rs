@@ -165,6 +165,12 @@ apis:
     .unwrap();
     let ext = super::export::Extensions::parse("apigateway").unwrap();
     let doc = super::export::export(&cfg, "shop", "prod", ext).unwrap();
+    // OpenAPI 3.0 wants `flows` on an `oauth2` scheme (API Gateway writes it empty).
+    let scheme = &doc["components"]["securitySchemes"]["users"];
+    assert_eq!(
+        (&scheme["type"], &scheme["flows"]),
+        (&json!("oauth2"), &json!({}))
+    );
     let i = import(&doc, BasePath::Ignore, &[]).unwrap();
     assert_eq!(
         i.api["authorizers"]["users"],
@@ -285,6 +291,42 @@ apis:
         r["GET /b"]["integration"],
         json!({ "type": "mock", "status": 200, "headers": { "content-type": "text/html" }, "body": "<p>b</p>" })
     );
+}
+
+/// Gateway response headers that read `$context` or `$stageVariables` export as API
+/// Gateway's references (quoted, they were literals re-import refused), and a greedy
+/// path parameter keeps its `+` (OpenAPI wants the template's name).
+#[test]
+fn gateway_response_references_and_greedy_parameters_export_as_api_gateway_writes_them() {
+    let cfg = crate::config::load_and_validate_text(
+        r#"
+apis:
+  shop:
+    stages: { prod: { variables: { tier: gold } } }
+    gateway_responses:
+      DEFAULT_4XX: { headers: { x-req: "$context.requestId", x-tier: "${stageVariables.tier}", x-fixed: "a b" } }
+    routes:
+      "GET /files/{proxy+}": { integration: { type: mock } }
+"#,
+    )
+    .unwrap();
+    let ext = super::export::Extensions::parse("apigateway").unwrap();
+    let doc = super::export::export(&cfg, "shop", "prod", ext).unwrap();
+    let params = &doc["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"]["responseParameters"];
+    assert_eq!(
+        params,
+        &json!({ "gatewayresponse.header.x-req": "context.requestId",
+                 "gatewayresponse.header.x-tier": "stageVariables.tier",
+                 "gatewayresponse.header.x-fixed": "'a b'" })
+    );
+    let get = &doc["paths"]["/files/{proxy+}"]["get"];
+    assert_eq!(get["parameters"][0]["name"], "proxy+");
+    let i = import(&doc, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(
+        i.api["gateway_responses"]["DEFAULT_4XX"]["headers"],
+        json!({ "x-req": "$context.requestId", "x-tier": "$stageVariables.tier", "x-fixed": "a b" })
+    );
+    assert!(i.api["routes"].get("GET /files/{proxy+}").is_some());
 }
 
 /// The imported API with its upstreams as a config, and what `check` says of it.
