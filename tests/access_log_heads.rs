@@ -1,7 +1,7 @@
 //! Access-log lines (and counts) for requests whose head never became a request:
 //! - a head that does not parse has `-` for its protocol, as for its method and path
 //!   (it logged the previous request's HTTP/1.0 on a kept-alive connection, or HTTP/1.1
-//!   for `HTTP/2.0`);
+//!   for `HTTP/2.0`); a TRACE's 405, whose head parses whole, has its method;
 //! - a connection that sends nothing within `header_timeout` is closed silently, with
 //!   no line and no 408 counted (as nginx does; a 408 on every preconnect and scan);
 //! - part of a head and then the client's close is a 400 line (nginx's), where it left
@@ -72,7 +72,17 @@ fn a_head_that_does_not_parse_has_no_protocol() {
         s.write_all(b"GET /m HTTP/2.0\r\nHost: x\r\n\r\n").unwrap();
         let answer = read_until_closed(&mut s, Duration::from_secs(5));
         assert!(answer.starts_with(b"HTTP/1.1 505"), "{driver}: {answer:?}");
-        let got = lines(&log, 3);
+        // A TRACE's head parses whole: its 405 is logged with its method (it had `-`).
+        let mut s = p.connect();
+        s.write_all(b"TRACE /m HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let answer = read_until_closed(&mut s, Duration::from_secs(5));
+        assert!(answer.starts_with(b"HTTP/1.1 405"), "{driver}: {answer:?}");
+        let got = lines(&log, 4);
+        assert!(
+            got[3].starts_with(r#"{"m":"TRACE","#) && got[3].contains(r#""s":"405""#),
+            "{driver}: {got:?}"
+        );
         assert_eq!(
             got[0], r#"{"m":"GET","p":"HTTP/1.0","s":"200","n":"2"}"#,
             "{driver}"

@@ -363,7 +363,6 @@ pub fn parse_request(
     head.method = Method::from_bytes(method);
     match head.method {
         Method::Connect => return Err(ParseError::NotImplemented),
-        Method::Trace => return Err(ParseError::MethodNotAllowed),
         Method::Other if !is_method_name(method) => return Err(bad("method not in upper case")),
         _ => {}
     }
@@ -413,9 +412,12 @@ pub fn parse_request(
     if minor == 1 && host.is_none() {
         return Err(bad("missing Host"));
     }
-    // Before the body's length is judged: a 413 for a declared length is logged with the
-    // head's method, path and host, which are all in by now.
+    // Before the body's length is judged: a 413 for a declared length, and a TRACE's
+    // 405, are logged with the head's method, path and host, which are all in by now.
     head.host = head.authority.or(host);
+    if head.method == Method::Trace {
+        return Err(ParseError::MethodNotAllowed);
+    }
     head.body = if framing.transfer_encoding {
         if framing.content_length.is_some() {
             return Err(bad("both Content-Length and Transfer-Encoding"));

@@ -324,9 +324,10 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     c.out.status = status;
                     c.out.body_sent = body_len as u64;
                     c.out.error_message = message;
-                    // A 413 for a declared length refused a head that parsed whole: its
-                    // method, path, user agent and host are known. Other refusals' are not.
-                    if status == 413 {
+                    // A 413 for a declared length, and a TRACE's 405, refused a head that
+                    // parsed whole: its method, path, user agent and host are known.
+                    // Other refusals' are not.
+                    if matches!(status, 413 | 405) {
                         c.capture_for_log();
                     } else {
                         c.log_scratch.clear();
