@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::*;
 
-const FORMAT: &str = r#"{"m":"$context.httpMethod","p":"$context.protocol","s":"$context.status","n":"$context.responseLength"}"#;
+const FORMAT: &str = r#"{"m":"$context.httpMethod","p":"$context.protocol","s":"$context.status","n":"$context.responseLength","l":"$context.responseLatency"}"#;
 
 fn start(driver: &str) -> (Portico, std::path::PathBuf, std::net::SocketAddr) {
     let dir = temp_dir("access-log-heads");
@@ -84,7 +84,7 @@ fn a_head_that_does_not_parse_has_no_protocol() {
             "{driver}: {got:?}"
         );
         assert_eq!(
-            got[0], r#"{"m":"GET","p":"HTTP/1.0","s":"200","n":"2"}"#,
+            got[0], r#"{"m":"GET","p":"HTTP/1.0","s":"200","n":"2","l":"0"}"#,
             "{driver}"
         );
         assert!(
@@ -125,8 +125,13 @@ fn silence_closes_quietly_and_a_cut_head_is_a_400() {
             got_now[0].starts_with(r#"{"m":"-","p":"-","s":"408""#),
             "{driver}: {got_now:?}"
         );
+        // Its head began `header_timeout` (1 s) before its answer, not at it.
+        assert!(
+            got_now[0].ends_with(r#""l":"1000"}"#),
+            "{driver}: {got_now:?}"
+        );
         assert_eq!(
-            got_now[1], r#"{"m":"-","p":"-","s":"400","n":"0"}"#,
+            got_now[1], r#"{"m":"-","p":"-","s":"400","n":"0","l":"0"}"#,
             "{driver}"
         );
         let m = admin_metrics(admin);

@@ -332,7 +332,14 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     } else {
                         c.log_scratch.clear();
                     }
-                    c.log(ctx, &gen, None, Duration::ZERO);
+                    // A 408's head began `header_timeout` before its answer (its first
+                    // byte, or a new connection's connect): its time and latency say so.
+                    let mut latency = Duration::ZERO;
+                    if status == 408 {
+                        latency = gen.snap.server.limits.header_timeout;
+                        c.req.began_before(latency);
+                    }
+                    c.log(ctx, &gen, None, latency);
                 }
                 // A 408's client sent part of a head and then nothing until
                 // `header_timeout`; others may be midway through a head or body.
