@@ -137,6 +137,11 @@ fn silence_closes_quietly_and_a_cut_head_is_a_400() {
         let m = admin_metrics(admin);
         assert!(m.contains("status=\"408\"} 1"), "{driver}: {m}");
         assert!(m.contains("status=\"400\"} 1"), "{driver}: {m}");
+        // The duration histogram counts them too: its count is the request total.
+        assert!(
+            m.contains("portico_request_duration_seconds_count{api=\"\",stage=\"\",route=\"\"} 2"),
+            "{driver}: {m}"
+        );
     }
 }
 

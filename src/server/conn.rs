@@ -282,7 +282,9 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
             HeadOutcome::Abandoned => {
                 c.request_id = ctx.ids.next();
                 c.req.start();
+                // Counted in the duration histogram too: its count is the request total.
                 gen.unrouted.count(400);
+                gen.unrouted.duration.observe(Duration::ZERO);
                 if gen.snap.access_log.is_some() {
                     c.out.reset();
                     c.out.status = 400;
@@ -317,7 +319,14 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                 if c.flush_wbuf().await.is_err() {
                     body_len = 0;
                 }
+                // A 408's head began `header_timeout` before its answer (its first
+                // byte, or a new connection's connect): its time and latency say so.
+                let latency = match status {
+                    408 => gen.snap.server.limits.header_timeout,
+                    _ => Duration::ZERO,
+                };
                 gen.unrouted.count(status);
+                gen.unrouted.duration.observe(latency);
                 if gen.snap.access_log.is_some() {
                     // The head did not parse, so its fields are logged as "-".
                     c.out.reset();
@@ -332,11 +341,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     } else {
                         c.log_scratch.clear();
                     }
-                    // A 408's head began `header_timeout` before its answer (its first
-                    // byte, or a new connection's connect): its time and latency say so.
-                    let mut latency = Duration::ZERO;
                     if status == 408 {
-                        latency = gen.snap.server.limits.header_timeout;
                         c.req.began_before(latency);
                     }
                     c.log(ctx, &gen, None, latency);
