@@ -190,6 +190,24 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
         }
         if let Err(e) = crate::pipeline::models::check_model(name, &defs.models) {
             errors.push(p.key("models").key(name).error(e));
+            continue;
+        }
+        // A model a route validates with is compiled as it serves, with every model it
+        // reaches: one that compiles alone may not with those (a 2020-12 model reaching a
+        // draft-4 one with a boolean `exclusiveMinimum`), and the route then checked
+        // nothing while `check` said ok.
+        let used = api
+            .routes
+            .iter()
+            .any(|(_, r)| r.validation.models.iter().any(|(_, m)| m == name));
+        if used {
+            if let Err(e) = crate::pipeline::models::compile_model(name, &defs.models) {
+                errors.push(
+                    p.key("models")
+                        .key(name)
+                        .error(format!("with the models it refers to: {e}")),
+                );
+            }
         }
     }
     for (kind, resp) in &defs.gateway_responses {

@@ -31,6 +31,18 @@ pub fn draft_of(schema: &Value) -> Result<Draft, String> {
     Ok(draft)
 }
 
+/// A draft as `$schema` names it, for messages.
+fn draft_name(d: Draft) -> &'static str {
+    match d {
+        Draft::Draft4 => "draft 4",
+        Draft::Draft6 => "draft 6",
+        Draft::Draft7 => "draft 7",
+        Draft::Draft201909 => "2019-09",
+        Draft::Draft202012 => "2020-12",
+        _ => "another draft",
+    }
+}
+
 /// Rewrites references to other models (`#/components/schemas/X`, API Gateway's model
 /// URLs `https://apigateway.amazonaws.com/restapis/ID/models/X`) to `#/models/X`.
 pub fn rewrite_refs(v: &mut Value) {
@@ -355,7 +367,24 @@ pub fn check_model(name: &str, models: &[(String, Value)]) -> Result<(), String>
     let mut named = Vec::new();
     refs(schema, &mut named);
     let mut stubs = serde_json::Map::new();
+    let draft = draft_of(schema)?;
     for r in named {
+        // A model is compiled in the draft of the model whose document it is read into:
+        // a 2020-12 model reaching a draft-4 one read its `exclusiveMinimum: true` as
+        // 2020-12 (and failed, leaving its route unchecked), and a draft-4 model reaching
+        // a 2020-12 one read its `exclusiveMinimum: 0` as draft 4's flag (ignored).
+        if let Target::Model(target, _) = ref_target(r) {
+            let other = models.iter().find(|(n, _)| n == target);
+            if let Some(other_draft) = other.and_then(|(_, s)| draft_of(s).ok()) {
+                if other_draft != draft {
+                    return Err(format!(
+                        "refers to model {target:?}, which is of another JSON Schema draft ({}, this one {}): models that refer to each other must be of one draft",
+                        draft_name(other_draft),
+                        draft_name(draft)
+                    ));
+                }
+            }
+        }
         match ref_target(r) {
             Target::Model(target, false) => {
                 if models.iter().any(|(n, _)| n == target) {

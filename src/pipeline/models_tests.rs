@@ -164,8 +164,11 @@ fn check_model_reads_each_model_once() {
     // 2020-12's `$dynamicRef` to a pointer is a reference too: its model is reached.
     let dynamic = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
         "properties": {"x": {"$dynamicRef": "#/models/B/properties/x"}, "y": {"$dynamicRef": "#/models/B"}}});
-    assert!(check_model("A", &models(dynamic.clone())).is_ok());
-    let m = compile_model("A", &models(dynamic)).unwrap();
+    let b12 = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
+        "properties": {"x": {"type": "string"}}});
+    let both = vec![("A".to_string(), dynamic), ("B".to_string(), b12)];
+    assert!(check_model("A", &both).is_ok());
+    let m = compile_model("A", &both).unwrap();
     assert!(m.is_valid(&json!({"x": "s"})) && !m.is_valid(&json!({"x": 1})));
     // An anchor may be in any model: every model is there for it; a pointer into the
     // model itself needs no other.
@@ -176,4 +179,50 @@ fn check_model_reads_each_model_once() {
         reachable("A", &with(json!({"$ref": "#/models/B"}))).len(),
         2
     );
+}
+
+/// Models of two drafts that refer to each other are a `check` error: read into the
+/// other's document, a model's keywords meant the other draft's (a 2020-12 model
+/// reaching a draft-4 `exclusiveMinimum: true` failed to compile, and its route checked
+/// nothing while `check` passed; the other way, `exclusiveMinimum: 0` was ignored).
+#[test]
+fn models_of_two_drafts_may_not_refer_to_each_other() {
+    let d2020 = "https://json-schema.org/draft/2020-12/schema";
+    let models = vec![
+        (
+            "Pos".to_string(),
+            json!({"type": "integer", "minimum": 0, "exclusiveMinimum": true}),
+        ),
+        (
+            "Order".to_string(),
+            json!({"$schema": d2020, "properties": {"qty": {"$ref": "#/models/Pos"}}}),
+        ),
+        (
+            "Pos12".to_string(),
+            json!({"$schema": d2020, "type": "integer", "exclusiveMinimum": 0}),
+        ),
+        (
+            "Line".to_string(),
+            json!({"properties": {"qty": {"$ref": "#/models/Pos12"}}}),
+        ),
+        (
+            "Also4".to_string(),
+            json!({"properties": {"qty": {"$ref": "#/models/Pos"}}}),
+        ),
+    ];
+    let err = check_model("Order", &models).unwrap_err();
+    assert!(err.contains(r#"refers to model "Pos", which is of another JSON Schema draft (draft 4, this one 2020-12)"#), "{err}");
+    assert!(check_model("Line", &models).is_err());
+    assert!(check_model("Also4", &models).is_ok());
+    assert!(check_model("Pos12", &models).is_ok());
+}
+
+/// Should a route's model fail to compile as it serves (`check` refuses that), the route
+/// refuses its bodies rather than checking none.
+#[test]
+fn a_model_that_does_not_compile_refuses_every_body() {
+    let m = BodyModel::refusing();
+    for body in [&b"{}"[..], b"", b"1", br#"{"a":1}"#] {
+        assert!(!m.accepts(body), "{}", String::from_utf8_lossy(body));
+    }
 }

@@ -74,6 +74,12 @@ impl BodyModel {
         })
     }
 
+    /// A model no body passes (`{"not": {}}`).
+    pub(crate) fn refusing() -> BodyModel {
+        let none = [("refuse".to_string(), serde_json::json!({ "not": {} }))];
+        BodyModel::compile("refuse", &none).expect("a schema of one keyword compiles")
+    }
+
     /// Whether `body` is JSON the model accepts: an empty body is `{}`.
     pub fn accepts(&self, body: &[u8]) -> bool {
         let body = if json_blank(body) { b"{}" } else { body };
@@ -119,7 +125,13 @@ impl RouteCheck {
         let mut bodies = Vec::new();
         if validator.body() {
             for (ctype, model) in &v.models {
-                if let Ok(compiled) = BodyModel::compile(model, models) {
+                // `check` compiled it already; should it fail here all the same, the
+                // route refuses its bodies rather than checking nothing.
+                let compiled = BodyModel::compile(model, models).unwrap_or_else(|e| {
+                    tracing::error!(model = %model, error = %e, "a request model does not compile; its bodies are refused");
+                    BodyModel::refusing()
+                });
+                {
                     // A request is matched by its media type alone, so a key written
                     // with parameters (`application/json; charset=utf-8`, as OpenAPI
                     // documents may have it) is its media type too; it matched nothing,
