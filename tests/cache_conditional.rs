@@ -126,3 +126,75 @@ fn a_304_on_a_cors_route_carries_its_cors_headers() {
         assert_eq!(origin.requests.load(Ordering::SeqCst), 1, "{driver}");
     }
 }
+
+/// A 304 the cache makes carries the headers its 200 would: the route's `"200"`
+/// mappings, not `"304"`'s (a header the mapping removes went out on every conditional
+/// hit); on a route whose mapping sets the status, the mapped answer comes whole (the
+/// precondition is for a 2xx only).
+#[test]
+fn a_304_from_the_cache_carries_the_200_mappings() {
+    let origin = Origin::start(|req, s| {
+        let headers = [
+            ("etag", ETAG),
+            ("cache-control", "public, max-age=60"),
+            ("x-secret", "internal-10.1.2.3"),
+        ];
+        respond(s, 200, &headers, req.target.as_bytes());
+        true
+    });
+    let http = "{ type: http, upstream: origin, timeout: 2s }";
+    let head = one_origin_head(origin.addr);
+    let yaml = format!(
+        r#"{head}apis:
+  app:
+    stages:
+      $default: {{ cache: {{ capacity: 1MiB }} }}
+    routes:
+      "GET /r/{{id}}":
+        integration: {http}
+        cache: {{ ttl: 60s }}
+        response_parameters:
+          "200":
+            "remove:header.x-secret": ""
+            "overwrite:header.cache-control": "public, max-age=600"
+            "overwrite:header.x-served-by": "gateway"
+      "GET /g/{{id}}":
+        integration: {http}
+        cache: {{ ttl: 60s }}
+        response_parameters: {{ "200": {{ "overwrite:statuscode": "410" }} }}
+"#
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let mut c = Client::new(&p);
+        let send = |c: &mut Client, path: &str, headers: &str| {
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: a\r\n{headers}\r\n").as_bytes())
+        };
+        let fresh = send(&mut c, "/r/1", "");
+        assert_eq!(fresh.status, 200, "{driver}");
+        assert_eq!(fresh.header("x-secret"), None, "{driver}");
+        let conditional = format!("If-None-Match: {ETAG}\r\n");
+        for _ in 0..2 {
+            let r = send(&mut c, "/r/1", &conditional);
+            assert_eq!(r.status, 304, "{driver}");
+            assert!(r.body.is_empty(), "{driver}");
+            assert_eq!(
+                r.header("x-secret"),
+                None,
+                "{driver}: a removed header came back"
+            );
+            assert_eq!(
+                r.header("cache-control"),
+                Some("public, max-age=600"),
+                "{driver}"
+            );
+            assert_eq!(r.header("x-served-by"), Some("gateway"), "{driver}");
+            assert_eq!(r.header("etag"), Some(ETAG), "{driver}");
+        }
+        assert_eq!(send(&mut c, "/g/1", "").status, 410, "{driver}");
+        let r = send(&mut c, "/g/1", &conditional);
+        assert_eq!((r.status, r.text()), (410, "/g/1".to_string()), "{driver}");
+        // The connection went on past each answer, and every one came from the cache.
+        assert_eq!(send(&mut c, "/r/1", "").text(), "/r/1", "{driver}");
+    }
+}

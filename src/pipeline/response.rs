@@ -127,6 +127,11 @@ impl<'a> Edits<'a> {
         })
     }
 
+    /// Whether a mapping sets the status (`overwrite:statuscode`).
+    pub fn maps_status(&self) -> bool {
+        self.ops.is_some_and(|o| o.status.is_some())
+    }
+
     /// Whether the route maps responses at all, so the proxy must keep the request head
     /// for `$context` values until the response arrives.
     pub fn route_maps_responses(snap: &Snapshot, state: &RequestState) -> bool {

@@ -417,9 +417,18 @@ fn hit_head(
     now: Instant,
 ) -> Option<Hit> {
     let keep = c.can_keep_alive(ctx);
-    let not_modified = conditional::not_modified(&c.head, &c.rbuf, e.status, &e.head);
+    let mut not_modified = conditional::not_modified(&c.head, &c.rbuf, e.status, &e.head);
+    // The edits are those of the stored status (a 304 the cache makes is that answer,
+    // revalidated: it carries the headers the 200 would, RFC 9110 §15.4.5); looked up by
+    // 304, a header a `"200"` mapping removes went out on every conditional hit. A
+    // mapping that sets the status decides it per request, and preconditions apply to a
+    // 2xx only (§13.2.1): such a route answers in full.
+    let edits = Edits::find(&gen.snap, &c.req, e.status);
+    if edits.as_ref().is_some_and(|x| x.maps_status()) {
+        not_modified = false;
+    }
     let status = if not_modified { 304 } else { e.status };
-    if Edits::find(&gen.snap, &c.req, status).is_some() {
+    if edits.is_some() {
         if !edited_head(gen, c, e, now, keep, not_modified) {
             return None;
         }
@@ -485,12 +494,9 @@ fn edited_head(
     c.wbuf.clear();
     age(&mut c.wbuf, e, now);
     c.ubuf.clear();
-    if not_modified {
-        c.ubuf.extend_from_slice(conditional::STATUS_LINE);
-        c.ubuf.extend_from_slice(conditional::header_lines(&e.head));
-    } else {
-        c.ubuf.extend_from_slice(&e.head);
-    }
+    // The stored head whole, a 304 too: its edits are the stored status's, and its
+    // status line is made a 304's once they are written.
+    c.ubuf.extend_from_slice(&e.head);
     c.ubuf.extend_from_slice(&c.wbuf);
     c.ubuf.extend_from_slice(b"\r\n");
     // `Capture::start` stores only heads that parse again with what a hit adds (the
@@ -515,10 +521,18 @@ fn edited_head(
         c.head.head_len = 0; // the body, if any, now starts rbuf
     }
     let framing = match c.rhead.body {
-        ResponseBody::Length(n) if c.head.method != Method::Head => Framing::Length(n),
+        ResponseBody::Length(n) if c.head.method != Method::Head && !not_modified => {
+            Framing::Length(n)
+        }
         _ => Framing::None,
     };
     relay::write_response_head(gen, c, framing, keep);
+    if not_modified {
+        let line = memchr::memmem::find(&c.wbuf, b"\r\n").map_or(0, |i| i + 2);
+        c.wbuf
+            .splice(..line, conditional::STATUS_LINE.iter().copied());
+        c.out.status = 304;
+    }
     c.ubuf.clear();
     true
 }
