@@ -49,6 +49,12 @@ pub(super) fn not_a_ca(cert: &[u8]) -> Option<String> {
     (!why.is_empty()).then(|| why.join(", and "))
 }
 
+/// Whether the DER certificate `cert` has a keyUsage that leaves out keyCertSign (one
+/// without keyUsage may sign, as RFC 5280 allows; unreadable extensions are refused).
+pub(super) fn refuses_cert_sign(cert: &[u8]) -> bool {
+    extensions(cert).is_none_or(|e| e.cert_sign == Some(false))
+}
+
 /// What a certificate's extensions say about signing others; None each when absent.
 struct CaExtensions {
     ca: Option<bool>,

@@ -231,6 +231,10 @@ fn site(
             trust = fingerprint(&roots);
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
+                .map(|v| {
+                    Arc::new(super::intermediates::ClientChains(v))
+                        as Arc<dyn rustls::server::danger::ClientCertVerifier>
+                })
                 .map_err(|e| {
                     err(
                         errors,
@@ -489,7 +493,7 @@ fn upstream(
         let store = roots(ca, &tp.key("ca"), true, errors, warnings)?;
         // A CA file rewritten on disk is a change a reload must pick up.
         fingerprint.extend_from_slice(&crate::config::read_file(ca).unwrap_or_default());
-        builder.with_root_certificates(store).with_no_client_auth()
+        with_roots(builder, store, &provider, &tp, errors)?
     } else {
         let native = rustls_native_certs::load_native_certs();
         let mut store = RootCertStore::empty();
@@ -503,7 +507,7 @@ fn upstream(
             return None;
         }
         fingerprint.extend_from_slice(b"system roots");
-        builder.with_root_certificates(store).with_no_client_auth()
+        with_roots(builder, store, &provider, &tp, errors)?
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut names = Vec::new();
@@ -535,4 +539,28 @@ fn upstream(
         names,
         fingerprint,
     }))
+}
+
+/// A client config that verifies upstreams against `store`, intermediates' keyUsage too.
+fn with_roots(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
+    store: RootCertStore,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+    at: &KeyPath,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ClientConfig> {
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(store),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| err(errors, at, e.to_string()))
+    .ok()?;
+    let verifier = super::intermediates::ServerChains(verifier);
+    Some(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth(),
+    )
 }

@@ -10,6 +10,7 @@
 mod ca;
 mod client;
 pub mod dn;
+mod intermediates;
 mod keys;
 mod load;
 mod server;
