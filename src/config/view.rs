@@ -57,6 +57,15 @@ pub fn redacted_view(text: &str) -> Value {
             if let Some(password) = password {
                 // The URL itself holds the password: an alias of it shows as masked.
                 secrets.push((Value::String(url.clone()), Value::String(shown.clone())));
+                // As the URL writes it and as it is sent (`%40` is `@`): either one
+                // repeated elsewhere is the password.
+                let mut decoded = Vec::new();
+                crate::http1::percent_decode(password.as_bytes(), false, &mut decoded);
+                if let Ok(decoded) = String::from_utf8(decoded) {
+                    if decoded != password {
+                        secrets.push((Value::String(decoded), Value::String(REDACTED.into())));
+                    }
+                }
                 secrets.push((Value::String(password), Value::String(REDACTED.into())));
             }
             *url = shown;
@@ -172,6 +181,17 @@ mod tests {
             "redis://app:[redacted]@10.0.0.1:6379/2"
         );
         assert_eq!(redis("redis://:pw@h"), "redis://:[redacted]@h");
+        // The password as sent (`%40` is `@`), repeated elsewhere, is redacted too.
+        let w = redacted_view(
+            "cluster: { redis: \"redis://u:p%40ss@h\" }
+apis: { a: { stages: { s: { variables: { pw: \"p@ss\", enc: \"p%40ss\" } } } } }
+",
+        );
+        let vars = &w["apis"]["a"]["stages"]["s"]["variables"];
+        assert_eq!(
+            (vars["pw"].as_str(), vars["enc"].as_str()),
+            (Some(REDACTED), Some(REDACTED))
+        );
         assert_eq!(redis("redis://h:6379"), "redis://h:6379");
         assert_eq!(v["iam"]["principals"]["r"]["access_key_id"], "AK");
     }
