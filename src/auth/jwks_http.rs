@@ -48,20 +48,52 @@ pub fn http_get(url: &str) -> Result<Vec<u8>, String> {
     let request = format!(
         "GET {path} HTTP/1.1\r\nhost: {authority}\r\naccept: application/json\r\nuser-agent: portico\r\nconnection: close\r\n\r\n"
     );
-    let control = tcp.try_clone().map_err(|e| e.to_string())?;
-    let set = |d: Duration| {
-        let _ = control.set_read_timeout(Some(d));
-        let _ = control.set_write_timeout(Some(d));
-    };
+    // Every socket read and write is bounded by what is left: rustls reads the socket in
+    // a loop of its own (a handshake, a record), so a TLS issuer sending a byte every
+    // 100 ms held a fetch thread for minutes when only our own reads were bounded.
+    let tcp = Bounded { tcp, deadline };
     if tls {
         let name = rustls::pki_types::ServerName::try_from(bare.to_string())
             .map_err(|_| format!("{bare:?} is not a TLS server name"))?;
         let conn = rustls::ClientConnection::new(tls_config(), name).map_err(|e| e.to_string())?;
         let mut s = rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut s, request.as_bytes(), &left, &set)
+        exchange(&mut s, request.as_bytes(), &left)
     } else {
         let mut s = tcp;
-        exchange(&mut s, request.as_bytes(), &left, &set)
+        exchange(&mut s, request.as_bytes(), &left)
+    }
+}
+
+/// A socket whose every read and write ends by `deadline` (TimedOut past it).
+struct Bounded {
+    tcp: TcpStream,
+    deadline: Instant,
+}
+
+impl Bounded {
+    fn left(&self) -> std::io::Result<Duration> {
+        self.deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| std::io::ErrorKind::TimedOut.into())
+    }
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
     }
 }
 
@@ -86,10 +118,14 @@ fn exchange<S: Read + Write>(
     s: &mut S,
     request: &[u8],
     left: &dyn Fn() -> Result<Duration, String>,
-    set: &dyn Fn(Duration),
 ) -> Result<Vec<u8>, String> {
-    set(left()?);
-    s.write_all(request).map_err(|e| e.to_string())?;
+    left()?;
+    s.write_all(request).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer within {} ms", FETCH_TIMEOUT.as_millis())
+        }
+        _ => e.to_string(),
+    })?;
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = [0u8; 8192];
     let mut head: Option<(usize, Option<usize>, bool)> = None;
@@ -100,7 +136,7 @@ fn exchange<S: Read + Write>(
                 return Ok(buf.split_off(start));
             }
         }
-        set(left()?);
+        left()?;
         let n = match s.read(&mut chunk) {
             Ok(n) => n,
             Err(e)
@@ -126,41 +162,45 @@ fn exchange<S: Read + Write>(
             return if chunked { dechunk(&body) } else { Ok(body) };
         }
         buf.extend_from_slice(&chunk[..n]);
-        if head.is_none() {
+        // Interim answers (a CDN's 103 Early Hints) come before the real one, and a
+        // client reads past them (RFC 9110 §15.2): one made every fetch fail.
+        while head.is_none() {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&buf) {
+            let parsed = match resp.parse(&buf) {
                 Ok(httparse::Status::Complete(at)) => {
-                    let code = resp.code.unwrap_or(0);
-                    if code != 200 {
-                        return Err(format!("status {code}"));
-                    }
                     let find = |name: &str| {
                         resp.headers
                             .iter()
                             .find(|h| h.name.eq_ignore_ascii_case(name))
                             .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
                     };
-                    let chunked = find("transfer-encoding").is_some_and(|v| v.contains("chunked"));
-                    let len = if chunked {
-                        None
-                    } else {
-                        match find("content-length") {
-                            Some(v) => Some(v.parse::<usize>().map_err(|_| "bad content-length")?),
-                            None => None,
-                        }
-                    };
-                    if len.is_some_and(|l| l > MAX_RESPONSE) {
-                        return Err(format!("response larger than {MAX_RESPONSE} bytes"));
-                    }
-                    head = Some((at, len, chunked));
+                    let code = resp.code.unwrap_or(0);
+                    (at, code, find("transfer-encoding"), find("content-length"))
                 }
                 Ok(httparse::Status::Partial) if buf.len() > 64 * 1024 => {
                     return Err("response head too large".into())
                 }
-                Ok(httparse::Status::Partial) => {}
+                Ok(httparse::Status::Partial) => break,
                 Err(e) => return Err(format!("bad response: {e}")),
+            };
+            let (at, code, coding, length) = parsed;
+            if (100..200).contains(&code) && code != 101 {
+                buf.drain(..at);
+                continue;
             }
+            if code != 200 {
+                return Err(format!("status {code}"));
+            }
+            let chunked = coding.is_some_and(|v| v.contains("chunked"));
+            let len = match (chunked, length) {
+                (false, Some(v)) => Some(v.parse::<usize>().map_err(|_| "bad content-length")?),
+                _ => None,
+            };
+            if len.is_some_and(|l| l > MAX_RESPONSE) {
+                return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+            }
+            head = Some((at, len, chunked));
         }
         if let Some((start, _, chunked)) = head {
             // Chunk framing adds a little; the cap is on what the issuer sends.
@@ -205,4 +245,67 @@ pub(super) fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         b = &b[size + 2..];
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server on 127.0.0.1 that writes `answer` in pieces of `piece` bytes, `gap` apart.
+    fn server(answer: &'static [u8], piece: usize, gap: Duration) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req);
+            for part in answer.chunks(piece) {
+                if s.write_all(part).is_err() {
+                    return;
+                }
+                std::thread::sleep(gap);
+            }
+        });
+        format!("http://{addr}/jwks")
+    }
+
+    #[test]
+    fn interim_answers_before_the_real_one_are_read_past() {
+        let url = server(
+            b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+            1 << 20,
+            Duration::ZERO,
+        );
+        assert_eq!(http_get(&url).unwrap(), b"{}");
+    }
+
+    /// Each socket read is bounded by what is left of the whole: a loop of reads (as
+    /// rustls makes for a record) ends at the deadline, however often bytes come.
+    #[test]
+    fn a_loop_of_reads_ends_at_the_deadline() {
+        let url = server(&[b'x'; 4096], 1, Duration::from_millis(20));
+        let addr = url.trim_start_matches("http://").trim_end_matches("/jwks");
+        let tcp = TcpStream::connect(addr).unwrap();
+        let started = Instant::now();
+        let mut b = Bounded {
+            tcp,
+            deadline: started + Duration::from_millis(300),
+        };
+        b.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut all = [0u8; 4096];
+        let e = b.read_exact(&mut all).unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ),
+            "{e}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
