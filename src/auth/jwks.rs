@@ -397,14 +397,19 @@ fn fetch_loop(rx: Receiver<Arc<KeySource>>) {
             Ok(s) => run(s),
             Err(crossbeam::channel::RecvTimeoutError::Timeout) => {
                 let now = now_ms();
-                let due: Vec<_> = registry()
-                    .sources
-                    .lock()
-                    .unwrap()
+                let mut sources = registry().sources.lock().unwrap();
+                // A source only the registry holds is no running config's (a reload
+                // removed its authorizer, or changed its issuer or `jwks_uri`): it is
+                // dropped, not refetched for ever (every 30 s while it failed). A reload
+                // builds the new config's sources while the old one still holds its own,
+                // so an issuer it keeps keeps its keys.
+                sources.retain(|s| Arc::strong_count(s) > 1);
+                let due: Vec<_> = sources
                     .iter()
                     .filter(|s| !s.in_flight() && s.due(now))
                     .cloned()
                     .collect();
+                drop(sources);
                 for s in due {
                     if s.in_flight
                         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)

@@ -77,3 +77,30 @@ fn a_removed_or_changed_key_moves_the_generation_on_an_added_one_does_not() {
     let g = generation_after(Some(&removed), &again);
     assert!(g != first.generation && g != removed.generation);
 }
+
+/// A source no running config holds any more (a reload removed its authorizer) leaves the
+/// registry at the fetch loop's next tick: it was refetched for ever. One still held
+/// stays.
+#[test]
+fn a_source_no_config_holds_is_dropped() {
+    let kept = source(
+        "http://127.0.0.1:9/kept",
+        Some("http://127.0.0.1:9/kept/jwks"),
+    );
+    let gone = source(
+        "http://127.0.0.1:9/gone",
+        Some("http://127.0.0.1:9/gone/jwks"),
+    );
+    drop(gone);
+    let listed = |issuer: &str| sources().iter().any(|s| &*s.issuer == issuer);
+    let started = std::time::Instant::now();
+    while listed("http://127.0.0.1:9/gone") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still fetched for"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed("http://127.0.0.1:9/kept"));
+    drop(kept);
+}

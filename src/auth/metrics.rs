@@ -148,14 +148,21 @@ pub fn render(out: &mut String) {
             "# HELP {n} JWKS (and OIDC discovery) fetches, by outcome.\n# TYPE {n} counter",
             n = names::JWKS_FETCHES_TOTAL
         );
-        for s in sources {
-            for (outcome, n) in [("ok", &s.fetch_ok), ("error", &s.fetch_failed)] {
+        // One series per issuer: two sources of one issuer (discovered and a given
+        // `jwks_uri`) wrote two series with the same labels, and Prometheus drops one.
+        let mut by_issuer: std::collections::BTreeMap<&str, [u64; 2]> = Default::default();
+        for s in &sources {
+            let n = by_issuer.entry(&s.issuer).or_default();
+            n[0] += s.fetch_ok.load(Ordering::Relaxed);
+            n[1] += s.fetch_failed.load(Ordering::Relaxed);
+        }
+        for (issuer, n) in by_issuer {
+            for (outcome, n) in [("ok", n[0]), ("error", n[1])] {
                 let _ = writeln!(
                     out,
-                    "{}{{issuer=\"{}\",outcome=\"{outcome}\"}} {}",
+                    "{}{{issuer=\"{}\",outcome=\"{outcome}\"}} {n}",
                     names::JWKS_FETCHES_TOTAL,
-                    crate::metrics::registry::escape(&s.issuer),
-                    n.load(Ordering::Relaxed)
+                    crate::metrics::registry::escape(issuer),
                 );
             }
         }
