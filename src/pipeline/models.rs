@@ -333,6 +333,7 @@ fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
 }
 
 /// What a reference names.
+#[derive(Clone, Copy)]
 enum Target<'r> {
     /// A model (`#/models/NAME`, in any spelling `rewrite_refs` takes), and whether the
     /// reference points into it (`#/models/NAME/properties/x`) rather than at it whole.
@@ -373,7 +374,8 @@ pub fn check_model(name: &str, models: &[(String, Value)]) -> Result<(), String>
         // a 2020-12 model reaching a draft-4 one read its `exclusiveMinimum: true` as
         // 2020-12 (and failed, leaving its route unchecked), and a draft-4 model reaching
         // a 2020-12 one read its `exclusiveMinimum: 0` as draft 4's flag (ignored).
-        if let Target::Model(target, _) = ref_target(r) {
+        let target = ref_target(r);
+        if let Target::Model(target, _) = target {
             let other = models.iter().find(|(n, _)| n == target);
             if let Some(other_draft) = other.and_then(|(_, s)| draft_of(s).ok()) {
                 if other_draft != draft {
@@ -385,7 +387,7 @@ pub fn check_model(name: &str, models: &[(String, Value)]) -> Result<(), String>
                 }
             }
         }
-        match ref_target(r) {
+        match target {
             Target::Model(target, false) => {
                 if models.iter().any(|(n, _)| n == target) {
                     stubs.insert(target.to_string(), Value::Bool(true));
