@@ -21,8 +21,9 @@ pub struct CertInfo {
     pub valid_until: i64,
 }
 
-/// Names, serial and validity of a DER certificate.
-pub fn describe(cert: &[u8]) -> Option<CertInfo> {
+/// A DER certificate's tbsCertificate fields up to its subject, each as its DER content:
+/// (serial, issuer, validity, subject).
+fn head_fields(cert: &[u8]) -> Option<[&[u8]; 4]> {
     let (cert_body, _) = expect(cert, SEQUENCE)?;
     let (tbs, _) = expect(cert_body, SEQUENCE)?;
     let mut rest = tbs;
@@ -35,6 +36,19 @@ pub fn describe(cert: &[u8]) -> Option<CertInfo> {
     let (issuer, rest) = expect(rest, SEQUENCE)?;
     let (validity, rest) = expect(rest, SEQUENCE)?;
     let (subject, _) = expect(rest, SEQUENCE)?;
+    Some([serial, issuer, validity, subject])
+}
+
+/// A DER certificate's issuer and subject names as encoded, to be compared byte for byte
+/// (as webpki chains them).
+pub(super) fn issuer_and_subject(cert: &[u8]) -> Option<(&[u8], &[u8])> {
+    let [_, issuer, _, subject] = head_fields(cert)?;
+    Some((issuer, subject))
+}
+
+/// Names, serial and validity of a DER certificate.
+pub fn describe(cert: &[u8]) -> Option<CertInfo> {
+    let [serial, issuer, validity, subject] = head_fields(cert)?;
     let (t1, not_before, after) = element(validity)?;
     let (t2, not_after, _) = element(after)?;
     // A DER INTEGER whose first byte has the high bit set is preceded by a 00 that only

@@ -13,13 +13,28 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-/// Refuses a chain whose intermediates include one whose keyUsage leaves out
-/// keyCertSign.
-fn intermediates_may_sign(intermediates: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
-    if intermediates
+/// Refuses a chain whose intermediates include one that issued a certificate of the chain
+/// (so may be on the verified path: webpki chains by issuer and subject name) and whose
+/// keyUsage leaves out keyCertSign. Certificates that issued none of them (a leaf sent
+/// twice, a spare certificate) are no part of any path, and are left alone as OpenSSL
+/// and webpki leave them.
+fn intermediates_may_sign(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Result<(), rustls::Error> {
+    let issuers: Vec<&[u8]> = std::iter::once(end_entity)
+        .chain(intermediates)
+        .filter_map(|c| super::dn::issuer_and_subject(c).map(|(issuer, _)| issuer))
+        .collect();
+    let on_a_path = |c: &CertificateDer<'_>| match super::dn::issuer_and_subject(c) {
+        Some((_, subject)) => issuers.contains(&subject),
+        // Unreadable: judged as if it were (refused when it may not sign).
+        None => true,
+    };
+    let refused = intermediates
         .iter()
-        .any(|c| super::ca::refuses_cert_sign(c))
-    {
+        .any(|c| on_a_path(c) && super::ca::refuses_cert_sign(c));
+    if refused {
         return Err(rustls::Error::InvalidCertificate(
             CertificateError::InvalidPurpose,
         ));
@@ -51,7 +66,7 @@ impl ClientCertVerifier for ClientChains {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         let verified = self.0.verify_client_cert(end_entity, intermediates, now)?;
-        intermediates_may_sign(intermediates)?;
+        intermediates_may_sign(end_entity, intermediates)?;
         Ok(verified)
     }
 
@@ -98,7 +113,7 @@ impl ServerCertVerifier for ServerChains {
             ocsp_response,
             now,
         )?;
-        intermediates_may_sign(intermediates)?;
+        intermediates_may_sign(end_entity, intermediates)?;
         Ok(verified)
     }
 
@@ -134,24 +149,40 @@ mod tests {
     };
     use rustls::server::WebPkiClientVerifier;
 
-    fn ca(usages: Vec<KeyUsagePurpose>) -> CertificateParams {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    /// Certificate parameters with a subject of its own (rcgen gives every certificate
+    /// the same one, which makes each the issuer of every other).
+    fn named(cn: &str, sans: Vec<String>) -> CertificateParams {
+        let mut p = CertificateParams::new(sans).unwrap();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, cn);
+        p.distinguished_name = dn;
+        p
+    }
+
+    fn ca(cn: &str, usages: Vec<KeyUsagePurpose>) -> CertificateParams {
+        let mut p = named(cn, Vec::new());
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.key_usages = usages;
         p
     }
 
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
     /// A root, an intermediate with `usages` signed by it, and a client leaf signed by
-    /// the intermediate: (root, intermediate, leaf).
+    /// the intermediate: (root, intermediate, leaf), named apart from any other chain's.
     fn chain(usages: Vec<KeyUsagePurpose>) -> (Certificate, Certificate, Certificate) {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let root_key = KeyPair::generate().unwrap();
-        let root = ca(vec![KeyUsagePurpose::KeyCertSign])
+        let root = ca(&format!("root {n}"), vec![KeyUsagePurpose::KeyCertSign])
             .self_signed(&root_key)
             .unwrap();
         let int_key = KeyPair::generate().unwrap();
-        let int = ca(usages).signed_by(&int_key, &root, &root_key).unwrap();
-        let mut leaf = CertificateParams::new(vec!["client.test".to_string()]).unwrap();
+        let int = ca(&format!("intermediate {n}"), usages)
+            .signed_by(&int_key, &root, &root_key)
+            .unwrap();
+        let mut leaf = named(&format!("client {n}"), vec!["client.test".to_string()]);
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let leaf = leaf
             .signed_by(&KeyPair::generate().unwrap(), &int, &int_key)
             .unwrap();
@@ -159,6 +190,11 @@ mod tests {
     }
 
     fn verify(usages: Vec<KeyUsagePurpose>) -> Result<(), rustls::Error> {
+        verify_with_spares(usages, false)
+    }
+
+    /// With `spares`, the chain carries the leaf twice and an unrelated leaf too.
+    fn verify_with_spares(usages: Vec<KeyUsagePurpose>, spares: bool) -> Result<(), rustls::Error> {
         let (root, int, leaf) = chain(usages);
         let mut roots = rustls::RootCertStore::empty();
         roots.add(root.der().clone()).unwrap();
@@ -167,7 +203,13 @@ mod tests {
             .build()
             .unwrap();
         let v = ClientChains(inner);
-        v.verify_client_cert(leaf.der(), &[int.der().clone()], UnixTime::now())
+        let mut sent = vec![int.der().clone()];
+        if spares {
+            let (_, _, other) = chain(vec![KeyUsagePurpose::KeyCertSign]);
+            sent.insert(0, leaf.der().clone());
+            sent.push(other.der().clone());
+        }
+        v.verify_client_cert(leaf.der(), &sent, UnixTime::now())
             .map(drop)
     }
 
@@ -182,5 +224,9 @@ mod tests {
                 CertificateError::InvalidPurpose
             ))
         );
+        // Spare certificates that issued nothing in the chain (the leaf again, another
+        // leaf: digitalSignature only) are no part of its path: accepted, as by OpenSSL.
+        assert!(verify_with_spares(vec![KeyUsagePurpose::KeyCertSign], true).is_ok());
+        assert!(verify_with_spares(vec![KeyUsagePurpose::DigitalSignature], true).is_err());
     }
 }
