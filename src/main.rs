@@ -126,7 +126,7 @@ fn main() -> ExitCode {
     if defaulted && needs_config && !path.exists() {
         // Said whole: the error for the fallback alone never told a user who ran it from
         // another directory that `config/portico.yaml` was looked for first.
-        eprintln!("portico: no config file: neither config/portico.yaml (in the current directory) nor /etc/portico/portico.yaml exists; give one with -c FILE");
+        portico::say!("portico: no config file: neither config/portico.yaml (in the current directory) nor /etc/portico/portico.yaml exists; give one with -c FILE");
         return ExitCode::from(1);
     }
     if !matches!(command, Command::Run) {
@@ -144,8 +144,8 @@ fn routes(path: &Path, json: bool) -> ExitCode {
     let cfg = match config::load_and_validate(path) {
         Ok(cfg) => cfg,
         Err(errors) => {
-            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
-            eprintln!("{errors}");
+            portico::say!("{}: {} error(s)", path.display(), errors.0.len());
+            portico::say!("{errors}");
             return ExitCode::from(1);
         }
     };
@@ -196,17 +196,17 @@ fn check(path: &Path) -> ExitCode {
         let ok = format!("{}: ok{}\n", path.display(), warning_count(&report));
         portico::stdout::write(&ok)
     } else {
-        eprintln!(
+        portico::say!(
             "{}: {} error(s){}",
             path.display(),
             report.errors.len(),
             warning_count(&report)
         );
-        eprintln!("{}", config::ConfigErrors(report.errors.clone()));
+        portico::say!("{}", config::ConfigErrors(report.errors.clone()));
         ExitCode::from(1)
     };
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        portico::say!("warning: {w}");
     }
     code
 }
@@ -274,15 +274,15 @@ fn run(path: &Path, held: &libc::sigset_t) -> ExitCode {
     let Some(cfg) = report.config else {
         // The warnings too, as `check` prints them: one may explain an error, and the
         // next start should not be the first to show them.
-        eprintln!(
+        portico::say!(
             "{}: {} error(s){}; not starting",
             path.display(),
             report.errors.len(),
             warning_count(&report)
         );
-        eprintln!("{}", config::ConfigErrors(report.errors.clone()));
+        portico::say!("{}", config::ConfigErrors(report.errors.clone()));
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            portico::say!("warning: {w}");
         }
         return ExitCode::from(1);
     };
@@ -307,7 +307,7 @@ fn run(path: &Path, held: &libc::sigset_t) -> ExitCode {
         }
         Err(e) => {
             error!("{e}");
-            eprintln!("portico: {e}");
+            portico::say!("portico: {e}");
             ExitCode::from(1)
         }
     }

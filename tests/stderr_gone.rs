@@ -84,3 +84,54 @@ apis:
         let _ = std::fs::remove_file(&config);
     }
 }
+
+/// `check` and a `run` that refuses its config say their verdict by exit code whatever
+/// happens to stderr: what they print there went through `eprintln!`, which panicked on a
+/// stderr that can't be written, and the exit code was 101 (`check … 2>&1 | head -1` of a
+/// valid config with warnings, `2>/dev/full`).
+#[test]
+fn check_keeps_its_exit_code_when_stderr_cannot_be_written() {
+    let dir = std::env::temp_dir().join(format!("stderr-gone-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Valid, with a warning for each of 300 APIs nothing reaches.
+    let mut warned = String::from("server: { listen: [\"127.0.0.1:1\"] }\napis:\n");
+    for i in 0..300 {
+        warned.push_str(&format!(
+            "  a{i}: {{ disable_default_endpoint: true, stages: {{ s: {{}} }} }}\n"
+        ));
+    }
+    let warned_file = dir.join("warned.yaml");
+    std::fs::write(&warned_file, &warned).unwrap();
+    let broken_file = dir.join("broken.yaml");
+    std::fs::write(&broken_file, "server: { listen: 7 }\nnonsense: 1\n").unwrap();
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let exit = |args: &[&str], file: &std::path::Path, stderr: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(args)
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .status()
+            .unwrap()
+            .code()
+    };
+    for (args, file, want) in [
+        (&["check", "-c"][..], &warned_file, Some(0)),
+        (&["check", "-c"][..], &broken_file, Some(1)),
+        (&["run", "-c"][..], &broken_file, Some(1)),
+    ] {
+        // The warnings are there to be lost: the valid file's check says so.
+        let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["check", "-c"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(!out.stderr.is_empty(), "{file:?} says nothing on stderr");
+        assert_eq!(exit(args, file, full().into()), want, "{args:?} {file:?} 2>/dev/full");
+        // A pipe whose reader has gone: its writes fail with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        assert_eq!(exit(args, file, writer.into()), want, "{args:?} {file:?} 2>|closed");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -54,7 +54,7 @@ pub fn run(cmd: Command, default_config: &Path) -> ExitCode {
             let cfg = match crate::config::load_and_validate(&path) {
                 Ok(cfg) => cfg,
                 Err(errors) => {
-                    eprintln!("{}: {} error(s)\n{errors}", path.display(), errors.0.len());
+                    crate::say!("{}: {} error(s)\n{errors}", path.display(), errors.0.len());
                     return ExitCode::from(1);
                 }
             };
@@ -63,7 +63,7 @@ pub fn run(cmd: Command, default_config: &Path) -> ExitCode {
             match doc {
                 Ok(doc) => crate::stdout::write(&format!("{doc:#}\n")),
                 Err(e) => {
-                    eprintln!("{e}");
+                    crate::say!("{e}");
                     ExitCode::from(1)
                 }
             }
@@ -77,7 +77,7 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
         "prepend" => BasePath::Prepend,
         "split" => BasePath::Split,
         other => {
-            eprintln!("--basepath: expected ignore, prepend or split, got {other:?}");
+            crate::say!("--basepath: expected ignore, prepend or split, got {other:?}");
             return ExitCode::from(2);
         }
     };
@@ -87,7 +87,7 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
     {
         // What it wrote would not pass `check`.
         let rule = crate::config::validate::API_NAME_RULE;
-        eprintln!("--api: {rule}, got {name:?}");
+        crate::say!("--api: {rule}, got {name:?}");
         return ExitCode::from(2);
     }
     // The command that writes this again, options included.
@@ -101,15 +101,15 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
     let imported = match super::import_file(file, mode, &[]) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("{e}");
+            crate::say!("{e}");
             return ExitCode::from(1);
         }
     };
     for w in &imported.warnings {
-        eprintln!("warning: {}{w}", file.display());
+        crate::say!("warning: {}{w}", file.display());
     }
     if strict && !imported.warnings.is_empty() {
-        eprintln!(
+        crate::say!(
             "{}: {} warning(s) and --fail-on-warnings: nothing written",
             file.display(),
             imported.warnings.len()
@@ -153,7 +153,7 @@ fn import(file: &Path, api: Option<String>, basepath: &str, strict: bool) -> Exi
             crate::stdout::write(&format!("# Written by `{command}`; edit freely.\n{yaml}"))
         }
         Err(e) => {
-            eprintln!("cannot write YAML: {e}");
+            crate::say!("cannot write YAML: {e}");
             ExitCode::from(1)
         }
     }
