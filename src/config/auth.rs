@@ -134,12 +134,14 @@ pub(super) fn iam(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Iam> {
                     "deny",
                 ],
             );
-            let key = f.need(d, "access_key_id", Decoder::string);
-            let secret = f.need(d, "secret_access_key", Decoder::string);
+            // Numbers and booleans are their text as written (`Decoder::text`), as
+            // `admin.token` and an API key's value: a type error would print the secret.
+            let key = f.need(d, "access_key_id", Decoder::text);
+            let secret = f.need(d, "secret_access_key", Decoder::text);
             let principal = Principal {
                 access_key_id: key.unwrap_or_default(),
                 secret_access_key: secret.unwrap_or_default(),
-                session_token: f.opt(d, "session_token", Decoder::string),
+                session_token: f.opt(d, "session_token", Decoder::text),
                 account_id: f
                     .opt(d, "account_id", Decoder::string)
                     .unwrap_or_else(|| crate::pipeline::context::ACCOUNT_ID.into()),

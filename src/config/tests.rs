@@ -541,8 +541,38 @@ apis:
             r#"apis.shop.protocol: expected one of http, websocket, got "grpc""#,
             r#"apis.shop.stages.prod.canary.percent: expected a number, got "lots""#,
             r#"apis.shop.routes."GET /x".integration.type: expected one of http, lambda, mock, got "soap""#,
-            r#"apis.shop.routes."GET /y".integration.status: expected an HTTP status 100–599"#,
+            r#"apis.shop.routes."GET /y".integration.status: must be an HTTP status 200–599, got 99999"#,
         ]
+    );
+}
+
+/// Secrets written without quotes are their text as written, as an API key's value is:
+/// refused as "expected a string, got 9081726354091827364", the error printed the secret
+/// (on `check`, in the log of a refused reload and in `POST /reload`'s answer).
+#[test]
+fn a_secret_written_as_a_number_is_its_text_not_an_error_that_prints_it() {
+    let cfg = load(
+        r#"
+admin: { listen: "127.0.0.1:9", token: 9081726354091827364 }
+iam:
+  principals:
+    r: { access_key_id: 12345, secret_access_key: 98765432109876543210, session_token: 1.10, allow: ["*"] }
+apis: {}
+"#,
+    );
+    assert_eq!(
+        cfg.admin.unwrap().token.as_deref(),
+        Some("9081726354091827364")
+    );
+    let iam = cfg.iam.unwrap();
+    let (_, r) = &iam.principals[0];
+    assert_eq!(
+        (
+            r.access_key_id.as_str(),
+            r.secret_access_key.as_str(),
+            r.session_token.as_deref()
+        ),
+        ("12345", "98765432109876543210", Some("1.10"))
     );
 }
 

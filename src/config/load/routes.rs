@@ -176,9 +176,11 @@ fn integration(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Integration> {
             let f = d.fields(v, p, &["type", "status", "headers", "body"]);
             let mut status = 200;
             f.set(d, "status", &mut status, |d, v, p| {
-                let got = u16::try_from(d.u64(v, p)?).ok();
+                let n = d.u64(v, p)?;
+                let got = u16::try_from(n).ok();
                 if got.is_none() {
-                    d.error(p, "expected an HTTP status 100–599");
+                    // The range `validate` holds a mock's status to, said once.
+                    d.error(p, format!("must be an HTTP status 200–599, got {n}"));
                 }
                 got
             });

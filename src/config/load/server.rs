@@ -172,7 +172,9 @@ pub(super) fn admin(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Admin> {
     let listen = f
         .opt(d, "listen", Decoder::socket_addr)
         .unwrap_or(DEFAULT_ADMIN_LISTEN.into());
-    let token = f.opt(d, "token", Decoder::string);
+    // A number or boolean is its text as written, as an API key's value: a type error
+    // would print the secret (`expected a string, got 9081726354091827364`).
+    let token = f.opt(d, "token", Decoder::text);
     Some(Admin { listen, token })
 }
 
