@@ -104,7 +104,12 @@ fn check_keeps_its_exit_code_when_stderr_cannot_be_written() {
     std::fs::write(&warned_file, &warned).unwrap();
     let broken_file = dir.join("broken.yaml");
     std::fs::write(&broken_file, "server: { listen: 7 }\nnonsense: 1\n").unwrap();
-    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
     let exit = |args: &[&str], file: &std::path::Path, stderr: Stdio| {
         Command::new(env!("CARGO_BIN_EXE_portico"))
             .args(args)
@@ -127,11 +132,19 @@ fn check_keeps_its_exit_code_when_stderr_cannot_be_written() {
             .output()
             .unwrap();
         assert!(!out.stderr.is_empty(), "{file:?} says nothing on stderr");
-        assert_eq!(exit(args, file, full().into()), want, "{args:?} {file:?} 2>/dev/full");
+        assert_eq!(
+            exit(args, file, full().into()),
+            want,
+            "{args:?} {file:?} 2>/dev/full"
+        );
         // A pipe whose reader has gone: its writes fail with EPIPE.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        assert_eq!(exit(args, file, writer.into()), want, "{args:?} {file:?} 2>|closed");
+        assert_eq!(
+            exit(args, file, writer.into()),
+            want,
+            "{args:?} {file:?} 2>|closed"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -128,6 +128,7 @@ pub fn says_unauthorized(reason: &str) -> bool {
 
 pub fn parse(format: PayloadFormat, raw: &[u8]) -> Result<Reply, Refusal> {
     let value: Value = serde_json::from_slice(raw)
+        .or_else(|e| past_double_range(raw).ok_or(e))
         .map_err(|e| Refusal::Malformed(format!("the answer is not JSON: {e}")))?;
     if let Value::Object(obj) = &value {
         if let Some(error) = function_error(obj) {
@@ -155,6 +156,42 @@ fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply,
             },
         }),
     }
+}
+
+/// The answer read with each number past a double's range (`1e400`, JSON all the same)
+/// read as 0: serde_json refuses such a number, and the whole answer was a 502 for one in
+/// a key Portico never reads. Where such a number is a header value or the body, its
+/// text comes from the answer as written ([`NumberText`]), as every number's does.
+/// `None` when something else is wrong, or after 64 such numbers.
+fn past_double_range(raw: &[u8]) -> Option<Value> {
+    let is_number = |b: u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
+    let mut copy = raw.to_vec();
+    for _ in 0..64 {
+        let e = match serde_json::from_slice(&copy) {
+            Ok(v) => return Some(v),
+            Err(e) if e.to_string().starts_with("number out of range") => e,
+            Err(_) => return None,
+        };
+        // The error's line and column are where the reader stopped: in or right after
+        // the number.
+        let line_start = if e.line() <= 1 {
+            0
+        } else {
+            memchr::memchr_iter(b'\n', &copy).nth(e.line() - 2)? + 1
+        };
+        let mut start = (line_start + e.column()).min(copy.len());
+        while start > 0 && is_number(copy[start - 1]) {
+            start -= 1;
+        }
+        let end = start + copy[start..].iter().take_while(|&&b| is_number(b)).count();
+        if end == start {
+            return None;
+        }
+        // The same length, so the later numbers' positions stay.
+        copy[start] = b'0';
+        copy[start + 1..end].fill(b' ');
+    }
+    None
 }
 
 /// The most fields, and bytes of fields, an answer's head may have: as many as Portico

@@ -218,6 +218,42 @@ fn numbers_are_their_json_text_as_written() {
     assert_eq!(r.body, b"1E+3");
 }
 
+/// A number past a double's range is JSON: serde_json refuses it, and one anywhere in an
+/// answer (even in a key Portico doesn't read) made the answer a 502.
+#[test]
+fn numbers_past_a_doubles_range_are_json_too() {
+    let r = ok(
+        V2,
+        "{\"statusCode\":200,\"headers\":{\"x-n\":1e400,\"x-m\":-1E+999},\n\"unused\":[1e400, 2e500],\"body\":1e400}",
+    );
+    assert_eq!(r.status, 200);
+    let value = |n: &str| {
+        r.headers
+            .iter()
+            .find(|(h, _)| h == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(
+        (value("x-n"), value("x-m")),
+        (Some("1e400"), Some("-1E+999"))
+    );
+    assert_eq!(r.body, b"1e400");
+    // A bare 2.0 answer is its body as written.
+    let r = ok(V2, r#"{"a":1e400}"#);
+    assert_eq!((r.status, r.body.as_slice()), (200, &br#"{"a":1e400}"#[..]));
+    assert_eq!(ok(V2, "[1e400]\n").body, b"[1e400]");
+    // Still not JSON: a number cut short, and such a number where JSON is broken too.
+    for raw in [
+        "{\"statusCode\":200,\"body\":1e}",
+        "{\"statusCode\":200,\"x\":1e400,}",
+    ] {
+        assert!(
+            matches!(parse(V2, raw.as_bytes()), Err(Refusal::Malformed(_))),
+            "{raw}"
+        );
+    }
+}
+
 #[test]
 fn wrong_shapes() {
     for (format, raw) in [
