@@ -245,6 +245,35 @@ fn a_response_mapping_that_sends_a_one_valued_field_twice_or_a_content_type_list
     );
 }
 
+/// A mapped `date` went out as written, on mocks too (`date: Thu, 01 Jan 1970 …`), where
+/// a mock's own configured `date` is left out with a warning.
+#[test]
+fn a_response_mapping_of_date_is_refused() {
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n",
+        "      \"GET /a\":\n        integration: { type: http, upstream: u }\n",
+        "        response_parameters:\n          \"200\":\n",
+        "            \"overwrite:header.date\": \"yesterday\"\n",
+        "            \"remove:header.Date\": \"\"\n",
+        "      \"GET /m\":\n        integration: { type: mock }\n",
+        "        response_parameters:\n          \"200\":\n",
+        "            \"append:header.DATE\": \"Thu, 01 Jan 1970 00:00:00 GMT\"\n",
+    ));
+    let why = "date can't be mapped: every answer carries Portico's current Date, or a proxied answer its backend's (a fixed one makes caches reckon the answer stale at once or fresh for ever)";
+    let at = |route: &str, key: &str| {
+        format!("apis.a.routes.\"{route}\".response_parameters.200.\"{key}\": {why}")
+    };
+    assert_eq!(
+        out,
+        [
+            at("GET /a", "overwrite:header.date"),
+            at("GET /a", "remove:header.Date"),
+            at("GET /m", "append:header.DATE"),
+        ],
+    );
+}
+
 #[test]
 fn a_mapping_of_a_header_api_gateway_reserves_is_refused() {
     // Each passed check, though API Gateway refuses a mapping of any of them. A request
