@@ -75,6 +75,18 @@ fn trace_headers_reach_the_backend() {
                 .count(),
             1
         );
+
+        // Two traceparent lines are no trace to continue: a new one starts.
+        p.raw(
+            b"GET /b HTTP/1.1\r\nHost: t\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntraceparent: 00-12345678901234567890123456789012-1234567890123456-01\r\nConnection: close\r\n\r\n",
+        );
+        let tp = origin.last().header("traceparent").unwrap().to_string();
+        assert!(
+            !tp.contains("4bf92f3577b34da6a3ce929d0e0e4736")
+                && !tp.contains("12345678901234567890123456789012"),
+            "{driver}: {tp}"
+        );
+        assert_eq!(tp.len(), 55, "{tp}");
     }
 }
 

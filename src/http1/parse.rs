@@ -181,6 +181,14 @@ impl RequestHead {
     pub fn header<'a>(&self, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
         find_header(&self.headers, buf, name)
     }
+
+    /// The header with this name when the head has exactly one.
+    pub fn only_header<'a>(&self, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        let mut named =
+            (self.headers.iter()).filter(|h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()));
+        let first = named.next()?;
+        named.next().is_none().then(|| first.value.get(buf))
+    }
 }
 
 impl Default for RequestHead {

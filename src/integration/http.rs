@@ -571,7 +571,8 @@ fn encode_request_head(
         (BodyKind::Empty, _) => {}
     }
     let mut rng = ctx.rng.borrow_mut();
-    trace::traceparent(out, c.head.header(buf, "traceparent"), &mut rng);
+    // Two `traceparent` lines are no trace to continue (W3C Trace Context's own tests).
+    trace::traceparent(out, c.head.only_header(buf, "traceparent"), &mut rng);
     let now = encode::unix_secs();
     trace::amzn_trace_id(
         out,

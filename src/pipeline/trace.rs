@@ -51,10 +51,15 @@ fn is_hex(b: &[u8]) -> bool {
         .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
-/// `version-traceid-parentid-flags`, as W3C Trace Context level 1 defines it.
+/// `version-traceid-parentid-flags`, as W3C Trace Context level 1 defines it: version
+/// 00 is exactly those 55 characters; a later version may have more after them, behind
+/// a `-` (anything else there, `-01.` or `-001`, is not a trace to continue).
 fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
     let v = v.trim_ascii();
     if v.len() < 55 || v[2] != b'-' || v[35] != b'-' || v[52] != b'-' {
+        return None;
+    }
+    if v.len() > 55 && (v.starts_with(b"00") || v[55] != b'-') {
         return None;
     }
     let (version, trace, parent, flags) = (&v[..2], &v[3..35], &v[36..52], &v[53..55]);
@@ -193,6 +198,31 @@ mod tests {
             let value = &l.as_bytes()["traceparent: ".len()..l.len() - 2];
             assert!(parse_traceparent(value).is_some(), "{l}");
             assert!(l.ends_with("-01\r\n"), "{l}");
+        }
+    }
+
+    /// W3C Trace Context's own test suite (`test/test.py`): version 00 is exactly 55
+    /// characters, and a later version's extra part starts with `-`.
+    #[test]
+    fn traceparent_of_another_length_is_a_new_trace() {
+        let t = "12345678901234567890123456789012";
+        let p = "1234567890123456";
+        for bad in [
+            format!("00-{t}-{p}-01."),
+            format!("00-{t}-{p}-01-what-the-future-will-be-like"),
+            format!("cc-{t}-{p}-01.what-the-future-will-be-like"),
+            format!("00-{t}-{p}-001"),
+        ] {
+            assert_eq!(parse_traceparent(bad.as_bytes()), None, "{bad}");
+        }
+        for good in [
+            format!("00-{t}-{p}-01"),
+            format!(" 00-{t}-{p}-01\t"),
+            format!("cc-{t}-{p}-01"),
+            format!("cc-{t}-{p}-01-what-the-future-will-be-like"),
+        ] {
+            let (trace, flags) = parse_traceparent(good.as_bytes()).expect(&good);
+            assert_eq!((trace, flags), (t.as_bytes(), &b"01"[..]), "{good}");
         }
     }
 
