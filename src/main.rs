@@ -115,7 +115,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error")),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_says(&e),
+    };
     let defaulted = cli.config.is_none();
     let path = cli.config.unwrap_or_else(default_config);
     let command = cli.command.unwrap_or(Command::Run);
@@ -137,6 +140,32 @@ fn main() -> ExitCode {
         Command::Routes { json } => routes(&path, json),
         Command::Run => run(&path, &held),
         Command::Openapi(cmd) => portico::openapi::cli::run(cmd, &path),
+    }
+}
+
+/// What clap has to say (help and version on stdout, a usage error on stderr), with its
+/// exit code (0, or 2 for a usage error). Help or version that can't be written is said
+/// and exits 1, as every command's output: clap's own `exit` reported it as success.
+fn clap_says(e: &clap::Error) -> ExitCode {
+    let code = ExitCode::from(e.exit_code() as u8);
+    // clap's own printing loses a failed write (its colour-stripping stream), so text
+    // for anything but a terminal is written here, without colours.
+    let terminal = match e.use_stderr() {
+        true => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        false => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    };
+    if terminal {
+        let _ = e.print();
+        return code;
+    }
+    let text = e.render().to_string();
+    if e.use_stderr() {
+        portico::say!("{}", text.trim_end_matches('\n'));
+        return code;
+    }
+    match portico::stdout::write(&text) {
+        c if c == ExitCode::SUCCESS => code,
+        failed => failed,
     }
 }
 

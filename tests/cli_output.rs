@@ -1,4 +1,4 @@
-//! The commands that print (`openapi import`, `openapi export`, `routes`, `check`) fail
+//! The commands that print (`openapi import`, `openapi export`, `routes`, `check`, help) fail
 //! when their output can't be written: `> /dev/full` (as a full disk) exited 0 with
 //! nothing written, and a script went on with an empty config. A reader that goes away
 //! early (`| head`) is still no error.
@@ -52,6 +52,11 @@ fn a_command_whose_output_cannot_be_written_fails() {
         &["routes", "-c", config],
         &["routes", "-c", config, "--json"],
         &["check", "-c", config],
+        // clap's help and version (clap's own printing exited 0 with nothing written).
+        &["--help"],
+        &["help"],
+        &["--version"],
+        &["routes", "--help"],
     ] {
         let (code, err) = to_full_disk(args);
         assert_eq!(code, Some(1), "{args:?}: {err}");
