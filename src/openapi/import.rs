@@ -258,6 +258,13 @@ pub fn import(
                         format!("{pp}/{}", esc(method)),
                         "not supported here; ignored",
                     );
+                } else if method == "trace" {
+                    // An operation, not a Path Item field: dropped unsaid, its route was
+                    // simply missing (Portico answers every TRACE 405, as API Gateway does).
+                    ctx.warn(
+                        format!("{pp}/trace"),
+                        "TRACE is not a route method (every TRACE is answered 405); operation skipped",
+                    );
                 }
                 continue;
             };

@@ -115,7 +115,12 @@ pub(super) fn convert(
                     json!({ "targets": [format!("{scheme}://{authority}")] }),
                 );
             }
-            if !path.is_empty() {
+            // `$default` sends the full request path to the backend (API Gateway's
+            // `…/store/checkout` → `https://backend/store/checkout`); `http://backend/` is
+            // the same URI as `http://backend` (RFC 3986 §6.2.3), and its `/` sent every
+            // request to the backend's root.
+            let whole_path = key == "$default" && path == "/";
+            if !path.is_empty() && !whole_path {
                 out.insert("path".into(), json!(path));
             }
             for pair in query.split('&').filter(|s| !s.is_empty()) {

@@ -70,6 +70,54 @@ fn base_path_modes_match_api_gateways_import() {
     );
 }
 
+/// A `trace` operation is no route: it was dropped without a word.
+#[test]
+fn a_trace_operation_is_skipped_with_a_warning() {
+    let integration = serde_json::from_str::<Value>(MOCK).unwrap();
+    let i = import(
+        &doc(json!({}), json!({ "/m": { "trace": { "x-amazon-apigateway-integration": integration.clone() },
+                                       "get": { "x-amazon-apigateway-integration": integration } } })),
+        BasePath::Ignore,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(route_keys(&i), ["GET /m"]);
+    assert!(warned(&i, "/paths/~1m/trace"), "{:?}", i.warnings);
+}
+
+/// `$default` sends the full request path (API Gateway's own example); `http://b/` is the
+/// URI `http://b` is, and its `/` sent every request to the backend's root. Other routes
+/// keep the URI's path.
+#[test]
+fn a_default_route_to_a_backends_root_forwards_the_whole_path() {
+    let proxy = |uri: &str| {
+        json!({ "x-amazon-apigateway-any-method": {
+        "isDefaultRoute": true,
+        "x-amazon-apigateway-integration": {
+            "type": "HTTP_PROXY", "httpMethod": "ANY", "uri": uri, "payloadFormatVersion": "1.0" } } })
+    };
+    for uri in ["http://127.0.0.1:22001/", "http://127.0.0.1:22001"] {
+        let i = import(
+            &doc(json!({}), json!({ "/$default": proxy(uri) })),
+            BasePath::Ignore,
+            &[],
+        )
+        .unwrap();
+        let integration = &i.api["routes"]["$default"]["integration"];
+        assert_eq!(integration["upstream"], "127.0.0.1:22001", "{uri}");
+        assert_eq!(integration.get("path"), None, "{uri}");
+    }
+    let i = import(
+        &doc(json!({}), json!({ "/$default": proxy("http://b/v1") })),
+        BasePath::Ignore,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(i.api["routes"]["$default"]["integration"]["path"], "/v1");
+    let i = import(&doc(json!({}), json!({ "/x": { "get": proxy("http://b/")["x-amazon-apigateway-any-method"].clone() } })), BasePath::Ignore, &[]).unwrap();
+    assert_eq!(i.api["routes"]["GET /x"]["integration"]["path"], "/");
+}
+
 #[test]
 fn stage_variables_in_uris_and_shared_integrations() {
     let d = doc(
