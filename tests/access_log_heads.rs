@@ -15,7 +15,14 @@ use std::time::Duration;
 
 use common::*;
 
-const FORMAT: &str = r#"{"m":"$context.httpMethod","p":"$context.protocol","s":"$context.status","n":"$context.responseLength","l":"$context.responseLatency"}"#;
+const FORMAT: &str = r#"{"m":"$context.httpMethod","p":"$context.protocol","s":"$context.status","n":"$context.responseLength","l":"$context.responseLatency","t":"$context.requestTimeEpoch"}"#;
+
+/// A line without its `t` (the request's time, which moves from run to run), and `t`.
+fn timeless(line: &str) -> (String, u64) {
+    let (rest, t) = line.rsplit_once(r#","t":""#).expect(line);
+    let t = t.trim_end_matches(r#""}"#).parse().expect(line);
+    (format!("{rest}}}"), t)
+}
 
 fn start(driver: &str) -> (Portico, std::path::PathBuf, std::net::SocketAddr) {
     let dir = temp_dir("access-log-heads");
@@ -84,7 +91,8 @@ fn a_head_that_does_not_parse_has_no_protocol() {
             "{driver}: {got:?}"
         );
         assert_eq!(
-            got[0], r#"{"m":"GET","p":"HTTP/1.0","s":"200","n":"2","l":"0"}"#,
+            timeless(&got[0]).0,
+            r#"{"m":"GET","p":"HTTP/1.0","s":"200","n":"2","l":"0"}"#,
             "{driver}"
         );
         assert!(
@@ -108,6 +116,10 @@ fn silence_closes_quietly_and_a_cut_head_is_a_400() {
         assert!(got.is_empty(), "{driver}: {got:?}");
         // Part of a head, then silence: 408 as before.
         let mut slow = p.connect();
+        let sent = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
         slow.write_all(b"GET /m HT").unwrap();
         let got = read_until_closed(&mut slow, Duration::from_secs(5));
         assert!(got.starts_with(b"HTTP/1.1 408"), "{driver}: {got:?}");
@@ -125,13 +137,20 @@ fn silence_closes_quietly_and_a_cut_head_is_a_400() {
             got_now[0].starts_with(r#"{"m":"-","p":"-","s":"408""#),
             "{driver}: {got_now:?}"
         );
-        // Its head began `header_timeout` (1 s) before its answer, not at it.
+        // Its head began `header_timeout` (1 s) before its answer, not at it: its
+        // latency says so, and so does its time (stamped at the answer, it was 1 s late).
+        let (slow_line, began) = timeless(&got_now[0]);
         assert!(
-            got_now[0].ends_with(r#""l":"1000"}"#),
+            slow_line.ends_with(r#""l":"1000"}"#),
             "{driver}: {got_now:?}"
         );
+        assert!(
+            began.abs_diff(sent) < 400,
+            "{driver}: began {began}, sent {sent}"
+        );
         assert_eq!(
-            got_now[1], r#"{"m":"-","p":"-","s":"400","n":"0","l":"0"}"#,
+            timeless(&got_now[1]).0,
+            r#"{"m":"-","p":"-","s":"400","n":"0","l":"0"}"#,
             "{driver}"
         );
         let m = admin_metrics(admin);

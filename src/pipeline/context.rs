@@ -74,16 +74,6 @@ impl RequestState {
         self.rest = m.rest;
     }
 
-    /// Fixes the request time `ago` before now: a head that timed out began that long
-    /// before it was answered (a 408 was stamped with the moment of its answer).
-    pub fn began_before(&self, ago: std::time::Duration) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_millis() as u64);
-        self.time_ms
-            .set(now.saturating_sub(ago.as_millis() as u64).max(1));
-    }
-
     /// The request time, fixed at the first call for this request.
     pub fn time_ms(&self) -> u64 {
         let t = self.time_ms.get();

@@ -341,10 +341,13 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     } else {
                         c.log_scratch.clear();
                     }
-                    if status == 408 {
-                        c.req.began_before(latency);
-                    }
-                    c.log(ctx, &gen, None, latency);
+                    // A 408's line is stamped when its head began, as every line is
+                    // at its request's start: `requestTime + responseLatency` is its end.
+                    let began = match status {
+                        408 => Instant::now().checked_sub(latency),
+                        _ => None,
+                    };
+                    c.log(ctx, &gen, began, latency);
                 }
                 // A 408's client sent part of a head and then nothing until
                 // `header_timeout`; others may be midway through a head or body.
