@@ -1,12 +1,12 @@
 //! Request bodies the connection reads itself: whole, for the features that need them
 //! (Lambda events, validation), or read and dropped after the gateway answered.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use monoio::io::AsyncWriteRentExt;
 
-use super::conn::{within, Conn, DISCARD_MAX};
+use super::conn::{within, Conn, DISCARD_MAX, LINGER_TOTAL};
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
@@ -168,10 +168,23 @@ impl Conn {
         }
     }
 
-    /// Consumes the current request (head and body) from `rbuf` without using the body.
+    /// Reads more of a body being dropped: false when nothing came within `wait`, the
+    /// client closed, or `until` has passed.
+    async fn read_dropped(&mut self, wait: Duration, until: Instant) -> bool {
+        let left = until.saturating_duration_since(Instant::now());
+        !left.is_zero()
+            && matches!(monoio::time::timeout(wait.min(left), self.read_client()).await, Ok(Ok(n)) if n > 0)
+    }
+
+    /// Consumes the current request (head and body) from `rbuf` without using the body:
+    /// false (close the connection) when the body did not come whole within
+    /// `header_timeout` a read and `LINGER_TOTAL` in all, nginx's `lingering_time`: a
+    /// body sent a byte every few seconds otherwise kept the connection for as long as
+    /// the client liked.
     pub(crate) async fn discard_body(&mut self, gen: &Generation) -> bool {
         self.rbuf.advance(self.head.head_len);
         let wait = gen.snap.server.limits.header_timeout;
+        let until = Instant::now() + LINGER_TOTAL;
         match self.head.body {
             BodyKind::Empty => true,
             BodyKind::Length(n) => {
@@ -183,8 +196,7 @@ impl Conn {
                     if left == 0 {
                         return true;
                     }
-                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
-                    {
+                    if !self.read_dropped(wait, until).await {
                         return false;
                     }
                 }
@@ -204,8 +216,7 @@ impl Conn {
                         }
                         Err(_) => return false,
                     }
-                    if !matches!(monoio::time::timeout(wait, self.read_client()).await, Ok(Ok(n)) if n > 0)
-                    {
+                    if !self.read_dropped(wait, until).await {
                         return false;
                     }
                 }

@@ -55,7 +55,7 @@ pub(super) const FRESH_GRACE: Duration = Duration::from_millis(500);
 pub(super) const DISCARD_MAX: u64 = 1024 * 1024;
 /// A lingering close (`Conn::linger`) lasts at most this long, and ends once the client
 /// sends nothing for `LINGER_QUIET`: nginx's `lingering_time` and `lingering_timeout`.
-const LINGER_TOTAL: Duration = Duration::from_secs(30);
+pub(super) const LINGER_TOTAL: Duration = Duration::from_secs(30);
 const LINGER_QUIET: Duration = Duration::from_secs(5);
 
 /// The per-connection state that integrations work with.
