@@ -15,7 +15,7 @@
 #![allow(clippy::disallowed_types)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -283,6 +283,11 @@ fn exchange(
         match s.read(&mut head[got..]) {
             Ok(0) => return Err("closed before answering".to_string()),
             Ok(n) => got += n,
+            // A socket read timeout ends as EAGAIN (EWOULDBLOCK), said as "Resource
+            // temporarily unavailable": it is the check's time running out.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err("no answer in time".to_string())
+            }
             Err(e) => return Err(format!("read: {e}")),
         }
     }
@@ -368,5 +373,24 @@ mod tests {
             reads < 5
         });
         assert_eq!(trickled, Err("no answer in time".to_string()));
+        // A read that ran out of its socket timeout.
+        struct Silent;
+        impl Read for Silent {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from_raw_os_error(libc::EAGAIN))
+            }
+        }
+        impl Write for Silent {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        assert_eq!(
+            exchange(Silent, b"", || true),
+            Err("no answer in time".to_string())
+        );
     }
 }
