@@ -169,8 +169,10 @@ impl Conn {
     }
 
     /// Reads more of a body being dropped: false when nothing came within `wait`, the
-    /// client closed, or `until` has passed.
-    async fn read_dropped(&mut self, wait: Duration, until: Instant) -> bool {
+    /// client closed, or `LINGER_TOTAL` has passed since the first such read (`until`,
+    /// set then: a body that came whole with its head costs no clock reading).
+    async fn read_dropped(&mut self, wait: Duration, until: &mut Option<Instant>) -> bool {
+        let until = *until.get_or_insert_with(|| Instant::now() + LINGER_TOTAL);
         let left = until.saturating_duration_since(Instant::now());
         !left.is_zero()
             && matches!(monoio::time::timeout(wait.min(left), self.read_client()).await, Ok(Ok(n)) if n > 0)
@@ -184,7 +186,7 @@ impl Conn {
     pub(crate) async fn discard_body(&mut self, gen: &Generation) -> bool {
         self.rbuf.advance(self.head.head_len);
         let wait = gen.snap.server.limits.header_timeout;
-        let until = Instant::now() + LINGER_TOTAL;
+        let mut until = None;
         match self.head.body {
             BodyKind::Empty => true,
             BodyKind::Length(n) => {
@@ -196,7 +198,7 @@ impl Conn {
                     if left == 0 {
                         return true;
                     }
-                    if !self.read_dropped(wait, until).await {
+                    if !self.read_dropped(wait, &mut until).await {
                         return false;
                     }
                 }
@@ -216,7 +218,7 @@ impl Conn {
                         }
                         Err(_) => return false,
                     }
-                    if !self.read_dropped(wait, until).await {
+                    if !self.read_dropped(wait, &mut until).await {
                         return false;
                     }
                 }
