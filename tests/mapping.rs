@@ -199,6 +199,15 @@ fn request_mapping_reaches_the_origin() {
             origin.last().target,
             "/static/new%20york%2B1?name=new+york%2B1"
         );
+        // A `;` in a value starts no path parameters: `a;x` and `a%3Bx` are one value.
+        for sent in ["admin;x", "admin%3Bx"] {
+            assert_eq!(p.get(&format!("/prod/files?name={sent}")).status, 200);
+            assert_eq!(
+                origin.last().target,
+                format!("/static/admin%3Bx?name={sent}"),
+                "{driver}"
+            );
+        }
 
         // A route without mapping is forwarded exactly as before.
         let r = p.raw(b"GET /prod/plain?debug=1 HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nConnection: close\r\n\r\n");

@@ -150,7 +150,7 @@ impl RequestMap {
     pub fn write_path(&self, v: &RequestView, out: &mut Vec<u8>) -> bool {
         let start = out.len();
         if let Some(t) = &self.path {
-            t.eval_url_part(v, out, template::path_safe);
+            t.eval_url_part(v, out, template::path_safe, template::path_value_safe);
         }
         if out.len() == start || out[start] != b'/' {
             out.insert(start, b'/');
@@ -233,7 +233,7 @@ impl RequestMap {
             out.extend_from_slice(name);
             out.push(b'=');
             let value_at = out.len();
-            t.eval_url_part(v, out, template::query_safe);
+            t.eval_url_part(v, out, template::query_safe, template::query_safe);
             if out.len() == value_at {
                 out.truncate(mark);
                 continue;

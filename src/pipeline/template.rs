@@ -279,8 +279,16 @@ impl Template {
     /// form-encoded, its `+` a space: it is written as one (`%20`), as it was meant;
     /// written as it is, `q=new+york` copied into a query reached the backend as
     /// `new%2Byork` (a plus), and into a path as `new+york`. Piece by piece, so a `%` in
-    /// one piece and hex digits in the next never make an escape together.
-    pub fn eval_url_part(&self, v: &RequestView, out: &mut Vec<u8>, keep: fn(u8) -> bool) {
+    /// one piece and hex digits in the next never make an escape together. A value (a
+    /// header, a query value, a path parameter, a claim) is held to `keep_value`, the
+    /// template's own text and a whole `$request.path` to `keep`.
+    pub fn eval_url_part(
+        &self,
+        v: &RequestView,
+        out: &mut Vec<u8>,
+        keep: fn(u8) -> bool,
+        keep_value: fn(u8) -> bool,
+    ) {
         for piece in self.0.iter() {
             let at = out.len();
             piece.eval(v, None, out);
@@ -291,7 +299,8 @@ impl Template {
                     }
                 }
             }
-            encode_tail(out, at, keep);
+            let own = matches!(piece, Piece::Lit(_) | Piece::Path);
+            encode_tail(out, at, if own { keep } else { keep_value });
         }
     }
 
@@ -504,6 +513,13 @@ pub fn query_safe(b: u8) -> bool {
 /// Bytes allowed as they are in a path.
 pub fn path_safe(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
+}
+
+/// Bytes allowed as they are in a value copied into a path: not `;`, which starts a
+/// segment's parameters there (Tomcat, Jetty and Spring read `/x/admin;x` as `/x/admin`):
+/// a client's `a=admin;x` and `a=admin%3Bx` are one value and reach the backend alike.
+pub fn path_value_safe(b: u8) -> bool {
+    b != b';' && path_safe(b)
 }
 
 #[cfg(test)]
