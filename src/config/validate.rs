@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 pub(crate) use headers::{
     api_gateway_reserved, content_type_problem, header_stage_value_problems, header_twin,
-    header_value_problem, reserved_header,
+    header_value_problem, mapped_date, reserved_header,
 };
 
 use super::model::*;

@@ -27,7 +27,11 @@ pub(super) fn refused(
         // API Gateway's reserved headers are refused in mappings only (not in a mock's or a
         // gateway response's headers, which `header_refused` also answers for).
         (Some((_, Target::Header(name))), response) => header_refused(name, response)
-            .or_else(|| crate::config::validate::api_gateway_reserved(name, response)),
+            .or_else(|| crate::config::validate::api_gateway_reserved(name, response))
+            .or_else(|| {
+                let date = response.then(|| crate::config::validate::mapped_date(name));
+                date.flatten().map(String::from)
+            }),
         (Some((_, Target::Query(name))), false) => (!crate::pipeline::params::query_name_ok(name))
             .then(|| format!("{name:?} is not a query parameter name")),
         (Some((Action::Overwrite, Target::Path)), false) => {

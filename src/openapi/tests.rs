@@ -522,6 +522,7 @@ fn mappings_of_headers_api_gateway_reserves_are_skipped() {
                     "overwrite:header.authorization": "Bearer t" }),
             json!({ "200": { "overwrite:header.Content-Encoding": "br",
                              "overwrite:header.access-control-allow-origin": "*",
+                             "overwrite:header.Date": "Mon, 01 Jan 2001 00:00:00 GMT",
                              "overwrite:header.x-ok": "1" } }),
         ),
         "/r": { "get": { "x-amazon-apigateway-integration": {
@@ -536,6 +537,7 @@ fn mappings_of_headers_api_gateway_reserves_are_skipped() {
         format!("{h}/requestParameters/overwrite:header.via"),
         format!("{h}/responseParameters/200/overwrite:header.Content-Encoding"),
         format!("{h}/responseParameters/200/overwrite:header.access-control-allow-origin"),
+        format!("{h}/responseParameters/200/overwrite:header.Date"),
         "/paths/~1r/get/x-amazon-apigateway-integration/requestParameters/integration.request.header.Origin".into(),
     ] {
         assert!(warned(&i, &pointer), "{pointer}: {:?}", i.warnings);

@@ -124,6 +124,16 @@ const API_GATEWAY_RESERVED: &[&str] = &[
     "x-forwarded-proto",
 ];
 
+/// Why a response mapping can't set, append or remove `name` when it is `date`: every
+/// answer carries one (Portico's current Date, or a proxied answer its backend's); a
+/// mapped one went out even on mocks (`date: yesterday`). `check` and the OpenAPI import
+/// both ask.
+pub(crate) fn mapped_date(name: &str) -> Option<&'static str> {
+    name.eq_ignore_ascii_case("date").then_some(
+        "date can't be mapped: every answer carries Portico's current Date, or a proxied answer its backend's (a fixed one makes caches reckon the answer stale at once or fresh for ever)",
+    )
+}
+
 /// Why a parameter mapping (a request's, or with `response` a response's) can't set,
 /// append or remove `name`: API Gateway reserves it. Two request headers are Portico's
 /// deliberate exceptions: `authorization`, as upstreams take no credentials and a mapping

@@ -341,13 +341,11 @@ impl Validator<'_> {
         match parse_key(key) {
             Some((action, Target::Header(name))) => {
                 let refused = self.mapped_header(rc, name, value, RESERVED_RESPONSE_HEADERS, p);
-                // Every answer carries a Date: Portico's current one, or a proxied
-                // answer's own. A mapped one went out even on mocks (`date: yesterday`),
-                // which a mock's configured `date` can't do.
-                let date = name.eq_ignore_ascii_case("date") && !refused;
-                if date {
-                    self.error(p, "date can't be mapped: every answer carries Portico's current Date, or a proxied answer its backend's (a fixed one makes caches reckon the answer stale at once or fresh for ever)");
+                let date = crate::config::validate::mapped_date(name).filter(|_| !refused);
+                if let Some(why) = date {
+                    self.error(p, why);
                 }
+                let date = date.is_some();
                 // A field of one value (content-type, location, …) appended beside the
                 // integration's own went out twice: a browser joins two content-types
                 // and renders the last.
