@@ -98,7 +98,9 @@ impl Verdict {
 const MAX_CONTEXT: usize = 8 * 1024;
 
 pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<Verdict, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))?;
+    // A number past a double's range (`1e400`) is JSON too: its text, as a string.
+    let v = crate::integration::lambda_response::json_allowing_big_numbers(body)
+        .map_err(|e| format!("answer is not JSON: {e}"))?;
     let obj = v.as_object().ok_or("answer is not a JSON object")?;
     let context = match obj.get("context") {
         None | Some(Value::Null) => None,
@@ -266,6 +268,16 @@ mod tests {
             err.unwrap_err(),
             "context is 8193 bytes of JSON, more than 8 KiB"
         );
+    }
+
+    /// A number past a double's range is JSON: the answer was a 500.
+    #[test]
+    fn a_context_number_past_a_doubles_range_is_its_text() {
+        let body = br#"{"isAuthorized":true,"context":{"n":1e400,"s":"ok"}}"#;
+        let v = parse_answer(body, true, PayloadFormat::V2).unwrap();
+        assert_eq!(v.decision, Decision::Simple(true));
+        let n = v.context.iter().find(|(k, _)| &**k == "n").map(|(_, v)| &**v);
+        assert_eq!(n, Some("1e400"));
     }
 
     #[test]

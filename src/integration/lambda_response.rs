@@ -127,8 +127,7 @@ pub fn says_unauthorized(reason: &str) -> bool {
 }
 
 pub fn parse(format: PayloadFormat, raw: &[u8]) -> Result<Reply, Refusal> {
-    let value: Value = serde_json::from_slice(raw)
-        .or_else(|e| past_double_range(raw).ok_or(e))
+    let value: Value = json_allowing_big_numbers(raw)
         .map_err(|e| Refusal::Malformed(format!("the answer is not JSON: {e}")))?;
     if let Value::Object(obj) = &value {
         if let Some(error) = function_error(obj) {
@@ -158,40 +157,50 @@ fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply,
     }
 }
 
-/// The answer read with each number past a double's range (`1e400`, JSON all the same)
-/// read as 0: serde_json refuses such a number, and the whole answer was a 502 for one in
-/// a key Portico never reads. Where such a number is a header value or the body, its
-/// text comes from the answer as written ([`NumberText`]), as every number's does.
-/// `None` when something else is wrong, or after 64 such numbers.
-fn past_double_range(raw: &[u8]) -> Option<Value> {
+/// `raw` read as JSON, each number past a double's range (`1e400`, JSON all the same) read
+/// as a string of its text: serde_json refuses such a number, and a function's or an
+/// authorizer's answer with one anywhere (even in a key Portico never reads) failed
+/// whole. Where such a number is a value Portico uses (a header, a body, a context
+/// value), its text is what the function wrote, as every number's is. The error of the
+/// first read when something else is wrong, or past 64 such numbers.
+pub(crate) fn json_allowing_big_numbers(raw: &[u8]) -> Result<Value, serde_json::Error> {
+    let first = match serde_json::from_slice(raw) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
     let is_number = |b: u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
     let mut copy = raw.to_vec();
+    let mut e = first;
     for _ in 0..64 {
-        let e = match serde_json::from_slice(&copy) {
-            Ok(v) => return Some(v),
-            Err(e) if e.to_string().starts_with("number out of range") => e,
-            Err(_) => return None,
-        };
+        if !e.to_string().starts_with("number out of range") {
+            break;
+        }
         // The error's line and column are where the reader stopped: in or right after
         // the number.
-        let line_start = if e.line() <= 1 {
-            0
-        } else {
-            memchr::memchr_iter(b'\n', &copy).nth(e.line() - 2)? + 1
+        let line_start = match e.line() {
+            0 | 1 => Some(0),
+            n => memchr::memchr_iter(b'\n', &copy)
+                .nth(n - 2)
+                .map(|at| at + 1),
         };
+        let Some(line_start) = line_start else { break };
         let mut start = (line_start + e.column()).min(copy.len());
         while start > 0 && is_number(copy[start - 1]) {
             start -= 1;
         }
         let end = start + copy[start..].iter().take_while(|&&b| is_number(b)).count();
         if end == start {
-            return None;
+            break;
         }
-        // The same length, so the later numbers' positions stay.
-        copy[start] = b'0';
-        copy[start + 1..end].fill(b' ');
+        copy.insert(end, b'"');
+        copy.insert(start, b'"');
+        match serde_json::from_slice(&copy) {
+            Ok(v) => return Ok(v),
+            Err(next) => e = next,
+        }
     }
-    None
+    // What was wrong with the answer as it came.
+    Err(serde_json::from_slice::<Value>(raw).unwrap_err())
 }
 
 /// The most fields, and bytes of fields, an answer's head may have: as many as Portico

@@ -242,6 +242,16 @@ fn numbers_past_a_doubles_range_are_json_too() {
     let r = ok(V2, r#"{"a":1e400}"#);
     assert_eq!((r.status, r.body.as_slice()), (200, &br#"{"a":1e400}"#[..]));
     assert_eq!(ok(V2, "[1e400]\n").body, b"[1e400]");
+    // 64 of them; a statusCode of one is said as written.
+    let many = format!(
+        r#"{{"statusCode":200,"body":"x","x":[{}]}}"#,
+        ["1e400"; 64].join(",")
+    );
+    assert_eq!(ok(V2, &many).status, 200);
+    match parse(V2, br#"{"statusCode":1e400,"body":"x"}"#) {
+        Err(Refusal::Malformed(why)) => assert!(why.contains("1e400"), "{why}"),
+        other => panic!("{other:?}"),
+    }
     // Still not JSON: a number cut short, and such a number where JSON is broken too.
     for raw in [
         "{\"statusCode\":200,\"body\":1e}",
