@@ -276,7 +276,11 @@ mod tests {
         let body = br#"{"isAuthorized":true,"context":{"n":1e400,"s":"ok"}}"#;
         let v = parse_answer(body, true, PayloadFormat::V2).unwrap();
         assert_eq!(v.decision, Decision::Simple(true));
-        let n = v.context.iter().find(|(k, _)| &**k == "n").map(|(_, v)| &**v);
+        let n = v
+            .context
+            .iter()
+            .find(|(k, _)| &**k == "n")
+            .map(|(_, v)| &**v);
         assert_eq!(n, Some("1e400"));
     }
 

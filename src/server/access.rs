@@ -42,6 +42,9 @@ pub struct Outcome {
     /// close_notify, the only way to tell a client that reads to the close (HTTP/1.0)
     /// that the body is short (RFC 8446 §6.1).
     pub cut_short: bool,
+    /// A body being dropped was still coming when `LINGER_TOTAL` ran out: the connection
+    /// closes without the lingering close, which would give the client that time again.
+    pub linger_spent: bool,
 }
 
 /// The texts of a failed request; reused buffers once a connection has had one.
@@ -97,6 +100,7 @@ impl Outcome {
         self.api_key = None;
         self.websocket_logged = false;
         self.cut_short = false;
+        self.linger_spent = false;
     }
 }
 

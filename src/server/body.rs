@@ -174,8 +174,21 @@ impl Conn {
     async fn read_dropped(&mut self, wait: Duration, until: &mut Option<Instant>) -> bool {
         let until = *until.get_or_insert_with(|| Instant::now() + LINGER_TOTAL);
         let left = until.saturating_duration_since(Instant::now());
-        !left.is_zero()
-            && matches!(monoio::time::timeout(wait.min(left), self.read_client()).await, Ok(Ok(n)) if n > 0)
+        let read = match left.is_zero() {
+            true => None,
+            false => monoio::time::timeout(wait.min(left), self.read_client())
+                .await
+                .ok(),
+        };
+        if matches!(read, Some(Ok(n)) if n > 0) {
+            return true;
+        }
+        // Out of time in all (not a quiet client's `wait`, not a close): as nginx's
+        // `lingering_time`, this was the whole of it, with no lingering close after.
+        if read.is_none() && left <= wait {
+            self.out.linger_spent = true;
+        }
+        false
     }
 
     /// Consumes the current request (head and body) from `rbuf` without using the body:

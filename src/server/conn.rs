@@ -250,7 +250,10 @@ async fn serve_io(
     let ending = serve_requests(ctx, &mut c).await;
     // A TLS answer that broke midway ends with a bare close, never close_notify (which
     // lingering sends): that is what tells the client its body is short.
-    if ending == Ending::ClientMaySend && !(c.out.cut_short && c.stream.is_tls()) {
+    if ending == Ending::ClientMaySend
+        && !(c.out.cut_short && c.stream.is_tls())
+        && !c.out.linger_spent
+    {
         // Boxed: a rare ending, kept out of every idle connection's task.
         Box::pin(c.linger(ctx)).await;
     } else if let (Io::Tls(tls), false) = (&mut c.stream, c.out.cut_short) {
