@@ -87,6 +87,25 @@ fn trace_headers_reach_the_backend() {
             "{driver}: {tp}"
         );
         assert_eq!(tp.len(), 55, "{tp}");
+
+        // Fields the client's Connection names are this hop's only (RFC 9110 §7.6.1):
+        // neither its X-Forwarded-For nor its trace ids go on.
+        p.raw(
+            b"GET /b HTTP/1.1\r\nHost: t\r\nConnection: x-forwarded-for, traceparent\r\nConnection: X-Amzn-Trace-Id\r\nX-Forwarded-For: 6.6.6.6\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nX-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1\r\nConnection: close\r\n\r\n",
+        );
+        let seen = origin.last();
+        assert_eq!(
+            seen.header("x-forwarded-for"),
+            Some("127.0.0.1"),
+            "{driver}"
+        );
+        let tp = seen.header("traceparent").unwrap();
+        assert!(
+            !tp.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "{driver}: {tp}"
+        );
+        let xray = seen.header("x-amzn-trace-id").unwrap();
+        assert!(!xray.contains("5759e988"), "{driver}: {xray}");
     }
 }
 

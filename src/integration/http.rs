@@ -521,11 +521,19 @@ fn encode_request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
     let hop = HopByHop::new(&c.head.headers, buf, c.head.connection_names);
+    // A field the client's `Connection` names is this hop's only (RFC 9110 §7.6.1), also
+    // where Portico writes its own from the client's: its X-Forwarded-For and trace ids
+    // are not continued.
+    let named = |name: &[u8]| c.head.connection_names && hop.drops(name);
+    let forwarded_for_named = named(b"x-forwarded-for");
     // Where the client's first X-Forwarded-For line is, if it sent one.
     let mut forwarded_for: Option<usize> = None;
     for (i, hs) in c.head.headers.iter().enumerate() {
         let name = hs.name.get(buf);
-        if forwarded_for.is_none() && name.eq_ignore_ascii_case(b"x-forwarded-for") {
+        if forwarded_for.is_none()
+            && !forwarded_for_named
+            && name.eq_ignore_ascii_case(b"x-forwarded-for")
+        {
             forwarded_for = Some(i);
         }
         if super::own_headers::written_by_proxy(name)
@@ -572,11 +580,17 @@ fn encode_request_head(
     }
     let mut rng = ctx.rng.borrow_mut();
     // Two `traceparent` lines are no trace to continue (W3C Trace Context's own tests).
-    trace::traceparent(out, c.head.only_header(buf, "traceparent"), &mut rng);
+    let traceparent = c.head.only_header(buf, "traceparent");
+    trace::traceparent(
+        out,
+        traceparent.filter(|_| !named(b"traceparent")),
+        &mut rng,
+    );
     let now = encode::unix_secs();
+    let amzn_trace = c.head.header(buf, "x-amzn-trace-id");
     trace::amzn_trace_id(
         out,
-        c.head.header(buf, "x-amzn-trace-id"),
+        amzn_trace.filter(|_| !named(b"x-amzn-trace-id")),
         &c.request_id,
         now,
     );
