@@ -271,6 +271,13 @@ fn gateway_headers_replace_the_clients() {
                 assert_eq!(m["x-forwarded-port"], serde_json::json!([port]), "{m}");
                 assert_eq!(m["x-amzn-trace-id"], serde_json::json!([trace]));
             }
+            // Named in the caller's Connection, they are its hop's only: not continued.
+            let r = p.raw(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: x-forwarded-for, X-Amzn-Trace-Id\r\nX-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 200, "{driver} {path}");
+            let h = &f.last_event()["headers"];
+            assert_eq!(h["x-forwarded-for"], "127.0.0.1", "{driver} {path}: {h}");
+            let trace = h["x-amzn-trace-id"].as_str().unwrap();
+            assert!(!trace.contains("5759e988"), "{driver} {path}: {trace}");
             // Without one, a new root in X-Ray's format.
             p.raw(
                 format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),

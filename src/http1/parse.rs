@@ -182,6 +182,20 @@ impl RequestHead {
         find_header(&self.headers, buf, name)
     }
 
+    /// The header with this name, unless the head's `Connection` names it: a field for
+    /// this hop only (RFC 9110 §7.6.1), which Portico does not continue where it writes
+    /// its own from the client's (X-Forwarded-For, trace ids).
+    pub fn continued<'a>(&self, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        self.header(buf, name)
+            .filter(|_| !self.names_in_connection(buf, name.as_bytes()))
+    }
+
+    /// Whether the head's `Connection` names `name`.
+    pub fn names_in_connection(&self, buf: &[u8], name: &[u8]) -> bool {
+        self.connection_names
+            && crate::http1::hop::HopByHop::new(&self.headers, buf, true).drops(name)
+    }
+
     /// The header with this name when the head has exactly one.
     pub fn only_header<'a>(&self, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
         let mut named =

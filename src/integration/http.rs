@@ -524,8 +524,7 @@ fn encode_request_head(
     // A field the client's `Connection` names is this hop's only (RFC 9110 §7.6.1), also
     // where Portico writes its own from the client's: its X-Forwarded-For and trace ids
     // are not continued.
-    let named = |name: &[u8]| c.head.connection_names && hop.drops(name);
-    let forwarded_for_named = named(b"x-forwarded-for");
+    let forwarded_for_named = c.head.names_in_connection(buf, b"x-forwarded-for");
     // Where the client's first X-Forwarded-For line is, if it sent one.
     let mut forwarded_for: Option<usize> = None;
     for (i, hs) in c.head.headers.iter().enumerate() {
@@ -581,16 +580,12 @@ fn encode_request_head(
     let mut rng = ctx.rng.borrow_mut();
     // Two `traceparent` lines are no trace to continue (W3C Trace Context's own tests).
     let traceparent = c.head.only_header(buf, "traceparent");
-    trace::traceparent(
-        out,
-        traceparent.filter(|_| !named(b"traceparent")),
-        &mut rng,
-    );
+    let traceparent = traceparent.filter(|_| !c.head.names_in_connection(buf, b"traceparent"));
+    trace::traceparent(out, traceparent, &mut rng);
     let now = encode::unix_secs();
-    let amzn_trace = c.head.header(buf, "x-amzn-trace-id");
     trace::amzn_trace_id(
         out,
-        amzn_trace.filter(|_| !named(b"x-amzn-trace-id")),
+        c.head.continued(buf, "x-amzn-trace-id"),
         &c.request_id,
         now,
     );

@@ -236,7 +236,7 @@ async fn serve(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, l: &LambdaIntegr
     let now = crate::http1::encode::unix_secs();
     trace::amzn_trace_value(
         &mut trace_id,
-        c.head.header(&c.rbuf, "x-amzn-trace-id"),
+        c.head.continued(&c.rbuf, "x-amzn-trace-id"),
         &c.request_id,
         now,
     );

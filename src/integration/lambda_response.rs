@@ -189,7 +189,9 @@ pub(crate) fn json_allowing_big_numbers(raw: &[u8]) -> Result<Value, serde_json:
             start -= 1;
         }
         let end = start + copy[start..].iter().take_while(|&&b| is_number(b)).count();
-        if end == start {
+        // Only a number as JSON writes one (`1e400e5` is no number, and quoted it would
+        // be a string).
+        if !is_json_number(&copy[start..end]) {
             break;
         }
         copy.insert(end, b'"');
@@ -201,6 +203,36 @@ pub(crate) fn json_allowing_big_numbers(raw: &[u8]) -> Result<Value, serde_json:
     }
     // What was wrong with the answer as it came.
     Err(serde_json::from_slice::<Value>(raw).unwrap_err())
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, RFC 8259's number.
+fn is_json_number(t: &[u8]) -> bool {
+    let digits = |t: &[u8]| t.iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut t = t.strip_prefix(b"-").unwrap_or(t);
+    let whole = digits(t);
+    if whole == 0 || (whole > 1 && t[0] == b'0') {
+        return false;
+    }
+    t = &t[whole..];
+    if let Some(rest) = t.strip_prefix(b".") {
+        let n = digits(rest);
+        if n == 0 {
+            return false;
+        }
+        t = &rest[n..];
+    }
+    if let Some(rest) = t.strip_prefix(b"e").or_else(|| t.strip_prefix(b"E")) {
+        let rest = rest
+            .strip_prefix(b"+")
+            .or_else(|| rest.strip_prefix(b"-"))
+            .unwrap_or(rest);
+        let n = digits(rest);
+        if n == 0 {
+            return false;
+        }
+        t = &rest[n..];
+    }
+    t.is_empty()
 }
 
 /// The most fields, and bytes of fields, an answer's head may have: as many as Portico

@@ -256,6 +256,8 @@ fn numbers_past_a_doubles_range_are_json_too() {
     for raw in [
         "{\"statusCode\":200,\"body\":1e}",
         "{\"statusCode\":200,\"x\":1e400,}",
+        "{\"statusCode\":200,\"body\":\"x\",\"y\":1e400e5}",
+        "{\"statusCode\":200,\"body\":\"x\",\"y\":-1e400-}",
     ] {
         assert!(
             matches!(parse(V2, raw.as_bytes()), Err(Refusal::Malformed(_))),

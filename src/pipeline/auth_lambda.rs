@@ -225,7 +225,7 @@ fn http_event(
     let mut trace = Vec::with_capacity(64);
     crate::pipeline::trace::amzn_trace_value(
         &mut trace,
-        c.head.header(&c.rbuf, "x-amzn-trace-id"),
+        c.head.continued(&c.rbuf, "x-amzn-trace-id"),
         &c.request_id,
         crate::http1::encode::unix_secs(),
     );

@@ -259,7 +259,9 @@ fn is_added(n: &[u8]) -> bool {
 /// X-Amzn-Trace-Id (the client's Root continued, or a new one), as API Gateway adds them.
 fn added_headers(c: &Conn) -> [(&'static str, String); 4] {
     let buf = &c.rbuf;
-    let client = c.head.headers.iter();
+    // Not a client's X-Forwarded-For its Connection names (hop-by-hop).
+    let named = c.head.names_in_connection(buf, b"x-forwarded-for");
+    let client = c.head.headers.iter().filter(|_| !named);
     let client = client
         .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for"))
         .map(|h| h.value.get(buf));
@@ -270,7 +272,7 @@ fn added_headers(c: &Conn) -> [(&'static str, String); 4] {
     let mut trace = Vec::with_capacity(64);
     crate::pipeline::trace::amzn_trace_value(
         &mut trace,
-        c.head.header(buf, "x-amzn-trace-id"),
+        c.head.continued(buf, "x-amzn-trace-id"),
         &c.request_id,
         crate::http1::encode::unix_secs(),
     );
