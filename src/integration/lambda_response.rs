@@ -164,13 +164,12 @@ fn parse_value(format: PayloadFormat, value: Value, raw: &[u8]) -> Result<Reply,
 /// value), its text is what the function wrote, as every number's is. The error of the
 /// first read when something else is wrong, or past 64 such numbers.
 pub(crate) fn json_allowing_big_numbers(raw: &[u8]) -> Result<Value, serde_json::Error> {
-    let first = match serde_json::from_slice(raw) {
+    let mut e = match serde_json::from_slice(raw) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
     let is_number = |b: u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
     let mut copy = raw.to_vec();
-    let mut e = first;
     for _ in 0..64 {
         if !e.to_string().starts_with("number out of range") {
             break;
