@@ -66,6 +66,12 @@ pub(crate) fn peek(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     counted(n)
 }
 
+/// Whether bytes are waiting on `fd` to be read. The end of the stream alone, an error or
+/// nothing yet are not.
+pub(crate) fn bytes_waiting(fd: RawFd) -> bool {
+    matches!(peek(fd, &mut [0u8; 1]), Ok(n) if n > 0)
+}
+
 /// A byte count from a system call that returns -1 on failure.
 pub(crate) fn counted(n: isize) -> io::Result<usize> {
     if n < 0 {
@@ -124,6 +130,24 @@ pub(crate) mod tests {
             recv_now(b.as_raw_fd(), &mut buf).unwrap(),
             0,
             "end of stream"
+        );
+    }
+
+    #[test]
+    fn bytes_waiting_counts_bytes_not_the_end_of_the_stream() {
+        let (mut a, b) = pair();
+        assert!(!bytes_waiting(b.as_raw_fd()), "nothing sent yet");
+        a.write_all(b"x").unwrap();
+        a.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(bytes_waiting(b.as_raw_fd()), "a byte before the FIN");
+        assert_eq!(
+            recv_now(b.as_raw_fd(), &mut BytesMut::with_capacity(8)).unwrap(),
+            1
+        );
+        assert!(
+            !bytes_waiting(b.as_raw_fd()),
+            "only the end of the stream is left"
         );
     }
 

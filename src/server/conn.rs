@@ -412,8 +412,8 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
             // Bytes the client sent past this request (pipelined behind a `Connection:
             // close` or an HTTP/1.0 one), read or waiting: closing with them unread sends
             // a reset, which destroys the answer still on its way (as nginx's lingering
-            // close decides, on what is buffered or readable now).
-            if !c.rbuf.is_empty() || !c.stream.is_quiet() {
+            // close decides, on what is buffered or readable now). Its FIN alone is not.
+            if !c.rbuf.is_empty() || c.stream.unread_waiting() {
                 return Ending::ClientMaySend;
             }
             return Ending::Done;
