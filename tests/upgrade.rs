@@ -254,6 +254,12 @@ fn raw_tunnel_carries_early_bytes_both_ways_and_half_closes() {
             "{driver}: {head}"
         );
         assert!(lower.contains("\r\nx-kept: 2\r\n"), "{driver}: {head}");
+        // Date and Server, as on every answer (the backend sent neither).
+        assert_eq!(lower.matches("\r\ndate: ").count(), 1, "{driver}: {head}");
+        assert!(
+            lower.contains("\r\nserver: portico\r\n"),
+            "{driver}: {head}"
+        );
         // Hop-by-hop fields the backend named are not passed on, nor framing, nor the
         // backend's request ids beside the gateway's.
         assert!(!lower.contains("x-hop"), "{driver}: {head}");

@@ -135,13 +135,7 @@ pub fn is_request_id(name: &[u8]) -> bool {
 /// both names, the connection header the client needs (HTTP/1.0 keep-alive must be
 /// explicit), and the empty line.
 pub fn own_head_end(out: &mut Vec<u8>, request_id: &[u8], keep_alive: bool, http10: bool) {
-    let (has_date, has_server) = has_date_server(out);
-    if !has_date {
-        date(out);
-    }
-    if !has_server {
-        out.extend_from_slice(SERVER);
-    }
+    date_and_server(out);
     header(out, b"x-amzn-RequestId", request_id);
     header(out, b"apigw-requestid", request_id);
     if !keep_alive {
@@ -153,6 +147,18 @@ pub fn own_head_end(out: &mut Vec<u8>, request_id: &[u8], keep_alive: bool, http
 }
 
 const SERVER: &[u8] = b"server: portico\r\n";
+
+/// `date` and `server` header lines, each when the head written so far (all of `out`)
+/// has none: every answer carries both, a backend's own kept.
+pub fn date_and_server(out: &mut Vec<u8>) {
+    let (has_date, has_server) = has_date_server(out);
+    if !has_date {
+        date(out);
+    }
+    if !has_server {
+        out.extend_from_slice(SERVER);
+    }
+}
 
 /// Whether a head already has a `date` and a `server` header line.
 fn has_date_server(head: &[u8]) -> (bool, bool) {

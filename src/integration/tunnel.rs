@@ -463,6 +463,8 @@ fn write_switching_head(c: &mut Conn) {
     }
     // `check_switch` let only a 101 that names the protocol through.
     debug_assert!(upgrade);
+    // As on every answer (nginx writes them on the 101s it relays too).
+    encode::date_and_server(out);
     out.extend_from_slice(b"connection: upgrade\r\n");
     encode::header(out, b"x-amzn-RequestId", &c.request_id);
     encode::header(out, b"apigw-requestid", &c.request_id);
