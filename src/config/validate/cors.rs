@@ -22,6 +22,13 @@ impl Validator<'_> {
         if cors.max_age.is_some_and(|age| age > MAX_CORS_MAX_AGE) {
             self.error(&p.key("max_age"), "must be at most 86400 seconds (24h)");
         }
+        // Access-Control-Max-Age is whole seconds: 500ms went out as 0, "don't keep it".
+        if cors.max_age.is_some_and(|age| age.subsec_nanos() != 0) {
+            self.error(
+                &p.key("max_age"),
+                "must be a whole number of seconds (Access-Control-Max-Age is in seconds)",
+            );
+        }
         for (i, origin) in cors.allow_origins.iter().enumerate() {
             // `https://*` and `http://*`: any origin of that scheme (API Gateway's too).
             let any_of_scheme = ["https://*", "http://*"]

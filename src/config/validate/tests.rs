@@ -449,6 +449,20 @@ fn an_integration_path_holds_no_query() {
 }
 
 #[test]
+fn cors_max_age_is_whole_seconds() {
+    let at = |age: &str| {
+        check(&apis(&format!(
+            "  shop:\n    cors: {{ allow_origins: [\"*\"], max_age: {age} }}\n    stages: {{ prod: {{}} }}\n    routes:\n      \"GET /m\": {{ integration: {{ type: mock }} }}\n"
+        )))
+    };
+    let whole = "apis.shop.cors.max_age: must be a whole number of seconds (Access-Control-Max-Age is in seconds)";
+    assert_eq!(at("500ms"), [whole]);
+    assert_eq!(at("1999ms"), [whole]);
+    assert!(at("2000ms").is_empty());
+    assert!(at("10m").is_empty());
+}
+
+#[test]
 fn cors_domains_and_mock_stage_variables() {
     let yaml = apis(
         r#"  shop:
