@@ -72,7 +72,8 @@ pub struct Parsed {
 /// expands past the budget).
 pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     let budget = Budget::of(text);
-    match pre_scan(text, budget.bytes) {
+    let scan = pre_scan(text, budget.bytes);
+    match scan.too_big {
         // The parser reads every event before its depth limit applies, and its time
         // grows with the square of the nesting: `[[[…]]]` 100,000 deep (200 KB) held
         // check, a reload or `openapi import` for minutes.
@@ -92,21 +93,86 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
         }
         None => {}
     }
-    let state = RefCell::new(State {
-        errors: Vec::new(),
-        values: 0,
-        bytes: 0,
-        budget,
-    });
-    let root = Node {
-        path: &KeyPath::root(),
-        state: &state,
+    let mut text = std::borrow::Cow::Borrowed(text);
+    // Tags the parser drops unsaid (`!!binary aGk=` read as the text "aGk="): marked at
+    // once. `!!str`, `!!map` and `!!seq` say what the value is anyway.
+    let mut typed = Vec::new();
+    for (at, name) in scan.core_tags {
+        match name.as_str() {
+            "str" | "map" | "seq" => {}
+            "bool" | "int" | "float" | "null" => typed.push(at),
+            _ => mark_core_tag(text.to_mut(), at),
+        }
     }
-    .deserialize(serde_yaml_ng::Deserializer::from_str(text))?;
-    Ok(Parsed {
-        root,
-        errors: state.into_inner().errors,
-    })
+    let mut retries = 0;
+    loop {
+        let state = RefCell::new(State {
+            errors: Vec::new(),
+            values: 0,
+            bytes: 0,
+            budget,
+        });
+        let parsed = Node {
+            path: &KeyPath::root(),
+            state: &state,
+        }
+        .deserialize(serde_yaml_ng::Deserializer::from_str(&text));
+        match parsed {
+            Ok(root) => {
+                return Ok(Parsed {
+                    root,
+                    errors: state.into_inner().errors,
+                })
+            }
+            // A value its `!!int`, `!!float`, `!!bool` or `!!null` does not fit stops the
+            // parse, hiding every other problem: marked, it is an error at its key path,
+            // and the parse goes on.
+            Err(e) => match e.location().map(|l| l.index()) {
+                Some(at) if retries < MAX_TAG_RETRIES && typed.contains(&at) => {
+                    typed.retain(|&t| t != at);
+                    mark_core_tag(text.to_mut(), at);
+                    retries += 1;
+                }
+                _ => return Err(e),
+            },
+        }
+    }
+}
+
+/// How many `!!` tags a value does not fit are made errors at their key paths, each with
+/// another parse; past them, the parser's error stops the check as before.
+const MAX_TAG_RETRIES: usize = 32;
+
+/// `!!name` at byte `at` becomes `!~name`, a tag of the same length (so that every
+/// position the parser reports stays where it was) that the parser keeps on its value
+/// for [`core_tag_error`] to report.
+fn mark_core_tag(text: &mut String, at: usize) {
+    if text.as_bytes().get(at..at + 2) == Some(b"!!") {
+        text.replace_range(at + 1..at + 2, "~");
+    }
+}
+
+/// What is wrong with a value tagged `tag`, when the tag is a `!!` tag [`mark_core_tag`]
+/// marked (a tag a file writes as `!~name` counts as the same).
+fn core_tag_error(tag: &Tag, value: &Value) -> Option<String> {
+    let tag = tag.to_string();
+    let name = tag.strip_prefix("!~")?;
+    let kind = match name {
+        "bool" => "a boolean",
+        "int" => "an integer",
+        "float" => "a float",
+        "null" => "null",
+        _ => {
+            return Some(format!(
+                "YAML's !!{name} tag is not supported: write the value itself, untagged"
+            ))
+        }
+    };
+    let what = match value {
+        Value::String(s) => format!("{s:?}"),
+        _ => "this value".to_owned(),
+    };
+    Some(format!("{what} is not {kind}, as its tag !!{name} says"))
 }
 
 /// The parser's message, with what its two limits mean: "repetition limit exceeded"
@@ -304,6 +370,11 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
         let (tag, contents) = data.variant_seed(TagText(self))?;
         let value = contents.newtype_variant_seed(self)?;
+        if let Some(why) = core_tag_error(&tag, &value) {
+            // The value stands, untagged: what reads it is still checked.
+            self.state.borrow_mut().errors.push(self.path.error(why));
+            return Ok(value);
+        }
         self.count(Value::Tagged(Box::new(TaggedValue { tag, value })))
     }
 }

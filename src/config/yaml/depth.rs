@@ -31,6 +31,16 @@ use unsafe_libyaml as unsafe_y;
 /// two is refused by the parser, quickly.
 const MAX_DEPTH: usize = 1000;
 
+/// What the scan found: a reason to refuse the text, and the `!!` tags written in it.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub too_big: Option<TooBig>,
+    /// Each `!!name` tag (YAML's own types, `tag:yaml.org,2002:`): where it starts (a
+    /// byte offset of the text) and its name. None when a `%TAG` directive gives `!!`
+    /// another prefix.
+    pub core_tags: Vec<(usize, String)>,
+}
+
 /// What the scan refuses, and where (1-based line and column).
 #[derive(Debug, PartialEq, Eq)]
 pub enum TooBig {
@@ -41,15 +51,15 @@ pub enum TooBig {
 }
 
 /// The first place `text` nests too deep, or where the prefixes its `%TAG` directives
-/// put in front of its tags add up to more than `tag_bytes`. None also when the text is
-/// not YAML: the parse reports that.
+/// put in front of its tags add up to more than `tag_bytes` (none also when the text is
+/// not YAML: the parse reports that); and the `!!` tags it holds, up to there.
 ///
 /// Only declared prefixes count: the default handles (`!` and `!!`, which is
 /// `tag:yaml.org,2002:`) add at most 18 bytes to a tag written in at least 3, so they
 /// can't make a file's tags much larger than the file. A handle declared in one document
 /// counts for the documents after it too (the scan does not track where they end): that
 /// only overcounts, and Portico reads one document.
-pub fn pre_scan(text: &str, tag_bytes: usize) -> Option<TooBig> {
+pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
     let mut parser = MaybeUninit::<unsafe_y::yaml_parser_t>::uninit();
     let parser = parser.as_mut_ptr();
     // SAFETY: the parser is initialized before use and deleted once, after its last use;
@@ -59,7 +69,7 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Option<TooBig> {
     // gives an empty handle as ""), and read before the token is deleted.
     unsafe {
         if unsafe_y::yaml_parser_initialize(parser).fail {
-            return None;
+            return Scan::default();
         }
         unsafe_y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
         let mut depth = 0usize;
@@ -67,6 +77,8 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Option<TooBig> {
         let mut prefixes: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut added = 0usize;
         let mut found = None;
+        let mut core_tags = Vec::new();
+        let mut core_handle_redefined = false;
         let bytes = |p: *const u8| CStr::from_ptr(p as *const c_char).to_bytes();
         loop {
             let mut token = MaybeUninit::<unsafe_y::yaml_token_t>::uninit();
@@ -101,11 +113,19 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Option<TooBig> {
                 unsafe_y::YAML_TAG_DIRECTIVE_TOKEN => {
                     let d = (*token).data.tag_directive;
                     let len = bytes(d.prefix).len();
+                    core_handle_redefined |= bytes(d.handle) == b"!!";
                     let longest = prefixes.entry(bytes(d.handle).to_vec()).or_default();
                     *longest = (*longest).max(len);
                 }
                 unsafe_y::YAML_TAG_TOKEN => {
                     let handle = bytes((*token).data.tag.handle);
+                    if handle == b"!!" {
+                        let name = bytes((*token).data.tag.suffix);
+                        core_tags.push((
+                            mark.index as usize,
+                            String::from_utf8_lossy(name).into_owned(),
+                        ));
+                    }
                     // An empty handle is a verbatim tag (`!<…>`), written in full.
                     if let Some(len) = prefixes.get(handle).filter(|_| !handle.is_empty()) {
                         added = added.saturating_add(*len);
@@ -128,6 +148,12 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Option<TooBig> {
             }
         }
         unsafe_y::yaml_parser_delete(parser);
-        found
+        if core_handle_redefined {
+            core_tags.clear();
+        }
+        Scan {
+            too_big: found,
+            core_tags,
+        }
     }
 }

@@ -397,3 +397,54 @@ domains:
     // A base path written as a number is its text too.
     assert_eq!(cfg.domains[0].1.mappings, pairs(&[("1.10", "a/prod")]));
 }
+
+#[test]
+fn a_yaml_tag_a_value_does_not_fit_is_an_error_at_its_key_and_the_others_still_come() {
+    // `!!float hi` stopped the parse ("not valid YAML: … expected a float"), hiding the
+    // file's other errors; `!!binary aGk=` was served as the text "aGk=".
+    let yaml = r#"
+server:
+  workers: 999
+  limits: { header_timeout: soon }
+apis:
+  a:
+    stages: { $default: {} }
+    routes:
+      'GET /b': { integration: { type: mock, body: !!float hi } }
+      'GET /n': { integration: { type: mock, status: !!int x1 } }
+      'GET /s': { integration: { type: mock, body: !!binary aGk= } }
+      'GET /t': { integration: { type: mock, body: !!timestamp 2001-12-14 } }
+      'GET /c': { integration: { type: http, upstream: nope } }
+"#;
+    let report = crate::config::check_text_in(yaml, std::path::Path::new("."));
+    let got: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+    let has = |want: &str| got.iter().any(|e| e == want);
+    for want in [
+        r#"apis.a.routes."GET /b".integration.body: "hi" is not a float, as its tag !!float says"#,
+        r#"apis.a.routes."GET /n".integration.status: "x1" is not an integer, as its tag !!int says"#,
+        r#"apis.a.routes."GET /s".integration.body: YAML's !!binary tag is not supported: write the value itself, untagged"#,
+        r#"apis.a.routes."GET /t".integration.body: YAML's !!timestamp tag is not supported: write the value itself, untagged"#,
+    ] {
+        assert!(has(want), "no {want:?} in {got:#?}");
+    }
+    // The rest of the file is still checked.
+    for key in [
+        "server.workers",
+        "server.limits.header_timeout",
+        r#"apis.a.routes."GET /c".integration.upstream"#,
+    ] {
+        assert!(
+            got.iter().any(|e| e.starts_with(key)),
+            "no {key} in {got:#?}"
+        );
+    }
+    // Tags a value fits are read as before, and `!!str` keeps text as text.
+    let cfg = load_str(
+        "apis:\n  a:\n    stages: { $default: {} }\n    routes:\n      'GET /b': { integration: { type: mock, status: !!int 201, body: !!str 12 } }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Integration::Mock { status, body, .. } = &cfg.apis[0].1.routes[0].1.integration else {
+        panic!()
+    };
+    assert_eq!((*status, &**body), (201, "12"));
+}
