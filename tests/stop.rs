@@ -96,6 +96,49 @@ apis:
     }
 }
 
+/// An answer written after the stop signal, before the worker's drain has begun (its
+/// next tick, then its listeners' close), says `connection: close` and the connection
+/// closes after it. It went out kept alive, and the client's next request on it met the
+/// idle close with no answer.
+#[test]
+fn an_answer_right_after_sigterm_says_connection_close() {
+    for driver in DRIVERS {
+        let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+apis:
+  app:
+    stages:
+      $default: {}
+    routes:
+      "$default":
+        integration: { type: mock, status: 200, body: "ok" }
+"#;
+        let mut p = Portico::start(yaml, driver);
+        let mut s = p.connect();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let first = read_response(&mut r, false).unwrap();
+        assert_eq!(
+            (first.status, first.header("connection")),
+            (200, None),
+            "{driver}"
+        );
+        p.signal(15);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let second = read_response(&mut r, false).unwrap();
+        assert_eq!(second.status, 200, "{driver}");
+        assert_eq!(second.header("connection"), Some("close"), "{driver}");
+        let mut rest = Vec::new();
+        assert_eq!(
+            std::io::Read::read_to_end(&mut r, &mut rest).unwrap(),
+            0,
+            "{driver}"
+        );
+        assert!(p.wait_exit(Duration::from_secs(30)).success(), "{driver}");
+    }
+}
+
 /// Out of file descriptors, a worker retries its accept every 50 ms but logs it once a
 /// second (with how many retries it held back), and serves again once descriptors free.
 #[test]

@@ -39,7 +39,7 @@ use crate::pipeline::cache;
 use crate::pipeline::context::RequestState;
 use crate::pipeline::cors;
 use crate::runtime::request_id::ID_LEN;
-use crate::runtime::shutdown::Drain;
+use crate::runtime::shutdown::{stop_requested, Drain};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
 use crate::websocket::connections;
@@ -605,9 +605,12 @@ impl Conn {
     }
 
     /// Whether this connection closes after the request under way: the worker drains,
-    /// or the listener that accepted it closed.
+    /// or the listener that accepted it closed, or a stop was asked for and the worker's
+    /// drain has not begun yet (its next tick, then its listeners' close: ~100 ms in
+    /// which an answer went out kept alive, and the client's next request on it met the
+    /// idle close with no answer).
     pub(crate) fn closing(&self, ctx: &WorkerCtx) -> bool {
-        ctx.drain.closing() || self.listener.closing()
+        ctx.drain.closing() || self.listener.closing() || stop_requested()
     }
 }
 
