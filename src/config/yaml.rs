@@ -97,11 +97,11 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     // Tags the parser drops unsaid (`!!binary aGk=` read as the text "aGk="): marked at
     // once. `!!str`, `!!map` and `!!seq` say what the value is anyway.
     let mut typed = Vec::new();
-    for (at, name) in scan.core_tags {
-        match name.as_str() {
+    for tag in scan.core_tags {
+        match tag.name.as_str() {
             "str" | "map" | "seq" => {}
-            "bool" | "int" | "float" | "null" => typed.push(at),
-            _ => mark_core_tag(text.to_mut(), at),
+            "bool" | "int" | "float" | "null" => typed.push((tag.node_at, tag.at)),
+            _ => mark_core_tag(text.to_mut(), tag.at),
         }
     }
     let mut retries = 0;
@@ -127,14 +127,16 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
             // A value its `!!int`, `!!float`, `!!bool` or `!!null` does not fit stops the
             // parse, hiding every other problem: marked, it is an error at its key path,
             // and the parse goes on.
-            Err(e) => match e.location().map(|l| l.index()) {
-                Some(at) if retries < MAX_TAG_RETRIES && typed.contains(&at) => {
-                    typed.retain(|&t| t != at);
-                    mark_core_tag(text.to_mut(), at);
-                    retries += 1;
+            Err(e) => {
+                let node_at = e.location().map(|l| l.index());
+                match typed.iter().position(|&(node, _)| Some(node) == node_at) {
+                    Some(i) if retries < MAX_TAG_RETRIES => {
+                        mark_core_tag(text.to_mut(), typed.swap_remove(i).1);
+                        retries += 1;
+                    }
+                    _ => return Err(e),
                 }
-                _ => return Err(e),
-            },
+            }
         }
     }
 }

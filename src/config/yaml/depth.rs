@@ -35,10 +35,19 @@ const MAX_DEPTH: usize = 1000;
 #[derive(Debug, Default)]
 pub struct Scan {
     pub too_big: Option<TooBig>,
-    /// Each `!!name` tag (YAML's own types, `tag:yaml.org,2002:`): where it starts (a
-    /// byte offset of the text) and its name. None when a `%TAG` directive gives `!!`
-    /// another prefix.
-    pub core_tags: Vec<(usize, String)>,
+    /// Each `!!name` tag (YAML's own types, `tag:yaml.org,2002:`). None when a `%TAG`
+    /// directive gives `!!` another prefix.
+    pub core_tags: Vec<CoreTag>,
+}
+
+/// A `!!name` tag: where its node starts (the parser's errors point there: at an anchor
+/// written before the tag, `&a !!float x`, or else the tag) and where the tag starts, as
+/// byte offsets of the text; and its name.
+#[derive(Debug)]
+pub struct CoreTag {
+    pub node_at: usize,
+    pub at: usize,
+    pub name: String,
 }
 
 /// What the scan refuses, and where (1-based line and column).
@@ -78,6 +87,8 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
         let mut added = 0usize;
         let mut found = None;
         let mut core_tags = Vec::new();
+        // Where the token before this one started, when it was an anchor.
+        let mut anchor_at = None;
         let mut core_handle_redefined = false;
         let bytes = |p: *const u8| CStr::from_ptr(p as *const c_char).to_bytes();
         loop {
@@ -120,11 +131,13 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
                 unsafe_y::YAML_TAG_TOKEN => {
                     let handle = bytes((*token).data.tag.handle);
                     if handle == b"!!" {
-                        let name = bytes((*token).data.tag.suffix);
-                        core_tags.push((
-                            mark.index as usize,
-                            String::from_utf8_lossy(name).into_owned(),
-                        ));
+                        let at = mark.index as usize;
+                        core_tags.push(CoreTag {
+                            node_at: anchor_at.unwrap_or(at),
+                            at,
+                            name: String::from_utf8_lossy(bytes((*token).data.tag.suffix))
+                                .into_owned(),
+                        });
                     }
                     // An empty handle is a verbatim tag (`!<…>`), written in full.
                     if let Some(len) = prefixes.get(handle).filter(|_| !handle.is_empty()) {
@@ -142,6 +155,7 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
                 unsafe_y::YAML_STREAM_END_TOKEN | unsafe_y::YAML_NO_TOKEN => stop = true,
                 _ => {}
             }
+            anchor_at = (kind == unsafe_y::YAML_ANCHOR_TOKEN).then_some(mark.index as usize);
             unsafe_y::yaml_token_delete(token);
             if stop {
                 break;

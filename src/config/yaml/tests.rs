@@ -448,3 +448,20 @@ apis:
     };
     assert_eq!((*status, &**body), (201, "12"));
 }
+
+#[test]
+fn a_bad_yaml_tag_behind_an_anchor_is_an_error_at_its_key_too() {
+    // The parser reports a node at its start: the anchor's, before the tag.
+    let yaml = "server:\n  workers: 999\napis:\n  a:\n    stages: { $default: {} }\n    routes:\n      'GET /b': { integration: { type: mock, body: &x !!float hi } }\n      'GET /c': { integration: { type: mock, body: *x } }\n";
+    let report = crate::config::check_text_in(yaml, std::path::Path::new("."));
+    let got: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+    assert!(
+        got.iter().any(|e| e
+            == r#"apis.a.routes."GET /b".integration.body: "hi" is not a float, as its tag !!float says"#),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(|e| e.starts_with("server.workers")),
+        "{got:#?}"
+    );
+}
