@@ -134,7 +134,7 @@ apis:
         r#"server.access_log.format: unknown variable $context.nosuchThing: it is logged as "-""#.into(),
         r#"server.access_log.format: $context.authorizer.claims.cognito:username is read as $context.authorizer.claims.cognito followed by the text ":username" (a name ends at ':'); write ${context.authorizer.claims.cognito:username} for a claim whose name holds ':'"#.into(),
         "admin.token: not set: only /health and /metrics answer on the admin listener".into(),
-        "apis.app.gateway_responses.REQUEST_TOO_LARGE: is not applied: the 413 is sent before the request is routed (as in API Gateway, which does not let it be customised)".into(),
+        "apis.app.gateway_responses.REQUEST_TOO_LARGE: is not applied: the 413 is the gateway's own, as in API Gateway, which does not let it be customised".into(),
         "apis.chat.protocol: websocket without `iam` principals: @connections on the stage endpoint answers callers on this host only (add a principal to sign calls from elsewhere)".into(),
         "apis.hidden.disable_default_endpoint: true and no domain maps this API: nothing reaches it".into(),
     ];

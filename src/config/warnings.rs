@@ -230,7 +230,7 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             .any(|(kind, _)| kind == "REQUEST_TOO_LARGE")
         {
             out.push(p.key("gateway_responses").key("REQUEST_TOO_LARGE").error(
-                "is not applied: the 413 is sent before the request is routed (as in API Gateway, which does not let it be customised)",
+                "is not applied: the 413 is the gateway's own, as in API Gateway, which does not let it be customised",
             ));
         }
         for (kind, resp) in &api.defs.gateway_responses {

@@ -7,11 +7,43 @@ use bytes::Buf;
 use monoio::io::AsyncWriteRentExt;
 
 use super::conn::{within, Conn, DISCARD_MAX, LINGER_TOTAL};
+use crate::config::compile::Snapshot;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
+use crate::runtime::WorkerCtx;
+use crate::websocket::connections;
+
+/// A 413's message (API Gateway's, and nginx's reason phrase of old).
+const TOO_LARGE: &str = "Request Entity Too Large";
 
 impl Conn {
+    /// Whether the request declares a body longer than `max_body_bytes` (a chunked one is
+    /// judged as it comes).
+    pub(super) fn body_over_limit(&self, gen: &Generation) -> bool {
+        matches!(self.head.body, BodyKind::Length(n) if n > gen.snap.server.limits.max_body_bytes)
+    }
+
+    /// Whether the request matches an HTTP API's route (which answers its 413 as its
+    /// other refusals: CORS headers, gateway responses).
+    pub(super) fn routed(&mut self, snap: &Snapshot) -> bool {
+        let (h, raw) = (&self.head, &self.rbuf[..]);
+        let host = h.host.map(|s| s.get(raw));
+        (snap
+            .router
+            .route(raw, host, h.method, h.path, &mut self.params))
+        .is_some()
+    }
+
+    /// The 413 for a declared length past `max_body_bytes` (the management API's own, on
+    /// a POST to `@connections`); the connection closes after it without reading the
+    /// body (as nginx's).
+    pub(super) async fn refuse_too_large(&mut self, ctx: &WorkerCtx, gen: &Generation) -> bool {
+        self.head.keep_alive = false;
+        let (message, extra) = connections::head_refusal(413, TOO_LARGE, &self.rbuf);
+        self.answer(ctx, gen, 413, message, extra).await
+    }
+
     /// Reads the whole request body into `rbuf`, for features that need it whole (Lambda
     /// events, validation): `Expect: 100-continue` is answered once first. A chunked body
     /// is decoded in place as it comes, and the head then says `Length` of its payload:
@@ -28,7 +60,7 @@ impl Conn {
     }
 
     /// `read_whole_body` with a smaller limit than `max_body_bytes` for a chunked body
-    /// (413 past it); a Content-Length one was judged by the parser.
+    /// (413 past it); a Content-Length one was judged when the request was routed.
     pub async fn read_whole_body_within(
         &mut self,
         gen: &Generation,
@@ -38,7 +70,11 @@ impl Conn {
         let head_len = self.head.head_len;
         match self.head.body {
             BodyKind::Empty => Ok(head_len),
-            // The parser refused lengths over max_body_bytes.
+            // Refused when the request was routed; checked again here, as what is read
+            // is held whole.
+            BodyKind::Length(n) if n > gen.snap.server.limits.max_body_bytes => {
+                Err((413, TOO_LARGE))
+            }
             BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await,
             BodyKind::Chunked => {
                 let read = self.dechunk_in_place(max, wait).await;

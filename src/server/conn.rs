@@ -336,10 +336,9 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     c.out.status = status;
                     c.out.body_sent = body_len as u64;
                     c.out.error_message = message;
-                    // A 413 for a declared length, and a TRACE's 405, refused a head that
-                    // parsed whole: its method, path, user agent and host are known.
-                    // Other refusals' are not.
-                    if matches!(status, 413 | 405) {
+                    // A TRACE's 405 refused a head that parsed whole: its method, path,
+                    // user agent and host are known. Other refusals' are not.
+                    if status == 405 {
                         c.capture_for_log();
                     } else {
                         c.log_scratch.clear();
@@ -434,6 +433,11 @@ fn boxed<F>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
 async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
     let snap = &*gen.snap;
     c.compress = crate::pipeline::compress::Plan::NONE;
+    // A body declared too long is refused before anything else reads it; by its route,
+    // below, when it has one.
+    if c.body_over_limit(gen) && !c.routed(snap) {
+        return (c.refuse_too_large(ctx, gen).await, &gen.unrouted);
+    }
     let host = c.head.host.map(|s| s.get(&c.rbuf));
     if snap.server.redirect_https && !c.stream.is_tls() {
         return (c.redirect_to_https(ctx, gen).await, &gen.unrouted);
@@ -508,6 +512,11 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
             return (c.answer_preflight(ctx, gen, cors).await, cells);
         }
         c.req.cors = cors.match_origin(c.head.header(&c.rbuf, "origin"));
+    }
+    // Before anything reads the body or answers `Expect: 100-continue`, and with the
+    // API's CORS headers and gateway responses, as a body found too long as it comes.
+    if c.body_over_limit(gen) {
+        return (c.refuse_too_large(ctx, gen).await, cells);
     }
     if let Err(deny) = crate::pipeline::auth::authorize(ctx, gen, c, &m).await {
         return (deny.answer(ctx, gen, c, cells).await, cells);

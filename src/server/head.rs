@@ -33,7 +33,9 @@ impl Conn {
         let parse_limits = ParseLimits {
             max_header_bytes: limits.max_header_bytes,
             max_request_line: limits.max_header_bytes.min(8192),
-            max_body_bytes: limits.max_body_bytes,
+            // Judged once the request is routed (`conn::body_over_limit`), so that its
+            // 413 is the API's answer: its CORS headers, gateway response and log line.
+            max_body_bytes: u64::MAX,
             max_headers: 100,
         };
         // A new connection's head must be whole `header_timeout` after it opened (as
