@@ -3,7 +3,8 @@
 //! stored `Last-Modified`, gets 304 without a body from the cache (on a plain route and on
 //! a CORS route, whose hits are edited per request), and the connection goes on; other
 //! validators get the whole 200; a `Range` request gets the whole 200 (never the whole
-//! body as a 206).
+//! body as a 206). Preconditions the cache does not evaluate (`If-Match`,
+//! `If-Unmodified-Since`) go to the backend, whose 412 they were answered 200 for.
 
 mod common;
 
@@ -89,7 +90,6 @@ fn validators_that_match_the_entry_get_304_from_the_cache() {
                 "If-Modified-Since: Thu, 02 Jan 2025 00:00:00 GMT\r\n",
                 "another date",
             ),
-            ("If-Match: \"v1\"\r\n", "not a validator a cache answers"),
             ("Range: bytes=0-1\r\n", "a range gets the whole 200"),
         ] {
             let r = send(&mut c, "GET", headers);
@@ -98,6 +98,60 @@ fn validators_that_match_the_entry_get_304_from_the_cache() {
             assert_eq!(r.header("content-range"), None, "{driver}: {why}");
         }
         assert_eq!(origin.requests.load(Ordering::SeqCst), 1, "{driver}");
+    }
+}
+
+#[test]
+fn preconditions_go_to_the_backend_past_the_entry() {
+    // Honours If-Match and If-Unmodified-Since as a backend that writes does.
+    let origin = Origin::start(|req, s| {
+        let header = |name: &str| {
+            req.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let failed = header("if-match").is_some_and(|m| m != ETAG)
+            || header("if-unmodified-since").is_some_and(|d| d != MODIFIED);
+        let status = if failed { 412 } else { 200 };
+        let headers = [("etag", ETAG), ("last-modified", MODIFIED)];
+        respond(s, status, &headers, b"hello");
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin.addr, false), driver);
+        let mut c = Client::new(&p);
+        let before = origin.requests.load(Ordering::SeqCst);
+        let mut send = |headers: &str| {
+            c.send(format!("GET /items/1 HTTP/1.1\r\nHost: a\r\n{headers}\r\n").as_bytes())
+        };
+        assert_eq!(send("").status, 200, "{driver}: fills the entry");
+        assert!(send("").header("age").is_some(), "{driver}: a hit");
+        for (headers, status) in [
+            ("If-Match: \"stale\"\r\n", 412),
+            (
+                "If-Unmodified-Since: Tue, 31 Dec 2024 00:00:00 GMT\r\n",
+                412,
+            ),
+            (&format!("If-Match: {ETAG}\r\n")[..], 200),
+        ] {
+            let r = send(headers);
+            assert_eq!(r.status, status, "{driver}: {headers}");
+            assert!(
+                r.header("age").is_none(),
+                "{driver}: {headers} was answered from the cache"
+            );
+        }
+        // The fill and the three preconditioned requests; the 412s were not stored.
+        assert_eq!(
+            origin.requests.load(Ordering::SeqCst) - before,
+            4,
+            "{driver}"
+        );
+        assert!(
+            send("").header("age").is_some(),
+            "{driver}: still the first entry"
+        );
     }
 }
 

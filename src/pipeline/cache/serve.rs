@@ -98,7 +98,13 @@ fn rules_for<'g>(
             .iter()
             .any(|k| matches!(k, KeyPart::Header(h) if &**h == name))
     };
+    // Preconditions a stored answer would ignore (`If-Match`, `If-Unmodified-Since`:
+    // the backend's 412 became the stored 200) go to the backend, as RFC 9111 §4.3.2
+    // allows a cache that does not evaluate them; its answer is not stored.
+    let preconditioned = |name: &str| c.head.header(&c.rbuf, name).is_some();
     if !rules.methods.contains(entry_method(c.head.method))
+        || preconditioned("if-match")
+        || preconditioned("if-unmodified-since")
         || (!rules.keyed_by_authorization && c.head.header(&c.rbuf, "authorization").is_some())
         || (c
             .head
