@@ -144,6 +144,14 @@ fn unbraced<'s>(s: &'s str) -> Result<Option<(Ref<'s>, usize)>, String> {
             return Err(unknown(&s[..n]));
         }
     }
+    // A word and a dot is a reference misspelt (`$Request.header.x`, `$stagevariables.v`,
+    // REST's `$method.request.header.x`), which went out as written: an error, as it is
+    // braced. A `$` before anything else is literal (`$5`, `US$`, `$HOME`).
+    let word = run(s, var_char);
+    if word > 0 && s.as_bytes()[0].is_ascii_alphabetic() && s[word..].starts_with('.') {
+        let n = word + run(&s[word..], |b| context_char(b) || b == b'-');
+        return Err(unknown(&s[..n]));
+    }
     Ok(None)
 }
 

@@ -37,6 +37,24 @@ fn parses_mixed_values_both_syntaxes() {
 }
 
 #[test]
+fn a_misspelt_reference_is_an_error_and_other_dollars_are_text() {
+    // They went to the backend as written: `$stagevariables.region`.
+    for bad in [
+        "$stagevariables.region",
+        "$Request.header.x-org",
+        "$method.request.header.x-org",
+        "$Context.requestId",
+        "a-$Response.header.x",
+    ] {
+        let e = parse(bad).unwrap_err();
+        assert!(e.contains("is not a mapping value"), "{bad}: {e}");
+    }
+    for text in ["$5.00", "US$", "$HOME", "$ .x", "costs $ 5.", "$_x.y"] {
+        assert_eq!(parse(text).unwrap(), vec![Ref::Lit(text)], "{text}");
+    }
+}
+
+#[test]
 fn claim_names_with_a_colon_must_be_braced() {
     let e = parse("$context.authorizer.claims.cognito:groups").unwrap_err();
     assert!(
