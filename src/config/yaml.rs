@@ -93,88 +93,135 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
         }
         None => {}
     }
+    // The tags of YAML's own types but `!!str` are marked (`mark_core_tag`) and read here
+    // (`core_tag_value`): the parser applied `!!int` and the like itself, a value one does
+    // not fit stopping the parse there (`!!float hi`), hiding every other problem, and
+    // dropped the others unsaid (`!!binary aGk=` read as the text "aGk=").
     let mut text = std::borrow::Cow::Borrowed(text);
-    // Tags the parser drops unsaid (`!!binary aGk=` read as the text "aGk="): marked at
-    // once. `!!str`, `!!map` and `!!seq` say what the value is anyway.
-    let mut typed = Vec::new();
-    for tag in scan.core_tags {
-        match tag.name.as_str() {
-            "str" | "map" | "seq" => {}
-            "bool" | "int" | "float" | "null" => typed.push((tag.node_at, tag.at)),
-            _ => mark_core_tag(text.to_mut(), tag.at),
-        }
+    for tag in scan.core_tags.iter().filter(|t| t.name != "str") {
+        mark_core_tag(text.to_mut(), tag.at, tag.end, &tag.name);
     }
-    let mut retries = 0;
-    loop {
-        let state = RefCell::new(State {
-            errors: Vec::new(),
-            values: 0,
-            bytes: 0,
-            budget,
-        });
-        let parsed = Node {
-            path: &KeyPath::root(),
-            state: &state,
-        }
-        .deserialize(serde_yaml_ng::Deserializer::from_str(&text));
-        match parsed {
-            Ok(root) => {
-                return Ok(Parsed {
-                    root,
-                    errors: state.into_inner().errors,
-                })
-            }
-            // A value its `!!int`, `!!float`, `!!bool` or `!!null` does not fit stops the
-            // parse, hiding every other problem: marked, it is an error at its key path,
-            // and the parse goes on.
-            Err(e) => {
-                let node_at = e.location().map(|l| l.index());
-                match typed.iter().position(|&(node, _)| Some(node) == node_at) {
-                    Some(i) if retries < MAX_TAG_RETRIES => {
-                        mark_core_tag(text.to_mut(), typed.swap_remove(i).1);
-                        retries += 1;
-                    }
-                    _ => return Err(e),
-                }
-            }
-        }
+    let state = RefCell::new(State {
+        errors: Vec::new(),
+        values: 0,
+        bytes: 0,
+        budget,
+    });
+    let root = Node {
+        path: &KeyPath::root(),
+        state: &state,
+    }
+    .deserialize(serde_yaml_ng::Deserializer::from_str(&text))?;
+    Ok(Parsed {
+        root,
+        errors: state.into_inner().errors,
+    })
+}
+
+/// The tag written at `at..end` becomes `!~name`, spaces after it to the same length (so
+/// that every position the parser reports stays where it was): a tag of the file's own
+/// that the parser hands over as it is. One that can't (`%TAG !e! tag:yaml.org,2002:b`
+/// then `!e!ool`) is left to the parser.
+fn mark_core_tag(text: &mut String, at: usize, end: usize, name: &str) {
+    let marked = format!("!~{name}");
+    if end <= text.len() && marked.len() <= end - at && text.is_char_boundary(at) {
+        let pad = " ".repeat(end - at - marked.len());
+        text.replace_range(at..end, &(marked + &pad));
     }
 }
 
-/// How many `!!` tags a value does not fit are made errors at their key paths, each with
-/// another parse; past them, the parser's error stops the check as before.
-const MAX_TAG_RETRIES: usize = 32;
-
-/// `!!name` at byte `at` becomes `!~name`, a tag of the same length (so that every
-/// position the parser reports stays where it was) that the parser keeps on its value
-/// for [`core_tag_error`] to report.
-fn mark_core_tag(text: &mut String, at: usize) {
-    if text.as_bytes().get(at..at + 2) == Some(b"!!") {
-        text.replace_range(at + 1..at + 2, "~");
-    }
-}
-
-/// What is wrong with a value tagged `tag`, when the tag is a `!!` tag [`mark_core_tag`]
-/// marked (a tag a file writes as `!~name` counts as the same).
-fn core_tag_error(tag: &Tag, value: &Value) -> Option<String> {
+/// A value tagged `tag`: as is, or what its tag makes of it (`!!int "12"` is 12), when
+/// `tag` is one [`mark_core_tag`] made (a `!~name` a file writes counts as the same); Err
+/// when it does not fit the tag or the tag is not read.
+fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
     let tag = tag.to_string();
     let name = tag.strip_prefix("!~")?;
+    let text = value.as_str();
+    let read = match name {
+        "int" => match value {
+            Value::Number(n) if !n.is_f64() => Some(value.clone()),
+            _ if big_int(value).is_some() => Some(value.clone()),
+            _ => text.and_then(yaml_int),
+        },
+        "float" => match value {
+            Value::Number(_) => Some(value.clone()),
+            _ => text.and_then(yaml_float),
+        },
+        "bool" => match (value, text) {
+            (Value::Bool(_), _) => Some(value.clone()),
+            (_, Some("true" | "True" | "TRUE")) => Some(Value::Bool(true)),
+            (_, Some("false" | "False" | "FALSE")) => Some(Value::Bool(false)),
+            _ => None,
+        },
+        "null" => match (value, text) {
+            (Value::Null, _) | (_, Some("" | "~" | "null" | "Null" | "NULL")) => Some(Value::Null),
+            _ => None,
+        },
+        "map" => value.is_mapping().then(|| value.clone()),
+        "seq" => value.is_sequence().then(|| value.clone()),
+        _ => {
+            return Some(Err(format!(
+                "YAML's !!{name} tag is not supported: write the value itself, untagged"
+            )))
+        }
+    };
     let kind = match name {
-        "bool" => "a boolean",
         "int" => "an integer",
         "float" => "a float",
+        "bool" => "a boolean",
         "null" => "null",
-        _ => {
-            return Some(format!(
-                "YAML's !!{name} tag is not supported: write the value itself, untagged"
-            ))
-        }
+        "map" => "a map",
+        _ => "a list",
     };
     let what = match value {
         Value::String(s) => format!("{s:?}"),
+        Value::Mapping(_) => "a map".to_owned(),
+        Value::Sequence(_) => "a list".to_owned(),
         _ => "this value".to_owned(),
     };
-    Some(format!("{what} is not {kind}, as its tag !!{name} says"))
+    Some(read.ok_or_else(|| format!("{what} is not {kind}, as its tag !!{name} says")))
+}
+
+/// An integer as YAML writes one (`12`, `-3`, `0x1F`, `0o17`, `+5`), quoted.
+fn yaml_int(s: &str) -> Option<Value> {
+    let (negative, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) = match digits.get(..2) {
+        Some("0x") => (16, &digits[2..]),
+        Some("0o") => (8, &digits[2..]),
+        _ => (10, digits),
+    };
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let n = i128::from_str_radix(digits, radix).ok()?;
+    let n = if negative { -n } else { n };
+    match (i64::try_from(n), u64::try_from(n)) {
+        (Ok(i), _) => Some(Value::Number(i.into())),
+        (_, Ok(u)) => Some(Value::Number(u.into())),
+        _ => None,
+    }
+}
+
+/// A float as YAML writes one (`1.5`, `-2e3`, `.inf`, `.nan`), quoted.
+fn yaml_float(s: &str) -> Option<Value> {
+    let f = match s.trim_start_matches('+') {
+        ".inf" | ".Inf" | ".INF" => f64::INFINITY,
+        _ if matches!(s, "-.inf" | "-.Inf" | "-.INF") => f64::NEG_INFINITY,
+        _ if matches!(s, ".nan" | ".NaN" | ".NAN") => f64::NAN,
+        // Rust's parse takes words YAML does not ("inf", "NaN").
+        t if t
+            .bytes()
+            .any(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E')) =>
+        {
+            return None
+        }
+        t => t.parse().ok()?,
+    };
+    Some(Value::Number(f.into()))
 }
 
 /// The parser's message, with what its two limits mean: "repetition limit exceeded"
@@ -372,10 +419,14 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
         let (tag, contents) = data.variant_seed(TagText(self))?;
         let value = contents.newtype_variant_seed(self)?;
-        if let Some(why) = core_tag_error(&tag, &value) {
-            // The value stands, untagged: what reads it is still checked.
-            self.state.borrow_mut().errors.push(self.path.error(why));
-            return Ok(value);
+        match core_tag_value(&tag, &value) {
+            Some(Ok(read)) => return Ok(read),
+            Some(Err(why)) => {
+                // The value stands, untagged: what reads it is still checked.
+                self.state.borrow_mut().errors.push(self.path.error(why));
+                return Ok(value);
+            }
+            None => {}
         }
         self.count(Value::Tagged(Box::new(TaggedValue { tag, value })))
     }

@@ -31,24 +31,26 @@ use unsafe_libyaml as unsafe_y;
 /// two is refused by the parser, quickly.
 const MAX_DEPTH: usize = 1000;
 
-/// What the scan found: a reason to refuse the text, and the `!!` tags written in it.
+/// What the scan found: a reason to refuse the text, and the tags of YAML's own types
+/// written in it.
 #[derive(Debug, Default)]
 pub struct Scan {
     pub too_big: Option<TooBig>,
-    /// Each `!!name` tag (YAML's own types, `tag:yaml.org,2002:`). None when a `%TAG`
-    /// directive gives `!!` another prefix.
     pub core_tags: Vec<CoreTag>,
 }
 
-/// A `!!name` tag: where its node starts (the parser's errors point there: at an anchor
-/// written before the tag, `&a !!float x`, or else the tag) and where the tag starts, as
-/// byte offsets of the text; and its name.
+/// A tag of YAML's own types (`tag:yaml.org,2002:NAME`: `!!float`, also written
+/// `!<tag:yaml.org,2002:float>` or with a `%TAG` handle): where it is written in the text
+/// (byte offsets, end excluded) and its NAME.
 #[derive(Debug)]
 pub struct CoreTag {
-    pub node_at: usize,
     pub at: usize,
+    pub end: usize,
     pub name: String,
 }
+
+/// The prefix YAML's own tags resolve to.
+const CORE_PREFIX: &[u8] = b"tag:yaml.org,2002:";
 
 /// What the scan refuses, and where (1-based line and column).
 #[derive(Debug, PartialEq, Eq)]
@@ -61,7 +63,8 @@ pub enum TooBig {
 
 /// The first place `text` nests too deep, or where the prefixes its `%TAG` directives
 /// put in front of its tags add up to more than `tag_bytes` (none also when the text is
-/// not YAML: the parse reports that); and the `!!` tags it holds, up to there.
+/// not YAML: the parse reports that); and the tags of YAML's own types it holds, up to
+/// there.
 ///
 /// Only declared prefixes count: the default handles (`!` and `!!`, which is
 /// `tag:yaml.org,2002:`) add at most 18 bytes to a tag written in at least 3, so they
@@ -87,9 +90,10 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
         let mut added = 0usize;
         let mut found = None;
         let mut core_tags = Vec::new();
-        // Where the token before this one started, when it was an anchor.
-        let mut anchor_at = None;
-        let mut core_handle_redefined = false;
+        // Each handle's prefix, where it may make a tag of YAML's own types (a longer one
+        // names no such type: it is kept as empty).
+        let mut resolves: HashMap<Vec<u8>, Vec<u8>> =
+            HashMap::from([(b"!!".to_vec(), CORE_PREFIX.to_vec())]);
         let bytes = |p: *const u8| CStr::from_ptr(p as *const c_char).to_bytes();
         loop {
             let mut token = MaybeUninit::<unsafe_y::yaml_token_t>::uninit();
@@ -124,19 +128,29 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
                 unsafe_y::YAML_TAG_DIRECTIVE_TOKEN => {
                     let d = (*token).data.tag_directive;
                     let len = bytes(d.prefix).len();
-                    core_handle_redefined |= bytes(d.handle) == b"!!";
+                    let prefix = bytes(d.prefix);
+                    let kept = match len <= CORE_PREFIX.len() + 16 {
+                        true => prefix.to_vec(),
+                        false => Vec::new(),
+                    };
+                    resolves.insert(bytes(d.handle).to_vec(), kept);
                     let longest = prefixes.entry(bytes(d.handle).to_vec()).or_default();
                     *longest = (*longest).max(len);
                 }
                 unsafe_y::YAML_TAG_TOKEN => {
                     let handle = bytes((*token).data.tag.handle);
-                    if handle == b"!!" {
-                        let at = mark.index as usize;
+                    let suffix = bytes((*token).data.tag.suffix);
+                    // A verbatim tag (`!<…>`) has an empty handle and its whole text in
+                    // the suffix.
+                    let prefix = match handle.is_empty() {
+                        true => Some(&[][..]),
+                        false => resolves.get(handle).map(Vec::as_slice),
+                    };
+                    if let Some(name) = prefix.and_then(|p| core_name(p, suffix)) {
                         core_tags.push(CoreTag {
-                            node_at: anchor_at.unwrap_or(at),
-                            at,
-                            name: String::from_utf8_lossy(bytes((*token).data.tag.suffix))
-                                .into_owned(),
+                            at: mark.index as usize,
+                            end: (*token).end_mark.index as usize,
+                            name,
                         });
                     }
                     // An empty handle is a verbatim tag (`!<…>`), written in full.
@@ -155,19 +169,24 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
                 unsafe_y::YAML_STREAM_END_TOKEN | unsafe_y::YAML_NO_TOKEN => stop = true,
                 _ => {}
             }
-            anchor_at = (kind == unsafe_y::YAML_ANCHOR_TOKEN).then_some(mark.index as usize);
             unsafe_y::yaml_token_delete(token);
             if stop {
                 break;
             }
         }
         unsafe_y::yaml_parser_delete(parser);
-        if core_handle_redefined {
-            core_tags.clear();
-        }
         Scan {
             too_big: found,
             core_tags,
         }
     }
+}
+
+/// The NAME of the tag `prefix` + `suffix` when it is `tag:yaml.org,2002:NAME` (a short
+/// word: anything else names no type of YAML's).
+fn core_name(prefix: &[u8], suffix: &[u8]) -> Option<String> {
+    let whole = [prefix, suffix].concat();
+    let name = whole.strip_prefix(CORE_PREFIX)?;
+    let word = !name.is_empty() && name.len() <= 16 && name.iter().all(u8::is_ascii_alphanumeric);
+    word.then(|| String::from_utf8_lossy(name).into_owned())
 }

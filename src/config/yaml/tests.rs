@@ -465,3 +465,83 @@ fn a_bad_yaml_tag_behind_an_anchor_is_an_error_at_its_key_too() {
         "{got:#?}"
     );
 }
+
+#[test]
+fn yaml_tags_in_every_spelling_and_on_every_kind_of_node() {
+    let check = |yaml: &str| -> Vec<String> {
+        let report = crate::config::check_text_in(yaml, std::path::Path::new("."));
+        report.errors.iter().map(ToString::to_string).collect()
+    };
+    let route = |i: usize, body: &str| {
+        format!("      'GET /r{i}': {{ integration: {{ type: mock, body: {body} }} }}\n")
+    };
+    let file = |pre: &str, bodies: &[&str]| {
+        let routes: String = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| route(i, b))
+            .collect();
+        format!("{pre}server:\n  workers: 999\napis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n{routes}")
+    };
+    let at = |i: usize| format!(r#"apis.a.routes."GET /r{i}".integration.body: "#);
+    // Verbatim, under %TAG handles, behind an anchor: each an error at its key, the
+    // rest of the file checked (server.workers).
+    let got = check(&file(
+        "%TAG !! tag:yaml.org,2002:\n%TAG !y! tag:yaml.org,2002:\n---\n",
+        &[
+            "!<tag:yaml.org,2002:binary> aGk=",
+            "!<tag:yaml.org,2002:float> hi",
+            "!y!timestamp 2001-12-14",
+            "&s !!int nope",
+            "!!int { type: mock }",
+            "!!null",
+            "!!int \"12\"",
+        ],
+    ));
+    let unsupported = "tag is not supported: write the value itself, untagged";
+    for (i, want) in [
+        (0, format!("YAML's !!binary {unsupported}")),
+        (
+            1,
+            r#""hi" is not a float, as its tag !!float says"#.to_string(),
+        ),
+        (2, format!("YAML's !!timestamp {unsupported}")),
+        (
+            3,
+            r#""nope" is not an integer, as its tag !!int says"#.to_string(),
+        ),
+        (
+            4,
+            "a map is not an integer, as its tag !!int says".to_string(),
+        ),
+    ] {
+        let want = format!("{}{want}", at(i));
+        assert!(got.contains(&want), "no {want:?} in {got:#?}");
+    }
+    // An empty `!!null` is null, and `!!int "12"` is 12 (which a body can't be).
+    assert!(!got.iter().any(|e| e.starts_with(&at(5))), "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with(&at(6)) && !e.contains("tag")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(|e| e.starts_with("server.workers")),
+        "{got:#?}"
+    );
+    // Many of them: every one reported.
+    let many: Vec<String> = (0..40).map(|i| format!("!!float x{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let got = check(&file("", &many));
+    let tagged = got
+        .iter()
+        .filter(|e| e.contains("as its tag !!float says"))
+        .count();
+    assert_eq!(tagged, 40, "{got:#?}");
+    // A %TAG that gives `!!` another prefix makes no type of YAML's.
+    let got = check(&file(
+        "%TAG !! tag:example.com,2026:\n---\n",
+        &["!!float hi"],
+    ));
+    assert!(!got.iter().any(|e| e.contains("!!float")), "{got:#?}");
+}
