@@ -46,6 +46,14 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                 }
                 let age_p = format!("{p}/maxAge");
                 let age = typed(ctx, &age_p, v.get("maxAge"), "seconds", Value::as_u64);
+                // API Gateway's bound, which `check` holds the config to.
+                let age = age.filter(|&n| {
+                    let within = n <= 86_400;
+                    if !within {
+                        ctx.warn(&age_p, format!("{n} seconds is past 86400 (24h); ignored"));
+                    }
+                    within
+                });
                 if let Some(n) = age {
                     cors.insert("max_age".into(), json!(format!("{n}s")));
                 }

@@ -186,6 +186,26 @@ fn a_swagger_body_is_checked_for_every_type_it_consumes() {
     assert!(models.get("application/json").is_some(), "{models}");
 }
 
+/// A CORS `maxAge` past API Gateway's 86400 seconds was imported as is, and the config
+/// it made failed `check`.
+#[test]
+fn a_cors_max_age_past_a_day_is_warned_about_and_left_out() {
+    use super::tests::{doc, warned, MOCK};
+    let mock: Value = serde_json::from_str(MOCK).unwrap();
+    for (age, kept) in [(90_000, None), (86_400, Some("86400s"))] {
+        let d = doc(
+            json!({ "x-amazon-apigateway-cors": { "allowOrigins": ["*"], "maxAge": age } }),
+            json!({ "/a": { "get": { "x-amazon-apigateway-integration": mock.clone() } } }),
+        );
+        let i = import(&d, BasePath::Ignore, &[]).unwrap();
+        assert_eq!(i.api["cors"].get("max_age").and_then(Value::as_str), kept);
+        assert_eq!(
+            warned(&i, "/x-amazon-apigateway-cors/maxAge"),
+            kept.is_none()
+        );
+    }
+}
+
 /// An extension's setting of the wrong type is warned about at its pointer, never
 /// skipped unsaid (a string `disableExecuteApiEndpoint` left the default endpoint open
 /// without a word); a `true` written as a string counts, as for other flags.
