@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::buf::SliceMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Canceller};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
 
 use super::access::Outcome;
@@ -56,7 +56,7 @@ pub(super) const DISCARD_MAX: u64 = 1024 * 1024;
 /// A lingering close (`Conn::linger`) lasts at most this long, and ends once the client
 /// sends nothing for `LINGER_QUIET`: nginx's `lingering_time` and `lingering_timeout`.
 pub(super) const LINGER_TOTAL: Duration = Duration::from_secs(30);
-const LINGER_QUIET: Duration = Duration::from_secs(5);
+pub(super) const LINGER_QUIET: Duration = Duration::from_secs(5);
 
 /// The per-connection state that integrations work with.
 pub struct Conn {
@@ -555,38 +555,6 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
 }
 
 impl Conn {
-    /// Closes a connection whose client may still be sending, as nginx's lingering close:
-    /// FIN (after close_notify on TLS), then what comes is read and dropped until the
-    /// client closes, goes quiet for `LINGER_QUIET`, `LINGER_TOTAL` has passed or the
-    /// worker drains. Closing a socket with unread bytes in it sends a reset, and a reset
-    /// can reach the client before it has read the answer: an upload answered 413 or 401
-    /// early, or a backend's early answer, was seen as "connection reset" instead.
-    async fn linger(&mut self, ctx: &WorkerCtx) {
-        // Bounded: a TLS client that reads nothing can't hold the close_notify.
-        if !matches!(
-            monoio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await,
-            Ok(Ok(()))
-        ) {
-            return;
-        }
-        let end = Instant::now() + LINGER_TOTAL;
-        while !ctx.drain.closing() {
-            self.rbuf.clear();
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            let read = monoio::select! {
-                r = self.read_client() => r,
-                _ = ctx.timers.sleep(LINGER_QUIET.min(left)) => return,
-                _ = ctx.drain.wait() => return,
-            };
-            if !matches!(read, Ok(n) if n > 0) {
-                return;
-            }
-        }
-    }
-
     /// Appends whatever the client sends next to `rbuf`.
     pub async fn read_client(&mut self) -> std::io::Result<usize> {
         let (res, buf) = read_into(&mut self.stream, std::mem::take(&mut self.rbuf)).await;

@@ -1,4 +1,5 @@
-//! A connection's last response and its FIN in one segment.
+//! How a connection ends: its last response and its FIN in one segment, and the
+//! lingering close of one whose client may still be sending.
 //!
 //! When a connection closes after a response (its client asked to, an HTTP/1.0 client,
 //! a drain), a plain socket sent the response, then a segment of its own for the FIN at
@@ -17,11 +18,14 @@
 //! the close as before. Only plain sockets: TLS writes its close_notify after the response.
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 use bytes::Buf;
+use monoio::io::AsyncWriteRent;
 
 use crate::runtime::socket_now::counted;
-use crate::server::conn::Conn;
+use crate::runtime::WorkerCtx;
+use crate::server::conn::{Conn, LINGER_QUIET, LINGER_TOTAL};
 use crate::tls::Io;
 
 impl Conn {
@@ -49,6 +53,38 @@ impl Conn {
             return Ok(());
         }
         self.write_wbuf_and_upstream_bytes(n).await
+    }
+
+    /// Closes a connection whose client may still be sending, as nginx's lingering close:
+    /// FIN (after close_notify on TLS), then what comes is read and dropped until the
+    /// client closes, goes quiet for `LINGER_QUIET`, `LINGER_TOTAL` has passed or the
+    /// worker drains. Closing a socket with unread bytes in it sends a reset, and a reset
+    /// can reach the client before it has read the answer: an upload answered 413 or 401
+    /// early, or a backend's early answer, was seen as "connection reset" instead.
+    pub(super) async fn linger(&mut self, ctx: &WorkerCtx) {
+        // Bounded: a TLS client that reads nothing can't hold the close_notify.
+        if !matches!(
+            monoio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        let end = Instant::now() + LINGER_TOTAL;
+        while !ctx.drain.closing() {
+            self.rbuf.clear();
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let read = monoio::select! {
+                r = self.read_client() => r,
+                _ = ctx.timers.sleep(LINGER_QUIET.min(left)) => return,
+                _ = ctx.drain.wait() => return,
+            };
+            if !matches!(read, Ok(n) if n > 0) {
+                return;
+            }
+        }
     }
 
     /// Sends what it can of `wbuf` and then `ubuf[..n]` at once; when all of it went, shuts
