@@ -1,5 +1,5 @@
 //! YAML text → `serde_yaml_ng::Value`, built by our own visitor instead of the crate's
-//! `Value` decoder, for three things that decoder does wrong for a config file:
+//! `Value` decoder, for what that decoder does wrong for a config file:
 //!
 //! - An integer beyond 64 bits (`burst: 99999999999999999999999`) fails the whole parse
 //!   with "invalid type: integer … as u128, expected any YAML value", hiding every other
@@ -18,6 +18,11 @@
 //!   prefix `%TAG !e! …` gave its handle. The parser builds those before the visitor
 //!   sees one, so the prefixes they add are counted on the tokens first (`depth.rs`),
 //!   against the same budget of text.
+//! - Tags of YAML's own types: the parser applies `!!int`, `!!float`, `!!bool` and
+//!   `!!null` itself, and a value one does not fit (`!!float hi`) fails the whole parse;
+//!   it drops the others (`!!binary`, `!!timestamp`) unsaid. Here they are marked before
+//!   the parse and read by the visitor ([`core_tag_value`]): a value that does not fit is
+//!   an error at its key path.
 
 use std::cell::RefCell;
 use std::fmt;
