@@ -241,6 +241,15 @@ fn redirect_https_sends_plain_requests_to_the_tls_port() {
             Some(format!("https://a.example:{tls_port}/form").as_str())
         );
         assert_eq!(origin.requests.load(Ordering::SeqCst), requests, "{driver}");
+        // A body declared past max_body_bytes too, routed or not (as nginx's `return`
+        // comes before its body limit): it was a 413 where no route matched.
+        for target in ["/form", "/nowhere"] {
+            let r = p.raw(
+                format!("POST {target} HTTP/1.1\r\nHost: a.example\r\nContent-Length: 99999999999\r\n\r\n")
+                    .as_bytes(),
+            );
+            assert_eq!(r.status, 308, "{driver} {target}: {}", r.text());
+        }
         // No Host (HTTP/1.0): the domain clients without SNI get; `OPTIONS *`: the root.
         let r = p.raw(b"GET /old HTTP/1.0\r\n\r\n");
         let want = format!("https://a.example:{tls_port}/old");

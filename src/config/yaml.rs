@@ -103,8 +103,8 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     // not fit stopping the parse there (`!!float hi`), hiding every other problem, and
     // dropped the others unsaid (`!!binary aGk=` read as the text "aGk=").
     let mut text = std::borrow::Cow::Borrowed(text);
-    for tag in scan.core_tags.iter().filter(|t| t.name != "str") {
-        mark_core_tag(text.to_mut(), tag.at, tag.end, &tag.name);
+    for &at in &scan.core_marks {
+        text.to_mut().replace_range(at..at + 2, "!~");
     }
     let state = RefCell::new(State {
         errors: Vec::new(),
@@ -123,26 +123,25 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     })
 }
 
-/// The tag written at `at..end` becomes `!~name`, spaces after it to the same length (so
-/// that every position the parser reports stays where it was): a tag of the file's own
-/// that the parser hands over as it is. One that can't (`%TAG !e! tag:yaml.org,2002:b`
-/// then `!e!ool`) is left to the parser.
-fn mark_core_tag(text: &mut String, at: usize, end: usize, name: &str) {
-    let marked = format!("!~{name}");
-    if end <= text.len() && marked.len() <= end - at && text.is_char_boundary(at) {
-        let pad = " ".repeat(end - at - marked.len());
-        text.replace_range(at..end, &(marked + &pad));
-    }
-}
-
 /// A value tagged `tag`: as is, or what its tag makes of it (`!!int "12"` is 12), when
-/// `tag` is one [`mark_core_tag`] made (a `!~name` a file writes counts as the same); Err
-/// when it does not fit the tag or the tag is not read.
+/// `tag` names one of YAML's types as the scan marked them (`!~float`, or
+/// `!~g:yaml.org,2002:float` through a marked prefix; a `!~name` a file writes counts as
+/// the same); Err when it does not fit the tag or the tag is not read.
 fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
     let tag = tag.to_string();
-    let name = tag.strip_prefix("!~")?;
+    let marked = tag.strip_prefix("!~")?;
+    let name = marked.strip_prefix("g:yaml.org,2002:").unwrap_or(marked);
     let text = value.as_str();
     let read = match name {
+        // The default `!!str` is the parser's; here through a `%TAG` or verbatim, after
+        // the parser read a plain scalar (`1.10` as 1.1).
+        "str" => match value {
+            Value::String(_) => Some(value.clone()),
+            Value::Number(n) => Some(Value::String(n.to_string())),
+            Value::Bool(b) => Some(Value::String(b.to_string())),
+            Value::Null => Some(Value::String(String::new())),
+            _ => big_int(value).map(|digits| Value::String(digits.to_owned())),
+        },
         "int" => match value {
             Value::Number(n) if !n.is_f64() => Some(value.clone()),
             _ if big_int(value).is_some() => Some(value.clone()),
@@ -176,7 +175,8 @@ fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
         "bool" => "a boolean",
         "null" => "null",
         "map" => "a map",
-        _ => "a list",
+        "seq" => "a list",
+        _ => "text",
     };
     let what = match value {
         Value::String(s) => format!("{s:?}"),

@@ -433,11 +433,6 @@ fn boxed<F>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
 async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool, &'g RouteCells) {
     let snap = &*gen.snap;
     c.compress = crate::pipeline::compress::Plan::NONE;
-    // A body declared too long is refused before anything else reads it; by its route,
-    // below, when it has one.
-    if c.body_over_limit(gen) && !c.routed(snap) {
-        return (c.refuse_too_large(ctx, gen).await, &gen.unrouted);
-    }
     let host = c.head.host.map(|s| s.get(&c.rbuf));
     if snap.server.redirect_https && !c.stream.is_tls() {
         return (c.redirect_to_https(ctx, gen).await, &gen.unrouted);
@@ -457,6 +452,12 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
             && c.tls_site
                 .as_deref()
                 .is_some_and(|s| tls.certificate_applies(host, s));
+    }
+    // A body declared too long is refused before anything reads it (after the answers
+    // that come before routing, as nginx's `return` comes before its body limit); by its
+    // route, below, when it has one.
+    if c.body_over_limit(gen) && !c.routed(snap) {
+        return (c.refuse_too_large(ctx, gen).await, &gen.unrouted);
     }
     if snap.websocket_apis {
         if let Some(keep) = crate::websocket::session::dispatch(ctx, gen, c).await {

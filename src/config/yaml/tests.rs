@@ -538,6 +538,31 @@ fn yaml_tags_in_every_spelling_and_on_every_kind_of_node() {
         .filter(|e| e.contains("as its tag !!float says"))
         .count();
     assert_eq!(tagged, 40, "{got:#?}");
+    // The primary handle, and a handle whose prefix holds part of the name.
+    let got = check(&file(
+        "%TAG ! tag:yaml.org,2002:\n%TAG !e! tag:yaml.org,2002:bin\n---\n",
+        &["!float hi", "!e!ary aGk=", "!str 1.10", "!int 0x1F"],
+    ));
+    for (i, want) in [
+        (
+            0,
+            r#""hi" is not a float, as its tag !!float says"#.to_string(),
+        ),
+        (1, format!("YAML's !!binary {unsupported}")),
+    ] {
+        let want = format!("{}{want}", at(i));
+        assert!(got.contains(&want), "no {want:?} in {got:#?}");
+    }
+    assert!(!got.iter().any(|e| e.starts_with(&at(2))), "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with(&at(3)) && !e.contains("tag")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(|e| e.starts_with("server.workers")),
+        "{got:#?}"
+    );
     // A %TAG that gives `!!` another prefix makes no type of YAML's.
     let got = check(&file(
         "%TAG !! tag:example.com,2026:\n---\n",
