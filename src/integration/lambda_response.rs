@@ -422,9 +422,9 @@ fn status_code(v: &Value) -> Option<u16> {
 }
 
 /// Base64 as the runtimes and libraries write it: line breaks (Python's
-/// `base64.encodebytes`, MIME encoders: every 76 characters) and missing `=` padding are
-/// taken, as Node's `Buffer.from(s, "base64")` takes them; a character outside the
-/// alphabet is an error.
+/// `base64.encodebytes`, MIME encoders: every 76 characters), other blanks and missing
+/// `=` padding are taken, as Node's `Buffer.from(s, "base64")` takes them; any other
+/// character outside the alphabet is an error.
 fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
     use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose};
     const LENIENT: GeneralPurpose = GeneralPurpose::new(
