@@ -58,6 +58,22 @@ fn sigterm_with_a_request_in_flight_finishes_it_and_logs_no_error() {
     }
 }
 
+/// One `$default` mock route answering "ok"; `server` is more of the server section.
+fn mock_config(server: &str) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+{server}apis:
+  app:
+    stages:
+      $default: {{}}
+    routes:
+      "$default":
+        integration: {{ type: mock, status: 200, body: "ok" }}
+"#
+    )
+}
+
 /// Connections whose handshake the kernel completed before the stop, still in the accept
 /// queue, are served (or closed unanswered after the fresh-connection grace), not reset
 /// when the listener closes: clients that connect and send a request in a loop through a
@@ -69,19 +85,10 @@ fn sigterm_with_a_request_in_flight_finishes_it_and_logs_no_error() {
 #[test]
 fn sigterm_serves_connections_queued_before_it_instead_of_resetting_them() {
     for driver in DRIVERS {
-        let yaml = r#"server:
-  listen: ["127.0.0.1:{PORT}"]
-  workers: 2
-  limits: { header_timeout: 5s, idle_timeout: 5s, drain_timeout: 10s }
-apis:
-  app:
-    stages:
-      $default: {}
-    routes:
-      "$default":
-        integration: { type: mock, status: 200, body: "ok" }
-"#;
-        let mut p = Portico::start(yaml, driver);
+        let yaml = mock_config(
+            "  workers: 2\n  limits: { header_timeout: 5s, idle_timeout: 5s, drain_timeout: 10s }\n",
+        );
+        let mut p = Portico::start(&yaml, driver);
         let clients = ConnectLoop::start(p.addr, 16);
         // Requests flowing on every client before the stop.
         clients.wait_answered(500);
@@ -103,18 +110,7 @@ apis:
 #[test]
 fn an_answer_right_after_sigterm_says_connection_close() {
     for driver in DRIVERS {
-        let yaml = r#"server:
-  listen: ["127.0.0.1:{PORT}"]
-  workers: 1
-apis:
-  app:
-    stages:
-      $default: {}
-    routes:
-      "$default":
-        integration: { type: mock, status: 200, body: "ok" }
-"#;
-        let mut p = Portico::start(yaml, driver);
+        let mut p = Portico::start(&mock_config("  workers: 1\n"), driver);
         let mut s = p.connect();
         let mut r = BufReader::new(s.try_clone().unwrap());
         s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
