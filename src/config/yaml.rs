@@ -36,7 +36,7 @@ use super::{ConfigError, KeyPath};
 
 mod depth;
 mod written;
-use depth::{pre_scan, TooBig};
+use depth::{pre_scan, CoreTag, TooBig};
 pub use written::{key_text, shadow, Written};
 
 /// The tag of the marker for an integer YAML's 64 bits can't hold. A YAML tag cannot
@@ -102,10 +102,7 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     // (`core_tag_value`): the parser applied `!!int` and the like itself, a value one does
     // not fit stopping the parse there (`!!float hi`), hiding every other problem, and
     // dropped the others unsaid (`!!binary aGk=` read as the text "aGk=").
-    let mut text = std::borrow::Cow::Borrowed(text);
-    for &at in &scan.core_marks {
-        text.to_mut().replace_range(at..at + 2, "!~");
-    }
+    let text = marked(text, &scan.core_tags);
     let state = RefCell::new(State {
         errors: Vec::new(),
         values: 0,
@@ -123,25 +120,44 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     })
 }
 
+/// `text` with each of `tags` written as the verbatim local tag `!<!~NAME>`, which the
+/// parser hands over as it is, whatever the file's `%TAG` handles say (a name that is no
+/// short word becomes `!<!~?>`). Lines stay where they were; a column the parser reports
+/// after such a tag on its line may be off by a few.
+fn marked<'t>(text: &'t str, tags: &[CoreTag]) -> std::borrow::Cow<'t, str> {
+    if tags.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8 * tags.len());
+    let mut from = 0;
+    for t in tags {
+        let word = t.name.len() <= 16 && t.name.bytes().all(|b| b.is_ascii_alphanumeric());
+        let name = if word && !t.name.is_empty() {
+            &t.name[..]
+        } else {
+            "?"
+        };
+        if t.at < from || !text.is_char_boundary(t.at) || !text.is_char_boundary(t.end) {
+            continue;
+        }
+        out.push_str(&text[from..t.at]);
+        out.push_str("!<!~");
+        out.push_str(name);
+        out.push('>');
+        from = t.end;
+    }
+    out.push_str(&text[from..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// A value tagged `tag`: as is, or what its tag makes of it (`!!int "12"` is 12), when
-/// `tag` names one of YAML's types as the scan marked them (`!~float`, or
-/// `!~g:yaml.org,2002:float` through a marked prefix; a `!~name` a file writes counts as
-/// the same); Err when it does not fit the tag or the tag is not read.
+/// `tag` names one of YAML's types as [`marked`] wrote it (a `!~name` a file writes
+/// counts as the same); Err when it does not fit the tag or the tag is not read.
 fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
     let tag = tag.to_string();
-    let marked = tag.strip_prefix("!~")?;
-    let name = marked.strip_prefix("g:yaml.org,2002:").unwrap_or(marked);
+    let name = tag.strip_prefix("!~")?;
     let text = value.as_str();
     let read = match name {
-        // The default `!!str` is the parser's; here through a `%TAG` or verbatim, after
-        // the parser read a plain scalar (`1.10` as 1.1).
-        "str" => match value {
-            Value::String(_) => Some(value.clone()),
-            Value::Number(n) => Some(Value::String(n.to_string())),
-            Value::Bool(b) => Some(Value::String(b.to_string())),
-            Value::Null => Some(Value::String(String::new())),
-            _ => big_int(value).map(|digits| Value::String(digits.to_owned())),
-        },
         "int" => match value {
             Value::Number(n) if !n.is_f64() => Some(value.clone()),
             _ if big_int(value).is_some() => Some(value.clone()),
@@ -163,6 +179,11 @@ fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
         },
         "map" => value.is_mapping().then(|| value.clone()),
         "seq" => value.is_sequence().then(|| value.clone()),
+        "?" => {
+            return Some(Err(
+                "this YAML tag is not supported: write the value itself, untagged".into(),
+            ))
+        }
         _ => {
             return Some(Err(format!(
                 "YAML's !!{name} tag is not supported: write the value itself, untagged"
@@ -175,8 +196,7 @@ fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
         "bool" => "a boolean",
         "null" => "null",
         "map" => "a map",
-        "seq" => "a list",
-        _ => "text",
+        _ => "a list",
     };
     let what = match value {
         Value::String(s) => format!("{s:?}"),

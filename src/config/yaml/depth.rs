@@ -31,16 +31,22 @@ use unsafe_libyaml as unsafe_y;
 /// two is refused by the parser, quickly.
 const MAX_DEPTH: usize = 1000;
 
-/// What the scan found: a reason to refuse the text, and where YAML's own types are
-/// named in it.
+/// What the scan found: a reason to refuse the text, and the tags in it that name YAML's
+/// own types.
 #[derive(Debug, Default)]
 pub struct Scan {
     pub too_big: Option<TooBig>,
-    /// Byte offsets of two bytes that name a type of YAML's (`tag:yaml.org,2002:`): the
-    /// `!!` of `!!float` (the default handle), or the `ta` that begins that prefix in a
-    /// verbatim tag (`!<tag:yaml.org,2002:float>`) or a `%TAG` directive (whose handle's
-    /// tags are then all of YAML's types). `!!str` is left out: the parser reads it right.
-    pub core_marks: Vec<usize>,
+    /// Tags that resolve to `tag:yaml.org,2002:NAME` (`!!float`, `!<tag:yaml.org,2002:
+    /// float>`, or through a `%TAG` handle, escapes decoded), but `str`, which the parser
+    /// reads right: where each is written (byte offsets, end excluded) and its NAME.
+    pub core_tags: Vec<CoreTag>,
+}
+
+#[derive(Debug)]
+pub struct CoreTag {
+    pub at: usize,
+    pub end: usize,
+    pub name: String,
 }
 
 /// The prefix YAML's own tags resolve to.
@@ -83,10 +89,13 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
         let mut prefixes: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut added = 0usize;
         let mut found = None;
-        let mut core_marks = Vec::new();
-        // A `%TAG !! …` directive: `!!x` is then what it says (marked there when it is
-        // YAML's types).
-        let mut secondary_declared = false;
+        let mut core_tags = Vec::new();
+        // What each handle stands for: the defaults, then what `%TAG` directives say (a
+        // prefix longer than YAML's own and a short name is kept empty: it names none).
+        let mut resolves: HashMap<Vec<u8>, Vec<u8>> = HashMap::from([
+            (b"!".to_vec(), b"!".to_vec()),
+            (b"!!".to_vec(), CORE_PREFIX.to_vec()),
+        ]);
         let bytes = |p: *const u8| CStr::from_ptr(p as *const c_char).to_bytes();
         loop {
             let mut token = MaybeUninit::<unsafe_y::yaml_token_t>::uninit();
@@ -121,36 +130,31 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
                 unsafe_y::YAML_TAG_DIRECTIVE_TOKEN => {
                     let d = (*token).data.tag_directive;
                     let len = bytes(d.prefix).len();
-                    secondary_declared |= bytes(d.handle) == b"!!";
-                    if bytes(d.prefix).starts_with(CORE_PREFIX) {
-                        // The prefix is the directive's last part, as written unless
-                        // %-escaped (then left to the parser).
-                        let (start, end) = (mark.index as usize, (*token).end_mark.index as usize);
-                        let written = text.as_bytes().get(start..end).unwrap_or_default();
-                        if let Some(i) = memchr::memmem::rfind(written, CORE_PREFIX) {
-                            core_marks.push(start + i);
-                        }
-                    }
+                    let prefix = match len <= CORE_PREFIX.len() + 16 {
+                        true => bytes(d.prefix).to_vec(),
+                        false => Vec::new(),
+                    };
+                    resolves.insert(bytes(d.handle).to_vec(), prefix);
                     let longest = prefixes.entry(bytes(d.handle).to_vec()).or_default();
                     *longest = (*longest).max(len);
                 }
                 unsafe_y::YAML_TAG_TOKEN => {
                     let handle = bytes((*token).data.tag.handle);
                     let suffix = bytes((*token).data.tag.suffix);
-                    let start = mark.index as usize;
-                    let written = |at: usize, what: &[u8]| {
-                        text.as_bytes().get(at..at + what.len()) == Some(what)
-                    };
                     // A verbatim tag (`!<…>`) has an empty handle and its whole text in
-                    // the suffix.
-                    let (mark_at, name) = match handle {
-                        b"!!" if !secondary_declared => (start, Some(suffix)),
-                        b"" => (start + 2, suffix.strip_prefix(CORE_PREFIX)),
-                        _ => (start, None),
+                    // the suffix (libyaml decodes %-escapes in both).
+                    let prefix = match handle {
+                        b"" => Some(&b""[..]),
+                        _ => resolves.get(handle).map(Vec::as_slice),
                     };
-                    let was = if handle.is_empty() { b"ta" } else { b"!!" };
-                    if name.is_some_and(|n| n != b"str") && written(mark_at, was) {
-                        core_marks.push(mark_at);
+                    let whole = prefix.map(|p| [p, suffix].concat()).unwrap_or_default();
+                    match whole.strip_prefix(CORE_PREFIX) {
+                        Some(b"str") | None => {}
+                        Some(name) => core_tags.push(CoreTag {
+                            at: mark.index as usize,
+                            end: (*token).end_mark.index as usize,
+                            name: String::from_utf8_lossy(name).into_owned(),
+                        }),
                     }
                     // An empty handle is a verbatim tag (`!<…>`), written in full.
                     if let Some(len) = prefixes.get(handle).filter(|_| !handle.is_empty()) {
@@ -176,7 +180,7 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
         unsafe_y::yaml_parser_delete(parser);
         Scan {
             too_big: found,
-            core_marks,
+            core_tags,
         }
     }
 }

@@ -563,6 +563,37 @@ fn yaml_tags_in_every_spelling_and_on_every_kind_of_node() {
         got.iter().any(|e| e.starts_with("server.workers")),
         "{got:#?}"
     );
+    // `!!` keeps its meaning when `!` is given another prefix, and a prefix written
+    // with %-escapes is read decoded.
+    for pre in [
+        "%TAG ! tag:example.com,2026:\n---\n",
+        "%TAG ! tag%3Ayaml.org%2C2002:\n---\n",
+    ] {
+        let got = check(&file(pre, &["!!float hi", "!!binary aGk="]));
+        let float = format!(r#"{}"hi" is not a float, as its tag !!float says"#, at(0));
+        let binary = format!("{}YAML's !!binary {unsupported}", at(1));
+        assert!(
+            got.contains(&float) && got.contains(&binary),
+            "{pre}: {got:#?}"
+        );
+        assert!(
+            got.iter().any(|e| e.starts_with("server.workers")),
+            "{got:#?}"
+        );
+    }
+    let got = check(&file("%TAG ! tag%3Ayaml.org,2002:\n---\n", &["!float hi"]));
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with(&at(0)) && e.contains("!!float")),
+        "{got:#?}"
+    );
+    // Text as written through a handle: `!str 1.10` is "1.10"; `!!int "200"` a status.
+    let yaml = "%TAG ! tag:yaml.org,2002:\n---\napis:\n  a:\n    stages: { $default: {} }\n    routes:\n      'GET /b': { integration: { type: mock, status: !!int \"201\", body: !str 1.10 } }\n";
+    let cfg = load_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let Integration::Mock { status, body, .. } = &cfg.apis[0].1.routes[0].1.integration else {
+        panic!()
+    };
+    assert_eq!((*status, &**body), (201, "1.10"));
     // A %TAG that gives `!!` another prefix makes no type of YAML's.
     let got = check(&file(
         "%TAG !! tag:example.com,2026:\n---\n",
