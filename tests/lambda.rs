@@ -573,12 +573,11 @@ fn memory_large_events_took_goes_back() {
                 });
             }
         });
-        // Kept by the allocator, 6 such requests left a worker about 100 MB above.
+        // Kept by the allocator, 6 such requests left a worker about 100 MB above. It
+        // gives memory back after a delay of its own, which a busy machine stretches.
+        let back = eventually(|| rss_kib(&p) < before + 32 * 1024);
         let after = rss_kib(&p);
-        assert!(
-            after < before + 32 * 1024,
-            "{driver}: RSS {before} KiB before, {after} KiB after"
-        );
+        assert!(back, "{driver}: RSS {before} KiB before, {after} KiB after");
     }
 }
 
