@@ -120,29 +120,27 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     })
 }
 
-/// `text` with each of `tags` written as the verbatim local tag `!<!~NAME>`, which the
-/// parser hands over as it is, whatever the file's `%TAG` handles say (a name that is no
-/// short word becomes `!<!~?>`). Lines stay where they were; a column the parser reports
-/// after such a tag on its line may be off by a few.
+/// How [`marked`] writes a tag of YAML's types: a local tag no file writes by chance.
+const MARK: &str = "!~yaml:";
+
+/// `text` with each of `tags` written as the verbatim local tag `!<!~yaml:NAME>`, which
+/// the parser hands over as it is, whatever the file's `%TAG` handles say. Lines stay
+/// where they were; a column the parser reports after such a tag on its line may be off
+/// by a few.
 fn marked<'t>(text: &'t str, tags: &[CoreTag]) -> std::borrow::Cow<'t, str> {
     if tags.is_empty() {
         return std::borrow::Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len() + 8 * tags.len());
+    let mut out = String::with_capacity(text.len() + 16 * tags.len());
     let mut from = 0;
     for t in tags {
-        let word = t.name.len() <= 16 && t.name.bytes().all(|b| b.is_ascii_alphanumeric());
-        let name = if word && !t.name.is_empty() {
-            &t.name[..]
-        } else {
-            "?"
-        };
         if t.at < from || !text.is_char_boundary(t.at) || !text.is_char_boundary(t.end) {
             continue;
         }
         out.push_str(&text[from..t.at]);
-        out.push_str("!<!~");
-        out.push_str(name);
+        out.push_str("!<");
+        out.push_str(MARK);
+        out.push_str(&t.name);
         out.push('>');
         from = t.end;
     }
@@ -151,13 +149,19 @@ fn marked<'t>(text: &'t str, tags: &[CoreTag]) -> std::borrow::Cow<'t, str> {
 }
 
 /// A value tagged `tag`: as is, or what its tag makes of it (`!!int "12"` is 12), when
-/// `tag` names one of YAML's types as [`marked`] wrote it (a `!~name` a file writes
+/// `tag` names one of YAML's types as [`marked`] wrote it (a `!~yaml:name` a file writes
 /// counts as the same); Err when it does not fit the tag or the tag is not read.
 fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
     let tag = tag.to_string();
-    let name = tag.strip_prefix("!~")?;
+    let name = tag.strip_prefix(MARK)?;
     let text = value.as_str();
     let read = match name {
+        // On a scalar the parser reads it (the scan marks it on nothing else).
+        "str" => match value {
+            Value::Null => Some(Value::String(String::new())),
+            Value::String(_) => Some(value.clone()),
+            _ => None,
+        },
         "int" => match value {
             Value::Number(n) if !n.is_f64() => Some(value.clone()),
             _ if big_int(value).is_some() => Some(value.clone()),
@@ -196,7 +200,8 @@ fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
         "bool" => "a boolean",
         "null" => "null",
         "map" => "a map",
-        _ => "a list",
+        "seq" => "a list",
+        _ => "text",
     };
     let what = match value {
         Value::String(s) => format!("{s:?}"),
@@ -222,18 +227,27 @@ fn yaml_int(s: &str) -> Option<Value> {
     if digits.is_empty() || digits.starts_with(['+', '-']) {
         return None;
     }
-    let n = i128::from_str_radix(digits, radix).ok()?;
+    let sign = if negative { "-" } else { "" };
+    let Ok(n) = i128::from_str_radix(digits, radix) else {
+        // Past 128 bits, decimal: what an unquoted one is (`big_int`).
+        let decimal = radix == 10 && digits.bytes().all(|b| b.is_ascii_digit());
+        return decimal.then(|| big_int_value(format!("{sign}{digits}")));
+    };
     let n = if negative { -n } else { n };
     match (i64::try_from(n), u64::try_from(n)) {
         (Ok(i), _) => Some(Value::Number(i.into())),
         (_, Ok(u)) => Some(Value::Number(u.into())),
-        _ => None,
+        _ => Some(big_int_value(n.to_string())),
     }
 }
 
 /// A float as YAML writes one (`1.5`, `-2e3`, `.inf`, `.nan`), quoted.
 fn yaml_float(s: &str) -> Option<Value> {
-    let f = match s.trim_start_matches('+') {
+    let unsigned = s.strip_prefix('+').unwrap_or(s);
+    if unsigned.len() < s.len() && unsigned.starts_with(['+', '-']) {
+        return None;
+    }
+    let f = match unsigned {
         ".inf" | ".Inf" | ".INF" => f64::INFINITY,
         _ if matches!(s, "-.inf" | "-.Inf" | "-.INF") => f64::NEG_INFINITY,
         _ if matches!(s, ".nan" | ".NaN" | ".NAN") => f64::NAN,
@@ -260,6 +274,14 @@ pub fn error_text(e: &serde_yaml_ng::Error) -> String {
     } else {
         text
     }
+}
+
+/// The marker of an integer too large for 64 bits ([`big_int`] reads it).
+fn big_int_value(digits: String) -> Value {
+    Value::Tagged(Box::new(TaggedValue {
+        tag: Tag::new(BIG_INT_TAG),
+        value: Value::String(digits),
+    }))
 }
 
 /// The digits of an integer too large for 64 bits, as written (with its sign).
@@ -339,10 +361,7 @@ impl<'p, 's> Node<'p, 's> {
 
     fn big<E: de::Error>(&self, digits: String) -> Result<Value, E> {
         self.text(digits.len())?;
-        self.count(Value::Tagged(Box::new(TaggedValue {
-            tag: Tag::new(BIG_INT_TAG),
-            value: Value::String(digits),
-        })))
+        self.count(big_int_value(digits))
     }
 }
 
@@ -421,11 +440,21 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Mapping::new();
-        while let Some(key) = map.next_key_seed(self)? {
+        loop {
+            let before = self.state.borrow().errors.len();
+            let Some(key) = map.next_key_seed(self)? else {
+                break;
+            };
             let path = match key_text(&key) {
                 Some(name) => self.path.key(&name),
                 None => self.path.clone(),
             };
+            // A key's own tag was reported at the map: it belongs to the key.
+            for e in &mut self.state.borrow_mut().errors[before..] {
+                if e.path == self.path.as_str() {
+                    e.path = path.as_str().to_owned();
+                }
+            }
             let value = map.next_value_seed(self.at(&path))?;
             // Keys that differ here but read as one text (`200:` and `"200":`) are
             // `Decoder::entries`'s to find: only the decoder knows a key's written text.
@@ -444,6 +473,10 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
         let (tag, contents) = data.variant_seed(TagText(self))?;
         let value = contents.newtype_variant_seed(self)?;
+        // `!`, the non-specific tag: the value as it would be untagged.
+        if matches!(tag.to_string().as_str(), "!" | "!!") {
+            return Ok(value);
+        }
         match core_tag_value(&tag, &value) {
             Some(Ok(read)) => return Ok(read),
             Some(Err(why)) => {

@@ -37,8 +37,9 @@ const MAX_DEPTH: usize = 1000;
 pub struct Scan {
     pub too_big: Option<TooBig>,
     /// Tags that resolve to `tag:yaml.org,2002:NAME` (`!!float`, `!<tag:yaml.org,2002:
-    /// float>`, or through a `%TAG` handle, escapes decoded), but `str`, which the parser
-    /// reads right: where each is written (byte offsets, end excluded) and its NAME.
+    /// float>`, or through a `%TAG` handle, escapes decoded), but `str` on a scalar, which
+    /// the parser reads right; and global tags of no type Portico knows (NAME `?`): where
+    /// each is written (byte offsets, end excluded) and its NAME.
     pub core_tags: Vec<CoreTag>,
 }
 
@@ -90,8 +91,10 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
         let mut added = 0usize;
         let mut found = None;
         let mut core_tags = Vec::new();
-        // What each handle stands for: the defaults, then what `%TAG` directives say (a
-        // prefix longer than YAML's own and a short name is kept empty: it names none).
+        // A `str` tag, until the token after it (an anchor aside) says whether it tags a
+        // scalar.
+        let mut pending_str: Option<CoreTag> = None;
+        // What each handle stands for: the defaults, then what `%TAG` directives say.
         let mut resolves: HashMap<Vec<u8>, Vec<u8>> = HashMap::from([
             (b"!".to_vec(), b"!".to_vec()),
             (b"!!".to_vec(), CORE_PREFIX.to_vec()),
@@ -104,6 +107,15 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
             let (kind, mark) = ((*token).type_, (*token).start_mark);
             let at = (mark.line as usize + 1, mark.column as usize + 1);
             let mut stop = failed;
+            // `!!str` on what is no scalar (a map, a list, nothing) is the visitor's to
+            // report; on a scalar the parser's to read.
+            if kind != unsafe_y::YAML_ANCHOR_TOKEN && kind != unsafe_y::YAML_TAG_TOKEN {
+                if let Some(t) = pending_str.take() {
+                    if kind != unsafe_y::YAML_SCALAR_TOKEN {
+                        core_tags.push(t);
+                    }
+                }
+            }
             match kind {
                 _ if failed => {}
                 // A block collection's start pairs with a BLOCK_END; a sequence that
@@ -130,11 +142,7 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
                 unsafe_y::YAML_TAG_DIRECTIVE_TOKEN => {
                     let d = (*token).data.tag_directive;
                     let len = bytes(d.prefix).len();
-                    let prefix = match len <= CORE_PREFIX.len() + 16 {
-                        true => bytes(d.prefix).to_vec(),
-                        false => Vec::new(),
-                    };
-                    resolves.insert(bytes(d.handle).to_vec(), prefix);
+                    resolves.insert(bytes(d.handle).to_vec(), bytes(d.prefix).to_vec());
                     let longest = prefixes.entry(bytes(d.handle).to_vec()).or_default();
                     *longest = (*longest).max(len);
                 }
@@ -147,14 +155,16 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
                         b"" => Some(&b""[..]),
                         _ => resolves.get(handle).map(Vec::as_slice),
                     };
-                    let whole = prefix.map(|p| [p, suffix].concat()).unwrap_or_default();
-                    match whole.strip_prefix(CORE_PREFIX) {
-                        Some(b"str") | None => {}
-                        Some(name) => core_tags.push(CoreTag {
-                            at: mark.index as usize,
-                            end: (*token).end_mark.index as usize,
-                            name: String::from_utf8_lossy(name).into_owned(),
-                        }),
+                    let name = prefix.and_then(|p| core_name(p, suffix));
+                    let tag = name.map(|name| CoreTag {
+                        at: mark.index as usize,
+                        end: (*token).end_mark.index as usize,
+                        name,
+                    });
+                    match tag {
+                        Some(t) if t.name == "str" => pending_str = Some(t),
+                        Some(t) => core_tags.push(t),
+                        None => {}
                     }
                     // An empty handle is a verbatim tag (`!<…>`), written in full.
                     if let Some(len) = prefixes.get(handle).filter(|_| !handle.is_empty()) {
@@ -183,4 +193,28 @@ pub fn pre_scan(text: &str, tag_bytes: usize) -> Scan {
             core_tags,
         }
     }
+}
+
+/// The name a tag of `prefix` + `suffix` gives one of YAML's types (`tag:yaml.org,2002:
+/// NAME`), or `?` for a global tag of none (`tag:example.com,2000:x`); None for a local
+/// tag (`!x`), which the parser hands over as it is.
+fn core_name(prefix: &[u8], suffix: &[u8]) -> Option<String> {
+    if prefix.first().or(suffix.first()) == Some(&b'!') {
+        return None;
+    }
+    let rest = if prefix.len() >= CORE_PREFIX.len() {
+        prefix.strip_prefix(CORE_PREFIX).map(|p| (p, suffix))
+    } else {
+        let tail = &CORE_PREFIX[prefix.len()..];
+        (CORE_PREFIX.starts_with(prefix) && suffix.starts_with(tail))
+            .then(|| (&b""[..], &suffix[tail.len()..]))
+    };
+    let Some((a, b)) = rest else {
+        return Some("?".into());
+    };
+    let word = |s: &[u8]| s.iter().all(u8::is_ascii_alphanumeric);
+    Some(match a.len() + b.len() {
+        1..=16 if word(a) && word(b) => String::from_utf8_lossy(&[a, b].concat()).into_owned(),
+        _ => "?".into(),
+    })
 }

@@ -601,3 +601,60 @@ fn yaml_tags_in_every_spelling_and_on_every_kind_of_node() {
     ));
     assert!(!got.iter().any(|e| e.contains("!!float")), "{got:#?}");
 }
+
+#[test]
+fn yaml_tags_on_collections_keys_and_in_odd_spellings() {
+    let check = |yaml: &str| -> Vec<String> {
+        let report = crate::config::check_text_in(yaml, std::path::Path::new("."));
+        report.errors.iter().map(ToString::to_string).collect()
+    };
+    let vars = |pre: &str, vars: &str| {
+        format!("{pre}apis:\n  a:\n    stages:\n      prod:\n        variables: {{ {vars} }}\n    routes:\n      'GET /x': {{ integration: {{ type: mock }} }}\n")
+    };
+    let at = "apis.a.stages.prod.variables";
+    let has = |got: &[String], want: &str| got.iter().any(|e| e == want);
+    // `!!str` on a map, a float with two signs, a tag on a key, a global tag of no
+    // type Portico knows, Portico's own marker written by a file.
+    let got = check(&vars(
+        "",
+        "m: !!str { a: b }, f: !!float \"++12.5\", !!float lo: x, u: !<tag:example.com,2000:x> y, t: !~yaml:int \"1\"",
+    ));
+    for want in [
+        format!("{at}.m: a map is not text, as its tag !!str says"),
+        format!(r#"{at}.f: "++12.5" is not a float, as its tag !!float says"#),
+        format!(r#"{at}.lo: "lo" is not a float, as its tag !!float says"#),
+        format!("{at}.u: this YAML tag is not supported: write the value itself, untagged"),
+    ] {
+        assert!(has(&got, &want), "no {want:?} in {got:#?}");
+    }
+    // Quoted past 64 bits: its text where text goes, as unquoted.
+    let cfg = load_str(&vars(
+        "",
+        "big: !!int \"99999999999999999999999\", n: ! 12, e: !!str",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stage = &cfg.apis[0].1.stages[0].1;
+    let var = |k: &str| {
+        stage
+            .variables
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(var("big").as_deref(), Some("99999999999999999999999"));
+    assert_eq!(var("n").as_deref(), Some("12"));
+    assert_eq!(var("e").as_deref(), Some(""));
+    // A long %TAG prefix: custom when it is not YAML's, YAML's when it is.
+    let custom = "%TAG !e! tag:example.com,2000:app/a-long-prefix/\n---\n";
+    let got = check(&vars(custom, "v: !e!tag:yaml.org%2C2002:float hi"));
+    assert!(!got.iter().any(|e| e.contains("as its tag")), "{got:#?}");
+    let core = "%TAG !e! tag:yaml.org,2002:aaaaaaaaaaaaaaaaa\n---\n";
+    let got = check(&vars(core, "v: !e!x hi"));
+    assert!(
+        has(
+            &got,
+            &format!("{at}.v: this YAML tag is not supported: write the value itself, untagged")
+        ),
+        "{got:#?}"
+    );
+}
