@@ -186,8 +186,21 @@ impl RequestHead {
     /// this hop only (RFC 9110 §7.6.1), which Portico does not continue where it writes
     /// its own from the client's (X-Forwarded-For, trace ids).
     pub fn continued<'a>(&self, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
-        self.header(buf, name)
-            .filter(|_| !self.names_in_connection(buf, name.as_bytes()))
+        self.continued_values(buf, name).next()
+    }
+
+    /// Every value of the header `name`, in order; none when the head's `Connection`
+    /// names it (see [`RequestHead::continued`]).
+    pub fn continued_values<'s, 'a: 's>(
+        &'s self,
+        buf: &'a [u8],
+        name: &'s str,
+    ) -> impl Iterator<Item = &'a [u8]> + 's {
+        let named = self.names_in_connection(buf, name.as_bytes());
+        let lines = self.headers.iter().filter(move |_| !named);
+        lines
+            .filter(move |h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |h| h.value.get(buf))
     }
 
     /// Whether the head's `Connection` names `name`.

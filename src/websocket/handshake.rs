@@ -259,12 +259,7 @@ fn is_added(n: &[u8]) -> bool {
 /// X-Amzn-Trace-Id (the client's Root continued, or a new one), as API Gateway adds them.
 fn added_headers(c: &Conn) -> [(&'static str, String); 4] {
     let buf = &c.rbuf;
-    // Not a client's X-Forwarded-For its Connection names (hop-by-hop).
-    let named = c.head.names_in_connection(buf, b"x-forwarded-for");
-    let client = c.head.headers.iter().filter(|_| !named);
-    let client = client
-        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for"))
-        .map(|h| h.value.get(buf));
+    let client = c.head.continued_values(buf, "x-forwarded-for");
     let mut forwarded = Vec::new();
     crate::integration::own_headers::forwarded_for(client, c.peer_ip.as_bytes(), &mut forwarded);
     let forwarded = String::from_utf8_lossy(&forwarded).into_owned();

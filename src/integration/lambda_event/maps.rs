@@ -79,11 +79,7 @@ pub(super) fn headers(
         out.push(b',');
     }
     out.extend_from_slice(br#""x-forwarded-for":"#);
-    // Not a client's X-Forwarded-For its Connection names (hop-by-hop).
-    let named = v.head.names_in_connection(v.buf, b"x-forwarded-for");
-    let client = (0..hs.len())
-        .filter(|&j| !named && name(j).eq_ignore_ascii_case(b"x-forwarded-for"))
-        .map(|j| v.span(hs[j].value));
+    let client = v.head.continued_values(v.buf, "x-forwarded-for");
     let mut peer = Vec::new();
     Value::Ip(v.peer.ip()).write(&mut peer);
     let mut forwarded = Vec::new();
