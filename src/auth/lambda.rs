@@ -99,7 +99,7 @@ const MAX_CONTEXT: usize = 8 * 1024;
 
 pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<Verdict, String> {
     // A number past a double's range (`1e400`) is JSON too: its text, as a string.
-    let v = crate::integration::lambda_response::json_allowing_big_numbers(body)
+    let v = super::function_json::json_allowing_big_numbers(body)
         .map_err(|e| format!("answer is not JSON: {e}"))?;
     let obj = v.as_object().ok_or("answer is not a JSON object")?;
     let context = match obj.get("context") {

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod event;
+pub mod function_json;
 pub mod jwks;
 mod jwks_http;
 pub mod jwt;
