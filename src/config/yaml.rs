@@ -167,8 +167,9 @@ fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
             _ if big_int(value).is_some() => Some(value.clone()),
             _ => text.and_then(yaml_int),
         },
+        // A plain `1000` under `!!float` is the float 1000.0, as `!!float "1000"` is.
         "float" => match value {
-            Value::Number(_) => Some(value.clone()),
+            Value::Number(n) => n.as_f64().map(|f| Value::Number(f.into())),
             _ => text.and_then(yaml_float),
         },
         "bool" => match (value, text) {

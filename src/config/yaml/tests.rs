@@ -412,6 +412,7 @@ apis:
     routes:
       'GET /b': { integration: { type: mock, body: !!float hi } }
       'GET /n': { integration: { type: mock, status: !!int x1 } }
+      'GET /f': { integration: { type: mock, status: !!float 200 } }
       'GET /s': { integration: { type: mock, body: !!binary aGk= } }
       'GET /t': { integration: { type: mock, body: !!timestamp 2001-12-14 } }
       'GET /c': { integration: { type: http, upstream: nope } }
@@ -422,6 +423,8 @@ apis:
     for want in [
         r#"apis.a.routes."GET /b".integration.body: "hi" is not a float, as its tag !!float says"#,
         r#"apis.a.routes."GET /n".integration.status: "x1" is not an integer, as its tag !!int says"#,
+        // A plain whole number under `!!float` is a float, as `!!float "200"` is.
+        r#"apis.a.routes."GET /f".integration.status: expected a whole number ≥ 0, got 200.0"#,
         r#"apis.a.routes."GET /s".integration.body: YAML's !!binary tag is not supported: write the value itself, untagged"#,
         r#"apis.a.routes."GET /t".integration.body: YAML's !!timestamp tag is not supported: write the value itself, untagged"#,
     ] {
