@@ -118,12 +118,16 @@ pub(super) async fn step(
     let caching = !rt.ttl.is_zero() && !rt.sources.is_empty();
     // An authorizer belongs to one API: two APIs (or two authorizers) calling the same
     // function must not share verdicts, or a simple `true` given for one reaches the other.
+    // A stage's canary is a stage of its own here: its event carries the canary's stage
+    // variables, so a verdict made from them must not answer the stage's other requests.
+    let side: &[u8] = if c.req.canary { b"canary" } else { b"" };
     let key = cache::key(
         &rt.fingerprint,
         &[
             api.name.as_bytes(),
             a.name.as_bytes(),
             stage.name.as_bytes(),
+            side,
             &values,
         ],
     );
