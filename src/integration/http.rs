@@ -581,7 +581,13 @@ fn encode_request_head(
     // Two `traceparent` lines are no trace to continue (W3C Trace Context's own tests).
     let traceparent = c.head.only_header(buf, "traceparent");
     let traceparent = traceparent.filter(|_| !c.head.names_in_connection(buf, b"traceparent"));
-    trace::traceparent(out, traceparent, &mut rng);
+    if trace::traceparent(out, traceparent, &mut rng) {
+        // A `tracestate` belongs to the trace it came with: passed on when that trace is
+        // continued, dropped with it when a new one starts (W3C Trace Context §4.3).
+        for value in c.head.continued_values(buf, "tracestate") {
+            encode::header(out, b"tracestate", value);
+        }
+    }
     let now = encode::unix_secs();
     trace::amzn_trace_id(
         out,

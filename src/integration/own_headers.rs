@@ -56,6 +56,7 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
         b"x-forwarded-proto",
         b"x-forwarded-host",
         b"traceparent",
+        b"tracestate",
         b"x-amzn-trace-id",
         b"x-amzn-requestid",
         b"content-length",

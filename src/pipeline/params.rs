@@ -62,6 +62,7 @@ pub const RESERVED_REQUEST_HEADERS: &[&str] = &[
     "expect",
     "host",
     "traceparent",
+    "tracestate",
     "transfer-encoding",
     "x-amzn-requestid",
     "x-amzn-trace-id",

@@ -77,10 +77,12 @@ fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((trace, flags))
 }
 
-/// Appends the `traceparent` header line for the upstream request.
-pub fn traceparent(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng) {
+/// Appends the `traceparent` header line for the upstream request; whether it continues
+/// the caller's trace (else it starts a new one).
+pub fn traceparent(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng) -> bool {
     out.extend_from_slice(b"traceparent: 00-");
-    match incoming.and_then(parse_traceparent) {
+    let continued = incoming.and_then(parse_traceparent);
+    match continued {
         Some((trace, flags)) => {
             out.extend_from_slice(trace);
             out.push(b'-');
@@ -99,6 +101,7 @@ pub fn traceparent(out: &mut Vec<u8>, incoming: Option<&[u8]>, rng: &mut Rng) {
         }
     }
     out.extend_from_slice(b"\r\n");
+    continued.is_some()
 }
 
 /// Appends the `X-Amzn-Trace-Id` header line for the upstream request.
@@ -175,7 +178,7 @@ mod tests {
     fn traceparent_continued_or_created() {
         let mut rng = Rng::new(7);
         let incoming = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let l = line(|o| traceparent(o, Some(incoming), &mut rng));
+        let l = line(|o| assert!(traceparent(o, Some(incoming), &mut rng)));
         assert!(
             l.starts_with("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"),
             "{l}"
@@ -191,7 +194,7 @@ mod tests {
             &b"garbage"[..],
             b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
         ] {
-            let l = line(|o| traceparent(o, Some(bad), &mut rng));
+            let l = line(|o| assert!(!traceparent(o, Some(bad), &mut rng)));
             assert_eq!(l.len(), "traceparent: ".len() + 55 + 2, "{l}");
             assert!(!l.contains("00000000000000000000000000000000"));
             // A new trace is one the next hop can continue: hex and dashes in place.
