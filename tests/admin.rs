@@ -327,6 +327,34 @@ fn a_corrupt_state_file_stops_startup_with_a_clear_error() {
     let _ = std::fs::remove_dir_all(&state);
 }
 
+/// A first start that cannot write its new state file (a full disk; here a file size
+/// limit) removes the file it made: left, it stopped every later start as "corrupt".
+#[test]
+fn a_state_file_a_full_disk_kept_from_being_made_stops_no_later_start() {
+    let state = temp_dir("state");
+    let yaml = config(&state, free_port()).replace("{PORT}", &free_port().to_string());
+    let file = state.join("portico.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    // SIGXFSZ ignored (inherited through exec): the write fails with EFBIG instead.
+    let out = std::process::Command::new("bash")
+        .args(["-c", r#"trap '' XFSZ; ulimit -f 16; exec "$0" run -c "$1""#])
+        .arg(env!("CARGO_BIN_EXE_portico"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot write the state file") && err.contains("File too large"),
+        "{err}"
+    );
+    assert!(!state.join("portico.redb").exists(), "{err}");
+    let p = Portico::start(&config(&state, free_port()), "epoll");
+    assert!(p.stop().success());
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
 fn reload_config(state: &Path, admin_port: u16, keys: &str, extra_route: &str) -> String {
     format!(
         r#"server:

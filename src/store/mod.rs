@@ -55,6 +55,8 @@ pub enum StoreError {
          on a writable file system)"
     )]
     Open(PathBuf, std::io::Error),
+    #[error("cannot write the state file {0}: {1} (free space on its file system, or raise the file size limit)")]
+    Full(PathBuf, std::io::Error),
     #[error("state file {0} is in use by another Portico process")]
     InUse(PathBuf),
     #[error("state file {0} has format {1}; this Portico reads format {FORMAT}")]
@@ -112,14 +114,38 @@ impl Store {
                 "the file is empty (0 bytes)".into(),
             ));
         }
-        let db = Self::create(&path)?;
-        let store = Store {
-            db: RwLock::new(Some(db)),
-            path,
-            broken: AtomicBool::new(false),
-        };
-        store.init()?;
-        Ok(store)
+        let new = std::fs::symlink_metadata(&path).is_err();
+        let opened = Self::create(&path).and_then(|db| {
+            let store = Store {
+                db: RwLock::new(Some(db)),
+                path: path.clone(),
+                broken: AtomicBool::new(false),
+            };
+            store.init().map(|()| store)
+        });
+        match opened {
+            // A file this open created and could not set up (a full disk) holds nothing:
+            // left behind, it would stop every later start as corrupt.
+            Err(e) if new && !matches!(e, StoreError::InUse(_)) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+            opened => opened,
+        }
+    }
+
+    /// A redb error met while opening: a full file system (or file size limit) is not
+    /// the file's fault; anything else is.
+    fn open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
+        use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+        match e.into() {
+            redb::Error::Io(e)
+                if matches!(e.kind(), StorageFull | FileTooLarge | QuotaExceeded) =>
+            {
+                StoreError::Full(path.to_path_buf(), e)
+            }
+            e => StoreError::Corrupt(path.to_path_buf(), e.to_string()),
+        }
     }
 
     fn create(path: &Path) -> Result<Database, StoreError> {
@@ -140,7 +166,7 @@ impl Store {
                 {
                     StoreError::Open(path.to_path_buf(), e)
                 }
-                e => StoreError::Corrupt(path.to_path_buf(), e.to_string()),
+                e => Self::open_error(path, e),
             })
     }
 
@@ -184,29 +210,29 @@ impl Store {
 
     /// Creates the tables and checks the format stamp.
     fn init(&self) -> Result<(), StoreError> {
-        let corrupt =
-            |e: &dyn std::fmt::Display| StoreError::Corrupt(self.path.clone(), e.to_string());
-        let tx = self.with_db(|db| db.begin_write().map_err(|e| corrupt(&e)))?;
+        let corrupt = |e: redb::Error| Self::open_error(&self.path, e);
+        let tx = self.with_db(|db| db.begin_write().map_err(|e| corrupt(e.into())))?;
         {
-            let mut meta = tx.open_table(META).map_err(|e| corrupt(&e))?;
+            let mut meta = tx.open_table(META).map_err(|e| corrupt(e.into()))?;
             let found = meta
                 .get("format")
-                .map_err(|e| corrupt(&e))?
+                .map_err(|e| corrupt(e.into()))?
                 .map(|v| v.value());
             match found {
                 Some(FORMAT) => {}
                 Some(other) => return Err(StoreError::Format(self.path.clone(), other)),
                 None => {
-                    meta.insert("format", FORMAT).map_err(|e| corrupt(&e))?;
+                    meta.insert("format", FORMAT)
+                        .map_err(|e| corrupt(e.into()))?;
                 }
             }
-            tx.open_table(KEYS).map_err(|e| corrupt(&e))?;
-            tx.open_table(REVOKED).map_err(|e| corrupt(&e))?;
-            tx.open_table(USAGE).map_err(|e| corrupt(&e))?;
-            tx.open_table(NAMES).map_err(|e| corrupt(&e))?;
-            tx.open_table(KEY_WRITES).map_err(|e| corrupt(&e))?;
+            tx.open_table(KEYS).map_err(|e| corrupt(e.into()))?;
+            tx.open_table(REVOKED).map_err(|e| corrupt(e.into()))?;
+            tx.open_table(USAGE).map_err(|e| corrupt(e.into()))?;
+            tx.open_table(NAMES).map_err(|e| corrupt(e.into()))?;
+            tx.open_table(KEY_WRITES).map_err(|e| corrupt(e.into()))?;
         }
-        tx.commit().map_err(|e| corrupt(&e))
+        tx.commit().map_err(|e| corrupt(e.into()))
     }
 
     fn write(
