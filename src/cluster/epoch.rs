@@ -99,9 +99,12 @@ pub(super) async fn reseed_quotas(
         if l.unsynced_window.load(Ordering::Acquire) == period {
             l.unsynced.store(0, Ordering::Release);
         }
+        // Tokens this node leased and has not spent yet are Redis's count too. Read
+        // before the count: a token spent in between is then in both (counted twice),
+        // where read after it was in neither, and admitted past the quota.
+        let held = u64::from(l.held(period));
         let (p, used) = cells.quota_used();
-        // Tokens this node leased and has not spent yet are Redis's count too.
-        let n = if p == period { used } else { 0 } + u64::from(l.held(period));
+        let n = if p == period { used } else { 0 } + held;
         if n == 0 {
             continue;
         }

@@ -79,6 +79,8 @@ pub(super) struct SyncState {
     pub(super) live: Vec<String>,
     /// Admin key changes Redis has not taken yet.
     writes: KeyWrites,
+    /// After a loss: the live node count seen before it, and until when it stands.
+    live_floor: (u32, u64),
 }
 
 /// A new connection, or why there is none (for the log): a plain multiplexed
@@ -382,7 +384,20 @@ async fn sync(
         .get(c.key("epoch"))
         .query_async(&mut m)
         .await?;
-    let count = (live.len() as u32).max(1);
+    let before = s.epoch.clone();
+    let lost = lost_data(c, &mut m, s, epoch).await?;
+    let now = super::unix_ms();
+    if lost {
+        // Redis lost the other nodes' heartbeats with the rest: until they have had the
+        // time a heartbeat lives to beat again, the count seen before stands. Counting
+        // itself alone, a node's `local` fallback (held open after a loss) let it admit
+        // a whole quota beside the others' shares (353 of 300 on two nodes).
+        s.live_floor = (c.nodes(), now + super::NODE_TTL_MS);
+    }
+    let mut count = (live.len() as u32).max(1);
+    if now < s.live_floor.1 {
+        count = count.max(s.live_floor.0);
+    }
     if c.nodes.swap(count, Ordering::Relaxed) != count {
         // Kept for a start while Redis is away: a node that took itself for the only one
         // gave `on_failure: local` requests the whole limit beside the others' shares.
@@ -392,8 +407,6 @@ async fn sync(
             }
         }
     }
-    let before = s.epoch.clone();
-    let lost = lost_data(c, &mut m, s, epoch).await?;
     // After `lost_data`, which hands the nodes live before a loss to the registry's
     // reader; a failed `lost_data` keeps the earlier list for the next try.
     s.live = live;
