@@ -16,6 +16,7 @@ use std::sync::Arc;
 use super::body_scan::ModelScan;
 use super::gateway_responses::{self, ResponseType};
 use super::json_body::{BodyJson, Tape};
+use super::model_cost;
 use super::models::{self, compile_model, compile_model_for};
 use crate::config::definitions::RouteValidation;
 use crate::runtime::workers::Generation;
@@ -61,6 +62,8 @@ pub struct BodyModel {
     pub scan: Option<ModelScan>,
     pub tape: jsonschema::Validator<BodyJson>,
     pub value: jsonschema::Validator,
+    /// Past this nesting an invalid body's error is not searched for (`model_cost`).
+    pub detail_depth: Option<usize>,
 }
 
 impl BodyModel {
@@ -71,6 +74,7 @@ impl BodyModel {
             scan,
             tape: compile_model_for::<BodyJson>(name, models)?,
             value,
+            detail_depth: super::model_cost::detail_depth(name, models),
         })
     }
 
@@ -326,6 +330,9 @@ pub async fn check(
     let body = zeros.as_deref().unwrap_or(body);
     let problem = match Tape::parse(body) {
         _ if spent => format!("[{}]", models::BUDGET_SPENT),
+        _ if (validator.detail_depth).is_some_and(|d| model_cost::nests_deeper(body, d)) => {
+            format!("[{}]", model_cost::NOT_SEARCHED)
+        }
         Some(tape) => detail(validator.tape.validate(tape.root()).err()),
         None => match body_value(body) {
             Ok(value) => detail(validator.value.validate(&value).err()),
