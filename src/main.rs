@@ -95,8 +95,18 @@ fn release_signals(old: &libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
 }
 
+/// A write past the file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) fails with
+/// EFBIG, reported where it happens (the state store, an access log), instead of killing
+/// the process: SIGXFSZ's default action killed a first start halfway through creating
+/// its state file, and the empty file then stopped every later start.
+fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread is spawned.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}
+
 fn main() -> ExitCode {
     let held = hold_signals();
+    ignore_file_size_signal();
     no_transparent_huge_pages();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
