@@ -226,15 +226,24 @@ pub(super) fn convert(
         );
     }
     if kind != "mock" {
-        if let Some(ms) = integ.get("timeoutInMillis").and_then(Value::as_u64) {
-            if (50..=30_000).contains(&ms) {
-                out.insert("timeout".into(), json!(format!("{ms}ms")));
-            } else {
-                ctx.warn(
+        // A whole number written as a float (`5000.0`, YAML's `!!float 5000`) is one; any
+        // other value is left out with a warning, as an integer out of range is.
+        let whole = |v: &Value| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0);
+        match integ.get("timeoutInMillis") {
+            None => {}
+            Some(v) => match whole(v) {
+                Some(ms) if (50.0..=30_000.0).contains(&ms) => {
+                    out.insert("timeout".into(), json!(format!("{ms}ms")));
+                }
+                Some(_) => ctx.warn(
                     format!("{p}/timeoutInMillis"),
                     "outside 50–30000; the default 29 s is used",
-                );
-            }
+                ),
+                None => ctx.warn(
+                    format!("{p}/timeoutInMillis"),
+                    format!("{v} is not a whole number of milliseconds; the default 29 s is used"),
+                ),
+            },
         }
         response_parameters(ctx, p, integ, route);
     }

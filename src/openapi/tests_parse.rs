@@ -254,3 +254,37 @@ fn wrongly_typed_extension_settings_are_warned_about() {
     let pointer = "/servers/0/x-amazon-apigateway-endpoint-configuration/disableExecuteApiEndpoint";
     assert!(warned(&i, pointer), "{:?}", i.warnings);
 }
+
+/// `timeoutInMillis` of any other value than a whole number in range is warned about (a
+/// float, a string, a negative number or a boolean was left out unsaid); a whole number
+/// written as a float is one.
+#[test]
+fn a_timeout_that_is_not_a_whole_number_in_range_is_warned_about() {
+    use super::tests::{doc, warned};
+    for (ms, kept) in [
+        (json!(5000), Some("5000ms")),
+        (json!(5000.0), Some("5000ms")),
+        (json!(10), None),
+        (json!(5000.5), None),
+        (json!("5000"), None),
+        (json!(-5), None),
+        (json!(true), None),
+    ] {
+        let d = doc(
+            json!({}),
+            json!({ "/a": { "get": { "x-amazon-apigateway-integration": {
+                "type": "http_proxy", "httpMethod": "GET", "uri": "http://127.0.0.1:9/a",
+                "payloadFormatVersion": "1.0", "timeoutInMillis": ms } } } }),
+        );
+        let i = import(&d, BasePath::Ignore, &[]).unwrap();
+        let route = &i.api["routes"]["GET /a"]["integration"];
+        assert_eq!(route.get("timeout").and_then(Value::as_str), kept, "{ms}");
+        let pointer = "/paths/~1a/get/x-amazon-apigateway-integration/timeoutInMillis";
+        assert_eq!(
+            warned(&i, pointer),
+            kept.is_none(),
+            "{ms}: {:?}",
+            i.warnings
+        );
+    }
+}
