@@ -98,6 +98,15 @@ impl Validator<'_> {
                 "a WebSocket API's messages are not compressed (permessage-deflate is not offered)",
             );
         }
+        // Accepted and never drawn, every connection ran with the stage's own variables.
+        for (name, stage) in &api.stages {
+            if stage.canary.is_some() {
+                self.error(
+                    &p.key("stages").key(name).key("canary"),
+                    "a WebSocket API's stages have no canary: every connection runs with the stage's variables",
+                );
+            }
+        }
         let ws = &api.websocket;
         if let Err(e) = crate::websocket::select::Selection::compile(&ws.route_selection_expression)
         {

@@ -578,7 +578,7 @@ fn cors_and_compression_settings_that_would_not_do_what_they_say() {
     protocol: websocket
     cors: { allow_origins: ["https://a.example"] }
     compression: {}
-    stages: { ws: {} }
+    stages: { ws: {}, beta: { canary: { percent: 100 } } }
     routes:
       $default: { integration: { type: mock } }
 "#,
@@ -592,6 +592,7 @@ fn cors_and_compression_settings_that_would_not_do_what_they_say() {
             format!(r#"{r}."append:header.content-encoding": content-encoding can't be mapped: Portico's compression decides it from the integration's answer"#),
             "apis.chat.cors: a WebSocket API has no CORS (browsers do not ask); check the Origin header in a $connect authorizer".to_string(),
             "apis.chat.compression: a WebSocket API's messages are not compressed (permessage-deflate is not offered)".to_string(),
+            "apis.chat.stages.beta.canary: a WebSocket API's stages have no canary: every connection runs with the stage's variables".to_string(),
         ]
     );
 }
