@@ -201,12 +201,17 @@ fn a_deep_body_against_recursive_alternatives_is_refused_without_searching_why()
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             v["why"].as_str().unwrap().to_string()
         };
-        // Three branches: searched up to 6 levels (3^6 ≤ 1,000), told as before.
+        // Three branches: a chain 6 deep (7 values × 3^6 ≤ 10,000) is searched, told as
+        // before.
         let shallow = why(&nested(6, r#""x""#));
         assert!(shallow.contains("anyOf"), "{driver}: {shallow}");
-        // Deeper: refused at once (searched, depth 30 would take 2^30 branches).
+        // Deeper, or as shallow but wide: refused at once, unsearched (depth 30 would take
+        // 2^30 branches; 2,000 copies of a chain 5 deep, 2,000 × 2^5).
         let deep = why(&nested(30, r#""x""#));
         assert!(deep.contains("is not searched for"), "{driver}: {deep}");
+        let wide = format!("[{}]", vec![nested(4, r#""x""#); 2000].join(","));
+        let wide = why(&wide);
+        assert!(wide.contains("is not searched for"), "{driver}: {wide}");
         // Valid bodies of any depth still pass.
         assert_eq!(post(&p, "/tree", nested(100, "7").as_bytes()).status, 200);
         assert_eq!(p.get("/ping").status, 200, "{driver}");

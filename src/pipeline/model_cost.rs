@@ -1,28 +1,29 @@
-//! How deep a body may nest before the search for why it fails its model is left out.
+//! Which invalid bodies are searched for where they fail their model.
 //!
 //! jsonschema's yes-or-no check remembers its verdict for each container it met through a
 //! recursive reference, so a body costs about its size whatever the model. Its search for
-//! the first error does not: a value checked against several subschemas at once (the
-//! branches of an `anyOf` or `oneOf`) is searched through each of them, and a model that
-//! refers back to itself that way is searched again at every level, each branch keeping
-//! the errors of those below. A 43-byte body nested 20 deep, checked against
-//! an `anyOf` of two alternatives that both refer back to the model, held its worker for
-//! 15 s and 6 GB. For such models the search is made only for bodies nesting at most
-//! [`detail_depth`] levels, whose search stays within about [`SEARCH_BRANCHES`] branches.
+//! the first error does not: a value checked against the branches of an `anyOf` or
+//! `oneOf` is searched through each of them, and a model that refers back to itself that
+//! way is searched again at every level, each branch keeping the errors of those below. A
+//! 43-byte body nested 20 deep, checked against an `anyOf` of two alternatives that both
+//! refer back to the model, held its worker for 15 s and 6 GB; 5,000 copies of one nested
+//! 5 deep (70 KB), 2.5 s. Against such models a body is searched only when its values times
+//! the branches per level to the power of its nesting stay within [`SEARCH_BRANCHES`].
 
 use serde_json::Value;
 use std::collections::HashMap;
 
 use super::models::{ref_target, refs, Target};
 
-/// The branches the error search may walk for one body: about 6 µs each at the depth it
-/// allows (measured: 4,096 at depth 12 took 25 ms), so a few milliseconds.
-pub const SEARCH_BRANCHES: f64 = 1000.0;
+/// The branches the error search may walk for one body: 1.6 to 6 µs each (measured: 24,300
+/// at depth 5 took 39 ms, 4,096 at depth 12 took 25 ms), so at most a few tens of ms.
+pub const SEARCH_BRANCHES: f64 = 10_000.0;
 
-/// For model `name`, the deepest nesting of a body whose failure is searched for where it
-/// is; None when any depth is searched at the cost of the body's size: the model does not
-/// refer back to itself, or has no `anyOf` or `oneOf` to search each branch of.
-pub fn detail_depth(name: &str, models: &[(String, Value)]) -> Option<usize> {
+/// For model `name`, how many branches its error search may try per level of a body: the
+/// `anyOf` and `oneOf` branches of the models it reaches; None when any body is searched at
+/// about the cost of its size: the model does not refer back to itself, or has no `anyOf`
+/// or `oneOf` to search each branch of.
+pub fn search_fan(name: &str, models: &[(String, Value)]) -> Option<u32> {
     let mut graph: HashMap<&str, Vec<&str>> = HashMap::new();
     let mut todo = vec![name];
     // A reference within a model, or to an anchor or URI, may close a loop: counted as one.
@@ -49,14 +50,7 @@ pub fn detail_depth(name: &str, models: &[(String, Value)]) -> Option<usize> {
         todo.extend(&targets);
         graph.insert(next, targets);
     }
-    if fan < 2 || !(loops || has_cycle(&graph)) {
-        return None;
-    }
-    Some(
-        (SEARCH_BRANCHES.ln() / f64::from(fan).ln())
-            .floor()
-            .max(1.0) as usize,
-    )
+    (fan >= 2 && (loops || has_cycle(&graph))).then_some(fan)
 }
 
 /// The branches of every `anyOf` and `oneOf` in `v`: the keywords whose failure the
@@ -112,12 +106,16 @@ fn has_cycle(graph: &HashMap<&str, Vec<&str>>) -> bool {
 
 /// The detail of a body left unsearched (`$context.error.validationErrorString`).
 pub const NOT_SEARCHED: &str = "the body does not match the model; where is not searched \
-     for in a body nesting this deep against a model whose anyOf or oneOf branches refer \
+     for in a body this large or deep against a model whose anyOf or oneOf branches refer \
      back to it";
 
-/// Whether `body` (JSON) nests deeper than `limit` arrays and objects.
-pub fn nests_deeper(body: &[u8], limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+/// Whether searching `body` (JSON) for its error could take more than [`SEARCH_BRANCHES`]
+/// branches against a model of `fan` branches per level: each of its values may be
+/// searched `fan` times per level it is nested in.
+pub fn search_too_costly(body: &[u8], fan: u32) -> bool {
+    let fan = f64::from(fan);
+    let (mut depth, mut deepest, mut values) = (0i32, 0i32, 1.0f64);
+    let (mut in_string, mut escaped) = (false, false);
     for &b in body {
         if in_string {
             match b {
@@ -132,15 +130,20 @@ pub fn nests_deeper(body: &[u8], limit: usize) -> bool {
             b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
-                if depth > limit {
-                    return true;
+                values += 1.0;
+                if depth > deepest {
+                    deepest = depth;
+                    if fan.powi(deepest) > SEARCH_BRANCHES {
+                        return true;
+                    }
                 }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
+            b']' | b'}' => depth -= 1,
+            b',' => values += 1.0,
             _ => {}
         }
     }
-    false
+    values * fan.powi(deepest) > SEARCH_BRANCHES
 }
 
 #[cfg(test)]
@@ -148,11 +151,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn depth(models: &[(&str, Value)]) -> Option<usize> {
+    fn fan(models: &[(&str, Value)]) -> Option<u32> {
         let models: Vec<_> = (models.iter())
             .map(|(n, s)| (n.to_string(), s.clone()))
             .collect();
-        detail_depth(&models[0].0, &models)
+        search_fan(&models[0].0, &models)
     }
 
     #[test]
@@ -161,30 +164,37 @@ mod tests {
             {"type": "array", "items": {"$ref": "#/models/Tree"}},
             {"type": "array", "minItems": 0, "items": {"$ref": "#/models/Tree"}},
             {"type": "integer"}]});
-        // Three branches: 3^6 = 729 ≤ 1,000 < 3^7.
-        assert_eq!(depth(&[("Tree", tree)]), Some(6));
+        assert_eq!(fan(&[("Tree", tree)]), Some(3));
         // Through another model, or through a reference within the model.
         let a = json!({"oneOf": [{"$ref": "#/models/B"}, {"type": "string"}]});
         let b = json!({"type": "array", "items": {"$ref": "#/models/A"}});
-        assert_eq!(depth(&[("A", a), ("B", b)]), Some(9));
+        assert_eq!(fan(&[("A", a), ("B", b)]), Some(2));
         let local = json!({"definitions": {"n": {"anyOf": [{"items": {"$ref": "#/definitions/n"}}, {}]}},
             "$ref": "#/definitions/n"});
-        assert!(depth(&[("L", local)]).is_some());
+        assert_eq!(fan(&[("L", local)]), Some(2));
         // No loop: searched at any depth, however wide.
         let flat = json!({"anyOf": [{"$ref": "#/models/Leaf"}, {"type": "array"}, {}]});
         assert_eq!(
-            depth(&[("Flat", flat), ("Leaf", json!({"type": "string"}))]),
+            fan(&[("Flat", flat), ("Leaf", json!({"type": "string"}))]),
             None
         );
         // A loop without `anyOf` or `oneOf`: the search costs the body's size.
         let list = json!({"type": "object", "properties": {"next": {"$ref": "#/models/List"}}});
-        assert_eq!(depth(&[("List", list)]), None);
+        assert_eq!(fan(&[("List", list)]), None);
     }
 
     #[test]
-    fn nesting_is_counted_outside_strings() {
-        assert!(!nests_deeper(br#"[[["[[[[", "\"[["]]]"#, 3));
-        assert!(nests_deeper(br#"[[{"a":[1]}]]"#, 3));
-        assert!(!nests_deeper(br#"[[{"a":1}],[{"b":2}]]"#, 3));
+    fn the_search_is_costed_by_values_and_nesting_outside_strings() {
+        // 4 values nested 3 deep, fan 10: 4,000.
+        assert!(!search_too_costly(br#"[[["[[[[", "\"[["]]]"#, 10));
+        // 5 nested 4 deep: 50,000.
+        assert!(search_too_costly(br#"[[{"a":[1]}]]"#, 10));
+        // A chain too deep on its own, and a wide shallow body.
+        assert!(search_too_costly(&[b'['; 14], 2));
+        assert!(!search_too_costly(&[b'['; 9], 2));
+        assert!(search_too_costly(&[b'['; 10], 2));
+        let wide = format!("[{}]", vec!["[[1]]"; 2000].join(","));
+        assert!(search_too_costly(wide.as_bytes(), 2));
+        assert!(!search_too_costly(b"[[[1]]]", 2));
     }
 }

@@ -62,8 +62,9 @@ pub struct BodyModel {
     pub scan: Option<ModelScan>,
     pub tape: jsonschema::Validator<BodyJson>,
     pub value: jsonschema::Validator,
-    /// Past this nesting an invalid body's error is not searched for (`model_cost`).
-    pub detail_depth: Option<usize>,
+    /// Branches per level of the search for an invalid body's error, where it can grow
+    /// with the body's nesting (`model_cost`).
+    pub search_fan: Option<u32>,
 }
 
 impl BodyModel {
@@ -74,7 +75,7 @@ impl BodyModel {
             scan,
             tape: compile_model_for::<BodyJson>(name, models)?,
             value,
-            detail_depth: super::model_cost::detail_depth(name, models),
+            search_fan: super::model_cost::search_fan(name, models),
         })
     }
 
@@ -330,7 +331,7 @@ pub async fn check(
     let body = zeros.as_deref().unwrap_or(body);
     let problem = match Tape::parse(body) {
         _ if spent => format!("[{}]", models::BUDGET_SPENT),
-        _ if (validator.detail_depth).is_some_and(|d| model_cost::nests_deeper(body, d)) => {
+        _ if (validator.search_fan).is_some_and(|f| model_cost::search_too_costly(body, f)) => {
             format!("[{}]", model_cost::NOT_SEARCHED)
         }
         Some(tape) => detail(validator.tape.validate(tape.root()).err()),
