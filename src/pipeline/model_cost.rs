@@ -7,8 +7,10 @@
 //! way is searched again at every level, each branch keeping the errors of those below. A
 //! 43-byte body nested 20 deep, checked against an `anyOf` of two alternatives that both
 //! refer back to the model, held its worker for 15 s and 6 GB; 5,000 copies of one nested
-//! 5 deep (70 KB), 2.5 s. Against such models a body is searched only when its values times
-//! the branches per level to the power of its nesting stay within [`SEARCH_BRANCHES`].
+//! 5 deep (70 KB), 2.5 s. Without recursion, every error of every branch is still kept: a
+//! 4 MB array against an `anyOf`, 0.5 s. Against a model with `anyOf` or `oneOf`, a body is
+//! searched only when its values times the branches (to the power of its nesting, where
+//! they refer back to the model) stay within [`SEARCH_BRANCHES`].
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -19,11 +21,20 @@ use super::models::{ref_target, refs, Target};
 /// at depth 5 took 39 ms, 4,096 at depth 12 took 25 ms), so at most a few tens of ms.
 pub const SEARCH_BRANCHES: f64 = 10_000.0;
 
-/// For model `name`, how many branches its error search may try per level of a body: the
-/// `anyOf` and `oneOf` branches of the models it reaches; None when any body is searched at
-/// about the cost of its size: the model does not refer back to itself, or has no `anyOf`
-/// or `oneOf` to search each branch of.
-pub fn search_fan(name: &str, models: &[(String, Value)]) -> Option<u32> {
+/// What the search for an invalid body's error may cost per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCost {
+    /// The `anyOf` and `oneOf` branches of the models reached: how many ways a value may
+    /// be searched at one level.
+    pub fan: u32,
+    /// The model refers back to itself: the ways multiply at every level of nesting.
+    pub recursive: bool,
+}
+
+/// For model `name`, what its error search may cost; None when any body is searched at
+/// about the cost of its size: the models it reaches have no `anyOf` or `oneOf` to search
+/// each branch of.
+pub fn search_cost(name: &str, models: &[(String, Value)]) -> Option<SearchCost> {
     let mut graph: HashMap<&str, Vec<&str>> = HashMap::new();
     let mut todo = vec![name];
     // A reference within a model, or to an anchor or URI, may close a loop: counted as one.
@@ -50,7 +61,10 @@ pub fn search_fan(name: &str, models: &[(String, Value)]) -> Option<u32> {
         todo.extend(&targets);
         graph.insert(next, targets);
     }
-    (fan >= 2 && (loops || has_cycle(&graph))).then_some(fan)
+    (fan >= 2).then(|| SearchCost {
+        fan,
+        recursive: loops || has_cycle(&graph),
+    })
 }
 
 /// The branches of every `anyOf` and `oneOf` in `v`: the keywords whose failure the
@@ -106,14 +120,15 @@ fn has_cycle(graph: &HashMap<&str, Vec<&str>>) -> bool {
 
 /// The detail of a body left unsearched (`$context.error.validationErrorString`).
 pub const NOT_SEARCHED: &str = "the body does not match the model; where is not searched \
-     for in a body this large or deep against a model whose anyOf or oneOf branches refer \
-     back to it";
+     for in a body this large or deep against a model with this many anyOf or oneOf \
+     branches";
 
 /// Whether searching `body` (JSON) for its error could take more than [`SEARCH_BRANCHES`]
-/// branches against a model of `fan` branches per level: each of its values may be
-/// searched `fan` times per level it is nested in.
-pub fn search_too_costly(body: &[u8], fan: u32) -> bool {
-    let fan = f64::from(fan);
+/// branches: each of its values may be searched `fan` times, per level it is nested in
+/// when the model is recursive.
+pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
+    let fan = f64::from(cost.fan);
+    let levels = |deepest: i32| if cost.recursive { deepest } else { 1 };
     let (mut depth, mut deepest, mut values) = (0i32, 0i32, 1.0f64);
     let (mut in_string, mut escaped) = (false, false);
     for &b in body {
@@ -133,7 +148,7 @@ pub fn search_too_costly(body: &[u8], fan: u32) -> bool {
                 values += 1.0;
                 if depth > deepest {
                     deepest = depth;
-                    if fan.powi(deepest) > SEARCH_BRANCHES {
+                    if fan.powi(levels(deepest)) > SEARCH_BRANCHES {
                         return true;
                     }
                 }
@@ -143,7 +158,7 @@ pub fn search_too_costly(body: &[u8], fan: u32) -> bool {
             _ => {}
         }
     }
-    values * fan.powi(deepest) > SEARCH_BRANCHES
+    values * fan.powi(levels(deepest)) > SEARCH_BRANCHES
 }
 
 #[cfg(test)]
@@ -151,50 +166,60 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fan(models: &[(&str, Value)]) -> Option<u32> {
+    fn fan(models: &[(&str, Value)]) -> Option<(u32, bool)> {
         let models: Vec<_> = (models.iter())
             .map(|(n, s)| (n.to_string(), s.clone()))
             .collect();
-        search_fan(&models[0].0, &models)
+        search_cost(&models[0].0, &models).map(|c| (c.fan, c.recursive))
     }
 
     #[test]
-    fn only_models_that_loop_through_several_subschemas_are_bounded() {
+    fn models_with_alternatives_are_costed_and_loops_through_them_found() {
         let tree = json!({"anyOf": [
             {"type": "array", "items": {"$ref": "#/models/Tree"}},
             {"type": "array", "minItems": 0, "items": {"$ref": "#/models/Tree"}},
             {"type": "integer"}]});
-        assert_eq!(fan(&[("Tree", tree)]), Some(3));
+        assert_eq!(fan(&[("Tree", tree)]), Some((3, true)));
         // Through another model, or through a reference within the model.
         let a = json!({"oneOf": [{"$ref": "#/models/B"}, {"type": "string"}]});
         let b = json!({"type": "array", "items": {"$ref": "#/models/A"}});
-        assert_eq!(fan(&[("A", a), ("B", b)]), Some(2));
+        assert_eq!(fan(&[("A", a), ("B", b)]), Some((2, true)));
         let local = json!({"definitions": {"n": {"anyOf": [{"items": {"$ref": "#/definitions/n"}}, {}]}},
             "$ref": "#/definitions/n"});
-        assert_eq!(fan(&[("L", local)]), Some(2));
-        // No loop: searched at any depth, however wide.
+        assert_eq!(fan(&[("L", local)]), Some((2, true)));
+        // No loop: the branches of the models reached, once per value.
         let flat = json!({"anyOf": [{"$ref": "#/models/Leaf"}, {"type": "array"}, {}]});
-        assert_eq!(
-            fan(&[("Flat", flat), ("Leaf", json!({"type": "string"}))]),
-            None
-        );
-        // A loop without `anyOf` or `oneOf`: the search costs the body's size.
+        let leaf = json!({"oneOf": [{"type": "string"}, {"maxLength": 3}]});
+        assert_eq!(fan(&[("Flat", flat), ("Leaf", leaf)]), Some((5, false)));
+        // No `anyOf` or `oneOf`, loop or not: the search costs the body's size.
         let list = json!({"type": "object", "properties": {"next": {"$ref": "#/models/List"}}});
         assert_eq!(fan(&[("List", list)]), None);
     }
 
     #[test]
     fn the_search_is_costed_by_values_and_nesting_outside_strings() {
+        let looping = |fan| SearchCost {
+            fan,
+            recursive: true,
+        };
         // 4 values nested 3 deep, fan 10: 4,000.
-        assert!(!search_too_costly(br#"[[["[[[[", "\"[["]]]"#, 10));
+        assert!(!search_too_costly(br#"[[["[[[[", "\"[["]]]"#, looping(10)));
         // 5 nested 4 deep: 50,000.
-        assert!(search_too_costly(br#"[[{"a":[1]}]]"#, 10));
+        assert!(search_too_costly(br#"[[{"a":[1]}]]"#, looping(10)));
         // A chain too deep on its own, and a wide shallow body.
-        assert!(search_too_costly(&[b'['; 14], 2));
-        assert!(!search_too_costly(&[b'['; 9], 2));
-        assert!(search_too_costly(&[b'['; 10], 2));
+        assert!(search_too_costly(&[b'['; 14], looping(2)));
+        assert!(!search_too_costly(&[b'['; 9], looping(2)));
+        assert!(search_too_costly(&[b'['; 10], looping(2)));
         let wide = format!("[{}]", vec!["[[1]]"; 2000].join(","));
-        assert!(search_too_costly(wide.as_bytes(), 2));
-        assert!(!search_too_costly(b"[[[1]]]", 2));
+        assert!(search_too_costly(wide.as_bytes(), looping(2)));
+        assert!(!search_too_costly(b"[[[1]]]", looping(2)));
+        // Without a loop, depth does not multiply: values times the fan.
+        let flat = SearchCost {
+            fan: 2,
+            recursive: false,
+        };
+        assert!(!search_too_costly(&[b'['; 40], flat));
+        let many = format!("[{}]", vec!["1"; 6000].join(","));
+        assert!(search_too_costly(many.as_bytes(), flat));
     }
 }

@@ -62,9 +62,9 @@ pub struct BodyModel {
     pub scan: Option<ModelScan>,
     pub tape: jsonschema::Validator<BodyJson>,
     pub value: jsonschema::Validator,
-    /// Branches per level of the search for an invalid body's error, where it can grow
-    /// with the body's nesting (`model_cost`).
-    pub search_fan: Option<u32>,
+    /// What the search for an invalid body's error may cost (`model_cost`); None: about
+    /// the body's size.
+    pub search_cost: Option<super::model_cost::SearchCost>,
 }
 
 impl BodyModel {
@@ -75,7 +75,7 @@ impl BodyModel {
             scan,
             tape: compile_model_for::<BodyJson>(name, models)?,
             value,
-            search_fan: super::model_cost::search_fan(name, models),
+            search_cost: super::model_cost::search_cost(name, models),
         })
     }
 
@@ -331,7 +331,7 @@ pub async fn check(
     let body = zeros.as_deref().unwrap_or(body);
     let problem = match Tape::parse(body) {
         _ if spent => format!("[{}]", models::BUDGET_SPENT),
-        _ if (validator.search_fan).is_some_and(|f| model_cost::search_too_costly(body, f)) => {
+        _ if (validator.search_cost).is_some_and(|c| model_cost::search_too_costly(body, c)) => {
             format!("[{}]", model_cost::NOT_SEARCHED)
         }
         Some(tape) => detail(validator.tape.validate(tape.root()).err()),
