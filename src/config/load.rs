@@ -136,9 +136,11 @@ fn parse_yaml(text: &str) -> Result<(Value, Written, Vec<ConfigError>), ConfigEr
     }
     // The written texts pair keys by position, which a key written twice (dropped by
     // the parse, and an error) would shift: then numbers are rendered from their values.
-    let mut shadow = match parsed.errors.is_empty() {
-        true => super::yaml::shadow(text, &root),
-        false => Value::Null,
+    // Other errors keep them: a bad value elsewhere (`!!float hi`) turned a key written
+    // `!!float 200` from "200" into "200.0", an error that was not there without it.
+    let mut shadow = match parsed.keys_dropped {
+        false => super::yaml::shadow(text, &root),
+        true => Value::Null,
     };
     // YAML anchors with `<<:` merge keys are a common way to share integration blocks.
     root.apply_merge()

@@ -71,6 +71,9 @@ impl Budget {
 pub struct Parsed {
     pub root: Value,
     pub errors: Vec<ConfigError>,
+    /// A key written twice was left out (one of `errors`): the tree's map entries no
+    /// longer pair with the text's by position.
+    pub keys_dropped: bool,
 }
 
 /// Parses one YAML document. Err with a message when the text is not YAML at all (or
@@ -105,6 +108,7 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     let text = marked(text, &scan.core_tags);
     let state = RefCell::new(State {
         errors: Vec::new(),
+        keys_dropped: false,
         values: 0,
         bytes: 0,
         budget,
@@ -114,9 +118,11 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
         state: &state,
     }
     .deserialize(serde_yaml_ng::Deserializer::from_str(&text))?;
+    let state = state.into_inner();
     Ok(Parsed {
         root,
-        errors: state.into_inner().errors,
+        errors: state.errors,
+        keys_dropped: state.keys_dropped,
     })
 }
 
@@ -310,6 +316,8 @@ pub fn floats_for_big_ints(v: &mut Value) {
 
 struct State {
     errors: Vec<ConfigError>,
+    /// A key written twice was dropped: the tree no longer has the text's entries.
+    keys_dropped: bool,
     values: usize,
     /// Of the strings built (values, keys, tags): each alias copies its target's.
     bytes: usize,
@@ -461,9 +469,11 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             // `Decoder::entries`'s to find: only the decoder knows a key's written text.
             if out.contains_key(&key) {
                 // The first one stays: what follows it is checked against that one.
-                self.state.borrow_mut().errors.push(
+                let mut state = self.state.borrow_mut();
+                state.errors.push(
                     path.error("this key is written twice in its map (the first one is read)"),
                 );
+                state.keys_dropped = true;
                 continue;
             }
             out.insert(key, value);
@@ -519,5 +529,7 @@ impl Visitor<'_> for TagText<'_, '_> {
     }
 }
 
+#[cfg(test)]
+mod tag_tests;
 #[cfg(test)]
 mod tests;
