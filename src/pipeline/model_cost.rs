@@ -7,15 +7,16 @@
 //! way is searched again at every level, each branch keeping the errors of those below. A
 //! 43-byte body nested 20 deep, checked against an `anyOf` of two alternatives that both
 //! refer back to the model, held its worker for 15 s and 6 GB; 5,000 copies of one nested
-//! 5 deep (70 KB), 2.5 s. Without recursion, every error of every branch is still kept: a
-//! 4 MB array against an `anyOf`, 0.5 s. Against a model with `anyOf` or `oneOf`, a body is
-//! searched only when its values times the branches (to the power of its nesting, where
-//! they refer back to the model) stay within [`SEARCH_BRANCHES`].
+//! 5 deep (70 KB), 2.5 s; one value against six models each naming the next ten times in
+//! an `anyOf`, 0.7 s. Without recursion, every error of every branch is still kept: a 4 MB
+//! array against an `anyOf`, 0.5 s. Against a model with `anyOf` or `oneOf`, a body is
+//! searched only when its values times the ways one value may be searched (to the power of
+//! its nesting, where the model refers back to itself) stay within [`SEARCH_BRANCHES`].
 
 use serde_json::Value;
 use std::collections::HashMap;
 
-use super::models::{ref_target, refs, Target};
+use super::models::{ref_target, Target};
 
 /// The branches the error search may walk for one body: 1.6 to 6 µs each (measured: 24,300
 /// at depth 5 took 39 ms, 4,096 at depth 12 took 25 ms), so at most a few tens of ms.
@@ -24,9 +25,10 @@ pub const SEARCH_BRANCHES: f64 = 10_000.0;
 /// What the search for an invalid body's error may cost per value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchCost {
-    /// The `anyOf` and `oneOf` branches of the models reached: how many ways a value may
-    /// be searched at one level.
-    pub fan: u32,
+    /// How many ways one value may be searched at one level: every `anyOf` and `oneOf`
+    /// branch, and every reference, with what the model it names adds each time (a model
+    /// reached through ten references is searched ten times).
+    pub fan: u64,
     /// The model refers back to itself: the ways multiply at every level of nesting.
     pub recursive: bool,
 }
@@ -35,87 +37,77 @@ pub struct SearchCost {
 /// about the cost of its size: the models it reaches have no `anyOf` or `oneOf` to search
 /// each branch of.
 pub fn search_cost(name: &str, models: &[(String, Value)]) -> Option<SearchCost> {
-    let mut graph: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut todo = vec![name];
-    // A reference within a model, or to an anchor or URI, may close a loop: counted as one.
-    let mut loops = false;
-    let mut fan = 0;
-    while let Some(next) = todo.pop() {
-        if graph.contains_key(next) {
-            continue;
-        }
-        let Some((_, schema)) = models.iter().find(|(n, _)| n == next) else {
-            graph.insert(next, Vec::new());
-            continue;
-        };
-        fan += branches(schema);
-        let mut named = Vec::new();
-        refs(schema, &mut named);
-        let mut targets = Vec::new();
-        for r in named {
-            match ref_target(r) {
-                Target::Model(target, _) => targets.push(target),
-                Target::Local | Target::Other => loops = true,
-            }
-        }
-        todo.extend(&targets);
-        graph.insert(next, targets);
-    }
-    (fan >= 2).then(|| SearchCost {
+    let mut walk = Walk {
+        models,
+        ways: HashMap::new(),
+        open: Vec::new(),
+        recursive: false,
+        branches: false,
+    };
+    let fan = walk.model(name);
+    (walk.branches && fan >= 2).then_some(SearchCost {
         fan,
-        recursive: loops || has_cycle(&graph),
+        recursive: walk.recursive,
     })
 }
 
-/// The branches of every `anyOf` and `oneOf` in `v`: the keywords whose failure the
-/// error search explains by searching each branch (the others stop at their first error,
-/// or ask the remembered verdict). Their sum bounds how many ways one value is searched.
-fn branches(v: &Value) -> u32 {
-    match v {
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, child)| match (k.as_str(), child) {
-                ("anyOf" | "oneOf", Value::Array(all)) => all.len() as u32 + branches(child),
-                _ => branches(child),
-            })
-            .sum(),
-        Value::Array(items) => items.iter().map(branches).sum(),
-        _ => 0,
-    }
+/// Counts the ways of each model once (`ways`), following references into the models
+/// they name; one back to a model being counted (`open`) is a loop, and counts once.
+struct Walk<'m> {
+    models: &'m [(String, Value)],
+    ways: HashMap<&'m str, u64>,
+    open: Vec<&'m str>,
+    recursive: bool,
+    branches: bool,
 }
 
-/// Whether the models' references (`graph`: model → models it refers to) loop.
-fn has_cycle(graph: &HashMap<&str, Vec<&str>>) -> bool {
-    // 0: not seen, 1: on the current path, 2: done.
-    let mut state: HashMap<&str, u8> = HashMap::new();
-    for &start in graph.keys() {
-        let mut stack = vec![(start, 0usize)];
-        while let Some((node, i)) = stack.pop() {
-            if i == 0 {
-                match state.get(node) {
-                    Some(2) => continue,
-                    Some(1) => return true,
-                    _ => {
-                        state.insert(node, 1);
+impl<'m> Walk<'m> {
+    fn model(&mut self, name: &'m str) -> u64 {
+        if self.open.contains(&name) {
+            self.recursive = true;
+            return 1;
+        }
+        if let Some(&w) = self.ways.get(name) {
+            return w;
+        }
+        let Some((_, schema)) = self.models.iter().find(|(n, _)| n == name) else {
+            return 1;
+        };
+        self.open.push(name);
+        let w = self.schema(schema).max(1);
+        self.open.pop();
+        self.ways.insert(name, w);
+        w
+    }
+
+    fn schema(&mut self, v: &'m Value) -> u64 {
+        match v {
+            Value::Object(map) => map.iter().fold(0u64, |sum, (k, child)| {
+                let here = match (k.as_str(), child) {
+                    ("anyOf" | "oneOf", Value::Array(all)) => {
+                        self.branches = true;
+                        (all.len() as u64).saturating_add(self.schema(child))
                     }
-                }
-            }
-            match graph.get(node).and_then(|next| next.get(i)) {
-                Some(&next) => {
-                    stack.push((node, i + 1));
-                    match state.get(next) {
-                        Some(1) => return true,
-                        Some(2) => {}
-                        _ => stack.push((next, 0)),
+                    ("$ref" | "$dynamicRef" | "$recursiveRef", Value::String(r)) => {
+                        match ref_target(r) {
+                            Target::Model(target, _) => self.model(target),
+                            // Within the model, an anchor or a URI: may close a loop.
+                            Target::Local | Target::Other => {
+                                self.recursive = true;
+                                1
+                            }
+                        }
                     }
-                }
-                None => {
-                    state.insert(node, 2);
-                }
+                    _ => self.schema(child),
+                };
+                sum.saturating_add(here)
+            }),
+            Value::Array(items) => {
+                (items.iter()).fold(0u64, |sum, item| sum.saturating_add(self.schema(item)))
             }
+            _ => 0,
         }
     }
-    false
 }
 
 /// The detail of a body left unsearched (`$context.error.validationErrorString`).
@@ -127,7 +119,7 @@ pub const NOT_SEARCHED: &str = "the body does not match the model; where is not 
 /// branches: each of its values may be searched `fan` times, per level it is nested in
 /// when the model is recursive.
 pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
-    let fan = f64::from(cost.fan);
+    let fan = cost.fan as f64;
     let levels = |deepest: i32| if cost.recursive { deepest } else { 1 };
     let (mut depth, mut deepest, mut values) = (0i32, 0i32, 1.0f64);
     let (mut in_string, mut escaped) = (false, false);
@@ -166,7 +158,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fan(models: &[(&str, Value)]) -> Option<(u32, bool)> {
+    fn fan(models: &[(&str, Value)]) -> Option<(u64, bool)> {
         let models: Vec<_> = (models.iter())
             .map(|(n, s)| (n.to_string(), s.clone()))
             .collect();
@@ -179,21 +171,32 @@ mod tests {
             {"type": "array", "items": {"$ref": "#/models/Tree"}},
             {"type": "array", "minItems": 0, "items": {"$ref": "#/models/Tree"}},
             {"type": "integer"}]});
-        assert_eq!(fan(&[("Tree", tree)]), Some((3, true)));
+        // Three branches, and the two references back to the model.
+        assert_eq!(fan(&[("Tree", tree)]), Some((5, true)));
         // Through another model, or through a reference within the model.
         let a = json!({"oneOf": [{"$ref": "#/models/B"}, {"type": "string"}]});
         let b = json!({"type": "array", "items": {"$ref": "#/models/A"}});
-        assert_eq!(fan(&[("A", a), ("B", b)]), Some((2, true)));
+        assert_eq!(fan(&[("A", a), ("B", b)]), Some((3, true)));
         let local = json!({"definitions": {"n": {"anyOf": [{"items": {"$ref": "#/definitions/n"}}, {}]}},
             "$ref": "#/definitions/n"});
-        assert_eq!(fan(&[("L", local)]), Some((2, true)));
-        // No loop: the branches of the models reached, once per value.
+        assert_eq!(fan(&[("L", local)]), Some((4, true)));
+        // No loop: the branches of the models reached, a model once per reference to it.
         let flat = json!({"anyOf": [{"$ref": "#/models/Leaf"}, {"type": "array"}, {}]});
         let leaf = json!({"oneOf": [{"type": "string"}, {"maxLength": 3}]});
         assert_eq!(fan(&[("Flat", flat), ("Leaf", leaf)]), Some((5, false)));
         // No `anyOf` or `oneOf`, loop or not: the search costs the body's size.
         let list = json!({"type": "object", "properties": {"next": {"$ref": "#/models/List"}}});
         assert_eq!(fan(&[("List", list)]), None);
+        // A chain of models each reaching the next ten times: 20, 210, 2,110…
+        let refs =
+            |next: &str| json!({"anyOf": vec![json!({"$ref": format!("#/models/{next}")}); 10]});
+        let chain = [
+            ("M0", refs("M1")),
+            ("M1", refs("M2")),
+            ("M2", refs("M3")),
+            ("M3", json!({"type": "string"})),
+        ];
+        assert_eq!(fan(&chain), Some((2110, false)));
     }
 
     #[test]

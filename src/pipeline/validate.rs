@@ -329,13 +329,15 @@ pub async fn check(
     models::pattern_budget_reset();
     let zeros = integer_negative_zeros(body);
     let body = zeros.as_deref().unwrap_or(body);
+    // Asked once the body is known to be JSON of a depth the validators read.
+    let costly = || (validator.search_cost).is_some_and(|c| model_cost::search_too_costly(body, c));
+    let not_searched = || format!("[{}]", model_cost::NOT_SEARCHED);
     let problem = match Tape::parse(body) {
         _ if spent => format!("[{}]", models::BUDGET_SPENT),
-        _ if (validator.search_cost).is_some_and(|c| model_cost::search_too_costly(body, c)) => {
-            format!("[{}]", model_cost::NOT_SEARCHED)
-        }
+        Some(_) if costly() => not_searched(),
         Some(tape) => detail(validator.tape.validate(tape.root()).err()),
         None => match body_value(body) {
+            Ok(_) if costly() => not_searched(),
             Ok(value) => detail(validator.value.validate(&value).err()),
             Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
                 format!("[body nests {MAX_DEPTH} levels or deeper]")
