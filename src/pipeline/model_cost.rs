@@ -115,15 +115,10 @@ pub const NOT_SEARCHED: &str = "the body does not match the model; where is not 
      for in a body this large or deep against a model with this many anyOf or oneOf \
      branches";
 
-/// Whether searching `body` (JSON) for its error could take more than [`SEARCH_BRANCHES`]
-/// branches: each of its values may be searched `fan` times, per level it is nested in
-/// when the model is recursive.
-pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
-    let fan = cost.fan as f64;
-    let levels = |deepest: i32| if cost.recursive { deepest } else { 1 };
-    let (mut depth, mut deepest, mut values) = (0i32, 0i32, 1.0f64);
+/// The bytes of `body` (JSON) outside its strings, with their offsets (quotes left out).
+pub fn outside_strings(body: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
     let (mut in_string, mut escaped) = (false, false);
-    for &b in body {
+    body.iter().enumerate().filter_map(move |(i, &b)| {
         if in_string {
             match b {
                 _ if escaped => escaped = false,
@@ -131,10 +126,22 @@ pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
                 b'"' => in_string = false,
                 _ => {}
             }
-            continue;
+            return None;
         }
+        in_string = b == b'"';
+        (!in_string).then_some((i, b))
+    })
+}
+
+/// Whether searching `body` (JSON) for its error could take more than [`SEARCH_BRANCHES`]
+/// branches: each of its values may be searched `fan` times, per level it is nested in
+/// when the model is recursive.
+pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
+    let fan = cost.fan as f64;
+    let levels = |deepest: i32| if cost.recursive { deepest } else { 1 };
+    let (mut depth, mut deepest, mut values) = (0i32, 0i32, 1.0f64);
+    for (_, b) in outside_strings(body) {
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 values += 1.0;

@@ -500,18 +500,8 @@ pub(crate) fn integer_negative_zeros(body: &[u8]) -> Option<Vec<u8>> {
     };
     memchr::memchr_iter(b'-', body).find(bare_zero)?;
     let mut out: Option<Vec<u8>> = None;
-    let (mut in_string, mut escaped) = (false, false);
-    for (i, &b) in body.iter().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if b == b'-' && bare_zero(&i) {
+    for (i, b) in model_cost::outside_strings(body) {
+        if b == b'-' && bare_zero(&i) {
             out.get_or_insert_with(|| body.to_vec())[i] = b' ';
         }
     }
