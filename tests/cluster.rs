@@ -362,7 +362,8 @@ fn a_killed_node_strands_at_most_a_chunk_and_a_half_of_a_quota() {
 /// A reload that moves a quota to another period counts, in a cluster, what the nodes
 /// admitted in that period's days before: each gives Redis's counter of the new period
 /// its own count. The new period's counter started empty, and day → week admitted a
-/// whole week's limit again.
+/// whole week's limit again. On a Monday the week's counter is the day's (both start
+/// today): it has the count already, and given it again it refused the week's last 20.
 #[test]
 fn a_quota_moved_to_another_period_by_a_reload_keeps_the_clusters_count() {
     for driver in DRIVERS {

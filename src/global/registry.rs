@@ -230,13 +230,17 @@ impl Keys {
         // (near) right, and again once it is out: until then workers count under the old
         // plan's period, and one whose period starts later than the new one's starts the
         // counter over. Each recount reads the day counter, which has every admission.
-        for (cells, start, closed) in &requotas {
-            cells.requota(*start, *closed, day);
+        for r in &requotas {
+            r.cells.requota(r.start, r.closed, day);
         }
         reg.plans = t.plans.clone();
         warnings.extend(self.publish(&mut reg, store)?);
-        for (cells, start, closed) in requotas {
-            cells.requota(start, closed, day);
+        for r in requotas {
+            r.cells.requota(r.start, r.closed, day);
+            if !r.seed {
+                continue;
+            }
+            let cells = r.cells;
             // In a cluster the count is Redis's: this node's share of it goes there.
             let shared = reg
                 .plan_keys

@@ -82,9 +82,11 @@ impl Keys {
             None => self.cluster_exact.and_then(|exact| {
                 let q = p.quota.as_ref()?;
                 let l = SharedLimit::quota(plan, name, q.limit, exact);
-                // A new limit of the same period counts on under the same Redis key:
-                // what the old limit leased is this node's to spend still.
-                let same_period = |old: &Quota| (old.period, old.offset) == (q.period, q.offset);
+                // A new limit counting in the same period (the same period and offset, or
+                // another whose current period starts the same day: a week and a day on
+                // the week's first day) counts on under the same Redis key: what the old
+                // limit leased is this node's to spend still.
+                let same_period = |old: &Quota| same_counter(old, q, today());
                 if let Some(old) = prev
                     .as_ref()
                     .filter(|pk| pk.quota.as_ref().is_some_and(same_period))
@@ -122,12 +124,28 @@ impl Keys {
 /// one admitted past the quota). A counter that counted other days (a new period or
 /// offset; a plan that gains a quota, or comes back) starts over from the store's
 /// closed days and today's count ([`UsageCells::requota`]).
+/// A key's quota moved to another period by a reload: its count is taken again from
+/// `start` (the days before today, `closed`, from the store).
+pub(super) struct Requota {
+    pub cells: Arc<UsageCells>,
+    pub start: u32,
+    pub closed: u64,
+    /// In a cluster, this node's count goes to Redis's counter of the new period.
+    pub seed: bool,
+}
+
+/// Whether quotas `a` and `b` count today under one counter: their current periods start
+/// the same day (Redis keys a quota's counter by its period's first day).
+pub(super) fn same_counter(a: &Quota, b: &Quota, day: u32) -> bool {
+    period_start(day, a.period, a.offset) == period_start(day, b.period, b.offset)
+}
+
 pub(super) fn requotas(
     reg: &Registry,
     t: &TrafficRt,
     store: Option<&Store>,
     day: u32,
-) -> Result<Vec<(Arc<UsageCells>, u32, u64)>, StoreError> {
+) -> Result<Vec<Requota>, StoreError> {
     let mut out = Vec::new();
     let Some(store) = store else {
         return Ok(out);
@@ -136,12 +154,14 @@ pub(super) fn requotas(
         let Some(q) = &plan.quota else {
             continue;
         };
-        let counted = (reg.plans.iter().find(|p| p.name == plan.name))
-            .and_then(|p| p.quota.as_ref())
-            .map(|q| (q.period, q.offset));
-        if counted == Some((q.period, q.offset)) {
+        let counted =
+            (reg.plans.iter().find(|p| p.name == plan.name)).and_then(|p| p.quota.as_ref());
+        if counted.is_some_and(|c| (c.period, c.offset) == (q.period, q.offset)) {
             continue;
         }
+        // The cluster's counter of the new period is the old one's: it has every node's
+        // count already (given again, a day moved to a week on a Monday counted twice).
+        let seed = !counted.is_some_and(|c| same_counter(c, q, day));
         let start = period_start(day, q.period, q.offset);
         for ((p, name), cells) in &reg.usage {
             if *p != plan.name {
@@ -153,8 +173,37 @@ pub(super) fn requotas(
             } else {
                 0
             };
-            out.push((cells.clone(), start, closed));
+            out.push(Requota {
+                cells: cells.clone(),
+                start,
+                closed,
+                seed,
+            });
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Period;
+
+    #[test]
+    fn quotas_whose_periods_start_the_same_day_share_a_counter() {
+        let q = |period, offset| Quota {
+            limit: 50,
+            period,
+            offset,
+        };
+        // 2026-12-07, a Monday and a week's first day; the 8th is not.
+        let (monday, tuesday) = (20_794, 20_795);
+        let (day, week) = (q(Period::Day, 0), q(Period::Week, 0));
+        assert!(same_counter(&day, &week, monday));
+        assert!(!same_counter(&day, &week, tuesday));
+        // A week from Tuesday starts on the 8th, the day's own counter then.
+        assert!(same_counter(&day, &q(Period::Week, 1), tuesday));
+        // A month from the 7th (offset 6) starts that Monday too.
+        assert!(same_counter(&week, &q(Period::Month, 6), monday));
+    }
 }
