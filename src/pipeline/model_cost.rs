@@ -11,12 +11,14 @@
 //! an `anyOf`, 0.7 s. Without recursion, every error of every branch is still kept: a 4 MB
 //! array against an `anyOf`, 0.5 s. Against a model with `anyOf` or `oneOf`, a body is
 //! searched only when its values times the ways one value may be searched (to the power of
-//! its nesting, where the model refers back to itself) stay within [`SEARCH_BRANCHES`].
+//! its nesting plus one, where the model refers back to itself) stay within
+//! [`SEARCH_BRANCHES`]. The same chain written with a model's own definitions, or closed
+//! into a loop, was searched whole at first (0.7 s, 560 MB for a 3-byte body).
 
 use serde_json::Value;
 use std::collections::HashMap;
 
-use super::models::{ref_target, Target};
+use super::models::model_ref_name;
 
 /// The branches the error search may walk for one body: 1.6 to 6 µs each (measured: 24,300
 /// at depth 5 took 39 ms, 4,096 at depth 12 took 25 ms), so at most a few tens of ms.
@@ -37,47 +39,88 @@ pub struct SearchCost {
 /// about the cost of its size: the models it reaches have no `anyOf` or `oneOf` to search
 /// each branch of.
 pub fn search_cost(name: &str, models: &[(String, Value)]) -> Option<SearchCost> {
+    let (_, root) = models.iter().find(|(n, _)| n == name)?;
     let mut walk = Walk {
+        name,
+        root,
         models,
         ways: HashMap::new(),
         open: Vec::new(),
         recursive: false,
         branches: false,
+        unresolved: false,
     };
-    let fan = walk.model(name);
+    let fan = walk.node(String::new());
+    // A reference it could not follow (an anchor, a URI) may name anything.
+    let fan = if walk.unresolved { u64::MAX } else { fan };
     (walk.branches && fan >= 2).then_some(SearchCost {
         fan,
         recursive: walk.recursive,
     })
 }
 
-/// Counts the ways of each model once (`ways`), following references into the models
-/// they name; one back to a model being counted (`open`) is a loop, and counts once.
+/// Counts the ways of each schema a reference names once (`ways`, by its JSON pointer in
+/// the document the model is compiled as: the model at the root, the models it reaches
+/// under `/models`), following references; one back to a schema being counted (`open`) is
+/// a loop, and counts once.
 struct Walk<'m> {
+    name: &'m str,
+    root: &'m Value,
     models: &'m [(String, Value)],
-    ways: HashMap<&'m str, u64>,
-    open: Vec<&'m str>,
+    ways: HashMap<String, u64>,
+    open: Vec<String>,
     recursive: bool,
     branches: bool,
+    unresolved: bool,
 }
 
 impl<'m> Walk<'m> {
-    fn model(&mut self, name: &'m str) -> u64 {
-        if self.open.contains(&name) {
+    fn node(&mut self, pointer: String) -> u64 {
+        if self.open.contains(&pointer) {
             self.recursive = true;
             return 1;
         }
-        if let Some(&w) = self.ways.get(name) {
+        if let Some(&w) = self.ways.get(&pointer) {
             return w;
         }
-        let Some((_, schema)) = self.models.iter().find(|(n, _)| n == name) else {
+        let Some(schema) = self.resolve(&pointer) else {
+            self.unresolved = true;
             return 1;
         };
-        self.open.push(name);
+        self.open.push(pointer.clone());
         let w = self.schema(schema).max(1);
         self.open.pop();
-        self.ways.insert(name, w);
+        self.ways.insert(pointer, w);
         w
+    }
+
+    /// The schema at `pointer` in the model's document.
+    fn resolve(&self, pointer: &str) -> Option<&'m Value> {
+        let Some(rest) = pointer.strip_prefix("/models/") else {
+            return self.root.pointer(pointer);
+        };
+        let (name, inner) = rest.split_once('/').map_or((rest, ""), |(n, i)| (n, i));
+        let (_, schema) = self.models.iter().find(|(n, _)| n == name)?;
+        match inner {
+            "" => Some(schema),
+            inner => schema.pointer(&format!("/{inner}")),
+        }
+    }
+
+    /// The pointer a reference names; the model itself under `/models` is the root.
+    fn pointer(&self, r: &str) -> Option<String> {
+        let pointer = match model_ref_name(r) {
+            Some(name) => format!("/models/{name}"),
+            None => r
+                .strip_prefix('#')
+                .filter(|p| p.is_empty() || p.starts_with('/'))?
+                .to_owned(),
+        };
+        let own = format!("/models/{}", self.name);
+        match pointer.strip_prefix(&own) {
+            Some(inner) if inner.is_empty() || inner.starts_with('/') => Some(inner.to_owned()),
+            _ => Some(pointer),
+        }
     }
 
     fn schema(&mut self, v: &'m Value) -> u64 {
@@ -89,15 +132,16 @@ impl<'m> Walk<'m> {
                         (all.len() as u64).saturating_add(self.schema(child))
                     }
                     ("$ref" | "$dynamicRef" | "$recursiveRef", Value::String(r)) => {
-                        match ref_target(r) {
-                            Target::Model(target, _) => self.model(target),
-                            // Within the model, an anchor or a URI: may close a loop.
-                            Target::Local | Target::Other => {
-                                self.recursive = true;
+                        match self.pointer(r) {
+                            Some(pointer) => self.node(pointer),
+                            None => {
+                                self.unresolved = true;
                                 1
                             }
                         }
                     }
+                    // Reached through references only, and counted there.
+                    ("definitions" | "$defs", _) => 0,
                     _ => self.schema(child),
                 };
                 sum.saturating_add(here)
@@ -134,11 +178,12 @@ pub fn outside_strings(body: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
 }
 
 /// Whether searching `body` (JSON) for its error could take more than [`SEARCH_BRANCHES`]
-/// branches: each of its values may be searched `fan` times, per level it is nested in
-/// when the model is recursive.
+/// branches: each of its values may be searched `fan` times, and where the model is
+/// recursive `fan` times again per level it is nested in (a bare value too is searched
+/// `fan` ways: the power is the nesting plus one).
 pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
     let fan = cost.fan as f64;
-    let levels = |deepest: i32| if cost.recursive { deepest } else { 1 };
+    let levels = |deepest: i32| if cost.recursive { deepest + 1 } else { 1 };
     let (mut depth, mut deepest, mut values) = (0i32, 0i32, 1.0f64);
     for (_, b) in outside_strings(body) {
         match b {
@@ -186,7 +231,7 @@ mod tests {
         assert_eq!(fan(&[("A", a), ("B", b)]), Some((3, true)));
         let local = json!({"definitions": {"n": {"anyOf": [{"items": {"$ref": "#/definitions/n"}}, {}]}},
             "$ref": "#/definitions/n"});
-        assert_eq!(fan(&[("L", local)]), Some((4, true)));
+        assert_eq!(fan(&[("L", local)]), Some((3, true)));
         // No loop: the branches of the models reached, a model once per reference to it.
         let flat = json!({"anyOf": [{"$ref": "#/models/Leaf"}, {"type": "array"}, {}]});
         let leaf = json!({"oneOf": [{"type": "string"}, {"maxLength": 3}]});
@@ -212,14 +257,17 @@ mod tests {
             fan,
             recursive: true,
         };
-        // 4 values nested 3 deep, fan 10: 4,000.
-        assert!(!search_too_costly(br#"[[["[[[[", "\"[["]]]"#, looping(10)));
-        // 5 nested 4 deep: 50,000.
-        assert!(search_too_costly(br#"[[{"a":[1]}]]"#, looping(10)));
+        // 4 values nested 2 deep, fan 10: 4 × 10^3 = 4,000.
+        assert!(!search_too_costly(br#"[["[[[[", "\"[["]]"#, looping(10)));
+        // 5 nested 3 deep: 50,000.
+        assert!(search_too_costly(br#"[{"a":[1]}]"#, looping(10)));
+        // A bare value is searched `fan` ways.
+        assert!(search_too_costly(b"1", looping(20_000)));
+        assert!(!search_too_costly(b"1", looping(5_000)));
         // A chain too deep on its own, and a wide shallow body.
         assert!(search_too_costly(&[b'['; 14], looping(2)));
-        assert!(!search_too_costly(&[b'['; 9], looping(2)));
-        assert!(search_too_costly(&[b'['; 10], looping(2)));
+        assert!(!search_too_costly(&[b'['; 8], looping(2)));
+        assert!(search_too_costly(&[b'['; 9], looping(2)));
         let wide = format!("[{}]", vec!["[[1]]"; 2000].join(","));
         assert!(search_too_costly(wide.as_bytes(), looping(2)));
         assert!(!search_too_costly(b"[[[1]]]", looping(2)));

@@ -317,7 +317,7 @@ fn reachable(name: &str, models: &[(String, Value)]) -> serde_json::Map<String, 
 
 /// The references in a schema: `$ref`, and 2020-12's `$dynamicRef` (which, given a
 /// plain pointer, is one).
-pub(super) fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
@@ -334,7 +334,7 @@ pub(super) fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
 
 /// What a reference names.
 #[derive(Clone, Copy)]
-pub(super) enum Target<'r> {
+enum Target<'r> {
     /// A model (`#/models/NAME`, in any spelling `rewrite_refs` takes), and whether the
     /// reference points into it (`#/models/NAME/properties/x`) rather than at it whole.
     Model(&'r str, bool),
@@ -344,7 +344,7 @@ pub(super) enum Target<'r> {
     Other,
 }
 
-pub(super) fn ref_target(r: &str) -> Target<'_> {
+fn ref_target(r: &str) -> Target<'_> {
     let Some(target) = model_ref_name(r).or_else(|| r.strip_prefix("#/models/")) else {
         let local = r.starts_with("#/") && !r.starts_with("#/models");
         return if local { Target::Local } else { Target::Other };
