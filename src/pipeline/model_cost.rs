@@ -2,30 +2,27 @@
 //!
 //! jsonschema's yes-or-no check remembers its verdict for each container it met through a
 //! recursive reference, so a body costs about its size whatever the model. Its search for
-//! the first error does not: a value checked against the branches of an `anyOf` or
-//! `oneOf` is searched through each of them, and a model that refers back to itself that
-//! way is searched again at every level, each branch keeping the errors of those below. A
-//! 43-byte body nested 20 deep, checked against an `anyOf` of two alternatives that both
-//! refer back to the model, held its worker for 15 s and 6 GB; 5,000 copies of one nested
-//! 5 deep (70 KB), 2.5 s; one value against six models each naming the next ten times in
-//! an `anyOf`, 0.7 s. Without recursion, every error of every branch is still kept: a 4 MB
-//! array against an `anyOf`, 0.5 s. Against a model with `anyOf` or `oneOf`, a body is
-//! searched only when its values times the ways one value may be searched (to the power of
-//! its nesting plus one, where the model refers back to itself) stay within
-//! [`SEARCH_BRANCHES`]. The same chain written with a model's own definitions, or closed
-//! into a loop, was searched whole at first (0.7 s, 560 MB for a 3-byte body); so was a
-//! model with neither that refers back to itself three ways (0.35 s at depth 14), and one
-//! `anyOf` of 500 `required` names a branch (0.8 s, 900 MB): values are weighed by the
-//! errors each may give too.
+//! the first error (run only for the 400's detail) does not: it searches a value through
+//! every branch of an `anyOf` or `oneOf` keeping every error of each, and again at every
+//! level through every way a model refers back to itself. A 43-byte body nested 20 deep
+//! against an `anyOf` of two alternatives that both refer back held its worker 15 s and
+//! took 6 GB; 2,490 empty objects against an `anyOf` of two 500-name `required` lists,
+//! 0.8 s and 900 MB; a chain of models each naming the next ten times, 0.7 s for one value.
+//!
+//! So each model gets, at load, a [`SearchCost`]: the ways one value may be searched, the
+//! errors one value may give, and whether it refers back to itself. A body is searched
+//! only when its values × errors × ways^(nesting + 1, for a recursive model) stay within
+//! [`SEARCH_BUDGET`]; otherwise its 400 says [`NOT_SEARCHED`].
 
 use serde_json::Value;
 use std::collections::HashMap;
 
 use super::models::model_ref_name;
 
-/// The branches the error search may walk for one body: 1.6 to 6 µs each (measured: 24,300
-/// at depth 5 took 39 ms, 4,096 at depth 12 took 25 ms), so at most a few tens of ms.
-pub const SEARCH_BRANCHES: f64 = 10_000.0;
+/// The units the error search may take for one body: 1.6 to 6 µs each (measured: 24,300
+/// branches at depth 5 took 39 ms, 4,096 at depth 12 took 25 ms; at this bound 28 ms at
+/// worst), so at most a few tens of ms.
+pub const SEARCH_BUDGET: f64 = 10_000.0;
 
 /// What the search for an invalid body's error may cost per value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +227,7 @@ pub fn outside_strings(body: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
     })
 }
 
-/// Whether searching `body` (JSON) for its error could take more than [`SEARCH_BRANCHES`]
+/// Whether searching `body` (JSON) for its error could take more than [`SEARCH_BUDGET`]
 /// units: each of its values may give `size` errors, and where the model is recursive
 /// be searched `fan` times again per level it is nested in (a bare value too is searched
 /// `fan` ways: the power is the nesting plus one).
@@ -245,7 +242,7 @@ pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
                 values += 1.0;
                 if depth > deepest {
                     deepest = depth;
-                    if size * fan.powi(levels(deepest)) > SEARCH_BRANCHES {
+                    if size * fan.powi(levels(deepest)) > SEARCH_BUDGET {
                         return true;
                     }
                 }
@@ -255,7 +252,7 @@ pub fn search_too_costly(body: &[u8], cost: SearchCost) -> bool {
             _ => {}
         }
     }
-    values * size * fan.powi(levels(deepest)) > SEARCH_BRANCHES
+    values * size * fan.powi(levels(deepest)) > SEARCH_BUDGET
 }
 
 #[cfg(test)]
