@@ -73,6 +73,9 @@ impl AuthServed {
 /// Every stage something reaches, in file order. WebSocket APIs are left out: their
 /// routes are chosen per message, not by method and path.
 pub fn stages(cfg: &Config) -> Vec<StageServed> {
+    // Text as the file writes it, as `GET /config` and OpenAPI export show it: a path or
+    // function URL shows `${env:NAME}`, never the credential it keeps out of the file.
+    let cfg = cfg.as_written.as_deref().unwrap_or(cfg);
     let (scheme, port) = scheme_and_port(cfg);
     let default_host = default_host(cfg);
     let mut out = Vec::new();
@@ -431,5 +434,38 @@ apis:
         let text = to_text(&s);
         assert!(text.contains("jwt:users[read] + api key"), "{text}");
         assert!(text.contains("lambda:gate"), "{text}");
+    }
+
+    /// `GET /routes` and `portico routes` printed what `${env:NAME}` stood for (a token
+    /// in an integration path or a function URL's query) where the rest shows the name.
+    #[test]
+    fn routes_show_env_references_not_their_values() {
+        let cfg = crate::config::load::load_str_with_env(
+            r#"server: { listen: ["127.0.0.1:${env:PORT}"] }
+upstreams:
+  echo: { targets: ["127.0.0.1:9000"] }
+apis:
+  s:
+    stages: { prod: {} }
+    routes:
+      "GET /a": { integration: { type: http, upstream: echo, path: "/x/${env:SECRET}" } }
+      "GET /l": { integration: { type: lambda, url: "http://127.0.0.1:9/fn?q=${env:SECRET}" } }
+"#,
+            &|name| match name {
+                "SECRET" => Some("s3cr3t-value".into()),
+                "PORT" => Some("8123".into()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        let s = stages(&cfg);
+        let json = to_json(&s).to_string();
+        let text = to_text(&s);
+        for out in [&json, &text] {
+            assert!(!out.contains("s3cr3t-value"), "{out}");
+            assert!(out.contains("${env:SECRET}"), "{out}");
+        }
+        // Addresses are read further, so theirs stand expanded.
+        assert!(json.contains("http://127.0.0.1:8123/prod"), "{json}");
     }
 }
