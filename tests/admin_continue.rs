@@ -109,6 +109,27 @@ fn admin_answers_100_continue_before_reading_a_body() {
             let _ = s.read_to_end(&mut rest);
         }
 
+        // A chunked body is refused (411) only for a request the token lets in: without
+        // one the answer is the 401 every path gives.
+        for (auth, status) in [
+            (None, "401"),
+            (Some("wrong-token"), "401"),
+            (Some(TOKEN), "411"),
+        ] {
+            let mut s = connect(admin);
+            let chunked = head(auth, 0).replace(
+                "Content-Length: 0\r\nExpect: 100-continue\r\n",
+                "Transfer-Encoding: chunked\r\n",
+            );
+            s.write_all(chunked.as_bytes()).unwrap();
+            s.write_all(b"1\r\nx\r\n0\r\n\r\n").unwrap();
+            let answer = String::from_utf8_lossy(&read_head(&mut s)).into_owned();
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{driver} {auth:?} chunked: {answer}"
+            );
+        }
+
         // Refused on its head without Expect too: the 401 comes while the body is still
         // on its way, and the body is not kept (it was read whole, up to 1 MiB a
         // connection, before the token was looked at).

@@ -139,19 +139,32 @@ pub fn awaiting_body(buf: &[u8]) -> Option<(Request, bool)> {
     }
 }
 
+/// The request without its body once its head is whole, whatever the body's framing (a
+/// chunked one too, which `parse` refuses with 411): a refusal on the head alone (401)
+/// comes before one on the body's framing.
+pub fn head_alone(buf: &[u8]) -> Option<Request> {
+    let mut head = RequestHead::new();
+    match parse_request(buf, &LIMITS, &mut head) {
+        Ok(true) => Some(request(buf, &head, &[])),
+        _ => None,
+    }
+}
+
+/// What the admin listener accepts of a request's head.
+const LIMITS: ParseLimits = ParseLimits {
+    max_header_bytes: MAX_HEAD,
+    max_request_line: 8192,
+    max_body_bytes: MAX_BODY,
+    max_headers: 64,
+};
+
 /// A whole head, with its body once all of it is there.
 type Head<'a> = (RequestHead, Option<&'a [u8]>);
 
 /// The head once whole, with the body once all of it is there.
 fn parse_head(buf: &[u8]) -> Result<Option<Head<'_>>, Refused> {
-    let limits = ParseLimits {
-        max_header_bytes: MAX_HEAD,
-        max_request_line: 8192,
-        max_body_bytes: MAX_BODY,
-        max_headers: 64,
-    };
     let mut head = RequestHead::new();
-    match parse_request(buf, &limits, &mut head) {
+    match parse_request(buf, &LIMITS, &mut head) {
         Ok(true) => {}
         Ok(false) => return Ok(None),
         Err(e) => return Err((e.status(), e.message())),

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::http::{awaiting_body, parse, Refused, Request, Response, MAX_REQUEST_BYTES};
+use super::http::{
+    awaiting_body, head_alone, parse, Refused, Request, Response, MAX_REQUEST_BYTES,
+};
 use super::routes::Router;
 use super::AdminCtx;
 use crate::http1::Method;
@@ -128,7 +130,11 @@ impl Reading {
         }
         match parse(&self.buf) {
             Ok(Some(req)) => Step::Done(Ok(req)),
-            Err(refused) => Step::Done(Err(refusal(&self.buf, refused))),
+            // Without a valid token the answer is 401 whatever else is wrong after the
+            // head (a chunked body's 411 told a client without one what the path takes).
+            Err(refused) => Step::Done(Err(head_alone(&self.buf)
+                .and_then(|head| router.refusal(&head))
+                .unwrap_or_else(|| refusal(&self.buf, refused)))),
             Ok(None) if eof => Step::Closed,
             Ok(None) => self.ask_for_body(router),
         }
