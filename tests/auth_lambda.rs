@@ -89,7 +89,7 @@ fn policy_authorizer() -> Function {
                          "Resource": "arn:aws:execute-api:eu-west-1:*:shop/*/GET/p/secret"}
                     ]
                 },
-                "context": {"tenant": "t1", "n": 5, "ok": true}
+                "context": {"tenant": "t1", "n": 5, "ok": true, "none": null}
             })
             .to_string(),
         )
@@ -274,6 +274,8 @@ fn a_cached_policy_is_judged_against_each_route_arn() {
         assert_eq!(a["tenant"], "t1");
         assert_eq!(a["n"], "5");
         assert_eq!(a["ok"], "true");
+        // A null stays a null (API Gateway's REST shape keeps the key).
+        assert!(a.get("none").is_some_and(|v| v.is_null()), "{a}");
         assert!(a["integrationLatency"].is_u64(), "{a}");
 
         // The same identity on another method and path: the cached policy decides.

@@ -69,7 +69,10 @@ pub fn write_v1(out: &mut Vec<u8>, auth: &AuthState) {
                 out.push(b',');
                 string(out, k);
                 out.push(b':');
-                string(out, val);
+                match val {
+                    Some(val) => string(out, val),
+                    None => out.extend_from_slice(b"null"),
+                }
             }
             out.extend_from_slice(br#","integrationLatency":"#);
             out.extend_from_slice(auth.latency_ms.to_string().as_bytes());

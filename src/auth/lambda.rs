@@ -70,8 +70,9 @@ pub struct Verdict {
     pub principal_id: Option<Box<str>>,
     /// The `context` as JSON (types kept), or None.
     pub context_json: Option<Box<str>>,
-    /// The `context` stringified, for 1.0 events and `$context.authorizer.NAME`.
-    pub context: Vec<(Box<str>, Box<str>)>,
+    /// The `context` stringified, for 1.0 events and `$context.authorizer.NAME`; a JSON
+    /// `null` stays one (None), as API Gateway's REST-shaped `authorizer` keeps it.
+    pub context: Vec<(Box<str>, Option<Box<str>>)>,
     pub usage_key: Option<Box<str>>,
 }
 
@@ -150,7 +151,10 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
             let text = match v {
                 Value::String(s) => s.clone(),
                 Value::Number(_) | Value::Bool(_) => v.to_string(),
-                Value::Null => continue,
+                Value::Null => {
+                    flat.push((k.as_str().into(), None));
+                    continue;
+                }
                 // Payload 1.0 (REST-compatible) context values are scalars only.
                 _ if format == PayloadFormat::V1 => {
                     return Err(format!(
@@ -159,7 +163,7 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
                 }
                 _ => v.to_string(),
             };
-            flat.push((k.as_str().into(), text.into()));
+            flat.push((k.as_str().into(), Some(text.into())));
         }
     }
     Ok(Verdict {
@@ -228,7 +232,7 @@ mod tests {
         .unwrap();
         assert!(v.allows("anything"));
         assert_eq!(v.context_json.as_deref(), Some(r#"{"n":7,"o":{"a":1}}"#));
-        assert_eq!(&*v.context[0].1, "7");
+        assert_eq!(v.context[0].1.as_deref(), Some("7"));
         assert!(parse_answer(br#"{"isAuthorized":"true"}"#, true, PayloadFormat::V2).is_err());
         assert!(parse_answer(br#"{"isAuthorized":"false"}"#, true, PayloadFormat::V2).is_err());
         assert!(parse_answer(b"nope", true, PayloadFormat::V2).is_err());
@@ -243,7 +247,7 @@ mod tests {
         assert_eq!(v.principal_id.as_deref(), Some("u1"));
         assert_eq!(v.usage_key.as_deref(), Some("k-1"));
         let admin = v.context.iter().find(|(k, _)| &**k == "admin").unwrap();
-        assert_eq!(&*admin.1, "false");
+        assert_eq!(admin.1.as_deref(), Some("false"));
         let nested = br#"{"principalId":"u","policyDocument":{"Statement":[]},"context":{"o":{}}}"#;
         assert!(parse_answer(nested, false, PayloadFormat::V1).is_err());
         assert!(parse_answer(nested, false, PayloadFormat::V2).is_ok());
@@ -280,8 +284,19 @@ mod tests {
             .context
             .iter()
             .find(|(k, _)| &**k == "n")
-            .map(|(_, v)| &**v);
+            .and_then(|(_, v)| v.as_deref());
         assert_eq!(n, Some("1e400"));
+    }
+
+    /// A `null` context value is kept as one in 1.0's flat `authorizer` (as API Gateway
+    /// passes it), not dropped: a function testing for the key saw it missing.
+    #[test]
+    fn a_null_context_value_is_kept_as_null() {
+        let body = br#"{"principalId":"u","policyDocument":{"Statement":[]},"context":{"a":null,"b":"x"}}"#;
+        let v = parse_answer(body, false, PayloadFormat::V1).unwrap();
+        let want: [(Box<str>, Option<Box<str>>); 2] =
+            [("a".into(), None), ("b".into(), Some("x".into()))];
+        assert_eq!(v.context, want);
     }
 
     #[test]

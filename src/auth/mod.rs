@@ -241,7 +241,7 @@ impl AuthState {
                 v.context
                     .iter()
                     .find(|(k, _)| &**k == name)
-                    .map(|(_, val)| &**val)
+                    .and_then(|(_, val)| val.as_deref())
             }
         }
     }

@@ -65,7 +65,10 @@ pub(super) fn attach(ectx: &mut event::Context, auth: &AuthState) {
                 v.principal_id.as_deref().map_or(Value::Null, Value::from),
             );
             for (k, val) in &v.context {
-                m.insert(k.to_string(), Value::from(&**val));
+                m.insert(
+                    k.to_string(),
+                    val.as_deref().map_or(Value::Null, Value::from),
+                );
             }
             m.insert("integrationLatency".into(), auth.latency_ms.into());
             ectx.authorizer = Some(Value::Object(m));
