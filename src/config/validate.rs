@@ -3,7 +3,7 @@
 //! Gateway documents. Every error carries the key path of the value to fix.
 
 mod auth;
-mod cors;
+pub(crate) mod cors;
 mod domains;
 pub(crate) mod headers;
 mod routes;

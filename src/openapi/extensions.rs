@@ -57,6 +57,7 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
                 if let Some(n) = age {
                     cors.insert("max_age".into(), json!(format!("{n}s")));
                 }
+                skip_refused_cors(ctx, &p, &mut cors);
                 ctx.out.api.insert("cors".into(), Value::Object(cors));
             }
             "x-amazon-apigateway-gateway-responses" => {
@@ -111,6 +112,68 @@ pub(super) fn api_extensions(ctx: &mut Ctx, root: &Map<String, Value>) {
             }
             _ => {}
         }
+    }
+}
+
+/// What `check` would refuse in the imported CORS setting is left out with a warning at
+/// its pointer, so the config written starts: an item that is not text, an origin or
+/// header name no browser could send or match; and `allowCredentials` beside a `*`
+/// origin (refused by API Gateway too), dropped rather than the origin, so the API stays
+/// open to what it allowed, without credentials.
+fn skip_refused_cors(ctx: &mut Ctx, p: &str, cors: &mut Map<String, Value>) {
+    use crate::config::model::Cors;
+    for (key, from) in [
+        ("allow_origins", "allowOrigins"),
+        ("allow_methods", "allowMethods"),
+        ("allow_headers", "allowHeaders"),
+        ("expose_headers", "exposeHeaders"),
+    ] {
+        let Some(Value::Array(list)) = cors.get_mut(key) else {
+            continue;
+        };
+        let mut i = 0;
+        list.retain(|item| {
+            let at = format!("{p}/{from}/{i}");
+            i += 1;
+            // Each item judged alone, by `check`'s own rules.
+            let why = match item.as_str() {
+                None => Some("expected a string".to_string()),
+                Some(text) => {
+                    let mut one = Cors::default();
+                    let only = vec![text.to_string()];
+                    match key {
+                        "allow_origins" => one.allow_origins = only,
+                        "allow_methods" => one.allow_methods = only,
+                        "allow_headers" => one.allow_headers = only,
+                        _ => one.expose_headers = only,
+                    }
+                    let problems = crate::config::validate::cors::problems(&one);
+                    problems.into_iter().next().map(|problem| problem.message)
+                }
+            };
+            if let Some(why) = &why {
+                ctx.warn(at, format!("{why}; skipped"));
+            }
+            why.is_none()
+        });
+    }
+    let whole = Cors {
+        allow_origins: (cors.get("allow_origins").and_then(Value::as_array))
+            .map(|l| {
+                l.iter()
+                    .filter_map(|o| o.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        allow_credentials: cors.get("allow_credentials") == Some(&Value::Bool(true)),
+        ..Cors::default()
+    };
+    if let Some(problem) = crate::config::validate::cors::problems(&whole).pop() {
+        ctx.warn(
+            format!("{p}/allowCredentials"),
+            format!("{}; allowCredentials ignored", problem.message),
+        );
+        cors.remove("allow_credentials");
     }
 }
 

@@ -206,6 +206,51 @@ fn a_cors_max_age_past_a_day_is_warned_about_and_left_out() {
     }
 }
 
+/// CORS values `check` refuses are left out with a warning at their pointer (they were
+/// written as they were, and the config refused at start, with no warning and exit 0 even
+/// under `--fail-on-warnings`); `*` with credentials keeps the origin, not the credentials.
+#[test]
+fn cors_values_check_refuses_are_skipped_with_a_warning() {
+    use super::tests::{check_imported, doc, warned, MOCK};
+    let mock: Value = serde_json::from_str(MOCK).unwrap();
+    let d = doc(
+        json!({ "x-amazon-apigateway-cors": {
+            "allowOrigins": ["*", "https://example.com/", "https://Example.org:443", "https://a.example"],
+            "allowCredentials": true,
+            "allowMethods": ["get", "FETCH", 7],
+            "allowHeaders": ["bad header", "x-ok"],
+            "exposeHeaders": ["x-id", "a,b"]
+        } }),
+        json!({ "/a": { "get": { "x-amazon-apigateway-integration": mock } } }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(
+        i.api["cors"],
+        json!({
+            "allow_origins": ["*", "https://a.example"],
+            "allow_methods": ["GET"],
+            "allow_headers": ["x-ok"],
+            "expose_headers": ["x-id"]
+        })
+    );
+    let at = |tail: &str| format!("/x-amazon-apigateway-cors/{tail}");
+    for tail in [
+        "allowOrigins/1",
+        "allowOrigins/2",
+        "allowMethods/1",
+        "allowMethods/2",
+        "allowHeaders/0",
+        "exposeHeaders/1",
+        "allowCredentials",
+    ] {
+        assert!(warned(&i, &at(tail)), "{tail}: {:?}", i.warnings);
+    }
+    for tail in ["allowOrigins/0", "allowOrigins/3", "allowMethods/0"] {
+        assert!(!warned(&i, &at(tail)), "{tail}: {:?}", i.warnings);
+    }
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+}
+
 /// An extension's setting of the wrong type is warned about at its pointer, never
 /// skipped unsaid (a string `disableExecuteApiEndpoint` left the default endpoint open
 /// without a word); a `true` written as a string counts, as for other flags.

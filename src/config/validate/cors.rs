@@ -10,79 +10,116 @@ use super::Validator;
 const MAX_CORS_MAX_AGE: Duration = Duration::from_secs(86_400);
 
 impl Validator<'_> {
-    /// Origins are compared with what browsers send: `scheme://host[:port]`, nothing more.
     pub(super) fn cors(&mut self, cors: &Cors, p: &KeyPath) {
-        // Browsers reject a wildcard origin on credentialed requests.
-        if cors.allow_credentials && cors.allow_origins.iter().any(|o| o == "*") {
-            self.error(
-                &p.key("allow_origins"),
-                "\"*\" cannot be combined with allow_credentials: true",
-            );
-        }
-        if cors.max_age.is_some_and(|age| age > MAX_CORS_MAX_AGE) {
-            self.error(&p.key("max_age"), "must be at most 86400 seconds (24h)");
-        }
-        // Access-Control-Max-Age is whole seconds: 500ms went out as 0, "don't keep it".
-        if cors.max_age.is_some_and(|age| age.subsec_nanos() != 0) {
-            self.error(
-                &p.key("max_age"),
-                "must be a whole number of seconds (Access-Control-Max-Age is in seconds)",
-            );
-        }
-        for (i, origin) in cors.allow_origins.iter().enumerate() {
-            // `https://*` and `http://*`: any origin of that scheme (API Gateway's too).
-            let any_of_scheme = ["https://*", "http://*"]
-                .iter()
-                .any(|w| w.eq_ignore_ascii_case(origin));
-            if origin == "*" || any_of_scheme {
-                continue;
-            }
-            if let Some(why) = origin_problem(origin) {
-                self.error(
-                    &p.key("allow_origins").index(i),
-                    format!("expected \"*\", \"https://*\", \"http://*\" or scheme://host[:port], got {origin:?}{why}"),
-                );
-            }
-        }
-        for (i, method) in cors.allow_methods.iter().enumerate() {
-            let known = method == "*"
-                || crate::router::key::METHODS
-                    .iter()
-                    .any(|m| *m != "ANY" && m.eq_ignore_ascii_case(method));
-            if !known {
-                self.error(
-                    &p.key("allow_methods").index(i),
-                    format!("expected an HTTP method or \"*\", got {method:?}"),
-                );
-            } else if method.bytes().any(|b| b.is_ascii_lowercase()) {
-                // Sent as written, and browsers compare methods case-sensitively: `patch`
-                // never matches the PATCH a browser asks to send.
-                self.error(
-                    &p.key("allow_methods").index(i),
-                    format!(
-                        "methods are case-sensitive: write {:?}",
-                        method.to_ascii_uppercase()
-                    ),
-                );
-            }
-        }
-        // Joined into one header line each: anything but a token (a space, a comma,
-        // CR/LF) would change what the line says, or add lines.
-        for (key, names) in [
-            ("allow_headers", &cors.allow_headers),
-            ("expose_headers", &cors.expose_headers),
-        ] {
-            for (i, name) in names.iter().enumerate() {
-                let token = crate::http1::parse::is_token(name);
-                if name != "*" && !token {
-                    self.error(
-                        &p.key(key).index(i),
-                        format!("expected a header name (an HTTP token) or \"*\", got {name:?}"),
-                    );
-                }
+        for problem in problems(cors) {
+            let at = p.key(problem.field);
+            match problem.index {
+                Some(i) => self.error(&at.index(i), problem.message),
+                None => self.error(&at, problem.message),
             }
         }
     }
+}
+
+/// A CORS setting `check` refuses: the key, the list item when it is one, and why.
+#[derive(Debug, PartialEq)]
+pub struct Problem {
+    pub field: &'static str,
+    pub index: Option<usize>,
+    pub message: String,
+}
+
+/// Everything `check` refuses in a CORS setting; OpenAPI import skips the same items.
+/// Origins are compared with what browsers send: `scheme://host[:port]`, nothing more.
+pub fn problems(cors: &Cors) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut refuse = |field, index, message: String| {
+        out.push(Problem {
+            field,
+            index,
+            message,
+        })
+    };
+    // Browsers reject a wildcard origin on credentialed requests.
+    if cors.allow_credentials && cors.allow_origins.iter().any(|o| o == "*") {
+        refuse(
+            "allow_origins",
+            None,
+            "\"*\" cannot be combined with allow_credentials: true".into(),
+        );
+    }
+    if cors.max_age.is_some_and(|age| age > MAX_CORS_MAX_AGE) {
+        refuse(
+            "max_age",
+            None,
+            "must be at most 86400 seconds (24h)".into(),
+        );
+    }
+    // Access-Control-Max-Age is whole seconds: 500ms went out as 0, "don't keep it".
+    if cors.max_age.is_some_and(|age| age.subsec_nanos() != 0) {
+        refuse(
+            "max_age",
+            None,
+            "must be a whole number of seconds (Access-Control-Max-Age is in seconds)".into(),
+        );
+    }
+    for (i, origin) in cors.allow_origins.iter().enumerate() {
+        // `https://*` and `http://*`: any origin of that scheme (API Gateway's too).
+        let any_of_scheme = ["https://*", "http://*"]
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(origin));
+        if origin == "*" || any_of_scheme {
+            continue;
+        }
+        if let Some(why) = origin_problem(origin) {
+            refuse(
+                "allow_origins",
+                Some(i),
+                format!("expected \"*\", \"https://*\", \"http://*\" or scheme://host[:port], got {origin:?}{why}"),
+            );
+        }
+    }
+    for (i, method) in cors.allow_methods.iter().enumerate() {
+        let known = method == "*"
+            || crate::router::key::METHODS
+                .iter()
+                .any(|m| *m != "ANY" && m.eq_ignore_ascii_case(method));
+        if !known {
+            refuse(
+                "allow_methods",
+                Some(i),
+                format!("expected an HTTP method or \"*\", got {method:?}"),
+            );
+        } else if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            // Sent as written, and browsers compare methods case-sensitively: `patch`
+            // never matches the PATCH a browser asks to send.
+            refuse(
+                "allow_methods",
+                Some(i),
+                format!(
+                    "methods are case-sensitive: write {:?}",
+                    method.to_ascii_uppercase()
+                ),
+            );
+        }
+    }
+    // Joined into one header line each: anything but a token (a space, a comma,
+    // CR/LF) would change what the line says, or add lines.
+    for (key, names) in [
+        ("allow_headers", &cors.allow_headers),
+        ("expose_headers", &cors.expose_headers),
+    ] {
+        for (i, name) in names.iter().enumerate() {
+            if name != "*" && !crate::http1::parse::is_token(name) {
+                refuse(
+                    key,
+                    Some(i),
+                    format!("expected a header name (an HTTP token) or \"*\", got {name:?}"),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Why a CORS origin could never equal a browser's `Origin` (and be echoed on a header
