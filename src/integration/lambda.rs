@@ -54,6 +54,18 @@ const LAMBDA_EVENT: usize = 6_291_456;
 /// takes, or a `max_body_bytes` body in base64, whichever is more. Any event Lambda
 /// takes is sent; past the cap only text that escapes to more than base64's 4/3 (control
 /// characters are 6 bytes each, `\u0001`), which Lambda would refuse as well.
+/// The `X-Amzn-Trace-Id` value of this request's calls (authorizer and integration alike).
+pub(crate) fn hop_trace(c: &Conn) -> Vec<u8> {
+    let mut trace_id = Vec::with_capacity(64);
+    trace::amzn_trace_value(
+        &mut trace_id,
+        c.head.continued(&c.rbuf, "x-amzn-trace-id"),
+        &c.request_id,
+        crate::http1::encode::unix_secs(),
+    );
+    trace_id
+}
+
 fn event_body_cap(max_body_bytes: u64) -> usize {
     let max = usize::try_from(max_body_bytes).unwrap_or(usize::MAX);
     LAMBDA_EVENT.max(max.div_ceil(3).saturating_mul(4).saturating_add(2))
@@ -232,14 +244,7 @@ async fn serve(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, l: &LambdaIntegr
     let body_room = json_len.unwrap_or((consumed - head_len) / 3 * 4);
     c.wbuf.reserve(room + 2 * head_len + body_room + 1024);
     c.wbuf.resize(room, 0);
-    let mut trace_id = Vec::with_capacity(64);
-    let now = crate::http1::encode::unix_secs();
-    trace::amzn_trace_value(
-        &mut trace_id,
-        c.head.continued(&c.rbuf, "x-amzn-trace-id"),
-        &c.request_id,
-        now,
-    );
+    let trace_id = hop_trace(c);
     let added = lambda_event::Added {
         port: c.stream.local_port(),
         trace_id: &trace_id,

@@ -49,6 +49,43 @@ pub struct Added<'a> {
     pub trace_id: &'a [u8],
 }
 
+/// The headers the gateway writes into events itself, replacing a client's own (and
+/// dropping its `_` spellings of them).
+pub const GATEWAY_HEADERS: [&str; 4] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-amzn-trace-id",
+];
+
+/// `name` as one of [`GATEWAY_HEADERS`] when it is one (any case).
+pub fn written_by_gateway(name: &[u8]) -> Option<&'static str> {
+    GATEWAY_HEADERS
+        .into_iter()
+        .find(|g| name.eq_ignore_ascii_case(g.as_bytes()))
+}
+
+/// Appends what an event carries for `name`, one of [`GATEWAY_HEADERS`]: the client's
+/// `X-Forwarded-For` with its address appended, the scheme and port it connected to, the
+/// trace id of this hop. An authorizer's identity source reads these too, so that the
+/// function judges, and its verdict is cached under, one value.
+pub fn gateway_header_value(name: &str, v: &RequestView, added: &Added, out: &mut Vec<u8>) {
+    match name {
+        "x-forwarded-for" => {
+            let mut peer = Vec::new();
+            Value::Ip(v.peer.ip()).write(&mut peer);
+            let client = v.head.continued_values(v.buf, "x-forwarded-for");
+            crate::integration::own_headers::forwarded_for(client, &peer, out);
+        }
+        "x-forwarded-proto" => out.extend_from_slice(if v.https { b"https" } else { b"http" }),
+        "x-forwarded-port" => {
+            let mut digits = [0u8; 5];
+            out.extend_from_slice(maps::decimal(added.port, &mut digits));
+        }
+        _ => out.extend_from_slice(added.trace_id),
+    }
+}
+
 /// A request body as the event carries it: text (a JSON string, escaped) or base64.
 pub struct Body<'a> {
     bytes: &'a [u8],

@@ -27,8 +27,11 @@ use crate::server::conn::Conn;
 /// parameter. A header's `_` spelling counts (CGI, WSGI, PHP and Rack backends read
 /// `X_Token` and `X-Token` as one HTTP_X_TOKEN), and so does a query name escaped or
 /// repeated (PHP and Rails read the last `token`): the function judges, and the result
-/// cache keys on, all of them, not the first while the backend reads another.
-fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
+/// cache keys on, all of them, not the first while the backend reads another. A header
+/// the event writes itself is its value there (`X-Forwarded-For` with the client's
+/// address appended; `Host` an absolute-form target's authority): the client's own lines
+/// alone let one caller be answered by a verdict made for another's address.
+fn identity_value(s: &IdentitySource, v: &RequestView, c: &Conn, out: &mut Vec<u8>) {
     let mut first = true;
     let mut sep = |out: &mut Vec<u8>| {
         if !std::mem::take(&mut first) {
@@ -37,6 +40,23 @@ fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
     };
     match s {
         IdentitySource::Header(name) => {
+            if let Some(own) = lambda_event::written_by_gateway(name.as_bytes()) {
+                let trace = crate::integration::lambda::hop_trace(c);
+                let added = lambda_event::Added {
+                    port: c.stream.local_port(),
+                    trace_id: &trace,
+                };
+                lambda_event::gateway_header_value(own, v, &added, out);
+                return;
+            }
+            if let Some(authority) = v
+                .head
+                .authority
+                .filter(|_| name.eq_ignore_ascii_case("host"))
+            {
+                out.extend_from_slice(v.span(authority));
+                return;
+            }
             for h in &v.head.headers {
                 if crate::http1::same_cgi_name(v.span(h.name), name.as_bytes()) {
                     sep(out);
@@ -63,10 +83,10 @@ fn identity_value(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) {
 
 /// Appends one identity source's value with its length in front; false when it is
 /// missing or empty.
-fn push_identity(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) -> bool {
+fn push_identity(s: &IdentitySource, v: &RequestView, c: &Conn, out: &mut Vec<u8>) -> bool {
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
-    identity_value(s, v, out);
+    identity_value(s, v, c, out);
     let len = out.len() - at - 4;
     out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
     !out[at + 4..].trim_ascii().is_empty()
@@ -77,9 +97,9 @@ fn push_identity(s: &IdentitySource, v: &RequestView, out: &mut Vec<u8>) -> bool
 /// Read again there rather than kept from the step, so no connection grows by a buffer
 /// (an idle connection's task is held to a size budget, server/idle.rs); it is a few
 /// header or query scans into the key buffer, with no allocation.
-pub(crate) fn write_identity(rt: &LambdaAuthRt, v: &RequestView, out: &mut Vec<u8>) {
+pub(crate) fn write_identity(rt: &LambdaAuthRt, v: &RequestView, c: &Conn, out: &mut Vec<u8>) {
     for s in &rt.sources {
-        push_identity(s, v, out);
+        push_identity(s, v, c, out);
     }
 }
 
@@ -107,7 +127,7 @@ pub(super) async fn step(
     let missing = !rt
         .sources
         .iter()
-        .all(|s| push_identity(s, &view, &mut values));
+        .all(|s| push_identity(s, &view, c, &mut values));
     if missing {
         c.req.auth.error = "the identity source is missing or empty";
         return Err(AuthDeny::Unauthorized(None));
@@ -226,13 +246,7 @@ fn http_event(
 ) -> Result<Vec<u8>, String> {
     let view = request_view!(c, snap, &c.rbuf);
     let mut event = Vec::with_capacity(2048);
-    let mut trace = Vec::with_capacity(64);
-    crate::pipeline::trace::amzn_trace_value(
-        &mut trace,
-        c.head.continued(&c.rbuf, "x-amzn-trace-id"),
-        &c.request_id,
-        crate::http1::encode::unix_secs(),
-    );
+    let trace = crate::integration::lambda::hop_trace(c);
     let added = lambda_event::Added {
         port: c.stream.local_port(),
         trace_id: &trace,

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::{escape, string, Added};
 use crate::http1::percent_decode;
-use crate::pipeline::context::{RequestView, Value};
+use crate::pipeline::context::RequestView;
 
 /// Header values in one event object: joined with commas (2.0), the last one (1.0
 /// `headers`), or all as a list (1.0 `multiValueHeaders`).
@@ -34,10 +34,7 @@ pub(super) fn headers(
         let n = name(i);
         host_line |= n.eq_ignore_ascii_case(b"host");
         let skip = (!with_cookie && n.eq_ignore_ascii_case(b"cookie"))
-            || n.eq_ignore_ascii_case(b"x-forwarded-for")
-            || n.eq_ignore_ascii_case(b"x-forwarded-proto")
-            || n.eq_ignore_ascii_case(b"x-forwarded-port")
-            || n.eq_ignore_ascii_case(b"x-amzn-trace-id")
+            || super::written_by_gateway(n).is_some()
             || crate::integration::own_headers::underscore_spelling_of_own(n)
             // A SigV4 signature is the gateway's business, not the integration's.
             || (v.state.auth.is_iam() && n.eq_ignore_ascii_case(b"authorization"))
@@ -75,29 +72,18 @@ pub(super) fn headers(
     }
     // As API Gateway does: the client address appended, the scheme and port the client
     // connected to, the trace id for this hop.
-    if any {
-        out.push(b',');
+    let mut value = Vec::new();
+    for name in super::GATEWAY_HEADERS {
+        if any {
+            out.push(b',');
+        }
+        any = true;
+        string(out, name.as_bytes());
+        out.push(b':');
+        value.clear();
+        super::gateway_header_value(name, v, added, &mut value);
+        values_of(out, std::iter::once(&value[..]), multi, b"");
     }
-    out.extend_from_slice(br#""x-forwarded-for":"#);
-    let client = v.head.continued_values(v.buf, "x-forwarded-for");
-    let mut peer = Vec::new();
-    Value::Ip(v.peer.ip()).write(&mut peer);
-    let mut forwarded = Vec::new();
-    crate::integration::own_headers::forwarded_for(client, &peer, &mut forwarded);
-    values_of(out, std::iter::once(&forwarded[..]), multi, b"");
-    out.extend_from_slice(br#","x-forwarded-proto":"#);
-    let scheme: &[u8] = if v.https { b"https" } else { b"http" };
-    values_of(out, std::iter::once(scheme), multi, b"");
-    out.extend_from_slice(br#","x-forwarded-port":"#);
-    let mut digits = [0u8; 5];
-    values_of(
-        out,
-        std::iter::once(decimal(added.port, &mut digits)),
-        multi,
-        b"",
-    );
-    out.extend_from_slice(br#","x-amzn-trace-id":"#);
-    values_of(out, std::iter::once(added.trace_id), multi, b"");
     out.push(b'}');
 }
 

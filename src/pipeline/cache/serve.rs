@@ -169,7 +169,7 @@ fn build_key(
         Some(Named::Bytes(b)) => out.extend_from_slice(b),
         Some(Named::Lambda(rt)) => {
             let view = request_view!(c, &gen.snap, &c.rbuf);
-            write_identity(rt, &view, out)
+            write_identity(rt, &view, c, out)
         }
         None => {}
     };
