@@ -280,3 +280,44 @@ fn an_integration_header_value_with_a_control_character_is_skipped() {
     );
     assert_eq!(super::tests::check_imported(&i), Vec::<String>::new());
 }
+
+/// One authority reached over both schemes: each keeps its own. They shared the upstream
+/// the first one made, so `https://vm/secure` went out in cleartext to port 80 when
+/// `http://vm/public` came first (and the plain one over TLS to 443 the other way).
+#[test]
+fn an_authority_reached_over_both_schemes_keeps_each_scheme() {
+    let op = |uri: &str| {
+        json!({ "get": { "x-amazon-apigateway-integration": {
+            "type": "http_proxy", "httpMethod": "GET", "uri": uri, "payloadFormatVersion": "1.0" } } })
+    };
+    let d = doc(
+        json!({}),
+        json!({
+            "/a": op("http://vm/public"),
+            "/b": op("https://vm/secure"),
+            "/c": op("https://vm/also"),
+            "/d": op("http://vm/again"),
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let upstream = |route: &str| i.api["routes"][route]["integration"]["upstream"].clone();
+    assert_eq!(upstream("GET /a"), "vm");
+    assert_eq!(upstream("GET /d"), "vm");
+    assert_eq!(upstream("GET /b"), "https://vm");
+    assert_eq!(upstream("GET /c"), "https://vm");
+    assert_eq!(i.upstreams["vm"], json!({ "targets": ["http://vm"] }));
+    assert_eq!(
+        i.upstreams["https://vm"],
+        json!({ "targets": ["https://vm"] })
+    );
+    assert!(
+        warned(&i, "/paths/~1b/get/x-amazon-apigateway-integration/uri"),
+        "{:?}",
+        i.warnings
+    );
+    assert!(!warned(
+        &i,
+        "/paths/~1c/get/x-amazon-apigateway-integration/uri"
+    ));
+    assert_eq!(super::tests::check_imported(&i), Vec::<String>::new());
+}
