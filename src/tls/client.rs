@@ -122,7 +122,7 @@ impl ClientTls {
             %target,
             %server_name,
             %reason,
-            "upstream TLS: certificate verification failed; requests to this upstream answer 502"
+            "upstream TLS: certificate verification failed; connections to this target fail (a request moves on to another target, else is answered 502)"
         );
     }
 }
