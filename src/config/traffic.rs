@@ -109,14 +109,26 @@ impl TrafficRt {
     /// After a reload: limits that did not change keep their bucket state, so a reload
     /// neither refills nor empties them.
     pub fn inherit(&self, prev: &TrafficRt) {
-        for (l, pool) in self.limits.iter().zip(self.pools.iter()) {
-            let same = prev.limits.iter().position(|p| {
-                p.label == l.label && p.rate == l.rate && p.burst == l.burst && p.scope == l.scope
-            });
+        for (pool, same) in self.pools.iter().zip(self.same_limits(prev)) {
             if let Some(i) = same {
                 pool.inherit(&prev.pools[i]);
             }
         }
+    }
+
+    /// For each limit, where the same limit (label, rate, burst and scope) is in `prev`:
+    /// its pool's state, and the tokens each worker holds of it, carry over.
+    pub fn same_limits(&self, prev: &TrafficRt) -> Vec<Option<usize>> {
+        (self.limits.iter())
+            .map(|l| {
+                prev.limits.iter().position(|p| {
+                    p.label == l.label
+                        && p.rate == l.rate
+                        && p.burst == l.burst
+                        && p.scope == l.scope
+                })
+            })
+            .collect()
     }
 }
 

@@ -218,6 +218,11 @@ impl LocalBucket {
     pub fn held(&self) -> u32 {
         self.tokens.get()
     }
+
+    /// Takes over tokens leased by the bucket this one replaces (a reload).
+    pub fn set_held(&self, tokens: u32) {
+        self.tokens.set(tokens);
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! A worker's local buckets (`global::lease`): one per limit of the running config
-//! generation (indexed like `snap.traffic.pools`, rebuilt with the generation), and one
+//! generation (indexed like `snap.traffic.pools`, rebuilt with the generation, the tokens
+//! held of unchanged limits carried over), and one
 //! per API key in a throttled usage plan (indexed by the key's slot, for the worker's
 //! life). Each leases from its global pool when dry.
 
@@ -17,6 +18,24 @@ impl LimitBuckets {
         LimitBuckets {
             buckets: (0..limits).map(|_| LocalBucket::default()).collect(),
         }
+    }
+
+    /// The buckets of a new generation, with the tokens this worker held of each limit
+    /// that did not change (`same[i]`: its index in `prev`). Dropped, they were lost to
+    /// every reload: up to a batch per worker and limit, and the tokens refused requests
+    /// had given back.
+    pub fn carried(prev: &LimitBuckets, same: &[Option<usize>]) -> Self {
+        let buckets = (same.iter())
+            .map(|&old| {
+                let b = LocalBucket::default();
+                if let Some(old) = old.and_then(|i| prev.buckets.get(i)) {
+                    b.set_held(old.held());
+                    old.set_held(0);
+                }
+                b
+            })
+            .collect();
+        LimitBuckets { buckets }
     }
 
     /// Takes a token from each limit in order; on the first refusal, gives back the

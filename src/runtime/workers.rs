@@ -115,7 +115,13 @@ impl Generation {
                 .clone()
                 .or_else(|| previous.and_then(|p| p.tls.clone())),
             number,
-            limits: crate::pipeline::throttle::LimitBuckets::new(snap.traffic.pools.len()),
+            limits: match previous {
+                Some(p) => crate::pipeline::throttle::LimitBuckets::carried(
+                    &p.limits,
+                    &snap.traffic.same_limits(&p.snap.traffic),
+                ),
+                None => crate::pipeline::throttle::LimitBuckets::new(snap.traffic.pools.len()),
+            },
             snap,
             pools,
             route_cells,
