@@ -267,13 +267,7 @@ fn added_headers(c: &Conn) -> [(&'static str, String); 4] {
     crate::integration::own_headers::forwarded_for(client, c.peer_ip.as_bytes(), &mut forwarded);
     let forwarded = String::from_utf8_lossy(&forwarded).into_owned();
     let proto = if c.stream.is_tls() { "https" } else { "http" };
-    let mut trace = Vec::with_capacity(64);
-    crate::pipeline::trace::amzn_trace_value(
-        &mut trace,
-        c.head.continued(buf, "x-amzn-trace-id"),
-        &c.request_id,
-        crate::http1::encode::unix_secs(),
-    );
+    let trace = crate::integration::lambda::hop_trace(c);
     [
         ("X-Forwarded-For", forwarded),
         ("X-Forwarded-Port", c.stream.local_port().to_string()),
