@@ -250,3 +250,55 @@ apis:
         }
     }
 }
+
+/// `$context.error.messageString` in a page is HTML text too: a SigV4 refusal quotes the
+/// client's credential scope, and a presigned link put `<svg onload=…>` into the page
+/// as markup (it was JSON-escaped only). A byte that is not UTF-8 in an XML body is
+/// U+FFFD, as in JSON: an XML parser refused the whole document for it.
+#[test]
+fn messages_and_client_bytes_in_pages_are_text() {
+    let yaml = r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+iam:
+  region: us-east-1
+  principals:
+    rep: { access_key_id: AKIAEXAMPLE, secret_access_key: secret, allow: ["*"] }
+apis:
+  h:
+    stages: { $default: {} }
+    gateway_responses:
+      DEFAULT_4XX:
+        headers: { content-type: "text/html; charset=utf-8" }
+        body: '<p>$context.error.messageString</p>'
+      MISSING_AUTHENTICATION_TOKEN:
+        headers: { content-type: "application/xml" }
+        body: '<r ua="$context.identity.userAgent"/>'
+    routes:
+      "GET /iam": { authorization: iam, integration: { type: mock, status: 200, body: ok } }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(yaml, driver);
+        let link = "/iam?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20261207%2F%3Csvg%20onload%3Dalert(1)%3E%2Fexecute-api%2Faws4_request&X-Amz-Date=20261207T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
+        let r = p.raw(&request(link, b"t"));
+        assert_eq!(r.status, 403, "{driver}: {}", r.text());
+        let page = r.text();
+        assert_eq!(page.matches('<').count(), 2, "{driver}: {page}");
+        assert!(
+            page.contains("&lt;svg onload=alert(1)&gt;"),
+            "{driver}: {page}"
+        );
+        assert!(page.starts_with("<p>&quot;"), "{driver}: {page}");
+
+        let r = p.raw(&request("/nope", b"caf\xe9 <b>"));
+        assert_eq!(r.status, 404, "{driver}: {}", r.text());
+        assert_eq!(
+            r.text(),
+            "<r ua=\"caf\u{fffd} &lt;b&gt;\"/>",
+            "{driver}: {:?}",
+            r.body
+        );
+        assert!(std::str::from_utf8(&r.body).is_ok(), "{driver}");
+        p.stop();
+    }
+}

@@ -208,6 +208,15 @@ impl Body {
                     out.extend_from_slice(text.as_bytes());
                     escape_tail(out, start, esc);
                 }
+                // The JSON string, quoted as HTML: a SigV4 refusal quotes the client's
+                // credential scope or date (`<svg onload=…>`, from a link).
+                Piece::MessageString if esc == Escape::Html => {
+                    let start = out.len();
+                    out.push(b'"');
+                    encode::json_escape(out, e.message.as_bytes());
+                    out.push(b'"');
+                    escape_tail(out, start, esc);
+                }
                 Piece::Message => encode::json_escape(out, e.message.as_bytes()),
                 Piece::MessageString => {
                     out.push(b'"');
@@ -272,7 +281,8 @@ impl Escape {
 /// Quotes the bytes appended since `start`. JSON: `"`, `\` and control characters
 /// escaped, and bytes that are not UTF-8 (obs-text in a User-Agent) as U+FFFD, since JSON
 /// is UTF-8 and a client's parser refuses the whole body otherwise. HTML: `& < > " '` as
-/// character references. A value a client sends must not close the template's string and
+/// character references, and bytes that are not UTF-8 as U+FFFD too (an XML parser
+/// refuses the whole document for one). A value a client sends must not close the template's string and
 /// add members of its own (`"admin": true`), nor add markup to a page (`<script>`).
 fn escape_tail(out: &mut Vec<u8>, start: usize, esc: Escape) {
     let needs = match esc {
@@ -280,27 +290,30 @@ fn escape_tail(out: &mut Vec<u8>, start: usize, esc: Escape) {
         Escape::Json => out[start..]
             .iter()
             .any(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\'),
-        Escape::Html => out[start..].iter().any(|b| b"&<>\"'".contains(b)),
+        Escape::Html => {
+            out[start..].iter().any(|b| b"&<>\"'".contains(b))
+                || std::str::from_utf8(&out[start..]).is_err()
+        }
     };
     if !needs {
         return;
     }
     let raw: Vec<u8> = out.drain(start..).collect();
-    if esc == Escape::Html {
-        for &b in &raw {
-            match b {
-                b'&' => out.extend_from_slice(b"&amp;"),
-                b'<' => out.extend_from_slice(b"&lt;"),
-                b'>' => out.extend_from_slice(b"&gt;"),
-                b'"' => out.extend_from_slice(b"&quot;"),
-                b'\'' => out.extend_from_slice(b"&#39;"),
-                b => out.push(b),
-            }
-        }
-        return;
-    }
     for chunk in raw.utf8_chunks() {
-        encode::json_escape(out, chunk.valid().as_bytes());
+        if esc == Escape::Html {
+            for &b in chunk.valid().as_bytes() {
+                match b {
+                    b'&' => out.extend_from_slice(b"&amp;"),
+                    b'<' => out.extend_from_slice(b"&lt;"),
+                    b'>' => out.extend_from_slice(b"&gt;"),
+                    b'"' => out.extend_from_slice(b"&quot;"),
+                    b'\'' => out.extend_from_slice(b"&#39;"),
+                    b => out.push(b),
+                }
+            }
+        } else {
+            encode::json_escape(out, chunk.valid().as_bytes());
+        }
         if !chunk.invalid().is_empty() {
             out.extend_from_slice("\u{fffd}".as_bytes());
         }
