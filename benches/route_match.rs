@@ -1,5 +1,7 @@
 //! Route matching: a realistic API (40 routes with params, greedy paths and ANY) and the
-//! full router step (base path + route) as a request would take it. Never timed in CI.
+//! full router step (base path + route) as a request would take it; and the costs a
+//! client could multiply by the config's size (20,000 stages, 20,000 literal routes, a
+//! first segment of 8 KB), which must stay a lookup. Never timed in CI.
 
 use std::hint::black_box;
 
@@ -77,5 +79,45 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn at_scale(c: &mut Criterion) {
+    let mut params = Vec::with_capacity(8);
+    let long = format!("/{}", "a".repeat(8000));
+    let mut many = RouteTable::default();
+    for i in 0..20_000 {
+        many.insert(&parse_route_key(&format!("GET /s{i}")).unwrap(), i);
+    }
+    for path in ["/s19999", "/x", long.as_str()] {
+        let name = format!("route_match/20000 literals{}", &path[..path.len().min(8)]);
+        c.bench_function(&name, |b| {
+            b.iter(|| many.match_path(Method::Get, black_box(path.as_bytes()), 0, &mut params))
+        });
+    }
+    let mut router = Router::new(vec![table()]);
+    for i in 0..20_000 {
+        let stage = StageRef { api: 0, stage: 0 };
+        router
+            .default_endpoint_mut()
+            .insert(&format!("s{i}"), stage);
+    }
+    for path in ["/s19999/orders/42", long.as_str()] {
+        let span = Span {
+            start: 0,
+            end: path.len() as u32,
+        };
+        let name = format!("router/20000 stages{}", &path[..path.len().min(8)]);
+        c.bench_function(&name, |b| {
+            b.iter(|| {
+                router.route(
+                    black_box(path.as_bytes()),
+                    None,
+                    Method::Get,
+                    span,
+                    &mut params,
+                )
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench, at_scale);
 criterion_main!(benches);

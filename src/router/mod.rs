@@ -24,37 +24,85 @@ pub struct StageRef {
 #[derive(Debug, Default)]
 pub struct BasePaths {
     root: Option<StageRef>,
-    /// Non-empty base paths without slashes at either end, longest first.
-    by_base: Vec<(Box<[u8]>, StageRef)>,
+    /// Non-empty base paths without slashes at either end, grouped by their first
+    /// segment (sorted, found by binary search), each group longest first. One list
+    /// walked in full cost a request every stage's comparison, each rescanning its first
+    /// segment: 5 ms for an 8 KB segment against 20,000 stages.
+    by_first: Vec<(Box<[u8]>, Vec<Based>)>,
 }
+
+/// A base path and its stage.
+type Based = (Box<[u8]>, StageRef);
 
 impl BasePaths {
     /// `base` is "" for the root; later mappings of the same base replace earlier ones
     /// (validation reports clashes before this is built).
     pub fn insert(&mut self, base: &str, stage: StageRef) {
         let base = base.trim_matches('/');
-        if base.is_empty() {
+        let Some(first) = base.split('/').find(|s| !s.is_empty()) else {
             self.root = Some(stage);
             return;
-        }
-        self.by_base.retain(|(b, _)| **b != *base.as_bytes());
-        self.by_base.push((base.as_bytes().into(), stage));
-        self.by_base
-            .sort_by_key(|(b, _)| std::cmp::Reverse(b.len()));
+        };
+        let at = match (self.by_first).binary_search_by(|(f, _)| (**f).cmp(first.as_bytes())) {
+            Ok(at) => at,
+            Err(at) => {
+                self.by_first
+                    .insert(at, (first.as_bytes().into(), Vec::new()));
+                at
+            }
+        };
+        let group = &mut self.by_first[at].1;
+        group.retain(|(b, _)| **b != *base.as_bytes());
+        group.push((base.as_bytes().into(), stage));
+        group.sort_by_key(|(b, _)| std::cmp::Reverse(b.len()));
     }
 
-    /// The stage for `path` and how many bytes of the path its base path takes.
-    /// Empty segments are skipped as routes skip them: `//prod/admin` is the `prod`
-    /// stage's `/admin`, not the root stage's `//prod/admin`, and `/reports//daily/x` is
-    /// `reports/daily`'s `/x`, not `reports`'s `/daily/x` (another API, whose policy
-    /// may differ).
+    /// The stage for `path` and how many bytes of the path its base path takes: the
+    /// longest base path that matches. Empty segments are skipped as routes skip them:
+    /// `//prod/admin` is the `prod` stage's `/admin`, not the root stage's
+    /// `//prod/admin`, and `/reports//daily/x` is `reports/daily`'s `/x`, not
+    /// `reports`'s `/daily/x` (another API, whose policy may differ).
     fn select(&self, path: &[u8]) -> Option<(StageRef, usize)> {
-        for (base, stage) in &self.by_base {
-            if let Some(len) = base_len(path, base) {
-                return Some((*stage, len));
+        let at = skip_empty_segments(path, 0);
+        if at < path.len() && !self.by_first.is_empty() {
+            // The first segment as written, or without its `;` parameters (`segment_is`).
+            let end = segment_end(path, at);
+            let seg = &path[at..end];
+            let bare = memchr::memchr(b';', seg).map(|semi| &seg[..semi]);
+            let mut best: Option<(usize, StageRef, usize)> = None;
+            for first in std::iter::once(seg).chain(bare) {
+                let Some(i) = find_sorted(&self.by_first, first) else {
+                    continue;
+                };
+                let found = self.by_first[i].1.iter().find_map(|(base, stage)| {
+                    // A base of one segment is the one just found (a group ends with it).
+                    let taken = match base.len() == first.len() {
+                        true => Some(end),
+                        false => base_len(path, base),
+                    };
+                    Some((base.len(), *stage, taken?))
+                });
+                if let Some(found) = found.filter(|f| best.is_none_or(|b| f.0 > b.0)) {
+                    best = Some(found);
+                }
+            }
+            if let Some((_, stage, taken)) = best {
+                return Some((stage, taken));
             }
         }
         self.root.map(|s| (s, 0))
+    }
+}
+
+/// Where `key` is in `list`, sorted by its first field: a scan of a short list (most
+/// configs have a few stages, a node a few literals: cheaper than a binary search's
+/// ordered comparisons), a binary search of a long one.
+#[inline]
+pub(crate) fn find_sorted<T>(list: &[(Box<[u8]>, T)], key: &[u8]) -> Option<usize> {
+    if list.len() <= 8 {
+        list.iter().position(|(k, _)| **k == *key)
+    } else {
+        list.binary_search_by(|(k, _)| (**k).cmp(key)).ok()
     }
 }
 
@@ -303,6 +351,34 @@ mod tests {
                     String::from_utf8(m.rest.get(buf).to_vec()).unwrap(),
                 )
             })
+    }
+
+    /// Past eight first segments (a binary search, not a scan): the same choices.
+    #[test]
+    fn many_base_paths_choose_as_few_do() {
+        let mut ep = BasePaths::default();
+        let s = |stage| StageRef { api: 0, stage };
+        for i in 0..30 {
+            ep.insert(&format!("s{i}"), s(i));
+        }
+        ep.insert("s7/v2", s(100));
+        ep.insert("", s(200));
+        for (path, stage, taken) in [
+            ("/s13/a", 13, 4),
+            ("/s7/a", 7, 3),
+            ("/s7;x/v2/a", 100, 8),
+            ("//s7/v2", 100, 7),
+            ("/s7%2Fv2/a", 100, 8),
+            ("/s29;j=1", 29, 8),
+            ("/s30/a", 200, 0),
+            ("/", 200, 0),
+        ] {
+            assert_eq!(
+                ep.select(path.as_bytes()),
+                Some((s(stage), taken)),
+                "{path}"
+            );
+        }
     }
 
     #[test]
