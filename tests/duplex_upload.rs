@@ -26,6 +26,9 @@ enum After {
     PartAnswerThenStopReading,
     /// Sends a 401 head cut off inside a field, reads nothing more, and holds.
     PartHeadThenStopReading,
+    /// Sends `200` with a chunked body's head at once, and echoes each read of the body
+    /// as a chunk; the last chunk once the body is in.
+    Echo,
     /// Sends a whole 413 whose body (`LONG_REFUSAL` bytes) is longer than what Portico
     /// peeks at, reads nothing more, and holds.
     LongRefusalThenStopReading,
@@ -70,6 +73,28 @@ fn serve(s: TcpStream, after: After) {
                 let m = format!("got {got} of {content_length}");
                 let last = format!("{:x}\r\n{m}\r\n0\r\n\r\n", m.len());
                 if w.write_all(last.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            After::Echo => {
+                w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .unwrap();
+                let mut got = 0;
+                let mut buf = vec![0; 64 * 1024];
+                while got < content_length {
+                    let n = match r.read(&mut buf[..(content_length - got).min(64 * 1024)]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    got += n;
+                    let mut chunk = format!("{n:x}\r\n").into_bytes();
+                    chunk.extend_from_slice(&buf[..n]);
+                    chunk.extend_from_slice(b"\r\n");
+                    if w.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+                if w.write_all(b"0\r\n\r\n").is_err() {
                     return;
                 }
             }
@@ -147,6 +172,33 @@ fn a_backend_that_answers_while_it_reads_the_upload_gets_all_of_it() {
             (200, "got 0 of 0"),
             "{driver}"
         );
+    }
+}
+
+/// A backend that echoes the upload as it reads it, 32 KiB or more of answer sent before
+/// the client pauses: the answer is not whole, so the body goes on and the echo ends
+/// (it was counted whole at the pause, the rest of the body never sent, and the answer
+/// hung to the integration timeout, then was cut).
+#[test]
+fn an_echo_longer_than_the_peek_gets_the_rest_of_a_paused_upload() {
+    let origin = raw_origin_after(After::Echo);
+    for driver in DRIVERS {
+        let p = Portico::start(&config(origin), driver);
+        let mut s = p.connect();
+        let len = 70_000 + 4 * 10;
+        let head = format!("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&vec![b'e'; 70_000]).unwrap();
+        for _ in 0..4 {
+            thread::sleep(Duration::from_millis(300));
+            s.write_all(&[b'p'; 10]).unwrap();
+        }
+        let started = Instant::now();
+        let mut reader = BufReader::new(s);
+        let r = read_response(&mut reader, false).expect("the whole echo");
+        assert_eq!((r.status, r.body.len()), (200, len), "{driver}");
+        assert!(r.body.ends_with(&[b'p'; 40]), "{driver}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{driver}");
     }
 }
 

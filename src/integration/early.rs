@@ -37,16 +37,16 @@ const PEEK_BYTES: usize = 32 * 1024;
 /// Whether a plain backend has sent its whole final answer, or closed. `scratch` (the
 /// upstream read buffer, unused while the body goes out: left empty) holds a peek of what
 /// it sent, parsed into `rhead` (which the response reader fills anew). One
-/// `recv(MSG_PEEK)` of a byte when the backend has sent nothing, the usual case.
-/// `client_pausing`: the look is made while the client sends nothing; then an answer that
-/// has begun and fills the whole peek counts as whole too (a refusal longer than the peek
-/// would otherwise wait for the client's 408, the body going nowhere meanwhile).
+/// `recv(MSG_PEEK)` of a byte when the backend has sent nothing, the usual case. An
+/// answer longer than the peek is whole when it has a length and the socket holds all of
+/// it (a long refusal); a streamed one (chunked, or until the close) that fills the peek
+/// is not known to be: the body goes on (a full-duplex echo of 32 KiB or more, counted
+/// whole while the client paused, had its body stopped and hung to the timeout).
 pub(super) fn answer_whole(
     fd: RawFd,
     scratch: &mut BytesMut,
     rhead: &mut ResponseHead,
     method: Method,
-    client_pausing: bool,
 ) -> bool {
     match peek(fd, &mut [0u8; 1]) {
         Ok(0) => return true,
@@ -57,8 +57,9 @@ pub(super) fn answer_whole(
     scratch.resize(PEEK_BYTES, 0);
     let whole = match peek(fd, &mut scratch[..]) {
         Ok(n) => match is_whole(&scratch[..n], method, rhead) {
-            Some(whole) => whole,
-            None => client_pausing && n == PEEK_BYTES,
+            Whole::Yes => true,
+            Whole::No => false,
+            Whole::At(total) => n == PEEK_BYTES && queued(fd) >= total,
         },
         Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     };
@@ -68,29 +69,57 @@ pub(super) fn answer_whole(
     whole || shut_down(fd)
 }
 
+/// What the start of a backend's answer says of its end.
+enum Whole {
+    Yes,
+    No,
+    /// A final answer with a length, whole once this many bytes have come.
+    At(usize),
+}
+
 /// Whether `bytes` (the start of what a backend sent) hold a whole final answer: its head
 /// past any interim ones, and its body by its framing. A head that is no HTTP counts: the
-/// response reader then answers 502, and nothing more is worth sending. None: a final
-/// head is in but not all of its body.
-fn is_whole(mut bytes: &[u8], method: Method, rhead: &mut ResponseHead) -> Option<bool> {
+/// response reader then answers 502, and nothing more is worth sending.
+fn is_whole(all: &[u8], method: Method, rhead: &mut ResponseHead) -> Whole {
+    let mut at = 0;
     loop {
+        let bytes = &all[at..];
         match parse_response(bytes, method, super::http::MAX_RESPONSE_HEAD, rhead) {
-            Ok(true) if rhead.status < 200 => bytes = &bytes[rhead.head_len..],
+            Ok(true) if rhead.status < 200 => at += rhead.head_len,
             Ok(true) => {
                 let body = &bytes[rhead.head_len..];
-                let whole = match rhead.body {
-                    ResponseBody::None => true,
-                    ResponseBody::Length(n) => body.len() as u64 >= n,
-                    ResponseBody::Chunked => ChunkedDecoder::for_response()
+                return match rhead.body {
+                    ResponseBody::None => Whole::Yes,
+                    ResponseBody::Length(n) if body.len() as u64 >= n => Whole::Yes,
+                    ResponseBody::Length(n) => {
+                        let total = (at + rhead.head_len) as u64 + n;
+                        Whole::At(usize::try_from(total).unwrap_or(usize::MAX))
+                    }
+                    ResponseBody::Chunked => match ChunkedDecoder::for_response()
                         .scan(body, |_| {})
-                        .map_or(true, |s| s.done),
-                    ResponseBody::UntilClose => false,
+                        .map_or(true, |s| s.done)
+                    {
+                        true => Whole::Yes,
+                        false => Whole::No,
+                    },
+                    ResponseBody::UntilClose => Whole::No,
                 };
-                return if whole { Some(true) } else { None };
             }
-            Ok(false) => return Some(false),
-            Err(_) => return Some(true),
+            Ok(false) => return Whole::No,
+            Err(_) => return Whole::Yes,
         }
+    }
+}
+
+/// Bytes waiting in the socket's receive queue (`FIONREAD`); 0 when it can't be told.
+fn queued(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the valid pointer given.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if r == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
     }
 }
 

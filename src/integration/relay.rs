@@ -90,11 +90,7 @@ async fn read_client_more(
                 return Err(early_answer())
             }
             Err(_) if coarse_now() >= give_up => break Err(std::io::ErrorKind::TimedOut.into()),
-            Err(_)
-                if fd.is_some_and(|fd| {
-                    answer_whole(fd, &mut c.ubuf, &mut c.rhead, method, true)
-                }) =>
-            {
+            Err(_) if fd.is_some_and(|fd| answer_whole(fd, &mut c.ubuf, &mut c.rhead, method)) => {
                 return Err(early_answer())
             }
             Err(_) => {}
@@ -164,7 +160,7 @@ async fn write_body_part(
 /// peek before each body part written after the head's write, plain upstreams only.
 fn stop_if_answered(c: &mut Conn, up: &UpstreamIo) -> Result<(), Error> {
     match up.plain_fd() {
-        Some(fd) if answer_whole(fd, &mut c.ubuf, &mut c.rhead, c.head.method, false) => {
+        Some(fd) if answer_whole(fd, &mut c.ubuf, &mut c.rhead, c.head.method) => {
             Err(early_answer())
         }
         _ => Ok(()),
