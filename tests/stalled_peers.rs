@@ -160,9 +160,12 @@ fn without_send_timeout_a_slow_reader_is_kept() {
     assert!(got.len() > 8 * 1024 * 1024);
 }
 
-/// A backend that reads a request head and then waits (up to 8 s) for the proxy to close
-/// the connection without answering; it reports how long that took (None: it never did).
-fn thinking_origin() -> (SocketAddr, std::sync::mpsc::Receiver<Option<Duration>>) {
+/// A backend that reads a request head, sends `first` (nothing, or the start of an
+/// answer) and then waits (up to 8 s) for the proxy to close the connection; it reports
+/// how long that took (None: it never did).
+fn thinking_origin(
+    first: &'static [u8],
+) -> (SocketAddr, std::sync::mpsc::Receiver<Option<Duration>>) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -175,6 +178,7 @@ fn thinking_origin() -> (SocketAddr, std::sync::mpsc::Receiver<Option<Duration>>
                 while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
                     head.push(byte[0]);
                 }
+                s.write_all(first).unwrap();
                 let started = Instant::now();
                 s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
                 let closed = matches!(s.read(&mut byte), Ok(0) | Err(_))
@@ -188,7 +192,7 @@ fn thinking_origin() -> (SocketAddr, std::sync::mpsc::Receiver<Option<Duration>>
 
 #[test]
 fn a_client_that_leaves_lets_the_backend_go_at_once() {
-    let (origin, closed) = thinking_origin();
+    let (origin, closed) = thinking_origin(b"");
     for driver in DRIVERS {
         let dir = temp_dir("client-gone");
         let log = dir.join("access.log");
@@ -216,5 +220,35 @@ fn a_client_that_leaves_lets_the_backend_go_at_once() {
             !line.is_empty()
         }));
         assert!(line.contains("\"status\":\"499\""), "{driver}: {line}");
+    }
+}
+
+/// The same once the answer has begun: a stream that goes quiet (events seconds apart, a
+/// body that comes late) let its backend go only at the backend's next byte or the
+/// integration timeout, after the client had left.
+#[test]
+fn a_client_that_leaves_a_quiet_stream_lets_the_backend_go_at_once() {
+    let (origin, closed) = thinking_origin(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n7\r\ndata: 1\r\n",
+    );
+    for driver in DRIVERS {
+        let yaml = proxy_config(origin, 1).replace("timeout: 2s }", "timeout: 10s }");
+        let p = Portico::start(&yaml, driver);
+        let mut s = p.connect();
+        s.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.windows(7).any(|w| w == b"data: 1") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "{driver}: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        drop(s);
+        let took = closed
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap()
+            .expect("Portico closed the upstream connection");
+        assert!(took < Duration::from_secs(2), "{driver}: {took:?}");
     }
 }

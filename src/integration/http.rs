@@ -468,7 +468,7 @@ async fn unless_client_left<F: std::future::Future>(
     }
 }
 
-const CLIENT_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+pub(super) const CLIENT_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Returns which upgrade protocols the head offers (integration::tunnel) and where the Host
 /// value is (for a failover); None when a mapped path came out with a dot-segment (400).

@@ -439,7 +439,11 @@ fn upstream_header(rhead: &ResponseHead, buf: &[u8], name: &[u8], out: &mut Vec<
     }
 }
 
-/// Reads more of the upstream's response into `ubuf`, for at most `wait` (coarse).
+/// Reads more of the upstream's response into `ubuf`, for at most `wait` (coarse). A
+/// read that waits past `CLIENT_LOOK_EVERY` looks at the client: one that has gone lets
+/// the backend go at once, as before the head (`http::unless_client_left`) and as nginx
+/// does; a quiet stream (events seconds apart, a body that comes late) held its backend
+/// connection until the backend's next byte or the integration timeout.
 pub(crate) async fn read_upstream(
     c: &mut Conn,
     up: &mut UpstreamIo,
@@ -448,16 +452,28 @@ pub(crate) async fn read_upstream(
 ) -> std::io::Result<usize> {
     // More of the body is wanted: ask for it now.
     super::connect::ack_now(up);
-    let read = read_into(up, std::mem::take(&mut c.ubuf));
+    let client = std::os::fd::AsRawFd::as_raw_fd(c.stream.tcp());
+    let mut read = std::pin::pin!(read_into(up, std::mem::take(&mut c.ubuf)));
     // The clock, not the coarse one (see `http::proxy`'s deadline): never early.
-    let (res, buf) = match timers.within(Instant::now() + wait, read).await {
-        Ok(r) => r,
-        Err(_) => {
-            let why = "the upstream sent no more of the body within the integration timeout";
-            return Err(super::body_error::upstream(
-                std::io::ErrorKind::TimedOut,
-                why,
-            ));
+    let give_up = Instant::now() + wait;
+    let (res, buf) = loop {
+        let look = give_up.min(Instant::now() + super::http::CLIENT_LOOK_EVERY);
+        match timers.within(look, read.as_mut()).await {
+            Ok(r) => break r,
+            Err(_) if Instant::now() >= give_up => {
+                let why = "the upstream sent no more of the body within the integration timeout";
+                return Err(super::body_error::upstream(
+                    std::io::ErrorKind::TimedOut,
+                    why,
+                ));
+            }
+            Err(_) if crate::tls::peer_closed(client) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the client closed its connection while the answer streamed",
+                ));
+            }
+            Err(_) => {}
         }
     };
     c.ubuf = buf;
