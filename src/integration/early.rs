@@ -70,6 +70,7 @@ pub(super) fn answer_whole(
 }
 
 /// What the start of a backend's answer says of its end.
+#[derive(Debug, PartialEq)]
 enum Whole {
     Yes,
     No,
@@ -182,13 +183,17 @@ pub(super) fn early_answer() -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::is_whole;
+    use super::{is_whole, Whole};
     use crate::http1::parse::Method;
     use crate::http1::response::ResponseHead;
 
+    fn judged(b: &[u8], method: Method) -> Whole {
+        is_whole(b, method, &mut ResponseHead::new())
+    }
+
     #[test]
     fn an_answer_is_whole_when_its_body_is_in() {
-        let whole = |b: &[u8]| is_whole(b, Method::Post, &mut ResponseHead::new()) == Some(true);
+        let whole = |b: &[u8]| judged(b, Method::Post) == Whole::Yes;
         assert!(whole(
             b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\n\r\ntoo big"
         ));
@@ -214,23 +219,13 @@ mod tests {
         // Garbage is worth no more of the body (the reader answers 502).
         assert!(whole(b"SMTP ready\r\n\r\n"));
         // A HEAD request's answer has no body.
-        let head = is_whole(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
-            Method::Head,
-            &mut ResponseHead::new(),
-        );
-        assert_eq!(head, Some(true));
-        // A final head in, its body not all: None (whole enough only when the peek is full
-        // and the client pauses); a head not yet in: not whole.
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n";
+        assert_eq!(judged(head, Method::Head), Whole::Yes);
+        // A final head with a length, its body not all in: whole once the bytes up to
+        // its end have come (counted from the first byte, interim heads included).
         let partial = b"HTTP/1.1 413 Too Big\r\nContent-Length: 9\r\n\r\ntoo";
-        assert_eq!(
-            is_whole(partial, Method::Post, &mut ResponseHead::new()),
-            None
-        );
-        let cut = b"HTTP/1.1 413 Too Big\r\nContent-Le";
-        assert_eq!(
-            is_whole(cut, Method::Post, &mut ResponseHead::new()),
-            Some(false)
-        );
+        assert_eq!(judged(partial, Method::Post), Whole::At(partial.len() + 6));
+        let behind = [&b"HTTP/1.1 100 Continue\r\n\r\n"[..], partial].concat();
+        assert_eq!(judged(&behind, Method::Post), Whole::At(behind.len() + 6));
     }
 }
