@@ -192,7 +192,10 @@ fn routes(path: &Path, json: bool) -> ExitCode {
     // Written, not printed: `portico routes | head` closes the pipe early, and
     // println! would panic on that.
     portico::stdout::write(&if json {
-        format!("{:#}\n", config::served::to_json(&stages))
+        let mut text =
+            String::from_utf8(config::served::to_json(&stages, true)).expect("JSON is UTF-8");
+        text.push('\n');
+        text
     } else {
         config::served::to_text(&stages)
     })

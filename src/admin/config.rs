@@ -63,7 +63,9 @@ pub fn reload(_: &AdminCtx, _: &Request, _: &Params) -> Response {
 /// What the running config serves, as `portico routes --json` prints it.
 pub fn routes(_: &AdminCtx, _: &Request, _: &Params) -> Response {
     match reload::current() {
-        Some((_, snap)) => Response::json(200, &crate::config::served::to_json(&snap.served)),
+        Some((_, snap)) => {
+            Response::json_bytes(200, crate::config::served::to_json(&snap.served, false))
+        }
         None => Response::message(503, "no config installed"),
     }
 }

@@ -69,6 +69,16 @@ impl Response {
         }
     }
 
+    /// JSON already written.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body,
+        }
+    }
+
     /// `{"message": ...}`, the shape of every gateway answer.
     pub fn message(status: u16, message: &str) -> Response {
         Response::json(status, &serde_json::json!({ "message": message }))
