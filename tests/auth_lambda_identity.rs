@@ -41,10 +41,12 @@ apis:
       q: {{ type: lambda, url: "{u}", simple_responses: true, identity_source: $request.querystring.token, result_ttl: 300s }}
       h: {{ type: lambda, url: "{u}", simple_responses: true, identity_source: $request.header.x-token, result_ttl: 300s }}
       xff: {{ type: lambda, url: "{u}", simple_responses: true, identity_source: $request.header.X-Forwarded-For, result_ttl: 300s }}
+      xffu: {{ type: lambda, url: "{u}", simple_responses: true, identity_source: $request.header.X_Forwarded_For, result_ttl: 300s }}
     routes:
       "GET /q": {{ authorizer: q, integration: {{ type: http, upstream: echo }} }}
       "GET /h": {{ authorizer: h, integration: {{ type: http, upstream: echo }} }}
       "GET /xff": {{ authorizer: xff, integration: {{ type: http, upstream: echo }} }}
+      "GET /xffu": {{ authorizer: xffu, integration: {{ type: http, upstream: echo }} }}
 "#
     )
 }
@@ -145,6 +147,13 @@ fn a_forwarded_for_identity_is_the_value_the_function_judged() {
             "/xff",
             "X_Forwarded_For: k2, 127.0.0.2\r\n",
         );
+        assert_eq!(a.last_event()["identitySource"], json!(["127.0.0.1"]));
+        // Nor when the identity source is written with `_`: it names the same header,
+        // the event's (it read the client's lines, so a verdict was cached under them).
+        let r = get_from(&p, [127, 0, 0, 2], "/xffu", "X-Forwarded-For: k2\r\n");
+        assert_eq!(r.status, 200, "{driver}: {}", r.text());
+        let r = get_from(&p, [127, 0, 0, 1], "/xffu", "X_Forwarded_For: k2\r\n");
+        assert_eq!(r.status, 403, "{driver}: {}", r.text());
         assert_eq!(a.last_event()["identitySource"], json!(["127.0.0.1"]));
     }
 }

@@ -58,11 +58,12 @@ pub const GATEWAY_HEADERS: [&str; 4] = [
     "x-amzn-trace-id",
 ];
 
-/// `name` as one of [`GATEWAY_HEADERS`] when it is one (any case).
+/// `name` as one of [`GATEWAY_HEADERS`] when it is one (any case, and `_` for `-`: CGI-style
+/// backends read `X_Forwarded_For` as the same header).
 pub fn written_by_gateway(name: &[u8]) -> Option<&'static str> {
     GATEWAY_HEADERS
         .into_iter()
-        .find(|g| name.eq_ignore_ascii_case(g.as_bytes()))
+        .find(|g| crate::http1::same_cgi_name(name, g.as_bytes()))
 }
 
 /// Appends what an event carries for `name`, one of [`GATEWAY_HEADERS`]: the client's
