@@ -102,6 +102,13 @@ pub(super) fn convert(
             // own, named with its scheme, rather than going out over the first one's
             // (an https integration sent in cleartext to port 80).
             let target = format!("{scheme}://{authority}");
+            // A stage variable names the upstream, and its targets' scheme is the one used.
+            if !literal_host && scheme == "https" {
+                ctx.warn(
+                    up.clone(),
+                    "https:// is not applied to a host from a stage variable: the upstream it names decides the scheme (give that upstream https:// targets)",
+                );
+            }
             let other_scheme = literal_host
                 && (ctx.out.upstreams.get(authority))
                     .is_some_and(|made| made["targets"][0] != json!(target));

@@ -321,3 +321,33 @@ fn an_authority_reached_over_both_schemes_keeps_each_scheme() {
     ));
     assert_eq!(super::tests::check_imported(&i), Vec::<String>::new());
 }
+
+/// A scheme in capitals is the scheme (RFC 3986 §3.1: the method was skipped); https to a
+/// host from a stage variable is warned about, since the upstream it names decides (it
+/// was dropped without a word, the call going out in cleartext).
+#[test]
+fn uri_schemes_in_capitals_and_on_stage_variable_hosts() {
+    let op = |uri: &str| {
+        json!({ "get": { "x-amazon-apigateway-integration": {
+            "type": "http_proxy", "httpMethod": "GET", "uri": uri, "payloadFormatVersion": "1.0" } } })
+    };
+    let d = doc(
+        json!({}),
+        json!({
+            "/a": op("HTTPS://vm/a"),
+            "/b": op("https://${stageVariables.h}/b"),
+            "/c": op("http://${stageVariables.h}/c"),
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert_eq!(i.api["routes"]["GET /a"]["integration"]["upstream"], "vm");
+    assert_eq!(i.upstreams["vm"], json!({ "targets": ["https://vm"] }));
+    let at = |p: &str| format!("/paths/~1{p}/get/x-amazon-apigateway-integration/uri");
+    assert!(!warned(&i, &at("a")), "{:?}", i.warnings);
+    assert!(warned(&i, &at("b")), "{:?}", i.warnings);
+    assert!(!warned(&i, &at("c")), "{:?}", i.warnings);
+    assert_eq!(
+        i.api["routes"]["GET /b"]["integration"]["upstream"],
+        "${stageVariables.h}"
+    );
+}

@@ -43,9 +43,10 @@ pub(super) fn split<'u>(ctx: &mut Ctx, p: &str, uri: &'u str) -> Option<Parts<'u
         None => (uri, None),
     };
     let (scheme, rest) = uri.split_once("://")?;
-    if !matches!(scheme, "http" | "https") {
-        return None;
-    }
+    // Schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://` is https.
+    let scheme = ["http", "https"]
+        .into_iter()
+        .find(|s| s.eq_ignore_ascii_case(scheme))?;
     if let Some(fragment) = fragment {
         ctx.warn(
             format!("{p}/uri"),
@@ -71,7 +72,7 @@ pub(super) fn split<'u>(ctx: &mut Ctx, p: &str, uri: &'u str) -> Option<Parts<'u
 }
 
 pub(super) struct Parts<'u> {
-    pub scheme: &'u str,
+    pub scheme: &'static str,
     pub authority: &'u str,
     pub path: &'u str,
     pub query: &'u str,
