@@ -80,8 +80,9 @@ impl StageTraffic {
 #[derive(Debug)]
 pub struct TrafficRt {
     pub limits: Vec<LimitRt>,
-    /// One global pool per limit, shared by the workers of this config generation.
-    pub pools: Box<[GlobalPool]>,
+    /// One global pool per limit, shared by the workers of this config generation, and
+    /// with the next one when the limit stays (`inherit`).
+    pub pools: Box<[Arc<GlobalPool>]>,
     /// Workers the pools' lease sizes were chosen for.
     pub workers: usize,
     pub account: Option<u32>,
@@ -106,12 +107,17 @@ impl TrafficRt {
             || !self.config_keys.is_empty()
     }
 
-    /// After a reload: limits that did not change keep their bucket state, so a reload
-    /// neither refills nor empties them.
-    pub fn inherit(&self, prev: &TrafficRt) {
-        for (pool, same) in self.pools.iter().zip(self.same_limits(prev)) {
-            if let Some(i) = same {
-                pool.inherit(&prev.pools[i]);
+    /// After a reload: limits that did not change keep their bucket, so a reload neither
+    /// refills nor empties them. The very pool is shared, not its state copied: workers
+    /// still on the old generation lease from it until they switch, and what they lease
+    /// then (and carry over, `LimitBuckets::carried`) is not given out again.
+    pub fn inherit(&mut self, prev: &TrafficRt) {
+        let same = self.same_limits(prev);
+        for (pool, same) in self.pools.iter_mut().zip(same) {
+            match same {
+                Some(i) if self.workers == prev.workers => *pool = prev.pools[i].clone(),
+                Some(i) => pool.inherit(&prev.pools[i]),
+                None => {}
             }
         }
     }
@@ -197,7 +203,7 @@ pub fn compile(cfg: &Config) -> TrafficRt {
     let workers = cfg.server.workers.count();
     let pools = limits
         .iter()
-        .map(|l| GlobalPool::new(l.rate, l.burst, workers))
+        .map(|l| Arc::new(GlobalPool::new(l.rate, l.burst, workers)))
         .collect();
     let shared = match &cfg.cluster {
         Some(c) => limits
@@ -264,6 +270,29 @@ apis:
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 4, "{ids:?}");
+    }
+
+    /// A reload shares an unchanged limit's very pool: workers still on the old
+    /// generation lease from the bucket the new one uses, never a copy made before.
+    #[test]
+    fn a_reload_shares_the_pools_of_unchanged_limits() {
+        let yaml = |route_rate: u32| {
+            format!(
+                "apis:\n  a:\n    throttle: {{ rate: 50, burst: 5 }}\n    stages: {{ prod: {{}} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: mock }}, throttle: {{ rate: {route_rate}, burst: 1 }} }}\n"
+            )
+        };
+        let old = compile(&load_str(&yaml(1)).unwrap());
+        let mut new = compile(&load_str(&yaml(2)).unwrap());
+        new.inherit(&old);
+        let pool = |t: &TrafficRt, label: &str| {
+            let i = t.limits.iter().position(|l| l.label == label).unwrap();
+            t.pools[i].clone()
+        };
+        assert!(Arc::ptr_eq(&pool(&old, "a"), &pool(&new, "a")));
+        assert!(!Arc::ptr_eq(
+            &pool(&old, "a/prod GET /x"),
+            &pool(&new, "a/prod GET /x")
+        ));
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl LimitBuckets {
     /// Takes a token from each limit in order; on the first refusal, gives back the
     /// ones already taken and returns the refusing pool's wait (ns).
     #[inline]
-    pub fn take_all(&self, pools: &[GlobalPool], ids: &[u32]) -> Result<(), u64> {
+    pub fn take_all(&self, pools: &[std::sync::Arc<GlobalPool>], ids: &[u32]) -> Result<(), u64> {
         for (n, &id) in ids.iter().enumerate() {
             if let Err(wait) = self.buckets[id as usize].take(&pools[id as usize]) {
                 self.refund_all(&ids[..n]);
