@@ -281,22 +281,24 @@ fn an_integration_header_value_with_a_control_character_is_skipped() {
     assert_eq!(super::tests::check_imported(&i), Vec::<String>::new());
 }
 
+/// A GET whose proxy integration calls `uri`.
+fn proxy_get(uri: &str) -> Value {
+    json!({ "get": { "x-amazon-apigateway-integration": {
+        "type": "http_proxy", "httpMethod": "GET", "uri": uri, "payloadFormatVersion": "1.0" } } })
+}
+
 /// One authority reached over both schemes: each keeps its own. They shared the upstream
 /// the first one made, so `https://vm/secure` went out in cleartext to port 80 when
 /// `http://vm/public` came first (and the plain one over TLS to 443 the other way).
 #[test]
 fn an_authority_reached_over_both_schemes_keeps_each_scheme() {
-    let op = |uri: &str| {
-        json!({ "get": { "x-amazon-apigateway-integration": {
-            "type": "http_proxy", "httpMethod": "GET", "uri": uri, "payloadFormatVersion": "1.0" } } })
-    };
     let d = doc(
         json!({}),
         json!({
-            "/a": op("http://vm/public"),
-            "/b": op("https://vm/secure"),
-            "/c": op("https://vm/also"),
-            "/d": op("http://vm/again"),
+            "/a": proxy_get("http://vm/public"),
+            "/b": proxy_get("https://vm/secure"),
+            "/c": proxy_get("https://vm/also"),
+            "/d": proxy_get("http://vm/again"),
         }),
     );
     let i = import(&d, BasePath::Ignore, &[]).unwrap();
@@ -327,16 +329,12 @@ fn an_authority_reached_over_both_schemes_keeps_each_scheme() {
 /// was dropped without a word, the call going out in cleartext).
 #[test]
 fn uri_schemes_in_capitals_and_on_stage_variable_hosts() {
-    let op = |uri: &str| {
-        json!({ "get": { "x-amazon-apigateway-integration": {
-            "type": "http_proxy", "httpMethod": "GET", "uri": uri, "payloadFormatVersion": "1.0" } } })
-    };
     let d = doc(
         json!({}),
         json!({
-            "/a": op("HTTPS://vm/a"),
-            "/b": op("https://${stageVariables.h}/b"),
-            "/c": op("http://${stageVariables.h}/c"),
+            "/a": proxy_get("HTTPS://vm/a"),
+            "/b": proxy_get("https://${stageVariables.h}/b"),
+            "/c": proxy_get("http://${stageVariables.h}/c"),
         }),
     );
     let i = import(&d, BasePath::Ignore, &[]).unwrap();
