@@ -96,7 +96,8 @@ fn push_identity(s: &IdentitySource, v: &RequestView, c: &Conn, out: &mut Vec<u8
 /// read them: the caller the response cache keys on (`cache::rules::Caller::Lambda`).
 /// Read again there rather than kept from the step, so no connection grows by a buffer
 /// (an idle connection's task is held to a size budget, server/idle.rs); it is a few
-/// header or query scans into the key buffer, with no allocation.
+/// header or query scans into the key buffer, with no allocation (but for a header the
+/// event writes itself, whose value is built as the event builds it).
 pub(crate) fn write_identity(rt: &LambdaAuthRt, v: &RequestView, c: &Conn, out: &mut Vec<u8>) {
     for s in &rt.sources {
         push_identity(s, v, c, out);
