@@ -7,12 +7,18 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use crate::config::model::Coding;
 
-/// zlib-rs's level 2, its cheapest with Huffman codes fitted to the data: what nginx's
-/// default `gzip_comp_level 1` gives (about 13.5 % of an 8 KiB JSON answer, at about a
-/// quarter of zlib's cost). zlib-rs's level 1 codes with the fixed table only: JSON came
-/// out half as large again as nginx's, and text outside ASCII or data that does not
-/// compress came out 5–7 % larger than it went in.
-const GZIP_LEVEL: u32 = 2;
+/// zlib-rs's level 1: about half the CPU of its level 2, output about 1.5 times nginx's
+/// level 1 on ASCII JSON (20 % of an 8 KiB answer against 13.5 %).
+const GZIP_LEVEL: u32 = 1;
+/// What a response whose level-1 output is poor switches to: level 1 codes with the fixed
+/// Huffman table only, so text outside ASCII and bytes that hardly compress came out 5–7 %
+/// larger than they went in (a CJK JSON answer: 107 %); level 2 fits the codes to the data
+/// and gives nginx's level-1 output (that CJK answer: 72 %), at twice level 1's cost, which
+/// only such responses pay.
+const GZIP_LEVEL_POOR: u32 = 2;
+/// Output above this share of the input (in quarters) is poor: CJK text at level 1 is
+/// about 4.3, ASCII JSON 0.8, at level 2 2.9 and 0.5.
+const POOR_QUARTERS: u64 = 3;
 /// Brotli quality 4 compresses better than gzip -6 at about gzip -1's cost.
 const BROTLI_QUALITY: u32 = 4;
 /// 256 KiB window: bounds brotli's memory per response.
@@ -41,6 +47,11 @@ enum Inner {
         z: Option<Compress>,
         crc: Crc,
         header: bool,
+        /// The output so far has been judged (at the first flush): level 1's, or poor
+        /// enough that the rest goes at `GZIP_LEVEL_POOR`.
+        judged: bool,
+        /// The deflate state runs at `GZIP_LEVEL_POOR` (set back before it is pooled).
+        poor: bool,
     },
     Br(Box<BrotliState>),
 }
@@ -64,6 +75,8 @@ impl Encoder {
                 ),
                 crc: Crc::new(),
                 header: false,
+                judged: false,
+                poor: false,
             },
             Coding::Br => {
                 use brotli::enc::encode::BrotliEncoderParameter as P;
@@ -91,9 +104,29 @@ impl Encoder {
         self.run(&[], out, Op::Finish)
     }
 
+    /// Compresses at `GZIP_LEVEL_POOR` from now on (gzip; brotli is left as it is).
+    fn poor_from_now(&mut self) {
+        if let Inner::Gzip {
+            z: Some(z),
+            judged,
+            poor,
+            ..
+        } = &mut self.inner
+        {
+            *judged = true;
+            *poor = z.set_level(Compression::new(GZIP_LEVEL_POOR)).is_ok();
+        }
+    }
+
     fn run(&mut self, input: &[u8], out: &mut Vec<u8>, op: Op) -> bool {
         match &mut self.inner {
-            Inner::Gzip { z, crc, header } => {
+            Inner::Gzip {
+                z,
+                crc,
+                header,
+                judged,
+                poor,
+            } => {
                 if !*header {
                     out.extend_from_slice(&GZIP_HEADER);
                     *header = true;
@@ -110,6 +143,14 @@ impl Encoder {
                 if !deflate(z, input, out, flush) {
                     return false;
                 }
+                // At the first flush (a streamed body's first read): what level 1 made of
+                // it decides the rest.
+                if op == Op::Flush && !*judged && z.total_in() > 0 {
+                    *judged = true;
+                    if z.total_out() * 4 > z.total_in() * POOR_QUARTERS {
+                        *poor = z.set_level(Compression::new(GZIP_LEVEL_POOR)).is_ok();
+                    }
+                }
                 if op == Op::Finish {
                     out.extend_from_slice(&crc.sum().to_le_bytes());
                     out.extend_from_slice(&crc.amount().to_le_bytes());
@@ -123,11 +164,14 @@ impl Encoder {
 
 impl Drop for Encoder {
     fn drop(&mut self) {
-        if let Inner::Gzip { z, .. } = &mut self.inner {
+        if let Inner::Gzip { z, poor, .. } = &mut self.inner {
             let Some(mut z) = z.take() else {
                 return;
             };
             z.reset();
+            if *poor && z.set_level(Compression::new(GZIP_LEVEL)).is_err() {
+                return;
+            }
             DEFLATE.with(|p| {
                 let mut pool = p.borrow_mut();
                 if pool.len() < POOL {
@@ -208,11 +252,26 @@ fn brotli_run(s: &mut BrotliState, mut input: &[u8], out: &mut Vec<u8>, op: Op) 
     }
 }
 
-/// A whole body compressed (mock and Lambda responses).
+/// A whole body compressed (mock and Lambda responses): gzip at level 1, again at
+/// `GZIP_LEVEL_POOR` when level 1's output is poor (the smaller is kept).
 pub fn compress_whole(coding: Coding, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() / 2 + 64);
-    let mut enc = Encoder::new(coding);
-    let ok = enc.write(body, &mut out) && enc.finish(&mut out);
-    debug_assert!(ok, "compressing into memory does not fail");
+    let whole = |poor: bool| {
+        let mut out = Vec::with_capacity(body.len() / 2 + 64);
+        let mut enc = Encoder::new(coding);
+        if poor {
+            enc.poor_from_now();
+        }
+        let ok = enc.write(body, &mut out) && enc.finish(&mut out);
+        debug_assert!(ok, "compressing into memory does not fail");
+        out
+    };
+    let out = whole(false);
+    let poor = out.len() as u64 * 4 > body.len() as u64 * POOR_QUARTERS;
+    if coding == Coding::Gzip && poor {
+        let again = whole(true);
+        if again.len() < out.len() {
+            return again;
+        }
+    }
     out
 }
