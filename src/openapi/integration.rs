@@ -97,27 +97,7 @@ pub(super) fn convert(
                 ctx.warn(up, format!("{why}; method skipped"));
                 return None;
             }
-            // One upstream's targets share one scheme: the same authority reached over the
-            // other scheme too (`https://vm/a` beside `http://vm/b`) gets an upstream of its
-            // own, named with its scheme, rather than going out over the first one's
-            // (an https integration sent in cleartext to port 80).
-            let target = format!("{scheme}://{authority}");
-            // A stage variable names the upstream, and its targets' scheme is the one used.
-            if !literal_host && scheme == "https" {
-                ctx.warn(
-                    up.clone(),
-                    "https:// is not applied to a host from a stage variable: the upstream it names decides the scheme (give that upstream https:// targets)",
-                );
-            }
-            let other_scheme = literal_host
-                && (ctx.out.upstreams.get(authority))
-                    .is_some_and(|made| made["targets"][0] != json!(target));
-            let name = match other_scheme {
-                true => target.clone(),
-                false => authority.to_string(),
-            };
             out.insert("type".into(), json!("http"));
-            out.insert("upstream".into(), json!(name));
             let mut path = path.to_string();
             let fills = request_parameters(ctx, p, integ, &path_params, &mut path, &mut params);
             let overwrite = params.get("overwrite:path").and_then(Value::as_str);
@@ -128,17 +108,8 @@ pub(super) fn convert(
                 );
                 return None;
             }
-            if other_scheme && !ctx.out.upstreams.contains_key(&name) {
-                ctx.warn(
-                    up.clone(),
-                    format!("{authority} is also reached over another scheme in this document; this one's upstream is named {target:?}"),
-                );
-            }
-            if literal_host && !ctx.out.upstreams.contains_key(&name) {
-                ctx.out
-                    .upstreams
-                    .insert(name, json!({ "targets": [target] }));
-            }
+            let upstream = uri::upstream(ctx, &up, scheme, authority);
+            out.insert("upstream".into(), json!(upstream));
             // `$default` sends the full request path to the backend (API Gateway's
             // `…/store/checkout` → `https://backend/store/checkout`); `http://backend/` is
             // the same URI as `http://backend` (RFC 3986 §6.2.3), and its `/` sent every

@@ -3,7 +3,7 @@
 //! 65535, credentials, a `{name}` the route lacks), so the method is skipped with a warning
 //! at `…/uri` rather than written out for check to refuse the whole config.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::import::Ctx;
 use super::integration::Fill;
@@ -165,4 +165,41 @@ pub(super) fn query_value(
     }
     out.push_str(&rest.replace('+', " "));
     Ok(out)
+}
+
+/// The upstream an http integration's URI names: its authority, made one with the URI's
+/// address when its host is literal. One upstream's targets share one scheme: an
+/// authority the document also reaches over the other scheme (`https://vm/a` beside
+/// `http://vm/b`) gets one of its own, named with its scheme, rather than going out over
+/// the first one's (an https integration sent in cleartext to port 80). A host from a
+/// stage variable names an upstream whose targets decide the scheme.
+pub(super) fn upstream(ctx: &mut Ctx, up: &str, scheme: &str, authority: &str) -> String {
+    if authority.contains("${stageVariables.") {
+        if scheme == "https" {
+            ctx.warn(
+                up,
+                "https:// is not applied to a host from a stage variable: the upstream it names decides the scheme (give that upstream https:// targets)",
+            );
+        }
+        return authority.to_string();
+    }
+    let target = format!("{scheme}://{authority}");
+    let other_scheme =
+        (ctx.out.upstreams.get(authority)).is_some_and(|made| made["targets"][0] != json!(target));
+    let name = match other_scheme {
+        true => target.clone(),
+        false => authority.to_string(),
+    };
+    if !ctx.out.upstreams.contains_key(&name) {
+        if other_scheme {
+            ctx.warn(
+                up,
+                format!("{authority} is also reached over another scheme in this document; this one's upstream is named {target:?}"),
+            );
+        }
+        ctx.out
+            .upstreams
+            .insert(name.clone(), json!({ "targets": [target] }));
+    }
+    name
 }
