@@ -455,12 +455,16 @@ pub(crate) async fn read_upstream(
     let client = std::os::fd::AsRawFd::as_raw_fd(c.stream.tcp());
     let mut read = std::pin::pin!(read_into(up, std::mem::take(&mut c.ubuf)));
     // The clock, not the coarse one (see `http::proxy`'s deadline): never early.
-    let give_up = Instant::now() + wait;
+    // One clock reading per read that does not wait long, as before the look was added.
+    let mut now = Instant::now();
+    let give_up = now + wait;
     let (res, buf) = loop {
-        let look = give_up.min(Instant::now() + super::http::CLIENT_LOOK_EVERY);
-        match timers.within(look, read.as_mut()).await {
+        let look = give_up.min(now + super::http::CLIENT_LOOK_EVERY);
+        let waited = timers.within(look, read.as_mut()).await;
+        now = Instant::now();
+        match waited {
             Ok(r) => break r,
-            Err(_) if Instant::now() >= give_up => {
+            Err(_) if now >= give_up => {
                 let why = "the upstream sent no more of the body within the integration timeout";
                 return Err(super::body_error::upstream(
                     std::io::ErrorKind::TimedOut,
