@@ -41,7 +41,13 @@ apis:
   shop:
     stages: {{ $default: {{}} }}
     routes:
-      "GET /reports/{{id}}": {{ authorization: iam, integration: {{ type: http, upstream: echo }} }}
+      "GET /reports/{{id}}":
+        authorization: iam
+        integration: {{ type: http, upstream: echo }}
+        parameters:
+          "overwrite:header.x-caller": "$context.identity.accountId $context.identity.caller $context.identity.user $context.identity.accessKey"
+          "overwrite:header.x-user-arn": "$context.identity.userArn"
+          "overwrite:header.x-org": "[$context.identity.principalOrgId]"
       "POST /items": {{ authorization: iam, integration: {{ type: http, upstream: echo }} }}
       "GET /fn2/reports/x": {{ authorization: iam, integration: {{ type: lambda, url: "{u}" }} }}
       "GET /fn1/reports/x": {{ authorization: iam, integration: {{ type: lambda, url: "{u}", payload_format: "1.0" }} }}
@@ -108,6 +114,17 @@ fn unmodified_clients_are_accepted_and_the_integration_sees_the_caller() {
         // The echo origin got the body and no Authorization header.
         let seen = origin.last();
         assert_eq!(seen.header("authorization"), None);
+        // The last request to the origin (`/reports/a%7Eb`) names its caller through
+        // `$context.identity.*`, as API Gateway's IAM routes do.
+        assert_eq!(
+            seen.header("x-caller"),
+            Some(format!("000000000000 {KEY} {KEY} {KEY}").as_str())
+        );
+        assert_eq!(
+            seen.header("x-user-arn"),
+            Some("arn:aws:iam::111122223333:user/reporting")
+        );
+        assert_eq!(seen.header("x-org"), Some("[]"));
         let ev = f.last_event();
         let iam = &ev["requestContext"]["authorizer"]["iam"];
         assert_eq!(iam["accessKey"], KEY);
@@ -159,14 +176,31 @@ fn a_signature_covers_only_the_request_it_signed() {
         // A presigned request's stated body hash must be its body's, as a signed one's.
         let mut false_hash = signed("botocore-query", "GET", "/reports/2", "");
         false_hash["unsigned_headers"] = json!({ "X-Amz-Content-Sha256": "0".repeat(64) });
+        // The signature is the one parameter a presigned URL does not sign: a second one
+        // would reach the backend unsigned.
+        let mut second_signature = signed("botocore-query", "GET", "/reports/2", "");
+        second_signature["append_query"] = json!("&X-Amz-Signature=0");
+        let presigned = signed("botocore-query", "GET", "/reports/2", "");
         let results = send(
             &p,
-            json!([encoded, plus, elsewhere, here, dated, semicolon, year, no_day, false_hash]),
+            json!([
+                encoded,
+                plus,
+                elsewhere,
+                here,
+                dated,
+                semicolon,
+                year,
+                no_day,
+                false_hash,
+                second_signature,
+                presigned
+            ]),
         );
         let statuses: Vec<_> = results.iter().map(|r| r["status"].clone()).collect();
         assert_eq!(
             statuses,
-            [403, 403, 403, 200, 200, 403, 403, 403, 403],
+            [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 200],
             "{driver}: {results:?}"
         );
     }

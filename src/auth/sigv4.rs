@@ -285,6 +285,18 @@ fn claim<'a>(
     if get("X-Amz-Signature").is_none() {
         return Err(SigError::Missing);
     }
+    // The one parameter the signature does not cover: a second one would reach the
+    // backend unsigned (and a backend reading the last of a repeated name sees it).
+    if presigned
+        .iter()
+        .filter(|(n, _)| n == "X-Amz-Signature")
+        .count()
+        > 1
+    {
+        return Err(SigError::Incomplete(
+            "X-Amz-Signature must appear once in the query string.".into(),
+        ));
+    }
     let missing: Vec<&str> = [
         "X-Amz-Algorithm",
         "X-Amz-Credential",

@@ -10,7 +10,8 @@ argv[1]: {"base": "http://127.0.0.1:PORT", "requests": [{
     "send_path"? (send the signed headers with another path and query: a replay),
     "date_header"? (manual: the time in `Date`, not `X-Amz-Date`),
     "scope_date"? (manual: the date of the credential scope and signing key, not the day's),
-    "unsigned_headers"? (added after signing)}]}
+    "unsigned_headers"? (added after signing),
+    "append_query"? (text added to the URL after signing, e.g. "&X-Amz-Signature=0")}]}
 """
 
 import datetime
@@ -75,6 +76,7 @@ def send(base, r):
     elif signer == "manual":
         headers.update(manual(r, url, body))
     headers.update(r.get("unsigned_headers", {}))
+    url += r.get("append_query", "")
     if r.get("send_path"):
         url = base + r["send_path"]
         r = dict(r, path=r["send_path"])
