@@ -479,6 +479,12 @@ impl<'a> LogRecord<'a> {
             | Var::ClientCertPem => {
                 Value::Bytes(crate::pipeline::context::client_cert(v, self.client_cert))
             }
+            Var::IamAccessKey
+            | Var::IamAccountId
+            | Var::IamCaller
+            | Var::IamUser
+            | Var::IamUserArn
+            | Var::Unset => Value::Bytes(crate::pipeline::context::iam_caller(v, self.authorizer)),
             Var::Path => Value::Bytes(self.path),
             Var::Protocol => Value::Bytes(self.protocol.as_bytes()),
             Var::RequestTime => Value::Time(self.request_time),

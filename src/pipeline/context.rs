@@ -223,6 +223,15 @@ pub enum Var {
     ClientCertNotBefore,
     ClientCertNotAfter,
     ClientCertPem,
+    /// The SigV4 caller of an `authorization: iam` route (empty on other routes).
+    IamAccessKey,
+    IamAccountId,
+    IamCaller,
+    IamUser,
+    IamUserArn,
+    /// A name API Gateway defines that has no value here (Cognito identities, the
+    /// caller's organization): always empty, so configs written for AWS still load.
+    Unset,
     Path,
     Protocol,
     RequestId,
@@ -258,6 +267,16 @@ impl Var {
             Var::ClientCertNotAfter,
         ),
         ("identity.clientCert.clientCertPem", Var::ClientCertPem),
+        ("identity.accessKey", Var::IamAccessKey),
+        ("identity.accountId", Var::IamAccountId),
+        ("identity.caller", Var::IamCaller),
+        ("identity.user", Var::IamUser),
+        ("identity.userArn", Var::IamUserArn),
+        ("identity.principalOrgId", Var::Unset),
+        ("identity.cognitoAuthenticationProvider", Var::Unset),
+        ("identity.cognitoAuthenticationType", Var::Unset),
+        ("identity.cognitoIdentityId", Var::Unset),
+        ("identity.cognitoIdentityPoolId", Var::Unset),
         ("isCanaryRequest", Var::IsCanaryRequest),
         ("path", Var::Path),
         ("protocol", Var::Protocol),
@@ -310,6 +329,12 @@ pub fn resolve<'a>(var: Var, v: &RequestView<'a>) -> Value<'a> {
         | Var::ClientCertNotBefore
         | Var::ClientCertNotAfter
         | Var::ClientCertPem => Value::Bytes(client_cert(var, v.client_cert)),
+        Var::IamAccessKey
+        | Var::IamAccountId
+        | Var::IamCaller
+        | Var::IamUser
+        | Var::IamUserArn
+        | Var::Unset => Value::Bytes(iam_caller(var, Some(&v.state.auth))),
         Var::Path => Value::Bytes(v.full_path()),
         Var::Protocol => Value::Bytes(v.protocol()),
         Var::RequestTime => Value::Time(v.state.time_ms()),
@@ -330,6 +355,22 @@ pub fn client_cert(var: Var, cert: Option<&crate::tls::PeerCert>) -> &[u8] {
         Var::ClientCertNotBefore => &c.not_before,
         Var::ClientCertNotAfter => &c.not_after,
         Var::ClientCertPem => &c.pem,
+        _ => return b"",
+    };
+    text.as_bytes()
+}
+
+/// A `$context.identity.*` value of the SigV4 caller (`caller` and `user` are its user
+/// id, as 1.0 events carry them): empty on routes other than `authorization: iam`.
+pub fn iam_caller(var: Var, auth: Option<&crate::auth::AuthState>) -> &[u8] {
+    let Some(crate::auth::Identity::Iam(c)) = auth.and_then(|a| a.identity.as_ref()) else {
+        return b"";
+    };
+    let text = match var {
+        Var::IamAccessKey => &c.access_key,
+        Var::IamAccountId => &c.account_id,
+        Var::IamCaller | Var::IamUser => &c.user_id,
+        Var::IamUserArn => &c.user_arn,
         _ => return b"",
     };
     text.as_bytes()

@@ -412,7 +412,7 @@ fn mapping_values_and_response_parameters() {
     );
     let p = r#"apis.shop.routes."GET /m/{id}""#;
     let f = r#"apis.shop.routes."GET /fn""#;
-    let known = "accountId, apiId, domainName, domainPrefix, extendedRequestId, httpMethod, identity.sourceIp, identity.userAgent, identity.clientCert.subjectDN, identity.clientCert.issuerDN, identity.clientCert.serialNumber, identity.clientCert.validity.notBefore, identity.clientCert.validity.notAfter, identity.clientCert.clientCertPem, isCanaryRequest, path, protocol, requestId, requestTime, requestTimeEpoch, resourcePath, routeKey, stage";
+    let known = "accountId, apiId, domainName, domainPrefix, extendedRequestId, httpMethod, identity.sourceIp, identity.userAgent, identity.clientCert.subjectDN, identity.clientCert.issuerDN, identity.clientCert.serialNumber, identity.clientCert.validity.notBefore, identity.clientCert.validity.notAfter, identity.clientCert.clientCertPem, identity.accessKey, identity.accountId, identity.caller, identity.user, identity.userArn, identity.principalOrgId, identity.cognitoAuthenticationProvider, identity.cognitoAuthenticationType, identity.cognitoIdentityId, identity.cognitoIdentityPoolId, isCanaryRequest, path, protocol, requestId, requestTime, requestTimeEpoch, resourcePath, routeKey, stage";
     assert_eq!(
         check(&yaml),
         [
