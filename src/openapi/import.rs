@@ -113,6 +113,8 @@ pub(super) struct Ctx<'d> {
     pub lambdas: Vec<(String, String)>,
     /// The `$schema` models without one are given (OpenAPI 3.1's schemas are not draft 4).
     pub dialect: Option<String>,
+    /// Each model's name and the pointer of the schema it was made from.
+    pub model_at: Vec<(String, String)>,
 }
 
 impl<'d> Ctx<'d> {
@@ -195,6 +197,7 @@ pub fn import(
         out: Imported::default(),
         lambdas: lambdas.to_vec(),
         dialect: None,
+        model_at: Vec::new(),
     };
     // An export of Portico's own keeps the URLs of functions it had no ARN for.
     if let Some(Value::Object(m)) = root.get("x-portico-lambda-functions") {
@@ -305,6 +308,7 @@ pub fn import(
     }
     api_extensions(&mut ctx, root);
     ctx.out.api.insert("routes".into(), Value::Object(routes));
+    super::models::check_all(&ctx)?;
     Ok(ctx.out)
 }
 
@@ -434,7 +438,7 @@ fn operation(
     }
     // Body models, by content type.
     let mut models = Map::new();
-    let mut add_model = |ctx: &mut Ctx, ctype: &str, schema: &Value| {
+    let mut add_model = |ctx: &mut Ctx, ctype: &str, schema: &Value, at: String| {
         let name = match schema.get("$ref").and_then(Value::as_str) {
             Some(r) => match r
                 .strip_prefix("#/components/schemas/")
@@ -475,12 +479,15 @@ fn operation(
                     unique = format!("{name}{n}");
                 }
                 m.insert(unique.clone(), s);
+                ctx.model_at.push((unique.clone(), at));
                 unique
             }
         };
         models.insert(ctype.to_string(), Value::String(name));
     };
     if let Some(schema) = body_schema {
+        // 2.0's `in: body` parameter (among the operation's and the path's own).
+        let body_at = format!("{op_p}/parameters");
         // Every type the operation consumes gets the model: with the first alone, a JSON
         // body sent beside `consumes: [application/xml, application/json]` went unchecked.
         let consumes: Vec<String> = op
@@ -496,7 +503,7 @@ fn operation(
             .filter(|a: &Vec<String>| !a.is_empty())
             .unwrap_or_else(|| vec!["application/json".into()]);
         for ctype in &consumes {
-            add_model(ctx, ctype, &schema);
+            add_model(ctx, ctype, &schema, body_at.clone());
         }
     }
     if let Some(body) = op.get("requestBody") {
@@ -513,7 +520,8 @@ fn operation(
         if let Some(Value::Object(content)) = body.get("content") {
             for (ctype, media) in content {
                 if let Some(schema) = media.get("schema") {
-                    add_model(ctx, ctype, schema);
+                    let at = format!("{op_p}/requestBody/content/{}/schema", esc(ctype));
+                    add_model(ctx, ctype, schema, at);
                 }
             }
         }

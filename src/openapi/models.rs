@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::import::{esc, Ctx};
+use super::import::{esc, Ctx, Issue};
 
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
@@ -36,10 +36,32 @@ pub(super) fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
             continue;
         }
         out.insert(name.clone(), prepare(ctx, schema));
+        ctx.model_at
+            .push((name.clone(), format!("{pointer}/{}", esc(name))));
     }
     if !out.is_empty() {
         ctx.out.api.insert("models".into(), Value::Object(out));
     }
+}
+
+/// Every model compiles as `check` compiles it: a schema that is not one (`type: objekt`,
+/// a `pattern` that is no regex) is the document's error at that schema, as API Gateway
+/// refuses to import it. Written out, it made a config `check` then refused, at a model
+/// name (`PostXBody`) that is in neither file.
+pub(super) fn check_all(ctx: &Ctx) -> Result<(), Issue> {
+    let Some(Value::Object(models)) = ctx.out.api.get("models") else {
+        return Ok(());
+    };
+    let all: Vec<(String, Value)> = models.iter().map(|(n, s)| (n.clone(), s.clone())).collect();
+    for (name, at) in &ctx.model_at {
+        if let Err(e) = crate::pipeline::models::check_model(name, &all) {
+            return Err(Issue {
+                pointer: at.clone(),
+                message: e,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A schema of the document as a model: references to the document's models rewritten,

@@ -474,9 +474,9 @@ fn openapi_3_1_models_are_json_schema_2020_12() {
         if let (Some(d), Some(e)) = (d.as_object_mut(), extra.as_object()) {
             d.extend(e.clone());
         }
-        import(&d, BasePath::Ignore, &[]).unwrap()
+        import(&d, BasePath::Ignore, &[])
     };
-    let i = with("3.1.0", json!({}));
+    let i = with("3.1.0", json!({})).unwrap();
     assert_eq!(check_imported(&i), Vec::<String>::new());
     let models = i.api["models"].as_object().unwrap();
     let draft = |name: &str| models[name]["$schema"].clone();
@@ -504,7 +504,8 @@ fn openapi_3_1_models_are_json_schema_2020_12() {
     let i = with(
         "3.1.0",
         json!({ "jsonSchemaDialect": "http://json-schema.org/draft-07/schema#" }),
-    );
+    )
+    .unwrap();
     assert_eq!(
         i.api["models"]["Item"]["$schema"],
         "http://json-schema.org/draft-07/schema#"
@@ -512,12 +513,67 @@ fn openapi_3_1_models_are_json_schema_2020_12() {
     let i = with(
         "3.1.0",
         json!({ "jsonSchemaDialect": "https://example.com/mine" }),
-    );
+    )
+    .unwrap();
     assert!(warned(&i, "/jsonSchemaDialect"), "{:?}", i.warnings);
     assert_eq!(i.api["models"]["Item"]["$schema"], d2020);
-    // OpenAPI 3.0's models stay draft 4, as API Gateway reads them.
-    let i = with("3.0.3", json!({}));
+    // OpenAPI 3.0's models stay draft 4, as API Gateway reads them: there, 3.1's dialect
+    // is no draft Portico knows, and the document is refused at that model (as `check`
+    // would refuse the config it made).
+    let e = with("3.0.3", json!({})).unwrap_err();
+    assert_eq!(e.pointer, "/components/schemas/Oas");
+    assert!(e.message.contains("unsupported $schema"), "{e}");
+    let mut d = doc(
+        json!({ "components": { "schemas": { "Item": schemas["Item"] } } }),
+        json!({}),
+    );
+    d["openapi"] = json!("3.0.3");
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
     assert!(i.api["models"]["Item"].get("$schema").is_none());
+}
+
+/// A schema that is not one is the document's error at that schema (API Gateway refuses
+/// to import it): written out, it made a config `check` refused at a model name the
+/// user never wrote (`PostXBody`).
+#[test]
+fn a_schema_that_is_not_one_is_an_error_at_its_pointer() {
+    let body = |schema: Value| json!({ "content": { "application/json": { "schema": schema } } });
+    let op = |schema: Value| {
+        json!({ "/x": { "post": { "requestBody": body(schema),
+            "x-amazon-apigateway-integration": { "type": "mock" } } } })
+    };
+    let bad_pattern =
+        json!({ "type": "object", "properties": { "s": { "type": "string", "pattern": "([a-" } } });
+    let e = import(&doc(json!({}), op(bad_pattern)), BasePath::Ignore, &[]).unwrap_err();
+    assert_eq!(
+        e.pointer,
+        "/paths/~1x/post/requestBody/content/application~1json/schema"
+    );
+    assert!(e.message.contains("not a valid JSON Schema"), "{e}");
+    assert!(e.message.contains("(at /properties/s/pattern)"), "{e}");
+    let components = json!({ "components": { "schemas": { "Thing": { "type": "objekt" } } } });
+    let e = import(
+        &doc(
+            components,
+            op(json!({ "$ref": "#/components/schemas/Thing" })),
+        ),
+        BasePath::Ignore,
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.pointer, "/components/schemas/Thing");
+    assert!(e.message.contains("(at /type)"), "{e}");
+    // A good schema still imports, and check takes what it made.
+    let i = import(
+        &doc(
+            json!({}),
+            op(json!({ "type": "object", "required": ["a"] })),
+        ),
+        BasePath::Ignore,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(check_imported(&i), Vec::<String>::new());
 }
 
 #[test]

@@ -471,9 +471,14 @@ fn compile_with<F: jsonschema::json::Json>(
             Ok(Box::new(BoundedPattern { inner, weight }))
         });
     }
-    options
-        .build(&doc)
-        .map_err(|e| format!("not a valid JSON Schema: {e}"))
+    options.build(&doc).map_err(|e| {
+        // Where in the schema (`/properties/s/pattern`): the message alone names only the
+        // value, and a schema may hold hundreds.
+        match e.instance_path().as_str() {
+            "" => format!("not a valid JSON Schema: {e}"),
+            at => format!("not a valid JSON Schema: {e} (at {at})"),
+        }
+    })
 }
 
 #[cfg(test)]
