@@ -302,3 +302,38 @@ fn a_revocation_redis_has_not_taken_survives_a_restart_of_its_node() {
         );
     }
 }
+
+/// At `maxmemory` (`noeviction`) Redis refuses writes with OOM, but takes a delete: a
+/// revocation was answered 204 ("Redis has the revocation"), and the other nodes served
+/// the key on until Redis took writes again, since each sync failed at its first write
+/// (the heartbeat) before it read the keys. The keys are read all the same now.
+#[test]
+fn a_revocation_reaches_the_other_nodes_while_redis_refuses_writes() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, b) = (start(&redis, "a", driver), start(&redis, "b", driver));
+        let value = "oom-value-0123456789abcdef";
+        let r = create(&a, "oom", "gold", value);
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        assert!(settles(&[&a, &b], value, 200), "{driver}: never live");
+
+        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "1"]);
+        // Redis refuses the syncs' writes: both nodes see it.
+        for n in [&a, &b] {
+            assert!(
+                eventually(|| common::admin(n.admin, "GET", "/health", None, None)
+                    .text()
+                    .contains("OOM")),
+                "{driver}: Redis never refused a write"
+            );
+        }
+        let r = common::admin(a.admin, "DELETE", "/api-keys/oom", Some(TOKEN), None);
+        assert_eq!(r.status, 204, "{driver}: {}", r.text());
+        assert!(
+            settles(&[&a, &b], value, 403),
+            "{driver}: b served the revoked key while Redis refused writes"
+        );
+        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "0"]);
+    }
+}

@@ -247,7 +247,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
             },
         };
         let (t0, start) = (Instant::now(), mono_ms());
-        let r = tokio::time::timeout(budget, sync(&c, m, &mut state)).await;
+        let r = tokio::time::timeout(budget, sync(&c, m.clone(), &mut state)).await;
         c.metrics.call(t0.elapsed(), matches!(r, Ok(Ok(()))));
         let e = match r {
             Ok(Ok(())) => {
@@ -259,6 +259,18 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
             Ok(Err(e)) => Some(e),
             Err(_) => None,
         };
+        if let Some(e) = e.as_ref().filter(|e| e.code().is_some()) {
+            // Redis answered the sync's writes with an error (`OOM` at `maxmemory`,
+            // `NOPERM`, a read-only replica) and may still answer reads: the keys are
+            // read all the same. A revocation another node made in that state (a delete
+            // is allowed at `maxmemory`, and it was answered 204) went unseen here until
+            // Redis took writes again: the revoked key served on.
+            let mut m = m;
+            match tokio::time::timeout(budget, sync_keys(&c, &mut m, &mut state.writes)).await {
+                Ok(Ok(())) => debug!(error = %e, "cluster: sync failed; the keys were read"),
+                _ => debug!(error = %e, "cluster: sync failed; the keys could not be read"),
+            }
+        }
         failed_in_row += 1;
         c.run.sync_failed();
         let cause = match &e {
