@@ -366,12 +366,18 @@ impl LogFormat {
                     '"' if self.xml => out.extend_from_slice(b"&quot;"),
                     '"' if self.json => out.extend_from_slice(b"\\\""),
                     '\\' if self.json => out.extend_from_slice(b"\\\\"),
-                    c if c.is_control() && self.json => {
+                    // U+2028/U+2029 end a line for some readers (JavaScript, editors),
+                    // as the stderr log treats them; Go's encoding/json escapes them too.
+                    c if (c.is_control() || is_line_separator(c)) && self.json => {
                         let _ = write!(out, "\\u{:04x}", u32::from(c));
+                    }
+                    c if is_line_separator(c) && self.xml => {
+                        let _ = write!(out, "&#x{:x};", u32::from(c));
                     }
                     // Not characters XML 1.0 allows (its `Char`): a parser refuses the
                     // line, as JSON's would a line that is not UTF-8.
                     c if c.is_control()
+                        || is_line_separator(c)
                         || c == '"'
                         || c == '\\'
                         || (self.xml && matches!(c, '\u{fffe}' | '\u{ffff}')) =>
@@ -394,6 +400,10 @@ impl LogFormat {
             }
         }
     }
+}
+
+fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Bytes a value can't be written with as they are, for `escape_from`: control

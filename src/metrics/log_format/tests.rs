@@ -255,3 +255,28 @@ fn line_breaks_at_the_end_of_a_format_are_dropped() {
     LogFormat::compile("{\"s\":\"$context.status\"}\n").render(&mut out, &record());
     assert_eq!(out, b"{\"s\":\"200\"}\n");
 }
+
+/// U+2028 and U+2029 end a line for some readers (JavaScript, editors): escaped in every
+/// format, as the stderr log escapes them, so a client's text can't seem to start a line.
+#[test]
+fn line_and_paragraph_separators_are_escaped_in_every_format() {
+    let mut r = record();
+    r.user_agent = "a\u{2028}b\u{2029}c".as_bytes();
+    let line = |format: &str| {
+        let mut out = Vec::new();
+        LogFormat::compile(format).render(&mut out, &r);
+        String::from_utf8(out).unwrap()
+    };
+    let json = line(r#"{"ua":"$context.identity.userAgent"}"#);
+    assert_eq!(json, "{\"ua\":\"a\\u2028b\\u2029c\"}\n");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["ua"], "a\u{2028}b\u{2029}c");
+    assert_eq!(
+        line("<ua>$context.identity.userAgent</ua>"),
+        "<ua>a&#x2028;b&#x2029;c</ua>\n"
+    );
+    assert_eq!(
+        line("$context.identity.userAgent"),
+        "a\\xE2\\x80\\xA8b\\xE2\\x80\\xA9c\n"
+    );
+}
