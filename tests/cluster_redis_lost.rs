@@ -138,6 +138,15 @@ fn a_redis_restarted_empty_gets_quota_counts_usage_and_flush_generations_back() 
             }),
             "{driver}: b never cached"
         );
+        // The flushing node flushed its own cache once, and did not take its own
+        // message for another node's (which flushed it again, and said so).
+        let elsewhere = "cache flushed on another node";
+        assert!(b.p.log_text().contains(elsewhere), "{driver}: b never said");
+        assert!(
+            !a.p.log_text().contains(elsewhere),
+            "{driver}: a took its own flush for another's\n{}",
+            a.p.log_text()
+        );
         let before = fetches();
 
         redis.restart();

@@ -270,6 +270,9 @@ pub fn flush_cache(c: &Cluster, api: &str, stage: &str) -> redis::RedisResult<i6
     let mut con = conn(c)?;
     let stage = format!("{api}/{stage}");
     let g: i64 = con.hincr(c.key("cache:gen"), &stage, 1)?;
+    // This node flushed already (the caller did, first): seen, its own message is not
+    // taken for another node's, which flushed the cache a second time and said so.
+    super::generations::generation(&stage, g, true);
     // Now rather than at the next sync; a lost message is caught by the generation.
     let _: redis::RedisResult<i64> = con.publish(c.key("flush"), format!("{g} {stage}"));
     Ok(g)
