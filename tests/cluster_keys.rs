@@ -337,3 +337,34 @@ fn a_revocation_reaches_the_other_nodes_while_redis_refuses_writes() {
         redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "0"]);
     }
 }
+
+/// Redis refusing every write (an ACL without `@write`, a read-only replica) fails each
+/// sync at its first write, before the queued revocation is tried: the keys read after
+/// such a sync brought the revoked key back on the very node that revoked it.
+#[test]
+fn a_revocation_stays_on_its_node_while_redis_refuses_every_write() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, b) = (start(&redis, "a", driver), start(&redis, "b", driver));
+        let value = "nowrite-value-0123456789abcdef";
+        let r = create(&a, "nowrite", "gold", value);
+        assert_eq!(r.status, 201, "{driver}: {}", r.text());
+        assert!(settles(&[&a, &b], value, 200), "{driver}: never live");
+
+        redis_cmd(&redis, &["ACL", "SETUSER", "default", "-@write"]);
+        let r = common::admin(a.admin, "DELETE", "/api-keys/nowrite", Some(TOKEN), None);
+        assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        assert!(r.text().contains("revoked on this node"), "{}", r.text());
+        // Several syncs (every 200 ms) fail and read the keys meanwhile.
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(
+            settles(&[&a], value, 403),
+            "{driver}: the revoking node took the key back"
+        );
+        redis_cmd(&redis, &["ACL", "SETUSER", "default", "+@all"]);
+        assert!(
+            settles(&[&a, &b], value, 403),
+            "{driver}: the revocation never reached b"
+        );
+    }
+}
