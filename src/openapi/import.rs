@@ -391,14 +391,23 @@ fn operation(
         (p.get("name").cloned(), p.get("in").cloned())
     };
     let overridden: Vec<_> = own.clone().map(name_in).collect();
+    // Each with its pointer (the path item's, or the operation's), for a body schema's
+    // errors.
+    let path_p = op_p.rsplit_once('/').map_or("", |(pp, _)| pp);
     let params = shared_params
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|p| !overridden.contains(&name_in(p)))
-        .chain(own)
+        .enumerate()
+        .filter(|(_, p)| !overridden.contains(&name_in(p)))
+        .map(|(i, p)| (format!("{path_p}/parameters/{i}"), p))
+        .chain(
+            own.enumerate()
+                .map(|(i, p)| (format!("{op_p}/parameters/{i}"), p)),
+        )
         .collect::<Vec<_>>();
-    let mut body_schema: Option<Value> = None;
+    // 2.0's `in: body` parameter's schema, and where it is.
+    let mut body_schema: Option<(Value, String)> = None;
     // Required parameters a validator can't find: path ones no `{…}` segment names, and
     // cookies and form fields, which API Gateway's validation does not read.
     let (mut phantom, mut unread) = (Vec::new(), Vec::new());
@@ -407,7 +416,12 @@ fn operation(
         .split('/')
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
         .collect();
-    for p in params {
+    for (at, p) in params {
+        // A `$ref` names a parameter elsewhere: its schema's place is the reference's.
+        let schema_at = match p.get("$ref") {
+            Some(_) => at,
+            None => format!("{at}/schema"),
+        };
         let p = match ctx.resolve(p) {
             Ok(p) => p,
             Err(m) => {
@@ -432,7 +446,7 @@ fn operation(
                 phantom.push(name.to_string())
             }
             "cookie" | "formData" if req => unread.push(format!("{loc} parameter {name:?}")),
-            "body" => body_schema = p.get("schema").cloned(),
+            "body" => body_schema = p.get("schema").map(|b| (b.clone(), schema_at)),
             _ => {}
         }
     }
@@ -485,9 +499,7 @@ fn operation(
         };
         models.insert(ctype.to_string(), Value::String(name));
     };
-    if let Some(schema) = body_schema {
-        // 2.0's `in: body` parameter (among the operation's and the path's own).
-        let body_at = format!("{op_p}/parameters");
+    if let Some((schema, body_at)) = body_schema {
         // Every type the operation consumes gets the model: with the first alone, a JSON
         // body sent beside `consumes: [application/xml, application/json]` went unchecked.
         let consumes: Vec<String> = op

@@ -563,6 +563,22 @@ fn a_schema_that_is_not_one_is_an_error_at_its_pointer() {
     .unwrap_err();
     assert_eq!(e.pointer, "/components/schemas/Thing");
     assert!(e.message.contains("(at /type)"), "{e}");
+    // Swagger 2.0's `in: body` parameter: on the path item or the operation, by index.
+    let body = json!({ "in": "body", "name": "b", "schema": { "type": "objekt" } });
+    let swagger = |item: Value| {
+        json!({ "swagger": "2.0", "info": { "title": "t", "version": "1" },
+            "paths": { "/p/{id}": item } })
+    };
+    let integration = json!({ "type": "mock" });
+    let id = json!({ "in": "path", "name": "id", "required": true, "type": "string" });
+    let shared = swagger(json!({ "parameters": [id, body],
+        "put": { "x-amazon-apigateway-integration": integration } }));
+    let e = import(&shared, BasePath::Ignore, &[]).unwrap_err();
+    assert_eq!(e.pointer, "/paths/~1p~1{id}/parameters/1/schema");
+    let own = swagger(json!({ "put": { "parameters": [id, body],
+        "x-amazon-apigateway-integration": integration } }));
+    let e = import(&own, BasePath::Ignore, &[]).unwrap_err();
+    assert_eq!(e.pointer, "/paths/~1p~1{id}/put/parameters/1/schema");
     // A good schema still imports, and check takes what it made.
     let i = import(
         &doc(
