@@ -22,8 +22,8 @@ use tracing::{debug, warn};
 
 pub(crate) use super::connect::connect;
 use super::connect::connect_within;
-use super::relay;
 use super::tunnel::{check_switch, Offered};
+use super::{relay, request_body};
 use crate::config::compile::{HttpIntegration, PathPart};
 use crate::error::{Error, Kind};
 use crate::http1::body::ChunkedDecoder;
@@ -98,7 +98,7 @@ pub async fn proxy(
                 Ok(scan) => (scan.send, false),
                 Err(e) => {
                     lease.release(None);
-                    let (status, msg) = relay::body_error_status(e);
+                    let (status, msg) = request_body::body_error_status(e);
                     c.head.keep_alive = false;
                     return c.answer(ctx, gen, status, msg, &[]).await;
                 }
@@ -329,8 +329,10 @@ async fn send_request(
         .max(deadline.at.saturating_duration_since(coarse_now()));
     let timers = deadline.timers;
     match c.head.body {
-        BodyKind::Length(_) => relay::request_length(c, stream, body_left, timers, read_wait).await,
-        _ => relay::request_chunked(c, stream, chunked, timers, read_wait).await,
+        BodyKind::Length(_) => {
+            request_body::request_length(c, stream, body_left, timers, read_wait).await
+        }
+        _ => request_body::request_chunked(c, stream, chunked, timers, read_wait).await,
     }
 }
 

@@ -15,4 +15,5 @@ pub mod lambda_response;
 pub mod mock;
 pub mod own_headers;
 pub mod relay;
+pub mod request_body;
 pub mod tunnel;

@@ -107,7 +107,7 @@ impl Conn {
             ranges.clear();
             let scan = dec
                 .scan(&self.rbuf[payload_end..], |r| ranges.push(r))
-                .map_err(crate::integration::relay::body_error_status)?;
+                .map_err(crate::integration::request_body::body_error_status)?;
             let scanned_to = payload_end + scan.consumed;
             let mut w = payload_end;
             for r in &ranges {
@@ -167,7 +167,7 @@ impl Conn {
         loop {
             let scan = dec
                 .scan(&self.rbuf[pos..], |_| {})
-                .map_err(crate::integration::relay::body_error_status)?;
+                .map_err(crate::integration::request_body::body_error_status)?;
             pos += scan.consumed;
             if scan.done || (pos - head_len) as u64 > limit {
                 return Ok(());
