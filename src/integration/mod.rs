@@ -16,4 +16,5 @@ pub mod mock;
 pub mod own_headers;
 pub mod relay;
 pub mod request_body;
+mod request_head;
 pub mod tunnel;
