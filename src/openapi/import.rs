@@ -157,6 +157,22 @@ impl<'d> Ctx<'d> {
             "a $ref chain longer than {MAX_REF_HOPS} references (a cycle?)"
         ))
     }
+
+    /// Where [`Ctx::resolve`] ends for `v`, found at `at`: the last `$ref`'s target, or
+    /// `at` itself (for errors that name the place of what was resolved).
+    pub fn place(&self, v: &Value, at: String) -> String {
+        let mut cur = (v, at);
+        for _ in 0..MAX_REF_HOPS {
+            let Some(r) = cur.0.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            match r.strip_prefix('#').and_then(|p| Some((self.doc.pointer(p)?, p))) {
+                Some((next, p)) => cur = (next, p.to_string()),
+                None => break,
+            }
+        }
+        cur.1
+    }
 }
 
 /// How many `$ref`s in a row are followed: enough for any alias chain people write, few
@@ -417,11 +433,7 @@ fn operation(
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
         .collect();
     for (at, p) in params {
-        // A `$ref` names a parameter elsewhere: its schema's place is the reference's.
-        let schema_at = match p.get("$ref") {
-            Some(_) => at,
-            None => format!("{at}/schema"),
-        };
+        let schema_at = format!("{}/schema", ctx.place(p, at));
         let p = match ctx.resolve(p) {
             Ok(p) => p,
             Err(m) => {
@@ -519,6 +531,7 @@ fn operation(
         }
     }
     if let Some(body) = op.get("requestBody") {
+        let body_at = ctx.place(body, format!("{op_p}/requestBody"));
         let body = match ctx.resolve(body) {
             Ok(b) => b.clone(),
             Err(m) => {
@@ -532,7 +545,7 @@ fn operation(
         if let Some(Value::Object(content)) = body.get("content") {
             for (ctype, media) in content {
                 if let Some(schema) = media.get("schema") {
-                    let at = format!("{op_p}/requestBody/content/{}/schema", esc(ctype));
+                    let at = format!("{body_at}/content/{}/schema", esc(ctype));
                     add_model(ctx, ctype, schema, at);
                 }
             }

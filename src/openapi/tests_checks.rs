@@ -564,21 +564,38 @@ fn a_schema_that_is_not_one_is_an_error_at_its_pointer() {
     assert_eq!(e.pointer, "/components/schemas/Thing");
     assert!(e.message.contains("(at /type)"), "{e}");
     // Swagger 2.0's `in: body` parameter: on the path item or the operation, by index.
-    let body = json!({ "in": "body", "name": "b", "schema": { "type": "objekt" } });
+    let body_param = json!({ "in": "body", "name": "b", "schema": { "type": "objekt" } });
     let swagger = |item: Value| {
         json!({ "swagger": "2.0", "info": { "title": "t", "version": "1" },
             "paths": { "/p/{id}": item } })
     };
     let integration = json!({ "type": "mock" });
     let id = json!({ "in": "path", "name": "id", "required": true, "type": "string" });
-    let shared = swagger(json!({ "parameters": [id, body],
+    let shared = swagger(json!({ "parameters": [id, body_param],
         "put": { "x-amazon-apigateway-integration": integration } }));
     let e = import(&shared, BasePath::Ignore, &[]).unwrap_err();
     assert_eq!(e.pointer, "/paths/~1p~1{id}/parameters/1/schema");
-    let own = swagger(json!({ "put": { "parameters": [id, body],
+    let own = swagger(json!({ "put": { "parameters": [id, body_param],
         "x-amazon-apigateway-integration": integration } }));
     let e = import(&own, BasePath::Ignore, &[]).unwrap_err();
     assert_eq!(e.pointer, "/paths/~1p~1{id}/put/parameters/1/schema");
+    // Through `$ref`s (a chain too), the place is where the schema is written.
+    let mut d = swagger(json!({ "put": { "parameters": [id, { "$ref": "#/parameters/A" }],
+        "x-amazon-apigateway-integration": integration } }));
+    d["parameters"] = json!({ "A": { "$ref": "#/parameters/B" }, "B": body_param });
+    let e = import(&d, BasePath::Ignore, &[]).unwrap_err();
+    assert_eq!(e.pointer, "/parameters/B/schema");
+    let d = doc(
+        json!({ "components": { "requestBodies": {
+            "R": body(json!({ "type": "objekt" })) } } }),
+        json!({ "/x": { "post": { "requestBody": { "$ref": "#/components/requestBodies/R" },
+            "x-amazon-apigateway-integration": { "type": "mock" } } } }),
+    );
+    let e = import(&d, BasePath::Ignore, &[]).unwrap_err();
+    assert_eq!(
+        e.pointer,
+        "/components/requestBodies/R/content/application~1json/schema"
+    );
     // A good schema still imports, and check takes what it made.
     let i = import(
         &doc(
