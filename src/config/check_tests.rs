@@ -592,3 +592,18 @@ apis:
         ]
     );
 }
+
+/// Each mistake once: a list whose items all failed is not also "empty", a value refused
+/// for its tag is not refused again as the value read, and a file that is no map has no
+/// warning about the defaults in its place.
+#[test]
+fn each_mistake_is_reported_once() {
+    let out = errors("server: { compression: { types: [foo], algorithms: [zstd] } }\n");
+    assert_eq!(out.len(), 2, "{out:?}");
+    let out = errors("server: { compression: { types: [], algorithms: [] } }\n");
+    assert_eq!(out.len(), 2, "{out:?}");
+    let out = errors("server: { workers: !!float hi, listen: !!binary aGk= }\n");
+    assert_eq!(out.len(), 2, "{out:?}");
+    let report = super::check_text_in("- a\n", std::path::Path::new("."));
+    assert_eq!((report.errors.len(), report.warnings.len()), (1, 0));
+}

@@ -154,8 +154,9 @@ impl<'a> Decoder<'a> {
     /// An error about `key` of the map at `path` (missing), shown at the map's path.
     fn key_error(&mut self, path: &KeyPath, key: &str, message: String) {
         let at = path.key(key).error("").path;
-        self.about_key.push((self.errors.len(), at));
-        self.error(path, message);
+        if self.error_noted(path, message) {
+            self.about_key.push((self.errors.len() - 1, at));
+        }
     }
 
     /// Notes that the value at `path` failed to decode and a stand-in takes its place.
@@ -164,7 +165,17 @@ impl<'a> Decoder<'a> {
     }
 
     pub fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
+        self.error_noted(path, message);
+    }
+
+    /// As [`Decoder::error`]; false when the error is not noted: the value at `path` was
+    /// refused for its tag already (`Written::tag_refused`).
+    fn error_noted(&mut self, path: &KeyPath, message: impl Into<String>) -> bool {
+        if self.written.tag_refused.iter().any(|p| p == path.as_str()) {
+            return false;
+        }
         self.errors.push(path.error(message));
+        true
     }
 
     fn type_error(&mut self, path: &KeyPath, expected: &str, got: &Value) {
@@ -219,16 +230,18 @@ impl<'a> Decoder<'a> {
                     // it is there too: then its own problems are its own, and shown
                     // (`workerz: 2` beside `workers: 999` hid the latter's error).
                     let written = |m: &str| map.contains_key(Value::String(m.into()));
-                    if let Some(meant) = meant.filter(|m| !written(m)) {
-                        let at = path.key(meant).error("").path;
-                        self.about_key.push((self.errors.len(), at));
+                    if self.error_noted(path, format!("unknown key \"{k}\"{hint}")) {
+                        let i = self.errors.len() - 1;
+                        if let Some(meant) = meant.filter(|m| !written(m)) {
+                            self.about_key.push((i, path.key(meant).error("").path));
+                        }
+                        self.unknown.push(i);
                     }
-                    self.unknown.push(self.errors.len());
-                    self.error(path, format!("unknown key \"{k}\"{hint}"));
                 }
                 other => {
-                    self.unknown.push(self.errors.len());
-                    self.error(path, format!("unknown key {}", describe(other)));
+                    if self.error_noted(path, format!("unknown key {}", describe(other))) {
+                        self.unknown.push(self.errors.len() - 1);
+                    }
                 }
             }
         }
@@ -262,8 +275,9 @@ impl<'a> Decoder<'a> {
                 // Shown at the map, but about its own entry only (dropped): the other
                 // entries are checked as if it were not there.
                 let own = format!("{} (a key that is not text)", path.as_str());
-                self.about_key.push((self.errors.len(), own));
-                self.error(path, format!("keys must be text, got {}", describe(k)));
+                if self.error_noted(path, format!("keys must be text, got {}", describe(k))) {
+                    self.about_key.push((self.errors.len() - 1, own));
+                }
                 continue;
             };
             let p = path.key(&key);
@@ -274,15 +288,14 @@ impl<'a> Decoder<'a> {
                     Value::String(s) => format!("{s:?}"),
                     _ => format!("{key} (a {})", describe_kind(k)),
                 };
-                self.twice.push(self.errors.len());
-                self.error(
-                    &p,
-                    format!(
-                        "this key is written twice in its map, as {} and as {}, both read as the text {key:?} (the first one is read)",
-                        spelt(read_from[i]),
-                        spelt(k)
-                    ),
+                let message = format!(
+                    "this key is written twice in its map, as {} and as {}, both read as the text {key:?} (the first one is read)",
+                    spelt(read_from[i]),
+                    spelt(k)
                 );
+                if self.error_noted(&p, message) {
+                    self.twice.push(self.errors.len() - 1);
+                }
                 continue;
             }
             read_from.push(k);

@@ -103,6 +103,9 @@ pub fn load_partial(text: &str, base: &std::path::Path) -> Result<Partial, Confi
         .collect();
     lies_at.extend(d.about_key.into_iter().map(|(_, key_path)| key_path));
     lies_at.extend(d.stand_ins);
+    // A value refused for its tag (a parse error, unlike a key written twice) did not
+    // decode: what follows from it is not reported either.
+    lies_at.extend(written.tag_refused.iter().cloned());
     cfg.warnings.extend(warnings);
     let mut renumbered = d.renumbered;
     // An outer list's numbering first: an inner list's path holds the outer item's
@@ -147,7 +150,8 @@ fn parse_yaml(text: &str) -> Result<(Value, Written, Vec<ConfigError>), ConfigEr
         .map_err(|e| ConfigError::new("", format!("bad YAML merge key: {e}")))?;
     // Of the same shape, so it merges alike (and cannot fail where the tree did not).
     let _ = shadow.apply_merge();
-    let written = Written::new(&root, &shadow);
+    let mut written = Written::new(&root, &shadow);
+    written.tag_refused = parsed.tag_refused;
     Ok((root, written, parsed.errors))
 }
 

@@ -289,10 +289,12 @@ fn check_text_with(text: &str, base: &Path, more: Extra) -> Report {
     let mut warnings = warnings::warnings(&cfg);
     warnings.extend(more(&cfg));
     // A warning at or under a value that did not decode is about the default that took
-    // its place (`admin: [x]` has no token): left out too.
+    // its place (`admin: [x]` has no token): left out too. A file that is not a map
+    // decoded to nothing but defaults ("no APIs are configured").
+    let root_failed = known[..decoded].iter().any(String::is_empty);
     let warnings = (warnings.into_iter())
         .map(as_in_file)
-        .filter(|w| !repeats(&known, w) && !within(&known[..decoded], w))
+        .filter(|w| !root_failed && !repeats(&known, w) && !within(&known[..decoded], w))
         .collect();
     Report {
         config: errors.is_empty().then_some(cfg),

@@ -74,6 +74,8 @@ pub struct Parsed {
     /// A key written twice was left out (one of `errors`): the tree's map entries no
     /// longer pair with the text's by position.
     pub keys_dropped: bool,
+    /// The paths of values whose tag does not fit them (each one of `errors`).
+    pub tag_refused: Vec<String>,
 }
 
 /// Parses one YAML document. Err with a message when the text is not YAML at all (or
@@ -109,6 +111,7 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
     let state = RefCell::new(State {
         errors: Vec::new(),
         keys_dropped: false,
+        tag_refused: Vec::new(),
         values: 0,
         bytes: 0,
         budget,
@@ -123,6 +126,7 @@ pub fn parse(text: &str) -> Result<Parsed, serde_yaml_ng::Error> {
         root,
         errors: state.errors,
         keys_dropped: state.keys_dropped,
+        tag_refused: state.tag_refused,
     })
 }
 
@@ -318,6 +322,7 @@ struct State {
     errors: Vec<ConfigError>,
     /// A key written twice was dropped: the tree no longer has the text's entries.
     keys_dropped: bool,
+    tag_refused: Vec<String>,
     values: usize,
     /// Of the strings built (values, keys, tags): each alias copies its target's.
     bytes: usize,
@@ -491,8 +496,11 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         match core_tag_value(&tag, &value) {
             Some(Ok(read)) => return Ok(read),
             Some(Err(why)) => {
-                // The value stands, untagged: what reads it is still checked.
-                self.state.borrow_mut().errors.push(self.path.error(why));
+                // The value stands, untagged: what is inside it is still checked, but
+                // not the value itself again at its key (`Written::tag_refused`).
+                let mut state = self.state.borrow_mut();
+                state.errors.push(self.path.error(why));
+                state.tag_refused.push(self.path.as_str().to_owned());
                 return Ok(value);
             }
             None => {}

@@ -96,7 +96,7 @@ pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Opt
             }
             Some(t)
         });
-        if types.is_empty() {
+        if written_empty(v) {
             d.error(&p, "lists no media type");
         }
         c.types = types;
@@ -105,7 +105,7 @@ pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Opt
         let algorithms = d.list_of(v, &p, |d, v, p| {
             d.choice(v, p, &[("gzip", Coding::Gzip), ("br", Coding::Br)])
         });
-        if algorithms.is_empty() {
+        if written_empty(v) {
             d.error(&p, "lists no algorithm (gzip, br)");
         }
         for (i, a) in algorithms.iter().enumerate() {
@@ -116,6 +116,16 @@ pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Opt
         c.algorithms = algorithms;
     }
     Some(Some(c))
+}
+
+/// A list written with no item: one whose items all failed to decode has each error at
+/// its item already, and one that is no list at all has its type error.
+fn written_empty(v: &Value) -> bool {
+    match v {
+        Value::Sequence(items) => items.is_empty(),
+        Value::Null => true,
+        _ => false,
+    }
 }
 
 pub(super) fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {

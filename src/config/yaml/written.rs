@@ -44,6 +44,10 @@ pub struct Written {
     values: HashMap<String, (Value, String)>,
     /// By the path of the map and the key as read.
     keys: HashMap<(String, Value), String>,
+    /// Paths of values refused for a tag that does not fit them: refused once, at the
+    /// parse (`!!float hi`), not a second time as the value read there ("expected a
+    /// number, got \"hi\"").
+    pub tag_refused: Vec<String>,
 }
 
 impl Written {
