@@ -166,7 +166,10 @@ impl<'d> Ctx<'d> {
             let Some(r) = cur.0.get("$ref").and_then(Value::as_str) else {
                 break;
             };
-            match r.strip_prefix('#').and_then(|p| Some((self.doc.pointer(p)?, p))) {
+            match r
+                .strip_prefix('#')
+                .and_then(|p| Some((self.doc.pointer(p)?, p)))
+            {
                 Some((next, p)) => cur = (next, p.to_string()),
                 None => break,
             }

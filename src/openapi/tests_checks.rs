@@ -580,8 +580,10 @@ fn a_schema_that_is_not_one_is_an_error_at_its_pointer() {
     let e = import(&own, BasePath::Ignore, &[]).unwrap_err();
     assert_eq!(e.pointer, "/paths/~1p~1{id}/put/parameters/1/schema");
     // Through `$ref`s (a chain too), the place is where the schema is written.
-    let mut d = swagger(json!({ "put": { "parameters": [id, { "$ref": "#/parameters/A" }],
-        "x-amazon-apigateway-integration": integration } }));
+    let mut d = swagger(
+        json!({ "put": { "parameters": [id, { "$ref": "#/parameters/A" }],
+        "x-amazon-apigateway-integration": integration } }),
+    );
     d["parameters"] = json!({ "A": { "$ref": "#/parameters/B" }, "B": body_param });
     let e = import(&d, BasePath::Ignore, &[]).unwrap_err();
     assert_eq!(e.pointer, "/parameters/B/schema");
