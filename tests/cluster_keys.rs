@@ -303,6 +303,15 @@ fn a_revocation_redis_has_not_taken_survives_a_restart_of_its_node() {
     }
 }
 
+/// Nodes a and b, and a key created through a that both serve.
+fn two_nodes_with_a_live_key(redis: &Redis, driver: &str, name: &str, value: &str) -> (Node, Node) {
+    let (a, b) = (start(redis, "a", driver), start(redis, "b", driver));
+    let r = create(&a, name, "gold", value);
+    assert_eq!(r.status, 201, "{driver}: {}", r.text());
+    assert!(settles(&[&a, &b], value, 200), "{driver}: never live");
+    (a, b)
+}
+
 /// At `maxmemory` (`noeviction`) Redis refuses writes with OOM, but takes a delete: a
 /// revocation was answered 204 ("Redis has the revocation"), and the other nodes served
 /// the key on until Redis took writes again, since each sync failed at its first write
@@ -311,11 +320,8 @@ fn a_revocation_redis_has_not_taken_survives_a_restart_of_its_node() {
 fn a_revocation_reaches_the_other_nodes_while_redis_refuses_writes() {
     for driver in DRIVERS {
         let redis = Redis::start();
-        let (a, b) = (start(&redis, "a", driver), start(&redis, "b", driver));
         let value = "oom-value-0123456789abcdef";
-        let r = create(&a, "oom", "gold", value);
-        assert_eq!(r.status, 201, "{driver}: {}", r.text());
-        assert!(settles(&[&a, &b], value, 200), "{driver}: never live");
+        let (a, b) = two_nodes_with_a_live_key(&redis, driver, "oom", value);
 
         redis_cmd(&redis, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
         redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "1"]);
@@ -345,11 +351,8 @@ fn a_revocation_reaches_the_other_nodes_while_redis_refuses_writes() {
 fn a_revocation_stays_on_its_node_while_redis_refuses_every_write() {
     for driver in DRIVERS {
         let redis = Redis::start();
-        let (a, b) = (start(&redis, "a", driver), start(&redis, "b", driver));
         let value = "nowrite-value-0123456789abcdef";
-        let r = create(&a, "nowrite", "gold", value);
-        assert_eq!(r.status, 201, "{driver}: {}", r.text());
-        assert!(settles(&[&a, &b], value, 200), "{driver}: never live");
+        let (a, b) = two_nodes_with_a_live_key(&redis, driver, "nowrite", value);
 
         redis_cmd(&redis, &["ACL", "SETUSER", "default", "-@write"]);
         let r = common::admin(a.admin, "DELETE", "/api-keys/nowrite", Some(TOKEN), None);
