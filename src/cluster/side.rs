@@ -266,7 +266,11 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
             // is allowed at `maxmemory`, and it was answered 204) went unseen here until
             // Redis took writes again: the revoked key served on.
             let mut m = m;
-            match tokio::time::timeout(budget, sync_keys(&c, &mut m, &mut state.writes)).await {
+            let read = async {
+                let keys_v: Option<i64> = m.get(c.key("keys:v")).await?;
+                keys_if_changed(&c, &mut m, &mut state, keys_v).await
+            };
+            match tokio::time::timeout(budget, read).await {
                 Ok(Ok(())) => debug!(error = %e, "cluster: sync failed; the keys were read"),
                 _ => debug!(error = %e, "cluster: sync failed; the keys could not be read"),
             }
@@ -446,12 +450,7 @@ async fn sync(
         }
     }
     write_keys(c, &mut m, &mut s.writes).await?;
-    let keys_v = keys_v.unwrap_or(0);
-    s.ticks += 1;
-    if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) || s.writes.reread {
-        sync_keys(c, &mut m, &mut s.writes).await?;
-        s.keys_version = Some(keys_v);
-    }
+    keys_if_changed(c, &mut m, s, keys_v).await?;
     // After a loss every stage in Redis was flushed since: flushing it here again is
     // harmless, missing it is not.
     let first = !s.gens_seen && !lost;
@@ -467,6 +466,27 @@ async fn sync(
     flush_usage(c, m.clone(), &mut s.usage, &mut s.resend_stored).await?;
     super::connections::reregister(c, &m, lost);
     reconcile(c, &mut m).await
+}
+
+/// Reads Redis's keys when their version (`keys_v`, as read) moved, when this node has
+/// key changes Redis has not taken, or every [`KEYS_EVERY`] syncs all the same.
+async fn keys_if_changed(
+    c: &Cluster,
+    m: &mut MultiplexedConnection,
+    s: &mut SyncState,
+    keys_v: Option<i64>,
+) -> redis::RedisResult<()> {
+    let keys_v = keys_v.unwrap_or(0);
+    s.ticks += 1;
+    if s.keys_version != Some(keys_v)
+        || s.ticks.is_multiple_of(KEYS_EVERY)
+        || c.key_writes_queued()
+        || s.writes.reread
+    {
+        sync_keys(c, m, &mut s.writes).await?;
+        s.keys_version = Some(keys_v);
+    }
+    Ok(())
 }
 
 /// At a stop, after the workers have ended: the quota tokens this node leased and did not
