@@ -360,19 +360,9 @@ fn integration(
             payload_format,
             timeout,
         } => {
-            let arn = api
-                .defs
-                .lambda_functions
-                .iter()
-                .find(|(_, u)| u == url)
-                .map(|(a, _)| a.clone())
-                .unwrap_or_else(|| {
-                    let arn = format!(
-                        "arn:aws:lambda:{REGION}:000000000000:function:portico-route-{index}"
-                    );
-                    arns.insert(arn.clone(), json!(url));
-                    arn
-                });
+            let made_up =
+                || format!("arn:aws:lambda:{REGION}:000000000000:function:portico-route-{index}");
+            let arn = super::security::function_arn(api, url, made_up, arns);
             json!({
                 "type": "aws_proxy",
                 "httpMethod": "POST",

@@ -188,6 +188,8 @@ pub(super) fn convert(
         "mock" => {
             out.insert("type".into(), json!("mock"));
             super::mock::convert(ctx, p, integ, &mut out);
+            // A mock's answer takes response mappings too (an export writes them here).
+            status_mappings(ctx, p, integ, route);
         }
         "aws" => {
             ctx.warn(
@@ -484,43 +486,7 @@ fn rest_value(v: &str) -> Option<String> {
 /// HTTP APIs' `responseParameters` (by status code) → `response_parameters`; REST's
 /// `responses` selection patterns are reported.
 fn response_parameters(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<String, Value>) {
-    if let Some(Value::Object(m)) = integ.get("responseParameters") {
-        let mut out = Map::new();
-        for (status, maps) in m {
-            let Some(maps) = maps.as_object() else {
-                continue;
-            };
-            let sp = format!("{p}/responseParameters/{}", esc(status));
-            if !crate::config::validate::status_key_ok(status) {
-                ctx.warn(
-                    sp,
-                    "keys are status codes 200–599 of the integration's response, in three digits; skipped",
-                );
-                continue;
-            }
-            let mut kept = Map::new();
-            for (k, v) in maps {
-                // A mapping Portico can't apply ($response.body.id, HTTP APIs' body
-                // mapping, a reserved header) is left out here, with its pointer, rather
-                // than written for check to refuse the whole config.
-                match v.as_str().map(|v| refused(k, v, true, &[])) {
-                    Some(None) => {
-                        kept.insert(k.clone(), v.clone());
-                    }
-                    Some(Some(why)) => {
-                        ctx.warn(format!("{sp}/{}", esc(k)), format!("{why}; skipped"))
-                    }
-                    None => ctx.warn(format!("{sp}/{}", esc(k)), "expected a string; skipped"),
-                }
-            }
-            if !kept.is_empty() {
-                out.insert(status.clone(), Value::Object(kept));
-            }
-        }
-        if !out.is_empty() {
-            route.insert("response_parameters".into(), Value::Object(out));
-        }
-    }
+    status_mappings(ctx, p, integ, route);
     if let Some(Value::Object(r)) = integ.get("responses") {
         let proxy = integ
             .get("type")
@@ -532,6 +498,47 @@ fn response_parameters(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<St
                 "integration responses are not applied: the backend's status and headers pass through",
             );
         }
+    }
+}
+
+/// `responseParameters` by status code → the route's `response_parameters` (a mock's too:
+/// its `responses` are its answer, read by `mock::convert`).
+fn status_mappings(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<String, Value>) {
+    let Some(Value::Object(m)) = integ.get("responseParameters") else {
+        return;
+    };
+    let mut out = Map::new();
+    for (status, maps) in m {
+        let Some(maps) = maps.as_object() else {
+            continue;
+        };
+        let sp = format!("{p}/responseParameters/{}", esc(status));
+        if !crate::config::validate::status_key_ok(status) {
+            ctx.warn(
+                sp,
+                "keys are status codes 200–599 of the integration's response, in three digits; skipped",
+            );
+            continue;
+        }
+        let mut kept = Map::new();
+        for (k, v) in maps {
+            // A mapping Portico can't apply ($response.body.id, HTTP APIs' body
+            // mapping, a reserved header) is left out here, with its pointer, rather
+            // than written for check to refuse the whole config.
+            match v.as_str().map(|v| refused(k, v, true, &[])) {
+                Some(None) => {
+                    kept.insert(k.clone(), v.clone());
+                }
+                Some(Some(why)) => ctx.warn(format!("{sp}/{}", esc(k)), format!("{why}; skipped")),
+                None => ctx.warn(format!("{sp}/{}", esc(k)), "expected a string; skipped"),
+            }
+        }
+        if !kept.is_empty() {
+            out.insert(status.clone(), Value::Object(kept));
+        }
+    }
+    if !out.is_empty() {
+        route.insert("response_parameters".into(), Value::Object(out));
     }
 }
 

@@ -365,6 +365,23 @@ pub(super) fn route_security(api: &Api, route: &Route, with_authorizers: bool) -
 
 /// Export: the schemes the routes refer to (`api_key`, `sigv4`, see [`scheme_name`];
 /// one per authorizer).
+/// The ARN an export names the function at `url` by: the config's own
+/// (`lambda_functions`), else a made-up one. Either is listed with its URL in `arns`
+/// (`x-portico-lambda-functions`): an import of the export then calls the same function
+/// (one named in `lambda_functions` came back as the local emulator's default URL).
+pub(super) fn function_arn(
+    api: &Api,
+    url: &str,
+    made_up: impl FnOnce() -> String,
+    arns: &mut Map<String, Value>,
+) -> String {
+    let arn = (api.defs.lambda_functions.iter())
+        .find(|(_, u)| u == url)
+        .map_or_else(made_up, |(a, _)| a.clone());
+    arns.insert(arn.clone(), json!(url));
+    arn
+}
+
 /// Lambda authorizers the config names only by URL get a made-up ARN recorded in `arns`.
 pub(super) fn export_schemes(
     api: &Api,
@@ -424,17 +441,12 @@ pub(super) fn export_schemes(
                         json!(format!("{}ms", l.timeout.as_millis())),
                     );
                 }
-                let arn = api
-                    .defs
-                    .lambda_functions
-                    .iter()
-                    .find(|(_, u)| *u == l.url)
-                    .map(|(a, _)| a.clone())
-                    .unwrap_or_else(|| {
-                        let arn = format!("arn:aws:lambda:{region}:000000000000:function:portico-authorizer-{name}");
-                        arns.insert(arn.clone(), json!(l.url));
-                        arn
-                    });
+                let made_up = || {
+                    format!(
+                        "arn:aws:lambda:{region}:000000000000:function:portico-authorizer-{name}"
+                    )
+                };
+                let arn = function_arn(api, &l.url, made_up, arns);
                 let header = l
                     .identity_source
                     .iter()

@@ -331,6 +331,11 @@ apis:
     routes:
       "OPTIONS /a": { integration: { type: mock, status: 204, headers: { allow: GET } } }
       "GET /b": { integration: { type: mock, status: 200, headers: { content-type: text/html }, body: "<p>b</p>" } }
+      "GET /c":
+        integration: { type: mock }
+        response_parameters: { "200": { "overwrite:header.x-stage": "$context.stage" } }
+      "GET /fn": { integration: { type: lambda, url: "http://127.0.0.1:9001/fn" } }
+    lambda_functions: { "arn:aws:lambda:us-east-1:123456789012:function:fn": "http://127.0.0.1:9001/fn" }
 "#,
     )
     .unwrap();
@@ -347,6 +352,18 @@ apis:
         r["GET /b"]["integration"],
         json!({ "type": "mock", "status": 200, "headers": { "content-type": "text/html" }, "body": "<p>b</p>" })
     );
+    // A mock's response mappings come back (they were dropped unsaid).
+    assert_eq!(
+        r["GET /c"]["response_parameters"],
+        json!({ "200": { "overwrite:header.x-stage": "$context.stage" } })
+    );
+    // A function `lambda_functions` names keeps its URL (it came back as the local
+    // emulator's default).
+    assert_eq!(
+        r["GET /fn"]["integration"]["url"],
+        "http://127.0.0.1:9001/fn"
+    );
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
 }
 
 /// Gateway response headers that read `$context` or `$stageVariables` export as API
