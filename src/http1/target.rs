@@ -202,8 +202,7 @@ pub(super) fn is_valid_authority(v: &[u8]) -> bool {
         let Some(close) = memchr::memchr(b']', v) else {
             return false;
         };
-        let literal = &v[1..close];
-        if literal.is_empty() || !literal.iter().all(|&b| sub_delim(b) || b == b':') {
+        if !is_ip_literal(&v[1..close]) {
             return false;
         }
         (&v[..=close], &v[close + 1..])
@@ -221,6 +220,32 @@ pub(super) fn is_valid_authority(v: &[u8]) -> bool {
         [b':', digits @ ..] => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
         _ => false,
     }
+}
+
+/// What may stand between `[` and `]` (RFC 3986 §3.2.2): an IPv6 address, with a zone
+/// as RFC 6874 writes it (`fe80::1%25eth0`), or an IPvFuture (`v1.x`). `[1::2::3]` is
+/// none: RFC 9112 §3.2 has a server answer a Host with an invalid value 400, and it was
+/// passed on as the domain name and `X-Forwarded-Host`.
+fn is_ip_literal(literal: &[u8]) -> bool {
+    let unreserved = |b: &u8| b.is_ascii_alphanumeric() || b"-._~".contains(b);
+    if let [b'v' | b'V', rest @ ..] = literal {
+        let dot = rest.iter().position(|&b| b == b'.').unwrap_or(0);
+        let (version, text) = (&rest[..dot], rest.get(dot + 1..).unwrap_or_default());
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !text.is_empty()
+            && text
+                .iter()
+                .all(|b| unreserved(b) || b"!$&'()*+,;=:".contains(b));
+    }
+    let (address, zone) = match memchr::memmem::find(literal, b"%25") {
+        Some(i) => (&literal[..i], Some(&literal[i + 3..])),
+        None => (literal, None),
+    };
+    let zone_ok = zone.is_none_or(|z| {
+        !z.is_empty() && !has_malformed_escape(z) && z.iter().all(|b| unreserved(b) || *b == b'%')
+    });
+    zone_ok && std::str::from_utf8(address).is_ok_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
@@ -332,12 +357,37 @@ mod tests {
             "[::1]:443",
             "xn--caf-dma.example",
             "a:",
+            "[0:0::1]",
+            "[::ffff:127.0.0.1]:80",
+            "[fe80::1%25eth0]:80",
+            "[v1.fe:x]",
         ] {
             assert!(ok(good.as_bytes()), "{good}");
         }
         for bad in [
-            "", ":80", "a:80:90", "a:abc", "a:-1", "a:+80", "a:123456", "[::1", "[zz]x", "a]:80",
-            "[]", "a b", "u@a", "a/b",
+            "",
+            ":80",
+            "a:80:90",
+            "a:abc",
+            "a:-1",
+            "a:+80",
+            "a:123456",
+            "[::1",
+            "[zz]x",
+            "a]:80",
+            "[]",
+            "a b",
+            "u@a",
+            "a/b",
+            "[1::2::3]",
+            "[:::1]",
+            "[fe80::1%eth0]",
+            "[fe80::1%25]",
+            "[fe80::1%25%zz]",
+            "[v.x]",
+            "[v1.]",
+            "[127.0.0.1]",
+            "[::1]:abc",
         ] {
             assert!(!ok(bad.as_bytes()), "{bad}");
         }
