@@ -371,13 +371,21 @@ domains:
             &format!("server.tls_listen[0]: 127.0.0.1:21480 overlaps 0.0.0.0:21480 at server.listen[0]: one listens on the other's addresses on port 21480, {also}"),
             // `[::]` is dual-stack: listeners keep the system's IPV6_V6ONLY (off).
             &format!("server.tls_listen[1]: 127.0.0.1:21481 overlaps [::]:21481 at server.listen[1]: one listens on the other's addresses on port 21481 ({dual}), {also}"),
-            &format!("server.tls_listen[2]: 127.0.0.1:21482 overlaps [::ffff:127.0.0.1]:21482 at server.listen[2]: one listens on the other's addresses on port 21482, {also}"),
+            // An IPv4-mapped address is the IPv4 address: one socket address, however
+            // written (two listeners of one kind on it bound twice).
+            &"server.tls_listen[2]: 127.0.0.1:21482 is already used by server.listen[2]".to_string(),
             &format!("admin.listen: 0.0.0.0:21481 overlaps [::]:21481 at server.listen[1]: one listens on the other's addresses on port 21481 ({dual}), {also}"),
         ]
     );
     // An IPv4 wildcard covers no IPv6 address, and other ports are other sockets. Two
     // plain listeners that overlap (nginx's `listen 80; listen [::]:80;` written here)
     // bind and serve alike: only the admin listener beside them is refused.
+    let mapped =
+        errors("server: { listen: [\"[::ffff:127.0.0.1]:21494\", \"127.0.0.1:21494\"] }\n");
+    assert_eq!(
+        mapped,
+        ["server.listen[1]: 127.0.0.1:21494 is already used by server.listen[0]"]
+    );
     let out = errors(
         "server: { listen: [\"0.0.0.0:21490\", \"[::1]:21490\", \"127.0.0.1:21491\", \"[::]:21492\", \"[::1]:21492\", \"0.0.0.0:21492\"], tls_listen: [\"[::]:21493\", \"0.0.0.0:21493\"] }\nadmin: { listen: \"127.0.0.2:21490\", token: t }\ndomains:\n  a.example.com: { cert: c.pem, key: k.pem }\n",
     );

@@ -161,12 +161,12 @@ impl Validator<'_> {
         let kind = |path: &KeyPath| path.to_string().split('[').next().map(str::to_owned);
         for (addr, path) in listeners.into_iter().chain(admin) {
             let conflict = |(a, first): &&(SocketAddr, KeyPath)| {
-                *a == addr
+                same_address(*a, addr)
                     || (overlap(*a, addr)
                         && (kind(first) != kind(&path) || path.to_string() == "admin.listen"))
             };
             match seen.iter().find(conflict) {
-                Some((a, first)) if *a == addr => {
+                Some((a, first)) if same_address(*a, addr) => {
                     self.error(&path, format!("{addr} is already used by {first}"))
                 }
                 Some((a, first)) => {
@@ -535,15 +535,25 @@ impl Validator<'_> {
 /// system's default, which on Linux (`net.ipv6.bindv6only = 0`) makes `[::]` dual-stack:
 /// it covers IPv4 addresses too. `[::ffff:a.b.c.d]` is `a.b.c.d`.
 pub(crate) fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
-    use std::net::IpAddr;
-    let plain = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
     let (x, y) = (plain(a.ip()), plain(b.ip()));
-    let covers =
-        |wild: IpAddr, other: IpAddr| wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4());
+    let covers = |wild: std::net::IpAddr, other: std::net::IpAddr| {
+        wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
+    };
     a.port() == b.port() && (x == y || covers(x, y) || covers(y, x))
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) as the IPv4 address it is.
+fn plain(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// One address however written: `[::ffff:127.0.0.1]:80` is `127.0.0.1:80` (two listeners
+/// of one kind on it bound twice).
+fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && plain(a.ip()) == plain(b.ip())
 }
 
 /// Whether some `Authorization: Bearer` value can present `token`: the router compares
