@@ -24,6 +24,13 @@ fn timeless(line: &str) -> (String, u64) {
     (format!("{rest}}}"), t)
 }
 
+/// A line without its `l` (the latency, which a loaded machine stretches), and `l`.
+fn latency_free(line: &str) -> (String, u64) {
+    let (rest, l) = line.rsplit_once(r#","l":""#).expect(line);
+    let (l, after) = l.split_once('"').expect(line);
+    (format!("{rest}{after}"), l.parse().expect(line))
+}
+
 fn start(driver: &str) -> (Portico, std::path::PathBuf, std::net::SocketAddr) {
     let dir = temp_dir("access-log-heads");
     let log = dir.join("access.log");
@@ -90,11 +97,12 @@ fn a_head_that_does_not_parse_has_no_protocol() {
             got[3].starts_with(r#"{"m":"TRACE","#) && got[3].contains(r#""s":"405""#),
             "{driver}: {got:?}"
         );
+        let (line, l) = latency_free(&timeless(&got[0]).0);
         assert_eq!(
-            timeless(&got[0]).0,
-            r#"{"m":"GET","p":"HTTP/1.0","s":"200","n":"2","l":"0"}"#,
+            line, r#"{"m":"GET","p":"HTTP/1.0","s":"200","n":"2"}"#,
             "{driver}"
         );
+        assert!(l < 1000, "{driver}: {got:?}");
         assert!(
             got[1].starts_with(r#"{"m":"-","p":"-","s":"400""#),
             "{driver}: {got:?}"
@@ -140,19 +148,15 @@ fn silence_closes_quietly_and_a_cut_head_is_a_400() {
         // Its head began `header_timeout` (1 s) before its answer, not at it: its
         // latency says so, and so does its time (stamped at the answer, it was 1 s late).
         let (slow_line, began) = timeless(&got_now[0]);
-        assert!(
-            slow_line.ends_with(r#""l":"1000"}"#),
-            "{driver}: {got_now:?}"
-        );
+        let slow = latency_free(&slow_line).1;
+        assert!((1000..1500).contains(&slow), "{driver}: {got_now:?}");
         assert!(
             began.abs_diff(sent) < 400,
             "{driver}: began {began}, sent {sent}"
         );
-        assert_eq!(
-            timeless(&got_now[1]).0,
-            r#"{"m":"-","p":"-","s":"400","n":"0","l":"0"}"#,
-            "{driver}"
-        );
+        let (line, l) = latency_free(&timeless(&got_now[1]).0);
+        assert_eq!(line, r#"{"m":"-","p":"-","s":"400","n":"0"}"#, "{driver}");
+        assert!(l < 1000, "{driver}: {got_now:?}");
         let m = admin_metrics(admin);
         assert!(m.contains("status=\"408\"} 1"), "{driver}: {m}");
         assert!(m.contains("status=\"400\"} 1"), "{driver}: {m}");
