@@ -116,7 +116,8 @@ struct Registry {
     plans: Vec<PlanRt>,
     /// Live plan keys, rebuilt only when their plan's limits change.
     plan_keys: HashMap<UsageKey, Arc<PlanKey>>,
-    /// Every usage counter of this run, revoked keys' included.
+    /// Every usage counter of this run, revoked keys' included but for those that
+    /// counted nothing (`forget_gone`).
     usage: HashMap<UsageKey, Arc<UsageCells>>,
     next_slot: u32,
 }
@@ -482,8 +483,24 @@ impl Keys {
             });
         }
         self.table.store(Arc::new(KeyTable::build(entries)));
+        forget_gone(reg);
         Ok(warnings)
     }
+}
+
+/// Drops what keys no longer live leave behind: their plan keys (a name created again
+/// gets a new bucket), and their counters once nothing holds them and they counted
+/// nothing (counts go on to the store and Redis). Kept, keys created and revoked under
+/// fresh names cost some 1.3 KB each for the rest of the run.
+fn forget_gone(reg: &mut Registry) {
+    let live: std::collections::HashSet<(&str, &str)> = (reg.active.iter())
+        .filter_map(|a| Some((a.info.plan.as_deref()?, a.info.name.as_str())))
+        .collect();
+    let lives = |(plan, name): &UsageKey| live.contains(&(plan.as_str(), name.as_str()));
+    reg.plan_keys.retain(|k, _| lives(k));
+    reg.usage.retain(|k, cells| {
+        lives(k) || Arc::strong_count(cells) > 1 || cells.day_counts().iter().any(|(_, n)| *n > 0)
+    });
 }
 
 /// 40 characters from [A-Za-z0-9], like API Gateway's generated keys (~238 bits).

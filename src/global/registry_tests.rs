@@ -368,3 +368,42 @@ fn a_cluster_quota_limit_reload_keeps_the_tokens_leased() {
     let k3 = plan_key_of(&keys, VALUE_K);
     assert_eq!(k3.shared_quota.as_ref().unwrap().held(window), 0);
 }
+
+/// Keys created and revoked under fresh names leave nothing behind (each kept its plan
+/// key and counters for the run: 1.3 KB a key); a revoked key that counted keeps its
+/// counters for the store, and its name created again counts on in them.
+#[test]
+fn revoked_keys_leave_no_plan_key_and_no_unused_counters() {
+    let dir = std::env::temp_dir().join(format!("portico-key-churn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).unwrap();
+    let yaml = "usage_plans: { gold: { throttle: { rate: 5, burst: 5 } } }\n";
+    let keys = Keys::load(&traffic(yaml), Some(&store), 1).unwrap();
+    for i in 0..100 {
+        let name = format!("churn{i}");
+        keys.create(&store, &name, Some("gold"), None).unwrap();
+        keys.revoke(&store, &name).unwrap();
+    }
+    let sizes = |keys: &Keys| {
+        let reg = keys.reg.lock().unwrap();
+        (reg.plan_keys.len(), reg.usage.len())
+    };
+    assert_eq!(sizes(&keys), (0, 0));
+    let value = "used-value-0123456789abcdefgh";
+    keys.create(&store, "used", Some("gold"), Some(value.into()))
+        .unwrap();
+    let table = keys.table().load_full();
+    let counted = table.find(&digest(value.as_bytes())).unwrap();
+    counted.plan.as_ref().unwrap().usage.count_day(today());
+    drop(table);
+    keys.revoke(&store, "used").unwrap();
+    assert_eq!(sizes(&keys), (0, 1));
+    keys.create(&store, "used", Some("gold"), None).unwrap();
+    let cells = keys.usage_cells();
+    assert_eq!(cells.len(), 1);
+    assert_eq!(
+        cells[0].2.day_counts().iter().map(|(_, n)| n).sum::<u64>(),
+        1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
