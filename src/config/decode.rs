@@ -168,10 +168,16 @@ impl<'a> Decoder<'a> {
         self.error_noted(path, message);
     }
 
-    /// As [`Decoder::error`]; false when the error is not noted: the value at `path` was
-    /// refused for its tag already (`Written::tag_refused`).
+    /// As [`Decoder::error`]; false when the error is not noted: the value at `path`, or
+    /// one it is in, was refused for its tag already (`Written::tag_refused`): `!!set
+    /// {? a}` is refused once, not again for each member's missing value.
     fn error_noted(&mut self, path: &KeyPath, message: impl Into<String>) -> bool {
-        if self.written.tag_refused.iter().any(|p| p == path.as_str()) {
+        let at = path.as_str();
+        let under = |p: &String| {
+            at.strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        if self.written.tag_refused.iter().any(under) {
             return false;
         }
         self.errors.push(path.error(message));
