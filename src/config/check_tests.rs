@@ -613,7 +613,7 @@ fn each_mistake_is_reported_once() {
     let out = errors("server: { workers: !!float hi, listen: !!binary aGk= }\n");
     assert_eq!(out.len(), 2, "{out:?}");
     // Nor for what is in it (`!!set`'s members have no values).
-    let out = errors("apis: { a: { stages: !!set { ? x, ? y } } }\nserver: { workers: 0 }\n");
+    let out = errors("apis: { a: { stages: { s: { variables: !!set { ? x, ? y } } } } }\nserver: { workers: 0 }\n");
     assert_eq!(out.len(), 2, "{out:?}");
     let report = super::check_text_in("- a\n", std::path::Path::new("."));
     assert_eq!((report.errors.len(), report.warnings.len()), (1, 0));
