@@ -366,6 +366,20 @@ domains:
             && l.contains("is not valid before Jan  1 00:00:00 2036 GMT")),
         "{out}"
     );
+    // A CA's key pasted after its certificate is named, not skipped unsaid.
+    let with_key = dir.join("with-key.crt");
+    std::fs::write(
+        &with_key,
+        format!("{}{}", server.pem(), old_key.serialize_pem()),
+    )
+    .unwrap();
+    let (code, out) = check(&yaml(&with_key));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(at) && l.contains("PEM block 2 (PRIVATE KEY) is no certificate")),
+        "{out}"
+    );
 }
 
 /// Runs openssl with these arguments; panics with its output when it fails.

@@ -125,6 +125,29 @@ fn certs(
     }
 }
 
+/// The first PEM block of the file at `path` that is not a certificate, as
+/// "N (LABEL)". (A cert file may hold its key too, as nginx reads one; a CA file may not.)
+fn not_a_certificate(path: &Path) -> Option<String> {
+    use rustls::pki_types::pem::SectionKind;
+    let bytes = crate::config::read_file(path).ok()?;
+    let blocks = <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes);
+    let (i, kind) = (blocks.enumerate())
+        .filter_map(|(i, b)| Some((i, b.ok()?.0)))
+        .find(|(_, kind)| *kind != SectionKind::Certificate)?;
+    // A revocation list is no certificate either: Portico reads none, so one here would
+    // look like revocation that is not done.
+    let label = match kind {
+        SectionKind::PublicKey => "PUBLIC KEY",
+        SectionKind::RsaPrivateKey => "RSA PRIVATE KEY",
+        SectionKind::PrivateKey => "PRIVATE KEY",
+        SectionKind::EcPrivateKey => "EC PRIVATE KEY",
+        SectionKind::Crl => "X509 CRL",
+        SectionKind::Csr => "CERTIFICATE REQUEST",
+        _ => "not CERTIFICATE",
+    };
+    Some(format!("{} ({label})", i + 1))
+}
+
 /// What is wrong with a PEM file, in words: rustls shows a label as its bytes
 /// (`missing section end marker: [67, 69, 82, …]`) and a base64 error as its Rust name.
 /// The usual cause, a file cut short (copied while being written, a paste that lost its
@@ -393,6 +416,19 @@ fn roots(
     warnings: &mut Vec<ConfigError>,
 ) -> Option<RootCertStore> {
     let certs = certs(path, p, errors)?;
+    if let Some(block) = not_a_certificate(path) {
+        // A key pasted into a trust store (the CA's own, say) trusts nothing and sits in a
+        // file read as public: said, not skipped.
+        err(
+            errors,
+            p,
+            format!(
+                "{}: PEM block {block} is no certificate: a CA file holds CA certificates only",
+                path.display()
+            ),
+        );
+        return None;
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
