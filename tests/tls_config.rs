@@ -380,6 +380,19 @@ domains:
             .any(|l| l.starts_with(at) && l.contains("PEM block 2 (PRIVATE KEY) is no certificate")),
         "{out}"
     );
+    // So is a block the PEM reader skips (OpenSSL's `-trustout` form), counted among all.
+    let trusted = server
+        .pem()
+        .replace("CERTIFICATE-----", "TRUSTED CERTIFICATE-----");
+    let skipped = dir.join("skipped.crt");
+    std::fs::write(&skipped, format!("{}{trusted}", old.pem())).unwrap();
+    let (code, out) = check(&yaml(&skipped));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(at)
+            && l.contains("PEM block 2 (TRUSTED CERTIFICATE) is no certificate")),
+        "{out}"
+    );
 }
 
 /// Runs openssl with these arguments; panics with its output when it fails.

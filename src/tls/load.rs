@@ -126,25 +126,20 @@ fn certs(
 }
 
 /// The first PEM block of the file at `path` that is not a certificate, as
-/// "N (LABEL)". (A cert file may hold its key too, as nginx reads one; a CA file may not.)
+/// "N (LABEL)", N counting every block of the file. Labels the PEM reader does not know
+/// (`TRUSTED CERTIFICATE`, OpenSSL's `-trustout` form; `EC PARAMETERS`) count too: it
+/// skips them, so a CA written that way went untrusted unsaid. (A cert file may hold
+/// its key too, as nginx reads one; a CA file may not. Nor a revocation list: Portico
+/// reads none, so one would look like revocation that is not done.)
 fn not_a_certificate(path: &Path) -> Option<String> {
-    use rustls::pki_types::pem::SectionKind;
     let bytes = crate::config::read_file(path).ok()?;
-    let blocks = <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes);
-    let (i, kind) = (blocks.enumerate())
-        .filter_map(|(i, b)| Some((i, b.ok()?.0)))
-        .find(|(_, kind)| *kind != SectionKind::Certificate)?;
-    // A revocation list is no certificate either: Portico reads none, so one here would
-    // look like revocation that is not done.
-    let label = match kind {
-        SectionKind::PublicKey => "PUBLIC KEY",
-        SectionKind::RsaPrivateKey => "RSA PRIVATE KEY",
-        SectionKind::PrivateKey => "PRIVATE KEY",
-        SectionKind::EcPrivateKey => "EC PRIVATE KEY",
-        SectionKind::Crl => "X509 CRL",
-        SectionKind::Csr => "CERTIFICATE REQUEST",
-        _ => "not CERTIFICATE",
-    };
+    let text = String::from_utf8_lossy(&bytes);
+    let labels = (text.lines()).filter_map(|l| {
+        l.trim_end()
+            .strip_prefix("-----BEGIN ")?
+            .strip_suffix("-----")
+    });
+    let (i, label) = labels.enumerate().find(|(_, l)| *l != "CERTIFICATE")?;
     Some(format!("{} ({label})", i + 1))
 }
 
