@@ -300,9 +300,7 @@ fn a_reload_that_changes_only_the_quota_keeps_the_throttle_bucket() {
 /// back, and the reload says so in its warnings, as a start logs it: it answered none.
 #[test]
 fn a_reload_warns_about_a_created_key_whose_plan_it_removes() {
-    let dir = std::env::temp_dir().join(format!("portico-plan-gone-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir).unwrap();
+    let (store, dir) = fresh_store("plan-gone");
     let v1 = "usage_plans: { gold: {}, free: {} }\napi_keys: []\n";
     let keys = Keys::load(&traffic(v1), Some(&store), 1).unwrap();
     let value = keys.create(&store, "cust", Some("gold"), None).unwrap();
@@ -369,14 +367,19 @@ fn a_cluster_quota_limit_reload_keeps_the_tokens_leased() {
     assert_eq!(k3.shared_quota.as_ref().unwrap().held(window), 0);
 }
 
+/// A store in a fresh directory (its path, for the test to remove).
+fn fresh_store(tag: &str) -> (Store, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("portico-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    (Store::open(&dir).unwrap(), dir)
+}
+
 /// Keys created and revoked under fresh names leave nothing behind (each kept its plan
 /// key and counters for the run: 1.3 KB a key); a revoked key that counted keeps its
 /// counters for the store, and its name created again counts on in them.
 #[test]
 fn revoked_keys_leave_no_plan_key_and_no_unused_counters() {
-    let dir = std::env::temp_dir().join(format!("portico-key-churn-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir).unwrap();
+    let (store, dir) = fresh_store("key-churn");
     let yaml = "usage_plans: { gold: { throttle: { rate: 5, burst: 5 } } }\n";
     let keys = Keys::load(&traffic(yaml), Some(&store), 1).unwrap();
     for i in 0..100 {
