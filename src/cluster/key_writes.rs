@@ -149,7 +149,7 @@ pub(super) fn at_stop(c: &Cluster, s: &mut KeyWrites) {
 }
 
 /// The admin calls' changes since the last look join the pending ones.
-fn take_new(c: &Cluster, s: &mut KeyWrites) {
+pub(super) fn take_new(c: &Cluster, s: &mut KeyWrites) {
     while let Some(w) = c.key_writes.pop() {
         s.pending.push(Pending { w, refused: None });
         s.reread = true;
@@ -157,15 +157,14 @@ fn take_new(c: &Cluster, s: &mut KeyWrites) {
 }
 
 /// Makes this node's key table what Redis says (created keys, revoked config keys),
-/// corrected by the changes Redis has not taken: those of admin calls not yet tried too
-/// (a sync that failed before `write_keys` reads the keys all the same, and a revocation
-/// still queued was undone by what Redis held).
+/// corrected by the changes Redis has not taken (the caller has taken up the queued ones:
+/// `take_new`; a sync that failed before `write_keys` reads the keys all the same, and a
+/// revocation still queued was undone by what Redis held).
 pub(super) async fn sync_keys(
     c: &Cluster,
     m: &mut MultiplexedConnection,
     s: &mut KeyWrites,
 ) -> redis::RedisResult<()> {
-    take_new(c, s);
     let (created, revoked): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
         .hgetall(c.key("keys"))
         .hgetall(c.key("revoked"))

@@ -298,11 +298,6 @@ pub fn start(cfg: &model::Cluster, shared: Arc<Shared>, listen_port: u16) -> Arc
 }
 
 impl Cluster {
-    /// Admin key changes the side thread has not taken up yet.
-    pub(crate) fn key_writes_queued(&self) -> bool {
-        !self.key_writes.is_empty()
-    }
-
     /// Whether Redis answered lately (the breaker is closed).
     #[inline]
     pub fn healthy(&self) -> bool {

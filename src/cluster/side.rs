@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::epoch::{lost_data, remembered_epoch, reseed_quotas};
 use super::generations::{forget_generations, generation};
-use super::key_writes::{at_stop, sync_keys, write_keys, KeyWrites};
+use super::key_writes::{at_stop, sync_keys, take_new, write_keys, KeyWrites};
 use super::liveness::mono_ms;
 use super::metrics::OPEN_AFTER;
 use super::usage::{flush_usage, DayKey};
@@ -468,21 +468,20 @@ async fn sync(
     reconcile(c, &mut m).await
 }
 
-/// Reads Redis's keys when their version (`keys_v`, as read) moved, when this node has
-/// key changes Redis has not taken, or every [`KEYS_EVERY`] syncs all the same.
+/// Reads Redis's keys when their version (`keys_v`, as read) moved, when admin calls
+/// changed keys since the last read (`reread`), or every [`KEYS_EVERY`] syncs all the same.
 async fn keys_if_changed(
     c: &Cluster,
     m: &mut MultiplexedConnection,
     s: &mut SyncState,
     keys_v: Option<i64>,
 ) -> redis::RedisResult<()> {
+    // Admin calls' changes join the pending ones first (and set `reread`): a revocation
+    // still queued, when a failed sync never reached `write_keys`, is read as made.
+    take_new(c, &mut s.writes);
     let keys_v = keys_v.unwrap_or(0);
     s.ticks += 1;
-    if s.keys_version != Some(keys_v)
-        || s.ticks.is_multiple_of(KEYS_EVERY)
-        || c.key_writes_queued()
-        || s.writes.reread
-    {
+    if s.keys_version != Some(keys_v) || s.ticks.is_multiple_of(KEYS_EVERY) || s.writes.reread {
         sync_keys(c, m, &mut s.writes).await?;
         s.keys_version = Some(keys_v);
     }
