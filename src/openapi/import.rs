@@ -143,38 +143,37 @@ impl<'d> Ctx<'d> {
     where
         'd: 'v,
     {
-        let mut cur = v;
-        for _ in 0..MAX_REF_HOPS {
-            let Some(r) = cur.get("$ref").and_then(Value::as_str) else {
-                return Ok(cur);
-            };
-            cur = r
-                .strip_prefix('#')
-                .and_then(|p| self.doc.pointer(p))
-                .ok_or_else(|| format!("$ref {r:?} names nothing in this document"))?;
-        }
-        Err(format!(
-            "a $ref chain longer than {MAX_REF_HOPS} references (a cycle?)"
-        ))
+        self.resolve_at(v, String::new()).map(|(v, _)| v)
     }
 
     /// Where [`Ctx::resolve`] ends for `v`, found at `at`: the last `$ref`'s target, or
     /// `at` itself (for errors that name the place of what was resolved).
     pub fn place(&self, v: &Value, at: String) -> String {
-        let mut cur = (v, at);
-        for _ in 0..MAX_REF_HOPS {
-            let Some(r) = cur.0.get("$ref").and_then(Value::as_str) else {
-                break;
-            };
-            match r
-                .strip_prefix('#')
-                .and_then(|p| Some((self.doc.pointer(p)?, p)))
-            {
-                Some((next, p)) => cur = (next, p.to_string()),
-                None => break,
-            }
+        match self.resolve_at(v, at.clone()) {
+            Ok((_, place)) => place,
+            Err(_) => at,
         }
-        cur.1
+    }
+
+    /// [`Ctx::resolve`], with the pointer of what it ends at (`at` when `v` is no `$ref`).
+    fn resolve_at<'v>(&self, v: &'v Value, at: String) -> Result<(&'v Value, String), String>
+    where
+        'd: 'v,
+    {
+        let (mut cur, mut place) = (v, at);
+        for _ in 0..MAX_REF_HOPS {
+            let Some(r) = cur.get("$ref").and_then(Value::as_str) else {
+                return Ok((cur, place));
+            };
+            let pointer = r.strip_prefix('#');
+            cur = pointer
+                .and_then(|p| self.doc.pointer(p))
+                .ok_or_else(|| format!("$ref {r:?} names nothing in this document"))?;
+            place = pointer.unwrap_or_default().to_string();
+        }
+        Err(format!(
+            "a $ref chain longer than {MAX_REF_HOPS} references (a cycle?)"
+        ))
     }
 }
 

@@ -363,8 +363,6 @@ pub(super) fn route_security(api: &Api, route: &Route, with_authorizers: bool) -
     (!req.is_empty()).then(|| json!([req]))
 }
 
-/// Export: the schemes the routes refer to (`api_key`, `sigv4`, see [`scheme_name`];
-/// one per authorizer).
 /// The ARN an export names the function at `url` by: the config's own
 /// (`lambda_functions`), else a made-up one. Either is listed with its URL in `arns`
 /// (`x-portico-lambda-functions`): an import of the export then calls the same function
@@ -382,7 +380,9 @@ pub(super) fn function_arn(
     arn
 }
 
-/// Lambda authorizers the config names only by URL get a made-up ARN recorded in `arns`.
+/// Export: the schemes the routes refer to (`api_key`, `sigv4`, see [`scheme_name`];
+/// one per authorizer). Lambda authorizers the config names only by URL get a made-up ARN
+/// (`function_arn`).
 pub(super) fn export_schemes(
     api: &Api,
     with_authorizers: bool,
