@@ -147,7 +147,7 @@ impl Encoder {
                 // it decides the rest.
                 if op == Op::Flush && !*judged && z.total_in() > 0 {
                     *judged = true;
-                    if z.total_out() * 4 > z.total_in() * POOR_QUARTERS {
+                    if is_poor(z.total_out(), z.total_in()) {
                         *poor = z.set_level(Compression::new(GZIP_LEVEL_POOR)).is_ok();
                     }
                 }
@@ -252,6 +252,11 @@ fn brotli_run(s: &mut BrotliState, mut input: &[u8], out: &mut Vec<u8>, op: Op) 
     }
 }
 
+/// Whether gzip output of `out` bytes for `input` bytes is poor (above `POOR_QUARTERS`).
+fn is_poor(out: u64, input: u64) -> bool {
+    out * 4 > input * POOR_QUARTERS
+}
+
 /// A whole body compressed (mock and Lambda responses): gzip at level 1, again at
 /// `GZIP_LEVEL_POOR` when level 1's output is poor (the smaller is kept).
 pub fn compress_whole(coding: Coding, body: &[u8]) -> Vec<u8> {
@@ -266,8 +271,7 @@ pub fn compress_whole(coding: Coding, body: &[u8]) -> Vec<u8> {
         out
     };
     let out = whole(false);
-    let poor = out.len() as u64 * 4 > body.len() as u64 * POOR_QUARTERS;
-    if coding == Coding::Gzip && poor {
+    if coding == Coding::Gzip && is_poor(out.len() as u64, body.len() as u64) {
         let again = whole(true);
         if again.len() < out.len() {
             return again;
