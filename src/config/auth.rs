@@ -400,6 +400,11 @@ impl IdentitySource {
         } else if let Some(c) = s.strip_prefix("$context.") {
             let var = crate::pipeline::context::Var::parse(c)
                 .ok_or_else(|| format!("$context.{c} is not a context variable"))?;
+            if let Some(why) = var.empty_for_authorizers() {
+                return Err(format!(
+                    "$context.{c} is always empty here ({why}), so every request would be refused 401"
+                ));
+            }
             Some(IdentitySource::Context(var))
         } else if let Some(v) = s.strip_prefix("$stageVariables.") {
             // Whether every stage defines it is `validate::auth`'s check.

@@ -286,7 +286,7 @@ apis:
       gate:
         type: lambda
         url: http://127.0.0.1:9000/2015-03-31/functions/authz/invocations
-        identity_source: ["$request.header.a,b", "$request.header.a b", "$request.header.a:b", "$request.querystring.a b", "$stageVariables.nope", "$stageVariables.env", "$stageVariables.only", "$request.header.X-Token", "$request.querystring.t"]
+        identity_source: ["$request.header.a,b", "$request.header.a b", "$request.header.a:b", "$request.querystring.a b", "$stageVariables.nope", "$stageVariables.env", "$stageVariables.only", "$request.header.X-Token", "$request.querystring.t", "$context.identity.userArn", "context.identity.cognitoIdentityId", "$context.identity.sourceIp"]
     routes:
       "GET /a": { authorizer: gate, integration: { type: mock } }
 "#;
@@ -299,6 +299,8 @@ apis:
         r#"apis.shop.stages.prod.variables: no variable "nope", used by authorizers.gate.identity_source[4]"#.into(),
         r#"apis.shop.stages.dev.variables: no variable "nope", used by authorizers.gate.identity_source[4]"#.into(),
         r#"apis.shop.stages.dev.variables: no variable "only", used by authorizers.gate.identity_source[6]"#.into(),
+        at(9) + "$context.identity.userArn is always empty here (it is set only on `authorization: iam` routes, never on a Lambda authorizer's), so every request would be refused 401",
+        at(10) + "$context.identity.cognitoIdentityId is always empty here (Portico never sets it), so every request would be refused 401",
     ];
     let mut out = errors(yaml);
     out.sort();

@@ -288,6 +288,24 @@ impl Var {
         ("stage", Var::Stage),
     ];
 
+    /// Why the variable is empty whenever a Lambda authorizer runs, so that keying the
+    /// authorizer on it would refuse every request 401: it names the SigV4 caller of an
+    /// `authorization: iam` route (a route has one authorization), or an identity
+    /// Portico never has.
+    pub fn empty_for_authorizers(self) -> Option<&'static str> {
+        match self {
+            Var::IamAccessKey
+            | Var::IamAccountId
+            | Var::IamCaller
+            | Var::IamUser
+            | Var::IamUserArn => Some(
+                "it is set only on `authorization: iam` routes, never on a Lambda authorizer's",
+            ),
+            Var::Unset => Some("Portico never sets it"),
+            _ => None,
+        }
+    }
+
     /// The variable for a name after `$context.`, e.g. "identity.sourceIp".
     pub fn parse(name: &str) -> Option<Var> {
         Self::NAMES
