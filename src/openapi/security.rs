@@ -24,7 +24,6 @@ pub(super) enum Scheme {
     Unusable,
     Iam,
     ApiKey,
-    Other,
 }
 
 const SCHEME_PLACES: [&str; 2] = ["/components/securitySchemes", "/securityDefinitions"];
@@ -79,7 +78,15 @@ pub(super) fn schemes(ctx: &mut Ctx) -> Vec<(String, Scheme)> {
                 );
                 Scheme::Unusable
             } else {
-                Scheme::Other
+                // `http` (bearer, basic), `oauth2`, `openIdConnect`, `mutualTLS`: a
+                // protection the document asks for that no Portico authorizer enforces
+                // as written; served open, a bearer-protected method was public.
+                let t = s.get("type").and_then(Value::as_str).unwrap_or_default();
+                ctx.warn(
+                    p,
+                    format!("a {t:?} scheme without an x-amazon-apigateway-authorizer is no authorizer Portico can run; methods using this scheme are skipped"),
+                );
+                Scheme::Unusable
             };
             out.push((name, kind));
         }
@@ -321,10 +328,6 @@ pub(super) fn security(
                 Some(Scheme::ApiKey) => {
                     route.insert("api_key_required".into(), Value::Bool(true));
                 }
-                Some(Scheme::Other) => ctx.warn(
-                    sp.clone(),
-                    format!("security scheme {name:?} is not an API key, IAM or an API Gateway authorizer; not enforced"),
-                ),
             }
         }
     }

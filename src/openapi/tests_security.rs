@@ -35,7 +35,10 @@ fn protections_of_the_wrong_shape_skip_the_method() {
         "dangling": { "$ref": "#/components/securitySchemes/nope" },
         "cognito": { "type": "apiKey", "name": "Authorization", "in": "header",
                      "x-amazon-apigateway-authtype": "cognito_user_pools" },
-        "typeless": { "name": "x" }
+        "typeless": { "name": "x" },
+        // Asked for by the document, enforced by no authorizer Portico has.
+        "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+        "oidc": { "type": "openIdConnect", "openIdConnectUrl": "https://idp.example/.well-known/openid-configuration" }
     } } });
     let i = imported_with(
         schemes,
@@ -51,6 +54,8 @@ fn protections_of_the_wrong_shape_skip_the_method() {
             "/cognito": get("/cognito", json!({ "security": [{ "cognito": [] }] })),
             "/typeless": get("/typeless", json!({ "security": [{ "typeless": [] }] })),
             "/open": get("/open", json!({ "security": [] })),
+            "/bearer": get("/bearer", json!({ "security": [{ "bearer": [] }] })),
+            "/oidc": get("/oidc", json!({ "security": [{ "oidc": ["read"] }] })),
         }),
     );
     assert_eq!(route(&i, "GET /ok").unwrap()["api_key_required"], true);
@@ -70,6 +75,8 @@ fn protections_of_the_wrong_shape_skip_the_method() {
         ("/dangling", "/paths/~1dangling/get/security"),
         ("/cognito", "/paths/~1cognito/get/security"),
         ("/typeless", "/paths/~1typeless/get/security"),
+        ("/bearer", "/paths/~1bearer/get/security"),
+        ("/oidc", "/paths/~1oidc/get/security"),
     ] {
         assert!(
             route(&i, &format!("GET {path}")).is_none(),
@@ -86,6 +93,8 @@ fn protections_of_the_wrong_shape_skip_the_method() {
         "dangling",
         "cognito/x-amazon-apigateway-authtype",
         "typeless",
+        "bearer",
+        "oidc",
     ] {
         let p = format!("/components/securitySchemes/{scheme}");
         assert!(warned(&i, &p), "no warning at {p}: {:?}", i.warnings);
