@@ -1,73 +1,63 @@
-//! Request ids: unique across workers and restarts without coordination. Each worker
-//! combines a per-process random seed and its own id with a local counter, mixed through
-//! a bijection so ids look random but never repeat. Formatted as a UUID, no allocation.
+//! Request ids: random version-4 UUIDs, as API Gateway's, from the OS random source.
+//! A counter mixed through a bijection (what this was) never repeated, but it could be
+//! inverted: from one id a client read how many requests its worker had served and
+//! predicted the ids of other clients' requests (and the X-Ray root derived from them).
+//! Random bytes are drawn 4 KiB at a time (one system call per 256 ids); formatted
+//! without allocation.
 
-use std::cell::Cell;
-
-pub struct RequestIds {
-    prefix: u64,
-    /// `prefix` in hex, formatted once.
-    prefix_hex: [u8; 16],
-    counter: Cell<u64>,
-}
+use std::cell::{Cell, RefCell};
 
 pub const ID_LEN: usize = 36;
 
-impl RequestIds {
-    pub fn new(process_seed: u64, worker: usize) -> Self {
-        let prefix = splitmix(process_seed ^ ((worker as u64) << 48));
-        let mut prefix_hex = [0u8; 16];
-        write_hex(&mut prefix_hex, prefix);
+/// Bytes of randomness drawn per system call: 256 ids' worth.
+const POOL: usize = 4096;
+
+pub struct RequestIds {
+    pool: RefCell<[u8; POOL]>,
+    /// How much of `pool` is used.
+    taken: Cell<usize>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
         RequestIds {
-            prefix,
-            prefix_hex,
-            counter: Cell::new(0),
+            pool: RefCell::new([0; POOL]),
+            taken: Cell::new(POOL),
         }
     }
+}
 
+impl RequestIds {
     pub fn next(&self) -> [u8; ID_LEN] {
-        let n = self.counter.get().wrapping_add(1);
-        self.counter.set(n);
-        let low = splitmix(n ^ self.prefix.rotate_left(17));
-        let mut hex = [0u8; 32];
-        hex[..16].copy_from_slice(&self.prefix_hex);
-        write_hex(&mut hex[16..], low);
-        let mut out = [b'-'; ID_LEN];
-        let groups = [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)];
-        let mut at = 0;
-        for (from, to) in groups {
-            out[at..at + (to - from)].copy_from_slice(&hex[from..to]);
-            at += to - from + 1;
+        let mut pool = self.pool.borrow_mut();
+        if self.taken.get() == POOL {
+            getrandom::fill(&mut pool[..]).expect("the OS random source");
+            self.taken.set(0);
         }
-        out
+        let at = self.taken.get();
+        self.taken.set(at + 16);
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&pool[at..at + 16]);
+        // RFC 9562 §5.4: version 4, variant 10.
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        format(&b)
     }
 }
 
-fn write_hex(out: &mut [u8], v: u64) {
+fn format(b: &[u8; 16]) -> [u8; ID_LEN] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = DIGITS[((v >> (60 - 4 * i)) & 0xf) as usize];
+    let mut out = [b'-'; ID_LEN];
+    let mut at = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        out[at] = DIGITS[usize::from(byte >> 4)];
+        out[at + 1] = DIGITS[usize::from(byte & 0xf)];
+        at += 2;
     }
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A seed that differs between processes and restarts: the OS random source, else the
-/// clock and the process id.
-pub fn process_seed() -> u64 {
-    if let Ok(seed) = getrandom::u64() {
-        return seed;
-    }
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    splitmix(t ^ (u64::from(std::process::id()) << 32))
+    out
 }
 
 #[cfg(test)]
@@ -76,17 +66,27 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn ids_are_unique_across_workers() {
-        let a = RequestIds::new(7, 0);
-        let b = RequestIds::new(7, 1);
+    fn ids_are_random_version_4_uuids() {
+        let (a, b) = (RequestIds::default(), RequestIds::default());
         let mut seen = HashSet::new();
-        for _ in 0..10_000 {
+        // Past a pool's end, so refills are covered.
+        for _ in 0..1_000 {
             assert!(seen.insert(a.next()));
             assert!(seen.insert(b.next()));
         }
-        let id = a.next();
-        assert_eq!(id[8], b'-');
-        assert_eq!(id[13], b'-');
-        assert!(id.iter().all(|c| c.is_ascii_hexdigit() || *c == b'-'));
+        for id in seen.iter().take(50) {
+            for dash in [8, 13, 18, 23] {
+                assert_eq!(id[dash], b'-');
+            }
+            assert_eq!(id[14], b'4', "{}", String::from_utf8_lossy(id));
+            assert!(b"89ab".contains(&id[19]));
+            assert!(id
+                .iter()
+                .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f' | b'-')));
+        }
+        // Not a counter: consecutive ids share no fixed part (the old ones kept their
+        // first half per worker).
+        let (x, y) = (a.next(), a.next());
+        assert_ne!(x[..8], y[..8]);
     }
 }

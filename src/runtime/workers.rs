@@ -14,7 +14,7 @@ use tracing::{debug, error, info, warn};
 
 use super::listeners::Listeners;
 use super::reload;
-use super::request_id::{process_seed, RequestIds};
+use super::request_id::RequestIds;
 use super::shutdown::{stop_now_requested, stop_requested, Drain};
 use crate::config::compile::Snapshot;
 use crate::config::model::DriverChoice;
@@ -298,7 +298,8 @@ pub fn run() -> Result<(), StartError> {
     crate::upstream::health::spawn_checker();
     crate::upstream::resolve::spawn();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let seed = process_seed();
+    // Where the workers' balancers start: differs between processes and restarts.
+    let seed = getrandom::u64().expect("the OS random source");
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut threads = Vec::new();
     for id in 0..count {
@@ -427,9 +428,9 @@ async fn worker_main(
     };
     let ctx = Rc::new(WorkerCtx {
         id,
-        ids: RequestIds::new(seed, id),
+        ids: RequestIds::default(),
         drain: Drain::default(),
-        // Its own draw, not the request ids' seed (which their prefix gives away).
+        // Its own draw: the balancers' seed is shared by the workers.
         rng: RefCell::new(Rng::new(
             getrandom::u64().unwrap_or(seed.rotate_left(id as u32 + 1)),
         )),
