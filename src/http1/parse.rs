@@ -148,6 +148,21 @@ pub struct RequestHead {
     pub upgrade: bool,
     /// Connection names other fields: see [`super::hop::HopByHop`].
     pub connection_names: bool,
+    /// A header backends read as the request's real method (see [`is_method_override`]).
+    pub method_override: bool,
+}
+
+/// The headers backends read as the request's real method (Express's and Rack's
+/// X-HTTP-Method-Override, Microsoft's X-HTTP-Method, X-Method-Override), in any case
+/// and with `_` for `-` (as CGI-style backends read names).
+pub fn is_method_override(name: &[u8]) -> bool {
+    [
+        &b"x-http-method-override"[..],
+        b"x-http-method",
+        b"x-method-override",
+    ]
+    .iter()
+    .any(|n| super::same_cgi_name(name, n))
 }
 
 impl RequestHead {
@@ -174,6 +189,7 @@ impl RequestHead {
             host: None,
             upgrade: false,
             connection_names: false,
+            method_override: false,
         }
     }
 
@@ -410,6 +426,7 @@ pub fn parse_request(
     let mut host: Option<Span> = None;
     let mut upgrade_header = false;
     let mut expect_continue = false;
+    let mut method_override = false;
     head.headers.clear();
     for h in headers {
         let name = h.name.as_bytes();
@@ -440,6 +457,7 @@ pub fn parse_request(
             7 if name.eq_ignore_ascii_case(b"upgrade") => {
                 upgrade_header |= !trim_ows(h.value).is_empty();
             }
+            13 | 17 | 22 => method_override |= is_method_override(name),
             _ => {}
         }
     }
@@ -479,6 +497,7 @@ pub fn parse_request(
     head.expect_continue = expect_continue && minor == 1;
     head.upgrade = framing.upgrade && upgrade_header;
     head.connection_names = framing.names_fields;
+    head.method_override = method_override;
     Ok(true)
 }
 

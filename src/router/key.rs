@@ -144,7 +144,12 @@ fn parse_segment(part: &str) -> Result<Segment, String> {
         ));
     }
     unreachable_literal(part)?;
-    Ok(Segment::Literal(crate::http1::upper_case_escapes(part)))
+    // As requests' segments are compared with it (`router::route_form`): `/a:b` and
+    // `/a%3Ab` are one route (and two keys for it a duplicate).
+    let escapes = crate::http1::upper_case_escapes(part);
+    let mut scratch = Vec::new();
+    let form = super::route_form(escapes.as_bytes(), &mut scratch);
+    Ok(Segment::Literal(String::from_utf8_lossy(form).into_owned()))
 }
 
 /// A literal segment no request can match is refused rather than served never: requests
@@ -274,6 +279,12 @@ mod tests {
         ] {
             assert!(parse_route_key(good).is_ok(), "{good}");
         }
+        // One resource, however written: the same shape (so two such keys are one
+        // route twice, refused as a duplicate).
+        let shape = |k: &str| parse_route_key(k).unwrap().shape();
+        assert_eq!(shape("GET /x:y"), shape("GET /x%3ay"));
+        assert_eq!(shape("GET /a|b"), shape("GET /a%7Cb"));
+        assert_ne!(shape("GET /a;b"), shape("GET /a%3Bb"));
     }
 
     #[test]

@@ -180,6 +180,34 @@ pub(crate) fn segment_is(seg: &[u8], lit: &[u8]) -> bool {
     seg == lit || memchr::memchr(b';', seg).is_some_and(|semi| seg[..semi] == *lit)
 }
 
+/// The form a path segment is compared with route literals in: every byte but an
+/// unreserved character, `;` (parameters, see [`segment_is`]) and an escape's `%`
+/// percent-encoded, escapes' hex digits in upper case (as requests' are by then).
+/// Backends decode a path before routing it, so `a:b` and `a%3Ab`, `x|y` and `x%7Cy`
+/// are one resource to them; compared as sent, a route written with one spelling was
+/// stepped around by the other through a less guarded route (a catch-all). A segment
+/// already in this form (nearly all) is returned as it is, without a copy.
+pub(crate) fn route_form<'a>(seg: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~;%".contains(&b);
+    if seg.iter().all(|&b| plain(b)) {
+        return seg;
+    }
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    scratch.clear();
+    for &b in seg {
+        if plain(b) {
+            scratch.push(b);
+        } else {
+            scratch.extend_from_slice(&[
+                b'%',
+                DIGITS[usize::from(b >> 4)],
+                DIGITS[usize::from(b & 0xf)],
+            ]);
+        }
+    }
+    scratch
+}
+
 /// What the router found for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Matched {

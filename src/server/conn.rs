@@ -500,6 +500,11 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     let stage = &api.stages[m.stage.stage as usize];
     let cells = &gen.route_cells[stage.metric_base + m.route as usize];
     c.out.served_by = Some((m.stage, m.route));
+    if c.head.method_override && super::method_override::leaves_route(c, snap, &m) {
+        c.head.keep_alive = false;
+        let message = "A method override header names a method another route serves";
+        return (c.answer(ctx, gen, 400, message, &[]).await, cells);
+    }
     let canary = stage
         .canary
         .as_ref()

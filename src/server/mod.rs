@@ -18,6 +18,7 @@ mod gather;
 mod head;
 mod idle;
 mod last_response;
+mod method_override;
 mod peer_ip;
 
 pub(crate) use idle::IDLE_WITH_BUFFERS;

@@ -1,0 +1,111 @@
+//! A method-override header cannot take a request past its route: a POST matched by an
+//! open catch-all, carrying `X-HTTP-Method-Override: GET` for a path a guarded GET route
+//! serves, would reach that handler in a backend that honours the override (Express's
+//! method-override, Rack's). Refused 400; an override its own route serves goes on.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn an_override_naming_another_routes_method_is_refused() {
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[], b"backend");
+        true
+    });
+    let yaml = one_origin_head(origin.addr)
+        + r#"apis:
+  app:
+    stages: { $default: {} }
+    routes:
+      "GET /admin": { api_key_required: true, integration: { type: http, upstream: origin } }
+      "ANY /{proxy+}": { integration: { type: http, upstream: origin } }
+      "DELETE /items/{id}": { api_key_required: true, integration: { type: http, upstream: origin } }
+      "POST /items/{id}": { integration: { type: http, upstream: origin } }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let req = |line: &str, header: &str| {
+            p.raw(
+                format!("{line} HTTP/1.1\r\nHost: a\r\n{header}Content-Length: 0\r\n\r\n")
+                    .as_bytes(),
+            )
+        };
+        // Without an override: the catch-all serves POST /admin, the guarded route GET.
+        assert_eq!(req("POST /admin", "").status, 200, "{driver}");
+        assert_eq!(req("GET /admin", "").status, 403, "{driver}");
+        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        for header in [
+            "X-HTTP-Method-Override: GET\r\n",
+            "x-http-method-override:  get \r\n",
+            "X-HTTP-Method: GET\r\n",
+            "X-Method-Override: GET\r\n",
+            "X_HTTP_Method_Override: GET\r\n",
+            "X-HTTP-Method-Override: POST\r\nX-HTTP-Method-Override: GET\r\n",
+        ] {
+            let r = req("POST /admin", header);
+            assert_eq!(r.status, 400, "{driver} {header:?}");
+            let body = String::from_utf8_lossy(&r.body);
+            assert!(body.contains("method override"), "{body}");
+        }
+        let r = req("POST /items/7", "X-HTTP-Method-Override: DELETE\r\n");
+        assert_eq!(r.status, 400, "{driver}");
+        assert_eq!(
+            origin.requests.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "{driver}: a refused request reached the backend"
+        );
+        // An override the same route serves (the catch-all takes any method; POST named
+        // as itself) goes on as sent.
+        for (line, header) in [
+            ("POST /other", "X-HTTP-Method-Override: DELETE\r\n"),
+            ("POST /items/7", "X-HTTP-Method-Override: POST\r\n"),
+            ("POST /admin", "X-Not-A-Method-Override: GET\r\n"),
+        ] {
+            let r = req(line, header);
+            assert_eq!(r.status, 200, "{driver} {line} {header:?}");
+        }
+        assert_eq!(
+            origin.requests.load(std::sync::atomic::Ordering::SeqCst),
+            before + 3,
+            "{driver}"
+        );
+    }
+}
+
+/// A route literal with a character backends decode (`:`, `|`) guards both spellings:
+/// sent as the other one, the request reached the open catch-all and the backend served
+/// the guarded resource.
+#[test]
+fn a_literal_guards_its_other_spelling() {
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[], b"backend");
+        true
+    });
+    let yaml = one_origin_head(origin.addr)
+        + r#"apis:
+  app:
+    stages: { $default: {} }
+    routes:
+      "GET /reports%7Cdaily": { api_key_required: true, integration: { type: http, upstream: origin } }
+      "GET /a:b": { api_key_required: true, integration: { type: http, upstream: origin } }
+      "GET /{proxy+}": { integration: { type: http, upstream: origin } }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        for path in [
+            "/reports%7Cdaily",
+            "/reports%7cdaily",
+            "/reports|daily",
+            "/a:b",
+            "/a%3Ab",
+            "/a%3ab",
+        ] {
+            let r = p.raw(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 403, "{driver} {path}");
+        }
+        let r = p.raw(b"GET /reports%7Cweekly HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(origin.last().target, "/reports%7Cweekly");
+    }
+}
