@@ -179,6 +179,7 @@ pub(super) fn route_validation(d: &mut Decoder, f: &Fields) -> RouteValidation {
 pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     let defs = &api.defs;
+    let by_name = crate::pipeline::models::by_name(&defs.models);
     for (name, _) in &defs.models {
         if !crate::pipeline::models::is_model_name(name) {
             errors.push(
@@ -188,7 +189,7 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             );
             continue;
         }
-        if let Err(e) = crate::pipeline::models::check_model(name, &defs.models) {
+        if let Err(e) = crate::pipeline::models::check_model(name, &defs.models, &by_name) {
             errors.push(p.key("models").key(name).error(e));
             continue;
         }

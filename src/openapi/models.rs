@@ -53,8 +53,9 @@ pub(super) fn check_all(ctx: &Ctx) -> Result<(), Issue> {
         return Ok(());
     };
     let all: Vec<(String, Value)> = models.iter().map(|(n, s)| (n.clone(), s.clone())).collect();
+    let by_name = crate::pipeline::models::by_name(&all);
     for (name, at) in &ctx.model_at {
-        if let Err(e) = crate::pipeline::models::check_model(name, &all) {
+        if let Err(e) = crate::pipeline::models::check_model(name, &all, &by_name) {
             return Err(Issue {
                 pointer: at.clone(),
                 message: e,

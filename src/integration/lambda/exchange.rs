@@ -33,8 +33,9 @@ pub(super) async fn call(
     // Answers carry bodies base64-encoded or escaped: allow twice the request limit, and
     // never less than what Lambda lets a function answer, so a small max_body_bytes does
     // not refuse answers a function may give.
-    let limit =
-        (gen.snap.server.limits.max_body_bytes.saturating_mul(2) + (1 << 20)).max(LAMBDA_PAYLOAD);
+    let limit = (gen.snap.server.limits.max_body_bytes.saturating_mul(2))
+        .saturating_add(1 << 20)
+        .max(LAMBDA_PAYLOAD);
     let mut retried = false;
     loop {
         let (stream, reused) = match lease.pooled.take() {
