@@ -362,3 +362,27 @@ fn gzip_does_not_grow_what_it_cannot_shrink() {
         assert!(ratio < most + 0.01, "{what} streamed: {ratio}");
     }
 }
+
+/// An encoder dropped mid-block (a backend's bad chunk after some body, a cut) left its
+/// deflate state, reset, in the worker's pool with level 1's block still marked open:
+/// the next response's stream began by closing a block it never opened, and every gzip
+/// client of it (and of the cache entry it made) got an undecodable body.
+#[test]
+fn an_encoder_dropped_mid_stream_leaves_the_next_one_sound() {
+    let json: Vec<u8> = (0..40)
+        .flat_map(|i| format!("{{\"id\":{i},\"name\":\"item {i}\",\"ok\":true}},").into_bytes())
+        .collect();
+    for _ in 0..3 {
+        let mut aborted = encoder::Encoder::new(Coding::Gzip);
+        let mut out = Vec::new();
+        assert!(aborted.write(&json, &mut out));
+        drop(aborted);
+        let mut next = encoder::Encoder::new(Coding::Gzip);
+        let mut out = Vec::new();
+        assert!(next.write(&json, &mut out) && next.flush(&mut out));
+        assert!(next.write(b"the end", &mut out) && next.finish(&mut out));
+        let mut want = json.clone();
+        want.extend_from_slice(b"the end");
+        assert_eq!(gunzip(&out), want);
+    }
+}

@@ -52,6 +52,11 @@ enum Inner {
         judged: bool,
         /// The deflate state runs at `GZIP_LEVEL_POOR` (set back before it is pooled).
         poor: bool,
+        /// The stream was finished: only then is the state pooled. zlib-rs's reset
+        /// leaves level 1's "block open" mark, so a state dropped mid-block (a backend's
+        /// bad chunk after some body, a cut) began the next response's stream by closing
+        /// a block it never opened: an undecodable body, cached too.
+        finished: bool,
     },
     Br(Box<BrotliState>),
 }
@@ -77,6 +82,7 @@ impl Encoder {
                 header: false,
                 judged: false,
                 poor: false,
+                finished: false,
             },
             Coding::Br => {
                 use brotli::enc::encode::BrotliEncoderParameter as P;
@@ -126,6 +132,7 @@ impl Encoder {
                 header,
                 judged,
                 poor,
+                finished,
             } => {
                 if !*header {
                     out.extend_from_slice(&GZIP_HEADER);
@@ -152,6 +159,7 @@ impl Encoder {
                     }
                 }
                 if op == Op::Finish {
+                    *finished = true;
                     out.extend_from_slice(&crc.sum().to_le_bytes());
                     out.extend_from_slice(&crc.amount().to_le_bytes());
                 }
@@ -164,8 +172,11 @@ impl Encoder {
 
 impl Drop for Encoder {
     fn drop(&mut self) {
-        if let Inner::Gzip { z, poor, .. } = &mut self.inner {
-            let Some(mut z) = z.take() else {
+        if let Inner::Gzip {
+            z, poor, finished, ..
+        } = &mut self.inner
+        {
+            let Some(mut z) = z.take().filter(|_| *finished) else {
                 return;
             };
             z.reset();
