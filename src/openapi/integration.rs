@@ -574,7 +574,28 @@ pub(super) fn without_authorizer(ctx: &mut Ctx, p: &str, route: &mut Map<String,
         });
     };
     if let Some(Value::Object(m)) = route.get_mut("parameters") {
+        // A header or query parameter the gateway would have set is removed instead:
+        // skipped, the client's own (`x-user: admin`) reached a backend that trusts the
+        // gateway to write it.
+        let set_by_authorizer: Vec<String> = m
+            .iter()
+            .filter(|(_, v)| reads_authorizer(v))
+            .filter_map(|(k, _)| {
+                let target = k
+                    .strip_prefix("overwrite:")
+                    .or_else(|| k.strip_prefix("append:"))?;
+                let named = target.starts_with("header.") || target.starts_with("querystring.");
+                named.then(|| target.to_string())
+            })
+            .collect();
         drop(ctx, format!("{p}/requestParameters"), m);
+        for target in set_by_authorizer {
+            ctx.warn(
+                format!("{p}/requestParameters"),
+                format!("remove:{target} instead, so a client's own value does not stand for the authorizer's"),
+            );
+            m.insert(format!("remove:{target}"), json!(""));
+        }
         if m.is_empty() {
             route.remove("parameters");
         }

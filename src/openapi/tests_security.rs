@@ -358,3 +358,41 @@ fn uri_schemes_in_capitals_and_on_stage_variable_hosts() {
         "${stageVariables.h}"
     );
 }
+
+/// A header the authorizer's answer would set, on an operation without one: removed, not
+/// dropped, so a client's own `x-user: admin` does not reach a backend trusting it.
+#[test]
+fn a_mapping_of_the_missing_authorizer_removes_what_it_would_set() {
+    let op = |params: Value| {
+        let mut integration = http("/w");
+        integration["requestParameters"] = params;
+        json!({ "get": { "x-amazon-apigateway-integration": integration } })
+    };
+    let i = imported_with(
+        json!({}),
+        json!({
+            "/http": op(json!({
+                "overwrite:header.x-user": "$context.authorizer.claims.sub",
+                "append:querystring.tenant": "$context.authorizer.tenant",
+                "overwrite:header.x-kept": "static"
+            })),
+            "/rest": op(json!({
+                "integration.request.header.x-user": "context.authorizer.principalId"
+            })),
+        }),
+    );
+    let params = |k: &str| route(&i, k).unwrap()["parameters"].clone();
+    assert_eq!(
+        params("GET /http"),
+        json!({ "remove:header.x-user": "", "remove:querystring.tenant": "", "overwrite:header.x-kept": "static" })
+    );
+    assert_eq!(params("GET /rest"), json!({ "remove:header.x-user": "" }));
+    assert!(
+        warned(
+            &i,
+            "/paths/~1http/get/x-amazon-apigateway-integration/requestParameters"
+        ),
+        "{:?}",
+        i.warnings
+    );
+}
