@@ -446,3 +446,34 @@ fn a_burst_of_large_posts_through_another_node_leaves_its_breaker_closed() {
         }
     }
 }
+
+/// Redis refusing a call's PUBLISH (an ACL without it) is a 503, said once at error in
+/// the calling node's log: it said nothing, and `/health` showed Redis up.
+#[test]
+fn a_call_redis_refuses_to_pass_on_is_503_and_said() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, _) = cluster_node(&redis, "a", driver);
+        let (b, b_admin) = cluster_node(&redis, "b", driver);
+        let (_client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
+        let client = ::redis::Client::open(redis.url()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let () = ::redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg("-publish")
+            .query(&mut con)
+            .unwrap();
+        for _ in 0..3 {
+            let r = post(b_admin, &id, "refused");
+            assert_eq!(r.status, 503, "{driver}: {}", r.text());
+        }
+        let said = "Redis refused to pass an @connections call";
+        assert!(
+            within(5, || b.log_text().contains(said)),
+            "{driver}: {}",
+            b.log_text()
+        );
+        assert_eq!(b.log_text().matches(said).count(), 1, "{driver}");
+    }
+}

@@ -252,6 +252,25 @@ async fn calls_connection(c: &Cluster) -> Option<MultiplexedConnection> {
 }
 
 /// A call on the calls connection failed: the next call makes a new one.
+/// Redis answered a call's PUBLISH with an error (an ACL without `publish`, a replica):
+/// every call then fails alike with a 503, so it is said at error, at most once per
+/// [`super::alarm::WARN_EVERY_MS`]; unsaid, an operator saw 503s and a healthy Redis.
+fn publish_refused(e: &redis::RedisError) {
+    static LAST_SAID: AtomicU64 = AtomicU64::new(0);
+    let now = super::unix_ms();
+    let last = LAST_SAID.load(Ordering::Relaxed);
+    if (last == 0 || now.saturating_sub(last) >= super::alarm::WARN_EVERY_MS)
+        && LAST_SAID
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::error!(
+            cause = %super::alarm::cause(e),
+            "cluster: Redis refused to pass an @connections call to the node holding the connection; such calls are answered 503"
+        );
+    }
+}
+
 async fn calls_failed() {
     *calls().lock().await = None;
 }
@@ -453,7 +472,8 @@ async fn call(
             Ok(Ok(reply)) => Some(reply),
             _ => Some(no_answer()),
         },
-        Ok(Err(_)) => {
+        Ok(Err(e)) => {
+            publish_refused(&e);
             calls_failed().await;
             Some(unavailable())
         }
