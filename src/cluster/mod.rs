@@ -60,6 +60,7 @@ mod alarm;
 pub mod budget;
 pub mod connections;
 mod epoch;
+mod eviction;
 mod generations;
 mod key_writes;
 mod liveness;

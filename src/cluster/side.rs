@@ -81,6 +81,8 @@ pub(super) struct SyncState {
     writes: KeyWrites,
     /// After a loss: the live node count seen before it, and until when it stands.
     live_floor: (u32, u64),
+    /// Redis's eviction policy and count, as last read.
+    evictions: super::eviction::Evictions,
 }
 
 /// A new connection, or why there is none (for the log): a plain multiplexed
@@ -383,6 +385,7 @@ async fn sync(
     mut m: MultiplexedConnection,
     s: &mut SyncState,
 ) -> redis::RedisResult<()> {
+    super::eviction::look(&mut m, &mut s.evictions).await;
     let beat = super::liveness::heartbeat(
         &mut m,
         &c.key("nodes"),
@@ -464,7 +467,8 @@ async fn sync(
         s.published_hash = hash.to_string();
     }
     flush_usage(c, m.clone(), &mut s.usage, &mut s.resend_stored).await?;
-    super::connections::reregister(c, &m, lost);
+    let evicted = std::mem::take(&mut s.evictions.reregister);
+    super::connections::reregister(c, &m, lost || evicted);
     reconcile(c, &mut m).await
 }
 
