@@ -22,6 +22,7 @@ fn an_unusable_redis_address_is_an_error_at_its_key_path() {
         "redis://:sec/ret@127.0.0.1:6379",
         "redis://127.0.0.1:0",
         "redis://a host:6379",
+        "redis://u:sec@ret@127.0.0.1:6379",
     ] {
         let (code, out) = check(&with_redis(url));
         assert_eq!(code, 1, "{url}: {out}");

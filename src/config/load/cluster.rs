@@ -105,6 +105,14 @@ fn unlike_redis_url(url: &str) -> String {
 /// each tick. The message leaves the address out (it may hold a password).
 fn redis_url(url: &str) -> Result<(), String> {
     let hint = "redis://[[user]:password@]host[:port][/db], with / @ # ? % in the user or password percent-encoded (%2F %40 %23 %3F %25)";
+    // redis-rs takes the last `@` as the end of the password: `u:p@ss@host` worked, as
+    // `p@ss`, where the README says such an address is refused; one spelling only.
+    let authority = url["redis://".len()..].split(['/', '?', '#']).next();
+    if authority.is_some_and(|a| a.matches('@').count() > 1) {
+        return Err(format!(
+            "an @ in the user or password is not percent-encoded: expected {hint}"
+        ));
+    }
     let client = redis::Client::open(url).map_err(|e| {
         // "Redis URL did not parse- InvalidClientConfig": the description only.
         let text = e.to_string();
