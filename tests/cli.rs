@@ -282,7 +282,7 @@ fn run_fails_quickly_when_the_port_is_taken() {
         let text = p.stderr();
         assert!(
             text.contains(&format!(
-                "server.listen[0]: another process already listens on 127.0.0.1:{port}"
+                "server.listen[0]: 127.0.0.1:{port} is in use (another process listens on it"
             )),
             "{driver}: the error does not name the address and its key:\n{text}"
         );

@@ -213,7 +213,7 @@ impl Driver {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The key path of the address (`server.listen[0]`), the address.
-    #[error("{0}: another process already listens on {1}; stop it or change the address")]
+    #[error("{0}: {1} is in use (another process listens on it, or a connection holds it as its own local port); stop that process or change the address")]
     AddressInUse(String, SocketAddr),
     #[error("{0}: cannot listen on {1}: {2}")]
     Bind(String, SocketAddr, std::io::Error),

@@ -112,7 +112,7 @@ impl Portico {
             let started =
                 Self::try_start_at(&yaml.replace("{PORT}", &port.to_string()), driver, port);
             match started {
-                Err(e) if e.contains("already listens on") && tries < 4 => tries += 1,
+                Err(e) if e.contains(" is in use (") && tries < 4 => tries += 1,
                 other => return other,
             }
         }
