@@ -137,3 +137,39 @@ fn a_refused_reload_answers_and_logs_the_warnings_with_the_errors() {
     assert_eq!(p.get("/x").status, 502);
     assert!(p.stop().success());
 }
+
+/// Plans and keys a reload brings to a process that started without a state store
+/// (none of plans, keys, admin or cluster then) count in memory only: a restart the same
+/// day gave a spent quota afresh, unsaid. The reload says so, at the keys' paths.
+#[test]
+fn plans_a_reload_brings_without_a_state_store_are_said_to_stay_in_memory() {
+    for driver in DRIVERS {
+        let dir = temp_dir("no-store");
+        let head = format!(
+            "server: {{ listen: [\"127.0.0.1:{{PORT}}\"], workers: 1 }}\nstate_dir: \"{}\"\napis:\n  a:\n    stages: {{ $default: {{}} }}\n    routes:\n      \"GET /q\": {{ integration: {{ type: mock, status: 200 }} }}\n",
+            dir.display()
+        );
+        let p = Portico::start(&head, driver);
+        let port = p.addr.port().to_string();
+        let with_plans = head.replace("{PORT}", &port).replace(
+            "status: 200 }",
+            "status: 200 }, api_key_required: true",
+        ) + "usage_plans: { daily: { quota: { limit: 2, period: day } } }\napi_keys: [ { name: k, value: \"k-value-0123456789abcdef\", plan: daily } ]\n";
+        std::fs::write(&p.config, with_plans).unwrap();
+        p.signal(1);
+        let said = "quota counts and usage are kept in memory only until the next restart";
+        let reloaded = eventually(|| {
+            let log = p.log_text();
+            ["usage_plans", "api_keys"].iter().all(|k| {
+                log.lines()
+                    .any(|l| l.contains(said) && l.contains(&format!("key={k}")))
+            })
+        });
+        assert!(reloaded, "{driver}: {}", p.log_text());
+        assert_eq!(
+            get_with_key(p.addr, "/q", Some("k-value-0123456789abcdef")).status,
+            200
+        );
+        assert!(p.stop().success());
+    }
+}

@@ -249,6 +249,23 @@ fn keep_what_waits_for_a_restart(
         restart(&["state_dir"]);
         cfg.state_dir = running.traffic.state_dir.clone();
     }
+    // The state store opens at start, when the config then needs one: plans or keys a
+    // reload brings to a process without one count in memory only, and a restart the
+    // same day gave a spent quota afresh.
+    let no_store = crate::global::shared().is_some_and(|s| s.store.is_none());
+    if no_store {
+        for (key, added) in [
+            ("usage_plans", !cfg.usage_plans.is_empty()),
+            ("api_keys", !cfg.api_keys.is_empty()),
+        ] {
+            if added {
+                warnings.push(ConfigError::new(
+                    key,
+                    "this process started without a state store (no plans, keys, admin or cluster then): quota counts and usage are kept in memory only until the next restart",
+                ));
+            }
+        }
+    }
     kept
 }
 
