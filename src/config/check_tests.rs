@@ -620,3 +620,17 @@ fn each_mistake_is_reported_once() {
     let report = super::check_text_in("- a\n", std::path::Path::new("."));
     assert_eq!((report.errors.len(), report.warnings.len()), (1, 0));
 }
+
+/// `payload_format` is one value however it is written: `1`, `"1"`, `1.0`, `"1.0"`
+/// (unquoted `1` was taken and quoted `"1"` refused).
+#[test]
+fn payload_formats_written_as_numbers_or_text_are_one() {
+    for ok in [
+        "1", "\"1\"", "1.0", "\"1.0\"", "2", "\"2\"", "2.0", "\"2.0\"",
+    ] {
+        let yaml = format!("apis:\n  a:\n    stages: {{ s: {{}} }}\n    routes:\n      \"GET /f\": {{ integration: {{ type: lambda, url: \"http://127.0.0.1:9/f\", payload_format: {ok} }} }}\n");
+        assert_eq!(errors(&yaml), Vec::<String>::new(), "{ok}");
+    }
+    let yaml = "apis:\n  a:\n    stages: { s: {} }\n    routes:\n      \"GET /f\": { integration: { type: lambda, url: \"http://127.0.0.1:9/f\", payload_format: \"3\" } }\n";
+    assert_eq!(errors(yaml).len(), 1);
+}

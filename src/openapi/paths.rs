@@ -27,7 +27,8 @@ pub(super) fn base_path(ctx: &mut Ctx, root: &Map<String, Value>, mode: BasePath
                 match var {
                     Some(v) => v.to_string(),
                     None => {
-                        let url = s.get("url").and_then(Value::as_str).unwrap_or_default();
+                        let url = with_defaults(s);
+                        let url = url.as_str();
                         let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
                         match after_scheme.find('/') {
                             Some(i) if url.contains("://") => after_scheme[i..].to_string(),
@@ -51,6 +52,24 @@ pub(super) fn base_path(ctx: &mut Ctx, root: &Map<String, Value>, mode: BasePath
                 .collect()
         }
     }
+}
+
+/// A server's `url` with each `{variable}` its `default` (OpenAPI 3 §4.8.5); kept, a
+/// `{stage}` became a path parameter of every route, or a stage no name can be.
+fn with_defaults(server: &Value) -> String {
+    let mut url = server
+        .get("url")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if let Some(Value::Object(vars)) = server.get("variables") {
+        for (name, v) in vars {
+            if let Some(default) = v.get("default").and_then(Value::as_str) {
+                url = url.replace(&format!("{{{name}}}"), default);
+            }
+        }
+    }
+    url
 }
 
 /// The route path: base + path, every `{…}` a whole segment as Portico's router needs.

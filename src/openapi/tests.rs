@@ -57,6 +57,19 @@ fn base_path_modes_match_api_gateways_import() {
         route_keys(&import(&d, BasePath::Prepend, &[]).unwrap()),
         ["GET /v1/test"]
     );
+    // Other variables take their defaults (a `{stage}` kept became a path parameter).
+    let d = doc(
+        json!({ "servers": [{ "url": "https://{host}.example.com:{port}/{stage}/api",
+                              "variables": { "host": { "default": "h" }, "port": { "default": "443" },
+                                             "stage": { "default": "dev" } } }] }),
+        json!({ "/test": mock_get() }),
+    );
+    assert_eq!(
+        route_keys(&import(&d, BasePath::Prepend, &[]).unwrap()),
+        ["GET /dev/api/test"]
+    );
+    let split = import(&d, BasePath::Split, &[]).unwrap();
+    assert_eq!(split.stage.as_deref(), Some("dev"));
     let d = json!({ "swagger": "2.0", "info": { "title": "t", "version": "1" },
                     "basePath": "/base", "paths": { "/test": mock_get() } });
     assert_eq!(

@@ -238,9 +238,10 @@ pub(in crate::config) fn decode_payload_format(
         },
         _ => d.parsed_text(v, p)?,
     };
+    // `1` and `2` as they are read unquoted (a number) or quoted: one value, one meaning.
     match text.as_str() {
-        "1.0" => Some(PayloadFormat::V1),
-        "2.0" => Some(PayloadFormat::V2),
+        "1.0" | "1" => Some(PayloadFormat::V1),
+        "2.0" | "2" => Some(PayloadFormat::V2),
         _ => {
             d.error(p, format!("expected \"1.0\" or \"2.0\", got {text:?}"));
             None
