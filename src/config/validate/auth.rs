@@ -173,7 +173,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                         }
                     }
                     if l.timeout.is_zero() || l.timeout > LAMBDA_AUTHORIZER_TIMEOUT {
-                        err(&p.key("timeout"), "between 1ms and 10s".into());
+                        let got = super::routes::fmt_duration(l.timeout);
+                        err(&p.key("timeout"), format!("between 1ms and 10s, got {got}"));
                     }
                 }
             }

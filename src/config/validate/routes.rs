@@ -594,8 +594,9 @@ struct RouteCheck<'a> {
     auth: &'a crate::config::auth::RouteAuth,
 }
 
-fn fmt_duration(d: Duration) -> String {
-    if d.subsec_millis() != 0 || d.is_zero() {
+/// A duration as an error quotes it (`0s`, `250ms`, `31s`).
+pub(super) fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
         format!("{}ms", d.as_millis())
     } else {
         format!("{}s", d.as_secs())
