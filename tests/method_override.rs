@@ -42,6 +42,10 @@ fn an_override_naming_another_routes_method_is_refused() {
             "X-Method-Override: GET\r\n",
             "X_HTTP_Method_Override: GET\r\n",
             "X-HTTP-Method-Override: POST\r\nX-HTTP-Method-Override: GET\r\n",
+            // Express takes a list's first element, and trim()s U+00A0 too.
+            "X-HTTP-Method-Override: GET, POST\r\n",
+            "X-HTTP-Method-Override: GET,\r\n",
+            "X-HTTP-Method-Override: \u{a0}GET\r\n",
         ] {
             let r = req("POST /admin", header);
             assert_eq!(r.status, 400, "{driver} {header:?}");
@@ -50,6 +54,14 @@ fn an_override_naming_another_routes_method_is_refused() {
         }
         let r = req("POST /items/7", "X-HTTP-Method-Override: DELETE\r\n");
         assert_eq!(r.status, 400, "{driver}");
+        // `?_method=` (Express's methodOverride('_method'), Laravel).
+        for line in [
+            "POST /admin?_method=GET",
+            "POST /admin?a=1&%5Fmethod=get",
+            "POST /items/7?_method=DELETE",
+        ] {
+            assert_eq!(req(line, "").status, 400, "{driver} {line}");
+        }
         assert_eq!(
             origin.requests.load(std::sync::atomic::Ordering::SeqCst),
             before,
@@ -61,13 +73,17 @@ fn an_override_naming_another_routes_method_is_refused() {
             ("POST /other", "X-HTTP-Method-Override: DELETE\r\n"),
             ("POST /items/7", "X-HTTP-Method-Override: POST\r\n"),
             ("POST /admin", "X-Not-A-Method-Override: GET\r\n"),
+            // An empty value names no method (Express and Rack ignore it).
+            ("POST /items/7", "X-HTTP-Method-Override: \r\n"),
+            ("POST /items/7?_method=", ""),
+            ("POST /admin?x_method=GET", ""),
         ] {
             let r = req(line, header);
             assert_eq!(r.status, 200, "{driver} {line} {header:?}");
         }
         assert_eq!(
             origin.requests.load(std::sync::atomic::Ordering::SeqCst),
-            before + 3,
+            before + 6,
             "{driver}"
         );
     }
@@ -107,5 +123,49 @@ fn a_literal_guards_its_other_spelling() {
         let r = p.raw(b"GET /reports%7Cweekly HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(r.status, 200, "{driver}");
         assert_eq!(origin.last().target, "/reports%7Cweekly");
+    }
+}
+
+/// The refusal is the route's: its stage's variables and the API's CORS headers (it was
+/// answered before the request took its route, with the last request's stage).
+#[test]
+fn the_refusal_carries_its_routes_stage_and_cors_headers() {
+    let origin = Origin::start(|_, s| {
+        respond(s, 200, &[], b"backend");
+        true
+    });
+    let yaml = one_origin_head(origin.addr)
+        + r#"apis:
+  app:
+    cors: { allow_origins: ["https://app.example"], allow_methods: [GET, POST] }
+    gateway_responses:
+      DEFAULT_4XX: { body: '{"stage":"$context.stage","v":"${stageVariables.tag}"}' }
+    stages:
+      $default: { variables: { tag: root } }
+      prod: { variables: { tag: prod-secret } }
+    routes:
+      "GET /admin": { integration: { type: mock, status: 200 } }
+      "ANY /{proxy+}": { integration: { type: http, upstream: origin } }
+      "GET /ping": { integration: { type: mock, status: 200 } }
+"#;
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let mut c = Client::connect(p.addr);
+        assert_eq!(
+            c.send(b"GET /prod/ping HTTP/1.1\r\nHost: a\r\n\r\n").status,
+            200
+        );
+        let r = c.send(b"POST /admin HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example\r\nX-HTTP-Method-Override: GET\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(r.status, 400, "{driver}");
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            r#"{"stage":"$default","v":"root"}"#,
+            "{driver}"
+        );
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example"),
+            "{driver}"
+        );
     }
 }

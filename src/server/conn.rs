@@ -500,11 +500,6 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     let stage = &api.stages[m.stage.stage as usize];
     let cells = &gen.route_cells[stage.metric_base + m.route as usize];
     c.out.served_by = Some((m.stage, m.route));
-    if c.head.method_override && super::method_override::leaves_route(c, snap, &m) {
-        c.head.keep_alive = false;
-        let message = "A method override header names a method another route serves";
-        return (c.answer(ctx, gen, 400, message, &[]).await, cells);
-    }
     let canary = stage
         .canary
         .as_ref()
@@ -518,6 +513,12 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
             return (c.answer_preflight(ctx, gen, cors).await, cells);
         }
         c.req.cors = cors.match_origin(c.head.header(&c.rbuf, "origin"));
+    }
+    // With the route's stage and CORS headers, as the route's other refusals.
+    if super::method_override::leaves_route(c, snap, &m) {
+        c.head.keep_alive = false;
+        let message = "A method override names a method another route serves";
+        return (c.answer(ctx, gen, 400, message, &[]).await, cells);
     }
     // Before anything reads the body or answers `Expect: 100-continue`, and with the
     // API's CORS headers and gateway responses, as a body found too long as it comes.

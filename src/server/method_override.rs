@@ -1,12 +1,14 @@
 //! A method override that would take a request past its route's protections.
 //!
-//! Backends behind many frameworks (Express's and Rack's method-override, ASP.NET's
-//! X-HTTP-Method) serve a POST carrying `X-HTTP-Method-Override: GET` as a GET. The
-//! gateway routes, authorizes, counts and caches by the request line's method, so a POST
-//! matched by an open `ANY /{proxy+}` reached the guarded `GET /admin` handler, past that
-//! route's key or authorizer. A request whose override names a method that another route
-//! (or no route) serves on its path is refused; one that names its own method, or a
-//! method its route serves too (an `ANY` route, HEAD on a GET route), goes on as sent.
+//! Backends behind many frameworks serve a POST carrying `X-HTTP-Method-Override: GET`
+//! (Express's and Rack's method-override, ASP.NET's X-HTTP-Method) or `?_method=GET`
+//! (Express's `methodOverride('_method')`, Laravel, gorilla) as a GET. The gateway
+//! routes, authorizes, counts and caches by the request line's method, so a POST matched
+//! by an open `ANY /{proxy+}` reached the guarded `GET /admin` handler, past that route's
+//! key or authorizer. A request whose override names a method that another route (or no
+//! route) serves on its path is refused; one that names its own method, or a method its
+//! route serves too (an `ANY` route, HEAD on a GET route), goes on as sent. An override
+//! in a form body is not read (the body is the backend's).
 
 use crate::config::compile::Snapshot;
 use crate::http1::parse::{is_method_override, Method};
@@ -14,25 +16,56 @@ use crate::router::Matched;
 
 use super::conn::Conn;
 
-/// Whether a method-override header names a method that routes this path elsewhere.
+/// Whether a method override names a method that routes this path elsewhere.
 pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
     let buf = &c.rbuf[..];
+    let query = c.head.query.map_or(&b""[..], |q| q.get(buf));
+    // Only requests that carry one (rare) go further: the parser noted the headers, and
+    // a query names `_method` (or `%5Fmethod`).
+    let in_query = memchr::memmem::find(query, b"method").is_some();
+    if !c.head.method_override && !in_query {
+        return false;
+    }
     let host = c.head.host.map(|s| s.get(buf));
-    // Only for requests that carry one (rare): the parser noted it.
     let mut params = Vec::new();
-    c.head
-        .headers
-        .iter()
-        .filter(|h| is_method_override(h.name.get(buf)))
-        .any(|h| {
-            let named = h.value.get(buf).trim_ascii().to_ascii_uppercase();
-            if named == c.head.method_span.get(buf) {
+    let mut elsewhere = |named: &[u8]| {
+        // Each element of a list (Express reads the first, others the last), without the
+        // blanks and obs-text (JavaScript's trim() takes U+00A0) a framework trims.
+        named.split(|&b| b == b',').any(|element| {
+            let t = |b: &u8| b.is_ascii_whitespace() || !b.is_ascii();
+            let start = element.iter().position(|b| !t(b)).unwrap_or(element.len());
+            let end = element.iter().rposition(|b| !t(b)).map_or(start, |e| e + 1);
+            let element = element[start..end].to_ascii_uppercase();
+            if element.is_empty() || element == c.head.method_span.get(buf) {
                 return false;
             }
-            let method = Method::from_bytes(&named);
+            let method = Method::from_bytes(&element);
             let other = snap
                 .router
                 .route(buf, host, method, c.head.path, &mut params);
             !other.is_some_and(|o| o.stage == m.stage && o.route == m.route)
         })
+    };
+    let by_header = c.head.method_override
+        && c.head
+            .headers
+            .iter()
+            .filter(|h| is_method_override(h.name.get(buf)))
+            .any(|h| elsewhere(h.value.get(buf)));
+    by_header
+        || (in_query
+            && query.split(|&b| b == b'&' || b == b';').any(|pair| {
+                let (name, value) = match memchr::memchr(b'=', pair) {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &b""[..]),
+                };
+                let mut decoded = Vec::new();
+                crate::http1::percent_decode(name, true, &mut decoded);
+                if decoded != b"_method" {
+                    return false;
+                }
+                decoded.clear();
+                crate::http1::percent_decode(value, true, &mut decoded);
+                elsewhere(&decoded)
+            }))
 }
