@@ -622,7 +622,9 @@ fn operation(
     if !security::security(ctx, schemes, op_p, op, &mut route) {
         return None;
     }
-    integration::without_authorizer(ctx, &integ_p, &mut route);
+    if !super::authorizer_mappings::without_authorizer(ctx, &integ_p, &mut route) {
+        return None;
+    }
     Some(route)
 }
 

@@ -344,7 +344,8 @@ fn request_parameters(
         };
         if let Some(target) = k.strip_prefix("integration.request.") {
             let Some(value) = rest_value(v) else {
-                ctx.warn(kp, format!("value {v:?} can't be mapped; skipped"));
+                ctx.warn(kp.clone(), format!("value {v:?} can't be mapped; skipped"));
+                super::authorizer_mappings::remove_instead(ctx, &kp, params, target, v);
                 continue;
             };
             let (loc, name) = target.split_once('.').unwrap_or((target, ""));
@@ -363,7 +364,10 @@ fn request_parameters(
                 "header" | "querystring" => {
                     let key = format!("overwrite:{loc}.{name}");
                     match refused(&key, &value, false, path_params) {
-                        Some(why) => ctx.warn(kp, format!("{why}; skipped")),
+                        Some(why) => {
+                            ctx.warn(kp.clone(), format!("{why}; skipped"));
+                            super::authorizer_mappings::remove_instead(ctx, &kp, params, target, v);
+                        }
                         None => {
                             params.insert(key, json!(value));
                         }
@@ -373,12 +377,20 @@ fn request_parameters(
             }
         } else if k.contains(':') {
             // HTTP APIs' grammar is Portico's own.
+            let target = k.split_once(':').map_or("", |(_, t)| t);
             if v.contains("$request.body") {
-                ctx.warn(kp, "$request.body values are not supported; skipped");
+                ctx.warn(
+                    kp.clone(),
+                    "$request.body values are not supported; skipped",
+                );
+                super::authorizer_mappings::remove_instead(ctx, &kp, params, target, v);
                 continue;
             }
             if let Some(why) = refused(k, v, false, path_params) {
-                ctx.warn(kp, format!("{why}; skipped"));
+                ctx.warn(kp.clone(), format!("{why}; skipped"));
+                if !k.starts_with("remove:") {
+                    super::authorizer_mappings::remove_instead(ctx, &kp, params, target, v);
+                }
                 continue;
             }
             params.insert(k.clone(), json!(v));
@@ -539,76 +551,5 @@ fn status_mappings(ctx: &mut Ctx, p: &str, integ: &Value, route: &mut Map<String
     }
     if !out.is_empty() {
         route.insert("response_parameters".into(), Value::Object(out));
-    }
-}
-
-/// A route the operation gives no authorizer (nor IAM) can't map `$context.authorizer.*`
-/// (check refuses it: there is nothing to read). Such mappings are left out with a warning,
-/// so the imported config still passes check; API Gateway maps them to nothing there.
-pub(super) fn without_authorizer(ctx: &mut Ctx, p: &str, route: &mut Map<String, Value>) {
-    if route.contains_key("authorizer") || route.contains_key("authorization") {
-        return;
-    }
-    let reads_authorizer = |v: &Value| {
-        v.as_str().is_some_and(|v| {
-            crate::pipeline::template::parse(v).is_ok_and(|refs| {
-                refs.iter().any(|r| {
-                    matches!(r, crate::pipeline::template::Ref::Context(n) if n.starts_with("authorizer."))
-                })
-            })
-        })
-    };
-    let drop = |ctx: &mut Ctx, at: String, m: &mut Map<String, Value>| {
-        m.retain(|k, v| {
-            let keep = !reads_authorizer(v);
-            if !keep {
-                ctx.warn(
-                    at.clone(),
-                    format!(
-                        "{k}: {} reads the authorizer, and the operation has none; skipped",
-                        v.as_str().unwrap_or_default()
-                    ),
-                );
-            }
-            keep
-        });
-    };
-    if let Some(Value::Object(m)) = route.get_mut("parameters") {
-        // A header or query parameter the gateway would have set is removed instead:
-        // skipped, the client's own (`x-user: admin`) reached a backend that trusts the
-        // gateway to write it.
-        let set_by_authorizer: Vec<String> = m
-            .iter()
-            .filter(|(_, v)| reads_authorizer(v))
-            .filter_map(|(k, _)| {
-                let target = k
-                    .strip_prefix("overwrite:")
-                    .or_else(|| k.strip_prefix("append:"))?;
-                let named = target.starts_with("header.") || target.starts_with("querystring.");
-                named.then(|| target.to_string())
-            })
-            .collect();
-        drop(ctx, format!("{p}/requestParameters"), m);
-        for target in set_by_authorizer {
-            ctx.warn(
-                format!("{p}/requestParameters"),
-                format!("remove:{target} instead, so a client's own value does not stand for the authorizer's"),
-            );
-            m.insert(format!("remove:{target}"), json!(""));
-        }
-        if m.is_empty() {
-            route.remove("parameters");
-        }
-    }
-    if let Some(Value::Object(by_status)) = route.get_mut("response_parameters") {
-        for (status, m) in by_status.iter_mut() {
-            if let Value::Object(m) = m {
-                drop(ctx, format!("{p}/responseParameters/{}", esc(status)), m);
-            }
-        }
-        by_status.retain(|_, m| m.as_object().is_some_and(|m| !m.is_empty()));
-        if by_status.is_empty() {
-            route.remove("response_parameters");
-        }
     }
 }

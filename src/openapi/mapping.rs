@@ -5,7 +5,7 @@
 //! `api_gateway_reserved`, `Var::parse`, the template parser), so that a mapping check
 //! would refuse is skipped with a warning at its pointer instead of failing the whole
 //! config. Stage variables are not checked here: the config, not the document, gives the
-//! stages. `$context.authorizer.*` is `without_authorizer`'s to judge, once the
+//! stages. `$context.authorizer.*` is `authorizer_mappings`'s to judge, once the
 //! operation's authorizer is known.
 
 use crate::http1::parse::is_token;

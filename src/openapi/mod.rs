@@ -7,6 +7,7 @@
 //! and `portico openapi import FILE` (which writes that tree out as YAML) serve exactly
 //! the same API.
 
+mod authorizer_mappings;
 pub mod cli;
 pub mod export;
 mod extensions;

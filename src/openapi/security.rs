@@ -167,6 +167,18 @@ fn authorizer(ctx: &mut Ctx, p: &str, scheme: &Value, az: &Value) -> Option<Valu
                     "a TOKEN authorizer is run as a REQUEST authorizer (payload 1.0: the token is in authorizationToken); identityValidationExpression is not applied",
                 );
             }
+            // One `check` refuses (a `$context` name always empty when the authorizer
+            // runs, one Portico lacks): written out, the whole API failed to load at a
+            // key path in no file.
+            for src in &sources {
+                if let Err(e) = crate::config::auth::IdentitySource::parse(src) {
+                    ctx.warn(
+                        format!("{ap}/identitySource"),
+                        format!("{e}; methods using this scheme are skipped"),
+                    );
+                    return None;
+                }
+            }
             if !sources.is_empty() {
                 a["identity_source"] = json!(sources);
             }

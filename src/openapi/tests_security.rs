@@ -379,9 +379,18 @@ fn a_mapping_of_the_missing_authorizer_removes_what_it_would_set() {
             "/rest": op(json!({
                 "integration.request.header.x-user": "context.authorizer.principalId"
             })),
+            // Skipped for another reason first: removed all the same.
+            "/body": op(json!({
+                "overwrite:header.x-role": "$context.authorizer.claims.role $request.body.x"
+            })),
+            // The URI path made from the authorizer's values: the method is skipped (the
+            // backend got the client's own path).
+            "/path": op(json!({ "overwrite:path": "/users/$context.authorizer.principalId" })),
         }),
     );
+    assert!(route(&i, "GET /path").is_none(), "{:?}", i.api["routes"]);
     let params = |k: &str| route(&i, k).unwrap()["parameters"].clone();
+    assert_eq!(params("GET /body"), json!({ "remove:header.x-role": "" }));
     assert_eq!(
         params("GET /http"),
         json!({ "remove:header.x-user": "", "remove:querystring.tenant": "", "overwrite:header.x-kept": "static" })
@@ -395,4 +404,25 @@ fn a_mapping_of_the_missing_authorizer_removes_what_it_would_set() {
         "{:?}",
         i.warnings
     );
+}
+
+/// An authorizer identity source `check` refuses (always empty when the authorizer runs)
+/// makes its scheme unusable at import, with a warning at the source: written out, the
+/// whole API failed to load at a key path in no file.
+#[test]
+fn an_identity_source_check_refuses_skips_its_scheme() {
+    let schemes = json!({ "components": { "securitySchemes": {
+        "gate": { "type": "apiKey", "name": "x-token", "in": "header",
+                  "x-amazon-apigateway-authtype": "custom",
+                  "x-amazon-apigateway-authorizer": { "type": "request",
+                      "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:a/invocations",
+                      "identitySource": "method.request.header.x-token, context.identity.userArn" } }
+    } } });
+    let i = imported_with(
+        schemes,
+        json!({ "/g": get("/g", json!({ "security": [{ "gate": [] }] })) }),
+    );
+    assert!(route(&i, "GET /g").is_none(), "{:?}", i.api["routes"]);
+    let p = "/components/securitySchemes/gate/x-amazon-apigateway-authorizer/identitySource";
+    assert!(warned(&i, p), "{:?}", i.warnings);
 }
