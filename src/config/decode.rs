@@ -276,6 +276,10 @@ impl<'a> Decoder<'a> {
         };
         let mut out: Vec<(String, &Value, KeyPath)> = Vec::with_capacity(map.len());
         let mut read_from: Vec<&Value> = Vec::with_capacity(map.len());
+        // Where each key's text is in `out`: found by a scan per key, a map of 40,000
+        // models (or stage variables) took seconds to read.
+        let mut index: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(map.len());
         for (k, v) in map {
             let Some(key) = self.written.key(k, path) else {
                 // Shown at the map, but about its own entry only (dropped): the other
@@ -289,7 +293,7 @@ impl<'a> Decoder<'a> {
             let p = path.key(&key);
             // YAML tells `200:` from `"200":` (a number, a string) and keeps both; read
             // as text they are one key, and the second was silently ignored.
-            if let Some(i) = out.iter().position(|(first, _, _)| *first == key) {
+            if let Some(&i) = index.get(&key) {
                 let spelt = |k: &Value| match k {
                     Value::String(s) => format!("{s:?}"),
                     _ => format!("{key} (a {})", describe_kind(k)),
@@ -305,6 +309,7 @@ impl<'a> Decoder<'a> {
                 continue;
             }
             read_from.push(k);
+            index.insert(key.clone(), out.len());
             out.push((key, v, p));
         }
         out

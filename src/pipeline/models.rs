@@ -291,15 +291,16 @@ pub fn compile_model(
 /// 4,000 unrelated models take seconds to check (each compile read every model).
 fn reachable(name: &str, models: &[(String, Value)]) -> serde_json::Map<String, Value> {
     let mut found = serde_json::Map::new();
+    let by_name = by_name(models);
     let mut todo = vec![name];
     while let Some(next) = todo.pop() {
         if found.contains_key(next) {
             continue;
         }
-        let Some((n, schema)) = models.iter().find(|(n, _)| n == next) else {
+        let Some(schema) = by_name.get(next) else {
             continue;
         };
-        found.insert(n.clone(), schema.clone());
+        found.insert(next.to_string(), (*schema).clone());
         let mut named = Vec::new();
         refs(schema, &mut named);
         for r in named {

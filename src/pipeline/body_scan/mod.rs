@@ -138,6 +138,7 @@ impl ModelScan {
             models,
             draft: draft_of(schema).ok()?,
             referring: vec![name],
+            depth: 0,
         };
         Some(ModelScan {
             root: compiler.node(schema, false)?,
@@ -155,10 +156,27 @@ struct Compiler<'m> {
     draft: Draft,
     /// The models whose `$ref`s are being followed: a model met again is circular.
     referring: Vec<&'m str>,
+    /// Schemas being compiled, one inside the other (see [`MAX_SCHEMA_DEPTH`]).
+    depth: usize,
 }
+
+/// How deep the scanner follows a schema (nested schemas and `$ref`s together); deeper,
+/// the model is checked by the validator alone. Unbounded, a chain of 1,000 models
+/// overflowed the stack of the thread that compiled it (a reload's: the process died).
+const MAX_SCHEMA_DEPTH: usize = 64;
 
 impl<'m> Compiler<'m> {
     fn node(&mut self, schema: &'m Value, in_additional: bool) -> Option<Node> {
+        if self.depth >= MAX_SCHEMA_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let node = self.node_within(schema, in_additional);
+        self.depth -= 1;
+        node
+    }
+
+    fn node_within(&mut self, schema: &'m Value, in_additional: bool) -> Option<Node> {
         let draft = self.draft;
         let map = match schema {
             Value::Bool(b) if draft != Draft::Draft4 || in_additional => {

@@ -346,3 +346,34 @@ fn head_word_is_the_first_eight_bytes_zero_padded() {
         }
     }
 }
+
+/// A chain of models, each referring to the next, is followed only so deep: followed
+/// whole, 1,000 of them overflowed the stack of the thread that compiled them (a
+/// reload's, 2 MiB: the process died).
+#[test]
+fn a_long_chain_of_models_is_left_to_the_validator() {
+    let n = 5_000;
+    let models: Vec<(String, Value)> = (0..n)
+        .map(|i| {
+            let schema = if i + 1 < n {
+                json!({ "$ref": format!("#/models/M{}", i + 1) })
+            } else {
+                json!({ "type": "object" })
+            };
+            (format!("M{i}"), schema)
+        })
+        .collect();
+    let scan = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || ModelScan::compile("M0", &models).is_some())
+        .unwrap()
+        .join()
+        .expect("compiled without overflowing a small stack");
+    assert!(!scan);
+    // A short one is still scanned.
+    let short = vec![
+        ("A".to_string(), json!({ "$ref": "#/models/B" })),
+        ("B".to_string(), json!({ "type": "object" })),
+    ];
+    assert!(ModelScan::compile("A", &short).is_some());
+}
