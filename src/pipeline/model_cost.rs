@@ -56,6 +56,7 @@ pub fn search_cost(name: &str, models: &[(String, Value)]) -> Option<SearchCost>
         recursive: false,
         branches: false,
         unresolved: false,
+        depth: 0,
     };
     let Count { ways, size } = walk.node(String::new());
     // A reference it could not follow (an anchor, a URI) may name anything.
@@ -99,7 +100,12 @@ struct Walk<'m> {
     recursive: bool,
     branches: bool,
     unresolved: bool,
+    /// Schemas being walked, one inside the other (see [`MAX_WALK_DEPTH`]).
+    depth: usize,
 }
+
+/// How deep the walk follows schemas and references together.
+const MAX_WALK_DEPTH: usize = 128;
 
 impl<'m> Walk<'m> {
     fn node(&mut self, pointer: String) -> Count {
@@ -156,6 +162,20 @@ impl<'m> Walk<'m> {
     }
 
     fn schema(&mut self, v: &'m Value) -> Count {
+        // Deeper (a chain of 1,000 models, each naming the next), the walk overflowed the
+        // stack of the thread that loaded the config: taken as a model whose cost is not
+        // known, so its bodies are not searched.
+        if self.depth >= MAX_WALK_DEPTH {
+            self.unresolved = true;
+            return Count { ways: 1, size: 1 };
+        }
+        self.depth += 1;
+        let c = self.schema_within(v);
+        self.depth -= 1;
+        c
+    }
+
+    fn schema_within(&mut self, v: &'m Value) -> Count {
         match v {
             Value::Object(map) => {
                 let own = Count { ways: 0, size: 1 };
@@ -373,5 +393,34 @@ mod tests {
         assert!(!search_too_costly(&[b'['; 40], flat));
         let many = format!("[{}]", vec!["1"; 6000].join(","));
         assert!(search_too_costly(many.as_bytes(), flat));
+    }
+
+    /// A chain of models each naming the next is walked only so deep (1,000 of them
+    /// overflowed a reload thread's stack, which aborts the process, and this test).
+    #[test]
+    fn a_long_chain_of_models_is_not_walked_to_its_end() {
+        let n = 5_000;
+        let models: Vec<(String, Value)> = (0..n)
+            .map(|i| {
+                let next = json!({ "$ref": format!("#/models/M{}", i + 1) });
+                let props = if i + 1 < n {
+                    json!({ "next": next })
+                } else {
+                    json!({})
+                };
+                (
+                    format!("M{i}"),
+                    json!({ "type": "object", "properties": props }),
+                )
+            })
+            .collect();
+        let cost = std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(move || search_cost("M0", &models))
+            .unwrap()
+            .join()
+            .expect("walked without overflowing a small stack");
+        // No branches: searched at about a body's size, as a short chain is.
+        assert_eq!(cost, None);
     }
 }
