@@ -152,22 +152,37 @@ fn inboxes() -> &'static [SegQueue<Command>] {
     INBOX.get_or_init(|| (0..MAX_WORKERS).map(|_| SegQueue::new()).collect())
 }
 
-/// A new connection (or message) id: 16 base64 characters ending in `=` (11 bytes:
-/// worker, then a per-worker counter and 48 bits of `random`, so ids never repeat within
-/// a process). A connection id's `random` comes from the OS random source: a client that
-/// could work out another's id from its own could post to it or name it to the backend.
+/// A new connection (or message) id: 16 base64 characters ending in `=` (11 bytes: the
+/// worker, 32 bits from the OS random source and 48 bits of `random`). A connection id's
+/// `random` comes from the OS random source too: a client that could work out another's
+/// id from its own could post to it or name it to the backend. (A per-worker counter in
+/// place of the 32 bits told a client how many connections and messages its worker had
+/// handled between two of its own.)
 pub fn new_id(worker: usize, random: u64) -> String {
-    thread_local! { static SEQ: Cell<u32> = const { Cell::new(0) }; }
-    let seq = SEQ.with(|s| {
-        let n = s.get().wrapping_add(1);
-        s.set(n);
-        n
-    });
     let mut raw = [0u8; 11];
     raw[0] = worker as u8;
-    raw[1..5].copy_from_slice(&seq.to_be_bytes());
+    raw[1..5].copy_from_slice(&os_random_u32().to_le_bytes());
     raw[5..11].copy_from_slice(&random.to_le_bytes()[..6]);
     base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// 32 bits from the OS random source, drawn 1 KiB at a time per thread (one system call
+/// per 256 ids).
+fn os_random_u32() -> u32 {
+    thread_local! {
+        static POOL: RefCell<([u8; 1024], usize)> = const { RefCell::new(([0; 1024], 1024)) };
+    }
+    POOL.with(|p| {
+        let (bytes, taken) = &mut *p.borrow_mut();
+        if *taken == bytes.len() {
+            getrandom::fill(bytes).expect("the OS random source");
+            *taken = 0;
+        }
+        let mut four = [0u8; 4];
+        four.copy_from_slice(&bytes[*taken..*taken + 4]);
+        *taken += 4;
+        u32::from_le_bytes(four)
+    })
 }
 
 /// The worker an id belongs to, if it is one of ours.
@@ -485,6 +500,17 @@ mod tests {
     fn ids_name_their_worker() {
         let a = new_id(3, 7);
         let b = new_id(3, 7);
+        // No counter shows between one id and the next.
+        let raw = |id: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(id)
+                .unwrap()
+        };
+        let (ra, rb) = (raw(&a), raw(&b));
+        assert_ne!(
+            u32::from_be_bytes(rb[1..5].try_into().unwrap()),
+            u32::from_be_bytes(ra[1..5].try_into().unwrap()).wrapping_add(1)
+        );
         assert_eq!(a.len(), 16);
         assert!(a.ends_with('='), "{a}");
         assert_ne!(a, b);
