@@ -140,12 +140,16 @@ pub fn amzn_trace_value(
             out.extend_from_slice(b"1-");
             out.extend_from_slice(&hex(now_secs & 0xffff_ffff)[8..]);
             out.push(b'-');
-            // The id's last 24 hex digits: its per-request part, and more of the rest,
-            // gathered from the end on the stack and appended at once (a filtered
-            // iterator pushed byte by byte was this function's whole cost).
+            // The id's last 24 random hex digits, gathered from the end on the stack and
+            // appended at once (a filtered iterator pushed byte by byte was this
+            // function's whole cost). A UUID's version and variant digits (places 14
+            // and 19) are no random part: kept, every Root had a `4` and an 8-b at fixed
+            // places, 90 random bits of X-Ray's 96.
+            let fixed = |i: usize| request_id.len() == 36 && (i == 14 || i == 19);
             let mut tail = [0u8; 24];
             let mut from = tail.len();
-            for &b in request_id.iter().rev().filter(|b| b.is_ascii_hexdigit()) {
+            let digits = request_id.iter().enumerate().rev();
+            for (_, &b) in digits.filter(|&(i, b)| b.is_ascii_hexdigit() && !fixed(i)) {
                 if from == 0 {
                     break;
                 }
@@ -252,7 +256,7 @@ mod tests {
         assert!(l.ends_with(";Sampled=0\r\n"));
         let l = line(|o| amzn_trace_id(o, None, id, 0x5759e988));
         assert!(
-            l.starts_with("x-amzn-trace-id: Root=1-5759e988-4b5a69788796a5b4c3d2e1f0;Parent="),
+            l.starts_with("x-amzn-trace-id: Root=1-5759e988-3c4b5a978796a5b4c3d2e1f0;Parent="),
             "{l}"
         );
         assert!(l.ends_with(";Sampled=1\r\n"), "{l}");
