@@ -634,3 +634,19 @@ fn payload_formats_written_as_numbers_or_text_are_one() {
     let yaml = "apis:\n  a:\n    stages: { s: {} }\n    routes:\n      \"GET /f\": { integration: { type: lambda, url: \"http://127.0.0.1:9/f\", payload_format: \"3\" } }\n";
     assert_eq!(errors(yaml).len(), 1);
 }
+
+/// A health-check interval under the checker's 100 ms tick is refused: checks ran every
+/// 100 ms all the same, each waiting the interval (`1ms`) for its answer.
+#[test]
+fn a_health_interval_under_100ms_is_refused() {
+    let yaml = |i: &str| {
+        format!(
+            "upstreams: {{ u: {{ targets: [\"127.0.0.1:9\"], health: {{ interval: {i} }} }} }}\n"
+        )
+    };
+    assert_eq!(
+        errors(&yaml("1ms")),
+        ["upstreams.u.health.interval: at least 100ms (the checker runs every 100 ms, and a check waits at most the interval for its answer), got 1ms"]
+    );
+    assert_eq!(errors(&yaml("100ms")), Vec::<String>::new());
+}

@@ -178,6 +178,14 @@ fn health(d: &mut Decoder, v: &Value, p: &KeyPath) -> Health {
     };
     f.set(d, "path", &mut h.path, Decoder::string);
     f.set(d, "interval", &mut h.interval, Decoder::duration);
+    // Shorter, checks still ran every 100 ms, each waiting the interval for its answer:
+    // `1ms` took every backend slower than that for down.
+    if h.interval < std::time::Duration::from_millis(100) {
+        d.error(
+            &p.key("interval"),
+            format!("at least 100ms (the checker runs every 100 ms, and a check waits at most the interval for its answer), got {}ms", h.interval.as_millis()),
+        );
+    }
     f.set(d, "unhealthy_after", &mut h.unhealthy_after, count);
     f.set(d, "healthy_after", &mut h.healthy_after, count);
     h
