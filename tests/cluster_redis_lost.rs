@@ -254,16 +254,6 @@ fn usage_of_a_key_revoked_before_a_node_restarted_survives_redis_coming_back_emp
     );
 }
 
-fn redis_cmd(redis: &Redis, args: &[&str]) {
-    let client = ::redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_connection().unwrap();
-    let mut cmd = ::redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    let () = cmd.query(&mut con).unwrap();
-}
-
 /// Redis at its maxmemory under a `volatile-*` policy evicts the quota counters first
 /// (they expire; the `epoch` marker that reveals a loss does not), and the quota went on
 /// from zero unsaid. The node warns about such a policy and says at error when keys were
@@ -273,10 +263,8 @@ fn a_policy_that_evicts_and_keys_evicted_are_said() {
     let origin = Origin::fixed(b"ok");
     for driver in DRIVERS {
         let redis = Redis::start();
-        redis_cmd(
-            &redis,
-            &["CONFIG", "SET", "maxmemory-policy", "volatile-lru"],
-        );
+        redis.cmd(&["CONFIG", "SET", "maxmemory", "1gb"]);
+        redis.cmd(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
         let a = start(&redis, "a", driver, origin.addr);
         let within = |secs: u64, what: &str| {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -296,9 +284,9 @@ fn a_policy_that_evicts_and_keys_evicted_are_said() {
         assert_eq!(spend(&[&a], 3), 3, "{driver}");
         assert!(!a.p.log_text().contains("Redis evicted keys"), "{driver}");
         // Below what Redis holds: its next write evicts every key that expires.
-        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "1"]);
+        redis.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
         std::thread::sleep(std::time::Duration::from_millis(500));
-        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "0"]);
+        redis.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
         assert!(
             within(15, "Redis evicted keys"),
             "{driver}: {}",

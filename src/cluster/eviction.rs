@@ -21,8 +21,14 @@ pub(super) struct Evictions {
     syncs: u64,
     /// Redis's count of evicted keys at the last look.
     count: Option<u64>,
-    /// The policy last warned about.
+    /// Redis's policy at the last look.
     policy: String,
+    /// The policy last warned about.
+    warned: String,
+    /// A refused `INFO` was said.
+    unread_said: bool,
+    /// When evictions were last said (ms).
+    said_at: u64,
     /// Keys were evicted, and this node has not registered its connections again yet.
     pub(super) reregister: bool,
 }
@@ -41,30 +47,63 @@ pub(super) async fn look(m: &mut MultiplexedConnection, e: &mut Evictions) {
         .arg("stats")
         .query_async(m)
         .await;
-    let Ok((memory, stats)) = read else {
-        return;
+    let (memory, stats) = match read {
+        Ok(texts) => texts,
+        Err(err) => {
+            if !e.unread_said {
+                e.unread_said = true;
+                warn!(cause = %super::alarm::cause(&err), "cluster: cannot read Redis's INFO (an ACL without it?): this node does not see evictions at Redis's maxmemory");
+            }
+            return;
+        }
     };
     let field = |text: &str, name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
             .map(|v| v.trim().to_string())
     };
+    let limited = field(&memory, "maxmemory").is_some_and(|m| m != "0");
     if let Some(policy) = field(&memory, "maxmemory_policy") {
-        if policy != "noeviction" && policy != e.policy {
-            warn!(%policy, "cluster: Redis's maxmemory-policy can evict keys: at its maxmemory it may drop quota counters (a quota then admits afresh) and WebSocket registrations (@connections answers 410 for open connections); set maxmemory-policy noeviction");
+        // Said once per policy, when Redis has a maxmemory to evict at (set later, it is
+        // said then).
+        if limited && policy != "noeviction" && policy != e.warned {
+            warn!(%policy, "cluster: Redis's maxmemory-policy can evict keys: at its maxmemory it may drop {}; set maxmemory-policy noeviction", at_risk(&policy));
+            e.warned.clone_from(&policy);
         }
         e.policy = policy;
     }
     let Some(count) = field(&stats, "evicted_keys").and_then(|n| n.parse::<u64>().ok()) else {
         return;
     };
-    if e.count.is_some_and(|before| count > before) {
+    // A count lower than the last one started again (a restart, CONFIG RESETSTAT, a
+    // failover to a replica): what it holds was evicted since.
+    let evicted = match e.count {
+        Some(before) if count > before => count - before,
+        Some(before) if count < before => count,
+        _ => 0,
+    };
+    if evicted > 0 {
         e.reregister = true;
-        error!(
-            evicted = count - e.count.unwrap_or(0),
-            policy = %e.policy,
-            "cluster: Redis evicted keys at its maxmemory: quota counts and throttle windows may have been lost (those quotas admit afresh this period); this node registers its WebSocket connections again"
-        );
+        let now = super::unix_ms();
+        if now.saturating_sub(e.said_at) >= super::alarm::REMIND_EVERY_MS || e.said_at == 0 {
+            e.said_at = now;
+            error!(
+                evicted,
+                policy = %e.policy,
+                "cluster: Redis evicted keys at its maxmemory: {} may have been lost; this node registers its WebSocket connections again (said at most once a minute)",
+                at_risk(&e.policy)
+            );
+        }
     }
     e.count = Some(count);
+}
+
+/// What a policy may evict of Portico's: under `volatile-*` the keys that expire; under
+/// `allkeys-*` any (the least used go first: created API keys and revocations too).
+fn at_risk(policy: &str) -> &'static str {
+    if policy.starts_with("allkeys") {
+        "any key: quota counters and throttle windows (a quota then admits afresh), WebSocket registrations (@connections answers 410 for open connections), created API keys and revocations"
+    } else {
+        "quota counters and throttle windows (a quota then admits afresh) and WebSocket registrations (@connections answers 410 for open connections)"
+    }
 }
