@@ -23,12 +23,14 @@ fn an_unusable_redis_address_is_an_error_at_its_key_path() {
         "redis://127.0.0.1:0",
         "redis://a host:6379",
         "redis://u:sec@ret@127.0.0.1:6379",
+        "redis://admin:2024#Secret@127.0.0.1:6379",
+        "redis://localhost:1?Secret@127.0.0.1:6379",
     ] {
         let (code, out) = check(&with_redis(url));
         assert_eq!(code, 1, "{url}: {out}");
         assert!(out.contains("cluster.redis: "), "{url}: {out}");
         assert!(
-            !out.contains("sec/ret") && !out.contains("ret@"),
+            !out.contains("sec/ret") && !out.contains("ret@") && !out.contains("Secret"),
             "{url}: {out}"
         );
     }

@@ -107,10 +107,21 @@ fn redis_url(url: &str) -> Result<(), String> {
     let hint = "redis://[[user]:password@]host[:port][/db], with / @ # ? % in the user or password percent-encoded (%2F %40 %23 %3F %25)";
     // redis-rs takes the last `@` as the end of the password: `u:p@ss@host` worked, as
     // `p@ss`, where the README says such an address is refused; one spelling only.
-    let authority = url["redis://".len()..].split(['/', '?', '#']).next();
+    let rest = &url["redis://".len()..];
+    let authority = rest.split(['/', '?', '#']).next();
     if authority.is_some_and(|a| a.matches('@').count() > 1) {
         return Err(format!(
             "an @ in the user or password is not percent-encoded: expected {hint}"
+        ));
+    }
+    // `u:2024#Secret@host`: the address ends at the `#`, so the node went to the host
+    // `u` (port 2024), another Redis than the log named.
+    if rest
+        .rfind('@')
+        .is_some_and(|at| rest[..at].contains(['/', '?', '#']))
+    {
+        return Err(format!(
+            "a / # or ? in the user or password is not percent-encoded: expected {hint}"
         ));
     }
     let client = redis::Client::open(url).map_err(|e| {
