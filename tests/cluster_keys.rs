@@ -166,26 +166,12 @@ fn one_value_is_one_key_in_the_cluster_whichever_nodes_create_it() {
     }
 }
 
-/// Runs `args` on `redis` as its default user.
-fn redis_cmd(redis: &Redis, args: &[&str]) {
-    let client = ::redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_connection().unwrap();
-    let mut cmd = ::redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    let () = cmd.query(&mut con).unwrap();
-}
-
 /// Lets the user `limited` write every key but the API keys' (`keys`, `keys:v`,
 /// `keys:d`, `revoked`): Redis then answers a revocation with NOPERM, and a node's
 /// syncs (heartbeat, usage, leases) go on.
 fn refuse_key_writes(redis: &Redis) {
     let args = ["ACL", "SETUSER", "limited", "resetkeys", "%R~*"];
-    redis_cmd(
-        redis,
-        &[&args[..], &["~portico:[^kr]*", "~portico:rl:*"]].concat(),
-    );
+    redis.cmd(&[&args[..], &["~portico:[^kr]*", "~portico:rl:*"]].concat());
 }
 
 /// A revocation Redis answered with an error (NOPERM from an ACL here; OOM, a
@@ -197,12 +183,9 @@ fn refuse_key_writes(redis: &Redis) {
 fn a_revocation_redis_refuses_is_kept_until_redis_takes_it() {
     for driver in DRIVERS {
         let redis = Redis::start();
-        redis_cmd(
-            &redis,
-            &[
-                "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all",
-            ],
-        );
+        redis.cmd(&[
+            "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all",
+        ]);
         let url = format!("redis://limited:pw@127.0.0.1:{}", redis.port);
         let (a, b) = (start_on(&url, "a", driver), start(&redis, "b", driver));
         let value = "victim-value-0123456789abcdef";
@@ -231,7 +214,7 @@ fn a_revocation_redis_refuses_is_kept_until_redis_takes_it() {
         assert_eq!(refused(&a.p.log_text()), 1, "{driver}: {}", a.p.log_text());
 
         // Redis takes it again: the revocation reaches every node.
-        redis_cmd(&redis, &["ACL", "SETUSER", "limited", "allkeys"]);
+        redis.cmd(&["ACL", "SETUSER", "limited", "allkeys"]);
         assert!(
             settles(&[&a, &b], value, 403),
             "{driver}: b still serves it"
@@ -254,12 +237,9 @@ fn a_revocation_redis_refuses_is_kept_until_redis_takes_it() {
 fn a_revocation_redis_has_not_taken_survives_a_restart_of_its_node() {
     for driver in DRIVERS {
         let redis = Redis::start();
-        redis_cmd(
-            &redis,
-            &[
-                "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all",
-            ],
-        );
+        redis.cmd(&[
+            "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all",
+        ]);
         let url = format!("redis://limited:pw@127.0.0.1:{}", redis.port);
         let (mut a, b) = (start_on(&url, "a", driver), start(&redis, "b", driver));
         let value = "restart-victim-0123456789abcdef";
@@ -295,7 +275,7 @@ fn a_revocation_redis_has_not_taken_survives_a_restart_of_its_node() {
         );
 
         // Redis takes it again: the revocation reaches every node.
-        redis_cmd(&redis, &["ACL", "SETUSER", "limited", "allkeys"]);
+        redis.cmd(&["ACL", "SETUSER", "limited", "allkeys"]);
         assert!(
             settles(&[&a, &b], value, 403),
             "{driver}: b still serves it"
@@ -323,8 +303,8 @@ fn a_revocation_reaches_the_other_nodes_while_redis_refuses_writes() {
         let value = "oom-value-0123456789abcdef";
         let (a, b) = two_nodes_with_a_live_key(&redis, driver, "oom", value);
 
-        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
-        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "1"]);
+        redis.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+        redis.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
         // Redis refuses the syncs' writes: both nodes see it.
         for n in [&a, &b] {
             assert!(
@@ -340,7 +320,7 @@ fn a_revocation_reaches_the_other_nodes_while_redis_refuses_writes() {
             settles(&[&a, &b], value, 403),
             "{driver}: b served the revoked key while Redis refused writes"
         );
-        redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "0"]);
+        redis.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
     }
 }
 
@@ -354,7 +334,7 @@ fn a_revocation_stays_on_its_node_while_redis_refuses_every_write() {
         let value = "nowrite-value-0123456789abcdef";
         let (a, b) = two_nodes_with_a_live_key(&redis, driver, "nowrite", value);
 
-        redis_cmd(&redis, &["ACL", "SETUSER", "default", "-@write"]);
+        redis.cmd(&["ACL", "SETUSER", "default", "-@write"]);
         let r = common::admin(a.admin, "DELETE", "/api-keys/nowrite", Some(TOKEN), None);
         assert_eq!(r.status, 503, "{driver}: {}", r.text());
         assert!(r.text().contains("revoked on this node"), "{}", r.text());
@@ -364,7 +344,7 @@ fn a_revocation_stays_on_its_node_while_redis_refuses_every_write() {
             settles(&[&a], value, 403),
             "{driver}: the revoking node took the key back"
         );
-        redis_cmd(&redis, &["ACL", "SETUSER", "default", "+@all"]);
+        redis.cmd(&["ACL", "SETUSER", "default", "+@all"]);
         assert!(
             settles(&[&a, &b], value, 403),
             "{driver}: the revocation never reached b"

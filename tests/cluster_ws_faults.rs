@@ -456,14 +456,7 @@ fn a_call_redis_refuses_to_pass_on_is_503_and_said() {
         let (a, _) = cluster_node(&redis, "a", driver);
         let (b, b_admin) = cluster_node(&redis, "b", driver);
         let (_client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
-        let client = ::redis::Client::open(redis.url()).unwrap();
-        let mut con = client.get_connection().unwrap();
-        let () = ::redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg("default")
-            .arg("-publish")
-            .query(&mut con)
-            .unwrap();
+        redis.cmd(&["ACL", "SETUSER", "default", "-publish"]);
         for _ in 0..3 {
             let r = post(b_admin, &id, "refused");
             assert_eq!(r.status, 503, "{driver}: {}", r.text());

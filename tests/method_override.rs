@@ -9,10 +9,7 @@ use common::*;
 
 #[test]
 fn an_override_naming_another_routes_method_is_refused() {
-    let origin = Origin::start(|_, s| {
-        respond(s, 200, &[], b"backend");
-        true
-    });
+    let origin = Origin::fixed(b"backend");
     let yaml = one_origin_head(origin.addr)
         + r#"apis:
   app:
@@ -94,10 +91,7 @@ fn an_override_naming_another_routes_method_is_refused() {
 /// the guarded resource.
 #[test]
 fn a_literal_guards_its_other_spelling() {
-    let origin = Origin::start(|_, s| {
-        respond(s, 200, &[], b"backend");
-        true
-    });
+    let origin = Origin::fixed(b"backend");
     let yaml = one_origin_head(origin.addr)
         + r#"apis:
   app:
@@ -130,10 +124,7 @@ fn a_literal_guards_its_other_spelling() {
 /// answered before the request took its route, with the last request's stage).
 #[test]
 fn the_refusal_carries_its_routes_stage_and_cors_headers() {
-    let origin = Origin::start(|_, s| {
-        respond(s, 200, &[], b"backend");
-        true
-    });
+    let origin = Origin::fixed(b"backend");
     let yaml = one_origin_head(origin.addr)
         + r#"apis:
   app:

@@ -84,6 +84,17 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Runs one command (`["CONFIG", "SET", "maxmemory", "1"]`) that answers OK.
+    pub fn cmd(&self, args: &[&str]) {
+        let client = ::redis::Client::open(self.url()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let mut cmd = ::redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let () = cmd.query(&mut con).unwrap();
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
