@@ -4,6 +4,7 @@ pub mod buffers;
 pub mod coarse_timer;
 pub mod listen_socket;
 pub(crate) mod listeners;
+pub mod os_random;
 pub mod reload;
 pub mod request_id;
 pub mod shutdown;

@@ -1,48 +1,19 @@
-//! Request ids: random version-4 UUIDs, as API Gateway's, from the OS random source.
-//! A counter mixed through a bijection (what this was) never repeated, but it could be
-//! inverted: from one id a client read how many requests its worker had served and
-//! predicted the ids of other clients' requests (and the X-Ray root derived from them).
-//! Random bytes are drawn 4 KiB at a time (one system call per 256 ids); formatted
-//! without allocation.
-
-use std::cell::{Cell, RefCell};
+//! Request ids: random version-4 UUIDs, as API Gateway's, from the OS random source
+//! (`os_random`). A counter mixed through a bijection (what this was) never repeated, but
+//! it could be inverted: from one id a client read how many requests its worker had
+//! served and predicted the ids of other clients' requests (and the X-Ray root derived
+//! from them). Formatted without allocation.
 
 pub const ID_LEN: usize = 36;
 
-/// Bytes of randomness drawn per system call: 256 ids' worth.
-const POOL: usize = 4096;
-
-pub struct RequestIds {
-    pool: RefCell<[u8; POOL]>,
-    /// How much of `pool` is used.
-    taken: Cell<usize>,
-}
-
-impl Default for RequestIds {
-    fn default() -> Self {
-        RequestIds {
-            pool: RefCell::new([0; POOL]),
-            taken: Cell::new(POOL),
-        }
-    }
-}
-
-impl RequestIds {
-    pub fn next(&self) -> [u8; ID_LEN] {
-        let mut pool = self.pool.borrow_mut();
-        if self.taken.get() == POOL {
-            getrandom::fill(&mut pool[..]).expect("the OS random source");
-            self.taken.set(0);
-        }
-        let at = self.taken.get();
-        self.taken.set(at + 16);
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&pool[at..at + 16]);
-        // RFC 9562 §5.4: version 4, variant 10.
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        format(&b)
-    }
+/// A new request id.
+pub fn next() -> [u8; ID_LEN] {
+    let mut b = [0u8; 16];
+    super::os_random::fill(&mut b);
+    // RFC 9562 §5.4: version 4, variant 10.
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    format(&b)
 }
 
 fn format(b: &[u8; 16]) -> [u8; ID_LEN] {
@@ -67,12 +38,10 @@ mod tests {
 
     #[test]
     fn ids_are_random_version_4_uuids() {
-        let (a, b) = (RequestIds::default(), RequestIds::default());
         let mut seen = HashSet::new();
-        // Past a pool's end, so refills are covered.
-        for _ in 0..1_000 {
-            assert!(seen.insert(a.next()));
-            assert!(seen.insert(b.next()));
+        // Past a pool's end (256 ids), so refills are covered.
+        for _ in 0..2_000 {
+            assert!(seen.insert(next()));
         }
         for id in seen.iter().take(50) {
             for dash in [8, 13, 18, 23] {
@@ -86,7 +55,7 @@ mod tests {
         }
         // Not a counter: consecutive ids share no fixed part (the old ones kept their
         // first half per worker).
-        let (x, y) = (a.next(), a.next());
+        let (x, y) = (next(), next());
         assert_ne!(x[..8], y[..8]);
     }
 }

@@ -14,7 +14,6 @@ use tracing::{debug, error, info, warn};
 
 use super::listeners::Listeners;
 use super::reload;
-use super::request_id::RequestIds;
 use super::shutdown::{stop_now_requested, stop_requested, Drain};
 use crate::config::compile::Snapshot;
 use crate::config::model::DriverChoice;
@@ -27,7 +26,6 @@ use crate::upstream::Pools;
 /// Everything one worker owns. Shared by its tasks through `Rc`, never across threads.
 pub struct WorkerCtx {
     pub id: usize,
-    pub ids: RequestIds,
     pub drain: Drain,
     pub rng: RefCell<Rng>,
     pub driver: Driver,
@@ -428,7 +426,6 @@ async fn worker_main(
     };
     let ctx = Rc::new(WorkerCtx {
         id,
-        ids: RequestIds::default(),
         drain: Drain::default(),
         // Its own draw: the balancers' seed is shared by the workers.
         rng: RefCell::new(Rng::new(

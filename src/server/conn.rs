@@ -171,7 +171,7 @@ pub async fn serve_tls(
                 &mut out,
                 400,
                 "The plain HTTP request was sent to HTTPS port",
-                &ctx.ids.next(),
+                &crate::runtime::request_id::next(),
                 false,
                 false,
                 &[],
@@ -283,7 +283,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
             HeadOutcome::Ready => {}
             HeadOutcome::Close => return Ending::Done,
             HeadOutcome::Abandoned => {
-                c.request_id = ctx.ids.next();
+                c.request_id = crate::runtime::request_id::next();
                 c.req.start();
                 // Counted in the duration histogram too: its count is the request total.
                 gen.unrouted.count(400);
@@ -298,7 +298,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                 return Ending::Done;
             }
             HeadOutcome::Fail(status, message) => {
-                c.request_id = ctx.ids.next();
+                c.request_id = crate::runtime::request_id::next();
                 c.req.start();
                 debug!(status, message, peer = %c.peer, "rejected request head");
                 c.wbuf.clear();
@@ -362,7 +362,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         fresh = false;
         // A reload that landed while this connection waited applies to this request.
         let gen = ctx.generation();
-        c.request_id = ctx.ids.next();
+        c.request_id = crate::runtime::request_id::next();
         c.out.reset();
         c.req.start();
         let started = Instant::now();

@@ -161,28 +161,9 @@ fn inboxes() -> &'static [SegQueue<Command>] {
 pub fn new_id(worker: usize, random: u64) -> String {
     let mut raw = [0u8; 11];
     raw[0] = worker as u8;
-    raw[1..5].copy_from_slice(&os_random_u32().to_le_bytes());
+    crate::runtime::os_random::fill(&mut raw[1..5]);
     raw[5..11].copy_from_slice(&random.to_le_bytes()[..6]);
     base64::engine::general_purpose::STANDARD.encode(raw)
-}
-
-/// 32 bits from the OS random source, drawn 1 KiB at a time per thread (one system call
-/// per 256 ids).
-fn os_random_u32() -> u32 {
-    thread_local! {
-        static POOL: RefCell<([u8; 1024], usize)> = const { RefCell::new(([0; 1024], 1024)) };
-    }
-    POOL.with(|p| {
-        let (bytes, taken) = &mut *p.borrow_mut();
-        if *taken == bytes.len() {
-            getrandom::fill(bytes).expect("the OS random source");
-            *taken = 0;
-        }
-        let mut four = [0u8; 4];
-        four.copy_from_slice(&bytes[*taken..*taken + 4]);
-        *taken += 4;
-        u32::from_le_bytes(four)
-    })
 }
 
 /// The worker an id belongs to, if it is one of ours.

@@ -71,7 +71,7 @@ impl Session<'_> {
             self.close_with(frame::CLOSE_UNSUPPORTED, "Binary frames are not supported");
             return;
         }
-        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
+        let request_id = String::from_utf8_lossy(&crate::runtime::request_id::next()).into_owned();
         let Some(route) = ws.route_for(&data) else {
             self.refuse(gen, (403, "Forbidden"), "", "", &request_id);
             gen.unrouted.count(403);
@@ -228,7 +228,7 @@ impl Session<'_> {
             Some(at) => (&*current, at),
             None => (self.gen, self.opened_at()),
         };
-        let request_id = String::from_utf8_lossy(&self.ctx.ids.next()).into_owned();
+        let request_id = String::from_utf8_lossy(&crate::runtime::request_id::next()).into_owned();
         let started = Instant::now();
         let mut line = super::log::Line {
             request_id: &request_id,
