@@ -20,9 +20,11 @@ use super::conn::Conn;
 pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
     let buf = &c.rbuf[..];
     let query = c.head.query.map_or(&b""[..], |q| q.get(buf));
-    // Only requests that carry one (rare) go further: the parser noted the headers, and
-    // a query names `_method` (or `%5Fmethod`).
-    let in_query = memchr::memmem::find(query, b"method").is_some();
+    // Only requests that may carry one (rare) go further: the parser noted the headers,
+    // and a query names `method` or has an escape (`_%6Dethod` is `_method` to Node, Go
+    // and PHP).
+    let in_query =
+        memchr::memmem::find(query, b"method").is_some() || memchr::memchr(b'%', query).is_some();
     if !c.head.method_override && !in_query {
         return false;
     }
@@ -51,6 +53,8 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
             .headers
             .iter()
             .filter(|h| is_method_override(h.name.get(buf)))
+            // One `Connection` names is for this hop only: not passed on.
+            .filter(|h| !c.head.names_in_connection(buf, h.name.get(buf)))
             .any(|h| elsewhere(h.value.get(buf)));
     by_header
         || (in_query
@@ -61,7 +65,15 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
                 };
                 let mut decoded = Vec::new();
                 crate::http1::percent_decode(name, true, &mut decoded);
-                if decoded != b"_method" {
+                // PHP reads ` `, `.` and `[` in a name as `_` (Laravel, Symfony).
+                let php = |b: &u8| {
+                    if matches!(b, b' ' | b'.' | b'[') {
+                        b'_'
+                    } else {
+                        *b
+                    }
+                };
+                if !decoded.iter().map(php).eq(b"_method".iter().copied()) {
                     return false;
                 }
                 decoded.clear();
