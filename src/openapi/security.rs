@@ -131,6 +131,14 @@ fn authorizer(ctx: &mut Ctx, p: &str, scheme: &Value, az: &Value) -> Option<Valu
             };
             let mut a = json!({ "type": "jwt", "issuer": issuer, "audience": audience });
             if let Some(src) = identity_sources(az).into_iter().next() {
+                // One `check` refuses failed the whole API, at a key path in no file.
+                if let Err(e) = crate::config::auth::token_source(&src) {
+                    ctx.warn(
+                        format!("{ap}/identitySource"),
+                        format!("{e}; methods using this scheme are skipped"),
+                    );
+                    return None;
+                }
                 a["identity_source"] = json!(src);
             }
             a

@@ -416,13 +416,22 @@ fn an_identity_source_check_refuses_skips_its_scheme() {
                   "x-amazon-apigateway-authtype": "custom",
                   "x-amazon-apigateway-authorizer": { "type": "request",
                       "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:a/invocations",
-                      "identitySource": "method.request.header.x-token, context.identity.userArn" } }
+                      "identitySource": "method.request.header.x-token, context.identity.userArn" } },
+        "jw": { "type": "oauth2", "flows": {},
+                "x-amazon-apigateway-authorizer": { "type": "jwt",
+                    "identitySource": "$context.identity.sourceIp",
+                    "jwtConfiguration": { "issuer": "https://issuer.example", "audience": ["a"] } } }
     } } });
     let i = imported_with(
         schemes,
-        json!({ "/g": get("/g", json!({ "security": [{ "gate": [] }] })) }),
+        json!({ "/g": get("/g", json!({ "security": [{ "gate": [] }] })),
+                "/j": get("/j", json!({ "security": [{ "jw": [] }] })) }),
     );
-    assert!(route(&i, "GET /g").is_none(), "{:?}", i.api["routes"]);
-    let p = "/components/securitySchemes/gate/x-amazon-apigateway-authorizer/identitySource";
-    assert!(warned(&i, p), "{:?}", i.warnings);
+    for (path, scheme) in [("GET /g", "gate"), ("GET /j", "jw")] {
+        assert!(route(&i, path).is_none(), "{:?}", i.api["routes"]);
+        let p = format!(
+            "/components/securitySchemes/{scheme}/x-amazon-apigateway-authorizer/identitySource"
+        );
+        assert!(warned(&i, &p), "{:?}", i.warnings);
+    }
 }
