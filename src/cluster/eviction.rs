@@ -4,8 +4,9 @@
 //! that reveals a loss (`epoch`) has none and stays: a quota's counter evicted went on
 //! from zero (851 admitted of 500), and an open connection's registration evicted made
 //! `@connections` answer 410. Every [`LOOK_EVERY`] syncs the node reads Redis's policy and
-//! its count of evicted keys (`INFO`): it warns about a policy that can evict, once per
-//! policy, and says at error when keys were evicted, re-registering its connections.
+//! its count of evicted keys (`INFO`): it warns about a policy that can evict (once per
+//! policy, while Redis has a `maxmemory`), and says at error when keys were evicted (at
+//! most once a minute, with all evicted since), re-registering its connections.
 //! A refused `INFO` (an ACL) is no failure of the sync.
 
 use redis::aio::MultiplexedConnection;
@@ -27,8 +28,9 @@ pub(super) struct Evictions {
     warned: String,
     /// A refused `INFO` was said.
     unread_said: bool,
-    /// When evictions were last said (ms).
+    /// When evictions were last said (ms), and how many were seen since.
     said_at: u64,
+    unsaid: u64,
     /// Keys were evicted, and this node has not registered its connections again yet.
     pub(super) reregister: bool,
 }
@@ -84,9 +86,12 @@ pub(super) async fn look(m: &mut MultiplexedConnection, e: &mut Evictions) {
     };
     if evicted > 0 {
         e.reregister = true;
+        // Counted while unsaid, so the next message gives them all.
+        e.unsaid += evicted;
         let now = super::unix_ms();
         if now.saturating_sub(e.said_at) >= super::alarm::REMIND_EVERY_MS || e.said_at == 0 {
             e.said_at = now;
+            let evicted = std::mem::take(&mut e.unsaid);
             error!(
                 evicted,
                 policy = %e.policy,
