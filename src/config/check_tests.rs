@@ -650,3 +650,23 @@ fn a_health_interval_under_100ms_is_refused() {
     );
     assert_eq!(errors(&yaml("100ms")), Vec::<String>::new());
 }
+
+/// A route's model reaching more than 256 models in a row through references is refused:
+/// the validator's calls for 4,000 overflowed the worker's stack at the first invalid body.
+#[test]
+fn a_routes_model_reaching_too_many_models_in_a_row_is_refused() {
+    let mut yaml = String::from("apis:\n  a:\n    stages: { s: {} }\n    models:\n");
+    for i in 0..300 {
+        yaml.push_str(&format!(
+            "      M{i}: {{ allOf: [ {{ $ref: \"#/models/M{}\" }} ] }}\n",
+            i + 1
+        ));
+    }
+    yaml.push_str("      M300: { type: object }\n    routes:\n      \"POST /v\": { request_validator: all, request_model: M0, integration: { type: mock } }\n");
+    let out = errors(&yaml);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].starts_with("apis.a.models.M0: reaches 301 models in a row"),
+        "{out:?}"
+    );
+}

@@ -202,6 +202,14 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             .iter()
             .any(|(_, r)| r.validation.models.iter().any(|(_, m)| m == name));
         if used {
+            let chain = crate::pipeline::models::reference_chain(name, &by_name);
+            if chain > crate::pipeline::models::MAX_REFERENCE_CHAIN {
+                errors.push(p.key("models").key(name).error(format!(
+                    "reaches {chain} models in a row through references; a route's model may reach at most {} (validating deeper would overflow the worker's stack)",
+                    crate::pipeline::models::MAX_REFERENCE_CHAIN
+                )));
+                continue;
+            }
             if let Err(e) = crate::pipeline::models::compile_model(name, &defs.models) {
                 errors.push(
                     p.key("models")

@@ -357,6 +357,60 @@ fn ref_target(r: &str) -> Target<'_> {
     }
 }
 
+/// The most models a route's model may reach through references in a row
+/// ([`reference_chain`]): the validator follows a reference by a call, on the worker's
+/// stack, and a chain of 4,000 (`allOf: [{$ref: next}]`) overflowed it at the first
+/// invalid body, killing the process.
+pub const MAX_REFERENCE_CHAIN: usize = 256;
+
+/// How many models `name` reaches in a row through references (itself counted), the
+/// longest way; a model met again on the way (a model referring to itself) adds nothing.
+/// Walked with a stack of its own, not by recursion, whatever the chain's length.
+pub fn reference_chain(name: &str, by_name: &HashMap<&str, &Value>) -> usize {
+    let refs_of = |n: &str| -> Vec<String> {
+        let mut named = Vec::new();
+        if let Some(schema) = by_name.get(n) {
+            refs(schema, &mut named);
+        }
+        named
+            .into_iter()
+            .filter_map(|r| match ref_target(r) {
+                Target::Model(m, _) => Some(m.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut depth: HashMap<String, usize> = HashMap::new();
+    let mut on_way: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Each model on the way, the models it names, and how many of them were walked.
+    let mut way: Vec<(String, Vec<String>, usize)> = vec![(name.to_string(), refs_of(name), 0)];
+    on_way.insert(name.to_string());
+    while let Some(top) = way.last_mut() {
+        if let Some(next) = top.1.get(top.2).cloned() {
+            top.2 += 1;
+            if !on_way.contains(&next)
+                && !depth.contains_key(&next)
+                && by_name.contains_key(next.as_str())
+            {
+                let named = refs_of(&next);
+                on_way.insert(next.clone());
+                way.push((next, named, 0));
+            }
+            continue;
+        }
+        let (model, named, _) = way.pop().unwrap_or_default();
+        let d = 1 + named
+            .iter()
+            .filter_map(|r| depth.get(r))
+            .max()
+            .copied()
+            .unwrap_or(0);
+        on_way.remove(&model);
+        depth.insert(model, d);
+    }
+    depth.get(name).copied().unwrap_or(1)
+}
+
 /// `models` by name, for [`check_model`].
 pub fn by_name(models: &[(String, Value)]) -> HashMap<&str, &Value> {
     models.iter().map(|(n, s)| (n.as_str(), s)).collect()

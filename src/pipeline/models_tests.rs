@@ -230,3 +230,37 @@ fn a_model_that_does_not_compile_refuses_every_body() {
 fn check(name: &str, models: &[(String, Value)]) -> Result<(), String> {
     check_model(name, models, &crate::pipeline::models::by_name(models))
 }
+
+/// The longest run of references, walked without recursion (40,000 models would
+/// overflow a recursive walk), a model met again adding nothing.
+#[test]
+fn reference_chains_are_measured_without_recursion() {
+    let chain = |n: usize| -> Vec<(String, Value)> {
+        (0..n)
+            .map(|i| {
+                let s = if i + 1 < n {
+                    json!({ "allOf": [{ "$ref": format!("#/models/M{}", i + 1) }] })
+                } else {
+                    json!({ "items": { "$ref": "#/models/M0" } })
+                };
+                (format!("M{i}"), s)
+            })
+            .collect()
+    };
+    for n in [1, 2, 300, 40_000] {
+        let models = chain(n);
+        let by_name = crate::pipeline::models::by_name(&models);
+        assert_eq!(reference_chain("M0", &by_name), n, "{n}");
+    }
+    let models = vec![
+        (
+            "A".to_string(),
+            json!({ "properties": { "a": { "$ref": "#/models/A" }, "b": { "$ref": "#/models/B" } } }),
+        ),
+        ("B".to_string(), json!({ "type": "string" })),
+    ];
+    assert_eq!(
+        reference_chain("A", &crate::pipeline::models::by_name(&models)),
+        2
+    );
+}
