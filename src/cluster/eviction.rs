@@ -52,7 +52,9 @@ pub(super) async fn look(m: &mut MultiplexedConnection, e: &mut Evictions) {
     let (memory, stats) = match read {
         Ok(texts) => texts,
         Err(err) => {
-            if !e.unread_said {
+            // Only an ACL's refusal: a Redis that refuses everything (away, NOAUTH) is
+            // the sync's to say.
+            if err.code() == Some("NOPERM") && !e.unread_said {
                 e.unread_said = true;
                 warn!(cause = %super::alarm::cause(&err), "cluster: cannot read Redis's INFO (an ACL without it?): this node does not see evictions at Redis's maxmemory");
             }
