@@ -145,3 +145,47 @@ fn a_request_still_arriving_at_the_deadline_gets_408() {
         "answered after {took:?}"
     );
 }
+
+/// Clients that never read their answer hold a thread while it is written (up to 5 s),
+/// not a handler's place: forty of them, each sent a `/metrics` of megabytes, more than
+/// the socket buffers take, made `/health` answer 503 (and a load balancer drop the
+/// node) with no token needed.
+#[test]
+fn clients_that_never_read_their_answer_leave_health_answered() {
+    let admin_port = free_port();
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let mut yaml = config(admin_port);
+    for i in 0..3000 {
+        yaml += &format!(
+            "      \"GET /r{i}\": {{ integration: {{ type: mock, status: 200, body: x }} }}\n"
+        );
+    }
+    let p = Portico::start(&yaml, DRIVERS[0]);
+    // Each route counted once: its series are in `/metrics`.
+    let mut c = Client::connect(p.addr);
+    for i in 0..3000 {
+        let r = c.send(format!("GET /r{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+        assert_eq!(r.status, 200);
+    }
+    let size = prompt(admin, "/metrics").body.len();
+    assert!(size > 4 << 20, "{size}");
+    let stuck: Vec<socket2::Socket> = (0..40)
+        .map(|_| {
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.set_recv_buffer_size(1024).unwrap();
+            s.connect(&admin.into()).unwrap();
+            let mut s2 = TcpStream::from(s.try_clone().unwrap());
+            s2.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+    for _ in 0..4 {
+        let r = prompt(admin, "/health");
+        assert!(r.text().contains(r#""status":"ok""#), "{}", r.text());
+        thread::sleep(Duration::from_millis(500));
+    }
+    drop(stuck);
+}

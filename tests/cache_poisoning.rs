@@ -301,6 +301,22 @@ fn headers_that_name_the_url_for_the_backend_are_keyed() {
             assert_eq!(&get(&p, "/links/1", headers), answer, "{driver} {headers}");
         }
         assert_eq!(origin.requests.load(Ordering::SeqCst), 7, "{driver}");
+        // The `_method` query override too, as each framework reads its name: the
+        // backend answers it, and the plain URL keeps its own answer.
+        for (n, path) in [
+            (8, "/links/1?_method=DELETE"),
+            (9, "/links/1?.method=DELETE"),
+            (10, "/links/1?%20_method=PUT"),
+        ] {
+            let r = get(&p, path, "");
+            assert!(
+                r.starts_with(&format!("o#{n} /links/1 ")),
+                "{driver} {path}: {r}"
+            );
+        }
+        assert_eq!(get(&p, "/links/1", ""), plain, "{driver}");
+        assert_eq!(get(&p, "/links/1?x=1", ""), plain, "{driver}");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 10, "{driver}");
     }
 }
 

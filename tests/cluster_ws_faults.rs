@@ -470,3 +470,40 @@ fn a_call_redis_refuses_to_pass_on_is_503_and_said() {
         assert_eq!(b.log_text().matches(said).count(), 1, "{driver}");
     }
 }
+
+/// Redis refusing a node's SUBSCRIBE (an ACL change takes its channels away, and Redis
+/// drops the subscribed connection) is said at error: the node retried unsaid, its calls
+/// answering 503 and other nodes' cache flushes not reaching it, with `/health` up. Once
+/// Redis takes the SUBSCRIBE again the node listens again.
+#[test]
+fn a_subscribe_redis_refuses_is_said_and_retried() {
+    for driver in DRIVERS {
+        let redis = Redis::start();
+        let (a, _) = cluster_node(&redis, "a", driver);
+        let (b, b_admin) = cluster_node(&redis, "b", driver);
+        let (_client, id) = ready_clients(&a, b_admin, 1, driver).remove(0);
+        redis.cmd(&["ACL", "SETUSER", "default", "resetchannels"]);
+        let said = "Redis refuses this node's SUBSCRIBE";
+        assert!(
+            within(10, || b.log_text().contains(said)),
+            "{driver}: {}",
+            b.log_text()
+        );
+        assert_eq!(post(b_admin, &id, "refused").status, 503, "{driver}");
+        thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            b.log_text().matches(said).count(),
+            1,
+            "{driver}: once a minute"
+        );
+        redis.cmd(&["ACL", "SETUSER", "default", "allchannels"]);
+        post_until_taken(b_admin, &id, "after the ACL", driver);
+        assert!(
+            within(5, || b
+                .log_text()
+                .contains("takes this node's SUBSCRIBE again")),
+            "{driver}: {}",
+            b.log_text()
+        );
+    }
+}

@@ -258,3 +258,57 @@ fn check_refuses_a_route_key_with_an_encoded_separator() {
         );
     }
 }
+
+/// The other reading: Express and Go's `ServeMux` keep `%2F` inside its segment, so
+/// `/users/a%2Fb` is their `/users/:id`. Routed as `/users/a/b` to the open catch-all,
+/// it reached that guarded handler. A path whose one-segment reading takes another,
+/// guarded route of the stage is refused; one that stays with an open route goes on.
+#[test]
+fn an_escape_a_guarded_route_would_take_as_one_segment_is_refused() {
+    let origin = Origin::fixed(b"backend");
+    let yaml = format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+upstreams:
+  app: {{ targets: ["{}"] }}
+apis:
+  s:
+    stages: {{ $default: {{}} }}
+    routes:
+      "GET /users/{{id}}": {{ integration: {{ type: http, upstream: app }}, api_key_required: true }}
+      "GET /internal/{{x}}": {{ integration: {{ type: mock, status: 403, body: no }} }}
+      "GET /files/{{name}}": {{ integration: {{ type: http, upstream: app }} }}
+      "ANY /{{proxy+}}": {{ integration: {{ type: http, upstream: app }} }}
+api_keys:
+  - {{ name: alice, value: {KEY} }}
+"#,
+        origin.addr
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        for sent in [
+            "/users/a%2Fb",
+            "/users/a%2fb",
+            "/users/a%5Cb",
+            "/internal/a%2Fb",
+        ] {
+            let r = with_key(&p, "t", sent, None);
+            assert_eq!(r.status, 400, "{driver} {sent}");
+            assert!(r.text().contains("encoded slash"), "{driver} {sent}");
+        }
+        assert_eq!(
+            origin.requests.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "{driver}: a refused request reached the backend"
+        );
+        assert_eq!(with_key(&p, "t", "/users/a", None).status, 403, "{driver}");
+        // An open route either way: the backend's reading reaches nothing guarded.
+        for sent in ["/files/a%2Fb", "/other/a%2Fb"] {
+            let r = with_key(&p, "t", sent, None);
+            assert_eq!(r.status, 200, "{driver} {sent}");
+            assert_eq!(origin.last().target, sent, "{driver} {sent}");
+        }
+    }
+}

@@ -57,7 +57,10 @@ fn an_override_naming_another_routes_method_is_refused() {
             "POST /admin?a=1&%5Fmethod=get",
             "POST /admin?_%6Dethod=GET",
             "POST /admin?.method=GET",
-            "POST /admin?+method=GET",
+            // PHP skips a name's leading spaces and ends it at a NUL.
+            "POST /admin?+_method=GET",
+            "POST /admin?%20_method=GET",
+            "POST /admin?_method%00x=GET",
             "POST /items/7?_method=DELETE",
         ] {
             assert_eq!(req(line, "").status, 400, "{driver} {line}");
@@ -166,5 +169,60 @@ fn the_refusal_carries_its_routes_stage_and_cors_headers() {
             Some("https://app.example"),
             "{driver}"
         );
+    }
+}
+
+/// A Lambda authorizer's policy is judged for the request line's method: on an `ANY`
+/// route, `GET` carrying `X-HTTP-Method-Override: DELETE` was allowed as a GET and the
+/// backend ran the DELETE. Any override naming another method is refused on such a
+/// route (as on one with IAM authorization); naming the request's own method goes on.
+#[test]
+fn an_override_past_a_method_judging_authorizer_is_refused() {
+    let gate = Function::start(|_| FnReply::Json(r#"{"isAuthorized": true}"#.into()));
+    let origin = Origin::fixed(b"backend");
+    let yaml = one_origin_head(origin.addr)
+        + &format!(
+            r#"apis:
+  app:
+    stages: {{ $default: {{}} }}
+    authorizers:
+      gate:
+        type: lambda
+        url: "{}"
+        payload_format: "2.0"
+        simple_responses: true
+        identity_source: [$request.header.x-token]
+    routes:
+      "ANY /reports/{{p+}}": {{ authorizer: gate, integration: {{ type: http, upstream: origin }} }}
+      "ANY /open/{{p+}}": {{ integration: {{ type: http, upstream: origin }} }}
+"#,
+            gate.url()
+        );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let req = |line: &str, header: &str| {
+            p.raw(format!("{line} HTTP/1.1\r\nHost: a\r\nx-token: t\r\n{header}\r\n").as_bytes())
+        };
+        assert_eq!(req("GET /reports/a", "").status, 200, "{driver}");
+        let before = origin.requests.load(std::sync::atomic::Ordering::SeqCst);
+        for (line, header) in [
+            ("GET /reports/a", "X-HTTP-Method-Override: DELETE\r\n"),
+            ("GET /reports/a?_method=DELETE", ""),
+        ] {
+            let r = req(line, header);
+            assert_eq!(r.status, 400, "{driver} {line} {header:?}");
+        }
+        assert_eq!(
+            origin.requests.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "{driver}: a refused request reached the backend"
+        );
+        // Its own method, and an override on a route no authorizer judges, go on.
+        for (line, header) in [
+            ("GET /reports/a", "X-HTTP-Method-Override: GET\r\n"),
+            ("GET /open/a", "X-HTTP-Method-Override: DELETE\r\n"),
+        ] {
+            assert_eq!(req(line, header).status, 200, "{driver} {line}");
+        }
     }
 }

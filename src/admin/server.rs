@@ -31,7 +31,13 @@ use crate::http1::Method;
 /// Connections still sending their request.
 const MAX_READING: usize = 256;
 /// Requests being answered at once (handlers are quick: this bounds threads, not work).
+/// `/health` is not counted: a burst of slow handlers (forty `POST /reload`) made it
+/// answer 503, and a load balancer took the node out.
 const MAX_ANSWERING: usize = 32;
+/// Answers being written at once, each for up to [`WRITE_DEADLINE`]; past it, an answer
+/// gets one write the socket takes at once. Writing held an answering slot: forty
+/// clients that never read a multi-megabyte `/metrics` made `/health` answer 503.
+const MAX_WRITING: usize = 256;
 /// From accept to the last byte of the request.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// For writing the whole answer to a client that does not read it.
@@ -54,7 +60,7 @@ pub fn start(ctx: AdminCtx, addr: SocketAddr) -> std::io::Result<AdminHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     // A missing admin.token is among the config's warnings (config::warnings).
     let router = Router::new(ctx.token.as_deref());
-    let state = Arc::new((ctx, router, AtomicUsize::new(0)));
+    let state = Arc::new((ctx, router, AtomicUsize::new(0), AtomicUsize::new(0)));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("portico-admin".into())
@@ -79,7 +85,8 @@ impl AdminHandle {
 }
 
 /// The context, the router, and how many requests are being answered.
-type State = Arc<(AdminCtx, Router, AtomicUsize)>;
+/// The context, the routes, the requests being answered and the answers being written.
+type State = Arc<(AdminCtx, Router, AtomicUsize, AtomicUsize)>;
 
 /// A connection whose request is not complete yet.
 struct Reading {
@@ -282,7 +289,8 @@ fn accept_all(listener: &TcpListener, reading: &mut Vec<Reading>) {
 /// Answers a whole request on a thread of its own.
 fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Response>) {
     let active = &state.2;
-    if active.fetch_add(1, Ordering::AcqRel) >= MAX_ANSWERING {
+    let health = matches!(&req, Ok(r) if r.path == "/health");
+    if active.fetch_add(1, Ordering::AcqRel) >= MAX_ANSWERING && !health {
         active.fetch_sub(1, Ordering::AcqRel);
         let _ = stream.write(&Response::message(503, "Service Unavailable").encode(false));
         return;
@@ -301,15 +309,25 @@ fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Response>) 
                 }
             }
             let slot = Slot(state2);
-            serve(&slot.0, stream, req);
+            let bytes = respond(&slot.0, req);
+            let state = slot.0.clone();
+            drop(slot);
+            let writing = &state.3;
+            if writing.fetch_add(1, Ordering::AcqRel) < MAX_WRITING {
+                let _ = write_by(stream, &bytes, Instant::now() + WRITE_DEADLINE);
+            } else if stream.set_nonblocking(true).is_ok() {
+                let _ = stream.write(&bytes);
+            }
+            writing.fetch_sub(1, Ordering::AcqRel);
         });
     if spawned.is_err() {
         active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-fn serve(state: &State, stream: TcpStream, req: Result<Request, Response>) {
-    let (ctx, router, _) = &**state;
+/// The answer's bytes.
+fn respond(state: &State, req: Result<Request, Response>) -> Vec<u8> {
+    let (ctx, router, ..) = &**state;
     let (resp, head_only) = match req {
         Ok(req) => {
             // A handler's bug answers 500 rather than closing the connection unanswered.
@@ -325,11 +343,7 @@ fn serve(state: &State, stream: TcpStream, req: Result<Request, Response>) {
         }
         Err(refused) => (refused, false),
     };
-    let _ = write_by(
-        stream,
-        &resp.encode(head_only),
-        Instant::now() + WRITE_DEADLINE,
-    );
+    resp.encode(head_only)
 }
 
 /// Writes all of `bytes` before `deadline` (not per write: a client reading a byte at a

@@ -38,7 +38,7 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
-use tracing::{debug, warn};
+use tracing::{debug, error, info, warn};
 
 use super::liveness::mono_ms;
 use super::{unix_ms, Cluster, Job, NODE_TTL_MS};
@@ -493,6 +493,8 @@ pub(super) async fn listen(
 ) {
     let channel = c.key(&format!("node:{}", c.node));
     let flush = c.key("flush");
+    // When a refused SUBSCRIBE was last said: retried every tick, said once a minute.
+    let mut refusal_said: Option<std::time::Instant> = None;
     loop {
         let client = match redis::Client::open(c.cfg.redis.as_str()) {
             Ok(cl) => cl,
@@ -520,7 +522,24 @@ pub(super) async fn listen(
             // answers must not hold the listener (and its reconnects) for good.
             let subscribed =
                 tokio::time::timeout(c.cfg.timeout * 4, ps.subscribe(&[&channel, &flush])).await;
-            if matches!(subscribed, Ok(Ok(()))) {
+            let refusal = match &subscribed {
+                // An answer, not a lost connection: an ACL without these channels
+                // (Redis also drops a subscriber whose channels an ACL change takes away).
+                Ok(Err(err)) if err.code().is_some() => Some(super::alarm::cause(err)),
+                Ok(Ok(())) if subscribers(&conn, &channel, c.cfg.timeout).await == Some(0) => {
+                    Some("the channel has no subscriber after SUBSCRIBE".to_string())
+                }
+                _ => None,
+            };
+            if let Some(cause) = refusal {
+                if refusal_said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    refusal_said = Some(std::time::Instant::now());
+                    error!(%cause, "cluster: Redis refuses this node's SUBSCRIBE (an ACL without its channels?): @connections calls for connections on other nodes answer 503, and other nodes' cache flushes do not reach it; retrying");
+                }
+            } else if matches!(subscribed, Ok(Ok(()))) {
+                if refusal_said.take().is_some() {
+                    info!("cluster: Redis takes this node's SUBSCRIBE again");
+                }
                 SUBSCRIBED.store(true, Ordering::Release);
                 let mut stream = ps.into_on_message();
                 while let Some(msg) = stream.next().await {
@@ -547,6 +566,23 @@ pub(super) async fn listen(
             return;
         }
         tokio::time::sleep(super::TICK).await;
+    }
+}
+
+/// How many subscribers `channel` has, when Redis says: redis-rs 0.32 takes a refused
+/// SUBSCRIBE's error answer (`NOPERM`) for success, so the listener asks.
+async fn subscribers(
+    conn: &tokio::sync::watch::Receiver<Option<MultiplexedConnection>>,
+    channel: &str,
+    timeout: Duration,
+) -> Option<i64> {
+    let mut m = conn.borrow().clone()?;
+    let mut numsub = redis::cmd("PUBSUB");
+    numsub.arg("NUMSUB").arg(channel);
+    let ask = numsub.query_async::<(String, i64)>(&mut m);
+    match tokio::time::timeout(timeout, ask).await {
+        Ok(Ok((_, n))) => Some(n),
+        _ => None,
     }
 }
 

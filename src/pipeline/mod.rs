@@ -18,6 +18,7 @@ pub mod json_body;
 pub mod model_cost;
 pub mod models;
 pub mod params;
+pub mod query_names;
 pub mod response;
 pub mod template;
 pub mod throttle;

@@ -517,7 +517,13 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
     // With the route's stage and CORS headers, as the route's other refusals.
     if super::method_override::leaves_route(c, snap, &m) {
         c.head.keep_alive = false;
-        let message = "A method override names a method another route serves";
+        let message =
+            "A method override names a method routed or authorized apart from the request's";
+        return (c.answer(ctx, gen, 400, message, &[]).await, cells);
+    }
+    if super::encoded_slash::routes_two_ways(c, snap, &m) {
+        c.head.keep_alive = false;
+        let message = "An encoded slash or backslash in the path routes it two ways";
         return (c.answer(ctx, gen, 400, message, &[]).await, cells);
     }
     // Before anything reads the body or answers `Expect: 100-continue`, and with the

@@ -6,17 +6,23 @@
 //! routes, authorizes, counts and caches by the request line's method, so a POST matched
 //! by an open `ANY /{proxy+}` reached the guarded `GET /admin` handler, past that route's
 //! key or authorizer. A request whose override names a method that another route (or no
-//! route) serves on its path is refused; one that names its own method, or a method its
-//! route serves too (an `ANY` route, HEAD on a GET route), goes on as sent. An override
-//! in a form body is not read (the body is the backend's).
+//! route) serves on its path is refused, and so is one naming any other method on a
+//! route whose Lambda authorizer or IAM authorization judges the method (a policy
+//! allowing GET on `ANY /reports/{p+}` let a GET carrying `DELETE` through); one that
+//! names its own method, or a method its route serves too (an `ANY` route, HEAD on a
+//! GET route) and no authorizer judges, goes on as sent. An override in a form body is
+//! not read (the body is the backend's).
 
+use crate::auth::RouteAuthRt;
 use crate::config::compile::Snapshot;
 use crate::http1::parse::{is_method_override, Method};
+use crate::pipeline::query_names::is_name_to_any;
 use crate::router::Matched;
 
 use super::conn::Conn;
 
-/// Whether a method override names a method that routes this path elsewhere.
+/// Whether a method override names a method that routes this path elsewhere, or that
+/// the route's authorization would judge apart from the request line's.
 pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
     let buf = &c.rbuf[..];
     let query = c.head.query.map_or(&b""[..], |q| q.get(buf));
@@ -29,6 +35,15 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
         return false;
     }
     let host = c.head.host.map(|s| s.get(buf));
+    // A Lambda authorizer's policy and an IAM principal's are judged for the request
+    // line's method: on an `ANY` route, an override to a method they deny got past them.
+    let judged_by_method = matches!(
+        snap.apis[m.stage.api as usize]
+            .auth
+            .routes
+            .get(m.route as usize),
+        Some(RouteAuthRt::Lambda { .. } | RouteAuthRt::Iam)
+    );
     let mut params = Vec::new();
     let mut elsewhere = |named: &[u8]| {
         // Each element of a list (Express reads the first, others the last), without the
@@ -40,6 +55,9 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
             let element = element[start..end].to_ascii_uppercase();
             if element.is_empty() || element == c.head.method_span.get(buf) {
                 return false;
+            }
+            if judged_by_method {
+                return true;
             }
             let method = Method::from_bytes(&element);
             let other = snap
@@ -63,20 +81,12 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
                     Some(i) => (&pair[..i], &pair[i + 1..]),
                     None => (pair, &b""[..]),
                 };
-                let mut decoded = Vec::new();
-                crate::http1::percent_decode(name, true, &mut decoded);
-                // PHP reads ` `, `.` and `[` in a name as `_` (Laravel, Symfony).
-                let php = |b: &u8| {
-                    if matches!(b, b' ' | b'.' | b'[') {
-                        b'_'
-                    } else {
-                        *b
-                    }
-                };
-                if !decoded.iter().map(php).eq(b"_method".iter().copied()) {
+                // As Express, Laravel (PHP: `+_method`, `_method%00x`, `.method`) or
+                // ASP.NET would read the name.
+                if !is_name_to_any(name, b"_method") {
                     return false;
                 }
-                decoded.clear();
+                let mut decoded = Vec::new();
                 crate::http1::percent_decode(value, true, &mut decoded);
                 elsewhere(&decoded)
             }))

@@ -14,6 +14,7 @@ pub mod access;
 mod answer;
 mod body;
 pub mod conn;
+mod encoded_slash;
 mod gather;
 mod head;
 mod idle;

@@ -17,6 +17,7 @@ use crate::http1::hop::HopByHop;
 use crate::http1::parse::{Method, RequestHead, Span};
 use crate::http1::same_cgi_name;
 use crate::integration::own_headers::URL_NAMING;
+use crate::pipeline::query_names::{is_name, Reading};
 use crate::pipeline::template::query_decoded;
 
 /// Marks a parameter that is absent (as opposed to present and empty).
@@ -142,6 +143,10 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
         }
     }
     out.extend_from_slice(&ABSENT.to_le_bytes());
+    // The `_method` query override as each framework reads its name, for the same
+    // reason: `?_method=POST` filled the plain URL's entry with the POST's answer.
+    let query = r.head.query.map_or(&b""[..], |q| q.get(buf));
+    query_part(out, query, b"_method");
 }
 
 /// Request headers that name the URL to a backend that trusts its proxy
@@ -196,18 +201,6 @@ fn query_part(out: &mut Vec<u8>, query: &[u8], name: &[u8]) {
     }
 }
 
-/// How a backend compares a pair's name with the one it looks for.
-#[derive(Clone, Copy)]
-enum Reading {
-    Exact,
-    /// Without case (ASP.NET).
-    Folded,
-    /// As PHP files it in `$_GET`: leading spaces skipped, the name ended by a NUL or by
-    /// `[` (`a[]=x` is the array `a`), spaces and dots read as `_` (both sides), and a
-    /// `[` that no `]` follows read as `_` too (`user[id=x` is `user_id`).
-    Php,
-}
-
 /// The values of query parameter `name` (as `reading` compares names) in request order,
 /// the query split into pairs at each byte `sep` accepts, then a terminator.
 fn query_values(
@@ -228,38 +221,6 @@ fn query_values(
         }
     }
     out.extend_from_slice(&ABSENT.to_le_bytes());
-}
-
-/// Whether the (encoded) pair name `n` is `name` in `reading`.
-fn is_name(n: &[u8], name: &[u8], reading: Reading) -> bool {
-    let lower = |b: u8| b.to_ascii_lowercase();
-    let php = |b: u8| if b == b' ' || b == b'.' { b'_' } else { b };
-    match reading {
-        Reading::Exact => query_decoded(n).eq(name.iter().copied()),
-        Reading::Folded => query_decoded(n)
-            .map(lower)
-            .eq(name.iter().copied().map(lower)),
-        Reading::Php => {
-            let decoded = || {
-                query_decoded(n)
-                    .skip_while(|&b| b == b' ')
-                    .take_while(|&b| b != 0)
-            };
-            // A `[` with a `]` after it starts the index (`a[x]` is `a`); one without is
-            // `_`, and what follows it is taken as it is (`user[id` is `user_id`).
-            let open = decoded().position(|b| b == b'[');
-            let index = open.filter(|&o| decoded().skip(o + 1).any(|b| b == b']'));
-            let read = decoded()
-                .enumerate()
-                .take_while(|&(i, _)| index.is_none_or(|o| i < o))
-                .map(|(i, b)| match open {
-                    Some(o) if i == o => b'_',
-                    Some(o) if i > o => b,
-                    _ => php(b),
-                });
-            read.eq(name.iter().copied().map(php))
-        }
-    }
 }
 
 #[cfg(test)]
