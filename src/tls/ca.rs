@@ -55,10 +55,20 @@ pub(super) fn refuses_cert_sign(cert: &[u8]) -> bool {
     extensions(cert).is_none_or(|e| e.cert_sign == Some(false))
 }
 
+/// Whether the DER end-entity certificate `cert` has a keyUsage with none of the bits in
+/// `allowed` (the first byte of the BIT STRING: digitalSignature 0x80, keyEncipherment
+/// 0x20, keyAgreement 0x08), as OpenSSL's TLS client and server purposes refuse it (no
+/// keyUsage: any use; unreadable extensions are refused).
+pub(super) fn usage_refuses(cert: &[u8], allowed: u8) -> bool {
+    extensions(cert).is_none_or(|e| e.usage.is_some_and(|bits| bits & allowed == 0))
+}
+
 /// What a certificate's extensions say about signing others; None each when absent.
 struct CaExtensions {
     ca: Option<bool>,
     cert_sign: Option<bool>,
+    /// keyUsage's first byte of bits.
+    usage: Option<u8>,
     /// No version field: a version-1 certificate, which has no extensions.
     v1: bool,
 }
@@ -80,6 +90,7 @@ fn extensions(cert: &[u8]) -> Option<CaExtensions> {
     let mut out = CaExtensions {
         ca: None,
         cert_sign: None,
+        usage: None,
         v1,
     };
     // Then the optional unique identifiers [1] and [2], and the extensions [3].
@@ -104,7 +115,9 @@ fn extensions(cert: &[u8]) -> Option<CaExtensions> {
                 out.ca = Some(is_ca(value)?);
             } else if oid == KEY_USAGE {
                 out.cert_sign.is_none().then_some(())?;
-                out.cert_sign = Some(signs_certificates(value)?);
+                let bits = usage_bits(value)?;
+                out.cert_sign = Some(bits & 0x04 != 0);
+                out.usage = Some(bits);
             }
         }
     }
@@ -123,11 +136,11 @@ fn is_ca(value: &[u8]) -> Option<bool> {
     }
 }
 
-/// KeyUsage ::= BIT STRING; keyCertSign is bit 5 (the first byte after the count of
-/// unused bits, mask 0x04).
-fn signs_certificates(value: &[u8]) -> Option<bool> {
+/// KeyUsage ::= BIT STRING: its first byte after the count of unused bits
+/// (digitalSignature is bit 0, mask 0x80; keyCertSign bit 5, mask 0x04), 0 when empty.
+fn usage_bits(value: &[u8]) -> Option<u8> {
     let (bits, _) = expect(value, BIT_STRING)?;
-    Some(bits.get(1).is_some_and(|b| b & 0x04 != 0))
+    Some(bits.get(1).copied().unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -5,6 +5,11 @@
 //! §6.1.4(n) refuses such a path, and OpenSSL (nginx) does; the same certificate is
 //! already refused as a `client_ca` or `tls.ca` anchor (`ca.rs`). These verifiers run
 //! webpki's checks, then refuse a chain with such an intermediate.
+//!
+//! webpki does not read the end entity's keyUsage either: a client certificate whose
+//! keyUsage allows neither digitalSignature nor keyAgreement (keyEncipherment only) passed
+//! mutual TLS, where nginx (OpenSSL's TLS client purpose) answers 400. Refused here as
+//! OpenSSL refuses it, and a backend's leaf as its TLS server purpose does.
 
 use std::sync::Arc;
 
@@ -12,6 +17,20 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+/// keyUsage bits a client's leaf needs one of: digitalSignature, keyAgreement.
+const CLIENT_LEAF: u8 = 0x80 | 0x08;
+/// For a server's leaf: digitalSignature, keyEncipherment, keyAgreement.
+const SERVER_LEAF: u8 = 0x80 | 0x20 | 0x08;
+
+fn leaf_may(end_entity: &CertificateDer<'_>, allowed: u8) -> Result<(), rustls::Error> {
+    if super::ca::usage_refuses(end_entity, allowed) {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::InvalidPurpose,
+        ));
+    }
+    Ok(())
+}
 
 /// Refuses a chain whose intermediates include one that issued a certificate of the chain
 /// (so may be on the verified path: webpki chains by issuer and subject name) and whose
@@ -67,6 +86,7 @@ impl ClientCertVerifier for ClientChains {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let verified = self.0.verify_client_cert(end_entity, intermediates, now)?;
         intermediates_may_sign(end_entity, intermediates)?;
+        leaf_may(end_entity, CLIENT_LEAF)?;
         Ok(verified)
     }
 
@@ -114,6 +134,7 @@ impl ServerCertVerifier for ServerChains {
             now,
         )?;
         intermediates_may_sign(end_entity, intermediates)?;
+        leaf_may(end_entity, SERVER_LEAF)?;
         Ok(verified)
     }
 
@@ -171,6 +192,14 @@ mod tests {
     /// A root, an intermediate with `usages` signed by it, and a client leaf signed by
     /// the intermediate: (root, intermediate, leaf), named apart from any other chain's.
     fn chain(usages: Vec<KeyUsagePurpose>) -> (Certificate, Certificate, Certificate) {
+        chain_to(usages, vec![KeyUsagePurpose::DigitalSignature])
+    }
+
+    /// [`chain`], its leaf's keyUsage `leaf_usages`.
+    fn chain_to(
+        usages: Vec<KeyUsagePurpose>,
+        leaf_usages: Vec<KeyUsagePurpose>,
+    ) -> (Certificate, Certificate, Certificate) {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let root_key = KeyPair::generate().unwrap();
         let root = ca(&format!("root {n}"), vec![KeyUsagePurpose::KeyCertSign])
@@ -182,7 +211,7 @@ mod tests {
             .unwrap();
         let mut leaf = named(&format!("client {n}"), vec!["client.test".to_string()]);
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.key_usages = leaf_usages;
         let leaf = leaf
             .signed_by(&KeyPair::generate().unwrap(), &int, &int_key)
             .unwrap();
@@ -195,7 +224,15 @@ mod tests {
 
     /// With `spares`, the chain carries the leaf twice and an unrelated leaf too.
     fn verify_with_spares(usages: Vec<KeyUsagePurpose>, spares: bool) -> Result<(), rustls::Error> {
-        let (root, int, leaf) = chain(usages);
+        verify_leaf(usages, vec![KeyUsagePurpose::DigitalSignature], spares)
+    }
+
+    fn verify_leaf(
+        usages: Vec<KeyUsagePurpose>,
+        leaf_usages: Vec<KeyUsagePurpose>,
+        spares: bool,
+    ) -> Result<(), rustls::Error> {
+        let (root, int, leaf) = chain_to(usages, leaf_usages);
         let mut roots = rustls::RootCertStore::empty();
         roots.add(root.der().clone()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -228,5 +265,32 @@ mod tests {
         // leaf: digitalSignature only) are no part of its path: accepted, as by OpenSSL.
         assert!(verify_with_spares(vec![KeyUsagePurpose::KeyCertSign], true).is_ok());
         assert!(verify_with_spares(vec![KeyUsagePurpose::DigitalSignature], true).is_err());
+    }
+
+    #[test]
+    fn a_client_leaf_that_may_not_sign_is_refused() {
+        use KeyUsagePurpose::*;
+        let refused = Err(rustls::Error::InvalidCertificate(
+            CertificateError::InvalidPurpose,
+        ));
+        assert_eq!(
+            verify_leaf(vec![KeyCertSign], vec![KeyEncipherment], false),
+            refused
+        );
+        assert_eq!(
+            verify_leaf(vec![KeyCertSign], vec![DataEncipherment], false),
+            refused
+        );
+        for ok in [
+            vec![],
+            vec![DigitalSignature],
+            vec![KeyAgreement],
+            vec![KeyEncipherment, DigitalSignature],
+        ] {
+            assert!(
+                verify_leaf(vec![KeyCertSign], ok.clone(), false).is_ok(),
+                "{ok:?}"
+            );
+        }
     }
 }
