@@ -121,6 +121,10 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("a Host with a port that is not digits", b"GET /up HTTP/1.1\r\nHost: t:abc\r\n\r\n"),
         ("a Host with an empty name", b"GET /up HTTP/1.1\r\nHost: :80\r\n\r\n"),
         ("a Host with an unclosed IP-literal", b"GET /up HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+        // A list to a backend reading X-Forwarded-Host (Rack: the last, Express: the first).
+        ("a Host with a comma", b"GET /up HTTP/1.1\r\nHost: other,secure.example\r\n\r\n"),
+        ("a Host with an empty label", b"GET /up HTTP/1.1\r\nHost: secure.example..\r\n\r\n"),
+        ("an absolute-form authority with a comma", b"GET http://a,b/up HTTP/1.1\r\nHost: a\r\n\r\n"),
         ("an absolute-form target with an empty host", b"GET http://:80/up HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("garbage bytes", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
         ("text that is not HTTP", b"hello there\r\n\r\n"),

@@ -195,7 +195,11 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool, out: &mut Vec<u8>) {
 /// the router must see the same host the backend will. An empty host is out too (RFC
 /// 9110 §4.2.1; nginx answers an empty `Host` 400), and so is a port that is not digits
 /// or a second colon (`a:80:90`, `a:-1`, `[::1`): such a value still selected a domain
-/// by its first part while the backend got the whole of it as `X-Forwarded-Host`.
+/// by its first part while the backend got the whole of it as `X-Forwarded-Host`. A
+/// comma is out of a name too, legal in a reg-name but in no DNS name: `other,secure.example`
+/// took the default endpoint while a backend reading `X-Forwarded-Host` as a list (Rack
+/// takes the last element, Express the first) served `secure.example`'s guarded pages; and
+/// so is an empty label (`a..b`, `a..`), which nginx answers 400.
 pub(super) fn is_valid_authority(v: &[u8]) -> bool {
     let sub_delim = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
     let (host, port) = if v.first() == Some(&b'[') {
@@ -208,7 +212,11 @@ pub(super) fn is_valid_authority(v: &[u8]) -> bool {
         (&v[..=close], &v[close + 1..])
     } else {
         let at = memchr::memchr(b':', v).unwrap_or(v.len());
-        if v[..at].is_empty() || !v[..at].iter().all(|&b| sub_delim(b)) {
+        let name = &v[..at];
+        if name.is_empty()
+            || !name.iter().all(|&b| sub_delim(b) && b != b',')
+            || memchr::memmem::find(name, b"..").is_some()
+        {
             return false;
         }
         (&v[..at], &v[at..])
@@ -357,6 +365,7 @@ mod tests {
             "[::1]:443",
             "xn--caf-dma.example",
             "a:",
+            "a.example.",
             "[0:0::1]",
             "[::ffff:127.0.0.1]:80",
             "[fe80::1%25eth0]:80",
@@ -368,6 +377,9 @@ mod tests {
             "",
             ":80",
             "a:80:90",
+            "other,secure.example",
+            "secure.example..",
+            "a..b:80",
             "a:abc",
             "a:-1",
             "a:+80",
