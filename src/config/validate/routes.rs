@@ -249,7 +249,16 @@ impl Validator<'_> {
                 );
             }
             for (i, key) in cache.key.iter().enumerate() {
-                self.cache_key(key, rc, &cp.key("key").index(i));
+                let kp = cp.key("key").index(i);
+                self.cache_key(key, rc, &kp);
+                // Header names compare without case.
+                let same = |other: &String| match (key.split_once('.'), other.split_once('.')) {
+                    (Some(("header", a)), Some(("header", b))) => a.eq_ignore_ascii_case(b),
+                    _ => other == key,
+                };
+                if cache.key[..i].iter().any(same) {
+                    self.error(&kp, format!("{key:?} is listed twice"));
+                }
             }
             for (i, method) in cache.methods.iter().enumerate() {
                 if !CACHE_METHODS.contains(&method.as_str()) {
@@ -311,6 +320,10 @@ impl Validator<'_> {
     fn cache_key(&mut self, key: &str, rc: &RouteCheck, p: &KeyPath) {
         match key.split_once('.') {
             Some(("path", name)) => self.param_exists(name, rc, p),
+            // A name no request can carry keys nothing, silently.
+            Some(("header", name)) if !crate::http1::parse::is_token(name) => {
+                self.error(p, format!("expected a header name (an HTTP token), got {name:?}"));
+            }
             Some(("querystring" | "header", name)) if !name.is_empty() => {}
             _ => self.error(
                 p,

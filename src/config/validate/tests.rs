@@ -258,7 +258,7 @@ fn route_cache_and_parameters() {
     let yaml = shop_routes(
         r#"      "GET /users/{id}":
         integration: { type: http, upstream: users }
-        cache: { ttl: 2h, key: [path.nope, cookie.x] }
+        cache: { ttl: 2h, key: [path.nope, cookie.x, "header.bad name", header.X-Lang, header.x-lang, querystring.a, querystring.a] }
         parameters: { "overwrite:header.x": "$request.path.nope", "delete:header.y": "", "append:path": "/x" }
 "#,
     );
@@ -267,6 +267,9 @@ fn route_cache_and_parameters() {
         format!("{p}.cache.ttl: at most 3600s, got 7200s"),
         format!("{p}.cache.key[0]: {{nope}} is not a parameter of the route key"),
         format!("{p}.cache.key[1]: expected path.NAME, querystring.NAME or header.NAME, got \"cookie.x\""),
+        format!("{p}.cache.key[2]: expected a header name (an HTTP token), got \"bad name\""),
+        format!("{p}.cache.key[4]: \"header.x-lang\" is listed twice"),
+        format!("{p}.cache.key[6]: \"querystring.a\" is listed twice"),
         format!("{p}.parameters.\"overwrite:header.x\": {{nope}} is not a parameter of the route key"),
         format!("{p}.parameters.\"delete:header.y\": expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
         format!("{p}.parameters.\"append:path\": expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),

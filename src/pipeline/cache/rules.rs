@@ -301,7 +301,9 @@ pub fn client_refresh(
     let asked = head.headers.iter().any(|h| {
         h.name.get(buf).eq_ignore_ascii_case(b"cache-control")
             && directives(h.value.get(buf)).any(|(name, value)| {
-                name.eq_ignore_ascii_case(b"max-age") && value == Some(&b"0"[..])
+                // delta-seconds: `00` is 0 too (RFC 9111 §1.2.2).
+                name.eq_ignore_ascii_case(b"max-age")
+                    && value.is_some_and(|v| !v.is_empty() && v.iter().all(|&b| b == b'0'))
             })
     });
     asked && (rules.client_invalidation == ClientInvalidation::Allow || valid_key())
@@ -562,6 +564,7 @@ apis:
         let keyed =
             b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=0\r\nx-api-key: k1\r\n\r\n";
         let plain = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=10\r\n\r\n";
+        let zeros = b"GET /x HTTP/1.1\r\nHost: a\r\ncache-control: max-age=00\r\n\r\n";
         // Here "k1" is the only known key.
         let check = |rules: &RouteCacheRt, raw: &[u8]| {
             let head = parsed(raw);
@@ -572,6 +575,7 @@ apis:
         assert!(!check(&rules, fresh), "ignore is the default");
         rules.client_invalidation = ClientInvalidation::Allow;
         assert!(check(&rules, fresh) && check(&rules, keyed) && !check(&rules, plain));
+        assert!(check(&rules, zeros));
         rules.client_invalidation = ClientInvalidation::RequireApiKey;
         assert!(!check(&rules, fresh) && check(&rules, keyed));
         let unknown =
