@@ -395,6 +395,11 @@ fn push_header(
         Value::Bool(b) => b.to_string(),
         other => return Err(format!("header {name} is {other}, not text")),
     };
+    // A field value has no blanks at its ends (RFC 9110 §5.5), as nginx trims them.
+    let text = match text.trim_matches([' ', '\t']) {
+        trimmed if trimmed.len() == text.len() => text,
+        trimmed => trimmed.to_string(),
+    };
     headers.push((name.to_string(), text));
     Ok(())
 }

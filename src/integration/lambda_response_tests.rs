@@ -141,6 +141,15 @@ fn lenient_where_runtimes_and_libraries_differ() {
         r#"{"statusCode":200,"headers":{"x-c":"a\u0001b\tc\u007fd\r\ne"}}"#,
     );
     assert_eq!(r.headers, [("x-c".into(), "a b\tc d  e".into())]);
+    // Blanks at the ends are trimmed, also where a control character was.
+    let r = ok(
+        V2,
+        r#"{"statusCode":200,"headers":{"x-s":"  pad\t ","x-t":"\r\nv\r\n"}}"#,
+    );
+    assert_eq!(
+        r.headers,
+        [("x-s".into(), "pad".into()), ("x-t".into(), "v".into())]
+    );
     assert_eq!(ok(V2, r#"{"statusCode":200,"body":42}"#).body, b"42");
     assert_eq!(ok(V1, r#"{"statusCode":200,"body":true}"#).body, b"true");
     let r = ok(V2, r#"{"statusCode":200,"cookies":[null,"a=1"]}"#);
