@@ -220,7 +220,7 @@ fn admin_token_is_required_except_for_health() {
     );
     let r = admin(a, "PUT", "/api-keys", Some(TOKEN), None);
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("GET, POST"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
     let r = admin(a, "GET", "/usage", Some(TOKEN), None);
     assert_eq!(
         (r.status, r.json_message()),

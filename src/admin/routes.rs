@@ -166,6 +166,10 @@ impl Router {
             public_path |= r.public;
             if r.method != method {
                 allowed.push(method_name(r.method));
+                // HEAD is served wherever GET is (RFC 9110: `Allow` lists both).
+                if r.method == Method::Get {
+                    allowed.push("HEAD");
+                }
                 continue;
             }
             if !r.public && !self.authorized(req) {
