@@ -322,7 +322,10 @@ impl Validator<'_> {
             Some(("path", name)) => self.param_exists(name, rc, p),
             // A name no request can carry keys nothing, silently.
             Some(("header", name)) if !crate::http1::parse::is_token(name) => {
-                self.error(p, format!("expected a header name (an HTTP token), got {name:?}"));
+                self.error(
+                    p,
+                    format!("expected a header name (an HTTP token), got {name:?}"),
+                );
             }
             Some(("querystring" | "header", name)) if !name.is_empty() => {}
             _ => self.error(
