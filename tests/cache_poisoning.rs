@@ -307,6 +307,7 @@ fn headers_that_name_the_url_for_the_backend_are_keyed() {
             (8, "/links/1?_method=DELETE"),
             (9, "/links/1?.method=DELETE"),
             (10, "/links/1?%20_method=PUT"),
+            (11, "/links/1?%5B_method%5D=PATCH"),
         ] {
             let r = get(&p, path, "");
             assert!(
@@ -316,7 +317,7 @@ fn headers_that_name_the_url_for_the_backend_are_keyed() {
         }
         assert_eq!(get(&p, "/links/1", ""), plain, "{driver}");
         assert_eq!(get(&p, "/links/1?x=1", ""), plain, "{driver}");
-        assert_eq!(origin.requests.load(Ordering::SeqCst), 10, "{driver}");
+        assert_eq!(origin.requests.load(Ordering::SeqCst), 11, "{driver}");
     }
 }
 

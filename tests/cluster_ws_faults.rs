@@ -505,5 +505,16 @@ fn a_subscribe_redis_refuses_is_said_and_retried() {
             "{driver}: {}",
             b.log_text()
         );
+        // SUBSCRIBE and PUBSUB refused, subscribers dropped: the refusal's NOPERM
+        // leaves a connection Redis never closes, which the node now notices (by a
+        // message it publishes to itself).
+        redis.cmd(&["ACL", "SETUSER", "default", "-subscribe", "-pubsub"]);
+        redis.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        assert!(
+            within(15, || post(b_admin, &id, "refused").status == 503),
+            "{driver}"
+        );
+        redis.cmd(&["ACL", "SETUSER", "default", "+subscribe", "+pubsub"]);
+        post_until_taken(b_admin, &id, "after the second ACL", driver);
     }
 }

@@ -12,6 +12,25 @@ use serde_json::json;
 
 const KEY: &str = "alice-key-0123456789abcdef";
 
+/// One worker, upstream `app` at `origin`, API `s` on the default stage with `routes`,
+/// and alice's key.
+fn keyed_api(origin: std::net::SocketAddr, routes: &str) -> String {
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+upstreams:
+  app: {{ targets: ["{origin}"] }}
+apis:
+  s:
+    stages: {{ $default: {{}} }}
+    routes:
+{routes}api_keys:
+  - {{ name: alice, value: {KEY} }}
+"#
+    )
+}
+
 fn with_key(p: &Portico, host: &str, path: &str, key: Option<&str>) -> Response {
     let key = key.map_or(String::new(), |k| format!("x-api-key: {k}\r\n"));
     p.raw(
@@ -22,22 +41,11 @@ fn with_key(p: &Portico, host: &str, path: &str, key: Option<&str>) -> Response 
 #[test]
 fn an_encoded_slash_or_backslash_meets_the_guarded_route() {
     let origin = Origin::fixed(b"backend");
-    let yaml = format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-upstreams:
-  app: {{ targets: ["{}"] }}
-apis:
-  s:
-    stages: {{ $default: {{}} }}
-    routes:
-      "ANY /admin/{{proxy+}}": {{ integration: {{ type: http, upstream: app }}, api_key_required: true }}
-      "ANY /{{proxy+}}": {{ integration: {{ type: http, upstream: app }} }}
-api_keys:
-  - {{ name: alice, value: {KEY} }}
+    let yaml = keyed_api(
+        origin.addr,
+        r#"      "ANY /admin/{proxy+}": { integration: { type: http, upstream: app }, api_key_required: true }
+      "ANY /{proxy+}": { integration: { type: http, upstream: app } }
 "#,
-        origin.addr
     );
     for driver in DRIVERS {
         let p = Portico::start(&yaml, driver);
@@ -266,24 +274,13 @@ fn check_refuses_a_route_key_with_an_encoded_separator() {
 #[test]
 fn an_escape_a_guarded_route_would_take_as_one_segment_is_refused() {
     let origin = Origin::fixed(b"backend");
-    let yaml = format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-upstreams:
-  app: {{ targets: ["{}"] }}
-apis:
-  s:
-    stages: {{ $default: {{}} }}
-    routes:
-      "GET /users/{{id}}": {{ integration: {{ type: http, upstream: app }}, api_key_required: true }}
-      "GET /internal/{{x}}": {{ integration: {{ type: mock, status: 403, body: no }} }}
-      "GET /files/{{name}}": {{ integration: {{ type: http, upstream: app }} }}
-      "ANY /{{proxy+}}": {{ integration: {{ type: http, upstream: app }} }}
-api_keys:
-  - {{ name: alice, value: {KEY} }}
+    let yaml = keyed_api(
+        origin.addr,
+        r#"      "GET /users/{id}": { integration: { type: http, upstream: app }, api_key_required: true }
+      "GET /internal/{x}": { integration: { type: mock, status: 403, body: no }}
+      "GET /files/{name}": { integration: { type: http, upstream: app } }
+      "ANY /{proxy+}": { integration: { type: http, upstream: app } }
 "#,
-        origin.addr
     );
     for driver in DRIVERS {
         let p = Portico::start(&yaml, driver);
@@ -310,5 +307,25 @@ api_keys:
             assert_eq!(r.status, 200, "{driver} {sent}");
             assert_eq!(origin.last().target, sent, "{driver} {sent}");
         }
+    }
+}
+
+/// Both readings guarded alike (a key on the catch-all too): nothing is stepped around,
+/// so a GitLab-style encoded path with a valid key goes on, and without one is 403.
+#[test]
+fn an_escape_read_two_ways_under_the_same_guard_goes_on() {
+    let origin = Origin::fixed(b"backend");
+    let yaml = keyed_api(
+        origin.addr,
+        r#"      "GET /projects/{id}": { integration: { type: http, upstream: app }, api_key_required: true }
+      "ANY /{proxy+}": { integration: { type: http, upstream: app }, api_key_required: true }
+"#,
+    );
+    for driver in DRIVERS {
+        let p = Portico::start(&yaml, driver);
+        let sent = "/projects/group%2Fproject";
+        assert_eq!(with_key(&p, "t", sent, None).status, 403, "{driver}");
+        assert_eq!(with_key(&p, "t", sent, Some(KEY)).status, 200, "{driver}");
+        assert_eq!(origin.last().target, sent, "{driver}");
     }
 }

@@ -19,6 +19,7 @@ fn an_override_naming_another_routes_method_is_refused() {
       "ANY /{proxy+}": { integration: { type: http, upstream: origin } }
       "DELETE /items/{id}": { api_key_required: true, integration: { type: http, upstream: origin } }
       "POST /items/{id}": { integration: { type: http, upstream: origin } }
+      "GET /users/{id}": { api_key_required: true, integration: { type: http, upstream: origin } }
 "#;
     for driver in DRIVERS {
         let p = Portico::start(&yaml, driver);
@@ -61,6 +62,13 @@ fn an_override_naming_another_routes_method_is_refused() {
             "POST /admin?+_method=GET",
             "POST /admin?%20_method=GET",
             "POST /admin?_method%00x=GET",
+            // ASP.NET compares names without case; Rack and `qs` skip leading brackets.
+            "POST /admin?_METHOD=GET",
+            "POST /admin?%5B_method%5D=GET",
+            // Express routes the override on the path with `%2F` inside its segment:
+            // its `GET /users/:id`, guarded here, though the router's reading of either
+            // alone stays with the catch-all.
+            "POST /users/a%2Fb?_method=GET",
             "POST /items/7?_method=DELETE",
         ] {
             assert_eq!(req(line, "").status, 400, "{driver} {line}");

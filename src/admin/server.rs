@@ -34,10 +34,13 @@ const MAX_READING: usize = 256;
 /// `/health` is not counted: a burst of slow handlers (forty `POST /reload`) made it
 /// answer 503, and a load balancer took the node out.
 const MAX_ANSWERING: usize = 32;
-/// Answers being written at once, each for up to [`WRITE_DEADLINE`]; past it, an answer
-/// gets one write the socket takes at once. Writing held an answering slot: forty
-/// clients that never read a multi-megabyte `/metrics` made `/health` answer 503.
+/// Answers being written at once, each for up to [`WRITE_DEADLINE`], and their bytes;
+/// past either, an answer gets one write the socket takes at once. Writing held an
+/// answering slot: forty clients that never read a multi-megabyte `/metrics` made
+/// `/health` answer 503; and writers without a byte bound held 256 copies of a 5 MB
+/// `/metrics` (2.3 GB) for clients that never read them.
 const MAX_WRITING: usize = 256;
+const MAX_WRITING_BYTES: usize = 64 << 20;
 /// From accept to the last byte of the request.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// For writing the whole answer to a client that does not read it.
@@ -60,7 +63,7 @@ pub fn start(ctx: AdminCtx, addr: SocketAddr) -> std::io::Result<AdminHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     // A missing admin.token is among the config's warnings (config::warnings).
     let router = Router::new(ctx.token.as_deref());
-    let state = Arc::new((ctx, router, AtomicUsize::new(0), AtomicUsize::new(0)));
+    let state = Arc::new((ctx, router, Counts::default()));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("portico-admin".into())
@@ -84,9 +87,17 @@ impl AdminHandle {
     }
 }
 
-/// The context, the router, and how many requests are being answered.
-/// The context, the routes, the requests being answered and the answers being written.
-type State = Arc<(AdminCtx, Router, AtomicUsize, AtomicUsize)>;
+/// The context, the routes, and what is being answered.
+type State = Arc<(AdminCtx, Router, Counts)>;
+
+#[derive(Default)]
+struct Counts {
+    /// Requests being handled (`/health` not counted).
+    answering: AtomicUsize,
+    /// Answers being written, and their bytes.
+    writers: AtomicUsize,
+    bytes: AtomicUsize,
+}
 
 /// A connection whose request is not complete yet.
 struct Reading {
@@ -288,10 +299,10 @@ fn accept_all(listener: &TcpListener, reading: &mut Vec<Reading>) {
 
 /// Answers a whole request on a thread of its own.
 fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Response>) {
-    let active = &state.2;
-    let health = matches!(&req, Ok(r) if r.path == "/health");
-    if active.fetch_add(1, Ordering::AcqRel) >= MAX_ANSWERING && !health {
-        active.fetch_sub(1, Ordering::AcqRel);
+    let counts = &state.2;
+    let counted = !matches!(&req, Ok(r) if r.path == "/health");
+    if counted && counts.answering.fetch_add(1, Ordering::AcqRel) >= MAX_ANSWERING {
+        counts.answering.fetch_sub(1, Ordering::AcqRel);
         let _ = stream.write(&Response::message(503, "Service Unavailable").encode(false));
         return;
     }
@@ -302,27 +313,37 @@ fn answer(state: &State, mut stream: TcpStream, req: Result<Request, Response>) 
             // The slot is given back even if a handler panics: a slot lost per panic
             // left every admin route, `/health` included, answering 503 for good after
             // MAX_ANSWERING of them.
-            struct Slot(State);
+            struct Slot(State, bool);
             impl Drop for Slot {
                 fn drop(&mut self) {
-                    self.0 .2.fetch_sub(1, Ordering::AcqRel);
+                    if self.1 {
+                        self.0 .2.answering.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
             }
-            let slot = Slot(state2);
+            let slot = Slot(state2, counted);
             let bytes = respond(&slot.0, req);
             let state = slot.0.clone();
             drop(slot);
-            let writing = &state.3;
-            if writing.fetch_add(1, Ordering::AcqRel) < MAX_WRITING {
-                let _ = write_by(stream, &bytes, Instant::now() + WRITE_DEADLINE);
-            } else if stream.set_nonblocking(true).is_ok() {
-                let _ = stream.write(&bytes);
-            }
-            writing.fetch_sub(1, Ordering::AcqRel);
+            write_within_budget(&state.2, stream, &bytes);
         });
-    if spawned.is_err() {
-        active.fetch_sub(1, Ordering::AcqRel);
+    if spawned.is_err() && counted {
+        counts.answering.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Writes the answer for up to [`WRITE_DEADLINE`] while the writers and their bytes are
+/// within bounds, else as much as the socket takes at once.
+fn write_within_budget(counts: &Counts, mut stream: TcpStream, bytes: &[u8]) {
+    let writers = counts.writers.fetch_add(1, Ordering::AcqRel);
+    let held = counts.bytes.fetch_add(bytes.len(), Ordering::AcqRel);
+    if writers < MAX_WRITING && held + bytes.len() <= MAX_WRITING_BYTES {
+        let _ = write_by(stream, bytes, Instant::now() + WRITE_DEADLINE);
+    } else if stream.set_nonblocking(true).is_ok() {
+        let _ = stream.write(bytes);
+    }
+    counts.bytes.fetch_sub(bytes.len(), Ordering::AcqRel);
+    counts.writers.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// The answer's bytes.

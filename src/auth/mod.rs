@@ -81,7 +81,7 @@ pub enum AuthorizerKind {
     Misconfigured(String),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum RouteAuthRt {
     #[default]
     None,

@@ -526,26 +526,46 @@ pub(super) async fn listen(
                 // An answer, not a lost connection: an ACL without these channels
                 // (Redis also drops a subscriber whose channels an ACL change takes away).
                 Ok(Err(err)) if err.code().is_some() => Some(super::alarm::cause(err)),
-                Ok(Ok(())) if subscribers(&conn, &channel, c.cfg.timeout).await == Some(0) => {
-                    Some("the channel has no subscriber after SUBSCRIBE".to_string())
+                Ok(Ok(())) if listeners(&conn, &channel, c.cfg.timeout).await == Some(0) => {
+                    Some(NO_LISTENER.to_string())
                 }
                 _ => None,
             };
             if let Some(cause) = refusal {
-                if refusal_said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                    refusal_said = Some(std::time::Instant::now());
-                    error!(%cause, "cluster: Redis refuses this node's SUBSCRIBE (an ACL without its channels?): @connections calls for connections on other nodes answer 503, and other nodes' cache flushes do not reach it; retrying");
-                }
+                say_refused(&mut refusal_said, &cause);
+                // Each try opens two connections: once a second, not every tick.
+                tokio::time::sleep(Duration::from_secs(1)).await;
             } else if matches!(subscribed, Ok(Ok(()))) {
                 if refusal_said.take().is_some() {
                     info!("cluster: Redis takes this node's SUBSCRIBE again");
                 }
                 SUBSCRIBED.store(true, Ordering::Release);
                 let mut stream = ps.into_on_message();
-                while let Some(msg) = stream.next().await {
+                // Asked again now and then: right after a Redis restart the check above
+                // may have had no connection to ask with, and a refused SUBSCRIBE leaves
+                // a connection Redis never closes, so the stream would never end.
+                let mut check = tokio::time::interval(RECHECK);
+                check.tick().await;
+                loop {
+                    let msg = tokio::select! {
+                        msg = stream.next() => msg,
+                        _ = check.tick() => {
+                            if listeners(&conn, &channel, c.cfg.timeout).await == Some(0) {
+                                say_refused(&mut refusal_said, NO_LISTENER);
+                                break;
+                            }
+                            continue;
+                        }
+                    };
+                    let Some(msg) = msg else {
+                        break;
+                    };
                     let Ok(text) = msg.get_payload::<String>() else {
                         continue;
                     };
+                    if text == PROBE {
+                        continue;
+                    }
                     if msg.get_channel_name() == flush {
                         // "<generation> <api>/<stage>"
                         if let Some((g, stage)) = text.split_once(' ') {
@@ -569,9 +589,29 @@ pub(super) async fn listen(
     }
 }
 
-/// How many subscribers `channel` has, when Redis says: redis-rs 0.32 takes a refused
-/// SUBSCRIBE's error answer (`NOPERM`) for success, so the listener asks.
-async fn subscribers(
+/// How often a subscribed listener checks that Redis still passes it messages.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// The no-op message [`listeners`] publishes.
+const PROBE: &str = r#"{"t":"probe"}"#;
+
+const NO_LISTENER: &str = "Redis passes this node's channel to no one after its SUBSCRIBE";
+
+/// Says at error, at most once a minute, that Redis refuses this node's SUBSCRIBE.
+fn say_refused(said: &mut Option<std::time::Instant>, cause: &str) {
+    if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+        *said = Some(std::time::Instant::now());
+        error!(%cause, "cluster: Redis refuses this node's SUBSCRIBE (an ACL without its channels?): @connections calls for connections on other nodes answer 503, and other nodes' cache flushes do not reach it; retrying");
+    }
+}
+
+/// How many clients listen on this node's own channel, as Redis says: 0 when this
+/// node's SUBSCRIBE was refused, which redis-rs 0.32 takes for success (it reads the
+/// `NOPERM` answer as the subscription's). Asked with `PUBSUB NUMSUB`, else (an ACL
+/// without it) by publishing a no-op message there, which the listener drops (an ACL
+/// without the channel refuses that, but not NUMSUB). None when neither can be asked now
+/// (no connection yet, both refused, Redis slow).
+async fn listeners(
     conn: &tokio::sync::watch::Receiver<Option<MultiplexedConnection>>,
     channel: &str,
     timeout: Duration,
@@ -579,9 +619,13 @@ async fn subscribers(
     let mut m = conn.borrow().clone()?;
     let mut numsub = redis::cmd("PUBSUB");
     numsub.arg("NUMSUB").arg(channel);
-    let ask = numsub.query_async::<(String, i64)>(&mut m);
-    match tokio::time::timeout(timeout, ask).await {
-        Ok(Ok((_, n))) => Some(n),
+    let asked = tokio::time::timeout(timeout, numsub.query_async::<(String, i64)>(&mut m)).await;
+    if let Ok(Ok((_, n))) = asked {
+        return Some(n);
+    }
+    let published = tokio::time::timeout(timeout, m.publish::<_, _, i64>(channel, PROBE)).await;
+    match published {
+        Ok(Ok(n)) => Some(n),
         _ => None,
     }
 }

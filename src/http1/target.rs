@@ -199,7 +199,7 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool, out: &mut Vec<u8>) {
 /// comma is out of a name too, legal in a reg-name but in no DNS name: `other,secure.example`
 /// took the default endpoint while a backend reading `X-Forwarded-Host` as a list (Rack
 /// takes the last element, Express the first) served `secure.example`'s guarded pages; and
-/// so is an empty label (`a..b`, `a..`), which nginx answers 400.
+/// so are two dots in a row (`a..b`, `a..`) and a lone dot, which nginx answers 400.
 pub(super) fn is_valid_authority(v: &[u8]) -> bool {
     let sub_delim = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
     let (host, port) = if v.first() == Some(&b'[') {
@@ -216,6 +216,7 @@ pub(super) fn is_valid_authority(v: &[u8]) -> bool {
         if name.is_empty()
             || !name.iter().all(|&b| sub_delim(b) && b != b',')
             || memchr::memmem::find(name, b"..").is_some()
+            || name == b"."
         {
             return false;
         }
@@ -380,6 +381,8 @@ mod tests {
             "other,secure.example",
             "secure.example..",
             "a..b:80",
+            ".",
+            ".:80",
             "a:abc",
             "a:-1",
             "a:+80",

@@ -1,6 +1,6 @@
-//! A query parameter's name as different backends read it: the cache key files an
-//! answer under each reading that differs (parameter cloaking), and the method-override
-//! check reads `_method` as each framework does.
+//! A query parameter's name as different backends read it, one reading at a time: the
+//! cache key files an answer under each reading that differs (parameter cloaking).
+//! (`template::query_name_is` asks whether any of them reads a name.)
 
 use crate::pipeline::template::query_decoded;
 
@@ -14,6 +14,9 @@ pub enum Reading {
     /// `[` (`a[]=x` is the array `a`), spaces and dots read as `_` (both sides), and a
     /// `[` that no `]` follows read as `_` too (`user[id=x` is `user_id`).
     Php,
+    /// As Rack (and Node's `qs`) file it: leading `[` and `]` skipped, the name ended by
+    /// the next `[` or `]` (`[a]`, `]a` and `a[k]` are all `a`).
+    Rack,
 }
 
 /// Whether the (encoded) pair name `n` is `name` in `reading`.
@@ -25,6 +28,13 @@ pub fn is_name(n: &[u8], name: &[u8], reading: Reading) -> bool {
         Reading::Folded => query_decoded(n)
             .map(lower)
             .eq(name.iter().copied().map(lower)),
+        Reading::Rack => {
+            let bracket = |b: &u8| *b == b'[' || *b == b']';
+            query_decoded(n)
+                .skip_while(bracket)
+                .take_while(|b| !bracket(b))
+                .eq(name.iter().copied())
+        }
         Reading::Php => {
             let decoded = || {
                 query_decoded(n)
@@ -46,12 +56,4 @@ pub fn is_name(n: &[u8], name: &[u8], reading: Reading) -> bool {
             read.eq(name.iter().copied().map(php))
         }
     }
-}
-
-/// Whether the (encoded) pair name `n` is `name` to some backend: exactly, without case,
-/// or as PHP reads it.
-pub fn is_name_to_any(n: &[u8], name: &[u8]) -> bool {
-    [Reading::Exact, Reading::Folded, Reading::Php]
-        .into_iter()
-        .any(|reading| is_name(n, name, reading))
 }

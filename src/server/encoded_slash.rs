@@ -7,66 +7,87 @@
 //! `GET /users/{id}` and reached an open `ANY /{proxy+}`, whose Express backend served
 //! its `/users/:id` handler. So a path with one is routed a second time with each such
 //! escape kept inside its segment; when that reading takes another route of the same
-//! stage (the same backends) that guards what the first does not need to (an
-//! authorizer, IAM, an API key, or a gateway answer of its own), the request is refused.
-//! A second reading that takes an open route, or one of another stage or API (a custom
-//! domain's other mapping), reaches nothing the first does not guard.
+//! stage (the same backends) that guards more than the first (another authorizer or
+//! IAM, an API key the first does not ask for, or a gateway answer of its own), the
+//! request is refused. A second reading that takes a route guarded no more, or one of
+//! another stage or API (a custom domain's other mapping), reaches nothing unguarded.
+//! The method override check asks the same for each method an override names.
 
 use crate::auth::RouteAuthRt;
 use crate::config::compile::{IntegrationRt, Snapshot};
-use crate::http1::parse::Span;
+use crate::http1::parse::{Method, Span};
 use crate::router::Matched;
 
 use super::conn::Conn;
 
-/// Whether the path's encoded separators, read inside their segments, route the request
-/// to another guarded route of `m`'s stage than `m` (the router's reading).
+/// Whether the request, read as Express reads its path, takes a route that guards more
+/// than `m` (the router's reading).
 pub(super) fn routes_two_ways(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
     let buf = &c.rbuf[..];
-    let path = c.head.path.get(buf);
+    one_segment_reading(c.head.path.get(buf)).is_some_and(|path| {
+        let host = c.head.host.map(|s| s.get(buf));
+        guarded_apart(snap, host, c.head.method, &path, m)
+    })
+}
+
+/// The path with each `%2F` and `%5C` kept inside its segment, when it has one. `~2F` is
+/// no separator and no escape: a segment's bytes like any other, so a parameter takes it
+/// and no literal (which never holds `%2F`) matches it.
+pub(super) fn one_segment_reading(path: &[u8]) -> Option<Vec<u8>> {
     let escape_at = |i: usize| {
         matches!(
             path[i..],
             [b'%', b'2', b'F' | b'f', ..] | [b'%', b'5', b'C' | b'c', ..]
         )
     };
-    if !memchr::memchr_iter(b'%', path).any(escape_at) {
-        return false;
+    let mut escapes = memchr::memchr_iter(b'%', path).filter(|&i| escape_at(i));
+    let first = escapes.next()?;
+    let mut reading = path.to_vec();
+    for i in std::iter::once(first).chain(escapes) {
+        reading[i] = b'~';
     }
-    // `~2F` is no separator and no escape: a segment's bytes like any other, so a
-    // parameter takes it and no literal (which never holds `%2F`) matches it.
-    let mut one_segment = path.to_vec();
-    for i in memchr::memchr_iter(b'%', path) {
-        if escape_at(i) {
-            one_segment[i] = b'~';
-        }
-    }
-    let host = c.head.host.map(|s| s.get(buf));
+    Some(reading)
+}
+
+/// Whether `path` (a one-segment reading), routed as `method`, takes another route of
+/// `m`'s stage that guards more than `m`'s. No route that way is no conflict: only `m`'s
+/// backend is reached.
+pub(super) fn guarded_apart(
+    snap: &Snapshot,
+    host: Option<&[u8]>,
+    method: Method,
+    path: &[u8],
+    m: &Matched,
+) -> bool {
     let whole = Span {
         start: 0,
-        end: one_segment.len() as u32,
+        end: path.len() as u32,
     };
     let mut params = Vec::new();
     snap.router
-        .route(&one_segment, host, c.head.method, whole, &mut params)
+        .route(path, host, method, whole, &mut params)
         .is_some_and(|other| {
-            other.stage == m.stage && other.route != m.route && guarded(snap, &other)
+            other.stage == m.stage && other.route != m.route && guards_more(snap, &other, m)
         })
 }
 
-/// Whether a route guards its backend's handler: an authorizer or IAM, an API key, or
-/// an answer of the gateway's own (a mock, say a 403) in place of the backend's.
-fn guarded(snap: &Snapshot, m: &Matched) -> bool {
-    let (api, stage, route) = (
-        m.stage.api as usize,
-        m.stage.stage as usize,
-        m.route as usize,
-    );
-    let auth = snap.apis[api].auth.routes.get(route);
-    let key = snap.traffic.stages[api][stage].routes[route].key_required;
-    let integration = &snap.apis[api].stages[stage].integrations[route];
-    !matches!(auth, None | Some(RouteAuthRt::None))
-        || key
+/// Whether route `other` guards its backend's handler with something `m`'s route (of
+/// the same stage) does not: another authorization (authorizer, scopes, IAM), an API
+/// key `m` does not ask for, or an answer of the gateway's own (a mock, say a 403) in
+/// place of the backend's.
+fn guards_more(snap: &Snapshot, other: &Matched, m: &Matched) -> bool {
+    let (api, stage) = (other.stage.api as usize, other.stage.stage as usize);
+    let auth = |r: &Matched| {
+        snap.apis[api]
+            .auth
+            .routes
+            .get(r.route as usize)
+            .unwrap_or(&RouteAuthRt::None)
+    };
+    let key = |r: &Matched| snap.traffic.stages[api][stage].routes[r.route as usize].key_required;
+    let integration = &snap.apis[api].stages[stage].integrations[other.route as usize];
+    (*auth(other) != RouteAuthRt::None && auth(other) != auth(m))
+        || (key(other) && !key(m))
         || !matches!(
             integration,
             IntegrationRt::Http(_) | IntegrationRt::Lambda(_)

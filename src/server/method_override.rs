@@ -16,7 +16,7 @@
 use crate::auth::RouteAuthRt;
 use crate::config::compile::Snapshot;
 use crate::http1::parse::{is_method_override, Method};
-use crate::pipeline::query_names::is_name_to_any;
+use crate::pipeline::template::query_name_is;
 use crate::router::Matched;
 
 use super::conn::Conn;
@@ -27,10 +27,10 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
     let buf = &c.rbuf[..];
     let query = c.head.query.map_or(&b""[..], |q| q.get(buf));
     // Only requests that may carry one (rare) go further: the parser noted the headers,
-    // and a query names `method` or has an escape (`_%6Dethod` is `_method` to Node, Go
-    // and PHP).
-    let in_query =
-        memchr::memmem::find(query, b"method").is_some() || memchr::memchr(b'%', query).is_some();
+    // and a query names `method` in any case (`_METHOD` to ASP.NET) or has an escape
+    // (`_%6Dethod` is `_method` to Node, Go and PHP).
+    let in_query = memchr::memchr(b'%', query).is_some()
+        || query.windows(6).any(|w| w.eq_ignore_ascii_case(b"method"));
     if !c.head.method_override && !in_query {
         return false;
     }
@@ -44,6 +44,10 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
             .get(m.route as usize),
         Some(RouteAuthRt::Lambda { .. } | RouteAuthRt::Iam)
     );
+    // An override with an encoded slash: Express routes the overridden method on the
+    // path read with the escape inside its segment (`POST /users/a%2Fb` with `GET` is
+    // its `GET /users/:id`), which neither check alone sees.
+    let one_segment = super::encoded_slash::one_segment_reading(c.head.path.get(buf));
     let mut params = Vec::new();
     let mut elsewhere = |named: &[u8]| {
         // Each element of a list (Express reads the first, others the last), without the
@@ -60,6 +64,11 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
                 return true;
             }
             let method = Method::from_bytes(&element);
+            if one_segment.as_ref().is_some_and(|path| {
+                super::encoded_slash::guarded_apart(snap, host, method, path, m)
+            }) {
+                return true;
+            }
             let other = snap
                 .router
                 .route(buf, host, method, c.head.path, &mut params);
@@ -81,9 +90,9 @@ pub(super) fn leaves_route(c: &Conn, snap: &Snapshot, m: &Matched) -> bool {
                     Some(i) => (&pair[..i], &pair[i + 1..]),
                     None => (pair, &b""[..]),
                 };
-                // As Express, Laravel (PHP: `+_method`, `_method%00x`, `.method`) or
-                // ASP.NET would read the name.
-                if !is_name_to_any(name, b"_method") {
+                // As Express, Laravel (PHP: `+_method`, `_method%00x`, `.method`),
+                // Rack or `qs` (`[_method]`) or ASP.NET (`_METHOD`) would read the name.
+                if !query_name_is(name, b"_method") {
                     return false;
                 }
                 let mut decoded = Vec::new();

@@ -22,47 +22,38 @@ use crate::pipeline::admission::admit_message;
 use crate::runtime::workers::Generation;
 
 impl Session<'_> {
-    /// The generation and API a message is routed by: the current config when it still
-    /// has this API (as a WebSocket API) and stage, else the one the connection opened on.
-    fn current(&self) -> (Rc<Generation>, Option<(usize, usize)>) {
-        let g = self.ctx.generation();
-        let found = g
-            .snap
-            .apis
-            .iter()
-            .position(|a| a.name == self.api_name)
-            .and_then(|a| {
-                let api = &g.snap.apis[a];
-                api.websocket.as_ref()?;
-                let s = api.stages.iter().position(|s| s.name == self.stage_name)?;
-                Some((a, s))
-            });
-        (g, found)
+    /// Where this API and stage are in `g`, if it has them (as a WebSocket API).
+    fn locate(&self, g: &Generation) -> Option<(usize, usize)> {
+        let a = g.snap.apis.iter().position(|a| a.name == self.api_name)?;
+        let api = &g.snap.apis[a];
+        api.websocket.as_ref()?;
+        let s = api.stages.iter().position(|s| s.name == self.stage_name)?;
+        Some((a, s))
     }
 
-    /// The API and stage in the generation the connection opened on (always there).
-    fn opened_at(&self) -> (usize, usize) {
-        let a = self
-            .gen
-            .snap
-            .apis
-            .iter()
-            .position(|x| x.name == self.api_name)
-            .unwrap_or(0);
-        let s = self.gen.snap.apis[a]
-            .stages
-            .iter()
-            .position(|x| x.name == self.stage_name)
-            .unwrap_or(0);
-        (a, s)
+    /// The generation a message (or `$disconnect`) is routed by, and this API and stage
+    /// in it: the current config when it still has them; else the last one a message
+    /// found them in (a reload that removes the API keeps what the config said last);
+    /// else (None) the one the connection opened on.
+    fn routed_by(&self) -> (Option<Rc<Generation>>, (usize, usize)) {
+        let g = self.ctx.generation();
+        if let Some(at) = self.locate(&g) {
+            let mut last = self.last_seen.borrow_mut();
+            if !last.as_ref().is_some_and(|l| Rc::ptr_eq(l, &g)) {
+                *last = Some(g.clone());
+            }
+            return (Some(g), at);
+        }
+        let last = self.last_seen.borrow().clone();
+        match last.as_ref().and_then(|l| self.locate(l)) {
+            Some(at) => (last, at),
+            None => (None, self.locate(self.gen).unwrap_or((0, 0))),
+        }
     }
 
     pub(super) async fn on_message(&self, text: bool, data: Vec<u8>) {
-        let (current, found) = self.current();
-        let (gen, (a, s)) = match found {
-            Some(at) => (&*current, at),
-            None => (self.gen, self.opened_at()),
-        };
+        let (held, (a, s)) = self.routed_by();
+        let gen = held.as_deref().unwrap_or(self.gen);
         let api = &gen.snap.apis[a];
         let Some(ws) = api.websocket.as_deref() else {
             return;
@@ -222,12 +213,9 @@ impl Session<'_> {
     /// `$disconnect`, best effort: its answer goes nowhere.
     pub(super) async fn disconnect(&self, code: u16, reason: &str) {
         // A connection whose API or stage a reload removed still has its `$disconnect`,
-        // from the config it opened on (as its messages do).
-        let (current, found) = self.current();
-        let (gen, (a, s)) = match found {
-            Some(at) => (&*current, at),
-            None => (self.gen, self.opened_at()),
-        };
+        // from the last config that had them (as its messages do).
+        let (held, (a, s)) = self.routed_by();
+        let gen = held.as_deref().unwrap_or(self.gen);
         let request_id = String::from_utf8_lossy(&crate::runtime::request_id::next()).into_owned();
         let started = Instant::now();
         let mut line = super::log::Line {

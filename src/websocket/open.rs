@@ -57,6 +57,7 @@ pub async fn run(ctx: &WorkerCtx, gen: &Generation, c: &mut Conn, opened: Box<Op
         peer: c.peer.ip(),
         ctx,
         gen,
+        last_seen: Default::default(),
         api_name: &api.name,
         stage_name: &st.name,
         ectx: &ectx,
@@ -87,6 +88,11 @@ pub(super) struct Session<'a> {
     /// The generation the connection opened on; messages use the current one when it
     /// still has this API and stage.
     pub(super) gen: &'a Generation,
+    /// The last generation a message found this API and stage in, newer than `gen`:
+    /// after a reload that removes the API, messages keep what it said last (a route
+    /// removed before that must not come back from the generation the connection opened
+    /// on).
+    pub(super) last_seen: std::cell::RefCell<Option<Rc<Generation>>>,
     pub(super) api_name: &'a str,
     pub(super) stage_name: &'a str,
     pub(super) ectx: &'a event::Context,

@@ -170,8 +170,8 @@ const AMP_SEMI: fn(u8) -> bool = |b| b == b'&' || b == b';';
 
 /// Query parameter `name` as every kind of backend reads it. A backend that splits at `;`
 /// reads `?a=x&b=1;a=evil` as a=evil, one that compares names without case (ASP.NET)
-/// reads `?A=evil` as a=evil, and PHP reads `?a=x&+a=evil`, `a%00=evil` and `a[]=evil`
-/// as a=evil too: keyed only as the usual reading (a=x, a absent), such a request filled
+/// reads `?A=evil` as a=evil, PHP reads `?a=x&+a=evil`, `a%00=evil` and `a[]=evil`
+/// as a=evil too, and Rack `[a]=evil`: keyed only as the usual reading (a=x, a absent), such a request filled
 /// the entry of `?a=x` or of `?` ("parameter cloaking"). So a flag byte says which other
 /// readings differ, and each of those is keyed too; a plain query costs a scan more.
 fn query_part(out: &mut Vec<u8>, query: &[u8], name: &[u8]) {
@@ -184,7 +184,8 @@ fn query_part(out: &mut Vec<u8>, query: &[u8], name: &[u8]) {
     };
     let folded = differs(Reading::Folded);
     let php = differs(Reading::Php);
-    out.push(u8::from(semi) | u8::from(folded) << 1 | u8::from(php) << 2);
+    let rack = differs(Reading::Rack);
+    out.push(u8::from(semi) | u8::from(folded) << 1 | u8::from(php) << 2 | u8::from(rack) << 3);
     for (at_semi, fold) in [(false, false), (true, false), (false, true), (true, true)] {
         if (semi || !at_semi) && (folded || !fold) {
             let sep = if at_semi { AMP_SEMI } else { AMP };
@@ -198,6 +199,9 @@ fn query_part(out: &mut Vec<u8>, query: &[u8], name: &[u8]) {
     }
     if php {
         query_values(out, query, name, AMP, Reading::Php);
+    }
+    if rack {
+        query_values(out, query, name, AMP, Reading::Rack);
     }
 }
 
@@ -458,6 +462,13 @@ mod tests {
         }
         // With its `]` the index is left out: `user[id]` is the array `user`.
         assert_eq!(one, ku("/c/1?user_id=1&user[id]=2"));
+        // Rack and `qs` skip leading brackets: `[lang]` and `]lang` are `lang` there.
+        for cloaked in [
+            "/items/1?lang=de&[lang]=evil",
+            "/items/1?lang=de&%5Dlang=evil",
+        ] {
+            assert_ne!(plain, k(cloaked), "{cloaked}");
+        }
     }
 
     #[test]
