@@ -183,6 +183,13 @@ fn run_and_check_resolve_relative_paths_against_the_config_file() {
         assert_eq!(code, 0, "{driver}: check with an absolute -c: {text}");
 
         let run = Run::start(&elsewhere, "../site/portico.yaml", driver, &[], http);
+        // The TLS listener may be bound a moment after the plain one (seen on a loaded
+        // machine: refused).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", https)).is_err() {
+            assert!(Instant::now() < deadline, "{driver}: no TLS listener");
+            thread::sleep(Duration::from_millis(20));
+        }
         // The certificate in site/certs/ is served.
         let client = TlsClient::trusting(&ca).build();
         let r = client
