@@ -516,5 +516,17 @@ fn a_subscribe_redis_refuses_is_said_and_retried() {
         );
         redis.cmd(&["ACL", "SETUSER", "default", "+subscribe", "+pubsub"]);
         post_until_taken(b_admin, &id, "after the second ACL", driver);
+        // No channels and no PUBSUB: neither NUMSUB nor the node's own PUBLISH can be
+        // asked, and the refused PUBLISH is said (it was taken for a subscription).
+        let before = b.log_text().matches(said).count();
+        redis.cmd(&["ACL", "SETUSER", "default", "resetchannels", "-pubsub"]);
+        assert!(
+            within(15, || b.log_text().matches(said).count() > before),
+            "{driver}: {}",
+            b.log_text()
+        );
+        assert_eq!(post(b_admin, &id, "refused").status, 503, "{driver}");
+        redis.cmd(&["ACL", "SETUSER", "default", "allchannels", "+pubsub"]);
+        post_until_taken(b_admin, &id, "after the third ACL", driver);
     }
 }

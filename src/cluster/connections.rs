@@ -526,9 +526,16 @@ pub(super) async fn listen(
                 // An answer, not a lost connection: an ACL without these channels
                 // (Redis also drops a subscriber whose channels an ACL change takes away).
                 Ok(Err(err)) if err.code().is_some() => Some(super::alarm::cause(err)),
-                Ok(Ok(())) if listeners(&conn, &channel, c.cfg.timeout).await == Some(0) => {
-                    Some(NO_LISTENER.to_string())
-                }
+                Ok(Ok(())) => match listeners(&conn, &channel, c.cfg.timeout).await {
+                    Listening::Count(0) => Some(NO_LISTENER.to_string()),
+                    Listening::Refused(cause) => Some(cause),
+                    // Refused before and not known better now: still refused, so no
+                    // "again" said for a recovery that did not happen.
+                    Listening::Unknown if refusal_said.is_some() => {
+                        Some("cannot tell whether Redis passes its channel to it".to_string())
+                    }
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(cause) = refusal {
@@ -550,11 +557,12 @@ pub(super) async fn listen(
                     let msg = tokio::select! {
                         msg = stream.next() => msg,
                         _ = check.tick() => {
-                            if listeners(&conn, &channel, c.cfg.timeout).await == Some(0) {
-                                say_refused(&mut refusal_said, NO_LISTENER);
-                                break;
+                            match listeners(&conn, &channel, c.cfg.timeout).await {
+                                Listening::Count(0) => say_refused(&mut refusal_said, NO_LISTENER),
+                                Listening::Refused(cause) => say_refused(&mut refusal_said, &cause),
+                                _ => continue,
                             }
-                            continue;
+                            break;
                         }
                     };
                     let Some(msg) = msg else {
@@ -605,28 +613,43 @@ fn say_refused(said: &mut Option<std::time::Instant>, cause: &str) {
     }
 }
 
-/// How many clients listen on this node's own channel, as Redis says: 0 when this
-/// node's SUBSCRIBE was refused, which redis-rs 0.32 takes for success (it reads the
-/// `NOPERM` answer as the subscription's). Asked with `PUBSUB NUMSUB`, else (an ACL
-/// without it) by publishing a no-op message there, which the listener drops (an ACL
-/// without the channel refuses that, but not NUMSUB). None when neither can be asked now
-/// (no connection yet, both refused, Redis slow).
+/// What Redis says of this node's own channel.
+enum Listening {
+    /// How many clients listen on it: 0 when this node's SUBSCRIBE was refused, which
+    /// redis-rs 0.32 takes for success (it reads the `NOPERM` answer as the
+    /// subscription's).
+    Count(i64),
+    /// Redis refuses to publish there (an ACL without the channel): no other node's call
+    /// can reach this one either.
+    Refused(String),
+    /// Cannot be asked now (no connection yet, Redis slow).
+    Unknown,
+}
+
+/// Asked with `PUBSUB NUMSUB`, else (an ACL without it) by publishing a no-op message
+/// there, which the listener drops.
 async fn listeners(
     conn: &tokio::sync::watch::Receiver<Option<MultiplexedConnection>>,
     channel: &str,
     timeout: Duration,
-) -> Option<i64> {
-    let mut m = conn.borrow().clone()?;
+) -> Listening {
+    let Some(mut m) = conn.borrow().clone() else {
+        return Listening::Unknown;
+    };
     let mut numsub = redis::cmd("PUBSUB");
     numsub.arg("NUMSUB").arg(channel);
     let asked = tokio::time::timeout(timeout, numsub.query_async::<(String, i64)>(&mut m)).await;
     if let Ok(Ok((_, n))) = asked {
-        return Some(n);
+        return Listening::Count(n);
     }
     let published = tokio::time::timeout(timeout, m.publish::<_, _, i64>(channel, PROBE)).await;
     match published {
-        Ok(Ok(n)) => Some(n),
-        _ => None,
+        Ok(Ok(n)) => Listening::Count(n),
+        Ok(Err(err)) if err.code().is_some() => Listening::Refused(format!(
+            "PUBLISH to its channel: {}",
+            super::alarm::cause(&err)
+        )),
+        _ => Listening::Unknown,
     }
 }
 

@@ -86,10 +86,59 @@ fn guards_more(snap: &Snapshot, other: &Matched, m: &Matched) -> bool {
     };
     let key = |r: &Matched| snap.traffic.stages[api][stage].routes[r.route as usize].key_required;
     let integration = &snap.apis[api].stages[stage].integrations[other.route as usize];
-    (*auth(other) != RouteAuthRt::None && auth(other) != auth(m))
+    !auth_covers(auth(m), auth(other))
         || (key(other) && !key(m))
         || !matches!(
             integration,
             IntegrationRt::Http(_) | IntegrationRt::Lambda(_)
         )
+}
+
+/// Whether every request authorization `first` lets through, `other` lets through too:
+/// `other` open, the same rule, or the same JWT authorizer where `first` asks for scopes
+/// all of which `other` takes (a token needs any one of a route's scopes).
+fn auth_covers(first: &RouteAuthRt, other: &RouteAuthRt) -> bool {
+    match (first, other) {
+        (_, RouteAuthRt::None) => true,
+        (
+            RouteAuthRt::Jwt {
+                authorizer: a,
+                scopes: s,
+            },
+            RouteAuthRt::Jwt {
+                authorizer: b,
+                scopes: t,
+            },
+        ) if a == b => t.is_empty() || (!s.is_empty() && s.iter().all(|x| t.contains(x))),
+        _ => first == other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_authorization_covers_the_same_or_a_looser_one() {
+        let jwt = |authorizer: usize, scopes: &[&str]| RouteAuthRt::Jwt {
+            authorizer,
+            scopes: scopes.iter().map(|s| Box::from(*s)).collect(),
+        };
+        let lambda = RouteAuthRt::Lambda { authorizer: 0 };
+        assert!(auth_covers(&RouteAuthRt::None, &RouteAuthRt::None));
+        assert!(auth_covers(&lambda, &RouteAuthRt::None));
+        assert!(auth_covers(&lambda, &lambda));
+        assert!(!auth_covers(&RouteAuthRt::None, &lambda));
+        assert!(!auth_covers(&RouteAuthRt::Iam, &lambda));
+        // A token with `admin` passes a route of the same authorizer without scopes, or
+        // one that takes `admin` among others.
+        assert!(auth_covers(&jwt(0, &["admin"]), &jwt(0, &[])));
+        assert!(auth_covers(&jwt(0, &["admin"]), &jwt(0, &["admin", "ops"])));
+        assert!(!auth_covers(
+            &jwt(0, &["admin", "ops"]),
+            &jwt(0, &["admin"])
+        ));
+        assert!(!auth_covers(&jwt(0, &[]), &jwt(0, &["admin"])));
+        assert!(!auth_covers(&jwt(0, &["admin"]), &jwt(1, &[])));
+    }
 }
