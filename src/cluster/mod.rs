@@ -70,6 +70,7 @@ pub mod names;
 mod probe;
 mod scripts;
 mod side;
+mod subscription;
 #[cfg(test)]
 pub(crate) mod test_clock;
 #[cfg(test)]
