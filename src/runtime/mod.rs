@@ -6,6 +6,7 @@ pub mod listen_socket;
 pub(crate) mod listeners;
 pub mod os_random;
 pub mod reload;
+pub mod removed_stages;
 pub mod request_id;
 pub mod shutdown;
 pub(crate) mod socket_now;

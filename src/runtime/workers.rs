@@ -43,6 +43,9 @@ pub struct WorkerCtx {
     pub idle_with_buffers: std::cell::Cell<usize>,
     /// Deadlines of connections between requests (idle, header timeout, parking).
     pub timers: super::coarse_timer::CoarseTimers,
+    /// WebSocket stages a reload removed under open connections, with the last
+    /// generation that had each.
+    pub removed_ws: super::removed_stages::RemovedStages,
 }
 
 /// One config generation as a worker sees it: the shared snapshot plus the worker's own
@@ -143,14 +146,15 @@ impl WorkerCtx {
         let Some((number, snap)) = reload::current() else {
             return;
         };
-        let next = Generation::build(
+        let next = Rc::new(Generation::build(
             self.id,
             self.seed,
             number,
             snap,
             Some(&self.current.borrow()),
-        );
-        *self.current.borrow_mut() = Rc::new(next);
+        ));
+        let prev = std::mem::replace(&mut *self.current.borrow_mut(), next.clone());
+        self.removed_ws.switched(&prev, &next);
         debug!(
             worker = self.id,
             generation = number,
@@ -440,6 +444,7 @@ async fn worker_main(
         traffic: crate::pipeline::Local::new(shared, id),
         spares: RefCell::default(),
         idle_with_buffers: std::cell::Cell::new(0),
+        removed_ws: Default::default(),
         timers: Default::default(),
     });
     listeners.spawn_pending(&ctx);

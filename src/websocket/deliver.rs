@@ -19,22 +19,19 @@ use super::open::Session;
 use crate::config::compile::IntegrationRt;
 use crate::metrics::cells::bump;
 use crate::pipeline::admission::admit_message;
+use crate::runtime::removed_stages::locate;
 use crate::runtime::workers::Generation;
 
 impl Session<'_> {
     /// Where this API and stage are in `g`, if it has them (as a WebSocket API).
     fn locate(&self, g: &Generation) -> Option<(usize, usize)> {
-        let a = g.snap.apis.iter().position(|a| a.name == self.api_name)?;
-        let api = &g.snap.apis[a];
-        api.websocket.as_ref()?;
-        let s = api.stages.iter().position(|s| s.name == self.stage_name)?;
-        Some((a, s))
+        locate(g, self.api_name, self.stage_name)
     }
 
     /// The generation a message (or `$disconnect`) is routed by, and this API and stage
-    /// in it: the current config when it still has them; else the last one a message
-    /// found them in (a reload that removes the API keeps what the config said last);
-    /// else (None) the one the connection opened on.
+    /// in it: the current config when it still has them; else the last one that had
+    /// them (the worker's record of the reload that removed them, or the last a message
+    /// was routed by, whichever is newer); else (None) the one the connection opened on.
     fn routed_by(&self) -> (Option<Rc<Generation>>, (usize, usize)) {
         let g = self.ctx.generation();
         if let Some(at) = self.locate(&g) {
@@ -44,7 +41,14 @@ impl Session<'_> {
             }
             return (Some(g), at);
         }
-        let last = self.last_seen.borrow().clone();
+        let recorded = self
+            .ctx
+            .removed_ws
+            .last_with(self.api_name, self.stage_name);
+        let last = [recorded, self.last_seen.borrow().clone()]
+            .into_iter()
+            .flatten()
+            .max_by_key(|g| g.number);
         match last.as_ref().and_then(|l| self.locate(l)) {
             Some(at) => (last, at),
             None => (None, self.locate(self.gen).unwrap_or((0, 0))),

@@ -91,7 +91,8 @@ pub(super) struct Session<'a> {
     /// The last generation a message found this API and stage in, newer than `gen`:
     /// after a reload that removes the API, messages keep what it said last (a route
     /// removed before that must not come back from the generation the connection opened
-    /// on).
+    /// on). The worker's `removed_ws` says the same for a connection that was quiet
+    /// across the reloads.
     pub(super) last_seen: std::cell::RefCell<Option<Rc<Generation>>>,
     pub(super) api_name: &'a str,
     pub(super) stage_name: &'a str,
