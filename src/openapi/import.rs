@@ -553,22 +553,6 @@ fn operation(
             }
         }
     }
-    // Models that were skipped (bad names), and `$ref`s to anything but the document's
-    // models (a typo, another file, a URL: never read), can't be referenced: the body
-    // would pass unchecked, so say so.
-    let known = |n: &str| ctx.out.api.get("models").and_then(|m| m.get(n)).is_some();
-    let (models, unknown): (Map<String, Value>, Map<String, Value>) = models
-        .into_iter()
-        .partition(|(_, n)| known(n.as_str().unwrap_or_default()));
-    for (ctype, name) in unknown {
-        ctx.warn(
-            op_p.to_string(),
-            format!(
-                "the {ctype} body schema {} is not a model of this document (only local #/components/schemas or #/definitions are followed): that body is not validated",
-                name.as_str().map_or_else(|| name.to_string(), |n| format!("{n:?}"))
-            ),
-        );
-    }
     let validator_name = typed(
         ctx,
         &format!("{op_p}/x-amazon-apigateway-request-validator"),
@@ -578,39 +562,69 @@ fn operation(
     )
     .map(String::from)
     .or_else(|| validators.default.clone());
-    if let Some(name) = validator_name {
-        match validators.named.iter().find(|(n, _)| *n == name) {
-            Some((_, Some(kind))) => {
-                route.insert("request_validator".into(), json!(kind));
-                // API Gateway's import makes every `{name}` of the path a required
-                // parameter (not a greedy `{name+}`): a blank one (`/orders/%20`) is a
-                // 400 there, and was passed on here.
-                if *kind != "body-only" {
-                    let names = segments.iter().filter(|n| !n.ends_with('+'));
-                    required.extend(names.map(|n| format!("path.{n}")));
-                    if !phantom.is_empty() {
-                        // No request has them: API Gateway answers every one 400
-                        // "Missing required request parameters", and `check` refuses
-                        // the same `required_parameters`.
-                        ctx.warn(
-                            op_p,
-                            format!("required path parameter(s) {phantom:?} name no {{…}} segment of {path:?}: every request would be refused; skipped"),
-                        );
-                        return None;
-                    }
-                    for what in unread {
-                        ctx.warn(
-                            format!("{op_p}/parameters"),
-                            format!("required {what} is not checked: validation reads path, query string and header parameters only"),
-                        );
-                    }
-                }
+    let kind = match &validator_name {
+        None => None,
+        Some(name) => match validators.named.iter().find(|(n, _)| n == name) {
+            Some((_, kind)) => *kind,
+            None => {
+                // API Gateway refuses to import it; served, the method's parameters and
+                // body would pass unchecked.
+                ctx.warn(
+                    format!("{op_p}/x-amazon-apigateway-request-validator"),
+                    format!("no validator named {name:?} in x-amazon-apigateway-request-validators: skipped rather than served unvalidated"),
+                );
+                return None;
             }
-            Some((_, None)) => {}
-            None => ctx.warn(
-                format!("{op_p}/x-amazon-apigateway-request-validator"),
-                format!("no validator named {name:?} in x-amazon-apigateway-request-validators; nothing validated"),
-            ),
+        },
+    };
+    // Models that were skipped (bad names), and `$ref`s to anything but the document's
+    // models (a typo, another file, a URL: never read), can't be referenced: under a
+    // validator that checks bodies the body would pass unchecked (API Gateway refuses to
+    // import such a reference), so the method is skipped; without one the model is
+    // documentation, and only said.
+    let known = |n: &str| ctx.out.api.get("models").and_then(|m| m.get(n)).is_some();
+    let (models, unknown): (Map<String, Value>, Map<String, Value>) = models
+        .into_iter()
+        .partition(|(_, n)| known(n.as_str().unwrap_or_default()));
+    let checks_bodies = matches!(kind, Some("all" | "body-only"));
+    for (ctype, name) in &unknown {
+        let name = name.as_str().map_or_else(|| name.to_string(), |n| format!("{n:?}"));
+        let outcome = if checks_bodies {
+            "skipped rather than served with that body unvalidated"
+        } else {
+            "that body is not validated"
+        };
+        ctx.warn(
+            op_p.to_string(),
+            format!("the {ctype} body schema {name} is not a model of this document (only local #/components/schemas or #/definitions are followed): {outcome}"),
+        );
+    }
+    if checks_bodies && !unknown.is_empty() {
+        return None;
+    }
+    // API Gateway's import makes every `{name}` of the path a required parameter (not a
+    // greedy `{name+}`): a blank one (`/orders/%20`) is a 400 there, and was passed on here.
+    if let Some(kind) = kind {
+        route.insert("request_validator".into(), json!(kind));
+        if kind != "body-only" {
+            let names = segments.iter().filter(|n| !n.ends_with('+'));
+            required.extend(names.map(|n| format!("path.{n}")));
+            if !phantom.is_empty() {
+                // No request has them: API Gateway answers every one 400 "Missing
+                // required request parameters", and `check` refuses the same
+                // `required_parameters`.
+                ctx.warn(
+                    op_p,
+                    format!("required path parameter(s) {phantom:?} name no {{…}} segment of {path:?}: every request would be refused; skipped"),
+                );
+                return None;
+            }
+            for what in unread {
+                ctx.warn(
+                    format!("{op_p}/parameters"),
+                    format!("required {what} is not checked: validation reads path, query string and header parameters only"),
+                );
+            }
         }
     }
     if !models.is_empty() {

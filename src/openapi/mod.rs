@@ -132,3 +132,5 @@ mod tests_checks;
 mod tests_parse;
 #[cfg(test)]
 mod tests_security;
+#[cfg(test)]
+mod tests_validated;

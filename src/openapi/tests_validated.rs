@@ -1,0 +1,67 @@
+//! Methods whose request validation the import can't follow: skipped rather than served
+//! with what the validator should check passing unchecked.
+
+use serde_json::{json, Value};
+
+use super::import::{import, BasePath};
+use super::tests::{check_imported, doc, MOCK};
+
+#[test]
+fn a_body_model_or_validator_that_is_not_there_skips_the_method() {
+    let validators = json!({ "x-amazon-apigateway-request-validators": {
+        "all": { "validateRequestBody": true, "validateRequestParameters": true },
+        "params": { "validateRequestBody": false, "validateRequestParameters": true } },
+        "components": { "schemas": { "Pet": { "type": "object", "required": ["a"] } } } });
+    let mock = serde_json::from_str::<Value>(MOCK).unwrap();
+    let op = |validator: Option<&str>, model: &str| {
+        let mut o = json!({ "requestBody": { "content": { "application/json": {
+                "schema": { "$ref": format!("#/components/schemas/{model}") } } } },
+            "x-amazon-apigateway-integration": mock });
+        if let Some(v) = validator {
+            o["x-amazon-apigateway-request-validator"] = json!(v);
+        }
+        json!({ "post": o })
+    };
+    let d = doc(
+        validators,
+        json!({
+            // Checked bodies, a model that isn't there: the body would pass unchecked.
+            "/missing": op(Some("all"), "Missing"),
+            // A validator no one defined: nothing would be checked.
+            "/typo": op(Some("alll"), "Pet"),
+            // Bodies not checked, or no validator: the model is documentation.
+            "/params": op(Some("params"), "Missing"),
+            "/none": op(None, "Missing"),
+            "/good": op(Some("all"), "Pet"),
+        }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let mut keys: Vec<&str> = i.api["routes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["POST /good", "POST /none", "POST /params"]);
+    let said = |pointer: &str, what: &str| {
+        i.warnings
+            .iter()
+            .any(|w| w.pointer == pointer && w.message.contains(what))
+    };
+    assert!(
+        said("/paths/~1missing/post", "skipped rather than served"),
+        "{:?}",
+        i.warnings
+    );
+    assert!(said(
+        "/paths/~1typo/post/x-amazon-apigateway-request-validator",
+        "no validator named \"alll\""
+    ));
+    assert!(said("/paths/~1none/post", "that body is not validated"));
+    assert_eq!(
+        i.api["routes"]["POST /good"]["request_validator"],
+        json!("all")
+    );
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+}
