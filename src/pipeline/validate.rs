@@ -165,6 +165,11 @@ impl RouteCheck {
     }
 }
 
+/// At least one value, and none of them blank (each item: this value is filled).
+fn all_filled(mut filled: impl Iterator<Item = bool>) -> bool {
+    filled.next().is_some_and(|first| first && filled.all(|f| f))
+}
+
 /// Runs the route's checks. `Some(keep)` when the gateway answered (400).
 pub async fn check(
     ctx: &WorkerCtx,
@@ -175,20 +180,27 @@ pub async fn check(
     if !rc.params.is_empty() {
         let mut missing: Vec<&str> = Vec::new();
         for (loc, name, idx) in rc.params.iter() {
-            // Present and not blank, judged as the backend will read it: any of a
-            // repeated header's values; a query parameter's name and value decoded.
+            // Present and not blank, judged as the backend will read it: a query
+            // parameter's name and value decoded; a repeated header or parameter only
+            // when every one of its values is not blank, since backends differ in which
+            // they take (PHP and Lambda's `queryStringParameters` the last, Flask the
+            // first): `?q=1&q=` must not pass as `q=1` to one that reads `q=`.
             let buf = &c.rbuf[..];
             let present = match loc {
-                Loc::Header => c.head.headers.iter().any(|h| {
-                    h.name.get(buf).eq_ignore_ascii_case(name.as_bytes())
-                        && !blank(h.value.get(buf))
-                }),
+                Loc::Header => all_filled(
+                    c.head
+                        .headers
+                        .iter()
+                        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
+                        .map(|h| !blank(h.value.get(buf))),
+                ),
                 Loc::Query => c.head.query.is_some_and(|q| {
                     use super::template::{query_decoded, query_pairs};
-                    query_pairs(q.get(buf)).any(|(k, v)| {
-                        query_decoded(k).eq(name.bytes())
-                            && !query_decoded(v).all(|b| b.is_ascii_whitespace())
-                    })
+                    all_filled(
+                        query_pairs(q.get(buf))
+                            .filter(|(k, _)| query_decoded(k).eq(name.bytes()))
+                            .map(|(_, v)| !query_decoded(v).all(|b| b.is_ascii_whitespace())),
+                    )
                 }),
                 // Decoded as the backend reads it: `/o/%20` is blank.
                 Loc::Path => c.params.get(*idx).is_some_and(|s| {
