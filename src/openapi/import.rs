@@ -588,7 +588,9 @@ fn operation(
         .partition(|(_, n)| known(n.as_str().unwrap_or_default()));
     let checks_bodies = matches!(kind, Some("all" | "body-only"));
     for (ctype, name) in &unknown {
-        let name = name.as_str().map_or_else(|| name.to_string(), |n| format!("{n:?}"));
+        let name = name
+            .as_str()
+            .map_or_else(|| name.to_string(), |n| format!("{n:?}"));
         let outcome = if checks_bodies {
             "skipped rather than served with that body unvalidated"
         } else {

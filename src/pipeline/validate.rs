@@ -167,7 +167,9 @@ impl RouteCheck {
 
 /// At least one value, and none of them blank (each item: this value is filled).
 fn all_filled(mut filled: impl Iterator<Item = bool>) -> bool {
-    filled.next().is_some_and(|first| first && filled.all(|f| f))
+    filled
+        .next()
+        .is_some_and(|first| first && filled.all(|f| f))
 }
 
 /// Runs the route's checks. `Some(keep)` when the gateway answered (400).
