@@ -40,6 +40,9 @@ pub fn list(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
 const CREATE_FIELDS: [&str; 3] = ["name", "plan", "value"];
 
 pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
+    // Until the key is in Redis too (or taken back), a read of the cluster's keys that
+    // lacks it is not applied here (`global::key_changes`).
+    let _changing = ctx.shared.keys.changes.begin();
     let members = match serde_json::from_slice::<Members>(&req.body) {
         Ok(Members(m)) => m,
         _ => {
@@ -131,6 +134,8 @@ pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
 }
 
 pub fn revoke(ctx: &AdminCtx, _: &Request, params: &Params) -> Response {
+    // Likewise: a read that still has the key must not bring it back here.
+    let _changing = ctx.shared.keys.changes.begin();
     let name = params.get("name").unwrap_or_default();
     let Some(store) = &ctx.shared.store else {
         return Response::message(503, "no state store");

@@ -165,6 +165,7 @@ pub(super) async fn sync_keys(
     m: &mut MultiplexedConnection,
     s: &mut KeyWrites,
 ) -> redis::RedisResult<()> {
+    let read_at = c.shared.keys.changes.mark();
     let (created, revoked): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
         .hgetall(c.key("keys"))
         .hgetall(c.key("revoked"))
@@ -179,14 +180,19 @@ pub(super) async fn sync_keys(
         .filter_map(|(name, hex)| Some((name, crate::store::unhex(&hex)?)))
         .collect();
     mask(s.pending.iter().map(|p| &p.w), &mut created, &mut revoked);
-    if let Err(e) = c
+    match c
         .shared
         .keys
-        .apply_cluster(created, revoked, c.shared.store.as_ref())
+        .apply_cluster(created, revoked, c.shared.store.as_ref(), read_at)
     {
-        warn!(error = %e, "cluster: cannot apply the shared API keys");
+        // An admin change overlapped the read: it may lack a key just created here.
+        Ok(false) => s.reread = true,
+        Ok(true) => s.reread = false,
+        Err(e) => {
+            warn!(error = %e, "cluster: cannot apply the shared API keys");
+            s.reread = false;
+        }
     }
-    s.reread = false;
     Ok(())
 }
 

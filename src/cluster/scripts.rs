@@ -11,10 +11,16 @@ use redis::Script;
 /// (Sentry Relay's global limiter scheme). {-1, 0} when Redis lost its data since
 /// (another marker, or none): the counter lacks this node's counts until its sync gives
 /// them again, and a grant against it over-admitted (a FLUSHALL under load let 3 nodes
-/// admit 656 of a quota of 500).
+/// admit 656 of a quota of 500). {-2, 0} when the counter is no count (changed outside
+/// Portico: another type, text, a fraction, a negative number): nothing is granted
+/// against it. Read as a failure, one such key opened the breaker for every limit; a
+/// negative count granted past the limit.
 const LEASE: &str = r"
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1, 0} end
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local raw = redis.pcall('GET', KEYS[1])
+local used = 0
+if raw then used = type(raw) == 'string' and tonumber(raw) or nil end
+if used == nil or used < 0 or used ~= math.floor(used) or used >= 2^53 then return {-2, 0} end
 local room = tonumber(ARGV[2]) - used
 if room <= 0 then return {0, used} end
 local n = math.min(tonumber(ARGV[1]), room)

@@ -319,7 +319,14 @@ async fn lease(
     let seed = limit.take_seed(window);
     if seed > 0 {
         let add = add_to_counter(&c, &mut m, &limit, window, seed);
-        if !matches!(tokio::time::timeout(c.cfg.timeout, add).await, Ok(Ok(()))) {
+        let added = tokio::time::timeout(c.cfg.timeout, add).await;
+        let refused = matches!(&added, Ok(Err(e)) if e.code().is_some());
+        if refused {
+            // Redis refuses this counter (not a count): the lease below says so and
+            // grants nothing; a seed kept for it would fail every lease of the key into
+            // `on_failure` (with `allow`, no limit at all).
+            warn!(limit = %limit.id, count = seed, "cluster: cannot add this node's count to a counter Redis refuses; left out");
+        } else if !matches!(added, Ok(Ok(()))) {
             // Not added: kept for the next try, and this lease waits for it.
             limit.set_seed(window, seed);
             if let Some(r) = reply {
@@ -344,10 +351,22 @@ async fn lease(
         ))),
     };
     c.metrics.call(t0.elapsed(), r.is_ok());
+    let mut corrupt = false;
     let got = match r {
         Ok((-1, _)) => {
             debug!(limit = %limit.id, "cluster: Redis lost its data; leases wait for this node's sync to give its counts again");
             None
+        }
+        Ok((-2, _)) => {
+            // This key's requests are refused (fail closed) until the counter is a
+            // count again or expires; the other limits go on.
+            if let Some(held_back) =
+                crate::metrics::log_limit::allow(("cluster: bad counter", &limit.id))
+            {
+                warn!(limit = %limit.id, counter = %redis_key(&c, &limit, window), held_back, "cluster: a limit's counter in Redis is not a count (changed outside Portico); nothing is granted against it");
+            }
+            corrupt = true;
+            Some(0)
         }
         Ok((granted, used)) => {
             let granted = granted.max(0) as u64;
@@ -363,7 +382,8 @@ async fn lease(
             None
         }
     };
-    if got == Some(0) {
+    // A corrupt counter is not a spent window: its next request asks again.
+    if got == Some(0) && !corrupt {
         limit.set_spent(window);
     }
     match reply {
@@ -522,15 +542,25 @@ async fn reconcile(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisRe
         if n == 0 {
             continue;
         }
-        if let Err(e) = add_to_counter(c, m, &l, window, n).await {
-            l.unsynced.fetch_add(n, Ordering::AcqRel);
-            failed.push(l);
-            for l in failed {
-                c.unsynced.push(l);
+        match add_to_counter(c, m, &l, window, n).await {
+            Ok(()) => {
+                info!(limit = %l.id, admitted = n, "cluster: reconciled quota admissions made without Redis")
             }
-            return Err(e);
+            // Redis refused this counter (not a count: WRONGTYPE, not an integer): said
+            // and left out, or one such key would fail every sync and keep the breaker
+            // open for every limit.
+            Err(e) if e.code().is_some() => {
+                warn!(limit = %l.id, admitted = n, error = %e, "cluster: cannot add quota admissions made without Redis to a counter Redis refuses; left out")
+            }
+            Err(e) => {
+                l.unsynced.fetch_add(n, Ordering::AcqRel);
+                failed.push(l);
+                for l in failed {
+                    c.unsynced.push(l);
+                }
+                return Err(e);
+            }
         }
-        info!(limit = %l.id, admitted = n, "cluster: reconciled quota admissions made without Redis");
     }
     Ok(())
 }
@@ -545,11 +575,19 @@ async fn seed_quotas(c: &Cluster, m: &mut MultiplexedConnection) -> redis::Redis
         if n == 0 {
             continue;
         }
-        if let Err(e) = add_to_counter(c, m, &l, period, n).await {
-            l.set_seed(period, n);
-            return Err(e);
+        match add_to_counter(c, m, &l, period, n).await {
+            Ok(()) => {
+                info!(limit = %l.id, count = n, "cluster: gave Redis this node's count of a quota's new period")
+            }
+            // As in `reconcile`: one counter Redis refuses must not fail every sync.
+            Err(e) if e.code().is_some() => {
+                warn!(limit = %l.id, count = n, error = %e, "cluster: cannot give this node's count to a counter Redis refuses; left out")
+            }
+            Err(e) => {
+                l.set_seed(period, n);
+                return Err(e);
+            }
         }
-        info!(limit = %l.id, count = n, "cluster: gave Redis this node's count of a quota's new period");
     }
     Ok(())
 }

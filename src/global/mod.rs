@@ -12,6 +12,7 @@
 // Cold path: the flusher handle and the last flushed counts are touched by the write-behind thread and at shutdown, never per request.
 #![allow(clippy::disallowed_types)]
 
+pub mod key_changes;
 pub mod keys;
 pub mod lease;
 pub mod registry;

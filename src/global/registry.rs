@@ -129,6 +129,8 @@ pub struct Keys {
     /// `cluster.exact_below` when the config has a cluster (it cannot change on reload):
     /// plan keys then get shared limits.
     cluster_exact: Option<u64>,
+    /// Admin changes in progress: a cluster read that raced one is not applied.
+    pub changes: super::key_changes::KeyChanges,
 }
 
 /// The keys a config brings, less those revoked through the admin API.
@@ -173,6 +175,7 @@ impl Keys {
             }),
             workers,
             cluster_exact: t.cluster.as_ref().map(|c| c.exact_below),
+            changes: Default::default(),
         };
         let mut reg = keys.reg.lock().unwrap();
         crate::config::warnings::log(&keys.publish(&mut reg, store)?);
@@ -392,13 +395,22 @@ impl Keys {
 
     /// In a cluster, what Redis holds is the truth for created keys and revocations:
     /// the created keys become exactly `created`, and the config keys in `revoked`
-    /// (name and digest) go. Called by the cluster thread whenever the set changes.
+    /// (name and digest) go. Called by the cluster thread whenever the set changes, with
+    /// `changes.mark()` taken before Redis was read: Ok(false) when an admin change
+    /// overlapped the read, which is then not applied (read again).
     pub fn apply_cluster(
         &self,
         created: Vec<StoredKey>,
         revoked: Vec<(String, [u8; 32])>,
         store: Option<&Store>,
-    ) -> Result<(), StoreError> {
+        read_at: u64,
+    ) -> Result<bool, StoreError> {
+        // Held throughout, as `create` holds it: a change that begins after the check
+        // waits for this to be applied before it touches the table or the store.
+        let mut reg = self.reg.lock().unwrap();
+        if !self.changes.quiet_since(read_at) {
+            return Ok(false);
+        }
         if let Some(store) = store {
             // Redis's revocations are kept in this node's store too: a reload or a
             // restart rebuilds the config keys from the file less the store's revocations, so a config key revoked
@@ -426,7 +438,6 @@ impl Keys {
                 }
             }
         }
-        let mut reg = self.reg.lock().unwrap();
         reg.active.retain(|a| match a.info.source {
             Source::Admin => false,
             Source::Config => !revoked
@@ -438,7 +449,8 @@ impl Keys {
         for k in created {
             admit_created(&mut r.active, &mut r.shadowed, k);
         }
-        self.republish(&mut reg, store)
+        self.republish(&mut reg, store)?;
+        Ok(true)
     }
 
     /// [`Keys::publish`] outside a start or reload, which report its warnings

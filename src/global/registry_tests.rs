@@ -410,3 +410,47 @@ fn revoked_keys_leave_no_plan_key_and_no_unused_counters() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A read of the cluster's keys made while an admin create was on its way to Redis
+/// lacks the key: applied, it took the key away from the node that had just answered
+/// 201 for it (403 for the key, 404 for its DELETE) until the next sync.
+#[test]
+fn a_cluster_read_that_raced_an_admin_create_is_not_applied() {
+    let (store, dir) = fresh_store("key-race");
+    let keys = Keys::load(&traffic("usage_plans: {}\n"), Some(&store), 1).unwrap();
+    let value = "raced-value-0123456789abcdefgh";
+    let read_at = keys.changes.mark();
+    let changing = keys.changes.begin();
+    keys.create(&store, "raced", None, Some(value.into()))
+        .unwrap();
+    let live = |keys: &Keys| {
+        keys.table()
+            .load()
+            .find(&digest(value.as_bytes()))
+            .is_some()
+    };
+    // Redis, read before the create landed there, has no such key.
+    assert!(!keys
+        .apply_cluster(Vec::new(), Vec::new(), Some(&store), read_at)
+        .unwrap());
+    assert!(
+        live(&keys),
+        "the read that raced the create took the key away"
+    );
+    assert_eq!(store.keys().unwrap().len(), 1, "and out of the store");
+    drop(changing);
+    // Read again after the create's write: Redis has the key, and it stays.
+    let read_at = keys.changes.mark();
+    let stored = store.keys().unwrap();
+    assert!(keys
+        .apply_cluster(stored, Vec::new(), Some(&store), read_at)
+        .unwrap());
+    assert!(live(&keys));
+    // A read that lacks the key with no admin change about: Redis is the truth.
+    let read_at = keys.changes.mark();
+    assert!(keys
+        .apply_cluster(Vec::new(), Vec::new(), Some(&store), read_at)
+        .unwrap());
+    assert!(!live(&keys));
+    let _ = std::fs::remove_dir_all(&dir);
+}
