@@ -15,6 +15,7 @@ pub mod context;
 pub mod cors;
 pub mod gateway_responses;
 pub mod json_body;
+pub mod json_unique;
 pub mod model_cost;
 pub mod models;
 pub mod params;

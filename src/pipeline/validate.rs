@@ -356,6 +356,7 @@ pub async fn check(
             Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
                 format!("[body nests {MAX_DEPTH} levels or deeper]")
             }
+            Err(e) if e.to_string().starts_with(super::json_unique::REPEATED) => format!("[{e}]"),
             Err(e) => format!("[body is not JSON: {e}]"),
         },
     };
@@ -522,12 +523,14 @@ pub(crate) fn integer_negative_zeros(body: &[u8]) -> Option<Vec<u8>> {
     out
 }
 
-/// The body as a `Value` (bodies the tape leaves aside, invalid ones); an empty body is `{}` (so a model's `required` still applies).
+/// The body as a `Value` (bodies the tape leaves aside, invalid ones); an empty body is
+/// `{}` (so a model's `required` still applies); an object that repeats a member name is
+/// an error (`json_unique`).
 fn body_value(body: &[u8]) -> Result<Value, serde_json::Error> {
     if json_blank(body) {
         return Ok(Value::Object(Default::default()));
     }
-    serde_json::from_slice(body)
+    super::json_unique::from_slice(body)
 }
 
 /// Nothing but JSON's whitespace (RFC 8259 §2: space, tab, LF, CR), as an empty body is
