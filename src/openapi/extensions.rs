@@ -329,3 +329,29 @@ pub(super) fn static_response(
     }
     headers
 }
+
+/// `x-amazon-apigateway-api-key-source: AUTHORIZER` without a Lambda authorizer to give
+/// the keys: API Gateway takes it (its key-requiring methods then answer 403), `check`
+/// refuses it, so the import made a config that could not load. Left out with a warning:
+/// keys come from `x-api-key`, still checked.
+pub(super) fn keys_from_authorizer_needs_one(ctx: &mut Ctx) {
+    if ctx.out.api.get("api_key_source").and_then(Value::as_str) != Some("authorizer") {
+        return;
+    }
+    let lambda = ctx
+        .out
+        .api
+        .get("authorizers")
+        .and_then(Value::as_object)
+        .is_some_and(|a| {
+            a.values()
+                .any(|v| v.get("type").and_then(Value::as_str) == Some("lambda"))
+        });
+    if !lambda {
+        ctx.out.api.remove("api_key_source");
+        ctx.warn(
+            "/x-amazon-apigateway-api-key-source",
+            "AUTHORIZER, but no Lambda authorizer gives keys: ignored, so routes that require a key read it from x-api-key",
+        );
+    }
+}

@@ -15,6 +15,7 @@ use super::extensions::api_extensions;
 use super::integration;
 use super::paths::{base_path, route_path};
 use super::security::{self, Scheme};
+use super::validators::{validators, Validators};
 use super::values::{flag, typed};
 
 /// API Gateway's `basepath` import modes.
@@ -325,58 +326,10 @@ pub fn import(
         }
     }
     api_extensions(&mut ctx, root);
+    super::extensions::keys_from_authorizer_needs_one(&mut ctx);
     ctx.out.api.insert("routes".into(), Value::Object(routes));
     super::models::check_all(&ctx)?;
     Ok(ctx.out)
-}
-
-/// Named validators → Portico's (`all`, `params-only`, `body-only`, or none), and the
-/// document's default.
-struct Validators {
-    named: Vec<(String, Option<&'static str>)>,
-    default: Option<String>,
-}
-
-fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators {
-    const AT: &str = "/x-amazon-apigateway-request-validators";
-    let mut named = Vec::new();
-    let all = typed(ctx, AT, root.get(&AT[1..]), "an object", Value::as_object);
-    if let Some(m) = all {
-        for (name, v) in m {
-            let p = format!("{AT}/{}", esc(name));
-            for k in v.as_object().into_iter().flat_map(|v| v.keys()) {
-                if !matches!(
-                    k.as_str(),
-                    "validateRequestBody" | "validateRequestParameters"
-                ) {
-                    ctx.warn(
-                        format!("{p}/{}", esc(k)),
-                        "not a validator setting (validateRequestBody, validateRequestParameters); ignored",
-                    );
-                }
-            }
-            let mut setting = |k: &str| flag(ctx, &format!("{p}/{k}"), v.get(k));
-            let kind = match (
-                setting("validateRequestBody"),
-                setting("validateRequestParameters"),
-            ) {
-                (true, true) => Some("all"),
-                (false, true) => Some("params-only"),
-                (true, false) => Some("body-only"),
-                (false, false) => None,
-            };
-            named.push((name.clone(), kind));
-        }
-    }
-    let default = typed(
-        ctx,
-        "/x-amazon-apigateway-request-validator",
-        root.get("x-amazon-apigateway-request-validator"),
-        "a validator's name",
-        Value::as_str,
-    )
-    .map(String::from);
-    Validators { named, default }
 }
 
 fn operation(

@@ -19,6 +19,7 @@ mod models;
 mod paths;
 mod security;
 mod uri;
+mod validators;
 mod values;
 
 use std::path::Path;
