@@ -136,6 +136,13 @@ pub struct ChunkedDecoder {
     /// `MAX_EXT_TOTAL` for a request body; none for a backend's answer (see
     /// [`ChunkedDecoder::for_response`]).
     max_ext_total: u32,
+    /// Blanks in a size line (RFC 9112's BWS around `;` and `=`, after the line's last
+    /// extension) are taken: a backend's answer only. A request's size line is relayed
+    /// to the backend as it came, and llhttp (Node, even with `insecureHTTPParser`) and
+    /// gunicorn refuse such a line, while the same body de-chunked by a buffered read
+    /// passed: whether a request was 200 or 502 hung on how its bytes arrived. No client
+    /// writes them (curl and browsers send no extensions at all): 400 at the edge.
+    blanks: bool,
     /// Where, in the buffer of the last scan, a size line not yet whole or the final
     /// section began (0: in an earlier buffer); None when neither is under way.
     tail_from: Option<usize>,
@@ -159,6 +166,7 @@ impl ChunkedDecoder {
             payload: 0,
             max_payload,
             max_ext_total: MAX_EXT_TOTAL,
+            blanks: false,
             tail_from: None,
             held: 0,
         }
@@ -171,6 +179,7 @@ impl ChunkedDecoder {
     pub fn for_response() -> Self {
         ChunkedDecoder {
             max_ext_total: u32::MAX,
+            blanks: true,
             ..Self::new(u64::MAX)
         }
     }
@@ -294,6 +303,9 @@ impl ChunkedDecoder {
                     return Err(BadChunk("missing chunk size"))
                 }
                 b'\r' => State::SizeLf,
+                b' ' | b'\t' if !self.blanks => {
+                    return Err(BadChunk("blank in a chunk size line"))
+                }
                 b';' | b' ' | b'\t' => {
                     self.ext_len = 0;
                     State::Ext(if b == b';' {
@@ -319,7 +331,7 @@ impl ChunkedDecoder {
                 }
             },
             State::Ext(at) => {
-                let next = ext_step(at, b)?;
+                let next = ext_step(at, b, self.blanks)?;
                 if b == b'\r' {
                     State::SizeLf
                 } else {
@@ -417,10 +429,13 @@ impl ChunkedDecoder {
 }
 
 /// One byte of a size line's extensions (`Ext`); CR ends the line except inside a
-/// quoted-string. No bare LF, control or (outside a quoted-string)
+/// quoted-string; a blank outside one only when `blanks`. No bare LF, control or (outside a quoted-string)
 /// byte that is not a token's can hide a line end.
-fn ext_step(at: Ext, b: u8) -> Result<Ext, BodyError> {
+fn ext_step(at: Ext, b: u8, blanks: bool) -> Result<Ext, BodyError> {
     let blank = b == b' ' || b == b'\t';
+    if blank && !blanks && !matches!(at, Ext::Quoted | Ext::Escaped) {
+        return Err(BodyError::BadChunk("blank in a chunk size line"));
+    }
     Ok(match (at, b) {
         (Ext::BeforeSemicolon, _) if blank => at,
         (Ext::BeforeSemicolon, b';') => Ext::BeforeName,
