@@ -284,6 +284,7 @@ const LIMITS_KEYS: &[&str] = &[
     "max_header_bytes",
     "max_body_bytes",
     "request_buffer_bytes",
+    "max_buffered_bodies_bytes",
     "header_timeout",
     "idle_timeout",
     "drain_timeout",

@@ -152,6 +152,9 @@ pub struct Limits {
     /// take a backend connection (nginx's `proxy_request_buffering`); 0: every body
     /// streams.
     pub request_buffer_bytes: u64,
+    /// Read buffers of request bodies being read whole (validation, Lambda, IAM), all
+    /// connections together; a read past it → 503 (server::body_budget).
+    pub max_buffered_bodies_bytes: u64,
     /// Time to receive a whole request head; past it → 408 and close.
     pub header_timeout: Duration,
     /// Keep-alive idle time between requests.
@@ -169,6 +172,7 @@ impl Default for Limits {
             max_header_bytes: 10_240,
             max_body_bytes: 10 * 1024 * 1024,
             request_buffer_bytes: 64 * 1024,
+            max_buffered_bodies_bytes: 1 << 30,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),

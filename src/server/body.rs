@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::Buf;
 use monoio::io::AsyncWriteRentExt;
 
-use super::conn::{within, Conn, DISCARD_MAX, LINGER_TOTAL};
+use super::body_budget::Held;
+use super::conn::{within, Conn, DISCARD_MAX, LINGER_TOTAL, READ_BUF};
 use crate::config::compile::Snapshot;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::BodyKind;
@@ -66,18 +67,18 @@ impl Conn {
         gen: &Generation,
         max: u64,
     ) -> Result<usize, (u16, &'static str)> {
-        let wait = gen.snap.server.limits.header_timeout;
+        let limits = &gen.snap.server.limits;
+        let wait = limits.header_timeout;
         let head_len = self.head.head_len;
-        match self.head.body {
-            BodyKind::Empty => Ok(head_len),
+        let mut held = Held::new(limits.max_buffered_bodies_bytes);
+        let read = match self.head.body {
+            BodyKind::Empty => return Ok(head_len),
             // Refused when the request was routed; checked again here, as what is read
             // is held whole.
-            BodyKind::Length(n) if n > gen.snap.server.limits.max_body_bytes => {
-                Err((413, TOO_LARGE))
-            }
-            BodyKind::Length(n) => self.read_to(head_len + n as usize, wait).await,
+            BodyKind::Length(n) if n > limits.max_body_bytes => return Err((413, TOO_LARGE)),
+            BodyKind::Length(n) => self.read_held(head_len + n as usize, wait, &mut held).await,
             BodyKind::Chunked => {
-                let read = self.dechunk_in_place(max, wait).await;
+                let read = self.dechunk_in_place(max, wait, &mut held).await;
                 // Part decoded in place, the buffer no longer holds the body as sent: no
                 // later read of it (a discard to keep the connection) may take the
                 // client's payload for framing, and a request hidden in it for the next.
@@ -86,7 +87,46 @@ impl Conn {
                 }
                 read
             }
+        };
+        if matches!(read, Err((503, _))) {
+            // The body's rest is still coming: nothing after it can be read as a request.
+            self.head.keep_alive = false;
         }
+        read
+    }
+
+    /// `read_to` for a body read whole, its buffer counted in `held`.
+    async fn read_held(
+        &mut self,
+        end: usize,
+        wait: Duration,
+        held: &mut Held,
+    ) -> Result<usize, (u16, &'static str)> {
+        while self.rbuf.len() < end {
+            self.more_body_held(wait, held).await?;
+        }
+        Ok(end)
+    }
+
+    /// `more_body` for a body read whole: its buffer, as the read may grow it, counted
+    /// first (`body_budget`).
+    async fn more_body_held(
+        &mut self,
+        wait: Duration,
+        held: &mut Held,
+    ) -> Result<(), (u16, &'static str)> {
+        // What `read_into` may make of the buffer: it reserves a read's worth when less
+        // than a quarter of one is free, and a reserve may double the capacity.
+        let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
+        let may_grow_to = if cap - len < READ_BUF / 4 {
+            (cap * 2).max(len + READ_BUF)
+        } else {
+            cap
+        };
+        if !held.grow_to(may_grow_to as u64) {
+            return Err((503, "Service Unavailable"));
+        }
+        self.more_body(wait).await
     }
 
     /// Decodes a chunked body in `rbuf` as it arrives: each read's payload is moved down
@@ -97,6 +137,7 @@ impl Conn {
         &mut self,
         max_body: u64,
         wait: Duration,
+        held: &mut Held,
     ) -> Result<usize, (u16, &'static str)> {
         let head_len = self.head.head_len;
         let mut dec = ChunkedDecoder::new(max_body);
@@ -126,7 +167,7 @@ impl Conn {
                 };
                 return Ok(payload_end);
             }
-            self.more_body(wait).await?;
+            self.more_body_held(wait, held).await?;
         }
     }
 

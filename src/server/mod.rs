@@ -13,6 +13,7 @@
 pub mod access;
 mod answer;
 mod body;
+mod body_budget;
 pub mod conn;
 mod encoded_slash;
 mod gather;

@@ -146,6 +146,12 @@ pub(super) fn limits(d: &mut Decoder, v: &Value, p: &KeyPath) -> Limits {
     );
     f.set(
         d,
+        "max_buffered_bodies_bytes",
+        &mut l.max_buffered_bodies_bytes,
+        Decoder::size,
+    );
+    f.set(
+        d,
         "header_timeout",
         &mut l.header_timeout,
         Decoder::duration,

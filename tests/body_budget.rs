@@ -1,0 +1,80 @@
+//! Bodies read whole (here: validated) share `limits.max_buffered_bodies_bytes`, all
+//! connections together: a read that would take their buffers past it is 503 and the
+//! connection closes; what a body held comes back when it is done. Without it, clients
+//! that sent all but the last byte of large bodies held that much memory each for as
+//! long as they liked (120 of 8 MB: 1 GB).
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+fn config() -> String {
+    r#"server:
+  listen: ["127.0.0.1:{PORT}"]
+  workers: 1
+  limits: { max_body_bytes: 8MiB, max_buffered_bodies_bytes: 1MiB }
+apis:
+  shop:
+    stages: { $default: {} }
+    models:
+      Any: { type: object }
+    routes:
+      "POST /any":
+        integration: { type: mock, status: 200, body: ok }
+        request_validator: all
+        request_model: Any
+"#
+    .to_string()
+}
+
+/// A JSON object of `len` bytes.
+fn body(len: usize) -> Vec<u8> {
+    let mut b = b"{\"a\":\"".to_vec();
+    b.resize(len - 2, b'x');
+    b.extend_from_slice(b"\"}");
+    b
+}
+
+fn head(len: usize) -> Vec<u8> {
+    format!("POST /any HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+fn post(p: &Portico, len: usize) -> Response {
+    let mut request = head(len);
+    request.extend_from_slice(&body(len));
+    p.raw(&request)
+}
+
+fn status_of(s: TcpStream) -> u16 {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    read_response(&mut BufReader::new(s), false)
+        .expect("a response")
+        .status
+}
+
+#[test]
+fn bodies_read_whole_share_one_budget() {
+    for driver in DRIVERS {
+        let p = Portico::start(&config(), driver);
+        assert_eq!(post(&p, 100_000).status, 200, "{driver}");
+        // One body larger than the budget by itself.
+        assert_eq!(post(&p, 2_000_000).status, 503, "{driver}");
+        // One that holds most of it, its last bytes not sent yet: the next is refused.
+        let held = body(600_000);
+        let mut slow = p.connect();
+        slow.write_all(&head(held.len())).unwrap();
+        slow.write_all(&held[..550_000]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(post(&p, 600_000).status, 503, "{driver}: past the budget");
+        assert_eq!(post(&p, 1000).status, 200, "{driver}: a small one still fits");
+        slow.write_all(&held[550_000..]).unwrap();
+        assert_eq!(status_of(slow), 200, "{driver}: the held one goes on");
+        // Done with, it gave its share back.
+        assert_eq!(post(&p, 600_000).status, 200, "{driver}: given back");
+        p.stop();
+    }
+}
