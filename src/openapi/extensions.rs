@@ -331,10 +331,12 @@ pub(super) fn static_response(
 }
 
 /// `x-amazon-apigateway-api-key-source: AUTHORIZER` without a Lambda authorizer to give
-/// the keys: API Gateway takes it (its key-requiring methods then answer 403), `check`
-/// refuses it, so the import made a config that could not load. Left out with a warning:
-/// keys come from `x-api-key`, still checked.
-pub(super) fn keys_from_authorizer_needs_one(ctx: &mut Ctx) {
+/// the keys, and no route that requires one: API Gateway takes it, `check` refuses it,
+/// so the import made a config that could not load for a setting nothing reads. Left
+/// out with a warning. With a route that requires a key it stays, and `check` refuses
+/// that route (API Gateway would answer its every request 403): served from `x-api-key`
+/// instead, it would take keys the API never took.
+pub(super) fn keys_from_authorizer_needs_one(ctx: &mut Ctx, routes: &Map<String, Value>) {
     if ctx.out.api.get("api_key_source").and_then(Value::as_str) != Some("authorizer") {
         return;
     }
@@ -347,11 +349,14 @@ pub(super) fn keys_from_authorizer_needs_one(ctx: &mut Ctx) {
             a.values()
                 .any(|v| v.get("type").and_then(Value::as_str) == Some("lambda"))
         });
-    if !lambda {
+    let keyed = routes
+        .values()
+        .any(|r| r.get("api_key_required") == Some(&Value::Bool(true)));
+    if !lambda && !keyed {
         ctx.out.api.remove("api_key_source");
         ctx.warn(
             "/x-amazon-apigateway-api-key-source",
-            "AUTHORIZER, but no Lambda authorizer gives keys: ignored, so routes that require a key read it from x-api-key",
+            "AUTHORIZER, but no Lambda authorizer gives keys and no operation requires one: ignored",
         );
     }
 }

@@ -326,7 +326,7 @@ pub fn import(
         }
     }
     api_extensions(&mut ctx, root);
-    super::extensions::keys_from_authorizer_needs_one(&mut ctx);
+    super::extensions::keys_from_authorizer_needs_one(&mut ctx, &routes);
     ctx.out.api.insert("routes".into(), Value::Object(routes));
     super::models::check_all(&ctx)?;
     Ok(ctx.out)
