@@ -78,6 +78,20 @@ impl<'a> HopByHop<'a> {
             .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"connection"))
             .any(|h| connection_names(h.value.get(buf), name))
     }
+
+    /// [`drops`](Self::drops) for a response with `status`, less what [`response_keeps`]
+    /// keeps.
+    pub fn drops_response(&self, status: u16, name: &[u8]) -> bool {
+        !response_keeps(status, name) && self.drops(name)
+    }
+}
+
+/// Whether a response with `status` keeps its hop-by-hop field `name`: a 426's
+/// `Upgrade`, which RFC 9110 §15.5.22 requires it to carry (the protocols the client must
+/// switch to), as nginx passes it. Its `Connection: upgrade` still goes: the upgrade
+/// would be the client's with the backend, through no tunnel of Portico's.
+pub fn response_keeps(status: u16, name: &[u8]) -> bool {
+    status == 426 && name.eq_ignore_ascii_case(b"upgrade")
 }
 
 /// Writes the Transfer-Encoding of a chunked message being relayed as it was sent: the
@@ -142,6 +156,21 @@ mod tests {
         assert!(!hop.drops(b"x-kept"));
         // Without the parser's flag nothing beyond the fixed list is dropped.
         assert!(!HopByHop::new(&h, raw, false).drops(b"x-secret"));
+    }
+
+    #[test]
+    fn only_a_426_keeps_its_upgrade() {
+        assert!(response_keeps(426, b"Upgrade"));
+        assert!(!response_keeps(426, b"connection"));
+        assert!(!response_keeps(200, b"upgrade"));
+        assert!(!response_keeps(101, b"upgrade"));
+        // Even where its Connection names it.
+        let raw = b"Connection: upgrade\nUpgrade: h2c";
+        let h = head(raw);
+        let hop = HopByHop::new(&h, raw, true);
+        assert!(!hop.drops_response(426, b"upgrade"));
+        assert!(hop.drops_response(426, b"connection"));
+        assert!(hop.drops_response(200, b"upgrade"));
     }
 
     #[test]

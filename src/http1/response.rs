@@ -117,8 +117,10 @@ pub fn parse_response(
     let (Some(minor), Some(status)) = (res.version, res.code) else {
         return Err(ParseError::BadRequest("incomplete status line"));
     };
-    if status < 100 {
-        return Err(ParseError::BadRequest("status code below 100"));
+    // RFC 9110 §15 defines 100–599; httparse reads any three digits. A 600 was relayed
+    // as if it meant something (nginx answers it 502, as Portico answers 099).
+    if !(100..=599).contains(&status) {
+        return Err(ParseError::BadRequest("status code outside 100-599"));
     }
 
     let mut framing = Framing::default();
@@ -206,4 +208,27 @@ fn later_minor_version(
     let mut copy = buf[..buf.len().min(max_head + 1)].to_vec();
     copy[skip + 7] = b'1';
     parse_response(&copy, request_method, max_head, head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_past_599_is_a_bad_upstream_answer() {
+        for line in ["HTTP/1.1 600 Six", "HTTP/1.1 999 X", "HTTP/1.2 600 Six"] {
+            let raw = format!("{line}\r\nContent-Length: 0\r\n\r\n");
+            let got = parse_response(raw.as_bytes(), Method::Get, 1024, &mut ResponseHead::new());
+            assert!(
+                matches!(got, Err(ParseError::BadRequest(_))),
+                "{line}: {got:?}"
+            );
+        }
+        for status in [100, 599] {
+            let raw = format!("HTTP/1.1 {status} X\r\n\r\n");
+            let mut head = ResponseHead::new();
+            let got = parse_response(raw.as_bytes(), Method::Get, 1024, &mut head);
+            assert_eq!((got, head.status), (Ok(true), status));
+        }
+    }
 }

@@ -194,8 +194,10 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool, out: &mut Vec<u8>) {
 /// one `:` and up to 5 digits (RFC 3986 §3.2). Userinfo ('@'), paths and whitespace are out:
 /// the router must see the same host the backend will. An empty host is out too (RFC
 /// 9110 §4.2.1; nginx answers an empty `Host` 400), and so is a port that is not digits
-/// or a second colon (`a:80:90`, `a:-1`, `[::1`): such a value still selected a domain
-/// by its first part while the backend got the whole of it as `X-Forwarded-Host`. A
+/// or a second colon (`a:80:90`, `a:-1`, `[::1`) or is past 65535 (`a:99999`): such a
+/// value still selected a domain by its first part while the backend got the whole of it
+/// as `X-Forwarded-Host`. The same judges an absolute-form target's authority, so a
+/// `%`-escape or `_` in a name passes there as in a Host (nginx accepts both in Host). A
 /// comma is out of a name too, legal in a reg-name but in no DNS name: `other,secure.example`
 /// took the default endpoint while a backend reading `X-Forwarded-Host` as a list (Rack
 /// takes the last element, Express the first) served `secure.example`'s guarded pages; and
@@ -226,7 +228,16 @@ pub(super) fn is_valid_authority(v: &[u8]) -> bool {
     match port {
         [] => true,
         // An empty port is the scheme's (RFC 3986 §3.2.3: `http://a:/` is `http://a/`).
-        [b':', digits @ ..] => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        // Past 65535 it is no TCP port: `evil:99999` went on as `X-Forwarded-Host`, a
+        // link a backend would build from it to no server at all.
+        [b':', digits @ ..] => {
+            digits.len() <= 5
+                && digits.iter().all(u8::is_ascii_digit)
+                && digits
+                    .iter()
+                    .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'))
+                    <= 65535
+        }
         _ => false,
     }
 }
@@ -366,6 +377,9 @@ mod tests {
             "[::1]:443",
             "xn--caf-dma.example",
             "a:",
+            "a:65535",
+            "a:00080",
+            "a:0",
             "a.example.",
             "[0:0::1]",
             "[::ffff:127.0.0.1]:80",
@@ -387,6 +401,9 @@ mod tests {
             "a:-1",
             "a:+80",
             "a:123456",
+            "a:99999",
+            "a:65536",
+            "[::1]:70000",
             "[::1",
             "[zz]x",
             "a]:80",

@@ -22,12 +22,11 @@ impl Conn {
         gen: &Generation,
         mock: &MockResponse,
     ) -> bool {
+        // A HEAD too: it gets the headers its GET would (RFC 9110 §9.3.2), no body.
         if let Some(rt) = crate::pipeline::compress::setting(gen, self) {
-            if self.head.method != Method::Head {
-                let headers = mock.headers.iter().map(|(n, v)| (&n[..], &v[..]));
-                let len = mock.body.len() as u64;
-                self.compress.decide(rt, mock.status, Some(len), headers);
-            }
+            let headers = mock.headers.iter().map(|(n, v)| (&n[..], &v[..]));
+            let len = mock.body.len() as u64;
+            self.compress.decide(rt, mock.status, Some(len), headers);
         }
         let edits = Edits::find(&gen.snap, &self.req, mock.status);
         if edits.is_some() || self.compress.vary || self.compress.coding.is_some() {

@@ -74,6 +74,24 @@ pub fn underscore_spelling_of_own(name: &[u8]) -> bool {
     name.contains(&b'_') && written_by_proxy(name)
 }
 
+/// `X-Real-IP`, which the HTTP proxy writes as the client's address (the peer's, the
+/// address it appends to X-Forwarded-For), as nginx's usual `proxy_set_header X-Real-IP
+/// $remote_addr` does: backends trust it (chi's RealIP, rate limiters, allowlists), so a
+/// client's own, or its `X_Real_IP` (the same HTTP_X_REAL_IP to CGI-style backends), is
+/// never passed on. Not in [`written_by_proxy`]: functions and WebSocket events get no
+/// such header from Portico, and their client's is left as sent there (as API Gateway
+/// leaves it). A request mapping of it is the operator's and wins (`request_head`).
+pub const REAL_IP: &[u8] = b"x-real-ip";
+
+/// Whether the header lines `lines` (`name: value\r\n` each, as a request mapping writes
+/// them) have one named `name` (`_` read as `-`).
+pub fn lines_name(lines: &[u8], name: &[u8]) -> bool {
+    lines.split(|&b| b == b'\n').any(|line| {
+        let end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        same_cgi_name(&line[..end], name)
+    })
+}
+
 /// The `x-forwarded-for` a gateway sends on: every value the client's `X-Forwarded-For`
 /// lines hold, in order (several lines are one comma-joined list, RFC 9110 §5.3: a proxy
 /// in front that added its own line must not lose it), then the peer's address. Empty

@@ -201,7 +201,7 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
         // the request ids (`own_head_end`).
         if is_framing(name)
             || encode::is_request_id(name)
-            || hop.drops(name)
+            || hop.drops_response(c.rhead.status, name)
             || edits.as_ref().is_some_and(|e| e.drops(name))
             || c.compress.drops(name)
         {
@@ -229,8 +229,11 @@ pub(crate) fn write_response_head(gen: &Generation, c: &mut Conn, framing: Frami
     match framing {
         Framing::Length(n) => content_length(out, n),
         // No body follows, but a HEAD answer and a 304 keep the representation's length
-        // (RFC 9110 §8.6); 1xx and 204 never carry one.
-        Framing::None if !matches!(c.rhead.status, 100..=199 | 204) => {
+        // (RFC 9110 §8.6); 1xx and 204 never carry one, nor a HEAD answer compression
+        // decided to compress: its GET's length is unknown until the body is encoded.
+        Framing::None
+            if !matches!(c.rhead.status, 100..=199 | 204) && c.compress.coding.is_none() =>
+        {
             if let Some(n) = c.rhead.content_length {
                 content_length(out, n);
             }

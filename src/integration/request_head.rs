@@ -1,10 +1,12 @@
 //! The upstream request head of the `http` integration, written from the client's
 //! original bytes with the edits a proxy makes: the request line (a mapped or
 //! templated path), hop-by-hop headers dropped, mapped headers, Host for the target,
-//! X-Forwarded-For/-Proto/-Host, the body's framing, trace ids and an allowed upgrade.
+//! X-Forwarded-For/-Proto/-Host and X-Real-IP, the body's framing, trace ids and an
+//! allowed upgrade.
 
 use std::ops::Range;
 
+use super::own_headers::REAL_IP;
 use super::tunnel::Offered;
 use crate::config::compile::{HttpIntegration, PathPart};
 use crate::http1::encode;
@@ -85,6 +87,7 @@ pub(super) fn encode_request_head(
             forwarded_for = Some(i);
         }
         if super::own_headers::written_by_proxy(name)
+            || crate::http1::same_cgi_name(name, REAL_IP)
             || hop.drops(name)
             || map.is_some_and(|m| m.drops_header(name))
         {
@@ -95,9 +98,14 @@ pub(super) fn encode_request_head(
         out.extend_from_slice(hs.value.get(buf));
         out.extend_from_slice(b"\r\n");
     }
+    let mapped_from = out.len();
     if let (Some(map), Some(v)) = (map, &view) {
         map.write_headers(v, out);
     }
+    // A mapping that sets, appends or removes X-Real-IP is the operator's word on it (as
+    // with `forwarded`): Portico's is not written beside or against it.
+    let real_ip_mapped = map.is_some_and(|m| m.drops_header(REAL_IP))
+        || super::own_headers::lines_name(&out[mapped_from..], REAL_IP);
     out.extend_from_slice(b"host: ");
     let host_start = out.len();
     lease.host(out);
@@ -114,6 +122,11 @@ pub(super) fn encode_request_head(
     } else {
         b"\r\nx-forwarded-proto: http\r\n"
     });
+    if !real_ip_mapped {
+        out.extend_from_slice(b"x-real-ip: ");
+        out.extend_from_slice(c.peer_ip.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     match (c.head.body, dechunked) {
         (BodyKind::Length(n), _) | (BodyKind::Chunked, Some(n)) => {
             out.extend_from_slice(b"content-length: ");

@@ -7,12 +7,15 @@
 //!   is still in the connection buffer; the result rides in [`Plan::accepted`] and is
 //!   also part of a response-cache key (`cache/serve.rs`), so each encoding is its own
 //!   cache entry.
-//! - **Response side** — [`Plan::decide`] looks at the response head: never for HEAD,
+//! - **Response side** — [`Plan::decide`] looks at the response head: never for
 //!   1xx/204/205/206/304, a `Content-Encoding` already there, `Cache-Control: no-transform`,
 //!   a `Content-Range`, a digest of the body (`Content-Digest`, ...), a type not listed, or a `Content-Length` below `min_size`. An
 //!   eligible response gets `Vary: Accept-Encoding` whether or not this client accepted
 //!   a coding (nginx's gzip_vary); a compressed one loses its `Content-Length`, gets
 //!   `Content-Encoding`, and a strong `ETag` becomes weak (as nginx does).
+//!   A HEAD is decided as its GET would be, from the same head (nothing in the decision
+//!   reads the body), so it gets the GET's headers and no body (RFC 9110 §9.3.2; nginx
+//!   answers a HEAD so): a proxied one with neither Content-Length nor chunked framing.
 //!
 //! Bodies held whole (mock, Lambda) are compressed in one go ([`compress_whole`]) and
 //! keep a `Content-Length`. Proxied bodies stream through [`relay`]: the upstream body
@@ -189,14 +192,12 @@ impl Plan {
         shed: false,
     };
 
-    /// The request side, once the route is known: the negotiated coding (never for HEAD).
+    /// The request side, once the route is known: the negotiated coding (a HEAD's too:
+    /// it gets the headers of the GET's answer, and reads the GET's cache entry for it).
     pub fn for_request(gen: &Generation, c: &Conn, api: u32) -> Plan {
         let Some(rt) = gen.snap.apis[api as usize].compression.as_deref() else {
             return Plan::NONE;
         };
-        if c.head.method == Method::Head {
-            return Plan::NONE;
-        }
         Plan {
             accepted: rt.negotiate_lines(
                 c.head
@@ -336,16 +337,17 @@ pub fn setting<'g>(gen: &'g Generation, c: &Conn) -> Option<&'g CompressRt> {
 }
 
 /// The response side of a proxied response (its head parsed into `c.rhead`): decides
-/// `c.compress` and returns whether the body will be compressed.
+/// `c.compress` and returns whether a body will be compressed. A HEAD's is decided as
+/// its GET's would be (the headers say compressed), but it has no body: false.
 pub fn decide(gen: &Generation, c: &mut Conn) -> bool {
     let Some(rt) = setting(gen, c) else {
         return false;
     };
-    if c.head.method == Method::Head {
-        return false;
-    }
+    let head = c.head.method == Method::Head;
     let buf = &c.ubuf[..];
     let length = match c.rhead.body {
+        // A HEAD answer's body is None: its Content-Length is the GET's body's.
+        _ if head => c.rhead.content_length,
         ResponseBody::Length(n) => Some(n),
         ResponseBody::None => Some(0),
         _ => None,
@@ -357,6 +359,10 @@ pub fn decide(gen: &Generation, c: &mut Conn) -> bool {
         length,
         headers.map(|h| (h.name.get(buf), h.value.get(buf))),
     );
+    if head {
+        // No encoder, so no stream slot: the headers are those of a GET not shed.
+        return false;
+    }
     // Each stream holds its encoder's state while the client reads (brotli's about
     // 1.3 MiB, gzip's about 330 KiB): clients that never read held it without bound.
     if c.compress.coding.is_some() && StreamSlot::live() >= rt.max_streams {
@@ -399,7 +405,9 @@ pub fn decide_whole(
     c: &mut Conn,
     reply: &crate::integration::lambda_response::Reply,
 ) -> Plan {
-    if let (Some(rt), false) = (setting(gen, c), c.head.method == Method::Head) {
+    // A HEAD too: its Content-Length and other headers are the GET's (the caller sends
+    // no body).
+    if let Some(rt) = setting(gen, c) {
         let headers = reply.headers.iter();
         c.compress.decide(
             rt,
