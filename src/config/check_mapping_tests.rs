@@ -377,3 +377,200 @@ fn a_mocks_or_gateway_responses_date_is_a_warning() {
         ]
     );
 }
+
+#[test]
+fn an_integration_path_holds_nothing_a_request_target_cant() {
+    // Each passed check and went out raw (`GET /a"<b>|^`{}[]/c HTTP/1.1`), where an
+    // `overwrite:path` sends the same characters percent-encoded. `{p}` is a parameter
+    // (the client's value, as sent), and a variable's braces are its value's.
+    let out = errors(concat!(
+        "upstreams: { ua: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages:\n",
+        "      $default: { variables: { v: 'a\"<b>|^`{}[]', ok: 'v1;x=1', br: '{p}' } }\n",
+        "    routes:\n",
+        "      \"GET /x/{p}\": { integration: { type: http, upstream: ua, path: '/${stageVariables.v}/{p}' } }\n",
+        "      \"GET /y/{p}\": { integration: { type: http, upstream: ua, path: '/a|b/{p}' } }\n",
+        "      \"GET /z/{p}\": { integration: { type: http, upstream: ua, path: '/a[1]/{p}' } }\n",
+        "      \"GET /w/{p}\": { integration: { type: http, upstream: ua, path: '/a}/{p}' } }\n",
+        "      \"GET /b/{p}\": { integration: { type: http, upstream: ua, path: '/${stageVariables.br}' } }\n",
+        "      \"GET /ok/{p+}\": { integration: { type: http, upstream: ua, path: '/${stageVariables.ok}/{p}/$x/{p+}' } }\n",
+    ));
+    let at = |r: &str| format!("apis.a.routes.\"{r}\".integration.path");
+    let has = |c: char, hex: &str| {
+        format!("has `{c}` (one of \" < > \\ ^ ` {{ }} | [ ], which no request-target may hold, RFC 3986), which would be sent as it is: percent-encode it (%{hex})")
+    };
+    assert_eq!(
+        out,
+        [
+            format!(
+                "{}: {} (in stage \"$default\": \"/a\\\"<b>|^`{{}}[]/{{p}}\")",
+                at("GET /x/{p}"),
+                has('"', "22")
+            ),
+            format!("{}: {}", at("GET /y/{p}"), has('|', "7C")),
+            format!("{}: {}", at("GET /z/{p}"), has('[', "5B")),
+            format!("{}: {}", at("GET /w/{p}"), has('}', "7D")),
+            format!(
+                "{}: {} (in stage \"$default\": \"/{{p}}\")",
+                at("GET /b/{p}"),
+                has('{', "7B")
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_request_mapping_appends_no_second_value_of_a_one_valued_header() {
+    // `append:header.authorization` passed: a client's own `Authorization: Bearer
+    // forged` reached the backend first, then the mapped one. Response mappings already
+    // refused the same for their one-valued fields.
+    let out = errors(concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n",
+        "    routes:\n",
+        "      \"GET /h\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters:\n",
+        "          \"append:header.authorization\": \"Bearer backend-secret\"\n",
+        "          \"append:header.Content-Type\": \"application/json\"\n",
+        "          \"append:header.x_http_method_override\": \"GET\"\n",
+        "          \"append:header.Cookie\": \"a=b\"\n",
+        // Refused for being reserved, said once.
+        "          \"append:header.origin\": \"o\"\n",
+        "          \"append:header.host\": \"h\"\n",
+        // Lists, and the mapped credentials written as meant.
+        "          \"append:header.accept\": \"text/html\"\n",
+        "          \"append:header.x-tag\": \"a\"\n",
+        "          \"overwrite:header.authorization\": \"Bearer backend-secret\"\n",
+    ));
+    let at = |k: &str| format!("apis.a.routes.\"GET /h\".parameters.\"append:header.{k}\"");
+    let one = |n: &str| {
+        format!("{n} has one value: append: would send a second {n} beside the client's, and backends read either; use overwrite:")
+    };
+    assert_eq!(
+        out,
+        [
+            format!("{}: {}", at("authorization"), one("authorization")),
+            format!("{}: {}", at("Content-Type"), one("Content-Type")),
+            format!(
+                "{}: {}",
+                at("x_http_method_override"),
+                one("x_http_method_override")
+            ),
+            format!("{}: {}", at("Cookie"), one("Cookie")),
+            format!(
+                "{}: origin is reserved: API Gateway lets no mapping set or remove it",
+                at("origin")
+            ),
+            format!("{}: host is reserved: Portico sets it itself", at("host")),
+        ],
+    );
+}
+
+#[test]
+fn a_method_override_set_from_the_request_is_a_warning() {
+    // `?m=DELETE` picked the backend's method past the method-override guard, which reads
+    // the client's own headers and `_method` only; check said nothing.
+    let yaml = concat!(
+        "upstreams: { u: { targets: [\"127.0.0.1:9\"] } }\n",
+        "apis:\n  a:\n    stages: { $default: {} }\n",
+        "    routes:\n",
+        "      \"POST /h/{id}\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters:\n",
+        "          \"overwrite:header.x-http-method-override\": \"$request.querystring.m\"\n",
+        "          \"overwrite:header.X-HTTP-Method\": \"${request.header.x-verb}\"\n",
+        "          \"overwrite:header.x_method_override\": \"$request.path.id\"\n",
+        // Fixed or the gateway's own: no client's choice.
+        "      \"POST /k\":\n        integration: { type: http, upstream: u }\n",
+        "        parameters:\n",
+        "          \"overwrite:header.x-http-method-override\": \"GET\"\n",
+        "          \"overwrite:header.x-method-override\": \"$context.httpMethod\"\n",
+        "          \"overwrite:header.x-m\": \"$request.querystring.m\"\n",
+        "          \"remove:header.x-http-method\": \"\"\n",
+    );
+    let report = super::check_text_in(yaml, std::path::Path::new("."));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    let at =
+        |k: &str| format!("apis.a.routes.\"POST /h/{{id}}\".parameters.\"overwrite:header.{k}\"");
+    let why = |n: &str, from: &str| {
+        format!("{n} is set from {from}, which the client chooses: backends read it as the request's method, while routes, authorizers and throttles judged the request line's (the method-override guard reads only the client's own headers and _method); map a fixed method or leave it out")
+    };
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "{}: {}",
+                at("x-http-method-override"),
+                why("x-http-method-override", "$request.querystring.m")
+            ),
+            format!(
+                "{}: {}",
+                at("X-HTTP-Method"),
+                why("X-HTTP-Method", "$request.header.x-verb")
+            ),
+            format!(
+                "{}: {}",
+                at("x_method_override"),
+                why("x_method_override", "$request.path.id")
+            ),
+        ],
+    );
+}
+
+#[test]
+fn misspelt_references_in_gateway_responses_and_mocks_are_refused() {
+    // Each passed check and went out as written; mappings refuse the same spellings.
+    let out = errors(concat!(
+        "apis:\n  a:\n    stages: { $default: { variables: { v: x } } }\n",
+        "    gateway_responses:\n",
+        "      DEFAULT_4XX: { headers: { x-h: \"$request.header.x-in\" }, body: '{\"rq\":\"$request.header.x-in\",\"mr\":\"$method.request.header.x-in\"}' }\n",
+        "      DEFAULT_5XX: { headers: { x-r: \"$Context.requestId\" }, body: '${stagevariables.v}' }\n",
+        "      UNAUTHORIZED: { body: '{\"m\":\"$context.error.message\",\"mr\":\"$method.request.header.x\"}' }\n",
+        // What gateway responses read, a `$` that starts nothing, and REST's VTL (an
+        // imported template; the import warns that it is sent as written).
+        "      THROTTLED: { headers: { x-s: \"${stageVariables.v}-$context.stage\" }, body: '$5.00 US$ $util.escapeJavaScript($context.error.message) $input.path(\"$\")' }\n",
+        "    routes:\n",
+        "      \"GET /m\": { integration: { type: mock, body: 'b=${stagevariables.v} ${StageVariables.v}' } }\n",
+        "      \"GET /n\": { integration: { type: mock, headers: { x-v: '$StageVariables.v' } } }\n",
+        "      \"GET /ok\": { integration: { type: mock, body: 'b=${stageVariables.v} $5 $input.json(\"$\")' } }\n",
+    ));
+    let gw = |what: &str| {
+        format!("{what} would be sent as written: gateway responses read $context.VAR and $stageVariables.NAME only (names in that case), and no request values")
+    };
+    let mock = |what: &str| {
+        format!("{what} would be sent as written (stageVariables is spelt in that case): write ${{stageVariables.v}}")
+    };
+    assert_eq!(
+        out,
+        [
+            format!(
+                "apis.a.routes.\"GET /m\".integration.body: {}",
+                mock("$stagevariables.v")
+            ),
+            format!(
+                "apis.a.routes.\"GET /n\".integration.headers.x-v: {}",
+                mock("$StageVariables.v")
+            ),
+            format!(
+                "apis.a.gateway_responses.DEFAULT_4XX.headers.x-h: {}",
+                gw("$request.header.x-in")
+            ),
+            format!(
+                "apis.a.gateway_responses.DEFAULT_4XX.body: {}",
+                gw("$request.header.x-in")
+            ),
+            format!(
+                "apis.a.gateway_responses.DEFAULT_5XX.headers.x-r: {}",
+                gw("$Context.requestId")
+            ),
+            format!(
+                "apis.a.gateway_responses.DEFAULT_5XX.body: {}",
+                gw("$stagevariables.v")
+            ),
+            format!(
+                "apis.a.gateway_responses.UNAUTHORIZED.body: {}",
+                gw("$method.request.header.x")
+            ),
+        ],
+    );
+}

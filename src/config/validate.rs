@@ -14,8 +14,8 @@ mod tests;
 use std::net::SocketAddr;
 
 pub(crate) use headers::{
-    api_gateway_reserved, content_type_problem, header_stage_value_problems, header_twin,
-    header_value_problem, mapped_date, reserved_header,
+    api_gateway_reserved, appended_one_valued, client_method_override, content_type_problem,
+    header_stage_value_problems, header_twin, header_value_problem, mapped_date, reserved_header,
 };
 
 use super::model::*;
@@ -327,6 +327,8 @@ impl Validator<'_> {
                         &p.key("path"),
                         "has a space, control or non-ASCII character, which would break the check's request line: percent-encode it (%20, %C3%A9)",
                     );
+                } else if let Some(why) = target_byte_problem(&h.path) {
+                    self.error(&p.key("path"), why);
                 } else if h.path.contains('#') {
                     // A request-target has no fragment (RFC 9112 §3.2): a backend would
                     // refuse every check, or read another path.
@@ -562,4 +564,17 @@ fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
 fn token_can_match(token: &str) -> bool {
     token.trim_matches([' ', '\t']).len() == token.len()
         && !token.bytes().any(|b| b.is_ascii_control() && b != b'\t')
+}
+
+/// Why a path (with any query) written byte for byte on a request line holds a byte that
+/// no request-target may: RFC 3986 allows none of `" < > \ ^ ` { } |` in a path or query,
+/// and `[ ]` only around an IPv6 host. A backend refuses it with 400 or reads it its own
+/// way; an `overwrite:path` sends the same characters percent-encoded (`%7C`), a path
+/// written in the config as it is.
+pub(crate) fn target_byte_problem(target: &str) -> Option<String> {
+    let b = target.bytes().find(|b| b"\"<>\\^`{}|[]".contains(b))?;
+    Some(format!(
+        "has `{}` (one of \" < > \\ ^ ` {{ }} | [ ], which no request-target may hold, RFC 3986), which would be sent as it is: percent-encode it (%{b:02X})",
+        b as char
+    ))
 }

@@ -6,6 +6,7 @@ use super::auth::Authorizer;
 use super::model::{Config, LogPath};
 use super::{ConfigError, KeyPath};
 use crate::metrics::log_format::LogFormat;
+use crate::pipeline::params::{Action, Target};
 
 /// Why this user could not create or write the store's directory, if it could not: the
 /// directory, or the nearest part of its path that exists, must be a writable directory.
@@ -248,6 +249,16 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                     out.push(at.key("upgrade").key("protocols").index(i).error(
                         "h2c lets a client switch the connection to HTTP/2 with the backend and send it any request on any path (\"h2c smuggling\"), past this API's routes, authorizers, API keys and throttling; list it only for a backend that is public on every path",
                     ));
+                }
+            }
+            // A client's value in a method override the gateway never judged.
+            for (k, v) in &route.parameters {
+                let name = match crate::pipeline::params::parse_key(k) {
+                    Some((action, Target::Header(name))) if action != Action::Remove => name,
+                    _ => continue,
+                };
+                if let Some(why) = super::validate::client_method_override(name, v) {
+                    out.push(p.key("routes").key(key).key("parameters").key(k).error(why));
                 }
             }
             // integration::http: a mapped path replaces the integration's, whole.

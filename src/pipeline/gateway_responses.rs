@@ -123,6 +123,41 @@ const PREFIXES: [(&str, bool, bool); 4] = [
     ("${stageVariables.", true, true),
 ];
 
+/// Err for a `$` (or `${`) with a word and a dot in text between references: a reference
+/// misspelt (`$Context.requestId`, `$stagevariables.v`) or one gateway responses don't
+/// read (`$request.header.x`, REST's `$method.request.header.x`), which went out as
+/// written. Mappings refuse the same (`template::unbraced`). A `$` before anything else
+/// is text (`$5`, `US$`), and so are REST's VTL `$util.` and `$input.`, which an imported
+/// template may hold (the import warns that VTL is sent as written).
+fn misspelt(text: &str) -> Result<(), String> {
+    for at in memchr::memchr_iter(b'$', text.as_bytes()) {
+        let after = &text[at + 1..];
+        let braced = after.starts_with('{');
+        let name = &after[usize::from(braced)..];
+        let word = name
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or(name.len());
+        let first_alpha = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
+        if !first_alpha
+            || !name[word..].starts_with('.')
+            || matches!(&name[..word], "util" | "input")
+        {
+            continue;
+        }
+        let len = word
+            + name[word..]
+                .bytes()
+                .position(|b| !(b.is_ascii_alphanumeric() || b"_.-".contains(&b)))
+                .unwrap_or(name.len() - word);
+        let what = name[..len].trim_end_matches('.');
+        return Err(format!(
+            "${what} would be sent as written: gateway responses read $context.VAR and $stageVariables.NAME only (names in that case), and no request values"
+        ));
+    }
+    Ok(())
+}
+
 impl Body {
     pub fn compile(s: &str) -> Result<Body, String> {
         let mut pieces = Vec::new();
@@ -168,6 +203,7 @@ impl Body {
                     Var::parse(name).ok_or_else(|| format!("unknown variable $context.{name}"))?,
                 ),
             };
+            misspelt(&rest[..at])?;
             lit.push_str(&rest[..at]);
             if !lit.is_empty() {
                 pieces.push(Piece::Lit(std::mem::take(&mut lit).into_bytes().into()));
@@ -175,6 +211,7 @@ impl Body {
             pieces.push(piece);
             rest = &rest[next..];
         }
+        misspelt(rest)?;
         lit.push_str(rest);
         if !lit.is_empty() {
             pieces.push(Piece::Lit(lit.into_bytes().into()));

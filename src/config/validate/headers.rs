@@ -124,6 +124,68 @@ const API_GATEWAY_RESERVED: &[&str] = &[
     "x-forwarded-proto",
 ];
 
+/// Request fields defined with one value (RFC 9110, RFC 6265 §5.4's Cookie, Fetch's
+/// Origin, the method overrides Portico guards): `append:` of one sends a second line
+/// beside the client's own, of which backends read the first (a client's `Authorization:
+/// Bearer forged` before the mapped credentials), the last, or refuse the request.
+/// `overwrite:` drops the client's. Those no mapping may touch (content-length, host, …)
+/// are refused for that first.
+const ONE_VALUED_REQUEST: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "content-type",
+    "content-length",
+    "content-location",
+    "content-range",
+    "content-disposition",
+    "cookie",
+    "date",
+    "from",
+    "host",
+    "if-modified-since",
+    "if-range",
+    "if-unmodified-since",
+    "max-forwards",
+    "origin",
+    "range",
+    "referer",
+    "user-agent",
+    "access-control-request-method",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Why a request mapping can't `append:` `name`: it has one value (any case, and `_` for
+/// `-`, as CGI, WSGI, PHP and Rack backends read names).
+pub(crate) fn appended_one_valued(name: &str) -> Option<String> {
+    ONE_VALUED_REQUEST
+        .iter()
+        .any(|h| crate::http1::same_cgi_name(h.as_bytes(), name.as_bytes()))
+        .then(|| format!("{name} has one value: append: would send a second {name} beside the client's, and backends read either; use overwrite:"))
+}
+
+/// Why a request mapping that sets `name` to `value` hands the client a method override:
+/// backends read X-HTTP-Method-Override (and X-HTTP-Method, X-Method-Override) as the
+/// request's method, while Portico routes, authorizes and throttles by the request
+/// line's, and its guard (server/method_override.rs) reads the client's own headers and
+/// `_method` only. A `$request` value is the client's to choose. A warning: a mapping of
+/// a trusted header (one an authorizer checked) may be meant.
+pub(crate) fn client_method_override(name: &str, value: &str) -> Option<String> {
+    use crate::pipeline::template::{parse, Ref};
+    if !crate::http1::parse::is_method_override(name.as_bytes()) {
+        return None;
+    }
+    let from = parse(value).ok()?.into_iter().find_map(|r| match r {
+        Ref::Header(n) => Some(format!("$request.header.{n}")),
+        Ref::Query(n) => Some(format!("$request.querystring.{n}")),
+        Ref::Path => Some("$request.path".to_string()),
+        Ref::PathParam(n) => Some(format!("$request.path.{n}")),
+        _ => None,
+    })?;
+    Some(format!("{name} is set from {from}, which the client chooses: backends read it as the request's method, while routes, authorizers and throttles judged the request line's (the method-override guard reads only the client's own headers and _method); map a fixed method or leave it out"))
+}
+
 /// Why a response mapping can't set, append or remove `name` when it is `date`: every
 /// answer carries one (Portico's current Date, or a proxied answer its backend's); a
 /// mapped one went out even on mocks (`date: yesterday`). `check` and the OpenAPI import

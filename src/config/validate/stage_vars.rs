@@ -10,9 +10,25 @@ pub(super) fn lookup<'v>(vars: &'v [(String, String)], name: &str) -> Option<&'v
 }
 
 const STAGE_VAR_OPEN: &str = "${stageVariables.";
+const STAGE_VARS: &str = "stageVariables.";
 
 /// Names in `${stageVariables.NAME}` references, each once.
 pub(super) fn stage_var_refs(s: &str) -> Result<Vec<String>, String> {
+    // A name in another case (`${stagevariables.v}`, `$StageVariables.v`) was sent as
+    // written: mapped values refuse it too (`template::unbraced`).
+    for at in memchr::memchr_iter(b'$', s.as_bytes()) {
+        let after = s[at + 1..].strip_prefix('{').unwrap_or(&s[at + 1..]);
+        let word = after.get(..STAGE_VARS.len()).unwrap_or_default();
+        if word.eq_ignore_ascii_case(STAGE_VARS) && word != STAGE_VARS {
+            let end = (after.bytes().skip(STAGE_VARS.len()))
+                .position(|b| !b.is_ascii_alphanumeric() && b != b'_')
+                .map_or(after.len(), |n| STAGE_VARS.len() + n);
+            let (misspelt, name) = (&after[..end], &after[STAGE_VARS.len()..end]);
+            return Err(format!(
+                "${misspelt} would be sent as written (stageVariables is spelt in that case): write ${{stageVariables.{name}}}"
+            ));
+        }
+    }
     // Mapped values read both spellings; integrations only the braced one, so the
     // unbraced one would be sent as its own text.
     if let Some(at) = s.find("$stageVariables.") {
@@ -60,32 +76,68 @@ fn substitute(template: &str, vars: &[(String, String)]) -> Option<String> {
     Some(out)
 }
 
-/// Why an integration path (as it will be sent, stage variables substituted) can't go
-/// on the backend's request line: it is written there byte for byte after the method.
-pub(super) fn path_problem(path: &str) -> Option<&'static str> {
+/// Why an integration path (as it will be sent, stage variables substituted, each
+/// `{param}` standing as one plain character: see [`params_plain`]) can't go on the
+/// backend's request line: it is written there byte for byte after the method.
+pub(super) fn path_problem(path: &str) -> Option<String> {
+    let why = |s: &str| Some(s.to_string());
     if path.bytes().any(|b| !b.is_ascii_graphic()) {
-        return Some("has a space, control or non-ASCII character, which would break the backend's request line: percent-encode it (%20, %C3%A9)");
+        return why("has a space, control or non-ASCII character, which would break the backend's request line: percent-encode it (%20, %C3%A9)");
     }
     if path.contains(['?', '#']) {
-        return Some("is a path: a query goes in parameters (overwrite:querystring.NAME), and # is never sent");
+        return why("is a path: a query goes in parameters (overwrite:querystring.NAME), and # is never sent");
     }
     if crate::http1::has_dot_segment(path.as_bytes()) {
-        return Some("has a . or .. segment, which the backend would resolve to another path (a client's is refused with 400)");
+        return why("has a . or .. segment, which the backend would resolve to another path (a client's is refused with 400)");
     }
     // What a client's own path is refused for (http1/target.rs), for the same reasons: a
     // C, CGI or PHP file handler ends the path at a decoded NUL, IIS and Undertow read `\`
     // as `/`, and a `%` that starts no escape is read by each backend its own way.
     let bytes = path.as_bytes();
     if bytes.contains(&b'\\') {
-        return Some("has a backslash, which some backends read as / (a client's path with one is refused with 400): write / or %5C");
+        return why("has a backslash, which some backends read as / (a client's path with one is refused with 400): write / or %5C");
+    }
+    // `"`, `|`, `{`, `[`…: an `overwrite:path` sends them percent-encoded, this path as
+    // it is (a backend refuses the request, or reads it its own way).
+    if let Some(why) = crate::config::validate::target_byte_problem(path) {
+        return Some(why);
     }
     if crate::http1::has_malformed_escape(bytes) {
-        return Some("has a % not followed by two hex digits (a client's path with one is refused with 400): write %25 for a percent sign");
+        return why("has a % not followed by two hex digits (a client's path with one is refused with 400): write %25 for a percent sign");
     }
     if crate::http1::has_nul_escape(bytes) {
-        return Some("has a %00, at which a C, CGI or PHP file handler ends the path (a client's path with one is refused with 400)");
+        return why("has a %00, at which a C, CGI or PHP file handler ends the path (a client's path with one is refused with 400)");
     }
     None
+}
+
+/// An integration path with each `{param}` as one plain character, and each
+/// `${stageVariables.NAME}` kept (`keep_vars`, for [`resolved`]) or one plain character
+/// too. A parameter's value is the client's, as it sent it, so only the path's own text
+/// (and a variable's value, literal braces and all) is checked for what a request line
+/// can't carry. An unclosed `{` is reported by the route checks.
+pub(super) fn params_plain(path: &str, keep_vars: bool) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let var = rest[..open].ends_with('$') && rest[open - 1..].starts_with(STAGE_VAR_OPEN);
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            out.push('x');
+            return out;
+        };
+        match var && keep_vars {
+            true => out.push_str(&rest[open..=open + close]),
+            false if var => {
+                out.pop();
+                out.push('x');
+            }
+            false => out.push('x'),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Why an `overwrite:path` value, as written and as each stage (and canary) resolves its
