@@ -70,7 +70,11 @@ fn bodies_read_whole_share_one_budget() {
         slow.write_all(&held[..550_000]).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(post(&p, 600_000).status, 503, "{driver}: past the budget");
-        assert_eq!(post(&p, 1000).status, 200, "{driver}: a small one still fits");
+        assert_eq!(
+            post(&p, 1000).status,
+            200,
+            "{driver}: a small one still fits"
+        );
         slow.write_all(&held[550_000..]).unwrap();
         assert_eq!(status_of(slow), 200, "{driver}: the held one goes on");
         // Done with, it gave its share back.

@@ -412,7 +412,10 @@ fn accepted_request_target_forms() {
         // A quoted-string with a blank (RFC 9112 §7.1.1); blanks around ';' and '=' are
         // 400 in a request: the line goes on as sent, and llhttp and gunicorn refuse it.
         let r = p.raw(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;a=\"x y\"\r\nhello\r\n0\r\n\r\n");
-        assert_eq!(r.status, 200, "{driver}: quoted chunk extension with a blank");
+        assert_eq!(
+            r.status, 200,
+            "{driver}: quoted chunk extension with a blank"
+        );
         let r = p.raw(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5 ; a = \"x y\"\r\nhello\r\n0\r\n\r\n");
         assert_eq!(r.status, 400, "{driver}: chunk extension with blanks");
         // Percent-encoded unreserved characters are the characters (RFC 3986 §6.2.2.2):

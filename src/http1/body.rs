@@ -303,9 +303,7 @@ impl ChunkedDecoder {
                     return Err(BadChunk("missing chunk size"))
                 }
                 b'\r' => State::SizeLf,
-                b' ' | b'\t' if !self.blanks => {
-                    return Err(BadChunk("blank in a chunk size line"))
-                }
+                b' ' | b'\t' if !self.blanks => return Err(BadChunk("blank in a chunk size line")),
                 b';' | b' ' | b'\t' => {
                     self.ext_len = 0;
                     State::Ext(if b == b';' {

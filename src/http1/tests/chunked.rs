@@ -127,7 +127,11 @@ fn extensions_and_trailers() {
     let bws = b"5 ;a=b\r\nhello\r\n1\t; a = \"x y\\\"z\" ;c\r\n!\r\n1;d=\"\"\r\n.\r\n0\r\n\r\n";
     for i in 0..=bws.len() {
         let fed = feed_into(ChunkedDecoder::for_response(), bws, &[i]).unwrap();
-        assert_eq!((fed.done, &fed.payload[..]), (true, &b"hello!."[..]), "cut at {i}");
+        assert_eq!(
+            (fed.done, &fed.payload[..]),
+            (true, &b"hello!."[..]),
+            "cut at {i}"
+        );
     }
     check_err(bws, u64::MAX, bad("blank in a chunk size line"));
     check_ok(b"1;d=\"a b\"\r\n.\r\n0\r\n\r\n", b".");
