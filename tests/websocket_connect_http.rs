@@ -43,7 +43,7 @@ fn connect_calls_carry_the_clients_query_and_headers() {
             backend.addr
         ));
         let p = Portico::start(&cfg, driver);
-        let extra = "Authorization: Bearer abc\r\nX-Tenant: t1\r\nSec-WebSocket-Protocol: chat.v1, chat.v2\r\nSec-WebSocket-Extensions: permessage-deflate\r\nConnection: x-secret-hop, x-forwarded-for, x-amzn-trace-id\r\nX-Secret-Hop: 1\r\nX-Forwarded-For: 6.6.6.6\r\nX-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\nx-amzn-connection-id: spoofed\r\nX_Forwarded_For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n";
+        let extra = "Authorization: Bearer abc\r\nX-Tenant: t1\r\nSec-WebSocket-Protocol: chat.v1, chat.v2\r\nSec-WebSocket-Extensions: permessage-deflate\r\nConnection: x-secret-hop, x-forwarded-for, x-amzn-trace-id\r\nX-Secret-Hop: 1\r\nX-Forwarded-For: 6.6.6.6\r\nX-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\nx-amzn-connection-id: spoofed\r\nX_Forwarded_For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 8.8.8.8\r\nX_Real_IP: 8.8.4.4\r\n";
         let mut s = p.connect();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let head = raw_handshake(&mut s, "/prod?token=good&x=a%20b&h={HOST}", extra);
@@ -108,6 +108,16 @@ fn connect_calls_carry_the_clients_query_and_headers() {
             .collect();
         assert!(ids.len() == 1 && ids[0] != "spoofed", "{driver}: {ids:?}");
         assert_eq!(seen.header("x-forwarded-proto"), Some("http"), "{driver}");
+        // The client's address, as the HTTP proxy writes it; the client's own dropped.
+        let real: Vec<&str> = seen
+            .headers
+            .iter()
+            .filter(|(n, _)| {
+                n.eq_ignore_ascii_case("x-real-ip") || n.eq_ignore_ascii_case("x_real_ip")
+            })
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(real, ["127.0.0.1"], "{driver}");
         // Named in the client's Connection: this hop's only, not continued.
         assert_eq!(
             seen.header("x-forwarded-for"),

@@ -172,7 +172,8 @@ pub(super) fn connect_headers(c: &Conn) -> Vec<(String, String)> {
 
 /// The client's headers for an `http` integration's `$connect` call, as `name: value`
 /// lines: those of the CONNECT event (X-Forwarded-For/Port/Proto Portico's, `_`
-/// spellings of its own headers dropped) without what would make the call look like the
+/// spellings of its own headers dropped, X-Real-IP the client's address as the HTTP
+/// proxy writes it) without what would make the call look like the
 /// handshake itself or let a client speak for Portico: hop-by-hop fields (and those
 /// `Connection` names), `Sec-WebSocket-Key`, `-Version`, `-Extensions` and any other
 /// `Sec-WebSocket-*` but `-Protocol` (a backend framework would take the POST for an
@@ -195,7 +196,8 @@ pub(crate) fn http_connect_headers(c: &Conn) -> Vec<u8> {
         let handshake = n.len() >= 14
             && n[..14].eq_ignore_ascii_case(b"sec-websocket-")
             && !n.eq_ignore_ascii_case(b"sec-websocket-protocol");
-        let written = crate::integration::own_headers::written_by_proxy(n);
+        let written = crate::integration::own_headers::written_by_proxy(n)
+            || same_cgi_name(n, crate::integration::own_headers::REAL_IP);
         if ours || handshake || written || hop.drops(n) {
             continue;
         }
@@ -204,6 +206,12 @@ pub(crate) fn http_connect_headers(c: &Conn) -> Vec<u8> {
     for (name, value) in added_headers(c) {
         encode::header(&mut out, name.as_bytes(), value.as_bytes());
     }
+    // As the HTTP proxy writes it: the client's address, never the client's word for it.
+    encode::header(
+        &mut out,
+        crate::integration::own_headers::REAL_IP,
+        c.peer_ip.as_bytes(),
+    );
     out
 }
 
