@@ -433,6 +433,14 @@ pub fn check_model(
     let Some(schema) = by_name.get(name).copied() else {
         return compile_model(name, models).map(drop);
     };
+    if let Some(at) = empty_enum(schema, String::new()) {
+        // Draft 4 requires one value at least (API Gateway refuses the model); the
+        // validator takes it, and then refuses every body.
+        return Err(format!(
+            "not a valid JSON Schema: an empty enum allows no value (at {})",
+            if at.is_empty() { "/" } else { &at }
+        ));
+    }
     let mut named = Vec::new();
     refs(schema, &mut named);
     let mut stubs = serde_json::Map::new();
@@ -470,6 +478,34 @@ pub fn check_model(
     // Its own references to itself resolve to itself.
     stubs.insert(name.to_string(), schema.clone());
     compile_with::<jsonschema::json::SerdeJson>(schema, stubs).map(drop)
+}
+
+/// Where in `schema` an `enum` is an empty list, if anywhere (values that are data, not
+/// schemas, are not looked into).
+fn empty_enum(schema: &Value, at: String) -> Option<String> {
+    match schema {
+        Value::Object(m) => {
+            if m.get("enum")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                return Some(at);
+            }
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "enum" | "const" | "default" | "examples" | "example"
+                    )
+                })
+                .find_map(|(k, v)| empty_enum(v, format!("{at}/{k}")))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| empty_enum(v, format!("{at}/{i}"))),
+        _ => None,
+    }
 }
 
 /// [`compile_model`] for another representation of the instance (the request body's tape).

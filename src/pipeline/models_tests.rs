@@ -264,3 +264,22 @@ fn reference_chains_are_measured_without_recursion() {
         2
     );
 }
+
+/// An empty `enum` (API Gateway's draft 4 requires a value) passed `check`, and every
+/// body was refused.
+#[test]
+fn an_empty_enum_is_no_valid_model() {
+    let check = |schema: Value| {
+        let models = [("M".to_string(), schema)];
+        check_model("M", &models, &by_name(&models))
+    };
+    let e = check(json!({"properties": {"kind": {"enum": []}}})).unwrap_err();
+    assert!(
+        e.contains("empty enum") && e.contains("/properties/kind"),
+        "{e}"
+    );
+    assert!(check(json!({"enum": []})).is_err());
+    // A value named enum, or an empty list as data, is no keyword.
+    assert!(check(json!({"properties": {"enum": {"type": "string"}}})).is_ok());
+    assert!(check(json!({"default": {"enum": []}, "enum": [1]})).is_ok());
+}
