@@ -59,6 +59,7 @@ pub mod admin;
 mod alarm;
 pub mod budget;
 pub mod connections;
+mod counters;
 mod epoch;
 mod eviction;
 mod generations;

@@ -18,6 +18,7 @@ use redis::AsyncCommands;
 use redis::AsyncConnectionConfig;
 use tracing::{debug, error, info, warn};
 
+use super::counters::{add_to_counter, give_back_quota_tokens, reconcile, seed_quotas};
 use super::epoch::{lost_data, remembered_epoch, reseed_quotas};
 use super::generations::{forget_generations, generation};
 use super::key_writes::{at_stop, sync_keys, take_new, write_keys, KeyWrites};
@@ -25,7 +26,6 @@ use super::liveness::mono_ms;
 use super::metrics::OPEN_AFTER;
 use super::usage::{flush_usage, DayKey};
 use super::{scripts, Cluster, Job, Kind, SharedLimit, TICK};
-use crate::global::usage::today;
 
 static HANDLE: OnceLock<Mutex<Option<JoinHandle<()>>>> = OnceLock::new();
 
@@ -510,105 +510,6 @@ async fn keys_if_changed(
         s.keys_version = Some(keys_v);
     }
     Ok(())
-}
-
-/// At a stop, after the workers have ended: the quota tokens this node leased and did not
-/// spend go back to Redis. Kept, they would count as used for the rest of the period (a
-/// month, for a monthly quota): every restart would take a chunk out of each key's quota.
-async fn give_back_quota_tokens(
-    c: &Cluster,
-    mut m: MultiplexedConnection,
-) -> redis::RedisResult<()> {
-    let day = today();
-    for (l, _, q) in c.shared.keys.shared_quotas() {
-        let period = crate::global::usage::period_start(day, q.period, q.offset);
-        let unspent = l.take_all(period);
-        if unspent == 0 {
-            continue;
-        }
-        let mut inv = scripts::give_back().prepare_invoke();
-        inv.key(redis_key(c, &l, period)).arg(unspent);
-        let _: i64 = inv.invoke_async(&mut m).await?;
-    }
-    Ok(())
-}
-
-/// Adds to Redis the quota admissions made while it was away.
-async fn reconcile(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-    let mut failed = Vec::new();
-    while let Some(l) = c.unsynced.pop() {
-        let window = l.unsynced_window.load(Ordering::Acquire);
-        let n = l.unsynced.swap(0, Ordering::AcqRel);
-        if n == 0 {
-            continue;
-        }
-        match add_to_counter(c, m, &l, window, n).await {
-            Ok(()) => {
-                info!(limit = %l.id, admitted = n, "cluster: reconciled quota admissions made without Redis")
-            }
-            // Redis refused this counter (not a count: WRONGTYPE, not an integer): said
-            // and left out, or one such key would fail every sync and keep the breaker
-            // open for every limit.
-            Err(e) if e.code().is_some() => {
-                warn!(limit = %l.id, admitted = n, error = %e, "cluster: cannot add quota admissions made without Redis to a counter Redis refuses; left out")
-            }
-            Err(e) => {
-                l.unsynced.fetch_add(n, Ordering::AcqRel);
-                failed.push(l);
-                for l in failed {
-                    c.unsynced.push(l);
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Sends the counts a reload set aside for Redis (`SharedLimit::set_seed`) that no lease
-/// has sent yet: a node that serves no request of the key still gives its share.
-async fn seed_quotas(c: &Cluster, m: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-    let day = today();
-    for (l, _, q) in c.shared.keys.shared_quotas() {
-        let period = crate::global::usage::period_start(day, q.period, q.offset);
-        let n = l.take_seed(period);
-        if n == 0 {
-            continue;
-        }
-        match add_to_counter(c, m, &l, period, n).await {
-            Ok(()) => {
-                info!(limit = %l.id, count = n, "cluster: gave Redis this node's count of a quota's new period")
-            }
-            // As in `reconcile`: one counter Redis refuses must not fail every sync.
-            Err(e) if e.code().is_some() => {
-                warn!(limit = %l.id, count = n, error = %e, "cluster: cannot give this node's count to a counter Redis refuses; left out")
-            }
-            Err(e) => {
-                l.set_seed(period, n);
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Adds `n` to Redis's counter of `l` for `window` (and keeps it alive as long as a
-/// lease would).
-async fn add_to_counter(
-    c: &Cluster,
-    m: &mut MultiplexedConnection,
-    l: &SharedLimit,
-    window: u32,
-    n: u64,
-) -> redis::RedisResult<()> {
-    let key = redis_key(c, l, window);
-    redis::pipe()
-        .incr(&key, n)
-        .ignore()
-        .pexpire(&key, ttl_ms(l) as i64)
-        .ignore()
-        .query_async(m)
-        .await
 }
 
 #[cfg(test)]
