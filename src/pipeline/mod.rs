@@ -16,6 +16,7 @@ pub mod cors;
 pub mod gateway_responses;
 pub mod json_body;
 pub mod json_unique;
+mod media_type_syntax;
 pub mod model_cost;
 pub mod models;
 pub mod params;
