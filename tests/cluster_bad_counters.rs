@@ -13,10 +13,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use common::redis::Redis;
 use common::*;
 
-const KEYS: [(&str, &str); 4] = [
+const KEYS: [(&str, &str); 6] = [
     ("text", "text-key-0123456789abcdefghij"),
     ("hash", "hash-key-0123456789abcdefghij"),
     ("neg", "neg-key-0123456789abcdefghijk"),
+    // Numbers to Lua's `tonumber`, not to INCRBY: the lease failed as Redis's error.
+    ("float", "float-key-0123456789abcdefghi"),
+    ("hex", "hex-key-0123456789abcdefghijk"),
     ("good", "good-key-0123456789abcdefghij"),
 ];
 
@@ -67,6 +70,8 @@ fn a_counter_that_is_no_count_refuses_its_key_and_nothing_else() {
         redis.cmd(&["SET", &counter("text"), "abc"]);
         redis.cmd(&["HSET", &counter("hash"), "a", "b"]);
         redis.cmd(&["SET", &counter("neg"), "-1000"]);
+        redis.cmd(&["SET", &counter("float"), "5.0"]);
+        redis.cmd(&["SET", &counter("hex"), "0x1"]);
         let admin = free_port();
         let p = Portico::start(&config(&redis.url(), on_failure, admin), driver);
         let admin = SocketAddr::from(([127, 0, 0, 1], admin));
@@ -76,17 +81,17 @@ fn a_counter_that_is_no_count_refuses_its_key_and_nothing_else() {
             "{}",
             p.log_text()
         );
-        let mut refused = [0; 3];
+        let mut refused = [0; 5];
         for _ in 0..40 {
-            for (i, (_, value)) in KEYS[..3].iter().enumerate() {
+            for (i, (_, value)) in KEYS[..5].iter().enumerate() {
                 refused[i] += u32::from(status(p.addr, value) == 429);
             }
         }
         // Each bad counter's key is refused, the negative one included (it granted
         // past the limit: 40 of a quota of 30).
-        assert_eq!(refused, [40, 40, 40], "{on_failure}: {}", p.log_text());
+        assert_eq!(refused, [40; 5], "{on_failure}: {}", p.log_text());
         // The good key has its quota, exactly: no breaker opened, no fallback.
-        let good = KEYS[3].1;
+        let good = KEYS[5].1;
         let admitted = (0..40).filter(|_| status(p.addr, good) == 200).count();
         assert_eq!(admitted, 30, "{on_failure}: {}", p.log_text());
         assert!(
@@ -100,6 +105,15 @@ fn a_counter_that_is_no_count_refuses_its_key_and_nothing_else() {
             p.log_text()
         );
         assert!(p.log_text().contains("is not a count"), "{}", p.log_text());
+        // Deleted, the counter counts again from nothing: the key was refused for the
+        // rest of the day, its window taken for spent.
+        redis.cmd(&["DEL", &counter("text")]);
+        assert_eq!(
+            status(p.addr, KEYS[0].1),
+            200,
+            "{on_failure}: {}",
+            p.log_text()
+        );
         p.stop();
     }
 }

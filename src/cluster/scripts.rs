@@ -12,15 +12,18 @@ use redis::Script;
 /// (another marker, or none): the counter lacks this node's counts until its sync gives
 /// them again, and a grant against it over-admitted (a FLUSHALL under load let 3 nodes
 /// admit 656 of a quota of 500). {-2, 0} when the counter is no count (changed outside
-/// Portico: another type, text, a fraction, a negative number): nothing is granted
-/// against it. Read as a failure, one such key opened the breaker for every limit; a
+/// Portico: another type, or text that is not a decimal integer of up to 15 digits without leading zeros, as
+/// INCRBY would refuse `5.0`, `0x1`, ` 5`, `05` or `1e1`, which Lua's `tonumber` reads):
+/// nothing is granted against it. Read as a failure, one such key opened the breaker for every limit; a
 /// negative count granted past the limit.
 const LEASE: &str = r"
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1, 0} end
 local raw = redis.pcall('GET', KEYS[1])
 local used = 0
-if raw then used = type(raw) == 'string' and tonumber(raw) or nil end
-if used == nil or used < 0 or used ~= math.floor(used) or used >= 2^53 then return {-2, 0} end
+if raw then
+  if type(raw) ~= 'string' or #raw > 15 or not (raw == '0' or string.find(raw, '^[1-9]%d*$')) then return {-2, 0} end
+  used = tonumber(raw)
+end
 local room = tonumber(ARGV[2]) - used
 if room <= 0 then return {0, used} end
 local n = math.min(tonumber(ARGV[1]), room)
