@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use common::*;
 
-fn config() -> String {
-    r#"server:
+fn config(slow: std::net::SocketAddr) -> String {
+    format!("upstreams: {{ slow: {{ targets: [\"{slow}\"] }} }}\n")
+        + r#"server:
   listen: ["127.0.0.1:{PORT}"]
   workers: 1
   limits: { max_body_bytes: 8MiB, max_buffered_bodies_bytes: 1MiB }
@@ -27,8 +28,11 @@ apis:
         integration: { type: mock, status: 200, body: ok }
         request_validator: all
         request_model: Any
+      "POST /slow":
+        integration: { type: http, upstream: slow, timeout: 10s }
+        request_validator: all
+        request_model: Any
 "#
-    .to_string()
 }
 
 /// A JSON object of `len` bytes.
@@ -40,7 +44,11 @@ fn body(len: usize) -> Vec<u8> {
 }
 
 fn head(len: usize) -> Vec<u8> {
-    format!("POST /any HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").into_bytes()
+    head_to("/any", len)
+}
+
+fn head_to(path: &str, len: usize) -> Vec<u8> {
+    format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
 fn post(p: &Portico, len: usize) -> Response {
@@ -58,16 +66,22 @@ fn status_of(s: TcpStream) -> u16 {
 
 #[test]
 fn bodies_read_whole_share_one_budget() {
+    // Answers after half a second: the validated body it was sent waits in Portico.
+    let slow = Origin::start(|_, s| {
+        std::thread::sleep(Duration::from_millis(500));
+        respond(s, 200, &[], b"ok");
+        true
+    });
     for driver in DRIVERS {
-        let p = Portico::start(&config(), driver);
+        let p = Portico::start(&config(slow.addr), driver);
         assert_eq!(post(&p, 100_000).status, 200, "{driver}");
         // One body larger than the budget by itself.
         assert_eq!(post(&p, 2_000_000).status, 503, "{driver}");
-        // One that holds most of it, its last bytes not sent yet: the next is refused.
-        let held = body(600_000);
+        // One that holds half of it, its last bytes not sent yet: a larger one is refused.
+        let held = body(400_000);
         let mut slow = p.connect();
         slow.write_all(&head(held.len())).unwrap();
-        slow.write_all(&held[..550_000]).unwrap();
+        slow.write_all(&held[..300_000]).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(post(&p, 600_000).status, 503, "{driver}: past the budget");
         assert_eq!(
@@ -75,10 +89,22 @@ fn bodies_read_whole_share_one_budget() {
             200,
             "{driver}: a small one still fits"
         );
-        slow.write_all(&held[550_000..]).unwrap();
+        slow.write_all(&held[300_000..]).unwrap();
         assert_eq!(status_of(slow), 200, "{driver}: the held one goes on");
         // Done with, it gave its share back.
         assert_eq!(post(&p, 600_000).status, 200, "{driver}: given back");
+        // Read whole at once, a body holds its share while its backend works too.
+        let mut waiting = p.connect();
+        waiting.write_all(&head_to("/slow", 600_000)).unwrap();
+        waiting.write_all(&body(600_000)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            post(&p, 600_000).status,
+            503,
+            "{driver}: held while sent on"
+        );
+        assert_eq!(status_of(waiting), 200, "{driver}");
+        assert_eq!(post(&p, 600_000).status, 200, "{driver}: given back after");
         p.stop();
     }
 }

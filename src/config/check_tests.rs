@@ -562,6 +562,29 @@ fn a_body_limit_of_0_is_a_warning() {
 }
 
 #[test]
+fn a_body_budget_below_one_body_is_a_warning() {
+    let warned = |limits: &str| {
+        let yaml = format!("server: {{ limits: {{ {limits} }} }}\napis: {{}}\n");
+        let report = super::check_text_in(&yaml, std::path::Path::new("."));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        report.warnings.iter().any(|w| {
+            w.to_string()
+                .starts_with("server.limits.max_buffered_bodies_bytes: ")
+        })
+    };
+    assert!(warned("max_buffered_bodies_bytes: 0"));
+    assert!(
+        warned("max_buffered_bodies_bytes: 10MiB"),
+        "the default body, doubled"
+    );
+    assert!(!warned("max_buffered_bodies_bytes: 20MiB"));
+    assert!(!warned(""), "the defaults");
+    assert!(warned(
+        "max_body_bytes: 1KiB, max_buffered_bodies_bytes: 16KiB"
+    ));
+}
+
+#[test]
 fn workers_says_what_it_takes() {
     // It said "a whole number ≥ 0": 0 is refused, and `auto` is taken.
     let expected = "expected auto or a number of workers, 1 to 256";

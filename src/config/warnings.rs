@@ -163,6 +163,16 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             "0: every request with a body is refused with 413 (this is not nginx's 0, no limit); give the largest body to accept",
         ));
     }
+    let limits = &cfg.server.limits;
+    // A body read whole holds a buffer of its size and up to twice it (a buffer grows by
+    // doubling), and 16 KiB at least.
+    let one_body = limits.max_body_bytes.saturating_mul(2).max(32 * 1024);
+    if limits.max_buffered_bodies_bytes < one_body {
+        out.push(root.key("server").key("limits").key("max_buffered_bodies_bytes").error(format!(
+            "{}: less than one body of max_body_bytes read whole may hold ({one_body} bytes, twice its size as its buffer grows, 32 KiB at least): bodies that validation, a Lambda integration or IAM read whole may be refused with 503 even one at a time",
+            limits.max_buffered_bodies_bytes
+        )));
+    }
     if needs_store(cfg) {
         if let Some(why) = unwritable(&cfg.state_dir) {
             out.push(

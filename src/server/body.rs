@@ -92,6 +92,16 @@ impl Conn {
             // The body's rest is still coming: nothing after it can be read as a request.
             self.head.keep_alive = false;
         }
+        // Held until the request is done (`serve_requests`): read fast, a body stayed
+        // uncounted while its integration ran.
+        if read.is_ok() {
+            // A body that came with its head, or in few reads, grew no buffer here.
+            if !held.grow_to(self.rbuf.capacity() as u64) {
+                self.head.keep_alive = false;
+                return Err((503, "Service Unavailable"));
+            }
+            self.body_held = Some(held);
+        }
         read
     }
 

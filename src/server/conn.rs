@@ -115,6 +115,10 @@ pub struct Conn {
     /// last answer went (`idle_timeout` counts from here, blank lines or not). A field,
     /// not a local of the wait: an idle connection's task holds that wait's frame.
     pub(super) since: Option<Instant>,
+    /// The share of `max_buffered_bodies_bytes` of a body read whole, held until its
+    /// request is done: the body stays in `rbuf` while it is validated, hashed, sent to a
+    /// function or a backend (`body_budget`).
+    pub(super) body_held: Option<super::body_budget::Held>,
 }
 
 /// Serves a plain connection. Not `async`: its future is `serve_io`'s, without a second
@@ -232,6 +236,7 @@ impl Conn {
             tunnel: None,
             listener,
             since: opened,
+            body_held: None,
         }
     }
 }
@@ -383,6 +388,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         // never routed (its 404 reads the head where `saved_head` says) got its CORS
         // origin and `$context` values from it. Dropped here, `rbuf` owns its memory again.
         c.req.saved_head = None;
+        c.body_held = None;
         let elapsed = started.elapsed();
         cells.count(c.out.status);
         cells.duration.observe(elapsed);
