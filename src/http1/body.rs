@@ -436,6 +436,9 @@ fn ext_step(at: Ext, b: u8, blanks: bool) -> Result<Ext, BodyError> {
     }
     Ok(match (at, b) {
         (Ext::BeforeSemicolon, _) if blank => at,
+        // Blanks after the size and nothing else (a backend's answer: `5 \r\n`), as
+        // nginx reads them.
+        (Ext::BeforeSemicolon, b'\r') => at,
         (Ext::BeforeSemicolon, b';') => Ext::BeforeName,
         (Ext::BeforeSemicolon, _) => return Err(BodyError::BadChunk("invalid chunk size")),
         (Ext::Quoted | Ext::Escaped, b'\r') => {
