@@ -479,6 +479,7 @@ fn a_method_override_set_from_the_request_is_a_warning() {
         "          \"overwrite:header.x-http-method-override\": \"$request.querystring.m\"\n",
         "          \"overwrite:header.X-HTTP-Method\": \"${request.header.x-verb}\"\n",
         "          \"overwrite:header.x_method_override\": \"$request.path.id\"\n",
+        "          \"overwrite:querystring._METHOD\": \"$request.querystring.m\"\n",
         // Fixed or the gateway's own: no client's choice.
         "      \"POST /k\":\n        integration: { type: http, upstream: u }\n",
         "        parameters:\n",
@@ -513,6 +514,10 @@ fn a_method_override_set_from_the_request_is_a_warning() {
                 at("x_method_override"),
                 why("x_method_override", "$request.path.id")
             ),
+            format!(
+                "apis.a.routes.\"POST /h/{{id}}\".parameters.\"overwrite:querystring._METHOD\": {}",
+                why("query parameter _METHOD", "$request.querystring.m")
+            ),
         ],
     );
 }
@@ -528,7 +533,7 @@ fn misspelt_references_in_gateway_responses_and_mocks_are_refused() {
         "      UNAUTHORIZED: { body: '{\"m\":\"$context.error.message\",\"mr\":\"$method.request.header.x\"}' }\n",
         // What gateway responses read, a `$` that starts nothing, and REST's VTL (an
         // imported template; the import warns that it is sent as written).
-        "      THROTTLED: { headers: { x-s: \"${stageVariables.v}-$context.stage\" }, body: '$5.00 US$ $util.escapeJavaScript($context.error.message) $input.path(\"$\")' }\n",
+        "      THROTTLED: { headers: { x-s: \"${stageVariables.v}-$context.stage\" }, body: '$5.00 US$ $HOME. $USD.50 $set.a $util.escapeJavaScript($context.error.message) $input.path(\"$\")' }\n",
         "    routes:\n",
         "      \"GET /m\": { integration: { type: mock, body: 'b=${stagevariables.v} ${StageVariables.v}' } }\n",
         "      \"GET /n\": { integration: { type: mock, headers: { x-v: '$StageVariables.v' } } }\n",

@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 
 pub(crate) use headers::{
     api_gateway_reserved, appended_one_valued, client_method_override, content_type_problem,
-    header_stage_value_problems, header_twin, header_value_problem, mapped_date, reserved_header,
+    header_stage_value_problems, header_twin, header_value_problem, mapped_date,
+    method_from_client, reserved_header,
 };
 
 use super::model::*;

@@ -263,11 +263,23 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             }
             // A client's value in a method override the gateway never judged.
             for (k, v) in &route.parameters {
-                let name = match crate::pipeline::params::parse_key(k) {
-                    Some((action, Target::Header(name))) if action != Action::Remove => name,
+                let why = match crate::pipeline::params::parse_key(k) {
+                    Some((action, Target::Header(name))) if action != Action::Remove => {
+                        super::validate::client_method_override(name, v)
+                    }
+                    // `_method` as backends' parsers read it (`?_METHOD=`, `?[_method]=`).
+                    Some((action, Target::Query(name)))
+                        if action != Action::Remove
+                            && crate::pipeline::template::query_name_is(
+                                name.as_bytes(),
+                                b"_method",
+                            ) =>
+                    {
+                        super::validate::method_from_client(&format!("query parameter {name}"), v)
+                    }
                     _ => continue,
                 };
-                if let Some(why) = super::validate::client_method_override(name, v) {
+                if let Some(why) = why {
                     out.push(p.key("routes").key(key).key("parameters").key(k).error(why));
                 }
             }

@@ -123,12 +123,13 @@ const PREFIXES: [(&str, bool, bool); 4] = [
     ("${stageVariables.", true, true),
 ];
 
-/// Err for a `$` (or `${`) with a word and a dot in text between references: a reference
+/// Err for a `$` (or `${`) in text between references that reads as a reference: one
 /// misspelt (`$Context.requestId`, `$stagevariables.v`) or one gateway responses don't
 /// read (`$request.header.x`, REST's `$method.request.header.x`), which went out as
-/// written. Mappings refuse the same (`template::unbraced`). A `$` before anything else
-/// is text (`$5`, `US$`), and so are REST's VTL `$util.` and `$input.`, which an imported
-/// template may hold (the import warns that VTL is sent as written).
+/// written. Mappings refuse the same (`template::unbraced`). Any other `$` is text
+/// (`$5`, `US$`, `$HOME.`, MongoDB's `$set.a`), and so are REST's VTL `$util.` and
+/// `$input.`, which an imported template may hold (the import warns that VTL is sent as
+/// written).
 fn misspelt(text: &str) -> Result<(), String> {
     for at in memchr::memchr_iter(b'$', text.as_bytes()) {
         let after = &text[at + 1..];
@@ -139,10 +140,12 @@ fn misspelt(text: &str) -> Result<(), String> {
             .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
             .unwrap_or(name.len());
         let first_alpha = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
-        if !first_alpha
-            || !name[word..].starts_with('.')
-            || matches!(&name[..word], "util" | "input")
-        {
+        // Only what reads as a reference: `$HOME.`, `$USD.50` or MongoDB's `$set.a` are
+        // text a body may hold.
+        let meant = ["context", "stagevariables", "request", "method"]
+            .iter()
+            .any(|m| name[..word].eq_ignore_ascii_case(m));
+        if !first_alpha || !name[word..].starts_with('.') || !meant {
             continue;
         }
         let len = word

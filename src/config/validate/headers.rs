@@ -154,6 +154,8 @@ const ONE_VALUED_REQUEST: &[&str] = &[
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    // Portico writes the client's address; an appended one would be a second.
+    "x-real-ip",
 ];
 
 /// Why a request mapping can't `append:` `name`: it has one value (any case, and `_` for
@@ -172,10 +174,17 @@ pub(crate) fn appended_one_valued(name: &str) -> Option<String> {
 /// `_method` only. A `$request` value is the client's to choose. A warning: a mapping of
 /// a trusted header (one an authorizer checked) may be meant.
 pub(crate) fn client_method_override(name: &str, value: &str) -> Option<String> {
-    use crate::pipeline::template::{parse, Ref};
     if !crate::http1::parse::is_method_override(name.as_bytes()) {
         return None;
     }
+    method_from_client(name, value)
+}
+
+/// [`client_method_override`] for what `what` names, known to be a method override (the
+/// `_method` query parameter, as backends' parsers read its name).
+pub(crate) fn method_from_client(what: &str, value: &str) -> Option<String> {
+    use crate::pipeline::template::{parse, Ref};
+    let name = what;
     let from = parse(value).ok()?.into_iter().find_map(|r| match r {
         Ref::Header(n) => Some(format!("$request.header.{n}")),
         Ref::Query(n) => Some(format!("$request.querystring.{n}")),
