@@ -184,6 +184,12 @@ fn deep_bodies_and_parameters_are_reported_as_a_client_reads_them() {
         );
         let r = p.raw(b"GET /o/7?q=1 HTTP/1.1\r\nHost: t\r\nx-tenant: a\r\nX-TRACE: b\r\nConnection: close\r\n\r\n");
         assert_eq!(r.status, 200, "{driver}");
+        // `X_Tenant` is the same HTTP_X_TENANT to CGI-style backends: blank beside a
+        // filled X-Tenant, which one they read is theirs; alone, it is not X-Tenant.
+        for extra in ["X-Tenant: a\r\nX_Tenant: \r\n", "X_Tenant: a\r\n"] {
+            let r = p.raw(format!("GET /o/7?q=1 HTTP/1.1\r\nHost: t\r\n{extra}X-Trace: b\r\nConnection: close\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 400, "{driver}: {extra}");
+        }
     }
 }
 

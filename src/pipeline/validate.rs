@@ -190,13 +190,24 @@ pub async fn check(
             // first): `?q=1&q=` must not pass as `q=1` to one that reads `q=`.
             let buf = &c.rbuf[..];
             let present = match loc {
-                Loc::Header => all_filled(
-                    c.head
-                        .headers
-                        .iter()
-                        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
-                        .map(|h| !blank(h.value.get(buf))),
-                ),
+                // Its `_` spelling too (`x_tenant`: the same HTTP_X_TENANT to CGI-style
+                // backends), which must not be blank either; present, it is the header's
+                // own name that counts.
+                Loc::Header => {
+                    let name = name.as_bytes();
+                    let mut named = false;
+                    let filled = all_filled(
+                        c.head
+                            .headers
+                            .iter()
+                            .filter(|h| crate::http1::same_cgi_name(h.name.get(buf), name))
+                            .map(|h| {
+                                named |= h.name.get(buf).eq_ignore_ascii_case(name);
+                                !blank(h.value.get(buf))
+                            }),
+                    );
+                    filled && named
+                }
                 Loc::Query => c.head.query.is_some_and(|q| {
                     use super::template::{query_decoded, query_pairs};
                     all_filled(
