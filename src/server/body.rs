@@ -100,7 +100,7 @@ impl Conn {
                 self.head.keep_alive = false;
                 return Err((503, "Service Unavailable"));
             }
-            self.body_held = Some(held);
+            self.body_held_kib = held.keep();
         }
         read
     }

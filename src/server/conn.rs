@@ -115,10 +115,10 @@ pub struct Conn {
     /// last answer went (`idle_timeout` counts from here, blank lines or not). A field,
     /// not a local of the wait: an idle connection's task holds that wait's frame.
     pub(super) since: Option<Instant>,
-    /// The share of `max_buffered_bodies_bytes` of a body read whole, held until its
-    /// request is done: the body stays in `rbuf` while it is validated, hashed, sent to a
-    /// function or a backend (`body_budget`).
-    pub(super) body_held: Option<super::body_budget::Held>,
+    /// The share of `max_buffered_bodies_bytes` of a body read whole, in KiB, held until
+    /// its request is done: the body stays in `rbuf` while it is validated, hashed, sent
+    /// to a function or a backend (`body_budget`).
+    pub(super) body_held_kib: u32,
 }
 
 /// Serves a plain connection. Not `async`: its future is `serve_io`'s, without a second
@@ -236,8 +236,16 @@ impl Conn {
             tunnel: None,
             listener,
             since: opened,
-            body_held: None,
+            body_held_kib: 0,
         }
+    }
+}
+
+impl Drop for Conn {
+    /// A connection dropped while its request ran (a stop, a task cancelled) gives its
+    /// body's share back too.
+    fn drop(&mut self) {
+        super::body_budget::release(self.body_held_kib);
     }
 }
 
@@ -388,7 +396,7 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         // never routed (its 404 reads the head where `saved_head` says) got its CORS
         // origin and `$context` values from it. Dropped here, `rbuf` owns its memory again.
         c.req.saved_head = None;
-        c.body_held = None;
+        super::body_budget::release(std::mem::take(&mut c.body_held_kib));
         let elapsed = started.elapsed();
         cells.count(c.out.status);
         cells.duration.observe(elapsed);
