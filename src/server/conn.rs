@@ -387,6 +387,8 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         // keeping it out of the connection's own future is what lets an idle connection
         // cost a few hundred bytes. One allocation per request, from the worker's heap.
         let (keep, cells) = boxed(|| handle(ctx, &gen, c)).await;
+        // The body is done with (a tunnel or a WebSocket session after it holds none).
+        super::body_budget::release(std::mem::take(&mut c.body_held_kib));
         if let Some(accepted) = c.tunnel.take() {
             // Boxed for the same reason as `handle`, and run after it: an open tunnel
             // holds only what the tunnel needs, not the request's future.
@@ -396,7 +398,6 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
         // never routed (its 404 reads the head where `saved_head` says) got its CORS
         // origin and `$context` values from it. Dropped here, `rbuf` owns its memory again.
         c.req.saved_head = None;
-        super::body_budget::release(std::mem::take(&mut c.body_held_kib));
         let elapsed = started.elapsed();
         cells.count(c.out.status);
         cells.duration.observe(elapsed);
