@@ -45,16 +45,11 @@ pub(super) async fn reconcile(
         if n == 0 {
             continue;
         }
-        match add_to_counter(c, m, &l, window, n).await {
-            Ok(()) => {
+        match add_or_leave_out(c, m, &l, window, n).await {
+            Ok(true) => {
                 info!(limit = %l.id, admitted = n, "cluster: reconciled quota admissions made without Redis")
             }
-            // Redis refused this counter (not a count: WRONGTYPE, not an integer): said
-            // and left out, or one such key would fail every sync and keep the breaker
-            // open for every limit.
-            Err(e) if e.code().is_some() => {
-                warn!(limit = %l.id, admitted = n, error = %e, "cluster: cannot add quota admissions made without Redis to a counter Redis refuses; left out")
-            }
+            Ok(false) => {}
             Err(e) => {
                 l.unsynced.fetch_add(n, Ordering::AcqRel);
                 failed.push(l);
@@ -66,6 +61,26 @@ pub(super) async fn reconcile(
         }
     }
     Ok(())
+}
+
+/// [`add_to_counter`], but a counter Redis refuses (not a count: WRONGTYPE, not an
+/// integer) is said and left out (Ok(false)): one such key failed every sync and kept the
+/// breaker open for every limit. Err is a failure to reach Redis.
+pub(super) async fn add_or_leave_out(
+    c: &Cluster,
+    m: &mut MultiplexedConnection,
+    l: &SharedLimit,
+    window: u32,
+    n: u64,
+) -> redis::RedisResult<bool> {
+    match add_to_counter(c, m, l, window, n).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.code().is_some() => {
+            warn!(limit = %l.id, count = n, error = %e, "cluster: cannot add this node's count to a counter Redis refuses; left out");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Sends the counts a reload set aside for Redis (`SharedLimit::set_seed`) that no lease
@@ -81,14 +96,11 @@ pub(super) async fn seed_quotas(
         if n == 0 {
             continue;
         }
-        match add_to_counter(c, m, &l, period, n).await {
-            Ok(()) => {
+        match add_or_leave_out(c, m, &l, period, n).await {
+            Ok(true) => {
                 info!(limit = %l.id, count = n, "cluster: gave Redis this node's count of a quota's new period")
             }
-            // As in `reconcile`: one counter Redis refuses must not fail every sync.
-            Err(e) if e.code().is_some() => {
-                warn!(limit = %l.id, count = n, error = %e, "cluster: cannot give this node's count to a counter Redis refuses; left out")
-            }
+            Ok(false) => {}
             Err(e) => {
                 l.set_seed(period, n);
                 return Err(e);

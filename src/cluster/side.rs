@@ -18,7 +18,7 @@ use redis::AsyncCommands;
 use redis::AsyncConnectionConfig;
 use tracing::{debug, error, info, warn};
 
-use super::counters::{add_to_counter, give_back_quota_tokens, reconcile, seed_quotas};
+use super::counters::{add_or_leave_out, give_back_quota_tokens, reconcile, seed_quotas};
 use super::epoch::{lost_data, remembered_epoch, reseed_quotas};
 use super::generations::{forget_generations, generation};
 use super::key_writes::{at_stop, sync_keys, take_new, write_keys, KeyWrites};
@@ -318,15 +318,11 @@ async fn lease(
     let t0 = Instant::now();
     let seed = limit.take_seed(window);
     if seed > 0 {
-        let add = add_to_counter(&c, &mut m, &limit, window, seed);
-        let added = tokio::time::timeout(c.cfg.timeout, add).await;
-        let refused = matches!(&added, Ok(Err(e)) if e.code().is_some());
-        if refused {
-            // Redis refuses this counter (not a count): the lease below says so and
-            // grants nothing; a seed kept for it would fail every lease of the key into
-            // `on_failure` (with `allow`, no limit at all).
-            warn!(limit = %limit.id, count = seed, "cluster: cannot add this node's count to a counter Redis refuses; left out");
-        } else if !matches!(added, Ok(Ok(()))) {
+        let add = add_or_leave_out(&c, &mut m, &limit, window, seed);
+        // A counter Redis refuses (left out, said): the lease below says so and grants
+        // nothing; a seed kept for it would fail every lease of the key into
+        // `on_failure` (with `allow`, no limit at all).
+        if !matches!(tokio::time::timeout(c.cfg.timeout, add).await, Ok(Ok(_))) {
             // Not added: kept for the next try, and this lease waits for it.
             limit.set_seed(window, seed);
             if let Some(r) = reply {
