@@ -36,7 +36,8 @@ use crate::router::Matched;
 use crate::runtime::coarse_timer::{coarse_now, CoarseTimers, Deadline};
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
-use crate::server::conn::{read_into, Conn};
+use crate::server::conn::Conn;
+use crate::server::conn_io::read_into;
 
 /// Largest upstream response head we accept.
 pub(super) const MAX_RESPONSE_HEAD: usize = 64 * 1024;

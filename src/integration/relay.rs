@@ -27,7 +27,8 @@ use crate::pipeline::response::Edits;
 use crate::runtime::coarse_timer::CoarseTimers;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
-use crate::server::conn::{read_into, Conn};
+use crate::server::conn::Conn;
+use crate::server::conn_io::read_into;
 
 /// Sends the first `n` bytes of `buf` (all of it when n ≥ len) without copying.
 pub(super) async fn write_prefix<S: AsyncWriteRent>(

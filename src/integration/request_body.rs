@@ -14,7 +14,8 @@ use bytes::BytesMut;
 use crate::error::{Error, Kind};
 use crate::http1::body::{BodyError, ChunkedDecoder};
 use crate::runtime::coarse_timer::{coarse_now, CoarseTimers};
-use crate::server::conn::{read_into, Conn};
+use crate::server::conn::Conn;
+use crate::server::conn_io::read_into;
 
 pub fn body_error_status(e: BodyError) -> (u16, &'static str) {
     match e {

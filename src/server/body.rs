@@ -7,7 +7,8 @@ use bytes::Buf;
 use monoio::io::AsyncWriteRentExt;
 
 use super::body_budget::Held;
-use super::conn::{within, Conn, DISCARD_MAX, LINGER_TOTAL, READ_BUF};
+use super::conn::{Conn, DISCARD_MAX, LINGER_TOTAL, READ_BUF};
+use super::conn_io::within;
 use crate::config::compile::Snapshot;
 use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::BodyKind;

@@ -20,8 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::buf::SliceMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Canceller};
+use monoio::io::{AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
 
 use super::access::Outcome;
@@ -583,21 +582,6 @@ async fn handle<'g>(ctx: &WorkerCtx, gen: &'g Generation, c: &mut Conn) -> (bool
 }
 
 impl Conn {
-    /// Appends whatever the client sends next to `rbuf`.
-    pub async fn read_client(&mut self) -> std::io::Result<usize> {
-        let (res, buf) = read_into(&mut self.stream, std::mem::take(&mut self.rbuf)).await;
-        self.rbuf = buf;
-        res
-    }
-
-    /// Writes `wbuf` whole and clears it.
-    pub async fn flush_wbuf(&mut self) -> std::io::Result<()> {
-        let (res, mut buf) = self.stream.write_all(std::mem::take(&mut self.wbuf)).await;
-        buf.clear();
-        self.wbuf = buf;
-        res.map(|_| ())
-    }
-
     /// Whether this connection can go on after the gateway answers without reading the
     /// request body (it will then be read and dropped).
     pub(crate) fn can_keep_alive(&self, ctx: &WorkerCtx) -> bool {
@@ -616,30 +600,5 @@ impl Conn {
     /// idle close with no answer).
     pub(crate) fn closing(&self, ctx: &WorkerCtx) -> bool {
         ctx.drain.closing() || self.listener.closing() || stop_requested()
-    }
-}
-
-/// Appends what the peer sends next to `buf`, growing it when it is nearly full.
-/// monoio reads at the start of a buffer, so the free tail is passed as a `SliceMut`.
-pub async fn read_into<S: AsyncReadRent>(
-    stream: &mut S,
-    mut buf: BytesMut,
-) -> (std::io::Result<usize>, BytesMut) {
-    if buf.capacity() - buf.len() < READ_BUF / 4 {
-        buf.reserve(READ_BUF);
-    }
-    let (len, cap) = (buf.len(), buf.capacity());
-    let (res, slice) = stream.read(SliceMut::new(buf, len, cap)).await;
-    (res, slice.into_inner())
-}
-
-/// Bounds one IO step; `Elapsed` becomes `TimedOut`.
-pub async fn within<T>(
-    limit: Duration,
-    fut: impl std::future::Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    match monoio::time::timeout(limit, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
 }

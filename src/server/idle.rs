@@ -70,7 +70,7 @@ impl Conn {
         // The read borrows the stream and the wait the listener: two fields, not `self`.
         let buf = std::mem::take(&mut self.rbuf);
         let (read, buf) = monoio::select! {
-            r = super::conn::read_into(&mut self.stream, buf) => r,
+            r = super::conn_io::read_into(&mut self.stream, buf) => r,
             _ = ctx.timers.sleep_until(give_up) => return false,
             _ = self.listener.wait() => return false,
         };

@@ -15,6 +15,7 @@ mod answer;
 mod body;
 mod body_budget;
 pub mod conn;
+pub mod conn_io;
 mod encoded_slash;
 mod gather;
 mod head;

@@ -28,7 +28,7 @@ use crate::http1::response::{parse_response, ResponseBody, ResponseHead};
 use crate::integration::connect::{ack_now, connect_by};
 use crate::integration::lambda_response;
 use crate::runtime::workers::Generation;
-use crate::server::conn::read_into;
+use crate::server::conn_io::read_into;
 use crate::tls::UpstreamIo;
 
 /// Largest integration answer read (a Lambda result wraps a message of up to 128 KiB,

@@ -15,7 +15,8 @@ use crate::http1::parse::Method;
 use crate::http1::response::{parse_response, ResponseBody};
 use crate::metrics::cells::bump;
 use crate::runtime::workers::Generation;
-use crate::server::conn::{read_into, Conn};
+use crate::server::conn::Conn;
+use crate::server::conn_io::read_into;
 use crate::tls::UpstreamIo;
 
 /// Sends `wbuf[start..]` and reads the answer into `ubuf`, retrying once on a fresh
