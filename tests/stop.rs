@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::{BufReader, Write};
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,7 +23,13 @@ fn sigterm_with_a_request_in_flight_finishes_it_and_logs_no_error() {
             true
         });
         // Two workers: both have accept loops to stop, only one has the request.
-        let p = Portico::start(&proxy_config(origin.addr, 2), driver);
+        let admin_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = format!(
+            "{}admin: {{ listen: \"{admin_addr}\" }}\n",
+            proxy_config(origin.addr, 2)
+        );
+        let p = Portico::start(&config, driver);
+        assert_eq!(admin(admin_addr, "GET", "/health", None, None).status, 200);
         let (tx, rx) = mpsc::channel();
         let mut s = p.connect();
         thread::spawn(move || {
@@ -35,6 +42,10 @@ fn sigterm_with_a_request_in_flight_finishes_it_and_logs_no_error() {
             "{driver}: the request never reached the origin"
         );
         p.signal(15);
+        // While it drains, a load balancer polling the admin listener sees it going.
+        let health = admin(admin_addr, "GET", "/health", None, None);
+        assert_eq!(health.status, 503, "{driver}: {}", health.text());
+        assert!(health.text().contains(r#""status":"stopping""#), "{driver}");
         let r = rx
             .recv_timeout(Duration::from_secs(10))
             .unwrap_or_else(|_| panic!("{driver}: no answer"))

@@ -74,8 +74,11 @@ pub fn table() -> Vec<Route> {
 }
 
 fn health(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
+    // From the stop signal on the node takes no new connections: a load balancer that
+    // polls this sees it fail now, not when the port refuses.
+    let stopping = crate::runtime::shutdown::stop_requested();
     let mut body = json!({
-        "status": "ok",
+        "status": if stopping { "stopping" } else { "ok" },
         "workers": ctx.workers,
         "driver": ctx.driver,
         // Nodes of one cluster serve the same file: a different hash is drift.
@@ -95,7 +98,7 @@ fn health(ctx: &AdminCtx, _: &Request, _: &Params) -> Response {
             body["cluster"]["name_clash"] = "another live node uses this node's name".into();
         }
     }
-    Response::json(200, &body)
+    Response::json(if stopping { 503 } else { 200 }, &body)
 }
 
 pub struct Router {
