@@ -4,16 +4,19 @@
 
 use crate::http1::same_cgi_name;
 
-/// A client's headers that name the URL's host, port, path or scheme: frameworks behind
-/// a trusted proxy build links and redirects from them (Spring's ForwardedHeaderFilter;
-/// Rack 3 prefers `Forwarded` to the `X-Forwarded-Host` Portico writes, and reads
-/// X-Forwarded-Ssl and -Scheme before X-Forwarded-Proto; Jetty reads X-Proxied-Https and
-/// Proxy-Ssl-Id as https), or serve the path they name (Symfony's and IIS URL Rewrite's
-/// X-Original-URL and X-Rewrite-URL: an open route's request served as `/admin`, past the
-/// key or authorizer its route has). A client's own would build the links in a
-/// password-reset mail: the proxy's to say, so dropped from proxied requests (AWS writes
-/// its own); functions get them, and the cache keys on them (`cache::key`).
-pub const URL_NAMING: [&[u8]; 22] = [
+/// A client's headers that name the URL's host, port, path or scheme, or the client's
+/// certificate: frameworks behind a trusted proxy build links and redirects from the
+/// first kind (Spring's ForwardedHeaderFilter; Rack 3 prefers `Forwarded` to the
+/// `X-Forwarded-Host` Portico writes, and reads X-Forwarded-Ssl and -Scheme before
+/// X-Forwarded-Proto; Jetty reads X-Proxied-Https and Proxy-Ssl-Id as https), or serve
+/// the path they name (Symfony's and IIS URL Rewrite's X-Original-URL and X-Rewrite-URL:
+/// an open route's request served as `/admin`, past the key or authorizer its route has),
+/// and take the second kind as an identity the proxy verified. A client's own would build
+/// the links in a password-reset mail, or claim a certificate it does not hold: the
+/// proxy's to say, so dropped from proxied requests (AWS writes its own; Portico writes
+/// none of the certificate ones: map `$context.identity.clientCert.*` to pass them);
+/// functions get them, and the cache keys on them (`cache::key`).
+pub const PROXY_CLAIMS: [&[u8]; 39] = [
     b"forwarded",
     b"x-forwarded-port",
     b"x-forwarded-prefix",
@@ -30,19 +33,38 @@ pub const URL_NAMING: [&[u8]; 22] = [
     b"x-original-host",
     b"x-original-url",
     b"x-rewrite-url",
-    // Tornado's and ingress-nginx's scheme, IIS ARR's https flag, Jetty's other
-    // certificate header (read as https, as Proxy-Ssl-Id), Werkzeug's path prefix, and
-    // Envoy's client certificate (an identity a backend behind Envoy trusts).
+    // Tornado's and ingress-nginx's scheme, IIS ARR's https flag, Werkzeug's path prefix.
     b"x-scheme",
     b"x-forwarded-protocol",
     b"x-arr-ssl",
-    b"proxy-auth-cert",
     b"x-script-name",
+    // Client certificates as the usual proxies pass them on: Jetty's (also read as
+    // https), Envoy's, RFC 9440's, an ALB's mutual TLS ones, Tomcat's SSLValve
+    // (`ssl_client_cert`), ingress-nginx's, IIS ARR's, ASP.NET Core's and the common
+    // nginx/haproxy recipes'.
+    b"proxy-auth-cert",
     b"x-forwarded-client-cert",
+    b"client-cert",
+    b"client-cert-chain",
+    b"x-amzn-mtls-clientcert",
+    b"x-amzn-mtls-clientcert-leaf",
+    b"x-amzn-mtls-clientcert-subject",
+    b"x-amzn-mtls-clientcert-issuer",
+    b"x-amzn-mtls-clientcert-serial-number",
+    b"x-amzn-mtls-clientcert-validity",
+    b"ssl-client-cert",
+    b"ssl-client-verify",
+    b"ssl-client-subject-dn",
+    b"ssl-client-issuer-dn",
+    b"x-arr-clientcert",
+    b"x-client-cert",
+    b"x-ssl-client-cert",
+    b"x-ssl-client-dn",
+    b"x-ssl-client-verify",
 ];
 
 /// Headers this proxy writes itself (hop-by-hop ones are `HopByHop`'s), or drops as
-/// [`URL_NAMING`]. The framing is
+/// [`PROXY_CLAIMS`]. The framing is
 /// written for the body sent: Content-Length once from the parsed length, so duplicates
 /// ("2, 2") are not passed on; Transfer-Encoding from the parsed codings, with the chunked
 /// body relayed as sent. A client's spelling with `_` for `-` (`X_Forwarded_For`) is
@@ -63,7 +85,7 @@ pub fn written_by_proxy(name: &[u8]) -> bool {
         b"transfer-encoding",
     ];
     OWN.iter()
-        .chain(&URL_NAMING)
+        .chain(&PROXY_CLAIMS)
         .any(|own| same_cgi_name(own, name))
 }
 

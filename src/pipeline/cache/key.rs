@@ -1,7 +1,7 @@
 //! Cache keys: the method, the scheme and host the backend is told of, the path after the
 //! stage's base path, the caller as the route's authorizer knows it, the values of the
 //! parameters the route lists in `cache.key`, and the headers that name the URL to a
-//! backend ([`URL_NAMING`], [`METHOD_OVERRIDES`]) — nothing else, so other query parameters and headers do
+//! backend ([`PROXY_CLAIMS`], [`METHOD_OVERRIDES`]) — nothing else, so other query parameters and headers do
 //! not split entries. The stage is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
@@ -16,7 +16,7 @@ use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::hop::HopByHop;
 use crate::http1::parse::{Method, RequestHead, Span};
 use crate::http1::same_cgi_name;
-use crate::integration::own_headers::URL_NAMING;
+use crate::integration::own_headers::PROXY_CLAIMS;
 use crate::pipeline::query_names::{is_name, Reading};
 use crate::pipeline::template::query_decoded;
 
@@ -130,7 +130,7 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
     // would be served to the requests that do send the override.
     for h in &r.head.headers {
         let name = h.name.get(buf);
-        if URL_NAMING
+        if PROXY_CLAIMS
             .iter()
             .chain(&METHOD_OVERRIDES)
             .any(|o| same_cgi_name(o, name))
@@ -150,7 +150,7 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
 }
 
 /// Request headers that name the URL to a backend that trusts its proxy
-/// ([`URL_NAMING`]: dropped from proxied requests, passed to functions) and the method
+/// ([`PROXY_CLAIMS`]: dropped from proxied requests, passed to functions) and the method
 /// overrides (passed on to both) are always in the key, as the host is: a request with
 /// `X-Forwarded-Port: 1337`, `X-Original-URL: /admin` or `X-HTTP-Method: DELETE` filled the
 /// entry of the plain request with an answer made for it ("unkeyed header" cache
