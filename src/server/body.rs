@@ -71,7 +71,10 @@ impl Conn {
         let limits = &gen.snap.server.limits;
         let wait = limits.header_timeout;
         let head_len = self.head.head_len;
-        let mut held = Held::new(limits.max_buffered_bodies_bytes);
+        // What an earlier read of this body kept moves back into the guard: kept again
+        // at the end, or given back by it on an error.
+        let kept = std::mem::take(&mut self.body_held_kib);
+        let mut held = Held::resume(limits.max_buffered_bodies_bytes, kept);
         let read = match self.head.body {
             BodyKind::Empty => return Ok(head_len),
             // Refused when the request was routed; checked again here, as what is read

@@ -22,8 +22,14 @@ pub(super) struct Held {
 }
 
 impl Held {
-    pub(super) fn new(budget: u64) -> Held {
-        Held { bytes: 0, budget }
+    /// A body's share, starting from what an earlier read of it in the same request kept
+    /// ([`Held::keep`]; 0: none): a second read whole (validation, then a Lambda event or IAM)
+    /// grows that share, not a new one beside it that replaced it when kept.
+    pub(super) fn resume(budget: u64, kept_kib: u32) -> Held {
+        Held {
+            bytes: u64::from(kept_kib) * 1024,
+            budget,
+        }
     }
 
     /// Holds `bytes` in all for this body (never less than before; counted in whole KiB,
@@ -83,9 +89,9 @@ mod tests {
         // Other tests may hold some meanwhile: judged relative to a budget far above.
         let base = HELD.load(Ordering::Relaxed);
         let budget = base + 1_000_448;
-        let mut a = Held::new(budget);
+        let mut a = Held::resume(budget, 0);
         assert!(a.grow_to(600_000));
-        let mut b = Held::new(budget);
+        let mut b = Held::resume(budget, 0);
         assert!(b.grow_to(400_000));
         assert!(!b.grow_to(500_000), "past the budget");
         assert!(a.grow_to(600_000), "no more than it holds");
@@ -93,7 +99,7 @@ mod tests {
         assert!(b.grow_to(1_000_000), "what a gave back");
         let kept = b.keep();
         assert_eq!(kept, 977, "in whole KiB, rounded up");
-        let mut c = Held::new(budget);
+        let mut c = Held::resume(budget, 0);
         assert!(!c.grow_to(100_000), "kept, still held");
         release(kept);
         assert!(c.grow_to(1_000_000));
