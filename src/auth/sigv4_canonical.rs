@@ -100,8 +100,23 @@ pub(super) fn canonical_queries(raw: &[u8], skip_signature: bool) -> Vec<String>
 }
 
 /// `name:value\n` for each signed header: every value of the name joined with commas,
-/// each trimmed with inner runs of spaces collapsed. None when a signed header is absent.
+/// each trimmed with inner runs of spaces collapsed. None when a signed header is absent,
+/// or has a value that is not UTF-8 (no signer's canonical form of it is known, and read
+/// as empty it matched a signature over an empty value: a replay could put any bytes
+/// there), or when the request also carries an unsigned `_` spelling of a signed name
+/// (`X_Tenant` beside a signed `X-Tenant`: the same `HTTP_X_TENANT` to CGI-style
+/// backends, which may take the unsigned one).
 pub(super) fn canonical_headers(input: &Input, signed: &[&str]) -> Option<String> {
+    let unsigned_twin = input.headers.iter().any(|(n, _)| {
+        n.contains(&b'_')
+            && !signed.iter().any(|s| s.as_bytes().eq_ignore_ascii_case(n))
+            && signed
+                .iter()
+                .any(|s| crate::http1::same_cgi_name(s.as_bytes(), n))
+    });
+    if unsigned_twin {
+        return None;
+    }
     let mut out = String::new();
     for name in signed {
         let mut any = false;
@@ -113,7 +128,7 @@ pub(super) fn canonical_headers(input: &Input, signed: &[&str]) -> Option<String
             }
             any = true;
             let mut space = false;
-            for ch in text(v).trim().chars() {
+            for ch in std::str::from_utf8(v).ok()?.trim().chars() {
                 if ch == ' ' || ch == '\t' {
                     space = true;
                     continue;

@@ -169,3 +169,38 @@ fn dates_and_messages() {
         Ok(()) => panic!("an RFC 1123 Date verified"),
     }
 }
+
+#[test]
+fn signed_header_values_are_exact_and_have_no_unsigned_twin() {
+    let canonical = |headers: &[(&[u8], &[u8])], signed: &[&str]| {
+        let input = Input {
+            method: b"GET",
+            path: b"/",
+            query: b"",
+            headers,
+            payload: [0; 32],
+        };
+        super::canonical::canonical_headers(&input, signed)
+    };
+    let signed = ["host", "x-tenant"];
+    assert_eq!(
+        canonical(&[(b"Host", b"a"), (b"X-Tenant", b"")], &signed).as_deref(),
+        Some("host:a\nx-tenant:\n")
+    );
+    // Not UTF-8: it was read as empty, so an empty value's signature covered any bytes.
+    assert_eq!(
+        canonical(&[(b"Host", b"a"), (b"X-Tenant", b"admin\xff")], &signed),
+        None
+    );
+    // An unsigned `_` spelling beside a signed name: one HTTP_X_TENANT to CGI backends.
+    let twin: &[(&[u8], &[u8])] = &[(b"Host", b"a"), (b"X-Tenant", b"a"), (b"X_Tenant", b"b")];
+    assert_eq!(canonical(twin, &signed), None);
+    // Signed too, it is the signer's.
+    assert_eq!(
+        canonical(twin, &["host", "x-tenant", "x_tenant"]).as_deref(),
+        Some("host:a\nx-tenant:a\nx_tenant:b\n")
+    );
+    // A `_` name no signed name spells otherwise is just unsigned.
+    let other: &[(&[u8], &[u8])] = &[(b"Host", b"a"), (b"X-Tenant", b"a"), (b"X_Other", b"b")];
+    assert!(canonical(other, &signed).is_some());
+}
