@@ -21,7 +21,9 @@ fn simple_authorizer() -> Function {
                 json!({"isAuthorized": true, "context": {"tenant": {"id": 7}, "user": "u1"}})
                     .to_string(),
             ),
-            "deny" => FnReply::Json(r#"{"isAuthorized": false}"#.into()),
+            "deny" => {
+                FnReply::Json(r#"{"isAuthorized": false, "context": {"why": "expired"}}"#.into())
+            }
             "string" => FnReply::Json(r#"{"isAuthorized": "true"}"#.into()),
             "error" => FnReply::Error(r#"{"errorMessage":"boom","errorType":"Error"}"#.into()),
             "slow" => FnReply::Slow(
@@ -397,17 +399,18 @@ fn authorizer_refusals_use_the_apis_gateway_responses() {
         );
         let cfg = config(&simple, &policy, &f, &origin).replace(
             "    api_key_source: authorizer\n",
-            "    api_key_source: authorizer\n    gateway_responses:\n      UNAUTHORIZED: { status: 401, headers: { x-why: who }, body: '{\"m\":\"$context.error.message\",\"t\":\"$context.error.responseType\"}' }\n      ACCESS_DENIED: { status: 403, body: '{\"t\":\"$context.error.responseType\"}' }\n      AUTHORIZER_FAILURE: { status: 503, body: '{\"t\":\"$context.error.responseType\"}' }\n",
+            "    api_key_source: authorizer\n    gateway_responses:\n      UNAUTHORIZED: { status: 401, headers: { x-why: who }, body: '{\"m\":\"$context.error.message\",\"t\":\"$context.error.responseType\"}' }\n      ACCESS_DENIED: { status: 403, body: '{\"t\":\"$context.error.responseType\",\"why\":\"$context.authorizer.why\"}' }\n      AUTHORIZER_FAILURE: { status: 503, body: '{\"t\":\"$context.error.responseType\"}' }\n",
         );
         let p = Portico::start(&cfg, driver);
         let r = get(&p, "/s", None);
         assert_eq!(r.status, 401);
         assert_eq!(r.header("x-why"), Some("who"));
         assert_eq!(r.text(), r#"{"m":"Unauthorized","t":"UNAUTHORIZED"}"#);
+        // A deny's context fills `$context.authorizer.*`, as API Gateway's does.
         let r = get(&p, "/s", Some("deny"));
         assert_eq!(
             (r.status, r.text()),
-            (403, r#"{"t":"ACCESS_DENIED"}"#.into())
+            (403, r#"{"t":"ACCESS_DENIED","why":"expired"}"#.into())
         );
         let r = get(&p, "/s", Some("garbage"));
         assert_eq!(

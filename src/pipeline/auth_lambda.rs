@@ -230,11 +230,15 @@ pub(super) async fn step(
         Some(ws) => ws.arn.clone(),
         None => route_arn(snap, c),
     };
-    if !verdict.allows_with(arn) {
+    let allowed = verdict.allows_with(arn);
+    // Kept on a deny too: API Gateway fills `$context.authorizer.*` from a Deny answer's
+    // principalId and context, so an ACCESS_DENIED gateway response can say why
+    // (`$context.authorizer.errorMessage`), and the access log who was refused.
+    c.req.auth.identity = Some(Identity::Lambda(verdict));
+    if !allowed {
         c.req.auth.error = "the authorizer denied the request";
         return Err(AuthDeny::Forbidden(None));
     }
-    c.req.auth.identity = Some(Identity::Lambda(verdict));
     Ok(())
 }
 
