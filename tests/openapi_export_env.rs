@@ -163,3 +163,55 @@ fn export_writes_env_references_not_their_values() {
         p.stop();
     }
 }
+
+#[test]
+fn export_redacts_secrets_the_file_repeats_as_get_config_does() {
+    let dir = temp_dir("openapi-export-secrets");
+    let cfg = dir.join("portico.yaml");
+    std::fs::write(
+        &cfg,
+        r#"admin: { listen: "127.0.0.1:9", token: &tok tok-abcdef-secret }
+iam:
+  principals:
+    alice:
+      access_key_id: AKIAEXAMPLEALICE
+      secret_access_key: &sk wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY
+      allow: ["*"]
+usage_plans: { p: { stages: [a/prod] } }
+api_keys: [ { name: k, value: key-0123456789abcdefghij, plan: p } ]
+apis:
+  a:
+    stages: { prod: { variables: { t: *tok, k: key-0123456789abcdefghij } } }
+    routes:
+      "GET /x":
+        integration: { type: mock, body: "tok-abcdef-secret", headers: { x-k: *sk } }
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["openapi", "export", "-c"])
+        .arg(&cfg)
+        .args(["--api", "a", "--stage", "prod"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = doc.to_string();
+    for secret in [
+        "tok-abcdef-secret",
+        "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+        "key-0123456789abcdefghij",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert_eq!(
+        doc["x-portico-stage-variables"],
+        serde_json::json!({ "t": "[redacted]", "k": "[redacted]" })
+    );
+    let mock = &doc["paths"]["/x"]["get"]["x-amazon-apigateway-integration"];
+    assert_eq!(
+        mock["responses"]["default"]["responseParameters"]["method.response.header.x-k"],
+        "'[redacted]'"
+    );
+}

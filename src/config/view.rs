@@ -57,16 +57,9 @@ pub fn redacted_view(text: &str) -> Value {
             if let Some(password) = password {
                 // The URL itself holds the password: an alias of it shows as masked.
                 secrets.push((Value::String(url.clone()), Value::String(shown.clone())));
-                // As the URL writes it and as it is sent (`%40` is `@`): either one
-                // repeated elsewhere is the password.
-                let mut decoded = Vec::new();
-                crate::http1::percent_decode(password.as_bytes(), false, &mut decoded);
-                if let Ok(decoded) = String::from_utf8(decoded) {
-                    if decoded != password {
-                        secrets.push((Value::String(decoded), Value::String(REDACTED.into())));
-                    }
+                for form in password_forms(password) {
+                    secrets.push((Value::String(form), Value::String(REDACTED.into())));
                 }
-                secrets.push((Value::String(password), Value::String(REDACTED.into())));
             }
             *url = shown;
         }
@@ -129,6 +122,80 @@ fn redact_repeats(v: &mut Value, secrets: &[(Value, Value)]) {
                 *scalar = shown.clone();
             }
         }
+    }
+}
+
+/// The secrets `cfg` holds, as it uses them and as its file writes them (a
+/// `${env:NAME}` reference is no secret: documents show it, never what it stands for).
+pub fn secrets_of(cfg: &super::model::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for cfg in [Some(cfg), cfg.as_written.as_deref()].into_iter().flatten() {
+        out.extend(cfg.admin.as_ref().and_then(|a| a.token.clone()));
+        out.extend(cfg.api_keys.iter().map(|k| k.value.clone()));
+        for (_, p) in cfg.iam.iter().flat_map(|i| &i.principals) {
+            out.push(p.secret_access_key.clone());
+            out.extend(p.session_token.clone());
+        }
+        if let Some(password) = cfg
+            .cluster
+            .as_ref()
+            .and_then(|c| redact_userinfo(&c.redis).1)
+        {
+            out.extend(password_forms(password));
+        }
+    }
+    out.retain(|s| !s.is_empty() && !s.contains("${env:"));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Replaces each of `secrets` in every text of `v` (keys too) with the redaction mark:
+/// a whole text that is one, or one held inside a longer text (`'secret'`, a header
+/// value a document quotes) when it is long enough not to be a common word.
+pub fn redact_secrets_in(v: &mut Value, secrets: &[String]) {
+    const INSIDE_FROM: usize = 8;
+    let redact = |s: &str| -> Option<String> {
+        let mut out: Option<String> = None;
+        for secret in secrets {
+            let now = out.as_deref().unwrap_or(s);
+            if now == secret {
+                return Some(REDACTED.into());
+            }
+            if secret.len() >= INSIDE_FROM && now.contains(secret.as_str()) {
+                out = Some(now.replace(secret.as_str(), REDACTED));
+            }
+        }
+        out
+    };
+    match v {
+        Value::String(s) => {
+            if let Some(shown) = redact(s) {
+                *s = shown;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_secrets_in(i, secrets)),
+        Value::Object(m) => {
+            if m.keys().any(|k| redact(k).is_some()) {
+                *m = std::mem::take(m)
+                    .into_iter()
+                    .map(|(k, v)| (redact(&k).unwrap_or(k), v))
+                    .collect();
+            }
+            m.values_mut().for_each(|v| redact_secrets_in(v, secrets));
+        }
+        _ => {}
+    }
+}
+
+/// A Redis URL's password as the URL writes it and as it is sent (`%40` is `@`): either
+/// one repeated elsewhere is the password.
+fn password_forms(password: String) -> Vec<String> {
+    let mut decoded = Vec::new();
+    crate::http1::percent_decode(password.as_bytes(), false, &mut decoded);
+    match String::from_utf8(decoded) {
+        Ok(decoded) if decoded != password => vec![decoded, password],
+        _ => vec![password],
     }
 }
 

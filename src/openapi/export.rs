@@ -218,6 +218,10 @@ pub fn export(
                 .collect(),
         );
     }
+    // A secret the file repeats where the document shows text (an alias of the admin
+    // token as a stage variable, an API key's value in a mock's body) is shown as
+    // `GET /config` shows it.
+    crate::config::view::redact_secrets_in(&mut doc, &crate::config::view::secrets_of(running));
     Ok(doc)
 }
 
