@@ -213,6 +213,16 @@ fn admin_token_is_required_except_for_health() {
     assert_eq!(r.status, 200);
     let r = admin(a, "GET", "/api-keys", Some(&TOKEN.to_uppercase()), None);
     assert_eq!(r.status, 401);
+    // Two Authorization lines, the right token in either: which one counts is no
+    // parser's choice to make.
+    for (first, second) in [("wrong", TOKEN), (TOKEN, "wrong")] {
+        let r = send_to(
+            a,
+            format!("GET /api-keys HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {first}\r\nAuthorization: Bearer {second}\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(r.status, 401, "{first} then {second}");
+    }
 
     assert_eq!(
         admin(a, "GET", "/no-such-route", Some(TOKEN), None).status,

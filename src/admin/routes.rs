@@ -137,6 +137,17 @@ impl Router {
         let (Some(token), Some(value)) = (&self.token, req.header("authorization")) else {
             return false;
         };
+        // One value only: with two, which one counts would be this parser's choice, and
+        // a proxy in front may have judged the other.
+        if req
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "authorization")
+            .count()
+            > 1
+        {
+            return false;
+        }
         let presented = match value.get(..7) {
             Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => &value[7..],
             _ => return false,
