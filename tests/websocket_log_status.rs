@@ -136,3 +136,35 @@ fn a_function_routes_line_has_the_endpoints_status_and_the_functions() {
         );
     }
 }
+
+/// An `@connections` call on the stage endpoint is logged with the bytes of its answer's
+/// body, as every other request (`responseLength` was 0 whatever it sent).
+#[test]
+fn management_answers_are_logged_with_their_length() {
+    for driver in DRIVERS {
+        let dir = temp_dir("ws-log-length");
+        let log = dir.join("access.log");
+        let yaml = ws_api_config(free_port(), &dir.join("state"), "", ECHO_ROUTES).replace(
+            "  workers: 2\n",
+            &format!(
+                "  workers: 2\n  access_log: {{ path: \"{}\", format: '{{\"status\":\"$context.status\",\"len\":\"$context.responseLength\"}}' }}\n",
+                log.display()
+            ),
+        );
+        let p = Portico::start(&yaml, driver);
+        // No such connection (an id of worker 0): 410 with `{}`, from this host.
+        let r = p.raw(b"POST /prod/@connections/AAAAAAAAAAAAAAA= HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+        assert_eq!((r.status, r.text()), (410, "{}".to_string()), "{driver}");
+        let text = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            eventually(|| text().contains(r#""status":"410""#)),
+            "{driver}: {}",
+            text()
+        );
+        assert!(
+            text().contains(r#"{"status":"410","len":"2"}"#),
+            "{driver}: {}",
+            text()
+        );
+    }
+}

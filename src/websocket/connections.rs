@@ -198,8 +198,7 @@ async fn poll_inbox(worker: usize) {
     let inbox = &inboxes()[worker % MAX_WORKERS];
     loop {
         while let Some(cmd) = inbox.pop() {
-            let out = local(&cmd.id, cmd.scope.as_deref(), cmd.op);
-            let _ = cmd.reply.send(out);
+            take_call(cmd);
         }
         if LIVE.with(|l| l.borrow().is_empty()) {
             POLLING.with(|p| p.set(false));
@@ -211,6 +210,18 @@ async fn poll_inbox(worker: usize) {
         }
         monoio::time::sleep(POLL).await;
     }
+}
+
+/// Runs a call another thread queued for this worker and replies, unless its caller has
+/// stopped waiting: it answered 503 at the deadline, and carried out now, a post the
+/// caller will retry would be delivered twice, a delete reported as failed would close
+/// the client.
+fn take_call(cmd: Command) {
+    if std::time::Instant::now() >= cmd.deadline {
+        return;
+    }
+    let out = local(&cmd.id, cmd.scope.as_deref(), cmd.op);
+    let _ = cmd.reply.send(out);
 }
 
 pub enum Op {
@@ -225,6 +236,11 @@ pub enum Outcome {
     Deleted,
     Gone,
     Full,
+    /// The worker that holds the connection did not take the call within
+    /// [`REPLY_WAIT`] (a long validation or a stalled host holds it): the connection is
+    /// open, so 503 (retry), never the 410 that tells a backend to forget it. The call is
+    /// dropped unrun.
+    Unanswered,
     /// Another node's answer (a cluster): passed through as it is.
     Remote(Reply),
 }
@@ -241,6 +257,8 @@ struct Command {
     scope: Option<String>,
     op: Op,
     reply: crossbeam::channel::Sender<Outcome>,
+    /// When the caller stops waiting: the owner drops the call after it, unrun.
+    deadline: std::time::Instant,
 }
 
 /// Runs an operation on a connection of this thread's worker. `scope` (`{api}/{stage}`,
@@ -290,10 +308,10 @@ pub(super) async fn manage_here_async(
     if Some(owner) == this_worker {
         return local(id, scope, op);
     }
-    let Some(rx) = send(owner, id, scope, op) else {
+    let deadline = std::time::Instant::now() + REPLY_WAIT;
+    let Some(rx) = send(owner, id, scope, op, deadline) else {
         return Outcome::Gone;
     };
-    let deadline = std::time::Instant::now() + REPLY_WAIT;
     loop {
         match rx.try_recv() {
             Ok(out) => return out,
@@ -301,7 +319,7 @@ pub(super) async fn manage_here_async(
             Err(crossbeam::channel::TryRecvError::Empty) => {}
         }
         if std::time::Instant::now() >= deadline {
-            return Outcome::Gone;
+            return Outcome::Unanswered;
         }
         monoio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -312,9 +330,11 @@ pub(super) fn manage_here_blocking(id: &str, scope: Option<&str>, op: Op) -> Out
     let Some(owner) = owner(id) else {
         return Outcome::Gone;
     };
-    match send(owner, id, scope, op) {
-        Some(rx) => rx.recv_timeout(REPLY_WAIT).unwrap_or(Outcome::Gone),
-        None => Outcome::Gone,
+    let deadline = std::time::Instant::now() + REPLY_WAIT;
+    match send(owner, id, scope, op, deadline).map(|rx| rx.recv_deadline(deadline)) {
+        Some(Ok(out)) => out,
+        Some(Err(crossbeam::channel::RecvTimeoutError::Timeout)) => Outcome::Unanswered,
+        Some(Err(crossbeam::channel::RecvTimeoutError::Disconnected)) | None => Outcome::Gone,
     }
 }
 
@@ -323,6 +343,7 @@ fn send(
     id: &str,
     scope: Option<&str>,
     op: Op,
+    deadline: std::time::Instant,
 ) -> Option<crossbeam::channel::Receiver<Outcome>> {
     if owner >= MAX_WORKERS || live_counts()[owner].load(Ordering::Relaxed) == 0 {
         return None;
@@ -333,6 +354,7 @@ fn send(
         scope: scope.map(str::to_string),
         op,
         reply: tx,
+        deadline,
     });
     Some(rx)
 }
@@ -389,6 +411,11 @@ pub fn reply(out: Outcome) -> Reply {
             429,
             "LimitExceededException",
             "The client's send buffer is full",
+        ),
+        Outcome::Unanswered => Reply::error(
+            503,
+            "ServiceUnavailable",
+            "The worker holding this connection did not take the call in time; retry",
         ),
     }
 }
@@ -528,6 +555,41 @@ mod tests {
         assert!(!posts_to_management(
             b"POST /prod/connections/x HTTP/1.1\r\n"
         ));
+    }
+
+    #[test]
+    fn a_call_its_worker_does_not_take_in_time_is_503_and_never_run() {
+        // A worker index no other test uses, with a connection but no poller: stalled.
+        let w = MAX_WORKERS - 1;
+        live_counts()[w].fetch_add(1, Ordering::Relaxed);
+        let id = new_id(w, 1);
+        let started = std::time::Instant::now();
+        let out = manage_here_blocking(&id, None, Op::Delete);
+        assert!(started.elapsed() >= REPLY_WAIT);
+        assert!(
+            matches!(out, Outcome::Unanswered),
+            "not 410: it may be open"
+        );
+        let r = reply(out);
+        assert_eq!((r.status, r.error_type), (503, Some("ServiceUnavailable")));
+        // When the worker gets to it, it drops it unrun (no reply: nothing was done).
+        let cmd = inboxes()[w]
+            .pop()
+            .expect("the call waits in the worker's queue");
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        take_call(Command { reply: tx, ..cmd });
+        assert!(rx.try_recv().is_err());
+        // One still awaited is run (here: Gone, no such connection on this thread).
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        take_call(Command {
+            id: id.clone(),
+            scope: None,
+            op: Op::Get,
+            reply: tx,
+            deadline: std::time::Instant::now() + REPLY_WAIT,
+        });
+        assert!(matches!(rx.try_recv(), Ok(Outcome::Gone)));
+        live_counts()[w].fetch_sub(1, Ordering::Relaxed);
     }
 
     #[test]

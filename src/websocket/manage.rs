@@ -107,6 +107,8 @@ pub(super) async fn manage(
     encode::own_head_end(&mut c.wbuf, &c.request_id, keep, c.head.minor_version == 0);
     if c.head.method != Method::Head {
         c.wbuf.extend_from_slice(&reply.body);
+        // The access log's responseLength.
+        c.out.body_sent = reply.body.len() as u64;
     }
     if c.flush_wbuf().await.is_err() {
         return false;
