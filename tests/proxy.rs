@@ -342,6 +342,34 @@ fn head_204_and_304_have_no_body() {
     }
 }
 
+/// A backend that writes a body after its HEAD answer, a moment later (a framework that
+/// writes the body it would send a GET): the peek at checkout cannot see bytes that are
+/// not there yet, so the next request sent on that connection read them as its answer.
+/// A connection that carried a HEAD is not pooled.
+#[test]
+fn a_body_written_late_after_a_head_answer_is_never_the_next_answer() {
+    let origin = Origin::start(|req, s| {
+        if req.method == "HEAD" {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 47\r\n\r\n");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nHIJACKED");
+        } else {
+            respond(s, 200, &[], b"own answer");
+        }
+        true
+    });
+    for driver in DRIVERS {
+        let p = Portico::start(&proxy_config(origin.addr, 1), driver);
+        let mut s = p.connect();
+        s.write_all(b"HEAD /h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let head = read_response(&mut BufReader::new(s), true).unwrap();
+        assert_eq!(head.status, 200, "{driver}");
+        let next = p.get("/x");
+        assert_eq!(next.text(), "own answer", "{driver}");
+    }
+}
+
 #[test]
 fn close_delimited_upstream_body_is_chunked_for_http11_and_raw_for_http10() {
     let origin = Origin::start(|_, s| {

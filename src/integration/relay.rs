@@ -148,8 +148,15 @@ pub async fn response(
     }
     match done {
         Ok(complete) => {
-            // Leftover bytes after a complete body mean the upstream is out of step.
-            let reusable = complete && c.rhead.keep_alive && c.ubuf.is_empty();
+            // Leftover bytes after a complete body mean the upstream is out of step. After
+            // a HEAD a backend may still be writing the body it would send a GET (some
+            // frameworks do, in a write of its own): the checkout's peek cannot see bytes
+            // not there yet, and the next request on it would read them as its answer.
+            // HEAD is rare: its connection is closed, not pooled.
+            let reusable = complete
+                && c.rhead.keep_alive
+                && c.ubuf.is_empty()
+                && c.head.method != Method::Head;
             Outcome {
                 reusable: reusable.then_some(up),
                 client_keep_alive: keep,
