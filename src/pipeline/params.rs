@@ -263,24 +263,53 @@ impl RequestMap {
     }
 }
 
-/// Writes `name: value\r\n` with the value produced by `value`; nothing when it is empty.
+/// Writes `name: value\r\n` with the value produced by `value`, line breaks made spaces
+/// and blanks at its ends left out (a field value has none, RFC 9110 §5.5: a PEM's last
+/// newline ended one in a space); nothing when that leaves it empty.
 pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
     let mark = out.len();
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     let value_at = out.len();
     value(out);
+    crate::http1::encode::sanitize_value(&mut out[value_at..]);
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    let end = value_at
+        + out[value_at..]
+            .iter()
+            .rposition(|b| !blank(b))
+            .map_or(0, |i| i + 1);
+    out.truncate(end);
+    let lead = out[value_at..].iter().take_while(|b| blank(b)).count();
+    out.drain(value_at..value_at + lead);
     if out.len() == value_at {
         out.truncate(mark);
         return;
     }
-    crate::http1::encode::sanitize_value(&mut out[value_at..]);
     out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_have_no_blanks_at_their_ends() {
+        let mut out = b"x".to_vec();
+        write_header(&mut out, b"x-pem", |o| {
+            o.extend_from_slice(b"-----BEGIN\nAB\n-----END-----\n")
+        });
+        assert_eq!(out, b"xx-pem: -----BEGIN AB -----END-----\r\n");
+        write_header(&mut out, b"x-blank", |o| o.extend_from_slice(b" \r\n\t"));
+        write_header(&mut out, b"x-none", |_| {});
+        assert_eq!(
+            out, b"xx-pem: -----BEGIN AB -----END-----\r\n",
+            "nothing for those"
+        );
+        out.clear();
+        write_header(&mut out, b"a", |o| o.extend_from_slice(b"\t v w "));
+        assert_eq!(out, b"a: v w\r\n");
+    }
 
     #[test]
     fn keys() {

@@ -330,11 +330,12 @@ pub fn directives(v: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
     })
 }
 
-/// Whether a response header rules out storing the response: `set-cookie` (one client's
-/// session must never reach another), `Cache-Control: no-store | private | no-cache`, or
+/// Whether a response header rules out storing the response: `set-cookie` or the
+/// obsolete `set-cookie2` (RFC 2965; one client's session must never reach another),
+/// `Cache-Control: no-store | private | no-cache`, or
 /// `Vary: *`. API Gateway stores these; Portico does not.
 pub fn forbids_storing(name: &[u8], value: &[u8]) -> bool {
-    if name.eq_ignore_ascii_case(b"set-cookie") {
+    if name.eq_ignore_ascii_case(b"set-cookie") || name.eq_ignore_ascii_case(b"set-cookie2") {
         return true;
     }
     if name.eq_ignore_ascii_case(b"cache-control") {
@@ -356,6 +357,7 @@ mod tests {
     #[test]
     fn response_headers_that_forbid_storing() {
         assert!(forbids_storing(b"Set-Cookie", b"a=b"));
+        assert!(forbids_storing(b"Set-Cookie2", b"a=b; Version=1"));
         assert!(forbids_storing(b"cache-control", b"public, No-Store"));
         assert!(forbids_storing(
             b"Cache-Control",
