@@ -506,6 +506,9 @@ apis:
         assert!(text.contains(&want), "{want}\nin\n{text}");
     }
     assert_eq!(text.matches("not used").count(), 5, "{text}");
+    // And the GET route's: its HEAD requests go to the HEAD route, never to its cache.
+    let want = r#"warning: apis.demo.routes."GET /h".cache: HEAD requests for this route's paths go to route "HEAD /h""#;
+    assert!(text.contains(want), "{want}\nin\n{text}");
 }
 
 /// An API's name is its id in `api/stage` references, ARNs and `$context.apiId`: check

@@ -428,3 +428,149 @@ fn a_pem_file_cut_short_says_so() {
         )]
     );
 }
+
+/// A leaf for these names signed by `ca`, with these extendedKeyUsage purposes.
+fn leaf(ca: &Issued, names: &[&str], eku: Vec<rcgen::ExtendedKeyUsagePurpose>) -> Issued {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "leaf");
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = eku;
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
+    Issued { cert, key }
+}
+
+/// Clients send no SNI for an IP address (rustls drops one), so an IP domain's
+/// certificate is never chosen, and with client_ca every request to it is a 421, unless it
+/// is the default domain. A domain without a cert under a mutual-TLS wildcard gets the
+/// wildcard's handshake, which requires a client certificate.
+#[test]
+fn domains_the_handshake_never_picks_are_warnings() {
+    let dir = dir("tls-never-picked");
+    let ca = Issued::ca("Test CA");
+    let names = ["a.test", "*.w.test", "127.0.0.1"];
+    let server = leaf(&ca, &names, vec![]);
+    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server.key.serialize_pem()).unwrap();
+    let yaml = |default: &str, ip_ca: &str, wildcard_ca: &str| {
+        format!(
+            r#"server: {{ listen: ["127.0.0.1:18081"], tls_listen: ["127.0.0.1:18443"]{default} }}
+{API}domains:
+  a.test: {{ cert: server.pem, key: server.key, mappings: {{ "": shop/prod }} }}
+  127.0.0.1: {{ cert: server.pem, key: server.key{ip_ca}, mappings: {{ "": shop/prod }} }}
+  "*.w.test": {{ cert: server.pem, key: server.key{wildcard_ca}, mappings: {{ "": shop/prod }} }}
+  open.w.test: {{ mappings: {{ "": shop/prod }} }}
+"#
+        )
+    };
+    let mutual = ", client_ca: ca.pem";
+    let never = r#"domains."127.0.0.1".cert: "127.0.0.1" is an IP address, which clients do not send in SNI, so this certificate is never chosen: a connection to the address gets the certificate of "a.test" (the first domain with a cert; no server.default_domain)"#;
+    let make = "; make this domain server.default_domain to serve its certificate there";
+    let wildcard = r#"domains."open.w.test": has no cert, so a TLS client asking for it (SNI) gets the handshake of "*.w.test", which requires a client certificate (its client_ca): clients without one never reach this domain over TLS; give it a cert and key of its own"#;
+    let about = |warnings: Vec<String>| -> Vec<String> {
+        (warnings.into_iter())
+            .filter(|w| w.contains("SNI"))
+            .collect()
+    };
+    let (errors, warnings) = check(&yaml("", mutual, mutual), &dir);
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(
+        about(warnings),
+        [
+            format!("{never}, and with client_ca the domain is never reached: its requests come on connections made for that domain and get 421 Misdirected Request{make}"),
+            wildcard.to_string(),
+        ]
+    );
+    // Without client_ca the address is served, with the default domain's certificate.
+    let (_, warnings) = check(&yaml("", "", ""), &dir);
+    assert_eq!(about(warnings), [format!("{never}{make}")]);
+    // The default domain's certificate is the one clients without SNI get.
+    let default = r#", default_domain: "127.0.0.1""#;
+    let (errors, warnings) = check(&yaml(default, mutual, ""), &dir);
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(about(warnings), Vec::<String>::new());
+}
+
+/// A server certificate whose extendedKeyUsage leaves out serverAuth (a client
+/// certificate's) loads, and curl, OpenSSL and rustls refuse it.
+#[test]
+fn a_certificate_not_for_servers_is_a_warning() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, EmailProtection, ServerAuth};
+    let dir = dir("tls-eku");
+    let ca = Issued::ca("Test CA");
+    let mut domains = String::new();
+    for (name, eku) in [
+        ("client", vec![ClientAuth, EmailProtection]),
+        ("both", vec![ClientAuth, ServerAuth]),
+        ("any", vec![]),
+    ] {
+        let host = format!("{name}.test");
+        let issued = leaf(&ca, &[&host], eku);
+        std::fs::write(dir.join(format!("{name}.pem")), issued.cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), issued.key.serialize_pem()).unwrap();
+        domains.push_str(&format!(
+            "  {host}: {{ cert: {name}.pem, key: {name}.key, mappings: {{ \"\": shop/prod }} }}\n"
+        ));
+    }
+    let yaml = format!("server: {{ tls_listen: [\"127.0.0.1:18443\"] }}\n{API}domains:\n{domains}");
+    let (errors, warnings) = check(&yaml, &dir);
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(
+        warnings,
+        [format!(
+            r#"domains."client.test".cert: {}: the certificate's extendedKeyUsage does not include serverAuth (it allows clientAuth, emailProtection): clients refuse it as a server's certificate"#,
+            dir.join("client.pem").display()
+        )]
+    );
+}
+
+/// A CA written with `openssl x509 -trustout` (PEM label TRUSTED CERTIFICATE) was "no
+/// PEM certificate in it": the error says what it is and how to convert it.
+#[test]
+fn a_trusted_certificate_block_says_how_to_convert_it() {
+    let dir = dir("tls-trustout");
+    let ca = Issued::ca("Test CA");
+    let server = leaf(&ca, &["a.test"], vec![]);
+    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server.key.serialize_pem()).unwrap();
+    let trustout = [
+        "x509",
+        "-in",
+        "ca.pem",
+        "-trustout",
+        "-addtrust",
+        "clientAuth",
+    ];
+    openssl(&dir, &[&trustout[..], &["-out", "trusted.pem"]].concat());
+    let trusted = std::fs::read_to_string(dir.join("trusted.pem")).unwrap();
+    assert!(trusted.contains("BEGIN TRUSTED CERTIFICATE"), "{trusted}");
+    std::fs::write(dir.join("both.pem"), ca.cert.pem() + &trusted).unwrap();
+    let yaml = |client_ca: &str| {
+        format!(
+            "server: {{ tls_listen: [\"127.0.0.1:18443\"] }}\n{API}domains:\n  a.test: {{ cert: server.pem, key: server.key, client_ca: {client_ca}, mappings: {{ \"\": shop/prod }} }}\n"
+        )
+    };
+    let convert = |file: &str| {
+        let path = dir.join(file).display().to_string();
+        format!("(openssl x509 -trustout): convert it with `openssl x509 -in {path} -out NEW.pem`, which writes the certificate alone, without the trust settings Portico does not read")
+    };
+    let at = r#"domains."a.test".client_ca: "#;
+    let (errors, _) = check(&yaml("trusted.pem"), &dir);
+    let file = dir.join("trusted.pem").display().to_string();
+    let only = format!(
+        "{at}{file}: no PEM certificate in it, but a TRUSTED CERTIFICATE block {}",
+        convert("trusted.pem")
+    );
+    assert_eq!(errors, [only]);
+    let (errors, _) = check(&yaml("both.pem"), &dir);
+    let file = dir.join("both.pem").display().to_string();
+    let second = format!(
+        "{at}{file}: PEM block 2 (TRUSTED CERTIFICATE) is no certificate Portico reads {}",
+        convert("both.pem")
+    );
+    assert_eq!(errors, [second]);
+}

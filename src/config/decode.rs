@@ -41,6 +41,9 @@ pub(super) struct Decoder<'a> {
     /// holding them is still checked (a route whose integration failed): their paths.
     /// What later checks find at or under them is about the stand-in.
     pub stand_ins: Vec<String>,
+    /// Keys written with no value that read as "off" (`throttle:` alone, `cache: ~`),
+    /// each at its path (`validate::no_value`): what a reader may take for a setting.
+    pub warnings: Vec<ConfigError>,
     /// Whether a string value named `${env:...}`: only then does the config differ from
     /// its [`Decoder::as_written`] decode.
     pub read_env: bool,
@@ -136,6 +139,7 @@ impl<'a> Decoder<'a> {
             twice: Vec::new(),
             unknown: Vec::new(),
             stand_ins: Vec::new(),
+            warnings: Vec::new(),
             read_env: false,
             as_written: false,
             env,
@@ -250,6 +254,12 @@ impl<'a> Decoder<'a> {
                     }
                 }
             }
+        }
+        let nulls = known
+            .iter()
+            .filter(|k| map.get(**k).is_some_and(Value::is_null));
+        for (key, why) in nulls.filter_map(|k| Some((k, super::validate::no_value(k)?))) {
+            self.warnings.push(path.key(key).error(why));
         }
         Fields {
             map: Some(map),

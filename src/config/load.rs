@@ -248,6 +248,8 @@ fn config(d: &mut Decoder, v: &Value) -> Config {
     f.set(d, "watch", &mut cfg.watch, |d, v, p| d.bool(v, p));
     cfg.iam = f.opt(d, "iam", super::auth::iam);
     cfg.cluster = f.opt(d, "cluster", cluster::cluster);
+    // Keys the decoder found written with no value where that reads as "off".
+    cfg.warnings.append(&mut d.warnings);
     cfg
 }
 
@@ -314,7 +316,61 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
         "api_key_source",
     ];
     let f = d.fields(v, p, &[&keys[..], super::definitions::API_KEYS].concat());
+    let protocol = f.opt(d, "protocol", |d, v, p| {
+        d.choice(
+            v,
+            p,
+            &[("http", Protocol::Http), ("websocket", Protocol::Websocket)],
+        )
+    });
+    // A protocol that did not decode is reported: what the API was meant to be is unknown.
+    let http = protocol == Some(Protocol::Http) || f.get("protocol").is_none();
+    Api {
+        websocket: websocket_keys(d, &f, http),
+        defs: super::definitions::api_defs(d, &f),
+        authorizers: named(d, &f, "authorizers", super::auth::authorizer)
+            .into_iter()
+            .filter_map(|(k, a)| Some((k, a?)))
+            .collect(),
+        api_key_source: f
+            .opt(d, "api_key_source", super::auth::api_key_source)
+            .unwrap_or_default(),
+        disable_default_endpoint: f
+            .opt(d, "disable_default_endpoint", Decoder::bool)
+            .unwrap_or(false),
+        protocol: protocol.unwrap_or(Protocol::Http),
+        throttle: f.opt(d, "throttle", throttle).flatten(),
+        cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
+        compression: f.opt(d, "compression", compression),
+        stages: named(d, &f, "stages", stage),
+        // A route whose integration failed is kept with a stand-in (`routes::route`).
+        routes: named(d, &f, "routes", route)
+            .into_iter()
+            .filter_map(|(k, r)| Some((k, r?)))
+            .collect(),
+    }
+}
+
+/// A WebSocket API's own keys. On an HTTP API (`http`) each is an error at its key, as
+/// a route's `route_response` is: nothing reads them there, so `limits` looked like a
+/// request limit and `binary_frames` like a body setting while neither did anything.
+fn websocket_keys(d: &mut Decoder, f: &Fields, http: bool) -> WebsocketApi {
     let mut websocket = WebsocketApi::default();
+    if http {
+        for (key, instead) in [
+            ("route_selection_expression", ""),
+            ("binary_frames", ""),
+            ("limits", "; an HTTP API's request limits are server.limits"),
+        ] {
+            if let Some((_, p)) = f.get(key) {
+                d.error(
+                    &p,
+                    format!("only for protocol: websocket, and this API is http, which never reads it{instead}"),
+                );
+            }
+        }
+        return websocket;
+    }
     f.set(
         d,
         "route_selection_expression",
@@ -337,38 +393,7 @@ fn api(d: &mut Decoder, v: &Value, p: &KeyPath) -> Api {
             )
         },
     );
-    Api {
-        websocket,
-        defs: super::definitions::api_defs(d, &f),
-        authorizers: named(d, &f, "authorizers", super::auth::authorizer)
-            .into_iter()
-            .filter_map(|(k, a)| Some((k, a?)))
-            .collect(),
-        api_key_source: f
-            .opt(d, "api_key_source", super::auth::api_key_source)
-            .unwrap_or_default(),
-        disable_default_endpoint: f
-            .opt(d, "disable_default_endpoint", Decoder::bool)
-            .unwrap_or(false),
-        protocol: f
-            .opt(d, "protocol", |d, v, p| {
-                d.choice(
-                    v,
-                    p,
-                    &[("http", Protocol::Http), ("websocket", Protocol::Websocket)],
-                )
-            })
-            .unwrap_or(Protocol::Http),
-        throttle: f.opt(d, "throttle", throttle).flatten(),
-        cors: f.opt(d, "cors", |d, v, p| Some(cors(d, v, p))),
-        compression: f.opt(d, "compression", compression),
-        stages: named(d, &f, "stages", stage),
-        // A route whose integration failed is kept with a stand-in (`routes::route`).
-        routes: named(d, &f, "routes", route)
-            .into_iter()
-            .filter_map(|(k, r)| Some((k, r?)))
-            .collect(),
-    }
+    websocket
 }
 
 /// `limits: { frame: 32KiB, message: 128KiB, idle: 10m, max_duration: 2h }`.

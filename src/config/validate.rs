@@ -2,10 +2,15 @@
 //! (upstreams, stages, plans, stage variables), route keys and the limits Amazon API
 //! Gateway documents. Every error carries the key path of the value to fix.
 
+mod access_log;
 mod auth;
+pub(crate) mod cache_use;
+#[cfg(test)]
+mod check_warning_tests;
 pub(crate) mod cors;
 mod domains;
 pub(crate) mod headers;
+mod no_value;
 mod routes;
 mod size;
 #[cfg(test)]
@@ -18,6 +23,7 @@ pub(crate) use headers::{
     header_stage_value_problems, header_twin, header_value_problem, mapped_date,
     method_from_client, reserved_header,
 };
+pub(crate) use no_value::no_value;
 
 use super::model::*;
 use super::{ConfigError, KeyPath};
@@ -198,6 +204,7 @@ impl Validator<'_> {
             }
         }
         self.tls_server(&p);
+        self.access_log();
         match s.workers {
             Workers::Count(0) => self.error(&p.key("workers"), "must be auto or at least 1"),
             // A thread and its buffers each; 18446744073709551615 passed `check` and
@@ -492,6 +499,14 @@ impl Validator<'_> {
             let p = KeyPath::root().key("usage_plans").key(name);
             for (i, target) in plan.stages.iter().enumerate() {
                 self.stage_ref(target, &p.key("stages").index(i));
+                // The plan's levels apply once per request whatever the list says.
+                if let Some(first) = plan.stages[..i].iter().position(|s| s == target) {
+                    let at = p.key("stages").index(i);
+                    self.error(
+                        &at,
+                        format!("{target:?} is listed twice, also stages[{first}]"),
+                    );
+                }
             }
         }
     }

@@ -4,9 +4,12 @@
 
 use super::auth::Authorizer;
 use super::model::{Config, LogPath};
+use super::validate::cache_use::{cache_capacity, head_route_over, head_routes};
 use super::{ConfigError, KeyPath};
 use crate::metrics::log_format::LogFormat;
 use crate::pipeline::params::{Action, Target};
+
+mod domains;
 
 /// Why this user could not create or write the store's directory, if it could not: the
 /// directory, or the nearest part of its path that exists, must be a writable directory.
@@ -151,10 +154,15 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             )));
         }
         if let Some(why) = format.json_problem() {
+            let hint = json_hint(&cfg.server.access_log.format);
             out.push(log.key("format").error(format!(
-                "it starts with {{, so lines are meant to be JSON, but {why}: an empty value is logged as -; put each $context variable in quotes"
+                "it starts with {{, so lines are meant to be JSON, but {why}: {hint}"
             )));
         }
+    } else if cfg.server.access_log.format != super::model::DEFAULT_ACCESS_LOG_FORMAT {
+        out.push(log.key("format").error(
+            "not used: access logging is off (`path` is absent or off), so nothing is written in this format; add path: stdout or a file path",
+        ));
     }
     if cfg.server.limits.max_body_bytes == 0 {
         // nginx's `client_max_body_size 0` is no limit: a config carried over from it
@@ -248,6 +256,8 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             let at = p.key("gateway_responses").key(kind).key("headers");
             out.extend(configured_date(&resp.headers, &at, "a gateway response's"));
         }
+        out.extend(cache_capacity(cfg, api, &p));
+        let heads = head_routes(api);
         for (key, route) in &api.routes {
             if let super::model::Integration::Http { upgrade, .. } = &route.integration {
                 let h2c = upgrade
@@ -354,9 +364,32 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                             ))
                         });
                     }
-                    _ => {}
+                    _ => {
+                        if let Some(why) = head_route_over(&heads, key, &cache.methods) {
+                            out.push(at.error(why));
+                        }
+                    }
                 }
             }
+            if route.route_response && api.protocol == super::model::Protocol::Websocket {
+                // websocket::deliver sends an answer back for message routes only.
+                let why = match key.as_str() {
+                    "$connect" => "its integration's answer decides the handshake (a 2xx completes it, any other is the answer to the upgrade request)",
+                    "$disconnect" => "it runs once the connection is closed: its answer goes nowhere",
+                    _ => continue,
+                };
+                let at = p.key("routes").key(key).key("route_response");
+                out.push(at.error(format!("true on {key} sends the client nothing: {why}")));
+            }
+        }
+        // pipeline::cors: no origin to match, so no answer carries CORS headers, and the
+        // API's preflights are answered 204 without them, never by a route.
+        let http = api.protocol == super::model::Protocol::Http;
+        let origins = api.cors.as_ref().map(|c| &c.allow_origins);
+        if http && origins.is_some_and(Vec::is_empty) {
+            out.push(p.key("cors").key("allow_origins").error(
+                "empty: no origin can match, so no answer carries CORS headers, and preflights are still answered here (204, without them), never by a route; list the origins, or remove `cors`",
+            ));
         }
         // Fetch: on a request with credentials, `*` in these lists is the name `*`, not
         // "any", so the preflight of a PUT with cookies, say, fails in every browser.
@@ -430,7 +463,28 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
             )));
         }
     }
+    out.extend(domains::warnings(cfg));
     out
+}
+
+/// What to do about a JSON access-log format whose lines are not JSON. Most often a
+/// variable outside quotes (an empty one is logged as a bare `-`); but
+/// `$context.error.messageString` writes its own quotes, so quoted it makes `""-""`.
+fn json_hint(format: &str) -> &'static str {
+    const OWN_QUOTES: [&str; 2] = [
+        "\"$context.error.messageString\"",
+        "\"${context.error.messageString}\"",
+    ];
+    let unquoted = OWN_QUOTES
+        .iter()
+        .fold(format.to_owned(), |f, q| f.replace(q, &q[1..q.len() - 1]));
+    if unquoted == format {
+        "an empty value is logged as -; put each $context variable in quotes"
+    } else if LogFormat::compile(&unquoted).json_problem().is_none() {
+        "$context.error.messageString writes its own quotes: remove the ones around it"
+    } else {
+        "$context.error.messageString writes its own quotes: remove the ones around it, and put each other $context variable in quotes (an empty value is logged as -)"
+    }
 }
 
 /// The first `$context.`/`$request.` reference in a mock's text (either spelling), which

@@ -4,6 +4,10 @@
 //! whoever holds its key sign certificates with any subject, which Portico then took.
 //! RFC 5280 §4.2.1.9 and §4.2.1.3 say such a key must not verify certificate signatures,
 //! and OpenSSL (nginx) refuses it as a CA.
+//!
+//! Also what else certificates and certificate files say that clients or OpenSSL act on
+//! and rustls does not check at load: a server certificate's extendedKeyUsage, and PEM
+//! blocks of kinds the PEM reader skips.
 
 use super::dn::{element, expect, SEQUENCE};
 
@@ -17,6 +21,23 @@ const EXTENSIONS: u8 = 0xa3;
 const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
 /// id-ce-keyUsage, 2.5.29.15.
 const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+/// id-ce-extKeyUsage, 2.5.29.37.
+const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
+/// id-kp-serverAuth, 1.3.6.1.5.5.7.3.1, and the other purposes by their OpenSSL names.
+const PURPOSES: &[(&[u8], &str)] = &[
+    (&[0x2b, 6, 1, 5, 5, 7, 3, 1], "serverAuth"),
+    (&[0x2b, 6, 1, 5, 5, 7, 3, 2], "clientAuth"),
+    (&[0x2b, 6, 1, 5, 5, 7, 3, 3], "codeSigning"),
+    (&[0x2b, 6, 1, 5, 5, 7, 3, 4], "emailProtection"),
+    (&[0x2b, 6, 1, 5, 5, 7, 3, 8], "timeStamping"),
+    (&[0x2b, 6, 1, 5, 5, 7, 3, 9], "OCSPSigning"),
+    (&[0x55, 0x1d, 0x25, 0x00], "anyExtendedKeyUsage"),
+];
+/// OpenSSL's `x509 -trustout` PEM label: the certificate followed by trust settings
+/// (trusted and rejected purposes). The PEM reader skips such a block, so a CA written so
+/// was "no PEM certificate". Not read as the certificate it holds: its rejected purposes
+/// would be dropped, trusting a CA for what the file says it must not be.
+const TRUSTED: &str = "TRUSTED CERTIFICATE";
 
 /// Why the DER certificate `cert` may not be a trust anchor of a CA file, if it may not.
 /// A self-signed version-1 certificate (it has no extensions to say anything) is a root,
@@ -63,18 +84,108 @@ pub(super) fn usage_refuses(cert: &[u8], allowed: u8) -> bool {
     extensions(cert).is_none_or(|e| e.usage.is_some_and(|bits| bits & allowed == 0))
 }
 
+/// The purposes the extendedKeyUsage of the DER certificate `cert` lists, by name, when
+/// it leaves out serverAuth: TLS clients (webpki, OpenSSL's curl, browsers) refuse it as
+/// a server's (RFC 5280 §4.2.1.12; anyExtendedKeyUsage does not do for them either).
+/// None without extendedKeyUsage (any use), with serverAuth, or when unreadable (left to
+/// the handshake).
+pub(super) fn server_auth_refused(cert: &[u8]) -> Option<Vec<String>> {
+    let mut list = extensions(cert)?.eku?;
+    let mut names = Vec::new();
+    while !list.is_empty() {
+        let (oid, after) = expect(list, OID)?;
+        list = after;
+        match PURPOSES.iter().find(|(o, _)| *o == oid) {
+            Some((_, "serverAuth")) => return None,
+            Some((_, name)) => names.push(name.to_string()),
+            None => names.push(super::dn::dotted(oid)),
+        }
+    }
+    Some(names)
+}
+
+/// The PEM labels of a file's text, in order (`CERTIFICATE`, `PRIVATE KEY`, …).
+fn labels(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|l| {
+        l.trim_end()
+            .strip_prefix("-----BEGIN ")?
+            .strip_suffix("-----")
+    })
+}
+
+/// What to do with the file at `path`, which holds `n` TRUSTED CERTIFICATE blocks.
+fn convert_trusted(path: &std::path::Path, n: usize) -> String {
+    let how = match n {
+        1 => "convert it",
+        _ => "convert each (one to a file: it reads the first block)",
+    };
+    format!(
+        "{how} with `openssl x509 -in {} -out NEW.pem`, which writes the certificate alone, without the trust settings Portico does not read",
+        path.display()
+    )
+}
+
+/// The TRUSTED CERTIFICATE blocks of a file's text.
+fn trusted_blocks(text: &str) -> usize {
+    labels(text).filter(|l| *l == TRUSTED).count()
+}
+
+/// Why the file at `path`, read as `bytes`, gave no certificate: said with what to do
+/// when it holds TRUSTED CERTIFICATE blocks, which the PEM reader skips.
+pub(super) fn no_certificate(path: &std::path::Path, bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let what = match trusted_blocks(&text) {
+        0 => return format!("{}: no PEM certificate in it", path.display()),
+        1 => "a TRUSTED CERTIFICATE block".to_string(),
+        n => format!("{n} TRUSTED CERTIFICATE blocks"),
+    };
+    format!(
+        "{}: no PEM certificate in it, but {what} (openssl x509 -trustout): {}",
+        path.display(),
+        convert_trusted(path, trusted_blocks(&text))
+    )
+}
+
+/// The first PEM block of the CA file at `path` that is not a certificate, as the error's
+/// words ("PEM block N …", N counting every block of the file). Labels the PEM reader
+/// does not know (`TRUSTED CERTIFICATE`; `EC PARAMETERS`) count too: it skips them, so a
+/// CA written that way went untrusted unsaid. (A cert file may hold its key too, as nginx
+/// reads one; a CA file may not. Nor a revocation list: Portico reads none, so one would
+/// look like revocation that is not done.)
+pub(super) fn not_a_certificate(path: &std::path::Path) -> Option<String> {
+    let bytes = crate::config::read_file(path).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (i, label) = labels(&text)
+        .enumerate()
+        .find(|(_, l)| *l != "CERTIFICATE")?;
+    Some(match label {
+        TRUSTED => format!(
+            "PEM block {} ({TRUSTED}) is no certificate Portico reads (openssl x509 -trustout): {}",
+            i + 1,
+            convert_trusted(path, trusted_blocks(&text))
+        ),
+        _ => format!(
+            "PEM block {} ({label}) is no certificate: a CA file holds CA certificates only",
+            i + 1
+        ),
+    })
+}
+
 /// What a certificate's extensions say about signing others; None each when absent.
-struct CaExtensions {
+struct CaExtensions<'a> {
     ca: Option<bool>,
     cert_sign: Option<bool>,
     /// keyUsage's first byte of bits.
     usage: Option<u8>,
     /// No version field: a version-1 certificate, which has no extensions.
     v1: bool,
+    /// extendedKeyUsage's list of purposes (the SEQUENCE's contents).
+    eku: Option<&'a [u8]>,
 }
 
-/// None when the DER does not read as a certificate or an extension is written twice.
-fn extensions(cert: &[u8]) -> Option<CaExtensions> {
+/// None when the DER does not read as a certificate or an extension is written twice
+/// (extendedKeyUsage aside: it is then None alone).
+fn extensions(cert: &[u8]) -> Option<CaExtensions<'_>> {
     let (body, _) = expect(cert, SEQUENCE)?;
     let (tbs, _) = expect(body, SEQUENCE)?;
     let mut rest = tbs;
@@ -92,7 +203,9 @@ fn extensions(cert: &[u8]) -> Option<CaExtensions> {
         cert_sign: None,
         usage: None,
         v1,
+        eku: None,
     };
+    let mut eku_seen = 0;
     // Then the optional unique identifiers [1] and [2], and the extensions [3].
     while !rest.is_empty() {
         let (tag, contents, after) = element(rest)?;
@@ -118,8 +231,16 @@ fn extensions(cert: &[u8]) -> Option<CaExtensions> {
                 let bits = usage_bits(value)?;
                 out.cert_sign = Some(bits & 0x04 != 0);
                 out.usage = Some(bits);
+            } else if oid == EXT_KEY_USAGE {
+                // Read for `server_auth_refused` only, so what is wrong with it changes
+                // nothing above: unreadable or written twice, it is left to the handshake.
+                eku_seen += 1;
+                out.eku = expect(value, SEQUENCE).map(|(list, _)| list);
             }
         }
+    }
+    if eku_seen > 1 {
+        out.eku = None;
     }
     Some(out)
 }

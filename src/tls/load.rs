@@ -107,11 +107,7 @@ fn certs(
             Some(c)
         }
         Ok(_) => {
-            err(
-                errors,
-                p,
-                format!("{}: no PEM certificate in it", path.display()),
-            );
+            err(errors, p, super::ca::no_certificate(path, &bytes));
             None
         }
         Err(e) => {
@@ -123,24 +119,6 @@ fn certs(
             None
         }
     }
-}
-
-/// The first PEM block of the file at `path` that is not a certificate, as
-/// "N (LABEL)", N counting every block of the file. Labels the PEM reader does not know
-/// (`TRUSTED CERTIFICATE`, OpenSSL's `-trustout` form; `EC PARAMETERS`) count too: it
-/// skips them, so a CA written that way went untrusted unsaid. (A cert file may hold
-/// its key too, as nginx reads one; a CA file may not. Nor a revocation list: Portico
-/// reads none, so one would look like revocation that is not done.)
-fn not_a_certificate(path: &Path) -> Option<String> {
-    let bytes = crate::config::read_file(path).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
-    let labels = (text.lines()).filter_map(|l| {
-        l.trim_end()
-            .strip_prefix("-----BEGIN ")?
-            .strip_suffix("-----")
-    });
-    let (i, label) = labels.enumerate().find(|(_, l)| *l != "CERTIFICATE")?;
-    Some(format!("{} ({label})", i + 1))
 }
 
 /// What is wrong with a PEM file, in words: rustls shows a label as its bytes
@@ -350,7 +328,7 @@ fn unusable_key(path: &Path, bytes: &[u8], e: &pem::Error) -> String {
 }
 
 /// Why TLS clients would refuse `leaf` for `domain`, if they would: it names other hosts,
-/// or it is outside its validity period now.
+/// it is outside its validity period now, or its extendedKeyUsage leaves out serverAuth.
 fn refused_by_clients(domain: &str, leaf: &CertificateDer<'_>) -> Option<String> {
     let parsed = rustls::server::ParsedCertificate::try_from(leaf).ok()?;
     // A wildcard domain serves any one label in front of its parent: try one.
@@ -379,6 +357,15 @@ fn refused_by_clients(domain: &str, leaf: &CertificateDer<'_>) -> Option<String>
         return Some(format!(
             "the certificate is not valid before {}: clients refuse it until then",
             info.not_before
+        ));
+    }
+    if let Some(allows) = super::ca::server_auth_refused(leaf) {
+        let allows = match allows.is_empty() {
+            true => "none".to_string(),
+            false => allows.join(", "),
+        };
+        return Some(format!(
+            "the certificate's extendedKeyUsage does not include serverAuth (it allows {allows}): clients refuse it as a server's certificate"
         ));
     }
     None
@@ -411,17 +398,10 @@ fn roots(
     warnings: &mut Vec<ConfigError>,
 ) -> Option<RootCertStore> {
     let certs = certs(path, p, errors)?;
-    if let Some(block) = not_a_certificate(path) {
+    if let Some(why) = super::ca::not_a_certificate(path) {
         // A key pasted into a trust store (the CA's own, say) trusts nothing and sits in a
         // file read as public: said, not skipped.
-        err(
-            errors,
-            p,
-            format!(
-                "{}: PEM block {block} is no certificate: a CA file holds CA certificates only",
-                path.display()
-            ),
-        );
+        err(errors, p, format!("{}: {why}", path.display()));
         return None;
     }
     let now = std::time::SystemTime::now()

@@ -111,14 +111,20 @@ impl Validator<'_> {
             self.error(&p.key("route_selection_expression"), e);
         }
         let lp = p.key("limits");
-        if ws.limits.frame == 0 || ws.limits.frame > ws.limits.message {
+        // Said at the limit that is wrong: `message: 0` was blamed on the frame limit.
+        if ws.limits.message == 0 {
+            self.error(
+                &lp.key("message"),
+                "must be above 0: every message with content would be refused",
+            );
+        } else if ws.limits.message > 16 * 1024 * 1024 {
+            self.error(&lp.key("message"), "at most 16MiB");
+        }
+        if ws.limits.frame == 0 || (ws.limits.message > 0 && ws.limits.frame > ws.limits.message) {
             self.error(
                 &lp.key("frame"),
                 "a frame limit must be above 0 and at most the message limit",
             );
-        }
-        if ws.limits.message > 16 * 1024 * 1024 {
-            self.error(&lp.key("message"), "at most 16MiB");
         }
         for (key, value) in [
             ("idle", ws.limits.idle),
@@ -270,11 +276,16 @@ impl Validator<'_> {
                             CACHE_METHODS.join(", ")
                         ),
                     );
+                } else if cache.methods[..i].contains(method) {
+                    let at = cp.key("methods").index(i);
+                    self.error(&at, format!("{method:?} is listed twice"));
                 }
             }
             for (i, status) in cache.statuses.iter().enumerate() {
                 let p = cp.key("statuses").index(i);
-                if !(200..=599).contains(status) {
+                if cache.statuses[..i].contains(status) {
+                    self.error(&p, format!("{status} is listed twice"));
+                } else if !(200..=599).contains(status) {
                     self.error(&p, format!("must be a final status 200–599, got {status}"));
                 } else if matches!(status, 206 | 304) {
                     // They answer one client's Range or conditional headers, which are

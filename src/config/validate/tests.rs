@@ -258,7 +258,7 @@ fn route_cache_and_parameters() {
     let yaml = shop_routes(
         r#"      "GET /users/{id}":
         integration: { type: http, upstream: users }
-        cache: { ttl: 2h, key: [path.nope, cookie.x, "header.bad name", header.X-Lang, header.x-lang, querystring.a, querystring.a] }
+        cache: { ttl: 2h, key: [path.nope, cookie.x, "header.bad name", header.X-Lang, header.x-lang, querystring.a, querystring.a, querystring.A], methods: [GET, GET], statuses: [200, 404, 200] }
         parameters: { "overwrite:header.x": "$request.path.nope", "delete:header.y": "", "append:path": "/x" }
 "#,
     );
@@ -270,6 +270,9 @@ fn route_cache_and_parameters() {
         format!("{p}.cache.key[2]: expected a header name (an HTTP token), got \"bad name\""),
         format!("{p}.cache.key[4]: \"header.x-lang\" is listed twice"),
         format!("{p}.cache.key[6]: \"querystring.a\" is listed twice"),
+        // Query names are keyed as sent (`?A=` is not `?a=`): querystring.A is its own.
+        format!("{p}.cache.methods[1]: \"GET\" is listed twice"),
+        format!("{p}.cache.statuses[2]: 200 is listed twice"),
         format!("{p}.parameters.\"overwrite:header.x\": {{nope}} is not a parameter of the route key"),
         format!("{p}.parameters.\"delete:header.y\": expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
         format!("{p}.parameters.\"append:path\": expected append:, overwrite: or remove: then header.NAME or querystring.NAME (or overwrite:path)"),
@@ -357,7 +360,7 @@ domains:
   other.example.com: { key: k.pem }
 usage_plans:
   gold:
-    stages: [shop/prod, shop/dev]
+    stages: [shop/prod, shop/dev, shop/prod]
 api_keys:
   - { name: alice, value: aaaaaaaaaaaaaaaaaaaa, plan: gold }
   - { name: alice, value: bbbbbbbbbbbbbbbbbbbb, plan: silver }
@@ -377,6 +380,7 @@ api_keys:
             r#"domains."api.example.com".mappings."/v5": base paths are "" (the root) or words separated by /, without leading /"#,
             r#"domains."other.example.com": key without cert"#,
             r#"usage_plans.gold.stages[1]: API "shop" has no stage "dev""#,
+            r#"usage_plans.gold.stages[2]: "shop/prod" is listed twice, also stages[0]"#,
             r#"api_keys[1].plan: no usage plan named "silver""#,
             r#"api_keys[1].name: duplicate name "alice", also api_keys[0]"#,
             "api_keys[2].value: same value as api_keys[0]",

@@ -1,0 +1,72 @@
+//! Domains the TLS handshake never picks as written (tls::server: SNI chooses the site,
+//! `named_site`, else the default one): valid, and unreachable or served another
+//! domain's certificate. Read from the config alone, as `run` would choose.
+
+use super::super::model::{Config, Domain};
+use super::super::{ConfigError, KeyPath};
+use crate::router::bare_host;
+
+/// Warnings about domains that SNI never leads to, in file order.
+pub(super) fn warnings(cfg: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    // Without a TLS listener no certificate is served at all (said in `warnings`).
+    if cfg.server.tls_listen.is_empty() {
+        return out;
+    }
+    let served = |d: &Domain| d.cert.is_some() && d.key.is_some();
+    // tls::load::server: `server.default_domain`, else the first domain with a
+    // certificate, is what clients without SNI (or with an unknown name) get.
+    let default = match &cfg.server.default_domain {
+        Some(name) => cfg
+            .domains
+            .iter()
+            .find(|(n, d)| bare_host(n) == bare_host(name) && served(d)),
+        None => cfg.domains.iter().find(|(_, d)| served(d)),
+    };
+    let Some((default, _)) = default else {
+        return out;
+    };
+    let default_is = match cfg.server.default_domain {
+        Some(_) => format!("{default:?} (server.default_domain)"),
+        None => format!("{default:?} (the first domain with a cert; no server.default_domain)"),
+    };
+    for (name, domain) in &cfg.domains {
+        let p = KeyPath::root().key("domains").key(name);
+        let bare = name.strip_suffix('.').unwrap_or(name);
+        let is_address = bare.parse::<std::net::Ipv4Addr>().is_ok();
+        if is_address && served(domain) && bare_host(name) != bare_host(default) {
+            // RFC 6066 §3: no IP address in SNI; clients send none, and rustls drops one.
+            let reached = match domain.client_ca {
+                None => "",
+                Some(_) => ", and with client_ca the domain is never reached: its requests come on connections made for that domain and get 421 Misdirected Request",
+            };
+            out.push(p.key("cert").error(format!(
+                "{name:?} is an IP address, which clients do not send in SNI, so this certificate is never chosen: a connection to the address gets the certificate of {default_is}{reached}; make this domain server.default_domain to serve its certificate there"
+            )));
+        }
+        if domain.cert.is_none() {
+            if let Some((wildcard, _)) = mutual_wildcard_over(cfg, name) {
+                out.push(p.error(format!(
+                    "has no cert, so a TLS client asking for it (SNI) gets the handshake of {wildcard:?}, which requires a client certificate (its client_ca): clients without one never reach this domain over TLS; give it a cert and key of its own"
+                )));
+            }
+        }
+    }
+    out
+}
+
+/// The wildcard domain with a certificate and mutual TLS whose one label in front is
+/// `name`, if any: the site `named_site` picks for `name` when it has no certificate.
+fn mutual_wildcard_over<'c>(cfg: &'c Config, name: &str) -> Option<&'c (String, Domain)> {
+    let name = bare_host(name);
+    let (label, parent) = name.split_once('.')?;
+    if label.is_empty() || label == "*" {
+        return None;
+    }
+    cfg.domains.iter().find(|(n, d)| {
+        d.cert.is_some()
+            && d.key.is_some()
+            && d.client_ca.is_some()
+            && bare_host(n).strip_prefix("*.") == Some(parent)
+    })
+}
