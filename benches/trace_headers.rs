@@ -1,10 +1,12 @@
 //! The two trace headers written into every proxied request's upstream head
-//! (`traceparent`, `X-Amzn-Trace-Id`), new and continued. Never timed in CI
-//! (`cargo bench --no-run`).
+//! (`traceparent`, `X-Amzn-Trace-Id`), new and continued; and the look-up, for each of a
+//! client's headers, of whether the proxy writes or drops it (`own_headers`). Never
+//! timed in CI (`cargo bench --no-run`).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use portico::integration::own_headers::written_by_proxy;
 use portico::pipeline::trace::{amzn_trace_id, traceparent};
 use portico::upstream::balance::Rng;
 
@@ -37,5 +39,28 @@ fn trace_headers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, trace_headers);
+/// A browser's request head, name by name: each is looked up once per proxied request.
+fn own_headers(c: &mut Criterion) {
+    const NAMES: [&[u8]; 9] = [
+        b"Host",
+        b"User-Agent",
+        b"Accept",
+        b"Accept-Language",
+        b"Accept-Encoding",
+        b"Referer",
+        b"Cookie",
+        b"Connection",
+        b"Sec-Fetch-Mode",
+    ];
+    c.bench_function("own_headers/9 browser headers", |b| {
+        b.iter(|| {
+            NAMES
+                .iter()
+                .filter(|n| written_by_proxy(black_box(n)))
+                .count()
+        })
+    });
+}
+
+criterion_group!(benches, trace_headers, own_headers);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! Cache keys: the method, the scheme and host the backend is told of, the path after the
 //! stage's base path, the caller as the route's authorizer knows it, the values of the
 //! parameters the route lists in `cache.key`, and the headers that name the URL to a
-//! backend ([`PROXY_CLAIMS`], [`METHOD_OVERRIDES`]) — nothing else, so other query parameters and headers do
+//! backend ([`claimed_by_proxy`], [`METHOD_OVERRIDES`]) — nothing else, so other query parameters and headers do
 //! not split entries. The stage is implied (each stage has its own store).
 //!
 //! Every field is written with its length in front, so no choice of bytes in one field
@@ -16,7 +16,7 @@ use super::rules::{KeyPart, RouteCacheRt};
 use crate::http1::hop::HopByHop;
 use crate::http1::parse::{Method, RequestHead, Span};
 use crate::http1::same_cgi_name;
-use crate::integration::own_headers::PROXY_CLAIMS;
+use crate::integration::own_headers::claimed_by_proxy;
 use crate::pipeline::query_names::{is_name, Reading};
 use crate::pipeline::template::query_decoded;
 
@@ -130,10 +130,7 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
     // would be served to the requests that do send the override.
     for h in &r.head.headers {
         let name = h.name.get(buf);
-        if PROXY_CLAIMS
-            .iter()
-            .chain(&METHOD_OVERRIDES)
-            .any(|o| same_cgi_name(o, name))
+        if (claimed_by_proxy(name) || METHOD_OVERRIDES.iter().any(|o| same_cgi_name(o, name)))
             && sent(name)
         {
             field_with(out, |out| {
@@ -150,7 +147,7 @@ pub fn build(out: &mut Vec<u8>, rules: &RouteCacheRt, r: &KeyInput) {
 }
 
 /// Request headers that name the URL to a backend that trusts its proxy
-/// ([`PROXY_CLAIMS`]: dropped from proxied requests, passed to functions) and the method
+/// ([`claimed_by_proxy`]: dropped from proxied requests, passed to functions) and the method
 /// overrides (passed on to both) are always in the key, as the host is: a request with
 /// `X-Forwarded-Port: 1337`, `X-Original-URL: /admin` or `X-HTTP-Method: DELETE` filled the
 /// entry of the plain request with an answer made for it ("unkeyed header" cache
@@ -341,6 +338,21 @@ mod tests {
             key_of(&r, &get("/items/1", "")),
             key_of(&r, &get("/items/2", ""))
         );
+    }
+
+    #[test]
+    fn headers_a_proxy_claims_split_entries_by_name_or_family() {
+        let r = rules(Vec::new());
+        let plain = key_of(&r, &get("/items/1", ""));
+        for header in [
+            "X-Forwarded-Port: 1\r\n",
+            "X-Forwarded-Method: DELETE\r\n",
+            "X-SSL-Client-CN: admin\r\n",
+            "X_Client_Cert_Present: true\r\n",
+        ] {
+            assert_ne!(plain, key_of(&r, &get("/items/1", header)), "{header}");
+        }
+        assert_eq!(plain, key_of(&r, &get("/items/1", "X-Client-Id: 1\r\n")));
     }
 
     #[test]
