@@ -103,13 +103,13 @@ pub(super) fn canonical_queries(raw: &[u8], skip_signature: bool) -> Vec<String>
 /// each trimmed with inner runs of spaces collapsed. None when a signed header is absent,
 /// or has a value that is not UTF-8 (no signer's canonical form of it is known, and read
 /// as empty it matched a signature over an empty value: a replay could put any bytes
-/// there), or when the request also carries an unsigned `_` spelling of a signed name
-/// (`X_Tenant` beside a signed `X-Tenant`: the same `HTTP_X_TENANT` to CGI-style
-/// backends, which may take the unsigned one).
+/// there), or when the request also carries an unsigned other spelling of a signed name
+/// (`X_Tenant` beside a signed `X-Tenant`, or the reverse: the same `HTTP_X_TENANT` to
+/// CGI-style backends, which may take the unsigned one).
 pub(super) fn canonical_headers(input: &Input, signed: &[&str]) -> Option<String> {
+    // Either way round: an unsigned `X-Tenant` beside a signed `X_Tenant` too.
     let unsigned_twin = input.headers.iter().any(|(n, _)| {
-        n.contains(&b'_')
-            && !signed.iter().any(|s| s.as_bytes().eq_ignore_ascii_case(n))
+        !signed.iter().any(|s| s.as_bytes().eq_ignore_ascii_case(n))
             && signed
                 .iter()
                 .any(|s| crate::http1::same_cgi_name(s.as_bytes(), n))

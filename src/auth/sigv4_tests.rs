@@ -195,6 +195,9 @@ fn signed_header_values_are_exact_and_have_no_unsigned_twin() {
     // An unsigned `_` spelling beside a signed name: one HTTP_X_TENANT to CGI backends.
     let twin: &[(&[u8], &[u8])] = &[(b"Host", b"a"), (b"X-Tenant", b"a"), (b"X_Tenant", b"b")];
     assert_eq!(canonical(twin, &signed), None);
+    // The reverse: an unsigned `-` spelling beside a signed `_` one.
+    let reverse: &[(&[u8], &[u8])] = &[(b"Host", b"a"), (b"X_Tenant", b"a"), (b"X-Tenant", b"b")];
+    assert_eq!(canonical(reverse, &["host", "x_tenant"]), None);
     // Signed too, it is the signer's.
     assert_eq!(
         canonical(twin, &["host", "x-tenant", "x_tenant"]).as_deref(),
