@@ -35,6 +35,7 @@ apis:
             "/public/..;jsessionid=1/admin",
             "/public/x/.;/..;/admin",
             "/public/%2e%2e;/admin",
+            "/public/..%3B/admin",
         ] {
             let r = p.get(path);
             assert_eq!(r.status, 400, "{driver} {path}");

@@ -191,7 +191,7 @@ pub fn arn(
             } else {
                 0
             };
-        let end = memchr::memchr(b';', segment).unwrap_or(segment.len());
+        let end = crate::router::param_start(segment).unwrap_or(segment.len());
         if end == 0 {
             continue;
         }
@@ -304,6 +304,8 @@ mod tests {
             "/%73ecret",
             "/secret;jsessionid=1",
             "/secret;x/",
+            "/secret%3B",
+            "/secret%3bjsessionid=1",
             "/secret%5C",
             "/secret%5c",
             "%5Csecret",
@@ -325,9 +327,11 @@ mod tests {
             a("GET", "/"),
             "arn:aws:execute-api:us-east-1:0:shop/prod/GET/"
         );
+        // `%3B` starts parameters too: a proxy in front that decodes the path (nginx)
+        // hands it on as `;`.
         assert_eq!(
             a("GET", "/a;p=1/b;q/c%3Bd"),
-            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b/c;d"
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a/b/c"
         );
         // A client's `*` and `?` stay escaped: an ARN is no pattern. A policy allowing
         // the ARN of `/%2A` (as a function answering with its methodArn writes) allows

@@ -287,6 +287,8 @@ pub fn has_dot_segment(path: &[u8]) -> bool {
             b'%' if i + 2 < path.len() => match [path[i + 1], path[i + 2].to_ascii_lowercase()] {
                 [b'2', b'e'] => (b'.', 3),
                 [b'2', b'f'] | [b'5', b'c'] => (b'/', 3),
+                // `..%3B`: a `;` once a proxy in front decodes it (nginx).
+                [b'3', b'b'] => (b';', 3),
                 _ => (b'%', 1),
             },
             b'\\' => (b'/', 1),
@@ -338,6 +340,8 @@ mod tests {
             "/public/.;x=1/admin",
             "/a/..;",
             "/a/%2e%2e;/b",
+            "/public/..%3B/admin",
+            "/public/.%3bx/admin",
         ] {
             assert!(has_dot_segment(p.as_bytes()), "{p}");
         }

@@ -68,7 +68,7 @@ impl BasePaths {
             // The first segment as written, or without its `;` parameters (`segment_is`).
             let end = segment_end(path, at);
             let seg = &path[at..end];
-            let bare = memchr::memchr(b';', seg).map(|semi| &seg[..semi]);
+            let bare = param_start(seg).map(|semi| &seg[..semi]);
             let mut best: Option<(usize, StageRef, usize)> = None;
             for first in std::iter::once(seg).chain(bare) {
                 let Some(i) = find_sorted(&self.by_first, first) else {
@@ -165,7 +165,10 @@ pub(crate) fn skip_empty_segments(path: &[u8], mut pos: usize) -> usize {
                 n => pos += n,
             }
         }
-        if path.get(pos) != Some(&b';') {
+        let rest = &path[pos..];
+        let params = rest.first() == Some(&b';')
+            || (rest.len() >= 3 && rest[0] == b'%' && rest[1] == b'3' && rest[2] | 0x20 == b'b');
+        if !params {
             return pos;
         }
         pos = segment_end(path, pos);
@@ -177,7 +180,17 @@ pub(crate) fn skip_empty_segments(path: &[u8], mut pos: usize) -> usize {
 /// is their `/admin`), so routed as the text `admin;x`, such a request missed an
 /// `/admin` route's key or authorizer and reached a catch-all that passed it on.
 pub(crate) fn segment_is(seg: &[u8], lit: &[u8]) -> bool {
-    seg == lit || memchr::memchr(b';', seg).is_some_and(|semi| seg[..semi] == *lit)
+    seg == lit || param_start(seg).is_some_and(|semi| seg[..semi] == *lit)
+}
+
+/// Where a segment's `;` parameters begin: at its first `;`, or at its first `%3B`
+/// (`%3b`), which a proxy in front that decodes the path (nginx's `proxy_pass` with a URI
+/// part) hands on as a `;`: `/admin%3B` is then Tomcat's `/admin`. None: no parameters.
+pub(crate) fn param_start(seg: &[u8]) -> Option<usize> {
+    memchr::memchr2_iter(b';', b'%', seg).find(|&i| {
+        seg[i] == b';'
+            || (seg.get(i + 1) == Some(&b'3') && matches!(seg.get(i + 2), Some(b'b' | b'B')))
+    })
 }
 
 /// The form a path segment is compared with route literals in: every byte but an

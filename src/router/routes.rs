@@ -186,7 +186,7 @@ impl RouteTable {
         // The literal the segment is, as written or without its `;` parameters
         // (`super::segment_is`): two lookups, whatever the number of literals.
         if !n.literals.is_empty() {
-            let bare = || memchr::memchr(b';', seg).map(|semi| &seg[..semi]);
+            let bare = || super::param_start(seg).map(|semi| &seg[..semi]);
             for lit in std::iter::once(Some(seg)).chain(std::iter::once_with(bare)) {
                 let Some(i) = lit.and_then(|lit| super::find_sorted(&n.literals, lit)) else {
                     continue;
@@ -378,6 +378,20 @@ mod tests {
         assert_eq!(
             m(&t, Method::Get, "/admin/;x/secret"),
             (Some(1), vec!["secret".into()])
+        );
+        // `%3B` alike: a proxy in front that decodes the path (nginx) hands it on as `;`.
+        for path in ["/admin%3B", "/admin%3bx", "/%3Bx//admin"] {
+            assert_eq!(m(&t, Method::Get, path).0, Some(0), "{path}");
+        }
+        assert_eq!(
+            m(&t, Method::Get, "/admin%3B/secret"),
+            (Some(1), vec!["secret".into()])
+        );
+        // A parameter captures the segment as sent.
+        let p = table(&["GET /files/{name}"]);
+        assert_eq!(
+            m(&p, Method::Get, "/files/a%3Bb"),
+            (Some(0), vec!["a%3Bb".into()])
         );
     }
 
