@@ -82,6 +82,8 @@ pub async fn response(
     read_wait: Duration,
 ) -> Outcome {
     let http11 = c.head.minor_version == 1;
+    // Judged while `ubuf` still holds the head.
+    let late_body = late_body_possible(c);
     let framing = match c.rhead.body {
         _ if c.head.method == Method::Head => Framing::None,
         ResponseBody::None => Framing::None,
@@ -148,15 +150,8 @@ pub async fn response(
     }
     match done {
         Ok(complete) => {
-            // Leftover bytes after a complete body mean the upstream is out of step. After
-            // a HEAD a backend may still be writing the body it would send a GET (some
-            // frameworks do, in a write of its own): the checkout's peek cannot see bytes
-            // not there yet, and the next request on it would read them as its answer.
-            // HEAD is rare: its connection is closed, not pooled.
-            let reusable = complete
-                && c.rhead.keep_alive
-                && c.ubuf.is_empty()
-                && c.head.method != Method::Head;
+            // Leftover bytes after a complete body mean the upstream is out of step.
+            let reusable = complete && c.rhead.keep_alive && c.ubuf.is_empty() && !late_body;
             Outcome {
                 reusable: reusable.then_some(up),
                 client_keep_alive: keep,
@@ -172,6 +167,25 @@ pub async fn response(
             }
         }
     }
+}
+
+/// Whether a backend may still be writing a body this exchange has none of: the body it
+/// would send a GET, after its HEAD answer (some frameworks write it, in a write of its
+/// own), or after a 204 or 304 that announced one (a length above 0, or chunked: a
+/// handler that sets the length and writes the body anyway, as `http.server` ones do).
+/// The checkout's peek cannot see bytes not there yet, and the next request on the
+/// connection would read them as its answer (another client's): such a connection is
+/// closed, not pooled. HEAD is rare, and a 304 usually announces nothing. `c.ubuf` must
+/// still hold the response head.
+fn late_body_possible(c: &Conn) -> bool {
+    c.head.method == Method::Head
+        || (matches!(c.rhead.status, 204 | 304)
+            && (c.rhead.content_length.is_some_and(|n| n > 0)
+                || c.rhead.headers.iter().any(|h| {
+                    h.name
+                        .get(&c.ubuf)
+                        .eq_ignore_ascii_case(b"transfer-encoding")
+                })))
 }
 
 /// Also writes the heads of cache hits on routes with response edits (from the stored
