@@ -533,3 +533,58 @@ fn check_refuses_api_names_that_references_cannot_name() {
         assert_eq!(code, 0, "{name:?}: {text}");
     }
 }
+
+/// A TRUSTED CERTIFICATE block (openssl x509 -trustout) in a domain's cert chain was
+/// skipped by the PEM reader, so the chain went out without it, unsaid: it is an error
+/// naming the block, as in a CA file. The file's own key (and the EC PARAMETERS
+/// `openssl ecparam -genkey` writes before it) may sit there, as nginx reads it.
+#[test]
+fn check_refuses_a_trusted_certificate_block_in_a_cert_chain() {
+    let dir = temp_dir("check-trusted-chain");
+    let ca = common::tls::Ca::new("Chain CA");
+    let leaf = ca.server_cert(&["a.test"]);
+    let ca_pem = ca.write(&dir, "ca");
+    let trusted = dir.join("trusted.pem");
+    let status = Command::new("openssl")
+        .args(["x509", "-trustout", "-addtrust", "serverAuth", "-in"])
+        .arg(&ca_pem)
+        .arg("-out")
+        .arg(&trusted)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let trusted = std::fs::read_to_string(&trusted).unwrap();
+    let params = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n";
+    let key = dir.join("a.key");
+    std::fs::write(&key, leaf.key_pem()).unwrap();
+    let yaml = |chain: &Path| {
+        format!(
+            "server: {{ listen: [\"127.0.0.1:{}\"], tls_listen: [\"127.0.0.1:{}\"] }}\napis:\n  shop:\n    stages: {{ prod: {{}} }}\n    routes: {{ \"GET /\": {{ integration: {{ type: mock }} }} }}\ndomains:\n  a.test: {{ cert: {}, key: {}, mappings: {{ \"\": shop/prod }} }}\n",
+            free_port(),
+            free_port(),
+            chain.display(),
+            key.display()
+        )
+    };
+    let chain = dir.join("chain.pem");
+    std::fs::write(&chain, leaf.cert_pem() + &trusted).unwrap();
+    let (code, text) = check(&yaml(&chain));
+    assert_eq!(code, 1, "{text}");
+    let want = format!(
+        "domains.\"a.test\".cert: {}: PEM block 2 (TRUSTED CERTIFICATE) is no certificate Portico reads (openssl x509 -trustout): convert the file with `openssl crl2pkcs7",
+        chain.display()
+    );
+    assert!(text.contains(&want), "{want}\nin\n{text}");
+    // Any other block that is no certificate, and no key, is named too.
+    let csr = "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n";
+    std::fs::write(&chain, leaf.chain_pem() + csr).unwrap();
+    let (code, text) = check(&yaml(&chain));
+    assert_eq!(code, 1, "{text}");
+    let want = "PEM block 3 (CERTIFICATE REQUEST) is no certificate: a cert file holds the domain's certificate, its chain, and at most its key";
+    assert!(text.contains(want), "{want}\nin\n{text}");
+    // Its chain and its key, the key's EC parameters first, are what it may hold.
+    let whole = leaf.chain_pem() + params + &leaf.key_pem();
+    std::fs::write(&chain, whole).unwrap();
+    let (code, text) = check(&yaml(&chain));
+    assert_eq!(code, 0, "{text}");
+}

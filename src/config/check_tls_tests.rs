@@ -495,17 +495,21 @@ fn domains_the_handshake_never_picks_are_warnings() {
 }
 
 /// A server certificate whose extendedKeyUsage leaves out serverAuth (a client
-/// certificate's) loads, and curl, OpenSSL and rustls refuse it.
+/// certificate's) loads, and rustls and browsers refuse it; OpenSSL (curl) too, unless it
+/// lists an old Server Gated Crypto purpose, which OpenSSL takes instead.
 #[test]
 fn a_certificate_not_for_servers_is_a_warning() {
-    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, EmailProtection, ServerAuth};
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, EmailProtection, Other, ServerAuth};
     let dir = dir("tls-eku");
     let ca = Issued::ca("Test CA");
+    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+    let ns_sgc = Other(vec![2, 16, 840, 1, 113730, 4, 1]);
     let mut domains = String::new();
     for (name, eku) in [
         ("client", vec![ClientAuth, EmailProtection]),
         ("both", vec![ClientAuth, ServerAuth]),
         ("any", vec![]),
+        ("sgc", vec![ClientAuth, ns_sgc]),
     ] {
         let host = format!("{name}.test");
         let issued = leaf(&ca, &[&host], eku);
@@ -515,15 +519,36 @@ fn a_certificate_not_for_servers_is_a_warning() {
             "  {host}: {{ cert: {name}.pem, key: {name}.key, mappings: {{ \"\": shop/prod }} }}\n"
         ));
     }
+    // What the warning says of OpenSSL: its TLS server purpose refuses the one, takes the
+    // other.
+    let verify = |file: &str| {
+        let args = ["verify", "-CAfile", "ca.pem", "-purpose", "sslserver", file];
+        let mut openssl = std::process::Command::new("openssl");
+        openssl
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!verify("client.pem") && verify("sgc.pem"));
     let yaml = format!("server: {{ tls_listen: [\"127.0.0.1:18443\"] }}\n{API}domains:\n{domains}");
     let (errors, warnings) = check(&yaml, &dir);
     assert_eq!(errors, Vec::<String>::new());
+    let refused = "rustls-based clients and browsers refuse it as a server's certificate";
+    let at = |name: &str| {
+        format!(
+            r#"domains."{name}.test".cert: {}: the certificate's extendedKeyUsage does not include serverAuth"#,
+            dir.join(format!("{name}.pem")).display()
+        )
+    };
     assert_eq!(
         warnings,
-        [format!(
-            r#"domains."client.test".cert: {}: the certificate's extendedKeyUsage does not include serverAuth (it allows clientAuth, emailProtection): clients refuse it as a server's certificate"#,
-            dir.join("client.pem").display()
-        )]
+        [
+            format!("{} (it allows clientAuth, emailProtection): {refused}, as OpenSSL (curl) does", at("client")),
+            format!("{} (it allows clientAuth, nsSGC): {refused} (OpenSSL, and so curl, accepts the old SGC purpose in its place)", at("sgc")),
+        ]
     );
 }
 
@@ -556,7 +581,7 @@ fn a_trusted_certificate_block_says_how_to_convert_it() {
     };
     let convert = |file: &str| {
         let path = dir.join(file).display().to_string();
-        format!("(openssl x509 -trustout): convert it with `openssl x509 -in {path} -out NEW.pem`, which writes the certificate alone, without the trust settings Portico does not read")
+        format!("(openssl x509 -trustout): convert the file with `openssl crl2pkcs7 -nocrl -certfile {path} | openssl pkcs7 -print_certs -out NEW.pem`, which writes each of its certificates alone, without the trust settings Portico does not read (`openssl x509` reads the first block only)")
     };
     let at = r#"domains."a.test".client_ca: "#;
     let (errors, _) = check(&yaml("trusted.pem"), &dir);
@@ -573,4 +598,23 @@ fn a_trusted_certificate_block_says_how_to_convert_it() {
         convert("both.pem")
     );
     assert_eq!(errors, [second]);
+    // The command given works where `openssl x509` kept only the first block: the file
+    // it writes holds both certificates, and loads.
+    let cmd =
+        "openssl crl2pkcs7 -nocrl -certfile both.pem | openssl pkcs7 -print_certs -out new.pem";
+    let mut sh = std::process::Command::new("sh");
+    assert!(sh
+        .args(["-c", cmd])
+        .current_dir(&dir)
+        .status()
+        .unwrap()
+        .success());
+    let converted = std::fs::read_to_string(dir.join("new.pem")).unwrap();
+    assert_eq!(
+        converted.matches("BEGIN CERTIFICATE-----").count(),
+        2,
+        "{converted}"
+    );
+    let (errors, _) = check(&yaml("new.pem"), &dir);
+    assert_eq!(errors, Vec::<String>::new());
 }

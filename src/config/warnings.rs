@@ -469,21 +469,54 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
 
 /// What to do about a JSON access-log format whose lines are not JSON. Most often a
 /// variable outside quotes (an empty one is logged as a bare `-`); but
-/// `$context.error.messageString` writes its own quotes, so quoted it makes `""-""`.
+/// `$context.error.messageString` writes its own quotes, so inside a quoted value (alone,
+/// `""-""`, or with other text) it breaks the string: it must be a JSON value of its own.
 fn json_hint(format: &str) -> &'static str {
     const OWN_QUOTES: [&str; 2] = [
-        "\"$context.error.messageString\"",
-        "\"${context.error.messageString}\"",
+        "$context.error.messageString",
+        "${context.error.messageString}",
     ];
-    let unquoted = OWN_QUOTES
-        .iter()
-        .fold(format.to_owned(), |f, q| f.replace(q, &q[1..q.len() - 1]));
-    if unquoted == format {
-        "an empty value is logged as -; put each $context variable in quotes"
-    } else if LogFormat::compile(&unquoted).json_problem().is_none() {
-        "$context.error.messageString writes its own quotes: remove the ones around it"
-    } else {
-        "$context.error.messageString writes its own quotes: remove the ones around it, and put each other $context variable in quotes (an empty value is logged as -)"
+    // The format as it should be, to see whether anything else is wrong: each
+    // messageString quoted alone without its quotes, one in longer quoted text left out.
+    let mut rest = String::with_capacity(format.len());
+    let (mut quoted, mut in_text, mut in_string, mut escaped) = (false, false, false, false);
+    let mut at = 0;
+    while let Some(c) = format[at..].chars().next() {
+        let var = OWN_QUOTES.iter().find(|v| format[at..].starts_with(**v));
+        match var {
+            Some(var) if in_string => {
+                let end = at + var.len();
+                // `"$context.error.messageString"`: the string is this variable alone.
+                if format[..at].ends_with('"') && format[end..].starts_with('"') {
+                    quoted = true;
+                    rest.pop();
+                    rest.push_str(var);
+                    in_string = false;
+                    at = end + 1;
+                } else {
+                    in_text = true;
+                    at = end;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            _ => {}
+        }
+        rest.push(c);
+        at += c.len_utf8();
+    }
+    let others = !(quoted || in_text) || LogFormat::compile(&rest).json_problem().is_some();
+    match (in_text, quoted, others) {
+        (false, false, _) => "an empty value is logged as -; put each $context variable in quotes",
+        (true, _, false) => "$context.error.messageString writes its own quotes, so it must stand alone as a JSON value (\"err\":$context.error.messageString), not inside a quoted one",
+        (true, _, true) => "$context.error.messageString writes its own quotes, so it must stand alone as a JSON value (\"err\":$context.error.messageString), not inside a quoted one; and put each other $context variable in quotes (an empty value is logged as -)",
+        (false, true, false) => "$context.error.messageString writes its own quotes: remove the ones around it",
+        (false, true, true) => "$context.error.messageString writes its own quotes: remove the ones around it, and put each other $context variable in quotes (an empty value is logged as -)",
     }
 }
 

@@ -32,7 +32,17 @@ const PURPOSES: &[(&[u8], &str)] = &[
     (&[0x2b, 6, 1, 5, 5, 7, 3, 8], "timeStamping"),
     (&[0x2b, 6, 1, 5, 5, 7, 3, 9], "OCSPSigning"),
     (&[0x55, 0x1d, 0x25, 0x00], "anyExtendedKeyUsage"),
+    // Server Gated Crypto, 2.16.840.1.113730.4.1 and 1.3.6.1.4.1.311.10.3.3: OpenSSL's
+    // TLS server purpose takes either in place of serverAuth (`SGC` below).
+    (
+        &[0x60, 0x86, 0x48, 0x01, 0x86, 0xf8, 0x42, 0x04, 0x01],
+        "nsSGC",
+    ),
+    (&[0x2b, 6, 1, 4, 1, 0x82, 0x37, 0x0a, 0x03, 0x03], "msSGC"),
 ];
+/// The old Server Gated Crypto purposes, which OpenSSL (curl, nginx as a client) accepts
+/// for a server certificate as it does serverAuth; webpki and browsers do not.
+pub(super) const SGC: [&str; 2] = ["nsSGC", "msSGC"];
 /// OpenSSL's `x509 -trustout` PEM label: the certificate followed by trust settings
 /// (trusted and rejected purposes). The PEM reader skips such a block, so a CA written so
 /// was "no PEM certificate". Not read as the certificate it holds: its rejected purposes
@@ -85,8 +95,9 @@ pub(super) fn usage_refuses(cert: &[u8], allowed: u8) -> bool {
 }
 
 /// The purposes the extendedKeyUsage of the DER certificate `cert` lists, by name, when
-/// it leaves out serverAuth: TLS clients (webpki, OpenSSL's curl, browsers) refuse it as
-/// a server's (RFC 5280 §4.2.1.12; anyExtendedKeyUsage does not do for them either).
+/// it leaves out serverAuth: webpki (rustls) clients and browsers refuse it as a server's
+/// (RFC 5280 §4.2.1.12; anyExtendedKeyUsage does not do for them either), and so does
+/// OpenSSL (curl) unless it lists one of the `SGC` purposes.
 /// None without extendedKeyUsage (any use), with serverAuth, or when unreadable (left to
 /// the handshake).
 pub(super) fn server_auth_refused(cert: &[u8]) -> Option<Vec<String>> {
@@ -113,14 +124,13 @@ fn labels(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// What to do with the file at `path`, which holds `n` TRUSTED CERTIFICATE blocks.
-fn convert_trusted(path: &std::path::Path, n: usize) -> String {
-    let how = match n {
-        1 => "convert it",
-        _ => "convert each (one to a file: it reads the first block)",
-    };
+/// What to do with the file at `path`, which holds TRUSTED CERTIFICATE blocks. Not
+/// `openssl x509 -in F -out NEW.pem`: it reads the first block only, so with an
+/// ordinary certificate in front it wrote that one and left the trusted one out. The
+/// PKCS#7 round trip reads every block, either label (checked in `check_tls_tests`).
+fn convert_trusted(path: &std::path::Path) -> String {
     format!(
-        "{how} with `openssl x509 -in {} -out NEW.pem`, which writes the certificate alone, without the trust settings Portico does not read",
+        "convert the file with `openssl crl2pkcs7 -nocrl -certfile {} | openssl pkcs7 -print_certs -out NEW.pem`, which writes each of its certificates alone, without the trust settings Portico does not read (`openssl x509` reads the first block only)",
         path.display()
     )
 }
@@ -142,32 +152,45 @@ pub(super) fn no_certificate(path: &std::path::Path, bytes: &[u8]) -> String {
     format!(
         "{}: no PEM certificate in it, but {what} (openssl x509 -trustout): {}",
         path.display(),
-        convert_trusted(path, trusted_blocks(&text))
+        convert_trusted(path)
     )
 }
 
-/// The first PEM block of the CA file at `path` that is not a certificate, as the error's
-/// words ("PEM block N …", N counting every block of the file). Labels the PEM reader
-/// does not know (`TRUSTED CERTIFICATE`; `EC PARAMETERS`) count too: it skips them, so a
-/// CA written that way went untrusted unsaid. (A cert file may hold its key too, as nginx
-/// reads one; a CA file may not. Nor a revocation list: Portico reads none, so one would
-/// look like revocation that is not done.)
-pub(super) fn not_a_certificate(path: &std::path::Path) -> Option<String> {
+/// Labels a domain's cert file may hold besides certificates: its key, as nginx reads
+/// one from the same file, and the EC PARAMETERS `openssl ecparam -genkey` writes in
+/// front of it. An encrypted one is the `key` read's to refuse, when it is the key.
+const KEY_LABELS: [&str; 5] = [
+    "PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "EC PRIVATE KEY",
+    "EC PARAMETERS",
+    "ENCRYPTED PRIVATE KEY",
+];
+
+/// The first PEM block of the CA file (or with `cert_file`, a domain's cert file) at
+/// `path` that is not a certificate, as the error's words ("PEM block N …", N counting
+/// every block of the file). Labels the PEM reader does not know (`TRUSTED
+/// CERTIFICATE`; `EC PARAMETERS`) count too: it skips them, so a CA written that way went
+/// untrusted unsaid, and a chain's trusted intermediate was left out of every handshake.
+/// A cert file may hold its key too (`KEY_LABELS`); a CA file may not. Nor a revocation
+/// list: Portico reads none, so one would look like revocation that is not done.
+pub(super) fn not_a_certificate(path: &std::path::Path, cert_file: bool) -> Option<String> {
     let bytes = crate::config::read_file(path).ok()?;
     let text = String::from_utf8_lossy(&bytes);
     let (i, label) = labels(&text)
         .enumerate()
-        .find(|(_, l)| *l != "CERTIFICATE")?;
+        .find(|(_, l)| *l != "CERTIFICATE" && !(cert_file && KEY_LABELS.contains(l)))?;
+    let holds = match cert_file {
+        true => "a cert file holds the domain's certificate, its chain, and at most its key",
+        false => "a CA file holds CA certificates only",
+    };
     Some(match label {
         TRUSTED => format!(
             "PEM block {} ({TRUSTED}) is no certificate Portico reads (openssl x509 -trustout): {}",
             i + 1,
-            convert_trusted(path, trusted_blocks(&text))
+            convert_trusted(path)
         ),
-        _ => format!(
-            "PEM block {} ({label}) is no certificate: a CA file holds CA certificates only",
-            i + 1
-        ),
+        _ => format!("PEM block {} ({label}) is no certificate: {holds}", i + 1),
     })
 }
 

@@ -211,7 +211,14 @@ fn site(
         return None;
     };
     let p = KeyPath::root().key("domains").key(name);
-    let chain = certs(cert, &p.key("cert"), errors);
+    let chain = certs(cert, &p.key("cert"), errors).filter(|_| {
+        // A block the PEM reader skips (a TRUSTED CERTIFICATE intermediate) was left out
+        // of the chain unsaid: clients then could not build a path to their roots.
+        let stray = super::ca::not_a_certificate(cert, true);
+        let said =
+            stray.map(|why| err(errors, &p.key("cert"), format!("{}: {why}", cert.display())));
+        said.is_none()
+    });
     let key_der = match crate::config::read_file(key) {
         Ok(bytes) => {
             PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| unusable_key(key, &bytes, &e))
@@ -360,12 +367,17 @@ fn refused_by_clients(domain: &str, leaf: &CertificateDer<'_>) -> Option<String>
         ));
     }
     if let Some(allows) = super::ca::server_auth_refused(leaf) {
+        // OpenSSL's server purpose takes an SGC one instead; rustls and browsers do not.
+        let openssl = match allows.iter().any(|a| super::ca::SGC.contains(&a.as_str())) {
+            true => " (OpenSSL, and so curl, accepts the old SGC purpose in its place)",
+            false => ", as OpenSSL (curl) does",
+        };
         let allows = match allows.is_empty() {
             true => "none".to_string(),
             false => allows.join(", "),
         };
         return Some(format!(
-            "the certificate's extendedKeyUsage does not include serverAuth (it allows {allows}): clients refuse it as a server's certificate"
+            "the certificate's extendedKeyUsage does not include serverAuth (it allows {allows}): rustls-based clients and browsers refuse it as a server's certificate{openssl}"
         ));
     }
     None
@@ -398,7 +410,7 @@ fn roots(
     warnings: &mut Vec<ConfigError>,
 ) -> Option<RootCertStore> {
     let certs = certs(path, p, errors)?;
-    if let Some(why) = super::ca::not_a_certificate(path) {
+    if let Some(why) = super::ca::not_a_certificate(path, false) {
         // A key pasted into a trust store (the CA's own, say) trusts nothing and sits in a
         // file read as public: said, not skipped.
         err(errors, p, format!("{}: {why}", path.display()));

@@ -4,26 +4,47 @@ use crate::config::model::{Api, Config, Route};
 use crate::config::{ConfigError, KeyPath};
 use crate::router::key::{parse_route_key, RouteKey, Segment};
 
-/// An API's `HEAD` routes with their path patterns, parsed once: HEAD routes are few,
-/// cached GET routes may be many.
-pub(crate) fn head_routes(api: &Api) -> Vec<(&str, Vec<Segment>)> {
-    (api.routes.iter())
-        .filter(|(k, _)| k.starts_with("HEAD "))
-        .filter_map(|(k, _)| match parse_route_key(k) {
-            Ok(RouteKey::Route { segments, .. }) => Some((k.as_str(), segments)),
+/// One of an API's `HEAD` routes, its path pattern parsed once.
+pub(crate) struct HeadRoute<'a> {
+    key: &'a str,
+    segments: Vec<Segment>,
+    /// Some GET or ANY route matches every path this one does: GETs of its paths never
+    /// go to `$default`, so `$default`'s cache holds none of them.
+    get_elsewhere: bool,
+}
+
+/// An API's `HEAD` routes, parsed once: HEAD routes are few, cached GET routes may be
+/// many.
+pub(crate) fn head_routes(api: &Api) -> Vec<HeadRoute<'_>> {
+    let patterns = |method: &'static str| {
+        (api.routes.iter()).filter_map(move |(k, _)| match parse_route_key(k) {
+            Ok(RouteKey::Route {
+                method: m,
+                segments,
+            }) if m == method => Some((k.as_str(), segments)),
             _ => None,
+        })
+    };
+    let gets: Vec<Vec<Segment>> = (patterns("GET").chain(patterns("ANY")))
+        .map(|(_, s)| s)
+        .collect();
+    patterns("HEAD")
+        .map(|(key, segments)| HeadRoute {
+            key,
+            get_elsewhere: gets.iter().any(|g| covers(g, &segments)),
+            segments,
         })
         .collect()
 }
 
-/// The smallest entry a stage's cache can hold (`pipeline::cache::store` counts key, head
-/// and body): a key of its fixed fields (method, scheme, an absent host, the path `/`,
-/// the terminators of the headers and the `_method` query: 20 bytes) and a head of a
-/// status line with no reason (15; a 204 has no `content-length`).
-const SMALLEST_ENTRY: u64 = 35;
+/// Below this many bytes per worker a stage cache holds a few tiny answers at most: an
+/// entry counts its key, head and body (`pipeline::cache::store`), and a GET of
+/// `/prod/items` answered `{"ok":true}` by Python's http.server (a Server and a Date
+/// header, a content type) took 193 bytes (the `portico_cache_bytes` gauge).
+const FEW_ENTRIES: u64 = 1024;
 
-/// A stage cache too small for any entry, in an API whose routes cache: each worker keeps
-/// `capacity / workers` bytes of it (`pipeline::cache::Caches::build`).
+/// A stage cache with room for a few tiny answers at most, in an API whose routes cache:
+/// each worker keeps `capacity / workers` bytes of it (`pipeline::cache::Caches::build`).
 pub(crate) fn cache_capacity(cfg: &Config, api: &Api, p: &KeyPath) -> Vec<ConfigError> {
     let cached = |r: &Route| r.cache.as_ref().is_some_and(|c| !c.ttl.is_zero());
     if !api.routes.iter().any(|(_, r)| cached(r)) {
@@ -32,12 +53,18 @@ pub(crate) fn cache_capacity(cfg: &Config, api: &Api, p: &KeyPath) -> Vec<Config
     let workers = cfg.server.workers.count().max(1) as u64;
     (api.stages.iter())
         .filter_map(|(name, s)| Some((name, s.cache.as_ref()?.capacity)))
-        .filter(|(_, capacity)| capacity / workers < SMALLEST_ENTRY)
+        .filter(|(_, capacity)| capacity / workers < FEW_ENTRIES)
         .map(|(name, capacity)| {
             let at = p.key("stages").key(name).key("cache").key("capacity");
+            let kept = match workers {
+                1 => "all kept by the one worker (server.workers)".to_string(),
+                n => format!(
+                    "each of the {n} workers (server.workers) keeps {} of them",
+                    capacity / n
+                ),
+            };
             at.error(format!(
-                "{capacity} bytes: nothing will be stored: each of the {workers} workers (server.workers) keeps {} bytes of it, and the smallest entry takes {SMALLEST_ENTRY}",
-                capacity / workers
+                "{capacity} bytes, {kept}: room for a few tiny answers at most, or none: an entry counts its key, head and body, and an 11-byte JSON answer with a Server and a Date header takes about 190 bytes; give some MiB (as 64MiB)"
             ))
         })
         .collect()
@@ -46,27 +73,52 @@ pub(crate) fn cache_capacity(cfg: &Config, api: &Api, p: &KeyPath) -> Vec<Config
 /// Why a route `key` whose GET answers are cached (`methods`) has HEAD requests that never
 /// read its entries, if some HEAD route among `heads` takes them: the router sends a HEAD
 /// to a HEAD route that matches, however general (only without one is it answered from
-/// the GET entries).
+/// the GET entries). `$default` gets the GETs no route matches: a HEAD route takes the
+/// HEADs of its paths from it unless some GET route takes their GETs too.
 pub(crate) fn head_route_over(
-    heads: &[(&str, Vec<Segment>)],
+    heads: &[HeadRoute],
     key: &str,
     methods: &[String],
 ) -> Option<String> {
     let fills_get = methods.is_empty() || methods.iter().any(|m| m == "GET");
-    let Ok(RouteKey::Route { method, segments }) = parse_route_key(key) else {
-        return None;
-    };
-    if heads.is_empty() || !fills_get || !matches!(method.as_str(), "GET" | "ANY") {
+    if heads.is_empty() || !fills_get {
         return None;
     }
-    let (head, of) = heads.iter().find(|(_, of)| overlap(&segments, of))?;
-    let which = match same_shape(&segments, of) {
+    let segments = match parse_route_key(key) {
+        Ok(RouteKey::Route { method, segments }) if matches!(method.as_str(), "GET" | "ANY") => {
+            segments
+        }
+        Ok(RouteKey::Default) => {
+            let head = heads.iter().find(|h| !h.get_elsewhere)?;
+            return Some(format!(
+                "HEAD requests for the paths of route {:?} go to it (a HEAD route that matches is chosen, however general), and those this route answers GETs for are never answered from this cache; without that route they would be",
+                head.key
+            ));
+        }
+        _ => return None,
+    };
+    let head = heads.iter().find(|h| overlap(&segments, &h.segments))?;
+    let which = match same_shape(&segments, &head.segments) {
         true => "this route's paths",
         false => "the paths it shares with this route",
     };
     Some(format!(
-        "HEAD requests for {which} go to route {head:?} (a HEAD route that matches is chosen, however general) and are never answered from this cache; without that route they would be"
+        "HEAD requests for {which} go to route {:?} (a HEAD route that matches is chosen, however general) and are never answered from this cache; without that route they would be",
+        head.key
     ))
+}
+
+/// Whether pattern `a` matches every path `b` does (`{x+}`: one segment or more).
+fn covers(a: &[Segment], b: &[Segment]) -> bool {
+    match (a.first(), b.first()) {
+        (None, None) => true,
+        (Some(Segment::Greedy(_)), _) => !b.is_empty(),
+        (_, Some(Segment::Greedy(_))) => false,
+        (Some(Segment::Literal(x)), Some(Segment::Literal(y))) if x != y => false,
+        (Some(Segment::Literal(_)), Some(Segment::Param(_))) => false,
+        (Some(_), Some(_)) => covers(&a[1..], &b[1..]),
+        _ => false,
+    }
 }
 
 /// Whether some path matches both route patterns (`{x+}`: one segment or more).

@@ -26,31 +26,36 @@ fn warned_at(yaml: &str, at: &str) -> Vec<String> {
 
 const APP: &str = "upstreams: { app: { targets: [\"127.0.0.1:9\"] } }\n";
 
-/// Each worker keeps `capacity / workers` bytes of a stage's cache: below the smallest
-/// entry, nothing is ever stored, and `capacity: 0` was taken without a word.
+/// Each worker keeps `capacity / workers` bytes of a stage's cache: below 1 KiB it
+/// holds a few tiny answers at most (an 11-byte JSON answer's entry took 193 bytes), and
+/// the warning fired only below 35 bytes, as if a capacity of 50 stored something.
 #[test]
-fn a_cache_too_small_for_one_entry_per_worker_is_a_warning() {
-    let yaml = |route_cache: &str| {
+fn a_cache_too_small_for_a_few_entries_per_worker_is_a_warning() {
+    let yaml = |workers: u32, route_cache: &str| {
         format!(
-            "server: {{ workers: 4 }}\n{APP}apis:\n  shop:\n    stages: {{ a: {{ cache: {{ capacity: 0 }} }}, b: {{ cache: {{ capacity: 139 }} }}, c: {{ cache: {{ capacity: 140 }} }} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: http, upstream: app }}{route_cache} }}\n"
+            "server: {{ workers: {workers} }}\n{APP}apis:\n  shop:\n    stages: {{ a: {{ cache: {{ capacity: 0 }} }}, b: {{ cache: {{ capacity: 4095 }} }}, c: {{ cache: {{ capacity: 4KiB }} }} }}\n    routes:\n      \"GET /x\": {{ integration: {{ type: http, upstream: app }}{route_cache} }}\n"
         )
     };
     let at = "apis.shop.stages";
-    let tail = "workers (server.workers) keeps 0 bytes of it, and the smallest entry takes 35";
+    let tail = "room for a few tiny answers at most, or none: an entry counts its key, head and body, and an 11-byte JSON answer with a Server and a Date header takes about 190 bytes; give some MiB (as 64MiB)";
+    let each = "workers (server.workers) keeps";
     assert_eq!(
-        warned_at(&yaml(", cache: {}"), at),
+        warned_at(&yaml(4, ", cache: {}"), at),
         [
-            format!("{at}.a.cache.capacity: 0 bytes: nothing will be stored: each of the 4 {tail}"),
-            format!(
-                "{at}.b.cache.capacity: 139 bytes: nothing will be stored: each of the 4 {}",
-                tail.replace("keeps 0", "keeps 34")
-            ),
+            format!("{at}.a.cache.capacity: 0 bytes, each of the 4 {each} 0 of them: {tail}"),
+            format!("{at}.b.cache.capacity: 4095 bytes, each of the 4 {each} 1023 of them: {tail}"),
         ]
     );
-    // No route caches: nothing to say about the stages' caches.
-    assert_eq!(warned_at(&yaml(""), at), Vec::<String>::new());
+    // One worker keeps the whole capacity.
+    let one = "bytes, all kept by the one worker (server.workers)";
     assert_eq!(
-        warned_at(&yaml(", cache: { ttl: 0s }"), at),
+        warned_at(&yaml(1, ", cache: {}"), at),
+        [format!("{at}.a.cache.capacity: 0 {one}: {tail}")]
+    );
+    // No route caches: nothing to say about the stages' caches.
+    assert_eq!(warned_at(&yaml(4, ""), at), Vec::<String>::new());
+    assert_eq!(
+        warned_at(&yaml(4, ", cache: { ttl: 0s }"), at),
         Vec::<String>::new()
     );
 }
@@ -72,6 +77,7 @@ fn a_head_route_beside_a_cached_get_route_is_a_warning() {
       "GET /": {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
       "GET /put": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [GET, PUT] }} }}
       "PUT /only": {{ integration: {{ type: http, upstream: app }}, cache: {{ methods: [PUT] }} }}
+      $default: {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}
 "#
     );
     let r = "apis.shop.routes";
@@ -88,8 +94,18 @@ fn a_head_route_beside_a_cached_get_route_is_a_warning() {
             format!(
                 r#"{r}."GET /put".cache: HEAD requests for the paths it shares with this route go to route "HEAD /{{proxy+}}" {chosen}"#
             ),
+            format!(
+                r#"{r}.$default.cache: HEAD requests for the paths of route "HEAD /{{proxy+}}" go to it (a HEAD route that matches is chosen, however general), and those this route answers GETs for are never answered from this cache; without that route they would be"#
+            ),
         ]
     );
+    // `$default` gets no GET of a path some GET or ANY route matches: a HEAD route for
+    // such paths takes nothing from its cache.
+    let covered = (yaml.lines())
+        .filter(|l| !l.contains("\"HEAD /{proxy+}\""))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    assert!(!warnings(&covered).iter().any(|w| w.contains("$default")));
     // Without HEAD routes, HEAD requests read the GET entries: nothing to say.
     let plain: String = (yaml.lines())
         .filter(|l| !l.contains("\"HEAD "))
@@ -178,6 +194,29 @@ fn a_quoted_message_string_is_told_to_lose_its_quotes() {
     );
 }
 
+/// Inside a longer quoted value messageString's own quotes end the string early: the
+/// hint said to put each $context variable in quotes, which it already was.
+#[test]
+fn a_message_string_inside_quoted_text_is_told_to_stand_alone() {
+    let yaml = |format: &str| {
+        format!("server: {{ access_log: {{ path: stdout, format: '{format}' }} }}\n{ROUTE}")
+    };
+    let alone = ": $context.error.messageString writes its own quotes, so it must stand alone as a JSON value (\"err\":$context.error.messageString), not inside a quoted one";
+    for format in [
+        r#"{"id":"$context.requestId","err":"error: $context.error.messageString"}"#,
+        r#"{"id":"$context.requestId","err":"${context.error.messageString}x"}"#,
+    ] {
+        let out = warnings(&yaml(format));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].ends_with(alone), "{out:?}");
+    }
+    let out = warnings(&yaml(
+        r#"{"l":$context.integrationLatency,"err":"e: $context.error.messageString"}"#,
+    ));
+    let other = "; and put each other $context variable in quotes (an empty value is logged as -)";
+    assert!(out[0].ends_with(&format!("{alone}{other}")), "{out:?}");
+}
+
 /// The decoder notes a key written with no value that reads as "off" (`throttle:`
 /// alone, `~`), at its path; `load::config` hands them to `Config::warnings`.
 #[test]
@@ -195,8 +234,8 @@ fn a_key_with_no_value_that_means_off_is_noted_by_the_decoder() {
     assert_eq!(
         got,
         [
-            "usage_plans.p.throttle: written with no value: no throttle here (it is read as absent); give { rate: N, burst: N }, or write `off` or remove the key to say so",
-            "usage_plans.p.quota: written with no value: no quota (it is read as absent); give { limit: N, period: day, week or month }, or remove the key",
+            "usage_plans.p.throttle: written with no value: no throttle here (it is read as absent); give { rate: N, burst: N }, or write `off` to say so",
+            "usage_plans.p.quota: written with no value: no quota (it is read as absent); give { limit: N, period: day, week or month }, or remove the key, unless it is there to turn off the one a `<<:` merge gives",
         ]
     );
     assert!(d.errors.is_empty(), "{:?}", d.errors);
@@ -236,6 +275,40 @@ usage_plans:
     );
 }
 
+/// Under a `<<:` merge key a null is what turns a merged value off: removing the key
+/// (what the advice said, alone) brings the merged cache back.
+#[test]
+fn the_advice_for_a_null_holds_under_a_merge_key() {
+    let yaml = r#"
+upstreams: { app: { targets: ["127.0.0.1:9"] } }
+x-cached: &cached { integration: { type: http, upstream: app }, cache: { ttl: 60s } }
+apis:
+  shop:
+    stages: { prod: { cache: { capacity: 1MiB } } }
+    routes:
+      "GET /a": *cached
+      "GET /b": { <<: *cached, cache: ~ }
+"#;
+    let report = crate::config::check_text_in(yaml, Path::new("."));
+    let out: Vec<String> = (report.warnings.iter().map(ToString::to_string))
+        .filter(|w| w.contains("written with no value"))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            r#"apis.shop.routes."GET /b".cache: written with no value: no cache here (it is read as absent); give its settings (a stage's need a capacity; a route's `cache: {}` takes the defaults), or remove the key, unless it is there to turn off the one a `<<:` merge gives"#
+        ]
+    );
+    let throttle = yaml.replace("cache: ~", "throttle: ~");
+    let report = crate::config::check_text_in(&throttle, Path::new("."));
+    assert!(
+        (report.warnings.iter().map(ToString::to_string))
+            .any(|w| w.ends_with("give { rate: N, burst: N }, or write `off` to say so")),
+        "{:?}",
+        report.warnings
+    );
+}
+
 /// Each limit is blamed where it is wrong: `message: 0` was reported at `limits.frame`.
 #[test]
 fn websocket_limits_are_reported_at_the_limit_that_is_wrong() {
@@ -254,6 +327,24 @@ fn websocket_limits_are_reported_at_the_limit_that_is_wrong() {
     }
     let big = errors(&ws("{ message: 32MiB }"));
     assert_eq!(big, [format!("{at}.message: at most 16MiB")]);
+}
+
+/// `cache` is HTTP only: on a WebSocket API it was accepted and never used, where `cors`
+/// and `compression` are refused.
+#[test]
+fn a_cache_on_a_websocket_api_is_refused() {
+    let yaml = format!("{APP}apis:\n  chat:\n    protocol: websocket\n    stages: {{ ws: {{ cache: {{ capacity: 1MiB }} }} }}\n    routes:\n      $default: {{ integration: {{ type: http, upstream: app }}, cache: {{}} }}\n");
+    let no = "a WebSocket API has no cache: no handshake or message answer is stored";
+    let got: Vec<String> = (errors(&yaml).into_iter())
+        .filter(|e| e.contains(".cache:"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            format!("apis.chat.stages.ws.cache: {no}"),
+            format!("apis.chat.routes.$default.cache: {no}"),
+        ]
+    );
 }
 
 /// A format of blanks writes an empty line per request.

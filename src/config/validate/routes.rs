@@ -96,13 +96,25 @@ impl Validator<'_> {
                 "a WebSocket API's messages are not compressed (permessage-deflate is not offered)",
             );
         }
-        // Accepted and never drawn, every connection ran with the stage's own variables.
+        // A cache was accepted and never used: messages and handshakes are never stored
+        // (pipeline::cache keys HTTP requests; API Gateway's WebSocket APIs have none).
+        let no_cache = "a WebSocket API has no cache: no handshake or message answer is stored";
+        // A canary was accepted and never drawn: every connection ran with the stage's own
+        // variables.
         for (name, stage) in &api.stages {
             if stage.canary.is_some() {
                 self.error(
                     &p.key("stages").key(name).key("canary"),
                     "a WebSocket API's stages have no canary: every connection runs with the stage's variables",
                 );
+            }
+            if stage.cache.is_some() {
+                self.error(&p.key("stages").key(name).key("cache"), no_cache);
+            }
+        }
+        for (key, route) in &api.routes {
+            if route.cache.is_some() {
+                self.error(&p.key("routes").key(key).key("cache"), no_cache);
             }
         }
         let ws = &api.websocket;

@@ -23,7 +23,7 @@ pub(super) fn warnings(cfg: &Config) -> Vec<ConfigError> {
             .find(|(n, d)| bare_host(n) == bare_host(name) && served(d)),
         None => cfg.domains.iter().find(|(_, d)| served(d)),
     };
-    let Some((default, _)) = default else {
+    let Some((default, default_domain)) = default else {
         return out;
     };
     let default_is = match cfg.server.default_domain {
@@ -45,9 +45,26 @@ pub(super) fn warnings(cfg: &Config) -> Vec<ConfigError> {
             )));
         }
         if domain.cert.is_none() {
-            if let Some((wildcard, _)) = mutual_wildcard_over(cfg, name) {
+            // The SNI a client asking for this domain sends: none for an address (RFC
+            // 6066 §3), some one label for a wildcard one (which then is no site's name).
+            let sni = match (is_address, bare.strip_prefix("*.")) {
+                (true, _) => None,
+                (false, Some(parent)) => Some(format!("any-label.{parent}")),
+                (false, None) => Some(bare.to_string()),
+            };
+            let (site, site_domain) =
+                handshake_for(cfg, sni.as_deref()).unwrap_or((default.as_str(), default_domain));
+            if site_domain.client_ca.is_some() {
+                let site = match site == default.as_str() {
+                    true => default_is.clone(),
+                    false => format!("{site:?}"),
+                };
+                let asking = match sni {
+                    None => "and clients send no SNI for an address, so a TLS client",
+                    Some(_) => "so a TLS client asking for it (SNI)",
+                };
                 out.push(p.error(format!(
-                    "has no cert, so a TLS client asking for it (SNI) gets the handshake of {wildcard:?}, which requires a client certificate (its client_ca): clients without one never reach this domain over TLS; give it a cert and key of its own"
+                    "has no cert, {asking} gets the handshake of {site}, which requires a client certificate (its client_ca): clients without one never reach this domain over TLS; give it a cert and key of its own"
                 )));
             }
         }
@@ -55,18 +72,24 @@ pub(super) fn warnings(cfg: &Config) -> Vec<ConfigError> {
     out
 }
 
-/// The wildcard domain with a certificate and mutual TLS whose one label in front is
-/// `name`, if any: the site `named_site` picks for `name` when it has no certificate.
-fn mutual_wildcard_over<'c>(cfg: &'c Config, name: &str) -> Option<&'c (String, Domain)> {
-    let name = bare_host(name);
-    let (label, parent) = name.split_once('.')?;
-    if label.is_empty() || label == "*" {
-        return None;
-    }
-    cfg.domains.iter().find(|(n, d)| {
-        d.cert.is_some()
-            && d.key.is_some()
-            && d.client_ca.is_some()
-            && bare_host(n).strip_prefix("*.") == Some(parent)
-    })
+/// The domain with a certificate whose handshake a client sending `sni` gets, as
+/// `tls::server::ServerTls::named_site` picks it: the name exactly, else a wildcard one
+/// label up; None for the default site.
+fn handshake_for<'c>(cfg: &'c Config, sni: Option<&str>) -> Option<(&'c str, &'c Domain)> {
+    let name = bare_host(sni?);
+    let served = cfg
+        .domains
+        .iter()
+        .filter(|(_, d)| d.cert.is_some() && d.key.is_some());
+    let exact = served.clone().find(|(n, _)| bare_host(n) == name);
+    let site = exact.or_else(|| {
+        let (label, parent) = name.split_once('.')?;
+        if label.is_empty() {
+            return None;
+        }
+        served
+            .clone()
+            .find(|(n, _)| bare_host(n).strip_prefix("*.") == Some(parent))
+    });
+    site.map(|(n, d)| (n.as_str(), d))
 }
