@@ -36,6 +36,10 @@ pub struct Capture {
     head: Vec<u8>,
     body: BytesMut,
     initial_age: u64,
+    /// The requests waiting for this fetch: let go of as soon as it can't be stored, not
+    /// when the response has gone out whole (a slow reader, or an answer of 10 MB, held
+    /// every other request of the key that long).
+    waiting: Option<super::Waiting>,
 }
 
 /// What a complete capture stores.
@@ -95,6 +99,7 @@ impl Capture {
             head: Vec::new(),
             body: BytesMut::new(),
             initial_age: 0,
+            waiting: None,
         }
     }
 
@@ -110,6 +115,25 @@ impl Capture {
             return;
         }
         self.state = State::Abandoned;
+        self.start_copy(rhead, buf, compress);
+        if self.state == State::Abandoned {
+            self.release_waiting();
+        }
+    }
+
+    /// Those who wait for this fetch: released when it gives up.
+    pub(super) fn set_waiting(&mut self, waiting: super::Waiting) {
+        self.waiting = Some(waiting);
+    }
+
+    fn release_waiting(&mut self) {
+        if let Some(w) = self.waiting.take() {
+            w.release();
+        }
+    }
+
+    /// `start` once the capture is `Abandoned` unless this sets it `Copying`.
+    fn start_copy(&mut self, rhead: &ResponseHead, buf: &[u8], compress: &Plan) {
         // Sent uncompressed for want of a compression slot: not this encoding's entry.
         if compress.shed {
             return;
@@ -218,6 +242,7 @@ impl Capture {
         self.state = State::Abandoned;
         self.head = Vec::new();
         self.body = BytesMut::new();
+        self.release_waiting();
     }
 
     /// The stored form, if the whole response was captured.

@@ -237,6 +237,34 @@ struct Pending {
     wakers: RefCell<Vec<Waker>>,
 }
 
+/// The requests waiting for one fetch of `key`: the fetching request's [`serve::Fill`]
+/// and its [`capture::Capture`] both hold it.
+#[derive(Clone)]
+struct Waiting {
+    shard: Rc<Shard>,
+    key: Rc<[u8]>,
+    pending: Rc<Pending>,
+}
+
+impl Waiting {
+    /// The fetch will fill nothing: its waiters go to the backend themselves, and later
+    /// requests for the key no longer wait for it. Once only; a stored answer
+    /// (`serve::after`) finishes the fetch first.
+    fn release(&self) {
+        let mut inflight = self.shard.inflight.borrow_mut();
+        if inflight
+            .get(&self.key)
+            .is_some_and(|p| Rc::ptr_eq(p, &self.pending))
+        {
+            inflight.remove(&self.key);
+        }
+        drop(inflight);
+        if !self.pending.done.get() {
+            self.pending.finish(None);
+        }
+    }
+}
+
 impl Pending {
     fn finish(&self, result: Option<Entry>) {
         *self.result.borrow_mut() = result;

@@ -12,7 +12,7 @@ use super::key::{self, KeyInput};
 use super::rules::{
     client_refresh, entry_method, may_fill, Caller, KeyPart, RouteCacheRt, StageCacheRt,
 };
-use super::{Capture, Codings, Entry, Inserted, Pending, Shard};
+use super::{Capture, Codings, Entry, Inserted, Pending, Shard, Waiting};
 use crate::auth::lambda::LambdaAuthRt;
 use crate::auth::{AuthorizerKind, Identity, RouteAuthRt};
 use crate::config::compile::IntegrationRt;
@@ -47,9 +47,7 @@ pub enum Lookup {
 /// This request is fetching `key`. Dropping it (however the request ended) wakes the
 /// requests waiting for the key; [`after`] hands them the response first.
 pub struct Fill {
-    shard: Rc<Shard>,
-    key: Rc<[u8]>,
-    pending: Rc<Pending>,
+    waiting: Waiting,
     flush_gen: u64,
     ttl: std::time::Duration,
     tag: u64,
@@ -57,17 +55,7 @@ pub struct Fill {
 
 impl Drop for Fill {
     fn drop(&mut self) {
-        let mut inflight = self.shard.inflight.borrow_mut();
-        if inflight
-            .get(&self.key)
-            .is_some_and(|p| Rc::ptr_eq(p, &self.pending))
-        {
-            inflight.remove(&self.key);
-        }
-        drop(inflight);
-        if !self.pending.done.get() {
-            self.pending.finish(None);
-        }
+        self.waiting.release();
     }
 }
 
@@ -329,15 +317,16 @@ pub async fn before(
             _ => Codings::Identity,
         }
     };
-    c.capture = Some(Box::new(Capture::new(
-        rules.statuses,
-        codings,
-        rules.vary_ok.clone(),
-    )));
-    Lookup::Miss(Some(Fill {
+    let waiting = Waiting {
         shard: shard.clone(),
         key,
         pending,
+    };
+    let mut capture = Box::new(Capture::new(rules.statuses, codings, rules.vary_ok.clone()));
+    capture.set_waiting(waiting.clone());
+    c.capture = Some(capture);
+    Lookup::Miss(Some(Fill {
+        waiting,
         flush_gen,
         ttl: rules.ttl,
         tag: rules.tag,
@@ -390,20 +379,24 @@ pub fn after(fill: Fill, c: &mut Conn) {
         initial_age: captured.initial_age,
         tag: fill.tag,
     };
-    let shard = &fill.shard;
+    let Waiting {
+        shard,
+        key,
+        pending,
+    } = &fill.waiting;
     // A flush or a client's refresh while this was being fetched: the response may
     // predate it, so it is not kept (the waiters, who asked before, still get it).
-    if shard.sync_flush() == fill.flush_gen && !fill.pending.stale.get() {
+    if shard.sync_flush() == fill.flush_gen && !pending.stale.get() {
         let inserted = shard
             .store
             .borrow_mut()
-            .insert(fill.key.clone(), entry.clone(), now);
+            .insert(key.clone(), entry.clone(), now);
         if let Inserted::Stored { evicted } = inserted {
             bump(&shard.cells.evictions, u64::from(evicted));
         }
         shard.publish();
     }
-    fill.pending.finish(Some(entry));
+    pending.finish(Some(entry));
 }
 
 /// A hit whose head is in `c.wbuf`, for [`send_hit`].
