@@ -171,6 +171,7 @@ fn export_redacts_secrets_the_file_repeats_as_get_config_does() {
     std::fs::write(
         &cfg,
         r#"admin: { listen: "127.0.0.1:9", token: &tok tok-abcdef-secret }
+cluster: { redis: "redis://:password@127.0.0.1:9" }
 iam:
   principals:
     alice:
@@ -182,9 +183,15 @@ api_keys: [ { name: k, value: key-0123456789abcdefghij, plan: p } ]
 apis:
   a:
     stages: { prod: { variables: { t: *tok, k: key-0123456789abcdefghij } } }
+    models:
+      Login: { type: object, required: [password], properties: { password: { type: string } } }
     routes:
       "GET /x":
-        integration: { type: mock, body: "tok-abcdef-secret", headers: { x-k: *sk } }
+        integration: { type: mock, body: "tok-abcdef-secret", headers: { x-k: *sk, x-a: "Bearer tok-abcdef-secret" } }
+      "POST /users/password-reset":
+        integration: { type: mock, status: 201, body: "reset" }
+        request_validator: body-only
+        request_model: Login
 "#,
     )
     .unwrap();
@@ -213,5 +220,18 @@ apis:
     assert_eq!(
         mock["responses"]["default"]["responseParameters"]["method.response.header.x-k"],
         "'[redacted]'"
+    );
+    assert_eq!(
+        mock["responses"]["default"]["responseParameters"]["method.response.header.x-a"],
+        "'Bearer [redacted]'"
+    );
+    // The API's shape is never redacted, though the Redis password is `password`.
+    assert!(
+        doc["paths"]["/users/password-reset"]["post"].is_object(),
+        "{text}"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["Login"]["required"],
+        serde_json::json!(["password"])
     );
 }

@@ -150,40 +150,43 @@ pub fn secrets_of(cfg: &super::model::Config) -> Vec<String> {
     out
 }
 
-/// Replaces each of `secrets` in every text of `v` (keys too) with the redaction mark:
-/// a whole text that is one, or one held inside a longer text (`'secret'`, a header
-/// value a document quotes) when it is long enough not to be a common word.
+/// Replaces each of `secrets` in the text values of `v` (not its keys, and not the
+/// fields that name a status code or a setting) with the redaction mark: a whole text
+/// that is one, or one held inside a longer text (`'secret'`, `Bearer secret`) when it
+/// has 6 characters or more (a shorter one inside is left: it would hit ordinary words).
 pub fn redact_secrets_in(v: &mut Value, secrets: &[String]) {
-    const INSIDE_FROM: usize = 8;
-    let redact = |s: &str| -> Option<String> {
-        let mut out: Option<String> = None;
-        for secret in secrets {
-            let now = out.as_deref().unwrap_or(s);
-            if now == secret {
-                return Some(REDACTED.into());
-            }
-            if secret.len() >= INSIDE_FROM && now.contains(secret.as_str()) {
-                out = Some(now.replace(secret.as_str(), REDACTED));
-            }
-        }
-        out
-    };
+    const INSIDE_FROM: usize = 6;
+    const SETTINGS: [&str; 7] = [
+        "statusCode",
+        "type",
+        "httpMethod",
+        "passthroughBehavior",
+        "connectionType",
+        "payloadFormatVersion",
+        "timeoutInMillis",
+    ];
     match v {
         Value::String(s) => {
-            if let Some(shown) = redact(s) {
+            let mut shown: Option<String> = None;
+            for secret in secrets {
+                let now = shown.as_deref().unwrap_or(s);
+                if now == secret {
+                    shown = Some(REDACTED.into());
+                    break;
+                }
+                if secret.chars().count() >= INSIDE_FROM && now.contains(secret.as_str()) {
+                    shown = Some(now.replace(secret.as_str(), REDACTED));
+                }
+            }
+            if let Some(shown) = shown {
                 *s = shown;
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|i| redact_secrets_in(i, secrets)),
-        Value::Object(m) => {
-            if m.keys().any(|k| redact(k).is_some()) {
-                *m = std::mem::take(m)
-                    .into_iter()
-                    .map(|(k, v)| (redact(&k).unwrap_or(k), v))
-                    .collect();
-            }
-            m.values_mut().for_each(|v| redact_secrets_in(v, secrets));
-        }
+        Value::Object(m) => m
+            .iter_mut()
+            .filter(|(k, _)| !SETTINGS.contains(&k.as_str()))
+            .for_each(|(_, v)| redact_secrets_in(v, secrets)),
         _ => {}
     }
 }

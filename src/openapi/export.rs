@@ -218,11 +218,45 @@ pub fn export(
                 .collect(),
         );
     }
-    // A secret the file repeats where the document shows text (an alias of the admin
-    // token as a stage variable, an API key's value in a mock's body) is shown as
-    // `GET /config` shows it.
-    crate::config::view::redact_secrets_in(&mut doc, &crate::config::view::secrets_of(running));
+    redact_secrets(&mut doc, &crate::config::view::secrets_of(running));
     Ok(doc)
+}
+
+/// A secret the file repeats in text the document shows (an alias of the admin token as
+/// a stage variable, an API key's value in a mock's body or a mapping) is shown as
+/// `[redacted]`: in the values of integrations, gateway responses, authorizers and stage
+/// variables, where such text is. Paths, models and status codes are the API's shape,
+/// never redacted: a Redis password `password` must not turn `/password-reset` into
+/// another route on the way back through `openapi import`.
+fn redact_secrets(doc: &mut Value, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let redact = |v: &mut Value| crate::config::view::redact_secrets_in(v, secrets);
+    for key in [
+        "x-portico-stage-variables",
+        "x-amazon-apigateway-gateway-responses",
+        "x-portico-lambda-functions",
+    ] {
+        if let Some(v) = doc.get_mut(key) {
+            redact(v);
+        }
+    }
+    if let Some(v) = doc.pointer_mut("/components/securitySchemes") {
+        redact(v);
+    }
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|methods| methods.values_mut());
+    for op in operations {
+        if let Some(v) = op.get_mut("x-amazon-apigateway-integration") {
+            redact(v);
+        }
+    }
 }
 
 fn api_extensions(api: &Api, doc: &mut Value) {
