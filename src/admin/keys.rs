@@ -9,7 +9,7 @@ use super::AdminCtx;
 use crate::cluster;
 use crate::cluster::admin::{Published, Revoked};
 use crate::global::keys::digest;
-use crate::global::registry::{KeyError, Source};
+use crate::global::registry::{KeyError, Source, REVOKED_VALUE};
 use crate::store::StoredKey;
 
 fn now_secs() -> u64 {
@@ -112,6 +112,8 @@ pub fn create(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
             Published::ValueTaken => Some(error(KeyError::Invalid(
                 "that value is already in use by another key",
             ))),
+            // Revoked through another node since this one last read Redis.
+            Published::ValueRevoked => Some(error(KeyError::Invalid(REVOKED_VALUE))),
             Published::NotCreated { cause, removing } => {
                 tracing::error!(%cause, key = %name, removing, "admin: cannot publish the key to the cluster");
                 Some(Response::message(

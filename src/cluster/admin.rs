@@ -168,6 +168,9 @@ pub enum Published {
     /// Redis has another key with that value (created on another node, at the same
     /// time or before this node read it): nothing written.
     ValueTaken,
+    /// The value is a config key's that was revoked (through another node, before this
+    /// node read it): nothing written.
+    ValueRevoked,
     /// Not in Redis, and it never will be. `removing`: Redis took the write without
     /// saying so in time and did not answer the check either, so the write is fenced
     /// off and removed by the side thread as soon as Redis answers (nodes may honour
@@ -195,12 +198,13 @@ pub fn put_key(c: &Cluster, k: &StoredKey) -> Published {
     };
     let mut inv = scripts::create_key().prepare_invoke();
     inv.key(c.key("keys")).key(c.key("keys:v")).key(&fence);
-    inv.key(c.key("keys:d"));
+    inv.key(c.key("keys:d")).key(c.key("revoked"));
     inv.arg(&k.name).arg(&json).arg(hex(&k.sha256));
     let e = match inv.invoke::<i64>(&mut con) {
         Ok(1) => return Published::Live,
         Ok(0) => return Published::NameTaken,
         Ok(2) => return Published::ValueTaken,
+        Ok(3) => return Published::ValueRevoked,
         Ok(n) => return not_created(&format_args!("unexpected answer {n}")),
         Err(e) if !unsure(&e) => return not_created(&Failure(&e)),
         Err(e) => e,
@@ -309,9 +313,16 @@ pub fn usage(
     }
     let mut rows = Vec::new();
     for day in from..=to {
-        let all: BTreeMap<String, u64> = con.hgetall(c.key(&format!("usage:{plan}:{day}")))?;
+        let hash = c.key(&format!("usage:{plan}:{day}"));
+        let all: BTreeMap<String, String> = con.hgetall(&hash)?;
         let mut per_key: BTreeMap<String, u64> = BTreeMap::new();
         for (field, n) in all {
+            // Another node's field that is no count (written outside Portico) is left
+            // out, said: read as a failure, it made every `GET /usage` of the plan 503.
+            let Ok(n) = n.parse::<u64>() else {
+                tracing::warn!(%hash, %field, value = %n, "cluster: a usage count in Redis is no count (changed outside Portico); left out");
+                continue;
+            };
             let name = field.rsplit_once('|').map_or(field.as_str(), |(k, _)| k);
             if key.is_none_or(|want| want == name) {
                 *per_key.entry(name.to_string()).or_default() += n;

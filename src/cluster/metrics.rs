@@ -44,6 +44,13 @@ impl Metrics {
         }
     }
 
+    /// A sync tick that could not even connect: an error, not a call (no latency). The
+    /// error count left these out, so during an outage it moved once per dropped
+    /// connection rather than once per failed tick.
+    pub(super) fn connect_failed(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(super) fn lease(&self, granted: u32) {
         self.leases.fetch_add(1, Ordering::Relaxed);
         self.leased_tokens
@@ -86,7 +93,7 @@ impl Metrics {
             (
                 "portico_cluster_redis_errors_total",
                 "counter",
-                "Redis calls that failed or timed out.",
+                "Failed Redis work: each failed or timed-out lease and sync, and each sync tick that could not connect.",
                 g(&self.errors),
             ),
             (

@@ -64,6 +64,7 @@ mod epoch;
 mod eviction;
 mod generations;
 mod key_writes;
+mod late;
 mod liveness;
 mod metrics;
 pub use metrics::config_info;

@@ -35,12 +35,26 @@ return {n, used}
 /// KEYS[1] hash · ARGV field, count, field, count… → raises each field to its count,
 /// never lowers it: a node writes its absolute per-day count, so writing it twice (a
 /// retry after a lost answer) changes nothing and a late old value cannot undo a newer.
+/// A field that is no count (written outside Portico: text, a fraction, a negative) is
+/// replaced by the count, which is this node's own and whole; the answer is how many
+/// were (the caller warns). Compared as it was, it failed the script, and with it every
+/// sync of the node that writes that field: the whole node on `on_failure`.
 const RAISE: &str = r"
+local replaced = 0
 for i = 1, #ARGV, 2 do
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  local cur = 0
+  if raw then
+    if #raw > 15 or not string.find(raw, '^%d+$') then
+      cur = -1
+      replaced = replaced + 1
+    else
+      cur = tonumber(raw)
+    end
+  end
   if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
-return 1
+return replaced
 ";
 
 /// Makes `keys:d` (value digest → name) hold exactly the digests of `keys` when the two
@@ -60,14 +74,38 @@ local function reindex()
 end
 ";
 
-/// KEYS keys, keys:v, fence, keys:d · ARGV name, json, sha256 hex → 1 written, 0 the
-/// name is taken (another node's key: nothing written), 2 the value is another key's
-/// (two nodes creating one value under two names at once: each node checks only its
-/// own table), -1 fenced off (this write's answer was lost and the admin call already
-/// answered that the key was not created: it must never land).
+/// The key scripts' first step: `keys:v` (KEYS[2]) must be a count INCR takes, or the
+/// script fails before it writes anything (a Lua error rolls nothing back). With the
+/// INCR after the writes and failing on a value written outside Portico, a create
+/// answered 503 "the key was not created" left the key in Redis (every node served it
+/// once `keys:v` was fixed), and a revocation answered "not taken" was half made (the
+/// key deleted, no node told to read the keys again). Checked rather than INCRed first:
+/// at `maxmemory` Redis refuses a script's INCR only before its first write, and a
+/// revocation's delete, allowed there, must go first to be taken at all.
+const VERSION_OK: &str = r"
+local function version_ok()
+  local v = redis.call('GET', KEYS[2])
+  return not v or (#v < 19 and (v == '0' or string.find(v, '^%-?[1-9]%d*$') ~= nil))
+end
+if not version_ok() then
+  return redis.error_reply('ERR ' .. KEYS[2] .. ' is not a count (written outside Portico): nothing written')
+end
+";
+
+/// KEYS keys, keys:v, fence, keys:d, revoked · ARGV name, json, sha256 hex → 1 written,
+/// 0 the name is taken (another node's key: nothing written), 2 the value is another
+/// key's (two nodes creating one value under two names at once: each node checks only
+/// its own table), 3 the value is a revoked config key's (revoked through another node
+/// since this one last read Redis: a leaked value never returns), -1 fenced off (this
+/// write's answer was lost and the admin call already answered that the key was not
+/// created: it must never land). Every check ([`VERSION_OK`] first) comes before the
+/// first write.
 const CREATE_KEY: &str = r"
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+for _, d in ipairs(redis.call('HVALS', KEYS[5])) do
+  if d == ARGV[3] then return 3 end
+end
 reindex()
 local other = redis.call('HGET', KEYS[4], ARGV[3])
 if other then
@@ -92,7 +130,7 @@ return 0
 
 /// KEYS keys, keys:v, fence, keys:d · ARGV name, json, fence ttl ms → fences
 /// the create off and removes the key if it landed (1) — only that very key, never
-/// another of that name — and its value from the index.
+/// another of that name — and its value from the index ([`VERSION_OK`] first).
 const UNDO_KEY: &str = r"
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -108,7 +146,8 @@ return 0
 /// KEYS keys, keys:v, revoked, keys:d · ARGV name, sha256 hex, 1 for a config key → 1. A
 /// config key joins `revoked`; a created key leaves `keys` (and its value the index) if
 /// it is the one with that digest (a retry must not remove a key created later under
-/// the same name). Idempotent, so it can be repeated until Redis confirms it.
+/// the same name). Idempotent, so it can be repeated until Redis confirms it
+/// ([`VERSION_OK`] first).
 const REVOKE_KEY: &str = r"
 if ARGV[3] == '1' then
   if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
@@ -154,7 +193,7 @@ pub fn raise() -> &'static Script {
 
 pub fn create_key() -> &'static Script {
     static S: OnceLock<Script> = OnceLock::new();
-    S.get_or_init(|| Script::new(&format!("{REINDEX}{CREATE_KEY}")))
+    S.get_or_init(|| Script::new(&format!("{REINDEX}{VERSION_OK}{CREATE_KEY}")))
 }
 
 pub fn confirm_key() -> &'static Script {
@@ -164,10 +203,13 @@ pub fn confirm_key() -> &'static Script {
 
 pub fn undo_key() -> &'static Script {
     static S: OnceLock<Script> = OnceLock::new();
-    S.get_or_init(|| Script::new(UNDO_KEY))
+    S.get_or_init(|| Script::new(&format!("{VERSION_OK}{UNDO_KEY}")))
 }
 
 pub fn revoke_key() -> &'static Script {
     static S: OnceLock<Script> = OnceLock::new();
-    S.get_or_init(|| Script::new(REVOKE_KEY))
+    S.get_or_init(|| Script::new(&format!("{VERSION_OK}{REVOKE_KEY}")))
 }
+
+#[cfg(test)]
+mod tests;

@@ -242,6 +242,7 @@ async fn sync_loop(c: Arc<Cluster>, tx: tokio::sync::watch::Sender<Option<Multip
                     m
                 }
                 Err(cause) => {
+                    c.metrics.connect_failed();
                     c.run.sync_failed();
                     c.still_down(&cause);
                     continue;
@@ -339,13 +340,21 @@ async fn lease(
         .arg(limit.limit)
         .arg(ttl_ms(&limit))
         .arg(super::epoch::leasable());
-    let call = inv.invoke_async(&mut m);
-    let r: redis::RedisResult<(i64, u64)> = match tokio::time::timeout(c.cfg.timeout, call).await {
-        Ok(r) => r,
-        Err(_) => Err(redis::RedisError::from(std::io::Error::from(
-            std::io::ErrorKind::TimedOut,
-        ))),
-    };
+    // Past the timeout the call goes on in the background (`late.rs`): Redis runs the
+    // script anyway, and its grant must reach the budget. This clone of the connection
+    // waits that long; the others keep the config's timeout.
+    m.set_response_timeout(super::late::LATE_WAIT);
+    let mut call: super::late::Call = Box::pin(async move { inv.invoke_async(&mut m).await });
+    let r: redis::RedisResult<(i64, u64)> =
+        match tokio::time::timeout(c.cfg.timeout, &mut call).await {
+            Ok(r) => r,
+            Err(_) => {
+                super::late::wait_on(c.clone(), limit.clone(), window, call);
+                Err(redis::RedisError::from(std::io::Error::from(
+                    std::io::ErrorKind::TimedOut,
+                )))
+            }
+        };
     c.metrics.call(t0.elapsed(), r.is_ok());
     let mut corrupt = false;
     let got = match r {

@@ -58,7 +58,10 @@ pub(super) async fn flush_usage(
         for (field, count, _) in &fields {
             inv.arg(field).arg(*count);
         }
-        let _: i64 = inv.invoke_async(&mut m).await?;
+        let replaced: i64 = inv.invoke_async(&mut m).await?;
+        if replaced > 0 {
+            warn!(%hash, replaced, "cluster: usage counts in Redis that were no count (changed outside Portico) were replaced by this node's counts");
+        }
         for (_, count, k) in fields {
             sent.insert(k, count);
         }

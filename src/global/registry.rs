@@ -105,6 +105,12 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+/// Why `POST /api-keys` refuses a revoked config key's value (here, and in a cluster
+/// when Redis has the revocation).
+pub const REVOKED_VALUE: &str =
+    "that value belongs to a revoked key, and a revoked value is never accepted again: \
+     give another value, or none to have one generated";
+
 /// (plan name, key name)
 type UsageKey = (String, String);
 
@@ -337,6 +343,13 @@ impl Keys {
             return Err(KeyError::Invalid(
                 "that value is already in use by another key",
             ));
+        }
+        // A revoked config key's value stays refused (a leaked value never returns): it
+        // was created again under another name, 201, and served on every node. The
+        // store holds this node's revocations and those Redis gave it (`apply_cluster`);
+        // Redis's script checks again for one made elsewhere since.
+        if store.revoked()?.iter().any(|(_, d)| *d == sha256) {
+            return Err(KeyError::Invalid(REVOKED_VALUE));
         }
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

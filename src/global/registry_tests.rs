@@ -454,3 +454,42 @@ fn a_cluster_read_that_raced_an_admin_create_is_not_applied() {
     assert!(!live(&keys));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A revoked config key's value was accepted by `POST /api-keys` under another name
+/// (201, served again), though a leaked value must never return: refused, whether this
+/// node revoked it or Redis told it of a revocation made through another node.
+#[test]
+fn a_revoked_config_keys_value_is_not_created_again() {
+    let (store, dir) = fresh_store("key-revoked-value");
+    let leaked = "leaked-value-0123456789abcdef";
+    let other = "other-leaked-0123456789abcdef";
+    let yaml =
+        format!("api_keys: [{{ name: ops, value: {leaked} }}, {{ name: ci, value: {other} }}]\n");
+    let keys = Keys::load(&traffic(&yaml), Some(&store), 1).unwrap();
+    keys.revoke(&store, "ops").unwrap();
+    let refused = |name: &str, value: &str| {
+        matches!(
+            keys.create(&store, name, None, Some(value.into())),
+            Err(KeyError::Invalid(REVOKED_VALUE))
+        )
+    };
+    assert!(refused("ops2", leaked), "this node's revocation");
+    assert!(refused("ops", leaked), "under its own name too");
+    // `ci` revoked through another node: Redis's revocation reaches the store.
+    let read_at = keys.changes.mark();
+    let revoked = vec![("ci".to_string(), digest(other.as_bytes()))];
+    assert!(keys
+        .apply_cluster(Vec::new(), revoked, Some(&store), read_at)
+        .unwrap());
+    assert!(refused("ci2", other), "another node's revocation");
+    // Any other value is created as ever.
+    keys.create(
+        &store,
+        "fresh",
+        None,
+        Some("fresh-value-0123456789abc".into()),
+    )
+    .unwrap();
+    drop((keys, store));
+    let _ = std::fs::remove_dir_all(&dir);
+}
