@@ -6,9 +6,8 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
-use common::redis::Redis;
+use common::redis::{key_settles, Redis};
 use common::*;
 
 const TOKEN: &str = "cluster-admin-token";
@@ -74,23 +73,10 @@ fn create(node: &Node, name: &str, value: &str) -> Response {
     common::admin(node.admin, "POST", "/api-keys", Some(TOKEN), Some(&body))
 }
 
-/// Whether `GET /k` with `key` answers `status` on every node, 300 ms after it first
-/// did on all of them (within 3 s).
+/// [`key_settles`] on these nodes.
 fn settles(nodes: &[&Node], key: &str, status: u16) -> bool {
-    let on_all = || {
-        nodes
-            .iter()
-            .all(|n| get_with_key(n.p.addr, "/k", Some(key)).status == status)
-    };
-    let t0 = Instant::now();
-    while !on_all() {
-        if t0.elapsed() > Duration::from_secs(3) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    on_all()
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.p.addr).collect();
+    key_settles(&addrs, key, status)
 }
 
 fn hex(d: &[u8]) -> String {

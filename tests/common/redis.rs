@@ -373,3 +373,23 @@ impl Drop for DelayProxy {
         }
     }
 }
+
+/// Whether `GET /k` with `key` answers `status` on every node at `addrs`, 300 ms after it
+/// first did on all of them (within 3 s): a key created or revoked on one node of a
+/// cluster, seen alike by all.
+pub fn key_settles(addrs: &[std::net::SocketAddr], key: &str, status: u16) -> bool {
+    let on_all = || {
+        addrs
+            .iter()
+            .all(|a| super::get_with_key(*a, "/k", Some(key)).status == status)
+    };
+    let t0 = std::time::Instant::now();
+    while !on_all() {
+        if t0.elapsed() > std::time::Duration::from_secs(3) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    on_all()
+}
