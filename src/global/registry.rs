@@ -139,11 +139,27 @@ pub struct Keys {
     pub changes: super::key_changes::KeyChanges,
 }
 
-/// The keys a config brings, less those revoked through the admin API.
-fn config_actives(t: &TrafficRt, revoked: &[(String, [u8; 32])]) -> Vec<Active> {
-    (t.config_keys.iter().enumerate())
-        .filter(|(_, k)| !revoked.iter().any(|(n, d)| *n == k.name && *d == k.sha256))
-        .map(|(i, k)| Active {
+/// The keys a config brings, less those whose value was revoked through the admin API
+/// (under any name: a leaked value never returns, also not by renaming its config key),
+/// with a warning for each such key.
+fn config_actives(
+    t: &TrafficRt,
+    revoked: &[(String, [u8; 32])],
+) -> (Vec<Active>, Vec<crate::config::ConfigError>) {
+    let mut warnings = Vec::new();
+    let mut active = Vec::new();
+    for (i, k) in t.config_keys.iter().enumerate() {
+        if let Some((was, _)) = revoked.iter().find(|(_, d)| *d == k.sha256) {
+            warnings.push(crate::config::ConfigError::new(
+                format!("api_keys[{i}].value"),
+                format!(
+                    "this value was revoked (as key {was:?}) through the admin API and stays refused; give the key {:?} a new value",
+                    k.name
+                ),
+            ));
+            continue;
+        }
+        active.push(Active {
             info: KeyInfo {
                 name: k.name.clone(),
                 plan: k.plan.clone(),
@@ -152,8 +168,9 @@ fn config_actives(t: &TrafficRt, revoked: &[(String, [u8; 32])]) -> Vec<Active> 
             },
             sha256: k.sha256,
             at: Some(i),
-        })
-        .collect()
+        });
+    }
+    (active, warnings)
 }
 
 impl Keys {
@@ -164,7 +181,8 @@ impl Keys {
             Some(s) => s.revoked()?,
             None => Vec::new(),
         };
-        let mut active = config_actives(t, &revoked);
+        let (mut active, refused) = config_actives(t, &revoked);
+        crate::config::warnings::log(&refused);
         let mut shadowed = Vec::new();
         for k in store.map(Store::keys).transpose()?.unwrap_or_default() {
             admit_created(&mut active, &mut shadowed, k);
@@ -192,9 +210,9 @@ impl Keys {
     /// After a reload: the new config's plans and keys (created keys stay), published
     /// at once. Counters carry over; a plan whose quota now counts other days recounts its
     /// keys' current period (`requotas`; flush first, so the store is up to date).
-    /// Returns the warnings about created keys, which only the store knows: those a
-    /// config key hides, and those whose plan the config does not have (the reload logs
-    /// and reports them).
+    /// Returns the warnings about keys, which only the store knows: config keys whose
+    /// value was revoked, created keys a config key hides, and those whose plan the
+    /// config does not have (the reload logs and reports them).
     pub fn reconfigure(
         &self,
         t: &TrafficRt,
@@ -222,8 +240,7 @@ impl Keys {
         } else {
             reg.shadowed = hidden;
         }
-        let mut active = config_actives(t, &revoked);
-        let mut warnings = Vec::new();
+        let (mut active, mut warnings) = config_actives(t, &revoked);
         for a in created {
             if let Some(w) = hidden_by_config(&active, &a) {
                 warnings.push(w);
@@ -453,9 +470,7 @@ impl Keys {
         }
         reg.active.retain(|a| match a.info.source {
             Source::Admin => false,
-            Source::Config => !revoked
-                .iter()
-                .any(|(n, d)| *n == a.info.name && *d == a.sha256),
+            Source::Config => !revoked.iter().any(|(_, d)| *d == a.sha256),
         });
         reg.shadowed.clear();
         let r = &mut *reg;

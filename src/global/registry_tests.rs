@@ -457,7 +457,8 @@ fn a_cluster_read_that_raced_an_admin_create_is_not_applied() {
 
 /// A revoked config key's value was accepted by `POST /api-keys` under another name
 /// (201, served again), though a leaked value must never return: refused, whether this
-/// node revoked it or Redis told it of a revocation made through another node.
+/// node revoked it or Redis told it of a revocation made through another node; nor by
+/// a config key of another name.
 #[test]
 fn a_revoked_config_keys_value_is_not_created_again() {
     let (store, dir) = fresh_store("key-revoked-value");
@@ -490,6 +491,30 @@ fn a_revoked_config_keys_value_is_not_created_again() {
         Some("fresh-value-0123456789abc".into()),
     )
     .unwrap();
+    // Renaming the config key does not bring its revoked value back (it did: revocations
+    // matched name and value); the reload says why the key is not served.
+    let served = |value: &str| {
+        keys.table()
+            .load()
+            .find(&digest(value.as_bytes()))
+            .is_some()
+    };
+    let renamed = format!("api_keys: [{{ name: ops-renamed, value: {leaked} }}]\n");
+    let warnings = keys.reconfigure(&traffic(&renamed), Some(&store)).unwrap();
+    assert!(
+        !served(leaked),
+        "renamed config key: its revoked value stays refused"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.to_string().contains("api_keys[0].value")),
+        "{warnings:?}"
+    );
+    let renewed = "renewed-value-0123456789abc";
+    let renamed = format!("api_keys: [{{ name: ops, value: {renewed} }}]\n");
+    keys.reconfigure(&traffic(&renamed), Some(&store)).unwrap();
+    assert!(served(renewed), "a new value in the config serves again");
     drop((keys, store));
     let _ = std::fs::remove_dir_all(&dir);
 }
