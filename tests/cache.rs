@@ -14,6 +14,8 @@ mod head_routes;
 mod in_flight;
 #[path = "cache/many_headers.rs"]
 mod many_headers;
+#[path = "cache/reload_off_on.rs"]
+mod reload_off_on;
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};

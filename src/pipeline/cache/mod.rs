@@ -17,11 +17,12 @@
 //! A flush (`flush.rs`) bumps an atomic that each shard compares before each lookup and
 //! on the worker's tick; a client's refresh of one entry reaches the other workers' shards
 //! through a lock-free queue each of them empties then too. A reload hands the same shards to the next generation when the
-//! stage still has a cache; entries of routes whose config changed are then misses
-//! (`RouteCacheRt::tag`).
+//! stage still has a cache; entries of routes whose config changed, or that were not
+//! cached for a while, are then misses (`RouteCacheRt::tag`, `epochs.rs`).
 
 mod capture;
 mod conditional;
+mod epochs;
 mod flush;
 mod key;
 pub mod rules;

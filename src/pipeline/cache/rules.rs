@@ -54,7 +54,8 @@ pub struct RouteCacheRt {
     /// route's config, the stage's variables, and the targets of the upstream its
     /// integration reaches). Entries carry the tag they were stored under, so after a
     /// reload that changed the route or pointed its upstream at other backends its old
-    /// entries are misses, while the entries of unchanged routes carry over.
+    /// entries are misses, while the entries of unchanged routes carry over; stamped with
+    /// the epoch of the route's run of unchanged, cached configs (`super::epochs`).
     pub tag: u64,
 }
 
@@ -130,7 +131,7 @@ pub fn compile_stage(
     upstreams: &[(String, model::Upstream)],
 ) -> Option<StageCacheRt> {
     let capacity = stage.cache.as_ref()?.capacity;
-    let routes = api
+    let mut routes = api
         .routes
         .iter()
         .zip(routes)
@@ -148,6 +149,13 @@ pub fn compile_stage(
             compile_route(cache, api, route, rt, stage, backend.as_deref())
         })
         .collect::<Vec<_>>();
+    let cached: Vec<(&str, u64)> = (api.routes.iter().zip(&routes))
+        .filter_map(|((key, _), r)| Some((key.as_str(), r.as_ref()?.tag)))
+        .collect();
+    let mut tags = super::epochs::stamp(api_name, stage_name, &cached).into_iter();
+    for r in routes.iter_mut().flatten() {
+        r.tag = tags.next().expect("one tag per cached route");
+    }
     Some(StageCacheRt {
         capacity,
         flush: super::flush::counter(api_name, stage_name),

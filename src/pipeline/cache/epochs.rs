@@ -1,0 +1,93 @@
+//! Which run of configs each cached route's entries belong to.
+//!
+//! A route's fingerprint (`rules::compile_route`) says what shapes its responses, but not
+//! whether the route was cached all along: a reload that turned its `cache` off (or
+//! removed the route) and a later one that turned it back on as before gave the same
+//! fingerprint, and entries stored before the first reload were served again after the
+//! second, older than the answers the backend gave in between. Workers cannot tell by
+//! themselves (a busy worker may never see the generation in between), so each compiled
+//! config stamps its fingerprints here, in the order configs are compiled: a route cached
+//! with the fingerprint it had in the config compiled before keeps its epoch; any other
+//! gets a new one. The tag entries carry is the fingerprint with its epoch.
+//!
+//! A config compiled but never applied (a reload that fails later) can only start new
+//! epochs early: its routes' entries become misses, never the reverse.
+
+// Cold path: locked only while a config is compiled; workers only compare the tags.
+#![allow(clippy::disallowed_types)]
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, OnceLock};
+
+/// Per API stage: route key → (fingerprint, epoch), as last compiled.
+type Stamps = HashMap<(String, String), HashMap<String, (u64, u64)>>;
+
+struct Epochs {
+    stamps: Stamps,
+    next: u64,
+}
+
+fn epochs() -> &'static Mutex<Epochs> {
+    static EPOCHS: OnceLock<Mutex<Epochs>> = OnceLock::new();
+    EPOCHS.get_or_init(|| {
+        Mutex::new(Epochs {
+            stamps: HashMap::new(),
+            next: 0,
+        })
+    })
+}
+
+/// The tags for one stage's cached routes, given as (route key, fingerprint); a route
+/// left out is not cached in this config.
+pub fn stamp(api: &str, stage: &str, routes: &[(&str, u64)]) -> Vec<u64> {
+    let mut all = epochs().lock().unwrap_or_else(|e| e.into_inner());
+    let Epochs { stamps, next } = &mut *all;
+    let before = stamps.remove(&(api.to_string(), stage.to_string()));
+    let mut now = HashMap::with_capacity(routes.len());
+    let tags = routes
+        .iter()
+        .map(|&(route, fingerprint)| {
+            let epoch = match before.as_ref().and_then(|b| b.get(route)) {
+                Some(&(was, epoch)) if was == fingerprint => epoch,
+                _ => {
+                    *next += 1;
+                    *next
+                }
+            };
+            now.insert(route.to_string(), (fingerprint, epoch));
+            let mut h = std::hash::DefaultHasher::new();
+            (fingerprint, epoch).hash(&mut h);
+            h.finish()
+        })
+        .collect();
+    stamps.insert((api.to_string(), stage.to_string()), now);
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stamp;
+
+    #[test]
+    fn a_route_keeps_its_tag_only_while_it_stays_cached_unchanged() {
+        let (api, stage) = ("epochs-test-api", "prod");
+        let first = stamp(api, stage, &[("GET /a", 1), ("GET /b", 2)]);
+        assert_eq!(stamp(api, stage, &[("GET /a", 1), ("GET /b", 2)]), first);
+        // /b's cache off, then on again as before: a new tag; /a unchanged throughout.
+        let off = stamp(api, stage, &[("GET /a", 1)]);
+        assert_eq!(off[0], first[0]);
+        let back = stamp(api, stage, &[("GET /a", 1), ("GET /b", 2)]);
+        assert_eq!(back[0], first[0]);
+        assert_ne!(back[1], first[1]);
+        // A changed fingerprint and back: new tags both times.
+        let changed = stamp(api, stage, &[("GET /a", 9), ("GET /b", 2)]);
+        assert_ne!(changed[0], first[0]);
+        let again = stamp(api, stage, &[("GET /a", 1), ("GET /b", 2)]);
+        assert_ne!(again[0], first[0]);
+        assert_eq!(again[1], back[1]);
+        // Another stage of the same API is its own.
+        let other = stamp(api, "beta", &[("GET /b", 2)]);
+        assert_eq!(stamp(api, "beta", &[("GET /b", 2)]), other);
+    }
+}
