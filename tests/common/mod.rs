@@ -159,7 +159,9 @@ impl Portico {
             config,
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: a start that fails ends the process (seen below at once); only a
+        // start that hangs waits this long, and a loaded CI host took over 10 s to start.
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             // Serving only once it says so: a connect alone may reach another test's
             // listener that took the port while this Portico fails to bind it.
@@ -172,7 +174,7 @@ impl Portico {
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "portico did not listen within 10s: {}",
+                    "portico did not listen within 30s: {}",
                     p.log_text()
                 ));
             }
