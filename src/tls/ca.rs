@@ -80,6 +80,12 @@ pub(super) fn not_a_ca(cert: &[u8]) -> Option<String> {
     (!why.is_empty()).then(|| why.join(", and "))
 }
 
+/// Whether the DER certificate `cert` says it is a CA (basicConstraints CA:TRUE), as a
+/// served certificate must not (`refused::refused_by_clients`).
+pub(super) fn says_ca(cert: &[u8]) -> bool {
+    extensions(cert).is_some_and(|e| e.ca == Some(true))
+}
+
 /// Whether the DER certificate `cert` has a keyUsage that leaves out keyCertSign (one
 /// without keyUsage may sign, as RFC 5280 allows; unreadable extensions are refused).
 pub(super) fn refuses_cert_sign(cert: &[u8]) -> bool {

@@ -211,14 +211,17 @@ fn site(
         return None;
     };
     let p = KeyPath::root().key("domains").key(name);
-    let chain = certs(cert, &p.key("cert"), errors).filter(|_| {
-        // A block the PEM reader skips (a TRUSTED CERTIFICATE intermediate) was left out
-        // of the chain unsaid: clients then could not build a path to their roots.
-        let stray = super::ca::not_a_certificate(cert, true);
-        let said =
-            stray.map(|why| err(errors, &p.key("cert"), format!("{}: {why}", cert.display())));
-        said.is_none()
-    });
+    // Every check below runs on what loaded, whatever else of the domain failed: a bad
+    // client_ca hid that the key did not match the certificate, and the certificate's
+    // warnings, until it was fixed.
+    let chain = certs(cert, &p.key("cert"), errors);
+    // A block the PEM reader skips (a TRUSTED CERTIFICATE intermediate) was left out of
+    // the chain unsaid: clients then could not build a path to their roots. An error; the
+    // certificates that were read are still checked against the key.
+    let stray = chain.is_some()
+        && super::ca::not_a_certificate(cert, true)
+            .map(|why| err(errors, &p.key("cert"), format!("{}: {why}", cert.display())))
+            .is_some();
     let key_der = match crate::config::read_file(key) {
         Ok(bytes) => {
             PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| unusable_key(key, &bytes, &e))
@@ -248,43 +251,25 @@ fn site(
                 .ok()
         }),
     };
-    let (chain, key_der, verifier) = (chain?, key_der?, verifier?);
-    let signing_key = match provider.key_provider.load_private_key(key_der.clone_key()) {
-        Ok(k) => k,
-        Err(e) => {
-            let why = super::keys::refused(&key_der, e);
-            err(errors, &p.key("key"), format!("{}: {why}", key.display()));
-            return None;
+    let signing_key = key_der.and_then(|der| {
+        let loaded = provider.key_provider.load_private_key(der.clone_key());
+        let why = |e| super::keys::refused(&der, e);
+        let loaded = loaded.map_err(|e| format!("{}: {}", key.display(), why(e)));
+        loaded.map_err(|e| err(errors, &p.key("key"), e)).ok()
+    });
+    if let Some(chain) = &chain {
+        for w in super::refused::refused_by_clients(name, &chain[0]) {
+            let w = format!("{}: {w}", cert.display());
+            warnings.push(ConfigError::new(p.key("cert").to_string(), w));
         }
-    };
-    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing_key.clone());
-    if let Err(e) = certified.keys_match() {
-        // A chain written CA first is a common slip: say so rather than "mismatch".
-        let later = (1..chain.len()).find(|&i| {
-            let one = rustls::sign::CertifiedKey::new(vec![chain[i].clone()], signing_key.clone());
-            one.keys_match().is_ok()
-        });
-        let msg = match later {
-            Some(i) => format!(
-                "{} is the key of certificate {} in {}, not of the first: the file must start with this domain's certificate, then its chain",
-                key.display(),
-                i + 1,
-                cert.display()
-            ),
-            None => format!(
-                "{} does not match the certificate in {}: {e}",
-                key.display(),
-                cert.display()
-            ),
-        };
-        err(errors, &p.key("key"), msg);
-        return None;
     }
-    if let Some(w) = refused_by_clients(name, &chain[0]) {
-        warnings.push(ConfigError::new(
-            p.key("cert").to_string(),
-            format!("{}: {w}", cert.display()),
-        ));
+    let certified = match (chain, signing_key) {
+        (Some(chain), Some(signing_key)) => certified(chain, signing_key, cert, key, &p, errors),
+        _ => None,
+    };
+    let (certified, verifier) = (certified?, verifier?);
+    if stray {
+        return None;
     }
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -307,6 +292,42 @@ fn site(
         mutual: domain.client_ca.is_some(),
         trust,
     })
+}
+
+/// The certificate and key as one, or None when the key is not the certificate's (said
+/// at `key`).
+fn certified(
+    chain: Vec<CertificateDer<'static>>,
+    signing_key: Arc<dyn rustls::sign::SigningKey>,
+    cert: &Path,
+    key: &Path,
+    p: &KeyPath,
+    errors: &mut Vec<ConfigError>,
+) -> Option<rustls::sign::CertifiedKey> {
+    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing_key.clone());
+    let Err(e) = certified.keys_match() else {
+        return Some(certified);
+    };
+    // A chain written CA first is a common slip: say so rather than "mismatch".
+    let later = (1..chain.len()).find(|&i| {
+        let one = rustls::sign::CertifiedKey::new(vec![chain[i].clone()], signing_key.clone());
+        one.keys_match().is_ok()
+    });
+    let msg = match later {
+        Some(i) => format!(
+            "{} is the key of certificate {} in {}, not of the first: the file must start with this domain's certificate, then its chain",
+            key.display(),
+            i + 1,
+            cert.display()
+        ),
+        None => format!(
+            "{} does not match the certificate in {}: {e}",
+            key.display(),
+            cert.display()
+        ),
+    };
+    err(errors, &p.key("key"), msg);
+    None
 }
 
 /// Why a key file gave no key, in the words a user can act on.
@@ -332,55 +353,6 @@ fn unusable_key(path: &Path, bytes: &[u8], e: &pem::Error) -> String {
         e => pem_problem(e),
     };
     format!("{}: no usable private key: {why}", path.display())
-}
-
-/// Why TLS clients would refuse `leaf` for `domain`, if they would: it names other hosts,
-/// it is outside its validity period now, or its extendedKeyUsage leaves out serverAuth.
-fn refused_by_clients(domain: &str, leaf: &CertificateDer<'_>) -> Option<String> {
-    let parsed = rustls::server::ParsedCertificate::try_from(leaf).ok()?;
-    // A wildcard domain serves any one label in front of its parent: try one.
-    let host = match domain.strip_prefix("*.") {
-        Some(parent) => format!("any-label.{parent}"),
-        None => domain.strip_suffix('.').unwrap_or(domain).to_string(),
-    };
-    if let Ok(host) = ServerName::try_from(host) {
-        if rustls::client::verify_server_name(&parsed, &host).is_err() {
-            return Some(format!(
-                "the certificate does not name {domain}: clients refuse it"
-            ));
-        }
-    }
-    let info = super::dn::describe(leaf)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    if now > info.valid_until {
-        return Some(format!(
-            "the certificate expired on {}: clients refuse it",
-            info.not_after
-        ));
-    }
-    if now < info.valid_from {
-        return Some(format!(
-            "the certificate is not valid before {}: clients refuse it until then",
-            info.not_before
-        ));
-    }
-    if let Some(allows) = super::ca::server_auth_refused(leaf) {
-        // OpenSSL's server purpose takes an SGC one instead; rustls and browsers do not.
-        let openssl = match allows.iter().any(|a| super::ca::SGC.contains(&a.as_str())) {
-            true => " (OpenSSL, and so curl, accepts the old SGC purpose in its place)",
-            false => ", as OpenSSL (curl) does",
-        };
-        let allows = match allows.is_empty() {
-            true => "none".to_string(),
-            false => allows.join(", "),
-        };
-        return Some(format!(
-            "the certificate's extendedKeyUsage does not include serverAuth (it allows {allows}): rustls-based clients and browsers refuse it as a server's certificate{openssl}"
-        ));
-    }
-    None
 }
 
 /// The trust anchors of a store, as one number (0 for none).
@@ -410,12 +382,11 @@ fn roots(
     warnings: &mut Vec<ConfigError>,
 ) -> Option<RootCertStore> {
     let certs = certs(path, p, errors)?;
-    if let Some(why) = super::ca::not_a_certificate(path, false) {
-        // A key pasted into a trust store (the CA's own, say) trusts nothing and sits in a
-        // file read as public: said, not skipped.
-        err(errors, p, format!("{}: {why}", path.display()));
-        return None;
-    }
+    // A key pasted into a trust store (the CA's own, say) trusts nothing and sits in a
+    // file read as public: said, not skipped. The certificates are still judged below.
+    let stray = super::ca::not_a_certificate(path, false)
+        .map(|why| err(errors, p, format!("{}: {why}", path.display())))
+        .is_some();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -463,7 +434,13 @@ fn roots(
             _ => live.push(c),
         }
     }
-    if not_ca {
+    if not_ca || stray {
+        // Errors already; the expired ones are worth knowing with them.
+        warnings.extend(
+            expired
+                .into_iter()
+                .map(|e| ConfigError::new(p.to_string(), e)),
+        );
         return None;
     }
     let mut store = RootCertStore::empty();
@@ -506,17 +483,20 @@ fn upstream(
             return None;
         }
     };
-    let mut config = if !u.tls.verify {
+    let config = if !u.tls.verify {
         fingerprint.extend_from_slice(b"verify:false");
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider.clone())))
-            .with_no_client_auth()
+        let any = Arc::new(AcceptAnyCertificate(provider.clone()));
+        Some(
+            (builder.dangerous())
+                .with_custom_certificate_verifier(any)
+                .with_no_client_auth(),
+        )
     } else if let Some(ca) = &u.tls.ca {
-        let store = roots(ca, &tp.key("ca"), true, errors, warnings)?;
+        // A bad CA file hides nothing below (the server name is checked all the same).
+        let store = roots(ca, &tp.key("ca"), true, errors, warnings);
         // A CA file rewritten on disk is a change a reload must pick up.
         fingerprint.extend_from_slice(&crate::config::read_file(ca).unwrap_or_default());
-        with_roots(builder, store, &provider, &tp, errors)?
+        store.and_then(|store| with_roots(builder, store, &provider, &tp, errors))
     } else {
         let native = rustls_native_certs::load_native_certs();
         let mut store = RootCertStore::empty();
@@ -527,22 +507,20 @@ fn upstream(
                 &tp.key("ca"),
                 "no system CA certificates found; give tls.ca for this upstream",
             );
-            return None;
+            None
+        } else {
+            fingerprint.extend_from_slice(b"system roots");
+            with_roots(builder, store, &provider, &tp, errors)
         }
-        fingerprint.extend_from_slice(b"system roots");
-        with_roots(builder, store, &provider, &tp, errors)?
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut names = Vec::new();
     for (i, target) in u.targets.iter().enumerate() {
         let name = u.tls.server_name.as_deref().unwrap_or(&target.host);
         match ServerName::try_from(name.to_string()) {
             Ok(n) => names.push(n),
-            Err(_) => {
-                let at = match &u.tls.server_name {
-                    Some(_) => tp.key("server_name"),
-                    None => p.key("targets").index(i),
-                };
+            // One error for a server_name, one per target named by its host.
+            Err(_) if u.tls.server_name.is_some() => {
+                let at = tp.key("server_name");
                 err(
                     errors,
                     &at,
@@ -550,11 +528,18 @@ fn upstream(
                 );
                 return None;
             }
+            Err(_) => err(
+                errors,
+                &p.key("targets").index(i),
+                format!("{name:?} is not a valid TLS server name"),
+            ),
         }
     }
-    if names.is_empty() {
+    let mut config = config?;
+    if names.is_empty() || names.len() < u.targets.len() {
         return None;
     }
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Some(Arc::new(ClientTls {
         upstream: upstream.to_string(),
         last_warned: AtomicU64::new(0),
@@ -587,3 +572,7 @@ fn with_roots(
             .with_no_client_auth(),
     )
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@ pub mod dn;
 mod intermediates;
 mod keys;
 mod load;
+mod refused;
 mod server;
 mod stream;
 
