@@ -29,12 +29,7 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
     };
     let day = |name: &str| match req.query(name) {
         None | Some("") => Ok(today()),
-        Some(s) => parse_day(s).ok_or_else(|| {
-            Response::message(
-                400,
-                &format!("{name} must be a date like 2024-01-31, got {s:?}"),
-            )
-        }),
+        Some(s) => day_param(name, s).map_err(|m| Response::message(400, &m)),
     };
     let (from, to) = match (day("from"), day("to")) {
         (Ok(f), Ok(t)) => (f, t),
@@ -121,6 +116,52 @@ pub fn get(ctx: &AdminCtx, req: &Request, _: &Params) -> Response {
     )
 }
 
+/// The first and last day the store counts (`global::usage::parse_day`'s range).
+const FIRST_DAY: &str = "1970-01-01";
+const LAST_DAY: &str = "9999-12-31";
+
+/// The day number of query parameter `name`'s `s`, or the 400's message: a real date
+/// outside the range days are counted in is said to be out of range, not malformed
+/// (`from=1969-12-31` was told to be "a date like 2024-01-31").
+fn day_param(name: &str, s: &str) -> Result<u32, String> {
+    if let Some(day) = parse_day(s) {
+        return Ok(day);
+    }
+    // Shown as sent up to a length, so a long value does not fill the answer.
+    let shown: String = s.chars().take(40).collect();
+    let cut = if shown.len() < s.len() { "…" } else { "" };
+    Err(match is_calendar_date(s) {
+        true => format!("{name} is out of range: give a date from {FIRST_DAY} to {LAST_DAY}, got {shown:?}{cut}"),
+        false => format!("{name} must be a date like 2024-01-31, got {shown:?}{cut}"),
+    })
+}
+
+/// Whether `s` is `YYYY-MM-DD` (a year of 4 digits or more) naming a real day of the
+/// proleptic Gregorian calendar, whatever the year.
+fn is_calendar_date(s: &str) -> bool {
+    let mut it = s.split('-');
+    let (Some(y), Some(m), Some(d), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return false;
+    };
+    let digits = |t: &str, n: usize| t.len() >= n && t.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(y, 4) && digits(m, 2) && m.len() == 2 && digits(d, 2) && d.len() == 2) {
+        return false;
+    }
+    // Leap years repeat every 400 years, and 10,000 is a multiple of 400: the last four
+    // digits tell, however long the year.
+    let y: u32 = y[y.len() - 4..].parse().unwrap_or(1);
+    let (m, d): (u32, u32) = (m.parse().unwrap_or(0), d.parse().unwrap_or(0));
+    let leap = y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
 /// `[[used, remaining], …]` for each day of `from..=to`.
 fn per_day(plan: &PlanRt, rows: &[DayCount], key: &str, from: u32, to: u32) -> Vec<Value> {
     let counts: BTreeMap<u32, u64> = rows
@@ -145,6 +186,39 @@ fn per_day(plan: &PlanRt, rows: &[DayCount], key: &str, from: u32, to: u32) -> V
 mod tests {
     use super::*;
     use crate::config::model::{Period, Quota};
+
+    /// A real date outside the counted range was told to be "a date like 2024-01-31".
+    #[test]
+    fn a_date_out_of_range_is_said_to_be_out_of_range() {
+        let range = "give a date from 1970-01-01 to 9999-12-31";
+        for s in ["1969-12-31", "0001-01-01", "10000-01-01", "1600-02-29"] {
+            assert_eq!(
+                day_param("from", s),
+                Err(format!("from is out of range: {range}, got {s:?}")),
+            );
+        }
+        for s in [
+            "1969-13-01",
+            "1969-02-29",
+            "2023-02-29",
+            "1970-1-01",
+            "x",
+            "2024-01-31-",
+        ] {
+            assert_eq!(
+                day_param("to", s),
+                Err(format!("to must be a date like 2024-01-31, got {s:?}")),
+            );
+        }
+        assert_eq!(day_param("from", "1970-01-01"), Ok(0));
+        assert_eq!(
+            day_param("to", LAST_DAY),
+            parse_day(LAST_DAY).ok_or_else(String::new)
+        );
+        let long = "9".repeat(100);
+        let got = day_param("from", &long).unwrap_err();
+        assert!(got.ends_with(&format!("{:?}…", &long[..40])), "{got}");
+    }
 
     #[test]
     fn remaining_counts_down_within_a_period() {

@@ -16,6 +16,7 @@ use serde_yaml_ng::Value;
 use super::decode::Decoder;
 use super::model::PayloadFormat;
 use super::KeyPath;
+use crate::config::decode::shown;
 
 /// API Gateway's quotas: audiences per authorizer, scopes per route, authorizers per API.
 pub const MAX_AUDIENCES: usize = 50;
@@ -355,7 +356,7 @@ pub fn token_source(s: &str) -> Result<TokenSource, String> {
         }
     }
     Err(format!(
-        "{s:?} is not a JWT identity source (expected $request.header.NAME or $request.querystring.NAME)"
+        "{} is not a JWT identity source (expected $request.header.NAME or $request.querystring.NAME)", shown(s)
     ))
 }
 
@@ -388,7 +389,9 @@ impl IdentitySource {
         let parsed = if let Some(h) = s.strip_prefix("$request.header.") {
             if !h.is_empty() && !crate::http1::parse::is_token(h) {
                 return Err(format!(
-                    "{s:?}: {h:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+                    "{}: {} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                    shown(s),
+                    shown(h)
                 ));
             }
             nonempty(h).map(|h| IdentitySource::Header(h.to_ascii_lowercase()))
@@ -410,7 +413,9 @@ impl IdentitySource {
             // Whether every stage defines it is `validate::auth`'s check.
             if !v.is_empty() && !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(format!(
-                    "{s:?}: {v:?} is not a stage variable name (letters, digits and _ only)"
+                    "{}: {} is not a stage variable name (letters, digits and _ only)",
+                    shown(s),
+                    shown(v)
                 ));
             }
             nonempty(v).map(IdentitySource::StageVariable)
@@ -418,7 +423,7 @@ impl IdentitySource {
             None
         };
         parsed.ok_or_else(|| {
-            format!("{s:?} is not an identity source (expected $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME; on WebSocket APIs also route.request.header.NAME, route.request.querystring.NAME)")
+            format!("{} is not an identity source (expected $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME; on WebSocket APIs also route.request.header.NAME, route.request.querystring.NAME)", shown(s))
         })
     }
 }
@@ -431,7 +436,9 @@ fn query_name(source: &str, name: &str) -> Result<(), String> {
         .find(|&c| c.is_whitespace() || c.is_control() || "&=#".contains(c))
     {
         Some(c) => Err(format!(
-            "{source:?}: {name:?} is not a query parameter name (it cannot hold {c:?})"
+            "{}: {} is not a query parameter name (it cannot hold {c:?})",
+            shown(source),
+            shown(name)
         )),
         None => Ok(()),
     }
@@ -442,10 +449,10 @@ pub fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+        .ok_or_else(|| format!("{} is not an http:// or https:// URL", shown(url)))?;
     let host = rest.split('/').next().unwrap_or("");
     if host.is_empty() || host.contains('@') || url.bytes().any(|b| b <= b' ' || b == b'#') {
-        return Err(format!("{url:?} is not a valid URL"));
+        return Err(format!("{} is not a valid URL", shown(url)));
     }
     Ok(())
 }

@@ -203,7 +203,10 @@ impl<'a> Decoder<'a> {
         };
         self.error(
             path,
-            format!("expected {expected}, got {digits}, {which} what 64 bits hold"),
+            format!(
+                "expected {expected}, got {}, {which} what 64 bits hold",
+                shown_bare(digits)
+            ),
         );
     }
 
@@ -233,14 +236,14 @@ impl<'a> Decoder<'a> {
                 Value::String(k) => {
                     let meant = did_you_mean(k, known);
                     let hint = match meant {
-                        Some(s) => format!(" (did you mean \"{s}\"?)"),
+                        Some(s) => format!(" (did you mean {}?)", shown(s)),
                         None => format!(" (expected one of: {})", known.join(", ")),
                     };
                     // The key it may have been meant as is missing in effect, unless
                     // it is there too: then its own problems are its own, and shown
                     // (`workerz: 2` beside `workers: 999` hid the latter's error).
                     let written = |m: &str| map.contains_key(Value::String(m.into()));
-                    if self.error_noted(path, format!("unknown key \"{k}\"{hint}")) {
+                    if self.error_noted(path, format!("unknown key {}{hint}", shown(k))) {
                         let i = self.errors.len() - 1;
                         if let Some(meant) = meant.filter(|m| !written(m)) {
                             self.about_key.push((i, path.key(meant).error("").path));
@@ -258,7 +261,8 @@ impl<'a> Decoder<'a> {
         let nulls = known
             .iter()
             .filter(|k| map.get(**k).is_some_and(Value::is_null));
-        for (key, why) in nulls.filter_map(|k| Some((k, super::validate::no_value(k)?))) {
+        let at = path.as_str();
+        for (key, why) in nulls.filter_map(|k| Some((k, super::validate::no_value(at, k)?))) {
             self.warnings.push(path.key(key).error(why));
         }
         Fields {
@@ -305,13 +309,14 @@ impl<'a> Decoder<'a> {
             // as text they are one key, and the second was silently ignored.
             if let Some(&i) = index.get(&key) {
                 let spelt = |k: &Value| match k {
-                    Value::String(s) => format!("{s:?}"),
-                    _ => format!("{key} (a {})", describe_kind(k)),
+                    Value::String(s) => shown(s),
+                    _ => format!("{} (a {})", shown_bare(&key), describe_kind(k)),
                 };
                 let message = format!(
-                    "this key is written twice in its map, as {} and as {}, both read as the text {key:?} (the first one is read)",
+                    "this key is written twice in its map, as {} and as {}, both read as the text {} (the first one is read)",
                     spelt(read_from[i]),
-                    spelt(k)
+                    spelt(k),
+                    shown(&key)
                 );
                 if self.error_noted(&p, message) {
                     self.twice.push(self.errors.len() - 1);
@@ -468,7 +473,7 @@ impl<'a> Decoder<'a> {
             "true" => Some(true),
             "false" => Some(false),
             _ => {
-                self.error(path, format!("expected {EXPECTED}, got {text:?}"));
+                self.error(path, format!("expected {EXPECTED}, got {}", shown(&text)));
                 None
             }
         }
@@ -490,7 +495,7 @@ impl<'a> Decoder<'a> {
         let text = self.env_text(v, path, EXPECTED)?;
         let got = text.trim().parse().ok();
         if got.is_none() {
-            self.error(path, format!("expected {EXPECTED}, got {text:?}"));
+            self.error(path, format!("expected {EXPECTED}, got {}", shown(&text)));
         }
         got
     }
@@ -507,7 +512,7 @@ impl<'a> Decoder<'a> {
         let text = self.env_text(v, path, EXPECTED)?;
         let got = text.trim().parse().ok();
         if got.is_none() {
-            self.error(path, format!("expected {EXPECTED}, got {text:?}"));
+            self.error(path, format!("expected {EXPECTED}, got {}", shown(&text)));
         }
         got
     }
@@ -554,10 +559,7 @@ impl<'a> Decoder<'a> {
                 let text = self.expand(s, path)?;
                 let got = from_text(&text);
                 if got.is_none() {
-                    self.error(
-                        path,
-                        format!("expected {expected}, got {:?}", text.as_ref()),
-                    );
+                    self.error(path, format!("expected {expected}, got {}", shown(&text)));
                 }
                 return got;
             }
@@ -585,10 +587,7 @@ impl<'a> Decoder<'a> {
         let text = self.expand(s, path)?;
         let got = choices.iter().find(|(n, _)| *n == text).map(|(_, t)| *t);
         if got.is_none() {
-            self.error(
-                path,
-                format!("expected {expected}, got {:?}", text.as_ref()),
-            );
+            self.error(path, format!("expected {expected}, got {}", shown(&text)));
         }
         got
     }
@@ -605,39 +604,18 @@ impl<'a> Decoder<'a> {
         let text = self.expand(s, path)?;
         let got = parse_socket_addr(&text);
         if got.is_none() {
-            self.error(
-                path,
-                format!("expected {EXPECTED}, got {:?}", text.as_ref()),
-            );
+            self.error(path, format!("expected {EXPECTED}, got {}", shown(&text)));
         }
         got
     }
 }
 
-/// What kind of scalar a map key is, for a key that is not text.
-fn describe_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Bool(_) => "boolean",
-        _ => "number",
-    }
-}
-
-/// How a value looks in "expected X, got Y".
-pub(super) fn describe(v: &Value) -> String {
-    match v {
-        Value::Null => "nothing".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("{s:?}"),
-        Value::Sequence(_) => "a list".to_string(),
-        Value::Mapping(_) => "a map".to_string(),
-        Value::Tagged(_) if big_int(v).is_some() => big_int(v).unwrap_or_default().to_string(),
-        Value::Tagged(t) => format!("a value tagged {}", t.tag),
-    }
-}
-
 mod text;
-pub(super) use text::{did_you_mean, expand_env, parse_duration, parse_size, parse_socket_addr};
+pub(super) use text::{
+    describe, describe_kind, did_you_mean, expand_env, parse_duration, parse_size,
+    parse_socket_addr,
+};
+pub(crate) use text::{shown, shown_bare};
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use serde_yaml_ng::Value;
 use super::decode::{Decoder, Fields};
 use super::model::Api;
 use super::{ConfigError, KeyPath};
+use crate::config::decode::shown;
 use crate::pipeline::gateway_responses::ResponseType;
 
 /// Keys these definitions add to `apis.NAME`.
@@ -223,7 +224,8 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
         let gp = p.key("gateway_responses").key(kind);
         if ResponseType::parse(kind).is_none() {
             errors.push(gp.error(format!(
-                "unknown response type {kind:?} (expected one of {})",
+                "unknown response type {} (expected one of {})",
+                shown(kind),
                 ResponseType::NAMES
                     .iter()
                     .map(|(n, _)| *n)
@@ -293,16 +295,17 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
             let same = bare.to_ascii_lowercase();
             if let Some(first) = seen.iter().find(|s| **s == same) {
                 errors.push(mp.error(format!(
-                    "the same media type as {first:?} (compared without case and parameters)"
+                    "the same media type as {} (compared without case and parameters)",
+                    shown(first)
                 )));
             }
             seen.push(same);
             if !defs.models.iter().any(|(n, _)| n == model) {
                 // At `request_model` itself: `request_model: NAME` has no media type key.
-                errors.push(
-                    rp.key("request_model")
-                        .error(format!("no model named {model:?} in models (for {ctype})")),
-                );
+                errors.push(rp.key("request_model").error(format!(
+                    "no model named {} in models (for {ctype})",
+                    shown(model)
+                )));
             }
         }
         let params = crate::router::key::parse_route_key(key)
@@ -320,7 +323,8 @@ pub(super) fn validate(api: &Api, p: &KeyPath) -> Vec<ConfigError> {
                 }
                 Some(_) => {}
                 None => errors.push(pp.error(format!(
-                    "expected header.NAME, querystring.NAME or path.NAME, got {param:?}"
+                    "expected header.NAME, querystring.NAME or path.NAME, got {}",
+                    shown(param)
                 ))),
             }
         }

@@ -23,6 +23,8 @@ mod check_api_tests;
 #[cfg(test)]
 mod check_mapping_tests;
 #[cfg(test)]
+mod check_probe_tests;
+#[cfg(test)]
 mod check_tests;
 #[cfg(test)]
 mod check_tls_tests;

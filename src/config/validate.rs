@@ -25,6 +25,7 @@ pub(crate) use headers::{
 };
 pub(crate) use no_value::no_value;
 
+use super::decode::shown;
 use super::model::*;
 use super::{ConfigError, KeyPath};
 
@@ -266,10 +267,13 @@ impl Validator<'_> {
         };
         if let Some(name) = &s.default_domain {
             match with_cert(name) {
-                None => self.error(&p.key("default_domain"), format!("unknown domain {name:?}")),
+                None => self.error(
+                    &p.key("default_domain"),
+                    format!("unknown domain {}", shown(name)),
+                ),
                 Some(false) => self.error(
                     &p.key("default_domain"),
-                    format!("domain {name:?} has no cert and key"),
+                    format!("domain {} has no cert and key", shown(name)),
                 ),
                 Some(true) => {}
             }
@@ -326,7 +330,7 @@ impl Validator<'_> {
                 if !h.path.starts_with('/') {
                     self.error(
                         &p.key("path"),
-                        format!("must start with /, got {:?}", h.path),
+                        format!("must start with /, got {}", shown(&h.path)),
                     );
                 } else if h.path.bytes().any(|b| !b.is_ascii_graphic()) {
                     // Written byte for byte on the check's request line: a CR/LF in it
@@ -470,7 +474,10 @@ impl Validator<'_> {
                             .key(api_name)
                             .key("stages")
                             .key(stage_name);
-                        self.name_error(&p, format!("{what} already belongs to API {owner:?}"));
+                        self.name_error(
+                            &p,
+                            format!("{what} already belongs to API {}", shown(owner)),
+                        );
                     }
                     Some(_) => {}
                     None => owners.push((stage_name, api_name)),
@@ -482,13 +489,16 @@ impl Validator<'_> {
     /// "api/stage" must name an existing stage of an existing API.
     fn stage_ref(&mut self, target: &str, p: &KeyPath) {
         let Some((api_name, stage_name)) = target.split_once('/') else {
-            self.error(p, format!("expected \"api/stage\", got {target:?}"));
+            self.error(p, format!("expected \"api/stage\", got {}", shown(target)));
             return;
         };
         match self.cfg.apis.iter().find(|(n, _)| n == api_name) {
-            None => self.error(p, format!("no API named {api_name:?}")),
+            None => self.error(p, format!("no API named {}", shown(api_name))),
             Some((_, api)) if !api.stages.iter().any(|(s, _)| s == stage_name) => {
-                self.error(p, format!("API {api_name:?} has no stage {stage_name:?}"));
+                self.error(
+                    p,
+                    format!("API {} has no stage {}", shown(api_name), shown(stage_name)),
+                );
             }
             Some(_) => {}
         }
@@ -504,7 +514,7 @@ impl Validator<'_> {
                     let at = p.key("stages").index(i);
                     self.error(
                         &at,
-                        format!("{target:?} is listed twice, also stages[{first}]"),
+                        format!("{} is listed twice, also stages[{first}]", shown(target)),
                     );
                 }
             }
@@ -517,7 +527,10 @@ impl Validator<'_> {
             let p = KeyPath::root().key("api_keys").index(i);
             if let Some(plan) = &key.plan {
                 if !self.cfg.usage_plans.iter().any(|(n, _)| n == plan) {
-                    self.error(&p.key("plan"), format!("no usage plan named {plan:?}"));
+                    self.error(
+                        &p.key("plan"),
+                        format!("no usage plan named {}", shown(plan)),
+                    );
                 }
             }
             if let Some(why) = crate::global::registry::name_problem(&key.name) {
@@ -525,7 +538,10 @@ impl Validator<'_> {
             } else if let Some(first) = keys[..i].iter().position(|k| k.name == key.name) {
                 self.error(
                     &p.key("name"),
-                    format!("duplicate name {:?}, also api_keys[{first}]", key.name),
+                    format!(
+                        "duplicate name {}, also api_keys[{first}]",
+                        shown(&key.name)
+                    ),
                 );
             }
             // The value is a secret: say which entries clash, never what they contain.

@@ -3,12 +3,12 @@
 //! `check` says too.
 
 use super::auth::Authorizer;
-use super::model::{Config, LogPath};
+use super::model::Config;
 use super::validate::cache_use::{cache_capacity, head_route_over, head_routes};
 use super::{ConfigError, KeyPath};
-use crate::metrics::log_format::LogFormat;
 use crate::pipeline::params::{Action, Target};
 
+mod access_log;
 mod domains;
 
 /// Why this user could not create or write the store's directory, if it could not: the
@@ -127,43 +127,7 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 .error("no APIs are configured: every request answers 404"),
         );
     }
-    let log = root.key("server").key("access_log");
-    if let LogPath::File(file) = &cfg.server.access_log.path {
-        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-        let dir = dir.unwrap_or(std::path::Path::new("."));
-        if !dir.is_dir() {
-            out.push(log.key("path").error(format!(
-                "directory {} does not exist: access-log lines are dropped until it does",
-                dir.display()
-            )));
-        } else if let Some(why) = unappendable(file, dir) {
-            out.push(log.key("path").error(why));
-        }
-    }
-    if cfg.server.access_log.path != LogPath::Off {
-        let format = LogFormat::compile(&cfg.server.access_log.format);
-        for name in format.unknown_variables() {
-            out.push(
-                log.key("format")
-                    .error(format!("unknown variable {name}: it is logged as \"-\"")),
-            );
-        }
-        for (name, word) in format.names_cut_at_colon() {
-            out.push(log.key("format").error(format!(
-                "$context.authorizer.{name}:{word} is read as $context.authorizer.{name} followed by the text \":{word}\" (a name ends at ':'); write ${{context.authorizer.{name}:{word}}} for a claim whose name holds ':'"
-            )));
-        }
-        if let Some(why) = format.json_problem() {
-            let hint = json_hint(&cfg.server.access_log.format);
-            out.push(log.key("format").error(format!(
-                "it starts with {{, so lines are meant to be JSON, but {why}: {hint}"
-            )));
-        }
-    } else if cfg.server.access_log.format != super::model::DEFAULT_ACCESS_LOG_FORMAT {
-        out.push(log.key("format").error(
-            "not used: access logging is off (`path` is absent or off), so nothing is written in this format; add path: stdout or a file path",
-        ));
-    }
+    out.extend(access_log::warnings(cfg));
     if cfg.server.limits.max_body_bytes == 0 {
         // nginx's `client_max_body_size 0` is no limit: a config carried over from it
         // refused every POST with 413, and `check` said nothing.
@@ -190,6 +154,15 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     if let Some(admin) = &cfg.admin {
+        // Every address of the host, public ones too, while /health and /metrics answer
+        // without the token. Loopback and private addresses are what the README asks for.
+        if admin.listen.ip().to_canonical().is_unspecified() {
+            out.push(root.key("admin").key("listen").error(format!(
+                "{} listens on every address of this host: /health and /metrics answer anyone who reaches it, without the token, and admin.token alone guards the rest; give a loopback or private address (127.0.0.1:{})",
+                admin.listen,
+                admin.listen.port()
+            )));
+        }
         if admin.token.is_none() {
             out.push(
                 root.key("admin")
@@ -197,6 +170,9 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
                     .error("not set: only /health and /metrics answer on the admin listener"),
             );
         }
+    }
+    if let Some(why) = cfg.iam.as_ref().and_then(|i| unlike_a_region(&i.region)) {
+        out.push(root.key("iam").key("region").error(why));
     }
     for (name, u) in &cfg.upstreams {
         if u.https && !u.tls.verify {
@@ -467,57 +443,32 @@ pub fn warnings(cfg: &Config) -> Vec<ConfigError> {
     out
 }
 
-/// What to do about a JSON access-log format whose lines are not JSON. Most often a
-/// variable outside quotes (an empty one is logged as a bare `-`); but
-/// `$context.error.messageString` writes its own quotes, so inside a quoted value (alone,
-/// `""-""`, or with other text) it breaks the string: it must be a JSON value of its own.
-fn json_hint(format: &str) -> &'static str {
-    const OWN_QUOTES: [&str; 2] = [
-        "$context.error.messageString",
-        "${context.error.messageString}",
-    ];
-    // The format as it should be, to see whether anything else is wrong: each
-    // messageString quoted alone without its quotes, one in longer quoted text left out.
-    let mut rest = String::with_capacity(format.len());
-    let (mut quoted, mut in_text, mut in_string, mut escaped) = (false, false, false, false);
-    let mut at = 0;
-    while let Some(c) = format[at..].chars().next() {
-        let var = OWN_QUOTES.iter().find(|v| format[at..].starts_with(**v));
-        match var {
-            Some(var) if in_string => {
-                let end = at + var.len();
-                // `"$context.error.messageString"`: the string is this variable alone.
-                if format[..at].ends_with('"') && format[end..].starts_with('"') {
-                    quoted = true;
-                    rest.pop();
-                    rest.push_str(var);
-                    in_string = false;
-                    at = end + 1;
-                } else {
-                    in_text = true;
-                    at = end;
-                }
-                continue;
-            }
-            _ => {}
-        }
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_string => escaped = true,
-            '"' => in_string = !in_string,
-            _ => {}
-        }
-        rest.push(c);
-        at += c.len_utf8();
-    }
-    let others = !(quoted || in_text) || LogFormat::compile(&rest).json_problem().is_some();
-    match (in_text, quoted, others) {
-        (false, false, _) => "an empty value is logged as -; put each $context variable in quotes",
-        (true, _, false) => "$context.error.messageString writes its own quotes, so it must stand alone as a JSON value (\"err\":$context.error.messageString), not inside a quoted one",
-        (true, _, true) => "$context.error.messageString writes its own quotes, so it must stand alone as a JSON value (\"err\":$context.error.messageString), not inside a quoted one; and put each other $context variable in quotes (an empty value is logged as -)",
-        (false, true, false) => "$context.error.messageString writes its own quotes: remove the ones around it",
-        (false, true, true) => "$context.error.messageString writes its own quotes: remove the ones around it, and put each other $context variable in quotes (an empty value is logged as -)",
-    }
+/// Why `region` does not look like an AWS region name (`us-east-1`, `us-gov-west-1`:
+/// lowercase words and a number, joined by hyphens), if it does not. SigV4 clients put
+/// the region they were given in the credential scope, and a request scoped to another
+/// region than `iam.region` is refused (`Credential should be scoped to a valid
+/// region`): a client configured for a real region never matches one spelt otherwise.
+/// A warning, not an error: the region is only a name both sides agree on, and a
+/// private one (`local`) works with clients told to use it. Text no credential scope can
+/// hold (empty, `/`, blanks) is an error (`validate::auth`).
+fn unlike_a_region(region: &str) -> Option<String> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let number = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let like = parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(word)
+        && parts.last().is_some_and(number);
+    // validate::auth refuses what holds other characters; this is about the rest.
+    let valid = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (valid && !like).then(|| {
+        format!(
+            "{} does not look like an AWS region name (lowercase letters, digits and hyphens, such as us-east-1 or eu-central-1): a client that signs for a real region gets 403 \"Credential should be scoped to a valid region\"; give the region the clients sign for",
+            super::decode::shown(region)
+        )
+    })
 }
 
 /// The first `$context.`/`$request.` reference in a mock's text (either spelling), which

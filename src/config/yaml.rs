@@ -36,6 +36,7 @@ use super::{ConfigError, KeyPath};
 
 mod depth;
 mod written;
+use crate::config::decode::shown;
 use depth::{pre_scan, CoreTag, TooBig};
 pub use written::{key_text, shadow, Written};
 
@@ -215,7 +216,7 @@ fn core_tag_value(tag: &Tag, value: &Value) -> Option<Result<Value, String>> {
         _ => "text",
     };
     let what = match value {
-        Value::String(s) => format!("{s:?}"),
+        Value::String(s) => shown(s),
         Value::Mapping(_) => "a map".to_owned(),
         Value::Sequence(_) => "a list".to_owned(),
         _ => "this value".to_owned(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{
     HttpIntegration, IntegrationRt, LambdaIntegration, MockResponse, PathPart, RouteRt, UpstreamRt,
 };
+use crate::config::decode::shown;
 use crate::config::model::{self, Config, Integration, PayloadFormat};
 use crate::http1::encode;
 use crate::pipeline::params::RequestMap;
@@ -30,7 +31,7 @@ pub(super) fn integration(
                 Err(e) => return IntegrationRt::Misconfigured(e),
             };
             let Some(idx) = cfg.upstreams.iter().position(|(n, _)| *n == name) else {
-                return IntegrationRt::Misconfigured(format!("no upstream named {name:?}"));
+                return IntegrationRt::Misconfigured(format!("no upstream named {}", shown(&name)));
             };
             let path = match path
                 .as_deref()
@@ -191,13 +192,13 @@ fn stage_var<'a, 'v>(
     let after = &at[STAGE_VAR.len()..];
     let end = after
         .find('}')
-        .ok_or_else(|| format!("unclosed ${{stageVariables. in {whole:?}"))?;
+        .ok_or_else(|| format!("unclosed ${{stageVariables. in {}", shown(whole)))?;
     let name = &after[..end];
     let value = vars
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-        .ok_or_else(|| format!("no stage variable {name:?}"))?;
+        .ok_or_else(|| format!("no stage variable {}", shown(name)))?;
     Ok((value, &after[end + 1..]))
 }
 
@@ -224,7 +225,7 @@ pub(super) fn path_template(
         }
         let close = rest[open..]
             .find('}')
-            .ok_or_else(|| format!("unclosed {{ in path {p:?}"))?
+            .ok_or_else(|| format!("unclosed {{ in path {}", shown(p)))?
             + open;
         literal.push_str(&rest[..open]);
         if !literal.is_empty() {

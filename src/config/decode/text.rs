@@ -1,11 +1,14 @@
 //! The decoder's text parsers: `${env:NAME}` references, durations, sizes, socket
-//! addresses, and the "did you mean" for a misspelt key.
+//! addresses, and the "did you mean" for a misspelt key; and how messages show values.
 
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use serde_yaml_ng::Value;
+
 use super::EnvLookup;
+use crate::config::yaml::big_int;
 
 /// Replaces every `${env:NAME}`; other `${...}` (stage variables, resolved per stage
 /// later) pass through untouched. Returns every problem in the string, not just the first.
@@ -24,13 +27,16 @@ pub(in crate::config) fn expand_env<'s>(
         out.push_str(&rest[..start]);
         let after = &rest[start + OPEN.len()..];
         let Some(end) = after.find('}') else {
-            errors.push(format!("unterminated ${{env:...}} in {s:?}"));
+            errors.push(format!("unterminated ${{env:...}} in {}", shown(s)));
             rest = "";
             break;
         };
         let name = &after[..end];
         if !is_env_name(name) {
-            errors.push(format!("{name:?} is not an environment variable name"));
+            errors.push(format!(
+                "{} is not an environment variable name",
+                shown(name)
+            ));
         } else if let Some(value) = env(name) {
             out.push_str(&value);
         } else {
@@ -121,4 +127,47 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// What kind of scalar a map key is, for a key that is not text.
+pub(in crate::config) fn describe_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "boolean",
+        _ => "number",
+    }
+}
+
+/// How a value looks in "expected X, got Y".
+pub(in crate::config) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => shown(s),
+        Value::Sequence(_) => "a list".to_string(),
+        Value::Mapping(_) => "a map".to_string(),
+        Value::Tagged(_) if big_int(v).is_some() => shown_bare(big_int(v).unwrap_or_default()),
+        Value::Tagged(t) => format!("a value tagged {}", shown_bare(&t.tag.to_string())),
+    }
+}
+
+/// The most characters of a value a message echoes: a 1 MiB value was echoed whole in
+/// "expected a duration …, got "…"", in `check`'s output and the reload's log line.
+const MAX_SHOWN: usize = 80;
+
+/// A config value (or key) as messages show it: quoted and escaped as Rust's `{:?}`,
+/// cut after [`MAX_SHOWN`] characters, with its full length: `"aaa…"… (1048576 bytes)`.
+pub(crate) fn shown(s: &str) -> String {
+    match s.char_indices().nth(MAX_SHOWN) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &s[..cut], s.len()),
+    }
+}
+
+/// As [`shown`], for text shown without quotes (digits, a tag).
+pub(crate) fn shown_bare(s: &str) -> String {
+    match s.char_indices().nth(MAX_SHOWN) {
+        None => s.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &s[..cut], s.len()),
+    }
 }

@@ -1,6 +1,7 @@
 //! A route (`apis.NAME.routes."KEY"`): its integration, upgrade and payload format.
 
 use super::*;
+use crate::config::decode::shown;
 
 const ROUTE_CACHE_KEYS: &[&str] = &["ttl", "key", "client_invalidation", "methods", "statuses"];
 const ROUTE_KEYS: &[&str] = &[
@@ -210,7 +211,10 @@ fn upgrade(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Upgrade> {
         if let Some(bad) = bad {
             d.error(
                 p,
-                format!("{bad:?} is not a protocol name (a token such as websocket or h2c)"),
+                format!(
+                    "{} is not a protocol name (a token such as websocket or h2c)",
+                    shown(bad)
+                ),
             );
             return None;
         }
@@ -243,7 +247,10 @@ pub(in crate::config) fn decode_payload_format(
         "1.0" | "1" => Some(PayloadFormat::V1),
         "2.0" | "2" => Some(PayloadFormat::V2),
         _ => {
-            d.error(p, format!("expected \"1.0\" or \"2.0\", got {text:?}"));
+            d.error(
+                p,
+                format!("expected \"1.0\" or \"2.0\", got {}", shown(&text)),
+            );
             None
         }
     }

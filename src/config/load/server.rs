@@ -1,6 +1,7 @@
 //! `server:` (listeners, limits, access log, compression, throttle) and `admin:`.
 
 use super::*;
+use crate::config::decode::shown;
 
 pub(super) fn server(d: &mut Decoder, v: &Value, p: &KeyPath) -> Server {
     let f = d.fields(v, p, SERVER_KEYS);
@@ -44,7 +45,7 @@ fn workers(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Workers> {
             if let Ok(n) = text.trim().parse::<u64>() {
                 return count(n);
             }
-            d.error(p, format!("expected {expected}, got {text:?}"));
+            d.error(p, format!("expected {expected}, got {}", shown(&text)));
             return None;
         }
         _ if crate::config::yaml::big_int(v).is_some() => {
@@ -90,7 +91,10 @@ pub(super) fn compression(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Opt
             if !valid {
                 d.error(
                     p,
-                    format!("expected a media type like application/json or text/*, got {t:?}"),
+                    format!(
+                        "expected a media type like application/json or text/*, got {}",
+                        shown(&t)
+                    ),
                 );
                 return None;
             }
@@ -205,7 +209,7 @@ pub(super) fn throttle(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Option
             }
             d.error(
                 p,
-                format!("expected off or {{ rate: N, burst: N }}, got {s:?}"),
+                format!("expected off or {{ rate: N, burst: N }}, got {}", shown(&s)),
             );
             return None;
         }

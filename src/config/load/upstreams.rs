@@ -2,6 +2,7 @@
 //! TLS to them, health checks.
 
 use super::*;
+use crate::config::decode::shown;
 
 pub(super) fn upstream(d: &mut Decoder, v: &Value, p: &KeyPath) -> Upstream {
     let f = d.fields(
@@ -112,7 +113,7 @@ fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(Target, bool)> {
         _ => {
             d.error(
                 p,
-                format!("expected an address like 127.0.0.1:8080, users:8080, http://users.internal:8080 or https://api.example.com, got {text:?}"),
+                format!("expected an address like 127.0.0.1:8080, users:8080, http://users.internal:8080 or https://api.example.com, got {}", shown(&text)),
             );
             return None;
         }
@@ -121,7 +122,10 @@ fn target(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<(Target, bool)> {
         // Nothing can be reached there: every request would be a 502.
         d.error(
             p,
-            format!("port 0 is no port a backend listens on, got {text:?}"),
+            format!(
+                "port 0 is no port a backend listens on, got {}",
+                shown(&text)
+            ),
         );
         return None;
     }

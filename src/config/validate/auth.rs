@@ -5,6 +5,7 @@
 use super::super::auth::*;
 use super::super::model::{Config, PayloadFormat};
 use super::super::{ConfigError, KeyPath};
+use crate::config::decode::shown;
 
 /// Every authorizer problem in the config, with key paths.
 pub fn validate(cfg: &Config) -> Vec<ConfigError> {
@@ -20,7 +21,10 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         {
             err(
                 &ip.key("region"),
-                format!("{:?} is not a region name", iam.region),
+                format!(
+                    "{} is not a region name (lowercase letters, digits and hyphens, such as us-east-1)",
+                    shown(&iam.region)
+                ),
             );
         }
         let mut seen: Vec<&str> = Vec::new();
@@ -33,6 +37,9 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 );
             }
             seen.push(&pr.access_key_id);
+            if let Some(why) = unpresentable_key_id(&pr.access_key_id) {
+                err(&pp.key("access_key_id"), why);
+            }
             if pr.secret_access_key.is_empty() {
                 err(&pp.key("secret_access_key"), "must not be empty".into());
             }
@@ -114,7 +121,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                             err(
                                 &p.key("algorithms").index(i),
                                 format!(
-                                    "unknown algorithm {alg:?}{why}; expected one of {}",
+                                    "unknown algorithm {}{why}; expected one of {}",
+                                    shown(alg),
                                     JWT_ALGORITHMS.join(", ")
                                 ),
                             );
@@ -164,7 +172,10 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                                     if !stage.variables.iter().any(|(n, _)| *n == var) {
                                         err(
                                             &ap.key("stages").key(stage_name).key("variables"),
-                                            format!("no variable {var:?}, used by {used_by}"),
+                                            format!(
+                                                "no variable {}, used by {used_by}",
+                                                shown(&var)
+                                            ),
                                         );
                                     }
                                 }
@@ -201,11 +212,14 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             if let Some((n, None)) = found {
                 let known: Vec<&str> = api.authorizers.iter().map(|(k, _)| k.as_str()).collect();
                 let hint = match super::super::decode::did_you_mean(n, &known) {
-                    Some(k) => format!(" (did you mean {k:?}?)"),
+                    Some(k) => format!(" (did you mean {}?)", shown(k)),
                     None if known.is_empty() => " (the API has no authorizers)".into(),
                     None => format!(" (known: {})", known.join(", ")),
                 };
-                err(&p.key("authorizer"), format!("no authorizer {n:?}{hint}"));
+                err(
+                    &p.key("authorizer"),
+                    format!("no authorizer {}{hint}", shown(n)),
+                );
             }
             let is_jwt = matches!(found, Some((_, Some((_, Authorizer::Jwt(_))))));
             if !a.scopes.is_empty() && !is_jwt {
@@ -256,7 +270,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     None if a.iam => Some("its `authorization: iam` gives none".to_string()),
                     None => Some("it has no authorizer".to_string()),
                     Some((n, Some((_, Authorizer::Jwt(_))))) => Some(format!(
-                        "its authorizer {n:?} is a JWT authorizer, which gives none"
+                        "its authorizer {} is a JWT authorizer, which gives none",
+                        shown(n)
                     )),
                     // Lambda: its answer gives the key. Unknown: reported above.
                     Some((_, Some((_, Authorizer::Lambda(_))))) | Some((_, None)) => None,
@@ -327,4 +342,28 @@ fn websocket_route(
 /// Whether `text` refers to a stage variable in either spelling mappings take.
 fn names_stage_variable(text: &str) -> bool {
     text.contains("${stageVariables.") || text.contains("$stageVariables.")
+}
+
+/// Why no request can present `id` as its access key ID, if none can: it is the first
+/// field of the SigV4 credential scope (`Credential=ID/DATE/REGION/execute-api/aws4_request`),
+/// which ends at `/`; the `Authorization` header's parameters end at `,`, are trimmed,
+/// and are `name=value` (`auth::sigv4::claim`); a header cannot carry a control
+/// character. Such a principal was accepted, and no request could ever be its.
+fn unpresentable_key_id(id: &str) -> Option<String> {
+    if id.is_empty() {
+        return Some("is empty: a signed request names its access key ID, so no request could be this principal's; give the ID its clients sign with".into());
+    }
+    let c = id
+        .chars()
+        .find(|c| matches!(c, '/' | ',' | '=') || c.is_whitespace() || c.is_control())?;
+    let why = match c {
+        '/' => "'/', which ends the access key ID in a SigV4 credential scope (ID/DATE/REGION/execute-api/aws4_request)",
+        ',' => "',', which ends the Credential parameter of the Authorization header",
+        '=' => "'=', which separates an Authorization header parameter's name from its value",
+        c if c.is_whitespace() => "a blank, which an Authorization header parameter's value cannot hold (its ends are trimmed; inside, it is not one token)",
+        _ => "a control character, which no header can carry",
+    };
+    Some(format!(
+        "holds {why}: no request could present it; AWS access key IDs are letters and digits"
+    ))
 }

@@ -1,5 +1,6 @@
 //! Route and stage caches that can never store or serve what they seem to (`warnings`).
 
+use crate::config::decode::shown;
 use crate::config::model::{Api, Config, Route};
 use crate::config::{ConfigError, KeyPath};
 use crate::router::key::{parse_route_key, RouteKey, Segment};
@@ -91,8 +92,8 @@ pub(crate) fn head_route_over(
         Ok(RouteKey::Default) => {
             let head = heads.iter().find(|h| !h.get_elsewhere)?;
             return Some(format!(
-                "HEAD requests for the paths of route {:?} go to it (a HEAD route that matches is chosen, however general), and those this route answers GETs for are never answered from this cache; without that route they would be",
-                head.key
+                "HEAD requests for the paths of route {} go to it (a HEAD route that matches is chosen, however general), and those this route answers GETs for are never answered from this cache; without that route they would be",
+                shown(head.key)
             ));
         }
         _ => return None,
@@ -103,8 +104,8 @@ pub(crate) fn head_route_over(
         false => "the paths it shares with this route",
     };
     Some(format!(
-        "HEAD requests for {which} go to route {:?} (a HEAD route that matches is chosen, however general) and are never answered from this cache; without that route they would be",
-        head.key
+        "HEAD requests for {which} go to route {} (a HEAD route that matches is chosen, however general) and are never answered from this cache; without that route they would be",
+        shown(head.key)
     ))
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::super::model::Cors;
 use super::super::KeyPath;
 use super::Validator;
+use crate::config::decode::shown;
 
 /// API Gateway's bound on `maxAge` (HTTP APIs); browsers cap it lower still.
 const MAX_CORS_MAX_AGE: Duration = Duration::from_secs(86_400);
@@ -75,7 +76,7 @@ pub fn problems(cors: &Cors) -> Vec<Problem> {
             refuse(
                 "allow_origins",
                 Some(i),
-                format!("expected \"*\", \"https://*\", \"http://*\" or scheme://host[:port], got {origin:?}{why}"),
+                format!("expected \"*\", \"https://*\", \"http://*\" or scheme://host[:port], got {}{why}", shown(origin)),
             );
         }
     }
@@ -88,7 +89,7 @@ pub fn problems(cors: &Cors) -> Vec<Problem> {
             refuse(
                 "allow_methods",
                 Some(i),
-                format!("expected an HTTP method or \"*\", got {method:?}"),
+                format!("expected an HTTP method or \"*\", got {}", shown(method)),
             );
         } else if method.bytes().any(|b| b.is_ascii_lowercase()) {
             // Sent as written, and browsers compare methods case-sensitively: `patch`
@@ -97,8 +98,8 @@ pub fn problems(cors: &Cors) -> Vec<Problem> {
                 "allow_methods",
                 Some(i),
                 format!(
-                    "methods are case-sensitive: write {:?}",
-                    method.to_ascii_uppercase()
+                    "methods are case-sensitive: write {}",
+                    shown(&method.to_ascii_uppercase())
                 ),
             );
         }
@@ -114,7 +115,10 @@ pub fn problems(cors: &Cors) -> Vec<Problem> {
                 refuse(
                     key,
                     Some(i),
-                    format!("expected a header name (an HTTP token) or \"*\", got {name:?}"),
+                    format!(
+                        "expected a header name (an HTTP token) or \"*\", got {}",
+                        shown(name)
+                    ),
                 );
             }
         }

@@ -3,6 +3,7 @@
 
 use super::super::KeyPath;
 use super::Validator;
+use crate::config::decode::shown;
 
 /// A label that starts or ends with `-` (RFC 1123 host names don't), if `name` has one:
 /// rustls refuses such a name in SNI, so a TLS client never reaches the domain (the
@@ -56,7 +57,7 @@ impl Validator<'_> {
                 self.name_error(
                     &p,
                     format!(
-                        "not a host name: the label {label:?} starts or ends with - (RFC 1123 host names don't, and TLS clients refuse such a name in SNI)"
+                        "not a host name: the label {} starts or ends with - (RFC 1123 host names don't, and TLS clients refuse such a name in SNI)", shown(label)
                     ),
                 );
             }

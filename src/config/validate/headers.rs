@@ -4,6 +4,7 @@
 //! `overwrite:header.X-P` beside `overwrite:header.x-p`, or a mock's `X-A` beside `x-a`,
 //! passed as two keys, and both headers were sent.
 
+use crate::config::decode::shown;
 use crate::pipeline::params::{parse_key, Target};
 
 /// Each key of `keys` (in order) that names the same header as an earlier one, with that
@@ -41,7 +42,10 @@ pub(crate) fn name(key: &str) -> Option<String> {
 
 /// The error at the second key.
 pub(crate) fn message(first: &str) -> String {
-    format!("names the same header as {first:?} (header names have no case), so both would be sent; keep one")
+    format!(
+        "names the same header as {} (header names have no case), so both would be sent; keep one",
+        shown(first)
+    )
 }
 
 /// Why a header value written in the config can't be sent as written: a control
@@ -244,7 +248,8 @@ pub(crate) fn header_twin<'a>(
 ) -> Option<String> {
     let first = earlier.find(|n| n.eq_ignore_ascii_case(name))?;
     Some(format!(
-        "the same header as {first:?} (names are compared without case): both would be sent"
+        "the same header as {} (names are compared without case): both would be sent",
+        shown(first)
     ))
 }
 
@@ -268,12 +273,14 @@ pub(crate) fn content_type_problem(name: &str, value: &str) -> Option<String> {
             })
             .unwrap_or_else(|| "none".into());
         return Some(format!(
-            "{value:?} is a list: browsers take its last media type ({read}); give one"
+            "{} is a list: browsers take its last media type ({read}); give one",
+            shown(value)
         ));
     }
     match browser_media_type(value.as_bytes()) {
         None => Some(format!(
-            "{value:?} is not a media type (type/subtype; */* names none)"
+            "{} is not a media type (type/subtype; */* names none)",
+            shown(value)
         )),
         Some(_) => None,
     }
@@ -301,7 +308,9 @@ pub(crate) fn header_stage_value_problems(
             if let Some(why) = header_value_problem(held).filter(|_| names.contains(&var.as_str()))
             {
                 out.push(format!(
-                    "{why}, from stage variable {var:?} in {whose}stage {stage_name:?}"
+                    "{why}, from stage variable {} in {whose}stage {}",
+                    shown(var),
+                    shown(stage_name)
                 ));
             }
         }

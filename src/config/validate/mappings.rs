@@ -6,6 +6,7 @@ use super::super::super::KeyPath;
 use super::super::Validator;
 use super::stage_vars::{self, resolved, stage_only, usable_status};
 use super::RouteCheck;
+use crate::config::decode::shown;
 use crate::config::validate::{api_gateway_reserved, appended_one_valued};
 use crate::pipeline::context::Var;
 use crate::pipeline::params::{parse_key, Action, Target, RESERVED_REQUEST_HEADERS};
@@ -47,7 +48,7 @@ impl Validator<'_> {
             Some((_, Target::Query(name))) => {
                 if !crate::pipeline::params::query_name_ok(name) {
                     let chars = crate::pipeline::params::QUERY_NAME_CHARS;
-                    self.error(p, format!("{name:?} is not a query parameter name ({chars})"));
+                    self.error(p, format!("{} is not a query parameter name ({chars})", shown(name)));
                 }
             }
             Some((Action::Overwrite, Target::Path)) => {
@@ -117,13 +118,13 @@ impl Validator<'_> {
                 let fixed = !value.contains('$');
                 let usable = usable_status(value);
                 if fixed && !usable {
-                    self.error(p, format!("must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got {value:?}"));
+                    self.error(p, format!("must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got {}", shown(value)));
                 } else if let Some((braced, names)) = stage_only(value) {
                     // Made of stage variables only, the status is known per stage: one that
                     // can't be used was ignored at run time, without a word.
                     for (stage, status) in resolved(rc.api, &braced, &names) {
                         if !usable_status(&status) {
-                            self.error(p, format!("must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got {status:?} in {stage}"));
+                            self.error(p, format!("must be a status 200–599 other than 204, 205 and 304 (the body is already framed), got {} in {stage}", shown(&status)));
                         }
                     }
                 }
@@ -147,7 +148,7 @@ impl Validator<'_> {
     ) -> bool {
         use crate::config::validate::header_value_problem;
         let refused = if !crate::http1::parse::is_token(name) {
-            Some(format!("{name:?} is not a header name"))
+            Some(format!("{} is not a header name", shown(name)))
         } else {
             crate::config::validate::reserved_header(name, reserved)
         };
@@ -216,7 +217,7 @@ impl Validator<'_> {
                 }
                 Ref::PathParam(name) => self.param_exists(name, rc, p),
                 Ref::Header(name) if !crate::http1::parse::is_token(name) => {
-                    self.error(p, format!("{name:?} is not a header name"));
+                    self.error(p, format!("{} is not a header name", shown(name)));
                 }
                 Ref::Header(_) | Ref::Query(_) | Ref::Path => {}
                 Ref::RespHeader(_) if !response => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::super::model::*;
 use super::super::KeyPath;
 use super::Validator;
+use crate::config::decode::shown;
 use crate::pipeline::response::RESERVED_RESPONSE_HEADERS;
 use crate::router::key::{is_param_name, parse_route_key};
 use stage_vars::{lookup, params_plain, path_problem, resolved, stage_var_refs};
@@ -38,7 +39,7 @@ impl Validator<'_> {
                         match shapes.get(&shape) {
                             Some(first) => self.error(
                                 &rp,
-                                format!("matches the same requests as route {first:?}"),
+                                format!("matches the same requests as route {}", shown(first)),
                             ),
                             None => {
                                 shapes.insert(shape, key);
@@ -161,14 +162,14 @@ impl Validator<'_> {
                 if let Some(names) = self.stage_refs(rc, &up, upstream) {
                     if names.is_empty() {
                         if !self.has_upstream(upstream) {
-                            self.error(&up, format!("no upstream named {upstream:?}"));
+                            self.error(&up, format!("no upstream named {}", shown(upstream)));
                         }
                     } else {
                         for (stage, value) in resolved(rc.api, upstream, &names) {
                             if !self.has_upstream(&value) {
                                 self.error(
                                     &up,
-                                    format!("no upstream named {value:?} (in {stage})"),
+                                    format!("no upstream named {} (in {stage})", shown(&value)),
                                 );
                             }
                         }
@@ -178,7 +179,7 @@ impl Validator<'_> {
                     let pp = ip.key("path");
                     let names = self.stage_refs(rc, &pp, path);
                     if !path.starts_with('/') && !path.starts_with("${") {
-                        self.error(&pp, format!("must start with /, got {path:?}"));
+                        self.error(&pp, format!("must start with /, got {}", shown(path)));
                     }
                     if let Some(why) = path_problem(&params_plain(path, false)) {
                         self.error(&pp, why);
@@ -194,7 +195,13 @@ impl Validator<'_> {
                                 false => Some("must start with /".into()),
                             };
                             if let Some(why) = why {
-                                self.error(&pp, format!("{why} (in {stage}: {as_shown:?})"));
+                                self.error(
+                                    &pp,
+                                    format!(
+                                        "{why} (in {stage}: {})",
+                                        crate::config::decode::shown(&as_shown)
+                                    ),
+                                );
                             }
                         }
                     }
@@ -220,7 +227,7 @@ impl Validator<'_> {
                             format!(" (in {stage})")
                         };
                         if !value.starts_with("http://") {
-                            self.error(&up, format!("must start with http:// (TLS to functions is not supported), got {value:?}{at}"));
+                            self.error(&up, format!("must start with http:// (TLS to functions is not supported), got {}{at}", shown(&value)));
                         } else if let Err(e) = crate::integration::lambda::parse_url(&value) {
                             self.error(&up, format!("{e}{at}"));
                         }
@@ -276,7 +283,7 @@ impl Validator<'_> {
                     _ => other == key,
                 };
                 if cache.key[..i].iter().any(same) {
-                    self.error(&kp, format!("{key:?} is listed twice"));
+                    self.error(&kp, format!("{} is listed twice", shown(key)));
                 }
             }
             for (i, method) in cache.methods.iter().enumerate() {
@@ -284,13 +291,14 @@ impl Validator<'_> {
                     self.error(
                         &cp.key("methods").index(i),
                         format!(
-                            "expected one of {}, got {method:?}",
-                            CACHE_METHODS.join(", ")
+                            "expected one of {}, got {}",
+                            CACHE_METHODS.join(", "),
+                            shown(method)
                         ),
                     );
                 } else if cache.methods[..i].contains(method) {
                     let at = cp.key("methods").index(i);
-                    self.error(&at, format!("{method:?} is listed twice"));
+                    self.error(&at, format!("{} is listed twice", shown(method)));
                 }
             }
             for (i, status) in cache.statuses.iter().enumerate() {
@@ -340,13 +348,19 @@ impl Validator<'_> {
             Some(("header", name)) if !crate::http1::parse::is_token(name) => {
                 self.error(
                     p,
-                    format!("expected a header name (an HTTP token), got {name:?}"),
+                    format!(
+                        "expected a header name (an HTTP token), got {}",
+                        shown(name)
+                    ),
                 );
             }
             Some(("querystring" | "header", name)) if !name.is_empty() => {}
             _ => self.error(
                 p,
-                format!("expected path.NAME, querystring.NAME or header.NAME, got {key:?}"),
+                format!(
+                    "expected path.NAME, querystring.NAME or header.NAME, got {}",
+                    shown(key)
+                ),
             ),
         }
     }
@@ -366,7 +380,7 @@ impl Validator<'_> {
         while let Some(open) = rest.find('{') {
             let is_var = rest[..open].ends_with('$');
             let Some(close) = rest[open..].find('}') else {
-                self.error(p, format!("unclosed {{ in {template:?}"));
+                self.error(p, format!("unclosed {{ in {}", shown(template)));
                 return;
             };
             let name = &rest[open + 1..open + close];
@@ -421,7 +435,10 @@ impl Validator<'_> {
                         Some(suffix) => format!("{}{suffix}", rc.rel),
                         None => field.to_string(),
                     };
-                    self.error(&at, format!("no variable {name:?}, used by {used_by}"));
+                    self.error(
+                        &at,
+                        format!("no variable {}, used by {used_by}", shown(name)),
+                    );
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Stage variables as route checks see them: the names a field refers to, and its value
 //! in each stage (and canary), so a value is checked as it will be used.
 
+use crate::config::decode::shown;
 use crate::config::model::*;
 
 pub(super) fn lookup<'v>(vars: &'v [(String, String)], name: &str) -> Option<&'v str> {
@@ -46,11 +47,14 @@ pub(super) fn stage_var_refs(s: &str) -> Result<Vec<String>, String> {
     while let Some(start) = rest.find(STAGE_VAR_OPEN) {
         let after = &rest[start + STAGE_VAR_OPEN.len()..];
         let Some(end) = after.find('}') else {
-            return Err(format!("unterminated ${{stageVariables.…}} in {s:?}"));
+            return Err(format!(
+                "unterminated ${{stageVariables.…}} in {}",
+                shown(s)
+            ));
         };
         let name = &after[..end];
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("{name:?} is not a stage variable name"));
+            return Err(format!("{} is not a stage variable name", shown(name)));
         }
         if !names.iter().any(|n| n == name) {
             names.push(name.to_string());
@@ -189,7 +193,10 @@ pub(super) fn mapped_path_problems(api: &Api, value: &str) -> Vec<String> {
     let each = each.zip(resolved(api, &shown, &names));
     each.filter_map(|((stage, path), (_, as_shown))| {
         let why = RequestMap::path_problem(&path)?;
-        Some(format!("{why} (in {stage}: {as_shown:?})"))
+        Some(format!(
+            "{why} (in {stage}: {})",
+            crate::config::decode::shown(&as_shown)
+        ))
     })
     .collect()
 }
@@ -200,7 +207,7 @@ pub(super) fn resolved(api: &Api, template: &str, names: &[String]) -> Vec<(Stri
     let mut out = Vec::new();
     for (stage_name, stage) in &api.stages {
         if let Some(value) = substitute(template, &stage.variables) {
-            out.push((format!("stage {stage_name:?}"), value));
+            out.push((format!("stage {}", shown(stage_name)), value));
         }
         let Some(canary) = &stage.canary else {
             continue;
@@ -217,7 +224,7 @@ pub(super) fn resolved(api: &Api, template: &str, names: &[String]) -> Vec<(Stri
                 .cloned(),
         );
         if let Some(value) = substitute(template, &merged) {
-            out.push((format!("the canary of stage {stage_name:?}"), value));
+            out.push((format!("the canary of stage {}", shown(stage_name)), value));
         }
     }
     out

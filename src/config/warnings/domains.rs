@@ -4,6 +4,7 @@
 
 use super::super::model::{Config, Domain};
 use super::super::{ConfigError, KeyPath};
+use crate::config::decode::shown;
 use crate::router::bare_host;
 
 /// Warnings about domains that SNI never leads to, in file order.
@@ -27,8 +28,11 @@ pub(super) fn warnings(cfg: &Config) -> Vec<ConfigError> {
         return out;
     };
     let default_is = match cfg.server.default_domain {
-        Some(_) => format!("{default:?} (server.default_domain)"),
-        None => format!("{default:?} (the first domain with a cert; no server.default_domain)"),
+        Some(_) => format!("{} (server.default_domain)", shown(default)),
+        None => format!(
+            "{} (the first domain with a cert; no server.default_domain)",
+            shown(default)
+        ),
     };
     for (name, domain) in &cfg.domains {
         let p = KeyPath::root().key("domains").key(name);
@@ -41,7 +45,7 @@ pub(super) fn warnings(cfg: &Config) -> Vec<ConfigError> {
                 Some(_) => ", and with client_ca the domain is never reached: its requests come on connections made for that domain and get 421 Misdirected Request",
             };
             out.push(p.key("cert").error(format!(
-                "{name:?} is an IP address, which clients do not send in SNI, so this certificate is never chosen: a connection to the address gets the certificate of {default_is}{reached}; make this domain server.default_domain to serve its certificate there"
+                "{} is an IP address, which clients do not send in SNI, so this certificate is never chosen: a connection to the address gets the certificate of {default_is}{reached}; make this domain server.default_domain to serve its certificate there", shown(name)
             )));
         }
         if domain.cert.is_none() {
@@ -57,7 +61,7 @@ pub(super) fn warnings(cfg: &Config) -> Vec<ConfigError> {
             if site_domain.client_ca.is_some() {
                 let site = match site == default.as_str() {
                     true => default_is.clone(),
-                    false => format!("{site:?}"),
+                    false => shown(site),
                 };
                 let asking = match sni {
                     None => "and clients send no SNI for an address, so a TLS client",
