@@ -61,7 +61,7 @@ fn recorder() -> (Function, Arc<Mutex<Vec<Value>>>) {
 fn config(gate: &Function, f: &Function, log: &std::path::Path) -> String {
     let state = temp_dir("ws-auth").display().to_string();
     let (g, u, dead) = (gate.url(), f.url(), free_port());
-    let format = r#"{"event":"$context.eventType","user":"$context.authorizer.user","principal":"$context.authorizer.principalId"}"#;
+    let format = r#"{"event":"$context.eventType","conn":"$context.connectionId","user":"$context.authorizer.user","principal":"$context.authorizer.principalId"}"#;
     format!(
         r#"state_dir: "{state}"
 server:
@@ -218,13 +218,14 @@ fn lambda_authorizer_on_connect() {
             }
             assert!(a["integrationLatency"].is_u64(), "{a:?}");
         }
-        // $context.authorizer.* on every line of the connection.
+        // $context.authorizer.* on every line of the connection (refused handshakes
+        // have lines of their own, under their own connection ids).
         let lines = || -> Vec<Value> {
             std::fs::read_to_string(&log)
                 .unwrap_or_default()
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
-                .filter(|l: &Value| l["event"] != "-" && l["event"] != "")
+                .filter(|l: &Value| l["conn"] == id)
                 .collect()
         };
         assert!(eventually(|| lines()

@@ -61,6 +61,10 @@ pub struct ErrorTexts {
     /// path): its line names the API and stage, as API Gateway's per-stage logs do.
     /// Here, not in `Outcome`, which every idle connection carries.
     pub addressed: Option<StageRef>,
+    /// A refused WebSocket `$connect`'s connection id: its line is that CONNECT event's
+    /// (`$context.eventType`, `$context.connectionId`), as API Gateway logs a `$connect`
+    /// whatever its answer. An opened connection writes its own lines (websocket::log).
+    pub connection_id: String,
 }
 
 impl Outcome {
@@ -81,6 +85,10 @@ impl Outcome {
         self.texts.as_ref().map_or("", |t| &t.validation)
     }
 
+    fn refused_connection(&self) -> &str {
+        self.texts.as_ref().map_or("", |t| &t.connection_id)
+    }
+
     pub(super) fn reset(&mut self) {
         self.status = 0;
         self.body_sent = 0;
@@ -92,6 +100,7 @@ impl Outcome {
             t.message.clear();
             t.addressed = None;
             t.validation.clear();
+            t.connection_id.clear();
         }
         self.error_message = "";
         self.error_type = "";
@@ -116,8 +125,6 @@ impl Conn {
     /// scratch holds the four fields' end offsets (u32 each) and then the fields, so
     /// that a connection carries one buffer for them and no span table.
     pub(crate) fn capture_for_log(&mut self) {
-        self.log_scratch.clear();
-        self.log_scratch.extend_from_slice(&[0; LOG_ENDS]);
         let buf = &self.rbuf[..];
         let fields = [
             Some(self.head.method_span.get(buf)),
@@ -125,11 +132,24 @@ impl Conn {
             self.head.header(buf, "user-agent"),
             self.head.host.map(|h| h.get(buf)),
         ];
-        for (i, f) in fields.iter().enumerate() {
-            self.log_scratch.extend_from_slice(f.unwrap_or(b""));
-            let end = (self.log_scratch.len() as u32).to_le_bytes();
-            self.log_scratch[4 * i..4 * i + 4].copy_from_slice(&end);
-        }
+        fill_scratch(&mut self.log_scratch, fields);
+    }
+
+    /// For a head refused before it parsed whole (431, 408): its request line's method
+    /// and path, and its version for the protocol, when the line came whole and is an
+    /// HTTP/1.x one; nothing otherwise. Only on that refusal's path, never per request.
+    pub(super) fn capture_request_line(&mut self) {
+        let Some((method, path, minor)) = request_line(&self.rbuf) else {
+            self.log_scratch.clear();
+            return;
+        };
+        fill_scratch(
+            &mut self.log_scratch,
+            [Some(method), Some(path), None, None],
+        );
+        // The protocol `log` writes. `head` is not this request's (it did not parse); the
+        // connection closes after this line.
+        self.head.minor_version = minor;
     }
 
     /// Captured field `i` (empty when nothing was captured: a head that did not parse).
@@ -238,8 +258,11 @@ impl Conn {
                 .as_millis() as u64,
             canary: self.out.canary,
             client_cert: self.peer_cert.as_deref().filter(|_| self.req.client_cert),
-            connection_id: "",
-            event_type: "",
+            connection_id: self.out.refused_connection(),
+            event_type: match self.out.refused_connection() {
+                "" => "",
+                _ => "CONNECT",
+            },
             message_id: "",
             authorizer: Some(&self.req.auth),
         };
@@ -251,6 +274,57 @@ impl Conn {
             bump(&ctx.cells.access_log_dropped, dropped);
         }
     }
+}
+
+/// Writes the four fields' end offsets and then the fields into `scratch` (see
+/// `Conn::capture_for_log`).
+fn fill_scratch(scratch: &mut Vec<u8>, fields: [Option<&[u8]>; 4]) {
+    scratch.clear();
+    scratch.extend_from_slice(&[0; LOG_ENDS]);
+    for (i, f) in fields.iter().enumerate() {
+        scratch.extend_from_slice(f.unwrap_or(b""));
+        let end = (scratch.len() as u32).to_le_bytes();
+        scratch[4 * i..4 * i + 4].copy_from_slice(&end);
+    }
+}
+
+/// The longest request line a head gets to a 431 or a 408 with: past the limit on the
+/// line (`max_header_bytes`, at most 8 KiB: `server::head`) it is refused 414 first.
+const LONGEST_LINE: usize = 8192;
+
+/// `METHOD SP request-target SP HTTP/1.x CRLF` at the start of `buf`: the method, the
+/// target's path as the log has it for a parsed head (up to `?`; of an absolute-form
+/// target, what follows its authority) and the minor version. None when the line is not
+/// whole or not one a head could start with.
+fn request_line(buf: &[u8]) -> Option<(&[u8], &[u8], u8)> {
+    let window = &buf[..buf.len().min(LONGEST_LINE + 2)];
+    let line = &window[..memchr::memmem::find(window, b"\r\n")?];
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    let visible = |b: &u8| (0x21..0x7f).contains(b);
+    if parts.next().is_some()
+        || method.is_empty()
+        || !method.iter().all(token)
+        || target.is_empty()
+        || !target.iter().all(visible)
+    {
+        return None;
+    }
+    let minor = match version {
+        b"HTTP/1.0" => 0,
+        b"HTTP/1.1" => 1,
+        _ => return None,
+    };
+    let target = &target[..memchr::memchr(b'?', target).unwrap_or(target.len())];
+    let path = match memchr::memmem::find(target, b"://") {
+        Some(i) if target[..i].iter().all(u8::is_ascii_alphabetic) => {
+            let rest = &target[i + 3..];
+            &rest[memchr::memchr(b'/', rest).unwrap_or(rest.len())..]
+        }
+        _ => target,
+    };
+    Some((method, path, minor))
 }
 
 /// API Gateway's gateway-response type for an answer Portico gave itself ("" otherwise).
@@ -270,5 +344,45 @@ fn response_type(status: u16, message: &str) -> &'static str {
         (502, _) => "INTEGRATION_FAILURE",
         (400..=499, _) => "DEFAULT_4XX",
         _ => "DEFAULT_5XX",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{request_line, LONGEST_LINE};
+
+    #[test]
+    fn a_whole_request_line_is_read_for_the_log() {
+        let got = |b: &[u8]| request_line(b).map(|(m, p, v)| (m.to_vec(), p.to_vec(), v));
+        let want = |m: &str, p: &str, v| Some((m.as_bytes().to_vec(), p.as_bytes().to_vec(), v));
+        assert_eq!(got(b"GET /a?b=1 HTTP/1.1\r\nX: y"), want("GET", "/a", 1));
+        assert_eq!(got(b"POST /p HTTP/1.0\r\n"), want("POST", "/p", 0));
+        assert_eq!(
+            got(b"GET http://h.example:8/x/y?q HTTP/1.1\r\n"),
+            want("GET", "/x/y", 1)
+        );
+        assert_eq!(
+            got(b"GET http://h.example HTTP/1.1\r\n"),
+            want("GET", "", 1)
+        );
+        assert_eq!(got(b"OPTIONS * HTTP/1.1\r\n"), want("OPTIONS", "*", 1));
+        // Not whole, or not a request line a head could start with.
+        for bad in [
+            &b"GET /a HTTP/1.1"[..],
+            b"GET /a HT",
+            b"GET /a HTTP/2.0\r\n",
+            b"GET  /a HTTP/1.1\r\n",
+            b"GET /a HTTP/1.1 x\r\n",
+            b"G(T /a HTTP/1.1\r\n",
+            b"GET /\x01 HTTP/1.1\r\n",
+            b"\r\n",
+        ] {
+            assert_eq!(got(bad), None, "{bad:?}");
+        }
+        // A line longer than any that gets here is not looked for past the limit.
+        let mut long = b"GET /".to_vec();
+        long.resize(LONGEST_LINE + 10, b'a');
+        long.extend_from_slice(b" HTTP/1.1\r\n");
+        assert_eq!(got(&long), None);
     }
 }

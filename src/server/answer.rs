@@ -1,11 +1,54 @@
 //! The gateway's own answers on a client connection: `{"message": ...}` errors (or the
-//! API's gateway responses) and the redirect of `server.redirect_https`.
+//! API's gateway responses), the redirect of `server.redirect_https`, and the 400 to
+//! plain HTTP on a TLS listener.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::net::TcpStream;
 
 use super::conn::Conn;
 use crate::http1::encode;
 use crate::http1::parse::{BodyKind, Method};
+use crate::runtime::shutdown::Drain;
 use crate::runtime::workers::Generation;
 use crate::runtime::WorkerCtx;
+use crate::tls::Io;
+
+/// Answers plain HTTP sent to a TLS listener with nginx's 400, and logs and counts it as
+/// every other unrouted 400 (it had neither). The request's bytes were read as a
+/// would-be ClientHello and are gone: its line has `-` for method, path and protocol.
+pub(super) async fn plain_http_on_tls(
+    ctx: &WorkerCtx,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    listener: Rc<Drain>,
+) {
+    const MESSAGE: &str = "The plain HTTP request was sent to HTTPS port";
+    let started = Instant::now();
+    let gen = ctx.generation();
+    let mut c = Conn::new(ctx, Io::Plain(tcp), peer, None, None, listener, None);
+    c.request_id = crate::runtime::request_id::next();
+    c.req.start();
+    c.out.reset();
+    c.log_scratch.clear();
+    encode::gateway_response(&mut c.wbuf, 400, MESSAGE, &c.request_id, false, false, &[]);
+    let head_end = memchr::memmem::find(&c.wbuf, b"\r\n\r\n").map_or(0, |h| h + 4);
+    let body_len = (c.wbuf.len() - head_end) as u64;
+    // `responseLength` is what was written.
+    let written = c.flush_wbuf().await.is_ok();
+    let latency = started.elapsed();
+    gen.unrouted.count(400);
+    gen.unrouted.duration.observe(latency);
+    if gen.snap.access_log.is_some() {
+        c.out.status = 400;
+        c.out.error_message = MESSAGE;
+        c.out.body_sent = if written { body_len } else { 0 };
+        c.log(ctx, &gen, Some(started), latency);
+    }
+    c.park_buffers(ctx);
+}
 
 impl Conn {
     /// A gateway answer after an integration consumed the request (its head and body

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::io::{AsyncWriteRentExt, Canceller};
+use monoio::io::Canceller;
 use monoio::net::TcpStream;
 
 use super::access::Outcome;
@@ -167,19 +167,10 @@ pub async fn serve_tls(
             let (site, cert) = (Some(done.site), done.peer_cert);
             serve_io(ctx, stream, peer, site, cert, listener, Some(opened)).await;
         }
-        Ok(Err(AcceptError::PlainHttp(mut tcp))) => {
+        Ok(Err(AcceptError::PlainHttp(tcp))) => {
             debug!(%peer, "plain HTTP on a TLS listener");
-            let mut out = Vec::with_capacity(256);
-            encode::gateway_response(
-                &mut out,
-                400,
-                "The plain HTTP request was sent to HTTPS port",
-                &crate::runtime::request_id::next(),
-                false,
-                false,
-                &[],
-            );
-            let _ = tcp.write_all(out).await;
+            // Boxed: a rare ending, kept out of every TLS connection's task.
+            Box::pin(super::answer::plain_http_on_tls(&ctx, tcp, peer, listener)).await;
         }
         Ok(Err(AcceptError::Closed)) => {}
         Ok(Err(AcceptError::Failed(e))) => {
@@ -197,7 +188,7 @@ impl Conn {
     /// A connection's state. Buffers come from the worker's spares and go back there when
     /// the connection is idle or closes: nothing is allocated per connection once the
     /// worker is warm.
-    fn new(
+    pub(super) fn new(
         ctx: &WorkerCtx,
         stream: ClientIo,
         peer: SocketAddr,
@@ -349,11 +340,15 @@ async fn serve_requests(ctx: &WorkerCtx, c: &mut Conn) -> Ending {
                     c.out.body_sent = body_len as u64;
                     c.out.error_message = message;
                     // A TRACE's 405 refused a head that parsed whole: its method, path,
-                    // user agent and host are known. Other refusals' are not.
-                    if status == 405 {
-                        c.capture_for_log();
-                    } else {
-                        c.log_scratch.clear();
+                    // user agent and host are known. A 431's or a 408's request line may
+                    // have come whole (nginx logs it on its "Request Header Or Cookie Too
+                    // Large" 400): a 408's was kept before the read it cut short
+                    // (`read_head`). Other refusals' fields are not known.
+                    match status {
+                        405 => c.capture_for_log(),
+                        408 => {}
+                        431 => c.capture_request_line(),
+                        _ => c.log_scratch.clear(),
                     }
                     // A 408's line is stamped when its head began, as every line is
                     // at its request's start: `requestTime + responseLatency` is its end.

@@ -30,6 +30,9 @@ impl Conn {
         fresh: bool,
     ) -> HeadOutcome {
         let limits = &gen.snap.server.limits;
+        // A bool, not `gen` held across the reads: an idle connection's task stays within
+        // its budget (`server::idle`).
+        let logging = gen.snap.access_log.is_some();
         let parse_limits = ParseLimits {
             max_header_bytes: limits.max_header_bytes,
             max_request_line: limits.max_header_bytes.min(8192),
@@ -79,6 +82,11 @@ impl Conn {
                         }
                         return HeadOutcome::Ready;
                     }
+                    // Not whole yet. A 408 would lose `rbuf` with the read it cuts
+                    // short (monoio owns the buffer while it reads): its line's method,
+                    // path and protocol are kept now, when the request line is whole.
+                    // Only a head that comes in parts gets here.
+                    Ok(false) if logging => self.capture_request_line(),
                     Ok(false) => {}
                     Err(e) => return HeadOutcome::Fail(e.status(), e.message()),
                 }

@@ -181,6 +181,10 @@ pub async fn serve(
         };
         c.out.served_by = Some((stage, route));
         c.req.begin(&m, false);
+        // A handshake refused from here on (authorizer, key, throttle, integration) is
+        // logged as the CONNECT event it was, with the connection id its authorizer and
+        // integration were called with, as API Gateway logs a `$connect`.
+        c.out.texts().connection_id.push_str(&id);
         let cells = &gen.route_cells[st.metric_base + route as usize];
         // As for HTTP routes: the authorizer first (an API key may come from it), then
         // API keys and throttles.
@@ -251,8 +255,10 @@ pub async fn serve(
         }
     }
 
-    // The handshake is done: 101, then the socket speaks WebSocket.
-    c.out.status = 101;
+    // The handshake is done: 101, then the socket speaks WebSocket. Its access-log line
+    // and its count in `portico_requests_total` have the `$connect` integration's status
+    // (200 without one), as API Gateway logs `$context.status`: the same value in both.
+    c.out.status = connect_status.unwrap_or(200);
     c.wbuf.clear();
     c.wbuf.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n",
@@ -296,7 +302,7 @@ pub async fn serve(
             route_key: "$connect",
             event_type: "CONNECT",
             message_id: "",
-            status: connect_status.unwrap_or(200),
+            status: c.out.status,
             latency: handshake_started.elapsed(),
             integration_latency: c.out.integration_time,
             integration_status: logged_statuses.0,
