@@ -25,6 +25,8 @@ pub enum JwtError {
     Issuer,
     Audience,
     Expired,
+    /// No `exp` claim: API Gateway requires one, so a token that never expires is refused.
+    NoExpiry,
     NotYetValid,
     IssuedInFuture,
 }
@@ -42,6 +44,7 @@ impl JwtError {
             JwtError::Issuer => "the token does not have a valid issuer",
             JwtError::Audience => "the token does not have a valid audience",
             JwtError::Expired => "the token has expired",
+            JwtError::NoExpiry => "the token has no exp claim",
             JwtError::NotYetValid => "the token is not valid yet",
             JwtError::IssuedInFuture => "the token was issued in the future",
         }
@@ -295,7 +298,7 @@ pub fn check_claims(payload: &[u8], rt: &JwtRt, now: u64) -> Result<Verified, Jw
     }
     let (now_f, leeway) = (now as f64, rt.leeway as f64);
     let field = |name: &str| claims.get(name).map_or(Ok(None), number);
-    let exp = field("exp")?.ok_or(JwtError::Expired)?;
+    let exp = field("exp")?.ok_or(JwtError::NoExpiry)?;
     // `now` is whole seconds: a fractional `exp` (a NumericDate may have one) is taken
     // at its second, so a token is never accepted after it, only up to a second before.
     if (exp + leeway).floor() <= now_f {

@@ -97,7 +97,8 @@ fn time_claims_with_and_without_leeway() {
     let no_exp = base(json!({}));
     assert_eq!(
         check_claims(&no_exp, &strict, NOW).unwrap_err(),
-        JwtError::Expired
+        JwtError::NoExpiry,
+        "refused, and not said to have expired"
     );
 }
 

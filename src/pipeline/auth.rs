@@ -256,11 +256,13 @@ pub(crate) fn token<'b>(
     }
     let Some(raw) = found else { return Ok(None) };
     // A query value is percent-encoded (`?token=Bearer%20eyJ…`, a `.` sent as `%2E`), as
-    // the Lambda authorizer's identity sources and events have it decoded; `+` stays.
+    // the Lambda authorizer's identity sources and events have it decoded. A `+` is a
+    // space here: form encoding (Python's `requests`, a browser's form) writes
+    // `Bearer+eyJ…`, and a JWT never holds a `+` (base64url and dots).
     let token = match source {
-        TokenSource::Query(_) if raw.contains(&b'%') => {
+        TokenSource::Query(_) if raw.iter().any(|b| matches!(b, b'%' | b'+')) => {
             let mut decoded = Vec::with_capacity(raw.len());
-            crate::http1::percent_decode(raw, false, &mut decoded);
+            crate::http1::percent_decode(raw, true, &mut decoded);
             Cow::Owned(bare_token(&decoded).to_vec())
         }
         _ => Cow::Borrowed(bare_token(raw)),
