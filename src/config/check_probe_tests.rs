@@ -40,11 +40,8 @@ fn an_access_key_id_no_request_can_present_is_refused() {
             "\"AK/1\"",
             "holds '/', which ends the access key ID in a SigV4 credential scope",
         ),
-        ("\"AK 1\"", "holds a blank"),
-        ("\" AK1\"", "holds a blank"),
-        ("\"AK\\t1\"", "holds a blank"),
-        ("\"AK=1\"", "holds '=', which separates"),
-        ("\"AK,1\"", "holds ',', which ends the Credential parameter"),
+        ("\" AK1\"", "starts or ends with a blank"),
+        ("\"AK1\\t\"", "starts or ends with a blank"),
         (
             "\"AK\\x071\"",
             "holds a control character, which no header can carry",
@@ -57,7 +54,15 @@ fn an_access_key_id_no_request_can_present_is_refused() {
             "{id}: {errors:?}"
         );
     }
-    for id in ["AKIAEXAMPLE", "my-key_1", "12345"] {
+    // `=`, `,` and inner blanks reach the check intact (botocore signed with them).
+    for id in [
+        "AKIAEXAMPLE",
+        "my-key_1",
+        "12345",
+        "\"AK=1\"",
+        "\"AK,1\"",
+        "\"AK 1\"",
+    ] {
         let (errors, _) = report(&iam(&format!("access_key_id: {id}"), "us-east-1"));
         assert_eq!(errors, Vec::<String>::new(), "{id}");
     }
