@@ -344,6 +344,16 @@ pub fn compile(cfg: &Config) -> Snapshot {
         });
     }
 
+    // A stage (or API) without a cache in this config forgets its routes' epochs, so its
+    // entries are not served again if a later config caches it as before.
+    let cached: Vec<(&str, &str)> = (apis.iter())
+        .flat_map(|a| {
+            (a.stages.iter())
+                .filter(|s| s.cache.is_some())
+                .map(move |s| (a.name.as_str(), s.name.as_str()))
+        })
+        .collect();
+    crate::pipeline::cache::forget_uncached_stages(&cached);
     let mut router = Router::new(tables);
     *router.default_endpoint_mut() = default_endpoint;
     for (host, domain) in &cfg.domains {

@@ -18,56 +18,80 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, OnceLock};
+#[cfg(not(test))]
+use std::sync::Mutex;
 
 /// Per API stage: route key → (fingerprint, epoch), as last compiled.
 type Stamps = HashMap<(String, String), HashMap<String, (u64, u64)>>;
 
 struct Epochs {
-    stamps: Stamps,
+    /// None until the first config is compiled (a `static` can't build a map).
+    stamps: Option<Stamps>,
     next: u64,
 }
 
-fn epochs() -> &'static Mutex<Epochs> {
-    static EPOCHS: OnceLock<Mutex<Epochs>> = OnceLock::new();
-    EPOCHS.get_or_init(|| {
-        Mutex::new(Epochs {
-            stamps: HashMap::new(),
-            next: 0,
-        })
-    })
+/// The process's epochs: one config lineage per process. Unit tests compile unrelated
+/// configs on many threads at once, so there each test thread has its own.
+#[cfg(not(test))]
+fn with_epochs<R>(f: impl FnOnce(&mut Epochs) -> R) -> R {
+    static EPOCHS: Mutex<Epochs> = Mutex::new(Epochs {
+        stamps: None,
+        next: 0,
+    });
+    f(&mut EPOCHS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+#[cfg(test)]
+fn with_epochs<R>(f: impl FnOnce(&mut Epochs) -> R) -> R {
+    thread_local! {
+        static EPOCHS: std::cell::RefCell<Epochs> =
+            const { std::cell::RefCell::new(Epochs { stamps: None, next: 0 }) };
+    }
+    EPOCHS.with_borrow_mut(f)
 }
 
 /// The tags for one stage's cached routes, given as (route key, fingerprint); a route
 /// left out is not cached in this config.
 pub fn stamp(api: &str, stage: &str, routes: &[(&str, u64)]) -> Vec<u64> {
-    let mut all = epochs().lock().unwrap_or_else(|e| e.into_inner());
-    let Epochs { stamps, next } = &mut *all;
-    let before = stamps.remove(&(api.to_string(), stage.to_string()));
-    let mut now = HashMap::with_capacity(routes.len());
-    let tags = routes
-        .iter()
-        .map(|&(route, fingerprint)| {
-            let epoch = match before.as_ref().and_then(|b| b.get(route)) {
-                Some(&(was, epoch)) if was == fingerprint => epoch,
-                _ => {
-                    *next += 1;
-                    *next
-                }
-            };
-            now.insert(route.to_string(), (fingerprint, epoch));
-            let mut h = std::hash::DefaultHasher::new();
-            (fingerprint, epoch).hash(&mut h);
-            h.finish()
-        })
-        .collect();
-    stamps.insert((api.to_string(), stage.to_string()), now);
-    tags
+    with_epochs(|Epochs { stamps, next }| {
+        let stamps = stamps.get_or_insert_with(HashMap::new);
+        let before = stamps.remove(&(api.to_string(), stage.to_string()));
+        let mut now = HashMap::with_capacity(routes.len());
+        let tags = routes
+            .iter()
+            .map(|&(route, fingerprint)| {
+                let epoch = match before.as_ref().and_then(|b| b.get(route)) {
+                    Some(&(was, epoch)) if was == fingerprint => epoch,
+                    _ => {
+                        *next += 1;
+                        *next
+                    }
+                };
+                now.insert(route.to_string(), (fingerprint, epoch));
+                let mut h = std::hash::DefaultHasher::new();
+                (fingerprint, epoch).hash(&mut h);
+                h.finish()
+            })
+            .collect();
+        stamps.insert((api.to_string(), stage.to_string()), now);
+        tags
+    })
+}
+
+/// After a config is compiled: the stages it does not cache (its `cache` off, or the
+/// stage or its API removed) lose their routes' epochs. Workers drop such a stage's
+/// shard, but one that never saw that config would hand its old shard on.
+pub fn forget_uncached_stages(cached: &[(&str, &str)]) {
+    with_epochs(|e| {
+        if let Some(stamps) = &mut e.stamps {
+            stamps.retain(|(api, stage), _| cached.contains(&(api.as_str(), stage.as_str())));
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::stamp;
+    use super::{forget_uncached_stages, stamp};
 
     #[test]
     fn a_route_keeps_its_tag_only_while_it_stays_cached_unchanged() {
@@ -89,5 +113,12 @@ mod tests {
         // Another stage of the same API is its own.
         let other = stamp(api, "beta", &[("GET /b", 2)]);
         assert_eq!(stamp(api, "beta", &[("GET /b", 2)]), other);
+        // A config that caches neither stage (here: only another API's), then both again.
+        forget_uncached_stages(&[("epochs-test-other", "prod")]);
+        assert_ne!(stamp(api, "beta", &[("GET /b", 2)]), other);
+        assert_ne!(
+            stamp(api, stage, &[("GET /a", 1), ("GET /b", 2)])[1],
+            again[1]
+        );
     }
 }

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 pub use capture::{Capture, Codings};
+pub use epochs::forget_uncached_stages;
 pub use flush::flush;
 pub use rules::StageCacheRt;
 pub use serve::{after, before, Fill, Lookup};
