@@ -13,7 +13,7 @@ use common::*;
 const TOKEN: &str = "cluster-admin-token";
 const LEAKED: &str = "leaked-ops-value-0123456789abcdef";
 const CI: &str = "ci-value-0123456789abcdef";
-const REVOKED: &str = "that value belongs to a revoked key";
+const REVOKED: &str = "that value belongs to a revoked config key";
 
 struct Node {
     p: Portico,

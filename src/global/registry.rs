@@ -108,8 +108,8 @@ pub enum KeyError {
 /// Why `POST /api-keys` refuses a revoked config key's value (here, and in a cluster
 /// when Redis has the revocation).
 pub const REVOKED_VALUE: &str =
-    "that value belongs to a revoked key, and a revoked value is never accepted again: \
-     give another value, or none to have one generated";
+    "that value belongs to a revoked config key, and a revoked config key's value is never \
+     accepted again: give another value, or none to have one generated";
 
 /// (plan name, key name)
 type UsageKey = (String, String);
