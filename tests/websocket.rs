@@ -24,7 +24,17 @@ fn mock_echo_route_selection_and_the_forbidden_notice() {
         let dir = temp_dir("ws-echo");
         let admin = free_port();
         let p = Portico::start(&ws_api_config(admin, &dir, "", ECHO_ROUTES), driver);
-        let mut ws = WsClient::connect(&format!("ws://{}/prod", p.addr), json!({}));
+        // The start's log gives the URL to connect to (WebSocket APIs are not in `routes`).
+        let url = format!("ws://{}/prod", p.addr);
+        let logged = || {
+            p.log_text().lines().any(|l| {
+                l.contains("serving WebSocket API stage")
+                    && l.contains("api=chat")
+                    && l.contains(&format!("urls={url}"))
+            })
+        };
+        assert!(eventually(logged), "{}", p.log_text());
+        let mut ws = WsClient::connect(&url, json!({}));
         assert!(ws.is_open(), "{driver}: {}", ws.opened);
         let admin_addr = SocketAddr::from(([127, 0, 0, 1], admin));
         let open =

@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
     /// What is served, for `GET /routes` and the startup log.
     pub served: Vec<super::served::StageServed>,
+    /// WebSocket API stages as (api, stage, URLs, route count), for the startup log.
+    pub served_websocket: Vec<(String, String, Vec<String>, usize)>,
     /// The config this was compiled from (OpenAPI export of the served APIs).
     pub source: std::sync::Arc<Config>,
     /// Some API is a WebSocket API (requests look up their stage before routing).
@@ -380,6 +382,7 @@ pub fn compile(cfg: &Config) -> Snapshot {
         traffic: super::traffic::compile(cfg),
         metric_labels,
         served: super::served::stages(cfg),
+        served_websocket: super::served::websocket_stages(cfg),
         source: std::sync::Arc::new(cfg.clone()),
         auth_region: cfg
             .iam

@@ -69,51 +69,18 @@ impl AuthServed {
 }
 
 /// Every stage something reaches, in file order. WebSocket APIs are left out: their
-/// routes are chosen per message, not by method and path.
+/// routes are chosen per message, not by method and path ([`websocket_stages`]).
 pub fn stages(cfg: &Config) -> Vec<StageServed> {
     // Text as the file writes it, as `GET /config` and OpenAPI export show it: a path or
     // function URL shows `${env:NAME}`, never the credential it keeps out of the file.
     let cfg = cfg.as_written.as_deref().unwrap_or(cfg);
-    let (scheme, port) = scheme_and_port(cfg);
-    let default_host = default_host(cfg);
     let mut out = Vec::new();
     for (api_name, api) in &cfg.apis {
         if api.protocol == Protocol::Websocket {
             continue;
         }
         for (stage_name, stage) in &api.stages {
-            let mut entries = Vec::new();
-            if !api.disable_default_endpoint {
-                let base = if stage_name == "$default" {
-                    "/".to_string()
-                } else {
-                    format!("/{stage_name}")
-                };
-                entries.push(Entry {
-                    domain: None,
-                    url: format!("{scheme}://{default_host}{}", base.trim_end_matches('/')),
-                    base_path: base,
-                });
-            }
-            let target = format!("{api_name}/{stage_name}");
-            for (host, domain) in &cfg.domains {
-                for (base, to) in &domain.mappings {
-                    if *to != target {
-                        continue;
-                    }
-                    let base = format!("/{}", base.trim_matches('/'));
-                    // A mutual-TLS domain answers only on TLS listeners (elsewhere 421).
-                    let (scheme, port) = match &cfg.server.tls_listen.first() {
-                        Some(tls) if domain.client_ca.is_some() => ("https", port_part(tls, 443)),
-                        _ => (scheme, port.clone()),
-                    };
-                    entries.push(Entry {
-                        domain: Some(host.clone()),
-                        url: format!("{scheme}://{host}{port}{}", base.trim_end_matches('/')),
-                        base_path: base,
-                    });
-                }
-            }
+            let entries = entries(cfg, api_name, api, stage_name, false);
             if entries.is_empty() {
                 continue;
             }
@@ -151,6 +118,83 @@ pub fn stages(cfg: &Config) -> Vec<StageServed> {
         }
     }
     out
+}
+
+/// Every WebSocket API stage something reaches, as (api, stage, `ws://`/`wss://` URLs,
+/// route count), for the start's log: a client needs the URL to connect at all.
+pub fn websocket_stages(cfg: &Config) -> Vec<(String, String, Vec<String>, usize)> {
+    let cfg = cfg.as_written.as_deref().unwrap_or(cfg);
+    let mut out = Vec::new();
+    for (api_name, api) in cfg
+        .apis
+        .iter()
+        .filter(|(_, a)| a.protocol == Protocol::Websocket)
+    {
+        for stage_name in api.stages.iter().map(|(name, _)| name) {
+            let urls: Vec<String> = (entries(cfg, api_name, api, stage_name, true).into_iter())
+                .map(|e| e.url)
+                .collect();
+            if !urls.is_empty() {
+                out.push((api_name.clone(), stage_name.clone(), urls, api.routes.len()));
+            }
+        }
+    }
+    out
+}
+
+/// The ways into one stage: the default endpoint unless disabled, then each domain
+/// mapping that names it. `websocket`: URLs in `ws://`/`wss://`.
+fn entries(
+    cfg: &Config,
+    api_name: &str,
+    api: &super::model::Api,
+    stage_name: &str,
+    websocket: bool,
+) -> Vec<Entry> {
+    let (scheme, port) = scheme_and_port(cfg);
+    let named = |s: &'static str| match (websocket, s) {
+        (true, "https") => "wss",
+        (true, _) => "ws",
+        (false, s) => s,
+    };
+    let mut entries = Vec::new();
+    if !api.disable_default_endpoint {
+        let base = if stage_name == "$default" {
+            "/".to_string()
+        } else {
+            format!("/{stage_name}")
+        };
+        entries.push(Entry {
+            domain: None,
+            url: format!(
+                "{}://{}{}",
+                named(scheme),
+                default_host(cfg),
+                base.trim_end_matches('/')
+            ),
+            base_path: base,
+        });
+    }
+    let target = format!("{api_name}/{stage_name}");
+    for (host, domain) in &cfg.domains {
+        for (base, to) in &domain.mappings {
+            if *to != target {
+                continue;
+            }
+            let base = format!("/{}", base.trim_matches('/'));
+            // A mutual-TLS domain answers only on TLS listeners (elsewhere 421).
+            let (s, port) = match &cfg.server.tls_listen.first() {
+                Some(tls) if domain.client_ca.is_some() => ("https", port_part(tls, 443)),
+                _ => (scheme, port.clone()),
+            };
+            entries.push(Entry {
+                domain: Some(host.clone()),
+                url: format!("{}://{host}{port}{}", named(s), base.trim_end_matches('/')),
+                base_path: base,
+            });
+        }
+    }
+    entries
 }
 
 /// Plain listeners serve unless they only redirect to https.
@@ -397,6 +441,16 @@ domains:
         assert_eq!(s[0].routes[0].target, "users");
         assert_eq!(s[1].routes[0].target, "${stageVariables.backend}");
         assert_eq!(s[2].routes[0].target, "status 204");
+        // The WebSocket API is not among them, but its URL is known for the start's log.
+        assert_eq!(
+            websocket_stages(&cfg),
+            [(
+                "chat".to_string(),
+                "prod".to_string(),
+                vec!["ws://127.0.0.1:8080/prod".to_string()],
+                0
+            )]
+        );
 
         let j: serde_json::Value = serde_json::from_slice(&to_json(&s, false)).unwrap();
         assert_eq!(j["routes"].as_array().unwrap().len(), 4);

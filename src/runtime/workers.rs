@@ -376,6 +376,9 @@ pub fn run() -> Result<(), StartError> {
         let urls: Vec<&str> = s.entries.iter().map(|e| e.url.as_str()).collect();
         info!(api = %s.api, stage = %s.stage, urls = %urls.join(" "), routes = s.routes.len(), "serving API stage");
     }
+    for (api, stage, urls, routes) in &snapshot.served_websocket {
+        info!(api = %api, stage = %stage, urls = %urls.join(" "), routes, "serving WebSocket API stage");
+    }
     for t in threads {
         let _ = t.join();
     }
