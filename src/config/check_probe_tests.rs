@@ -43,6 +43,10 @@ fn an_access_key_id_no_request_can_present_is_refused() {
         ("\" AK1\"", "starts or ends with a blank"),
         ("\"AK1\\t\"", "starts or ends with a blank"),
         (
+            "\"AK,1\"",
+            "holds ',', which ends the Credential parameter of a signed Authorization header: only a presigned URL",
+        ),
+        (
             "\"AK\\x071\"",
             "holds a control character, which no header can carry",
         ),
@@ -54,14 +58,15 @@ fn an_access_key_id_no_request_can_present_is_refused() {
             "{id}: {errors:?}"
         );
     }
-    // `=`, `,` and inner blanks reach the check intact (botocore signed with them).
+    // `=` and inner blanks reach the check intact (botocore signed with them), and so
+    // does a Unicode blank at an end (the header trims only spaces and tabs).
     for id in [
         "AKIAEXAMPLE",
         "my-key_1",
         "12345",
         "\"AK=1\"",
-        "\"AK,1\"",
         "\"AK 1\"",
+        "\"AK1\\u00a0\"",
     ] {
         let (errors, _) = report(&iam(&format!("access_key_id: {id}"), "us-east-1"));
         assert_eq!(errors, Vec::<String>::new(), "{id}");

@@ -353,17 +353,21 @@ fn unpresentable_key_id(id: &str) -> Option<String> {
     if id.is_empty() {
         return Some("is empty: a signed request names its access key ID, so no request could be this principal's; give the ID its clients sign with".into());
     }
-    // Only what no signed request can carry: `=`, `,` and inner blanks survive the
-    // Authorization header's parsing or a presigned URL's X-Amz-Credential.
-    if id.trim() != id {
+    // What no signed request can carry, or only a presigned URL can (`,` ends the
+    // Credential parameter of an Authorization header): `=` and inner blanks survive.
+    // Blanks are the header's own (space and tab), not Unicode's.
+    if id.trim_matches([' ', '\t']) != id {
         return Some("starts or ends with a blank, which the Authorization header's parameters lose: no request could present it; AWS access key IDs are letters and digits".into());
     }
-    let c = id.chars().find(|c| *c == '/' || c.is_control())?;
+    let c = id
+        .chars()
+        .find(|c| matches!(c, '/' | ',') || c.is_control())?;
     let why = match c {
-        '/' => "'/', which ends the access key ID in a SigV4 credential scope (ID/DATE/REGION/execute-api/aws4_request)",
-        _ => "a control character, which no header can carry",
+        '/' => "'/', which ends the access key ID in a SigV4 credential scope (ID/DATE/REGION/execute-api/aws4_request): no request could present it",
+        ',' => "',', which ends the Credential parameter of a signed Authorization header: only a presigned URL could present it",
+        _ => "a control character, which no header can carry: no request could present it",
     };
     Some(format!(
-        "holds {why}: no request could present it; AWS access key IDs are letters and digits"
+        "holds {why}; AWS access key IDs are letters and digits"
     ))
 }
