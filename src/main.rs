@@ -356,8 +356,11 @@ fn run(path: &Path, held: &libc::sigset_t) -> ExitCode {
 }
 
 fn register_signals() -> Option<signal_hook::iterator::Signals> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-    match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+    // SIGQUIT stops gracefully, as nginx's does (its default action killed the process,
+    // undrained); SIGUSR2, nginx's binary upgrade, is logged and ignored (it killed too).
+    match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2])
+    {
         Ok(s) => Some(s),
         Err(e) => {
             warn!("cannot install signal handlers: {e}");
@@ -367,13 +370,17 @@ fn register_signals() -> Option<signal_hook::iterator::Signals> {
 }
 
 fn spawn_signal_thread(mut signals: signal_hook::iterator::Signals) {
-    use signal_hook::consts::{SIGHUP, SIGUSR1};
+    use signal_hook::consts::{SIGHUP, SIGUSR1, SIGUSR2};
     std::thread::Builder::new()
         .name("portico-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
                 if sig == SIGUSR1 {
                     portico::metrics::access_log::reopen();
+                    continue;
+                }
+                if sig == SIGUSR2 {
+                    warn!("SIGUSR2 ignored: Portico has no binary upgrade (SIGHUP reloads the config; a new binary needs a restart)");
                     continue;
                 }
                 if sig == SIGHUP {

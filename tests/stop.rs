@@ -198,3 +198,24 @@ apis:
         assert_eq!(r.body, b"pong", "{driver}");
     }
 }
+
+/// SIGQUIT is nginx's graceful stop and SIGUSR2 its binary upgrade: both killed Portico
+/// at once (their default actions), undrained. SIGUSR2 is now logged and ignored, and
+/// SIGQUIT drains as SIGTERM does.
+#[test]
+fn sigquit_drains_and_sigusr2_is_ignored() {
+    for driver in DRIVERS {
+        let mut p = Portico::start(&mock_config("  workers: 1\n"), driver);
+        p.signal(libc::SIGUSR2);
+        assert!(
+            eventually(|| p.log_text().contains("SIGUSR2 ignored")),
+            "{driver}: {}",
+            p.log_text()
+        );
+        assert_eq!(p.get("/x").text(), "ok", "{driver}: still serving");
+        p.signal(libc::SIGQUIT);
+        let status = p.wait_exit(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "{driver}: {}", p.log_text());
+        assert!(p.log_text().contains("draining"), "{driver}");
+    }
+}
