@@ -235,64 +235,77 @@ impl Job {
     fn run(&self) -> Result<u16, String> {
         let tcp = TcpStream::connect_timeout(&self.addr, self.connect_timeout)
             .map_err(|e| format!("connect: {e}"))?;
-        let _ = tcp.set_read_timeout(Some(self.timeout));
-        let _ = tcp.set_write_timeout(Some(self.timeout));
-        // The whole answer is due within the timeout, not each read: an answer trickled a
-        // byte per interval passed (and held the target's checks meanwhile).
-        let due = Instant::now() + self.timeout;
-        let control = tcp.try_clone().ok();
-        let left = move || {
-            let left = due.saturating_duration_since(Instant::now());
-            match &control {
-                Some(tcp) if !left.is_zero() => tcp.set_read_timeout(Some(left)).is_ok(),
-                _ => !left.is_zero(),
-            }
+        let tcp = Due {
+            tcp,
+            due: Instant::now() + self.timeout,
         };
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: portico-health-check\r\nConnection: close\r\n\r\n",
             self.path, self.host
         );
         match &self.tls {
-            None => exchange(tcp, request.as_bytes(), left),
+            None => exchange(tcp, request.as_bytes()),
             Some((tls, target)) => {
                 let conn = tls.session(*target).map_err(|e| e.to_string())?;
-                exchange(
-                    rustls::StreamOwned::new(conn, tcp),
-                    request.as_bytes(),
-                    left,
-                )
+                exchange(rustls::StreamOwned::new(conn, tcp), request.as_bytes())
             }
         }
     }
 }
 
-/// Sends the request and reads the status code of the answer. Before each read,
-/// `time_left` bounds it by what is left of the check's time (false: none is).
-fn exchange(
-    mut s: impl Read + Write,
-    request: &[u8],
-    mut time_left: impl FnMut() -> bool,
-) -> Result<u16, String> {
-    // Over TLS the handshake runs in this write: a target that never answers it runs out
-    // of the socket's timeout here.
-    s.write_all(request).map_err(|e| match e.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => "no answer in time".to_string(),
-        _ => format!("send: {e}"),
+/// A socket whose reads and writes share one deadline, the check's: each sets the
+/// socket's timeout to what is left. The whole answer is due within the timeout, TLS
+/// handshake included, not each read: an answer trickled a byte at a time passed, and a
+/// handshake trickled so held its check (and, after reloads, its thread) for good.
+struct Due {
+    tcp: TcpStream,
+    due: Instant,
+}
+
+impl Due {
+    fn left(&self) -> std::io::Result<Duration> {
+        match self.due.saturating_duration_since(Instant::now()) {
+            left if left.is_zero() => Err(ErrorKind::TimedOut.into()),
+            left => Ok(left),
+        }
+    }
+}
+
+impl Read for Due {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Due {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// Sends the request and reads the status code of the answer, within `s`'s deadline.
+fn exchange(mut s: impl Read + Write, request: &[u8]) -> Result<u16, String> {
+    // A socket timeout ends as EAGAIN (EWOULDBLOCK), said as "Resource temporarily
+    // unavailable", or as `Due`'s TimedOut: it is the check's time running out.
+    let late = |e: &std::io::Error| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+    // Over TLS the handshake runs in this write.
+    s.write_all(request).map_err(|e| match e {
+        e if late(&e) => "no answer in time".to_string(),
+        e => format!("send: {e}"),
     })?;
     let mut head = [0u8; 64];
     let mut got = 0;
     while got < 12 {
-        if !time_left() {
-            return Err("no answer in time".to_string());
-        }
         match s.read(&mut head[got..]) {
             Ok(0) => return Err("closed before answering".to_string()),
             Ok(n) => got += n,
-            // A socket read timeout ends as EAGAIN (EWOULDBLOCK), said as "Resource
-            // temporarily unavailable": it is the check's time running out.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err("no answer in time".to_string())
-            }
+            Err(e) if late(&e) => return Err("no answer in time".to_string()),
             Err(e) => return Err(format!("read: {e}")),
         }
     }
@@ -346,38 +359,64 @@ mod tests {
                     Ok(())
                 }
             }
-            exchange(Fake(answer, Vec::new()), b"GET / HTTP/1.1\r\n\r\n", || true)
+            exchange(Fake(answer, Vec::new()), b"GET / HTTP/1.1\r\n\r\n")
         };
         assert_eq!(io(b"HTTP/1.1 204 No Content\r\n\r\n"), Ok(204));
         assert_eq!(io(b"HTTP/1.0 503 Busy\r\n\r\n"), Ok(503));
         assert!(io(b"SSH-2.0-OpenSSH_9.2\r\n").is_err());
         assert!(io(b"HTTP/1").is_err());
-        // Out of time between two reads: however quick each read, the check fails.
-        struct Trickle(&'static [u8]);
-        impl Read for Trickle {
+        // Out of time between two reads: however quick each read, the check fails (a
+        // TLS handshake reads through the same socket).
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = server.accept().unwrap();
+            for b in b"HTTP/1.1 200 OK\r\n\r\n".iter().cycle().take(200) {
+                std::thread::sleep(Duration::from_millis(40));
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+            }
+        });
+        let started = Instant::now();
+        let due = Due {
+            tcp: TcpStream::connect(addr).unwrap(),
+            due: started + Duration::from_millis(300),
+        };
+        struct OneByte(Due);
+        impl Read for OneByte {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.0.len().min(buf.len()).min(1);
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
+                self.0.read(&mut buf[..1])
             }
         }
-        impl Write for Trickle {
+        impl Write for OneByte {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                Ok(buf.len())
+                self.0.write(buf)
             }
             fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
+                self.0.flush()
             }
         }
-        let answer = b"HTTP/1.1 200 OK\r\n\r\n";
-        assert_eq!(exchange(Trickle(answer), b"", || true), Ok(200));
-        let mut reads = 0;
-        let trickled = exchange(Trickle(answer), b"", || {
-            reads += 1;
-            reads < 5
-        });
-        assert_eq!(trickled, Err("no answer in time".to_string()));
+        let mut slow = OneByte(due);
+        let mut got = Vec::new();
+        let end = loop {
+            let mut b = [0u8; 1];
+            match slow.read(&mut b) {
+                Ok(0) => break None,
+                Ok(_) => got.push(b[0]),
+                Err(e) => break Some(e.kind()),
+            }
+        };
+        assert!(
+            matches!(end, Some(ErrorKind::TimedOut | ErrorKind::WouldBlock)),
+            "{end:?} after {} bytes",
+            got.len()
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
+        );
         // A read that ran out of its socket timeout.
         struct Silent;
         impl Read for Silent {
@@ -399,7 +438,7 @@ mod tests {
         }
         for request in [&b""[..], b"GET / HTTP/1.1\r\n\r\n"] {
             assert_eq!(
-                exchange(Silent, request, || true),
+                exchange(Silent, request),
                 Err("no answer in time".to_string())
             );
         }
