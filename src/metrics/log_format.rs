@@ -79,7 +79,7 @@ const BRACED: &str = "${context.";
 /// Whether JSON text `json` ends inside a string: its quotes counted, those escaped
 /// with a backslash inside a string not (the text before a variable in a JSON format,
 /// with every variable before it as it can come out).
-fn in_string(json: &[u8]) -> bool {
+pub(crate) fn in_string(json: &[u8]) -> bool {
     let (mut inside, mut escaped) = (false, false);
     for &b in json {
         if escaped {

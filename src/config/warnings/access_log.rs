@@ -166,25 +166,13 @@ fn unquoted(format: &str) -> (Vec<String>, bool) {
 /// (dots at a name's end are text).
 fn outside_quotes_at(text: &str, written: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    let (mut inside, mut escaped) = (false, false);
-    for (i, &b) in bytes.iter().enumerate() {
-        if !inside && bytes[i..].starts_with(written.as_bytes()) {
-            let after = bytes[i + written.len()..].iter().find(|&&b| b != b'.');
-            let ends = written.ends_with('}')
-                || !after.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
-            if ends {
-                return Some(i);
-            }
-        }
-        if escaped {
-            escaped = false;
-        } else if inside && b == b'\\' {
-            escaped = true;
-        } else if b == b'"' {
-            inside = !inside;
-        }
-    }
-    None
+    text.match_indices(written).map(|(i, _)| i).find(|&i| {
+        let after = bytes[i + written.len()..].iter().find(|&&b| b != b'.');
+        let ends = written.ends_with('}')
+            || !after.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        // A cold path and a short text: each candidate's quotes counted from the start.
+        ends && !crate::metrics::log_format::in_string(&bytes[..i])
+    })
 }
 
 /// What the value of the variable written `written` is, when it is never JSON unquoted;
