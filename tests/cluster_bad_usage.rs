@@ -17,14 +17,7 @@ const KEY: &str = "usage-key-0123456789abcdefghij";
 
 fn config(redis: &str, admin: u16) -> String {
     format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ drain_timeout: 1s }}
-state_dir: "{state}"
-admin: {{ listen: "127.0.0.1:{admin}", token: "{TOKEN}" }}
-cluster: {{ redis: "{redis}", on_failure: deny, timeout: 200ms, node: n1 }}
-apis:
+        r#"{head}apis:
   app:
     stages:
       $default: {{}}
@@ -37,7 +30,12 @@ usage_plans:
 api_keys:
   - {{ name: k, value: "{KEY}", plan: gold }}
 "#,
-        state = temp_dir("state").display()
+        head = common::redis::node_head(
+            redis,
+            admin,
+            Some(TOKEN),
+            "on_failure: deny, timeout: 200ms, node: n1"
+        ),
     )
 }
 

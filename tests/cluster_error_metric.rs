@@ -26,14 +26,7 @@ fn every_failed_sync_tick_counts_as_a_redis_error() {
         let mut redis = Redis::start();
         let admin_port = free_port();
         let yaml = format!(
-            r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ drain_timeout: 1s }}
-state_dir: "{state}"
-admin: {{ listen: "127.0.0.1:{admin_port}" }}
-cluster: {{ redis: {redis}, on_failure: deny, timeout: 50ms, node: a }}
-apis:
+            r#"{head}apis:
   app:
     stages:
       $default: {{}}
@@ -41,8 +34,12 @@ apis:
       "GET /x":
         integration: {{ type: mock, status: 200, body: "ok" }}
 "#,
-            state = temp_dir("state").display(),
-            redis = redis.url(),
+            head = common::redis::node_head(
+                &redis.url(),
+                admin_port,
+                None,
+                "on_failure: deny, timeout: 50ms, node: a"
+            ),
         );
         let p = Portico::start(&yaml, driver);
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));

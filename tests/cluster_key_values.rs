@@ -24,14 +24,7 @@ struct Node {
 fn start(redis: &Redis, name: &str, driver: &str, with_ci: bool) -> Node {
     let admin_port = free_port();
     let yaml = format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ drain_timeout: 1s }}
-state_dir: "{state}"
-admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
-cluster: {{ redis: {redis}, on_failure: deny, timeout: 200ms, node: {name} }}
-apis:
+        r#"{head}apis:
   app:
     stages:
       $default: {{}}
@@ -44,8 +37,12 @@ usage_plans:
 api_keys:
   - {{ name: ops, value: {LEAKED}, plan: gold }}
 {ci}"#,
-        state = temp_dir("state").display(),
-        redis = redis.url(),
+        head = common::redis::node_head(
+            &redis.url(),
+            admin_port,
+            Some(TOKEN),
+            &format!("on_failure: deny, timeout: 200ms, node: {name}")
+        ),
         ci = if with_ci {
             format!("  - {{ name: ci, value: {CI}, plan: gold }}\n")
         } else {

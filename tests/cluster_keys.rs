@@ -27,14 +27,7 @@ fn start(redis: &Redis, name: &str, driver: &str) -> Node {
 fn start_on(url: &str, name: &str, driver: &str) -> Node {
     let admin_port = free_port();
     let yaml = format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ drain_timeout: 1s }}
-state_dir: "{state}"
-admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
-cluster: {{ redis: {redis}, on_failure: deny, timeout: 200ms, node: {name} }}
-apis:
+        r#"{head}apis:
   app:
     stages:
       $default: {{}}
@@ -46,8 +39,12 @@ usage_plans:
   gold: {{}}
   silver: {{}}
 "#,
-        state = temp_dir("state").display(),
-        redis = url,
+        head = common::redis::node_head(
+            url,
+            admin_port,
+            Some(TOKEN),
+            &format!("on_failure: deny, timeout: 200ms, node: {name}")
+        ),
     );
     let p = Portico::start(&yaml, driver);
     up(p, SocketAddr::from(([127, 0, 0, 1], admin_port)), name)

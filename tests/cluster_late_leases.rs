@@ -19,14 +19,7 @@ const QUOTA: usize = 1000;
 fn start(redis: &Redis, driver: &str) -> (Portico, SocketAddr) {
     let admin_port = free_port();
     let yaml = format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ drain_timeout: 1s }}
-state_dir: "{state}"
-admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
-cluster: {{ redis: {redis}, on_failure: deny, timeout: 50ms, node: a }}
-apis:
+        r#"{head}apis:
   app:
     stages:
       $default: {{}}
@@ -39,8 +32,12 @@ usage_plans:
 api_keys:
   - {{ name: k, value: {KEY}, plan: daily }}
 "#,
-        state = temp_dir("state").display(),
-        redis = redis.url(),
+        head = common::redis::node_head(
+            &redis.url(),
+            admin_port,
+            Some(TOKEN),
+            "on_failure: deny, timeout: 50ms, node: a"
+        ),
     );
     let p = Portico::start(&yaml, driver);
     let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));

@@ -393,3 +393,22 @@ pub fn key_settles(addrs: &[std::net::SocketAddr], key: &str, status: u16) -> bo
     std::thread::sleep(std::time::Duration::from_millis(300));
     on_all()
 }
+
+/// The head of a one-worker cluster node's config, up to its `apis`: a listener on
+/// `{PORT}`, a store of its own, the admin listener on `admin_port` (with `token`, if
+/// any) and `cluster` on `redis_url` with `options` (e.g. `on_failure: deny, timeout:
+/// 200ms, node: a`).
+pub fn node_head(redis_url: &str, admin_port: u16, token: Option<&str>, options: &str) -> String {
+    let token = token.map_or(String::new(), |t| format!(", token: \"{t}\""));
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ drain_timeout: 1s }}
+state_dir: "{state}"
+admin: {{ listen: "127.0.0.1:{admin_port}"{token} }}
+cluster: {{ redis: "{redis_url}", {options} }}
+"#,
+        state = super::temp_dir("state").display(),
+    )
+}
