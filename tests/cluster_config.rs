@@ -64,9 +64,9 @@ fn a_redis_value_that_does_not_decode_leaves_the_other_errors_reported() {
 /// temporarily unavailable (os error 11)" (a blocking read's timeout).
 #[test]
 fn a_redis_that_stops_answering_is_no_answer_in_time() {
-    let port = free_port();
-    let _stalled = common::redis::Impostor::hang_after_setup(port);
-    let (code, out) = check(&with_redis(&format!("redis://127.0.0.1:{port}")));
+    let stalled = common::redis::Impostor::hang_after_setup();
+    let url = format!("redis://127.0.0.1:{}", stalled.port);
+    let (code, out) = check(&with_redis(&url));
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("cannot reach Redis to compare config hashes (no answer in time)"),

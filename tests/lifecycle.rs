@@ -514,8 +514,9 @@ fn check_and_run_refuse_a_listener_on_port_0() {
 #[test]
 fn a_reload_onto_a_taken_address_names_it_and_the_next_one_works() {
     for driver in DRIVERS {
-        let (port, taken_port, admin_port) = (free_port(), free_port(), free_port());
-        let taken = std::net::TcpListener::bind(("127.0.0.1", taken_port)).unwrap();
+        let taken = listen_on_free_port();
+        let taken_port = taken.local_addr().unwrap().port();
+        let (port, admin_port) = (free_port(), free_port());
         let one = listeners_config(&[port], admin_port);
         let p = Portico::start_at(&one, driver, port);
         let admin_addr = ([127, 0, 0, 1], admin_port).into();

@@ -51,24 +51,41 @@ pub fn tcp_info(s: &TcpStream) -> libc::tcp_info {
     info
 }
 
-/// A loopback port nothing listens on, for a server a test starts. Taken below the
-/// kernel's ephemeral range (32768 and up on Linux), so no client or upstream connection
-/// of another test can be given it as its source port before the server binds it, and
-/// from a per-process counter, so two tests of one binary never get the same port (with
-/// `bind(0)` the kernel may hand a just-closed port out again). Test binaries run one
-/// after another; the process id spreads their starting points.
+/// A loopback port nothing listens on, for a server a test starts. Taken outside the
+/// kernel's ephemeral range (`ip_local_port_range`, 32768–60999 by default), so no
+/// client or upstream connection of another test can be given it as its source port
+/// before the server binds it, and from a per-process counter, so two tests of one
+/// binary never get the same port (with `bind(0)` the kernel may hand a just-closed port
+/// out again). Test binaries run one after another; the process id spreads their
+/// starting points.
 pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    const FIRST: usize = 20_000;
-    const SPAN: usize = 12_000;
+    let (first, span) = ports_outside_the_ephemeral_range();
     let start = std::process::id() as usize * 211;
-    for _ in 0..SPAN {
-        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % SPAN) as u16;
+    for _ in 0..span {
+        let port = (first + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % span) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
-    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
+    panic!("no free loopback port in {first}..{}", first + span);
+}
+
+/// (first port, how many): 20000 up to the ephemeral range's start, or above its end
+/// when a host's range starts lower; 20000–31999 when it leaves no room either side.
+fn ports_outside_the_ephemeral_range() -> (usize, usize) {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+    let mut bounds = range.iter().flat_map(|r| r.split_whitespace());
+    let lo = bounds.next().and_then(|b| b.parse().ok()).unwrap_or(32_768);
+    let hi = bounds.next().and_then(|b| b.parse().ok()).unwrap_or(60_999);
+    const ENOUGH: usize = 4_000;
+    if lo >= 20_000 + ENOUGH {
+        (20_000, (lo - 20_000).min(12_000))
+    } else if hi + ENOUGH < 65_535 {
+        (hi + 1, 65_535 - hi)
+    } else {
+        (20_000, 12_000)
+    }
 }
 
 /// A listener on a [`free_port`], for a server the test process runs itself: bound at

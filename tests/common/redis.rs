@@ -130,6 +130,7 @@ impl Drop for Redis {
 /// past its connection setup) and garbage after; or announces a 10 GB answer and
 /// streams bytes at it. Dropping it closes the port and every connection.
 pub struct Impostor {
+    pub port: u16,
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
     accept: Option<thread::JoinHandle<()>>,
@@ -155,16 +156,35 @@ impl Impostor {
         Self::start(port, Act::GarbageAfterSetup)
     }
 
-    pub fn hang_after_setup(port: u16) -> Impostor {
-        Self::start(port, Act::HangAfterSetup)
+    /// On a port of its own, bound before it is named (a port found free and bound
+    /// later was taken in between once in CI).
+    pub fn hang_after_setup() -> Impostor {
+        Self::serve(super::listen_on_free_port(), Act::HangAfterSetup)
     }
 
     pub fn flood(port: u16) -> Impostor {
         Self::start(port, Act::Flood)
     }
 
+    /// On the port a Redis the test just killed held: the kernel may take a moment to
+    /// let it go, so a refused bind is tried again for up to 5 s.
     fn start(port: u16, act: Act) -> Impostor {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("the impostor's port");
+        let t0 = Instant::now();
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => break l,
+                Err(e) if t0.elapsed() < Duration::from_secs(5) => {
+                    eprintln!("the impostor's port {port}: {e}; trying again");
+                    thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("the impostor's port {port}: {e}"),
+            }
+        };
+        Self::serve(listener, act)
+    }
+
+    fn serve(listener: TcpListener, act: Act) -> Impostor {
+        let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
@@ -182,6 +202,7 @@ impl Impostor {
             }
         });
         Impostor {
+            port,
             stop,
             conns,
             accept: Some(accept),
