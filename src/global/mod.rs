@@ -90,16 +90,15 @@ impl Shared {
     fn flush_loop(&self) {
         // A fixed schedule: a slow commit does not push the next flush later.
         let mut next = Instant::now() + FLUSH_EVERY;
+        let mut failing = FlushFailures::default();
         while !self.stop.load(Ordering::Acquire) {
             std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
             if Instant::now() < next {
                 continue;
             }
             next += FLUSH_EVERY;
-            if let Err(e) = self.flush() {
-                // Counts stay in memory and go out with the next flush that works.
-                error!(error = %e, "cannot write usage to the state store");
-            }
+            // Counts stay in memory and go out with the next flush that works.
+            failing.note(self.flush(), Instant::now());
         }
     }
 
@@ -166,5 +165,75 @@ impl Shared {
             Ok(()) => {}
             Err(e) => error!(error = %e, "cannot write the final usage counts"),
         }
+    }
+}
+
+/// Says a usage flush failed without saying it every [`FLUSH_EVERY`] (a full disk would
+/// fill the log): the first failure, a different error, and once a minute while the same
+/// one goes on, with how many it did not repeat; then once that flushing works again.
+#[derive(Default)]
+struct FlushFailures {
+    last: Option<(String, Instant)>,
+    unsaid: u64,
+}
+
+impl FlushFailures {
+    const REPEAT_AFTER: Duration = Duration::from_secs(60);
+
+    fn note(&mut self, flushed: Result<(), StoreError>, now: Instant) {
+        match (flushed, &self.last) {
+            (Ok(()), None) => {}
+            (Ok(()), Some(_)) => {
+                info!("usage is written to the state store again");
+                (self.last, self.unsaid) = (None, 0);
+            }
+            (Err(e), last) => {
+                let error = e.to_string();
+                let said_lately = last.as_ref().is_some_and(|(said, at)| {
+                    *said == error && now.duration_since(*at) < Self::REPEAT_AFTER
+                });
+                if said_lately {
+                    self.unsaid += 1;
+                    return;
+                }
+                error!(
+                    error = %error,
+                    failures_not_logged = self.unsaid,
+                    "cannot write usage to the state store (counts are kept in memory and \
+                     written once it works; the same error is logged at most once a minute)"
+                );
+                (self.last, self.unsaid) = (Some((error, now)), 0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod flush_failure_tests {
+    use super::*;
+
+    fn full(n: &str) -> Result<(), StoreError> {
+        let e = std::io::Error::new(std::io::ErrorKind::StorageFull, n.to_string());
+        Err(StoreError::Open("/state/portico.db".into(), e))
+    }
+
+    #[test]
+    fn the_same_failure_is_said_once_a_minute_and_recovery_once() {
+        let t0 = Instant::now();
+        let mut f = FlushFailures::default();
+        f.note(full("disk full"), t0);
+        assert_eq!(f.unsaid, 0);
+        for i in 1..=100 {
+            f.note(full("disk full"), t0 + FLUSH_EVERY * i);
+        }
+        assert_eq!(f.unsaid, 100, "repeated within the minute: not said");
+        f.note(full("disk full"), t0 + Duration::from_secs(61));
+        assert_eq!(f.unsaid, 0, "said again after a minute");
+        f.note(full("read-only"), t0 + Duration::from_secs(62));
+        assert_eq!(f.last.as_ref().unwrap().1, t0 + Duration::from_secs(62));
+        f.note(Ok(()), t0 + Duration::from_secs(63));
+        assert!(f.last.is_none());
+        f.note(full("disk full"), t0 + Duration::from_secs(64));
+        assert!(f.last.as_ref().unwrap().0.contains("disk full"));
     }
 }
