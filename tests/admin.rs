@@ -179,6 +179,10 @@ fn admin_token_is_required_except_for_health() {
 
     let health = admin(a, "GET", "/health", None, None);
     assert_eq!(health.status, 200);
+    // As a data-plane answer: `date` in IMF-fixdate, and `server`.
+    let date = health.header("date").unwrap_or_default();
+    assert!(date.len() == 29 && date.ends_with(" GMT"), "date: {date:?}");
+    assert_eq!(health.header("server"), Some("portico"));
     let mut body = json(&health);
     let hash = body["config_hash"].take();
     assert_eq!(

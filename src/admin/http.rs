@@ -102,6 +102,10 @@ impl Response {
     pub fn encode(&self, head_only: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
         crate::http1::encode::status_line(&mut out, self.status);
+        // As every data-plane answer: a client or monitor reading `date` (clock skew,
+        // caching) finds it here too.
+        crate::http1::encode::date(&mut out);
+        out.extend_from_slice(b"server: portico\r\n");
         let no_body = self.status == 204 || self.status == 304;
         if !no_body {
             // Writing to a Vec cannot fail.
