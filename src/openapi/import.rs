@@ -15,6 +15,7 @@ use super::extensions::api_extensions;
 use super::integration;
 use super::paths::{base_path, route_path};
 use super::security::{self, Scheme};
+use super::unreadable::{self, Unreadable};
 use super::validators::{validators, Validators};
 use super::values::{flag, typed};
 
@@ -354,6 +355,14 @@ fn operation(
 
     // Required parameters (path parameters are always present on a matched route).
     let mut required = Vec::new();
+    let path_p = op_p.rsplit_once('/').map_or("", |(pp, _)| pp);
+    let mut unreadable: Vec<Unreadable> = [
+        unreadable::not_a_list(shared_params, format!("{path_p}/parameters")),
+        unreadable::not_a_list(op.get("parameters"), format!("{op_p}/parameters")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let own = op.get("parameters").and_then(Value::as_array);
     let own = own.into_iter().flatten();
     // An operation's parameter replaces the path item's of the same name and location.
@@ -364,7 +373,6 @@ fn operation(
     let overridden: Vec<_> = own.clone().map(name_in).collect();
     // Each with its pointer (the path item's, or the operation's), for a body schema's
     // errors.
-    let path_p = op_p.rsplit_once('/').map_or("", |(pp, _)| pp);
     let params = shared_params
         .and_then(Value::as_array)
         .into_iter()
@@ -388,14 +396,11 @@ fn operation(
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
         .collect();
     for (at, p) in params {
-        let schema_at = format!("{}/schema", ctx.place(p, at));
+        let schema_at = format!("{}/schema", ctx.place(p, at.clone()));
         let p = match ctx.resolve(p) {
             Ok(p) => p,
             Err(m) => {
-                ctx.warn(
-                    format!("{op_p}/parameters"),
-                    format!("{m}: that parameter is not imported (not required, not validated)"),
-                );
+                unreadable.push(Unreadable::param(at, m));
                 continue;
             }
         };
@@ -403,18 +408,41 @@ fn operation(
             p.get("name").and_then(Value::as_str),
             p.get("in").and_then(Value::as_str),
         ) else {
+            let what = "a parameter needs a string name and a string in";
+            unreadable.push(Unreadable::param(at, what));
             continue;
         };
         let req = flag(&mut *ctx, &format!("{op_p}/parameters"), p.get("required"));
+        let checked_as = match loc {
+            "header" => Some(format!("header.{name}")),
+            "query" => Some(format!("querystring.{name}")),
+            _ => None,
+        };
+        if let Some(param) = checked_as.filter(|_| req) {
+            if crate::pipeline::validate::parse_param(&param).is_none() {
+                let what = format!("{name:?} can't name a required {loc} parameter");
+                unreadable.push(Unreadable::param(at, what));
+                continue;
+            }
+            required.push(param);
+            continue;
+        }
         match loc {
-            "header" if req => required.push(format!("header.{name}")),
-            "query" if req => required.push(format!("querystring.{name}")),
             "path" if req && !segments.iter().any(|s| s.trim_end_matches('+') == name) => {
                 phantom.push(name.to_string())
             }
             "cookie" | "formData" if req => unread.push(format!("{loc} parameter {name:?}")),
-            "body" => body_schema = p.get("schema").map(|b| (b.clone(), schema_at)),
-            _ => {}
+            "body" => match p.get("schema") {
+                Some(b) => body_schema = Some((b.clone(), schema_at)),
+                None => unreadable.push(Unreadable::body(at, "a body parameter without a schema")),
+            },
+            "header" | "query" | "path" | "cookie" | "formData" => {}
+            _ => {
+                let what = format!(
+                    "in: {loc:?} is none of path, query, header, cookie (and Swagger 2.0's body, formData)"
+                );
+                unreadable.push(Unreadable::param(at, what));
+            }
         }
     }
     // Body models, by content type.
@@ -430,17 +458,7 @@ fn operation(
                 None => r.to_string(),
             },
             None => {
-                // An inline schema becomes a model named after the route.
-                let name: String = key
-                    .split(|c: char| !c.is_ascii_alphanumeric())
-                    .map(|w| {
-                        let mut cs = w.chars();
-                        cs.next().map_or(String::new(), |f| {
-                            f.to_ascii_uppercase().to_string() + &cs.as_str().to_ascii_lowercase()
-                        })
-                    })
-                    .collect::<String>()
-                    + "Body";
+                let name = super::models::inline_body_name(key);
                 let s = super::models::prepare(ctx, schema);
                 let m = ctx
                     .out
@@ -487,23 +505,22 @@ fn operation(
     }
     if let Some(body) = op.get("requestBody") {
         let body_at = ctx.place(body, format!("{op_p}/requestBody"));
-        let body = match ctx.resolve(body) {
-            Ok(b) => b.clone(),
-            Err(m) => {
-                ctx.warn(
-                    format!("{op_p}/requestBody"),
-                    format!("{m}: the body is not validated"),
-                );
-                Value::Null
-            }
+        let content = match ctx.resolve(body) {
+            Ok(b) => unreadable::content(b, &body_at).cloned(),
+            Err(m) => Err(Unreadable::body(format!("{op_p}/requestBody"), m)),
         };
-        if let Some(Value::Object(content)) = body.get("content") {
-            for (ctype, media) in content {
-                if let Some(schema) = media.get("schema") {
-                    let at = format!("{body_at}/content/{}/schema", esc(ctype));
-                    add_model(ctx, ctype, schema, at);
+        match content {
+            Ok(content) => {
+                for (ctype, media) in &content {
+                    let at = format!("{body_at}/content/{}", esc(ctype));
+                    match unreadable::media_schema(media, &at) {
+                        Ok(Some(schema)) => add_model(ctx, ctype, schema, format!("{at}/schema")),
+                        Ok(None) => {}
+                        Err(u) => unreadable.push(u),
+                    }
                 }
             }
+            Err(u) => unreadable.push(u),
         }
     }
     let validator_name = typed(
@@ -540,6 +557,10 @@ fn operation(
         .into_iter()
         .partition(|(_, n)| known(n.as_str().unwrap_or_default()));
     let checks_bodies = matches!(kind, Some("all" | "body-only"));
+    let checks_params = matches!(kind, Some("all" | "params-only"));
+    if unreadable::settle(ctx, unreadable, checks_params, checks_bodies) {
+        return None;
+    }
     for (ctype, name) in &unknown {
         let name = name
             .as_str()

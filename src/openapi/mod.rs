@@ -18,6 +18,7 @@ mod mock;
 mod models;
 mod paths;
 mod security;
+mod unreadable;
 mod uri;
 mod validators;
 mod values;

@@ -138,3 +138,17 @@ fn rewrite_definitions(v: &mut Value) {
         _ => {}
     }
 }
+
+/// The model an inline body schema becomes, named after its route: `POST /a-b/{id}` →
+/// `PostABIdBody`.
+pub(super) fn inline_body_name(route_key: &str) -> String {
+    let words = route_key
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|w| {
+            let mut cs = w.chars();
+            cs.next().map_or(String::new(), |f| {
+                f.to_ascii_uppercase().to_string() + &cs.as_str().to_ascii_lowercase()
+            })
+        });
+    words.collect::<String>() + "Body"
+}

@@ -87,3 +87,99 @@ fn keys_from_an_authorizer_need_a_lambda_authorizer() {
     );
     assert_eq!(check_imported(&i), Vec::<String>::new());
 }
+
+/// Parameters and bodies written in a shape the import can't read (one wrong YAML
+/// indentation makes `content` a list) were dropped without a word, and the method was
+/// served with neither the required header nor the body model checked.
+#[test]
+fn a_parameter_or_body_the_import_cannot_read_skips_a_validated_method() {
+    let mock = serde_json::from_str::<Value>(MOCK).unwrap();
+    let d = doc(
+        json!({ "x-amazon-apigateway-request-validators": {
+            "all": { "validateRequestBody": true, "validateRequestParameters": true },
+            "body": { "validateRequestBody": true, "validateRequestParameters": false } },
+            "x-amazon-apigateway-request-validator": "all",
+            "components": { "requestBodies": { "Five": 5 } } }),
+        json!({}),
+    );
+    let schema = json!({ "type": "object", "required": ["sku"] });
+    let tenant = json!({ "name": "x-tenant", "in": "header", "required": true });
+    let cases = [
+        (
+            "/content-list",
+            json!({ "requestBody": { "content": [{ "application/json": { "schema": schema } }] } }),
+            "/paths/~1content-list/post/requestBody/content",
+        ),
+        (
+            "/body-number",
+            json!({ "requestBody": 7 }),
+            "/paths/~1body-number/post/requestBody",
+        ),
+        (
+            "/media-number",
+            json!({ "requestBody": { "content": { "application/json": 5 } } }),
+            "/paths/~1media-number/post/requestBody/content/application~1json",
+        ),
+        (
+            "/body-ref-number",
+            json!({ "requestBody": { "$ref": "#/components/requestBodies/Five" } }),
+            "/components/requestBodies/Five",
+        ),
+        (
+            "/body-ref-nothing",
+            json!({ "requestBody": { "$ref": "#/components/requestBodies/Nope" } }),
+            "/paths/~1body-ref-nothing/post/requestBody",
+        ),
+        (
+            "/params-map",
+            json!({ "parameters": { "x-tenant": tenant } }),
+            "/paths/~1params-map/post/parameters",
+        ),
+        (
+            "/no-in",
+            json!({ "parameters": [{ "name": "x-tenant", "required": true }] }),
+            "/paths/~1no-in/post/parameters/0",
+        ),
+        (
+            "/in-headers",
+            json!({ "parameters": [{ "name": "x-tenant", "in": "headers", "required": true }] }),
+            "/paths/~1in-headers/post/parameters/0",
+        ),
+        (
+            "/blank-name",
+            json!({ "parameters": [{ "name": "", "in": "header", "required": true }] }),
+            "/paths/~1blank-name/post/parameters/0",
+        ),
+    ];
+    let mut paths = serde_json::Map::new();
+    for (path, op, _) in &cases {
+        let mut op = op.clone();
+        op["x-amazon-apigateway-integration"] = mock.clone();
+        paths.insert(path.to_string(), json!({ "post": op }));
+    }
+    // Under a validator that checks bodies only, an unreadable parameter is only said.
+    let mut op = json!({ "parameters": [{ "name": "x", "in": "headers", "required": true }],
+        "x-amazon-apigateway-request-validator": "body" });
+    op["x-amazon-apigateway-integration"] = mock.clone();
+    paths.insert("/body-only".into(), json!({ "post": op }));
+    let mut d = d;
+    d["paths"] = Value::Object(paths);
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let routes: Vec<&String> = i.api["routes"].as_object().unwrap().keys().collect();
+    assert_eq!(routes, ["POST /body-only"], "{:?}", i.warnings);
+    for (path, _, pointer) in cases {
+        assert!(
+            i.warnings
+                .iter()
+                .any(|w| w.pointer == pointer && w.message.contains("skipped")),
+            "{path}: nothing said at {pointer}: {:?}",
+            i.warnings
+        );
+    }
+    assert!(i
+        .warnings
+        .iter()
+        .any(|w| w.pointer == "/paths/~1body-only/post/parameters/0"
+            && w.message.contains("not imported")));
+    assert_eq!(check_imported(&i), Vec::<String>::new());
+}
