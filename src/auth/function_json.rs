@@ -1,6 +1,9 @@
 //! JSON as functions write it, read by Lambda authorizers here and by the Lambda
 //! integration above: serde_json, but for numbers past a double's range.
 
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// `raw` read as JSON, each number past a double's range (`1e400`, JSON all the same) read
@@ -21,6 +24,25 @@ pub(crate) fn json_allowing_big_numbers(raw: &[u8]) -> Result<Value, serde_json:
     // read took up to 64 reads of a 20 MB answer, on the worker every other connection
     // of it waits for.
     serde_json::from_slice(&quote_big_numbers(raw)).map_err(|_| e)
+}
+
+/// The members of `raw`'s top-level `member` object as the function wrote them, `None`
+/// where there is no such object (or `member` is there twice). serde's `Value` makes an
+/// integer past u64 a double (`18446744073709551616` → `1.8446744073709552e+19`): a
+/// value passed on should keep its digits.
+pub(crate) fn raw_members<'a>(raw: &'a [u8], member: &str) -> Option<Vec<(String, &'a RawValue)>> {
+    let top: HashMap<String, &'a RawValue> = serde_json::from_slice(raw).ok()?;
+    let object = top.get(member)?;
+    // A repeated key is its last value, as `Value` keeps it.
+    let pairs: HashMap<String, &'a RawValue> = serde_json::from_str(object.get()).ok()?;
+    Some(pairs.into_iter().collect())
+}
+
+/// A value's text as the function wrote it, but each number past a double's range a
+/// string of its text (as [`json_allowing_big_numbers`] reads it).
+pub(crate) fn written(raw: &RawValue) -> String {
+    let text = raw.get().as_bytes();
+    String::from_utf8(quote_big_numbers(text)).unwrap_or_else(|_| raw.get().to_string())
 }
 
 /// `raw` with each number outside a string that a double cannot hold in quotes.

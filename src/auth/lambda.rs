@@ -132,7 +132,33 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
         None | Some(Value::Null) => None,
         Some(_) => return Err("usageIdentifierKey is not a string".into()),
     };
-    let context_json = context.map(|m| Value::Object(m.clone()).to_string());
+    // Each number as the function wrote it: `Value` has lost the digits of an integer
+    // past u64.
+    let written = context
+        .and_then(|_| super::function_json::raw_members(body, "context"))
+        .unwrap_or_default();
+    let written = |k: &str| {
+        let raw = written.iter().find(|(n, _)| n == k)?.1;
+        Some(super::function_json::written(raw))
+    };
+    let context_json = context.map(|m| {
+        let mut json = String::from("{");
+        for (i, (k, v)) in m.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&Value::String(k.clone()).to_string());
+            json.push(':');
+            match v {
+                Value::Number(_) | Value::Object(_) | Value::Array(_) => {
+                    json.push_str(&written(k).unwrap_or_else(|| v.to_string()))
+                }
+                _ => json.push_str(&v.to_string()),
+            }
+        }
+        json.push('}');
+        json
+    });
     if let Some(json) = context_json.as_ref().filter(|j| j.len() > MAX_CONTEXT) {
         return Err(format!(
             "context is {} bytes of JSON, more than 8 KiB",
@@ -150,7 +176,8 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
             }
             let text = match v {
                 Value::String(s) => s.clone(),
-                Value::Number(_) | Value::Bool(_) => v.to_string(),
+                Value::Number(_) => written(k).unwrap_or_else(|| v.to_string()),
+                Value::Bool(_) => v.to_string(),
                 Value::Null => {
                     flat.push((k.as_str().into(), None));
                     continue;
@@ -161,7 +188,7 @@ pub fn parse_answer(body: &[u8], simple: bool, format: PayloadFormat) -> Result<
                         "context value {k:?} is not a string, number or boolean"
                     ))
                 }
-                _ => v.to_string(),
+                _ => written(k).unwrap_or_else(|| v.to_string()),
             };
             flat.push((k.as_str().into(), Some(text.into())));
         }
@@ -286,6 +313,32 @@ mod tests {
             .find(|(k, _)| &**k == "n")
             .and_then(|(_, v)| v.as_deref());
         assert_eq!(n, Some("1e400"));
+    }
+
+    /// An integer past u64 keeps its digits (serde's `Value` made it a double:
+    /// `18446744073709551616` reached the integration as `1.8446744073709552e+19`), in
+    /// 1.0's strings and 2.0's JSON alike, nested too.
+    #[test]
+    fn context_numbers_keep_the_functions_text() {
+        let body = br#"{"isAuthorized":true,"context":{"i":18446744073709551616,
+            "m":123456789012345678901234567890,"f":1e2,"o":{"n":[1e400, 36893488147419103232]},"s":"x"}}"#;
+        let v = parse_answer(body, true, PayloadFormat::V2).unwrap();
+        let flat = |k: &str| {
+            v.context
+                .iter()
+                .find(|(n, _)| &**n == k)
+                .and_then(|(_, v)| v.as_deref())
+        };
+        assert_eq!(flat("i"), Some("18446744073709551616"));
+        assert_eq!(flat("m"), Some("123456789012345678901234567890"));
+        assert_eq!(flat("f"), Some("1e2"));
+        let json = v.context_json.unwrap();
+        let back: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["s"], "x");
+        assert_eq!(back["o"]["n"][0], "1e400");
+        assert!(json.contains(r#""i":18446744073709551616"#), "{json}");
+        assert!(json.contains("123456789012345678901234567890"), "{json}");
+        assert!(json.contains("36893488147419103232"), "{json}");
     }
 
     /// A `null` context value is kept as one in 1.0's flat `authorizer` (as API Gateway
