@@ -459,6 +459,7 @@ fn operation(
             },
             None => {
                 let name = super::models::inline_body_name(key);
+                super::models::say_nullable(ctx, schema, &at);
                 let s = super::models::prepare(ctx, schema);
                 let m = ctx
                     .out

@@ -35,6 +35,7 @@ pub(super) fn models(ctx: &mut Ctx, root: &Map<String, Value>) {
             );
             continue;
         }
+        say_nullable(ctx, schema, &format!("{pointer}/{}", esc(name)));
         out.insert(name.clone(), prepare(ctx, schema));
         ctx.model_at
             .push((name.clone(), format!("{pointer}/{}", esc(name))));
@@ -151,4 +152,29 @@ pub(super) fn inline_body_name(route_key: &str) -> String {
             })
         });
     words.collect::<String>() + "Body"
+}
+
+/// OpenAPI 3.0's `nullable: true` is no JSON Schema keyword: API Gateway's validation
+/// ignores it, and so does Portico's, refusing a `null` where `type` does not allow one.
+/// Said once per schema, at the first place it is written, with what does allow null.
+pub(super) fn say_nullable(ctx: &mut Ctx, schema: &Value, at: &str) {
+    fn find(v: &Value, at: String) -> Option<String> {
+        match v {
+            Value::Object(m) if m.get("nullable") == Some(&Value::Bool(true)) => Some(at),
+            Value::Object(m) => m
+                .iter()
+                .find_map(|(k, v)| find(v, format!("{at}/{}", esc(k)))),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| find(v, format!("{at}/{i}"))),
+            _ => None,
+        }
+    }
+    if let Some(place) = find(schema, at.to_string()) {
+        ctx.warn(
+            format!("{place}/nullable"),
+            "nullable is OpenAPI 3.0's, not JSON Schema's: request validation ignores it (as API Gateway's does) and refuses null where type does not allow it; write type: [T, \"null\"] to allow null",
+        );
+    }
 }

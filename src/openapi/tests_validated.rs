@@ -183,3 +183,30 @@ fn a_parameter_or_body_the_import_cannot_read_skips_a_validated_method() {
             && w.message.contains("not imported")));
     assert_eq!(check_imported(&i), Vec::<String>::new());
 }
+
+/// `nullable: true` (OpenAPI 3.0) validates nothing: said where it is written.
+#[test]
+fn nullable_is_said_where_it_is_written() {
+    let mock = serde_json::from_str::<Value>(MOCK).unwrap();
+    let d = doc(
+        json!({ "components": { "schemas": { "P": { "type": "object",
+            "properties": { "a": { "type": "string", "nullable": true } } } } } }),
+        json!({ "/x": { "post": { "x-amazon-apigateway-integration": mock,
+            "requestBody": { "content": { "application/json": { "schema": {
+                "type": "array", "items": { "type": "integer", "nullable": true } } } } } } } }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let said: Vec<&str> = i
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("nullable"))
+        .map(|w| w.pointer.as_str())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "/components/schemas/P/properties/a/nullable",
+            "/paths/~1x/post/requestBody/content/application~1json/schema/items/nullable"
+        ]
+    );
+}
