@@ -187,6 +187,11 @@ fn binary_bodies_both_ways() {
             (e["body"].as_str(), &e["isBase64Encoded"]),
             (Some("abcdef"), &json!(false))
         );
+        // The body is whole: its length, no `transfer-encoding` to de-chunk it again.
+        assert_eq!(e["headers"]["content-length"], "6", "{e}");
+        assert_eq!(e["multiValueHeaders"]["content-length"], json!(["6"]));
+        assert!(e["headers"].get("transfer-encoding").is_none(), "{e}");
+        assert!(e["multiValueHeaders"].get("transfer-encoding").is_none());
         // Bytes that are not UTF-8 are binary whatever the content-type says.
         let r = p.raw(b"POST /v2/t HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n\xff\xfe");
         assert_eq!(r.status, 200);

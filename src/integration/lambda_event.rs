@@ -91,18 +91,33 @@ pub fn gateway_header_value(name: &str, v: &RequestView, added: &Added, out: &mu
 pub struct Body<'a> {
     bytes: &'a [u8],
     base64: bool,
+    /// The request's body as read (an authorizer's event has none, before it is read).
+    read: bool,
 }
 
 impl<'a> Body<'a> {
     pub const EMPTY: Body<'static> = Body {
         bytes: b"",
         base64: false,
+        read: false,
     };
 
     /// Text when it is UTF-8 and its media type textual ([`is_text`]), else base64.
     pub fn new(content_type: Option<&[u8]>, bytes: &'a [u8]) -> Self {
         let base64 = !bytes.is_empty() && !is_text(content_type, bytes);
-        Body { bytes, base64 }
+        Body {
+            bytes,
+            base64,
+            read: true,
+        }
+    }
+
+    /// Its length, when the client sent it chunked (the event carries it whole; read, the
+    /// head says `Length`, and the `transfer-encoding` line is what is left of it).
+    fn dechunked_len(&self, v: &RequestView) -> Option<usize> {
+        let mut names = v.head.headers.iter().map(|h| v.span(h.name));
+        let chunked = names.any(|n| n.eq_ignore_ascii_case(b"transfer-encoding"));
+        (chunked && self.read).then_some(self.bytes.len())
     }
 
     /// The bytes of its JSON string, quotes included: for base64, and for text that could
@@ -178,7 +193,7 @@ fn v2(out: &mut Vec<u8>, v: &RequestView, body: &Body, added: &Added) {
     string(out, v.query());
     cookies(out, v);
     out.extend_from_slice(br#","headers":"#);
-    headers(out, v, added, false, Multi::Joined);
+    headers(out, v, added, false, Multi::Joined, body.dechunked_len(v));
     let pairs = QueryPairs::decode(v.query());
     if !pairs.items.is_empty() {
         out.extend_from_slice(br#","queryStringParameters":"#);
@@ -253,9 +268,9 @@ fn v1(out: &mut Vec<u8>, v: &RequestView, body: &Body, added: &Added) {
         ],
     );
     out.extend_from_slice(br#","headers":"#);
-    headers(out, v, added, true, Multi::Last);
+    headers(out, v, added, true, Multi::Last, body.dechunked_len(v));
     out.extend_from_slice(br#","multiValueHeaders":"#);
-    headers(out, v, added, true, Multi::List);
+    headers(out, v, added, true, Multi::List, body.dechunked_len(v));
     let pairs = QueryPairs::decode(v.query());
     for (key, multi) in [
         (&br#","queryStringParameters":"#[..], Multi::Last),

@@ -24,6 +24,7 @@ pub(super) fn headers(
     added: &Added,
     with_cookie: bool,
     multi: Multi,
+    dechunked_len: Option<usize>,
 ) {
     let hs = &v.head.headers;
     let name = |i: usize| v.span(hs[i].name);
@@ -38,6 +39,9 @@ pub(super) fn headers(
             || crate::integration::own_headers::underscore_spelling_of_own(n)
             // A SigV4 signature is the gateway's business, not the integration's.
             || (v.state.auth.is_iam() && n.eq_ignore_ascii_case(b"authorization"))
+            // The event's body is whole: a `transfer-encoding: chunked` beside it would
+            // tell a function rebuilding the request (a web adapter) to de-chunk it again.
+            || (dechunked_len.is_some() && n.eq_ignore_ascii_case(b"transfer-encoding"))
             || (0..i).any(|j| name(j).eq_ignore_ascii_case(n));
         if skip {
             continue;
@@ -69,6 +73,16 @@ pub(super) fn headers(
         any = true;
         out.extend_from_slice(br#""host":"#);
         values_of(out, std::iter::once(v.span(authority)), multi, b",");
+    }
+    // A chunked body read whole has a length, as nginx sends a buffered chunked body on.
+    if let Some(len) = dechunked_len {
+        if any {
+            out.push(b',');
+        }
+        any = true;
+        out.extend_from_slice(br#""content-length":"#);
+        let len = len.to_string();
+        values_of(out, std::iter::once(len.as_bytes()), multi, b",");
     }
     // As API Gateway does: the client address appended, the scheme and port the client
     // connected to, the trace id for this hop.
