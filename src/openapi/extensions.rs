@@ -234,7 +234,11 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
             out.remove("status");
             ctx.warn(
                 format!("{gp}/statusCode"),
-                format!("{s} can't carry the answer's body; the type's own status is used"),
+                if (100..=599).contains(&s) {
+                    format!("{s} can't carry the answer's body; the type's own status is used")
+                } else {
+                    format!("{s} is not an HTTP status; the type's own status is used")
+                },
             );
         }
     }
@@ -242,6 +246,15 @@ fn gateway_response(ctx: &mut Ctx, gp: &str, g: &Value) -> Value {
         let body = t
             .get_key_value("application/json")
             .or_else(|| t.iter().next());
+        // API Gateway picks a template by the client's Accept; Portico answers with one.
+        if let Some((kept, _)) = body.filter(|_| t.len() > 1) {
+            for media in t.keys().filter(|m| *m != kept) {
+                ctx.warn(
+                    format!("{gp}/responseTemplates/{}", esc(media)),
+                    format!("one template per gateway response is used, the {kept} one; this one is not"),
+                );
+            }
+        }
         if let Some((media, b)) = body.and_then(|(k, v)| Some((k, v.as_str()?))) {
             let tp = format!("{gp}/responseTemplates/{}", esc(media));
             match Body::compile(b) {

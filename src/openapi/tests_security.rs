@@ -435,3 +435,28 @@ fn an_identity_source_check_refuses_skips_its_scheme() {
         assert!(warned(&i, &p), "{:?}", i.warnings);
     }
 }
+
+/// A gateway response answers with one template: the others are said, not dropped
+/// without a word; a status that is no HTTP status is told as one.
+#[test]
+fn templates_left_out_and_statuses_out_of_range_are_said() {
+    let responses = json!({ "x-amazon-apigateway-gateway-responses": {
+        "BAD_REQUEST_BODY": { "responseTemplates": {
+            "application/json": "{\"m\":1}", "text/html": "<p>no</p>" } },
+        "DEFAULT_4XX": { "statusCode": "1000" } } });
+    let i = imported_with(responses, json!({ "/m": get("/m", json!({})) }));
+    let at = "/x-amazon-apigateway-gateway-responses";
+    let html = format!("{at}/BAD_REQUEST_BODY/responseTemplates/text~1html");
+    assert!(warned(&i, &html), "no warning at {html}: {:?}", i.warnings);
+    let json_at = format!("{at}/BAD_REQUEST_BODY/responseTemplates/application~1json");
+    assert!(!warned(&i, &json_at), "{:?}", i.warnings);
+    let status = i
+        .warnings
+        .iter()
+        .find(|w| w.pointer == format!("{at}/DEFAULT_4XX/statusCode"));
+    assert!(
+        status.is_some_and(|w| w.message.contains("not an HTTP status")),
+        "{:?}",
+        i.warnings
+    );
+}
