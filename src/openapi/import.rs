@@ -352,6 +352,14 @@ fn operation(
     };
     let integ = ctx.deref(integ).clone();
     integration::convert(ctx, &integ_p, &integ, key, &mut route)?;
+    let read_here = ["integration", "request-validator", "auth"];
+    let keys = op.as_object().into_iter().flat_map(|o| o.keys());
+    for k in keys.filter(|k| {
+        k.strip_prefix("x-amazon-apigateway-")
+            .is_some_and(|x| !read_here.contains(&x))
+    }) {
+        ctx.warn(format!("{op_p}/{}", esc(k)), "not supported here; ignored");
+    }
 
     // Required parameters (path parameters are always present on a matched route).
     let mut required = Vec::new();

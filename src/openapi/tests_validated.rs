@@ -210,3 +210,18 @@ fn nullable_is_said_where_it_is_written() {
         ]
     );
 }
+
+/// An operation's API Gateway extension Portico does not read is said, as at the root
+/// and on a path item.
+#[test]
+fn an_unknown_extension_on_an_operation_is_said() {
+    let mock = serde_json::from_str::<Value>(MOCK).unwrap();
+    let d = doc(
+        json!({}),
+        json!({ "/x": { "get": { "x-amazon-apigateway-integration": mock,
+            "x-amazon-apigateway-bar": 1, "x-other": 2 } } }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    let at: Vec<&str> = i.warnings.iter().map(|w| w.pointer.as_str()).collect();
+    assert_eq!(at, ["/paths/~1x/get/x-amazon-apigateway-bar"]);
+}
