@@ -225,3 +225,24 @@ fn an_unknown_extension_on_an_operation_is_said() {
     let at: Vec<&str> = i.warnings.iter().map(|w| w.pointer.as_str()).collect();
     assert_eq!(at, ["/paths/~1x/get/x-amazon-apigateway-bar"]);
 }
+
+/// A validator written as something other than an object is not defined: a method that
+/// names it is skipped, as for a name no validator has, not served unchecked.
+#[test]
+fn a_validator_that_is_not_an_object_is_not_defined() {
+    let mock = serde_json::from_str::<Value>(MOCK).unwrap();
+    let d = doc(
+        json!({ "x-amazon-apigateway-request-validators": { "w": 5 } }),
+        json!({ "/x": { "post": { "x-amazon-apigateway-integration": mock,
+            "x-amazon-apigateway-request-validator": "w",
+            "parameters": [{ "name": "q", "in": "query", "required": true }] } } }),
+    );
+    let i = import(&d, BasePath::Ignore, &[]).unwrap();
+    assert!(i.api["routes"].get("POST /x").is_none(), "{:?}", i.api);
+    let at: Vec<&str> = i.warnings.iter().map(|w| w.pointer.as_str()).collect();
+    assert!(
+        at.contains(&"/x-amazon-apigateway-request-validators/w"),
+        "{:?}",
+        i.warnings
+    );
+}

@@ -19,6 +19,15 @@ pub(super) fn validators(ctx: &mut Ctx, root: &Map<String, Value>) -> Validators
     if let Some(m) = all {
         for (name, v) in m {
             let p = format!("{AT}/{}", esc(name));
+            if !v.is_object() {
+                // Left out, so that a method naming it is skipped as for a validator
+                // not defined, rather than served with nothing checked.
+                ctx.warn(
+                    p,
+                    format!("expected an object (validateRequestBody, validateRequestParameters), got {v}; this validator is not defined"),
+                );
+                continue;
+            }
             for k in v.as_object().into_iter().flat_map(|v| v.keys()) {
                 if !matches!(
                     k.as_str(),
