@@ -46,7 +46,7 @@ impl Conn {
             self.wbuf.extend_from_slice(&mock.body);
             self.out.body_sent = mock.body.len() as u64;
         }
-        if self.flush_response(keep).await.is_err() {
+        if self.send_answer(gen, keep, None).await.is_err() {
             return false;
         }
         keep && self.discard_body(gen).await
@@ -66,7 +66,7 @@ impl Conn {
         self.wbuf.clear();
         cors.write_preflight(matched, origin, &mut self.wbuf);
         self.end_own_head(keep);
-        if self.flush_response(keep).await.is_err() {
+        if self.send_answer(gen, keep, None).await.is_err() {
             return false;
         }
         keep && self.discard_body(gen).await
@@ -141,7 +141,7 @@ impl Conn {
             self.wbuf.extend_from_slice(body);
             self.out.body_sent = body.len() as u64;
         }
-        if self.flush_response(keep).await.is_err() {
+        if self.send_answer(gen, keep, None).await.is_err() {
             return false;
         }
         keep && self.discard_body(gen).await

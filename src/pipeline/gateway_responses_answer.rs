@@ -245,7 +245,7 @@ async fn write(
         c.wbuf.extend_from_slice(&body);
         c.out.body_sent = body.len() as u64;
     }
-    if c.flush_response(keep).await.is_err() {
+    if c.send_answer(gen, keep, None).await.is_err() {
         return false;
     }
     keep && c.discard_body(gen).await

@@ -106,7 +106,7 @@ impl Conn {
             .position(|w| w == b"\r\n\r\n")
             .map_or(0, |i| i + 4);
         self.out.body_sent = (self.wbuf.len() - head_end) as u64;
-        if self.flush_response(keep).await.is_err() {
+        if self.send_answer(gen, keep, None).await.is_err() {
             return false;
         }
         keep && self.discard_body(gen).await

@@ -12,6 +12,7 @@
 
 pub mod access;
 mod answer;
+mod answer_send;
 mod body;
 mod body_budget;
 pub mod conn;

@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
-use monoio::io::AsyncWriteRentExt;
-
 use super::conditional;
 use super::key::{self, KeyInput};
 use super::rules::{
@@ -455,18 +453,14 @@ async fn send_hit(gen: &Generation, c: &mut Conn, e: &Entry, hit: Hit) -> bool {
         &e.body[..]
     };
     c.out.body_sent = body.len() as u64;
-    if body.len() <= INLINE_BODY {
+    let tail = if body.len() <= INLINE_BODY {
         c.wbuf.extend_from_slice(body);
-        if c.flush_response(hit.keep).await.is_err() {
-            return false;
-        }
+        None
     } else {
-        if c.flush_wbuf().await.is_err() {
-            return false;
-        }
-        if c.stream.write_all(e.body.clone()).await.0.is_err() {
-            return false;
-        }
+        Some(e.body.clone())
+    };
+    if c.send_answer(gen, hit.keep, tail).await.is_err() {
+        return false;
     }
     c.req.saved_head = None;
     hit.keep && c.discard_body(gen).await

@@ -1,0 +1,94 @@
+//! A large answer the gateway gives without reading the request body (a mock here),
+//! to a client that writes its whole request before it reads, as Python's `requests`
+//! does: both sides' socket buffers filled and the two waited on each other until the
+//! kernel gave up (a 14 MiB mock answer to a GET carrying 9 MiB). Now the body is taken
+//! while the answer goes out, as nginx does. Under both drivers.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::time::Duration;
+
+use common::*;
+
+const ANSWER: usize = 6 * 1024 * 1024;
+
+fn config() -> String {
+    let body = "x".repeat(ANSWER);
+    format!(
+        r#"server:
+  listen: ["127.0.0.1:{{PORT}}"]
+  workers: 1
+  limits: {{ max_body_bytes: 20000000 }}
+apis:
+  m:
+    stages: {{ $default: {{}} }}
+    routes:
+      "ANY /big": {{ integration: {{ type: mock, status: 200, body: "{body}" }} }}
+"#
+    )
+}
+
+/// Writes `request` whole (failing after 20 s, which the hang did not reach before the
+/// write timed out), then reads the answers.
+fn send_then_read(p: &Portico, request: &[u8], answers: usize) -> (Vec<Response>, bool) {
+    let mut s = p.connect();
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request)
+        .expect("the request written whole while the gateway answers");
+    let mut r = BufReader::new(s);
+    let got = (0..answers)
+        .map(|_| read_response(&mut r, false).expect("an answer"))
+        .collect();
+    let mut rest = Vec::new();
+    let closed = std::io::Read::read_to_end(&mut r, &mut rest).is_ok_and(|n| n == 0);
+    (got, closed)
+}
+
+fn post(len: usize, close: bool) -> Vec<u8> {
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    let mut r =
+        format!("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n{connection}\r\n")
+            .into_bytes();
+    r.resize(r.len() + len, b'b');
+    r
+}
+
+#[test]
+fn a_large_answer_goes_out_while_a_large_body_comes_in() {
+    let cfg = config();
+    for driver in DRIVERS {
+        let p = Portico::start(&cfg, driver);
+        // Past what is dropped to keep the connection: answered, then closed.
+        let (got, closed) = send_then_read(&p, &post(9 * 1024 * 1024, false), 1);
+        assert_eq!(got[0].status, 200, "{driver}");
+        assert_eq!(got[0].body.len(), ANSWER, "{driver}");
+        assert!(closed, "{driver}: kept after a body it did not read whole");
+
+        // A body it drops (1 MiB), then the next request on the same connection: both
+        // answered in order, the body read past exactly.
+        let mut two = post(1024 * 1024, false);
+        two.extend_from_slice(b"GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let (got, closed) = send_then_read(&p, &two, 2);
+        let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 200], "{driver}");
+        assert!(got.iter().all(|r| r.body.len() == ANSWER), "{driver}");
+        assert!(closed, "{driver}");
+
+        // Chunked, kept: the same.
+        let mut chunked =
+            b"POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..64 {
+            chunked.extend_from_slice(b"4000\r\n");
+            chunked.resize(chunked.len() + 0x4000, b'c');
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(
+            b"0\r\n\r\nGET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        let (got, _) = send_then_read(&p, &chunked, 2);
+        let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 200], "{driver}");
+        assert_eq!(p.get("/big").status, 200, "{driver}: still serving");
+    }
+}
