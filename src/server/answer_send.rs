@@ -58,8 +58,10 @@ impl Conn {
                 {
                     continue;
                 }
-                let (res, _) = self.stream.write(part.slice(sent..)).await;
-                sent += res?;
+                match self.stream.write(part.slice(sent..)).await.0? {
+                    0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                    n => sent += n,
+                }
             }
         }
         Ok(())
