@@ -4,7 +4,9 @@
 //! a function error), a message route sends the client
 //! `{"message":"Internal server error","connectionId":…,"requestId":…}`, and the access
 //! log's integration error names the endpoint's `x-amzn-ErrorType`; the failures are
-//! logged at warn.
+//! logged at warn. A function that does not answer within the integration's timeout is
+//! a 504 handshake and `{"message":"Endpoint request timed out",…}` (it was "Internal
+//! server error", 502 and 500 in the log).
 
 mod common;
 
@@ -45,6 +47,10 @@ fn an_invoke_api_refusal_is_a_500_and_names_its_error_type() {
                 &[("X-Amz-Function-Error", "Unhandled")],
                 br#"{"errorMessage":"boom"}"#,
             ),
+            "slow" => {
+                std::thread::sleep(Duration::from_millis(2500));
+                respond(s, 200, &[], br#"{"statusCode":200,"body":"late"}"#)
+            }
             _ => respond(s, 200, &[], br#"{"statusCode":200,"body":"ok"}"#),
         }
         true
@@ -54,7 +60,7 @@ fn an_invoke_api_refusal_is_a_500_and_names_its_error_type() {
         function.addr
     );
     let routes = format!(
-        "      $connect: {{ integration: {{ type: lambda, url: \"{url}\" }} }}\n      $default: {{ integration: {{ type: lambda, url: \"{url}\" }}, route_response: true }}\n"
+        "      $connect: {{ integration: {{ type: lambda, url: \"{url}\", timeout: 1s }} }}\n      $default: {{ integration: {{ type: lambda, url: \"{url}\", timeout: 1s }}, route_response: true }}\n"
     );
     for driver in DRIVERS {
         let dir = temp_dir("ws-refused");
@@ -69,6 +75,7 @@ fn an_invoke_api_refusal_is_a_500_and_names_its_error_type() {
         let p = Portico::start(&cfg, driver);
         assert_eq!(handshake(&p, "throttle"), 500, "{driver}");
         assert_eq!(handshake(&p, "fail"), 502, "{driver}");
+        assert_eq!(handshake(&p, "slow"), 504, "{driver}");
         assert_eq!(handshake(&p, "ok"), 101, "{driver}");
         // A message route: the client gets API Gateway's notice either way.
         let mut ws = WsClient::connect(
@@ -81,6 +88,8 @@ fn an_invoke_api_refusal_is_a_500_and_names_its_error_type() {
             assert!(notice["connectionId"].is_string(), "{driver}: {notice}");
             assert!(notice["requestId"].is_string(), "{driver}: {notice}");
         }
+        let notice: Value = serde_json::from_str(&ws.ask("slow")).unwrap();
+        assert_eq!(notice["message"], "Endpoint request timed out", "{driver}");
         assert_eq!(ws.ask("hello"), "ok", "{driver}");
         let throttled = |l: &Value| {
             l["err"]

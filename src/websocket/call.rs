@@ -77,14 +77,17 @@ pub struct Call<'a> {
     pub handshake: Option<(Option<&'a [u8]>, &'a [u8])>,
 }
 
-/// Why a call failed: `reason` for the logs, and `status`, what a handshake answers: 500
-/// when a Lambda Invoke API refused the call (a non-2xx without `X-Amz-Function-Error`,
-/// e.g. a throttled 429: the function did not run), 502 for everything else, as an HTTP
-/// route's lambda integration answers (integration::lambda). A message route's client
-/// gets `{"message":"Internal server error",…}` either way.
+/// Why a call failed: `reason` for the logs, and `status` and `message`, what a
+/// handshake answers and a message route's client is told (`{"message":…}`): 500 when a
+/// Lambda Invoke API refused the call (a non-2xx without `X-Amz-Function-Error`, e.g. a
+/// throttled 429: the function did not run), 504 "Endpoint request timed out" when no
+/// answer came within the integration's timeout, 502 for everything else, as an HTTP
+/// route's integration answers; "Internal server error" but for the timeout, as API
+/// Gateway tells a WebSocket client.
 #[derive(Debug, Clone)]
 pub struct Failed {
     pub status: u16,
+    pub message: &'static str,
     pub reason: String,
 }
 
@@ -92,6 +95,7 @@ impl From<String> for Failed {
     fn from(reason: String) -> Self {
         Failed {
             status: 502,
+            message: "Internal server error",
             reason,
         }
     }
@@ -146,6 +150,7 @@ pub async fn call(
                 let sep = if kind.is_empty() { "" } else { " " };
                 return Err(Failed {
                     status: 500,
+                    message: "Internal server error",
                     reason: format!("the function endpoint answered {status}{sep}{kind}"),
                 });
             }
@@ -228,9 +233,9 @@ async fn exchange(
     upstream: usize,
     mut request: Vec<u8>,
     timeout: Duration,
-) -> Result<Raw, String> {
+) -> Result<Raw, Failed> {
     let Some(mut lease) = gen.pools.checkout(upstream) else {
-        return Err("no target to call".into());
+        return Err(String::from("no target to call").into());
     };
     // The placeholder is the host line's value, the first line after the request line;
     // a client's query on `$connect` may hold `{HOST}` too, but never a line break.
@@ -275,7 +280,7 @@ async fn exchange(
                         }
                     }
                     lease.release(None);
-                    return Err(e);
+                    return Err(e.into());
                 }
             },
         };
@@ -295,11 +300,15 @@ async fn exchange(
                     gen.pools.mark_failed(upstream, &lease);
                 }
                 lease.release(None);
-                return Err(e);
+                return Err(e.into());
             }
             Err(_) => {
                 lease.release(None);
-                return Err("no answer within the integration timeout".into());
+                return Err(Failed {
+                    status: 504,
+                    message: "Endpoint request timed out",
+                    reason: "no answer within the integration timeout".into(),
+                });
             }
         }
     }

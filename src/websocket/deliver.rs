@@ -159,11 +159,11 @@ impl Session<'_> {
                 if let Some(held_back) = crate::metrics::log_limit::allow(("ws route", route_key)) {
                     warn!(connection = %self.ectx.connection_id, route = %route_key, error = %e, held_back, "WebSocket integration failed");
                 }
-                self.notice("Internal server error", &request_id);
+                self.notice(e.message, &request_id);
                 error = e.reason.clone();
-                line.status = 500;
+                line.status = if e.status == 504 { 504 } else { 500 };
                 line.integration_error = &error;
-                line.error_message = "Internal server error";
+                line.error_message = e.message;
             }
         }
         super::log::write(self.ctx, gen, self.ectx, self.peer, &line);

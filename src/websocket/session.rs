@@ -248,9 +248,7 @@ pub async fn serve(
                 }
                 c.out.texts().integration = e.reason;
                 c.head.keep_alive = false;
-                return c
-                    .answer(ctx, gen, e.status, "Internal server error", &[])
-                    .await;
+                return c.answer(ctx, gen, e.status, e.message, &[]).await;
             }
         }
     }
