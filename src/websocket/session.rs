@@ -73,7 +73,16 @@ pub async fn serve(
 ) -> bool {
     let handshake_started = Instant::now();
     let path = rest.get(&c.rbuf);
-    if let Some(id) = connections::id_in_path(path) {
+    // A `$default` stage's events name it, and the callback URL a function builds from
+    // them (`https://{domainName}/{stage}`, API Gateway's recipe) puts it in the path.
+    let api = &gen.snap.apis[stage.api as usize];
+    let default_stage = api.stages[stage.stage as usize].name == "$default";
+    let named = (path.strip_prefix(b"/$default")).or_else(|| path.strip_prefix(b"/%24default"));
+    let management = match named.filter(|_| default_stage) {
+        Some(after) => connections::id_in_path(after),
+        None => connections::id_in_path(path),
+    };
+    if let Some(id) = management {
         return super::manage::manage(ctx, gen, c, stage, &id).await;
     }
     if !matches!(path, b"" | b"/") {
