@@ -29,6 +29,10 @@ pub struct Selection {
 
 impl Selection {
     pub fn compile(expr: &str) -> Result<Selection, String> {
+        if expr.trim().is_empty() {
+            // API Gateway requires one; read as text, it sent every message to `$default`.
+            return Err("empty: it selects no route, and every message would go to $default (leave the key out for $request.body.action)".into());
+        }
         if let Some(path) = expr.strip_prefix("$request.body.") {
             if !path.contains(['$', '{', '}']) {
                 return Ok(Selection {
@@ -299,6 +303,8 @@ mod tests {
             "$context.routeKey",
             "${request.header.x}",
             "$request.body.",
+            "",
+            "  ",
         ] {
             assert!(Selection::compile(bad).is_err(), "{bad}");
         }
