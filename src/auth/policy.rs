@@ -217,11 +217,13 @@ pub fn arn(
         first = false;
         // A policy's wildcards stay escaped: a client's `%2A` written as `*` made the ARN
         // a pattern, and a policy allowing "its own ARN" (the usual `event.methodArn`),
-        // cached for the caller, then allowed every path.
+        // cached for the caller, then allowed every path. And `%` too, so that the
+        // escapes are the only ones: `/p/%252A` (a segment `%2A`) had `/p/*`'s ARN.
         for c in String::from_utf8_lossy(segment).chars() {
             match c {
                 '*' => out.push_str("%2A"),
                 '?' => out.push_str("%3F"),
+                '%' => out.push_str("%25"),
                 c => out.push(c),
             }
         }
@@ -321,7 +323,7 @@ mod tests {
         );
         assert_eq!(
             a("GET", "/a%20b/c%2Fd/%zz"),
-            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a b/c/d/%zz"
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/a b/c/d/%25zz"
         );
         assert_eq!(
             a("GET", "/"),
@@ -347,6 +349,12 @@ mod tests {
         .unwrap();
         assert!(own.allows("execute-api:Invoke", &a("GET", "/%2A")));
         assert!(!own.allows("execute-api:Invoke", &a("GET", "/admin")));
+        // A literal `%2A` (sent `%252A`) is not the `*`'s segment.
+        assert_eq!(
+            a("GET", "/%252A/100%25"),
+            "arn:aws:execute-api:us-east-1:0:shop/prod/GET/%252A/100%25"
+        );
+        assert!(!own.allows("execute-api:Invoke", &a("GET", "/%252A")));
         // Effect is case-sensitive, as in IAM: `allow` is no Allow but a malformed answer.
         for effect in ["allow", "ALLOW", "deny"] {
             let statement =
