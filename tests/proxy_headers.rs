@@ -24,7 +24,7 @@ fn forwarded_headers_host_and_hop_by_hop() {
     for driver in DRIVERS {
         let p = Portico::start(&proxy_config(origin.addr, 1), driver);
         let r = p.raw(
-            b"GET /h HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close, x-drop\r\nX-Drop: y\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Keep: z\r\nForwarded: host=evil.example;proto=https\r\nX-Forwarded-Port: 1337\r\nX-Forwarded-Prefix: /evil\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-Forwarded-Ssl: on\r\nX-Host: evil.example\r\nFront-End-Https: on\r\nX-Scheme: https\r\nX-Forwarded-Client-Cert: Hash=1;Subject=\"CN=admin\"\r\nClient-Cert: :MIIB:\r\nX-Amzn-Mtls-Clientcert-Subject: CN=admin\r\nssl_client_cert: x\r\nX-SSL-Client-DN: CN=admin\r\nX-ARR-ClientCert: x\r\nX-SSL-Client-CN: admin\r\nX-Forwarded-Tls-Client-Cert: x\r\nX-Forwarded-Method: GET\r\nX-Client-Id: kept\r\n\r\n",
+            b"GET /h HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close, x-drop\r\nX-Drop: y\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Keep: z\r\nForwarded: host=evil.example;proto=https\r\nX-Forwarded-Port: 1337\r\nX-Forwarded-Prefix: /evil\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-Forwarded-Ssl: on\r\nX-Host: evil.example\r\nFront-End-Https: on\r\nX-Scheme: https\r\nX-Forwarded-Client-Cert: Hash=1;Subject=\"CN=admin\"\r\nClient-Cert: :MIIB:\r\nX-Amzn-Mtls-Clientcert-Subject: CN=admin\r\nssl_client_cert: x\r\nX-SSL-Client-DN: CN=admin\r\nX-ARR-ClientCert: x\r\nX-SSL-Client-CN: admin\r\nX-Forwarded-Tls-Client-Cert: x\r\nX-Forwarded-Method: GET\r\nSCRIPT_NAME: /evil\r\nScript-Name: /evil\r\nX-Client-Id: kept\r\n\r\n",
         );
         assert_eq!(r.status, 200);
         let seen = origin.last();
@@ -63,6 +63,8 @@ fn forwarded_headers_host_and_hop_by_hop() {
             "x-ssl-client-cn",
             "x-forwarded-tls-client-cert",
             "x-forwarded-method",
+            "script_name",
+            "script-name",
         ] {
             assert_eq!(seen.header(gone), None, "{gone} reached the origin");
         }

@@ -18,7 +18,7 @@ use crate::http1::same_cgi_name;
 /// certificate ones: map `$context.identity.clientCert.*` to pass them); functions get
 /// them, and the cache keys on them (`cache::key`). [`CERT_CLAIM_PREFIXES`] names the
 /// certificate families by prefix.
-const PROXY_CLAIMS: [&[u8]; 31] = [
+const PROXY_CLAIMS: [&[u8]; 32] = [
     b"forwarded",
     b"x-forwarded-port",
     b"x-forwarded-prefix",
@@ -47,6 +47,9 @@ const PROXY_CLAIMS: [&[u8]; 31] = [
     b"x-forwarded-protocol",
     b"x-arr-ssl",
     b"x-script-name",
+    // gunicorn's `SCRIPT_NAME` header (read with no trust check): the prefix Flask and
+    // Django build every link and redirect with.
+    b"script-name",
     // Client certificates by single name: Jetty's (also read as https), Envoy's, IIS
     // ARR's, and two common recipes'.
     b"proxy-auth-cert",
@@ -195,6 +198,7 @@ mod tests {
             "X-Client-DN",
             "X-Forwarded-Tls-Client-Cert-Info",
             "Cf-Client-Cert-Sha256",
+            "SCRIPT_NAME",
         ] {
             assert!(claimed_by_proxy(name.as_bytes()), "{name}");
             assert!(written_by_proxy(name.as_bytes()), "{name}");
