@@ -92,8 +92,25 @@ pub(super) fn route(d: &mut Decoder, v: &Value, p: &KeyPath) -> Option<Route> {
                     )
                 },
             );
-            f.set(d, "methods", &mut cache.methods, Decoder::strings);
+            // An empty list reads as "none", and was the default: `ttl: 0` turns a
+            // route's cache off.
+            let empty = |d: &mut Decoder, p: &KeyPath, default: &str| {
+                d.error(
+                    p,
+                    format!("an empty list caches nothing: leave the key out for the default ({default}), or set ttl: 0 to cache nothing"),
+                );
+            };
+            f.set(d, "methods", &mut cache.methods, |d, v, p| {
+                let methods = d.strings(v, p)?;
+                if methods.is_empty() {
+                    empty(d, p, "GET");
+                }
+                Some(methods)
+            });
             f.set(d, "statuses", &mut cache.statuses, |d, v, p| {
+                if v.as_sequence().is_some_and(|s| s.is_empty()) {
+                    empty(d, p, "200");
+                }
                 Some(d.list_of(v, p, |d, v, p| {
                     let n = d.u64(v, p)?;
                     u16::try_from(n).ok().or_else(|| {

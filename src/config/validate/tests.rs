@@ -279,6 +279,34 @@ fn route_cache_and_parameters() {
     ]);
 }
 
+/// An empty `methods` or `statuses` reads as "none": it was the default, caching GET 200s.
+#[test]
+fn route_cache_empty_lists() {
+    let yaml = shop_routes(
+        r#"      "GET /a": { integration: { type: http, upstream: users }, cache: { methods: [] } }
+      "GET /b": { integration: { type: http, upstream: users }, cache: { statuses: [] } }
+"#,
+    );
+    let said = "an empty list caches nothing: leave the key out for the default";
+    let errors: Vec<String> = match load_str_with_env(&yaml, &no_env) {
+        Ok(_) => panic!("expected load errors"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    };
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!(
+            r#"apis.shop.routes."GET /a".cache.methods: {said} (GET)"#
+        )),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with(&format!(
+            r#"apis.shop.routes."GET /b".cache.statuses: {said} (200)"#
+        )),
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn stages_and_variables() {
     let many: String = (0..101).map(|i| format!("v{i}: x, ")).collect();
