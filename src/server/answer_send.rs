@@ -10,15 +10,18 @@
 //! body, bounded by what `discard_body` drops, and then read past as always), dropped
 //! when it closes after the answer.
 //!
-//! Plain sockets only: a TLS connection writes as before (its records can't be read
-//! apart from its writes here). An answer with no body still to come writes as before.
+//! A TLS connection's write waits until the socket takes each record whole, so there the
+//! body of a request answered at length (more than the socket buffers hold) is taken
+//! first, then the answer written. An answer with no body still to come writes as before.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
-use super::conn::{Conn, DISCARD_MAX, READ_BUF};
+use super::conn::{Conn, DISCARD_MAX, LINGER_TOTAL, READ_BUF};
+use super::conn_io::within;
+use crate::http1::body::ChunkedDecoder;
 use crate::http1::parse::BodyKind;
 use crate::runtime::workers::Generation;
 use crate::tls::Io;
@@ -26,6 +29,10 @@ use crate::tls::Io;
 /// How long neither direction may move before the answer is given up on (a
 /// `send_timeout` of 0 leaves it to the kernel elsewhere; here it is this).
 const NO_PROGRESS: Duration = Duration::from_secs(60);
+
+/// An answer longer than this, on TLS, waits for the body: shorter ones fit the socket
+/// buffers of both ends whatever the client does.
+const TLS_TAKE_BODY_ABOVE: usize = 64 * 1024;
 
 impl Conn {
     /// Writes `wbuf`, then `tail`, whole (the answer's rest); `keep`: the connection goes
@@ -36,7 +43,13 @@ impl Conn {
         keep: bool,
         tail: Option<Bytes>,
     ) -> std::io::Result<()> {
-        if !self.body_may_come() {
+        let tls = matches!(self.stream, Io::Tls(_));
+        let long = self.wbuf.len() + tail.as_ref().map_or(0, Bytes::len) > TLS_TAKE_BODY_ABOVE;
+        let may_come = self.body_may_come();
+        if tls && may_come && long {
+            self.take_body_first(gen, keep).await;
+        }
+        if !may_come || tls {
             let Some(tail) = tail else {
                 return self.flush_response(keep).await;
             };
@@ -67,16 +80,66 @@ impl Conn {
         Ok(())
     }
 
-    /// Whether body bytes of the request may still be on their way (not all in `rbuf`),
-    /// on a plain connection.
+    /// Whether body bytes of the request may still be on their way (not all in `rbuf`).
     fn body_may_come(&self) -> bool {
         let arrived = self.rbuf.len().saturating_sub(self.head.head_len) as u64;
-        let more = match self.head.body {
+        match self.head.body {
             BodyKind::Empty => false,
             BodyKind::Length(n) => arrived < n,
             BodyKind::Chunked => true,
-        };
-        more && matches!(self.stream, Io::Plain(_))
+        }
+    }
+
+    /// Reads the request body before a long answer on TLS: into `rbuf` when the
+    /// connection goes on (up to what `discard_body` drops; it reads past it after the
+    /// answer), dropped as it comes when it closes (up to `max_body_bytes`). Bounded as
+    /// that drop is: a read waits `header_timeout`, all of it `LINGER_TOTAL`; what is not
+    /// taken by then is the client's to wait on.
+    async fn take_body_first(&mut self, gen: &Generation, keep: bool) {
+        let limits = &gen.snap.server.limits;
+        let (head, wait) = (self.head.head_len, limits.header_timeout);
+        let most = limits.max_body_bytes.max(DISCARD_MAX);
+        let until = Instant::now() + LINGER_TOTAL;
+        let mut chunked = (self.head.body == BodyKind::Chunked).then(|| ChunkedDecoder::new(most));
+        // Bytes before `scanned` are the body's as far as it is known; `dropped`, how
+        // many of them have been let go.
+        let (mut scanned, mut dropped) = (head, 0u64);
+        loop {
+            let done = match (&mut chunked, self.head.body) {
+                (Some(dec), _) => match dec.scan(&self.rbuf[scanned..], |_| {}) {
+                    Ok(scan) => {
+                        scanned += scan.consumed;
+                        scan.done
+                    }
+                    // Malformed: `discard_body` refuses it after the answer.
+                    Err(_) => true,
+                },
+                (None, BodyKind::Length(n)) => {
+                    scanned = self.rbuf.len();
+                    dropped + (scanned.saturating_sub(head)) as u64 >= n
+                }
+                _ => true,
+            };
+            if done {
+                return;
+            }
+            if !keep {
+                dropped += (scanned - head) as u64;
+                self.rbuf.copy_within(scanned.., head);
+                let rest = self.rbuf.len() - scanned;
+                self.rbuf.truncate(head + rest);
+                scanned = head;
+            }
+            let full = keep && self.rbuf.len() >= head + DISCARD_MAX as usize + READ_BUF;
+            let left = until.saturating_duration_since(Instant::now());
+            if full || dropped > most || left.is_zero() {
+                return;
+            }
+            match within(wait.min(left), self.read_client()).await {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+        }
     }
 
     /// Waits until the socket takes more (true), or takes what the client sent (false:
