@@ -38,11 +38,30 @@ pub(crate) fn raw_members<'a>(raw: &'a [u8], member: &str) -> Option<Vec<(String
     Some(pairs.into_iter().collect())
 }
 
-/// A value's text as the function wrote it, but each number past a double's range a
-/// string of its text (as [`json_allowing_big_numbers`] reads it).
+/// A value's text as the function wrote it, without the blanks between its tokens (a
+/// pretty-printed object's line breaks are no data), and each number past a double's
+/// range a string of its text (as [`json_allowing_big_numbers`] reads it).
 pub(crate) fn written(raw: &RawValue) -> String {
-    let text = raw.get().as_bytes();
-    String::from_utf8(quote_big_numbers(text)).unwrap_or_else(|_| raw.get().to_string())
+    let text = quote_big_numbers(&compact(raw.get().as_bytes()));
+    String::from_utf8(text).unwrap_or_else(|_| raw.get().to_string())
+}
+
+/// JSON text without the blanks outside its strings.
+fn compact(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            in_string = escaped || b != b'"';
+            escaped = !escaped && b == b'\\';
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// `raw` with each number outside a string that a double cannot hold in quotes.

@@ -321,7 +321,8 @@ mod tests {
     #[test]
     fn context_numbers_keep_the_functions_text() {
         let body = br#"{"isAuthorized":true,"context":{"i":18446744073709551616,
-            "m":123456789012345678901234567890,"f":1e2,"o":{"n":[1e400, 36893488147419103232]},"s":"x"}}"#;
+            "m":123456789012345678901234567890,"f":1e2,"o":{"n":[1e400, 36893488147419103232],
+            "t": "a \" b"},"s":"x"}}"#;
         let v = parse_answer(body, true, PayloadFormat::V2).unwrap();
         let flat = |k: &str| {
             v.context
@@ -339,6 +340,11 @@ mod tests {
         assert!(json.contains(r#""i":18446744073709551616"#), "{json}");
         assert!(json.contains("123456789012345678901234567890"), "{json}");
         assert!(json.contains("36893488147419103232"), "{json}");
+        // The function's blanks between tokens are not passed on; a string's are.
+        assert_eq!(
+            flat("o"),
+            Some(r#"{"n":["1e400",36893488147419103232],"t":"a \" b"}"#)
+        );
     }
 
     /// A `null` context value is kept as one in 1.0's flat `authorizer` (as API Gateway

@@ -156,13 +156,28 @@ pub(super) fn inline_body_name(route_key: &str) -> String {
 
 /// OpenAPI 3.0's `nullable: true` is no JSON Schema keyword: API Gateway's validation
 /// ignores it, and so does Portico's, refusing a `null` where `type` does not allow one.
-/// Said once per schema, at the first place it is written, with what does allow null.
+/// Said once per schema, at the first place it is written beside a `type` without
+/// "null", with what does allow null. Examples, defaults and enums are data, not schemas.
 pub(super) fn say_nullable(ctx: &mut Ctx, schema: &Value, at: &str) {
+    fn allows_null(t: Option<&Value>) -> bool {
+        match t {
+            None => true,
+            Some(Value::String(t)) => t == "null",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "null"),
+            Some(_) => false,
+        }
+    }
     fn find(v: &Value, at: String) -> Option<String> {
+        let data = |k: &str| matches!(k, "example" | "examples" | "default" | "enum" | "const");
         match v {
-            Value::Object(m) if m.get("nullable") == Some(&Value::Bool(true)) => Some(at),
+            Value::Object(m)
+                if m.get("nullable") == Some(&Value::Bool(true)) && !allows_null(m.get("type")) =>
+            {
+                Some(at)
+            }
             Value::Object(m) => m
                 .iter()
+                .filter(|(k, _)| !data(k))
                 .find_map(|(k, v)| find(v, format!("{at}/{}", esc(k)))),
             Value::Array(a) => a
                 .iter()

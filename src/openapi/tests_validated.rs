@@ -189,8 +189,13 @@ fn a_parameter_or_body_the_import_cannot_read_skips_a_validated_method() {
 fn nullable_is_said_where_it_is_written() {
     let mock = serde_json::from_str::<Value>(MOCK).unwrap();
     let d = doc(
-        json!({ "components": { "schemas": { "P": { "type": "object",
-            "properties": { "a": { "type": "string", "nullable": true } } } } } }),
+        json!({ "components": { "schemas": {
+            "P": { "type": "object",
+                "properties": { "a": { "type": "string", "nullable": true } } },
+            // null allowed already, or nullable only as data: nothing to say.
+            "Q": { "properties": { "b": { "type": ["string", "null"], "nullable": true },
+                "c": { "nullable": true },
+                "d": { "type": "object", "example": { "nullable": true }, "default": { "nullable": true } } } } } } }),
         json!({ "/x": { "post": { "x-amazon-apigateway-integration": mock,
             "requestBody": { "content": { "application/json": { "schema": {
                 "type": "array", "items": { "type": "integer", "nullable": true } } } } } } } }),
