@@ -23,6 +23,11 @@ const MAX_EXT_TOTAL: u32 = 16 * 1024;
 /// Bytes of all trailer lines together, CRLFs included, before the final empty line.
 const MAX_TRAILER_BYTES: u32 = 8192;
 
+/// A backend's trailer section may be as large as its head may (`MAX_RESPONSE_HEAD` of
+/// the integrations): a relay holds the final section back until it is whole, and 10
+/// KiB of a backend's trailers, which nginx takes, was a 502.
+const MAX_RESPONSE_TRAILER_BYTES: u32 = 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scan {
     /// Bytes of the buffer that belong to this body.
@@ -136,6 +141,8 @@ pub struct ChunkedDecoder {
     /// `MAX_EXT_TOTAL` for a request body; none for a backend's answer (see
     /// [`ChunkedDecoder::for_response`]).
     max_ext_total: u32,
+    /// `MAX_TRAILER_BYTES`, or `MAX_RESPONSE_TRAILER_BYTES` for a backend's answer.
+    max_trailer: u32,
     /// Blanks in a size line (RFC 9112's BWS around `;` and `=`, after the line's last
     /// extension) are taken: a backend's answer only. A request's size line is relayed
     /// to the backend as it came, and llhttp (Node, even with `insecureHTTPParser`) and
@@ -166,6 +173,7 @@ impl ChunkedDecoder {
             payload: 0,
             max_payload,
             max_ext_total: MAX_EXT_TOTAL,
+            max_trailer: MAX_TRAILER_BYTES,
             blanks: false,
             tail_from: None,
             held: 0,
@@ -179,6 +187,7 @@ impl ChunkedDecoder {
     pub fn for_response() -> Self {
         ChunkedDecoder {
             max_ext_total: u32::MAX,
+            max_trailer: MAX_RESPONSE_TRAILER_BYTES,
             blanks: true,
             ..Self::new(u64::MAX)
         }
@@ -408,7 +417,7 @@ impl ChunkedDecoder {
 
     fn count_trailer(&mut self) -> Result<(), BodyError> {
         self.trailer_len += 1;
-        if self.trailer_len > MAX_TRAILER_BYTES {
+        if self.trailer_len > self.max_trailer {
             return Err(BodyError::BadChunk("trailers too long"));
         }
         Ok(())

@@ -313,6 +313,26 @@ fn trailer_errors() {
     );
     let over = [b"0\r\nX: ".as_slice(), &[b'v'; 8192 - 4], b"\r\n\r\n"].concat();
     check_err(&over, u64::MAX, bad("trailers too long"));
+    // A backend's answer may have trailers as large as its head (10 lines of 1,000 bytes
+    // were a 502), and no more.
+    let ten: Vec<u8> = (0..10)
+        .flat_map(|i| {
+            [
+                format!("X-T{i}: ").into_bytes(),
+                vec![b'a'; 1000],
+                b"\r\n".to_vec(),
+            ]
+            .concat()
+        })
+        .collect();
+    let body = [b"3\r\nabc\r\n0\r\n".as_slice(), &ten, b"\r\n"].concat();
+    let scan = ChunkedDecoder::for_response().scan(&body, |_| {}).unwrap();
+    assert!(scan.done && scan.consumed == body.len());
+    let huge = [b"0\r\nX: ".as_slice(), &[b'v'; 64 * 1024], b"\r\n\r\n"].concat();
+    assert_eq!(
+        ChunkedDecoder::for_response().scan(&huge, |_| {}),
+        Err(bad("trailers too long"))
+    );
 }
 
 #[test]
