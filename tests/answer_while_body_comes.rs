@@ -126,5 +126,18 @@ fn over_tls_too() {
             let r = c.read().expect("an answer");
             assert_eq!((r.status, r.body.len()), (200, ANSWER), "{driver}");
         }
+        // A client waiting for a 100 Continue sends no body: answered at once, not after
+        // `header_timeout` (10 s) of waiting for a body that never comes.
+        let mut c = client.connect(tls_port, "t.example").unwrap();
+        let started = std::time::Instant::now();
+        c.write(b"POST /big HTTP/1.1\r\nHost: t.example\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+            .unwrap();
+        let r = c.read().expect("an answer");
+        assert_eq!((r.status, r.body.len()), (200, ANSWER), "{driver}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{driver}: {:?}",
+            started.elapsed()
+        );
     }
 }

@@ -209,6 +209,17 @@ fn a_section_key_with_no_value_is_a_warning() {
         let want = format!("{at}: written with no value: {says}");
         assert!(w.len() == 1 && w[0].starts_with(&want), "{yaml}: {w:?}");
     }
+    // A route cache's `methods: ~` or `statuses: ~` took the defaults in silence, while
+    // an empty list is an error.
+    for key in ["methods", "statuses"] {
+        let yaml = format!("apis: {{ a: {{ stages: {{ $default: {{ cache: {{ capacity: 1MiB }} }} }}, routes: {{ \"GET /\": {{ integration: {{ type: mock }}, cache: {{ {key}: ~ }} }} }} }} }}\n");
+        let at = format!("apis.a.routes.\"GET /\".cache.{key}");
+        let w = warned_at(&yaml, &at);
+        assert!(
+            w.len() == 1 && w[0].contains("written with no value: the default is used"),
+            "{key}: {w:?}"
+        );
+    }
     // An upstream's `health:` alone turned checks off, with nothing said.
     let yaml = format!("upstreams: {{ u: {{ targets: [\"127.0.0.1:1\"], health: ~ }} }}\n{ROUTE}");
     let w = warned_at(&yaml, "upstreams.u.health");

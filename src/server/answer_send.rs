@@ -34,6 +34,11 @@ const NO_PROGRESS: Duration = Duration::from_secs(60);
 /// buffers of both ends whatever the client does.
 const TLS_TAKE_BODY_ABOVE: usize = 64 * 1024;
 
+/// How long a read of that body waits: a client that pushes its body while it does not
+/// read (the one that would wait on the answer) sends more at once; one that pauses is
+/// not pressing on a full buffer, and gets its answer now, not after `header_timeout`.
+const TLS_BODY_PAUSE: Duration = Duration::from_millis(200);
+
 impl Conn {
     /// Writes `wbuf`, then `tail`, whole (the answer's rest); `keep`: the connection goes
     /// on after it (its FIN goes with the answer otherwise, as `flush_response` sends it).
@@ -46,7 +51,8 @@ impl Conn {
         let tls = matches!(self.stream, Io::Tls(_));
         let long = self.wbuf.len() + tail.as_ref().map_or(0, Bytes::len) > TLS_TAKE_BODY_ABOVE;
         let may_come = self.body_may_come();
-        if tls && may_come && long {
+        // An `Expect: 100-continue` client sends nothing before a 100 that never comes.
+        if tls && may_come && long && !self.head.expect_continue {
             self.take_body_first(gen, keep).await;
         }
         if !may_come || tls {
@@ -92,12 +98,15 @@ impl Conn {
 
     /// Reads the request body before a long answer on TLS: into `rbuf` when the
     /// connection goes on (up to what `discard_body` drops; it reads past it after the
-    /// answer), dropped as it comes when it closes (up to `max_body_bytes`). Bounded as
-    /// that drop is: a read waits `header_timeout`, all of it `LINGER_TOTAL`; what is not
-    /// taken by then is the client's to wait on.
+    /// answer), dropped as it comes when it closes (up to `max_body_bytes`). A read
+    /// waits `TLS_BODY_PAUSE`, all of it `LINGER_TOTAL`; what is not taken by then is
+    /// read after the answer, as before.
     async fn take_body_first(&mut self, gen: &Generation, keep: bool) {
         let limits = &gen.snap.server.limits;
-        let (head, wait) = (self.head.head_len, limits.header_timeout);
+        let (head, wait) = (
+            self.head.head_len,
+            TLS_BODY_PAUSE.min(limits.header_timeout),
+        );
         let most = limits.max_body_bytes.max(DISCARD_MAX);
         let until = Instant::now() + LINGER_TOTAL;
         let mut chunked = (self.head.body == BodyKind::Chunked).then(|| ChunkedDecoder::new(most));

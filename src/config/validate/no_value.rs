@@ -19,6 +19,7 @@ pub(crate) fn no_value(at: &str, key: &str) -> Option<&'static str> {
         "quota" => "written with no value: no quota (it is read as absent); give { limit: N, period: day, week or month }, or remove the key, unless it is there to turn off the one a `<<:` merge gives",
         "cache" => "written with no value: no cache here (it is read as absent); give its settings (a stage's need a capacity; a route's `cache: {}` takes the defaults), or remove the key, unless it is there to turn off the one a `<<:` merge gives",
         "health" => "written with no value: no health checks (it is read as absent); give their settings (`{}` takes the defaults), or remove the key",
+        "methods" | "statuses" if at.ends_with(".cache") => "written with no value: the default is used (GET; 200; it is read as absent), while an empty list is an error; give a list, or remove the key",
         "cors" => "written with no value: no CORS (it is read as absent: answers carry no CORS headers and preflights go to the routes); give its settings, or remove the key, unless it is there to turn off the one a `<<:` merge gives",
         _ => return None,
     })
