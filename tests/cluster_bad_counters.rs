@@ -24,20 +24,14 @@ const KEYS: [(&str, &str); 6] = [
 ];
 
 fn config(redis: &str, on_failure: &str, admin: u16) -> String {
-    let state = temp_dir("state");
     let keys: String = KEYS
         .iter()
         .map(|(n, v)| format!("  - {{ name: {n}, value: \"{v}\", plan: small }}\n"))
         .collect();
+    let options = format!("on_failure: {on_failure}, timeout: 200ms, node: n1");
+    let head = common::redis::node_head(redis, admin, None, &options);
     format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ drain_timeout: 1s }}
-state_dir: "{state}"
-admin: {{ listen: "127.0.0.1:{admin}" }}
-cluster: {{ redis: "{redis}", on_failure: {on_failure}, timeout: 200ms, node: n1 }}
-apis:
+        r#"{head}apis:
   app:
     stages:
       $default: {{}}
@@ -48,8 +42,7 @@ apis:
 usage_plans:
   small: {{ quota: {{ limit: 30, period: day }} }}
 api_keys:
-{keys}"#,
-        state = state.display()
+{keys}"#
     )
 }
 

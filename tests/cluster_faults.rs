@@ -19,16 +19,10 @@ struct Node {
 }
 
 fn config(redis: &str, admin_port: u16, name: &str) -> String {
-    let state = temp_dir("state");
+    let options = format!("on_failure: deny, timeout: 100ms, node: {name}");
+    let head = common::redis::node_head(redis, admin_port, Some(TOKEN), &options);
     format!(
-        r#"server:
-  listen: ["127.0.0.1:{{PORT}}"]
-  workers: 1
-  limits: {{ drain_timeout: 1s }}
-state_dir: "{state}"
-admin: {{ listen: "127.0.0.1:{admin_port}", token: "{TOKEN}" }}
-cluster: {{ redis: "{redis}", on_failure: deny, timeout: 100ms, node: {name} }}
-apis:
+        r#"{head}apis:
   app:
     stages:
       $default: {{}}
@@ -41,8 +35,7 @@ apis:
         api_key_required: true
 usage_plans:
   open: {{}}
-"#,
-        state = state.display()
+"#
     )
 }
 
